@@ -1,0 +1,132 @@
+import { Elysia, t } from 'elysia'
+import { authPlugin, clientIp } from './auth/plugin'
+import type { Deps } from './deps'
+import { docsPlugin } from './docs'
+import { AppError, errorBody } from './errors'
+import { newId } from './ids'
+import { tokensModule } from './modules/tokens'
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
+
+interface FieldError {
+  field: string
+  message: string
+}
+
+/** Per-field messages from an Elysia/TypeBox validation error, never echoing the value sent. */
+function validationDetails(error: any): FieldError[] {
+  const all: any[] = Array.isArray(error?.all) ? error.all : []
+  const out: FieldError[] = []
+  const seen = new Set<string>()
+  for (const e of all) {
+    const field = String(e.path ?? '').replace(/^\//, '').replace(/\//g, '.') || (error.type ?? 'body')
+    if (seen.has(field)) continue
+    seen.add(field)
+    const custom = e.schema?.error
+    out.push({ field, message: typeof custom === 'string' ? custom : `${field} ${String(e.message ?? e.summary ?? 'is invalid').replace(/^Expected/, 'expected')}` })
+  }
+  if (out.length === 0) out.push({ field: String(error?.type ?? 'body'), message: 'is invalid' })
+  return out
+}
+
+/** Maps an Elysia route path to a matcher, for telling 405 from 404. */
+function routeMatcher(path: string): RegExp {
+  const body = path
+    .split('/')
+    .map((seg) => (seg.startsWith(':') ? '[^/]+' : seg === '*' ? '.*' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('/')
+  return new RegExp(`^${body}/?$`)
+}
+
+/**
+ * createApp(deps): errors → docs → auth → /api/v1 modules. Only main.ts opens the file
+ * database and listens; tests build their own app on an in-memory database.
+ */
+export function createApp(deps: Deps) {
+  const auth = authPlugin(deps)
+  let matchers: { method: string; re: RegExp }[] | undefined
+
+  const app = new Elysia({ normalize: true })
+    .onRequest(({ request, set }) => {
+      const incoming = request.headers.get('x-request-id')
+      set.headers['x-request-id'] = incoming && REQUEST_ID.test(incoming) ? incoming : newId('req')
+      set.headers['x-content-type-options'] = 'nosniff'
+      const length = request.headers.get('content-length')
+      if (length !== null && Number(length) > deps.config.maxBodyBytes) {
+        throw new AppError('payload_too_large', `Request body too large: the limit is ${deps.config.maxBodyBytes} bytes (1 MiB).`)
+      }
+    })
+    .onError(({ code, error, set, request, path, server }) => {
+      const requestId = String(set.headers['x-request-id'] ?? newId('req'))
+      let status = 500
+      let errCode = 'internal_error'
+      let message = 'Internal server error. The request was not completed; quote the requestId when reporting this.'
+      let details: unknown
+      let headers: Record<string, string> | undefined
+      if (error instanceof AppError) {
+        status = error.status
+        errCode = error.code
+        message = error.message
+        details = error.details
+        headers = error.headers
+      } else if (code === 'PARSE') {
+        status = 400
+        errCode = 'invalid_json'
+        message = 'Invalid JSON in request body: send a valid JSON object with Content-Type: application/json.'
+      } else if (code === 'VALIDATION' && (error as any).type !== 'response') {
+        status = 422
+        errCode = 'validation_failed'
+        const fields = validationDetails(error)
+        details = fields
+        message = `Validation failed: ${fields.map((f) => f.message).join('; ')}`
+      } else if (code === 'NOT_FOUND') {
+        matchers ??= app.routes.map((r) => ({ method: r.method, re: routeMatcher(r.path) }))
+        const allowed = [...new Set(matchers.filter((m) => m.re.test(path)).map((m) => m.method))]
+        if (allowed.length > 0 && !allowed.includes(request.method)) {
+          status = 405
+          errCode = 'method_not_allowed'
+          message = `Method ${request.method} is not allowed on ${path}; use ${allowed.join(', ')}.`
+          headers = { allow: allowed.join(', ') }
+        } else {
+          status = 404
+          errCode = 'route_not_found'
+          message = `No route ${request.method} ${path}. See /swagger for the API reference.`
+        }
+      } else if (code === 'INVALID_COOKIE_SIGNATURE') {
+        status = 400
+        errCode = 'bad_request'
+        message = 'Invalid cookie signature.'
+      }
+      if (status === 500) {
+        deps.logger.error('unhandled_error', {
+          requestId,
+          method: request.method,
+          path,
+          error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+        })
+      } else if (status === 401) {
+        // Never the token: only what kind of failure, from where.
+        deps.logger.warn('auth_failed', { requestId, code: errCode, method: request.method, path, ip: clientIp(deps, request, server ?? null) })
+      }
+      set.status = status
+      set.headers['content-type'] = 'application/json'
+      set.headers['cache-control'] = 'no-store'
+      if (headers) Object.assign(set.headers, headers)
+      return errorBody(status, errCode, message, requestId, details)
+    })
+    .use(docsPlugin(deps.config))
+    .get('/api/health', () => ({ status: 'ok' as const, version: deps.config.version }), {
+      response: { 200: t.Object({ status: t.Literal('ok'), version: t.String() }, { examples: [{ status: 'ok', version: deps.config.version }] }) },
+      detail: { summary: 'Health check', description: 'Liveness and version. No authentication.', tags: ['System'] },
+    })
+    .group('/api/v1', (v1) =>
+      v1
+        .onAfterHandle(({ set }) => {
+          set.headers['cache-control'] = 'no-store'
+        })
+        .use(tokensModule(deps, auth)),
+    )
+  return app
+}
+
+export type App = ReturnType<typeof createApp>

@@ -1,0 +1,86 @@
+import type { Deps } from '../deps'
+import { AppError, type ErrorCode } from '../errors'
+import { findTokenForAuth, touchLastUsed } from '../modules/tokens/service'
+import type { Principal } from './principal'
+import { checkTokenFormat, hashToken, TOKEN_PREFIX } from './tokens'
+
+export const MAX_AUTH_HEADER_BYTES = 8 * 1024
+
+const FIX = 'Create a new token in Settings → Profile (or `teamday tokens create`) and send it as "Authorization: Bearer td_…".'
+
+/** RFC 6750 challenge. ASCII only: Bun refuses non-ASCII header values. */
+export function bearerChallenge(error: 'invalid_token' | 'insufficient_scope' | null, description?: string): string {
+  let v = 'Bearer realm="teamday"'
+  if (error) v += `, error="${error}"`
+  if (description) v += `, error_description="${description.replace(/["\\]/g, '').replace(/[^\x20-\x7e]/g, '')}"`
+  return v
+}
+
+function unauthorized(code: ErrorCode, message: string, description: string): AppError {
+  // A request with no credentials at all gets a bare challenge (RFC 6750 §3.1).
+  const challenge = code === 'missing_token' ? bearerChallenge(null) : bearerChallenge('invalid_token', description)
+  return new AppError(code, message, { headers: { 'www-authenticate': challenge } })
+}
+
+/**
+ * Reads `Authorization: Bearer td_…` and returns the principal, or throws a 401 AppError with a
+ * code for each way it can fail. Order (as documented): format → existence, revocation, expiry,
+ * membership → (the route checks permission). The token itself never appears in an error.
+ *
+ * Whitespace policy: the scheme is case-insensitive (RFC 7235); one or more spaces may separate
+ * it from the token, and whitespace around the token (including a trailing newline pasted from
+ * a file) is trimmed. Whitespace inside the token makes it malformed.
+ */
+export function authenticate(deps: Deps, header: string | null, meta: { ip: string | null; userAgent: string | null }): Principal {
+  if (header === null || header.trim() === '') {
+    throw unauthorized('missing_token', `Authentication required: no token was sent. ${FIX}`, 'No token')
+  }
+  if (header.length > MAX_AUTH_HEADER_BYTES) {
+    throw unauthorized('authorization_header_too_large', `Invalid token: the Authorization header is over ${MAX_AUTH_HEADER_BYTES} bytes. ${FIX}`, 'Authorization header too large')
+  }
+  const value = header.trim()
+  const m = /^(\S+)(?:\s+([\s\S]*))?$/.exec(value)!
+  const scheme = m[1]!
+  const credentials = (m[2] ?? '').trim()
+  if (scheme.toLowerCase() !== 'bearer') {
+    if (scheme.startsWith(TOKEN_PREFIX)) {
+      throw unauthorized('missing_bearer_scheme', `Invalid authorization header: the token must follow the word "Bearer", as in "Authorization: Bearer td_…".`, 'Missing Bearer scheme')
+    }
+    throw unauthorized('unsupported_auth_scheme', `Invalid authorization scheme: only "Bearer" tokens are accepted. ${FIX}`, 'Unsupported authorization scheme')
+  }
+  if (credentials === '') {
+    throw unauthorized('missing_token', `Invalid authorization header: "Bearer" was sent without a token. ${FIX}`, 'No token after Bearer')
+  }
+  const problem = checkTokenFormat(credentials)
+  if (problem === 'checksum_mismatch') {
+    throw unauthorized('invalid_token_checksum', `Invalid token: its checksum does not match, so it was copied incorrectly or altered. ${FIX}`, 'Token checksum mismatch')
+  }
+  if (problem) {
+    const why = {
+      missing_prefix: 'it does not start with "td_"',
+      wrong_length: 'it must be "td_" followed by exactly 43 characters',
+      invalid_characters: 'it contains characters a TeamDay token never has',
+    }[problem]
+    throw unauthorized('malformed_token', `Invalid token format: ${why}. ${FIX}`, 'Malformed token')
+  }
+
+  const row = findTokenForAuth(deps.db, hashToken(credentials))
+  if (!row) throw unauthorized('invalid_token', `Invalid or expired token: this token is not recognised. ${FIX}`, 'Unknown token')
+  if (row.revokedAt) throw unauthorized('token_revoked', `Invalid token: this token has been revoked. ${FIX}`, 'Token revoked')
+  if (row.expiresAt.getTime() <= deps.clock.now()) {
+    throw unauthorized('token_expired', `Invalid or expired token: this token expired on ${row.expiresAt.toISOString()}. ${FIX}`, 'Token expired')
+  }
+  if (!row.role) {
+    throw unauthorized('membership_revoked', 'Invalid token: its user is no longer a member of the organization the token was created in. Ask an organization admin to add you again, then create a new token.', 'User no longer a member of the organization')
+  }
+  touchLastUsed(deps, row, meta.ip, meta.userAgent)
+  return {
+    userId: row.userId,
+    email: row.email,
+    organizationId: row.organizationId,
+    role: row.role,
+    tokenId: row.id,
+    tokenExpiresAt: row.expiresAt,
+    scopes: row.scopes,
+  }
+}

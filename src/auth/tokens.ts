@@ -1,0 +1,67 @@
+import { BASE62, randomBase62 } from './random'
+
+/**
+ * Personal access token format: `td_` + 43 characters =
+ *   37 random base62 characters (37 × log2(62) ≈ 220.3 bits from the OS CSPRNG)
+ * + 6 base62 characters of the CRC32 of those 37 (zero-padded).
+ * We only emit [A-Za-z0-9]; the parser accepts the documented shape td_[A-Za-z0-9_-]{43}
+ * and then rejects anything whose checksum does not match, before any database lookup.
+ */
+export const TOKEN_PREFIX = 'td_'
+export const TOKEN_BODY_LENGTH = 43
+export const TOKEN_RANDOM_LENGTH = 37
+export const TOKEN_CHECKSUM_LENGTH = 6
+export const TOKEN_LENGTH = TOKEN_PREFIX.length + TOKEN_BODY_LENGTH
+/** What secret scanners can match on: prefix, then 37 + 6 base62 characters. */
+export const TOKEN_SCAN_REGEX = /\btd_[A-Za-z0-9]{43}\b/
+const SHAPE = /^td_[A-Za-z0-9_-]{43}$/
+
+export function checksum(randomPart: string): string {
+  let n = Bun.hash.crc32(randomPart) >>> 0
+  let out = ''
+  for (let i = 0; i < TOKEN_CHECKSUM_LENGTH; i++) {
+    out = BASE62[n % 62] + out
+    n = Math.floor(n / 62)
+  }
+  return out
+}
+
+export function generateToken(): string {
+  const random = randomBase62(TOKEN_RANDOM_LENGTH)
+  return TOKEN_PREFIX + random + checksum(random)
+}
+
+export type TokenFormatProblem =
+  | 'missing_prefix'
+  | 'wrong_length'
+  | 'invalid_characters'
+  | 'checksum_mismatch'
+
+/** Checks format and checksum. Returns null when the token is well-formed. */
+export function checkTokenFormat(token: string): TokenFormatProblem | null {
+  if (!SHAPE.test(token)) {
+    if (!token.startsWith(TOKEN_PREFIX)) return 'missing_prefix'
+    if (token.length !== TOKEN_LENGTH) return 'wrong_length'
+    return 'invalid_characters'
+  }
+  const body = token.slice(TOKEN_PREFIX.length)
+  const random = body.slice(0, TOKEN_RANDOM_LENGTH)
+  if (checksum(random) !== body.slice(TOKEN_RANDOM_LENGTH)) return 'checksum_mismatch'
+  return null
+}
+
+/** SHA-256 of the whole token (prefix included), lower-case hex. */
+export function hashToken(token: string): string {
+  return new Bun.CryptoHasher('sha256').update(token).digest('hex')
+}
+
+/** The display hint stored beside the hash: first 4 and last 4 characters of the body. */
+export function tokenHint(token: string): string {
+  const body = token.slice(TOKEN_PREFIX.length)
+  return `${body.slice(0, 4)}${body.slice(-4)}`
+}
+
+/** `td_AbCd…yZ01` from the stored hint. */
+export function maskFromHint(hint: string): string {
+  return `${TOKEN_PREFIX}${hint.slice(0, 4)}…${hint.slice(4)}`
+}

@@ -1,0 +1,76 @@
+import { createToken, findTokenById, listTokensOfUser, revokeById } from '../modules/tokens/service'
+import { listMemberships, requireOrganization, requireUser } from '../modules/users/service'
+import { AppError } from '../errors'
+import { EXIT, guard, parse, require_, table, UsageError, withRuntime, type Io } from './common'
+
+export const TOKENS_USAGE = `usage:
+  teamday tokens create --email E [--org SLUG] --name N [--expires-in-days D] [--db FILE]
+      prints only the token on stdout (store it now: it is never shown again)
+  teamday tokens list --email E [--json] [--db FILE]
+  teamday tokens revoke ID [--db FILE]`
+
+export function tokensCommand(args: string[], io: Io): Promise<number> {
+  return guard(io, TOKENS_USAGE, () => {
+    const [sub, ...rest] = args
+    if (sub === undefined || sub === 'help' || sub === '--help') {
+      io.out(TOKENS_USAGE)
+      return sub ? EXIT.ok : EXIT.usage
+    }
+    if (sub === 'create') {
+      const { values } = parse(rest, { email: { type: 'string' }, org: { type: 'string' }, name: { type: 'string' }, 'expires-in-days': { type: 'string' } })
+      const email = require_(values.email, '--email')
+      const name = require_(values.name, '--name')
+      const daysRaw = values['expires-in-days']
+      const days = daysRaw === undefined ? undefined : Number(daysRaw)
+      if (daysRaw !== undefined && (!/^\d+$/.test(daysRaw) || !Number.isInteger(days))) throw new UsageError('--expires-in-days must be a whole number of days (7-365)')
+      return withRuntime(io, values.db, (rt) => {
+        const user = requireUser(rt.db, email)
+        const orgs = listMemberships(rt.db, user.id)
+        let orgId: string
+        if (values.org) {
+          const org = requireOrganization(rt.db, values.org)
+          if (!orgs.some((m) => m.organization.id === org.id)) throw new AppError('not_found', `${user.email} is not a member of ${org.slug}`)
+          orgId = org.id
+        } else if (orgs.length === 1) {
+          orgId = orgs[0]!.organization.id
+        } else if (orgs.length === 0) {
+          throw new AppError('not_found', `${user.email} belongs to no organization; add them with "teamday users create"`)
+        } else {
+          throw new UsageError(`${user.email} belongs to several organizations (${orgs.map((m) => m.organization.slug).join(', ')}); pass --org`)
+        }
+        const { token } = createToken(rt, { userId: user.id, organizationId: orgId }, { name, expiresInDays: days })
+        io.out(token)
+        return EXIT.ok
+      })
+    }
+    if (sub === 'list') {
+      const { values } = parse(rest, { email: { type: 'string' }, json: { type: 'boolean' } })
+      const email = require_(values.email, '--email')
+      return withRuntime(io, values.db, (rt) => {
+        const user = requireUser(rt.db, email)
+        const tokens = listTokensOfUser(rt, user.id, user.email)
+        if (values.json) io.out(JSON.stringify({ tokens, total: tokens.length }, null, 2))
+        else if (tokens.length === 0) io.out(`${user.email} has no tokens`)
+        else io.out(table(tokens as any, ['id', 'name', 'maskedToken', 'status', 'organizationId', 'createdAt', 'expiresAt', 'lastUsedAt', 'lastUsedIp']))
+        return EXIT.ok
+      })
+    }
+    if (sub === 'revoke') {
+      const { values, positionals } = parse(rest, {}, 1)
+      const id = positionals[0]
+      if (!id) throw new UsageError('missing token ID (see "teamday tokens list --email E")')
+      return withRuntime(io, values.db, (rt) => {
+        const existing = findTokenById(rt.db, id)
+        if (!existing) throw new AppError('not_found', `Token ${id} not found`)
+        if (existing.revokedAt) io.out(`token ${id} was already revoked at ${existing.revokedAt.toISOString()}`)
+        else {
+          revokeById(rt.db, id, 'cli', rt.clock.now())
+          io.out(`revoked token ${id}; requests using it are refused from now on`)
+        }
+        return EXIT.ok
+      })
+    }
+    throw new UsageError(`unknown tokens command "${sub}"`)
+  })
+}
+

@@ -1,0 +1,43 @@
+import { createUser, removeMember, setRole } from '../modules/users/service'
+import { EXIT, guard, parse, require_, UsageError, withRuntime, type Io } from './common'
+
+export const USERS_USAGE = `usage:
+  teamday users create --email E --org SLUG [--role admin|member|viewer] [--name N] [--db FILE]
+  teamday users set-role --email E --org SLUG --role admin|member|viewer [--db FILE]
+  teamday users remove --email E --org SLUG [--db FILE]`
+
+export function usersCommand(args: string[], io: Io): Promise<number> {
+  return guard(io, USERS_USAGE, () => {
+    const [sub, ...rest] = args
+    const opts = { email: { type: 'string' }, org: { type: 'string' }, role: { type: 'string' }, name: { type: 'string' } } as const
+    if (sub === undefined || sub === 'help' || sub === '--help') {
+      io.out(USERS_USAGE)
+      return sub ? EXIT.ok : EXIT.usage
+    }
+    if (!['create', 'set-role', 'remove'].includes(sub)) throw new UsageError(`unknown users command "${sub}"`)
+    const { values } = parse(rest, opts)
+    if (values.help) {
+      io.out(USERS_USAGE)
+      return EXIT.ok
+    }
+    const email = require_(values.email, '--email')
+    const org = require_(values.org, '--org')
+    if (sub === 'set-role') require_(values.role, '--role')
+    if (sub !== 'create' && values.name !== undefined) throw new UsageError('--name is only for users create')
+    return withRuntime(io, values.db, (rt) => {
+      if (sub === 'create') {
+        const r = createUser(rt.db, rt.clock, { email, orgSlug: org, role: values.role as any, name: values.name })
+        io.out(
+          `${r.createdUser ? 'created user' : 'added user'} ${r.user.email} (${r.user.id}) to ${r.createdOrganization ? 'new ' : ''}organization ${r.organization.slug} as ${r.membership.role}`,
+        )
+      } else if (sub === 'set-role') {
+        const m = setRole(rt.db, rt.clock, email, org, values.role!)
+        io.out(`${email.toLowerCase()} is now ${m.role} of ${org}; this applies to their tokens from the next request`)
+      } else {
+        removeMember(rt.db, email, org)
+        io.out(`removed ${email.toLowerCase()} from ${org}; their tokens for ${org} no longer work`)
+      }
+      return EXIT.ok
+    })
+  })
+}

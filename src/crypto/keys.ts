@@ -1,0 +1,43 @@
+import { randomBytes } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { ConfigError, type Config } from '../config'
+import { KEY_BYTES, SecretBox } from './secretbox'
+
+export function decodeKey(b64: string, what: string): Uint8Array {
+  const key = Buffer.from(b64.trim(), 'base64')
+  if (key.length !== KEY_BYTES) {
+    throw new ConfigError(`${what} must be base64 of exactly ${KEY_BYTES} bytes (got ${key.length}); generate one with: openssl rand -base64 32`)
+  }
+  return key
+}
+
+export function generateKey(): string {
+  return randomBytes(KEY_BYTES).toString('base64')
+}
+
+/**
+ * The server key: TEAMDAY_ENCRYPTION_KEY when set; otherwise a key file beside the database
+ * (created once with mode 0600). An in-memory database with no key gets a fresh key, as its
+ * data lives no longer than the process.
+ */
+export function loadSecretBox(config: Pick<Config, 'encryptionKey' | 'previousEncryptionKeys' | 'keyFile'>): {
+  box: SecretBox
+  source: 'env' | 'file' | 'created' | 'ephemeral'
+} {
+  const previous = config.previousEncryptionKeys.map((k, i) => decodeKey(k, `TEAMDAY_ENCRYPTION_KEYS_PREVIOUS[${i}]`))
+  if (config.encryptionKey) {
+    return { box: new SecretBox(decodeKey(config.encryptionKey, 'TEAMDAY_ENCRYPTION_KEY'), previous), source: 'env' }
+  }
+  if (!config.keyFile) return { box: new SecretBox(randomBytes(KEY_BYTES), previous), source: 'ephemeral' }
+  if (existsSync(config.keyFile)) {
+    const key = decodeKey(readFileSync(config.keyFile, 'utf8'), `key file ${config.keyFile}`)
+    return { box: new SecretBox(key, previous), source: 'file' }
+  }
+  const dir = dirname(config.keyFile)
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 })
+  const b64 = generateKey()
+  writeFileSync(config.keyFile, b64 + '\n', { mode: 0o600, flag: 'wx' })
+  chmodSync(config.keyFile, 0o600)
+  return { box: new SecretBox(decodeKey(b64, 'generated key'), previous), source: 'created' }
+}

@@ -1,0 +1,77 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
+
+/**
+ * AES-256-GCM "secret box" with key ids, for data at rest.
+ * Sealed form: `v1.<keyId>.<base64url(iv[12] | ciphertext | tag[16])>`.
+ * The key id (first 8 hex chars of SHA-256 of the key) picks the key on open, so keys can
+ * rotate: seal always uses the current key, open accepts any key in the ring.
+ * `aad` binds a ciphertext to its place (e.g. "pat.name:pat_123"): moved to another row it fails.
+ */
+export class DecryptionError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'DecryptionError'
+  }
+}
+
+export const KEY_BYTES = 32
+const IV_BYTES = 12
+const TAG_BYTES = 16
+
+export function keyIdOf(key: Uint8Array): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 8)
+}
+
+export class SecretBox {
+  private readonly keys = new Map<string, Buffer>()
+  readonly currentKeyId: string
+
+  constructor(current: Uint8Array, previous: Uint8Array[] = []) {
+    for (const k of [current, ...previous]) {
+      if (k.length !== KEY_BYTES) throw new Error(`encryption keys must be ${KEY_BYTES} bytes (got ${k.length})`)
+      this.keys.set(keyIdOf(k), Buffer.from(k))
+    }
+    this.currentKeyId = keyIdOf(current)
+  }
+
+  seal(plaintext: string, aad: string): string {
+    const key = this.keys.get(this.currentKeyId)!
+    const iv = randomBytes(IV_BYTES)
+    const cipher = createCipheriv('aes-256-gcm', key, iv)
+    cipher.setAAD(Buffer.from(aad, 'utf8'))
+    const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
+    const tag = cipher.getAuthTag()
+    return `v1.${this.currentKeyId}.${Buffer.concat([iv, ct, tag]).toString('base64url')}`
+  }
+
+  open(sealed: string, aad: string): string {
+    const parts = sealed.split('.')
+    if (parts.length !== 3 || parts[0] !== 'v1') throw new DecryptionError('not a sealed value (expected v1.<keyId>.<data>)')
+    const [, keyId, data] = parts as [string, string, string]
+    const key = this.keys.get(keyId)
+    if (!key) {
+      throw new DecryptionError(
+        `value was encrypted with key ${keyId}, which is not configured (current key ${this.currentKeyId}); ` +
+          'set TEAMDAY_ENCRYPTION_KEY to that key, or list it in TEAMDAY_ENCRYPTION_KEYS_PREVIOUS',
+      )
+    }
+    const raw = Buffer.from(data, 'base64url')
+    if (raw.length < IV_BYTES + TAG_BYTES) throw new DecryptionError('sealed value is truncated')
+    const iv = raw.subarray(0, IV_BYTES)
+    const tag = raw.subarray(raw.length - TAG_BYTES)
+    const ct = raw.subarray(IV_BYTES, raw.length - TAG_BYTES)
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key, iv)
+      decipher.setAAD(Buffer.from(aad, 'utf8'))
+      decipher.setAuthTag(tag)
+      return Buffer.concat([decipher.update(ct), decipher.final()]).toString('utf8')
+    } catch {
+      throw new DecryptionError(`authentication failed for value under key ${keyId}: it was tampered with or belongs elsewhere`)
+    }
+  }
+
+  /** True when the value is sealed under an older key and should be re-sealed. */
+  isStale(sealed: string): boolean {
+    return sealed.split('.')[1] !== this.currentKeyId
+  }
+}

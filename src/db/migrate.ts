@@ -1,0 +1,53 @@
+import { createHash } from 'node:crypto'
+import type { MigrationMeta } from 'drizzle-orm/migrator'
+import type { DB } from './client'
+import { embeddedJournal, embeddedSql } from './migrations.gen'
+
+/** The migrations compiled into this build, in drizzle's own MigrationMeta shape. */
+export function embeddedMigrations(): MigrationMeta[] {
+  return embeddedJournal.entries.map((entry) => {
+    const query = embeddedSql[entry.tag]
+    if (query === undefined) throw new Error(`Embedded migration ${entry.tag} is missing`)
+    return {
+      sql: query.split('--> statement-breakpoint'),
+      bps: entry.breakpoints,
+      folderMillis: entry.when,
+      hash: createHash('sha256').update(query).digest('hex'),
+    }
+  })
+}
+
+export interface MigrationResult {
+  applied: number
+  total: number
+}
+
+/**
+ * Applies pending migrations with foreign keys off (drizzle-kit's table rebuilds would
+ * otherwise cascade-delete child rows), then checks every foreign key and turns them on again.
+ */
+export function runMigrations(db: DB): MigrationResult {
+  const sqlite = db.$client
+  const migrations = embeddedMigrations()
+  const before = appliedCount(db)
+  sqlite.exec('PRAGMA foreign_keys = OFF')
+  try {
+    // drizzle's dialect migrator: one transaction, skips what __drizzle_migrations already has.
+    ;(db as any).dialect.migrate(migrations, (db as any).session, { migrationsFolder: '' })
+    const violations = sqlite.query('PRAGMA foreign_key_check').all()
+    if (violations.length > 0) {
+      throw new Error(`Migration left ${violations.length} foreign key violation(s): ${JSON.stringify(violations.slice(0, 5))}`)
+    }
+  } finally {
+    sqlite.exec('PRAGMA foreign_keys = ON')
+  }
+  return { applied: appliedCount(db) - before, total: migrations.length }
+}
+
+function appliedCount(db: DB): number {
+  const row = db.$client
+    .query("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'")
+    .get() as { n: number }
+  if (row.n === 0) return 0
+  return (db.$client.query('SELECT count(*) AS n FROM __drizzle_migrations').get() as { n: number }).n
+}

@@ -1,0 +1,45 @@
+import { eq } from 'drizzle-orm'
+import { DecryptionError, type SecretBox } from '../crypto/secretbox'
+import type { DB } from './client'
+import { settings } from './schema'
+
+export function getSetting(db: DB, key: string): string | undefined {
+  return db.select({ value: settings.value }).from(settings).where(eq(settings.key, key)).get()?.value
+}
+
+export function putSetting(db: DB, key: string, value: string, now: number): void {
+  db.insert(settings)
+    .values({ key, value, updatedAt: new Date(now) })
+    .onConflictDoUpdate({ target: settings.key, set: { value, updatedAt: new Date(now) } })
+    .run()
+}
+
+const KEY_CHECK = 'encryption_key_check'
+const KEY_CHECK_PLAIN = 'teamday-key-check-v1'
+
+export class WrongKeyError extends Error {}
+
+/**
+ * Proves at start-up that the configured key opens what this database holds: a database
+ * encrypted under another key is refused with a clear message instead of yielding garbage later.
+ * A check value sealed under a previous key is re-sealed under the current one.
+ */
+export function verifyEncryptionKey(db: DB, box: SecretBox, now: number): void {
+  const stored = getSetting(db, KEY_CHECK)
+  if (stored === undefined) {
+    putSetting(db, KEY_CHECK, box.seal(KEY_CHECK_PLAIN, `settings.${KEY_CHECK}`), now)
+    return
+  }
+  let plain: string
+  try {
+    plain = box.open(stored, `settings.${KEY_CHECK}`)
+  } catch (e) {
+    const why = e instanceof DecryptionError ? e.message : String(e)
+    throw new WrongKeyError(
+      `The encryption key does not match this database (${why}). ` +
+        'Start with the TEAMDAY_ENCRYPTION_KEY (or key file) the database was created with.',
+    )
+  }
+  if (plain !== KEY_CHECK_PLAIN) throw new WrongKeyError('The encryption key check value is corrupt.')
+  if (box.isStale(stored)) putSetting(db, KEY_CHECK, box.seal(KEY_CHECK_PLAIN, `settings.${KEY_CHECK}`), now)
+}

@@ -1,0 +1,99 @@
+/**
+ * One error type, one table. Services and plugins `throw new AppError(code, message)`;
+ * the single onError in app.ts turns it into the envelope
+ * {error, statusCode, statusMessage, code, message, requestId, details?}.
+ */
+export const ERROR_STATUS = {
+  // 400
+  invalid_json: 400,
+  bad_request: 400,
+  // 401 — authentication, one code per way it can fail
+  missing_token: 401,
+  unsupported_auth_scheme: 401,
+  missing_bearer_scheme: 401,
+  malformed_token: 401,
+  invalid_token_checksum: 401,
+  invalid_token: 401,
+  token_expired: 401,
+  token_revoked: 401,
+  membership_revoked: 401,
+  authorization_header_too_large: 401,
+  // 403
+  forbidden: 403,
+  // 404
+  not_found: 404,
+  route_not_found: 404,
+  // 405
+  method_not_allowed: 405,
+  // 409
+  conflict: 409,
+  // 413
+  payload_too_large: 413,
+  // 415
+  unsupported_media_type: 415,
+  // 422
+  validation_failed: 422,
+  // 429
+  rate_limited: 429,
+  // 500
+  internal_error: 500,
+  decryption_failed: 500,
+  service_unavailable: 503,
+} as const
+
+export type ErrorCode = keyof typeof ERROR_STATUS
+
+export const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Entity',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode
+  readonly status: number
+  readonly details?: unknown
+  /** Extra response headers, e.g. WWW-Authenticate or Allow. ASCII only. */
+  readonly headers?: Record<string, string>
+
+  constructor(code: ErrorCode, message: string, opts: { details?: unknown; headers?: Record<string, string> } = {}) {
+    super(message)
+    this.name = 'AppError'
+    this.code = code
+    this.status = ERROR_STATUS[code]
+    this.details = opts.details
+    this.headers = opts.headers
+  }
+}
+
+export interface ErrorBody {
+  error: true
+  statusCode: number
+  statusMessage: string
+  code: string
+  message: string
+  requestId: string
+  details?: unknown
+}
+
+export function errorBody(status: number, code: string, message: string, requestId: string, details?: unknown): ErrorBody {
+  const body: ErrorBody = {
+    error: true,
+    statusCode: status,
+    statusMessage: STATUS_TEXT[status] ?? 'Error',
+    code,
+    message,
+    requestId,
+  }
+  if (details !== undefined) body.details = details
+  return body
+}

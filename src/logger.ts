@@ -1,0 +1,26 @@
+/**
+ * JSON-lines logger to stderr. Fields are explicit: callers never pass a request body or
+ * header wholesale, so a token cannot reach a log line by accident.
+ */
+export type Level = 'debug' | 'info' | 'warn' | 'error'
+const ORDER: Record<Level | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 }
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void
+  info(msg: string, fields?: Record<string, unknown>): void
+  warn(msg: string, fields?: Record<string, unknown>): void
+  error(msg: string, fields?: Record<string, unknown>): void
+}
+
+export function createLogger(
+  level: Level | 'silent' = 'info',
+  sink: (line: string) => void = (line) => process.stderr.write(line + '\n'),
+  clock: () => number = Date.now,
+): Logger {
+  const min = ORDER[level]
+  const log = (lvl: Level) => (msg: string, fields?: Record<string, unknown>) => {
+    if (ORDER[lvl] < min) return
+    sink(JSON.stringify({ time: new Date(clock()).toISOString(), level: lvl, msg, ...fields }))
+  }
+  return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') }
+}

@@ -1,0 +1,315 @@
+import { and, desc, eq, isNull, lt, or, sql } from 'drizzle-orm'
+import type { Principal } from '../../auth/principal'
+import { isOrgAdmin } from '../../auth/roles'
+import { generateToken, hashToken, maskFromHint, tokenHint } from '../../auth/tokens'
+import { DecryptionError } from '../../crypto/secretbox'
+import type { DB } from '../../db/client'
+import { memberships, personalAccessTokens, users, type PersonalAccessToken, type Role } from '../../db/schema'
+import type { Deps } from '../../deps'
+import { AppError } from '../../errors'
+import { newId } from '../../ids'
+
+export const DAY_MS = 86_400_000
+export const MIN_EXPIRY_DAYS = 7
+export const MAX_EXPIRY_DAYS = 365
+export const DEFAULT_EXPIRY_DAYS = 90
+/** Clock skew allowed on an explicit `expiresAt` at the edges of the 7–365 day range. */
+const EXPIRES_AT_SLACK_MS = 5 * 60_000
+/** lastUsedAt is written at most this often per token: no database write on most requests. */
+export const LAST_USED_RESOLUTION_MS = 60_000
+export const MAX_NAME_LENGTH = 100
+
+export type TokenStatus = 'active' | 'expired' | 'revoked'
+
+export interface PublicToken {
+  id: string
+  name: string
+  maskedToken: string
+  status: TokenStatus
+  scopes: string[]
+  userId: string
+  userEmail: string
+  organizationId: string
+  createdAt: string
+  expiresAt: string
+  lastUsedAt: string | null
+  lastUsedIp: string | null
+  lastUsedUserAgent: string | null
+  revokedAt: string | null
+}
+
+export interface CreateTokenInput {
+  name: string
+  expiresInDays?: number
+  expiresAt?: string
+}
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null)
+
+export function tokenStatus(row: Pick<PersonalAccessToken, 'revokedAt' | 'expiresAt'>, now: number): TokenStatus {
+  if (row.revokedAt) return 'revoked'
+  if (row.expiresAt.getTime() <= now) return 'expired'
+  return 'active'
+}
+
+function openField(deps: Deps, value: string | null, aad: string): string | null {
+  if (value === null) return null
+  try {
+    return deps.box.open(value, aad)
+  } catch (e) {
+    if (e instanceof DecryptionError) {
+      throw new AppError('decryption_failed', 'Stored token metadata could not be decrypted; the server encryption key may have changed. Ask the server operator to check TEAMDAY_ENCRYPTION_KEY.')
+    }
+    throw e
+  }
+}
+
+export function toPublicToken(deps: Deps, row: PersonalAccessToken, userEmail: string): PublicToken {
+  return {
+    id: row.id,
+    name: openField(deps, row.nameEnc, `pat.name:${row.id}`)!,
+    maskedToken: maskFromHint(row.hint),
+    status: tokenStatus(row, deps.clock.now()),
+    scopes: row.scopes,
+    userId: row.userId,
+    userEmail,
+    organizationId: row.organizationId,
+    createdAt: row.createdAt.toISOString(),
+    expiresAt: row.expiresAt.toISOString(),
+    lastUsedAt: iso(row.lastUsedAt),
+    lastUsedIp: openField(deps, row.lastUsedIpEnc, `pat.ip:${row.id}`),
+    lastUsedUserAgent: openField(deps, row.lastUsedUaEnc, `pat.ua:${row.id}`),
+    revokedAt: iso(row.revokedAt),
+  }
+}
+
+/** Resolves `expiresInDays` / `expiresAt` to an expiry instant within 7–365 days. */
+export function resolveExpiry(input: Pick<CreateTokenInput, 'expiresInDays' | 'expiresAt'>, now: number): Date {
+  const range = `between ${MIN_EXPIRY_DAYS} and ${MAX_EXPIRY_DAYS} days`
+  if (input.expiresInDays !== undefined && input.expiresAt !== undefined) {
+    throw new AppError('validation_failed', 'Validation failed: send either expiresInDays or expiresAt, not both', {
+      details: [{ field: 'expiresAt', message: 'expiresAt and expiresInDays are mutually exclusive' }],
+    })
+  }
+  if (input.expiresAt !== undefined) {
+    const at = Date.parse(input.expiresAt)
+    if (Number.isNaN(at)) {
+      throw new AppError('validation_failed', 'Validation failed: expiresAt must be an ISO-8601 date-time', {
+        details: [{ field: 'expiresAt', message: 'must be an ISO-8601 date-time' }],
+      })
+    }
+    const days = (at - now) / DAY_MS
+    if (at < now + MIN_EXPIRY_DAYS * DAY_MS - EXPIRES_AT_SLACK_MS || at > now + MAX_EXPIRY_DAYS * DAY_MS + EXPIRES_AT_SLACK_MS) {
+      throw new AppError('validation_failed', `Validation failed: expiresAt must be ${range} from now (got ${days.toFixed(1)} days)`, {
+        details: [{ field: 'expiresAt', message: `must be ${range} from now` }],
+      })
+    }
+    return new Date(at)
+  }
+  const d = input.expiresInDays ?? DEFAULT_EXPIRY_DAYS
+  if (!Number.isInteger(d) || d < MIN_EXPIRY_DAYS || d > MAX_EXPIRY_DAYS) {
+    throw new AppError('validation_failed', `Validation failed: expiresInDays must be an integer ${range} (default ${DEFAULT_EXPIRY_DAYS})`, {
+      details: [{ field: 'expiresInDays', message: `must be an integer ${range}` }],
+    })
+  }
+  return new Date(now + d * DAY_MS)
+}
+
+export function validateTokenName(name: string): string {
+  const n = name.trim()
+  if (n.length === 0 || n.length > MAX_NAME_LENGTH) {
+    throw new AppError('validation_failed', `Validation failed: name must be 1-${MAX_NAME_LENGTH} characters`, {
+      details: [{ field: 'name', message: `must be 1-${MAX_NAME_LENGTH} characters, not only spaces` }],
+    })
+  }
+  return n
+}
+
+/**
+ * Creates a token for a user in an organization. The plaintext is returned here and only here:
+ * the database keeps its SHA-256, a 4+4 character hint, and the name encrypted.
+ */
+export function createToken(
+  deps: Deps,
+  owner: { userId: string; organizationId: string },
+  input: CreateTokenInput,
+): { token: string; row: PersonalAccessToken } {
+  const name = validateTokenName(input.name)
+  const now = deps.clock.now()
+  const expiresAt = resolveExpiry(input, now)
+  const token = generateToken()
+  const id = newId('pat')
+  const row: PersonalAccessToken = {
+    id,
+    userId: owner.userId,
+    organizationId: owner.organizationId,
+    tokenHash: hashToken(token),
+    hint: tokenHint(token),
+    nameEnc: deps.box.seal(name, `pat.name:${id}`),
+    scopes: ['*'],
+    createdAt: new Date(now),
+    expiresAt,
+    lastUsedAt: null,
+    lastUsedIpEnc: null,
+    lastUsedUaEnc: null,
+    revokedAt: null,
+    revokedBy: null,
+  }
+  deps.db.insert(personalAccessTokens).values(row).run()
+  return { token, row }
+}
+
+export interface ListTokensOptions {
+  /** Admins only: every token of the organization instead of the caller's own. */
+  organization?: boolean
+  status?: TokenStatus
+  limit: number
+  offset: number
+}
+
+export function listTokens(deps: Deps, principal: Principal, opts: ListTokensOptions): { tokens: PublicToken[]; total: number } {
+  if (opts.organization && !isOrgAdmin(principal.role)) {
+    throw new AppError('forbidden', 'Forbidden: only organization admins can list every token of the organization (access denied)')
+  }
+  const t = personalAccessTokens
+  const owner = opts.organization
+    ? eq(t.organizationId, principal.organizationId)
+    : and(eq(t.organizationId, principal.organizationId), eq(t.userId, principal.userId))
+  const rows = deps.db
+    .select({ token: t, email: users.email })
+    .from(t)
+    .innerJoin(users, eq(users.id, t.userId))
+    .where(owner)
+    .orderBy(desc(t.createdAt), desc(t.id))
+    .all()
+  // Status depends on the clock, so filter after computing it (lists are per user / org: small).
+  const all = rows.map((r) => toPublicToken(deps, r.token, r.email)).filter((p) => !opts.status || p.status === opts.status)
+  return { tokens: all.slice(opts.offset, opts.offset + opts.limit), total: all.length }
+}
+
+/** A token the caller may see: their own, or any of the organization's for an admin. Else 404. */
+function findVisible(deps: Deps, principal: Principal, id: string) {
+  const t = personalAccessTokens
+  const found = deps.db
+    .select({ token: t, email: users.email })
+    .from(t)
+    .innerJoin(users, eq(users.id, t.userId))
+    .where(and(eq(t.id, id), eq(t.organizationId, principal.organizationId)))
+    .get()
+  if (!found || (found.token.userId !== principal.userId && !isOrgAdmin(principal.role))) {
+    throw new AppError('not_found', `Token ${id} not found`)
+  }
+  return found
+}
+
+export function getToken(deps: Deps, principal: Principal, id: string): PublicToken {
+  const found = findVisible(deps, principal, id)
+  return toPublicToken(deps, found.token, found.email)
+}
+
+/** Revokes at once (idempotent). The very next request with the token is refused. */
+export function revokeToken(deps: Deps, principal: Principal, id: string): PublicToken {
+  const found = findVisible(deps, principal, id)
+  if (!found.token.revokedAt) {
+    const row = revokeById(deps.db, id, principal.userId, deps.clock.now())
+    if (row) found.token = row
+  }
+  return toPublicToken(deps, found.token, found.email)
+}
+
+/** Revocation by id without an HTTP principal (the admin CLI). */
+export function revokeById(db: DB, id: string, revokedBy: string, now: number): PersonalAccessToken | undefined {
+  return db
+    .update(personalAccessTokens)
+    .set({ revokedAt: new Date(now), revokedBy })
+    .where(and(eq(personalAccessTokens.id, id), isNull(personalAccessTokens.revokedAt)))
+    .returning()
+    .get()
+}
+
+export function findTokenById(db: DB, id: string): PersonalAccessToken | undefined {
+  return db.select().from(personalAccessTokens).where(eq(personalAccessTokens.id, id)).get()
+}
+
+/** Every token of a user across organizations (admin CLI). */
+export function listTokensOfUser(deps: Deps, userId: string, email: string): PublicToken[] {
+  return deps.db
+    .select()
+    .from(personalAccessTokens)
+    .where(eq(personalAccessTokens.userId, userId))
+    .orderBy(desc(personalAccessTokens.createdAt))
+    .all()
+    .map((row) => toPublicToken(deps, row, email))
+}
+
+// ── authentication look-up ──────────────────────────────────────────────────────────────
+
+export interface AuthRow {
+  id: string
+  userId: string
+  organizationId: string
+  expiresAt: Date
+  revokedAt: Date | null
+  lastUsedAt: Date | null
+  scopes: string[]
+  email: string
+  /** The user's current role in the token's organization; null when no longer a member. */
+  role: Role | null
+}
+
+const authLookups = new WeakMap<DB, ReturnType<typeof prepareAuthLookup>>()
+
+function prepareAuthLookup(db: DB) {
+  const t = personalAccessTokens
+  return db
+    .select({
+      id: t.id,
+      userId: t.userId,
+      organizationId: t.organizationId,
+      expiresAt: t.expiresAt,
+      revokedAt: t.revokedAt,
+      lastUsedAt: t.lastUsedAt,
+      scopes: t.scopes,
+      email: users.email,
+      role: memberships.role,
+    })
+    .from(t)
+    .innerJoin(users, eq(users.id, t.userId))
+    .leftJoin(memberships, and(eq(memberships.userId, t.userId), eq(memberships.organizationId, t.organizationId)))
+    .where(eq(t.tokenHash, sql.placeholder('hash')))
+    .prepare()
+}
+
+/**
+ * One indexed read per request, no cache: revocation, role changes and removal from the
+ * organization are seen by the very next request, on every instance sharing the database.
+ */
+export function findTokenForAuth(db: DB, tokenHash: string): AuthRow | undefined {
+  let q = authLookups.get(db)
+  if (!q) authLookups.set(db, (q = prepareAuthLookup(db)))
+  return q.get({ hash: tokenHash }) as AuthRow | undefined
+}
+
+/**
+ * Records last use at most once per LAST_USED_RESOLUTION_MS per token. The conditional update
+ * makes concurrent requests (or instances) write once. Never throws: a failure to record
+ * use must not fail the request.
+ */
+export function touchLastUsed(deps: Deps, row: AuthRow, ip: string | null, userAgent: string | null): void {
+  const now = deps.clock.now()
+  if (row.lastUsedAt && now - row.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return
+  try {
+    const t = personalAccessTokens
+    deps.db
+      .update(t)
+      .set({
+        lastUsedAt: new Date(now),
+        lastUsedIpEnc: ip ? deps.box.seal(ip, `pat.ip:${row.id}`) : null,
+        lastUsedUaEnc: userAgent ? deps.box.seal(userAgent.slice(0, 512), `pat.ua:${row.id}`) : null,
+      })
+      .where(and(eq(t.id, row.id), or(isNull(t.lastUsedAt), lt(t.lastUsedAt, new Date(now - LAST_USED_RESOLUTION_MS)))))
+      .run()
+  } catch (e) {
+    deps.logger.warn('last_used_update_failed', { tokenId: row.id, error: e instanceof Error ? e.message : String(e) })
+  }
+}

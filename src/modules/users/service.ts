@@ -1,0 +1,164 @@
+import { and, count, eq } from 'drizzle-orm'
+import type { DB } from '../../db/client'
+import { memberships, organizations, ROLES, users, type Membership, type Organization, type Role, type User } from '../../db/schema'
+import type { Clock } from '../../deps'
+import { AppError } from '../../errors'
+import { newId } from '../../ids'
+
+/** Organizations, users and memberships: the admin CLI's domain (no HTTP routes yet). */
+
+const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/
+const EMAIL = /^[^\s@]+@[^\s@]+$/
+
+export function normalizeEmail(email: string): string {
+  const e = email.trim().toLowerCase()
+  if (!EMAIL.test(e) || e.length > 254) throw new AppError('validation_failed', `Validation failed: "${email}" is not a valid e-mail address`)
+  return e
+}
+
+export function validateSlug(slug: string): string {
+  const s = slug.trim().toLowerCase()
+  if (!SLUG.test(s)) {
+    throw new AppError('validation_failed', 'Validation failed: organization slug must be 1-64 lower-case letters, digits or dashes, not starting or ending with a dash')
+  }
+  return s
+}
+
+export function validateRole(role: string): Role {
+  if (!(ROLES as readonly string[]).includes(role)) {
+    throw new AppError('validation_failed', `Validation failed: role must be one of ${ROLES.join(', ')}`)
+  }
+  return role as Role
+}
+
+export function findOrganizationBySlug(db: DB, slug: string): Organization | undefined {
+  return db.select().from(organizations).where(eq(organizations.slug, slug)).get()
+}
+
+export function findUserByEmail(db: DB, email: string): User | undefined {
+  return db.select().from(users).where(eq(users.email, normalizeEmail(email))).get()
+}
+
+export function getOrganization(db: DB, id: string): Organization | undefined {
+  return db.select().from(organizations).where(eq(organizations.id, id)).get()
+}
+
+export function countUsers(db: DB): number {
+  return db.select({ n: count() }).from(users).get()?.n ?? 0
+}
+
+export function requireOrganization(db: DB, slug: string): Organization {
+  const org = findOrganizationBySlug(db, validateSlug(slug))
+  if (!org) throw new AppError('not_found', `Organization "${slug}" not found`)
+  return org
+}
+
+export function requireUser(db: DB, email: string): User {
+  const user = findUserByEmail(db, email)
+  if (!user) throw new AppError('not_found', `User "${email}" not found`)
+  return user
+}
+
+export function getMembership(db: DB, userId: string, organizationId: string): Membership | undefined {
+  return db
+    .select()
+    .from(memberships)
+    .where(and(eq(memberships.userId, userId), eq(memberships.organizationId, organizationId)))
+    .get()
+}
+
+/** The organizations a user belongs to, oldest membership first. */
+export function listMemberships(db: DB, userId: string): { organization: Organization; role: Role }[] {
+  return db
+    .select({ organization: organizations, role: memberships.role })
+    .from(memberships)
+    .innerJoin(organizations, eq(organizations.id, memberships.organizationId))
+    .where(eq(memberships.userId, userId))
+    .orderBy(memberships.createdAt)
+    .all()
+}
+
+export interface CreateUserInput {
+  email: string
+  orgSlug: string
+  role?: Role
+  name?: string
+}
+
+export interface CreateUserResult {
+  user: User
+  organization: Organization
+  membership: Membership
+  createdUser: boolean
+  createdOrganization: boolean
+}
+
+/**
+ * Adds a user to an organization, creating either when missing. Adding an existing member
+ * again is a conflict (use setRole to change a role).
+ */
+export function createUser(db: DB, clock: Clock, input: CreateUserInput): CreateUserResult {
+  const email = normalizeEmail(input.email)
+  const slug = validateSlug(input.orgSlug)
+  const role = validateRole(input.role ?? 'member')
+  const now = new Date(clock.now())
+  return db.transaction((tx) => {
+    let organization = tx.select().from(organizations).where(eq(organizations.slug, slug)).get()
+    const createdOrganization = !organization
+    if (!organization) {
+      organization = { id: newId('org'), slug, name: slug, createdAt: now }
+      tx.insert(organizations).values(organization).run()
+    }
+    let user = tx.select().from(users).where(eq(users.email, email)).get()
+    const createdUser = !user
+    if (!user) {
+      user = { id: newId('user'), email, name: input.name?.trim() || null, createdAt: now }
+      tx.insert(users).values(user).run()
+    }
+    const existing = tx
+      .select()
+      .from(memberships)
+      .where(and(eq(memberships.userId, user.id), eq(memberships.organizationId, organization.id)))
+      .get()
+    if (existing) {
+      throw new AppError('conflict', `${email} is already a ${existing.role} of ${slug}; use "users set-role" to change the role`)
+    }
+    const membership: Membership = {
+      id: newId('mem'),
+      organizationId: organization.id,
+      userId: user.id,
+      role,
+      createdAt: now,
+      updatedAt: now,
+    }
+    tx.insert(memberships).values(membership).run()
+    return { user, organization, membership, createdUser, createdOrganization }
+  })
+}
+
+/** Changes a member's role; takes effect on that user's next request. */
+export function setRole(db: DB, clock: Clock, email: string, orgSlug: string, role: string): Membership {
+  const r = validateRole(role)
+  const user = requireUser(db, email)
+  const org = requireOrganization(db, orgSlug)
+  const updated = db
+    .update(memberships)
+    .set({ role: r, updatedAt: new Date(clock.now()) })
+    .where(and(eq(memberships.userId, user.id), eq(memberships.organizationId, org.id)))
+    .returning()
+    .get()
+  if (!updated) throw new AppError('not_found', `${user.email} is not a member of ${org.slug}`)
+  return updated
+}
+
+/** Removes a member; their tokens for that organization stop working on the next request. */
+export function removeMember(db: DB, email: string, orgSlug: string): void {
+  const user = requireUser(db, email)
+  const org = requireOrganization(db, orgSlug)
+  const removed = db
+    .delete(memberships)
+    .where(and(eq(memberships.userId, user.id), eq(memberships.organizationId, org.id)))
+    .returning({ id: memberships.id })
+    .get()
+  if (!removed) throw new AppError('not_found', `${user.email} is not a member of ${org.slug}`)
+}
