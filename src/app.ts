@@ -19,10 +19,14 @@ function validationDetails(error: any): FieldError[] {
   const out: FieldError[] = []
   const seen = new Set<string>()
   for (const e of all) {
-    const field = String(e.path ?? '').replace(/^\//, '').replace(/\//g, '.') || (error.type ?? 'body')
+    const custom = e.schema?.error
+    // Coerced values (e.g. "366" for an integer) are reported without a path; our custom
+    // messages start with the field name by convention (see the models), so use that.
+    const field =
+      String(e.path ?? '').replace(/^\//, '').replace(/\//g, '.') ||
+      (typeof custom === 'string' ? custom.split(' ')[0]! : String(error?.type ?? 'body'))
     if (seen.has(field)) continue
     seen.add(field)
-    const custom = e.schema?.error
     out.push({ field, message: typeof custom === 'string' ? custom : `${field} ${String(e.message ?? e.summary ?? 'is invalid').replace(/^Expected/, 'expected')}` })
   }
   if (out.length === 0) out.push({ field: String(error?.type ?? 'body'), message: 'is invalid' })

@@ -11,6 +11,7 @@ export const ERROR_STATUS = {
   missing_token: 401,
   unsupported_auth_scheme: 401,
   missing_bearer_scheme: 401,
+  empty_bearer_token: 401,
   malformed_token: 401,
   invalid_token_checksum: 401,
   invalid_token: 401,

@@ -90,6 +90,6 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
 }
 
 if (import.meta.main) {
-  const code = await run(process.argv.slice(2))
-  process.exit(code)
+  // No top-level await: the --bytecode build compiles to CommonJS.
+  void run(process.argv.slice(2)).then((code) => process.exit(code))
 }

@@ -16,10 +16,10 @@ export function bearerChallenge(error: 'invalid_token' | 'insufficient_scope' | 
   return v
 }
 
-function unauthorized(code: ErrorCode, message: string, description: string): AppError {
+function unauthorized(code: ErrorCode, message: string, description: string, details?: unknown): AppError {
   // A request with no credentials at all gets a bare challenge (RFC 6750 §3.1).
   const challenge = code === 'missing_token' ? bearerChallenge(null) : bearerChallenge('invalid_token', description)
-  return new AppError(code, message, { headers: { 'www-authenticate': challenge } })
+  return new AppError(code, message, { headers: { 'www-authenticate': challenge }, details })
 }
 
 /**
@@ -49,7 +49,7 @@ export function authenticate(deps: Deps, header: string | null, meta: { ip: stri
     throw unauthorized('unsupported_auth_scheme', `Invalid authorization scheme: only "Bearer" tokens are accepted. ${FIX}`, 'Unsupported authorization scheme')
   }
   if (credentials === '') {
-    throw unauthorized('missing_token', `Invalid authorization header: "Bearer" was sent without a token. ${FIX}`, 'No token after Bearer')
+    throw unauthorized('empty_bearer_token', `Invalid authorization header: "Bearer" was sent without a token. ${FIX}`, 'No token after Bearer')
   }
   const problem = checkTokenFormat(credentials)
   if (problem === 'checksum_mismatch') {
@@ -61,7 +61,7 @@ export function authenticate(deps: Deps, header: string | null, meta: { ip: stri
       wrong_length: 'it must be "td_" followed by exactly 43 characters',
       invalid_characters: 'it contains characters a TeamDay token never has',
     }[problem]
-    throw unauthorized('malformed_token', `Invalid token format: ${why}. ${FIX}`, 'Malformed token')
+    throw unauthorized('malformed_token', `Invalid token format: ${why}. ${FIX}`, 'Malformed token', { reason: problem })
   }
 
   const row = findTokenForAuth(deps.db, hashToken(credentials))

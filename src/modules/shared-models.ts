@@ -1,5 +1,9 @@
 import { t } from 'elysia'
 
+// Convention: a schema's custom `error` message starts with the field's name
+// ("expiresInDays must be …"): the error handler uses it to name the field when TypeBox
+// reports no path (values coerced from strings).
+
 /** The error envelope every error response uses. */
 export const ErrorResponse = t.Object(
   {

@@ -43,7 +43,7 @@ export const CreateTokenBody = t.Object(
   {
     name: t.String({ minLength: 1, maxLength: 100, description: 'What the token is for, e.g. "CI Pipeline"', error: 'name is required: a string of 1-100 characters' }),
     expiresInDays: t.Optional(
-      t.Integer({ minimum: 7, maximum: 365, default: 90, description: 'Lifetime in days, 7-365 (default 90)', error: 'expiresInDays must be an integer between 7 and 365' }),
+      t.Integer({ minimum: 7, maximum: 365, description: 'Lifetime in days, 7-365 (default 90). Numeric strings are accepted.', examples: [90], error: 'expiresInDays must be an integer between 7 and 365' }),
     ),
     expiresAt: t.Optional(t.String({ description: 'Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead', error: 'expiresAt must be an ISO-8601 date-time string' })),
   },

@@ -1,0 +1,232 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { hashToken } from '../src/auth/tokens'
+import { closeDatabase } from '../src/db/client'
+import { makeActor, makeTestApp, makeToken } from './helpers/app'
+
+const DAY = 86_400_000
+
+describe('token lifecycle through the API', () => {
+  test('create → use → list shows lastUsedAt → revoke → 401', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t, { role: 'member' })
+    const created = await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'CI Pipeline' } })
+    expect(created.status).toBe(201)
+    const b = created.body
+    expect(b.success).toBe(true)
+    expect(b.token).toMatch(/^td_[A-Za-z0-9]{43}$/)
+    expect(b).toMatchObject({ name: 'CI Pipeline', status: 'active', lastUsedAt: null, userId: a.userId, organizationId: a.organizationId })
+    expect(b.id).toMatch(/^pat_[A-Za-z0-9]{20}$/)
+    expect(b.maskedToken).toBe(`td_${b.token.slice(3, 7)}…${b.token.slice(-4)}`)
+    expect(Date.parse(b.expiresAt) - Date.parse(b.createdAt)).toBe(90 * DAY)
+    expect(created.headers.get('cache-control')).toBe('no-store')
+
+    t.clock.advance(5_000)
+    const use = await t.req('GET', '/api/v1/tokens', { token: b.token, headers: { 'user-agent': 'curl/8.5.0' } })
+    expect(use.status).toBe(200)
+    const listed = use.body.tokens.find((x: any) => x.id === b.id)
+    expect(listed.lastUsedAt).toBe(new Date(t.clock.now()).toISOString())
+    expect(listed.lastUsedUserAgent).toBe('curl/8.5.0')
+    expect(listed.name).toBe('CI Pipeline')
+    expect(listed).not.toHaveProperty('token')
+    expect(listed).not.toHaveProperty('tokenHash')
+    expect(use.text).not.toContain(b.token)
+    expect(use.text).not.toContain(hashToken(b.token))
+    expect(Object.keys(listed).sort()).toEqual(
+      ['createdAt', 'expiresAt', 'id', 'lastUsedAt', 'lastUsedIp', 'lastUsedUserAgent', 'maskedToken', 'name', 'organizationId', 'revokedAt', 'scopes', 'status', 'userEmail', 'userId'].sort(),
+    )
+
+    const one = await t.req('GET', `/api/v1/tokens/${b.id}`, { token: a.token })
+    expect(one.status).toBe(200)
+    expect(one.body.token.id).toBe(b.id)
+
+    const del = await t.req('DELETE', `/api/v1/tokens/${b.id}`, { token: a.token })
+    expect(del.status).toBe(200)
+    expect(del.body).toMatchObject({ success: true, token: { id: b.id, status: 'revoked' } })
+    const again = await t.req('DELETE', `/api/v1/tokens/${b.id}`, { token: a.token })
+    expect(again.status).toBe(200) // idempotent
+
+    const after = await t.req('GET', '/api/v1/tokens', { token: b.token })
+    expect(after.status).toBe(401)
+    expect(after.body.code).toBe('token_revoked')
+    const statuses = (await t.req('GET', '/api/v1/tokens', { token: a.token })).body.tokens.map((x: any) => [x.id, x.status])
+    expect(statuses).toContainEqual([b.id, 'revoked'])
+  })
+
+  test('a token can revoke itself; the same request succeeds, the next is refused', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    expect((await t.req('DELETE', `/api/v1/tokens/${a.tokenId}`, { token: a.token })).status).toBe(200)
+    expect((await t.req('GET', '/api/v1/tokens', { token: a.token })).body.code).toBe('token_revoked')
+  })
+
+  test('status filter and pagination', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    for (let i = 0; i < 4; i++) makeToken(t, a)
+    const page = await t.req('GET', '/api/v1/tokens?limit=2&offset=1', { token: a.token })
+    expect(page.body.total).toBe(5)
+    expect(page.body.tokens.length).toBe(2)
+    const revokedId = page.body.tokens[0].id
+    await t.req('DELETE', `/api/v1/tokens/${revokedId}`, { token: a.token })
+    const rev = await t.req('GET', '/api/v1/tokens?status=revoked', { token: a.token })
+    expect(rev.body.tokens.map((x: any) => x.id)).toEqual([revokedId])
+    expect((await t.req('GET', '/api/v1/tokens?limit=500', { token: a.token })).status).toBe(422)
+    expect((await t.req('GET', '/api/v1/tokens?status=gone', { token: a.token })).status).toBe(422)
+  })
+})
+
+describe('expiry range 7–365 days', () => {
+  const t = makeTestApp()
+  const a = makeActor(t)
+  const create = (body: Record<string, unknown>) => t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'x', ...body } })
+
+  for (const days of [7, 30, 90, 180, 365]) {
+    test(`${days} days accepted`, async () => {
+      const res = await create({ expiresInDays: days })
+      expect(res.status).toBe(201)
+      expect(Date.parse(res.body.expiresAt) - t.clock.now()).toBe(days * DAY)
+    })
+  }
+  for (const days of [6, 366, 0, -1, 7.5, '366', 'ninety', null]) {
+    test(`${JSON.stringify(days)} rejected with 422 naming the range`, async () => {
+      const res = await create({ expiresInDays: days })
+      expect(res.status).toBe(422)
+      expect(res.body.code).toBe('validation_failed')
+      expect(res.body.message).toContain('Validation failed')
+      expect(res.body.message).toContain('7')
+      expect(res.body.message).toContain('365')
+      expect(res.body.details[0].field).toBe('expiresInDays')
+    })
+  }
+  test('a numeric string is accepted, as shell scripts send it', async () => {
+    const res = await create({ expiresInDays: '30' })
+    expect(res.status).toBe(201)
+    expect(Date.parse(res.body.expiresAt) - t.clock.now()).toBe(30 * DAY)
+  })
+  test('expiresAt within the range is accepted as given', async () => {
+    const at = new Date(t.clock.now() + 30 * DAY).toISOString()
+    const res = await create({ expiresAt: at })
+    expect(res.status).toBe(201)
+    expect(res.body.expiresAt).toBe(at)
+  })
+  for (const [label, offset] of [['6 days', 6 * DAY], ['366 days', 366 * DAY], ['in the past', -DAY]] as const) {
+    test(`expiresAt ${label} ahead rejected`, async () => {
+      const res = await create({ expiresAt: new Date(t.clock.now() + offset).toISOString() })
+      expect(res.status).toBe(422)
+      expect(res.body.message).toContain('between 7 and 365 days')
+    })
+  }
+  test('expiresAt that is not a date, or both fields, rejected', async () => {
+    expect((await create({ expiresAt: 'next tuesday' })).status).toBe(422)
+    const both = await create({ expiresInDays: 30, expiresAt: new Date(t.clock.now() + 30 * DAY).toISOString() })
+    expect(both.status).toBe(422)
+    expect(both.body.message).toContain('either')
+  })
+  test('name is required, trimmed, at most 100 characters', async () => {
+    expect((await t.req('POST', '/api/v1/tokens', { token: a.token, body: {} })).status).toBe(422)
+    expect((await create({ name: '   ' })).status).toBe(422)
+    expect((await create({ name: 'x'.repeat(101) })).status).toBe(422)
+    const ok = await create({ name: '  Nightly cron  ' })
+    expect(ok.body.name).toBe('Nightly cron')
+  })
+})
+
+describe('who sees and revokes which token', () => {
+  const t = makeTestApp()
+  const admin = makeActor(t, { role: 'admin' })
+  const m1 = makeActor(t, { role: 'member' })
+  const m2 = makeActor(t, { role: 'member' })
+  const viewer = makeActor(t, { role: 'viewer' })
+  const other = makeActor(t, { role: 'admin', org: 'globex' })
+
+  test('a member lists only their own tokens', async () => {
+    const res = await t.req('GET', '/api/v1/tokens', { token: m1.token })
+    expect(res.body.tokens.map((x: any) => x.id)).toEqual([m1.tokenId])
+  })
+  test("a member cannot see or revoke another member's token (404, existence not revealed)", async () => {
+    const get = await t.req('GET', `/api/v1/tokens/${m2.tokenId}`, { token: m1.token })
+    expect(get.status).toBe(404)
+    expect(get.body.code).toBe('not_found')
+    const del = await t.req('DELETE', `/api/v1/tokens/${m2.tokenId}`, { token: m1.token })
+    expect(del.status).toBe(404)
+    expect((await t.req('GET', '/api/v1/tokens', { token: m2.token })).status).toBe(200)
+  })
+  test('a member asking for the whole organization gets 403 Forbidden', async () => {
+    const res = await t.req('GET', '/api/v1/tokens?all=true', { token: m1.token })
+    expect(res.status).toBe(403)
+    expect(res.body.code).toBe('forbidden')
+    expect(res.body.message).toMatch(/Forbidden.*access denied/)
+  })
+  test('a viewer manages their own tokens', async () => {
+    const res = await t.req('POST', '/api/v1/tokens', { token: viewer.token, body: { name: 'read-only script' } })
+    expect(res.status).toBe(201)
+  })
+  test('an org admin lists every token of the organization, never a secret, never another org', async () => {
+    const res = await t.req('GET', '/api/v1/tokens?all=true', { token: admin.token })
+    expect(res.status).toBe(200)
+    const ids = res.body.tokens.map((x: any) => x.id)
+    for (const a of [admin, m1, m2, viewer]) expect(ids).toContain(a.tokenId)
+    expect(ids).not.toContain(other.tokenId)
+    for (const a of [admin, m1, m2, viewer]) expect(res.text).not.toContain(a.token)
+  })
+  test("an org admin revokes a member's token; the member's next request is 401", async () => {
+    const del = await t.req('DELETE', `/api/v1/tokens/${m2.tokenId}`, { token: admin.token })
+    expect(del.status).toBe(200)
+    const res = await t.req('GET', '/api/v1/tokens', { token: m2.token })
+    expect(res.status).toBe(401)
+    expect(res.body.code).toBe('token_revoked')
+  })
+  test("another organization's admin gets 404 for our tokens", async () => {
+    expect((await t.req('GET', `/api/v1/tokens/${m1.tokenId}`, { token: other.token })).status).toBe(404)
+    expect((await t.req('DELETE', `/api/v1/tokens/${m1.tokenId}`, { token: other.token })).status).toBe(404)
+    expect((await t.req('GET', '/api/v1/tokens', { token: m1.token })).status).toBe(200)
+  })
+  test('new tokens belong to the caller and the caller\'s organization, whatever the body says', async () => {
+    const res = await t.req('POST', '/api/v1/tokens', {
+      token: m1.token,
+      body: { name: 'sneaky', id: 'pat_mine', userId: admin.userId, organizationId: other.organizationId, scopes: ['x'], status: 'revoked' },
+    })
+    expect(res.status).toBe(201)
+    expect(res.body.id).not.toBe('pat_mine')
+    expect(res.body.userId).toBe(m1.userId)
+    expect(res.body.organizationId).toBe(m1.organizationId)
+    expect(res.body.status).toBe('active')
+    expect(res.body.scopes).toEqual(['*'])
+  })
+})
+
+describe('the database file holds no token plaintext and no plaintext token name', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'teamday-secrets-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  test('after creating, using and listing tokens', async () => {
+    const t = makeTestApp({ dbPath: join(dir, 'teamday.db') })
+    const a = makeActor(t, { role: 'admin' })
+    const names = ['Production Deploy Bot Alpha', 'Nightly Cron Backup Gamma']
+    const tokens: string[] = [a.token]
+    for (const name of names) {
+      const res = await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name } })
+      tokens.push(res.body.token)
+      await t.req('GET', '/api/v1/tokens', { token: res.body.token, headers: { 'user-agent': 'UniqueAgentString/9.9' } })
+    }
+    t.deps.db.$client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+    closeDatabase(t.deps.db)
+    const files = readdirSync(dir).map((f) => join(dir, f))
+    const bytes = Buffer.concat(files.map((f) => readFileSync(f)))
+    const haystack = bytes.toString('latin1')
+    for (const tok of tokens) {
+      expect(haystack).not.toContain(tok)
+      expect(haystack).not.toContain(tok.slice(3)) // the body without the prefix
+      expect(haystack).not.toContain(tok.slice(3, 30))
+      expect(haystack).toContain(hashToken(tok)) // only its hash
+    }
+    for (const name of names) expect(haystack).not.toContain(name)
+    expect(haystack).not.toContain('UniqueAgentString')
+    // Sanity: the scan does read the database (the e-mail is stored in clear).
+    expect(haystack).toContain(a.email)
+    for (const tok of tokens) expect(t.logs.join('\n')).not.toContain(tok)
+  })
+})
