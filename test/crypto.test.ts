@@ -1,0 +1,113 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ConfigError } from '../src/config'
+import { generateKey, loadSecretBox } from '../src/crypto/keys'
+import { DecryptionError, SecretBox } from '../src/crypto/secretbox'
+import { openDatabase } from '../src/db/client'
+import { runMigrations } from '../src/db/migrate'
+import { verifyEncryptionKey, WrongKeyError } from '../src/db/settings'
+
+const key = () => crypto.getRandomValues(new Uint8Array(32))
+
+describe('AES-256-GCM secret box', () => {
+  test('round trip, with a fresh IV each time', () => {
+    const box = new SecretBox(key())
+    const a = box.seal('CI Pipeline ✓', 'pat.name:pat_1')
+    const b = box.seal('CI Pipeline ✓', 'pat.name:pat_1')
+    expect(a).not.toBe(b)
+    expect(a).toMatch(/^v1\.[0-9a-f]{8}\.[A-Za-z0-9_-]+$/)
+    expect(a).not.toContain('CI Pipeline')
+    expect(box.open(a, 'pat.name:pat_1')).toBe('CI Pipeline ✓')
+    expect(box.open(b, 'pat.name:pat_1')).toBe('CI Pipeline ✓')
+  })
+
+  test('a tampered ciphertext is rejected, never garbage', () => {
+    const box = new SecretBox(key())
+    const sealed = box.seal('secret name', 'aad')
+    const [v, id, data] = sealed.split('.') as [string, string, string]
+    const raw = Buffer.from(data, 'base64url')
+    for (const i of [0, 13, raw.length - 1]) {
+      const copy = Buffer.from(raw)
+      copy[i]! ^= 0x01
+      expect(() => box.open(`${v}.${id}.${copy.toString('base64url')}`, 'aad')).toThrow(DecryptionError)
+    }
+    expect(() => box.open(`${v}.${id}.${raw.subarray(0, 20).toString('base64url')}`, 'aad')).toThrow(DecryptionError)
+    expect(() => box.open('plain text', 'aad')).toThrow(DecryptionError)
+  })
+
+  test('a ciphertext moved to another row (other AAD) is rejected', () => {
+    const box = new SecretBox(key())
+    const sealed = box.seal('name', 'pat.name:pat_1')
+    expect(() => box.open(sealed, 'pat.name:pat_2')).toThrow(/tampered|belongs elsewhere/)
+  })
+
+  test('a wrong key is rejected with a message naming the key id', () => {
+    const a = new SecretBox(key())
+    const b = new SecretBox(key())
+    const sealed = a.seal('x', 'aad')
+    expect(() => b.open(sealed, 'aad')).toThrow(DecryptionError)
+    expect(() => b.open(sealed, 'aad')).toThrow(a.currentKeyId)
+  })
+
+  test('a key with the same id but other bytes fails authentication', () => {
+    const a = new SecretBox(key())
+    const sealed = a.seal('x', 'aad')
+    const forged = sealed.replace(/^v1\.[0-9a-f]{8}/, `v1.${new SecretBox(key()).currentKeyId}`)
+    expect(() => new SecretBox(key()).open(forged, 'aad')).toThrow(DecryptionError)
+  })
+
+  test('rotation: a box with the old key as previous opens old values and seals with the new', () => {
+    const oldKey = key()
+    const newKey = key()
+    const sealedOld = new SecretBox(oldKey).seal('x', 'aad')
+    const rotated = new SecretBox(newKey, [oldKey])
+    expect(rotated.open(sealedOld, 'aad')).toBe('x')
+    expect(rotated.isStale(sealedOld)).toBe(true)
+    expect(rotated.isStale(rotated.seal('y', 'aad'))).toBe(false)
+  })
+
+  test('keys must be 32 bytes', () => {
+    expect(() => new SecretBox(new Uint8Array(16))).toThrow('32 bytes')
+  })
+})
+
+describe('server key loading', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'teamday-keys-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  test('TEAMDAY_ENCRYPTION_KEY must be base64 of 32 bytes', () => {
+    expect(() => loadSecretBox({ encryptionKey: 'c2hvcnQ=', previousEncryptionKeys: [], keyFile: '' })).toThrow(ConfigError)
+    const k = generateKey()
+    expect(loadSecretBox({ encryptionKey: k, previousEncryptionKeys: [], keyFile: '' }).source).toBe('env')
+  })
+
+  test('without a key, a key file is created 0600 once and reused', () => {
+    const keyFile = join(dir, 'sub', 'teamday.key')
+    const first = loadSecretBox({ previousEncryptionKeys: [], keyFile })
+    expect(first.source).toBe('created')
+    expect(existsSync(keyFile)).toBe(true)
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600)
+    expect(statSync(join(dir, 'sub')).mode & 0o777).toBe(0o700)
+    expect(Buffer.from(readFileSync(keyFile, 'utf8').trim(), 'base64').length).toBe(32)
+    const second = loadSecretBox({ previousEncryptionKeys: [], keyFile })
+    expect(second.source).toBe('file')
+    expect(second.box.open(first.box.seal('x', 'a'), 'a')).toBe('x')
+  })
+
+  test('a database refuses to open under another key', () => {
+    const db = openDatabase(join(dir, 'k.db'))
+    runMigrations(db)
+    const k1 = key()
+    verifyEncryptionKey(db, new SecretBox(k1), Date.now())
+    verifyEncryptionKey(db, new SecretBox(k1), Date.now()) // same key: fine
+    expect(() => verifyEncryptionKey(db, new SecretBox(key()), Date.now())).toThrow(WrongKeyError)
+    expect(() => verifyEncryptionKey(db, new SecretBox(key()), Date.now())).toThrow('TEAMDAY_ENCRYPTION_KEY')
+    // After a rotation the check value is re-sealed under the new key.
+    const k2 = key()
+    verifyEncryptionKey(db, new SecretBox(k2, [k1]), Date.now())
+    verifyEncryptionKey(db, new SecretBox(k2), Date.now())
+    db.$client.close()
+  })
+})
