@@ -37,7 +37,13 @@ export function loadSecretBox(config: Pick<Config, 'encryptionKey' | 'previousEn
   const dir = dirname(config.keyFile)
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 })
   const b64 = generateKey()
-  writeFileSync(config.keyFile, b64 + '\n', { mode: 0o600, flag: 'wx' })
+  try {
+    // 'wx': never overwrite a key another process created a moment ago.
+    writeFileSync(config.keyFile, b64 + '\n', { mode: 0o600, flag: 'wx' })
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+    return { box: new SecretBox(decodeKey(readFileSync(config.keyFile, 'utf8'), `key file ${config.keyFile}`), previous), source: 'file' }
+  }
   chmodSync(config.keyFile, 0o600)
   return { box: new SecretBox(decodeKey(b64, 'generated key'), previous), source: 'created' }
 }
