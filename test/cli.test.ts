@@ -1,0 +1,478 @@
+import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createApp } from '../src/app'
+import type { Io } from '../src/cli/common'
+import { loadConfig } from '../src/config'
+import { run } from '../src/main'
+import { openRuntime } from '../src/runtime'
+
+/** The admin CLI, run in-process through `run(argv, io)` against a real database file. */
+
+const TOKEN_LINE = /^td_[A-Za-z0-9]{43}$/
+
+interface Captured {
+  code: number
+  out: string
+  err: string
+}
+
+let dir: string
+let db: string
+const env = { TEAMDAY_LOG_LEVEL: 'silent' }
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'teamday-cli-'))
+  db = join(dir, 'data', 'teamday.db')
+})
+
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true })
+})
+
+async function cli(...argv: string[]): Promise<Captured> {
+  const out: string[] = []
+  const err: string[] = []
+  const io: Io = { out: (s) => out.push(s.endsWith('\n') ? s : s + '\n'), err: (s) => err.push(s.endsWith('\n') ? s : s + '\n'), env }
+  const code = await run(argv, io)
+  return { code, out: out.join(''), err: err.join('') }
+}
+
+/** Like cli() but always against this test's database file. */
+const tcli = (...argv: string[]) => cli(...argv, '--db', db)
+
+async function ok(...argv: string[]): Promise<string> {
+  const r = await tcli(...argv)
+  if (r.code !== 0) throw new Error(`teamday ${argv.join(' ')} exited ${r.code}: ${r.err}`)
+  return r.out
+}
+
+async function createToken(email: string, name = 'ci', ...extra: string[]): Promise<string> {
+  return (await ok('tokens', 'create', '--email', email, '--name', name, ...extra)).trim()
+}
+
+/** The HTTP app on the same database file, as `serve` builds it. */
+function openApp() {
+  const rt = openRuntime(loadConfig(env, { dbPath: db }))
+  const app = createApp(rt)
+  const get = async (path: string, token?: string) => {
+    const res = await app.handle(new Request(`http://localhost${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} }))
+    return { status: res.status, body: (await res.json()) as any, headers: res.headers }
+  }
+  return { rt, app, get }
+}
+
+describe('users', () => {
+  test('create makes the organization when missing, and the database files private', async () => {
+    const r = await tcli('users', 'create', '--email', 'Ada@Example.com', '--org', 'acme', '--role', 'admin', '--name', 'Ada')
+    expect(r.code).toBe(0)
+    expect(r.out).toContain('created user ada@example.com')
+    expect(r.out).toContain('new organization acme as admin')
+    expect(r.err).toBe('')
+    expect(existsSync(db)).toBe(true)
+    expect(existsSync(join(dir, 'data', 'teamday.key'))).toBe(true)
+    expect(statSync(join(dir, 'data')).mode & 0o777).toBe(0o700)
+    expect(statSync(db).mode & 0o777).toBe(0o600)
+    expect(statSync(join(dir, 'data', 'teamday.key')).mode & 0o777).toBe(0o600)
+
+    // Into an existing organization: no "new".
+    const r2 = await tcli('users', 'create', '--email', 'bob@example.com', '--org', 'acme')
+    expect(r2.code).toBe(0)
+    expect(r2.out).toContain('created user bob@example.com')
+    expect(r2.out).toContain('to organization acme as member')
+    expect(r2.out).not.toContain('new organization')
+
+    // An existing user into another organization: "added".
+    const r3 = await tcli('users', 'create', '--email', 'bob@example.com', '--org', 'beta', '--role', 'viewer')
+    expect(r3.code).toBe(0)
+    expect(r3.out).toContain('added user bob@example.com')
+    expect(r3.out).toContain('new organization beta as viewer')
+  })
+
+  test('create of an existing member fails with exit 1 and says "already"', async () => {
+    await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme')
+    const r = await tcli('users', 'create', '--email', 'ADA@example.com', '--org', 'acme', '--role', 'admin')
+    expect(r.code).toBe(1)
+    expect(r.err).toContain('already')
+    expect(r.err).toContain('set-role')
+    expect(r.out).toBe('')
+  })
+
+  test('create rejects an invalid role, e-mail or slug with exit 1 and a validation message', async () => {
+    for (const args of [
+      ['--email', 'ada@example.com', '--org', 'acme', '--role', 'owner'],
+      ['--email', 'not-an-email', '--org', 'acme'],
+      ['--email', 'ada@example.com', '--org', 'Bad Slug!'],
+    ]) {
+      const r = await tcli('users', 'create', ...args)
+      expect(r.code).toBe(1)
+      expect(r.err).toMatch(/^error: Validation failed/)
+    }
+  })
+
+  test('set-role changes the role the token acts with, on the next request', async () => {
+    await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme', '--role', 'admin')
+    await ok('users', 'create', '--email', 'bob@example.com', '--org', 'acme', '--role', 'member')
+    const adaToken = await createToken('ada@example.com')
+    await createToken('bob@example.com')
+    const { rt, get } = openApp()
+    try {
+      // An admin may list the whole organization's tokens.
+      const before = await get('/api/v1/tokens?all=true', adaToken)
+      expect(before.status).toBe(200)
+      expect(before.body.total).toBe(2)
+
+      const r = await tcli('users', 'set-role', '--email', 'ada@example.com', '--org', 'acme', '--role', 'member')
+      expect(r.code).toBe(0)
+      expect(r.out).toContain('ada@example.com is now member of acme')
+
+      // Only admins see the organization's tokens: now 403.
+      const res = await get('/api/v1/tokens?all=true', adaToken)
+      expect(res.status).toBe(403)
+      expect(res.body.code).toBe('forbidden')
+      expect((await get('/api/v1/tokens', adaToken)).status).toBe(200)
+    } finally {
+      rt.close()
+    }
+    // Unknown member / invalid role.
+    expect((await tcli('users', 'set-role', '--email', 'ada@example.com', '--org', 'nope', '--role', 'admin')).code).toBe(1)
+    expect((await tcli('users', 'set-role', '--email', 'ada@example.com', '--org', 'acme', '--role', 'root')).code).toBe(1)
+    // --role is required for set-role.
+    const missing = await tcli('users', 'set-role', '--email', 'ada@example.com', '--org', 'acme')
+    expect(missing.code).toBe(2)
+    expect(missing.err).toContain('--role')
+    expect(missing.err).toContain('usage:')
+  })
+
+  test('remove takes the organization away: the token is refused', async () => {
+    await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme')
+    const token = await createToken('ada@example.com')
+    const { rt, get } = openApp()
+    try {
+      expect((await get('/api/v1/tokens', token)).status).toBe(200)
+      const r = await tcli('users', 'remove', '--email', 'ada@example.com', '--org', 'acme')
+      expect(r.code).toBe(0)
+      expect(r.out).toContain('removed ada@example.com from acme')
+      const res = await get('/api/v1/tokens', token)
+      expect(res.status).toBe(401)
+      expect(res.body.error).toBe(true)
+    } finally {
+      rt.close()
+    }
+    // Removing again: not a member any more.
+    const again = await tcli('users', 'remove', '--email', 'ada@example.com', '--org', 'acme')
+    expect(again.code).toBe(1)
+    expect(again.err).toContain('not a member')
+  })
+})
+
+describe('tokens', () => {
+  test('create prints only the token on stdout', async () => {
+    await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme')
+    const r = await tcli('tokens', 'create', '--email', 'ada@example.com', '--name', 'laptop')
+    expect(r.code).toBe(0)
+    expect(r.out).toMatch(/^td_[A-Za-z0-9]{43}\n$/)
+    expect(r.out.trim()).toMatch(TOKEN_LINE)
+    expect(r.out.split('\n').filter(Boolean)).toHaveLength(1)
+
+    const { rt, get } = openApp()
+    try {
+      const res = await get('/api/v1/tokens', r.out.trim())
+      expect(res.status).toBe(200)
+      expect(res.body.success).toBe(true)
+      expect(res.body.tokens.map((t: any) => t.name)).toEqual(['laptop'])
+    } finally {
+      rt.close()
+    }
+  })
+
+  test('create needs --org when the user is in several organizations', async () => {
+    await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme')
+    await ok('users', 'create', '--email', 'ada@example.com', '--org', 'beta')
+    const r = await tcli('tokens', 'create', '--email', 'ada@example.com', '--name', 'x')
+    expect(r.code).toBe(2)
+    expect(r.out).toBe('')
+    expect(r.err).toContain('--org')
+    expect(r.err).toContain('acme')
+    expect(r.err).toContain('beta')
+    expect(r.err).toContain('usage:')
+
+    const withOrg = await tcli('tokens', 'create', '--email', 'ada@example.com', '--name', 'x', '--org', 'beta')
+    expect(withOrg.code).toBe(0)
+    expect(withOrg.out.trim()).toMatch(TOKEN_LINE)
+
+    // An organization the user is not in.
+    await ok('users', 'create', '--email', 'bob@example.com', '--org', 'gamma')
+    const notMember = await tcli('tokens', 'create', '--email', 'ada@example.com', '--name', 'x', '--org', 'gamma')
+    expect(notMember.code).toBe(1)
+    expect(notMember.out).toBe('')
+    expect(notMember.err).toContain('not a member')
+  })
+
+  test('create checks --expires-in-days: 7-365', async () => {
+    await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme')
+    for (const days of ['400', '6', '366']) {
+      const r = await tcli('tokens', 'create', '--email', 'ada@example.com', '--name', 'x', '--expires-in-days', days)
+      expect(r.code).toBe(1)
+      expect(r.out).toBe('')
+      expect(r.err).toContain('7')
+      expect(r.err).toContain('365')
+    }
+    for (const days of ['7', '365']) {
+      const r = await tcli('tokens', 'create', '--email', 'ada@example.com', '--name', `d${days}`, '--expires-in-days', days)
+      expect(r.code).toBe(0)
+      expect(r.out.trim()).toMatch(TOKEN_LINE)
+    }
+    const list = JSON.parse(await ok('tokens', 'list', '--email', 'ada@example.com', '--json'))
+    const byName = Object.fromEntries(list.tokens.map((t: any) => [t.name, t]))
+    const days = (t: any) => Math.round((Date.parse(t.expiresAt) - Date.parse(t.createdAt)) / 86_400_000)
+    expect(days(byName.d7)).toBe(7)
+    expect(days(byName.d365)).toBe(365)
+
+    // Not a number at all: a usage error.
+    const nan = await tcli('tokens', 'create', '--email', 'ada@example.com', '--name', 'x', '--expires-in-days', 'soon')
+    expect(nan.code).toBe(2)
+    expect(nan.err).toContain('usage:')
+  })
+
+  test('create for an unknown user fails with exit 1', async () => {
+    const r = await tcli('tokens', 'create', '--email', 'ghost@example.com', '--name', 'x')
+    expect(r.code).toBe(1)
+    expect(r.out).toBe('')
+    expect(r.err).toContain('not found')
+  })
+
+  test('list shows the tokens, masked, never the plaintext or the hash', async () => {
+    await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme')
+    const token = await createToken('ada@example.com', 'laptop')
+    const hash = new Bun.CryptoHasher('sha256').update(token).digest('hex')
+    const hashB64 = new Bun.CryptoHasher('sha256').update(token).digest('base64')
+
+    const plain = await tcli('tokens', 'list', '--email', 'ada@example.com')
+    expect(plain.code).toBe(0)
+    expect(plain.out).toContain('laptop')
+    expect(plain.out).toContain('MASKEDTOKEN')
+    expect(plain.out).toContain('active')
+    expect(plain.out).toContain(`${token.slice(0, 7)}…${token.slice(-4)}`)
+
+    const json = await tcli('tokens', 'list', '--email', 'ada@example.com', '--json')
+    expect(json.code).toBe(0)
+    const parsed = JSON.parse(json.out)
+    expect(parsed.total).toBe(1)
+    expect(parsed.tokens).toHaveLength(1)
+    const t = parsed.tokens[0]
+    expect(t.id).toMatch(/^pat_/)
+    expect(t.name).toBe('laptop')
+    expect(t.status).toBe('active')
+    expect(t.maskedToken).toBe(`${token.slice(0, 7)}…${token.slice(-4)}`)
+    expect(t).not.toHaveProperty('tokenHash')
+    expect(t).not.toHaveProperty('hash')
+    for (const out of [plain.out, json.out]) {
+      expect(out).not.toContain(token)
+      expect(out).not.toContain(token.slice(3))
+      expect(out).not.toContain(hash)
+      expect(out).not.toContain(hashB64)
+    }
+
+    const none = await tcli('tokens', 'list', '--email', 'ada@example.com', '--json')
+    expect(JSON.parse(none.out).tokens).toHaveLength(1)
+    await ok('users', 'create', '--email', 'bob@example.com', '--org', 'acme')
+    expect(await ok('tokens', 'list', '--email', 'bob@example.com')).toContain('has no tokens')
+  })
+
+  test('revoke: the token is refused by the HTTP app with token_revoked', async () => {
+    await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme')
+    const token = await createToken('ada@example.com', 'doomed')
+    const keep = await createToken('ada@example.com', 'kept')
+    const { tokens } = JSON.parse(await ok('tokens', 'list', '--email', 'ada@example.com', '--json'))
+    const id = tokens.find((t: any) => t.name === 'doomed').id
+
+    const { rt, get } = openApp()
+    try {
+      expect((await get('/api/v1/tokens', token)).status).toBe(200)
+      const r = await tcli('tokens', 'revoke', id)
+      expect(r.code).toBe(0)
+      expect(r.out).toContain(`revoked token ${id}`)
+
+      // Same app instance, still open: the very next request is refused.
+      const res = await get('/api/v1/tokens', token)
+      expect(res.status).toBe(401)
+      expect(res.body.code).toBe('token_revoked')
+      expect(res.headers.get('www-authenticate')).toStartWith('Bearer')
+      expect((await get('/api/v1/tokens', keep)).status).toBe(200)
+    } finally {
+      rt.close()
+    }
+
+    // A fresh app on the same file agrees.
+    const fresh = openApp()
+    try {
+      const res = await fresh.get('/api/v1/tokens', token)
+      expect(res.status).toBe(401)
+      expect(res.body.code).toBe('token_revoked')
+    } finally {
+      fresh.rt.close()
+    }
+
+    const again = await tcli('tokens', 'revoke', id)
+    expect(again.code).toBe(0)
+    expect(again.out).toContain('already revoked')
+    const listed = JSON.parse(await ok('tokens', 'list', '--email', 'ada@example.com', '--json'))
+    expect(listed.tokens.find((t: any) => t.id === id).status).toBe('revoked')
+
+    const unknown = await tcli('tokens', 'revoke', 'pat_doesnotexist')
+    expect(unknown.code).toBe(1)
+    expect(unknown.err).toContain('not found')
+    const missing = await tcli('tokens', 'revoke')
+    expect(missing.code).toBe(2)
+    expect(missing.err).toContain('usage:')
+  })
+})
+
+describe('migrate and openapi', () => {
+  test('migrate applies once, then says up to date', async () => {
+    const first = await tcli('migrate')
+    expect(first.code).toBe(0)
+    expect(first.out).toMatch(/^applied \d+ migration\(s\) to /)
+    expect(first.out).not.toMatch(/^applied 0 /)
+    const second = await tcli('migrate')
+    expect(second.code).toBe(0)
+    expect(second.out).toContain('is up to date')
+  })
+
+  test('openapi --out writes an OpenAPI 3.1 document', async () => {
+    const file = join(dir, 'openapi.json')
+    const r = await cli('openapi', '--out', file)
+    expect(r.code).toBe(0)
+    expect(r.out).toContain(`wrote ${file}`)
+    const doc = JSON.parse(readFileSync(file, 'utf8'))
+    expect(typeof doc.openapi).toBe('string')
+    expect(doc.openapi).toStartWith('3.1')
+    expect(Object.keys(doc.paths)).toContain('/api/v1/tokens')
+
+    // Without --out: the document on stdout.
+    const stdout = await cli('openapi')
+    expect(stdout.code).toBe(0)
+    expect(JSON.parse(stdout.out).openapi).toStartWith('3.1')
+  })
+})
+
+describe('arguments', () => {
+  test('--version prints the version', async () => {
+    const pkg = JSON.parse(readFileSync(join(import.meta.dir, '..', 'package.json'), 'utf8'))
+    for (const flag of ['--version', '-v', 'version']) {
+      const r = await cli(flag)
+      expect(r.code).toBe(0)
+      expect(r.out.trim()).toBe(`teamday ${pkg.version}`)
+      expect(r.err).toBe('')
+    }
+  })
+
+  test('help prints usage on stdout with exit 0; no command at all is a usage error', async () => {
+    const help = await cli('help')
+    expect(help.code).toBe(0)
+    expect(help.out).toContain('teamday serve')
+    expect(help.out).toContain('teamday tokens create')
+    expect((await cli('help', 'tokens')).out).toContain('teamday tokens revoke')
+    const none = await cli()
+    expect(none.code).toBe(2)
+  })
+
+  const bad: [string, string[], RegExp][] = [
+    ['unknown command', ['frobnicate'], /unknown command "frobnicate"/],
+    ['unknown users subcommand', ['users', 'delete', '--email', 'a@b.c', '--org', 'x'], /unknown users command/],
+    ['unknown tokens subcommand', ['tokens', 'rotate'], /unknown tokens command/],
+    ['unknown flag', ['users', 'create', '--email', 'a@b.c', '--org', 'x', '--colour', 'red'], /colour/],
+    ['unknown flag on tokens', ['tokens', 'list', '--email', 'a@b.c', '--all'], /all/],
+    ['unknown flag on migrate', ['migrate', '--force'], /force/],
+    ['missing --email (users)', ['users', 'create', '--org', 'acme'], /missing required option --email/],
+    ['missing --email (tokens create)', ['tokens', 'create', '--name', 'x'], /missing required option --email/],
+    ['missing --email (tokens list)', ['tokens', 'list'], /missing required option --email/],
+    ['missing --org', ['users', 'create', '--email', 'a@b.c'], /missing required option --org/],
+    ['missing --name', ['tokens', 'create', '--email', 'a@b.c'], /missing required option --name/],
+    ['flag without value', ['users', 'create', '--email'], /email/],
+    ['stray positional', ['users', 'create', 'extra', '--email', 'a@b.c', '--org', 'x'], /unexpected argument|extra/],
+    ['--name on remove', ['users', 'remove', '--email', 'a@b.c', '--org', 'x', '--name', 'N'], /--name/],
+  ]
+  for (const [what, argv, message] of bad) {
+    test(`${what} -> exit 2 and usage on stderr`, async () => {
+      const r = await tcli(...argv)
+      expect(r.code).toBe(2)
+      expect(r.out).toBe('')
+      expect(r.err).toMatch(/^error: /)
+      expect(r.err).toMatch(message)
+      expect(r.err).toContain('usage')
+    })
+  }
+
+  test('bad arguments leave no database behind', async () => {
+    await tcli('users', 'create', '--org', 'acme')
+    await tcli('tokens', 'create', '--email', 'a@b.c')
+    expect(existsSync(db)).toBe(false)
+  })
+})
+
+describe('while another connection holds the database open', () => {
+  test('admin commands work beside a running runtime, and it sees their effect at once', async () => {
+    const { rt, get } = openApp()
+    try {
+      expect(rt.migrationsApplied).toBeGreaterThan(0)
+      // A read transaction held open on the server's connection (WAL): the CLI still writes.
+      const sqlite = rt.db.$client
+      sqlite.exec('BEGIN')
+      expect((sqlite.query('SELECT count(*) AS n FROM users').get() as { n: number }).n).toBe(0)
+      await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme', '--role', 'admin')
+      // The open snapshot does not see it yet; after it ends, the server does.
+      expect((sqlite.query('SELECT count(*) AS n FROM users').get() as { n: number }).n).toBe(0)
+      sqlite.exec('COMMIT')
+      expect((sqlite.query('SELECT count(*) AS n FROM users').get() as { n: number }).n).toBe(1)
+      await ok('users', 'create', '--email', 'bob@example.com', '--org', 'acme')
+      const token = await createToken('ada@example.com', 'live')
+      expect(token).toMatch(TOKEN_LINE)
+      expect((await get('/api/v1/tokens', token)).status).toBe(200)
+
+      await ok('users', 'set-role', '--email', 'bob@example.com', '--org', 'acme', '--role', 'viewer')
+      const listed = JSON.parse(await ok('tokens', 'list', '--email', 'ada@example.com', '--json'))
+      expect(listed.tokens).toHaveLength(1)
+      const migrate = await tcli('migrate')
+      expect(migrate.code).toBe(0)
+      expect(migrate.out).toContain('up to date')
+
+      await ok('tokens', 'revoke', listed.tokens[0].id)
+      const res = await get('/api/v1/tokens', token)
+      expect(res.status).toBe(401)
+      expect(res.body.code).toBe('token_revoked')
+
+      await ok('users', 'remove', '--email', 'bob@example.com', '--org', 'acme')
+      // The runtime's own connection still works after the CLI closed its connections.
+      expect((await get('/api/health')).status).toBe(200)
+    } finally {
+      rt.close()
+    }
+  })
+
+  test('and the server side can write while the CLI reads and writes', async () => {
+    await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme')
+    const token = await createToken('ada@example.com', 'a')
+    const { rt, app } = openApp()
+    try {
+      // Create through HTTP (a write on the runtime's connection), interleaved with CLI writes.
+      for (let i = 0; i < 3; i++) {
+        const res = await app.handle(
+          new Request('http://localhost/api/v1/tokens', {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ name: `http-${i}` }),
+          }),
+        )
+        expect(res.status).toBe(201)
+        await createToken('ada@example.com', `cli-${i}`)
+      }
+      const listed = JSON.parse(await ok('tokens', 'list', '--email', 'ada@example.com', '--json'))
+      expect(listed.total).toBe(7)
+    } finally {
+      rt.close()
+    }
+  })
+})

@@ -1,0 +1,293 @@
+/**
+ * Smoke test of the built executable, run from a temporary directory with no node_modules and
+ * no drizzle/ folder, over real HTTP. Not a bun test file: run it after `npm run build` with
+ *
+ *   bun test/smoke/binary.ts [dist/teamday]
+ *
+ * Prints one `ok - …` / `not ok - …` line per check, then `N passed, M failed`; exit 1 on failure.
+ */
+import type { Subprocess } from 'bun'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+const TOKEN = /td_[A-Za-z0-9]{43}/g
+const TOKEN_LINE = /^td_[A-Za-z0-9]{43}$/
+const TOTAL_LIMIT_MS = 55_000
+
+let passed = 0
+let failed = 0
+const children = new Set<Subprocess>()
+let workDir = ''
+
+function check(name: string, cond: boolean, detail?: unknown): boolean {
+  if (cond) {
+    passed++
+    console.log(`ok - ${name}`)
+  } else {
+    failed++
+    console.log(`not ok - ${name}${detail === undefined ? '' : `: ${typeof detail === 'string' ? detail : JSON.stringify(detail)}`}`)
+  }
+  return cond
+}
+
+function killAll() {
+  for (const p of children) {
+    try {
+      p.kill('SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+  children.clear()
+}
+
+function finish(): never {
+  killAll()
+  if (workDir) rmSync(workDir, { recursive: true, force: true })
+  console.log(`${passed} passed, ${failed} failed`)
+  process.exit(failed > 0 ? 1 : 0)
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Child env: nothing of ours leaks in (no TEAMDAY_*, HOST, PORT), logs at info on stderr. */
+function childEnv(): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || k.startsWith('TEAMDAY_') || k === 'HOST' || k === 'PORT') continue
+    env[k] = v
+  }
+  return env
+}
+
+/** Runs `./teamday ARGS` to completion (10 s limit). */
+async function runBin(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const p = Bun.spawn(['./teamday', ...args], { cwd: workDir, env: childEnv(), stdout: 'pipe', stderr: 'pipe', stdin: 'ignore' })
+  children.add(p)
+  const timer = setTimeout(() => p.kill('SIGKILL'), 10_000)
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited])
+  clearTimeout(timer)
+  children.delete(p)
+  return { code, out, err }
+}
+
+/** A running `teamday serve`, its output collected as it arrives. */
+class Server {
+  out = ''
+  err = ''
+  base = ''
+  proc: Subprocess<'ignore', 'pipe', 'pipe'>
+
+  constructor(args: string[]) {
+    this.proc = Bun.spawn(['./teamday', 'serve', ...args], { cwd: workDir, env: childEnv(), stdout: 'pipe', stderr: 'pipe', stdin: 'ignore' })
+    children.add(this.proc)
+    void this.drain(this.proc.stdout, (s) => (this.out += s))
+    void this.drain(this.proc.stderr, (s) => (this.err += s))
+  }
+
+  private async drain(stream: ReadableStream<Uint8Array>, sink: (s: string) => void) {
+    const decoder = new TextDecoder()
+    for await (const chunk of stream) sink(decoder.decode(chunk, { stream: true }))
+  }
+
+  /** Waits for the `listening on http://HOST:PORT` line; sets `base`. */
+  async started(timeoutMs = 10_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      const firstLine = this.out.split('\n')[0] ?? ''
+      const m = this.out.includes('\n') ? /listening on http:\/\/(\[[^\]]+\]|[^\s:]+):(\d+)/.exec(firstLine) : null
+      if (m) {
+        const host = m[1] === '0.0.0.0' || m[1] === '[::]' ? '127.0.0.1' : m[1]!
+        this.base = `http://${host}:${m[2]}`
+        return true
+      }
+      if (this.proc.exitCode !== null) return false
+      await sleep(20)
+    }
+    return false
+  }
+
+  async waitForOutput(re: RegExp, timeoutMs = 5_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      if (re.test(this.out)) return true
+      await sleep(20)
+    }
+    return re.test(this.out)
+  }
+
+  /** SIGTERM, then the exit code (null when it did not exit within the limit: then SIGKILL). */
+  async stop(timeoutMs = 5_000): Promise<number | null> {
+    this.proc.kill('SIGTERM')
+    const code = await Promise.race([this.proc.exited, sleep(timeoutMs).then(() => null)])
+    if (code === null) this.proc.kill('SIGKILL')
+    await this.proc.exited
+    children.delete(this.proc)
+    await sleep(20) // let the last output chunks arrive
+    return code
+  }
+}
+
+async function http(base: string, method: string, path: string, opts: { token?: string; body?: unknown } = {}) {
+  const headers: Record<string, string> = {}
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`
+  if (opts.body !== undefined) headers['content-type'] = 'application/json'
+  const res = await fetch(base + path, {
+    method,
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+    redirect: 'manual',
+    signal: AbortSignal.timeout(5_000),
+  })
+  const text = await res.text()
+  let json: any
+  try {
+    json = JSON.parse(text)
+  } catch {
+    json = undefined
+  }
+  return { status: res.status, headers: res.headers, text, json }
+}
+
+const mode = (path: string) => (existsSync(path) ? (statSync(path).mode & 0o777).toString(8).padStart(4, '0') : 'missing')
+
+/** Scenario 1: CLI-created user and token, then the server with a non-empty database. */
+async function withCliUser() {
+  const version = await runBin(['--version'])
+  check('--version exits 0 and prints "teamday X.Y.Z"', version.code === 0 && /^teamday \d+\.\d+\.\d+\s*$/.test(version.out), version)
+
+  const user = await runBin(['users', 'create', '--email', 'ci@example.com', '--org', 'ci', '--role', 'admin', '--db', './d/t.db'])
+  check('users create exits 0', user.code === 0 && user.out.includes('ci@example.com'), user)
+
+  const created = await runBin(['tokens', 'create', '--email', 'ci@example.com', '--name', 'smoke', '--db', './d/t.db'])
+  const token = created.out.trim()
+  check('tokens create prints only a td_ token on stdout', created.code === 0 && /^td_[A-Za-z0-9]{43}\n?$/.test(created.out), created)
+
+  check('data dir is mode 0700', mode(join(workDir, 'd')) === '0700', mode(join(workDir, 'd')))
+  check('database file is mode 0600', mode(join(workDir, 'd', 't.db')) === '0600', mode(join(workDir, 'd', 't.db')))
+
+  const server = new Server(['--port', '0', '--db', './d/t.db'])
+  try {
+    if (!check('serve prints "listening on http://HOST:PORT" first', await server.started(), { out: server.out, err: server.err })) return
+    await server.waitForOutput(/API docs/)
+
+    const health = await http(server.base, 'GET', '/api/health')
+    check('GET /api/health -> 200 {status:"ok"}', health.status === 200 && health.json?.status === 'ok', health.text)
+
+    const list = await http(server.base, 'GET', '/api/v1/tokens', { token })
+    check('authenticated GET /api/v1/tokens -> 200', list.status === 200 && list.json?.success === true && Array.isArray(list.json?.tokens), list.text)
+    check('the listing does not contain the secret', !list.text.includes(token))
+
+    const anon = await http(server.base, 'GET', '/api/v1/tokens')
+    check('unauthenticated GET /api/v1/tokens -> 401 with WWW-Authenticate: Bearer', anon.status === 401 && (anon.headers.get('www-authenticate') ?? '').startsWith('Bearer') && anon.json?.error === true, {
+      status: anon.status,
+      wwwAuthenticate: anon.headers.get('www-authenticate'),
+    })
+
+    const ui = await http(server.base, 'GET', '/swagger')
+    check('GET /swagger -> 200 HTML referencing the embedded bundle', ui.status === 200 && (ui.headers.get('content-type') ?? '').includes('html') && ui.text.includes('/swagger/assets/swagger-ui-bundle.js'), {
+      status: ui.status,
+      type: ui.headers.get('content-type'),
+    })
+    for (const asset of ['/swagger/assets/swagger-ui-bundle.js', '/swagger/assets/swagger-ui.css']) {
+      const a = await http(server.base, 'GET', asset)
+      check(`GET ${asset} -> 200, non-empty`, a.status === 200 && a.text.length > 1000, { status: a.status, length: a.text.length })
+    }
+    const spec = await http(server.base, 'GET', '/swagger/json')
+    check('GET /swagger/json -> OpenAPI JSON with /api/v1/tokens', spec.status === 200 && String(spec.json?.openapi ?? '').startsWith('3.1') && !!spec.json?.paths?.['/api/v1/tokens'], spec.status)
+
+    const made = await http(server.base, 'POST', '/api/v1/tokens', { token, body: { name: 'smoke-http', expiresInDays: 7 } })
+    const second: string = made.json?.token ?? ''
+    check('POST /api/v1/tokens -> 201 with a new token', made.status === 201 && TOKEN_LINE.test(second) && typeof made.json?.id === 'string', made.status)
+    const use = await http(server.base, 'GET', '/api/v1/tokens', { token: second })
+    check('the new token works', use.status === 200, use.status)
+
+    const del = await http(server.base, 'DELETE', `/api/v1/tokens/${made.json?.id}`, { token })
+    check('DELETE /api/v1/tokens/{id} -> 200 {success:true}', del.status === 200 && del.json?.success === true, del.text)
+    const after = await http(server.base, 'GET', '/api/v1/tokens', { token: second })
+    check('the revoked token -> 401 token_revoked', after.status === 401 && after.json?.code === 'token_revoked', after.text)
+    const still = await http(server.base, 'GET', '/api/v1/tokens', { token })
+    check('the CLI token still works', still.status === 200, still.status)
+
+    // An admin command while the server runs on the same file.
+    const listed = await runBin(['tokens', 'list', '--email', 'ci@example.com', '--json', '--db', './d/t.db'])
+    const parsed = (() => {
+      try {
+        return JSON.parse(listed.out)
+      } catch {
+        return undefined
+      }
+    })()
+    check('tokens list --json works while the server runs', listed.code === 0 && parsed?.total === 2 && !listed.out.includes(token), listed)
+
+    const code = await server.stop()
+    check('SIGTERM -> exit 0 within 5 s', code === 0, code)
+    check('serve on a non-empty database prints no token', (server.out.match(TOKEN) ?? []).length === 0, server.out)
+    check('no token plaintext in the server logs', !server.err.includes(token) && !server.err.includes(second))
+  } finally {
+    if (server.proc.exitCode === null) server.proc.kill('SIGKILL')
+  }
+}
+
+/** Scenario 2: first start on an empty data dir prints one admin token, once. */
+async function firstStart() {
+  mkdirSync(join(workDir, 'e'), { mode: 0o700 })
+  const first = new Server(['--port', '0', '--db', './e/t.db'])
+  let token = ''
+  try {
+    if (!check('first serve on an empty data dir starts', await first.started(), { out: first.out, err: first.err })) return
+    await first.waitForOutput(/Try it:.*\n=+/)
+    const tokens = new Set(first.out.match(TOKEN) ?? [])
+    check('first start prints exactly one td_ token', tokens.size === 1, [...tokens].length)
+    token = [...tokens][0] ?? ''
+    check('first start prints a curl line', /curl -H "Authorization: Bearer td_/.test(first.out))
+    const res = await http(first.base, 'GET', '/api/v1/tokens', { token })
+    check('the bootstrap token works: 200', res.status === 200 && res.json?.tokens?.length === 1, res.text)
+    check('first serve: SIGTERM -> exit 0', (await first.stop()) === 0)
+  } finally {
+    if (first.proc.exitCode === null) first.proc.kill('SIGKILL')
+  }
+
+  const again = new Server(['--port', '0', '--db', './e/t.db'])
+  try {
+    if (!check('second serve on the same data dir starts', await again.started(), { out: again.out, err: again.err })) return
+    await again.waitForOutput(/API docs/)
+    const res = await http(again.base, 'GET', '/api/v1/tokens', { token })
+    check('the bootstrap token still works after a restart', res.status === 200, res.status)
+    check('second serve: SIGTERM -> exit 0', (await again.stop()) === 0)
+    check('restart prints no token', (again.out.match(TOKEN) ?? []).length === 0, again.out)
+    check('first-start database file is mode 0600', mode(join(workDir, 'e', 't.db')) === '0600', mode(join(workDir, 'e', 't.db')))
+  } finally {
+    if (again.proc.exitCode === null) again.proc.kill('SIGKILL')
+  }
+}
+
+async function main() {
+  const binary = resolve(process.argv[2] ?? 'dist/teamday')
+  if (!check(`binary ${binary} exists`, existsSync(binary))) finish()
+  workDir = mkdtempSync(join(tmpdir(), 'teamday-smoke-'))
+  copyFileSync(binary, join(workDir, 'teamday'))
+  chmodSync(join(workDir, 'teamday'), 0o755)
+  check('temp dir holds only the binary (no node_modules, no drizzle/)', readdirSync(workDir).join(',') === 'teamday', readdirSync(workDir))
+
+  const limit = setTimeout(() => {
+    check(`finished within ${TOTAL_LIMIT_MS / 1000} s`, false)
+    finish()
+  }, TOTAL_LIMIT_MS)
+  try {
+    await withCliUser()
+    await firstStart()
+  } catch (e) {
+    check('no unexpected error', false, e instanceof Error ? `${e.name}: ${e.message}` : String(e))
+  }
+  clearTimeout(limit)
+  finish()
+}
+
+process.on('SIGINT', () => {
+  killAll()
+  process.exit(130)
+})
+
+void main()
