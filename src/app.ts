@@ -7,6 +7,28 @@ import { newId } from './ids'
 import { tokensModule } from './modules/tokens'
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH'])
+
+/**
+ * Counts a body that declares no Content-Length (chunked, or a Request built in-process) on a
+ * copy, stopping at the limit, so it is rejected before anything parses it. Bun.serve's
+ * maxRequestBodySize guards the socket as well; this keeps app.handle() to the same rule.
+ */
+async function bodyExceeds(request: Request, limit: number): Promise<boolean> {
+  const reader = request.clone().body?.getReader()
+  if (!reader) return false
+  let total = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) return false
+    total += value.byteLength
+    if (total > limit) {
+      // Not awaited: a tee branch's cancel settles only when the other branch is cancelled too.
+      reader.cancel().catch(() => {})
+      return true
+    }
+  }
+}
 
 interface FieldError {
   field: string
@@ -43,6 +65,25 @@ function routeMatcher(path: string): RegExp {
 }
 
 /**
+ * Elysia sets `additionalProperties: false` on a route's top-level body and response object
+ * schemas in place, lazily, when the route first serves a request. The schemas are shared
+ * module objects, so the OpenAPI document would depend on which routes had been called
+ * before it was generated (a running server's /swagger/json, the drift test after other test
+ * files). Setting the same value up front keeps the document and the behaviour identical.
+ */
+function settleSchemas(routes: { hooks?: any }[]) {
+  const settle = (s: any) => {
+    if (s && typeof s === 'object' && s.type === 'object' && !('additionalProperties' in s)) s.additionalProperties = false
+  }
+  for (const { hooks } of routes) {
+    settle(hooks?.body)
+    const response = hooks?.response
+    if (response && typeof response === 'object' && response.type === undefined) Object.values(response).forEach(settle)
+    else settle(response)
+  }
+}
+
+/**
  * createApp(deps): errors → docs → auth → /api/v1 modules. Only main.ts opens the file
  * database and listens; tests build their own app on an in-memory database.
  */
@@ -57,6 +98,12 @@ export function createApp(deps: Deps) {
       set.headers['x-content-type-options'] = 'nosniff'
       const length = request.headers.get('content-length')
       if (length !== null && Number(length) > deps.config.maxBodyBytes) {
+        throw new AppError('payload_too_large', `Request body too large: the limit is ${deps.config.maxBodyBytes} bytes (1 MiB).`)
+      }
+    })
+    .onRequest(async ({ request }) => {
+      if (!BODY_METHODS.has(request.method) || request.headers.has('content-length') || request.body === null) return
+      if (await bodyExceeds(request, deps.config.maxBodyBytes)) {
         throw new AppError('payload_too_large', `Request body too large: the limit is ${deps.config.maxBodyBytes} bytes (1 MiB).`)
       }
     })
@@ -83,6 +130,11 @@ export function createApp(deps: Deps) {
         const fields = validationDetails(error)
         details = fields
         message = `Validation failed: ${fields.map((f) => f.message).join('; ')}`
+        const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
+        if ((error as any).type === 'body' && type !== 'application/json') {
+          // e.g. `curl -d '{...}'` without -H, which sends application/x-www-form-urlencoded
+          message += ` (the body was sent ${type ? `as ${type}` : 'without a Content-Type'}; send a JSON object with Content-Type: application/json)`
+        }
       } else if (code === 'NOT_FOUND') {
         matchers ??= app.routes.map((r) => ({ method: r.method, re: routeMatcher(r.path) }))
         const allowed = [...new Set(matchers.filter((m) => m.re.test(path)).map((m) => m.method))]
@@ -130,6 +182,7 @@ export function createApp(deps: Deps) {
         })
         .use(tokensModule(deps, auth)),
     )
+  settleSchemas(app.routes)
   return app
 }
 

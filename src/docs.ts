@@ -30,8 +30,12 @@ export function docsPlugin(config: Config) {
         specPath: `${DOCS_PATH}/json`,
         provider: 'swagger-ui',
         swagger: {
+          // Absolute, so the page also finds its spec when opened as /swagger/ (the default is relative).
+          url: `${DOCS_PATH}/json`,
           cdn: `${ASSETS}/swagger-ui-bundle.js`,
           theme: `${ASSETS}/swagger-ui.css`,
+          // The default sends the spec's URL to validator.swagger.io for a badge: no calls out.
+          validatorUrl: 'none',
           persistAuthorization: true,
           autoDarkMode: false,
         } as any,

@@ -1,9 +1,19 @@
 import { Elysia } from 'elysia'
 import type { authPlugin } from '../../auth/plugin'
 import type { Deps } from '../../deps'
-import { authErrors, ErrorResponse } from '../shared-models'
+import { authErrors, bodyErrors, errorResponse } from '../shared-models'
 import { CreatedToken, CreateTokenBody, ListTokensQuery, TokenEnvelope, TokenIdParams, TokenList } from './model'
 import { createToken, getToken, listTokens, revokeToken, toPublicToken } from './service'
+
+const notFound = errorResponse(
+  404,
+  'not_found',
+  'Not found: no such token, or it belongs to another user (non-admins) or another organization.',
+  'Token pat_7Hq2LmX9vB3nR8kT1wYz not found',
+)
+const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
+  { field: 'limit', message: 'limit must be an integer between 1 and 200' },
+])
 
 export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
   return new Elysia({ prefix: '/tokens', tags: ['Tokens'] })
@@ -22,7 +32,7 @@ export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
       {
         auth: 'tokens:read',
         query: ListTokensQuery,
-        response: { 200: TokenList, 422: ErrorResponse, ...authErrors },
+        response: { 200: TokenList, 422: badQuery, ...authErrors },
         detail: {
           summary: 'List personal access tokens',
           description:
@@ -45,7 +55,7 @@ export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
       {
         auth: 'tokens:write',
         body: CreateTokenBody,
-        response: { 201: CreatedToken, 400: ErrorResponse, 413: ErrorResponse, 422: ErrorResponse, ...authErrors },
+        response: { 201: CreatedToken, ...bodyErrors, ...authErrors },
         detail: {
           summary: 'Create a personal access token',
           description:
@@ -56,7 +66,7 @@ export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
     .get('/:id', ({ principal, params }) => ({ success: true as const, token: getToken(deps, principal, params.id) }), {
       auth: 'tokens:read',
       params: TokenIdParams,
-      response: { 200: TokenEnvelope, 404: ErrorResponse, ...authErrors },
+      response: { 200: TokenEnvelope, 404: notFound, ...authErrors },
       detail: { summary: 'Get one token', description: 'Metadata of one of your tokens (admins: any token of the organization). Another user\'s or organization\'s token is 404.' },
     })
     .delete(
@@ -65,7 +75,7 @@ export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
       {
         auth: 'tokens:write',
         params: TokenIdParams,
-        response: { 200: TokenEnvelope, 404: ErrorResponse, ...authErrors },
+        response: { 200: TokenEnvelope, 404: notFound, ...authErrors },
         detail: {
           summary: 'Revoke a token',
           description:

@@ -61,9 +61,10 @@ export const CreatedToken = t.Object(
     examples: [
       {
         success: true,
-        token: 'td_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdE',
+        token: 'td_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789x048dSn',
         warning: 'Copy this token now: it will not be shown again.',
         ...exampleToken,
+        maskedToken: 'td_AbCd…8dSn',
         lastUsedAt: null,
         lastUsedIp: null,
         lastUsedUserAgent: null,

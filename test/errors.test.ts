@@ -1,0 +1,359 @@
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { makeActor, makeTestApp, type Actor, type Res, type TestApp } from './helpers/app'
+
+/** Errors and limits (issue 2, section 5): one envelope, a request id, never a 500 for a client mistake. */
+
+const ENVELOPE_KEYS = ['error', 'statusCode', 'statusMessage', 'code', 'message', 'requestId']
+const STACK = /\bat .*[/\\]|\.ts:\d|\.js:\d|node_modules|\/src\//
+
+/** Asserts the error envelope, the X-Request-Id header and the absence of anything stack-like. */
+function expectError(res: Res, status: number, code: string): Res {
+  expect(res.status).toBe(status)
+  expect(res.headers.get('content-type')).toStartWith('application/json')
+  expect(res.body).toBeDefined()
+  for (const key of ENVELOPE_KEYS) expect(res.body).toHaveProperty(key)
+  expect(res.body.error).toBe(true)
+  expect(res.body.statusCode).toBe(status)
+  expect(typeof res.body.statusMessage).toBe('string')
+  expect(res.body.statusMessage.length).toBeGreaterThan(0)
+  expect(res.body.code).toBe(code)
+  expect(typeof res.body.message).toBe('string')
+  expect(res.body.message.length).toBeGreaterThan(0)
+  expect(res.body.requestId).toMatch(/^[A-Za-z0-9._:-]{1,64}$/)
+  expect(res.headers.get('x-request-id')).toBe(res.body.requestId)
+  const extra = Object.keys(res.body).filter((k) => !ENVELOPE_KEYS.includes(k) && k !== 'details')
+  expect(extra).toEqual([])
+  expectNoStack(res)
+  return res
+}
+
+function expectNoStack(res: Res) {
+  expect(res.status).not.toBe(500)
+  expect(res.text).not.toMatch(STACK)
+  expect(res.text).not.toContain('stack')
+}
+
+type Raw = NonNullable<NonNullable<Parameters<TestApp['req']>[2]>['raw']>
+
+let t: TestApp
+let admin: Actor
+
+beforeAll(() => {
+  t = makeTestApp()
+  admin = makeActor(t, { role: 'admin' })
+})
+
+const post = (body: unknown, opts: { headers?: Record<string, string> } = {}) =>
+  t.req('POST', '/api/v1/tokens', { token: admin.token, body, headers: opts.headers })
+const postRaw = (raw: Raw, headers: Record<string, string> = { 'content-type': 'application/json' }, token: string | undefined = admin.token) =>
+  t.req('POST', '/api/v1/tokens', { token, raw, headers })
+
+describe('request ids', () => {
+  test('every response has an X-Request-Id; errors repeat it as body.requestId', async () => {
+    const ok = await t.req('GET', '/api/health')
+    expect(ok.status).toBe(200)
+    expect(ok.headers.get('x-request-id')).toMatch(/^req_[A-Za-z0-9]+$/)
+
+    const err = expectError(await t.req('GET', '/api/v1/tokens'), 401, 'missing_token')
+    expect(err.body.requestId).toStartWith('req_')
+  })
+
+  test('a new id for each request', async () => {
+    const a = await t.req('GET', '/api/v1/nope')
+    const b = await t.req('GET', '/api/v1/nope')
+    expect(a.body.requestId).not.toBe(b.body.requestId)
+  })
+
+  test('a safe incoming X-Request-Id is echoed, on success and on error', async () => {
+    const ok = await t.req('GET', '/api/health', { headers: { 'x-request-id': 'trace-123.abc:9_Z' } })
+    expect(ok.headers.get('x-request-id')).toBe('trace-123.abc:9_Z')
+
+    const err = expectError(await t.req('GET', '/api/v1/tokens', { headers: { 'x-request-id': 'client-42' } }), 401, 'missing_token')
+    expect(err.body.requestId).toBe('client-42')
+
+    const sixtyFour = 'a'.repeat(64)
+    expect((await t.req('GET', '/api/health', { headers: { 'x-request-id': sixtyFour } })).headers.get('x-request-id')).toBe(sixtyFour)
+  })
+
+  test.each([
+    ['with spaces', 'abc def'],
+    ['200 characters', 'a'.repeat(200)],
+    ['65 characters', 'a'.repeat(65)],
+    ['quotes and angle brackets', '"><script>'],
+    ['a CRLF-free but odd value', 'id;drop table'],
+    ['non-ASCII', 'idé'],
+  ])('an unsafe incoming X-Request-Id (%s) is replaced by a req_ id', async (_label, value) => {
+    let headers: Record<string, string> = { 'x-request-id': value }
+    // Non-Latin-1 cannot go into a Headers object; send its UTF-8 bytes as Latin-1 as a client would.
+    if (/[^\x00-\xff]/.test(value)) headers = { 'x-request-id': Buffer.from(value).toString('latin1') }
+    const err = expectError(await t.req('GET', '/api/v1/nope', { headers }), 404, 'route_not_found')
+    expect(err.body.requestId).toMatch(/^req_[A-Za-z0-9]+$/)
+    expect(err.text).not.toContain(value)
+  })
+})
+
+describe('malformed JSON → 400 invalid_json', () => {
+  test.each([
+    ['truncated object', '{"name":'],
+    ['trailing comma', '{"name":"x",}'],
+    ['single quotes', "{'name':'x'}"],
+    ['bare word', 'hello'],
+    ['empty body', ''],
+  ])('%s', async (_label, raw) => {
+    const res = expectError(await postRaw(raw), 400, 'invalid_json')
+    expect(res.body.message).toContain('Invalid JSON in request body')
+    expect(res.body.statusMessage).toBe('Bad Request')
+  })
+
+  test('also before authentication, and it never echoes the body', async () => {
+    const res = expectError(await postRaw('{"name":"sekrit-value', undefined, undefined), 400, 'invalid_json')
+    expect(res.text).not.toContain('sekrit-value')
+  })
+})
+
+describe('validation → 422 validation_failed with per-field details', () => {
+  test.each([
+    ['name missing', {}, 'name'],
+    ['name empty', { name: '' }, 'name'],
+    ['name not a string', { name: 42 }, 'name'],
+    ['name over 100 characters', { name: 'x'.repeat(101) }, 'name'],
+    ['expiresInDays 6', { name: 'x', expiresInDays: 6 }, 'expiresInDays'],
+    ['expiresInDays 366', { name: 'x', expiresInDays: 366 }, 'expiresInDays'],
+    ['expiresInDays 7.5', { name: 'x', expiresInDays: 7.5 }, 'expiresInDays'],
+    ['expiresInDays "abc"', { name: 'x', expiresInDays: 'abc' }, 'expiresInDays'],
+    ['expiresInDays null', { name: 'x', expiresInDays: null }, 'expiresInDays'],
+    ['expiresInDays -30', { name: 'x', expiresInDays: -30 }, 'expiresInDays'],
+  ])('%s', async (_label, body, field) => {
+    const res = expectError(await post(body), 422, 'validation_failed')
+    expect(res.body.statusMessage).toBe('Unprocessable Entity')
+    expect(res.body.message).toContain('Validation failed')
+    expect(Array.isArray(res.body.details)).toBe(true)
+    expect(res.body.details.length).toBeGreaterThan(0)
+    for (const d of res.body.details) {
+      expect(typeof d.field).toBe('string')
+      expect(typeof d.message).toBe('string')
+    }
+    expect(res.body.details.map((d: { field: string }) => d.field)).toContain(field)
+    expect(res.body.message).toContain(field)
+  })
+
+  test('the range is named for expiresInDays', async () => {
+    const res = expectError(await post({ name: 'x', expiresInDays: 366 }), 422, 'validation_failed')
+    expect(res.body.message).toMatch(/7.*365/)
+  })
+
+  test('a body that is not an object (array, null, number) is 422, not 500', async () => {
+    for (const raw of ['[1,2]', 'null', '42', '"name"']) expectError(await postRaw(raw), 422, 'validation_failed')
+  })
+
+  test('query parameters are validated too', async () => {
+    const res = expectError(await t.req('GET', '/api/v1/tokens?limit=abc', { token: admin.token }), 422, 'validation_failed')
+    expect(res.body.details.map((d: { field: string }) => d.field)).toContain('limit')
+    const res2 = expectError(await t.req('GET', '/api/v1/tokens?status=bogus', { token: admin.token }), 422, 'validation_failed')
+    expect(res2.body.details.map((d: { field: string }) => d.field)).toContain('status')
+  })
+
+  test('validation never echoes the value sent', async () => {
+    const res = expectError(await post({ name: 'x', expiresInDays: 'zzz-unique-value' }), 422, 'validation_failed')
+    expect(res.text).not.toContain('zzz-unique-value')
+  })
+})
+
+describe('routes and methods', () => {
+  test.each([
+    ['GET', '/api/v1/nope'],
+    ['GET', '/api/v2/tokens'],
+    ['GET', '/nope'],
+    ['POST', '/api/v1/agents'],
+    ['GET', '/api/v1/tokens/pat_x/extra'],
+    ['GET', '/swagger/assets/nope.js'],
+  ])('unknown route %s %s → 404 route_not_found (with or without a token)', async (method, path) => {
+    expectError(await t.req(method, path), 404, 'route_not_found')
+    expectError(await t.req(method, path, { token: admin.token }), 404, 'route_not_found')
+  })
+
+  test.each([
+    ['PUT', '/api/v1/tokens', ['GET', 'POST']],
+    ['DELETE', '/api/v1/tokens', ['GET', 'POST']],
+    ['PATCH', '/api/v1/tokens/pat_x', ['GET', 'DELETE']],
+    ['PUT', '/api/v1/tokens/pat_x', ['GET', 'DELETE']],
+    ['POST', '/api/v1/tokens/pat_x', ['GET', 'DELETE']],
+    ['POST', '/api/health', ['GET']],
+  ])('wrong method %s %s → 405 method_not_allowed with Allow', async (method, path, allowed) => {
+    for (const token of [undefined, admin.token]) {
+      const res = expectError(await t.req(method, path, { token }), 405, 'method_not_allowed')
+      const allow = res.headers.get('allow')
+      expect(allow).not.toBeNull()
+      expect(allow!.split(/,\s*/).sort()).toEqual([...allowed].sort())
+      expect(res.body.statusMessage).toBe('Method Not Allowed')
+    }
+  })
+
+  test('a token of another user or that does not exist is 404 not_found, with the envelope', async () => {
+    expectError(await t.req('GET', '/api/v1/tokens/pat_doesnotexist', { token: admin.token }), 404, 'not_found')
+    expectError(await t.req('DELETE', '/api/v1/tokens/pat_doesnotexist', { token: admin.token }), 404, 'not_found')
+  })
+})
+
+describe('body size → 413 payload_too_large', () => {
+  const MiB = 1024 * 1024
+
+  test('a Content-Length over 1 MiB is refused before the body is read (also unauthenticated)', async () => {
+    for (const token of [admin.token, undefined]) {
+      const res = expectError(
+        await postRaw('{}', { 'content-type': 'application/json', 'content-length': String(MiB + 1) }, token),
+        413,
+        'payload_too_large',
+      )
+      expect(res.body.statusMessage).toBe('Payload Too Large')
+      expect(res.body.message).toContain('1 MiB')
+    }
+  })
+
+  test('a real 1.5 MiB body without a Content-Length is refused too', async () => {
+    const raw = JSON.stringify({ name: 'big', pad: 'a'.repeat(1.5 * MiB) })
+    expectError(await postRaw(raw), 413, 'payload_too_large')
+    expectError(await postRaw(raw, { 'content-type': 'application/json' }, undefined), 413, 'payload_too_large')
+    // … also streamed in chunks
+    const chunk = new TextEncoder().encode('a'.repeat(64 * 1024))
+    let sent = 0
+    const stream = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent >= 1.5 * MiB) return c.close()
+        sent += chunk.byteLength
+        c.enqueue(chunk)
+      },
+    })
+    expectError(await postRaw(stream), 413, 'payload_too_large')
+  })
+
+  test('a small streamed body without a Content-Length is still parsed after being counted', async () => {
+    const bytes = new TextEncoder().encode(JSON.stringify({ name: 'streamed' }))
+    const stream = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(bytes.slice(0, 5))
+        c.enqueue(bytes.slice(5))
+        c.close()
+      },
+    })
+    const res = await postRaw(stream)
+    expect(res.status).toBe(201)
+    expect(res.body.name).toBe('streamed')
+  })
+
+  test('a body just under the limit is parsed normally (unknown padding is ignored)', async () => {
+    const raw = JSON.stringify({ name: 'almost 1 MiB', pad: 'a'.repeat(MiB - 100) })
+    expect(raw.length).toBeLessThanOrEqual(MiB)
+    const res = await postRaw(raw)
+    expect(res.status).toBe(201)
+    expect(res.body.name).toBe('almost 1 MiB')
+  })
+})
+
+describe('content types', () => {
+  // Decision: the body is parsed by its Content-Type (Elysia's default). JSON sent as text/plain or
+  // with no Content-Type is not read as an object, so it fails validation with 422 and a message
+  // that tells the client to send application/json. Form bodies are accepted (they are in the spec).
+  test.each([
+    ['text/plain', { 'content-type': 'text/plain' }, 'text/plain'],
+    ['no Content-Type', {}, 'without a Content-Type'],
+    ['application/xml', { 'content-type': 'application/xml' }, 'application/xml'],
+    ['curl -d default (form-urlencoded)', { 'content-type': 'application/x-www-form-urlencoded' }, 'application/x-www-form-urlencoded'],
+  ])('a JSON body sent as %s → 4xx with the envelope, never 500', async (_label, headers, says) => {
+    const res = await postRaw(JSON.stringify({ name: 'x' }), headers)
+    expect(res.status).toBeGreaterThanOrEqual(400)
+    expect(res.status).toBeLessThan(500)
+    expectError(res, 422, 'validation_failed')
+    expect(res.body.message).toContain(says)
+    expect(res.body.message).toContain('Content-Type: application/json')
+  })
+
+  test('application/json with a charset parameter is JSON', async () => {
+    const res = await postRaw(JSON.stringify({ name: 'charset' }), { 'content-type': 'application/json; charset=utf-8' })
+    expect(res.status).toBe(201)
+  })
+
+  test('a form-urlencoded body with the right fields works', async () => {
+    const res = await postRaw('name=from-form&expiresInDays=30', { 'content-type': 'application/x-www-form-urlencoded' })
+    expect(res.status).toBe(201)
+    expect(res.body.name).toBe('from-form')
+  })
+})
+
+describe('mass assignment: unknown and server-owned fields are ignored', () => {
+  test('id, userId, organizationId, status, token sent by the client are not trusted', async () => {
+    const other = makeActor(t, { org: 'other-org' })
+    const res = await post({
+      name: 'mine',
+      id: 'pat_mine',
+      userId: other.userId,
+      organizationId: other.organizationId,
+      status: 'revoked',
+      token: 'td_chosenbytheclient',
+      revokedAt: '2020-01-01T00:00:00.000Z',
+      createdBy: other.userId,
+      somethingElse: { nested: true },
+    })
+    expect(res.status).toBe(201)
+    expect(res.body.id).toStartWith('pat_')
+    expect(res.body.id).not.toBe('pat_mine')
+    expect(res.body.userId).toBe(admin.userId)
+    expect(res.body.organizationId).toBe(admin.organizationId)
+    expect(res.body.status).toBe('active')
+    expect(res.body.revokedAt).toBeNull()
+    expect(res.body.token).toMatch(/^td_[A-Za-z0-9]{43}$/)
+    expect(res.body).not.toHaveProperty('somethingElse')
+
+    // it is the caller's token, in the caller's org, and it works
+    const got = await t.req('GET', `/api/v1/tokens/${res.body.id}`, { token: res.body.token })
+    expect(got.status).toBe(200)
+    expect(got.body.token.userId).toBe(admin.userId)
+    // the other user does not see it
+    expectError(await t.req('GET', `/api/v1/tokens/${res.body.id}`, { token: other.token }), 404, 'not_found')
+  })
+
+  test('client-sent user/org with literal ids also ignored', async () => {
+    const res = await post({ name: 'x', id: 'pat_mine', userId: 'user_other', organizationId: 'org_other' })
+    expect(res.status).toBe(201)
+    expect(res.body.id).not.toBe('pat_mine')
+    expect(res.body.userId).toBe(admin.userId)
+    expect(res.body.organizationId).toBe(admin.organizationId)
+  })
+})
+
+describe('no client mistake yields a 500 or a stack trace', () => {
+  test('a sweep of odd requests', async () => {
+    const cases: [string, string, Parameters<TestApp['req']>[2]][] = [
+      ['GET', '/api/v1/tokens/%E0%A4%A', { token: admin.token }],
+      ['GET', '/api/v1/tokens?limit=-1&offset=x', { token: admin.token }],
+      ['GET', '/api/v1/tokens?all=maybe', { token: admin.token }],
+      ['POST', '/api/v1/tokens', { token: admin.token, raw: '\u0000\u0001\u0002', headers: { 'content-type': 'application/json' } }],
+      ['POST', '/api/v1/tokens', { token: admin.token, raw: '{"name":"x"}', headers: { 'content-type': 'multipart/form-data' } }],
+      ['POST', '/api/v1/tokens', { token: admin.token, raw: '{"name":"x"}', headers: { 'content-type': 'multipart/form-data; boundary=zzz' } }],
+      ['POST', '/api/v1/tokens', { token: admin.token, body: { name: 'x', expiresAt: 'not a date' } }],
+      ['POST', '/api/v1/tokens', { token: admin.token, body: { name: 'x', expiresAt: 12 } }],
+      ['POST', '/api/v1/tokens', { token: admin.token, body: { name: 'x', expiresAt: '2020-01-01T00:00:00Z' } }],
+      ['POST', '/api/v1/tokens', { token: admin.token, body: { name: 'x', expiresAt: '2026-07-01T00:00:00Z', expiresInDays: 30 } }],
+      ['POST', '/api/v1/tokens', { token: admin.token, raw: '{"name":"x","name":"y","__proto__":{"admin":true}}', headers: { 'content-type': 'application/json' } }],
+      ['DELETE', '/api/v1/tokens/' + 'x'.repeat(5000), { token: admin.token }],
+      ['GET', '/api/v1/tokens', { token: 'td_' + 'é'.repeat(43) }],
+      ['GET', '/api/v1/tokens', { headers: { authorization: 'Bearer ' + 'a'.repeat(9000) } }],
+      ['OPTIONS', '/api/v1/tokens', {}],
+      ['TRACE', '/api/v1/tokens', {}],
+    ]
+    for (const [method, path, opts] of cases) {
+      const res = await t.req(method, path, opts)
+      const label = `${method} ${path.slice(0, 60)}`
+      expect({ label, status: res.status < 500 }).toEqual({ label, status: true })
+      expectNoStack(res)
+      if (res.status >= 400) {
+        for (const key of ENVELOPE_KEYS) expect(res.body).toHaveProperty(key)
+        expect(res.headers.get('x-request-id')).toBe(res.body.requestId)
+      }
+    }
+  })
+
+  test('nothing was logged as an unhandled error', () => {
+    expect(t.logs.filter((l) => l.includes('unhandled_error'))).toEqual([])
+  })
+})

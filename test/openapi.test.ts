@@ -1,0 +1,332 @@
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { checkTokenFormat } from '../src/auth/tokens'
+import { openapiDocument } from '../src/main'
+import { makeActor, makeTestApp, type TestApp } from './helpers/app'
+
+/** Docs (issue 2, section 7): the committed OpenAPI document, its quality, and the offline Swagger UI. */
+
+const COMMITTED = join(import.meta.dir, '..', 'openapi', 'openapi.json')
+const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace']
+const ENVELOPE_KEYS = ['error', 'statusCode', 'statusMessage', 'code', 'message', 'requestId']
+const JSON_TYPES = new Set(['string', 'number', 'integer', 'boolean', 'object', 'array', 'null'])
+
+type Json = any
+interface Op {
+  path: string
+  method: string
+  op: Json
+}
+
+let spec: Json
+let ops: Op[]
+let t: TestApp
+
+beforeAll(async () => {
+  spec = await openapiDocument()
+  ops = Object.entries(spec.paths as Record<string, Json>).flatMap(([path, item]) =>
+    Object.entries(item)
+      .filter(([m]) => METHODS.includes(m))
+      .map(([method, op]) => ({ path, method, op })),
+  )
+  t = makeTestApp()
+})
+
+/** Every value found under `key` anywhere in `node`. */
+function collect(node: Json, key: string, out: Json[] = []): Json[] {
+  if (Array.isArray(node)) for (const v of node) collect(v, key, out)
+  else if (node && typeof node === 'object')
+    for (const [k, v] of Object.entries(node)) {
+      if (k === key) out.push(v)
+      collect(v, key, out)
+    }
+  return out
+}
+
+const hasExample = (schema: Json) => collect(schema, 'examples').some((e) => Array.isArray(e) && e.length > 0) || collect(schema, 'example').length > 0
+const jsonSchema = (res: Json) => res?.content?.['application/json']?.schema
+
+function expectEnvelopeSchema(schema: Json, label: string) {
+  expect({ label, isObject: schema?.type }).toEqual({ label, isObject: 'object' })
+  for (const k of ENVELOPE_KEYS) {
+    expect({ label, required: schema.required.includes(k) }).toEqual({ label, required: true })
+    expect(schema.properties).toHaveProperty(k)
+  }
+  expect(schema.properties.error.const).toBe(true)
+  expect(schema.properties.statusCode.type).toBe('integer')
+}
+
+describe('the committed openapi/openapi.json', () => {
+  test('equals what the routes generate (run `npm run openapi` after changing a route or model)', () => {
+    const committed = readFileSync(COMMITTED, 'utf8')
+    expect(JSON.parse(committed)).toEqual(spec)
+    // byte-for-byte what `teamday openapi --out` writes
+    expect(committed).toBe(JSON.stringify(spec, null, 2) + '\n')
+  })
+
+  test('generation is deterministic: no timestamps, random ids or key order that change between runs', async () => {
+    await Bun.sleep(5)
+    const again = await openapiDocument()
+    expect(JSON.stringify(again)).toBe(JSON.stringify(spec))
+  })
+
+  test('serving requests does not change the document (Elysia mutates shared schemas when it compiles a route)', async () => {
+    const app = makeTestApp()
+    const admin = makeActor(app, { role: 'admin' })
+    const created = await app.req('POST', '/api/v1/tokens', { token: admin.token, body: { name: 'x' } })
+    expect(created.status).toBe(201)
+    await app.req('GET', '/api/v1/tokens?limit=5', { token: admin.token })
+    await app.req('GET', `/api/v1/tokens/${created.body.id}`, { token: admin.token })
+    await app.req('DELETE', `/api/v1/tokens/${created.body.id}`, { token: admin.token })
+    await app.req('GET', '/api/health')
+    expect(await openapiDocument()).toEqual(spec)
+    expect((await app.req('GET', '/swagger/json')).body).toEqual(spec)
+  })
+
+  test('the served /swagger/json is the same document', async () => {
+    const res = await t.req('GET', '/swagger/json')
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toStartWith('application/json')
+    expect(res.body).toEqual(spec)
+  })
+})
+
+describe('document structure', () => {
+  test('OpenAPI 3.1.x with title, version and description', () => {
+    expect(spec.openapi).toMatch(/^3\.1\.\d+$/)
+    expect(spec.info.title).toBeTruthy()
+    expect(spec.info.version).toMatch(/^\d+\.\d+\.\d+/)
+    expect(spec.info.description).toContain('Bearer')
+  })
+
+  test('bearerAuth is an HTTP bearer security scheme', () => {
+    const scheme = spec.components.securitySchemes.bearerAuth
+    expect(scheme.type).toBe('http')
+    expect(scheme.scheme).toBe('bearer')
+  })
+
+  test('the API is documented: the token routes and health are there, the docs routes are not', () => {
+    const list = ops.map((o) => `${o.method.toUpperCase()} ${o.path}`).sort()
+    expect(list).toEqual(
+      ['GET /api/health', 'GET /api/v1/tokens', 'POST /api/v1/tokens', 'GET /api/v1/tokens/{id}', 'DELETE /api/v1/tokens/{id}'].sort(),
+    )
+    for (const p of Object.keys(spec.paths)) {
+      expect(p).not.toStartWith('/swagger')
+      expect(p).not.toBe('/')
+    }
+  })
+
+  test('operationIds are unique and every operation has responses with descriptions', () => {
+    const ids = ops.map((o) => o.op.operationId)
+    expect(new Set(ids).size).toBe(ids.length)
+    for (const { op } of ops) {
+      expect(Object.keys(op.responses).length).toBeGreaterThan(0)
+      for (const res of Object.values(op.responses) as Json[]) expect(res.description).toBeTruthy()
+    }
+  })
+
+  test('every tag used is declared with a description', () => {
+    const declared = new Map((spec.tags as Json[]).map((tag) => [tag.name, tag.description]))
+    for (const { op } of ops) for (const tag of op.tags) expect(declared.get(tag)).toBeTruthy()
+  })
+
+  test('path parameters are declared and required', () => {
+    for (const { path, op } of ops) {
+      for (const name of [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1])) {
+        const param = (op.parameters ?? []).find((p: Json) => p.name === name && p.in === 'path')
+        expect(param).toBeDefined()
+        expect(param.required).toBe(true)
+      }
+    }
+  })
+
+  test('schemas are valid JSON Schema types: no "type":"Date" (drizzle-typebox) or other non-JSON types', () => {
+    const text = JSON.stringify(spec)
+    expect(text).not.toContain('"type":"Date"')
+    for (const type of collect(spec, 'type')) {
+      if (typeof type !== 'string' && !Array.isArray(type)) continue // a property *named* "type"
+      for (const t of [type].flat()) expect(JSON_TYPES.has(t) || t === 'http' || t === 'apiKey' || t === 'oauth2' || t === 'openIdConnect').toBe(true)
+    }
+  })
+
+  test('no $id with a fragment (invalid in JSON Schema 2020-12)', () => {
+    for (const id of collect(spec, '$id')) expect(String(id)).not.toContain('#')
+  })
+
+  test('date fields are ISO-8601 strings with format date-time', () => {
+    const token = jsonSchema(spec.paths['/api/v1/tokens/{id}'].get.responses['200']).properties.token
+    for (const f of ['createdAt', 'expiresAt', 'lastUsedAt', 'revokedAt']) {
+      expect([token.properties[f].type].flat()).toContain('string')
+      expect(token.properties[f].format).toBe('date-time')
+    }
+  })
+
+  test('response schemas never declare the secret hash', () => {
+    for (const { op } of ops) {
+      const text = JSON.stringify(op.responses)
+      expect(text).not.toMatch(/"(tokenHash|hash|secretHash)"/)
+    }
+  })
+})
+
+describe('every /api/v1 operation', () => {
+  const v1 = () => ops.filter((o) => o.path.startsWith('/api/v1/') || o.path === '/api/v1')
+
+  test('there are some', () => {
+    expect(v1().length).toBeGreaterThanOrEqual(4)
+  })
+
+  test('has a summary, a description and tags', () => {
+    for (const { op } of v1()) {
+      expect(op.summary).toBeTruthy()
+      expect(op.description).toBeTruthy()
+      expect(Array.isArray(op.tags) && op.tags.length > 0).toBe(true)
+    }
+  })
+
+  test('requires bearerAuth', () => {
+    for (const { op } of v1()) expect(op.security).toEqual([{ bearerAuth: [] }])
+  })
+
+  test('documents 401 and 403 with the error envelope', () => {
+    for (const { path, method, op } of v1()) {
+      for (const status of ['401', '403']) {
+        const label = `${method} ${path} ${status}`
+        expect({ label, has: status in op.responses }).toEqual({ label, has: true })
+        expectEnvelopeSchema(jsonSchema(op.responses[status]), label)
+      }
+    }
+  })
+
+  test('every 4xx response it documents is the error envelope', () => {
+    for (const { path, method, op } of v1())
+      for (const [status, res] of Object.entries(op.responses) as [string, Json][])
+        if (status.startsWith('4')) expectEnvelopeSchema(jsonSchema(res), `${method} ${path} ${status}`)
+  })
+
+  test('error responses say what the status means here, not just "Error envelope"', () => {
+    for (const { op } of v1())
+      for (const status of ['401', '403', '404']) if (op.responses[status]) expect(op.responses[status].description).not.toBe('Error envelope')
+    expect(spec.paths['/api/v1/tokens'].get.responses['401'].description).toContain('Unauthorized')
+    expect(spec.paths['/api/v1/tokens'].get.responses['403'].description).toContain('Forbidden')
+  })
+
+  test('has an example in its request body or success response', () => {
+    for (const { path, method, op } of v1()) {
+      const success = Object.entries(op.responses).filter(([s]) => s.startsWith('2')).map(([, r]) => jsonSchema(r))
+      const body = op.requestBody?.content?.['application/json']?.schema
+      const label = `${method} ${path}`
+      expect({ label, example: [body, ...success].some((s) => s && hasExample(s)) }).toEqual({ label, example: true })
+    }
+  })
+
+  test('routes with a token id document 404; POST documents 400, 413 and 422; list documents 422', () => {
+    for (const { path, op } of v1()) if (path.includes('{id}')) expect(op.responses).toHaveProperty('404')
+    const create = spec.paths['/api/v1/tokens'].post
+    for (const s of ['201', '400', '413', '422']) expect(create.responses).toHaveProperty(s)
+    expect(spec.paths['/api/v1/tokens'].get.responses).toHaveProperty('422')
+  })
+
+  test('POST /tokens takes JSON {name, expiresInDays?} with the 7-365 range and an example', () => {
+    const body = spec.paths['/api/v1/tokens'].post.requestBody
+    expect(body.required).toBe(true)
+    const schema = body.content['application/json'].schema
+    expect(schema.required).toEqual(['name'])
+    expect(schema.properties.name.minLength).toBe(1)
+    const days = schema.properties.expiresInDays
+    expect(days.minimum).toBe(7)
+    expect(days.maximum).toBe(365)
+    expect(hasExample(schema)).toBe(true)
+    expect(collect(schema, 'examples').flat()).toContainEqual(expect.objectContaining({ name: expect.any(String) }))
+  })
+
+  test('the create response documents the one-time secret and it matches the token format', () => {
+    const schema = jsonSchema(spec.paths['/api/v1/tokens'].post.responses['201'])
+    expect(schema.properties.token.type).toBe('string')
+    const example = collect(schema, 'examples').flat().find((e: Json) => e && typeof e.token === 'string')
+    expect(example.token).toMatch(/^td_[A-Za-z0-9]{43}$/)
+    expect(checkTokenFormat(example.token)).toBeNull() // a well-formed token, checksum included
+    expect(example.maskedToken).toBe(`${example.token.slice(0, 7)}…${example.token.slice(-4)}`)
+  })
+})
+
+describe('/api/health', () => {
+  test('is documented without security and answers 200 {status, version}', async () => {
+    const op = spec.paths['/api/health'].get
+    expect(op.security).toBeUndefined()
+    expect(op.summary).toBeTruthy()
+    expect(op.tags).toEqual(['System'])
+    const res = await t.req('GET', '/api/health')
+    expect(res.status).toBe(200)
+    expect(res.body).toEqual({ status: 'ok', version: spec.info.version })
+  })
+})
+
+describe('Swagger UI, offline', () => {
+  let html: string
+
+  beforeAll(async () => {
+    const res = await t.req('GET', '/swagger')
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toStartWith('text/html')
+    html = res.text
+  })
+
+  test('the page loads its script and stylesheet from /swagger/assets, never from a CDN', () => {
+    const scripts = [...html.matchAll(/<script[^>]*\ssrc="([^"]+)"/g)].map((m) => m[1])
+    const styles = [...html.matchAll(/<link[^>]*\shref="([^"]+)"/g)].map((m) => m[1])
+    expect(scripts).toEqual(['/swagger/assets/swagger-ui-bundle.js'])
+    expect(styles).toEqual(['/swagger/assets/swagger-ui.css'])
+    expect(html).not.toMatch(/unpkg|jsdelivr|cdnjs|cdn\.|googleapis|cloudflare/i)
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//i)
+  })
+
+  test('the spec URL resolves to /swagger/json from /swagger and from /swagger/', async () => {
+    const url = html.match(/"url":"([^"]+)"/)?.[1]
+    expect(url).toBeDefined()
+    for (const page of ['http://localhost/swagger', 'http://localhost/swagger/']) expect(new URL(url!, page).pathname).toBe('/swagger/json')
+    const slash = await t.req('GET', '/swagger/')
+    expect(slash.status).toBe(200)
+    expect(slash.text).toContain(`"url":"${url}"`)
+  })
+
+  test('no call to the online validator (it would send the spec URL to swagger.io)', () => {
+    expect(html).toMatch(/"validatorUrl":"none"/)
+  })
+
+  test('"Authorize" keeps the token across reloads', () => {
+    expect(html).toContain('"persistAuthorization":true')
+  })
+
+  test.each([
+    ['/swagger/assets/swagger-ui-bundle.js', /javascript/, 'SwaggerUIBundle'],
+    ['/swagger/assets/swagger-ui.css', /^text\/css/, '.swagger-ui'],
+  ])('%s is served with its content type', async (path, type, marker) => {
+    const res = await t.req('GET', path)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toMatch(type)
+    expect(res.text.length).toBeGreaterThan(10_000)
+    expect(res.text).toContain(marker)
+  })
+
+  test('the stylesheet pulls nothing from the network', async () => {
+    const css = (await t.req('GET', '/swagger/assets/swagger-ui.css')).text
+    const urls = [...css.matchAll(/url\(\s*['"]?([^'")]+)/g)].map((m) => m[1]!)
+    for (const u of urls) expect(u).toStartWith('data:')
+  })
+
+  test('GET / redirects to /swagger', async () => {
+    const res = await t.req('GET', '/')
+    expect([301, 302, 303, 307, 308]).toContain(res.status)
+    expect(res.headers.get('location')).toBe('/swagger')
+  })
+
+  test('GET /swagger/json is JSON with CORS-free, cache-safe headers and an X-Request-Id', async () => {
+    const res = await t.req('GET', '/swagger/json')
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toStartWith('application/json')
+    expect(res.body.openapi).toMatch(/^3\.1\./)
+    expect(res.headers.get('x-request-id')).toBeTruthy()
+  })
+})
