@@ -23,7 +23,9 @@ export function serveCommand(args: string[], io: Io, signals: NodeJS.Process = p
     const rt = openRuntime(config)
     const first = bootstrapIfEmpty(rt)
     const app = createApp(rt)
-    app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes + 1, development: false })
+    // maxRequestBodySize is only the socket's hard guard: the app answers 413 with the JSON
+    // envelope for anything over maxBodyBytes (1 MiB) before reading it.
+    app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes * 16, development: false })
     const port = app.server!.port
     const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
     const base = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`

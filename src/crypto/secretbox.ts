@@ -22,8 +22,12 @@ export function keyIdOf(key: Uint8Array): string {
   return createHash('sha256').update(key).digest('hex').slice(0, 8)
 }
 
+/** Opened values kept in memory, keyed by the exact sealed text and its AAD (see open()). */
+const OPEN_CACHE_MAX = 10_000
+
 export class SecretBox {
   private readonly keys = new Map<string, Buffer>()
+  private readonly opened = new Map<string, string>()
   readonly currentKeyId: string
 
   constructor(current: Uint8Array, previous: Uint8Array[] = []) {
@@ -44,7 +48,22 @@ export class SecretBox {
     return `v1.${this.currentKeyId}.${Buffer.concat([iv, ct, tag]).toString('base64url')}`
   }
 
+  /**
+   * Decrypts and authenticates. Results are cached by (AAD, sealed text): every seal has a
+   * fresh random IV, so a sealed text is never reused for another plaintext and the cache
+   * needs no invalidation; the key ring is fixed for the box's lifetime.
+   */
   open(sealed: string, aad: string): string {
+    const cacheKey = `${aad}\u0000${sealed}`
+    const hit = this.opened.get(cacheKey)
+    if (hit !== undefined) return hit
+    const plain = this.decrypt(sealed, aad)
+    if (this.opened.size >= OPEN_CACHE_MAX) this.opened.delete(this.opened.keys().next().value!)
+    this.opened.set(cacheKey, plain)
+    return plain
+  }
+
+  private decrypt(sealed: string, aad: string): string {
     const parts = sealed.split('.')
     if (parts.length !== 3 || parts[0] !== 'v1') throw new DecryptionError('not a sealed value (expected v1.<keyId>.<data>)')
     const [, keyId, data] = parts as [string, string, string]

@@ -24,7 +24,7 @@ export interface TestApp {
   clock: TestClock
   logs: string[]
   /** Sends a request in-process. `token` sets `Authorization: Bearer <token>`; `body` is JSON. */
-  req(method: string, path: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: BodyInit }): Promise<Res>
+  req(method: string, path: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: RequestInit["body"] }): Promise<Res>
 }
 
 export interface Res {
@@ -48,7 +48,7 @@ export function makeTestApp(opts: { dbPath?: string; config?: Partial<Config>; k
   const req: TestApp['req'] = async (method, path, o = {}) => {
     const headers: Record<string, string> = { ...o.headers }
     if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`
-    let body: BodyInit | undefined = o.raw
+    let body: RequestInit["body"] = o.raw
     if (o.body !== undefined) {
       body = JSON.stringify(o.body)
       headers['content-type'] ??= 'application/json'

@@ -1,0 +1,105 @@
+// Benchmark: the compiled binary's authenticated GET /api/v1/tokens against a bare Bun.serve
+// that returns the very same response bytes as a constant. Alternates the two in one run and
+// prints median req/s, the ratio, p50/p99 latency and the server's RSS.
+//
+//   npm run build && npm run bench            (needs wrk: apt-get install -y wrk)
+//   BENCH_SECONDS=5 BENCH_ROUNDS=3 BENCH_CONNECTIONS=64 npm run bench
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+const BIN = resolve(process.argv[2] ?? 'dist/teamday')
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 64)
+const THREADS = Number(process.env.BENCH_THREADS ?? 1)
+
+if (spawnSync('wrk', ['--version']).error) {
+  console.error('wrk is not installed: apt-get install -y wrk')
+  process.exit(2)
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'teamday-bench-'))
+const db = join(dir, 'bench.db')
+const run = (args: string[]) => {
+  const r = spawnSync(BIN, [...args, '--db', db], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr}`)
+  return r.stdout.trim()
+}
+run(['users', 'create', '--email', 'bench@example.com', '--org', 'bench', '--role', 'admin'])
+const token = run(['tokens', 'create', '--email', 'bench@example.com', '--name', 'bench'])
+for (let i = 0; i < Number(process.env.BENCH_TOKENS ?? 10) - 1; i++) run(['tokens', 'create', '--email', 'bench@example.com', '--name', `extra ${i}`])
+
+const server = spawn(BIN, ['serve', '--port', '0', '--host', '127.0.0.1', '--db', db], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, TEAMDAY_LOG_LEVEL: 'warn' } })
+function listeningPort(child: ReturnType<typeof spawn>): Promise<number> {
+  return new Promise((ok, fail) => {
+    let buf = ''
+    child.stdout!.on('data', (d) => {
+      buf += d
+      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(buf)
+      if (m) ok(Number(m[1]))
+    })
+    child.once('exit', () => fail(new Error(`process exited: ${buf}`)))
+  })
+}
+const port = await listeningPort(server)
+const url = `http://127.0.0.1:${port}${process.env.BENCH_PATH ?? '/api/v1/tokens'}`
+const sample = await fetch(url, { headers: { authorization: `Bearer ${token}` } })
+if (sample.status !== 200) throw new Error(`auth request failed: ${sample.status}`)
+const bytes = new Uint8Array(await sample.arrayBuffer())
+const contentType = sample.headers.get('content-type')!
+
+// The baseline: same bytes, no routing, no auth, no database, in a process of its own.
+const bodyFile = join(dir, 'body.json')
+await Bun.write(bodyFile, bytes)
+const bare = spawn(process.execPath, [join(import.meta.dir, 'bare.ts'), bodyFile, contentType], { stdio: ['ignore', 'pipe', 'inherit'] })
+const barePort = await listeningPort(bare)
+
+interface Result {
+  rps: number
+  p50: number
+  p99: number
+}
+function toMs(v: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim())
+  if (!m) return NaN
+  const n = Number(m[1])
+  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n
+}
+function wrk(target: string, auth: boolean): Result {
+  const args = ['-t', String(THREADS), '-c', String(CONNS), '-d', `${SECONDS}s`, '--latency']
+  if (auth) args.push('-H', `Authorization: Bearer ${token}`)
+  const r = spawnSync('wrk', [...args, target], { encoding: 'utf8' })
+  const out = r.stdout
+  if (/Non-2xx/.test(out)) throw new Error(`non-2xx responses:\n${out}`)
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+    p50: toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    p99: toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
+  }
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))?.[1]) / 1024
+
+try {
+  wrk(url, true) // warm-up
+  const ours: Result[] = []
+  const base: Result[] = []
+  for (let i = 0; i < ROUNDS; i++) {
+    ours.push(wrk(url, true))
+    base.push(wrk(`http://127.0.0.1:${barePort}/`, false))
+  }
+  const o = { rps: median(ours.map((r) => r.rps)), p50: median(ours.map((r) => r.p50)), p99: median(ours.map((r) => r.p99)) }
+  const b = { rps: median(base.map((r) => r.rps)), p50: median(base.map((r) => r.p50)), p99: median(base.map((r) => r.p99)) }
+  console.log(`teamday bench: ${ROUNDS} alternating rounds of ${SECONDS}s, wrk -t${THREADS} -c${CONNS}, response ${bytes.length} bytes`)
+  console.log(`  authenticated GET /api/v1/tokens : ${o.rps.toFixed(0).padStart(7)} req/s  p50 ${o.p50.toFixed(2)} ms  p99 ${o.p99.toFixed(2)} ms`)
+  console.log(`  bare Bun.serve, same bytes       : ${b.rps.toFixed(0).padStart(7)} req/s  p50 ${b.p50.toFixed(2)} ms  p99 ${b.p99.toFixed(2)} ms`)
+  console.log(`  ratio teamday / bare             : ${(o.rps / b.rps).toFixed(2)}`)
+  console.log(`  teamday RSS after the run        : ${rss().toFixed(0)} MB`)
+} finally {
+  server.kill('SIGTERM')
+  bare.kill('SIGTERM')
+  await new Promise((r) => server.once('exit', r))
+  rmSync(dir, { recursive: true, force: true })
+}
