@@ -44,17 +44,24 @@ function listeningPort(child: ReturnType<typeof spawn>): Promise<number> {
   })
 }
 const port = await listeningPort(server)
-const url = `http://127.0.0.1:${port}${process.env.BENCH_PATH ?? '/api/v1/tokens'}`
-const sample = await fetch(url, { headers: { authorization: `Bearer ${token}` } })
-if (sample.status !== 200) throw new Error(`auth request failed: ${sample.status}`)
-const bytes = new Uint8Array(await sample.arrayBuffer())
-const contentType = sample.headers.get('content-type')!
+const base = `http://127.0.0.1:${port}`
+const list = await (await fetch(`${base}/api/v1/tokens?limit=1`, { headers: { authorization: `Bearer ${token}` } })).json()
+const oneId = (list as any).tokens[0].id
+// The list (10 tokens: auth + query + decrypting names) and one token (mostly the auth path).
+const targets = (process.env.BENCH_PATHS ?? `/api/v1/tokens,/api/v1/tokens/${oneId}`).split(',')
 
-// The baseline: same bytes, no routing, no auth, no database, in a process of its own.
-const bodyFile = join(dir, 'body.json')
-await Bun.write(bodyFile, bytes)
-const bare = spawn(process.execPath, [join(import.meta.dir, 'bare.ts'), bodyFile, contentType], { stdio: ['ignore', 'pipe', 'inherit'] })
-const barePort = await listeningPort(bare)
+const bares: ReturnType<typeof spawn>[] = []
+async function baseline(path: string): Promise<{ url: string; bareUrl: string; size: number }> {
+  const sample = await fetch(base + path, { headers: { authorization: `Bearer ${token}` } })
+  if (sample.status !== 200) throw new Error(`GET ${path}: ${sample.status}`)
+  const bytes = new Uint8Array(await sample.arrayBuffer())
+  // The baseline: same bytes, no routing, no auth, no database, in a process of its own.
+  const bodyFile = join(dir, `body${bares.length}.json`)
+  await Bun.write(bodyFile, bytes)
+  const bare = spawn(process.execPath, [join(import.meta.dir, 'bare.ts'), bodyFile, sample.headers.get('content-type')!], { stdio: ['ignore', 'pipe', 'inherit'] })
+  bares.push(bare)
+  return { url: base + path, bareUrl: `http://127.0.0.1:${await listeningPort(bare)}/`, size: bytes.length }
+}
 
 interface Result {
   rps: number
@@ -83,23 +90,29 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))?.[1]) / 1024
 
 try {
-  wrk(url, true) // warm-up
-  const ours: Result[] = []
-  const base: Result[] = []
-  for (let i = 0; i < ROUNDS; i++) {
-    ours.push(wrk(url, true))
-    base.push(wrk(`http://127.0.0.1:${barePort}/`, false))
+  console.log(`teamday bench: ${ROUNDS} alternating rounds of ${SECONDS}s per target, wrk -t${THREADS} -c${CONNS}`)
+  for (const path of targets) {
+    const { url, bareUrl, size } = await baseline(path)
+    wrk(url, true) // warm-up
+    const ours: Result[] = []
+    const bare: Result[] = []
+    for (let i = 0; i < ROUNDS; i++) {
+      ours.push(wrk(url, true))
+      bare.push(wrk(bareUrl, false))
+    }
+    const med = (rs: Result[]) => ({ rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)) })
+    const o = med(ours)
+    const b = med(bare)
+    const label = path.replace(oneId, '{id}')
+    console.log(`GET ${label} (${size} bytes)`)
+    console.log(`  teamday, authenticated  : ${o.rps.toFixed(0).padStart(7)} req/s  p50 ${o.p50.toFixed(2)} ms  p99 ${o.p99.toFixed(2)} ms`)
+    console.log(`  bare Bun.serve, same bytes: ${b.rps.toFixed(0).padStart(7)} req/s  p50 ${b.p50.toFixed(2)} ms  p99 ${b.p99.toFixed(2)} ms`)
+    console.log(`  ratio teamday / bare    : ${(o.rps / b.rps).toFixed(2)}`)
   }
-  const o = { rps: median(ours.map((r) => r.rps)), p50: median(ours.map((r) => r.p50)), p99: median(ours.map((r) => r.p99)) }
-  const b = { rps: median(base.map((r) => r.rps)), p50: median(base.map((r) => r.p50)), p99: median(base.map((r) => r.p99)) }
-  console.log(`teamday bench: ${ROUNDS} alternating rounds of ${SECONDS}s, wrk -t${THREADS} -c${CONNS}, response ${bytes.length} bytes`)
-  console.log(`  authenticated GET /api/v1/tokens : ${o.rps.toFixed(0).padStart(7)} req/s  p50 ${o.p50.toFixed(2)} ms  p99 ${o.p99.toFixed(2)} ms`)
-  console.log(`  bare Bun.serve, same bytes       : ${b.rps.toFixed(0).padStart(7)} req/s  p50 ${b.p50.toFixed(2)} ms  p99 ${b.p99.toFixed(2)} ms`)
-  console.log(`  ratio teamday / bare             : ${(o.rps / b.rps).toFixed(2)}`)
-  console.log(`  teamday RSS after the run        : ${rss().toFixed(0)} MB`)
+  console.log(`teamday RSS after the run: ${rss().toFixed(0)} MB`)
 } finally {
   server.kill('SIGTERM')
-  bare.kill('SIGTERM')
+  for (const b of bares) b.kill('SIGTERM')
   await new Promise((r) => server.once('exit', r))
   rmSync(dir, { recursive: true, force: true })
 }
