@@ -7,6 +7,7 @@ export const ERROR_STATUS = {
   // 400
   invalid_json: 400,
   bad_request: 400,
+  invalid_idempotency_key: 400,
   // 401 — authentication, one code per way it can fail
   missing_token: 401,
   unsupported_auth_scheme: 401,
@@ -21,6 +22,7 @@ export const ERROR_STATUS = {
   authorization_header_too_large: 401,
   // 403
   forbidden: 403,
+  insufficient_scope: 403,
   // 404
   not_found: 404,
   route_not_found: 404,
@@ -28,6 +30,9 @@ export const ERROR_STATUS = {
   method_not_allowed: 405,
   // 409
   conflict: 409,
+  idempotency_conflict: 409,
+  idempotency_in_progress: 409,
+  invalid_state: 409,
   // 413
   payload_too_large: 413,
   // 415
@@ -39,7 +44,11 @@ export const ERROR_STATUS = {
   // 500
   internal_error: 500,
   decryption_failed: 500,
+  not_implemented: 501,
+  no_model_provider: 501,
+  bad_gateway: 502,
   service_unavailable: 503,
+  gateway_timeout: 504,
 } as const
 
 export type ErrorCode = keyof typeof ERROR_STATUS
@@ -56,6 +65,9 @@ export const STATUS_TEXT: Record<number, string> = {
   422: 'Unprocessable Entity',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  504: 'Gateway Timeout',
   503: 'Service Unavailable',
 }
 

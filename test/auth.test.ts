@@ -28,7 +28,7 @@ beforeAll(() => {
   t = makeTestApp()
   admin = makeActor(t, { role: 'admin' })
   revoked = makeToken(t, admin)
-  revokeById(t.deps.db, revoked.id, admin.userId, t.clock.now())
+  revokeById(t.deps.db, revoked.id, admin.userId, t.clock.now(), 'manual')
   // Created 8 days ago with a 7-day lifetime: expired one day ago.
   t.clock.advance(-8 * DAY)
   expired = makeToken(t, admin, { expiresInDays: 7 })

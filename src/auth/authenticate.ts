@@ -66,8 +66,9 @@ export function authenticate(deps: Deps, header: string | null, meta: { ip: stri
 
   const row = findTokenForAuth(deps.db, hashToken(credentials))
   if (!row) throw unauthorized('invalid_token', `Invalid or expired token: this token is not recognised. ${FIX}`, 'Unknown token')
-  if (row.revokedAt) throw unauthorized('token_revoked', `Invalid token: this token has been revoked. ${FIX}`, 'Token revoked')
-  if (row.expiresAt.getTime() <= deps.clock.now()) {
+  const now = deps.clock.now()
+  if (row.revokedAt && row.revokedAt.getTime() <= now) throw unauthorized('token_revoked', `Invalid token: this token has been revoked. ${FIX}`, 'Token revoked')
+  if (row.expiresAt.getTime() <= now) {
     throw unauthorized('token_expired', `Invalid or expired token: this token expired on ${row.expiresAt.toISOString()}. ${FIX}`, 'Token expired')
   }
   if (!row.role) {

@@ -62,11 +62,9 @@ export function tokensCommand(args: string[], io: Io): Promise<number> {
       return withRuntime(io, values.db, (rt) => {
         const existing = findTokenById(rt.db, id)
         if (!existing) throw new AppError('not_found', `Token ${id} not found`)
-        if (existing.revokedAt) io.out(`token ${id} was already revoked at ${existing.revokedAt.toISOString()}`)
-        else {
-          revokeById(rt.db, id, 'cli', rt.clock.now())
-          io.out(`revoked token ${id}; requests using it are refused from now on`)
-        }
+        const revoked = revokeById(rt.db, id, 'cli', rt.clock.now(), 'admin_cli')
+        if (revoked) io.out(`revoked token ${id}; requests using it are refused from now on`)
+        else io.out(`token ${id} was already revoked at ${existing.revokedAt!.toISOString()}`)
         return EXIT.ok
       })
     }

@@ -52,12 +52,164 @@ export const personalAccessTokens = sqliteTable('personal_access_tokens', {
   lastUsedAt: timestamp('last_used_at'),
   lastUsedIpEnc: text('last_used_ip_enc'),
   lastUsedUaEnc: text('last_used_ua_enc'),
+  /** When the token stops working. In the future while a rotation's grace period runs. */
   revokedAt: timestamp('revoked_at'),
   revokedBy: text('revoked_by'),
+  /** Why: manual | rotated | leak_report | family_reuse | admin_cli */
+  revokedReason: text('revoked_reason'),
+  /** Rotation family: the id of the first token of the chain (its own id when never rotated). */
+  familyId: text('family_id'),
+  rotatedFromId: text('rotated_from_id'),
 }, (t) => [
   uniqueIndex('pat_token_hash_unique').on(t.tokenHash),
+  index('pat_family_idx').on(t.familyId),
   index('pat_user_org_idx').on(t.userId, t.organizationId),
   index('pat_org_idx').on(t.organizationId),
+])
+
+const json = <T>(name: string) => text(name, { mode: 'json' }).$type<T>()
+const stringList = (name: string) => json<string[]>(name).notNull().default(sql`'[]'`)
+
+export const AGENT_VISIBILITIES = ['private', 'organization', 'public', 'unlisted'] as const
+export type AgentVisibility = (typeof AGENT_VISIBILITIES)[number]
+
+export const agents = sqliteTable('agents', {
+  id: text('id').primaryKey(),
+  organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+  /** The creator. */
+  userId: text('user_id').notNull().references(() => users.id),
+  name: text('name').notNull(),
+  slug: text('slug').notNull(),
+  role: text('role'),
+  systemPrompt: text('system_prompt'),
+  description: text('description'),
+  category: text('category'),
+  visibility: text('visibility', { enum: AGENT_VISIBILITIES }).notNull().default('private'),
+  model: text('model'),
+  tags: stringList('tags'),
+  advancedTools: stringList('advanced_tools'),
+  allowedTools: stringList('allowed_tools'),
+  disallowedTools: stringList('disallowed_tools'),
+  mcpTypes: stringList('mcp_types'),
+  mcpInstanceIds: stringList('mcp_instance_ids'),
+  subagentIds: stringList('subagent_ids'),
+  maxTurns: integer('max_turns'),
+  archived: integer('archived', { mode: 'boolean' }).notNull().default(false),
+  archivedAt: timestamp('archived_at'),
+  createdAt: timestamp('created_at').notNull(),
+  updatedAt: timestamp('updated_at').notNull(),
+}, (t) => [
+  index('agents_org_idx').on(t.organizationId, t.archived, t.createdAt),
+  index('agents_visibility_idx').on(t.visibility, t.archived),
+])
+
+export const SPACE_VISIBILITIES = ['private', 'organization', 'public'] as const
+export const SPACE_TYPES = ['empty', 'git', 'starterKit'] as const
+
+export interface AgentRef {
+  agentId: string
+  enabled: boolean
+  addedAt: string
+  addedBy: string
+}
+
+export const spaces = sqliteTable('spaces', {
+  id: text('id').primaryKey(),
+  organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+  createdBy: text('created_by').notNull().references(() => users.id),
+  name: text('name').notNull(),
+  description: text('description'),
+  visibility: text('visibility', { enum: SPACE_VISIBILITIES }).notNull().default('private'),
+  type: text('type', { enum: SPACE_TYPES }).notNull().default('empty'),
+  instructions: text('instructions'),
+  agentRefs: json<AgentRef[]>('agent_refs').notNull().default(sql`'[]'`),
+  archived: integer('archived', { mode: 'boolean' }).notNull().default(false),
+  archivedAt: timestamp('archived_at'),
+  createdAt: timestamp('created_at').notNull(),
+  updatedAt: timestamp('updated_at').notNull(),
+}, (t) => [index('spaces_org_idx').on(t.organizationId, t.archived, t.createdAt)])
+
+/**
+ * Organization and space secrets (environment variables for executions). `scope` is 'org' or
+ * the space id; values are AES-256-GCM ciphertexts bound to (scope, key). Never returned.
+ */
+export const secrets = sqliteTable('secrets', {
+  id: text('id').primaryKey(),
+  organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+  spaceId: text('space_id').references(() => spaces.id, { onDelete: 'cascade' }),
+  scope: text('scope').notNull(),
+  key: text('key').notNull(),
+  valueEnc: text('value_enc').notNull(),
+  createdBy: text('created_by').notNull(),
+  createdAt: timestamp('created_at').notNull(),
+  updatedAt: timestamp('updated_at').notNull(),
+}, (t) => [uniqueIndex('secrets_scope_key_unique').on(t.organizationId, t.scope, t.key)])
+
+export const TASK_STATUSES = ['pending', 'in_progress', 'completed', 'cancelled'] as const
+export const TASK_PRIORITIES = ['low', 'medium', 'high', 'urgent'] as const
+export const ASSIGNEE_TYPES = ['agent', 'user'] as const
+
+export const tasks = sqliteTable('tasks', {
+  id: text('id').primaryKey(),
+  organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+  createdBy: text('created_by').notNull().references(() => users.id),
+  title: text('title').notNull(),
+  description: text('description'),
+  status: text('status', { enum: TASK_STATUSES }).notNull().default('pending'),
+  priority: text('priority', { enum: TASK_PRIORITIES }).notNull().default('medium'),
+  assignedTo: text('assigned_to'),
+  assigneeType: text('assignee_type', { enum: ASSIGNEE_TYPES }),
+  spaceId: text('space_id').references(() => spaces.id, { onDelete: 'set null' }),
+  dueDate: timestamp('due_date'),
+  completedAt: timestamp('completed_at'),
+  metadata: json<Record<string, unknown>>('metadata').notNull().default(sql`'{}'`),
+  createdAt: timestamp('created_at').notNull(),
+  updatedAt: timestamp('updated_at').notNull(),
+}, (t) => [
+  index('tasks_org_idx').on(t.organizationId, t.createdAt),
+  index('tasks_org_status_idx').on(t.organizationId, t.status),
+])
+
+/** Security-relevant events: token lifecycle, scope denials, secret changes. Never a secret. */
+export const auditEvents = sqliteTable('audit_events', {
+  id: text('id').primaryKey(),
+  organizationId: text('organization_id').references(() => organizations.id, { onDelete: 'cascade' }),
+  type: text('type').notNull(),
+  actorUserId: text('actor_user_id'),
+  actorTokenId: text('actor_token_id'),
+  /** How the actor acted: api | cli | leak_report | system */
+  source: text('source').notNull(),
+  tokenId: text('token_id'),
+  targetType: text('target_type'),
+  targetId: text('target_id'),
+  ip: text('ip'),
+  userAgent: text('user_agent'),
+  requestId: text('request_id'),
+  details: json<Record<string, unknown>>('details'),
+  createdAt: timestamp('created_at').notNull(),
+}, (t) => [
+  index('audit_org_time_idx').on(t.organizationId, t.createdAt),
+  index('audit_token_idx').on(t.tokenId),
+])
+
+/** Stored first responses of requests sent with an Idempotency-Key, replayed for 24 h. */
+export const idempotencyKeys = sqliteTable('idempotency_keys', {
+  id: text('id').primaryKey(),
+  tokenId: text('token_id').notNull(),
+  key: text('key').notNull(),
+  method: text('method').notNull(),
+  path: text('path').notNull(),
+  requestHash: text('request_hash').notNull(),
+  /** in_progress | completed */
+  state: text('state').notNull(),
+  responseStatus: integer('response_status'),
+  responseBody: text('response_body'),
+  responseHeaders: json<Record<string, string>>('response_headers'),
+  createdAt: timestamp('created_at').notNull(),
+  expiresAt: timestamp('expires_at').notNull(),
+}, (t) => [
+  uniqueIndex('idempotency_token_key_unique').on(t.tokenId, t.key),
+  index('idempotency_expires_idx').on(t.expiresAt),
 ])
 
 /** Server-wide settings, e.g. the encryption key check value. */
@@ -71,3 +223,9 @@ export type Organization = typeof organizations.$inferSelect
 export type User = typeof users.$inferSelect
 export type Membership = typeof memberships.$inferSelect
 export type PersonalAccessToken = typeof personalAccessTokens.$inferSelect
+export type Agent = typeof agents.$inferSelect
+export type Space = typeof spaces.$inferSelect
+export type Secret = typeof secrets.$inferSelect
+export type Task = typeof tasks.$inferSelect
+export type AuditEvent = typeof auditEvents.$inferSelect
+export type IdempotencyKey = typeof idempotencyKeys.$inferSelect

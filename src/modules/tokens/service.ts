@@ -1,4 +1,4 @@
-import { and, desc, eq, isNull, lt, or, sql } from 'drizzle-orm'
+import { and, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { generateToken, hashToken, maskFromHint, tokenHint } from '../../auth/tokens'
@@ -48,7 +48,8 @@ export interface CreateTokenInput {
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
 export function tokenStatus(row: Pick<PersonalAccessToken, 'revokedAt' | 'expiresAt'>, now: number): TokenStatus {
-  if (row.revokedAt) return 'revoked'
+  // A revocation time in the future is a rotation's grace period: still active until then.
+  if (row.revokedAt && row.revokedAt.getTime() <= now) return 'revoked'
   if (row.expiresAt.getTime() <= now) return 'expired'
   return 'active'
 }
@@ -155,6 +156,9 @@ export function createToken(
     lastUsedUaEnc: null,
     revokedAt: null,
     revokedBy: null,
+    revokedReason: null,
+    familyId: id,
+    rotatedFromId: null,
   }
   deps.db.insert(personalAccessTokens).values(row).run()
   return { token, row }
@@ -191,7 +195,7 @@ export function listTokens(deps: Deps, principal: Principal, opts: ListTokensOpt
 /** One prepared query for every list: the caller's own or the whole organization, any status. */
 function listQuery(db: DB) {
   const t = personalAccessTokens
-  const status = sql`CASE WHEN ${t.revokedAt} IS NOT NULL THEN 'revoked' WHEN ${t.expiresAt} <= ${sql.placeholder('now')} THEN 'expired' ELSE 'active' END`
+  const status = sql`CASE WHEN ${t.revokedAt} <= ${sql.placeholder('now')} THEN 'revoked' WHEN ${t.expiresAt} <= ${sql.placeholder('now')} THEN 'expired' ELSE 'active' END`
   return db
     .select({ token: t, email: ownerEmail(db), total: sql<number>`count(*) OVER ()` })
     .from(t)
@@ -232,19 +236,23 @@ export function getToken(deps: Deps, principal: Principal, id: string): PublicTo
 /** Revokes at once (idempotent). The very next request with the token is refused. */
 export function revokeToken(deps: Deps, principal: Principal, id: string): PublicToken {
   const found = findVisible(deps, principal, id)
-  if (!found.token.revokedAt) {
-    const row = revokeById(deps.db, id, principal.userId, deps.clock.now())
-    if (row) found.token = row
-  }
+  const row = revokeById(deps.db, id, principal.userId, deps.clock.now(), 'manual')
+  if (row) found.token = row
   return toPublicToken(deps, found.token, found.email)
 }
 
-/** Revocation by id without an HTTP principal (the admin CLI). */
-export function revokeById(db: DB, id: string, revokedBy: string, now: number): PersonalAccessToken | undefined {
+export type RevokeReason = 'manual' | 'rotated' | 'leak_report' | 'family_reuse' | 'admin_cli'
+
+/**
+ * Revokes now: a token not yet revoked, or one whose revocation is scheduled later (a rotation's
+ * grace period). Returns the updated row, or undefined when it was already revoked.
+ */
+export function revokeById(db: DB, id: string, revokedBy: string, now: number, reason: RevokeReason): PersonalAccessToken | undefined {
+  const t = personalAccessTokens
   return db
-    .update(personalAccessTokens)
-    .set({ revokedAt: new Date(now), revokedBy })
-    .where(and(eq(personalAccessTokens.id, id), isNull(personalAccessTokens.revokedAt)))
+    .update(t)
+    .set({ revokedAt: new Date(now), revokedBy, revokedReason: reason })
+    .where(and(eq(t.id, id), or(isNull(t.revokedAt), gt(t.revokedAt, new Date(now)))))
     .returning()
     .get()
 }
