@@ -4,6 +4,13 @@ import type { Deps } from './deps'
 import { docsPlugin } from './docs'
 import { AppError, errorBody } from './errors'
 import { newId } from './ids'
+import { agentsModule } from './modules/agents'
+import { publicAgentsModule } from './modules/agents/public'
+import { auditModule } from './modules/audit'
+import { credentialsModule } from './modules/credentials'
+import { organizationsModule } from './modules/organizations'
+import { spacesModule } from './modules/spaces'
+import { tasksModule } from './modules/tasks'
 import { tokensModule } from './modules/tokens'
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
@@ -180,8 +187,15 @@ export function createApp(deps: Deps) {
         .onAfterHandle(({ set }) => {
           set.headers['cache-control'] = 'no-store'
         })
-        .use(tokensModule(deps, auth)),
+        .use(tokensModule(deps, auth))
+        .use(agentsModule(deps, auth))
+        .use(spacesModule(deps, auth))
+        .use(organizationsModule(deps, auth))
+        .use(tasksModule(deps, auth))
+        .use(auditModule(deps, auth))
+        .use(credentialsModule(deps, auth)),
     )
+    .use(publicAgentsModule(deps))
   settleSchemas(app.routes)
   return app
 }

@@ -1,0 +1,9 @@
+import { Elysia } from 'elysia'
+import type { authPlugin } from '../../auth/plugin'
+import type { Deps } from '../../deps'
+
+// Placeholder: routes arrive with their issue.
+export function organizationsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
+  void deps
+  return new Elysia({ prefix: '/organizations', tags: ['Organizations'] }).use(auth)
+}
