@@ -31,7 +31,7 @@ function unauthorized(code: ErrorCode, message: string, description: string, det
  * it from the token, and whitespace around the token (including a trailing newline pasted from
  * a file) is trimmed. Whitespace inside the token makes it malformed.
  */
-export function authenticate(deps: Deps, header: string | null, meta: { ip: string | null; userAgent: string | null }): Principal {
+export function authenticate(deps: Deps, header: string | null, meta: { ip: string | null; userAgent: string | null; requestId: string }): Principal {
   if (header === null || header.trim() === '') {
     throw unauthorized('missing_token', `Authentication required: no token was sent. ${FIX}`, 'No token')
   }
@@ -83,5 +83,8 @@ export function authenticate(deps: Deps, header: string | null, meta: { ip: stri
     tokenId: row.id,
     tokenExpiresAt: row.expiresAt,
     scopes: row.scopes,
+    ip: meta.ip,
+    userAgent: meta.userAgent,
+    requestId: meta.requestId,
   }
 }

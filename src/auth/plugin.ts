@@ -34,6 +34,7 @@ export function authPlugin(deps: Deps) {
         const principal = authenticate(deps, request.headers.get('authorization'), {
           ip: clientIp(deps, request, server),
           userAgent: request.headers.get('user-agent'),
+          requestId: String(set.headers['x-request-id'] ?? ''),
         })
         // GitHub's pattern: scripts can warn ahead of expiry.
         set.headers['teamday-token-expiration'] = principal.tokenExpiresAt.toISOString()
