@@ -229,3 +229,76 @@ export type Secret = typeof secrets.$inferSelect
 export type Task = typeof tasks.$inferSelect
 export type AuditEvent = typeof auditEvents.$inferSelect
 export type IdempotencyKey = typeof idempotencyKeys.$inferSelect
+
+export const EXECUTION_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const
+export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number]
+
+export interface ExecutionMessage {
+  role: 'user' | 'assistant'
+  content: string
+  timestamp: string
+}
+
+export interface ExecutionToolCall {
+  tool: string
+  arguments: unknown
+  result: unknown
+  timestamp: string
+}
+
+/**
+ * Agent runs. `messages` holds this execution's own turns (the user message and the answer);
+ * a session (`sessionId`, equal to `chatId` unless given apart) is the chain of executions
+ * sharing it, which is how a later execute continues the conversation.
+ */
+export const executions = sqliteTable('executions', {
+  id: text('id').primaryKey(),
+  organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+  userId: text('user_id').notNull().references(() => users.id),
+  agentId: text('agent_id').notNull().references(() => agents.id, { onDelete: 'cascade' }),
+  /** Copied at start: the agent may be renamed or archived later. */
+  agentName: text('agent_name').notNull(),
+  /** The agent's visibility at start (members see executions of organization-visible agents). */
+  agentVisibility: text('agent_visibility').notNull(),
+  spaceId: text('space_id').references(() => spaces.id, { onDelete: 'set null' }),
+  chatId: text('chat_id').notNull(),
+  sessionId: text('session_id').notNull(),
+  status: text('status', { enum: EXECUTION_STATUSES }).notNull().default('pending'),
+  message: text('message').notNull(),
+  result: text('result'),
+  error: text('error'),
+  /** Why it failed, as an error code: bad_gateway | gateway_timeout | ... */
+  errorCode: text('error_code'),
+  model: text('model'),
+  provider: text('provider'),
+  messages: json<ExecutionMessage[]>('messages').notNull().default(sql`'[]'`),
+  toolCalls: json<ExecutionToolCall[]>('tool_calls').notNull().default(sql`'[]'`),
+  parentExecutionId: text('parent_execution_id'),
+  rootExecutionId: text('root_execution_id'),
+  delegationDepth: integer('delegation_depth').notNull().default(0),
+  startedAt: timestamp('started_at'),
+  completedAt: timestamp('completed_at'),
+  executionTime: integer('execution_time'),
+  tokensInput: integer('tokens_input').notNull().default(0),
+  tokensOutput: integer('tokens_output').notNull().default(0),
+  createdAt: timestamp('created_at').notNull(),
+  updatedAt: timestamp('updated_at').notNull(),
+}, (t) => [
+  index('executions_org_time_idx').on(t.organizationId, t.createdAt),
+  index('executions_session_idx').on(t.organizationId, t.sessionId, t.createdAt),
+  index('executions_parent_idx').on(t.parentExecutionId),
+  index('executions_status_idx').on(t.status),
+])
+
+/** Per-execution event log: started, tool calls, delegation, provider errors. Never a secret. */
+export const executionLogs = sqliteTable('execution_logs', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  executionId: text('execution_id').notNull().references(() => executions.id, { onDelete: 'cascade' }),
+  level: text('level').notNull(),
+  event: text('event').notNull(),
+  data: json<Record<string, unknown>>('data'),
+  createdAt: timestamp('created_at').notNull(),
+}, (t) => [index('execution_logs_exec_idx').on(t.executionId, t.id)])
+
+export type Execution = typeof executions.$inferSelect
+export type ExecutionLog = typeof executionLogs.$inferSelect
