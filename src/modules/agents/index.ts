@@ -1,9 +1,112 @@
 import { Elysia } from 'elysia'
 import type { authPlugin } from '../../auth/plugin'
 import type { Deps } from '../../deps'
+import { authErrors, bodyErrors, Success } from '../shared-models'
+import {
+  AgentBodyInvalid,
+  AgentEnvelope,
+  AgentForbidden,
+  AgentIdParams,
+  AgentList,
+  AgentNotFound,
+  AgentQueryInvalid,
+  AgentWithCharacter,
+  CreateAgentBody,
+  CreatedAgent,
+  ListAgentsQuery,
+  UpdateAgentBody,
+} from './model'
+import { archiveAgent, createAgent, getAgent, listAgents, updateAgent } from './service'
 
-// Placeholder: routes arrive with their issue.
+const writeErrors = { ...authErrors, ...bodyErrors, 403: AgentForbidden, 422: AgentBodyInvalid }
+
 export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
-  void deps
-  return new Elysia({ prefix: '/agents', tags: ['Agents'] }).use(auth)
+  return new Elysia({ prefix: '/agents', tags: ['Agents'] })
+    .use(auth)
+    .get(
+      '',
+      ({ principal, query }) => {
+        const { agents, total } = listAgents(deps, principal, {
+          includeArchived: query.archived,
+          visibility: query.visibility,
+          category: query.category,
+          q: query.q,
+          limit: query.limit ?? 50,
+          offset: query.offset ?? 0,
+        })
+        return { success: true as const, agents, characters: agents, total }
+      },
+      {
+        auth: 'agents:read',
+        query: ListAgentsQuery,
+        response: { 200: AgentList, 422: AgentQueryInvalid, ...authErrors },
+        detail: {
+          summary: 'List agents',
+          description:
+            'The agents you may see, newest first: your own (any visibility) and the organization, public and unlisted agents of your organization; organization admins see every agent of the organization. Archived agents are left out unless `archived=true` (which includes them). Filters: `visibility`, `category`, `q` (name substring). `characters` repeats `agents` for older clients.',
+        },
+      },
+    )
+    .post(
+      '',
+      ({ principal, body, set }) => {
+        const agent = createAgent(deps, principal, body)
+        set.status = 201
+        return { success: true as const, id: agent.id, name: agent.name, status: 'active' as const, chatUrl: `/agents/${agent.id}/chat`, agent }
+      },
+      {
+        auth: 'agents:write',
+        body: CreateAgentBody,
+        response: { 201: CreatedAgent, ...writeErrors },
+        detail: {
+          summary: 'Create an agent',
+          description:
+            'Creates an agent in your organization, owned by you. `systemPrompt` may also be sent as `system_message`. Lists default to []. `subagentIds` must name active agents of your organization that you can see. `visibility` defaults to private. Server fields (id, organizationId, userId, archived, timestamps) sent by the client are ignored.',
+        },
+      },
+    )
+    .get('/:id', ({ principal, params }) => {
+      const agent = getAgent(deps, principal, params.id)
+      return { success: true as const, agent, character: agent }
+    }, {
+      auth: 'agents:read',
+      params: AgentIdParams,
+      response: { 200: AgentWithCharacter, 404: AgentNotFound, ...authErrors },
+      detail: {
+        summary: 'Get an agent',
+        description: 'One agent you may see (archived ones too). Another user\'s private agent (unless you are an admin) or another organization\'s agent is 404. `character` repeats `agent` for older clients.',
+      },
+    })
+    .patch(
+      '/:id',
+      ({ principal, params, body }) => ({ success: true as const, agent: updateAgent(deps, principal, params.id, body) }),
+      {
+        auth: 'agents:write',
+        params: AgentIdParams,
+        body: UpdateAgentBody,
+        response: { 200: AgentEnvelope, 404: AgentNotFound, ...writeErrors },
+        detail: {
+          summary: 'Update an agent',
+          description:
+            'Changes the fields sent; a list replaces the whole list ([] clears it); null clears a text field or maxTurns. `archived: true` archives, `archived: false` restores. Members may change only agents they created (403 otherwise); admins any agent of the organization.',
+        },
+      },
+    )
+    .delete(
+      '/:id',
+      ({ principal, params }) => {
+        archiveAgent(deps, principal, params.id)
+        return { success: true as const }
+      },
+      {
+        auth: 'agents:write',
+        params: AgentIdParams,
+        response: { 200: Success, 404: AgentNotFound, ...authErrors, 403: AgentForbidden },
+        detail: {
+          summary: 'Delete (archive) an agent',
+          description:
+            'Soft delete: the agent is archived (hidden from lists unless `archived=true`, restorable with PATCH `{archived:false}`). Idempotent. Members may archive only agents they created; admins any agent of the organization.',
+        },
+      },
+    )
 }

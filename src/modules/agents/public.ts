@@ -1,8 +1,30 @@
 import { Elysia } from 'elysia'
 import type { Deps } from '../../deps'
+import { errorResponse } from '../shared-models'
+import { PublicAgentList, PublicAgentsQuery } from './model'
+import { listPublicAgents } from './directory'
 
-// Placeholder: GET /api/public/agents (no auth) arrives with the resource issue.
+const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
+  { field: 'limit', message: 'limit must be an integer between 1 and 200' },
+])
+
+/** GET /api/public/agents: the public agent directory of this server. No authentication. */
 export function publicAgentsModule(deps: Deps) {
-  void deps
-  return new Elysia({ prefix: '/api/public', tags: ['Public'] })
+  return new Elysia({ prefix: '/api/public', tags: ['Public'] }).get(
+    '/agents',
+    ({ query }) => {
+      const { data, total } = listPublicAgents(deps, { limit: query.limit ?? 50, offset: query.offset ?? 0 })
+      return { data, meta: { timestamp: new Date(deps.clock.now()).toISOString(), version: deps.config.version, total } }
+    },
+    {
+      query: PublicAgentsQuery,
+      response: { 200: PublicAgentList, 422: badQuery },
+      detail: {
+        summary: 'List public agents',
+        description:
+          'No authentication. The agents marked `visibility: public` and not archived, of every organization on this self-hosted server (not TeamDay\'s hosted directory), newest first, with only id, name, slug, description, role and category. Paged with `limit` (1-200, default 50) and `offset`; `meta.total` counts them all.',
+        security: [],
+      },
+    },
+  )
 }

@@ -1,0 +1,215 @@
+import { Type } from '@sinclair/typebox'
+import { t } from 'elysia'
+import { errorResponse } from '../shared-models'
+
+export const MAX_TURNS_ERROR = 'maxTurns must be between 1 and 500'
+
+export const exampleAgent = {
+  id: 'char_8Kq2LmX9vB3nR8kT1wYz',
+  name: 'Code Reviewer',
+  slug: 'code-reviewer',
+  role: 'Senior Developer',
+  systemPrompt: 'You review code for quality, security, and best practices.',
+  description: 'Reviews pull requests',
+  category: 'engineering',
+  visibility: 'organization',
+  model: 'claude-sonnet-4-5',
+  tags: ['code', 'review'],
+  advanced_tools: [],
+  allowedTools: ['Read', 'Grep'],
+  disallowedTools: ['Bash'],
+  mcpTypes: [],
+  mcpInstanceIds: [],
+  subagentIds: ['char_2Pw7QzL4mN8xR1vB6tKc'],
+  maxTurns: 50,
+  organizationId: 'org_9Tr4Kx2LmQ7vB1nZ8wYc',
+  userId: 'user_4Fk9QzL2mP7xR1vN8tBc',
+  archived: false,
+  archivedAt: null,
+  createdAt: '2026-11-23T10:00:00.000Z',
+  updatedAt: '2026-11-23T10:00:00.000Z',
+}
+
+export const Visibility = t.Union([t.Literal('private'), t.Literal('organization'), t.Literal('public'), t.Literal('unlisted')], {
+  description: 'private: only you (and organization admins); organization: everyone in the organization; public: also listed at /api/public/agents; unlisted: like organization, not listed publicly',
+  error: 'visibility must be one of: private, organization, public, unlisted',
+})
+
+const StringList = t.Array(t.String())
+
+/** The agent as every endpoint returns it. `character` is the same object under TeamDay's older name. */
+export const Agent = t.Object(
+  {
+    id: t.String({ description: 'Agent id (char_...)' }),
+    name: t.String(),
+    slug: t.String({ description: 'Derived from the name (lower case, dashes); not unique' }),
+    role: t.Nullable(t.String()),
+    systemPrompt: t.Nullable(t.String()),
+    description: t.Nullable(t.String()),
+    category: t.Nullable(t.String()),
+    visibility: Visibility,
+    model: t.Nullable(t.String()),
+    tags: StringList,
+    advanced_tools: StringList,
+    allowedTools: StringList,
+    disallowedTools: StringList,
+    mcpTypes: StringList,
+    mcpInstanceIds: StringList,
+    subagentIds: StringList,
+    maxTurns: t.Nullable(Type.Integer()),
+    organizationId: t.String(),
+    userId: t.String({ description: 'The creator' }),
+    archived: t.Boolean(),
+    archivedAt: t.Nullable(t.String()),
+    createdAt: t.String(),
+    updatedAt: t.String(),
+  },
+  { examples: [exampleAgent] },
+)
+
+const text = (field: string, max: number, description: string) =>
+  t.Optional(t.Nullable(t.String({ maxLength: max, description }), { error: `${field} must be a string of at most ${max} characters, or null` }))
+
+const list = (field: string, description: string) =>
+  t.Optional(
+    t.Nullable(t.Array(t.String({ minLength: 1, maxLength: 200 }), { maxItems: 100 }), {
+      description: `${description}. Replaces the whole list; [] (or null) clears it.`,
+      error: `${field} must be an array of at most 100 non-empty strings (each at most 200 characters)`,
+    }),
+  )
+
+/** Fields a client may set, on create and on update. Everything else (id, organizationId, userId, timestamps) is the server's. */
+const editable = {
+  role: text('role', 500, 'What the agent does, e.g. "Senior Developer"'),
+  systemPrompt: text('systemPrompt', 100_000, 'The system prompt'),
+  system_message: text('system_message', 100_000, 'Alias of systemPrompt (older clients); systemPrompt wins when both are sent'),
+  description: text('description', 5000, 'Free text'),
+  category: text('category', 100, 'Free text, used as a list filter'),
+  visibility: t.Optional(Visibility),
+  model: text('model', 200, 'Model name'),
+  tags: list('tags', 'Labels'),
+  advanced_tools: list('advanced_tools', 'Advanced tool names'),
+  allowedTools: list('allowedTools', 'Tools the agent may use'),
+  disallowedTools: list('disallowedTools', 'Tools the agent may not use'),
+  mcpTypes: list('mcpTypes', 'MCP server types'),
+  mcpInstanceIds: list('mcpInstanceIds', 'MCP instance ids'),
+  subagentIds: list('subagentIds', 'Agents this agent may delegate to: ids of non-archived agents of the same organization that you can see, never the agent itself'),
+  maxTurns: t.Optional(t.Nullable(t.Integer({ minimum: 1, maximum: 500 }), { description: 'Turn limit per execution, 1-500, or null for the default', error: MAX_TURNS_ERROR })),
+}
+
+const nameField = (description: string) =>
+  t.String({ minLength: 1, maxLength: 200, description, error: 'name is required: a string of 1-200 characters' })
+
+export const CreateAgentBody = t.Object(
+  { name: nameField('Display name'), ...editable },
+  {
+    examples: [
+      { name: 'Research Assistant', role: 'Research and analysis', systemPrompt: 'You are a helpful research assistant.', visibility: 'private' },
+      { name: 'Code Reviewer', role: 'Senior Developer', system_message: 'You review code.', visibility: 'organization', tags: ['code'], maxTurns: 50 },
+    ],
+  },
+)
+
+export const UpdateAgentBody = t.Object(
+  {
+    name: t.Optional(nameField('Display name (the slug follows it)')),
+    ...editable,
+    archived: t.Optional(t.Boolean({ description: 'true archives the agent, false restores it', error: 'archived must be a boolean' })),
+  },
+  { examples: [{ description: 'Reviews pull requests', tags: [] }, { archived: true }] },
+)
+
+export const ListAgentsQuery = t.Object({
+  archived: t.Optional(t.Boolean({ description: 'true: include archived agents (default: only active ones)', error: 'archived must be true or false' })),
+  visibility: t.Optional(Visibility),
+  category: t.Optional(t.String({ maxLength: 100, error: 'category must be a string of at most 100 characters' })),
+  q: t.Optional(t.String({ maxLength: 200, description: 'Case-insensitive substring of the name', error: 'q must be a string of at most 200 characters' })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Page size (1-200, default 50)', error: 'limit must be an integer between 1 and 200' })),
+  offset: t.Optional(t.Integer({ minimum: 0, default: 0, description: 'Items to skip', error: 'offset must be a non-negative integer' })),
+})
+
+export const AgentIdParams = t.Object({ id: t.String({ description: 'Agent id (char_...)', examples: ['char_8Kq2LmX9vB3nR8kT1wYz'] }) })
+
+export const AgentList = t.Object(
+  {
+    success: t.Literal(true),
+    agents: t.Array(Agent),
+    characters: t.Array(Agent, { description: 'The same list under TeamDay\'s older name' }),
+    total: Type.Integer({ description: 'All matching agents, not just this page' }),
+  },
+  { examples: [{ success: true, agents: [exampleAgent], characters: [exampleAgent], total: 1 }] },
+)
+
+export const CreatedAgent = t.Object(
+  {
+    success: t.Literal(true),
+    id: t.String(),
+    name: t.String(),
+    status: t.Literal('active'),
+    chatUrl: t.String({ description: '/agents/{id}/chat' }),
+    agent: Agent,
+  },
+  { examples: [{ success: true, id: exampleAgent.id, name: exampleAgent.name, status: 'active', chatUrl: `/agents/${exampleAgent.id}/chat`, agent: exampleAgent }] },
+)
+
+export const AgentWithCharacter = t.Object(
+  { success: t.Literal(true), agent: Agent, character: Agent },
+  { examples: [{ success: true, agent: exampleAgent, character: exampleAgent }] },
+)
+
+export const AgentEnvelope = t.Object({ success: t.Literal(true), agent: Agent }, { examples: [{ success: true, agent: exampleAgent }] })
+
+export const AgentNotFound = errorResponse(
+  404,
+  'not_found',
+  'Not found: no such agent, another user\'s private agent, or an agent of another organization.',
+  'Agent char_8Kq2LmX9vB3nR8kT1wYz not found',
+)
+
+export const AgentForbidden = errorResponse(
+  403,
+  'forbidden',
+  'Forbidden: your role does not allow writing agents (viewers), or you are a member changing an agent someone else created.',
+  'Forbidden: only the agent\'s creator or an organization admin can change this agent (access denied)',
+)
+
+export const AgentBodyInvalid = errorResponse(422, 'validation_failed', 'Validation failed: `details` names each invalid field.', `Validation failed: ${MAX_TURNS_ERROR}`, [
+  { field: 'maxTurns', message: MAX_TURNS_ERROR },
+])
+
+export const AgentQueryInvalid = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
+  { field: 'limit', message: 'limit must be an integer between 1 and 200' },
+])
+
+// ── GET /api/public/agents ──────────────────────────────────────────────────────────────
+
+const examplePublicAgent = {
+  id: exampleAgent.id,
+  name: exampleAgent.name,
+  slug: exampleAgent.slug,
+  description: exampleAgent.description,
+  role: exampleAgent.role,
+  category: exampleAgent.category,
+}
+
+export const PublicAgent = t.Object(
+  { id: t.String(), name: t.String(), slug: t.String(), description: t.Nullable(t.String()), role: t.Nullable(t.String()), category: t.Nullable(t.String()) },
+  { examples: [examplePublicAgent] },
+)
+
+export const PublicAgentList = t.Object(
+  {
+    data: t.Array(PublicAgent),
+    meta: t.Object({
+      timestamp: t.String({ description: 'When this response was made (ISO-8601)' }),
+      version: t.String({ description: 'Server version' }),
+      total: Type.Integer({ description: 'All public agents, not just this page' }),
+    }),
+  },
+  { examples: [{ data: [examplePublicAgent], meta: { timestamp: '2026-11-23T10:00:00.000Z', version: '0.1.0', total: 1 } }] },
+)
+
+export const PublicAgentsQuery = t.Object({
+  limit: ListAgentsQuery.properties.limit,
+  offset: ListAgentsQuery.properties.offset,
+})

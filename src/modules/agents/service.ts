@@ -1,0 +1,300 @@
+import { and, desc, eq, inArray, ne, or, sql } from 'drizzle-orm'
+import type { Principal } from '../../auth/principal'
+import { isOrgAdmin } from '../../auth/roles'
+import type { DB } from '../../db/client'
+import { prepared } from '../../db/prepared'
+import { agents, type Agent, type AgentVisibility } from '../../db/schema'
+import type { Deps } from '../../deps'
+import { AppError } from '../../errors'
+import { newId } from '../../ids'
+
+export interface PublicAgent {
+  id: string
+  name: string
+  slug: string
+  role: string | null
+  systemPrompt: string | null
+  description: string | null
+  category: string | null
+  visibility: AgentVisibility
+  model: string | null
+  tags: string[]
+  advanced_tools: string[]
+  allowedTools: string[]
+  disallowedTools: string[]
+  mcpTypes: string[]
+  mcpInstanceIds: string[]
+  subagentIds: string[]
+  maxTurns: number | null
+  organizationId: string
+  userId: string
+  archived: boolean
+  archivedAt: string | null
+  createdAt: string
+  updatedAt: string
+}
+
+/** What a client may send (create and update); undefined = not sent, null = clear. */
+export interface AgentInput {
+  name?: string
+  role?: string | null
+  systemPrompt?: string | null
+  system_message?: string | null
+  description?: string | null
+  category?: string | null
+  visibility?: AgentVisibility
+  model?: string | null
+  tags?: string[] | null
+  advanced_tools?: string[] | null
+  allowedTools?: string[] | null
+  disallowedTools?: string[] | null
+  mcpTypes?: string[] | null
+  mcpInstanceIds?: string[] | null
+  subagentIds?: string[] | null
+  maxTurns?: number | null
+  archived?: boolean
+}
+
+export interface ListAgentsOptions {
+  includeArchived?: boolean
+  visibility?: AgentVisibility
+  category?: string
+  q?: string
+  limit: number
+  offset: number
+}
+
+export function toPublicAgent(row: Agent): PublicAgent {
+  return {
+    id: row.id,
+    name: row.name,
+    slug: row.slug,
+    role: row.role,
+    systemPrompt: row.systemPrompt,
+    description: row.description,
+    category: row.category,
+    visibility: row.visibility,
+    model: row.model,
+    tags: row.tags,
+    advanced_tools: row.advancedTools,
+    allowedTools: row.allowedTools,
+    disallowedTools: row.disallowedTools,
+    mcpTypes: row.mcpTypes,
+    mcpInstanceIds: row.mcpInstanceIds,
+    subagentIds: row.subagentIds,
+    maxTurns: row.maxTurns,
+    organizationId: row.organizationId,
+    userId: row.userId,
+    archived: row.archived,
+    archivedAt: row.archivedAt ? row.archivedAt.toISOString() : null,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  }
+}
+
+/** Lower case, runs of anything but a-z/0-9 → one dash, at most 64 characters. Not unique. */
+export function slugify(name: string): string {
+  const s = name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 64)
+    .replace(/-+$/, '')
+  return s || 'agent'
+}
+
+function invalid(field: string, message: string): AppError {
+  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
+}
+
+function cleanName(name: string): string {
+  const n = name.trim()
+  if (n.length === 0) throw invalid('name', 'name is required: a string of 1-200 characters, not only spaces')
+  return n
+}
+
+/** May the caller see this agent? Their own, any non-private one of the org, or any for an admin. */
+function canSee(p: Principal, row: Pick<Agent, 'userId' | 'visibility'>): boolean {
+  return isOrgAdmin(p.role) || row.userId === p.userId || row.visibility !== 'private'
+}
+
+/**
+ * subagentIds must name non-archived agents of the caller's organization that the caller can
+ * see, and not the agent itself. Unknown, foreign and invisible ids get the same message.
+ */
+function checkSubagents(deps: Deps, p: Principal, ids: string[], selfId: string) {
+  if (ids.length === 0) return
+  if (ids.includes(selfId)) throw invalid('subagentIds', 'subagentIds must not contain the agent itself')
+  const unique = [...new Set(ids)]
+  const rows = deps.db
+    .select({ id: agents.id, userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
+    .from(agents)
+    .where(and(eq(agents.organizationId, p.organizationId), inArray(agents.id, unique)))
+    .all()
+  const ok = new Set(rows.filter((r) => !r.archived && canSee(p, r)).map((r) => r.id))
+  const bad = unique.filter((id) => !ok.has(id))
+  if (bad.length > 0) {
+    throw invalid('subagentIds', `subagentIds must be active agents of your organization; not found or archived: ${bad.slice(0, 5).join(', ')}`)
+  }
+}
+
+/** Maps the input's defined fields to columns (snake-case API names to the schema's). */
+function columns(input: AgentInput): Partial<Agent> {
+  const out: Partial<Agent> = {}
+  const arr = (v: string[] | null | undefined) => (v === undefined ? undefined : (v ?? []))
+  const set = <K extends keyof Agent>(k: K, v: Agent[K] | undefined) => {
+    if (v !== undefined) out[k] = v
+  }
+  if (input.name !== undefined) {
+    out.name = cleanName(input.name)
+    out.slug = slugify(out.name)
+  }
+  set('role', input.role)
+  set('systemPrompt', input.systemPrompt !== undefined ? input.systemPrompt : input.system_message)
+  set('description', input.description)
+  set('category', input.category)
+  set('visibility', input.visibility)
+  set('model', input.model)
+  set('tags', arr(input.tags))
+  set('advancedTools', arr(input.advanced_tools))
+  set('allowedTools', arr(input.allowedTools))
+  set('disallowedTools', arr(input.disallowedTools))
+  set('mcpTypes', arr(input.mcpTypes))
+  set('mcpInstanceIds', arr(input.mcpInstanceIds))
+  set('subagentIds', arr(input.subagentIds))
+  if (input.maxTurns !== undefined) {
+    if (input.maxTurns !== null && (!Number.isInteger(input.maxTurns) || input.maxTurns < 1 || input.maxTurns > 500)) {
+      throw invalid('maxTurns', 'maxTurns must be between 1 and 500')
+    }
+    out.maxTurns = input.maxTurns
+  }
+  return out
+}
+
+export function createAgent(deps: Deps, p: Principal, input: AgentInput & { name: string }): PublicAgent {
+  const id = newId('char')
+  const fields = columns(input)
+  checkSubagents(deps, p, fields.subagentIds ?? [], id)
+  const now = new Date(deps.clock.now())
+  const row = deps.db
+    .insert(agents)
+    .values({
+      ...fields,
+      id,
+      organizationId: p.organizationId,
+      userId: p.userId,
+      name: fields.name!,
+      slug: fields.slug!,
+      archived: false,
+      archivedAt: null,
+      createdAt: now,
+      updatedAt: now,
+    })
+    .returning()
+    .get()
+  return toPublicAgent(row)
+}
+
+function listQuery(db: DB) {
+  const a = agents
+  const ph = sql.placeholder
+  return db
+    .select({ agent: a, total: sql<number>`count(*) OVER ()` })
+    .from(a)
+    .where(
+      and(
+        eq(a.organizationId, ph('org')),
+        or(sql`${ph('admin')} = 1`, eq(a.userId, ph('user')), ne(a.visibility, 'private')),
+        or(sql`${ph('withArchived')} = 1`, eq(a.archived, false)),
+        or(sql`${ph('visibility')} IS NULL`, eq(a.visibility, ph('visibility'))),
+        or(sql`${ph('category')} IS NULL`, eq(a.category, ph('category'))),
+        or(sql`${ph('q')} IS NULL`, sql`lower(${a.name}) LIKE ${ph('q')} ESCAPE '\\'`),
+      ),
+    )
+    .orderBy(desc(a.createdAt), desc(a.id))
+    .limit(ph('limit'))
+    .offset(ph('offset'))
+    .prepare()
+}
+
+const likePattern = (q: string) => `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+
+/** The agents the caller may see, newest first, one page, and how many match in all. */
+export function listAgents(deps: Deps, p: Principal, opts: ListAgentsOptions): { agents: PublicAgent[]; total: number } {
+  const query = prepared(deps.db, 'agents.list', () => listQuery(deps.db))
+  const page = (limit: number, offset: number) =>
+    query.all({
+      org: p.organizationId,
+      admin: isOrgAdmin(p.role) ? 1 : 0,
+      user: p.userId,
+      withArchived: opts.includeArchived ? 1 : 0,
+      visibility: opts.visibility ?? null,
+      category: opts.category ?? null,
+      q: opts.q ? likePattern(opts.q) : null,
+      limit,
+      offset,
+    })
+  const rows = page(opts.limit, opts.offset)
+  // count(*) OVER () rides on every row; an empty page past the end needs one more look.
+  const total = rows[0]?.total ?? (opts.offset > 0 ? (page(1, 0)[0]?.total ?? 0) : 0)
+  return { agents: rows.map((r) => toPublicAgent(r.agent)), total }
+}
+
+/** An agent the caller may see (archived ones included), else 404. */
+function findVisible(deps: Deps, p: Principal, id: string): Agent {
+  const row = prepared(deps.db, 'agents.findInOrg', () =>
+    deps.db
+      .select()
+      .from(agents)
+      .where(and(eq(agents.id, sql.placeholder('id')), eq(agents.organizationId, sql.placeholder('org'))))
+      .prepare(),
+  ).get({ id, org: p.organizationId })
+  if (!row || !canSee(p, row)) throw new AppError('not_found', `Agent ${id} not found`)
+  return row
+}
+
+/** Visible, and the caller may change it: its creator or an organization admin. */
+function findEditable(deps: Deps, p: Principal, id: string): Agent {
+  const row = findVisible(deps, p, id)
+  if (!isOrgAdmin(p.role) && row.userId !== p.userId) {
+    throw new AppError('forbidden', "Forbidden: only the agent's creator or an organization admin can change this agent (access denied)")
+  }
+  return row
+}
+
+export function getAgent(deps: Deps, p: Principal, id: string): PublicAgent {
+  return toPublicAgent(findVisible(deps, p, id))
+}
+
+export function updateAgent(deps: Deps, p: Principal, id: string, input: AgentInput): PublicAgent {
+  const current = findEditable(deps, p, id)
+  const fields = columns(input)
+  if (fields.subagentIds) checkSubagents(deps, p, fields.subagentIds, id)
+  const now = new Date(deps.clock.now())
+  if (input.archived !== undefined && input.archived !== current.archived) {
+    fields.archived = input.archived
+    fields.archivedAt = input.archived ? now : null
+  }
+  const row = deps.db
+    .update(agents)
+    .set({ ...fields, updatedAt: now })
+    .where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId)))
+    .returning()
+    .get()
+  if (!row) throw new AppError('not_found', `Agent ${id} not found`)
+  return toPublicAgent(row)
+}
+
+/** Soft delete: archives (idempotent). */
+export function archiveAgent(deps: Deps, p: Principal, id: string): void {
+  const current = findEditable(deps, p, id)
+  if (current.archived) return
+  const now = new Date(deps.clock.now())
+  deps.db
+    .update(agents)
+    .set({ archived: true, archivedAt: now, updatedAt: now })
+    .where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId)))
+    .run()
+}

@@ -1,0 +1,317 @@
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+
+const AGENT_KEYS = [
+  'id', 'name', 'slug', 'role', 'systemPrompt', 'description', 'category', 'visibility', 'model', 'tags', 'advanced_tools', 'allowedTools',
+  'disallowedTools', 'mcpTypes', 'mcpInstanceIds', 'subagentIds', 'maxTurns', 'organizationId', 'userId', 'archived', 'archivedAt', 'createdAt', 'updatedAt',
+].sort()
+const ARRAYS = ['tags', 'advanced_tools', 'allowedTools', 'disallowedTools', 'mcpTypes', 'mcpInstanceIds', 'subagentIds'] as const
+
+let t: TestApp
+let admin: Actor
+let memberA: Actor
+let memberB: Actor
+let viewer: Actor
+let otherOrg: Actor
+
+beforeAll(() => {
+  t = makeTestApp()
+  admin = makeActor(t, { role: 'admin' })
+  memberA = makeActor(t, { role: 'member' })
+  memberB = makeActor(t, { role: 'member' })
+  viewer = makeActor(t, { role: 'viewer' })
+  otherOrg = makeActor(t, { role: 'admin', org: 'globex' })
+})
+
+const create = async (who: Actor, body: Record<string, unknown>) => {
+  const res = await t.req('POST', '/api/v1/agents', { token: who.token, body })
+  expect(res.status).toBe(201)
+  return res.body.agent
+}
+const ids = (list: { id: string }[]) => list.map((a) => a.id)
+
+describe('agents: the CLI flow', () => {
+  test('create → list → get → patch → delete (archive)', async () => {
+    const created = await t.req('POST', '/api/v1/agents', {
+      token: memberA.token,
+      body: { name: 'Research Assistant', role: 'Research and analysis', systemPrompt: 'You are a helpful research assistant.', visibility: 'private' },
+    })
+    expect(created.status).toBe(201)
+    const b = created.body
+    expect(b).toMatchObject({ success: true, name: 'Research Assistant', status: 'active' })
+    expect(b.id).toMatch(/^char_[A-Za-z0-9]{20}$/)
+    expect(b.chatUrl).toBe(`/agents/${b.id}/chat`)
+    expect(Object.keys(b.agent).sort()).toEqual(AGENT_KEYS)
+    expect(b.agent).toMatchObject({
+      id: b.id,
+      slug: 'research-assistant',
+      systemPrompt: 'You are a helpful research assistant.',
+      visibility: 'private',
+      organizationId: memberA.organizationId,
+      userId: memberA.userId,
+      archived: false,
+      archivedAt: null,
+      maxTurns: null,
+      description: null,
+      createdAt: new Date(t.clock.now()).toISOString(),
+    })
+    for (const k of ARRAYS) expect(b.agent[k]).toEqual([])
+
+    const list = await t.req('GET', '/api/v1/agents', { token: memberA.token })
+    expect(list.status).toBe(200)
+    expect(list.body.success).toBe(true)
+    expect(ids(list.body.agents)).toContain(b.id)
+    expect(list.body.characters).toEqual(list.body.agents)
+    expect(list.body.total).toBe(list.body.agents.length)
+
+    const one = await t.req('GET', `/api/v1/agents/${b.id}`, { token: memberA.token })
+    expect(one.status).toBe(200)
+    expect(one.body).toEqual({ success: true, agent: b.agent, character: b.agent })
+
+    t.clock.advance(1000)
+    const patched = await t.req('PATCH', `/api/v1/agents/${b.id}`, { token: memberA.token, body: { name: 'Deep Research!  Bot', description: 'Digs', maxTurns: 20 } })
+    expect(patched.status).toBe(200)
+    expect(patched.body.success).toBe(true)
+    expect(patched.body.agent).toMatchObject({ name: 'Deep Research!  Bot', slug: 'deep-research-bot', description: 'Digs', maxTurns: 20, role: 'Research and analysis' })
+    expect(patched.body.agent.updatedAt).not.toBe(patched.body.agent.createdAt)
+
+    const del = await t.req('DELETE', `/api/v1/agents/${b.id}`, { token: memberA.token })
+    expect(del.status).toBe(200)
+    expect(del.body).toEqual({ success: true })
+    expect((await t.req('DELETE', `/api/v1/agents/${b.id}`, { token: memberA.token })).status).toBe(200) // idempotent
+    const after = await t.req('GET', `/api/v1/agents/${b.id}`, { token: memberA.token })
+    expect(after.body.agent).toMatchObject({ archived: true, archivedAt: new Date(t.clock.now()).toISOString() })
+    expect(ids((await t.req('GET', '/api/v1/agents', { token: memberA.token })).body.agents)).not.toContain(b.id)
+  })
+
+  test('system_message is accepted as systemPrompt; systemPrompt wins when both are sent', async () => {
+    const a = await create(memberA, { name: 'Alias', system_message: 'from alias' })
+    expect(a.systemPrompt).toBe('from alias')
+    expect(a).not.toHaveProperty('system_message')
+    const both = await create(memberA, { name: 'Both', system_message: 'alias', systemPrompt: 'main' })
+    expect(both.systemPrompt).toBe('main')
+    const p = await t.req('PATCH', `/api/v1/agents/${a.id}`, { token: memberA.token, body: { system_message: 'patched' } })
+    expect(p.body.agent.systemPrompt).toBe('patched')
+  })
+
+  test('arrays round-trip exactly, are replaced whole, and clear with []', async () => {
+    const lists = {
+      tags: ['b', 'a', 'b'],
+      advanced_tools: ['web_search'],
+      allowedTools: ['Read', 'Grep'],
+      disallowedTools: ['Bash'],
+      mcpTypes: ['github'],
+      mcpInstanceIds: ['mcp_1', 'mcp_2'],
+    }
+    const a = await create(memberA, { name: 'Lists', ...lists })
+    expect(a).toMatchObject(lists)
+    const got = (await t.req('GET', `/api/v1/agents/${a.id}`, { token: memberA.token })).body.agent
+    expect(got).toMatchObject(lists)
+    const replaced = await t.req('PATCH', `/api/v1/agents/${a.id}`, { token: memberA.token, body: { tags: ['z'] } })
+    expect(replaced.body.agent.tags).toEqual(['z'])
+    expect(replaced.body.agent.allowedTools).toEqual(['Read', 'Grep']) // untouched
+    const cleared = await t.req('PATCH', `/api/v1/agents/${a.id}`, {
+      token: memberA.token,
+      body: { tags: [], advanced_tools: [], allowedTools: [], disallowedTools: [], mcpTypes: [], mcpInstanceIds: null },
+    })
+    expect(cleared.status).toBe(200)
+    for (const k of ARRAYS) expect(cleared.body.agent[k]).toEqual([])
+    const again = (await t.req('GET', `/api/v1/agents/${a.id}`, { token: memberA.token })).body.agent
+    for (const k of ARRAYS) expect(again[k]).toEqual([])
+  })
+
+  test('null clears text fields and maxTurns', async () => {
+    const a = await create(memberA, { name: 'Clear', description: 'x', model: 'm', maxTurns: 5 })
+    const p = await t.req('PATCH', `/api/v1/agents/${a.id}`, { token: memberA.token, body: { description: null, model: null, maxTurns: null } })
+    expect(p.body.agent).toMatchObject({ description: null, model: null, maxTurns: null })
+  })
+
+  test('mass assignment: server fields in the body are ignored', async () => {
+    const res = await t.req('POST', '/api/v1/agents', {
+      token: memberA.token,
+      body: { name: 'Sneaky', id: 'char_mine', organizationId: otherOrg.organizationId, userId: admin.userId, archived: true, createdAt: '2000-01-01T00:00:00.000Z', slug: 'x' },
+    })
+    expect(res.status).toBe(201)
+    expect(res.body.agent).toMatchObject({ organizationId: memberA.organizationId, userId: memberA.userId, archived: false, slug: 'sneaky' })
+    expect(res.body.id).not.toBe('char_mine')
+    const p = await t.req('PATCH', `/api/v1/agents/${res.body.id}`, { token: memberA.token, body: { userId: memberB.userId, organizationId: otherOrg.organizationId, id: 'char_x' } })
+    expect(p.status).toBe(200)
+    expect(p.body.agent).toMatchObject({ id: res.body.id, userId: memberA.userId, organizationId: memberA.organizationId })
+  })
+})
+
+describe('agents: validation', () => {
+  const expect422 = async (body: unknown, field: string, message: string | RegExp, method = 'POST', path = '/api/v1/agents') => {
+    const res = await t.req(method, path, { token: memberA.token, body })
+    expect(res.status).toBe(422)
+    expect(res.body.code).toBe('validation_failed')
+    expect(res.body.message).toStartWith('Validation failed: ')
+    expect(res.body.message).toMatch(message)
+    expect(res.body.details.map((d: any) => d.field)).toContain(field)
+  }
+
+  test('maxTurns, name, visibility, arrays', async () => {
+    await expect422({ name: 'x', maxTurns: 0 }, 'maxTurns', 'maxTurns must be between 1 and 500')
+    await expect422({ name: 'x', maxTurns: 501 }, 'maxTurns', 'maxTurns must be between 1 and 500')
+    await expect422({ name: 'x', maxTurns: 2.5 }, 'maxTurns', 'maxTurns must be between 1 and 500')
+    await expect422({}, 'name', /name is required/)
+    await expect422({ name: '   ' }, 'name', /name is required/)
+    await expect422({ name: 'x', visibility: 'secret' }, 'visibility', /visibility must be one of/)
+    await expect422({ name: 'x', tags: 'a,b' }, 'tags', /tags must be an array/)
+    const a = await create(memberA, { name: 'Valid' })
+    await expect422({ maxTurns: 1000 }, 'maxTurns', 'maxTurns must be between 1 and 500', 'PATCH', `/api/v1/agents/${a.id}`)
+    await expect422({ archived: 'maybe' }, 'archived', /archived must be a boolean/, 'PATCH', `/api/v1/agents/${a.id}`)
+  })
+
+  test('maxTurns bounds 1 and 500 are accepted', async () => {
+    expect((await create(memberA, { name: 'One', maxTurns: 1 })).maxTurns).toBe(1)
+    expect((await create(memberA, { name: 'Max', maxTurns: 500 })).maxTurns).toBe(500)
+  })
+
+  test('subagentIds: same organization, visible, not archived, not self', async () => {
+    const helper = await create(memberA, { name: 'Helper', visibility: 'organization' })
+    const parent = await create(memberA, { name: 'Parent', subagentIds: [helper.id] })
+    expect(parent.subagentIds).toEqual([helper.id])
+
+    const foreign = await create(otherOrg, { name: 'Foreign', visibility: 'public' })
+    await expect422({ name: 'x', subagentIds: [foreign.id] }, 'subagentIds', /subagentIds must be active agents of your organization/)
+    await expect422({ name: 'x', subagentIds: ['char_doesnotexist00000'] }, 'subagentIds', /subagentIds/)
+    await expect422({ subagentIds: [parent.id] }, 'subagentIds', /subagentIds must not contain the agent itself/, 'PATCH', `/api/v1/agents/${parent.id}`)
+
+    const bPrivate = await create(memberB, { name: 'B private' })
+    await expect422({ name: 'x', subagentIds: [bPrivate.id] }, 'subagentIds', /subagentIds/)
+
+    const gone = await create(memberA, { name: 'Gone', visibility: 'organization' })
+    await t.req('DELETE', `/api/v1/agents/${gone.id}`, { token: memberA.token })
+    await expect422({ name: 'x', subagentIds: [gone.id] }, 'subagentIds', /archived/)
+
+    const cleared = await t.req('PATCH', `/api/v1/agents/${parent.id}`, { token: memberA.token, body: { subagentIds: [] } })
+    expect(cleared.body.agent.subagentIds).toEqual([])
+  })
+
+  test('list query: bad limit / visibility → 422', async () => {
+    for (const q of ['limit=0', 'limit=201', 'offset=-1', 'visibility=secret']) {
+      const res = await t.req('GET', `/api/v1/agents?${q}`, { token: memberA.token })
+      expect(res.status).toBe(422)
+      expect(res.body.code).toBe('validation_failed')
+    }
+  })
+})
+
+describe('agents: visibility and roles', () => {
+  let priv: any, org: any, pub: any, unl: any
+  beforeAll(async () => {
+    priv = await create(memberA, { name: 'A private' })
+    org = await create(memberA, { name: 'A organization', visibility: 'organization' })
+    pub = await create(memberA, { name: 'A public', visibility: 'public' })
+    unl = await create(memberA, { name: 'A unlisted', visibility: 'unlisted' })
+  })
+
+  test("member B sees A's organization/public/unlisted agents but not A's private one", async () => {
+    const list = ids((await t.req('GET', '/api/v1/agents?limit=200', { token: memberB.token })).body.agents)
+    expect(list).toEqual(expect.arrayContaining([org.id, pub.id, unl.id]))
+    expect(list).not.toContain(priv.id)
+    const res = await t.req('GET', `/api/v1/agents/${priv.id}`, { token: memberB.token })
+    expect(res.status).toBe(404)
+    expect(res.body.code).toBe('not_found')
+    expect((await t.req('PATCH', `/api/v1/agents/${priv.id}`, { token: memberB.token, body: { name: 'x' } })).status).toBe(404)
+    expect((await t.req('DELETE', `/api/v1/agents/${priv.id}`, { token: memberB.token })).status).toBe(404)
+    expect((await t.req('GET', `/api/v1/agents/${org.id}`, { token: memberB.token })).status).toBe(200)
+  })
+
+  test("member B may not change A's organization agent (403); admin may", async () => {
+    const p = await t.req('PATCH', `/api/v1/agents/${org.id}`, { token: memberB.token, body: { name: 'hijack' } })
+    expect(p.status).toBe(403)
+    expect(p.body.code).toBe('forbidden')
+    expect(p.body.message).toStartWith('Forbidden: ')
+    const d = await t.req('DELETE', `/api/v1/agents/${org.id}`, { token: memberB.token })
+    expect(d.status).toBe(403)
+    const ok = await t.req('PATCH', `/api/v1/agents/${priv.id}`, { token: admin.token, body: { description: 'by admin' } })
+    expect(ok.status).toBe(200)
+    expect(ok.body.agent).toMatchObject({ description: 'by admin', userId: memberA.userId })
+  })
+
+  test("admin sees every agent of the organization, including members' private ones", async () => {
+    const list = ids((await t.req('GET', '/api/v1/agents?limit=200', { token: admin.token })).body.agents)
+    expect(list).toEqual(expect.arrayContaining([priv.id, org.id, pub.id, unl.id]))
+    expect((await t.req('GET', `/api/v1/agents/${priv.id}`, { token: admin.token })).status).toBe(200)
+  })
+
+  test('viewer reads but cannot write', async () => {
+    expect((await t.req('GET', '/api/v1/agents', { token: viewer.token })).status).toBe(200)
+    expect((await t.req('GET', `/api/v1/agents/${org.id}`, { token: viewer.token })).status).toBe(200)
+    expect((await t.req('GET', `/api/v1/agents/${priv.id}`, { token: viewer.token })).status).toBe(404)
+    for (const [method, path] of [['POST', '/api/v1/agents'], ['PATCH', `/api/v1/agents/${org.id}`], ['DELETE', `/api/v1/agents/${org.id}`]] as const) {
+      const res = await t.req(method, path, { token: viewer.token, body: method === 'DELETE' ? undefined : { name: 'v' } })
+      expect(res.status).toBe(403)
+      expect(res.body.code).toBe('forbidden')
+      expect(res.body.message).toStartWith('Forbidden: ')
+    }
+  })
+
+  test('another organization: its agents are 404 and never listed, even public ones', async () => {
+    for (const a of [priv, org, pub]) {
+      expect((await t.req('GET', `/api/v1/agents/${a.id}`, { token: otherOrg.token })).status).toBe(404)
+      expect((await t.req('PATCH', `/api/v1/agents/${a.id}`, { token: otherOrg.token, body: { name: 'x' } })).status).toBe(404)
+      expect((await t.req('DELETE', `/api/v1/agents/${a.id}`, { token: otherOrg.token })).status).toBe(404)
+    }
+    const list = await t.req('GET', '/api/v1/agents?limit=200&archived=true', { token: otherOrg.token })
+    expect(list.body.agents.every((a: any) => a.organizationId === otherOrg.organizationId)).toBe(true)
+    const unknown = await t.req('GET', '/api/v1/agents/char_unknown', { token: admin.token })
+    expect(unknown.status).toBe(404)
+    expect(unknown.body.code).toBe('not_found')
+    expect((await t.req('GET', '/api/v1/agents', {})).status).toBe(401)
+  })
+})
+
+describe('agents: list filters, archived, pagination', () => {
+  test('archived filter, restore with archived:false', async () => {
+    const x = makeTestApp()
+    const m = makeActor(x, { role: 'member' })
+    const mk = async (body: object) => (await x.req('POST', '/api/v1/agents', { token: m.token, body })).body.agent
+    const a = await mk({ name: 'Keep' })
+    const b = await mk({ name: 'Archive me' })
+    const arch = await x.req('PATCH', `/api/v1/agents/${b.id}`, { token: m.token, body: { archived: true } })
+    expect(arch.body.agent.archived).toBe(true)
+    const active = await x.req('GET', '/api/v1/agents', { token: m.token })
+    expect(ids(active.body.agents)).toEqual([a.id])
+    expect(active.body.total).toBe(1)
+    const all = await x.req('GET', '/api/v1/agents?archived=true', { token: m.token })
+    expect(ids(all.body.agents).sort()).toEqual([a.id, b.id].sort())
+    const restored = await x.req('PATCH', `/api/v1/agents/${b.id}`, { token: m.token, body: { archived: false } })
+    expect(restored.body.agent).toMatchObject({ archived: false, archivedAt: null })
+    expect((await x.req('GET', '/api/v1/agents', { token: m.token })).body.total).toBe(2)
+  })
+
+  test('visibility, category and q filters', async () => {
+    const x = makeTestApp()
+    const m = makeActor(x, { role: 'member' })
+    const mk = async (body: object) => (await x.req('POST', '/api/v1/agents', { token: m.token, body })).body.agent
+    const a = await mk({ name: 'Sales Bot', category: 'sales', visibility: 'organization' })
+    const b = await mk({ name: 'Support 100%_bot', category: 'support' })
+    const get = async (q: string) => ids((await x.req('GET', `/api/v1/agents?${q}`, { token: m.token })).body.agents)
+    expect(await get('visibility=organization')).toEqual([a.id])
+    expect(await get('category=support')).toEqual([b.id])
+    expect(await get('q=SALES')).toEqual([a.id])
+    expect(await get('q=100%25_')).toEqual([b.id])
+    expect(await get('q=%25')).toEqual([b.id]) // a literal %, not a wildcard
+    expect(await get('q=nothing')).toEqual([])
+  })
+
+  test('limit/offset pages newest first; total counts all', async () => {
+    const x = makeTestApp()
+    const m = makeActor(x, { role: 'member' })
+    const made: string[] = []
+    for (let i = 0; i < 5; i++) {
+      x.clock.advance(1000)
+      made.push((await x.req('POST', '/api/v1/agents', { token: m.token, body: { name: `Agent ${i}` } })).body.id)
+    }
+    const p1 = await x.req('GET', '/api/v1/agents?limit=2', { token: m.token })
+    expect(ids(p1.body.agents)).toEqual([made[4], made[3]])
+    expect(p1.body.total).toBe(5)
+    const p3 = await x.req('GET', '/api/v1/agents?limit=2&offset=4', { token: m.token })
+    expect(ids(p3.body.agents)).toEqual([made[0]])
+    const past = await x.req('GET', '/api/v1/agents?limit=2&offset=10', { token: m.token })
+    expect(past.body).toMatchObject({ agents: [], characters: [], total: 5 })
+  })
+})
