@@ -1,9 +1,51 @@
-import { Elysia } from 'elysia'
+import { Elysia, t } from 'elysia'
 import type { authPlugin } from '../../auth/plugin'
 import type { Deps } from '../../deps'
+import { DeleteSecretsBody, OrgSecretNames, secretBodyErrors, SecretKeysResult, SecretsDeleted, SetSecretsBody } from '../spaces/secrets-model'
+import { authErrors, bodyErrors, errorResponse } from '../shared-models'
+import { deleteOrgSecrets, listOrgSecrets, setOrgSecrets } from './service'
 
-// Placeholder: routes arrive with their issue.
+const OrgParams = t.Object({ orgId: t.String({ description: 'Your organization id (org_…)', examples: ['org_9Tr4Kx2LmQ7vB1nZ8wYc'] }) })
+
+const forbidden = errorResponse(
+  403,
+  'forbidden',
+  'Forbidden: `orgId` is not your token\'s organization ("Access denied to this organization"), or your role may not do this (viewers read nothing here; only admins write).',
+  'Access denied to this organization: your token belongs to another organization (forbidden).',
+)
+
 export function organizationsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
-  void deps
-  return new Elysia({ prefix: '/organizations', tags: ['Organizations'] }).use(auth)
+  return new Elysia({ prefix: '/organizations', tags: ['Organizations'] })
+    .use(auth)
+    .get('/:orgId/env', ({ principal, params }) => ({ success: true as const, ...listOrgSecrets(deps, principal, params.orgId) }), {
+      auth: 'spaces:read',
+      params: OrgParams,
+      response: { 200: OrgSecretNames, ...authErrors, 403: forbidden },
+      detail: {
+        summary: 'List organization secret names',
+        description:
+          'The names of the organization\'s secrets (environment variables of every execution), sorted; never the values. Members and admins. Another organization\'s id is 403 "Access denied to this organization".',
+      },
+    })
+    .post('/:orgId/env', ({ principal, params, body }) => ({ success: true as const, keys: setOrgSecrets(deps, principal, params.orgId, body.secrets) }), {
+      auth: 'secrets:write',
+      params: OrgParams,
+      body: SetSecretsBody,
+      response: { 200: SecretKeysResult, ...bodyErrors, ...secretBodyErrors, ...authErrors, 403: forbidden },
+      detail: {
+        summary: 'Set organization secrets',
+        description:
+          'Creates or replaces organization secrets. Values are encrypted with AES-256-GCM and never returned; a space secret of the same name wins in that space. Admins only.',
+      },
+    })
+    .delete('/:orgId/env', ({ principal, params, body }) => ({ success: true as const, deleted: deleteOrgSecrets(deps, principal, params.orgId, body.keys) }), {
+      auth: 'secrets:write',
+      params: OrgParams,
+      body: DeleteSecretsBody,
+      response: { 200: SecretsDeleted, ...bodyErrors, ...secretBodyErrors, ...authErrors, 403: forbidden },
+      detail: {
+        summary: 'Delete organization secrets',
+        description: 'Deletes the named organization secrets (JSON body `{keys: [...]}`). Names that do not exist are ignored; `deleted` lists those removed. Admins only.',
+      },
+    })
 }

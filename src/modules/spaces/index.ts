@@ -1,9 +1,125 @@
 import { Elysia } from 'elysia'
 import type { authPlugin } from '../../auth/plugin'
 import type { Deps } from '../../deps'
+import { authErrors, bodyErrors, errorResponse, Success } from '../shared-models'
+import { CreateSpaceBody, ListSpacesQuery, SpaceEnvelope, SpaceIdParams, SpaceList, UpdateSpaceBody } from './model'
+import { DeleteSecretsBody, secretBodyErrors, SecretKeysResult, SecretsDeleted, SetSecretsBody, SpaceSecretNames } from './secrets-model'
+import { archiveSpace, createSpace, getSpace, listSpaces, updateSpace } from './service'
+import { deleteSpaceSecrets, listSpaceSecrets, setSpaceSecrets } from './space-secrets'
 
-// Placeholder: routes arrive with their issue.
+const notFound = errorResponse(
+  404,
+  'not_found',
+  'Not found: no such space, it is another member\'s private space, or it belongs to another organization.',
+  'Space space_8Kq2LmX9vB3nR8kT1wYz not found',
+)
+const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
+  { field: 'limit', message: 'limit must be an integer between 1 and 200' },
+])
+const badSpace = {
+  ...bodyErrors,
+  422: errorResponse(
+    422,
+    'validation_failed',
+    'Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), or an agent id is unknown, archived or not visible to you. `details` names the field.',
+    'Validation failed: type "git" is not supported by this server yet: only "empty" spaces can be created (git clones and starter kits are not implemented)',
+    [{ field: 'type', message: 'type "git" is not supported by this server yet: only "empty" spaces can be created (git clones and starter kits are not implemented)' }],
+  ),
+}
+
 export function spacesModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
-  void deps
-  return new Elysia({ prefix: '/spaces', tags: ['Spaces'] }).use(auth)
+  return new Elysia({ prefix: '/spaces', tags: ['Spaces'] })
+    .use(auth)
+    .get(
+      '',
+      ({ principal, query }) => ({
+        success: true as const,
+        ...listSpaces(deps, principal, { archived: query.archived, limit: query.limit ?? 50, offset: query.offset ?? 0 }),
+      }),
+      {
+        auth: 'spaces:read',
+        query: ListSpacesQuery,
+        response: { 200: SpaceList, 422: badQuery, ...authErrors },
+        detail: {
+          summary: 'List spaces',
+          description:
+            'The spaces you may see, newest first: your own and the organization/public ones of your organization (admins: all of the organization). Archived spaces only with `archived=true`.',
+        },
+      },
+    )
+    .post(
+      '',
+      ({ principal, body, set }) => {
+        const space = createSpace(deps, principal, body)
+        set.status = 201
+        return { success: true as const, space }
+      },
+      {
+        auth: 'spaces:write',
+        body: CreateSpaceBody,
+        response: { 201: SpaceEnvelope, ...badSpace, ...authErrors },
+        detail: {
+          summary: 'Create a space',
+          description:
+            'Creates a space in your organization, owned by you. `visibility` defaults to private. Only `type: "empty"` is supported by this server yet (git and starterKit → 422). `addCharacters` adds agents at creation.',
+        },
+      },
+    )
+    .get('/:id', ({ principal, params }) => ({ success: true as const, space: getSpace(deps, principal, params.id) }), {
+      auth: 'spaces:read',
+      params: SpaceIdParams,
+      response: { 200: SpaceEnvelope, 404: notFound, ...authErrors },
+      detail: { summary: 'Get a space', description: 'One space you may see, with its agents and the names (never the values) of its secrets.' },
+    })
+    .patch('/:id', ({ principal, params, body }) => ({ success: true as const, space: updateSpace(deps, principal, params.id, body) }), {
+      auth: 'spaces:write',
+      params: SpaceIdParams,
+      body: UpdateSpaceBody,
+      response: { 200: SpaceEnvelope, 404: notFound, ...badSpace, ...authErrors },
+      detail: {
+        summary: 'Update a space',
+        description:
+          'Changes the fields sent. `addCharacters` / `removeCharacters` add and remove agents by id (added agents must be of your organization, not archived and visible to you; adding a present one is a no-op). Members change the spaces they created; admins any.',
+      },
+    })
+    .delete(
+      '/:id',
+      ({ principal, params }) => {
+        archiveSpace(deps, principal, params.id)
+        return { success: true as const }
+      },
+      {
+        auth: 'spaces:write',
+        params: SpaceIdParams,
+        response: { 200: Success, 404: notFound, ...authErrors },
+        detail: { summary: 'Archive a space', description: 'Archives the space (soft delete; restore with PATCH `{archived:false}`). Idempotent. Members archive the spaces they created; admins any.' },
+      },
+    )
+    .get('/:id/secrets', ({ principal, params }) => ({ success: true as const, ...listSpaceSecrets(deps, principal, params.id) }), {
+      auth: 'spaces:read',
+      params: SpaceIdParams,
+      response: { 200: SpaceSecretNames, 404: notFound, ...authErrors },
+      detail: { summary: 'List space secret names', description: 'The names of the space\'s secrets, sorted. Values are never returned by any endpoint.' },
+    })
+    .post('/:id/secrets', ({ principal, params, body }) => ({ success: true as const, keys: setSpaceSecrets(deps, principal, params.id, body.secrets) }), {
+      auth: 'secrets:write',
+      params: SpaceIdParams,
+      body: SetSecretsBody,
+      response: { 200: SecretKeysResult, 404: notFound, ...bodyErrors, ...secretBodyErrors, ...authErrors },
+      detail: {
+        summary: 'Set space secrets',
+        description:
+          'Creates or replaces secrets (environment variables for executions in this space; they override organization secrets of the same name). Values are encrypted with AES-256-GCM and never returned. The space\'s creator or an admin.',
+      },
+    })
+    .delete('/:id/secrets', ({ principal, params, body }) => ({ success: true as const, deleted: deleteSpaceSecrets(deps, principal, params.id, body.keys) }), {
+      auth: 'secrets:write',
+      params: SpaceIdParams,
+      body: DeleteSecretsBody,
+      response: { 200: SecretsDeleted, 404: notFound, ...bodyErrors, ...secretBodyErrors, ...authErrors },
+      detail: {
+        summary: 'Delete space secrets',
+        description: 'Deletes the named secrets (JSON body `{keys: [...]}`). Names that do not exist are ignored; `deleted` lists those removed. The space\'s creator or an admin.',
+      },
+    })
 }

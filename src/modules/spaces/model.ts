@@ -1,0 +1,101 @@
+import { t } from 'elysia'
+
+export const exampleSpace = {
+  id: 'space_8Kq2LmX9vB3nR8kT1wYz',
+  name: 'Marketing',
+  description: 'Campaign research and copy',
+  organizationId: 'org_9Tr4Kx2LmQ7vB1nZ8wYc',
+  visibility: 'organization',
+  type: 'empty',
+  instructions: 'Write in British English. Cite sources.',
+  agentRefs: [{ agentId: 'char_3Hw7KqL2mP9xR1vN8tBc', enabled: true, addedAt: '2026-11-23T10:00:00.000Z', addedBy: 'user_4Fk9QzL2mP7xR1vN8tBc' }],
+  secretKeys: ['OPENAI_API_KEY'],
+  archived: false,
+  archivedAt: null,
+  createdBy: 'user_4Fk9QzL2mP7xR1vN8tBc',
+  createdAt: '2026-11-23T10:00:00.000Z',
+  updatedAt: '2026-11-23T10:05:00.000Z',
+}
+
+const Visibility = t.Union([t.Literal('private'), t.Literal('organization'), t.Literal('public')], {
+  description: 'private: its creator (and admins); organization/public: every member of the organization',
+})
+const VisibilityInput = t.Union([t.Literal('private'), t.Literal('organization'), t.Literal('public')], {
+  description: 'private (default): its creator (and admins); organization/public: every member of the organization',
+  error: 'visibility must be one of private, organization, public',
+})
+const TypeInput = t.Union([t.Literal('empty'), t.Literal('git'), t.Literal('starterKit')], {
+  description: 'Only `empty` is supported by this server yet; `git` and `starterKit` are refused with 422.',
+  error: 'type must be one of empty, git, starterKit',
+})
+const AgentIds = (field: string, description: string) =>
+  t.Array(t.String({ minLength: 1, maxLength: 100 }), { maxItems: 100, description, error: `${field} must be an array of at most 100 agent ids`, examples: [['char_3Hw7KqL2mP9xR1vN8tBc']] })
+
+export const AgentRef = t.Object({
+  agentId: t.String(),
+  enabled: t.Boolean(),
+  addedAt: t.String({ description: 'ISO-8601' }),
+  addedBy: t.String({ description: 'User id of who added the agent' }),
+})
+
+export const Space = t.Object(
+  {
+    id: t.String({ description: 'Space id (space_…)' }),
+    name: t.String(),
+    description: t.Nullable(t.String()),
+    organizationId: t.String(),
+    visibility: Visibility,
+    type: t.Union([t.Literal('empty'), t.Literal('git'), t.Literal('starterKit')]),
+    instructions: t.Nullable(t.String({ description: 'Instructions given to every agent working in the space' })),
+    agentRefs: t.Array(AgentRef, { description: 'The agents (characters) of the space' }),
+    secretKeys: t.Array(t.String(), { description: 'Names of the space secrets, sorted. Never the values.' }),
+    archived: t.Boolean(),
+    archivedAt: t.Nullable(t.String({ description: 'ISO-8601' })),
+    createdBy: t.String({ description: 'User id of the creator' }),
+    createdAt: t.String({ description: 'ISO-8601' }),
+    updatedAt: t.String({ description: 'ISO-8601' }),
+  },
+  { examples: [exampleSpace] },
+)
+
+const fields = {
+  description: t.Optional(t.Nullable(t.String({ maxLength: 5000, error: 'description must be a string of at most 5000 characters' }))),
+  visibility: t.Optional(VisibilityInput),
+  type: t.Optional(TypeInput),
+  instructions: t.Optional(t.Nullable(t.String({ maxLength: 100_000, error: 'instructions must be a string of at most 100000 characters' }))),
+}
+
+export const CreateSpaceBody = t.Object(
+  {
+    name: t.String({ minLength: 1, maxLength: 200, description: 'Display name', error: 'name is required: a string of 1-200 characters' }),
+    ...fields,
+    addCharacters: t.Optional(AgentIds('addCharacters', 'Agents to add at creation: same organization, not archived, visible to you')),
+  },
+  { examples: [{ name: 'Marketing', description: 'Campaign research and copy', visibility: 'organization', type: 'empty', instructions: 'Write in British English. Cite sources.' }] },
+)
+
+export const UpdateSpaceBody = t.Object(
+  {
+    name: t.Optional(t.String({ minLength: 1, maxLength: 200, error: 'name must be a string of 1-200 characters' })),
+    ...fields,
+    archived: t.Optional(t.Boolean({ description: 'true archives, false restores', error: 'archived must be a boolean' })),
+    addCharacters: t.Optional(AgentIds('addCharacters', 'Agent ids to add (same organization, not archived, visible to you); already present ones are left as they are')),
+    removeCharacters: t.Optional(AgentIds('removeCharacters', 'Agent ids to remove; absent ones are ignored')),
+  },
+  { examples: [{ instructions: 'Answer in German.', addCharacters: ['char_3Hw7KqL2mP9xR1vN8tBc'], removeCharacters: ['char_7Lm2QxR9vB1nK4tZ8wYc'] }] },
+)
+
+export const ListSpacesQuery = t.Object({
+  archived: t.Optional(t.Boolean({ description: 'Include archived spaces (default false)', error: 'archived must be true or false' })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Page size (1-200, default 50)', error: 'limit must be an integer between 1 and 200' })),
+  offset: t.Optional(t.Integer({ minimum: 0, default: 0, description: 'Items to skip', error: 'offset must be a non-negative integer' })),
+})
+
+export const SpaceIdParams = t.Object({ id: t.String({ description: 'Space id (space_…)', examples: ['space_8Kq2LmX9vB3nR8kT1wYz'] }) })
+
+export const SpaceEnvelope = t.Object({ success: t.Literal(true), space: Space }, { examples: [{ success: true, space: exampleSpace }] })
+
+export const SpaceList = t.Object(
+  { success: t.Literal(true), spaces: t.Array(Space), total: t.Integer({ description: 'Matching spaces across all pages' }) },
+  { examples: [{ success: true, spaces: [exampleSpace], total: 1 }] },
+)

@@ -1,0 +1,67 @@
+import { t } from 'elysia'
+import { errorResponse } from '../shared-models'
+
+/** Request and response shapes shared by space secrets and organization secrets (env). */
+
+export const SetSecretsBody = t.Object(
+  {
+    secrets: t.Record(t.String(), t.String({ error: 'secrets values must be strings' }), {
+      description:
+        'KEY → value. Keys are UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters); values are strings of at most 64 KiB; at most 100 keys per request. Existing keys are replaced.',
+      error: 'secrets must be an object of KEY: "value" strings',
+    }),
+  },
+  { examples: [{ secrets: { OPENAI_API_KEY: 'sk-…', GITHUB_TOKEN: 'ghp_…' } }] },
+)
+
+export const DeleteSecretsBody = t.Object(
+  {
+    keys: t.Array(t.String(), {
+      minItems: 1,
+      maxItems: 100,
+      description: 'Names of the secrets to delete. Names that do not exist are ignored.',
+      error: 'keys must be an array of 1-100 secret names',
+    }),
+  },
+  { examples: [{ keys: ['GITHUB_TOKEN'] }] },
+)
+
+export const SecretKeysResult = t.Object(
+  { success: t.Literal(true), keys: t.Array(t.String(), { description: 'The keys written, sorted' }) },
+  { examples: [{ success: true, keys: ['GITHUB_TOKEN', 'OPENAI_API_KEY'] }] },
+)
+
+export const SecretsDeleted = t.Object(
+  { success: t.Literal(true), deleted: t.Array(t.String(), { description: 'The keys that existed and were deleted, sorted' }) },
+  { examples: [{ success: true, deleted: ['GITHUB_TOKEN'] }] },
+)
+
+export const SpaceSecretNames = t.Object(
+  {
+    success: t.Literal(true),
+    spaceId: t.String(),
+    secrets: t.Array(t.String(), { description: 'Secret names, sorted. Never the values.' }),
+    count: t.Integer(),
+  },
+  { examples: [{ success: true, spaceId: 'space_8Kq2LmX9vB3nR8kT1wYz', secrets: ['GITHUB_TOKEN', 'OPENAI_API_KEY'], count: 2 }] },
+)
+
+export const OrgSecretNames = t.Object(
+  {
+    success: t.Literal(true),
+    organizationId: t.String(),
+    secrets: t.Array(t.String(), { description: 'Secret names, sorted. Never the values.' }),
+    count: t.Integer(),
+  },
+  { examples: [{ success: true, organizationId: 'org_9Tr4Kx2LmQ7vB1nZ8wYc', secrets: ['ANTHROPIC_API_KEY'], count: 1 }] },
+)
+
+export const secretBodyErrors = {
+  422: errorResponse(
+    422,
+    'validation_failed',
+    'Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value.',
+    'Validation failed: secrets has invalid key "api-key": keys must be UPPER_SNAKE_CASE (A-Z, 0-9, _; starting with a letter), at most 128 characters',
+    [{ field: 'secrets.api-key', message: 'key must be UPPER_SNAKE_CASE, at most 128 characters' }],
+  ),
+}

@@ -1,0 +1,202 @@
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm'
+import type { Principal } from '../../auth/principal'
+import { DecryptionError } from '../../crypto/secretbox'
+import { prepared } from '../../db/prepared'
+import { secrets } from '../../db/schema'
+import type { Deps } from '../../deps'
+import { AppError } from '../../errors'
+import { newId } from '../../ids'
+import { auditContext, recordAuditEvent } from '../audit/service'
+
+/**
+ * The secret store shared by organization secrets (scope 'org') and space secrets (scope = the
+ * space id): environment variables for executions. Values are sealed with the server's secret
+ * box under an AAD binding them to (organization, scope, key): a ciphertext copied to another
+ * row does not open. No function here returns or logs a value, except resolveSecrets, which is
+ * for the execution engine only.
+ */
+
+export const SECRET_KEY_PATTERN = /^[A-Z][A-Z0-9_]*$/
+export const MAX_KEY_LENGTH = 128
+export const MAX_VALUE_BYTES = 64 * 1024
+export const MAX_KEYS_PER_REQUEST = 100
+export const MAX_SECRETS_PER_SCOPE = 500
+
+export type SecretScope = { kind: 'org' } | { kind: 'space'; spaceId: string }
+
+const scopeName = (s: SecretScope) => (s.kind === 'org' ? 'org' : s.spaceId)
+const aad = (organizationId: string, scope: string, key: string) => `secret:${organizationId}:${scope}:${key}`
+const shown = (key: string) => JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key)
+
+function invalid(field: string, message: string): AppError {
+  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
+}
+
+/** Checks key names (never values): UPPER_SNAKE_CASE, at most 128 characters. */
+export function validateSecretKeys(keys: string[], field: string): void {
+  if (keys.length === 0) throw invalid(field, `${field} must name at least one key`)
+  if (keys.length > MAX_KEYS_PER_REQUEST) throw invalid(field, `${field} may hold at most ${MAX_KEYS_PER_REQUEST} keys per request (got ${keys.length})`)
+  const bad = keys.filter((k) => !SECRET_KEY_PATTERN.test(k) || k.length > MAX_KEY_LENGTH)
+  if (bad.length > 0) {
+    throw new AppError(
+      'validation_failed',
+      `Validation failed: ${field} has invalid key ${bad.map(shown).join(', ')}: keys must be UPPER_SNAKE_CASE (A-Z, 0-9, _; starting with a letter), at most ${MAX_KEY_LENGTH} characters`,
+      { details: bad.map((k) => ({ field: `${field}.${k.slice(0, 64)}`, message: 'key must be UPPER_SNAKE_CASE, at most 128 characters' })) },
+    )
+  }
+}
+
+/** Checks a `{KEY: value}` map. Messages name keys and limits, never a value. */
+export function validateSecretValues(values: Record<string, string>): void {
+  const keys = Object.keys(values)
+  validateSecretKeys(keys, 'secrets')
+  for (const k of keys) {
+    const v = values[k]
+    if (typeof v !== 'string') throw invalid(`secrets.${k}`, `secrets.${k} must be a string`)
+    if (Buffer.byteLength(v, 'utf8') > MAX_VALUE_BYTES) {
+      throw invalid(`secrets.${k}`, `secrets.${k} is too large: values are at most ${MAX_VALUE_BYTES} bytes (64 KiB)`)
+    }
+  }
+}
+
+function namesQuery(deps: Deps) {
+  return prepared(deps.db, 'secrets.names', () =>
+    deps.db
+      .select({ key: secrets.key })
+      .from(secrets)
+      .where(and(eq(secrets.organizationId, sql.placeholder('org')), eq(secrets.scope, sql.placeholder('scope'))))
+      .orderBy(asc(secrets.key))
+      .prepare(),
+  )
+}
+
+/** The key names of one scope, sorted. */
+export function listSecretNames(deps: Deps, organizationId: string, scope: SecretScope): string[] {
+  return namesQuery(deps)
+    .all({ org: organizationId, scope: scopeName(scope) })
+    .map((r) => r.key)
+}
+
+/** Key names of several spaces at once (for a page of spaces), sorted per space. */
+export function secretNamesBySpace(deps: Deps, organizationId: string, spaceIds: string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>(spaceIds.map((id) => [id, []]))
+  if (spaceIds.length === 0) return out
+  const rows = deps.db
+    .select({ scope: secrets.scope, key: secrets.key })
+    .from(secrets)
+    .where(and(eq(secrets.organizationId, organizationId), inArray(secrets.scope, spaceIds)))
+    .orderBy(asc(secrets.key))
+    .all()
+  for (const r of rows) out.get(r.scope)?.push(r.key)
+  return out
+}
+
+/**
+ * Creates or replaces secrets (upsert by key) in one transaction and records a `secret.set`
+ * audit event naming the keys. Returns the keys written, sorted.
+ */
+export function setSecrets(deps: Deps, principal: Principal, organizationId: string, scope: SecretScope, values: Record<string, string>): string[] {
+  validateSecretValues(values)
+  const name = scopeName(scope)
+  const keys = Object.keys(values).sort()
+  const now = new Date(deps.clock.now())
+  deps.db.transaction((tx) => {
+    const existing = new Set(
+      tx
+        .select({ key: secrets.key })
+        .from(secrets)
+        .where(and(eq(secrets.organizationId, organizationId), eq(secrets.scope, name)))
+        .all()
+        .map((r) => r.key),
+    )
+    const added = keys.filter((k) => !existing.has(k)).length
+    if (existing.size + added > MAX_SECRETS_PER_SCOPE) {
+      throw invalid('secrets', `secrets: at most ${MAX_SECRETS_PER_SCOPE} secrets per ${scope.kind === 'org' ? 'organization' : 'space'} (${existing.size} exist, ${added} new)`)
+    }
+    tx.insert(secrets)
+      .values(
+        keys.map((key) => ({
+          id: newId('sec'),
+          organizationId,
+          spaceId: scope.kind === 'space' ? scope.spaceId : null,
+          scope: name,
+          key,
+          valueEnc: deps.box.seal(values[key]!, aad(organizationId, name, key)),
+          createdBy: principal.userId,
+          createdAt: now,
+          updatedAt: now,
+        })),
+      )
+      .onConflictDoUpdate({
+        target: [secrets.organizationId, secrets.scope, secrets.key],
+        set: { valueEnc: sql`excluded.value_enc`, updatedAt: now },
+      })
+      .run()
+  })
+  recordAuditEvent(deps, {
+    ...auditContext(principal),
+    organizationId,
+    type: 'secret.set',
+    targetType: scope.kind === 'org' ? 'organization' : 'space',
+    targetId: scope.kind === 'org' ? organizationId : scope.spaceId,
+    details: { keys },
+  })
+  return keys
+}
+
+/**
+ * Deletes the named secrets. Keys that do not exist are ignored (deleting is idempotent).
+ * Returns the keys actually deleted; records `secret.deleted` when there were any.
+ */
+export function deleteSecrets(deps: Deps, principal: Principal, organizationId: string, scope: SecretScope, keys: string[]): string[] {
+  validateSecretKeys(keys, 'keys')
+  const deleted = deps.db
+    .delete(secrets)
+    .where(and(eq(secrets.organizationId, organizationId), eq(secrets.scope, scopeName(scope)), inArray(secrets.key, [...new Set(keys)])))
+    .returning({ key: secrets.key })
+    .all()
+    .map((r) => r.key)
+    .sort()
+  if (deleted.length > 0) {
+    recordAuditEvent(deps, {
+      ...auditContext(principal),
+      organizationId,
+      type: 'secret.deleted',
+      targetType: scope.kind === 'org' ? 'organization' : 'space',
+      targetId: scope.kind === 'org' ? organizationId : scope.spaceId,
+      details: { keys: deleted },
+    })
+  }
+  return deleted
+}
+
+/**
+ * The environment of an execution: the organization's secrets, then the space's on top (the
+ * space wins on conflict), decrypted. For the execution engine only: never return it to a client.
+ */
+export function resolveSecrets(deps: Deps, organizationId: string, spaceId: string | null): Record<string, string> {
+  const rows = deps.db
+    .select({ scope: secrets.scope, key: secrets.key, valueEnc: secrets.valueEnc })
+    .from(secrets)
+    .where(
+      and(
+        eq(secrets.organizationId, organizationId),
+        spaceId === null ? and(eq(secrets.scope, 'org'), isNull(secrets.spaceId)) : inArray(secrets.scope, ['org', spaceId]),
+      ),
+    )
+    .all()
+  const env: Record<string, string> = {}
+  // Organization first, so a space's value replaces it.
+  rows.sort((a, b) => (a.scope === 'org' ? 0 : 1) - (b.scope === 'org' ? 0 : 1))
+  for (const r of rows) {
+    try {
+      env[r.key] = deps.box.open(r.valueEnc, aad(organizationId, r.scope, r.key))
+    } catch (e) {
+      if (e instanceof DecryptionError) {
+        throw new AppError('decryption_failed', `Secret ${r.key} could not be decrypted; the server encryption key may have changed. Ask the server operator to check TEAMDAY_ENCRYPTION_KEY.`)
+      }
+      throw e
+    }
+  }
+  return env
+}

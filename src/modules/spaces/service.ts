@@ -1,0 +1,253 @@
+import { and, desc, eq, inArray, or, sql } from 'drizzle-orm'
+import type { Principal } from '../../auth/principal'
+import { isOrgAdmin } from '../../auth/roles'
+import type { DB } from '../../db/client'
+import { prepared } from '../../db/prepared'
+import { agents, spaces, type AgentRef, type Space } from '../../db/schema'
+import type { Deps } from '../../deps'
+import { AppError } from '../../errors'
+import { newId } from '../../ids'
+import { listSecretNames, secretNamesBySpace } from './secrets'
+
+export type SpaceVisibility = Space['visibility']
+export type SpaceType = Space['type']
+
+export interface PublicSpace {
+  id: string
+  name: string
+  description: string | null
+  organizationId: string
+  visibility: SpaceVisibility
+  type: SpaceType
+  instructions: string | null
+  agentRefs: AgentRef[]
+  secretKeys: string[]
+  archived: boolean
+  archivedAt: string | null
+  createdBy: string
+  createdAt: string
+  updatedAt: string
+}
+
+export interface CreateSpaceInput {
+  name: string
+  description?: string | null
+  visibility?: SpaceVisibility
+  type?: SpaceType
+  instructions?: string | null
+  addCharacters?: string[]
+}
+
+export interface UpdateSpaceInput extends Partial<Omit<CreateSpaceInput, 'name'>> {
+  name?: string
+  archived?: boolean
+  removeCharacters?: string[]
+}
+
+export const MAX_AGENTS_PER_SPACE = 200
+
+export function toPublicSpace(row: Space, secretKeys: string[]): PublicSpace {
+  return {
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    organizationId: row.organizationId,
+    visibility: row.visibility,
+    type: row.type,
+    instructions: row.instructions,
+    agentRefs: row.agentRefs,
+    secretKeys,
+    archived: row.archived,
+    archivedAt: row.archivedAt ? row.archivedAt.toISOString() : null,
+    createdBy: row.createdBy,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  }
+}
+
+function invalid(field: string, message: string): AppError {
+  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
+}
+
+function validateName(name: string): string {
+  const n = name.trim()
+  if (n.length === 0 || n.length > 200) throw invalid('name', 'name must be 1-200 characters, not only spaces')
+  return n
+}
+
+/** Only empty spaces exist on this server: git and starter-kit spaces need a workspace backend. */
+function validateType(type: SpaceType | undefined): void {
+  if (type !== undefined && type !== 'empty') {
+    throw invalid(
+      'type',
+      `type "${type}" is not supported by this server yet: only "empty" spaces can be created (git clones and starter kits are not implemented)`,
+    )
+  }
+}
+
+/** May the caller see this space? Admins: every space of the organization; others: their own and shared ones. */
+function canSee(principal: Principal, row: Space): boolean {
+  return isOrgAdmin(principal.role) || row.createdBy === principal.userId || row.visibility !== 'private'
+}
+
+/** A space of the caller's organization that the caller may see; otherwise 404 (existence is not revealed). */
+export function findVisibleSpace(deps: Deps, principal: Principal, id: string): Space {
+  const row = prepared(deps.db, 'spaces.get', () =>
+    deps.db
+      .select()
+      .from(spaces)
+      .where(and(eq(spaces.id, sql.placeholder('id')), eq(spaces.organizationId, sql.placeholder('org'))))
+      .prepare(),
+  ).get({ id, org: principal.organizationId })
+  if (!row || !canSee(principal, row)) throw new AppError('not_found', `Space ${id} not found`)
+  return row
+}
+
+/** Members change only the spaces they created; admins any space of the organization. */
+export function assertCanEditSpace(principal: Principal, row: Space, what = 'change'): void {
+  if (!isOrgAdmin(principal.role) && row.createdBy !== principal.userId) {
+    throw new AppError('forbidden', `Forbidden: only the space's creator or an organization admin can ${what} it (access denied)`)
+  }
+}
+
+/** Agents the caller may add: same organization, not archived, visible to the caller. Else 422 naming the bad ids. */
+function checkAgents(deps: Deps, principal: Principal, ids: string[]): void {
+  if (ids.length === 0) return
+  const found = new Set(
+    deps.db
+      .select({ id: agents.id })
+      .from(agents)
+      .where(
+        and(
+          inArray(agents.id, ids),
+          eq(agents.organizationId, principal.organizationId),
+          eq(agents.archived, false),
+          isOrgAdmin(principal.role) ? undefined : or(eq(agents.userId, principal.userId), inArray(agents.visibility, ['organization', 'public', 'unlisted'])),
+        ),
+      )
+      .all()
+      .map((r) => r.id),
+  )
+  const bad = ids.filter((id) => !found.has(id))
+  if (bad.length > 0) {
+    throw new AppError('validation_failed', `Validation failed: addCharacters has unknown or inaccessible agent ids: ${bad.map((b) => b.slice(0, 100)).join(', ')}`, {
+      details: bad.map((id) => ({ field: 'addCharacters', message: `agent ${id.slice(0, 100)} not found, archived, or not visible to you` })),
+    })
+  }
+}
+
+/** New agentRefs: removals, then additions (already present ones are left untouched). */
+function applyCharacters(deps: Deps, principal: Principal, refs: AgentRef[], add: string[] = [], remove: string[] = []): AgentRef[] {
+  const addSet = [...new Set(add)]
+  const both = addSet.filter((id) => remove.includes(id))
+  if (both.length > 0) throw invalid('removeCharacters', `removeCharacters and addCharacters both name ${both.join(', ')}`)
+  const present = new Set(refs.map((r) => r.agentId))
+  const toAdd = addSet.filter((id) => !present.has(id))
+  checkAgents(deps, principal, toAdd)
+  const removeSet = new Set(remove)
+  const now = new Date(deps.clock.now()).toISOString()
+  const next = [...refs.filter((r) => !removeSet.has(r.agentId)), ...toAdd.map((agentId) => ({ agentId, enabled: true, addedAt: now, addedBy: principal.userId }))]
+  if (next.length > MAX_AGENTS_PER_SPACE) throw invalid('addCharacters', `a space holds at most ${MAX_AGENTS_PER_SPACE} agents`)
+  return next
+}
+
+export function createSpace(deps: Deps, principal: Principal, input: CreateSpaceInput): PublicSpace {
+  const name = validateName(input.name)
+  validateType(input.type)
+  const now = new Date(deps.clock.now())
+  const row: Space = {
+    id: newId('space'),
+    organizationId: principal.organizationId,
+    createdBy: principal.userId,
+    name,
+    description: input.description ?? null,
+    visibility: input.visibility ?? 'private',
+    type: 'empty',
+    instructions: input.instructions ?? null,
+    agentRefs: applyCharacters(deps, principal, [], input.addCharacters),
+    archived: false,
+    archivedAt: null,
+    createdAt: now,
+    updatedAt: now,
+  }
+  deps.db.insert(spaces).values(row).run()
+  return toPublicSpace(row, [])
+}
+
+export interface ListSpacesOptions {
+  archived?: boolean
+  limit: number
+  offset: number
+}
+
+function listQuery(db: DB) {
+  const s = spaces
+  return db
+    .select({ space: s, total: sql<number>`count(*) OVER ()` })
+    .from(s)
+    .where(
+      and(
+        eq(s.organizationId, sql.placeholder('org')),
+        or(sql`${sql.placeholder('archived')} = 1`, eq(s.archived, false)),
+        or(sql`${sql.placeholder('admin')} = 1`, eq(s.createdBy, sql.placeholder('user')), inArray(s.visibility, ['organization', 'public'])),
+      ),
+    )
+    .orderBy(desc(s.createdAt), desc(s.id))
+    .limit(sql.placeholder('limit'))
+    .offset(sql.placeholder('offset'))
+    .prepare()
+}
+
+/** The spaces the caller may see, newest first. */
+export function listSpaces(deps: Deps, principal: Principal, opts: ListSpacesOptions): { spaces: PublicSpace[]; total: number } {
+  const query = prepared(deps.db, 'spaces.list', () => listQuery(deps.db))
+  const page = (limit: number, offset: number) =>
+    query.all({
+      org: principal.organizationId,
+      archived: opts.archived ? 1 : 0,
+      admin: isOrgAdmin(principal.role) ? 1 : 0,
+      user: principal.userId,
+      limit,
+      offset,
+    })
+  const rows = page(opts.limit, opts.offset)
+  // count(*) OVER () rides on every row; an empty page past the end needs one more look.
+  const total = rows[0]?.total ?? (opts.offset > 0 ? (page(1, 0)[0]?.total ?? 0) : 0)
+  const names = secretNamesBySpace(deps, principal.organizationId, rows.map((r) => r.space.id))
+  return { spaces: rows.map((r) => toPublicSpace(r.space, names.get(r.space.id) ?? [])), total }
+}
+
+export function getSpace(deps: Deps, principal: Principal, id: string): PublicSpace {
+  const row = findVisibleSpace(deps, principal, id)
+  return toPublicSpace(row, listSecretNames(deps, row.organizationId, { kind: 'space', spaceId: row.id }))
+}
+
+export function updateSpace(deps: Deps, principal: Principal, id: string, input: UpdateSpaceInput): PublicSpace {
+  const row = findVisibleSpace(deps, principal, id)
+  assertCanEditSpace(principal, row)
+  validateType(input.type)
+  const now = new Date(deps.clock.now())
+  const patch: Partial<Space> = { updatedAt: now }
+  if (input.name !== undefined) patch.name = validateName(input.name)
+  if (input.description !== undefined) patch.description = input.description
+  if (input.visibility !== undefined) patch.visibility = input.visibility
+  if (input.instructions !== undefined) patch.instructions = input.instructions
+  if (input.archived !== undefined && input.archived !== row.archived) {
+    patch.archived = input.archived
+    patch.archivedAt = input.archived ? now : null
+  }
+  if (input.addCharacters !== undefined || input.removeCharacters !== undefined) {
+    patch.agentRefs = applyCharacters(deps, principal, row.agentRefs, input.addCharacters, input.removeCharacters)
+  }
+  const updated = deps.db.update(spaces).set(patch).where(eq(spaces.id, row.id)).returning().get()!
+  return toPublicSpace(updated, listSecretNames(deps, row.organizationId, { kind: 'space', spaceId: row.id }))
+}
+
+/** Archives (soft delete). Idempotent. */
+export function archiveSpace(deps: Deps, principal: Principal, id: string): void {
+  const row = findVisibleSpace(deps, principal, id)
+  assertCanEditSpace(principal, row, 'archive')
+  if (row.archived) return
+  const now = new Date(deps.clock.now())
+  deps.db.update(spaces).set({ archived: true, archivedAt: now, updatedAt: now }).where(eq(spaces.id, row.id)).run()
+}

@@ -1,0 +1,245 @@
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { agents, type Agent } from '../src/db/schema'
+import { newId } from '../src/ids'
+import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+
+/** Factory: an agent row, written straight to the table (the agents API is another module). */
+function makeAgent(t: TestApp, owner: Actor, o: Partial<Agent> = {}): string {
+  const now = new Date(t.clock.now())
+  const id = newId('char')
+  t.deps.db
+    .insert(agents)
+    .values({ id, organizationId: owner.organizationId, userId: owner.userId, name: 'Agent', slug: id, visibility: 'organization', createdAt: now, updatedAt: now, ...o })
+    .run()
+  return id
+}
+
+const SPACE_KEYS = [
+  'agentRefs', 'archived', 'archivedAt', 'createdAt', 'createdBy', 'description', 'id', 'instructions', 'name', 'organizationId', 'secretKeys', 'type', 'updatedAt', 'visibility',
+].sort()
+
+describe('space lifecycle, as the CLI does it', () => {
+  test('create → list → get → patch → delete (archive)', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t, { role: 'member' })
+    const created = await t.req('POST', '/api/v1/spaces', {
+      token: a.token,
+      body: { name: '  Marketing ', description: 'Campaigns', instructions: 'Be brief.', visibility: 'organization', id: 'space_mine', organizationId: 'org_x', createdBy: 'user_x', archived: true },
+    })
+    expect(created.status).toBe(201)
+    const s = created.body.space
+    expect(created.body.success).toBe(true)
+    expect(s.id).toMatch(/^space_[A-Za-z0-9]{20}$/)
+    expect(Object.keys(s).sort()).toEqual(SPACE_KEYS)
+    expect(s).toMatchObject({
+      name: 'Marketing', description: 'Campaigns', instructions: 'Be brief.', visibility: 'organization', type: 'empty',
+      organizationId: a.organizationId, createdBy: a.userId, archived: false, archivedAt: null, agentRefs: [], secretKeys: [],
+    })
+    expect(s.createdAt).toBe(new Date(t.clock.now()).toISOString())
+
+    const list = await t.req('GET', '/api/v1/spaces', { token: a.token })
+    expect(list.status).toBe(200)
+    expect(list.body).toMatchObject({ success: true, total: 1 })
+    expect(list.body.spaces.map((x: any) => x.id)).toEqual([s.id])
+
+    const one = await t.req('GET', `/api/v1/spaces/${s.id}`, { token: a.token })
+    expect(one.status).toBe(200)
+    expect(one.body).toEqual({ success: true, space: s })
+
+    t.clock.advance(1000)
+    const patched = await t.req('PATCH', `/api/v1/spaces/${s.id}`, { token: a.token, body: { name: 'Sales', description: null, visibility: 'private', createdBy: 'user_x' } })
+    expect(patched.status).toBe(200)
+    expect(patched.body.space).toMatchObject({ id: s.id, name: 'Sales', description: null, visibility: 'private', instructions: 'Be brief.', createdBy: a.userId })
+    expect(patched.body.space.updatedAt).toBe(new Date(t.clock.now()).toISOString())
+
+    const del = await t.req('DELETE', `/api/v1/spaces/${s.id}`, { token: a.token })
+    expect(del.status).toBe(200)
+    expect(del.body).toEqual({ success: true })
+    expect((await t.req('DELETE', `/api/v1/spaces/${s.id}`, { token: a.token })).status).toBe(200) // idempotent
+    expect((await t.req('GET', '/api/v1/spaces', { token: a.token })).body).toMatchObject({ spaces: [], total: 0 })
+    const withArchived = await t.req('GET', '/api/v1/spaces?archived=true', { token: a.token })
+    expect(withArchived.body.spaces[0]).toMatchObject({ id: s.id, archived: true, archivedAt: new Date(t.clock.now()).toISOString() })
+    expect((await t.req('GET', `/api/v1/spaces/${s.id}`, { token: a.token })).body.space.archived).toBe(true)
+    const restored = await t.req('PATCH', `/api/v1/spaces/${s.id}`, { token: a.token, body: { archived: false } })
+    expect(restored.body.space).toMatchObject({ archived: false, archivedAt: null })
+  })
+
+  test('type git / starterKit → 422 saying they are not supported yet; no space is created', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    for (const type of ['git', 'starterKit']) {
+      const res = await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'Repo', type } })
+      expect(res.status).toBe(422)
+      expect(res.body.code).toBe('validation_failed')
+      expect(res.body.message).toStartWith(`Validation failed: type "${type}" is not supported by this server yet`)
+      expect(res.body.details[0].field).toBe('type')
+    }
+    const s = (await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'Plain', type: 'empty' } })).body.space
+    expect((await t.req('PATCH', `/api/v1/spaces/${s.id}`, { token: a.token, body: { type: 'git' } })).status).toBe(422)
+    expect((await t.req('GET', '/api/v1/spaces', { token: a.token })).body.total).toBe(1)
+    const bad = await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'X', type: 'svn' } })
+    expect(bad.status).toBe(422)
+    expect(bad.body.message).toContain('type must be one of empty, git, starterKit')
+  })
+
+  test('validation: name, visibility, limits', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    const noName = await t.req('POST', '/api/v1/spaces', { token: a.token, body: { description: 'x' } })
+    expect(noName.status).toBe(422)
+    expect(noName.body.message).toContain('name is required')
+    const blank = await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: '   ' } })
+    expect(blank.status).toBe(422)
+    expect(blank.body.details[0].field).toBe('name')
+    const vis = await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'A', visibility: 'unlisted' } })
+    expect(vis.status).toBe(422)
+    expect(vis.body.message).toContain('visibility must be one of private, organization, public')
+    expect((await t.req('GET', '/api/v1/spaces?limit=201', { token: a.token })).status).toBe(422)
+    expect((await t.req('GET', '/api/v1/spaces?offset=-1', { token: a.token })).status).toBe(422)
+  })
+})
+
+describe('agents of a space (addCharacters / removeCharacters)', () => {
+  let t: TestApp
+  let owner: Actor
+  let other: Actor
+  let foreign: Actor
+  beforeAll(() => {
+    t = makeTestApp()
+    owner = makeActor(t, { role: 'member' })
+    other = makeActor(t, { role: 'member' })
+    foreign = makeActor(t, { role: 'admin', org: 'globex' })
+  })
+
+  test('adds visible agents, ignores duplicates, removes; refuses foreign, archived and invisible ones naming them', async () => {
+    const mine = makeAgent(t, owner, { visibility: 'private' })
+    const shared = makeAgent(t, other, { visibility: 'organization' })
+    const unlisted = makeAgent(t, other, { visibility: 'unlisted' })
+    const othersPrivate = makeAgent(t, other, { visibility: 'private' })
+    const archived = makeAgent(t, owner, { archived: true })
+    const foreignAgent = makeAgent(t, foreign, { visibility: 'public' })
+
+    const s = (await t.req('POST', '/api/v1/spaces', { token: owner.token, body: { name: 'Team', addCharacters: [mine] } })).body.space
+    expect(s.agentRefs).toEqual([{ agentId: mine, enabled: true, addedAt: new Date(t.clock.now()).toISOString(), addedBy: owner.userId }])
+
+    t.clock.advance(1000)
+    const added = await t.req('PATCH', `/api/v1/spaces/${s.id}`, { token: owner.token, body: { addCharacters: [mine, shared, unlisted, shared] } })
+    expect(added.status).toBe(200)
+    expect(added.body.space.agentRefs.map((r: any) => r.agentId)).toEqual([mine, shared, unlisted])
+    expect(added.body.space.agentRefs[0].addedAt).toBe(s.agentRefs[0].addedAt) // the present one untouched
+
+    for (const bad of [othersPrivate, archived, foreignAgent, 'char_doesNotExist']) {
+      const res = await t.req('PATCH', `/api/v1/spaces/${s.id}`, { token: owner.token, body: { addCharacters: [shared, bad] } })
+      expect(res.status).toBe(422)
+      expect(res.body.code).toBe('validation_failed')
+      expect(res.body.message).toStartWith('Validation failed: addCharacters')
+      expect(res.body.message).toContain(bad)
+      expect(res.body.message).not.toContain(shared)
+    }
+    const onCreate = await t.req('POST', '/api/v1/spaces', { token: owner.token, body: { name: 'X', addCharacters: [foreignAgent] } })
+    expect(onCreate.status).toBe(422)
+
+    const removed = await t.req('PATCH', `/api/v1/spaces/${s.id}`, { token: owner.token, body: { removeCharacters: [shared, 'char_notThere'] } })
+    expect(removed.body.space.agentRefs.map((r: any) => r.agentId)).toEqual([mine, unlisted])
+    const both = await t.req('PATCH', `/api/v1/spaces/${s.id}`, { token: owner.token, body: { addCharacters: [shared], removeCharacters: [shared] } })
+    expect(both.status).toBe(422)
+  })
+
+  test('an admin may add another member\'s private agent', async () => {
+    const admin = makeActor(t, { role: 'admin' })
+    const hidden = makeAgent(t, other, { visibility: 'private' })
+    const s = (await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Ops', addCharacters: [hidden] } }))
+    expect(s.status).toBe(201)
+    expect(s.body.space.agentRefs[0].agentId).toBe(hidden)
+  })
+})
+
+describe('visibility, roles and other organizations', () => {
+  let t: TestApp
+  let admin: Actor, alice: Actor, bob: Actor, viewer: Actor, outsider: Actor
+  const ids: Record<string, string> = {}
+  beforeAll(async () => {
+    t = makeTestApp()
+    admin = makeActor(t, { role: 'admin' })
+    alice = makeActor(t, { role: 'member' })
+    bob = makeActor(t, { role: 'member' })
+    viewer = makeActor(t, { role: 'viewer' })
+    outsider = makeActor(t, { role: 'admin', org: 'globex' })
+    const mk = async (who: Actor, name: string, visibility: string) => {
+      t.clock.advance(1000)
+      ids[name] = (await t.req('POST', '/api/v1/spaces', { token: who.token, body: { name, visibility } })).body.space.id
+    }
+    await mk(alice, 'alicePrivate', 'private')
+    await mk(alice, 'aliceOrg', 'organization')
+    await mk(bob, 'bobPublic', 'public')
+    await mk(bob, 'bobPrivate', 'private')
+    await mk(outsider, 'globexOrg', 'organization')
+  })
+
+  const names = async (who: Actor) => (await t.req('GET', '/api/v1/spaces', { token: who.token })).body.spaces.map((s: any) => s.name)
+
+  test('lists: own + shared for members and viewers, everything of the org for admins, never another org', async () => {
+    expect(await names(alice)).toEqual(['bobPublic', 'aliceOrg', 'alicePrivate'])
+    expect(await names(bob)).toEqual(['bobPrivate', 'bobPublic', 'aliceOrg'])
+    expect(await names(viewer)).toEqual(['bobPublic', 'aliceOrg'])
+    expect(await names(admin)).toEqual(['bobPrivate', 'bobPublic', 'aliceOrg', 'alicePrivate'])
+    expect(await names(outsider)).toEqual(['globexOrg'])
+    const body = (await t.req('GET', '/api/v1/spaces', { token: admin.token })).text
+    expect(body).not.toContain(ids.globexOrg!)
+  })
+
+  test('404 for another member\'s private space, another organization\'s space and unknown ids, on every route', async () => {
+    for (const [who, id] of [[bob, ids.alicePrivate], [viewer, ids.alicePrivate], [admin, ids.globexOrg], [alice, 'space_unknown']] as const) {
+      for (const [method, path, body] of [
+        ['GET', '', undefined], ['PATCH', '', { name: 'x' }], ['DELETE', '', undefined],
+        ['GET', '/secrets', undefined], ['POST', '/secrets', { secrets: { A: 'b' } }], ['DELETE', '/secrets', { keys: ['A'] }],
+      ] as const) {
+        const res = await t.req(method, `/api/v1/spaces/${id}${path}`, { token: who.token, body })
+        // A viewer's role stops writes before any look-up (403), which reveals nothing either.
+        const expected = who === viewer && method !== 'GET' ? [403, 'forbidden'] : [404, 'not_found']
+        expect([method, path, res.status, res.body.code]).toEqual([method, path, ...expected])
+      }
+    }
+  })
+
+  test('members change only their own spaces (403 on a shared one), admins any, viewers nothing', async () => {
+    const res = await t.req('PATCH', `/api/v1/spaces/${ids.aliceOrg}`, { token: bob.token, body: { name: 'hijack' } })
+    expect(res.status).toBe(403)
+    expect(res.body.code).toBe('forbidden')
+    expect(res.body.message).toStartWith('Forbidden: ')
+    expect((await t.req('DELETE', `/api/v1/spaces/${ids.aliceOrg}`, { token: bob.token })).status).toBe(403)
+    expect((await t.req('GET', `/api/v1/spaces/${ids.aliceOrg}`, { token: bob.token })).status).toBe(200)
+
+    const v = await t.req('PATCH', `/api/v1/spaces/${ids.aliceOrg}`, { token: viewer.token, body: { name: 'x' } })
+    expect([v.status, v.body.code]).toEqual([403, 'forbidden'])
+    expect((await t.req('POST', '/api/v1/spaces', { token: viewer.token, body: { name: 'x' } })).status).toBe(403)
+    expect((await t.req('GET', `/api/v1/spaces/${ids.aliceOrg}`, { token: viewer.token })).status).toBe(200)
+
+    const byAdmin = await t.req('PATCH', `/api/v1/spaces/${ids.alicePrivate}`, { token: admin.token, body: { instructions: 'hi' } })
+    expect(byAdmin.status).toBe(200)
+    expect(byAdmin.body.space.createdBy).toBe(alice.userId)
+  })
+
+  test('no token → 401', async () => {
+    const res = await t.req('GET', '/api/v1/spaces')
+    expect(res.status).toBe(401)
+  })
+})
+
+describe('pagination', () => {
+  test('limit / offset / total, newest first; past the end keeps total', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    for (let i = 0; i < 7; i++) {
+      t.clock.advance(1000)
+      await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: `s${i}` } })
+    }
+    const page = await t.req('GET', '/api/v1/spaces?limit=3&offset=2', { token: a.token })
+    expect(page.body.total).toBe(7)
+    expect(page.body.spaces.map((s: any) => s.name)).toEqual(['s4', 's3', 's2'])
+    const past = await t.req('GET', '/api/v1/spaces?limit=3&offset=50', { token: a.token })
+    expect(past.body).toMatchObject({ spaces: [], total: 7 })
+    const all = await t.req('GET', '/api/v1/spaces', { token: a.token })
+    expect(all.body.spaces.length).toBe(7)
+  })
+})
