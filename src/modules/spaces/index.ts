@@ -1,8 +1,8 @@
 import { Elysia } from 'elysia'
 import type { authPlugin } from '../../auth/plugin'
 import type { Deps } from '../../deps'
-import { authErrors, bodyErrors, errorResponse, Success } from '../shared-models'
-import { CreateSpaceBody, ListSpacesQuery, SpaceEnvelope, SpaceIdParams, SpaceList, UpdateSpaceBody } from './model'
+import { authErrors, bodyErrors, errorResponse } from '../shared-models'
+import { CreateSpaceBody, ListSpacesQuery, SpaceArchived, SpaceEnvelope, SpaceIdParams, SpaceList, UpdateSpaceBody } from './model'
 import { DeleteSecretsBody, secretBodyErrors, SecretKeysResult, SecretsDeleted, SetSecretsBody, SpaceSecretNames } from './secrets-model'
 import { archiveSpace, createSpace, getSpace, listSpaces, updateSpace } from './service'
 import { deleteSpaceSecrets, listSpaceSecrets, setSpaceSecrets } from './space-secrets'
@@ -91,7 +91,7 @@ export function spacesModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
       {
         auth: 'spaces:write',
         params: SpaceIdParams,
-        response: { 200: Success, 404: notFound, ...authErrors },
+        response: { 200: SpaceArchived, 404: notFound, ...authErrors },
         detail: { summary: 'Archive a space', description: 'Archives the space (soft delete; restore with PATCH `{archived:false}`). Idempotent. Members archive the spaces they created; admins any.' },
       },
     )

@@ -99,3 +99,5 @@ export const SpaceList = t.Object(
   { success: t.Literal(true), spaces: t.Array(Space), total: t.Integer({ description: 'Matching spaces across all pages' }) },
   { examples: [{ success: true, spaces: [exampleSpace], total: 1 }] },
 )
+
+export const SpaceArchived = t.Object({ success: t.Literal(true) }, { examples: [{ success: true }] })

@@ -1,0 +1,270 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { and, eq } from 'drizzle-orm'
+import { closeDatabase } from '../src/db/client'
+import { auditEvents, secrets } from '../src/db/schema'
+import { AppError } from '../src/errors'
+import { resolveSecrets } from '../src/modules/spaces/secrets'
+import { makeActor, makeTestApp, type Actor, type TestApp, type Res } from './helpers/app'
+
+const VALUE = 'sk-VerySecretValue-7f3a9c'
+
+/** Records every response text, to prove no secret value ever comes back. */
+function recorder(t: TestApp) {
+  const texts: string[] = []
+  const req: TestApp['req'] = async (...args) => {
+    const res: Res = await t.req(...args)
+    texts.push(res.text)
+    return res
+  }
+  return { req, texts }
+}
+
+async function newSpace(t: TestApp, who: Actor, visibility = 'organization'): Promise<string> {
+  return (await t.req('POST', '/api/v1/spaces', { token: who.token, body: { name: 'S', visibility } })).body.space.id
+}
+
+describe('space secrets', () => {
+  let t: TestApp
+  let owner: Actor, other: Actor, viewer: Actor, admin: Actor
+  beforeAll(() => {
+    t = makeTestApp()
+    owner = makeActor(t, { role: 'member' })
+    other = makeActor(t, { role: 'member' })
+    viewer = makeActor(t, { role: 'viewer' })
+    admin = makeActor(t, { role: 'admin' })
+  })
+
+  test('set → names → upsert → delete; values never in a response', async () => {
+    const r = recorder(t)
+    const id = await newSpace(t, owner)
+    const set = await r.req('POST', `/api/v1/spaces/${id}/secrets`, { token: owner.token, body: { secrets: { OPENAI_API_KEY: VALUE, GITHUB_TOKEN: `${VALUE}-gh` } } })
+    expect(set.status).toBe(200)
+    expect(set.body).toEqual({ success: true, keys: ['GITHUB_TOKEN', 'OPENAI_API_KEY'] })
+
+    const names = await r.req('GET', `/api/v1/spaces/${id}/secrets`, { token: other.token })
+    expect(names.status).toBe(200)
+    expect(names.body).toEqual({ success: true, spaceId: id, secrets: ['GITHUB_TOKEN', 'OPENAI_API_KEY'], count: 2 })
+    expect((await r.req('GET', `/api/v1/spaces/${id}/secrets`, { token: viewer.token })).status).toBe(200)
+    expect((await r.req('GET', `/api/v1/spaces/${id}`, { token: owner.token })).body.space.secretKeys).toEqual(['GITHUB_TOKEN', 'OPENAI_API_KEY'])
+    expect((await r.req('GET', '/api/v1/spaces', { token: owner.token })).body.spaces[0].secretKeys).toEqual(['GITHUB_TOKEN', 'OPENAI_API_KEY'])
+
+    const upsert = await r.req('POST', `/api/v1/spaces/${id}/secrets`, { token: owner.token, body: { secrets: { OPENAI_API_KEY: `${VALUE}-v2`, DB_URL: 'postgres://u:p@h/db' } } })
+    expect(upsert.body.keys).toEqual(['DB_URL', 'OPENAI_API_KEY'])
+    expect(resolveSecrets(t.deps, owner.organizationId, id)).toEqual({ OPENAI_API_KEY: `${VALUE}-v2`, GITHUB_TOKEN: `${VALUE}-gh`, DB_URL: 'postgres://u:p@h/db' })
+
+    const del = await r.req('DELETE', `/api/v1/spaces/${id}/secrets`, { token: owner.token, body: { keys: ['GITHUB_TOKEN', 'NEVER_SET'] } })
+    expect(del.status).toBe(200)
+    expect(del.body).toEqual({ success: true, deleted: ['GITHUB_TOKEN'] })
+    expect((await r.req('GET', `/api/v1/spaces/${id}/secrets`, { token: owner.token })).body).toMatchObject({ secrets: ['DB_URL', 'OPENAI_API_KEY'], count: 2 })
+    // Deleting only unknown names is a no-op success.
+    expect((await r.req('DELETE', `/api/v1/spaces/${id}/secrets`, { token: owner.token, body: { keys: ['NEVER_SET'] } })).body).toEqual({ success: true, deleted: [] })
+
+    for (const text of r.texts) {
+      expect(text).not.toContain(VALUE)
+      expect(text).not.toContain('postgres://')
+    }
+    expect(t.logs.join('\n')).not.toContain(VALUE)
+  })
+
+  test('who may write: the creator and admins; other members 403, viewers 403', async () => {
+    const id = await newSpace(t, owner)
+    const body = { secrets: { API_KEY: VALUE } }
+    const byOther = await t.req('POST', `/api/v1/spaces/${id}/secrets`, { token: other.token, body })
+    expect([byOther.status, byOther.body.code]).toEqual([403, 'forbidden'])
+    expect(byOther.body.message).toStartWith('Forbidden: ')
+    expect((await t.req('DELETE', `/api/v1/spaces/${id}/secrets`, { token: other.token, body: { keys: ['API_KEY'] } })).status).toBe(403)
+    const byViewer = await t.req('POST', `/api/v1/spaces/${id}/secrets`, { token: viewer.token, body })
+    expect([byViewer.status, byViewer.body.code]).toEqual([403, 'forbidden'])
+    expect((await t.req('POST', `/api/v1/spaces/${id}/secrets`, { token: admin.token, body })).status).toBe(200)
+    expect((await t.req('DELETE', `/api/v1/spaces/${id}/secrets`, { token: admin.token, body: { keys: ['API_KEY'] } })).body.deleted).toEqual(['API_KEY'])
+  })
+
+  test('validation: keys UPPER_SNAKE_CASE, named in the 422; values never echoed; limits', async () => {
+    const id = await newSpace(t, owner)
+    const post = (secrets: unknown) => t.req('POST', `/api/v1/spaces/${id}/secrets`, { token: owner.token, body: { secrets } })
+    for (const key of ['api_key', 'api-key', '1KEY', '_KEY', 'KEY-1', 'Key', 'KEY ONE', '', 'K'.repeat(129)]) {
+      const res = await post({ GOOD_KEY: 'fine', [key]: VALUE })
+      expect(res.status).toBe(422)
+      expect(res.body.code).toBe('validation_failed')
+      expect(res.body.message).toStartWith('Validation failed: secrets has invalid key')
+      expect(res.body.message).toContain(JSON.stringify(key.slice(0, 64)).slice(1, -1))
+      expect(res.body.message).not.toContain('GOOD_KEY')
+      expect(res.text).not.toContain(VALUE)
+    }
+    const nonString = await post({ API_KEY: 12345678 })
+    expect(nonString.status).toBe(422)
+    expect(nonString.body.message).toContain('secrets values must be strings')
+    expect(nonString.text).not.toContain('12345678')
+    const big = await post({ BIG: 'x'.repeat(64 * 1024 + 1) })
+    expect(big.status).toBe(422)
+    expect(big.body.message).toContain('secrets.BIG is too large')
+    expect(big.text).not.toContain('xxxxxxxx')
+    expect((await post({ FIT: 'é'.repeat(32 * 1024) })).status).toBe(200) // 64 KiB in UTF-8 bytes exactly
+    const many = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`K${i}`, 'v']))
+    expect((await post(many)).body.message).toContain('at most 100 keys')
+    expect((await post({})).body.message).toContain('secrets must name at least one key')
+    expect((await t.req('POST', `/api/v1/spaces/${id}/secrets`, { token: owner.token, body: { API_KEY: VALUE } })).status).toBe(422)
+
+    const del = (body: unknown) => t.req('DELETE', `/api/v1/spaces/${id}/secrets`, { token: owner.token, body })
+    expect((await del({ keys: [] })).status).toBe(422)
+    expect((await del({ keys: ['bad-key'] })).body.message).toContain('"bad-key"')
+    expect((await t.req('DELETE', `/api/v1/spaces/${id}/secrets`, { token: owner.token })).status).toBe(422)
+    // Nothing invalid was stored.
+    expect((await t.req('GET', `/api/v1/spaces/${id}/secrets`, { token: owner.token })).body.secrets).toEqual(['FIT'])
+  })
+})
+
+describe('organization secrets (/organizations/{orgId}/env)', () => {
+  let t: TestApp
+  let admin: Actor, member: Actor, viewer: Actor, outsider: Actor
+  beforeAll(() => {
+    t = makeTestApp()
+    admin = makeActor(t, { role: 'admin' })
+    member = makeActor(t, { role: 'member' })
+    viewer = makeActor(t, { role: 'viewer' })
+    outsider = makeActor(t, { role: 'admin', org: 'globex' })
+  })
+  const env = (orgId: string) => `/api/v1/organizations/${orgId}/env`
+
+  test('admins write; members and admins read names; values never returned', async () => {
+    const org = admin.organizationId
+    const set = await t.req('POST', env(org), { token: admin.token, body: { secrets: { ANTHROPIC_API_KEY: VALUE, SLACK_TOKEN: 'xoxb-1' } } })
+    expect(set.status).toBe(200)
+    expect(set.body).toEqual({ success: true, keys: ['ANTHROPIC_API_KEY', 'SLACK_TOKEN'] })
+    for (const who of [admin, member]) {
+      const res = await t.req('GET', env(org), { token: who.token })
+      expect(res.status).toBe(200)
+      expect(res.body).toEqual({ success: true, organizationId: org, secrets: ['ANTHROPIC_API_KEY', 'SLACK_TOKEN'], count: 2 })
+      expect(res.text).not.toContain(VALUE)
+    }
+    const del = await t.req('DELETE', env(org), { token: admin.token, body: { keys: ['SLACK_TOKEN'] } })
+    expect(del.body).toEqual({ success: true, deleted: ['SLACK_TOKEN'] })
+    expect((await t.req('GET', env(org), { token: admin.token })).body.secrets).toEqual(['ANTHROPIC_API_KEY'])
+    expect((await t.req('POST', env(org), { token: admin.token, body: { secrets: { 'bad key': VALUE } } })).status).toBe(422)
+  })
+
+  test('members may not write (403 Forbidden), viewers may not read or write (403)', async () => {
+    const org = admin.organizationId
+    for (const [who, method, body] of [
+      [member, 'POST', { secrets: { X: 'y' } }],
+      [member, 'DELETE', { keys: ['ANTHROPIC_API_KEY'] }],
+      [viewer, 'GET', undefined],
+      [viewer, 'POST', { secrets: { X: 'y' } }],
+      [viewer, 'DELETE', { keys: ['X'] }],
+    ] as const) {
+      const res = await t.req(method, env(org), { token: who.token, body })
+      expect([who.role, method, res.status, res.body.code]).toEqual([who.role, method, 403, 'forbidden'])
+      expect(res.body.message).toStartWith('Forbidden: ')
+    }
+  })
+
+  test('another organization\'s id (or an unknown one) → 403 "Access denied to this organization", even for admins', async () => {
+    for (const orgId of [outsider.organizationId, 'org_doesNotExist']) {
+      for (const [method, body] of [['GET', undefined], ['POST', { secrets: { X: 'y' } }], ['DELETE', { keys: ['X'] }]] as const) {
+        const res = await t.req(method, env(orgId), { token: admin.token, body })
+        expect([method, res.status, res.body.code]).toEqual([method, 403, 'forbidden'])
+        expect(res.body.message).toStartWith('Access denied to this organization')
+      }
+    }
+    expect((await t.req('GET', env(outsider.organizationId), { token: outsider.token })).body.secrets).toEqual([])
+  })
+})
+
+describe('resolveSecrets and the audit log', () => {
+  test('org and space secrets merge, the space winning; other spaces and organizations stay apart', async () => {
+    const t = makeTestApp()
+    const admin = makeActor(t, { role: 'admin' })
+    const outsider = makeActor(t, { role: 'admin', org: 'globex' })
+    const org = admin.organizationId
+    const s1 = await newSpace(t, admin)
+    const s2 = await newSpace(t, admin)
+    await t.req('POST', `/api/v1/organizations/${org}/env`, { token: admin.token, body: { secrets: { A: 'org-a', B: 'org-b' } } })
+    await t.req('POST', `/api/v1/spaces/${s1}/secrets`, { token: admin.token, body: { secrets: { B: 'space-b', C: 'space-c' } } })
+    await t.req('POST', `/api/v1/spaces/${s2}/secrets`, { token: admin.token, body: { secrets: { D: 'other-d' } } })
+    await t.req('POST', `/api/v1/organizations/${outsider.organizationId}/env`, { token: outsider.token, body: { secrets: { A: 'globex-a', Z: 'globex-z' } } })
+
+    expect(resolveSecrets(t.deps, org, s1)).toEqual({ A: 'org-a', B: 'space-b', C: 'space-c' })
+    expect(resolveSecrets(t.deps, org, null)).toEqual({ A: 'org-a', B: 'org-b' })
+    expect(resolveSecrets(t.deps, org, s2)).toEqual({ A: 'org-a', B: 'org-b', D: 'other-d' })
+    expect(resolveSecrets(t.deps, outsider.organizationId, null)).toEqual({ A: 'globex-a', Z: 'globex-z' })
+    // A space id of another organization brings nothing of it.
+    expect(resolveSecrets(t.deps, outsider.organizationId, s1)).toEqual({ A: 'globex-a', Z: 'globex-z' })
+  })
+
+  test('a ciphertext moved to another key does not open (the AAD binds org, scope and key)', async () => {
+    const t = makeTestApp()
+    const admin = makeActor(t, { role: 'admin' })
+    const org = admin.organizationId
+    await t.req('POST', `/api/v1/organizations/${org}/env`, { token: admin.token, body: { secrets: { REAL: VALUE, DECOY: 'x' } } })
+    const real = t.deps.db.select().from(secrets).where(eq(secrets.key, 'REAL')).get()!
+    expect(real.valueEnc).toStartWith('v1.')
+    expect(real.valueEnc).not.toContain(VALUE)
+    t.deps.db.update(secrets).set({ valueEnc: real.valueEnc }).where(and(eq(secrets.organizationId, org), eq(secrets.key, 'DECOY'))).run()
+    let err: unknown
+    try {
+      resolveSecrets(t.deps, org, null)
+    } catch (e) {
+      err = e
+    }
+    expect(err).toBeInstanceOf(AppError)
+    expect((err as AppError).code).toBe('decryption_failed')
+    expect((err as AppError).message).not.toContain(VALUE)
+  })
+
+  test('every change is audited with key names only', async () => {
+    const t = makeTestApp()
+    const admin = makeActor(t, { role: 'admin' })
+    const org = admin.organizationId
+    const space = await newSpace(t, admin)
+    await t.req('POST', `/api/v1/organizations/${org}/env`, { token: admin.token, body: { secrets: { B_KEY: VALUE, A_KEY: VALUE } } })
+    t.clock.advance(1000)
+    await t.req('POST', `/api/v1/spaces/${space}/secrets`, { token: admin.token, body: { secrets: { S_KEY: VALUE } }, headers: { 'x-request-id': 'req_audit1' } })
+    t.clock.advance(1000)
+    await t.req('DELETE', `/api/v1/spaces/${space}/secrets`, { token: admin.token, body: { keys: ['S_KEY', 'MISSING'] } })
+    await t.req('DELETE', `/api/v1/organizations/${org}/env`, { token: admin.token, body: { keys: ['MISSING'] } }) // nothing deleted: no event
+    await t.req('POST', `/api/v1/organizations/${org}/env`, { token: admin.token, body: { secrets: { 'bad-key': VALUE } } }) // refused: no event
+    const rows = t.deps.db.select().from(auditEvents).orderBy(auditEvents.createdAt).all().filter((r) => r.type.startsWith('secret.'))
+    expect(rows.map((r) => [r.type, r.targetType, r.targetId, r.details])).toEqual([
+      ['secret.set', 'organization', org, { keys: ['A_KEY', 'B_KEY'] }],
+      ['secret.set', 'space', space, { keys: ['S_KEY'] }],
+      ['secret.deleted', 'space', space, { keys: ['S_KEY'] }],
+    ])
+    for (const r of rows) {
+      expect(r).toMatchObject({ organizationId: org, actorUserId: admin.userId, actorTokenId: admin.tokenId, source: 'api' })
+    }
+    expect(rows[1]!.requestId).toBe('req_audit1')
+    expect(JSON.stringify(rows)).not.toContain(VALUE)
+  })
+})
+
+describe('the database file holds no secret value in plaintext', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'teamday-space-secrets-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  test('after setting, replacing and reading org and space secrets', async () => {
+    const t = makeTestApp({ dbPath: join(dir, 'teamday.db') })
+    const admin = makeActor(t, { role: 'admin' })
+    const space = await newSpace(t, admin)
+    const values = ['OrgSecretPlaintextAlpha-91', 'SpaceSecretPlaintextBeta-42', 'ReplacedSecretPlaintextGamma-17']
+    await t.req('POST', `/api/v1/organizations/${admin.organizationId}/env`, { token: admin.token, body: { secrets: { ORG_ONE: values[0] } } })
+    await t.req('POST', `/api/v1/spaces/${space}/secrets`, { token: admin.token, body: { secrets: { SPACE_ONE: values[2] } } })
+    await t.req('POST', `/api/v1/spaces/${space}/secrets`, { token: admin.token, body: { secrets: { SPACE_ONE: values[1] } } })
+    expect(resolveSecrets(t.deps, admin.organizationId, space)).toEqual({ ORG_ONE: values[0]!, SPACE_ONE: values[1]! })
+    await t.req('GET', `/api/v1/spaces/${space}`, { token: admin.token })
+    t.deps.db.$client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+    closeDatabase(t.deps.db)
+    const files = readdirSync(dir).map((f) => join(dir, f))
+    const haystack = Buffer.concat(files.map((f) => readFileSync(f))).toString('latin1')
+    for (const v of values) {
+      expect(haystack).not.toContain(v)
+      expect(haystack).not.toContain(v.slice(0, 16))
+    }
+    // Sanity: the scan does read the database (key names are stored in clear).
+    expect(haystack).toContain('SPACE_ONE')
+    expect(haystack).toContain(admin.email)
+    for (const v of values) expect(t.logs.join('\n')).not.toContain(v)
+  })
+})
