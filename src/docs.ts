@@ -43,7 +43,15 @@ export function docsPlugin(config: Config) {
         documentation: {
           info: { title: 'TeamDay API (self-hosted)', version: config.version, description },
           tags: [
-            { name: 'Tokens', description: 'Personal Access Tokens: create, list, revoke' },
+            { name: 'Agents', description: 'AI agents (characters): create, list, update, archive, execute' },
+            { name: 'Executions', description: 'Agent runs: status, messages, delegation trees, cancel' },
+            { name: 'Spaces', description: 'Workspaces, their agents and secrets' },
+            { name: 'Tasks', description: 'Tasks for agents and people' },
+            { name: 'Organizations', description: 'Organization-wide secrets (environment variables)' },
+            { name: 'Tokens', description: 'Personal Access Tokens: create, list, rotate, revoke' },
+            { name: 'Credentials', description: 'Report leaked tokens for revocation (no authentication)' },
+            { name: 'Audit', description: 'Security audit log (organization admins)' },
+            { name: 'Public', description: 'Public agent directory (no authentication)' },
             { name: 'System', description: 'Health and metadata' },
           ],
           components: {
