@@ -39,6 +39,8 @@ function collect(node: Json, key: string, out: Json[] = []): Json[] {
   else if (node && typeof node === 'object')
     for (const [k, v] of Object.entries(node)) {
       if (k === key) out.push(v)
+      // Example values are data, not schema: a field named "type" in an example is a value.
+      if (key !== 'examples' && key !== 'example' && (k === 'examples' || k === 'example')) continue
       collect(v, key, out)
     }
   return out
