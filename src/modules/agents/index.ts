@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia'
 import type { authPlugin } from '../../auth/plugin'
 import type { Deps } from '../../deps'
-import { authErrors, bodyErrors, Success } from '../shared-models'
+import { authErrors, bodyErrors } from '../shared-models'
 import {
   AgentBodyInvalid,
   AgentEnvelope,
@@ -15,6 +15,7 @@ import {
   CreatedAgent,
   ListAgentsQuery,
   UpdateAgentBody,
+  AgentArchived,
 } from './model'
 import { archiveAgent, createAgent, getAgent, listAgents, updateAgent } from './service'
 
@@ -101,7 +102,7 @@ export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
       {
         auth: 'agents:write',
         params: AgentIdParams,
-        response: { 200: Success, 404: AgentNotFound, ...authErrors, 403: AgentForbidden },
+        response: { 200: AgentArchived, 404: AgentNotFound, ...authErrors, 403: AgentForbidden },
         detail: {
           summary: 'Delete (archive) an agent',
           description:

@@ -213,3 +213,5 @@ export const PublicAgentsQuery = t.Object({
   limit: ListAgentsQuery.properties.limit,
   offset: ListAgentsQuery.properties.offset,
 })
+
+export const AgentArchived = t.Object({ success: t.Literal(true) }, { description: 'The agent is archived', examples: [{ success: true }] })

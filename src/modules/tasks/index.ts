@@ -1,9 +1,103 @@
 import { Elysia } from 'elysia'
 import type { authPlugin } from '../../auth/plugin'
 import type { Deps } from '../../deps'
+import { authErrors, bodyErrors } from '../shared-models'
+import {
+  CreateTaskBody,
+  ListTasksQuery,
+  TaskBodyInvalid,
+  TaskForbidden,
+  TaskIdParams,
+  TaskList,
+  TaskNotFound,
+  TaskQueryInvalid,
+  TaskResponse,
+  UpdateTaskBody,
+  TaskDeleted,
+} from './model'
+import { createTask, deleteTask, getTask, listTasks, updateTask } from './service'
 
-// Placeholder: routes arrive with their issue.
+const writeErrors = { ...authErrors, ...bodyErrors, 403: TaskForbidden, 422: TaskBodyInvalid }
+
 export function tasksModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
-  void deps
-  return new Elysia({ prefix: '/tasks', tags: ['Tasks'] }).use(auth)
+  return new Elysia({ prefix: '/tasks', tags: ['Tasks'] })
+    .use(auth)
+    .get(
+      '',
+      ({ principal, query }) => ({
+        success: true as const,
+        ...listTasks(deps, principal, {
+          status: query.status,
+          priority: query.priority,
+          assignedTo: query.assignedTo,
+          spaceId: query.spaceId,
+          limit: query.limit ?? 50,
+          offset: query.offset ?? 0,
+        }),
+      }),
+      {
+        auth: 'tasks:read',
+        query: ListTasksQuery,
+        response: { 200: TaskList, 422: TaskQueryInvalid, ...authErrors },
+        detail: {
+          summary: 'List tasks',
+          description:
+            'The tasks of your organization, newest first. Tasks are organization-wide: every member and viewer reads all of them. Filters: `status`, `priority`, `assignedTo`, `spaceId`.',
+        },
+      },
+    )
+    .post(
+      '',
+      ({ principal, body, set }) => {
+        set.status = 201
+        return { success: true as const, ...createTask(deps, principal, body) }
+      },
+      {
+        auth: 'tasks:write',
+        body: CreateTaskBody,
+        response: { 201: TaskResponse, ...writeErrors },
+        detail: {
+          summary: 'Create a task',
+          description:
+            'Creates a task in your organization; it starts `pending` (a `status` or `id` sent by the client is ignored). `assignTo` is accepted as an alias of `assignedTo`; an agent (char_...) or user (user_...) assignee must belong to your organization. `spaceId` must be an active space of your organization. Returns the task\'s fields at the top level.',
+        },
+      },
+    )
+    .get('/:id', ({ principal, params }) => ({ success: true as const, ...getTask(deps, principal, params.id) }), {
+      auth: 'tasks:read',
+      params: TaskIdParams,
+      response: { 200: TaskResponse, 404: TaskNotFound, ...authErrors },
+      detail: { summary: 'Get a task', description: 'One task of your organization, its fields at the top level. Another organization\'s task is 404.' },
+    })
+    .patch(
+      '/:id',
+      ({ principal, params, body }) => ({ success: true as const, ...updateTask(deps, principal, params.id, body) }),
+      {
+        auth: 'tasks:write',
+        params: TaskIdParams,
+        body: UpdateTaskBody,
+        response: { 200: TaskResponse, 404: TaskNotFound, ...writeErrors },
+        detail: {
+          summary: 'Update a task',
+          description:
+            'Changes the fields sent; null clears. `status` is one of pending, in_progress, completed, cancelled (any may follow any): entering completed sets `completedAt`, leaving it clears it. `metadata` replaces the stored object. Members may change tasks they created or that are assigned to them; admins any task of the organization.',
+        },
+      },
+    )
+    .delete(
+      '/:id',
+      ({ principal, params }) => {
+        deleteTask(deps, principal, params.id)
+        return { success: true as const }
+      },
+      {
+        auth: 'tasks:write',
+        params: TaskIdParams,
+        response: { 200: TaskDeleted, 404: TaskNotFound, ...authErrors, 403: TaskForbidden },
+        detail: {
+          summary: 'Delete a task',
+          description: 'Deletes the task for good (tasks are not archived). Members may delete tasks they created or that are assigned to them; admins any task of the organization.',
+        },
+      },
+    )
 }

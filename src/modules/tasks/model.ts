@@ -1,0 +1,127 @@
+import { Type } from '@sinclair/typebox'
+import { t } from 'elysia'
+import { errorResponse } from '../shared-models'
+
+export const STATUS_ERROR = 'Invalid status. Must be: pending, in_progress, completed, cancelled'
+
+export const exampleTask = {
+  id: 'task_5Nq8LmX2vB3nR8kT1wYa',
+  title: 'Review the Q3 report',
+  description: 'Check the numbers against the ledger',
+  status: 'in_progress',
+  priority: 'high',
+  assignedTo: 'char_8Kq2LmX9vB3nR8kT1wYz',
+  assigneeType: 'agent',
+  spaceId: 'space_3Hw7QzL4mN8xR1vB6tKc',
+  organizationId: 'org_9Tr4Kx2LmQ7vB1nZ8wYc',
+  createdBy: 'user_4Fk9QzL2mP7xR1vN8tBc',
+  dueDate: '2026-12-31T17:00:00.000Z',
+  completedAt: null,
+  metadata: { source: 'cli' },
+  createdAt: '2026-11-23T10:00:00.000Z',
+  updatedAt: '2026-11-23T11:00:00.000Z',
+}
+
+const statusDoc = 'pending | in_progress | completed | cancelled'
+export const TaskStatus = t.Union([t.Literal('pending'), t.Literal('in_progress'), t.Literal('completed'), t.Literal('cancelled')], {
+  description: statusDoc,
+  error: `status: ${STATUS_ERROR}`,
+})
+export const TaskPriority = t.Union([t.Literal('low'), t.Literal('medium'), t.Literal('high'), t.Literal('urgent')], {
+  description: 'low | medium | high | urgent (default medium)',
+  error: 'priority must be one of: low, medium, high, urgent',
+})
+const AssigneeType = t.Union([t.Literal('agent'), t.Literal('user')], {
+  description: 'agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent',
+  error: 'assigneeType must be agent or user',
+})
+
+const taskFields = {
+  id: t.String({ description: 'Task id (task_...)' }),
+  title: t.String(),
+  description: t.Nullable(t.String()),
+  status: TaskStatus,
+  priority: TaskPriority,
+  assignedTo: t.Nullable(t.String({ description: 'An agent id (char_...), a user id (user_...), or free text' })),
+  assigneeType: t.Nullable(AssigneeType),
+  spaceId: t.Nullable(t.String()),
+  organizationId: t.String(),
+  createdBy: t.String({ description: 'The user who created the task' }),
+  dueDate: t.Nullable(t.String()),
+  completedAt: t.Nullable(t.String({ description: 'Set when the status becomes completed; cleared when it leaves completed' })),
+  metadata: t.Record(t.String(), t.Unknown(), { description: 'Free-form JSON object' }),
+  createdAt: t.String(),
+  updatedAt: t.String(),
+}
+
+export const Task = t.Object(taskFields, { examples: [exampleTask] })
+
+/** A single task: its fields at the top level, plus success (TeamDay's shape). */
+export const TaskResponse = t.Object({ success: t.Literal(true), ...taskFields }, { examples: [{ success: true, ...exampleTask }] })
+
+const nullableText = (field: string, max: number, description: string) =>
+  t.Optional(t.Nullable(t.String({ maxLength: max, description }), { error: `${field} must be a string of at most ${max} characters, or null` }))
+
+const editable = {
+  description: nullableText('description', 20_000, 'Free text'),
+  priority: t.Optional(TaskPriority),
+  assignedTo: nullableText('assignedTo', 200, 'Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns'),
+  assignTo: nullableText('assignTo', 200, 'Alias of assignedTo (older clients); assignedTo wins when both are sent'),
+  assigneeType: t.Optional(t.Nullable(AssigneeType)),
+  spaceId: t.Optional(t.Nullable(t.String({ maxLength: 100, description: 'A space of your organization; null detaches' }), { error: 'spaceId must be a space id or null' })),
+  dueDate: t.Optional(
+    t.Nullable(t.String({ format: 'date-time', description: 'ISO-8601 date-time' }), { error: 'dueDate must be an ISO-8601 date-time such as 2026-12-31T17:00:00Z, or null' }),
+  ),
+  metadata: t.Optional(t.Unknown({ description: 'A JSON object; replaces the stored one as a whole', examples: [{ source: 'cli' }] })),
+}
+
+const titleField = t.String({ minLength: 1, maxLength: 500, description: 'What to do', error: 'title is required: a string of 1-500 characters' })
+
+export const CreateTaskBody = t.Object(
+  { title: titleField, ...editable },
+  {
+    examples: [
+      { title: 'Review the Q3 report', description: 'Check the numbers', priority: 'high', assignTo: 'char_8Kq2LmX9vB3nR8kT1wYz', dueDate: '2026-12-31T17:00:00Z' },
+    ],
+  },
+)
+
+export const UpdateTaskBody = t.Object(
+  { title: t.Optional(titleField), status: t.Optional(TaskStatus), ...editable },
+  { examples: [{ status: 'completed' }, { priority: 'urgent', assignedTo: null }] },
+)
+
+export const ListTasksQuery = t.Object({
+  status: t.Optional(TaskStatus),
+  priority: t.Optional(TaskPriority),
+  assignedTo: t.Optional(t.String({ maxLength: 200, error: 'assignedTo must be a string of at most 200 characters' })),
+  spaceId: t.Optional(t.String({ maxLength: 100, error: 'spaceId must be a string of at most 100 characters' })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Page size (1-200, default 50)', error: 'limit must be an integer between 1 and 200' })),
+  offset: t.Optional(t.Integer({ minimum: 0, default: 0, description: 'Items to skip', error: 'offset must be a non-negative integer' })),
+})
+
+export const TaskIdParams = t.Object({ id: t.String({ description: 'Task id (task_...)', examples: ['task_5Nq8LmX2vB3nR8kT1wYa'] }) })
+
+export const TaskList = t.Object(
+  { success: t.Literal(true), tasks: t.Array(Task), total: Type.Integer({ description: 'All matching tasks, not just this page' }) },
+  { examples: [{ success: true, tasks: [exampleTask], total: 1 }] },
+)
+
+export const TaskNotFound = errorResponse(404, 'not_found', 'Not found: no such task, or a task of another organization.', 'Task task_5Nq8LmX2vB3nR8kT1wYa not found')
+
+export const TaskForbidden = errorResponse(
+  403,
+  'forbidden',
+  'Forbidden: your role does not allow writing tasks (viewers), or you are a member changing a task you neither created nor are assigned to.',
+  'Forbidden: only the task\'s creator, its assignee or an organization admin can change this task (access denied)',
+)
+
+export const TaskBodyInvalid = errorResponse(422, 'validation_failed', 'Validation failed: `details` names each invalid field.', `Validation failed: status: ${STATUS_ERROR}`, [
+  { field: 'status', message: `status: ${STATUS_ERROR}` },
+])
+
+export const TaskQueryInvalid = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
+  { field: 'limit', message: 'limit must be an integer between 1 and 200' },
+])
+
+export const TaskDeleted = t.Object({ success: t.Literal(true) }, { description: 'The task is deleted', examples: [{ success: true }] })

@@ -1,0 +1,270 @@
+import { and, desc, eq, or, sql } from 'drizzle-orm'
+import type { Principal } from '../../auth/principal'
+import { isOrgAdmin } from '../../auth/roles'
+import type { DB } from '../../db/client'
+import { prepared } from '../../db/prepared'
+import { agents, memberships, spaces, tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schema'
+import type { Deps } from '../../deps'
+import { AppError } from '../../errors'
+import { newId } from '../../ids'
+
+export type TaskStatus = (typeof TASK_STATUSES)[number]
+export type TaskPriority = (typeof TASK_PRIORITIES)[number]
+export type AssigneeType = 'agent' | 'user'
+
+export interface PublicTask {
+  id: string
+  title: string
+  description: string | null
+  status: TaskStatus
+  priority: TaskPriority
+  assignedTo: string | null
+  assigneeType: AssigneeType | null
+  spaceId: string | null
+  organizationId: string
+  createdBy: string
+  dueDate: string | null
+  completedAt: string | null
+  metadata: Record<string, unknown>
+  createdAt: string
+  updatedAt: string
+}
+
+/** What a client may send; undefined = not sent, null = clear. `status` is honoured on update only. */
+export interface TaskInput {
+  title?: string
+  description?: string | null
+  status?: TaskStatus
+  priority?: TaskPriority
+  assignedTo?: string | null
+  assignTo?: string | null
+  assigneeType?: AssigneeType | null
+  spaceId?: string | null
+  dueDate?: string | null
+  metadata?: unknown
+}
+
+export interface ListTasksOptions {
+  status?: TaskStatus
+  priority?: TaskPriority
+  assignedTo?: string
+  spaceId?: string
+  limit: number
+  offset: number
+}
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null)
+
+export function toPublicTask(row: Task): PublicTask {
+  return {
+    id: row.id,
+    title: row.title,
+    description: row.description,
+    status: row.status,
+    priority: row.priority,
+    assignedTo: row.assignedTo,
+    assigneeType: row.assigneeType,
+    spaceId: row.spaceId,
+    organizationId: row.organizationId,
+    createdBy: row.createdBy,
+    dueDate: iso(row.dueDate),
+    completedAt: iso(row.completedAt),
+    metadata: row.metadata,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  }
+}
+
+function invalid(field: string, message: string): AppError {
+  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
+}
+
+/**
+ * The assignee: `assignedTo` (or its alias `assignTo`). An agent must be an active agent of the
+ * organization that the caller can see; a user must be a member of the organization. Other
+ * strings are kept as free text with no type.
+ */
+function resolveAssignee(deps: Deps, p: Principal, input: TaskInput): Pick<Task, 'assignedTo' | 'assigneeType'> | undefined {
+  const to = input.assignedTo !== undefined ? input.assignedTo : input.assignTo
+  if (to === undefined) {
+    if (input.assigneeType !== undefined) throw invalid('assigneeType', 'assigneeType can only be sent together with assignedTo')
+    return undefined
+  }
+  const value = to?.trim() || null
+  if (value === null) return { assignedTo: null, assigneeType: null }
+  const type = input.assigneeType ?? (value.startsWith('char_') ? 'agent' : value.startsWith('user_') ? 'user' : null)
+  if (type === 'agent') {
+    const a = deps.db
+      .select({ userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
+      .from(agents)
+      .where(and(eq(agents.id, value), eq(agents.organizationId, p.organizationId)))
+      .get()
+    if (!a || a.archived || (a.visibility === 'private' && a.userId !== p.userId && !isOrgAdmin(p.role))) {
+      throw invalid('assignedTo', `assignedTo must be an active agent of your organization; not found: ${value}`)
+    }
+  } else if (type === 'user') {
+    const m = deps.db
+      .select({ id: memberships.id })
+      .from(memberships)
+      .where(and(eq(memberships.userId, value), eq(memberships.organizationId, p.organizationId)))
+      .get()
+    if (!m) throw invalid('assignedTo', `assignedTo must be a user of your organization; not found: ${value}`)
+  }
+  return { assignedTo: value, assigneeType: type }
+}
+
+/** A space of the caller's organization, not archived, that the caller can see. */
+function checkSpace(deps: Deps, p: Principal, spaceId: string) {
+  const s = deps.db
+    .select({ createdBy: spaces.createdBy, visibility: spaces.visibility, archived: spaces.archived })
+    .from(spaces)
+    .where(and(eq(spaces.id, spaceId), eq(spaces.organizationId, p.organizationId)))
+    .get()
+  if (!s || s.archived || (s.visibility === 'private' && s.createdBy !== p.userId && !isOrgAdmin(p.role))) {
+    throw invalid('spaceId', `spaceId must be an active space of your organization; not found: ${spaceId}`)
+  }
+}
+
+/** Maps the input's defined fields to columns, validating what the schema cannot. */
+function columns(deps: Deps, p: Principal, input: TaskInput): Partial<Task> {
+  const out: Partial<Task> = {}
+  if (input.title !== undefined) {
+    const title = input.title.trim()
+    if (!title) throw invalid('title', 'title is required: a string of 1-500 characters, not only spaces')
+    out.title = title
+  }
+  if (input.description !== undefined) out.description = input.description
+  if (input.priority !== undefined) out.priority = input.priority
+  Object.assign(out, resolveAssignee(deps, p, input))
+  if (input.spaceId !== undefined) {
+    if (input.spaceId !== null) checkSpace(deps, p, input.spaceId)
+    out.spaceId = input.spaceId
+  }
+  if (input.dueDate !== undefined) {
+    const at = input.dueDate === null ? null : Date.parse(input.dueDate)
+    if (at !== null && Number.isNaN(at)) throw invalid('dueDate', 'dueDate must be an ISO-8601 date-time such as 2026-12-31T17:00:00Z, or null')
+    out.dueDate = at === null ? null : new Date(at)
+  }
+  if (input.metadata !== undefined) {
+    const m = input.metadata
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) throw invalid('metadata', 'metadata must be a JSON object')
+    out.metadata = m as Record<string, unknown>
+  }
+  return out
+}
+
+/** Creates a task; its status starts `pending` whatever the client sends. */
+export function createTask(deps: Deps, p: Principal, input: TaskInput & { title: string }): PublicTask {
+  const fields = columns(deps, p, { ...input, status: undefined })
+  const now = new Date(deps.clock.now())
+  const row = deps.db
+    .insert(tasks)
+    .values({
+      ...fields,
+      id: newId('task'),
+      organizationId: p.organizationId,
+      createdBy: p.userId,
+      title: fields.title!,
+      status: 'pending',
+      completedAt: null,
+      createdAt: now,
+      updatedAt: now,
+    })
+    .returning()
+    .get()
+  return toPublicTask(row)
+}
+
+function listQuery(db: DB) {
+  const k = tasks
+  const ph = sql.placeholder
+  return db
+    .select({ task: k, total: sql<number>`count(*) OVER ()` })
+    .from(k)
+    .where(
+      and(
+        eq(k.organizationId, ph('org')),
+        or(sql`${ph('status')} IS NULL`, eq(k.status, ph('status'))),
+        or(sql`${ph('priority')} IS NULL`, eq(k.priority, ph('priority'))),
+        or(sql`${ph('assignedTo')} IS NULL`, eq(k.assignedTo, ph('assignedTo'))),
+        or(sql`${ph('spaceId')} IS NULL`, eq(k.spaceId, ph('spaceId'))),
+      ),
+    )
+    .orderBy(desc(k.createdAt), desc(k.id))
+    .limit(ph('limit'))
+    .offset(ph('offset'))
+    .prepare()
+}
+
+/** The organization's tasks (every member reads all of them), newest first, one page. */
+export function listTasks(deps: Deps, p: Principal, opts: ListTasksOptions): { tasks: PublicTask[]; total: number } {
+  const query = prepared(deps.db, 'tasks.list', () => listQuery(deps.db))
+  const page = (limit: number, offset: number) =>
+    query.all({
+      org: p.organizationId,
+      status: opts.status ?? null,
+      priority: opts.priority ?? null,
+      assignedTo: opts.assignedTo ?? null,
+      spaceId: opts.spaceId ?? null,
+      limit,
+      offset,
+    })
+  const rows = page(opts.limit, opts.offset)
+  const total = rows[0]?.total ?? (opts.offset > 0 ? (page(1, 0)[0]?.total ?? 0) : 0)
+  return { tasks: rows.map((r) => toPublicTask(r.task)), total }
+}
+
+function findInOrg(deps: Deps, p: Principal, id: string): Task {
+  const row = prepared(deps.db, 'tasks.findInOrg', () =>
+    deps.db
+      .select()
+      .from(tasks)
+      .where(and(eq(tasks.id, sql.placeholder('id')), eq(tasks.organizationId, sql.placeholder('org'))))
+      .prepare(),
+  ).get({ id, org: p.organizationId })
+  if (!row) throw new AppError('not_found', `Task ${id} not found`)
+  return row
+}
+
+/** Admins change any task of the organization; members the ones they created or are assigned. */
+function findEditable(deps: Deps, p: Principal, id: string): Task {
+  const row = findInOrg(deps, p, id)
+  if (!isOrgAdmin(p.role) && row.createdBy !== p.userId && row.assignedTo !== p.userId) {
+    throw new AppError('forbidden', "Forbidden: only the task's creator, its assignee or an organization admin can change this task (access denied)")
+  }
+  return row
+}
+
+export function getTask(deps: Deps, p: Principal, id: string): PublicTask {
+  return toPublicTask(findInOrg(deps, p, id))
+}
+
+/**
+ * Any status may follow any other. Entering `completed` stamps completedAt (kept when it was
+ * already completed); leaving it clears completedAt.
+ */
+export function updateTask(deps: Deps, p: Principal, id: string, input: TaskInput): PublicTask {
+  const current = findEditable(deps, p, id)
+  const fields = columns(deps, p, input)
+  const now = new Date(deps.clock.now())
+  if (input.status !== undefined) {
+    if (!(TASK_STATUSES as readonly string[]).includes(input.status)) throw invalid('status', 'Invalid status. Must be: pending, in_progress, completed, cancelled')
+    fields.status = input.status
+    if (input.status === 'completed') fields.completedAt = current.status === 'completed' ? current.completedAt : now
+    else fields.completedAt = null
+  }
+  const row = deps.db
+    .update(tasks)
+    .set({ ...fields, updatedAt: now })
+    .where(and(eq(tasks.id, id), eq(tasks.organizationId, p.organizationId)))
+    .returning()
+    .get()
+  if (!row) throw new AppError('not_found', `Task ${id} not found`)
+  return toPublicTask(row)
+}
+
+/** Hard delete. */
+export function deleteTask(deps: Deps, p: Principal, id: string): void {
+  findEditable(deps, p, id)
+  deps.db.delete(tasks).where(and(eq(tasks.id, id), eq(tasks.organizationId, p.organizationId))).run()
+}

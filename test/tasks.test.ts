@@ -1,0 +1,256 @@
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { spaces } from '../src/db/schema'
+import { newId } from '../src/ids'
+import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+
+const TASK_KEYS = [
+  'success', 'id', 'title', 'description', 'status', 'priority', 'assignedTo', 'assigneeType', 'spaceId', 'organizationId', 'createdBy', 'dueDate',
+  'completedAt', 'metadata', 'createdAt', 'updatedAt',
+].sort()
+const STATUS_MESSAGE = 'Invalid status. Must be: pending, in_progress, completed, cancelled'
+
+let t: TestApp
+let admin: Actor
+let memberA: Actor
+let memberB: Actor
+let viewer: Actor
+let otherOrg: Actor
+
+beforeAll(() => {
+  t = makeTestApp()
+  admin = makeActor(t, { role: 'admin' })
+  memberA = makeActor(t, { role: 'member' })
+  memberB = makeActor(t, { role: 'member' })
+  viewer = makeActor(t, { role: 'viewer' })
+  otherOrg = makeActor(t, { role: 'admin', org: 'globex' })
+})
+
+/** A space row straight into the database (the spaces API is another module). */
+function makeSpace(x: TestApp, owner: Actor, o: { visibility?: 'private' | 'organization'; archived?: boolean } = {}): string {
+  const id = newId('space')
+  const now = new Date(x.clock.now())
+  x.deps.db
+    .insert(spaces)
+    .values({ id, organizationId: owner.organizationId, createdBy: owner.userId, name: 'S', visibility: o.visibility ?? 'organization', archived: o.archived ?? false, createdAt: now, updatedAt: now })
+    .run()
+  return id
+}
+
+const create = async (who: Actor, body: Record<string, unknown>, x: TestApp = t) => {
+  const res = await x.req('POST', '/api/v1/tasks', { token: who.token, body })
+  expect(res.status).toBe(201)
+  return res.body
+}
+const ids = (list: { id: string }[]) => list.map((a) => a.id)
+
+describe('tasks: the CLI flow', () => {
+  test('create → list → get → patch → delete', async () => {
+    const space = makeSpace(t, memberA)
+    const c = await t.req('POST', '/api/v1/tasks', {
+      token: memberA.token,
+      body: { title: 'Review the Q3 report', description: 'numbers', priority: 'high', spaceId: space, dueDate: '2026-12-31T17:00:00Z', metadata: { source: 'cli', n: [1, { a: 2 }] } },
+    })
+    expect(c.status).toBe(201)
+    expect(Object.keys(c.body).sort()).toEqual(TASK_KEYS)
+    expect(c.body).toMatchObject({
+      success: true,
+      title: 'Review the Q3 report',
+      status: 'pending',
+      priority: 'high',
+      spaceId: space,
+      dueDate: '2026-12-31T17:00:00.000Z',
+      completedAt: null,
+      assignedTo: null,
+      assigneeType: null,
+      metadata: { source: 'cli', n: [1, { a: 2 }] },
+      organizationId: memberA.organizationId,
+      createdBy: memberA.userId,
+    })
+    expect(c.body.id).toMatch(/^task_[A-Za-z0-9]{20}$/)
+    const id = c.body.id
+
+    const list = await t.req('GET', '/api/v1/tasks', { token: memberA.token })
+    expect(list.status).toBe(200)
+    expect(list.body.success).toBe(true)
+    expect(ids(list.body.tasks)).toContain(id)
+    expect(list.body.total).toBe(list.body.tasks.length)
+    expect(list.body.tasks.find((x: any) => x.id === id)).not.toHaveProperty('success')
+
+    const one = await t.req('GET', `/api/v1/tasks/${id}`, { token: memberA.token })
+    expect(one.status).toBe(200)
+    expect(one.body).toEqual(c.body)
+
+    t.clock.advance(60_000)
+    const done = await t.req('PATCH', `/api/v1/tasks/${id}`, { token: memberA.token, body: { status: 'completed', title: 'Reviewed' } })
+    expect(done.status).toBe(200)
+    expect(done.body).toMatchObject({ success: true, id, status: 'completed', title: 'Reviewed', completedAt: new Date(t.clock.now()).toISOString() })
+    t.clock.advance(1000)
+    const still = await t.req('PATCH', `/api/v1/tasks/${id}`, { token: memberA.token, body: { status: 'completed' } })
+    expect(still.body.completedAt).toBe(done.body.completedAt) // kept, not restamped
+    const reopened = await t.req('PATCH', `/api/v1/tasks/${id}`, { token: memberA.token, body: { status: 'in_progress' } })
+    expect(reopened.body).toMatchObject({ status: 'in_progress', completedAt: null })
+
+    const del = await t.req('DELETE', `/api/v1/tasks/${id}`, { token: memberA.token })
+    expect(del.status).toBe(200)
+    expect(del.body).toEqual({ success: true })
+    expect((await t.req('GET', `/api/v1/tasks/${id}`, { token: memberA.token })).status).toBe(404)
+    expect((await t.req('DELETE', `/api/v1/tasks/${id}`, { token: memberA.token })).status).toBe(404)
+  })
+
+  test('assignTo alias; agent / user assignees inferred and checked; null unassigns', async () => {
+    const agent = (await t.req('POST', '/api/v1/agents', { token: memberA.token, body: { name: 'Worker', visibility: 'organization' } })).body.agent
+    const a = await create(memberA, { title: 'By agent', assignTo: agent.id })
+    expect(a).toMatchObject({ assignedTo: agent.id, assigneeType: 'agent' })
+    const both = await create(memberA, { title: 'Both', assignTo: 'someone', assignedTo: memberB.userId })
+    expect(both).toMatchObject({ assignedTo: memberB.userId, assigneeType: 'user' })
+    const free = await create(memberA, { title: 'Free', assignedTo: 'the night shift' })
+    expect(free).toMatchObject({ assignedTo: 'the night shift', assigneeType: null })
+    const un = await t.req('PATCH', `/api/v1/tasks/${a.id}`, { token: memberA.token, body: { assignedTo: null } })
+    expect(un.body).toMatchObject({ assignedTo: null, assigneeType: null })
+
+    const foreignAgent = (await t.req('POST', '/api/v1/agents', { token: otherOrg.token, body: { name: 'F', visibility: 'organization' } })).body.agent
+    for (const [body, msg] of [
+      [{ title: 'x', assignedTo: foreignAgent.id }, /assignedTo must be an active agent of your organization/],
+      [{ title: 'x', assignedTo: otherOrg.userId }, /assignedTo must be a user of your organization/],
+      [{ title: 'x', assignedTo: 'bob', assigneeType: 'user' }, /assignedTo must be a user/],
+    ] as const) {
+      const res = await t.req('POST', '/api/v1/tasks', { token: memberA.token, body })
+      expect(res.status).toBe(422)
+      expect(res.body.message).toMatch(msg)
+      expect(res.body.details[0].field).toBe('assignedTo')
+    }
+  })
+
+  test('mass assignment: id, status, organizationId, createdBy, completedAt are ignored on create', async () => {
+    const res = await create(memberA, {
+      title: 'Sneaky', id: 'task_mine', status: 'completed', organizationId: otherOrg.organizationId, createdBy: admin.userId, completedAt: '2020-01-01T00:00:00Z',
+    })
+    expect(res).toMatchObject({ status: 'pending', organizationId: memberA.organizationId, createdBy: memberA.userId, completedAt: null })
+    expect(res.id).not.toBe('task_mine')
+    const p = await t.req('PATCH', `/api/v1/tasks/${res.id}`, { token: memberA.token, body: { createdBy: memberB.userId, organizationId: otherOrg.organizationId } })
+    expect(p.body).toMatchObject({ createdBy: memberA.userId, organizationId: memberA.organizationId })
+  })
+})
+
+describe('tasks: validation', () => {
+  const expect422 = async (method: string, path: string, body: unknown, field: string, message: string | RegExp) => {
+    const res = await t.req(method, path, { token: memberA.token, body })
+    expect(res.status).toBe(422)
+    expect(res.body.code).toBe('validation_failed')
+    expect(res.body.message).toStartWith('Validation failed: ')
+    expect(res.body.message).toMatch(message)
+    expect(res.body.details.map((d: any) => d.field)).toContain(field)
+  }
+
+  test('status, title, priority, dueDate, metadata, spaceId', async () => {
+    const task = await create(memberA, { title: 'V' })
+    const path = `/api/v1/tasks/${task.id}`
+    await expect422('PATCH', path, { status: 'done' }, 'status', STATUS_MESSAGE)
+    await expect422('PATCH', path, { status: 'PENDING' }, 'status', STATUS_MESSAGE)
+    await expect422('POST', '/api/v1/tasks', {}, 'title', /title is required/)
+    await expect422('POST', '/api/v1/tasks', { title: '  ' }, 'title', /title is required/)
+    await expect422('POST', '/api/v1/tasks', { title: 'x', priority: 'asap' }, 'priority', /priority must be one of/)
+    await expect422('POST', '/api/v1/tasks', { title: 'x', dueDate: 'tomorrow' }, 'dueDate', /dueDate must be an ISO-8601 date-time/)
+    await expect422('POST', '/api/v1/tasks', { title: 'x', metadata: [1, 2] }, 'metadata', /metadata must be a JSON object/)
+    await expect422('POST', '/api/v1/tasks', { title: 'x', metadata: 'text' }, 'metadata', /metadata must be a JSON object/)
+    await expect422('POST', '/api/v1/tasks', { title: 'x', spaceId: 'space_nope' }, 'spaceId', /spaceId must be an active space of your organization/)
+    await expect422('POST', '/api/v1/tasks', { title: 'x', spaceId: makeSpace(t, otherOrg) }, 'spaceId', /spaceId/)
+    await expect422('POST', '/api/v1/tasks', { title: 'x', spaceId: makeSpace(t, memberA, { archived: true }) }, 'spaceId', /spaceId/)
+    await expect422('POST', '/api/v1/tasks', { title: 'x', spaceId: makeSpace(t, memberB, { visibility: 'private' }) }, 'spaceId', /spaceId/)
+    const res = await t.req('GET', '/api/v1/tasks?status=done', { token: memberA.token })
+    expect(res.status).toBe(422)
+    expect(res.body.message).toContain(STATUS_MESSAGE)
+    for (const q of ['limit=0', 'limit=201', 'offset=-1', 'priority=asap']) {
+      expect((await t.req('GET', `/api/v1/tasks?${q}`, { token: memberA.token })).status).toBe(422)
+    }
+  })
+
+  test('every valid status is accepted; spaceId and dueDate clear with null', async () => {
+    const task = await create(memberA, { title: 'S', spaceId: makeSpace(t, memberA), dueDate: '2026-07-01T00:00:00.000Z' })
+    for (const status of ['in_progress', 'cancelled', 'pending', 'completed']) {
+      const res = await t.req('PATCH', `/api/v1/tasks/${task.id}`, { token: memberA.token, body: { status } })
+      expect(res.status).toBe(200)
+      expect(res.body.status).toBe(status)
+    }
+    const cleared = await t.req('PATCH', `/api/v1/tasks/${task.id}`, { token: memberA.token, body: { spaceId: null, dueDate: null, metadata: {} } })
+    expect(cleared.body).toMatchObject({ spaceId: null, dueDate: null, metadata: {} })
+  })
+})
+
+describe('tasks: roles and organizations', () => {
+  let mine: any
+  beforeAll(async () => {
+    mine = await create(memberA, { title: "A's task" })
+  })
+
+  test('tasks are organization-wide for reading', async () => {
+    for (const who of [memberB, viewer, admin]) {
+      expect((await t.req('GET', `/api/v1/tasks/${mine.id}`, { token: who.token })).status).toBe(200)
+      expect(ids((await t.req('GET', '/api/v1/tasks?limit=200', { token: who.token })).body.tasks)).toContain(mine.id)
+    }
+  })
+
+  test('a member edits only tasks they created or are assigned; admins any', async () => {
+    const p = await t.req('PATCH', `/api/v1/tasks/${mine.id}`, { token: memberB.token, body: { status: 'completed' } })
+    expect(p.status).toBe(403)
+    expect(p.body.code).toBe('forbidden')
+    expect(p.body.message).toStartWith('Forbidden: ')
+    expect((await t.req('DELETE', `/api/v1/tasks/${mine.id}`, { token: memberB.token })).status).toBe(403)
+
+    const assigned = await create(memberA, { title: 'For B', assignedTo: memberB.userId })
+    const ok = await t.req('PATCH', `/api/v1/tasks/${assigned.id}`, { token: memberB.token, body: { status: 'in_progress' } })
+    expect(ok.status).toBe(200)
+
+    const byAdmin = await t.req('PATCH', `/api/v1/tasks/${mine.id}`, { token: admin.token, body: { priority: 'urgent' } })
+    expect(byAdmin.status).toBe(200)
+    expect(byAdmin.body).toMatchObject({ priority: 'urgent', createdBy: memberA.userId })
+    const other = await create(memberB, { title: 'B own' })
+    expect((await t.req('DELETE', `/api/v1/tasks/${other.id}`, { token: admin.token })).status).toBe(200)
+  })
+
+  test('viewer reads only', async () => {
+    for (const [method, path] of [['POST', '/api/v1/tasks'], ['PATCH', `/api/v1/tasks/${mine.id}`], ['DELETE', `/api/v1/tasks/${mine.id}`]] as const) {
+      const res = await t.req(method, path, { token: viewer.token, body: method === 'DELETE' ? undefined : { title: 'v' } })
+      expect(res.status).toBe(403)
+      expect(res.body.code).toBe('forbidden')
+    }
+  })
+
+  test("another organization's task is 404 everywhere and never listed; unknown ids are 404", async () => {
+    for (const [method, body] of [['GET', undefined], ['PATCH', { title: 'x' }], ['DELETE', undefined]] as const) {
+      const res = await t.req(method, `/api/v1/tasks/${mine.id}`, { token: otherOrg.token, body })
+      expect(res.status).toBe(404)
+      expect(res.body.code).toBe('not_found')
+    }
+    const list = await t.req('GET', '/api/v1/tasks?limit=200', { token: otherOrg.token })
+    expect(list.body.tasks.every((x: any) => x.organizationId === otherOrg.organizationId)).toBe(true)
+    expect(list.text).not.toContain(mine.id)
+    expect((await t.req('GET', '/api/v1/tasks/task_unknown', { token: admin.token })).status).toBe(404)
+    expect((await t.req('GET', '/api/v1/tasks', {})).status).toBe(401)
+  })
+})
+
+describe('tasks: filters and pagination', () => {
+  test('status, priority, assignedTo, spaceId filters; limit/offset newest first', async () => {
+    const x = makeTestApp()
+    const m = makeActor(x, { role: 'member' })
+    const space = makeSpace(x, m)
+    const made: string[] = []
+    const specs = [{ priority: 'low' }, { priority: 'high', spaceId: space }, { assignedTo: m.userId }, { priority: 'high' }, {}]
+    for (const [i, s] of specs.entries()) {
+      x.clock.advance(1000)
+      made.push((await create(m, { title: `T${i}`, ...s }, x)).id)
+    }
+    await x.req('PATCH', `/api/v1/tasks/${made[4]}`, { token: m.token, body: { status: 'completed' } })
+    const get = async (q: string) => (await x.req('GET', `/api/v1/tasks?${q}`, { token: m.token })).body
+    expect(ids((await get('priority=high')).tasks)).toEqual([made[3], made[1]])
+    expect(ids((await get(`spaceId=${space}`)).tasks)).toEqual([made[1]])
+    expect(ids((await get(`assignedTo=${m.userId}`)).tasks)).toEqual([made[2]])
+    expect(ids((await get('status=completed')).tasks)).toEqual([made[4]])
+    expect((await get('status=pending')).total).toBe(4)
+    const p = await get('limit=2&offset=1')
+    expect(ids(p.tasks)).toEqual([made[3], made[2]])
+    expect(p.total).toBe(5)
+    expect(await get('limit=2&offset=9')).toMatchObject({ tasks: [], total: 5 })
+  })
+})
