@@ -1,5 +1,10 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
+import { Value } from '@sinclair/typebox/value'
+import { AgentArchived, AgentEnvelope, AgentList, AgentWithCharacter, CreatedAgent } from '../src/modules/agents/model'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+
+/** The body matches the route's declared response schema. */
+const conforms = (schema: Parameters<typeof Value.Check>[0], body: unknown) => expect([...Value.Errors(schema, body)].map((e) => `${e.path}: ${e.message}`)).toEqual([])
 
 const AGENT_KEYS = [
   'id', 'name', 'slug', 'role', 'systemPrompt', 'description', 'category', 'visibility', 'model', 'tags', 'advanced_tools', 'allowedTools',
@@ -38,6 +43,7 @@ describe('agents: the CLI flow', () => {
     })
     expect(created.status).toBe(201)
     const b = created.body
+    conforms(CreatedAgent, b)
     expect(b).toMatchObject({ success: true, name: 'Research Assistant', status: 'active' })
     expect(b.id).toMatch(/^char_[A-Za-z0-9]{20}$/)
     expect(b.chatUrl).toBe(`/agents/${b.id}/chat`)
@@ -60,6 +66,7 @@ describe('agents: the CLI flow', () => {
     const list = await t.req('GET', '/api/v1/agents', { token: memberA.token })
     expect(list.status).toBe(200)
     expect(list.body.success).toBe(true)
+    conforms(AgentList, list.body)
     expect(ids(list.body.agents)).toContain(b.id)
     expect(list.body.characters).toEqual(list.body.agents)
     expect(list.body.total).toBe(list.body.agents.length)
@@ -67,17 +74,20 @@ describe('agents: the CLI flow', () => {
     const one = await t.req('GET', `/api/v1/agents/${b.id}`, { token: memberA.token })
     expect(one.status).toBe(200)
     expect(one.body).toEqual({ success: true, agent: b.agent, character: b.agent })
+    conforms(AgentWithCharacter, one.body)
 
     t.clock.advance(1000)
     const patched = await t.req('PATCH', `/api/v1/agents/${b.id}`, { token: memberA.token, body: { name: 'Deep Research!  Bot', description: 'Digs', maxTurns: 20 } })
     expect(patched.status).toBe(200)
     expect(patched.body.success).toBe(true)
+    conforms(AgentEnvelope, patched.body)
     expect(patched.body.agent).toMatchObject({ name: 'Deep Research!  Bot', slug: 'deep-research-bot', description: 'Digs', maxTurns: 20, role: 'Research and analysis' })
     expect(patched.body.agent.updatedAt).not.toBe(patched.body.agent.createdAt)
 
     const del = await t.req('DELETE', `/api/v1/agents/${b.id}`, { token: memberA.token })
     expect(del.status).toBe(200)
     expect(del.body).toEqual({ success: true })
+    conforms(AgentArchived, del.body)
     expect((await t.req('DELETE', `/api/v1/agents/${b.id}`, { token: memberA.token })).status).toBe(200) // idempotent
     const after = await t.req('GET', `/api/v1/agents/${b.id}`, { token: memberA.token })
     expect(after.body.agent).toMatchObject({ archived: true, archivedAt: new Date(t.clock.now()).toISOString() })

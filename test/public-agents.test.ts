@@ -1,4 +1,6 @@
 import { describe, expect, test } from 'bun:test'
+import { Value } from '@sinclair/typebox/value'
+import { PublicAgentList } from '../src/modules/agents/model'
 import { makeActor, makeTestApp } from './helpers/app'
 
 describe('GET /api/public/agents', () => {
@@ -23,6 +25,7 @@ describe('GET /api/public/agents', () => {
     const res = await t.req('GET', '/api/public/agents')
     expect(res.status).toBe(200)
     expect(Object.keys(res.body).sort()).toEqual(['data', 'meta'])
+    expect(Value.Check(PublicAgentList, res.body)).toBe(true)
     expect(res.body.data).toEqual([
       { id: pubB.id, name: 'Globex Agent', slug: 'globex-agent', description: null, role: null, category: null },
       { id: pubA.id, name: 'Acme Helper', slug: 'acme-helper', description: 'Helps', role: 'Helper', category: 'support' },

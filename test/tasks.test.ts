@@ -1,7 +1,12 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { spaces } from '../src/db/schema'
 import { newId } from '../src/ids'
+import { Value } from '@sinclair/typebox/value'
+import { TaskDeleted, TaskList, TaskResponse } from '../src/modules/tasks/model'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+
+/** The body matches the route's declared response schema. */
+const conforms = (schema: Parameters<typeof Value.Check>[0], body: unknown) => expect([...Value.Errors(schema, body)].map((e) => `${e.path}: ${e.message}`)).toEqual([])
 
 const TASK_KEYS = [
   'success', 'id', 'title', 'description', 'status', 'priority', 'assignedTo', 'assigneeType', 'spaceId', 'organizationId', 'createdBy', 'dueDate',
@@ -52,6 +57,7 @@ describe('tasks: the CLI flow', () => {
     })
     expect(c.status).toBe(201)
     expect(Object.keys(c.body).sort()).toEqual(TASK_KEYS)
+    conforms(TaskResponse, c.body)
     expect(c.body).toMatchObject({
       success: true,
       title: 'Review the Q3 report',
@@ -72,6 +78,7 @@ describe('tasks: the CLI flow', () => {
     const list = await t.req('GET', '/api/v1/tasks', { token: memberA.token })
     expect(list.status).toBe(200)
     expect(list.body.success).toBe(true)
+    conforms(TaskList, list.body)
     expect(ids(list.body.tasks)).toContain(id)
     expect(list.body.total).toBe(list.body.tasks.length)
     expect(list.body.tasks.find((x: any) => x.id === id)).not.toHaveProperty('success')
@@ -83,6 +90,7 @@ describe('tasks: the CLI flow', () => {
     t.clock.advance(60_000)
     const done = await t.req('PATCH', `/api/v1/tasks/${id}`, { token: memberA.token, body: { status: 'completed', title: 'Reviewed' } })
     expect(done.status).toBe(200)
+    conforms(TaskResponse, done.body)
     expect(done.body).toMatchObject({ success: true, id, status: 'completed', title: 'Reviewed', completedAt: new Date(t.clock.now()).toISOString() })
     t.clock.advance(1000)
     const still = await t.req('PATCH', `/api/v1/tasks/${id}`, { token: memberA.token, body: { status: 'completed' } })
@@ -93,6 +101,7 @@ describe('tasks: the CLI flow', () => {
     const del = await t.req('DELETE', `/api/v1/tasks/${id}`, { token: memberA.token })
     expect(del.status).toBe(200)
     expect(del.body).toEqual({ success: true })
+    conforms(TaskDeleted, del.body)
     expect((await t.req('GET', `/api/v1/tasks/${id}`, { token: memberA.token })).status).toBe(404)
     expect((await t.req('DELETE', `/api/v1/tasks/${id}`, { token: memberA.token })).status).toBe(404)
   })
