@@ -164,7 +164,7 @@ describe('routes and methods', () => {
     ['GET', '/api/v1/nope'],
     ['GET', '/api/v2/tokens'],
     ['GET', '/nope'],
-    ['POST', '/api/v1/agents'],
+    ['POST', '/api/v1/widgets'],
     ['GET', '/api/v1/tokens/pat_x/extra'],
     ['GET', '/swagger/assets/nope.js'],
   ])('unknown route %s %s → 404 route_not_found (with or without a token)', async (method, path) => {
