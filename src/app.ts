@@ -8,6 +8,7 @@ import { agentsModule } from './modules/agents'
 import { publicAgentsModule } from './modules/agents/public'
 import { auditModule } from './modules/audit'
 import { credentialsModule } from './modules/credentials'
+import { executionsModule } from './modules/executions'
 import { organizationsModule } from './modules/organizations'
 import { spacesModule } from './modules/spaces'
 import { tasksModule } from './modules/tasks'
@@ -189,6 +190,7 @@ export function createApp(deps: Deps) {
         })
         .use(tokensModule(deps, auth))
         .use(agentsModule(deps, auth))
+        .use(executionsModule(deps, auth))
         .use(spacesModule(deps, auth))
         .use(organizationsModule(deps, auth))
         .use(tasksModule(deps, auth))

@@ -15,6 +15,19 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'
   maxBodyBytes: number
   version: string
+  /** OpenAI-compatible Chat Completions endpoint (OpenAI, Ollama, vLLM, ...), e.g. http://localhost:11434/v1. */
+  openaiBaseUrl?: string
+  openaiApiKey?: string
+  anthropicApiKey?: string
+  /** Anthropic Messages base URL, with or without the trailing /v1. */
+  anthropicBaseUrl?: string
+  /** Model for agents that name none. */
+  defaultModel?: string
+  /** Forces one provider for every model. */
+  provider?: 'openai' | 'anthropic'
+  maxDelegationDepth: number
+  maxConcurrentExecutions: number
+  executionTimeoutMs: number
 }
 
 export const VERSION = '0.1.0'
@@ -40,6 +53,15 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     logLevel,
     maxBodyBytes: 1024 * 1024,
     version: VERSION,
+    openaiBaseUrl: env.OPENAI_BASE_URL || (env.OPENAI_API_KEY ? 'https://api.openai.com/v1' : undefined),
+    openaiApiKey: env.OPENAI_API_KEY || undefined,
+    anthropicApiKey: env.ANTHROPIC_API_KEY || undefined,
+    anthropicBaseUrl: env.ANTHROPIC_BASE_URL || undefined,
+    defaultModel: env.TEAMDAY_DEFAULT_MODEL || undefined,
+    provider: parseProvider(env.TEAMDAY_PROVIDER),
+    maxDelegationDepth: parseIntVar('TEAMDAY_MAX_DELEGATION_DEPTH', env.TEAMDAY_MAX_DELEGATION_DEPTH, 3, 0, 20),
+    maxConcurrentExecutions: parseIntVar('TEAMDAY_MAX_CONCURRENT_EXECUTIONS', env.TEAMDAY_MAX_CONCURRENT_EXECUTIONS, 4, 1, 1000),
+    executionTimeoutMs: parseIntVar('TEAMDAY_EXECUTION_TIMEOUT_MS', env.TEAMDAY_EXECUTION_TIMEOUT_MS, 300_000, 100, 86_400_000),
     ...overrides,
   }
 }
@@ -52,6 +74,20 @@ export function defaultKeyFile(dbPath: string): string {
 export function parsePort(value: string): number {
   const n = Number(value)
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`port must be an integer 0-65535 (got "${value}")`)
+  return n
+}
+
+function parseProvider(value: string | undefined): Config['provider'] {
+  if (!value) return undefined
+  const v = value.toLowerCase()
+  if (v === 'openai' || v === 'anthropic') return v
+  throw new ConfigError(`TEAMDAY_PROVIDER must be openai or anthropic (got "${value}")`)
+}
+
+function parseIntVar(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined || value === '') return fallback
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer ${min}-${max} (got "${value}")`)
   return n
 }
 

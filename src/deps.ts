@@ -1,6 +1,7 @@
 import type { Config } from './config'
 import type { SecretBox } from './crypto/secretbox'
 import type { DB } from './db/client'
+import type { ModelProviders } from './engine/providers'
 import type { Logger } from './logger'
 
 export interface Clock {
@@ -17,4 +18,6 @@ export interface Deps {
   clock: Clock
   logger: Logger
   config: Config
+  /** Model provider clients; built from the config when absent (tests point the config at doubles). */
+  providers?: ModelProviders
 }

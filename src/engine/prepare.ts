@@ -1,0 +1,77 @@
+import { and, eq } from 'drizzle-orm'
+import { randomBase62 } from '../auth/random'
+import type { DB } from '../db/client'
+import { agents, type Agent, type Execution, type Space } from '../db/schema'
+import type { Deps } from '../deps'
+import { newId } from '../ids'
+import type { ModelProviders, SelectedModel } from './providers'
+import { insertExecution } from './store'
+
+/** Everything one run needs, fixed when the execution is created. */
+export interface Job {
+  execution: Execution
+  agent: Agent
+  system: string
+  selected: SelectedModel
+}
+
+export interface JobInput {
+  agent: Agent
+  space: Space | null
+  message: string
+  userId: string
+  sessionId?: string
+  chatId?: string
+  parentExecutionId?: string | null
+  rootExecutionId?: string | null
+  delegationDepth?: number
+}
+
+/** The agent's system prompt, then the space's instructions. Secrets are never part of it. */
+export function systemPrompt(agent: Agent, space: Space | null): string {
+  const parts = [agent.systemPrompt?.trim() || `You are ${agent.name}${agent.role ? `, ${agent.role}` : ''}.`]
+  if (space?.instructions?.trim()) parts.push(`Instructions for the space "${space.name}":\n${space.instructions.trim()}`)
+  return parts.join('\n\n')
+}
+
+export const newChatId = () => `chat_${randomBase62(20)}`
+
+/**
+ * Selects the model (501 `no_model_provider` before anything is stored) and records the
+ * execution as pending. A conversation key: `sessionId`, else `chatId`, else a new one; the
+ * other defaults to the same value.
+ */
+export function createJob(deps: Deps, providers: ModelProviders, input: JobInput): Job {
+  const selected = providers.select(input.agent.model)
+  const now = new Date(deps.clock.now())
+  const sessionId = input.sessionId ?? input.chatId ?? newChatId()
+  const chatId = input.chatId ?? sessionId
+  const execution = insertExecution(deps.db, {
+    id: newId('exec'),
+    organizationId: input.agent.organizationId,
+    userId: input.userId,
+    agentId: input.agent.id,
+    agentName: input.agent.name,
+    agentVisibility: input.agent.visibility,
+    spaceId: input.space?.id ?? null,
+    chatId,
+    sessionId,
+    status: 'pending',
+    message: input.message,
+    model: selected.modelId,
+    provider: selected.provider,
+    messages: [],
+    toolCalls: [],
+    parentExecutionId: input.parentExecutionId ?? null,
+    rootExecutionId: input.rootExecutionId ?? null,
+    delegationDepth: input.delegationDepth ?? 0,
+    createdAt: now,
+    updatedAt: now,
+  })
+  return { execution, agent: input.agent, system: systemPrompt(input.agent, input.space), selected }
+}
+
+/** A sub-agent for delegation: same organization, not archived. */
+export function loadSubagent(db: DB, organizationId: string, id: string): Agent | undefined {
+  return db.select().from(agents).where(and(eq(agents.id, id), eq(agents.organizationId, organizationId), eq(agents.archived, false))).get()
+}

@@ -1,0 +1,140 @@
+import { isStepCount, streamText, type ModelMessage } from 'ai'
+import type { Execution, ExecutionToolCall } from '../db/schema'
+import type { Deps } from '../deps'
+import type { Job } from './prepare'
+import { addLog, finishExecution, getExecutionRow, sessionHistory, updateExecution } from './store'
+import { buildTools, type RunChild } from './tools'
+
+export const DEFAULT_MAX_TURNS = 10
+
+/** What a running execution tells its listeners (the SSE route renders these). */
+export type EngineEvent =
+  | { type: 'text'; text: string }
+  | { type: 'tool_start'; id: string; name: string; input: unknown }
+  | { type: 'tool_end'; id: string; name: string; output: unknown }
+  | { type: 'done'; execution: Execution }
+
+export type AbortReason = 'cancel' | 'timeout' | 'shutdown'
+
+function providerMessage(e: unknown): string {
+  const err = e as { message?: string; statusCode?: number; responseBody?: string; cause?: unknown }
+  let msg = err?.message || String(e)
+  if (err?.statusCode) msg = `${msg} (HTTP ${err.statusCode})`
+  return msg.length > 1000 ? `${msg.slice(0, 1000)}...` : msg
+}
+
+/**
+ * Runs one execution to its end: the tool loop through the AI SDK against the selected
+ * provider, events to `emit`, the outcome into the row. Never throws; returns the final row.
+ */
+export async function runJob(
+  deps: Deps,
+  job: Job,
+  ctrl: AbortController,
+  emit: (e: EngineEvent) => void,
+  runChild: RunChild,
+): Promise<Execution> {
+  const { db, clock, config } = deps
+  const id = job.execution.id
+  const startedAt = clock.now()
+  const started = finishExecution(db, id, { status: 'running', startedAt: new Date(startedAt), updatedAt: new Date(startedAt) })
+  if (!started) return getExecutionRow(db, id)! // cancelled while pending
+  addLog(db, id, startedAt, 'info', 'started', { provider: job.selected.provider, model: job.selected.modelId, delegationDepth: job.execution.delegationDepth })
+
+  const timer = setTimeout(() => ctrl.abort('timeout' satisfies AbortReason), config.executionTimeoutMs)
+  const maxTurns = job.agent.maxTurns && job.agent.maxTurns > 0 ? job.agent.maxTurns : DEFAULT_MAX_TURNS
+  const history = sessionHistory(db, job.execution.organizationId, job.execution.userId, job.execution.sessionId, id)
+  const messages: ModelMessage[] = [...history.map((m) => ({ role: m.role, content: m.content }) as ModelMessage), { role: 'user', content: job.execution.message }]
+  const toolCalls: ExecutionToolCall[] = []
+  const pendingCalls = new Map<string, { name: string; input: unknown }>()
+  let text = ''
+  let steps = 0
+  let lastFinish = ''
+  let inputTokens = 0
+  let outputTokens = 0
+  let error: unknown
+
+  try {
+    const result = streamText({
+      model: job.selected.model,
+      system: job.system,
+      messages,
+      tools: buildTools(job, runChild),
+      stopWhen: isStepCount(maxTurns),
+      abortSignal: ctrl.signal,
+      maxRetries: 0,
+      // Errors arrive as 'error' parts below and are recorded on the execution; no console noise.
+      onError: () => {},
+    })
+    for await (const part of result.fullStream) {
+      if (ctrl.signal.aborted) break
+      switch (part.type) {
+        case 'text-delta':
+          if (part.text) {
+            text += part.text
+            emit({ type: 'text', text: part.text })
+          }
+          break
+        case 'tool-call':
+          pendingCalls.set(part.toolCallId, { name: part.toolName, input: part.input })
+          addLog(db, id, clock.now(), 'info', 'tool_call', { tool: part.toolName, toolCallId: part.toolCallId })
+          emit({ type: 'tool_start', id: part.toolCallId, name: part.toolName, input: part.input })
+          break
+        case 'tool-result':
+        case 'tool-error': {
+          const output = part.type === 'tool-result' ? part.output : `Error: ${providerMessage(part.error)}`
+          toolCalls.push({ tool: part.toolName, arguments: part.input, result: output, timestamp: new Date(clock.now()).toISOString() })
+          addLog(db, id, clock.now(), part.type === 'tool-result' ? 'info' : 'warn', 'tool_result', { tool: part.toolName, toolCallId: part.toolCallId })
+          emit({ type: 'tool_end', id: part.toolCallId, name: part.toolName, output })
+          pendingCalls.delete(part.toolCallId)
+          break
+        }
+        case 'finish-step':
+          steps++
+          lastFinish = part.finishReason
+          inputTokens += part.usage.inputTokens ?? 0
+          outputTokens += part.usage.outputTokens ?? 0
+          break
+        case 'error':
+          error = part.error
+          break
+      }
+      if (error) break
+    }
+  } catch (e) {
+    error = e
+  } finally {
+    clearTimeout(timer)
+  }
+
+  const now = clock.now()
+  const base = {
+    completedAt: new Date(now),
+    updatedAt: new Date(now),
+    executionTime: Math.max(0, now - startedAt),
+    tokensInput: inputTokens,
+    tokensOutput: outputTokens,
+    toolCalls,
+    result: text || null,
+  }
+  const userMsg = { role: 'user' as const, content: job.execution.message, timestamp: job.execution.createdAt.toISOString() }
+  const reason = ctrl.signal.aborted ? (ctrl.signal.reason as AbortReason) : undefined
+  if (reason === 'cancel') {
+    // cancel() already recorded the status; keep what was produced before it.
+    updateExecution(db, id, { ...base, completedAt: undefined, messages: [userMsg] })
+  } else if (reason === 'timeout' || reason === 'shutdown' || ctrl.signal.aborted) {
+    const msg = reason === 'timeout' ? `Execution timed out after ${config.executionTimeoutMs} ms` : 'Execution interrupted by server shutdown'
+    finishExecution(db, id, { ...base, status: 'failed', error: msg, errorCode: reason === 'timeout' ? 'gateway_timeout' : 'service_unavailable', messages: [userMsg] })
+    addLog(db, id, now, 'error', reason === 'timeout' ? 'timeout' : 'interrupted', { message: msg })
+  } else if (error) {
+    const msg = `Model provider error: ${providerMessage(error)}`
+    finishExecution(db, id, { ...base, status: 'failed', error: msg, errorCode: 'bad_gateway', messages: [userMsg] })
+    addLog(db, id, now, 'error', 'provider_error', { message: msg })
+  } else {
+    if (lastFinish === 'tool-calls' && steps >= maxTurns) addLog(db, id, now, 'warn', 'max_turns_reached', { maxTurns })
+    const assistant = { role: 'assistant' as const, content: text, timestamp: new Date(now).toISOString() }
+    finishExecution(db, id, { ...base, status: 'completed', messages: [userMsg, assistant] })
+    addLog(db, id, now, 'info', 'completed', { steps, inputTokens, outputTokens })
+  }
+  return getExecutionRow(db, id)!
+}

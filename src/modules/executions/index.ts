@@ -1,0 +1,115 @@
+import { Elysia } from 'elysia'
+import type { authPlugin } from '../../auth/plugin'
+import type { Deps } from '../../deps'
+import { getEngine } from '../../engine/runner'
+import { authErrors, bodyErrors, errorResponse } from '../shared-models'
+import {
+  AgentIdParams,
+  ExecuteAccepted,
+  ExecuteBody,
+  ExecuteResult,
+  ExecutionEnvelope,
+  ExecutionIdParams,
+  ExecutionList,
+  ListExecutionsQuery,
+  LogsEnvelope,
+  TreeEnvelope,
+} from './model'
+import { cancelExecution, executionLogs, executionTree, failureError, getVisibleExecution, listExecutions, prepareExecution, toPublicExecution } from './service'
+import { executeResult, sseResponse } from './sse'
+
+const notFound = errorResponse(404, 'not_found', 'Not found: no such execution, or not visible to you, or in another organization.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz not found.')
+const agentNotFound = errorResponse(404, 'not_found', 'Not found: no such agent or space, archived, not visible to you, or in another organization.', 'Agent char_4Fk9QzL2mP7xR1vN8tBc not found (or archived, or not visible to you).')
+const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
+  { field: 'limit', message: 'limit must be an integer between 1 and 200' },
+])
+const executeErrors = {
+  409: errorResponse(409, 'invalid_state', 'The execution was cancelled before it completed.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz was cancelled before it completed.'),
+  501: errorResponse(501, 'no_model_provider', 'No model provider is configured on this server.', 'No model provider is configured: set OPENAI_BASE_URL (and OPENAI_API_KEY if the server needs one) ... or ANTHROPIC_API_KEY ...'),
+  502: errorResponse(502, 'bad_gateway', 'The model provider answered with an error; the execution is failed and keeps the message.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Model provider error: Internal Server Error (HTTP 500)'),
+  503: errorResponse(503, 'service_unavailable', 'The server is shutting down.', 'The server is shutting down and accepts no new executions; retry in a moment.'),
+  504: errorResponse(504, 'gateway_timeout', 'The execution ran past TEAMDAY_EXECUTION_TIMEOUT_MS.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Execution timed out after 300000 ms'),
+}
+
+export function executionsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
+  const engine = getEngine(deps)
+  return new Elysia({ tags: ['Executions'] })
+    .use(auth)
+    .post(
+      '/agents/:id/execute',
+      async ({ principal, params, body, request, set }) => {
+        const job = prepareExecution(deps, principal, params.id, body)
+        const wantsStream = body.stream === true || (body.stream !== false && (request.headers.get('accept') ?? '').includes('text/event-stream'))
+        if (body.async) {
+          engine.submit(job)
+          set.status = 202
+          return { success: true as const, executionId: job.execution.id, status: 'pending' as const }
+        }
+        if (wantsStream) return sseResponse(engine, job) as any
+        const row = await engine.submit(job)
+        if (row.status !== 'completed') throw failureError(row)
+        return executeResult(row)
+      },
+      {
+        auth: 'agents:execute',
+        params: AgentIdParams,
+        body: ExecuteBody,
+        response: { 200: ExecuteResult, 202: ExecuteAccepted, 404: agentNotFound, ...bodyErrors, ...authErrors, ...executeErrors },
+        detail: {
+          summary: 'Execute an agent',
+          description:
+            'Runs the agent against the configured model provider with `message`. Default: waits and answers 200 with `result`, `messages`, `usage`. ' +
+            '`stream: true` (or `Accept: text/event-stream`): Server-Sent Events `meta` {executionId, chatId, sessionId}, `message` (Anthropic stream events: content_block_start/delta/stop with text_delta, tool_use blocks around tool calls), `result` (the completed execution) or `error` {message, code}; a comment line every 15 s. ' +
+            'If the client disconnects, the execution continues and is recorded; cancel it with POST /executions/{id}/cancel. ' +
+            '`async: true`: 202 at once, poll GET /executions/{id}. Pass `sessionId` (or `chatId`) from an earlier answer to continue that conversation. ' +
+            'A provider error fails the execution (502), so does the timeout (504); no provider configured is 501.',
+        },
+      },
+    )
+    .group('/executions', (g) =>
+      g
+        .get('', ({ principal, query }) => listExecutions(deps, principal, { ...query, limit: query.limit ?? 50, offset: query.offset ?? 0 }), {
+          auth: 'executions:read',
+          query: ListExecutionsQuery,
+          response: { 200: ExecutionList, 422: badQuery, ...authErrors },
+          detail: {
+            summary: 'List executions',
+            description:
+              'Executions newest first, as a bare JSON array. Members see their own and those of agents shared with the organization; admins every one of the organization. Filters: agentId, status, since (ISO-8601), spaceId, parentExecutionId; limit 1-200 (default 50), offset.',
+          },
+        })
+        .get('/:id', ({ principal, params }) => ({ success: true as const, execution: toPublicExecution(getVisibleExecution(deps, principal, params.id)) }), {
+          auth: 'executions:read',
+          params: ExecutionIdParams,
+          response: { 200: ExecutionEnvelope, 404: notFound, ...authErrors },
+          detail: { summary: 'Get an execution', description: 'Status, result, messages, tool calls, timing and token usage of one execution. Poll it after an async execute.' },
+        })
+        .get('/:id/tree', ({ principal, params }) => ({ success: true as const, tree: executionTree(deps, principal, params.id) as any }), {
+          auth: 'executions:read',
+          params: ExecutionIdParams,
+          response: { 200: TreeEnvelope, 404: notFound, ...authErrors },
+          detail: { summary: 'Get a delegation tree', description: 'The execution with its child executions (from delegation), recursively under `children`.' },
+        })
+        .get('/:id/logs', ({ principal, params }) => ({ success: true as const, logs: executionLogs(deps, principal, params.id) }), {
+          auth: 'executions:read',
+          params: ExecutionIdParams,
+          response: { 200: LogsEnvelope, 404: notFound, ...authErrors },
+          detail: { summary: 'Get execution logs', description: 'The event log of one execution, oldest first: started, tool calls, delegation, errors, completion. Never a secret.' },
+        })
+        .post('/:id/cancel', ({ principal, params }) => ({ success: true as const, execution: toPublicExecution(cancelExecution(deps, principal, params.id)) }), {
+          auth: 'executions:write',
+          params: ExecutionIdParams,
+          response: {
+            200: ExecutionEnvelope,
+            404: notFound,
+            409: errorResponse(409, 'invalid_state', 'The execution already completed or failed.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz already completed; only pending or running executions can be cancelled.'),
+            ...authErrors,
+          },
+          detail: {
+            summary: 'Cancel an execution',
+            description:
+              'Stops a pending or running execution and every running descendant within a second: aborts the provider requests and marks them cancelled. Cancelling a cancelled execution changes nothing; a finished one is 409. Only its starter or an admin may cancel.',
+          },
+        }),
+    )
+}

@@ -1,0 +1,147 @@
+import { t } from 'elysia'
+import { Type } from '@sinclair/typebox'
+
+const ts = '2026-11-23T10:00:00.000Z'
+export const exampleExecution = {
+  id: 'exec_8Kq2LmX9vB3nR8kT1wYz',
+  agentId: 'char_4Fk9QzL2mP7xR1vN8tBc',
+  agentName: 'Code Reviewer',
+  organizationId: 'org_9Tr4Kx2LmQ7vB1nZ8wYc',
+  userId: 'user_4Fk9QzL2mP7xR1vN8tBc',
+  spaceId: null,
+  chatId: 'chat_2Hn8Qw4Rt6Yu1Io3Pa5S',
+  sessionId: 'chat_2Hn8Qw4Rt6Yu1Io3Pa5S',
+  status: 'completed',
+  message: 'Review the open pull requests',
+  result: 'Two pull requests need changes: ...',
+  error: null,
+  model: 'gpt-4o-mini',
+  provider: 'openai',
+  messages: [
+    { role: 'user', content: 'Review the open pull requests', timestamp: ts },
+    { role: 'assistant', content: 'Two pull requests need changes: ...', timestamp: '2026-11-23T10:00:04.200Z' },
+  ],
+  toolCalls: [],
+  parentExecutionId: null,
+  delegationDepth: 0,
+  startedAt: ts,
+  completedAt: '2026-11-23T10:00:04.200Z',
+  executionTime: 4200,
+  tokensInput: 812,
+  tokensOutput: 240,
+  createdAt: ts,
+  updatedAt: '2026-11-23T10:00:04.200Z',
+}
+
+const statusLiterals = () => [t.Literal('pending'), t.Literal('running'), t.Literal('completed'), t.Literal('failed'), t.Literal('cancelled')] as const
+export const ExecutionStatus = t.Union([...statusLiterals()])
+
+const Message = t.Object({ role: t.String({ examples: ['assistant'] }), content: t.String(), timestamp: t.String() })
+const ToolCall = t.Object({ tool: t.String({ examples: ['delegate'] }), arguments: t.Unknown(), result: t.Unknown(), timestamp: t.String() })
+const Int = (description?: string) => Type.Integer(description ? { description } : {})
+
+export const Execution = t.Object(
+  {
+    id: t.String({ description: 'exec_...' }),
+    agentId: t.String(),
+    agentName: t.String(),
+    organizationId: t.String(),
+    userId: t.String({ description: 'Who started it' }),
+    spaceId: t.Nullable(t.String()),
+    chatId: t.String(),
+    sessionId: t.String({ description: 'Pass it to a later execute to continue the conversation' }),
+    status: ExecutionStatus,
+    message: t.String({ description: 'The instruction sent' }),
+    result: t.Nullable(t.String({ description: 'The answer (partial when cancelled)' })),
+    error: t.Nullable(t.String()),
+    model: t.Nullable(t.String()),
+    provider: t.Nullable(t.String({ description: 'openai (any OpenAI-compatible server) or anthropic' })),
+    messages: t.Array(Message),
+    toolCalls: t.Array(ToolCall),
+    parentExecutionId: t.Nullable(t.String()),
+    delegationDepth: Int(),
+    startedAt: t.Nullable(t.String()),
+    completedAt: t.Nullable(t.String()),
+    executionTime: t.Nullable(Int('Milliseconds from start to end')),
+    tokensInput: Int(),
+    tokensOutput: Int(),
+    createdAt: t.String(),
+    updatedAt: t.String(),
+  },
+  { examples: [exampleExecution] },
+)
+
+export type ExecutionTree = typeof Execution.static & { children: ExecutionTree[] }
+export const ExecutionTreeNode = t.Recursive((This) => t.Object({ ...Execution.properties, children: t.Array(This) }), { $id: 'ExecutionTreeNode' })
+
+export const ExecuteBody = t.Object(
+  {
+    message: t.String({ minLength: 1, maxLength: 200_000, description: 'The instruction for the agent', error: 'message is required: a non-empty string' }),
+    spaceId: t.Optional(t.String({ maxLength: 100, description: 'Run in this space: its instructions join the system prompt', error: 'spaceId must be a space id string' })),
+    sessionId: t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Continue this conversation', error: 'sessionId must be a string of 1-200 characters' })),
+    chatId: t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Continue this chat (same as sessionId unless both are given)', error: 'chatId must be a string of 1-200 characters' })),
+    stream: t.Optional(t.Boolean({ description: 'Server-Sent Events instead of one JSON answer (also with Accept: text/event-stream)', error: 'stream must be a boolean' })),
+    async: t.Optional(t.Boolean({ description: 'Answer 202 at once; poll GET /executions/{id}', error: 'async must be a boolean' })),
+    parentExecutionId: t.Optional(t.String({ maxLength: 100, description: 'Record this run as a child of another execution', error: 'parentExecutionId must be an execution id string' })),
+    delegationDepth: t.Optional(t.Integer({ minimum: 0, maximum: 20, description: 'Depth in a delegation tree (default 0; parent depth + 1 with parentExecutionId)', error: 'delegationDepth must be an integer between 0 and 20' })),
+  },
+  { examples: [{ message: 'Review the open pull requests' }, { message: 'Summarise yesterday', async: true }] },
+)
+
+export const AgentIdParams = t.Object({ id: t.String({ maxLength: 100, description: 'Agent id' }) })
+export const ExecutionIdParams = t.Object({ id: t.String({ maxLength: 100, description: 'Execution id (exec_...)' }) })
+
+export const ExecuteResult = t.Object(
+  {
+    success: t.Literal(true),
+    executionId: t.String(),
+    id: t.String(),
+    status: t.Literal('completed'),
+    result: t.String(),
+    messages: t.Array(Message),
+    chatId: t.String(),
+    sessionId: t.String(),
+    usage: t.Object({ inputTokens: Int(), outputTokens: Int() }),
+  },
+  {
+    examples: [
+      {
+        success: true,
+        executionId: exampleExecution.id,
+        id: exampleExecution.id,
+        status: 'completed',
+        result: exampleExecution.result,
+        messages: exampleExecution.messages,
+        chatId: exampleExecution.chatId,
+        sessionId: exampleExecution.sessionId,
+        usage: { inputTokens: 812, outputTokens: 240 },
+      },
+    ],
+  },
+)
+
+export const ExecuteAccepted = t.Object(
+  { success: t.Literal(true), executionId: t.String(), status: t.Literal('pending') },
+  { examples: [{ success: true, executionId: exampleExecution.id, status: 'pending' }] },
+)
+
+export const ListExecutionsQuery = t.Object({
+  agentId: t.Optional(t.String({ maxLength: 100, error: 'agentId must be an agent id string' })),
+  status: t.Optional(t.Union([...statusLiterals()], { error: 'status must be one of pending, running, completed, failed, cancelled' })),
+  since: t.Optional(t.String({ maxLength: 40, description: 'ISO-8601: created at or after', error: 'since must be an ISO-8601 date-time' })),
+  spaceId: t.Optional(t.String({ maxLength: 100, error: 'spaceId must be a space id string' })),
+  parentExecutionId: t.Optional(t.String({ maxLength: 100, error: 'parentExecutionId must be an execution id string' })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Page size (1-200, default 50)', error: 'limit must be an integer between 1 and 200' })),
+  offset: t.Optional(t.Integer({ minimum: 0, default: 0, error: 'offset must be a non-negative integer' })),
+})
+
+export const ExecutionList = t.Array(Execution, { description: 'A bare JSON array, newest first', examples: [[exampleExecution]] })
+export const ExecutionEnvelope = t.Object({ success: t.Literal(true), execution: Execution }, { examples: [{ success: true, execution: exampleExecution }] })
+export const TreeEnvelope = t.Object({ success: t.Literal(true), tree: ExecutionTreeNode }, { examples: [{ success: true, tree: { ...exampleExecution, children: [] } }] })
+export const LogsEnvelope = t.Object(
+  {
+    success: t.Literal(true),
+    logs: t.Array(t.Object({ timestamp: t.String(), level: t.String(), event: t.String(), data: t.Nullable(t.Unknown()) })),
+  },
+  { examples: [{ success: true, logs: [{ timestamp: ts, level: 'info', event: 'started', data: { provider: 'openai', model: 'gpt-4o-mini' } }] }] },
+)

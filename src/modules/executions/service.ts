@@ -1,0 +1,181 @@
+import { and, desc, eq, gte, inArray, or, type SQL } from 'drizzle-orm'
+import type { Principal } from '../../auth/principal'
+import { isOrgAdmin } from '../../auth/roles'
+import { agents, executions, spaces, type Agent, type Execution, type ExecutionStatus, type Space } from '../../db/schema'
+import type { Deps } from '../../deps'
+import { createJob, type Job } from '../../engine/prepare'
+import { getEngine } from '../../engine/runner'
+import { childrenOf, getExecutionRow, listLogs } from '../../engine/store'
+import { AppError } from '../../errors'
+import type { ExecutionTree } from './model'
+
+/** Agent visibilities whose executions every member of the organization may read. */
+const SHARED = ['organization', 'public', 'unlisted']
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null)
+
+export function toPublicExecution(r: Execution) {
+  return {
+    id: r.id,
+    agentId: r.agentId,
+    agentName: r.agentName,
+    organizationId: r.organizationId,
+    userId: r.userId,
+    spaceId: r.spaceId,
+    chatId: r.chatId,
+    sessionId: r.sessionId,
+    status: r.status,
+    message: r.message,
+    result: r.result,
+    error: r.error,
+    model: r.model,
+    provider: r.provider,
+    messages: r.messages,
+    toolCalls: r.toolCalls,
+    parentExecutionId: r.parentExecutionId,
+    delegationDepth: r.delegationDepth,
+    startedAt: iso(r.startedAt),
+    completedAt: iso(r.completedAt),
+    executionTime: r.executionTime,
+    tokensInput: r.tokensInput,
+    tokensOutput: r.tokensOutput,
+    createdAt: r.createdAt.toISOString(),
+    updatedAt: r.updatedAt.toISOString(),
+  }
+}
+
+/** An agent the caller may run: same organization, not archived, theirs or shared (admins: any). */
+export function runnableAgent(deps: Deps, p: Principal, id: string): Agent {
+  const a = deps.db.select().from(agents).where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId), eq(agents.archived, false))).get()
+  if (!a || !(isOrgAdmin(p.role) || a.userId === p.userId || SHARED.includes(a.visibility))) {
+    throw new AppError('not_found', `Agent ${id} not found (or archived, or not visible to you).`)
+  }
+  return a
+}
+
+function usableSpace(deps: Deps, p: Principal, id: string): Space {
+  const s = deps.db.select().from(spaces).where(and(eq(spaces.id, id), eq(spaces.organizationId, p.organizationId), eq(spaces.archived, false))).get()
+  if (!s || !(isOrgAdmin(p.role) || s.createdBy === p.userId || s.visibility !== 'private')) {
+    throw new AppError('not_found', `Space ${id} not found (or archived, or not visible to you).`)
+  }
+  return s
+}
+
+function canSee(p: Principal, r: Execution): boolean {
+  return r.organizationId === p.organizationId && (isOrgAdmin(p.role) || r.userId === p.userId || SHARED.includes(r.agentVisibility))
+}
+
+export function getVisibleExecution(deps: Deps, p: Principal, id: string): Execution {
+  const r = getExecutionRow(deps.db, id)
+  if (!r || !canSee(p, r)) throw new AppError('not_found', `Execution ${id} not found.`)
+  return r
+}
+
+export interface ExecuteInput {
+  message: string
+  spaceId?: string
+  sessionId?: string
+  chatId?: string
+  parentExecutionId?: string
+  delegationDepth?: number
+}
+
+/** Checks the agent, space and parent, selects the model and records a pending execution. */
+export function prepareExecution(deps: Deps, p: Principal, agentId: string, input: ExecuteInput): Job {
+  const agent = runnableAgent(deps, p, agentId)
+  const space = input.spaceId ? usableSpace(deps, p, input.spaceId) : null
+  let depth = input.delegationDepth ?? 0
+  let root: string | null = null
+  if (input.parentExecutionId) {
+    const parent = getVisibleExecution(deps, p, input.parentExecutionId)
+    depth = Math.max(depth, parent.delegationDepth + 1)
+    root = parent.rootExecutionId ?? parent.id
+  }
+  const max = deps.config.maxDelegationDepth
+  if (depth > max) {
+    throw new AppError('validation_failed', `Validation failed: delegationDepth ${depth} exceeds the maximum delegation depth (${max}, TEAMDAY_MAX_DELEGATION_DEPTH)`, {
+      details: [{ field: 'delegationDepth', message: `delegationDepth must be at most ${max}` }],
+    })
+  }
+  const engine = getEngine(deps)
+  if (engine.isStopping) throw new AppError('service_unavailable', 'The server is shutting down and accepts no new executions; retry in a moment.')
+  return createJob(deps, engine.providers, {
+    agent,
+    space,
+    message: input.message,
+    userId: p.userId,
+    sessionId: input.sessionId,
+    chatId: input.chatId,
+    parentExecutionId: input.parentExecutionId ?? null,
+    rootExecutionId: root,
+    delegationDepth: depth,
+  })
+}
+
+/** The error a synchronous execute answers for a run that did not complete. */
+export function failureError(r: Execution): AppError {
+  const details = { executionId: r.id, status: r.status }
+  if (r.status === 'cancelled') return new AppError('invalid_state', `Execution ${r.id} was cancelled before it completed.`, { details })
+  const code = r.errorCode === 'gateway_timeout' ? 'gateway_timeout' : r.errorCode === 'service_unavailable' ? 'service_unavailable' : 'bad_gateway'
+  return new AppError(code, `Execution ${r.id} failed: ${r.error ?? 'unknown error'}`, { details })
+}
+
+export interface ListInput {
+  agentId?: string
+  status?: ExecutionStatus
+  since?: string
+  spaceId?: string
+  parentExecutionId?: string
+  limit: number
+  offset: number
+}
+
+export function listExecutions(deps: Deps, p: Principal, q: ListInput) {
+  const where: (SQL | undefined)[] = [eq(executions.organizationId, p.organizationId)]
+  if (!isOrgAdmin(p.role)) where.push(or(eq(executions.userId, p.userId), inArray(executions.agentVisibility, SHARED)))
+  if (q.agentId) where.push(eq(executions.agentId, q.agentId))
+  if (q.status) where.push(eq(executions.status, q.status))
+  if (q.spaceId) where.push(eq(executions.spaceId, q.spaceId))
+  if (q.parentExecutionId) where.push(eq(executions.parentExecutionId, q.parentExecutionId))
+  if (q.since !== undefined) {
+    const ms = Date.parse(q.since)
+    if (Number.isNaN(ms)) {
+      throw new AppError('validation_failed', 'Validation failed: since must be an ISO-8601 date-time', { details: [{ field: 'since', message: 'since must be an ISO-8601 date-time' }] })
+    }
+    where.push(gte(executions.createdAt, new Date(ms)))
+  }
+  return deps.db
+    .select()
+    .from(executions)
+    .where(and(...where))
+    .orderBy(desc(executions.createdAt), desc(executions.id))
+    .limit(q.limit)
+    .offset(q.offset)
+    .all()
+    .map(toPublicExecution)
+}
+
+export function executionTree(deps: Deps, p: Principal, id: string): ExecutionTree {
+  const root = getVisibleExecution(deps, p, id)
+  const build = (r: Execution, depth: number): ExecutionTree => ({
+    ...toPublicExecution(r),
+    children: depth > 20 ? [] : childrenOf(deps.db, [r.id]).map((c) => build(c, depth + 1)),
+  })
+  return build(root, 0)
+}
+
+export function executionLogs(deps: Deps, p: Principal, id: string) {
+  getVisibleExecution(deps, p, id)
+  return listLogs(deps.db, id).map((l) => ({ timestamp: l.createdAt.toISOString(), level: l.level, event: l.event, data: l.data ?? null }))
+}
+
+/** Cancels a pending/running execution and its descendants; a cancelled one is a no-op; a finished one 409. */
+export function cancelExecution(deps: Deps, p: Principal, id: string): Execution {
+  const r = getVisibleExecution(deps, p, id)
+  if (!isOrgAdmin(p.role) && r.userId !== p.userId) throw new AppError('forbidden', 'Forbidden: only the user who started an execution (or an organization admin) may cancel it.')
+  if (r.status === 'cancelled') return r
+  if (r.status === 'completed' || r.status === 'failed') {
+    throw new AppError('invalid_state', `Execution ${id} already ${r.status}; only pending or running executions can be cancelled.`)
+  }
+  return getEngine(deps).cancel(id) ?? r
+}

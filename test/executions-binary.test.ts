@@ -1,0 +1,71 @@
+/**
+ * The compiled binary runs an agent created through the API against an OpenAI-compatible
+ * server (the provider double), streamed and not. Needs a built binary:
+ *
+ *   npm run build && TEAMDAY_TEST_BINARY=dist/teamday bun test test/executions-binary.test.ts
+ *
+ * Skipped (and says so) without TEAMDAY_TEST_BINARY, so the unit suite does not depend on a build.
+ */
+import { afterAll, describe, expect, test } from 'bun:test'
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { parseSse, startProviderDouble } from './helpers/providers'
+
+const binary = process.env.TEAMDAY_TEST_BINARY
+const run = binary ? describe : describe.skip
+if (!binary) console.warn('executions-binary: set TEAMDAY_TEST_BINARY=dist/teamday to run the compiled-binary execution test')
+
+run('compiled binary executes an agent against an OpenAI-compatible server', () => {
+  const double = startProviderDouble()
+  const dir = mkdtempSync(join(tmpdir(), 'teamday-exec-'))
+  let proc: ReturnType<typeof Bun.spawn> | undefined
+  afterAll(() => {
+    proc?.kill('SIGKILL')
+    double.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  test('serve, create an agent, execute sync and streamed', async () => {
+    copyFileSync(resolve(binary!), join(dir, 'teamday'))
+    Bun.spawnSync(['chmod', '755', join(dir, 'teamday')])
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, OPENAI_BASE_URL: double.openaiBaseUrl, TEAMDAY_DEFAULT_MODEL: 'test-model', TEAMDAY_DB: './data/teamday.db' }
+    proc = Bun.spawn(['./teamday', 'serve', '--host', '127.0.0.1', '--port', '0'], { cwd: dir, env, stdout: 'pipe', stderr: 'pipe' })
+    let out = ''
+    const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader()
+    const dec = new TextDecoder()
+    const deadline = Date.now() + 15_000
+    while (!/listening on http:\/\/[^:]+:(\d+)/.test(out) || !/td_[A-Za-z0-9]{43}/.test(out)) {
+      if (Date.now() > deadline) throw new Error(`server did not start: ${out}`)
+      const { value, done } = await reader.read()
+      if (done) throw new Error(`server exited: ${out}`)
+      out += dec.decode(value)
+    }
+    const port = /listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]
+    const token = /td_[A-Za-z0-9]{43}/.exec(out)![0]
+    const base = `http://127.0.0.1:${port}/api/v1`
+    const h = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
+    const created = await fetch(`${base}/agents`, { method: 'POST', headers: h, body: JSON.stringify({ name: 'Binary Agent', systemPrompt: 'You are compiled.' }) })
+    const agentBody: any = await created.json()
+    expect(created.status).toBe(201)
+    const agentId = agentBody.agent?.id ?? agentBody.id
+    expect(agentId).toBeString()
+
+    const sync = await fetch(`${base}/agents/${agentId}/execute`, { method: 'POST', headers: h, body: JSON.stringify({ message: 'from the binary' }) })
+    const syncBody: any = await sync.json()
+    expect(sync.status).toBe(200)
+    expect(syncBody).toMatchObject({ success: true, status: 'completed', result: 'Echo: from the binary (user turns: 1)' })
+
+    const streamed = await fetch(`${base}/agents/${agentId}/execute`, { method: 'POST', headers: { ...h, accept: 'text/event-stream' }, body: JSON.stringify({ message: 'streamed', sessionId: syncBody.sessionId }) })
+    expect(streamed.headers.get('content-type')).toContain('text/event-stream')
+    const events = parseSse(await streamed.text())
+    expect(events[0]!.event).toBe('meta')
+    expect(events.at(-1)!.event).toBe('result')
+    expect(events.at(-1)!.data.result).toBe('Echo: streamed (user turns: 2)')
+
+    const list = await fetch(`${base}/executions?agentId=${agentId}`, { headers: h })
+    const rows: any = await list.json()
+    expect(Array.isArray(rows)).toBe(true)
+    expect(rows.length).toBe(2)
+  }, 30_000)
+})

@@ -1,0 +1,208 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { agents, spaces } from '../src/db/schema'
+import { newId } from '../src/ids'
+import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { parseSse, startProviderDouble, type ProviderDouble } from './helpers/providers'
+
+let double: ProviderDouble
+beforeAll(() => {
+  double = startProviderDouble()
+})
+afterAll(() => double.stop())
+
+export function insertAgent(t: TestApp, owner: Actor, o: Partial<typeof agents.$inferInsert> = {}) {
+  const now = new Date(t.clock.now())
+  return t.deps.db
+    .insert(agents)
+    .values({ id: newId('char'), organizationId: owner.organizationId, userId: owner.userId, name: 'Helper', slug: `helper-${Math.random()}`, systemPrompt: 'You are a helpful test agent.', visibility: 'organization', createdAt: now, updatedAt: now, ...o })
+    .returning()
+    .get()
+}
+
+export function insertSpace(t: TestApp, owner: Actor, o: Partial<typeof spaces.$inferInsert> = {}) {
+  const now = new Date(t.clock.now())
+  return t.deps.db
+    .insert(spaces)
+    .values({ id: newId('space'), organizationId: owner.organizationId, createdBy: owner.userId, name: 'Docs', visibility: 'organization', instructions: 'Always answer in English.', createdAt: now, updatedAt: now, ...o })
+    .returning()
+    .get()
+}
+
+export function raw(t: TestApp, method: string, path: string, token: string, body?: unknown, headers: Record<string, string> = {}) {
+  return t.app.handle(new Request(`http://localhost${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body) }))
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+async function poll(t: TestApp, a: Actor, id: string, until: (e: any) => boolean, ms = 3000) {
+  const end = Date.now() + ms
+  for (;;) {
+    const r = await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })
+    if (until(r.body.execution) || Date.now() > end) return r.body.execution
+    await sleep(20)
+  }
+}
+
+const openaiApp = (extra = {}) => makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', ...extra } })
+
+describe('execute, sync (OpenAI-compatible)', () => {
+  test('200 with result, messages, usage; the execution is recorded', async () => {
+    const t = openaiApp()
+    const a = makeActor(t)
+    const agent = insertAgent(t, a)
+    const space = insertSpace(t, a)
+    const r = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'hello', spaceId: space.id } })
+    expect(r.status).toBe(200)
+    expect(r.body).toMatchObject({ success: true, status: 'completed', result: 'Echo: hello (user turns: 1)', usage: { inputTokens: 11, outputTokens: 7 } })
+    expect(r.body.executionId).toStartWith('exec_')
+    expect(r.body.id).toBe(r.body.executionId)
+    expect(r.body.messages.map((m: any) => m.role)).toEqual(['user', 'assistant'])
+    const sent = double.requests.at(-1)!.body
+    expect(sent.model).toBe('test-model')
+    expect(sent.messages[0]).toEqual({ role: 'system', content: expect.stringContaining('Always answer in English.') })
+    expect(sent.messages[0].content).toContain('You are a helpful test agent.')
+    const g = await t.req('GET', `/api/v1/executions/${r.body.executionId}`, { token: a.token })
+    expect(g.status).toBe(200)
+    expect(g.body.execution).toMatchObject({ status: 'completed', agentId: agent.id, agentName: 'Helper', spaceId: space.id, tokensInput: 11, tokensOutput: 7, provider: 'openai', model: 'test-model' })
+    expect(g.body.execution.executionTime).toBeGreaterThanOrEqual(0)
+  })
+})
+
+describe('execute, stream', () => {
+  test('stream:true gives meta, Anthropic-shaped message events, result', async () => {
+    const t = openaiApp()
+    const a = makeActor(t)
+    const agent = insertAgent(t, a)
+    const res = await raw(t, 'POST', `/api/v1/agents/${agent.id}/execute`, a.token, { message: 'stream me', stream: true })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toContain('text/event-stream')
+    const events = parseSse(await res.text())
+    expect(events[0]!.event).toBe('meta')
+    expect(events[0]!.data.executionId).toStartWith('exec_')
+    expect(events[0]!.data.sessionId).toBeString()
+    const deltas = events.filter((e) => e.event === 'message' && e.data.type === 'content_block_delta')
+    expect(deltas.length).toBeGreaterThan(1)
+    expect(deltas.map((e) => e.data.delta.text).join('')).toBe('Echo: stream me (user turns: 1)')
+    expect(deltas[0]!.data.delta.type).toBe('text_delta')
+    const last = events.at(-1)!
+    expect(last.event).toBe('result')
+    expect(last.data).toMatchObject({ success: true, status: 'completed', result: 'Echo: stream me (user turns: 1)', executionId: events[0]!.data.executionId })
+  })
+
+  test('Accept: text/event-stream streams too; provider failure ends with event: error', async () => {
+    const t = openaiApp()
+    const a = makeActor(t)
+    const agent = insertAgent(t, a)
+    const res = await raw(t, 'POST', `/api/v1/agents/${agent.id}/execute`, a.token, { message: 'please FAIL' }, { accept: 'text/event-stream' })
+    const events = parseSse(await res.text())
+    expect(events[0]!.event).toBe('meta')
+    expect(events.at(-1)!.event).toBe('error')
+    expect(events.at(-1)!.data.message).toContain('upstream exploded')
+    expect(events.at(-1)!.data.code).toBe('bad_gateway')
+  })
+})
+
+describe('execute, async and sessions', () => {
+  test('async:true answers 202 pending; polling shows completed', async () => {
+    const t = openaiApp()
+    const a = makeActor(t)
+    const agent = insertAgent(t, a)
+    const r = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'later', async: true } })
+    expect(r.status).toBe(202)
+    expect(r.body).toEqual({ success: true, executionId: expect.stringMatching(/^exec_/), status: 'pending' })
+    const e = await poll(t, a, r.body.executionId, (x) => x.status === 'completed')
+    expect(e.status).toBe('completed')
+    expect(e.result).toBe('Echo: later (user turns: 1)')
+  })
+
+  test('a later execute with the sessionId (or chatId) continues the conversation', async () => {
+    const t = openaiApp()
+    const a = makeActor(t)
+    const agent = insertAgent(t, a)
+    const first = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'one' } })
+    const second = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'two', sessionId: first.body.sessionId } })
+    expect(second.body.result).toBe('Echo: two (user turns: 2)')
+    expect(second.body.sessionId).toBe(first.body.sessionId)
+    const sent = double.requests.at(-1)!.body.messages
+    expect(sent.map((m: any) => m.role)).toEqual(['system', 'user', 'assistant', 'user'])
+    expect(sent[2].content).toBe('Echo: one (user turns: 1)')
+    const third = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'three', chatId: first.body.chatId } })
+    expect(third.body.result).toBe('Echo: three (user turns: 3)')
+    const fresh = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'new' } })
+    expect(fresh.body.result).toBe('Echo: new (user turns: 1)')
+  })
+})
+
+describe('errors', () => {
+  test('no provider configured: 501 no_model_provider naming the variables; nothing recorded', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    const agent = insertAgent(t, a)
+    const r = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'hi' } })
+    expect(r.status).toBe(501)
+    expect(r.body.code).toBe('no_model_provider')
+    expect(r.body.message).toContain('OPENAI_BASE_URL')
+    expect(r.body.message).toContain('ANTHROPIC_API_KEY')
+    const list = await t.req('GET', '/api/v1/executions', { token: a.token })
+    expect(list.body).toEqual([])
+  })
+
+  test('provider 500: 502 bad_gateway and the execution failed with the provider message', async () => {
+    const t = openaiApp()
+    const a = makeActor(t)
+    const agent = insertAgent(t, a)
+    const r = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'FAIL now' } })
+    expect(r.status).toBe(502)
+    expect(r.body.code).toBe('bad_gateway')
+    expect(r.body.message).toContain('upstream exploded')
+    const id = r.body.details.executionId
+    const g = await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })
+    expect(g.body.execution.status).toBe('failed')
+    expect(g.body.execution.error).toContain('upstream exploded')
+  })
+
+  test('timeout: 504 gateway_timeout, failed "timed out", provider request aborted', async () => {
+    const t = openaiApp({ executionTimeoutMs: 300 })
+    const a = makeActor(t)
+    const agent = insertAgent(t, a)
+    const before = double.aborted
+    const started = Date.now()
+    const r = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'HANG' } })
+    expect(Date.now() - started).toBeLessThan(2000)
+    expect(r.status).toBe(504)
+    expect(r.body.code).toBe('gateway_timeout')
+    expect(r.body.message).toContain('timed out')
+    const g = await t.req('GET', `/api/v1/executions/${r.body.details.executionId}`, { token: a.token })
+    expect(g.body.execution).toMatchObject({ status: 'failed', error: expect.stringContaining('timed out') })
+    await sleep(50)
+    expect(double.aborted).toBeGreaterThan(before)
+  })
+
+  test('viewer 403; foreign or archived agent 404; foreign space 404; 422 without message', async () => {
+    const t = openaiApp()
+    const a = makeActor(t)
+    const viewer = makeActor(t, { role: 'viewer' })
+    const other = makeActor(t, { org: 'other' })
+    const agent = insertAgent(t, a)
+    const archived = insertAgent(t, a, { archived: true, archivedAt: new Date() })
+    const foreign = insertAgent(t, other)
+    const foreignSpace = insertSpace(t, other)
+    const path = (id: string) => `/api/v1/agents/${id}/execute`
+    const v = await t.req('POST', path(agent.id), { token: viewer.token, body: { message: 'hi' } })
+    expect(v.status).toBe(403)
+    expect(v.body.code).toBe('forbidden')
+    for (const id of [archived.id, foreign.id, 'char_nope']) {
+      const r = await t.req('POST', path(id), { token: a.token, body: { message: 'hi' } })
+      expect(r.status).toBe(404)
+      expect(r.body.code).toBe('not_found')
+    }
+    const s = await t.req('POST', path(agent.id), { token: a.token, body: { message: 'hi', spaceId: foreignSpace.id } })
+    expect(s.status).toBe(404)
+    const m = await t.req('POST', path(agent.id), { token: a.token, body: {} })
+    expect(m.status).toBe(422)
+    expect(m.body.message).toContain('message')
+    const priv = insertAgent(t, other, { visibility: 'private' })
+    const me = makeActor(t, { org: 'other' })
+    expect((await t.req('POST', path(priv.id), { token: me.token, body: { message: 'hi' } })).status).toBe(404)
+  })
+})

@@ -1,0 +1,205 @@
+/**
+ * Test doubles of the model providers: one Bun.serve on port 0 speaking OpenAI Chat Completions
+ * (/v1/chat/completions) and Anthropic Messages (/v1/messages), streaming and not. The real
+ * provider code (the AI SDK) talks to it over HTTP. Behaviour is scripted by the last user text:
+ *   FAIL            -> HTTP 500 {"error":{"message":"upstream exploded"}}
+ *   HANG            -> never answers (until the client aborts)
+ *   SLOW            -> streams one word every 100 ms, 100 words
+ *   DELEGATE <id> <message> -> a `delegate` tool call; after the tool result: "Delegated: <result>"
+ *   LOOP            -> a `delegate` tool call to the first allowed agent, every time tools are offered
+ *   anything else   -> "Echo: <text> (user turns: N)"
+ */
+export interface ProviderDouble {
+  url: string
+  openaiBaseUrl: string
+  anthropicBaseUrl: string
+  /** Every request body received, in order. */
+  requests: { path: string; body: any }[]
+  /** Requests whose client went away before the answer ended. */
+  aborted: number
+  stop(): void
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+interface Plan {
+  kind: 'text' | 'tool' | 'fail' | 'hang'
+  text?: string
+  slow?: boolean
+  tool?: { name: string; args: Record<string, unknown> }
+}
+
+function textOf(content: any): string {
+  if (typeof content === 'string') return content
+  if (Array.isArray(content)) return content.map((b) => (b.type === 'text' ? b.text : '')).join('')
+  return ''
+}
+
+function plan(userTexts: string[], toolResult: string | undefined, toolEnum: string[] | undefined): Plan {
+  const last = userTexts.at(-1) ?? ''
+  if (last.includes('FAIL')) return { kind: 'fail' }
+  if (last.includes('HANG')) return { kind: 'hang' }
+  if (toolResult !== undefined && !last.includes('LOOP')) return { kind: 'text', text: `Delegated: ${toolResult}` }
+  const m = /DELEGATE (\S+) (.+)/.exec(last)
+  if (m && toolEnum) return { kind: 'tool', tool: { name: 'delegate', args: { agentId: m[1], message: m[2] } } }
+  if (last.includes('LOOP') && toolEnum?.length) return { kind: 'tool', tool: { name: 'delegate', args: { agentId: toolEnum[0], message: 'ping' } } }
+  if (last.includes('SLOW')) return { kind: 'text', slow: true, text: Array.from({ length: 100 }, (_, i) => `w${i} `).join('') }
+  return { kind: 'text', text: `Echo: ${last} (user turns: ${userTexts.length})` }
+}
+
+function sse(chunks: AsyncGenerator<string> | Generator<string>, signal: AbortSignal, onAbort: () => void): Response {
+  const enc = new TextEncoder()
+  const body = new ReadableStream({
+    async pull(c) {
+      const { value, done } = await chunks.next()
+      if (done) c.close()
+      else c.enqueue(enc.encode(value))
+    },
+    cancel() {
+      onAbort()
+    },
+  })
+  signal.addEventListener('abort', onAbort, { once: true })
+  return new Response(body, { headers: { 'content-type': 'text/event-stream' } })
+}
+
+function words(text: string): string[] {
+  return text.match(/\S+\s*/g) ?? ['']
+}
+
+export function startProviderDouble(): ProviderDouble {
+  const requests: ProviderDouble['requests'] = []
+  const state = { aborted: 0 }
+  const server = Bun.serve({
+    port: 0,
+    idleTimeout: 0,
+    async fetch(req) {
+      const path = new URL(req.url).pathname
+      const body: any = await req.json().catch(() => ({}))
+      requests.push({ path, body })
+      let done = false
+      const onAbort = () => {
+        if (!done) state.aborted++
+        done = true
+      }
+      if (path.endsWith('/chat/completions')) return openai(body, req.signal, onAbort, () => (done = true))
+      if (path.endsWith('/messages')) return anthropic(body, req.signal, onAbort, () => (done = true))
+      return Response.json({ error: { message: `no route ${path}` } }, { status: 404 })
+    },
+  })
+
+  async function hang(signal: AbortSignal, onAbort: () => void): Promise<Response> {
+    await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }))
+    onAbort()
+    return new Response('aborted', { status: 499 })
+  }
+
+  function openai(body: any, signal: AbortSignal, onAbort: () => void, finished: () => void): Response | Promise<Response> {
+    const msgs: any[] = body.messages ?? []
+    const userTexts = msgs.filter((m) => m.role === 'user').map((m) => textOf(m.content))
+    const lastMsg = msgs.at(-1)
+    const toolResult = lastMsg?.role === 'tool' ? textOf(lastMsg.content) : undefined
+    const toolEnum = body.tools?.find((t: any) => t.function?.name === 'delegate')?.function?.parameters?.properties?.agentId?.enum
+    const p = plan(userTexts, toolResult, toolEnum)
+    if (p.kind === 'fail') return Response.json({ error: { message: 'upstream exploded', type: 'server_error' } }, { status: 500 })
+    if (p.kind === 'hang') return hang(signal, onAbort)
+    const base = { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: body.model }
+    const usage = { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 }
+    if (!body.stream) {
+      finished()
+      const message = p.kind === 'tool'
+        ? { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: p.tool!.name, arguments: JSON.stringify(p.tool!.args) } }] }
+        : { role: 'assistant', content: p.text }
+      return Response.json({ ...base, object: 'chat.completion', choices: [{ index: 0, message, finish_reason: p.kind === 'tool' ? 'tool_calls' : 'stop' }], usage })
+    }
+    const chunk = (o: object) => `data: ${JSON.stringify({ ...base, ...o })}\n\n`
+    async function* gen() {
+      if (p.kind === 'tool') {
+        yield chunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [{ index: 0, id: `call_${requests.length}`, type: 'function', function: { name: p.tool!.name, arguments: JSON.stringify(p.tool!.args) } }] }, finish_reason: null }] })
+        yield chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }] })
+      } else {
+        for (const w of words(p.text!)) {
+          if (p.slow) await sleep(100)
+          yield chunk({ choices: [{ index: 0, delta: { role: 'assistant', content: w }, finish_reason: null }] })
+        }
+        yield chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })
+      }
+      yield chunk({ choices: [], usage })
+      finished()
+      yield 'data: [DONE]\n\n'
+    }
+    return sse(gen(), signal, onAbort)
+  }
+
+  function anthropic(body: any, signal: AbortSignal, onAbort: () => void, finished: () => void): Response | Promise<Response> {
+    const msgs: any[] = body.messages ?? []
+    const userTexts = msgs.filter((m) => m.role === 'user' && textOf(m.content) !== '').map((m) => textOf(m.content))
+    const last = msgs.at(-1)
+    const tr = Array.isArray(last?.content) ? last.content.find((b: any) => b.type === 'tool_result') : undefined
+    const toolResult = tr ? (typeof tr.content === 'string' ? tr.content : textOf(tr.content)) : undefined
+    const toolEnum = body.tools?.find((t: any) => t.name === 'delegate')?.input_schema?.properties?.agentId?.enum
+    const p = plan(userTexts, toolResult, toolEnum)
+    if (p.kind === 'fail') return Response.json({ type: 'error', error: { type: 'api_error', message: 'upstream exploded' } }, { status: 500 })
+    if (p.kind === 'hang') return hang(signal, onAbort)
+    const usage = { input_tokens: 13, output_tokens: 5 }
+    const block = p.kind === 'tool' ? { type: 'tool_use', id: `toolu_${requests.length}`, name: p.tool!.name, input: p.tool!.args } : { type: 'text', text: p.text }
+    const stop = p.kind === 'tool' ? 'tool_use' : 'end_turn'
+    if (!body.stream) {
+      finished()
+      return Response.json({ id: 'msg_1', type: 'message', role: 'assistant', model: body.model, content: [block], stop_reason: stop, stop_sequence: null, usage })
+    }
+    const ev = (name: string, o: object) => `event: ${name}\ndata: ${JSON.stringify({ type: name, ...o })}\n\n`
+    async function* gen() {
+      yield ev('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: body.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 13, output_tokens: 1 } } })
+      if (p.kind === 'tool') {
+        yield ev('content_block_start', { index: 0, content_block: { ...block, input: {} } })
+        yield ev('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: JSON.stringify(p.tool!.args) } })
+      } else {
+        yield ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } })
+        for (const w of words(p.text!)) {
+          if (p.slow) await sleep(100)
+          yield ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: w } })
+        }
+      }
+      yield ev('content_block_stop', { index: 0 })
+      yield ev('message_delta', { delta: { stop_reason: stop, stop_sequence: null }, usage: { output_tokens: 5 } })
+      finished()
+      yield ev('message_stop', {})
+    }
+    return sse(gen(), signal, onAbort)
+  }
+
+  const url = `http://127.0.0.1:${server.port}`
+  return {
+    url,
+    openaiBaseUrl: `${url}/v1`,
+    anthropicBaseUrl: url,
+    requests,
+    get aborted() {
+      return state.aborted
+    },
+    stop: () => server.stop(true),
+  }
+}
+
+export interface SseEvent {
+  event: string
+  data: any
+}
+
+/** Parses a Server-Sent Events body as a client would: blank-line separated, comments skipped. */
+export function parseSse(text: string): SseEvent[] {
+  const out: SseEvent[] = []
+  for (const block of text.split('\n\n')) {
+    let event = 'message'
+    const data: string[] = []
+    for (const line of block.split('\n')) {
+      if (line.startsWith(':') || line === '') continue
+      if (line.startsWith('event: ')) event = line.slice(7)
+      else if (line.startsWith('data: ')) data.push(line.slice(6))
+    }
+    if (data.length) out.push({ event, data: JSON.parse(data.join('\n')) })
+  }
+  return out
+}
+
