@@ -17,25 +17,41 @@ import {
   UpdateAgentBody,
   AgentArchived,
 } from './model'
-import { archiveAgent, createAgent, getAgent, listAgents, updateAgent } from './service'
+import { agentsVersionScope, archiveAgent, createAgent, getAgent, listAgents, updateAgent } from './service'
+import { isOrgAdmin } from '../../auth/roles'
+import { cachedJson, ResponseCache } from '../../cache/response-cache'
+import { readVersion } from '../../db/versions'
 
 const writeErrors = { ...authErrors, ...bodyErrors, 403: AgentForbidden, 422: AgentBodyInvalid }
 
 export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
+  const listCache = new ResponseCache()
   return new Elysia({ prefix: '/agents', tags: ['Agents'] })
     .use(auth)
     .get(
       '',
       ({ principal, query }) => {
-        const { agents, total } = listAgents(deps, principal, {
+        const opts = {
           includeArchived: query.archived,
           visibility: query.visibility,
           category: query.category,
           q: query.q,
           limit: query.limit ?? 50,
           offset: query.offset ?? 0,
+        }
+        // The list is served from memory while the organization's agents are unchanged (the
+        // version lives in the database, so every instance sees a write on its next request).
+        // What a caller sees depends on admin-or-not and, for non-admins, on who they are.
+        const key = [
+          readVersion(deps.db, agentsVersionScope(principal.organizationId)),
+          principal.organizationId,
+          isOrgAdmin(principal.role) ? '*' : principal.userId,
+          JSON.stringify(opts),
+        ].join('|')
+        return cachedJson(listCache, key, () => {
+          const { agents, total } = listAgents(deps, principal, opts)
+          return { success: true, agents, characters: agents, total }
         })
-        return { success: true as const, agents, characters: agents, total }
       },
       {
         auth: 'agents:read',

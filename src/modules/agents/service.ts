@@ -3,6 +3,7 @@ import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import type { DB } from '../../db/client'
 import { prepared } from '../../db/prepared'
+import { bumpVersion } from '../../db/versions'
 import { agents, type Agent, type AgentVisibility } from '../../db/schema'
 import type { Deps } from '../../deps'
 import { AppError } from '../../errors'
@@ -194,6 +195,7 @@ export function createAgent(deps: Deps, p: Principal, input: AgentInput & { name
     })
     .returning()
     .get()
+  agentsChanged(deps, p.organizationId)
   return toPublicAgent(row)
 }
 
@@ -284,6 +286,7 @@ export function updateAgent(deps: Deps, p: Principal, id: string, input: AgentIn
     .returning()
     .get()
   if (!row) throw new AppError('not_found', `Agent ${id} not found`)
+  agentsChanged(deps, p.organizationId)
   return toPublicAgent(row)
 }
 
@@ -297,4 +300,15 @@ export function archiveAgent(deps: Deps, p: Principal, id: string): void {
     .set({ archived: true, archivedAt: now, updatedAt: now })
     .where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId)))
     .run()
+  agentsChanged(deps, p.organizationId)
+}
+
+/** The version the agent list cache is keyed by (src/db/versions.ts). */
+export function agentsVersionScope(organizationId: string): string {
+  return `agents:${organizationId}`
+}
+
+/** Every write to an organization's agents ends here: the list cache's invalidation point. */
+function agentsChanged(deps: Deps, organizationId: string): void {
+  bumpVersion(deps.db, agentsVersionScope(organizationId), deps.clock.now())
 }

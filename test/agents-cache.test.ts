@@ -1,0 +1,74 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createApp } from '../src/app'
+import { ResponseCache } from '../src/cache/response-cache'
+import { makeActor, makeTestApp } from './helpers/app'
+
+const dir = mkdtempSync(join(tmpdir(), 'teamday-cache-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const names = (res: any) => res.body.agents.map((a: any) => a.name).sort()
+
+describe('agent list cache', () => {
+  test('every write shows in the next list: create, update, archive', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t, { role: 'member' })
+    const list = () => t.req('GET', '/api/v1/agents', { token: a.token })
+    expect(names(await list())).toEqual([])
+    const created = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'One' } })
+    expect(names(await list())).toEqual(['One'])
+    expect(names(await list())).toEqual(['One']) // served from the cache, same answer
+    await t.req('PATCH', `/api/v1/agents/${created.body.id}`, { token: a.token, body: { name: 'Uno' } })
+    expect(names(await list())).toEqual(['Uno'])
+    await t.req('DELETE', `/api/v1/agents/${created.body.id}`, { token: a.token })
+    expect(names(await list())).toEqual([])
+  })
+
+  test('callers with different visibility never share an entry', async () => {
+    const t = makeTestApp()
+    const admin = makeActor(t, { role: 'admin' })
+    const m1 = makeActor(t, { role: 'member' })
+    const m2 = makeActor(t, { role: 'member' })
+    await t.req('POST', '/api/v1/agents', { token: m1.token, body: { name: 'Private of m1' } })
+    await t.req('POST', '/api/v1/agents', { token: m1.token, body: { name: 'Shared', visibility: 'organization' } })
+    expect(names(await t.req('GET', '/api/v1/agents', { token: m1.token }))).toEqual(['Private of m1', 'Shared'])
+    expect(names(await t.req('GET', '/api/v1/agents', { token: m2.token }))).toEqual(['Shared'])
+    expect(names(await t.req('GET', '/api/v1/agents', { token: admin.token }))).toEqual(['Private of m1', 'Shared'])
+    expect(names(await t.req('GET', '/api/v1/agents?limit=1', { token: m2.token }))).toEqual(['Shared'])
+  })
+
+  test('a write through another instance on the same database shows at once', async () => {
+    const path = join(dir, 'shared.db')
+    const one = makeTestApp({ dbPath: path })
+    const a = makeActor(one, { role: 'admin' })
+    // A second server process: same database file and key, its own in-memory cache.
+    const two = createApp({ ...one.deps })
+    const listOnTwo = async () => JSON.parse(await (await two.handle(new Request('http://localhost/api/v1/agents', { headers: { authorization: `Bearer ${a.token}` } }))).text())
+    expect((await listOnTwo()).total).toBe(0)
+    await one.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Made on one' } })
+    expect((await listOnTwo()).agents.map((x: any) => x.name)).toEqual(['Made on one'])
+  })
+})
+
+describe('ResponseCache', () => {
+  test('evicts least recently used entries beyond its bounds', () => {
+    const c = new ResponseCache(2, 1000)
+    c.set('a', new Uint8Array(10))
+    c.set('b', new Uint8Array(10))
+    c.get('a')
+    c.set('c', new Uint8Array(10))
+    expect(c.get('b')).toBeUndefined()
+    expect(c.get('a')).toBeDefined()
+    expect(c.size).toBe(2)
+    const small = new ResponseCache(10, 100)
+    small.set('x', new Uint8Array(20))
+    small.set('y', new Uint8Array(20))
+    expect(small.size).toBe(2)
+    small.set('z', new Uint8Array(24))
+    small.set('w', new Uint8Array(24))
+    small.set('v', new Uint8Array(24))
+    expect(small.size).toBeLessThan(5)
+  })
+})
