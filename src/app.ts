@@ -4,6 +4,7 @@ import type { Deps } from './deps'
 import { docsPlugin } from './docs'
 import { AppError, errorBody } from './errors'
 import { newId } from './ids'
+import { rateLimitPlugin, rateLimiterFor } from './ratelimit/limiter'
 import { agentsModule } from './modules/agents'
 import { publicAgentsModule } from './modules/agents/public'
 import { auditModule } from './modules/audit'
@@ -183,6 +184,8 @@ export function createApp(deps: Deps) {
       response: { 200: t.Object({ status: t.Literal('ok'), version: t.String() }, { examples: [{ status: 'ok', version: deps.config.version }] }) },
       detail: { summary: 'Health check', description: 'Liveness and version. No authentication.', tags: ['System'] },
     })
+    // Rate limits: per IP on the routes below that do not authenticate (the auth plugin limits per token).
+    .use(rateLimitPlugin(deps, (request, server) => clientIp(deps, request, server)))
     .group('/api/v1', (v1) =>
       v1
         .onAfterHandle(({ set }) => {
@@ -199,6 +202,7 @@ export function createApp(deps: Deps) {
     )
     .use(publicAgentsModule(deps))
   settleSchemas(app.routes)
+  rateLimiterFor(deps).indexRoutes(app.routes)
   return app
 }
 

@@ -1,4 +1,5 @@
 import { dirname, join, resolve } from 'node:path'
+import { parseRatePolicy, type RatePolicy } from './ratelimit/policy'
 
 /** Everything the server reads from its environment. The only reader of process.env. */
 export interface Config {
@@ -15,6 +16,12 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'
   maxBodyBytes: number
   version: string
+  /** Requests per token (per IP without a token): TEAMDAY_RATE_LIMIT, e.g. 600/60s; null = off. */
+  rateLimit: RatePolicy | null
+  /** Failed authentications per IP before 429: TEAMDAY_AUTH_FAILURE_LIMIT; null = off. */
+  authFailureLimit: RatePolicy | null
+  /** Leaked-credential reports per IP: TEAMDAY_LEAK_REPORT_RATE_LIMIT; null = off. */
+  leakReportRateLimit: RatePolicy | null
   /** OpenAI-compatible Chat Completions endpoint (OpenAI, Ollama, vLLM, ...), e.g. http://localhost:11434/v1. */
   openaiBaseUrl?: string
   openaiApiKey?: string
@@ -53,6 +60,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     logLevel,
     maxBodyBytes: 1024 * 1024,
     version: VERSION,
+    rateLimit: ratePolicyVar('TEAMDAY_RATE_LIMIT', env.TEAMDAY_RATE_LIMIT, '1200/60s'),
+    authFailureLimit: ratePolicyVar('TEAMDAY_AUTH_FAILURE_LIMIT', env.TEAMDAY_AUTH_FAILURE_LIMIT, '20/60s'),
+    leakReportRateLimit: ratePolicyVar('TEAMDAY_LEAK_REPORT_RATE_LIMIT', env.TEAMDAY_LEAK_REPORT_RATE_LIMIT, '10/60s'),
     openaiBaseUrl: env.OPENAI_BASE_URL || (env.OPENAI_API_KEY ? 'https://api.openai.com/v1' : undefined),
     openaiApiKey: env.OPENAI_API_KEY || undefined,
     anthropicApiKey: env.ANTHROPIC_API_KEY || undefined,
@@ -89,6 +99,12 @@ function parseIntVar(name: string, value: string | undefined, fallback: number, 
   const n = Number(value)
   if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer ${min}-${max} (got "${value}")`)
   return n
+}
+
+function ratePolicyVar(name: string, value: string | undefined, fallback: string): RatePolicy | null {
+  const p = parseRatePolicy(value === undefined || value.trim() === '' ? fallback : value)
+  if (p === undefined) throw new ConfigError(`${name} must look like 600/60s (requests/window in s, m or h) or off (got "${value}")`)
+  return p === 'off' ? null : p
 }
 
 export class ConfigError extends Error {}

@@ -33,6 +33,8 @@ export const ERROR_STATUS = {
   idempotency_conflict: 409,
   idempotency_in_progress: 409,
   invalid_state: 409,
+  /** A revoked token was rotated: its whole rotation family has been revoked. */
+  token_reuse_detected: 409,
   // 413
   payload_too_large: 413,
   // 415

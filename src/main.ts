@@ -7,6 +7,7 @@ import { openDatabase } from './db/client'
 import { runMigrations } from './db/migrate'
 import { systemClock } from './deps'
 import { createLogger } from './logger'
+import { auditCommand, AUDIT_USAGE } from './cli/audit'
 import { EXIT, guard, parse, processIo, withRuntime, type Io } from './cli/common'
 import { serveCommand, SERVE_USAGE } from './cli/serve'
 import { tokensCommand, TOKENS_USAGE } from './cli/tokens'
@@ -18,6 +19,7 @@ Server and administration (work on the database file, also while a server runs):
   teamday serve [--host 0.0.0.0] [--port 3000] [--db ./data/teamday.db]
   teamday users create|set-role|remove ...
   teamday tokens create|list|revoke ...
+  teamday audit list [--org SLUG] [--type T]   security events (token lifecycle, leaks, denials)
   teamday migrate [--db FILE]                 apply pending database migrations
   teamday openapi [--out FILE]                print or write the OpenAPI document
   teamday --version | help [COMMAND]
@@ -28,8 +30,11 @@ ${USERS_USAGE}
 
 ${TOKENS_USAGE}
 
+${AUDIT_USAGE}
+
 Environment: HOST, PORT, TEAMDAY_DB, TEAMDAY_ENCRYPTION_KEY, TEAMDAY_ENCRYPTION_KEYS_PREVIOUS,
-TEAMDAY_KEY_FILE, TEAMDAY_TRUST_PROXY, TEAMDAY_LOG_LEVEL (see README).`
+TEAMDAY_KEY_FILE, TEAMDAY_TRUST_PROXY, TEAMDAY_LOG_LEVEL, TEAMDAY_RATE_LIMIT, TEAMDAY_AUTH_FAILURE_LIMIT,
+TEAMDAY_LEAK_REPORT_RATE_LIMIT (see README).`
 
 /** The OpenAPI document of this build, generated from the routes (no database file needed). */
 export async function openapiDocument(): Promise<unknown> {
@@ -52,6 +57,7 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
       if (rest[0] === 'serve') io.out(SERVE_USAGE)
       else if (rest[0] === 'users') io.out(USERS_USAGE)
       else if (rest[0] === 'tokens') io.out(TOKENS_USAGE)
+      else if (rest[0] === 'audit') io.out(AUDIT_USAGE)
       else io.out(HELP)
       return cmd === undefined ? EXIT.usage : EXIT.ok
     case '--version':
@@ -65,6 +71,8 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
       return usersCommand(rest, io)
     case 'tokens':
       return tokensCommand(rest, io)
+    case 'audit':
+      return auditCommand(rest, io)
     case 'migrate':
       return guard(io, 'usage: teamday migrate [--db FILE]', () => {
         const { values } = parse(rest, {})

@@ -1,5 +1,6 @@
 import type { Deps } from '../deps'
 import { AppError, type ErrorCode } from '../errors'
+import { recordAuditEventOnce } from '../modules/audit/service'
 import { findTokenForAuth, touchLastUsed } from '../modules/tokens/service'
 import type { Principal } from './principal'
 import { checkTokenFormat, hashToken, TOKEN_PREFIX } from './tokens'
@@ -69,12 +70,24 @@ export function authenticate(deps: Deps, header: string | null, meta: { ip: stri
   const now = deps.clock.now()
   if (row.revokedAt && row.revokedAt.getTime() <= now) throw unauthorized('token_revoked', `Invalid token: this token has been revoked. ${FIX}`, 'Token revoked')
   if (row.expiresAt.getTime() <= now) {
+    // Someone still uses it: worth knowing (at most one event per token per minute).
+    recordAuditEventOnce(deps, `expired_used:${row.id}`, {
+      type: 'token.expired_used',
+      organizationId: row.organizationId,
+      source: 'api',
+      actor: { userId: row.userId, tokenId: row.id },
+      tokenId: row.id,
+      ip: meta.ip,
+      userAgent: meta.userAgent,
+      requestId: meta.requestId,
+      details: { expiredAt: row.expiresAt.toISOString() },
+    })
     throw unauthorized('token_expired', `Invalid or expired token: this token expired on ${row.expiresAt.toISOString()}. ${FIX}`, 'Token expired')
   }
   if (!row.role) {
     throw unauthorized('membership_revoked', 'Invalid token: its user is no longer a member of the organization the token was created in. Ask an organization admin to add you again, then create a new token.', 'User no longer a member of the organization')
   }
-  touchLastUsed(deps, row, meta.ip, meta.userAgent)
+  touchLastUsed(deps, row, meta.ip, meta.userAgent, meta.requestId)
   return {
     userId: row.userId,
     email: row.email,

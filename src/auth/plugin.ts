@@ -1,6 +1,9 @@
 import { Elysia } from 'elysia'
 import type { Deps } from '../deps'
 import { AppError } from '../errors'
+import { idempotencyHooks } from '../idempotency/hooks'
+import { recordAuditEventOnce } from '../modules/audit/service'
+import { rateLimiterFor } from '../ratelimit/limiter'
 import { authenticate } from './authenticate'
 import type { Principal } from './principal'
 import { bearerChallenge } from './authenticate'
@@ -19,31 +22,58 @@ export function clientIp(deps: Deps, request: Request, server: { requestIP(r: Re
   return server?.requestIP(request)?.address ?? null
 }
 
+/** A permission, or 'authenticated': any valid token, whatever its scopes (e.g. GET /tokens/self). */
+export type AuthRequirement = Permission | 'authenticated'
+
 /**
  * The auth plugin: `{ auth: 'tokens:read' }` on a route resolves the bearer token into a
  * `principal` ("who is calling") and then checks that the caller's current role and the
  * token's scopes both grant the permission ("may they do it"): 401 for the first, 403
  * (`forbidden` / `insufficient_scope`) for the second. It also marks the route with the
- * bearerAuth security requirement in OpenAPI.
+ * bearerAuth security requirement in OpenAPI, naming the scope it needs.
+ *
+ * Around that: failed authentications count against the client IP (429 past the budget, valid
+ * tokens unaffected), each authenticated request counts against its token's rate limit, and
+ * POST/PATCH requests may carry an Idempotency-Key (src/idempotency).
  */
 export function authPlugin(deps: Deps) {
+  const limiter = rateLimiterFor(deps)
+  const idempotency = idempotencyHooks(deps)
   return new Elysia({ name: 'teamday-auth', seed: ++seq }).macro({
-    auth: (permission: Permission) => ({
-      detail: { security: [{ bearerAuth: [] }] },
+    auth: (permission: AuthRequirement) => ({
+      detail: { security: [{ bearerAuth: permission === 'authenticated' ? [] : [permission] }] },
       resolve({ request, server, set }): { principal: Principal } {
-        const principal = authenticate(deps, request.headers.get('authorization'), {
-          ip: clientIp(deps, request, server),
-          userAgent: request.headers.get('user-agent'),
-          requestId: String(set.headers['x-request-id'] ?? ''),
-        })
+        const header = request.headers.get('authorization')
+        const ip = clientIp(deps, request, server)
+        let principal: Principal
+        try {
+          principal = authenticate(deps, header, { ip, userAgent: request.headers.get('user-agent'), requestId: String(set.headers['x-request-id'] ?? '') })
+        } catch (e) {
+          // Brute force: only attempts that presented a credential count.
+          if (e instanceof AppError && e.code !== 'missing_token') limiter.authFailed(ip)
+          throw e
+        }
         // GitHub's pattern: scripts can warn ahead of expiry.
         set.headers['teamday-token-expiration'] = principal.tokenExpiresAt.toISOString()
+        limiter.consume(`tok:${principal.tokenId}`, deps.config.rateLimit, set)
+        if (permission === 'authenticated') return { principal }
         if (!roleAllows(principal.role, permission)) {
           throw new AppError('forbidden', `Forbidden: your role (${principal.role}) does not allow ${permission} (access denied)`, {
             details: { requiredPermission: permission, role: principal.role },
           })
         }
         if (!scopesAllow(principal.scopes, permission)) {
+          recordAuditEventOnce(deps, `scope_denied:${principal.tokenId}:${permission}`, {
+            type: 'token.scope_denied',
+            organizationId: principal.organizationId,
+            source: 'api',
+            actor: principal,
+            tokenId: principal.tokenId,
+            ip: principal.ip,
+            userAgent: principal.userAgent,
+            requestId: principal.requestId,
+            details: { requiredScope: permission, tokenScopes: principal.scopes, method: request.method, path: new URL(request.url).pathname },
+          })
           throw new AppError('insufficient_scope', `Forbidden: this token lacks the ${permission} scope (access denied). Create a token with that scope.`, {
             details: { requiredScopes: [permission], tokenScopes: principal.scopes },
             headers: { 'www-authenticate': `${bearerChallenge('insufficient_scope')}, scope="${permission}"` },
@@ -51,6 +81,9 @@ export function authPlugin(deps: Deps) {
         }
         return { principal }
       },
+      beforeHandle: idempotency.beforeHandle,
+      afterHandle: idempotency.afterHandle,
+      afterResponse: idempotency.afterResponse,
     }),
   })
 }

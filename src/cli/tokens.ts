@@ -1,11 +1,14 @@
+import { recordAuditEvent } from '../modules/audit/service'
+import { auditTokenCreated } from '../modules/tokens/lifecycle'
 import { createToken, findTokenById, listTokensOfUser, revokeById } from '../modules/tokens/service'
 import { listMemberships, requireOrganization, requireUser } from '../modules/users/service'
 import { AppError } from '../errors'
 import { EXIT, guard, parse, require_, table, UsageError, withRuntime, type Io } from './common'
 
 export const TOKENS_USAGE = `usage:
-  teamday tokens create --email E [--org SLUG] --name N [--expires-in-days D] [--db FILE]
+  teamday tokens create --email E [--org SLUG] --name N [--expires-in-days D] [--scopes a,b] [--db FILE]
       prints only the token on stdout (store it now: it is never shown again)
+      --scopes: comma-separated, e.g. agents:read,tasks:write (default *: all the role allows)
   teamday tokens list --email E [--json] [--db FILE]
   teamday tokens revoke ID [--db FILE]`
 
@@ -17,12 +20,13 @@ export function tokensCommand(args: string[], io: Io): Promise<number> {
       return sub ? EXIT.ok : EXIT.usage
     }
     if (sub === 'create') {
-      const { values } = parse(rest, { email: { type: 'string' }, org: { type: 'string' }, name: { type: 'string' }, 'expires-in-days': { type: 'string' } })
+      const { values } = parse(rest, { email: { type: 'string' }, org: { type: 'string' }, name: { type: 'string' }, 'expires-in-days': { type: 'string' }, scopes: { type: 'string' } })
       const email = require_(values.email, '--email')
       const name = require_(values.name, '--name')
       const daysRaw = values['expires-in-days']
       const days = daysRaw === undefined ? undefined : Number(daysRaw)
       if (daysRaw !== undefined && (!/^\d+$/.test(daysRaw) || !Number.isInteger(days))) throw new UsageError('--expires-in-days must be a whole number of days (7-365)')
+      const scopes = values.scopes === undefined ? undefined : values.scopes.split(',').map((s) => s.trim()).filter(Boolean)
       return withRuntime(io, values.db, (rt) => {
         const user = requireUser(rt.db, email)
         const orgs = listMemberships(rt.db, user.id)
@@ -38,7 +42,8 @@ export function tokensCommand(args: string[], io: Io): Promise<number> {
         } else {
           throw new UsageError(`${user.email} belongs to several organizations (${orgs.map((m) => m.organization.slug).join(', ')}); pass --org`)
         }
-        const { token } = createToken(rt, { userId: user.id, organizationId: orgId }, { name, expiresInDays: days })
+        const { token, row } = createToken(rt, { userId: user.id, organizationId: orgId }, { name, expiresInDays: days, scopes })
+        auditTokenCreated(rt, row, { organizationId: orgId, source: 'cli' })
         io.out(token)
         return EXIT.ok
       })
@@ -63,6 +68,9 @@ export function tokensCommand(args: string[], io: Io): Promise<number> {
         const existing = findTokenById(rt.db, id)
         if (!existing) throw new AppError('not_found', `Token ${id} not found`)
         const revoked = revokeById(rt.db, id, 'cli', rt.clock.now(), 'admin_cli')
+        if (revoked) {
+          recordAuditEvent(rt, { type: 'token.revoked', organizationId: revoked.organizationId, source: 'cli', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'admin_cli' } })
+        }
         if (revoked) io.out(`revoked token ${id}; requests using it are refused from now on`)
         else io.out(`token ${id} was already revoked at ${existing.revokedAt!.toISOString()}`)
         return EXIT.ok

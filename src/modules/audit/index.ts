@@ -1,9 +1,40 @@
 import { Elysia } from 'elysia'
 import type { authPlugin } from '../../auth/plugin'
 import type { Deps } from '../../deps'
+import { authErrors, errorResponse } from '../shared-models'
+import { AuditEventList, ListAuditEventsQuery } from './model'
+import { listAuditEvents } from './query'
 
-// Placeholder: routes arrive with their issue.
+const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: since must be an ISO-8601 date-time', [
+  { field: 'since', message: 'since must be an ISO-8601 date-time' },
+])
+
 export function auditModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
-  void deps
-  return new Elysia({ prefix: '/audit-events', tags: ['Audit'] }).use(auth)
+  return new Elysia({ prefix: '/audit-events', tags: ['Audit'] })
+    .use(auth)
+    .get(
+      '',
+      ({ principal, query }) => ({
+        success: true as const,
+        ...listAuditEvents(deps, principal, {
+          type: query.type,
+          tokenId: query.tokenId,
+          userId: query.userId,
+          since: query.since,
+          until: query.until,
+          limit: query.limit ?? 50,
+          offset: query.offset ?? 0,
+        }),
+      }),
+      {
+        auth: 'audit:read',
+        query: ListAuditEventsQuery,
+        response: { 200: AuditEventList, 422: badQuery, ...authErrors },
+        detail: {
+          summary: 'List audit events',
+          description:
+            "Organization admins only. Security events of this organization, newest first: token created, rotated, revoked (by whom, why), leak-reported, rotation family revoked, scope denied, expired token used, first use from a new IP, secret set/deleted; each with actor, IP, user agent, time and request id, never a secret. Filter by `type`, `tokenId`, `userId` (the actor), `since`/`until` (ISO-8601); paged with `limit`/`offset`, `total` counts every match.",
+        },
+      },
+    )
 }

@@ -64,3 +64,26 @@ export function recordAuditEvent(deps: Deps, e: AuditInput): void {
 export function auditContext(p: Principal): Pick<AuditInput, 'organizationId' | 'actor' | 'ip' | 'userAgent' | 'requestId' | 'source'> {
   return { organizationId: p.organizationId, actor: p, ip: p.ip, userAgent: p.userAgent, requestId: p.requestId, source: 'api' }
 }
+
+/** Repeated events (scope denials, expired-token use) are recorded at most once per window. */
+export const AUDIT_DEDUPE_MS = 60_000
+const MAX_DEDUPE_KEYS = 10_000
+const recent = new WeakMap<Deps['db'], Map<string, number>>()
+
+/**
+ * Records an event unless the same `dedupeKey` was recorded less than `windowMs` ago (by this
+ * process). For events a misbehaving client can repeat on every request, so the log (and the
+ * database) cannot be flooded. Returns whether it recorded.
+ */
+export function recordAuditEventOnce(deps: Deps, dedupeKey: string, e: AuditInput, windowMs = AUDIT_DEDUPE_MS): boolean {
+  let seen = recent.get(deps.db)
+  if (!seen) recent.set(deps.db, (seen = new Map()))
+  const now = deps.clock.now()
+  const last = seen.get(dedupeKey)
+  if (last !== undefined && now - last < windowMs) return false
+  if (seen.size >= MAX_DEDUPE_KEYS) seen.clear()
+  seen.delete(dedupeKey)
+  seen.set(dedupeKey, now)
+  recordAuditEvent(deps, e)
+  return true
+}

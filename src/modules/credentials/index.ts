@@ -1,9 +1,41 @@
 import { Elysia } from 'elysia'
-import type { authPlugin } from '../../auth/plugin'
+import { clientIp, type authPlugin } from '../../auth/plugin'
+import { TOKEN_SCAN_REGEX } from '../../auth/tokens'
 import type { Deps } from '../../deps'
+import { rateLimiterFor } from '../../ratelimit/limiter'
+import { bodyErrors, errorResponse } from '../shared-models'
+import { RevokeCredentialsAccepted, RevokeCredentialsBody } from './model'
+import { reportLeakedCredentials } from './service'
 
-// Placeholder: routes arrive with their issue.
-export function credentialsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
-  void deps
-  return new Elysia({ prefix: '/credentials', tags: ['Credentials'] }).use(auth)
+export const SCANNER_DOC = `How secret scanners recognise TeamDay tokens: \`td_\` followed by 43 base62 characters, matched by \`${TOKEN_SCAN_REGEX.source}\`. The last 6 characters are a checksum of the 37 before them: CRC32 (IEEE) of characters 4-40 of the token (the 37 random characters after \`td_\`), written in base62 (alphabet 0-9A-Za-z) as 6 digits, most significant first, zero-padded. A match whose checksum fails is not a TeamDay token.`
+
+/**
+ * POST /api/v1/credentials/revoke: leaked-token reports, without authentication (GitHub's
+ * credential revocation API). It deliberately does not use the auth macro.
+ */
+export function credentialsModule(deps: Deps, _auth: ReturnType<typeof authPlugin>) {
+  const limiter = rateLimiterFor(deps)
+  return new Elysia({ prefix: '/credentials', tags: ['Credentials'] }).post(
+    '/revoke',
+    ({ body, request, server, set }) => {
+      const ip = clientIp(deps, request, server)
+      if (ip) limiter.consume(`leak:${ip}`, deps.config.leakReportRateLimit, set, 'leak-report')
+      reportLeakedCredentials(deps, body.credentials, { ip, userAgent: request.headers.get('user-agent'), requestId: String(set.headers['x-request-id'] ?? '') || null })
+      set.status = 202
+      return { success: true as const, received: body.credentials.length }
+    },
+    {
+      body: RevokeCredentialsBody,
+      response: {
+        202: RevokeCredentialsAccepted,
+        ...bodyErrors,
+        429: errorResponse(429, 'rate_limited', 'Too many reports from this address (a strict per-IP limit, 10 per minute by default).', 'Too many requests: the limit is 10 requests per 60 s. Retry in 42 s.', { retryAfterSeconds: 42 }),
+      },
+      detail: {
+        summary: 'Report leaked tokens',
+        description: `No authentication. Send tokens found where they should not be (a public repository, a paste, a log); each one that is a real token is revoked at once and the event is recorded in its organization's audit log (source \`leak_report\`). The answer is always 202 with the number of strings received, whether or not any matched: the endpoint is not an oracle for guessing tokens. Strict per-IP rate limit (TEAMDAY_LEAK_REPORT_RATE_LIMIT, default 10/60s).\n\n${SCANNER_DOC}`,
+        security: [],
+      },
+    },
+  )
 }

@@ -1,15 +1,23 @@
-import { Elysia } from 'elysia'
+import { Elysia, t } from 'elysia'
 import type { authPlugin } from '../../auth/plugin'
 import type { Deps } from '../../deps'
 import { authErrors, bodyErrors, errorResponse } from '../shared-models'
-import { CreatedToken, CreateTokenBody, ListTokensQuery, TokenEnvelope, TokenIdParams, TokenList } from './model'
-import { createToken, getToken, listTokens, revokeToken, toPublicToken } from './service'
+import { createTokenForCaller, describeSelf, rotateToken } from './lifecycle'
+import { CreatedToken, CreateTokenBody, ListTokensQuery, RotatedToken, RotateTokenBody, SelfTokenEnvelope, TokenEnvelope, TokenIdParams, TokenList } from './model'
+import { getToken, listTokens, revokeToken, toPublicToken } from './service'
 
 const notFound = errorResponse(
   404,
   'not_found',
   'Not found: no such token, or it belongs to another user (non-admins) or another organization.',
   'Token pat_7Hq2LmX9vB3nR8kT1wYz not found',
+)
+const reuse = errorResponse(
+  409,
+  'token_reuse_detected',
+  'Conflict: `token_reuse_detected` when the token was already revoked (its whole rotation family is then revoked); `invalid_state` when it was already rotated (grace period running) or has expired.',
+  'Token reuse detected: token pat_7Hq2LmX9vB3nR8kT1wYz was already revoked, so rotating it suggests its secret leaked. Every token of its rotation family (1 still active) has been revoked; create a new token.',
+  { familyId: 'pat_7Hq2LmX9vB3nR8kT1wYz', revokedTokenIds: ['pat_2Lk9Qw4ErT7yU1iO3pAs'] },
 )
 const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
@@ -43,7 +51,7 @@ export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
     .post(
       '',
       ({ principal, body, set }) => {
-        const { token, row } = createToken(deps, principal, body)
+        const { token, row } = createTokenForCaller(deps, principal, body)
         set.status = 201
         return {
           success: true as const,
@@ -59,7 +67,43 @@ export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
         detail: {
           summary: 'Create a personal access token',
           description:
-            'Creates a token for the calling user in the calling token\'s organization. It inherits the user\'s current role there. `expiresInDays` is 7-365 (default 90); alternatively `expiresAt`. The `token` field is the only time the secret is ever shown.',
+            'Creates a token for the calling user in the calling token\'s organization. It inherits the user\'s current role there. `expiresInDays` is 7-365 (default 90); alternatively `expiresAt`. `scopes` (default `["*"]`) limits what it may do; unknown or no scopes are 422. Any scope may be asked for, but a request always needs both the scope and the user\'s current role: a token never exceeds its user. The `token` field is the only time the secret is ever shown.',
+        },
+      },
+    )
+    // Before /:id, so "self" is not taken for a token id.
+    .get('/self', ({ principal }) => ({ success: true as const, token: describeSelf(deps, principal) }), {
+      auth: 'authenticated',
+      response: { 200: SelfTokenEnvelope, ...authErrors },
+      detail: {
+        summary: 'Introspect the calling token',
+        description:
+          'The token this request was sent with: id, name, scopes, the user\'s current role, organization, user, creation, last use and expiry. Never the secret. Needs no particular scope. Every authenticated response also carries `Teamday-Token-Expiration`.',
+      },
+    })
+    .post(
+      '/:id/rotate',
+      ({ principal, params, body, set }) => {
+        const r = rotateToken(deps, principal, params.id, body ?? {})
+        set.status = 201
+        return {
+          success: true as const,
+          token: r.token,
+          warning: 'Copy this token now: it will not be shown again.',
+          ...toPublicToken(deps, r.row, r.email),
+          rotatedFromId: r.previous.id,
+          previousTokenRevokedAt: r.previous.revokedAt!.toISOString(),
+        }
+      },
+      {
+        auth: 'tokens:write',
+        params: TokenIdParams,
+        body: t.Optional(RotateTokenBody),
+        response: { 201: RotatedToken, 404: notFound, 409: reuse, ...bodyErrors, ...authErrors },
+        detail: {
+          summary: 'Rotate a token',
+          description:
+            'Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new lifetime is `expiresInDays` or the old token\'s. Only the owner may rotate (admins revoke). Rotating a token that is already revoked revokes its whole rotation family (reuse detection) and answers 409 `token_reuse_detected`.',
         },
       },
     )

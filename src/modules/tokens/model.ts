@@ -1,4 +1,5 @@
 import { t } from 'elysia'
+import { SCOPES } from '../../auth/roles'
 
 const exampleToken = {
   id: 'pat_7Hq2LmX9vB3nR8kT1wYz',
@@ -46,8 +47,19 @@ export const CreateTokenBody = t.Object(
       t.Integer({ minimum: 7, maximum: 365, description: 'Lifetime in days, 7-365 (default 90). Numeric strings are accepted.', examples: [90], error: 'expiresInDays must be an integer between 7 and 365' }),
     ),
     expiresAt: t.Optional(t.String({ description: 'Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead', error: 'expiresAt must be an ISO-8601 date-time string' })),
+    scopes: t.Optional(
+      t.Array(t.String({ maxLength: 100 }), {
+        maxItems: 50,
+        description:
+          'What the token may do (default ["*"]: everything your role allows). Any of: *, ' +
+          SCOPES.filter((s) => s !== '*').join(', ') +
+          '. `x:write` implies `x:read`. Always bounded by your current role: a token never exceeds its user.',
+        examples: [['agents:read', 'agents:execute']],
+        error: 'scopes must be an array of scope names, e.g. ["agents:read"]',
+      }),
+    ),
   },
-  { examples: [{ name: 'CI Pipeline', expiresInDays: 90 }] },
+  { examples: [{ name: 'CI Pipeline', expiresInDays: 90 }, { name: 'Read-only dashboard', scopes: ['agents:read', 'tasks:read'] }] },
 )
 
 export const CreatedToken = t.Object(
@@ -89,3 +101,74 @@ export const ListTokensQuery = t.Object({
 })
 
 export const TokenIdParams = t.Object({ id: t.String({ description: 'Token id (pat_…)', examples: ['pat_7Hq2LmX9vB3nR8kT1wYz'] }) })
+
+export const RotateTokenBody = t.Object(
+  {
+    expiresInDays: t.Optional(
+      t.Integer({ minimum: 7, maximum: 365, description: "Lifetime of the new token in days, 7-365 (default: the old token's lifetime)", error: 'expiresInDays must be an integer between 7 and 365' }),
+    ),
+    gracePeriodSeconds: t.Optional(
+      t.Integer({ minimum: 0, maximum: 86400, default: 0, description: 'How long the old token keeps working, 0-86400 s (default 0: revoked at once)', error: 'gracePeriodSeconds must be an integer between 0 and 86400' }),
+    ),
+  },
+  { examples: [{ gracePeriodSeconds: 3600 }] },
+)
+
+export const RotatedToken = t.Object(
+  {
+    ...CreatedToken.properties,
+    rotatedFromId: t.String({ description: 'The token this one replaces' }),
+    previousTokenRevokedAt: t.String({ description: 'When the old token stops working (now, or after the grace period)' }),
+  },
+  {
+    examples: [
+      {
+        ...CreatedToken.examples[0],
+        id: 'pat_2Lk9Qw4ErT7yU1iO3pAs',
+        rotatedFromId: 'pat_7Hq2LmX9vB3nR8kT1wYz',
+        previousTokenRevokedAt: '2026-11-23T11:00:00.000Z',
+      },
+    ],
+  },
+)
+
+export const SelfTokenEnvelope = t.Object(
+  {
+    success: t.Literal(true),
+    token: t.Object({
+      id: t.String(),
+      name: t.String(),
+      scopes: t.Array(t.String()),
+      role: t.Union([t.Literal('admin'), t.Literal('member'), t.Literal('viewer')], { description: "The user's current role in the token's organization" }),
+      organizationId: t.String(),
+      organizationSlug: t.Nullable(t.String()),
+      userId: t.String(),
+      email: t.String(),
+      createdAt: t.String(),
+      lastUsedAt: t.Nullable(t.String()),
+      expiresAt: t.String(),
+      maskedToken: t.String(),
+    }),
+  },
+  {
+    examples: [
+      {
+        success: true,
+        token: {
+          id: exampleToken.id,
+          name: exampleToken.name,
+          scopes: ['*'],
+          role: 'member',
+          organizationId: exampleToken.organizationId,
+          organizationSlug: 'acme',
+          userId: exampleToken.userId,
+          email: exampleToken.userEmail,
+          createdAt: exampleToken.createdAt,
+          lastUsedAt: exampleToken.lastUsedAt,
+          expiresAt: exampleToken.expiresAt,
+          maskedToken: exampleToken.maskedToken,
+        },
+      },
+    ],
+  },
+)

@@ -9,16 +9,11 @@ import { memberships, personalAccessTokens, users, type PersonalAccessToken, typ
 import type { Deps } from '../../deps'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
+import { auditContext, recordAuditEvent } from '../audit/service'
+import { resolveExpiry, validateScopes, validateTokenName } from './validation'
 
-export const DAY_MS = 86_400_000
-export const MIN_EXPIRY_DAYS = 7
-export const MAX_EXPIRY_DAYS = 365
-export const DEFAULT_EXPIRY_DAYS = 90
-/** Clock skew allowed on an explicit `expiresAt` at the edges of the 7–365 day range. */
-const EXPIRES_AT_SLACK_MS = 5 * 60_000
 /** lastUsedAt is written at most this often per token: no database write on most requests. */
 export const LAST_USED_RESOLUTION_MS = 60_000
-export const MAX_NAME_LENGTH = 100
 
 export type TokenStatus = 'active' | 'expired' | 'revoked'
 
@@ -43,6 +38,8 @@ export interface CreateTokenInput {
   name: string
   expiresInDays?: number
   expiresAt?: string
+  /** Default ["*"]: everything the user's role allows. Always bounded by the role at request time. */
+  scopes?: string[]
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
@@ -85,47 +82,7 @@ export function toPublicToken(deps: Deps, row: PersonalAccessToken, userEmail: s
   }
 }
 
-/** Resolves `expiresInDays` / `expiresAt` to an expiry instant within 7–365 days. */
-export function resolveExpiry(input: Pick<CreateTokenInput, 'expiresInDays' | 'expiresAt'>, now: number): Date {
-  const range = `between ${MIN_EXPIRY_DAYS} and ${MAX_EXPIRY_DAYS} days`
-  if (input.expiresInDays !== undefined && input.expiresAt !== undefined) {
-    throw new AppError('validation_failed', 'Validation failed: send either expiresInDays or expiresAt, not both', {
-      details: [{ field: 'expiresAt', message: 'expiresAt and expiresInDays are mutually exclusive' }],
-    })
-  }
-  if (input.expiresAt !== undefined) {
-    const at = Date.parse(input.expiresAt)
-    if (Number.isNaN(at)) {
-      throw new AppError('validation_failed', 'Validation failed: expiresAt must be an ISO-8601 date-time', {
-        details: [{ field: 'expiresAt', message: 'must be an ISO-8601 date-time' }],
-      })
-    }
-    const days = (at - now) / DAY_MS
-    if (at < now + MIN_EXPIRY_DAYS * DAY_MS - EXPIRES_AT_SLACK_MS || at > now + MAX_EXPIRY_DAYS * DAY_MS + EXPIRES_AT_SLACK_MS) {
-      throw new AppError('validation_failed', `Validation failed: expiresAt must be ${range} from now (got ${days.toFixed(1)} days)`, {
-        details: [{ field: 'expiresAt', message: `must be ${range} from now` }],
-      })
-    }
-    return new Date(at)
-  }
-  const d = input.expiresInDays ?? DEFAULT_EXPIRY_DAYS
-  if (!Number.isInteger(d) || d < MIN_EXPIRY_DAYS || d > MAX_EXPIRY_DAYS) {
-    throw new AppError('validation_failed', `Validation failed: expiresInDays must be an integer ${range} (default ${DEFAULT_EXPIRY_DAYS})`, {
-      details: [{ field: 'expiresInDays', message: `must be an integer ${range}` }],
-    })
-  }
-  return new Date(now + d * DAY_MS)
-}
-
-export function validateTokenName(name: string): string {
-  const n = name.trim()
-  if (n.length === 0 || n.length > MAX_NAME_LENGTH) {
-    throw new AppError('validation_failed', `Validation failed: name must be 1-${MAX_NAME_LENGTH} characters`, {
-      details: [{ field: 'name', message: `must be 1-${MAX_NAME_LENGTH} characters, not only spaces` }],
-    })
-  }
-  return n
-}
+export { DAY_MS, DEFAULT_EXPIRY_DAYS, MAX_EXPIRY_DAYS, MAX_NAME_LENGTH, MIN_EXPIRY_DAYS, resolveExpiry, validateScopes, validateTokenName } from './validation'
 
 /**
  * Creates a token for a user in an organization. The plaintext is returned here and only here:
@@ -135,10 +92,13 @@ export function createToken(
   deps: Deps,
   owner: { userId: string; organizationId: string },
   input: CreateTokenInput,
+  /** A rotation's successor: same family, a link to its predecessor, an expiry already decided. */
+  lineage?: { familyId: string; rotatedFromId: string; expiresAt: Date },
 ): { token: string; row: PersonalAccessToken } {
   const name = validateTokenName(input.name)
   const now = deps.clock.now()
-  const expiresAt = resolveExpiry(input, now)
+  const expiresAt = lineage?.expiresAt ?? resolveExpiry(input, now)
+  const scopes = validateScopes(input.scopes)
   const token = generateToken()
   const id = newId('pat')
   const row: PersonalAccessToken = {
@@ -148,7 +108,7 @@ export function createToken(
     tokenHash: hashToken(token),
     hint: tokenHint(token),
     nameEnc: deps.box.seal(name, `pat.name:${id}`),
-    scopes: ['*'],
+    scopes,
     createdAt: new Date(now),
     expiresAt,
     lastUsedAt: null,
@@ -157,8 +117,8 @@ export function createToken(
     revokedAt: null,
     revokedBy: null,
     revokedReason: null,
-    familyId: id,
-    rotatedFromId: null,
+    familyId: lineage?.familyId ?? id,
+    rotatedFromId: lineage?.rotatedFromId ?? null,
   }
   deps.db.insert(personalAccessTokens).values(row).run()
   return { token, row }
@@ -213,7 +173,7 @@ function listQuery(db: DB) {
 }
 
 /** A token the caller may see: their own, or any of the organization's for an admin. Else 404. */
-function findVisible(deps: Deps, principal: Principal, id: string) {
+export function findVisible(deps: Deps, principal: Principal, id: string) {
   const found = prepared(deps.db, 'tokens.findInOrg', () => {
     const t = personalAccessTokens
     return deps.db
@@ -237,7 +197,10 @@ export function getToken(deps: Deps, principal: Principal, id: string): PublicTo
 export function revokeToken(deps: Deps, principal: Principal, id: string): PublicToken {
   const found = findVisible(deps, principal, id)
   const row = revokeById(deps.db, id, principal.userId, deps.clock.now(), 'manual')
-  if (row) found.token = row
+  if (row) {
+    found.token = row
+    recordAuditEvent(deps, { ...auditContext(principal), type: 'token.revoked', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'manual' } })
+  }
   return toPublicToken(deps, found.token, found.email)
 }
 
@@ -331,12 +294,13 @@ export function findTokenForAuth(db: DB, tokenHash: string): AuthRow | undefined
  * makes concurrent requests (or instances) write once. Never throws: a failure to record
  * use must not fail the request.
  */
-export function touchLastUsed(deps: Deps, row: AuthRow, ip: string | null, userAgent: string | null): void {
+export function touchLastUsed(deps: Deps, row: AuthRow, ip: string | null, userAgent: string | null, requestId: string | null = null): void {
   const now = deps.clock.now()
   if (row.lastUsedAt && now - row.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return
   try {
     const t = personalAccessTokens
-    deps.db
+    const before = ip ? deps.db.select({ ip: t.lastUsedIpEnc }).from(t).where(eq(t.id, row.id)).get() : undefined
+    const written = deps.db
       .update(t)
       .set({
         lastUsedAt: new Date(now),
@@ -344,7 +308,23 @@ export function touchLastUsed(deps: Deps, row: AuthRow, ip: string | null, userA
         lastUsedUaEnc: userAgent ? deps.box.seal(userAgent.slice(0, 512), `pat.ua:${row.id}`) : null,
       })
       .where(and(eq(t.id, row.id), or(isNull(t.lastUsedAt), lt(t.lastUsedAt, new Date(now - LAST_USED_RESOLUTION_MS)))))
-      .run()
+      .returning({ id: t.id })
+      .get()
+    // First use from a new address (compared with the one stored at the previous write).
+    const previousIp = before?.ip ? deps.box.open(before.ip, `pat.ip:${row.id}`) : null
+    if (written && ip && previousIp !== ip) {
+      recordAuditEvent(deps, {
+        type: 'token.new_ip',
+        organizationId: row.organizationId,
+        source: 'api',
+        actor: { userId: row.userId, tokenId: row.id },
+        tokenId: row.id,
+        ip,
+        userAgent,
+        requestId,
+        details: { previousIp, firstUse: row.lastUsedAt === null },
+      })
+    }
   } catch (e) {
     deps.logger.warn('last_used_update_failed', { tokenId: row.id, error: e instanceof Error ? e.message : String(e) })
   }

@@ -1,0 +1,60 @@
+import type { Principal } from '../auth/principal'
+import type { Deps } from '../deps'
+import { beginIdempotent, completeIdempotent, releaseIdempotent, requestHash } from './service'
+
+type State = { id: string; stored: boolean } | 'replayed'
+
+interface Ctx {
+  request: Request
+  set: { status?: number | string; headers: Record<string, string | number> }
+  principal?: Principal
+  body?: unknown
+  responseValue?: unknown
+}
+
+/** Response headers worth replaying besides the body. */
+const KEPT_HEADERS = ['location', 'teamday-execution-id']
+
+/**
+ * Idempotency-Key on authenticated POST and PATCH requests, as hooks the auth macro attaches
+ * after it has resolved the token (keys are per token). The first 2xx response is stored for
+ * 24 h and replayed with `Idempotency-Status: replayed`; a failed first attempt (4xx/5xx) frees
+ * the key, so a corrected retry may reuse it. Requests without the header cost one Map miss.
+ */
+export function idempotencyHooks(deps: Deps) {
+  const states = new WeakMap<Request, State>()
+  return {
+    beforeHandle({ request, set, principal, body }: Ctx): unknown {
+      if (request.method !== 'POST' && request.method !== 'PATCH') return
+      const key = request.headers.get('idempotency-key')
+      if (key === null || !principal) return
+      const url = new URL(request.url)
+      const path = url.pathname + url.search
+      const r = beginIdempotent(deps, { tokenId: principal.tokenId, key, method: request.method, path, hash: requestHash(request.method, path, body) })
+      if (r.kind === 'new') {
+        states.set(request, { id: r.id, stored: false })
+        return
+      }
+      states.set(request, 'replayed')
+      set.status = r.status
+      Object.assign(set.headers, r.headers)
+      set.headers['idempotency-status'] = 'replayed'
+      // Returned as a value, not a Response: it passes the route's response schema again.
+      return r.body
+    },
+    afterHandle({ request, set, responseValue }: Ctx): void {
+      const s = states.get(request)
+      if (!s || s === 'replayed') return
+      const status = typeof set.status === 'number' ? set.status : 200
+      if (status >= 300 || responseValue instanceof Response) return
+      const headers: Record<string, string> = {}
+      for (const h of KEPT_HEADERS) if (set.headers[h] !== undefined) headers[h] = String(set.headers[h])
+      completeIdempotent(deps, s.id, status, responseValue, headers)
+      s.stored = true
+    },
+    afterResponse({ request }: Ctx): void {
+      const s = states.get(request)
+      if (s && s !== 'replayed' && !s.stored) releaseIdempotent(deps, s.id)
+    },
+  }
+}

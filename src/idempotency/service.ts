@@ -1,0 +1,120 @@
+import { and, eq, lt } from 'drizzle-orm'
+import { idempotencyKeys } from '../db/schema'
+import type { Deps } from '../deps'
+import { AppError } from '../errors'
+import { newId } from '../ids'
+
+/** Stored responses are replayed for 24 h. */
+export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000
+/** An in-progress key older than this is taken as abandoned (a crashed request) and reused. */
+export const IN_PROGRESS_STALE_MS = 10 * 60_000
+export const MAX_KEY_LENGTH = 255
+const PURGE_EVERY_MS = 60_000
+const KEY_SHAPE = /^[\x20-\x7e]{1,255}$/
+
+export interface IdempotentRequest {
+  tokenId: string
+  key: string
+  method: string
+  /** Path and query string. */
+  path: string
+  /** SHA-256 of method, path and body: the same key with another request is a conflict. */
+  hash: string
+}
+
+export type BeginResult =
+  | { kind: 'new'; id: string }
+  | { kind: 'replay'; status: number; body: unknown; headers: Record<string, string> }
+
+export function validateIdempotencyKey(key: string): void {
+  if (!KEY_SHAPE.test(key)) {
+    throw new AppError(
+      'invalid_idempotency_key',
+      `Invalid Idempotency-Key header: it must be 1-${MAX_KEY_LENGTH} printable ASCII characters, e.g. a UUID.`,
+      { details: [{ field: 'Idempotency-Key', message: `must be 1-${MAX_KEY_LENGTH} printable ASCII characters` }] },
+    )
+  }
+}
+
+export function requestHash(method: string, path: string, body: unknown): string {
+  return new Bun.CryptoHasher('sha256').update(`${method} ${path}\n${JSON.stringify(body ?? null)}`).digest('hex')
+}
+
+const lastPurge = new WeakMap<Deps['db'], number>()
+
+/** Deletes expired keys, at most once a minute per database (lazily, from begin). */
+export function purgeExpiredKeys(deps: Deps, force = false): void {
+  const now = deps.clock.now()
+  if (!force && now - (lastPurge.get(deps.db) ?? 0) < PURGE_EVERY_MS) return
+  lastPurge.set(deps.db, now)
+  deps.db.delete(idempotencyKeys).where(lt(idempotencyKeys.expiresAt, new Date(now))).run()
+}
+
+/**
+ * Claims `key` for this token: a fresh key is stored as in progress ('new'); a completed one
+ * with the same request is replayed; a different request with the same key → 409
+ * idempotency_conflict; one still in progress → 409 idempotency_in_progress.
+ */
+export function beginIdempotent(deps: Deps, req: IdempotentRequest): BeginResult {
+  validateIdempotencyKey(req.key)
+  purgeExpiredKeys(deps)
+  const now = deps.clock.now()
+  const t = idempotencyKeys
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const id = newId('idem')
+    const inserted = deps.db
+      .insert(t)
+      .values({
+        id,
+        tokenId: req.tokenId,
+        key: req.key,
+        method: req.method,
+        path: req.path,
+        requestHash: req.hash,
+        state: 'in_progress',
+        responseStatus: null,
+        responseBody: null,
+        responseHeaders: null,
+        createdAt: new Date(now),
+        expiresAt: new Date(now + IDEMPOTENCY_TTL_MS),
+      })
+      .onConflictDoNothing()
+      .returning({ id: t.id })
+      .get()
+    if (inserted) return { kind: 'new', id }
+    const existing = deps.db.select().from(t).where(and(eq(t.tokenId, req.tokenId), eq(t.key, req.key))).get()
+    if (!existing) continue
+    const stale = existing.state === 'in_progress' && existing.createdAt.getTime() < now - IN_PROGRESS_STALE_MS
+    if (existing.expiresAt.getTime() <= now || stale) {
+      deps.db.delete(t).where(eq(t.id, existing.id)).run()
+      continue
+    }
+    if (existing.requestHash !== req.hash) {
+      throw new AppError(
+        'idempotency_conflict',
+        `Idempotency-Key conflict: this key was already used with a different request (${existing.method} ${existing.path} or another body). Use a new key for a new request.`,
+      )
+    }
+    if (existing.state !== 'completed') {
+      throw new AppError('idempotency_in_progress', 'Idempotency-Key in use: a request with this key is still being processed. Retry after it finishes.')
+    }
+    const body = existing.responseBody === null ? null : JSON.parse(deps.box.open(existing.responseBody, `idem:${existing.id}`))
+    return { kind: 'replay', status: existing.responseStatus ?? 200, body, headers: existing.responseHeaders ?? {} }
+  }
+  throw new AppError('idempotency_in_progress', 'Idempotency-Key in use: a request with this key is still being processed. Retry after it finishes.')
+}
+
+/** Stores the first response (body sealed with the server key: it may hold a new token). */
+export function completeIdempotent(deps: Deps, id: string, status: number, body: unknown, headers: Record<string, string>): void {
+  const json = JSON.stringify(body ?? null)
+  deps.db
+    .update(idempotencyKeys)
+    .set({ state: 'completed', responseStatus: status, responseBody: deps.box.seal(json, `idem:${id}`), responseHeaders: headers })
+    .where(eq(idempotencyKeys.id, id))
+    .run()
+}
+
+/** Frees a key whose request failed, so the client may retry with it. */
+export function releaseIdempotent(deps: Deps, id: string): void {
+  deps.db.delete(idempotencyKeys).where(and(eq(idempotencyKeys.id, id), eq(idempotencyKeys.state, 'in_progress'))).run()
+}

@@ -1,0 +1,66 @@
+import { t } from 'elysia'
+
+const exampleEvent = {
+  id: 'evt_5Rt8Yu2IoP4aS6dF9gHj',
+  type: 'token.rotated',
+  source: 'api',
+  organizationId: 'org_9Tr4Kx2LmQ7vB1nZ8wYc',
+  actorUserId: 'user_4Fk9QzL2mP7xR1vN8tBc',
+  actorTokenId: 'pat_7Hq2LmX9vB3nR8kT1wYz',
+  tokenId: 'pat_7Hq2LmX9vB3nR8kT1wYz',
+  targetType: 'token',
+  targetId: 'pat_2Lk9Qw4ErT7yU1iO3pAs',
+  ip: '203.0.113.7',
+  userAgent: 'curl/8.5.0',
+  requestId: 'req_3xY7kQ2mN8pL4vR6tB1c',
+  details: { newTokenId: 'pat_2Lk9Qw4ErT7yU1iO3pAs', gracePeriodSeconds: 3600 },
+  createdAt: '2026-11-23T10:00:00.000Z',
+}
+
+export const AUDIT_TYPES = [
+  'token.created',
+  'token.rotated',
+  'token.revoked',
+  'token.leak_reported',
+  'token.family_revoked',
+  'token.scope_denied',
+  'token.expired_used',
+  'token.new_ip',
+  'secret.set',
+  'secret.deleted',
+] as const
+
+export const AuditEventSchema = t.Object(
+  {
+    id: t.String(),
+    type: t.String({ description: `One of ${AUDIT_TYPES.join(', ')}` }),
+    source: t.String({ description: 'How the actor acted: api, cli, leak_report or system' }),
+    organizationId: t.Nullable(t.String()),
+    actorUserId: t.Nullable(t.String({ description: 'Who did it (null for the admin CLI and leak reports)' })),
+    actorTokenId: t.Nullable(t.String({ description: 'With which token' })),
+    tokenId: t.Nullable(t.String({ description: 'The token the event is about' })),
+    targetType: t.Nullable(t.String()),
+    targetId: t.Nullable(t.String()),
+    ip: t.Nullable(t.String()),
+    userAgent: t.Nullable(t.String()),
+    requestId: t.Nullable(t.String()),
+    details: t.Nullable(t.Record(t.String(), t.Unknown(), { description: 'Event specifics (reason, scopes…); never a secret' })),
+    createdAt: t.String(),
+  },
+  { examples: [exampleEvent] },
+)
+
+export const AuditEventList = t.Object(
+  { success: t.Literal(true), events: t.Array(AuditEventSchema), total: t.Integer() },
+  { examples: [{ success: true, events: [exampleEvent], total: 1 }] },
+)
+
+export const ListAuditEventsQuery = t.Object({
+  type: t.Optional(t.String({ maxLength: 100, description: 'Only this event type, e.g. token.revoked', examples: ['token.revoked'], error: 'type must be an event type such as token.revoked' })),
+  tokenId: t.Optional(t.String({ maxLength: 100, description: 'Only events about this token', error: 'tokenId must be a token id (pat_...)' })),
+  userId: t.Optional(t.String({ maxLength: 100, description: 'Only events by this user (the actor)', error: 'userId must be a user id (user_...)' })),
+  since: t.Optional(t.String({ format: 'date-time', description: 'From this instant (ISO-8601, inclusive)', error: 'since must be an ISO-8601 date-time' })),
+  until: t.Optional(t.String({ format: 'date-time', description: 'Up to this instant (ISO-8601, inclusive)', error: 'until must be an ISO-8601 date-time' })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Page size (1-200, default 50)', error: 'limit must be an integer between 1 and 200' })),
+  offset: t.Optional(t.Integer({ minimum: 0, default: 0, description: 'Events to skip', error: 'offset must be a non-negative integer' })),
+})

@@ -1,0 +1,71 @@
+import { SCOPES } from '../../auth/roles'
+import { AppError } from '../../errors'
+import type { CreateTokenInput } from './service'
+
+export const DAY_MS = 86_400_000
+export const MIN_EXPIRY_DAYS = 7
+export const MAX_EXPIRY_DAYS = 365
+export const DEFAULT_EXPIRY_DAYS = 90
+/** Clock skew allowed on an explicit `expiresAt` at the edges of the 7–365 day range. */
+const EXPIRES_AT_SLACK_MS = 5 * 60_000
+export const MAX_NAME_LENGTH = 100
+
+/** Resolves `expiresInDays` / `expiresAt` to an expiry instant within 7–365 days. */
+export function resolveExpiry(input: Pick<CreateTokenInput, 'expiresInDays' | 'expiresAt'>, now: number): Date {
+  const range = `between ${MIN_EXPIRY_DAYS} and ${MAX_EXPIRY_DAYS} days`
+  if (input.expiresInDays !== undefined && input.expiresAt !== undefined) {
+    throw new AppError('validation_failed', 'Validation failed: send either expiresInDays or expiresAt, not both', {
+      details: [{ field: 'expiresAt', message: 'expiresAt and expiresInDays are mutually exclusive' }],
+    })
+  }
+  if (input.expiresAt !== undefined) {
+    const at = Date.parse(input.expiresAt)
+    if (Number.isNaN(at)) {
+      throw new AppError('validation_failed', 'Validation failed: expiresAt must be an ISO-8601 date-time', {
+        details: [{ field: 'expiresAt', message: 'must be an ISO-8601 date-time' }],
+      })
+    }
+    const days = (at - now) / DAY_MS
+    if (at < now + MIN_EXPIRY_DAYS * DAY_MS - EXPIRES_AT_SLACK_MS || at > now + MAX_EXPIRY_DAYS * DAY_MS + EXPIRES_AT_SLACK_MS) {
+      throw new AppError('validation_failed', `Validation failed: expiresAt must be ${range} from now (got ${days.toFixed(1)} days)`, {
+        details: [{ field: 'expiresAt', message: `must be ${range} from now` }],
+      })
+    }
+    return new Date(at)
+  }
+  const d = input.expiresInDays ?? DEFAULT_EXPIRY_DAYS
+  if (!Number.isInteger(d) || d < MIN_EXPIRY_DAYS || d > MAX_EXPIRY_DAYS) {
+    throw new AppError('validation_failed', `Validation failed: expiresInDays must be an integer ${range} (default ${DEFAULT_EXPIRY_DAYS})`, {
+      details: [{ field: 'expiresInDays', message: `must be an integer ${range}` }],
+    })
+  }
+  return new Date(now + d * DAY_MS)
+}
+
+export function validateTokenName(name: string): string {
+  const n = name.trim()
+  if (n.length === 0 || n.length > MAX_NAME_LENGTH) {
+    throw new AppError('validation_failed', `Validation failed: name must be 1-${MAX_NAME_LENGTH} characters`, {
+      details: [{ field: 'name', message: `must be 1-${MAX_NAME_LENGTH} characters, not only spaces` }],
+    })
+  }
+  return n
+}
+
+/**
+ * Known scopes only, at least one, deduplicated. Any scope may be given whatever the creator's
+ * role: a request needs both the token's scope and the user's current role, so a token never
+ * exceeds its user (a viewer's `agents:write` token still cannot write).
+ */
+export function validateScopes(scopes: string[] | undefined): string[] {
+  if (scopes === undefined) return ['*']
+  const valid = SCOPES as readonly string[]
+  const unknown = scopes.filter((s) => !valid.includes(s))
+  if (scopes.length === 0 || unknown.length > 0) {
+    const what = scopes.length === 0 ? 'must not be empty' : `has unknown scope(s) ${unknown.map((s) => JSON.stringify(s.slice(0, 50))).join(', ')}`
+    const message = `scopes ${what}; valid scopes: ${valid.join(', ')}`
+    throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'scopes', message, validScopes: valid }] })
+  }
+  return scopes.includes('*') ? ['*'] : [...new Set(scopes)]
+}
+

@@ -1,0 +1,54 @@
+/**
+ * The counter behind every rate limit. One interface so a shared store (Redis, PostgreSQL…)
+ * can replace the in-process one when several instances serve the same database.
+ */
+export interface RateLimitStore {
+  /**
+   * Counts one hit for `key` in the current window of `windowMs` and returns the count so far
+   * in that window (this hit included) and when the window ends (epoch ms). `limit` lets a
+   * store stop counting past it.
+   */
+  hit(key: string, now: number, limit: number, windowMs: number): { count: number; resetAt: number }
+}
+
+interface Bucket {
+  count: number
+  resetAt: number
+}
+
+/**
+ * In-process fixed-window counter: one small object per active key, no timers. Memory is
+ * bounded: past `maxKeys`, expired windows are swept, then the oldest keys are dropped (a dropped
+ * key merely starts a fresh window, erring towards allowing).
+ */
+export class MemoryRateLimitStore implements RateLimitStore {
+  private buckets = new Map<string, Bucket>()
+  constructor(private readonly maxKeys = 100_000) {}
+
+  hit(key: string, now: number, limit: number, windowMs: number): { count: number; resetAt: number } {
+    let b = this.buckets.get(key)
+    if (!b || b.resetAt <= now) {
+      if (b) this.buckets.delete(key)
+      else if (this.buckets.size >= this.maxKeys) this.evict(now)
+      b = { count: 0, resetAt: now + windowMs }
+      this.buckets.set(key, b)
+    }
+    // Past the limit the exact count no longer matters: stop at limit + 1.
+    if (b.count <= limit) b.count++
+    return { count: b.count, resetAt: b.resetAt }
+  }
+
+  get size(): number {
+    return this.buckets.size
+  }
+
+  private evict(now: number) {
+    for (const [k, b] of this.buckets) if (b.resetAt <= now) this.buckets.delete(k)
+    // Map iteration is insertion order: the first keys are the oldest windows.
+    let excess = this.buckets.size - Math.floor(this.maxKeys * 0.9)
+    for (const k of this.buckets.keys()) {
+      if (excess-- <= 0) break
+      this.buckets.delete(k)
+    }
+  }
+}
