@@ -1,4 +1,6 @@
 import { createApp } from '../app'
+import { getEngine } from '../engine/runner'
+import { failInterrupted } from '../engine/store'
 import { parsePort } from '../config'
 import { bootstrapIfEmpty } from '../modules/users/bootstrap'
 import { openRuntime } from '../runtime'
@@ -22,6 +24,9 @@ export function serveCommand(args: string[], io: Io, signals: NodeJS.Process = p
     })
     const rt = openRuntime(config)
     const first = bootstrapIfEmpty(rt)
+    // Executions a crash left pending or running can never finish: record them as failed.
+    const interrupted = failInterrupted(rt.db, rt.clock.now())
+    if (interrupted > 0) rt.logger.warn('executions_interrupted', { count: interrupted, reason: 'interrupted by server restart' })
     const app = createApp(rt)
     // maxRequestBodySize is only the socket's hard guard: the app answers 413 with the JSON
     // envelope for anything over maxBodyBytes (1 MiB) before reading it.
@@ -55,6 +60,8 @@ export function serveCommand(args: string[], io: Io, signals: NodeJS.Process = p
         stopping = true
         rt.logger.info('shutting_down', { signal: sig })
         try {
+          // Running executions get up to 10 s to finish, then fail "interrupted by server shutdown".
+          await getEngine(rt).shutdown(10_000)
           await app.stop() // stops accepting, lets in-flight requests finish
         } finally {
           rt.close()

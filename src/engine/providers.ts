@@ -4,6 +4,10 @@ import type { LanguageModel } from 'ai'
 import type { Config } from '../config'
 import { AppError } from '../errors'
 
+// The AI SDK prints compatibility warnings (e.g. unknown model ids of local servers) to the
+// console; the execution log is where run details belong.
+;(globalThis as { AI_SDK_LOG_WARNINGS?: boolean }).AI_SDK_LOG_WARNINGS = false
+
 export type ProviderName = 'openai' | 'anthropic'
 
 export interface SelectedModel {

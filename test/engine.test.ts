@@ -1,0 +1,257 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { agents, executions } from '../src/db/schema'
+import { getEngine } from '../src/engine/runner'
+import { failInterrupted } from '../src/engine/store'
+import { newId } from '../src/ids'
+import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { parseSse, startProviderDouble, type ProviderDouble } from './helpers/providers'
+
+let double: ProviderDouble
+beforeAll(() => {
+  double = startProviderDouble()
+})
+afterAll(() => double.stop())
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+function agent(t: TestApp, owner: Actor, o: Partial<typeof agents.$inferInsert> = {}) {
+  const now = new Date(t.clock.now())
+  return t.deps.db
+    .insert(agents)
+    .values({ id: newId('char'), organizationId: owner.organizationId, userId: owner.userId, name: 'Agent', slug: `a-${Math.random()}`, visibility: 'organization', createdAt: now, updatedAt: now, ...o })
+    .returning()
+    .get()
+}
+
+const app = (extra = {}) => makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', ...extra } })
+const exec = (t: TestApp, a: Actor, id: string, body: object) => t.req('POST', `/api/v1/agents/${id}/execute`, { token: a.token, body })
+const get = async (t: TestApp, a: Actor, id: string) => (await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })).body.execution
+
+async function until(fn: () => Promise<boolean> | boolean, ms = 3000) {
+  const end = Date.now() + ms
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error('condition not met in time')
+    await sleep(20)
+  }
+}
+
+describe('delegation', () => {
+  test('a two-level delegation tree: child executions at depth 1 and 2, results flow back', async () => {
+    const t = app()
+    const a = makeActor(t)
+    const c = agent(t, a, { name: 'Leaf' })
+    const b = agent(t, a, { name: 'Middle', subagentIds: [c.id] })
+    const root = agent(t, a, { name: 'Root', subagentIds: [b.id] })
+    const r = await exec(t, a, root.id, { message: `DELEGATE ${b.id} DELEGATE ${c.id} hi` })
+    expect(r.status).toBe(200)
+    expect(r.body.result).toBe('Delegated: Delegated: Echo: hi (user turns: 1)')
+    const tree = await t.req('GET', `/api/v1/executions/${r.body.executionId}/tree`, { token: a.token })
+    expect(tree.status).toBe(200)
+    const node = tree.body.tree
+    expect(node).toMatchObject({ agentId: root.id, delegationDepth: 0, parentExecutionId: null })
+    expect(node.toolCalls[0]).toMatchObject({ tool: 'delegate', arguments: { agentId: b.id } })
+    expect(node.children).toHaveLength(1)
+    expect(node.children[0]).toMatchObject({ agentId: b.id, agentName: 'Middle', delegationDepth: 1, parentExecutionId: node.id, status: 'completed' })
+    expect(node.children[0].children[0]).toMatchObject({ agentId: c.id, delegationDepth: 2, status: 'completed', result: 'Echo: hi (user turns: 1)', children: [] })
+    const kids = await t.req('GET', `/api/v1/executions?parentExecutionId=${node.id}`, { token: a.token })
+    expect(kids.body.map((e: any) => e.id)).toEqual([node.children[0].id])
+    const logs = await t.req('GET', `/api/v1/executions/${node.id}/logs`, { token: a.token })
+    expect(logs.body.logs.map((l: any) => l.event)).toEqual(['started', 'tool_call', 'delegated', 'tool_result', 'completed'])
+  })
+
+  test('delegation past TEAMDAY_MAX_DELEGATION_DEPTH is refused; disallowedTools removes delegate', async () => {
+    const t = app({ maxDelegationDepth: 1 })
+    const a = makeActor(t)
+    const c = agent(t, a)
+    const b = agent(t, a, { subagentIds: [c.id] })
+    const root = agent(t, a, { subagentIds: [b.id] })
+    const r = await exec(t, a, root.id, { message: `DELEGATE ${b.id} DELEGATE ${c.id} hi` })
+    expect(r.body.result).toContain('delegation refused')
+    const tree = (await t.req('GET', `/api/v1/executions/${r.body.executionId}/tree`, { token: a.token })).body.tree
+    expect(tree.children[0].children).toEqual([])
+    const locked = agent(t, a, { subagentIds: [b.id], disallowedTools: ['delegate'] })
+    const r2 = await exec(t, a, locked.id, { message: `DELEGATE ${b.id} hi` })
+    expect(r2.body.result).toStartWith('Echo:')
+    expect(double.requests.at(-1)!.body.tools).toBeUndefined()
+    const deep = await exec(t, a, c.id, { message: 'x', delegationDepth: 2 })
+    expect(deep.status).toBe(422)
+    expect(deep.body.details[0].field).toBe('delegationDepth')
+  })
+
+  test('maxTurns stops the tool loop', async () => {
+    const t = app()
+    const a = makeActor(t)
+    const c = agent(t, a)
+    const looper = agent(t, a, { subagentIds: [c.id], maxTurns: 2 })
+    const r = await exec(t, a, looper.id, { message: 'LOOP' })
+    expect(r.status).toBe(200)
+    const e = await get(t, a, r.body.executionId)
+    expect(e.toolCalls).toHaveLength(2)
+    const logs = (await t.req('GET', `/api/v1/executions/${e.id}/logs`, { token: a.token })).body.logs
+    expect(logs.some((l: any) => l.event === 'max_turns_reached')).toBe(true)
+  })
+})
+
+describe('cancel', () => {
+  test('cancel mid-stream stops the stream, the provider request and running children within 1 s', async () => {
+    const t = app()
+    const a = makeActor(t)
+    const b = agent(t, a)
+    const root = agent(t, a, { subagentIds: [b.id] })
+    const res = await t.app.handle(
+      new Request(`http://localhost/api/v1/agents/${root.id}/execute`, { method: 'POST', headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ message: `DELEGATE ${b.id} SLOW`, stream: true }) }),
+    )
+    const reader = res.body!.getReader()
+    const first = new TextDecoder().decode((await reader.read()).value)
+    const id = /"executionId":"(exec_\w+)"/.exec(first + new TextDecoder().decode((await reader.read()).value))![1]!
+    let child: any
+    await until(async () => {
+      const kids = (await t.req('GET', `/api/v1/executions?parentExecutionId=${id}`, { token: a.token })).body
+      child = kids[0]
+      return child?.status === 'running'
+    })
+    await sleep(250) // a few words streamed
+    const abortedBefore = double.aborted
+    const started = Date.now()
+    const c = await t.req('POST', `/api/v1/executions/${id}/cancel`, { token: a.token })
+    expect(c.status).toBe(200)
+    expect(c.body.execution.status).toBe('cancelled')
+    let rest = ''
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) break
+      rest += new TextDecoder().decode(value)
+    }
+    expect(Date.now() - started).toBeLessThan(1000)
+    expect(parseSse(rest).at(-1)).toMatchObject({ event: 'error', data: { status: 'cancelled' } })
+    expect((await get(t, a, child.id)).status).toBe('cancelled')
+    await until(() => double.aborted > abortedBefore, 1000)
+    // cancelling again is a no-op; a finished one is 409
+    const again = await t.req('POST', `/api/v1/executions/${id}/cancel`, { token: a.token })
+    expect(again.status).toBe(200)
+    expect(again.body.execution.status).toBe('cancelled')
+    const done = await exec(t, a, b.id, { message: 'quick' })
+    const late = await t.req('POST', `/api/v1/executions/${done.body.executionId}/cancel`, { token: a.token })
+    expect(late.status).toBe(409)
+    expect(late.body.code).toBe('invalid_state')
+  })
+
+  test('concurrency limit queues as pending; cancelling the running one lets the next run', async () => {
+    const t = app({ maxConcurrentExecutions: 1 })
+    const a = makeActor(t)
+    const viewer = makeActor(t, { role: 'viewer' })
+    const ag = agent(t, a)
+    const slow = await exec(t, a, ag.id, { message: 'SLOW', async: true })
+    const next = await exec(t, a, ag.id, { message: 'after', async: true })
+    await until(async () => (await get(t, a, slow.body.executionId)).status === 'running')
+    await sleep(100)
+    expect((await get(t, a, next.body.executionId)).status).toBe('pending')
+    const denied = await t.req('POST', `/api/v1/executions/${slow.body.executionId}/cancel`, { token: viewer.token })
+    expect(denied.status).toBe(403)
+    await t.req('POST', `/api/v1/executions/${slow.body.executionId}/cancel`, { token: a.token })
+    await until(async () => (await get(t, a, next.body.executionId)).status === 'completed')
+    expect((await get(t, a, slow.body.executionId)).status).toBe('cancelled')
+  })
+})
+
+describe('executions list and visibility', () => {
+  test('bare array, filters, limit; members see own + shared agents; admins all; other org 404', async () => {
+    const t = app()
+    const a = makeActor(t)
+    const m2 = makeActor(t)
+    const admin = makeActor(t, { role: 'admin' })
+    const other = makeActor(t, { org: 'other' })
+    const shared = agent(t, a)
+    const priv = agent(t, a, { visibility: 'private' })
+    const e1 = await exec(t, a, shared.id, { message: 'one' })
+    const e2 = await exec(t, a, priv.id, { message: 'two' })
+    await exec(t, a, priv.id, { message: 'FAIL' })
+    const mine = await t.req('GET', '/api/v1/executions', { token: a.token })
+    expect(Array.isArray(mine.body)).toBe(true)
+    expect(mine.body).toHaveLength(3)
+    expect((await t.req('GET', '/api/v1/executions?status=failed', { token: a.token })).body).toHaveLength(1)
+    expect((await t.req('GET', `/api/v1/executions?agentId=${priv.id}`, { token: a.token })).body).toHaveLength(2)
+    expect((await t.req('GET', '/api/v1/executions?limit=1', { token: a.token })).body).toHaveLength(1)
+    expect((await t.req('GET', '/api/v1/executions?since=2999-01-01T00:00:00Z', { token: a.token })).body).toHaveLength(0)
+    const bad = await t.req('GET', '/api/v1/executions?limit=500', { token: a.token })
+    expect(bad.status).toBe(422)
+    expect((await t.req('GET', '/api/v1/executions?since=yesterday', { token: a.token })).status).toBe(422)
+    const theirs = await t.req('GET', '/api/v1/executions', { token: m2.token })
+    expect(theirs.body.map((e: any) => e.id)).toEqual([e1.body.executionId])
+    expect((await t.req('GET', `/api/v1/executions/${e2.body.executionId}`, { token: m2.token })).status).toBe(404)
+    expect((await t.req('GET', '/api/v1/executions', { token: admin.token })).body).toHaveLength(3)
+    expect((await t.req('GET', `/api/v1/executions/${e1.body.executionId}`, { token: other.token })).status).toBe(404)
+    expect((await t.req('GET', `/api/v1/executions/${e1.body.executionId}/tree`, { token: other.token })).status).toBe(404)
+    expect((await t.req('POST', `/api/v1/executions/${e1.body.executionId}/cancel`, { token: other.token })).status).toBe(404)
+  })
+})
+
+describe('Anthropic provider', () => {
+  const anth = (extra = {}) => makeTestApp({ config: { anthropicApiKey: 'sk-ant-test', anthropicBaseUrl: double.anthropicBaseUrl, ...extra } })
+
+  test('claude-* models run through the Anthropic Messages API, sync and stream, with tool calls', async () => {
+    const t = anth({ openaiBaseUrl: double.openaiBaseUrl })
+    const a = makeActor(t)
+    const leaf = agent(t, a, { model: 'gpt-test' })
+    const ag = agent(t, a, { model: 'claude-test', systemPrompt: 'Be brief.', subagentIds: [leaf.id] })
+    const r = await exec(t, a, ag.id, { message: 'bonjour' })
+    expect(r.status).toBe(200)
+    expect(r.body).toMatchObject({ result: 'Echo: bonjour (user turns: 1)', usage: { inputTokens: 13, outputTokens: 5 } })
+    const sent = double.requests.at(-1)!
+    expect(sent.path).toBe('/v1/messages')
+    expect(JSON.stringify(sent.body.system)).toContain('Be brief.')
+    const s = await t.app.handle(new Request(`http://localhost/api/v1/agents/${ag.id}/execute`, { method: 'POST', headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json', accept: 'text/event-stream' }, body: JSON.stringify({ message: `DELEGATE ${leaf.id} hey` }) }))
+    const events = parseSse(await s.text())
+    const tool = events.find((e) => e.data.type === 'content_block_start' && e.data.content_block?.type === 'tool_use')
+    expect(tool?.data.content_block.name).toBe('delegate')
+    expect(events.some((e) => e.data.type === 'content_block_stop')).toBe(true)
+    expect(events.at(-1)).toMatchObject({ event: 'result', data: { result: 'Delegated: Echo: hey (user turns: 1)' } })
+    // the gpt-* sub-agent went to the OpenAI-compatible endpoint
+    expect(double.requests.some((q) => q.path === '/v1/chat/completions' && q.body.model === 'gpt-test')).toBe(true)
+  })
+
+  test('TEAMDAY_PROVIDER forces a provider; forcing an unconfigured one is 501', async () => {
+    const t = anth({ provider: 'openai' })
+    const a = makeActor(t)
+    const ag = agent(t, a, { model: 'claude-test' })
+    const r = await exec(t, a, ag.id, { message: 'x' })
+    expect(r.status).toBe(501)
+    expect(r.body.message).toContain('OPENAI_BASE_URL')
+    const t2 = anth()
+    const a2 = makeActor(t2)
+    const r2 = await exec(t2, a2, agent(t2, a2, { model: 'claude-test' }).id, { message: 'FAIL' })
+    expect(r2.status).toBe(502)
+    expect(r2.body.message).toContain('upstream exploded')
+  })
+})
+
+describe('operations', () => {
+  test('restart recovery: pending/running executions become failed "interrupted by server restart"', async () => {
+    const t = app()
+    const a = makeActor(t)
+    const ag = agent(t, a)
+    const now = new Date(t.clock.now())
+    const ids = ['running', 'pending', 'completed'].map((status) => {
+      const id = newId('exec')
+      t.deps.db.insert(executions).values({ id, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: ag.name, agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status: status as any, message: 'm', createdAt: now, updatedAt: now }).run()
+      return id
+    })
+    expect(failInterrupted(t.deps.db, t.clock.now())).toBe(2)
+    const [r, p, c] = await Promise.all(ids.map((id) => get(t, a, id)))
+    expect(r).toMatchObject({ status: 'failed', error: 'interrupted by server restart' })
+    expect(p.status).toBe('failed')
+    expect(c.status).toBe('completed')
+  })
+
+  test('graceful shutdown: running executions that outlive the grace period fail; new ones get 503', async () => {
+    const t = app()
+    const a = makeActor(t)
+    const ag = agent(t, a)
+    const slow = await exec(t, a, ag.id, { message: 'SLOW', async: true })
+    await until(async () => (await get(t, a, slow.body.executionId)).status === 'running')
+    await getEngine(t.deps).shutdown(100)
+    expect(await get(t, a, slow.body.executionId)).toMatchObject({ status: 'failed', error: 'Execution interrupted by server shutdown' })
+    const late = await exec(t, a, ag.id, { message: 'x' })
+    expect(late.status).toBe(503)
+  })
+})
