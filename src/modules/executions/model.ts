@@ -72,7 +72,12 @@ export const Execution = t.Object(
 )
 
 export type ExecutionTree = typeof Execution.static & { children: ExecutionTree[] }
-export const ExecutionTreeNode = t.Recursive((This) => t.Object({ ...Execution.properties, children: t.Array(This) }), { $id: 'ExecutionTreeNode' })
+// Not t.Recursive: its bare `$ref` is not resolvable in the OpenAPI document. Children have the
+// same shape (an execution plus `children`), built by the service from public objects only.
+export const ExecutionTreeNode = t.Object({
+  ...Execution.properties,
+  children: t.Array(t.Unknown(), { description: 'Child executions (delegation), each with the same shape, recursively' }),
+})
 
 export const ExecuteBody = t.Object(
   {
