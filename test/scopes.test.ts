@@ -105,7 +105,7 @@ describe('scope × route table (admin user, so only the scope decides)', () => {
 })
 
 describe('route-agnostic: the real auth plugin on a tiny app', () => {
-  let tiny: Elysia<any>
+  let tiny: { handle(r: Request): Promise<Response> }
   const call = async (method: string, token: string) => {
     const res = await tiny.handle(new Request(`http://localhost/x`, { method, headers: { authorization: `Bearer ${token}` } }))
     return { status: res.status, body: await res.json() }

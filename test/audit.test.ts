@@ -1,0 +1,158 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Io } from '../src/cli/common'
+import { run } from '../src/main'
+import { makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
+
+const DAY = 86_400_000
+
+const events = async (t: TestApp, token: string, query = '') => (await t.req('GET', `/api/v1/audit-events${query}`, { token })).body
+
+describe('audit entries for each token event, none containing a token', () => {
+  test('created, revoked, expired-token use, first use from a new IP', async () => {
+    const t = makeTestApp({ config: { trustProxy: true } })
+    const admin = makeActor(t, { role: 'admin' })
+    const m = makeActor(t)
+    const secrets: string[] = [admin.token, m.token]
+    const ctx = { 'x-forwarded-for': '203.0.113.5', 'user-agent': 'curl/8.5.0' }
+
+    const created = await t.req('POST', '/api/v1/tokens', { token: m.token, body: { name: 'ci', scopes: ['agents:read'] }, headers: { ...ctx, 'x-request-id': 'req-create-1' } })
+    secrets.push(created.body.token)
+    const c = await events(t, admin.token, '?type=token.created')
+    expect(c.total).toBe(1)
+    expect(c.events[0]).toMatchObject({
+      type: 'token.created',
+      source: 'api',
+      organizationId: m.organizationId,
+      actorUserId: m.userId,
+      actorTokenId: m.tokenId,
+      tokenId: created.body.id,
+      ip: '203.0.113.5',
+      userAgent: 'curl/8.5.0',
+      requestId: 'req-create-1',
+      details: { scopes: ['agents:read'] },
+    })
+    expect(Date.parse(c.events[0].createdAt)).toBe(t.clock.now())
+
+    await t.req('DELETE', `/api/v1/tokens/${created.body.id}`, { token: admin.token, headers: ctx })
+    await t.req('DELETE', `/api/v1/tokens/${created.body.id}`, { token: admin.token, headers: ctx }) // idempotent: no second event
+    const r = await events(t, admin.token, '?type=token.revoked')
+    expect(r.total).toBe(1)
+    expect(r.events[0]).toMatchObject({ actorUserId: admin.userId, tokenId: created.body.id, details: { reason: 'manual' } })
+
+    t.clock.advance(-8 * DAY)
+    const old = makeToken(t, m, { expiresInDays: 7 })
+    t.clock.advance(8 * DAY)
+    secrets.push(old.token)
+    for (let i = 0; i < 3; i++) expect((await t.req('GET', '/api/v1/tokens', { token: old.token, headers: ctx })).body.code).toBe('token_expired')
+    const ex = await events(t, admin.token, '?type=token.expired_used')
+    expect(ex.total).toBe(1)
+    expect(ex.events[0]).toMatchObject({ tokenId: old.id, actorUserId: m.userId, ip: '203.0.113.5' })
+
+    const fresh = makeToken(t, m)
+    secrets.push(fresh.token)
+    const use = (ip: string) => t.req('GET', '/api/v1/tokens/self', { token: fresh.token, headers: { 'x-forwarded-for': ip } })
+    await use('198.51.100.1')
+    t.clock.advance(61_000)
+    await use('198.51.100.1')
+    t.clock.advance(61_000)
+    await use('198.51.100.2')
+    const ips = await events(t, admin.token, `?type=token.new_ip&tokenId=${fresh.id}`)
+    expect(ips.total).toBe(2)
+    expect(ips.events.map((e: any) => [e.ip, e.details.previousIp, e.details.firstUse])).toEqual([
+      ['198.51.100.2', '198.51.100.1', false],
+      ['198.51.100.1', null, true],
+    ])
+
+    const all = await t.req('GET', '/api/v1/audit-events?limit=200', { token: admin.token })
+    for (const s of secrets) expect(all.text).not.toContain(s)
+  })
+})
+
+describe('GET /api/v1/audit-events', () => {
+  const t = makeTestApp()
+  const admin = makeActor(t, { role: 'admin' })
+  const member = makeActor(t, { role: 'member' })
+  const viewer = makeActor(t, { role: 'viewer' })
+  const otherAdmin = makeActor(t, { role: 'admin', org: 'globex' })
+
+  test('organization admins only: members and viewers get 403', async () => {
+    for (const a of [member, viewer]) {
+      const r = await t.req('GET', '/api/v1/audit-events', { token: a.token })
+      expect(r.status).toBe(403)
+      expect(r.body.code).toBe('forbidden')
+    }
+    expect((await t.req('GET', '/api/v1/audit-events')).status).toBe(401)
+  })
+
+  test('filters by type, token, user and time; paginated; never another organization', async () => {
+    const start = t.clock.now()
+    const made: string[] = []
+    for (let i = 0; i < 3; i++) {
+      made.push((await t.req('POST', '/api/v1/tokens', { token: member.token, body: { name: `m${i}` } })).body.id)
+      t.clock.advance(1000)
+    }
+    await t.req('POST', '/api/v1/tokens', { token: admin.token, body: { name: 'a' } })
+    await t.req('POST', '/api/v1/tokens', { token: otherAdmin.token, body: { name: 'o' } })
+
+    const byUser = await events(t, admin.token, `?type=token.created&userId=${member.userId}`)
+    expect(byUser.total).toBe(3)
+    expect(byUser.events.map((e: any) => e.tokenId)).toEqual([...made].reverse()) // newest first
+    expect((await events(t, admin.token, `?tokenId=${made[1]}`)).events.map((e: any) => e.tokenId)).toEqual([made[1]])
+    const page = await events(t, admin.token, `?type=token.created&limit=2&offset=1`)
+    expect(page.total).toBe(4)
+    expect(page.events.length).toBe(2)
+    const since = new Date(start + 1000).toISOString()
+    const until = new Date(start + 1000).toISOString()
+    expect((await events(t, admin.token, `?type=token.created&since=${since}&until=${until}`)).events.map((e: any) => e.tokenId)).toEqual([made[1]])
+    const all = await events(t, admin.token, '?limit=200')
+    expect(all.events.every((e: any) => e.organizationId === admin.organizationId)).toBe(true)
+    expect((await events(t, otherAdmin.token, '?type=token.created')).total).toBe(1)
+  })
+
+  test('422 for bad filters', async () => {
+    for (const q of ['?since=yesterday', '?until=2026-13-01', '?limit=0', '?limit=201', '?offset=-1']) {
+      const r = await t.req('GET', `/api/v1/audit-events${q}`, { token: admin.token })
+      expect(r.status).toBe(422)
+      expect(r.body.code).toBe('validation_failed')
+      expect(r.body.message).toStartWith('Validation failed: ')
+    }
+  })
+})
+
+describe('teamday audit list', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'teamday-audit-'))
+  const db = join(dir, 'teamday.db')
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+  const cli = async (...argv: string[]) => {
+    const out: string[] = []
+    const err: string[] = []
+    const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), env: { TEAMDAY_LOG_LEVEL: 'silent' } }
+    const code = await run([...argv, '--db', db], io)
+    return { code, out: out.join('\n'), err: err.join('\n') }
+  }
+
+  test('lists CLI token events (source cli), filters by org and type, --json', async () => {
+    await cli('users', 'create', '--email', 'a@example.com', '--org', 'acme', '--role', 'admin')
+    await cli('users', 'create', '--email', 'b@example.com', '--org', 'globex', '--role', 'admin')
+    const token = (await cli('tokens', 'create', '--email', 'a@example.com', '--name', 'ci')).out.trim()
+    await cli('tokens', 'create', '--email', 'b@example.com', '--name', 'ci')
+    const json = await cli('audit', 'list', '--org', 'acme', '--type', 'token.created', '--json')
+    expect(json.code).toBe(0)
+    const parsed = JSON.parse(json.out)
+    expect(parsed.events.length).toBe(parsed.total)
+    expect(parsed.events.some((e: any) => e.source === 'cli' && e.type === 'token.created')).toBe(true)
+    expect(new Set(parsed.events.map((e: any) => e.organizationId)).size).toBe(1)
+    const tokenId = parsed.events.find((e: any) => e.source === 'cli').tokenId
+    expect((await cli('tokens', 'revoke', tokenId)).code).toBe(0)
+    const table = await cli('audit', 'list')
+    expect(table.code).toBe(0)
+    expect(table.out).toContain('token.revoked')
+    expect(table.out).toContain('admin_cli')
+    expect(table.out).not.toContain(token)
+    expect((await cli('audit', 'list', '--org', 'nope')).code).toBe(1)
+    expect((await cli('audit', 'list', '--limit', 'many')).code).toBe(2)
+  })
+})

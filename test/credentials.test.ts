@@ -1,0 +1,98 @@
+import { describe, expect, test } from 'bun:test'
+import { checksum, TOKEN_PREFIX, TOKEN_SCAN_REGEX } from '../src/auth/tokens'
+import { findTokenById } from '../src/modules/tokens/service'
+import { makeActor, makeTestApp, makeToken } from './helpers/app'
+
+const unknownToken = () => {
+  const random = 'Q'.repeat(37)
+  return TOKEN_PREFIX + random + checksum(random)
+}
+
+/** Each request from its own address unless told otherwise (the endpoint limits per IP). */
+let ipSeq = 0
+const fromIp = (ip = `198.51.100.${++ipSeq}`) => ({ 'x-forwarded-for': ip })
+
+describe('POST /api/v1/credentials/revoke', () => {
+  test('202 with the same body for garbage, unknown and real tokens; only real ones are revoked', async () => {
+    const t = makeTestApp({ config: { trustProxy: true } })
+    const a = makeActor(t)
+    const leaked = makeToken(t, a)
+    const kept = makeToken(t, a)
+    const send = (credentials: string[]) => t.req('POST', '/api/v1/credentials/revoke', { body: { credentials }, headers: fromIp() })
+
+    const garbage = await send(['hello', 'td_short', `td_${'x'.repeat(43)}`])
+    const unknown = await send([unknownToken()])
+    const real = await send([leaked.token])
+    for (const r of [unknown, real]) {
+      expect(r.status).toBe(202)
+      expect(r.body).toEqual({ success: true, received: 1 })
+    }
+    expect(garbage.status).toBe(202)
+    expect(garbage.body).toEqual({ success: true, received: 3 })
+    expect(Object.keys(real.body)).toEqual(Object.keys(unknown.body))
+
+    expect(findTokenById(t.deps.db, leaked.id)!.revokedReason).toBe('leak_report')
+    expect(findTokenById(t.deps.db, kept.id)!.revokedAt).toBeNull()
+    expect((await t.req('GET', '/api/v1/tokens', { token: leaked.token })).body.code).toBe('token_revoked')
+    expect((await t.req('GET', '/api/v1/tokens', { token: kept.token })).status).toBe(200)
+    // Reporting it again (already revoked) is still 202.
+    expect((await send([leaked.token, leaked.token])).body).toEqual({ success: true, received: 2 })
+  })
+
+  test('no authentication needed, and a bad Authorization header does not matter', async () => {
+    const t = makeTestApp({ config: { trustProxy: true } })
+    const r = await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: ['x'] }, headers: { ...fromIp(), authorization: 'Bearer nonsense' } })
+    expect(r.status).toBe(202)
+  })
+
+  test('leak reports are audited with source leak_report, the reporter\'s address, never the token', async () => {
+    const t = makeTestApp({ config: { trustProxy: true } })
+    const admin = makeActor(t, { role: 'admin' })
+    const a = makeActor(t)
+    const leaked = makeToken(t, a)
+    await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [leaked.token, unknownToken()] }, headers: { ...fromIp('203.0.113.9'), 'user-agent': 'scanner/2.0' } })
+    const ev = (await t.req('GET', '/api/v1/audit-events?type=token.leak_reported', { token: admin.token })).body
+    expect(ev.total).toBe(1)
+    expect(ev.events[0]).toMatchObject({ source: 'leak_report', tokenId: leaked.id, ip: '203.0.113.9', userAgent: 'scanner/2.0', actorUserId: null, details: { ownerUserId: a.userId, revokedNow: true } })
+    expect(JSON.stringify(ev)).not.toContain(leaked.token)
+    expect(t.logs.join('\n')).not.toContain(leaked.token)
+  })
+
+  test('422 for a missing, empty, oversized list or an over-long string', async () => {
+    const t = makeTestApp({ config: { trustProxy: true } })
+    const send = (body: unknown) => t.req('POST', '/api/v1/credentials/revoke', { body, headers: fromIp() })
+    for (const body of [{}, { credentials: [] }, { credentials: 'td_x' }, { credentials: Array(1001).fill('x') }, { credentials: ['x'.repeat(201)] }, { credentials: [1] }]) {
+      const r = await send(body)
+      expect(r.status).toBe(422)
+      expect(r.body.code).toBe('validation_failed')
+      expect(r.body.message).toContain('credentials')
+    }
+    expect((await send({ credentials: Array(1000).fill('x'.repeat(200)) })).body).toEqual({ success: true, received: 1000 })
+  })
+
+  test('strict per-IP rate limit (10 per minute by default), with headers; other addresses unaffected', async () => {
+    const t = makeTestApp({ config: { trustProxy: true } })
+    const send = (ip: string) => t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: ['x'] }, headers: fromIp(ip) })
+    for (let i = 0; i < 10; i++) {
+      const r = await send('192.0.2.1')
+      expect(r.status).toBe(202)
+      expect(r.headers.get('x-ratelimit-remaining')).toBe(String(9 - i))
+    }
+    const over = await send('192.0.2.1')
+    expect(over.status).toBe(429)
+    expect(over.body.code).toBe('rate_limited')
+    expect(over.headers.get('retry-after')).toBe('60')
+    expect(over.headers.get('ratelimit-policy')).toBe('"leak-report";q=10;w=60')
+    expect((await send('192.0.2.2')).status).toBe(202)
+    t.clock.advance(60_000)
+    expect((await send('192.0.2.1')).status).toBe(202)
+  })
+
+  test('the documented scanner regex and checksum recognise our tokens', () => {
+    const t = makeTestApp()
+    const { token } = makeToken(t, makeActor(t))
+    expect(`config: API_KEY=${token};`.match(new RegExp(TOKEN_SCAN_REGEX.source, 'g'))).toEqual([token])
+    // CRC32 of characters 4-40 (the 37 after td_), base62, 6 digits.
+    expect(token.slice(-6)).toBe(checksum(token.slice(3, 40)))
+  })
+})

@@ -1,0 +1,135 @@
+import { describe, expect, test } from 'bun:test'
+import { Elysia, t as schema } from 'elysia'
+import { authPlugin } from '../src/auth/plugin'
+import { idempotencyKeys } from '../src/db/schema'
+import { AppError } from '../src/errors'
+import { makeActor, makeTestApp } from './helpers/app'
+
+const settle = () => Bun.sleep(5) // afterResponse hooks (key release) run just after the response
+
+describe('Idempotency-Key on POST', () => {
+  test('the first response is replayed with the same body and Idempotency-Status: replayed', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    const send = () => t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'ci' }, headers: { 'idempotency-key': 'key-1' } })
+    const first = await send()
+    expect(first.status).toBe(201)
+    expect(first.headers.has('idempotency-status')).toBe(false)
+    t.clock.advance(5_000)
+    const again = await send()
+    expect(again.status).toBe(201)
+    expect(again.headers.get('idempotency-status')).toBe('replayed')
+    expect(again.text).toBe(first.text)
+    expect(again.headers.get('x-request-id')).not.toBe(first.headers.get('x-request-id'))
+    const list = (await t.req('GET', '/api/v1/tokens', { token: a.token })).body
+    expect(list.total).toBe(2) // the actor's own token + one new one
+    // The stored copy is sealed: the new secret is not in the database in clear.
+    const rows = t.deps.db.select().from(idempotencyKeys).all()
+    expect(rows.length).toBe(1)
+    expect(rows[0]!.state).toBe('completed')
+    expect(JSON.stringify(rows)).not.toContain(first.body.token)
+  })
+
+  test('the same key with a different body → 409 idempotency_conflict; keys are per token', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    const b = makeActor(t)
+    const headers = { 'idempotency-key': 'shared' }
+    expect((await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'one' }, headers })).status).toBe(201)
+    const conflict = await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'two' }, headers })
+    expect(conflict.status).toBe(409)
+    expect(conflict.body.code).toBe('idempotency_conflict')
+    expect(conflict.body.message).toContain('different request')
+    // Same key, other path: a conflict too.
+    expect((await t.req('POST', `/api/v1/tokens/${a.tokenId}/rotate`, { token: a.token, body: {}, headers })).body.code).toBe('idempotency_conflict')
+    // Another token may use the same key for its own request.
+    expect((await t.req('POST', '/api/v1/tokens', { token: b.token, body: { name: 'two' }, headers })).status).toBe(201)
+  })
+
+  test('invalid keys → 400 invalid_idempotency_key', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    for (const key of ['x'.repeat(256), '']) {
+      const r = await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'ci' }, headers: { 'idempotency-key': key } })
+      expect(r.status).toBe(400)
+      expect(r.body.code).toBe('invalid_idempotency_key')
+    }
+    expect((await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'ci' }, headers: { 'idempotency-key': 'k'.repeat(255) } })).status).toBe(201)
+  })
+
+  test('a failed first attempt frees the key; GET and unauthenticated requests ignore the header', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    const headers = { 'idempotency-key': 'retry-me' }
+    const failed = await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'ci', expiresAt: 'next tuesday' }, headers })
+    expect(failed.status).toBe(422)
+    await settle()
+    expect(t.deps.db.select().from(idempotencyKeys).all().length).toBe(0)
+    expect((await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'ci' }, headers })).status).toBe(201)
+    expect((await t.req('GET', '/api/v1/tokens', { token: a.token, headers: { 'idempotency-key': 'x'.repeat(300) } })).status).toBe(200)
+    const leak = await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: ['x'] }, headers: { 'idempotency-key': 'x'.repeat(300) } })
+    expect(leak.status).toBe(202)
+  })
+
+  test('stored responses expire after 24 h: the key then runs the request again', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    const send = () => t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'ci' }, headers: { 'idempotency-key': 'daily' } })
+    const first = await send()
+    t.clock.advance(24 * 3_600_000 - 1000)
+    expect((await send()).headers.get('idempotency-status')).toBe('replayed')
+    t.clock.advance(2000)
+    const fresh = await send()
+    expect(fresh.status).toBe(201)
+    expect(fresh.headers.has('idempotency-status')).toBe(false)
+    expect(fresh.body.id).not.toBe(first.body.id)
+  })
+})
+
+describe('concurrent duplicates', () => {
+  test('a duplicate while the first is in progress → 409 idempotency_in_progress; afterwards it is replayed (PATCH too)', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    let runs = 0
+    const tiny = new Elysia()
+      .onError(({ error, set }) => {
+        if (!(error instanceof AppError)) return
+        set.status = error.status
+        return { code: error.code }
+      })
+      .use(authPlugin(t.deps))
+      .patch(
+        '/slow',
+        async ({ body, set }) => {
+          runs++
+          await gate
+          set.status = 200
+          return { done: body.n, runs }
+        },
+        { auth: 'agents:write', body: schema.Object({ n: schema.Integer() }) },
+      )
+    const send = () =>
+      tiny.handle(
+        new Request('http://localhost/slow', {
+          method: 'PATCH',
+          headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json', 'idempotency-key': 'k1' },
+          body: JSON.stringify({ n: 7 }),
+        }),
+      )
+    const first = send()
+    await Bun.sleep(5)
+    const dup = await send()
+    expect(dup.status).toBe(409)
+    expect(((await dup.json()) as any).code).toBe('idempotency_in_progress')
+    release()
+    const done = await first
+    expect(done.status).toBe(200)
+    const firstBody = await done.text()
+    const replay = await send()
+    expect(replay.headers.get('idempotency-status')).toBe('replayed')
+    expect(await replay.text()).toBe(firstBody)
+    expect(runs).toBe(1)
+  })
+})

@@ -1,0 +1,128 @@
+import { describe, expect, test } from 'bun:test'
+import { ConfigError, loadConfig } from '../src/config'
+import { parseRatePolicy } from '../src/ratelimit/policy'
+import { useRateLimitStore } from '../src/ratelimit/limiter'
+import { MemoryRateLimitStore, type RateLimitStore } from '../src/ratelimit/store'
+import { createApp } from '../src/app'
+import { makeActor, makeTestApp, makeToken } from './helpers/app'
+
+const MIN = 60_000
+
+describe('per-token rate limit', () => {
+  test('headers on every response, 429 after the limit, recovery after the window', async () => {
+    const t = makeTestApp({ config: { rateLimit: { limit: 3, windowMs: MIN } } })
+    const a = makeActor(t)
+    const start = t.clock.now()
+    for (let i = 0; i < 3; i++) {
+      const r = await t.req('GET', '/api/v1/tokens', { token: a.token })
+      expect(r.status).toBe(200)
+      expect(r.headers.get('x-ratelimit-limit')).toBe('3')
+      expect(r.headers.get('x-ratelimit-remaining')).toBe(String(2 - i))
+      expect(r.headers.get('x-ratelimit-reset')).toBe(String(Math.ceil((start + MIN) / 1000)))
+      expect(r.headers.get('ratelimit-policy')).toBe('"default";q=3;w=60')
+      expect(r.headers.get("ratelimit")).toBe(`"default";r=${2 - i};t=${60 - i}`)
+      t.clock.advance(1000)
+    }
+    const over = await t.req('GET', '/api/v1/tokens', { token: a.token })
+    expect(over.status).toBe(429)
+    expect(over.body.code).toBe('rate_limited')
+    expect(over.body.message).toContain('Too many requests')
+    expect(over.body.details).toEqual({ retryAfterSeconds: 57 })
+    expect(over.headers.get('retry-after')).toBe('57')
+    expect(over.headers.get('x-ratelimit-remaining')).toBe('0')
+    expect(over.headers.get('ratelimit')).toBe('"default";r=0;t=57')
+    // Another token of the same user has its own budget.
+    expect((await t.req('GET', '/api/v1/tokens', { token: makeToken(t, a).token })).status).toBe(200)
+    // Errors after authentication count and carry the headers too.
+    expect((await t.req('GET', '/api/v1/tokens/pat_nope', { token: a.token })).status).toBe(429)
+    t.clock.advance(57_000)
+    const after = await t.req('GET', '/api/v1/tokens', { token: a.token })
+    expect(after.status).toBe(200)
+    expect(after.headers.get('x-ratelimit-remaining')).toBe('2')
+  })
+
+  test('TEAMDAY_RATE_LIMIT=off: no limit, no headers', async () => {
+    const t = makeTestApp({ config: loadConfig({ TEAMDAY_RATE_LIMIT: 'off' }, { dbPath: ':memory:' }) })
+    const a = makeActor(t)
+    const r = await t.req('GET', '/api/v1/tokens', { token: a.token })
+    expect(r.headers.has('x-ratelimit-limit')).toBe(false)
+    expect(r.headers.has('ratelimit')).toBe(false)
+  })
+})
+
+describe('per-IP limit on unauthenticated routes', () => {
+  test('public routes are limited per client address; health and docs are exempt', async () => {
+    const t = makeTestApp({ config: { trustProxy: true, rateLimit: { limit: 2, windowMs: MIN } } })
+    const get = (path: string, ip: string) => t.req('GET', path, { headers: { 'x-forwarded-for': ip } })
+    expect((await get('/api/public/agents', '192.0.2.10')).headers.get('x-ratelimit-remaining')).toBe('1')
+    expect((await get('/api/public/agents', '192.0.2.10')).status).toBe(200)
+    const over = await get('/api/public/agents', '192.0.2.10')
+    expect(over.status).toBe(429)
+    expect(over.body.details.retryAfterSeconds).toBe(60)
+    expect((await get('/api/public/agents', '192.0.2.11')).status).toBe(200)
+    for (let i = 0; i < 5; i++) {
+      const h = await get('/api/health', '192.0.2.10')
+      expect(h.status).toBe(200)
+      expect(h.headers.has('x-ratelimit-limit')).toBe(false)
+    }
+    // Authenticated routes are counted per token, not per address.
+    const a = makeActor(t)
+    expect((await t.req('GET', '/api/v1/tokens', { token: a.token, headers: { 'x-forwarded-for': '192.0.2.10' } })).status).toBe(200)
+  })
+})
+
+describe('failed authentications are throttled per IP', () => {
+  test('past the budget the address gets 429 for bad tokens, while a valid token from it still works', async () => {
+    const t = makeTestApp({ config: { trustProxy: true, authFailureLimit: { limit: 3, windowMs: MIN } } })
+    const a = makeActor(t)
+    const bad = (ip: string) => t.req('GET', '/api/v1/tokens', { token: `td_${'x'.repeat(43)}`, headers: { 'x-forwarded-for': ip } })
+    for (let i = 0; i < 3; i++) expect((await bad('192.0.2.66')).status).toBe(401)
+    const throttled = await bad('192.0.2.66')
+    expect(throttled.status).toBe(429)
+    expect(throttled.body.code).toBe('rate_limited')
+    expect(throttled.body.message).toContain('failed authentication')
+    expect(Number(throttled.headers.get('retry-after'))).toBe(60)
+    expect((await t.req('GET', '/api/v1/tokens', { token: a.token, headers: { 'x-forwarded-for': '192.0.2.66' } })).status).toBe(200)
+    expect((await bad('192.0.2.67')).status).toBe(401)
+    // Sending no token at all is not a guess: not counted, still 401.
+    expect((await t.req('GET', '/api/v1/tokens', { headers: { 'x-forwarded-for': '192.0.2.66' } })).status).toBe(401)
+    t.clock.advance(MIN)
+    expect((await bad('192.0.2.66')).status).toBe(401)
+  })
+})
+
+describe('policy parsing and the store interface', () => {
+  test('TEAMDAY_RATE_LIMIT forms', () => {
+    expect(parseRatePolicy('600/60s')).toEqual({ limit: 600, windowMs: 60_000 })
+    expect(parseRatePolicy('100/1m')).toEqual({ limit: 100, windowMs: 60_000 })
+    expect(parseRatePolicy('5000/h')).toEqual({ limit: 5000, windowMs: 3_600_000 })
+    expect(parseRatePolicy('off')).toBe('off')
+    for (const bad of ['600', '600/60', '0/60s', 'x/60s', '600/0s', '-1/60s']) expect(parseRatePolicy(bad)).toBeUndefined()
+    expect(loadConfig({}).rateLimit).toEqual({ limit: 1200, windowMs: 60_000 })
+    expect(loadConfig({ TEAMDAY_RATE_LIMIT: '600/60s' }).rateLimit).toEqual({ limit: 600, windowMs: 60_000 })
+    expect(() => loadConfig({ TEAMDAY_RATE_LIMIT: 'lots' })).toThrow(ConfigError)
+    expect(loadConfig({ TEAMDAY_LEAK_REPORT_RATE_LIMIT: 'off' }).leakReportRateLimit).toBeNull()
+  })
+
+  test('the in-memory store bounds its memory', () => {
+    const s = new MemoryRateLimitStore(100)
+    for (let i = 0; i < 1000; i++) s.hit(`k${i}`, 0, 10, MIN)
+    expect(s.size).toBeLessThanOrEqual(100)
+    expect(s.hit('k999', 1, 10, MIN).count).toBe(2)
+    expect(s.hit('k999', MIN, 10, MIN)).toEqual({ count: 1, resetAt: 2 * MIN })
+  })
+
+  test('a shared store can replace the in-memory one', async () => {
+    const base = makeTestApp({ config: { rateLimit: { limit: 1, windowMs: MIN } } })
+    const seen: string[] = []
+    const inner = new MemoryRateLimitStore()
+    const shared: RateLimitStore = { hit: (k, now, limit, w) => (seen.push(k), inner.hit(k, now, limit, w)) }
+    useRateLimitStore(base.deps, shared)
+    const app = createApp(base.deps)
+    const a = makeActor(base)
+    const send = () => app.handle(new Request('http://localhost/api/v1/tokens', { headers: { authorization: `Bearer ${a.token}` } }))
+    expect((await send()).status).toBe(200)
+    expect((await send()).status).toBe(429)
+    expect(seen).toEqual([`tok:${a.tokenId}`, `tok:${a.tokenId}`])
+  })
+})

@@ -1,0 +1,176 @@
+import { describe, expect, test } from 'bun:test'
+import { findTokenById } from '../src/modules/tokens/service'
+import { personalAccessTokens } from '../src/db/schema'
+import { eq } from 'drizzle-orm'
+import { makeActor, makeTestApp, makeToken } from './helpers/app'
+
+const DAY = 86_400_000
+
+describe('POST /tokens/:id/rotate', () => {
+  test('without grace: a new token with the same name, scopes and family; the old one stops at once', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t, { role: 'member' })
+    const old = makeToken(t, a, { name: 'deploy bot', scopes: ['agents:read', 'tokens:write'], expiresInDays: 30 })
+    const res = await t.req('POST', `/api/v1/tokens/${old.id}/rotate`, { token: a.token, body: {} })
+    expect(res.status).toBe(201)
+    const b = res.body
+    expect(b.token).toMatch(/^td_[A-Za-z0-9]{43}$/)
+    expect(b.token).not.toBe(old.token)
+    expect(b.id).not.toBe(old.id)
+    expect(b).toMatchObject({ success: true, name: 'deploy bot', scopes: ['agents:read', 'tokens:write'], status: 'active', rotatedFromId: old.id, userId: a.userId })
+    expect(b.previousTokenRevokedAt).toBe(new Date(t.clock.now()).toISOString())
+    // Default lifetime: the old token's (30 days).
+    expect(Date.parse(b.expiresAt) - t.clock.now()).toBe(30 * DAY)
+    const row = findTokenById(t.deps.db, b.id)!
+    expect(row.familyId).toBe(old.id)
+    expect(row.rotatedFromId).toBe(old.id)
+    expect(findTokenById(t.deps.db, old.id)!.revokedReason).toBe('rotated')
+
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: old.token })).body.code).toBe('token_revoked')
+    const self = await t.req('GET', '/api/v1/tokens/self', { token: b.token })
+    expect(self.status).toBe(200)
+    expect(self.body.token.id).toBe(b.id)
+  })
+
+  test('with grace: the old token works until the grace period ends; expiresInDays sets the new lifetime', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    const old = makeToken(t, a)
+    const res = await t.req('POST', `/api/v1/tokens/${old.id}/rotate`, { token: old.token, body: { gracePeriodSeconds: 3600, expiresInDays: 7 } })
+    expect(res.status).toBe(201)
+    expect(res.body.previousTokenRevokedAt).toBe(new Date(t.clock.now() + 3600_000).toISOString())
+    expect(Date.parse(res.body.expiresAt) - t.clock.now()).toBe(7 * DAY)
+    t.clock.advance(3599_000)
+    expect((await t.req('GET', '/api/v1/tokens', { token: old.token })).status).toBe(200)
+    const listed = (await t.req('GET', `/api/v1/tokens/${old.id}`, { token: a.token })).body.token
+    expect(listed.status).toBe('active')
+    // Rotating again while the grace period runs: 409, the family is left alone.
+    const again = await t.req('POST', `/api/v1/tokens/${old.id}/rotate`, { token: a.token, body: {} })
+    expect(again.status).toBe(409)
+    expect(again.body.code).toBe('invalid_state')
+    expect(again.body.message).toContain(res.body.id)
+    t.clock.advance(1000)
+    expect((await t.req('GET', '/api/v1/tokens', { token: old.token })).body.code).toBe('token_revoked')
+    expect((await t.req('GET', '/api/v1/tokens', { token: res.body.token })).status).toBe(200)
+  })
+
+  test('rotating an already-revoked token revokes the whole family and says so', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    const admin = makeActor(t, { role: 'admin' })
+    const first = makeToken(t, a, { name: 'ci' })
+    const second = (await t.req('POST', `/api/v1/tokens/${first.id}/rotate`, { token: a.token, body: {} })).body
+    const third = (await t.req('POST', `/api/v1/tokens/${second.id}/rotate`, { token: a.token, body: { gracePeriodSeconds: 600 } })).body
+    const unrelated = makeToken(t, a)
+    // An attacker holding the superseded first token's id (the owner's session) replays a rotation.
+    const reuse = await t.req('POST', `/api/v1/tokens/${first.id}/rotate`, { token: a.token, body: {} })
+    expect(reuse.status).toBe(409)
+    expect(reuse.body.code).toBe('token_reuse_detected')
+    expect(reuse.body.message).toContain('family')
+    expect(reuse.body.message).toContain('revoked')
+    expect(reuse.body.details.familyId).toBe(first.id)
+    expect(reuse.body.details.revokedTokenIds.sort()).toEqual([second.id, third.id].sort())
+    for (const tok of [second.token, third.token]) expect((await t.req('GET', '/api/v1/tokens/self', { token: tok })).body.code).toBe('token_revoked')
+    expect(findTokenById(t.deps.db, third.id)!.revokedReason).toBe('family_reuse')
+    expect(findTokenById(t.deps.db, second.id)!.revokedReason).toBe('family_reuse')
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: unrelated.token })).status).toBe(200)
+    const events = (await t.req('GET', '/api/v1/audit-events?type=token.family_revoked', { token: admin.token })).body
+    expect(events.total).toBe(1)
+    expect(events.events[0]).toMatchObject({ tokenId: first.id, targetId: first.id, actorUserId: a.userId })
+  })
+
+  test('a token from before families (null family id) counts as its own family', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    const legacy = makeToken(t, a)
+    t.deps.db.update(personalAccessTokens).set({ familyId: null }).where(eq(personalAccessTokens.id, legacy.id)).run()
+    const next = (await t.req('POST', `/api/v1/tokens/${legacy.id}/rotate`, { token: a.token, body: {} })).body
+    expect(findTokenById(t.deps.db, next.id)!.familyId).toBe(legacy.id)
+    const reuse = await t.req('POST', `/api/v1/tokens/${legacy.id}/rotate`, { token: a.token, body: {} })
+    expect(reuse.body.code).toBe('token_reuse_detected')
+    expect(reuse.body.details.revokedTokenIds).toEqual([next.id])
+  })
+
+  test('only the owner rotates; others\' tokens are 404 (admins: 403, they revoke instead); expired → 409; bad grace → 422', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    const b = makeActor(t)
+    const admin = makeActor(t, { role: 'admin' })
+    const other = makeActor(t, { org: 'globex' })
+    const tok = makeToken(t, a)
+    expect((await t.req('POST', `/api/v1/tokens/${tok.id}/rotate`, { token: b.token, body: {} })).body.code).toBe('not_found')
+    expect((await t.req('POST', `/api/v1/tokens/${tok.id}/rotate`, { token: other.token, body: {} })).body.code).toBe('not_found')
+    const byAdmin = await t.req('POST', `/api/v1/tokens/${tok.id}/rotate`, { token: admin.token, body: {} })
+    expect(byAdmin.status).toBe(403)
+    expect(byAdmin.body.message).toStartWith('Forbidden: ')
+    for (const g of [-1, 86401, 1.5, 'soon']) {
+      const bad = await t.req('POST', `/api/v1/tokens/${tok.id}/rotate`, { token: a.token, body: { gracePeriodSeconds: g } })
+      expect(bad.status).toBe(422)
+      expect(bad.body.details[0].field).toBe('gracePeriodSeconds')
+    }
+    expect((await t.req('POST', `/api/v1/tokens/${tok.id}/rotate`, { token: a.token, body: { expiresInDays: 400 } })).status).toBe(422)
+    // No body at all is fine.
+    expect((await t.req('POST', `/api/v1/tokens/${tok.id}/rotate`, { token: a.token })).status).toBe(201)
+    t.clock.advance(-8 * DAY)
+    const old = makeToken(t, a, { expiresInDays: 7 })
+    t.clock.advance(8 * DAY)
+    const expired = await t.req('POST', `/api/v1/tokens/${old.id}/rotate`, { token: a.token, body: {} })
+    expect(expired.status).toBe(409)
+    expect(expired.body.code).toBe('invalid_state')
+  })
+
+  test('rotation is audited: who, which token, the grace period; never a secret', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    const admin = makeActor(t, { role: 'admin' })
+    const tok = makeToken(t, a)
+    const res = await t.req('POST', `/api/v1/tokens/${tok.id}/rotate`, { token: a.token, body: { gracePeriodSeconds: 60 }, headers: { 'user-agent': 'rotator/1.0', 'x-request-id': 'req-rotate-1' } })
+    const ev = (await t.req('GET', '/api/v1/audit-events?type=token.rotated', { token: admin.token })).body
+    expect(ev.total).toBe(1)
+    expect(ev.events[0]).toMatchObject({
+      type: 'token.rotated',
+      source: 'api',
+      actorUserId: a.userId,
+      actorTokenId: a.tokenId,
+      tokenId: tok.id,
+      targetId: res.body.id,
+      userAgent: 'rotator/1.0',
+      requestId: 'req-rotate-1',
+      details: { newTokenId: res.body.id, gracePeriodSeconds: 60 },
+    })
+    expect(JSON.stringify(ev)).not.toContain(res.body.token)
+    expect(JSON.stringify(ev)).not.toContain(tok.token)
+  })
+})
+
+describe('GET /tokens/self', () => {
+  test('describes the calling token, never its secret; any scope may introspect', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t, { role: 'viewer', org: 'initech' })
+    const tok = makeToken(t, a, { name: 'dashboard', scopes: ['spaces:read'] })
+    const res = await t.req('GET', '/api/v1/tokens/self', { token: tok.token })
+    expect(res.status).toBe(200)
+    expect(Object.keys(res.body.token).sort()).toEqual(
+      ['id', 'name', 'scopes', 'role', 'organizationId', 'organizationSlug', 'userId', 'email', 'createdAt', 'lastUsedAt', 'expiresAt', 'maskedToken'].sort(),
+    )
+    expect(res.body.token).toMatchObject({
+      id: tok.id,
+      name: 'dashboard',
+      scopes: ['spaces:read'],
+      role: 'viewer',
+      organizationId: a.organizationId,
+      organizationSlug: 'initech',
+      userId: a.userId,
+      email: a.email,
+      lastUsedAt: new Date(t.clock.now()).toISOString(),
+      maskedToken: `td_${tok.token.slice(3, 7)}…${tok.token.slice(-4)}`,
+    })
+    expect(res.text).not.toContain(tok.token)
+    expect(res.headers.get('teamday-token-expiration')).toBe(res.body.token.expiresAt)
+  })
+
+  test('"self" is not taken for a token id, and needs a valid token', async () => {
+    const t = makeTestApp()
+    expect((await t.req('GET', '/api/v1/tokens/self')).body.code).toBe('missing_token')
+  })
+})
