@@ -5,7 +5,6 @@ import { idempotencyKeys } from '../src/db/schema'
 import { AppError } from '../src/errors'
 import { makeActor, makeTestApp } from './helpers/app'
 
-const settle = () => Bun.sleep(5) // afterResponse hooks (key release) run just after the response
 
 describe('Idempotency-Key on POST', () => {
   test('the first response is replayed with the same body and Idempotency-Status: replayed', async () => {
@@ -63,7 +62,6 @@ describe('Idempotency-Key on POST', () => {
     const headers = { 'idempotency-key': 'retry-me' }
     const failed = await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'ci', expiresAt: 'next tuesday' }, headers })
     expect(failed.status).toBe(422)
-    await settle()
     expect(t.deps.db.select().from(idempotencyKeys).all().length).toBe(0)
     expect((await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'ci' }, headers })).status).toBe(201)
     expect((await t.req('GET', '/api/v1/tokens', { token: a.token, headers: { 'idempotency-key': 'x'.repeat(300) } })).status).toBe(200)
@@ -131,5 +129,30 @@ describe('concurrent duplicates', () => {
     expect(replay.headers.get('idempotency-status')).toBe('replayed')
     expect(await replay.text()).toBe(firstBody)
     expect(runs).toBe(1)
+  })
+
+  test('a 5xx first response is not stored: the retry with the same key runs again', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    let calls = 0
+    const tiny = new Elysia()
+      .onError(({ error, set }) => {
+        set.status = error instanceof AppError ? error.status : 500
+        return { failed: true }
+      })
+      .use(authPlugin(t.deps))
+      .post('/flaky', () => {
+        if (++calls === 1) throw new AppError('service_unavailable', 'try again')
+        return { ok: calls }
+      }, { auth: 'agents:write' })
+    const send = () => tiny.handle(new Request('http://localhost/flaky', { method: 'POST', headers: { authorization: `Bearer ${a.token}`, 'idempotency-key': 'flaky-1' } }))
+    expect((await send()).status).toBe(503)
+    const second = await send()
+    expect(second.status).toBe(200)
+    expect(await second.json()).toEqual({ ok: 2 })
+    const third = await send()
+    expect(third.headers.get('idempotency-status')).toBe('replayed')
+    expect(await third.json()).toEqual({ ok: 2 })
+    expect(calls).toBe(2)
   })
 })

@@ -82,8 +82,7 @@ export function authPlugin(deps: Deps) {
         return { principal }
       },
       beforeHandle: idempotency.beforeHandle,
-      afterHandle: idempotency.afterHandle,
-      afterResponse: idempotency.afterResponse,
+      mapResponse: idempotency.mapResponse,
     }),
   })
 }

@@ -2,7 +2,7 @@ import type { Principal } from '../auth/principal'
 import type { Deps } from '../deps'
 import { beginIdempotent, completeIdempotent, releaseIdempotent, requestHash } from './service'
 
-type State = { id: string; stored: boolean } | 'replayed'
+type State = { id: string } | 'replayed'
 
 interface Ctx {
   request: Request
@@ -32,7 +32,7 @@ export function idempotencyHooks(deps: Deps) {
       const path = url.pathname + url.search
       const r = beginIdempotent(deps, { tokenId: principal.tokenId, key, method: request.method, path, hash: requestHash(request.method, path, body) })
       if (r.kind === 'new') {
-        states.set(request, { id: r.id, stored: false })
+        states.set(request, { id: r.id })
         return
       }
       states.set(request, 'replayed')
@@ -42,19 +42,22 @@ export function idempotencyHooks(deps: Deps) {
       // Returned as a value, not a Response: it passes the route's response schema again.
       return r.body
     },
-    afterHandle({ request, set, responseValue }: Ctx): void {
+    /**
+     * Runs for every response of the route, success or error, before it is sent: stores a 2xx,
+     * frees the key otherwise (synchronously, so a retry right after the failure may reuse it).
+     */
+    mapResponse({ request, set, responseValue }: Ctx): void {
       const s = states.get(request)
       if (!s || s === 'replayed') return
+      states.delete(request)
       const status = typeof set.status === 'number' ? set.status : 200
-      if (status >= 300 || responseValue instanceof Response) return
+      if (status >= 300 || responseValue instanceof Response) {
+        releaseIdempotent(deps, s.id)
+        return
+      }
       const headers: Record<string, string> = {}
       for (const h of KEPT_HEADERS) if (set.headers[h] !== undefined) headers[h] = String(set.headers[h])
       completeIdempotent(deps, s.id, status, responseValue, headers)
-      s.stored = true
-    },
-    afterResponse({ request }: Ctx): void {
-      const s = states.get(request)
-      if (s && s !== 'replayed' && !s.stored) releaseIdempotent(deps, s.id)
     },
   }
 }

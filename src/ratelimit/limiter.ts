@@ -41,14 +41,15 @@ export class RateLimiter {
     if (!policy) return
     const now = this.deps.clock.now()
     const { count, resetAt } = this.store.hit(key, now, policy.limit, policy.windowMs)
-    const resetIn = Math.max(0, Math.ceil((resetAt - now) / 1000))
-    const remaining = Math.max(0, policy.limit - count)
+    const resetIn = resetAt > now ? Math.ceil((resetAt - now) / 1000) : 0
+    const remaining = count < policy.limit ? policy.limit - count : 0
+    const fixed = policyHeaders(policy, name)
     const h = set.headers
-    h['x-ratelimit-limit'] = String(policy.limit)
-    h['x-ratelimit-remaining'] = String(remaining)
-    h['x-ratelimit-reset'] = String(Math.ceil(resetAt / 1000))
+    h['x-ratelimit-limit'] = fixed.limit
+    h['x-ratelimit-remaining'] = remaining
+    h['x-ratelimit-reset'] = Math.ceil(resetAt / 1000)
     // draft-ietf-httpapi-ratelimit-headers-09: structured-field lists of named policies.
-    h['ratelimit-policy'] = `"${name}";q=${policy.limit};w=${Math.round(policy.windowMs / 1000)}`
+    h['ratelimit-policy'] = fixed.policy
     h['ratelimit'] = `"${name}";r=${remaining};t=${resetIn}`
     if (count > policy.limit) throw tooMany(resetIn, `Too many requests: the limit is ${policy.limit} requests per ${policy.windowMs / 1000} s`)
   }
@@ -69,6 +70,17 @@ export class RateLimiter {
       throw tooMany(resetIn, `Too many failed authentication attempts from your address: the limit is ${policy.limit} per ${policy.windowMs / 1000} s`)
     }
   }
+}
+
+const fixedHeaders = new WeakMap<RatePolicy, Map<string, { limit: string; policy: string }>>()
+
+/** The header values that never change for a policy, built once. */
+function policyHeaders(policy: RatePolicy, name: string): { limit: string; policy: string } {
+  let byName = fixedHeaders.get(policy)
+  if (!byName) fixedHeaders.set(policy, (byName = new Map()))
+  let v = byName.get(name)
+  if (!v) byName.set(name, (v = { limit: String(policy.limit), policy: `"${name}";q=${policy.limit};w=${Math.round(policy.windowMs / 1000)}` }))
+  return v
 }
 
 function tooMany(retryAfter: number, message: string): AppError {
