@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
+import { SCOPES } from '../src/auth/roles'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { checkTokenFormat } from '../src/auth/tokens'
@@ -108,10 +109,37 @@ describe('document structure', () => {
     expect(scheme.scheme).toBe('bearer')
   })
 
-  test('the API is documented: the token routes and health are there, the docs routes are not', () => {
+  test('the API is documented: every route is there, the docs routes are not', () => {
     const list = ops.map((o) => `${o.method.toUpperCase()} ${o.path}`).sort()
+    const crud = (base: string) => [`GET ${base}`, `POST ${base}`, `GET ${base}/{id}`, `PATCH ${base}/{id}`, `DELETE ${base}/{id}`]
     expect(list).toEqual(
-      ['GET /api/health', 'GET /api/v1/tokens', 'POST /api/v1/tokens', 'GET /api/v1/tokens/{id}', 'DELETE /api/v1/tokens/{id}'].sort(),
+      [
+        'GET /api/health',
+        'GET /api/public/agents',
+        'GET /api/v1/tokens',
+        'POST /api/v1/tokens',
+        'GET /api/v1/tokens/self',
+        'GET /api/v1/tokens/{id}',
+        'DELETE /api/v1/tokens/{id}',
+        'POST /api/v1/tokens/{id}/rotate',
+        ...crud('/api/v1/agents'),
+        'POST /api/v1/agents/{id}/execute',
+        'GET /api/v1/executions',
+        'GET /api/v1/executions/{id}',
+        'GET /api/v1/executions/{id}/tree',
+        'GET /api/v1/executions/{id}/logs',
+        'POST /api/v1/executions/{id}/cancel',
+        ...crud('/api/v1/spaces'),
+        'GET /api/v1/spaces/{id}/secrets',
+        'POST /api/v1/spaces/{id}/secrets',
+        'DELETE /api/v1/spaces/{id}/secrets',
+        'GET /api/v1/organizations/{orgId}/env',
+        'POST /api/v1/organizations/{orgId}/env',
+        'DELETE /api/v1/organizations/{orgId}/env',
+        ...crud('/api/v1/tasks'),
+        'GET /api/v1/audit-events',
+        'POST /api/v1/credentials/revoke',
+      ].sort(),
     )
     for (const p of Object.keys(spec.paths)) {
       expect(p).not.toStartWith('/swagger')
@@ -173,7 +201,8 @@ describe('document structure', () => {
 })
 
 describe('every /api/v1 operation', () => {
-  const v1 = () => ops.filter((o) => o.path.startsWith('/api/v1/') || o.path === '/api/v1')
+  /** Authenticated operations: all of /api/v1 except the leak report, which takes no token. */
+  const v1 = () => ops.filter((o) => o.path.startsWith('/api/v1/') && o.path !== '/api/v1/credentials/revoke')
 
   test('there are some', () => {
     expect(v1().length).toBeGreaterThanOrEqual(4)
@@ -187,8 +216,21 @@ describe('every /api/v1 operation', () => {
     }
   })
 
-  test('requires bearerAuth', () => {
-    for (const { op } of v1()) expect(op.security).toEqual([{ bearerAuth: [] }])
+  test('requires bearerAuth naming the one scope it needs (introspection needs none)', () => {
+    for (const { path, method, op } of v1()) {
+      const label = `${method} ${path}`
+      if (path === '/api/v1/tokens/self') expect({ label, security: op.security }).toEqual({ label, security: [{ bearerAuth: [] }] })
+      else {
+        expect({ label, n: op.security?.length, keys: Object.keys(op.security?.[0] ?? {}) }).toEqual({ label, n: 1, keys: ['bearerAuth'] })
+        expect(op.security[0].bearerAuth.length).toBe(1)
+        expect(SCOPES as readonly string[]).toContain(op.security[0].bearerAuth[0])
+      }
+    }
+  })
+
+  test('the leak report and the public directory take no token', () => {
+    expect(spec.paths['/api/v1/credentials/revoke'].post.security ?? []).toEqual([])
+    expect(spec.paths['/api/public/agents'].get.security ?? []).toEqual([])
   })
 
   test('documents 401 and 403 with the error envelope', () => {
