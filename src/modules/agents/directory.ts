@@ -1,4 +1,5 @@
 import { and, desc, eq, sql } from 'drizzle-orm'
+import { pageWithTotal, totalCount } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents } from '../../db/schema'
 import type { Deps } from '../../deps'
@@ -19,7 +20,7 @@ export function listPublicAgents(deps: Deps, opts: { limit: number; offset: numb
   const query = prepared(deps.db, 'agents.publicList', () => {
     const a = agents
     return deps.db
-      .select({ id: a.id, name: a.name, slug: a.slug, description: a.description, role: a.role, category: a.category, total: sql<number>`count(*) OVER ()` })
+      .select({ id: a.id, name: a.name, slug: a.slug, description: a.description, role: a.role, category: a.category, total: totalCount() })
       .from(a)
       .where(and(eq(a.visibility, 'public'), eq(a.archived, false)))
       .orderBy(desc(a.createdAt), desc(a.id))
@@ -27,7 +28,6 @@ export function listPublicAgents(deps: Deps, opts: { limit: number; offset: numb
       .offset(sql.placeholder('offset'))
       .prepare()
   })
-  const rows = query.all({ limit: opts.limit, offset: opts.offset })
-  const total = rows[0]?.total ?? (opts.offset > 0 ? (query.all({ limit: 1, offset: 0 })[0]?.total ?? 0) : 0)
+  const { rows, total } = pageWithTotal((limit, offset) => query.all({ limit, offset }), opts.limit, opts.offset)
   return { data: rows.map(({ total: _, ...agent }) => agent), total }
 }

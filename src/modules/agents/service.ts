@@ -2,6 +2,7 @@ import { and, desc, eq, inArray, ne, or, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import type { DB } from '../../db/client'
+import { pageWithTotal, totalCount } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { bumpVersion } from '../../db/versions'
 import { agents, type Agent, type AgentVisibility } from '../../db/schema'
@@ -203,7 +204,7 @@ function listQuery(db: DB) {
   const a = agents
   const ph = sql.placeholder
   return db
-    .select({ agent: a, total: sql<number>`count(*) OVER ()` })
+    .select({ agent: a, total: totalCount() })
     .from(a)
     .where(
       and(
@@ -238,9 +239,7 @@ export function listAgents(deps: Deps, p: Principal, opts: ListAgentsOptions): {
       limit,
       offset,
     })
-  const rows = page(opts.limit, opts.offset)
-  // count(*) OVER () rides on every row; an empty page past the end needs one more look.
-  const total = rows[0]?.total ?? (opts.offset > 0 ? (page(1, 0)[0]?.total ?? 0) : 0)
+  const { rows, total } = pageWithTotal(page, opts.limit, opts.offset)
   return { agents: rows.map((r) => toPublicAgent(r.agent)), total }
 }
 

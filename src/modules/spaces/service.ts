@@ -2,6 +2,7 @@ import { and, desc, eq, inArray, or, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import type { DB } from '../../db/client'
+import { pageWithTotal, totalCount } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents, spaces, type AgentRef, type Space } from '../../db/schema'
 import type { Deps } from '../../deps'
@@ -183,7 +184,7 @@ export interface ListSpacesOptions {
 function listQuery(db: DB) {
   const s = spaces
   return db
-    .select({ space: s, total: sql<number>`count(*) OVER ()` })
+    .select({ space: s, total: totalCount() })
     .from(s)
     .where(
       and(
@@ -210,9 +211,7 @@ export function listSpaces(deps: Deps, principal: Principal, opts: ListSpacesOpt
       limit,
       offset,
     })
-  const rows = page(opts.limit, opts.offset)
-  // count(*) OVER () rides on every row; an empty page past the end needs one more look.
-  const total = rows[0]?.total ?? (opts.offset > 0 ? (page(1, 0)[0]?.total ?? 0) : 0)
+  const { rows, total } = pageWithTotal(page, opts.limit, opts.offset)
   const names = secretNamesBySpace(deps, principal.organizationId, rows.map((r) => r.space.id))
   return { spaces: rows.map((r) => toPublicSpace(r.space, names.get(r.space.id) ?? [])), total }
 }

@@ -2,6 +2,7 @@ import { and, desc, eq, or, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import type { DB } from '../../db/client'
+import { pageWithTotal, totalCount } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents, memberships, spaces, tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schema'
 import type { Deps } from '../../deps'
@@ -179,7 +180,7 @@ function listQuery(db: DB) {
   const k = tasks
   const ph = sql.placeholder
   return db
-    .select({ task: k, total: sql<number>`count(*) OVER ()` })
+    .select({ task: k, total: totalCount() })
     .from(k)
     .where(
       and(
@@ -209,8 +210,7 @@ export function listTasks(deps: Deps, p: Principal, opts: ListTasksOptions): { t
       limit,
       offset,
     })
-  const rows = page(opts.limit, opts.offset)
-  const total = rows[0]?.total ?? (opts.offset > 0 ? (page(1, 0)[0]?.total ?? 0) : 0)
+  const { rows, total } = pageWithTotal(page, opts.limit, opts.offset)
   return { tasks: rows.map((r) => toPublicTask(r.task)), total }
 }
 

@@ -4,6 +4,7 @@ import { isOrgAdmin } from '../../auth/roles'
 import { generateToken, hashToken, maskFromHint, tokenHint } from '../../auth/tokens'
 import { DecryptionError } from '../../crypto/secretbox'
 import type { DB } from '../../db/client'
+import { pageWithTotal, totalCount } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { memberships, personalAccessTokens, users, type PersonalAccessToken, type Role } from '../../db/schema'
 import type { Deps } from '../../deps'
@@ -146,9 +147,7 @@ export function listTokens(deps: Deps, principal: Principal, opts: ListTokensOpt
       limit,
       offset,
     })
-  const rows = page(opts.limit, opts.offset)
-  // count(*) OVER () rides on every row; an empty page past the end needs one more look.
-  const total = rows[0]?.total ?? (opts.offset > 0 ? (page(1, 0)[0]?.total ?? 0) : 0)
+  const { rows, total } = pageWithTotal(page, opts.limit, opts.offset)
   return { tokens: rows.map((r) => toPublicToken(deps, r.token, r.email)), total }
 }
 
@@ -157,7 +156,7 @@ function listQuery(db: DB) {
   const t = personalAccessTokens
   const status = sql`CASE WHEN ${t.revokedAt} <= ${sql.placeholder('now')} THEN 'revoked' WHEN ${t.expiresAt} <= ${sql.placeholder('now')} THEN 'expired' ELSE 'active' END`
   return db
-    .select({ token: t, email: ownerEmail(db), total: sql<number>`count(*) OVER ()` })
+    .select({ token: t, email: ownerEmail(db), total: totalCount() })
     .from(t)
     .where(
       and(
