@@ -2,8 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Io } from '../src/cli/common'
-import { run } from '../src/main'
+import { cliOn } from './helpers/cli'
 import { makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
 
 const DAY = 86_400_000
@@ -126,13 +125,7 @@ describe('teamday audit list', () => {
   const dir = mkdtempSync(join(tmpdir(), 'teamday-audit-'))
   const db = join(dir, 'teamday.db')
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
-  const cli = async (...argv: string[]) => {
-    const out: string[] = []
-    const err: string[] = []
-    const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), env: { TEAMDAY_LOG_LEVEL: 'silent' } }
-    const code = await run([...argv, '--db', db], io)
-    return { code, out: out.join('\n'), err: err.join('\n') }
-  }
+  const cli = cliOn(db)
 
   test('lists CLI token events (source cli), filters by org and type, --json', async () => {
     await cli('users', 'create', '--email', 'a@example.com', '--org', 'acme', '--role', 'admin')

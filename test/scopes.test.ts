@@ -5,12 +5,11 @@ import { join } from 'node:path'
 import { Elysia } from 'elysia'
 import { authPlugin } from '../src/auth/plugin'
 import { PERMISSIONS, SCOPES, type Permission } from '../src/auth/roles'
-import type { Io } from '../src/cli/common'
 import { loadConfig } from '../src/config'
 import { AppError } from '../src/errors'
-import { run } from '../src/main'
 import { openRuntime } from '../src/runtime'
 import { findTokenById } from '../src/modules/tokens/service'
+import { cliOn } from './helpers/cli'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 
 let t: TestApp
@@ -156,13 +155,7 @@ describe('teamday tokens create --scopes', () => {
   const dir = mkdtempSync(join(tmpdir(), 'teamday-scopes-'))
   const db = join(dir, 'teamday.db')
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
-  const cli = async (...argv: string[]) => {
-    const out: string[] = []
-    const err: string[] = []
-    const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), env: { TEAMDAY_LOG_LEVEL: 'silent' } }
-    const code = await run([...argv, '--db', db], io)
-    return { code, out: out.join('\n'), err: err.join('\n') }
-  }
+  const cli = cliOn(db)
 
   test('stores the scopes; unknown scopes fail naming the valid ones', async () => {
     expect((await cli('users', 'create', '--email', 'ops@example.com', '--org', 'acme', '--role', 'admin')).code).toBe(0)
