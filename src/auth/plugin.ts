@@ -4,9 +4,8 @@ import { AppError } from '../errors'
 import { idempotencyHooks } from '../idempotency/hooks'
 import { recordAuditEventOnce } from '../modules/audit/service'
 import { rateLimiterFor } from '../ratelimit/limiter'
-import { authenticate } from './authenticate'
+import { authenticate, bearerChallenge } from './authenticate'
 import type { Principal } from './principal'
-import { bearerChallenge } from './authenticate'
 import { roleAllows, scopesAllow, type Permission } from './roles'
 
 let seq = 0
