@@ -32,6 +32,7 @@ export const ERROR_STATUS = {
   conflict: 409,
   idempotency_conflict: 409,
   idempotency_in_progress: 409,
+  idempotency_secret_withheld: 409,
   invalid_state: 409,
   /** A revoked token was rotated: its whole rotation family has been revoked. */
   token_reuse_detected: 409,

@@ -10,7 +10,7 @@ describe('Idempotency-Key on POST', () => {
   test('the first response is replayed with the same body and Idempotency-Status: replayed', async () => {
     const t = makeTestApp()
     const a = makeActor(t)
-    const send = () => t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'ci' }, headers: { 'idempotency-key': 'key-1' } })
+    const send = () => t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'Deploy' }, headers: { 'idempotency-key': 'key-1' } })
     const first = await send()
     expect(first.status).toBe(201)
     expect(first.headers.has('idempotency-status')).toBe(false)
@@ -20,13 +20,39 @@ describe('Idempotency-Key on POST', () => {
     expect(again.headers.get('idempotency-status')).toBe('replayed')
     expect(again.text).toBe(first.text)
     expect(again.headers.get('x-request-id')).not.toBe(first.headers.get('x-request-id'))
-    const list = (await t.req('GET', '/api/v1/tokens', { token: a.token })).body
-    expect(list.total).toBe(2) // the actor's own token + one new one
-    // The stored copy is sealed: the new secret is not in the database in clear.
+    expect((await t.req('GET', '/api/v1/tasks', { token: a.token })).body.total).toBe(1)
+    // The stored copy is sealed.
     const rows = t.deps.db.select().from(idempotencyKeys).all()
     expect(rows.length).toBe(1)
     expect(rows[0]!.state).toBe('completed')
-    expect(JSON.stringify(rows)).not.toContain(first.body.token)
+    expect(rows[0]!.responseBody).toStartWith('v1.')
+    expect(JSON.stringify(rows)).not.toContain('Deploy')
+  })
+
+  test('a response holding a new token is never stored: a retry gets 409 naming the created token', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    const send = () => t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'ci' }, headers: { 'idempotency-key': 'tok-1' } })
+    const first = await send()
+    expect(first.status).toBe(201)
+    const again = await send()
+    expect(again.status).toBe(409)
+    expect(again.body.code).toBe('idempotency_secret_withheld')
+    expect(again.body.details).toEqual({ createdId: first.body.id })
+    expect(again.text).not.toContain(first.body.token)
+    // Exactly one token was created, and nothing of its secret is stored with the key.
+    expect((await t.req('GET', '/api/v1/tokens', { token: a.token })).body.total).toBe(2)
+    const rows = t.deps.db.select().from(idempotencyKeys).all()
+    expect(rows.length).toBe(1)
+    expect(rows[0]!.responseBody).toBeNull()
+    expect(JSON.stringify(rows)).not.toContain(first.body.token.slice(3))
+    // The same for a rotation.
+    const rot = () => t.req('POST', `/api/v1/tokens/${first.body.id}/rotate`, { token: a.token, body: {}, headers: { 'idempotency-key': 'rot-1' } })
+    const r1 = await rot()
+    expect(r1.status).toBe(201)
+    const r2 = await rot()
+    expect(r2.body.code).toBe('idempotency_secret_withheld')
+    expect(r2.body.details).toEqual({ createdId: r1.body.id })
   })
 
   test('the same key with a different body → 409 idempotency_conflict; keys are per token', async () => {
@@ -72,7 +98,7 @@ describe('Idempotency-Key on POST', () => {
   test('stored responses expire after 24 h: the key then runs the request again', async () => {
     const t = makeTestApp()
     const a = makeActor(t)
-    const send = () => t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'ci' }, headers: { 'idempotency-key': 'daily' } })
+    const send = () => t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'nightly' }, headers: { 'idempotency-key': 'daily' } })
     const first = await send()
     t.clock.advance(24 * 3_600_000 - 1000)
     expect((await send()).headers.get('idempotency-status')).toBe('replayed')

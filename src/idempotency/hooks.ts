@@ -12,6 +12,18 @@ interface Ctx {
   responseValue?: unknown
 }
 
+/**
+ * Responses that carry a secret (a new token) are never stored, even encrypted: a token's
+ * plaintext exists only in its creation response. Their key is kept as "done" and a retry
+ * gets 409 idempotency_secret_withheld naming what was created.
+ */
+const withheld = new WeakMap<Request, string>()
+
+/** Called by a route whose response holds a secret; `createdId` is what it created. */
+export function withholdFromReplay(request: Request, createdId: string): void {
+  withheld.set(request, createdId)
+}
+
 /** Response headers worth replaying besides the body. */
 const KEPT_HEADERS = ['location', 'teamday-execution-id']
 
@@ -53,6 +65,11 @@ export function idempotencyHooks(deps: Deps) {
       const status = typeof set.status === 'number' ? set.status : 200
       if (status >= 300 || responseValue instanceof Response) {
         releaseIdempotent(deps, s.id)
+        return
+      }
+      const createdId = withheld.get(request)
+      if (createdId !== undefined) {
+        completeIdempotent(deps, s.id, status, null, {}, createdId)
         return
       }
       const headers: Record<string, string> = {}

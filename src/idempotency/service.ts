@@ -11,6 +11,8 @@ export const IN_PROGRESS_STALE_MS = 10 * 60_000
 export const MAX_KEY_LENGTH = 255
 const PURGE_EVERY_MS = 60_000
 const KEY_SHAPE = /^[\x20-\x7e]{1,255}$/
+/** Marks a completed key whose response held a secret (see completeIdempotent). */
+const WITHHELD = 'x-teamday-withheld-id'
 
 export interface IdempotentRequest {
   tokenId: string
@@ -98,18 +100,29 @@ export function beginIdempotent(deps: Deps, req: IdempotentRequest): BeginResult
     if (existing.state !== 'completed') {
       throw new AppError('idempotency_in_progress', 'Idempotency-Key in use: a request with this key is still being processed. Retry after it finishes.')
     }
+    const createdId = existing.responseHeaders?.[WITHHELD]
+    if (createdId !== undefined) {
+      throw new AppError(
+        'idempotency_secret_withheld',
+        `Idempotency-Key already used: that request created ${createdId}, whose secret was shown only once and is not stored. Use it if you kept it; otherwise revoke ${createdId} and create a new one with a new key.`,
+        { details: { createdId } },
+      )
+    }
     const body = existing.responseBody === null ? null : JSON.parse(deps.box.open(existing.responseBody, `idem:${existing.id}`))
     return { kind: 'replay', status: existing.responseStatus ?? 200, body, headers: existing.responseHeaders ?? {} }
   }
   throw new AppError('idempotency_in_progress', 'Idempotency-Key in use: a request with this key is still being processed. Retry after it finishes.')
 }
 
-/** Stores the first response (body sealed with the server key: it may hold a new token). */
-export function completeIdempotent(deps: Deps, id: string, status: number, body: unknown, headers: Record<string, string>): void {
-  const json = JSON.stringify(body ?? null)
+/**
+ * Stores the first response, its body sealed with the server key. With `withheldId` (a response
+ * that held a secret) no body is stored at all: only which object the request created.
+ */
+export function completeIdempotent(deps: Deps, id: string, status: number, body: unknown, headers: Record<string, string>, withheldId?: string): void {
+  const sealed = withheldId === undefined ? deps.box.seal(JSON.stringify(body ?? null), `idem:${id}`) : null
   deps.db
     .update(idempotencyKeys)
-    .set({ state: 'completed', responseStatus: status, responseBody: deps.box.seal(json, `idem:${id}`), responseHeaders: headers })
+    .set({ state: 'completed', responseStatus: status, responseBody: sealed, responseHeaders: withheldId === undefined ? headers : { [WITHHELD]: withheldId } })
     .where(eq(idempotencyKeys.id, id))
     .run()
 }

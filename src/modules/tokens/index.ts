@@ -2,6 +2,7 @@ import { Elysia, t } from 'elysia'
 import type { authPlugin } from '../../auth/plugin'
 import type { Deps } from '../../deps'
 import { authErrors, bodyErrors, errorResponse } from '../shared-models'
+import { withholdFromReplay } from '../../idempotency/hooks'
 import { createTokenForCaller, describeSelf, rotateToken } from './lifecycle'
 import { CreatedToken, CreateTokenBody, ListTokensQuery, RotatedToken, RotateTokenBody, SelfTokenEnvelope, TokenEnvelope, TokenIdParams, TokenList } from './model'
 import { getToken, listTokens, revokeToken, toPublicToken } from './service'
@@ -50,8 +51,9 @@ export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
     )
     .post(
       '',
-      ({ principal, body, set }) => {
+      ({ principal, body, set, request }) => {
         const { token, row } = createTokenForCaller(deps, principal, body)
+        withholdFromReplay(request, row.id)
         set.status = 201
         return {
           success: true as const,
@@ -83,8 +85,9 @@ export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
     })
     .post(
       '/:id/rotate',
-      ({ principal, params, body, set }) => {
+      ({ principal, params, body, set, request }) => {
         const r = rotateToken(deps, principal, params.id, body ?? {})
+        withholdFromReplay(request, r.row.id)
         set.status = 201
         return {
           success: true as const,
