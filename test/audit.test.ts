@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { auditEvents } from '../src/db/schema'
 import { cliOn } from './helpers/cli'
 import { makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
 
@@ -34,6 +35,9 @@ describe('audit entries for each token event, none containing a token', () => {
       details: { scopes: ['agents:read'] },
     })
     expect(Date.parse(c.events[0].createdAt)).toBe(t.clock.now())
+    // Stored sealed: the IP, user agent and details are not in the row in clear.
+    const stored = JSON.stringify(t.deps.db.select().from(auditEvents).all())
+    for (const clear of ['203.0.113.5', 'curl/8.5.0', 'agents:read']) expect(stored).not.toContain(clear)
 
     await t.req('DELETE', `/api/v1/tokens/${created.body.id}`, { token: admin.token, headers: ctx })
     await t.req('DELETE', `/api/v1/tokens/${created.body.id}`, { token: admin.token, headers: ctx }) // idempotent: no second event

@@ -7,6 +7,7 @@ import { closeDatabase } from '../src/db/client'
 import { auditEvents, secrets } from '../src/db/schema'
 import { AppError } from '../src/errors'
 import { resolveSecrets } from '../src/modules/spaces/secrets'
+import { openAuditFields } from '../src/modules/audit/service'
 import { makeActor, makeTestApp, type Actor, type TestApp, type Res } from './helpers/app'
 
 const VALUE = 'sk-VerySecretValue-7f3a9c'
@@ -227,7 +228,7 @@ describe('resolveSecrets and the audit log', () => {
     await t.req('DELETE', `/api/v1/organizations/${org}/env`, { token: admin.token, body: { keys: ['MISSING'] } }) // nothing deleted: no event
     await t.req('POST', `/api/v1/organizations/${org}/env`, { token: admin.token, body: { secrets: { 'bad-key': VALUE } } }) // refused: no event
     const rows = t.deps.db.select().from(auditEvents).orderBy(auditEvents.createdAt).all().filter((r) => r.type.startsWith('secret.'))
-    expect(rows.map((r) => [r.type, r.targetType, r.targetId, r.details])).toEqual([
+    expect(rows.map((r) => [r.type, r.targetType, r.targetId, openAuditFields(t.deps, r).details])).toEqual([
       ['secret.set', 'organization', org, { keys: ['A_KEY', 'B_KEY'] }],
       ['secret.set', 'space', space, { keys: ['S_KEY'] }],
       ['secret.deleted', 'space', space, { keys: ['S_KEY'] }],

@@ -3,6 +3,7 @@ import type { Principal } from '../../auth/principal'
 import { auditEvents, organizations, type AuditEvent } from '../../db/schema'
 import type { Deps } from '../../deps'
 import { AppError } from '../../errors'
+import { openAuditFields } from './service'
 
 export interface PublicAuditEvent {
   id: string
@@ -33,7 +34,8 @@ export interface AuditFilter {
   offset: number
 }
 
-export function toPublicAuditEvent(e: AuditEvent): PublicAuditEvent {
+export function toPublicAuditEvent(deps: Deps, e: AuditEvent): PublicAuditEvent {
+  const sealed = openAuditFields(deps, e)
   return {
     id: e.id,
     type: e.type,
@@ -44,10 +46,10 @@ export function toPublicAuditEvent(e: AuditEvent): PublicAuditEvent {
     tokenId: e.tokenId,
     targetType: e.targetType,
     targetId: e.targetId,
-    ip: e.ip,
-    userAgent: e.userAgent,
+    ip: sealed.ip,
+    userAgent: sealed.userAgent,
     requestId: e.requestId,
-    details: e.details,
+    details: sealed.details,
     createdAt: e.createdAt.toISOString(),
   }
 }
@@ -77,7 +79,7 @@ export function queryAuditEvents(deps: Deps, f: AuditFilter): { events: PublicAu
   const where = and(...conds)
   const rows = deps.db.select().from(a).where(where).orderBy(desc(a.createdAt), desc(a.id)).limit(f.limit).offset(f.offset).all()
   const total = deps.db.select({ n: sql<number>`count(*)` }).from(a).where(where).get()?.n ?? 0
-  return { events: rows.map(toPublicAuditEvent), total }
+  return { events: rows.map((r) => toPublicAuditEvent(deps, r)), total }
 }
 
 /** GET /audit-events: the caller's organization only (the route requires audit:read). */

@@ -1,5 +1,5 @@
 import type { Principal } from '../../auth/principal'
-import { auditEvents } from '../../db/schema'
+import { auditEvents, type AuditEvent } from '../../db/schema'
 import type { Deps } from '../../deps'
 import { newId } from '../../ids'
 
@@ -36,10 +36,14 @@ export interface AuditInput {
 /** Records an event. Never throws: an audit write failure is logged, not turned into a 500. */
 export function recordAuditEvent(deps: Deps, e: AuditInput): void {
   try {
+    const id = newId('evt')
+    // Where and with what a token was used is token metadata: sealed like the token's own
+    // last-used IP and user agent (AES-256-GCM, bound to this row), and so are the details.
+    const seal = (v: string | null | undefined, field: string) => (v ? deps.box.seal(v, `audit.${field}:${id}`) : null)
     deps.db
       .insert(auditEvents)
       .values({
-        id: newId('evt'),
+        id,
         organizationId: e.organizationId,
         type: e.type,
         actorUserId: e.actor?.userId ?? null,
@@ -48,16 +52,23 @@ export function recordAuditEvent(deps: Deps, e: AuditInput): void {
         tokenId: e.tokenId ?? null,
         targetType: e.targetType ?? null,
         targetId: e.targetId ?? null,
-        ip: e.ip ?? null,
-        userAgent: e.userAgent?.slice(0, 512) ?? null,
+        ip: seal(e.ip, 'ip'),
+        userAgent: seal(e.userAgent?.slice(0, 512), 'ua'),
         requestId: e.requestId ?? null,
-        details: e.details ?? null,
+        details: e.details ? (seal(JSON.stringify(e.details), 'details') as unknown as Record<string, unknown>) : null,
         createdAt: new Date(deps.clock.now()),
       })
       .run()
   } catch (err) {
     deps.logger.error('audit_write_failed', { type: e.type, error: err instanceof Error ? err.message : String(err) })
   }
+}
+
+/** Opens the sealed fields of a stored audit event (see recordAuditEvent). */
+export function openAuditFields(deps: Deps, e: AuditEvent): { ip: string | null; userAgent: string | null; details: Record<string, unknown> | null } {
+  const open = (v: unknown, field: string) => (typeof v === 'string' ? deps.box.open(v, `audit.${field}:${e.id}`) : null)
+  const details = open(e.details, 'details')
+  return { ip: open(e.ip, 'ip'), userAgent: open(e.userAgent, 'ua'), details: details === null ? null : JSON.parse(details) }
 }
 
 /** The request context of a principal, spread into an AuditInput. */
