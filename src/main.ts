@@ -8,33 +8,59 @@ import { runMigrations } from './db/migrate'
 import { systemClock } from './deps'
 import { createLogger } from './logger'
 import { auditCommand, AUDIT_USAGE } from './cli/audit'
+import { agentsCommand, AGENTS_USAGE } from './cli/client/agents'
+import { CLIENT_OPTIONS_USAGE, tokenArgumentError } from './cli/client/common'
+import { executionsCommand, EXECUTIONS_USAGE } from './cli/client/executions'
+import { spacesCommand, SPACES_USAGE } from './cli/client/spaces'
+import { HEALTH_USAGE, healthCommand, whoamiCommand, WHOAMI_USAGE } from './cli/client/status'
+import { tasksCommand, TASKS_USAGE } from './cli/client/tasks'
 import { EXIT, guard, parse, processIo, withRuntime, type Io } from './cli/common'
 import { serveCommand, SERVE_USAGE } from './cli/serve'
 import { tokensCommand, TOKENS_USAGE } from './cli/tokens'
 import { usersCommand, USERS_USAGE } from './cli/users'
 
-export const HELP = `teamday ${VERSION}: self-hosted TeamDay v1 API server, in one executable
+export const HELP = `teamday ${VERSION}: self-hosted TeamDay v1 API server and its client, in one executable
 
-Server and administration (work on the database file, also while a server runs):
+Server and administration (work on the database file, also while a server runs; no token):
   teamday serve [--host 0.0.0.0] [--port 3000] [--db ./data/teamday.db]
   teamday users create|set-role|remove ...
-  teamday tokens create|list|revoke ...
-  teamday audit list [--org SLUG] [--type T]   security events (token lifecycle, leaks, denials)
+  teamday tokens create|list|revoke --email E|--db FILE ...   admin mode: --email, --org or --db
+  teamday audit list --org SLUG|--db FILE ...                 security events of every organization
   teamday migrate [--db FILE]                 apply pending database migrations
   teamday openapi [--out FILE]                print or write the OpenAPI document
-  teamday --version | help [COMMAND]
 
-${SERVE_USAGE}
+Client (talk HTTP to a server with a token; for scripts, cron jobs, CI and containers):
+  teamday agents list|get|create|update|delete|execute ...
+  teamday executions list|get|tree|cancel|logs ...
+  teamday tasks list|get|create|update|delete ...
+  teamday spaces list|get|create|update|delete ...   teamday spaces secrets list|set|delete ...
+  teamday tokens list|create|revoke|rotate ...         (without --email/--org/--db)
+  teamday audit list ...                               (without --org/--db; organization admins)
+  teamday whoami                              the token in use, its role and expiry
+  teamday health                              is the server up? (no token needed)
+${CLIENT_OPTIONS_USAGE}
+  a token is never accepted as an argument (shell history, ps)
+  exit codes: 0 ok, 1 operation failed, 2 usage, 3 authentication/permission, 4 not found, 5 server/network
 
-${USERS_USAGE}
+  teamday --version | help [COMMAND]          e.g. teamday help agents
 
-${TOKENS_USAGE}
-
-${AUDIT_USAGE}
-
-Environment: HOST, PORT, TEAMDAY_DB, TEAMDAY_ENCRYPTION_KEY, TEAMDAY_ENCRYPTION_KEYS_PREVIOUS,
+Environment (server): HOST, PORT, TEAMDAY_DB, TEAMDAY_ENCRYPTION_KEY, TEAMDAY_ENCRYPTION_KEYS_PREVIOUS,
 TEAMDAY_KEY_FILE, TEAMDAY_TRUST_PROXY, TEAMDAY_LOG_LEVEL, TEAMDAY_RATE_LIMIT, TEAMDAY_AUTH_FAILURE_LIMIT,
-TEAMDAY_LEAK_REPORT_RATE_LIMIT (see README).`
+TEAMDAY_LEAK_REPORT_RATE_LIMIT. Environment (client): TEAMDAY_URL, TEAMDAY_API_URL, TEAMDAY_TOKEN,
+TEAMDAY_API_TOKEN (see README).`
+
+const USAGES: Record<string, string> = {
+  serve: SERVE_USAGE,
+  users: USERS_USAGE,
+  tokens: TOKENS_USAGE,
+  audit: AUDIT_USAGE,
+  agents: AGENTS_USAGE,
+  executions: EXECUTIONS_USAGE,
+  tasks: TASKS_USAGE,
+  spaces: SPACES_USAGE,
+  whoami: WHOAMI_USAGE,
+  health: HEALTH_USAGE,
+}
 
 /** The OpenAPI document of this build, generated from the routes (no database file needed). */
 export async function openapiDocument(): Promise<unknown> {
@@ -49,16 +75,17 @@ export async function openapiDocument(): Promise<unknown> {
 
 export async function run(argv: string[], io: Io = processIo): Promise<number> {
   const [cmd, ...rest] = argv
+  const tokenArg = tokenArgumentError(argv)
+  if (tokenArg) {
+    io.err(tokenArg)
+    return EXIT.usage
+  }
   switch (cmd) {
     case undefined:
     case 'help':
     case '--help':
     case '-h':
-      if (rest[0] === 'serve') io.out(SERVE_USAGE)
-      else if (rest[0] === 'users') io.out(USERS_USAGE)
-      else if (rest[0] === 'tokens') io.out(TOKENS_USAGE)
-      else if (rest[0] === 'audit') io.out(AUDIT_USAGE)
-      else io.out(HELP)
+      io.out((rest[0] !== undefined && USAGES[rest[0]]) || HELP)
       return cmd === undefined ? EXIT.usage : EXIT.ok
     case '--version':
     case '-v':
@@ -73,6 +100,18 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
       return tokensCommand(rest, io)
     case 'audit':
       return auditCommand(rest, io)
+    case 'agents':
+      return agentsCommand(rest, io)
+    case 'executions':
+      return executionsCommand(rest, io)
+    case 'tasks':
+      return tasksCommand(rest, io)
+    case 'spaces':
+      return spacesCommand(rest, io)
+    case 'whoami':
+      return whoamiCommand(rest, io)
+    case 'health':
+      return healthCommand(rest, io)
     case 'migrate':
       return guard(io, 'usage: teamday migrate [--db FILE]', () => {
         const { values } = parse(rest, {})

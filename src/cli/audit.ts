@@ -1,13 +1,22 @@
 import { organizationIdBySlug, queryAuditEvents } from '../modules/audit/query'
 import { EXIT, guard, parse, table, UsageError, withRuntime, type Io } from './common'
+import { isAdminMode } from './client/common'
+import { CLIENT_AUDIT_USAGE, clientAuditCommand } from './client/audit'
 
-export const AUDIT_USAGE = `usage:
-  teamday audit list [--org SLUG] [--type T] [--limit N] [--json] [--db FILE]
+export const ADMIN_AUDIT_USAGE = `usage: admin mode, on the database file (chosen by --org or --db):
+  teamday audit list [--org SLUG] [--type T] [--limit N] [--json] --db FILE
       security events, newest first (token created/rotated/revoked, leak reports, scope
       denials, expired-token use, new IPs, secret changes); every organization unless --org`
 
+export const AUDIT_USAGE = `${ADMIN_AUDIT_USAGE}
+
+${CLIENT_AUDIT_USAGE}`
+
+/** Admin mode (the database) iff --org or --db is passed; otherwise client mode over HTTP. */
 export function auditCommand(args: string[], io: Io): Promise<number> {
-  return guard(io, AUDIT_USAGE, () => {
+  const [sub0] = args
+  if (sub0 !== undefined && sub0 !== 'help' && sub0 !== '--help' && !isAdminMode(args)) return clientAuditCommand(args, io)
+  return guard(io, ADMIN_AUDIT_USAGE, () => {
     const [sub, ...rest] = args
     if (sub === undefined || sub === 'help' || sub === '--help') {
       io.out(AUDIT_USAGE)

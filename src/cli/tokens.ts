@@ -4,16 +4,29 @@ import { createToken, findTokenById, listTokensOfUser, revokeById } from '../mod
 import { listMemberships, requireOrganization, requireUser } from '../modules/users/service'
 import { AppError } from '../errors'
 import { EXIT, guard, parse, require_, table, UsageError, withRuntime, type Io } from './common'
+import { isAdminMode } from './client/common'
+import { CLIENT_TOKENS_USAGE, clientTokensCommand } from './client/tokens'
 
-export const TOKENS_USAGE = `usage:
+export const ADMIN_TOKENS_USAGE = `usage: admin mode, on the database file (chosen by --email, --org or --db):
   teamday tokens create --email E [--org SLUG] --name N [--expires-in-days D] [--scopes a,b] [--db FILE]
       prints only the token on stdout (store it now: it is never shown again)
       --scopes: comma-separated, e.g. agents:read,tasks:write (default *: all the role allows)
   teamday tokens list --email E [--json] [--db FILE]
-  teamday tokens revoke ID [--db FILE]`
+  teamday tokens revoke ID --db FILE`
+
+export const TOKENS_USAGE = `${ADMIN_TOKENS_USAGE}
+
+${CLIENT_TOKENS_USAGE}`
+
+/**
+ * Two modes, one rule: admin mode (the database, no token needed) iff --email, --org or --db is
+ * passed; otherwise client mode (HTTP with TEAMDAY_TOKEN / --token-file).
+ */
 
 export function tokensCommand(args: string[], io: Io): Promise<number> {
-  return guard(io, TOKENS_USAGE, () => {
+  const [sub0] = args
+  if (sub0 !== undefined && sub0 !== 'help' && sub0 !== '--help' && !isAdminMode(args)) return clientTokensCommand(args, io)
+  return guard(io, ADMIN_TOKENS_USAGE, () => {
     const [sub, ...rest] = args
     if (sub === undefined || sub === 'help' || sub === '--help') {
       io.out(TOKENS_USAGE)
@@ -76,7 +89,7 @@ export function tokensCommand(args: string[], io: Io): Promise<number> {
         return EXIT.ok
       })
     }
-    throw new UsageError(`unknown tokens command "${sub}"`)
+    throw new UsageError(`unknown tokens command "${sub}"${sub === 'rotate' ? ' in admin mode (rotate is a client command: run it without --db/--email/--org)' : ''}`)
   })
 }
 

@@ -1,0 +1,182 @@
+import { VERSION } from '../config'
+import { CLIENT_EXIT, ClientError, errorFromResponse, EXECUTION_FAILURE_CODES } from './errors'
+import { NO_TOKEN_HINT, NO_TOKEN_MESSAGE, type ClientConfig } from './config'
+
+export interface ApiResponse<T = any> {
+  status: number
+  headers: Headers
+  body: T
+  text: string
+}
+
+export type Query = Record<string, string | number | boolean | undefined | null>
+
+export interface RequestOptions {
+  query?: Query
+  body?: unknown
+  /** Default true: sends the bearer token (and fails with exit 3 when none is configured). */
+  auth?: boolean
+  /** Per-attempt time limit; null = none (executions run as long as the server lets them). */
+  timeoutMs?: number | null
+  headers?: Record<string, string>
+}
+
+export interface ClientOptions extends ClientConfig {
+  /** Retries after the first attempt (--retries, default 3). */
+  retries: number
+  /** Prints one line on stderr (expiry warning, retry notices). */
+  warn(line: string): void
+  fetch?: typeof fetch
+  sleep?: (ms: number) => Promise<void>
+  now?: () => number
+  random?: () => number
+}
+
+export const RETRY_STATUSES = new Set([429, 502, 503, 504])
+const IDEMPOTENT_METHODS = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS'])
+const BASE_DELAY_MS = 500
+const MAX_BACKOFF_MS = 8_000
+/** A Retry-After longer than this is not waited for: the command fails (exit 5) and says when. */
+export const MAX_RETRY_AFTER_MS = 120_000
+export const EXPIRY_WARNING_DAYS = 7
+const DEFAULT_TIMEOUT_MS = 30_000
+
+/**
+ * The HTTP client of the CLI. Retries 429/502/503/504 and connection errors with exponential
+ * backoff and full jitter, honouring Retry-After; requests that are not idempotent (POST,
+ * PATCH) are retried only with an Idempotency-Key, which it generates for them, so a retried
+ * POST can never act twice (the server replays the first stored response).
+ */
+export class ApiClient {
+  private warnedExpiry = false
+  private readonly fetchFn: typeof fetch
+  private readonly sleep: (ms: number) => Promise<void>
+  private readonly now: () => number
+  private readonly random: () => number
+
+  constructor(readonly opts: ClientOptions) {
+    this.fetchFn = opts.fetch ?? fetch
+    this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)))
+    this.now = opts.now ?? Date.now
+    this.random = opts.random ?? Math.random
+  }
+
+  url(path: string, query?: Query): string {
+    const u = new URL(this.opts.baseUrl + path)
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined && v !== null && v !== '') u.searchParams.set(k, String(v))
+    return u.toString()
+  }
+
+  /** JSON request: resolves with a 2xx response, throws ClientError otherwise. */
+  async request<T = any>(method: string, path: string, o: RequestOptions = {}): Promise<ApiResponse<T>> {
+    const res = await this.send(method, path, o)
+    const text = await res.text()
+    const body = parseJson(text)
+    if (!res.ok) throw errorFromResponse(res.status, body, text)
+    return { status: res.status, headers: res.headers, body: body as T, text }
+  }
+
+  /** For streams: resolves with the open 2xx Response; errors as request(). */
+  async open(method: string, path: string, o: RequestOptions = {}): Promise<Response> {
+    const res = await this.send(method, path, o)
+    if (res.ok) return res
+    const text = await res.text()
+    throw errorFromResponse(res.status, parseJson(text), text)
+  }
+
+  /** One logical request with its retries; returns the final Response (any status). */
+  private async send(method: string, path: string, o: RequestOptions): Promise<Response> {
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': `teamday-cli/${VERSION}`, ...o.headers }
+    if (o.auth !== false) {
+      if (!this.opts.token) throw new ClientError(CLIENT_EXIT.auth, NO_TOKEN_MESSAGE, NO_TOKEN_HINT)
+      headers.authorization = `Bearer ${this.opts.token}`
+    }
+    let body: string | undefined
+    if (o.body !== undefined) {
+      body = JSON.stringify(o.body)
+      headers['content-type'] = 'application/json'
+    }
+    // Non-idempotent requests get a key so that they may be retried safely (same key every attempt).
+    if (!IDEMPOTENT_METHODS.has(method) && this.opts.retries > 0 && headers['idempotency-key'] === undefined) headers['idempotency-key'] = crypto.randomUUID()
+    const retryable = IDEMPOTENT_METHODS.has(method) || headers['idempotency-key'] !== undefined
+    const url = this.url(path, o.query)
+    const timeoutMs = o.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : o.timeoutMs
+    for (let attempt = 0; ; attempt++) {
+      const last = !retryable || attempt >= this.opts.retries
+      let res: Response
+      try {
+        res = await this.fetchFn(url, { method, headers, body, redirect: 'manual', signal: timeoutMs === null ? undefined : AbortSignal.timeout(timeoutMs) })
+      } catch (e) {
+        const why = networkReason(e, timeoutMs)
+        if (last) throw new ClientError(CLIENT_EXIT.server, `cannot reach the server at ${this.opts.baseUrl}: ${why}`, 'Check --url / TEAMDAY_URL and that "teamday serve" runs there (teamday health).')
+        const delay = this.backoff(attempt)
+        this.opts.warn(`${why}; retrying in ${fmtDelay(delay)} (${attempt + 1}/${this.opts.retries})`)
+        await this.sleep(delay)
+        continue
+      }
+      this.checkExpiry(res.headers)
+      if (!RETRY_STATUSES.has(res.status) || last) return res
+      if (res.status === 502 || res.status === 504) {
+        // An execution that ran and failed is an answer, not a transient gateway error.
+        const text = await res.text()
+        const parsed = parseJson(text) as any
+        if (parsed?.error === true && EXECUTION_FAILURE_CODES.has(parsed.code)) return new Response(text, { status: res.status, headers: res.headers })
+      } else await res.body?.cancel().catch(() => {})
+      const retryAfter = parseRetryAfter(res.headers.get('retry-after'), this.now())
+      if (retryAfter !== null && retryAfter > MAX_RETRY_AFTER_MS) {
+        throw new ClientError(CLIENT_EXIT.server, `HTTP ${res.status}: the server asks to retry after ${Math.ceil(retryAfter / 1000)} s`, 'Try again later.')
+      }
+      const delay = retryAfter !== null ? retryAfter + Math.floor(this.random() * 250) : this.backoff(attempt)
+      this.opts.warn(`HTTP ${res.status}; retrying in ${fmtDelay(delay)} (${attempt + 1}/${this.opts.retries})`)
+      await this.sleep(delay)
+    }
+  }
+
+  /** Full jitter: a random delay in [50%, 100%] of min(8 s, 0.5 s × 2^attempt). */
+  private backoff(attempt: number): number {
+    const cap = Math.min(MAX_BACKOFF_MS, BASE_DELAY_MS * 2 ** attempt)
+    return Math.round(cap / 2 + this.random() * (cap / 2))
+  }
+
+  private checkExpiry(headers: Headers) {
+    if (this.warnedExpiry) return
+    const raw = headers.get('teamday-token-expiration')
+    if (!raw) return
+    const at = Date.parse(raw)
+    if (Number.isNaN(at)) return
+    const left = at - this.now()
+    if (left >= EXPIRY_WARNING_DAYS * 86_400_000) return
+    this.warnedExpiry = true
+    const days = Math.max(0, Math.floor(left / 86_400_000))
+    const when = days === 0 ? 'in less than a day' : `in ${days} day${days === 1 ? '' : 's'}`
+    this.opts.warn(`warning: the token (${this.opts.tokenSource}) expires ${when}, on ${new Date(at).toISOString()}; rotate it now (teamday tokens rotate ID) and update the secret`)
+  }
+}
+
+export function parseJson(text: string): unknown {
+  if (!text) return undefined
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+/** Retry-After in ms: delta-seconds or an HTTP date; null when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now: number): number | null {
+  if (value === null || value.trim() === '') return null
+  const v = value.trim()
+  if (/^\d+$/.test(v)) return Number(v) * 1000
+  const at = Date.parse(v)
+  return Number.isNaN(at) ? null : Math.max(0, at - now)
+}
+
+function networkReason(e: unknown, timeoutMs: number | null): string {
+  const err = e as { name?: string; code?: string; message?: string }
+  if (err?.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`
+  return err?.code ? `${err.code}${err.message ? ` (${err.message})` : ''}` : (err?.message ?? String(e))
+}
+
+function fmtDelay(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms} ms`
+}

@@ -1,0 +1,36 @@
+export interface SseEvent {
+  event: string
+  data: string
+}
+
+/** Server-Sent Events from a response body, as they arrive (comments and heartbeats skipped). */
+export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
+  const decoder = new TextDecoder()
+  let buf = ''
+  for await (const chunk of body) {
+    buf += decoder.decode(chunk, { stream: true }).replace(/\r\n?/g, '\n')
+    let end: number
+    while ((end = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, end)
+      buf = buf.slice(end + 2)
+      const ev = parseBlock(block)
+      if (ev) yield ev
+    }
+  }
+  const ev = parseBlock(buf)
+  if (ev) yield ev
+}
+
+function parseBlock(block: string): SseEvent | null {
+  let event = 'message'
+  const data: string[] = []
+  for (const line of block.split('\n')) {
+    if (line === '' || line.startsWith(':')) continue
+    const i = line.indexOf(':')
+    const field = i < 0 ? line : line.slice(0, i)
+    const value = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '')
+    if (field === 'event') event = value
+    else if (field === 'data') data.push(value)
+  }
+  return data.length ? { event, data: data.join('\n') } : null
+}

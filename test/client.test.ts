@@ -1,0 +1,316 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import type { Server } from 'bun'
+import type { ClientIo } from '../src/cli/client/common'
+import { run } from '../src/main'
+import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { startProviderDouble, type ProviderDouble } from './helpers/providers'
+
+/**
+ * The client commands (`teamday agents|executions|tasks|spaces|tokens|audit|whoami|health`)
+ * run in-process through run(argv, io) against the app served on a real port.
+ */
+
+let double: ProviderDouble
+let t: TestApp
+let server: Server<unknown>
+let base: string
+let admin: Actor
+let member: Actor
+let viewer: Actor
+
+beforeAll(() => {
+  double = startProviderDouble()
+  t = makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+  t.clock.ms = Date.now() // the client compares Teamday-Token-Expiration with the real time
+  server = Bun.serve({ port: 0, hostname: '127.0.0.1', idleTimeout: 0, fetch: (req) => t.app.handle(req) })
+  base = `http://127.0.0.1:${server.port}`
+  admin = makeActor(t, { role: 'admin' })
+  member = makeActor(t, { role: 'member' })
+  viewer = makeActor(t, { role: 'viewer' })
+})
+
+afterAll(() => {
+  server.stop(true)
+  double.stop()
+})
+
+interface Result {
+  code: number
+  out: string
+  err: string
+  json: any
+}
+
+/** Runs `teamday ARGV` as `who` (TEAMDAY_URL + TEAMDAY_TOKEN); asserts the token never shows. */
+async function cli(argv: string[], o: { who?: Actor | null; env?: Record<string, string> } = {}): Promise<Result> {
+  const who = o.who === undefined ? admin : o.who
+  const out: string[] = []
+  const err: string[] = []
+  const io: ClientIo = {
+    out: (s) => out.push(s.endsWith('\n') ? s : s + '\n'),
+    err: (s) => err.push(s.endsWith('\n') ? s : s + '\n'),
+    write: (s) => out.push(s),
+    env: { TEAMDAY_URL: base, ...(who ? { TEAMDAY_TOKEN: who.token } : {}), ...o.env },
+  }
+  const code = await run(argv, io)
+  const r = { code, out: out.join(''), err: err.join(''), json: undefined as any }
+  for (const a of [admin, member, viewer]) {
+    expect(r.out).not.toContain(a.token)
+    expect(r.err).not.toContain(a.token)
+  }
+  try {
+    r.json = JSON.parse(r.out)
+  } catch {}
+  return r
+}
+
+async function ok(argv: string[], o: Parameters<typeof cli>[1] = {}): Promise<Result> {
+  const r = await cli(argv, o)
+  if (r.code !== 0) throw new Error(`teamday ${argv.join(' ')} exited ${r.code}: ${r.err}`)
+  return r
+}
+
+/** The API body of the same request, sent directly. */
+async function api(path: string, who: Actor = admin) {
+  return (await t.req('GET', path, { token: who.token })).body
+}
+
+describe('health and whoami', () => {
+  test('health: exit 0, --json is the API body; needs no token', async () => {
+    const r = await ok(['health'], { who: null })
+    expect(r.out).toContain('ok: teamday')
+    const j = await ok(['health', '--json'], { who: null })
+    expect(j.json).toEqual(await (await t.app.handle(new Request('http://localhost/api/health'))).json())
+  })
+
+  test('whoami: the token in use, never its secret', async () => {
+    const r = await ok(['whoami'])
+    expect(r.out).toContain(admin.email)
+    expect(r.out).toContain('admin')
+    const j = await ok(['whoami', '--json'])
+    expect(j.json.token).toMatchObject({ id: admin.tokenId, email: admin.email, role: 'admin', scopes: ['*'] })
+    const direct = await api('/api/v1/tokens/self')
+    expect({ ...j.json.token, lastUsedAt: null }).toEqual({ ...direct.token, lastUsedAt: null })
+  })
+
+  test('--url wins over TEAMDAY_URL, which wins over TEAMDAY_API_URL; /api/v1 suffix accepted', async () => {
+    expect((await cli(['health', '--retries', '0', '--url', base], { env: { TEAMDAY_URL: 'http://127.0.0.1:9' } })).code).toBe(0)
+    expect((await cli(['health', '--retries', '0'], { who: null, env: { TEAMDAY_URL: '', TEAMDAY_API_URL: `${base}/api/v1` } })).code).toBe(0)
+    expect((await cli(['health', '--retries', '0'], { env: { TEAMDAY_API_URL: base, TEAMDAY_URL: 'http://127.0.0.1:9' } })).code).toBe(5)
+  })
+
+  test('TEAMDAY_API_TOKEN is read when TEAMDAY_TOKEN is unset', async () => {
+    const r = await cli(['whoami', '--json'], { who: null, env: { TEAMDAY_API_TOKEN: member.token } })
+    expect(r.code).toBe(0)
+    expect(r.json.token.id).toBe(member.tokenId)
+  })
+})
+
+describe('agents', () => {
+  let agentId: string
+  test('create, get, list, update, delete; --json equals the API body', async () => {
+    const created = await ok(['agents', 'create', '--name', 'Reviewer', '--system-prompt', 'You review code.', '--role', 'Senior Dev', '--visibility', 'organization', '--tags', 'code,review', '--json'])
+    agentId = created.json.id
+    expect(created.json).toMatchObject({ success: true, name: 'Reviewer' })
+    expect(created.json.agent).toMatchObject({ systemPrompt: 'You review code.', role: 'Senior Dev', tags: ['code', 'review'] })
+    const plain = await ok(['agents', 'create', '--name', 'Second'])
+    expect(plain.out).toMatch(/^created agent char_\S+ \(Second\)\n$/)
+
+    const got = await ok(['agents', 'get', agentId, '--json'])
+    expect(got.json).toEqual(await api(`/api/v1/agents/${agentId}`))
+    expect((await ok(['agents', 'get', agentId])).out).toMatch(/systemPrompt\s+You review code\./)
+
+    const list = await ok(['agents', 'list', '--json'])
+    expect(list.json).toEqual(await api('/api/v1/agents'))
+    const table = (await ok(['agents', 'list'])).out
+    expect(table.split('\n')[0]).toMatch(/^ID\s+NAME\s+ROLE/)
+    expect(table).toContain('Reviewer')
+
+    const upd = await ok(['agents', 'update', agentId, '--model', 'gpt-4o-mini', '--json'])
+    expect(upd.json.agent.model).toBe('gpt-4o-mini')
+    const del = await ok(['agents', 'delete', plain.out.split(' ')[2]!])
+    expect(del.out).toContain('archived agent')
+  })
+
+  test('execute: sync prints the answer; --json is the API body', async () => {
+    const r = await ok(['agents', 'execute', agentId, '--message', 'hello'])
+    expect(r.out).toBe('Echo: hello (user turns: 1)\n')
+    const j = await ok(['agents', 'execute', agentId, '-m', 'again', '--json'])
+    expect(j.json).toMatchObject({ success: true, status: 'completed', result: 'Echo: again (user turns: 1)' })
+    const direct = await api(`/api/v1/executions/${j.json.executionId}`)
+    expect(direct.execution.result).toBe(j.json.result)
+  })
+
+  test('execute --session continues a conversation; --space is sent', async () => {
+    const space = await ok(['spaces', 'create', '--name', 'Exec space', '--json'])
+    const first = await ok(['agents', 'execute', agentId, '--message', 'one', '--space', space.json.space.id, '--json'])
+    const second = await ok(['agents', 'execute', agentId, '--message', 'two', '--session', first.json.sessionId, '--json'])
+    expect(second.json.result).toBe('Echo: two (user turns: 2)')
+    expect((await api(`/api/v1/executions/${first.json.executionId}`)).execution.spaceId).toBe(space.json.space.id)
+  })
+
+  test('execute --stream prints the text as it arrives', async () => {
+    const r = await ok(['agents', 'execute', agentId, '--message', 'streamed', '--stream'])
+    expect(r.out).toBe('Echo: streamed (user turns: 1)\n')
+    const j = await ok(['agents', 'execute', agentId, '--message', 'x', '--stream', '--json'])
+    const events = j.out.trim().split('\n').map((l) => JSON.parse(l))
+    expect(events[0].event).toBe('meta')
+    expect(events.at(-1).event).toBe('result')
+    expect(events.some((e: any) => e.data?.type === 'content_block_delta')).toBe(true)
+  })
+
+  test('execute --async prints the execution id; --wait polls to the end', async () => {
+    const a = await ok(['agents', 'execute', agentId, '--message', 'later', '--async'])
+    expect(a.out.trim()).toMatch(/^exec_\S+$/)
+    const w = await ok(['agents', 'execute', agentId, '--message', 'waited', '--wait'])
+    expect(w.out).toBe('Echo: waited (user turns: 1)\n')
+    expect(w.err).toContain('waiting')
+    const wj = await ok(['agents', 'execute', agentId, '--message', 'waited', '--async', '--wait', '--json'])
+    expect(wj.json).toEqual(await api(`/api/v1/executions/${wj.json.execution.id}`))
+  })
+
+  test('a failed execution exits 1: sync, --stream and --wait', async () => {
+    const sync = await cli(['agents', 'execute', agentId, '--message', 'please FAIL'])
+    expect(sync.code).toBe(1)
+    expect(sync.err).toContain('upstream exploded')
+    const stream = await cli(['agents', 'execute', agentId, '--message', 'please FAIL', '--stream'])
+    expect(stream.code).toBe(1)
+    expect(stream.err).toMatch(/error: .*failed/)
+    const wait = await cli(['agents', 'execute', agentId, '--message', 'please FAIL', '--wait'])
+    expect(wait.code).toBe(1)
+    expect(wait.err).toMatch(/execution exec_\S+ failed/)
+  })
+
+  test('usage errors exit 2: missing --message, --stream with --async, no ID', async () => {
+    expect((await cli(['agents', 'execute', agentId])).code).toBe(2)
+    expect((await cli(['agents', 'execute', agentId, '-m', 'x', '--stream', '--async'])).code).toBe(2)
+    const noId = await cli(['agents', 'get'])
+    expect(noId.code).toBe(2)
+    expect(noId.err).toContain('missing agent ID')
+    expect((await cli(['agents', 'update', agentId])).err).toContain('nothing to update')
+  })
+})
+
+describe('executions', () => {
+  test('list, get, tree, logs, cancel', async () => {
+    const agent = await ok(['agents', 'create', '--name', 'Exec agent', '--json'])
+    const ex = await ok(['agents', 'execute', agent.json.id, '--message', 'hi', '--json'])
+    const id = ex.json.executionId
+    const list = await ok(['executions', 'list', '--agent', agent.json.id, '--json'])
+    expect(list.json).toEqual(await api(`/api/v1/executions?agentId=${agent.json.id}`))
+    expect(list.json.map((e: any) => e.id)).toEqual([id])
+    expect((await ok(['executions', 'list', '--agent', agent.json.id, '--status', 'completed', '--limit', '5'])).out).toContain(id)
+    const get = await ok(['executions', 'get', id, '--json'])
+    expect(get.json).toEqual(await api(`/api/v1/executions/${id}`))
+    expect((await ok(['executions', 'get', id])).out).toMatch(/status\s+completed/)
+    const tree = await ok(['executions', 'tree', id, '--json'])
+    expect(tree.json).toEqual(await api(`/api/v1/executions/${id}/tree`))
+    expect((await ok(['executions', 'tree', id])).out).toContain(`${id}  Exec agent  completed`)
+    const logs = await ok(['executions', 'logs', id, '--json'])
+    expect(logs.json).toEqual(await api(`/api/v1/executions/${id}/logs`))
+    expect((await ok(['executions', 'logs', id])).out).toContain('started')
+    // Cancelling a finished execution is a conflict: the operation failed (exit 1).
+    const cancel = await cli(['executions', 'cancel', id])
+    expect(cancel.code).toBe(1)
+    expect(cancel.err).toContain('already completed')
+  })
+
+  test('cancel a running execution', async () => {
+    const agent = await ok(['agents', 'create', '--name', 'Slow agent', '--json'])
+    const started = await ok(['agents', 'execute', agent.json.id, '--message', 'HANG', '--async'])
+    const id = started.out.trim()
+    const r = await ok(['executions', 'cancel', id])
+    expect(r.out).toBe(`execution ${id} is cancelled\n`)
+  })
+})
+
+describe('tasks', () => {
+  test('create, get, list, update, delete', async () => {
+    const c = await ok(['tasks', 'create', '--title', 'Ship it', '--priority', 'high', '--metadata', '{"source":"ci"}', '--json'])
+    expect(c.json).toMatchObject({ success: true, title: 'Ship it', priority: 'high', metadata: { source: 'ci' } })
+    const id = c.json.id
+    expect((await ok(['tasks', 'get', id, '--json'])).json).toEqual(await api(`/api/v1/tasks/${id}`))
+    expect((await ok(['tasks', 'list', '--json'])).json).toEqual(await api('/api/v1/tasks'))
+    expect((await ok(['tasks', 'list', '--priority', 'high'])).out).toContain('Ship it')
+    const u = await ok(['tasks', 'update', id, '--status', 'completed', '--json'])
+    expect(u.json.status).toBe('completed')
+    expect(u.json.completedAt).not.toBeNull()
+    expect((await ok(['tasks', 'delete', id])).out).toBe(`deleted task ${id}\n`)
+    expect((await cli(['tasks', 'get', id])).code).toBe(4)
+    expect((await cli(['tasks', 'create', '--title', 'x', '--metadata', 'nope'])).code).toBe(2)
+  })
+})
+
+describe('spaces and secrets', () => {
+  test('create, get, list, update, delete', async () => {
+    const c = await ok(['spaces', 'create', '--name', 'Marketing', '--description', 'Campaigns', '--json'])
+    const id = c.json.space.id
+    expect((await ok(['spaces', 'get', id, '--json'])).json).toEqual(await api(`/api/v1/spaces/${id}`))
+    expect((await ok(['spaces', 'list', '--json'])).json).toEqual(await api('/api/v1/spaces'))
+    expect((await ok(['spaces', 'list'])).out).toContain('Marketing')
+    expect((await ok(['spaces', 'update', id, '--name', 'Growth', '--json'])).json.space.name).toBe('Growth')
+    expect((await ok(['spaces', 'delete', id])).out).toContain('archived space')
+  })
+
+  test('secrets set (KEY=VALUE and KEY from the environment), list, delete; values never printed', async () => {
+    const space = (await ok(['spaces', 'create', '--name', 'Secrets', '--json'])).json.space.id
+    const set = await ok(['spaces', 'secrets', 'set', space, 'API_KEY=sk-very-secret-1', 'GH_TOKEN'], { env: { GH_TOKEN: 'ghp-very-secret-2' } })
+    expect(set.out).toBe(`set API_KEY, GH_TOKEN on space ${space}\n`)
+    const list = await ok(['spaces', 'secrets', 'list', space, '--json'])
+    expect(list.json).toEqual(await api(`/api/v1/spaces/${space}/secrets`))
+    expect(list.json.secrets).toEqual(['API_KEY', 'GH_TOKEN'])
+    const del = await ok(['spaces', 'secrets', 'delete', space, 'GH_TOKEN'])
+    expect(del.out).toContain('deleted GH_TOKEN')
+    expect((await ok(['spaces', 'secrets', 'list', space])).out).toBe('API_KEY\n')
+    const missing = await cli(['spaces', 'secrets', 'set', space, 'NOT_IN_ENV'])
+    expect(missing.code).toBe(2)
+    const bad = await cli(['spaces', 'secrets', 'set', space, '1BAD=sk-very-secret-3'])
+    expect(bad.code).toBe(2)
+    expect(bad.err).not.toContain('sk-very-secret-3')
+  })
+})
+
+describe('tokens and audit (client mode: no --email/--org/--db)', () => {
+  test('create prints only the new token; list, rotate, revoke', async () => {
+    const c = await ok(['tokens', 'create', '--name', 'ci', '--expires-in-days', '30', '--scopes', 'agents:read,tasks:read'])
+    const token = c.out.trim()
+    expect(token).toMatch(/^td_[A-Za-z0-9]{43}$/)
+    expect(c.err).toContain('copy it now')
+    const self = await cli(['whoami', '--json'], { who: null, env: { TEAMDAY_TOKEN: token } })
+    expect(self.json.token.scopes).toEqual(['agents:read', 'tasks:read'])
+    const id = self.json.token.id
+    const list = await ok(['tokens', 'list', '--json'])
+    expect(list.json).toEqual(await api('/api/v1/tokens'))
+    expect((await ok(['tokens', 'list'])).out).toContain(id)
+    const rotated = await ok(['tokens', 'rotate', id])
+    expect(rotated.out.trim()).toMatch(/^td_[A-Za-z0-9]{43}$/)
+    expect(rotated.out.trim()).not.toBe(token)
+    const newId = (await cli(['whoami', '--json'], { who: null, env: { TEAMDAY_TOKEN: rotated.out.trim() } })).json.token.id
+    const rev = await ok(['tokens', 'revoke', newId])
+    expect(rev.out).toContain(`revoked token ${newId}`)
+    expect((await cli(['tokens', 'revoke', 'pat_doesnotexist'])).code).toBe(4)
+    expect((await cli(['tokens', 'create'])).code).toBe(2)
+  })
+
+  test('audit list: --json equals the API body; members get exit 3', async () => {
+    const r = await ok(['audit', 'list', '--type', 'token.created', '--json'])
+    expect(r.json).toEqual(await api('/api/v1/audit-events?type=token.created'))
+    expect(r.json.events.length).toBeGreaterThan(0)
+    expect((await ok(['audit', 'list'])).out).toContain('token.created')
+    const denied = await cli(['audit', 'list'], { who: member })
+    expect(denied.code).toBe(3)
+    expect(denied.err).toContain('Forbidden')
+  })
+})
+
+describe('help', () => {
+  test('teamday help lists the server/admin group and the client group', async () => {
+    const r = await ok(['help'])
+    expect(r.out).toContain('Server and administration')
+    expect(r.out).toContain('Client (talk HTTP')
+    for (const c of ['agents', 'executions', 'tasks', 'spaces', 'whoami', 'health']) expect(r.out).toContain(`teamday ${c}`)
+    expect((await ok(['help', 'agents'])).out).toContain('teamday agents execute ID --message M')
+    expect((await ok(['tokens', 'help'])).out).toContain('teamday tokens rotate ID')
+    expect((await ok(['spaces', 'secrets', '--help'])).out).toContain('KEY=VALUE')
+  })
+})
