@@ -1,0 +1,281 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import type { Server } from 'bun'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { ClientIo } from '../src/cli/client/common'
+import { ApiClient, parseRetryAfter } from '../src/client/http'
+import { run } from '../src/main'
+import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
+
+/**
+ * The client's HTTP behaviour: exit codes 0-5, retries (429 + Retry-After, 503, connection
+ * errors) with the Idempotency-Key on retried POSTs, the token-expiry warning, token sources
+ * and the refusal of tokens as arguments. The server is the app behind a scriptable proxy.
+ */
+
+let t: TestApp
+let server: Server<unknown>
+let base: string
+let admin: Actor
+let viewer: Actor
+let dir: string
+
+/** Canned answers for the next requests (then the app answers), and every request seen. */
+const queue: { status: number; headers?: Record<string, string>; body?: string }[] = []
+const seen: { method: string; path: string; headers: Headers }[] = []
+
+beforeAll(() => {
+  t = makeTestApp()
+  t.clock.ms = Date.now()
+  server = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    async fetch(req) {
+      seen.push({ method: req.method, path: new URL(req.url).pathname, headers: req.headers })
+      const canned = queue.shift()
+      if (canned) return new Response(canned.body ?? '', { status: canned.status, headers: canned.headers })
+      return t.app.handle(req)
+    },
+  })
+  base = `http://127.0.0.1:${server.port}`
+  admin = makeActor(t, { role: 'admin' })
+  viewer = makeActor(t, { role: 'viewer' })
+  dir = mkdtempSync(join(tmpdir(), 'teamday-client-'))
+})
+
+afterAll(() => {
+  server.stop(true)
+  rmSync(dir, { recursive: true, force: true })
+})
+
+async function cli(argv: string[], env: Record<string, string> = { TEAMDAY_URL: base, TEAMDAY_TOKEN: admin.token }, secrets: string[] = []) {
+  const out: string[] = []
+  const err: string[] = []
+  const io: ClientIo = { out: (s) => out.push(s + '\n'), err: (s) => err.push(s + '\n'), write: (s) => out.push(s), env }
+  seen.length = 0
+  const code = await run(argv, io)
+  const r = { code, out: out.join(''), err: err.join('') }
+  for (const s of [admin.token, viewer.token, ...secrets]) {
+    expect(r.out).not.toContain(s)
+    expect(r.err).not.toContain(s)
+  }
+  return r
+}
+
+describe('exit codes', () => {
+  test('0: ok', async () => {
+    expect((await cli(['whoami'])).code).toBe(0)
+  })
+
+  test('1: the operation failed (a conflict)', async () => {
+    const created = await t.req('POST', '/api/v1/tokens', { token: admin.token, body: { name: 'x' } })
+    await t.req('DELETE', `/api/v1/tokens/${created.body.id}`, { token: admin.token })
+    const r = await cli(['tokens', 'rotate', created.body.id])
+    expect(r.code).toBe(1)
+    expect(r.err).toMatch(/^error: /)
+  })
+
+  test('2: usage (unknown command, unknown flag, bad value, invalid input rejected by the server)', async () => {
+    for (const argv of [['agents', 'frob'], ['agents', 'list', '--colour'], ['agents', 'list', '--limit', 'lots'], ['agents', 'list', '--retries', '99']]) {
+      const r = await cli(argv)
+      expect(r.code).toBe(2)
+      expect(r.err).toContain('usage:')
+    }
+    const invalid = await cli(['agents', 'create', '--name', 'x', '--visibility', 'everyone'])
+    expect(invalid.code).toBe(2)
+    expect(invalid.err).toContain('Validation failed')
+  })
+
+  test('3: no token configured says how to set TEAMDAY_TOKEN and create one', async () => {
+    const r = await cli(['agents', 'list'], { TEAMDAY_URL: base })
+    expect(r.code).toBe(3)
+    expect(r.err).toContain('no token configured')
+    expect(r.err).toContain('TEAMDAY_TOKEN')
+    expect(r.err).toMatch(/Create a new token/i)
+    expect(seen).toHaveLength(0)
+  })
+
+  test('3: an invalid token prints the server message and how to create a new token', async () => {
+    const bogus = `td_${'A'.repeat(43)}`
+    const r = await cli(['agents', 'list'], { TEAMDAY_URL: base, TEAMDAY_TOKEN: bogus }, [bogus])
+    expect(r.code).toBe(3)
+    expect(r.err).toMatch(/Invalid|token/)
+    expect(r.err).toContain('Create a new token')
+  })
+
+  test('3: forbidden (role) and insufficient scope', async () => {
+    const r = await cli(['agents', 'create', '--name', 'x'], { TEAMDAY_URL: base, TEAMDAY_TOKEN: viewer.token })
+    expect(r.code).toBe(3)
+    expect(r.err).toContain('Forbidden')
+    const scoped = makeToken(t, admin, { scopes: ['agents:read'] })
+    const s = await cli(['tasks', 'create', '--title', 'x'], { TEAMDAY_URL: base, TEAMDAY_TOKEN: scoped.token }, [scoped.token])
+    expect(s.code).toBe(3)
+    expect(s.err).toContain('tasks:write')
+    expect(s.err).toContain('--scopes')
+  })
+
+  test('4: not found', async () => {
+    const r = await cli(['agents', 'get', 'char_doesnotexist'])
+    expect(r.code).toBe(4)
+    expect(r.err).toContain('not found')
+  })
+
+  test('5: server error and unreachable server', async () => {
+    queue.push({ status: 500, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: true, statusCode: 500, code: 'internal_error', message: 'boom', requestId: 'req_x' }) })
+    const r = await cli(['whoami'])
+    expect(r.code).toBe(5)
+    expect(r.err).toContain('boom (request req_x)')
+    const down = await cli(['whoami', '--retries', '0', '--url', 'http://127.0.0.1:9'])
+    expect(down.code).toBe(5)
+    expect(down.err).toContain('cannot reach the server at http://127.0.0.1:9')
+  })
+})
+
+describe('retries', () => {
+  test('429 with Retry-After, then 200: waits, retries the POST with the same Idempotency-Key, one task created', async () => {
+    queue.push({ status: 429, headers: { 'retry-after': '1', 'content-type': 'application/json' }, body: '{"error":true,"code":"rate_limited","message":"Too many requests"}' })
+    const before = (await t.req('GET', '/api/v1/tasks', { token: admin.token })).body.total
+    const started = Date.now()
+    const r = await cli(['tasks', 'create', '--title', 'once', '--json'])
+    expect(r.code).toBe(0)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000)
+    expect(r.err).toContain('HTTP 429; retrying in 1.')
+    expect(seen.map((s) => s.method)).toEqual(['POST', 'POST'])
+    const keys = seen.map((s) => s.headers.get('idempotency-key'))
+    expect(keys[0]).toMatch(/^[0-9a-f-]{36}$/)
+    expect(keys[1]).toBe(keys[0])
+    expect((await t.req('GET', '/api/v1/tasks', { token: admin.token })).body.total).toBe(before + 1)
+    expect(JSON.parse(r.out).title).toBe('once')
+  })
+
+  test('a replayed POST (first answer lost) creates nothing twice', async () => {
+    const key = crypto.randomUUID()
+    const client = new ApiClient({ baseUrl: base, token: admin.token, tokenSource: 'test', retries: 0, warn: () => {} })
+    const a = await client.request('POST', '/api/v1/tasks', { body: { title: 'dup' }, headers: { 'idempotency-key': key } })
+    const b = await client.request('POST', '/api/v1/tasks', { body: { title: 'dup' }, headers: { 'idempotency-key': key } })
+    expect(b.body.id).toBe(a.body.id)
+    expect(b.headers.get('idempotency-status')).toBe('replayed')
+  })
+
+  test('503 then 502 (from a proxy) then 200 on a GET, with backoff', async () => {
+    queue.push({ status: 503 }, { status: 502, body: '<html>bad gateway</html>' })
+    const r = await cli(['whoami'])
+    expect(r.code).toBe(0)
+    expect(seen).toHaveLength(3)
+    expect(r.err).toContain('HTTP 503; retrying')
+    expect(r.err).toContain('HTTP 502; retrying')
+  })
+
+  test('--retries 0: no retry, the 429 is reported with exit 5', async () => {
+    queue.push({ status: 429, headers: { 'retry-after': '1' } })
+    const r = await cli(['whoami', '--retries', '0'])
+    expect(r.code).toBe(5)
+    expect(seen).toHaveLength(1)
+    queue.length = 0
+  })
+
+  test('gives up after --retries attempts', async () => {
+    queue.push({ status: 503 }, { status: 503 }, { status: 503 })
+    const r = await cli(['whoami', '--retries', '2'])
+    expect(r.code).toBe(5)
+    expect(seen).toHaveLength(3)
+  })
+
+  test('a Retry-After beyond two minutes is not waited for', async () => {
+    queue.push({ status: 429, headers: { 'retry-after': '3600' } })
+    const r = await cli(['whoami'])
+    expect(r.code).toBe(5)
+    expect(r.err).toContain('retry after 3600 s')
+    expect(seen).toHaveLength(1)
+  })
+
+  test('connection errors are retried (GET), then reported', async () => {
+    const sleeps: number[] = []
+    const client = new ApiClient({ baseUrl: 'http://127.0.0.1:9', token: admin.token, tokenSource: 'test', retries: 3, warn: () => {}, sleep: async (ms) => void sleeps.push(ms), random: () => 0.5 })
+    await expect(client.request('GET', '/api/v1/tokens/self')).rejects.toMatchObject({ exit: 5 })
+    // Exponential with jitter in [50%, 100%] of 0.5 s, 1 s, 2 s.
+    expect(sleeps).toEqual([375, 750, 1500])
+  })
+
+  test('POSTs are retried only with an Idempotency-Key (the same on every attempt); none with --retries 0', async () => {
+    const keys: (string | null)[] = []
+    const fake = (async (_url: string, init: RequestInit) => {
+      keys.push(new Headers(init.headers).get('idempotency-key'))
+      return new Response('', { status: 503 })
+    }) as unknown as typeof fetch
+    const opts = { baseUrl: base, token: admin.token, tokenSource: 'test', warn: () => {}, fetch: fake, sleep: async () => {} }
+    await expect(new ApiClient({ ...opts, retries: 2 }).request('POST', '/api/v1/tasks', { body: { title: 'x' } })).rejects.toMatchObject({ exit: 5 })
+    expect(keys).toHaveLength(3)
+    expect(keys[0]).toBeTruthy()
+    expect(new Set(keys).size).toBe(1)
+    keys.length = 0
+    await expect(new ApiClient({ ...opts, retries: 0 }).request('POST', '/api/v1/tasks', { body: { title: 'x' } })).rejects.toMatchObject({ exit: 5 })
+    expect(keys).toEqual([null])
+  })
+
+  test('an execution that ran and failed (502 bad_gateway from teamday) is not retried: exit 1', async () => {
+    let calls = 0
+    const fake = (async () => {
+      calls++
+      return Response.json({ error: true, statusCode: 502, code: 'bad_gateway', message: 'Execution exec_x failed: boom' }, { status: 502 })
+    }) as unknown as typeof fetch
+    const client = new ApiClient({ baseUrl: base, token: admin.token, tokenSource: 'test', retries: 3, warn: () => {}, fetch: fake, sleep: async () => {} })
+    await expect(client.request('POST', '/api/v1/agents/char_x/execute', { body: { message: 'x' } })).rejects.toMatchObject({ exit: 1 })
+    expect(calls).toBe(1)
+  })
+
+  test('parseRetryAfter: seconds and HTTP dates', () => {
+    expect(parseRetryAfter('3', 0)).toBe(3000)
+    expect(parseRetryAfter(new Date(10_000).toUTCString(), 4_000)).toBe(6000)
+    expect(parseRetryAfter('soon', 0)).toBeNull()
+    expect(parseRetryAfter(null, 0)).toBeNull()
+  })
+})
+
+describe('token expiry warning', () => {
+  test('fewer than 7 days left: one warning on stderr; the command still succeeds', async () => {
+    // Tokens last at least 7 days: create one 4 days ago (server clock), so 3 days are left.
+    t.clock.ms = Date.now() - 4 * 86_400_000
+    const soon = makeToken(t, admin, { expiresInDays: 7 })
+    t.clock.ms = Date.now()
+    const r = await cli(['whoami'], { TEAMDAY_URL: base, TEAMDAY_TOKEN: soon.token }, [soon.token])
+    expect(r.code).toBe(0)
+    expect(r.err).toMatch(/^warning: the token \(TEAMDAY_TOKEN\) expires in 2 days/)
+    expect(r.err.match(/warning/g)).toHaveLength(1)
+  })
+
+  test('more than 7 days left: no warning', async () => {
+    expect((await cli(['whoami'])).err).toBe('')
+  })
+})
+
+describe('where the token comes from', () => {
+  test('--token-file wins over TEAMDAY_TOKEN; errors name the file, never its content', async () => {
+    const file = join(dir, 'token')
+    writeFileSync(file, viewer.token + '\n')
+    chmodSync(file, 0o600)
+    const r = await cli(['whoami', '--json', '--token-file', file])
+    expect(JSON.parse(r.out).token.id).toBe(viewer.tokenId)
+    const missing = await cli(['whoami', '--token-file', join(dir, 'nope')])
+    expect(missing.code).toBe(3)
+    expect(missing.err).toContain('cannot read the token file')
+  })
+
+  const refused: [string, string[]][] = [
+    ['--token td_…', ['agents', 'list', '--token', `td_${'B'.repeat(43)}`]],
+    ['--token=td_…', ['agents', 'list', `--token=td_${'B'.repeat(43)}`]],
+    ['a bare td_ positional', ['whoami', `td_${'B'.repeat(43)}`]],
+    ['--token on an admin command', ['tokens', 'list', '--email', 'a@b.c', '--token', 'x']],
+  ]
+  for (const [what, argv] of refused) {
+    test(`${what}: exit 2, explains why and what to use; the value is not echoed`, async () => {
+      const r = await cli(argv, { TEAMDAY_URL: base }, [`td_${'B'.repeat(43)}`])
+      expect(r.code).toBe(2)
+      expect(r.err).toContain('shell history')
+      expect(r.err).toContain('TEAMDAY_TOKEN')
+      expect(r.err).toContain('--token-file')
+      expect(seen).toHaveLength(0)
+    })
+  }
+})
