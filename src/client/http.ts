@@ -174,7 +174,8 @@ export function parseRetryAfter(value: string | null, now: number): number | nul
 function networkReason(e: unknown, timeoutMs: number | null): string {
   const err = e as { name?: string; code?: string; message?: string }
   if (err?.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`
-  return err?.code ? `${err.code}${err.message ? ` (${err.message})` : ''}` : (err?.message ?? String(e))
+  const msg = err?.message ?? String(e)
+  return err?.code && !msg.startsWith(err.code) ? `${err.code}: ${msg}` : msg
 }
 
 function fmtDelay(ms: number): string {

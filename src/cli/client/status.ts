@@ -19,7 +19,7 @@ export function whoamiCommand(args: string[], io: Io): Promise<number> {
     }
     const client = makeClient(io, values)
     const r = await client.request('GET', '/api/v1/tokens/self')
-    output(io, values.json, r.body, () => `${details(r.body.token, ['email', 'role', 'organizationSlug', 'organizationId', 'id', 'name', 'maskedToken', 'scopes', 'createdAt', 'lastUsedAt', 'expiresAt'])}\nserver        ${client.opts.baseUrl}`)
+    output(io, values.json, r.body, () => details({ ...r.body.token, server: client.opts.baseUrl }, ['email', 'role', 'organizationSlug', 'organizationId', 'id', 'name', 'maskedToken', 'scopes', 'createdAt', 'lastUsedAt', 'expiresAt', 'server']))
     return CLIENT_EXIT.ok
   })
 }
