@@ -1,0 +1,46 @@
+# syntax=docker/dockerfile:1
+# teamday: the server (and its client) as one compiled executable on a small glibc base.
+#
+#   docker build -t teamday .
+#   docker run -d --name teamday -p 3000:3000 -v teamday-data:/data teamday
+#   docker logs teamday          # the first start prints the admin token ONCE
+#
+# Stage 1 builds with Node + npm (like CI: `npm ci` brings the pinned Bun from package.json),
+# stage 2 only holds the binary. Linux x64 (the build script targets bun-linux-x64).
+
+FROM node:22-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY drizzle ./drizzle
+COPY scripts ./scripts
+RUN npm run build && ./dist/teamday --version
+
+FROM debian:bookworm-slim
+# ca-certificates: HTTPS to the model providers (OpenAI, Anthropic).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 teamday \
+ && useradd --system --uid 10001 --gid teamday --home-dir /data --no-create-home --shell /usr/sbin/nologin teamday \
+ && mkdir -p /data \
+ && chown teamday:teamday /data \
+ && chmod 700 /data
+COPY --from=build /src/dist/teamday /usr/local/bin/teamday
+
+ENV TEAMDAY_DB=/data/teamday.db \
+    HOST=0.0.0.0 \
+    PORT=3000
+VOLUME ["/data"]
+EXPOSE 3000
+USER teamday:teamday
+# The root directory is not writable by this user: only /data is.
+WORKDIR /
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["teamday", "health", "--url", "http://127.0.0.1:3000", "--retries", "0"]
+
+ENTRYPOINT ["teamday"]
+CMD ["serve"]

@@ -1,0 +1,46 @@
+import { describe, expect, test } from 'bun:test'
+import { existsSync, readFileSync } from 'node:fs'
+
+/**
+ * No Docker engine runs here: the Dockerfile is checked statically (the runtime behaviour it
+ * relies on, an empty environment, a read-only working directory, only /data writable, a
+ * non-root user and `teamday health`, is exercised by test/smoke/client.ts on the binary).
+ */
+const text = readFileSync('Dockerfile', 'utf8')
+const lines = text.split('\n').filter((l) => !l.trim().startsWith('#'))
+const instructions = lines.join('\n').replace(/\\\n/g, ' ')
+
+describe('Dockerfile', () => {
+  test('multi-stage: builds with Node + npm ci (the pinned Bun), runs on a small glibc base', () => {
+    const froms = instructions.match(/^FROM .*$/gm) ?? []
+    expect(froms).toHaveLength(2)
+    expect(froms[0]).toMatch(/^FROM node:\S+ AS build$/)
+    expect(froms[1]).toMatch(/^FROM (debian:bookworm-slim|gcr\.io\/distroless\/cc\S*)$/)
+    expect(instructions).toContain('npm ci')
+    expect(instructions).toContain('npm run build')
+    expect(instructions).toMatch(/COPY --from=build \/src\/dist\/teamday \/usr\/local\/bin\/teamday/)
+  })
+
+  test('every file the build stage copies exists (and package.json names the build script)', () => {
+    for (const m of instructions.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
+      for (const src of m[1]!.split(/\s+/)) expect(existsSync(src)).toBe(true)
+    }
+    expect(JSON.parse(readFileSync('package.json', 'utf8')).scripts.build).toContain('--compile')
+  })
+
+  test('non-root user, /data volume with TEAMDAY_DB in it, port 3000, healthcheck with teamday health', () => {
+    expect(instructions).toMatch(/^USER teamday(:teamday)?$/m)
+    expect(instructions).not.toMatch(/^USER (root|0)\b/m)
+    expect(instructions).toMatch(/TEAMDAY_DB=\/data\/teamday\.db/)
+    expect(instructions).toMatch(/^VOLUME \["\/data"\]$/m)
+    expect(instructions).toMatch(/^EXPOSE 3000$/m)
+    expect(instructions).toMatch(/^HEALTHCHECK .*CMD \["teamday", "health"/m)
+    expect(instructions).toMatch(/^ENTRYPOINT \["teamday"\]$/m)
+    expect(instructions).toMatch(/^CMD \["serve"\]$/m)
+  })
+
+  test('.dockerignore keeps local databases, keys and node_modules out of the build context', () => {
+    const ignored = readFileSync('.dockerignore', 'utf8').split('\n').map((l) => l.trim())
+    for (const p of ['node_modules', 'dist', 'data', '*.db', '*.key', '.git']) expect(ignored).toContain(p)
+  })
+})
