@@ -251,6 +251,11 @@ describe('token expiry warning', () => {
 })
 
 describe('where the token comes from', () => {
+  test('words that merely start with td_ are not mistaken for tokens', async () => {
+    const r = await cli(['tasks', 'create', '--title', 'drop td_reports_table', '--json'])
+    expect(r.code).toBe(0)
+  })
+
   test('--token-file wins over TEAMDAY_TOKEN; errors name the file, never its content', async () => {
     const file = join(dir, 'token')
     writeFileSync(file, viewer.token + '\n')
@@ -267,6 +272,7 @@ describe('where the token comes from', () => {
     ['--token=td_…', ['agents', 'list', `--token=td_${'B'.repeat(43)}`]],
     ['a bare td_ positional', ['whoami', `td_${'B'.repeat(43)}`]],
     ['--token on an admin command', ['tokens', 'list', '--email', 'a@b.c', '--token', 'x']],
+    ['a token inside a message', ['agents', 'execute', 'char_x', '--message', `use td_${'B'.repeat(43)} please`]],
   ]
   for (const [what, argv] of refused) {
     test(`${what}: exit 2, explains why and what to use; the value is not echoed`, async () => {

@@ -134,7 +134,8 @@ export function isHelp(sub: string | undefined): boolean {
 }
 
 const TOKEN_FLAGS = /^--?(token|api-token|access-token|bearer)(=|$)/i
-const TOKEN_LIKE = /(^|[\s=:])(Bearer\s+)?td_[A-Za-z0-9_-]{8,}/
+/** A whole argument that looks like a (possibly cut) token, or a full-length token anywhere. */
+const TOKEN_LIKE = /^(Bearer\s+)?td_[A-Za-z0-9]{8,}$|td_[A-Za-z0-9]{43}(?![A-Za-z0-9])/
 
 /**
  * Tokens are never accepted as arguments: they would land in shell history and be visible to
