@@ -105,6 +105,8 @@ export function createApp(deps: Deps) {
       const incoming = request.headers.get('x-request-id')
       set.headers['x-request-id'] = incoming && REQUEST_ID.test(incoming) ? incoming : newId('req')
       set.headers['x-content-type-options'] = 'nosniff'
+      // API answers hold tokens and private data: never stored by a cache on the way.
+      if (request.url.includes('/api/')) set.headers['cache-control'] = 'no-store'
       const length = request.headers.get('content-length')
       if (length !== null && Number(length) > deps.config.maxBodyBytes) {
         throw new AppError('payload_too_large', `Request body too large: the limit is ${deps.config.maxBodyBytes} bytes (1 MiB).`)
@@ -188,9 +190,6 @@ export function createApp(deps: Deps) {
     .use(rateLimitPlugin(deps, (request, server) => clientIp(deps, request, server)))
     .group('/api/v1', (v1) =>
       v1
-        .onAfterHandle(({ set }) => {
-          set.headers['cache-control'] = 'no-store'
-        })
         .use(tokensModule(deps, auth))
         .use(agentsModule(deps, auth))
         .use(executionsModule(deps, auth))

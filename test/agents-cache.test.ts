@@ -26,6 +26,21 @@ describe('agent list cache', () => {
     expect(names(await list())).toEqual([])
   })
 
+  test('a list served from the cache carries every response header', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t, { role: 'member' })
+    await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'One' } })
+    for (let i = 0; i < 2; i++) {
+      const res = await t.req('GET', '/api/v1/agents', { token: a.token, headers: { 'x-request-id': `req-list-${i}` } })
+      expect(res.headers.get('x-request-id')).toBe(`req-list-${i}`)
+      expect(res.headers.get('cache-control')).toBe('no-store')
+      expect(res.headers.get('content-type')).toStartWith('application/json')
+      expect(res.headers.get('teamday-token-expiration')).toBe(new Date(t.clock.now() + 90 * 86_400_000).toISOString())
+      expect(res.headers.get('x-ratelimit-limit')).toBeTruthy()
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff')
+    }
+  })
+
   test('callers with different visibility never share an entry', async () => {
     const t = makeTestApp()
     const admin = makeActor(t, { role: 'admin' })
@@ -55,20 +70,20 @@ describe('agent list cache', () => {
 describe('ResponseCache', () => {
   test('evicts least recently used entries beyond its bounds', () => {
     const c = new ResponseCache(2, 1000)
-    c.set('a', new Uint8Array(10))
-    c.set('b', new Uint8Array(10))
+    c.set('a', new Blob([new Uint8Array(10)]))
+    c.set('b', new Blob([new Uint8Array(10)]))
     c.get('a')
-    c.set('c', new Uint8Array(10))
+    c.set('c', new Blob([new Uint8Array(10)]))
     expect(c.get('b')).toBeUndefined()
     expect(c.get('a')).toBeDefined()
     expect(c.size).toBe(2)
     const small = new ResponseCache(10, 100)
-    small.set('x', new Uint8Array(20))
-    small.set('y', new Uint8Array(20))
+    small.set('x', new Blob([new Uint8Array(20)]))
+    small.set('y', new Blob([new Uint8Array(20)]))
     expect(small.size).toBe(2)
-    small.set('z', new Uint8Array(24))
-    small.set('w', new Uint8Array(24))
-    small.set('v', new Uint8Array(24))
+    small.set('z', new Blob([new Uint8Array(24)]))
+    small.set('w', new Blob([new Uint8Array(24)]))
+    small.set('v', new Blob([new Uint8Array(24)]))
     expect(small.size).toBeLessThan(5)
   })
 })

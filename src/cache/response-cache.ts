@@ -4,7 +4,7 @@
  * invalidation is bumping that version, never touching this cache.
  */
 export class ResponseCache {
-  private readonly entries = new Map<string, Uint8Array>()
+  private readonly entries = new Map<string, Blob>()
   private bytes = 0
 
   constructor(
@@ -12,7 +12,7 @@ export class ResponseCache {
     private readonly maxBytes = 32 * 1024 * 1024,
   ) {}
 
-  get(key: string): Uint8Array | undefined {
+  get(key: string): Blob | undefined {
     const hit = this.entries.get(key)
     if (hit !== undefined) {
       // Move to the most recently used end.
@@ -22,19 +22,19 @@ export class ResponseCache {
     return hit
   }
 
-  set(key: string, value: Uint8Array): void {
-    if (value.byteLength > this.maxBytes / 4) return
+  set(key: string, value: Blob): void {
+    if (value.size > this.maxBytes / 4) return
     const old = this.entries.get(key)
     if (old) {
-      this.bytes -= old.byteLength
+      this.bytes -= old.size
       this.entries.delete(key)
     }
     this.entries.set(key, value)
-    this.bytes += value.byteLength
+    this.bytes += value.size
     while (this.entries.size > this.maxEntries || this.bytes > this.maxBytes) {
       const [k, v] = this.entries.entries().next().value!
       this.entries.delete(k)
-      this.bytes -= v.byteLength
+      this.bytes -= v.size
     }
   }
 
@@ -43,14 +43,23 @@ export class ResponseCache {
   }
 }
 
-const encoder = new TextEncoder()
 
-/** The JSON response for `key`, built by `build()` on a miss. */
-export function cachedJson(cache: ResponseCache, key: string, build: () => unknown): Response {
-  let bytes = cache.get(key)
-  if (bytes === undefined) {
-    bytes = encoder.encode(JSON.stringify(build()))
-    cache.set(key, bytes)
+/**
+ * The JSON response for `key`, built by `build()` on a miss. The bytes are kept as a Blob (sent
+ * without a copy), and the headers gathered so far (request id, rate limit, …) move onto the
+ * Response itself: with nothing left in `set`, Elysia sends it as it is instead of re-wrapping
+ * its body in a stream to merge headers.
+ */
+export function cachedJson(cache: ResponseCache, key: string, set: { headers: Record<string, unknown> }, build: () => unknown): Response {
+  let body = cache.get(key)
+  if (body === undefined) {
+    body = new Blob([JSON.stringify(build())], { type: 'application/json;charset=utf-8' })
+    cache.set(key, body)
   }
-  return new Response(bytes, { headers: { 'content-type': 'application/json;charset=utf-8' } })
+  const headers = new Headers({ 'content-type': 'application/json;charset=utf-8' })
+  for (const k in set.headers) {
+    headers.set(k, String(set.headers[k]))
+    delete set.headers[k]
+  }
+  return new Response(body, { headers })
 }

@@ -30,7 +30,7 @@ export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
     .use(auth)
     .get(
       '',
-      ({ principal, query }) => {
+      ({ principal, query, set }) => {
         const opts = {
           includeArchived: query.archived,
           visibility: query.visibility,
@@ -48,7 +48,7 @@ export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
           isOrgAdmin(principal.role) ? '*' : principal.userId,
           JSON.stringify(opts),
         ].join('|')
-        return cachedJson(listCache, key, () => {
+        return cachedJson(listCache, key, set, () => {
           const { agents, total } = listAgents(deps, principal, opts)
           return { success: true, agents, characters: agents, total }
         })
