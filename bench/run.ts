@@ -36,7 +36,7 @@ for (let i = 0; i < Number(process.env.BENCH_TOKENS ?? 3) - 1; i++) run(['tokens
 // The rate limiter stays on (its cost is part of every request) with a limit wrk cannot reach.
 const server = spawn(BIN, ['serve', '--port', '0', '--host', '127.0.0.1', '--db', db], {
   stdio: ['ignore', 'pipe', 'inherit'],
-  env: { ...process.env, TEAMDAY_LOG_LEVEL: 'warn', TEAMDAY_RATE_LIMIT: '999999999/60s' },
+  env: { ...process.env, TEAMDAY_LOG_LEVEL: 'warn', TEAMDAY_RATE_LIMIT: process.env.BENCH_RATE_LIMIT ?? '999999999/60s' },
 })
 function listeningPort(child: ReturnType<typeof spawn>): Promise<number> {
   return new Promise((ok, fail) => {
