@@ -228,6 +228,14 @@ describe('every /api/v1 operation', () => {
     }
   })
 
+  test('every POST and PATCH needs a write-type scope (idempotency keys are attached by it)', () => {
+    for (const { path, method, op } of v1()) {
+      if (method !== 'post' && method !== 'patch') continue
+      const scope = op.security?.[0]?.bearerAuth?.[0] ?? ''
+      expect({ route: `${method} ${path}`, readOnly: scope === '' || scope.endsWith(':read') }).toEqual({ route: `${method} ${path}`, readOnly: false })
+    }
+  })
+
   test('the leak report and the public directory take no token', () => {
     expect(spec.paths['/api/v1/credentials/revoke'].post.security ?? []).toEqual([])
     expect(spec.paths['/api/public/agents'].get.security ?? []).toEqual([])
