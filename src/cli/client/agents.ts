@@ -2,7 +2,7 @@ import { CLIENT_EXIT, ClientError } from '../../client/errors'
 import { parseJson } from '../../client/http'
 import { readSse } from '../../client/sse'
 import { UsageError, type Io } from '../common'
-import { boolFlag, CLIENT_OPTIONS_USAGE, clientGuard, compact, details, intFlag, isHelp, listFlag, makeClient, output, parseClient, rows, writeRaw, type ClientIo } from './common'
+import { boolFlag, CLIENT_OPTIONS_USAGE, clientGuard, compact, details, intFlag, isHelp, listFlag, makeClient, output, parseClient, rows, writeRaw, type ClientIo, getOrDelete } from './common'
 import { enc, waitForExecution } from './executions'
 
 export const AGENTS_USAGE = `usage:
@@ -74,18 +74,7 @@ export function agentsCommand(args: string[], io: ClientIo): Promise<number> {
       return CLIENT_EXIT.ok
     }
     if (sub === 'get' || sub === 'delete') {
-      const { values, positionals } = parseClient(rest, {}, { min: 1, max: 1, names: 'agent ID' })
-      if (values.help) return help(io)
-      const client = makeClient(io, values)
-      const id = positionals[0]!
-      if (sub === 'get') {
-        const r = await client.request('GET', `/api/v1/agents/${enc(id)}`)
-        output(io, values.json, r.body, () => details(r.body.agent, DETAIL))
-      } else {
-        const r = await client.request('DELETE', `/api/v1/agents/${enc(id)}`)
-        output(io, values.json, r.body, () => `archived agent ${id}`)
-      }
-      return CLIENT_EXIT.ok
+      return getOrDelete(io, sub, rest, { path: '/api/v1/agents', noun: 'agent', detail: DETAIL, pick: (b) => b.agent, deleted: 'archived', help })
     }
     if (sub === 'update') {
       const { values, positionals } = parseClient(rest, { ...FIELDS, archived: { type: 'string' } }, { min: 1, max: 1, names: 'agent ID' })

@@ -156,3 +156,28 @@ export function tokenArgumentError(argv: string[]): string | null {
 export function isAdminMode(args: string[]): boolean {
   return args.some((a) => /^--(db|email|org)(=|$)/.test(a))
 }
+
+/**
+ * `<resource> get ID` and `<resource> delete ID`, the same for agents, spaces and tasks.
+ * `pick` chooses the object to show from a GET body; `deleted` says what DELETE did.
+ */
+export async function getOrDelete(
+  io: Io,
+  sub: 'get' | 'delete',
+  rest: string[],
+  r: { path: string; noun: string; detail: string[]; pick: (body: any) => Record<string, unknown>; deleted: string; help: (io: Io) => number },
+): Promise<number> {
+  const { values, positionals } = parseClient(rest, {}, { min: 1, max: 1, names: `${r.noun} ID` })
+  if (values.help) return r.help(io)
+  const client = makeClient(io, values)
+  const id = positionals[0]!
+  const url = `${r.path}/${encodeURIComponent(id)}`
+  if (sub === 'get') {
+    const res = await client.request('GET', url)
+    output(io, values.json, res.body, () => details(r.pick(res.body), r.detail))
+  } else {
+    const res = await client.request('DELETE', url)
+    output(io, values.json, res.body, () => `${r.deleted} ${r.noun} ${id}`)
+  }
+  return CLIENT_EXIT.ok
+}

@@ -1,6 +1,6 @@
 import { CLIENT_EXIT } from '../../client/errors'
 import { UsageError, type Io } from '../common'
-import { boolFlag, CLIENT_OPTIONS_USAGE, clientGuard, compact, details, intFlag, isHelp, listFlag, makeClient, output, parseClient, rows } from './common'
+import { boolFlag, CLIENT_OPTIONS_USAGE, clientGuard, compact, details, intFlag, isHelp, listFlag, makeClient, output, parseClient, rows, getOrDelete } from './common'
 import { enc } from './executions'
 
 export const SPACES_USAGE = `usage:
@@ -68,18 +68,7 @@ export function spacesCommand(args: string[], io: Io): Promise<number> {
       return CLIENT_EXIT.ok
     }
     if (sub === 'get' || sub === 'delete') {
-      const { values, positionals } = parseClient(rest, {}, { min: 1, max: 1, names: 'space ID' })
-      if (values.help) return help(io)
-      const client = makeClient(io, values)
-      const id = positionals[0]!
-      if (sub === 'get') {
-        const r = await client.request('GET', `/api/v1/spaces/${enc(id)}`)
-        output(io, values.json, r.body, () => details(r.body.space, DETAIL))
-      } else {
-        const r = await client.request('DELETE', `/api/v1/spaces/${enc(id)}`)
-        output(io, values.json, r.body, () => `archived space ${id}`)
-      }
-      return CLIENT_EXIT.ok
+      return getOrDelete(io, sub, rest, { path: '/api/v1/spaces', noun: 'space', detail: DETAIL, pick: (b) => b.space, deleted: 'archived', help })
     }
     if (sub === 'update') {
       const { values, positionals } = parseClient(rest, { ...FIELDS, 'remove-agents': { type: 'string' }, archived: { type: 'string' } }, { min: 1, max: 1, names: 'space ID' })

@@ -1,6 +1,6 @@
 import { CLIENT_EXIT } from '../../client/errors'
 import { UsageError, type Io } from '../common'
-import { CLIENT_OPTIONS_USAGE, clientGuard, compact, details, intFlag, isHelp, makeClient, output, parseClient, rows } from './common'
+import { CLIENT_OPTIONS_USAGE, clientGuard, compact, details, intFlag, isHelp, makeClient, output, parseClient, rows, getOrDelete } from './common'
 import { enc } from './executions'
 
 export const TASKS_USAGE = `usage:
@@ -74,18 +74,7 @@ export function tasksCommand(args: string[], io: Io): Promise<number> {
       return CLIENT_EXIT.ok
     }
     if (sub === 'get' || sub === 'delete') {
-      const { values, positionals } = parseClient(rest, {}, { min: 1, max: 1, names: 'task ID' })
-      if (values.help) return help(io)
-      const client = makeClient(io, values)
-      const id = positionals[0]!
-      if (sub === 'get') {
-        const r = await client.request('GET', `/api/v1/tasks/${enc(id)}`)
-        output(io, values.json, r.body, () => details(r.body, DETAIL))
-      } else {
-        const r = await client.request('DELETE', `/api/v1/tasks/${enc(id)}`)
-        output(io, values.json, r.body, () => `deleted task ${id}`)
-      }
-      return CLIENT_EXIT.ok
+      return getOrDelete(io, sub, rest, { path: '/api/v1/tasks', noun: 'task', detail: DETAIL, pick: (b) => b, deleted: 'deleted', help })
     }
     if (sub === 'update') {
       const { values, positionals } = parseClient(rest, { ...FIELDS, status: { type: 'string' } }, { min: 1, max: 1, names: 'task ID' })
