@@ -1,5 +1,6 @@
 import { Elysia, t } from 'elysia'
 import { authPlugin, clientIp } from './auth/plugin'
+import { redactTokens } from './auth/tokens'
 import type { Deps } from './deps'
 import { docsPlugin } from './docs'
 import { AppError, errorBody } from './errors'
@@ -168,13 +169,14 @@ export function createApp(deps: Deps) {
         deps.logger.error('unhandled_error', {
           requestId,
           method: request.method,
-          path,
+          path: redactTokens(path),
           error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
         })
       } else if (status === 401) {
         // Never the token: only what kind of failure, from where.
-        deps.logger.warn('auth_failed', { requestId, code: errCode, method: request.method, path, ip: clientIp(deps, request, server ?? null) })
+        deps.logger.warn('auth_failed', { requestId, code: errCode, method: request.method, path: redactTokens(path), ip: clientIp(deps, request, server ?? null) })
       }
+      message = redactTokens(message)
       set.status = status
       set.headers['content-type'] = 'application/json'
       set.headers['cache-control'] = 'no-store'

@@ -79,6 +79,28 @@ describe('token lifecycle through the API', () => {
   })
 })
 
+describe('a token pasted in the wrong place is never echoed or logged', () => {
+  test('as a path id, in an unknown route, or as a 405 path', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t, { role: 'admin' })
+    const cases = [
+      await t.req('GET', `/api/v1/tokens/${a.token}`, { token: a.token }),
+      await t.req('DELETE', `/api/v1/tokens/${a.token}`, { token: a.token }),
+      await t.req('GET', `/api/v1/${a.token}`, { token: a.token }),
+      await t.req('GET', `/api/v1/tokens/${a.token}`, { token: 'td_wrong' }),
+      await t.req('PUT', `/api/v1/tokens/${a.token}`, { token: a.token }),
+    ]
+    expect(cases.map((r) => r.status)).toEqual([404, 404, 404, 401, 405])
+    for (const r of cases) {
+      expect(r.text).not.toContain(a.token.slice(3))
+    }
+    expect(cases[0]!.body.message).toContain('td_…[redacted]')
+    expect(t.logs.join('\n')).not.toContain(a.token.slice(3))
+    // Still usable: nothing was revoked by mistake.
+    expect((await t.req('GET', '/api/v1/tokens', { token: a.token })).status).toBe(200)
+  })
+})
+
 describe('expiry range 7–365 days', () => {
   const t = makeTestApp()
   const a = makeActor(t)

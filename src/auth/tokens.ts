@@ -65,3 +65,14 @@ export function tokenHint(token: string): string {
 export function maskFromHint(hint: string): string {
   return `${TOKEN_PREFIX}${hint.slice(0, 4)}…${hint.slice(4)}`
 }
+
+const TOKEN_LIKE = /td_[A-Za-z0-9_-]{16,}/g
+
+/**
+ * Replaces anything shaped like a token with `td_…[redacted]`: for text that may echo client
+ * input (an error message naming an id from the path, a logged path), so a token pasted in the
+ * wrong place is never repeated back or written to a log.
+ */
+export function redactTokens(text: string): string {
+  return text.includes('td_') ? text.replace(TOKEN_LIKE, 'td_…[redacted]') : text
+}
