@@ -2,6 +2,7 @@ import { Database } from 'bun:sqlite'
 import { chmodSync, existsSync, mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
+import { attachChangeSignal, changeSignal } from './change-signal'
 import * as schema from './schema'
 
 export type DB = BunSQLiteDatabase<typeof schema> & { $client: Database }
@@ -29,7 +30,9 @@ export function openDatabase(path: string): DB {
   sqlite.exec('PRAGMA synchronous = NORMAL')
   sqlite.exec('PRAGMA foreign_keys = ON')
   if (!isMemory) restrictFileModes(resolve(path))
-  return drizzle({ client: sqlite, schema }) as DB
+  const db = drizzle({ client: sqlite, schema }) as DB
+  attachChangeSignal(db, isMemory ? null : resolve(path))
+  return db
 }
 
 function restrictFileModes(file: string): void {
@@ -43,6 +46,7 @@ function restrictFileModes(file: string): void {
 }
 
 export function closeDatabase(db: DB): void {
+  changeSignal(db).close()
   try {
     db.$client.exec('PRAGMA optimize')
   } catch {

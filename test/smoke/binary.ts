@@ -221,6 +221,20 @@ async function withCliUser() {
     })()
     check('tokens list --json works while the server runs', listed.code === 0 && parsed?.total === 2 && !listed.out.includes(token), listed)
 
+    // Token look-ups are cached in the server until the next commit by anyone: a revocation
+    // by the admin CLI (another process) must still refuse the very next request.
+    const third = await http(server.base, 'POST', '/api/v1/tokens', { token, body: { name: 'smoke-cli-revoke', expiresInDays: 7 } })
+    const thirdToken: string = third.json?.token ?? ''
+    for (let i = 0; i < 3; i++) await http(server.base, 'GET', '/api/v1/agents', { token: thirdToken })
+    const warm = await http(server.base, 'GET', '/api/v1/agents', { token: thirdToken })
+    const revoked = await runBin(['tokens', 'revoke', String(third.json?.id), '--db', './d/t.db'])
+    const refused = await http(server.base, 'GET', '/api/v1/agents', { token: thirdToken })
+    check('a token revoked by the CLI while the server runs -> 401 token_revoked on the next request', warm.status === 200 && revoked.code === 0 && refused.status === 401 && refused.json?.code === 'token_revoked', {
+      warm: warm.status,
+      revoked,
+      refused: refused.text,
+    })
+
     const code = await server.stop()
     check('SIGTERM -> exit 0 within 5 s', code === 0, code)
     check('serve on a non-empty database prints no token', (server.out.match(TOKEN) ?? []).length === 0, server.out)

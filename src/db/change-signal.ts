@@ -1,0 +1,120 @@
+import { existsSync } from 'node:fs'
+import type { DB } from './client'
+
+/**
+ * "Has anything been committed to the database since I last looked?" answered without running
+ * a statement, for in-process read caches (src/cache/read-cache.ts) that must see every write,
+ * including writes by other processes sharing the file (the admin CLI, a second instance).
+ *
+ * SQLite in WAL mode keeps a wal-index header at the start of the `-shm` file, which every
+ * connection maps into memory; each commit, by any connection of any process, rewrites it
+ * (the last frame number, its checksum and the WAL salts change; https://sqlite.org/walformat.html,
+ * "The WAL-Index Header"). We map the first 48 bytes read-only-by-convention and compare them
+ * with the copy taken at the previous look: a few nanoseconds, where a statement costs
+ * microseconds. While this process holds its connection open SQLite never truncates that file.
+ *
+ * Where the header cannot be mapped (an in-memory database, a file not in WAL mode) the
+ * fallback asks SQLite: `total_changes()` counts this connection's writes (the only writer of an
+ * in-memory database) and `data_version` changes when another connection commits to the file.
+ *
+ * A PostgreSQL backend would implement the same interface from LISTEN/NOTIFY.
+ */
+export interface ChangeSignal {
+  /** A number that differs from the previous call's whenever a commit happened in between. */
+  generation(): number
+  close(): void
+}
+
+const HEADER_WORDS = 12
+
+class WalHeaderSignal implements ChangeSignal {
+  private words: Uint32Array | null = null
+  private readonly seen = new Uint32Array(HEADER_WORDS)
+  private gen = 0
+  private closed = false
+  private fallbackSeen = -1
+
+  constructor(
+    private readonly shmPath: string,
+    private readonly fallback: ChangeSignal,
+  ) {}
+
+  private map(): Uint32Array | null {
+    if (this.words) return this.words
+    if (!existsSync(this.shmPath)) return null
+    try {
+      const bytes = Bun.mmap(this.shmPath, { size: HEADER_WORDS * 4 })
+      if (bytes.byteLength < HEADER_WORDS * 4) return null
+      this.words = new Uint32Array(bytes.buffer, bytes.byteOffset, HEADER_WORDS)
+      this.gen++
+      this.seen.set(this.words)
+    } catch {
+      return null
+    }
+    return this.words
+  }
+
+  generation(): number {
+    if (this.closed) return ++this.gen
+    const w = this.map()
+    if (!w) {
+      const f = this.fallback.generation()
+      if (f !== this.fallbackSeen) {
+        this.fallbackSeen = f
+        this.gen++
+      }
+      return this.gen
+    }
+    const s = this.seen
+    // Words 2..11: change counter, page size, last frame, page count, checksums, salts.
+    for (let i = 2; i < HEADER_WORDS; i++) {
+      if (w[i] !== s[i]) {
+        s.set(w)
+        return ++this.gen
+      }
+    }
+    return this.gen
+  }
+
+  close(): void {
+    this.closed = true
+    this.words = null
+  }
+}
+
+class StatementSignal implements ChangeSignal {
+  private last = ''
+  private gen = 0
+  private closed = false
+
+  constructor(private readonly db: DB) {}
+
+  generation(): number {
+    if (this.closed) return ++this.gen
+    const row = this.db.$client.query('SELECT total_changes() AS c, (SELECT data_version FROM pragma_data_version()) AS v').get() as { c: number; v: number }
+    const stamp = `${row.c}:${row.v}`
+    if (stamp !== this.last) {
+      this.last = stamp
+      this.gen++
+    }
+    return this.gen
+  }
+
+  close(): void {
+    this.closed = true
+  }
+}
+
+const signals = new WeakMap<DB, ChangeSignal>()
+
+/** Called by openDatabase: `file` is the database file, or null for an in-memory database. */
+export function attachChangeSignal(db: DB, file: string | null): void {
+  const fallback = new StatementSignal(db)
+  signals.set(db, file ? new WalHeaderSignal(`${file}-shm`, fallback) : fallback)
+}
+
+export function changeSignal(db: DB): ChangeSignal {
+  let s = signals.get(db)
+  if (!s) signals.set(db, (s = new StatementSignal(db)))
+  return s
+}

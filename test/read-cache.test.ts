@@ -1,0 +1,170 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { eq } from 'drizzle-orm'
+import { ReadCache } from '../src/cache/read-cache'
+import { changeSignal } from '../src/db/change-signal'
+import { closeDatabase, openDatabase } from '../src/db/client'
+import { memberships, personalAccessTokens } from '../src/db/schema'
+import { makeActor, makeTestApp } from './helpers/app'
+
+const dir = mkdtempSync(join(tmpdir(), 'teamday-readcache-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+let n = 0
+const dbFile = () => join(dir, `t${++n}.db`)
+
+/** Another process writing to the database file, as the admin CLI does while the server runs. */
+function writeFromAnotherProcess(file: string, statement: string) {
+  const script = `const { Database } = require('bun:sqlite'); const d = new Database(${JSON.stringify(file)}); d.exec('PRAGMA busy_timeout = 5000'); d.exec(${JSON.stringify(statement)}); d.close()`
+  const r = Bun.spawnSync([process.execPath, '-e', script], { stderr: 'pipe' })
+  if (r.exitCode !== 0) throw new Error(r.stderr.toString())
+}
+
+describe('database change signal', () => {
+  test('file database: unchanged without commits; changes on a commit by this connection, another connection or another process', () => {
+    const file = dbFile()
+    const db = openDatabase(file)
+    db.$client.exec('CREATE TABLE x (v INTEGER)')
+    const s = changeSignal(db)
+    const g0 = s.generation()
+    db.$client.query('SELECT count(*) FROM x').get()
+    expect(s.generation()).toBe(g0) // reads are not changes
+
+    db.$client.exec('INSERT INTO x VALUES (1)')
+    const g1 = s.generation()
+    expect(g1).not.toBe(g0)
+    expect(s.generation()).toBe(g1)
+
+    const other = openDatabase(file)
+    other.$client.exec('INSERT INTO x VALUES (2)')
+    const g2 = s.generation()
+    expect(g2).not.toBe(g1)
+
+    writeFromAnotherProcess(file, 'INSERT INTO x VALUES (3)')
+    const g3 = s.generation()
+    expect(g3).not.toBe(g2)
+    expect(s.generation()).toBe(g3)
+
+    // A checkpoint that restarts the WAL is followed by a commit: still seen.
+    other.$client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+    s.generation()
+    const g4 = s.generation()
+    other.$client.exec('INSERT INTO x VALUES (4)')
+    expect(s.generation()).not.toBe(g4)
+    closeDatabase(other)
+    closeDatabase(db)
+  })
+
+  test('in-memory database: unchanged without writes, changed by each write', () => {
+    const db = openDatabase(':memory:')
+    db.$client.exec('CREATE TABLE x (v INTEGER)')
+    const s = changeSignal(db)
+    const g0 = s.generation()
+    expect(s.generation()).toBe(g0)
+    db.$client.exec('INSERT INTO x VALUES (1)')
+    expect(s.generation()).not.toBe(g0)
+  })
+
+  test('a closed database never reports "unchanged"', () => {
+    const db = openDatabase(dbFile())
+    const s = changeSignal(db)
+    closeDatabase(db)
+    expect(s.generation()).not.toBe(s.generation())
+  })
+})
+
+describe('ReadCache', () => {
+  test('serves the loaded value until the generation moves, then loads again', () => {
+    let gen = 0
+    let loads = 0
+    const c = new ReadCache({ generation: () => gen, close() {} })
+    const load = () => ++loads
+    expect(c.get('k', load)).toBe(1)
+    expect(c.get('k', load)).toBe(1)
+    gen++
+    expect(c.get('k', load)).toBe(2)
+    expect(loads).toBe(2)
+  })
+
+  test('does not keep undefined and stays within its bound', () => {
+    let loads = 0
+    const c = new ReadCache({ generation: () => 0, close() {} }, 3)
+    expect(c.get('missing', () => (loads++, undefined))).toBeUndefined()
+    expect(c.get('missing', () => (loads++, undefined))).toBeUndefined()
+    expect(loads).toBe(2)
+    for (let i = 0; i < 10; i++) c.get(`k${i}`, () => i)
+    expect(c.size).toBeLessThanOrEqual(3)
+  })
+})
+
+describe('token look-ups are cached, and every change is seen by the next request', () => {
+  const setup = () => {
+    const file = dbFile()
+    const t = makeTestApp({ dbPath: file })
+    const admin = makeActor(t, { role: 'admin' })
+    const member = makeActor(t, { role: 'member' })
+    return { t, file, admin, member, get: (token: string) => t.req('GET', '/api/v1/agents', { token }) }
+  }
+
+  test('repeated authenticated requests commit nothing (no write per request)', async () => {
+    const { t, member, get } = setup()
+    expect((await get(member.token)).status).toBe(200) // the first use records last use once
+    const s = changeSignal(t.deps.db)
+    const g = s.generation()
+    for (let i = 0; i < 20; i++) expect((await get(member.token)).status).toBe(200)
+    expect(s.generation()).toBe(g)
+  })
+
+  test('revoked by another process (the admin CLI on the same file): 401 on the next request', async () => {
+    const { file, member, get } = setup()
+    expect((await get(member.token)).status).toBe(200)
+    expect((await get(member.token)).status).toBe(200)
+    writeFromAnotherProcess(file, `UPDATE personal_access_tokens SET revoked_at = 1 WHERE id = '${member.tokenId}'`)
+    const res = await get(member.token)
+    expect(res.status).toBe(401)
+    expect(res.body.code).toBe('token_revoked')
+  })
+
+  test('role lowered through another connection: 403 on the next write', async () => {
+    const { t, file, member } = setup()
+    const create = () => t.req('POST', '/api/v1/agents', { token: member.token, body: { name: 'A' } })
+    expect((await create()).status).toBe(201)
+    const other = openDatabase(file)
+    other.update(memberships).set({ role: 'viewer' }).where(eq(memberships.userId, member.userId)).run()
+    const res = await create()
+    expect(res.status).toBe(403)
+    expect(res.body.code).toBe('forbidden')
+    closeDatabase(other)
+  })
+
+  test('membership removed through another connection: 401 membership_revoked on the next request', async () => {
+    const { file, member, get } = setup()
+    expect((await get(member.token)).status).toBe(200)
+    const other = openDatabase(file)
+    other.delete(memberships).where(eq(memberships.userId, member.userId)).run()
+    const res = await get(member.token)
+    expect(res.status).toBe(401)
+    expect(res.body.code).toBe('membership_revoked')
+    closeDatabase(other)
+  })
+
+  test('revoked through the API: the next request is refused (same process)', async () => {
+    const { t, admin, member, get } = setup()
+    expect((await get(member.token)).status).toBe(200)
+    const del = await t.req('DELETE', `/api/v1/tokens/${member.tokenId}?`, { token: member.token })
+    expect(del.status).toBe(200)
+    expect((await get(member.token)).status).toBe(401)
+    expect((await get(admin.token)).status).toBe(200)
+  })
+
+  test('a token expiring while cached is refused at its expiry (the clock is checked on every request)', async () => {
+    const { t, member, get } = setup()
+    expect((await get(member.token)).status).toBe(200)
+    const row = t.deps.db.select().from(personalAccessTokens).where(eq(personalAccessTokens.id, member.tokenId)).get()!
+    t.clock.ms = row.expiresAt.getTime() + 1
+    const res = await get(member.token)
+    expect(res.status).toBe(401)
+    expect(res.body.code).toBe('token_expired')
+  })
+})
