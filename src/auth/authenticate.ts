@@ -32,7 +32,7 @@ function unauthorized(code: ErrorCode, message: string, description: string, det
  * it from the token, and whitespace around the token (including a trailing newline pasted from
  * a file) is trimmed. Whitespace inside the token makes it malformed.
  */
-export function authenticate(deps: Deps, header: string | null, meta: { ip: string | null; userAgent: string | null; requestId: string }): Principal {
+export function authenticate(deps: Deps, header: string | null, meta: { readonly ip: string | null; userAgent: string | null; requestId: string }): Principal {
   if (header === null || header.trim() === '') {
     throw unauthorized('missing_token', `Authentication required: no token was sent. ${FIX}`, 'No token')
   }
@@ -87,7 +87,7 @@ export function authenticate(deps: Deps, header: string | null, meta: { ip: stri
   if (!row.role) {
     throw unauthorized('membership_revoked', 'Invalid token: its user is no longer a member of the organization the token was created in. Ask an organization admin to add you again, then create a new token.', 'User no longer a member of the organization')
   }
-  touchLastUsed(deps, row, meta.ip, meta.userAgent, meta.requestId)
+  touchLastUsed(deps, row, meta)
   return {
     userId: row.userId,
     email: row.email,
@@ -96,7 +96,10 @@ export function authenticate(deps: Deps, header: string | null, meta: { ip: stri
     tokenId: row.id,
     tokenExpiresAt: row.expiresAt,
     scopes: row.scopes,
-    ip: meta.ip,
+    // Looked up only when something records it (a getpeername call per request otherwise).
+    get ip() {
+      return meta.ip
+    },
     userAgent: meta.userAgent,
     requestId: meta.requestId,
   }

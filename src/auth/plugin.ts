@@ -11,6 +11,14 @@ import { roleAllows, scopesAllow, type Permission } from './roles'
 
 let seq = 0
 
+/** toISOString of the last few expiry dates (the cached token rows share their Date objects). */
+const isoStrings = new WeakMap<Date, string>()
+function isoString(d: Date): string {
+  let s = isoStrings.get(d)
+  if (s === undefined) isoStrings.set(d, (s = d.toISOString()))
+  return s
+}
+
 /** The client address: the socket's, or the first X-Forwarded-For hop behind a trusted proxy. */
 export function clientIp(deps: Deps, request: Request, server: { requestIP(r: Request): { address: string } | null } | null): string | null {
   if (deps.config.trustProxy) {
@@ -44,17 +52,25 @@ export function authPlugin(deps: Deps) {
       detail: { security: [{ bearerAuth: permission === 'authenticated' ? [] : [permission] }] },
       resolve({ request, server, set }): { principal: Principal } {
         const header = request.headers.get('authorization')
-        const ip = clientIp(deps, request, server)
+        // The client address is looked up only when something needs it (a syscall otherwise).
+        let ip: string | null | undefined
+        const meta = {
+          get ip() {
+            return ip === undefined ? (ip = clientIp(deps, request, server)) : ip
+          },
+          userAgent: request.headers.get('user-agent'),
+          requestId: String(set.headers['x-request-id'] ?? ''),
+        }
         let principal: Principal
         try {
-          principal = authenticate(deps, header, { ip, userAgent: request.headers.get('user-agent'), requestId: String(set.headers['x-request-id'] ?? '') })
+          principal = authenticate(deps, header, meta)
         } catch (e) {
           // Brute force: only attempts that presented a credential count.
-          if (e instanceof AppError && e.code !== 'missing_token') limiter.authFailed(ip)
+          if (e instanceof AppError && e.code !== 'missing_token') limiter.authFailed(meta.ip)
           throw e
         }
         // GitHub's pattern: scripts can warn ahead of expiry.
-        set.headers['teamday-token-expiration'] = principal.tokenExpiresAt.toISOString()
+        set.headers['teamday-token-expiration'] = isoString(principal.tokenExpiresAt)
         limiter.consume(`tok:${principal.tokenId}`, deps.config.rateLimit, set)
         if (permission === 'authenticated') return { principal }
         if (!roleAllows(principal.role, permission)) {

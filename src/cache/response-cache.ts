@@ -56,10 +56,10 @@ export function cachedJson(cache: ResponseCache, key: string, set: { headers: Re
     body = new Blob([JSON.stringify(build())], { type: 'application/json;charset=utf-8' })
     cache.set(key, body)
   }
-  const headers = new Headers({ 'content-type': 'application/json;charset=utf-8' })
-  for (const k in set.headers) {
-    headers.set(k, String(set.headers[k]))
-    delete set.headers[k]
-  }
-  return new Response(body, { headers })
+  const headers = set.headers as Record<string, string>
+  headers['content-type'] = 'application/json;charset=utf-8'
+  // One conversion of the plain object, cheaper than a Headers.set per header.
+  const res = new Response(body, { headers })
+  set.headers = {}
+  return res
 }

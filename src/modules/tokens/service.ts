@@ -301,9 +301,12 @@ export function findTokenForAuth(db: DB, tokenHash: string): Readonly<AuthRow> |
  * makes concurrent requests (or instances) write once. Never throws: a failure to record
  * use must not fail the request.
  */
-export function touchLastUsed(deps: Deps, row: AuthRow, ip: string | null, userAgent: string | null, requestId: string | null = null): void {
+export function touchLastUsed(deps: Deps, row: Readonly<AuthRow>, meta: { readonly ip: string | null; userAgent: string | null; requestId?: string | null }): void {
   const now = deps.clock.now()
   if (row.lastUsedAt && now - row.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return
+  // Read only now: the client address costs a syscall, and most requests never get here.
+  const { ip, userAgent } = meta
+  const requestId = meta.requestId ?? null
   try {
     const t = personalAccessTokens
     const before = ip ? deps.db.select({ ip: t.lastUsedIpEnc }).from(t).where(eq(t.id, row.id)).get() : undefined
