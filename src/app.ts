@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia'
-import { authPlugin, clientIp } from './auth/plugin'
+import { authPlugin, clientIp, type ServerLike } from './auth/plugin'
 import { redactTokens } from './auth/tokens'
 import type { Deps } from './deps'
 import { docsPlugin } from './docs'
@@ -98,7 +98,10 @@ function settleSchemas(routes: { hooks?: any }[]) {
  * database and listens; tests build their own app on an in-memory database.
  */
 export function createApp(deps: Deps) {
-  const auth = authPlugin(deps)
+  // Hooks get the server from here rather than from the request context (see authPlugin).
+  let listening: { server: ServerLike | null } | undefined
+  const server = (): ServerLike | null => listening?.server ?? null
+  const auth = authPlugin(deps, server)
   let matchers: { method: string; re: RegExp }[] | undefined
 
   const app = new Elysia({ normalize: true })
@@ -119,7 +122,7 @@ export function createApp(deps: Deps) {
         throw new AppError('payload_too_large', `Request body too large: the limit is ${deps.config.maxBodyBytes} bytes (1 MiB).`)
       }
     })
-    .onError(({ code, error, set, request, path, server }) => {
+    .onError(({ code, error, set, request, path }) => {
       const requestId = String(set.headers['x-request-id'] ?? newId('req'))
       let status = 500
       let errCode = 'internal_error'
@@ -174,7 +177,7 @@ export function createApp(deps: Deps) {
         })
       } else if (status === 401) {
         // Never the token: only what kind of failure, from where.
-        deps.logger.warn('auth_failed', { requestId, code: errCode, method: request.method, path: redactTokens(path), ip: clientIp(deps, request, server ?? null) })
+        deps.logger.warn('auth_failed', { requestId, code: errCode, method: request.method, path: redactTokens(path), ip: clientIp(deps, request, server()) })
       }
       message = redactTokens(message)
       set.status = status
@@ -189,7 +192,7 @@ export function createApp(deps: Deps) {
       detail: { summary: 'Health check', description: 'Liveness and version. No authentication.', tags: ['System'] },
     })
     // Rate limits: per IP on the routes below that do not authenticate (the auth plugin limits per token).
-    .use(rateLimitPlugin(deps, (request, server) => clientIp(deps, request, server)))
+    .use(rateLimitPlugin(deps, (request) => clientIp(deps, request, server())))
     .group('/api/v1', (v1) =>
       v1
         .use(tokensModule(deps, auth))
@@ -202,6 +205,7 @@ export function createApp(deps: Deps) {
         .use(credentialsModule(deps, auth)),
     )
     .use(publicAgentsModule(deps))
+  listening = app as unknown as { server: ServerLike | null }
   settleSchemas(app.routes)
   rateLimiterFor(deps).indexRoutes(app.routes)
   return app

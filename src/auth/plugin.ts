@@ -20,7 +20,11 @@ function isoString(d: Date): string {
 }
 
 /** The client address: the socket's, or the first X-Forwarded-For hop behind a trusted proxy. */
-export function clientIp(deps: Deps, request: Request, server: { requestIP(r: Request): { address: string } | null } | null): string | null {
+export interface ServerLike {
+  requestIP(r: Request): { address: string } | null
+}
+
+export function clientIp(deps: Deps, request: Request, server: ServerLike | null): string | null {
   if (deps.config.trustProxy) {
     const xff = request.headers.get('x-forwarded-for')
     if (xff) return xff.split(',')[0]!.trim().slice(0, 64) || null
@@ -44,19 +48,21 @@ export type AuthRequirement = Permission | 'authenticated'
  * tokens unaffected), each authenticated request counts against its token's rate limit, and
  * POST/PATCH requests may carry an Idempotency-Key (src/idempotency).
  */
-export function authPlugin(deps: Deps) {
+export function authPlugin(deps: Deps, getServer: () => ServerLike | null = () => null) {
   const limiter = rateLimiterFor(deps)
   const idempotency = idempotencyHooks(deps)
   return new Elysia({ name: 'teamday-auth', seed: ++seq }).macro({
     auth: (permission: AuthRequirement) => ({
       detail: { security: [{ bearerAuth: permission === 'authenticated' ? [] : [permission] }] },
-      resolve({ request, server, set }): { principal: Principal } {
+      // The server comes from getServer(), not the context: a hook that reads `server` from the
+      // context makes Elysia define a getter on every request's context.
+      resolve({ request, set }): { principal: Principal } {
         const header = request.headers.get('authorization')
         // The client address is looked up only when something needs it (a syscall otherwise).
         let ip: string | null | undefined
         const meta = {
           get ip() {
-            return ip === undefined ? (ip = clientIp(deps, request, server)) : ip
+            return ip === undefined ? (ip = clientIp(deps, request, getServer())) : ip
           },
           userAgent: request.headers.get('user-agent'),
           requestId: String(set.headers['x-request-id'] ?? ''),

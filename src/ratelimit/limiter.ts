@@ -112,12 +112,12 @@ let seq = 0
  * Per-IP limit for the routes that do not authenticate. Mount it before the routes, then call
  * `rateLimiterFor(deps).indexRoutes(app.routes)` once they are all registered.
  */
-export function rateLimitPlugin(deps: Deps, clientIp: (request: Request, server: any) => string | null) {
+export function rateLimitPlugin(deps: Deps, clientIp: (request: Request) => string | null) {
   const limiter = rateLimiterFor(deps)
-  return new Elysia({ name: 'teamday-ratelimit', seed: ++seq }).onBeforeHandle({ as: 'global' }, ({ request, route, server, set }) => {
+  return new Elysia({ name: 'teamday-ratelimit', seed: ++seq }).onBeforeHandle({ as: 'global' }, ({ request, route, set }) => {
     if (!deps.config.rateLimit || limiter.isAuthenticatedRoute(request.method, route) || EXEMPT.test(route)) return
     // In-process requests (no socket, no trusted proxy header) have no address: not limited.
-    const ip = clientIp(request, server)
+    const ip = clientIp(request)
     if (ip) limiter.consume(`ip:${ip}`, deps.config.rateLimit, set)
   })
 }
