@@ -52,8 +52,3 @@ export const bodyErrors = {
     { field: 'expiresInDays', message: 'expiresInDays must be an integer between 7 and 365' },
   ]),
 } as const
-
-export const Pagination = {
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Page size (1-200, default 50)' })),
-  offset: t.Optional(t.Integer({ minimum: 0, default: 0, description: 'Items to skip' })),
-}

@@ -21,6 +21,7 @@ import { agentsVersionScope, archiveAgent, createAgent, getAgent, listAgents, up
 import { isOrgAdmin } from '../../auth/roles'
 import { cachedJson, ResponseCache } from '../../cache/response-cache'
 import { readVersion } from '../../db/versions'
+import { boolParam, intParam } from '../query-params'
 
 const writeErrors = { ...authErrors, ...bodyErrors, 403: AgentForbidden, 422: AgentBodyInvalid }
 
@@ -32,12 +33,12 @@ export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
       '',
       ({ principal, query, set }) => {
         const opts = {
-          includeArchived: query.archived,
+          includeArchived: boolParam(query.archived),
           visibility: query.visibility,
           category: query.category,
           q: query.q,
-          limit: query.limit ?? 50,
-          offset: query.offset ?? 0,
+          limit: intParam(query.limit, 50),
+          offset: intParam(query.offset, 0),
         }
         // The list is served from memory while the organization's agents are unchanged (the
         // version lives in the database, so every instance sees a write on its next request).

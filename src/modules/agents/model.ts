@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
+import { QueryBoolean, QueryInteger } from '../query-params'
 import { errorResponse } from '../shared-models'
 
 export const MAX_TURNS_ERROR = 'maxTurns must be between 1 and 500'
@@ -120,12 +121,12 @@ export const UpdateAgentBody = t.Object(
 )
 
 export const ListAgentsQuery = t.Object({
-  archived: t.Optional(t.Boolean({ description: 'true: include archived agents (default: only active ones)', error: 'archived must be true or false' })),
+  archived: t.Optional(QueryBoolean({ description: 'true: include archived agents (default: only active ones)', error: 'archived must be true or false' })),
   visibility: t.Optional(Visibility),
   category: t.Optional(t.String({ maxLength: 100, error: 'category must be a string of at most 100 characters' })),
   q: t.Optional(t.String({ maxLength: 200, description: 'Case-insensitive substring of the name', error: 'q must be a string of at most 200 characters' })),
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Page size (1-200, default 50)', error: 'limit must be an integer between 1 and 200' })),
-  offset: t.Optional(t.Integer({ minimum: 0, default: 0, description: 'Items to skip', error: 'offset must be a non-negative integer' })),
+  limit: t.Optional(QueryInteger({ minimum: 1, maximum: 200, default: 50, description: 'Page size (1-200, default 50)', error: 'limit must be an integer between 1 and 200' })),
+  offset: t.Optional(QueryInteger({ minimum: 0, default: 0, description: 'Items to skip', error: 'offset must be a non-negative integer' })),
 })
 
 export const AgentIdParams = t.Object({ id: t.String({ description: 'Agent id (char_...)', examples: ['char_8Kq2LmX9vB3nR8kT1wYz'] }) })

@@ -3,6 +3,7 @@ import type { Deps } from '../../deps'
 import { errorResponse } from '../shared-models'
 import { PublicAgentList, PublicAgentsQuery } from './model'
 import { listPublicAgents } from './directory'
+import { intParam } from '../query-params'
 
 const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
@@ -13,7 +14,7 @@ export function publicAgentsModule(deps: Deps) {
   return new Elysia({ prefix: '/api/public', tags: ['Public'] }).get(
     '/agents',
     ({ query }) => {
-      const { data, total } = listPublicAgents(deps, { limit: query.limit ?? 50, offset: query.offset ?? 0 })
+      const { data, total } = listPublicAgents(deps, { limit: intParam(query.limit, 50), offset: intParam(query.offset, 0) })
       return { data, meta: { timestamp: new Date(deps.clock.now()).toISOString(), version: deps.config.version, total } }
     },
     {

@@ -4,6 +4,7 @@ import type { Deps } from '../../deps'
 import { authErrors, errorResponse } from '../shared-models'
 import { AuditEventList, ListAuditEventsQuery } from './model'
 import { listAuditEvents } from './query'
+import { intParam } from '../query-params'
 
 const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: since must be an ISO-8601 date-time', [
   { field: 'since', message: 'since must be an ISO-8601 date-time' },
@@ -22,8 +23,8 @@ export function auditModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
           userId: query.userId,
           since: query.since,
           until: query.until,
-          limit: query.limit ?? 50,
-          offset: query.offset ?? 0,
+          limit: intParam(query.limit, 50),
+          offset: intParam(query.offset, 0),
         }),
       }),
       {

@@ -17,6 +17,7 @@ import {
 } from './model'
 import { cancelExecution, executionLogs, executionTree, failureError, getVisibleExecution, listExecutions, prepareExecution, toPublicExecution } from './service'
 import { executeResult, sseResponse } from './sse'
+import { intParam } from '../query-params'
 
 const notFound = errorResponse(404, 'not_found', 'Not found: no such execution, or not visible to you, or in another organization.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz not found.')
 const agentNotFound = errorResponse(404, 'not_found', 'Not found: no such agent or space, archived, not visible to you, or in another organization.', 'Agent char_4Fk9QzL2mP7xR1vN8tBc not found (or archived, or not visible to you).')
@@ -68,7 +69,7 @@ export function executionsModule(deps: Deps, auth: ReturnType<typeof authPlugin>
     )
     .group('/executions', (g) =>
       g
-        .get('', ({ principal, query }) => listExecutions(deps, principal, { ...query, limit: query.limit ?? 50, offset: query.offset ?? 0 }), {
+        .get('', ({ principal, query }) => listExecutions(deps, principal, { ...query, limit: intParam(query.limit, 50), offset: intParam(query.offset, 0) }), {
           auth: 'executions:read',
           query: ListExecutionsQuery,
           response: { 200: ExecutionList, 422: badQuery, ...authErrors },

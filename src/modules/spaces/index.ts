@@ -6,6 +6,7 @@ import { CreateSpaceBody, ListSpacesQuery, SpaceArchived, SpaceEnvelope, SpaceId
 import { DeleteSecretsBody, secretBodyErrors, SecretKeysResult, SecretsDeleted, SetSecretsBody, SpaceSecretNames } from './secrets-model'
 import { archiveSpace, createSpace, getSpace, listSpaces, updateSpace } from './service'
 import { deleteSpaceSecrets, listSpaceSecrets, setSpaceSecrets } from './space-secrets'
+import { boolParam, intParam } from '../query-params'
 
 const notFound = errorResponse(
   404,
@@ -34,7 +35,7 @@ export function spacesModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
       '',
       ({ principal, query }) => ({
         success: true as const,
-        ...listSpaces(deps, principal, { archived: query.archived, limit: query.limit ?? 50, offset: query.offset ?? 0 }),
+        ...listSpaces(deps, principal, { archived: boolParam(query.archived), limit: intParam(query.limit, 50), offset: intParam(query.offset, 0) }),
       }),
       {
         auth: 'spaces:read',

@@ -1,4 +1,5 @@
 import { t } from 'elysia'
+import { QueryInteger, QueryBoolean } from '../query-params'
 
 export const exampleSpace = {
   id: 'space_8Kq2LmX9vB3nR8kT1wYz',
@@ -86,9 +87,9 @@ export const UpdateSpaceBody = t.Object(
 )
 
 export const ListSpacesQuery = t.Object({
-  archived: t.Optional(t.Boolean({ description: 'Include archived spaces (default false)', error: 'archived must be true or false' })),
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50, description: 'Page size (1-200, default 50)', error: 'limit must be an integer between 1 and 200' })),
-  offset: t.Optional(t.Integer({ minimum: 0, default: 0, description: 'Items to skip', error: 'offset must be a non-negative integer' })),
+  archived: t.Optional(QueryBoolean({ description: 'Include archived spaces (default false)', error: 'archived must be true or false' })),
+  limit: t.Optional(QueryInteger({ minimum: 1, maximum: 200, default: 50, description: 'Page size (1-200, default 50)', error: 'limit must be an integer between 1 and 200' })),
+  offset: t.Optional(QueryInteger({ minimum: 0, default: 0, description: 'Items to skip', error: 'offset must be a non-negative integer' })),
 })
 
 export const SpaceIdParams = t.Object({ id: t.String({ description: 'Space id (space_…)', examples: ['space_8Kq2LmX9vB3nR8kT1wYz'] }) })

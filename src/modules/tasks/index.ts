@@ -16,6 +16,7 @@ import {
   TaskDeleted,
 } from './model'
 import { createTask, deleteTask, getTask, listTasks, updateTask } from './service'
+import { intParam } from '../query-params'
 
 const writeErrors = { ...authErrors, ...bodyErrors, 403: TaskForbidden, 422: TaskBodyInvalid }
 
@@ -31,8 +32,8 @@ export function tasksModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
           priority: query.priority,
           assignedTo: query.assignedTo,
           spaceId: query.spaceId,
-          limit: query.limit ?? 50,
-          offset: query.offset ?? 0,
+          limit: intParam(query.limit, 50),
+          offset: intParam(query.offset, 0),
         }),
       }),
       {

@@ -6,6 +6,7 @@ import { withholdFromReplay } from '../../idempotency/hooks'
 import { createTokenForCaller, describeSelf, rotateToken } from './lifecycle'
 import { CreatedToken, CreateTokenBody, ListTokensQuery, RotatedToken, RotateTokenBody, SelfTokenEnvelope, TokenEnvelope, TokenIdParams, TokenList } from './model'
 import { getToken, listTokens, revokeToken, toPublicToken } from './service'
+import { boolParam, intParam } from '../query-params'
 
 const notFound = errorResponse(
   404,
@@ -32,10 +33,10 @@ export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
       ({ principal, query }) => ({
         success: true as const,
         ...listTokens(deps, principal, {
-          organization: query.all,
+          organization: boolParam(query.all),
           status: query.status,
-          limit: query.limit ?? 50,
-          offset: query.offset ?? 0,
+          limit: intParam(query.limit, 50),
+          offset: intParam(query.offset, 0),
         }),
       }),
       {

@@ -1,5 +1,6 @@
 import { t } from 'elysia'
 import { SCOPES } from '../../auth/roles'
+import { QueryInteger, QueryBoolean } from '../query-params'
 
 const exampleToken = {
   id: 'pat_7Hq2LmX9vB3nR8kT1wYz',
@@ -94,10 +95,10 @@ export const TokenList = t.Object({
 export const TokenEnvelope = t.Object({ success: t.Literal(true), token: Token })
 
 export const ListTokensQuery = t.Object({
-  all: t.Optional(t.Boolean({ description: 'Admins: every token of the organization, not just your own' })),
+  all: t.Optional(QueryBoolean({ description: 'Admins: every token of the organization, not just your own', error: 'all must be true or false' })),
   status: t.Optional(TokenStatus),
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50, error: 'limit must be an integer between 1 and 200' })),
-  offset: t.Optional(t.Integer({ minimum: 0, default: 0, error: 'offset must be a non-negative integer' })),
+  limit: t.Optional(QueryInteger({ minimum: 1, maximum: 200, default: 50, error: 'limit must be an integer between 1 and 200' })),
+  offset: t.Optional(QueryInteger({ minimum: 0, default: 0, error: 'offset must be a non-negative integer' })),
 })
 
 export const TokenIdParams = t.Object({ id: t.String({ description: 'Token id (pat_…)', examples: ['pat_7Hq2LmX9vB3nR8kT1wYz'] }) })

@@ -1,0 +1,60 @@
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+
+// Integer and boolean query parameters of every list route: accepted as the strings a URL
+// carries, refused with a 422 that names the parameter (never TypeBox's internal kind names).
+let t: TestApp
+let admin: Actor
+beforeAll(() => {
+  t = makeTestApp()
+  admin = makeActor(t, { role: 'admin' })
+})
+
+const lists = ['/api/v1/agents', '/api/v1/spaces', '/api/v1/tasks', '/api/v1/tokens', '/api/v1/executions', '/api/v1/audit-events', '/api/public/agents']
+const sep = (path: string) => (path.includes('?') ? '&' : '?')
+
+describe('list query parameters', () => {
+  for (const path of lists) {
+    test(`${path}: limit/offset as digits work; anything else is 422 naming the field`, async () => {
+      for (const q of ['limit=1', 'limit=200', 'offset=0', 'offset=3', 'limit=2&offset=1']) {
+        const res = await t.req('GET', `${path}${sep(path)}${q}`, { token: admin.token })
+        expect({ q, status: res.status }).toEqual({ q, status: 200 })
+      }
+      for (const [q, field] of [['limit=0', 'limit'], ['limit=201', 'limit'], ['limit=abc', 'limit'], ['limit=1.5', 'limit'], ['limit=', 'limit'], ['limit=%201', 'limit'], ['offset=-1', 'offset'], ['offset=x', 'offset']] as const) {
+        const res = await t.req('GET', `${path}${sep(path)}${q}`, { token: admin.token })
+        expect({ q, status: res.status, code: res.body?.code }).toEqual({ q, status: 422, code: 'validation_failed' })
+        expect(res.body.details.map((d: any) => d.field)).toContain(field)
+        expect(res.body.message).toStartWith(`Validation failed: ${field} must be`)
+        expect(res.text).not.toContain('Teamday')
+      }
+    })
+  }
+
+  test('limit and offset page the list', async () => {
+    for (let i = 0; i < 3; i++) await t.req('POST', '/api/v1/agents', { token: admin.token, body: { name: `Paged ${i}` } })
+    const all = (await t.req('GET', '/api/v1/agents', { token: admin.token })).body.agents.map((a: any) => a.id)
+    const page = (await t.req('GET', '/api/v1/agents?limit=1&offset=1', { token: admin.token })).body
+    expect(page.agents.map((a: any) => a.id)).toEqual(all.slice(1, 2))
+    expect(page.total).toBe(all.length)
+  })
+
+  for (const [path, name] of [['/api/v1/agents', 'archived'], ['/api/v1/spaces', 'archived'], ['/api/v1/tokens', 'all']] as const) {
+    test(`${path}: ${name}=true|false work; other values are 422`, async () => {
+      for (const v of ['true', 'false']) expect((await t.req('GET', `${path}?${name}=${v}`, { token: admin.token })).status).toBe(200)
+      for (const v of ['yes', '1', '']) {
+        const res = await t.req('GET', `${path}?${name}=${v}`, { token: admin.token })
+        expect({ v, status: res.status }).toEqual({ v, status: 422 })
+        expect(res.body.message).toBe(`Validation failed: ${name} must be true or false`)
+      }
+    })
+  }
+
+  test('archived=true includes archived agents, false leaves them out', async () => {
+    const made = await t.req('POST', '/api/v1/agents', { token: admin.token, body: { name: 'To archive' } })
+    await t.req('DELETE', `/api/v1/agents/${made.body.id}`, { token: admin.token })
+    const ids = async (q: string) => (await t.req('GET', `/api/v1/agents${q}`, { token: admin.token })).body.agents.map((a: any) => a.id)
+    expect(await ids('?archived=true&limit=200')).toContain(made.body.id)
+    expect(await ids('?archived=false&limit=200')).not.toContain(made.body.id)
+    expect(await ids('?limit=200')).not.toContain(made.body.id)
+  })
+})
