@@ -52,7 +52,7 @@ export function checkTokenFormat(token: string): TokenFormatProblem | null {
 
 /** SHA-256 of the whole token (prefix included), lower-case hex. */
 export function hashToken(token: string): string {
-  return new Bun.CryptoHasher('sha256').update(token).digest('hex')
+  return Bun.CryptoHasher.hash('sha256', token, 'hex')
 }
 
 /** The display hint stored beside the hash: first 4 and last 4 characters of the body. */
