@@ -168,3 +168,27 @@ describe('token look-ups are cached, and every change is seen by the next reques
     expect(res.body.code).toBe('token_expired')
   })
 })
+
+describe('statement reuse', () => {
+  test('the same SQL text reuses one compiled statement; bound parameters or a full cache do not', () => {
+    const db = openDatabase(':memory:')
+    const c = db.$client
+    expect(c.prepare('SELECT 1')).toBe(c.prepare('SELECT 1'))
+    expect(c.prepare('SELECT ?', [1])).not.toBe(c.prepare('SELECT ?', [1]))
+    const first = c.prepare('SELECT 0')
+    for (let i = 1; i <= 600; i++) c.prepare(`SELECT ${i}`)
+    expect(c.prepare('SELECT 0')).not.toBe(first) // forgotten past the bound, compiled again
+    closeDatabase(db)
+  })
+
+  test('two drizzle queries with the same text, one inside the other\'s result handling, both read their own rows', () => {
+    const db = openDatabase(':memory:')
+    db.$client.exec('CREATE TABLE x (v INTEGER)')
+    db.$client.exec('INSERT INTO x VALUES (1), (2), (3)')
+    const outer = db.$client.prepare('SELECT v FROM x WHERE v >= ? ORDER BY v').all(2) as { v: number }[]
+    const inner = outer.map((r) => (db.$client.prepare('SELECT v FROM x WHERE v >= ? ORDER BY v').all(r.v) as { v: number }[]).map((x) => x.v))
+    expect(outer.map((r) => r.v)).toEqual([2, 3])
+    expect(inner).toEqual([[2, 3], [3]])
+    closeDatabase(db)
+  })
+})
