@@ -192,3 +192,61 @@ describe('statement reuse', () => {
     closeDatabase(db)
   })
 })
+
+describe('rows of SELECT statements kept until the next commit', () => {
+  const q = (db: ReturnType<typeof openDatabase>, min: number) => db.$client.prepare('SELECT v FROM x WHERE v >= ? ORDER BY v').values(min)
+
+  test('served from memory while nothing is committed; a commit by another connection or process is seen at once', () => {
+    const file = dbFile()
+    const db = openDatabase(file)
+    db.$client.exec('CREATE TABLE x (v INTEGER)')
+    db.$client.exec('INSERT INTO x VALUES (1)')
+    const first = q(db, 0)
+    expect(q(db, 0)).toBe(first) // the very same rows: no statement ran
+    const other = openDatabase(file)
+    other.$client.exec('INSERT INTO x VALUES (2)')
+    expect(q(db, 0)).toEqual([[1], [2]])
+    writeFromAnotherProcess(file, 'DELETE FROM x WHERE v = 1')
+    expect(q(db, 0)).toEqual([[2]])
+    db.$client.exec('UPDATE x SET v = 3')
+    expect(q(db, 0)).toEqual([[3]])
+    closeDatabase(other)
+    closeDatabase(db)
+  })
+
+  test('inside a transaction every read runs: the transaction sees its own writes', () => {
+    for (const file of [dbFile(), ':memory:']) {
+      const db = openDatabase(file)
+      db.$client.exec('CREATE TABLE x (v INTEGER)')
+      expect(q(db, 0)).toEqual([])
+      db.$client.transaction(() => {
+        db.$client.exec('INSERT INTO x VALUES (7)')
+        expect(q(db, 0)).toEqual([[7]])
+      })()
+      expect(q(db, 0)).toEqual([[7]])
+      closeDatabase(db)
+    }
+  })
+
+  test('statements that write are never answered from memory (INSERT … RETURNING)', () => {
+    const db = openDatabase(dbFile())
+    db.$client.exec('CREATE TABLE x (v INTEGER)')
+    const ins = db.$client.prepare('INSERT INTO x VALUES (1) RETURNING v')
+    ins.values()
+    ins.values()
+    expect(q(db, 0)).toEqual([[1], [1]])
+    closeDatabase(db)
+  })
+
+  test('different parameters are different entries; large results are not kept', () => {
+    const db = openDatabase(dbFile())
+    db.$client.exec('CREATE TABLE x (v INTEGER)')
+    db.$client.exec('WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) INSERT INTO x SELECT i FROM n')
+    expect(q(db, 299)).toEqual([[299], [300]])
+    expect(q(db, 300)).toEqual([[300]])
+    const big = q(db, 0)
+    expect(big.length).toBe(300)
+    expect(q(db, 0)).not.toBe(big)
+    closeDatabase(db)
+  })
+})

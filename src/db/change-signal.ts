@@ -1,3 +1,4 @@
+import { Database, type Statement } from 'bun:sqlite'
 import { existsSync } from 'node:fs'
 import type { DB } from './client'
 
@@ -83,6 +84,7 @@ class WalHeaderSignal implements ChangeSignal {
 }
 
 class StatementSignal implements ChangeSignal {
+  private stmt: Statement | undefined
   private last = ''
   private gen = 0
   private closed = false
@@ -91,7 +93,9 @@ class StatementSignal implements ChangeSignal {
 
   generation(): number {
     if (this.closed) return ++this.gen
-    const row = this.db.$client.query('SELECT total_changes() AS c, (SELECT data_version FROM pragma_data_version()) AS v').get() as { c: number; v: number }
+    // Compiled by bun:sqlite's own prepare: never through the caching one in src/db/sqlite.ts.
+    this.stmt ??= Database.prototype.prepare.call(this.db.$client, 'SELECT total_changes() AS c, (SELECT data_version FROM pragma_data_version()) AS v')
+    const row = this.stmt.get() as { c: number; v: number }
     const stamp = `${row.c}:${row.v}`
     if (stamp !== this.last) {
       this.last = stamp
@@ -102,6 +106,8 @@ class StatementSignal implements ChangeSignal {
 
   close(): void {
     this.closed = true
+    this.stmt?.finalize()
+    this.stmt = undefined
   }
 }
 

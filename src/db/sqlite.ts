@@ -1,0 +1,86 @@
+import { Database, type SQLQueryBindings, type Statement } from 'bun:sqlite'
+import type { ChangeSignal } from './change-signal'
+
+type AnyStatement = Statement<any, any>
+
+const SELECT = /^\s*select\b/i
+
+/**
+ * bun:sqlite's Database as drizzle uses it, with two caches:
+ *
+ * - Compiled statements, reused by SQL text. drizzle calls `prepare()` for every query it runs
+ *   (SQLite then parses and plans it again, tens of µs), though its query builder produces the
+ *   same text for the same query shape. drizzle's bun-sqlite session runs each statement to
+ *   completion synchronously (run/all/values, never an open iterator), so queries with the same
+ *   text can share one. Bounded: past MAX_STATEMENTS the oldest is forgotten (not finalized: a
+ *   long-lived prepared query may hold it).
+ *
+ * - Rows read by SELECT statements, kept until the next commit to the database by anyone (the
+ *   change signal, src/db/change-signal.ts: the one invalidation point, shared with the read
+ *   cache). On a WAL file every statement opens a read transaction, a few system calls; an
+ *   unchanged database answers from memory instead. Never inside a transaction (its own
+ *   uncommitted writes are not a commit yet), never for statements that write (`RETURNING`),
+ *   never for large results. Rows are drizzle's raw value arrays, which it only reads.
+ */
+export class CachingDatabase extends Database {
+  static readonly MAX_STATEMENTS = 500
+  static readonly MAX_RESULTS = 2_000
+  static readonly MAX_ROWS = 200
+
+  private readonly statements = new Map<string, AnyStatement>()
+  private readonly results = new Map<string, unknown[][]>()
+  private signal: ChangeSignal | null = null
+  private generation = -1
+
+  /** Turns the row cache on, invalidated by `signal`. */
+  cacheResultsUntil(signal: ChangeSignal): void {
+    this.signal = signal
+  }
+
+  override prepare = ((sql: string, params?: SQLQueryBindings | SQLQueryBindings[]) => {
+    if (params !== undefined) return super.prepare(sql, params)
+    let stmt = this.statements.get(sql)
+    if (stmt === undefined) {
+      stmt = super.prepare(sql) as AnyStatement
+      if (SELECT.test(sql)) this.cacheValues(stmt, sql)
+      if (this.statements.size >= CachingDatabase.MAX_STATEMENTS) this.statements.delete(this.statements.keys().next().value!)
+      this.statements.set(sql, stmt)
+    }
+    return stmt
+  }) as Database['prepare']
+
+  private cacheValues(stmt: AnyStatement, sql: string): void {
+    const values = stmt.values.bind(stmt)
+    stmt.values = ((...params: SQLQueryBindings[]) => {
+      const signal = this.signal
+      if (signal === null || this.inTransaction) return values(...params)
+      const g = signal.generation()
+      if (g !== this.generation) {
+        this.results.clear()
+        this.generation = g
+      }
+      let key: string
+      try {
+        key = `${sql}\u0000${JSON.stringify(params)}`
+      } catch {
+        return values(...params) // e.g. a bigint parameter
+      }
+      let rows = this.results.get(key)
+      if (rows === undefined) {
+        rows = values(...params) as unknown[][]
+        if (rows.length <= CachingDatabase.MAX_ROWS) {
+          if (this.results.size >= CachingDatabase.MAX_RESULTS) this.results.clear()
+          this.results.set(key, rows)
+        }
+      }
+      return rows
+    }) as typeof stmt.values
+  }
+
+  override close(throwOnError?: boolean): void {
+    for (const stmt of this.statements.values()) stmt.finalize()
+    this.statements.clear()
+    this.results.clear()
+    super.close(throwOnError)
+  }
+}
