@@ -247,6 +247,13 @@ describe('rows of SELECT statements kept until the next commit', () => {
     const big = q(db, 0)
     expect(big.length).toBe(300)
     expect(q(db, 0)).not.toBe(big)
+    // One row, but over a mebibyte of text (an execution's output, say): not kept either.
+    db.$client.exec('CREATE TABLE y (t TEXT)')
+    db.$client.prepare('INSERT INTO y VALUES (?)').run('x'.repeat(600_000))
+    const wide = () => db.$client.prepare('SELECT t FROM y').values()
+    const one = wide()
+    expect(one[0]![0]).toHaveLength(600_000)
+    expect(wide()).not.toBe(one)
     closeDatabase(db)
   })
 })

@@ -20,15 +20,20 @@ const SELECT = /^\s*select\b/i
  *   cache). On a WAL file every statement opens a read transaction, a few system calls; an
  *   unchanged database answers from memory instead. Never inside a transaction (its own
  *   uncommitted writes are not a commit yet), never for statements that write (`RETURNING`),
- *   never for large results. Rows are drizzle's raw value arrays, which it only reads.
+ *   never for results over MAX_ROWS rows or MAX_RESULT_BYTES; MAX_BYTES in all. Rows are
+ *   drizzle's raw value arrays, which it only reads.
  */
 export class CachingDatabase extends Database {
   static readonly MAX_STATEMENTS = 500
   static readonly MAX_RESULTS = 2_000
   static readonly MAX_ROWS = 200
+  /** Bytes of row data kept in all (strings counted at 2 bytes a character), and in one result. */
+  static readonly MAX_BYTES = 32 * 1024 * 1024
+  static readonly MAX_RESULT_BYTES = 1024 * 1024
 
   private readonly statements = new Map<string, AnyStatement>()
   private readonly results = new Map<string, unknown[][]>()
+  private resultBytes = 0
   private signal: ChangeSignal | null = null
   private generation = -1
 
@@ -56,7 +61,7 @@ export class CachingDatabase extends Database {
       if (signal === null || this.inTransaction) return values(...params)
       const g = signal.generation()
       if (g !== this.generation) {
-        this.results.clear()
+        this.forgetResults()
         this.generation = g
       }
       let key: string
@@ -68,19 +73,35 @@ export class CachingDatabase extends Database {
       let rows = this.results.get(key)
       if (rows === undefined) {
         rows = values(...params) as unknown[][]
-        if (rows.length <= CachingDatabase.MAX_ROWS) {
-          if (this.results.size >= CachingDatabase.MAX_RESULTS) this.results.clear()
+        const bytes = rows.length <= CachingDatabase.MAX_ROWS ? sizeOf(rows) + key.length * 2 : Infinity
+        if (bytes <= CachingDatabase.MAX_RESULT_BYTES) {
+          if (this.results.size >= CachingDatabase.MAX_RESULTS || this.resultBytes + bytes > CachingDatabase.MAX_BYTES) this.forgetResults()
           this.results.set(key, rows)
+          this.resultBytes += bytes
         }
       }
       return rows
     }) as typeof stmt.values
   }
 
+  private forgetResults(): void {
+    this.results.clear()
+    this.resultBytes = 0
+  }
+
   override close(throwOnError?: boolean): void {
     for (const stmt of this.statements.values()) stmt.finalize()
     this.statements.clear()
-    this.results.clear()
+    this.forgetResults()
     super.close(throwOnError)
   }
+}
+
+/** Approximate bytes held by rows of SQLite values. */
+function sizeOf(rows: unknown[][]): number {
+  let n = 0
+  for (const row of rows) {
+    for (const v of row) n += typeof v === 'string' ? v.length * 2 : v instanceof Uint8Array ? v.byteLength : 8
+  }
+  return n
 }
