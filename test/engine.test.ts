@@ -255,3 +255,38 @@ describe('operations', () => {
     expect(late.status).toBe(503)
   })
 })
+
+describe('cancel through another instance', () => {
+  test('a cancel recorded by another instance on the same database stops the run here within 1 s', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs')
+    const { join } = await import('node:path')
+    const { tmpdir } = await import('node:os')
+    const dir = mkdtempSync(join(tmpdir(), 'teamday-engine-'))
+    try {
+      const key = crypto.getRandomValues(new Uint8Array(32))
+      const config = { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' }
+      const one = makeTestApp({ dbPath: join(dir, 'shared.db'), key, config })
+      const two = makeTestApp({ dbPath: join(dir, 'shared.db'), key, config }) // its own connection and engine
+      const a = makeActor(one, { role: 'admin' })
+      const ag = agent(one, a)
+      const abortedBefore = double.aborted
+      const started = await one.req('POST', `/api/v1/agents/${ag.id}/execute`, { token: a.token, body: { message: 'HANG', async: true } })
+      expect(started.status).toBe(202)
+      const id = started.body.executionId
+      await until(async () => (await get(two, a, id))?.status === 'running')
+      const finished = getEngine(one.deps).wait(id)!
+      expect(finished).toBeDefined()
+      const t0 = Date.now()
+      const c = await two.req('POST', `/api/v1/executions/${id}/cancel`, { token: a.token })
+      expect(c.status).toBe(200)
+      expect(c.body.execution.status).toBe('cancelled')
+      const row = await finished
+      expect(Date.now() - t0).toBeLessThan(1000)
+      expect(row.status).toBe('cancelled')
+      await until(() => double.aborted > abortedBefore, 1000)
+      expect((await get(one, a, id)).status).toBe('cancelled')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

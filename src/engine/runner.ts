@@ -26,6 +26,9 @@ export class Engine {
   private readonly queue: Queued[] = []
   private active = 0
   private stopping = false
+  private watcher: ReturnType<typeof setInterval> | null = null
+  /** How often running executions are checked for a cancel recorded by another instance. */
+  static readonly CANCEL_POLL_MS = 250
 
   constructor(private readonly deps: Deps) {
     this.providers = deps.providers ?? configProviders(deps.config)
@@ -93,6 +96,7 @@ export class Engine {
     if (parent?.aborted) ctrl.abort(parent.reason)
     parent?.addEventListener('abort', onParent, { once: true })
     this.running.set(id, ctrl)
+    this.watchForCancels()
     let row: Execution
     try {
       row = await runJob(this.deps, job, ctrl, (e) => this.emit(id, e), (p, agentId, message, signal) => this.runChild(p, agentId, message, signal ?? ctrl.signal))
@@ -140,6 +144,34 @@ export class Engine {
     const row = await this.execute(job, signal)
     if (row.status === 'completed') return row.result ?? ''
     return `Error: sub-agent execution ${row.id} ${row.status}: ${row.error ?? ''}`.trim()
+  }
+
+  /**
+   * A cancel made through another instance on the same database only records the status (that
+   * instance has nothing to abort): while executions run here, their rows are checked every
+   * CANCEL_POLL_MS and a run whose row says `cancelled` is aborted, so its provider requests
+   * stop within a second wherever the cancel was made. Unchanged rows are read from memory
+   * (src/db/sqlite.ts), so the check costs next to nothing.
+   */
+  private watchForCancels() {
+    if (this.watcher !== null) return
+    this.watcher = setInterval(() => {
+      if (this.running.size === 0) {
+        clearInterval(this.watcher!)
+        this.watcher = null
+        return
+      }
+      try {
+        for (const [id, ctrl] of this.running) {
+          if (!ctrl.signal.aborted && getExecutionRow(this.deps.db, id)?.status === 'cancelled') ctrl.abort('cancel')
+        }
+      } catch (e) {
+        // e.g. the database is closing during shutdown: the next tick (or shutdown) settles it.
+        this.deps.logger.warn('cancel_check_failed', { error: e instanceof Error ? e.message : String(e) })
+      }
+    }, Engine.CANCEL_POLL_MS)
+    // Never what keeps a process alive.
+    ;(this.watcher as { unref?: () => void }).unref?.()
   }
 
   /**
