@@ -1,6 +1,7 @@
-import { and, eq, gt, isNull, or } from 'drizzle-orm'
+import { and, eq, gt, isNull, or, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal'
 import { organizations, personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
+import { prepared } from '../../db/prepared'
 import type { Deps } from '../../deps'
 import { AppError } from '../../errors'
 import { auditContext, recordAuditEvent, type AuditInput } from '../audit/service'
@@ -133,7 +134,9 @@ export function describeSelf(deps: Deps, principal: Principal): SelfToken {
   const row = findTokenById(deps.db, principal.tokenId)
   if (!row) throw new AppError('not_found', `Token ${principal.tokenId} not found`)
   const pub = toPublicToken(deps, row, principal.email)
-  const org = deps.db.select({ slug: organizations.slug }).from(organizations).where(eq(organizations.id, row.organizationId)).get()
+  const org = prepared(deps.db, 'organizations.slug', () =>
+    deps.db.select({ slug: organizations.slug }).from(organizations).where(eq(organizations.id, sql.placeholder('id'))).prepare(),
+  ).get({ id: row.organizationId })
   return {
     id: pub.id,
     name: pub.name,

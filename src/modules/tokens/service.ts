@@ -221,7 +221,9 @@ export function revokeById(db: DB, id: string, revokedBy: string, now: number, r
 }
 
 export function findTokenById(db: DB, id: string): PersonalAccessToken | undefined {
-  return db.select().from(personalAccessTokens).where(eq(personalAccessTokens.id, id)).get()
+  return prepared(db, 'tokens.byId', () =>
+    db.select().from(personalAccessTokens).where(eq(personalAccessTokens.id, sql.placeholder('id'))).prepare(),
+  ).get({ id })
 }
 
 /** Every token of a user across organizations (admin CLI). */
