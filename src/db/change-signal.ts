@@ -29,43 +29,36 @@ export interface ChangeSignal {
 const HEADER_WORDS = 12
 
 class WalHeaderSignal implements ChangeSignal {
-  private words: Uint32Array | null = null
+  /** The mapped header; null when it could not be mapped (then the fallback answers); undefined before the first look. */
+  private words: Uint32Array | null | undefined
   private readonly seen = new Uint32Array(HEADER_WORDS)
   private gen = 0
   private closed = false
-  private fallbackSeen = -1
 
   constructor(
     private readonly shmPath: string,
     private readonly fallback: ChangeSignal,
   ) {}
 
+  /** One attempt, at the first look (after start-up has opened the WAL): never a system call per request. */
   private map(): Uint32Array | null {
-    if (this.words) return this.words
     if (!existsSync(this.shmPath)) return null
     try {
       const bytes = Bun.mmap(this.shmPath, { size: HEADER_WORDS * 4 })
       if (bytes.byteLength < HEADER_WORDS * 4) return null
-      this.words = new Uint32Array(bytes.buffer, bytes.byteOffset, HEADER_WORDS)
-      this.gen++
-      this.seen.set(this.words)
+      const words = new Uint32Array(bytes.buffer, bytes.byteOffset, HEADER_WORDS)
+      this.seen.set(words)
+      return words
     } catch {
       return null
     }
-    return this.words
   }
 
   generation(): number {
     if (this.closed) return ++this.gen
-    const w = this.map()
-    if (!w) {
-      const f = this.fallback.generation()
-      if (f !== this.fallbackSeen) {
-        this.fallbackSeen = f
-        this.gen++
-      }
-      return this.gen
-    }
+    if (this.words === undefined) this.words = this.map()
+    const w = this.words
+    if (w === null) return this.fallback.generation()
     const s = this.seen
     // Words 2..11: change counter, page size, last frame, page count, checksums, salts.
     for (let i = 2; i < HEADER_WORDS; i++) {
@@ -80,6 +73,7 @@ class WalHeaderSignal implements ChangeSignal {
   close(): void {
     this.closed = true
     this.words = null
+    this.fallback.close()
   }
 }
 
