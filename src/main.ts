@@ -1,23 +1,10 @@
 #!/usr/bin/env bun
+// The entry point. It loads only what the command needs: a client command (cron, CI) never
+// evaluates the server, drizzle, Elysia or the model SDKs; `--version` and `help` load nothing.
 import { writeFileSync } from 'node:fs'
-import { createApp } from './app'
-import { loadConfig, VERSION } from './config'
-import { SecretBox } from './crypto/secretbox'
-import { openDatabase } from './db/client'
-import { runMigrations } from './db/migrate'
-import { systemClock } from './deps'
-import { createLogger } from './logger'
-import { auditCommand, AUDIT_USAGE } from './cli/audit'
-import { agentsCommand, AGENTS_USAGE } from './cli/client/agents'
-import { CLIENT_OPTIONS_USAGE, tokenArgumentError } from './cli/client/common'
-import { executionsCommand, EXECUTIONS_USAGE } from './cli/client/executions'
-import { spacesCommand, SPACES_USAGE } from './cli/client/spaces'
-import { HEALTH_USAGE, healthCommand, whoamiCommand, WHOAMI_USAGE } from './cli/client/status'
-import { tasksCommand, TASKS_USAGE } from './cli/client/tasks'
+import { VERSION } from './config'
+import { CLIENT_OPTIONS_USAGE, isClientMode, tokenArgumentError } from './cli/client/common'
 import { EXIT, guard, parse, processIo, withRuntime, type Io } from './cli/common'
-import { serveCommand, SERVE_USAGE } from './cli/serve'
-import { tokensCommand, TOKENS_USAGE } from './cli/tokens'
-import { usersCommand, USERS_USAGE } from './cli/users'
 
 export const HELP = `teamday ${VERSION}: self-hosted TeamDay v1 API server and its client, in one executable
 
@@ -51,21 +38,40 @@ ANTHROPIC_BASE_URL, TEAMDAY_DEFAULT_MODEL, TEAMDAY_PROVIDER, TEAMDAY_MAX_CONCURR
 TEAMDAY_EXECUTION_TIMEOUT_MS, TEAMDAY_MAX_DELEGATION_DEPTH. Environment (client): TEAMDAY_URL, TEAMDAY_API_URL, TEAMDAY_TOKEN,
 TEAMDAY_API_TOKEN (see README).`
 
-const USAGES: Record<string, string> = {
-  serve: SERVE_USAGE,
-  users: USERS_USAGE,
-  tokens: TOKENS_USAGE,
-  audit: AUDIT_USAGE,
-  agents: AGENTS_USAGE,
-  executions: EXECUTIONS_USAGE,
-  tasks: TASKS_USAGE,
-  spaces: SPACES_USAGE,
-  whoami: WHOAMI_USAGE,
-  health: HEALTH_USAGE,
+type Command = (args: string[], io: Io) => Promise<number>
+
+/** Each command: how to load its code (and its usage text), given its arguments. */
+const COMMANDS: Record<string, (args: string[]) => Promise<{ run: Command; usage: string }>> = {
+  serve: async () => import('./cli/serve').then((m) => ({ run: (a, io) => m.serveCommand(a, io), usage: m.SERVE_USAGE })),
+  users: async () => import('./cli/users').then((m) => ({ run: m.usersCommand, usage: m.USERS_USAGE })),
+  // Admin mode works on the database; client mode (HTTP) loads only the client.
+  tokens: async (args) =>
+    isClientMode(args)
+      ? import('./cli/client/tokens').then((m) => ({ run: m.clientTokensCommand, usage: m.CLIENT_TOKENS_USAGE }))
+      : import('./cli/tokens').then((m) => ({ run: m.tokensCommand, usage: m.TOKENS_USAGE })),
+  audit: async (args) =>
+    isClientMode(args)
+      ? import('./cli/client/audit').then((m) => ({ run: m.clientAuditCommand, usage: m.CLIENT_AUDIT_USAGE }))
+      : import('./cli/audit').then((m) => ({ run: m.auditCommand, usage: m.AUDIT_USAGE })),
+  agents: async () => import('./cli/client/agents').then((m) => ({ run: m.agentsCommand, usage: m.AGENTS_USAGE })),
+  executions: async () => import('./cli/client/executions').then((m) => ({ run: m.executionsCommand, usage: m.EXECUTIONS_USAGE })),
+  tasks: async () => import('./cli/client/tasks').then((m) => ({ run: m.tasksCommand, usage: m.TASKS_USAGE })),
+  spaces: async () => import('./cli/client/spaces').then((m) => ({ run: m.spacesCommand, usage: m.SPACES_USAGE })),
+  whoami: async () => import('./cli/client/status').then((m) => ({ run: m.whoamiCommand, usage: m.WHOAMI_USAGE })),
+  health: async () => import('./cli/client/status').then((m) => ({ run: m.healthCommand, usage: m.HEALTH_USAGE })),
 }
 
 /** The OpenAPI document of this build, generated from the routes (no database file needed). */
 export async function openapiDocument(): Promise<unknown> {
+  const [{ loadConfig }, { createApp }, { SecretBox }, { openDatabase }, { runMigrations }, { systemClock }, { createLogger }] = await Promise.all([
+    import('./config'),
+    import('./app'),
+    import('./crypto/secretbox'),
+    import('./db/client'),
+    import('./db/migrate'),
+    import('./deps'),
+    import('./logger'),
+  ])
   const config = loadConfig({}, { dbPath: ':memory:' })
   const db = openDatabase(':memory:')
   runMigrations(db)
@@ -86,34 +92,16 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
     case undefined:
     case 'help':
     case '--help':
-    case '-h':
-      io.out((rest[0] !== undefined && USAGES[rest[0]]) || HELP)
+    case '-h': {
+      const topic = rest[0] !== undefined && Object.hasOwn(COMMANDS, rest[0]) ? COMMANDS[rest[0]] : undefined
+      io.out(topic ? (await topic(['help'])).usage : HELP)
       return cmd === undefined ? EXIT.usage : EXIT.ok
+    }
     case '--version':
     case '-v':
     case 'version':
       io.out(`teamday ${VERSION}`)
       return EXIT.ok
-    case 'serve':
-      return serveCommand(rest, io)
-    case 'users':
-      return usersCommand(rest, io)
-    case 'tokens':
-      return tokensCommand(rest, io)
-    case 'audit':
-      return auditCommand(rest, io)
-    case 'agents':
-      return agentsCommand(rest, io)
-    case 'executions':
-      return executionsCommand(rest, io)
-    case 'tasks':
-      return tasksCommand(rest, io)
-    case 'spaces':
-      return spacesCommand(rest, io)
-    case 'whoami':
-      return whoamiCommand(rest, io)
-    case 'health':
-      return healthCommand(rest, io)
     case 'migrate':
       return guard(io, 'usage: teamday migrate [--db FILE]', () => {
         const { values } = parse(rest, {})
@@ -132,9 +120,12 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
         } else io.out(json)
         return EXIT.ok
       })
-    default:
+    default: {
+      const load = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined
+      if (load) return (await load(rest)).run(rest, io)
       io.err(`error: unknown command "${cmd}"\n\n${HELP}`)
       return EXIT.usage
+    }
   }
 }
 

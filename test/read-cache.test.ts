@@ -3,9 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
-import { ReadCache } from '../src/cache/read-cache'
-import { changeSignal } from '../src/db/change-signal'
-import { closeDatabase, openDatabase } from '../src/db/client'
+import { changeSignal, closeDatabase, openDatabase } from '../src/db/client'
 import { memberships, personalAccessTokens } from '../src/db/schema'
 import { makeActor, makeTestApp } from './helpers/app'
 
@@ -21,46 +19,72 @@ function writeFromAnotherProcess(file: string, statement: string) {
   if (r.exitCode !== 0) throw new Error(r.stderr.toString())
 }
 
+/** The next event-loop turn: commits by other connections are sampled at most once per turn. */
+const nextTurn = () => new Promise<void>((r) => setImmediate(r))
+
 describe('database change signal', () => {
-  test('file database: unchanged without commits; changes on a commit by this connection, another connection or another process', () => {
+  test('file database: unchanged without commits; changes on a commit by this connection at once, by another connection or process from the next turn', async () => {
     const file = dbFile()
     const db = openDatabase(file)
     db.$client.exec('CREATE TABLE x (v INTEGER)')
     const s = changeSignal(db)
     const g0 = s.generation()
     db.$client.query('SELECT count(*) FROM x').get()
+    await nextTurn()
     expect(s.generation()).toBe(g0) // reads are not changes
 
     db.$client.exec('INSERT INTO x VALUES (1)')
     const g1 = s.generation()
-    expect(g1).not.toBe(g0)
+    expect(g1).not.toBe(g0) // its own write: at once, in the same turn
+    await nextTurn()
     expect(s.generation()).toBe(g1)
 
     const other = openDatabase(file)
     other.$client.exec('INSERT INTO x VALUES (2)')
+    await nextTurn()
     const g2 = s.generation()
     expect(g2).not.toBe(g1)
 
     writeFromAnotherProcess(file, 'INSERT INTO x VALUES (3)')
+    await nextTurn()
     const g3 = s.generation()
     expect(g3).not.toBe(g2)
+    await nextTurn()
     expect(s.generation()).toBe(g3)
 
     // A checkpoint that restarts the WAL is followed by a commit: still seen.
     other.$client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
-    s.generation()
+    await nextTurn()
     const g4 = s.generation()
     other.$client.exec('INSERT INTO x VALUES (4)')
+    await nextTurn()
     expect(s.generation()).not.toBe(g4)
     closeDatabase(other)
     closeDatabase(db)
   })
 
-  test('in-memory database: unchanged without writes, changed by each write', () => {
+  test('data_version is sampled once per turn: a commit by another connection in the same turn is seen from the next one', async () => {
+    const file = dbFile()
+    const db = openDatabase(file)
+    db.$client.exec('CREATE TABLE x (v INTEGER)')
+    const s = changeSignal(db)
+    await nextTurn()
+    const g0 = s.generation()
+    const other = openDatabase(file)
+    other.$client.exec('INSERT INTO x VALUES (1)')
+    expect(s.generation()).toBe(g0)
+    await nextTurn()
+    expect(s.generation()).not.toBe(g0)
+    closeDatabase(other)
+    closeDatabase(db)
+  })
+
+  test('in-memory database: unchanged without writes, changed by each write', async () => {
     const db = openDatabase(':memory:')
     db.$client.exec('CREATE TABLE x (v INTEGER)')
     const s = changeSignal(db)
     const g0 = s.generation()
+    await nextTurn()
     expect(s.generation()).toBe(g0)
     db.$client.exec('INSERT INTO x VALUES (1)')
     expect(s.generation()).not.toBe(g0)
@@ -71,30 +95,6 @@ describe('database change signal', () => {
     const s = changeSignal(db)
     closeDatabase(db)
     expect(s.generation()).not.toBe(s.generation())
-  })
-})
-
-describe('ReadCache', () => {
-  test('serves the loaded value until the generation moves, then loads again', () => {
-    let gen = 0
-    let loads = 0
-    const c = new ReadCache({ generation: () => gen, close() {} })
-    const load = () => ++loads
-    expect(c.get('k', load)).toBe(1)
-    expect(c.get('k', load)).toBe(1)
-    gen++
-    expect(c.get('k', load)).toBe(2)
-    expect(loads).toBe(2)
-  })
-
-  test('does not keep undefined and stays within its bound', () => {
-    let loads = 0
-    const c = new ReadCache({ generation: () => 0, close() {} }, 3)
-    expect(c.get('missing', () => (loads++, undefined))).toBeUndefined()
-    expect(c.get('missing', () => (loads++, undefined))).toBeUndefined()
-    expect(loads).toBe(2)
-    for (let i = 0; i < 10; i++) c.get(`k${i}`, () => i)
-    expect(c.size).toBeLessThanOrEqual(3)
   })
 })
 
@@ -196,7 +196,7 @@ describe('statement reuse', () => {
 describe('rows of SELECT statements kept until the next commit', () => {
   const q = (db: ReturnType<typeof openDatabase>, min: number) => db.$client.prepare('SELECT v FROM x WHERE v >= ? ORDER BY v').values(min)
 
-  test('served from memory while nothing is committed; a commit by another connection or process is seen at once', () => {
+  test('served from memory while nothing is committed; a commit by another connection or process is seen from the next turn', async () => {
     const file = dbFile()
     const db = openDatabase(file)
     db.$client.exec('CREATE TABLE x (v INTEGER)')
@@ -205,8 +205,10 @@ describe('rows of SELECT statements kept until the next commit', () => {
     expect(q(db, 0)).toBe(first) // the very same rows: no statement ran
     const other = openDatabase(file)
     other.$client.exec('INSERT INTO x VALUES (2)')
+    await nextTurn()
     expect(q(db, 0)).toEqual([[1], [2]])
     writeFromAnotherProcess(file, 'DELETE FROM x WHERE v = 1')
+    await nextTurn()
     expect(q(db, 0)).toEqual([[2]])
     db.$client.exec('UPDATE x SET v = 3')
     expect(q(db, 0)).toEqual([[3]])

@@ -1,6 +1,6 @@
 import { organizationIdBySlug, queryAuditEvents } from '../modules/audit/query'
 import { EXIT, guard, parse, table, UsageError, withRuntime, type Io } from './common'
-import { isAdminMode } from './client/common'
+import { isClientMode } from './client/common'
 import { CLIENT_AUDIT_USAGE, clientAuditCommand } from './client/audit'
 
 export const ADMIN_AUDIT_USAGE = `usage: admin mode, on the database file (chosen by --org or --db):
@@ -14,8 +14,7 @@ ${CLIENT_AUDIT_USAGE}`
 
 /** Admin mode (the database) iff --org or --db is passed; otherwise client mode over HTTP. */
 export function auditCommand(args: string[], io: Io): Promise<number> {
-  const [sub0] = args
-  if (sub0 !== undefined && sub0 !== 'help' && sub0 !== '--help' && !isAdminMode(args)) return clientAuditCommand(args, io)
+  if (isClientMode(args)) return clientAuditCommand(args, io)
   return guard(io, ADMIN_AUDIT_USAGE, () => {
     const [sub, ...rest] = args
     if (sub === undefined || sub === 'help' || sub === '--help') {

@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { ConfigError, loadConfig, type Config } from '../config'
 import { AppError } from '../errors'
-import { openRuntime } from '../runtime'
+import type { openRuntime } from '../runtime'
 
 export interface Io {
   out(text: string): void
@@ -69,11 +69,15 @@ export function table(rows: Record<string, unknown>[], columns: string[]): strin
   return [line(columns.map((c) => c.toUpperCase())), ...cells.map(line)].join('\n')
 }
 
-/** Opens the database (migrating it), runs the body, closes the database. */
-export function withRuntime(io: Io, db: string | undefined, body: (rt: ReturnType<typeof openRuntime>) => number): number {
+/**
+ * Opens the database (migrating it), runs the body, closes the database. The runtime (drizzle,
+ * the schema, the crypto) is loaded here, not at start-up: client commands never pay for it.
+ */
+export async function withRuntime(io: Io, db: string | undefined, body: (rt: ReturnType<typeof openRuntime>) => number | Promise<number>): Promise<number> {
+  const { openRuntime } = await import('../runtime')
   const rt = openRuntime(configFrom(io, db))
   try {
-    return body(rt)
+    return await body(rt)
   } finally {
     rt.close()
   }

@@ -4,7 +4,7 @@ import { createToken, findTokenById, listTokensOfUser, revokeById } from '../mod
 import { listMemberships, requireOrganization, requireUser } from '../modules/users/service'
 import { AppError } from '../errors'
 import { EXIT, guard, parse, require_, table, UsageError, withRuntime, type Io } from './common'
-import { isAdminMode } from './client/common'
+import { isClientMode } from './client/common'
 import { CLIENT_TOKENS_USAGE, clientTokensCommand } from './client/tokens'
 
 export const ADMIN_TOKENS_USAGE = `usage: admin mode, on the database file (chosen by --email, --org or --db):
@@ -24,8 +24,7 @@ ${CLIENT_TOKENS_USAGE}`
  */
 
 export function tokensCommand(args: string[], io: Io): Promise<number> {
-  const [sub0] = args
-  if (sub0 !== undefined && sub0 !== 'help' && sub0 !== '--help' && !isAdminMode(args)) return clientTokensCommand(args, io)
+  if (isClientMode(args)) return clientTokensCommand(args, io)
   return guard(io, ADMIN_TOKENS_USAGE, () => {
     const [sub, ...rest] = args
     if (sub === undefined || sub === 'help' || sub === '--help') {

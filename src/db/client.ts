@@ -1,8 +1,7 @@
 import { Database } from 'bun:sqlite'
-import { chmodSync, existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
-import { attachChangeSignal, changeSignal } from './change-signal'
 import * as schema from './schema'
 import { CachingDatabase } from './sqlite'
 
@@ -12,43 +11,42 @@ export const MEMORY = ':memory:'
 
 /**
  * Opens the SQLite database with the house pragmas. For a file database the parent
- * directory is created 0700 and the file (and its WAL/SHM companions) made 0600.
+ * directory is created 0700 and a new file 0600 (SQLite gives its `-wal` and `-shm` companions
+ * the database file's mode). Nothing here opens, maps or stats SQLite's own files: closing any
+ * descriptor of them would drop the locks SQLite holds (DESIGN.md, "Never touch SQLite's own files").
  */
-export function openDatabase(path: string): DB {
+export function openDatabase(path: string, opts: { rowCache?: boolean } = {}): DB {
   const isMemory = path === MEMORY
-  let sqlite: Database
+  let sqlite: CachingDatabase
   if (isMemory) {
     sqlite = new CachingDatabase(MEMORY)
   } else {
     const file = resolve(path)
     const dir = dirname(file)
     if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 })
-    sqlite = new CachingDatabase(file, { create: true })
-    restrictFileModes(file)
-  }
-  sqlite.exec('PRAGMA busy_timeout = 5000')
-  if (!isMemory) sqlite.exec('PRAGMA journal_mode = WAL')
-  sqlite.exec('PRAGMA synchronous = NORMAL')
-  sqlite.exec('PRAGMA foreign_keys = ON')
-  if (!isMemory) restrictFileModes(resolve(path))
-  const db = drizzle({ client: sqlite, schema }) as DB
-  attachChangeSignal(db, isMemory ? null : resolve(path))
-  ;(sqlite as CachingDatabase).cacheResultsUntil(changeSignal(db))
-  return db
-}
-
-function restrictFileModes(file: string): void {
-  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    // The umask, not a chmod afterwards: the file is created with the right mode or not at all.
+    const umask = process.umask(0o077)
     try {
-      if (existsSync(f)) chmodSync(f, 0o600)
-    } catch {
-      // Not fatal: e.g. a file owned by another user on a shared volume.
+      sqlite = new CachingDatabase(file, { create: true })
+      sqlite.exec('PRAGMA busy_timeout = 5000')
+      sqlite.exec('PRAGMA journal_mode = WAL')
+    } finally {
+      process.umask(umask)
     }
   }
+  if (opts.rowCache === false) sqlite.withoutRowCache()
+  sqlite.exec('PRAGMA busy_timeout = 5000')
+  sqlite.exec('PRAGMA synchronous = NORMAL')
+  sqlite.exec('PRAGMA foreign_keys = ON')
+  return drizzle({ client: sqlite, schema }) as DB
+}
+
+/** The change signal of a database's connection (src/db/change-signal.ts). */
+export function changeSignal(db: DB) {
+  return (db.$client as CachingDatabase).signal
 }
 
 export function closeDatabase(db: DB): void {
-  changeSignal(db).close()
   try {
     db.$client.exec('PRAGMA optimize')
   } catch {

@@ -1,5 +1,5 @@
 import { Database, type SQLQueryBindings, type Statement } from 'bun:sqlite'
-import type { ChangeSignal } from './change-signal'
+import { ChangeSignal } from './change-signal'
 
 type AnyStatement = Statement<any, any>
 
@@ -15,13 +15,15 @@ const SELECT = /^\s*select\b/i
  *   text can share one. Bounded: past MAX_STATEMENTS the oldest is forgotten (not finalized: a
  *   long-lived prepared query may hold it).
  *
- * - Rows read by SELECT statements, kept until the next commit to the database by anyone (the
- *   change signal, src/db/change-signal.ts: the one invalidation point, shared with the read
- *   cache). On a WAL file every statement opens a read transaction, a few system calls; an
- *   unchanged database answers from memory instead. Never inside a transaction (its own
- *   uncommitted writes are not a commit yet), never for statements that write (`RETURNING`),
- *   never for results over MAX_ROWS rows or MAX_RESULT_BYTES; MAX_BYTES in all. Rows are
- *   drizzle's raw value arrays, which it only reads.
+ * - Rows read by SELECT statements (token look-ups, data versions, lists, single rows), kept
+ *   until the next commit to the database by anyone. Its one invalidation rule is the change
+ *   signal (src/db/change-signal.ts): SQLite's `data_version` for other connections, and this
+ *   connection's own writes, which all pass here (every statement that is not a plain SELECT
+ *   notes a write when it runs: this class is the choke point). On a WAL file every statement
+ *   opens a read transaction, a few system calls; an unchanged database answers from memory
+ *   instead. Never inside a transaction (its own uncommitted writes are not a commit yet), never
+ *   for statements that write (`RETURNING`), never for results over MAX_ROWS rows or
+ *   MAX_RESULT_BYTES; MAX_BYTES in all. Rows are drizzle's raw value arrays, which it only reads.
  */
 export class CachingDatabase extends Database {
   static readonly MAX_STATEMENTS = 500
@@ -31,35 +33,70 @@ export class CachingDatabase extends Database {
   static readonly MAX_BYTES = 32 * 1024 * 1024
   static readonly MAX_RESULT_BYTES = 1024 * 1024
 
+  /** The one invalidation rule of the row cache; exposed for tests and for closing. */
+  readonly signal = new ChangeSignal(this)
   private readonly statements = new Map<string, AnyStatement>()
   private readonly results = new Map<string, unknown[][]>()
   private resultBytes = 0
-  private signal: ChangeSignal | null = null
   private generation = -1
+  private rowCache = true
 
-  /** Turns the row cache on, invalidated by `signal`. */
-  cacheResultsUntil(signal: ChangeSignal): void {
-    this.signal = signal
+  /** Turns the row cache off (statements are still reused): for measuring what it earns. */
+  withoutRowCache(): this {
+    this.rowCache = false
+    return this
   }
 
   override prepare = ((sql: string, params?: SQLQueryBindings | SQLQueryBindings[]) => {
-    if (params !== undefined) return super.prepare(sql, params)
+    if (params !== undefined) {
+      const stmt = super.prepare(sql, params) as AnyStatement
+      if (!SELECT.test(sql)) this.noteWrites(stmt)
+      return stmt
+    }
     let stmt = this.statements.get(sql)
     if (stmt === undefined) {
       stmt = super.prepare(sql) as AnyStatement
-      if (SELECT.test(sql)) this.cacheValues(stmt, sql)
+      if (!SELECT.test(sql)) this.noteWrites(stmt)
+      else if (this.rowCache) this.cacheValues(stmt, sql)
       if (this.statements.size >= CachingDatabase.MAX_STATEMENTS) this.statements.delete(this.statements.keys().next().value!)
       this.statements.set(sql, stmt)
     }
     return stmt
   }) as Database['prepare']
 
+  // Every other way in runs through prepare() or notes its write here.
+  override query = ((sql: string) => this.prepare(sql)) as Database['query']
+
+  override exec = ((sql: string, ...bindings: any[]) => {
+    try {
+      return (super.exec as any)(sql, ...bindings)
+    } finally {
+      this.signal.noteWrite()
+    }
+  }) as Database['exec']
+
+  override run = this.exec
+
+  /** A statement that may write: every way of running it notes a write afterwards. */
+  private noteWrites(stmt: AnyStatement): void {
+    const signal = this.signal
+    for (const name of ['run', 'all', 'get', 'values', 'iterate'] as const) {
+      const original = (stmt as any)[name].bind(stmt)
+      ;(stmt as any)[name] = (...params: SQLQueryBindings[]) => {
+        try {
+          return original(...params)
+        } finally {
+          signal.noteWrite()
+        }
+      }
+    }
+  }
+
   private cacheValues(stmt: AnyStatement, sql: string): void {
     const values = stmt.values.bind(stmt)
     stmt.values = ((...params: SQLQueryBindings[]) => {
-      const signal = this.signal
-      if (signal === null || this.inTransaction) return values(...params)
-      const g = signal.generation()
+      if (this.inTransaction) return values(...params)
+      const g = this.signal.generation()
       if (g !== this.generation) {
         this.forgetResults()
         this.generation = g
@@ -90,6 +127,7 @@ export class CachingDatabase extends Database {
   }
 
   override close(throwOnError?: boolean): void {
+    this.signal.close()
     for (const stmt of this.statements.values()) stmt.finalize()
     this.statements.clear()
     this.forgetResults()

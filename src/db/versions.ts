@@ -1,20 +1,16 @@
 import { eq, sql } from 'drizzle-orm'
 import type { DB } from './client'
 import { prepared } from './prepared'
-import { readCache } from '../cache/read-cache'
 import { settings } from './schema'
 
 /**
  * Data versions, kept in the database so every instance sharing it sees a change on its next
  * request. A cached response is keyed by the version it was built from; a write bumps the
  * version (the cache's one invalidation point) and older entries are never read again.
- * Reading a version costs no statement while nothing was committed (src/cache/read-cache.ts).
+ * Reading a version costs no statement while nothing was committed (the connection's row cache,
+ * src/db/sqlite.ts).
  */
 export function readVersion(db: DB, scope: string): string {
-  return readCache(db).get(`version:${scope}`, () => loadVersion(db, scope))!
-}
-
-function loadVersion(db: DB, scope: string): string {
   const row = prepared(db, 'versions.read', () =>
     db.select({ value: settings.value }).from(settings).where(eq(settings.key, sql.placeholder('key'))).prepare(),
   ).get({ key: `version:${scope}` })

@@ -53,6 +53,9 @@ export function makeTestApp(opts: { dbPath?: string; config?: Partial<Config>; k
       body = JSON.stringify(o.body)
       headers['content-type'] ??= 'application/json'
     }
+    // A request from a socket is read in an event-loop turn of its own; commits by other
+    // connections are sampled once per turn (src/db/change-signal.ts). Do as the server does.
+    await new Promise<void>((r) => setImmediate(r))
     const res = await app.handle(new Request(`http://localhost${path}`, { method, headers, body }))
     const text = await res.text()
     let parsed: any

@@ -157,6 +157,12 @@ export function isAdminMode(args: string[]): boolean {
   return args.some((a) => /^--(db|email|org)(=|$)/.test(a))
 }
 
+/** `tokens`/`audit` with these arguments talk HTTP (not help, not admin mode). */
+export function isClientMode(args: string[]): boolean {
+  const [sub] = args
+  return sub !== undefined && sub !== 'help' && sub !== '--help' && !isAdminMode(args)
+}
+
 /**
  * `<resource> get ID` and `<resource> delete ID`, the same for agents, spaces and tasks.
  * `pick` chooses the object to show from a GET body; `deleted` says what DELETE did.

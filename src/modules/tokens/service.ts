@@ -6,7 +6,6 @@ import { DecryptionError } from '../../crypto/secretbox'
 import type { DB } from '../../db/client'
 import { pageWithTotal, totalCount } from '../../db/paging'
 import { prepared } from '../../db/prepared'
-import { readCache } from '../../cache/read-cache'
 import { memberships, personalAccessTokens, users, type PersonalAccessToken, type Role } from '../../db/schema'
 import type { Deps } from '../../deps'
 import { AppError } from '../../errors'
@@ -284,18 +283,12 @@ function prepareAuthLookup(db: DB) {
 }
 
 /**
- * One indexed read, kept in the read cache until the next commit to the database by anyone
- * (src/cache/read-cache.ts): revocation, role changes and removal from the organization are
- * seen by the very next request, on every instance sharing the database file. Unknown hashes
- * are not cached. The row is shared between requests: never modify it.
+ * One indexed read, answered from the connection's row cache until the next commit to the
+ * database by anyone (src/db/sqlite.ts): revocation, role changes and removal from the
+ * organization are seen by the very next request, on every instance sharing the database file.
  */
 export function findTokenForAuth(db: DB, tokenHash: string): Readonly<AuthRow> | undefined {
-  return readCache(db).get(`pat:${tokenHash}`, () => {
-    const row = prepared(db, 'tokens.authLookup', () => prepareAuthLookup(db)).get({ hash: tokenHash }) as AuthRow | undefined
-    if (!row) return undefined
-    Object.freeze(row.scopes)
-    return Object.freeze(row)
-  })
+  return prepared(db, 'tokens.authLookup', () => prepareAuthLookup(db)).get({ hash: tokenHash }) as AuthRow | undefined
 }
 
 /**
