@@ -32,6 +32,12 @@ export interface Config {
   defaultModel?: string
   /** Forces one provider for every model. */
   provider?: 'openai' | 'anthropic'
+  /**
+   * In-memory caches (TEAMDAY_CACHE=off turns both off, for measuring what they earn; see bench/):
+   * rows of SELECTs kept until the next commit (src/db/sqlite.ts), and serialized agent lists keyed
+   * by data version (src/cache/response-cache.ts).
+   */
+  cache: boolean
   maxDelegationDepth: number
   maxConcurrentExecutions: number
   executionTimeoutMs: number
@@ -69,6 +75,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     anthropicBaseUrl: env.ANTHROPIC_BASE_URL || undefined,
     defaultModel: env.TEAMDAY_DEFAULT_MODEL || undefined,
     provider: parseProvider(env.TEAMDAY_PROVIDER),
+    cache: parseOnOff('TEAMDAY_CACHE', env.TEAMDAY_CACHE, true),
     maxDelegationDepth: parseIntVar('TEAMDAY_MAX_DELEGATION_DEPTH', env.TEAMDAY_MAX_DELEGATION_DEPTH, 3, 0, 20),
     maxConcurrentExecutions: parseIntVar('TEAMDAY_MAX_CONCURRENT_EXECUTIONS', env.TEAMDAY_MAX_CONCURRENT_EXECUTIONS, 4, 1, 1000),
     executionTimeoutMs: parseIntVar('TEAMDAY_EXECUTION_TIMEOUT_MS', env.TEAMDAY_EXECUTION_TIMEOUT_MS, 300_000, 100, 86_400_000),
@@ -108,3 +115,11 @@ function ratePolicyVar(name: string, value: string | undefined, fallback: string
 }
 
 export class ConfigError extends Error {}
+
+function parseOnOff(name: string, raw: string | undefined, fallback: boolean): boolean {
+  if (raw === undefined || raw === '') return fallback
+  const v = raw.toLowerCase()
+  if (['on', '1', 'true', 'yes'].includes(v)) return true
+  if (['off', '0', 'false', 'no'].includes(v)) return false
+  throw new ConfigError(`${name} must be on or off (got "${raw}")`)
+}

@@ -13,7 +13,7 @@ import { createLogger, type Logger } from './logger'
 export function openRuntime(config: Config, opts: { logger?: Logger; clock?: Clock } = {}): Deps & { keySource: string; migrationsApplied: number; close(): void } {
   const logger = opts.logger ?? createLogger(config.logLevel)
   const clock = opts.clock ?? systemClock
-  const db = openDatabase(config.dbPath)
+  const db = openDatabase(config.dbPath, { rowCache: config.cache })
   try {
     const { applied } = runMigrations(db)
     const { box, source } = loadSecretBox(config)
