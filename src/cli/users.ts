@@ -34,8 +34,8 @@ export function usersCommand(args: string[], io: Io): Promise<number> {
         const m = setRole(rt.db, rt.clock, email, org, values.role!)
         io.out(`${email.toLowerCase()} is now ${m.role} of ${org}; this applies to their tokens from the next request`)
       } else {
-        removeMember(rt.db, email, org)
-        io.out(`removed ${email.toLowerCase()} from ${org}; their tokens for ${org} no longer work`)
+        const r = removeMember(rt, email, org)
+        io.out(`removed ${email.toLowerCase()} from ${org} (was ${r.role}); revoked their ${r.revokedTokenIds.length} token(s) for ${org}: they stay revoked if the user is added again`)
       }
       return EXIT.ok
     })

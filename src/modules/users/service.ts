@@ -1,9 +1,11 @@
 import { and, count, eq } from 'drizzle-orm'
 import type { DB } from '../../db/client'
 import { memberships, organizations, ROLES, users, type Membership, type Organization, type Role, type User } from '../../db/schema'
-import type { Clock } from '../../deps'
+import type { Clock, Deps } from '../../deps'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
+import { recordAuditEvent } from '../audit/service'
+import { revokeTokensOfMember } from '../tokens/revocation'
 
 /** Organizations, users and memberships: the admin CLI's domain (no HTTP routes yet). */
 
@@ -151,14 +153,30 @@ export function setRole(db: DB, clock: Clock, email: string, orgSlug: string, ro
   return updated
 }
 
-/** Removes a member; their tokens for that organization stop working on the next request. */
-export function removeMember(db: DB, email: string, orgSlug: string): void {
+/**
+ * Removes a member (the admin CLI; the only way a membership ends) and revokes every token they
+ * have in that organization, in the same transaction and audited (`member.removed`, and a
+ * `token.revoked` per token with reason `membership_removed`): adding them again later never
+ * brings an old token back.
+ */
+export function removeMember(deps: Deps, email: string, orgSlug: string): { role: Role; revokedTokenIds: string[] } {
+  const { db } = deps
   const user = requireUser(db, email)
   const org = requireOrganization(db, orgSlug)
-  const removed = db
-    .delete(memberships)
-    .where(and(eq(memberships.userId, user.id), eq(memberships.organizationId, org.id)))
-    .returning({ id: memberships.id })
-    .get()
-  if (!removed) throw new AppError('not_found', `${user.email} is not a member of ${org.slug}`)
+  const now = deps.clock.now()
+  return db.transaction(() => {
+    const removed = db
+      .delete(memberships)
+      .where(and(eq(memberships.userId, user.id), eq(memberships.organizationId, org.id)))
+      .returning({ role: memberships.role })
+      .get()
+    if (!removed) throw new AppError('not_found', `${user.email} is not a member of ${org.slug}`)
+    const revokedTokenIds = revokeTokensOfMember(db, user.id, org.id, now, 'cli')
+    const audit = { organizationId: org.id, source: 'cli' as const }
+    recordAuditEvent(deps, { ...audit, type: 'member.removed', targetType: 'user', targetId: user.id, details: { role: removed.role, revokedTokenIds } })
+    for (const id of revokedTokenIds) {
+      recordAuditEvent(deps, { ...audit, type: 'token.revoked', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'membership_removed', ownerUserId: user.id } })
+    }
+    return { role: removed.role, revokedTokenIds }
+  })
 }
