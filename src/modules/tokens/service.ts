@@ -291,7 +291,8 @@ function prepareAuthLookup(db: DB) {
   // the membership ended. Tokens are also revoked on removal (removeMember); this covers rows
   // from before that, and memberships deleted by other means.
   const currentRole = db
-    .select({ role: sql`CASE WHEN ${memberships.createdAt} <= ${t.createdAt} THEN ${memberships.role} END` })
+    // Spelled out: drizzle renders columns inside sql`` unqualified, and "created_at" would be the membership's.
+    .select({ role: sql`CASE WHEN "memberships"."created_at" <= "personal_access_tokens"."created_at" THEN "memberships"."role" END` })
     .from(memberships)
     .where(and(eq(memberships.organizationId, t.organizationId), eq(memberships.userId, t.userId)))
   return db
