@@ -6,7 +6,7 @@ import { and, eq } from 'drizzle-orm'
 import { createApp } from '../src/app'
 import type { Io } from '../src/cli/common'
 import { ConfigError, loadConfig } from '../src/config'
-import { memberships } from '../src/db/schema'
+import { auditEvents, memberships } from '../src/db/schema'
 import { run } from '../src/main'
 import { findTokenById } from '../src/modules/tokens/service'
 import { createUser, removeMember } from '../src/modules/users/service'
@@ -47,16 +47,17 @@ describe('removing a member revokes their tokens of that organization', () => {
     }
   })
 
-  test('a membership ended by other means: tokens from before the current membership never work again', async () => {
+  test('a membership ended by other means: re-adding revokes the tokens left from it', async () => {
     const t = makeTestApp()
     const m = makeActor(t, { email: 'old@example.com' })
     // E.g. a database from before removal revoked tokens, or a row deleted by hand.
     t.deps.db.delete(memberships).where(and(eq(memberships.userId, m.userId), eq(memberships.organizationId, m.organizationId))).run()
-    t.clock.advance(1000)
-    createUser(t.deps.db, t.clock, { email: 'old@example.com', orgSlug: 'acme', role: 'admin' })
+    expect((await t.req('GET', '/api/v1/tokens', { token: m.token })).body.code).toBe('membership_revoked')
+    const again = createUser(t.deps.db, t.clock, { email: 'old@example.com', orgSlug: 'acme', role: 'admin' })
+    expect(again.revokedTokenIds).toEqual([m.tokenId])
     const res = await t.req('GET', '/api/v1/tokens', { token: m.token })
     expect(res.status).toBe(401)
-    expect(res.body.code).toBe('membership_revoked')
+    expect(res.body.code).toBe('token_revoked')
     // A token made for the new membership works.
     const fresh = makeToken(t, m)
     expect((await t.req('GET', '/api/v1/tokens?all=true', { token: fresh.token })).status).toBe(200)
@@ -82,12 +83,30 @@ describe('the admin CLI: users remove, then users create --role admin', () => {
     const removed = await cli({}, 'users', 'remove', '--email', 'eve@example.com', '--org', 'acme')
     expect(removed.code).toBe(0)
     expect(removed.out).toContain('revoked their 1 token(s) for acme')
-    expect((await cli({}, 'users', 'create', '--email', 'eve@example.com', '--org', 'acme', '--role', 'admin')).code).toBe(0)
+    expect((await cli({}, 'users', 'create', '--email', 'eve@example.com', '--org', 'acme', '--role', 'admin')).out).not.toContain('revoked')
     const rt = openRuntime(loadConfig({ TEAMDAY_LOG_LEVEL: 'silent' }, { dbPath: join(dir, 'teamday.db') }))
     try {
       const res = await createApp(rt).handle(new Request('http://localhost/api/v1/tokens?all=true', { headers: { authorization: `Bearer ${token}` } }))
       expect(res.status).toBe(401)
       expect(((await res.json()) as any).code).toBe('token_revoked')
+    } finally {
+      rt.close()
+    }
+  })
+
+  test('users create after a membership ended by other means revokes the tokens left from it, audited', async () => {
+    await cli({}, 'users', 'create', '--email', 'eve@example.com', '--org', 'acme')
+    const token = (await cli({}, 'tokens', 'create', '--email', 'eve@example.com', '--name', 'laptop')).out.trim()
+    const rt = openRuntime(loadConfig({ TEAMDAY_LOG_LEVEL: 'silent' }, { dbPath: join(dir, 'teamday.db') }))
+    try {
+      rt.db.delete(memberships).run()
+      const added = await cli({}, 'users', 'create', '--email', 'eve@example.com', '--org', 'acme', '--role', 'admin')
+      expect(added.out).toContain('revoked 1 token(s) left from an earlier membership')
+      const res = await createApp(rt).handle(new Request('http://localhost/api/v1/tokens', { headers: { authorization: `Bearer ${token}` } }))
+      expect(((await res.json()) as any).code).toBe('token_revoked')
+      const events = rt.db.select().from(auditEvents).where(eq(auditEvents.type, 'token.revoked')).all()
+      expect(events).toHaveLength(1)
+      expect(events[0]!.source).toBe('cli')
     } finally {
       rt.close()
     }

@@ -46,12 +46,16 @@ export function revokeCreatedBy(
   return revoked.map((r) => r.id)
 }
 
+/** The database, or the transaction a caller is in. */
+type Writer = DB | Parameters<Parameters<DB['transaction']>[0]>[0]
+
 /**
  * Revokes every token a user has in an organization that is not revoked yet (expired ones too,
- * so that none shows as merely expired), when they leave it: a re-added member starts with no
- * working token. Returns their ids.
+ * so that none shows as merely expired): when they leave it, and again when they are added (any
+ * token then left belongs to an earlier membership, e.g. one ended before removal revoked tokens,
+ * or by a row deleted by hand). Returns their ids.
  */
-export function revokeTokensOfMember(db: DB, userId: string, organizationId: string, now: number, by: string): string[] {
+export function revokeTokensOfMember(db: Writer, userId: string, organizationId: string, now: number, by: string): string[] {
   const t = personalAccessTokens
   return db
     .update(t)

@@ -286,13 +286,8 @@ function ownerEmail(db: DB) {
 
 function prepareAuthLookup(db: DB) {
   const t = personalAccessTokens
-  // A token made before the current membership began belongs to an earlier one (the user was
-  // removed and added again): it gets no role, so it never comes back to life, whatever the way
-  // the membership ended. Tokens are also revoked on removal (removeMember); this covers rows
-  // from before that, and memberships deleted by other means.
   const currentRole = db
-    // Spelled out: drizzle renders columns inside sql`` unqualified, and "created_at" would be the membership's.
-    .select({ role: sql`CASE WHEN "memberships"."created_at" <= "personal_access_tokens"."created_at" THEN "memberships"."role" END` })
+    .select({ role: memberships.role })
     .from(memberships)
     .where(and(eq(memberships.organizationId, t.organizationId), eq(memberships.userId, t.userId)))
   return db

@@ -93,11 +93,15 @@ export interface CreateUserResult {
   membership: Membership
   createdUser: boolean
   createdOrganization: boolean
+  /** Tokens left from an earlier membership of this organization, revoked now (to be audited). */
+  revokedTokenIds: string[]
 }
 
 /**
  * Adds a user to an organization, creating either when missing. Adding an existing member
- * again is a conflict (use setRole to change a role).
+ * again is a conflict (use setRole to change a role). A re-added member never gets an old token
+ * back: any token of theirs for the organization still unrevoked is from an earlier membership
+ * (removeMember revokes them, but not a membership ended some other way) and is revoked here.
  */
 export function createUser(db: DB, clock: Clock, input: CreateUserInput): CreateUserResult {
   const email = normalizeEmail(input.email)
@@ -134,7 +138,8 @@ export function createUser(db: DB, clock: Clock, input: CreateUserInput): Create
       updatedAt: now,
     }
     tx.insert(memberships).values(membership).run()
-    return { user, organization, membership, createdUser, createdOrganization }
+    const revokedTokenIds = createdUser || createdOrganization ? [] : revokeTokensOfMember(tx, user.id, organization.id, now.getTime(), 'cli')
+    return { user, organization, membership, createdUser, createdOrganization, revokedTokenIds }
   })
 }
 
