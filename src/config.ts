@@ -18,6 +18,13 @@ export interface Config {
   version: string
   /** Requests per token (per IP without a token): TEAMDAY_RATE_LIMIT, e.g. 600/60s; null = off. */
   rateLimit: RatePolicy | null
+  /**
+   * Requests per user, all their tokens together: TEAMDAY_USER_RATE_LIMIT; by default
+   * USER_RATE_LIMIT_FACTOR times the per-token limit over the same window; null = off.
+   */
+  userRateLimit: RatePolicy | null
+  /** Active tokens a user may have in one organization: TEAMDAY_MAX_TOKENS_PER_USER. */
+  maxTokensPerUser: number
   /** Failed authentications per IP before 429: TEAMDAY_AUTH_FAILURE_LIMIT; null = off. */
   authFailureLimit: RatePolicy | null
   /** Leaked-credential reports per IP: TEAMDAY_LEAK_REPORT_RATE_LIMIT; null = off. */
@@ -55,6 +62,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(logLevel)) {
     throw new ConfigError(`TEAMDAY_LOG_LEVEL must be one of debug, info, warn, error, silent (got "${logLevel}")`)
   }
+  // The per-user default follows the per-token limit, including one given as an override.
+  const rateLimit = overrides.rateLimit !== undefined ? overrides.rateLimit : ratePolicyVar('TEAMDAY_RATE_LIMIT', env.TEAMDAY_RATE_LIMIT, '1200/60s')
   return {
     host: env.HOST ?? '0.0.0.0',
     port,
@@ -66,7 +75,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     logLevel,
     maxBodyBytes: 1024 * 1024,
     version: VERSION,
-    rateLimit: ratePolicyVar('TEAMDAY_RATE_LIMIT', env.TEAMDAY_RATE_LIMIT, '1200/60s'),
+    rateLimit,
+    userRateLimit: userRatePolicy(env.TEAMDAY_USER_RATE_LIMIT, rateLimit),
+    maxTokensPerUser: parseIntVar('TEAMDAY_MAX_TOKENS_PER_USER', env.TEAMDAY_MAX_TOKENS_PER_USER, 100, 1, 100_000),
     authFailureLimit: ratePolicyVar('TEAMDAY_AUTH_FAILURE_LIMIT', env.TEAMDAY_AUTH_FAILURE_LIMIT, '20/60s'),
     leakReportRateLimit: ratePolicyVar('TEAMDAY_LEAK_REPORT_RATE_LIMIT', env.TEAMDAY_LEAK_REPORT_RATE_LIMIT, '10/60s'),
     openaiBaseUrl: env.OPENAI_BASE_URL || (env.OPENAI_API_KEY ? 'https://api.openai.com/v1' : undefined),
@@ -112,6 +123,14 @@ function ratePolicyVar(name: string, value: string | undefined, fallback: string
   const p = parseRatePolicy(value === undefined || value.trim() === '' ? fallback : value)
   if (p === undefined) throw new ConfigError(`${name} must look like 600/60s (requests/window in s, m or h) or off (got "${value}")`)
   return p === 'off' ? null : p
+}
+
+/** A user with several tokens gets this many times one token's budget, not one budget per token. */
+export const USER_RATE_LIMIT_FACTOR = 3
+
+function userRatePolicy(value: string | undefined, perToken: RatePolicy | null): RatePolicy | null {
+  if (value !== undefined && value.trim() !== '') return ratePolicyVar('TEAMDAY_USER_RATE_LIMIT', value, 'off')
+  return perToken ? { limit: perToken.limit * USER_RATE_LIMIT_FACTOR, windowMs: perToken.windowMs } : null
 }
 
 export class ConfigError extends Error {}

@@ -42,6 +42,8 @@ export const ERROR_STATUS = {
   unsupported_media_type: 415,
   // 422
   validation_failed: 422,
+  /** A user already has TEAMDAY_MAX_TOKENS_PER_USER active tokens in the organization. */
+  token_limit_reached: 422,
   // 429
   rate_limited: 429,
   // 500

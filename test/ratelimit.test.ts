@@ -19,8 +19,9 @@ describe('per-token rate limit', () => {
       expect(r.headers.get('x-ratelimit-limit')).toBe('3')
       expect(r.headers.get('x-ratelimit-remaining')).toBe(String(2 - i))
       expect(r.headers.get('x-ratelimit-reset')).toBe(String(Math.ceil((start + MIN) / 1000)))
-      expect(r.headers.get('ratelimit-policy')).toBe('"default";q=3;w=60')
-      expect(r.headers.get("ratelimit")).toBe(`"default";r=${2 - i};t=${60 - i}`)
+      // The per-user budget (3 × the token's by default) is listed beside the token's.
+      expect(r.headers.get('ratelimit-policy')).toBe('"default";q=3;w=60, "user";q=9;w=60')
+      expect(r.headers.get("ratelimit")).toBe(`"default";r=${2 - i};t=${60 - i}, "user";r=${8 - i};t=${60 - i}`)
       t.clock.advance(1000)
     }
     const over = await t.req('GET', '/api/v1/tokens', { token: a.token })
@@ -123,6 +124,7 @@ describe('policy parsing and the store interface', () => {
     const send = () => app.handle(new Request('http://localhost/api/v1/tokens', { headers: { authorization: `Bearer ${a.token}` } }))
     expect((await send()).status).toBe(200)
     expect((await send()).status).toBe(429)
-    expect(seen).toEqual([`tok:${a.tokenId}`, `tok:${a.tokenId}`])
+    // The second request is refused for its token, so it is not counted for the user.
+    expect(seen).toEqual([`tok:${a.tokenId}`, `user:${a.userId}`, `tok:${a.tokenId}`])
   })
 })

@@ -62,8 +62,9 @@ const routes: Route[] = [
   { name: 'GET /tokens', scope: 'tokens:read', send: (tok) => t.req('GET', '/api/v1/tokens', { token: tok }) },
   { name: 'POST /tokens', scope: 'tokens:write', send: (tok) => t.req('POST', '/api/v1/tokens', { token: tok, body: { name: 'n' } }) },
   { name: 'GET /tokens/:id', scope: 'tokens:read', send: (tok) => t.req('GET', `/api/v1/tokens/${admin.tokenId}`, { token: tok }) },
-  { name: 'DELETE /tokens/:id', scope: 'tokens:write', send: (tok) => t.req('DELETE', `/api/v1/tokens/${makeToken(t, admin).id}`, { token: tok }) },
-  { name: 'POST /tokens/:id/rotate', scope: 'tokens:write', send: (tok) => t.req('POST', `/api/v1/tokens/${makeToken(t, admin).id}/rotate`, { token: tok, body: {} }) },
+  // Targets the caller's scopes cover (a token may rotate or revoke only those: token-escalation.test.ts).
+  { name: 'DELETE /tokens/:id', scope: 'tokens:write', send: (tok) => t.req('DELETE', `/api/v1/tokens/${makeToken(t, admin, { scopes: ['tokens:read'] }).id}`, { token: tok }) },
+  { name: 'POST /tokens/:id/rotate', scope: 'tokens:write', send: (tok) => t.req('POST', `/api/v1/tokens/${makeToken(t, admin, { scopes: ['tokens:read'] }).id}/rotate`, { token: tok, body: {} }) },
   { name: 'GET /audit-events', scope: 'audit:read', send: (tok) => t.req('GET', '/api/v1/audit-events', { token: tok }) },
   { name: 'GET /tokens/self', scope: null, send: (tok) => t.req('GET', '/api/v1/tokens/self', { token: tok }) },
 ]

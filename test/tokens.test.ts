@@ -17,7 +17,7 @@ describe('token lifecycle through the API', () => {
     const b = created.body
     expect(b.success).toBe(true)
     expect(b.token).toMatch(/^td_[A-Za-z0-9]{43}$/)
-    expect(b).toMatchObject({ name: 'CI Pipeline', status: 'active', lastUsedAt: null, userId: a.userId, organizationId: a.organizationId })
+    expect(b).toMatchObject({ name: 'CI Pipeline', status: 'active', lastUsedAt: null, userId: a.userId, organizationId: a.organizationId, createdByTokenId: a.tokenId })
     expect(b.id).toMatch(/^pat_[A-Za-z0-9]{20}$/)
     expect(b.maskedToken).toBe(`td_${b.token.slice(3, 7)}…${b.token.slice(-4)}`)
     expect(Date.parse(b.expiresAt) - Date.parse(b.createdAt)).toBe(90 * DAY)
@@ -35,7 +35,7 @@ describe('token lifecycle through the API', () => {
     expect(use.text).not.toContain(b.token)
     expect(use.text).not.toContain(hashToken(b.token))
     expect(Object.keys(listed).sort()).toEqual(
-      ['createdAt', 'expiresAt', 'id', 'lastUsedAt', 'lastUsedIp', 'lastUsedUserAgent', 'maskedToken', 'name', 'organizationId', 'revokedAt', 'scopes', 'status', 'userEmail', 'userId'].sort(),
+      ['createdAt', 'createdByTokenId', 'expiresAt', 'id', 'lastUsedAt', 'lastUsedIp', 'lastUsedUserAgent', 'maskedToken', 'name', 'organizationId', 'revokedAt', 'scopes', 'status', 'userEmail', 'userId'].sort(),
     )
 
     const one = await t.req('GET', `/api/v1/tokens/${b.id}`, { token: a.token })

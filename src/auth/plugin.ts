@@ -45,8 +45,8 @@ export type AuthRequirement = Permission | 'authenticated'
  * bearerAuth security requirement in OpenAPI, naming the scope it needs.
  *
  * Around that: failed authentications count against the client IP (429 past the budget, valid
- * tokens unaffected), each authenticated request counts against its token's rate limit, and
- * POST/PATCH requests may carry an Idempotency-Key (src/idempotency).
+ * tokens unaffected), each authenticated request counts against its token's and its user's rate
+ * limits, and POST/PATCH requests may carry an Idempotency-Key (src/idempotency).
  */
 export function authPlugin(deps: Deps, getServer: () => ServerLike | null = () => null) {
   const limiter = rateLimiterFor(deps)
@@ -77,7 +77,7 @@ export function authPlugin(deps: Deps, getServer: () => ServerLike | null = () =
         }
         // GitHub's pattern: scripts can warn ahead of expiry.
         set.headers['teamday-token-expiration'] = isoString(principal.tokenExpiresAt)
-        limiter.consume(`tok:${principal.tokenId}`, deps.config.rateLimit, set)
+        limiter.consumeAuthenticated(principal.tokenId, principal.userId, set)
         if (permission === 'authenticated') return { principal }
         if (!roleAllows(principal.role, permission)) {
           throw new AppError('forbidden', `Forbidden: your role (${principal.role}) does not allow ${permission} (access denied)`, {

@@ -47,6 +47,21 @@ export function scopesAllow(scopes: readonly string[], permission: Permission): 
   return false
 }
 
+/**
+ * Whether a token with scopes `held` may hand out, rotate or revoke a token with scopes `wanted`:
+ * each wanted scope is one `held` grants (so `x:write` covers `x:read`), and `*` is covered only
+ * by `*`. A token can then never mint or take over a token that may do more than itself.
+ */
+export function scopesCover(held: readonly string[], wanted: readonly string[]): boolean {
+  if (held.includes('*')) return true
+  return wanted.every((s) => s !== '*' && (PERMISSIONS as readonly string[]).includes(s) && scopesAllow(held, s as Permission))
+}
+
+/** The scopes of `wanted` that `held` does not cover (see scopesCover), for error messages. */
+export function uncoveredScopes(held: readonly string[], wanted: readonly string[]): string[] {
+  return wanted.filter((s) => !scopesCover(held, [s]))
+}
+
 export function isOrgAdmin(role: Role): boolean {
   return role === 'admin'
 }

@@ -55,14 +55,21 @@ export const personalAccessTokens = sqliteTable('personal_access_tokens', {
   /** When the token stops working. In the future while a rotation's grace period runs. */
   revokedAt: timestamp('revoked_at'),
   revokedBy: text('revoked_by'),
-  /** Why: manual | rotated | leak_report | family_reuse | admin_cli */
+  /** Why: manual | rotated | leak_report | family_reuse | admin_cli | creator_revoked | membership_removed */
   revokedReason: text('revoked_reason'),
   /** Rotation family: the id of the first token of the chain (its own id when never rotated). */
   familyId: text('family_id'),
   rotatedFromId: text('rotated_from_id'),
+  /**
+   * The token whose request created this one (a rotation's successor: the token that rotated it);
+   * null when made by the admin CLI or the first-start bootstrap. Revoking a token for a leak or a
+   * rotation-family reuse also revokes, transitively, the tokens it created.
+   */
+  createdByTokenId: text('created_by_token_id'),
 }, (t) => [
   uniqueIndex('pat_token_hash_unique').on(t.tokenHash),
   index('pat_family_idx').on(t.familyId),
+  index('pat_created_by_idx').on(t.createdByTokenId),
   index('pat_user_org_idx').on(t.userId, t.organizationId),
   index('pat_org_idx').on(t.organizationId),
 ])

@@ -7,8 +7,8 @@ import { MemoryRateLimitStore, type RateLimitStore } from './store'
 type Headers = Record<string, string | number>
 
 /**
- * Rate limits for one app (one set of deps): per token on authenticated routes (counted by the
- * auth plugin once the token is known), per client IP on unauthenticated ones (this module's
+ * Rate limits for one app (one set of deps): per token and per user on authenticated routes
+ * (counted by the auth plugin once the token is known), per client IP on unauthenticated ones (this module's
  * global hook), a stricter per-IP policy on leaked-credential reports, and a per-IP budget of
  * failed authentications. Nothing here touches the database.
  */
@@ -39,19 +39,46 @@ export class RateLimiter {
    */
   consume(key: string, policy: RatePolicy | null, set: { headers: Headers }, name = 'default'): void {
     if (!policy) return
+    const w = this.hit(key, policy, name)
+    setHeaders(set.headers, [w], w)
+    if (w.count > policy.limit) throw tooMany(w.resetIn, `Too many requests: the limit is ${policy.limit} requests per ${policy.windowMs / 1000} s`)
+  }
+
+  /**
+   * An authenticated request counts against its token's budget (TEAMDAY_RATE_LIMIT) and against
+   * one budget its user shares between all their tokens (TEAMDAY_USER_RATE_LIMIT), so that
+   * more tokens do not mean more requests. A request refused for its token is not counted for
+   * the user (one runaway token does not starve the user's others). X-RateLimit-* describe
+   * whichever budget has less left; RateLimit-Policy / RateLimit list both ("default", "user").
+   */
+  consumeAuthenticated(tokenId: string, userId: string, set: { headers: Headers }): void {
+    const { rateLimit, userRateLimit } = this.deps.config
+    const tok = rateLimit ? this.hit(`tok:${tokenId}`, rateLimit, 'default') : null
+    if (tok && tok.count > tok.policy.limit) {
+      setHeaders(set.headers, [tok], tok)
+      throw tooMany(tok.resetIn, `Too many requests: the limit is ${tok.policy.limit} requests per ${tok.policy.windowMs / 1000} s for each token`)
+    }
+    const user = userRateLimit ? this.hit(`user:${userId}`, userRateLimit, 'user') : null
+    const windows = tok && user ? [tok, user] : tok ? [tok] : user ? [user] : []
+    if (windows.length === 0) return
+    const tightest = tok && user ? (user.remaining < tok.remaining ? user : tok) : windows[0]!
+    setHeaders(set.headers, windows, tightest)
+    if (user && user.count > user.policy.limit) {
+      throw tooMany(user.resetIn, `Too many requests for this user: the limit is ${user.policy.limit} requests per ${user.policy.windowMs / 1000} s for all of the user's tokens together`)
+    }
+  }
+
+  private hit(key: string, policy: RatePolicy, name: string): Window {
     const now = this.deps.clock.now()
     const { count, resetAt } = this.store.hit(key, now, policy.limit, policy.windowMs)
-    const resetIn = resetAt > now ? Math.ceil((resetAt - now) / 1000) : 0
-    const remaining = count < policy.limit ? policy.limit - count : 0
-    const fixed = policyHeaders(policy, name)
-    const h = set.headers
-    h['x-ratelimit-limit'] = fixed.limit
-    h['x-ratelimit-remaining'] = remaining
-    h['x-ratelimit-reset'] = Math.ceil(resetAt / 1000)
-    // draft-ietf-httpapi-ratelimit-headers-09: structured-field lists of named policies.
-    h['ratelimit-policy'] = fixed.policy
-    h['ratelimit'] = `"${name}";r=${remaining};t=${resetIn}`
-    if (count > policy.limit) throw tooMany(resetIn, `Too many requests: the limit is ${policy.limit} requests per ${policy.windowMs / 1000} s`)
+    return {
+      policy,
+      name,
+      count,
+      resetAt,
+      resetIn: resetAt > now ? Math.ceil((resetAt - now) / 1000) : 0,
+      remaining: count < policy.limit ? policy.limit - count : 0,
+    }
   }
 
   /**
@@ -70,6 +97,27 @@ export class RateLimiter {
       throw tooMany(resetIn, `Too many failed authentication attempts from your address: the limit is ${policy.limit} per ${policy.windowMs / 1000} s`)
     }
   }
+}
+
+interface Window {
+  policy: RatePolicy
+  name: string
+  count: number
+  resetAt: number
+  resetIn: number
+  remaining: number
+}
+
+/**
+ * X-RateLimit-* (TeamDay's names) from `main`; draft-ietf-httpapi-ratelimit-headers-09's
+ * RateLimit-Policy / RateLimit as structured-field lists with one item per window.
+ */
+function setHeaders(h: Headers, windows: readonly Window[], main: Window): void {
+  h['x-ratelimit-limit'] = policyHeaders(main.policy, main.name).limit
+  h['x-ratelimit-remaining'] = main.remaining
+  h['x-ratelimit-reset'] = Math.ceil(main.resetAt / 1000)
+  h['ratelimit-policy'] = windows.length === 1 ? policyHeaders(main.policy, main.name).policy : windows.map((w) => policyHeaders(w.policy, w.name).policy).join(', ')
+  h['ratelimit'] = windows.map((w) => `"${w.name}";r=${w.remaining};t=${w.resetIn}`).join(', ')
 }
 
 const fixedHeaders = new WeakMap<RatePolicy, Map<string, { limit: string; policy: string }>>()

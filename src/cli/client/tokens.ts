@@ -7,6 +7,7 @@ export const CLIENT_TOKENS_USAGE = `usage: client mode, over HTTP with your toke
   teamday tokens list [--all] [--status active|expired|revoked] [--limit N] [--offset N]
   teamday tokens create --name N [--expires-in-days D (7-365)] [--scopes a,b]
       prints only the new token on stdout (store it now: it is never shown again)
+      --scopes: at most your token's own (the default)
   teamday tokens revoke ID
   teamday tokens rotate ID [--expires-in-days D] [--grace-period-seconds S (0-86400)]
       prints only the new token; the old one stops at once or after the grace period

@@ -29,6 +29,7 @@ export const AUDIT_TYPES = [
   'token.new_ip',
   'secret.set',
   'secret.deleted',
+  'member.removed',
 ] as const
 
 export const AuditEventSchema = t.Object(

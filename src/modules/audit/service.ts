@@ -18,6 +18,7 @@ export type AuditEventType =
   | 'token.new_ip'
   | 'secret.set'
   | 'secret.deleted'
+  | 'member.removed'
 
 export interface AuditInput {
   type: AuditEventType

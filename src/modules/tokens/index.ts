@@ -21,6 +21,20 @@ const reuse = errorResponse(
   'Token reuse detected: token pat_7Hq2LmX9vB3nR8kT1wYz was already revoked, so rotating it suggests its secret leaked. Every token of its rotation family (1 still active) has been revoked; create a new token.',
   { familyId: 'pat_7Hq2LmX9vB3nR8kT1wYz', revokedTokenIds: ['pat_2Lk9Qw4ErT7yU1iO3pAs'] },
 )
+const broader = errorResponse(
+  403,
+  'insufficient_scope',
+  'Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of.',
+  'Forbidden: a token can only create tokens with scopes it has itself (access denied). This token has tokens:write and lacks *. Ask for a subset of its scopes, or use a token that has them (`*` only from a `*` token).',
+  { requestedScopes: ['*'], tokenScopes: ['tokens:write'], missingScopes: ['*'] },
+)
+const createInvalid = errorResponse(
+  422,
+  'token_limit_reached',
+  'Unprocessable: `validation_failed` when a field is invalid (`details` names it); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization.',
+  'Too many tokens: this user already has 100 active tokens in this organization, the limit is 100 (TEAMDAY_MAX_TOKENS_PER_USER). Revoke tokens that are no longer used (teamday tokens list / teamday tokens revoke ID), then create the new one.',
+  { activeTokens: 100, maxTokensPerUser: 100 },
+)
 const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
@@ -66,11 +80,11 @@ export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
       {
         auth: 'tokens:write',
         body: CreateTokenBody,
-        response: { 201: CreatedToken, ...bodyErrors, ...authErrors },
+        response: { 201: CreatedToken, ...bodyErrors, ...authErrors, 403: broader, 422: createInvalid },
         detail: {
           summary: 'Create a personal access token',
           description:
-            'Creates a token for the calling user in the calling token\'s organization. It inherits the user\'s current role there. `expiresInDays` is 7-365 (default 90); alternatively `expiresAt`. `scopes` (default `["*"]`) limits what it may do; unknown or no scopes are 422. Any scope may be asked for, but a request always needs both the scope and the user\'s current role: a token never exceeds its user. The `token` field is the only time the secret is ever shown.',
+            'Creates a token for the calling user in the calling token\'s organization. It inherits the user\'s current role there. `expiresInDays` is 7-365 (default 90); alternatively `expiresAt`. `scopes` (default: the calling token\'s own) limits what it may do; unknown or no scopes are 422. Only scopes the calling token has itself may be asked for (`*` only from a `*` token): anything broader is 403 `insufficient_scope`. A request always needs both the scope and the user\'s current role: a token never exceeds its user. The new token records the calling token (`createdByTokenId`): if that token is reported leaked or its rotation family is revoked for reuse, this one is revoked too. A user may have at most TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens per organization: beyond, 422 `token_limit_reached`. The `token` field is the only time the secret is ever shown.',
         },
       },
     )
@@ -103,11 +117,11 @@ export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
         auth: 'tokens:write',
         params: TokenIdParams,
         body: t.Optional(RotateTokenBody),
-        response: { 201: RotatedToken, 404: notFound, 409: reuse, ...bodyErrors, ...authErrors },
+        response: { 201: RotatedToken, 404: notFound, 409: reuse, ...bodyErrors, ...authErrors, 403: broader },
         detail: {
           summary: 'Rotate a token',
           description:
-            'Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new lifetime is `expiresInDays` or the old token\'s. Only the owner may rotate (admins revoke). Rotating a token that is already revoked revokes its whole rotation family (reuse detection) and answers 409 `token_reuse_detected`.',
+            'Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new lifetime is `expiresInDays` or the old token\'s. Only the owner may rotate (admins revoke), with the token itself or a token that has all of its scopes (otherwise 403 `insufficient_scope`). Rotating a token that is already revoked revokes its whole rotation family, and the tokens they created (reuse detection), and answers 409 `token_reuse_detected`.',
         },
       },
     )
@@ -123,11 +137,11 @@ export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
       {
         auth: 'tokens:write',
         params: TokenIdParams,
-        response: { 200: TokenEnvelope, 404: notFound, ...authErrors },
+        response: { 200: TokenEnvelope, 404: notFound, ...authErrors, 403: broader },
         detail: {
           summary: 'Revoke a token',
           description:
-            'Revokes the token immediately: the very next request with it gets 401 `token_revoked`. Idempotent. Admins may revoke any token of the organization.',
+            'Revokes the token immediately: the very next request with it gets 401 `token_revoked`. Idempotent. Admins may revoke any token of the organization. The calling token may revoke itself or a token whose scopes it has all of (otherwise 403 `insufficient_scope`); tokens it cannot see are 404.',
         },
       },
     )

@@ -5,6 +5,8 @@ import { prepared } from '../../db/prepared'
 import type { Deps } from '../../deps'
 import { AppError } from '../../errors'
 import { auditContext, recordAuditEvent, type AuditInput } from '../audit/service'
+import { assertMayManage, scopesForNewToken } from './access'
+import { revokeCreatedBy } from './revocation'
 import { createToken, findTokenById, findVisible, toPublicToken, type CreateTokenInput, type PublicToken } from './service'
 import { DAY_MS, MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, resolveExpiry } from './validation'
 
@@ -24,7 +26,9 @@ export function auditTokenCreated(deps: Deps, row: PersonalAccessToken, ctx: Omi
 
 /** POST /tokens: a token for the caller, in the caller's organization, audited. */
 export function createTokenForCaller(deps: Deps, principal: Principal, input: CreateTokenInput): { token: string; row: PersonalAccessToken } {
-  const created = createToken(deps, principal, input)
+  const scopes = scopesForNewToken(deps, principal, input.scopes)
+  const owner = { userId: principal.userId, organizationId: principal.organizationId, createdByTokenId: principal.tokenId }
+  const created = createToken(deps, owner, { ...input, scopes })
   auditTokenCreated(deps, created.row, auditContext(principal))
   return created
 }
@@ -44,8 +48,9 @@ export interface Rotated {
 /**
  * Rotation (Unkey's reroll, GitLab's rotate): a new token with the same name, scopes and
  * family; the old one is revoked now or when the grace period ends. Only the owner rotates
- * (an admin revokes instead). Rotating a token that is already revoked means someone holds a
- * superseded secret: the whole family is revoked (GitLab's reuse detection) and 409 says so.
+ * (an admin revokes instead), with the token itself or one that covers its scopes. Rotating a
+ * token that is already revoked means someone holds a superseded secret: the whole family is
+ * revoked (GitLab's reuse detection), with every token its members created, and 409 says so.
  */
 export function rotateToken(deps: Deps, principal: Principal, id: string, input: RotateInput): Rotated {
   const found = findVisible(deps, principal, id)
@@ -53,22 +58,26 @@ export function rotateToken(deps: Deps, principal: Principal, id: string, input:
   if (old.userId !== principal.userId) {
     throw new AppError('forbidden', "Forbidden: only a token's owner can rotate it (access denied); an admin can revoke it instead.")
   }
+  assertMayManage(deps, principal, old, 'rotate')
   const now = deps.clock.now()
   const family = old.familyId ?? old.id
   if (old.revokedAt && old.revokedAt.getTime() <= now) {
-    const revoked = revokeFamily(deps, family, principal.userId, now)
+    const { revoked, members } = revokeFamily(deps, family, principal.userId, now)
+    // Any member may have been used by whoever held the leaked secret: what they created goes too.
+    const cascaded = revokeCreatedBy(deps, members, now, { cause: 'family_reuse', by: principal.userId, audit: auditContext(principal) })
     recordAuditEvent(deps, {
       ...auditContext(principal),
       type: 'token.family_revoked',
       tokenId: old.id,
       targetType: 'token_family',
       targetId: family,
-      details: { reason: 'family_reuse', rotatedTokenId: old.id, revokedTokenIds: revoked },
+      details: { reason: 'family_reuse', rotatedTokenId: old.id, revokedTokenIds: revoked, createdTokenIdsRevoked: cascaded },
     })
+    const also = cascaded.length ? `, and so have the ${cascaded.length} token(s) they created` : ''
     throw new AppError(
       'token_reuse_detected',
-      `Token reuse detected: token ${old.id} was already revoked, so rotating it suggests its secret leaked. Every token of its rotation family (${revoked.length} still active) has been revoked; create a new token.`,
-      { details: { familyId: family, revokedTokenIds: revoked } },
+      `Token reuse detected: token ${old.id} was already revoked, so rotating it suggests its secret leaked. Every token of its rotation family (${revoked.length} still active) has been revoked${also}; create a new token.`,
+      { details: { familyId: family, revokedTokenIds: revoked, createdTokenIdsRevoked: cascaded } },
     )
   }
   if (old.revokedAt) {
@@ -98,7 +107,8 @@ export function rotateToken(deps: Deps, principal: Principal, id: string, input:
       .get()
     if (!claimed) throw new AppError('invalid_state', `Token ${old.id} was rotated or revoked by a concurrent request; list your tokens and retry.`)
     const name = toPublicToken(deps, old, found.email).name
-    return createToken(deps, principal, { name, scopes: old.scopes }, { familyId: family, rotatedFromId: old.id, expiresAt })
+    const owner = { userId: principal.userId, organizationId: principal.organizationId, createdByTokenId: principal.tokenId }
+    return createToken(deps, owner, { name, scopes: old.scopes }, { familyId: family, rotatedFromId: old.id, expiresAt })
   })
   recordAuditEvent(deps, {
     ...auditContext(principal),
@@ -111,16 +121,22 @@ export function rotateToken(deps: Deps, principal: Principal, id: string, input:
   return { ...created, email: found.email, previous: { ...old, revokedAt: revokeAt, revokedBy: principal.userId, revokedReason: 'rotated' } }
 }
 
-/** Revokes every still-active token of a rotation family; tokens from before families count as their own. */
-export function revokeFamily(deps: Deps, familyId: string, by: string, now: number): string[] {
+/**
+ * Revokes every still-active token of a rotation family; tokens from before families count as
+ * their own. Returns those it revoked and every member (revoked before or now).
+ */
+export function revokeFamily(deps: Deps, familyId: string, by: string, now: number): { revoked: string[]; members: string[] } {
   const t = personalAccessTokens
-  return deps.db
+  const inFamily = or(eq(t.familyId, familyId), and(isNull(t.familyId), eq(t.id, familyId)))
+  const revoked = deps.db
     .update(t)
     .set({ revokedAt: new Date(now), revokedBy: by, revokedReason: 'family_reuse' })
-    .where(and(or(eq(t.familyId, familyId), and(isNull(t.familyId), eq(t.id, familyId))), or(isNull(t.revokedAt), gt(t.revokedAt, new Date(now)))))
+    .where(and(inFamily, or(isNull(t.revokedAt), gt(t.revokedAt, new Date(now)))))
     .returning({ id: t.id })
     .all()
     .map((r) => r.id)
+  const members = deps.db.select({ id: t.id }).from(t).where(inFamily).all().map((r) => r.id)
+  return { revoked, members }
 }
 
 export interface SelfToken extends Pick<PublicToken, 'id' | 'name' | 'scopes' | 'organizationId' | 'userId' | 'createdAt' | 'lastUsedAt' | 'expiresAt' | 'maskedToken'> {

@@ -17,6 +17,7 @@ const exampleToken = {
   lastUsedIp: '203.0.113.7',
   lastUsedUserAgent: 'curl/8.5.0',
   revokedAt: null,
+  createdByTokenId: 'pat_9Zx3Cv5Bn7Mq1Wr4Ty6U',
 }
 
 export const TokenStatus = t.Union([t.Literal('active'), t.Literal('expired'), t.Literal('revoked')])
@@ -37,6 +38,7 @@ export const Token = t.Object(
     lastUsedIp: t.Nullable(t.String()),
     lastUsedUserAgent: t.Nullable(t.String()),
     revokedAt: t.Nullable(t.String({ format: 'date-time' })),
+    createdByTokenId: t.Nullable(t.String({ description: 'The token whose request created this one (for a rotated token: the token that rotated it); null when made by the admin CLI' })),
   },
   { examples: [exampleToken] },
 )
@@ -52,9 +54,9 @@ export const CreateTokenBody = t.Object(
       t.Array(t.String({ maxLength: 100 }), {
         maxItems: 50,
         description:
-          'What the token may do (default ["*"]: everything your role allows). Any of: *, ' +
+          'What the token may do (default: the calling token\'s own scopes, `["*"]` = everything your role allows for a full token). Any of: *, ' +
           SCOPES.filter((s) => s !== '*').join(', ') +
-          '. `x:write` implies `x:read`. Always bounded by your current role: a token never exceeds its user.',
+          '. `x:write` implies `x:read`. Only scopes the calling token has itself (`*` only from a `*` token; otherwise 403 `insufficient_scope`). Always bounded by your current role: a token never exceeds its user.',
         examples: [['agents:read', 'agents:execute']],
         error: 'scopes must be an array of scope names, e.g. ["agents:read"]',
       }),
@@ -127,6 +129,7 @@ export const RotatedToken = t.Object(
         ...CreatedToken.examples[0],
         id: 'pat_2Lk9Qw4ErT7yU1iO3pAs',
         rotatedFromId: 'pat_7Hq2LmX9vB3nR8kT1wYz',
+        createdByTokenId: 'pat_7Hq2LmX9vB3nR8kT1wYz',
         previousTokenRevokedAt: '2026-11-23T11:00:00.000Z',
       },
     ],

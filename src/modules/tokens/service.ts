@@ -11,6 +11,7 @@ import type { Deps } from '../../deps'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { auditContext, recordAuditEvent } from '../audit/service'
+import { assertBelowTokenCap, assertMayManage } from './access'
 import { resolveExpiry, validateScopes, validateTokenName } from './validation'
 
 /** lastUsedAt is written at most this often per token: no database write on most requests. */
@@ -33,6 +34,8 @@ export interface PublicToken {
   lastUsedIp: string | null
   lastUsedUserAgent: string | null
   revokedAt: string | null
+  /** The token whose request created this one; null from the admin CLI. */
+  createdByTokenId: string | null
 }
 
 export interface CreateTokenInput {
@@ -80,6 +83,7 @@ export function toPublicToken(deps: Deps, row: PersonalAccessToken, userEmail: s
     lastUsedIp: openField(deps, row.lastUsedIpEnc, `pat.ip:${row.id}`),
     lastUsedUserAgent: openField(deps, row.lastUsedUaEnc, `pat.ua:${row.id}`),
     revokedAt: iso(row.revokedAt),
+    createdByTokenId: row.createdByTokenId,
   }
 }
 
@@ -91,7 +95,8 @@ export { DAY_MS, DEFAULT_EXPIRY_DAYS, MAX_EXPIRY_DAYS, MAX_NAME_LENGTH, MIN_EXPI
  */
 export function createToken(
   deps: Deps,
-  owner: { userId: string; organizationId: string },
+  /** `createdByTokenId`: the token whose request makes this one (none from the admin CLI). */
+  owner: { userId: string; organizationId: string; createdByTokenId?: string | null },
   input: CreateTokenInput,
   /** A rotation's successor: same family, a link to its predecessor, an expiry already decided. */
   lineage?: { familyId: string; rotatedFromId: string; expiresAt: Date },
@@ -100,6 +105,23 @@ export function createToken(
   const now = deps.clock.now()
   const expiresAt = lineage?.expiresAt ?? resolveExpiry(input, now)
   const scopes = validateScopes(input.scopes)
+  // A rotation replaces a token: only new tokens count against the per-user cap.
+  if (!lineage) return deps.db.transaction(() => {
+    assertBelowTokenCap(deps, owner.userId, owner.organizationId, now)
+    return insertToken(deps, owner, name, scopes, now, expiresAt)
+  }, { behavior: 'immediate' })
+  return insertToken(deps, owner, name, scopes, now, expiresAt, lineage)
+}
+
+function insertToken(
+  deps: Deps,
+  owner: { userId: string; organizationId: string; createdByTokenId?: string | null },
+  name: string,
+  scopes: string[],
+  now: number,
+  expiresAt: Date,
+  lineage?: { familyId: string; rotatedFromId: string },
+): { token: string; row: PersonalAccessToken } {
   const token = generateToken()
   const id = newId('pat')
   const row: PersonalAccessToken = {
@@ -120,6 +142,7 @@ export function createToken(
     revokedReason: null,
     familyId: lineage?.familyId ?? id,
     rotatedFromId: lineage?.rotatedFromId ?? null,
+    createdByTokenId: owner.createdByTokenId ?? null,
   }
   deps.db.insert(personalAccessTokens).values(row).run()
   return { token, row }
@@ -195,6 +218,7 @@ export function getToken(deps: Deps, principal: Principal, id: string): PublicTo
 /** Revokes at once (idempotent). The very next request with the token is refused. */
 export function revokeToken(deps: Deps, principal: Principal, id: string): PublicToken {
   const found = findVisible(deps, principal, id)
+  assertMayManage(deps, principal, found.token, 'revoke')
   const row = revokeById(deps.db, id, principal.userId, deps.clock.now(), 'manual')
   if (row) {
     found.token = row
@@ -203,7 +227,7 @@ export function revokeToken(deps: Deps, principal: Principal, id: string): Publi
   return toPublicToken(deps, found.token, found.email)
 }
 
-export type RevokeReason = 'manual' | 'rotated' | 'leak_report' | 'family_reuse' | 'admin_cli'
+export type RevokeReason = 'manual' | 'rotated' | 'leak_report' | 'family_reuse' | 'admin_cli' | 'creator_revoked' | 'membership_removed'
 
 /**
  * Revokes now: a token not yet revoked, or one whose revocation is scheduled later (a rotation's

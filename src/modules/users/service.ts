@@ -1,9 +1,11 @@
 import { and, count, eq } from 'drizzle-orm'
 import type { DB } from '../../db/client'
 import { memberships, organizations, ROLES, users, type Membership, type Organization, type Role, type User } from '../../db/schema'
-import type { Clock } from '../../deps'
+import type { Clock, Deps } from '../../deps'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
+import { recordAuditEvent } from '../audit/service'
+import { revokeTokensOfMember } from '../tokens/revocation'
 
 /** Organizations, users and memberships: the admin CLI's domain (no HTTP routes yet). */
 
@@ -91,11 +93,15 @@ export interface CreateUserResult {
   membership: Membership
   createdUser: boolean
   createdOrganization: boolean
+  /** Tokens left from an earlier membership of this organization, revoked now (to be audited). */
+  revokedTokenIds: string[]
 }
 
 /**
  * Adds a user to an organization, creating either when missing. Adding an existing member
- * again is a conflict (use setRole to change a role).
+ * again is a conflict (use setRole to change a role). A re-added member never gets an old token
+ * back: any token of theirs for the organization still unrevoked is from an earlier membership
+ * (removeMember revokes them, but not a membership ended some other way) and is revoked here.
  */
 export function createUser(db: DB, clock: Clock, input: CreateUserInput): CreateUserResult {
   const email = normalizeEmail(input.email)
@@ -132,7 +138,8 @@ export function createUser(db: DB, clock: Clock, input: CreateUserInput): Create
       updatedAt: now,
     }
     tx.insert(memberships).values(membership).run()
-    return { user, organization, membership, createdUser, createdOrganization }
+    const revokedTokenIds = createdUser || createdOrganization ? [] : revokeTokensOfMember(tx, user.id, organization.id, now.getTime(), 'cli')
+    return { user, organization, membership, createdUser, createdOrganization, revokedTokenIds }
   })
 }
 
@@ -151,14 +158,30 @@ export function setRole(db: DB, clock: Clock, email: string, orgSlug: string, ro
   return updated
 }
 
-/** Removes a member; their tokens for that organization stop working on the next request. */
-export function removeMember(db: DB, email: string, orgSlug: string): void {
+/**
+ * Removes a member (the admin CLI; the only way a membership ends) and revokes every token they
+ * have in that organization, in the same transaction and audited (`member.removed`, and a
+ * `token.revoked` per token with reason `membership_removed`): adding them again later never
+ * brings an old token back.
+ */
+export function removeMember(deps: Deps, email: string, orgSlug: string): { role: Role; revokedTokenIds: string[] } {
+  const { db } = deps
   const user = requireUser(db, email)
   const org = requireOrganization(db, orgSlug)
-  const removed = db
-    .delete(memberships)
-    .where(and(eq(memberships.userId, user.id), eq(memberships.organizationId, org.id)))
-    .returning({ id: memberships.id })
-    .get()
-  if (!removed) throw new AppError('not_found', `${user.email} is not a member of ${org.slug}`)
+  const now = deps.clock.now()
+  return db.transaction(() => {
+    const removed = db
+      .delete(memberships)
+      .where(and(eq(memberships.userId, user.id), eq(memberships.organizationId, org.id)))
+      .returning({ role: memberships.role })
+      .get()
+    if (!removed) throw new AppError('not_found', `${user.email} is not a member of ${org.slug}`)
+    const revokedTokenIds = revokeTokensOfMember(db, user.id, org.id, now, 'cli')
+    const audit = { organizationId: org.id, source: 'cli' as const }
+    recordAuditEvent(deps, { ...audit, type: 'member.removed', targetType: 'user', targetId: user.id, details: { role: removed.role, revokedTokenIds } })
+    for (const id of revokedTokenIds) {
+      recordAuditEvent(deps, { ...audit, type: 'token.revoked', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'membership_removed', ownerUserId: user.id } })
+    }
+    return { role: removed.role, revokedTokenIds }
+  })
 }

@@ -1,0 +1,87 @@
+import { and, count, eq, gt, isNull, or } from 'drizzle-orm'
+import type { Principal } from '../../auth/principal'
+import { scopesCover, uncoveredScopes } from '../../auth/roles'
+import type { DB } from '../../db/client'
+import { personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
+import type { Deps } from '../../deps'
+import { AppError } from '../../errors'
+import { auditContext, recordAuditEventOnce } from '../audit/service'
+import { validateScopes } from './validation'
+
+/**
+ * What a token may do to tokens (issue 11): `tokens:write` is not as good as a full token.
+ * - it creates only tokens whose scopes it covers (`*` only from `*`);
+ * - it rotates or revokes only itself or tokens whose scopes it covers;
+ * - a user has at most TEAMDAY_MAX_TOKENS_PER_USER active tokens per organization.
+ * Visibility (another user's or organization's token is 404) is decided before, in findVisible.
+ */
+
+const list = (scopes: readonly string[]) => scopes.join(', ')
+
+/**
+ * The scopes of a token the caller creates: the ones asked for (default: the calling token's
+ * own, `*` for a full token), refused with 403 unless the calling token covers them.
+ */
+export function scopesForNewToken(deps: Deps, principal: Principal, requested: string[] | undefined): string[] {
+  const scopes = validateScopes(requested ?? [...principal.scopes])
+  if (scopesCover(principal.scopes, scopes)) return scopes
+  const missing = uncoveredScopes(principal.scopes, scopes)
+  denied(deps, principal, 'create', null, { requestedScopes: scopes, missingScopes: missing })
+  throw new AppError(
+    'insufficient_scope',
+    `Forbidden: a token can only create tokens with scopes it has itself (access denied). This token has ${list(principal.scopes)} and lacks ${list(missing)}. Ask for a subset of its scopes, or use a token that has them (\`*\` only from a \`*\` token).`,
+    { details: { requestedScopes: scopes, tokenScopes: principal.scopes, missingScopes: missing } },
+  )
+}
+
+/** Rotating or revoking `target` through the API: the calling token itself, or one whose scopes it covers. */
+export function assertMayManage(deps: Deps, principal: Principal, target: PersonalAccessToken, action: 'rotate' | 'revoke'): void {
+  if (target.id === principal.tokenId || scopesCover(principal.scopes, target.scopes)) return
+  const missing = uncoveredScopes(principal.scopes, target.scopes)
+  denied(deps, principal, action, target.id, { targetScopes: target.scopes, missingScopes: missing })
+  throw new AppError(
+    'insufficient_scope',
+    `Forbidden: this token cannot ${action} token ${target.id} (access denied): a token may rotate or revoke only itself or tokens whose scopes it has all of, and ${target.id} also has ${list(missing)}. Use a token with at least its scopes (or \`*\`).`,
+    { details: { targetTokenId: target.id, targetScopes: target.scopes, tokenScopes: principal.scopes, missingScopes: missing } },
+  )
+}
+
+/** An attempt to exceed the calling token is worth knowing (at most one event a minute per kind). */
+function denied(deps: Deps, principal: Principal, action: string, targetId: string | null, details: Record<string, unknown>): void {
+  recordAuditEventOnce(deps, `escalation:${principal.tokenId}:${action}:${targetId ?? ''}`, {
+    ...auditContext(principal),
+    type: 'token.scope_denied',
+    tokenId: principal.tokenId,
+    targetType: targetId ? 'token' : null,
+    targetId,
+    details: { action, tokenScopes: principal.scopes, ...details },
+  })
+}
+
+/** Tokens of a user in an organization that still work at `now` (a rotation's grace period counts). */
+export function countActiveTokens(db: DB, userId: string, organizationId: string, now: number): number {
+  const t = personalAccessTokens
+  const at = new Date(now)
+  return (
+    db
+      .select({ n: count() })
+      .from(t)
+      .where(and(eq(t.userId, userId), eq(t.organizationId, organizationId), or(isNull(t.revokedAt), gt(t.revokedAt, at)), gt(t.expiresAt, at)))
+      .get()?.n ?? 0
+  )
+}
+
+/**
+ * The per-user cap (TEAMDAY_MAX_TOKENS_PER_USER): without it the per-token rate limit multiplies
+ * with the number of tokens. Rotation is exempt: it replaces a token rather than adding one.
+ */
+export function assertBelowTokenCap(deps: Deps, userId: string, organizationId: string, now: number): void {
+  const max = deps.config.maxTokensPerUser
+  const active = countActiveTokens(deps.db, userId, organizationId, now)
+  if (active < max) return
+  throw new AppError(
+    'token_limit_reached',
+    `Too many tokens: this user already has ${active} active tokens in this organization, the limit is ${max} (TEAMDAY_MAX_TOKENS_PER_USER). Revoke tokens that are no longer used (teamday tokens list / teamday tokens revoke ID), then create the new one.`,
+    { details: { activeTokens: active, maxTokensPerUser: max } },
+  )
+}

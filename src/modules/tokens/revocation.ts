@@ -1,0 +1,67 @@
+import { and, eq, gt, isNull, or, sql } from 'drizzle-orm'
+import type { DB } from '../../db/client'
+import { personalAccessTokens } from '../../db/schema'
+import type { Deps } from '../../deps'
+import { recordAuditEvent, type AuditInput } from '../audit/service'
+
+/** Revocations that take other tokens along: a compromised creator, a member leaving. */
+
+/**
+ * Revokes every still-active token created, directly or through other tokens, by one of `roots`
+ * (`created_by_token_id`): whoever held a leaked secret may have minted tokens with it, and
+ * those must not survive it. The walk goes on through tokens revoked earlier (they too may have
+ * created tokens while they worked). Each revoked token gets a `token.revoked` audit event with
+ * reason `creator_revoked`. Returns their ids.
+ */
+export function revokeCreatedBy(
+  deps: Deps,
+  roots: readonly string[],
+  now: number,
+  opts: { cause: 'leak_report' | 'family_reuse'; by: string; audit: Omit<AuditInput, 'type'> },
+): string[] {
+  if (roots.length === 0) return []
+  const rootList = sql.join(roots.map((id) => sql`${id}`), sql`, `)
+  const revoked = deps.db.all<{ id: string; createdBy: string }>(sql`
+    UPDATE personal_access_tokens
+    SET revoked_at = ${now}, revoked_by = ${opts.by}, revoked_reason = 'creator_revoked'
+    WHERE id IN (
+      WITH RECURSIVE created(id) AS (
+        SELECT id FROM personal_access_tokens WHERE created_by_token_id IN (${rootList})
+        UNION
+        SELECT p.id FROM personal_access_tokens p JOIN created c ON p.created_by_token_id = c.id
+      )
+      SELECT id FROM created
+    ) AND (revoked_at IS NULL OR revoked_at > ${now})
+    RETURNING id, created_by_token_id AS createdBy`)
+  for (const r of revoked) {
+    recordAuditEvent(deps, {
+      ...opts.audit,
+      type: 'token.revoked',
+      tokenId: r.id,
+      targetType: 'token',
+      targetId: r.id,
+      details: { reason: 'creator_revoked', cause: opts.cause, createdByTokenId: r.createdBy },
+    })
+  }
+  return revoked.map((r) => r.id)
+}
+
+/** The database, or the transaction a caller is in. */
+type Writer = DB | Parameters<Parameters<DB['transaction']>[0]>[0]
+
+/**
+ * Revokes every token a user has in an organization that is not revoked yet (expired ones too,
+ * so that none shows as merely expired): when they leave it, and again when they are added (any
+ * token then left belongs to an earlier membership, e.g. one ended before removal revoked tokens,
+ * or by a row deleted by hand). Returns their ids.
+ */
+export function revokeTokensOfMember(db: Writer, userId: string, organizationId: string, now: number, by: string): string[] {
+  const t = personalAccessTokens
+  return db
+    .update(t)
+    .set({ revokedAt: new Date(now), revokedBy: by, revokedReason: 'membership_removed' })
+    .where(and(eq(t.userId, userId), eq(t.organizationId, organizationId), or(isNull(t.revokedAt), gt(t.revokedAt, new Date(now)))))
+    .returning({ id: t.id })
+    .all()
+    .map((r) => r.id)
+}
