@@ -175,19 +175,20 @@ export function createApp(deps: Deps) {
         deps.logger.error('unhandled_error', {
           requestId,
           method: request.method,
-          path: redactTokens(path),
+          path,
           error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
         })
       } else if (status === 401) {
         // Never the token: only what kind of failure, from where.
-        deps.logger.warn('auth_failed', { requestId, code: errCode, method: request.method, path: redactTokens(path), ip: clientAddress(request) })
+        deps.logger.warn('auth_failed', { requestId, code: errCode, method: request.method, path, ip: clientAddress(request) })
       }
-      message = redactTokens(message)
       set.status = status
       set.headers['content-type'] = 'application/json'
       set.headers['cache-control'] = 'no-store'
       if (headers) Object.assign(set.headers, headers)
-      return errorBody(status, errCode, message, requestId, details)
+      // Client input may come back in any field of the body (a message naming an id, details
+      // listing rejected values or keys): every string of it is redacted of tokens.
+      return redactTokens(errorBody(status, errCode, message, requestId, details))
     })
     .use(docsPlugin(deps.config))
     .get('/api/health', () => ({ status: 'ok' as const, version: deps.config.version }), {

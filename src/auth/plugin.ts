@@ -5,7 +5,6 @@ import { idempotencyHooks } from '../idempotency/hooks'
 import { recordAuditEventOnce } from '../modules/audit/service'
 import { rateLimiterFor } from '../ratelimit/limiter'
 import { authenticate, bearerChallenge } from './authenticate'
-import { redactTokens } from './tokens'
 import type { Principal } from './principal'
 import { roleAllows, scopesAllow, type Permission } from './roles'
 
@@ -78,7 +77,7 @@ export function authPlugin(deps: Deps, clientAddress: (request: Request) => stri
             ip: principal.ip,
             userAgent: principal.userAgent,
             requestId: principal.requestId,
-            details: { requiredScope: permission, tokenScopes: principal.scopes, method: request.method, path: redactTokens(new URL(request.url).pathname) },
+            details: { requiredScope: permission, tokenScopes: principal.scopes, method: request.method, path: new URL(request.url).pathname },
           })
           throw new AppError('insufficient_scope', `Forbidden: this token lacks the ${permission} scope (access denied). Create a token with that scope.`, {
             details: { requiredScopes: [permission], tokenScopes: principal.scopes },
