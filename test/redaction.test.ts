@@ -16,7 +16,7 @@ describe('a token sent in a field or path is redacted from the error body and th
   let agentId = ''
   let spaceId = ''
 
-  test('setup', async () => {
+  test('setup: an agent and a space to aim at', async () => {
     agentId = (await t.req('POST', '/api/v1/agents', { token: tok, body: { name: 'Redaction agent' } })).body.id
     spaceId = (await t.req('POST', '/api/v1/spaces', { token: tok, body: { name: 'Redaction space' } })).body.space.id
     expect(agentId).toStartWith('char_')
@@ -43,7 +43,7 @@ describe('a token sent in a field or path is redacted from the error body and th
     ['wrong method', 'PUT', () => `/api/v1/spaces/${tok}/secrets`, () => ({}), 405],
   ]
   for (const [what, method, path, body, status] of cases) {
-    test(`${what}: ${status}, the token is not in the body; the field still says what was wrong`, async () => {
+    test(`${what}: ${status}, the token comes back only as td_…[redacted], in the body and the logs`, async () => {
       const before = t.logs.length
       const r = await t.req(method, path(), { token: tok, body: body() })
       expect(r.status).toBe(status)
@@ -56,7 +56,7 @@ describe('a token sent in a field or path is redacted from the error body and th
     })
   }
 
-  test('no log line and no stored response holds the token', () => {
+  test('no log line of the whole file holds the token', () => {
     expect(t.logs.join('\n')).not.toContain(tok)
   })
 })
