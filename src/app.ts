@@ -1,8 +1,9 @@
 import { Elysia, t } from 'elysia'
-import { authPlugin, clientIp, type ServerLike } from './auth/plugin'
+import { authPlugin } from './auth/plugin'
 import { redactTokens } from './auth/tokens'
 import type { Deps } from './deps'
 import { docsPlugin } from './docs'
+import { clientAddressResolver } from './http/client-address'
 import { AppError, errorBody } from './errors'
 import { newId } from './ids'
 import { rateLimitPlugin, rateLimiterFor } from './ratelimit/limiter'
@@ -98,10 +99,12 @@ function settleSchemas(routes: { hooks?: any }[]) {
  * database and listens; tests build their own app on an in-memory database.
  */
 export function createApp(deps: Deps) {
-  // Hooks get the server from here rather than from the request context (see authPlugin).
-  let listening: { server: ServerLike | null } | undefined
-  const server = (): ServerLike | null => listening?.server ?? null
-  const auth = authPlugin(deps, server)
+  // The peer address comes from the app's own server once it listens, not from the request
+  // context: a hook that reads `server` from the context makes Elysia define a getter on every
+  // request's context. In-process callers inject deps.peerAddress instead.
+  let listening: { server: { requestIP(r: Request): { address: string } | null } | null } | undefined
+  const clientAddress = clientAddressResolver(deps.config, deps.peerAddress ?? ((r) => listening?.server?.requestIP(r)?.address ?? null))
+  const auth = authPlugin(deps, clientAddress)
   let matchers: { method: string; re: RegExp }[] | undefined
 
   const app = new Elysia({ normalize: true })
@@ -172,19 +175,20 @@ export function createApp(deps: Deps) {
         deps.logger.error('unhandled_error', {
           requestId,
           method: request.method,
-          path: redactTokens(path),
+          path,
           error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
         })
       } else if (status === 401) {
         // Never the token: only what kind of failure, from where.
-        deps.logger.warn('auth_failed', { requestId, code: errCode, method: request.method, path: redactTokens(path), ip: clientIp(deps, request, server()) })
+        deps.logger.warn('auth_failed', { requestId, code: errCode, method: request.method, path, ip: clientAddress(request) })
       }
-      message = redactTokens(message)
       set.status = status
       set.headers['content-type'] = 'application/json'
       set.headers['cache-control'] = 'no-store'
       if (headers) Object.assign(set.headers, headers)
-      return errorBody(status, errCode, message, requestId, details)
+      // Client input may come back in any field of the body (a message naming an id, details
+      // listing rejected values or keys): every string of it is redacted of tokens.
+      return redactTokens(errorBody(status, errCode, message, requestId, details))
     })
     .use(docsPlugin(deps.config))
     .get('/api/health', () => ({ status: 'ok' as const, version: deps.config.version }), {
@@ -192,7 +196,7 @@ export function createApp(deps: Deps) {
       detail: { summary: 'Health check', description: 'Liveness and version. No authentication.', tags: ['System'] },
     })
     // Rate limits: per IP on the routes below that do not authenticate (the auth plugin limits per token).
-    .use(rateLimitPlugin(deps, (request) => clientIp(deps, request, server())))
+    .use(rateLimitPlugin(deps, clientAddress))
     .group('/api/v1', (v1) =>
       v1
         .use(tokensModule(deps, auth))
@@ -202,10 +206,10 @@ export function createApp(deps: Deps) {
         .use(organizationsModule(deps, auth))
         .use(tasksModule(deps, auth))
         .use(auditModule(deps, auth))
-        .use(credentialsModule(deps, auth)),
+        .use(credentialsModule(deps, auth, clientAddress)),
     )
     .use(publicAgentsModule(deps))
-  listening = app as unknown as { server: ServerLike | null }
+  listening = app as unknown as NonNullable<typeof listening>
   settleSchemas(app.routes)
   rateLimiterFor(deps).indexRoutes(app.routes)
   return app

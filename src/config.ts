@@ -1,4 +1,5 @@
 import { dirname, join, resolve } from 'node:path'
+import { compileTrustedProxies } from './http/client-address'
 import { parseRatePolicy, type RatePolicy } from './ratelimit/policy'
 
 /** Everything the server reads from its environment. The only reader of process.env. */
@@ -11,8 +12,13 @@ export interface Config {
   /** Older keys (comma-separated base64) still accepted for decryption during a rotation. */
   previousEncryptionKeys: string[]
   keyFile: string
-  /** Trust X-Forwarded-For / X-Real-IP for the client address (behind a reverse proxy). */
-  trustProxy: boolean
+  /**
+   * Reverse proxies whose X-Forwarded-For is believed (see src/http/client-address.ts): the
+   * nearest N hops (TEAMDAY_TRUSTED_PROXY_HOPS) and/or hops with these addresses or CIDRs
+   * (TEAMDAY_TRUSTED_PROXIES). Default: none, the socket peer is the client.
+   */
+  trustedProxyHops: number
+  trustedProxies: string[]
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'
   maxBodyBytes: number
   version: string
@@ -62,6 +68,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(logLevel)) {
     throw new ConfigError(`TEAMDAY_LOG_LEVEL must be one of debug, info, warn, error, silent (got "${logLevel}")`)
   }
+  rejectTrustProxy(env.TEAMDAY_TRUST_PROXY)
   // The per-user default follows the per-token limit, including one given as an override.
   const rateLimit = overrides.rateLimit !== undefined ? overrides.rateLimit : ratePolicyVar('TEAMDAY_RATE_LIMIT', env.TEAMDAY_RATE_LIMIT, '1200/60s')
   return {
@@ -71,7 +78,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     encryptionKey: env.TEAMDAY_ENCRYPTION_KEY || undefined,
     previousEncryptionKeys: (env.TEAMDAY_ENCRYPTION_KEYS_PREVIOUS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     keyFile: env.TEAMDAY_KEY_FILE ?? defaultKeyFile(dbPath),
-    trustProxy: ['1', 'true', 'yes'].includes((env.TEAMDAY_TRUST_PROXY ?? '').toLowerCase()),
+    trustedProxyHops: parseIntVar('TEAMDAY_TRUSTED_PROXY_HOPS', env.TEAMDAY_TRUSTED_PROXY_HOPS, 0, 0, 10),
+    trustedProxies: parseTrustedProxies(env.TEAMDAY_TRUSTED_PROXIES),
     logLevel,
     maxBodyBytes: 1024 * 1024,
     version: VERSION,
@@ -110,6 +118,30 @@ function parseProvider(value: string | undefined): Config['provider'] {
   const v = value.toLowerCase()
   if (v === 'openai' || v === 'anthropic') return v
   throw new ConfigError(`TEAMDAY_PROVIDER must be openai or anthropic (got "${value}")`)
+}
+
+/**
+ * TEAMDAY_TRUST_PROXY=true used to believe the leftmost X-Forwarded-For entry, which the client
+ * writes. Its safe reading depends on how many proxies are in front, which it does not say, so
+ * a true value stops the start with what to set instead; a false one means the default anyway.
+ */
+function rejectTrustProxy(value: string | undefined): void {
+  const v = (value ?? '').trim().toLowerCase()
+  if (['', '0', 'false', 'no', 'off'].includes(v)) return
+  throw new ConfigError(
+    `TEAMDAY_TRUST_PROXY is no longer supported (it let any client choose its address with X-Forwarded-For). ` +
+      `Remove it and set TEAMDAY_TRUSTED_PROXY_HOPS=1 when exactly one reverse proxy you run is in front, ` +
+      `or TEAMDAY_TRUSTED_PROXIES=<its addresses or CIDRs, e.g. 10.0.0.0/8,loopback>; see "Behind a reverse proxy" in the README.`,
+  )
+}
+
+function parseTrustedProxies(value: string | undefined): string[] {
+  const list = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  const r = compileTrustedProxies(list)
+  if ('invalid' in r) {
+    throw new ConfigError(`TEAMDAY_TRUSTED_PROXIES must be comma-separated IP addresses, CIDRs (10.0.0.0/8, fd00::/8), loopback or private (got "${r.invalid}")`)
+  }
+  return list
 }
 
 function parseIntVar(name: string, value: string | undefined, fallback: number, min: number, max: number): number {

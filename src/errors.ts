@@ -33,6 +33,8 @@ export const ERROR_STATUS = {
   idempotency_conflict: 409,
   idempotency_in_progress: 409,
   idempotency_secret_withheld: 409,
+  /** A retry of a streamed execute: the execution runs once; its stream is not replayed. */
+  idempotency_stream_started: 409,
   invalid_state: 409,
   /** A revoked token was rotated: its whole rotation family has been revoked. */
   token_reuse_detected: 409,

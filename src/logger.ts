@@ -1,6 +1,9 @@
+import { redactTokens } from './auth/tokens'
+
 /**
  * JSON-lines logger to stderr. Fields are explicit: callers never pass a request body or
- * header wholesale, so a token cannot reach a log line by accident.
+ * header wholesale; and whatever a field holds (a path, a message naming client input), the
+ * line is redacted of anything token-shaped before it is written.
  */
 export type Level = 'debug' | 'info' | 'warn' | 'error'
 const ORDER: Record<Level | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 }
@@ -20,7 +23,7 @@ export function createLogger(
   const min = ORDER[level]
   const log = (lvl: Level) => (msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return
-    sink(JSON.stringify({ time: new Date(clock()).toISOString(), level: lvl, msg, ...fields }))
+    sink(redactTokens(JSON.stringify({ time: new Date(clock()).toISOString(), level: lvl, msg, ...fields })))
   }
   return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') }
 }

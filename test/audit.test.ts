@@ -12,13 +12,14 @@ const events = async (t: TestApp, token: string, query = '') => (await t.req('GE
 
 describe('audit entries for each token event, none containing a token', () => {
   test('created, revoked, expired-token use, first use from a new IP', async () => {
-    const t = makeTestApp({ config: { trustProxy: true } })
+    const t = makeTestApp()
     const admin = makeActor(t, { role: 'admin' })
     const m = makeActor(t)
     const secrets: string[] = [admin.token, m.token]
-    const ctx = { 'x-forwarded-for': '203.0.113.5', 'user-agent': 'curl/8.5.0' }
+    const ctx = { 'user-agent': 'curl/8.5.0' }
+    const ip = '203.0.113.5'
 
-    const created = await t.req('POST', '/api/v1/tokens', { token: m.token, body: { name: 'ci', scopes: ['agents:read'] }, headers: { ...ctx, 'x-request-id': 'req-create-1' } })
+    const created = await t.req('POST', '/api/v1/tokens', { token: m.token, body: { name: 'ci', scopes: ['agents:read'] }, headers: { ...ctx, 'x-request-id': 'req-create-1' }, ip })
     secrets.push(created.body.token)
     const c = await events(t, admin.token, '?type=token.created')
     expect(c.total).toBe(1)
@@ -39,8 +40,8 @@ describe('audit entries for each token event, none containing a token', () => {
     const stored = JSON.stringify(t.deps.db.select().from(auditEvents).all())
     for (const clear of ['203.0.113.5', 'curl/8.5.0', 'agents:read']) expect(stored).not.toContain(clear)
 
-    await t.req('DELETE', `/api/v1/tokens/${created.body.id}`, { token: admin.token, headers: ctx })
-    await t.req('DELETE', `/api/v1/tokens/${created.body.id}`, { token: admin.token, headers: ctx }) // idempotent: no second event
+    await t.req('DELETE', `/api/v1/tokens/${created.body.id}`, { token: admin.token, headers: ctx, ip })
+    await t.req('DELETE', `/api/v1/tokens/${created.body.id}`, { token: admin.token, headers: ctx, ip }) // idempotent: no second event
     const r = await events(t, admin.token, '?type=token.revoked')
     expect(r.total).toBe(1)
     expect(r.events[0]).toMatchObject({ actorUserId: admin.userId, tokenId: created.body.id, details: { reason: 'manual' } })
@@ -49,14 +50,14 @@ describe('audit entries for each token event, none containing a token', () => {
     const old = makeToken(t, m, { expiresInDays: 7 })
     t.clock.advance(8 * DAY)
     secrets.push(old.token)
-    for (let i = 0; i < 3; i++) expect((await t.req('GET', '/api/v1/tokens', { token: old.token, headers: ctx })).body.code).toBe('token_expired')
+    for (let i = 0; i < 3; i++) expect((await t.req('GET', '/api/v1/tokens', { token: old.token, headers: ctx, ip })).body.code).toBe('token_expired')
     const ex = await events(t, admin.token, '?type=token.expired_used')
     expect(ex.total).toBe(1)
     expect(ex.events[0]).toMatchObject({ tokenId: old.id, actorUserId: m.userId, ip: '203.0.113.5' })
 
     const fresh = makeToken(t, m)
     secrets.push(fresh.token)
-    const use = (ip: string) => t.req('GET', '/api/v1/tokens/self', { token: fresh.token, headers: { 'x-forwarded-for': ip } })
+    const use = (ip: string) => t.req('GET', '/api/v1/tokens/self', { token: fresh.token, ip })
     await use('198.51.100.1')
     t.clock.advance(61_000)
     await use('198.51.100.1')

@@ -4,6 +4,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ClientIo } from '../src/cli/client/common'
+import { tokenFileWarning } from '../src/client/config'
 import { ApiClient, parseRetryAfter } from '../src/client/http'
 import { run } from '../src/main'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
@@ -265,6 +266,28 @@ describe('where the token comes from', () => {
     const missing = await cli(['whoami', '--token-file', join(dir, 'nope')])
     expect(missing.code).toBe(3)
     expect(missing.err).toContain('cannot read the token file')
+  })
+
+  test('a token file readable by its group or other users: a warning on stderr (like ssh), the command still runs', async () => {
+    const file = join(dir, 'token-perm')
+    writeFileSync(file, viewer.token + '\n')
+    const run = async (mode: number) => {
+      chmodSync(file, mode)
+      return cli(['whoami', '--json', '--token-file', file])
+    }
+    for (const [mode, who] of [[0o644, 'its group and all users'], [0o640, 'its group'], [0o604, 'all users'], [0o660, 'its group']] as const) {
+      const r = await run(mode)
+      expect(r.code).toBe(0)
+      expect(JSON.parse(r.out).token.id).toBe(viewer.tokenId)
+      expect(r.err).toBe(`warning: the token file ${file} is accessible to ${who} (mode ${mode.toString(8).padStart(4, '0')}); anyone who can read it can use the token. Run: chmod 600 ${file}\n`)
+    }
+    for (const mode of [0o600, 0o400]) expect((await run(mode)).err).toBe('')
+  })
+
+  test('no such warning on Windows, which has no mode bits', () => {
+    expect(tokenFileWarning('t', 0o100644, 'win32')).toBeNull()
+    expect(tokenFileWarning('t', 0o100644, 'linux')).toContain('mode 0644')
+    expect(tokenFileWarning('t', 0o100600, 'linux')).toBeNull()
   })
 
   const refused: [string, string[]][] = [

@@ -10,15 +10,15 @@ const unknownToken = () => {
 
 /** Each request from its own address unless told otherwise (the endpoint limits per IP). */
 let ipSeq = 0
-const fromIp = (ip = `198.51.100.${++ipSeq}`) => ({ 'x-forwarded-for': ip })
+const nextIp = () => `198.51.100.${++ipSeq}`
 
 describe('POST /api/v1/credentials/revoke', () => {
   test('202 with the same body for garbage, unknown and real tokens; only real ones are revoked', async () => {
-    const t = makeTestApp({ config: { trustProxy: true } })
+    const t = makeTestApp()
     const a = makeActor(t)
     const leaked = makeToken(t, a)
     const kept = makeToken(t, a)
-    const send = (credentials: string[]) => t.req('POST', '/api/v1/credentials/revoke', { body: { credentials }, headers: fromIp() })
+    const send = (credentials: string[]) => t.req('POST', '/api/v1/credentials/revoke', { body: { credentials }, ip: nextIp() })
 
     const garbage = await send(['hello', 'td_short', `td_${'x'.repeat(43)}`])
     const unknown = await send([unknownToken()])
@@ -40,17 +40,17 @@ describe('POST /api/v1/credentials/revoke', () => {
   })
 
   test('no authentication needed, and a bad Authorization header does not matter', async () => {
-    const t = makeTestApp({ config: { trustProxy: true } })
-    const r = await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: ['x'] }, headers: { ...fromIp(), authorization: 'Bearer nonsense' } })
+    const t = makeTestApp()
+    const r = await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: ['x'] }, headers: { authorization: 'Bearer nonsense' }, ip: nextIp() })
     expect(r.status).toBe(202)
   })
 
   test('leak reports are audited with source leak_report, the reporter\'s address, never the token', async () => {
-    const t = makeTestApp({ config: { trustProxy: true } })
+    const t = makeTestApp()
     const admin = makeActor(t, { role: 'admin' })
     const a = makeActor(t)
     const leaked = makeToken(t, a)
-    await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [leaked.token, unknownToken()] }, headers: { ...fromIp('203.0.113.9'), 'user-agent': 'scanner/2.0' } })
+    await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [leaked.token, unknownToken()] }, headers: { 'user-agent': 'scanner/2.0' }, ip: '203.0.113.9' })
     const ev = (await t.req('GET', '/api/v1/audit-events?type=token.leak_reported', { token: admin.token })).body
     expect(ev.total).toBe(1)
     expect(ev.events[0]).toMatchObject({ source: 'leak_report', tokenId: leaked.id, ip: '203.0.113.9', userAgent: 'scanner/2.0', actorUserId: null, details: { ownerUserId: a.userId, revokedNow: true } })
@@ -59,8 +59,8 @@ describe('POST /api/v1/credentials/revoke', () => {
   })
 
   test('422 for a missing, empty, oversized list or an over-long string', async () => {
-    const t = makeTestApp({ config: { trustProxy: true } })
-    const send = (body: unknown) => t.req('POST', '/api/v1/credentials/revoke', { body, headers: fromIp() })
+    const t = makeTestApp()
+    const send = (body: unknown) => t.req('POST', '/api/v1/credentials/revoke', { body, ip: nextIp() })
     for (const body of [{}, { credentials: [] }, { credentials: 'td_x' }, { credentials: Array(1001).fill('x') }, { credentials: ['x'.repeat(201)] }, { credentials: [1] }]) {
       const r = await send(body)
       expect(r.status).toBe(422)
@@ -71,8 +71,8 @@ describe('POST /api/v1/credentials/revoke', () => {
   })
 
   test('strict per-IP rate limit (10 per minute by default), with headers; other addresses unaffected', async () => {
-    const t = makeTestApp({ config: { trustProxy: true } })
-    const send = (ip: string) => t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: ['x'] }, headers: fromIp(ip) })
+    const t = makeTestApp()
+    const send = (ip: string) => t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: ['x'] }, ip })
     for (let i = 0; i < 10; i++) {
       const r = await send('192.0.2.1')
       expect(r.status).toBe(202)

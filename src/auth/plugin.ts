@@ -5,7 +5,6 @@ import { idempotencyHooks } from '../idempotency/hooks'
 import { recordAuditEventOnce } from '../modules/audit/service'
 import { rateLimiterFor } from '../ratelimit/limiter'
 import { authenticate, bearerChallenge } from './authenticate'
-import { redactTokens } from './tokens'
 import type { Principal } from './principal'
 import { roleAllows, scopesAllow, type Permission } from './roles'
 
@@ -17,21 +16,6 @@ function isoString(d: Date): string {
   let s = isoStrings.get(d)
   if (s === undefined) isoStrings.set(d, (s = d.toISOString()))
   return s
-}
-
-/** The client address: the socket's, or the first X-Forwarded-For hop behind a trusted proxy. */
-export interface ServerLike {
-  requestIP(r: Request): { address: string } | null
-}
-
-export function clientIp(deps: Deps, request: Request, server: ServerLike | null): string | null {
-  if (deps.config.trustProxy) {
-    const xff = request.headers.get('x-forwarded-for')
-    if (xff) return xff.split(',')[0]!.trim().slice(0, 64) || null
-    const real = request.headers.get('x-real-ip')
-    if (real) return real.trim().slice(0, 64)
-  }
-  return server?.requestIP(request)?.address ?? null
 }
 
 /** A permission, or 'authenticated': any valid token, whatever its scopes (e.g. GET /tokens/self). */
@@ -48,21 +32,20 @@ export type AuthRequirement = Permission | 'authenticated'
  * tokens unaffected), each authenticated request counts against its token's and its user's rate
  * limits, and POST/PATCH requests may carry an Idempotency-Key (src/idempotency).
  */
-export function authPlugin(deps: Deps, getServer: () => ServerLike | null = () => null) {
+/** `clientAddress` resolves a request's client address (src/http/client-address.ts; none by default). */
+export function authPlugin(deps: Deps, clientAddress: (request: Request) => string | null = () => null) {
   const limiter = rateLimiterFor(deps)
   const idempotency = idempotencyHooks(deps)
   return new Elysia({ name: 'teamday-auth', seed: ++seq }).macro({
     auth: (permission: AuthRequirement) => ({
       detail: { security: [{ bearerAuth: permission === 'authenticated' ? [] : [permission] }] },
-      // The server comes from getServer(), not the context: a hook that reads `server` from the
-      // context makes Elysia define a getter on every request's context.
       resolve({ request, set }): { principal: Principal } {
         const header = request.headers.get('authorization')
         // The client address is looked up only when something needs it (a syscall otherwise).
         let ip: string | null | undefined
         const meta = {
           get ip() {
-            return ip === undefined ? (ip = clientIp(deps, request, getServer())) : ip
+            return ip === undefined ? (ip = clientAddress(request)) : ip
           },
           userAgent: request.headers.get('user-agent'),
           requestId: String(set.headers['x-request-id'] ?? ''),
@@ -94,7 +77,7 @@ export function authPlugin(deps: Deps, getServer: () => ServerLike | null = () =
             ip: principal.ip,
             userAgent: principal.userAgent,
             requestId: principal.requestId,
-            details: { requiredScope: permission, tokenScopes: principal.scopes, method: request.method, path: redactTokens(new URL(request.url).pathname) },
+            details: { requiredScope: permission, tokenScopes: principal.scopes, method: request.method, path: new URL(request.url).pathname },
           })
           throw new AppError('insufficient_scope', `Forbidden: this token lacks the ${permission} scope (access denied). Create a token with that scope.`, {
             details: { requiredScopes: [permission], tokenScopes: principal.scopes },

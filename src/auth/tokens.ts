@@ -67,12 +67,27 @@ export function maskFromHint(hint: string): string {
 }
 
 const TOKEN_LIKE = /td_[A-Za-z0-9_-]{16,}/g
+const REDACTED = 'td_…[redacted]'
+const MAX_DEPTH = 64
 
 /**
- * Replaces anything shaped like a token with `td_…[redacted]`: for text that may echo client
- * input (an error message naming an id from the path, a logged path), so a token pasted in the
- * wrong place is never repeated back or written to a log.
+ * The one redaction of token-shaped text (`td_` and 16+ token characters → `td_…[redacted]`),
+ * applied where client input can come back out: the whole error body (src/app.ts), every log
+ * line (src/logger.ts) and audit details. Takes a string, or an array or plain object whose
+ * strings (keys included, at any depth) are redacted in a copy; other values pass unchanged.
+ * So a token pasted into the wrong field or path is never repeated back or written down.
  */
-export function redactTokens(text: string): string {
-  return text.includes('td_') ? text.replace(TOKEN_LIKE, 'td_…[redacted]') : text
+export function redactTokens<T>(value: T): T {
+  return redact(value, 0) as T
+}
+
+function redact(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return value.includes('td_') ? value.replace(TOKEN_LIKE, REDACTED) : value
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return value
+  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1))
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return value
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(value)) out[redact(k, depth) as string] = redact(v, depth + 1)
+  return out
 }

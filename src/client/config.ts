@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs'
 import { CLIENT_EXIT, ClientError } from './errors'
 
 type Env = Record<string, string | undefined>
@@ -17,17 +17,28 @@ export interface ClientConfig {
  * Everything the client reads from its environment (passed in: this module never reads
  * process.env). URL: --url, TEAMDAY_URL, TEAMDAY_API_URL, http://localhost:3000. Token:
  * --token-file, TEAMDAY_TOKEN, TEAMDAY_API_TOKEN. A token is never taken from an argument.
+ * `warn` gets a line for stderr when the token file is open to other users.
  */
-export function loadClientConfig(env: Env, flags: { url?: string; tokenFile?: string }): ClientConfig {
+export function loadClientConfig(env: Env, flags: { url?: string; tokenFile?: string }, warn: (line: string) => void = () => {}): ClientConfig {
   const raw = flags.url ?? (env.TEAMDAY_URL || undefined) ?? (env.TEAMDAY_API_URL || undefined) ?? DEFAULT_URL
   const baseUrl = normalizeUrl(raw, flags.url !== undefined ? '--url' : env.TEAMDAY_URL ? 'TEAMDAY_URL' : 'TEAMDAY_API_URL')
   if (flags.tokenFile !== undefined) {
     let text: string
+    let mode: number
     try {
-      text = readFileSync(flags.tokenFile, 'utf8')
+      // The mode of the file that is read (one descriptor: no swap between a stat and the read).
+      const fd = openSync(flags.tokenFile, 'r')
+      try {
+        mode = fstatSync(fd).mode
+        text = readFileSync(fd, 'utf8')
+      } finally {
+        closeSync(fd)
+      }
     } catch (e) {
       throw new ClientError(CLIENT_EXIT.auth, `cannot read the token file ${flags.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`)
     }
+    const warning = tokenFileWarning(flags.tokenFile, mode)
+    if (warning) warn(warning)
     const token = text.trim()
     if (!token) throw new ClientError(CLIENT_EXIT.auth, `the token file ${flags.tokenFile} is empty`)
     if (/\s/.test(token)) throw new ClientError(CLIENT_EXIT.auth, `the token file ${flags.tokenFile} must hold only the token (one line, no spaces)`)
@@ -36,6 +47,18 @@ export function loadClientConfig(env: Env, flags: { url?: string; tokenFile?: st
   if (env.TEAMDAY_TOKEN) return { baseUrl, token: env.TEAMDAY_TOKEN.trim(), tokenSource: 'TEAMDAY_TOKEN' }
   if (env.TEAMDAY_API_TOKEN) return { baseUrl, token: env.TEAMDAY_API_TOKEN.trim(), tokenSource: 'TEAMDAY_API_TOKEN' }
   return { baseUrl, token: null, tokenSource: null }
+}
+
+/**
+ * Like ssh with a private key: a token file that its group or other users may read (or
+ * change) is a token they may use. A warning, not a refusal: the command still runs. Windows
+ * has no such mode bits.
+ */
+export function tokenFileWarning(file: string, mode: number, platform: string = process.platform): string | null {
+  if (platform === 'win32' || (mode & 0o077) === 0) return null
+  const who = [mode & 0o070 ? 'its group' : '', mode & 0o007 ? 'all users' : ''].filter(Boolean).join(' and ')
+  const octal = (mode & 0o777).toString(8).padStart(4, '0')
+  return `warning: the token file ${file} is accessible to ${who} (mode ${octal}); anyone who can read it can use the token. Run: chmod 600 ${file}`
 }
 
 /** http(s) only; strips a trailing slash and a trailing /api/v1 or /api (TeamDay's CLI uses the API URL). */

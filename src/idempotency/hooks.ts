@@ -1,6 +1,6 @@
 import type { Principal } from '../auth/principal'
 import type { Deps } from '../deps'
-import { beginIdempotent, completeIdempotent, releaseIdempotent, requestHash } from './service'
+import { beginIdempotent, completeIdempotent, releaseIdempotent, requestHash, type WithheldKind } from './service'
 
 type State = { id: string } | 'replayed'
 
@@ -13,15 +13,17 @@ interface Ctx {
 }
 
 /**
- * Responses that carry a secret (a new token) are never stored, even encrypted: a token's
- * plaintext exists only in its creation response. Their key is kept as "done" and a retry
- * gets 409 idempotency_secret_withheld naming what was created.
+ * Responses that cannot be replayed keep their key as "done" with only what they created:
+ * one that carries a secret (a new token) is never stored, even encrypted, since a token's
+ * plaintext exists only in its creation response (a retry gets 409 idempotency_secret_withheld);
+ * a stream (a streamed execute) cannot be stored, and a retry must not start the work again
+ * (409 idempotency_stream_started naming the execution).
  */
-const withheld = new WeakMap<Request, string>()
+const withheld = new WeakMap<Request, { id: string; kind: WithheldKind }>()
 
-/** Called by a route whose response holds a secret; `createdId` is what it created. */
-export function withholdFromReplay(request: Request, createdId: string): void {
-  withheld.set(request, createdId)
+/** Called by a route whose response holds a secret or is a stream; `createdId` is what it created. */
+export function withholdFromReplay(request: Request, createdId: string, kind: WithheldKind = 'secret'): void {
+  withheld.set(request, { id: createdId, kind })
 }
 
 /** Response headers worth replaying besides the body. */
@@ -62,14 +64,14 @@ export function idempotencyHooks(deps: Deps) {
       const s = states.get(request)
       if (!s || s === 'replayed') return
       states.delete(request)
-      const status = typeof set.status === 'number' ? set.status : 200
-      if (status >= 300 || responseValue instanceof Response) {
-        releaseIdempotent(deps, s.id)
+      const status = responseValue instanceof Response ? responseValue.status : typeof set.status === 'number' ? set.status : 200
+      const created = withheld.get(request)
+      if (created !== undefined && status < 300) {
+        completeIdempotent(deps, s.id, status, null, {}, created)
         return
       }
-      const createdId = withheld.get(request)
-      if (createdId !== undefined) {
-        completeIdempotent(deps, s.id, status, null, {}, createdId)
+      if (status >= 300 || responseValue instanceof Response) {
+        releaseIdempotent(deps, s.id)
         return
       }
       const headers: Record<string, string> = {}

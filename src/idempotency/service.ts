@@ -11,8 +11,12 @@ export const IN_PROGRESS_STALE_MS = 10 * 60_000
 export const MAX_KEY_LENGTH = 255
 const PURGE_EVERY_MS = 60_000
 const KEY_SHAPE = /^[\x20-\x7e]{1,255}$/
-/** Marks a completed key whose response held a secret (see completeIdempotent). */
+/** Marks a completed key whose response was not stored (see completeIdempotent), and why. */
 const WITHHELD = 'x-teamday-withheld-id'
+const WITHHELD_KIND = 'x-teamday-withheld-kind'
+
+/** Why a response was not stored: it held a secret, or it was a stream. */
+export type WithheldKind = 'secret' | 'stream'
 
 export interface IdempotentRequest {
   tokenId: string
@@ -101,6 +105,13 @@ export function beginIdempotent(deps: Deps, req: IdempotentRequest): BeginResult
       throw new AppError('idempotency_in_progress', 'Idempotency-Key in use: a request with this key is still being processed. Retry after it finishes.')
     }
     const createdId = existing.responseHeaders?.[WITHHELD]
+    if (createdId !== undefined && existing.responseHeaders?.[WITHHELD_KIND] === 'stream') {
+      throw new AppError(
+        'idempotency_stream_started',
+        `Idempotency-Key already used: that request started execution ${createdId} as a stream, which is not run again or replayed. Read its status and result with GET /api/v1/executions/${createdId}.`,
+        { details: { executionId: createdId } },
+      )
+    }
     if (createdId !== undefined) {
       throw new AppError(
         'idempotency_secret_withheld',
@@ -115,14 +126,15 @@ export function beginIdempotent(deps: Deps, req: IdempotentRequest): BeginResult
 }
 
 /**
- * Stores the first response, its body sealed with the server key. With `withheldId` (a response
- * that held a secret) no body is stored at all: only which object the request created.
+ * Stores the first response, its body sealed with the server key. With `withheld` (a response
+ * that held a secret, or a stream) no body is stored at all: only which object the request
+ * created.
  */
-export function completeIdempotent(deps: Deps, id: string, status: number, body: unknown, headers: Record<string, string>, withheldId?: string): void {
-  const sealed = withheldId === undefined ? deps.box.seal(JSON.stringify(body ?? null), `idem:${id}`) : null
+export function completeIdempotent(deps: Deps, id: string, status: number, body: unknown, headers: Record<string, string>, withheld?: { id: string; kind: WithheldKind }): void {
+  const sealed = withheld === undefined ? deps.box.seal(JSON.stringify(body ?? null), `idem:${id}`) : null
   deps.db
     .update(idempotencyKeys)
-    .set({ state: 'completed', responseStatus: status, responseBody: sealed, responseHeaders: withheldId === undefined ? headers : { [WITHHELD]: withheldId } })
+    .set({ state: 'completed', responseStatus: status, responseBody: sealed, responseHeaders: withheld === undefined ? headers : { [WITHHELD]: withheld.id, [WITHHELD_KIND]: withheld.kind } })
     .where(eq(idempotencyKeys.id, id))
     .run()
 }

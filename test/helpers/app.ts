@@ -23,8 +23,12 @@ export interface TestApp {
   deps: Deps
   clock: TestClock
   logs: string[]
-  /** Sends a request in-process. `token` sets `Authorization: Bearer <token>`; `body` is JSON. */
-  req(method: string, path: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: RequestInit["body"] }): Promise<Res>
+  /**
+   * Sends a request in-process. `token` sets `Authorization: Bearer <token>`; `body` is JSON;
+   * `ip` is the socket peer's address the app sees (as Bun's requestIP gives it to a server;
+   * none by default).
+   */
+  req(method: string, path: string, opts?: { token?: string; body?: unknown; headers?: Record<string, string>; raw?: RequestInit["body"]; ip?: string }): Promise<Res>
 }
 
 export interface Res {
@@ -43,7 +47,10 @@ export function makeTestApp(opts: { dbPath?: string; config?: Partial<Config>; k
   const db = openDatabase(config.dbPath)
   runMigrations(db)
   const box = new SecretBox(opts.key ?? crypto.getRandomValues(new Uint8Array(32)))
-  const deps: Deps = { db, box, clock, logger: createLogger('debug', (l) => logs.push(l), clock.now), config }
+  // Injected the way the server injects Bun's requestIP: the app asks for a request's peer.
+  const peers = new WeakMap<Request, string>()
+  const peerAddress = (r: Request) => peers.get(r) ?? null
+  const deps: Deps = { db, box, clock, logger: createLogger('debug', (l) => logs.push(l), clock.now), config, peerAddress }
   const app = createApp(deps)
   const req: TestApp['req'] = async (method, path, o = {}) => {
     const headers: Record<string, string> = { ...o.headers }
@@ -56,7 +63,9 @@ export function makeTestApp(opts: { dbPath?: string; config?: Partial<Config>; k
     // A request from a socket is read in an event-loop turn of its own; commits by other
     // connections are sampled once per turn (src/db/change-signal.ts). Do as the server does.
     await new Promise<void>((r) => setImmediate(r))
-    const res = await app.handle(new Request(`http://localhost${path}`, { method, headers, body }))
+    const request = new Request(`http://localhost${path}`, { method, headers, body })
+    if (o.ip !== undefined) peers.set(request, o.ip)
+    const res = await app.handle(request)
     const text = await res.text()
     let parsed: any
     try {

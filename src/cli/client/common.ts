@@ -48,7 +48,7 @@ export function parseClient<T extends Options>(args: string[], options: T, posit
 export function makeClient(io: Io, values: { url?: string; 'token-file'?: string; retries?: string }): ApiClient {
   const retries = values.retries === undefined ? 3 : Number(values.retries)
   if (values.retries !== undefined && (!/^\d+$/.test(values.retries) || retries > 10)) throw new UsageError('--retries must be a whole number 0-10')
-  const config = loadClientConfig(io.env, { url: values.url, tokenFile: values['token-file'] })
+  const config = loadClientConfig(io.env, { url: values.url, tokenFile: values['token-file'] }, (line) => io.err(line))
   return new ApiClient({ ...config, retries, warn: (line) => io.err(line) })
 }
 

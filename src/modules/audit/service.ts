@@ -1,6 +1,7 @@
 import type { Principal } from '../../auth/principal'
 import { auditEvents, type AuditEvent } from '../../db/schema'
 import type { Deps } from '../../deps'
+import { redactTokens } from '../../auth/tokens'
 import { newId } from '../../ids'
 
 /**
@@ -40,7 +41,8 @@ export function recordAuditEvent(deps: Deps, e: AuditInput): void {
     const id = newId('evt')
     // Where and with what a token was used is token metadata: sealed like the token's own
     // last-used IP and user agent (AES-256-GCM, bound to this row), and so are the details.
-    const seal = (v: string | null | undefined, field: string) => (v ? deps.box.seal(v, `audit.${field}:${id}`) : null)
+    // Redacted of tokens first: details and user agents can carry client input.
+    const seal = (v: string | null | undefined, field: string) => (v ? deps.box.seal(redactTokens(v), `audit.${field}:${id}`) : null)
     deps.db
       .insert(auditEvents)
       .values({

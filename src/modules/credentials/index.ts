@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia'
-import { clientIp, type authPlugin } from '../../auth/plugin'
+import type { authPlugin } from '../../auth/plugin'
 import { TOKEN_SCAN_REGEX } from '../../auth/tokens'
 import type { Deps } from '../../deps'
 import { rateLimiterFor } from '../../ratelimit/limiter'
@@ -13,12 +13,12 @@ export const SCANNER_DOC = `How secret scanners recognise TeamDay tokens: \`td_\
  * POST /api/v1/credentials/revoke: leaked-token reports, without authentication (GitHub's
  * credential revocation API). It deliberately does not use the auth macro.
  */
-export function credentialsModule(deps: Deps, _auth: ReturnType<typeof authPlugin>) {
+export function credentialsModule(deps: Deps, _auth: ReturnType<typeof authPlugin>, clientAddress: (request: Request) => string | null) {
   const limiter = rateLimiterFor(deps)
   return new Elysia({ prefix: '/credentials', tags: ['Credentials'] }).post(
     '/revoke',
-    ({ body, request, server, set }) => {
-      const ip = clientIp(deps, request, server)
+    ({ body, request, set }) => {
+      const ip = clientAddress(request)
       if (ip) limiter.consume(`leak:${ip}`, deps.config.leakReportRateLimit, set, 'leak-report')
       reportLeakedCredentials(deps, body.credentials, { ip, userAgent: request.headers.get('user-agent'), requestId: String(set.headers['x-request-id'] ?? '') || null })
       set.status = 202

@@ -2,6 +2,7 @@ import { Elysia } from 'elysia'
 import type { authPlugin } from '../../auth/plugin'
 import type { Deps } from '../../deps'
 import { getEngine } from '../../engine/runner'
+import { withholdFromReplay } from '../../idempotency/hooks'
 import { authErrors, bodyErrors, errorResponse } from '../shared-models'
 import {
   AgentIdParams,
@@ -25,7 +26,12 @@ const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a q
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
 const executeErrors = {
-  409: errorResponse(409, 'invalid_state', 'The execution was cancelled before it completed.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz was cancelled before it completed.'),
+  409: errorResponse(
+    409,
+    'invalid_state',
+    'The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`).',
+    'Execution exec_8Kq2LmX9vB3nR8kT1wYz was cancelled before it completed.',
+  ),
   501: errorResponse(501, 'no_model_provider', 'No model provider is configured on this server.', 'No model provider is configured: set OPENAI_BASE_URL (and OPENAI_API_KEY if the server needs one) ... or ANTHROPIC_API_KEY ...'),
   502: errorResponse(502, 'bad_gateway', 'The model provider answered with an error; the execution is failed and keeps the message.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Model provider error: Internal Server Error (HTTP 500)'),
   503: errorResponse(503, 'service_unavailable', 'The server is shutting down.', 'The server is shutting down and accepts no new executions; retry in a moment.'),
@@ -46,7 +52,12 @@ export function executionsModule(deps: Deps, auth: ReturnType<typeof authPlugin>
           set.status = 202
           return { success: true as const, executionId: job.execution.id, status: 'pending' as const }
         }
-        if (wantsStream) return sseResponse(engine, job) as any
+        if (wantsStream) {
+          // A stream cannot be stored for replay: a retry with the same Idempotency-Key gets
+          // 409 naming this execution instead of running the agent again.
+          withholdFromReplay(request, job.execution.id, 'stream')
+          return sseResponse(engine, job) as any
+        }
         const row = await engine.submit(job)
         if (row.status !== 'completed') throw failureError(row)
         return executeResult(row)

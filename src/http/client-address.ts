@@ -1,0 +1,68 @@
+import { cidrContains, formatIp, parseCidr, parseForwardedIp, parseIp, type Cidr } from './ip'
+
+/** Names for common ranges in TEAMDAY_TRUSTED_PROXIES. */
+const NAMED: Record<string, string[]> = {
+  loopback: ['127.0.0.0/8', '::1/128'],
+  private: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+}
+
+/**
+ * Parses the trusted proxy list (addresses, CIDRs, `loopback`, `private`), or names the first
+ * entry that is none of those.
+ */
+export function compileTrustedProxies(list: readonly string[]): { ranges: Cidr[] } | { invalid: string } {
+  const ranges: Cidr[] = []
+  for (const raw of list) {
+    const entry = raw.trim()
+    for (const s of NAMED[entry.toLowerCase()] ?? [entry]) {
+      const c = parseCidr(s)
+      if (!c) return { invalid: entry }
+      ranges.push(c)
+    }
+  }
+  return { ranges }
+}
+
+export interface ProxyTrust {
+  /** The nearest N hops (the socket peer is the first) are proxies, whatever their address. */
+  trustedProxyHops: number
+  /** Hops whose address is in one of these ranges are proxies. */
+  trustedProxies: readonly string[]
+}
+
+/** The socket peer's address of a request (Bun's server.requestIP; injected in-process). */
+export type PeerAddress = (request: Request) => string | null
+
+/**
+ * The client address of a request: the socket peer's, unless the peer is a trusted proxy; then
+ * X-Forwarded-For is read from the right (each proxy appends the address it received from) and
+ * the first hop that is not a trusted proxy is the client. Entries left of it were written by
+ * the client or by hosts nobody vouches for, so they are never read. When every hop is trusted,
+ * the leftmost is taken; an entry that is not an IP address ends the walk at the hop that
+ * passed it on. X-Real-IP is not read (a proxy that only sets it cannot be told from a client
+ * that sends it). Addresses come back canonical (IPv4-mapped IPv6 as IPv4).
+ */
+export function clientAddressResolver(trust: ProxyTrust, peerAddress: PeerAddress): (request: Request) => string | null {
+  const compiled = compileTrustedProxies(trust.trustedProxies)
+  if ('invalid' in compiled) throw new Error(`invalid trusted proxy "${compiled.invalid}"`)
+  const { ranges } = compiled
+  const hops = trust.trustedProxyHops
+  const trusted = (hop: number, ip: Uint8Array) => hop < hops || ranges.some((c) => cidrContains(c, ip))
+  return (request) => {
+    const raw = peerAddress(request)
+    const peer = raw ? parseIp(raw) : null
+    if (!peer) return null
+    if (!trusted(0, peer)) return formatIp(peer)
+    const xff = request.headers.get('x-forwarded-for')
+    if (!xff) return formatIp(peer)
+    const entries = xff.split(',')
+    let last = peer
+    for (let i = entries.length - 1, hop = 1; i >= 0; i--, hop++) {
+      const ip = parseForwardedIp(entries[i]!)
+      if (!ip) break
+      if (!trusted(hop, ip)) return formatIp(ip)
+      last = ip
+    }
+    return formatIp(last)
+  }
+}

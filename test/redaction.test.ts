@@ -1,0 +1,115 @@
+import { describe, expect, test } from 'bun:test'
+import { redactTokens } from '../src/auth/tokens'
+import { createLogger } from '../src/logger'
+import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
+
+const REDACTED = 'td_…[redacted]'
+
+/**
+ * A token pasted into the wrong place never comes back: not in any field of an error body
+ * (message, details at any depth, keys), not in a log line, not in an audit entry.
+ */
+describe('a token sent in a field or path is redacted from the error body and the logs', () => {
+  const t: TestApp = makeTestApp()
+  const admin: Actor = makeActor(t, { role: 'admin' })
+  const tok = admin.token
+  let agentId = ''
+  let spaceId = ''
+
+  test('setup: an agent and a space to aim at', async () => {
+    agentId = (await t.req('POST', '/api/v1/agents', { token: tok, body: { name: 'Redaction agent' } })).body.id
+    spaceId = (await t.req('POST', '/api/v1/spaces', { token: tok, body: { name: 'Redaction space' } })).body.space.id
+    expect(agentId).toStartWith('char_')
+    expect(spaceId).toStartWith('space_')
+  })
+
+  // [what, method, path, body, status]: each request echoes the token somewhere in its error.
+  const cases: [string, string, () => string, () => unknown, number][] = [
+    ['POST /tokens scopes', 'POST', () => '/api/v1/tokens', () => ({ name: 'n', scopes: [tok] }), 422],
+    ['POST /agents subagentIds', 'POST', () => '/api/v1/agents', () => ({ name: 'n', subagentIds: [tok] }), 422],
+    ['PATCH /agents subagentIds', 'PATCH', () => `/api/v1/agents/${agentId}`, () => ({ subagentIds: [tok] }), 422],
+    ['PATCH /spaces addCharacters', 'PATCH', () => `/api/v1/spaces/${spaceId}`, () => ({ addCharacters: [tok] }), 422],
+    ['POST /spaces addCharacters', 'POST', () => '/api/v1/spaces', () => ({ name: 's', addCharacters: [tok] }), 422],
+    ['space secret key', 'POST', () => `/api/v1/spaces/${spaceId}/secrets`, () => ({ secrets: { [tok]: 'value' } }), 422],
+    ['organization secret key', 'POST', () => `/api/v1/organizations/${admin.organizationId}/env`, () => ({ secrets: { [tok]: 'value' } }), 422],
+    ['execute spaceId', 'POST', () => `/api/v1/agents/${agentId}/execute`, () => ({ message: 'hi', spaceId: tok }), 404],
+    ['task assignedTo (agent)', 'POST', () => '/api/v1/tasks', () => ({ title: 't', assignedTo: tok, assigneeType: 'agent' }), 422],
+    ['task assignedTo (user)', 'POST', () => '/api/v1/tasks', () => ({ title: 't', assignedTo: tok, assigneeType: 'user' }), 422],
+    ['task spaceId', 'POST', () => '/api/v1/tasks', () => ({ title: 't', spaceId: tok }), 422],
+    ['path param: agent id', 'GET', () => `/api/v1/agents/${tok}`, () => undefined, 404],
+    ['path param: token rotate', 'POST', () => `/api/v1/tokens/${tok}/rotate`, () => ({}), 404],
+    ['path param: execution', 'GET', () => `/api/v1/executions/${tok}`, () => undefined, 404],
+    ['unknown route', 'GET', () => `/api/v1/${tok}`, () => undefined, 404],
+    ['wrong method', 'PUT', () => `/api/v1/spaces/${tok}/secrets`, () => ({}), 405],
+  ]
+  for (const [what, method, path, body, status] of cases) {
+    test(`${what}: ${status}, the token comes back only as td_…[redacted], in the body and the logs`, async () => {
+      const before = t.logs.length
+      const r = await t.req(method, path(), { token: tok, body: body() })
+      expect(r.status).toBe(status)
+      expect(r.text).not.toContain(tok)
+      expect(r.text).not.toContain(tok.slice(3, 30))
+      // The value was echoed (redacted): the test would see a leak.
+      expect(r.text).toContain(REDACTED)
+      expect(r.body.code).toBeString()
+      expect(t.logs.slice(before).join('\n')).not.toContain(tok)
+    })
+  }
+
+  test('no log line of the whole file holds the token', () => {
+    expect(t.logs.join('\n')).not.toContain(tok)
+  })
+})
+
+describe('logs and audit entries', () => {
+  test('a failed authentication on a path holding a token logs the path redacted', async () => {
+    const t = makeTestApp()
+    const a = makeActor(t)
+    const r = await t.req('GET', `/api/v1/agents/${a.token}`, { token: `td_${'x'.repeat(43)}` })
+    expect(r.status).toBe(401)
+    const line = t.logs.find((l) => l.includes('"auth_failed"'))!
+    expect(JSON.parse(line).path).toBe(`/api/v1/agents/${REDACTED}`)
+  })
+
+  test('the logger redacts every field, at any depth, keys included', () => {
+    const lines: string[] = []
+    const log = createLogger('debug', (l) => lines.push(l))
+    const tok = `td_${'A'.repeat(43)}`
+    log.error(`failed ${tok}`, { path: `/x/${tok}`, nested: { list: [{ deep: tok }], [tok]: 1 }, n: 3 })
+    expect(lines[0]).not.toContain(tok)
+    const o = JSON.parse(lines[0]!)
+    expect(o).toMatchObject({ msg: `failed ${REDACTED}`, path: `/x/${REDACTED}`, nested: { list: [{ deep: REDACTED }], [REDACTED]: 1 }, n: 3 })
+  })
+
+  test('a scope denial on a path holding a token is audited with the path redacted', async () => {
+    const t = makeTestApp()
+    const admin = makeActor(t, { role: 'admin' })
+    const narrow = makeToken(t, admin, { scopes: ['tokens:read'] })
+    expect((await t.req('GET', `/api/v1/agents/${admin.token}`, { token: narrow.token })).status).toBe(403)
+    const ev = (await t.req('GET', '/api/v1/audit-events?type=token.scope_denied', { token: admin.token })).body
+    expect(ev.total).toBe(1)
+    expect(ev.events[0].details.path).toBe(`/api/v1/agents/${REDACTED}`)
+    expect(JSON.stringify(ev)).not.toContain(admin.token)
+  })
+})
+
+describe('redactTokens', () => {
+  const tok = `td_${'B'.repeat(43)}`
+
+  test('strings, arrays and plain objects at any depth, keys included; other values unchanged', () => {
+    expect(redactTokens(`a ${tok} b ${tok}`)).toBe(`a ${REDACTED} b ${REDACTED}`)
+    expect(redactTokens('td_short and td_reports_table')).toBe('td_short and td_reports_table')
+    const date = new Date(0)
+    const input = { a: [1, null, true, { b: [[tok]] }], [`k${tok}`]: tok, date, s: 'plain' }
+    expect(redactTokens(input)).toEqual({ a: [1, null, true, { b: [[REDACTED]] }], [`k${REDACTED}`]: REDACTED, date, s: 'plain' })
+    expect(input.a[3]).toEqual({ b: [[tok]] }) // a copy: the input is not changed
+    expect(redactTokens(42)).toBe(42)
+    expect(redactTokens(undefined)).toBeUndefined()
+  })
+
+  test('a self-referencing object does not loop', () => {
+    const o: any = { s: tok }
+    o.self = o
+    expect(JSON.stringify(redactTokens(o).self.self.s)).toBe(JSON.stringify(REDACTED))
+  })
+})
