@@ -1,4 +1,5 @@
 #!/usr/bin/env bun
+import './production-mode' // first: before anything imports Elysia
 import { writeFileSync } from 'node:fs'
 import { createApp } from './app'
 import { loadConfig, VERSION } from './config'
