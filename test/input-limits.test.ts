@@ -175,7 +175,7 @@ describe('authentication comes before the body', () => {
     expect(ok.res.status).toBe(201)
   })
 
-  test('one authentication per request: the token is looked up once even though the body comes after it', async () => {
+  test('authorized once per request, although the body is read in between', async () => {
     const before = t.logs.length
     const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'once' } })
     expect(res.status).toBe(201)

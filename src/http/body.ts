@@ -58,7 +58,8 @@ export async function readBody(request: Request, rule: BodyRule): Promise<object
 }
 
 function empty(json: boolean, rule: BodyRule): Record<string, never> {
-  // An empty JSON body is not JSON; without a JSON type the route's validation says what is missing.
+  // A required body sent as empty JSON is invalid JSON (as Elysia had it); without a JSON type
+  // the route's validation says which fields are missing.
   if (json && rule === 'required') throw invalidJson()
   return {}
 }
