@@ -6,6 +6,8 @@
 export const ERROR_STATUS = {
   // 400
   invalid_json: 400,
+  /** JSON nested deeper than MAX_JSON_DEPTH (src/json-limits.ts). */
+  json_too_deep: 400,
   bad_request: 400,
   invalid_idempotency_key: 400,
   // 401 — authentication, one code per way it can fail
@@ -40,6 +42,8 @@ export const ERROR_STATUS = {
   token_reuse_detected: 409,
   // 413
   payload_too_large: 413,
+  // 414
+  uri_too_long: 414,
   // 415
   unsupported_media_type: 415,
   // 422
@@ -68,6 +72,7 @@ export const STATUS_TEXT: Record<number, string> = {
   405: 'Method Not Allowed',
   409: 'Conflict',
   413: 'Payload Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Entity',
   429: 'Too Many Requests',

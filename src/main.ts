@@ -1,4 +1,5 @@
 #!/usr/bin/env bun
+import './production-mode' // first: before anything imports Elysia
 // The entry point. It loads only what the command needs: a client command (cron, CI) never
 // evaluates the server, drizzle, Elysia or the model SDKs; `--version` and `help` load nothing.
 import { writeFileSync } from 'node:fs'

@@ -1,3 +1,4 @@
+import { isProduction } from 'elysia/error'
 import { createApp } from '../app'
 import { getEngine } from '../engine/runner'
 import { failInterrupted } from '../engine/store'
@@ -32,6 +33,9 @@ export function serveCommand(args: string[], io: Io, signals: NodeJS.Process = p
     // envelope for anything over maxBodyBytes (1 MiB) before reading it.
     app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes * 16, development: false })
     const port = app.server!.port
+    // Elysia's own reading of NODE_ENV (see defaultToProductionMode): development mode is slow on bad input.
+    if (isProduction) rt.logger.info('http_mode', { mode: 'production' })
+    else rt.logger.warn('http_mode', { mode: 'development', note: 'NODE_ENV is not production: validation errors cost far more on large or nested bodies; leave NODE_ENV unset (or production) on a server' })
     const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
     const base = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`
     io.out(`teamday ${config.version} listening on http://${config.host}:${port}  (database ${config.dbPath}, key from ${rt.keySource})`)

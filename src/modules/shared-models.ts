@@ -46,7 +46,7 @@ export const authErrors = {
 
 /** Bodies that are not JSON, too large, or invalid. */
 export const bodyErrors = {
-  400: errorResponse(400, 'invalid_json', 'The body is not valid JSON.', 'Invalid JSON in request body: send a valid JSON object with Content-Type: application/json.'),
+  400: errorResponse(400, 'invalid_json', 'The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`).', 'Invalid JSON in request body: send a valid JSON object with Content-Type: application/json.'),
   413: errorResponse(413, 'payload_too_large', 'The body is over 1 MiB.', 'Request body too large: the limit is 1048576 bytes (1 MiB).'),
   422: errorResponse(422, 'validation_failed', 'Validation failed: `details` names each invalid field.', 'Validation failed: expiresInDays must be an integer between 7 and 365', [
     { field: 'expiresInDays', message: 'expiresInDays must be an integer between 7 and 365' },

@@ -51,14 +51,14 @@ function finish(): never {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-/** Child env: nothing of ours leaks in (no TEAMDAY_*, HOST, PORT), logs at info on stderr. */
-function childEnv(): Record<string, string> {
+/** Child env: nothing of ours leaks in (no TEAMDAY_*, HOST, PORT, NODE_ENV), logs at info on stderr. */
+function childEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || k.startsWith('TEAMDAY_') || k === 'HOST' || k === 'PORT') continue
+    if (v === undefined || k.startsWith('TEAMDAY_') || k === 'HOST' || k === 'PORT' || k === 'NODE_ENV') continue
     env[k] = v
   }
-  return env
+  return { ...env, ...extra }
 }
 
 /** Runs `./teamday ARGS` to completion (10 s limit). */
@@ -79,8 +79,8 @@ class Server {
   base = ''
   proc: Subprocess<'ignore', 'pipe', 'pipe'>
 
-  constructor(args: string[]) {
-    this.proc = Bun.spawn(['./teamday', 'serve', ...args], { cwd: workDir, env: childEnv(), stdout: 'pipe', stderr: 'pipe', stdin: 'ignore' })
+  constructor(args: string[], env: Record<string, string> = {}) {
+    this.proc = Bun.spawn(['./teamday', 'serve', ...args], { cwd: workDir, env: childEnv(env), stdout: 'pipe', stderr: 'pipe', stdin: 'ignore' })
     children.add(this.proc)
     void this.drain(this.proc.stdout, (s) => (this.out += s))
     void this.drain(this.proc.stderr, (s) => (this.err += s))
@@ -235,12 +235,72 @@ async function withCliUser() {
       refused: refused.text,
     })
 
+    await inputLimits(server, token)
+
     const code = await server.stop()
     check('SIGTERM -> exit 0 within 5 s', code === 0, code)
     check('serve on a non-empty database prints no token', (server.out.match(TOKEN) ?? []).length === 0, server.out)
     check('no token plaintext in the server logs', !server.err.includes(token) && !server.err.includes(second))
   } finally {
     if (server.proc.exitCode === null) server.proc.kill('SIGKILL')
+  }
+}
+
+/** A raw request (the body as given) with a 5 s limit; the time it took. */
+async function rawRequest(base: string, method: string, path: string, body?: string, headers: Record<string, string> = {}) {
+  const started = performance.now()
+  const res = await fetch(base + path, { method, body, headers, signal: AbortSignal.timeout(5_000) })
+  const text = await res.text()
+  let json: any
+  try {
+    json = JSON.parse(text)
+  } catch {
+    json = undefined
+  }
+  return { status: res.status, headers: res.headers, json, ms: performance.now() - started }
+}
+
+/**
+ * Issue 10: the binary runs Elysia in production mode (its own reading of NODE_ENV, logged at
+ * start), and no body freezes the server: deeply nested JSON is a quick JSON 4xx, with or
+ * without a token, while a health check sent alongside answers at once.
+ */
+async function inputLimits(server: Server, token: string) {
+  check('the binary runs Elysia in production mode with NODE_ENV unset', /"msg":"http_mode","mode":"production"/.test(server.err), server.err.slice(0, 500))
+
+  const deep = '['.repeat(10_000) + ']'.repeat(10_000)
+  const json = { 'content-type': 'application/json' }
+  const [anon, health] = await Promise.all([
+    rawRequest(server.base, 'POST', '/api/v1/organizations/x/env', deep, json),
+    rawRequest(server.base, 'GET', '/api/health'),
+  ])
+  check('a 20 KB nested body without a token -> 401 JSON within 1 s, a concurrent health check within 1 s', anon.status === 401 && anon.json?.code === 'missing_token' && anon.ms < 1000 && health.status === 200 && health.ms < 1000, {
+    status: anon.status,
+    ms: Math.round(anon.ms),
+    healthMs: Math.round(health.ms),
+  })
+  const field = await rawRequest(server.base, 'POST', '/api/v1/tasks', `{"title":${deep}}`, { ...json, authorization: `Bearer ${token}` })
+  check('a 10,000-deep array in a field with a token -> 400 json_too_deep JSON within 1 s', field.status === 400 && field.json?.code === 'json_too_deep' && field.ms < 1000, { status: field.status, ms: Math.round(field.ms) })
+
+  const long = await rawRequest(server.base, 'GET', '/api/v1/tasks/' + 'a'.repeat(70_000))
+  check('a 70 KB path -> 414 JSON envelope with the request id (Bun header limit raised in the build)', long.status === 414 && long.json?.code === 'uri_too_long' && long.json?.requestId === long.headers.get('x-request-id'), {
+    status: long.status,
+    body: long.json,
+  })
+}
+
+/** NODE_ENV set by whoever runs the binary wins: development mode when asked for. */
+async function developmentOnRequest() {
+  const dev = new Server(['--port', '0', '--db', './dev/t.db'], { NODE_ENV: 'development' })
+  try {
+    if (!check('serve with NODE_ENV=development starts', await dev.started(), { out: dev.out, err: dev.err })) return
+    await dev.waitForOutput(/API docs/)
+    const deadline = Date.now() + 2_000
+    while (!dev.err.includes('http_mode') && Date.now() < deadline) await sleep(20)
+    check('NODE_ENV=development is honoured (and warned about)', /"level":"warn","msg":"http_mode","mode":"development"/.test(dev.err), dev.err.slice(0, 500))
+    check('development serve: SIGTERM -> exit 0', (await dev.stop()) === 0)
+  } finally {
+    if (dev.proc.exitCode === null) dev.proc.kill('SIGKILL')
   }
 }
 
@@ -292,6 +352,7 @@ async function main() {
   try {
     await withCliUser()
     await firstStart()
+    await developmentOnRequest()
   } catch (e) {
     check('no unexpected error', false, e instanceof Error ? `${e.name}: ${e.message}` : String(e))
   }

@@ -73,7 +73,9 @@ const editable = {
   dueDate: t.Optional(
     t.Nullable(t.String({ format: 'date-time', description: 'ISO-8601 date-time' }), { error: 'dueDate must be an ISO-8601 date-time such as 2026-12-31T17:00:00Z, or null' }),
   ),
-  metadata: t.Optional(t.Unknown({ description: 'A JSON object; replaces the stored one as a whole', examples: [{ source: 'cli' }] })),
+  metadata: t.Optional(
+    t.Unknown({ description: 'A JSON object of at most 64 KiB as JSON (nesting counts toward the body limit of 32 levels); replaces the stored one as a whole', examples: [{ source: 'cli' }] }),
+  ),
 }
 
 const titleField = t.String({ minLength: 1, maxLength: 500, description: 'What to do', error: 'title is required: a string of 1-500 characters' })

@@ -8,6 +8,7 @@ import { agents, memberships, spaces, tasks, TASK_PRIORITIES, TASK_STATUSES, typ
 import type { Deps } from '../../deps'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
+import { jsonBytes, MAX_FREE_FORM_JSON_BYTES } from '../../json-limits'
 
 export type TaskStatus = (typeof TASK_STATUSES)[number]
 export type TaskPriority = (typeof TASK_PRIORITIES)[number]
@@ -149,6 +150,9 @@ function columns(deps: Deps, p: Principal, input: TaskInput): Partial<Task> {
   if (input.metadata !== undefined) {
     const m = input.metadata
     if (m === null || typeof m !== 'object' || Array.isArray(m)) throw invalid('metadata', 'metadata must be a JSON object')
+    // Stored and sent back on every list: kept small (nesting is already capped for the whole body).
+    const bytes = jsonBytes(m)
+    if (bytes > MAX_FREE_FORM_JSON_BYTES) throw invalid('metadata', `metadata must be at most ${MAX_FREE_FORM_JSON_BYTES / 1024} KiB as JSON (got ${bytes} bytes)`)
     out.metadata = m as Record<string, unknown>
   }
   return out

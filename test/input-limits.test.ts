@@ -1,0 +1,311 @@
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { MAX_URL_BYTES, validationDetails } from '../src/app'
+import { defaultToProductionMode } from '../src/config'
+import { jsonTooDeep, MAX_FREE_FORM_JSON_BYTES, MAX_JSON_DEPTH } from '../src/json-limits'
+import { findTokenById } from '../src/modules/tokens/service'
+import { makeActor, makeToken, makeTestApp, type Actor, type Res, type TestApp } from './helpers/app'
+
+/** Issue 10, section 2: no request can freeze the others, and every bad body is a clear 4xx. */
+
+const JSON_TYPE = { 'content-type': 'application/json' }
+
+/** `depth` nested arrays, e.g. 3 → [[[]]]. */
+const arrays = (depth: number) => '['.repeat(depth) + ']'.repeat(depth)
+/** `depth` nested objects under key "a", innermost 1: {"a":{"a":1}} is 2. */
+const objects = (depth: number) => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth)
+
+function expectEnvelope(res: Res, status: number, code: string) {
+  expect({ status: res.status, code: res.body?.code }).toEqual({ status, code })
+  expect(res.headers.get('content-type')).toStartWith('application/json')
+  expect(res.body.error).toBe(true)
+  expect(res.body.requestId).toBe(res.headers.get('x-request-id')!)
+}
+
+let t: TestApp
+let admin: Actor
+let viewer: Actor
+
+beforeAll(() => {
+  t = makeTestApp()
+  admin = makeActor(t, { role: 'admin' })
+  viewer = makeActor(t, { role: 'viewer' })
+})
+
+describe('a deeply nested body freezes nothing', () => {
+  test('a 20 KB nested body without a token: 401 at once, and a concurrent health check is not held up', async () => {
+    // The whole body one 10,000-deep array: in Elysia's development mode (NODE_ENV=test here) its
+    // validation error alone took 18 s on this machine.
+    const raw = arrays(10_000)
+    expect(raw.length).toBeGreaterThanOrEqual(20_000)
+    expect(raw.length).toBeLessThan(60_000)
+    const started = performance.now()
+    const [nested, health] = await Promise.all([
+      t.req('POST', '/api/v1/organizations/x/env', { raw, headers: JSON_TYPE }),
+      t.req('GET', '/api/health').then((r) => ({ ...r, ms: performance.now() - started })),
+    ])
+    // An order of magnitude, not a benchmark: before the fix this took seconds.
+    expect(health.ms).toBeLessThan(1000)
+    expect(health.status).toBe(200)
+    expectEnvelope(nested, 401, 'missing_token')
+  })
+
+  test('a 10,000-deep array in a field, with a token: 400 json_too_deep, a JSON envelope', async () => {
+    const started = performance.now()
+    const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw: `{"title":${arrays(10_000)}}`, headers: JSON_TYPE })
+    expectEnvelope(res, 400, 'json_too_deep')
+    expect(res.body.message).toContain(`at most ${MAX_JSON_DEPTH} levels`)
+    expect(performance.now() - started).toBeLessThan(1000)
+  })
+
+  test('task metadata 30,000 levels deep is rejected before anything stores or validates it', async () => {
+    const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw: `{"title":"deep","metadata":${objects(30_000)}}`, headers: JSON_TYPE })
+    expectEnvelope(res, 400, 'json_too_deep')
+    const list = await t.req('GET', '/api/v1/tasks', { token: admin.token })
+    expect(list.body.tasks.some((x: any) => x.title === 'deep')).toBe(false)
+  })
+
+  test('32 levels are accepted, 33 are not (the body object is level 1)', async () => {
+    const ok = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw: `{"title":"ok","metadata":${objects(MAX_JSON_DEPTH - 1)}}`, headers: JSON_TYPE })
+    expect(ok.status).toBe(201)
+    const over = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw: `{"title":"over","metadata":${objects(MAX_JSON_DEPTH)}}`, headers: JSON_TYPE })
+    expectEnvelope(over, 400, 'json_too_deep')
+  })
+
+  test('on a route without authentication too', async () => {
+    const res = await t.req('POST', '/api/v1/credentials/revoke', { raw: `{"credentials":${arrays(5_000)}}`, headers: JSON_TYPE })
+    expectEnvelope(res, 400, 'json_too_deep')
+  })
+
+  test('brackets inside strings do not count', async () => {
+    const title = '[{'.repeat(100) + '\\"]}'.repeat(50)
+    const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw: `{"title":"${title}"}`, headers: JSON_TYPE })
+    expect(res.status).toBe(201)
+    expect(res.body.title).toBe(JSON.parse(`"${title}"`))
+  })
+
+  test('jsonTooDeep: one pass, strings and escapes skipped', () => {
+    expect(jsonTooDeep(arrays(32))).toBe(false)
+    expect(jsonTooDeep(arrays(33))).toBe(true)
+    expect(jsonTooDeep(arrays(1_000_000))).toBe(true)
+    expect(jsonTooDeep(`["${'['.repeat(100)}"]`)).toBe(false)
+    expect(jsonTooDeep(`["\\"${'['.repeat(100)}"]`)).toBe(false)
+    expect(jsonTooDeep(`["\\\\"${'['.repeat(40)}`)).toBe(true)
+  })
+})
+
+describe('free-form JSON fields have a size limit', () => {
+  test(`task metadata over ${MAX_FREE_FORM_JSON_BYTES / 1024} KiB as JSON → 422 naming the field`, async () => {
+    const big = { blob: 'x'.repeat(MAX_FREE_FORM_JSON_BYTES) }
+    const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'big', metadata: big } })
+    expectEnvelope(res, 422, 'validation_failed')
+    expect(res.body.details).toEqual([{ field: 'metadata', message: expect.stringContaining('at most 64 KiB') }])
+
+    const made = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'small' } })
+    const patched = await t.req('PATCH', `/api/v1/tasks/${made.body.id}`, { token: admin.token, body: { metadata: big } })
+    expectEnvelope(patched, 422, 'validation_failed')
+  })
+
+  test('just under the limit is stored', async () => {
+    const metadata = { blob: 'x'.repeat(MAX_FREE_FORM_JSON_BYTES - 20) }
+    const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'fits', metadata } })
+    expect(res.status).toBe(201)
+    expect(res.body.metadata).toEqual(metadata)
+  })
+})
+
+describe('authentication comes before the body', () => {
+  /** A body that records whether anything read it, with a Content-Length so the size check does not. */
+  function watchedBody(text: string) {
+    const bytes = new TextEncoder().encode(text)
+    const seen = { read: false }
+    // highWaterMark 0: pulled only when someone reads (the default pulls once up front).
+    const body = new ReadableStream<Uint8Array>(
+      {
+        pull(c) {
+          seen.read = true
+          c.enqueue(bytes)
+          c.close()
+        },
+      },
+      { highWaterMark: 0 },
+    )
+    return { body, seen, length: String(bytes.length) }
+  }
+
+  async function send(path: string, text: string, headers: Record<string, string> = {}) {
+    const w = watchedBody(text)
+    const res = await t.app.handle(
+      new Request(`http://localhost${path}`, { method: 'POST', body: w.body, headers: { ...JSON_TYPE, 'content-length': w.length, ...headers } }),
+    )
+    return { res, read: w.seen.read, body: (await res.json()) as any }
+  }
+
+  test('POST /tasks {} without a token → 401 missing_token (not 422), with the bare challenge', async () => {
+    const res = await t.req('POST', '/api/v1/tasks', { body: {} })
+    expectEnvelope(res, 401, 'missing_token')
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="teamday"')
+  })
+
+  test.each([
+    ['no token', {}, 401, 'missing_token'],
+    ['a malformed token', { authorization: 'Bearer td_short' }, 401, 'malformed_token'],
+    ['an unknown token', { authorization: `Bearer ${'td_' + 'A'.repeat(43)}` }, 401, 'invalid_token_checksum'],
+  ])('%s: the body is never read', async (_label, headers, status, code) => {
+    const { res, read, body } = await send('/api/v1/tasks', '{"title": not json', headers)
+    expect({ status: res.status, code: body.code, read }).toEqual({ status, code, read: false })
+    expect(res.headers.get('www-authenticate')).toStartWith('Bearer realm="teamday"')
+  })
+
+  test('a revoked token: 401 token_revoked, the body is never read', async () => {
+    const extra = makeToken(t, admin)
+    await t.req('DELETE', `/api/v1/tokens/${extra.id}`, { token: admin.token })
+    const { res, read, body } = await send('/api/v1/tasks', '{"title": not json', { authorization: `Bearer ${extra.token}` })
+    expect({ status: res.status, code: body.code, read }).toEqual({ status: 401, code: 'token_revoked', read: false })
+  })
+
+  test('a role that may not write: 403 before the body is read', async () => {
+    const { res, read, body } = await send('/api/v1/tasks', '{"title": not json', { authorization: `Bearer ${viewer.token}` })
+    expect({ status: res.status, code: body.code, read }).toEqual({ status: 403, code: 'forbidden', read: false })
+  })
+
+  test('a valid token: the body is read and validated as before', async () => {
+    const { res, read, body } = await send('/api/v1/tasks', '{"title": not json', { authorization: `Bearer ${admin.token}` })
+    expect({ status: res.status, code: body.code, read }).toEqual({ status: 400, code: 'invalid_json', read: true })
+    const ok = await send('/api/v1/tasks', '{"title":"read"}', { authorization: `Bearer ${admin.token}` })
+    expect(ok.res.status).toBe(201)
+  })
+
+  test('authorized once per request, although the body is read in between', async () => {
+    const before = t.logs.length
+    const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'once' } })
+    expect(res.status).toBe(201)
+    expect(res.headers.get('x-ratelimit-remaining')).not.toBeNull()
+    // The per-token counter moved by one for one request (a second authorization would count twice).
+    const a = Number((await t.req('GET', '/api/v1/tasks?limit=1', { token: admin.token })).headers.get('x-ratelimit-remaining'))
+    const b = Number((await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'twice?' } })).headers.get('x-ratelimit-remaining'))
+    expect(a - b).toBe(1)
+    expect(t.logs.slice(before).filter((l) => l.includes('unhandled_error'))).toEqual([])
+  })
+})
+
+describe('invalid JSON is 400 everywhere, and a body must be a JSON object', () => {
+  test('POST /tokens/{id}/rotate with `{` → 400 invalid_json, and the token is not rotated', async () => {
+    const old = makeToken(t, admin)
+    const res = await t.req('POST', `/api/v1/tokens/${old.id}/rotate`, { token: admin.token, raw: '{', headers: JSON_TYPE })
+    expectEnvelope(res, 400, 'invalid_json')
+    expect(findTokenById(t.deps.db, old.id)!.revokedAt).toBeNull()
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: old.token })).status).toBe(200)
+    const list = await t.req('GET', '/api/v1/tokens?limit=200', { token: admin.token })
+    expect(list.body.tokens.filter((x: any) => x.rotatedFromId === old.id)).toEqual([])
+  })
+
+  test('rotate still takes no body, an empty body, or {}', async () => {
+    for (const opts of [{}, { raw: '', headers: JSON_TYPE }, { body: {} }]) {
+      const old = makeToken(t, admin)
+      const res = await t.req('POST', `/api/v1/tokens/${old.id}/rotate`, { token: admin.token, ...opts })
+      expect(res.status).toBe(201)
+    }
+  })
+
+  const NOT_OBJECTS = ['[]', '123', '"x"', 'true', 'null', '[{"name":"x"}]']
+
+  test.each(['agents', 'spaces', 'tasks'])('PATCH /%s/{id} with a JSON value that is not an object → 422, nothing changes', async (resource) => {
+    const created = await t.req('POST', `/api/v1/${resource}`, { token: admin.token, body: resource === 'tasks' ? { title: 'keep' } : { name: 'keep' } })
+    expect(created.status).toBe(201)
+    const id = created.body.id ?? created.body.space?.id
+    const read = async () => (await t.req('GET', `/api/v1/${resource}/${id}`, { token: admin.token })).text
+    const before = await read()
+    for (const raw of NOT_OBJECTS) {
+      const res = await t.req('PATCH', `/api/v1/${resource}/${id}`, { token: admin.token, raw, headers: JSON_TYPE })
+      expectEnvelope(res, 422, 'validation_failed')
+      expect(res.body.details).toEqual([{ field: 'body', message: 'body must be a JSON object' }])
+    }
+    const asText = await t.req('PATCH', `/api/v1/${resource}/${id}`, { token: admin.token, raw: 'x', headers: { 'content-type': 'text/plain' } })
+    expectEnvelope(asText, 422, 'validation_failed')
+    expect(asText.body.message).toContain('Content-Type: application/json')
+    expect(await read()).toBe(before)
+  })
+
+  test('POST with a non-object JSON body → 422 on every route that takes one', async () => {
+    for (const path of ['/api/v1/tasks', '/api/v1/tokens', '/api/v1/credentials/revoke']) {
+      const res = await t.req('POST', path, { token: admin.token, raw: '[]', headers: JSON_TYPE })
+      expectEnvelope(res, 422, 'validation_failed')
+    }
+  })
+
+  test('multipart bodies are refused with a pointer to JSON (form fields could hide nested JSON)', async () => {
+    const form = new FormData()
+    form.set('title', '[[[[]]]]')
+    const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw: form })
+    expectEnvelope(res, 422, 'validation_failed')
+    expect(res.body.message).toContain('multipart/form-data')
+  })
+
+  test('a +json media type is JSON', async () => {
+    const made = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'merge' } })
+    const res = await t.req('PATCH', `/api/v1/tasks/${made.body.id}`, { token: admin.token, raw: '{"priority":"high"}', headers: { 'content-type': 'application/merge-patch+json' } })
+    expect(res.status).toBe(200)
+    expect(res.body.priority).toBe('high')
+  })
+
+  test('a route that takes no body ignores one (it is not read)', async () => {
+    const made = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'gone' } })
+    const res = await t.req('DELETE', `/api/v1/tasks/${made.body.id}`, { token: admin.token, raw: arrays(100_000), headers: JSON_TYPE })
+    expect(res.status).toBe(200)
+  })
+})
+
+describe('oversized URLs', () => {
+  test('a 70 KB path → 414 uri_too_long with the envelope and a request id', async () => {
+    const res = await t.req('GET', '/api/v1/tasks/' + 'a'.repeat(70_000), { token: admin.token })
+    expectEnvelope(res, 414, 'uri_too_long')
+    expect(res.body.statusMessage).toBe('URI Too Long')
+    expect(res.text.length).toBeLessThan(1000)
+  })
+
+  test(`up to ${MAX_URL_BYTES} bytes is routed as usual`, async () => {
+    const path = '/api/v1/tasks/task_' + 'a'.repeat(MAX_URL_BYTES - 'http://localhost/api/v1/tasks/task_'.length)
+    expect(`http://localhost${path}`.length).toBe(MAX_URL_BYTES)
+    expectEnvelope(await t.req('GET', path, { token: admin.token }), 404, 'not_found')
+  })
+})
+
+describe('the error handler itself cannot fail', () => {
+  test('a validation error whose details cannot be read still gives per-field output', () => {
+    const broken = {
+      type: 'body',
+      get all(): unknown {
+        throw new RangeError('Maximum call stack size exceeded.')
+      },
+    }
+    expect(validationDetails(broken)).toEqual([{ field: 'body', message: 'is invalid' }])
+  })
+
+  test('no request above produced a 500', () => {
+    expect(t.logs.filter((l) => l.includes('unhandled_error'))).toEqual([])
+  })
+})
+
+describe('production mode by default', () => {
+  test('NODE_ENV unset or empty → production; a value chosen by a developer is kept', () => {
+    const unset: Record<string, string | undefined> = {}
+    defaultToProductionMode(unset)
+    expect(unset.NODE_ENV).toBe('production')
+    const empty: Record<string, string | undefined> = { NODE_ENV: '' }
+    defaultToProductionMode(empty)
+    expect(empty.NODE_ENV).toBe('production')
+    const dev: Record<string, string | undefined> = { NODE_ENV: 'development' }
+    defaultToProductionMode(dev)
+    expect(dev.NODE_ENV).toBe('development')
+  })
+
+  test('npm start runs the server the same way; npm run dev asks for development', async () => {
+    const pkg = await Bun.file('package.json').json()
+    expect(pkg.scripts.start).not.toContain('NODE_ENV')
+    expect(pkg.scripts.start).toContain('src/main.ts serve')
+    expect(pkg.scripts.dev).toContain('NODE_ENV=development')
+    const main = await Bun.file('src/main.ts').text()
+    // The first import sets the mode: any earlier one could load Elysia first.
+    expect(main.split('\n').find((l) => l.startsWith('import '))).toBe("import './production-mode' // first: before anything imports Elysia")
+  })
+})
