@@ -1,14 +1,14 @@
 DROP INDEX `agents_org_idx`;--> statement-breakpoint
 DROP INDEX `agents_visibility_idx`;--> statement-breakpoint
 CREATE INDEX `agents_org_time_idx` ON `agents` (`organization_id`,`created_at`,`id`);--> statement-breakpoint
-CREATE INDEX `agents_org_visibility_idx` ON `agents` (`organization_id`,`visibility`,`created_at`,`id`);--> statement-breakpoint
-CREATE INDEX `agents_org_category_idx` ON `agents` (`organization_id`,`category`,`created_at`,`id`);--> statement-breakpoint
+CREATE INDEX `agents_org_visibility_idx` ON `agents` (`organization_id`,`archived`,`visibility`,`created_at`,`id`);--> statement-breakpoint
+CREATE INDEX `agents_org_category_idx` ON `agents` (`organization_id`,`archived`,`category`,`created_at`,`id`);--> statement-breakpoint
 CREATE INDEX `agents_org_idx` ON `agents` (`organization_id`,`archived`,`created_at`,`id`);--> statement-breakpoint
 CREATE INDEX `agents_visibility_idx` ON `agents` (`visibility`,`archived`,`created_at`,`id`);--> statement-breakpoint
 DROP INDEX `audit_org_time_idx`;--> statement-breakpoint
 DROP INDEX `audit_token_idx`;--> statement-breakpoint
 CREATE INDEX `audit_org_type_idx` ON `audit_events` (`organization_id`,`type`,`created_at`,`id`);--> statement-breakpoint
-CREATE INDEX `audit_actor_idx` ON `audit_events` (`actor_user_id`,`created_at`,`id`);--> statement-breakpoint
+CREATE INDEX `audit_actor_idx` ON `audit_events` (`organization_id`,`actor_user_id`,`created_at`,`id`);--> statement-breakpoint
 CREATE INDEX `audit_time_idx` ON `audit_events` (`created_at`,`id`);--> statement-breakpoint
 CREATE INDEX `audit_org_time_idx` ON `audit_events` (`organization_id`,`created_at`,`id`);--> statement-breakpoint
 CREATE INDEX `audit_token_idx` ON `audit_events` (`token_id`,`created_at`,`id`);--> statement-breakpoint

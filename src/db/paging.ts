@@ -15,9 +15,9 @@ import type { DB } from './client'
  *
  * `total` is counted only when a list has no cursor, and only up to TOTAL_CAP rows
  * (`SELECT count(*) FROM (SELECT 1 … LIMIT cap + 1)` on the same index); beyond that it is
- * TOTAL_CAP with `totalIsEstimate: true`, meaning "at least". A first page that holds every
- * match needs no count at all. The count made for a first page travels in its cursor, so
- * later pages repeat it without counting again.
+ * TOTAL_CAP with `totalIsEstimate: true`, meaning "at least". A page that reaches the end of
+ * the list needs no count at all (offset + rows). The total of a first page travels in its
+ * cursor, so later pages repeat it without counting again.
  */
 export const TOTAL_CAP = 10_000
 
@@ -46,9 +46,9 @@ export interface Page<R> {
   rows: R[]
   /** The cursor of the next page; null on the last one. */
   nextCursor: string | null
-  /** Matching rows (at most TOTAL_CAP); undefined for a list without a total. */
+  /** Matching rows; undefined for a list without a total. */
   total?: number
-  /** true when there are more than `total` matches. */
+  /** true when `total` is TOTAL_CAP and more match. */
   totalIsEstimate: boolean
 }
 
@@ -62,17 +62,25 @@ export function readPage<R>(list: string, filters: unknown, req: PageRequest, sr
   const rows = src.rows(req.limit + 1, req.offset, cursor?.after)
   const more = rows.length > req.limit
   if (more) rows.length = req.limit
-  let counted: number | undefined
+  let total: Total | undefined
   if (src.count) {
-    if (cursor) counted = cursor.total
+    if (cursor) total = cursor.total
     // A page that ends the list knows how many there are, without counting.
-    else if (!more && (rows.length > 0 || req.offset === 0)) counted = req.offset + rows.length
-    else counted = src.count(TOTAL_CAP + 1)
+    else if (!more && (rows.length > 0 || req.offset === 0)) total = { n: req.offset + rows.length, estimate: false }
+    else {
+      const n = src.count(TOTAL_CAP + 1)
+      total = n > TOTAL_CAP ? { n: TOTAL_CAP, estimate: true } : { n, estimate: false }
+    }
   }
   const last = rows[rows.length - 1]
-  const nextCursor = more && last !== undefined ? encodeCursor(list, scope, src.position(last), counted) : null
-  if (counted === undefined) return { rows, nextCursor, totalIsEstimate: false }
-  return { rows, nextCursor, total: Math.min(counted, TOTAL_CAP), totalIsEstimate: counted > TOTAL_CAP }
+  const nextCursor = more && last !== undefined ? encodeCursor(scope, src.position(last), total) : null
+  return { rows, nextCursor, total: total?.n, totalIsEstimate: total?.estimate ?? false }
+}
+
+interface Total {
+  n: number
+  /** true: at least n. */
+  estimate: boolean
 }
 
 /** What a list response carries besides its rows. */
@@ -119,8 +127,8 @@ function scopeOf(list: string, filters: unknown): string {
   return `${list}.${Bun.hash.wyhash(JSON.stringify(filters) ?? '').toString(36)}`
 }
 
-function encodeCursor(list: string, scope: string, p: Position, total: number | undefined): string {
-  const payload = total === undefined ? [1, scope, p.t, p.id] : [1, scope, p.t, p.id, total]
+function encodeCursor(scope: string, p: Position, total: Total | undefined): string {
+  const payload = total === undefined ? [1, scope, p.t, p.id] : [1, scope, p.t, p.id, total.n, total.estimate ? 1 : 0]
   return Buffer.from(JSON.stringify(payload)).toString('base64url')
 }
 
@@ -132,7 +140,7 @@ function badCursor(list: string, why: string): AppError {
   )
 }
 
-function decodeCursor(raw: string, list: string, scope: string, withTotal: boolean): { after: Position; total: number } {
+function decodeCursor(raw: string, list: string, scope: string, withTotal: boolean): { after: Position; total: Total } {
   if (raw.length === 0 || raw.length > MAX_CURSOR || !B64URL.test(raw)) throw badCursor(list, 'not a cursor')
   let v: unknown
   try {
@@ -144,8 +152,8 @@ function decodeCursor(raw: string, list: string, scope: string, withTotal: boole
   if (v[1] !== scope) {
     throw badCursor(list, v[1].startsWith(`${list}.`) ? 'it was issued for other filters' : 'it was issued by another list')
   }
-  const [, , t, id, total] = v
-  const totalOk = withTotal ? v.length === 5 && Number.isSafeInteger(total) && total >= 0 && total <= TOTAL_CAP + 1 : v.length === 4
+  const [, , t, id, n, estimate] = v
+  const totalOk = withTotal ? v.length === 6 && Number.isSafeInteger(n) && n >= 0 && (estimate === 0 || estimate === 1) : v.length === 4
   if (!Number.isSafeInteger(t) || t < 0 || typeof id !== 'string' || !ID.test(id) || !totalOk) throw badCursor(list, 'not a cursor')
-  return { after: { t, id }, total: withTotal ? total : 0 }
+  return { after: { t, id }, total: withTotal ? { n, estimate: estimate === 1 } : { n: 0, estimate: false } }
 }

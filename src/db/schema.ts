@@ -101,12 +101,12 @@ export const agents = sqliteTable('agents', {
   updatedAt: timestamp('updated_at').notNull(),
 }, (t) => [
   // Every list is ordered by (created_at, id) on an index that starts with its equality
-  // filters (src/db/paging.ts): active agents, all agents (archived=true), by visibility, by
-  // category; the public directory across organizations.
+  // filters (src/db/paging.ts): active agents, all agents (archived=true), active ones by
+  // visibility or category; the public directory across organizations.
   index('agents_org_idx').on(t.organizationId, t.archived, t.createdAt, t.id),
   index('agents_org_time_idx').on(t.organizationId, t.createdAt, t.id),
-  index('agents_org_visibility_idx').on(t.organizationId, t.visibility, t.createdAt, t.id),
-  index('agents_org_category_idx').on(t.organizationId, t.category, t.createdAt, t.id),
+  index('agents_org_visibility_idx').on(t.organizationId, t.archived, t.visibility, t.createdAt, t.id),
+  index('agents_org_category_idx').on(t.organizationId, t.archived, t.category, t.createdAt, t.id),
   index('agents_visibility_idx').on(t.visibility, t.archived, t.createdAt, t.id),
 ])
 
@@ -207,7 +207,7 @@ export const auditEvents = sqliteTable('audit_events', {
   index('audit_org_time_idx').on(t.organizationId, t.createdAt, t.id),
   index('audit_org_type_idx').on(t.organizationId, t.type, t.createdAt, t.id),
   index('audit_token_idx').on(t.tokenId, t.createdAt, t.id),
-  index('audit_actor_idx').on(t.actorUserId, t.createdAt, t.id),
+  index('audit_actor_idx').on(t.organizationId, t.actorUserId, t.createdAt, t.id),
   index('audit_time_idx').on(t.createdAt, t.id),
 ])
 

@@ -141,7 +141,10 @@ function listStatements(db: DB, admin: boolean, f: ListFilters) {
   const x = executions
   const ph = sql.placeholder
   const where = [
-    eq(x.organizationId, ph('org')),
+    // With a parent, its index (not the organization's) must lead: `+` keeps SQLite from
+    // weighing the organization term as an index constraint, even when statistics say most
+    // executions have no parent (which would otherwise send it walking the whole organization).
+    f.parentExecutionId === undefined ? eq(x.organizationId, ph('org')) : sql`+${x.organizationId} = ${ph('org')}`,
     admin ? undefined : or(eq(x.userId, ph('user')), inArray(x.agentVisibility, SHARED)),
     f.agentId === undefined ? undefined : eq(x.agentId, ph('agentId')),
     f.status === undefined ? undefined : eq(x.status, ph('status')),
