@@ -46,7 +46,7 @@ interface Target {
 
 async function open(n: number): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), 'teamday-lists-'))
-  const rt = openRuntime(loadConfig({}, { dbPath: join(dir, 'bench.db'), logLevel: 'silent' }), { logger: createLogger('silent') })
+  const rt = openRuntime(loadConfig({ TEAMDAY_RATE_LIMIT: 'off' }, { dbPath: join(dir, 'bench.db'), logLevel: 'silent' }), { logger: createLogger('silent') })
   const { user, organization } = createUser(rt.db, rt.clock, { email: 'bench@example.com', orgSlug: 'bench', role: 'admin' })
   const owner = { userId: user.id, organizationId: organization.id }
   const { token } = createToken(rt, owner, { name: 'bench' })
