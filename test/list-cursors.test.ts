@@ -221,7 +221,7 @@ describe('rows added while a client pages are neither repeated nor skipped', () 
   }
 })
 
-describe('a cursor that is not this list\'s is a 400, never a 500', () => {
+describe('a cursor that is not this list\'s (or this caller\'s) is a 400, never a 500', () => {
   const cursorOf = async (c: ListCase, query = '') => {
     const res = await get(c, `limit=2${query}`)
     const next = c.next(res)
@@ -253,6 +253,10 @@ describe('a cursor that is not this list\'s is a 400, never a 500', () => {
         expect(res.body.message).toStartWith('Invalid cursor')
       }
       expect((await get(c, `cursor=${good}`)).status).toBe(200)
+      // An empty cursor is the first page.
+      const empty = await get(c, 'limit=2&cursor=')
+      expect(empty.status).toBe(200)
+      expect(c.items(empty).map((i) => i.id)).toEqual(c.expected().slice(0, 2))
     })
   }
 
@@ -265,6 +269,10 @@ describe('a cursor that is not this list\'s is a 400, never a 500', () => {
     const filtered = await get(byStatus!, `cursor=${fromTasks}`)
     expect(filtered.status).toBe(400)
     expect(filtered.body.message).toContain('other filters')
+    // Another member of the same organization cannot continue the admin's walk.
+    const asMember = await t.req('GET', `/api/v1/tasks?cursor=${fromTasks}`, { token: member.token })
+    expect(asMember.status).toBe(400)
+    expect(asMember.body.message).toContain('another caller')
   })
 })
 

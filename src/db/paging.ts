@@ -34,7 +34,7 @@ export interface Position {
 export interface PageRequest {
   limit: number
   offset: number
-  /** An opaque `nextCursor` of an earlier page of the same list and filters. */
+  /** An opaque `nextCursor` of an earlier page of the same list and filters; empty = none. */
   cursor?: string
 }
 
@@ -57,12 +57,14 @@ export interface Page<R> {
 }
 
 /**
- * One page of `list` under `filters` (anything JSON: bound into the cursor, so a cursor is
- * refused under other filters or another list instead of silently paging something else).
+ * One page of `list` under `filters` (anything JSON, the caller included: bound into the
+ * cursor, so a cursor is refused under other filters, for another caller or by another list
+ * instead of silently paging something else).
  */
 export function readPage<R>(list: string, filters: unknown, req: PageRequest, src: PageSource<R>): Page<R> {
   const scope = scopeOf(list, filters)
-  const cursor = req.cursor === undefined ? undefined : decodeCursor(req.cursor, list, scope, src.count !== undefined)
+  // An empty cursor is the first page (a script's loop often starts with `cursor=`).
+  const cursor = req.cursor ? decodeCursor(req.cursor, list, scope, src.count !== undefined) : undefined
   const rows = src.rows(req.limit + 1, req.offset, cursor?.after)
   const more = rows.length > req.limit
   if (more) rows.length = req.limit
@@ -145,7 +147,7 @@ function badCursor(list: string, why: string): AppError {
 }
 
 function decodeCursor(raw: string, list: string, scope: string, withTotal: boolean): { after: Position; total: Total } {
-  if (raw.length === 0 || raw.length > MAX_CURSOR || !B64URL.test(raw)) throw badCursor(list, 'not a cursor')
+  if (raw.length > MAX_CURSOR || !B64URL.test(raw)) throw badCursor(list, 'not a cursor')
   let v: unknown
   try {
     v = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'))
@@ -154,7 +156,7 @@ function decodeCursor(raw: string, list: string, scope: string, withTotal: boole
   }
   if (!Array.isArray(v) || v[0] !== 1 || typeof v[1] !== 'string') throw badCursor(list, 'not a cursor')
   if (v[1] !== scope) {
-    throw badCursor(list, v[1].startsWith(`${list}.`) ? 'it was issued for other filters' : 'it was issued by another list')
+    throw badCursor(list, v[1].startsWith(`${list}.`) ? 'it was issued for other filters or to another caller' : 'it was issued by another list')
   }
   const [, , t, id, n, estimate] = v
   const totalOk = withTotal ? v.length === 6 && Number.isSafeInteger(n) && n >= 0 && (estimate === 0 || estimate === 1) : v.length === 4

@@ -8,7 +8,7 @@ import { errorResponse } from './shared-models'
 
 export const cursorParam = t.Optional(
   t.String({
-    description: 'Opaque: the `nextCursor` of the previous page of this same list with the same filters. Leave out for the first page. Constant cost per page, unlike `offset`.',
+    description: 'Opaque: the `nextCursor` of the previous page of this same list with the same filters. Leave out (or empty) for the first page. Constant cost per page, unlike `offset`.',
   }),
 )
 
@@ -41,7 +41,7 @@ export const pageExample = { total: 1, totalIsEstimate: false, nextCursor: null 
 export const badCursor = errorResponse(
   400,
   'bad_request',
-  'The cursor is not one this list issued, or it was issued under other filters.',
-  'Invalid cursor: it was issued for other filters. Pass the nextCursor of a previous response of this same list (tasks) with the same filters, or leave cursor out for the first page.',
-  [{ field: 'cursor', message: 'it was issued for other filters' }],
+  'The cursor is not one this list issued, or it was issued under other filters or to another caller.',
+  'Invalid cursor: it was issued for other filters or to another caller. Pass the nextCursor of a previous response of this same list (tasks) with the same filters, or leave cursor out for the first page.',
+  [{ field: 'cursor', message: 'it was issued for other filters or to another caller' }],
 )

@@ -243,7 +243,7 @@ export function listAgents(deps: Deps, p: Principal, opts: ListAgentsOptions): {
     q: opts.q ? likePattern(opts.q) : undefined,
   }
   const filters = { archived: shape.withArchived, visibility: opts.visibility, category: opts.category, q: opts.q }
-  const page = readPage('agents', filters, opts, {
+  const page = readPage('agents', { ...filters, caller: [p.organizationId, p.userId] }, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
     count: (cap) => q.count.get({ ...params, cap })?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),

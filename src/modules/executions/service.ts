@@ -178,7 +178,7 @@ export function listExecutions(deps: Deps, p: Principal, q: ListInput) {
   const shape = [admin, ...Object.values(f).map((v) => v !== undefined)].map(Number).join('')
   const stmts = prepared(deps.db, `executions.list.${shape}`, () => listStatements(deps.db, admin, f))
   const params = { org: p.organizationId, user: p.userId, ...f, since }
-  const page = readPage('executions', f, q, {
+  const page = readPage('executions', { ...f, caller: [p.organizationId, p.userId] }, q, {
     rows: (limit, offset, after) => (after ? stmts.after : stmts.first).all({ ...params, ...afterParams(after), limit, offset }),
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })

@@ -208,7 +208,7 @@ export function listSpaces(deps: Deps, principal: Principal, opts: ListSpacesOpt
   const admin = isOrgAdmin(principal.role)
   const q = prepared(deps.db, `spaces.list.${Number(withArchived)}${Number(admin)}`, () => listStatements(deps.db, withArchived, admin))
   const params = { org: principal.organizationId, user: principal.userId }
-  const page = readPage('spaces', { archived: withArchived }, opts, {
+  const page = readPage('spaces', { archived: withArchived, caller: [principal.organizationId, principal.userId] }, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
     count: (cap) => q.count.get({ ...params, cap })?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),

@@ -208,7 +208,7 @@ export function listTasks(deps: Deps, p: Principal, opts: ListTasksOptions): { t
   const shape = [f.status, f.priority, f.assignedTo, f.spaceId].map((v) => (v === undefined ? 0 : 1)).join('')
   const q = prepared(deps.db, `tasks.list.${shape}`, () => listStatements(deps.db, f))
   const params = { org: p.organizationId, ...f }
-  const page = readPage('tasks', f, opts, {
+  const page = readPage('tasks', { ...f, caller: [p.organizationId, p.userId] }, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
     count: (cap) => q.count.get({ ...params, cap })?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),

@@ -142,7 +142,7 @@ export function listTokens(deps: Deps, principal: Principal, opts: ListTokensOpt
   const all = !!opts.organization
   const q = prepared(deps.db, `tokens.list.${Number(all)}${Number(opts.status !== undefined)}`, () => listStatements(deps.db, all, opts.status !== undefined))
   const params = { org: principal.organizationId, user: principal.userId, status: opts.status, now: deps.clock.now() }
-  const page = readPage('tokens', { all, status: opts.status }, opts, {
+  const page = readPage('tokens', { all, status: opts.status, caller: [principal.organizationId, principal.userId] }, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
     count: (cap) => q.count.get({ ...params, cap })?.n ?? 0,
     position: (r) => ({ t: r.token.createdAt.getTime(), id: r.token.id }),
