@@ -7,7 +7,8 @@
 // req/s, p50, p99, RSS and the ratios. Goals: ours >= 0.5x bare req/s, our p99 <= 2x bare p99.
 //
 //   npm run bench:mixed                           (needs wrk: apt-get install -y wrk)
-//   BENCH_SECONDS=10 BENCH_TASKS=100000 BENCH_AGENTS=20000 BENCH_CONNECTIONS=64 npm run bench:mixed
+//   BENCH_SECONDS=10 BENCH_ROUNDS=3 BENCH_TASKS=100000 BENCH_AGENTS=20000 BENCH_CONNECTIONS=64 npm run bench:mixed
+//   (rounds alternate the two servers, both running throughout; medians are printed)
 //   npm run build && bun bench/mixed.ts dist/teamday      (the compiled binary instead of the source)
 //   BENCH_PROFILE=/tmp/prof npm run bench:mixed          (a CPU profile of our server)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
@@ -23,6 +24,7 @@ import { seedAgents, seedSpaces, seedTasks } from './seed'
 
 const BIN = process.argv[2] ? resolve(process.argv[2]) : null
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1)
 const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 64)
 const TASKS = Number(process.env.BENCH_TASKS ?? 100_000)
 const AGENTS = Number(process.env.BENCH_AGENTS ?? 20_000)
@@ -129,30 +131,45 @@ interface Result {
   errors: string
 }
 
-async function bench(label: string, child: ChildProcess): Promise<Result> {
-  try {
-    const port = await listeningPort(child)
-    const url = `http://127.0.0.1:${port}`
-    const probe = await fetch(`${url}/api/v1/tasks?limit=1`, { headers: { authorization: `Bearer ${token}` } })
-    if (probe.status !== 200) throw new Error(`${label}: GET /api/v1/tasks answered ${probe.status}`)
-    const cpu0 = cpuSeconds(child.pid!)
-    const r = spawnSync('wrk', ['-t1', `-c${CONNS}`, `-d${SECONDS}s`, '--latency', '--timeout', '30s', '-s', script, url], { encoding: 'utf8' })
-    const out = r.stdout
-    const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1]
-    const socket = /Socket errors: (.*)/.exec(out)?.[1]
-    const requests = Number(/(\d+) requests in/.exec(out)?.[1])
-    return {
-      cpu: ((cpuSeconds(child.pid!) - cpu0) * 1000) / requests,
-      rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
-      p50: toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
-      p99: toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
-      rss: rssMb(child.pid!),
-      errors: [non2xx ? `${non2xx} non-2xx` : '', socket ? `socket errors: ${socket}` : ''].filter(Boolean).join(', '),
-    }
-  } finally {
-    child.kill('SIGTERM')
-    await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)))
+/** A server, started and answering; `url` once it listens. */
+async function ready(label: string, child: ChildProcess): Promise<string> {
+  const url = `http://127.0.0.1:${await listeningPort(child)}`
+  const probe = await fetch(`${url}/api/v1/tasks?limit=1`, { headers: { authorization: `Bearer ${token}` } })
+  if (probe.status !== 200) throw new Error(`${label}: GET /api/v1/tasks answered ${probe.status}`)
+  return url
+}
+
+function bench(url: string, child: ChildProcess): Result {
+  const cpu0 = cpuSeconds(child.pid!)
+  const r = spawnSync('wrk', ['-t1', `-c${CONNS}`, `-d${SECONDS}s`, '--latency', '--timeout', '30s', '-s', script, url], { encoding: 'utf8' })
+  const out = r.stdout
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1]
+  const socket = /Socket errors: (.*)/.exec(out)?.[1]
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1])
+  return {
+    cpu: ((cpuSeconds(child.pid!) - cpu0) * 1000) / requests,
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+    p50: toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    p99: toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    rss: rssMb(child.pid!),
+    errors: [non2xx ? `${non2xx} non-2xx` : '', socket ? `socket errors: ${socket}` : ''].filter(Boolean).join(', '),
   }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const medianOf = (rs: Result[]): Result => ({
+  rps: median(rs.map((r) => r.rps)),
+  p50: median(rs.map((r) => r.p50)),
+  p99: median(rs.map((r) => r.p99)),
+  cpu: median(rs.map((r) => r.cpu)),
+  rss: Math.max(...rs.map((r) => r.rss)),
+  errors: rs.map((r) => r.errors).filter(Boolean).join('; '),
+})
+
+async function stop(child: ChildProcess) {
+  if (child.exitCode !== null) return
+  child.kill('SIGTERM')
+  await new Promise((r) => child.once('exit', r))
 }
 
 const serverArgs = ['serve', '--port', '0', '--host', '127.0.0.1', '--db', oursDb]
@@ -162,18 +179,23 @@ const ours = spawn(BIN ?? process.execPath, BIN ? serverArgs : [...profile, join
   stdio: ['ignore', 'pipe', 'inherit'],
   env: { ...process.env, NODE_ENV: 'production', TEAMDAY_LOG_LEVEL: 'warn', TEAMDAY_RATE_LIMIT: '999999999/60s' },
 })
-const bare = () => spawn(process.execPath, [...profile, join(import.meta.dir, 'bare-mixed.ts'), bareDb], { stdio: ['ignore', 'pipe', 'inherit'] })
+const bare = spawn(process.execPath, [...profile, join(import.meta.dir, 'bare-mixed.ts'), bareDb], { stdio: ['ignore', 'pipe', 'inherit'] })
 
 try {
-  console.log(`mixed workload: wrk -t1 -c${CONNS} -d${SECONDS}s; 65 % list first pages (mixed filters), 25 % creates, 10 % GET by id`)
-  const a = await bench('teamday', ours)
-  const b = await bench('bare', bare())
+  const [oursUrl, bareUrl] = [await ready('teamday', ours), await ready('bare', bare)]
+  console.log(`mixed workload: wrk -t1 -c${CONNS} -d${SECONDS}s x ${ROUNDS} round(s), alternating; 65 % list first pages (mixed filters), 25 % creates, 10 % GET by id`)
+  const runs: { a: Result; b: Result }[] = []
+  for (let i = 0; i < ROUNDS; i++) runs.push({ a: bench(oursUrl, ours), b: bench(bareUrl, bare) })
+  const a = medianOf(runs.map((r) => r.a))
+  const b = medianOf(runs.map((r) => r.b))
   const line = (name: string, r: Result) =>
     `  ${name.padEnd(34)}${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(1).padStart(6)} ms  p99 ${r.p99.toFixed(1).padStart(6)} ms  CPU ${r.cpu.toFixed(2)} ms/req  RSS ${r.rss.toFixed(0)} MB${r.errors ? `  (${r.errors})` : ''}`
+  if (ROUNDS > 1) console.log('medians:')
   console.log(line(`teamday (${BIN ? 'binary' : 'source'})`, a))
   console.log(line('bare Bun.serve + bun:sqlite, same SQL', b))
   console.log(`  ratio req/s teamday / bare: ${(a.rps / b.rps).toFixed(2)} (goal >= 0.5)   ratio p99: ${(a.p99 / b.p99).toFixed(2)} (goal <= 2)`)
 } finally {
-  if (ours.exitCode === null) ours.kill('SIGTERM')
+  await stop(ours)
+  await stop(bare)
   rmSync(dir, { recursive: true, force: true })
 }
