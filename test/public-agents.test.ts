@@ -30,7 +30,7 @@ describe('GET /api/public/agents', () => {
       { id: pubB.id, name: 'Globex Agent', slug: 'globex-agent', description: null, role: null, category: null },
       { id: pubA.id, name: 'Acme Helper', slug: 'acme-helper', description: 'Helps', role: 'Helper', category: 'support' },
     ])
-    expect(res.body.meta).toEqual({ timestamp: new Date(t.clock.now()).toISOString(), version: t.deps.config.version, total: 2 })
+    expect(res.body.meta).toEqual({ timestamp: new Date(t.clock.now()).toISOString(), version: t.deps.config.version, total: 2, totalIsEstimate: false, nextCursor: null })
     expect(res.text).not.toContain('SECRET PROMPT')
     expect(res.text).not.toContain(a.organizationId)
     expect(res.text).not.toContain(a.userId)

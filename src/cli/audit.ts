@@ -28,13 +28,13 @@ export function auditCommand(args: string[], io: Io): Promise<number> {
     if (!/^\d+$/.test(limitRaw) || limit < 1 || limit > 1000) throw new UsageError('--limit must be a whole number 1-1000')
     return withRuntime(io, values.db, (rt) => {
       const organizationId = values.org ? organizationIdBySlug(rt, values.org) : null
-      const { events, total } = queryAuditEvents(rt, { organizationId, type: values.type, limit, offset: 0 })
-      if (values.json) io.out(JSON.stringify({ events, total }, null, 2))
+      const { events, total, totalIsEstimate } = queryAuditEvents(rt, { organizationId, type: values.type, limit, offset: 0 })
+      if (values.json) io.out(JSON.stringify({ events, total, totalIsEstimate }, null, 2))
       else if (events.length === 0) io.out('no audit events')
       else {
         const rows = events.map((e) => ({ ...e, actor: e.actorUserId ?? e.source, details: e.details ? JSON.stringify(e.details) : null }))
         io.out(table(rows, ['createdAt', 'type', 'actor', 'tokenId', 'ip', 'requestId', 'details']))
-        if (total > events.length) io.out(`(${events.length} of ${total}; use --limit)`)
+        if (total > events.length) io.out(`(${events.length} of ${total}${totalIsEstimate ? '+' : ''}; use --limit)`)
       }
       return EXIT.ok
     })

@@ -4,6 +4,7 @@ import m0 from '../../drizzle/0000_init.sql' with { type: 'text' }
 import m1 from '../../drizzle/0001_resources_audit_idempotency.sql' with { type: 'text' }
 import m2 from '../../drizzle/0002_executions.sql' with { type: 'text' }
 import m3 from '../../drizzle/0003_token_created_by.sql' with { type: 'text' }
+import m4 from '../../drizzle/0004_list_keyset_indexes.sql' with { type: 'text' }
 
 export const embeddedJournal = journal
 export const embeddedSql: Record<string, string> = {
@@ -11,4 +12,5 @@ export const embeddedSql: Record<string, string> = {
   "0001_resources_audit_idempotency": m1,
   "0002_executions": m2,
   "0003_token_created_by": m3,
+  "0004_list_keyset_indexes": m4,
 }

@@ -70,8 +70,9 @@ export const personalAccessTokens = sqliteTable('personal_access_tokens', {
   uniqueIndex('pat_token_hash_unique').on(t.tokenHash),
   index('pat_family_idx').on(t.familyId),
   index('pat_created_by_idx').on(t.createdByTokenId),
-  index('pat_user_org_idx').on(t.userId, t.organizationId),
-  index('pat_org_idx').on(t.organizationId),
+  // Token lists, newest first (src/db/paging.ts): the caller's own, or the organization's.
+  index('pat_user_org_idx').on(t.userId, t.organizationId, t.createdAt, t.id),
+  index('pat_org_idx').on(t.organizationId, t.createdAt, t.id),
 ])
 
 const json = <T>(name: string) => text(name, { mode: 'json' }).$type<T>()
@@ -106,8 +107,14 @@ export const agents = sqliteTable('agents', {
   createdAt: timestamp('created_at').notNull(),
   updatedAt: timestamp('updated_at').notNull(),
 }, (t) => [
-  index('agents_org_idx').on(t.organizationId, t.archived, t.createdAt),
-  index('agents_visibility_idx').on(t.visibility, t.archived),
+  // Every list is ordered by (created_at, id) on an index that starts with its equality
+  // filters (src/db/paging.ts): active agents, all agents (archived=true), active ones by
+  // visibility or category; the public directory across organizations.
+  index('agents_org_idx').on(t.organizationId, t.archived, t.createdAt, t.id),
+  index('agents_org_time_idx').on(t.organizationId, t.createdAt, t.id),
+  index('agents_org_visibility_idx').on(t.organizationId, t.archived, t.visibility, t.createdAt, t.id),
+  index('agents_org_category_idx').on(t.organizationId, t.archived, t.category, t.createdAt, t.id),
+  index('agents_visibility_idx').on(t.visibility, t.archived, t.createdAt, t.id),
 ])
 
 export const SPACE_VISIBILITIES = ['private', 'organization', 'public'] as const
@@ -134,7 +141,11 @@ export const spaces = sqliteTable('spaces', {
   archivedAt: timestamp('archived_at'),
   createdAt: timestamp('created_at').notNull(),
   updatedAt: timestamp('updated_at').notNull(),
-}, (t) => [index('spaces_org_idx').on(t.organizationId, t.archived, t.createdAt)])
+}, (t) => [
+  // Active spaces, and all of them (archived=true), newest first.
+  index('spaces_org_idx').on(t.organizationId, t.archived, t.createdAt, t.id),
+  index('spaces_org_time_idx').on(t.organizationId, t.createdAt, t.id),
+])
 
 /**
  * Organization and space secrets (environment variables for executions). `scope` is 'org' or
@@ -173,8 +184,12 @@ export const tasks = sqliteTable('tasks', {
   createdAt: timestamp('created_at').notNull(),
   updatedAt: timestamp('updated_at').notNull(),
 }, (t) => [
-  index('tasks_org_idx').on(t.organizationId, t.createdAt),
-  index('tasks_org_status_idx').on(t.organizationId, t.status),
+  // The task list, newest first, unfiltered and by each filter.
+  index('tasks_org_idx').on(t.organizationId, t.createdAt, t.id),
+  index('tasks_org_status_idx').on(t.organizationId, t.status, t.createdAt, t.id),
+  index('tasks_org_priority_idx').on(t.organizationId, t.priority, t.createdAt, t.id),
+  index('tasks_org_assignee_idx').on(t.organizationId, t.assignedTo, t.createdAt, t.id),
+  index('tasks_org_space_idx').on(t.organizationId, t.spaceId, t.createdAt, t.id),
 ])
 
 /** Security-relevant events: token lifecycle, scope denials, secret changes. Never a secret. */
@@ -195,8 +210,12 @@ export const auditEvents = sqliteTable('audit_events', {
   details: json<Record<string, unknown>>('details'),
   createdAt: timestamp('created_at').notNull(),
 }, (t) => [
-  index('audit_org_time_idx').on(t.organizationId, t.createdAt),
-  index('audit_token_idx').on(t.tokenId),
+  // The audit log, newest first: of an organization, by type, token or actor; all (admin CLI).
+  index('audit_org_time_idx').on(t.organizationId, t.createdAt, t.id),
+  index('audit_org_type_idx').on(t.organizationId, t.type, t.createdAt, t.id),
+  index('audit_token_idx').on(t.tokenId, t.createdAt, t.id),
+  index('audit_actor_idx').on(t.organizationId, t.actorUserId, t.createdAt, t.id),
+  index('audit_time_idx').on(t.createdAt, t.id),
 ])
 
 /** Stored first responses of requests sent with an Idempotency-Key, replayed for 24 h. */
@@ -291,9 +310,14 @@ export const executions = sqliteTable('executions', {
   createdAt: timestamp('created_at').notNull(),
   updatedAt: timestamp('updated_at').notNull(),
 }, (t) => [
-  index('executions_org_time_idx').on(t.organizationId, t.createdAt),
+  // The execution list, newest first, unfiltered and by each filter (the parent index also
+  // serves delegation trees).
+  index('executions_org_time_idx').on(t.organizationId, t.createdAt, t.id),
+  index('executions_org_agent_idx').on(t.organizationId, t.agentId, t.createdAt, t.id),
+  index('executions_org_status_idx').on(t.organizationId, t.status, t.createdAt, t.id),
+  index('executions_org_space_idx').on(t.organizationId, t.spaceId, t.createdAt, t.id),
+  index('executions_parent_idx').on(t.parentExecutionId, t.createdAt, t.id),
   index('executions_session_idx').on(t.organizationId, t.sessionId, t.createdAt),
-  index('executions_parent_idx').on(t.parentExecutionId),
   index('executions_status_idx').on(t.status),
 ])
 

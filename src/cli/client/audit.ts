@@ -29,7 +29,7 @@ export function clientAuditCommand(args: string[], io: Io): Promise<number> {
     output(io, values.json, r.body, () => {
       const list = r.body.events.map((e: any) => ({ ...e, actor: e.actorUserId ?? e.source }))
       const t = rows(list, ['createdAt', 'type', 'actor', 'tokenId', 'ip', 'details'], 'no audit events')
-      return r.body.total > list.length ? `${t}\n(${list.length} of ${r.body.total}; use --limit/--offset)` : t
+      return r.body.total > list.length ? `${t}\n(${list.length} of ${r.body.total}${r.body.totalIsEstimate ? '+' : ''}; use --limit/--offset)` : t
     })
     return CLIENT_EXIT.ok
   })

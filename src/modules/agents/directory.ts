@@ -1,5 +1,5 @@
-import { and, desc, eq, sql } from 'drizzle-orm'
-import { pageWithTotal, totalCount } from '../../db/paging'
+import { and, eq, sql } from 'drizzle-orm'
+import { afterParams, beforeCursor, cappedCount, listPage, newestFirst, readPage, type ListPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents } from '../../db/schema'
 import type { Deps } from '../../deps'
@@ -15,19 +15,28 @@ export interface DirectoryAgent {
   category: string | null
 }
 
-/** Public, non-archived agents of every organization on this server, newest first. */
-export function listPublicAgents(deps: Deps, opts: { limit: number; offset: number }): { data: DirectoryAgent[]; total: number } {
-  const query = prepared(deps.db, 'agents.publicList', () => {
-    const a = agents
-    return deps.db
-      .select({ id: a.id, name: a.name, slug: a.slug, description: a.description, role: a.role, category: a.category, total: totalCount() })
+function statements(deps: Deps) {
+  const a = agents
+  const where = and(eq(a.visibility, 'public'), eq(a.archived, false))
+  const page = (after: boolean) =>
+    deps.db
+      .select({ id: a.id, name: a.name, slug: a.slug, description: a.description, role: a.role, category: a.category, createdAt: a.createdAt })
       .from(a)
-      .where(and(eq(a.visibility, 'public'), eq(a.archived, false)))
-      .orderBy(desc(a.createdAt), desc(a.id))
+      .where(and(where, after ? beforeCursor(a.createdAt, a.id) : undefined))
+      .orderBy(...newestFirst(a.createdAt, a.id))
       .limit(sql.placeholder('limit'))
       .offset(sql.placeholder('offset'))
       .prepare()
+  return { first: page(false), after: page(true), count: cappedCount(deps.db, a, where) }
+}
+
+/** Public, non-archived agents of every organization on this server, newest first. */
+export function listPublicAgents(deps: Deps, opts: { limit: number; offset: number; cursor?: string }): { data: DirectoryAgent[] } & ListPage {
+  const q = prepared(deps.db, 'agents.publicList', () => statements(deps))
+  const page = readPage('public-agents', {}, opts, {
+    rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...afterParams(after), limit, offset }),
+    count: (cap) => q.count.get({ cap })?.n ?? 0,
+    position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })
-  const { rows, total } = pageWithTotal((limit, offset) => query.all({ limit, offset }), opts.limit, opts.offset)
-  return { data: rows.map(({ total: _, ...agent }) => agent), total }
+  return { data: page.rows.map(({ createdAt: _, ...agent }) => agent), ...listPage(page) }
 }

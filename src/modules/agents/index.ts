@@ -22,6 +22,7 @@ import { isOrgAdmin } from '../../auth/roles'
 import { cachedJson, ResponseCache } from '../../cache/response-cache'
 import { readVersion } from '../../db/versions'
 import { boolParam, intParam } from '../query-params'
+import { badCursor } from '../list-models'
 
 const writeErrors = { ...authErrors, ...bodyErrors, 403: AgentForbidden, 422: AgentBodyInvalid }
 
@@ -39,6 +40,7 @@ export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
           q: query.q,
           limit: intParam(query.limit, 50),
           offset: intParam(query.offset, 0),
+          cursor: query.cursor,
         }
         // The list is served from memory while the organization's agents are unchanged (the
         // version lives in the database, so every instance sees a write on its next request).
@@ -50,18 +52,18 @@ export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
           JSON.stringify(opts),
         ].join('|')
         return cachedJson(listCache, key, set, () => {
-          const { agents, total } = listAgents(deps, principal, opts)
-          return { success: true, agents, characters: agents, total }
+          const { agents, ...page } = listAgents(deps, principal, opts)
+          return { success: true, agents, characters: agents, ...page }
         })
       },
       {
         auth: 'agents:read',
         query: ListAgentsQuery,
-        response: { 200: AgentList, 422: AgentQueryInvalid, ...authErrors },
+        response: { 200: AgentList, 400: badCursor, 422: AgentQueryInvalid, ...authErrors },
         detail: {
           summary: 'List agents',
           description:
-            'The agents you may see, newest first: your own (any visibility) and the organization, public and unlisted agents of your organization; organization admins see every agent of the organization. Archived agents are left out unless `archived=true` (which includes them). Filters: `visibility`, `category`, `q` (name substring). `characters` repeats `agents` for older clients.',
+            'The agents you may see, newest first: your own (any visibility) and the organization, public and unlisted agents of your organization; organization admins see every agent of the organization. Archived agents are left out unless `archived=true` (which includes them). Filters: `visibility`, `category`, `q` (name substring). `characters` repeats `agents` for older clients. Paged by `cursor` (the previous page\'s `nextCursor`) or `offset`.',
         },
       },
     )

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
-import { QueryBoolean, QueryInteger } from '../query-params'
+import { QueryBoolean } from '../query-params'
+import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
 import { errorResponse } from '../shared-models'
 
 export const MAX_TURNS_ERROR = 'maxTurns must be between 1 and 500'
@@ -125,8 +126,9 @@ export const ListAgentsQuery = t.Object({
   visibility: t.Optional(Visibility),
   category: t.Optional(t.String({ maxLength: 100, error: 'category must be a string of at most 100 characters' })),
   q: t.Optional(t.String({ maxLength: 200, description: 'Case-insensitive substring of the name', error: 'q must be a string of at most 200 characters' })),
-  limit: t.Optional(QueryInteger({ minimum: 1, maximum: 200, default: 50, description: 'Page size (1-200, default 50)', error: 'limit must be an integer between 1 and 200' })),
-  offset: t.Optional(QueryInteger({ minimum: 0, default: 0, description: 'Items to skip', error: 'offset must be a non-negative integer' })),
+  limit: limitParam,
+  offset: offsetParam(),
+  cursor: cursorParam,
 })
 
 export const AgentIdParams = t.Object({ id: t.String({ description: 'Agent id (char_...)', examples: ['char_8Kq2LmX9vB3nR8kT1wYz'] }) })
@@ -136,9 +138,9 @@ export const AgentList = t.Object(
     success: t.Literal(true),
     agents: t.Array(Agent),
     characters: t.Array(Agent, { description: 'The same list under TeamDay\'s older name' }),
-    total: Type.Integer({ description: 'All matching agents, not just this page' }),
+    ...pageFields('agents'),
   },
-  { examples: [{ success: true, agents: [exampleAgent], characters: [exampleAgent], total: 1 }] },
+  { examples: [{ success: true, agents: [exampleAgent], characters: [exampleAgent], ...pageExample }] },
 )
 
 export const CreatedAgent = t.Object(
@@ -204,15 +206,16 @@ export const PublicAgentList = t.Object(
     meta: t.Object({
       timestamp: t.String({ description: 'When this response was made (ISO-8601)' }),
       version: t.String({ description: 'Server version' }),
-      total: Type.Integer({ description: 'All public agents, not just this page' }),
+      ...pageFields('public agents'),
     }),
   },
-  { examples: [{ data: [examplePublicAgent], meta: { timestamp: '2026-11-23T10:00:00.000Z', version: '0.1.0', total: 1 } }] },
+  { examples: [{ data: [examplePublicAgent], meta: { timestamp: '2026-11-23T10:00:00.000Z', version: '0.1.0', ...pageExample } }] },
 )
 
 export const PublicAgentsQuery = t.Object({
   limit: ListAgentsQuery.properties.limit,
   offset: ListAgentsQuery.properties.offset,
+  cursor: cursorParam,
 })
 
 export const AgentArchived = t.Object({ success: t.Literal(true) }, { description: 'The agent is archived', examples: [{ success: true }] })

@@ -4,6 +4,7 @@ import { errorResponse } from '../shared-models'
 import { PublicAgentList, PublicAgentsQuery } from './model'
 import { listPublicAgents } from './directory'
 import { intParam } from '../query-params'
+import { badCursor } from '../list-models'
 
 const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
@@ -14,16 +15,16 @@ export function publicAgentsModule(deps: Deps) {
   return new Elysia({ prefix: '/api/public', tags: ['Public'] }).get(
     '/agents',
     ({ query }) => {
-      const { data, total } = listPublicAgents(deps, { limit: intParam(query.limit, 50), offset: intParam(query.offset, 0) })
-      return { data, meta: { timestamp: new Date(deps.clock.now()).toISOString(), version: deps.config.version, total } }
+      const { data, ...page } = listPublicAgents(deps, { limit: intParam(query.limit, 50), offset: intParam(query.offset, 0), cursor: query.cursor })
+      return { data, meta: { timestamp: new Date(deps.clock.now()).toISOString(), version: deps.config.version, ...page } }
     },
     {
       query: PublicAgentsQuery,
-      response: { 200: PublicAgentList, 422: badQuery },
+      response: { 200: PublicAgentList, 400: badCursor, 422: badQuery },
       detail: {
         summary: 'List public agents',
         description:
-          'No authentication. The agents marked `visibility: public` and not archived, of every organization on this self-hosted server (not TeamDay\'s hosted directory), newest first, with only id, name, slug, description, role and category. Paged with `limit` (1-200, default 50) and `offset`; `meta.total` counts them all.',
+          'No authentication. The agents marked `visibility: public` and not archived, of every organization on this self-hosted server (not TeamDay\'s hosted directory), newest first, with only id, name, slug, description, role and category. Paged with `limit` (1-200, default 50) and `cursor` (`meta.nextCursor` of the previous page), or `offset`; `meta.total` counts them all (up to 1000, see `meta.totalIsEstimate`).',
         security: [],
       },
     },

@@ -1,8 +1,8 @@
-import { and, desc, eq, inArray, ne, or, sql } from 'drizzle-orm'
+import { and, eq, inArray, ne, or, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import type { DB } from '../../db/client'
-import { pageWithTotal, totalCount } from '../../db/paging'
+import { afterParams, beforeCursor, cappedCount, listPage, newestFirst, readPage, type ListPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { bumpVersion } from '../../db/versions'
 import { agents, type Agent, type AgentVisibility } from '../../db/schema'
@@ -64,6 +64,7 @@ export interface ListAgentsOptions {
   q?: string
   limit: number
   offset: number
+  cursor?: string
 }
 
 export function toPublicAgent(row: Agent): PublicAgent {
@@ -200,47 +201,54 @@ export function createAgent(deps: Deps, p: Principal, input: AgentInput & { name
   return toPublicAgent(row)
 }
 
-function listQuery(db: DB) {
+/** What decides a list's statement: each combination is prepared once, on its own index. */
+type AgentListShape = { withArchived: boolean; admin: boolean; visibility: boolean; category: boolean; q: boolean }
+
+function listStatements(db: DB, s: AgentListShape) {
   const a = agents
   const ph = sql.placeholder
-  return db
-    .select({ agent: a, total: totalCount() })
-    .from(a)
-    .where(
-      and(
-        eq(a.organizationId, ph('org')),
-        or(sql`${ph('admin')} = 1`, eq(a.userId, ph('user')), ne(a.visibility, 'private')),
-        or(sql`${ph('withArchived')} = 1`, eq(a.archived, false)),
-        or(sql`${ph('visibility')} IS NULL`, eq(a.visibility, ph('visibility'))),
-        or(sql`${ph('category')} IS NULL`, eq(a.category, ph('category'))),
-        or(sql`${ph('q')} IS NULL`, sql`lower(${a.name}) LIKE ${ph('q')} ESCAPE '\\'`),
-      ),
-    )
-    .orderBy(desc(a.createdAt), desc(a.id))
-    .limit(ph('limit'))
-    .offset(ph('offset'))
-    .prepare()
+  const where = [
+    eq(a.organizationId, ph('org')),
+    s.withArchived ? undefined : eq(a.archived, false),
+    s.admin ? undefined : or(eq(a.userId, ph('user')), ne(a.visibility, 'private')),
+    s.visibility ? eq(a.visibility, ph('visibility')) : undefined,
+    s.category ? eq(a.category, ph('category')) : undefined,
+    s.q ? sql`lower(${a.name}) LIKE ${ph('q')} ESCAPE '\\'` : undefined,
+  ]
+  const page = (after: boolean) =>
+    db
+      .select()
+      .from(a)
+      .where(and(...where, after ? beforeCursor(a.createdAt, a.id) : undefined))
+      .orderBy(...newestFirst(a.createdAt, a.id))
+      .limit(ph('limit'))
+      .offset(ph('offset'))
+      .prepare()
+  return { first: page(false), after: page(true), count: cappedCount(db, a, and(...where)) }
 }
 
 const likePattern = (q: string) => `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 
 /** The agents the caller may see, newest first, one page, and how many match in all. */
-export function listAgents(deps: Deps, p: Principal, opts: ListAgentsOptions): { agents: PublicAgent[]; total: number } {
-  const query = prepared(deps.db, 'agents.list', () => listQuery(deps.db))
-  const page = (limit: number, offset: number) =>
-    query.all({
-      org: p.organizationId,
-      admin: isOrgAdmin(p.role) ? 1 : 0,
-      user: p.userId,
-      withArchived: opts.includeArchived ? 1 : 0,
-      visibility: opts.visibility ?? null,
-      category: opts.category ?? null,
-      q: opts.q ? likePattern(opts.q) : null,
-      limit,
-      offset,
-    })
-  const { rows, total } = pageWithTotal(page, opts.limit, opts.offset)
-  return { agents: rows.map((r) => toPublicAgent(r.agent)), total }
+export function listAgents(deps: Deps, p: Principal, opts: ListAgentsOptions): { agents: PublicAgent[] } & ListPage {
+  const admin = isOrgAdmin(p.role)
+  const shape: AgentListShape = { withArchived: !!opts.includeArchived, admin, visibility: !!opts.visibility, category: opts.category !== undefined, q: !!opts.q }
+  const key = `agents.list.${Object.values(shape).map(Number).join('')}`
+  const q = prepared(deps.db, key, () => listStatements(deps.db, shape))
+  const params = {
+    org: p.organizationId,
+    user: p.userId,
+    visibility: opts.visibility,
+    category: opts.category,
+    q: opts.q ? likePattern(opts.q) : undefined,
+  }
+  const filters = { archived: shape.withArchived, visibility: opts.visibility, category: opts.category, q: opts.q }
+  const page = readPage('agents', { ...filters, caller: [p.organizationId, p.userId] }, opts, {
+    rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
+    count: (cap) => q.count.get({ ...params, cap })?.n ?? 0,
+    position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
+  })
+  return { agents: page.rows.map(toPublicAgent), ...listPage(page) }
 }
 
 /** An agent the caller may see (archived ones included), else 404. */

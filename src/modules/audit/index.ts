@@ -5,6 +5,7 @@ import { authErrors, errorResponse } from '../shared-models'
 import { AuditEventList, ListAuditEventsQuery } from './model'
 import { listAuditEvents } from './query'
 import { intParam } from '../query-params'
+import { badCursor } from '../list-models'
 
 const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: since must be an ISO-8601 date-time', [
   { field: 'since', message: 'since must be an ISO-8601 date-time' },
@@ -25,16 +26,17 @@ export function auditModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
           until: query.until,
           limit: intParam(query.limit, 50),
           offset: intParam(query.offset, 0),
+          cursor: query.cursor,
         }),
       }),
       {
         auth: 'audit:read',
         query: ListAuditEventsQuery,
-        response: { 200: AuditEventList, 422: badQuery, ...authErrors },
+        response: { 200: AuditEventList, 400: badCursor, 422: badQuery, ...authErrors },
         detail: {
           summary: 'List audit events',
           description:
-            "Organization admins only. Security events of this organization, newest first: token created, rotated, revoked (by whom, why), leak-reported, rotation family revoked, scope denied, expired token used, first use from a new IP, secret set/deleted, member removed (with the tokens that revoked); each with actor, IP, user agent, time and request id, never a secret. Filter by `type`, `tokenId`, `userId` (the actor), `since`/`until` (ISO-8601); paged with `limit`/`offset`, `total` counts every match.",
+            "Organization admins only. Security events of this organization, newest first: token created, rotated, revoked (by whom, why), leak-reported, rotation family revoked, scope denied, expired token used, first use from a new IP, secret set/deleted, member removed (with the tokens that revoked); each with actor, IP, user agent, time and request id, never a secret. Filter by `type`, `tokenId`, `userId` (the actor), `since`/`until` (ISO-8601); paged with `limit` and `cursor` (the previous page's `nextCursor`) or `offset`; `total` counts the matches (up to 1000, see `totalIsEstimate`).",
         },
       },
     )

@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import { QueryInteger } from '../query-params'
+import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
 
 const exampleEvent = {
   id: 'evt_5Rt8Yu2IoP4aS6dF9gHj',
@@ -53,8 +53,8 @@ export const AuditEventSchema = t.Object(
 )
 
 export const AuditEventList = t.Object(
-  { success: t.Literal(true), events: t.Array(AuditEventSchema), total: t.Integer() },
-  { examples: [{ success: true, events: [exampleEvent], total: 1 }] },
+  { success: t.Literal(true), events: t.Array(AuditEventSchema), ...pageFields('events') },
+  { examples: [{ success: true, events: [exampleEvent], ...pageExample }] },
 )
 
 export const ListAuditEventsQuery = t.Object({
@@ -63,6 +63,7 @@ export const ListAuditEventsQuery = t.Object({
   userId: t.Optional(t.String({ maxLength: 100, description: 'Only events by this user (the actor)', error: 'userId must be a user id (user_...)' })),
   since: t.Optional(t.String({ format: 'date-time', description: 'From this instant (ISO-8601, inclusive)', error: 'since must be an ISO-8601 date-time' })),
   until: t.Optional(t.String({ format: 'date-time', description: 'Up to this instant (ISO-8601, inclusive)', error: 'until must be an ISO-8601 date-time' })),
-  limit: t.Optional(QueryInteger({ minimum: 1, maximum: 200, default: 50, description: 'Page size (1-200, default 50)', error: 'limit must be an integer between 1 and 200' })),
-  offset: t.Optional(QueryInteger({ minimum: 0, default: 0, description: 'Events to skip', error: 'offset must be a non-negative integer' })),
+  limit: limitParam,
+  offset: offsetParam('Events'),
+  cursor: cursorParam,
 })

@@ -1,4 +1,6 @@
-import { and, desc, eq, gte, lte, sql, type SQL } from 'drizzle-orm'
+import { and, eq, gte, lte, sql } from 'drizzle-orm'
+import { afterParams, beforeCursor, cappedCount, listPage, newestFirst, readPage, type ListPage } from '../../db/paging'
+import { prepared } from '../../db/prepared'
 import type { Principal } from '../../auth/principal'
 import { auditEvents, organizations, type AuditEvent } from '../../db/schema'
 import type { Deps } from '../../deps'
@@ -32,6 +34,7 @@ export interface AuditFilter {
   until?: string
   limit: number
   offset: number
+  cursor?: string
 }
 
 export function toPublicAuditEvent(deps: Deps, e: AuditEvent): PublicAuditEvent {
@@ -63,23 +66,46 @@ function instant(field: 'since' | 'until', value: string | undefined): Date | un
   return new Date(ms)
 }
 
-/** Audit events, newest first, filtered; `total` counts every match. */
-export function queryAuditEvents(deps: Deps, f: AuditFilter): { events: PublicAuditEvent[]; total: number } {
+type AuditFilters = Omit<AuditFilter, 'limit' | 'offset' | 'cursor'>
+
+/** One prepared statement per combination of filters, each on an index that starts with them. */
+function listStatements(deps: Deps, f: AuditFilters) {
   const a = auditEvents
+  const ph = sql.placeholder
+  const where = [
+    f.organizationId === null ? undefined : eq(a.organizationId, ph('org')),
+    f.type ? eq(a.type, ph('type')) : undefined,
+    f.tokenId ? eq(a.tokenId, ph('tokenId')) : undefined,
+    f.userId ? eq(a.actorUserId, ph('userId')) : undefined,
+    f.since ? gte(a.createdAt, ph('since')) : undefined,
+    f.until ? lte(a.createdAt, ph('until')) : undefined,
+  ]
+  const page = (after: boolean) =>
+    deps.db
+      .select()
+      .from(a)
+      .where(and(...where, after ? beforeCursor(a.createdAt, a.id) : undefined))
+      .orderBy(...newestFirst(a.createdAt, a.id))
+      .limit(ph('limit'))
+      .offset(ph('offset'))
+      .prepare()
+  return { first: page(false), after: page(true), count: cappedCount(deps.db, a, and(...where)) }
+}
+
+/** Audit events, newest first, filtered, one page; `total` counts the matches (up to TOTAL_CAP). */
+export function queryAuditEvents(deps: Deps, f: AuditFilter): { events: PublicAuditEvent[] } & ListPage {
   const since = instant('since', f.since)
   const until = instant('until', f.until)
-  const conds: (SQL | undefined)[] = [
-    f.organizationId === null ? undefined : eq(a.organizationId, f.organizationId),
-    f.type ? eq(a.type, f.type) : undefined,
-    f.tokenId ? eq(a.tokenId, f.tokenId) : undefined,
-    f.userId ? eq(a.actorUserId, f.userId) : undefined,
-    since ? gte(a.createdAt, since) : undefined,
-    until ? lte(a.createdAt, until) : undefined,
-  ]
-  const where = and(...conds)
-  const rows = deps.db.select().from(a).where(where).orderBy(desc(a.createdAt), desc(a.id)).limit(f.limit).offset(f.offset).all()
-  const total = deps.db.select({ n: sql<number>`count(*)` }).from(a).where(where).get()?.n ?? 0
-  return { events: rows.map((r) => toPublicAuditEvent(deps, r)), total }
+  const filters: AuditFilters = { organizationId: f.organizationId, type: f.type || undefined, tokenId: f.tokenId || undefined, userId: f.userId || undefined, since: f.since, until: f.until }
+  const shape = [filters.organizationId !== null, filters.type, filters.tokenId, filters.userId, since, until].map((v) => Number(!!v)).join('')
+  const q = prepared(deps.db, `audit.list.${shape}`, () => listStatements(deps, filters))
+  const params = { org: f.organizationId, type: filters.type, tokenId: filters.tokenId, userId: filters.userId, since: since?.getTime(), until: until?.getTime() }
+  const page = readPage('audit-events', filters, f, {
+    rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
+    count: (cap) => q.count.get({ ...params, cap })?.n ?? 0,
+    position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
+  })
+  return { events: page.rows.map((r) => toPublicAuditEvent(deps, r)), ...listPage(page) }
 }
 
 /** GET /audit-events: the caller's organization only (the route requires audit:read). */

@@ -19,6 +19,7 @@ import {
 import { cancelExecution, executionLogs, executionTree, failureError, getVisibleExecution, listExecutions, prepareExecution, toPublicExecution } from './service'
 import { executeResult, sseResponse } from './sse'
 import { intParam } from '../query-params'
+import { badCursor } from '../list-models'
 
 const notFound = errorResponse(404, 'not_found', 'Not found: no such execution, or not visible to you, or in another organization.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz not found.')
 const agentNotFound = errorResponse(404, 'not_found', 'Not found: no such agent or space, archived, not visible to you, or in another organization.', 'Agent char_4Fk9QzL2mP7xR1vN8tBc not found (or archived, or not visible to you).')
@@ -80,16 +81,25 @@ export function executionsModule(deps: Deps, auth: ReturnType<typeof authPlugin>
     )
     .group('/executions', (g) =>
       g
-        .get('', ({ principal, query }) => listExecutions(deps, principal, { ...query, limit: intParam(query.limit, 50), offset: intParam(query.offset, 0) }), {
-          auth: 'executions:read',
-          query: ListExecutionsQuery,
-          response: { 200: ExecutionList, 422: badQuery, ...authErrors },
-          detail: {
-            summary: 'List executions',
-            description:
-              'Executions newest first, as a bare JSON array. Members see their own and those of agents shared with the organization; admins every one of the organization. Filters: agentId, status, since (ISO-8601), spaceId, parentExecutionId; limit 1-200 (default 50), offset.',
+        .get(
+          '',
+          ({ principal, query, set }) => {
+            const page = listExecutions(deps, principal, { ...query, limit: intParam(query.limit, 50), offset: intParam(query.offset, 0) })
+            // The body is TeamDay's bare array: the next page's cursor travels in a header.
+            if (page.nextCursor !== null) set.headers['x-next-cursor'] = page.nextCursor
+            return page.executions
           },
-        })
+          {
+            auth: 'executions:read',
+            query: ListExecutionsQuery,
+            response: { 200: ExecutionList, 400: badCursor, 422: badQuery, ...authErrors },
+            detail: {
+              summary: 'List executions',
+              description:
+                'Executions newest first, as a bare JSON array. Members see their own and those of agents shared with the organization; admins every one of the organization. Filters: agentId, status, since (ISO-8601), spaceId, parentExecutionId; limit 1-200 (default 50). Paging: when there is a next page, the `X-Next-Cursor` response header holds its cursor; pass it as `cursor`. `offset` works too (slower for deep pages).',
+            },
+          },
+        )
         .get('/:id', ({ principal, params }) => ({ success: true as const, execution: toPublicExecution(getVisibleExecution(deps, principal, params.id)) }), {
           auth: 'executions:read',
           params: ExecutionIdParams,

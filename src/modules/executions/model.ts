@@ -1,6 +1,6 @@
 import { t } from 'elysia'
 import { Type } from '@sinclair/typebox'
-import { QueryInteger } from '../query-params'
+import { limitParam, offsetParam } from '../list-models'
 
 const ts = '2026-11-23T10:00:00.000Z'
 export const exampleExecution = {
@@ -137,8 +137,9 @@ export const ListExecutionsQuery = t.Object({
   since: t.Optional(t.String({ maxLength: 40, description: 'ISO-8601: created at or after', error: 'since must be an ISO-8601 date-time' })),
   spaceId: t.Optional(t.String({ maxLength: 100, error: 'spaceId must be a space id string' })),
   parentExecutionId: t.Optional(t.String({ maxLength: 100, error: 'parentExecutionId must be an execution id string' })),
-  limit: t.Optional(QueryInteger({ minimum: 1, maximum: 200, default: 50, description: 'Page size (1-200, default 50)', error: 'limit must be an integer between 1 and 200' })),
-  offset: t.Optional(QueryInteger({ minimum: 0, default: 0, error: 'offset must be a non-negative integer' })),
+  limit: limitParam,
+  offset: offsetParam('Executions'),
+  cursor: t.Optional(t.String({ description: 'Opaque: the `X-Next-Cursor` header of the previous page of this same list with the same filters. Leave out (or empty) for the first page.' })),
 })
 
 export const ExecutionList = t.Array(Execution, { description: 'A bare JSON array, newest first', examples: [[exampleExecution]] })

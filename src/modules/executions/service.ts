@@ -1,6 +1,9 @@
-import { and, desc, eq, gte, inArray, or, type SQL } from 'drizzle-orm'
+import { and, eq, gte, inArray, or, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
+import type { DB } from '../../db/client'
+import { afterParams, beforeCursor, newestFirst, readPage } from '../../db/paging'
+import { prepared } from '../../db/prepared'
 import { agents, executions, spaces, type Agent, type Execution, type ExecutionStatus, type Space } from '../../db/schema'
 import type { Deps } from '../../deps'
 import { createJob, type Job } from '../../engine/prepare'
@@ -128,31 +131,58 @@ export interface ListInput {
   parentExecutionId?: string
   limit: number
   offset: number
+  cursor?: string
 }
 
+type ListFilters = Omit<ListInput, 'limit' | 'offset' | 'cursor'>
+
+/** One prepared statement per combination of filters, each on an index that starts with them. */
+function listStatements(db: DB, admin: boolean, f: ListFilters) {
+  const x = executions
+  const ph = sql.placeholder
+  const where = [
+    // With a parent, its index (not the organization's) must lead: `+` keeps SQLite from
+    // weighing the organization term as an index constraint, even when statistics say most
+    // executions have no parent (which would otherwise send it walking the whole organization).
+    f.parentExecutionId === undefined ? eq(x.organizationId, ph('org')) : sql`+${x.organizationId} = ${ph('org')}`,
+    admin ? undefined : or(eq(x.userId, ph('user')), inArray(x.agentVisibility, SHARED)),
+    f.agentId === undefined ? undefined : eq(x.agentId, ph('agentId')),
+    f.status === undefined ? undefined : eq(x.status, ph('status')),
+    f.spaceId === undefined ? undefined : eq(x.spaceId, ph('spaceId')),
+    f.parentExecutionId === undefined ? undefined : eq(x.parentExecutionId, ph('parentExecutionId')),
+    f.since === undefined ? undefined : gte(x.createdAt, ph('since')),
+  ]
+  const page = (after: boolean) =>
+    db
+      .select()
+      .from(x)
+      .where(and(...where, after ? beforeCursor(x.createdAt, x.id) : undefined))
+      .orderBy(...newestFirst(x.createdAt, x.id))
+      .limit(ph('limit'))
+      .offset(ph('offset'))
+      .prepare()
+  return { first: page(false), after: page(true) }
+}
+
+/** Executions the caller may read, newest first; no total (TeamDay answers a bare array). */
 export function listExecutions(deps: Deps, p: Principal, q: ListInput) {
-  const where: (SQL | undefined)[] = [eq(executions.organizationId, p.organizationId)]
-  if (!isOrgAdmin(p.role)) where.push(or(eq(executions.userId, p.userId), inArray(executions.agentVisibility, SHARED)))
-  if (q.agentId) where.push(eq(executions.agentId, q.agentId))
-  if (q.status) where.push(eq(executions.status, q.status))
-  if (q.spaceId) where.push(eq(executions.spaceId, q.spaceId))
-  if (q.parentExecutionId) where.push(eq(executions.parentExecutionId, q.parentExecutionId))
+  let since: number | undefined
   if (q.since !== undefined) {
-    const ms = Date.parse(q.since)
-    if (Number.isNaN(ms)) {
+    since = Date.parse(q.since)
+    if (Number.isNaN(since)) {
       throw new AppError('validation_failed', 'Validation failed: since must be an ISO-8601 date-time', { details: [{ field: 'since', message: 'since must be an ISO-8601 date-time' }] })
     }
-    where.push(gte(executions.createdAt, new Date(ms)))
   }
-  return deps.db
-    .select()
-    .from(executions)
-    .where(and(...where))
-    .orderBy(desc(executions.createdAt), desc(executions.id))
-    .limit(q.limit)
-    .offset(q.offset)
-    .all()
-    .map(toPublicExecution)
+  const f: ListFilters = { agentId: q.agentId, status: q.status, spaceId: q.spaceId, parentExecutionId: q.parentExecutionId, since: q.since }
+  const admin = isOrgAdmin(p.role)
+  const shape = [admin, ...Object.values(f).map((v) => v !== undefined)].map(Number).join('')
+  const stmts = prepared(deps.db, `executions.list.${shape}`, () => listStatements(deps.db, admin, f))
+  const params = { org: p.organizationId, user: p.userId, ...f, since }
+  const page = readPage('executions', { ...f, caller: [p.organizationId, p.userId] }, q, {
+    rows: (limit, offset, after) => (after ? stmts.after : stmts.first).all({ ...params, ...afterParams(after), limit, offset }),
+    position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
+  })
+  return { executions: page.rows.map(toPublicExecution), nextCursor: page.nextCursor }
 }
 
 export function executionTree(deps: Deps, p: Principal, id: string): ExecutionTree {

@@ -7,6 +7,7 @@ import { DeleteSecretsBody, secretBodyErrors, SecretKeysResult, SecretsDeleted, 
 import { archiveSpace, createSpace, getSpace, listSpaces, updateSpace } from './service'
 import { deleteSpaceSecrets, listSpaceSecrets, setSpaceSecrets } from './space-secrets'
 import { boolParam, intParam } from '../query-params'
+import { badCursor } from '../list-models'
 
 const notFound = errorResponse(
   404,
@@ -35,16 +36,16 @@ export function spacesModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
       '',
       ({ principal, query }) => ({
         success: true as const,
-        ...listSpaces(deps, principal, { archived: boolParam(query.archived), limit: intParam(query.limit, 50), offset: intParam(query.offset, 0) }),
+        ...listSpaces(deps, principal, { archived: boolParam(query.archived), limit: intParam(query.limit, 50), offset: intParam(query.offset, 0), cursor: query.cursor }),
       }),
       {
         auth: 'spaces:read',
         query: ListSpacesQuery,
-        response: { 200: SpaceList, 422: badQuery, ...authErrors },
+        response: { 200: SpaceList, 400: badCursor, 422: badQuery, ...authErrors },
         detail: {
           summary: 'List spaces',
           description:
-            'The spaces you may see, newest first: your own and the organization/public ones of your organization (admins: all of the organization). Archived spaces only with `archived=true`.',
+            'The spaces you may see, newest first: your own and the organization/public ones of your organization (admins: all of the organization). Archived spaces only with `archived=true`. Paged by `cursor` (the previous page\'s `nextCursor`) or `offset`.',
         },
       },
     )

@@ -1,5 +1,6 @@
 import { t } from 'elysia'
-import { QueryInteger, QueryBoolean } from '../query-params'
+import { QueryBoolean } from '../query-params'
+import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
 
 export const exampleSpace = {
   id: 'space_8Kq2LmX9vB3nR8kT1wYz',
@@ -88,8 +89,9 @@ export const UpdateSpaceBody = t.Object(
 
 export const ListSpacesQuery = t.Object({
   archived: t.Optional(QueryBoolean({ description: 'Include archived spaces (default false)', error: 'archived must be true or false' })),
-  limit: t.Optional(QueryInteger({ minimum: 1, maximum: 200, default: 50, description: 'Page size (1-200, default 50)', error: 'limit must be an integer between 1 and 200' })),
-  offset: t.Optional(QueryInteger({ minimum: 0, default: 0, description: 'Items to skip', error: 'offset must be a non-negative integer' })),
+  limit: limitParam,
+  offset: offsetParam(),
+  cursor: cursorParam,
 })
 
 export const SpaceIdParams = t.Object({ id: t.String({ description: 'Space id (space_…)', examples: ['space_8Kq2LmX9vB3nR8kT1wYz'] }) })
@@ -97,8 +99,8 @@ export const SpaceIdParams = t.Object({ id: t.String({ description: 'Space id (s
 export const SpaceEnvelope = t.Object({ success: t.Literal(true), space: Space }, { examples: [{ success: true, space: exampleSpace }] })
 
 export const SpaceList = t.Object(
-  { success: t.Literal(true), spaces: t.Array(Space), total: t.Integer({ description: 'Matching spaces across all pages' }) },
-  { examples: [{ success: true, spaces: [exampleSpace], total: 1 }] },
+  { success: t.Literal(true), spaces: t.Array(Space), ...pageFields('spaces') },
+  { examples: [{ success: true, spaces: [exampleSpace], ...pageExample }] },
 )
 
 export const SpaceArchived = t.Object({ success: t.Literal(true) }, { examples: [{ success: true }] })

@@ -1,8 +1,8 @@
-import { and, desc, eq, inArray, or, sql } from 'drizzle-orm'
+import { and, eq, inArray, or, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import type { DB } from '../../db/client'
-import { pageWithTotal, totalCount } from '../../db/paging'
+import { afterParams, beforeCursor, cappedCount, listPage, newestFirst, readPage, type ListPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents, spaces, type AgentRef, type Space } from '../../db/schema'
 import type { Deps } from '../../deps'
@@ -179,41 +179,42 @@ export interface ListSpacesOptions {
   archived?: boolean
   limit: number
   offset: number
+  cursor?: string
 }
 
-function listQuery(db: DB) {
+function listStatements(db: DB, withArchived: boolean, admin: boolean) {
   const s = spaces
-  return db
-    .select({ space: s, total: totalCount() })
-    .from(s)
-    .where(
-      and(
-        eq(s.organizationId, sql.placeholder('org')),
-        or(sql`${sql.placeholder('archived')} = 1`, eq(s.archived, false)),
-        or(sql`${sql.placeholder('admin')} = 1`, eq(s.createdBy, sql.placeholder('user')), inArray(s.visibility, ['organization', 'public'])),
-      ),
-    )
-    .orderBy(desc(s.createdAt), desc(s.id))
-    .limit(sql.placeholder('limit'))
-    .offset(sql.placeholder('offset'))
-    .prepare()
+  const ph = sql.placeholder
+  const where = [
+    eq(s.organizationId, ph('org')),
+    withArchived ? undefined : eq(s.archived, false),
+    admin ? undefined : or(eq(s.createdBy, ph('user')), inArray(s.visibility, ['organization', 'public'])),
+  ]
+  const page = (after: boolean) =>
+    db
+      .select()
+      .from(s)
+      .where(and(...where, after ? beforeCursor(s.createdAt, s.id) : undefined))
+      .orderBy(...newestFirst(s.createdAt, s.id))
+      .limit(ph('limit'))
+      .offset(ph('offset'))
+      .prepare()
+  return { first: page(false), after: page(true), count: cappedCount(db, s, and(...where)) }
 }
 
 /** The spaces the caller may see, newest first. */
-export function listSpaces(deps: Deps, principal: Principal, opts: ListSpacesOptions): { spaces: PublicSpace[]; total: number } {
-  const query = prepared(deps.db, 'spaces.list', () => listQuery(deps.db))
-  const page = (limit: number, offset: number) =>
-    query.all({
-      org: principal.organizationId,
-      archived: opts.archived ? 1 : 0,
-      admin: isOrgAdmin(principal.role) ? 1 : 0,
-      user: principal.userId,
-      limit,
-      offset,
-    })
-  const { rows, total } = pageWithTotal(page, opts.limit, opts.offset)
-  const names = secretNamesBySpace(deps, principal.organizationId, rows.map((r) => r.space.id))
-  return { spaces: rows.map((r) => toPublicSpace(r.space, names.get(r.space.id) ?? [])), total }
+export function listSpaces(deps: Deps, principal: Principal, opts: ListSpacesOptions): { spaces: PublicSpace[] } & ListPage {
+  const withArchived = !!opts.archived
+  const admin = isOrgAdmin(principal.role)
+  const q = prepared(deps.db, `spaces.list.${Number(withArchived)}${Number(admin)}`, () => listStatements(deps.db, withArchived, admin))
+  const params = { org: principal.organizationId, user: principal.userId }
+  const page = readPage('spaces', { archived: withArchived, caller: [principal.organizationId, principal.userId] }, opts, {
+    rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
+    count: (cap) => q.count.get({ ...params, cap })?.n ?? 0,
+    position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
+  })
+  const names = secretNamesBySpace(deps, principal.organizationId, page.rows.map((r) => r.id))
+  return { spaces: page.rows.map((r) => toPublicSpace(r, names.get(r.id) ?? [])), ...listPage(page) }
 }
 
 export function getSpace(deps: Deps, principal: Principal, id: string): PublicSpace {

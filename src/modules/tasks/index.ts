@@ -17,6 +17,7 @@ import {
 } from './model'
 import { createTask, deleteTask, getTask, listTasks, updateTask } from './service'
 import { intParam } from '../query-params'
+import { badCursor } from '../list-models'
 
 const writeErrors = { ...authErrors, ...bodyErrors, 403: TaskForbidden, 422: TaskBodyInvalid }
 
@@ -34,16 +35,17 @@ export function tasksModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
           spaceId: query.spaceId,
           limit: intParam(query.limit, 50),
           offset: intParam(query.offset, 0),
+          cursor: query.cursor,
         }),
       }),
       {
         auth: 'tasks:read',
         query: ListTasksQuery,
-        response: { 200: TaskList, 422: TaskQueryInvalid, ...authErrors },
+        response: { 200: TaskList, 400: badCursor, 422: TaskQueryInvalid, ...authErrors },
         detail: {
           summary: 'List tasks',
           description:
-            'The tasks of your organization, newest first. Tasks are organization-wide: every member and viewer reads all of them. Filters: `status`, `priority`, `assignedTo`, `spaceId`.',
+            'The tasks of your organization, newest first. Tasks are organization-wide: every member and viewer reads all of them. Filters: `status`, `priority`, `assignedTo`, `spaceId`. Paged by `cursor` (the previous page\'s `nextCursor`) or `offset`.',
         },
       },
     )

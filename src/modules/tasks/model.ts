@@ -1,7 +1,6 @@
-import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
 import { errorResponse } from '../shared-models'
-import { QueryInteger } from '../query-params'
+import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
 
 export const STATUS_ERROR = 'Invalid status. Must be: pending, in_progress, completed, cancelled'
 
@@ -99,15 +98,16 @@ export const ListTasksQuery = t.Object({
   priority: t.Optional(TaskPriority),
   assignedTo: t.Optional(t.String({ maxLength: 200, error: 'assignedTo must be a string of at most 200 characters' })),
   spaceId: t.Optional(t.String({ maxLength: 100, error: 'spaceId must be a string of at most 100 characters' })),
-  limit: t.Optional(QueryInteger({ minimum: 1, maximum: 200, default: 50, description: 'Page size (1-200, default 50)', error: 'limit must be an integer between 1 and 200' })),
-  offset: t.Optional(QueryInteger({ minimum: 0, default: 0, description: 'Items to skip', error: 'offset must be a non-negative integer' })),
+  limit: limitParam,
+  offset: offsetParam(),
+  cursor: cursorParam,
 })
 
 export const TaskIdParams = t.Object({ id: t.String({ description: 'Task id (task_...)', examples: ['task_5Nq8LmX2vB3nR8kT1wYa'] }) })
 
 export const TaskList = t.Object(
-  { success: t.Literal(true), tasks: t.Array(Task), total: Type.Integer({ description: 'All matching tasks, not just this page' }) },
-  { examples: [{ success: true, tasks: [exampleTask], total: 1 }] },
+  { success: t.Literal(true), tasks: t.Array(Task), ...pageFields('tasks') },
+  { examples: [{ success: true, tasks: [exampleTask], ...pageExample }] },
 )
 
 export const TaskNotFound = errorResponse(404, 'not_found', 'Not found: no such task, or a task of another organization.', 'Task task_5Nq8LmX2vB3nR8kT1wYa not found')

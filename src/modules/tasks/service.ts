@@ -1,8 +1,8 @@
-import { and, desc, eq, or, sql } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import type { DB } from '../../db/client'
-import { pageWithTotal, totalCount } from '../../db/paging'
+import { afterParams, beforeCursor, cappedCount, listPage, newestFirst, readPage, type ListPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents, memberships, spaces, tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schema'
 import type { Deps } from '../../deps'
@@ -53,6 +53,7 @@ export interface ListTasksOptions {
   spaceId?: string
   limit: number
   offset: number
+  cursor?: string
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
@@ -180,42 +181,43 @@ export function createTask(deps: Deps, p: Principal, input: TaskInput & { title:
   return toPublicTask(row)
 }
 
-function listQuery(db: DB) {
+/** Which filters are set: one prepared statement per combination, each on its own index. */
+type TaskFilters = Pick<ListTasksOptions, 'status' | 'priority' | 'assignedTo' | 'spaceId'>
+
+function listStatements(db: DB, f: TaskFilters) {
   const k = tasks
   const ph = sql.placeholder
-  return db
-    .select({ task: k, total: totalCount() })
-    .from(k)
-    .where(
-      and(
-        eq(k.organizationId, ph('org')),
-        or(sql`${ph('status')} IS NULL`, eq(k.status, ph('status'))),
-        or(sql`${ph('priority')} IS NULL`, eq(k.priority, ph('priority'))),
-        or(sql`${ph('assignedTo')} IS NULL`, eq(k.assignedTo, ph('assignedTo'))),
-        or(sql`${ph('spaceId')} IS NULL`, eq(k.spaceId, ph('spaceId'))),
-      ),
-    )
-    .orderBy(desc(k.createdAt), desc(k.id))
-    .limit(ph('limit'))
-    .offset(ph('offset'))
-    .prepare()
+  const where = [
+    eq(k.organizationId, ph('org')),
+    f.status === undefined ? undefined : eq(k.status, ph('status')),
+    f.priority === undefined ? undefined : eq(k.priority, ph('priority')),
+    f.assignedTo === undefined ? undefined : eq(k.assignedTo, ph('assignedTo')),
+    f.spaceId === undefined ? undefined : eq(k.spaceId, ph('spaceId')),
+  ]
+  const page = (after: boolean) =>
+    db
+      .select()
+      .from(k)
+      .where(and(...where, after ? beforeCursor(k.createdAt, k.id) : undefined))
+      .orderBy(...newestFirst(k.createdAt, k.id))
+      .limit(ph('limit'))
+      .offset(ph('offset'))
+      .prepare()
+  return { first: page(false), after: page(true), count: cappedCount(db, k, and(...where)) }
 }
 
 /** The organization's tasks (every member reads all of them), newest first, one page. */
-export function listTasks(deps: Deps, p: Principal, opts: ListTasksOptions): { tasks: PublicTask[]; total: number } {
-  const query = prepared(deps.db, 'tasks.list', () => listQuery(deps.db))
-  const page = (limit: number, offset: number) =>
-    query.all({
-      org: p.organizationId,
-      status: opts.status ?? null,
-      priority: opts.priority ?? null,
-      assignedTo: opts.assignedTo ?? null,
-      spaceId: opts.spaceId ?? null,
-      limit,
-      offset,
-    })
-  const { rows, total } = pageWithTotal(page, opts.limit, opts.offset)
-  return { tasks: rows.map((r) => toPublicTask(r.task)), total }
+export function listTasks(deps: Deps, p: Principal, opts: ListTasksOptions): { tasks: PublicTask[] } & ListPage {
+  const f: TaskFilters = { status: opts.status, priority: opts.priority, assignedTo: opts.assignedTo, spaceId: opts.spaceId }
+  const shape = [f.status, f.priority, f.assignedTo, f.spaceId].map((v) => (v === undefined ? 0 : 1)).join('')
+  const q = prepared(deps.db, `tasks.list.${shape}`, () => listStatements(deps.db, f))
+  const params = { org: p.organizationId, ...f }
+  const page = readPage('tasks', { ...f, caller: [p.organizationId, p.userId] }, opts, {
+    rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
+    count: (cap) => q.count.get({ ...params, cap })?.n ?? 0,
+    position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
+  })
+  return { tasks: page.rows.map(toPublicTask), ...listPage(page) }
 }
 
 function findInOrg(deps: Deps, p: Principal, id: string): Task {

@@ -7,6 +7,7 @@ import { createTokenForCaller, describeSelf, rotateToken } from './lifecycle'
 import { CreatedToken, CreateTokenBody, ListTokensQuery, RotatedToken, RotateTokenBody, SelfTokenEnvelope, TokenEnvelope, TokenIdParams, TokenList } from './model'
 import { getToken, listTokens, revokeToken, toPublicToken } from './service'
 import { boolParam, intParam } from '../query-params'
+import { badCursor } from '../list-models'
 
 const notFound = errorResponse(
   404,
@@ -51,16 +52,17 @@ export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
           status: query.status,
           limit: intParam(query.limit, 50),
           offset: intParam(query.offset, 0),
+          cursor: query.cursor,
         }),
       }),
       {
         auth: 'tokens:read',
         query: ListTokensQuery,
-        response: { 200: TokenList, 422: badQuery, ...authErrors },
+        response: { 200: TokenList, 400: badCursor, 422: badQuery, ...authErrors },
         detail: {
           summary: 'List personal access tokens',
           description:
-            'Your tokens in this organization, newest first, with name, masked value, status, creation, expiry and last use. Never the secret or its hash. Organization admins may pass `all=true` to see every token of the organization.',
+            'Your tokens in this organization, newest first, with name, masked value, status, creation, expiry and last use. Never the secret or its hash. Organization admins may pass `all=true` to see every token of the organization. Paged by `cursor` (the previous page\'s `nextCursor`) or `offset`.',
         },
       },
     )

@@ -1,6 +1,7 @@
 import { t } from 'elysia'
 import { SCOPES } from '../../auth/roles'
-import { QueryInteger, QueryBoolean } from '../query-params'
+import { QueryBoolean } from '../query-params'
+import { cursorParam, limitParam, offsetParam, pageFields } from '../list-models'
 
 const exampleToken = {
   id: 'pat_7Hq2LmX9vB3nR8kT1wYz',
@@ -91,7 +92,7 @@ export const CreatedToken = t.Object(
 export const TokenList = t.Object({
   success: t.Literal(true),
   tokens: t.Array(Token),
-  total: t.Integer(),
+  ...pageFields('tokens'),
 })
 
 export const TokenEnvelope = t.Object({ success: t.Literal(true), token: Token })
@@ -99,8 +100,9 @@ export const TokenEnvelope = t.Object({ success: t.Literal(true), token: Token }
 export const ListTokensQuery = t.Object({
   all: t.Optional(QueryBoolean({ description: 'Admins: every token of the organization, not just your own', error: 'all must be true or false' })),
   status: t.Optional(TokenStatus),
-  limit: t.Optional(QueryInteger({ minimum: 1, maximum: 200, default: 50, error: 'limit must be an integer between 1 and 200' })),
-  offset: t.Optional(QueryInteger({ minimum: 0, default: 0, error: 'offset must be a non-negative integer' })),
+  limit: limitParam,
+  offset: offsetParam('Tokens'),
+  cursor: cursorParam,
 })
 
 export const TokenIdParams = t.Object({ id: t.String({ description: 'Token id (pat_…)', examples: ['pat_7Hq2LmX9vB3nR8kT1wYz'] }) })

@@ -4,7 +4,7 @@ import { isOrgAdmin } from '../../auth/roles'
 import { generateToken, hashToken, maskFromHint, tokenHint } from '../../auth/tokens'
 import { DecryptionError } from '../../crypto/secretbox'
 import type { DB } from '../../db/client'
-import { pageWithTotal, totalCount } from '../../db/paging'
+import { afterParams, beforeCursor, cappedCount, listPage, newestFirst, readPage, type ListPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { memberships, personalAccessTokens, users, type PersonalAccessToken, type Role } from '../../db/schema'
 import type { Deps } from '../../deps'
@@ -154,44 +154,44 @@ export interface ListTokensOptions {
   status?: TokenStatus
   limit: number
   offset: number
+  cursor?: string
 }
 
-export function listTokens(deps: Deps, principal: Principal, opts: ListTokensOptions): { tokens: PublicToken[]; total: number } {
+export function listTokens(deps: Deps, principal: Principal, opts: ListTokensOptions): { tokens: PublicToken[] } & ListPage {
   if (opts.organization && !isOrgAdmin(principal.role)) {
     throw new AppError('forbidden', 'Forbidden: only organization admins can list every token of the organization (access denied)')
   }
-  const query = prepared(deps.db, 'tokens.list', () => listQuery(deps.db))
-  const page = (limit: number, offset: number) =>
-    query.all({
-      org: principal.organizationId,
-      user: opts.organization ? null : principal.userId,
-      status: opts.status ?? null,
-      now: deps.clock.now(),
-      limit,
-      offset,
-    })
-  const { rows, total } = pageWithTotal(page, opts.limit, opts.offset)
-  return { tokens: rows.map((r) => toPublicToken(deps, r.token, r.email)), total }
+  const all = !!opts.organization
+  const q = prepared(deps.db, `tokens.list.${Number(all)}${Number(opts.status !== undefined)}`, () => listStatements(deps.db, all, opts.status !== undefined))
+  const params = { org: principal.organizationId, user: principal.userId, status: opts.status, now: deps.clock.now() }
+  const page = readPage('tokens', { all, status: opts.status, caller: [principal.organizationId, principal.userId] }, opts, {
+    rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
+    count: (cap) => q.count.get({ ...params, cap })?.n ?? 0,
+    position: (r) => ({ t: r.token.createdAt.getTime(), id: r.token.id }),
+  })
+  return { tokens: page.rows.map((r) => toPublicToken(deps, r.token, r.email)), ...listPage(page) }
 }
 
-/** One prepared query for every list: the caller's own or the whole organization, any status. */
-function listQuery(db: DB) {
+/**
+ * The caller's own tokens or (all) the organization's, optionally of one status, on
+ * pat_user_time_idx / pat_org_time_idx. The status depends on the time: a filter on the rows
+ * the index yields, not an index range.
+ */
+function listStatements(db: DB, all: boolean, byStatus: boolean) {
   const t = personalAccessTokens
-  const status = sql`CASE WHEN ${t.revokedAt} <= ${sql.placeholder('now')} THEN 'revoked' WHEN ${t.expiresAt} <= ${sql.placeholder('now')} THEN 'expired' ELSE 'active' END`
-  return db
-    .select({ token: t, email: ownerEmail(db), total: totalCount() })
-    .from(t)
-    .where(
-      and(
-        eq(t.organizationId, sql.placeholder('org')),
-        or(sql`${sql.placeholder('user')} IS NULL`, eq(t.userId, sql.placeholder('user'))),
-        or(sql`${sql.placeholder('status')} IS NULL`, sql`${status} = ${sql.placeholder('status')}`),
-      ),
-    )
-    .orderBy(desc(t.createdAt), desc(t.id))
-    .limit(sql.placeholder('limit'))
-    .offset(sql.placeholder('offset'))
-    .prepare()
+  const ph = sql.placeholder
+  const status = sql`CASE WHEN ${t.revokedAt} <= ${ph('now')} THEN 'revoked' WHEN ${t.expiresAt} <= ${ph('now')} THEN 'expired' ELSE 'active' END`
+  const where = [eq(t.organizationId, ph('org')), all ? undefined : eq(t.userId, ph('user')), byStatus ? sql`${status} = ${ph('status')}` : undefined]
+  const page = (after: boolean) =>
+    db
+      .select({ token: t, email: ownerEmail(db) })
+      .from(t)
+      .where(and(...where, after ? beforeCursor(t.createdAt, t.id) : undefined))
+      .orderBy(...newestFirst(t.createdAt, t.id))
+      .limit(ph('limit'))
+      .offset(ph('offset'))
+      .prepare()
+  return { first: page(false), after: page(true), count: cappedCount(db, t, and(...where)) }
 }
 
 /** A token the caller may see: their own, or any of the organization's for an admin. Else 404. */

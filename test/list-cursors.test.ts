@@ -1,0 +1,312 @@
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { seedAgents, seedAudit, seedExecutions, seedSpaces, seedTasks, seedTokens, type SeedOwner } from '../bench/seed'
+import { TOTAL_CAP } from '../src/db/paging'
+import { makeActor, makeTestApp, type Actor, type Res, type TestApp } from './helpers/app'
+
+/**
+ * Keyset paging on every list: walking by `nextCursor` returns each row once, in the list's
+ * order (created_at, then id, newest first; rows share timestamps here on purpose), also while
+ * rows are being added; a cursor that is not this list's, or not these filters', is a 400.
+ */
+
+let t: TestApp
+let admin: Actor
+let member: Actor
+let agentIds: string[]
+
+interface ListCase {
+  name: string
+  /** Path with its filters (no limit/cursor). */
+  path: string
+  token?: () => string
+  items: (r: Res) => { id: string }[]
+  next: (r: Res) => string | null
+  /** The expected ids, newest first, straight from SQL. */
+  expected: () => string[]
+  /** Adds newer rows, as another client would while someone pages. */
+  insert: (now: number) => void
+  hasTotal: boolean
+}
+
+const ids = (sql: string, ...params: string[]) => (t.deps.db.$client.query(sql).all(...params) as { id: string }[]).map((r) => r.id)
+const order = 'order by created_at desc, id desc'
+const owner = (): SeedOwner => admin
+
+/** Seeds `n` rows spread over time plus a group sharing one timestamp (ties broken by id). */
+function seedBoth(seed: (n: number, o: { now: number; step: number }) => unknown, now: number) {
+  seed(45, { now: now - 90_000, step: 1000 })
+  seed(15, { now: now - 30_000, step: 0 })
+}
+
+const body = (key: string) => (r: Res) => r.body[key]
+const bodyNext = (r: Res) => r.body.nextCursor as string | null
+
+function cases(): ListCase[] {
+  return [
+    {
+      name: 'tasks',
+      path: '/api/v1/tasks',
+      items: body('tasks'),
+      next: bodyNext,
+      expected: () => ids(`select id from tasks where organization_id = ? ${order}`, admin.organizationId),
+      insert: (now) => seedTasks(t.deps.db, owner(), 3, { now }),
+      hasTotal: true,
+    },
+    {
+      name: 'tasks by status',
+      path: '/api/v1/tasks?status=completed',
+      items: body('tasks'),
+      next: bodyNext,
+      expected: () => ids(`select id from tasks where organization_id = ? and status = 'completed' ${order}`, admin.organizationId),
+      insert: (now) => seedTasks(t.deps.db, owner(), 5, { now }),
+      hasTotal: true,
+    },
+    {
+      name: 'agents (member)',
+      path: '/api/v1/agents',
+      token: () => member.token,
+      items: body('agents'),
+      next: bodyNext,
+      expected: () =>
+        ids(`select id from agents where organization_id = ? and archived = 0 and (user_id = ? or visibility <> 'private') ${order}`, admin.organizationId, member.userId),
+      insert: (now) => seedAgents(t.deps.db, owner(), 3, { now }),
+      hasTotal: true,
+    },
+    {
+      name: 'agents with archived',
+      path: '/api/v1/agents?archived=true',
+      items: body('agents'),
+      next: bodyNext,
+      expected: () => ids(`select id from agents where organization_id = ? ${order}`, admin.organizationId),
+      insert: (now) => seedAgents(t.deps.db, owner(), 3, { now }),
+      hasTotal: true,
+    },
+    {
+      name: 'public agents',
+      path: '/api/public/agents',
+      token: () => '',
+      items: body('data'),
+      next: (r) => r.body.meta.nextCursor,
+      expected: () => ids(`select id from agents where visibility = 'public' and archived = 0 ${order}`),
+      insert: (now) => seedAgents(t.deps.db, owner(), 6, { now }),
+      hasTotal: true,
+    },
+    {
+      name: 'spaces',
+      path: '/api/v1/spaces',
+      items: body('spaces'),
+      next: bodyNext,
+      expected: () => ids(`select id from spaces where organization_id = ? and archived = 0 ${order}`, admin.organizationId),
+      insert: (now) => seedSpaces(t.deps.db, owner(), 3, { now }),
+      hasTotal: true,
+    },
+    {
+      name: 'executions',
+      path: '/api/v1/executions',
+      items: (r) => r.body,
+      next: (r) => r.headers.get('x-next-cursor'),
+      expected: () => ids(`select id from executions where organization_id = ? ${order}`, admin.organizationId),
+      insert: (now) => seedExecutions(t.deps.db, owner(), 3, { now, agentIds }),
+      hasTotal: false,
+    },
+    {
+      name: 'executions by agent',
+      path: `/api/v1/executions?agentId=AGENT`,
+      items: (r) => r.body,
+      next: (r) => r.headers.get('x-next-cursor'),
+      expected: () => ids(`select id from executions where organization_id = ? and agent_id = ? ${order}`, admin.organizationId, agentIds[0]!),
+      insert: (now) => seedExecutions(t.deps.db, owner(), 3, { now, agentIds: [agentIds[0]!] }),
+      hasTotal: false,
+    },
+    {
+      name: 'own tokens',
+      path: '/api/v1/tokens',
+      items: body('tokens'),
+      next: bodyNext,
+      expected: () => ids(`select id from personal_access_tokens where user_id = ? and organization_id = ? ${order}`, admin.userId, admin.organizationId),
+      insert: (now) => seedTokens(t.deps.db, t.deps.box, owner(), 3, { now }),
+      hasTotal: true,
+    },
+    {
+      name: 'all tokens',
+      path: '/api/v1/tokens?all=true',
+      items: body('tokens'),
+      next: bodyNext,
+      expected: () => ids(`select id from personal_access_tokens where organization_id = ? ${order}`, admin.organizationId),
+      insert: (now) => seedTokens(t.deps.db, t.deps.box, member, 3, { now }),
+      hasTotal: true,
+    },
+    {
+      name: 'audit events',
+      path: '/api/v1/audit-events',
+      items: body('events'),
+      next: bodyNext,
+      expected: () => ids(`select id from audit_events where organization_id = ? ${order}`, admin.organizationId),
+      insert: (now) => seedAudit(t.deps.db, owner(), 3, { now }),
+      hasTotal: true,
+    },
+  ]
+}
+
+beforeAll(() => {
+  t = makeTestApp()
+  admin = makeActor(t, { role: 'admin' })
+  member = makeActor(t, { role: 'member' })
+  const now = t.clock.now()
+  seedBoth((n, o) => (agentIds = [...(agentIds ?? []), ...seedAgents(t.deps.db, admin, n, o)]), now)
+  seedBoth((n, o) => seedTasks(t.deps.db, admin, n, { ...o, agentIds }), now)
+  seedBoth((n, o) => seedSpaces(t.deps.db, admin, n, o), now)
+  seedBoth((n, o) => seedExecutions(t.deps.db, admin, n, { ...o, agentIds: agentIds.slice(0, 2) }), now)
+  seedBoth((n, o) => seedTokens(t.deps.db, t.deps.box, admin, n, o), now)
+  seedBoth((n, o) => seedAudit(t.deps.db, admin, n, o), now)
+  // Another organization's rows must never show up.
+  const other = makeActor(t, { role: 'admin', org: 'globex' })
+  seedTasks(t.deps.db, other, 10, { now })
+  seedAgents(t.deps.db, other, 10, { now })
+})
+
+const get = (c: ListCase, query: string) => {
+  const path = c.path.replace('AGENT', agentIds[0]!)
+  const token = c.token ? c.token() : admin.token
+  return t.req('GET', `${path}${path.includes('?') ? '&' : '?'}${query}`, { token: token || undefined })
+}
+
+/** Every page by cursor; `between` runs after each page. */
+async function walk(c: ListCase, limit: number, between?: () => void) {
+  const seen: string[] = []
+  const totals: unknown[] = []
+  let cursor: string | null = null
+  for (let pages = 0; pages < 100; pages++) {
+    const res = await get(c, `limit=${limit}${cursor ? `&cursor=${cursor}` : ''}`)
+    expect(res.status).toBe(200)
+    const items = c.items(res)
+    expect(items.length).toBeLessThanOrEqual(limit)
+    seen.push(...items.map((i) => i.id))
+    totals.push(c.name === 'public agents' ? res.body.meta.total : res.body.total)
+    cursor = c.next(res)
+    if (cursor === null) return { seen, totals, pages: pages + 1 }
+    expect(items.length).toBe(limit)
+    between?.()
+  }
+  throw new Error('no last page after 100 pages')
+}
+
+describe('walking a list by cursor returns every row once, in order', () => {
+  for (const c of cases()) {
+    test(c.name, async () => {
+      const expected = c.expected()
+      expect(expected.length).toBeGreaterThan(8)
+      const { seen, totals, pages } = await walk(c, 4)
+      expect(seen).toEqual(expected)
+      expect(pages).toBe(Math.ceil(expected.length / 4))
+      // Every page repeats the first page's total.
+      if (c.hasTotal) expect(totals).toEqual(totals.map(() => expected.length))
+      else expect(totals.every((x) => x === undefined)).toBe(true)
+    })
+  }
+})
+
+describe('rows added while a client pages are neither repeated nor skipped', () => {
+  for (const c of cases()) {
+    test(c.name, async () => {
+      const before = c.expected()
+      const { seen } = await walk(c, 5, () => {
+        t.clock.advance(1000)
+        c.insert(t.clock.now())
+      })
+      expect(seen).toEqual(before)
+      // The new rows are there: on a new first page.
+      expect(c.expected().length).toBeGreaterThan(before.length)
+    })
+  }
+})
+
+describe('a cursor that is not this list\'s (or this caller\'s) is a 400, never a 500', () => {
+  const cursorOf = async (c: ListCase, query = '') => {
+    const res = await get(c, `limit=2${query}`)
+    const next = c.next(res)
+    expect(next).toBeString()
+    return next!
+  }
+  const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url')
+
+  for (const c of cases()) {
+    test(c.name, async () => {
+      const good = await cursorOf(c)
+      const [v, scope, time, id, ...rest] = JSON.parse(Buffer.from(good, 'base64url').toString())
+      const bad = [
+        'not a cursor!',
+        '%00',
+        'x'.repeat(5000),
+        b64('{"a":1'),
+        b64({ a: 1 }),
+        b64([v, scope, -1, id, ...rest]),
+        b64([v, scope, time, "x' OR 1=1 --", ...rest]),
+        b64([v, scope, time, id, ...rest, 'extra']),
+        b64([2, scope, time, id, ...rest]),
+        b64([v, 'tasks.0', time, id, ...rest]),
+      ]
+      for (const cursor of bad) {
+        const res = await get(c, `cursor=${encodeURIComponent(cursor)}`)
+        expect(res.status, cursor).toBe(400)
+        expect(res.body).toMatchObject({ error: true, statusCode: 400, code: 'bad_request' })
+        expect(res.body.message).toStartWith('Invalid cursor')
+      }
+      expect((await get(c, `cursor=${good}`)).status).toBe(200)
+      // An empty cursor is the first page.
+      const empty = await get(c, 'limit=2&cursor=')
+      expect(empty.status).toBe(200)
+      expect(c.items(empty).map((i) => i.id)).toEqual(c.expected().slice(0, 2))
+    })
+  }
+
+  test('a cursor of another list, or of other filters, is refused and says so', async () => {
+    const [tasks, byStatus, agents] = cases()
+    const fromTasks = await cursorOf(tasks!)
+    const other = await get(agents!, `cursor=${fromTasks}`)
+    expect(other.status).toBe(400)
+    expect(other.body.message).toContain('another list')
+    const filtered = await get(byStatus!, `cursor=${fromTasks}`)
+    expect(filtered.status).toBe(400)
+    expect(filtered.body.message).toContain('other filters')
+    // Another member of the same organization cannot continue the admin's walk.
+    const asMember = await t.req('GET', `/api/v1/tasks?cursor=${fromTasks}`, { token: member.token })
+    expect(asMember.status).toBe(400)
+    expect(asMember.body.message).toContain('another caller')
+  })
+})
+
+describe('total', () => {
+  test(`is counted up to ${TOTAL_CAP}: beyond, it is ${TOTAL_CAP} with totalIsEstimate, on every page`, async () => {
+    const x = makeTestApp()
+    const a = makeActor(x, { role: 'admin' })
+    seedTasks(x.deps.db, a, TOTAL_CAP + 7, { now: x.clock.now(), step: 10 })
+    const first = await x.req('GET', '/api/v1/tasks?limit=3', { token: a.token })
+    expect(first.body).toMatchObject({ total: TOTAL_CAP, totalIsEstimate: true })
+    const second = await x.req('GET', `/api/v1/tasks?limit=3&cursor=${first.body.nextCursor}`, { token: a.token })
+    expect(second.body).toMatchObject({ total: TOTAL_CAP, totalIsEstimate: true })
+    // The last page knows the exact count.
+    const last = await x.req('GET', `/api/v1/tasks?limit=5&offset=${TOTAL_CAP + 5}`, { token: a.token })
+    expect(last.body).toMatchObject({ total: TOTAL_CAP + 7, totalIsEstimate: false, nextCursor: null })
+    expect(last.body.tasks).toHaveLength(2)
+    // Under the cap it is exact.
+    const few = await x.req('GET', '/api/v1/tasks?limit=3&priority=nonsense', { token: a.token })
+    expect(few.status).toBe(422)
+    const urgent = x.deps.db.$client.query(`select count(*) as n from tasks where priority = 'urgent'`).get() as { n: number }
+    const byPriority = await x.req('GET', '/api/v1/tasks?limit=3&priority=urgent', { token: a.token })
+    expect(urgent.n).toBeLessThan(TOTAL_CAP)
+    expect(byPriority.body).toMatchObject({ total: urgent.n, totalIsEstimate: false })
+  })
+
+  test('offset still pages (TeamDay clients) and carries a cursor to continue from', async () => {
+    const [tasks] = cases()
+    const all = tasks!.expected()
+    const page = await get(tasks!, 'limit=4&offset=4')
+    expect(page.body.tasks.map((x: any) => x.id)).toEqual(all.slice(4, 8))
+    expect(page.body.total).toBe(all.length)
+    const next = await get(tasks!, `limit=4&cursor=${page.body.nextCursor}`)
+    expect(next.body.tasks.map((x: any) => x.id)).toEqual(all.slice(8, 12))
+    const past = await get(tasks!, `limit=4&offset=${all.length + 10}`)
+    expect(past.body).toMatchObject({ tasks: [], total: all.length, totalIsEstimate: false, nextCursor: null })
+  })
+})
