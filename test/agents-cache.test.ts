@@ -13,8 +13,8 @@ const names = (res: any) => res.body.agents.map((a: any) => a.name).sort()
 
 describe('agent list cache', () => {
   test('every write shows in the next list: create, update, archive', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t, { role: 'member' })
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'member' })
     const list = () => t.req('GET', '/api/v1/agents', { token: a.token })
     expect(names(await list())).toEqual([])
     const created = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'One' } })
@@ -27,8 +27,8 @@ describe('agent list cache', () => {
   })
 
   test('a list served from the cache carries every response header', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t, { role: 'member' })
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'member' })
     await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'One' } })
     for (let i = 0; i < 2; i++) {
       const res = await t.req('GET', '/api/v1/agents', { token: a.token, headers: { 'x-request-id': `req-list-${i}` } })
@@ -42,10 +42,10 @@ describe('agent list cache', () => {
   })
 
   test('callers with different visibility never share an entry', async () => {
-    const t = makeTestApp()
-    const admin = makeActor(t, { role: 'admin' })
-    const m1 = makeActor(t, { role: 'member' })
-    const m2 = makeActor(t, { role: 'member' })
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const m1 = await makeActor(t, { role: 'member' })
+    const m2 = await makeActor(t, { role: 'member' })
     await t.req('POST', '/api/v1/agents', { token: m1.token, body: { name: 'Private of m1' } })
     await t.req('POST', '/api/v1/agents', { token: m1.token, body: { name: 'Shared', visibility: 'organization' } })
     expect(names(await t.req('GET', '/api/v1/agents', { token: m1.token }))).toEqual(['Private of m1', 'Shared'])
@@ -56,10 +56,10 @@ describe('agent list cache', () => {
 
   test('a write through another instance on the same database shows at once', async () => {
     const path = join(dir, 'shared.db')
-    const one = makeTestApp({ dbPath: path })
-    const a = makeActor(one, { role: 'admin' })
-    // A second server process: same database file and key, its own in-memory cache.
-    const two = createApp({ ...one.deps })
+    const one = await makeTestApp({ dbPath: path })
+    const a = await makeActor(one, { role: 'admin' })
+    // A second app on the same database: its own in-memory cache.
+    const two = createApp(one.rt)
     const listOnTwo = async () => JSON.parse(await (await two.handle(new Request('http://localhost/api/v1/agents', { headers: { authorization: `Bearer ${a.token}` } }))).text())
     expect((await listOnTwo()).total).toBe(0)
     await one.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Made on one' } })

@@ -59,18 +59,18 @@ let spaceId = ''
 let taskId = ''
 
 beforeAll(async () => {
-  t = makeTestApp()
-  who.adminA = makeActor(t, { role: 'admin', org: 'alpha' })
-  who.ownerA = makeActor(t, { role: 'member', org: 'alpha' })
-  who.viewerA = makeActor(t, { role: 'viewer', org: 'alpha' })
-  who.otherA = makeActor(t, { role: 'member', org: 'alpha' })
-  who.adminB = makeActor(t, { role: 'admin', org: 'beta' })
+  t = await makeTestApp()
+  who.adminA = await makeActor(t, { role: 'admin', org: 'alpha' })
+  who.ownerA = await makeActor(t, { role: 'member', org: 'alpha' })
+  who.viewerA = await makeActor(t, { role: 'viewer', org: 'alpha' })
+  who.otherA = await makeActor(t, { role: 'member', org: 'alpha' })
+  who.adminB = await makeActor(t, { role: 'admin', org: 'beta' })
   for (const a of Object.values(who)) if (a.orgSlug === 'alpha') idsOfA.add(a.tokenId)
-  const r = makeToken(t, who.ownerA)
-  revokeById(t.deps.db, r.id, who.ownerA.userId, t.clock.now(), 'manual')
+  const r = await makeToken(t, who.ownerA)
+  await revokeById(t.ctx, r.id, who.ownerA.userId, 'manual')
   revokedToken = r.token
   t.clock.advance(-8 * DAY)
-  expiredToken = makeToken(t, who.ownerA, { expiresInDays: 7 }).token
+  expiredToken = (await makeToken(t, who.ownerA, { expiresInDays: 7 })).token
   t.clock.advance(8 * DAY)
   agentId = await newAgent()
   spaceId = await newSpace()
@@ -105,7 +105,7 @@ const routes: Route[] = [
 
 /** Destructive routes: each cell acts on a fixture of its own. */
 const destructive: { name: string; method: string; make: () => Promise<string>; body?: () => unknown; expect: Expect }[] = [
-  { name: 'DELETE /tokens/{owner-token}', method: 'DELETE', make: async () => `/api/v1/tokens/${makeToken(t, who.ownerA).id}`, expect: [200, 200, 404, 404, 404] },
+  { name: 'DELETE /tokens/{owner-token}', method: 'DELETE', make: async () => `/api/v1/tokens/${(await makeToken(t, who.ownerA)).id}`, expect: [200, 200, 404, 404, 404] },
   { name: 'DELETE /agents/{id}', method: 'DELETE', make: async () => `/api/v1/agents/${await newAgent()}`, expect: [200, 200, 403, 403, 404] },
   { name: 'DELETE /spaces/{id}', method: 'DELETE', make: async () => `/api/v1/spaces/${await newSpace()}`, expect: [200, 200, 403, 403, 404] },
   { name: 'DELETE /tasks/{id}', method: 'DELETE', make: async () => `/api/v1/tasks/${await newTask()}`, expect: [200, 200, 403, 403, 404] },

@@ -6,7 +6,7 @@ import { createApp } from '../src/app'
 import type { Io } from '../src/cli/common'
 import { loadConfig } from '../src/config'
 import { run } from '../src/main'
-import { openRuntime } from '../src/runtime'
+import { createRuntime } from '../src/runtime'
 
 /** The admin CLI, run in-process through `run(argv, io)` against a real database file. */
 
@@ -53,8 +53,8 @@ async function createToken(email: string, name = 'ci', ...extra: string[]): Prom
 }
 
 /** The HTTP app on the same database file, as `serve` builds it. */
-function openApp() {
-  const rt = openRuntime(loadConfig(env, { dbPath: db }))
+async function openApp() {
+  const rt = await createRuntime(loadConfig(env, { dbPath: db }))
   const app = createApp(rt)
   const get = async (path: string, token?: string) => {
     const res = await app.handle(new Request(`http://localhost${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} }))
@@ -116,7 +116,7 @@ describe('users', () => {
     await ok('users', 'create', '--email', 'bob@example.com', '--org', 'acme', '--role', 'member')
     const adaToken = await createToken('ada@example.com')
     await createToken('bob@example.com')
-    const { rt, get } = openApp()
+    const { rt, get } = await openApp()
     try {
       // An admin may list the whole organization's tokens.
       const before = await get('/api/v1/tokens?all=true', adaToken)
@@ -148,7 +148,7 @@ describe('users', () => {
   test('remove takes the organization away: the token is refused', async () => {
     await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme')
     const token = await createToken('ada@example.com')
-    const { rt, get } = openApp()
+    const { rt, get } = await openApp()
     try {
       expect((await get('/api/v1/tokens', token)).status).toBe(200)
       const r = await tcli('users', 'remove', '--email', 'ada@example.com', '--org', 'acme')
@@ -176,7 +176,7 @@ describe('tokens', () => {
     expect(r.out.trim()).toMatch(TOKEN_LINE)
     expect(r.out.split('\n').filter(Boolean)).toHaveLength(1)
 
-    const { rt, get } = openApp()
+    const { rt, get } = await openApp()
     try {
       const res = await get('/api/v1/tokens', r.out.trim())
       expect(res.status).toBe(200)
@@ -288,7 +288,7 @@ describe('tokens', () => {
     const { tokens } = JSON.parse(await ok('tokens', 'list', '--email', 'ada@example.com', '--json'))
     const id = tokens.find((t: any) => t.name === 'doomed').id
 
-    const { rt, get } = openApp()
+    const { rt, get } = await openApp()
     try {
       expect((await get('/api/v1/tokens', token)).status).toBe(200)
       const r = await tcli('tokens', 'revoke', id)
@@ -306,7 +306,7 @@ describe('tokens', () => {
     }
 
     // A fresh app on the same file agrees.
-    const fresh = openApp()
+    const fresh = await openApp()
     try {
       const res = await fresh.get('/api/v1/tokens', token)
       expect(res.status).toBe(401)
@@ -415,11 +415,11 @@ describe('arguments', () => {
 
 describe('while another connection holds the database open', () => {
   test('admin commands work beside a running runtime, and it sees their effect at once', async () => {
-    const { rt, get } = openApp()
+    const { rt, get } = await openApp()
     try {
       expect(rt.migrationsApplied).toBeGreaterThan(0)
       // A read transaction held open on the server's connection (WAL): the CLI still writes.
-      const sqlite = rt.db.$client
+      const sqlite = rt.connection.client
       sqlite.exec('BEGIN')
       expect((sqlite.query('SELECT count(*) AS n FROM users').get() as { n: number }).n).toBe(0)
       await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme', '--role', 'admin')
@@ -455,7 +455,7 @@ describe('while another connection holds the database open', () => {
   test('and the server side can write while the CLI reads and writes', async () => {
     await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme')
     const token = await createToken('ada@example.com', 'a')
-    const { rt, app } = openApp()
+    const { rt, app } = await openApp()
     try {
       // Create through HTTP (a write on the runtime's connection), interleaved with CLI writes.
       for (let i = 0; i < 3; i++) {

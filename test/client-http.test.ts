@@ -26,8 +26,8 @@ let dir: string
 const queue: { status: number; headers?: Record<string, string>; body?: string }[] = []
 const seen: { method: string; path: string; headers: Headers }[] = []
 
-beforeAll(() => {
-  t = makeTestApp()
+beforeAll(async () => {
+  t = await makeTestApp()
   t.clock.ms = Date.now()
   server = Bun.serve({
     port: 0,
@@ -40,8 +40,8 @@ beforeAll(() => {
     },
   })
   base = `http://127.0.0.1:${server.port}`
-  admin = makeActor(t, { role: 'admin' })
-  viewer = makeActor(t, { role: 'viewer' })
+  admin = await makeActor(t, { role: 'admin' })
+  viewer = await makeActor(t, { role: 'viewer' })
   dir = mkdtempSync(join(tmpdir(), 'teamday-client-'))
 })
 
@@ -109,7 +109,7 @@ describe('exit codes', () => {
     const r = await cli(['agents', 'create', '--name', 'x'], { TEAMDAY_URL: base, TEAMDAY_TOKEN: viewer.token })
     expect(r.code).toBe(3)
     expect(r.err).toContain('Forbidden')
-    const scoped = makeToken(t, admin, { scopes: ['agents:read'] })
+    const scoped = await makeToken(t, admin, { scopes: ['agents:read'] })
     const s = await cli(['tasks', 'create', '--title', 'x'], { TEAMDAY_URL: base, TEAMDAY_TOKEN: scoped.token }, [scoped.token])
     expect(s.code).toBe(3)
     expect(s.err).toContain('tasks:write')
@@ -238,7 +238,7 @@ describe('token expiry warning', () => {
   test('fewer than 7 days left: one warning on stderr; the command still succeeds', async () => {
     // Tokens last at least 7 days: create one 4 days ago (server clock), so 3 days are left.
     t.clock.ms = Date.now() - 4 * 86_400_000
-    const soon = makeToken(t, admin, { expiresInDays: 7 })
+    const soon = await makeToken(t, admin, { expiresInDays: 7 })
     t.clock.ms = Date.now()
     const r = await cli(['whoami'], { TEAMDAY_URL: base, TEAMDAY_TOKEN: soon.token }, [soon.token])
     expect(r.code).toBe(0)

@@ -1,7 +1,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { ConfigError, loadConfig, type Config } from '../config'
 import { AppError } from '../errors'
-import type { openRuntime } from '../runtime'
+import type { Ctx } from '../context'
+import type { Runtime } from '../runtime'
 
 export interface Io {
   out(text: string): void
@@ -73,11 +74,12 @@ export function table(rows: Record<string, unknown>[], columns: string[]): strin
  * Opens the database (migrating it), runs the body, closes the database. The runtime (drizzle,
  * the schema, the crypto) is loaded here, not at start-up: client commands never pay for it.
  */
-export async function withRuntime(io: Io, db: string | undefined, body: (rt: ReturnType<typeof openRuntime>) => number | Promise<number>): Promise<number> {
-  const { openRuntime } = await import('../runtime')
-  const rt = openRuntime(configFrom(io, db))
+export async function withRuntime(io: Io, db: string | undefined, body: (rt: Runtime, ctx: Ctx) => number | Promise<number>): Promise<number> {
+  const [{ createRuntime }, { operatorContext }] = await Promise.all([import('../runtime'), import('../context')])
+  const rt = await createRuntime(configFrom(io, db))
   try {
-    return await body(rt)
+    // The admin CLI acts as the operator (audit events: source cli).
+    return await body(rt, operatorContext(rt))
   } finally {
     rt.close()
   }

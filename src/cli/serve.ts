@@ -1,10 +1,10 @@
 import { isProduction } from 'elysia/error'
 import { createApp } from '../app'
-import { getEngine } from '../engine/runner'
 import { failInterrupted } from '../engine/store'
 import { parsePort } from '../config'
+import { systemContext } from '../context'
 import { bootstrapIfEmpty } from '../modules/users/bootstrap'
-import { openRuntime } from '../runtime'
+import { createRuntime } from '../runtime'
 import { configFrom, EXIT, guard, parse, type Io } from './common'
 
 export const SERVE_USAGE = `usage:
@@ -23,19 +23,19 @@ export function serveCommand(args: string[], io: Io, signals: NodeJS.Process = p
       ...(values.host ? { host: values.host } : {}),
       ...(values.port !== undefined ? { port: parsePort(values.port) } : {}),
     })
-    const rt = openRuntime(config)
-    const first = bootstrapIfEmpty(rt)
+    const rt = await createRuntime(config)
+    const first = await bootstrapIfEmpty(systemContext(rt))
     // Executions a crash left pending or running can never finish: record them as failed.
-    const interrupted = failInterrupted(rt.db, rt.clock.now())
-    if (interrupted > 0) rt.logger.warn('executions_interrupted', { count: interrupted, reason: 'interrupted by server restart' })
+    const interrupted = await failInterrupted(rt.db, rt.clock.now())
+    if (interrupted > 0) rt.log.warn('executions_interrupted', { count: interrupted, reason: 'interrupted by server restart' })
     const app = createApp(rt)
     // maxRequestBodySize is only the socket's hard guard: the app answers 413 with the JSON
     // envelope for anything over maxBodyBytes (1 MiB) before reading it.
     app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes * 16, development: false })
     const port = app.server!.port
     // Elysia's own reading of NODE_ENV (see defaultToProductionMode): development mode is slow on bad input.
-    if (isProduction) rt.logger.info('http_mode', { mode: 'production' })
-    else rt.logger.warn('http_mode', { mode: 'development', note: 'NODE_ENV is not production: validation errors cost far more on large or nested bodies; leave NODE_ENV unset (or production) on a server' })
+    if (isProduction) rt.log.info('http_mode', { mode: 'production' })
+    else rt.log.warn('http_mode', { mode: 'development', note: 'NODE_ENV is not production: validation errors cost far more on large or nested bodies; leave NODE_ENV unset (or production) on a server' })
     const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
     const base = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`
     io.out(`teamday ${config.version} listening on http://${config.host}:${port}  (database ${config.dbPath}, key from ${rt.keySource})`)
@@ -62,10 +62,10 @@ export function serveCommand(args: string[], io: Io, signals: NodeJS.Process = p
       const stop = async (sig: string) => {
         if (stopping) return
         stopping = true
-        rt.logger.info('shutting_down', { signal: sig })
+        rt.log.info('shutting_down', { signal: sig })
         try {
           // Running executions get up to 10 s to finish, then fail "interrupted by server shutdown".
-          await getEngine(rt).shutdown(10_000)
+          await rt.engine.shutdown(10_000)
           await app.stop() // stops accepting, lets in-flight requests finish
         } finally {
           rt.close()

@@ -1,4 +1,4 @@
-import { recordAuditEvent } from '../modules/audit/service'
+import { recordAudit } from '../audit/log'
 import { auditTokenCreated } from '../modules/tokens/lifecycle'
 import { createToken, findTokenById, listTokensOfUser, revokeById } from '../modules/tokens/service'
 import { listMemberships, requireOrganization, requireUser } from '../modules/users/service'
@@ -39,12 +39,12 @@ export function tokensCommand(args: string[], io: Io): Promise<number> {
       const days = daysRaw === undefined ? undefined : Number(daysRaw)
       if (daysRaw !== undefined && (!/^\d+$/.test(daysRaw) || !Number.isInteger(days))) throw new UsageError('--expires-in-days must be a whole number of days (7-365)')
       const scopes = values.scopes === undefined ? undefined : values.scopes.split(',').map((s) => s.trim()).filter(Boolean)
-      return withRuntime(io, values.db, (rt) => {
-        const user = requireUser(rt.db, email)
-        const orgs = listMemberships(rt.db, user.id)
+      return withRuntime(io, values.db, async (_rt, ctx) => {
+        const user = await requireUser(ctx, email)
+        const orgs = await listMemberships(ctx, user.id)
         let orgId: string
         if (values.org) {
-          const org = requireOrganization(rt.db, values.org)
+          const org = await requireOrganization(ctx, values.org)
           if (!orgs.some((m) => m.organization.id === org.id)) throw new AppError('not_found', `${user.email} is not a member of ${org.slug}`)
           orgId = org.id
         } else if (orgs.length === 1) {
@@ -54,8 +54,8 @@ export function tokensCommand(args: string[], io: Io): Promise<number> {
         } else {
           throw new UsageError(`${user.email} belongs to several organizations (${orgs.map((m) => m.organization.slug).join(', ')}); pass --org`)
         }
-        const { token, row } = createToken(rt, { userId: user.id, organizationId: orgId }, { name, expiresInDays: days, scopes })
-        auditTokenCreated(rt, row, { organizationId: orgId, source: 'cli' })
+        const { token, row } = await createToken(ctx, { userId: user.id, organizationId: orgId }, { name, expiresInDays: days, scopes })
+        await auditTokenCreated(ctx, row)
         io.out(token)
         return EXIT.ok
       })
@@ -63,9 +63,9 @@ export function tokensCommand(args: string[], io: Io): Promise<number> {
     if (sub === 'list') {
       const { values } = parse(rest, { email: { type: 'string' }, json: { type: 'boolean' } })
       const email = require_(values.email, '--email')
-      return withRuntime(io, values.db, (rt) => {
-        const user = requireUser(rt.db, email)
-        const tokens = listTokensOfUser(rt, user.id, user.email)
+      return withRuntime(io, values.db, async (_rt, ctx) => {
+        const user = await requireUser(ctx, email)
+        const tokens = await listTokensOfUser(ctx, user.id, user.email)
         if (values.json) io.out(JSON.stringify({ tokens, total: tokens.length }, null, 2))
         else if (tokens.length === 0) io.out(`${user.email} has no tokens`)
         else io.out(table(tokens as any, ['id', 'name', 'maskedToken', 'status', 'organizationId', 'createdAt', 'expiresAt', 'lastUsedAt', 'lastUsedIp']))
@@ -76,12 +76,12 @@ export function tokensCommand(args: string[], io: Io): Promise<number> {
       const { values, positionals } = parse(rest, {}, 1)
       const id = positionals[0]
       if (!id) throw new UsageError('missing token ID (see "teamday tokens list --email E")')
-      return withRuntime(io, values.db, (rt) => {
-        const existing = findTokenById(rt.db, id)
+      return withRuntime(io, values.db, async (_rt, ctx) => {
+        const existing = await findTokenById(ctx, id)
         if (!existing) throw new AppError('not_found', `Token ${id} not found`)
-        const revoked = revokeById(rt.db, id, 'cli', rt.clock.now(), 'admin_cli')
+        const revoked = await revokeById(ctx, id, 'cli', 'admin_cli')
         if (revoked) {
-          recordAuditEvent(rt, { type: 'token.revoked', organizationId: revoked.organizationId, source: 'cli', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'admin_cli' } })
+          await recordAudit(ctx, { type: 'token.revoked', organizationId: revoked.organizationId, tokenId: id, targetType: 'token', targetId: id, details: { reason: 'admin_cli' } })
         }
         if (revoked) io.out(`revoked token ${id}; requests using it are refused from now on`)
         else io.out(`token ${id} was already revoked at ${existing.revokedAt!.toISOString()}`)

@@ -1,4 +1,4 @@
-import { recordAuditEvent } from '../modules/audit/service'
+import { recordAudit } from '../audit/log'
 import { createUser, removeMember, setRole } from '../modules/users/service'
 import { EXIT, guard, parse, require_, UsageError, withRuntime, type Io } from './common'
 
@@ -25,21 +25,21 @@ export function usersCommand(args: string[], io: Io): Promise<number> {
     const org = require_(values.org, '--org')
     if (sub === 'set-role') require_(values.role, '--role')
     if (sub !== 'create' && values.name !== undefined) throw new UsageError('--name is only for users create')
-    return withRuntime(io, values.db, (rt) => {
+    return withRuntime(io, values.db, async (_rt, ctx) => {
       if (sub === 'create') {
-        const r = createUser(rt.db, rt.clock, { email, orgSlug: org, role: values.role as any, name: values.name })
+        const r = await createUser(ctx, { email, orgSlug: org, role: values.role as any, name: values.name })
         for (const id of r.revokedTokenIds) {
-          recordAuditEvent(rt, { organizationId: r.organization.id, source: 'cli', type: 'token.revoked', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'membership_removed', ownerUserId: r.user.id } })
+          await recordAudit(ctx, { organizationId: r.organization.id, type: 'token.revoked', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'membership_removed', ownerUserId: r.user.id } })
         }
         io.out(
           `${r.createdUser ? 'created user' : 'added user'} ${r.user.email} (${r.user.id}) to ${r.createdOrganization ? 'new ' : ''}organization ${r.organization.slug} as ${r.membership.role}` +
             (r.revokedTokenIds.length ? `; revoked ${r.revokedTokenIds.length} token(s) left from an earlier membership` : ''),
         )
       } else if (sub === 'set-role') {
-        const m = setRole(rt.db, rt.clock, email, org, values.role!)
+        const m = await setRole(ctx, email, org, values.role!)
         io.out(`${email.toLowerCase()} is now ${m.role} of ${org}; this applies to their tokens from the next request`)
       } else {
-        const r = removeMember(rt, email, org)
+        const r = await removeMember(ctx, email, org)
         io.out(`removed ${email.toLowerCase()} from ${org} (was ${r.role}); revoked their ${r.revokedTokenIds.length} token(s) for ${org}: they stay revoked if the user is added again`)
       }
       return EXIT.ok

@@ -1,11 +1,19 @@
-import { Database } from 'bun:sqlite'
 import { existsSync, mkdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
+import { drizzle as syncDrizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
+import type { Database } from 'bun:sqlite'
+import { SqliteConnection } from './connection'
 import * as schema from './schema'
 import { CachingDatabase } from './sqlite'
 
-export type DB = BunSQLiteDatabase<typeof schema> & { $client: Database }
+export { SqliteConnection, type Db } from './connection'
+
+/**
+ * drizzle on bun:sqlite, synchronous: for what runs before anything else or outside the server's
+ * statements (migrations at start-up, seeding in tests and benchmarks, test assertions). Services
+ * use the connection's asynchronous `db` (src/db/connection.ts).
+ */
+export type SyncDb = BunSQLiteDatabase<typeof schema> & { $client: Database }
 
 export const MEMORY = ':memory:'
 
@@ -15,7 +23,7 @@ export const MEMORY = ':memory:'
  * the database file's mode). Nothing here opens, maps or stats SQLite's own files: closing any
  * descriptor of them would drop the locks SQLite holds (DESIGN.md, "Never touch SQLite's own files").
  */
-export function openDatabase(path: string, opts: { rowCache?: boolean } = {}): DB {
+export function openDatabase(path: string, opts: { rowCache?: boolean } = {}): SqliteConnection {
   const isMemory = path === MEMORY
   let sqlite: CachingDatabase
   if (isMemory) {
@@ -38,19 +46,14 @@ export function openDatabase(path: string, opts: { rowCache?: boolean } = {}): D
   sqlite.exec('PRAGMA busy_timeout = 5000')
   sqlite.exec('PRAGMA synchronous = NORMAL')
   sqlite.exec('PRAGMA foreign_keys = ON')
-  return drizzle({ client: sqlite, schema }) as DB
+  return new SqliteConnection(sqlite, syncDrizzle({ client: sqlite, schema }) as SyncDb)
 }
 
-/** The change signal of a database's connection (src/db/change-signal.ts). */
-export function changeSignal(db: DB) {
-  return (db.$client as CachingDatabase).signal
+/** The change signal of a connection (src/db/change-signal.ts). */
+export function changeSignal(conn: SqliteConnection) {
+  return conn.client.signal
 }
 
-export function closeDatabase(db: DB): void {
-  try {
-    db.$client.exec('PRAGMA optimize')
-  } catch {
-    // ignore
-  }
-  db.$client.close()
+export function closeDatabase(conn: SqliteConnection): void {
+  conn.close()
 }

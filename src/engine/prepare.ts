@@ -1,8 +1,8 @@
 import { and, eq } from 'drizzle-orm'
 import { randomBase62 } from '../auth/random'
-import type { DB } from '../db/client'
+import type { Clock } from '../clock'
+import type { Db } from '../db/connection'
 import { agents, type Agent, type Execution, type Space } from '../db/schema'
-import type { Deps } from '../deps'
 import { newId } from '../ids'
 import type { ModelProviders, SelectedModel } from './providers'
 import { insertExecution } from './store'
@@ -41,12 +41,12 @@ export const newChatId = () => `chat_${randomBase62(20)}`
  * execution as pending. A conversation key: `sessionId`, else `chatId`, else a new one; the
  * other defaults to the same value.
  */
-export function createJob(deps: Deps, providers: ModelProviders, input: JobInput): Job {
+export async function createJob(deps: { db: Db; clock: Clock }, providers: ModelProviders, input: JobInput): Promise<Job> {
   const selected = providers.select(input.agent.model)
   const now = new Date(deps.clock.now())
   const sessionId = input.sessionId ?? input.chatId ?? newChatId()
   const chatId = input.chatId ?? sessionId
-  const execution = insertExecution(deps.db, {
+  const execution = await insertExecution(deps.db, {
     id: newId('exec'),
     organizationId: input.agent.organizationId,
     userId: input.userId,
@@ -72,6 +72,6 @@ export function createJob(deps: Deps, providers: ModelProviders, input: JobInput
 }
 
 /** A sub-agent for delegation: same organization, not archived. */
-export function loadSubagent(db: DB, organizationId: string, id: string): Agent | undefined {
+export function loadSubagent(db: Db, organizationId: string, id: string): Promise<Agent | undefined> {
   return db.select().from(agents).where(and(eq(agents.id, id), eq(agents.organizationId, organizationId), eq(agents.archived, false))).get()
 }

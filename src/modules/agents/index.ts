@@ -1,6 +1,5 @@
 import { Elysia } from 'elysia'
-import type { authPlugin } from '../../auth/plugin'
-import type { Deps } from '../../deps'
+import type { RouteKit } from '../../http/context'
 import { authErrors, bodyErrors } from '../shared-models'
 import {
   AgentBodyInvalid,
@@ -26,13 +25,15 @@ import { badCursor } from '../list-models'
 
 const writeErrors = { ...authErrors, ...bodyErrors, 403: AgentForbidden, 422: AgentBodyInvalid }
 
-export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
+export function agentsModule({ auth, ctx }: RouteKit) {
+  // Serialized agent lists of this app (see the GET below).
   const listCache = new ResponseCache()
   return new Elysia({ prefix: '/agents', tags: ['Agents'] })
     .use(auth)
     .get(
       '',
-      ({ principal, query, set }) => {
+      async ({ principal, query, request, set }) => {
+        const c = ctx(principal, request, set)
         const opts = {
           includeArchived: boolParam(query.archived),
           visibility: query.visibility,
@@ -46,13 +47,13 @@ export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
         // version lives in the database, so every instance sees a write on its next request).
         // What a caller sees depends on admin-or-not and, for non-admins, on who they are.
         const key = [
-          readVersion(deps.db, agentsVersionScope(principal.organizationId)),
+          await readVersion(c.db, agentsVersionScope(principal.organizationId)),
           principal.organizationId,
           isOrgAdmin(principal.role) ? '*' : principal.userId,
           JSON.stringify(opts),
         ].join('|')
-        return cachedJson(listCache, key, set, () => {
-          const { agents, ...page } = listAgents(deps, principal, opts)
+        return cachedJson(listCache, key, set, async () => {
+          const { agents, ...page } = await listAgents(c, opts)
           return { success: true, agents, characters: agents, ...page }
         })
       },
@@ -69,8 +70,8 @@ export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
     )
     .post(
       '',
-      ({ principal, body, set }) => {
-        const agent = createAgent(deps, principal, body)
+      async ({ principal, body, request, set }) => {
+        const agent = await createAgent(ctx(principal, request, set), body)
         set.status = 201
         return { success: true as const, id: agent.id, name: agent.name, status: 'active' as const, chatUrl: `/agents/${agent.id}/chat`, agent }
       },
@@ -85,8 +86,8 @@ export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
         },
       },
     )
-    .get('/:id', ({ principal, params }) => {
-      const agent = getAgent(deps, principal, params.id)
+    .get('/:id', async ({ principal, params, request, set }) => {
+      const agent = await getAgent(ctx(principal, request, set), params.id)
       return { success: true as const, agent, character: agent }
     }, {
       auth: 'agents:read',
@@ -99,7 +100,7 @@ export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
     })
     .patch(
       '/:id',
-      ({ principal, params, body }) => ({ success: true as const, agent: updateAgent(deps, principal, params.id, body) }),
+      async ({ principal, params, body, request, set }) => ({ success: true as const, agent: await updateAgent(ctx(principal, request, set), params.id, body) }),
       {
         auth: 'agents:write',
         params: AgentIdParams,
@@ -114,8 +115,8 @@ export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
     )
     .delete(
       '/:id',
-      ({ principal, params }) => {
-        archiveAgent(deps, principal, params.id)
+      async ({ principal, params, request, set }) => {
+        await archiveAgent(ctx(principal, request, set), params.id)
         return { success: true as const }
       },
       {
