@@ -1,11 +1,24 @@
 import { isStepCount, streamText, type ModelMessage } from 'ai'
 import type { Execution, ExecutionToolCall } from '../db/schema'
-import type { EngineDeps } from './runner'
+import type { Clock } from '../clock'
+import type { Config } from '../config'
+import type { Db } from '../db/connection'
+import type { Logger } from '../logger'
+import type { ModelProviders } from './providers'
 import type { Job } from './prepare'
 import { addLog, finishExecution, getExecutionRow, sessionHistory, updateExecution } from './store'
 import { buildTools, type RunChild } from './tools'
 
 export const DEFAULT_MAX_TURNS = 10
+
+/** What the engine works with; built once by createRuntime. */
+export interface EngineDeps {
+  db: Db
+  clock: Clock
+  log: Logger
+  config: Pick<Config, 'maxConcurrentExecutions' | 'maxDelegationDepth' | 'executionTimeoutMs'>
+  providers: ModelProviders
+}
 
 /** What a running execution tells its listeners (the SSE route renders these). */
 export type EngineEvent =

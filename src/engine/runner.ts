@@ -1,28 +1,17 @@
-import type { Clock } from '../clock'
-import type { Config } from '../config'
-import type { Db } from '../db/connection'
 import type { Agent, Execution, Space } from '../db/schema'
 import { AppError } from '../errors'
-import type { Logger } from '../logger'
 import { createJob, loadSubagent, type Job } from './prepare'
 import type { ModelProviders } from './providers'
-import { runJob, type EngineEvent } from './run'
+import { runJob, type EngineDeps, type EngineEvent } from './run'
 import { ACTIVE, addLog, descendantsOf, finishExecution, getExecutionRow } from './store'
+
+export type { EngineDeps } from './run'
 
 type Listener = (e: EngineEvent) => void
 
 interface Queued {
   job: Job
   settle: (row: Execution) => void
-}
-
-/** What the engine works with; built once by createRuntime. */
-export interface EngineDeps {
-  db: Db
-  clock: Clock
-  log: Logger
-  config: Pick<Config, 'maxConcurrentExecutions' | 'maxDelegationDepth' | 'executionTimeoutMs'>
-  providers: ModelProviders
 }
 
 /** A run to start: the agent (and space) already found visible to the user who starts it. */
