@@ -6,7 +6,7 @@ import { requestContexts, type RouteKit } from './http/context'
 import { docsPlugin } from './http/docs'
 import { errorsPlugin } from './http/errors'
 import { requestGuards } from './http/guards'
-import { idempotencyPlugin } from './http/idempotency'
+import { idempotency } from './http/idempotency'
 import { rateLimits } from './http/ratelimit'
 import { RouteTable } from './http/routes'
 import { agentsModule } from './modules/agents'
@@ -69,7 +69,12 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   const limits = rateLimits(rt.limiter, rt.config, clientAddress)
   // Who is calling and may they (401/403), counted against rate limits (429) once known.
   const authorizer = requestAuthorizer({ contextOf: contexts.of, onAuthenticated: limits.onAuthenticated, onRefused: limits.onRefused })
-  const api: RouteKit = { auth: authPlugin(authorizer), ctx: contexts.caller }
+  // Idempotency-Key on authenticated POST/PATCH: keys are per token, so it asks the authorizer.
+  const idempotent = idempotency(rt, (request, set, route) => {
+    const need = routes.get(request.method, route)?.auth
+    return need ? authorizer.principal(request, set, need) : null
+  })
+  const api: RouteKit = { auth: authPlugin(authorizer), ctx: contexts.caller, withholdFromReplay: idempotent.withhold }
   const guards = requestGuards(rt.config)
   let registered: readonly { method: string; path: string }[] = []
 
@@ -94,12 +99,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     })
     // Authenticated routes are limited per token and user by the authorizer (above).
     .use(limits.perIp((method, route) => routes.authenticates(method, route)))
-    .use(
-      idempotencyPlugin(rt, (request, set, route) => {
-        const need = routes.get(request.method, route)?.auth
-        return need ? authorizer.principal(request, set, need) : null
-      }),
-    )
+    .use(idempotent.plugin)
     .group('/api/v1', (v1) =>
       v1
         .use(tokensModule(api))

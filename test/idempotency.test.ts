@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { Elysia, t as schema } from 'elysia'
 import { authPlugin } from '../src/auth/plugin'
-import { idempotencyPlugin } from '../src/http/idempotency'
+import { idempotency } from '../src/http/idempotency'
 import { idempotencyKeys } from '../src/db/schema'
 import { AppError } from '../src/errors'
 import { authorizerOf, makeActor, makeTestApp, type TestApp } from './helpers/app'
@@ -10,7 +10,7 @@ import { authorizerOf, makeActor, makeTestApp, type TestApp } from './helpers/ap
 function plugins(t: TestApp) {
   const authorizer = authorizerOf(t)
   return new Elysia()
-    .use(idempotencyPlugin(t.rt, (request, set) => authorizer.principal(request, set, 'agents:write')))
+    .use(idempotency(t.rt, (request, set) => authorizer.principal(request, set, 'agents:write')).plugin)
     .use(authPlugin(authorizer))
 }
 

@@ -2,6 +2,7 @@ import type { Actor, Origin } from '../actor'
 import type { AuthPlugin } from '../auth/plugin'
 import type { Principal } from '../auth/principal'
 import { contextOf, type Ctx, type Services } from '../context'
+import type { WithholdFromReplay } from './idempotency'
 
 type Set = { headers: Record<string, string | number> }
 
@@ -40,8 +41,9 @@ export function requestContexts(services: Services, clientAddress: (request: Req
 
 export type RequestContexts = ReturnType<typeof requestContexts>
 
-/** What a resource's routes are given by app.ts: the auth macro and the context of a caller. */
+/** What a resource's routes are given by app.ts: the auth macro, the context of a caller, and idempotency's withhold. */
 export interface RouteKit {
   auth: AuthPlugin
   ctx: RequestContexts['caller']
+  withholdFromReplay: WithholdFromReplay
 }

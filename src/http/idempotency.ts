@@ -4,19 +4,8 @@ import { IdempotencyKeys, requestHash, type KeyStoreDeps, type WithheldKind } fr
 
 type State = { id: string } | 'replayed'
 
-/**
- * Responses that cannot be replayed keep their key as "done" with only what they created:
- * one that carries a secret (a new token) is never stored, even encrypted, since a token's
- * plaintext exists only in its creation response (a retry gets 409 idempotency_secret_withheld);
- * a stream (a streamed execute) cannot be stored, and a retry must not start the work again
- * (409 idempotency_stream_started naming the execution). Per request: keyed by the Request.
- */
-const withheld = new WeakMap<Request, { id: string; kind: WithheldKind }>()
-
 /** Called by a route whose response holds a secret or is a stream; `createdId` is what it created. */
-export function withholdFromReplay(request: Request, createdId: string, kind: WithheldKind = 'secret'): void {
-  withheld.set(request, { id: createdId, kind })
-}
+export type WithholdFromReplay = (request: Request, createdId: string, kind?: WithheldKind) => void
 
 /** Response headers worth replaying besides the body. */
 const KEPT_HEADERS = ['location', 'teamday-execution-id']
@@ -30,9 +19,20 @@ let seq = 0
  * attempt (4xx/5xx) frees the key, so a corrected retry may reuse it. Other requests cost a
  * method comparison, and a WeakMap miss when their response goes out.
  */
-export function idempotencyPlugin(deps: KeyStoreDeps, callerOf: (request: Request, set: any, route: string) => Promise<Principal> | null) {
+export function idempotency(deps: KeyStoreDeps, callerOf: (request: Request, set: any, route: string) => Promise<Principal> | null) {
   const keys = new IdempotencyKeys(deps)
   const states = new WeakMap<Request, State>()
+  /**
+   * Responses that cannot be replayed keep their key as "done" with only what they created:
+   * one that carries a secret (a new token) is never stored, even encrypted, since a token's
+   * plaintext exists only in its creation response (a retry gets 409 idempotency_secret_withheld);
+   * a stream (a streamed execute) cannot be stored, and a retry must not start the work again
+   * (409 idempotency_stream_started naming the execution).
+   */
+  const withheld = new WeakMap<Request, { id: string; kind: WithheldKind }>()
+  const withhold: WithholdFromReplay = (request, createdId, kind = 'secret') => {
+    withheld.set(request, { id: createdId, kind })
+  }
   const plugin = new Elysia({ name: 'teamday-idempotency', seed: ++seq })
     .onBeforeHandle({ as: 'global' }, async ({ request, set, body, route }) => {
       if (request.method !== 'POST' && request.method !== 'PATCH') return
@@ -70,7 +70,7 @@ export function idempotencyPlugin(deps: KeyStoreDeps, callerOf: (request: Reques
       return responseValue as Response
     })
 
-  return plugin
+  return { plugin, withhold }
 
   /** Stores or frees a key once its request's response is known. */
   async function settle(id: string, request: Request, set: { status?: number | string; headers: Record<string, string | number> }, responseValue: unknown): Promise<void> {

@@ -1,7 +1,6 @@
 import { Elysia } from 'elysia'
 import type { Engine } from '../../engine/runner'
 import type { RouteKit } from '../../http/context'
-import { withholdFromReplay } from '../../http/idempotency'
 import { authErrors, bodyErrors, errorResponse } from '../shared-models'
 import {
   AgentIdParams,
@@ -38,7 +37,7 @@ const executeErrors = {
   504: errorResponse(504, 'gateway_timeout', 'The execution ran past TEAMDAY_EXECUTION_TIMEOUT_MS.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Execution timed out after 300000 ms'),
 }
 
-export function executionsModule(engine: Engine, { auth, ctx }: RouteKit) {
+export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay }: RouteKit) {
   return new Elysia({ tags: ['Executions'] })
     .use(auth)
     .post(

@@ -1,6 +1,5 @@
 import { Elysia, t } from 'elysia'
 import type { RouteKit } from '../../http/context'
-import { withholdFromReplay } from '../../http/idempotency'
 import { authErrors, bodyErrors, errorResponse } from '../shared-models'
 import { createTokenForCaller, describeSelf, rotateToken } from './lifecycle'
 import { CreatedToken, CreateTokenBody, ListTokensQuery, RotatedToken, RotateTokenBody, SelfTokenEnvelope, TokenEnvelope, TokenIdParams, TokenList } from './model'
@@ -39,7 +38,7 @@ const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a q
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
 
-export function tokensModule({ auth, ctx }: RouteKit) {
+export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
   return new Elysia({ prefix: '/tokens', tags: ['Tokens'] })
     .use(auth)
     .get(
