@@ -247,9 +247,9 @@ describe('rows of SELECT statements kept until the next commit', () => {
     const two = q(db, 299)
     expect(two).toEqual([[299], [300]])
     expect(q(db, 299)).not.toBe(two) // more than one row: read again, never kept
-    const one = q(db, 300)
-    expect(one).toEqual([[300]])
-    expect(q(db, 300)).toBe(one) // one row: kept
+    const single = q(db, 300)
+    expect(single).toEqual([[300]])
+    expect(q(db, 300)).toBe(single) // one row: kept
     const big = q(db, 0)
     expect(big.length).toBe(300)
     expect(q(db, 0)).not.toBe(big)
