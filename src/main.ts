@@ -43,17 +43,17 @@ type Command = (args: string[], io: Io) => Promise<number>
 
 /** Each command: how to load its code (and its usage text), given its arguments. */
 const COMMANDS: Record<string, (args: string[]) => Promise<{ run: Command; usage: string }>> = {
-  serve: async () => import('./cli/serve').then((m) => ({ run: (a, io) => m.serveCommand(a, io), usage: m.SERVE_USAGE })),
-  users: async () => import('./cli/users').then((m) => ({ run: m.usersCommand, usage: m.USERS_USAGE })),
+  serve: async () => import('./cli/admin/serve').then((m) => ({ run: (a, io) => m.serveCommand(a, io), usage: m.SERVE_USAGE })),
+  users: async () => import('./cli/admin/users').then((m) => ({ run: m.usersCommand, usage: m.USERS_USAGE })),
   // Admin mode works on the database; client mode (HTTP) loads only the client.
   tokens: async (args) =>
     isClientMode(args)
       ? import('./cli/client/tokens').then((m) => ({ run: m.clientTokensCommand, usage: m.CLIENT_TOKENS_USAGE }))
-      : import('./cli/tokens').then((m) => ({ run: m.tokensCommand, usage: m.TOKENS_USAGE })),
+      : import('./cli/admin/tokens').then((m) => ({ run: m.tokensCommand, usage: m.TOKENS_USAGE })),
   audit: async (args) =>
     isClientMode(args)
       ? import('./cli/client/audit').then((m) => ({ run: m.clientAuditCommand, usage: m.CLIENT_AUDIT_USAGE }))
-      : import('./cli/audit').then((m) => ({ run: m.auditCommand, usage: m.AUDIT_USAGE })),
+      : import('./cli/admin/audit').then((m) => ({ run: m.auditCommand, usage: m.AUDIT_USAGE })),
   agents: async () => import('./cli/client/agents').then((m) => ({ run: m.agentsCommand, usage: m.AGENTS_USAGE })),
   executions: async () => import('./cli/client/executions').then((m) => ({ run: m.executionsCommand, usage: m.EXECUTIONS_USAGE })),
   tasks: async () => import('./cli/client/tasks').then((m) => ({ run: m.tasksCommand, usage: m.TASKS_USAGE })),

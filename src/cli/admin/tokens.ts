@@ -1,11 +1,11 @@
-import { recordAuditEvent } from '../modules/audit/service'
-import { auditTokenCreated } from '../modules/tokens/lifecycle'
-import { createToken, findTokenById, listTokensOfUser, revokeById } from '../modules/tokens/service'
-import { listMemberships, requireOrganization, requireUser } from '../modules/users/service'
-import { AppError } from '../errors'
-import { EXIT, guard, parse, require_, table, UsageError, withRuntime, type Io } from './common'
-import { isClientMode } from './client/common'
-import { CLIENT_TOKENS_USAGE, clientTokensCommand } from './client/tokens'
+import { recordAuditEvent } from '../../modules/audit/service'
+import { auditTokenCreated } from '../../modules/tokens/lifecycle'
+import { createToken, findTokenById, listTokensOfUser, revokeById } from '../../modules/tokens/service'
+import { listMemberships, requireOrganization, requireUser } from '../../modules/users/service'
+import { AppError } from '../../errors'
+import { EXIT, guard, parse, require_, table, UsageError, withRuntime, type Io } from '../common'
+import { isClientMode } from '../client/common'
+import { CLIENT_TOKENS_USAGE, clientTokensCommand } from '../client/tokens'
 
 export const ADMIN_TOKENS_USAGE = `usage: admin mode, on the database file (chosen by --email, --org or --db):
   teamday tokens create --email E [--org SLUG] --name N [--expires-in-days D] [--scopes a,b] [--db FILE]

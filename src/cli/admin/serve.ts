@@ -1,11 +1,11 @@
 import { isProduction } from 'elysia/error'
-import { createApp } from '../app'
-import { getEngine } from '../engine/runner'
-import { failInterrupted } from '../engine/store'
-import { parsePort } from '../config'
-import { bootstrapIfEmpty } from '../modules/users/bootstrap'
-import { openRuntime } from '../runtime'
-import { configFrom, EXIT, guard, parse, type Io } from './common'
+import { createApp } from '../../app'
+import { getEngine } from '../../engine/runner'
+import { failInterrupted } from '../../engine/store'
+import { parsePort } from '../../config'
+import { bootstrapIfEmpty } from '../../modules/users/bootstrap'
+import { openRuntime } from '../../runtime'
+import { configFrom, EXIT, guard, parse, type Io } from '../common'
 
 export const SERVE_USAGE = `usage:
   teamday serve [--host 0.0.0.0] [--port 3000] [--db ./data/teamday.db]

@@ -1,7 +1,7 @@
-import { organizationIdBySlug, queryAuditEvents } from '../modules/audit/query'
-import { EXIT, guard, parse, table, UsageError, withRuntime, type Io } from './common'
-import { isClientMode } from './client/common'
-import { CLIENT_AUDIT_USAGE, clientAuditCommand } from './client/audit'
+import { organizationIdBySlug, queryAuditEvents } from '../../modules/audit/query'
+import { EXIT, guard, parse, table, UsageError, withRuntime, type Io } from '../common'
+import { isClientMode } from '../client/common'
+import { CLIENT_AUDIT_USAGE, clientAuditCommand } from '../client/audit'
 
 export const ADMIN_AUDIT_USAGE = `usage: admin mode, on the database file (chosen by --org or --db):
   teamday audit list [--org SLUG] [--type T] [--limit N] [--json] --db FILE

@@ -1,6 +1,6 @@
-import { recordAuditEvent } from '../modules/audit/service'
-import { createUser, removeMember, setRole } from '../modules/users/service'
-import { EXIT, guard, parse, require_, UsageError, withRuntime, type Io } from './common'
+import { recordAuditEvent } from '../../modules/audit/service'
+import { createUser, removeMember, setRole } from '../../modules/users/service'
+import { EXIT, guard, parse, require_, UsageError, withRuntime, type Io } from '../common'
 
 export const USERS_USAGE = `usage:
   teamday users create --email E --org SLUG [--role admin|member|viewer] [--name N] [--db FILE]
