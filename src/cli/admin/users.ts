@@ -1,48 +1,44 @@
 import { recordAuditEvent } from '../../modules/audit/service'
-import { createUser, removeMember, setRole } from '../../modules/users/service'
-import { EXIT, guard, parse, require_, UsageError, withRuntime, type Io } from '../common'
+import { createUser, removeMember, setRole as setMemberRole } from '../../modules/users/service'
+import { withRuntime } from '../common'
+import type { Run } from '../spec'
 
-export const USERS_USAGE = `usage:
-  teamday users create --email E --org SLUG [--role admin|member|viewer] [--name N] [--db FILE]
-  teamday users set-role --email E --org SLUG --role admin|member|viewer [--db FILE]
-  teamday users remove --email E --org SLUG [--db FILE]`
+/**
+ * `teamday users create|set-role|remove` (options and usage: src/cli/registry.ts, which checks
+ * the required options before this code loads).
+ */
 
-export function usersCommand(args: string[], io: Io): Promise<number> {
-  return guard(io, USERS_USAGE, () => {
-    const [sub, ...rest] = args
-    const opts = { email: { type: 'string' }, org: { type: 'string' }, role: { type: 'string' }, name: { type: 'string' } } as const
-    if (sub === undefined || sub === 'help' || sub === '--help') {
-      io.out(USERS_USAGE)
-      return sub ? EXIT.ok : EXIT.usage
+type Member = Run<{ email?: string; org?: string; role?: string; name?: string; db?: string }>
+
+export function create({ values, io }: Member): Promise<void> {
+  const email = values.email!
+  const org = values.org!
+  return withRuntime(io, values.db, (rt) => {
+    const r = createUser(rt.db, rt.clock, { email, orgSlug: org, role: values.role as any, name: values.name })
+    for (const id of r.revokedTokenIds) {
+      recordAuditEvent(rt, { organizationId: r.organization.id, source: 'cli', type: 'token.revoked', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'membership_removed', ownerUserId: r.user.id } })
     }
-    if (!['create', 'set-role', 'remove'].includes(sub)) throw new UsageError(`unknown users command "${sub}"`)
-    const { values } = parse(rest, opts)
-    if (values.help) {
-      io.out(USERS_USAGE)
-      return EXIT.ok
-    }
-    const email = require_(values.email, '--email')
-    const org = require_(values.org, '--org')
-    if (sub === 'set-role') require_(values.role, '--role')
-    if (sub !== 'create' && values.name !== undefined) throw new UsageError('--name is only for users create')
-    return withRuntime(io, values.db, (rt) => {
-      if (sub === 'create') {
-        const r = createUser(rt.db, rt.clock, { email, orgSlug: org, role: values.role as any, name: values.name })
-        for (const id of r.revokedTokenIds) {
-          recordAuditEvent(rt, { organizationId: r.organization.id, source: 'cli', type: 'token.revoked', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'membership_removed', ownerUserId: r.user.id } })
-        }
-        io.out(
-          `${r.createdUser ? 'created user' : 'added user'} ${r.user.email} (${r.user.id}) to ${r.createdOrganization ? 'new ' : ''}organization ${r.organization.slug} as ${r.membership.role}` +
-            (r.revokedTokenIds.length ? `; revoked ${r.revokedTokenIds.length} token(s) left from an earlier membership` : ''),
-        )
-      } else if (sub === 'set-role') {
-        const m = setRole(rt.db, rt.clock, email, org, values.role!)
-        io.out(`${email.toLowerCase()} is now ${m.role} of ${org}; this applies to their tokens from the next request`)
-      } else {
-        const r = removeMember(rt, email, org)
-        io.out(`removed ${email.toLowerCase()} from ${org} (was ${r.role}); revoked their ${r.revokedTokenIds.length} token(s) for ${org}: they stay revoked if the user is added again`)
-      }
-      return EXIT.ok
-    })
+    io.out(
+      `${r.createdUser ? 'created user' : 'added user'} ${r.user.email} (${r.user.id}) to ${r.createdOrganization ? 'new ' : ''}organization ${r.organization.slug} as ${r.membership.role}` +
+        (r.revokedTokenIds.length ? `; revoked ${r.revokedTokenIds.length} token(s) left from an earlier membership` : ''),
+    )
+  })
+}
+
+export function setRole({ values, io }: Member): Promise<void> {
+  const email = values.email!
+  const org = values.org!
+  return withRuntime(io, values.db, (rt) => {
+    const m = setMemberRole(rt.db, rt.clock, email, org, values.role!)
+    io.out(`${email.toLowerCase()} is now ${m.role} of ${org}; this applies to their tokens from the next request`)
+  })
+}
+
+export function remove({ values, io }: Member): Promise<void> {
+  const email = values.email!
+  const org = values.org!
+  return withRuntime(io, values.db, (rt) => {
+    const r = removeMember(rt, email, org)
+    io.out(`removed ${email.toLowerCase()} from ${org} (was ${r.role}); revoked their ${r.revokedTokenIds.length} token(s) for ${org}: they stay revoked if the user is added again`)
   })
 }
