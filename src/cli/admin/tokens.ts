@@ -3,7 +3,7 @@ import { auditTokenCreated } from '../../modules/tokens/lifecycle'
 import { createToken, findTokenById, listTokensOfUser, revokeById } from '../../modules/tokens/service'
 import { listMemberships, requireOrganization, requireUser } from '../../modules/users/service'
 import { AppError } from '../../errors'
-import { table, UsageError, withRuntime } from '../common'
+import { table, tokenRows, UsageError, withRuntime } from '../common'
 import type { Run } from '../spec'
 
 /**
@@ -47,7 +47,7 @@ export function list({ values, io }: Run<{ email?: string; json?: boolean; db?: 
     const tokens = listTokensOfUser(rt, user.id, user.email)
     if (values.json) io.out(JSON.stringify({ tokens, total: tokens.length }, null, 2))
     else if (tokens.length === 0) io.out(`${user.email} has no tokens`)
-    else io.out(table(tokens as any, ['id', 'name', 'maskedToken', 'status', 'organizationId', 'createdAt', 'expiresAt', 'lastUsedAt', 'lastUsedIp']))
+    else io.out(table(tokenRows(tokens) as any, ['id', 'name', 'maskedToken', 'status', 'organizationId', 'createdAt', 'expiresAt', 'revokedAt', 'lastUsedAt', 'lastUsedIp']))
   })
 }
 

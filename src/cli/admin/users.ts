@@ -18,11 +18,12 @@ export function create({ values, io }: Member): Promise<void> {
     for (const id of r.revokedTokenIds) {
       recordAuditEvent(rt, { organizationId: r.organization.id, source: 'cli', type: 'token.revoked', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'membership_removed', ownerUserId: r.user.id } })
     }
+    const where = `organization ${r.organization.slug}${r.createdOrganization ? ' (new organization)' : ''}`
     io.out(
-      `${r.createdUser ? 'created user' : 'added user'} ${r.user.email} (${r.user.id}) to ${r.createdOrganization ? 'new ' : ''}organization ${r.organization.slug} as ${r.membership.role}` +
+      (r.createdUser ? `created user ${r.user.email} (${r.user.id}) as ${r.membership.role} of ${where}` : `added user ${r.user.email} (${r.user.id}) to ${where} as ${r.membership.role}`) +
         (r.revokedTokenIds.length ? `; revoked ${r.revokedTokenIds.length} token(s) left from an earlier membership` : ''),
     )
-  })
+  }, { create: true })
 }
 
 export function setRole({ values, io }: Member): Promise<void> {
