@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import { ClientError } from '../client/errors'
+import { ClientError, isErrorEnvelope } from '../client/errors'
 import { COMMIT } from '../build-info'
 import { ConfigError, VERSION } from '../config'
 import { processIo, UsageError, type ClientIo, type Io } from './common'
@@ -104,7 +104,7 @@ function fail(io: Io, json: boolean, e: unknown, usage?: string): number {
  * failure, a usage error, a failed admin operation).
  */
 export function jsonError(e: unknown, f: ReturnType<typeof failure>): unknown {
-  if (e instanceof ClientError && e.body && typeof e.body === 'object') return e.body
+  if (e instanceof ClientError && isErrorEnvelope(e.body)) return e.body
   const own = (e as { code?: unknown } | null)?.code
   const code = e instanceof ClientError ? (e.code ?? e.kind) : e instanceof UsageError ? 'usage' : e instanceof ConfigError ? 'config' : typeof own === 'string' ? own : 'failed'
   return { error: true, code, message: f.message, exitCode: EXIT[f.kind] }

@@ -17,8 +17,8 @@ export function backup({ values, io }: Run<{ out?: string; db?: string }>): void
   const config = fileConfig(io, values.db)
   const from = resolve(config.dbPath)
   const out = resolve(values.out!)
-  io.err(`using database ${from}`)
   vacuumInto(from, out)
+  io.err(`using database ${from}`)
   const report = inspect(out)
   if (!sound(report)) {
     // A copy that fails its check must not be mistaken for a backup later.
