@@ -29,7 +29,8 @@ const env = (extra: Record<string, string> = {}) => ({ ...process.env, TEAMDAY_L
 function start(cmd: string[], opts: { env?: Record<string, string | undefined>; detached?: boolean } = {}) {
   const p = spawn(cmd[0]!, cmd.slice(1), { cwd: ROOT, env: opts.env ?? env(), stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached })
   procs.add(p)
-  const o = { proc: p, out: '', err: '', exited: new Promise<number | null>((r) => p.on('exit', (code) => r(code))) }
+  // 'close': the process exited and its output pipes closed (a server npm started may write after npm exits).
+  const o = { proc: p, out: '', err: '', exited: new Promise<number | null>((r) => p.on('close', (code) => r(code))) }
   p.stdout!.on('data', (d) => (o.out += d))
   p.stderr!.on('data', (d) => (o.err += d))
   return o
@@ -144,8 +145,8 @@ describe('backup and restore beside a running server', () => {
     expect(await restored.exited).toBe(0)
     const again = serve(['--port', '0', '--db', db])
     const port2 = await listening(again)
-    const tasks = await (await fetch(`http://127.0.0.1:${port2}/api/v1/tasks`, { headers: { authorization: `Bearer ${token}` } })).json()
-    expect(tasks.tasks.map((t: any) => t.title)).toEqual(['in the backup'])
+    const tasks = (await (await fetch(`http://127.0.0.1:${port2}/api/v1/tasks`, { headers: { authorization: `Bearer ${token}` } })).json()) as { tasks: { title: string }[] }
+    expect(tasks.tasks.map((t) => t.title)).toEqual(['in the backup'])
     again.proc.kill('SIGTERM')
     expect(await again.exited).toBe(0)
   }, 60_000)

@@ -64,8 +64,12 @@ export async function serve({ values, io }: Run<{ host?: string; port?: string; 
         resolve()
       }
     }
-    signals.once('SIGINT', () => void stop('SIGINT'))
-    signals.once('SIGTERM', () => void stop('SIGTERM'))
+    // `on`, not `once`: Ctrl-C under `npm start` delivers SIGINT twice (the terminal's to the
+    // process group, and npm's forwarded copy); a second one must not kill the graceful stop.
+    const onInt = () => void stop('SIGINT')
+    const onTerm = () => void stop('SIGTERM')
+    signals.on('SIGINT', onInt)
+    signals.on('SIGTERM', onTerm)
   })
   io.out('teamday stopped')
 }
