@@ -194,7 +194,7 @@ describe('retries', () => {
   test('connection errors are retried (GET), then reported', async () => {
     const sleeps: number[] = []
     const client = new ApiClient({ baseUrl: 'http://127.0.0.1:9', token: admin.token, tokenSource: 'test', retries: 3, warn: () => {}, sleep: async (ms) => void sleeps.push(ms), random: () => 0.5 })
-    await expect(client.request('GET', '/api/v1/tokens/self')).rejects.toMatchObject({ exit: 5 })
+    await expect(client.request('GET', '/api/v1/tokens/self')).rejects.toMatchObject({ kind: 'server' })
     // Exponential with jitter in [50%, 100%] of 0.5 s, 1 s, 2 s.
     expect(sleeps).toEqual([375, 750, 1500])
   })
@@ -206,12 +206,12 @@ describe('retries', () => {
       return new Response('', { status: 503 })
     }) as unknown as typeof fetch
     const opts = { baseUrl: base, token: admin.token, tokenSource: 'test', warn: () => {}, fetch: fake, sleep: async () => {} }
-    await expect(new ApiClient({ ...opts, retries: 2 }).request('POST', '/api/v1/tasks', { body: { title: 'x' } })).rejects.toMatchObject({ exit: 5 })
+    await expect(new ApiClient({ ...opts, retries: 2 }).request('POST', '/api/v1/tasks', { body: { title: 'x' } })).rejects.toMatchObject({ kind: 'server' })
     expect(keys).toHaveLength(3)
     expect(keys[0]).toBeTruthy()
     expect(new Set(keys).size).toBe(1)
     keys.length = 0
-    await expect(new ApiClient({ ...opts, retries: 0 }).request('POST', '/api/v1/tasks', { body: { title: 'x' } })).rejects.toMatchObject({ exit: 5 })
+    await expect(new ApiClient({ ...opts, retries: 0 }).request('POST', '/api/v1/tasks', { body: { title: 'x' } })).rejects.toMatchObject({ kind: 'server' })
     expect(keys).toEqual([null])
   })
 
@@ -222,7 +222,7 @@ describe('retries', () => {
       return Response.json({ error: true, statusCode: 502, code: 'bad_gateway', message: 'Execution exec_x failed: boom' }, { status: 502 })
     }) as unknown as typeof fetch
     const client = new ApiClient({ baseUrl: base, token: admin.token, tokenSource: 'test', retries: 3, warn: () => {}, fetch: fake, sleep: async () => {} })
-    await expect(client.request('POST', '/api/v1/agents/char_x/execute', { body: { message: 'x' } })).rejects.toMatchObject({ exit: 1 })
+    await expect(client.request('POST', '/api/v1/agents/char_x/execute', { body: { message: 'x' } })).rejects.toMatchObject({ kind: 'failed' })
     expect(calls).toBe(1)
   })
 

@@ -1,6 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { ConfigError, loadConfig, type Config } from '../config'
-import { AppError } from '../errors'
+import { loadConfig, type Config } from '../config'
 import type { openRuntime } from '../runtime'
 
 export interface Io {
@@ -9,57 +7,22 @@ export interface Io {
   env: Record<string, string | undefined>
 }
 
+/** The Io of the commands: `write` prints without adding a newline (streamed text). */
+export interface ClientIo extends Io {
+  write?(text: string): void
+}
+
 export const processIo: Io = {
   out: (s) => process.stdout.write(s.endsWith('\n') ? s : s + '\n'),
   err: (s) => process.stderr.write(s.endsWith('\n') ? s : s + '\n'),
   env: process.env,
 }
 
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const
-
+/** Bad arguments: the message and the command's usage on stderr, exit 2. */
 export class UsageError extends Error {}
-
-/** parseArgs with our usage errors; every command accepts --db. */
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, positionals = 0) {
-  try {
-    const r = parseArgs({ args, options: { ...options, db: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: positionals > 0, strict: true })
-    if (r.positionals.length > positionals) throw new UsageError(`unexpected argument "${r.positionals[positionals]}"`)
-    return r
-  } catch (e) {
-    if (e instanceof UsageError) throw e
-    throw new UsageError((e as Error).message.replace(/^.*?: /, '').split('\n')[0]!)
-  }
-}
-
-export function require_(value: string | undefined, flag: string): string {
-  if (value === undefined || value === '') throw new UsageError(`missing required option ${flag}`)
-  return value
-}
 
 export function configFrom(io: Io, db: string | undefined, overrides: Partial<Config> = {}): Config {
   return loadConfig(io.env, { ...(db ? { dbPath: db } : {}), ...overrides })
-}
-
-/** Runs a command body and maps failures to exit codes and one-line messages on stderr. */
-export async function guard(io: Io, usage: string, body: () => Promise<number> | number): Promise<number> {
-  try {
-    return await body()
-  } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`error: ${e.message}\n\n${usage}`)
-      return EXIT.usage
-    }
-    if (e instanceof ConfigError) {
-      io.err(`error: ${e.message}`)
-      return EXIT.usage
-    }
-    if (e instanceof AppError) {
-      io.err(`error: ${e.message}`)
-      return EXIT.failed
-    }
-    io.err(`error: ${e instanceof Error ? e.message : String(e)}`)
-    return EXIT.failed
-  }
 }
 
 export function table(rows: Record<string, unknown>[], columns: string[]): string {
@@ -73,7 +36,7 @@ export function table(rows: Record<string, unknown>[], columns: string[]): strin
  * Opens the database (migrating it), runs the body, closes the database. The runtime (drizzle,
  * the schema, the crypto) is loaded here, not at start-up: client commands never pay for it.
  */
-export async function withRuntime(io: Io, db: string | undefined, body: (rt: ReturnType<typeof openRuntime>) => number | Promise<number>): Promise<number> {
+export async function withRuntime<T>(io: Io, db: string | undefined, body: (rt: ReturnType<typeof openRuntime>) => T | Promise<T>): Promise<T> {
   const { openRuntime } = await import('../runtime')
   const rt = openRuntime(configFrom(io, db))
   try {

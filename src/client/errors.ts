@@ -1,23 +1,18 @@
-/** Exit codes of the client commands (documented in the README, "Client commands"). */
-export const CLIENT_EXIT = {
-  ok: 0,
-  /** The operation ran and failed: an execution failed or was cancelled, a conflict (409). */
-  failed: 1,
-  /** Bad arguments, or input the server rejected as invalid (400, 413, 422). */
-  usage: 2,
-  /** Authentication or permission: 401, 403, or no token configured. */
-  auth: 3,
-  notFound: 4,
-  /** Server or network: 5xx, connection refused, timeouts, still rate limited after retries. */
-  server: 5,
-} as const
+/**
+ * What kind of failure, for the exit code: the CLI's one table (src/cli/registry.ts, EXIT;
+ * documented in the README, "Client commands") gives each its number.
+ * - failed: the operation ran and failed: an execution failed or was cancelled, a conflict (409).
+ * - usage: bad arguments, or input the server rejected as invalid (400, 413, 422).
+ * - auth: authentication or permission: 401, 403, or no token configured.
+ * - notFound: 404.
+ * - server: server or network: 5xx, connection refused, timeouts, still rate limited after retries.
+ */
+export type Failure = 'failed' | 'usage' | 'auth' | 'notFound' | 'server'
 
-export type ClientExit = (typeof CLIENT_EXIT)[keyof typeof CLIENT_EXIT]
-
-/** A client failure: a one-line message (never a token) and the exit code it maps to. */
+/** A client failure: a one-line message (never a token) and the kind of failure it is. */
 export class ClientError extends Error {
   constructor(
-    readonly exit: ClientExit,
+    readonly kind: Failure,
     message: string,
     readonly hint?: string,
     /** The server's error body, when there was one (printed by --json). */
@@ -41,18 +36,18 @@ export function errorFromResponse(status: number, body: any, text: string): Clie
   const reqId = envelope && body.requestId ? ` (request ${body.requestId})` : ''
   const message = envelope && typeof body.message === 'string' ? body.message : `HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}`
   const full = `${message}${reqId}`
-  if (status === 401) return new ClientError(CLIENT_EXIT.auth, full, NEW_TOKEN_HINT, body)
+  if (status === 401) return new ClientError('auth', full, NEW_TOKEN_HINT, body)
   if (status === 403) {
     if (code === 'insufficient_scope') {
       const scopes: string[] = body?.details?.requiredScopes ?? []
-      return new ClientError(CLIENT_EXIT.auth, full, `This token lacks the scope${scopes.length ? ` ${scopes.join(', ')}` : ''}: create a new token with --scopes ${scopes.join(',') || '...'} (or *).`, body)
+      return new ClientError('auth', full, `This token lacks the scope${scopes.length ? ` ${scopes.join(', ')}` : ''}: create a new token with --scopes ${scopes.join(',') || '...'} (or *).`, body)
     }
-    return new ClientError(CLIENT_EXIT.auth, full, 'Your role in the organization does not allow this; ask an organization admin (teamday users set-role).', body)
+    return new ClientError('auth', full, 'Your role in the organization does not allow this; ask an organization admin (teamday users set-role).', body)
   }
-  if (status === 404) return new ClientError(CLIENT_EXIT.notFound, full, undefined, body)
-  if (status === 400 || status === 413 || status === 415 || status === 422) return new ClientError(CLIENT_EXIT.usage, full, undefined, body)
-  if (code && EXECUTION_FAILURE_CODES.has(code)) return new ClientError(CLIENT_EXIT.failed, full, undefined, body)
-  if (status === 429) return new ClientError(CLIENT_EXIT.server, full, 'Still rate limited after the retries; try later or raise --retries.', body)
-  if (status >= 500) return new ClientError(CLIENT_EXIT.server, full, undefined, body)
-  return new ClientError(CLIENT_EXIT.failed, full, undefined, body)
+  if (status === 404) return new ClientError('notFound', full, undefined, body)
+  if (status === 400 || status === 413 || status === 415 || status === 422) return new ClientError('usage', full, undefined, body)
+  if (code && EXECUTION_FAILURE_CODES.has(code)) return new ClientError('failed', full, undefined, body)
+  if (status === 429) return new ClientError('server', full, 'Still rate limited after the retries; try later or raise --retries.', body)
+  if (status >= 500) return new ClientError('server', full, undefined, body)
+  return new ClientError('failed', full, undefined, body)
 }

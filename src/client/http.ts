@@ -1,5 +1,5 @@
 import { VERSION } from '../config'
-import { CLIENT_EXIT, ClientError, errorFromResponse, EXECUTION_FAILURE_CODES } from './errors'
+import { ClientError, errorFromResponse, EXECUTION_FAILURE_CODES } from './errors'
 import { NO_TOKEN_HINT, NO_TOKEN_MESSAGE, type ClientConfig } from './config'
 
 export interface ApiResponse<T = any> {
@@ -88,7 +88,7 @@ export class ApiClient {
   private async send(method: string, path: string, o: RequestOptions): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': `teamday-cli/${VERSION}`, ...o.headers }
     if (o.auth !== false) {
-      if (!this.opts.token) throw new ClientError(CLIENT_EXIT.auth, NO_TOKEN_MESSAGE, NO_TOKEN_HINT)
+      if (!this.opts.token) throw new ClientError('auth', NO_TOKEN_MESSAGE, NO_TOKEN_HINT)
       headers.authorization = `Bearer ${this.opts.token}`
     }
     let body: string | undefined
@@ -108,7 +108,7 @@ export class ApiClient {
         res = await this.fetchFn(url, { method, headers, body, redirect: 'manual', signal: timeoutMs === null ? undefined : AbortSignal.timeout(timeoutMs) })
       } catch (e) {
         const why = networkReason(e, timeoutMs)
-        if (last) throw new ClientError(CLIENT_EXIT.server, `cannot reach the server at ${this.opts.baseUrl}: ${why}`, 'Check --url / TEAMDAY_URL and that "teamday serve" runs there (teamday health).')
+        if (last) throw new ClientError('server', `cannot reach the server at ${this.opts.baseUrl}: ${why}`, 'Check --url / TEAMDAY_URL and that "teamday serve" runs there (teamday health).')
         const delay = this.backoff(attempt)
         this.opts.warn(`${why}; retrying in ${fmtDelay(delay)} (${attempt + 1}/${this.opts.retries})`)
         await this.sleep(delay)
@@ -124,7 +124,7 @@ export class ApiClient {
       } else await res.body?.cancel().catch(() => {})
       const retryAfter = parseRetryAfter(res.headers.get('retry-after'), this.now())
       if (retryAfter !== null && retryAfter > MAX_RETRY_AFTER_MS) {
-        throw new ClientError(CLIENT_EXIT.server, `HTTP ${res.status}: the server asks to retry after ${Math.ceil(retryAfter / 1000)} s`, 'Try again later.')
+        throw new ClientError('server', `HTTP ${res.status}: the server asks to retry after ${Math.ceil(retryAfter / 1000)} s`, 'Try again later.')
       }
       const delay = retryAfter !== null ? retryAfter + Math.floor(this.random() * 250) : this.backoff(attempt)
       this.opts.warn(`HTTP ${res.status}; retrying in ${fmtDelay(delay)} (${attempt + 1}/${this.opts.retries})`)

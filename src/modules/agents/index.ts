@@ -42,6 +42,11 @@ export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
           offset: intParam(query.offset, 0),
           cursor: query.cursor,
         }
+        const build = () => {
+          const { agents, ...page } = listAgents(deps, principal, opts)
+          return { success: true as const, agents, characters: agents, ...page }
+        }
+        if (!deps.config.cache) return build()
         // The list is served from memory while the organization's agents are unchanged (the
         // version lives in the database, so every instance sees a write on its next request).
         // What a caller sees depends on admin-or-not and, for non-admins, on who they are.
@@ -51,10 +56,7 @@ export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
           isOrgAdmin(principal.role) ? '*' : principal.userId,
           JSON.stringify(opts),
         ].join('|')
-        return cachedJson(listCache, key, set, () => {
-          const { agents, ...page } = listAgents(deps, principal, opts)
-          return { success: true, agents, characters: agents, ...page }
-        })
+        return cachedJson(listCache, key, set, build)
       },
       {
         auth: 'agents:read',
