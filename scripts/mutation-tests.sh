@@ -8,13 +8,13 @@ set -euo pipefail
 
 tests_for() {
   case "$1" in
-    src/auth/tokens.ts | src/auth/random.ts) echo token-format auth tokens credentials errors ;;
-    src/auth/authenticate.ts) echo auth token-format tokens audit rotation scopes ;;
-    src/auth/plugin.ts) echo auth scopes scope-routes authz-matrix ratelimit idempotency audit ;;
+    src/auth/tokens.ts | src/auth/random.ts) echo token-format auth-edges auth tokens credentials errors ;;
+    src/auth/authenticate.ts) echo auth auth-edges token-format tokens audit rotation scopes ;;
+    src/auth/plugin.ts) echo auth auth-edges scopes scope-routes authz-matrix ratelimit idempotency audit openapi ;;
     src/auth/roles.ts) echo scopes scope-routes authz-matrix ;;
-    src/modules/tokens/service.ts) echo tokens auth rotation scopes authz-matrix credentials audit ;;
-    src/modules/*) echo authz-matrix executions-access agents spaces tasks secrets executions ;;
-    *) echo token-format auth scopes scope-routes authz-matrix executions-access tokens rotation agents spaces tasks secrets credentials audit ratelimit idempotency errors executions ;;
+    src/modules/tokens/service.ts) echo tokens token-usage auth rotation scopes authz-matrix credentials audit ;;
+    src/modules/*) echo authz-matrix executions-access access-rules agents spaces tasks secrets executions ;;
+    *) echo token-format auth auth-edges token-usage access-rules openapi scopes scope-routes authz-matrix executions-access tokens rotation agents spaces tasks secrets credentials audit ratelimit idempotency errors executions ;;
   esac
 }
 

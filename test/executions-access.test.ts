@@ -56,3 +56,56 @@ describe('cancel: only the starter or an organization admin', () => {
     expect(await status(id)).toBe('cancelled')
   })
 })
+
+describe('private agents and spaces: their owner and admins only', () => {
+  const run = (as: string, agentId: string, body: object) => w.t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: as, body: { message: 'hi', ...body } })
+  const agent = async (visibility: string) => (await w.t.req('POST', '/api/v1/agents', { token: w.who.memberA.token, body: { name: `A ${visibility}`, visibility } })).body.id as string
+  const space = async (visibility: string) => (await w.t.req('POST', '/api/v1/spaces', { token: w.who.memberA.token, body: { name: `S ${visibility}`, visibility } })).body.space.id as string
+
+  test('a private agent is run by its owner and by an admin; another member gets 404', async () => {
+    const priv = await agent('private')
+    expect((await run(w.who.memberA.token, priv, {})).status).toBe(200)
+    expect((await run(w.who.adminA.token, priv, {})).status).toBe(200)
+    const other = await run(w.who.otherA.token, priv, {})
+    expect(other.status).toBe(404)
+    expect(other.body.code).toBe('not_found')
+  })
+
+  test('a private space is used by its creator and by an admin; another member gets 404; a shared one by anyone', async () => {
+    const priv = await space('private')
+    const shared = await space('organization')
+    expect((await run(w.who.memberA.token, w.agentId, { spaceId: priv })).status).toBe(200)
+    expect((await run(w.who.adminA.token, w.agentId, { spaceId: priv })).status).toBe(200)
+    expect((await run(w.who.otherA.token, w.agentId, { spaceId: priv })).status).toBe(404)
+    expect((await run(w.who.otherA.token, w.agentId, { spaceId: shared })).status).toBe(200)
+  })
+
+  test("a private agent's executions are seen (get, tree, logs, list) by their starter and admins, not by another member", async () => {
+    const priv = await agent('private')
+    const id = (await run(w.who.memberA.token, priv, {})).body.executionId as string
+    for (const suffix of ['', '/tree', '/logs']) {
+      const path = `/api/v1/executions/${id}${suffix}`
+      expect({ path, status: (await w.t.req('GET', path, { token: w.who.memberA.token })).status }).toEqual({ path, status: 200 })
+      expect({ path, status: (await w.t.req('GET', path, { token: w.who.adminA.token })).status }).toEqual({ path, status: 200 })
+      expect({ path, status: (await w.t.req('GET', path, { token: w.who.otherA.token })).status }).toEqual({ path, status: 404 })
+    }
+    expect(await list(w.who.memberA.token)).toContain(id)
+    expect(await list(w.who.adminA.token)).toContain(id)
+    const seenByOther = await list(w.who.otherA.token)
+    expect(seenByOther).toContain(w.execId) // the shared agent's run: the list is not empty by accident
+    expect(seenByOther).not.toContain(id)
+  })
+})
+
+describe('cancel and the status filter', () => {
+  test('a completed or failed execution cannot be cancelled (409 invalid_state); the status filter keeps only that status', async () => {
+    const failed = (await w.t.req('POST', `/api/v1/agents/${w.agentId}/execute`, { token: w.who.memberA.token, body: { message: 'FAIL' } })).body.details.executionId as string
+    for (const id of [w.execId, failed]) {
+      const res = await w.t.req('POST', `/api/v1/executions/${id}/cancel`, { token: w.who.memberA.token })
+      expect({ id, status: res.status, code: res.body.code }).toEqual({ id, status: 409, code: 'invalid_state' })
+    }
+    const onlyFailed = await w.t.req('GET', '/api/v1/executions?status=failed', { token: w.who.adminA.token })
+    expect(onlyFailed.body.map((e: any) => e.status)).toEqual(['failed'])
+    expect(onlyFailed.body[0].id).toBe(failed)
+  })
+})
