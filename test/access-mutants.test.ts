@@ -31,13 +31,15 @@ describe('tasks: assignee and space must be visible to the caller', () => {
     expect((await post(other, '/api/v1/tasks', { title: 'x', assignedTo: shared })).status).toBe(201)
   })
 
-  test('a private space is usable by its creator and by an admin; another member gets 422 naming spaceId', async () => {
+  test('a private space is usable by its creator and by an admin; another member gets 422 naming spaceId; a shared one by anyone', async () => {
     const space = await privateSpace()
     expect((await post(owner, '/api/v1/tasks', { title: 'x', spaceId: space })).status).toBe(201)
     expect((await post(admin, '/api/v1/tasks', { title: 'x', spaceId: space })).status).toBe(201)
     const denied = await post(other, '/api/v1/tasks', { title: 'x', spaceId: space })
     expect(denied.status).toBe(422)
     expect(denied.body.details[0].field).toBe('spaceId')
+    const shared = (await post(owner, '/api/v1/spaces', { name: 'Shared', visibility: 'organization' })).body.space.id
+    expect((await post(other, '/api/v1/tasks', { title: 'x', spaceId: shared })).status).toBe(201)
   })
 
   test('a change that does not mention the assignee keeps it; assigneeType alone is 422; the assignee is trimmed', async () => {

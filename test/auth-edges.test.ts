@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { MAX_AUTH_HEADER_BYTES } from '../src/auth/authenticate'
 import { randomBase62 } from '../src/auth/random'
-import { checkTokenFormat, generateToken, redactTokens } from '../src/auth/tokens'
+import { checkTokenFormat, checksum, generateToken, redactTokens } from '../src/auth/tokens'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 
 const DAY = 86_400_000
@@ -73,6 +73,12 @@ describe('token helpers', () => {
     const tok = generateToken()
     expect(checkTokenFormat(`x${tok}`)).toBe('missing_prefix')
     expect(checkTokenFormat(` ${tok}`)).toBe('missing_prefix')
+  })
+
+  test('the checksum is the CRC32 of the 37 random characters in base62, most significant first (known answers)', () => {
+    // Computed independently (Python: zlib.crc32, then six base62 digits), as a secret scanner would.
+    expect(checksum('a'.repeat(37))).toBe('2sN54l')
+    expect(checksum('Tm9wZSwgbm90IGEgcmVhbCB0b2tlbiBhdCBhb')).toBe('21p8zb')
   })
 
   test('redaction removes the whole token, and leaves short td_ words alone', () => {
