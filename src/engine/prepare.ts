@@ -1,7 +1,5 @@
-import { and, eq } from 'drizzle-orm'
 import { randomBase62 } from '../auth/random'
-import type { DB } from '../db/client'
-import { agents, type Agent, type Execution, type Space } from '../db/schema'
+import type { Agent, Execution, Space } from '../db/schema'
 import type { Deps } from '../deps'
 import { newId } from '../ids'
 import type { ModelProviders, SelectedModel } from './providers'
@@ -17,7 +15,10 @@ export interface Job {
 
 export interface JobInput {
   agent: Agent
+  /** The space whose instructions join the system prompt; the execution is recorded in it. */
   space: Space | null
+  /** Where the execution is recorded when `space` is null (a delegated child: its parent's space). */
+  spaceId?: string | null
   message: string
   userId: string
   sessionId?: string
@@ -53,7 +54,7 @@ export function createJob(deps: Deps, providers: ModelProviders, input: JobInput
     agentId: input.agent.id,
     agentName: input.agent.name,
     agentVisibility: input.agent.visibility,
-    spaceId: input.space?.id ?? null,
+    spaceId: input.space?.id ?? input.spaceId ?? null,
     chatId,
     sessionId,
     status: 'pending',
@@ -69,9 +70,4 @@ export function createJob(deps: Deps, providers: ModelProviders, input: JobInput
     updatedAt: now,
   })
   return { execution, agent: input.agent, system: systemPrompt(input.agent, input.space), selected }
-}
-
-/** A sub-agent for delegation: same organization, not archived. */
-export function loadSubagent(db: DB, organizationId: string, id: string): Agent | undefined {
-  return db.select().from(agents).where(and(eq(agents.id, id), eq(agents.organizationId, organizationId), eq(agents.archived, false))).get()
 }

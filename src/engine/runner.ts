@@ -1,7 +1,8 @@
 import type { Execution } from '../db/schema'
 import type { Deps } from '../deps'
 import { AppError } from '../errors'
-import { createJob, loadSubagent, type Job } from './prepare'
+import { delegableAgent } from '../modules/agents/access'
+import { createJob, type Job } from './prepare'
 import { configProviders, type ModelProviders } from './providers'
 import { runJob, type EngineEvent } from './run'
 import { ACTIVE, addLog, descendantsOf, finishExecution, getExecutionRow } from './store'
@@ -123,13 +124,20 @@ export class Engine {
       addLog(deps.db, p.id, deps.clock.now(), 'warn', 'delegation_refused', { agentId, depth, max: deps.config.maxDelegationDepth })
       return `Error: delegation refused: depth ${depth} exceeds TEAMDAY_MAX_DELEGATION_DEPTH (${deps.config.maxDelegationDepth}). Answer without delegating.`
     }
-    const agent = loadSubagent(deps.db, p.organizationId, agentId)
-    if (!agent) return `Error: sub-agent ${agentId} not found or archived.`
+    // Checked now, for the user who started the run: the sub-agent may have become private or
+    // been archived since the parent listed it.
+    const agent = delegableAgent(deps.db, p, agentId)
+    if (!agent) {
+      addLog(deps.db, p.id, deps.clock.now(), 'warn', 'delegation_refused', { agentId, reason: 'not_visible' })
+      return `Error: sub-agent ${agentId} not found, archived, or not visible to the user who started this run.`
+    }
     let job: Job
     try {
       job = createJob(deps, this.providers, {
         agent,
         space: null,
+        // The child lives in its parent's space and so inherits its visibility (without its instructions).
+        spaceId: p.spaceId,
         message,
         userId: p.userId,
         sessionId: `${p.sessionId}:${p.id}:${agentId}`,

@@ -1,4 +1,4 @@
-import { and, eq, gte, inArray, or, sql } from 'drizzle-orm'
+import { and, eq, gte, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import type { DB } from '../../db/client'
@@ -10,10 +10,10 @@ import { createJob, type Job } from '../../engine/prepare'
 import { getEngine } from '../../engine/runner'
 import { childrenOf, getExecutionRow, listLogs } from '../../engine/store'
 import { AppError } from '../../errors'
+import { canUseAgent } from '../agents/access'
+import { canUseSpace, spaceAccessOf } from '../spaces/access'
+import { canAttachTo, canCancelExecution, canOpenExecution, visibleExecutionsSql } from './access'
 import type { ExecutionTree } from './model'
-
-/** Agent visibilities whose executions every member of the organization may read. */
-const SHARED = ['organization', 'public', 'unlisted']
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
@@ -47,30 +47,27 @@ export function toPublicExecution(r: Execution) {
   }
 }
 
-/** An agent the caller may run: same organization, not archived, theirs or shared (admins: any). */
+/** An agent the caller may run (agents/access.ts canUseAgent), else 404. */
 export function runnableAgent(deps: Deps, p: Principal, id: string): Agent {
-  const a = deps.db.select().from(agents).where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId), eq(agents.archived, false))).get()
-  if (!a || !(isOrgAdmin(p.role) || a.userId === p.userId || SHARED.includes(a.visibility))) {
+  const a = deps.db.select().from(agents).where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId))).get()
+  if (!a || !canUseAgent(p, a)) {
     throw new AppError('not_found', `Agent ${id} not found (or archived, or not visible to you).`)
   }
   return a
 }
 
 function usableSpace(deps: Deps, p: Principal, id: string): Space {
-  const s = deps.db.select().from(spaces).where(and(eq(spaces.id, id), eq(spaces.organizationId, p.organizationId), eq(spaces.archived, false))).get()
-  if (!s || !(isOrgAdmin(p.role) || s.createdBy === p.userId || s.visibility !== 'private')) {
+  const s = deps.db.select().from(spaces).where(and(eq(spaces.id, id), eq(spaces.organizationId, p.organizationId))).get()
+  if (!s || !canUseSpace(p, s)) {
     throw new AppError('not_found', `Space ${id} not found (or archived, or not visible to you).`)
   }
   return s
 }
 
-function canSee(p: Principal, r: Execution): boolean {
-  return r.organizationId === p.organizationId && (isOrgAdmin(p.role) || r.userId === p.userId || SHARED.includes(r.agentVisibility))
-}
-
+/** An execution the caller may open (executions/access.ts), else 404. */
 export function getVisibleExecution(deps: Deps, p: Principal, id: string): Execution {
   const r = getExecutionRow(deps.db, id)
-  if (!r || !canSee(p, r)) throw new AppError('not_found', `Execution ${id} not found.`)
+  if (!r || !canOpenExecution(p, r, spaceAccessOf(deps.db, r.spaceId))) throw new AppError('not_found', `Execution ${id} not found.`)
   return r
 }
 
@@ -91,6 +88,9 @@ export function prepareExecution(deps: Deps, p: Principal, agentId: string, inpu
   let root: string | null = null
   if (input.parentExecutionId) {
     const parent = getVisibleExecution(deps, p, input.parentExecutionId)
+    if (!canAttachTo(p, parent, spaceAccessOf(deps.db, parent.spaceId))) {
+      throw new AppError('forbidden', 'Forbidden: parentExecutionId must be an execution you started (access denied)')
+    }
     depth = Math.max(depth, parent.delegationDepth + 1)
     root = parent.rootExecutionId ?? parent.id
   }
@@ -145,7 +145,7 @@ function listStatements(db: DB, admin: boolean, f: ListFilters) {
     // weighing the organization term as an index constraint, even when statistics say most
     // executions have no parent (which would otherwise send it walking the whole organization).
     f.parentExecutionId === undefined ? eq(x.organizationId, ph('org')) : sql`+${x.organizationId} = ${ph('org')}`,
-    admin ? undefined : or(eq(x.userId, ph('user')), inArray(x.agentVisibility, SHARED)),
+    visibleExecutionsSql(admin),
     f.agentId === undefined ? undefined : eq(x.agentId, ph('agentId')),
     f.status === undefined ? undefined : eq(x.status, ph('status')),
     f.spaceId === undefined ? undefined : eq(x.spaceId, ph('spaceId')),
@@ -185,13 +185,27 @@ export function listExecutions(deps: Deps, p: Principal, q: ListInput) {
   return { executions: page.rows.map(toPublicExecution), nextCursor: page.nextCursor }
 }
 
+/**
+ * The execution and, recursively, the child executions the caller may open; a child they may not
+ * open is left out with everything under it, and only counted in `hiddenChildren`.
+ */
 export function executionTree(deps: Deps, p: Principal, id: string): ExecutionTree {
   const root = getVisibleExecution(deps, p, id)
-  const build = (r: Execution, depth: number): ExecutionTree => ({
-    ...toPublicExecution(r),
-    children: depth > 20 ? [] : childrenOf(deps.db, [r.id]).map((c) => build(c, depth + 1)),
-  })
+  const spaceOf = memo((spaceId: string | null) => spaceAccessOf(deps.db, spaceId))
+  const build = (r: Execution, depth: number): ExecutionTree => {
+    const kids = depth > 20 ? [] : childrenOf(deps.db, [r.id])
+    const open = kids.filter((c) => canOpenExecution(p, c, spaceOf(c.spaceId)))
+    return { ...toPublicExecution(r), children: open.map((c) => build(c, depth + 1)), hiddenChildren: kids.length - open.length }
+  }
   return build(root, 0)
+}
+
+function memo<K, V>(fn: (k: K) => V): (k: K) => V {
+  const seen = new Map<K, V>()
+  return (k) => {
+    if (!seen.has(k)) seen.set(k, fn(k))
+    return seen.get(k)!
+  }
 }
 
 export function executionLogs(deps: Deps, p: Principal, id: string) {
@@ -202,7 +216,7 @@ export function executionLogs(deps: Deps, p: Principal, id: string) {
 /** Cancels a pending/running execution and its descendants; a cancelled one is a no-op; a finished one 409. */
 export function cancelExecution(deps: Deps, p: Principal, id: string): Execution {
   const r = getVisibleExecution(deps, p, id)
-  if (!isOrgAdmin(p.role) && r.userId !== p.userId) throw new AppError('forbidden', 'Forbidden: only the user who started an execution (or an organization admin) may cancel it.')
+  if (!canCancelExecution(p, r, spaceAccessOf(deps.db, r.spaceId))) throw new AppError('forbidden', 'Forbidden: only the user who started an execution (or an organization admin) may cancel it.')
   if (r.status === 'cancelled') return r
   if (r.status === 'completed' || r.status === 'failed') {
     throw new AppError('invalid_state', `Execution ${id} already ${r.status}; only pending or running executions can be cancelled.`)

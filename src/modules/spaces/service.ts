@@ -1,4 +1,4 @@
-import { and, eq, inArray, or, sql } from 'drizzle-orm'
+import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import type { DB } from '../../db/client'
@@ -8,6 +8,8 @@ import { agents, spaces, type AgentRef, type Space } from '../../db/schema'
 import type { Deps } from '../../deps'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
+import { canUseAgent } from '../agents/access'
+import { canEditSpace, canSeeSpace, visibleSpacesSql } from './access'
 import { listSecretNames, secretNamesBySpace } from './secrets'
 
 export type SpaceVisibility = Space['visibility']
@@ -86,11 +88,6 @@ function validateType(type: SpaceType | undefined): void {
   }
 }
 
-/** May the caller see this space? Admins: every space of the organization; others: their own and shared ones. */
-function canSee(principal: Principal, row: Space): boolean {
-  return isOrgAdmin(principal.role) || row.createdBy === principal.userId || row.visibility !== 'private'
-}
-
 /** A space of the caller's organization that the caller may see; otherwise 404 (existence is not revealed). */
 export function findVisibleSpace(deps: Deps, principal: Principal, id: string): Space {
   const row = prepared(deps.db, 'spaces.get', () =>
@@ -100,13 +97,13 @@ export function findVisibleSpace(deps: Deps, principal: Principal, id: string): 
       .where(and(eq(spaces.id, sql.placeholder('id')), eq(spaces.organizationId, sql.placeholder('org'))))
       .prepare(),
   ).get({ id, org: principal.organizationId })
-  if (!row || !canSee(principal, row)) throw new AppError('not_found', `Space ${id} not found`)
+  if (!row || !canSeeSpace(principal, row)) throw new AppError('not_found', `Space ${id} not found`)
   return row
 }
 
 /** Members change only the spaces they created; admins any space of the organization. */
 export function assertCanEditSpace(principal: Principal, row: Space, what = 'change'): void {
-  if (!isOrgAdmin(principal.role) && row.createdBy !== principal.userId) {
+  if (!canEditSpace(principal, row)) {
     throw new AppError('forbidden', `Forbidden: only the space's creator or an organization admin can ${what} it (access denied)`)
   }
 }
@@ -116,17 +113,11 @@ function checkAgents(deps: Deps, principal: Principal, ids: string[]): void {
   if (ids.length === 0) return
   const found = new Set(
     deps.db
-      .select({ id: agents.id })
+      .select({ id: agents.id, organizationId: agents.organizationId, userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
       .from(agents)
-      .where(
-        and(
-          inArray(agents.id, ids),
-          eq(agents.organizationId, principal.organizationId),
-          eq(agents.archived, false),
-          isOrgAdmin(principal.role) ? undefined : or(eq(agents.userId, principal.userId), inArray(agents.visibility, ['organization', 'public', 'unlisted'])),
-        ),
-      )
+      .where(and(inArray(agents.id, ids), eq(agents.organizationId, principal.organizationId)))
       .all()
+      .filter((a) => canUseAgent(principal, a))
       .map((r) => r.id),
   )
   const bad = ids.filter((id) => !found.has(id))
@@ -188,7 +179,7 @@ function listStatements(db: DB, withArchived: boolean, admin: boolean) {
   const where = [
     eq(s.organizationId, ph('org')),
     withArchived ? undefined : eq(s.archived, false),
-    admin ? undefined : or(eq(s.createdBy, ph('user')), inArray(s.visibility, ['organization', 'public'])),
+    visibleSpacesSql(admin),
   ]
   const page = (after: boolean) =>
     db

@@ -9,6 +9,9 @@ import type { Deps } from '../../deps'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { jsonBytes, MAX_FREE_FORM_JSON_BYTES } from '../../json-limits'
+import { canUseAgent } from '../agents/access'
+import { canUseSpace, spaceAccessOf } from '../spaces/access'
+import { canEditTask, canSeeTask, visibleTasksSql } from './access'
 
 export type TaskStatus = (typeof TASK_STATUSES)[number]
 export type TaskPriority = (typeof TASK_PRIORITIES)[number]
@@ -98,11 +101,11 @@ function resolveAssignee(deps: Deps, p: Principal, input: TaskInput): Pick<Task,
   const type = input.assigneeType ?? (value.startsWith('char_') ? 'agent' : value.startsWith('user_') ? 'user' : null)
   if (type === 'agent') {
     const a = deps.db
-      .select({ userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
+      .select({ organizationId: agents.organizationId, userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
       .from(agents)
       .where(and(eq(agents.id, value), eq(agents.organizationId, p.organizationId)))
       .get()
-    if (!a || a.archived || (a.visibility === 'private' && a.userId !== p.userId && !isOrgAdmin(p.role))) {
+    if (!a || !canUseAgent(p, a)) {
       throw invalid('assignedTo', `assignedTo must be an active agent of your organization; not found: ${value}`)
     }
   } else if (type === 'user') {
@@ -119,11 +122,11 @@ function resolveAssignee(deps: Deps, p: Principal, input: TaskInput): Pick<Task,
 /** A space of the caller's organization, not archived, that the caller can see. */
 function checkSpace(deps: Deps, p: Principal, spaceId: string) {
   const s = deps.db
-    .select({ createdBy: spaces.createdBy, visibility: spaces.visibility, archived: spaces.archived })
+    .select({ organizationId: spaces.organizationId, createdBy: spaces.createdBy, visibility: spaces.visibility, archived: spaces.archived })
     .from(spaces)
     .where(and(eq(spaces.id, spaceId), eq(spaces.organizationId, p.organizationId)))
     .get()
-  if (!s || s.archived || (s.visibility === 'private' && s.createdBy !== p.userId && !isOrgAdmin(p.role))) {
+  if (!s || !canUseSpace(p, s)) {
     throw invalid('spaceId', `spaceId must be an active space of your organization; not found: ${spaceId}`)
   }
 }
@@ -184,11 +187,12 @@ export function createTask(deps: Deps, p: Principal, input: TaskInput & { title:
 /** Which filters are set: one prepared statement per combination, each on its own index. */
 type TaskFilters = Pick<ListTasksOptions, 'status' | 'priority' | 'assignedTo' | 'spaceId'>
 
-function listStatements(db: DB, f: TaskFilters) {
+function listStatements(db: DB, admin: boolean, f: TaskFilters) {
   const k = tasks
   const ph = sql.placeholder
   const where = [
     eq(k.organizationId, ph('org')),
+    visibleTasksSql(admin),
     f.status === undefined ? undefined : eq(k.status, ph('status')),
     f.priority === undefined ? undefined : eq(k.priority, ph('priority')),
     f.assignedTo === undefined ? undefined : eq(k.assignedTo, ph('assignedTo')),
@@ -206,12 +210,13 @@ function listStatements(db: DB, f: TaskFilters) {
   return { first: page(false), after: page(true), count: cappedCount(db, k, and(...where)) }
 }
 
-/** The organization's tasks (every member reads all of them), newest first, one page. */
+/** The organization's tasks the caller may see (all but those in spaces hidden from them), newest first, one page. */
 export function listTasks(deps: Deps, p: Principal, opts: ListTasksOptions): { tasks: PublicTask[] } & ListPage {
   const f: TaskFilters = { status: opts.status, priority: opts.priority, assignedTo: opts.assignedTo, spaceId: opts.spaceId }
-  const shape = [f.status, f.priority, f.assignedTo, f.spaceId].map((v) => (v === undefined ? 0 : 1)).join('')
-  const q = prepared(deps.db, `tasks.list.${shape}`, () => listStatements(deps.db, f))
-  const params = { org: p.organizationId, ...f }
+  const admin = isOrgAdmin(p.role)
+  const shape = [admin, f.status, f.priority, f.assignedTo, f.spaceId].map((v) => (v === undefined || v === false ? 0 : 1)).join('')
+  const q = prepared(deps.db, `tasks.list.${shape}`, () => listStatements(deps.db, admin, f))
+  const params = { org: p.organizationId, user: p.userId, ...f }
   const page = readPage('tasks', { ...f, caller: [p.organizationId, p.userId] }, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
     count: (cap) => q.count.get({ ...params, cap })?.n ?? 0,
@@ -220,7 +225,8 @@ export function listTasks(deps: Deps, p: Principal, opts: ListTasksOptions): { t
   return { tasks: page.rows.map(toPublicTask), ...listPage(page) }
 }
 
-function findInOrg(deps: Deps, p: Principal, id: string): Task {
+/** A task the caller may see (tasks/access.ts), else 404. */
+function findVisible(deps: Deps, p: Principal, id: string): Task {
   const row = prepared(deps.db, 'tasks.findInOrg', () =>
     deps.db
       .select()
@@ -228,21 +234,21 @@ function findInOrg(deps: Deps, p: Principal, id: string): Task {
       .where(and(eq(tasks.id, sql.placeholder('id')), eq(tasks.organizationId, sql.placeholder('org'))))
       .prepare(),
   ).get({ id, org: p.organizationId })
-  if (!row) throw new AppError('not_found', `Task ${id} not found`)
+  if (!row || !canSeeTask(p, row, spaceAccessOf(deps.db, row.spaceId))) throw new AppError('not_found', `Task ${id} not found`)
   return row
 }
 
-/** Admins change any task of the organization; members the ones they created or are assigned. */
+/** Admins change any task they may see; members the ones they created or are assigned. */
 function findEditable(deps: Deps, p: Principal, id: string): Task {
-  const row = findInOrg(deps, p, id)
-  if (!isOrgAdmin(p.role) && row.createdBy !== p.userId && row.assignedTo !== p.userId) {
+  const row = findVisible(deps, p, id)
+  if (!canEditTask(p, row, spaceAccessOf(deps.db, row.spaceId))) {
     throw new AppError('forbidden', "Forbidden: only the task's creator, its assignee or an organization admin can change this task (access denied)")
   }
   return row
 }
 
 export function getTask(deps: Deps, p: Principal, id: string): PublicTask {
-  return toPublicTask(findInOrg(deps, p, id))
+  return toPublicTask(findVisible(deps, p, id))
 }
 
 /**
