@@ -94,7 +94,7 @@ export function helpText(): string {
     '',
     'Server and administration (work on the database file, also while a server runs; no token):',
     ...overview('admin'),
-    '  only serve, migrate and users create create a database; each says on stderr which one it opened',
+    '  only serve, migrate, users create and restore create a database; each says on stderr which one it opened',
     '',
     'Client (talk HTTP to a server with a token; for scripts, cron jobs, CI and containers):',
     ...overview('client'),

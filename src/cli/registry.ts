@@ -142,7 +142,7 @@ const ADMIN_COMMANDS: TopCommand[] = [
     mode: 'admin',
     ...leaf({
       name: 'backup',
-      summary: 'a consistent copy of the database, also while the server runs (VACUUM INTO), checked',
+      summary: 'a checked copy of the database, also while the server runs',
       notes: ['never overwrites FILE; keep the encryption key (key file or TEAMDAY_ENCRYPTION_KEY) too, apart from the backup'],
       options: { out: req('FILE'), ...db },
       load: () => import('./admin/backup').then((m) => m.backup),
@@ -152,7 +152,7 @@ const ADMIN_COMMANDS: TopCommand[] = [
     mode: 'admin',
     ...leaf({
       name: 'restore',
-      summary: 'replaces the database with a checked backup; the server must be stopped',
+      summary: 'replace the database with a checked backup (server stopped)',
       notes: ['the database it replaces is kept beside it as FILE.before-restore-TIME'],
       options: { from: req('FILE'), ...db },
       load: () => import('./admin/backup').then((m) => m.restore),
