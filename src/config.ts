@@ -97,8 +97,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     host: env.HOST ?? '0.0.0.0',
     port,
     dbPath,
-    encryptionKey: env.TEAMDAY_ENCRYPTION_KEY || undefined,
-    previousEncryptionKeys: (env.TEAMDAY_ENCRYPTION_KEYS_PREVIOUS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    encryptionKey: keyVar('TEAMDAY_ENCRYPTION_KEY', env.TEAMDAY_ENCRYPTION_KEY || undefined),
+    previousEncryptionKeys: (env.TEAMDAY_ENCRYPTION_KEYS_PREVIOUS ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((k, i) => keyVar(`TEAMDAY_ENCRYPTION_KEYS_PREVIOUS[${i}]`, k)!),
     keyFile: env.TEAMDAY_KEY_FILE ?? defaultKeyFile(dbPath),
     trustedProxyHops: parseIntVar('TEAMDAY_TRUSTED_PROXY_HOPS', env.TEAMDAY_TRUSTED_PROXY_HOPS, 0, 0, 10),
     trustedProxies: parseTrustedProxies(env.TEAMDAY_TRUSTED_PROXIES),
@@ -142,6 +142,17 @@ export function defaultToProductionMode(env: Env = process.env): void {
 export function defaultKeyFile(dbPath: string): string {
   if (dbPath === ':memory:') return ''
   return join(dirname(resolve(dbPath)), 'teamday.key')
+}
+
+/**
+ * A key's shape is checked with the rest of the config, before any folder or database file is
+ * created: a mistyped key leaves nothing behind (src/crypto/keys.ts decodes it for use).
+ */
+function keyVar(name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  const bytes = Buffer.from(value.trim(), 'base64').length
+  if (bytes !== 32) throw new ConfigError(`${name} must be base64 of exactly 32 bytes (got ${bytes}); generate one with: openssl rand -base64 32`)
+  return value
 }
 
 export function parsePort(value: string): number {

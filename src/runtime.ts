@@ -2,7 +2,7 @@ import { AuditLog } from './audit/log'
 import { systemClock, type Clock } from './clock'
 import type { Config } from './config'
 import type { Services } from './context'
-import { loadSecretBox } from './crypto/keys'
+import { loadSecretBox, type KeySource } from './crypto/keys'
 import type { SecretBox } from './crypto/secretbox'
 import { openDatabase, type SqliteConnection } from './db/client'
 import { runMigrations } from './db/migrate'
@@ -23,7 +23,7 @@ export interface Runtime extends Services {
   engine: Engine
   limiter: RateLimiter
   /** Where the encryption key came from (env, file, created, ephemeral). */
-  keySource: string
+  keySource: KeySource
   migrationsApplied: number
   /** Closes the database (after the engine has stopped: see `teamday serve`). */
   close(): void
@@ -38,6 +38,11 @@ export interface RuntimeOptions {
   providers?: ModelProviders
   /** Rate-limit counters; by default in process memory. */
   rateLimitStore?: RateLimitStore
+  /**
+   * false: neither the database nor a key file is created (admin commands other than serve,
+   * migrate and users create); a missing one fails naming its path.
+   */
+  create?: boolean
 }
 
 /**
@@ -48,10 +53,11 @@ export interface RuntimeOptions {
 export async function createRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
   const log = opts.log ?? createLogger(config.logLevel)
   const clock = opts.clock ?? systemClock
-  const connection = openDatabase(config.dbPath, { rowCache: config.cache })
+  const connection = openDatabase(config.dbPath, { rowCache: config.cache, create: opts.create })
   try {
     const { applied } = runMigrations(connection)
-    const { box, source } = opts.box ? { box: opts.box, source: 'injected' } : loadSecretBox(config)
+    // A box given by the caller (tests) was neither read nor written anywhere: ephemeral.
+    const { box, source } = opts.box ? { box: opts.box, source: 'ephemeral' as const } : loadSecretBox(config, { create: opts.create })
     const services: Services = { db: connection.db, clock, box, log, audit: new AuditLog(), config }
     await verifyEncryptionKey(connection.db, box, clock.now())
     const engine = new Engine({ db: connection.db, clock, log, config, providers: opts.providers ?? configProviders(config) })

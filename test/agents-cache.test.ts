@@ -54,16 +54,28 @@ describe('agent list cache', () => {
     expect(names(await t.req('GET', '/api/v1/agents?limit=1', { token: m2.token }))).toEqual(['Shared'])
   })
 
-  test('a write through another instance on the same database shows at once', async () => {
+  test('a write through a second connection to the same database file shows in the next list on the first', async () => {
     const path = join(dir, 'shared.db')
-    const one = await makeTestApp({ dbPath: path })
+    const key = crypto.getRandomValues(new Uint8Array(32))
+    const one = await makeTestApp({ dbPath: path, key })
     const a = await makeActor(one, { role: 'admin' })
-    // A second app on the same database: its own in-memory cache.
-    const two = createApp(one.rt)
-    const listOnTwo = async () => JSON.parse(await (await two.handle(new Request('http://localhost/api/v1/agents', { headers: { authorization: `Bearer ${a.token}` } }))).text())
-    expect((await listOnTwo()).total).toBe(0)
-    await one.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Made on one' } })
-    expect((await listOnTwo()).agents.map((x: any) => x.name)).toEqual(['Made on one'])
+    // A second server process: its own runtime and connection to the same file, same key, its own caches.
+    const two = await makeTestApp({ dbPath: path, key })
+    try {
+      expect(two.rt.connection).not.toBe(one.rt.connection)
+      const post = (name: string) => two.app.handle(new Request('http://localhost/api/v1/agents', { method: 'POST', headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name }) }))
+      const listOnOne = () => one.req('GET', '/api/v1/agents', { token: a.token })
+      expect((await listOnOne()).body.total).toBe(0)
+      expect((await listOnOne()).body.total).toBe(0) // now cached on connection 1
+      expect((await post('Made on two')).status).toBe(201)
+      expect(names(await listOnOne())).toEqual(['Made on two'])
+      // And a write through connection 2 made after that list was cached.
+      expect((await post('Second on two')).status).toBe(201)
+      expect(names(await listOnOne())).toEqual(['Made on two', 'Second on two'])
+    } finally {
+      two.rt.close()
+      one.rt.close()
+    }
   })
 })
 

@@ -101,10 +101,15 @@ describe('the layers of src/', () => {
     expect([...arrows('db/', 'cache/'), ...arrows('db/', 'http/'), ...arrows('db/', 'engine/'), ...arrows('db/', 'auth/')]).toEqual([])
   })
 
-  test('the runtime, the service context and the engine know no resource and no HTTP', () => {
-    for (const file of ['runtime.ts', 'context.ts', 'engine/']) {
+  test('the runtime and the service context know no resource and no HTTP', () => {
+    for (const file of ['runtime.ts', 'context.ts']) {
       expect([...arrows(file, 'modules/'), ...arrows(file, 'http/'), ...arrows(file, 'app.ts')]).toEqual([])
     }
+  })
+
+  test("the engine knows no HTTP, and of the resources only their access rules (delegation re-checks the sub-agent)", () => {
+    expect([...arrows('engine/', 'http/'), ...arrows('engine/', 'app.ts')]).toEqual([])
+    expect(arrows('engine/', 'modules/').filter((a) => !/→ modules\/\w+\/access\.ts$/.test(a))).toEqual([])
   })
 
   test('services never see Elysia: only route and schema files of modules/ import it', () => {

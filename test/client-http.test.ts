@@ -78,7 +78,12 @@ describe('exit codes', () => {
   })
 
   test('2: usage (unknown command, unknown flag, bad value, invalid input rejected by the server)', async () => {
-    for (const argv of [['agents', 'frob'], ['agents', 'list', '--colour'], ['agents', 'list', '--limit', 'lots'], ['agents', 'list', '--retries', '99']]) {
+    for (const argv of [['agents', 'frob'], ['agents', 'list', '--colour']]) {
+      const r = await cli(argv)
+      expect(r.code).toBe(2)
+      expect(r.err).toMatch(/^error: unknown .*See "teamday help agents"\.\n$/)
+    }
+    for (const argv of [['agents', 'list', '--limit', 'lots'], ['agents', 'list', '--retries', '99']]) {
       const r = await cli(argv)
       expect(r.code).toBe(2)
       expect(r.err).toContain('usage:')
@@ -194,7 +199,7 @@ describe('retries', () => {
   test('connection errors are retried (GET), then reported', async () => {
     const sleeps: number[] = []
     const client = new ApiClient({ baseUrl: 'http://127.0.0.1:9', token: admin.token, tokenSource: 'test', retries: 3, warn: () => {}, sleep: async (ms) => void sleeps.push(ms), random: () => 0.5 })
-    await expect(client.request('GET', '/api/v1/tokens/self')).rejects.toMatchObject({ exit: 5 })
+    await expect(client.request('GET', '/api/v1/tokens/self')).rejects.toMatchObject({ kind: 'server' })
     // Exponential with jitter in [50%, 100%] of 0.5 s, 1 s, 2 s.
     expect(sleeps).toEqual([375, 750, 1500])
   })
@@ -206,12 +211,12 @@ describe('retries', () => {
       return new Response('', { status: 503 })
     }) as unknown as typeof fetch
     const opts = { baseUrl: base, token: admin.token, tokenSource: 'test', warn: () => {}, fetch: fake, sleep: async () => {} }
-    await expect(new ApiClient({ ...opts, retries: 2 }).request('POST', '/api/v1/tasks', { body: { title: 'x' } })).rejects.toMatchObject({ exit: 5 })
+    await expect(new ApiClient({ ...opts, retries: 2 }).request('POST', '/api/v1/tasks', { body: { title: 'x' } })).rejects.toMatchObject({ kind: 'server' })
     expect(keys).toHaveLength(3)
     expect(keys[0]).toBeTruthy()
     expect(new Set(keys).size).toBe(1)
     keys.length = 0
-    await expect(new ApiClient({ ...opts, retries: 0 }).request('POST', '/api/v1/tasks', { body: { title: 'x' } })).rejects.toMatchObject({ exit: 5 })
+    await expect(new ApiClient({ ...opts, retries: 0 }).request('POST', '/api/v1/tasks', { body: { title: 'x' } })).rejects.toMatchObject({ kind: 'server' })
     expect(keys).toEqual([null])
   })
 
@@ -222,7 +227,7 @@ describe('retries', () => {
       return Response.json({ error: true, statusCode: 502, code: 'bad_gateway', message: 'Execution exec_x failed: boom' }, { status: 502 })
     }) as unknown as typeof fetch
     const client = new ApiClient({ baseUrl: base, token: admin.token, tokenSource: 'test', retries: 3, warn: () => {}, fetch: fake, sleep: async () => {} })
-    await expect(client.request('POST', '/api/v1/agents/char_x/execute', { body: { message: 'x' } })).rejects.toMatchObject({ exit: 1 })
+    await expect(client.request('POST', '/api/v1/agents/char_x/execute', { body: { message: 'x' } })).rejects.toMatchObject({ kind: 'failed' })
     expect(calls).toBe(1)
   })
 
@@ -235,19 +240,33 @@ describe('retries', () => {
 })
 
 describe('token expiry warning', () => {
-  test('fewer than 7 days left: one warning on stderr; the command still succeeds', async () => {
-    // Tokens last at least 7 days: create one 4 days ago (server clock), so 3 days are left.
-    t.clock.ms = Date.now() - 4 * 86_400_000
-    const soon = await makeToken(t, admin, { expiresInDays: 7 })
+  /** A token of `days` days created `age` days ago (server clock), used now. */
+  async function use(days: number, age: number) {
+    t.clock.ms = Date.now() - age * 86_400_000
+    const token = await makeToken(t, admin, { expiresInDays: days })
     t.clock.ms = Date.now()
-    const r = await cli(['whoami'], { TEAMDAY_URL: base, TEAMDAY_TOKEN: soon.token }, [soon.token])
+    const r = await cli(['agents', 'list'], { TEAMDAY_URL: base, TEAMDAY_TOKEN: token.token }, [token.token])
     expect(r.code).toBe(0)
-    expect(r.err).toMatch(/^warning: the token \(TEAMDAY_TOKEN\) expires in 2 days/)
+    return { ...r, id: token.id }
+  }
+
+  test('fewer than 7 days and under a quarter of its lifetime left: one warning naming the token; the command still succeeds', async () => {
+    const r = await use(30, 25) // 5 days of 30 left
+    expect(r.err).toStartWith(`warning: the token ${r.id} (TEAMDAY_TOKEN) expires in 4 days, on `)
+    expect(r.err).toContain(`rotate it now (teamday tokens rotate ${r.id})`)
     expect(r.err.match(/warning/g)).toHaveLength(1)
   })
 
-  test('more than 7 days left: no warning', async () => {
-    expect((await cli(['whoami'])).err).toBe('')
+  test('a 7-day token with 3 days left is not warned about (still 3/7 of its lifetime); with 1 day left it is', async () => {
+    expect((await use(7, 4)).err).toBe('')
+    const late = await use(7, 6)
+    expect(late.err).toStartWith(`warning: the token ${late.id} (TEAMDAY_TOKEN) expires in less than a day`)
+  })
+
+  test('more than 7 days left: no warning, and no extra request', async () => {
+    const r = await use(90, 60)
+    expect(r.err).toBe('')
+    expect(seen.map((s) => s.path)).toEqual(['/api/v1/agents'])
   })
 })
 

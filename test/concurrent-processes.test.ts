@@ -118,3 +118,17 @@ describe('other processes opening the database while the server writes', () => {
     }
   }, 120_000)
 })
+
+describe("nothing in src/ touches SQLite's own files", () => {
+  test('no Bun.mmap, and no path naming a -wal, -shm or -journal file, anywhere in src/', () => {
+    const offenders: string[] = []
+    for (const file of new Bun.Glob('src/**/*.ts').scanSync(resolve(import.meta.dir, '..'))) {
+      const text = readFileSync(resolve(import.meta.dir, '..', file), 'utf8')
+      text.split('\n').forEach((line, i) => {
+        if (/^\s*(\/\/|\*)/.test(line)) return // comments may explain the rule
+        if (/Bun\.mmap|-(shm|wal|journal)\b['"`]/.test(line)) offenders.push(`${file}:${i + 1}: ${line.trim()}`)
+      })
+    }
+    expect(offenders).toEqual([])
+  })
+})

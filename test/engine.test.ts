@@ -186,7 +186,7 @@ describe('executions list and visibility', () => {
   })
 })
 
-describe('Anthropic provider', () => {
+describe('Anthropic provider', async () => {
   const anth = (extra = {}) => makeTestApp({ config: { anthropicApiKey: 'sk-ant-test', anthropicBaseUrl: double.anthropicBaseUrl, ...extra } })
 
   test('claude-* models run through the Anthropic Messages API, sync and stream, with tool calls', async () => {

@@ -47,6 +47,9 @@ const cases: Case[] = [
   { name: 'tasks by priority', path: '/api/v1/tasks?priority=high', table: 'tasks', index: ['tasks_org_priority_idx'] },
   { name: 'tasks by assignee', path: '/api/v1/tasks?assignedTo=someone', table: 'tasks', index: ['tasks_org_assignee_idx'] },
   { name: 'tasks by space', path: '/api/v1/tasks?spaceId=space_x', table: 'tasks', index: ['tasks_org_space_idx'] },
+  // Members: the space's visibility is looked up per row by primary key (spaces/access.ts).
+  { name: 'tasks (member)', path: '/api/v1/tasks', actor: 'member', table: 'tasks', index: ['tasks_org_idx'] },
+  { name: 'tasks by space (member)', path: '/api/v1/tasks?spaceId=space_x', actor: 'member', table: 'tasks', index: ['tasks_org_space_idx'] },
   { name: 'agents (admin)', path: '/api/v1/agents', table: 'agents', index: ['agents_org_idx'] },
   { name: 'agents (member)', path: '/api/v1/agents', actor: 'member', table: 'agents', index: ['agents_org_idx'] },
   { name: 'agents with archived', path: '/api/v1/agents?archived=true', table: 'agents', index: ['agents_org_time_idx'] },
@@ -63,6 +66,8 @@ const cases: Case[] = [
   { name: 'executions by status', path: '/api/v1/executions?status=running', table: 'executions', index: ['executions_org_status_idx'] },
   { name: 'executions by space', path: '/api/v1/executions?spaceId=space_x', table: 'executions', index: ['executions_org_space_idx'] },
   { name: 'executions by parent', path: '/api/v1/executions?parentExecutionId=exec_x', table: 'executions', index: ['executions_parent_idx'] },
+  { name: 'executions by space (member)', path: '/api/v1/executions?spaceId=space_x', actor: 'member', table: 'executions', index: ['executions_org_space_idx'] },
+  { name: 'executions by parent (member)', path: '/api/v1/executions?parentExecutionId=exec_x', actor: 'member', table: 'executions', index: ['executions_parent_idx'] },
   { name: 'executions since', path: '/api/v1/executions?since=2026-01-01T00:00:00Z', table: 'executions', index: ['executions_org_time_idx'] },
   { name: 'own tokens', path: '/api/v1/tokens', table: 'personal_access_tokens', index: ['pat_user_org_idx'] },
   { name: 'own tokens by status', path: '/api/v1/tokens?status=active', table: 'personal_access_tokens', index: ['pat_user_org_idx'] },
@@ -87,6 +92,8 @@ function checkPage(c: Case, sql: string) {
   expect(p.some((l) => c.index.some((i) => new RegExp(`^SEARCH ${c.table} USING (COVERING )?INDEX ${i} \\(`).test(l))), where).toBe(true)
   expect(p.some((l) => l.includes('TEMP B-TREE')), where).toBe(false)
   expect(p.some((l) => l.startsWith(`SCAN ${c.table}`)), where).toBe(false)
+  // A visibility rule that looks at the row's space does so by primary key, never by a scan.
+  expect(p.some((l) => l.startsWith('SCAN spaces') || (l.startsWith('SEARCH spaces') && c.table !== 'spaces' && !l.includes('(id=?)'))), where).toBe(false)
 }
 
 function checkCount(c: Case, sql: string) {

@@ -240,12 +240,16 @@ describe('rows of SELECT statements kept until the next commit', () => {
     closeDatabase(db)
   })
 
-  test('different parameters are different entries; large results are not kept', () => {
+  test('single rows are kept, per parameters; results of several rows or over a mebibyte are not', () => {
     const db = openDatabase(dbFile())
     db.client.exec('CREATE TABLE x (v INTEGER)')
     db.client.exec('WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) INSERT INTO x SELECT i FROM n')
-    expect(q(db, 299)).toEqual([[299], [300]])
-    expect(q(db, 300)).toEqual([[300]])
+    const two = q(db, 299)
+    expect(two).toEqual([[299], [300]])
+    expect(q(db, 299)).not.toBe(two) // more than one row: read again, never kept
+    const single = q(db, 300)
+    expect(single).toEqual([[300]])
+    expect(q(db, 300)).toBe(single) // one row: kept
     const big = q(db, 0)
     expect(big.length).toBe(300)
     expect(q(db, 0)).not.toBe(big)

@@ -4,12 +4,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Elysia } from 'elysia'
 import { authPlugin } from '../src/auth/plugin'
-import { PERMISSIONS, SCOPES, type Permission } from '../src/auth/roles'
+import { SCOPES } from '../src/auth/roles'
 import { loadConfig } from '../src/config'
 import { AppError } from '../src/errors'
 import { operatorContext } from '../src/context'
 import { createRuntime } from '../src/runtime'
 import { findTokenById } from '../src/modules/tokens/service'
+import { setRole } from '../src/modules/users/service'
 import { cliOn } from './helpers/cli'
 import { authorizerOf, makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 
@@ -57,41 +58,8 @@ describe('scopes on token creation', () => {
   })
 })
 
-/** Every tokens and audit route with the one scope it needs. */
-type Route = { name: string; scope: Permission | null; send: (token: string) => Promise<{ status: number; body: any; headers: Headers }> }
-const routes: Route[] = [
-  { name: 'GET /tokens', scope: 'tokens:read', send: (tok) => t.req('GET', '/api/v1/tokens', { token: tok }) },
-  { name: 'POST /tokens', scope: 'tokens:write', send: (tok) => t.req('POST', '/api/v1/tokens', { token: tok, body: { name: 'n' } }) },
-  { name: 'GET /tokens/:id', scope: 'tokens:read', send: (tok) => t.req('GET', `/api/v1/tokens/${admin.tokenId}`, { token: tok }) },
-  // Targets the caller's scopes cover (a token may rotate or revoke only those: token-escalation.test.ts).
-  { name: 'DELETE /tokens/:id', scope: 'tokens:write', send: async (tok) => t.req('DELETE', `/api/v1/tokens/${(await makeToken(t, admin, { scopes: ['tokens:read'] })).id}`, { token: tok }) },
-  { name: 'POST /tokens/:id/rotate', scope: 'tokens:write', send: async (tok) => t.req('POST', `/api/v1/tokens/${(await makeToken(t, admin, { scopes: ['tokens:read'] })).id}/rotate`, { token: tok, body: {} }) },
-  { name: 'GET /audit-events', scope: 'audit:read', send: (tok) => t.req('GET', '/api/v1/audit-events', { token: tok }) },
-  { name: 'GET /tokens/self', scope: null, send: (tok) => t.req('GET', '/api/v1/tokens/self', { token: tok }) },
-]
-
-describe('scope × route table (admin user, so only the scope decides)', () => {
-  for (const r of routes) {
-    test(`${r.name}: passes with ${r.scope ?? 'any scope'}, with "*", and 403 insufficient_scope without`, async () => {
-      const only = (await makeToken(t, admin, { scopes: [r.scope ?? 'agents:read'] })).token
-      const ok = await r.send(only)
-      expect(ok.status).toBeLessThan(300)
-      expect((await r.send((await makeToken(t, admin)).token)).status).toBeLessThan(300)
-      if (r.scope === null) return
-      const unrelated = PERMISSIONS.filter((p) => p !== r.scope && p !== r.scope!.replace(':read', ':write'))
-      const denied = await r.send((await makeToken(t, admin, { scopes: unrelated })).token)
-      expect(denied.status).toBe(403)
-      expect(denied.body.code).toBe('insufficient_scope')
-      expect(denied.body.details.requiredScopes).toEqual([r.scope])
-      expect(denied.headers.get('www-authenticate')).toBe(`Bearer realm="teamday", error="insufficient_scope", scope="${r.scope}"`)
-      const write = r.scope.replace(':read', ':write')
-      if (r.scope.endsWith(':read') && (PERMISSIONS as readonly string[]).includes(write)) {
-        // write implies read
-        expect((await r.send((await makeToken(t, admin, { scopes: [write] })).token)).status).toBe(200)
-      }
-    })
-  }
-
+// Which scope each route needs, for every route: test/scope-routes.test.ts.
+describe('scope denials', () => {
   test('a denied scope is audited once per token and scope per minute, without the token', async () => {
     const tok = await makeToken(t, admin, { scopes: ['agents:read'] })
     for (let i = 0; i < 3; i++) expect((await t.req('GET', '/api/v1/tokens', { token: tok.token })).status).toBe(403)
@@ -147,9 +115,15 @@ describe('route-agnostic: the real auth plugin on a tiny app', () => {
     expect(await call('POST', writeScoped)).toEqual({ status: 403, body: { code: 'forbidden' } })
   })
 
-  test('a member with "*" may do all three; role changes apply to existing tokens', async () => {
+  test('a member with "*" may do all three; a role change applies to the tokens the user already has', async () => {
     const member = await makeActor(t, { role: 'member' })
     for (const m of ['GET', 'POST', 'PUT']) expect((await call(m, member.token)).status).toBe(200)
+    await setRole(t.ctx, member.email, member.orgSlug, 'viewer')
+    expect((await call('GET', member.token)).status).toBe(200)
+    expect(await call('POST', member.token)).toEqual({ status: 403, body: { code: 'forbidden' } })
+    expect(await call('PUT', member.token)).toEqual({ status: 403, body: { code: 'forbidden' } })
+    await setRole(t.ctx, member.email, member.orgSlug, 'member')
+    expect((await call('POST', member.token)).status).toBe(200)
   })
 })
 

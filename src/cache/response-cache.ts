@@ -9,7 +9,7 @@ export class ResponseCache {
 
   constructor(
     private readonly maxEntries = 2000,
-    private readonly maxBytes = 32 * 1024 * 1024,
+    private readonly maxBytes = 8 * 1024 * 1024,
   ) {}
 
   get(key: string): Blob | undefined {

@@ -1,6 +1,6 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { ConfigError, loadConfig, type Config } from '../config'
-import { AppError } from '../errors'
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { loadConfig, type Config } from '../config'
 import type { Ctx } from '../context'
 import type { Runtime } from '../runtime'
 
@@ -10,57 +10,23 @@ export interface Io {
   env: Record<string, string | undefined>
 }
 
-export const processIo: Io = {
+/** The Io of the commands: `write` prints without adding a newline (streamed text). */
+export interface ClientIo extends Io {
+  write?(text: string): void
+}
+
+export const processIo: ClientIo = {
   out: (s) => process.stdout.write(s.endsWith('\n') ? s : s + '\n'),
   err: (s) => process.stderr.write(s.endsWith('\n') ? s : s + '\n'),
+  write: (s) => process.stdout.write(s),
   env: process.env,
 }
 
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const
-
+/** Bad arguments: the message and the command's usage on stderr, exit 2. */
 export class UsageError extends Error {}
-
-/** parseArgs with our usage errors; every command accepts --db. */
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, positionals = 0) {
-  try {
-    const r = parseArgs({ args, options: { ...options, db: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: positionals > 0, strict: true })
-    if (r.positionals.length > positionals) throw new UsageError(`unexpected argument "${r.positionals[positionals]}"`)
-    return r
-  } catch (e) {
-    if (e instanceof UsageError) throw e
-    throw new UsageError((e as Error).message.replace(/^.*?: /, '').split('\n')[0]!)
-  }
-}
-
-export function require_(value: string | undefined, flag: string): string {
-  if (value === undefined || value === '') throw new UsageError(`missing required option ${flag}`)
-  return value
-}
 
 export function configFrom(io: Io, db: string | undefined, overrides: Partial<Config> = {}): Config {
   return loadConfig(io.env, { ...(db ? { dbPath: db } : {}), ...overrides })
-}
-
-/** Runs a command body and maps failures to exit codes and one-line messages on stderr. */
-export async function guard(io: Io, usage: string, body: () => Promise<number> | number): Promise<number> {
-  try {
-    return await body()
-  } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`error: ${e.message}\n\n${usage}`)
-      return EXIT.usage
-    }
-    if (e instanceof ConfigError) {
-      io.err(`error: ${e.message}`)
-      return EXIT.usage
-    }
-    if (e instanceof AppError) {
-      io.err(`error: ${e.message}`)
-      return EXIT.failed
-    }
-    io.err(`error: ${e instanceof Error ? e.message : String(e)}`)
-    return EXIT.failed
-  }
 }
 
 export function table(rows: Record<string, unknown>[], columns: string[]): string {
@@ -71,12 +37,27 @@ export function table(rows: Record<string, unknown>[], columns: string[]): strin
 }
 
 /**
+ * Tokens as the tables show them: during a rotation's grace period the old token is still
+ * `active` for the API, with a revocation time ahead; the table says `revoking` (revokedAt: when).
+ */
+export function tokenRows<T extends { status?: unknown; revokedAt?: unknown }>(tokens: T[]): T[] {
+  return tokens.map((t) => (t.status === 'active' && t.revokedAt ? { ...t, status: 'revoking' } : t))
+}
+
+/**
  * Opens the database (migrating it), runs the body, closes the database. The runtime (drizzle,
  * the schema, the crypto) is loaded here, not at start-up: client commands never pay for it.
+ * Only `create: true` commands (serve, migrate, users create) may create a database; the others
+ * fail with the path they looked for. Says on stderr which database it opened.
  */
-export async function withRuntime(io: Io, db: string | undefined, body: (rt: Runtime, ctx: Ctx) => number | Promise<number>): Promise<number> {
-  const [{ createRuntime }, { operatorContext }] = await Promise.all([import('../runtime'), import('../context')])
-  const rt = await createRuntime(configFrom(io, db))
+export async function withRuntime<T>(io: Io, db: string | undefined, body: (rt: Runtime, ctx: Ctx) => T | Promise<T>, opts: { create?: boolean } = {}): Promise<T> {
+  const [{ createRuntime }, { operatorContext }, { describeKey }] = await Promise.all([import('../runtime'), import('../context'), import('../crypto/keys')])
+  const config = configFrom(io, db)
+  const path = resolve(config.dbPath)
+  // One stat before any connection exists (no descriptor is opened): only to say "new".
+  const existed = existsSync(path)
+  const rt = await createRuntime(config, { create: opts.create === true })
+  io.err(`using ${existed ? '' : 'new '}database ${path} (${describeKey(rt.keySource, config.keyFile)})`)
   try {
     // The admin CLI acts as the operator (audit events: source cli).
     return await body(rt, operatorContext(rt))

@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs'
-import { CLIENT_EXIT, ClientError } from './errors'
+import { ClientError } from './errors'
 
 type Env = Record<string, string | undefined>
 
@@ -35,13 +35,13 @@ export function loadClientConfig(env: Env, flags: { url?: string; tokenFile?: st
         closeSync(fd)
       }
     } catch (e) {
-      throw new ClientError(CLIENT_EXIT.auth, `cannot read the token file ${flags.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`)
+      throw new ClientError('auth', `cannot read the token file ${flags.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`, undefined, undefined, 'token_file')
     }
     const warning = tokenFileWarning(flags.tokenFile, mode)
     if (warning) warn(warning)
     const token = text.trim()
-    if (!token) throw new ClientError(CLIENT_EXIT.auth, `the token file ${flags.tokenFile} is empty`)
-    if (/\s/.test(token)) throw new ClientError(CLIENT_EXIT.auth, `the token file ${flags.tokenFile} must hold only the token (one line, no spaces)`)
+    if (!token) throw new ClientError('auth', `the token file ${flags.tokenFile} is empty`, undefined, undefined, 'token_file')
+    if (/\s/.test(token)) throw new ClientError('auth', `the token file ${flags.tokenFile} must hold only the token (one line, no spaces)`, undefined, undefined, 'token_file')
     return { baseUrl, token, tokenSource: `--token-file ${flags.tokenFile}` }
   }
   if (env.TEAMDAY_TOKEN) return { baseUrl, token: env.TEAMDAY_TOKEN.trim(), tokenSource: 'TEAMDAY_TOKEN' }
@@ -67,10 +67,10 @@ export function normalizeUrl(raw: string, from: string): string {
   try {
     u = new URL(raw)
   } catch {
-    throw new ClientError(CLIENT_EXIT.usage, `${from} must be an http(s) URL such as http://localhost:3000 (got "${raw}")`)
+    throw new ClientError('usage', `${from} must be an http(s) URL such as http://localhost:3000 (got "${raw}")`)
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ClientError(CLIENT_EXIT.usage, `${from} must be an http(s) URL (got "${raw}")`)
-  if (u.username || u.password) throw new ClientError(CLIENT_EXIT.usage, `${from} must not contain credentials; use TEAMDAY_TOKEN or --token-file`)
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ClientError('usage', `${from} must be an http(s) URL (got "${raw}")`)
+  if (u.username || u.password) throw new ClientError('usage', `${from} must not contain credentials; use TEAMDAY_TOKEN or --token-file`)
   const path = u.pathname.replace(/\/+$/, '').replace(/\/api(\/v1)?$/, '')
   return `${u.origin}${path}`
 }

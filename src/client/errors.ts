@@ -1,30 +1,40 @@
-/** Exit codes of the client commands (documented in the README, "Client commands"). */
-export const CLIENT_EXIT = {
-  ok: 0,
-  /** The operation ran and failed: an execution failed or was cancelled, a conflict (409). */
-  failed: 1,
-  /** Bad arguments, or input the server rejected as invalid (400, 413, 422). */
-  usage: 2,
-  /** Authentication or permission: 401, 403, or no token configured. */
-  auth: 3,
-  notFound: 4,
-  /** Server or network: 5xx, connection refused, timeouts, still rate limited after retries. */
-  server: 5,
-} as const
+/**
+ * What kind of failure, for the exit code: the CLI's one table (src/cli/registry.ts, EXIT;
+ * documented in the README, "Client commands") gives each its number.
+ * - failed: the operation ran and failed: an execution failed or was cancelled, a conflict (409).
+ * - usage: bad arguments, or input the server rejected as invalid (400, 413, 422).
+ * - auth: authentication or permission: 401, 403, or no token configured.
+ * - notFound: 404.
+ * - server: server or network: 5xx, connection refused, timeouts, still rate limited after retries.
+ */
+export type Failure = 'failed' | 'usage' | 'auth' | 'notFound' | 'server'
 
-export type ClientExit = (typeof CLIENT_EXIT)[keyof typeof CLIENT_EXIT]
-
-/** A client failure: a one-line message (never a token) and the exit code it maps to. */
+/** A client failure: a one-line message (never a token) and the kind of failure it is. */
 export class ClientError extends Error {
   constructor(
-    readonly exit: ClientExit,
+    readonly kind: Failure,
     message: string,
     readonly hint?: string,
     /** The server's error body, when there was one (printed by --json). */
     readonly body?: unknown,
+    /** For a failure without a teamday error body: the `code` of the JSON error object --json prints. */
+    readonly code?: string,
   ) {
     super(message)
   }
+}
+
+/** A teamday error body (src/errors.ts): `{error: true, statusCode, code, message, requestId, …}`. */
+export function isErrorEnvelope(body: unknown): body is { error: true; code: string; message: string; requestId?: string; details?: any } {
+  const b = body as Record<string, unknown> | null | undefined
+  return !!b && typeof b === 'object' && b.error === true && typeof b.code === 'string' && typeof b.message === 'string'
+}
+
+export const NOT_TEAMDAY_HINT = 'Check --url / TEAMDAY_URL: it must be the address "teamday serve" listens on (try: teamday health --url URL).'
+
+/** A response that is not from teamday: another server, a web page, a proxy's own page. */
+export function notTeamday(server: string, status: number, what: string, body?: unknown): ClientError {
+  return new ClientError('server', `${server} answered HTTP ${status} ${what}: this does not look like a teamday server`, NOT_TEAMDAY_HINT, body, 'not_teamday')
 }
 
 const NEW_TOKEN_HINT =
@@ -34,25 +44,33 @@ const NEW_TOKEN_HINT =
 /** Executions that ran and failed come back as 502/504 with these codes: exit 1, never retried. */
 export const EXECUTION_FAILURE_CODES = new Set(['bad_gateway', 'gateway_timeout'])
 
-/** Maps a non-2xx API response to a ClientError with the server's message. */
-export function errorFromResponse(status: number, body: any, text: string): ClientError {
-  const envelope = body && typeof body === 'object' && body.error === true
+/**
+ * Maps a non-2xx API response to a ClientError with the server's message. Without teamday's
+ * error body, a 4xx (or a redirect) is not a missing object or a bad token: the URL points at
+ * something else (a 5xx or 429 page from a proxy in front of teamday stays a server error).
+ */
+export function errorFromResponse(status: number, body: any, text: string, server = 'the server', location?: string | null): ClientError {
+  const envelope = isErrorEnvelope(body)
+  if (!envelope && status < 500 && status !== 429) {
+    const e = notTeamday(server, status, location ? `with a redirect to ${location}` : 'without a teamday error body', body)
+    return location ? new ClientError(e.kind, e.message, `${NOT_TEAMDAY_HINT} If teamday is at ${location}, use that URL.`, body, e.code) : e
+  }
   const code: string | undefined = envelope ? body.code : undefined
   const reqId = envelope && body.requestId ? ` (request ${body.requestId})` : ''
   const message = envelope && typeof body.message === 'string' ? body.message : `HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}`
   const full = `${message}${reqId}`
-  if (status === 401) return new ClientError(CLIENT_EXIT.auth, full, NEW_TOKEN_HINT, body)
+  if (status === 401) return new ClientError('auth', full, NEW_TOKEN_HINT, body)
   if (status === 403) {
     if (code === 'insufficient_scope') {
       const scopes: string[] = body?.details?.requiredScopes ?? []
-      return new ClientError(CLIENT_EXIT.auth, full, `This token lacks the scope${scopes.length ? ` ${scopes.join(', ')}` : ''}: create a new token with --scopes ${scopes.join(',') || '...'} (or *).`, body)
+      return new ClientError('auth', full, `This token lacks the scope${scopes.length ? ` ${scopes.join(', ')}` : ''}: create a new token with --scopes ${scopes.join(',') || '...'} (or *).`, body)
     }
-    return new ClientError(CLIENT_EXIT.auth, full, 'Your role in the organization does not allow this; ask an organization admin (teamday users set-role).', body)
+    return new ClientError('auth', full, 'Your role in the organization does not allow this; ask an organization admin (teamday users set-role).', body)
   }
-  if (status === 404) return new ClientError(CLIENT_EXIT.notFound, full, undefined, body)
-  if (status === 400 || status === 413 || status === 415 || status === 422) return new ClientError(CLIENT_EXIT.usage, full, undefined, body)
-  if (code && EXECUTION_FAILURE_CODES.has(code)) return new ClientError(CLIENT_EXIT.failed, full, undefined, body)
-  if (status === 429) return new ClientError(CLIENT_EXIT.server, full, 'Still rate limited after the retries; try later or raise --retries.', body)
-  if (status >= 500) return new ClientError(CLIENT_EXIT.server, full, undefined, body)
-  return new ClientError(CLIENT_EXIT.failed, full, undefined, body)
+  if (status === 404) return new ClientError('notFound', full, undefined, body)
+  if (status === 400 || status === 413 || status === 415 || status === 422) return new ClientError('usage', full, undefined, body)
+  if (code && EXECUTION_FAILURE_CODES.has(code)) return new ClientError('failed', full, undefined, body)
+  if (status === 429) return new ClientError('server', full, 'Still rate limited after the retries; try later or raise --retries.', body)
+  if (status >= 500) return new ClientError('server', full, undefined, body)
+  return new ClientError('failed', full, undefined, body)
 }

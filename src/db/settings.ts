@@ -44,3 +44,15 @@ export async function verifyEncryptionKey(db: Db, box: SecretBox, now: number): 
   if (plain !== KEY_CHECK_PLAIN) throw new WrongKeyError('The encryption key check value is corrupt.')
   if (box.isStale(stored)) await putSetting(db, KEY_CHECK, box.seal(KEY_CHECK_PLAIN, `settings.${KEY_CHECK}`), now)
 }
+
+/** The setting that records which key a database is sealed under (backup and restore read it with plain SQL). */
+export const KEY_CHECK_SETTING = KEY_CHECK
+
+/** Whether `box` opens a database's key check value (read-only: nothing is re-sealed). */
+export function keyOpensCheck(box: SecretBox, stored: string): boolean {
+  try {
+    return box.open(stored, `settings.${KEY_CHECK}`) === KEY_CHECK_PLAIN
+  } catch {
+    return false
+  }
+}

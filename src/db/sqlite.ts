@@ -15,7 +15,7 @@ const SELECT = /^\s*select\b/i
  *   text can share one. Bounded: past MAX_STATEMENTS the oldest is forgotten (not finalized: a
  *   long-lived prepared query may hold it).
  *
- * - Rows read by SELECT statements (token look-ups, data versions, lists, single rows), kept
+ * - Single rows read by SELECT statements (token look-ups, data versions, one object by id), kept
  *   until the next commit to the database by anyone. Its one invalidation rule is the change
  *   signal (src/db/change-signal.ts): SQLite's `data_version` for other connections, and this
  *   connection's own writes, which all pass here (every statement that is not a plain SELECT
@@ -24,13 +24,16 @@ const SELECT = /^\s*select\b/i
  *   instead. Never inside a transaction (its own uncommitted writes are not a commit yet), never
  *   for statements that write (`RETURNING`), never for results over MAX_ROWS rows or
  *   MAX_RESULT_BYTES; MAX_BYTES in all. Rows are drizzle's raw value arrays, which it only reads.
+ *   Lists are not kept (MAX_ROWS = 1): under a workload with writes every commit empties the
+ *   cache, and keeping pages of 50 rows cost more CPU per request than it saved (bench/mixed.ts,
+ *   README "Performance"); the agent list has its own cache keyed by data version.
  */
 export class CachingDatabase extends Database {
   static readonly MAX_STATEMENTS = 500
   static readonly MAX_RESULTS = 2_000
-  static readonly MAX_ROWS = 200
+  static readonly MAX_ROWS = 1
   /** Bytes of row data kept in all (strings counted at 2 bytes a character), and in one result. */
-  static readonly MAX_BYTES = 32 * 1024 * 1024
+  static readonly MAX_BYTES = 8 * 1024 * 1024
   static readonly MAX_RESULT_BYTES = 1024 * 1024
 
   /** The one invalidation rule of the row cache; exposed for tests and for closing. */

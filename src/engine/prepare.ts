@@ -1,8 +1,7 @@
-import { and, eq } from 'drizzle-orm'
 import { randomBase62 } from '../auth/random'
 import type { Clock } from '../clock'
 import type { Db } from '../db/connection'
-import { agents, type Agent, type Execution, type Space } from '../db/schema'
+import type { Agent, Execution, Space } from '../db/schema'
 import { newId } from '../ids'
 import type { ModelProviders, SelectedModel } from './providers'
 import { insertExecution } from './store'
@@ -17,7 +16,10 @@ export interface Job {
 
 export interface JobInput {
   agent: Agent
+  /** The space whose instructions join the system prompt; the execution is recorded in it. */
   space: Space | null
+  /** Where the execution is recorded when `space` is null (a delegated child: its parent's space). */
+  spaceId?: string | null
   message: string
   userId: string
   sessionId?: string
@@ -53,7 +55,7 @@ export async function createJob(deps: { db: Db; clock: Clock }, providers: Model
     agentId: input.agent.id,
     agentName: input.agent.name,
     agentVisibility: input.agent.visibility,
-    spaceId: input.space?.id ?? null,
+    spaceId: input.space?.id ?? input.spaceId ?? null,
     chatId,
     sessionId,
     status: 'pending',
@@ -69,9 +71,4 @@ export async function createJob(deps: { db: Db; clock: Clock }, providers: Model
     updatedAt: now,
   })
   return { execution, agent: input.agent, system: systemPrompt(input.agent, input.space), selected }
-}
-
-/** A sub-agent for delegation: same organization, not archived. */
-export function loadSubagent(db: Db, organizationId: string, id: string): Promise<Agent | undefined> {
-  return db.select().from(agents).where(and(eq(agents.id, id), eq(agents.organizationId, organizationId), eq(agents.archived, false))).get()
 }

@@ -1,6 +1,7 @@
 import type { Agent, Execution, Space } from '../db/schema'
 import { AppError } from '../errors'
-import { createJob, loadSubagent, type Job } from './prepare'
+import { delegableAgent } from '../modules/agents/access'
+import { createJob, type Job } from './prepare'
 import type { ModelProviders } from './providers'
 import { runJob, type EngineDeps, type EngineEvent } from './run'
 import { ACTIVE, addLog, descendantsOf, finishExecution, getExecutionRow } from './store'
@@ -17,7 +18,10 @@ interface Queued {
 /** A run to start: the agent (and space) already found visible to the user who starts it. */
 export interface StartInput {
   agent: Agent
+  /** The space it runs in (its instructions join the system prompt). */
   space: Space | null
+  /** Where it is recorded when `space` is null (a delegated child: its parent's space). */
+  spaceId?: string | null
   message: string
   /** Who starts it: the user of the request, or of the parent run for a delegation. */
   userId: string
@@ -89,6 +93,7 @@ export class Engine {
     const job = await createJob(this.deps, this.providers, {
       agent: input.agent,
       space: input.space,
+      spaceId: input.spaceId,
       message: input.message,
       userId: input.userId,
       sessionId: input.sessionId,
@@ -192,12 +197,18 @@ export class Engine {
   private async delegate(parent: Job, agentId: string, message: string, signal: AbortSignal): Promise<string> {
     const { db, clock, config } = this.deps
     const p = parent.execution
-    const agent = await loadSubagent(db, p.organizationId, agentId)
-    if (!agent) return `Error: sub-agent ${agentId} not found or archived.`
+    // Checked now, for the user who started the run: the sub-agent may have become private or
+    // been archived since the parent listed it.
+    const agent = await delegableAgent(db, p, agentId)
+    if (!agent) {
+      await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, reason: 'not_visible' })
+      return `Error: sub-agent ${agentId} not found, archived, or not visible to the user who started this run.`
+    }
     let started: Started
     try {
       started = await this.start(
-        { agent, space: null, message, userId: p.userId, sessionId: `${p.sessionId}:${p.id}:${agentId}`, parent: p },
+        // The child lives in its parent's space and so inherits its visibility (without its instructions).
+        { agent, space: null, spaceId: p.spaceId, message, userId: p.userId, sessionId: `${p.sessionId}:${p.id}:${agentId}`, parent: p },
         { within: signal },
       )
     } catch (e) {

@@ -1,34 +1,18 @@
-import { CLIENT_EXIT } from '../../client/errors'
-import { UsageError, type Io } from '../common'
-import { CLIENT_OPTIONS_USAGE, clientGuard, compact, details, intFlag, isHelp, makeClient, output, parseClient, rows, getOrDelete } from './common'
+import { UsageError } from '../common'
+import type { ClientValues, Run } from '../spec'
+import { compact, details, getOrDelete, intFlag, makeClient, output, rows } from './common'
 import { enc } from './executions'
 
-export const TASKS_USAGE = `usage:
-  teamday tasks list [--status pending|in_progress|completed|cancelled] [--priority low|medium|high|urgent] [--assigned-to ID] [--space ID] [--limit N] [--offset N]
-  teamday tasks get ID
-  teamday tasks create --title T [--description D] [--priority P] [--assign-to ID] [--assignee-type user|agent]
-                       [--space ID] [--due ISO-DATE] [--metadata JSON]
-  teamday tasks update ID [the create options] [--status S]
-  teamday tasks delete ID
-${CLIENT_OPTIONS_USAGE}`
+/** `teamday tasks …` over HTTP (options and usage: src/cli/registry.ts). */
 
-const FIELDS = {
-  title: { type: 'string' },
-  description: { type: 'string' },
-  priority: { type: 'string' },
-  'assign-to': { type: 'string' },
-  'assignee-type': { type: 'string' },
-  space: { type: 'string' },
-  due: { type: 'string' },
-  metadata: { type: 'string' },
-} as const
+type Fields = { title?: string; description?: string; priority?: string; 'assign-to'?: string; 'assignee-type'?: string; space?: string; due?: string; metadata?: string; status?: string }
 
 const COLUMNS = ['id', 'title', 'status', 'priority', 'assignedTo', 'spaceId', 'dueDate', 'updatedAt']
 const DETAIL = ['id', 'title', 'description', 'status', 'priority', 'assignedTo', 'assigneeType', 'spaceId', 'dueDate', 'completedAt', 'metadata', 'createdBy', 'createdAt', 'updatedAt']
 
-function taskBody(v: Record<string, string | boolean | undefined>) {
+function taskBody(v: Fields) {
   let metadata: unknown
-  if (typeof v.metadata === 'string') {
+  if (v.metadata !== undefined) {
     try {
       metadata = JSON.parse(v.metadata)
     } catch {
@@ -36,61 +20,39 @@ function taskBody(v: Record<string, string | boolean | undefined>) {
     }
   }
   return compact({
-    title: v.title as string | undefined,
-    description: v.description as string | undefined,
-    priority: v.priority as string | undefined,
-    assignedTo: v['assign-to'] as string | undefined,
-    assigneeType: v['assignee-type'] as string | undefined,
-    spaceId: v.space as string | undefined,
-    dueDate: v.due as string | undefined,
+    title: v.title,
+    description: v.description,
+    priority: v.priority,
+    assignedTo: v['assign-to'],
+    assigneeType: v['assignee-type'],
+    spaceId: v.space,
+    dueDate: v.due,
     metadata,
-    status: v.status as string | undefined,
+    status: v.status,
   })
 }
 
-export function tasksCommand(args: string[], io: Io): Promise<number> {
-  return clientGuard(io, TASKS_USAGE, async () => {
-    const [sub, ...rest] = args
-    if (isHelp(sub)) {
-      io.out(TASKS_USAGE)
-      return sub ? CLIENT_EXIT.ok : CLIENT_EXIT.usage
-    }
-    if (sub === 'list') {
-      const { values } = parseClient(rest, { status: { type: 'string' }, priority: { type: 'string' }, 'assigned-to': { type: 'string' }, space: { type: 'string' }, limit: { type: 'string' }, offset: { type: 'string' } }, { min: 0, max: 0, names: '' })
-      if (values.help) return help(io)
-      const client = makeClient(io, values)
-      const query = { status: values.status, priority: values.priority, assignedTo: values['assigned-to'], spaceId: values.space, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
-      const r = await client.request('GET', '/api/v1/tasks', { query })
-      output(io, values.json, r.body, () => rows(r.body.tasks, COLUMNS, 'no tasks'))
-      return CLIENT_EXIT.ok
-    }
-    if (sub === 'create') {
-      const { values } = parseClient(rest, FIELDS, { min: 0, max: 0, names: '' })
-      if (values.help) return help(io)
-      if (!values.title) throw new UsageError('missing required option --title')
-      const client = makeClient(io, values)
-      const r = await client.request('POST', '/api/v1/tasks', { body: taskBody(values) })
-      output(io, values.json, r.body, () => `created task ${r.body.id} (${r.body.title})`)
-      return CLIENT_EXIT.ok
-    }
-    if (sub === 'get' || sub === 'delete') {
-      return getOrDelete(io, sub, rest, { path: '/api/v1/tasks', noun: 'task', detail: DETAIL, pick: (b) => b, deleted: 'deleted', help })
-    }
-    if (sub === 'update') {
-      const { values, positionals } = parseClient(rest, { ...FIELDS, status: { type: 'string' } }, { min: 1, max: 1, names: 'task ID' })
-      if (values.help) return help(io)
-      const body = taskBody(values)
-      if (Object.keys(body).length === 0) throw new UsageError('nothing to update: pass at least one option')
-      const client = makeClient(io, values)
-      const r = await client.request('PATCH', `/api/v1/tasks/${enc(positionals[0]!)}`, { body })
-      output(io, values.json, r.body, () => details(r.body, DETAIL))
-      return CLIENT_EXIT.ok
-    }
-    throw new UsageError(`unknown tasks command "${sub}"`)
-  })
+export async function list({ values, io }: Run<ClientValues & { status?: string; priority?: string; 'assigned-to'?: string; space?: string; limit?: string; offset?: string }>): Promise<void> {
+  const client = makeClient(io, values)
+  const query = { status: values.status, priority: values.priority, assignedTo: values['assigned-to'], spaceId: values.space, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
+  const r = await client.request('GET', '/api/v1/tasks', { query })
+  output(io, values.json, r.body, () => rows(r.body.tasks, COLUMNS, 'no tasks'))
 }
 
-function help(io: Io) {
-  io.out(TASKS_USAGE)
-  return CLIENT_EXIT.ok
+export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {
+  const client = makeClient(io, values)
+  const r = await client.request('POST', '/api/v1/tasks', { body: taskBody(values) })
+  output(io, values.json, r.body, () => `created task ${r.body.id} (${r.body.title})`)
+}
+
+const ONE = { path: '/api/v1/tasks', noun: 'task', detail: DETAIL, pick: (b: any) => b, deleted: 'deleted' }
+export const get = (run: Run<ClientValues>) => getOrDelete(run, 'get', ONE)
+export const remove = (run: Run<ClientValues>) => getOrDelete(run, 'delete', ONE)
+
+export async function update({ values, positionals, io }: Run<ClientValues & Fields>): Promise<void> {
+  const body = taskBody(values)
+  if (Object.keys(body).length === 0) throw new UsageError('nothing to update: pass at least one option')
+  const client = makeClient(io, values)
+  const r = await client.request('PATCH', `/api/v1/tasks/${enc(positionals[0]!)}`, { body })
+  output(io, values.json, r.body, () => details(r.body, DETAIL))
 }

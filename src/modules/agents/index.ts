@@ -43,6 +43,11 @@ export function agentsModule({ auth, ctx }: RouteKit) {
           offset: intParam(query.offset, 0),
           cursor: query.cursor,
         }
+        const build = async () => {
+          const { agents, ...page } = await listAgents(c, opts)
+          return { success: true as const, agents, characters: agents, ...page }
+        }
+        if (!c.config.cache) return build()
         // The list is served from memory while the organization's agents are unchanged (the
         // version lives in the database, so every instance sees a write on its next request).
         // What a caller sees depends on admin-or-not and, for non-admins, on who they are.
@@ -52,10 +57,8 @@ export function agentsModule({ auth, ctx }: RouteKit) {
           isOrgAdmin(principal.role) ? '*' : principal.userId,
           JSON.stringify(opts),
         ].join('|')
-        return cachedJson(listCache, key, set, async () => {
-          const { agents, ...page } = await listAgents(c, opts)
-          return { success: true, agents, characters: agents, ...page }
-        })
+        // A Response (the cached bytes): Elysia sends it as it is.
+        return cachedJson(listCache, key, set, build) as any
       },
       {
         auth: 'agents:read',

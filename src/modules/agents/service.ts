@@ -1,4 +1,4 @@
-import { and, eq, inArray, ne, or, sql } from 'drizzle-orm'
+import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
@@ -9,6 +9,7 @@ import { bumpVersion } from '../../db/versions'
 import { agents, type Agent, type AgentVisibility } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
+import { canEditAgent, canSeeAgent, canUseAgent, visibleAgentsSql } from './access'
 
 export interface PublicAgent {
   id: string
@@ -118,11 +119,6 @@ function cleanName(name: string): string {
   return n
 }
 
-/** May the caller see this agent? Their own, any non-private one of the org, or any for an admin. */
-function canSee(p: Principal, row: Pick<Agent, 'userId' | 'visibility'>): boolean {
-  return isOrgAdmin(p.role) || row.userId === p.userId || row.visibility !== 'private'
-}
-
 /**
  * subagentIds must name non-archived agents of the caller's organization that the caller can
  * see, and not the agent itself. Unknown, foreign and invisible ids get the same message.
@@ -132,11 +128,11 @@ async function checkSubagents(ctx: Ctx, p: Principal, ids: string[], selfId: str
   if (ids.includes(selfId)) throw invalid('subagentIds', 'subagentIds must not contain the agent itself')
   const unique = [...new Set(ids)]
   const rows = await ctx.db
-    .select({ id: agents.id, userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
+    .select({ id: agents.id, organizationId: agents.organizationId, userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
     .from(agents)
     .where(and(eq(agents.organizationId, p.organizationId), inArray(agents.id, unique)))
     .all()
-  const ok = new Set(rows.filter((r) => !r.archived && canSee(p, r)).map((r) => r.id))
+  const ok = new Set(rows.filter((r) => canUseAgent(p, r)).map((r) => r.id))
   const bad = unique.filter((id) => !ok.has(id))
   if (bad.length > 0) {
     throw invalid('subagentIds', `subagentIds must be active agents of your organization; not found or archived: ${bad.slice(0, 5).join(', ')}`)
@@ -211,7 +207,7 @@ function listStatements(db: Db, s: AgentListShape) {
   const where = [
     eq(a.organizationId, ph('org')),
     s.withArchived ? undefined : eq(a.archived, false),
-    s.admin ? undefined : or(eq(a.userId, ph('user')), ne(a.visibility, 'private')),
+    visibleAgentsSql(s.admin),
     s.visibility ? eq(a.visibility, ph('visibility')) : undefined,
     s.category ? eq(a.category, ph('category')) : undefined,
     s.q ? sql`lower(${a.name}) LIKE ${ph('q')} ESCAPE '\\'` : undefined,
@@ -262,14 +258,14 @@ async function findVisible(ctx: Ctx, p: Principal, id: string): Promise<Agent> {
       .where(and(eq(agents.id, sql.placeholder('id')), eq(agents.organizationId, sql.placeholder('org'))))
       .prepare(),
   ).get({ id, org: p.organizationId })
-  if (!row || !canSee(p, row)) throw new AppError('not_found', `Agent ${id} not found`)
+  if (!row || !canSeeAgent(p, row)) throw new AppError('not_found', `Agent ${id} not found`)
   return row
 }
 
 /** Visible, and the caller may change it: its creator or an organization admin. */
 async function findEditable(ctx: Ctx, p: Principal, id: string): Promise<Agent> {
   const row = await findVisible(ctx, p, id)
-  if (!isOrgAdmin(p.role) && row.userId !== p.userId) {
+  if (!canEditAgent(p, row)) {
     throw new AppError('forbidden', "Forbidden: only the agent's creator or an organization admin can change this agent (access denied)")
   }
   return row

@@ -95,7 +95,7 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
             detail: {
               summary: 'List executions',
               description:
-                'Executions newest first, as a bare JSON array. Members see their own and those of agents shared with the organization; admins every one of the organization. Filters: agentId, status, since (ISO-8601), spaceId, parentExecutionId; limit 1-200 (default 50). Paging: when there is a next page, the `X-Next-Cursor` response header holds its cursor; pass it as `cursor`. `offset` works too (slower for deep pages).',
+                'Executions newest first, as a bare JSON array. Members see their own and those of agents shared with the organization, except those in a space they may not see; admins every one of the organization. Filters: agentId, status, since (ISO-8601), spaceId, parentExecutionId; limit 1-200 (default 50). Paging: when there is a next page, the `X-Next-Cursor` response header holds its cursor; pass it as `cursor`. `offset` works too (slower for deep pages).',
             },
           },
         )
@@ -109,7 +109,7 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
           auth: 'executions:read',
           params: ExecutionIdParams,
           response: { 200: TreeEnvelope, 404: notFound, ...authErrors },
-          detail: { summary: 'Get a delegation tree', description: 'The execution with its child executions (from delegation), recursively under `children`.' },
+          detail: { summary: 'Get a delegation tree', description: 'The execution with its child executions (from delegation), recursively under `children`: only those you may open (the same rule as GET /executions/{id}); `hiddenChildren` counts the ones left out.' },
         })
         .get('/:id/logs', async ({ principal, params, request, set }) => ({ success: true as const, logs: await executionLogs(ctx(principal, request, set), params.id) }), {
           auth: 'executions:read',

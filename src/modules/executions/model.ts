@@ -72,12 +72,13 @@ export const Execution = t.Object(
   { examples: [exampleExecution] },
 )
 
-export type ExecutionTree = typeof Execution.static & { children: ExecutionTree[] }
+export type ExecutionTree = typeof Execution.static & { children: ExecutionTree[]; hiddenChildren: number }
 // Not t.Recursive: its bare `$ref` is not resolvable in the OpenAPI document. Children have the
 // same shape (an execution plus `children`), built by the service from public objects only.
 export const ExecutionTreeNode = t.Object({
   ...Execution.properties,
-  children: t.Array(t.Unknown(), { description: 'Child executions (delegation), each with the same shape, recursively' }),
+  children: t.Array(t.Unknown(), { description: 'Child executions (delegation) you may open, each with the same shape, recursively' }),
+  hiddenChildren: Int('Child executions left out because you may not open them (another user\'s, a private agent\'s, or in a space hidden from you)'),
 })
 
 export const ExecuteBody = t.Object(
@@ -88,7 +89,7 @@ export const ExecuteBody = t.Object(
     chatId: t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Continue this chat (same as sessionId unless both are given)', error: 'chatId must be a string of 1-200 characters' })),
     stream: t.Optional(t.Boolean({ description: 'Server-Sent Events instead of one JSON answer (also with Accept: text/event-stream)', error: 'stream must be a boolean' })),
     async: t.Optional(t.Boolean({ description: 'Answer 202 at once; poll GET /executions/{id}', error: 'async must be a boolean' })),
-    parentExecutionId: t.Optional(t.String({ maxLength: 100, description: 'Record this run as a child of another execution', error: 'parentExecutionId must be an execution id string' })),
+    parentExecutionId: t.Optional(t.String({ maxLength: 100, description: 'Record this run as a child of another execution; it must be one you started (else 403)', error: 'parentExecutionId must be an execution id string' })),
     delegationDepth: t.Optional(t.Integer({ minimum: 0, maximum: 20, description: 'Depth in a delegation tree (default 0; parent depth + 1 with parentExecutionId)', error: 'delegationDepth must be an integer between 0 and 20' })),
   },
   { examples: [{ message: 'Review the open pull requests' }, { message: 'Summarise yesterday', async: true }] },
@@ -144,7 +145,7 @@ export const ListExecutionsQuery = t.Object({
 
 export const ExecutionList = t.Array(Execution, { description: 'A bare JSON array, newest first', examples: [[exampleExecution]] })
 export const ExecutionEnvelope = t.Object({ success: t.Literal(true), execution: Execution }, { examples: [{ success: true, execution: exampleExecution }] })
-export const TreeEnvelope = t.Object({ success: t.Literal(true), tree: ExecutionTreeNode }, { examples: [{ success: true, tree: { ...exampleExecution, children: [] } }] })
+export const TreeEnvelope = t.Object({ success: t.Literal(true), tree: ExecutionTreeNode }, { examples: [{ success: true, tree: { ...exampleExecution, children: [], hiddenChildren: 0 } }] })
 export const LogsEnvelope = t.Object(
   {
     success: t.Literal(true),

@@ -1,4 +1,4 @@
-import { and, eq, gte, inArray, or, sql } from 'drizzle-orm'
+import { and, eq, gte, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
@@ -9,10 +9,10 @@ import { agents, executions, spaces, type Agent, type Execution, type ExecutionS
 import type { Engine, StartOptions, Started } from '../../engine/runner'
 import { childrenOf, getExecutionRow, listLogs } from '../../engine/store'
 import { AppError } from '../../errors'
+import { canUseAgent } from '../agents/access'
+import { canUseSpace, spaceAccessOf } from '../spaces/access'
+import { canAttachTo, canCancelExecution, canOpenExecution, visibleExecutionsSql } from './access'
 import type { ExecutionTree } from './model'
-
-/** Agent visibilities whose executions every member of the organization may read. */
-const SHARED = ['organization', 'public', 'unlisted']
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
@@ -46,31 +46,28 @@ export function toPublicExecution(r: Execution) {
   }
 }
 
-/** An agent the caller may run: same organization, not archived, theirs or shared (admins: any). */
+/** An agent the caller may run (agents/access.ts canUseAgent), else 404. */
 export async function runnableAgent(ctx: Ctx, p: Principal, id: string): Promise<Agent> {
-  const a = await ctx.db.select().from(agents).where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId), eq(agents.archived, false))).get()
-  if (!a || !(isOrgAdmin(p.role) || a.userId === p.userId || SHARED.includes(a.visibility))) {
+  const a = await ctx.db.select().from(agents).where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId))).get()
+  if (!a || !canUseAgent(p, a)) {
     throw new AppError('not_found', `Agent ${id} not found (or archived, or not visible to you).`)
   }
   return a
 }
 
 async function usableSpace(ctx: Ctx, p: Principal, id: string): Promise<Space> {
-  const s = await ctx.db.select().from(spaces).where(and(eq(spaces.id, id), eq(spaces.organizationId, p.organizationId), eq(spaces.archived, false))).get()
-  if (!s || !(isOrgAdmin(p.role) || s.createdBy === p.userId || s.visibility !== 'private')) {
+  const s = await ctx.db.select().from(spaces).where(and(eq(spaces.id, id), eq(spaces.organizationId, p.organizationId))).get()
+  if (!s || !canUseSpace(p, s)) {
     throw new AppError('not_found', `Space ${id} not found (or archived, or not visible to you).`)
   }
   return s
 }
 
-function canSee(p: Principal, r: Execution): boolean {
-  return r.organizationId === p.organizationId && (isOrgAdmin(p.role) || r.userId === p.userId || SHARED.includes(r.agentVisibility))
-}
-
+/** An execution the caller may open (executions/access.ts), else 404. */
 export async function getVisibleExecution(ctx: Ctx, id: string): Promise<Execution> {
   const p = callerOf(ctx)
   const r = await getExecutionRow(ctx.db, id)
-  if (!r || !canSee(p, r)) throw new AppError('not_found', `Execution ${id} not found.`)
+  if (!r || !canOpenExecution(p, r, await spaceAccessOf(ctx.db, r.spaceId))) throw new AppError('not_found', `Execution ${id} not found.`)
   return r
 }
 
@@ -84,14 +81,21 @@ export interface ExecuteInput {
 }
 
 /**
- * Starts a run of an agent for the caller: the agent, the space and the parent must be ones the
- * caller may use (404 otherwise); the engine does the rest (src/engine/runner.ts `start`).
+ * Starts a run of an agent for the caller: the agent and the space must be ones the caller may
+ * use (404 otherwise), a parent one they started (403); the engine does the rest
+ * (src/engine/runner.ts `start`: depth, shutdown, model, queue).
  */
 export async function startExecution(ctx: Ctx, engine: Engine, agentId: string, input: ExecuteInput, opts: StartOptions = {}): Promise<Started> {
   const p = callerOf(ctx)
   const agent = await runnableAgent(ctx, p, agentId)
   const space = input.spaceId ? await usableSpace(ctx, p, input.spaceId) : null
-  const parent = input.parentExecutionId ? await getVisibleExecution(ctx, input.parentExecutionId) : null
+  let parent: Execution | null = null
+  if (input.parentExecutionId) {
+    parent = await getVisibleExecution(ctx, input.parentExecutionId)
+    if (!canAttachTo(p, parent, await spaceAccessOf(ctx.db, parent.spaceId))) {
+      throw new AppError('forbidden', 'Forbidden: parentExecutionId must be an execution you started (access denied)')
+    }
+  }
   return engine.start(
     { agent, space, message: input.message, userId: p.userId, sessionId: input.sessionId, chatId: input.chatId, parent, delegationDepth: input.delegationDepth },
     opts,
@@ -128,7 +132,7 @@ function listStatements(db: Db, admin: boolean, f: ListFilters) {
     // weighing the organization term as an index constraint, even when statistics say most
     // executions have no parent (which would otherwise send it walking the whole organization).
     f.parentExecutionId === undefined ? eq(x.organizationId, ph('org')) : sql`+${x.organizationId} = ${ph('org')}`,
-    admin ? undefined : or(eq(x.userId, ph('user')), inArray(x.agentVisibility, SHARED)),
+    visibleExecutionsSql(admin),
     f.agentId === undefined ? undefined : eq(x.agentId, ph('agentId')),
     f.status === undefined ? undefined : eq(x.status, ph('status')),
     f.spaceId === undefined ? undefined : eq(x.spaceId, ph('spaceId')),
@@ -169,15 +173,29 @@ export async function listExecutions(ctx: Ctx, q: ListInput) {
   return { executions: page.rows.map(toPublicExecution), nextCursor: page.nextCursor }
 }
 
+/**
+ * The execution and, recursively, the child executions the caller may open; a child they may not
+ * open is left out with everything under it, and only counted in `hiddenChildren`.
+ */
 export async function executionTree(ctx: Ctx, id: string): Promise<ExecutionTree> {
+  const p = callerOf(ctx)
   const root = await getVisibleExecution(ctx, id)
+  const spaceOf = memo((spaceId: string | null) => spaceAccessOf(ctx.db, spaceId))
   const build = async (r: Execution, depth: number): Promise<ExecutionTree> => {
     const kids = depth > 20 ? [] : await childrenOf(ctx.db, [r.id])
     const children: ExecutionTree[] = []
-    for (const c of kids) children.push(await build(c, depth + 1))
-    return { ...toPublicExecution(r), children }
+    for (const c of kids) if (canOpenExecution(p, c, await spaceOf(c.spaceId))) children.push(await build(c, depth + 1))
+    return { ...toPublicExecution(r), children, hiddenChildren: kids.length - children.length }
   }
   return build(root, 0)
+}
+
+function memo<K, V>(fn: (k: K) => V): (k: K) => V {
+  const seen = new Map<K, V>()
+  return (k) => {
+    if (!seen.has(k)) seen.set(k, fn(k))
+    return seen.get(k)!
+  }
 }
 
 export async function executionLogs(ctx: Ctx, id: string) {
@@ -190,7 +208,7 @@ export async function executionLogs(ctx: Ctx, id: string) {
 export async function cancelExecution(ctx: Ctx, engine: Engine, id: string): Promise<Execution> {
   const p = callerOf(ctx)
   const r = await getVisibleExecution(ctx, id)
-  if (!isOrgAdmin(p.role) && r.userId !== p.userId) throw new AppError('forbidden', 'Forbidden: only the user who started an execution (or an organization admin) may cancel it.')
+  if (!canCancelExecution(p, r, await spaceAccessOf(ctx.db, r.spaceId))) throw new AppError('forbidden', 'Forbidden: only the user who started an execution (or an organization admin) may cancel it.')
   if (r.status === 'cancelled') return r
   if (r.status === 'completed' || r.status === 'failed') {
     throw new AppError('invalid_state', `Execution ${id} already ${r.status}; only pending or running executions can be cancelled.`)

@@ -1,4 +1,4 @@
-import { and, eq, inArray, or, sql } from 'drizzle-orm'
+import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
@@ -8,6 +8,8 @@ import { prepared } from '../../db/prepared'
 import { agents, spaces, type AgentRef, type Space } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
+import { canUseAgent } from '../agents/access'
+import { canEditSpace, canSeeSpace, visibleSpacesSql } from './access'
 import { listSecretNames, secretNamesBySpace } from './secrets'
 
 export type SpaceVisibility = Space['visibility']
@@ -86,11 +88,6 @@ function validateType(type: SpaceType | undefined): void {
   }
 }
 
-/** May the caller see this space? Admins: every space of the organization; others: their own and shared ones. */
-function canSee(principal: Principal, row: Space): boolean {
-  return isOrgAdmin(principal.role) || row.createdBy === principal.userId || row.visibility !== 'private'
-}
-
 /** A space of the caller's organization that the caller may see; otherwise 404 (existence is not revealed). */
 export async function findVisibleSpace(ctx: Ctx, id: string): Promise<Space> {
   const principal = callerOf(ctx)
@@ -101,13 +98,13 @@ export async function findVisibleSpace(ctx: Ctx, id: string): Promise<Space> {
       .where(and(eq(spaces.id, sql.placeholder('id')), eq(spaces.organizationId, sql.placeholder('org'))))
       .prepare(),
   ).get({ id, org: principal.organizationId })
-  if (!row || !canSee(principal, row)) throw new AppError('not_found', `Space ${id} not found`)
+  if (!row || !canSeeSpace(principal, row)) throw new AppError('not_found', `Space ${id} not found`)
   return row
 }
 
 /** Members change only the spaces they created; admins any space of the organization. */
 export function assertCanEditSpace(principal: Principal, row: Space, what = 'change'): void {
-  if (!isOrgAdmin(principal.role) && row.createdBy !== principal.userId) {
+  if (!canEditSpace(principal, row)) {
     throw new AppError('forbidden', `Forbidden: only the space's creator or an organization admin can ${what} it (access denied)`)
   }
 }
@@ -116,18 +113,11 @@ export function assertCanEditSpace(principal: Principal, row: Space, what = 'cha
 async function checkAgents(ctx: Ctx, principal: Principal, ids: string[]): Promise<void> {
   if (ids.length === 0) return
   const rows = await ctx.db
-      .select({ id: agents.id })
-      .from(agents)
-      .where(
-        and(
-          inArray(agents.id, ids),
-          eq(agents.organizationId, principal.organizationId),
-          eq(agents.archived, false),
-          isOrgAdmin(principal.role) ? undefined : or(eq(agents.userId, principal.userId), inArray(agents.visibility, ['organization', 'public', 'unlisted'])),
-        ),
-      )
-      .all()
-  const found = new Set(rows.map((r) => r.id))
+    .select({ id: agents.id, organizationId: agents.organizationId, userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
+    .from(agents)
+    .where(and(inArray(agents.id, ids), eq(agents.organizationId, principal.organizationId)))
+    .all()
+  const found = new Set(rows.filter((a) => canUseAgent(principal, a)).map((r) => r.id))
   const bad = ids.filter((id) => !found.has(id))
   if (bad.length > 0) {
     throw new AppError('validation_failed', `Validation failed: addCharacters has unknown or inaccessible agent ids: ${bad.map((b) => b.slice(0, 100)).join(', ')}`, {
@@ -188,7 +178,7 @@ function listStatements(db: Db, withArchived: boolean, admin: boolean) {
   const where = [
     eq(s.organizationId, ph('org')),
     withArchived ? undefined : eq(s.archived, false),
-    admin ? undefined : or(eq(s.createdBy, ph('user')), inArray(s.visibility, ['organization', 'public'])),
+    visibleSpacesSql(admin),
   ]
   const page = (after: boolean) =>
     db

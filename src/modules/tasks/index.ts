@@ -44,7 +44,7 @@ export function tasksModule({ auth, ctx }: RouteKit) {
         detail: {
           summary: 'List tasks',
           description:
-            'The tasks of your organization, newest first. Tasks are organization-wide: every member and viewer reads all of them. Filters: `status`, `priority`, `assignedTo`, `spaceId`. Paged by `cursor` (the previous page\'s `nextCursor`) or `offset`.',
+            'The tasks of your organization, newest first. Tasks are organization-wide, except those in a space you may not see (a private space of another member): they are left out, and a get of one is 404. Filters: `status`, `priority`, `assignedTo`, `spaceId`. Paged by `cursor` (the previous page\'s `nextCursor`) or `offset`.',
         },
       },
     )

@@ -9,6 +9,9 @@ import { agents, memberships, spaces, tasks, TASK_PRIORITIES, TASK_STATUSES, typ
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { jsonBytes, MAX_FREE_FORM_JSON_BYTES } from '../../json-limits'
+import { canUseAgent } from '../agents/access'
+import { canUseSpace, spaceAccessOf } from '../spaces/access'
+import { canEditTask, canSeeTask, visibleTasksSql } from './access'
 
 export type TaskStatus = (typeof TASK_STATUSES)[number]
 export type TaskPriority = (typeof TASK_PRIORITIES)[number]
@@ -98,11 +101,11 @@ async function resolveAssignee(ctx: Ctx, p: Principal, input: TaskInput): Promis
   const type = input.assigneeType ?? (value.startsWith('char_') ? 'agent' : value.startsWith('user_') ? 'user' : null)
   if (type === 'agent') {
     const a = await ctx.db
-      .select({ userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
+      .select({ organizationId: agents.organizationId, userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
       .from(agents)
       .where(and(eq(agents.id, value), eq(agents.organizationId, p.organizationId)))
       .get()
-    if (!a || a.archived || (a.visibility === 'private' && a.userId !== p.userId && !isOrgAdmin(p.role))) {
+    if (!a || !canUseAgent(p, a)) {
       throw invalid('assignedTo', `assignedTo must be an active agent of your organization; not found: ${value}`)
     }
   } else if (type === 'user') {
@@ -119,11 +122,11 @@ async function resolveAssignee(ctx: Ctx, p: Principal, input: TaskInput): Promis
 /** A space of the caller's organization, not archived, that the caller can see. */
 async function checkSpace(ctx: Ctx, p: Principal, spaceId: string): Promise<void> {
   const s = await ctx.db
-    .select({ createdBy: spaces.createdBy, visibility: spaces.visibility, archived: spaces.archived })
+    .select({ organizationId: spaces.organizationId, createdBy: spaces.createdBy, visibility: spaces.visibility, archived: spaces.archived })
     .from(spaces)
     .where(and(eq(spaces.id, spaceId), eq(spaces.organizationId, p.organizationId)))
     .get()
-  if (!s || s.archived || (s.visibility === 'private' && s.createdBy !== p.userId && !isOrgAdmin(p.role))) {
+  if (!s || !canUseSpace(p, s)) {
     throw invalid('spaceId', `spaceId must be an active space of your organization; not found: ${spaceId}`)
   }
 }
@@ -185,11 +188,12 @@ export async function createTask(ctx: Ctx, input: TaskInput & { title: string })
 /** Which filters are set: one prepared statement per combination, each on its own index. */
 type TaskFilters = Pick<ListTasksOptions, 'status' | 'priority' | 'assignedTo' | 'spaceId'>
 
-function listStatements(db: Db, f: TaskFilters) {
+function listStatements(db: Db, admin: boolean, f: TaskFilters) {
   const k = tasks
   const ph = sql.placeholder
   const where = [
     eq(k.organizationId, ph('org')),
+    visibleTasksSql(admin),
     f.status === undefined ? undefined : eq(k.status, ph('status')),
     f.priority === undefined ? undefined : eq(k.priority, ph('priority')),
     f.assignedTo === undefined ? undefined : eq(k.assignedTo, ph('assignedTo')),
@@ -207,13 +211,14 @@ function listStatements(db: Db, f: TaskFilters) {
   return { first: page(false), after: page(true), count: cappedCount(db, k, and(...where)) }
 }
 
-/** The organization's tasks (every member reads all of them), newest first, one page. */
+/** The organization's tasks the caller may see (all but those in spaces hidden from them), newest first, one page. */
 export async function listTasks(ctx: Ctx, opts: ListTasksOptions): Promise<{ tasks: PublicTask[] } & ListPage> {
   const p = callerOf(ctx)
   const f: TaskFilters = { status: opts.status, priority: opts.priority, assignedTo: opts.assignedTo, spaceId: opts.spaceId }
-  const shape = [f.status, f.priority, f.assignedTo, f.spaceId].map((v) => (v === undefined ? 0 : 1)).join('')
-  const q = prepared(ctx.db, `tasks.list.${shape}`, () => listStatements(ctx.db, f))
-  const params = { org: p.organizationId, ...f }
+  const admin = isOrgAdmin(p.role)
+  const shape = [admin, f.status, f.priority, f.assignedTo, f.spaceId].map((v) => (v === undefined || v === false ? 0 : 1)).join('')
+  const q = prepared(ctx.db, `tasks.list.${shape}`, () => listStatements(ctx.db, admin, f))
+  const params = { org: p.organizationId, user: p.userId, ...f }
   const page = await readPage('tasks', { ...f, caller: [p.organizationId, p.userId] }, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
@@ -222,7 +227,8 @@ export async function listTasks(ctx: Ctx, opts: ListTasksOptions): Promise<{ tas
   return { tasks: page.rows.map(toPublicTask), ...listPage(page) }
 }
 
-async function findInOrg(ctx: Ctx, p: Principal, id: string): Promise<Task> {
+/** A task the caller may see (tasks/access.ts), else 404. */
+async function findVisible(ctx: Ctx, p: Principal, id: string): Promise<Task> {
   const row = await prepared(ctx.db, 'tasks.findInOrg', () =>
     ctx.db
       .select()
@@ -230,21 +236,21 @@ async function findInOrg(ctx: Ctx, p: Principal, id: string): Promise<Task> {
       .where(and(eq(tasks.id, sql.placeholder('id')), eq(tasks.organizationId, sql.placeholder('org'))))
       .prepare(),
   ).get({ id, org: p.organizationId })
-  if (!row) throw new AppError('not_found', `Task ${id} not found`)
+  if (!row || !canSeeTask(p, row, await spaceAccessOf(ctx.db, row.spaceId))) throw new AppError('not_found', `Task ${id} not found`)
   return row
 }
 
-/** Admins change any task of the organization; members the ones they created or are assigned. */
+/** Admins change any task they may see; members the ones they created or are assigned. */
 async function findEditable(ctx: Ctx, p: Principal, id: string): Promise<Task> {
-  const row = await findInOrg(ctx, p, id)
-  if (!isOrgAdmin(p.role) && row.createdBy !== p.userId && row.assignedTo !== p.userId) {
+  const row = await findVisible(ctx, p, id)
+  if (!canEditTask(p, row, await spaceAccessOf(ctx.db, row.spaceId))) {
     throw new AppError('forbidden', "Forbidden: only the task's creator, its assignee or an organization admin can change this task (access denied)")
   }
   return row
 }
 
 export async function getTask(ctx: Ctx, id: string): Promise<PublicTask> {
-  return toPublicTask(await findInOrg(ctx, callerOf(ctx), id))
+  return toPublicTask(await findVisible(ctx, callerOf(ctx), id))
 }
 
 /**

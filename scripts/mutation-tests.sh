@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The test command of `npm run mutate` (stryker.config.json). Stryker's command runner starts it
+# once per mutant with __STRYKER_ACTIVE_MUTANT__ set (unset for the first, unmutated run). Running
+# every relevant test file for every mutant takes an hour on two cores, so this runs only the
+# files that exercise the source file holding the mutant: that file is the one whose instrumented
+# text (in Stryker's sandbox, the working directory) contains the mutant's id.
+set -euo pipefail
+
+tests_for() {
+  case "$1" in
+    src/auth/tokens.ts | src/auth/random.ts) echo token-format auth-edges auth tokens credentials errors ;;
+    src/auth/authenticate.ts) echo auth auth-edges token-format tokens audit rotation scopes ;;
+    src/auth/lookup.ts) echo auth auth-edges token-usage tokens credentials audit read-cache ;;
+    src/auth/plugin.ts) echo auth auth-edges scopes scope-routes authz-matrix ratelimit idempotency audit openapi ;;
+    src/auth/roles.ts) echo scopes scope-routes authz-matrix ;;
+    src/modules/tokens/service.ts) echo tokens token-usage auth rotation scopes authz-matrix credentials audit ;;
+    src/modules/*) echo authz-matrix executions-access access-rules access-mutants access-leaks agents spaces tasks secrets executions ;;
+    *) echo token-format auth auth-edges token-usage access-rules access-mutants access-leaks openapi scopes scope-routes authz-matrix executions-access tokens rotation agents spaces tasks secrets credentials audit ratelimit idempotency errors executions ;;
+  esac
+}
+
+file=''
+if [ -n "${__STRYKER_ACTIVE_MUTANT__:-}" ]; then
+  file=$(grep -rlF --include='*.ts' "stryMutAct_9fa48(\"${__STRYKER_ACTIVE_MUTANT__}\")" src | head -n 1 || true)
+fi
+args=()
+for t in $(tests_for "$file"); do args+=("test/$t.test.ts"); done
+exec node_modules/.bin/bun test --bail "${args[@]}"

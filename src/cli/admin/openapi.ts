@@ -1,0 +1,24 @@
+import { writeFileSync } from 'node:fs'
+import type { Run } from '../spec'
+
+/** The OpenAPI document of this build, generated from the routes (no database file needed). */
+export async function openapiDocument(): Promise<unknown> {
+  const [{ loadConfig }, { createApp }, { createRuntime }, { createLogger }] = await Promise.all([import('../../config'), import('../../app'), import('../../runtime'), import('../../logger')])
+  // An in-memory database with an ephemeral key: nothing is read or written anywhere.
+  const rt = await createRuntime(loadConfig({}, { dbPath: ':memory:' }), { log: createLogger('silent') })
+  try {
+    const res = await createApp(rt).handle(new Request('http://localhost/swagger/json'))
+    return await res.json()
+  } finally {
+    rt.close()
+  }
+}
+
+/** `teamday openapi [--out FILE]`: the document on stdout, or written to FILE. */
+export async function openapi({ values, io }: Run<{ out?: string }>): Promise<void> {
+  const json = JSON.stringify(await openapiDocument(), null, 2) + '\n'
+  if (values.out) {
+    writeFileSync(values.out, json)
+    io.out(`wrote ${values.out}`)
+  } else io.out(json)
+}

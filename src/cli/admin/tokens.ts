@@ -1,0 +1,66 @@
+import { recordAudit } from '../../audit/log'
+import { auditTokenCreated } from '../../modules/tokens/lifecycle'
+import { createToken, findTokenById, listTokensOfUser, revokeById } from '../../modules/tokens/service'
+import { listMemberships, requireOrganization, requireUser } from '../../modules/users/service'
+import { AppError } from '../../errors'
+import { table, tokenRows, UsageError, withRuntime } from '../common'
+import type { Run } from '../spec'
+
+/**
+ * `teamday tokens create|list|revoke` in admin mode: on the database file, no token needed
+ * (options and usage: src/cli/registry.ts, which checks the required options before this code
+ * loads; without --email/--org/--db: src/cli/client/tokens.ts).
+ */
+
+export function create({ values, io }: Run<{ email?: string; org?: string; name?: string; 'expires-in-days'?: string; scopes?: string; db?: string }>): Promise<void> {
+  const email = values.email!
+  const name = values.name!
+  const daysRaw = values['expires-in-days']
+  const days = daysRaw === undefined ? undefined : Number(daysRaw)
+  if (daysRaw !== undefined && (!/^\d+$/.test(daysRaw) || !Number.isInteger(days))) throw new UsageError('--expires-in-days must be a whole number of days (7-365)')
+  const scopes = values.scopes === undefined ? undefined : values.scopes.split(',').map((s) => s.trim()).filter(Boolean)
+  return withRuntime(io, values.db, async (_rt, ctx) => {
+    const user = await requireUser(ctx, email)
+    const orgs = await listMemberships(ctx, user.id)
+    let orgId: string
+    if (values.org) {
+      const org = await requireOrganization(ctx, values.org)
+      if (!orgs.some((m) => m.organization.id === org.id)) throw new AppError('not_found', `${user.email} is not a member of ${org.slug}`)
+      orgId = org.id
+    } else if (orgs.length === 1) {
+      orgId = orgs[0]!.organization.id
+    } else if (orgs.length === 0) {
+      throw new AppError('not_found', `${user.email} belongs to no organization; add them with "teamday users create"`)
+    } else {
+      throw new UsageError(`${user.email} belongs to several organizations (${orgs.map((m) => m.organization.slug).join(', ')}); pass --org`)
+    }
+    const { token, row } = await createToken(ctx, { userId: user.id, organizationId: orgId }, { name, expiresInDays: days, scopes })
+    await auditTokenCreated(ctx, row)
+    io.out(token)
+  })
+}
+
+export function list({ values, io }: Run<{ email?: string; json?: boolean; db?: string }>): Promise<void> {
+  const email = values.email!
+  return withRuntime(io, values.db, async (_rt, ctx) => {
+    const user = await requireUser(ctx, email)
+    const tokens = await listTokensOfUser(ctx, user.id, user.email)
+    if (values.json) io.out(JSON.stringify({ tokens, total: tokens.length }, null, 2))
+    else if (tokens.length === 0) io.out(`${user.email} has no tokens`)
+    else io.out(table(tokenRows(tokens) as any, ['id', 'name', 'maskedToken', 'status', 'organizationId', 'createdAt', 'expiresAt', 'revokedAt', 'lastUsedAt', 'lastUsedIp']))
+  })
+}
+
+export function revoke({ values, positionals, io }: Run<{ db?: string }>): Promise<void> {
+  const id = positionals[0]!
+  return withRuntime(io, values.db, async (_rt, ctx) => {
+    const existing = await findTokenById(ctx, id)
+    if (!existing) throw new AppError('not_found', `Token ${id} not found`)
+    const revoked = await revokeById(ctx, id, 'cli', 'admin_cli')
+    if (revoked) {
+      await recordAudit(ctx, { type: 'token.revoked', organizationId: revoked.organizationId, tokenId: id, targetType: 'token', targetId: id, details: { reason: 'admin_cli' } })
+    }
+    if (revoked) io.out(`revoked token ${id}; requests using it are refused from now on`)
+    else io.out(`token ${id} was already revoked at ${existing.revokedAt!.toISOString()}`)
+  })
+}

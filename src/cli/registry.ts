@@ -1,0 +1,270 @@
+import type { Failure } from '../client/errors'
+import type { ClientValues, Command, Handler, Options, OptionSpec, Positionals, TopCommand, Values } from './spec'
+
+/**
+ * Every command of `teamday`, declared once: its name, mode, summary, options, arguments and a
+ * loader of its code. The parser, the usage texts, `teamday help` and the dispatch all read this
+ * table (src/cli/run.ts, src/cli/help.ts). A command's code is imported only when it runs: a
+ * client command never evaluates the server, drizzle or Elysia.
+ */
+
+/** Exit codes, the one table (README, "Client commands"): every failure maps to one of them. */
+export const EXIT = { ok: 0, failed: 1, usage: 2, auth: 3, notFound: 4, server: 5 } as const satisfies Record<'ok' | Failure, number>
+export type ExitKind = keyof typeof EXIT
+
+/** How `teamday help` names each exit code. */
+export const EXIT_MEANING: Record<ExitKind, string> = {
+  ok: 'ok',
+  failed: 'operation failed',
+  usage: 'usage',
+  auth: 'authentication/permission',
+  notFound: 'not found',
+  server: 'server/network',
+}
+
+const str = (arg: string, more: Omit<OptionSpec, 'type' | 'arg'> = {}) => ({ type: 'string', arg, ...more }) as const
+const req = (arg: string) => str(arg, { required: true })
+const flag = { type: 'boolean' } as const
+const id = (what: string): Positionals => ({ synopsis: 'ID', min: 1, max: 1, missing: `${what} ID` })
+
+/** A command that runs; `load` must accept the values its options (and the common ones) give. */
+function leaf<const O extends Options>(c: Omit<Command, 'options' | 'load' | 'subcommands'> & { options?: O; load: () => Promise<Handler<Values<O> & ClientValues>> }): Command {
+  return c
+}
+
+const group = (name: string, summary: string, subcommands: Command[]): Command => ({ name, summary, subcommands })
+
+const page = { limit: str('N'), offset: str('N') } as const
+const db = { db: str('FILE') } as const
+
+// One loader per file: `users create` must not load `serve` (Elysia, the engine).
+const users = () => import('./admin/users')
+const adminTokens = () => import('./admin/tokens')
+const agents = () => import('./client/agents')
+const executions = () => import('./client/executions')
+const tasks = () => import('./client/tasks')
+const spaces = () => import('./client/spaces')
+const tokens = () => import('./client/tokens')
+const status = () => import('./client/status')
+
+const AGENT_FIELDS = {
+  name: str('N'),
+  'system-prompt': str('P'),
+  role: str('R'),
+  visibility: str('V'),
+  model: str('M'),
+  description: str('D'),
+  category: str('C'),
+  tags: str('a,b'),
+  subagents: str('ID,ID'),
+  'max-turns': str('N'),
+} as const
+
+const TASK_FIELDS = {
+  title: str('T'),
+  description: str('D'),
+  priority: str('P'),
+  'assign-to': str('ID'),
+  'assignee-type': str('user|agent'),
+  space: str('ID'),
+  due: str('ISO-DATE'),
+  metadata: str('JSON'),
+} as const
+
+const SPACE_FIELDS = {
+  name: str('N'),
+  description: str('D'),
+  visibility: str('private|organization|public'),
+  type: str('empty|git|starterKit'),
+  instructions: str('TEXT'),
+  'add-agents': str('ID,ID'),
+} as const
+
+const ADMIN_COMMANDS: TopCommand[] = [
+  {
+    mode: 'admin',
+    ...leaf({
+      name: 'serve',
+      summary: 'run the API server',
+      notes: [
+        'defaults: --host 0.0.0.0 --port 3000 --db ./data/teamday.db; env: HOST, PORT, TEAMDAY_DB (flags win)',
+        'migrates the database first; --port 0 picks a free port; a port in use is an error (exit 1)',
+        '--reuse-port: share the port with other teamday processes on the SAME database (the kernel spreads connections)',
+      ],
+      options: { host: str('HOST'), port: str('PORT'), db: str('FILE'), 'reuse-port': flag },
+      load: () => import('./admin/serve').then((m) => m.serve),
+    }),
+  },
+  {
+    mode: 'admin',
+    ...group('users', 'add members (and organizations), change roles, remove members', [
+      leaf({ name: 'create', summary: 'adds the user to the organization, created when missing', options: { email: req('E'), org: req('SLUG'), role: str('admin|member|viewer'), name: str('N'), ...db }, load: () => users().then((m) => m.create) }),
+      leaf({ name: 'set-role', summary: 'applies to their tokens from the next request', options: { email: req('E'), org: req('SLUG'), role: req('admin|member|viewer'), ...db }, load: () => users().then((m) => m.setRole) }),
+      leaf({ name: 'remove', summary: 'also revokes their tokens of that organization', options: { email: req('E'), org: req('SLUG'), ...db }, load: () => users().then((m) => m.remove) }),
+    ]),
+  },
+  {
+    mode: 'admin',
+    usageHeader: 'admin mode, on the database file (chosen by --email, --org or --db)',
+    ...group('tokens', 'admin mode: with --email, --org or --db', [
+      leaf({
+        name: 'create',
+        summary: 'prints only the token on stdout (store it now: it is never shown again)',
+        notes: ['--scopes: comma-separated, e.g. agents:read,tasks:write (default *: all the role allows)'],
+        options: { email: req('E'), org: str('SLUG'), name: req('N'), 'expires-in-days': str('D (7-365)'), scopes: str('a,b'), ...db },
+        load: () => adminTokens().then((m) => m.create),
+      }),
+      leaf({ name: 'list', summary: 'masked, never the token', options: { email: req('E'), json: flag, ...db }, load: () => adminTokens().then((m) => m.list) }),
+      leaf({
+        name: 'revoke',
+        summary: 'refused from the next request on',
+        positionals: { ...id('token'), missing: 'token ID (see "teamday tokens list --email E")' },
+        options: { db: req('FILE') },
+        load: () => adminTokens().then((m) => m.revoke),
+      }),
+    ]),
+  },
+  {
+    mode: 'admin',
+    usageHeader: 'admin mode, on the database file (chosen by --org or --db)',
+    ...group('audit', 'admin mode: with --org or --db; every organization', [
+      leaf({
+        name: 'list',
+        summary: 'security events, newest first (token created/rotated/revoked, leak reports, scope',
+        notes: ['denials, expired-token use, new IPs, secret changes); every organization unless --org'],
+        options: { org: str('SLUG'), type: str('T'), limit: str('N'), json: flag, ...db },
+        load: () => import('./admin/audit').then((m) => m.list),
+      }),
+    ]),
+  },
+  { mode: 'admin', ...leaf({ name: 'migrate', summary: 'apply pending database migrations', options: db, load: () => import('./admin/migrate').then((m) => m.migrate) }) },
+  {
+    mode: 'admin',
+    ...leaf({
+      name: 'backup',
+      summary: 'a checked copy of the database, also while the server runs',
+      notes: ['never overwrites FILE; keep the encryption key (key file or TEAMDAY_ENCRYPTION_KEY) too, apart from the backup'],
+      options: { out: req('FILE'), ...db },
+      load: () => import('./admin/backup').then((m) => m.backup),
+    }),
+  },
+  {
+    mode: 'admin',
+    ...leaf({
+      name: 'restore',
+      summary: 'replace the database with a checked backup (server stopped)',
+      notes: ['the database it replaces is kept beside it as FILE.before-restore-TIME'],
+      options: { from: req('FILE'), ...db },
+      load: () => import('./admin/backup').then((m) => m.restore),
+    }),
+  },
+  {
+    mode: 'admin',
+    ...leaf({
+      name: 'openapi',
+      summary: 'print or write the OpenAPI document',
+      // --db is accepted (every admin command takes it, scripts pass it to all) but unused: the document needs no database.
+      options: { out: str('FILE'), db: str('FILE', { hidden: true }) },
+      load: () => import('./admin/openapi').then((m) => m.openapi),
+    }),
+  },
+]
+
+const CLIENT_COMMANDS: TopCommand[] = [
+  {
+    mode: 'client',
+    ...group('agents', 'list, read, create, change, archive, run agents', [
+      leaf({ name: 'list', summary: 'the agents you may see', options: { visibility: str('private|organization|public'), category: str('C'), q: str('TEXT'), archived: flag, ...page }, load: () => agents().then((m) => m.list) }),
+      leaf({ name: 'get', summary: 'one agent, with its system prompt', positionals: id('agent'), load: () => agents().then((m) => m.get) }),
+      leaf({ name: 'create', summary: 'prints the new agent\'s id', options: { ...AGENT_FIELDS, name: req('N') }, load: () => agents().then((m) => m.create) }),
+      leaf({ name: 'update', summary: 'changes only the options given', positionals: id('agent'), options: { ...AGENT_FIELDS, archived: str('true|false') }, load: () => agents().then((m) => m.update) }),
+      leaf({ name: 'delete', summary: 'archives the agent', positionals: id('agent'), load: () => agents().then((m) => m.remove) }),
+      leaf({
+        name: 'execute',
+        summary: 'prints the agent\'s answer; --stream prints it as it is written; --async prints the execution',
+        notes: ['id at once; --wait (implies --async) polls until it ends. Exit 1 when the execution failed.'],
+        positionals: id('agent'),
+        options: { message: { ...req('M'), short: 'm' }, space: str('ID'), session: str('ID'), stream: flag, async: flag, wait: flag },
+        load: () => agents().then((m) => m.execute),
+      }),
+    ]),
+  },
+  {
+    mode: 'client',
+    ...group('executions', 'runs: status, result, delegation tree, logs', [
+      leaf({ name: 'list', summary: 'newest first', options: { agent: str('ID'), status: str('pending|running|completed|failed|cancelled'), space: str('ID'), since: str('ISO'), ...page }, load: () => executions().then((m) => m.list) }),
+      leaf({ name: 'get', summary: 'status, result, error, timing and usage', positionals: id('execution'), load: () => executions().then((m) => m.get) }),
+      leaf({ name: 'tree', summary: 'the execution and the executions it delegated to', positionals: id('execution'), load: () => executions().then((m) => m.tree) }),
+      leaf({ name: 'cancel', summary: 'stops a pending or running execution', positionals: id('execution'), load: () => executions().then((m) => m.cancel) }),
+      leaf({ name: 'logs', summary: 'what the execution did, step by step', positionals: id('execution'), load: () => executions().then((m) => m.logs) }),
+    ]),
+  },
+  {
+    mode: 'client',
+    ...group('tasks', 'tasks for people and agents', [
+      leaf({ name: 'list', summary: 'newest first', options: { status: str('pending|in_progress|completed|cancelled'), priority: str('low|medium|high|urgent'), 'assigned-to': str('ID'), space: str('ID'), ...page }, load: () => tasks().then((m) => m.list) }),
+      leaf({ name: 'get', summary: 'one task', positionals: id('task'), load: () => tasks().then((m) => m.get) }),
+      leaf({ name: 'create', summary: 'prints the new task\'s id', options: { ...TASK_FIELDS, title: req('T') }, load: () => tasks().then((m) => m.create) }),
+      leaf({ name: 'update', summary: 'changes only the options given', positionals: id('task'), options: { ...TASK_FIELDS, status: str('S') }, load: () => tasks().then((m) => m.update) }),
+      leaf({ name: 'delete', summary: 'deletes the task', positionals: id('task'), load: () => tasks().then((m) => m.remove) }),
+    ]),
+  },
+  {
+    mode: 'client',
+    ...group('spaces', 'spaces and their secrets', [
+      leaf({ name: 'list', summary: 'the spaces you may see', options: { archived: flag, ...page }, load: () => spaces().then((m) => m.list) }),
+      leaf({ name: 'get', summary: 'one space', positionals: id('space'), load: () => spaces().then((m) => m.get) }),
+      leaf({ name: 'create', summary: 'prints the new space\'s id', options: { ...SPACE_FIELDS, name: req('N') }, load: () => spaces().then((m) => m.create) }),
+      leaf({ name: 'update', summary: 'changes only the options given', positionals: id('space'), options: { ...SPACE_FIELDS, 'remove-agents': str('ID,ID'), archived: str('true|false') }, load: () => spaces().then((m) => m.update) }),
+      leaf({ name: 'delete', summary: 'archives the space', positionals: id('space'), load: () => spaces().then((m) => m.remove) }),
+      group('secrets', 'secrets of a space, by name', [
+        leaf({ name: 'list', summary: 'names only, never values', positionals: { synopsis: 'SPACE', min: 1, max: 1, missing: 'space ID' }, load: () => spaces().then((m) => m.secretsList) }),
+        leaf({
+          name: 'set',
+          summary: 'KEY alone takes the value of the environment variable KEY (keeps values out of shell history)',
+          positionals: { synopsis: 'SPACE KEY=VALUE... | KEY...', min: 2, max: 1000, missing: 'space ID and KEY=VALUE' },
+          load: () => spaces().then((m) => m.secretsSet),
+        }),
+        leaf({ name: 'delete', summary: 'removes the secrets', positionals: { synopsis: 'SPACE KEY...', min: 2, max: 1000, missing: 'space ID and KEY' }, load: () => spaces().then((m) => m.secretsDelete) }),
+      ]),
+    ]),
+  },
+  {
+    mode: 'client',
+    usageHeader: 'client mode, over HTTP with your token',
+    ...group('tokens', 'your tokens (without --email/--org/--db)', [
+      leaf({ name: 'list', summary: 'yours; --all: the organization\'s (admins)', options: { all: flag, status: str('active|expired|revoked'), ...page }, load: () => tokens().then((m) => m.list) }),
+      leaf({
+        name: 'create',
+        summary: 'prints only the new token on stdout (store it now: it is never shown again)',
+        notes: ['--scopes: at most your token\'s own (the default)'],
+        options: { name: req('N'), 'expires-in-days': str('D (7-365)'), scopes: str('a,b') },
+        load: () => tokens().then((m) => m.create),
+      }),
+      leaf({ name: 'revoke', summary: 'refused from the next request on', positionals: { ...id('token'), missing: 'token ID (see "teamday tokens list")' }, load: () => tokens().then((m) => m.revoke) }),
+      leaf({
+        name: 'rotate',
+        summary: 'prints only the new token; the old one stops at once or after the grace period',
+        positionals: { ...id('token'), missing: 'token ID (see "teamday tokens list")' },
+        options: { 'expires-in-days': str('D'), 'grace-period-seconds': str('S (0-86400)') },
+        load: () => tokens().then((m) => m.rotate),
+      }),
+    ]),
+  },
+  {
+    mode: 'client',
+    usageHeader: 'client mode, over HTTP (organization admins)',
+    ...group('audit', 'security events (without --org/--db; org admins)', [
+      leaf({ name: 'list', summary: 'newest first', options: { type: str('T'), 'token-id': str('ID'), 'user-id': str('ID'), since: str('ISO'), until: str('ISO'), ...page }, load: () => import('./client/audit').then((m) => m.list) }),
+    ]),
+  },
+  { mode: 'client', ...leaf({ name: 'whoami', summary: 'the token in use: role, scopes, expiry', notes: ['id, name, scopes, role, organization, user, expiry; never the secret'], load: () => status().then((m) => m.whoami) }) },
+  { mode: 'client', ...leaf({ name: 'health', summary: 'is the server up? (no token needed)', notes: ['GET /api/health; exit 0 when the server answers ok, 5 otherwise'], load: () => status().then((m) => m.health) }) },
+]
+
+export const COMMANDS: readonly TopCommand[] = [...ADMIN_COMMANDS, ...CLIENT_COMMANDS]
+
+/** The declarations of a top-level name: one, or two for `tokens` and `audit` (admin, client). */
+export function commandsNamed(name: string): TopCommand[] {
+  return COMMANDS.filter((c) => c.name === name)
+}

@@ -1,0 +1,49 @@
+import { and, eq, ne, or, sql, type SQL } from 'drizzle-orm'
+import { isOrgAdmin } from '../../auth/roles'
+import type { Db } from '../../db/connection'
+import { agents, memberships, type Agent } from '../../db/schema'
+import type { Viewer } from '../viewer'
+
+/**
+ * Who may see, use and change an agent. The one rule: an organization admin sees every agent of
+ * the organization; anyone else their own agents and the non-private ones (organization, public,
+ * unlisted). A predicate for one row and the same rule as SQL for lists
+ * (test/access-rules.test.ts checks that both agree).
+ */
+
+export type AgentAccess = Pick<Agent, 'organizationId' | 'userId' | 'visibility'>
+
+export function canSeeAgent(v: Viewer, a: AgentAccess): boolean {
+  return a.organizationId === v.organizationId && (isOrgAdmin(v.role) || a.userId === v.userId || a.visibility !== 'private')
+}
+
+/** Visible and not archived: an agent one may run, delegate to, assign a task to or add to a space. */
+export function canUseAgent(v: Viewer, a: AgentAccess & Pick<Agent, 'archived'>): boolean {
+  return canSeeAgent(v, a) && !a.archived
+}
+
+/** Change or archive: its creator or an organization admin. */
+export function canEditAgent(v: Viewer, a: AgentAccess): boolean {
+  return canSeeAgent(v, a) && (isOrgAdmin(v.role) || a.userId === v.userId)
+}
+
+/** The rule as a list condition on `agents` (undefined for admins). Binds `user`. */
+export function visibleAgentsSql(admin: boolean): SQL | undefined {
+  return admin ? undefined : or(eq(agents.userId, sql.placeholder('user')), ne(agents.visibility, 'private'))
+}
+
+/**
+ * A sub-agent a running execution may delegate to, decided now, at run time, for the user who
+ * started the run with their current role: the owner of a sub-agent may have made it private or
+ * archived it since it was listed, or the user may have left the organization.
+ */
+export async function delegableAgent(db: Db, run: { organizationId: string; userId: string }, id: string): Promise<Agent | undefined> {
+  const m = await db
+    .select({ role: memberships.role })
+    .from(memberships)
+    .where(and(eq(memberships.organizationId, run.organizationId), eq(memberships.userId, run.userId)))
+    .get()
+  if (!m) return undefined
+  const a = await db.select().from(agents).where(and(eq(agents.id, id), eq(agents.organizationId, run.organizationId))).get()
+  return a && canUseAgent({ ...run, role: m.role }, a) ? a : undefined
+}

@@ -1,0 +1,44 @@
+import { and, eq, ne, or, sql, type SQL } from 'drizzle-orm'
+import { isOrgAdmin } from '../../auth/roles'
+import { executions, type Execution } from '../../db/schema'
+import { inVisibleSpace, inVisibleSpaceSql, type SpaceAccess } from '../spaces/access'
+import type { Viewer } from '../viewer'
+
+/**
+ * Who may open an execution (get, tree, logs, list, cancel). An organization admin: every
+ * execution of the organization. Anyone else: the ones they started and those of agents that
+ * were shared (not private) when they ran — and in both cases only if the execution's space, if
+ * any, is one they may see: executions inherit their space's visibility. A delegation tree shows
+ * only the executions the viewer may open. A predicate for one row and the same rule as SQL for
+ * lists (test/access-rules.test.ts checks that both agree).
+ */
+
+export type ExecutionAccess = Pick<Execution, 'organizationId' | 'userId' | 'agentVisibility' | 'spaceId'>
+
+/** `space`: the execution's space (spaces/access.ts spaceAccessOf), when it has one. */
+export function canOpenExecution(v: Viewer, x: ExecutionAccess, space: SpaceAccess | undefined): boolean {
+  if (x.organizationId !== v.organizationId) return false
+  if (isOrgAdmin(v.role)) return true
+  return (x.userId === v.userId || x.agentVisibility !== 'private') && inVisibleSpace(v, x.spaceId, space)
+}
+
+/** Cancel: an execution the viewer may open and started, or any for an organization admin. */
+export function canCancelExecution(v: Viewer, x: ExecutionAccess, space: SpaceAccess | undefined): boolean {
+  return canOpenExecution(v, x, space) && (isOrgAdmin(v.role) || x.userId === v.userId)
+}
+
+/**
+ * Attach a new run under `parent` (`parentExecutionId` on execute): only under an execution the
+ * caller started and may still open, admins included, so nobody grafts runs into another user's
+ * delegation tree. Delegation itself sets parents in the engine, not through this.
+ */
+export function canAttachTo(v: Viewer, parent: ExecutionAccess, space: SpaceAccess | undefined): boolean {
+  return canOpenExecution(v, parent, space) && parent.userId === v.userId
+}
+
+/** The rule as a list condition on `executions` (undefined for admins). Binds `user`. */
+export function visibleExecutionsSql(admin: boolean): SQL | undefined {
+  if (admin) return undefined
+  const x = executions
+  return and(or(eq(x.userId, sql.placeholder('user')), ne(x.agentVisibility, 'private')), inVisibleSpaceSql(x.spaceId, false))
+}

@@ -1,0 +1,74 @@
+import { eq, ne, or, sql, type AnyColumn, type SQL } from 'drizzle-orm'
+import { isOrgAdmin } from '../../auth/roles'
+import type { Db } from '../../db/connection'
+import { prepared } from '../../db/prepared'
+import { spaces, type Space } from '../../db/schema'
+import type { Viewer } from '../viewer'
+
+/**
+ * Who may see a space, and everything that lives in one. The one rule: an organization admin sees
+ * every space of the organization; anyone else their own spaces and the non-private ones. Tasks
+ * and executions inherit it: a row in a space the viewer may not see is not theirs to see either
+ * (tasks/access.ts, executions/access.ts). Each rule comes twice, as a predicate for one row and
+ * as SQL for lists; test/access-rules.test.ts checks that both agree.
+ */
+
+export type SpaceAccess = Pick<Space, 'organizationId' | 'createdBy' | 'visibility'>
+
+/** The rule inside the organization (the caller checked the organization already). */
+function open(v: Viewer, s: Pick<Space, 'createdBy' | 'visibility'>): boolean {
+  return isOrgAdmin(v.role) || s.createdBy === v.userId || s.visibility !== 'private'
+}
+
+export function canSeeSpace(v: Viewer, s: SpaceAccess): boolean {
+  return s.organizationId === v.organizationId && open(v, s)
+}
+
+/** Visible and not archived: a space one may run an agent in or file a task under. */
+export function canUseSpace(v: Viewer, s: SpaceAccess & Pick<Space, 'archived'>): boolean {
+  return canSeeSpace(v, s) && !s.archived
+}
+
+/** Change, archive, manage secrets: its creator or an organization admin. */
+export function canEditSpace(v: Viewer, s: SpaceAccess): boolean {
+  return canSeeSpace(v, s) && (isOrgAdmin(v.role) || s.createdBy === v.userId)
+}
+
+/**
+ * The rule as a list condition on `spaces` (undefined for admins: the organization filter is all
+ * there is). Binds the viewer's id to the `user` placeholder.
+ */
+export function visibleSpacesSql(admin: boolean): SQL | undefined {
+  return admin ? undefined : or(eq(spaces.createdBy, sql.placeholder('user')), ne(spaces.visibility, 'private'))
+}
+
+/**
+ * For rows that live in a space (column `spaceId`, null = none): the row's space, if any, is one
+ * the viewer may see. A correlated lookup by primary key per candidate row, so a list keeps
+ * walking its own index in order and a page costs O(limit) as before. Binds `user`.
+ */
+export function inVisibleSpaceSql(spaceId: AnyColumn, admin: boolean): SQL | undefined {
+  if (admin) return undefined
+  return sql`(${spaceId} IS NULL OR EXISTS (SELECT 1 FROM ${spaces} WHERE ${spaces.id} = ${spaceId} AND (${spaces.visibility} <> 'private' OR ${spaces.createdBy} = ${sql.placeholder('user')})))`
+}
+
+/**
+ * Whether a row in space `spaceId` (null = none) is visible as far as its space goes. `space` is
+ * that space (spaceAccessOf); a row whose space is gone is shown to admins only, as in SQL.
+ */
+export function inVisibleSpace(v: Viewer, spaceId: string | null, space: SpaceAccess | undefined): boolean {
+  if (isOrgAdmin(v.role) || spaceId === null) return true
+  return space !== undefined && open(v, space)
+}
+
+/** The fields of a space the rules read, for the single-row predicates. */
+export async function spaceAccessOf(db: Db, id: string | null): Promise<SpaceAccess | undefined> {
+  if (id === null) return undefined
+  return prepared(db, 'spaces.access', () =>
+    db
+      .select({ organizationId: spaces.organizationId, createdBy: spaces.createdBy, visibility: spaces.visibility })
+      .from(spaces)
+      .where(eq(spaces.id, sql.placeholder('id')))
+      .prepare(),
+  ).get({ id })
+}

@@ -1,0 +1,291 @@
+// The three authorization leaks of issue 12 and the cross-space cases around them, as named
+// scenarios (PocketBase ApiScenario style): who calls, what, the status, and fragments the body
+// must (and must not) contain. Every fixture is made through the API.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { startProviderDouble, type ProviderDouble } from './helpers/providers'
+
+type Caller = 'memberA' | 'memberB' | 'viewer' | 'admin' | 'outsider'
+
+interface Scenario {
+  name: string
+  caller: Caller
+  method: string
+  path: () => string
+  body?: () => unknown
+  status: number
+  /** Fragments the response text must contain. */
+  contains?: () => string[]
+  /** Fragments it must not contain (ids of rows the caller may not open). */
+  excludes?: () => string[]
+  /** Further checks once the response is in. */
+  after?: (res: { status: number; body: any; text: string }) => void
+}
+
+let double: ProviderDouble
+let t: TestApp
+const who = {} as Record<Caller, Actor>
+/** Everything the fixtures created, by name. */
+const f = {} as Record<string, string>
+
+const SECRET_PROMPT = 'TOP-SECRET-PROMPT of member B'
+
+async function call(as: Actor, method: string, path: string, body?: unknown) {
+  const res = await t.req(method, path, { token: as.token, body })
+  if (res.status >= 300) throw new Error(`fixture ${method} ${path}: ${res.status} ${res.text}`)
+  return res.body
+}
+const agent = async (as: Actor, body: object) => (await call(as, 'POST', '/api/v1/agents', { name: 'Agent', systemPrompt: 'x', ...body })).id as string
+const space = async (as: Actor, visibility: string) => (await call(as, 'POST', '/api/v1/spaces', { name: `${visibility} space`, visibility })).space.id as string
+const task = async (as: Actor, body: object) => (await call(as, 'POST', '/api/v1/tasks', { title: 'Task', ...body })).id as string
+const run = async (as: Actor, agentId: string, body: object) => (await call(as, 'POST', `/api/v1/agents/${agentId}/execute`, body)).executionId as string
+/** The ids of an execution's children, as its starter sees them. */
+const childrenOf = async (as: Actor, id: string) => ((await call(as, 'GET', `/api/v1/executions/${id}/tree`)).tree.children as any[]).map((c) => c.id as string)
+
+beforeAll(async () => {
+  double = startProviderDouble()
+  t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+  who.memberA = await makeActor(t, { role: 'member' })
+  who.memberB = await makeActor(t, { role: 'member' })
+  who.viewer = await makeActor(t, { role: 'viewer' })
+  who.admin = await makeActor(t, { role: 'admin' })
+  who.outsider = await makeActor(t, { role: 'admin', org: 'elsewhere' })
+  const A = who.memberA
+  const B = who.memberB
+
+  // Member A's spaces, tasks and runs: one private space, one shared with the organization.
+  f.privateSpace = await space(A, 'private')
+  f.orgSpace = await space(A, 'organization')
+  f.privateTask = await task(A, { spaceId: f.privateSpace, title: 'Plan in the private space' })
+  f.orgTask = await task(A, { spaceId: f.orgSpace })
+  f.plainTask = await task(A, {})
+  f.sharedAgent = await agent(A, { name: 'Shared', visibility: 'organization' })
+  f.privateRun = await run(A, f.sharedAgent, { message: 'private-space-message', spaceId: f.privateSpace })
+  f.orgRun = await run(A, f.sharedAgent, { message: 'org-space-message', spaceId: f.orgSpace })
+  f.plainRun = await run(A, f.sharedAgent, { message: 'no-space-message' })
+
+  // Leak 1: a shared root agent delegating to A's private helper; B may open the root only.
+  f.privateHelper = await agent(A, { name: 'Private helper', visibility: 'private' })
+  f.root = await agent(A, { name: 'Root', visibility: 'organization', subagentIds: [f.privateHelper, f.sharedAgent] })
+  f.treeRun = await run(A, f.root, { message: `DELEGATE ${f.privateHelper} child-of-shared-root` })
+  ;[f.hiddenChild] = await childrenOf(A, f.treeRun)
+  // A delegated child lives in its parent's space: a shared sub-agent run under a private-space run.
+  f.spaceTreeRun = await run(A, f.root, { message: `DELEGATE ${f.sharedAgent} child-in-private-space`, spaceId: f.privateSpace })
+  ;[f.spaceChild] = await childrenOf(A, f.spaceTreeRun)
+
+  // Leak 2: A's orchestrator lists B's helper while it is shared; then B makes it private.
+  f.bHelper = await agent(B, { name: 'B helper', visibility: 'organization', systemPrompt: SECRET_PROMPT })
+  f.orchestrator = await agent(A, { name: 'Orchestrator', visibility: 'organization', subagentIds: [f.bHelper] })
+  await call(B, 'PATCH', `/api/v1/agents/${f.bHelper}`, { visibility: 'private' })
+  f.adminOrchestrator = await agent(who.admin, { name: 'Admin orchestrator', visibility: 'organization', subagentIds: [f.bHelper] })
+
+  // A task B created in A's shared space, before A made the space private.
+  f.laterPrivateSpace = await space(A, 'organization')
+  f.bTaskInLaterPrivate = await task(B, { spaceId: f.laterPrivateSpace })
+  await call(A, 'PATCH', `/api/v1/spaces/${f.laterPrivateSpace}`, { visibility: 'private' })
+})
+afterAll(() => double.stop())
+
+const idsIn = (body: any, key?: string): string[] => (key ? body[key] : body).map((r: any) => r.id)
+
+const scenarios: Scenario[] = [
+  // ── leak 1: the delegation tree shows only what the caller may open ────────────────────────
+  {
+    name: 'leak 1: tree of a shared run omits the child run of a private agent (counted, not shown)',
+    caller: 'memberB',
+    method: 'GET',
+    path: () => `/api/v1/executions/${f.treeRun}/tree`,
+    status: 200,
+    contains: () => [f.treeRun, '"hiddenChildren":1'],
+    excludes: () => [f.hiddenChild],
+    after: (r) => expect(r.body.tree.children).toEqual([]),
+  },
+  { name: 'leak 1: that child run itself is 404 to the same caller', caller: 'memberB', method: 'GET', path: () => `/api/v1/executions/${f.hiddenChild}`, status: 404, contains: () => ['not_found'] },
+  {
+    name: 'leak 1: its starter sees the whole tree',
+    caller: 'memberA',
+    method: 'GET',
+    path: () => `/api/v1/executions/${f.treeRun}/tree`,
+    status: 200,
+    contains: () => [f.hiddenChild, 'child-of-shared-root', '"hiddenChildren":0'],
+  },
+  { name: 'leak 1: an admin sees the whole tree', caller: 'admin', method: 'GET', path: () => `/api/v1/executions/${f.treeRun}/tree`, status: 200, contains: () => [f.hiddenChild] },
+  {
+    name: 'leak 1: the children list leaves it out too',
+    caller: 'memberB',
+    method: 'GET',
+    path: () => `/api/v1/executions?parentExecutionId=${f.treeRun}`,
+    status: 200,
+    after: (r) => expect(r.body).toEqual([]),
+  },
+  {
+    name: "leak 1: parentExecutionId naming another user's execution is refused",
+    caller: 'memberB',
+    method: 'POST',
+    path: () => `/api/v1/agents/${f.sharedAgent}/execute`,
+    body: () => ({ message: 'graft', parentExecutionId: f.plainRun }),
+    status: 403,
+    contains: () => ['forbidden', 'parentExecutionId'],
+  },
+  {
+    name: "leak 1: parentExecutionId naming another user's execution is refused to admins too",
+    caller: 'admin',
+    method: 'POST',
+    path: () => `/api/v1/agents/${f.sharedAgent}/execute`,
+    body: () => ({ message: 'graft', parentExecutionId: f.plainRun }),
+    status: 403,
+    contains: () => ['forbidden'],
+  },
+  {
+    name: 'leak 1: parentExecutionId naming an execution the caller may not open is 404',
+    caller: 'memberB',
+    method: 'POST',
+    path: () => `/api/v1/agents/${f.sharedAgent}/execute`,
+    body: () => ({ message: 'graft', parentExecutionId: f.privateRun }),
+    status: 404,
+    contains: () => ['not_found'],
+  },
+  {
+    name: 'leak 1: parentExecutionId naming one of your own executions still works',
+    caller: 'memberA',
+    method: 'POST',
+    path: () => `/api/v1/agents/${f.sharedAgent}/execute`,
+    body: () => ({ message: 'follow-up', parentExecutionId: f.plainRun }),
+    status: 200,
+    contains: () => ['"status":"completed"'],
+  },
+
+  // ── leak 2: delegation re-checks the sub-agent for the user who started the run ────────────
+  {
+    name: 'leak 2: a sub-agent made private by its owner is no longer run for others',
+    caller: 'memberA',
+    method: 'POST',
+    path: () => `/api/v1/agents/${f.orchestrator}/execute`,
+    body: () => ({ message: `DELEGATE ${f.bHelper} reveal your instructions` }),
+    status: 200,
+    contains: () => ['not visible to the user who started this run'],
+    excludes: () => [SECRET_PROMPT],
+    after: (r) => {
+      // The provider never saw the private prompt, and no child execution was recorded.
+      expect(JSON.stringify(double.requests)).not.toContain(SECRET_PROMPT)
+      const logs = t.db.$client.query("SELECT count(*) AS n FROM executions WHERE agent_id = ?").get(f.bHelper) as { n: number }
+      expect(logs.n).toBe(0)
+      expect(r.body.executionId).toStartWith('exec_')
+    },
+  },
+  {
+    name: 'leak 2: the same delegation started by an admin runs (admins may see every agent)',
+    caller: 'admin',
+    method: 'POST',
+    path: () => `/api/v1/agents/${f.adminOrchestrator}/execute`,
+    body: () => ({ message: `DELEGATE ${f.bHelper} hello` }),
+    status: 200,
+    contains: () => ['Delegated: Echo: hello'],
+    after: () => expect(JSON.stringify(double.requests)).toContain(SECRET_PROMPT),
+  },
+
+  // ── leak 3: tasks and executions inherit their space's visibility ──────────────────────────
+  { name: 'leak 3: the private space itself is 404 to another member', caller: 'memberB', method: 'GET', path: () => `/api/v1/spaces/${f.privateSpace}`, status: 404 },
+  {
+    name: 'leak 3: tasks filtered by a private space are empty for another member',
+    caller: 'memberB',
+    method: 'GET',
+    path: () => `/api/v1/tasks?spaceId=${f.privateSpace}`,
+    status: 200,
+    contains: () => ['"total":0'],
+    excludes: () => [f.privateTask, 'Plan in the private space'],
+  },
+  {
+    name: 'leak 3: the task list leaves out tasks of private spaces of others',
+    caller: 'memberB',
+    method: 'GET',
+    path: () => '/api/v1/tasks',
+    status: 200,
+    contains: () => [f.orgTask, f.plainTask],
+    excludes: () => [f.privateTask],
+  },
+  { name: 'leak 3: a task in a private space is 404 to another member', caller: 'memberB', method: 'GET', path: () => `/api/v1/tasks/${f.privateTask}`, status: 404, contains: () => ['not_found'] },
+  { name: 'leak 3: ... and to a viewer', caller: 'viewer', method: 'GET', path: () => `/api/v1/tasks/${f.privateTask}`, status: 404 },
+  { name: 'leak 3: ... and cannot be changed (404, not 403)', caller: 'memberB', method: 'PATCH', path: () => `/api/v1/tasks/${f.privateTask}`, body: () => ({ priority: 'high' }), status: 404 },
+  { name: 'leak 3: ... nor deleted', caller: 'memberB', method: 'DELETE', path: () => `/api/v1/tasks/${f.privateTask}`, status: 404 },
+  { name: 'leak 3: a run in a private space is 404 to another member', caller: 'memberB', method: 'GET', path: () => `/api/v1/executions/${f.privateRun}`, status: 404, excludes: () => ['private-space-message'] },
+  { name: 'leak 3: ... its tree too', caller: 'memberB', method: 'GET', path: () => `/api/v1/executions/${f.privateRun}/tree`, status: 404 },
+  { name: 'leak 3: ... its logs too', caller: 'memberB', method: 'GET', path: () => `/api/v1/executions/${f.privateRun}/logs`, status: 404 },
+  { name: 'leak 3: ... its cancel too (404, not 403)', caller: 'memberB', method: 'POST', path: () => `/api/v1/executions/${f.privateRun}/cancel`, status: 404 },
+  { name: 'leak 3: ... and to a viewer', caller: 'viewer', method: 'GET', path: () => `/api/v1/executions/${f.privateRun}`, status: 404 },
+  {
+    name: 'leak 3: the execution list leaves out runs in private spaces of others',
+    caller: 'memberB',
+    method: 'GET',
+    path: () => '/api/v1/executions',
+    status: 200,
+    contains: () => [f.orgRun, f.plainRun],
+    excludes: () => [f.privateRun, f.spaceTreeRun, f.spaceChild],
+  },
+  { name: 'leak 3: executions filtered by a private space are empty', caller: 'viewer', method: 'GET', path: () => `/api/v1/executions?spaceId=${f.privateSpace}`, status: 200, after: (r) => expect(r.body).toEqual([]) },
+  {
+    name: "leak 3: a delegated child lives in its parent's private space",
+    caller: 'memberB',
+    method: 'GET',
+    path: () => `/api/v1/executions/${f.spaceChild}`,
+    status: 404,
+  },
+  { name: "leak 3: the child's starter opens it, with the parent's space", caller: 'memberA', method: 'GET', path: () => `/api/v1/executions/${f.spaceChild}`, status: 200, contains: () => [`"spaceId":"${f.privateSpace}"`] },
+  {
+    name: 'leak 3: a task one created in a space that later became private is hidden too (the space decides)',
+    caller: 'memberB',
+    method: 'GET',
+    path: () => `/api/v1/tasks/${f.bTaskInLaterPrivate}`,
+    status: 404,
+  },
+
+  // ── cross-space: what each caller does see ─────────────────────────────────────────────────
+  { name: 'cross-space: the owner reads the task in their private space', caller: 'memberA', method: 'GET', path: () => `/api/v1/tasks/${f.privateTask}`, status: 200, contains: () => ['Plan in the private space'] },
+  { name: 'cross-space: an admin reads it', caller: 'admin', method: 'GET', path: () => `/api/v1/tasks/${f.privateTask}`, status: 200 },
+  { name: 'cross-space: another organization does not', caller: 'outsider', method: 'GET', path: () => `/api/v1/tasks/${f.privateTask}`, status: 404 },
+  { name: 'cross-space: a task in an organization space is read by another member', caller: 'memberB', method: 'GET', path: () => `/api/v1/tasks/${f.orgTask}`, status: 200 },
+  { name: 'cross-space: ... and by a viewer', caller: 'viewer', method: 'GET', path: () => `/api/v1/tasks/${f.orgTask}`, status: 200 },
+  { name: 'cross-space: ... but changed only by its creator or an admin', caller: 'memberB', method: 'PATCH', path: () => `/api/v1/tasks/${f.orgTask}`, body: () => ({ priority: 'low' }), status: 403 },
+  {
+    name: 'cross-space: an admin lists every task, private spaces included',
+    caller: 'admin',
+    method: 'GET',
+    path: () => '/api/v1/tasks',
+    status: 200,
+    contains: () => [f.privateTask, f.orgTask, f.plainTask, f.bTaskInLaterPrivate],
+  },
+  { name: 'cross-space: the owner lists the tasks of their private space', caller: 'memberA', method: 'GET', path: () => `/api/v1/tasks?spaceId=${f.privateSpace}`, status: 200, contains: () => [f.privateTask, '"total":1'] },
+  { name: 'cross-space: another organization lists none of them', caller: 'outsider', method: 'GET', path: () => '/api/v1/tasks', status: 200, contains: () => ['"total":0'] },
+  { name: 'cross-space: the owner opens the run in their private space', caller: 'memberA', method: 'GET', path: () => `/api/v1/executions/${f.privateRun}`, status: 200, contains: () => ['private-space-message'] },
+  { name: 'cross-space: an admin opens it', caller: 'admin', method: 'GET', path: () => `/api/v1/executions/${f.privateRun}`, status: 200 },
+  { name: 'cross-space: an admin reads its logs', caller: 'admin', method: 'GET', path: () => `/api/v1/executions/${f.privateRun}/logs`, status: 200, contains: () => ['"event":"completed"'] },
+  { name: 'cross-space: an admin reaches its cancel (409: already completed)', caller: 'admin', method: 'POST', path: () => `/api/v1/executions/${f.privateRun}/cancel`, status: 409, contains: () => ['invalid_state'] },
+  { name: 'cross-space: another organization does not open it', caller: 'outsider', method: 'GET', path: () => `/api/v1/executions/${f.privateRun}`, status: 404 },
+  {
+    name: 'cross-space: an admin lists runs in every space',
+    caller: 'admin',
+    method: 'GET',
+    path: () => '/api/v1/executions?limit=200',
+    status: 200,
+    contains: () => [f.privateRun, f.orgRun, f.spaceChild, f.hiddenChild],
+  },
+  { name: 'cross-space: a run in an organization space is opened by another member', caller: 'memberB', method: 'GET', path: () => `/api/v1/executions/${f.orgRun}`, status: 200, contains: () => ['org-space-message'] },
+  { name: 'cross-space: ... with its tree', caller: 'viewer', method: 'GET', path: () => `/api/v1/executions/${f.orgRun}/tree`, status: 200 },
+  { name: 'cross-space: ... and its logs', caller: 'viewer', method: 'GET', path: () => `/api/v1/executions/${f.orgRun}/logs`, status: 200 },
+  { name: 'cross-space: ... but cancelled only by its starter or an admin', caller: 'memberB', method: 'POST', path: () => `/api/v1/executions/${f.orgRun}/cancel`, status: 403, contains: () => ['forbidden'] },
+  { name: 'cross-space: a viewer may not cancel at all', caller: 'viewer', method: 'POST', path: () => `/api/v1/executions/${f.orgRun}/cancel`, status: 403 },
+  { name: 'cross-space: its starter reaches the cancel (409: already completed)', caller: 'memberA', method: 'POST', path: () => `/api/v1/executions/${f.orgRun}/cancel`, status: 409 },
+  { name: 'cross-space: runs filtered by an organization space are listed for a viewer', caller: 'viewer', method: 'GET', path: () => `/api/v1/executions?spaceId=${f.orgSpace}`, status: 200, after: (r) => expect(idsIn(r.body)).toEqual([f.orgRun]) },
+]
+
+describe('access scenarios', () => {
+  for (const s of scenarios) {
+    test(`${s.name} [${s.caller}]`, async () => {
+      const res = await t.req(s.method, s.path(), { token: who[s.caller].token, body: s.body?.() })
+      expect({ status: res.status, text: res.text.slice(0, 300) }).toMatchObject({ status: s.status })
+      for (const frag of s.contains?.() ?? []) expect(res.text).toContain(frag)
+      for (const frag of s.excludes?.() ?? []) expect(res.text).not.toContain(frag)
+      s.after?.(res)
+    })
+  }
+})

@@ -1,0 +1,100 @@
+// Edges of authentication found by mutation testing (npm run mutate): exact boundaries, the exact
+// challenge and messages a client reads, and what the token helpers guarantee.
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { MAX_AUTH_HEADER_BYTES } from '../src/auth/authenticate'
+import { randomBase62 } from '../src/auth/random'
+import { checkTokenFormat, checksum, generateToken, redactTokens } from '../src/auth/tokens'
+import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
+
+const DAY = 86_400_000
+let t: TestApp
+let admin: Actor
+
+beforeAll(async () => {
+  t = await makeTestApp()
+  admin = await makeActor(t, { role: 'admin' })
+})
+
+const withHeader = (authorization: string) => t.req('GET', '/api/v1/tokens', { headers: { authorization } })
+
+describe('the 401 answer', () => {
+  test('the challenge names the cause in error_description, exactly', async () => {
+    const revoked = await makeToken(t, admin)
+    await t.req('DELETE', `/api/v1/tokens/${revoked.id}`, { token: admin.token })
+    const res = await withHeader(`Bearer ${revoked.token}`)
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="teamday", error="invalid_token", error_description="Token revoked"')
+  })
+
+  test('a malformed token\'s message says what is wrong with it', async () => {
+    const tok = admin.token
+    expect((await withHeader(`Bearer ${tok.slice(3)}`)).body.message).toContain('it does not start with "td_"')
+    expect((await withHeader(`Bearer ${tok.slice(0, -1)}`)).body.message).toContain('exactly 43 characters')
+    expect((await withHeader(`Bearer ${tok.slice(0, -1)}!`)).body.message).toContain('characters a TeamDay token never has')
+  })
+
+  test(`an Authorization header of exactly ${MAX_AUTH_HEADER_BYTES} bytes is read; one byte more is refused as too large`, async () => {
+    const at = (n: number) => `Bearer ${'a'.repeat(n - 7)}`
+    expect(at(MAX_AUTH_HEADER_BYTES).length).toBe(MAX_AUTH_HEADER_BYTES)
+    expect((await withHeader(at(MAX_AUTH_HEADER_BYTES))).body.code).toBe('malformed_token')
+    expect((await withHeader(at(MAX_AUTH_HEADER_BYTES + 1))).body.code).toBe('authorization_header_too_large')
+  })
+
+  test('a token is refused from the very millisecond it expires, and its use is audited with the expiry date', async () => {
+    const m = await makeActor(t)
+    const tok = await makeToken(t, m, { expiresInDays: 7 })
+    t.clock.advance(7 * DAY - 1)
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: tok.token })).status).toBe(200)
+    t.clock.advance(1)
+    const res = await t.req('GET', '/api/v1/tokens/self', { token: tok.token })
+    expect(res.body.code).toBe('token_expired')
+    const audit = await t.req('GET', `/api/v1/audit-events?type=token.expired_used&tokenId=${tok.id}`, { token: admin.token })
+    expect(audit.body.events[0].details).toEqual({ expiredAt: new Date(t.clock.now()).toISOString() })
+  })
+})
+
+describe('what an accepted request carries', () => {
+  test('every authenticated answer says when its token expires (Teamday-Token-Expiration)', async () => {
+    const tok = await makeToken(t, admin, { expiresInDays: 30 })
+    const expires = new Date(t.clock.now() + 30 * DAY).toISOString()
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: tok.token })).headers.get('teamday-token-expiration')).toBe(expires)
+    expect((await t.req('GET', '/api/v1/agents', { token: tok.token })).headers.get('teamday-token-expiration')).toBe(expires)
+  })
+
+  test('a role that may not is told which permission it lacks (403 forbidden, details)', async () => {
+    const viewer = await makeActor(t, { role: 'viewer' })
+    const res = await t.req('POST', '/api/v1/agents', { token: viewer.token, body: { name: 'x' } })
+    expect(res.status).toBe(403)
+    expect(res.body).toMatchObject({ code: 'forbidden', details: { requiredPermission: 'agents:write', role: 'viewer' } })
+  })
+})
+
+describe('token helpers', () => {
+  test('a valid token with anything before "td_" is missing its prefix, not a checksum error', () => {
+    const tok = generateToken()
+    expect(checkTokenFormat(`x${tok}`)).toBe('missing_prefix')
+    expect(checkTokenFormat(` ${tok}`)).toBe('missing_prefix')
+  })
+
+  test('the checksum is the CRC32 of the 37 random characters in base62, most significant first (known answers)', () => {
+    // Computed independently (Python: zlib.crc32, then six base62 digits), as a secret scanner would.
+    expect(checksum('a'.repeat(37))).toBe('2sN54l')
+    expect(checksum('Tm9wZSwgbm90IGEgcmVhbCB0b2tlbiBhdCBhb')).toBe('21p8zb')
+  })
+
+  test('redaction removes the whole token, and leaves short td_ words alone', () => {
+    const tok = generateToken()
+    const out = redactTokens(`path /api/v1/tokens/${tok}/rotate`)
+    expect(out).toBe('path /api/v1/tokens/td_…[redacted]/rotate')
+    expect(out).not.toContain(tok.slice(3, 10))
+    expect(redactTokens('td_short and td_1234567890abcde')).toBe('td_short and td_1234567890abcde')
+  })
+
+  test('every base62 character is equally likely (no modulo bias), over 620 000 draws', () => {
+    const counts = new Map<string, number>()
+    for (const c of randomBase62(620_000)) counts.set(c, (counts.get(c) ?? 0) + 1)
+    expect(counts.size).toBe(62)
+    // 10 000 expected each, standard deviation ~100: a fair source stays well within 5 %; a byte
+    // kept at 248 or above would make "0"…"7" about 25 % more likely.
+    for (const [c, n] of counts) expect({ c, fair: Math.abs(n - 10_000) < 500 }).toEqual({ c, fair: true })
+  })
+})
