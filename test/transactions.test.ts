@@ -2,6 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { withTx, type Ctx } from '../src/context'
 import { settings } from '../src/db/schema'
+import { bumpVersion, readVersion } from '../src/db/versions'
 import { makeTestApp } from './helpers/app'
 
 /**
@@ -52,6 +53,27 @@ describe('withTx', () => {
     expect(seen).toBeNull() // the rolled-back row was never visible
     expect(await read(t.ctx, 'k')).toBeNull()
     expect(await read(t.ctx, 'other')).toBe('outside') // not rolled back with the transaction
+  })
+
+  test('prepared queries (their synchronous path) wait for an open transaction too', async () => {
+    const t = await makeTestApp()
+    expect(await readVersion(t.ctx.db, 'x')).toBe('0')
+    const hold = latch()
+    const tx = withTx(t.ctx, async (tx) => {
+      await bumpVersion(tx.db, 'x', 0)
+      expect(await readVersion(tx.db, 'x')).toBe('1') // inside: its own write
+      await hold.opened
+      throw new Error('rolled back')
+    })
+    await Bun.sleep(5)
+    let seen: string | undefined
+    const reading = readVersion(t.ctx.db, 'x').then((v) => (seen = v))
+    await Bun.sleep(20)
+    expect(seen).toBeUndefined()
+    hold.open()
+    await expect(tx).rejects.toThrow('rolled back')
+    await reading
+    expect(seen).toBe('0')
   })
 
   test('transactions queue: a read-then-write under concurrency loses no update', async () => {

@@ -18,7 +18,7 @@ export type Db = SqliteRemoteDatabase<typeof schema>
  */
 export type SyncDb = BunSQLiteDatabase<typeof schema> & { $client: Database }
 
-type Method = 'run' | 'all' | 'values' | 'get'
+export type Method = 'run' | 'all' | 'values' | 'get'
 type Rows = { rows: any }
 
 const CONNECTION = Symbol('teamday.connection')
@@ -62,6 +62,18 @@ export class SqliteConnection {
     this.db = drizzle((sql, params, method) => this.outside(sql, params, method), { schema }) as Db
     this.txDb = drizzle((sql, params, method) => this.inside(sql, params, method), { schema }) as Db
     for (const db of [this.db, this.txDb]) Object.defineProperty(db, CONNECTION, { value: this })
+  }
+
+  /**
+   * Runs a statement for `db` synchronously when nothing stands in its way (the common case: no
+   * transaction open, or `db` is the open transaction's handle used inside it); undefined when it
+   * must go the asynchronous way (which waits, or throws the error that explains why not).
+   * For prepared hot-path queries (src/db/prepared.ts).
+   */
+  runNow(db: Db, sql: string, params: unknown[], method: Method): Rows | undefined {
+    if (db === this.db) return this.held ? undefined : (this.run(sql, params, method) as Rows)
+    if (db === this.txDb && this.open !== null && this.scope.getStore() === this.open) return this.run(sql, params, method) as Rows
+    return undefined
   }
 
   /** Whether `db` is a transaction's handle. */
