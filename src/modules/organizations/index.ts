@@ -1,8 +1,8 @@
 import { Elysia, t } from 'elysia'
 import type { authPlugin } from '../../auth/plugin'
 import type { Deps } from '../../deps'
-import { DeleteSecretsBody, OrgSecretNames, secretBodyErrors, SecretKeysResult, SecretsDeleted, SetSecretsBody } from '../spaces/secrets-model'
-import { authErrors, bodyErrors, errorResponse } from '../shared-models'
+import { DeleteSecretsBody, secretBodyErrors, secretModels, SetSecretsBody } from '../spaces/secrets-model'
+import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { deleteOrgSecrets, listOrgSecrets, setOrgSecrets } from './service'
 
 const OrgParams = t.Object({ orgId: t.String({ description: 'Your organization id (org_…)', examples: ['org_9Tr4Kx2LmQ7vB1nZ8wYc'] }) })
@@ -17,10 +17,11 @@ const forbidden = errorResponse(
 export function organizationsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
   return new Elysia({ prefix: '/organizations', tags: ['Organizations'] })
     .use(auth)
+    .model({ ...sharedModels, ...secretModels, ...named({ OrganizationForbidden: forbidden }) })
     .get('/:orgId/env', ({ principal, params }) => ({ success: true as const, ...listOrgSecrets(deps, principal, params.orgId) }), {
       auth: 'spaces:read',
       params: OrgParams,
-      response: { 200: OrgSecretNames, ...authErrors, 403: forbidden },
+      response: { 200: 'OrgSecretNames', ...authErrors, 403: 'OrganizationForbidden' },
       detail: {
         summary: 'List organization secret names',
         description:
@@ -31,7 +32,7 @@ export function organizationsModule(deps: Deps, auth: ReturnType<typeof authPlug
       auth: 'secrets:write',
       params: OrgParams,
       body: SetSecretsBody,
-      response: { 200: SecretKeysResult, ...bodyErrors, ...secretBodyErrors, ...authErrors, 403: forbidden },
+      response: { 200: 'SecretKeysResult', ...bodyErrors, ...secretBodyErrors, ...authErrors, 403: 'OrganizationForbidden' },
       detail: {
         summary: 'Set organization secrets',
         description:
@@ -42,7 +43,7 @@ export function organizationsModule(deps: Deps, auth: ReturnType<typeof authPlug
       auth: 'secrets:write',
       params: OrgParams,
       body: DeleteSecretsBody,
-      response: { 200: SecretsDeleted, ...bodyErrors, ...secretBodyErrors, ...authErrors, 403: forbidden },
+      response: { 200: 'SecretsDeleted', ...bodyErrors, ...secretBodyErrors, ...authErrors, 403: 'OrganizationForbidden' },
       detail: {
         summary: 'Delete organization secrets',
         description: 'Deletes the named organization secrets (JSON body `{keys: [...]}`). Names that do not exist are ignored; `deleted` lists those removed. Admins only.',
