@@ -13,30 +13,15 @@ import { newId } from '../../ids'
 import { auditContext, recordAuditEvent } from '../audit/service'
 import { assertBelowTokenCap, assertMayManage } from './access'
 import { resolveExpiry, validateScopes, validateTokenName } from './validation'
+import type { Token } from './model'
 
 /** lastUsedAt is written at most this often per token: no database write on most requests. */
 export const LAST_USED_RESOLUTION_MS = 60_000
 
 export type TokenStatus = 'active' | 'expired' | 'revoked'
 
-export interface PublicToken {
-  id: string
-  name: string
-  maskedToken: string
-  status: TokenStatus
-  scopes: string[]
-  userId: string
-  userEmail: string
-  organizationId: string
-  createdAt: string
-  expiresAt: string
-  lastUsedAt: string | null
-  lastUsedIp: string | null
-  lastUsedUserAgent: string | null
-  revokedAt: string | null
-  /** The token whose request created this one; null from the admin CLI. */
-  createdByTokenId: string | null
-}
+/** The token as the API returns it (never the hash): the response schema is the one source of this shape. */
+export type PublicToken = typeof Token.static
 
 export interface CreateTokenInput {
   name: string
