@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # teamday: the server (and its client) as one compiled executable on a small glibc base.
 #
-#   docker build -t teamday .
+#   docker build --build-arg TEAMDAY_COMMIT=$(git rev-parse --short=12 HEAD) -t teamday .
 #   docker run -d --name teamday -p 3000:3000 -v teamday-data:/data teamday
 #   docker logs teamday          # the first start prints the admin token ONCE
 #
@@ -16,6 +16,8 @@ COPY tsconfig.json ./
 COPY src ./src
 COPY drizzle ./drizzle
 COPY scripts ./scripts
+# The commit `teamday --version` names (.git is not in the build context); "unknown" without it.
+ARG TEAMDAY_COMMIT
 RUN npm run build && ./dist/teamday --version
 
 FROM debian:bookworm-slim

@@ -14,7 +14,8 @@ import { createApp } from '../src/app'
 import { loadConfig } from '../src/config'
 import { createToken } from '../src/modules/tokens/service'
 import { createUser } from '../src/modules/users/service'
-import { openRuntime } from '../src/runtime'
+import { operatorContext } from '../src/context'
+import { createRuntime } from '../src/runtime'
 import { createLogger } from '../src/logger'
 import { seedAgents, seedAudit, seedExecutions, seedSpaces, seedTasks, seedTokens } from './seed'
 
@@ -46,19 +47,19 @@ interface Target {
 
 async function open(n: number): Promise<Target> {
   const dir = mkdtempSync(join(tmpdir(), 'teamday-lists-'))
-  const rt = openRuntime(loadConfig({ TEAMDAY_RATE_LIMIT: 'off' }, { dbPath: join(dir, 'bench.db'), logLevel: 'silent' }), { logger: createLogger('silent') })
-  const { user, organization } = createUser(rt.db, rt.clock, { email: 'bench@example.com', orgSlug: 'bench', role: 'admin' })
+  const rt = await createRuntime(loadConfig({ TEAMDAY_RATE_LIMIT: 'off' }, { dbPath: join(dir, 'bench.db'), logLevel: 'silent' }), { log: createLogger('silent') })
+  const { user, organization } = await createUser(operatorContext(rt), { email: 'bench@example.com', orgSlug: 'bench', role: 'admin' })
   const owner = { userId: user.id, organizationId: organization.id }
-  const { token } = createToken(rt, owner, { name: 'bench' })
+  const { token } = await createToken(operatorContext(rt), owner, { name: 'bench' })
   const t0 = performance.now()
   const o = { now: Date.now() - 1000, step: 1000 }
-  const agentIds = seedAgents(rt.db, owner, n, o)
-  const spaceIds = seedSpaces(rt.db, owner, n, o)
-  seedTasks(rt.db, owner, n, { ...o, agentIds: agentIds.slice(0, 200), spaceIds: spaceIds.slice(0, 50) })
-  seedExecutions(rt.db, owner, n, { ...o, agentIds: agentIds.slice(0, 200) })
-  const tokenIds = seedTokens(rt.db, rt.box, owner, n, o)
-  seedAudit(rt.db, owner, n, { ...o, tokenIds: tokenIds.slice(0, 100) })
-  rt.db.$client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+  const agentIds = seedAgents(rt.connection.sync, owner, n, o)
+  const spaceIds = seedSpaces(rt.connection.sync, owner, n, o)
+  seedTasks(rt.connection.sync, owner, n, { ...o, agentIds: agentIds.slice(0, 200), spaceIds: spaceIds.slice(0, 50) })
+  seedExecutions(rt.connection.sync, owner, n, { ...o, agentIds: agentIds.slice(0, 200) })
+  const tokenIds = seedTokens(rt.connection.sync, rt.box, owner, n, o)
+  seedAudit(rt.connection.sync, owner, n, { ...o, tokenIds: tokenIds.slice(0, 100) })
+  rt.connection.client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
   console.log(`  ${n} rows in each list table, seeded in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
 
   const app = createApp(rt)

@@ -19,7 +19,8 @@ import { loadConfig } from '../src/config'
 import { createLogger } from '../src/logger'
 import { createToken } from '../src/modules/tokens/service'
 import { createUser } from '../src/modules/users/service'
-import { openRuntime } from '../src/runtime'
+import { operatorContext } from '../src/context'
+import { createRuntime } from '../src/runtime'
 import { seedAgents, seedSpaces, seedTasks } from './seed'
 
 const BIN = process.argv[2] ? resolve(process.argv[2]) : null
@@ -42,14 +43,14 @@ mkdirSync(join(dir, 'bare'))
 
 // ── seed ──────────────────────────────────────────────────────────────────────────────────
 const t0 = performance.now()
-const rt = openRuntime(loadConfig({}, { dbPath: oursDb, logLevel: 'silent' }), { logger: createLogger('silent') })
-const { user, organization } = createUser(rt.db, rt.clock, { email: 'bench@example.com', orgSlug: 'bench', role: 'admin' })
+const rt = await createRuntime(loadConfig({}, { dbPath: oursDb, logLevel: 'silent' }), { log: createLogger('silent') })
+const { user, organization } = await createUser(operatorContext(rt), { email: 'bench@example.com', orgSlug: 'bench', role: 'admin' })
 const owner = { userId: user.id, organizationId: organization.id }
-const { token } = createToken(rt, owner, { name: 'bench' })
+const { token } = await createToken(operatorContext(rt), owner, { name: 'bench' })
 const o = { now: Date.now() - 60_000, step: 100 }
-const agentIds = seedAgents(rt.db, owner, AGENTS, o)
-const spaceIds = seedSpaces(rt.db, owner, 50, o)
-const taskIds = seedTasks(rt.db, owner, TASKS, { ...o, agentIds: agentIds.slice(0, 500), spaceIds })
+const agentIds = seedAgents(rt.connection.sync, owner, AGENTS, o)
+const spaceIds = seedSpaces(rt.connection.sync, owner, 50, o)
+const taskIds = seedTasks(rt.connection.sync, owner, TASKS, { ...o, agentIds: agentIds.slice(0, 500), spaceIds })
 rt.close() // checkpoints the WAL: the file alone is the database
 copyFileSync(oursDb, bareDb)
 console.log(`seeded ${TASKS} tasks and ${AGENTS} agents in one organization in ${((performance.now() - t0) / 1000).toFixed(1)} s`)

@@ -6,7 +6,7 @@ import type { SecretBox } from '../src/crypto/secretbox'
 import type { SQLQueryBindings } from 'bun:sqlite'
 import { getTableColumns, getTableName } from 'drizzle-orm'
 import type { SQLiteColumn, SQLiteTable } from 'drizzle-orm/sqlite-core'
-import type { DB } from '../src/db/client'
+import type { SyncDb as DB } from '../src/db/connection'
 import { agents, auditEvents, executions, personalAccessTokens, spaces, tasks } from '../src/db/schema'
 import { newId } from '../src/ids'
 

@@ -10,6 +10,7 @@ tests_for() {
   case "$1" in
     src/auth/tokens.ts | src/auth/random.ts) echo token-format auth-edges auth tokens credentials errors ;;
     src/auth/authenticate.ts) echo auth auth-edges token-format tokens audit rotation scopes ;;
+    src/auth/lookup.ts) echo auth auth-edges token-usage tokens credentials audit read-cache ;;
     src/auth/plugin.ts) echo auth auth-edges scopes scope-routes authz-matrix ratelimit idempotency audit openapi ;;
     src/auth/roles.ts) echo scopes scope-routes authz-matrix ;;
     src/modules/tokens/service.ts) echo tokens token-usage auth rotation scopes authz-matrix credentials audit ;;

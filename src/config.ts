@@ -1,6 +1,28 @@
 import { dirname, join, resolve } from 'node:path'
 import { compileTrustedProxies } from './http/client-address'
-import { parseRatePolicy, type RatePolicy } from './ratelimit/policy'
+
+/** A rate-limit policy: at most `limit` requests per `windowMs`. */
+export interface RatePolicy {
+  limit: number
+  windowMs: number
+}
+
+const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000 } as const
+
+/**
+ * Parses `N/Ms`, `N/Mm`, `N/Mh` (e.g. `600/60s`, `100/1m`); the window count may be omitted
+ * (`600/s`). Returns 'off' for `off` / `0` / `none`, undefined when invalid.
+ */
+export function parseRatePolicy(value: string): RatePolicy | 'off' | undefined {
+  const v = value.trim().toLowerCase()
+  if (v === 'off' || v === 'none' || v === '0') return 'off'
+  const m = /^(\d{1,9})\s*\/\s*(\d{0,7})\s*([smh])$/.exec(v)
+  if (!m) return undefined
+  const limit = Number(m[1])
+  const windowMs = Number(m[2] || '1') * UNIT_MS[m[3] as keyof typeof UNIT_MS]
+  if (limit < 1 || windowMs < 1000) return undefined
+  return { limit, windowMs }
+}
 
 /** Everything the server reads from its environment. The only reader of process.env. */
 export interface Config {
@@ -75,8 +97,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     host: env.HOST ?? '0.0.0.0',
     port,
     dbPath,
-    encryptionKey: env.TEAMDAY_ENCRYPTION_KEY || undefined,
-    previousEncryptionKeys: (env.TEAMDAY_ENCRYPTION_KEYS_PREVIOUS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    encryptionKey: keyVar('TEAMDAY_ENCRYPTION_KEY', env.TEAMDAY_ENCRYPTION_KEY || undefined),
+    previousEncryptionKeys: (env.TEAMDAY_ENCRYPTION_KEYS_PREVIOUS ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((k, i) => keyVar(`TEAMDAY_ENCRYPTION_KEYS_PREVIOUS[${i}]`, k)!),
     keyFile: env.TEAMDAY_KEY_FILE ?? defaultKeyFile(dbPath),
     trustedProxyHops: parseIntVar('TEAMDAY_TRUSTED_PROXY_HOPS', env.TEAMDAY_TRUSTED_PROXY_HOPS, 0, 0, 10),
     trustedProxies: parseTrustedProxies(env.TEAMDAY_TRUSTED_PROXIES),
@@ -120,6 +142,17 @@ export function defaultToProductionMode(env: Env = process.env): void {
 export function defaultKeyFile(dbPath: string): string {
   if (dbPath === ':memory:') return ''
   return join(dirname(resolve(dbPath)), 'teamday.key')
+}
+
+/**
+ * A key's shape is checked with the rest of the config, before any folder or database file is
+ * created: a mistyped key leaves nothing behind (src/crypto/keys.ts decodes it for use).
+ */
+function keyVar(name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined
+  const bytes = Buffer.from(value.trim(), 'base64').length
+  if (bytes !== 32) throw new ConfigError(`${name} must be base64 of exactly 32 bytes (got ${bytes}); generate one with: openssl rand -base64 32`)
+  return value
 }
 
 export function parsePort(value: string): number {

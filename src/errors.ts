@@ -1,6 +1,6 @@
 /**
  * One error type, one table. Services and plugins `throw new AppError(code, message)`;
- * the single onError in app.ts turns it into the envelope
+ * the single onError (src/http/errors.ts) turns it into the envelope
  * {error, statusCode, statusMessage, code, message, requestId, details?}.
  */
 export const ERROR_STATUS = {
@@ -121,4 +121,13 @@ export function errorBody(status: number, code: string, message: string, request
   }
   if (details !== undefined) body.details = details
   return body
+}
+
+/**
+ * The message of what was thrown, for logs: a failed statement's own message, not drizzle's
+ * wrapper ("Failed query: <sql> params: …", which would put bound values in the log).
+ */
+export function errorMessage(e: unknown): string {
+  const inner = e instanceof Error && e.cause instanceof Error ? e.cause : e
+  return inner instanceof Error ? inner.message : String(inner)
 }

@@ -1,26 +1,70 @@
+import { AuditLog } from './audit/log'
+import { systemClock, type Clock } from './clock'
 import type { Config } from './config'
-import { loadSecretBox } from './crypto/keys'
-import { closeDatabase, openDatabase } from './db/client'
+import type { Services } from './context'
+import { loadSecretBox, type KeySource } from './crypto/keys'
+import type { SecretBox } from './crypto/secretbox'
+import { openDatabase, type SqliteConnection } from './db/client'
 import { runMigrations } from './db/migrate'
 import { verifyEncryptionKey } from './db/settings'
-import { systemClock, type Clock, type Deps } from './deps'
+import { configProviders, type ModelProviders } from './engine/providers'
+import { Engine } from './engine/runner'
 import { createLogger, type Logger } from './logger'
+import { RateLimiter } from './ratelimit/limiter'
+import type { RateLimitStore } from './ratelimit/store'
 
 /**
- * Opens the database named by the config, applies pending migrations, loads the encryption
- * key and proves it matches the database. Shared by `serve` and the admin commands.
+ * Everything the server is made of, built once (DESIGN.md, convention 6): the database, the
+ * clock, the secret box, the logger, the audit log, the execution engine and the rate limiter.
+ * `createApp(runtime)` only wires HTTP; the admin CLI uses the same runtime without HTTP.
  */
-export function openRuntime(config: Config, opts: { logger?: Logger; clock?: Clock } = {}): Deps & { keySource: string; migrationsApplied: number; close(): void } {
-  const logger = opts.logger ?? createLogger(config.logLevel)
+export interface Runtime extends Services {
+  connection: SqliteConnection
+  engine: Engine
+  limiter: RateLimiter
+  /** Where the encryption key came from (env, file, created, ephemeral). */
+  keySource: KeySource
+  migrationsApplied: number
+  /** Closes the database (after the engine has stopped: see `teamday serve`). */
+  close(): void
+}
+
+export interface RuntimeOptions {
+  log?: Logger
+  clock?: Clock
+  /** The secret box; by default the configured key (src/crypto/keys.ts). */
+  box?: SecretBox
+  /** Model provider clients; by default built from the config (tests point the config at doubles). */
+  providers?: ModelProviders
+  /** Rate-limit counters; by default in process memory. */
+  rateLimitStore?: RateLimitStore
+  /**
+   * false: neither the database nor a key file is created (admin commands other than serve,
+   * migrate and users create); a missing one fails naming its path.
+   */
+  create?: boolean
+}
+
+/**
+ * Opens the database named by the config, applies pending migrations, loads the encryption key
+ * and proves it matches the database, then builds the rest. Shared by `serve`, the admin
+ * commands, tests and benchmarks.
+ */
+export async function createRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
+  const log = opts.log ?? createLogger(config.logLevel)
   const clock = opts.clock ?? systemClock
-  const db = openDatabase(config.dbPath, { rowCache: config.cache })
+  const connection = openDatabase(config.dbPath, { rowCache: config.cache, create: opts.create })
   try {
-    const { applied } = runMigrations(db)
-    const { box, source } = loadSecretBox(config)
-    verifyEncryptionKey(db, box, clock.now())
-    return { db, box, clock, logger, config, keySource: source, migrationsApplied: applied, close: () => closeDatabase(db) }
+    const { applied } = runMigrations(connection)
+    // A box given by the caller (tests) was neither read nor written anywhere: ephemeral.
+    const { box, source } = opts.box ? { box: opts.box, source: 'ephemeral' as const } : loadSecretBox(config, { create: opts.create })
+    const services: Services = { db: connection.db, clock, box, log, audit: new AuditLog(), config }
+    await verifyEncryptionKey(connection.db, box, clock.now())
+    const engine = new Engine({ db: connection.db, clock, log, config, providers: opts.providers ?? configProviders(config) })
+    const limiter = new RateLimiter({ config, clock, log }, opts.rateLimitStore)
+    return { ...services, connection, engine, limiter, keySource: source, migrationsApplied: applied, close: () => connection.close() }
   } catch (e) {
-    closeDatabase(db)
+    connection.close()
     throw e
   }
 }

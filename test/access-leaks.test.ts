@@ -44,12 +44,12 @@ const childrenOf = async (as: Actor, id: string) => ((await call(as, 'GET', `/ap
 
 beforeAll(async () => {
   double = startProviderDouble()
-  t = makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
-  who.memberA = makeActor(t, { role: 'member' })
-  who.memberB = makeActor(t, { role: 'member' })
-  who.viewer = makeActor(t, { role: 'viewer' })
-  who.admin = makeActor(t, { role: 'admin' })
-  who.outsider = makeActor(t, { role: 'admin', org: 'elsewhere' })
+  t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+  who.memberA = await makeActor(t, { role: 'member' })
+  who.memberB = await makeActor(t, { role: 'member' })
+  who.viewer = await makeActor(t, { role: 'viewer' })
+  who.admin = await makeActor(t, { role: 'admin' })
+  who.outsider = await makeActor(t, { role: 'admin', org: 'elsewhere' })
   const A = who.memberA
   const B = who.memberB
 
@@ -168,7 +168,7 @@ const scenarios: Scenario[] = [
     after: (r) => {
       // The provider never saw the private prompt, and no child execution was recorded.
       expect(JSON.stringify(double.requests)).not.toContain(SECRET_PROMPT)
-      const logs = t.deps.db.$client.query("SELECT count(*) AS n FROM executions WHERE agent_id = ?").get(f.bHelper) as { n: number }
+      const logs = t.db.$client.query("SELECT count(*) AS n FROM executions WHERE agent_id = ?").get(f.bHelper) as { n: number }
       expect(logs.n).toBe(0)
       expect(r.body.executionId).toStartWith('exec_')
     },

@@ -8,11 +8,11 @@ let owner: Actor
 let other: Actor
 let admin: Actor
 
-beforeAll(() => {
-  t = makeTestApp()
-  owner = makeActor(t, { role: 'member' })
-  other = makeActor(t, { role: 'member' })
-  admin = makeActor(t, { role: 'admin' })
+beforeAll(async () => {
+  t = await makeTestApp()
+  owner = await makeActor(t, { role: 'member' })
+  other = await makeActor(t, { role: 'member' })
+  admin = await makeActor(t, { role: 'admin' })
 })
 
 const post = (as: Actor, path: string, body: unknown) => t.req('POST', path, { token: as.token, body })

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp } from '../src/app'
 import { ResponseCache } from '../src/cache/response-cache'
-import { closeDatabase, openDatabase } from '../src/db/client'
 import { makeActor, makeTestApp } from './helpers/app'
 
 const dir = mkdtempSync(join(tmpdir(), 'teamday-cache-'))
@@ -14,8 +13,8 @@ const names = (res: any) => res.body.agents.map((a: any) => a.name).sort()
 
 describe('agent list cache', () => {
   test('every write shows in the next list: create, update, archive', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t, { role: 'member' })
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'member' })
     const list = () => t.req('GET', '/api/v1/agents', { token: a.token })
     expect(names(await list())).toEqual([])
     const created = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'One' } })
@@ -28,8 +27,8 @@ describe('agent list cache', () => {
   })
 
   test('a list served from the cache carries every response header', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t, { role: 'member' })
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'member' })
     await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'One' } })
     for (let i = 0; i < 2; i++) {
       const res = await t.req('GET', '/api/v1/agents', { token: a.token, headers: { 'x-request-id': `req-list-${i}` } })
@@ -43,10 +42,10 @@ describe('agent list cache', () => {
   })
 
   test('callers with different visibility never share an entry', async () => {
-    const t = makeTestApp()
-    const admin = makeActor(t, { role: 'admin' })
-    const m1 = makeActor(t, { role: 'member' })
-    const m2 = makeActor(t, { role: 'member' })
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const m1 = await makeActor(t, { role: 'member' })
+    const m2 = await makeActor(t, { role: 'member' })
     await t.req('POST', '/api/v1/agents', { token: m1.token, body: { name: 'Private of m1' } })
     await t.req('POST', '/api/v1/agents', { token: m1.token, body: { name: 'Shared', visibility: 'organization' } })
     expect(names(await t.req('GET', '/api/v1/agents', { token: m1.token }))).toEqual(['Private of m1', 'Shared'])
@@ -57,14 +56,14 @@ describe('agent list cache', () => {
 
   test('a write through a second connection to the same database file shows in the next list on the first', async () => {
     const path = join(dir, 'shared.db')
-    const one = makeTestApp({ dbPath: path })
-    const a = makeActor(one, { role: 'admin' })
-    // A second server process: its own connection to the same file, same key, its own caches.
-    const db2 = openDatabase(path)
-    const two = createApp({ ...one.deps, db: db2 })
+    const key = crypto.getRandomValues(new Uint8Array(32))
+    const one = await makeTestApp({ dbPath: path, key })
+    const a = await makeActor(one, { role: 'admin' })
+    // A second server process: its own runtime and connection to the same file, same key, its own caches.
+    const two = await makeTestApp({ dbPath: path, key })
     try {
-      expect(db2).not.toBe(one.deps.db)
-      const post = (name: string) => two.handle(new Request('http://localhost/api/v1/agents', { method: 'POST', headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name }) }))
+      expect(two.rt.connection).not.toBe(one.rt.connection)
+      const post = (name: string) => two.app.handle(new Request('http://localhost/api/v1/agents', { method: 'POST', headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name }) }))
       const listOnOne = () => one.req('GET', '/api/v1/agents', { token: a.token })
       expect((await listOnOne()).body.total).toBe(0)
       expect((await listOnOne()).body.total).toBe(0) // now cached on connection 1
@@ -74,8 +73,8 @@ describe('agent list cache', () => {
       expect((await post('Second on two')).status).toBe(201)
       expect(names(await listOnOne())).toEqual(['Made on two', 'Second on two'])
     } finally {
-      closeDatabase(db2)
-      closeDatabase(one.deps.db)
+      two.rt.close()
+      one.rt.close()
     }
   })
 })

@@ -19,13 +19,13 @@ let memberB: Actor
 let viewer: Actor
 let otherOrg: Actor
 
-beforeAll(() => {
-  t = makeTestApp()
-  admin = makeActor(t, { role: 'admin' })
-  memberA = makeActor(t, { role: 'member' })
-  memberB = makeActor(t, { role: 'member' })
-  viewer = makeActor(t, { role: 'viewer' })
-  otherOrg = makeActor(t, { role: 'admin', org: 'globex' })
+beforeAll(async () => {
+  t = await makeTestApp()
+  admin = await makeActor(t, { role: 'admin' })
+  memberA = await makeActor(t, { role: 'member' })
+  memberB = await makeActor(t, { role: 'member' })
+  viewer = await makeActor(t, { role: 'viewer' })
+  otherOrg = await makeActor(t, { role: 'admin', org: 'globex' })
 })
 
 const create = async (who: Actor, body: Record<string, unknown>) => {
@@ -276,8 +276,8 @@ describe('agents: visibility and roles', () => {
 
 describe('agents: list filters, archived, pagination', () => {
   test('archived filter, restore with archived:false', async () => {
-    const x = makeTestApp()
-    const m = makeActor(x, { role: 'member' })
+    const x = await makeTestApp()
+    const m = await makeActor(x, { role: 'member' })
     const mk = async (body: object) => (await x.req('POST', '/api/v1/agents', { token: m.token, body })).body.agent
     const a = await mk({ name: 'Keep' })
     const b = await mk({ name: 'Archive me' })
@@ -294,8 +294,8 @@ describe('agents: list filters, archived, pagination', () => {
   })
 
   test('visibility, category and q filters', async () => {
-    const x = makeTestApp()
-    const m = makeActor(x, { role: 'member' })
+    const x = await makeTestApp()
+    const m = await makeActor(x, { role: 'member' })
     const mk = async (body: object) => (await x.req('POST', '/api/v1/agents', { token: m.token, body })).body.agent
     const a = await mk({ name: 'Sales Bot', category: 'sales', visibility: 'organization' })
     const b = await mk({ name: 'Support 100%_bot', category: 'support' })
@@ -309,8 +309,8 @@ describe('agents: list filters, archived, pagination', () => {
   })
 
   test('limit/offset pages newest first; total counts all', async () => {
-    const x = makeTestApp()
-    const m = makeActor(x, { role: 'member' })
+    const x = await makeTestApp()
+    const m = await makeActor(x, { role: 'member' })
     const made: string[] = []
     for (let i = 0; i < 5; i++) {
       x.clock.advance(1000)

@@ -12,9 +12,9 @@ const events = async (t: TestApp, token: string, query = '') => (await t.req('GE
 
 describe('audit entries for each token event, none containing a token', () => {
   test('created, revoked, expired-token use, first use from a new IP', async () => {
-    const t = makeTestApp()
-    const admin = makeActor(t, { role: 'admin' })
-    const m = makeActor(t)
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const m = await makeActor(t)
     const secrets: string[] = [admin.token, m.token]
     const ctx = { 'user-agent': 'curl/8.5.0' }
     const ip = '203.0.113.5'
@@ -37,7 +37,7 @@ describe('audit entries for each token event, none containing a token', () => {
     })
     expect(Date.parse(c.events[0].createdAt)).toBe(t.clock.now())
     // Stored sealed: the IP, user agent and details are not in the row in clear.
-    const stored = JSON.stringify(t.deps.db.select().from(auditEvents).all())
+    const stored = JSON.stringify(t.db.select().from(auditEvents).all())
     for (const clear of ['203.0.113.5', 'curl/8.5.0', 'agents:read']) expect(stored).not.toContain(clear)
 
     await t.req('DELETE', `/api/v1/tokens/${created.body.id}`, { token: admin.token, headers: ctx, ip })
@@ -47,7 +47,7 @@ describe('audit entries for each token event, none containing a token', () => {
     expect(r.events[0]).toMatchObject({ actorUserId: admin.userId, tokenId: created.body.id, details: { reason: 'manual' } })
 
     t.clock.advance(-8 * DAY)
-    const old = makeToken(t, m, { expiresInDays: 7 })
+    const old = await makeToken(t, m, { expiresInDays: 7 })
     t.clock.advance(8 * DAY)
     secrets.push(old.token)
     for (let i = 0; i < 3; i++) expect((await t.req('GET', '/api/v1/tokens', { token: old.token, headers: ctx, ip })).body.code).toBe('token_expired')
@@ -55,7 +55,7 @@ describe('audit entries for each token event, none containing a token', () => {
     expect(ex.total).toBe(1)
     expect(ex.events[0]).toMatchObject({ tokenId: old.id, actorUserId: m.userId, ip: '203.0.113.5' })
 
-    const fresh = makeToken(t, m)
+    const fresh = await makeToken(t, m)
     secrets.push(fresh.token)
     const use = (ip: string) => t.req('GET', '/api/v1/tokens/self', { token: fresh.token, ip })
     await use('198.51.100.1')
@@ -75,12 +75,12 @@ describe('audit entries for each token event, none containing a token', () => {
   })
 })
 
-describe('GET /api/v1/audit-events', () => {
-  const t = makeTestApp()
-  const admin = makeActor(t, { role: 'admin' })
-  const member = makeActor(t, { role: 'member' })
-  const viewer = makeActor(t, { role: 'viewer' })
-  const otherAdmin = makeActor(t, { role: 'admin', org: 'globex' })
+describe('GET /api/v1/audit-events', async () => {
+  const t = await makeTestApp()
+  const admin = await makeActor(t, { role: 'admin' })
+  const member = await makeActor(t, { role: 'member' })
+  const viewer = await makeActor(t, { role: 'viewer' })
+  const otherAdmin = await makeActor(t, { role: 'admin', org: 'globex' })
 
   test('organization admins only: members and viewers get 403', async () => {
     for (const a of [member, viewer]) {

@@ -10,16 +10,16 @@ const DAY = 86_400_000
 let t: TestApp
 let admin: Actor
 
-beforeAll(() => {
-  t = makeTestApp()
-  admin = makeActor(t, { role: 'admin' })
+beforeAll(async () => {
+  t = await makeTestApp()
+  admin = await makeActor(t, { role: 'admin' })
 })
 
 const withHeader = (authorization: string) => t.req('GET', '/api/v1/tokens', { headers: { authorization } })
 
 describe('the 401 answer', () => {
   test('the challenge names the cause in error_description, exactly', async () => {
-    const revoked = makeToken(t, admin)
+    const revoked = await makeToken(t, admin)
     await t.req('DELETE', `/api/v1/tokens/${revoked.id}`, { token: admin.token })
     const res = await withHeader(`Bearer ${revoked.token}`)
     expect(res.headers.get('www-authenticate')).toBe('Bearer realm="teamday", error="invalid_token", error_description="Token revoked"')
@@ -40,8 +40,8 @@ describe('the 401 answer', () => {
   })
 
   test('a token is refused from the very millisecond it expires, and its use is audited with the expiry date', async () => {
-    const m = makeActor(t)
-    const tok = makeToken(t, m, { expiresInDays: 7 })
+    const m = await makeActor(t)
+    const tok = await makeToken(t, m, { expiresInDays: 7 })
     t.clock.advance(7 * DAY - 1)
     expect((await t.req('GET', '/api/v1/tokens/self', { token: tok.token })).status).toBe(200)
     t.clock.advance(1)
@@ -54,14 +54,14 @@ describe('the 401 answer', () => {
 
 describe('what an accepted request carries', () => {
   test('every authenticated answer says when its token expires (Teamday-Token-Expiration)', async () => {
-    const tok = makeToken(t, admin, { expiresInDays: 30 })
+    const tok = await makeToken(t, admin, { expiresInDays: 30 })
     const expires = new Date(t.clock.now() + 30 * DAY).toISOString()
     expect((await t.req('GET', '/api/v1/tokens/self', { token: tok.token })).headers.get('teamday-token-expiration')).toBe(expires)
     expect((await t.req('GET', '/api/v1/agents', { token: tok.token })).headers.get('teamday-token-expiration')).toBe(expires)
   })
 
   test('a role that may not is told which permission it lacks (403 forbidden, details)', async () => {
-    const viewer = makeActor(t, { role: 'viewer' })
+    const viewer = await makeActor(t, { role: 'viewer' })
     const res = await t.req('POST', '/api/v1/agents', { token: viewer.token, body: { name: 'x' } })
     expect(res.status).toBe(403)
     expect(res.body).toMatchObject({ code: 'forbidden', details: { requiredPermission: 'agents:write', role: 'viewer' } })

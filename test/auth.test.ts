@@ -25,14 +25,14 @@ let admin: Actor
 let revoked: { token: string; id: string }
 let expired: { token: string; id: string }
 
-beforeAll(() => {
-  t = makeTestApp()
-  admin = makeActor(t, { role: 'admin' })
-  revoked = makeToken(t, admin)
-  revokeById(t.deps.db, revoked.id, admin.userId, t.clock.now(), 'manual')
+beforeAll(async () => {
+  t = await makeTestApp()
+  admin = await makeActor(t, { role: 'admin' })
+  revoked = await makeToken(t, admin)
+  await revokeById(t.ctx, revoked.id, admin.userId, 'manual')
   // Created 8 days ago with a 7-day lifetime: expired one day ago.
   t.clock.advance(-8 * DAY)
-  expired = makeToken(t, admin, { expiresInDays: 7 })
+  expired = await makeToken(t, admin, { expiresInDays: 7 })
   t.clock.advance(8 * DAY)
 })
 
@@ -146,8 +146,8 @@ describe('accepted header forms', () => {
 
 describe('expiry boundary with an injected clock', () => {
   test('valid until the last millisecond, 401 token_expired one second later', async () => {
-    const t2 = makeTestApp()
-    const a = makeActor(t2, { token: { expiresInDays: 7 } })
+    const t2 = await makeTestApp()
+    const a = await makeActor(t2, { token: { expiresInDays: 7 } })
     t2.clock.advance(7 * DAY - 1)
     expect((await t2.req('GET', '/api/v1/tokens', { token: a.token })).status).toBe(200)
     t2.clock.advance(1001)
@@ -159,12 +159,12 @@ describe('expiry boundary with an injected clock', () => {
 
 describe('role and membership are read on every request', () => {
   test('a role change takes effect on the next request', async () => {
-    const t2 = makeTestApp()
-    const a = makeActor(t2, { role: 'member' })
+    const t2 = await makeTestApp()
+    const a = await makeActor(t2, { role: 'member' })
     expect((await t2.req('GET', '/api/v1/tokens?all=true', { token: a.token })).status).toBe(403)
-    setRole(t2.deps.db, t2.clock, a.email, a.orgSlug, 'admin')
+    await setRole(t2.ctx, a.email, a.orgSlug, 'admin')
     expect((await t2.req('GET', '/api/v1/tokens?all=true', { token: a.token })).status).toBe(200)
-    setRole(t2.deps.db, t2.clock, a.email, a.orgSlug, 'viewer')
+    await setRole(t2.ctx, a.email, a.orgSlug, 'viewer')
     const res = await t2.req('GET', '/api/v1/tokens?all=true', { token: a.token })
     expect(res.status).toBe(403)
     expect(res.body.code).toBe('forbidden')
@@ -172,10 +172,10 @@ describe('role and membership are read on every request', () => {
   })
 
   test('a user removed from the organization loses access at once', async () => {
-    const t2 = makeTestApp()
-    const a = makeActor(t2, { role: 'admin' })
+    const t2 = await makeTestApp()
+    const a = await makeActor(t2, { role: 'admin' })
     expect((await t2.req('GET', '/api/v1/tokens', { token: a.token })).status).toBe(200)
-    removeMember(t2.deps, a.email, a.orgSlug)
+    await removeMember(t2.ctx, a.email, a.orgSlug)
     const res = await t2.req('GET', '/api/v1/tokens', { token: a.token })
     expect(res.status).toBe(401)
     // Removal revokes the member's tokens (a membership deleted by other means: membership_revoked).
@@ -183,9 +183,9 @@ describe('role and membership are read on every request', () => {
   })
 
   test('a token is scoped to the organization it was created in', async () => {
-    const t2 = makeTestApp()
-    const a = makeActor(t2, { role: 'admin', org: 'one', email: 'both@example.com' })
-    const b = makeActor(t2, { role: 'viewer', org: 'two', email: 'both@example.com' })
+    const t2 = await makeTestApp()
+    const a = await makeActor(t2, { role: 'admin', org: 'one', email: 'both@example.com' })
+    const b = await makeActor(t2, { role: 'viewer', org: 'two', email: 'both@example.com' })
     const resA = await t2.req('GET', '/api/v1/tokens', { token: a.token })
     const resB = await t2.req('GET', '/api/v1/tokens', { token: b.token })
     expect(resA.body.tokens.map((x: any) => x.id)).toEqual([a.tokenId])
@@ -197,9 +197,9 @@ describe('role and membership are read on every request', () => {
 
 describe('revocation is immediate', () => {
   test('the very next request after DELETE is refused, also with requests in flight', async () => {
-    const t2 = makeTestApp()
-    const a = makeActor(t2, { role: 'member' })
-    const victim = makeToken(t2, a)
+    const t2 = await makeTestApp()
+    const a = await makeActor(t2, { role: 'member' })
+    const victim = await makeToken(t2, a)
     const inflight = Array.from({ length: 20 }, () => t2.req('GET', '/api/v1/tokens', { token: victim.token }))
     const del = await t2.req('DELETE', `/api/v1/tokens/${victim.id}`, { token: a.token })
     expect(del.status).toBe(200)
@@ -212,8 +212,8 @@ describe('revocation is immediate', () => {
 
 describe('last use is recorded at most once a minute, and never fails the request', () => {
   test('lastUsedAt moves only after 60 s', async () => {
-    const t2 = makeTestApp()
-    const a = makeActor(t2)
+    const t2 = await makeTestApp()
+    const a = await makeActor(t2)
     const first = await t2.req('GET', `/api/v1/tokens/${a.tokenId}`, { token: a.token, headers: { 'user-agent': 'ci-bot/1.0' } })
     const t0 = first.body.token.lastUsedAt
     expect(t0).toBe(new Date(t2.clock.now()).toISOString())
@@ -226,9 +226,9 @@ describe('last use is recorded at most once a minute, and never fails the reques
   })
 
   test('a database that refuses the write does not fail the request', async () => {
-    const t2 = makeTestApp()
-    const a = makeActor(t2)
-    t2.deps.db.$client.exec(`CREATE TRIGGER no_touch BEFORE UPDATE OF last_used_at ON personal_access_tokens BEGIN SELECT RAISE(ABORT, 'disk full'); END`)
+    const t2 = await makeTestApp()
+    const a = await makeActor(t2)
+    t2.db.$client.exec(`CREATE TRIGGER no_touch BEFORE UPDATE OF last_used_at ON personal_access_tokens BEGIN SELECT RAISE(ABORT, 'disk full'); END`)
     const res = await t2.req('GET', '/api/v1/tokens', { token: a.token })
     expect(res.status).toBe(200)
     expect(t2.logs.some((l) => l.includes('last_used_update_failed'))).toBe(true)

@@ -6,7 +6,7 @@ import { createApp } from '../src/app'
 import type { Io } from '../src/cli/common'
 import { loadConfig } from '../src/config'
 import { run } from '../src/main'
-import { openRuntime } from '../src/runtime'
+import { createRuntime } from '../src/runtime'
 
 /** The admin CLI, run in-process through `run(argv, io)` against a real database file. */
 
@@ -53,8 +53,8 @@ async function createToken(email: string, name = 'ci', ...extra: string[]): Prom
 }
 
 /** The HTTP app on the same database file, as `serve` builds it. */
-function openApp() {
-  const rt = openRuntime(loadConfig(env, { dbPath: db }))
+async function openApp() {
+  const rt = await createRuntime(loadConfig(env, { dbPath: db }))
   const app = createApp(rt)
   const get = async (path: string, token?: string) => {
     const res = await app.handle(new Request(`http://localhost${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} }))
@@ -67,9 +67,9 @@ describe('users', () => {
   test('create makes the organization when missing, and the database files private', async () => {
     const r = await tcli('users', 'create', '--email', 'Ada@Example.com', '--org', 'acme', '--role', 'admin', '--name', 'Ada')
     expect(r.code).toBe(0)
-    expect(r.out).toContain('created user ada@example.com')
-    expect(r.out).toContain('new organization acme as admin')
-    expect(r.err).toBe('')
+    expect(r.out).toMatch(/^created user ada@example\.com \(user_\w+\) as admin of organization acme \(new organization\)\n$/)
+    // Which database it opened (a new one), and where the new key went: on stderr.
+    expect(r.err).toBe(`using new database ${db} (new encryption key written to ${join(dir, 'data', 'teamday.key')}; back it up: without it sealed data is lost)\n`)
     expect(existsSync(db)).toBe(true)
     expect(existsSync(join(dir, 'data', 'teamday.key'))).toBe(true)
     expect(statSync(join(dir, 'data')).mode & 0o777).toBe(0o700)
@@ -79,15 +79,13 @@ describe('users', () => {
     // Into an existing organization: no "new".
     const r2 = await tcli('users', 'create', '--email', 'bob@example.com', '--org', 'acme')
     expect(r2.code).toBe(0)
-    expect(r2.out).toContain('created user bob@example.com')
-    expect(r2.out).toContain('to organization acme as member')
-    expect(r2.out).not.toContain('new organization')
+    expect(r2.out).toMatch(/^created user bob@example\.com \(user_\w+\) as member of organization acme\n$/)
+    expect(r2.err).toBe(`using database ${db} (encryption key from ${join(dir, 'data', 'teamday.key')})\n`)
 
     // An existing user into another organization: "added".
     const r3 = await tcli('users', 'create', '--email', 'bob@example.com', '--org', 'beta', '--role', 'viewer')
     expect(r3.code).toBe(0)
-    expect(r3.out).toContain('added user bob@example.com')
-    expect(r3.out).toContain('new organization beta as viewer')
+    expect(r3.out).toMatch(/^added user bob@example\.com \(user_\w+\) to organization beta \(new organization\) as viewer\n$/)
   })
 
   test('create of an existing member fails with exit 1 and says "already"', async () => {
@@ -107,7 +105,7 @@ describe('users', () => {
     ]) {
       const r = await tcli('users', 'create', ...args)
       expect(r.code).toBe(1)
-      expect(r.err).toMatch(/^error: Validation failed/)
+      expect(r.err).toMatch(/^error: Validation failed/m)
     }
   })
 
@@ -116,7 +114,7 @@ describe('users', () => {
     await ok('users', 'create', '--email', 'bob@example.com', '--org', 'acme', '--role', 'member')
     const adaToken = await createToken('ada@example.com')
     await createToken('bob@example.com')
-    const { rt, get } = openApp()
+    const { rt, get } = await openApp()
     try {
       // An admin may list the whole organization's tokens.
       const before = await get('/api/v1/tokens?all=true', adaToken)
@@ -148,7 +146,7 @@ describe('users', () => {
   test('remove takes the organization away: the token is refused', async () => {
     await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme')
     const token = await createToken('ada@example.com')
-    const { rt, get } = openApp()
+    const { rt, get } = await openApp()
     try {
       expect((await get('/api/v1/tokens', token)).status).toBe(200)
       const r = await tcli('users', 'remove', '--email', 'ada@example.com', '--org', 'acme')
@@ -176,7 +174,7 @@ describe('tokens', () => {
     expect(r.out.trim()).toMatch(TOKEN_LINE)
     expect(r.out.split('\n').filter(Boolean)).toHaveLength(1)
 
-    const { rt, get } = openApp()
+    const { rt, get } = await openApp()
     try {
       const res = await get('/api/v1/tokens', r.out.trim())
       expect(res.status).toBe(200)
@@ -237,6 +235,7 @@ describe('tokens', () => {
   })
 
   test('create for an unknown user fails with exit 1', async () => {
+    await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme')
     const r = await tcli('tokens', 'create', '--email', 'ghost@example.com', '--name', 'x')
     expect(r.code).toBe(1)
     expect(r.out).toBe('')
@@ -288,7 +287,7 @@ describe('tokens', () => {
     const { tokens } = JSON.parse(await ok('tokens', 'list', '--email', 'ada@example.com', '--json'))
     const id = tokens.find((t: any) => t.name === 'doomed').id
 
-    const { rt, get } = openApp()
+    const { rt, get } = await openApp()
     try {
       expect((await get('/api/v1/tokens', token)).status).toBe(200)
       const r = await tcli('tokens', 'revoke', id)
@@ -306,7 +305,7 @@ describe('tokens', () => {
     }
 
     // A fresh app on the same file agrees.
-    const fresh = openApp()
+    const fresh = await openApp()
     try {
       const res = await fresh.get('/api/v1/tokens', token)
       expect(res.status).toBe(401)
@@ -364,12 +363,13 @@ describe('arguments', () => {
     for (const flag of ['--version', '-v', 'version']) {
       const r = await cli(flag)
       expect(r.code).toBe(0)
-      expect(r.out.trim()).toBe(`teamday ${pkg.version}`)
+      // Run from source: no commit was stamped in (scripts/build.ts does that with --define).
+      expect(r.out.trim()).toBe(`teamday ${pkg.version} (commit unknown)`)
       expect(r.err).toBe('')
     }
   })
 
-  test('help prints usage on stdout with exit 0; no command at all is a usage error', async () => {
+  test('help prints usage on stdout with exit 0; no command at all is a usage error, on stderr', async () => {
     const help = await cli('help')
     expect(help.code).toBe(0)
     expect(help.out).toContain('teamday serve')
@@ -377,15 +377,40 @@ describe('arguments', () => {
     expect((await cli('help', 'tokens')).out).toContain('teamday tokens revoke')
     const none = await cli()
     expect(none.code).toBe(2)
+    expect(none.out).toBe('')
+    expect(none.err).toContain('teamday serve')
   })
 
+  test('help on an unknown topic: exit 2, one line with a guess', async () => {
+    const r = await cli('help', 'tokns')
+    expect(r.code).toBe(2)
+    expect(r.out).toBe('')
+    expect(r.err).toBe('error: unknown command "tokns"; did you mean "tokens"? See "teamday help".\n')
+  })
+
+  // Unknown commands and options: one line, a guess when one is close, and where to look.
+  const unknown: [string, string[], string][] = [
+    ['unknown command', ['frobnicate'], 'unknown command "frobnicate". See "teamday help".'],
+    ['mistyped command', ['userz', 'create'], 'unknown command "userz"; did you mean "users"? See "teamday help".'],
+    ['unknown users subcommand', ['users', 'delete', '--email', 'a@b.c', '--org', 'x'], 'unknown users command "delete". See "teamday help users".'],
+    ['mistyped users subcommand', ['users', 'craete', '--email', 'a@b.c', '--org', 'x'], 'unknown users command "craete"; did you mean "create"? See "teamday help users".'],
+    ['unknown tokens subcommand', ['tokens', 'rotate'], 'unknown tokens command "rotate" in admin mode (rotate is a client command: run it without --db/--email/--org). See "teamday help tokens".'],
+    ['unknown flag', ['users', 'create', '--email', 'a@b.c', '--org', 'x', '--colour', 'red'], 'unknown option --colour for "teamday users create". See "teamday help users".'],
+    ['mistyped flag', ['users', 'create', '--emial', 'a@b.c', '--org', 'x'], 'unknown option --emial for "teamday users create"; did you mean "--email"? See "teamday help users".'],
+    ['unknown flag on tokens', ['tokens', 'list', '--email', 'a@b.c', '--all'], 'unknown option --all for "teamday tokens list". See "teamday help tokens".'],
+    ['unknown flag on migrate', ['migrate', '--force'], 'unknown option --force for "teamday migrate". See "teamday help migrate".'],
+    ['--name on remove', ['users', 'remove', '--email', 'a@b.c', '--org', 'x', '--name', 'N'], 'unknown option --name for "teamday users remove". See "teamday help users".'],
+  ]
+  for (const [what, argv, message] of unknown) {
+    test(`${what} -> exit 2, one line on stderr`, async () => {
+      const r = await tcli(...argv)
+      expect(r.code).toBe(2)
+      expect(r.out).toBe('')
+      expect(r.err).toBe(`error: ${message}\n`)
+    })
+  }
+
   const bad: [string, string[], RegExp][] = [
-    ['unknown command', ['frobnicate'], /unknown command "frobnicate"/],
-    ['unknown users subcommand', ['users', 'delete', '--email', 'a@b.c', '--org', 'x'], /unknown users command/],
-    ['unknown tokens subcommand', ['tokens', 'rotate'], /unknown tokens command/],
-    ['unknown flag', ['users', 'create', '--email', 'a@b.c', '--org', 'x', '--colour', 'red'], /colour/],
-    ['unknown flag on tokens', ['tokens', 'list', '--email', 'a@b.c', '--all'], /all/],
-    ['unknown flag on migrate', ['migrate', '--force'], /force/],
     ['missing --email (users)', ['users', 'create', '--org', 'acme'], /missing required option --email/],
     ['missing --email (tokens create)', ['tokens', 'create', '--name', 'x'], /missing required option --email/],
     ['missing --email (tokens list)', ['tokens', 'list'], /missing required option --email/],
@@ -393,7 +418,6 @@ describe('arguments', () => {
     ['missing --name', ['tokens', 'create', '--email', 'a@b.c'], /missing required option --name/],
     ['flag without value', ['users', 'create', '--email'], /email/],
     ['stray positional', ['users', 'create', 'extra', '--email', 'a@b.c', '--org', 'x'], /unexpected argument|extra/],
-    ['--name on remove', ['users', 'remove', '--email', 'a@b.c', '--org', 'x', '--name', 'N'], /--name/],
   ]
   for (const [what, argv, message] of bad) {
     test(`${what} -> exit 2 and usage on stderr`, async () => {
@@ -415,11 +439,11 @@ describe('arguments', () => {
 
 describe('while another connection holds the database open', () => {
   test('admin commands work beside a running runtime, and it sees their effect at once', async () => {
-    const { rt, get } = openApp()
+    const { rt, get } = await openApp()
     try {
       expect(rt.migrationsApplied).toBeGreaterThan(0)
       // A read transaction held open on the server's connection (WAL): the CLI still writes.
-      const sqlite = rt.db.$client
+      const sqlite = rt.connection.client
       sqlite.exec('BEGIN')
       expect((sqlite.query('SELECT count(*) AS n FROM users').get() as { n: number }).n).toBe(0)
       await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme', '--role', 'admin')
@@ -455,7 +479,7 @@ describe('while another connection holds the database open', () => {
   test('and the server side can write while the CLI reads and writes', async () => {
     await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme')
     const token = await createToken('ada@example.com', 'a')
-    const { rt, app } = openApp()
+    const { rt, app } = await openApp()
     try {
       // Create through HTTP (a write on the runtime's connection), interleaved with CLI writes.
       for (let i = 0; i < 3; i++) {

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp } from '../src/app'
 import { ConfigError, loadConfig } from '../src/config'
-import { closeDatabase } from '../src/db/client'
 import { clientAddressResolver, type ProxyTrust } from '../src/http/client-address'
 import { cidrContains, formatIp, parseCidr, parseForwardedIp, parseIp } from '../src/http/ip'
 import { makeActor, makeTestApp, type TestApp } from './helpers/app'
@@ -130,7 +129,7 @@ describe('configuration', () => {
 
 describe('X-Forwarded-For through the app (in-process, with injected peer addresses)', () => {
   test('without a trusted proxy the header is ignored: failed logins from one peer are throttled however it varies', async () => {
-    const t = makeTestApp({ config: { authFailureLimit: { limit: 3, windowMs: MIN } } })
+    const t = await makeTestApp({ config: { authFailureLimit: { limit: 3, windowMs: MIN } } })
     const codes: number[] = []
     for (let i = 0; i < 6; i++) {
       codes.push((await t.req('GET', '/api/v1/tokens', { token: BAD_TOKEN, ip: '198.51.100.7', headers: { 'x-forwarded-for': `10.0.0.${i}, 127.0.0.1` } })).status)
@@ -142,7 +141,7 @@ describe('X-Forwarded-For through the app (in-process, with injected peer addres
   })
 
   test('without a trusted proxy, leak reports are limited per peer, and lastUsedIp is the peer', async () => {
-    const t = makeTestApp()
+    const t = await makeTestApp()
     const statuses: number[] = []
     for (let i = 0; i < 12; i++) {
       const r = await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: ['x'] }, ip: '198.51.100.9', headers: { 'x-forwarded-for': `10.0.0.${i}` } })
@@ -152,14 +151,14 @@ describe('X-Forwarded-For through the app (in-process, with injected peer addres
     expect(statuses.slice(10)).toEqual([429, 429])
     expect((await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: ['x'] }, ip: '198.51.100.10' })).status).toBe(202)
 
-    const admin = makeActor(t, { role: 'admin' })
-    const m = makeActor(t)
+    const admin = await makeActor(t, { role: 'admin' })
+    const m = await makeActor(t)
     await t.req('GET', '/api/v1/tokens/self', { token: m.token, ip: '198.51.100.11', headers: { 'x-forwarded-for': '6.6.6.6' } })
     expect(await lastUsedIp(t, admin.token, m.tokenId)).toBe('198.51.100.11')
   })
 
   test('behind one trusted hop: the spoofed leftmost entries are ignored, the proxy-appended address counts', async () => {
-    const t = makeTestApp({ config: { trustedProxyHops: 1, authFailureLimit: { limit: 3, windowMs: MIN } } })
+    const t = await makeTestApp({ config: { trustedProxyHops: 1, authFailureLimit: { limit: 3, windowMs: MIN } } })
     const viaProxy = (spoof: string) => ({ ip: '10.0.0.2', headers: { 'x-forwarded-for': `${spoof}, 203.0.113.50` } })
     const codes: number[] = []
     for (let i = 0; i < 5; i++) codes.push((await t.req('GET', '/api/v1/tokens', { token: BAD_TOKEN, ...viaProxy(`10.0.0.${i}, 127.0.0.1`) })).status)
@@ -167,14 +166,14 @@ describe('X-Forwarded-For through the app (in-process, with injected peer addres
     // Another client behind the same proxy is not throttled.
     expect((await t.req('GET', '/api/v1/tokens', { token: BAD_TOKEN, ip: '10.0.0.2', headers: { 'x-forwarded-for': '203.0.113.51' } })).status).toBe(401)
 
-    const admin = makeActor(t, { role: 'admin' })
-    const m = makeActor(t)
+    const admin = await makeActor(t, { role: 'admin' })
+    const m = await makeActor(t)
     await t.req('GET', '/api/v1/tokens/self', { token: m.token, ...viaProxy('6.6.6.6') })
     expect(await lastUsedIp(t, admin.token, m.tokenId)).toBe('203.0.113.50')
   })
 
   test('trusted proxy addresses: leak reports are limited per real client, not per spoofed entry', async () => {
-    const t = makeTestApp({ config: { trustedProxies: ['10.0.0.0/8'] } })
+    const t = await makeTestApp({ config: { trustedProxies: ['10.0.0.0/8'] } })
     const send = (xff: string, ip = '10.0.0.2') => t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: ['x'] }, ip, headers: { 'x-forwarded-for': xff } })
     const statuses: number[] = []
     for (let i = 0; i < 12; i++) statuses.push((await send(`6.6.6.${i}, 203.0.113.60, 10.0.0.3`)).status)
@@ -189,8 +188,8 @@ describe('X-Forwarded-For through the app (in-process, with injected peer addres
 describe('a listening server reads the peer from the socket (the default, not injected)', () => {
   test('loopback peer; X-Forwarded-For only when loopback is a trusted proxy', async () => {
     for (const [trustedProxies, expected] of [[[], '127.0.0.1'], [['loopback'], '203.0.113.77']] as const) {
-      const base = makeTestApp({ config: { trustedProxies: [...trustedProxies] } })
-      const app = createApp({ ...base.deps, peerAddress: undefined })
+      const base = await makeTestApp({ config: { trustedProxies: [...trustedProxies] } })
+      const app = createApp(base.rt)
       app.listen({ hostname: '127.0.0.1', port: 0 })
       try {
         const res = await fetch(`http://127.0.0.1:${app.server!.port}/api/v1/tokens`, { headers: { authorization: `Bearer ${BAD_TOKEN}`, 'x-forwarded-for': '203.0.113.77' } })
@@ -209,9 +208,9 @@ describe('the database file holds no plaintext client address', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   test('after token use with a client IP and user agent: lastUsedIp and the audit rows are sealed', async () => {
-    const t = makeTestApp({ dbPath: join(dir, 'teamday.db') })
-    const admin = makeActor(t, { role: 'admin' })
-    const m = makeActor(t)
+    const t = await makeTestApp({ dbPath: join(dir, 'teamday.db') })
+    const admin = await makeActor(t, { role: 'admin' })
+    const m = await makeActor(t)
     const ip = '203.0.113.231'
     const ua = 'UniqueAgentForIpScan/3.1'
     for (const token of [m.token, admin.token]) {
@@ -224,8 +223,8 @@ describe('the database file holds no plaintext client address', () => {
     // While the database is open its files are read by another process: closing a descriptor
     // of them in this one would drop SQLite's locks (see DESIGN.md).
     const live = Bun.spawnSync(['cat', ...files()]).stdout.toString('latin1')
-    t.deps.db.$client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
-    closeDatabase(t.deps.db)
+    t.db.$client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+    t.rt.close()
     const closed = Buffer.concat(files().map((f) => readFileSync(f))).toString('latin1')
     // Before a checkpoint (the rows are in the -wal) and after it (in the main file).
     for (const haystack of [live, closed]) {

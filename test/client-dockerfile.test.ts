@@ -25,7 +25,10 @@ describe('Dockerfile', () => {
     for (const m of instructions.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
       for (const src of m[1]!.split(/\s+/)) expect(existsSync(src)).toBe(true)
     }
-    expect(JSON.parse(readFileSync('package.json', 'utf8')).scripts.build).toContain('--compile')
+    expect(JSON.parse(readFileSync('package.json', 'utf8')).scripts.build).toBe('bun scripts/build.ts')
+    expect(readFileSync('scripts/build.ts', 'utf8')).toContain("'--compile'")
+    // No .git in the build context (.dockerignore): the commit comes in as a build argument.
+    expect(instructions).toMatch(/^ARG TEAMDAY_COMMIT$/m)
   })
 
   test('non-root user, /data volume with TEAMDAY_DB in it, port 3000, healthcheck with teamday health', () => {

@@ -26,8 +26,8 @@ let dir: string
 const queue: { status: number; headers?: Record<string, string>; body?: string }[] = []
 const seen: { method: string; path: string; headers: Headers }[] = []
 
-beforeAll(() => {
-  t = makeTestApp()
+beforeAll(async () => {
+  t = await makeTestApp()
   t.clock.ms = Date.now()
   server = Bun.serve({
     port: 0,
@@ -40,8 +40,8 @@ beforeAll(() => {
     },
   })
   base = `http://127.0.0.1:${server.port}`
-  admin = makeActor(t, { role: 'admin' })
-  viewer = makeActor(t, { role: 'viewer' })
+  admin = await makeActor(t, { role: 'admin' })
+  viewer = await makeActor(t, { role: 'viewer' })
   dir = mkdtempSync(join(tmpdir(), 'teamday-client-'))
 })
 
@@ -78,7 +78,12 @@ describe('exit codes', () => {
   })
 
   test('2: usage (unknown command, unknown flag, bad value, invalid input rejected by the server)', async () => {
-    for (const argv of [['agents', 'frob'], ['agents', 'list', '--colour'], ['agents', 'list', '--limit', 'lots'], ['agents', 'list', '--retries', '99']]) {
+    for (const argv of [['agents', 'frob'], ['agents', 'list', '--colour']]) {
+      const r = await cli(argv)
+      expect(r.code).toBe(2)
+      expect(r.err).toMatch(/^error: unknown .*See "teamday help agents"\.\n$/)
+    }
+    for (const argv of [['agents', 'list', '--limit', 'lots'], ['agents', 'list', '--retries', '99']]) {
       const r = await cli(argv)
       expect(r.code).toBe(2)
       expect(r.err).toContain('usage:')
@@ -109,7 +114,7 @@ describe('exit codes', () => {
     const r = await cli(['agents', 'create', '--name', 'x'], { TEAMDAY_URL: base, TEAMDAY_TOKEN: viewer.token })
     expect(r.code).toBe(3)
     expect(r.err).toContain('Forbidden')
-    const scoped = makeToken(t, admin, { scopes: ['agents:read'] })
+    const scoped = await makeToken(t, admin, { scopes: ['agents:read'] })
     const s = await cli(['tasks', 'create', '--title', 'x'], { TEAMDAY_URL: base, TEAMDAY_TOKEN: scoped.token }, [scoped.token])
     expect(s.code).toBe(3)
     expect(s.err).toContain('tasks:write')
@@ -235,19 +240,33 @@ describe('retries', () => {
 })
 
 describe('token expiry warning', () => {
-  test('fewer than 7 days left: one warning on stderr; the command still succeeds', async () => {
-    // Tokens last at least 7 days: create one 4 days ago (server clock), so 3 days are left.
-    t.clock.ms = Date.now() - 4 * 86_400_000
-    const soon = makeToken(t, admin, { expiresInDays: 7 })
+  /** A token of `days` days created `age` days ago (server clock), used now. */
+  async function use(days: number, age: number) {
+    t.clock.ms = Date.now() - age * 86_400_000
+    const token = await makeToken(t, admin, { expiresInDays: days })
     t.clock.ms = Date.now()
-    const r = await cli(['whoami'], { TEAMDAY_URL: base, TEAMDAY_TOKEN: soon.token }, [soon.token])
+    const r = await cli(['agents', 'list'], { TEAMDAY_URL: base, TEAMDAY_TOKEN: token.token }, [token.token])
     expect(r.code).toBe(0)
-    expect(r.err).toMatch(/^warning: the token \(TEAMDAY_TOKEN\) expires in 2 days/)
+    return { ...r, id: token.id }
+  }
+
+  test('fewer than 7 days and under a quarter of its lifetime left: one warning naming the token; the command still succeeds', async () => {
+    const r = await use(30, 25) // 5 days of 30 left
+    expect(r.err).toStartWith(`warning: the token ${r.id} (TEAMDAY_TOKEN) expires in 4 days, on `)
+    expect(r.err).toContain(`rotate it now (teamday tokens rotate ${r.id})`)
     expect(r.err.match(/warning/g)).toHaveLength(1)
   })
 
-  test('more than 7 days left: no warning', async () => {
-    expect((await cli(['whoami'])).err).toBe('')
+  test('a 7-day token with 3 days left is not warned about (still 3/7 of its lifetime); with 1 day left it is', async () => {
+    expect((await use(7, 4)).err).toBe('')
+    const late = await use(7, 6)
+    expect(late.err).toStartWith(`warning: the token ${late.id} (TEAMDAY_TOKEN) expires in less than a day`)
+  })
+
+  test('more than 7 days left: no warning, and no extra request', async () => {
+    const r = await use(90, 60)
+    expect(r.err).toBe('')
+    expect(seen.map((s) => s.path)).toEqual(['/api/v1/agents'])
   })
 })
 

@@ -18,15 +18,15 @@ let admin: Actor
 let member: Actor
 let viewer: Actor
 
-beforeAll(() => {
+beforeAll(async () => {
   double = startProviderDouble()
-  t = makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+  t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
   t.clock.ms = Date.now() // the client compares Teamday-Token-Expiration with the real time
   server = Bun.serve({ port: 0, hostname: '127.0.0.1', idleTimeout: 0, fetch: (req) => t.app.handle(req) })
   base = `http://127.0.0.1:${server.port}`
-  admin = makeActor(t, { role: 'admin' })
-  member = makeActor(t, { role: 'member' })
-  viewer = makeActor(t, { role: 'viewer' })
+  admin = await makeActor(t, { role: 'admin' })
+  member = await makeActor(t, { role: 'member' })
+  viewer = await makeActor(t, { role: 'viewer' })
 })
 
 afterAll(() => {

@@ -14,10 +14,10 @@ const nextIp = () => `198.51.100.${++ipSeq}`
 
 describe('POST /api/v1/credentials/revoke', () => {
   test('202 with the same body for garbage, unknown and real tokens; only real ones are revoked', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
-    const leaked = makeToken(t, a)
-    const kept = makeToken(t, a)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const leaked = await makeToken(t, a)
+    const kept = await makeToken(t, a)
     const send = (credentials: string[]) => t.req('POST', '/api/v1/credentials/revoke', { body: { credentials }, ip: nextIp() })
 
     const garbage = await send(['hello', 'td_short', `td_${'x'.repeat(43)}`])
@@ -31,8 +31,8 @@ describe('POST /api/v1/credentials/revoke', () => {
     expect(garbage.body).toEqual({ success: true, received: 3 })
     expect(Object.keys(real.body)).toEqual(Object.keys(unknown.body))
 
-    expect(findTokenById(t.deps.db, leaked.id)!.revokedReason).toBe('leak_report')
-    expect(findTokenById(t.deps.db, kept.id)!.revokedAt).toBeNull()
+    expect((await findTokenById(t.ctx, leaked.id))!.revokedReason).toBe('leak_report')
+    expect((await findTokenById(t.ctx, kept.id))!.revokedAt).toBeNull()
     expect((await t.req('GET', '/api/v1/tokens', { token: leaked.token })).body.code).toBe('token_revoked')
     expect((await t.req('GET', '/api/v1/tokens', { token: kept.token })).status).toBe(200)
     // Reporting it again (already revoked) is still 202.
@@ -40,16 +40,16 @@ describe('POST /api/v1/credentials/revoke', () => {
   })
 
   test('no authentication needed, and a bad Authorization header does not matter', async () => {
-    const t = makeTestApp()
+    const t = await makeTestApp()
     const r = await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: ['x'] }, headers: { authorization: 'Bearer nonsense' }, ip: nextIp() })
     expect(r.status).toBe(202)
   })
 
   test('leak reports are audited with source leak_report, the reporter\'s address, never the token', async () => {
-    const t = makeTestApp()
-    const admin = makeActor(t, { role: 'admin' })
-    const a = makeActor(t)
-    const leaked = makeToken(t, a)
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const a = await makeActor(t)
+    const leaked = await makeToken(t, a)
     await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [leaked.token, unknownToken()] }, headers: { 'user-agent': 'scanner/2.0' }, ip: '203.0.113.9' })
     const ev = (await t.req('GET', '/api/v1/audit-events?type=token.leak_reported', { token: admin.token })).body
     expect(ev.total).toBe(1)
@@ -59,7 +59,7 @@ describe('POST /api/v1/credentials/revoke', () => {
   })
 
   test('422 for a missing, empty, oversized list or an over-long string', async () => {
-    const t = makeTestApp()
+    const t = await makeTestApp()
     const send = (body: unknown) => t.req('POST', '/api/v1/credentials/revoke', { body, ip: nextIp() })
     for (const body of [{}, { credentials: [] }, { credentials: 'td_x' }, { credentials: Array(1001).fill('x') }, { credentials: ['x'.repeat(201)] }, { credentials: [1] }]) {
       const r = await send(body)
@@ -71,7 +71,7 @@ describe('POST /api/v1/credentials/revoke', () => {
   })
 
   test('strict per-IP rate limit (10 per minute by default), with headers; other addresses unaffected', async () => {
-    const t = makeTestApp()
+    const t = await makeTestApp()
     const send = (ip: string) => t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: ['x'] }, ip })
     for (let i = 0; i < 10; i++) {
       const r = await send('192.0.2.1')
@@ -88,9 +88,9 @@ describe('POST /api/v1/credentials/revoke', () => {
     expect((await send('192.0.2.1')).status).toBe(202)
   })
 
-  test('the documented scanner regex and checksum recognise our tokens', () => {
-    const t = makeTestApp()
-    const { token } = makeToken(t, makeActor(t))
+  test('the documented scanner regex and checksum recognise our tokens', async () => {
+    const t = await makeTestApp()
+    const { token } = await makeToken(t, await makeActor(t))
     expect(`config: API_KEY=${token};`.match(new RegExp(TOKEN_SCAN_REGEX.source, 'g'))).toEqual([token])
     // CRC32 of characters 4-40 (the 37 after td_), base62, 6 digits.
     expect(token.slice(-6)).toBe(checksum(token.slice(3, 40)))

@@ -96,18 +96,19 @@ describe('server key loading', () => {
     expect(second.box.open(first.box.seal('x', 'a'), 'a')).toBe('x')
   })
 
-  test('a database refuses to open under another key', () => {
-    const db = openDatabase(join(dir, 'k.db'))
-    runMigrations(db)
+  test('a database refuses to open under another key', async () => {
+    const conn = openDatabase(join(dir, 'k.db'))
+    runMigrations(conn)
+    const { db } = conn
     const k1 = key()
-    verifyEncryptionKey(db, new SecretBox(k1), Date.now())
-    verifyEncryptionKey(db, new SecretBox(k1), Date.now()) // same key: fine
-    expect(() => verifyEncryptionKey(db, new SecretBox(key()), Date.now())).toThrow(WrongKeyError)
-    expect(() => verifyEncryptionKey(db, new SecretBox(key()), Date.now())).toThrow('TEAMDAY_ENCRYPTION_KEY')
+    await verifyEncryptionKey(db, new SecretBox(k1), Date.now())
+    await verifyEncryptionKey(db, new SecretBox(k1), Date.now()) // same key: fine
+    await expect(verifyEncryptionKey(db, new SecretBox(key()), Date.now())).rejects.toThrow(WrongKeyError)
+    await expect(verifyEncryptionKey(db, new SecretBox(key()), Date.now())).rejects.toThrow('TEAMDAY_ENCRYPTION_KEY')
     // After a rotation the check value is re-sealed under the new key.
     const k2 = key()
-    verifyEncryptionKey(db, new SecretBox(k2, [k1]), Date.now())
-    verifyEncryptionKey(db, new SecretBox(k2), Date.now())
-    db.$client.close()
+    await verifyEncryptionKey(db, new SecretBox(k2, [k1]), Date.now())
+    await verifyEncryptionKey(db, new SecretBox(k2), Date.now())
+    conn.close()
   })
 })

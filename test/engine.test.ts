@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { agents, executions } from '../src/db/schema'
-import { getEngine } from '../src/engine/runner'
+
 import { failInterrupted } from '../src/engine/store'
 import { newId } from '../src/ids'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
@@ -16,7 +16,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 function agent(t: TestApp, owner: Actor, o: Partial<typeof agents.$inferInsert> = {}) {
   const now = new Date(t.clock.now())
-  return t.deps.db
+  return t.db
     .insert(agents)
     .values({ id: newId('char'), organizationId: owner.organizationId, userId: owner.userId, name: 'Agent', slug: `a-${Math.random()}`, visibility: 'organization', createdAt: now, updatedAt: now, ...o })
     .returning()
@@ -37,8 +37,8 @@ async function until(fn: () => Promise<boolean> | boolean, ms = 3000) {
 
 describe('delegation', () => {
   test('a two-level delegation tree: child executions at depth 1 and 2, results flow back', async () => {
-    const t = app()
-    const a = makeActor(t)
+    const t = await app()
+    const a = await makeActor(t)
     const c = agent(t, a, { name: 'Leaf' })
     const b = agent(t, a, { name: 'Middle', subagentIds: [c.id] })
     const root = agent(t, a, { name: 'Root', subagentIds: [b.id] })
@@ -60,8 +60,8 @@ describe('delegation', () => {
   })
 
   test('delegation past TEAMDAY_MAX_DELEGATION_DEPTH is refused; disallowedTools removes delegate', async () => {
-    const t = app({ maxDelegationDepth: 1 })
-    const a = makeActor(t)
+    const t = await app({ maxDelegationDepth: 1 })
+    const a = await makeActor(t)
     const c = agent(t, a)
     const b = agent(t, a, { subagentIds: [c.id] })
     const root = agent(t, a, { subagentIds: [b.id] })
@@ -79,8 +79,8 @@ describe('delegation', () => {
   })
 
   test('maxTurns stops the tool loop', async () => {
-    const t = app()
-    const a = makeActor(t)
+    const t = await app()
+    const a = await makeActor(t)
     const c = agent(t, a)
     const looper = agent(t, a, { subagentIds: [c.id], maxTurns: 2 })
     const r = await exec(t, a, looper.id, { message: 'LOOP' })
@@ -94,8 +94,8 @@ describe('delegation', () => {
 
 describe('cancel', () => {
   test('cancel mid-stream stops the stream, the provider request and running children within 1 s', async () => {
-    const t = app()
-    const a = makeActor(t)
+    const t = await app()
+    const a = await makeActor(t)
     const b = agent(t, a)
     const root = agent(t, a, { subagentIds: [b.id] })
     const res = await t.app.handle(
@@ -137,9 +137,9 @@ describe('cancel', () => {
   })
 
   test('concurrency limit queues as pending; cancelling the running one lets the next run', async () => {
-    const t = app({ maxConcurrentExecutions: 1 })
-    const a = makeActor(t)
-    const viewer = makeActor(t, { role: 'viewer' })
+    const t = await app({ maxConcurrentExecutions: 1 })
+    const a = await makeActor(t)
+    const viewer = await makeActor(t, { role: 'viewer' })
     const ag = agent(t, a)
     const slow = await exec(t, a, ag.id, { message: 'SLOW', async: true })
     const next = await exec(t, a, ag.id, { message: 'after', async: true })
@@ -156,11 +156,11 @@ describe('cancel', () => {
 
 describe('executions list and visibility', () => {
   test('bare array, filters, limit; members see own + shared agents; admins all; other org 404', async () => {
-    const t = app()
-    const a = makeActor(t)
-    const m2 = makeActor(t)
-    const admin = makeActor(t, { role: 'admin' })
-    const other = makeActor(t, { org: 'other' })
+    const t = await app()
+    const a = await makeActor(t)
+    const m2 = await makeActor(t)
+    const admin = await makeActor(t, { role: 'admin' })
+    const other = await makeActor(t, { org: 'other' })
     const shared = agent(t, a)
     const priv = agent(t, a, { visibility: 'private' })
     const e1 = await exec(t, a, shared.id, { message: 'one' })
@@ -186,12 +186,12 @@ describe('executions list and visibility', () => {
   })
 })
 
-describe('Anthropic provider', () => {
+describe('Anthropic provider', async () => {
   const anth = (extra = {}) => makeTestApp({ config: { anthropicApiKey: 'sk-ant-test', anthropicBaseUrl: double.anthropicBaseUrl, ...extra } })
 
   test('claude-* models run through the Anthropic Messages API, sync and stream, with tool calls', async () => {
-    const t = anth({ openaiBaseUrl: double.openaiBaseUrl })
-    const a = makeActor(t)
+    const t = await anth({ openaiBaseUrl: double.openaiBaseUrl })
+    const a = await makeActor(t)
     const leaf = agent(t, a, { model: 'gpt-test' })
     const ag = agent(t, a, { model: 'claude-test', systemPrompt: 'Be brief.', subagentIds: [leaf.id] })
     const r = await exec(t, a, ag.id, { message: 'bonjour' })
@@ -211,14 +211,14 @@ describe('Anthropic provider', () => {
   })
 
   test('TEAMDAY_PROVIDER forces a provider; forcing an unconfigured one is 501', async () => {
-    const t = anth({ provider: 'openai' })
-    const a = makeActor(t)
+    const t = await anth({ provider: 'openai' })
+    const a = await makeActor(t)
     const ag = agent(t, a, { model: 'claude-test' })
     const r = await exec(t, a, ag.id, { message: 'x' })
     expect(r.status).toBe(501)
     expect(r.body.message).toContain('OPENAI_BASE_URL')
-    const t2 = anth()
-    const a2 = makeActor(t2)
+    const t2 = await anth()
+    const a2 = await makeActor(t2)
     const r2 = await exec(t2, a2, agent(t2, a2, { model: 'claude-test' }).id, { message: 'FAIL' })
     expect(r2.status).toBe(502)
     expect(r2.body.message).toContain('upstream exploded')
@@ -227,16 +227,16 @@ describe('Anthropic provider', () => {
 
 describe('operations', () => {
   test('restart recovery: pending/running executions become failed "interrupted by server restart"', async () => {
-    const t = app()
-    const a = makeActor(t)
+    const t = await app()
+    const a = await makeActor(t)
     const ag = agent(t, a)
     const now = new Date(t.clock.now())
     const ids = ['running', 'pending', 'completed'].map((status) => {
       const id = newId('exec')
-      t.deps.db.insert(executions).values({ id, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: ag.name, agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status: status as any, message: 'm', createdAt: now, updatedAt: now }).run()
+      t.db.insert(executions).values({ id, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: ag.name, agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status: status as any, message: 'm', createdAt: now, updatedAt: now }).run()
       return id
     })
-    expect(failInterrupted(t.deps.db, t.clock.now())).toBe(2)
+    expect(await failInterrupted(t.rt.db, t.clock.now())).toBe(2)
     const [r, p, c] = await Promise.all(ids.map((id) => get(t, a, id)))
     expect(r).toMatchObject({ status: 'failed', error: 'interrupted by server restart' })
     expect(p.status).toBe('failed')
@@ -244,12 +244,12 @@ describe('operations', () => {
   })
 
   test('graceful shutdown: running executions that outlive the grace period fail; new ones get 503', async () => {
-    const t = app()
-    const a = makeActor(t)
+    const t = await app()
+    const a = await makeActor(t)
     const ag = agent(t, a)
     const slow = await exec(t, a, ag.id, { message: 'SLOW', async: true })
     await until(async () => (await get(t, a, slow.body.executionId)).status === 'running')
-    await getEngine(t.deps).shutdown(100)
+    await t.rt.engine.shutdown(100)
     expect(await get(t, a, slow.body.executionId)).toMatchObject({ status: 'failed', error: 'Execution interrupted by server shutdown' })
     const late = await exec(t, a, ag.id, { message: 'x' })
     expect(late.status).toBe(503)
@@ -265,16 +265,16 @@ describe('cancel through another instance', () => {
     try {
       const key = crypto.getRandomValues(new Uint8Array(32))
       const config = { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' }
-      const one = makeTestApp({ dbPath: join(dir, 'shared.db'), key, config })
-      const two = makeTestApp({ dbPath: join(dir, 'shared.db'), key, config }) // its own connection and engine
-      const a = makeActor(one, { role: 'admin' })
+      const one = await makeTestApp({ dbPath: join(dir, 'shared.db'), key, config })
+      const two = await makeTestApp({ dbPath: join(dir, 'shared.db'), key, config }) // its own connection and engine
+      const a = await makeActor(one, { role: 'admin' })
       const ag = agent(one, a)
       const abortedBefore = double.aborted
       const started = await one.req('POST', `/api/v1/agents/${ag.id}/execute`, { token: a.token, body: { message: 'HANG', async: true } })
       expect(started.status).toBe(202)
       const id = started.body.executionId
       await until(async () => (await get(two, a, id))?.status === 'running')
-      const finished = getEngine(one.deps).wait(id)!
+      const finished = one.rt.engine.wait(id)!
       expect(finished).toBeDefined()
       const t0 = Date.now()
       const c = await two.req('POST', `/api/v1/executions/${id}/cancel`, { token: a.token })

@@ -38,9 +38,9 @@ type Raw = NonNullable<NonNullable<Parameters<TestApp['req']>[2]>['raw']>
 let t: TestApp
 let admin: Actor
 
-beforeAll(() => {
-  t = makeTestApp()
-  admin = makeActor(t, { role: 'admin' })
+beforeAll(async () => {
+  t = await makeTestApp()
+  admin = await makeActor(t, { role: 'admin' })
 })
 
 const post = (body: unknown, opts: { headers?: Record<string, string> } = {}) =>
@@ -282,7 +282,7 @@ describe('content types', () => {
 
 describe('mass assignment: unknown and server-owned fields are ignored', () => {
   test('id, userId, organizationId, status, token sent by the client are not trusted', async () => {
-    const other = makeActor(t, { org: 'other-org' })
+    const other = await makeActor(t, { org: 'other-org' })
     const res = await post({
       name: 'mine',
       id: 'pat_mine',

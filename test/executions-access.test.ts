@@ -14,7 +14,7 @@ const list = async (token: string, query = '') => {
 
 describe('the executions list is limited to the caller\'s organization', () => {
   test('admins and members of A and of B each see their own organization\'s runs and none of the other\'s', async () => {
-    const adminB = makeActor(w.t, { role: 'admin', org: 'beta' })
+    const adminB = await makeActor(w.t, { role: 'admin', org: 'beta' })
     const a = { admin: await list(w.who.adminA.token), member: await list(w.who.otherA.token) }
     const b = { admin: await list(adminB.token), member: await list(w.who.memberB.token) }
     // Both organizations have runs: the lists below are not empty by accident.

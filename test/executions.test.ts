@@ -12,7 +12,7 @@ afterAll(() => double.stop())
 
 export function insertAgent(t: TestApp, owner: Actor, o: Partial<typeof agents.$inferInsert> = {}) {
   const now = new Date(t.clock.now())
-  return t.deps.db
+  return t.db
     .insert(agents)
     .values({ id: newId('char'), organizationId: owner.organizationId, userId: owner.userId, name: 'Helper', slug: `helper-${Math.random()}`, systemPrompt: 'You are a helpful test agent.', visibility: 'organization', createdAt: now, updatedAt: now, ...o })
     .returning()
@@ -21,7 +21,7 @@ export function insertAgent(t: TestApp, owner: Actor, o: Partial<typeof agents.$
 
 export function insertSpace(t: TestApp, owner: Actor, o: Partial<typeof spaces.$inferInsert> = {}) {
   const now = new Date(t.clock.now())
-  return t.deps.db
+  return t.db
     .insert(spaces)
     .values({ id: newId('space'), organizationId: owner.organizationId, createdBy: owner.userId, name: 'Docs', visibility: 'organization', instructions: 'Always answer in English.', createdAt: now, updatedAt: now, ...o })
     .returning()
@@ -47,8 +47,8 @@ const openaiApp = (extra = {}) => makeTestApp({ config: { openaiBaseUrl: double.
 
 describe('execute, sync (OpenAI-compatible)', () => {
   test('200 with result, messages, usage; the execution is recorded', async () => {
-    const t = openaiApp()
-    const a = makeActor(t)
+    const t = await openaiApp()
+    const a = await makeActor(t)
     const agent = insertAgent(t, a)
     const space = insertSpace(t, a)
     const r = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'hello', spaceId: space.id } })
@@ -70,8 +70,8 @@ describe('execute, sync (OpenAI-compatible)', () => {
 
 describe('execute, stream', () => {
   test('stream:true gives meta, Anthropic-shaped message events, result', async () => {
-    const t = openaiApp()
-    const a = makeActor(t)
+    const t = await openaiApp()
+    const a = await makeActor(t)
     const agent = insertAgent(t, a)
     const res = await raw(t, 'POST', `/api/v1/agents/${agent.id}/execute`, a.token, { message: 'stream me', stream: true })
     expect(res.status).toBe(200)
@@ -90,8 +90,8 @@ describe('execute, stream', () => {
   })
 
   test('Accept: text/event-stream streams too; provider failure ends with event: error', async () => {
-    const t = openaiApp()
-    const a = makeActor(t)
+    const t = await openaiApp()
+    const a = await makeActor(t)
     const agent = insertAgent(t, a)
     const res = await raw(t, 'POST', `/api/v1/agents/${agent.id}/execute`, a.token, { message: 'please FAIL' }, { accept: 'text/event-stream' })
     const events = parseSse(await res.text())
@@ -104,8 +104,8 @@ describe('execute, stream', () => {
 
 describe('execute, async and sessions', () => {
   test('async:true answers 202 pending; polling shows completed', async () => {
-    const t = openaiApp()
-    const a = makeActor(t)
+    const t = await openaiApp()
+    const a = await makeActor(t)
     const agent = insertAgent(t, a)
     const r = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'later', async: true } })
     expect(r.status).toBe(202)
@@ -116,8 +116,8 @@ describe('execute, async and sessions', () => {
   })
 
   test('a later execute with the sessionId (or chatId) continues the conversation', async () => {
-    const t = openaiApp()
-    const a = makeActor(t)
+    const t = await openaiApp()
+    const a = await makeActor(t)
     const agent = insertAgent(t, a)
     const first = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'one' } })
     const second = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'two', sessionId: first.body.sessionId } })
@@ -135,8 +135,8 @@ describe('execute, async and sessions', () => {
 
 describe('errors', () => {
   test('no provider configured: 501 no_model_provider naming the variables; nothing recorded', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
     const agent = insertAgent(t, a)
     const r = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'hi' } })
     expect(r.status).toBe(501)
@@ -148,8 +148,8 @@ describe('errors', () => {
   })
 
   test('provider 500: 502 bad_gateway and the execution failed with the provider message', async () => {
-    const t = openaiApp()
-    const a = makeActor(t)
+    const t = await openaiApp()
+    const a = await makeActor(t)
     const agent = insertAgent(t, a)
     const r = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'FAIL now' } })
     expect(r.status).toBe(502)
@@ -162,8 +162,8 @@ describe('errors', () => {
   })
 
   test('timeout: 504 gateway_timeout, failed "timed out", provider request aborted', async () => {
-    const t = openaiApp({ executionTimeoutMs: 300 })
-    const a = makeActor(t)
+    const t = await openaiApp({ executionTimeoutMs: 300 })
+    const a = await makeActor(t)
     const agent = insertAgent(t, a)
     const before = double.aborted
     const started = Date.now()
@@ -179,10 +179,10 @@ describe('errors', () => {
   })
 
   test('viewer 403; foreign or archived agent 404; foreign space 404; 422 without message', async () => {
-    const t = openaiApp()
-    const a = makeActor(t)
-    const viewer = makeActor(t, { role: 'viewer' })
-    const other = makeActor(t, { org: 'other' })
+    const t = await openaiApp()
+    const a = await makeActor(t)
+    const viewer = await makeActor(t, { role: 'viewer' })
+    const other = await makeActor(t, { org: 'other' })
     const agent = insertAgent(t, a)
     const archived = insertAgent(t, a, { archived: true, archivedAt: new Date() })
     const foreign = insertAgent(t, other)
@@ -202,7 +202,7 @@ describe('errors', () => {
     expect(m.status).toBe(422)
     expect(m.body.message).toContain('message')
     const priv = insertAgent(t, other, { visibility: 'private' })
-    const me = makeActor(t, { org: 'other' })
+    const me = await makeActor(t, { org: 'other' })
     expect((await t.req('POST', path(priv.id), { token: me.token, body: { message: 'hi' } })).status).toBe(404)
   })
 })

@@ -1,15 +1,24 @@
 import { describe, expect, test } from 'bun:test'
 import { Elysia, t as schema } from 'elysia'
 import { authPlugin } from '../src/auth/plugin'
+import { idempotency } from '../src/http/idempotency'
 import { idempotencyKeys } from '../src/db/schema'
 import { AppError } from '../src/errors'
-import { makeActor, makeTestApp } from './helpers/app'
+import { authorizerOf, makeActor, makeTestApp, type TestApp } from './helpers/app'
+
+/** The real auth macro and Idempotency-Key plugin on a tiny app, for routes needing agents:write. */
+function plugins(t: TestApp) {
+  const authorizer = authorizerOf(t)
+  return new Elysia()
+    .use(idempotency(t.rt, (request, set) => authorizer.principal(request, set, 'agents:write')).plugin)
+    .use(authPlugin(authorizer))
+}
 
 
 describe('Idempotency-Key on POST', () => {
   test('the first response is replayed with the same body and Idempotency-Status: replayed', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
     const send = () => t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'Deploy' }, headers: { 'idempotency-key': 'key-1' } })
     const first = await send()
     expect(first.status).toBe(201)
@@ -22,7 +31,7 @@ describe('Idempotency-Key on POST', () => {
     expect(again.headers.get('x-request-id')).not.toBe(first.headers.get('x-request-id'))
     expect((await t.req('GET', '/api/v1/tasks', { token: a.token })).body.total).toBe(1)
     // The stored copy is sealed.
-    const rows = t.deps.db.select().from(idempotencyKeys).all()
+    const rows = t.db.select().from(idempotencyKeys).all()
     expect(rows.length).toBe(1)
     expect(rows[0]!.state).toBe('completed')
     expect(rows[0]!.responseBody).toStartWith('v1.')
@@ -30,8 +39,8 @@ describe('Idempotency-Key on POST', () => {
   })
 
   test('a response holding a new token is never stored: a retry gets 409 naming the created token', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
     const send = () => t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'ci' }, headers: { 'idempotency-key': 'tok-1' } })
     const first = await send()
     expect(first.status).toBe(201)
@@ -42,7 +51,7 @@ describe('Idempotency-Key on POST', () => {
     expect(again.text).not.toContain(first.body.token)
     // Exactly one token was created, and nothing of its secret is stored with the key.
     expect((await t.req('GET', '/api/v1/tokens', { token: a.token })).body.total).toBe(2)
-    const rows = t.deps.db.select().from(idempotencyKeys).all()
+    const rows = t.db.select().from(idempotencyKeys).all()
     expect(rows.length).toBe(1)
     expect(rows[0]!.responseBody).toBeNull()
     expect(JSON.stringify(rows)).not.toContain(first.body.token.slice(3))
@@ -56,9 +65,9 @@ describe('Idempotency-Key on POST', () => {
   })
 
   test('the same key with a different body → 409 idempotency_conflict; keys are per token', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
-    const b = makeActor(t)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const b = await makeActor(t)
     const headers = { 'idempotency-key': 'shared' }
     expect((await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'one' }, headers })).status).toBe(201)
     const conflict = await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'two' }, headers })
@@ -72,8 +81,8 @@ describe('Idempotency-Key on POST', () => {
   })
 
   test('invalid keys → 400 invalid_idempotency_key', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
     for (const key of ['x'.repeat(256), '']) {
       const r = await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'ci' }, headers: { 'idempotency-key': key } })
       expect(r.status).toBe(400)
@@ -83,12 +92,12 @@ describe('Idempotency-Key on POST', () => {
   })
 
   test('a failed first attempt frees the key; GET and unauthenticated requests ignore the header', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
     const headers = { 'idempotency-key': 'retry-me' }
     const failed = await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'ci', expiresAt: 'next tuesday' }, headers })
     expect(failed.status).toBe(422)
-    expect(t.deps.db.select().from(idempotencyKeys).all().length).toBe(0)
+    expect(t.db.select().from(idempotencyKeys).all().length).toBe(0)
     expect((await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'ci' }, headers })).status).toBe(201)
     expect((await t.req('GET', '/api/v1/tokens', { token: a.token, headers: { 'idempotency-key': 'x'.repeat(300) } })).status).toBe(200)
     const leak = await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: ['x'] }, headers: { 'idempotency-key': 'x'.repeat(300) } })
@@ -96,8 +105,8 @@ describe('Idempotency-Key on POST', () => {
   })
 
   test('stored responses expire after 24 h: the key then runs the request again', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
     const send = () => t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'nightly' }, headers: { 'idempotency-key': 'daily' } })
     const first = await send()
     t.clock.advance(24 * 3_600_000 - 1000)
@@ -112,8 +121,8 @@ describe('Idempotency-Key on POST', () => {
 
 describe('concurrent duplicates', () => {
   test('a duplicate while the first is in progress → 409 idempotency_in_progress; afterwards it is replayed (PATCH too)', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
     let release!: () => void
     const gate = new Promise<void>((r) => (release = r))
     let runs = 0
@@ -123,7 +132,7 @@ describe('concurrent duplicates', () => {
         set.status = error.status
         return { code: error.code }
       })
-      .use(authPlugin(t.deps))
+      .use(plugins(t))
       .patch(
         '/slow',
         async ({ body, set }) => {
@@ -158,15 +167,15 @@ describe('concurrent duplicates', () => {
   })
 
   test('a 5xx first response is not stored: the retry with the same key runs again', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
     let calls = 0
     const tiny = new Elysia()
       .onError(({ error, set }) => {
         set.status = error instanceof AppError ? error.status : 500
         return { failed: true }
       })
-      .use(authPlugin(t.deps))
+      .use(plugins(t))
       .post('/flaky', () => {
         if (++calls === 1) throw new AppError('service_unavailable', 'try again')
         return { ok: calls }

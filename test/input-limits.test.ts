@@ -25,10 +25,10 @@ let t: TestApp
 let admin: Actor
 let viewer: Actor
 
-beforeAll(() => {
-  t = makeTestApp()
-  admin = makeActor(t, { role: 'admin' })
-  viewer = makeActor(t, { role: 'viewer' })
+beforeAll(async () => {
+  t = await makeTestApp()
+  admin = await makeActor(t, { role: 'admin' })
+  viewer = await makeActor(t, { role: 'viewer' })
 })
 
 describe('a deeply nested body freezes nothing', () => {
@@ -157,7 +157,7 @@ describe('authentication comes before the body', () => {
   })
 
   test('a revoked token: 401 token_revoked, the body is never read', async () => {
-    const extra = makeToken(t, admin)
+    const extra = await makeToken(t, admin)
     await t.req('DELETE', `/api/v1/tokens/${extra.id}`, { token: admin.token })
     const { res, read, body } = await send('/api/v1/tasks', '{"title": not json', { authorization: `Bearer ${extra.token}` })
     expect({ status: res.status, code: body.code, read }).toEqual({ status: 401, code: 'token_revoked', read: false })
@@ -190,10 +190,10 @@ describe('authentication comes before the body', () => {
 
 describe('invalid JSON is 400 everywhere, and a body must be a JSON object', () => {
   test('POST /tokens/{id}/rotate with `{` → 400 invalid_json, and the token is not rotated', async () => {
-    const old = makeToken(t, admin)
+    const old = await makeToken(t, admin)
     const res = await t.req('POST', `/api/v1/tokens/${old.id}/rotate`, { token: admin.token, raw: '{', headers: JSON_TYPE })
     expectEnvelope(res, 400, 'invalid_json')
-    expect(findTokenById(t.deps.db, old.id)!.revokedAt).toBeNull()
+    expect((await findTokenById(t.ctx, old.id))!.revokedAt).toBeNull()
     expect((await t.req('GET', '/api/v1/tokens/self', { token: old.token })).status).toBe(200)
     const list = await t.req('GET', '/api/v1/tokens?limit=200', { token: admin.token })
     expect(list.body.tokens.filter((x: any) => x.rotatedFromId === old.id)).toEqual([])
@@ -201,7 +201,7 @@ describe('invalid JSON is 400 everywhere, and a body must be a JSON object', () 
 
   test('rotate still takes no body, an empty body, or {}', async () => {
     for (const opts of [{}, { raw: '', headers: JSON_TYPE }, { body: {} }]) {
-      const old = makeToken(t, admin)
+      const old = await makeToken(t, admin)
       const res = await t.req('POST', `/api/v1/tokens/${old.id}/rotate`, { token: admin.token, ...opts })
       expect(res.status).toBe(201)
     }

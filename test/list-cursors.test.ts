@@ -28,7 +28,7 @@ interface ListCase {
   hasTotal: boolean
 }
 
-const ids = (sql: string, ...params: string[]) => (t.deps.db.$client.query(sql).all(...params) as { id: string }[]).map((r) => r.id)
+const ids = (sql: string, ...params: string[]) => (t.db.$client.query(sql).all(...params) as { id: string }[]).map((r) => r.id)
 const order = 'order by created_at desc, id desc'
 const owner = (): SeedOwner => admin
 
@@ -49,7 +49,7 @@ function cases(): ListCase[] {
       items: body('tasks'),
       next: bodyNext,
       expected: () => ids(`select id from tasks where organization_id = ? ${order}`, admin.organizationId),
-      insert: (now) => seedTasks(t.deps.db, owner(), 3, { now }),
+      insert: (now) => seedTasks(t.db, owner(), 3, { now }),
       hasTotal: true,
     },
     {
@@ -58,7 +58,7 @@ function cases(): ListCase[] {
       items: body('tasks'),
       next: bodyNext,
       expected: () => ids(`select id from tasks where organization_id = ? and status = 'completed' ${order}`, admin.organizationId),
-      insert: (now) => seedTasks(t.deps.db, owner(), 5, { now }),
+      insert: (now) => seedTasks(t.db, owner(), 5, { now }),
       hasTotal: true,
     },
     {
@@ -69,7 +69,7 @@ function cases(): ListCase[] {
       next: bodyNext,
       expected: () =>
         ids(`select id from agents where organization_id = ? and archived = 0 and (user_id = ? or visibility <> 'private') ${order}`, admin.organizationId, member.userId),
-      insert: (now) => seedAgents(t.deps.db, owner(), 3, { now }),
+      insert: (now) => seedAgents(t.db, owner(), 3, { now }),
       hasTotal: true,
     },
     {
@@ -78,7 +78,7 @@ function cases(): ListCase[] {
       items: body('agents'),
       next: bodyNext,
       expected: () => ids(`select id from agents where organization_id = ? ${order}`, admin.organizationId),
-      insert: (now) => seedAgents(t.deps.db, owner(), 3, { now }),
+      insert: (now) => seedAgents(t.db, owner(), 3, { now }),
       hasTotal: true,
     },
     {
@@ -88,7 +88,7 @@ function cases(): ListCase[] {
       items: body('data'),
       next: (r) => r.body.meta.nextCursor,
       expected: () => ids(`select id from agents where visibility = 'public' and archived = 0 ${order}`),
-      insert: (now) => seedAgents(t.deps.db, owner(), 6, { now }),
+      insert: (now) => seedAgents(t.db, owner(), 6, { now }),
       hasTotal: true,
     },
     {
@@ -97,7 +97,7 @@ function cases(): ListCase[] {
       items: body('spaces'),
       next: bodyNext,
       expected: () => ids(`select id from spaces where organization_id = ? and archived = 0 ${order}`, admin.organizationId),
-      insert: (now) => seedSpaces(t.deps.db, owner(), 3, { now }),
+      insert: (now) => seedSpaces(t.db, owner(), 3, { now }),
       hasTotal: true,
     },
     {
@@ -106,7 +106,7 @@ function cases(): ListCase[] {
       items: (r) => r.body,
       next: (r) => r.headers.get('x-next-cursor'),
       expected: () => ids(`select id from executions where organization_id = ? ${order}`, admin.organizationId),
-      insert: (now) => seedExecutions(t.deps.db, owner(), 3, { now, agentIds }),
+      insert: (now) => seedExecutions(t.db, owner(), 3, { now, agentIds }),
       hasTotal: false,
     },
     {
@@ -115,7 +115,7 @@ function cases(): ListCase[] {
       items: (r) => r.body,
       next: (r) => r.headers.get('x-next-cursor'),
       expected: () => ids(`select id from executions where organization_id = ? and agent_id = ? ${order}`, admin.organizationId, agentIds[0]!),
-      insert: (now) => seedExecutions(t.deps.db, owner(), 3, { now, agentIds: [agentIds[0]!] }),
+      insert: (now) => seedExecutions(t.db, owner(), 3, { now, agentIds: [agentIds[0]!] }),
       hasTotal: false,
     },
     {
@@ -124,7 +124,7 @@ function cases(): ListCase[] {
       items: body('tokens'),
       next: bodyNext,
       expected: () => ids(`select id from personal_access_tokens where user_id = ? and organization_id = ? ${order}`, admin.userId, admin.organizationId),
-      insert: (now) => seedTokens(t.deps.db, t.deps.box, owner(), 3, { now }),
+      insert: (now) => seedTokens(t.db, t.rt.box, owner(), 3, { now }),
       hasTotal: true,
     },
     {
@@ -133,7 +133,7 @@ function cases(): ListCase[] {
       items: body('tokens'),
       next: bodyNext,
       expected: () => ids(`select id from personal_access_tokens where organization_id = ? ${order}`, admin.organizationId),
-      insert: (now) => seedTokens(t.deps.db, t.deps.box, member, 3, { now }),
+      insert: (now) => seedTokens(t.db, t.rt.box, member, 3, { now }),
       hasTotal: true,
     },
     {
@@ -142,27 +142,27 @@ function cases(): ListCase[] {
       items: body('events'),
       next: bodyNext,
       expected: () => ids(`select id from audit_events where organization_id = ? ${order}`, admin.organizationId),
-      insert: (now) => seedAudit(t.deps.db, owner(), 3, { now }),
+      insert: (now) => seedAudit(t.db, owner(), 3, { now }),
       hasTotal: true,
     },
   ]
 }
 
-beforeAll(() => {
-  t = makeTestApp()
-  admin = makeActor(t, { role: 'admin' })
-  member = makeActor(t, { role: 'member' })
+beforeAll(async () => {
+  t = await makeTestApp()
+  admin = await makeActor(t, { role: 'admin' })
+  member = await makeActor(t, { role: 'member' })
   const now = t.clock.now()
-  seedBoth((n, o) => (agentIds = [...(agentIds ?? []), ...seedAgents(t.deps.db, admin, n, o)]), now)
-  seedBoth((n, o) => seedTasks(t.deps.db, admin, n, { ...o, agentIds }), now)
-  seedBoth((n, o) => seedSpaces(t.deps.db, admin, n, o), now)
-  seedBoth((n, o) => seedExecutions(t.deps.db, admin, n, { ...o, agentIds: agentIds.slice(0, 2) }), now)
-  seedBoth((n, o) => seedTokens(t.deps.db, t.deps.box, admin, n, o), now)
-  seedBoth((n, o) => seedAudit(t.deps.db, admin, n, o), now)
+  seedBoth((n, o) => (agentIds = [...(agentIds ?? []), ...seedAgents(t.db, admin, n, o)]), now)
+  seedBoth((n, o) => seedTasks(t.db, admin, n, { ...o, agentIds }), now)
+  seedBoth((n, o) => seedSpaces(t.db, admin, n, o), now)
+  seedBoth((n, o) => seedExecutions(t.db, admin, n, { ...o, agentIds: agentIds.slice(0, 2) }), now)
+  seedBoth((n, o) => seedTokens(t.db, t.rt.box, admin, n, o), now)
+  seedBoth((n, o) => seedAudit(t.db, admin, n, o), now)
   // Another organization's rows must never show up.
-  const other = makeActor(t, { role: 'admin', org: 'globex' })
-  seedTasks(t.deps.db, other, 10, { now })
-  seedAgents(t.deps.db, other, 10, { now })
+  const other = await makeActor(t, { role: 'admin', org: 'globex' })
+  seedTasks(t.db, other, 10, { now })
+  seedAgents(t.db, other, 10, { now })
 })
 
 const get = (c: ListCase, query: string) => {
@@ -278,9 +278,9 @@ describe('a cursor that is not this list\'s (or this caller\'s) is a 400, never 
 
 describe('total', () => {
   test(`is counted up to ${TOTAL_CAP}: beyond, it is ${TOTAL_CAP} with totalIsEstimate, on every page`, async () => {
-    const x = makeTestApp()
-    const a = makeActor(x, { role: 'admin' })
-    seedTasks(x.deps.db, a, TOTAL_CAP + 7, { now: x.clock.now(), step: 10 })
+    const x = await makeTestApp()
+    const a = await makeActor(x, { role: 'admin' })
+    seedTasks(x.db, a, TOTAL_CAP + 7, { now: x.clock.now(), step: 10 })
     const first = await x.req('GET', '/api/v1/tasks?limit=3', { token: a.token })
     expect(first.body).toMatchObject({ total: TOTAL_CAP, totalIsEstimate: true })
     const second = await x.req('GET', `/api/v1/tasks?limit=3&cursor=${first.body.nextCursor}`, { token: a.token })
@@ -292,7 +292,7 @@ describe('total', () => {
     // Under the cap it is exact.
     const few = await x.req('GET', '/api/v1/tasks?limit=3&priority=nonsense', { token: a.token })
     expect(few.status).toBe(422)
-    const urgent = x.deps.db.$client.query(`select count(*) as n from tasks where priority = 'urgent'`).get() as { n: number }
+    const urgent = x.db.$client.query(`select count(*) as n from tasks where priority = 'urgent'`).get() as { n: number }
     const byPriority = await x.req('GET', '/api/v1/tasks?limit=3&priority=urgent', { token: a.token })
     expect(urgent.n).toBeLessThan(TOTAL_CAP)
     expect(byPriority.body).toMatchObject({ total: urgent.n, totalIsEstimate: false })

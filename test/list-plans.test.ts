@@ -1,31 +1,36 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { seedAgents, seedAudit, seedExecutions, seedSpaces, seedTasks, seedTokens } from '../bench/seed'
+import { preparedQueries } from '../src/db/prepared'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 
 /**
  * Every list's first-page query (and its capped count) as drizzle sends it to SQLite, through
  * EXPLAIN QUERY PLAN: it must walk the index made for that list's filter + order (so a page costs
  * O(limit), whatever the size of the organization), never sort in a temporary B-tree, never scan
- * the table. The SQL is captured from real requests; plans are checked on a fresh database and
- * again after ANALYZE (which `PRAGMA optimize` runs at close) on seeded rows.
+ * the table. The SQL is that of the queries real requests prepare (src/db/prepared.ts); plans are
+ * checked on a fresh database and again after ANALYZE (which `PRAGMA optimize` runs at close) on
+ * seeded rows.
  */
 
 let t: TestApp
 let admin: Actor
 let member: Actor
-const captured: string[] = []
 
 beforeAll(async () => {
-  t = makeTestApp()
-  admin = makeActor(t, { role: 'admin' })
-  member = makeActor(t, { role: 'member' })
-  const client = t.deps.db.$client
-  const prepare = client.prepare.bind(client)
-  client.prepare = ((sql: string, params?: any) => {
-    captured.push(sql)
-    return prepare(sql, params)
-  }) as typeof client.prepare
+  t = await makeTestApp()
+  admin = await makeActor(t, { role: 'admin' })
+  member = await makeActor(t, { role: 'member' })
 })
+
+/** The SQL of every query prepared on the app's database so far, by the key it was prepared under. */
+function preparedSql(): Map<string, string[]> {
+  const out = new Map<string, string[]>()
+  for (const [key, q] of preparedQueries(t.rt.db)) {
+    const parts = typeof (q as any).getQuery === 'function' ? [q] : Object.values(q as object)
+    out.set(key, parts.map((p: any) => p.getQuery().sql as string))
+  }
+  return out
+}
 
 interface Case {
   name: string
@@ -75,7 +80,7 @@ const cases: Case[] = [
 ]
 
 function plan(sql: string): string[] {
-  return (t.deps.db.$client.query(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail)
+  return (t.db.$client.query(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail)
 }
 
 /** The statements each case prepared: its pages (first and after a cursor) and its count. */
@@ -101,11 +106,12 @@ function checkCount(c: Case, sql: string) {
 describe('each list walks its own index, without sorting or scanning the table', () => {
   for (const c of cases) {
     test(c.name, async () => {
-      captured.length = 0
+      const before = preparedSql()
       const token = c.actor === 'none' ? undefined : c.actor === 'member' ? member.token : admin.token
       const res = await t.req('GET', c.path, { token })
       expect(res.status).toBe(200)
-      const mine = captured.filter((s) => s.includes(`from "${c.table}"`))
+      const fresh = [...preparedSql()].filter(([key]) => !before.has(key)).flatMap(([, sql]) => sql)
+      const mine = fresh.filter((s) => s.includes(`from "${c.table}"`))
       const pages = mine.filter((s) => /order by/i.test(s))
       const count = mine.find((s) => s.includes('count(*)'))
       // Both page statements (the first page and the one after a cursor) are prepared at once.
@@ -117,19 +123,19 @@ describe('each list walks its own index, without sorting or scanning the table',
     })
   }
 
-  test('the same plans once ANALYZE has statistics of a populated database', () => {
+  test('the same plans once ANALYZE has statistics of a populated database', async () => {
     const now = t.clock.now()
-    const other = makeActor(t, { role: 'admin', org: 'other' })
+    const other = await makeActor(t, { role: 'admin', org: 'other' })
     for (const owner of [admin, other]) {
       const o = { now, step: 1000 }
-      const agentIds = seedAgents(t.deps.db, owner, 400, o)
-      const spaceIds = seedSpaces(t.deps.db, owner, 100, o)
-      seedTasks(t.deps.db, owner, 1500, { ...o, agentIds, spaceIds })
-      seedExecutions(t.deps.db, owner, 600, { ...o, agentIds })
-      const tokenIds = seedTokens(t.deps.db, t.deps.box, owner, 200, o)
-      seedAudit(t.deps.db, owner, 800, { ...o, tokenIds })
+      const agentIds = seedAgents(t.db, owner, 400, o)
+      const spaceIds = seedSpaces(t.db, owner, 100, o)
+      seedTasks(t.db, owner, 1500, { ...o, agentIds, spaceIds })
+      seedExecutions(t.db, owner, 600, { ...o, agentIds })
+      const tokenIds = seedTokens(t.db, t.rt.box, owner, 200, o)
+      seedAudit(t.db, owner, 800, { ...o, tokenIds })
     }
-    t.deps.db.$client.exec('ANALYZE')
+    t.db.$client.exec('ANALYZE')
     expect(statements.size).toBe(cases.length)
     for (const c of cases) {
       const { pages, count } = statements.get(c.name)!

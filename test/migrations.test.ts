@@ -13,7 +13,7 @@ const dir = mkdtempSync(join(tmpdir(), 'teamday-migrate-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 const schemaOf = (db: ReturnType<typeof openDatabase>) =>
-  db.$client.query("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all()
+  db.client.query("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all()
 
 describe('embedded migrations', () => {
   test('equal what drizzle reads from the drizzle/ folder', () => {
@@ -28,10 +28,10 @@ describe('embedded migrations', () => {
     const ours = openDatabase(':memory:')
     runMigrations(ours)
     const stock = openDatabase(':memory:')
-    migrate(stock, { migrationsFolder: join(root, 'drizzle') })
+    migrate(stock.sync, { migrationsFolder: join(root, 'drizzle') })
     expect(schemaOf(ours)).toEqual(schemaOf(stock))
-    expect(ours.$client.query('SELECT hash, created_at FROM __drizzle_migrations').all()).toEqual(
-      stock.$client.query('SELECT hash, created_at FROM __drizzle_migrations').all(),
+    expect(ours.client.query('SELECT hash, created_at FROM __drizzle_migrations').all()).toEqual(
+      stock.client.query('SELECT hash, created_at FROM __drizzle_migrations').all(),
     )
   })
 
@@ -41,8 +41,8 @@ describe('embedded migrations', () => {
     const before = schemaOf(db)
     expect(runMigrations(db)).toEqual({ applied: 0, total: embeddedMigrations().length })
     expect(schemaOf(db)).toEqual(before)
-    expect((db.$client.query('PRAGMA foreign_keys').get() as any).foreign_keys).toBe(1)
-    db.$client.close()
+    expect((db.client.query('PRAGMA foreign_keys').get() as any).foreign_keys).toBe(1)
+    db.client.close()
   })
 })
 
@@ -53,11 +53,11 @@ describe('database file', () => {
     runMigrations(db)
     expect(statSync(join(dir, 'nested', 'data')).mode & 0o777).toBe(0o700)
     expect(statSync(path).mode & 0o777).toBe(0o600)
-    const q = (p: string) => Object.values(db.$client.query(`PRAGMA ${p}`).get() as object)[0]
+    const q = (p: string) => Object.values(db.client.query(`PRAGMA ${p}`).get() as object)[0]
     expect(q('journal_mode')).toBe('wal')
     expect(q('foreign_keys')).toBe(1)
     expect(q('busy_timeout')).toBe(5000)
     expect(q('synchronous')).toBe(1) // NORMAL
-    db.$client.close()
+    db.client.close()
   })
 })

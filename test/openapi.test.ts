@@ -31,7 +31,7 @@ beforeAll(async () => {
       .filter(([m]) => METHODS.includes(m))
       .map(([method, op]) => ({ path, method, op })),
   )
-  t = makeTestApp()
+  t = await makeTestApp()
 })
 
 /** Every value found under `key` anywhere in `node`. */
@@ -84,8 +84,8 @@ describe('the committed openapi/openapi.json', () => {
   })
 
   test('serving requests does not change the document (Elysia mutates shared schemas when it compiles a route)', async () => {
-    const app = makeTestApp()
-    const admin = makeActor(app, { role: 'admin' })
+    const app = await makeTestApp()
+    const admin = await makeActor(app, { role: 'admin' })
     const created = await app.req('POST', '/api/v1/tokens', { token: admin.token, body: { name: 'x' } })
     expect(created.status).toBe(201)
     await app.req('GET', '/api/v1/tokens?limit=5', { token: admin.token })

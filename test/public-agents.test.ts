@@ -5,9 +5,9 @@ import { makeActor, makeTestApp } from './helpers/app'
 
 describe('GET /api/public/agents', () => {
   test('public, non-archived agents of every organization, with exactly the directory fields, no auth', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t, { role: 'member', org: 'acme' })
-    const b = makeActor(t, { role: 'admin', org: 'globex' })
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'member', org: 'acme' })
+    const b = await makeActor(t, { role: 'admin', org: 'globex' })
     const mk = async (who: typeof a, body: object) => {
       t.clock.advance(1000)
       const res = await t.req('POST', '/api/v1/agents', { token: who.token, body })
@@ -30,7 +30,7 @@ describe('GET /api/public/agents', () => {
       { id: pubB.id, name: 'Globex Agent', slug: 'globex-agent', description: null, role: null, category: null },
       { id: pubA.id, name: 'Acme Helper', slug: 'acme-helper', description: 'Helps', role: 'Helper', category: 'support' },
     ])
-    expect(res.body.meta).toEqual({ timestamp: new Date(t.clock.now()).toISOString(), version: t.deps.config.version, total: 2, totalIsEstimate: false, nextCursor: null })
+    expect(res.body.meta).toEqual({ timestamp: new Date(t.clock.now()).toISOString(), version: t.rt.config.version, total: 2, totalIsEstimate: false, nextCursor: null })
     expect(res.text).not.toContain('SECRET PROMPT')
     expect(res.text).not.toContain(a.organizationId)
     expect(res.text).not.toContain(a.userId)
@@ -40,8 +40,8 @@ describe('GET /api/public/agents', () => {
   })
 
   test('an agent made private again leaves the directory; restoring an archived public one brings it back', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
     const x = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'X', visibility: 'public' } })).body.agent
     expect((await t.req('GET', '/api/public/agents')).body.meta.total).toBe(1)
     await t.req('PATCH', `/api/v1/agents/${x.id}`, { token: a.token, body: { visibility: 'private' } })
@@ -53,8 +53,8 @@ describe('GET /api/public/agents', () => {
   })
 
   test('pagination with limit/offset; total counts all; bad limit → 422', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
     const made: string[] = []
     for (let i = 0; i < 3; i++) {
       t.clock.advance(1000)

@@ -5,9 +5,9 @@ import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 // carries, refused with a 422 that names the parameter (never TypeBox's internal kind names).
 let t: TestApp
 let admin: Actor
-beforeAll(() => {
-  t = makeTestApp()
-  admin = makeActor(t, { role: 'admin' })
+beforeAll(async () => {
+  t = await makeTestApp()
+  admin = await makeActor(t, { role: 'admin' })
 })
 
 const lists = ['/api/v1/agents', '/api/v1/spaces', '/api/v1/tasks', '/api/v1/tokens', '/api/v1/executions', '/api/v1/audit-events', '/api/public/agents']

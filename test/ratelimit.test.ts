@@ -1,17 +1,14 @@
 import { describe, expect, test } from 'bun:test'
-import { ConfigError, loadConfig } from '../src/config'
-import { parseRatePolicy } from '../src/ratelimit/policy'
-import { useRateLimitStore } from '../src/ratelimit/limiter'
+import { ConfigError, loadConfig, parseRatePolicy } from '../src/config'
 import { MemoryRateLimitStore, type RateLimitStore } from '../src/ratelimit/store'
-import { createApp } from '../src/app'
 import { makeActor, makeTestApp, makeToken } from './helpers/app'
 
 const MIN = 60_000
 
 describe('per-token rate limit', () => {
   test('headers on every response, 429 after the limit, recovery after the window', async () => {
-    const t = makeTestApp({ config: { rateLimit: { limit: 3, windowMs: MIN } } })
-    const a = makeActor(t)
+    const t = await makeTestApp({ config: { rateLimit: { limit: 3, windowMs: MIN } } })
+    const a = await makeActor(t)
     const start = t.clock.now()
     for (let i = 0; i < 3; i++) {
       const r = await t.req('GET', '/api/v1/tokens', { token: a.token })
@@ -33,7 +30,7 @@ describe('per-token rate limit', () => {
     expect(over.headers.get('x-ratelimit-remaining')).toBe('0')
     expect(over.headers.get('ratelimit')).toBe('"default";r=0;t=57')
     // Another token of the same user has its own budget.
-    expect((await t.req('GET', '/api/v1/tokens', { token: makeToken(t, a).token })).status).toBe(200)
+    expect((await t.req('GET', '/api/v1/tokens', { token: (await makeToken(t, a)).token })).status).toBe(200)
     // Errors after authentication count and carry the headers too.
     expect((await t.req('GET', '/api/v1/tokens/pat_nope', { token: a.token })).status).toBe(429)
     t.clock.advance(57_000)
@@ -43,8 +40,8 @@ describe('per-token rate limit', () => {
   })
 
   test('TEAMDAY_RATE_LIMIT=off: no limit, no headers', async () => {
-    const t = makeTestApp({ config: loadConfig({ TEAMDAY_RATE_LIMIT: 'off' }, { dbPath: ':memory:' }) })
-    const a = makeActor(t)
+    const t = await makeTestApp({ config: loadConfig({ TEAMDAY_RATE_LIMIT: 'off' }, { dbPath: ':memory:' }) })
+    const a = await makeActor(t)
     const r = await t.req('GET', '/api/v1/tokens', { token: a.token })
     expect(r.headers.has('x-ratelimit-limit')).toBe(false)
     expect(r.headers.has('ratelimit')).toBe(false)
@@ -53,7 +50,7 @@ describe('per-token rate limit', () => {
 
 describe('per-IP limit on unauthenticated routes', () => {
   test('public routes are limited per client address; health and docs are exempt', async () => {
-    const t = makeTestApp({ config: { rateLimit: { limit: 2, windowMs: MIN } } })
+    const t = await makeTestApp({ config: { rateLimit: { limit: 2, windowMs: MIN } } })
     const get = (path: string, ip: string) => t.req('GET', path, { ip })
     expect((await get('/api/public/agents', '192.0.2.10')).headers.get('x-ratelimit-remaining')).toBe('1')
     expect((await get('/api/public/agents', '192.0.2.10')).status).toBe(200)
@@ -67,15 +64,15 @@ describe('per-IP limit on unauthenticated routes', () => {
       expect(h.headers.has('x-ratelimit-limit')).toBe(false)
     }
     // Authenticated routes are counted per token, not per address.
-    const a = makeActor(t)
+    const a = await makeActor(t)
     expect((await t.req('GET', '/api/v1/tokens', { token: a.token, ip: '192.0.2.10' })).status).toBe(200)
   })
 })
 
 describe('failed authentications are throttled per IP', () => {
   test('past the budget the address gets 429 for bad tokens, while a valid token from it still works', async () => {
-    const t = makeTestApp({ config: { authFailureLimit: { limit: 3, windowMs: MIN } } })
-    const a = makeActor(t)
+    const t = await makeTestApp({ config: { authFailureLimit: { limit: 3, windowMs: MIN } } })
+    const a = await makeActor(t)
     const bad = (ip: string) => t.req('GET', '/api/v1/tokens', { token: `td_${'x'.repeat(43)}`, ip })
     for (let i = 0; i < 3; i++) expect((await bad('192.0.2.66')).status).toBe(401)
     const throttled = await bad('192.0.2.66')
@@ -114,13 +111,12 @@ describe('policy parsing and the store interface', () => {
   })
 
   test('a shared store can replace the in-memory one', async () => {
-    const base = makeTestApp({ config: { rateLimit: { limit: 1, windowMs: MIN } } })
     const seen: string[] = []
     const inner = new MemoryRateLimitStore()
     const shared: RateLimitStore = { hit: (k, now, limit, w) => (seen.push(k), inner.hit(k, now, limit, w)) }
-    useRateLimitStore(base.deps, shared)
-    const app = createApp(base.deps)
-    const a = makeActor(base)
+    const base = await makeTestApp({ config: { rateLimit: { limit: 1, windowMs: MIN } }, rateLimitStore: shared })
+    const app = base.app
+    const a = await makeActor(base)
     const send = () => app.handle(new Request('http://localhost/api/v1/tokens', { headers: { authorization: `Bearer ${a.token}` } }))
     expect((await send()).status).toBe(200)
     expect((await send()).status).toBe(429)

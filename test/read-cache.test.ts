@@ -26,21 +26,21 @@ describe('database change signal', () => {
   test('file database: unchanged without commits; changes on a commit by this connection at once, by another connection or process from the next turn', async () => {
     const file = dbFile()
     const db = openDatabase(file)
-    db.$client.exec('CREATE TABLE x (v INTEGER)')
+    db.client.exec('CREATE TABLE x (v INTEGER)')
     const s = changeSignal(db)
     const g0 = s.generation()
-    db.$client.query('SELECT count(*) FROM x').get()
+    db.client.query('SELECT count(*) FROM x').get()
     await nextTurn()
     expect(s.generation()).toBe(g0) // reads are not changes
 
-    db.$client.exec('INSERT INTO x VALUES (1)')
+    db.client.exec('INSERT INTO x VALUES (1)')
     const g1 = s.generation()
     expect(g1).not.toBe(g0) // its own write: at once, in the same turn
     await nextTurn()
     expect(s.generation()).toBe(g1)
 
     const other = openDatabase(file)
-    other.$client.exec('INSERT INTO x VALUES (2)')
+    other.client.exec('INSERT INTO x VALUES (2)')
     await nextTurn()
     const g2 = s.generation()
     expect(g2).not.toBe(g1)
@@ -53,10 +53,10 @@ describe('database change signal', () => {
     expect(s.generation()).toBe(g3)
 
     // A checkpoint that restarts the WAL is followed by a commit: still seen.
-    other.$client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+    other.client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
     await nextTurn()
     const g4 = s.generation()
-    other.$client.exec('INSERT INTO x VALUES (4)')
+    other.client.exec('INSERT INTO x VALUES (4)')
     await nextTurn()
     expect(s.generation()).not.toBe(g4)
     closeDatabase(other)
@@ -66,12 +66,12 @@ describe('database change signal', () => {
   test('data_version is sampled once per turn: a commit by another connection in the same turn is seen from the next one', async () => {
     const file = dbFile()
     const db = openDatabase(file)
-    db.$client.exec('CREATE TABLE x (v INTEGER)')
+    db.client.exec('CREATE TABLE x (v INTEGER)')
     const s = changeSignal(db)
     await nextTurn()
     const g0 = s.generation()
     const other = openDatabase(file)
-    other.$client.exec('INSERT INTO x VALUES (1)')
+    other.client.exec('INSERT INTO x VALUES (1)')
     expect(s.generation()).toBe(g0)
     await nextTurn()
     expect(s.generation()).not.toBe(g0)
@@ -81,12 +81,12 @@ describe('database change signal', () => {
 
   test('in-memory database: unchanged without writes, changed by each write', async () => {
     const db = openDatabase(':memory:')
-    db.$client.exec('CREATE TABLE x (v INTEGER)')
+    db.client.exec('CREATE TABLE x (v INTEGER)')
     const s = changeSignal(db)
     const g0 = s.generation()
     await nextTurn()
     expect(s.generation()).toBe(g0)
-    db.$client.exec('INSERT INTO x VALUES (1)')
+    db.client.exec('INSERT INTO x VALUES (1)')
     expect(s.generation()).not.toBe(g0)
   })
 
@@ -99,25 +99,25 @@ describe('database change signal', () => {
 })
 
 describe('token look-ups are cached, and every change is seen by the next request', () => {
-  const setup = () => {
+  const setup = async () => {
     const file = dbFile()
-    const t = makeTestApp({ dbPath: file })
-    const admin = makeActor(t, { role: 'admin' })
-    const member = makeActor(t, { role: 'member' })
+    const t = await makeTestApp({ dbPath: file })
+    const admin = await makeActor(t, { role: 'admin' })
+    const member = await makeActor(t, { role: 'member' })
     return { t, file, admin, member, get: (token: string) => t.req('GET', '/api/v1/agents', { token }) }
   }
 
   test('repeated authenticated requests commit nothing (no write per request)', async () => {
-    const { t, member, get } = setup()
+    const { t, member, get } = await setup()
     expect((await get(member.token)).status).toBe(200) // the first use records last use once
-    const s = changeSignal(t.deps.db)
+    const s = changeSignal(t.rt.connection)
     const g = s.generation()
     for (let i = 0; i < 20; i++) expect((await get(member.token)).status).toBe(200)
     expect(s.generation()).toBe(g)
   })
 
   test('revoked by another process (the admin CLI on the same file): 401 on the next request', async () => {
-    const { file, member, get } = setup()
+    const { file, member, get } = await setup()
     expect((await get(member.token)).status).toBe(200)
     expect((await get(member.token)).status).toBe(200)
     writeFromAnotherProcess(file, `UPDATE personal_access_tokens SET revoked_at = 1 WHERE id = '${member.tokenId}'`)
@@ -127,11 +127,11 @@ describe('token look-ups are cached, and every change is seen by the next reques
   })
 
   test('role lowered through another connection: 403 on the next write', async () => {
-    const { t, file, member } = setup()
+    const { t, file, member } = await setup()
     const create = () => t.req('POST', '/api/v1/agents', { token: member.token, body: { name: 'A' } })
     expect((await create()).status).toBe(201)
     const other = openDatabase(file)
-    other.update(memberships).set({ role: 'viewer' }).where(eq(memberships.userId, member.userId)).run()
+    other.sync.update(memberships).set({ role: 'viewer' }).where(eq(memberships.userId, member.userId)).run()
     const res = await create()
     expect(res.status).toBe(403)
     expect(res.body.code).toBe('forbidden')
@@ -139,10 +139,10 @@ describe('token look-ups are cached, and every change is seen by the next reques
   })
 
   test('membership removed through another connection: 401 membership_revoked on the next request', async () => {
-    const { file, member, get } = setup()
+    const { file, member, get } = await setup()
     expect((await get(member.token)).status).toBe(200)
     const other = openDatabase(file)
-    other.delete(memberships).where(eq(memberships.userId, member.userId)).run()
+    other.sync.delete(memberships).where(eq(memberships.userId, member.userId)).run()
     const res = await get(member.token)
     expect(res.status).toBe(401)
     expect(res.body.code).toBe('membership_revoked')
@@ -150,7 +150,7 @@ describe('token look-ups are cached, and every change is seen by the next reques
   })
 
   test('revoked through the API: the next request is refused (same process)', async () => {
-    const { t, admin, member, get } = setup()
+    const { t, admin, member, get } = await setup()
     expect((await get(member.token)).status).toBe(200)
     const del = await t.req('DELETE', `/api/v1/tokens/${member.tokenId}?`, { token: member.token })
     expect(del.status).toBe(200)
@@ -159,9 +159,9 @@ describe('token look-ups are cached, and every change is seen by the next reques
   })
 
   test('a token expiring while cached is refused at its expiry (the clock is checked on every request)', async () => {
-    const { t, member, get } = setup()
+    const { t, member, get } = await setup()
     expect((await get(member.token)).status).toBe(200)
-    const row = t.deps.db.select().from(personalAccessTokens).where(eq(personalAccessTokens.id, member.tokenId)).get()!
+    const row = t.db.select().from(personalAccessTokens).where(eq(personalAccessTokens.id, member.tokenId)).get()!
     t.clock.ms = row.expiresAt.getTime() + 1
     const res = await get(member.token)
     expect(res.status).toBe(401)
@@ -172,7 +172,7 @@ describe('token look-ups are cached, and every change is seen by the next reques
 describe('statement reuse', () => {
   test('the same SQL text reuses one compiled statement; bound parameters or a full cache do not', () => {
     const db = openDatabase(':memory:')
-    const c = db.$client
+    const c = db.client
     expect(c.prepare('SELECT 1')).toBe(c.prepare('SELECT 1'))
     expect(c.prepare('SELECT ?', [1])).not.toBe(c.prepare('SELECT ?', [1]))
     const first = c.prepare('SELECT 0')
@@ -183,10 +183,10 @@ describe('statement reuse', () => {
 
   test('two drizzle queries with the same text, one inside the other\'s result handling, both read their own rows', () => {
     const db = openDatabase(':memory:')
-    db.$client.exec('CREATE TABLE x (v INTEGER)')
-    db.$client.exec('INSERT INTO x VALUES (1), (2), (3)')
-    const outer = db.$client.prepare('SELECT v FROM x WHERE v >= ? ORDER BY v').all(2) as { v: number }[]
-    const inner = outer.map((r) => (db.$client.prepare('SELECT v FROM x WHERE v >= ? ORDER BY v').all(r.v) as { v: number }[]).map((x) => x.v))
+    db.client.exec('CREATE TABLE x (v INTEGER)')
+    db.client.exec('INSERT INTO x VALUES (1), (2), (3)')
+    const outer = db.client.prepare('SELECT v FROM x WHERE v >= ? ORDER BY v').all(2) as { v: number }[]
+    const inner = outer.map((r) => (db.client.prepare('SELECT v FROM x WHERE v >= ? ORDER BY v').all(r.v) as { v: number }[]).map((x) => x.v))
     expect(outer.map((r) => r.v)).toEqual([2, 3])
     expect(inner).toEqual([[2, 3], [3]])
     closeDatabase(db)
@@ -194,23 +194,23 @@ describe('statement reuse', () => {
 })
 
 describe('rows of SELECT statements kept until the next commit', () => {
-  const q = (db: ReturnType<typeof openDatabase>, min: number) => db.$client.prepare('SELECT v FROM x WHERE v >= ? ORDER BY v').values(min)
+  const q = (db: ReturnType<typeof openDatabase>, min: number) => db.client.prepare('SELECT v FROM x WHERE v >= ? ORDER BY v').values(min)
 
   test('served from memory while nothing is committed; a commit by another connection or process is seen from the next turn', async () => {
     const file = dbFile()
     const db = openDatabase(file)
-    db.$client.exec('CREATE TABLE x (v INTEGER)')
-    db.$client.exec('INSERT INTO x VALUES (1)')
+    db.client.exec('CREATE TABLE x (v INTEGER)')
+    db.client.exec('INSERT INTO x VALUES (1)')
     const first = q(db, 0)
     expect(q(db, 0)).toBe(first) // the very same rows: no statement ran
     const other = openDatabase(file)
-    other.$client.exec('INSERT INTO x VALUES (2)')
+    other.client.exec('INSERT INTO x VALUES (2)')
     await nextTurn()
     expect(q(db, 0)).toEqual([[1], [2]])
     writeFromAnotherProcess(file, 'DELETE FROM x WHERE v = 1')
     await nextTurn()
     expect(q(db, 0)).toEqual([[2]])
-    db.$client.exec('UPDATE x SET v = 3')
+    db.client.exec('UPDATE x SET v = 3')
     expect(q(db, 0)).toEqual([[3]])
     closeDatabase(other)
     closeDatabase(db)
@@ -219,10 +219,10 @@ describe('rows of SELECT statements kept until the next commit', () => {
   test('inside a transaction every read runs: the transaction sees its own writes', () => {
     for (const file of [dbFile(), ':memory:']) {
       const db = openDatabase(file)
-      db.$client.exec('CREATE TABLE x (v INTEGER)')
+      db.client.exec('CREATE TABLE x (v INTEGER)')
       expect(q(db, 0)).toEqual([])
-      db.$client.transaction(() => {
-        db.$client.exec('INSERT INTO x VALUES (7)')
+      db.client.transaction(() => {
+        db.client.exec('INSERT INTO x VALUES (7)')
         expect(q(db, 0)).toEqual([[7]])
       })()
       expect(q(db, 0)).toEqual([[7]])
@@ -232,8 +232,8 @@ describe('rows of SELECT statements kept until the next commit', () => {
 
   test('statements that write are never answered from memory (INSERT … RETURNING)', () => {
     const db = openDatabase(dbFile())
-    db.$client.exec('CREATE TABLE x (v INTEGER)')
-    const ins = db.$client.prepare('INSERT INTO x VALUES (1) RETURNING v')
+    db.client.exec('CREATE TABLE x (v INTEGER)')
+    const ins = db.client.prepare('INSERT INTO x VALUES (1) RETURNING v')
     ins.values()
     ins.values()
     expect(q(db, 0)).toEqual([[1], [1]])
@@ -242,8 +242,8 @@ describe('rows of SELECT statements kept until the next commit', () => {
 
   test('single rows are kept, per parameters; results of several rows or over a mebibyte are not', () => {
     const db = openDatabase(dbFile())
-    db.$client.exec('CREATE TABLE x (v INTEGER)')
-    db.$client.exec('WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) INSERT INTO x SELECT i FROM n')
+    db.client.exec('CREATE TABLE x (v INTEGER)')
+    db.client.exec('WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) INSERT INTO x SELECT i FROM n')
     const two = q(db, 299)
     expect(two).toEqual([[299], [300]])
     expect(q(db, 299)).not.toBe(two) // more than one row: read again, never kept
@@ -254,9 +254,9 @@ describe('rows of SELECT statements kept until the next commit', () => {
     expect(big.length).toBe(300)
     expect(q(db, 0)).not.toBe(big)
     // One row, but over a mebibyte of text (an execution's output, say): not kept either.
-    db.$client.exec('CREATE TABLE y (t TEXT)')
-    db.$client.prepare('INSERT INTO y VALUES (?)').run('x'.repeat(600_000))
-    const wide = () => db.$client.prepare('SELECT t FROM y').values()
+    db.client.exec('CREATE TABLE y (t TEXT)')
+    db.client.prepare('INSERT INTO y VALUES (?)').run('x'.repeat(600_000))
+    const wide = () => db.client.prepare('SELECT t FROM y').values()
     const one = wide()
     expect(one[0]![0]).toHaveLength(600_000)
     expect(wide()).not.toBe(one)

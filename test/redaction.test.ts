@@ -9,9 +9,9 @@ const REDACTED = 'td_…[redacted]'
  * A token pasted into the wrong place never comes back: not in any field of an error body
  * (message, details at any depth, keys), not in a log line, not in an audit entry.
  */
-describe('a token sent in a field or path is redacted from the error body and the logs', () => {
-  const t: TestApp = makeTestApp()
-  const admin: Actor = makeActor(t, { role: 'admin' })
+describe('a token sent in a field or path is redacted from the error body and the logs', async () => {
+  const t: TestApp = await makeTestApp()
+  const admin: Actor = await makeActor(t, { role: 'admin' })
   const tok = admin.token
   let agentId = ''
   let spaceId = ''
@@ -63,8 +63,8 @@ describe('a token sent in a field or path is redacted from the error body and th
 
 describe('logs and audit entries', () => {
   test('a failed authentication on a path holding a token logs the path redacted', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
     const r = await t.req('GET', `/api/v1/agents/${a.token}`, { token: `td_${'x'.repeat(43)}` })
     expect(r.status).toBe(401)
     const line = t.logs.find((l) => l.includes('"auth_failed"'))!
@@ -82,9 +82,9 @@ describe('logs and audit entries', () => {
   })
 
   test('a scope denial on a path holding a token is audited with the path redacted', async () => {
-    const t = makeTestApp()
-    const admin = makeActor(t, { role: 'admin' })
-    const narrow = makeToken(t, admin, { scopes: ['tokens:read'] })
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const narrow = await makeToken(t, admin, { scopes: ['tokens:read'] })
     expect((await t.req('GET', `/api/v1/agents/${admin.token}`, { token: narrow.token })).status).toBe(403)
     const ev = (await t.req('GET', '/api/v1/audit-events?type=token.scope_denied', { token: admin.token })).body
     expect(ev.total).toBe(1)

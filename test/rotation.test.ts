@@ -8,9 +8,9 @@ const DAY = 86_400_000
 
 describe('POST /tokens/:id/rotate', () => {
   test('without grace: a new token with the same name, scopes and family; the old one stops at once', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t, { role: 'member' })
-    const old = makeToken(t, a, { name: 'deploy bot', scopes: ['agents:read', 'tokens:write'], expiresInDays: 30 })
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'member' })
+    const old = await makeToken(t, a, { name: 'deploy bot', scopes: ['agents:read', 'tokens:write'], expiresInDays: 30 })
     const res = await t.req('POST', `/api/v1/tokens/${old.id}/rotate`, { token: a.token, body: {} })
     expect(res.status).toBe(201)
     const b = res.body
@@ -21,10 +21,10 @@ describe('POST /tokens/:id/rotate', () => {
     expect(b.previousTokenRevokedAt).toBe(new Date(t.clock.now()).toISOString())
     // Default lifetime: the old token's (30 days).
     expect(Date.parse(b.expiresAt) - t.clock.now()).toBe(30 * DAY)
-    const row = findTokenById(t.deps.db, b.id)!
+    const row = (await findTokenById(t.ctx, b.id))!
     expect(row.familyId).toBe(old.id)
     expect(row.rotatedFromId).toBe(old.id)
-    expect(findTokenById(t.deps.db, old.id)!.revokedReason).toBe('rotated')
+    expect((await findTokenById(t.ctx, old.id))!.revokedReason).toBe('rotated')
 
     expect((await t.req('GET', '/api/v1/tokens/self', { token: old.token })).body.code).toBe('token_revoked')
     const self = await t.req('GET', '/api/v1/tokens/self', { token: b.token })
@@ -33,9 +33,9 @@ describe('POST /tokens/:id/rotate', () => {
   })
 
   test('with grace: the old token works until the grace period ends; expiresInDays sets the new lifetime', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
-    const old = makeToken(t, a)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const old = await makeToken(t, a)
     const res = await t.req('POST', `/api/v1/tokens/${old.id}/rotate`, { token: old.token, body: { gracePeriodSeconds: 3600, expiresInDays: 7 } })
     expect(res.status).toBe(201)
     expect(res.body.previousTokenRevokedAt).toBe(new Date(t.clock.now() + 3600_000).toISOString())
@@ -55,13 +55,13 @@ describe('POST /tokens/:id/rotate', () => {
   })
 
   test('rotating an already-revoked token revokes the whole family and says so', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
-    const admin = makeActor(t, { role: 'admin' })
-    const first = makeToken(t, a, { name: 'ci' })
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const admin = await makeActor(t, { role: 'admin' })
+    const first = await makeToken(t, a, { name: 'ci' })
     const second = (await t.req('POST', `/api/v1/tokens/${first.id}/rotate`, { token: a.token, body: {} })).body
     const third = (await t.req('POST', `/api/v1/tokens/${second.id}/rotate`, { token: a.token, body: { gracePeriodSeconds: 600 } })).body
-    const unrelated = makeToken(t, a)
+    const unrelated = await makeToken(t, a)
     // An attacker holding the superseded first token's id (the owner's session) replays a rotation.
     const reuse = await t.req('POST', `/api/v1/tokens/${first.id}/rotate`, { token: a.token, body: {} })
     expect(reuse.status).toBe(409)
@@ -71,8 +71,8 @@ describe('POST /tokens/:id/rotate', () => {
     expect(reuse.body.details.familyId).toBe(first.id)
     expect(reuse.body.details.revokedTokenIds.sort()).toEqual([second.id, third.id].sort())
     for (const tok of [second.token, third.token]) expect((await t.req('GET', '/api/v1/tokens/self', { token: tok })).body.code).toBe('token_revoked')
-    expect(findTokenById(t.deps.db, third.id)!.revokedReason).toBe('family_reuse')
-    expect(findTokenById(t.deps.db, second.id)!.revokedReason).toBe('family_reuse')
+    expect((await findTokenById(t.ctx, third.id))!.revokedReason).toBe('family_reuse')
+    expect((await findTokenById(t.ctx, second.id))!.revokedReason).toBe('family_reuse')
     expect((await t.req('GET', '/api/v1/tokens/self', { token: unrelated.token })).status).toBe(200)
     const events = (await t.req('GET', '/api/v1/audit-events?type=token.family_revoked', { token: admin.token })).body
     expect(events.total).toBe(1)
@@ -80,24 +80,24 @@ describe('POST /tokens/:id/rotate', () => {
   })
 
   test('a token from before families (null family id) counts as its own family', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
-    const legacy = makeToken(t, a)
-    t.deps.db.update(personalAccessTokens).set({ familyId: null }).where(eq(personalAccessTokens.id, legacy.id)).run()
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const legacy = await makeToken(t, a)
+    t.db.update(personalAccessTokens).set({ familyId: null }).where(eq(personalAccessTokens.id, legacy.id)).run()
     const next = (await t.req('POST', `/api/v1/tokens/${legacy.id}/rotate`, { token: a.token, body: {} })).body
-    expect(findTokenById(t.deps.db, next.id)!.familyId).toBe(legacy.id)
+    expect((await findTokenById(t.ctx, next.id))!.familyId).toBe(legacy.id)
     const reuse = await t.req('POST', `/api/v1/tokens/${legacy.id}/rotate`, { token: a.token, body: {} })
     expect(reuse.body.code).toBe('token_reuse_detected')
     expect(reuse.body.details.revokedTokenIds).toEqual([next.id])
   })
 
   test('only the owner rotates; others\' tokens are 404 (admins: 403, they revoke instead); expired → 409; bad grace → 422', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
-    const b = makeActor(t)
-    const admin = makeActor(t, { role: 'admin' })
-    const other = makeActor(t, { org: 'globex' })
-    const tok = makeToken(t, a)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const b = await makeActor(t)
+    const admin = await makeActor(t, { role: 'admin' })
+    const other = await makeActor(t, { org: 'globex' })
+    const tok = await makeToken(t, a)
     expect((await t.req('POST', `/api/v1/tokens/${tok.id}/rotate`, { token: b.token, body: {} })).body.code).toBe('not_found')
     expect((await t.req('POST', `/api/v1/tokens/${tok.id}/rotate`, { token: other.token, body: {} })).body.code).toBe('not_found')
     const byAdmin = await t.req('POST', `/api/v1/tokens/${tok.id}/rotate`, { token: admin.token, body: {} })
@@ -112,7 +112,7 @@ describe('POST /tokens/:id/rotate', () => {
     // No body at all is fine.
     expect((await t.req('POST', `/api/v1/tokens/${tok.id}/rotate`, { token: a.token })).status).toBe(201)
     t.clock.advance(-8 * DAY)
-    const old = makeToken(t, a, { expiresInDays: 7 })
+    const old = await makeToken(t, a, { expiresInDays: 7 })
     t.clock.advance(8 * DAY)
     const expired = await t.req('POST', `/api/v1/tokens/${old.id}/rotate`, { token: a.token, body: {} })
     expect(expired.status).toBe(409)
@@ -120,10 +120,10 @@ describe('POST /tokens/:id/rotate', () => {
   })
 
   test('rotation is audited: who, which token, the grace period; never a secret', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
-    const admin = makeActor(t, { role: 'admin' })
-    const tok = makeToken(t, a)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const admin = await makeActor(t, { role: 'admin' })
+    const tok = await makeToken(t, a)
     const res = await t.req('POST', `/api/v1/tokens/${tok.id}/rotate`, { token: a.token, body: { gracePeriodSeconds: 60 }, headers: { 'user-agent': 'rotator/1.0', 'x-request-id': 'req-rotate-1' } })
     const ev = (await t.req('GET', '/api/v1/audit-events?type=token.rotated', { token: admin.token })).body
     expect(ev.total).toBe(1)
@@ -145,9 +145,9 @@ describe('POST /tokens/:id/rotate', () => {
 
 describe('GET /tokens/self', () => {
   test('describes the calling token, never its secret; any scope may introspect', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t, { role: 'viewer', org: 'initech' })
-    const tok = makeToken(t, a, { name: 'dashboard', scopes: ['spaces:read'] })
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'viewer', org: 'initech' })
+    const tok = await makeToken(t, a, { name: 'dashboard', scopes: ['spaces:read'] })
     const res = await t.req('GET', '/api/v1/tokens/self', { token: tok.token })
     expect(res.status).toBe(200)
     expect(Object.keys(res.body.token).sort()).toEqual(
@@ -170,7 +170,7 @@ describe('GET /tokens/self', () => {
   })
 
   test('"self" is not taken for a token id, and needs a valid token', async () => {
-    const t = makeTestApp()
+    const t = await makeTestApp()
     expect((await t.req('GET', '/api/v1/tokens/self')).body.code).toBe('missing_token')
   })
 })

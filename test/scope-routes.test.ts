@@ -13,7 +13,7 @@ const w = await makeWorld()
 afterAll(() => w.close())
 
 async function send(route: string, scopes?: string[]) {
-  const token = makeToken(w.t, w.who.adminA, scopes ? { scopes } : {}).token
+  const token = (await makeToken(w.t, w.who.adminA, scopes ? { scopes } : {})).token
   const req = await REQUESTS[route]!(w, w.who.adminA)
   return w.t.req(route.split(' ')[0]!, req.path, { token, body: req.body })
 }

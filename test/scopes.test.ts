@@ -7,18 +7,19 @@ import { authPlugin } from '../src/auth/plugin'
 import { SCOPES } from '../src/auth/roles'
 import { loadConfig } from '../src/config'
 import { AppError } from '../src/errors'
-import { openRuntime } from '../src/runtime'
+import { operatorContext } from '../src/context'
+import { createRuntime } from '../src/runtime'
 import { findTokenById } from '../src/modules/tokens/service'
 import { setRole } from '../src/modules/users/service'
 import { cliOn } from './helpers/cli'
-import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
+import { authorizerOf, makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 
 let t: TestApp
 let admin: Actor
 
-beforeAll(() => {
-  t = makeTestApp()
-  admin = makeActor(t, { role: 'admin' })
+beforeAll(async () => {
+  t = await makeTestApp()
+  admin = await makeActor(t, { role: 'admin' })
 })
 
 describe('scopes on token creation', () => {
@@ -60,7 +61,7 @@ describe('scopes on token creation', () => {
 // Which scope each route needs, for every route: test/scope-routes.test.ts.
 describe('scope denials', () => {
   test('a denied scope is audited once per token and scope per minute, without the token', async () => {
-    const tok = makeToken(t, admin, { scopes: ['agents:read'] })
+    const tok = await makeToken(t, admin, { scopes: ['agents:read'] })
     for (let i = 0; i < 3; i++) expect((await t.req('GET', '/api/v1/tokens', { token: tok.token })).status).toBe(403)
     const events = (await t.req('GET', `/api/v1/audit-events?type=token.scope_denied&tokenId=${tok.id}`, { token: admin.token })).body
     expect(events.total).toBe(1)
@@ -79,7 +80,7 @@ describe('route-agnostic: the real auth plugin on a tiny app', () => {
     return { status: res.status, body: await res.json() }
   }
   beforeAll(() => {
-    const auth = authPlugin(t.deps)
+    const auth = authPlugin(authorizerOf(t))
     tiny = new Elysia()
       .onError(({ error, set }) => {
         if (!(error instanceof AppError)) return
@@ -93,35 +94,35 @@ describe('route-agnostic: the real auth plugin on a tiny app', () => {
   })
 
   test('write implies read, but not execute', async () => {
-    const tok = makeToken(t, admin, { scopes: ['agents:write'] }).token
+    const tok = (await makeToken(t, admin, { scopes: ['agents:write'] })).token
     expect(await call('GET', tok)).toEqual({ status: 200, body: { ok: 'read' } })
     expect((await call('POST', tok)).status).toBe(200)
     expect(await call('PUT', tok)).toEqual({ status: 403, body: { code: 'insufficient_scope' } })
   })
 
   test('read does not imply write', async () => {
-    const tok = makeToken(t, admin, { scopes: ['agents:read'] }).token
+    const tok = (await makeToken(t, admin, { scopes: ['agents:read'] })).token
     expect((await call('GET', tok)).status).toBe(200)
     expect(await call('POST', tok)).toEqual({ status: 403, body: { code: 'insufficient_scope' } })
   })
 
   test('"*" is bounded by the role: a viewer\'s "*" token still cannot write', async () => {
-    const viewer = makeActor(t, { role: 'viewer' })
+    const viewer = await makeActor(t, { role: 'viewer' })
     expect((await call('GET', viewer.token)).status).toBe(200)
     expect(await call('POST', viewer.token)).toEqual({ status: 403, body: { code: 'forbidden' } })
     // A scope the role lacks may be given, but never works: the token never exceeds its user.
-    const writeScoped = makeToken(t, viewer, { scopes: ['agents:write'] }).token
+    const writeScoped = (await makeToken(t, viewer, { scopes: ['agents:write'] })).token
     expect(await call('POST', writeScoped)).toEqual({ status: 403, body: { code: 'forbidden' } })
   })
 
   test('a member with "*" may do all three; a role change applies to the tokens the user already has', async () => {
-    const member = makeActor(t, { role: 'member' })
+    const member = await makeActor(t, { role: 'member' })
     for (const m of ['GET', 'POST', 'PUT']) expect((await call(m, member.token)).status).toBe(200)
-    setRole(t.deps.db, t.clock, member.email, member.orgSlug, 'viewer')
+    await setRole(t.ctx, member.email, member.orgSlug, 'viewer')
     expect((await call('GET', member.token)).status).toBe(200)
     expect(await call('POST', member.token)).toEqual({ status: 403, body: { code: 'forbidden' } })
     expect(await call('PUT', member.token)).toEqual({ status: 403, body: { code: 'forbidden' } })
-    setRole(t.deps.db, t.clock, member.email, member.orgSlug, 'member')
+    await setRole(t.ctx, member.email, member.orgSlug, 'member')
     expect((await call('POST', member.token)).status).toBe(200)
   })
 })
@@ -137,11 +138,12 @@ describe('teamday tokens create --scopes', () => {
     const made = await cli('tokens', 'create', '--email', 'ops@example.com', '--name', 'ci', '--scopes', 'agents:read, tasks:write')
     expect(made.code).toBe(0)
     const token = made.out.trim()
-    const rt = openRuntime(loadConfig({ TEAMDAY_LOG_LEVEL: 'silent' }, { dbPath: db }))
+    const rt = await createRuntime(loadConfig({ TEAMDAY_LOG_LEVEL: 'silent' }, { dbPath: db }))
     try {
       const list = await cli('tokens', 'list', '--email', 'ops@example.com', '--json')
       const ids = JSON.parse(list.out).tokens.map((x: any) => x.id)
-      const scoped = ids.map((id: string) => findTokenById(rt.db, id)!).find((r: any) => r.hint === token.slice(3, 7) + token.slice(-4))
+      const rows = await Promise.all(ids.map(async (id: string) => (await findTokenById(operatorContext(rt), id))!))
+      const scoped = rows.find((r: any) => r.hint === token.slice(3, 7) + token.slice(-4))
       expect(scoped.scopes).toEqual(['agents:read', 'tasks:write'])
     } finally {
       rt.close()

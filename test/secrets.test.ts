@@ -6,7 +6,7 @@ import { and, eq } from 'drizzle-orm'
 import { auditEvents, secrets } from '../src/db/schema'
 import { AppError } from '../src/errors'
 import { resolveSecrets } from '../src/modules/spaces/secrets'
-import { openAuditFields } from '../src/modules/audit/service'
+import { openAuditFields } from '../src/audit/log'
 import { makeActor, makeTestApp, type Actor, type TestApp, type Res } from './helpers/app'
 import { expectNoPlaintext, plaintexts, readAtRest, SENSITIVE, sensitiveWorkload } from './helpers/at-rest'
 
@@ -30,12 +30,12 @@ async function newSpace(t: TestApp, who: Actor, visibility = 'organization'): Pr
 describe('space secrets', () => {
   let t: TestApp
   let owner: Actor, other: Actor, viewer: Actor, admin: Actor
-  beforeAll(() => {
-    t = makeTestApp()
-    owner = makeActor(t, { role: 'member' })
-    other = makeActor(t, { role: 'member' })
-    viewer = makeActor(t, { role: 'viewer' })
-    admin = makeActor(t, { role: 'admin' })
+  beforeAll(async () => {
+    t = await makeTestApp()
+    owner = await makeActor(t, { role: 'member' })
+    other = await makeActor(t, { role: 'member' })
+    viewer = await makeActor(t, { role: 'viewer' })
+    admin = await makeActor(t, { role: 'admin' })
   })
 
   test('set → names → upsert → delete; values never in a response', async () => {
@@ -54,7 +54,7 @@ describe('space secrets', () => {
 
     const upsert = await r.req('POST', `/api/v1/spaces/${id}/secrets`, { token: owner.token, body: { secrets: { OPENAI_API_KEY: `${VALUE}-v2`, DB_URL: 'postgres://u:p@h/db' } } })
     expect(upsert.body.keys).toEqual(['DB_URL', 'OPENAI_API_KEY'])
-    expect(resolveSecrets(t.deps, owner.organizationId, id)).toEqual({ OPENAI_API_KEY: `${VALUE}-v2`, GITHUB_TOKEN: `${VALUE}-gh`, DB_URL: 'postgres://u:p@h/db' })
+    expect(await resolveSecrets(t.rt, owner.organizationId, id)).toEqual({ OPENAI_API_KEY: `${VALUE}-v2`, GITHUB_TOKEN: `${VALUE}-gh`, DB_URL: 'postgres://u:p@h/db' })
 
     const del = await r.req('DELETE', `/api/v1/spaces/${id}/secrets`, { token: owner.token, body: { keys: ['GITHUB_TOKEN', 'NEVER_SET'] } })
     expect(del.status).toBe(200)
@@ -121,12 +121,12 @@ describe('space secrets', () => {
 describe('organization secrets (/organizations/{orgId}/env)', () => {
   let t: TestApp
   let admin: Actor, member: Actor, viewer: Actor, outsider: Actor
-  beforeAll(() => {
-    t = makeTestApp()
-    admin = makeActor(t, { role: 'admin' })
-    member = makeActor(t, { role: 'member' })
-    viewer = makeActor(t, { role: 'viewer' })
-    outsider = makeActor(t, { role: 'admin', org: 'globex' })
+  beforeAll(async () => {
+    t = await makeTestApp()
+    admin = await makeActor(t, { role: 'admin' })
+    member = await makeActor(t, { role: 'member' })
+    viewer = await makeActor(t, { role: 'viewer' })
+    outsider = await makeActor(t, { role: 'admin', org: 'globex' })
   })
   const env = (orgId: string) => `/api/v1/organizations/${orgId}/env`
 
@@ -176,9 +176,9 @@ describe('organization secrets (/organizations/{orgId}/env)', () => {
 
 describe('resolveSecrets and the audit log', () => {
   test('org and space secrets merge, the space winning; other spaces and organizations stay apart', async () => {
-    const t = makeTestApp()
-    const admin = makeActor(t, { role: 'admin' })
-    const outsider = makeActor(t, { role: 'admin', org: 'globex' })
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const outsider = await makeActor(t, { role: 'admin', org: 'globex' })
     const org = admin.organizationId
     const s1 = await newSpace(t, admin)
     const s2 = await newSpace(t, admin)
@@ -187,26 +187,26 @@ describe('resolveSecrets and the audit log', () => {
     await t.req('POST', `/api/v1/spaces/${s2}/secrets`, { token: admin.token, body: { secrets: { D: 'other-d' } } })
     await t.req('POST', `/api/v1/organizations/${outsider.organizationId}/env`, { token: outsider.token, body: { secrets: { A: 'globex-a', Z: 'globex-z' } } })
 
-    expect(resolveSecrets(t.deps, org, s1)).toEqual({ A: 'org-a', B: 'space-b', C: 'space-c' })
-    expect(resolveSecrets(t.deps, org, null)).toEqual({ A: 'org-a', B: 'org-b' })
-    expect(resolveSecrets(t.deps, org, s2)).toEqual({ A: 'org-a', B: 'org-b', D: 'other-d' })
-    expect(resolveSecrets(t.deps, outsider.organizationId, null)).toEqual({ A: 'globex-a', Z: 'globex-z' })
+    expect(await resolveSecrets(t.rt, org, s1)).toEqual({ A: 'org-a', B: 'space-b', C: 'space-c' })
+    expect(await resolveSecrets(t.rt, org, null)).toEqual({ A: 'org-a', B: 'org-b' })
+    expect(await resolveSecrets(t.rt, org, s2)).toEqual({ A: 'org-a', B: 'org-b', D: 'other-d' })
+    expect(await resolveSecrets(t.rt, outsider.organizationId, null)).toEqual({ A: 'globex-a', Z: 'globex-z' })
     // A space id of another organization brings nothing of it.
-    expect(resolveSecrets(t.deps, outsider.organizationId, s1)).toEqual({ A: 'globex-a', Z: 'globex-z' })
+    expect(await resolveSecrets(t.rt, outsider.organizationId, s1)).toEqual({ A: 'globex-a', Z: 'globex-z' })
   })
 
   test('a ciphertext moved to another key does not open (the AAD binds org, scope and key)', async () => {
-    const t = makeTestApp()
-    const admin = makeActor(t, { role: 'admin' })
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
     const org = admin.organizationId
     await t.req('POST', `/api/v1/organizations/${org}/env`, { token: admin.token, body: { secrets: { REAL: VALUE, DECOY: 'x' } } })
-    const real = t.deps.db.select().from(secrets).where(eq(secrets.key, 'REAL')).get()!
+    const real = t.db.select().from(secrets).where(eq(secrets.key, 'REAL')).get()!
     expect(real.valueEnc).toStartWith('v1.')
     expect(real.valueEnc).not.toContain(VALUE)
-    t.deps.db.update(secrets).set({ valueEnc: real.valueEnc }).where(and(eq(secrets.organizationId, org), eq(secrets.key, 'DECOY'))).run()
+    t.db.update(secrets).set({ valueEnc: real.valueEnc }).where(and(eq(secrets.organizationId, org), eq(secrets.key, 'DECOY'))).run()
     let err: unknown
     try {
-      resolveSecrets(t.deps, org, null)
+      await resolveSecrets(t.rt, org, null)
     } catch (e) {
       err = e
     }
@@ -216,8 +216,8 @@ describe('resolveSecrets and the audit log', () => {
   })
 
   test('every change is audited with key names only', async () => {
-    const t = makeTestApp()
-    const admin = makeActor(t, { role: 'admin' })
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
     const org = admin.organizationId
     const space = await newSpace(t, admin)
     await t.req('POST', `/api/v1/organizations/${org}/env`, { token: admin.token, body: { secrets: { B_KEY: VALUE, A_KEY: VALUE } } })
@@ -227,8 +227,8 @@ describe('resolveSecrets and the audit log', () => {
     await t.req('DELETE', `/api/v1/spaces/${space}/secrets`, { token: admin.token, body: { keys: ['S_KEY', 'MISSING'] } })
     await t.req('DELETE', `/api/v1/organizations/${org}/env`, { token: admin.token, body: { keys: ['MISSING'] } }) // nothing deleted: no event
     await t.req('POST', `/api/v1/organizations/${org}/env`, { token: admin.token, body: { secrets: { 'bad-key': VALUE } } }) // refused: no event
-    const rows = t.deps.db.select().from(auditEvents).orderBy(auditEvents.createdAt).all().filter((r) => r.type.startsWith('secret.'))
-    expect(rows.map((r) => [r.type, r.targetType, r.targetId, openAuditFields(t.deps, r).details])).toEqual([
+    const rows = t.db.select().from(auditEvents).orderBy(auditEvents.createdAt).all().filter((r) => r.type.startsWith('secret.'))
+    expect(rows.map((r) => [r.type, r.targetType, r.targetId, openAuditFields(t.rt.box, r).details])).toEqual([
       ['secret.set', 'organization', org, { keys: ['A_KEY', 'B_KEY'] }],
       ['secret.set', 'space', space, { keys: ['S_KEY'] }],
       ['secret.deleted', 'space', space, { keys: ['S_KEY'] }],
@@ -246,11 +246,11 @@ describe('the database file holds no secret value in plaintext', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   test('after setting, replacing and reading org and space secrets (with tokens, names and a user agent): none in the files or the logs', async () => {
-    const t = makeTestApp({ dbPath: join(dir, 'teamday.db') })
-    const admin = makeActor(t, { role: 'admin' })
+    const t = await makeTestApp({ dbPath: join(dir, 'teamday.db') })
+    const admin = await makeActor(t, { role: 'admin' })
     const work = await sensitiveWorkload(t, admin)
     // The values really were stored and can be opened with the key.
-    expect(resolveSecrets(t.deps, admin.organizationId, work.spaceId)).toEqual({ ORG_ONE: SENSITIVE.orgSecret, SPACE_ONE: SENSITIVE.spaceSecret })
+    expect(await resolveSecrets(t.rt, admin.organizationId, work.spaceId)).toEqual({ ORG_ONE: SENSITIVE.orgSecret, SPACE_ONE: SENSITIVE.spaceSecret })
     const found = readAtRest(t, dir)
     expectNoPlaintext(found, plaintexts(work))
     // Sanity: the scan does read the database (key names and e-mails are stored in clear).

@@ -7,7 +7,7 @@ import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 function makeAgent(t: TestApp, owner: Actor, o: Partial<Agent> = {}): string {
   const now = new Date(t.clock.now())
   const id = newId('char')
-  t.deps.db
+  t.db
     .insert(agents)
     .values({ id, organizationId: owner.organizationId, userId: owner.userId, name: 'Agent', slug: id, visibility: 'organization', createdAt: now, updatedAt: now, ...o })
     .run()
@@ -20,8 +20,8 @@ const SPACE_KEYS = [
 
 describe('space lifecycle, as the CLI does it', () => {
   test('create → list → get → patch → delete (archive)', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t, { role: 'member' })
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'member' })
     const created = await t.req('POST', '/api/v1/spaces', {
       token: a.token,
       body: { name: '  Marketing ', description: 'Campaigns', instructions: 'Be brief.', visibility: 'organization', id: 'space_mine', organizationId: 'org_x', createdBy: 'user_x', archived: true },
@@ -65,8 +65,8 @@ describe('space lifecycle, as the CLI does it', () => {
   })
 
   test('type git / starterKit → 422 saying they are not supported yet; no space is created', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
     for (const type of ['git', 'starterKit']) {
       const res = await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'Repo', type } })
       expect(res.status).toBe(422)
@@ -83,8 +83,8 @@ describe('space lifecycle, as the CLI does it', () => {
   })
 
   test('validation: name, visibility, limits', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
     const noName = await t.req('POST', '/api/v1/spaces', { token: a.token, body: { description: 'x' } })
     expect(noName.status).toBe(422)
     expect(noName.body.message).toContain('name is required')
@@ -104,11 +104,11 @@ describe('agents of a space (addCharacters / removeCharacters)', () => {
   let owner: Actor
   let other: Actor
   let foreign: Actor
-  beforeAll(() => {
-    t = makeTestApp()
-    owner = makeActor(t, { role: 'member' })
-    other = makeActor(t, { role: 'member' })
-    foreign = makeActor(t, { role: 'admin', org: 'globex' })
+  beforeAll(async () => {
+    t = await makeTestApp()
+    owner = await makeActor(t, { role: 'member' })
+    other = await makeActor(t, { role: 'member' })
+    foreign = await makeActor(t, { role: 'admin', org: 'globex' })
   })
 
   test('adds visible agents, ignores duplicates, removes; refuses foreign, archived and invisible ones naming them', async () => {
@@ -146,7 +146,7 @@ describe('agents of a space (addCharacters / removeCharacters)', () => {
   })
 
   test('an admin may add another member\'s private agent', async () => {
-    const admin = makeActor(t, { role: 'admin' })
+    const admin = await makeActor(t, { role: 'admin' })
     const hidden = makeAgent(t, other, { visibility: 'private' })
     const s = (await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Ops', addCharacters: [hidden] } }))
     expect(s.status).toBe(201)
@@ -159,12 +159,12 @@ describe('visibility, roles and other organizations', () => {
   let admin: Actor, alice: Actor, bob: Actor, viewer: Actor, outsider: Actor
   const ids: Record<string, string> = {}
   beforeAll(async () => {
-    t = makeTestApp()
-    admin = makeActor(t, { role: 'admin' })
-    alice = makeActor(t, { role: 'member' })
-    bob = makeActor(t, { role: 'member' })
-    viewer = makeActor(t, { role: 'viewer' })
-    outsider = makeActor(t, { role: 'admin', org: 'globex' })
+    t = await makeTestApp()
+    admin = await makeActor(t, { role: 'admin' })
+    alice = await makeActor(t, { role: 'member' })
+    bob = await makeActor(t, { role: 'member' })
+    viewer = await makeActor(t, { role: 'viewer' })
+    outsider = await makeActor(t, { role: 'admin', org: 'globex' })
     const mk = async (who: Actor, name: string, visibility: string) => {
       t.clock.advance(1000)
       ids[name] = (await t.req('POST', '/api/v1/spaces', { token: who.token, body: { name, visibility } })).body.space.id
@@ -228,8 +228,8 @@ describe('visibility, roles and other organizations', () => {
 
 describe('pagination', () => {
   test('limit / offset / total, newest first; past the end keeps total', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
     for (let i = 0; i < 7; i++) {
       t.clock.advance(1000)
       await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: `s${i}` } })

@@ -21,20 +21,20 @@ let memberB: Actor
 let viewer: Actor
 let otherOrg: Actor
 
-beforeAll(() => {
-  t = makeTestApp()
-  admin = makeActor(t, { role: 'admin' })
-  memberA = makeActor(t, { role: 'member' })
-  memberB = makeActor(t, { role: 'member' })
-  viewer = makeActor(t, { role: 'viewer' })
-  otherOrg = makeActor(t, { role: 'admin', org: 'globex' })
+beforeAll(async () => {
+  t = await makeTestApp()
+  admin = await makeActor(t, { role: 'admin' })
+  memberA = await makeActor(t, { role: 'member' })
+  memberB = await makeActor(t, { role: 'member' })
+  viewer = await makeActor(t, { role: 'viewer' })
+  otherOrg = await makeActor(t, { role: 'admin', org: 'globex' })
 })
 
 /** A space row straight into the database (the spaces API is another module). */
 function makeSpace(x: TestApp, owner: Actor, o: { visibility?: 'private' | 'organization'; archived?: boolean } = {}): string {
   const id = newId('space')
   const now = new Date(x.clock.now())
-  x.deps.db
+  x.db
     .insert(spaces)
     .values({ id, organizationId: owner.organizationId, createdBy: owner.userId, name: 'S', visibility: o.visibility ?? 'organization', archived: o.archived ?? false, createdAt: now, updatedAt: now })
     .run()
@@ -241,8 +241,8 @@ describe('tasks: roles and organizations', () => {
 
 describe('tasks: filters and pagination', () => {
   test('status, priority, assignedTo, spaceId filters; limit/offset newest first', async () => {
-    const x = makeTestApp()
-    const m = makeActor(x, { role: 'member' })
+    const x = await makeTestApp()
+    const m = await makeActor(x, { role: 'member' })
     const space = makeSpace(x, m)
     const made: string[] = []
     const specs = [{ priority: 'low' }, { priority: 'high', spaceId: space }, { assignedTo: m.userId }, { priority: 'high' }, {}]

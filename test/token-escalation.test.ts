@@ -8,16 +8,16 @@ const create = (t: TestApp, token: string, body: Record<string, unknown>) => t.r
 const rotate = (t: TestApp, token: string, id: string) => t.req('POST', `/api/v1/tokens/${id}/rotate`, { token, body: {} })
 const revoke = (t: TestApp, token: string, id: string) => t.req('DELETE', `/api/v1/tokens/${id}`, { token })
 const reportLeak = (t: TestApp, ...credentials: string[]) => t.req('POST', '/api/v1/credentials/revoke', { body: { credentials } })
-const status = (t: TestApp, id: string) => {
-  const row = findTokenById(t.deps.db, id)!
+const status = async (t: TestApp, id: string) => {
+  const row = (await findTokenById(t.ctx, id))!
   return { revoked: row.revokedAt !== null && row.revokedAt.getTime() <= t.clock.now(), reason: row.revokedReason }
 }
 
 describe('creating tokens: only scopes the calling token has', () => {
   test('a tokens:write-only token cannot create "*" nor broader scopes; 403 insufficient_scope naming what it lacks', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t, { role: 'admin' })
-    const narrow = makeToken(t, a, { scopes: ['tokens:write'] })
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'admin' })
+    const narrow = await makeToken(t, a, { scopes: ['tokens:write'] })
     for (const scopes of [['*'], ['agents:write'], ['tokens:write', 'audit:read']]) {
       const res = await create(t, narrow.token, { scopes })
       expect(res.status).toBe(403)
@@ -35,9 +35,9 @@ describe('creating tokens: only scopes the calling token has', () => {
   })
 
   test('it can create a subset (x:write covers x:read); without scopes it gets the calling token\'s own', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
-    const narrow = makeToken(t, a, { scopes: ['agents:write', 'tokens:write'] })
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const narrow = await makeToken(t, a, { scopes: ['agents:write', 'tokens:write'] })
     const sub = await create(t, narrow.token, { scopes: ['agents:read', 'tokens:write'] })
     expect(sub.status).toBe(201)
     expect(sub.body.scopes).toEqual(['agents:read', 'tokens:write'])
@@ -50,16 +50,16 @@ describe('creating tokens: only scopes the calling token has', () => {
   })
 
   test('the created token records its creator (API, rotation); the admin CLI records none', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
     const child = await create(t, a.token, { scopes: ['tokens:write'] })
     expect(child.body.createdByTokenId).toBe(a.tokenId)
-    expect(findTokenById(t.deps.db, child.body.id)!.createdByTokenId).toBe(a.tokenId)
+    expect((await findTokenById(t.ctx, child.body.id))!.createdByTokenId).toBe(a.tokenId)
     // A rotation's successor is created by the token that rotated it.
     const rotated = await rotate(t, child.body.token, child.body.id)
     expect(rotated.status).toBe(201)
     expect(rotated.body.createdByTokenId).toBe(child.body.id)
-    expect(findTokenById(t.deps.db, a.tokenId)!.createdByTokenId).toBeNull()
+    expect((await findTokenById(t.ctx, a.tokenId))!.createdByTokenId).toBeNull()
     const listed = (await t.req('GET', `/api/v1/tokens/${child.body.id}`, { token: a.token })).body.token
     expect(listed.createdByTokenId).toBe(a.tokenId)
   })
@@ -67,10 +67,10 @@ describe('creating tokens: only scopes the calling token has', () => {
 
 describe('rotating and revoking: only itself or tokens it covers', () => {
   test('a tokens:write-only token cannot rotate or revoke a broader sibling; no secret comes back', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
-    const narrow = makeToken(t, a, { scopes: ['tokens:write'] })
-    const broad = makeToken(t, a, { scopes: ['agents:read', 'tokens:write'] })
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const narrow = await makeToken(t, a, { scopes: ['tokens:write'] })
+    const broad = await makeToken(t, a, { scopes: ['agents:read', 'tokens:write'] })
     for (const target of [a.tokenId, broad.id]) {
       const r = await rotate(t, narrow.token, target)
       expect(r.status).toBe(403)
@@ -80,18 +80,18 @@ describe('rotating and revoking: only itself or tokens it covers', () => {
       const d = await revoke(t, narrow.token, target)
       expect(d.status).toBe(403)
       expect(d.body.message).toContain(`cannot revoke token ${target}`)
-      expect(status(t, target).revoked).toBe(false)
+      expect((await status(t, target)).revoked).toBe(false)
     }
     expect((await t.req('GET', '/api/v1/tokens', { token: a.token })).status).toBe(200)
     expect((await t.req('GET', '/api/v1/tokens', { token: broad.token })).status).toBe(200)
   })
 
   test('it can rotate and revoke itself, and tokens whose scopes it covers', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
-    const narrow = makeToken(t, a, { scopes: ['tokens:write'] })
-    const covered = makeToken(t, a, { scopes: ['tokens:read'] })
-    const peer = makeToken(t, a, { scopes: ['tokens:write'] })
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const narrow = await makeToken(t, a, { scopes: ['tokens:write'] })
+    const covered = await makeToken(t, a, { scopes: ['tokens:read'] })
+    const peer = await makeToken(t, a, { scopes: ['tokens:write'] })
     expect((await rotate(t, narrow.token, covered.id)).status).toBe(201)
     expect((await revoke(t, narrow.token, peer.id)).status).toBe(200)
     const self = await rotate(t, narrow.token, narrow.id)
@@ -99,42 +99,42 @@ describe('rotating and revoking: only itself or tokens it covers', () => {
     expect(self.body.scopes).toEqual(['tokens:write'])
     expect((await revoke(t, self.body.token, self.body.id)).status).toBe(200)
     // A full token covers everything of its user.
-    const other = makeToken(t, a, { scopes: ['*'] })
+    const other = await makeToken(t, a, { scopes: ['*'] })
     expect((await rotate(t, a.token, other.id)).status).toBe(201)
   })
 
   test('an admin revokes others\' tokens only with a token that covers them; non-admins still get 404', async () => {
-    const t = makeTestApp()
-    const admin = makeActor(t, { role: 'admin' })
-    const member = makeActor(t)
-    const adminNarrow = makeToken(t, admin, { scopes: ['tokens:write'] })
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const member = await makeActor(t)
+    const adminNarrow = await makeToken(t, admin, { scopes: ['tokens:write'] })
     const res = await revoke(t, adminNarrow.token, member.tokenId)
     expect(res.status).toBe(403)
     expect(res.body.code).toBe('insufficient_scope')
     expect((await revoke(t, member.token, admin.tokenId)).status).toBe(404)
-    expect(status(t, member.tokenId).revoked).toBe(false)
+    expect((await status(t, member.tokenId)).revoked).toBe(false)
     expect((await revoke(t, admin.token, member.tokenId)).status).toBe(200)
   })
 })
 
 describe('a compromised creator takes what it created along', () => {
   test('a leak report revokes the tokens the reported one created, transitively; others survive', async () => {
-    const t = makeTestApp()
-    const admin = makeActor(t, { role: 'admin' })
-    const a = makeActor(t)
-    const leaked = makeToken(t, a)
-    const unrelated = makeToken(t, a)
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const a = await makeActor(t)
+    const leaked = await makeToken(t, a)
+    const unrelated = await makeToken(t, a)
     const child = (await create(t, leaked.token, {})).body
     const grandchild = (await create(t, child.token, { scopes: ['agents:read', 'tokens:write'] })).body
     // A rotation made by the grandchild: created by it, so it goes too.
     const successor = (await rotate(t, grandchild.token, grandchild.id)).body
     expect((await reportLeak(t, leaked.token)).status).toBe(202)
-    for (const id of [leaked.id, child.id, successor.id]) expect(status(t, id).revoked).toBe(true)
-    expect(status(t, child.id).reason).toBe('creator_revoked')
-    expect(status(t, successor.id).reason).toBe('creator_revoked')
+    for (const id of [leaked.id, child.id, successor.id]) expect((await status(t, id)).revoked).toBe(true)
+    expect((await status(t, child.id)).reason).toBe('creator_revoked')
+    expect((await status(t, successor.id)).reason).toBe('creator_revoked')
     expect((await t.req('GET', '/api/v1/tokens/self', { token: successor.token })).body.code).toBe('token_revoked')
-    expect(status(t, unrelated.id).revoked).toBe(false)
-    expect(status(t, a.tokenId).revoked).toBe(false)
+    expect((await status(t, unrelated.id)).revoked).toBe(false)
+    expect((await status(t, a.tokenId)).revoked).toBe(false)
     // Audited: on the report, and a token.revoked per cascaded token with its creator.
     const leakEv = (await t.req('GET', '/api/v1/audit-events?type=token.leak_reported', { token: admin.token })).body.events[0]
     expect(leakEv.details.createdTokenIdsRevoked.sort()).toEqual([child.id, successor.id].sort())
@@ -143,20 +143,20 @@ describe('a compromised creator takes what it created along', () => {
   })
 
   test('a token created before its creator was revoked still goes when the creator is later reported', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
-    const creator = makeToken(t, a)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const creator = await makeToken(t, a)
     const child = (await create(t, creator.token, {})).body
     expect((await revoke(t, a.token, creator.id)).status).toBe(200)
-    expect(status(t, child.id).revoked).toBe(false)
+    expect((await status(t, child.id)).revoked).toBe(false)
     await reportLeak(t, creator.token)
-    expect(status(t, child.id)).toEqual({ revoked: true, reason: 'creator_revoked' })
+    expect((await status(t, child.id))).toEqual({ revoked: true, reason: 'creator_revoked' })
   })
 
   test('a rotation-reuse family revocation revokes the tokens any family member created, transitively', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
-    const first = makeToken(t, a)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const first = await makeToken(t, a)
     const before = (await create(t, first.token, {})).body // made by the first member
     const second = (await rotate(t, first.token, first.id)).body
     const child = (await create(t, second.token, {})).body
@@ -170,7 +170,7 @@ describe('a compromised creator takes what it created along', () => {
     expect(reuse.body.details.createdTokenIdsRevoked.sort()).toEqual([before.id, child.id, grandchild.id].sort())
     expect(reuse.body.message).toContain('the 3 token(s) they created')
     for (const tok of [second, before, child, grandchild]) expect((await t.req('GET', '/api/v1/tokens/self', { token: tok.token })).status).toBe(401)
-    expect(status(t, grandchild.id).reason).toBe('creator_revoked')
+    expect((await status(t, grandchild.id)).reason).toBe('creator_revoked')
     expect((await t.req('GET', '/api/v1/tokens/self', { token: unrelated.token })).status).toBe(200)
     expect((await t.req('GET', '/api/v1/tokens/self', { token: a.token })).status).toBe(200)
   })

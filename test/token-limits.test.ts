@@ -10,7 +10,7 @@ import { auditEvents, memberships } from '../src/db/schema'
 import { run } from '../src/main'
 import { findTokenById } from '../src/modules/tokens/service'
 import { createUser, removeMember } from '../src/modules/users/service'
-import { openRuntime } from '../src/runtime'
+import { createRuntime } from '../src/runtime'
 import { makeActor, makeTestApp, makeToken } from './helpers/app'
 
 /** Issue 11, items 3 and 6: removed members' tokens, the per-user token cap and rate limit. */
@@ -19,14 +19,14 @@ const MIN = 60_000
 
 describe('removing a member revokes their tokens of that organization', () => {
   test('revoked at once and audited; re-adding (even as admin) does not bring them back', async () => {
-    const t = makeTestApp()
-    const admin = makeActor(t, { role: 'admin' })
-    const m = makeActor(t, { role: 'viewer', email: 'mia@example.com' })
-    const second = makeToken(t, m)
-    const elsewhere = makeActor(t, { org: 'other', email: 'mia@example.com' })
-    const r = removeMember(t.deps, 'mia@example.com', 'acme')
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const m = await makeActor(t, { role: 'viewer', email: 'mia@example.com' })
+    const second = await makeToken(t, m)
+    const elsewhere = await makeActor(t, { org: 'other', email: 'mia@example.com' })
+    const r = await removeMember(t.ctx, 'mia@example.com', 'acme')
     expect(r.revokedTokenIds.sort()).toEqual([m.tokenId, second.id].sort())
-    expect(findTokenById(t.deps.db, m.tokenId)!.revokedReason).toBe('membership_removed')
+    expect((await findTokenById(t.ctx, m.tokenId))!.revokedReason).toBe('membership_removed')
     expect((await t.req('GET', '/api/v1/tokens/self', { token: m.token })).body.code).toBe('token_revoked')
     // Their membership of another organization, and its token, are untouched.
     expect((await t.req('GET', '/api/v1/tokens/self', { token: elsewhere.token })).status).toBe(200)
@@ -39,7 +39,7 @@ describe('removing a member revokes their tokens of that organization', () => {
     expect(perToken[0]).toMatchObject({ source: 'cli', details: { reason: 'membership_removed', ownerUserId: m.userId } })
 
     t.clock.advance(1000)
-    createUser(t.deps.db, t.clock, { email: 'mia@example.com', orgSlug: 'acme', role: 'admin' })
+    await createUser(t.ctx, { email: 'mia@example.com', orgSlug: 'acme', role: 'admin' })
     for (const tok of [m.token, second.token]) {
       const res = await t.req('GET', '/api/v1/tokens?all=true', { token: tok })
       expect(res.status).toBe(401)
@@ -48,18 +48,18 @@ describe('removing a member revokes their tokens of that organization', () => {
   })
 
   test('a membership ended by other means: re-adding revokes the tokens left from it', async () => {
-    const t = makeTestApp()
-    const m = makeActor(t, { email: 'old@example.com' })
+    const t = await makeTestApp()
+    const m = await makeActor(t, { email: 'old@example.com' })
     // E.g. a database from before removal revoked tokens, or a row deleted by hand.
-    t.deps.db.delete(memberships).where(and(eq(memberships.userId, m.userId), eq(memberships.organizationId, m.organizationId))).run()
+    t.db.delete(memberships).where(and(eq(memberships.userId, m.userId), eq(memberships.organizationId, m.organizationId))).run()
     expect((await t.req('GET', '/api/v1/tokens', { token: m.token })).body.code).toBe('membership_revoked')
-    const again = createUser(t.deps.db, t.clock, { email: 'old@example.com', orgSlug: 'acme', role: 'admin' })
+    const again = await createUser(t.ctx, { email: 'old@example.com', orgSlug: 'acme', role: 'admin' })
     expect(again.revokedTokenIds).toEqual([m.tokenId])
     const res = await t.req('GET', '/api/v1/tokens', { token: m.token })
     expect(res.status).toBe(401)
     expect(res.body.code).toBe('token_revoked')
     // A token made for the new membership works.
-    const fresh = makeToken(t, m)
+    const fresh = await makeToken(t, m)
     expect((await t.req('GET', '/api/v1/tokens?all=true', { token: fresh.token })).status).toBe(200)
   })
 })
@@ -84,7 +84,7 @@ describe('the admin CLI: users remove, then users create --role admin', () => {
     expect(removed.code).toBe(0)
     expect(removed.out).toContain('revoked their 1 token(s) for acme')
     expect((await cli({}, 'users', 'create', '--email', 'eve@example.com', '--org', 'acme', '--role', 'admin')).out).not.toContain('revoked')
-    const rt = openRuntime(loadConfig({ TEAMDAY_LOG_LEVEL: 'silent' }, { dbPath: join(dir, 'teamday.db') }))
+    const rt = await createRuntime(loadConfig({ TEAMDAY_LOG_LEVEL: 'silent' }, { dbPath: join(dir, 'teamday.db') }))
     try {
       const res = await createApp(rt).handle(new Request('http://localhost/api/v1/tokens?all=true', { headers: { authorization: `Bearer ${token}` } }))
       expect(res.status).toBe(401)
@@ -97,14 +97,14 @@ describe('the admin CLI: users remove, then users create --role admin', () => {
   test('users create after a membership ended by other means revokes the tokens left from it, audited', async () => {
     await cli({}, 'users', 'create', '--email', 'eve@example.com', '--org', 'acme')
     const token = (await cli({}, 'tokens', 'create', '--email', 'eve@example.com', '--name', 'laptop')).out.trim()
-    const rt = openRuntime(loadConfig({ TEAMDAY_LOG_LEVEL: 'silent' }, { dbPath: join(dir, 'teamday.db') }))
+    const rt = await createRuntime(loadConfig({ TEAMDAY_LOG_LEVEL: 'silent' }, { dbPath: join(dir, 'teamday.db') }))
     try {
-      rt.db.delete(memberships).run()
+      await rt.db.delete(memberships).run()
       const added = await cli({}, 'users', 'create', '--email', 'eve@example.com', '--org', 'acme', '--role', 'admin')
       expect(added.out).toContain('revoked 1 token(s) left from an earlier membership')
       const res = await createApp(rt).handle(new Request('http://localhost/api/v1/tokens', { headers: { authorization: `Bearer ${token}` } }))
       expect(((await res.json()) as any).code).toBe('token_revoked')
-      const events = rt.db.select().from(auditEvents).where(eq(auditEvents.type, 'token.revoked')).all()
+      const events = await rt.db.select().from(auditEvents).where(eq(auditEvents.type, 'token.revoked')).all()
       expect(events).toHaveLength(1)
       expect(events[0]!.source).toBe('cli')
     } finally {
@@ -125,9 +125,9 @@ describe('the admin CLI: users remove, then users create --role admin', () => {
 
 describe('active tokens per user per organization are capped', () => {
   test('422 token_limit_reached beyond the cap; revoked and expired tokens do not count; rotation is not refused', async () => {
-    const t = makeTestApp({ config: { maxTokensPerUser: 3 } })
-    const a = makeActor(t)
-    const other = makeActor(t)
+    const t = await makeTestApp({ config: { maxTokensPerUser: 3 } })
+    const a = await makeActor(t)
+    const other = await makeActor(t)
     const made = [(await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'x', expiresInDays: 7 } })).body]
     made.push((await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'y' } })).body)
     expect(made.map((b) => b.id)).toHaveLength(2)
@@ -158,10 +158,10 @@ describe('active tokens per user per organization are capped', () => {
 
 describe('the rate limit is per token and per user', () => {
   test('a user\'s tokens share one per-user budget; another user is unaffected', async () => {
-    const t = makeTestApp({ config: { rateLimit: { limit: 4, windowMs: MIN }, userRateLimit: { limit: 6, windowMs: MIN } } })
-    const a = makeActor(t)
-    const second = makeToken(t, a)
-    const b = makeActor(t)
+    const t = await makeTestApp({ config: { rateLimit: { limit: 4, windowMs: MIN }, userRateLimit: { limit: 6, windowMs: MIN } } })
+    const a = await makeActor(t)
+    const second = await makeToken(t, a)
+    const b = await makeActor(t)
     const get = (token: string) => t.req('GET', '/api/v1/tokens/self', { token })
     for (let i = 0; i < 4; i++) expect((await get(a.token)).status).toBe(200)
     // The first token is spent; refused for it, and not counted for the user.

@@ -6,24 +6,28 @@ import { eq } from 'drizzle-orm'
 import { hashToken } from '../src/auth/tokens'
 import { SecretBox } from '../src/crypto/secretbox'
 import { personalAccessTokens } from '../src/db/schema'
-import { findTokenForAuth, LAST_USED_RESOLUTION_MS, touchLastUsed } from '../src/modules/tokens/service'
+import { findTokenForAuth, LAST_USED_RESOLUTION_MS, touchLastUsed } from '../src/auth/lookup'
+import { contextOf } from '../src/context'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 
 const DAY = 86_400_000
 let t: TestApp
 let admin: Actor
 
-beforeAll(() => {
-  t = makeTestApp()
-  admin = makeActor(t, { role: 'admin' })
+beforeAll(async () => {
+  t = await makeTestApp()
+  admin = await makeActor(t, { role: 'admin' })
 })
+
+/** The context of an unauthenticated request from `ip` (as authentication has it). */
+const requestCtx = (ip: string, requestId: string | null = null) => contextOf(t.rt, { kind: 'anonymous' }, { requestId, origin: { ip: () => ip, userAgent: null } })
 
 const describeToken = async (id: string) => (await t.req('GET', `/api/v1/tokens/${id}`, { token: admin.token })).body.token
 const use = (token: string, headers: Record<string, string> = {}, ip?: string) => t.req('GET', '/api/v1/tokens/self', { token, headers, ip })
 
 describe('status and last use', () => {
   test('a token shows as expired from the very millisecond it expires', async () => {
-    const tok = makeToken(t, admin, { expiresInDays: 7 })
+    const tok = await makeToken(t, admin, { expiresInDays: 7 })
     t.clock.advance(7 * DAY - 1)
     expect((await describeToken(tok.id)).status).toBe('active')
     t.clock.advance(1)
@@ -31,7 +35,7 @@ describe('status and last use', () => {
   })
 
   test(`last use is written at most once per ${LAST_USED_RESOLUTION_MS / 1000} s: a use within that keeps the first time, one after it moves it`, async () => {
-    const tok = makeToken(t, admin)
+    const tok = await makeToken(t, admin)
     await use(tok.token)
     const first = (await describeToken(tok.id)).lastUsedAt
     expect(first).toBe(new Date(t.clock.now()).toISOString())
@@ -44,7 +48,7 @@ describe('status and last use', () => {
   })
 
   test('the user agent of the last use is kept to 512 characters; recording use logs no failure', async () => {
-    const tok = makeToken(t, admin)
+    const tok = await makeToken(t, admin)
     t.logs.length = 0
     await use(tok.token, { 'user-agent': `agent/${'x'.repeat(600)}` })
     const ua = (await describeToken(tok.id)).lastUsedUserAgent
@@ -55,7 +59,7 @@ describe('status and last use', () => {
 
 describe('first use from a new address', () => {
   test('is audited with the actor, the token and the request id', async () => {
-    const tok = makeToken(t, admin)
+    const tok = await makeToken(t, admin)
     const res = await use(tok.token, { 'x-request-id': 'req-new-ip-1' }, '198.51.100.77')
     expect(res.status).toBe(200)
     const events = (await t.req('GET', `/api/v1/audit-events?type=token.new_ip&tokenId=${tok.id}`, { token: admin.token })).body.events
@@ -64,21 +68,21 @@ describe('first use from a new address', () => {
   })
 
   test('two requests holding the same (stale) row write once: the second neither overwrites nor audits', async () => {
-    const tok = makeToken(t, admin)
-    const row = findTokenForAuth(t.deps.db, hashToken(tok.token))!
-    touchLastUsed(t.deps, row, { ip: '192.0.2.1', userAgent: null, requestId: 'r1' })
-    touchLastUsed(t.deps, row, { ip: '192.0.2.2', userAgent: null, requestId: 'r2' })
+    const tok = await makeToken(t, admin)
+    const row = (await findTokenForAuth(t.rt.db, hashToken(tok.token)))!
+    await touchLastUsed(requestCtx('192.0.2.1', 'r1'), row)
+    await touchLastUsed(requestCtx('192.0.2.2', 'r2'), row)
     expect((await describeToken(tok.id)).lastUsedIp).toBe('192.0.2.1')
     const events = (await t.req('GET', `/api/v1/audit-events?type=token.new_ip&tokenId=${tok.id}`, { token: admin.token })).body.events
     expect(events.map((e: any) => e.ip)).toEqual(['192.0.2.1'])
   })
 
-  test('a failure to record use does not fail the request and is logged with the token id', () => {
-    const tok = makeToken(t, admin)
-    const row = findTokenForAuth(t.deps.db, hashToken(tok.token))!
-    const broken = { ...t.deps, box: { seal: () => { throw new Error('sealing is broken') } } as unknown as SecretBox }
+  test('a failure to record use does not fail the request and is logged with the token id', async () => {
+    const tok = await makeToken(t, admin)
+    const row = (await findTokenForAuth(t.rt.db, hashToken(tok.token)))!
+    const broken = { ...requestCtx('192.0.2.9'), box: { seal: () => { throw new Error('sealing is broken') } } as unknown as SecretBox }
     t.logs.length = 0
-    expect(() => touchLastUsed(broken, row, { ip: '192.0.2.9', userAgent: null })).not.toThrow()
+    expect(await touchLastUsed(broken, row)).toBeUndefined()
     const line = t.logs.find((l) => l.includes('last_used_update_failed'))
     expect(line).toContain(tok.id)
     expect(line).toContain('sealing is broken')
@@ -87,9 +91,9 @@ describe('first use from a new address', () => {
 
 describe('stored metadata that cannot be opened', () => {
   test('answers 500 decryption_failed, pointing at the encryption key, not a raw error', async () => {
-    const tok = makeToken(t, admin)
+    const tok = await makeToken(t, admin)
     const otherKey = new SecretBox(crypto.getRandomValues(new Uint8Array(32)))
-    t.deps.db.update(personalAccessTokens).set({ nameEnc: otherKey.seal('sealed elsewhere', `pat.name:${tok.id}`) }).where(eq(personalAccessTokens.id, tok.id)).run()
+    t.db.update(personalAccessTokens).set({ nameEnc: otherKey.seal('sealed elsewhere', `pat.name:${tok.id}`) }).where(eq(personalAccessTokens.id, tok.id)).run()
     const res = await t.req('GET', `/api/v1/tokens/${tok.id}`, { token: admin.token })
     expect(res.status).toBe(500)
     expect(res.body.code).toBe('decryption_failed')

@@ -10,8 +10,8 @@ const DAY = 86_400_000
 
 describe('token lifecycle through the API', () => {
   test('create → use → list shows lastUsedAt → revoke → 401', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t, { role: 'member' })
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'member' })
     const created = await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'CI Pipeline' } })
     expect(created.status).toBe(201)
     const b = created.body
@@ -56,16 +56,16 @@ describe('token lifecycle through the API', () => {
   })
 
   test('a token can revoke itself; the same request succeeds, the next is refused', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
     expect((await t.req('DELETE', `/api/v1/tokens/${a.tokenId}`, { token: a.token })).status).toBe(200)
     expect((await t.req('GET', '/api/v1/tokens', { token: a.token })).body.code).toBe('token_revoked')
   })
 
   test('status filter and pagination', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t)
-    for (let i = 0; i < 4; i++) makeToken(t, a)
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    for (let i = 0; i < 4; i++) await makeToken(t, a)
     const page = await t.req('GET', '/api/v1/tokens?limit=2&offset=1', { token: a.token })
     expect(page.body.total).toBe(5)
     expect(page.body.tokens.length).toBe(2)
@@ -81,8 +81,8 @@ describe('token lifecycle through the API', () => {
 
 describe('a token pasted in the wrong place is never echoed or logged', () => {
   test('as a path id, in an unknown route, or as a 405 path', async () => {
-    const t = makeTestApp()
-    const a = makeActor(t, { role: 'admin' })
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'admin' })
     const cases = [
       await t.req('GET', `/api/v1/tokens/${a.token}`, { token: a.token }),
       await t.req('DELETE', `/api/v1/tokens/${a.token}`, { token: a.token }),
@@ -101,9 +101,9 @@ describe('a token pasted in the wrong place is never echoed or logged', () => {
   })
 })
 
-describe('expiry range 7–365 days', () => {
-  const t = makeTestApp()
-  const a = makeActor(t)
+describe('expiry range 7–365 days', async () => {
+  const t = await makeTestApp()
+  const a = await makeActor(t)
   const create = (body: Record<string, unknown>) => t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'x', ...body } })
 
   for (const days of [7, 30, 90, 180, 365]) {
@@ -157,13 +157,13 @@ describe('expiry range 7–365 days', () => {
   })
 })
 
-describe('who sees and revokes which token', () => {
-  const t = makeTestApp()
-  const admin = makeActor(t, { role: 'admin' })
-  const m1 = makeActor(t, { role: 'member' })
-  const m2 = makeActor(t, { role: 'member' })
-  const viewer = makeActor(t, { role: 'viewer' })
-  const other = makeActor(t, { role: 'admin', org: 'globex' })
+describe('who sees and revokes which token', async () => {
+  const t = await makeTestApp()
+  const admin = await makeActor(t, { role: 'admin' })
+  const m1 = await makeActor(t, { role: 'member' })
+  const m2 = await makeActor(t, { role: 'member' })
+  const viewer = await makeActor(t, { role: 'viewer' })
+  const other = await makeActor(t, { role: 'admin', org: 'globex' })
 
   test('a member lists only their own tokens', async () => {
     const res = await t.req('GET', '/api/v1/tokens', { token: m1.token })
@@ -226,8 +226,8 @@ describe('the database file holds no token plaintext and no plaintext token name
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   test('after creating, using, rotating, failing with and reporting tokens (with secrets and a user agent): only hashes, in the files and the logs', async () => {
-    const t = makeTestApp({ dbPath: join(dir, 'teamday.db') })
-    const a = makeActor(t, { role: 'admin' })
+    const t = await makeTestApp({ dbPath: join(dir, 'teamday.db') })
+    const a = await makeActor(t, { role: 'admin' })
     const work = await sensitiveWorkload(t, a)
     const found = readAtRest(t, dir)
     expectNoPlaintext(found, plaintexts(work))

@@ -1,7 +1,7 @@
-import type { Deps } from '../deps'
+import { recordAuditOnce } from '../audit/log'
+import type { Ctx } from '../context'
 import { AppError, type ErrorCode } from '../errors'
-import { recordAuditEventOnce } from '../modules/audit/service'
-import { findTokenForAuth, touchLastUsed } from '../modules/tokens/service'
+import { findTokenForAuth, touchLastUsed } from './lookup'
 import type { Principal } from './principal'
 import { checkTokenFormat, hashToken, TOKEN_PREFIX } from './tokens'
 
@@ -27,12 +27,14 @@ function unauthorized(code: ErrorCode, message: string, description: string, det
  * Reads `Authorization: Bearer td_…` and returns the principal, or throws a 401 AppError with a
  * code for each way it can fail. Order (as documented): format → existence, revocation, expiry,
  * membership → (the route checks permission). The token itself never appears in an error.
+ * `ctx` is the request's, before anyone is known (its origin and request id go into the audit
+ * events and the token's last use).
  *
  * Whitespace policy: the scheme is case-insensitive (RFC 7235); one or more spaces may separate
  * it from the token, and whitespace around the token (including a trailing newline pasted from
  * a file) is trimmed. Whitespace inside the token makes it malformed.
  */
-export function authenticate(deps: Deps, header: string | null, meta: { readonly ip: string | null; userAgent: string | null; requestId: string }): Principal {
+export async function authenticate(ctx: Ctx, header: string | null): Promise<Principal> {
   if (header === null || header.trim() === '') {
     throw unauthorized('missing_token', `Authentication required: no token was sent. ${FIX}`, 'No token')
   }
@@ -65,21 +67,18 @@ export function authenticate(deps: Deps, header: string | null, meta: { readonly
     throw unauthorized('malformed_token', `Invalid token format: ${why}. ${FIX}`, 'Malformed token', { reason: problem })
   }
 
-  const row = findTokenForAuth(deps.db, hashToken(credentials))
+  const row = await findTokenForAuth(ctx.db, hashToken(credentials))
   if (!row) throw unauthorized('invalid_token', `Invalid or expired token: this token is not recognised. ${FIX}`, 'Unknown token')
-  const now = deps.clock.now()
+  const now = ctx.clock.now()
   if (row.revokedAt && row.revokedAt.getTime() <= now) throw unauthorized('token_revoked', `Invalid token: this token has been revoked. ${FIX}`, 'Token revoked')
   if (row.expiresAt.getTime() <= now) {
     // Someone still uses it: worth knowing (at most one event per token per minute).
-    recordAuditEventOnce(deps, `expired_used:${row.id}`, {
+    await recordAuditOnce(ctx, `expired_used:${row.id}`, {
       type: 'token.expired_used',
       organizationId: row.organizationId,
       source: 'api',
       actor: { userId: row.userId, tokenId: row.id },
       tokenId: row.id,
-      ip: meta.ip,
-      userAgent: meta.userAgent,
-      requestId: meta.requestId,
       details: { expiredAt: row.expiresAt.toISOString() },
     })
     throw unauthorized('token_expired', `Invalid or expired token: this token expired on ${row.expiresAt.toISOString()}. ${FIX}`, 'Token expired')
@@ -87,7 +86,7 @@ export function authenticate(deps: Deps, header: string | null, meta: { readonly
   if (!row.role) {
     throw unauthorized('membership_revoked', 'Invalid token: its user is no longer a member of the organization the token was created in. Ask an organization admin to add you again, then create a new token.', 'User no longer a member of the organization')
   }
-  touchLastUsed(deps, row, meta)
+  await touchLastUsed(ctx, row)
   return {
     userId: row.userId,
     email: row.email,
@@ -96,11 +95,5 @@ export function authenticate(deps: Deps, header: string | null, meta: { readonly
     tokenId: row.id,
     tokenExpiresAt: row.expiresAt,
     scopes: row.scopes,
-    // Looked up only when something records it (a getpeername call per request otherwise).
-    get ip() {
-      return meta.ip
-    },
-    userAgent: meta.userAgent,
-    requestId: meta.requestId,
   }
 }

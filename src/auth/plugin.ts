@@ -1,64 +1,62 @@
 import { Elysia } from 'elysia'
-import type { Deps } from '../deps'
+import type { Actor, Origin } from '../actor'
+import { recordAuditOnce } from '../audit/log'
+import type { Ctx } from '../context'
 import { AppError } from '../errors'
-import { idempotencyHooks } from '../idempotency/hooks'
-import { recordAuditEventOnce } from '../modules/audit/service'
-import { rateLimiterFor } from '../ratelimit/limiter'
 import { authenticate, bearerChallenge } from './authenticate'
 import type { Principal } from './principal'
 import { roleAllows, scopesAllow, type Permission } from './roles'
 
 let seq = 0
 
-/** toISOString of the last few expiry dates (the cached token rows share their Date objects). */
-const isoStrings = new WeakMap<Date, string>()
-function isoString(d: Date): string {
-  let s = isoStrings.get(d)
-  if (s === undefined) isoStrings.set(d, (s = d.toISOString()))
-  return s
-}
-
 /** A permission, or 'authenticated': any valid token, whatever its scopes (e.g. GET /tokens/self). */
 export type AuthRequirement = Permission | 'authenticated'
+
+type Set = { headers: Record<string, string | number> }
+
+export interface AuthorizerOptions {
+  /** The service context of a request (its origin and id) acting for `actor`. */
+  contextOf(actor: Actor, request: Request, set: Set): Ctx
+  /** After a token is verified, before its permission is checked (e.g. rate limits per token: 429). */
+  onAuthenticated?(principal: Principal, set: Set): void
+  /** After a presented credential was refused (e.g. a brute-force budget per address: 429 instead of the 401). */
+  onRefused?(origin: Origin | null): void
+}
 
 /**
  * "Who is calling, and may they": reads the bearer token into a `principal`, then checks that
  * the caller's current role and the token's scopes both grant the permission: 401 for the
- * first, 403 (`forbidden` / `insufficient_scope`) for the second. Failed authentications count
- * against the client IP (429 past the budget, valid tokens unaffected); each authenticated
- * request counts against its token's and its user's rate limits.
- *
- * Routes with a body are authorized before the body is read (`beforeBody`, called by the body
- * parser in app.ts): an unauthenticated request never pays for parsing or validation. The
- * route's resolve then reuses that principal; routes without a body authorize in resolve.
+ * first, 403 (`forbidden` / `insufficient_scope`) for the second. Once per request: the body
+ * parser (src/http/body.ts, via app.ts) asks before it reads a body, so an unauthenticated
+ * request never pays for parsing or validation; the route's resolve reuses that answer.
  */
-/** `clientAddress` resolves a request's client address (src/http/client-address.ts; none by default). */
-export function requestAuthorizer(deps: Deps, clientAddress: (request: Request) => string | null = () => null) {
-  const limiter = rateLimiterFor(deps)
-  const settled = new WeakMap<Request, Principal>()
-
-  function authorize(request: Request, set: { headers: Record<string, string | number> }, permission: AuthRequirement): Principal {
-    const header = request.headers.get('authorization')
-    // The client address is looked up only when something needs it (a syscall otherwise).
-    let ip: string | null | undefined
-    const meta = {
-      get ip() {
-        return ip === undefined ? (ip = clientAddress(request)) : ip
-      },
-      userAgent: request.headers.get('user-agent'),
-      requestId: String(set.headers['x-request-id'] ?? ''),
+export function requestAuthorizer(options: AuthorizerOptions) {
+  const settled = new WeakMap<Request, Promise<Principal>>()
+  // Expiry dates as sent in Teamday-Token-Expiration: a few distinct values, computed once each.
+  const isoStrings = new Map<number, string>()
+  const isoString = (d: Date) => {
+    const ms = d.getTime()
+    let s = isoStrings.get(ms)
+    if (s === undefined) {
+      if (isoStrings.size >= 1000) isoStrings.clear()
+      isoStrings.set(ms, (s = d.toISOString()))
     }
+    return s
+  }
+
+  async function authorize(request: Request, set: Set, permission: AuthRequirement): Promise<Principal> {
+    const ctx = options.contextOf({ kind: 'anonymous' }, request, set)
     let principal: Principal
     try {
-      principal = authenticate(deps, header, meta)
+      principal = await authenticate(ctx, request.headers.get('authorization'))
     } catch (e) {
       // Brute force: only attempts that presented a credential count.
-      if (e instanceof AppError && e.code !== 'missing_token') limiter.authFailed(meta.ip)
+      if (e instanceof AppError && e.code !== 'missing_token') options.onRefused?.(ctx.origin)
       throw e
     }
     // GitHub's pattern: scripts can warn ahead of expiry.
     set.headers['teamday-token-expiration'] = isoString(principal.tokenExpiresAt)
-    limiter.consumeAuthenticated(principal.tokenId, principal.userId, set)
+    options.onAuthenticated?.(principal, set)
     if (permission === 'authenticated') return principal
     if (!roleAllows(principal.role, permission)) {
       throw new AppError('forbidden', `Forbidden: your role (${principal.role}) does not allow ${permission} (access denied)`, {
@@ -66,15 +64,9 @@ export function requestAuthorizer(deps: Deps, clientAddress: (request: Request) 
       })
     }
     if (!scopesAllow(principal.scopes, permission)) {
-      recordAuditEventOnce(deps, `scope_denied:${principal.tokenId}:${permission}`, {
+      await recordAuditOnce({ ...ctx, actor: { kind: 'token', principal } }, `scope_denied:${principal.tokenId}:${permission}`, {
         type: 'token.scope_denied',
-        organizationId: principal.organizationId,
-        source: 'api',
-        actor: principal,
         tokenId: principal.tokenId,
-        ip: principal.ip,
-        userAgent: principal.userAgent,
-        requestId: principal.requestId,
         details: { requiredScope: permission, tokenScopes: principal.scopes, method: request.method, path: new URL(request.url).pathname },
       })
       throw new AppError('insufficient_scope', `Forbidden: this token lacks the ${permission} scope (access denied). Create a token with that scope.`, {
@@ -86,13 +78,11 @@ export function requestAuthorizer(deps: Deps, clientAddress: (request: Request) 
   }
 
   return {
-    /** Authorizes a request before its body is read; throws the 401/403/429. */
-    beforeBody(request: Request, set: { headers: Record<string, string | number> }, permission: AuthRequirement): void {
-      settled.set(request, authorize(request, set, permission))
-    },
-    /** The principal: the one found before the body was read, or authorized now. */
-    principal(request: Request, set: { headers: Record<string, string | number> }, permission: AuthRequirement): Principal {
-      return settled.get(request) ?? authorize(request, set, permission)
+    /** The principal of a request for a route needing `permission`: decided once, then reused. Throws the 401/403/429. */
+    principal(request: Request, set: Set, permission: AuthRequirement): Promise<Principal> {
+      let p = settled.get(request)
+      if (p === undefined) settled.set(request, (p = authorize(request, set, permission)))
+      return p
     },
   }
 }
@@ -101,7 +91,7 @@ export type RequestAuthorizer = ReturnType<typeof requestAuthorizer>
 
 /**
  * What a route registered with the auth macro requires, read back from the OpenAPI security
- * requirement the macro gives it (the rate limiter reads the same); undefined for public routes.
+ * requirement the macro gives it; undefined for public routes.
  */
 export function authRequirementOf(hooks: any): AuthRequirement | undefined {
   const security = hooks?.detail?.security
@@ -112,24 +102,19 @@ export function authRequirementOf(hooks: any): AuthRequirement | undefined {
 }
 
 /**
- * The auth plugin: `{ auth: 'tokens:read' }` on a route gives its handler the `principal`
- * (see requestAuthorizer) and marks the route with the bearerAuth security requirement in
- * OpenAPI, naming the scope it needs. POST/PATCH requests may carry an Idempotency-Key
- * (src/idempotency).
+ * The auth plugin: identity and permission, nothing else. `{ auth: 'tokens:read' }` on a route
+ * gives its handler the `principal` (see requestAuthorizer) and marks the route with the
+ * bearerAuth security requirement in OpenAPI, naming the scope it needs.
  */
-export function authPlugin(deps: Deps, clientAddress: (request: Request) => string | null = () => null, authorizer: RequestAuthorizer = requestAuthorizer(deps, clientAddress)) {
-  const idempotency = idempotencyHooks(deps)
+export function authPlugin(authorizer: RequestAuthorizer) {
   return new Elysia({ name: 'teamday-auth', seed: ++seq }).macro({
     auth: (permission: AuthRequirement) => ({
       detail: { security: [{ bearerAuth: permission === 'authenticated' ? [] : [permission] }] },
-      resolve({ request, set }): { principal: Principal } {
-        return { principal: authorizer.principal(request, set, permission) }
+      async resolve({ request, set }): Promise<{ principal: Principal }> {
+        return { principal: await authorizer.principal(request, set, permission) }
       },
-      // Idempotency keys matter only where a request changes something (POST/PATCH routes all
-      // need a write permission); read routes skip the two hooks (≈8 % of a cached GET).
-      ...(permission !== 'authenticated' && !permission.endsWith(':read')
-        ? { beforeHandle: idempotency.beforeHandle, mapResponse: idempotency.mapResponse }
-        : {}),
     }),
   })
 }
+
+export type AuthPlugin = ReturnType<typeof authPlugin>

@@ -9,8 +9,4 @@ export interface Principal {
   tokenId: string
   tokenExpiresAt: Date
   scopes: string[]
-  /** Request context, for the audit log. */
-  ip: string | null
-  userAgent: string | null
-  requestId: string
 }

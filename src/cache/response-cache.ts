@@ -50,10 +50,10 @@ export class ResponseCache {
  * Response itself: with nothing left in `set`, Elysia sends it as it is instead of re-wrapping
  * its body in a stream to merge headers.
  */
-export function cachedJson(cache: ResponseCache, key: string, set: { headers: Record<string, unknown> }, build: () => unknown): Response {
+export async function cachedJson(cache: ResponseCache, key: string, set: { headers: Record<string, unknown> }, build: () => Promise<unknown>): Promise<Response> {
   let body = cache.get(key)
   if (body === undefined) {
-    body = new Blob([JSON.stringify(build())], { type: 'application/json;charset=utf-8' })
+    body = new Blob([JSON.stringify(await build())], { type: 'application/json;charset=utf-8' })
     cache.set(key, body)
   }
   const headers = set.headers as Record<string, string>

@@ -1,5 +1,8 @@
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { loadConfig, type Config } from '../config'
-import type { openRuntime } from '../runtime'
+import type { Ctx } from '../context'
+import type { Runtime } from '../runtime'
 
 export interface Io {
   out(text: string): void
@@ -12,9 +15,10 @@ export interface ClientIo extends Io {
   write?(text: string): void
 }
 
-export const processIo: Io = {
+export const processIo: ClientIo = {
   out: (s) => process.stdout.write(s.endsWith('\n') ? s : s + '\n'),
   err: (s) => process.stderr.write(s.endsWith('\n') ? s : s + '\n'),
+  write: (s) => process.stdout.write(s),
   env: process.env,
 }
 
@@ -33,14 +37,30 @@ export function table(rows: Record<string, unknown>[], columns: string[]): strin
 }
 
 /**
+ * Tokens as the tables show them: during a rotation's grace period the old token is still
+ * `active` for the API, with a revocation time ahead; the table says `revoking` (revokedAt: when).
+ */
+export function tokenRows<T extends { status?: unknown; revokedAt?: unknown }>(tokens: T[]): T[] {
+  return tokens.map((t) => (t.status === 'active' && t.revokedAt ? { ...t, status: 'revoking' } : t))
+}
+
+/**
  * Opens the database (migrating it), runs the body, closes the database. The runtime (drizzle,
  * the schema, the crypto) is loaded here, not at start-up: client commands never pay for it.
+ * Only `create: true` commands (serve, migrate, users create) may create a database; the others
+ * fail with the path they looked for. Says on stderr which database it opened.
  */
-export async function withRuntime<T>(io: Io, db: string | undefined, body: (rt: ReturnType<typeof openRuntime>) => T | Promise<T>): Promise<T> {
-  const { openRuntime } = await import('../runtime')
-  const rt = openRuntime(configFrom(io, db))
+export async function withRuntime<T>(io: Io, db: string | undefined, body: (rt: Runtime, ctx: Ctx) => T | Promise<T>, opts: { create?: boolean } = {}): Promise<T> {
+  const [{ createRuntime }, { operatorContext }, { describeKey }] = await Promise.all([import('../runtime'), import('../context'), import('../crypto/keys')])
+  const config = configFrom(io, db)
+  const path = resolve(config.dbPath)
+  // One stat before any connection exists (no descriptor is opened): only to say "new".
+  const existed = existsSync(path)
+  const rt = await createRuntime(config, { create: opts.create === true })
+  io.err(`using ${existed ? '' : 'new '}database ${path} (${describeKey(rt.keySource, config.keyFile)})`)
   try {
-    return await body(rt)
+    // The admin CLI acts as the operator (audit events: source cli).
+    return await body(rt, operatorContext(rt))
   } finally {
     rt.close()
   }

@@ -86,8 +86,12 @@ const ADMIN_COMMANDS: TopCommand[] = [
     ...leaf({
       name: 'serve',
       summary: 'run the API server',
-      notes: ['defaults: --host 0.0.0.0 --port 3000 --db ./data/teamday.db; env: HOST, PORT, TEAMDAY_DB (flags win)', 'migrates the database first; --port 0 picks a free port'],
-      options: { host: str('HOST'), port: str('PORT'), db: str('FILE') },
+      notes: [
+        'defaults: --host 0.0.0.0 --port 3000 --db ./data/teamday.db; env: HOST, PORT, TEAMDAY_DB (flags win)',
+        'migrates the database first; --port 0 picks a free port; a port in use is an error (exit 1)',
+        '--reuse-port: share the port with other teamday processes on the SAME database (the kernel spreads connections)',
+      ],
+      options: { host: str('HOST'), port: str('PORT'), db: str('FILE'), 'reuse-port': flag },
       load: () => import('./admin/serve').then((m) => m.serve),
     }),
   },
@@ -134,6 +138,26 @@ const ADMIN_COMMANDS: TopCommand[] = [
     ]),
   },
   { mode: 'admin', ...leaf({ name: 'migrate', summary: 'apply pending database migrations', options: db, load: () => import('./admin/migrate').then((m) => m.migrate) }) },
+  {
+    mode: 'admin',
+    ...leaf({
+      name: 'backup',
+      summary: 'a checked copy of the database, also while the server runs',
+      notes: ['never overwrites FILE; keep the encryption key (key file or TEAMDAY_ENCRYPTION_KEY) too, apart from the backup'],
+      options: { out: req('FILE'), ...db },
+      load: () => import('./admin/backup').then((m) => m.backup),
+    }),
+  },
+  {
+    mode: 'admin',
+    ...leaf({
+      name: 'restore',
+      summary: 'replace the database with a checked backup (server stopped)',
+      notes: ['the database it replaces is kept beside it as FILE.before-restore-TIME'],
+      options: { from: req('FILE'), ...db },
+      load: () => import('./admin/backup').then((m) => m.restore),
+    }),
+  },
   {
     mode: 'admin',
     ...leaf({

@@ -1,37 +1,44 @@
 import { parseArgs } from 'node:util'
-import { ClientError } from '../client/errors'
+import { ClientError, isErrorEnvelope } from '../client/errors'
+import { COMMIT } from '../build-info'
 import { ConfigError, VERSION } from '../config'
-import { processIo, UsageError, type Io } from './common'
+import { processIo, UsageError, type ClientIo, type Io } from './common'
 import { helpText, usageText } from './help'
-import { commandsNamed, EXIT, type ExitKind } from './registry'
+import { COMMANDS, commandsNamed, EXIT, type ExitKind } from './registry'
+import { closest } from './suggest'
 import { COMMON_OPTIONS, type Command, type Mode, type Options, type TopCommand } from './spec'
 
 /**
  * `teamday ARGV`: finds the command in the registry, parses its arguments (one parseArgs setup
  * for every command), loads its code and runs it; one guard turns every failure into a message
- * on stderr and an exit code of the registry's table.
+ * on stderr and an exit code of the registry's table (and, with --json, a JSON error on stdout).
  */
-export async function run(argv: string[], io: Io = processIo): Promise<number> {
+export async function run(argv: string[], io: ClientIo = processIo): Promise<number> {
+  const json = wantsJson(argv)
   const refused = tokenArgumentError(argv)
-  if (refused) {
-    io.err(refused)
+  if (refused) return fail(io, json, new UsageError(refused.replace(/^error: /, '')))
+  const [name, ...rest] = argv
+  if (name === undefined) {
+    // Nothing asked: the overview, on stderr, as a usage error (a script that lost its arguments fails).
+    io.err(helpText())
     return EXIT.usage
   }
-  const [name, ...rest] = argv
-  if (name === undefined || isHelp(name)) {
-    const topic = rest[0] === undefined ? [] : commandsNamed(rest[0])
-    io.out(topic.length ? usageText(topic) : helpText())
-    return name === undefined ? EXIT.usage : EXIT.ok
+  if (isHelp(name)) {
+    if (rest[0] === undefined) {
+      io.out(helpText())
+      return EXIT.ok
+    }
+    const topic = commandsNamed(rest[0])
+    if (topic.length === 0) return fail(io, json, unknown(`unknown command "${rest[0]}"`, rest[0], TOP_NAMES, 'teamday help'))
+    io.out(usageText(topic))
+    return EXIT.ok
   }
   if (name === '--version' || name === '-v' || name === 'version') {
-    io.out(`teamday ${VERSION}`)
+    io.out(`teamday ${VERSION} (commit ${COMMIT})`)
     return EXIT.ok
   }
   const named = commandsNamed(name)
-  if (named.length === 0) {
-    io.err(`error: unknown command "${name}"\n\n${helpText()}`)
-    return EXIT.usage
-  }
+  if (named.length === 0) return fail(io, json, unknown(`unknown command "${name}"`, name, TOP_NAMES, 'teamday help'))
   const mode: Mode = isAdminMode(rest) ? 'admin' : 'client'
   const top = named.find((c) => c.mode === mode) ?? named[0]!
   const usage = usageText([top])
@@ -44,33 +51,84 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
       const [sub, ...more] = args
       if (sub === undefined || isHelp(sub)) {
         // `teamday tokens` shows both modes; `teamday spaces secrets --help` the whole of spaces.
-        io.out(cmd === top ? usageText(named) : usage)
-        return sub === undefined ? EXIT.usage : EXIT.ok
+        const text = cmd === top ? usageText(named) : usage
+        if (sub !== undefined) {
+          io.out(text)
+          return EXIT.ok
+        }
+        io.err(text)
+        return EXIT.usage
       }
       const next = cmd.subcommands.find((s) => s.name === sub)
-      if (!next) throw new UsageError(`unknown ${path.join(' ')} command "${sub}"${otherMode(named, top, path, sub)}`)
+      if (!next) {
+        const other = otherMode(named, top, path, sub)
+        if (other) throw new UnknownError(`unknown ${path.join(' ')} command "${sub}"${other}. See "teamday help ${top.name}".`)
+        throw unknown(`unknown ${path.join(' ')} command "${sub}"`, sub, cmd.subcommands.map((s) => s.name), `teamday help ${top.name}`)
+      }
       cmd = next
       path.push(sub)
       args = more
     }
-    const { values, positionals } = parse(args, { ...COMMON_OPTIONS[top.mode], ...cmd.options })
+    const options = { ...COMMON_OPTIONS[top.mode], ...cmd.options }
+    const { values, positionals } = parse(args, options, `teamday ${path.join(' ')}`, `teamday help ${top.name}`)
     if (values.help) {
       io.out(usage)
       return EXIT.ok
     }
     check(cmd, values, positionals)
+    const envFile = values['env-file']
+    if (typeof envFile === 'string') {
+      const { readEnvFile } = await import('./env-file')
+      // The environment wins over the file, as with Node's and Bun's --env-file.
+      io = { ...io, env: { ...readEnvFile(envFile), ...io.env } }
+    }
     const handler = await cmd.load!()
     await handler({ values, positionals, io })
     return EXIT.ok
   } catch (e) {
-    const f = failure(e)
-    io.err(`error: ${f.message}${f.hint ? `\n${f.hint}` : ''}${f.showUsage ? `\n\n${usage}` : ''}`)
-    return EXIT[f.kind]
+    return fail(io, json, e, usage)
   }
 }
 
+/** The message on stderr (with the usage when it helps), the JSON error on stdout with --json; the exit code. */
+function fail(io: Io, json: boolean, e: unknown, usage?: string): number {
+  const f = failure(e)
+  io.err(`error: ${f.message}${f.hint ? `\n${f.hint}` : ''}${f.showUsage && usage ? `\n\n${usage}` : ''}`)
+  if (json) io.out(JSON.stringify(jsonError(e, f), null, 2))
+  return EXIT[f.kind]
+}
+
+/**
+ * What --json prints on stdout when a command fails, so that `jq .code` works: the API's error
+ * body as it came, or an object of the same shape for a failure on this side (a connection
+ * failure, a usage error, a failed admin operation).
+ */
+export function jsonError(e: unknown, f: ReturnType<typeof failure>): unknown {
+  if (e instanceof ClientError && isErrorEnvelope(e.body)) return e.body
+  const own = (e as { code?: unknown } | null)?.code
+  const code = e instanceof ClientError ? (e.code ?? e.kind) : e instanceof UsageError ? 'usage' : e instanceof ConfigError ? 'config' : typeof own === 'string' ? own : 'failed'
+  return { error: true, code, message: f.message, exitCode: EXIT[f.kind] }
+}
+
+/** `--json` among the arguments (before a `--`), also when they do not parse. */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf('--')
+  return (end < 0 ? argv : argv.slice(0, end)).includes('--json')
+}
+
+/** An unknown command or option: one line, a suggestion when one is close, where to look. */
+class UnknownError extends UsageError {}
+
+function unknown(what: string, word: string, candidates: readonly string[], see: string): UnknownError {
+  const guess = closest(word, candidates)
+  return new UnknownError(`${what}${guess ? `; did you mean "${guess}"?` : '.'} See "${see}".`)
+}
+
+const TOP_NAMES = [...new Set(COMMANDS.map((c) => c.name)), 'help']
+
 /** What a thrown error means for the user: its exit code, its message, and whether to show the usage. */
 export function failure(e: unknown): { kind: ExitKind; message: string; hint?: string; showUsage: boolean } {
+  if (e instanceof UnknownError) return { kind: 'usage', message: e.message, showUsage: false }
   if (e instanceof UsageError) return { kind: 'usage', message: e.message, showUsage: true }
   if (e instanceof ClientError) return { kind: e.kind, message: e.message, hint: e.hint, showUsage: false }
   if (e instanceof ConfigError) return { kind: 'usage', message: e.message, showUsage: false }
@@ -78,14 +136,20 @@ export function failure(e: unknown): { kind: ExitKind; message: string; hint?: s
   return { kind: 'failed', message: e instanceof Error ? e.message : String(e), showUsage: false }
 }
 
-/** node:util parseArgs, strict; its errors become usage errors. */
-function parse(args: string[], options: Options): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+/** node:util parseArgs, strict; its errors become usage errors (an unknown option: one line and a guess). */
+function parse(args: string[], options: Options, command: string, see: string): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
   const config = Object.fromEntries(Object.entries(options).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}) }]))
   try {
     return parseArgs({ args, options: config, allowPositionals: true, strict: true })
   } catch (e) {
+    const err = e as { code?: string; message: string }
+    const option = /'(-{1,2}[^'=]+)/.exec(err.message)?.[1]
+    if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) {
+      const names = Object.entries(options).filter(([, o]) => !o.hidden).map(([k]) => `--${k}`)
+      throw unknown(`unknown option ${option} for "${command}"`, option, names, see)
+    }
     // The first sentence: parseArgs' advice on `--` is noise here.
-    throw new UsageError((e as Error).message.replace(/^.*?: /, '').split('\n')[0]!.replace(/\. To specify a positional argument .*$/, ''))
+    throw new UsageError(err.message.replace(/^.*?: /, '').split('\n')[0]!.replace(/\. To specify a positional argument .*$/, ''))
   }
 }
 

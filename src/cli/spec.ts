@@ -66,15 +66,18 @@ export interface TopCommand extends Command {
 }
 
 const help = { type: 'boolean', short: 'h', hidden: true } as const
+/** VAR=value lines read into the environment (src/cli/env-file.ts): the binary loads no .env by itself. */
+const envFile = { type: 'string', arg: 'FILE' } as const
 
 /** Options of every command of a mode: one parse setup adds them. */
 export const COMMON_OPTIONS = {
-  admin: { help },
+  admin: { 'env-file': envFile, help },
   client: {
     url: { type: 'string', arg: 'URL' },
     'token-file': { type: 'string', arg: 'FILE' },
     json: { type: 'boolean' },
     retries: { type: 'string', arg: 'N (default 3)' },
+    'env-file': envFile,
     help,
   },
 } as const satisfies Record<Mode, Options>

@@ -35,13 +35,13 @@ export function loadClientConfig(env: Env, flags: { url?: string; tokenFile?: st
         closeSync(fd)
       }
     } catch (e) {
-      throw new ClientError('auth', `cannot read the token file ${flags.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`)
+      throw new ClientError('auth', `cannot read the token file ${flags.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`, undefined, undefined, 'token_file')
     }
     const warning = tokenFileWarning(flags.tokenFile, mode)
     if (warning) warn(warning)
     const token = text.trim()
-    if (!token) throw new ClientError('auth', `the token file ${flags.tokenFile} is empty`)
-    if (/\s/.test(token)) throw new ClientError('auth', `the token file ${flags.tokenFile} must hold only the token (one line, no spaces)`)
+    if (!token) throw new ClientError('auth', `the token file ${flags.tokenFile} is empty`, undefined, undefined, 'token_file')
+    if (/\s/.test(token)) throw new ClientError('auth', `the token file ${flags.tokenFile} must hold only the token (one line, no spaces)`, undefined, undefined, 'token_file')
     return { baseUrl, token, tokenSource: `--token-file ${flags.tokenFile}` }
   }
   if (env.TEAMDAY_TOKEN) return { baseUrl, token: env.TEAMDAY_TOKEN.trim(), tokenSource: 'TEAMDAY_TOKEN' }

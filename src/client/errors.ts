@@ -17,9 +17,24 @@ export class ClientError extends Error {
     readonly hint?: string,
     /** The server's error body, when there was one (printed by --json). */
     readonly body?: unknown,
+    /** For a failure without a teamday error body: the `code` of the JSON error object --json prints. */
+    readonly code?: string,
   ) {
     super(message)
   }
+}
+
+/** A teamday error body (src/errors.ts): `{error: true, statusCode, code, message, requestId, …}`. */
+export function isErrorEnvelope(body: unknown): body is { error: true; code: string; message: string; requestId?: string; details?: any } {
+  const b = body as Record<string, unknown> | null | undefined
+  return !!b && typeof b === 'object' && b.error === true && typeof b.code === 'string' && typeof b.message === 'string'
+}
+
+export const NOT_TEAMDAY_HINT = 'Check --url / TEAMDAY_URL: it must be the address "teamday serve" listens on (try: teamday health --url URL).'
+
+/** A response that is not from teamday: another server, a web page, a proxy's own page. */
+export function notTeamday(server: string, status: number, what: string, body?: unknown): ClientError {
+  return new ClientError('server', `${server} answered HTTP ${status} ${what}: this does not look like a teamday server`, NOT_TEAMDAY_HINT, body, 'not_teamday')
 }
 
 const NEW_TOKEN_HINT =
@@ -29,9 +44,17 @@ const NEW_TOKEN_HINT =
 /** Executions that ran and failed come back as 502/504 with these codes: exit 1, never retried. */
 export const EXECUTION_FAILURE_CODES = new Set(['bad_gateway', 'gateway_timeout'])
 
-/** Maps a non-2xx API response to a ClientError with the server's message. */
-export function errorFromResponse(status: number, body: any, text: string): ClientError {
-  const envelope = body && typeof body === 'object' && body.error === true
+/**
+ * Maps a non-2xx API response to a ClientError with the server's message. Without teamday's
+ * error body, a 4xx (or a redirect) is not a missing object or a bad token: the URL points at
+ * something else (a 5xx or 429 page from a proxy in front of teamday stays a server error).
+ */
+export function errorFromResponse(status: number, body: any, text: string, server = 'the server', location?: string | null): ClientError {
+  const envelope = isErrorEnvelope(body)
+  if (!envelope && status < 500 && status !== 429) {
+    const e = notTeamday(server, status, location ? `with a redirect to ${location}` : 'without a teamday error body', body)
+    return location ? new ClientError(e.kind, e.message, `${NOT_TEAMDAY_HINT} If teamday is at ${location}, use that URL.`, body, e.code) : e
+  }
   const code: string | undefined = envelope ? body.code : undefined
   const reqId = envelope && body.requestId ? ` (request ${body.requestId})` : ''
   const message = envelope && typeof body.message === 'string' ? body.message : `HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}`

@@ -1,5 +1,5 @@
 import { VERSION } from '../config'
-import { ClientError, errorFromResponse, EXECUTION_FAILURE_CODES } from './errors'
+import { ClientError, errorFromResponse, EXECUTION_FAILURE_CODES, notTeamday } from './errors'
 import { NO_TOKEN_HINT, NO_TOKEN_MESSAGE, type ClientConfig } from './config'
 
 export interface ApiResponse<T = any> {
@@ -72,7 +72,9 @@ export class ApiClient {
     const res = await this.send(method, path, o)
     const text = await res.text()
     const body = parseJson(text)
-    if (!res.ok) throw errorFromResponse(res.status, body, text)
+    if (!res.ok) throw this.error(res, body, text)
+    // Every teamday answer is a JSON object or array; a web page with 200 is another server.
+    if (body === null || typeof body !== 'object') throw notTeamday(this.opts.baseUrl, res.status, `with ${text ? 'a body that is not JSON' : 'an empty body'}`)
     return { status: res.status, headers: res.headers, body: body as T, text }
   }
 
@@ -81,14 +83,18 @@ export class ApiClient {
     const res = await this.send(method, path, o)
     if (res.ok) return res
     const text = await res.text()
-    throw errorFromResponse(res.status, parseJson(text), text)
+    throw this.error(res, parseJson(text), text)
+  }
+
+  private error(res: Response, body: unknown, text: string): ClientError {
+    return errorFromResponse(res.status, body, text, this.opts.baseUrl, res.status >= 300 && res.status < 400 ? res.headers.get('location') : null)
   }
 
   /** One logical request with its retries; returns the final Response (any status). */
   private async send(method: string, path: string, o: RequestOptions): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': `teamday-cli/${VERSION}`, ...o.headers }
     if (o.auth !== false) {
-      if (!this.opts.token) throw new ClientError('auth', NO_TOKEN_MESSAGE, NO_TOKEN_HINT)
+      if (!this.opts.token) throw new ClientError('auth', NO_TOKEN_MESSAGE, NO_TOKEN_HINT, undefined, 'no_token')
       headers.authorization = `Bearer ${this.opts.token}`
     }
     let body: string | undefined
@@ -108,13 +114,13 @@ export class ApiClient {
         res = await this.fetchFn(url, { method, headers, body, redirect: 'manual', signal: timeoutMs === null ? undefined : AbortSignal.timeout(timeoutMs) })
       } catch (e) {
         const why = networkReason(e, timeoutMs)
-        if (last) throw new ClientError('server', `cannot reach the server at ${this.opts.baseUrl}: ${why}`, 'Check --url / TEAMDAY_URL and that "teamday serve" runs there (teamday health).')
+        if (last) throw new ClientError('server', `cannot reach the server at ${this.opts.baseUrl}: ${why}`, 'Check --url / TEAMDAY_URL and that "teamday serve" runs there (teamday health).', undefined, 'connection_failed')
         const delay = this.backoff(attempt)
         this.opts.warn(`${why}; retrying in ${fmtDelay(delay)} (${attempt + 1}/${this.opts.retries})`)
         await this.sleep(delay)
         continue
       }
-      this.checkExpiry(res.headers)
+      await this.checkExpiry(res.headers)
       if (!RETRY_STATUSES.has(res.status) || last) return res
       if (res.status === 502 || res.status === 504) {
         // An execution that ran and failed is an answer, not a transient gateway error.
@@ -124,7 +130,7 @@ export class ApiClient {
       } else await res.body?.cancel().catch(() => {})
       const retryAfter = parseRetryAfter(res.headers.get('retry-after'), this.now())
       if (retryAfter !== null && retryAfter > MAX_RETRY_AFTER_MS) {
-        throw new ClientError('server', `HTTP ${res.status}: the server asks to retry after ${Math.ceil(retryAfter / 1000)} s`, 'Try again later.')
+        throw new ClientError('server', `HTTP ${res.status}: the server asks to retry after ${Math.ceil(retryAfter / 1000)} s`, 'Try again later.', undefined, 'retry_later')
       }
       const delay = retryAfter !== null ? retryAfter + Math.floor(this.random() * 250) : this.backoff(attempt)
       this.opts.warn(`HTTP ${res.status}; retrying in ${fmtDelay(delay)} (${attempt + 1}/${this.opts.retries})`)
@@ -138,7 +144,13 @@ export class ApiClient {
     return Math.round(cap / 2 + this.random() * (cap / 2))
   }
 
-  private checkExpiry(headers: Headers) {
+  /**
+   * Warns once on stderr when the token is near its end: fewer than 7 days left AND less than a
+   * quarter of its lifetime (a fresh 7-day token is not "about to expire"). The response header
+   * gives only the expiry; the creation time and the token's id come from GET /tokens/self,
+   * asked only in those last days. Any failure of that look-up leaves the command alone.
+   */
+  private async checkExpiry(headers: Headers): Promise<void> {
     if (this.warnedExpiry) return
     const raw = headers.get('teamday-token-expiration')
     if (!raw) return
@@ -147,10 +159,23 @@ export class ApiClient {
     const left = at - this.now()
     if (left >= EXPIRY_WARNING_DAYS * 86_400_000) return
     this.warnedExpiry = true
-    const days = Math.max(0, Math.floor(left / 86_400_000))
-    const when = days === 0 ? 'in less than a day' : `in ${days} day${days === 1 ? '' : 's'}`
-    this.opts.warn(`warning: the token (${this.opts.tokenSource}) expires ${when}, on ${new Date(at).toISOString()}; rotate it now (teamday tokens rotate ID) and update the secret`)
+    let self: { id?: string; name?: string; createdAt?: string }
+    try {
+      self = (await this.request('GET', '/api/v1/tokens/self', { timeoutMs: 5_000 })).body?.token ?? {}
+    } catch {
+      return
+    }
+    const created = Date.parse(self.createdAt ?? '')
+    if (typeof self.id !== 'string' || Number.isNaN(created) || left >= (at - created) / 4) return
+    this.opts.warn(expiryWarning(self.id, this.opts.tokenSource, at, left))
   }
+}
+
+/** `warning: token pat_… (TEAMDAY_TOKEN) expires in 2 days, on …; rotate it: teamday tokens rotate pat_…`. */
+export function expiryWarning(id: string, source: string | null, at: number, left: number): string {
+  const days = Math.max(0, Math.floor(left / 86_400_000))
+  const when = days === 0 ? 'in less than a day' : `in ${days} day${days === 1 ? '' : 's'}`
+  return `warning: the token ${id}${source ? ` (${source})` : ''} expires ${when}, on ${new Date(at).toISOString()}; rotate it now (teamday tokens rotate ${id}) and update the secret`
 }
 
 export function parseJson(text: string): unknown {

@@ -12,18 +12,40 @@ export function decodeKey(b64: string, what: string): Uint8Array {
   return key
 }
 
+/** How the key was found, for messages: `encryption key from /data/teamday.key`. */
+export function describeKey(source: KeySource, keyFile: string): string {
+  switch (source) {
+    case 'env':
+      return 'encryption key from TEAMDAY_ENCRYPTION_KEY'
+    case 'file':
+      return `encryption key from ${keyFile}`
+    case 'created':
+      return `new encryption key written to ${keyFile}; back it up: without it sealed data is lost`
+    case 'ephemeral':
+      return 'temporary encryption key (in-memory database)'
+  }
+}
+
 export function generateKey(): string {
   return randomBytes(KEY_BYTES).toString('base64')
 }
 
+/** No key configured and no key file, where none may be created. */
+export class MissingKeyError extends Error {}
+
+export type KeySource = 'env' | 'file' | 'created' | 'ephemeral'
+
 /**
  * The server key: TEAMDAY_ENCRYPTION_KEY when set; otherwise a key file beside the database
- * (created once with mode 0600). An in-memory database with no key gets a fresh key, as its
- * data lives no longer than the process.
+ * (created once with mode 0600, unless `create` is false). An in-memory database with no key
+ * gets a fresh key, as its data lives no longer than the process.
  */
-export function loadSecretBox(config: Pick<Config, 'encryptionKey' | 'previousEncryptionKeys' | 'keyFile'>): {
+export function loadSecretBox(
+  config: Pick<Config, 'encryptionKey' | 'previousEncryptionKeys' | 'keyFile'>,
+  opts: { create?: boolean } = {},
+): {
   box: SecretBox
-  source: 'env' | 'file' | 'created' | 'ephemeral'
+  source: KeySource
 } {
   const previous = config.previousEncryptionKeys.map((k, i) => decodeKey(k, `TEAMDAY_ENCRYPTION_KEYS_PREVIOUS[${i}]`))
   if (config.encryptionKey) {
@@ -33,6 +55,9 @@ export function loadSecretBox(config: Pick<Config, 'encryptionKey' | 'previousEn
   if (existsSync(config.keyFile)) {
     const key = decodeKey(readFileSync(config.keyFile, 'utf8'), `key file ${config.keyFile}`)
     return { box: new SecretBox(key, previous), source: 'file' }
+  }
+  if (opts.create === false) {
+    throw new MissingKeyError(`no encryption key: TEAMDAY_ENCRYPTION_KEY is not set and there is no key file at ${config.keyFile} (set TEAMDAY_KEY_FILE or TEAMDAY_ENCRYPTION_KEY to the key this database was created with)`)
   }
   const dir = dirname(config.keyFile)
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 })

@@ -1,11 +1,11 @@
-import { Database } from 'bun:sqlite'
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, rmdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { drizzle, type BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
+import { drizzle as syncDrizzle } from 'drizzle-orm/bun-sqlite'
+import { SqliteConnection, type SyncDb } from './connection'
 import * as schema from './schema'
 import { CachingDatabase } from './sqlite'
 
-export type DB = BunSQLiteDatabase<typeof schema> & { $client: Database }
+export { SqliteConnection, type Db, type SyncDb } from './connection'
 
 export const MEMORY = ':memory:'
 
@@ -14,8 +14,12 @@ export const MEMORY = ':memory:'
  * directory is created 0700 and a new file 0600 (SQLite gives its `-wal` and `-shm` companions
  * the database file's mode). Nothing here opens, maps or stats SQLite's own files: closing any
  * descriptor of them would drop the locks SQLite holds (DESIGN.md, "Never touch SQLite's own files").
+ *
+ * `create: false` (every admin command but serve, migrate and users create): no folder and no
+ * file is created; a missing database fails with its path (SQLite itself is asked: it opens
+ * the file read-write without creating it).
  */
-export function openDatabase(path: string, opts: { rowCache?: boolean } = {}): DB {
+export function openDatabase(path: string, opts: { rowCache?: boolean; create?: boolean } = {}): SqliteConnection {
   const isMemory = path === MEMORY
   let sqlite: CachingDatabase
   if (isMemory) {
@@ -23,13 +27,19 @@ export function openDatabase(path: string, opts: { rowCache?: boolean } = {}): D
   } else {
     const file = resolve(path)
     const dir = dirname(file)
-    if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 })
+    const create = opts.create !== false
+    // The first folder this call creates (mkdir -p), to remove again if the open fails.
+    const madeDir = create && !existsSync(dir) ? mkdirSync(dir, { recursive: true, mode: 0o700 }) : undefined
     // The umask, not a chmod afterwards: the file is created with the right mode or not at all.
     const umask = process.umask(0o077)
     try {
-      sqlite = new CachingDatabase(file, { create: true })
+      sqlite = new CachingDatabase(file, create ? { create: true } : { readwrite: true })
       sqlite.exec('PRAGMA busy_timeout = 5000')
       sqlite.exec('PRAGMA journal_mode = WAL')
+    } catch (e) {
+      // Leave nothing behind: the folder made a moment ago goes when it is still empty.
+      if (madeDir) removeEmptyDirs(dir, madeDir)
+      throw new DatabaseOpenError(file, create, e)
     } finally {
       process.umask(umask)
     }
@@ -38,19 +48,43 @@ export function openDatabase(path: string, opts: { rowCache?: boolean } = {}): D
   sqlite.exec('PRAGMA busy_timeout = 5000')
   sqlite.exec('PRAGMA synchronous = NORMAL')
   sqlite.exec('PRAGMA foreign_keys = ON')
-  return drizzle({ client: sqlite, schema }) as DB
+  return new SqliteConnection(sqlite, syncDrizzle({ client: sqlite, schema }) as SyncDb)
 }
 
-/** The change signal of a database's connection (src/db/change-signal.ts). */
-export function changeSignal(db: DB) {
-  return (db.$client as CachingDatabase).signal
-}
-
-export function closeDatabase(db: DB): void {
-  try {
-    db.$client.exec('PRAGMA optimize')
-  } catch {
-    // ignore
+/** A database that cannot be opened; the message names its path. */
+export class DatabaseOpenError extends Error {
+  constructor(
+    readonly path: string,
+    create: boolean,
+    cause: unknown,
+  ) {
+    const why = cause instanceof Error ? cause.message : String(cause)
+    const missing = !create && !existsSync(path)
+    super(
+      missing
+        ? `no database at ${path}: pass --db FILE (or set TEAMDAY_DB) for an existing one; "teamday serve", "teamday migrate" or "teamday users create" create a new one`
+        : `cannot open the database ${path}: ${why}${/unable to open/i.test(why) ? ' (check that the folder exists and is writable by this user)' : ''}`,
+    )
   }
-  db.$client.close()
+}
+
+/** Removes `dir` and its parents up to `top`, each only while it is empty. */
+function removeEmptyDirs(dir: string, top: string): void {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      rmdirSync(d)
+    } catch {
+      return // not empty, or already gone: not ours to remove
+    }
+    if (d === top || dirname(d) === d) return
+  }
+}
+
+/** The change signal of a connection (src/db/change-signal.ts). */
+export function changeSignal(conn: SqliteConnection) {
+  return conn.client.signal
+}
+
+export function closeDatabase(conn: SqliteConnection): void {
+  conn.close()
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { MigrationMeta } from 'drizzle-orm/migrator'
-import type { DB } from './client'
+import type { SqliteConnection, SyncDb } from './connection'
 import { embeddedJournal, embeddedSql } from './migrations.gen'
 
 /** The migrations compiled into this build, in drizzle's own MigrationMeta shape. */
@@ -26,7 +26,9 @@ export interface MigrationResult {
  * Applies pending migrations with foreign keys off (drizzle-kit's table rebuilds would
  * otherwise cascade-delete child rows), then checks every foreign key and turns them on again.
  */
-export function runMigrations(db: DB): MigrationResult {
+export function runMigrations(conn: SqliteConnection): MigrationResult {
+  // Synchronous, on the connection before anything else uses it.
+  const db = conn.sync
   const sqlite = db.$client
   const migrations = embeddedMigrations()
   const before = appliedCount(db)
@@ -44,7 +46,7 @@ export function runMigrations(db: DB): MigrationResult {
   return { applied: appliedCount(db) - before, total: migrations.length }
 }
 
-function appliedCount(db: DB): number {
+function appliedCount(db: SyncDb): number {
   const row = db.$client
     .query("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'")
     .get() as { n: number }

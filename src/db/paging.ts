@@ -1,7 +1,7 @@
 import { desc, sql, type AnyColumn, type SQL } from 'drizzle-orm'
 import type { SQLiteTable } from 'drizzle-orm/sqlite-core'
 import { AppError } from '../errors'
-import type { DB } from './client'
+import type { Db } from './connection'
 
 /**
  * Lists, newest first, paged by keyset: every list is ordered by `(created_at, id)` descending
@@ -40,9 +40,9 @@ export interface PageRequest {
 
 export interface PageSource<R> {
   /** Up to `limit` rows in list order, skipping `offset`, strictly after `after` when given. */
-  rows(limit: number, offset: number, after: Position | undefined): R[]
+  rows(limit: number, offset: number, after: Position | undefined): Promise<R[]>
   /** Matching rows, counted up to `cap` (a list without a total leaves this out). */
-  count?(cap: number): number
+  count?(cap: number): Promise<number>
   position(row: R): Position
 }
 
@@ -61,11 +61,11 @@ export interface Page<R> {
  * cursor, so a cursor is refused under other filters, for another caller or by another list
  * instead of silently paging something else).
  */
-export function readPage<R>(list: string, filters: unknown, req: PageRequest, src: PageSource<R>): Page<R> {
+export async function readPage<R>(list: string, filters: unknown, req: PageRequest, src: PageSource<R>): Promise<Page<R>> {
   const scope = scopeOf(list, filters)
   // An empty cursor is the first page (a script's loop often starts with `cursor=`).
   const cursor = req.cursor ? decodeCursor(req.cursor, list, scope, src.count !== undefined) : undefined
-  const rows = src.rows(req.limit + 1, req.offset, cursor?.after)
+  const rows = await src.rows(req.limit + 1, req.offset, cursor?.after)
   const more = rows.length > req.limit
   if (more) rows.length = req.limit
   let total: Total | undefined
@@ -74,7 +74,7 @@ export function readPage<R>(list: string, filters: unknown, req: PageRequest, sr
     // A page that ends the list knows how many there are, without counting.
     else if (!more && (rows.length > 0 || req.offset === 0)) total = { n: req.offset + rows.length, estimate: false }
     else {
-      const n = src.count(TOTAL_CAP + 1)
+      const n = await src.count(TOTAL_CAP + 1)
       total = n > TOTAL_CAP ? { n: TOTAL_CAP, estimate: true } : { n, estimate: false }
     }
   }
@@ -117,7 +117,7 @@ export const afterParams = (after: Position | undefined) => (after ? { afterT: a
  * `SELECT count(*) FROM (SELECT 1 FROM table WHERE … LIMIT :cap)`, prepared: it walks the same
  * index as the page and stops at the cap. Bound with the list's own parameters plus `cap`.
  */
-export function cappedCount(db: DB, table: SQLiteTable, where: SQL | undefined) {
+export function cappedCount(db: Db, table: SQLiteTable, where: SQL | undefined) {
   const matches = db.select({ one: sql<number>`1` }).from(table).where(where).limit(sql.placeholder('cap')).as('matches')
   return db.select({ n: sql<number>`count(*)` }).from(matches).prepare()
 }

@@ -1,14 +1,15 @@
 import { eq } from 'drizzle-orm'
 import { DecryptionError, type SecretBox } from '../crypto/secretbox'
-import type { DB } from './client'
+import type { Db } from './connection'
 import { settings } from './schema'
 
-export function getSetting(db: DB, key: string): string | undefined {
-  return db.select({ value: settings.value }).from(settings).where(eq(settings.key, key)).get()?.value
+export async function getSetting(db: Db, key: string): Promise<string | undefined> {
+  return (await db.select({ value: settings.value }).from(settings).where(eq(settings.key, key)).get())?.value
 }
 
-export function putSetting(db: DB, key: string, value: string, now: number): void {
-  db.insert(settings)
+export async function putSetting(db: Db, key: string, value: string, now: number): Promise<void> {
+  await db
+    .insert(settings)
     .values({ key, value, updatedAt: new Date(now) })
     .onConflictDoUpdate({ target: settings.key, set: { value, updatedAt: new Date(now) } })
     .run()
@@ -24,10 +25,10 @@ export class WrongKeyError extends Error {}
  * encrypted under another key is refused with a clear message instead of yielding garbage later.
  * A check value sealed under a previous key is re-sealed under the current one.
  */
-export function verifyEncryptionKey(db: DB, box: SecretBox, now: number): void {
-  const stored = getSetting(db, KEY_CHECK)
+export async function verifyEncryptionKey(db: Db, box: SecretBox, now: number): Promise<void> {
+  const stored = await getSetting(db, KEY_CHECK)
   if (stored === undefined) {
-    putSetting(db, KEY_CHECK, box.seal(KEY_CHECK_PLAIN, `settings.${KEY_CHECK}`), now)
+    await putSetting(db, KEY_CHECK, box.seal(KEY_CHECK_PLAIN, `settings.${KEY_CHECK}`), now)
     return
   }
   let plain: string
@@ -41,5 +42,17 @@ export function verifyEncryptionKey(db: DB, box: SecretBox, now: number): void {
     )
   }
   if (plain !== KEY_CHECK_PLAIN) throw new WrongKeyError('The encryption key check value is corrupt.')
-  if (box.isStale(stored)) putSetting(db, KEY_CHECK, box.seal(KEY_CHECK_PLAIN, `settings.${KEY_CHECK}`), now)
+  if (box.isStale(stored)) await putSetting(db, KEY_CHECK, box.seal(KEY_CHECK_PLAIN, `settings.${KEY_CHECK}`), now)
+}
+
+/** The setting that records which key a database is sealed under (backup and restore read it with plain SQL). */
+export const KEY_CHECK_SETTING = KEY_CHECK
+
+/** Whether `box` opens a database's key check value (read-only: nothing is re-sealed). */
+export function keyOpensCheck(box: SecretBox, stored: string): boolean {
+  try {
+    return box.open(stored, `settings.${KEY_CHECK}`) === KEY_CHECK_PLAIN
+  } catch {
+    return false
+  }
 }

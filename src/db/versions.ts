@@ -1,5 +1,5 @@
 import { eq, sql } from 'drizzle-orm'
-import type { DB } from './client'
+import type { Db } from './connection'
 import { prepared } from './prepared'
 import { settings } from './schema'
 
@@ -10,15 +10,16 @@ import { settings } from './schema'
  * Reading a version costs no statement while nothing was committed (the connection's row cache,
  * src/db/sqlite.ts).
  */
-export function readVersion(db: DB, scope: string): string {
-  const row = prepared(db, 'versions.read', () =>
+export async function readVersion(db: Db, scope: string): Promise<string> {
+  const row = await prepared(db, 'versions.read', () =>
     db.select({ value: settings.value }).from(settings).where(eq(settings.key, sql.placeholder('key'))).prepare(),
   ).get({ key: `version:${scope}` })
   return row?.value ?? '0'
 }
 
-export function bumpVersion(db: DB, scope: string, now: number): void {
-  db.insert(settings)
+export async function bumpVersion(db: Db, scope: string, now: number): Promise<void> {
+  await db
+    .insert(settings)
     .values({ key: `version:${scope}`, value: '1', updatedAt: new Date(now) })
     .onConflictDoUpdate({
       target: settings.key,

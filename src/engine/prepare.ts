@@ -1,6 +1,7 @@
 import { randomBase62 } from '../auth/random'
+import type { Clock } from '../clock'
+import type { Db } from '../db/connection'
 import type { Agent, Execution, Space } from '../db/schema'
-import type { Deps } from '../deps'
 import { newId } from '../ids'
 import type { ModelProviders, SelectedModel } from './providers'
 import { insertExecution } from './store'
@@ -42,12 +43,12 @@ export const newChatId = () => `chat_${randomBase62(20)}`
  * execution as pending. A conversation key: `sessionId`, else `chatId`, else a new one; the
  * other defaults to the same value.
  */
-export function createJob(deps: Deps, providers: ModelProviders, input: JobInput): Job {
+export async function createJob(deps: { db: Db; clock: Clock }, providers: ModelProviders, input: JobInput): Promise<Job> {
   const selected = providers.select(input.agent.model)
   const now = new Date(deps.clock.now())
   const sessionId = input.sessionId ?? input.chatId ?? newChatId()
   const chatId = input.chatId ?? sessionId
-  const execution = insertExecution(deps.db, {
+  const execution = await insertExecution(deps.db, {
     id: newId('exec'),
     organizationId: input.agent.organizationId,
     userId: input.userId,

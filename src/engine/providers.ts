@@ -16,7 +16,7 @@ export interface SelectedModel {
   model: LanguageModel
 }
 
-/** Resolves a model id to a provider client. Injected through Deps so tests may swap it. */
+/** Resolves a model id to a provider client (built by createRuntime from the config, or given to it). */
 export interface ModelProviders {
   select(modelId: string | null | undefined): SelectedModel
 }

@@ -1,11 +1,24 @@
 import { isStepCount, streamText, type ModelMessage } from 'ai'
 import type { Execution, ExecutionToolCall } from '../db/schema'
-import type { Deps } from '../deps'
+import type { Clock } from '../clock'
+import type { Config } from '../config'
+import type { Db } from '../db/connection'
+import type { Logger } from '../logger'
+import type { ModelProviders } from './providers'
 import type { Job } from './prepare'
 import { addLog, finishExecution, getExecutionRow, sessionHistory, updateExecution } from './store'
 import { buildTools, type RunChild } from './tools'
 
 export const DEFAULT_MAX_TURNS = 10
+
+/** What the engine works with; built once by createRuntime. */
+export interface EngineDeps {
+  db: Db
+  clock: Clock
+  log: Logger
+  config: Pick<Config, 'maxConcurrentExecutions' | 'maxDelegationDepth' | 'executionTimeoutMs'>
+  providers: ModelProviders
+}
 
 /** What a running execution tells its listeners (the SSE route renders these). */
 export type EngineEvent =
@@ -28,7 +41,7 @@ function providerMessage(e: unknown): string {
  * provider, events to `emit`, the outcome into the row. Never throws; returns the final row.
  */
 export async function runJob(
-  deps: Deps,
+  deps: EngineDeps,
   job: Job,
   ctrl: AbortController,
   emit: (e: EngineEvent) => void,
@@ -37,13 +50,13 @@ export async function runJob(
   const { db, clock, config } = deps
   const id = job.execution.id
   const startedAt = clock.now()
-  const started = finishExecution(db, id, { status: 'running', startedAt: new Date(startedAt), updatedAt: new Date(startedAt) })
-  if (!started) return getExecutionRow(db, id)! // cancelled while pending
-  addLog(db, id, startedAt, 'info', 'started', { provider: job.selected.provider, model: job.selected.modelId, delegationDepth: job.execution.delegationDepth })
+  const started = await finishExecution(db, id, { status: 'running', startedAt: new Date(startedAt), updatedAt: new Date(startedAt) })
+  if (!started) return (await getExecutionRow(db, id))! // cancelled while pending
+  await addLog(db, id, startedAt, 'info', 'started', { provider: job.selected.provider, model: job.selected.modelId, delegationDepth: job.execution.delegationDepth })
 
   const timer = setTimeout(() => ctrl.abort('timeout' satisfies AbortReason), config.executionTimeoutMs)
   const maxTurns = job.agent.maxTurns && job.agent.maxTurns > 0 ? job.agent.maxTurns : DEFAULT_MAX_TURNS
-  const history = sessionHistory(db, job.execution.organizationId, job.execution.userId, job.execution.sessionId, id)
+  const history = await sessionHistory(db, job.execution.organizationId, job.execution.userId, job.execution.sessionId, id)
   const messages: ModelMessage[] = [...history.map((m) => ({ role: m.role, content: m.content }) as ModelMessage), { role: 'user', content: job.execution.message }]
   const toolCalls: ExecutionToolCall[] = []
   const pendingCalls = new Map<string, { name: string; input: unknown }>()
@@ -77,14 +90,14 @@ export async function runJob(
           break
         case 'tool-call':
           pendingCalls.set(part.toolCallId, { name: part.toolName, input: part.input })
-          addLog(db, id, clock.now(), 'info', 'tool_call', { tool: part.toolName, toolCallId: part.toolCallId })
+          await addLog(db, id, clock.now(), 'info', 'tool_call', { tool: part.toolName, toolCallId: part.toolCallId })
           emit({ type: 'tool_start', id: part.toolCallId, name: part.toolName, input: part.input })
           break
         case 'tool-result':
         case 'tool-error': {
           const output = part.type === 'tool-result' ? part.output : `Error: ${providerMessage(part.error)}`
           toolCalls.push({ tool: part.toolName, arguments: part.input, result: output, timestamp: new Date(clock.now()).toISOString() })
-          addLog(db, id, clock.now(), part.type === 'tool-result' ? 'info' : 'warn', 'tool_result', { tool: part.toolName, toolCallId: part.toolCallId })
+          await addLog(db, id, clock.now(), part.type === 'tool-result' ? 'info' : 'warn', 'tool_result', { tool: part.toolName, toolCallId: part.toolCallId })
           emit({ type: 'tool_end', id: part.toolCallId, name: part.toolName, output })
           pendingCalls.delete(part.toolCallId)
           break
@@ -121,20 +134,20 @@ export async function runJob(
   const reason = ctrl.signal.aborted ? (ctrl.signal.reason as AbortReason) : undefined
   if (reason === 'cancel') {
     // cancel() already recorded the status; keep what was produced before it.
-    updateExecution(db, id, { ...base, completedAt: undefined, messages: [userMsg] })
+    await updateExecution(db, id, { ...base, completedAt: undefined, messages: [userMsg] })
   } else if (reason === 'timeout' || reason === 'shutdown' || ctrl.signal.aborted) {
     const msg = reason === 'timeout' ? `Execution timed out after ${config.executionTimeoutMs} ms` : 'Execution interrupted by server shutdown'
-    finishExecution(db, id, { ...base, status: 'failed', error: msg, errorCode: reason === 'timeout' ? 'gateway_timeout' : 'service_unavailable', messages: [userMsg] })
-    addLog(db, id, now, 'error', reason === 'timeout' ? 'timeout' : 'interrupted', { message: msg })
+    await finishExecution(db, id, { ...base, status: 'failed', error: msg, errorCode: reason === 'timeout' ? 'gateway_timeout' : 'service_unavailable', messages: [userMsg] })
+    await addLog(db, id, now, 'error', reason === 'timeout' ? 'timeout' : 'interrupted', { message: msg })
   } else if (error) {
     const msg = `Model provider error: ${providerMessage(error)}`
-    finishExecution(db, id, { ...base, status: 'failed', error: msg, errorCode: 'bad_gateway', messages: [userMsg] })
-    addLog(db, id, now, 'error', 'provider_error', { message: msg })
+    await finishExecution(db, id, { ...base, status: 'failed', error: msg, errorCode: 'bad_gateway', messages: [userMsg] })
+    await addLog(db, id, now, 'error', 'provider_error', { message: msg })
   } else {
-    if (lastFinish === 'tool-calls' && steps >= maxTurns) addLog(db, id, now, 'warn', 'max_turns_reached', { maxTurns })
+    if (lastFinish === 'tool-calls' && steps >= maxTurns) await addLog(db, id, now, 'warn', 'max_turns_reached', { maxTurns })
     const assistant = { role: 'assistant' as const, content: text, timestamp: new Date(now).toISOString() }
-    finishExecution(db, id, { ...base, status: 'completed', messages: [userMsg, assistant] })
-    addLog(db, id, now, 'info', 'completed', { steps, inputTokens, outputTokens })
+    await finishExecution(db, id, { ...base, status: 'completed', messages: [userMsg, assistant] })
+    await addLog(db, id, now, 'info', 'completed', { steps, inputTokens, outputTokens })
   }
-  return getExecutionRow(db, id)!
+  return (await getExecutionRow(db, id))!
 }

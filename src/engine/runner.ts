@@ -1,11 +1,12 @@
-import type { Execution } from '../db/schema'
-import type { Deps } from '../deps'
+import type { Agent, Execution, Space } from '../db/schema'
 import { AppError } from '../errors'
 import { delegableAgent } from '../modules/agents/access'
 import { createJob, type Job } from './prepare'
-import { configProviders, type ModelProviders } from './providers'
-import { runJob, type EngineEvent } from './run'
+import type { ModelProviders } from './providers'
+import { runJob, type EngineDeps, type EngineEvent } from './run'
 import { ACTIVE, addLog, descendantsOf, finishExecution, getExecutionRow } from './store'
+
+export type { EngineDeps } from './run'
 
 type Listener = (e: EngineEvent) => void
 
@@ -13,6 +14,40 @@ interface Queued {
   job: Job
   settle: (row: Execution) => void
 }
+
+/** A run to start: the agent (and space) already found visible to the user who starts it. */
+export interface StartInput {
+  agent: Agent
+  /** The space it runs in (its instructions join the system prompt). */
+  space: Space | null
+  /** Where it is recorded when `space` is null (a delegated child: its parent's space). */
+  spaceId?: string | null
+  message: string
+  /** Who starts it: the user of the request, or of the parent run for a delegation. */
+  userId: string
+  sessionId?: string
+  chatId?: string
+  /** The execution this one is recorded under: a delegation's parent, or the API's parentExecutionId. */
+  parent?: Execution | null
+  /** The depth asked for (TeamDay's delegationDepth); at least the parent's + 1. */
+  delegationDepth?: number
+}
+
+export interface StartOptions {
+  /** Receives the run's events from the start (subscribed before it can emit any). */
+  onEvent?: Listener
+  /** A delegation: runs at once inside its parent's slot (not queued), aborted with the parent. */
+  within?: AbortSignal
+}
+
+export interface Started {
+  /** The execution as recorded (pending). */
+  execution: Execution
+  /** Settles with the final row; never rejects. */
+  done: Promise<Execution>
+}
+
+const STOPPING = 'The server is shutting down and accepts no new executions; retry in a moment.'
 
 /**
  * Runs executions: at most `maxConcurrentExecutions` top-level runs at once (the rest wait as
@@ -31,24 +66,56 @@ export class Engine {
   /** How often running executions are checked for a cancel recorded by another instance. */
   static readonly CANCEL_POLL_MS = 250
 
-  constructor(private readonly deps: Deps) {
-    this.providers = deps.providers ?? configProviders(deps.config)
+  constructor(private readonly deps: EngineDeps) {
+    this.providers = deps.providers
   }
 
   get isStopping() {
     return this.stopping
   }
 
-  /** Queues a prepared top-level job; the promise settles with the final row (never rejects). */
-  submit(job: Job): Promise<Execution> {
-    if (this.stopping) throw new AppError('service_unavailable', 'The server is shutting down and accepts no new executions; retry in a moment.')
-    const p = new Promise<Execution>((settle) => {
+  /**
+   * The one way a run starts, from the API or from a delegation. In order: the delegation depth
+   * (422 past TEAMDAY_MAX_DELEGATION_DEPTH), shutdown (503: no new top-level runs), the model
+   * (501 before anything is stored); then the execution is recorded as pending and queued, or,
+   * for a delegation, run at once in its parent's slot.
+   */
+  async start(input: StartInput, opts: StartOptions = {}): Promise<Started> {
+    const { config } = this.deps
+    const parent = input.parent ?? null
+    const depth = Math.max(input.delegationDepth ?? 0, parent ? parent.delegationDepth + 1 : 0)
+    if (depth > config.maxDelegationDepth) {
+      throw new AppError('validation_failed', `Validation failed: delegationDepth ${depth} exceeds the maximum delegation depth (${config.maxDelegationDepth}, TEAMDAY_MAX_DELEGATION_DEPTH)`, {
+        details: [{ field: 'delegationDepth', message: `delegationDepth must be at most ${config.maxDelegationDepth}` }],
+      })
+    }
+    if (this.stopping && !opts.within) throw new AppError('service_unavailable', STOPPING)
+    const job = await createJob(this.deps, this.providers, {
+      agent: input.agent,
+      space: input.space,
+      spaceId: input.spaceId,
+      message: input.message,
+      userId: input.userId,
+      sessionId: input.sessionId,
+      chatId: input.chatId,
+      parentExecutionId: parent?.id ?? null,
+      rootExecutionId: parent ? (parent.rootExecutionId ?? parent.id) : null,
+      delegationDepth: depth,
+    })
+    const id = job.execution.id
+    if (opts.onEvent) this.subscribe(id, opts.onEvent)
+    if (opts.within) return { execution: job.execution, done: this.execute(job, opts.within) }
+    if (this.stopping) {
+      // Stopped while the row was written: it will never run.
+      return { execution: job.execution, done: this.failUnstarted(job) }
+    }
+    const done = new Promise<Execution>((settle) => {
       this.queue.push({ job, settle })
     })
-    this.done.set(job.execution.id, p)
-    p.then(() => this.done.delete(job.execution.id))
+    this.done.set(id, done)
+    done.then(() => this.done.delete(id))
     this.pump()
-    return p
+    return { execution: job.execution, done }
   }
 
   /** The final row of a job that is queued or running here, if any. */
@@ -90,7 +157,18 @@ export class Engine {
     }
   }
 
+  private async failUnstarted(job: Job): Promise<Execution> {
+    const id = job.execution.id
+    const now = this.deps.clock.now()
+    await finishExecution(this.deps.db, id, { status: 'failed', error: 'Execution interrupted by server shutdown', errorCode: 'service_unavailable', completedAt: new Date(now), updatedAt: new Date(now) })
+    const row = (await getExecutionRow(this.deps.db, id))!
+    this.emit(id, { type: 'done', execution: row })
+    this.listeners.delete(id)
+    return row
+  }
+
   private async execute(job: Job, parent?: AbortSignal): Promise<Execution> {
+    const { db, clock } = this.deps
     const id = job.execution.id
     const ctrl = new AbortController()
     const onParent = () => ctrl.abort(parent!.reason)
@@ -100,12 +178,12 @@ export class Engine {
     this.watchForCancels()
     let row: Execution
     try {
-      row = await runJob(this.deps, job, ctrl, (e) => this.emit(id, e), (p, agentId, message, signal) => this.runChild(p, agentId, message, signal ?? ctrl.signal))
+      row = await runJob(this.deps, job, ctrl, (e) => this.emit(id, e), (p, agentId, message, signal) => this.delegate(p, agentId, message, signal ?? ctrl.signal))
     } catch (e) {
       // runJob does not throw; this is the last guard against a stuck `running` row.
-      const now = this.deps.clock.now()
-      finishExecution(this.deps.db, id, { status: 'failed', error: `Internal error: ${(e as Error)?.message ?? e}`, errorCode: 'internal_error', completedAt: new Date(now), updatedAt: new Date(now) })
-      row = getExecutionRow(this.deps.db, id)!
+      const now = clock.now()
+      await finishExecution(db, id, { status: 'failed', error: `Internal error: ${(e as Error)?.message ?? e}`, errorCode: 'internal_error', completedAt: new Date(now), updatedAt: new Date(now) })
+      row = (await getExecutionRow(db, id))!
     } finally {
       parent?.removeEventListener('abort', onParent)
       this.running.delete(id)
@@ -116,40 +194,33 @@ export class Engine {
   }
 
   /** The `delegate` tool: a child execution at depth + 1, its result (or error) as the tool result. */
-  private async runChild(parent: Job, agentId: string, message: string, signal: AbortSignal): Promise<string> {
-    const { deps } = this
+  private async delegate(parent: Job, agentId: string, message: string, signal: AbortSignal): Promise<string> {
+    const { db, clock, config } = this.deps
     const p = parent.execution
-    const depth = p.delegationDepth + 1
-    if (depth > deps.config.maxDelegationDepth) {
-      addLog(deps.db, p.id, deps.clock.now(), 'warn', 'delegation_refused', { agentId, depth, max: deps.config.maxDelegationDepth })
-      return `Error: delegation refused: depth ${depth} exceeds TEAMDAY_MAX_DELEGATION_DEPTH (${deps.config.maxDelegationDepth}). Answer without delegating.`
-    }
     // Checked now, for the user who started the run: the sub-agent may have become private or
     // been archived since the parent listed it.
-    const agent = delegableAgent(deps.db, p, agentId)
+    const agent = await delegableAgent(db, p, agentId)
     if (!agent) {
-      addLog(deps.db, p.id, deps.clock.now(), 'warn', 'delegation_refused', { agentId, reason: 'not_visible' })
+      await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, reason: 'not_visible' })
       return `Error: sub-agent ${agentId} not found, archived, or not visible to the user who started this run.`
     }
-    let job: Job
+    let started: Started
     try {
-      job = createJob(deps, this.providers, {
-        agent,
-        space: null,
+      started = await this.start(
         // The child lives in its parent's space and so inherits its visibility (without its instructions).
-        spaceId: p.spaceId,
-        message,
-        userId: p.userId,
-        sessionId: `${p.sessionId}:${p.id}:${agentId}`,
-        parentExecutionId: p.id,
-        rootExecutionId: p.rootExecutionId ?? p.id,
-        delegationDepth: depth,
-      })
+        { agent, space: null, spaceId: p.spaceId, message, userId: p.userId, sessionId: `${p.sessionId}:${p.id}:${agentId}`, parent: p },
+        { within: signal },
+      )
     } catch (e) {
+      if (e instanceof AppError && e.code === 'validation_failed') {
+        const depth = p.delegationDepth + 1
+        await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, depth, max: config.maxDelegationDepth })
+        return `Error: delegation refused: depth ${depth} exceeds TEAMDAY_MAX_DELEGATION_DEPTH (${config.maxDelegationDepth}). Answer without delegating.`
+      }
       return `Error: ${(e as Error).message}`
     }
-    addLog(deps.db, p.id, deps.clock.now(), 'info', 'delegated', { childExecutionId: job.execution.id, agentId, depth })
-    const row = await this.execute(job, signal)
+    await addLog(db, p.id, clock.now(), 'info', 'delegated', { childExecutionId: started.execution.id, agentId, depth: started.execution.delegationDepth })
+    const row = await started.done
     if (row.status === 'completed') return row.result ?? ''
     return `Error: sub-agent execution ${row.id} ${row.status}: ${row.error ?? ''}`.trim()
   }
@@ -163,7 +234,7 @@ export class Engine {
    */
   private watchForCancels() {
     if (this.watcher !== null) return
-    this.watcher = setInterval(() => {
+    this.watcher = setInterval(async () => {
       if (this.running.size === 0) {
         clearInterval(this.watcher!)
         this.watcher = null
@@ -171,11 +242,11 @@ export class Engine {
       }
       try {
         for (const [id, ctrl] of this.running) {
-          if (!ctrl.signal.aborted && getExecutionRow(this.deps.db, id)?.status === 'cancelled') ctrl.abort('cancel')
+          if (!ctrl.signal.aborted && (await getExecutionRow(this.deps.db, id))?.status === 'cancelled') ctrl.abort('cancel')
         }
       } catch (e) {
         // e.g. the database is closing during shutdown: the next tick (or shutdown) settles it.
-        this.deps.logger.warn('cancel_check_failed', { error: e instanceof Error ? e.message : String(e) })
+        this.deps.log.warn('cancel_check_failed', { error: e instanceof Error ? e.message : String(e) })
       }
     }, Engine.CANCEL_POLL_MS)
     // Never what keeps a process alive.
@@ -186,27 +257,27 @@ export class Engine {
    * Cancels an execution and every active descendant: marks them cancelled at once, aborts
    * their provider requests, drops them from the queue. Returns the row.
    */
-  cancel(id: string): Execution | undefined {
+  async cancel(id: string): Promise<Execution | undefined> {
     const { db, clock } = this.deps
     const now = clock.now()
-    const ids = [id, ...descendantsOf(db, id).filter((d) => ACTIVE.includes(d.status)).map((d) => d.id)]
+    const ids = [id, ...(await descendantsOf(db, id)).filter((d) => ACTIVE.includes(d.status)).map((d) => d.id)]
     for (const x of ids) {
-      const row = getExecutionRow(db, x)
+      const row = await getExecutionRow(db, x)
       if (!row || !ACTIVE.includes(row.status)) continue
       const startedAt = row.startedAt?.getTime()
-      finishExecution(db, x, {
+      await finishExecution(db, x, {
         status: 'cancelled',
         error: 'Cancelled by request',
         completedAt: new Date(now),
         updatedAt: new Date(now),
         executionTime: startedAt !== undefined ? Math.max(0, now - startedAt) : null,
       })
-      addLog(db, x, now, 'warn', 'cancelled', x === id ? {} : { by: id })
+      await addLog(db, x, now, 'warn', 'cancelled', x === id ? {} : { by: id })
       this.running.get(x)?.abort('cancel')
       const qi = this.queue.findIndex((q) => q.job.execution.id === x)
       if (qi >= 0) {
         const [q] = this.queue.splice(qi, 1)
-        const final = getExecutionRow(db, x)!
+        const final = (await getExecutionRow(db, x))!
         this.emit(x, { type: 'done', execution: final })
         q!.settle(final)
       }
@@ -223,8 +294,8 @@ export class Engine {
     const { db, clock } = this.deps
     for (const q of this.queue.splice(0)) {
       const now = clock.now()
-      finishExecution(db, q.job.execution.id, { status: 'failed', error: 'Execution interrupted by server shutdown', errorCode: 'service_unavailable', completedAt: new Date(now), updatedAt: new Date(now) })
-      q.settle(getExecutionRow(db, q.job.execution.id)!)
+      await finishExecution(db, q.job.execution.id, { status: 'failed', error: 'Execution interrupted by server shutdown', errorCode: 'service_unavailable', completedAt: new Date(now), updatedAt: new Date(now) })
+      q.settle((await getExecutionRow(db, q.job.execution.id))!)
     }
     const all = () => Promise.allSettled([...this.done.values()])
     const timer = new Promise((r) => setTimeout(r, graceMs))
@@ -232,13 +303,4 @@ export class Engine {
     for (const c of this.running.values()) c.abort('shutdown')
     await Promise.race([all(), new Promise((r) => setTimeout(r, 2000))])
   }
-}
-
-const engines = new WeakMap<Deps, Engine>()
-
-/** The engine of an app (one per Deps object). */
-export function getEngine(deps: Deps): Engine {
-  let e = engines.get(deps)
-  if (!e) engines.set(deps, (e = new Engine(deps)))
-  return e
 }

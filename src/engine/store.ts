@@ -1,39 +1,39 @@
 import { and, asc, eq, inArray } from 'drizzle-orm'
-import type { DB } from '../db/client'
+import type { Db } from '../db/connection'
 import { executionLogs, executions, type Execution, type ExecutionMessage, type ExecutionStatus } from '../db/schema'
 
 /** Database access for the engine: execution rows and their event log. */
 
 export const ACTIVE: ExecutionStatus[] = ['pending', 'running']
 
-export function getExecutionRow(db: DB, id: string): Execution | undefined {
+export function getExecutionRow(db: Db, id: string): Promise<Execution | undefined> {
   return db.select().from(executions).where(eq(executions.id, id)).get()
 }
 
-export function insertExecution(db: DB, row: typeof executions.$inferInsert): Execution {
-  return db.insert(executions).values(row).returning().get()
+export async function insertExecution(db: Db, row: typeof executions.$inferInsert): Promise<Execution> {
+  return (await db.insert(executions).values(row).returning().get())!
 }
 
-export function updateExecution(db: DB, id: string, patch: Partial<typeof executions.$inferInsert>): Execution | undefined {
+export function updateExecution(db: Db, id: string, patch: Partial<typeof executions.$inferInsert>): Promise<Execution | undefined> {
   return db.update(executions).set(patch).where(eq(executions.id, id)).returning().get()
 }
 
 /** Sets a final status only while the row is still active: a cancel already recorded wins. */
-export function finishExecution(db: DB, id: string, patch: Partial<typeof executions.$inferInsert>): Execution | undefined {
+export function finishExecution(db: Db, id: string, patch: Partial<typeof executions.$inferInsert>): Promise<Execution | undefined> {
   return db.update(executions).set(patch).where(and(eq(executions.id, id), inArray(executions.status, ACTIVE))).returning().get()
 }
 
-export function addLog(db: DB, executionId: string, now: number, level: 'info' | 'warn' | 'error', event: string, data?: Record<string, unknown>) {
-  db.insert(executionLogs).values({ executionId, level, event, data: data ?? null, createdAt: new Date(now) }).run()
+export async function addLog(db: Db, executionId: string, now: number, level: 'info' | 'warn' | 'error', event: string, data?: Record<string, unknown>): Promise<void> {
+  await db.insert(executionLogs).values({ executionId, level, event, data: data ?? null, createdAt: new Date(now) }).run()
 }
 
-export function listLogs(db: DB, executionId: string) {
+export function listLogs(db: Db, executionId: string) {
   return db.select().from(executionLogs).where(eq(executionLogs.executionId, executionId)).orderBy(asc(executionLogs.id)).all()
 }
 
 /** Earlier turns of a session (same organization and user), oldest first, for the model. */
-export function sessionHistory(db: DB, organizationId: string, userId: string, sessionId: string, excludeId: string): ExecutionMessage[] {
-  const rows = db
+export async function sessionHistory(db: Db, organizationId: string, userId: string, sessionId: string, excludeId: string): Promise<ExecutionMessage[]> {
+  const rows = await db
     .select({ id: executions.id, messages: executions.messages, status: executions.status })
     .from(executions)
     .where(and(eq(executions.organizationId, organizationId), eq(executions.userId, userId), eq(executions.sessionId, sessionId), eq(executions.status, 'completed')))
@@ -43,17 +43,17 @@ export function sessionHistory(db: DB, organizationId: string, userId: string, s
 }
 
 /** Direct children of the given executions. */
-export function childrenOf(db: DB, parentIds: string[]): Execution[] {
+export async function childrenOf(db: Db, parentIds: string[]): Promise<Execution[]> {
   if (parentIds.length === 0) return []
   return db.select().from(executions).where(inArray(executions.parentExecutionId, parentIds)).orderBy(asc(executions.createdAt)).all()
 }
 
 /** Every descendant, breadth first. */
-export function descendantsOf(db: DB, id: string): Execution[] {
+export async function descendantsOf(db: Db, id: string): Promise<Execution[]> {
   const out: Execution[] = []
   let frontier = [id]
   for (let depth = 0; frontier.length > 0 && depth < 50; depth++) {
-    const kids = childrenOf(db, frontier)
+    const kids = await childrenOf(db, frontier)
     out.push(...kids)
     frontier = kids.map((k) => k.id)
   }
@@ -61,13 +61,13 @@ export function descendantsOf(db: DB, id: string): Execution[] {
 }
 
 /** Start-up: executions a crash left pending or running become failed. Returns how many. */
-export function failInterrupted(db: DB, now: number, reason = 'interrupted by server restart'): number {
-  const rows = db
+export async function failInterrupted(db: Db, now: number, reason = 'interrupted by server restart'): Promise<number> {
+  const rows = await db
     .update(executions)
     .set({ status: 'failed', error: reason, errorCode: 'service_unavailable', completedAt: new Date(now), updatedAt: new Date(now) })
     .where(inArray(executions.status, ACTIVE))
     .returning({ id: executions.id })
     .all()
-  for (const r of rows) addLog(db, r.id, now, 'error', 'interrupted', { reason })
+  for (const r of rows) await addLog(db, r.id, now, 'error', 'interrupted', { reason })
   return rows.length
 }

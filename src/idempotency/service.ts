@@ -1,6 +1,8 @@
 import { and, eq, lt } from 'drizzle-orm'
+import type { Clock } from '../clock'
+import type { SecretBox } from '../crypto/secretbox'
+import type { Db } from '../db/connection'
 import { idempotencyKeys } from '../db/schema'
-import type { Deps } from '../deps'
 import { AppError } from '../errors'
 import { newId } from '../ids'
 
@@ -46,100 +48,114 @@ export function requestHash(method: string, path: string, body: unknown): string
   return new Bun.CryptoHasher('sha256').update(`${method} ${path}\n${JSON.stringify(body ?? null)}`).digest('hex')
 }
 
-const lastPurge = new WeakMap<Deps['db'], number>()
-
-/** Deletes expired keys, at most once a minute per database (lazily, from begin). */
-export function purgeExpiredKeys(deps: Deps, force = false): void {
-  const now = deps.clock.now()
-  if (!force && now - (lastPurge.get(deps.db) ?? 0) < PURGE_EVERY_MS) return
-  lastPurge.set(deps.db, now)
-  deps.db.delete(idempotencyKeys).where(lt(idempotencyKeys.expiresAt, new Date(now))).run()
+/** What the key store works with (a service context has it all). */
+export interface KeyStoreDeps {
+  db: Db
+  box: SecretBox
+  clock: Clock
 }
 
-/**
- * Claims `key` for this token: a fresh key is stored as in progress ('new'); a completed one
- * with the same request is replayed; a different request with the same key → 409
- * idempotency_conflict; one still in progress → 409 idempotency_in_progress.
- */
-export function beginIdempotent(deps: Deps, req: IdempotentRequest): BeginResult {
-  validateIdempotencyKey(req.key)
-  purgeExpiredKeys(deps)
-  const now = deps.clock.now()
-  const t = idempotencyKeys
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const id = newId('idem')
-    const inserted = deps.db
-      .insert(t)
-      .values({
-        id,
-        tokenId: req.tokenId,
-        key: req.key,
-        method: req.method,
-        path: req.path,
-        requestHash: req.hash,
-        state: 'in_progress',
-        responseStatus: null,
-        responseBody: null,
-        responseHeaders: null,
-        createdAt: new Date(now),
-        expiresAt: new Date(now + IDEMPOTENCY_TTL_MS),
-      })
-      .onConflictDoNothing()
-      .returning({ id: t.id })
-      .get()
-    if (inserted) return { kind: 'new', id }
-    const existing = deps.db.select().from(t).where(and(eq(t.tokenId, req.tokenId), eq(t.key, req.key))).get()
-    if (!existing) continue
-    const stale = existing.state === 'in_progress' && existing.createdAt.getTime() < now - IN_PROGRESS_STALE_MS
-    if (existing.expiresAt.getTime() <= now || stale) {
-      deps.db.delete(t).where(eq(t.id, existing.id)).run()
-      continue
-    }
-    if (existing.requestHash !== req.hash) {
-      throw new AppError(
-        'idempotency_conflict',
-        `Idempotency-Key conflict: this key was already used with a different request (${existing.method} ${existing.path} or another body). Use a new key for a new request.`,
-      )
-    }
-    if (existing.state !== 'completed') {
-      throw new AppError('idempotency_in_progress', 'Idempotency-Key in use: a request with this key is still being processed. Retry after it finishes.')
-    }
-    const createdId = existing.responseHeaders?.[WITHHELD]
-    if (createdId !== undefined && existing.responseHeaders?.[WITHHELD_KIND] === 'stream') {
-      throw new AppError(
-        'idempotency_stream_started',
-        `Idempotency-Key already used: that request started execution ${createdId} as a stream, which is not run again or replayed. Read its status and result with GET /api/v1/executions/${createdId}.`,
-        { details: { executionId: createdId } },
-      )
-    }
-    if (createdId !== undefined) {
-      throw new AppError(
-        'idempotency_secret_withheld',
-        `Idempotency-Key already used: that request created ${createdId}, whose secret was shown only once and is not stored. Use it if you kept it; otherwise revoke ${createdId} and create a new one with a new key.`,
-        { details: { createdId } },
-      )
-    }
-    const body = existing.responseBody === null ? null : JSON.parse(deps.box.open(existing.responseBody, `idem:${existing.id}`))
-    return { kind: 'replay', status: existing.responseStatus ?? 200, body, headers: existing.responseHeaders ?? {} }
+/** The Idempotency-Key store of one app: stored responses, and when expired keys were last purged. */
+export class IdempotencyKeys {
+  private lastPurge = 0
+
+  constructor(private readonly deps: KeyStoreDeps) {}
+
+  /** Deletes expired keys, at most once a minute (lazily, from begin). */
+  async purgeExpired(force = false): Promise<void> {
+    const now = this.deps.clock.now()
+    if (!force && now - this.lastPurge < PURGE_EVERY_MS) return
+    this.lastPurge = now
+    await this.deps.db.delete(idempotencyKeys).where(lt(idempotencyKeys.expiresAt, new Date(now))).run()
   }
-  throw new AppError('idempotency_in_progress', 'Idempotency-Key in use: a request with this key is still being processed. Retry after it finishes.')
-}
 
-/**
- * Stores the first response, its body sealed with the server key. With `withheld` (a response
- * that held a secret, or a stream) no body is stored at all: only which object the request
- * created.
- */
-export function completeIdempotent(deps: Deps, id: string, status: number, body: unknown, headers: Record<string, string>, withheld?: { id: string; kind: WithheldKind }): void {
-  const sealed = withheld === undefined ? deps.box.seal(JSON.stringify(body ?? null), `idem:${id}`) : null
-  deps.db
-    .update(idempotencyKeys)
-    .set({ state: 'completed', responseStatus: status, responseBody: sealed, responseHeaders: withheld === undefined ? headers : { [WITHHELD]: withheld.id, [WITHHELD_KIND]: withheld.kind } })
-    .where(eq(idempotencyKeys.id, id))
-    .run()
-}
+  /**
+   * Claims `key` for this token: a fresh key is stored as in progress ('new'); a completed one
+   * with the same request is replayed; a different request with the same key → 409
+   * idempotency_conflict; one still in progress → 409 idempotency_in_progress.
+   */
+  async begin(req: IdempotentRequest): Promise<BeginResult> {
+    const { deps } = this
+    validateIdempotencyKey(req.key)
+    await this.purgeExpired()
+    const now = deps.clock.now()
+    const t = idempotencyKeys
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const id = newId('idem')
+      const inserted = await deps.db
+        .insert(t)
+        .values({
+          id,
+          tokenId: req.tokenId,
+          key: req.key,
+          method: req.method,
+          path: req.path,
+          requestHash: req.hash,
+          state: 'in_progress',
+          responseStatus: null,
+          responseBody: null,
+          responseHeaders: null,
+          createdAt: new Date(now),
+          expiresAt: new Date(now + IDEMPOTENCY_TTL_MS),
+        })
+        .onConflictDoNothing()
+        .returning({ id: t.id })
+        .get()
+      if (inserted) return { kind: 'new', id }
+      const existing = await deps.db.select().from(t).where(and(eq(t.tokenId, req.tokenId), eq(t.key, req.key))).get()
+      if (!existing) continue
+      const stale = existing.state === 'in_progress' && existing.createdAt.getTime() < now - IN_PROGRESS_STALE_MS
+      if (existing.expiresAt.getTime() <= now || stale) {
+        await deps.db.delete(t).where(eq(t.id, existing.id)).run()
+        continue
+      }
+      if (existing.requestHash !== req.hash) {
+        throw new AppError(
+          'idempotency_conflict',
+          `Idempotency-Key conflict: this key was already used with a different request (${existing.method} ${existing.path} or another body). Use a new key for a new request.`,
+        )
+      }
+      if (existing.state !== 'completed') {
+        throw new AppError('idempotency_in_progress', 'Idempotency-Key in use: a request with this key is still being processed. Retry after it finishes.')
+      }
+      const createdId = existing.responseHeaders?.[WITHHELD]
+      if (createdId !== undefined && existing.responseHeaders?.[WITHHELD_KIND] === 'stream') {
+        throw new AppError(
+          'idempotency_stream_started',
+          `Idempotency-Key already used: that request started execution ${createdId} as a stream, which is not run again or replayed. Read its status and result with GET /api/v1/executions/${createdId}.`,
+          { details: { executionId: createdId } },
+        )
+      }
+      if (createdId !== undefined) {
+        throw new AppError(
+          'idempotency_secret_withheld',
+          `Idempotency-Key already used: that request created ${createdId}, whose secret was shown only once and is not stored. Use it if you kept it; otherwise revoke ${createdId} and create a new one with a new key.`,
+          { details: { createdId } },
+        )
+      }
+      const body = existing.responseBody === null ? null : JSON.parse(deps.box.open(existing.responseBody, `idem:${existing.id}`))
+      return { kind: 'replay', status: existing.responseStatus ?? 200, body, headers: existing.responseHeaders ?? {} }
+    }
+    throw new AppError('idempotency_in_progress', 'Idempotency-Key in use: a request with this key is still being processed. Retry after it finishes.')
+  }
 
-/** Frees a key whose request failed, so the client may retry with it. */
-export function releaseIdempotent(deps: Deps, id: string): void {
-  deps.db.delete(idempotencyKeys).where(and(eq(idempotencyKeys.id, id), eq(idempotencyKeys.state, 'in_progress'))).run()
+  /**
+   * Stores the first response, its body sealed with the server key. With `withheld` (a response
+   * that held a secret, or a stream) no body is stored at all: only which object the request
+   * created.
+   */
+  async complete(id: string, status: number, body: unknown, headers: Record<string, string>, withheld?: { id: string; kind: WithheldKind }): Promise<void> {
+    const { deps } = this
+    const sealed = withheld === undefined ? deps.box.seal(JSON.stringify(body ?? null), `idem:${id}`) : null
+    await deps.db
+      .update(idempotencyKeys)
+      .set({ state: 'completed', responseStatus: status, responseBody: sealed, responseHeaders: withheld === undefined ? headers : { [WITHHELD]: withheld.id, [WITHHELD_KIND]: withheld.kind } })
+      .where(eq(idempotencyKeys.id, id))
+      .run()
+  }
+
+  /** Frees a key whose request failed, so the client may retry with it. */
+  async release(id: string): Promise<void> {
+    await this.deps.db.delete(idempotencyKeys).where(and(eq(idempotencyKeys.id, id), eq(idempotencyKeys.state, 'in_progress'))).run()
+  }
 }

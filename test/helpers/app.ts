@@ -1,11 +1,15 @@
 import { createApp } from '../../src/app'
+import { requestAuthorizer } from '../../src/auth/plugin'
+import { requestContexts } from '../../src/http/context'
 import { loadConfig, type Config } from '../../src/config'
+import { operatorContext, type Ctx } from '../../src/context'
 import { SecretBox } from '../../src/crypto/secretbox'
-import { openDatabase } from '../../src/db/client'
-import { runMigrations } from '../../src/db/migrate'
+import type { SyncDb } from '../../src/db/connection'
 import type { Role } from '../../src/db/schema'
-import type { Deps } from '../../src/deps'
+import type { ModelProviders } from '../../src/engine/providers'
 import { createLogger } from '../../src/logger'
+import type { RateLimitStore } from '../../src/ratelimit/store'
+import { createRuntime, type Runtime } from '../../src/runtime'
 import { createToken, type CreateTokenInput } from '../../src/modules/tokens/service'
 import { createUser } from '../../src/modules/users/service'
 
@@ -20,7 +24,12 @@ export class TestClock {
 
 export interface TestApp {
   app: ReturnType<typeof createApp>
-  deps: Deps
+  /** The app's runtime (src/runtime.ts): its own database, clock, engine, limiter. */
+  rt: Runtime
+  /** The same database, synchronous, for seeding and for looking at rows. */
+  db: SyncDb
+  /** A context acting as the operator (the admin CLI), for calling services directly. */
+  ctx: Ctx
   clock: TestClock
   logs: string[]
   /**
@@ -40,18 +49,16 @@ export interface Res {
 
 let seq = 0
 
-export function makeTestApp(opts: { dbPath?: string; config?: Partial<Config>; key?: Uint8Array } = {}): TestApp {
+export async function makeTestApp(opts: { dbPath?: string; config?: Partial<Config>; key?: Uint8Array; providers?: ModelProviders; rateLimitStore?: RateLimitStore } = {}): Promise<TestApp> {
   const clock = new TestClock()
   const logs: string[] = []
   const config = loadConfig({}, { dbPath: opts.dbPath ?? ':memory:', ...opts.config })
-  const db = openDatabase(config.dbPath)
-  runMigrations(db)
   const box = new SecretBox(opts.key ?? crypto.getRandomValues(new Uint8Array(32)))
+  const log = createLogger('debug', (l) => logs.push(l), clock.now)
+  const rt = await createRuntime(config, { clock, log, box, providers: opts.providers, rateLimitStore: opts.rateLimitStore })
   // Injected the way the server injects Bun's requestIP: the app asks for a request's peer.
   const peers = new WeakMap<Request, string>()
-  const peerAddress = (r: Request) => peers.get(r) ?? null
-  const deps: Deps = { db, box, clock, logger: createLogger('debug', (l) => logs.push(l), clock.now), config, peerAddress }
-  const app = createApp(deps)
+  const app = createApp(rt, { peerAddress: (r) => peers.get(r) ?? null })
   const req: TestApp['req'] = async (method, path, o = {}) => {
     const headers: Record<string, string> = { ...o.headers }
     if (o.token !== undefined) headers.authorization = `Bearer ${o.token}`
@@ -75,7 +82,7 @@ export function makeTestApp(opts: { dbPath?: string; config?: Partial<Config>; k
     }
     return { status: res.status, headers: res.headers, body: parsed, text }
   }
-  return { app, deps, clock, logs, req }
+  return { app, rt, db: rt.connection.sync, ctx: operatorContext(rt), clock, logs, req }
 }
 
 export interface Actor {
@@ -89,23 +96,28 @@ export interface Actor {
 }
 
 /** Factory: a user with a role in an organization (created when missing) and a fresh token. */
-export function makeActor(t: TestApp, o: { role?: Role; org?: string; email?: string; token?: Partial<CreateTokenInput> } = {}): Actor {
+export async function makeActor(t: TestApp, o: { role?: Role; org?: string; email?: string; token?: Partial<CreateTokenInput> } = {}): Promise<Actor> {
   const n = ++seq
   const orgSlug = o.org ?? 'acme'
   const email = o.email ?? `user${n}@example.com`
   const role = o.role ?? 'member'
   let r
   try {
-    r = createUser(t.deps.db, t.clock, { email, orgSlug, role })
+    r = await createUser(t.ctx, { email, orgSlug, role })
   } catch {
     throw new Error(`makeActor: ${email} already in ${orgSlug}`)
   }
-  const { token, row } = createToken(t.deps, { userId: r.user.id, organizationId: r.organization.id }, { name: `token ${n}`, ...o.token })
+  const { token, row } = await createToken(t.ctx, { userId: r.user.id, organizationId: r.organization.id }, { name: `token ${n}`, ...o.token })
   return { userId: r.user.id, email, organizationId: r.organization.id, orgSlug, role, token, tokenId: row.id }
 }
 
 /** Factory: another token for an existing actor. */
-export function makeToken(t: TestApp, actor: Actor, input: Partial<CreateTokenInput> = {}): { token: string; id: string } {
-  const { token, row } = createToken(t.deps, { userId: actor.userId, organizationId: actor.organizationId }, { name: `extra ${++seq}`, ...input })
+export async function makeToken(t: TestApp, actor: Actor, input: Partial<CreateTokenInput> = {}): Promise<{ token: string; id: string }> {
+  const { token, row } = await createToken(t.ctx, { userId: actor.userId, organizationId: actor.organizationId }, { name: `extra ${++seq}`, ...input })
   return { token, id: row.id }
+}
+
+/** The real authorizer on a test app's runtime (no rate limits), for tiny apps that test one plugin. */
+export function authorizerOf(t: TestApp) {
+  return requestAuthorizer({ contextOf: requestContexts(t.rt, () => null).of })
 }

@@ -11,7 +11,6 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect } from 'bun:test'
-import { closeDatabase } from '../../src/db/client'
 import type { Actor, TestApp } from './app'
 
 export const SENSITIVE = {
@@ -88,8 +87,8 @@ export interface AtRest {
 
 /** Checkpoints and closes the database, then reads every file in `dir` and the log lines. */
 export function readAtRest(t: TestApp, dir: string): AtRest {
-  t.deps.db.$client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
-  closeDatabase(t.deps.db)
+  t.db.$client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+  t.rt.close()
   const names = readdirSync(dir)
   const files = Buffer.concat(names.map((f) => readFileSync(join(dir, f)))).toString('latin1')
   return { files, logs: t.logs.join('\n') }

@@ -5,7 +5,6 @@
  * the provider double. `REQUESTS` holds one concrete request per route of the app; destructive
  * routes build a fresh fixture on each call.
  */
-import { getEngine } from '../../src/engine/runner'
 import { revokeById } from '../../src/modules/tokens/service'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './app'
 import { startProviderDouble, type ProviderDouble } from './providers'
@@ -53,13 +52,13 @@ export interface World {
 
 export async function makeWorld(): Promise<World> {
   const double = startProviderDouble()
-  const t = makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', maxConcurrentExecutions: 1000, maxTokensPerUser: 100_000, userRateLimit: null } })
+  const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', maxConcurrentExecutions: 1000, maxTokensPerUser: 100_000, userRateLimit: null } })
   const who: Record<Member, Actor> = {
-    adminA: makeActor(t, { role: 'admin', org: 'alpha' }),
-    memberA: makeActor(t, { role: 'member', org: 'alpha' }),
-    otherA: makeActor(t, { role: 'member', org: 'alpha' }),
-    viewerA: makeActor(t, { role: 'viewer', org: 'alpha' }),
-    memberB: makeActor(t, { role: 'member', org: 'beta' }),
+    adminA: await makeActor(t, { role: 'admin', org: 'alpha' }),
+    memberA: await makeActor(t, { role: 'member', org: 'alpha' }),
+    otherA: await makeActor(t, { role: 'member', org: 'alpha' }),
+    viewerA: await makeActor(t, { role: 'viewer', org: 'alpha' }),
+    memberB: await makeActor(t, { role: 'member', org: 'beta' }),
   }
   const idsOfA = new Set<string>([who.adminA.organizationId])
   for (const a of Object.values(who)) if (a.orgSlug === 'alpha') [a.tokenId, a.userId].forEach((id) => idsOfA.add(id))
@@ -81,10 +80,10 @@ export async function makeWorld(): Promise<World> {
     return mark(b.executionId as string, owner)
   }
 
-  const revoked = makeToken(t, who.memberA)
-  revokeById(t.deps.db, revoked.id, who.memberA.userId, t.clock.now(), 'manual')
+  const revoked = await makeToken(t, who.memberA)
+  await revokeById(t.ctx, revoked.id, who.memberA.userId, 'manual')
   t.clock.advance(-8 * DAY)
-  const expired = makeToken(t, who.memberA, { expiresInDays: 7 })
+  const expired = await makeToken(t, who.memberA, { expiresInDays: 7 })
   t.clock.advance(8 * DAY)
 
   const agentId = await newAgent()
@@ -120,7 +119,7 @@ export async function makeWorld(): Promise<World> {
       return who[c].token
     },
     async close() {
-      await getEngine(t.deps).shutdown(0)
+      await t.rt.engine.shutdown(0)
       double.stop()
     },
   }
@@ -147,9 +146,9 @@ export const REQUESTS: Record<string, (w: World, owner: Actor) => Promise<Req> |
   'GET /api/v1/tokens': () => ({ path: '/api/v1/tokens' }),
   'POST /api/v1/tokens': () => ({ path: '/api/v1/tokens', body: { name: 'matrix' } }),
   'GET /api/v1/tokens/self': () => ({ path: '/api/v1/tokens/self' }),
-  'POST /api/v1/tokens/:id/rotate': (w, owner) => ({ path: `/api/v1/tokens/${mark(w, makeToken(w.t, owner, { scopes: ['tokens:read'] }).id)}/rotate`, body: {} }),
+  'POST /api/v1/tokens/:id/rotate': async (w, owner) => ({ path: `/api/v1/tokens/${mark(w, (await makeToken(w.t, owner, { scopes: ['tokens:read'] })).id)}/rotate`, body: {} }),
   'GET /api/v1/tokens/:id': (w) => ({ path: `/api/v1/tokens/${w.who.memberA.tokenId}` }),
-  'DELETE /api/v1/tokens/:id': (w, owner) => ({ path: `/api/v1/tokens/${mark(w, makeToken(w.t, owner, { scopes: ['tokens:read'] }).id)}` }),
+  'DELETE /api/v1/tokens/:id': async (w, owner) => ({ path: `/api/v1/tokens/${mark(w, (await makeToken(w.t, owner, { scopes: ['tokens:read'] })).id)}` }),
 
   'GET /api/v1/agents': () => ({ path: '/api/v1/agents' }),
   'POST /api/v1/agents': () => ({ path: '/api/v1/agents', body: { name: 'M' } }),

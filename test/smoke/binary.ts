@@ -7,7 +7,7 @@
  * Prints one `ok - …` / `not ok - …` line per check, then `N passed, M failed`; exit 1 on failure.
  */
 import type { Subprocess } from 'bun'
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -155,7 +155,7 @@ const mode = (path: string) => (existsSync(path) ? (statSync(path).mode & 0o777)
 /** Scenario 1: CLI-created user and token, then the server with a non-empty database. */
 async function withCliUser() {
   const version = await runBin(['--version'])
-  check('--version exits 0 and prints "teamday X.Y.Z"', version.code === 0 && /^teamday \d+\.\d+\.\d+\s*$/.test(version.out), version)
+  check('--version exits 0 and prints "teamday X.Y.Z (commit C)" with the commit stamped in', version.code === 0 && /^teamday \d+\.\d+\.\d+ \(commit (?!unknown)[0-9a-f]{7,}(-dirty)?\)\s*$/.test(version.out), version)
 
   const user = await runBin(['users', 'create', '--email', 'ci@example.com', '--org', 'ci', '--role', 'admin', '--db', './d/t.db'])
   check('users create exits 0', user.code === 0 && user.out.includes('ci@example.com'), user)
@@ -304,6 +304,28 @@ async function developmentOnRequest() {
   }
 }
 
+/**
+ * Issue 13: the binary reads no .env (nor bunfig.toml) of the directory it runs in; `--env-file
+ * FILE` is the way, and variables set in the environment win over the file.
+ */
+async function noDotenv() {
+  const dir = join(workDir, 'envdir')
+  mkdirSync(dir)
+  writeFileSync(join(dir, '.env'), 'TEAMDAY_URL=http://dotenv.invalid\n')
+  writeFileSync(join(dir, 'bunfig.toml'), 'preload = ["./preload.ts"]\n')
+  writeFileSync(join(dir, 'preload.ts'), 'console.log("bunfig preload ran")\n')
+  writeFileSync(join(dir, 'vars'), '# comment\nexport TEAMDAY_URL="http://envfile.invalid"\n')
+  const run = async (args: string[]) => {
+    const p = Bun.spawn([join(workDir, 'teamday'), ...args], { cwd: dir, env: childEnv(), stdout: 'pipe', stderr: 'pipe', stdin: 'ignore' })
+    const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited])
+    return out + err
+  }
+  const plain = await run(['health', '--retries', '0'])
+  check('a .env and a bunfig.toml in the working directory are not read', plain.includes('http://localhost:3000') && !plain.includes('dotenv.invalid') && !plain.includes('preload ran'), plain)
+  const withFile = await run(['health', '--retries', '0', '--env-file', 'vars'])
+  check('--env-file FILE is read', withFile.includes('envfile.invalid'), withFile)
+}
+
 /** Scenario 2: first start on an empty data dir prints one admin token, once. */
 async function firstStart() {
   mkdirSync(join(workDir, 'e'), { mode: 0o700 })
@@ -353,6 +375,7 @@ async function main() {
     await withCliUser()
     await firstStart()
     await developmentOnRequest()
+    await noDotenv()
   } catch (e) {
     check('no unexpected error', false, e instanceof Error ? `${e.name}: ${e.message}` : String(e))
   }

@@ -10,9 +10,9 @@ export function list({ values, io }: Run<{ org?: string; type?: string; limit?: 
   const limitRaw = values.limit ?? '50'
   const limit = Number(limitRaw)
   if (!/^\d+$/.test(limitRaw) || limit < 1 || limit > 1000) throw new UsageError('--limit must be a whole number 1-1000')
-  return withRuntime(io, values.db, (rt) => {
-    const organizationId = values.org ? organizationIdBySlug(rt, values.org) : null
-    const { events, total, totalIsEstimate } = queryAuditEvents(rt, { organizationId, type: values.type, limit, offset: 0 })
+  return withRuntime(io, values.db, async (_rt, ctx) => {
+    const organizationId = values.org ? await organizationIdBySlug(ctx, values.org) : null
+    const { events, total, totalIsEstimate } = await queryAuditEvents(ctx, { organizationId, type: values.type, limit, offset: 0 })
     if (values.json) io.out(JSON.stringify({ events, total, totalIsEstimate }, null, 2))
     else if (events.length === 0) io.out('no audit events')
     else {

@@ -5,5 +5,5 @@ import type { Run } from '../spec'
 export function migrate({ values, io }: Run<{ db?: string }>): Promise<void> {
   return withRuntime(io, values.db, (rt) => {
     io.out(rt.migrationsApplied > 0 ? `applied ${rt.migrationsApplied} migration(s) to ${rt.config.dbPath}` : `${rt.config.dbPath} is up to date`)
-  })
+  }, { create: true })
 }

@@ -3,22 +3,15 @@ import type { Run } from '../spec'
 
 /** The OpenAPI document of this build, generated from the routes (no database file needed). */
 export async function openapiDocument(): Promise<unknown> {
-  const [{ loadConfig }, { createApp }, { SecretBox }, { openDatabase }, { runMigrations }, { systemClock }, { createLogger }] = await Promise.all([
-    import('../../config'),
-    import('../../app'),
-    import('../../crypto/secretbox'),
-    import('../../db/client'),
-    import('../../db/migrate'),
-    import('../../deps'),
-    import('../../logger'),
-  ])
-  const config = loadConfig({}, { dbPath: ':memory:' })
-  const db = openDatabase(':memory:')
-  runMigrations(db)
-  const app = createApp({ db, box: new SecretBox(crypto.getRandomValues(new Uint8Array(32))), clock: systemClock, logger: createLogger('silent'), config })
-  const res = await app.handle(new Request('http://localhost/swagger/json'))
-  db.$client.close()
-  return res.json()
+  const [{ loadConfig }, { createApp }, { createRuntime }, { createLogger }] = await Promise.all([import('../../config'), import('../../app'), import('../../runtime'), import('../../logger')])
+  // An in-memory database with an ephemeral key: nothing is read or written anywhere.
+  const rt = await createRuntime(loadConfig({}, { dbPath: ':memory:' }), { log: createLogger('silent') })
+  try {
+    const res = await createApp(rt).handle(new Request('http://localhost/swagger/json'))
+    return await res.json()
+  } finally {
+    rt.close()
+  }
 }
 
 /** `teamday openapi [--out FILE]`: the document on stdout, or written to FILE. */

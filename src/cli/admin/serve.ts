@@ -1,35 +1,36 @@
+import { resolve } from 'node:path'
 import { isProduction } from 'elysia/error'
 import { createApp } from '../../app'
-import { getEngine } from '../../engine/runner'
 import { failInterrupted } from '../../engine/store'
 import { parsePort } from '../../config'
+import { systemContext } from '../../context'
+import { describeKey } from '../../crypto/keys'
 import { bootstrapIfEmpty } from '../../modules/users/bootstrap'
-import { openRuntime } from '../../runtime'
+import { createRuntime } from '../../runtime'
 import { configFrom } from '../common'
 import type { Run } from '../spec'
 
 /** `teamday serve`: starts the server; resolves after SIGINT/SIGTERM and a graceful stop. */
-export async function serve({ values, io }: Run<{ host?: string; port?: string; db?: string }>, signals: NodeJS.Process = process): Promise<void> {
+export async function serve({ values, io }: Run<{ host?: string; port?: string; db?: string; 'reuse-port'?: boolean }>, signals: NodeJS.Process = process): Promise<void> {
   const config = configFrom(io, values.db, {
     ...(values.host ? { host: values.host } : {}),
     ...(values.port !== undefined ? { port: parsePort(values.port) } : {}),
   })
-  const rt = openRuntime(config)
-  const first = bootstrapIfEmpty(rt)
+  const rt = await createRuntime(config)
   // Executions a crash left pending or running can never finish: record them as failed.
-  const interrupted = failInterrupted(rt.db, rt.clock.now())
-  if (interrupted > 0) rt.logger.warn('executions_interrupted', { count: interrupted, reason: 'interrupted by server restart' })
+  const interrupted = await failInterrupted(rt.db, rt.clock.now())
+  if (interrupted > 0) rt.log.warn('executions_interrupted', { count: interrupted, reason: 'interrupted by server restart' })
   const app = createApp(rt)
-  // maxRequestBodySize is only the socket's hard guard: the app answers 413 with the JSON
-  // envelope for anything over maxBodyBytes (1 MiB) before reading it.
-  app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes * 16, development: false })
+  listen(app, config, values['reuse-port'] === true, rt.close)
   const port = app.server!.port
+  // After listening: a first start that cannot listen must not use up the one showing of the admin token.
+  const first = await bootstrapIfEmpty(systemContext(rt))
   // Elysia's own reading of NODE_ENV (see defaultToProductionMode): development mode is slow on bad input.
-  if (isProduction) rt.logger.info('http_mode', { mode: 'production' })
-  else rt.logger.warn('http_mode', { mode: 'development', note: 'NODE_ENV is not production: validation errors cost far more on large or nested bodies; leave NODE_ENV unset (or production) on a server' })
+  if (isProduction) rt.log.info('http_mode', { mode: 'production' })
+  else rt.log.warn('http_mode', { mode: 'development', note: 'NODE_ENV is not production: validation errors cost far more on large or nested bodies; leave NODE_ENV unset (or production) on a server' })
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
   const base = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`
-  io.out(`teamday ${config.version} listening on http://${config.host}:${port}  (database ${config.dbPath}, key from ${rt.keySource})`)
+  io.out(`teamday ${config.version} listening on http://${config.host}:${port}  (database ${resolve(config.dbPath)}, ${describeKey(rt.keySource, config.keyFile)})`)
   io.out(`API docs: ${base}/swagger`)
   if (first) {
     io.out(
@@ -53,18 +54,42 @@ export async function serve({ values, io }: Run<{ host?: string; port?: string; 
     const stop = async (sig: string) => {
       if (stopping) return
       stopping = true
-      rt.logger.info('shutting_down', { signal: sig })
+      rt.log.info('shutting_down', { signal: sig })
       try {
         // Running executions get up to 10 s to finish, then fail "interrupted by server shutdown".
-        await getEngine(rt).shutdown(10_000)
+        await rt.engine.shutdown(10_000)
         await app.stop() // stops accepting, lets in-flight requests finish
       } finally {
         rt.close()
         resolve()
       }
     }
-    signals.once('SIGINT', () => void stop('SIGINT'))
-    signals.once('SIGTERM', () => void stop('SIGTERM'))
+    // `on`, not `once`: Ctrl-C under `npm start` delivers SIGINT twice (the terminal's to the
+    // process group, and npm's forwarded copy); a second one must not kill the graceful stop.
+    const onInt = () => void stop('SIGINT')
+    const onTerm = () => void stop('SIGTERM')
+    signals.on('SIGINT', onInt)
+    signals.on('SIGTERM', onTerm)
   })
   io.out('teamday stopped')
+}
+
+/**
+ * Listens, or fails naming the port. Elysia asks Bun for SO_REUSEPORT by default, with which a
+ * second server on a port in use starts anyway and the kernel splits the connections between
+ * the two (each with its own database): here sharing a port is an explicit choice.
+ */
+function listen(app: ReturnType<typeof createApp>, config: { host: string; port: number; maxBodyBytes: number }, reusePort: boolean, close: () => void): void {
+  try {
+    // maxRequestBodySize is only the socket's hard guard: the app answers 413 with the JSON
+    // envelope for anything over maxBodyBytes (1 MiB) before reading it.
+    app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes * 16, development: false, reusePort })
+  } catch (e) {
+    close()
+    if ((e as { code?: string }).code !== 'EADDRINUSE') throw e
+    throw new Error(
+      `port ${config.port} is already in use on ${config.host} (another teamday, or another program): stop it, or choose another --port (PORT). ` +
+        '--reuse-port shares a port between teamday processes on the same database only.',
+    )
+  }
 }

@@ -1,9 +1,9 @@
-import { recordAuditEvent } from '../../modules/audit/service'
+import { recordAudit } from '../../audit/log'
 import { auditTokenCreated } from '../../modules/tokens/lifecycle'
 import { createToken, findTokenById, listTokensOfUser, revokeById } from '../../modules/tokens/service'
 import { listMemberships, requireOrganization, requireUser } from '../../modules/users/service'
 import { AppError } from '../../errors'
-import { table, UsageError, withRuntime } from '../common'
+import { table, tokenRows, UsageError, withRuntime } from '../common'
 import type { Run } from '../spec'
 
 /**
@@ -19,12 +19,12 @@ export function create({ values, io }: Run<{ email?: string; org?: string; name?
   const days = daysRaw === undefined ? undefined : Number(daysRaw)
   if (daysRaw !== undefined && (!/^\d+$/.test(daysRaw) || !Number.isInteger(days))) throw new UsageError('--expires-in-days must be a whole number of days (7-365)')
   const scopes = values.scopes === undefined ? undefined : values.scopes.split(',').map((s) => s.trim()).filter(Boolean)
-  return withRuntime(io, values.db, (rt) => {
-    const user = requireUser(rt.db, email)
-    const orgs = listMemberships(rt.db, user.id)
+  return withRuntime(io, values.db, async (_rt, ctx) => {
+    const user = await requireUser(ctx, email)
+    const orgs = await listMemberships(ctx, user.id)
     let orgId: string
     if (values.org) {
-      const org = requireOrganization(rt.db, values.org)
+      const org = await requireOrganization(ctx, values.org)
       if (!orgs.some((m) => m.organization.id === org.id)) throw new AppError('not_found', `${user.email} is not a member of ${org.slug}`)
       orgId = org.id
     } else if (orgs.length === 1) {
@@ -34,31 +34,31 @@ export function create({ values, io }: Run<{ email?: string; org?: string; name?
     } else {
       throw new UsageError(`${user.email} belongs to several organizations (${orgs.map((m) => m.organization.slug).join(', ')}); pass --org`)
     }
-    const { token, row } = createToken(rt, { userId: user.id, organizationId: orgId }, { name, expiresInDays: days, scopes })
-    auditTokenCreated(rt, row, { organizationId: orgId, source: 'cli' })
+    const { token, row } = await createToken(ctx, { userId: user.id, organizationId: orgId }, { name, expiresInDays: days, scopes })
+    await auditTokenCreated(ctx, row)
     io.out(token)
   })
 }
 
 export function list({ values, io }: Run<{ email?: string; json?: boolean; db?: string }>): Promise<void> {
   const email = values.email!
-  return withRuntime(io, values.db, (rt) => {
-    const user = requireUser(rt.db, email)
-    const tokens = listTokensOfUser(rt, user.id, user.email)
+  return withRuntime(io, values.db, async (_rt, ctx) => {
+    const user = await requireUser(ctx, email)
+    const tokens = await listTokensOfUser(ctx, user.id, user.email)
     if (values.json) io.out(JSON.stringify({ tokens, total: tokens.length }, null, 2))
     else if (tokens.length === 0) io.out(`${user.email} has no tokens`)
-    else io.out(table(tokens as any, ['id', 'name', 'maskedToken', 'status', 'organizationId', 'createdAt', 'expiresAt', 'lastUsedAt', 'lastUsedIp']))
+    else io.out(table(tokenRows(tokens) as any, ['id', 'name', 'maskedToken', 'status', 'organizationId', 'createdAt', 'expiresAt', 'revokedAt', 'lastUsedAt', 'lastUsedIp']))
   })
 }
 
 export function revoke({ values, positionals, io }: Run<{ db?: string }>): Promise<void> {
   const id = positionals[0]!
-  return withRuntime(io, values.db, (rt) => {
-    const existing = findTokenById(rt.db, id)
+  return withRuntime(io, values.db, async (_rt, ctx) => {
+    const existing = await findTokenById(ctx, id)
     if (!existing) throw new AppError('not_found', `Token ${id} not found`)
-    const revoked = revokeById(rt.db, id, 'cli', rt.clock.now(), 'admin_cli')
+    const revoked = await revokeById(ctx, id, 'cli', 'admin_cli')
     if (revoked) {
-      recordAuditEvent(rt, { type: 'token.revoked', organizationId: revoked.organizationId, source: 'cli', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'admin_cli' } })
+      await recordAudit(ctx, { type: 'token.revoked', organizationId: revoked.organizationId, tokenId: id, targetType: 'token', targetId: id, details: { reason: 'admin_cli' } })
     }
     if (revoked) io.out(`revoked token ${id}; requests using it are refused from now on`)
     else io.out(`token ${id} was already revoked at ${existing.revokedAt!.toISOString()}`)

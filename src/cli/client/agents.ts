@@ -76,8 +76,8 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
       else if (ev.event === 'error') failure = `${data?.message ?? 'the execution failed'}${data?.executionId ? ` (execution ${data.executionId})` : ''}`
     }
     if (!values.json && !last.endsWith('\n')) writeRaw(io, '\n')
-    if (failure) throw new ClientError('failed', failure)
-    if (!finished) throw new ClientError('server', `the stream ended before the execution finished (execution ${res.headers.get('x-execution-id') ?? '?'}); see teamday executions get ID`)
+    if (failure) throw new ClientError('failed', failure, undefined, undefined, 'execution_failed')
+    if (!finished) throw new ClientError('server', `the stream ended before the execution finished (execution ${res.headers.get('x-execution-id') ?? '?'}); see teamday executions get ID`, undefined, undefined, 'stream_ended')
     return
   }
 

@@ -1,13 +1,12 @@
 import { loadClientConfig } from '../../client/config'
 import { ApiClient } from '../../client/http'
-import { processIo, table, UsageError, type ClientIo, type Io } from '../common'
+import { table, UsageError, type ClientIo, type Io } from '../common'
 import type { ClientValues, Run } from '../spec'
 
 export type { ClientIo } from '../common'
 
 export function writeRaw(io: ClientIo, text: string): void {
   if (io.write) io.write(text)
-  else if (io === processIo) process.stdout.write(text)
   else io.out(text)
 }
 

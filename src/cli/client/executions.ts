@@ -7,7 +7,13 @@ import { details, intFlag, makeClient, output, rows } from './common'
 /** `teamday executions …` over HTTP (options and usage: src/cli/registry.ts). */
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled'])
-const COLUMNS = ['id', 'agentName', 'status', 'createdAt', 'executionTime', 'message']
+const COLUMNS = ['id', 'agentName', 'status', 'createdAt', 'duration', 'message']
+
+/** executionTime is in milliseconds; the table says so in its unit. */
+function duration(ms: unknown): string | null {
+  if (typeof ms !== 'number') return null
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`
+}
 export const enc = encodeURIComponent
 
 /** Polls GET /executions/{id} until it ends; exit 1 when it failed or was cancelled. */
@@ -17,10 +23,13 @@ export async function waitForExecution(io: Io, client: ApiClient, id: string, js
     const r = await client.request('GET', `/api/v1/executions/${enc(id)}`)
     const ex = r.body.execution
     if (TERMINAL.has(ex.status)) {
-      if (json) io.out(JSON.stringify(r.body, null, 2))
-      else if (ex.status === 'completed') io.out(ex.result ?? '')
-      if (ex.status === 'completed') return
-      throw new ClientError('failed', `execution ${ex.id} ${ex.status}${ex.error ? `: ${ex.error}` : ''}`)
+      if (ex.status === 'completed') {
+        io.out(json ? JSON.stringify(r.body, null, 2) : (ex.result ?? ''))
+        return
+      }
+      // With --json the error object (printed by the guard) carries the execution.
+      const message = `execution ${ex.id} ${ex.status}${ex.error ? `: ${ex.error}` : ''}`
+      throw new ClientError('failed', message, undefined, { error: true, code: `execution_${ex.status}`, message, execution: ex }, `execution_${ex.status}`)
     }
     await sleep(delay)
     delay = Math.min(5_000, Math.round(delay * 1.5))
@@ -31,14 +40,14 @@ export async function list({ values, io }: Run<ClientValues & { agent?: string; 
   const client = makeClient(io, values)
   const query = { agentId: values.agent, status: values.status, spaceId: values.space, since: values.since, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
   const r = await client.request<any[]>('GET', '/api/v1/executions', { query })
-  output(io, values.json, r.body, () => rows(r.body, COLUMNS, 'no executions'))
+  output(io, values.json, r.body, () => rows(r.body.map((e: any) => ({ ...e, duration: duration(e.executionTime) })), COLUMNS, 'no executions'))
 }
 
 export async function get({ values, positionals, io }: Run<ClientValues>): Promise<void> {
   const client = makeClient(io, values)
   const r = await client.request('GET', `/api/v1/executions/${enc(positionals[0]!)}`)
   const ex = r.body.execution
-  output(io, values.json, r.body, () => details(ex, ['id', 'agentId', 'agentName', 'status', 'spaceId', 'sessionId', 'message', 'result', 'error', 'model', 'provider', 'parentExecutionId', 'createdAt', 'startedAt', 'completedAt', 'executionTime', 'tokensInput', 'tokensOutput']))
+  output(io, values.json, r.body, () => details({ ...ex, duration: duration(ex.executionTime) }, ['id', 'agentId', 'agentName', 'status', 'spaceId', 'sessionId', 'message', 'result', 'error', 'model', 'provider', 'parentExecutionId', 'createdAt', 'startedAt', 'completedAt', 'duration', 'tokensInput', 'tokensOutput']))
 }
 
 export async function tree({ values, positionals, io }: Run<ClientValues>): Promise<void> {

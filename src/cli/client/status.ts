@@ -1,4 +1,4 @@
-import { ClientError } from '../../client/errors'
+import { notTeamday } from '../../client/errors'
 import type { ClientValues, Run } from '../spec'
 import { details, makeClient, output } from './common'
 
@@ -13,6 +13,6 @@ export async function whoami({ values, io }: Run<ClientValues>): Promise<void> {
 export async function health({ values, io }: Run<ClientValues>): Promise<void> {
   const client = makeClient(io, values)
   const r = await client.request('GET', '/api/health', { auth: false, timeoutMs: 5_000 })
-  if (r.body?.status !== 'ok') throw new ClientError('server', `${client.opts.baseUrl} answered ${r.text.slice(0, 200)}`)
+  if (r.body?.status !== 'ok') throw notTeamday(client.opts.baseUrl, r.status, `with ${r.text.slice(0, 200)}`)
   output(io, values.json, r.body, () => `ok: teamday ${r.body.version} at ${client.opts.baseUrl}`)
 }

@@ -1,3 +1,4 @@
+import { tokenRows } from '../common'
 import type { ClientValues, Run } from '../spec'
 import { compact, intFlag, listFlag, makeClient, output, rows } from './common'
 import { enc } from './executions'
@@ -7,13 +8,13 @@ import { enc } from './executions'
  * or --db (options and usage: src/cli/registry.ts; admin mode: src/cli/admin/tokens.ts).
  */
 
-const COLUMNS = ['id', 'name', 'maskedToken', 'status', 'scopes', 'createdAt', 'expiresAt', 'lastUsedAt']
+const COLUMNS = ['id', 'name', 'maskedToken', 'status', 'scopes', 'createdAt', 'expiresAt', 'revokedAt', 'lastUsedAt']
 
 export async function list({ values, io }: Run<ClientValues & { all?: boolean; status?: string; limit?: string; offset?: string }>): Promise<void> {
   const client = makeClient(io, values)
   const query = { all: values.all ? 'true' : undefined, status: values.status, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
   const r = await client.request('GET', '/api/v1/tokens', { query })
-  output(io, values.json, r.body, () => rows(r.body.tokens, values.all ? [...COLUMNS, 'userEmail'] : COLUMNS, 'no tokens'))
+  output(io, values.json, r.body, () => rows(tokenRows(r.body.tokens), values.all ? [...COLUMNS, 'userEmail'] : COLUMNS, 'no tokens'))
 }
 
 export async function create({ values, io }: Run<ClientValues & { name?: string; 'expires-in-days'?: string; scopes?: string }>): Promise<void> {

@@ -1,6 +1,6 @@
 import { and, eq, ne, or, sql, type SQL } from 'drizzle-orm'
 import { isOrgAdmin } from '../../auth/roles'
-import type { DB } from '../../db/client'
+import type { Db } from '../../db/connection'
 import { agents, memberships, type Agent } from '../../db/schema'
 import type { Viewer } from '../viewer'
 
@@ -37,13 +37,13 @@ export function visibleAgentsSql(admin: boolean): SQL | undefined {
  * started the run with their current role: the owner of a sub-agent may have made it private or
  * archived it since it was listed, or the user may have left the organization.
  */
-export function delegableAgent(db: DB, run: { organizationId: string; userId: string }, id: string): Agent | undefined {
-  const m = db
+export async function delegableAgent(db: Db, run: { organizationId: string; userId: string }, id: string): Promise<Agent | undefined> {
+  const m = await db
     .select({ role: memberships.role })
     .from(memberships)
     .where(and(eq(memberships.organizationId, run.organizationId), eq(memberships.userId, run.userId)))
     .get()
   if (!m) return undefined
-  const a = db.select().from(agents).where(and(eq(agents.id, id), eq(agents.organizationId, run.organizationId))).get()
+  const a = await db.select().from(agents).where(and(eq(agents.id, id), eq(agents.organizationId, run.organizationId))).get()
   return a && canUseAgent({ ...run, role: m.role }, a) ? a : undefined
 }

@@ -2,7 +2,8 @@ import { and, eq, sql } from 'drizzle-orm'
 import { afterParams, beforeCursor, cappedCount, listPage, newestFirst, readPage, type ListPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents } from '../../db/schema'
-import type { Deps } from '../../deps'
+import type { Ctx } from '../../context'
+import type { Db } from '../../db/connection'
 import type { PublicAgent } from './model'
 
 /** The public agent directory (GET /api/public/agents): no principal, every organization. */
@@ -10,11 +11,11 @@ import type { PublicAgent } from './model'
 /** One directory entry: the response schema is the one source of this shape. */
 export type DirectoryAgent = typeof PublicAgent.static
 
-function statements(deps: Deps) {
+function statements(db: Db) {
   const a = agents
   const where = and(eq(a.visibility, 'public'), eq(a.archived, false))
   const page = (after: boolean) =>
-    deps.db
+    db
       .select({ id: a.id, name: a.name, slug: a.slug, description: a.description, role: a.role, category: a.category, createdAt: a.createdAt })
       .from(a)
       .where(and(where, after ? beforeCursor(a.createdAt, a.id) : undefined))
@@ -22,15 +23,15 @@ function statements(deps: Deps) {
       .limit(sql.placeholder('limit'))
       .offset(sql.placeholder('offset'))
       .prepare()
-  return { first: page(false), after: page(true), count: cappedCount(deps.db, a, where) }
+  return { first: page(false), after: page(true), count: cappedCount(db, a, where) }
 }
 
 /** Public, non-archived agents of every organization on this server, newest first. */
-export function listPublicAgents(deps: Deps, opts: { limit: number; offset: number; cursor?: string }): { data: DirectoryAgent[] } & ListPage {
-  const q = prepared(deps.db, 'agents.publicList', () => statements(deps))
-  const page = readPage('public-agents', {}, opts, {
+export async function listPublicAgents(ctx: Ctx, opts: { limit: number; offset: number; cursor?: string }): Promise<{ data: DirectoryAgent[] } & ListPage> {
+  const q = prepared(ctx.db, 'agents.publicList', () => statements(ctx.db))
+  const page = await readPage('public-agents', {}, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...afterParams(after), limit, offset }),
-    count: (cap) => q.count.get({ cap })?.n ?? 0,
+    count: async (cap) => (await q.count.get({ cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })
   return { data: page.rows.map(({ createdAt: _, ...agent }) => agent), ...listPage(page) }

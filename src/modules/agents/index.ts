@@ -1,6 +1,5 @@
 import { Elysia } from 'elysia'
-import type { authPlugin } from '../../auth/plugin'
-import type { Deps } from '../../deps'
+import type { RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, sharedModels } from '../shared-models'
 import { agentModels, AgentIdParams, CreateAgentBody, ListAgentsQuery, UpdateAgentBody } from './model'
 import { agentsVersionScope, archiveAgent, createAgent, getAgent, listAgents, updateAgent } from './service'
@@ -12,14 +11,16 @@ import { badCursor, listModels } from '../list-models'
 
 const writeErrors = { ...authErrors, ...bodyErrors, 403: 'AgentForbidden', 422: 'AgentBodyInvalid' } as const
 
-export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
+export function agentsModule({ auth, ctx }: RouteKit) {
+  // Serialized agent lists of this app (see the GET below).
   const listCache = new ResponseCache()
   return new Elysia({ prefix: '/agents', tags: ['Agents'] })
     .use(auth)
     .model({ ...sharedModels, ...listModels, ...agentModels })
     .get(
       '',
-      ({ principal, query, set }) => {
+      async ({ principal, query, request, set }) => {
+        const c = ctx(principal, request, set)
         const opts = {
           includeArchived: boolParam(query.archived),
           visibility: query.visibility,
@@ -29,21 +30,22 @@ export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
           offset: intParam(query.offset, 0),
           cursor: query.cursor,
         }
-        const build = () => {
-          const { agents, ...page } = listAgents(deps, principal, opts)
+        const build = async () => {
+          const { agents, ...page } = await listAgents(c, opts)
           return { success: true as const, agents, characters: agents, ...page }
         }
-        if (!deps.config.cache) return build()
+        if (!c.config.cache) return build()
         // The list is served from memory while the organization's agents are unchanged (the
         // version lives in the database, so every instance sees a write on its next request).
         // What a caller sees depends on admin-or-not and, for non-admins, on who they are.
         const key = [
-          readVersion(deps.db, agentsVersionScope(principal.organizationId)),
+          await readVersion(c.db, agentsVersionScope(principal.organizationId)),
           principal.organizationId,
           isOrgAdmin(principal.role) ? '*' : principal.userId,
           JSON.stringify(opts),
         ].join('|')
-        return cachedJson(listCache, key, set, build)
+        // A Response (the cached bytes): Elysia sends it as it is.
+        return cachedJson(listCache, key, set, build) as any
       },
       {
         auth: 'agents:read',
@@ -58,8 +60,8 @@ export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
     )
     .post(
       '',
-      ({ principal, body, set }) => {
-        const agent = createAgent(deps, principal, body)
+      async ({ principal, body, request, set }) => {
+        const agent = await createAgent(ctx(principal, request, set), body)
         set.status = 201
         return { success: true as const, id: agent.id, name: agent.name, status: 'active' as const, chatUrl: `/agents/${agent.id}/chat`, agent }
       },
@@ -74,8 +76,8 @@ export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
         },
       },
     )
-    .get('/:id', ({ principal, params }) => {
-      const agent = getAgent(deps, principal, params.id)
+    .get('/:id', async ({ principal, params, request, set }) => {
+      const agent = await getAgent(ctx(principal, request, set), params.id)
       return { success: true as const, agent, character: agent }
     }, {
       auth: 'agents:read',
@@ -88,7 +90,7 @@ export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
     })
     .patch(
       '/:id',
-      ({ principal, params, body }) => ({ success: true as const, agent: updateAgent(deps, principal, params.id, body) }),
+      async ({ principal, params, body, request, set }) => ({ success: true as const, agent: await updateAgent(ctx(principal, request, set), params.id, body) }),
       {
         auth: 'agents:write',
         params: AgentIdParams,
@@ -103,8 +105,8 @@ export function agentsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
     )
     .delete(
       '/:id',
-      ({ principal, params }) => {
-        archiveAgent(deps, principal, params.id)
+      async ({ principal, params, request, set }) => {
+        await archiveAgent(ctx(principal, request, set), params.id)
         return { success: true as const }
       },
       {

@@ -1,5 +1,6 @@
 import { Elysia } from 'elysia'
-import type { Deps } from '../../deps'
+import type { Config } from '../../config'
+import type { RequestContexts } from '../../http/context'
 import { errorResponse, named } from '../shared-models'
 import { PublicAgentsQuery, publicAgentModels } from './model'
 import { listPublicAgents } from './directory'
@@ -11,14 +12,15 @@ const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a q
 ])
 
 /** GET /api/public/agents: the public agent directory of this server. No authentication. */
-export function publicAgentsModule(deps: Deps) {
+export function publicAgentsModule(config: Pick<Config, 'version'>, contexts: RequestContexts) {
   return new Elysia({ prefix: '/api/public', tags: ['Public'] })
     .model({ ...listModels, ...publicAgentModels, ...named({ PublicQueryInvalid: badQuery }) })
     .get(
     '/agents',
-    ({ query }) => {
-      const { data, ...page } = listPublicAgents(deps, { limit: intParam(query.limit, 50), offset: intParam(query.offset, 0), cursor: query.cursor })
-      return { data, meta: { timestamp: new Date(deps.clock.now()).toISOString(), version: deps.config.version, ...page } }
+    async ({ query, request, set }) => {
+      const ctx = contexts.of({ kind: 'anonymous' }, request, set)
+      const { data, ...page } = await listPublicAgents(ctx, { limit: intParam(query.limit, 50), offset: intParam(query.offset, 0), cursor: query.cursor })
+      return { data, meta: { timestamp: new Date(ctx.clock.now()).toISOString(), version: config.version, ...page } }
     },
     {
       query: PublicAgentsQuery,

@@ -1,12 +1,12 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
-import type { DB } from '../../db/client'
+import { callerOf, type Ctx } from '../../context'
+import type { Db } from '../../db/connection'
 import { afterParams, beforeCursor, cappedCount, listPage, newestFirst, readPage, type ListPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { bumpVersion } from '../../db/versions'
 import { agents, type Agent, type AgentVisibility } from '../../db/schema'
-import type { Deps } from '../../deps'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { canEditAgent, canSeeAgent, canUseAgent, visibleAgentsSql } from './access'
@@ -101,11 +101,11 @@ function cleanName(name: string): string {
  * subagentIds must name non-archived agents of the caller's organization that the caller can
  * see, and not the agent itself. Unknown, foreign and invisible ids get the same message.
  */
-function checkSubagents(deps: Deps, p: Principal, ids: string[], selfId: string) {
+async function checkSubagents(ctx: Ctx, p: Principal, ids: string[], selfId: string): Promise<void> {
   if (ids.length === 0) return
   if (ids.includes(selfId)) throw invalid('subagentIds', 'subagentIds must not contain the agent itself')
   const unique = [...new Set(ids)]
-  const rows = deps.db
+  const rows = await ctx.db
     .select({ id: agents.id, organizationId: agents.organizationId, userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
     .from(agents)
     .where(and(eq(agents.organizationId, p.organizationId), inArray(agents.id, unique)))
@@ -150,12 +150,13 @@ function columns(input: AgentInput): Partial<Agent> {
   return out
 }
 
-export function createAgent(deps: Deps, p: Principal, input: AgentInput & { name: string }): PublicAgent {
+export async function createAgent(ctx: Ctx, input: AgentInput & { name: string }): Promise<PublicAgent> {
+  const p = callerOf(ctx)
   const id = newId('char')
   const fields = columns(input)
-  checkSubagents(deps, p, fields.subagentIds ?? [], id)
-  const now = new Date(deps.clock.now())
-  const row = deps.db
+  await checkSubagents(ctx, p, fields.subagentIds ?? [], id)
+  const now = new Date(ctx.clock.now())
+  const row = (await ctx.db
     .insert(agents)
     .values({
       ...fields,
@@ -170,15 +171,15 @@ export function createAgent(deps: Deps, p: Principal, input: AgentInput & { name
       updatedAt: now,
     })
     .returning()
-    .get()
-  agentsChanged(deps, p.organizationId)
+    .get())!
+  await agentsChanged(ctx, p.organizationId)
   return toPublicAgent(row)
 }
 
 /** What decides a list's statement: each combination is prepared once, on its own index. */
 type AgentListShape = { withArchived: boolean; admin: boolean; visibility: boolean; category: boolean; q: boolean }
 
-function listStatements(db: DB, s: AgentListShape) {
+function listStatements(db: Db, s: AgentListShape) {
   const a = agents
   const ph = sql.placeholder
   const where = [
@@ -204,11 +205,12 @@ function listStatements(db: DB, s: AgentListShape) {
 const likePattern = (q: string) => `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
 
 /** The agents the caller may see, newest first, one page, and how many match in all. */
-export function listAgents(deps: Deps, p: Principal, opts: ListAgentsOptions): { agents: PublicAgent[] } & ListPage {
+export async function listAgents(ctx: Ctx, opts: ListAgentsOptions): Promise<{ agents: PublicAgent[] } & ListPage> {
+  const p = callerOf(ctx)
   const admin = isOrgAdmin(p.role)
   const shape: AgentListShape = { withArchived: !!opts.includeArchived, admin, visibility: !!opts.visibility, category: opts.category !== undefined, q: !!opts.q }
   const key = `agents.list.${Object.values(shape).map(Number).join('')}`
-  const q = prepared(deps.db, key, () => listStatements(deps.db, shape))
+  const q = prepared(ctx.db, key, () => listStatements(ctx.db, shape))
   const params = {
     org: p.organizationId,
     user: p.userId,
@@ -217,18 +219,18 @@ export function listAgents(deps: Deps, p: Principal, opts: ListAgentsOptions): {
     q: opts.q ? likePattern(opts.q) : undefined,
   }
   const filters = { archived: shape.withArchived, visibility: opts.visibility, category: opts.category, q: opts.q }
-  const page = readPage('agents', { ...filters, caller: [p.organizationId, p.userId] }, opts, {
+  const page = await readPage('agents', { ...filters, caller: [p.organizationId, p.userId] }, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
-    count: (cap) => q.count.get({ ...params, cap })?.n ?? 0,
+    count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })
   return { agents: page.rows.map(toPublicAgent), ...listPage(page) }
 }
 
 /** An agent the caller may see (archived ones included), else 404. */
-function findVisible(deps: Deps, p: Principal, id: string): Agent {
-  const row = prepared(deps.db, 'agents.findInOrg', () =>
-    deps.db
+async function findVisible(ctx: Ctx, p: Principal, id: string): Promise<Agent> {
+  const row = await prepared(ctx.db, 'agents.findInOrg', () =>
+    ctx.db
       .select()
       .from(agents)
       .where(and(eq(agents.id, sql.placeholder('id')), eq(agents.organizationId, sql.placeholder('org'))))
@@ -239,49 +241,51 @@ function findVisible(deps: Deps, p: Principal, id: string): Agent {
 }
 
 /** Visible, and the caller may change it: its creator or an organization admin. */
-function findEditable(deps: Deps, p: Principal, id: string): Agent {
-  const row = findVisible(deps, p, id)
+async function findEditable(ctx: Ctx, p: Principal, id: string): Promise<Agent> {
+  const row = await findVisible(ctx, p, id)
   if (!canEditAgent(p, row)) {
     throw new AppError('forbidden', "Forbidden: only the agent's creator or an organization admin can change this agent (access denied)")
   }
   return row
 }
 
-export function getAgent(deps: Deps, p: Principal, id: string): PublicAgent {
-  return toPublicAgent(findVisible(deps, p, id))
+export async function getAgent(ctx: Ctx, id: string): Promise<PublicAgent> {
+  return toPublicAgent(await findVisible(ctx, callerOf(ctx), id))
 }
 
-export function updateAgent(deps: Deps, p: Principal, id: string, input: AgentInput): PublicAgent {
-  const current = findEditable(deps, p, id)
+export async function updateAgent(ctx: Ctx, id: string, input: AgentInput): Promise<PublicAgent> {
+  const p = callerOf(ctx)
+  const current = await findEditable(ctx, p, id)
   const fields = columns(input)
-  if (fields.subagentIds) checkSubagents(deps, p, fields.subagentIds, id)
-  const now = new Date(deps.clock.now())
+  if (fields.subagentIds) await checkSubagents(ctx, p, fields.subagentIds, id)
+  const now = new Date(ctx.clock.now())
   if (input.archived !== undefined && input.archived !== current.archived) {
     fields.archived = input.archived
     fields.archivedAt = input.archived ? now : null
   }
-  const row = deps.db
+  const row = await ctx.db
     .update(agents)
     .set({ ...fields, updatedAt: now })
     .where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId)))
     .returning()
     .get()
   if (!row) throw new AppError('not_found', `Agent ${id} not found`)
-  agentsChanged(deps, p.organizationId)
+  await agentsChanged(ctx, p.organizationId)
   return toPublicAgent(row)
 }
 
 /** Soft delete: archives (idempotent). */
-export function archiveAgent(deps: Deps, p: Principal, id: string): void {
-  const current = findEditable(deps, p, id)
+export async function archiveAgent(ctx: Ctx, id: string): Promise<void> {
+  const p = callerOf(ctx)
+  const current = await findEditable(ctx, p, id)
   if (current.archived) return
-  const now = new Date(deps.clock.now())
-  deps.db
+  const now = new Date(ctx.clock.now())
+  await ctx.db
     .update(agents)
     .set({ archived: true, archivedAt: now, updatedAt: now })
     .where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId)))
     .run()
-  agentsChanged(deps, p.organizationId)
+  await agentsChanged(ctx, p.organizationId)
 }
 
 /** The version the agent list cache is keyed by (src/db/versions.ts). */
@@ -290,6 +294,6 @@ export function agentsVersionScope(organizationId: string): string {
 }
 
 /** Every write to an organization's agents ends here: the list cache's invalidation point. */
-function agentsChanged(deps: Deps, organizationId: string): void {
-  bumpVersion(deps.db, agentsVersionScope(organizationId), deps.clock.now())
+function agentsChanged(ctx: Ctx, organizationId: string): Promise<void> {
+  return bumpVersion(ctx.db, agentsVersionScope(organizationId), ctx.clock.now())
 }

@@ -1,6 +1,5 @@
 import { Elysia } from 'elysia'
-import type { authPlugin } from '../../auth/plugin'
-import type { Deps } from '../../deps'
+import type { RouteKit } from '../../http/context'
 import { authErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { auditModels, ListAuditEventsQuery } from './model'
 import { listAuditEvents } from './query'
@@ -11,15 +10,15 @@ const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a q
   { field: 'since', message: 'since must be an ISO-8601 date-time' },
 ])
 
-export function auditModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
+export function auditModule({ auth, ctx }: RouteKit) {
   return new Elysia({ prefix: '/audit-events', tags: ['Audit'] })
     .use(auth)
     .model({ ...sharedModels, ...listModels, ...auditModels, ...named({ AuditQueryInvalid: badQuery }) })
     .get(
       '',
-      ({ principal, query }) => ({
+      async ({ principal, query, request, set }) => ({
         success: true as const,
-        ...listAuditEvents(deps, principal, {
+        ...(await listAuditEvents(ctx(principal, request, set), {
           type: query.type,
           tokenId: query.tokenId,
           userId: query.userId,
@@ -28,7 +27,7 @@ export function auditModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
           limit: intParam(query.limit, 50),
           offset: intParam(query.offset, 0),
           cursor: query.cursor,
-        }),
+        })),
       }),
       {
         auth: 'audit:read',

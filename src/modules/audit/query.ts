@@ -1,11 +1,12 @@
 import { and, eq, gte, lte, sql } from 'drizzle-orm'
+import { openAuditFields } from '../../audit/log'
+import { callerOf, type Ctx } from '../../context'
+import type { SecretBox } from '../../crypto/secretbox'
+import type { Db } from '../../db/connection'
 import { afterParams, beforeCursor, cappedCount, listPage, newestFirst, readPage, type ListPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
-import type { Principal } from '../../auth/principal'
 import { auditEvents, organizations, type AuditEvent } from '../../db/schema'
-import type { Deps } from '../../deps'
 import { AppError } from '../../errors'
-import { openAuditFields } from './service'
 import type { AuditEventSchema } from './model'
 
 /** The event as the API returns it: the response schema is the one source of this shape. */
@@ -24,8 +25,8 @@ export interface AuditFilter {
   cursor?: string
 }
 
-export function toPublicAuditEvent(deps: Deps, e: AuditEvent): PublicAuditEvent {
-  const sealed = openAuditFields(deps, e)
+export function toPublicAuditEvent(box: SecretBox, e: AuditEvent): PublicAuditEvent {
+  const sealed = openAuditFields(box, e)
   return {
     id: e.id,
     type: e.type,
@@ -56,7 +57,7 @@ function instant(field: 'since' | 'until', value: string | undefined): Date | un
 type AuditFilters = Omit<AuditFilter, 'limit' | 'offset' | 'cursor'>
 
 /** One prepared statement per combination of filters, each on an index that starts with them. */
-function listStatements(deps: Deps, f: AuditFilters) {
+function listStatements(db: Db, f: AuditFilters) {
   const a = auditEvents
   const ph = sql.placeholder
   const where = [
@@ -68,7 +69,7 @@ function listStatements(deps: Deps, f: AuditFilters) {
     f.until ? lte(a.createdAt, ph('until')) : undefined,
   ]
   const page = (after: boolean) =>
-    deps.db
+    db
       .select()
       .from(a)
       .where(and(...where, after ? beforeCursor(a.createdAt, a.id) : undefined))
@@ -76,32 +77,32 @@ function listStatements(deps: Deps, f: AuditFilters) {
       .limit(ph('limit'))
       .offset(ph('offset'))
       .prepare()
-  return { first: page(false), after: page(true), count: cappedCount(deps.db, a, and(...where)) }
+  return { first: page(false), after: page(true), count: cappedCount(db, a, and(...where)) }
 }
 
 /** Audit events, newest first, filtered, one page; `total` counts the matches (up to TOTAL_CAP). */
-export function queryAuditEvents(deps: Deps, f: AuditFilter): { events: PublicAuditEvent[] } & ListPage {
+export async function queryAuditEvents(ctx: Ctx, f: AuditFilter): Promise<{ events: PublicAuditEvent[] } & ListPage> {
   const since = instant('since', f.since)
   const until = instant('until', f.until)
   const filters: AuditFilters = { organizationId: f.organizationId, type: f.type || undefined, tokenId: f.tokenId || undefined, userId: f.userId || undefined, since: f.since, until: f.until }
   const shape = [filters.organizationId !== null, filters.type, filters.tokenId, filters.userId, since, until].map((v) => Number(!!v)).join('')
-  const q = prepared(deps.db, `audit.list.${shape}`, () => listStatements(deps, filters))
+  const q = prepared(ctx.db, `audit.list.${shape}`, () => listStatements(ctx.db, filters))
   const params = { org: f.organizationId, type: filters.type, tokenId: filters.tokenId, userId: filters.userId, since: since?.getTime(), until: until?.getTime() }
-  const page = readPage('audit-events', filters, f, {
+  const page = await readPage('audit-events', filters, f, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
-    count: (cap) => q.count.get({ ...params, cap })?.n ?? 0,
+    count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })
-  return { events: page.rows.map((r) => toPublicAuditEvent(deps, r)), ...listPage(page) }
+  return { events: page.rows.map((r) => toPublicAuditEvent(ctx.box, r)), ...listPage(page) }
 }
 
 /** GET /audit-events: the caller's organization only (the route requires audit:read). */
-export function listAuditEvents(deps: Deps, principal: Principal, f: Omit<AuditFilter, 'organizationId'>) {
-  return queryAuditEvents(deps, { ...f, organizationId: principal.organizationId })
+export function listAuditEvents(ctx: Ctx, f: Omit<AuditFilter, 'organizationId'>) {
+  return queryAuditEvents(ctx, { ...f, organizationId: callerOf(ctx).organizationId })
 }
 
-export function organizationIdBySlug(deps: Deps, slug: string): string {
-  const org = deps.db.select({ id: organizations.id }).from(organizations).where(eq(organizations.slug, slug)).get()
+export async function organizationIdBySlug(ctx: Ctx, slug: string): Promise<string> {
+  const org = await ctx.db.select({ id: organizations.id }).from(organizations).where(eq(organizations.slug, slug)).get()
   if (!org) throw new AppError('not_found', `Organization ${slug} not found`)
   return org.id
 }

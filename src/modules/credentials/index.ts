@@ -1,8 +1,8 @@
 import { Elysia } from 'elysia'
-import type { authPlugin } from '../../auth/plugin'
 import { TOKEN_SCAN_REGEX } from '../../auth/tokens'
-import type { Deps } from '../../deps'
-import { rateLimiterFor } from '../../ratelimit/limiter'
+import type { Config } from '../../config'
+import type { RequestContexts } from '../../http/context'
+import type { RateLimiter } from '../../ratelimit/limiter'
 import { bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { credentialModels, RevokeCredentialsBody } from './model'
 import { reportLeakedCredentials } from './service'
@@ -15,16 +15,16 @@ export const SCANNER_DOC = `How secret scanners recognise TeamDay tokens: \`td_\
  */
 const leakReportLimited = errorResponse(429, 'rate_limited', 'Too many reports from this address (a strict per-IP limit, 10 per minute by default).', 'Too many requests: the limit is 10 requests per 60 s. Retry in 42 s.', { retryAfterSeconds: 42 })
 
-export function credentialsModule(deps: Deps, _auth: ReturnType<typeof authPlugin>, clientAddress: (request: Request) => string | null) {
-  const limiter = rateLimiterFor(deps)
+export function credentialsModule(config: Pick<Config, 'leakReportRateLimit'>, limiter: RateLimiter, contexts: RequestContexts) {
   return new Elysia({ prefix: '/credentials', tags: ['Credentials'] })
     .model({ ...sharedModels, ...credentialModels, ...named({ LeakReportRateLimited: leakReportLimited }) })
     .post(
     '/revoke',
-    ({ body, request, set }) => {
-      const ip = clientAddress(request)
-      if (ip) limiter.consume(`leak:${ip}`, deps.config.leakReportRateLimit, set, 'leak-report')
-      reportLeakedCredentials(deps, body.credentials, { ip, userAgent: request.headers.get('user-agent'), requestId: String(set.headers['x-request-id'] ?? '') || null })
+    async ({ body, request, set }) => {
+      const ctx = contexts.of({ kind: 'anonymous' }, request, set)
+      const ip = ctx.origin!.ip()
+      if (ip) limiter.consume(`leak:${ip}`, config.leakReportRateLimit, set, 'leak-report')
+      await reportLeakedCredentials(ctx, body.credentials)
       set.status = 202
       return { success: true as const, received: body.credentials.length }
     },

@@ -1,37 +1,31 @@
+import { recordAudit } from '../../audit/log'
+import { findTokenForAuth } from '../../auth/lookup'
 import { checkTokenFormat, hashToken } from '../../auth/tokens'
-import type { Deps } from '../../deps'
-import { recordAuditEvent } from '../audit/service'
+import type { Ctx } from '../../context'
 import { revokeCreatedBy } from '../tokens/revocation'
-import { findTokenForAuth, revokeById } from '../tokens/service'
-
-export interface ReporterContext {
-  ip: string | null
-  userAgent: string | null
-  requestId: string | null
-}
+import { revokeById } from '../tokens/service'
 
 /**
  * Leaked-credential report (GitHub's credential revocation API): every well-formed token (prefix,
  * length, checksum) that exists is revoked at once, with every token it created (transitively), and
- * audited with source `leak_report`.
+ * audited with source `leak_report`. `ctx` is the reporting request's (anonymous).
  * Returns nothing about what matched: the caller answers the same for every input. Each
  * candidate costs the same work (format check, SHA-256, one indexed look-up) whether or not it
  * matches, so timing says little either.
  */
-export function reportLeakedCredentials(deps: Deps, credentials: readonly string[], ctx: ReporterContext): void {
+export async function reportLeakedCredentials(ctx: Ctx, credentials: readonly string[]): Promise<void> {
   const seen = new Set<string>()
   for (const raw of credentials) {
     const candidate = raw.trim()
     if (seen.has(candidate) || checkTokenFormat(candidate) !== null) continue
     seen.add(candidate)
-    const row = findTokenForAuth(deps.db, hashToken(candidate))
+    const row = await findTokenForAuth(ctx.db, hashToken(candidate))
     if (!row) continue
-    const now = deps.clock.now()
-    const revoked = revokeById(deps.db, row.id, 'leak_report', now, 'leak_report')
-    const audit = { organizationId: row.organizationId, source: 'leak_report' as const, actor: null, ip: ctx.ip, userAgent: ctx.userAgent, requestId: ctx.requestId }
+    const revoked = await revokeById(ctx, row.id, 'leak_report', 'leak_report')
+    const audit = { organizationId: row.organizationId, source: 'leak_report' as const, actor: null }
     // Also when the token was already revoked: it may have created tokens while it worked.
-    const cascaded = revokeCreatedBy(deps, [row.id], now, { cause: 'leak_report', by: 'leak_report', audit })
-    recordAuditEvent(deps, {
+    const cascaded = await revokeCreatedBy(ctx, [row.id], { cause: 'leak_report', by: 'leak_report', audit })
+    await recordAudit(ctx, {
       ...audit,
       type: 'token.leak_reported',
       tokenId: row.id,
@@ -39,6 +33,6 @@ export function reportLeakedCredentials(deps: Deps, credentials: readonly string
       targetId: row.id,
       details: { ownerUserId: row.userId, revokedNow: revoked !== undefined, createdTokenIdsRevoked: cascaded },
     })
-    if (revoked || cascaded.length) deps.logger.warn('token_leak_reported', { tokenId: row.id, createdTokensRevoked: cascaded.length, requestId: ctx.requestId })
+    if (revoked || cascaded.length) ctx.log.warn('token_leak_reported', { tokenId: row.id, createdTokensRevoked: cascaded.length, requestId: ctx.requestId })
   }
 }

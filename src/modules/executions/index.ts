@@ -1,12 +1,10 @@
 import { Elysia } from 'elysia'
-import type { authPlugin } from '../../auth/plugin'
-import type { Deps } from '../../deps'
-import { getEngine } from '../../engine/runner'
-import { withholdFromReplay } from '../../idempotency/hooks'
+import type { Engine } from '../../engine/runner'
+import type { RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { AgentIdParams, ExecuteBody, ExecutionIdParams, executionModels, ListExecutionsQuery } from './model'
-import { cancelExecution, executionLogs, executionTree, failureError, getVisibleExecution, listExecutions, prepareExecution, toPublicExecution } from './service'
-import { executeResult, sseResponse } from './sse'
+import { cancelExecution, executionLogs, executionTree, failureError, getVisibleExecution, listExecutions, startExecution, toPublicExecution } from './service'
+import { executeResult, executionStream } from './sse'
 import { intParam } from '../query-params'
 import { badCursor, listModels } from '../list-models'
 
@@ -41,28 +39,29 @@ const executionErrorModels = named({
 })
 const executeErrors = { 409: 'ExecutionCancelled', 501: 'NoModelProvider', 502: 'ProviderFailed', 503: 'ShuttingDown', 504: 'ExecutionTimedOut' } as const
 
-export function executionsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
-  const engine = getEngine(deps)
+export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay }: RouteKit) {
   return new Elysia({ tags: ['Executions'] })
     .use(auth)
     .model({ ...sharedModels, ...listModels, ...executionModels, ...executionErrorModels })
     .post(
       '/agents/:id/execute',
       async ({ principal, params, body, request, set }) => {
-        const job = prepareExecution(deps, principal, params.id, body)
+        const c = ctx(principal, request, set)
         const wantsStream = body.stream === true || (body.stream !== false && (request.headers.get('accept') ?? '').includes('text/event-stream'))
         if (body.async) {
-          engine.submit(job)
+          const { execution } = await startExecution(c, engine, params.id, body)
           set.status = 202
-          return { success: true as const, executionId: job.execution.id, status: 'pending' as const }
+          return { success: true as const, executionId: execution.id, status: 'pending' as const }
         }
         if (wantsStream) {
+          const stream = executionStream()
+          const { execution } = await startExecution(c, engine, params.id, body, { onEvent: stream.push })
           // A stream cannot be stored for replay: a retry with the same Idempotency-Key gets
           // 409 naming this execution instead of running the agent again.
-          withholdFromReplay(request, job.execution.id, 'stream')
-          return sseResponse(engine, job) as any
+          withholdFromReplay(request, execution.id, 'stream')
+          return stream.response(execution) as any
         }
-        const row = await engine.submit(job)
+        const row = await (await startExecution(c, engine, params.id, body)).done
         if (row.status !== 'completed') throw failureError(row)
         return executeResult(row)
       },
@@ -86,8 +85,8 @@ export function executionsModule(deps: Deps, auth: ReturnType<typeof authPlugin>
       g
         .get(
           '',
-          ({ principal, query, set }) => {
-            const page = listExecutions(deps, principal, { ...query, limit: intParam(query.limit, 50), offset: intParam(query.offset, 0) })
+          async ({ principal, query, request, set }) => {
+            const page = await listExecutions(ctx(principal, request, set), { ...query, limit: intParam(query.limit, 50), offset: intParam(query.offset, 0) })
             // The body is TeamDay's bare array: the next page's cursor travels in a header.
             if (page.nextCursor !== null) set.headers['x-next-cursor'] = page.nextCursor
             return page.executions
@@ -103,25 +102,25 @@ export function executionsModule(deps: Deps, auth: ReturnType<typeof authPlugin>
             },
           },
         )
-        .get('/:id', ({ principal, params }) => ({ success: true as const, execution: toPublicExecution(getVisibleExecution(deps, principal, params.id)) }), {
+        .get('/:id', async ({ principal, params, request, set }) => ({ success: true as const, execution: toPublicExecution(await getVisibleExecution(ctx(principal, request, set), params.id)) }), {
           auth: 'executions:read',
           params: ExecutionIdParams,
           response: { 200: 'ExecutionEnvelope', 404: 'ExecutionNotFound', ...authErrors },
           detail: { summary: 'Get an execution', description: 'Status, result, messages, tool calls, timing and token usage of one execution. Poll it after an async execute.' },
         })
-        .get('/:id/tree', ({ principal, params }) => ({ success: true as const, tree: executionTree(deps, principal, params.id) as any }), {
+        .get('/:id/tree', async ({ principal, params, request, set }) => ({ success: true as const, tree: (await executionTree(ctx(principal, request, set), params.id)) as any }), {
           auth: 'executions:read',
           params: ExecutionIdParams,
           response: { 200: 'TreeEnvelope', 404: 'ExecutionNotFound', ...authErrors },
           detail: { summary: 'Get a delegation tree', description: 'The execution with its child executions (from delegation), recursively under `children`: only those you may open (the same rule as GET /executions/{id}); `hiddenChildren` counts the ones left out.' },
         })
-        .get('/:id/logs', ({ principal, params }) => ({ success: true as const, logs: executionLogs(deps, principal, params.id) }), {
+        .get('/:id/logs', async ({ principal, params, request, set }) => ({ success: true as const, logs: await executionLogs(ctx(principal, request, set), params.id) }), {
           auth: 'executions:read',
           params: ExecutionIdParams,
           response: { 200: 'LogsEnvelope', 404: 'ExecutionNotFound', ...authErrors },
           detail: { summary: 'Get execution logs', description: 'The event log of one execution, oldest first: started, tool calls, delegation, errors, completion. Never a secret.' },
         })
-        .post('/:id/cancel', ({ principal, params }) => ({ success: true as const, execution: toPublicExecution(cancelExecution(deps, principal, params.id)) }), {
+        .post('/:id/cancel', async ({ principal, params, request, set }) => ({ success: true as const, execution: toPublicExecution(await cancelExecution(ctx(principal, request, set), engine, params.id)) }), {
           auth: 'executions:write',
           params: ExecutionIdParams,
           response: {

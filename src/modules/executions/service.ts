@@ -1,13 +1,12 @@
 import { and, eq, gte, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
-import type { DB } from '../../db/client'
+import { callerOf, type Ctx } from '../../context'
+import type { Db } from '../../db/connection'
 import { afterParams, beforeCursor, newestFirst, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents, executions, spaces, type Agent, type Execution, type ExecutionStatus, type Space } from '../../db/schema'
-import type { Deps } from '../../deps'
-import { createJob, type Job } from '../../engine/prepare'
-import { getEngine } from '../../engine/runner'
+import type { Engine, StartOptions, Started } from '../../engine/runner'
 import { childrenOf, getExecutionRow, listLogs } from '../../engine/store'
 import { AppError } from '../../errors'
 import { canUseAgent } from '../agents/access'
@@ -48,16 +47,16 @@ export function toPublicExecution(r: Execution) {
 }
 
 /** An agent the caller may run (agents/access.ts canUseAgent), else 404. */
-export function runnableAgent(deps: Deps, p: Principal, id: string): Agent {
-  const a = deps.db.select().from(agents).where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId))).get()
+export async function runnableAgent(ctx: Ctx, p: Principal, id: string): Promise<Agent> {
+  const a = await ctx.db.select().from(agents).where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId))).get()
   if (!a || !canUseAgent(p, a)) {
     throw new AppError('not_found', `Agent ${id} not found (or archived, or not visible to you).`)
   }
   return a
 }
 
-function usableSpace(deps: Deps, p: Principal, id: string): Space {
-  const s = deps.db.select().from(spaces).where(and(eq(spaces.id, id), eq(spaces.organizationId, p.organizationId))).get()
+async function usableSpace(ctx: Ctx, p: Principal, id: string): Promise<Space> {
+  const s = await ctx.db.select().from(spaces).where(and(eq(spaces.id, id), eq(spaces.organizationId, p.organizationId))).get()
   if (!s || !canUseSpace(p, s)) {
     throw new AppError('not_found', `Space ${id} not found (or archived, or not visible to you).`)
   }
@@ -65,9 +64,10 @@ function usableSpace(deps: Deps, p: Principal, id: string): Space {
 }
 
 /** An execution the caller may open (executions/access.ts), else 404. */
-export function getVisibleExecution(deps: Deps, p: Principal, id: string): Execution {
-  const r = getExecutionRow(deps.db, id)
-  if (!r || !canOpenExecution(p, r, spaceAccessOf(deps.db, r.spaceId))) throw new AppError('not_found', `Execution ${id} not found.`)
+export async function getVisibleExecution(ctx: Ctx, id: string): Promise<Execution> {
+  const p = callerOf(ctx)
+  const r = await getExecutionRow(ctx.db, id)
+  if (!r || !canOpenExecution(p, r, await spaceAccessOf(ctx.db, r.spaceId))) throw new AppError('not_found', `Execution ${id} not found.`)
   return r
 }
 
@@ -80,39 +80,26 @@ export interface ExecuteInput {
   delegationDepth?: number
 }
 
-/** Checks the agent, space and parent, selects the model and records a pending execution. */
-export function prepareExecution(deps: Deps, p: Principal, agentId: string, input: ExecuteInput): Job {
-  const agent = runnableAgent(deps, p, agentId)
-  const space = input.spaceId ? usableSpace(deps, p, input.spaceId) : null
-  let depth = input.delegationDepth ?? 0
-  let root: string | null = null
+/**
+ * Starts a run of an agent for the caller: the agent and the space must be ones the caller may
+ * use (404 otherwise), a parent one they started (403); the engine does the rest
+ * (src/engine/runner.ts `start`: depth, shutdown, model, queue).
+ */
+export async function startExecution(ctx: Ctx, engine: Engine, agentId: string, input: ExecuteInput, opts: StartOptions = {}): Promise<Started> {
+  const p = callerOf(ctx)
+  const agent = await runnableAgent(ctx, p, agentId)
+  const space = input.spaceId ? await usableSpace(ctx, p, input.spaceId) : null
+  let parent: Execution | null = null
   if (input.parentExecutionId) {
-    const parent = getVisibleExecution(deps, p, input.parentExecutionId)
-    if (!canAttachTo(p, parent, spaceAccessOf(deps.db, parent.spaceId))) {
+    parent = await getVisibleExecution(ctx, input.parentExecutionId)
+    if (!canAttachTo(p, parent, await spaceAccessOf(ctx.db, parent.spaceId))) {
       throw new AppError('forbidden', 'Forbidden: parentExecutionId must be an execution you started (access denied)')
     }
-    depth = Math.max(depth, parent.delegationDepth + 1)
-    root = parent.rootExecutionId ?? parent.id
   }
-  const max = deps.config.maxDelegationDepth
-  if (depth > max) {
-    throw new AppError('validation_failed', `Validation failed: delegationDepth ${depth} exceeds the maximum delegation depth (${max}, TEAMDAY_MAX_DELEGATION_DEPTH)`, {
-      details: [{ field: 'delegationDepth', message: `delegationDepth must be at most ${max}` }],
-    })
-  }
-  const engine = getEngine(deps)
-  if (engine.isStopping) throw new AppError('service_unavailable', 'The server is shutting down and accepts no new executions; retry in a moment.')
-  return createJob(deps, engine.providers, {
-    agent,
-    space,
-    message: input.message,
-    userId: p.userId,
-    sessionId: input.sessionId,
-    chatId: input.chatId,
-    parentExecutionId: input.parentExecutionId ?? null,
-    rootExecutionId: root,
-    delegationDepth: depth,
-  })
+  return engine.start(
+    { agent, space, message: input.message, userId: p.userId, sessionId: input.sessionId, chatId: input.chatId, parent, delegationDepth: input.delegationDepth },
+    opts,
+  )
 }
 
 /** The error a synchronous execute answers for a run that did not complete. */
@@ -137,7 +124,7 @@ export interface ListInput {
 type ListFilters = Omit<ListInput, 'limit' | 'offset' | 'cursor'>
 
 /** One prepared statement per combination of filters, each on an index that starts with them. */
-function listStatements(db: DB, admin: boolean, f: ListFilters) {
+function listStatements(db: Db, admin: boolean, f: ListFilters) {
   const x = executions
   const ph = sql.placeholder
   const where = [
@@ -165,7 +152,8 @@ function listStatements(db: DB, admin: boolean, f: ListFilters) {
 }
 
 /** Executions the caller may read, newest first; no total (TeamDay answers a bare array). */
-export function listExecutions(deps: Deps, p: Principal, q: ListInput) {
+export async function listExecutions(ctx: Ctx, q: ListInput) {
+  const p = callerOf(ctx)
   let since: number | undefined
   if (q.since !== undefined) {
     since = Date.parse(q.since)
@@ -176,9 +164,9 @@ export function listExecutions(deps: Deps, p: Principal, q: ListInput) {
   const f: ListFilters = { agentId: q.agentId, status: q.status, spaceId: q.spaceId, parentExecutionId: q.parentExecutionId, since: q.since }
   const admin = isOrgAdmin(p.role)
   const shape = [admin, ...Object.values(f).map((v) => v !== undefined)].map(Number).join('')
-  const stmts = prepared(deps.db, `executions.list.${shape}`, () => listStatements(deps.db, admin, f))
+  const stmts = prepared(ctx.db, `executions.list.${shape}`, () => listStatements(ctx.db, admin, f))
   const params = { org: p.organizationId, user: p.userId, ...f, since }
-  const page = readPage('executions', { ...f, caller: [p.organizationId, p.userId] }, q, {
+  const page = await readPage('executions', { ...f, caller: [p.organizationId, p.userId] }, q, {
     rows: (limit, offset, after) => (after ? stmts.after : stmts.first).all({ ...params, ...afterParams(after), limit, offset }),
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })
@@ -189,13 +177,15 @@ export function listExecutions(deps: Deps, p: Principal, q: ListInput) {
  * The execution and, recursively, the child executions the caller may open; a child they may not
  * open is left out with everything under it, and only counted in `hiddenChildren`.
  */
-export function executionTree(deps: Deps, p: Principal, id: string): ExecutionTree {
-  const root = getVisibleExecution(deps, p, id)
-  const spaceOf = memo((spaceId: string | null) => spaceAccessOf(deps.db, spaceId))
-  const build = (r: Execution, depth: number): ExecutionTree => {
-    const kids = depth > 20 ? [] : childrenOf(deps.db, [r.id])
-    const open = kids.filter((c) => canOpenExecution(p, c, spaceOf(c.spaceId)))
-    return { ...toPublicExecution(r), children: open.map((c) => build(c, depth + 1)), hiddenChildren: kids.length - open.length }
+export async function executionTree(ctx: Ctx, id: string): Promise<ExecutionTree> {
+  const p = callerOf(ctx)
+  const root = await getVisibleExecution(ctx, id)
+  const spaceOf = memo((spaceId: string | null) => spaceAccessOf(ctx.db, spaceId))
+  const build = async (r: Execution, depth: number): Promise<ExecutionTree> => {
+    const kids = depth > 20 ? [] : await childrenOf(ctx.db, [r.id])
+    const children: ExecutionTree[] = []
+    for (const c of kids) if (canOpenExecution(p, c, await spaceOf(c.spaceId))) children.push(await build(c, depth + 1))
+    return { ...toPublicExecution(r), children, hiddenChildren: kids.length - children.length }
   }
   return build(root, 0)
 }
@@ -208,18 +198,20 @@ function memo<K, V>(fn: (k: K) => V): (k: K) => V {
   }
 }
 
-export function executionLogs(deps: Deps, p: Principal, id: string) {
-  getVisibleExecution(deps, p, id)
-  return listLogs(deps.db, id).map((l) => ({ timestamp: l.createdAt.toISOString(), level: l.level, event: l.event, data: l.data ?? null }))
+export async function executionLogs(ctx: Ctx, id: string) {
+  await getVisibleExecution(ctx, id)
+  const logs = await listLogs(ctx.db, id)
+  return logs.map((l) => ({ timestamp: l.createdAt.toISOString(), level: l.level, event: l.event, data: l.data ?? null }))
 }
 
 /** Cancels a pending/running execution and its descendants; a cancelled one is a no-op; a finished one 409. */
-export function cancelExecution(deps: Deps, p: Principal, id: string): Execution {
-  const r = getVisibleExecution(deps, p, id)
-  if (!canCancelExecution(p, r, spaceAccessOf(deps.db, r.spaceId))) throw new AppError('forbidden', 'Forbidden: only the user who started an execution (or an organization admin) may cancel it.')
+export async function cancelExecution(ctx: Ctx, engine: Engine, id: string): Promise<Execution> {
+  const p = callerOf(ctx)
+  const r = await getVisibleExecution(ctx, id)
+  if (!canCancelExecution(p, r, await spaceAccessOf(ctx.db, r.spaceId))) throw new AppError('forbidden', 'Forbidden: only the user who started an execution (or an organization admin) may cancel it.')
   if (r.status === 'cancelled') return r
   if (r.status === 'completed' || r.status === 'failed') {
     throw new AppError('invalid_state', `Execution ${id} already ${r.status}; only pending or running executions can be cancelled.`)
   }
-  return getEngine(deps).cancel(id) ?? r
+  return (await engine.cancel(id)) ?? r
 }

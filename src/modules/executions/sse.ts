@@ -1,6 +1,5 @@
 import type { Execution } from '../../db/schema'
-import type { Engine } from '../../engine/runner'
-import type { Job } from '../../engine/prepare'
+import type { EngineEvent } from '../../engine/run'
 import { failureError, toPublicExecution } from './service'
 
 export const HEARTBEAT_MS = 15_000
@@ -26,86 +25,92 @@ export function executeResult(r: Execution) {
  * `result` (the completed execution) or `error` ({message, code, executionId}). A comment line
  * every 15 s keeps proxies from closing an idle stream.
  *
+ * Made before the run starts: `push` receives the engine's events from the first one (given to
+ * `engine.start` as `onEvent`); those that come before the response exists wait for it.
+ *
  * Client disconnect: the execution keeps running to its end and is recorded as usual (poll
  * GET /executions/{id}); cancel it explicitly with POST /executions/{id}/cancel.
  */
-export function sseResponse(engine: Engine, job: Job): Response {
-  const r0 = job.execution
-  const enc = new TextEncoder()
-  let unsubscribe = () => {}
-  let heartbeat: ReturnType<typeof setInterval> | undefined
-  const body = new ReadableStream<Uint8Array>({
-    start(controller) {
-      let open = true
-      const send = (chunk: string) => {
-        if (!open) return
-        try {
-          controller.enqueue(enc.encode(chunk))
-        } catch {
-          open = false
-        }
-      }
-      const event = (name: string, data: unknown) => send(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`)
-      const close = () => {
-        if (!open) return
-        clearInterval(heartbeat)
-        unsubscribe()
-        open = false
-        try {
-          controller.close()
-        } catch {}
-      }
-      let index = 0
-      let textOpen = false
-      const endText = () => {
-        if (textOpen) event('message', { type: 'content_block_stop', index: index++ })
-        textOpen = false
-      }
-      const toolIndex = new Map<string, number>()
-      send(': stream open\n\n')
-      event('meta', { executionId: r0.id, chatId: r0.chatId, sessionId: r0.sessionId, agentId: r0.agentId, model: r0.model })
-      heartbeat = setInterval(() => send(': heartbeat\n\n'), HEARTBEAT_MS)
-      unsubscribe = engine.subscribe(r0.id, (e) => {
-        if (e.type === 'text') {
-          if (!textOpen) {
-            event('message', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } })
-            textOpen = true
+export function executionStream() {
+  const early: EngineEvent[] = []
+  let deliver: ((e: EngineEvent) => void) | null = null
+  return {
+    push(e: EngineEvent): void {
+      if (deliver) deliver(e)
+      else early.push(e)
+    },
+    response(r0: Execution): Response {
+      const enc = new TextEncoder()
+      let heartbeat: ReturnType<typeof setInterval> | undefined
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          let open = true
+          const send = (chunk: string) => {
+            if (!open) return
+            try {
+              controller.enqueue(enc.encode(chunk))
+            } catch {
+              open = false
+            }
           }
-          event('message', { type: 'content_block_delta', index, delta: { type: 'text_delta', text: e.text } })
-        } else if (e.type === 'tool_start') {
-          endText()
-          toolIndex.set(e.id, index)
-          event('message', { type: 'content_block_start', index, content_block: { type: 'tool_use', id: e.id, name: e.name, input: {} } })
-          event('message', { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: JSON.stringify(e.input ?? {}) } })
-          index++
-        } else if (e.type === 'tool_end') {
-          event('message', { type: 'content_block_stop', index: toolIndex.get(e.id) ?? index })
-        } else if (e.type === 'done') {
-          endText()
-          const r = e.execution
-          if (r.status === 'completed') event('result', { ...executeResult(r), execution: toPublicExecution(r) })
-          else {
-            const err = failureError(r)
-            event('error', { message: err.message, code: err.code, executionId: r.id, status: r.status })
+          const event = (name: string, data: unknown) => send(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`)
+          const close = () => {
+            if (!open) return
+            clearInterval(heartbeat)
+            deliver = () => {}
+            open = false
+            try {
+              controller.close()
+            } catch {}
           }
-          close()
-        }
+          let index = 0
+          let textOpen = false
+          const endText = () => {
+            if (textOpen) event('message', { type: 'content_block_stop', index: index++ })
+            textOpen = false
+          }
+          const toolIndex = new Map<string, number>()
+          send(': stream open\n\n')
+          event('meta', { executionId: r0.id, chatId: r0.chatId, sessionId: r0.sessionId, agentId: r0.agentId, model: r0.model })
+          heartbeat = setInterval(() => send(': heartbeat\n\n'), HEARTBEAT_MS)
+          deliver = (e) => {
+            if (e.type === 'text') {
+              if (!textOpen) {
+                event('message', { type: 'content_block_start', index, content_block: { type: 'text', text: '' } })
+                textOpen = true
+              }
+              event('message', { type: 'content_block_delta', index, delta: { type: 'text_delta', text: e.text } })
+            } else if (e.type === 'tool_start') {
+              endText()
+              toolIndex.set(e.id, index)
+              event('message', { type: 'content_block_start', index, content_block: { type: 'tool_use', id: e.id, name: e.name, input: {} } })
+              event('message', { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: JSON.stringify(e.input ?? {}) } })
+              index++
+            } else if (e.type === 'tool_end') {
+              event('message', { type: 'content_block_stop', index: toolIndex.get(e.id) ?? index })
+            } else if (e.type === 'done') {
+              endText()
+              const r = e.execution
+              if (r.status === 'completed') event('result', { ...executeResult(r), execution: toPublicExecution(r) })
+              else {
+                const err = failureError(r)
+                event('error', { message: err.message, code: err.code, executionId: r.id, status: r.status })
+              }
+              close()
+            }
+          }
+          for (const e of early.splice(0)) deliver(e)
+        },
+        cancel() {
+          // The client went away: stop writing, keep the execution running (see above).
+          clearInterval(heartbeat)
+          deliver = () => {}
+        },
       })
-      try {
-        engine.submit(job)
-      } catch (e) {
-        event('error', { message: (e as Error).message, code: 'service_unavailable', executionId: r0.id })
-        close()
-      }
+      return new Response(body, {
+        status: 200,
+        headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-store', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-execution-id': r0.id },
+      })
     },
-    cancel() {
-      // The client went away: stop writing, keep the execution running (see above).
-      clearInterval(heartbeat)
-      unsubscribe()
-    },
-  })
-  return new Response(body, {
-    status: 200,
-    headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-store', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-execution-id': r0.id },
-  })
+  }
 }

@@ -1,6 +1,5 @@
 import { Elysia, t } from 'elysia'
-import type { authPlugin } from '../../auth/plugin'
-import type { Deps } from '../../deps'
+import type { RouteKit } from '../../http/context'
 import { DeleteSecretsBody, secretBodyErrors, secretModels, SetSecretsBody } from '../spaces/secrets-model'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { deleteOrgSecrets, listOrgSecrets, setOrgSecrets } from './service'
@@ -14,11 +13,11 @@ const forbidden = errorResponse(
   'Access denied to this organization: your token belongs to another organization (forbidden).',
 )
 
-export function organizationsModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
+export function organizationsModule({ auth, ctx }: RouteKit) {
   return new Elysia({ prefix: '/organizations', tags: ['Organizations'] })
     .use(auth)
     .model({ ...sharedModels, ...secretModels, ...named({ OrganizationForbidden: forbidden }) })
-    .get('/:orgId/env', ({ principal, params }) => ({ success: true as const, ...listOrgSecrets(deps, principal, params.orgId) }), {
+    .get('/:orgId/env', async ({ principal, params, request, set }) => ({ success: true as const, ...(await listOrgSecrets(ctx(principal, request, set), params.orgId)) }), {
       auth: 'spaces:read',
       params: OrgParams,
       response: { 200: 'OrgSecretNames', ...authErrors, 403: 'OrganizationForbidden' },
@@ -28,7 +27,7 @@ export function organizationsModule(deps: Deps, auth: ReturnType<typeof authPlug
           'The names of the organization\'s secrets (environment variables of every execution), sorted; never the values. Members and admins. Another organization\'s id is 403 "Access denied to this organization".',
       },
     })
-    .post('/:orgId/env', ({ principal, params, body }) => ({ success: true as const, keys: setOrgSecrets(deps, principal, params.orgId, body.secrets) }), {
+    .post('/:orgId/env', async ({ principal, params, body, request, set }) => ({ success: true as const, keys: await setOrgSecrets(ctx(principal, request, set), params.orgId, body.secrets) }), {
       auth: 'secrets:write',
       params: OrgParams,
       body: SetSecretsBody,
@@ -39,7 +38,7 @@ export function organizationsModule(deps: Deps, auth: ReturnType<typeof authPlug
           'Creates or replaces organization secrets. Values are encrypted with AES-256-GCM and never returned; a space secret of the same name wins in that space. Admins only.',
       },
     })
-    .delete('/:orgId/env', ({ principal, params, body }) => ({ success: true as const, deleted: deleteOrgSecrets(deps, principal, params.orgId, body.keys) }), {
+    .delete('/:orgId/env', async ({ principal, params, body, request, set }) => ({ success: true as const, deleted: await deleteOrgSecrets(ctx(principal, request, set), params.orgId, body.keys) }), {
       auth: 'secrets:write',
       params: OrgParams,
       body: DeleteSecretsBody,

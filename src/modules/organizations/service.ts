@@ -1,6 +1,6 @@
 import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
-import type { Deps } from '../../deps'
+import { callerOf, type Ctx } from '../../context'
 import { AppError } from '../../errors'
 import { deleteSecrets, listSecretNames, setSecrets } from '../spaces/secrets'
 
@@ -15,12 +15,13 @@ function assertOwnOrganization(principal: Principal, orgId: string): void {
   }
 }
 
-export function listOrgSecrets(deps: Deps, principal: Principal, orgId: string): { organizationId: string; secrets: string[]; count: number } {
+export async function listOrgSecrets(ctx: Ctx, orgId: string): Promise<{ organizationId: string; secrets: string[]; count: number }> {
+  const principal = callerOf(ctx)
   assertOwnOrganization(principal, orgId)
   if (principal.role === 'viewer') {
     throw new AppError('forbidden', 'Forbidden: viewers cannot read organization secret names; members and admins can (access denied)')
   }
-  const names = listSecretNames(deps, orgId, { kind: 'org' })
+  const names = await listSecretNames(ctx, orgId, { kind: 'org' })
   return { organizationId: orgId, secrets: names, count: names.length }
 }
 
@@ -30,14 +31,16 @@ function assertAdmin(principal: Principal): void {
   }
 }
 
-export function setOrgSecrets(deps: Deps, principal: Principal, orgId: string, values: Record<string, string>): string[] {
+export async function setOrgSecrets(ctx: Ctx, orgId: string, values: Record<string, string>): Promise<string[]> {
+  const principal = callerOf(ctx)
   assertOwnOrganization(principal, orgId)
   assertAdmin(principal)
-  return setSecrets(deps, principal, orgId, { kind: 'org' }, values)
+  return setSecrets(ctx, orgId, { kind: 'org' }, values)
 }
 
-export function deleteOrgSecrets(deps: Deps, principal: Principal, orgId: string, keys: string[]): string[] {
+export async function deleteOrgSecrets(ctx: Ctx, orgId: string, keys: string[]): Promise<string[]> {
+  const principal = callerOf(ctx)
   assertOwnOrganization(principal, orgId)
   assertAdmin(principal)
-  return deleteSecrets(deps, principal, orgId, { kind: 'org' }, keys)
+  return deleteSecrets(ctx, orgId, { kind: 'org' }, keys)
 }

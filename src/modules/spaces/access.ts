@@ -1,6 +1,6 @@
 import { eq, ne, or, sql, type AnyColumn, type SQL } from 'drizzle-orm'
 import { isOrgAdmin } from '../../auth/roles'
-import type { DB } from '../../db/client'
+import type { Db } from '../../db/connection'
 import { prepared } from '../../db/prepared'
 import { spaces, type Space } from '../../db/schema'
 import type { Viewer } from '../viewer'
@@ -62,7 +62,7 @@ export function inVisibleSpace(v: Viewer, spaceId: string | null, space: SpaceAc
 }
 
 /** The fields of a space the rules read, for the single-row predicates. */
-export function spaceAccessOf(db: DB, id: string | null): SpaceAccess | undefined {
+export async function spaceAccessOf(db: Db, id: string | null): Promise<SpaceAccess | undefined> {
   if (id === null) return undefined
   return prepared(db, 'spaces.access', () =>
     db

@@ -1,6 +1,5 @@
 import { Elysia } from 'elysia'
-import type { authPlugin } from '../../auth/plugin'
-import type { Deps } from '../../deps'
+import type { RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { CreateSpaceBody, ListSpacesQuery, SpaceIdParams, spaceModels, UpdateSpaceBody } from './model'
 import { DeleteSecretsBody, secretBodyErrors, secretModels, SetSecretsBody } from './secrets-model'
@@ -28,15 +27,15 @@ const spaceInvalid = errorResponse(
 const badSpace = { ...bodyErrors, 422: 'SpaceBodyInvalid' } as const
 const spaceErrorModels = named({ SpaceNotFound: notFound, SpaceQueryInvalid: badQuery, SpaceBodyInvalid: spaceInvalid })
 
-export function spacesModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
+export function spacesModule({ auth, ctx }: RouteKit) {
   return new Elysia({ prefix: '/spaces', tags: ['Spaces'] })
     .use(auth)
     .model({ ...sharedModels, ...listModels, ...spaceModels, ...secretModels, ...spaceErrorModels })
     .get(
       '',
-      ({ principal, query }) => ({
+      async ({ principal, query, request, set }) => ({
         success: true as const,
-        ...listSpaces(deps, principal, { archived: boolParam(query.archived), limit: intParam(query.limit, 50), offset: intParam(query.offset, 0), cursor: query.cursor }),
+        ...(await listSpaces(ctx(principal, request, set), { archived: boolParam(query.archived), limit: intParam(query.limit, 50), offset: intParam(query.offset, 0), cursor: query.cursor })),
       }),
       {
         auth: 'spaces:read',
@@ -51,8 +50,8 @@ export function spacesModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
     )
     .post(
       '',
-      ({ principal, body, set }) => {
-        const space = createSpace(deps, principal, body)
+      async ({ principal, body, request, set }) => {
+        const space = await createSpace(ctx(principal, request, set), body)
         set.status = 201
         return { success: true as const, space }
       },
@@ -67,13 +66,13 @@ export function spacesModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
         },
       },
     )
-    .get('/:id', ({ principal, params }) => ({ success: true as const, space: getSpace(deps, principal, params.id) }), {
+    .get('/:id', async ({ principal, params, request, set }) => ({ success: true as const, space: await getSpace(ctx(principal, request, set), params.id) }), {
       auth: 'spaces:read',
       params: SpaceIdParams,
       response: { 200: 'SpaceEnvelope', 404: 'SpaceNotFound', ...authErrors },
       detail: { summary: 'Get a space', description: 'One space you may see, with its agents and the names (never the values) of its secrets.' },
     })
-    .patch('/:id', ({ principal, params, body }) => ({ success: true as const, space: updateSpace(deps, principal, params.id, body) }), {
+    .patch('/:id', async ({ principal, params, body, request, set }) => ({ success: true as const, space: await updateSpace(ctx(principal, request, set), params.id, body) }), {
       auth: 'spaces:write',
       params: SpaceIdParams,
       body: UpdateSpaceBody,
@@ -86,8 +85,8 @@ export function spacesModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
     })
     .delete(
       '/:id',
-      ({ principal, params }) => {
-        archiveSpace(deps, principal, params.id)
+      async ({ principal, params, request, set }) => {
+        await archiveSpace(ctx(principal, request, set), params.id)
         return { success: true as const }
       },
       {
@@ -97,13 +96,13 @@ export function spacesModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
         detail: { summary: 'Archive a space', description: 'Archives the space (soft delete; restore with PATCH `{archived:false}`). Idempotent. Members archive the spaces they created; admins any.' },
       },
     )
-    .get('/:id/secrets', ({ principal, params }) => ({ success: true as const, ...listSpaceSecrets(deps, principal, params.id) }), {
+    .get('/:id/secrets', async ({ principal, params, request, set }) => ({ success: true as const, ...(await listSpaceSecrets(ctx(principal, request, set), params.id)) }), {
       auth: 'spaces:read',
       params: SpaceIdParams,
       response: { 200: 'SpaceSecretNames', 404: 'SpaceNotFound', ...authErrors },
       detail: { summary: 'List space secret names', description: 'The names of the space\'s secrets, sorted. Values are never returned by any endpoint.' },
     })
-    .post('/:id/secrets', ({ principal, params, body }) => ({ success: true as const, keys: setSpaceSecrets(deps, principal, params.id, body.secrets) }), {
+    .post('/:id/secrets', async ({ principal, params, body, request, set }) => ({ success: true as const, keys: await setSpaceSecrets(ctx(principal, request, set), params.id, body.secrets) }), {
       auth: 'secrets:write',
       params: SpaceIdParams,
       body: SetSecretsBody,
@@ -114,7 +113,7 @@ export function spacesModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
           'Creates or replaces secrets (environment variables for executions in this space; they override organization secrets of the same name). Values are encrypted with AES-256-GCM and never returned. The space\'s creator or an admin.',
       },
     })
-    .delete('/:id/secrets', ({ principal, params, body }) => ({ success: true as const, deleted: deleteSpaceSecrets(deps, principal, params.id, body.keys) }), {
+    .delete('/:id/secrets', async ({ principal, params, body, request, set }) => ({ success: true as const, deleted: await deleteSpaceSecrets(ctx(principal, request, set), params.id, body.keys) }), {
       auth: 'secrets:write',
       params: SpaceIdParams,
       body: DeleteSecretsBody,

@@ -1,12 +1,11 @@
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm'
-import type { Principal } from '../../auth/principal'
+import { recordAudit } from '../../audit/log'
+import { callerOf, withTx, type Ctx } from '../../context'
 import { DecryptionError } from '../../crypto/secretbox'
 import { prepared } from '../../db/prepared'
 import { secrets } from '../../db/schema'
-import type { Deps } from '../../deps'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
-import { auditContext, recordAuditEvent } from '../audit/service'
 
 /**
  * The secret store shared by organization secrets (scope 'org') and space secrets (scope = the
@@ -59,9 +58,9 @@ export function validateSecretValues(values: Record<string, string>): void {
   }
 }
 
-function namesQuery(deps: Deps) {
-  return prepared(deps.db, 'secrets.names', () =>
-    deps.db
+function namesQuery(ctx: Ctx) {
+  return prepared(ctx.db, 'secrets.names', () =>
+    ctx.db
       .select({ key: secrets.key })
       .from(secrets)
       .where(and(eq(secrets.organizationId, sql.placeholder('org')), eq(secrets.scope, sql.placeholder('scope'))))
@@ -71,17 +70,16 @@ function namesQuery(deps: Deps) {
 }
 
 /** The key names of one scope, sorted. */
-export function listSecretNames(deps: Deps, organizationId: string, scope: SecretScope): string[] {
-  return namesQuery(deps)
-    .all({ org: organizationId, scope: scopeName(scope) })
-    .map((r) => r.key)
+export async function listSecretNames(ctx: Ctx, organizationId: string, scope: SecretScope): Promise<string[]> {
+  const rows = await namesQuery(ctx).all({ org: organizationId, scope: scopeName(scope) })
+  return rows.map((r) => r.key)
 }
 
 /** Key names of several spaces at once (for a page of spaces), sorted per space. */
-export function secretNamesBySpace(deps: Deps, organizationId: string, spaceIds: string[]): Map<string, string[]> {
+export async function secretNamesBySpace(ctx: Ctx, organizationId: string, spaceIds: string[]): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>(spaceIds.map((id) => [id, []]))
   if (spaceIds.length === 0) return out
-  const rows = deps.db
+  const rows = await ctx.db
     .select({ scope: secrets.scope, key: secrets.key })
     .from(secrets)
     .where(and(eq(secrets.organizationId, organizationId), inArray(secrets.scope, spaceIds)))
@@ -95,25 +93,26 @@ export function secretNamesBySpace(deps: Deps, organizationId: string, spaceIds:
  * Creates or replaces secrets (upsert by key) in one transaction and records a `secret.set`
  * audit event naming the keys. Returns the keys written, sorted.
  */
-export function setSecrets(deps: Deps, principal: Principal, organizationId: string, scope: SecretScope, values: Record<string, string>): string[] {
+export async function setSecrets(ctx: Ctx, organizationId: string, scope: SecretScope, values: Record<string, string>): Promise<string[]> {
+  const principal = callerOf(ctx)
   validateSecretValues(values)
   const name = scopeName(scope)
   const keys = Object.keys(values).sort()
-  const now = new Date(deps.clock.now())
-  deps.db.transaction((tx) => {
-    const existing = new Set(
-      tx
-        .select({ key: secrets.key })
-        .from(secrets)
-        .where(and(eq(secrets.organizationId, organizationId), eq(secrets.scope, name)))
-        .all()
-        .map((r) => r.key),
-    )
+  const now = new Date(ctx.clock.now())
+  // The count against the cap, the writes and their audit event commit together.
+  await withTx(ctx, async (tx) => {
+    const rows = await tx.db
+      .select({ key: secrets.key })
+      .from(secrets)
+      .where(and(eq(secrets.organizationId, organizationId), eq(secrets.scope, name)))
+      .all()
+    const existing = new Set(rows.map((r) => r.key))
     const added = keys.filter((k) => !existing.has(k)).length
     if (existing.size + added > MAX_SECRETS_PER_SCOPE) {
       throw invalid('secrets', `secrets: at most ${MAX_SECRETS_PER_SCOPE} secrets per ${scope.kind === 'org' ? 'organization' : 'space'} (${existing.size} exist, ${added} new)`)
     }
-    tx.insert(secrets)
+    await tx.db
+      .insert(secrets)
       .values(
         keys.map((key) => ({
           id: newId('sec'),
@@ -121,7 +120,7 @@ export function setSecrets(deps: Deps, principal: Principal, organizationId: str
           spaceId: scope.kind === 'space' ? scope.spaceId : null,
           scope: name,
           key,
-          valueEnc: deps.box.seal(values[key]!, aad(organizationId, name, key)),
+          valueEnc: tx.box.seal(values[key]!, aad(organizationId, name, key)),
           createdBy: principal.userId,
           createdAt: now,
           updatedAt: now,
@@ -132,14 +131,13 @@ export function setSecrets(deps: Deps, principal: Principal, organizationId: str
         set: { valueEnc: sql`excluded.value_enc`, updatedAt: now },
       })
       .run()
-  })
-  recordAuditEvent(deps, {
-    ...auditContext(principal),
-    organizationId,
-    type: 'secret.set',
-    targetType: scope.kind === 'org' ? 'organization' : 'space',
-    targetId: scope.kind === 'org' ? organizationId : scope.spaceId,
-    details: { keys },
+    await recordAudit(tx, {
+      organizationId,
+      type: 'secret.set',
+      targetType: scope.kind === 'org' ? 'organization' : 'space',
+      targetId: scope.kind === 'org' ? organizationId : scope.spaceId,
+      details: { keys },
+    })
   })
   return keys
 }
@@ -148,18 +146,16 @@ export function setSecrets(deps: Deps, principal: Principal, organizationId: str
  * Deletes the named secrets. Keys that do not exist are ignored (deleting is idempotent).
  * Returns the keys actually deleted; records `secret.deleted` when there were any.
  */
-export function deleteSecrets(deps: Deps, principal: Principal, organizationId: string, scope: SecretScope, keys: string[]): string[] {
+export async function deleteSecrets(ctx: Ctx, organizationId: string, scope: SecretScope, keys: string[]): Promise<string[]> {
   validateSecretKeys(keys, 'keys')
-  const deleted = deps.db
+  const rows = await ctx.db
     .delete(secrets)
     .where(and(eq(secrets.organizationId, organizationId), eq(secrets.scope, scopeName(scope)), inArray(secrets.key, [...new Set(keys)])))
     .returning({ key: secrets.key })
     .all()
-    .map((r) => r.key)
-    .sort()
+  const deleted = rows.map((r) => r.key).sort()
   if (deleted.length > 0) {
-    recordAuditEvent(deps, {
-      ...auditContext(principal),
+    await recordAudit(ctx, {
       organizationId,
       type: 'secret.deleted',
       targetType: scope.kind === 'org' ? 'organization' : 'space',
@@ -174,8 +170,8 @@ export function deleteSecrets(deps: Deps, principal: Principal, organizationId: 
  * The environment of an execution: the organization's secrets, then the space's on top (the
  * space wins on conflict), decrypted. For the execution engine only: never return it to a client.
  */
-export function resolveSecrets(deps: Deps, organizationId: string, spaceId: string | null): Record<string, string> {
-  const rows = deps.db
+export async function resolveSecrets(ctx: Pick<Ctx, 'db' | 'box'>, organizationId: string, spaceId: string | null): Promise<Record<string, string>> {
+  const rows = await ctx.db
     .select({ scope: secrets.scope, key: secrets.key, valueEnc: secrets.valueEnc })
     .from(secrets)
     .where(
@@ -190,7 +186,7 @@ export function resolveSecrets(deps: Deps, organizationId: string, spaceId: stri
   rows.sort((a, b) => (a.scope === 'org' ? 0 : 1) - (b.scope === 'org' ? 0 : 1))
   for (const r of rows) {
     try {
-      env[r.key] = deps.box.open(r.valueEnc, aad(organizationId, r.scope, r.key))
+      env[r.key] = ctx.box.open(r.valueEnc, aad(organizationId, r.scope, r.key))
     } catch (e) {
       if (e instanceof DecryptionError) {
         throw new AppError('decryption_failed', `Secret ${r.key} could not be decrypted; the server encryption key may have changed. Ask the server operator to check TEAMDAY_ENCRYPTION_KEY.`)

@@ -1,11 +1,11 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
-import type { DB } from '../../db/client'
+import { callerOf, type Ctx } from '../../context'
+import type { Db } from '../../db/connection'
 import { afterParams, beforeCursor, cappedCount, listPage, newestFirst, readPage, type ListPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents, spaces, type AgentRef, type Space } from '../../db/schema'
-import type { Deps } from '../../deps'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { canUseAgent } from '../agents/access'
@@ -76,9 +76,10 @@ function validateType(type: SpaceType | undefined): void {
 }
 
 /** A space of the caller's organization that the caller may see; otherwise 404 (existence is not revealed). */
-export function findVisibleSpace(deps: Deps, principal: Principal, id: string): Space {
-  const row = prepared(deps.db, 'spaces.get', () =>
-    deps.db
+export async function findVisibleSpace(ctx: Ctx, id: string): Promise<Space> {
+  const principal = callerOf(ctx)
+  const row = await prepared(ctx.db, 'spaces.get', () =>
+    ctx.db
       .select()
       .from(spaces)
       .where(and(eq(spaces.id, sql.placeholder('id')), eq(spaces.organizationId, sql.placeholder('org'))))
@@ -96,17 +97,14 @@ export function assertCanEditSpace(principal: Principal, row: Space, what = 'cha
 }
 
 /** Agents the caller may add: same organization, not archived, visible to the caller. Else 422 naming the bad ids. */
-function checkAgents(deps: Deps, principal: Principal, ids: string[]): void {
+async function checkAgents(ctx: Ctx, principal: Principal, ids: string[]): Promise<void> {
   if (ids.length === 0) return
-  const found = new Set(
-    deps.db
-      .select({ id: agents.id, organizationId: agents.organizationId, userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
-      .from(agents)
-      .where(and(inArray(agents.id, ids), eq(agents.organizationId, principal.organizationId)))
-      .all()
-      .filter((a) => canUseAgent(principal, a))
-      .map((r) => r.id),
-  )
+  const rows = await ctx.db
+    .select({ id: agents.id, organizationId: agents.organizationId, userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
+    .from(agents)
+    .where(and(inArray(agents.id, ids), eq(agents.organizationId, principal.organizationId)))
+    .all()
+  const found = new Set(rows.filter((a) => canUseAgent(principal, a)).map((r) => r.id))
   const bad = ids.filter((id) => !found.has(id))
   if (bad.length > 0) {
     throw new AppError('validation_failed', `Validation failed: addCharacters has unknown or inaccessible agent ids: ${bad.map((b) => b.slice(0, 100)).join(', ')}`, {
@@ -116,24 +114,25 @@ function checkAgents(deps: Deps, principal: Principal, ids: string[]): void {
 }
 
 /** New agentRefs: removals, then additions (already present ones are left untouched). */
-function applyCharacters(deps: Deps, principal: Principal, refs: AgentRef[], add: string[] = [], remove: string[] = []): AgentRef[] {
+async function applyCharacters(ctx: Ctx, principal: Principal, refs: AgentRef[], add: string[] = [], remove: string[] = []): Promise<AgentRef[]> {
   const addSet = [...new Set(add)]
   const both = addSet.filter((id) => remove.includes(id))
   if (both.length > 0) throw invalid('removeCharacters', `removeCharacters and addCharacters both name ${both.join(', ')}`)
   const present = new Set(refs.map((r) => r.agentId))
   const toAdd = addSet.filter((id) => !present.has(id))
-  checkAgents(deps, principal, toAdd)
+  await checkAgents(ctx, principal, toAdd)
   const removeSet = new Set(remove)
-  const now = new Date(deps.clock.now()).toISOString()
+  const now = new Date(ctx.clock.now()).toISOString()
   const next = [...refs.filter((r) => !removeSet.has(r.agentId)), ...toAdd.map((agentId) => ({ agentId, enabled: true, addedAt: now, addedBy: principal.userId }))]
   if (next.length > MAX_AGENTS_PER_SPACE) throw invalid('addCharacters', `a space holds at most ${MAX_AGENTS_PER_SPACE} agents`)
   return next
 }
 
-export function createSpace(deps: Deps, principal: Principal, input: CreateSpaceInput): PublicSpace {
+export async function createSpace(ctx: Ctx, input: CreateSpaceInput): Promise<PublicSpace> {
+  const principal = callerOf(ctx)
   const name = validateName(input.name)
   validateType(input.type)
-  const now = new Date(deps.clock.now())
+  const now = new Date(ctx.clock.now())
   const row: Space = {
     id: newId('space'),
     organizationId: principal.organizationId,
@@ -143,13 +142,13 @@ export function createSpace(deps: Deps, principal: Principal, input: CreateSpace
     visibility: input.visibility ?? 'private',
     type: 'empty',
     instructions: input.instructions ?? null,
-    agentRefs: applyCharacters(deps, principal, [], input.addCharacters),
+    agentRefs: await applyCharacters(ctx, principal, [], input.addCharacters),
     archived: false,
     archivedAt: null,
     createdAt: now,
     updatedAt: now,
   }
-  deps.db.insert(spaces).values(row).run()
+  await ctx.db.insert(spaces).values(row).run()
   return toPublicSpace(row, [])
 }
 
@@ -160,7 +159,7 @@ export interface ListSpacesOptions {
   cursor?: string
 }
 
-function listStatements(db: DB, withArchived: boolean, admin: boolean) {
+function listStatements(db: Db, withArchived: boolean, admin: boolean) {
   const s = spaces
   const ph = sql.placeholder
   const where = [
@@ -181,30 +180,32 @@ function listStatements(db: DB, withArchived: boolean, admin: boolean) {
 }
 
 /** The spaces the caller may see, newest first. */
-export function listSpaces(deps: Deps, principal: Principal, opts: ListSpacesOptions): { spaces: PublicSpace[] } & ListPage {
+export async function listSpaces(ctx: Ctx, opts: ListSpacesOptions): Promise<{ spaces: PublicSpace[] } & ListPage> {
+  const principal = callerOf(ctx)
   const withArchived = !!opts.archived
   const admin = isOrgAdmin(principal.role)
-  const q = prepared(deps.db, `spaces.list.${Number(withArchived)}${Number(admin)}`, () => listStatements(deps.db, withArchived, admin))
+  const q = prepared(ctx.db, `spaces.list.${Number(withArchived)}${Number(admin)}`, () => listStatements(ctx.db, withArchived, admin))
   const params = { org: principal.organizationId, user: principal.userId }
-  const page = readPage('spaces', { archived: withArchived, caller: [principal.organizationId, principal.userId] }, opts, {
+  const page = await readPage('spaces', { archived: withArchived, caller: [principal.organizationId, principal.userId] }, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
-    count: (cap) => q.count.get({ ...params, cap })?.n ?? 0,
+    count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })
-  const names = secretNamesBySpace(deps, principal.organizationId, page.rows.map((r) => r.id))
+  const names = await secretNamesBySpace(ctx, principal.organizationId, page.rows.map((r) => r.id))
   return { spaces: page.rows.map((r) => toPublicSpace(r, names.get(r.id) ?? [])), ...listPage(page) }
 }
 
-export function getSpace(deps: Deps, principal: Principal, id: string): PublicSpace {
-  const row = findVisibleSpace(deps, principal, id)
-  return toPublicSpace(row, listSecretNames(deps, row.organizationId, { kind: 'space', spaceId: row.id }))
+export async function getSpace(ctx: Ctx, id: string): Promise<PublicSpace> {
+  const row = await findVisibleSpace(ctx, id)
+  return toPublicSpace(row, await listSecretNames(ctx, row.organizationId, { kind: 'space', spaceId: row.id }))
 }
 
-export function updateSpace(deps: Deps, principal: Principal, id: string, input: UpdateSpaceInput): PublicSpace {
-  const row = findVisibleSpace(deps, principal, id)
+export async function updateSpace(ctx: Ctx, id: string, input: UpdateSpaceInput): Promise<PublicSpace> {
+  const principal = callerOf(ctx)
+  const row = await findVisibleSpace(ctx, id)
   assertCanEditSpace(principal, row)
   validateType(input.type)
-  const now = new Date(deps.clock.now())
+  const now = new Date(ctx.clock.now())
   const patch: Partial<Space> = { updatedAt: now }
   if (input.name !== undefined) patch.name = validateName(input.name)
   if (input.description !== undefined) patch.description = input.description
@@ -215,17 +216,18 @@ export function updateSpace(deps: Deps, principal: Principal, id: string, input:
     patch.archivedAt = input.archived ? now : null
   }
   if (input.addCharacters !== undefined || input.removeCharacters !== undefined) {
-    patch.agentRefs = applyCharacters(deps, principal, row.agentRefs, input.addCharacters, input.removeCharacters)
+    patch.agentRefs = await applyCharacters(ctx, principal, row.agentRefs, input.addCharacters, input.removeCharacters)
   }
-  const updated = deps.db.update(spaces).set(patch).where(eq(spaces.id, row.id)).returning().get()!
-  return toPublicSpace(updated, listSecretNames(deps, row.organizationId, { kind: 'space', spaceId: row.id }))
+  const updated = (await ctx.db.update(spaces).set(patch).where(eq(spaces.id, row.id)).returning().get())!
+  return toPublicSpace(updated, await listSecretNames(ctx, row.organizationId, { kind: 'space', spaceId: row.id }))
 }
 
 /** Archives (soft delete). Idempotent. */
-export function archiveSpace(deps: Deps, principal: Principal, id: string): void {
-  const row = findVisibleSpace(deps, principal, id)
+export async function archiveSpace(ctx: Ctx, id: string): Promise<void> {
+  const principal = callerOf(ctx)
+  const row = await findVisibleSpace(ctx, id)
   assertCanEditSpace(principal, row, 'archive')
   if (row.archived) return
-  const now = new Date(deps.clock.now())
-  deps.db.update(spaces).set({ archived: true, archivedAt: now, updatedAt: now }).where(eq(spaces.id, row.id)).run()
+  const now = new Date(ctx.clock.now())
+  await ctx.db.update(spaces).set({ archived: true, archivedAt: now, updatedAt: now }).where(eq(spaces.id, row.id)).run()
 }

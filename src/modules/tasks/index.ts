@@ -1,6 +1,5 @@
 import { Elysia } from 'elysia'
-import type { authPlugin } from '../../auth/plugin'
-import type { Deps } from '../../deps'
+import type { RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, sharedModels } from '../shared-models'
 import { CreateTaskBody, ListTasksQuery, TaskIdParams, taskModels, UpdateTaskBody } from './model'
 import { createTask, deleteTask, getTask, listTasks, updateTask } from './service'
@@ -9,15 +8,15 @@ import { badCursor, listModels } from '../list-models'
 
 const writeErrors = { ...authErrors, ...bodyErrors, 403: 'TaskForbidden', 422: 'TaskBodyInvalid' } as const
 
-export function tasksModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
+export function tasksModule({ auth, ctx }: RouteKit) {
   return new Elysia({ prefix: '/tasks', tags: ['Tasks'] })
     .use(auth)
     .model({ ...sharedModels, ...listModels, ...taskModels })
     .get(
       '',
-      ({ principal, query }) => ({
+      async ({ principal, query, request, set }) => ({
         success: true as const,
-        ...listTasks(deps, principal, {
+        ...(await listTasks(ctx(principal, request, set), {
           status: query.status,
           priority: query.priority,
           assignedTo: query.assignedTo,
@@ -25,7 +24,7 @@ export function tasksModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
           limit: intParam(query.limit, 50),
           offset: intParam(query.offset, 0),
           cursor: query.cursor,
-        }),
+        })),
       }),
       {
         auth: 'tasks:read',
@@ -40,9 +39,10 @@ export function tasksModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
     )
     .post(
       '',
-      ({ principal, body, set }) => {
+      async ({ principal, body, request, set }) => {
+        const task = await createTask(ctx(principal, request, set), body)
         set.status = 201
-        return { success: true as const, ...createTask(deps, principal, body) }
+        return { success: true as const, ...task }
       },
       {
         auth: 'tasks:write',
@@ -55,7 +55,7 @@ export function tasksModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
         },
       },
     )
-    .get('/:id', ({ principal, params }) => ({ success: true as const, ...getTask(deps, principal, params.id) }), {
+    .get('/:id', async ({ principal, params, request, set }) => ({ success: true as const, ...(await getTask(ctx(principal, request, set), params.id)) }), {
       auth: 'tasks:read',
       params: TaskIdParams,
       response: { 200: 'TaskResponse', 404: 'TaskNotFound', ...authErrors },
@@ -63,7 +63,7 @@ export function tasksModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
     })
     .patch(
       '/:id',
-      ({ principal, params, body }) => ({ success: true as const, ...updateTask(deps, principal, params.id, body) }),
+      async ({ principal, params, body, request, set }) => ({ success: true as const, ...(await updateTask(ctx(principal, request, set), params.id, body)) }),
       {
         auth: 'tasks:write',
         params: TaskIdParams,
@@ -78,8 +78,8 @@ export function tasksModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
     )
     .delete(
       '/:id',
-      ({ principal, params }) => {
-        deleteTask(deps, principal, params.id)
+      async ({ principal, params, request, set }) => {
+        await deleteTask(ctx(principal, request, set), params.id)
         return { success: true as const }
       },
       {

@@ -1,11 +1,11 @@
 import { and, eq, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
-import type { DB } from '../../db/client'
+import { callerOf, type Ctx } from '../../context'
+import type { Db } from '../../db/connection'
 import { afterParams, beforeCursor, cappedCount, listPage, newestFirst, readPage, type ListPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents, memberships, spaces, tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schema'
-import type { Deps } from '../../deps'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { jsonBytes, MAX_FREE_FORM_JSON_BYTES } from '../../json-limits'
@@ -76,7 +76,7 @@ function invalid(field: string, message: string): AppError {
  * organization that the caller can see; a user must be a member of the organization. Other
  * strings are kept as free text with no type.
  */
-function resolveAssignee(deps: Deps, p: Principal, input: TaskInput): Pick<Task, 'assignedTo' | 'assigneeType'> | undefined {
+async function resolveAssignee(ctx: Ctx, p: Principal, input: TaskInput): Promise<Pick<Task, 'assignedTo' | 'assigneeType'> | undefined> {
   const to = input.assignedTo !== undefined ? input.assignedTo : input.assignTo
   if (to === undefined) {
     if (input.assigneeType !== undefined) throw invalid('assigneeType', 'assigneeType can only be sent together with assignedTo')
@@ -86,7 +86,7 @@ function resolveAssignee(deps: Deps, p: Principal, input: TaskInput): Pick<Task,
   if (value === null) return { assignedTo: null, assigneeType: null }
   const type = input.assigneeType ?? (value.startsWith('char_') ? 'agent' : value.startsWith('user_') ? 'user' : null)
   if (type === 'agent') {
-    const a = deps.db
+    const a = await ctx.db
       .select({ organizationId: agents.organizationId, userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
       .from(agents)
       .where(and(eq(agents.id, value), eq(agents.organizationId, p.organizationId)))
@@ -95,7 +95,7 @@ function resolveAssignee(deps: Deps, p: Principal, input: TaskInput): Pick<Task,
       throw invalid('assignedTo', `assignedTo must be an active agent of your organization; not found: ${value}`)
     }
   } else if (type === 'user') {
-    const m = deps.db
+    const m = await ctx.db
       .select({ id: memberships.id })
       .from(memberships)
       .where(and(eq(memberships.userId, value), eq(memberships.organizationId, p.organizationId)))
@@ -106,8 +106,8 @@ function resolveAssignee(deps: Deps, p: Principal, input: TaskInput): Pick<Task,
 }
 
 /** A space of the caller's organization, not archived, that the caller can see. */
-function checkSpace(deps: Deps, p: Principal, spaceId: string) {
-  const s = deps.db
+async function checkSpace(ctx: Ctx, p: Principal, spaceId: string): Promise<void> {
+  const s = await ctx.db
     .select({ organizationId: spaces.organizationId, createdBy: spaces.createdBy, visibility: spaces.visibility, archived: spaces.archived })
     .from(spaces)
     .where(and(eq(spaces.id, spaceId), eq(spaces.organizationId, p.organizationId)))
@@ -118,7 +118,7 @@ function checkSpace(deps: Deps, p: Principal, spaceId: string) {
 }
 
 /** Maps the input's defined fields to columns, validating what the schema cannot. */
-function columns(deps: Deps, p: Principal, input: TaskInput): Partial<Task> {
+async function columns(ctx: Ctx, p: Principal, input: TaskInput): Promise<Partial<Task>> {
   const out: Partial<Task> = {}
   if (input.title !== undefined) {
     const title = input.title.trim()
@@ -127,9 +127,9 @@ function columns(deps: Deps, p: Principal, input: TaskInput): Partial<Task> {
   }
   if (input.description !== undefined) out.description = input.description
   if (input.priority !== undefined) out.priority = input.priority
-  Object.assign(out, resolveAssignee(deps, p, input))
+  Object.assign(out, await resolveAssignee(ctx, p, input))
   if (input.spaceId !== undefined) {
-    if (input.spaceId !== null) checkSpace(deps, p, input.spaceId)
+    if (input.spaceId !== null) await checkSpace(ctx, p, input.spaceId)
     out.spaceId = input.spaceId
   }
   if (input.dueDate !== undefined) {
@@ -149,10 +149,11 @@ function columns(deps: Deps, p: Principal, input: TaskInput): Partial<Task> {
 }
 
 /** Creates a task; its status starts `pending` whatever the client sends. */
-export function createTask(deps: Deps, p: Principal, input: TaskInput & { title: string }): PublicTask {
-  const fields = columns(deps, p, { ...input, status: undefined })
-  const now = new Date(deps.clock.now())
-  const row = deps.db
+export async function createTask(ctx: Ctx, input: TaskInput & { title: string }): Promise<PublicTask> {
+  const p = callerOf(ctx)
+  const fields = await columns(ctx, p, { ...input, status: undefined })
+  const now = new Date(ctx.clock.now())
+  const row = (await ctx.db
     .insert(tasks)
     .values({
       ...fields,
@@ -166,14 +167,14 @@ export function createTask(deps: Deps, p: Principal, input: TaskInput & { title:
       updatedAt: now,
     })
     .returning()
-    .get()
+    .get())!
   return toPublicTask(row)
 }
 
 /** Which filters are set: one prepared statement per combination, each on its own index. */
 type TaskFilters = Pick<ListTasksOptions, 'status' | 'priority' | 'assignedTo' | 'spaceId'>
 
-function listStatements(db: DB, admin: boolean, f: TaskFilters) {
+function listStatements(db: Db, admin: boolean, f: TaskFilters) {
   const k = tasks
   const ph = sql.placeholder
   const where = [
@@ -197,61 +198,63 @@ function listStatements(db: DB, admin: boolean, f: TaskFilters) {
 }
 
 /** The organization's tasks the caller may see (all but those in spaces hidden from them), newest first, one page. */
-export function listTasks(deps: Deps, p: Principal, opts: ListTasksOptions): { tasks: PublicTask[] } & ListPage {
+export async function listTasks(ctx: Ctx, opts: ListTasksOptions): Promise<{ tasks: PublicTask[] } & ListPage> {
+  const p = callerOf(ctx)
   const f: TaskFilters = { status: opts.status, priority: opts.priority, assignedTo: opts.assignedTo, spaceId: opts.spaceId }
   const admin = isOrgAdmin(p.role)
   const shape = [admin, f.status, f.priority, f.assignedTo, f.spaceId].map((v) => (v === undefined || v === false ? 0 : 1)).join('')
-  const q = prepared(deps.db, `tasks.list.${shape}`, () => listStatements(deps.db, admin, f))
+  const q = prepared(ctx.db, `tasks.list.${shape}`, () => listStatements(ctx.db, admin, f))
   const params = { org: p.organizationId, user: p.userId, ...f }
-  const page = readPage('tasks', { ...f, caller: [p.organizationId, p.userId] }, opts, {
+  const page = await readPage('tasks', { ...f, caller: [p.organizationId, p.userId] }, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
-    count: (cap) => q.count.get({ ...params, cap })?.n ?? 0,
+    count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })
   return { tasks: page.rows.map(toPublicTask), ...listPage(page) }
 }
 
 /** A task the caller may see (tasks/access.ts), else 404. */
-function findVisible(deps: Deps, p: Principal, id: string): Task {
-  const row = prepared(deps.db, 'tasks.findInOrg', () =>
-    deps.db
+async function findVisible(ctx: Ctx, p: Principal, id: string): Promise<Task> {
+  const row = await prepared(ctx.db, 'tasks.findInOrg', () =>
+    ctx.db
       .select()
       .from(tasks)
       .where(and(eq(tasks.id, sql.placeholder('id')), eq(tasks.organizationId, sql.placeholder('org'))))
       .prepare(),
   ).get({ id, org: p.organizationId })
-  if (!row || !canSeeTask(p, row, spaceAccessOf(deps.db, row.spaceId))) throw new AppError('not_found', `Task ${id} not found`)
+  if (!row || !canSeeTask(p, row, await spaceAccessOf(ctx.db, row.spaceId))) throw new AppError('not_found', `Task ${id} not found`)
   return row
 }
 
 /** Admins change any task they may see; members the ones they created or are assigned. */
-function findEditable(deps: Deps, p: Principal, id: string): Task {
-  const row = findVisible(deps, p, id)
-  if (!canEditTask(p, row, spaceAccessOf(deps.db, row.spaceId))) {
+async function findEditable(ctx: Ctx, p: Principal, id: string): Promise<Task> {
+  const row = await findVisible(ctx, p, id)
+  if (!canEditTask(p, row, await spaceAccessOf(ctx.db, row.spaceId))) {
     throw new AppError('forbidden', "Forbidden: only the task's creator, its assignee or an organization admin can change this task (access denied)")
   }
   return row
 }
 
-export function getTask(deps: Deps, p: Principal, id: string): PublicTask {
-  return toPublicTask(findVisible(deps, p, id))
+export async function getTask(ctx: Ctx, id: string): Promise<PublicTask> {
+  return toPublicTask(await findVisible(ctx, callerOf(ctx), id))
 }
 
 /**
  * Any status may follow any other. Entering `completed` stamps completedAt (kept when it was
  * already completed); leaving it clears completedAt.
  */
-export function updateTask(deps: Deps, p: Principal, id: string, input: TaskInput): PublicTask {
-  const current = findEditable(deps, p, id)
-  const fields = columns(deps, p, input)
-  const now = new Date(deps.clock.now())
+export async function updateTask(ctx: Ctx, id: string, input: TaskInput): Promise<PublicTask> {
+  const p = callerOf(ctx)
+  const current = await findEditable(ctx, p, id)
+  const fields = await columns(ctx, p, input)
+  const now = new Date(ctx.clock.now())
   if (input.status !== undefined) {
     if (!(TASK_STATUSES as readonly string[]).includes(input.status)) throw invalid('status', 'Invalid status. Must be: pending, in_progress, completed, cancelled')
     fields.status = input.status
     if (input.status === 'completed') fields.completedAt = current.status === 'completed' ? current.completedAt : now
     else fields.completedAt = null
   }
-  const row = deps.db
+  const row = await ctx.db
     .update(tasks)
     .set({ ...fields, updatedAt: now })
     .where(and(eq(tasks.id, id), eq(tasks.organizationId, p.organizationId)))
@@ -262,7 +265,8 @@ export function updateTask(deps: Deps, p: Principal, id: string, input: TaskInpu
 }
 
 /** Hard delete. */
-export function deleteTask(deps: Deps, p: Principal, id: string): void {
-  findEditable(deps, p, id)
-  deps.db.delete(tasks).where(and(eq(tasks.id, id), eq(tasks.organizationId, p.organizationId))).run()
+export async function deleteTask(ctx: Ctx, id: string): Promise<void> {
+  const p = callerOf(ctx)
+  await findEditable(ctx, p, id)
+  await ctx.db.delete(tasks).where(and(eq(tasks.id, id), eq(tasks.organizationId, p.organizationId))).run()
 }

@@ -1,11 +1,10 @@
 import { and, count, eq, gt, isNull, or } from 'drizzle-orm'
-import type { Principal } from '../../auth/principal'
+import { recordAuditOnce } from '../../audit/log'
 import { scopesCover, uncoveredScopes } from '../../auth/roles'
-import type { DB } from '../../db/client'
+import { callerOf, type Ctx } from '../../context'
+import type { Db } from '../../db/connection'
 import { personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
-import type { Deps } from '../../deps'
 import { AppError } from '../../errors'
-import { auditContext, recordAuditEventOnce } from '../audit/service'
 import { validateScopes } from './validation'
 
 /**
@@ -22,11 +21,12 @@ const list = (scopes: readonly string[]) => scopes.join(', ')
  * The scopes of a token the caller creates: the ones asked for (default: the calling token's
  * own, `*` for a full token), refused with 403 unless the calling token covers them.
  */
-export function scopesForNewToken(deps: Deps, principal: Principal, requested: string[] | undefined): string[] {
+export async function scopesForNewToken(ctx: Ctx, requested: string[] | undefined): Promise<string[]> {
+  const principal = callerOf(ctx)
   const scopes = validateScopes(requested ?? [...principal.scopes])
   if (scopesCover(principal.scopes, scopes)) return scopes
   const missing = uncoveredScopes(principal.scopes, scopes)
-  denied(deps, principal, 'create', null, { requestedScopes: scopes, missingScopes: missing })
+  await denied(ctx, 'create', null, { requestedScopes: scopes, missingScopes: missing })
   throw new AppError(
     'insufficient_scope',
     `Forbidden: a token can only create tokens with scopes it has itself (access denied). This token has ${list(principal.scopes)} and lacks ${list(missing)}. Ask for a subset of its scopes, or use a token that has them (\`*\` only from a \`*\` token).`,
@@ -35,10 +35,11 @@ export function scopesForNewToken(deps: Deps, principal: Principal, requested: s
 }
 
 /** Rotating or revoking `target` through the API: the calling token itself, or one whose scopes it covers. */
-export function assertMayManage(deps: Deps, principal: Principal, target: PersonalAccessToken, action: 'rotate' | 'revoke'): void {
+export async function assertMayManage(ctx: Ctx, target: PersonalAccessToken, action: 'rotate' | 'revoke'): Promise<void> {
+  const principal = callerOf(ctx)
   if (target.id === principal.tokenId || scopesCover(principal.scopes, target.scopes)) return
   const missing = uncoveredScopes(principal.scopes, target.scopes)
-  denied(deps, principal, action, target.id, { targetScopes: target.scopes, missingScopes: missing })
+  await denied(ctx, action, target.id, { targetScopes: target.scopes, missingScopes: missing })
   throw new AppError(
     'insufficient_scope',
     `Forbidden: this token cannot ${action} token ${target.id} (access denied): a token may rotate or revoke only itself or tokens whose scopes it has all of, and ${target.id} also has ${list(missing)}. Use a token with at least its scopes (or \`*\`).`,
@@ -47,9 +48,9 @@ export function assertMayManage(deps: Deps, principal: Principal, target: Person
 }
 
 /** An attempt to exceed the calling token is worth knowing (at most one event a minute per kind). */
-function denied(deps: Deps, principal: Principal, action: string, targetId: string | null, details: Record<string, unknown>): void {
-  recordAuditEventOnce(deps, `escalation:${principal.tokenId}:${action}:${targetId ?? ''}`, {
-    ...auditContext(principal),
+async function denied(ctx: Ctx, action: string, targetId: string | null, details: Record<string, unknown>): Promise<void> {
+  const principal = callerOf(ctx)
+  await recordAuditOnce(ctx, `escalation:${principal.tokenId}:${action}:${targetId ?? ''}`, {
     type: 'token.scope_denied',
     tokenId: principal.tokenId,
     targetType: targetId ? 'token' : null,
@@ -59,25 +60,24 @@ function denied(deps: Deps, principal: Principal, action: string, targetId: stri
 }
 
 /** Tokens of a user in an organization that still work at `now` (a rotation's grace period counts). */
-export function countActiveTokens(db: DB, userId: string, organizationId: string, now: number): number {
+export async function countActiveTokens(db: Db, userId: string, organizationId: string, now: number): Promise<number> {
   const t = personalAccessTokens
   const at = new Date(now)
-  return (
-    db
-      .select({ n: count() })
-      .from(t)
-      .where(and(eq(t.userId, userId), eq(t.organizationId, organizationId), or(isNull(t.revokedAt), gt(t.revokedAt, at)), gt(t.expiresAt, at)))
-      .get()?.n ?? 0
-  )
+  const row = await db
+    .select({ n: count() })
+    .from(t)
+    .where(and(eq(t.userId, userId), eq(t.organizationId, organizationId), or(isNull(t.revokedAt), gt(t.revokedAt, at)), gt(t.expiresAt, at)))
+    .get()
+  return row?.n ?? 0
 }
 
 /**
  * The per-user cap (TEAMDAY_MAX_TOKENS_PER_USER): without it the per-token rate limit multiplies
  * with the number of tokens. Rotation is exempt: it replaces a token rather than adding one.
  */
-export function assertBelowTokenCap(deps: Deps, userId: string, organizationId: string, now: number): void {
-  const max = deps.config.maxTokensPerUser
-  const active = countActiveTokens(deps.db, userId, organizationId, now)
+export async function assertBelowTokenCap(ctx: Ctx, userId: string, organizationId: string, now: number): Promise<void> {
+  const max = ctx.config.maxTokensPerUser
+  const active = await countActiveTokens(ctx.db, userId, organizationId, now)
   if (active < max) return
   throw new AppError(
     'token_limit_reached',

@@ -1,8 +1,6 @@
 import { Elysia, t } from 'elysia'
-import type { authPlugin } from '../../auth/plugin'
-import type { Deps } from '../../deps'
+import type { RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
-import { withholdFromReplay } from '../../idempotency/hooks'
 import { createTokenForCaller, describeSelf, rotateToken } from './lifecycle'
 import { CreateTokenBody, ListTokensQuery, RotateTokenBody, TokenIdParams, tokenModels } from './model'
 import { getToken, listTokens, revokeToken, toPublicToken } from './service'
@@ -42,21 +40,21 @@ const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a q
 
 const tokenErrorModels = named({ TokenNotFound: notFound, TokenReuse: reuse, TokenScopeForbidden: broader, TokenCreateInvalid: createInvalid, TokenQueryInvalid: badQuery })
 
-export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
+export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
   return new Elysia({ prefix: '/tokens', tags: ['Tokens'] })
     .use(auth)
     .model({ ...sharedModels, ...listModels, ...tokenModels, ...tokenErrorModels })
     .get(
       '',
-      ({ principal, query }) => ({
+      async ({ principal, query, request, set }) => ({
         success: true as const,
-        ...listTokens(deps, principal, {
+        ...(await listTokens(ctx(principal, request, set), {
           organization: boolParam(query.all),
           status: query.status,
           limit: intParam(query.limit, 50),
           offset: intParam(query.offset, 0),
           cursor: query.cursor,
-        }),
+        })),
       }),
       {
         auth: 'tokens:read',
@@ -71,15 +69,16 @@ export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
     )
     .post(
       '',
-      ({ principal, body, set, request }) => {
-        const { token, row } = createTokenForCaller(deps, principal, body)
+      async ({ principal, body, set, request }) => {
+        const c = ctx(principal, request, set)
+        const { token, row } = await createTokenForCaller(c, body)
         withholdFromReplay(request, row.id)
         set.status = 201
         return {
           success: true as const,
           token,
           warning: 'Copy this token now: it will not be shown again.',
-          ...toPublicToken(deps, row, principal.email),
+          ...toPublicToken(c, row, principal.email),
         }
       },
       {
@@ -94,7 +93,7 @@ export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
       },
     )
     // Before /:id, so "self" is not taken for a token id.
-    .get('/self', ({ principal }) => ({ success: true as const, token: describeSelf(deps, principal) }), {
+    .get('/self', async ({ principal, request, set }) => ({ success: true as const, token: await describeSelf(ctx(principal, request, set)) }), {
       auth: 'authenticated',
       response: { 200: 'SelfTokenEnvelope', ...authErrors },
       detail: {
@@ -105,15 +104,16 @@ export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
     })
     .post(
       '/:id/rotate',
-      ({ principal, params, body, set, request }) => {
-        const r = rotateToken(deps, principal, params.id, body ?? {})
+      async ({ principal, params, body, set, request }) => {
+        const c = ctx(principal, request, set)
+        const r = await rotateToken(c, params.id, body ?? {})
         withholdFromReplay(request, r.row.id)
         set.status = 201
         return {
           success: true as const,
           token: r.token,
           warning: 'Copy this token now: it will not be shown again.',
-          ...toPublicToken(deps, r.row, r.email),
+          ...toPublicToken(c, r.row, r.email),
           rotatedFromId: r.previous.id,
           previousTokenRevokedAt: r.previous.revokedAt!.toISOString(),
         }
@@ -130,7 +130,7 @@ export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
         },
       },
     )
-    .get('/:id', ({ principal, params }) => ({ success: true as const, token: getToken(deps, principal, params.id) }), {
+    .get('/:id', async ({ principal, params, request, set }) => ({ success: true as const, token: await getToken(ctx(principal, request, set), params.id) }), {
       auth: 'tokens:read',
       params: TokenIdParams,
       response: { 200: 'TokenEnvelope', 404: 'TokenNotFound', ...authErrors },
@@ -138,7 +138,7 @@ export function tokensModule(deps: Deps, auth: ReturnType<typeof authPlugin>) {
     })
     .delete(
       '/:id',
-      ({ principal, params }) => ({ success: true as const, token: revokeToken(deps, principal, params.id) }),
+      async ({ principal, params, request, set }) => ({ success: true as const, token: await revokeToken(ctx(principal, request, set), params.id) }),
       {
         auth: 'tokens:write',
         params: TokenIdParams,

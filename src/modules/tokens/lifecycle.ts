@@ -1,10 +1,10 @@
 import { and, eq, gt, isNull, or, sql } from 'drizzle-orm'
+import { recordAudit } from '../../audit/log'
 import type { Principal } from '../../auth/principal'
+import { callerOf, withTx, type Ctx } from '../../context'
 import { organizations, personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
 import { prepared } from '../../db/prepared'
-import type { Deps } from '../../deps'
 import { AppError } from '../../errors'
-import { auditContext, recordAuditEvent, type AuditInput } from '../audit/service'
 import { assertMayManage, scopesForNewToken } from './access'
 import { revokeCreatedBy } from './revocation'
 import { createToken, findTokenById, findVisible, toPublicToken, type CreateTokenInput, type PublicToken } from './service'
@@ -13,9 +13,9 @@ import { DAY_MS, MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, resolveExpiry } from './valid
 export const MAX_GRACE_SECONDS = 86_400
 
 /** Records `token.created` for a token made through the API or the admin CLI. */
-export function auditTokenCreated(deps: Deps, row: PersonalAccessToken, ctx: Omit<AuditInput, 'type'>): void {
-  recordAuditEvent(deps, {
-    ...ctx,
+export async function auditTokenCreated(ctx: Ctx, row: PersonalAccessToken): Promise<void> {
+  await recordAudit(ctx, {
+    organizationId: row.organizationId,
     type: 'token.created',
     tokenId: row.id,
     targetType: 'token',
@@ -25,11 +25,12 @@ export function auditTokenCreated(deps: Deps, row: PersonalAccessToken, ctx: Omi
 }
 
 /** POST /tokens: a token for the caller, in the caller's organization, audited. */
-export function createTokenForCaller(deps: Deps, principal: Principal, input: CreateTokenInput): { token: string; row: PersonalAccessToken } {
-  const scopes = scopesForNewToken(deps, principal, input.scopes)
+export async function createTokenForCaller(ctx: Ctx, input: CreateTokenInput): Promise<{ token: string; row: PersonalAccessToken }> {
+  const principal = callerOf(ctx)
+  const scopes = await scopesForNewToken(ctx, input.scopes)
   const owner = { userId: principal.userId, organizationId: principal.organizationId, createdByTokenId: principal.tokenId }
-  const created = createToken(deps, owner, { ...input, scopes })
-  auditTokenCreated(deps, created.row, auditContext(principal))
+  const created = await createToken(ctx, owner, { ...input, scopes })
+  await auditTokenCreated(ctx, created.row)
   return created
 }
 
@@ -52,21 +53,21 @@ export interface Rotated {
  * token that is already revoked means someone holds a superseded secret: the whole family is
  * revoked (GitLab's reuse detection), with every token its members created, and 409 says so.
  */
-export function rotateToken(deps: Deps, principal: Principal, id: string, input: RotateInput): Rotated {
-  const found = findVisible(deps, principal, id)
+export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Promise<Rotated> {
+  const principal = callerOf(ctx)
+  const found = await findVisible(ctx, id)
   const old = found.token
   if (old.userId !== principal.userId) {
     throw new AppError('forbidden', "Forbidden: only a token's owner can rotate it (access denied); an admin can revoke it instead.")
   }
-  assertMayManage(deps, principal, old, 'rotate')
-  const now = deps.clock.now()
+  await assertMayManage(ctx, old, 'rotate')
+  const now = ctx.clock.now()
   const family = old.familyId ?? old.id
   if (old.revokedAt && old.revokedAt.getTime() <= now) {
-    const { revoked, members } = revokeFamily(deps, family, principal.userId, now)
+    const { revoked, members } = await revokeFamily(ctx, family, principal.userId)
     // Any member may have been used by whoever held the leaked secret: what they created goes too.
-    const cascaded = revokeCreatedBy(deps, members, now, { cause: 'family_reuse', by: principal.userId, audit: auditContext(principal) })
-    recordAuditEvent(deps, {
-      ...auditContext(principal),
+    const cascaded = await revokeCreatedBy(ctx, members, { cause: 'family_reuse', by: principal.userId })
+    await recordAudit(ctx, {
       type: 'token.family_revoked',
       tokenId: old.id,
       targetType: 'token_family',
@@ -81,7 +82,7 @@ export function rotateToken(deps: Deps, principal: Principal, id: string, input:
     )
   }
   if (old.revokedAt) {
-    const successor = deps.db.select({ id: personalAccessTokens.id }).from(personalAccessTokens).where(eq(personalAccessTokens.rotatedFromId, old.id)).get()
+    const successor = await ctx.db.select({ id: personalAccessTokens.id }).from(personalAccessTokens).where(eq(personalAccessTokens.rotatedFromId, old.id)).get()
     throw new AppError('invalid_state', `Token ${old.id} was already rotated${successor ? ` (its successor is ${successor.id})` : ''} and stops working at ${old.revokedAt.toISOString()}; rotate the successor instead.`)
   }
   if (old.expiresAt.getTime() <= now) {
@@ -98,20 +99,20 @@ export function rotateToken(deps: Deps, principal: Principal, id: string, input:
   const expiresAt = input.expiresInDays !== undefined ? resolveExpiry({ expiresInDays: input.expiresInDays }, now) : new Date(now + lifetime)
   const revokeAt = new Date(now + grace * 1000)
   const t = personalAccessTokens
-  const created = deps.db.transaction(() => {
-    const claimed = deps.db
+  // The claim on the old token and its successor commit together, or neither does.
+  const created = await withTx(ctx, async (tx) => {
+    const claimed = await tx.db
       .update(t)
       .set({ revokedAt: revokeAt, revokedBy: principal.userId, revokedReason: 'rotated' })
       .where(and(eq(t.id, old.id), isNull(t.revokedAt)))
       .returning({ id: t.id })
       .get()
     if (!claimed) throw new AppError('invalid_state', `Token ${old.id} was rotated or revoked by a concurrent request; list your tokens and retry.`)
-    const name = toPublicToken(deps, old, found.email).name
+    const name = toPublicToken(tx, old, found.email).name
     const owner = { userId: principal.userId, organizationId: principal.organizationId, createdByTokenId: principal.tokenId }
-    return createToken(deps, owner, { name, scopes: old.scopes }, { familyId: family, rotatedFromId: old.id, expiresAt })
+    return createToken(tx, owner, { name, scopes: old.scopes }, { familyId: family, rotatedFromId: old.id, expiresAt })
   })
-  recordAuditEvent(deps, {
-    ...auditContext(principal),
+  await recordAudit(ctx, {
     type: 'token.rotated',
     tokenId: old.id,
     targetType: 'token',
@@ -125,18 +126,18 @@ export function rotateToken(deps: Deps, principal: Principal, id: string, input:
  * Revokes every still-active token of a rotation family; tokens from before families count as
  * their own. Returns those it revoked and every member (revoked before or now).
  */
-export function revokeFamily(deps: Deps, familyId: string, by: string, now: number): { revoked: string[]; members: string[] } {
+export async function revokeFamily(ctx: Ctx, familyId: string, by: string): Promise<{ revoked: string[]; members: string[] }> {
   const t = personalAccessTokens
+  const now = ctx.clock.now()
   const inFamily = or(eq(t.familyId, familyId), and(isNull(t.familyId), eq(t.id, familyId)))
-  const revoked = deps.db
+  const revoked = await ctx.db
     .update(t)
     .set({ revokedAt: new Date(now), revokedBy: by, revokedReason: 'family_reuse' })
     .where(and(inFamily, or(isNull(t.revokedAt), gt(t.revokedAt, new Date(now)))))
     .returning({ id: t.id })
     .all()
-    .map((r) => r.id)
-  const members = deps.db.select({ id: t.id }).from(t).where(inFamily).all().map((r) => r.id)
-  return { revoked, members }
+  const members = await ctx.db.select({ id: t.id }).from(t).where(inFamily).all()
+  return { revoked: revoked.map((r) => r.id), members: members.map((r) => r.id) }
 }
 
 export interface SelfToken extends Pick<PublicToken, 'id' | 'name' | 'scopes' | 'organizationId' | 'userId' | 'createdAt' | 'lastUsedAt' | 'expiresAt' | 'maskedToken'> {
@@ -146,12 +147,13 @@ export interface SelfToken extends Pick<PublicToken, 'id' | 'name' | 'scopes' | 
 }
 
 /** GET /tokens/self: what the calling token is, never its secret. */
-export function describeSelf(deps: Deps, principal: Principal): SelfToken {
-  const row = findTokenById(deps.db, principal.tokenId)
+export async function describeSelf(ctx: Ctx): Promise<SelfToken> {
+  const principal = callerOf(ctx)
+  const row = await findTokenById(ctx, principal.tokenId)
   if (!row) throw new AppError('not_found', `Token ${principal.tokenId} not found`)
-  const pub = toPublicToken(deps, row, principal.email)
-  const org = prepared(deps.db, 'organizations.slug', () =>
-    deps.db.select({ slug: organizations.slug }).from(organizations).where(eq(organizations.id, sql.placeholder('id'))).prepare(),
+  const pub = toPublicToken(ctx, row, principal.email)
+  const org = await prepared(ctx.db, 'organizations.slug', () =>
+    ctx.db.select({ slug: organizations.slug }).from(organizations).where(eq(organizations.id, sql.placeholder('id'))).prepare(),
   ).get({ id: row.organizationId })
   return {
     id: pub.id,

@@ -1,8 +1,7 @@
 import { and, eq, gt, isNull, or, sql } from 'drizzle-orm'
-import type { DB } from '../../db/client'
+import { recordAudit, type AuditInput } from '../../audit/log'
+import type { Ctx } from '../../context'
 import { personalAccessTokens } from '../../db/schema'
-import type { Deps } from '../../deps'
-import { recordAuditEvent, type AuditInput } from '../audit/service'
 
 /** Revocations that take other tokens along: a compromised creator, a member leaving. */
 
@@ -13,15 +12,16 @@ import { recordAuditEvent, type AuditInput } from '../audit/service'
  * created tokens while they worked). Each revoked token gets a `token.revoked` audit event with
  * reason `creator_revoked`. Returns their ids.
  */
-export function revokeCreatedBy(
-  deps: Deps,
+export async function revokeCreatedBy(
+  ctx: Ctx,
   roots: readonly string[],
-  now: number,
-  opts: { cause: 'leak_report' | 'family_reuse'; by: string; audit: Omit<AuditInput, 'type'> },
-): string[] {
+  opts: { cause: 'leak_report' | 'family_reuse'; by: string; audit?: Pick<AuditInput, 'organizationId' | 'source' | 'actor'> },
+): Promise<string[]> {
   if (roots.length === 0) return []
+  const now = ctx.clock.now()
   const rootList = sql.join(roots.map((id) => sql`${id}`), sql`, `)
-  const revoked = deps.db.all<{ id: string; createdBy: string }>(sql`
+  // A statement without a select list: rows come back as value arrays, in RETURNING's order.
+  const rows = await ctx.db.all<[string, string | null]>(sql`
     UPDATE personal_access_tokens
     SET revoked_at = ${now}, revoked_by = ${opts.by}, revoked_reason = 'creator_revoked'
     WHERE id IN (
@@ -33,8 +33,9 @@ export function revokeCreatedBy(
       SELECT id FROM created
     ) AND (revoked_at IS NULL OR revoked_at > ${now})
     RETURNING id, created_by_token_id AS createdBy`)
+  const revoked = rows.map(([id, createdBy]) => ({ id, createdBy }))
   for (const r of revoked) {
-    recordAuditEvent(deps, {
+    await recordAudit(ctx, {
       ...opts.audit,
       type: 'token.revoked',
       tokenId: r.id,
@@ -46,22 +47,20 @@ export function revokeCreatedBy(
   return revoked.map((r) => r.id)
 }
 
-/** The database, or the transaction a caller is in. */
-type Writer = DB | Parameters<Parameters<DB['transaction']>[0]>[0]
-
 /**
  * Revokes every token a user has in an organization that is not revoked yet (expired ones too,
  * so that none shows as merely expired): when they leave it, and again when they are added (any
  * token then left belongs to an earlier membership, e.g. one ended before removal revoked tokens,
  * or by a row deleted by hand). Returns their ids.
  */
-export function revokeTokensOfMember(db: Writer, userId: string, organizationId: string, now: number, by: string): string[] {
+export async function revokeTokensOfMember(ctx: Ctx, userId: string, organizationId: string, by: string): Promise<string[]> {
   const t = personalAccessTokens
-  return db
+  const now = ctx.clock.now()
+  const rows = await ctx.db
     .update(t)
     .set({ revokedAt: new Date(now), revokedBy: by, revokedReason: 'membership_removed' })
     .where(and(eq(t.userId, userId), eq(t.organizationId, organizationId), or(isNull(t.revokedAt), gt(t.revokedAt, new Date(now)))))
     .returning({ id: t.id })
     .all()
-    .map((r) => r.id)
+  return rows.map((r) => r.id)
 }

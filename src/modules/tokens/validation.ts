@@ -1,6 +1,13 @@
 import { SCOPES } from '../../auth/roles'
 import { AppError } from '../../errors'
-import type { CreateTokenInput } from './service'
+
+export interface CreateTokenInput {
+  name: string
+  expiresInDays?: number
+  expiresAt?: string
+  /** Default ["*"]: everything the user's role allows. Always bounded by the role at request time. */
+  scopes?: string[]
+}
 
 export const DAY_MS = 86_400_000
 export const MIN_EXPIRY_DAYS = 7

@@ -1,4 +1,4 @@
-import type { Deps } from '../../deps'
+import type { Ctx } from '../../context'
 import { createToken } from '../tokens/service'
 import { countUsers, createUser } from './service'
 
@@ -9,9 +9,9 @@ export const BOOTSTRAP_EMAIL = 'admin@localhost'
  * First start on an empty database: organization `default`, user `admin@localhost` (admin)
  * and one admin token, returned once for the caller to print. Later starts return null.
  */
-export function bootstrapIfEmpty(deps: Deps): { token: string; email: string; org: string; expiresAt: Date } | null {
-  if (countUsers(deps.db) > 0) return null
-  const { user, organization } = createUser(deps.db, deps.clock, { email: BOOTSTRAP_EMAIL, orgSlug: BOOTSTRAP_ORG, role: 'admin', name: 'Administrator' })
-  const { token, row } = createToken(deps, { userId: user.id, organizationId: organization.id }, { name: 'Initial admin token' })
+export async function bootstrapIfEmpty(ctx: Ctx): Promise<{ token: string; email: string; org: string; expiresAt: Date } | null> {
+  if ((await countUsers(ctx)) > 0) return null
+  const { user, organization } = await createUser(ctx, { email: BOOTSTRAP_EMAIL, orgSlug: BOOTSTRAP_ORG, role: 'admin', name: 'Administrator' })
+  const { token, row } = await createToken(ctx, { userId: user.id, organizationId: organization.id }, { name: 'Initial admin token' })
   return { token, email: user.email, org: organization.slug, expiresAt: row.expiresAt }
 }

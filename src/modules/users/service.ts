@@ -1,10 +1,9 @@
 import { and, count, eq } from 'drizzle-orm'
-import type { DB } from '../../db/client'
+import { recordAudit } from '../../audit/log'
+import { withTx, type Ctx } from '../../context'
 import { memberships, organizations, ROLES, users, type Membership, type Organization, type Role, type User } from '../../db/schema'
-import type { Clock, Deps } from '../../deps'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
-import { recordAuditEvent } from '../audit/service'
 import { revokeTokensOfMember } from '../tokens/revocation'
 
 /** Organizations, users and memberships: the admin CLI's domain (no HTTP routes yet). */
@@ -33,36 +32,36 @@ export function validateRole(role: string): Role {
   return role as Role
 }
 
-export function findOrganizationBySlug(db: DB, slug: string): Organization | undefined {
-  return db.select().from(organizations).where(eq(organizations.slug, slug)).get()
+export function findOrganizationBySlug(ctx: Ctx, slug: string): Promise<Organization | undefined> {
+  return ctx.db.select().from(organizations).where(eq(organizations.slug, slug)).get()
 }
 
-export function findUserByEmail(db: DB, email: string): User | undefined {
-  return db.select().from(users).where(eq(users.email, normalizeEmail(email))).get()
+export function findUserByEmail(ctx: Ctx, email: string): Promise<User | undefined> {
+  return ctx.db.select().from(users).where(eq(users.email, normalizeEmail(email))).get()
 }
 
-export function getOrganization(db: DB, id: string): Organization | undefined {
-  return db.select().from(organizations).where(eq(organizations.id, id)).get()
+export function getOrganization(ctx: Ctx, id: string): Promise<Organization | undefined> {
+  return ctx.db.select().from(organizations).where(eq(organizations.id, id)).get()
 }
 
-export function countUsers(db: DB): number {
-  return db.select({ n: count() }).from(users).get()?.n ?? 0
+export async function countUsers(ctx: Ctx): Promise<number> {
+  return (await ctx.db.select({ n: count() }).from(users).get())?.n ?? 0
 }
 
-export function requireOrganization(db: DB, slug: string): Organization {
-  const org = findOrganizationBySlug(db, validateSlug(slug))
+export async function requireOrganization(ctx: Ctx, slug: string): Promise<Organization> {
+  const org = await findOrganizationBySlug(ctx, validateSlug(slug))
   if (!org) throw new AppError('not_found', `Organization "${slug}" not found`)
   return org
 }
 
-export function requireUser(db: DB, email: string): User {
-  const user = findUserByEmail(db, email)
+export async function requireUser(ctx: Ctx, email: string): Promise<User> {
+  const user = await findUserByEmail(ctx, email)
   if (!user) throw new AppError('not_found', `User "${email}" not found`)
   return user
 }
 
-export function getMembership(db: DB, userId: string, organizationId: string): Membership | undefined {
-  return db
+export function getMembership(ctx: Ctx, userId: string, organizationId: string): Promise<Membership | undefined> {
+  return ctx.db
     .select()
     .from(memberships)
     .where(and(eq(memberships.userId, userId), eq(memberships.organizationId, organizationId)))
@@ -70,8 +69,8 @@ export function getMembership(db: DB, userId: string, organizationId: string): M
 }
 
 /** The organizations a user belongs to, oldest membership first. */
-export function listMemberships(db: DB, userId: string): { organization: Organization; role: Role }[] {
-  return db
+export function listMemberships(ctx: Ctx, userId: string): Promise<{ organization: Organization; role: Role }[]> {
+  return ctx.db
     .select({ organization: organizations, role: memberships.role })
     .from(memberships)
     .innerJoin(organizations, eq(organizations.id, memberships.organizationId))
@@ -103,25 +102,25 @@ export interface CreateUserResult {
  * back: any token of theirs for the organization still unrevoked is from an earlier membership
  * (removeMember revokes them, but not a membership ended some other way) and is revoked here.
  */
-export function createUser(db: DB, clock: Clock, input: CreateUserInput): CreateUserResult {
+export async function createUser(ctx: Ctx, input: CreateUserInput): Promise<CreateUserResult> {
   const email = normalizeEmail(input.email)
   const slug = validateSlug(input.orgSlug)
   const role = validateRole(input.role ?? 'member')
-  const now = new Date(clock.now())
-  return db.transaction((tx) => {
-    let organization = tx.select().from(organizations).where(eq(organizations.slug, slug)).get()
+  const now = new Date(ctx.clock.now())
+  return withTx(ctx, async (tx) => {
+    let organization = await tx.db.select().from(organizations).where(eq(organizations.slug, slug)).get()
     const createdOrganization = !organization
     if (!organization) {
       organization = { id: newId('org'), slug, name: slug, createdAt: now }
-      tx.insert(organizations).values(organization).run()
+      await tx.db.insert(organizations).values(organization).run()
     }
-    let user = tx.select().from(users).where(eq(users.email, email)).get()
+    let user = await tx.db.select().from(users).where(eq(users.email, email)).get()
     const createdUser = !user
     if (!user) {
       user = { id: newId('user'), email, name: input.name?.trim() || null, createdAt: now }
-      tx.insert(users).values(user).run()
+      await tx.db.insert(users).values(user).run()
     }
-    const existing = tx
+    const existing = await tx.db
       .select()
       .from(memberships)
       .where(and(eq(memberships.userId, user.id), eq(memberships.organizationId, organization.id)))
@@ -137,20 +136,20 @@ export function createUser(db: DB, clock: Clock, input: CreateUserInput): Create
       createdAt: now,
       updatedAt: now,
     }
-    tx.insert(memberships).values(membership).run()
-    const revokedTokenIds = createdUser || createdOrganization ? [] : revokeTokensOfMember(tx, user.id, organization.id, now.getTime(), 'cli')
+    await tx.db.insert(memberships).values(membership).run()
+    const revokedTokenIds = createdUser || createdOrganization ? [] : await revokeTokensOfMember(tx, user.id, organization.id, 'cli')
     return { user, organization, membership, createdUser, createdOrganization, revokedTokenIds }
   })
 }
 
 /** Changes a member's role; takes effect on that user's next request. */
-export function setRole(db: DB, clock: Clock, email: string, orgSlug: string, role: string): Membership {
+export async function setRole(ctx: Ctx, email: string, orgSlug: string, role: string): Promise<Membership> {
   const r = validateRole(role)
-  const user = requireUser(db, email)
-  const org = requireOrganization(db, orgSlug)
-  const updated = db
+  const user = await requireUser(ctx, email)
+  const org = await requireOrganization(ctx, orgSlug)
+  const updated = await ctx.db
     .update(memberships)
-    .set({ role: r, updatedAt: new Date(clock.now()) })
+    .set({ role: r, updatedAt: new Date(ctx.clock.now()) })
     .where(and(eq(memberships.userId, user.id), eq(memberships.organizationId, org.id)))
     .returning()
     .get()
@@ -164,23 +163,21 @@ export function setRole(db: DB, clock: Clock, email: string, orgSlug: string, ro
  * `token.revoked` per token with reason `membership_removed`): adding them again later never
  * brings an old token back.
  */
-export function removeMember(deps: Deps, email: string, orgSlug: string): { role: Role; revokedTokenIds: string[] } {
-  const { db } = deps
-  const user = requireUser(db, email)
-  const org = requireOrganization(db, orgSlug)
-  const now = deps.clock.now()
-  return db.transaction(() => {
-    const removed = db
+export async function removeMember(ctx: Ctx, email: string, orgSlug: string): Promise<{ role: Role; revokedTokenIds: string[] }> {
+  const user = await requireUser(ctx, email)
+  const org = await requireOrganization(ctx, orgSlug)
+  return withTx(ctx, async (tx) => {
+    const removed = await tx.db
       .delete(memberships)
       .where(and(eq(memberships.userId, user.id), eq(memberships.organizationId, org.id)))
       .returning({ role: memberships.role })
       .get()
     if (!removed) throw new AppError('not_found', `${user.email} is not a member of ${org.slug}`)
-    const revokedTokenIds = revokeTokensOfMember(db, user.id, org.id, now, 'cli')
-    const audit = { organizationId: org.id, source: 'cli' as const }
-    recordAuditEvent(deps, { ...audit, type: 'member.removed', targetType: 'user', targetId: user.id, details: { role: removed.role, revokedTokenIds } })
+    const revokedTokenIds = await revokeTokensOfMember(tx, user.id, org.id, 'cli')
+    const audit = { organizationId: org.id }
+    await recordAudit(tx, { ...audit, type: 'member.removed', targetType: 'user', targetId: user.id, details: { role: removed.role, revokedTokenIds } })
     for (const id of revokedTokenIds) {
-      recordAuditEvent(deps, { ...audit, type: 'token.revoked', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'membership_removed', ownerUserId: user.id } })
+      await recordAudit(tx, { ...audit, type: 'token.revoked', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'membership_removed', ownerUserId: user.id } })
     }
     return { role: removed.role, revokedTokenIds }
   })

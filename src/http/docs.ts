@@ -3,8 +3,8 @@ import { Elysia } from 'elysia'
 // Swagger UI is embedded in the binary: the docs work with no network at all.
 import bundlePath from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' }
 import cssPath from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' }
-import type { Config } from './config'
-import { TOKEN_SCAN_REGEX } from './auth/tokens'
+import type { Config } from '../config'
+import { TOKEN_SCAN_REGEX } from '../auth/tokens'
 
 export const DOCS_PATH = '/swagger'
 const ASSETS = `${DOCS_PATH}/assets`

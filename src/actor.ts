@@ -1,0 +1,18 @@
+import type { Principal } from './auth/principal'
+
+/**
+ * Who a service call acts for: a request's token (its principal), the admin CLI working on the
+ * database file, an unauthenticated request (a leaked-credential report, a failed
+ * authentication), or the server itself (start-up, the execution engine).
+ */
+export type Actor =
+  | { kind: 'token'; principal: Principal }
+  | { kind: 'operator' }
+  | { kind: 'anonymous' }
+  | { kind: 'system' }
+
+/** Where a request came from, for the audit log. The address is looked up when first asked for (a system call). */
+export interface Origin {
+  ip(): string | null
+  readonly userAgent: string | null
+}

@@ -1,0 +1,138 @@
+import type { Actor, Origin } from '../actor'
+import { redactTokens } from '../auth/tokens'
+import type { Clock } from '../clock'
+import type { SecretBox } from '../crypto/secretbox'
+import type { Db } from '../db/connection'
+import { auditEvents, type AuditEvent } from '../db/schema'
+import { newId } from '../ids'
+import type { Logger } from '../logger'
+
+/**
+ * The audit log: security-relevant events (token lifecycle, scope denials, secret changes).
+ * Below the modules: authentication, services and the admin CLI all write it. Callers pass
+ * names and ids only — never a token, a secret value or a request body.
+ */
+export type AuditEventType =
+  | 'token.created'
+  | 'token.rotated'
+  | 'token.revoked'
+  | 'token.leak_reported'
+  | 'token.family_revoked'
+  | 'token.scope_denied'
+  | 'token.expired_used'
+  | 'token.new_ip'
+  | 'secret.set'
+  | 'secret.deleted'
+  | 'member.removed'
+
+export type AuditSource = 'api' | 'cli' | 'leak_report' | 'system'
+
+/**
+ * An event. Who did it, from where and in which request come from the context it is recorded
+ * in (see `defaults`); `organizationId`, `source` and `actor` may say otherwise (e.g. an
+ * expired token's owner, before the request has a principal).
+ */
+export interface AuditInput {
+  type: AuditEventType
+  organizationId?: string | null
+  source?: AuditSource
+  actor?: { userId: string; tokenId: string } | null
+  tokenId?: string | null
+  targetType?: string | null
+  targetId?: string | null
+  details?: Record<string, unknown> | null
+}
+
+/** What recording needs of a service context (src/context.ts). */
+export interface AuditScope {
+  db: Db
+  box: SecretBox
+  clock: Clock
+  log: Logger
+  audit: AuditLog
+  actor: Actor
+  requestId: string | null
+  origin: Origin | null
+}
+
+/** Repeated events (scope denials, expired-token use) are recorded at most once per window. */
+export const AUDIT_DEDUPE_MS = 60_000
+const MAX_DEDUPE_KEYS = 10_000
+
+const SOURCES: Record<Actor['kind'], AuditSource> = { token: 'api', operator: 'cli', anonymous: 'system', system: 'system' }
+
+/** The audit writer of one runtime; it remembers recently deduplicated events (see recordOnce). */
+export class AuditLog {
+  private readonly recent = new Map<string, number>()
+
+  /**
+   * Records an event through the context's database (inside a transaction: the transaction's).
+   * Never throws: an audit write failure is logged, not turned into a 500.
+   */
+  async record(scope: AuditScope, e: AuditInput): Promise<void> {
+    try {
+      const id = newId('evt')
+      const { box } = scope
+      // Where and with what a token was used is token metadata: sealed like the token's own
+      // last-used IP and user agent (AES-256-GCM, bound to this row), and so are the details.
+      // Redacted of tokens first: details and user agents can carry client input.
+      const seal = (v: string | null | undefined, field: string) => (v ? box.seal(redactTokens(v), `audit.${field}:${id}`) : null)
+      const principal = scope.actor.kind === 'token' ? scope.actor.principal : null
+      const actor = e.actor !== undefined ? e.actor : principal
+      await scope.db
+        .insert(auditEvents)
+        .values({
+          id,
+          organizationId: e.organizationId !== undefined ? e.organizationId : (principal?.organizationId ?? null),
+          type: e.type,
+          actorUserId: actor?.userId ?? null,
+          actorTokenId: actor?.tokenId ?? null,
+          source: e.source ?? SOURCES[scope.actor.kind],
+          tokenId: e.tokenId ?? null,
+          targetType: e.targetType ?? null,
+          targetId: e.targetId ?? null,
+          ip: seal(scope.origin?.ip(), 'ip'),
+          userAgent: seal(scope.origin?.userAgent?.slice(0, 512), 'ua'),
+          requestId: scope.requestId,
+          details: e.details ? (seal(JSON.stringify(e.details), 'details') as unknown as Record<string, unknown>) : null,
+          createdAt: new Date(scope.clock.now()),
+        })
+        .run()
+    } catch (err) {
+      scope.log.error('audit_write_failed', { type: e.type, error: err instanceof Error ? err.message : String(err) })
+    }
+  }
+
+  /**
+   * Records an event unless the same `dedupeKey` was recorded less than `windowMs` ago (by this
+   * process). For events a misbehaving client can repeat on every request, so the log (and the
+   * database) cannot be flooded. Returns whether it recorded.
+   */
+  async recordOnce(scope: AuditScope, dedupeKey: string, e: AuditInput, windowMs = AUDIT_DEDUPE_MS): Promise<boolean> {
+    const now = scope.clock.now()
+    const last = this.recent.get(dedupeKey)
+    if (last !== undefined && now - last < windowMs) return false
+    if (this.recent.size >= MAX_DEDUPE_KEYS) this.recent.clear()
+    this.recent.delete(dedupeKey)
+    this.recent.set(dedupeKey, now)
+    await this.record(scope, e)
+    return true
+  }
+}
+
+/** Records an event in the context's audit log (see AuditLog.record). */
+export function recordAudit(scope: AuditScope, e: AuditInput): Promise<void> {
+  return scope.audit.record(scope, e)
+}
+
+/** Records an event at most once per window per `dedupeKey` (see AuditLog.recordOnce). */
+export function recordAuditOnce(scope: AuditScope, dedupeKey: string, e: AuditInput, windowMs?: number): Promise<boolean> {
+  return scope.audit.recordOnce(scope, dedupeKey, e, windowMs)
+}
+
+/** Opens the sealed fields of a stored audit event (see AuditLog.record). */
+export function openAuditFields(box: SecretBox, e: AuditEvent): { ip: string | null; userAgent: string | null; details: Record<string, unknown> | null } {
+  const open = (v: unknown, field: string) => (typeof v === 'string' ? box.open(v, `audit.${field}:${e.id}`) : null)
+  const details = open(e.details, 'details')
+  return { ip: open(e.ip, 'ip'), userAgent: open(e.userAgent, 'ua'), details: details === null ? null : JSON.parse(details) }
+}

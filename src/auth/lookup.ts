@@ -1,0 +1,107 @@
+import { and, eq, isNull, lt, or, sql } from 'drizzle-orm'
+import { recordAudit } from '../audit/log'
+import type { Ctx } from '../context'
+import type { Db } from '../db/connection'
+import { prepared } from '../db/prepared'
+import { errorMessage } from '../errors'
+import { memberships, personalAccessTokens, users, type Role } from '../db/schema'
+
+/** The token look-up of authentication (and of leaked-credential reports), and last-use tracking. */
+
+/** lastUsedAt is written at most this often per token: no database write on most requests. */
+export const LAST_USED_RESOLUTION_MS = 60_000
+
+export interface AuthRow {
+  id: string
+  userId: string
+  organizationId: string
+  expiresAt: Date
+  revokedAt: Date | null
+  lastUsedAt: Date | null
+  scopes: string[]
+  email: string
+  /** The user's current role in the token's organization; null when no longer a member. */
+  role: Role | null
+}
+
+/**
+ * The e-mail of a token's owner, as a scalar subquery rather than a join: SQLite runs this
+ * shape about five times faster (≈1.4 µs against ≈7.5 µs measured with bun:sqlite), and it is
+ * plain SQL for PostgreSQL too.
+ */
+export function ownerEmail(db: Db) {
+  return sql<string>`(${db.select({ email: users.email }).from(users).where(eq(users.id, personalAccessTokens.userId))})`
+}
+
+function prepareAuthLookup(db: Db) {
+  const t = personalAccessTokens
+  const currentRole = db
+    .select({ role: memberships.role })
+    .from(memberships)
+    .where(and(eq(memberships.organizationId, t.organizationId), eq(memberships.userId, t.userId)))
+  return db
+    .select({
+      id: t.id,
+      userId: t.userId,
+      organizationId: t.organizationId,
+      expiresAt: t.expiresAt,
+      revokedAt: t.revokedAt,
+      lastUsedAt: t.lastUsedAt,
+      scopes: t.scopes,
+      email: ownerEmail(db),
+      role: sql<Role | null>`(${currentRole})`,
+    })
+    .from(t)
+    .where(eq(t.tokenHash, sql.placeholder('hash')))
+    .prepare()
+}
+
+/**
+ * One indexed read, answered from the connection's row cache until the next commit to the
+ * database by anyone (src/db/sqlite.ts): revocation, role changes and removal from the
+ * organization are seen by the very next request, on every instance sharing the database file.
+ */
+export async function findTokenForAuth(db: Db, tokenHash: string): Promise<Readonly<AuthRow> | undefined> {
+  return (await prepared(db, 'tokens.authLookup', () => prepareAuthLookup(db)).get({ hash: tokenHash })) as AuthRow | undefined
+}
+
+/**
+ * Records last use at most once per LAST_USED_RESOLUTION_MS per token. The conditional update
+ * makes concurrent requests (or instances) write once. Never throws: a failure to record
+ * use must not fail the request. `ctx` is the request's (its origin and request id).
+ */
+export async function touchLastUsed(ctx: Ctx, row: Readonly<AuthRow>): Promise<void> {
+  const now = ctx.clock.now()
+  if (row.lastUsedAt && now - row.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return
+  // Read only now: the client address costs a syscall, and most requests never get here.
+  const ip = ctx.origin?.ip() ?? null
+  const userAgent = ctx.origin?.userAgent ?? null
+  try {
+    const t = personalAccessTokens
+    const before = ip ? await ctx.db.select({ ip: t.lastUsedIpEnc }).from(t).where(eq(t.id, row.id)).get() : undefined
+    const written = await ctx.db
+      .update(t)
+      .set({
+        lastUsedAt: new Date(now),
+        lastUsedIpEnc: ip ? ctx.box.seal(ip, `pat.ip:${row.id}`) : null,
+        lastUsedUaEnc: userAgent ? ctx.box.seal(userAgent.slice(0, 512), `pat.ua:${row.id}`) : null,
+      })
+      .where(and(eq(t.id, row.id), or(isNull(t.lastUsedAt), lt(t.lastUsedAt, new Date(now - LAST_USED_RESOLUTION_MS)))))
+      .returning({ id: t.id })
+      .get()
+    // First use from a new address (compared with the one stored at the previous write).
+    const previousIp = before?.ip ? ctx.box.open(before.ip, `pat.ip:${row.id}`) : null
+    if (written && ip && previousIp !== ip) {
+      await recordAudit(ctx, {
+        type: 'token.new_ip',
+        organizationId: row.organizationId,
+        source: 'api',
+        actor: { userId: row.userId, tokenId: row.id },
+        tokenId: row.id,
+        details: { previousIp, firstUse: row.lastUsedAt === null },
+      })
+    }
+  } catch (e) {
+    ctx.log.warn('last_used_update_failed', { tokenId: row.id, error: errorMessage(e) })
+  }
+}

@@ -1,0 +1,69 @@
+import type { Actor, Origin } from './actor'
+import type { AuditLog } from './audit/log'
+import type { Principal } from './auth/principal'
+import type { Clock } from './clock'
+import type { Config } from './config'
+import type { SecretBox } from './crypto/secretbox'
+import { connectionOf, type Db } from './db/connection'
+import type { Logger } from './logger'
+
+export type { Actor, Origin } from './actor'
+
+/** What every service call gets from the runtime (src/runtime.ts). */
+export interface Services {
+  db: Db
+  clock: Clock
+  box: SecretBox
+  log: Logger
+  audit: AuditLog
+  config: Config
+}
+
+/**
+ * A service call's context (openstatus' ServiceContext): the database — or the transaction the
+ * call runs in —, the clock, the secret box, the logger and the audit log, who acts (`actor`)
+ * and in which request. Services take it first and never see HTTP.
+ */
+export interface Ctx extends Services {
+  actor: Actor
+  requestId: string | null
+  origin: Origin | null
+}
+
+export function contextOf(services: Services, actor: Actor, request: { requestId?: string | null; origin?: Origin | null } = {}): Ctx {
+  return {
+    db: services.db,
+    clock: services.clock,
+    box: services.box,
+    log: services.log,
+    audit: services.audit,
+    config: services.config,
+    actor,
+    requestId: request.requestId ?? null,
+    origin: request.origin ?? null,
+  }
+}
+
+/** The server acting on its own (start-up, the execution engine). */
+export const systemContext = (services: Services): Ctx => contextOf(services, { kind: 'system' })
+
+/** The admin CLI, working on the database file. */
+export const operatorContext = (services: Services): Ctx => contextOf(services, { kind: 'operator' })
+
+/** The principal of a context that acts for a token; anything else is a programming error. */
+export function callerOf(ctx: Ctx): Principal {
+  if (ctx.actor.kind !== 'token') throw new Error(`this service needs a token's principal; it was called for ${ctx.actor.kind}`)
+  return ctx.actor.principal
+}
+
+/**
+ * Runs `fn` in a transaction: the context it hands `fn` queries through the transaction, so
+ * everything `fn` does with it (audit events included) commits or rolls back together. Inside a
+ * transaction already, `fn` joins it. Use only the context `fn` is given: a statement through
+ * the outer one fails (src/db/connection.ts).
+ */
+export function withTx<T>(ctx: Ctx, fn: (tx: Ctx) => Promise<T>): Promise<T> {
+  const conn = connectionOf(ctx.db)
+  if (conn.isTransaction(ctx.db)) return fn(ctx)
+  return conn.transaction((db) => fn({ ...ctx, db }))
+}

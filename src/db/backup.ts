@@ -1,0 +1,166 @@
+import { Database } from 'bun:sqlite'
+import { existsSync, mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { DatabaseOpenError } from './client'
+import { embeddedMigrations } from './migrate'
+import { KEY_CHECK_SETTING } from './settings'
+
+/**
+ * Backup and restore of a SQLite database, through SQLite only (DESIGN.md: "Never touch
+ * SQLite's own files"): a backup is `VACUUM INTO` (a consistent snapshot read in one
+ * transaction, while a server keeps writing), a restore copies a backup's schema and rows into
+ * the database inside one transaction, holding SQLite's exclusive lock on it throughout.
+ */
+
+/** What a check of a database file found. */
+export interface DatabaseReport {
+  /** `PRAGMA integrity_check`: ['ok'] when sound. */
+  integrity: string[]
+  /** Migrations applied to it, and whether one of them is unknown to this build (a newer teamday made it). */
+  migrations: number
+  newerThanThisBuild: boolean
+  /** The sealed key check value, when the database has one (src/db/settings.ts). */
+  keyCheck: string | undefined
+}
+
+/** Written by a teamday command (another server or command has the database open). */
+export class DatabaseBusyError extends Error {}
+
+/** A database file that exists; never created here. */
+function openExisting(path: string, opts: { readonly?: boolean } = {}): Database {
+  try {
+    return new Database(path, opts.readonly ? { readonly: true } : { readwrite: true })
+  } catch (e) {
+    throw new DatabaseOpenError(path, false, e)
+  }
+}
+
+/** Runs `fn` with the umask that makes new files 0600 (backups hold token hashes and sealed secrets). */
+function privately<T>(fn: () => T): T {
+  const umask = process.umask(0o077)
+  try {
+    return fn()
+  } finally {
+    process.umask(umask)
+  }
+}
+
+/** `VACUUM INTO out` from the database at `from`: a consistent, compact copy. `out` must not exist. */
+export function vacuumInto(from: string, out: string): void {
+  if (existsSync(out)) throw new Error(`${out} already exists: a backup never overwrites a file; choose a new name`)
+  const db = openExisting(from)
+  try {
+    db.exec('PRAGMA busy_timeout = 5000')
+    privately(() => db.query('VACUUM INTO ?').run(out))
+  } catch (e) {
+    if (e instanceof DatabaseOpenError) throw e
+    throw new Error(`cannot write the backup ${out}: ${(e as Error).message}${/unable to open/i.test((e as Error).message) ? ' (does its folder exist, and is it writable?)' : ''}`)
+  } finally {
+    db.close()
+  }
+}
+
+/** Integrity, migrations and key check of a database file (opened read-only). */
+export function inspect(path: string): DatabaseReport {
+  const db = openExisting(path, { readonly: true })
+  try {
+    db.exec('PRAGMA busy_timeout = 5000')
+    const integrity = db.query<{ integrity_check: string }, []>('PRAGMA integrity_check').all().map((r) => r.integrity_check)
+    const tables = new Set(db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((r) => r.name))
+    if (!tables.has('__drizzle_migrations') || !tables.has('settings')) {
+      throw new Error(`${path} is not a teamday database (it has no teamday tables)`)
+    }
+    const applied = db.query<{ n: number; last: number | null }, []>('SELECT count(*) AS n, max(created_at) AS last FROM __drizzle_migrations').get()!
+    const known = embeddedMigrations().at(-1)?.folderMillis ?? 0
+    const keyCheck = db.query<{ value: string }, [string]>('SELECT value FROM settings WHERE key = ?').get(KEY_CHECK_SETTING)?.value
+    return { integrity, migrations: applied.n, newerThanThisBuild: (applied.last ?? 0) > known, keyCheck }
+  } catch (e) {
+    if ((e as { code?: string }).code === 'SQLITE_NOTADB') throw new Error(`${path} is not a SQLite database`)
+    throw e
+  } finally {
+    db.close()
+  }
+}
+
+/**
+ * Replaces the database at `target` with the backup at `from` (already checked with inspect()).
+ * The target is opened in SQLite's exclusive locking mode: while a server (or any connection)
+ * has it open, its shared lock makes BEGIN EXCLUSIVE fail at once (DatabaseBusyError), and once
+ * we hold the lock nobody opens it until we are done. The previous content is kept with
+ * `VACUUM INTO keepAs`; the copy runs in one transaction (all or nothing). A missing target is
+ * created (its folder 0700, the file 0600) as a copy of the backup.
+ */
+export function restoreInto(from: string, target: string, keepAs: string): { kept: boolean } {
+  if (!existsSync(target)) {
+    if (!existsSync(dirname(target))) mkdirSync(dirname(target), { recursive: true, mode: 0o700 })
+    vacuumInto(from, target)
+    const db = openExisting(target)
+    try {
+      db.exec('PRAGMA journal_mode = WAL')
+    } finally {
+      db.close()
+    }
+    return { kept: false }
+  }
+  const db = openExisting(target)
+  try {
+    db.exec('PRAGMA busy_timeout = 250')
+    db.exec('PRAGMA locking_mode = EXCLUSIVE')
+    try {
+      db.exec('BEGIN EXCLUSIVE')
+      db.exec('COMMIT')
+    } catch (e) {
+      if ((e as { code?: string }).code?.startsWith('SQLITE_BUSY')) {
+        throw new DatabaseBusyError(`${target} is in use: stop the server (and any teamday command on it) before restoring`)
+      }
+      throw e
+    }
+    privately(() => db.query('VACUUM INTO ?').run(keepAs))
+    copyFrom(db, from)
+    const problems = db.query<{ integrity_check: string }, []>('PRAGMA integrity_check').all().map((r) => r.integrity_check)
+    if (problems.join() !== 'ok') throw new Error(`the restored database failed its integrity check: ${problems.slice(0, 3).join('; ')}`)
+    return { kept: true }
+  } finally {
+    db.close()
+  }
+}
+
+/** Drops everything in `db` and copies the schema and rows of the database file `from`, in one transaction. */
+function copyFrom(db: Database, from: string): void {
+  db.query('ATTACH ? AS src').run(from)
+  try {
+    db.exec('PRAGMA foreign_keys = OFF') // a no-op inside a transaction: set before it
+    db.exec('BEGIN')
+    try {
+      const mine = db.query<{ type: string; name: string }, []>("SELECT type, name FROM main.sqlite_master WHERE name NOT LIKE 'sqlite_%'").all()
+      for (const type of ['view', 'trigger', 'table']) {
+        for (const o of mine.filter((m) => m.type === type)) db.exec(`DROP ${type.toUpperCase()} IF EXISTS main.${quote(o.name)}`)
+      }
+      const theirs = db
+        .query<{ type: string; name: string; sql: string }, []>(
+          "SELECT type, name, sql FROM src.sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END",
+        )
+        .all()
+      for (const o of theirs) db.exec(o.sql) // unqualified CREATE: into main
+      for (const o of theirs.filter((t) => t.type === 'table')) db.exec(`INSERT INTO main.${quote(o.name)} SELECT * FROM src.${quote(o.name)}`)
+      const hasSequence = (schema: string) => db.query(`SELECT 1 FROM ${schema}.sqlite_master WHERE name = 'sqlite_sequence'`).get() !== null
+      if (hasSequence('main')) {
+        db.exec('DELETE FROM main.sqlite_sequence')
+        if (hasSequence('src')) db.exec('INSERT INTO main.sqlite_sequence SELECT * FROM src.sqlite_sequence')
+      }
+      const version = db.query<{ user_version: number }, []>('PRAGMA src.user_version').get()!.user_version
+      db.exec(`PRAGMA main.user_version = ${Number(version)}`)
+      const violations = db.query('PRAGMA main.foreign_key_check').all()
+      if (violations.length > 0) throw new Error(`the backup has ${violations.length} foreign key violation(s)`)
+      db.exec('COMMIT')
+    } catch (e) {
+      db.exec('ROLLBACK')
+      throw e
+    }
+  } finally {
+    db.exec('PRAGMA foreign_keys = ON')
+    db.exec('DETACH src')
+  }
+}
+
+const quote = (name: string) => `"${name.replace(/"/g, '""')}"`

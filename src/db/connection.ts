@@ -1,0 +1,156 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import type { Database } from 'bun:sqlite'
+import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
+import { drizzle, type SqliteRemoteDatabase } from 'drizzle-orm/sqlite-proxy'
+import * as schema from './schema'
+import type { CachingDatabase } from './sqlite'
+
+/**
+ * What services query: drizzle's SQLite dialect, asynchronous (every statement is awaited), as
+ * the PostgreSQL driver will be. Either the connection's database or a transaction of it; a
+ * service never knows which (src/context.ts `withTx`).
+ */
+export type Db = SqliteRemoteDatabase<typeof schema>
+
+/**
+ * drizzle on bun:sqlite, synchronous: for what runs before anything else or beside the server's
+ * statements (migrations at start-up, seeding in tests and benchmarks, test assertions).
+ */
+export type SyncDb = BunSQLiteDatabase<typeof schema> & { $client: Database }
+
+type Method = 'run' | 'all' | 'values' | 'get'
+type Rows = { rows: any }
+
+const CONNECTION = Symbol('teamday.connection')
+
+/**
+ * One SQLite connection, shared by every request, with transactions that may await.
+ *
+ * bun:sqlite runs each statement synchronously; a transaction is BEGIN … COMMIT on the
+ * connection. With one connection, a transaction that awaits (as every service does) would let
+ * other requests' statements run inside it: their writes would commit or roll back with it, and
+ * their reads would see its uncommitted rows. So the connection has a gate:
+ *
+ * - a transaction holds the gate from BEGIN IMMEDIATE to COMMIT/ROLLBACK; transactions queue for it;
+ * - a statement on the connection's `db` (outside any transaction) runs at once when the gate is
+ *   free (the common case: no extra cost), and otherwise waits until the transaction has ended;
+ * - the transaction's statements go through its own handle (`withTx` hands it to the service),
+ *   which works only inside that transaction.
+ *
+ * A statement on the connection's `db` issued from inside a transaction's own code (a write that
+ * escapes its transaction, DESIGN.md) would wait for a transaction that waits for it: it fails at
+ * once with an error instead (found through AsyncLocalStorage, consulted only while a
+ * transaction is open). Why a gate and not a second connection: the second connection's writes
+ * would block the event loop on SQLite's file lock (busy_timeout) while the transaction that
+ * holds it needs the event loop to finish; and `:memory:` has no second connection.
+ */
+export class SqliteConnection {
+  /** The connection's database: every statement outside a transaction. */
+  readonly db: Db
+  /** The handle of the open transaction (one at a time). */
+  private readonly txDb: Db
+  private held = false
+  private open: object | null = null
+  private waiters: (() => void)[] = []
+  private readonly scope = new AsyncLocalStorage<object>()
+
+  constructor(
+    readonly client: CachingDatabase,
+    /** Synchronous drizzle on the same connection: migrations, seeding, tests. */
+    readonly sync: SyncDb,
+  ) {
+    this.db = drizzle((sql, params, method) => this.outside(sql, params, method), { schema }) as Db
+    this.txDb = drizzle((sql, params, method) => this.inside(sql, params, method), { schema }) as Db
+    for (const db of [this.db, this.txDb]) Object.defineProperty(db, CONNECTION, { value: this })
+  }
+
+  /** Whether `db` is a transaction's handle. */
+  isTransaction(db: Db): boolean {
+    return db === this.txDb
+  }
+
+  /**
+   * Runs `fn` in a transaction (BEGIN IMMEDIATE: the write lock is taken at once, so two
+   * processes never deadlock upgrading a read lock). Commits when `fn` resolves, rolls back when
+   * it throws. `fn` must query through the handle it is given.
+   */
+  async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+    while (this.held) await this.turn()
+    this.held = true
+    const token = {}
+    this.open = token
+    try {
+      this.client.exec('BEGIN IMMEDIATE')
+      let result: T
+      try {
+        result = await this.scope.run(token, () => fn(this.txDb))
+        this.client.exec('COMMIT')
+      } catch (e) {
+        if (this.client.inTransaction) this.client.exec('ROLLBACK')
+        throw e
+      }
+      return result
+    } finally {
+      this.open = null
+      this.held = false
+      const waiting = this.waiters
+      this.waiters = []
+      for (const wake of waiting) wake()
+    }
+  }
+
+  close(): void {
+    try {
+      this.client.exec('PRAGMA optimize')
+    } catch {
+      // ignore
+    }
+    this.client.close()
+  }
+
+  private turn(): Promise<void> {
+    return new Promise((wake) => this.waiters.push(wake))
+  }
+
+  /** A statement on the connection's db: at once, or after the open transaction. */
+  private outside(sql: string, params: unknown[], method: Method): Promise<Rows> {
+    // drizzle awaits the callback's result: a plain value saves a promise on the hot path.
+    if (!this.held) return this.run(sql, params, method) as unknown as Promise<Rows>
+    return this.afterTransaction(sql, params, method)
+  }
+
+  private async afterTransaction(sql: string, params: unknown[], method: Method): Promise<Rows> {
+    while (this.held) {
+      if (this.open !== null && this.scope.getStore() === this.open) {
+        throw new Error('A statement escapes its transaction: inside withTx, query through the ctx it hands you (DESIGN.md, "A write never escapes its transaction").')
+      }
+      await this.turn()
+    }
+    return this.run(sql, params, method) as Rows
+  }
+
+  private inside(sql: string, params: unknown[], method: Method): Promise<Rows> {
+    if (this.open === null || this.scope.getStore() !== this.open) {
+      throw new Error('A transaction handle was used outside its transaction.')
+    }
+    return this.run(sql, params, method) as unknown as Promise<Rows>
+  }
+
+  /**
+   * Runs one statement (compiled once per SQL text and its SELECT rows cached until the next
+   * commit: src/db/sqlite.ts) in the row shape drizzle's proxy driver maps: value arrays.
+   */
+  private run(sql: string, params: unknown[], method: Method): Rows | unknown {
+    const stmt = this.client.prepare(sql)
+    if (method === 'run') return stmt.run(...(params as any[]))
+    const rows = stmt.values(...(params as any[]))
+    return { rows: method === 'get' ? rows[0] : rows }
+  }
+}
+
+/** The connection a handle belongs to. */
+export function connectionOf(db: Db): SqliteConnection {
+  const conn = (db as unknown as { [CONNECTION]?: SqliteConnection })[CONNECTION]
+  if (!conn) throw new Error('not a handle of a teamday database connection')
+  return conn
+}

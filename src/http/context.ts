@@ -1,0 +1,49 @@
+import type { Actor, Origin } from '../actor'
+import type { AuthPlugin } from '../auth/plugin'
+import type { Principal } from '../auth/principal'
+import { contextOf, type Ctx, type Services } from '../context'
+import type { WithholdFromReplay } from './idempotency'
+
+type Set = { headers: Record<string, string | number> }
+
+/** A request's origin: the client address is resolved when first asked for (a system call), once. */
+class RequestOrigin implements Origin {
+  private address: string | null | undefined
+  readonly userAgent: string | null
+
+  constructor(
+    private readonly request: Request,
+    private readonly clientAddress: (request: Request) => string | null,
+  ) {
+    this.userAgent = request.headers.get('user-agent')
+  }
+
+  ip(): string | null {
+    if (this.address === undefined) this.address = this.clientAddress(this.request)
+    return this.address
+  }
+}
+
+/**
+ * The service context of an HTTP request: the runtime's services, the request id (set by the
+ * request guards in app.ts) and where it came from. Route handlers build one from their
+ * principal and hand it to the service; services never see Elysia's context.
+ */
+export function requestContexts(services: Services, clientAddress: (request: Request) => string | null) {
+  const of = (actor: Actor, request: Request, set: Set): Ctx =>
+    contextOf(services, actor, { requestId: String(set.headers['x-request-id'] ?? '') || null, origin: new RequestOrigin(request, clientAddress) })
+  return {
+    of,
+    /** The context of an authenticated request, acting for its principal. */
+    caller: (principal: Principal, request: Request, set: Set): Ctx => of({ kind: 'token', principal }, request, set),
+  }
+}
+
+export type RequestContexts = ReturnType<typeof requestContexts>
+
+/** What a resource's routes are given by app.ts: the auth macro, the context of a caller, and idempotency's withhold. */
+export interface RouteKit {
+  auth: AuthPlugin
+  ctx: RequestContexts['caller']
+  withholdFromReplay: WithholdFromReplay
+}

@@ -1,0 +1,142 @@
+import { Elysia } from 'elysia'
+import { redactTokens } from '../auth/tokens'
+import { AppError, errorBody, errorMessage } from '../errors'
+import { newId } from '../ids'
+import type { Logger } from '../logger'
+
+/**
+ * The one onError (DESIGN.md, convention 4): every error leaves as the envelope of src/errors.ts
+ * with its status — an AppError as it says, Elysia's own errors (invalid JSON, validation, no
+ * such route, wrong method) mapped here, anything else 500 with a generic message, logged with
+ * the request id.
+ */
+
+interface FieldError {
+  field: string
+  message: string
+}
+
+/**
+ * Per-field messages from an Elysia/TypeBox validation error, never echoing the value sent.
+ * Reading `error.all` walks the value again (recursively, inside Elysia): whatever goes wrong
+ * there, the client still gets the 422 with a generic detail, never a 500.
+ */
+export function validationDetails(error: any): FieldError[] {
+  try {
+    return fieldErrors(error)
+  } catch {
+    return [{ field: String(error?.type ?? 'body'), message: 'is invalid' }]
+  }
+}
+
+function fieldErrors(error: any): FieldError[] {
+  const all: any[] = Array.isArray(error?.all) ? error.all : []
+  const out: FieldError[] = []
+  const seen = new Set<string>()
+  for (const e of all) {
+    const custom = e.schema?.error
+    // Coerced values (e.g. "366" for an integer) are reported without a path; our custom
+    // messages start with the field name by convention (see the models), so use that.
+    const field =
+      String(e.path ?? '').replace(/^\//, '').replace(/\//g, '.') ||
+      (typeof custom === 'string' ? custom.split(' ')[0]! : String(error?.type ?? 'body'))
+    if (seen.has(field)) continue
+    seen.add(field)
+    out.push({ field, message: typeof custom === 'string' ? custom : `${field} ${String(e.message ?? e.summary ?? 'is invalid').replace(/^Expected/, 'expected')}` })
+  }
+  if (out.length === 0) out.push({ field: String(error?.type ?? 'body'), message: 'is invalid' })
+  return out
+}
+
+/** Maps an Elysia route path to a matcher, for telling 405 from 404. */
+function routeMatcher(path: string): RegExp {
+  const body = path
+    .split('/')
+    .map((seg) => (seg.startsWith(':') ? '[^/]+' : seg === '*' ? '.*' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('/')
+  return new RegExp(`^${body}/?$`)
+}
+
+const INTERNAL = 'Internal server error. The request was not completed; quote the requestId when reporting this.'
+
+/**
+ * `routes` lists the app's routes once they are all registered (for 405 Allow); `clientAddress`
+ * names where a refused authentication came from, in the log.
+ */
+export function errorsPlugin(log: Logger, routes: () => readonly { method: string; path: string }[], clientAddress: (request: Request) => string | null) {
+  let matchers: { method: string; re: RegExp }[] | undefined
+  return new Elysia({ name: 'teamday-errors' }).onError({ as: 'global' }, ({ code, error: thrown, set, request, path }) => {
+    const requestId = String(set.headers['x-request-id'] ?? newId('req'))
+    try {
+      // What the parse hook throws (authentication, readBody's rules) arrives wrapped in a ParseError.
+      const error = code === 'PARSE' && (thrown as any)?.cause instanceof AppError ? (thrown as any).cause : thrown
+      let status = 500
+      let errCode = 'internal_error'
+      let message = INTERNAL
+      let details: unknown
+      let headers: Record<string, string> | undefined
+      if (error instanceof AppError) {
+        status = error.status
+        errCode = error.code
+        message = error.message
+        details = error.details
+        headers = error.headers
+      } else if (code === 'PARSE') {
+        status = 400
+        errCode = 'invalid_json'
+        message = 'Invalid JSON in request body: send a valid JSON object with Content-Type: application/json.'
+      } else if (code === 'VALIDATION' && (error as any).type !== 'response') {
+        status = 422
+        errCode = 'validation_failed'
+        const fields = validationDetails(error)
+        details = fields
+        message = `Validation failed: ${fields.map((f) => f.message).join('; ')}`
+        const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
+        if ((error as any).type === 'body' && type !== 'application/json') {
+          // e.g. `curl -d '{...}'` without -H, which sends application/x-www-form-urlencoded
+          message += ` (the body was sent ${type ? `as ${type}` : 'without a Content-Type'}; send a JSON object with Content-Type: application/json)`
+        }
+      } else if (code === 'NOT_FOUND') {
+        matchers ??= routes().map((r) => ({ method: r.method, re: routeMatcher(r.path) }))
+        const allowed = [...new Set(matchers.filter((m) => m.re.test(path)).map((m) => m.method))]
+        if (allowed.length > 0 && !allowed.includes(request.method)) {
+          status = 405
+          errCode = 'method_not_allowed'
+          message = `Method ${request.method} is not allowed on ${path}; use ${allowed.join(', ')}.`
+          headers = { allow: allowed.join(', ') }
+        } else {
+          status = 404
+          errCode = 'route_not_found'
+          message = `No route ${request.method} ${path}. See /swagger for the API reference.`
+        }
+      } else if (code === 'INVALID_COOKIE_SIGNATURE') {
+        status = 400
+        errCode = 'bad_request'
+        message = 'Invalid cookie signature.'
+      }
+      if (status === 500) {
+        log.error('unhandled_error', {
+          requestId,
+          method: request.method,
+          path,
+          error: error instanceof Error ? `${error.name}: ${errorMessage(error)}` : String(error),
+        })
+      } else if (status === 401) {
+        // Never the token: only what kind of failure, from where.
+        log.warn('auth_failed', { requestId, code: errCode, method: request.method, path, ip: clientAddress(request) })
+      }
+      set.status = status
+      set.headers['content-type'] = 'application/json'
+      set.headers['cache-control'] = 'no-store'
+      if (headers) Object.assign(set.headers, headers)
+      // Client input may come back in any field of the body (a message naming an id, details
+      // listing rejected values or keys): every string of it is redacted of tokens.
+      return redactTokens(errorBody(status, errCode, message, requestId, details))
+    } catch {
+      // Never Bun's plain-text "Something went wrong": the envelope, whatever failed above.
+      set.status = 500
+      set.headers['content-type'] = 'application/json'
+      return errorBody(500, 'internal_error', INTERNAL, requestId)
+    }
+  })
+}

@@ -1,0 +1,91 @@
+import { Elysia } from 'elysia'
+import type { Principal } from '../auth/principal'
+import { IdempotencyKeys, requestHash, type KeyStoreDeps, type WithheldKind } from '../idempotency/service'
+
+type State = { id: string } | 'replayed'
+
+/** Called by a route whose response holds a secret or is a stream; `createdId` is what it created. */
+export type WithholdFromReplay = (request: Request, createdId: string, kind?: WithheldKind) => void
+
+/** Response headers worth replaying besides the body. */
+const KEPT_HEADERS = ['location', 'teamday-execution-id']
+
+let seq = 0
+
+/**
+ * Idempotency-Key on authenticated POST and PATCH requests (keys are per token: `callerOf`
+ * gives the request's principal on routes that authenticate, null on the others). The first 2xx
+ * response is stored for 24 h and replayed with `Idempotency-Status: replayed`; a failed first
+ * attempt (4xx/5xx) frees the key, so a corrected retry may reuse it. Other requests cost a
+ * method comparison, and a WeakMap miss when their response goes out.
+ */
+export function idempotency(deps: KeyStoreDeps, callerOf: (request: Request, set: any, route: string) => Promise<Principal> | null) {
+  const keys = new IdempotencyKeys(deps)
+  const states = new WeakMap<Request, State>()
+  /**
+   * Responses that cannot be replayed keep their key as "done" with only what they created:
+   * one that carries a secret (a new token) is never stored, even encrypted, since a token's
+   * plaintext exists only in its creation response (a retry gets 409 idempotency_secret_withheld);
+   * a stream (a streamed execute) cannot be stored, and a retry must not start the work again
+   * (409 idempotency_stream_started naming the execution).
+   */
+  const withheld = new WeakMap<Request, { id: string; kind: WithheldKind }>()
+  const withhold: WithholdFromReplay = (request, createdId, kind = 'secret') => {
+    withheld.set(request, { id: createdId, kind })
+  }
+  const plugin = new Elysia({ name: 'teamday-idempotency', seed: ++seq })
+    .onBeforeHandle({ as: 'global' }, async ({ request, set, body, route }) => {
+      if (request.method !== 'POST' && request.method !== 'PATCH') return
+      const key = request.headers.get('idempotency-key')
+      if (key === null) return
+      const caller = callerOf(request, set, route)
+      if (caller === null) return
+      const principal = await caller
+      const url = new URL(request.url)
+      const path = url.pathname + url.search
+      const r = await keys.begin({ tokenId: principal.tokenId, key, method: request.method, path, hash: requestHash(request.method, path, body) })
+      if (r.kind === 'new') {
+        states.set(request, { id: r.id })
+        return
+      }
+      states.set(request, 'replayed')
+      set.status = r.status
+      Object.assign(set.headers, r.headers)
+      set.headers['idempotency-status'] = 'replayed'
+      // Returned as a value, not a Response: it passes the route's response schema again.
+      return r.body
+    })
+    /**
+     * Runs for every response, success or error, before it is sent: stores a 2xx, frees the key
+     * otherwise (before the response goes out, so a retry right after a failure may reuse it).
+     * It answers with the response it was given: Elysia's error path sends whatever a global
+     * mapResponse returns, `undefined` included (an empty body).
+     */
+    .mapResponse({ as: 'global' }, async ({ request, set, responseValue }) => {
+      const s = states.get(request)
+      if (s !== undefined && s !== 'replayed') {
+        states.delete(request)
+        await settle(s.id, request, set, responseValue)
+      }
+      return responseValue as Response
+    })
+
+  return { plugin, withhold }
+
+  /** Stores or frees a key once its request's response is known. */
+  async function settle(id: string, request: Request, set: { status?: number | string; headers: Record<string, string | number> }, responseValue: unknown): Promise<void> {
+    const status = responseValue instanceof Response ? responseValue.status : typeof set.status === 'number' ? set.status : 200
+    const created = withheld.get(request)
+    if (created !== undefined && status < 300) {
+      await keys.complete(id, status, null, {}, created)
+      return
+    }
+    if (status >= 300 || responseValue instanceof Response) {
+      await keys.release(id)
+      return
+    }
+    const headers: Record<string, string> = {}
+    for (const h of KEPT_HEADERS) if (set.headers[h] !== undefined) headers[h] = String(set.headers[h])
+    await keys.complete(id, status, responseValue, headers)
+  }
+}

@@ -1,0 +1,166 @@
+import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Io } from '../src/cli/common'
+import { parseEnv } from '../src/cli/env-file'
+import { run } from '../src/main'
+
+/**
+ * Which database an admin command opens (issue 13): only serve, migrate and users create may
+ * create one; every other admin command fails with exit 1 naming the path it looked for and
+ * leaves nothing behind; each says on stderr which database it opened. Errors name the path; a
+ * malformed key stops before any folder is made. `--env-file FILE` is the only env file read.
+ */
+
+let dir: string
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'teamday-admindb-'))
+})
+afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+async function cli(argv: string[], env: Record<string, string> = {}) {
+  const out: string[] = []
+  const err: string[] = []
+  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), env: { TEAMDAY_LOG_LEVEL: 'silent', ...env } }
+  const code = await run(argv, io)
+  return { code, out: out.join('\n'), err: err.join('\n') }
+}
+
+describe('admin commands that must not create a database', () => {
+  const commands: [string, string[]][] = [
+    ['users set-role', ['users', 'set-role', '--email', 'a@b.co', '--org', 'acme', '--role', 'admin']],
+    ['users remove', ['users', 'remove', '--email', 'a@b.co', '--org', 'acme']],
+    ['tokens create', ['tokens', 'create', '--email', 'admin@localhost', '--name', 'x']],
+    ['tokens list', ['tokens', 'list', '--email', 'admin@localhost']],
+    ['tokens revoke', ['tokens', 'revoke', 'pat_x']],
+    ['audit list', ['audit', 'list', '--org', 'acme']],
+    ['backup', ['backup', '--out', 'unused.db']],
+  ]
+  for (const [name, argv] of commands) {
+    test(`${name} in a folder without a database: exit 1 naming the path; no folder, database or key file`, async () => {
+      const db = join(dir, 'data', 'teamday.db')
+      const r = await cli([...argv, '--db', db])
+      expect(r.code).toBe(1)
+      expect(r.out).toBe('')
+      expect(r.err).toStartWith(`error: no database at ${db}: `)
+      expect(readdirSync(dir)).toEqual([])
+    })
+  }
+
+  test('the default path (./data/teamday.db, or TEAMDAY_DB) is named when no --db is given', async () => {
+    const db = join(dir, 'elsewhere', 'teamday.db')
+    const r = await cli(['tokens', 'list', '--email', 'admin@localhost'], { TEAMDAY_DB: db })
+    expect(r.code).toBe(1)
+    expect(r.err).toContain(`no database at ${db}`)
+    expect(existsSync(join(dir, 'elsewhere'))).toBe(false)
+  })
+
+  test('an existing database without its key file: exit 1 naming the key file; no new key is made', async () => {
+    const db = join(dir, 'teamday.db')
+    expect((await cli(['users', 'create', '--email', 'a@b.co', '--org', 'acme', '--db', db])).code).toBe(0)
+    rmSync(join(dir, 'teamday.key'))
+    const r = await cli(['tokens', 'list', '--email', 'a@b.co', '--db', db])
+    expect(r.code).toBe(1)
+    expect(r.err).toContain(`there is no key file at ${join(dir, 'teamday.key')}`)
+    expect(existsSync(join(dir, 'teamday.key'))).toBe(false)
+  })
+})
+
+describe('admin commands that may create one say so', () => {
+  test('migrate and users create create it; every admin command names the database it opened on stderr', async () => {
+    const db = join(dir, 'data', 'teamday.db')
+    const key = join(dir, 'data', 'teamday.key')
+    const migrate = await cli(['migrate', '--db', db])
+    expect(migrate.code).toBe(0)
+    expect(migrate.err).toBe(`using new database ${db} (new encryption key written to ${key}; back it up: without it sealed data is lost)`)
+    const users = await cli(['users', 'create', '--email', 'a@b.co', '--org', 'acme', '--db', db])
+    expect(users.code).toBe(0)
+    expect(users.err).toBe(`using database ${db} (encryption key from ${key})`)
+    const list = await cli(['tokens', 'list', '--email', 'a@b.co', '--db', db])
+    expect(list.code).toBe(0)
+    expect(list.err).toBe(`using database ${db} (encryption key from ${key})`)
+    const withEnvKey = await cli(['audit', 'list', '--db', db], { TEAMDAY_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64') })
+    expect(withEnvKey.code).toBe(1) // another key than the database's: refused
+    expect(withEnvKey.err).toContain('does not match this database')
+  })
+
+  test('users create in a new folder creates folder, database and key file', async () => {
+    const db = join(dir, 'new', 'teamday.db')
+    const r = await cli(['users', 'create', '--email', 'a@b.co', '--org', 'acme', '--db', db])
+    expect(r.code).toBe(0)
+    expect(r.err).toStartWith(`using new database ${db} `)
+    expect(readdirSync(join(dir, 'new'))).toContain('teamday.db')
+    expect(readdirSync(join(dir, 'new'))).toContain('teamday.key')
+  })
+})
+
+describe('errors name the path and leave nothing behind', () => {
+  test('"unable to open database file" names the database', async () => {
+    writeFileSync(join(dir, 'afile'), 'not a folder')
+    const db = join(dir, 'afile', 'teamday.db')
+    const r = await cli(['users', 'create', '--email', 'a@b.co', '--org', 'acme', '--db', db])
+    expect(r.code).toBe(1)
+    expect(r.err).toContain(`cannot open the database ${db}: unable to open database file`)
+  })
+
+  test('a database SQLite cannot open in a new folder: the folders made for it are removed again', async () => {
+    // Over SQLite's 512-byte path limit: mkdir -p succeeds, SQLite refuses to open.
+    const deep = join(dir, 'made', 'a'.repeat(200), 'b'.repeat(200), 'c'.repeat(150) + '.db')
+    const r = await cli(['migrate', '--db', deep])
+    expect(r.code).toBe(1)
+    expect(r.err).toContain(`cannot open the database ${deep}`)
+    expect(readdirSync(dir)).toEqual([])
+  })
+
+  test('a malformed TEAMDAY_ENCRYPTION_KEY stops before any folder or file is made', async () => {
+    for (const argv of [['serve', '--port', '0'], ['migrate'], ['users', 'create', '--email', 'a@b.co', '--org', 'acme']]) {
+      const db = join(dir, 'fresh', 'teamday.db')
+      const r = await cli([...argv, '--db', db], { TEAMDAY_ENCRYPTION_KEY: 'not-a-key' })
+      expect(r.code).toBe(2)
+      expect(r.err).toContain('TEAMDAY_ENCRYPTION_KEY must be base64 of exactly 32 bytes')
+      expect(readdirSync(dir)).toEqual([])
+    }
+    const previous = await cli(['migrate', '--db', join(dir, 'x', 't.db')], { TEAMDAY_ENCRYPTION_KEYS_PREVIOUS: 'abc' })
+    expect(previous.err).toContain('TEAMDAY_ENCRYPTION_KEYS_PREVIOUS[0] must be base64 of exactly 32 bytes')
+    expect(readdirSync(dir)).toEqual([])
+  })
+})
+
+describe('--env-file', () => {
+  test('is read for admin commands; variables already set win over it', async () => {
+    const fromFile = join(dir, 'from-file.db')
+    writeFileSync(join(dir, 'env'), `# teamday\nexport TEAMDAY_DB="${fromFile}"\nTEAMDAY_LOG_LEVEL=silent\n`)
+    const r = await cli(['users', 'create', '--email', 'a@b.co', '--org', 'acme', '--env-file', join(dir, 'env')])
+    expect(r.code).toBe(0)
+    expect(existsSync(fromFile)).toBe(true)
+    const set = join(dir, 'set.db')
+    const r2 = await cli(['users', 'create', '--email', 'a@b.co', '--org', 'acme', '--env-file', join(dir, 'env')], { TEAMDAY_DB: set })
+    expect(r2.code).toBe(0)
+    expect(existsSync(set)).toBe(true)
+  })
+
+  test('a missing file or a bad line: exit 2, the line number, never the value', async () => {
+    const missing = await cli(['migrate', '--env-file', join(dir, 'nope'), '--db', join(dir, 'x.db')])
+    expect(missing.code).toBe(2)
+    expect(missing.err).toBe(`error: cannot read --env-file ${join(dir, 'nope')}: ENOENT`)
+    writeFileSync(join(dir, 'bad'), 'OK=1\nthis line holds s3cret-value\n')
+    const bad = await cli(['migrate', '--env-file', join(dir, 'bad'), '--db', join(dir, 'x.db')])
+    expect(bad.code).toBe(2)
+    expect(bad.err).toContain('line 2: expected KEY=value')
+    expect(bad.err).not.toContain('s3cret')
+    expect(existsSync(join(dir, 'x.db'))).toBe(false)
+  })
+
+  test('the format: comments, export, quotes, escapes', () => {
+    expect(parseEnv(['# c', '', 'A=1', 'export B = two words # note', 'C="x # y\\n\\"q\\""', "D='$HOME \\n'", 'E=', 'F=a#b'].join('\n'))).toEqual({
+      A: '1',
+      B: 'two words',
+      C: 'x # y\n"q"',
+      D: '$HOME \\n',
+      E: '',
+      F: 'a#b',
+    })
+    expect(() => parseEnv('A="open')).toThrow('line 1: unterminated quote in the value of A')
+  })
+})

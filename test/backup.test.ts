@@ -1,0 +1,194 @@
+import { Database } from 'bun:sqlite'
+import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Io } from '../src/cli/common'
+import { loadConfig } from '../src/config'
+import { run } from '../src/main'
+import { createRuntime } from '../src/runtime'
+
+/**
+ * `teamday backup --out FILE` and `teamday restore --from FILE` (issue 13), in-process on real
+ * files: a checked copy through VACUUM INTO, also while another connection writes; a restore
+ * that keeps the replaced database, refuses while the database is open elsewhere, and refuses
+ * backups that are damaged, not teamday's, newer than this build, or sealed under another key.
+ */
+
+let dir: string
+let db: string
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'teamday-backup-'))
+  db = join(dir, 'data', 'teamday.db')
+  expect((await cli('users', 'create', '--email', 'ada@example.com', '--org', 'acme', '--role', 'admin')).code).toBe(0)
+})
+afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+async function cli(...argv: string[]) {
+  const out: string[] = []
+  const err: string[] = []
+  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), env: { TEAMDAY_LOG_LEVEL: 'silent', TEAMDAY_DB: db } }
+  const code = await run(argv, io)
+  return { code, out: out.join('\n'), err: err.join('\n') }
+}
+
+const tokenNames = async () => JSON.parse((await cli('tokens', 'list', '--email', 'ada@example.com', '--json')).out).tokens.map((t: any) => t.name).sort()
+
+describe('backup', () => {
+  test('a checked, private copy; says what else to keep; never overwrites', async () => {
+    await cli('tokens', 'create', '--email', 'ada@example.com', '--name', 'one')
+    const out = join(dir, 'b.db')
+    const r = await cli('backup', '--out', out)
+    expect(r.code).toBe(0)
+    expect(r.out).toMatch(new RegExp(`^backup written: ${out} \\(\\d+ KiB, integrity ok, \\d+ migrations\\)\\n`))
+    expect(r.out).toContain(`keep with it, stored apart from it: the encryption key from ${join(dir, 'data', 'teamday.key')}`)
+    expect(r.err).toBe(`using database ${db}`)
+    expect(statSync(out).mode & 0o777).toBe(0o600)
+    const copy = new Database(out, { readonly: true })
+    expect(copy.query('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' })
+    expect(copy.query('SELECT count(*) AS n FROM personal_access_tokens').get()).toEqual({ n: 1 })
+    copy.close()
+
+    const again = await cli('backup', '--out', out)
+    expect(again.code).toBe(1)
+    expect(again.err).toContain(`${out} already exists`)
+    const noFolder = await cli('backup', '--out', join(dir, 'nope', 'b.db'))
+    expect(noFolder.code).toBe(1)
+    expect(noFolder.err).toContain(`cannot write the backup ${join(dir, 'nope', 'b.db')}`)
+  })
+
+  test('while another connection keeps writing, the copy is a consistent snapshot', async () => {
+    const rt = await createRuntime(loadConfig({}, { dbPath: db }))
+    try {
+      rt.connection.client.exec('CREATE TABLE load (n INTEGER NOT NULL, total INTEGER NOT NULL)')
+      let n = 0
+      let writing = true
+      // Each commit adds a row and keeps total = sum of n, which a torn copy would break.
+      const writer = (async () => {
+        while (writing) {
+          n++
+          rt.connection.client.transaction(() => rt.connection.client.query('INSERT INTO load VALUES (?, (SELECT coalesce(sum(n), 0) FROM load) + ?)').run(n, n))()
+          await new Promise((r) => setImmediate(r))
+        }
+      })()
+      const copies: string[] = []
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setTimeout(r, 20))
+        const out = join(dir, `snap${i}.db`)
+        expect((await cli('backup', '--out', out)).code).toBe(0)
+        copies.push(out)
+      }
+      writing = false
+      await writer
+      for (const out of copies) {
+        const c = new Database(out, { readonly: true })
+        const { rows, sum, last } = c.query('SELECT count(*) AS rows, sum(n) AS sum, (SELECT total FROM load ORDER BY n DESC LIMIT 1) AS last FROM load').get() as any
+        c.close()
+        expect(rows).toBeGreaterThan(0)
+        expect(last).toBe(sum)
+      }
+    } finally {
+      rt.close()
+    }
+  })
+})
+
+describe('restore', () => {
+  test('puts the backup back and keeps the database it replaced', async () => {
+    await cli('tokens', 'create', '--email', 'ada@example.com', '--name', 'before')
+    const out = join(dir, 'b.db')
+    await cli('backup', '--out', out)
+    await cli('tokens', 'create', '--email', 'ada@example.com', '--name', 'after')
+    expect(await tokenNames()).toEqual(['after', 'before'])
+
+    const r = await cli('restore', '--from', out)
+    expect(r.code).toBe(0)
+    expect(r.out).toContain(`restored ${out} (`)
+    const kept = readdirSync(join(dir, 'data')).find((f) => f.startsWith('teamday.db.before-restore-'))!
+    expect(kept).toMatch(/^teamday\.db\.before-restore-\d{8}-\d{6}$/)
+    expect(r.out).toContain(`the database it replaced is kept as ${join(dir, 'data', kept)}`)
+    expect(await tokenNames()).toEqual(['before'])
+    const previous = new Database(join(dir, 'data', kept), { readonly: true })
+    expect(previous.query('SELECT count(*) AS n FROM personal_access_tokens').get()).toEqual({ n: 2 })
+    previous.close()
+    // The restored database is a whole teamday database again: the admin CLI and a runtime work on it.
+    const rt = await createRuntime(loadConfig({}, { dbPath: db }))
+    expect(rt.migrationsApplied).toBe(0)
+    rt.close()
+  })
+
+  test('onto a new machine: a missing database is created from the backup', async () => {
+    const out = join(dir, 'b.db')
+    await cli('backup', '--out', out)
+    const target = join(dir, 'elsewhere', 'teamday.db')
+    const io: Io = { out: () => {}, err: () => {}, env: { TEAMDAY_LOG_LEVEL: 'silent' } }
+    const outLines: string[] = []
+    expect(await run(['restore', '--from', out, '--db', target], { ...io, out: (s) => outLines.push(s) })).toBe(0)
+    expect(outLines.join('\n')).toContain('warning: no encryption key found')
+    expect(statSync(target).mode & 0o777).toBe(0o600)
+    expect(statSync(join(dir, 'elsewhere')).mode & 0o777).toBe(0o700)
+  })
+
+  test('refused while the database is open elsewhere (a server): nothing changes', async () => {
+    const out = join(dir, 'b.db')
+    await cli('backup', '--out', out)
+    await cli('tokens', 'create', '--email', 'ada@example.com', '--name', 'live')
+    const rt = await createRuntime(loadConfig({}, { dbPath: db }))
+    try {
+      const r = await cli('restore', '--from', out)
+      expect(r.code).toBe(1)
+      expect(r.err).toContain(`${db} is in use: stop the server`)
+      expect(readdirSync(join(dir, 'data')).some((f) => f.includes('before-restore'))).toBe(false)
+    } finally {
+      rt.close()
+    }
+    expect(await tokenNames()).toEqual(['live'])
+  })
+
+  test('refuses a damaged file, a file that is not a teamday database, and the database itself', async () => {
+    writeFileSync(join(dir, 'junk.db'), 'x'.repeat(4096))
+    const junk = await cli('restore', '--from', join(dir, 'junk.db'))
+    expect(junk.code).toBe(1)
+    expect(junk.err).toContain('is not a SQLite database')
+    const other = new Database(join(dir, 'other.db'), { create: true })
+    other.exec('CREATE TABLE t (x)')
+    other.close()
+    const notOurs = await cli('restore', '--from', join(dir, 'other.db'))
+    expect(notOurs.err).toContain('is not a teamday database')
+    const missing = await cli('restore', '--from', join(dir, 'none.db'))
+    expect(missing.code).toBe(1)
+    expect(missing.err).toContain(`no database at ${join(dir, 'none.db')}`)
+    const self = await cli('restore', '--from', db)
+    expect(self.code).toBe(2)
+    // B-tree pages overwritten (page size 4096, page 1 is the header): integrity_check finds it.
+    const out = join(dir, 'b.db')
+    await cli('backup', '--out', out)
+    const damaged = join(dir, 'damaged.db')
+    const bytes = new Uint8Array(await Bun.file(out).arrayBuffer())
+    bytes.fill(0xff, 4096 * 2, 4096 * 8)
+    writeFileSync(damaged, bytes)
+    const d = await cli('restore', '--from', damaged)
+    expect(d.code).toBe(1)
+    expect(d.err).toMatch(/failed its integrity check|malformed/)
+    expect(existsSync(join(dir, 'data')) && readdirSync(join(dir, 'data')).some((f) => f.includes('before-restore'))).toBe(false)
+  })
+
+  test('refuses a backup from a newer teamday, and one sealed under another key', async () => {
+    const out = join(dir, 'b.db')
+    await cli('backup', '--out', out)
+    const newer = join(dir, 'newer.db')
+    await cli('backup', '--out', newer)
+    const n = new Database(newer)
+    n.exec(`INSERT INTO __drizzle_migrations (hash, created_at) VALUES ('future', ${Date.now() + 86_400_000 * 365 * 10})`)
+    n.close()
+    const r = await cli('restore', '--from', newer)
+    expect(r.code).toBe(1)
+    expect(r.err).toContain('was made by a newer teamday')
+
+    writeFileSync(join(dir, 'data', 'teamday.key'), Buffer.alloc(32, 9).toString('base64') + '\n')
+    const k = await cli('restore', '--from', out)
+    expect(k.code).toBe(1)
+    expect(k.err).toContain(`the encryption key from ${join(dir, 'data', 'teamday.key')} does not open this backup`)
+    expect(readdirSync(join(dir, 'data')).some((f) => f.includes('before-restore'))).toBe(false)
+  })
+})

@@ -1,0 +1,171 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import type { Server } from 'bun'
+import type { ClientIo } from '../src/cli/client/common'
+import { run } from '../src/main'
+import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+
+/**
+ * The client as cron and CI see it when something goes wrong (issue 13): with --json a failure
+ * still prints JSON on stdout (the API's error body, or an object of the same shape for a
+ * failure on this side) so that `jq .code` works, while the text stays on stderr; a URL that
+ * points at something other than teamday says so instead of "not found"; tokens in a rotation's
+ * grace period list as `revoking`, with when.
+ */
+
+let t: TestApp
+let server: Server<unknown>
+let other: Server<unknown>
+let base: string
+let admin: Actor
+
+beforeAll(async () => {
+  t = await makeTestApp()
+  t.clock.ms = Date.now()
+  server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: (req) => t.app.handle(req) })
+  base = `http://127.0.0.1:${server.port}`
+  admin = await makeActor(t, { role: 'admin' })
+  // Not teamday: a web server with its own 404 page, a JSON API with another error shape, a redirect, a 200 page.
+  other = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    fetch(req) {
+      const path = new URL(req.url).pathname
+      if (path.startsWith('/json')) return Response.json({ error: 'Not Found', status: 404 }, { status: 404 })
+      if (path.startsWith('/moved')) return new Response(null, { status: 301, headers: { location: 'https://teamday.example.com/' } })
+      if (path.startsWith('/page')) return new Response('<html>welcome</html>', { headers: { 'content-type': 'text/html' } })
+      return new Response('<html><h1>404 Not Found</h1></html>', { status: 404, headers: { 'content-type': 'text/html' } })
+    },
+  })
+})
+
+afterAll(() => {
+  server.stop(true)
+  other.stop(true)
+})
+
+async function cli(argv: string[], env: Record<string, string> = {}) {
+  const out: string[] = []
+  const err: string[] = []
+  const io: ClientIo = { out: (s) => out.push(s + '\n'), err: (s) => err.push(s + '\n'), write: (s) => out.push(s), env: { TEAMDAY_URL: base, TEAMDAY_TOKEN: admin.token, ...env } }
+  const code = await run(argv, io)
+  const r = { code, out: out.join(''), err: err.join(''), json: undefined as any }
+  expect(r.out + r.err).not.toContain(admin.token)
+  try {
+    r.json = JSON.parse(r.out)
+  } catch {}
+  return r
+}
+
+describe('--json on failure: JSON on stdout, text on stderr', () => {
+  test('an API error: its error body as it came', async () => {
+    const r = await cli(['agents', 'get', 'char_missing', '--json'])
+    expect(r.code).toBe(4)
+    expect(r.json).toMatchObject({ error: true, statusCode: 404, code: 'not_found' })
+    expect(r.json.requestId).toMatch(/^req_/)
+    expect(r.err).toStartWith('error: ')
+    const api = await t.req('GET', '/api/v1/agents/char_missing', { token: admin.token })
+    expect(Object.keys(r.json).sort()).toEqual(Object.keys(api.body).sort())
+  })
+
+  test('an authentication failure: the 401 body', async () => {
+    const r = await cli(['agents', 'list', '--json'], { TEAMDAY_TOKEN: 'td_' + 'A'.repeat(43) })
+    expect(r.code).toBe(3)
+    expect(r.json.code).toMatch(/^(invalid_token|invalid_token_checksum)$/)
+  })
+
+  test('a connection failure: a JSON error object with code connection_failed and the exit code', async () => {
+    const r = await cli(['agents', 'list', '--json', '--retries', '0', '--url', 'http://127.0.0.1:9'])
+    expect(r.code).toBe(5)
+    expect(r.json).toEqual({ error: true, code: 'connection_failed', message: expect.stringContaining('cannot reach the server at http://127.0.0.1:9'), exitCode: 5 })
+    expect(r.err).toContain('cannot reach the server')
+  })
+
+  test('failures on this side: no token, a usage error, an unknown option', async () => {
+    const noToken = await cli(['agents', 'list', '--json'], { TEAMDAY_TOKEN: '' })
+    expect(noToken.code).toBe(3)
+    expect(noToken.json).toMatchObject({ error: true, code: 'no_token', exitCode: 3 })
+    const usage = await cli(['agents', 'list', '--json', '--limit', 'lots'])
+    expect(usage.code).toBe(2)
+    expect(usage.json).toMatchObject({ error: true, code: 'usage', message: '--limit must be a whole number 1-200', exitCode: 2 })
+    const unknown = await cli(['agents', 'list', '--json', '--limt', '3'])
+    expect(unknown.code).toBe(2)
+    expect(unknown.json.message).toBe('unknown option --limt for "teamday agents list"; did you mean "--limit"? See "teamday help agents".')
+    // Without --json nothing goes to stdout.
+    expect((await cli(['agents', 'get', 'char_missing'])).out).toBe('')
+  })
+
+  test('a failed admin command with --json: the service error code', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs')
+    const { join } = await import('node:path')
+    const dir = mkdtempSync(join(require('node:os').tmpdir(), 'teamday-json-'))
+    try {
+      const db = join(dir, 't.db')
+      const r = await cli(['tokens', 'list', '--email', 'ghost@example.com', '--json', '--db', db])
+      expect(r.code).toBe(1)
+      expect(r.json).toMatchObject({ error: true, code: 'failed', exitCode: 1 })
+      expect(r.json.message).toContain(`no database at ${db}`)
+      await cli(['users', 'create', '--email', 'a@b.co', '--org', 'acme', '--db', db])
+      const ghost = await cli(['tokens', 'list', '--email', 'ghost@example.com', '--json', '--db', db])
+      expect(ghost.json).toMatchObject({ error: true, code: 'not_found', exitCode: 1 })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('a URL that is not a teamday server', () => {
+  const otherBase = () => `http://127.0.0.1:${other.port}`
+  for (const [what, path] of [
+    ['an HTML 404 page', ''],
+    ['another JSON error shape', '/json'],
+  ] as const) {
+    test(`${what}: "this does not look like a teamday server", exit 5, not "not found"`, async () => {
+      const r = await cli(['agents', 'get', 'char_x', '--json'], { TEAMDAY_URL: otherBase() + path })
+      expect(r.code).toBe(5)
+      expect(r.err).toStartWith(`error: ${otherBase()}${path} answered HTTP 404 without a teamday error body: this does not look like a teamday server\n`)
+      expect(r.err).toContain('Check --url / TEAMDAY_URL')
+      expect(r.json).toMatchObject({ error: true, code: 'not_teamday', exitCode: 5 })
+    })
+  }
+
+  test('a redirect names where it goes', async () => {
+    const r = await cli(['agents', 'list'], { TEAMDAY_URL: `http://127.0.0.1:${other.port}/moved` })
+    expect(r.code).toBe(5)
+    expect(r.err).toContain('answered HTTP 301 with a redirect to https://teamday.example.com/: this does not look like a teamday server')
+    expect(r.err).toContain('If teamday is at https://teamday.example.com/, use that URL.')
+  })
+
+  test('a 200 web page, and health', async () => {
+    const r = await cli(['agents', 'list', '--json'], { TEAMDAY_URL: `http://127.0.0.1:${other.port}/page` })
+    expect(r.code).toBe(5)
+    expect(r.json).toMatchObject({ error: true, code: 'not_teamday' })
+    expect(r.err).toContain('answered HTTP 200 with a body that is not JSON: this does not look like a teamday server')
+    const h = await cli(['health', '--json'], { TEAMDAY_URL: `http://127.0.0.1:${other.port}/page` })
+    expect(h.code).toBe(5)
+    expect(h.json.code).toBe('not_teamday')
+  })
+
+  test('a real teamday 404 is still "not found", exit 4', async () => {
+    const r = await cli(['agents', 'get', 'char_x'])
+    expect(r.code).toBe(4)
+    expect(r.err).not.toContain('does not look like')
+  })
+})
+
+describe('texts', () => {
+  test('a token in its rotation grace period lists as revoking, with when', async () => {
+    const made = await t.req('POST', '/api/v1/tokens', { token: admin.token, body: { name: 'old' } })
+    const rotated = await t.req('POST', `/api/v1/tokens/${made.body.id}/rotate`, { token: admin.token, body: { gracePeriodSeconds: 3600 } })
+    expect(rotated.status).toBe(201)
+    const r = await cli(['tokens', 'list'])
+    expect(r.code).toBe(0)
+    const header = r.out.split('\n')[0]!
+    expect(header).toContain('REVOKEDAT')
+    const line = r.out.split('\n').find((l) => l.startsWith(made.body.id))!
+    expect(line).toContain(' revoking ')
+    expect(line).toContain(rotated.body.previousTokenRevokedAt)
+    // The API itself is unchanged: still active until then.
+    const json = await cli(['tokens', 'list', '--json'])
+    expect(json.json.tokens.find((x: any) => x.id === made.body.id).status).toBe('active')
+  })
+})

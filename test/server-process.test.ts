@@ -1,0 +1,153 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+/**
+ * The server as a process (issue 13): a port in use is an error naming the port, unless every
+ * process sharing it asked for --reuse-port; `npm start` passes SIGTERM and Ctrl-C (SIGINT to
+ * the process group) to the server; `teamday backup` copies a running server's database and
+ * `teamday restore` refuses while it runs.
+ */
+
+const ROOT = resolve(import.meta.dir, '..')
+const MAIN = join(ROOT, 'src/main.ts')
+const dir = mkdtempSync(join(tmpdir(), 'teamday-proc-'))
+const procs = new Set<ChildProcess>()
+/** Servers started by npm: not our children, so killed by pid should a test fail half-way. */
+const grandchildren = new Set<number>()
+afterAll(() => {
+  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
+  for (const pid of grandchildren) if (running(pid)) process.kill(pid, 'SIGKILL')
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const env = (extra: Record<string, string> = {}) => ({ ...process.env, TEAMDAY_LOG_LEVEL: 'warn', NODE_ENV: 'production', ...extra })
+
+/** A child process with its output collected; `exited` resolves with its exit code. */
+function start(cmd: string[], opts: { env?: Record<string, string | undefined>; detached?: boolean } = {}) {
+  const p = spawn(cmd[0]!, cmd.slice(1), { cwd: ROOT, env: opts.env ?? env(), stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached })
+  procs.add(p)
+  // 'close': the process exited and its output pipes closed (a server npm started may write after npm exits).
+  const o = { proc: p, out: '', err: '', exited: new Promise<number | null>((r) => p.on('close', (code) => r(code))) }
+  p.stdout!.on('data', (d) => (o.out += d))
+  p.stderr!.on('data', (d) => (o.err += d))
+  return o
+}
+type Proc = ReturnType<typeof start>
+
+async function listening(p: Proc, ms = 15_000): Promise<number> {
+  const deadline = Date.now() + ms
+  for (;;) {
+    const m = /listening on http:\/\/[^\s]+:(\d+)/.exec(p.out)
+    if (m && /API docs/.test(p.out)) return Number(m[1])
+    if (p.proc.exitCode !== null) throw new Error(`exited ${p.proc.exitCode}: ${p.out}${p.err}`)
+    if (Date.now() > deadline) throw new Error(`not listening: ${p.out}${p.err}`)
+    await Bun.sleep(25)
+  }
+}
+
+const serve = (args: string[]) => start([process.execPath, MAIN, 'serve', '--host', '127.0.0.1', ...args])
+const cli = (args: string[]) => start([process.execPath, MAIN, ...args])
+
+async function health(port: number): Promise<number> {
+  return (await fetch(`http://127.0.0.1:${port}/api/health`, { signal: AbortSignal.timeout(3_000) })).status
+}
+
+describe('a port in use', () => {
+  test('is an error with exit 1 naming the port; the first server keeps it and prints no token', async () => {
+    const first = serve(['--port', '0', '--db', join(dir, 'a.db')])
+    const port = await listening(first)
+    const second = serve(['--port', String(port), '--db', join(dir, 'b.db')])
+    expect(await second.exited).toBe(1)
+    expect(second.err).toContain(`error: port ${port} is already in use on 127.0.0.1`)
+    expect(second.out).not.toContain('listening')
+    expect(second.out).not.toMatch(/td_[A-Za-z0-9]{43}/)
+    expect(await health(port)).toBe(200)
+    first.proc.kill('SIGTERM')
+    expect(await first.exited).toBe(0)
+  })
+
+  test('--reuse-port on both: two processes on one database share it', async () => {
+    const db = join(dir, 'shared.db')
+    const first = serve(['--port', '0', '--reuse-port', '--db', db])
+    const port = await listening(first)
+    const second = serve(['--port', String(port), '--reuse-port', '--db', db])
+    expect(await listening(second)).toBe(port)
+    for (const p of [first, second]) p.proc.kill('SIGTERM')
+    expect(await Promise.all([first.exited, second.exited])).toEqual([0, 0])
+  })
+})
+
+/** The pid of the one child of `pid` (npm's script process: with `exec`, the server itself). */
+function childOf(pid: number): number | undefined {
+  const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim()
+  return text ? Number(text.split(/\s+/)[0]) : undefined
+}
+
+/** Gone, or a zombie waiting for its parent: no longer running. */
+function running(pid: number): boolean {
+  if (!existsSync(`/proc/${pid}`)) return false
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  } catch {
+    return false
+  }
+}
+
+describe('npm start', () => {
+  for (const [how, signal] of [
+    ['SIGTERM to npm', 'SIGTERM'],
+    ['Ctrl-C (SIGINT to the process group)', 'SIGINT'],
+  ] as const) {
+    test(`${how} stops the server gracefully`, async () => {
+      const npm = start(['npm', 'start', '--silent'], { env: env({ PORT: '0', HOST: '127.0.0.1', TEAMDAY_DB: join(dir, `npm-${signal}.db`) }), detached: true })
+      const port = await listening(npm, 30_000)
+      const server = childOf(npm.proc.pid!)
+      expect(server).toBeDefined()
+      grandchildren.add(server!)
+      expect(readFileSync(`/proc/${server}/cmdline`, 'utf8')).toContain('src/main.ts')
+      if (signal === 'SIGTERM') npm.proc.kill('SIGTERM')
+      else process.kill(-npm.proc.pid!, 'SIGINT')
+      await npm.exited
+      const deadline = Date.now() + 15_000
+      while (running(server!) && Date.now() < deadline) await Bun.sleep(50)
+      expect(running(server!)).toBe(false)
+      expect(npm.out).toContain('teamday stopped')
+      await expect(health(port)).rejects.toThrow()
+    }, 60_000)
+  }
+})
+
+describe('backup and restore beside a running server', () => {
+  test('backup copies the running server\'s database; restore refuses until it stops', async () => {
+    const db = join(dir, 'live.db')
+    const server = serve(['--port', '0', '--db', db])
+    const port = await listening(server)
+    const token = /td_[A-Za-z0-9]{43}/.exec(server.out)![0]
+    const created = await fetch(`http://127.0.0.1:${port}/api/v1/tasks`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ title: 'in the backup' }) })
+    expect(created.status).toBe(201)
+
+    const out = join(dir, 'live-backup.db')
+    const backup = cli(['backup', '--out', out, '--db', db])
+    expect(await backup.exited).toBe(0)
+    expect(backup.out).toContain(`backup written: ${out}`)
+
+    const refused = cli(['restore', '--from', out, '--db', db])
+    expect(await refused.exited).toBe(1)
+    expect(refused.err).toContain('is in use: stop the server')
+    expect(await health(port)).toBe(200)
+
+    server.proc.kill('SIGTERM')
+    expect(await server.exited).toBe(0)
+    const restored = cli(['restore', '--from', out, '--db', db])
+    expect(await restored.exited).toBe(0)
+    const again = serve(['--port', '0', '--db', db])
+    const port2 = await listening(again)
+    const tasks = (await (await fetch(`http://127.0.0.1:${port2}/api/v1/tasks`, { headers: { authorization: `Bearer ${token}` } })).json()) as { tasks: { title: string }[] }
+    expect(tasks.tasks.map((t) => t.title)).toEqual(['in the backup'])
+    again.proc.kill('SIGTERM')
+    expect(await again.exited).toBe(0)
+  }, 60_000)
+})
