@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
 import { TOTAL_CAP } from '../db/paging'
 import { QueryInteger } from './query-params'
-import { errorResponse } from './shared-models'
+import { errorResponse, named } from './shared-models'
 
 /** Query parameters and response fields every paged list shares (src/db/paging.ts). */
 
@@ -38,10 +38,14 @@ export const pageFields = (what: string) => ({
 
 export const pageExample = { total: 1, totalIsEstimate: false, nextCursor: null }
 
-export const badCursor = errorResponse(
+const badCursorSchema = errorResponse(
   400,
   'bad_request',
   'The cursor is not one this list issued, or it was issued under other filters or to another caller.',
   'Invalid cursor: it was issued for other filters or to another caller. Pass the nextCursor of a previous response of this same list (tasks) with the same filters, or leave cursor out for the first page.',
   [{ field: 'cursor', message: 'it was issued for other filters or to another caller' }],
 )
+
+export const listModels = named({ BadCursor: badCursorSchema })
+/** The 400 of every paged list, by model name. */
+export const badCursor = 'BadCursor' as const

@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox'
+import { Type, type TSchema } from '@sinclair/typebox'
 import { t } from 'elysia'
 import { STATUS_TEXT, type ErrorCode } from '../errors'
 
@@ -29,8 +29,36 @@ export const ErrorResponse = t.Object(envelope, { description: 'Error envelope' 
 
 export const Success = t.Object({ success: t.Literal(true) })
 
+/**
+ * Named OpenAPI models (`components.schemas`). Elysia's `.model()` writes
+ * `$id: "#/components/schemas/<name>"` into the object it gets, which would leak into the
+ * document (an `$id` with a fragment is invalid JSON Schema 2020-12) and into every schema that
+ * embeds the same object. It gets a copy whose `$id` is already set and not enumerable, so it
+ * is neither overwritten nor serialized. Routes then name the model (`response: { 200: 'Agent' }`):
+ * the generator emits a `$ref`, and validation uses the same schema as before. A name is given to
+ * one schema only: Elysia keeps the first model of a name and ignores the next silently.
+ */
+const registered = new Map<string, { source: TSchema; model: TSchema }>()
+export function named<const M extends Record<string, TSchema>>(models: M): M {
+  const out: Record<string, TSchema> = {}
+  for (const [name, source] of Object.entries(models)) {
+    const seen = registered.get(name)
+    if (seen && seen.source !== source) throw new Error(`OpenAPI model name ${name} is given to two different schemas`)
+    if (!seen) {
+      const model = { ...source }
+      Object.defineProperty(model, '$id', { value: `#/components/schemas/${name}`, enumerable: false, writable: true, configurable: true })
+      // What the response allowlist does (undeclared fields are dropped), said in the document;
+      // Elysia sets it only on its own module copy, when a route first compiles (see app.ts settleSchemas).
+      if (model.type === 'object' && !('additionalProperties' in model)) model.additionalProperties = false
+      registered.set(name, { source, model })
+    }
+    out[name] = registered.get(name)!.model
+  }
+  return out as M
+}
+
 /** Error responses every authenticated route can give, for the OpenAPI `response` map. */
-export const authErrors = {
+const authErrorSchemas = {
   401: errorResponse(
     401,
     'token_expired',
@@ -45,10 +73,24 @@ export const authErrors = {
 } as const
 
 /** Bodies that are not JSON, too large, or invalid. */
-export const bodyErrors = {
+const bodyErrorSchemas = {
   400: errorResponse(400, 'invalid_json', 'The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`).', 'Invalid JSON in request body: send a valid JSON object with Content-Type: application/json.'),
   413: errorResponse(413, 'payload_too_large', 'The body is over 1 MiB.', 'Request body too large: the limit is 1048576 bytes (1 MiB).'),
   422: errorResponse(422, 'validation_failed', 'Validation failed: `details` names each invalid field.', 'Validation failed: expiresInDays must be an integer between 7 and 365', [
     { field: 'expiresInDays', message: 'expiresInDays must be an integer between 7 and 365' },
   ]),
 } as const
+
+/** The shared error variants, each once in `components.schemas`; routes name them. */
+export const sharedModels = named({
+  Error: ErrorResponse,
+  Unauthorized: authErrorSchemas[401],
+  Forbidden: authErrorSchemas[403],
+  RateLimited: authErrorSchemas[429],
+  InvalidJson: bodyErrorSchemas[400],
+  PayloadTooLarge: bodyErrorSchemas[413],
+  ValidationFailed: bodyErrorSchemas[422],
+})
+
+export const authErrors = { 401: 'Unauthorized', 403: 'Forbidden', 429: 'RateLimited' } as const
+export const bodyErrors = { 400: 'InvalidJson', 413: 'PayloadTooLarge', 422: 'ValidationFailed' } as const

@@ -4,17 +4,12 @@ import { prepared } from '../../db/prepared'
 import { agents } from '../../db/schema'
 import type { Ctx } from '../../context'
 import type { Db } from '../../db/connection'
+import type { PublicAgent } from './model'
 
 /** The public agent directory (GET /api/public/agents): no principal, every organization. */
 
-export interface DirectoryAgent {
-  id: string
-  name: string
-  slug: string
-  description: string | null
-  role: string | null
-  category: string | null
-}
+/** One directory entry: the response schema is the one source of this shape. */
+export type DirectoryAgent = typeof PublicAgent.static
 
 function statements(db: Db) {
   const a = agents

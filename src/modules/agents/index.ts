@@ -1,35 +1,22 @@
 import { Elysia } from 'elysia'
 import type { RouteKit } from '../../http/context'
-import { authErrors, bodyErrors } from '../shared-models'
-import {
-  AgentBodyInvalid,
-  AgentEnvelope,
-  AgentForbidden,
-  AgentIdParams,
-  AgentList,
-  AgentNotFound,
-  AgentQueryInvalid,
-  AgentWithCharacter,
-  CreateAgentBody,
-  CreatedAgent,
-  ListAgentsQuery,
-  UpdateAgentBody,
-  AgentArchived,
-} from './model'
+import { authErrors, bodyErrors, sharedModels } from '../shared-models'
+import { agentModels, AgentIdParams, CreateAgentBody, ListAgentsQuery, UpdateAgentBody } from './model'
 import { agentsVersionScope, archiveAgent, createAgent, getAgent, listAgents, updateAgent } from './service'
 import { isOrgAdmin } from '../../auth/roles'
 import { cachedJson, ResponseCache } from '../../cache/response-cache'
 import { readVersion } from '../../db/versions'
 import { boolParam, intParam } from '../query-params'
-import { badCursor } from '../list-models'
+import { badCursor, listModels } from '../list-models'
 
-const writeErrors = { ...authErrors, ...bodyErrors, 403: AgentForbidden, 422: AgentBodyInvalid }
+const writeErrors = { ...authErrors, ...bodyErrors, 403: 'AgentForbidden', 422: 'AgentBodyInvalid' } as const
 
 export function agentsModule({ auth, ctx }: RouteKit) {
   // Serialized agent lists of this app (see the GET below).
   const listCache = new ResponseCache()
   return new Elysia({ prefix: '/agents', tags: ['Agents'] })
     .use(auth)
+    .model({ ...sharedModels, ...listModels, ...agentModels })
     .get(
       '',
       async ({ principal, query, request, set }) => {
@@ -63,7 +50,7 @@ export function agentsModule({ auth, ctx }: RouteKit) {
       {
         auth: 'agents:read',
         query: ListAgentsQuery,
-        response: { 200: AgentList, 400: badCursor, 422: AgentQueryInvalid, ...authErrors },
+        response: { 200: 'AgentList', 400: badCursor, 422: 'AgentQueryInvalid', ...authErrors },
         detail: {
           summary: 'List agents',
           description:
@@ -81,7 +68,7 @@ export function agentsModule({ auth, ctx }: RouteKit) {
       {
         auth: 'agents:write',
         body: CreateAgentBody,
-        response: { 201: CreatedAgent, ...writeErrors },
+        response: { 201: 'CreatedAgent', ...writeErrors },
         detail: {
           summary: 'Create an agent',
           description:
@@ -95,7 +82,7 @@ export function agentsModule({ auth, ctx }: RouteKit) {
     }, {
       auth: 'agents:read',
       params: AgentIdParams,
-      response: { 200: AgentWithCharacter, 404: AgentNotFound, ...authErrors },
+      response: { 200: 'AgentWithCharacter', 404: 'AgentNotFound', ...authErrors },
       detail: {
         summary: 'Get an agent',
         description: 'One agent you may see (archived ones too). Another user\'s private agent (unless you are an admin) or another organization\'s agent is 404. `character` repeats `agent` for older clients.',
@@ -108,7 +95,7 @@ export function agentsModule({ auth, ctx }: RouteKit) {
         auth: 'agents:write',
         params: AgentIdParams,
         body: UpdateAgentBody,
-        response: { 200: AgentEnvelope, 404: AgentNotFound, ...writeErrors },
+        response: { 200: 'AgentEnvelope', 404: 'AgentNotFound', ...writeErrors },
         detail: {
           summary: 'Update an agent',
           description:
@@ -125,7 +112,7 @@ export function agentsModule({ auth, ctx }: RouteKit) {
       {
         auth: 'agents:write',
         params: AgentIdParams,
-        response: { 200: AgentArchived, 404: AgentNotFound, ...authErrors, 403: AgentForbidden },
+        response: { 200: 'AgentArchived', 404: 'AgentNotFound', ...authErrors, 403: 'AgentForbidden' },
         detail: {
           summary: 'Delete (archive) an agent',
           description:

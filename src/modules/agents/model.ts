@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
 import { QueryBoolean } from '../query-params'
 import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
-import { errorResponse } from '../shared-models'
+import { errorResponse, named } from '../shared-models'
 
 export const MAX_TURNS_ERROR = 'maxTurns must be between 1 and 500'
 
@@ -219,3 +219,19 @@ export const PublicAgentsQuery = t.Object({
 })
 
 export const AgentArchived = t.Object({ success: t.Literal(true) }, { description: 'The agent is archived', examples: [{ success: true }] })
+
+/** Named in the OpenAPI document; routes refer to them by name. */
+export const agentModels = named({
+  Agent,
+  AgentList,
+  CreatedAgent,
+  AgentWithCharacter,
+  AgentEnvelope,
+  AgentArchived,
+  AgentNotFound,
+  AgentForbidden,
+  AgentBodyInvalid,
+  AgentQueryInvalid,
+})
+
+export const publicAgentModels = named({ PublicAgent, PublicAgentList })

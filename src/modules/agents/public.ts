@@ -1,11 +1,11 @@
 import { Elysia } from 'elysia'
 import type { Config } from '../../config'
 import type { RequestContexts } from '../../http/context'
-import { errorResponse } from '../shared-models'
-import { PublicAgentList, PublicAgentsQuery } from './model'
+import { errorResponse, named } from '../shared-models'
+import { PublicAgentsQuery, publicAgentModels } from './model'
 import { listPublicAgents } from './directory'
 import { intParam } from '../query-params'
-import { badCursor } from '../list-models'
+import { badCursor, listModels } from '../list-models'
 
 const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
@@ -13,7 +13,9 @@ const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a q
 
 /** GET /api/public/agents: the public agent directory of this server. No authentication. */
 export function publicAgentsModule(config: Pick<Config, 'version'>, contexts: RequestContexts) {
-  return new Elysia({ prefix: '/api/public', tags: ['Public'] }).get(
+  return new Elysia({ prefix: '/api/public', tags: ['Public'] })
+    .model({ ...listModels, ...publicAgentModels, ...named({ PublicQueryInvalid: badQuery }) })
+    .get(
     '/agents',
     async ({ query, request, set }) => {
       const ctx = contexts.of({ kind: 'anonymous' }, request, set)
@@ -22,7 +24,7 @@ export function publicAgentsModule(config: Pick<Config, 'version'>, contexts: Re
     },
     {
       query: PublicAgentsQuery,
-      response: { 200: PublicAgentList, 400: badCursor, 422: badQuery },
+      response: { 200: 'PublicAgentList', 400: badCursor, 422: 'PublicQueryInvalid' },
       detail: {
         summary: 'List public agents',
         description:

@@ -10,32 +10,10 @@ import { agents, type Agent, type AgentVisibility } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { canEditAgent, canSeeAgent, canUseAgent, visibleAgentsSql } from './access'
+import type { Agent as AgentModel } from './model'
 
-export interface PublicAgent {
-  id: string
-  name: string
-  slug: string
-  role: string | null
-  systemPrompt: string | null
-  description: string | null
-  category: string | null
-  visibility: AgentVisibility
-  model: string | null
-  tags: string[]
-  advanced_tools: string[]
-  allowedTools: string[]
-  disallowedTools: string[]
-  mcpTypes: string[]
-  mcpInstanceIds: string[]
-  subagentIds: string[]
-  maxTurns: number | null
-  organizationId: string
-  userId: string
-  archived: boolean
-  archivedAt: string | null
-  createdAt: string
-  updatedAt: string
-}
+/** The agent as the API returns it: the response schema is the one source of this shape. */
+export type PublicAgent = typeof AgentModel.static
 
 /** What a client may send (create and update); undefined = not sent, null = clear. */
 export interface AgentInput {

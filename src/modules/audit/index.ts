@@ -1,10 +1,10 @@
 import { Elysia } from 'elysia'
 import type { RouteKit } from '../../http/context'
-import { authErrors, errorResponse } from '../shared-models'
-import { AuditEventList, ListAuditEventsQuery } from './model'
+import { authErrors, errorResponse, named, sharedModels } from '../shared-models'
+import { auditModels, ListAuditEventsQuery } from './model'
 import { listAuditEvents } from './query'
 import { intParam } from '../query-params'
-import { badCursor } from '../list-models'
+import { badCursor, listModels } from '../list-models'
 
 const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: since must be an ISO-8601 date-time', [
   { field: 'since', message: 'since must be an ISO-8601 date-time' },
@@ -13,6 +13,7 @@ const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a q
 export function auditModule({ auth, ctx }: RouteKit) {
   return new Elysia({ prefix: '/audit-events', tags: ['Audit'] })
     .use(auth)
+    .model({ ...sharedModels, ...listModels, ...auditModels, ...named({ AuditQueryInvalid: badQuery }) })
     .get(
       '',
       async ({ principal, query, request, set }) => ({
@@ -31,7 +32,7 @@ export function auditModule({ auth, ctx }: RouteKit) {
       {
         auth: 'audit:read',
         query: ListAuditEventsQuery,
-        response: { 200: AuditEventList, 400: badCursor, 422: badQuery, ...authErrors },
+        response: { 200: 'AuditEventList', 400: badCursor, 422: 'AuditQueryInvalid', ...authErrors },
         detail: {
           summary: 'List audit events',
           description:

@@ -1,5 +1,6 @@
 import { t } from 'elysia'
 import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
+import { named } from '../shared-models'
 
 const exampleEvent = {
   id: 'evt_5Rt8Yu2IoP4aS6dF9gHj',
@@ -67,3 +68,6 @@ export const ListAuditEventsQuery = t.Object({
   offset: offsetParam('Events'),
   cursor: cursorParam,
 })
+
+/** Named in the OpenAPI document; routes refer to them by name. */
+export const auditModels = named({ AuditEvent: AuditEventSchema, AuditEventList })

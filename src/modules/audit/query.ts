@@ -7,23 +7,10 @@ import { afterParams, beforeCursor, cappedCount, listPage, newestFirst, readPage
 import { prepared } from '../../db/prepared'
 import { auditEvents, organizations, type AuditEvent } from '../../db/schema'
 import { AppError } from '../../errors'
+import type { AuditEventSchema } from './model'
 
-export interface PublicAuditEvent {
-  id: string
-  type: string
-  source: string
-  organizationId: string | null
-  actorUserId: string | null
-  actorTokenId: string | null
-  tokenId: string | null
-  targetType: string | null
-  targetId: string | null
-  ip: string | null
-  userAgent: string | null
-  requestId: string | null
-  details: Record<string, unknown> | null
-  createdAt: string
-}
+/** The event as the API returns it: the response schema is the one source of this shape. */
+export type PublicAuditEvent = typeof AuditEventSchema.static
 
 export interface AuditFilter {
   /** null = every organization (admin CLI only). */

@@ -3,8 +3,8 @@ import { TOKEN_SCAN_REGEX } from '../../auth/tokens'
 import type { Config } from '../../config'
 import type { RequestContexts } from '../../http/context'
 import type { RateLimiter } from '../../ratelimit/limiter'
-import { bodyErrors, errorResponse } from '../shared-models'
-import { RevokeCredentialsAccepted, RevokeCredentialsBody } from './model'
+import { bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
+import { credentialModels, RevokeCredentialsBody } from './model'
 import { reportLeakedCredentials } from './service'
 
 export const SCANNER_DOC = `How secret scanners recognise TeamDay tokens: \`td_\` followed by 43 base62 characters, matched by \`${TOKEN_SCAN_REGEX.source}\`. The last 6 characters are a checksum of the 37 before them: CRC32 (IEEE) of characters 4-40 of the token (the 37 random characters after \`td_\`), written in base62 (alphabet 0-9A-Za-z) as 6 digits, most significant first, zero-padded. A match whose checksum fails is not a TeamDay token.`
@@ -13,8 +13,12 @@ export const SCANNER_DOC = `How secret scanners recognise TeamDay tokens: \`td_\
  * POST /api/v1/credentials/revoke: leaked-token reports, without authentication (GitHub's
  * credential revocation API). It deliberately does not use the auth macro.
  */
+const leakReportLimited = errorResponse(429, 'rate_limited', 'Too many reports from this address (a strict per-IP limit, 10 per minute by default).', 'Too many requests: the limit is 10 requests per 60 s. Retry in 42 s.', { retryAfterSeconds: 42 })
+
 export function credentialsModule(config: Pick<Config, 'leakReportRateLimit'>, limiter: RateLimiter, contexts: RequestContexts) {
-  return new Elysia({ prefix: '/credentials', tags: ['Credentials'] }).post(
+  return new Elysia({ prefix: '/credentials', tags: ['Credentials'] })
+    .model({ ...sharedModels, ...credentialModels, ...named({ LeakReportRateLimited: leakReportLimited }) })
+    .post(
     '/revoke',
     async ({ body, request, set }) => {
       const ctx = contexts.of({ kind: 'anonymous' }, request, set)
@@ -27,9 +31,9 @@ export function credentialsModule(config: Pick<Config, 'leakReportRateLimit'>, l
     {
       body: RevokeCredentialsBody,
       response: {
-        202: RevokeCredentialsAccepted,
+        202: 'RevokeCredentialsAccepted',
         ...bodyErrors,
-        429: errorResponse(429, 'rate_limited', 'Too many reports from this address (a strict per-IP limit, 10 per minute by default).', 'Too many requests: the limit is 10 requests per 60 s. Retry in 42 s.', { retryAfterSeconds: 42 }),
+        429: 'LeakReportRateLimited',
       },
       detail: {
         summary: 'Report leaked tokens',

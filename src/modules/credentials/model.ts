@@ -1,5 +1,6 @@
 import { t } from 'elysia'
 import { TOKEN_SCAN_REGEX } from '../../auth/tokens'
+import { named } from '../shared-models'
 
 export const MAX_CREDENTIALS = 1000
 
@@ -22,3 +23,6 @@ export const RevokeCredentialsAccepted = t.Object(
   },
   { examples: [{ success: true, received: 1 }] },
 )
+
+/** Named in the OpenAPI document; routes refer to them by name. */
+export const credentialModels = named({ RevokeCredentialsAccepted })

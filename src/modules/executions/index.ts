@@ -1,30 +1,19 @@
 import { Elysia } from 'elysia'
 import type { Engine } from '../../engine/runner'
 import type { RouteKit } from '../../http/context'
-import { authErrors, bodyErrors, errorResponse } from '../shared-models'
-import {
-  AgentIdParams,
-  ExecuteAccepted,
-  ExecuteBody,
-  ExecuteResult,
-  ExecutionEnvelope,
-  ExecutionIdParams,
-  ExecutionList,
-  ListExecutionsQuery,
-  LogsEnvelope,
-  TreeEnvelope,
-} from './model'
+import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
+import { AgentIdParams, ExecuteBody, ExecutionIdParams, executionModels, ListExecutionsQuery } from './model'
 import { cancelExecution, executionLogs, executionTree, failureError, getVisibleExecution, listExecutions, startExecution, toPublicExecution } from './service'
 import { executeResult, executionStream } from './sse'
 import { intParam } from '../query-params'
-import { badCursor } from '../list-models'
+import { badCursor, listModels } from '../list-models'
 
 const notFound = errorResponse(404, 'not_found', 'Not found: no such execution, or not visible to you, or in another organization.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz not found.')
 const agentNotFound = errorResponse(404, 'not_found', 'Not found: no such agent or space, archived, not visible to you, or in another organization.', 'Agent char_4Fk9QzL2mP7xR1vN8tBc not found (or archived, or not visible to you).')
 const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
-const executeErrors = {
+const executeErrorSchemas = {
   409: errorResponse(
     409,
     'invalid_state',
@@ -36,10 +25,24 @@ const executeErrors = {
   503: errorResponse(503, 'service_unavailable', 'The server is shutting down.', 'The server is shutting down and accepts no new executions; retry in a moment.'),
   504: errorResponse(504, 'gateway_timeout', 'The execution ran past TEAMDAY_EXECUTION_TIMEOUT_MS.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Execution timed out after 300000 ms'),
 }
+const cancelConflict = errorResponse(409, 'invalid_state', 'The execution already completed or failed.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz already completed; only pending or running executions can be cancelled.')
+const executionErrorModels = named({
+  ExecutionNotFound: notFound,
+  ExecuteTargetNotFound: agentNotFound,
+  ExecutionQueryInvalid: badQuery,
+  ExecutionCancelled: executeErrorSchemas[409],
+  NoModelProvider: executeErrorSchemas[501],
+  ProviderFailed: executeErrorSchemas[502],
+  ShuttingDown: executeErrorSchemas[503],
+  ExecutionTimedOut: executeErrorSchemas[504],
+  ExecutionFinished: cancelConflict,
+})
+const executeErrors = { 409: 'ExecutionCancelled', 501: 'NoModelProvider', 502: 'ProviderFailed', 503: 'ShuttingDown', 504: 'ExecutionTimedOut' } as const
 
 export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay }: RouteKit) {
   return new Elysia({ tags: ['Executions'] })
     .use(auth)
+    .model({ ...sharedModels, ...listModels, ...executionModels, ...executionErrorModels })
     .post(
       '/agents/:id/execute',
       async ({ principal, params, body, request, set }) => {
@@ -66,7 +69,7 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
         auth: 'agents:execute',
         params: AgentIdParams,
         body: ExecuteBody,
-        response: { 200: ExecuteResult, 202: ExecuteAccepted, 404: agentNotFound, ...bodyErrors, ...authErrors, ...executeErrors },
+        response: { 200: 'ExecuteResult', 202: 'ExecuteAccepted', 404: 'ExecuteTargetNotFound', ...bodyErrors, ...authErrors, ...executeErrors },
         detail: {
           summary: 'Execute an agent',
           description:
@@ -91,7 +94,7 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
           {
             auth: 'executions:read',
             query: ListExecutionsQuery,
-            response: { 200: ExecutionList, 400: badCursor, 422: badQuery, ...authErrors },
+            response: { 200: 'ExecutionList', 400: badCursor, 422: 'ExecutionQueryInvalid', ...authErrors },
             detail: {
               summary: 'List executions',
               description:
@@ -102,28 +105,28 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
         .get('/:id', async ({ principal, params, request, set }) => ({ success: true as const, execution: toPublicExecution(await getVisibleExecution(ctx(principal, request, set), params.id)) }), {
           auth: 'executions:read',
           params: ExecutionIdParams,
-          response: { 200: ExecutionEnvelope, 404: notFound, ...authErrors },
+          response: { 200: 'ExecutionEnvelope', 404: 'ExecutionNotFound', ...authErrors },
           detail: { summary: 'Get an execution', description: 'Status, result, messages, tool calls, timing and token usage of one execution. Poll it after an async execute.' },
         })
         .get('/:id/tree', async ({ principal, params, request, set }) => ({ success: true as const, tree: (await executionTree(ctx(principal, request, set), params.id)) as any }), {
           auth: 'executions:read',
           params: ExecutionIdParams,
-          response: { 200: TreeEnvelope, 404: notFound, ...authErrors },
+          response: { 200: 'TreeEnvelope', 404: 'ExecutionNotFound', ...authErrors },
           detail: { summary: 'Get a delegation tree', description: 'The execution with its child executions (from delegation), recursively under `children`: only those you may open (the same rule as GET /executions/{id}); `hiddenChildren` counts the ones left out.' },
         })
         .get('/:id/logs', async ({ principal, params, request, set }) => ({ success: true as const, logs: await executionLogs(ctx(principal, request, set), params.id) }), {
           auth: 'executions:read',
           params: ExecutionIdParams,
-          response: { 200: LogsEnvelope, 404: notFound, ...authErrors },
+          response: { 200: 'LogsEnvelope', 404: 'ExecutionNotFound', ...authErrors },
           detail: { summary: 'Get execution logs', description: 'The event log of one execution, oldest first: started, tool calls, delegation, errors, completion. Never a secret.' },
         })
         .post('/:id/cancel', async ({ principal, params, request, set }) => ({ success: true as const, execution: toPublicExecution(await cancelExecution(ctx(principal, request, set), engine, params.id)) }), {
           auth: 'executions:write',
           params: ExecutionIdParams,
           response: {
-            200: ExecutionEnvelope,
-            404: notFound,
-            409: errorResponse(409, 'invalid_state', 'The execution already completed or failed.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz already completed; only pending or running executions can be cancelled.'),
+            200: 'ExecutionEnvelope',
+            404: 'ExecutionNotFound',
+            409: 'ExecutionFinished',
             ...authErrors,
           },
           detail: {

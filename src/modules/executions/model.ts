@@ -1,6 +1,7 @@
 import { t } from 'elysia'
 import { Type } from '@sinclair/typebox'
 import { limitParam, offsetParam } from '../list-models'
+import { named } from '../shared-models'
 
 const ts = '2026-11-23T10:00:00.000Z'
 export const exampleExecution = {
@@ -153,3 +154,6 @@ export const LogsEnvelope = t.Object(
   },
   { examples: [{ success: true, logs: [{ timestamp: ts, level: 'info', event: 'started', data: { provider: 'openai', model: 'gpt-4o-mini' } }] }] },
 )
+
+/** Named in the OpenAPI document; routes refer to them by name. */
+export const executionModels = named({ Execution, ExecutionTreeNode, ExecutionList, ExecutionEnvelope, TreeEnvelope, LogsEnvelope, ExecuteResult, ExecuteAccepted })

@@ -1,7 +1,7 @@
 import { Elysia, t } from 'elysia'
 import type { RouteKit } from '../../http/context'
-import { DeleteSecretsBody, OrgSecretNames, secretBodyErrors, SecretKeysResult, SecretsDeleted, SetSecretsBody } from '../spaces/secrets-model'
-import { authErrors, bodyErrors, errorResponse } from '../shared-models'
+import { DeleteSecretsBody, secretBodyErrors, secretModels, SetSecretsBody } from '../spaces/secrets-model'
+import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { deleteOrgSecrets, listOrgSecrets, setOrgSecrets } from './service'
 
 const OrgParams = t.Object({ orgId: t.String({ description: 'Your organization id (org_…)', examples: ['org_9Tr4Kx2LmQ7vB1nZ8wYc'] }) })
@@ -16,10 +16,11 @@ const forbidden = errorResponse(
 export function organizationsModule({ auth, ctx }: RouteKit) {
   return new Elysia({ prefix: '/organizations', tags: ['Organizations'] })
     .use(auth)
+    .model({ ...sharedModels, ...secretModels, ...named({ OrganizationForbidden: forbidden }) })
     .get('/:orgId/env', async ({ principal, params, request, set }) => ({ success: true as const, ...(await listOrgSecrets(ctx(principal, request, set), params.orgId)) }), {
       auth: 'spaces:read',
       params: OrgParams,
-      response: { 200: OrgSecretNames, ...authErrors, 403: forbidden },
+      response: { 200: 'OrgSecretNames', ...authErrors, 403: 'OrganizationForbidden' },
       detail: {
         summary: 'List organization secret names',
         description:
@@ -30,7 +31,7 @@ export function organizationsModule({ auth, ctx }: RouteKit) {
       auth: 'secrets:write',
       params: OrgParams,
       body: SetSecretsBody,
-      response: { 200: SecretKeysResult, ...bodyErrors, ...secretBodyErrors, ...authErrors, 403: forbidden },
+      response: { 200: 'SecretKeysResult', ...bodyErrors, ...secretBodyErrors, ...authErrors, 403: 'OrganizationForbidden' },
       detail: {
         summary: 'Set organization secrets',
         description:
@@ -41,7 +42,7 @@ export function organizationsModule({ auth, ctx }: RouteKit) {
       auth: 'secrets:write',
       params: OrgParams,
       body: DeleteSecretsBody,
-      response: { 200: SecretsDeleted, ...bodyErrors, ...secretBodyErrors, ...authErrors, 403: forbidden },
+      response: { 200: 'SecretsDeleted', ...bodyErrors, ...secretBodyErrors, ...authErrors, 403: 'OrganizationForbidden' },
       detail: {
         summary: 'Delete organization secrets',
         description: 'Deletes the named organization secrets (JSON body `{keys: [...]}`). Names that do not exist are ignored; `deleted` lists those removed. Admins only.',

@@ -1,12 +1,12 @@
 import { Elysia } from 'elysia'
 import type { RouteKit } from '../../http/context'
-import { authErrors, bodyErrors, errorResponse } from '../shared-models'
-import { CreateSpaceBody, ListSpacesQuery, SpaceArchived, SpaceEnvelope, SpaceIdParams, SpaceList, UpdateSpaceBody } from './model'
-import { DeleteSecretsBody, secretBodyErrors, SecretKeysResult, SecretsDeleted, SetSecretsBody, SpaceSecretNames } from './secrets-model'
+import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
+import { CreateSpaceBody, ListSpacesQuery, SpaceIdParams, spaceModels, UpdateSpaceBody } from './model'
+import { DeleteSecretsBody, secretBodyErrors, secretModels, SetSecretsBody } from './secrets-model'
 import { archiveSpace, createSpace, getSpace, listSpaces, updateSpace } from './service'
 import { deleteSpaceSecrets, listSpaceSecrets, setSpaceSecrets } from './space-secrets'
 import { boolParam, intParam } from '../query-params'
-import { badCursor } from '../list-models'
+import { badCursor, listModels } from '../list-models'
 
 const notFound = errorResponse(
   404,
@@ -17,20 +17,20 @@ const notFound = errorResponse(
 const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
-const badSpace = {
-  ...bodyErrors,
-  422: errorResponse(
+const spaceInvalid = errorResponse(
     422,
     'validation_failed',
     'Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), or an agent id is unknown, archived or not visible to you. `details` names the field.',
     'Validation failed: type "git" is not supported by this server yet: only "empty" spaces can be created (git clones and starter kits are not implemented)',
-    [{ field: 'type', message: 'type "git" is not supported by this server yet: only "empty" spaces can be created (git clones and starter kits are not implemented)' }],
-  ),
-}
+  [{ field: 'type', message: 'type "git" is not supported by this server yet: only "empty" spaces can be created (git clones and starter kits are not implemented)' }],
+)
+const badSpace = { ...bodyErrors, 422: 'SpaceBodyInvalid' } as const
+const spaceErrorModels = named({ SpaceNotFound: notFound, SpaceQueryInvalid: badQuery, SpaceBodyInvalid: spaceInvalid })
 
 export function spacesModule({ auth, ctx }: RouteKit) {
   return new Elysia({ prefix: '/spaces', tags: ['Spaces'] })
     .use(auth)
+    .model({ ...sharedModels, ...listModels, ...spaceModels, ...secretModels, ...spaceErrorModels })
     .get(
       '',
       async ({ principal, query, request, set }) => ({
@@ -40,7 +40,7 @@ export function spacesModule({ auth, ctx }: RouteKit) {
       {
         auth: 'spaces:read',
         query: ListSpacesQuery,
-        response: { 200: SpaceList, 400: badCursor, 422: badQuery, ...authErrors },
+        response: { 200: 'SpaceList', 400: badCursor, 422: 'SpaceQueryInvalid', ...authErrors },
         detail: {
           summary: 'List spaces',
           description:
@@ -58,7 +58,7 @@ export function spacesModule({ auth, ctx }: RouteKit) {
       {
         auth: 'spaces:write',
         body: CreateSpaceBody,
-        response: { 201: SpaceEnvelope, ...badSpace, ...authErrors },
+        response: { 201: 'SpaceEnvelope', ...badSpace, ...authErrors },
         detail: {
           summary: 'Create a space',
           description:
@@ -69,14 +69,14 @@ export function spacesModule({ auth, ctx }: RouteKit) {
     .get('/:id', async ({ principal, params, request, set }) => ({ success: true as const, space: await getSpace(ctx(principal, request, set), params.id) }), {
       auth: 'spaces:read',
       params: SpaceIdParams,
-      response: { 200: SpaceEnvelope, 404: notFound, ...authErrors },
+      response: { 200: 'SpaceEnvelope', 404: 'SpaceNotFound', ...authErrors },
       detail: { summary: 'Get a space', description: 'One space you may see, with its agents and the names (never the values) of its secrets.' },
     })
     .patch('/:id', async ({ principal, params, body, request, set }) => ({ success: true as const, space: await updateSpace(ctx(principal, request, set), params.id, body) }), {
       auth: 'spaces:write',
       params: SpaceIdParams,
       body: UpdateSpaceBody,
-      response: { 200: SpaceEnvelope, 404: notFound, ...badSpace, ...authErrors },
+      response: { 200: 'SpaceEnvelope', 404: 'SpaceNotFound', ...badSpace, ...authErrors },
       detail: {
         summary: 'Update a space',
         description:
@@ -92,21 +92,21 @@ export function spacesModule({ auth, ctx }: RouteKit) {
       {
         auth: 'spaces:write',
         params: SpaceIdParams,
-        response: { 200: SpaceArchived, 404: notFound, ...authErrors },
+        response: { 200: 'SpaceArchived', 404: 'SpaceNotFound', ...authErrors },
         detail: { summary: 'Archive a space', description: 'Archives the space (soft delete; restore with PATCH `{archived:false}`). Idempotent. Members archive the spaces they created; admins any.' },
       },
     )
     .get('/:id/secrets', async ({ principal, params, request, set }) => ({ success: true as const, ...(await listSpaceSecrets(ctx(principal, request, set), params.id)) }), {
       auth: 'spaces:read',
       params: SpaceIdParams,
-      response: { 200: SpaceSecretNames, 404: notFound, ...authErrors },
+      response: { 200: 'SpaceSecretNames', 404: 'SpaceNotFound', ...authErrors },
       detail: { summary: 'List space secret names', description: 'The names of the space\'s secrets, sorted. Values are never returned by any endpoint.' },
     })
     .post('/:id/secrets', async ({ principal, params, body, request, set }) => ({ success: true as const, keys: await setSpaceSecrets(ctx(principal, request, set), params.id, body.secrets) }), {
       auth: 'secrets:write',
       params: SpaceIdParams,
       body: SetSecretsBody,
-      response: { 200: SecretKeysResult, 404: notFound, ...bodyErrors, ...secretBodyErrors, ...authErrors },
+      response: { 200: 'SecretKeysResult', 404: 'SpaceNotFound', ...bodyErrors, ...secretBodyErrors, ...authErrors },
       detail: {
         summary: 'Set space secrets',
         description:
@@ -117,7 +117,7 @@ export function spacesModule({ auth, ctx }: RouteKit) {
       auth: 'secrets:write',
       params: SpaceIdParams,
       body: DeleteSecretsBody,
-      response: { 200: SecretsDeleted, 404: notFound, ...bodyErrors, ...secretBodyErrors, ...authErrors },
+      response: { 200: 'SecretsDeleted', 404: 'SpaceNotFound', ...bodyErrors, ...secretBodyErrors, ...authErrors },
       detail: {
         summary: 'Delete space secrets',
         description: 'Deletes the named secrets (JSON body `{keys: [...]}`). Names that do not exist are ignored; `deleted` lists those removed. The space\'s creator or an admin.',

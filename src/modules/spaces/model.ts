@@ -1,6 +1,7 @@
 import { t } from 'elysia'
 import { QueryBoolean } from '../query-params'
 import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
+import { named } from '../shared-models'
 
 export const exampleSpace = {
   id: 'space_8Kq2LmX9vB3nR8kT1wYz',
@@ -104,3 +105,6 @@ export const SpaceList = t.Object(
 )
 
 export const SpaceArchived = t.Object({ success: t.Literal(true) }, { examples: [{ success: true }] })
+
+/** Named in the OpenAPI document; routes refer to them by name. */
+export const spaceModels = named({ Space, SpaceEnvelope, SpaceList, SpaceArchived })

@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import { errorResponse } from '../shared-models'
+import { errorResponse, named } from '../shared-models'
 
 /** Request and response shapes shared by space secrets and organization secrets (env). */
 
@@ -56,7 +56,7 @@ export const OrgSecretNames = t.Object(
   { examples: [{ success: true, organizationId: 'org_9Tr4Kx2LmQ7vB1nZ8wYc', secrets: ['ANTHROPIC_API_KEY'], count: 1 }] },
 )
 
-export const secretBodyErrors = {
+const secretsInvalid = {
   422: errorResponse(
     422,
     'validation_failed',
@@ -65,3 +65,7 @@ export const secretBodyErrors = {
     [{ field: 'secrets.api-key', message: 'key must be UPPER_SNAKE_CASE, at most 128 characters' }],
   ),
 }
+
+/** Named in the OpenAPI document; routes refer to them by name. */
+export const secretModels = named({ SecretKeysResult, SecretsDeleted, SpaceSecretNames, OrgSecretNames, SecretsInvalid: secretsInvalid[422] })
+export const secretBodyErrors = { 422: 'SecretsInvalid' } as const

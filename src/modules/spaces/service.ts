@@ -11,26 +11,13 @@ import { newId } from '../../ids'
 import { canUseAgent } from '../agents/access'
 import { canEditSpace, canSeeSpace, visibleSpacesSql } from './access'
 import { listSecretNames, secretNamesBySpace } from './secrets'
+import type { Space as SpaceModel } from './model'
 
 export type SpaceVisibility = Space['visibility']
 export type SpaceType = Space['type']
 
-export interface PublicSpace {
-  id: string
-  name: string
-  description: string | null
-  organizationId: string
-  visibility: SpaceVisibility
-  type: SpaceType
-  instructions: string | null
-  agentRefs: AgentRef[]
-  secretKeys: string[]
-  archived: boolean
-  archivedAt: string | null
-  createdBy: string
-  createdAt: string
-  updatedAt: string
-}
+/** The space as the API returns it: the response schema is the one source of this shape. */
+export type PublicSpace = typeof SpaceModel.static
 
 export interface CreateSpaceInput {
   name: string

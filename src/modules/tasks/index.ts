@@ -1,28 +1,17 @@
 import { Elysia } from 'elysia'
 import type { RouteKit } from '../../http/context'
-import { authErrors, bodyErrors } from '../shared-models'
-import {
-  CreateTaskBody,
-  ListTasksQuery,
-  TaskBodyInvalid,
-  TaskForbidden,
-  TaskIdParams,
-  TaskList,
-  TaskNotFound,
-  TaskQueryInvalid,
-  TaskResponse,
-  UpdateTaskBody,
-  TaskDeleted,
-} from './model'
+import { authErrors, bodyErrors, sharedModels } from '../shared-models'
+import { CreateTaskBody, ListTasksQuery, TaskIdParams, taskModels, UpdateTaskBody } from './model'
 import { createTask, deleteTask, getTask, listTasks, updateTask } from './service'
 import { intParam } from '../query-params'
-import { badCursor } from '../list-models'
+import { badCursor, listModels } from '../list-models'
 
-const writeErrors = { ...authErrors, ...bodyErrors, 403: TaskForbidden, 422: TaskBodyInvalid }
+const writeErrors = { ...authErrors, ...bodyErrors, 403: 'TaskForbidden', 422: 'TaskBodyInvalid' } as const
 
 export function tasksModule({ auth, ctx }: RouteKit) {
   return new Elysia({ prefix: '/tasks', tags: ['Tasks'] })
     .use(auth)
+    .model({ ...sharedModels, ...listModels, ...taskModels })
     .get(
       '',
       async ({ principal, query, request, set }) => ({
@@ -40,7 +29,7 @@ export function tasksModule({ auth, ctx }: RouteKit) {
       {
         auth: 'tasks:read',
         query: ListTasksQuery,
-        response: { 200: TaskList, 400: badCursor, 422: TaskQueryInvalid, ...authErrors },
+        response: { 200: 'TaskList', 400: badCursor, 422: 'TaskQueryInvalid', ...authErrors },
         detail: {
           summary: 'List tasks',
           description:
@@ -58,7 +47,7 @@ export function tasksModule({ auth, ctx }: RouteKit) {
       {
         auth: 'tasks:write',
         body: CreateTaskBody,
-        response: { 201: TaskResponse, ...writeErrors },
+        response: { 201: 'TaskResponse', ...writeErrors },
         detail: {
           summary: 'Create a task',
           description:
@@ -69,7 +58,7 @@ export function tasksModule({ auth, ctx }: RouteKit) {
     .get('/:id', async ({ principal, params, request, set }) => ({ success: true as const, ...(await getTask(ctx(principal, request, set), params.id)) }), {
       auth: 'tasks:read',
       params: TaskIdParams,
-      response: { 200: TaskResponse, 404: TaskNotFound, ...authErrors },
+      response: { 200: 'TaskResponse', 404: 'TaskNotFound', ...authErrors },
       detail: { summary: 'Get a task', description: 'One task of your organization, its fields at the top level. Another organization\'s task is 404.' },
     })
     .patch(
@@ -79,7 +68,7 @@ export function tasksModule({ auth, ctx }: RouteKit) {
         auth: 'tasks:write',
         params: TaskIdParams,
         body: UpdateTaskBody,
-        response: { 200: TaskResponse, 404: TaskNotFound, ...writeErrors },
+        response: { 200: 'TaskResponse', 404: 'TaskNotFound', ...writeErrors },
         detail: {
           summary: 'Update a task',
           description:
@@ -96,7 +85,7 @@ export function tasksModule({ auth, ctx }: RouteKit) {
       {
         auth: 'tasks:write',
         params: TaskIdParams,
-        response: { 200: TaskDeleted, 404: TaskNotFound, ...authErrors, 403: TaskForbidden },
+        response: { 200: 'TaskDeleted', 404: 'TaskNotFound', ...authErrors, 403: 'TaskForbidden' },
         detail: {
           summary: 'Delete a task',
           description: 'Deletes the task for good (tasks are not archived). Members may delete tasks they created or that are assigned to them; admins any task of the organization.',

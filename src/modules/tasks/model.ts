@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import { errorResponse } from '../shared-models'
+import { errorResponse, named } from '../shared-models'
 import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
 
 export const STATUS_ERROR = 'Invalid status. Must be: pending, in_progress, completed, cancelled'
@@ -128,3 +128,6 @@ export const TaskQueryInvalid = errorResponse(422, 'validation_failed', 'Validat
 ])
 
 export const TaskDeleted = t.Object({ success: t.Literal(true) }, { description: 'The task is deleted', examples: [{ success: true }] })
+
+/** Named in the OpenAPI document; routes refer to them by name. */
+export const taskModels = named({ Task, TaskResponse, TaskList, TaskDeleted, TaskNotFound, TaskForbidden, TaskBodyInvalid, TaskQueryInvalid })

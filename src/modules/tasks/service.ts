@@ -12,28 +12,14 @@ import { jsonBytes, MAX_FREE_FORM_JSON_BYTES } from '../../json-limits'
 import { canUseAgent } from '../agents/access'
 import { canUseSpace, spaceAccessOf } from '../spaces/access'
 import { canEditTask, canSeeTask, visibleTasksSql } from './access'
+import type { Task as TaskModel } from './model'
 
 export type TaskStatus = (typeof TASK_STATUSES)[number]
 export type TaskPriority = (typeof TASK_PRIORITIES)[number]
 export type AssigneeType = 'agent' | 'user'
 
-export interface PublicTask {
-  id: string
-  title: string
-  description: string | null
-  status: TaskStatus
-  priority: TaskPriority
-  assignedTo: string | null
-  assigneeType: AssigneeType | null
-  spaceId: string | null
-  organizationId: string
-  createdBy: string
-  dueDate: string | null
-  completedAt: string | null
-  metadata: Record<string, unknown>
-  createdAt: string
-  updatedAt: string
-}
+/** The task as the API returns it: the response schema is the one source of this shape. */
+export type PublicTask = typeof TaskModel.static
 
 /** What a client may send; undefined = not sent, null = clear. `status` is honoured on update only. */
 export interface TaskInput {

@@ -1,11 +1,11 @@
 import { Elysia, t } from 'elysia'
 import type { RouteKit } from '../../http/context'
-import { authErrors, bodyErrors, errorResponse } from '../shared-models'
+import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { createTokenForCaller, describeSelf, rotateToken } from './lifecycle'
-import { CreatedToken, CreateTokenBody, ListTokensQuery, RotatedToken, RotateTokenBody, SelfTokenEnvelope, TokenEnvelope, TokenIdParams, TokenList } from './model'
+import { CreateTokenBody, ListTokensQuery, RotateTokenBody, TokenIdParams, tokenModels } from './model'
 import { getToken, listTokens, revokeToken, toPublicToken } from './service'
 import { boolParam, intParam } from '../query-params'
-import { badCursor } from '../list-models'
+import { badCursor, listModels } from '../list-models'
 
 const notFound = errorResponse(
   404,
@@ -38,9 +38,12 @@ const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a q
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
 
+const tokenErrorModels = named({ TokenNotFound: notFound, TokenReuse: reuse, TokenScopeForbidden: broader, TokenCreateInvalid: createInvalid, TokenQueryInvalid: badQuery })
+
 export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
   return new Elysia({ prefix: '/tokens', tags: ['Tokens'] })
     .use(auth)
+    .model({ ...sharedModels, ...listModels, ...tokenModels, ...tokenErrorModels })
     .get(
       '',
       async ({ principal, query, request, set }) => ({
@@ -56,7 +59,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
       {
         auth: 'tokens:read',
         query: ListTokensQuery,
-        response: { 200: TokenList, 400: badCursor, 422: badQuery, ...authErrors },
+        response: { 200: 'TokenList', 400: badCursor, 422: 'TokenQueryInvalid', ...authErrors },
         detail: {
           summary: 'List personal access tokens',
           description:
@@ -81,7 +84,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
       {
         auth: 'tokens:write',
         body: CreateTokenBody,
-        response: { 201: CreatedToken, ...bodyErrors, ...authErrors, 403: broader, 422: createInvalid },
+        response: { 201: 'CreatedToken', ...bodyErrors, ...authErrors, 403: 'TokenScopeForbidden', 422: 'TokenCreateInvalid' },
         detail: {
           summary: 'Create a personal access token',
           description:
@@ -92,7 +95,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
     // Before /:id, so "self" is not taken for a token id.
     .get('/self', async ({ principal, request, set }) => ({ success: true as const, token: await describeSelf(ctx(principal, request, set)) }), {
       auth: 'authenticated',
-      response: { 200: SelfTokenEnvelope, ...authErrors },
+      response: { 200: 'SelfTokenEnvelope', ...authErrors },
       detail: {
         summary: 'Introspect the calling token',
         description:
@@ -119,7 +122,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
         auth: 'tokens:write',
         params: TokenIdParams,
         body: t.Optional(RotateTokenBody),
-        response: { 201: RotatedToken, 404: notFound, 409: reuse, ...bodyErrors, ...authErrors, 403: broader },
+        response: { 201: 'RotatedToken', 404: 'TokenNotFound', 409: 'TokenReuse', ...bodyErrors, ...authErrors, 403: 'TokenScopeForbidden' },
         detail: {
           summary: 'Rotate a token',
           description:
@@ -130,7 +133,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
     .get('/:id', async ({ principal, params, request, set }) => ({ success: true as const, token: await getToken(ctx(principal, request, set), params.id) }), {
       auth: 'tokens:read',
       params: TokenIdParams,
-      response: { 200: TokenEnvelope, 404: notFound, ...authErrors },
+      response: { 200: 'TokenEnvelope', 404: 'TokenNotFound', ...authErrors },
       detail: { summary: 'Get one token', description: 'Metadata of one of your tokens (admins: any token of the organization). Another user\'s or organization\'s token is 404.' },
     })
     .delete(
@@ -139,7 +142,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
       {
         auth: 'tokens:write',
         params: TokenIdParams,
-        response: { 200: TokenEnvelope, 404: notFound, ...authErrors, 403: broader },
+        response: { 200: 'TokenEnvelope', 404: 'TokenNotFound', ...authErrors, 403: 'TokenScopeForbidden' },
         detail: {
           summary: 'Revoke a token',
           description:

@@ -2,6 +2,7 @@ import { t } from 'elysia'
 import { SCOPES } from '../../auth/roles'
 import { QueryBoolean } from '../query-params'
 import { cursorParam, limitParam, offsetParam, pageFields } from '../list-models'
+import { named } from '../shared-models'
 
 const exampleToken = {
   id: 'pat_7Hq2LmX9vB3nR8kT1wYz',
@@ -178,3 +179,6 @@ export const SelfTokenEnvelope = t.Object(
     ],
   },
 )
+
+/** Named in the OpenAPI document; routes refer to them by name. */
+export const tokenModels = named({ Token, TokenList, CreatedToken, TokenEnvelope, RotatedToken, SelfTokenEnvelope })

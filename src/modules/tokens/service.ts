@@ -13,30 +13,15 @@ import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { assertBelowTokenCap, assertMayManage } from './access'
 import { resolveExpiry, validateScopes, validateTokenName, type CreateTokenInput } from './validation'
+import type { Token } from './model'
 
 export { LAST_USED_RESOLUTION_MS } from '../../auth/lookup'
 export type { CreateTokenInput } from './validation'
 
 export type TokenStatus = 'active' | 'expired' | 'revoked'
 
-export interface PublicToken {
-  id: string
-  name: string
-  maskedToken: string
-  status: TokenStatus
-  scopes: string[]
-  userId: string
-  userEmail: string
-  organizationId: string
-  createdAt: string
-  expiresAt: string
-  lastUsedAt: string | null
-  lastUsedIp: string | null
-  lastUsedUserAgent: string | null
-  revokedAt: string | null
-  /** The token whose request created this one; null from the admin CLI. */
-  createdByTokenId: string | null
-}
+/** The token as the API returns it (never the hash): the response schema is the one source of this shape. */
+export type PublicToken = typeof Token.static
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
