@@ -1,7 +1,7 @@
 import type { Agent, Execution, Space } from '../db/schema'
 import { AppError } from '../errors'
 import { delegableAgent } from '../modules/agents/access'
-import { createJob, type Job } from './prepare'
+import { createJob, type Job, type JobInput } from './prepare'
 import type { ModelProviders } from './providers'
 import { runJob, type EngineDeps, type EngineEvent } from './run'
 import { ACTIVE, addLog, descendantsOf, finishExecution, getExecutionRow } from './store'
@@ -15,22 +15,15 @@ interface Queued {
   settle: (row: Execution) => void
 }
 
-/** A run to start: the agent (and space) already found visible to the user who starts it. */
-export interface StartInput {
-  agent: Agent
-  /** The space it runs in (its instructions join the system prompt). */
-  space: Space | null
-  /** Where it is recorded when `space` is null (a delegated child: its parent's space). */
-  spaceId?: string | null
-  message: string
-  /** Who starts it: the user of the request, or of the parent run for a delegation. */
-  userId: string
-  sessionId?: string
-  chatId?: string
+/**
+ * A run to start: the agent (and space) already found visible to the user who starts it. The
+ * fields a job records (src/engine/prepare.ts), with the parent execution itself in place of
+ * its ids; `userId` is the user of the request, or of the parent run for a delegation, and
+ * `delegationDepth` the depth asked for (TeamDay's delegationDepth), at least the parent's + 1.
+ */
+export type StartInput = Omit<JobInput, 'parentExecutionId' | 'rootExecutionId'> & {
   /** The execution this one is recorded under: a delegation's parent, or the API's parentExecutionId. */
   parent?: Execution | null
-  /** The depth asked for (TeamDay's delegationDepth); at least the parent's + 1. */
-  delegationDepth?: number
 }
 
 export interface StartOptions {
