@@ -13,6 +13,7 @@ tests_for() {
     src/auth/lookup.ts) echo auth auth-edges token-usage tokens credentials audit read-cache ;;
     src/auth/plugin.ts) echo auth auth-edges scopes scope-routes authz-matrix ratelimit idempotency audit openapi ;;
     src/auth/roles.ts) echo scopes scope-routes authz-matrix ;;
+    src/http/client-address.ts | src/http/ip.ts) echo client-address credentials ratelimit ;;
     src/modules/tokens/service.ts) echo tokens token-usage auth rotation scopes authz-matrix credentials audit ;;
     src/modules/*) echo authz-matrix executions-access access-rules access-mutants access-leaks agents spaces tasks secrets executions ;;
     *) echo token-format auth auth-edges token-usage access-rules access-mutants access-leaks openapi scopes scope-routes authz-matrix executions-access tokens rotation agents spaces tasks secrets credentials audit ratelimit idempotency errors executions ;;
