@@ -1,5 +1,5 @@
-import { desc, sql, type AnyColumn, type SQL } from 'drizzle-orm'
-import type { SQLiteTable } from 'drizzle-orm/sqlite-core'
+import { and, desc, sql, type AnyColumn, type SQL } from 'drizzle-orm'
+import type { SQLiteSelect, SQLiteTable } from 'drizzle-orm/sqlite-core'
 import { AppError } from '../errors'
 import type { Db } from './connection'
 
@@ -112,6 +112,22 @@ export const beforeCursor = (createdAt: AnyColumn, id: AnyColumn): SQL =>
   sql`(${createdAt}, ${id}) < (${sql.placeholder('afterT')}, ${sql.placeholder('afterId')})`
 
 export const afterParams = (after: Position | undefined) => (after ? { afterT: after.t, afterId: after.id } : {})
+
+/**
+ * The two prepared page queries of a list: its first page, and a page after a cursor (the
+ * keyset condition added to the list's own filters). `select` gives the list's SELECT … FROM in
+ * drizzle's dynamic mode; bound with `limit`, `offset` and, after a cursor, `afterParams`.
+ */
+export function keysetPages<T extends SQLiteSelect>(select: () => T, keys: { createdAt: AnyColumn; id: AnyColumn }, where: (SQL | undefined)[]) {
+  const page = (after: boolean) =>
+    select()
+      .where(and(...where, after ? beforeCursor(keys.createdAt, keys.id) : undefined))
+      .orderBy(...newestFirst(keys.createdAt, keys.id))
+      .limit(sql.placeholder('limit'))
+      .offset(sql.placeholder('offset'))
+      .prepare() as ReturnType<T['prepare']>
+  return { first: page(false), after: page(true) }
+}
 
 /**
  * `SELECT count(*) FROM (SELECT 1 FROM table WHERE … LIMIT :cap)`, prepared: it walks the same

@@ -1,5 +1,5 @@
-import { and, eq, sql } from 'drizzle-orm'
-import { afterParams, beforeCursor, cappedCount, listPage, newestFirst, readPage, type ListPage } from '../../db/paging'
+import { and, eq } from 'drizzle-orm'
+import { afterParams, cappedCount, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents } from '../../db/schema'
 import type { Ctx } from '../../context'
@@ -14,16 +14,8 @@ export type DirectoryAgent = typeof PublicAgent.static
 function statements(db: Db) {
   const a = agents
   const where = and(eq(a.visibility, 'public'), eq(a.archived, false))
-  const page = (after: boolean) =>
-    db
-      .select({ id: a.id, name: a.name, slug: a.slug, description: a.description, role: a.role, category: a.category, createdAt: a.createdAt })
-      .from(a)
-      .where(and(where, after ? beforeCursor(a.createdAt, a.id) : undefined))
-      .orderBy(...newestFirst(a.createdAt, a.id))
-      .limit(sql.placeholder('limit'))
-      .offset(sql.placeholder('offset'))
-      .prepare()
-  return { first: page(false), after: page(true), count: cappedCount(db, a, where) }
+  const columns = { id: a.id, name: a.name, slug: a.slug, description: a.description, role: a.role, category: a.category, createdAt: a.createdAt }
+  return { ...keysetPages(() => db.select(columns).from(a).$dynamic(), a, [where]), count: cappedCount(db, a, where) }
 }
 
 /** Public, non-archived agents of every organization on this server, newest first. */

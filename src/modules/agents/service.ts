@@ -3,7 +3,7 @@ import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { afterParams, beforeCursor, cappedCount, listPage, newestFirst, readPage, type ListPage } from '../../db/paging'
+import { afterParams, cappedCount, keysetPages, listPage, readPage, type ListPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { bumpVersion } from '../../db/versions'
 import { agents, type Agent, type AgentVisibility } from '../../db/schema'
@@ -190,16 +190,7 @@ function listStatements(db: Db, s: AgentListShape) {
     s.category ? eq(a.category, ph('category')) : undefined,
     s.q ? sql`lower(${a.name}) LIKE ${ph('q')} ESCAPE '\\'` : undefined,
   ]
-  const page = (after: boolean) =>
-    db
-      .select()
-      .from(a)
-      .where(and(...where, after ? beforeCursor(a.createdAt, a.id) : undefined))
-      .orderBy(...newestFirst(a.createdAt, a.id))
-      .limit(ph('limit'))
-      .offset(ph('offset'))
-      .prepare()
-  return { first: page(false), after: page(true), count: cappedCount(db, a, and(...where)) }
+  return { ...keysetPages(() => db.select().from(a).$dynamic(), a, where), count: cappedCount(db, a, and(...where)) }
 }
 
 const likePattern = (q: string) => `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`

@@ -3,7 +3,7 @@ import { openAuditFields } from '../../audit/log'
 import { callerOf, type Ctx } from '../../context'
 import type { SecretBox } from '../../crypto/secretbox'
 import type { Db } from '../../db/connection'
-import { afterParams, beforeCursor, cappedCount, listPage, newestFirst, readPage, type ListPage } from '../../db/paging'
+import { afterParams, cappedCount, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { auditEvents, organizations, type AuditEvent } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -68,16 +68,7 @@ function listStatements(db: Db, f: AuditFilters) {
     f.since ? gte(a.createdAt, ph('since')) : undefined,
     f.until ? lte(a.createdAt, ph('until')) : undefined,
   ]
-  const page = (after: boolean) =>
-    db
-      .select()
-      .from(a)
-      .where(and(...where, after ? beforeCursor(a.createdAt, a.id) : undefined))
-      .orderBy(...newestFirst(a.createdAt, a.id))
-      .limit(ph('limit'))
-      .offset(ph('offset'))
-      .prepare()
-  return { first: page(false), after: page(true), count: cappedCount(db, a, and(...where)) }
+  return { ...keysetPages(() => db.select().from(a).$dynamic(), a, where), count: cappedCount(db, a, and(...where)) }
 }
 
 /** Audit events, newest first, filtered, one page; `total` counts the matches (up to TOTAL_CAP). */

@@ -3,7 +3,7 @@ import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { afterParams, beforeCursor, newestFirst, readPage } from '../../db/paging'
+import { afterParams, keysetPages, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents, executions, spaces, type Agent, type Execution, type ExecutionStatus, type Space } from '../../db/schema'
 import type { Engine, StartOptions, Started } from '../../engine/runner'
@@ -139,16 +139,7 @@ function listStatements(db: Db, admin: boolean, f: ListFilters) {
     f.parentExecutionId === undefined ? undefined : eq(x.parentExecutionId, ph('parentExecutionId')),
     f.since === undefined ? undefined : gte(x.createdAt, ph('since')),
   ]
-  const page = (after: boolean) =>
-    db
-      .select()
-      .from(x)
-      .where(and(...where, after ? beforeCursor(x.createdAt, x.id) : undefined))
-      .orderBy(...newestFirst(x.createdAt, x.id))
-      .limit(ph('limit'))
-      .offset(ph('offset'))
-      .prepare()
-  return { first: page(false), after: page(true) }
+  return keysetPages(() => db.select().from(x).$dynamic(), x, where)
 }
 
 /** Executions the caller may read, newest first; no total (TeamDay answers a bare array). */

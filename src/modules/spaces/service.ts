@@ -3,7 +3,7 @@ import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { afterParams, beforeCursor, cappedCount, listPage, newestFirst, readPage, type ListPage } from '../../db/paging'
+import { afterParams, cappedCount, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents, spaces, type AgentRef, type Space } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -167,16 +167,7 @@ function listStatements(db: Db, withArchived: boolean, admin: boolean) {
     withArchived ? undefined : eq(s.archived, false),
     visibleSpacesSql(admin),
   ]
-  const page = (after: boolean) =>
-    db
-      .select()
-      .from(s)
-      .where(and(...where, after ? beforeCursor(s.createdAt, s.id) : undefined))
-      .orderBy(...newestFirst(s.createdAt, s.id))
-      .limit(ph('limit'))
-      .offset(ph('offset'))
-      .prepare()
-  return { first: page(false), after: page(true), count: cappedCount(db, s, and(...where)) }
+  return { ...keysetPages(() => db.select().from(s).$dynamic(), s, where), count: cappedCount(db, s, and(...where)) }
 }
 
 /** The spaces the caller may see, newest first. */

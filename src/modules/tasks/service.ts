@@ -3,7 +3,7 @@ import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { afterParams, beforeCursor, cappedCount, listPage, newestFirst, readPage, type ListPage } from '../../db/paging'
+import { afterParams, cappedCount, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents, memberships, spaces, tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -185,16 +185,7 @@ function listStatements(db: Db, admin: boolean, f: TaskFilters) {
     f.assignedTo === undefined ? undefined : eq(k.assignedTo, ph('assignedTo')),
     f.spaceId === undefined ? undefined : eq(k.spaceId, ph('spaceId')),
   ]
-  const page = (after: boolean) =>
-    db
-      .select()
-      .from(k)
-      .where(and(...where, after ? beforeCursor(k.createdAt, k.id) : undefined))
-      .orderBy(...newestFirst(k.createdAt, k.id))
-      .limit(ph('limit'))
-      .offset(ph('offset'))
-      .prepare()
-  return { first: page(false), after: page(true), count: cappedCount(db, k, and(...where)) }
+  return { ...keysetPages(() => db.select().from(k).$dynamic(), k, where), count: cappedCount(db, k, and(...where)) }
 }
 
 /** The organization's tasks the caller may see (all but those in spaces hidden from them), newest first, one page. */

@@ -6,7 +6,7 @@ import { generateToken, hashToken, maskFromHint, tokenHint } from '../../auth/to
 import { callerOf, withTx, type Ctx } from '../../context'
 import { DecryptionError } from '../../crypto/secretbox'
 import type { Db } from '../../db/connection'
-import { afterParams, beforeCursor, cappedCount, listPage, newestFirst, readPage, type ListPage } from '../../db/paging'
+import { afterParams, cappedCount, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -163,16 +163,7 @@ function listStatements(db: Db, all: boolean, byStatus: boolean) {
   const ph = sql.placeholder
   const status = sql`CASE WHEN ${t.revokedAt} <= ${ph('now')} THEN 'revoked' WHEN ${t.expiresAt} <= ${ph('now')} THEN 'expired' ELSE 'active' END`
   const where = [eq(t.organizationId, ph('org')), all ? undefined : eq(t.userId, ph('user')), byStatus ? sql`${status} = ${ph('status')}` : undefined]
-  const page = (after: boolean) =>
-    db
-      .select({ token: t, email: ownerEmail(db) })
-      .from(t)
-      .where(and(...where, after ? beforeCursor(t.createdAt, t.id) : undefined))
-      .orderBy(...newestFirst(t.createdAt, t.id))
-      .limit(ph('limit'))
-      .offset(ph('offset'))
-      .prepare()
-  return { first: page(false), after: page(true), count: cappedCount(db, t, and(...where)) }
+  return { ...keysetPages(() => db.select({ token: t, email: ownerEmail(db) }).from(t).$dynamic(), t, where), count: cappedCount(db, t, and(...where)) }
 }
 
 /** A token the caller may see: their own, or any of the organization's for an admin. Else 404. */
