@@ -2,6 +2,9 @@ import { Elysia } from 'elysia'
 import type { Services } from '../context'
 import { consoleKit, crossOriginRefused, page, type ConsoleKit } from './http'
 import { authRoutes } from './routes/auth'
+import { orgRoutes } from './routes/org'
+import { profileRoutes } from './routes/profile'
+import { tokenRoutes } from './routes/settings'
 
 export { consoleKit, safeNext, type ConsoleKit } from './http'
 export type { SignedIn } from './session'
@@ -19,6 +22,9 @@ export function consolePlugin(kit: ConsoleKit) {
       }
     })
     .use(authRoutes(kit))
+    .use(tokenRoutes(kit))
+    .use(profileRoutes(kit))
+    .use(orgRoutes(kit))
 }
 
 export function createConsole(services: Services, clientAddress: (r: Request) => string | null, isHttps: (r: Request) => boolean) {
