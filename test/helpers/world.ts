@@ -141,6 +141,8 @@ export const REQUESTS: Record<string, (w: World, owner: Actor) => Promise<Req> |
   'GET /swagger/json': () => ({ path: '/swagger/json' }),
   'GET /swagger/assets/swagger-ui-bundle.js': () => ({ path: '/swagger/assets/swagger-ui-bundle.js' }),
   'GET /swagger/assets/swagger-ui.css': () => ({ path: '/swagger/assets/swagger-ui.css' }),
+  'GET /swagger/assets/swagger-init.js': () => ({ path: '/swagger/assets/swagger-init.js' }),
+  'GET /swagger/': () => ({ path: '/swagger/' }),
   'GET /api/health': () => ({ path: '/api/health' }),
 
   'GET /api/v1/tokens': () => ({ path: '/api/v1/tokens' }),
