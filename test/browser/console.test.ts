@@ -100,7 +100,7 @@ if (!existsSync(CHROMIUM) && process.env.CI !== 'true') {
       await admin.getByText('Copy the token immediately').waitFor()
       await admin.getByRole('button', { name: 'Copy' }).click()
       await admin.getByRole('button', { name: 'Copied' }).waitFor()
-      const token = await admin.evaluate(() => navigator.clipboard.readText())
+      const token = (await admin.evaluate('navigator.clipboard.readText()')) as string
       expect(token).toMatch(/^td_[A-Za-z0-9]{43}$/)
       await shot(admin, 'token-created')
       // The page is gone for good: back/reload do not show the token again (no-store, POST result).
@@ -131,7 +131,7 @@ if (!existsSync(CHROMIUM) && process.env.CI !== 'true') {
       await page.goto(`${base}/login`)
       await page.keyboard.type('admin@localhost')
       await page.keyboard.press('Tab')
-      const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle)
+      const outline = await page.evaluate('getComputedStyle(document.activeElement).outlineStyle')
       expect(outline).not.toBe('none')
       await page.keyboard.type(PASSWORD)
       await page.keyboard.press('Enter')
@@ -178,7 +178,7 @@ if (!existsSync(CHROMIUM) && process.env.CI !== 'true') {
       await shot(admin, 'audit')
       const narrow = await newPage(await browser.newContext({ viewport: { width: 320, height: 640 } }))
       await narrow.goto(`${base}/login`)
-      const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth)
+      const overflow = (await narrow.evaluate('document.documentElement.scrollWidth')) as number
       expect(overflow).toBeLessThanOrEqual(320)
       await narrow.context().close()
     })

@@ -1,6 +1,7 @@
 import { isNotNull } from 'drizzle-orm'
 import type { Ctx } from '../../context'
 import { users } from '../../db/schema'
+import { AppError } from '../../errors'
 import { createLink } from './links'
 import { setPassword, validatePassword } from './passwords'
 import { countUsers, createUser, normalizeEmail } from './service'
@@ -23,7 +24,15 @@ export async function bootstrapIfEmpty(ctx: Ctx, admin: { email?: string; passwo
   // Checked before anything is created: a bad password file must not leave an admin without one.
   if (admin.password !== undefined) validatePassword(admin.password)
   const email = admin.email ? normalizeEmail(admin.email) : BOOTSTRAP_EMAIL
-  const { user, organization } = await createUser(ctx, { email, orgSlug: BOOTSTRAP_ORG, role: 'admin', name: 'Administrator' })
+  let created
+  try {
+    created = await createUser(ctx, { email, orgSlug: BOOTSTRAP_ORG, role: 'admin', name: 'Administrator' })
+  } catch (e) {
+    // Another process on the same database (--reuse-port) bootstrapped first: nothing to do here.
+    if (e instanceof AppError && e.code === 'conflict') return null
+    throw e
+  }
+  const { user, organization } = created
   if (admin.password !== undefined) {
     await setPassword(ctx, user.id, admin.password, { organizationId: organization.id })
     return { kind: 'password_file', email: user.email, org: organization.slug }
