@@ -1,4 +1,3 @@
-import { recordAudit } from '../../audit/log'
 import { createUser, removeMember, setRole as setMemberRole } from '../../modules/users/service'
 import { withRuntime } from '../common'
 import type { Run } from '../spec'
@@ -15,9 +14,6 @@ export function create({ values, io }: Member): Promise<void> {
   const org = values.org!
   return withRuntime(io, values.db, async (_rt, ctx) => {
     const r = await createUser(ctx, { email, orgSlug: org, role: values.role as any, name: values.name })
-    for (const id of r.revokedTokenIds) {
-      await recordAudit(ctx, { organizationId: r.organization.id, type: 'token.revoked', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'membership_removed', ownerUserId: r.user.id } })
-    }
     const where = `organization ${r.organization.slug}${r.createdOrganization ? ' (new organization)' : ''}`
     io.out(
       (r.createdUser ? `created user ${r.user.email} (${r.user.id}) as ${r.membership.role} of ${where}` : `added user ${r.user.email} (${r.user.id}) to ${where} as ${r.membership.role}`) +
