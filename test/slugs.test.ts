@@ -181,6 +181,25 @@ describe('id or slug, on every route that names an agent or a space', () => {
     expect(task).toMatchObject({ spaceId: s.body.space.id, assignedTo: a.body.id, assigneeType: 'agent' })
     const bad = await t.req('POST', '/api/v1/tasks', { token: owner.token, body: { title: 'x', spaceId: 'no-such-space' } })
     expect(bad.status).toBe(422)
+    // The list filter too.
+    const listed = await t.req('GET', '/api/v1/tasks?spaceId=tasks-home', { token: owner.token })
+    const rows = Array.isArray(listed.body) ? listed.body : listed.body.tasks
+    expect(rows.map((x: any) => x.id)).toEqual([task.id])
+    const none = await t.req('GET', '/api/v1/tasks?spaceId=no-such-space', { token: owner.token })
+    expect(Array.isArray(none.body) ? none.body : none.body.tasks).toEqual([])
+  })
+
+  test('executions list: agentId and spaceId filters by slug', async () => {
+    const a = await agent({ name: 'Filtered', slug: 'filtered' })
+    const s = await space({ name: 'Filter space', slug: 'filter-space' })
+    const run = await t.req('POST', '/api/v1/agents/filtered/execute', { token: owner.token, body: { message: 'x', spaceId: 'filter-space' } })
+    expect(run.status).toBe(200)
+    await t.req('POST', '/api/v1/agents/filtered/execute', { token: owner.token, body: { message: 'y' } })
+    const byAgent = await t.req('GET', '/api/v1/executions?agentId=filtered', { token: owner.token })
+    expect(byAgent.body.map((e: any) => e.agentId)).toEqual([a.body.id, a.body.id])
+    const bySpace = await t.req('GET', '/api/v1/executions?spaceId=filter-space', { token: owner.token })
+    expect(bySpace.body.map((e: any) => [e.id, e.spaceId])).toEqual([[run.body.executionId, s.body.space.id]])
+    expect((await t.req('GET', '/api/v1/executions?agentId=unknown-slug', { token: owner.token })).body).toEqual([])
   })
 
   test("the rule holds by slug: another member's private agent, another organization's slug, unknown slugs are 404", async () => {

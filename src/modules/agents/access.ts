@@ -51,6 +51,14 @@ export function agentByRef(db: Db, organizationId: string, ref: string): Promise
   ).get({ ref, org: organizationId })
 }
 
+/**
+ * A list filter naming an agent by id or slug, as the id to filter on: the slug's agent in the
+ * organization, else `ref` as it was (matching nothing). The list applies the rule to its rows.
+ */
+export async function agentFilterId(db: Db, organizationId: string, ref: string): Promise<string> {
+  return refersToId(ref, 'char') ? ref : ((await agentByRef(db, organizationId, ref))?.id ?? ref)
+}
+
 /** The agent `ref` (id or slug) names, if the viewer may see it (canSeeAgent). */
 export async function visibleAgent(db: Db, v: Viewer, ref: string): Promise<Agent | undefined> {
   const a = await agentByRef(db, v.organizationId, ref)

@@ -134,10 +134,10 @@ export const ExecuteAccepted = t.Object(
 )
 
 export const ListExecutionsQuery = t.Object({
-  agentId: t.Optional(t.String({ maxLength: 100, error: 'agentId must be an agent id string' })),
+  agentId: t.Optional(t.String({ maxLength: 100, description: 'Only this agent\'s executions (its id or slug)', error: 'agentId must be an agent id or slug string' })),
   status: t.Optional(t.Union([...statusLiterals()], { error: 'status must be one of pending, running, completed, failed, cancelled' })),
   since: t.Optional(t.String({ maxLength: 40, description: 'ISO-8601: created at or after', error: 'since must be an ISO-8601 date-time' })),
-  spaceId: t.Optional(t.String({ maxLength: 100, error: 'spaceId must be a space id string' })),
+  spaceId: t.Optional(t.String({ maxLength: 100, description: 'Only executions in this space (its id or slug)', error: 'spaceId must be a space id or slug string' })),
   parentExecutionId: t.Optional(t.String({ maxLength: 100, error: 'parentExecutionId must be an execution id string' })),
   limit: limitParam,
   offset: offsetParam('Executions'),

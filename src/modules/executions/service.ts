@@ -9,8 +9,8 @@ import { executions, type Agent, type Execution, type ExecutionStatus, type Spac
 import type { Engine, StartOptions, Started } from '../../engine/runner'
 import { childrenOf, getExecutionRow, listLogs } from '../../engine/store'
 import { AppError } from '../../errors'
-import { usableAgent } from '../agents/access'
-import { spaceAccessOf, usableSpace } from '../spaces/access'
+import { agentFilterId, usableAgent } from '../agents/access'
+import { spaceAccessOf, spaceFilterId, usableSpace } from '../spaces/access'
 import { canAttachTo, canCancelExecution, canOpenExecution, visibleExecutionsSql } from './access'
 import type { ExecutionTree } from './model'
 
@@ -149,7 +149,10 @@ export async function listExecutions(ctx: Ctx, q: ListInput) {
       throw new AppError('validation_failed', 'Validation failed: since must be an ISO-8601 date-time', { details: [{ field: 'since', message: 'since must be an ISO-8601 date-time' }] })
     }
   }
-  const f: ListFilters = { agentId: q.agentId, status: q.status, spaceId: q.spaceId, parentExecutionId: q.parentExecutionId, since: q.since }
+  // agentId and spaceId may be slugs; the filter is on ids.
+  const agentId = q.agentId === undefined ? undefined : await agentFilterId(ctx.db, p.organizationId, q.agentId)
+  const spaceId = q.spaceId === undefined ? undefined : await spaceFilterId(ctx.db, p.organizationId, q.spaceId)
+  const f: ListFilters = { agentId, status: q.status, spaceId, parentExecutionId: q.parentExecutionId, since: q.since }
   const admin = isOrgAdmin(p.role)
   const shape = [admin, ...Object.values(f).map((v) => v !== undefined)].map(Number).join('')
   const stmts = prepared(ctx.db, `executions.list.${shape}`, () => listStatements(ctx.db, admin, f))

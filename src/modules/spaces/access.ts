@@ -91,6 +91,14 @@ export function spaceByRef(db: Db, organizationId: string, ref: string): Promise
   ).get({ ref, org: organizationId })
 }
 
+/**
+ * A list filter naming a space by id or slug, as the id to filter on: the slug's space in the
+ * organization, else `ref` as it was (matching nothing). The list applies the rule to its rows.
+ */
+export async function spaceFilterId(db: Db, organizationId: string, ref: string): Promise<string> {
+  return refersToId(ref, 'space') ? ref : ((await spaceByRef(db, organizationId, ref))?.id ?? ref)
+}
+
 /** The space `ref` (id or slug) names, if the viewer may see it (canSeeSpace). */
 export async function visibleSpace(db: Db, v: Viewer, ref: string): Promise<Space | undefined> {
   const s = await spaceByRef(db, v.organizationId, ref)

@@ -10,7 +10,7 @@ import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { jsonBytes, MAX_FREE_FORM_JSON_BYTES } from '../../json-limits'
 import { usableAgent } from '../agents/access'
-import { spaceAccessOf, usableSpace } from '../spaces/access'
+import { spaceAccessOf, spaceFilterId, usableSpace } from '../spaces/access'
 import { canEditTask, canSeeTask, visibleTasksSql } from './access'
 import type { Task as TaskModel } from './model'
 
@@ -181,7 +181,9 @@ function listStatements(db: Db, admin: boolean, f: TaskFilters) {
 /** The organization's tasks the caller may see (all but those in spaces hidden from them), newest first, one page. */
 export async function listTasks(ctx: Ctx, opts: ListTasksOptions): Promise<{ tasks: PublicTask[] } & ListPage> {
   const p = callerOf(ctx)
-  const f: TaskFilters = { status: opts.status, priority: opts.priority, assignedTo: opts.assignedTo, spaceId: opts.spaceId }
+  // spaceId may be a slug; the filter is on ids.
+  const spaceId = opts.spaceId === undefined ? undefined : await spaceFilterId(ctx.db, p.organizationId, opts.spaceId)
+  const f: TaskFilters = { status: opts.status, priority: opts.priority, assignedTo: opts.assignedTo, spaceId }
   const admin = isOrgAdmin(p.role)
   const shape = [admin, f.status, f.priority, f.assignedTo, f.spaceId].map((v) => (v === undefined || v === false ? 0 : 1)).join('')
   const q = prepared(ctx.db, `tasks.list.${shape}`, () => listStatements(ctx.db, admin, f))
