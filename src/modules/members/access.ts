@@ -5,12 +5,12 @@ import { AppError } from '../../errors'
 /**
  * Who may see and manage an organization's members. The one rule: the admins of that
  * organization, through the API (the auth macro already refused other roles: members:read and
- * members:write are admin permissions, src/auth/roles.ts); and the operator, through the admin
- * CLI on the server host. Another organization's id is 404: its members are not shown and its
- * existence is not confirmed.
+ * members:write are admin permissions, src/auth/roles.ts); the operator, through the admin CLI on
+ * the server host; and the server itself (the first-start bootstrap). Another organization's id
+ * is 404: its members are not shown and its existence is not confirmed.
  */
 export function canManageMembers(actor: Actor, organizationId: string): boolean {
-  if (actor.kind === 'operator') return true
+  if (onServerHost(actor)) return true
   if (actor.kind !== 'token') return false
   const p = actor.principal
   return p.organizationId === organizationId && isOrgAdmin(p.role)
@@ -31,5 +31,10 @@ export function assertCanManageMembers(actor: Actor, organizationId: string): vo
  * CLI creates organizations with whatever role it is given, and is the way back in.
  */
 export function mayLeaveWithoutAdmin(actor: Actor): boolean {
-  return actor.kind === 'operator'
+  return onServerHost(actor)
+}
+
+/** The admin CLI or the server itself: not a request. */
+function onServerHost(actor: Actor): boolean {
+  return actor.kind === 'operator' || actor.kind === 'system'
 }
