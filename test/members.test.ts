@@ -1,6 +1,8 @@
 import { beforeEach, describe, expect, test } from 'bun:test'
 import { Value } from '@sinclair/typebox/value'
+import { canManageMembers, mayLeaveWithoutAdmin } from '../src/modules/members/access'
 import { AddedMember, MemberEnvelope, MemberList, RemovedMember } from '../src/modules/members/model'
+import { setMemberRole } from '../src/modules/members/service'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 
 /** Issue 14: members over the API (organization admins). */
@@ -167,6 +169,30 @@ describe('the last admin', () => {
     expect(r.body.revokedTokenIds).toEqual([admin.tokenId])
     expect((await list(admin)).body.code).toBe('token_revoked')
     expect((await list(second)).body.total).toBe(3)
+  })
+})
+
+describe('the rule (members/access.ts)', () => {
+  test('admins of the organization, the operator and the server; nobody else', () => {
+    const token = (organizationId: string, role: 'admin' | 'member' | 'viewer') => ({
+      kind: 'token' as const,
+      principal: { userId: 'user_x', email: 'x@y.z', organizationId, role, tokenId: 'pat_x', tokenExpiresAt: new Date(0), scopes: ['*'] },
+    })
+    expect(canManageMembers(token('org_a', 'admin'), 'org_a')).toBe(true)
+    expect(canManageMembers(token('org_a', 'member'), 'org_a')).toBe(false)
+    expect(canManageMembers(token('org_a', 'viewer'), 'org_a')).toBe(false)
+    expect(canManageMembers(token('org_b', 'admin'), 'org_a')).toBe(false)
+    expect(canManageMembers({ kind: 'operator' }, 'org_a')).toBe(true)
+    expect(canManageMembers({ kind: 'system' }, 'org_a')).toBe(true)
+    expect(canManageMembers({ kind: 'anonymous' }, 'org_a')).toBe(false)
+    expect(mayLeaveWithoutAdmin(token('org_a', 'admin'))).toBe(false)
+    expect(mayLeaveWithoutAdmin({ kind: 'operator' })).toBe(true)
+  })
+
+  test('the operator (admin CLI) may demote the last admin: it is the way back in', async () => {
+    const r = await setMemberRole(t.ctx, admin.organizationId, admin.userId, 'member')
+    expect(r).toMatchObject({ previousRole: 'admin', member: { role: 'member' } })
+    expect((await list(admin)).body.code).toBe('forbidden')
   })
 })
 

@@ -142,7 +142,7 @@ export async function addMember(ctx: Ctx, organizationId: string, input: AddMemb
     const existing = await tx.db.select().from(m).where(and(eq(m.userId, user.id), eq(m.organizationId, organizationId))).get()
     if (existing) {
       const how = tx.actor.kind === 'operator' ? 'use "teamday users set-role"' : `use PATCH /api/v1/organizations/${organizationId}/members/${user.id}`
-      throw new AppError('already_member', `Conflict: ${email} is already a ${existing.role} of this organization (already a member); to change the role, ${how}`, {
+      throw new AppError('already_member', `Conflict: ${email} is already a member of this organization (role ${existing.role}); to change the role, ${how}`, {
         details: { userId: user.id, role: existing.role },
       })
     }
