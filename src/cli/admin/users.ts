@@ -1,6 +1,7 @@
 import { listMembers, type PublicMember } from '../../modules/members/service'
 import { createUser, removeMember, requireOrganization, setRole as setMemberRole } from '../../modules/users/service'
-import { table, withRuntime } from '../common'
+import { table } from '../common'
+import { withRuntime } from './runtime'
 import type { Run } from '../spec'
 
 /**
