@@ -15,6 +15,7 @@ import { publicAgentsModule } from './modules/agents/public'
 import { auditModule } from './modules/audit'
 import { credentialsModule } from './modules/credentials'
 import { executionsModule } from './modules/executions'
+import { membersModule } from './modules/members'
 import { organizationsModule } from './modules/organizations'
 import { spacesModule } from './modules/spaces'
 import { tasksModule } from './modules/tasks'
@@ -111,6 +112,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
         .use(executionsModule(rt.engine, api))
         .use(spacesModule(api))
         .use(organizationsModule(api))
+        .use(membersModule(api))
         .use(tasksModule(api))
         .use(auditModule(api))
         .use(credentialsModule(rt.config, rt.limiter, contexts)),

@@ -33,7 +33,7 @@ beforeAll(async () => {
     for (const visibility of SPACE_VIS) {
       for (const archived of [false, true]) {
         const id = newId('space')
-        db.insert(spaces).values({ id, organizationId: o.organizationId, createdBy: o.userId, name: 's', visibility, archived, createdAt: at(), updatedAt: at() }).run()
+        db.insert(spaces).values({ id, organizationId: o.organizationId, createdBy: o.userId, name: 's', slug: id.toLowerCase().replace('_', '-'), visibility, archived, createdAt: at(), updatedAt: at() }).run()
         spaceIds.push(id)
       }
     }
@@ -43,7 +43,7 @@ beforeAll(async () => {
     for (const visibility of AGENT_VIS) {
       for (const archived of [false, true]) {
         const id = newId('char')
-        db.insert(agents).values({ id, organizationId: o.organizationId, userId: o.userId, name: 'a', slug: 'a', visibility, archived, createdAt: at(), updatedAt: at() }).run()
+        db.insert(agents).values({ id, organizationId: o.organizationId, userId: o.userId, name: 'a', slug: id.toLowerCase().replace('_', '-'), visibility, archived, createdAt: at(), updatedAt: at() }).run()
         agentOf.set(o.userId, id)
       }
     }

@@ -3,7 +3,7 @@ import { SCOPES } from '../src/auth/roles'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { checkTokenFormat } from '../src/auth/tokens'
-import { openapiDocument } from '../src/main'
+import { openapiDocument } from '../src/cli/admin/openapi'
 import { makeActor, makeTestApp, type TestApp } from './helpers/app'
 
 /** Docs (issue 2, section 7): the committed OpenAPI document, its quality, and the offline Swagger UI. */
@@ -145,6 +145,10 @@ describe('document structure', () => {
         'GET /api/v1/organizations/{orgId}/env',
         'POST /api/v1/organizations/{orgId}/env',
         'DELETE /api/v1/organizations/{orgId}/env',
+        'GET /api/v1/organizations/{orgId}/members',
+        'POST /api/v1/organizations/{orgId}/members',
+        'PATCH /api/v1/organizations/{orgId}/members/{userId}',
+        'DELETE /api/v1/organizations/{orgId}/members/{userId}',
         ...crud('/api/v1/tasks'),
         'GET /api/v1/audit-events',
         'POST /api/v1/credentials/revoke',

@@ -36,7 +36,7 @@ function makeSpace(x: TestApp, owner: Actor, o: { visibility?: 'private' | 'orga
   const now = new Date(x.clock.now())
   x.db
     .insert(spaces)
-    .values({ id, organizationId: owner.organizationId, createdBy: owner.userId, name: 'S', visibility: o.visibility ?? 'organization', archived: o.archived ?? false, createdAt: now, updatedAt: now })
+    .values({ id, organizationId: owner.organizationId, createdBy: owner.userId, name: 'S', slug: id.toLowerCase().replace('_', '-'), visibility: o.visibility ?? 'organization', archived: o.archived ?? false, createdAt: now, updatedAt: now })
     .run()
   return id
 }

@@ -79,6 +79,7 @@ export function docsPlugin(config: Config) {
             { name: 'Spaces', description: 'Workspaces, their agents and secrets' },
             { name: 'Tasks', description: 'Tasks for agents and people' },
             { name: 'Organizations', description: 'Organization-wide secrets (environment variables)' },
+            { name: 'Members', description: 'The members of your organization and their roles (organization admins)' },
             { name: 'Tokens', description: 'Personal Access Tokens: create, list, rotate, revoke' },
             { name: 'Credentials', description: 'Report leaked tokens for revocation (no authentication)' },
             { name: 'Audit', description: 'Security audit log (organization admins)' },

@@ -58,8 +58,7 @@ export function orgRoutes(kit: ConsoleKit) {
       }), { ...hidden, body: FormBody, params: UserParams })
     .post('/org/members/:userId/link', ({ request, set, params }) =>
       act(request, set, async (who) => {
-        const path = await passwordLink(kit.ctxOf(who, request, set), who, params.userId)
-        const email = (await listMembers(kit.ctxOf(who, request, set), who)).find((m) => m.userId === params.userId)?.email ?? ''
+        const { email, path } = await passwordLink(kit.ctxOf(who, request, set), who, params.userId)
         return members(who, request, set, { link: { email, url: base(request) + path } })
       }), { ...hidden, body: FormBody, params: UserParams })
     .get('/org/audit', async ({ request, set, query }) => {

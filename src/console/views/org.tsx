@@ -1,11 +1,11 @@
 import { ROLES } from '../../db/schema'
 import type { PublicAuditEvent } from '../../modules/audit/query'
 import { AUDIT_TYPES } from '../../modules/audit/model'
-import type { MemberRow } from '../members-adapter'
+import type { PublicMember } from '../../modules/members/service'
 import type { SignedIn } from '../session'
 import { ErrorBox, Layout, When, type Nav } from './layout'
 
-export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow[]; error?: string | null; notice?: string | null; link?: { email: string; url: string } | null }) {
+export function MembersPage(props: { nav: Nav; who: SignedIn; members: PublicMember[]; error?: string | null; notice?: string | null; link?: { email: string; url: string } | null }) {
   return (
     <Layout title="Members" nav={props.nav}>
       {props.notice ? (
@@ -93,10 +93,10 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
                     )}
                   </td>
                   <td>
-                    <When at={m.since} />
+                    <When at={m.joinedAt} />
                   </td>
                   <td>
-                    <When at={m.lastSignInAt} never={m.hasPassword ? 'never' : 'never (no password yet)'} />
+                    <When at={m.lastSignInAt} />
                   </td>
                   <td>
                     {self ? (

@@ -73,7 +73,7 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
         detail: {
           summary: 'Execute an agent',
           description:
-            'Runs the agent against the configured model provider with `message`. Default: waits and answers 200 with `result`, `messages`, `usage`. ' +
+            'Runs the agent (by id or slug: `/agents/deploy-bot/execute`) against the configured model provider with `message`; `spaceId` too may be the space\'s id or slug. Responses always carry ids. Default: waits and answers 200 with `result`, `messages`, `usage`. ' +
             '`stream: true` (or `Accept: text/event-stream`): Server-Sent Events `meta` {executionId, chatId, sessionId}, `message` (Anthropic stream events: content_block_start/delta/stop with text_delta, tool_use blocks around tool calls), `result` (the completed execution) or `error` {message, code}; a comment line every 15 s. ' +
             'If the client disconnects, the execution continues and is recorded; cancel it with POST /executions/{id}/cancel. ' +
             '`async: true`: 202 at once, poll GET /executions/{id}. Pass `sessionId` (or `chatId`) from an earlier answer to continue that conversation. ' +

@@ -85,7 +85,7 @@ export const ExecutionTreeNode = t.Object({
 export const ExecuteBody = t.Object(
   {
     message: t.String({ minLength: 1, maxLength: 200_000, description: 'The instruction for the agent', error: 'message is required: a non-empty string' }),
-    spaceId: t.Optional(t.String({ maxLength: 100, description: 'Run in this space: its instructions join the system prompt', error: 'spaceId must be a space id string' })),
+    spaceId: t.Optional(t.String({ maxLength: 100, description: 'Run in this space (its id or its slug): its instructions join the system prompt', error: 'spaceId must be a space id or slug string' })),
     sessionId: t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Continue this conversation', error: 'sessionId must be a string of 1-200 characters' })),
     chatId: t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Continue this chat (same as sessionId unless both are given)', error: 'chatId must be a string of 1-200 characters' })),
     stream: t.Optional(t.Boolean({ description: 'Server-Sent Events instead of one JSON answer (also with Accept: text/event-stream)', error: 'stream must be a boolean' })),
@@ -93,10 +93,10 @@ export const ExecuteBody = t.Object(
     parentExecutionId: t.Optional(t.String({ maxLength: 100, description: 'Record this run as a child of another execution; it must be one you started (else 403)', error: 'parentExecutionId must be an execution id string' })),
     delegationDepth: t.Optional(t.Integer({ minimum: 0, maximum: 20, description: 'Depth in a delegation tree (default 0; parent depth + 1 with parentExecutionId)', error: 'delegationDepth must be an integer between 0 and 20' })),
   },
-  { examples: [{ message: 'Review the open pull requests' }, { message: 'Summarise yesterday', async: true }] },
+  { examples: [{ message: 'Review the open pull requests' }, { message: 'Deploy commit 4f2a9c1 to production', spaceId: 'production', stream: false }, { message: 'Summarise yesterday', async: true }] },
 )
 
-export const AgentIdParams = t.Object({ id: t.String({ maxLength: 100, description: 'Agent id' }) })
+export const AgentIdParams = t.Object({ id: t.String({ maxLength: 100, description: 'Agent id (char_…) or slug (deploy-bot)', examples: ['deploy-bot'] }) })
 export const ExecutionIdParams = t.Object({ id: t.String({ maxLength: 100, description: 'Execution id (exec_...)' }) })
 
 export const ExecuteResult = t.Object(
@@ -134,10 +134,10 @@ export const ExecuteAccepted = t.Object(
 )
 
 export const ListExecutionsQuery = t.Object({
-  agentId: t.Optional(t.String({ maxLength: 100, error: 'agentId must be an agent id string' })),
+  agentId: t.Optional(t.String({ maxLength: 100, description: 'Only this agent\'s executions (its id or slug)', error: 'agentId must be an agent id or slug string' })),
   status: t.Optional(t.Union([...statusLiterals()], { error: 'status must be one of pending, running, completed, failed, cancelled' })),
   since: t.Optional(t.String({ maxLength: 40, description: 'ISO-8601: created at or after', error: 'since must be an ISO-8601 date-time' })),
-  spaceId: t.Optional(t.String({ maxLength: 100, error: 'spaceId must be a space id string' })),
+  spaceId: t.Optional(t.String({ maxLength: 100, description: 'Only executions in this space (its id or slug)', error: 'spaceId must be a space id or slug string' })),
   parentExecutionId: t.Optional(t.String({ maxLength: 100, error: 'parentExecutionId must be an execution id string' })),
   limit: limitParam,
   offset: offsetParam('Executions'),

@@ -68,7 +68,7 @@ const editable = {
   assignedTo: nullableText('assignedTo', 200, 'Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns'),
   assignTo: nullableText('assignTo', 200, 'Alias of assignedTo (older clients); assignedTo wins when both are sent'),
   assigneeType: t.Optional(t.Nullable(AssigneeType)),
-  spaceId: t.Optional(t.Nullable(t.String({ maxLength: 100, description: 'A space of your organization; null detaches' }), { error: 'spaceId must be a space id or null' })),
+  spaceId: t.Optional(t.Nullable(t.String({ maxLength: 100, description: 'A space of your organization, by id or slug (stored as its id); null detaches' }), { error: 'spaceId must be a space id, a space slug or null' })),
   dueDate: t.Optional(
     t.Nullable(t.String({ format: 'date-time', description: 'ISO-8601 date-time' }), { error: 'dueDate must be an ISO-8601 date-time such as 2026-12-31T17:00:00Z, or null' }),
   ),
@@ -97,7 +97,7 @@ export const ListTasksQuery = t.Object({
   status: t.Optional(TaskStatus),
   priority: t.Optional(TaskPriority),
   assignedTo: t.Optional(t.String({ maxLength: 200, error: 'assignedTo must be a string of at most 200 characters' })),
-  spaceId: t.Optional(t.String({ maxLength: 100, error: 'spaceId must be a string of at most 100 characters' })),
+  spaceId: t.Optional(t.String({ maxLength: 100, description: 'Only tasks in this space (its id or slug)', error: 'spaceId must be a string of at most 100 characters' })),
   limit: limitParam,
   offset: offsetParam(),
   cursor: cursorParam,

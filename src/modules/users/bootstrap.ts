@@ -29,7 +29,7 @@ export async function bootstrapIfEmpty(ctx: Ctx, admin: { email?: string; passwo
     created = await createUser(ctx, { email, orgSlug: BOOTSTRAP_ORG, role: 'admin', name: 'Administrator' })
   } catch (e) {
     // Another process on the same database (--reuse-port) bootstrapped first: nothing to do here.
-    if (e instanceof AppError && e.code === 'conflict') return null
+    if (e instanceof AppError && (e.code === 'already_member' || e.code === 'conflict')) return null
     throw e
   }
   const { user, organization } = created
