@@ -67,8 +67,9 @@ function ScopeTable(props: { checked: string[] }) {
 function expiresText(expiresAt: string, now: number): string {
   const ms = Date.parse(expiresAt) - now
   if (ms <= 0) return 'expired'
-  const days = Math.floor(ms / DAY_MS)
-  return days === 0 ? 'expires today' : `expires in ${days} day${days === 1 ? '' : 's'}`
+  // Rounded up: a 90-day token made a second ago "expires in 90 days", one with an hour left in 1 day.
+  const days = Math.ceil(ms / DAY_MS)
+  return `expires in ${days} day${days === 1 ? '' : 's'}`
 }
 
 function TrashIcon() {
