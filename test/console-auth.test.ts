@@ -243,3 +243,38 @@ describe('sessions and the API', () => {
     }
   })
 })
+
+describe('throttling per IP and the set-password command', () => {
+  test(`${THROTTLE.ipFailures} failures from one address lock that address, whatever the account`, async () => {
+    const c = consoleClient(t, { ip: '127.0.0.9' })
+    for (let i = 0; i < THROTTLE.ipFailures; i++) expect((await c.signIn(`nobody${i}@example.com`, 'wrong password here')).status).toBe(401)
+    const a = await makeActor(t)
+    await givePassword(t, a.userId)
+    expect((await c.signIn(a.email)).status).toBe(429)
+    expect((await consoleClient(t, { ip: '127.0.0.10' }).signIn(a.email)).status).toBe(303)
+  })
+
+  test('teamday users set-password reads the password from stdin (never argv) and ends sessions', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join, resolve } = await import('node:path')
+    const dir = mkdtempSync(join(tmpdir(), 'teamday-pw-'))
+    const db = join(dir, 't.db')
+    const main = resolve(import.meta.dir, '../src/main.ts')
+    const key = crypto.getRandomValues(new Uint8Array(32))
+    const env = { ...process.env, TEAMDAY_LOG_LEVEL: 'silent', TEAMDAY_ENCRYPTION_KEY: Buffer.from(key).toString('base64') }
+    try {
+      expect(Bun.spawnSync([process.execPath, main, 'users', 'create', '--email', 'ops@example.com', '--org', 'default', '--role', 'admin', '--db', db], { env }).exitCode).toBe(0)
+      const set = Bun.spawnSync([process.execPath, main, 'users', 'set-password', '--email', 'ops@example.com', '--db', db], { env, stdin: new TextEncoder().encode('a password from stdin\n') })
+      expect(set.exitCode).toBe(0)
+      expect(set.stdout.toString()).toContain('password set for ops@example.com')
+      const empty = Bun.spawnSync([process.execPath, main, 'users', 'set-password', '--email', 'ops@example.com', '--db', db], { env, stdin: new TextEncoder().encode('') })
+      expect(empty.exitCode).toBe(2)
+      const f = await makeTestApp({ dbPath: db, key })
+      expect((await consoleClient(f).signIn('ops@example.com', 'a password from stdin')).status).toBe(303)
+      f.rt.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+})
