@@ -1,11 +1,10 @@
-import type { Io } from './common'
 import { UsageError } from './common'
 
 /**
  * Reads a secret without it ever being an argument: on a terminal, asked (twice) with echo off;
  * otherwise the first line of stdin. `stdin` is injectable for tests.
  */
-export async function readSecret(io: Io, prompt: string, again: string, stdin: NodeJS.ReadStream = process.stdin): Promise<string> {
+export async function readSecret(prompt: string, again: string, stdin: NodeJS.ReadStream = process.stdin): Promise<string> {
   if (stdin.isTTY) {
     const first = await askHidden(prompt, stdin)
     const second = await askHidden(again, stdin)
@@ -17,7 +16,6 @@ export async function readSecret(io: Io, prompt: string, again: string, stdin: N
   const text = Buffer.concat(chunks).toString('utf8')
   const line = text.split(/\r?\n/)[0] ?? ''
   if (!line) throw new UsageError('no password on stdin: pipe it in (printf %s "$PW" | teamday users set-password --email E) or run this in a terminal')
-  void io
   return line
 }
 

@@ -68,7 +68,7 @@ export function list({ values, io }: Run<{ org?: string; json?: boolean; db?: st
  */
 export async function setUserPassword({ values, io }: Member): Promise<void> {
   const email = values.email!
-  const password = await readSecret(io, 'New password: ', 'Repeat it: ')
+  const password = await readSecret('New password: ', 'Repeat it: ')
   await withRuntime(io, values.db, async (_rt, ctx) => {
     const user = await requireUser(ctx, email)
     await setPassword(ctx, user.id, password)
