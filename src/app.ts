@@ -7,6 +7,7 @@ import { docsPlugin } from './http/docs'
 import { errorsPlugin } from './http/errors'
 import { requestGuards } from './http/guards'
 import { idempotency } from './http/idempotency'
+import { observe } from './http/observe'
 import { rateLimits } from './http/ratelimit'
 import { RouteTable } from './http/routes'
 import { agentsModule } from './modules/agents'
@@ -17,6 +18,7 @@ import { executionsModule } from './modules/executions'
 import { organizationsModule } from './modules/organizations'
 import { spacesModule } from './modules/spaces'
 import { tasksModule } from './modules/tasks'
+import { metricsRoute, readinessRoute } from './modules/system'
 import { tokensModule } from './modules/tokens'
 import type { Runtime } from './runtime'
 
@@ -79,7 +81,9 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   let registered: readonly { method: string; path: string }[] = []
 
   const app = new Elysia({ normalize: true })
-    .use(errorsPlugin(rt.log, () => registered, clientAddress))
+    // First: the access log and request metrics measure everything below.
+    .use(observe({ log: rt.log, metrics: rt.metrics, clientAddress, principalOf: authorizer.authenticated }))
+    .use(errorsPlugin(rt.log, () => registered, clientAddress, (code) => rt.metrics.authFailure(code)))
     .onRequest(guards.head)
     .onRequest(guards.undeclaredBody)
     // The one body parser (src/http/body.ts): a route that needs a token authorizes first, so
@@ -95,8 +99,9 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     .use(docsPlugin(rt.config))
     .get('/api/health', () => ({ status: 'ok' as const, version: rt.config.version }), {
       response: { 200: t.Object({ status: t.Literal('ok'), version: t.String() }, { examples: [{ status: 'ok', version: rt.config.version }] }) },
-      detail: { summary: 'Health check', description: 'Liveness and version. No authentication.', tags: ['System'] },
+      detail: { summary: 'Health check', description: 'Liveness and version. No authentication; touches nothing (see /api/health/ready for the database).', tags: ['System'] },
     })
+    .use(readinessRoute(rt))
     // Authenticated routes are limited per token and user by the authorizer (above).
     .use(limits.perIp((method, route) => routes.authenticates(method, route)))
     .use(idempotent.plugin)
@@ -112,6 +117,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
         .use(credentialsModule(rt.config, rt.limiter, contexts)),
     )
     .use(publicAgentsModule(rt.config, contexts))
+    .use(metricsRoute(rt, api.auth))
   listening = app as unknown as NonNullable<typeof listening>
   registered = app.routes
   settleSchemas(app.routes)

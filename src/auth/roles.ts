@@ -19,6 +19,7 @@ export const PERMISSIONS = [
   'tokens:read',
   'tokens:write',
   'audit:read',
+  'metrics:read',
 ] as const
 export type Permission = (typeof PERMISSIONS)[number]
 
@@ -28,10 +29,11 @@ export type Scope = (typeof SCOPES)[number]
 
 const READS: Permission[] = ['agents:read', 'executions:read', 'tasks:read', 'spaces:read']
 
+/** Server-wide metrics (GET /metrics) are for organization admins only, like the audit log. */
 const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
   // Members create and run things; what they may edit (their own) is decided in the services.
-  member: new Set(PERMISSIONS.filter((p) => p !== 'audit:read')),
+  member: new Set(PERMISSIONS.filter((p) => p !== 'audit:read' && p !== 'metrics:read')),
   // Viewers read only, but they manage their own tokens (a token is how they read by API).
   viewer: new Set<Permission>([...READS, 'tokens:read', 'tokens:write']),
 }

@@ -1,0 +1,115 @@
+import { Elysia } from 'elysia'
+import { redactTokens } from '../auth/tokens'
+import type { Principal } from '../auth/principal'
+import type { Logger } from '../logger'
+import type { Metrics } from '../metrics/recorder'
+
+/** Routes whose query strings are never written down, whatever they hold (sign-in and set-up flows). */
+const SENSITIVE_ROUTES = /^\/(api\/auth|setup)(\/|$)/
+/** Query parameters whose values are secrets by their name. */
+const SECRET_PARAM = /token|secret|passw|key|code|auth|sig|session|credential|cookie/i
+/** A value that looks like a credential: long, one word of token characters, letters and digits mixed. */
+const CREDENTIAL_LIKE = /^(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9_\-.~+/=]{20,}$/
+const REDACTED = '[redacted]'
+
+function decode(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '))
+  } catch {
+    return s
+  }
+}
+
+/**
+ * The path and query of a request URL as the log may hold them: a token anywhere in the path is
+ * redacted (also when percent-encoded); the query string of sensitive routes is dropped; any
+ * other query value is redacted when its name says secret or it looks like a credential.
+ */
+export function loggedTarget(url: string): string {
+  const start = url.indexOf('/', url.indexOf('//') + 2)
+  if (start < 0) return '/'
+  const q = url.indexOf('?', start)
+  let path = q < 0 ? url.slice(start) : url.slice(start, q)
+  if (path.includes('%')) {
+    const decoded = decode(path)
+    if (redactTokens(decoded) !== decoded) path = decoded
+  }
+  path = redactTokens(path)
+  if (q < 0 || q === url.length - 1) return path
+  if (SENSITIVE_ROUTES.test(path)) return path
+  const params = url.slice(q + 1).split('&').map((pair) => {
+    const eq = pair.indexOf('=')
+    if (eq < 0) return CREDENTIAL_LIKE.test(decode(pair)) ? REDACTED : pair
+    const name = pair.slice(0, eq)
+    const value = decode(pair.slice(eq + 1))
+    if (SECRET_PARAM.test(decode(name)) || CREDENTIAL_LIKE.test(value) || redactTokens(value) !== value) return `${name}=${REDACTED}`
+    return pair
+  })
+  return redactTokens(`${path}?${params.join('&')}`)
+}
+
+/** Bytes of a response body, when known without reading it. */
+function bodyBytes(value: unknown): number | null {
+  if (typeof value === 'string') return Buffer.byteLength(value)
+  if (value instanceof Response) {
+    const length = value.headers.get('content-length')
+    return length === null ? null : Number(length)
+  }
+  if (value === undefined || value === null) return 0
+  return null
+}
+
+export interface ObserveOptions {
+  log: Logger
+  metrics: Metrics
+  clientAddress: (request: Request) => string | null
+  /** The principal a request authenticated as, if it did (src/auth/plugin.ts). */
+  principalOf: (request: Request) => Principal | undefined
+}
+
+/**
+ * The access log and the request metrics: a start time when a request arrives, then one line
+ * and one observation after its answer was sent, whatever answered it (a route, onError, a
+ * 404). Registered first in app.ts, so every other hook runs inside the measured time.
+ */
+export function observe({ log, metrics, clientAddress, principalOf }: ObserveOptions) {
+  const started = new WeakMap<Request, number>()
+  const sizes = new WeakMap<Request, number>()
+  return new Elysia({ name: 'teamday-observe' })
+    .onRequest(({ request }) => {
+      started.set(request, performance.now())
+    })
+    // JSON bodies serialized here, as Elysia would, to know their size without a second pass.
+    .mapResponse({ as: 'global' }, (c) => {
+      const value = (c as { responseValue?: unknown }).responseValue
+      if (value === null || typeof value !== 'object') return
+      const proto = Object.getPrototypeOf(value)
+      if (proto !== Object.prototype && proto !== Array.prototype) return
+      const body = JSON.stringify(value)
+      c.set.headers['content-type'] ??= 'application/json'
+      sizes.set(c.request, Buffer.byteLength(body))
+      return new Response(body, c.set as ResponseInit)
+    })
+    .onAfterResponse({ as: 'global' }, (c) => {
+      const { request, set } = c
+      const value = (c as { responseValue?: unknown }).responseValue
+      const t0 = started.get(request)
+      const ms = t0 === undefined ? 0 : performance.now() - t0
+      const status = value instanceof Response ? value.status : typeof set.status === 'number' ? set.status : 200
+      const route = (c as { route?: string }).route || 'unmatched'
+      metrics.request(request.method, route, status, ms / 1000)
+      const principal = principalOf(request)
+      const requestId = set.headers['x-request-id'] ?? (value instanceof Response ? value.headers.get('x-request-id') : null)
+      log.access({
+        requestId: requestId === null || requestId === undefined ? null : String(requestId),
+        method: request.method,
+        path: loggedTarget(request.url),
+        status,
+        durationMs: Math.round(ms * 100) / 100,
+        bytes: sizes.get(request) ?? bodyBytes(value),
+        tokenId: principal?.tokenId,
+        organizationId: principal?.organizationId,
+        ip: clientAddress(request),
+      })
+    })
+}
