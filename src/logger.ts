@@ -40,6 +40,8 @@ export interface Logger {
   enabled(level: Level): boolean
   /** One access-log line (`msg: "request"`), unless the access log is off or the level hides it. */
   access(fields: AccessFields): void
+  /** Whether access lines are written at all (off, or a level above info, skips gathering them). */
+  readonly accessEnabled: boolean
   /** Writes what is buffered, synchronously (at shutdown; also on process exit). */
   flush(): void
 }
@@ -82,6 +84,7 @@ export function createLogger(level: LogLevel = 'info', sink?: (line: string) => 
       const time = clock()
       emit(redactTokens(format === 'json' ? jsonLine(time, lvl, 'request', f as unknown as Fields) : prettyAccess(time, lvl, f)))
     },
+    accessEnabled: accessOn && ORDER.info >= min,
     flush: () => writer?.flush(),
   }
 }

@@ -48,10 +48,20 @@ export function loggedTarget(url: string): string {
   return redactTokens(`${path}?${params.join('&')}`)
 }
 
+const declaredSizes = new WeakMap<Response, number>()
+
+/** A handler that builds its own Response of known bytes (a cached Blob) says its size here, for the access log. */
+export function noteBodySize(response: Response, bytes: number): Response {
+  declaredSizes.set(response, bytes)
+  return response
+}
+
 /** Bytes of a response body, when known without reading it. */
 function bodyBytes(value: unknown): number | null {
   if (typeof value === 'string') return Buffer.byteLength(value)
   if (value instanceof Response) {
+    const declared = declaredSizes.get(value)
+    if (declared !== undefined) return declared
     const length = value.headers.get('content-length')
     return length === null ? null : Number(length)
   }
@@ -75,9 +85,13 @@ export interface ObserveOptions {
 export function observe({ log, metrics, clientAddress, principalOf }: ObserveOptions) {
   const started = new WeakMap<Request, number>()
   const sizes = new WeakMap<Request, number>()
+  // The client address while the connection is there to ask (after the answer it may be gone).
+  const addresses = new WeakMap<Request, string | null>()
+  const logging = log.accessEnabled
   return new Elysia({ name: 'teamday-observe' })
     .onRequest(({ request }) => {
       started.set(request, performance.now())
+      if (logging) addresses.set(request, clientAddress(request))
     })
     // JSON bodies serialized here, as Elysia would, to know their size without a second pass.
     .mapResponse({ as: 'global' }, (c) => {
@@ -98,6 +112,7 @@ export function observe({ log, metrics, clientAddress, principalOf }: ObserveOpt
       const status = value instanceof Response ? value.status : typeof set.status === 'number' ? set.status : 200
       const route = (c as { route?: string }).route || 'unmatched'
       metrics.request(request.method, route, status, ms / 1000)
+      if (!logging) return
       const principal = principalOf(request)
       const requestId = set.headers['x-request-id'] ?? (value instanceof Response ? value.headers.get('x-request-id') : null)
       log.access({
@@ -109,7 +124,7 @@ export function observe({ log, metrics, clientAddress, principalOf }: ObserveOpt
         bytes: sizes.get(request) ?? bodyBytes(value),
         tokenId: principal?.tokenId,
         organizationId: principal?.organizationId,
-        ip: clientAddress(request),
+        ip: addresses.get(request) ?? null,
       })
     })
 }

@@ -1,9 +1,9 @@
 import { Elysia, t } from 'elysia'
-import { AppError } from '../errors'
-import type { AuthPlugin } from '../auth/plugin'
-import { PrometheusExporter } from '../metrics/prometheus'
-import type { Runtime } from '../runtime'
-import { authErrors, errorResponse, named, sharedModels } from './shared-models'
+import { AppError } from '../../errors'
+import type { AuthPlugin } from '../../auth/plugin'
+import { PrometheusExporter } from '../../metrics/prometheus'
+import type { Runtime } from '../../runtime'
+import { authErrors, errorResponse, named, sharedModels } from '../shared-models'
 
 const notReady = errorResponse(
   503,
