@@ -48,11 +48,11 @@ export function loggedTarget(url: string): string {
   return redactTokens(`${path}?${params.join('&')}`)
 }
 
-const declaredSizes = new WeakMap<Response, number>()
+const BODY_SIZE = Symbol('teamday.bodySize')
 
 /** A handler that builds its own Response of known bytes (a cached Blob) says its size here, for the access log. */
 export function noteBodySize(response: Response, bytes: number): Response {
-  declaredSizes.set(response, bytes)
+  ;(response as { [BODY_SIZE]?: number })[BODY_SIZE] = bytes
   return response
 }
 
@@ -60,7 +60,7 @@ export function noteBodySize(response: Response, bytes: number): Response {
 function bodyBytes(value: unknown): number | null {
   if (typeof value === 'string') return Buffer.byteLength(value)
   if (value instanceof Response) {
-    const declared = declaredSizes.get(value)
+    const declared = (value as { [BODY_SIZE]?: number })[BODY_SIZE]
     if (declared !== undefined) return declared
     const length = value.headers.get('content-length')
     return length === null ? null : Number(length)
@@ -93,16 +93,19 @@ export function observe({ log, metrics, clientAddress, principalOf }: ObserveOpt
       started.set(request, performance.now())
       if (logging) addresses.set(request, clientAddress(request))
     })
-    // JSON bodies serialized here, as Elysia would, to know their size without a second pass.
+    // The size of a JSON body, measured on a serialization of its own: this hook only looks, so
+    // Elysia's own mapping and idempotency's hook (which stores the value) run as before. On a
+    // route's answer it returns nothing (the next hook runs); on the error path it returns the
+    // value it was given (Elysia's unmatched-route path sends whatever the hook returns). A body
+    // that is already bytes (the cached agent list) costs nothing here.
     .mapResponse({ as: 'global' }, (c) => {
       const value = (c as { responseValue?: unknown }).responseValue
-      if (value === null || typeof value !== 'object') return
-      const proto = Object.getPrototypeOf(value)
-      if (proto !== Object.prototype && proto !== Array.prototype) return
-      const body = JSON.stringify(value)
-      c.set.headers['content-type'] ??= 'application/json'
-      sizes.set(c.request, Buffer.byteLength(body))
-      return new Response(body, c.set as ResponseInit)
+      const errorPath = (c as { code?: unknown }).code !== undefined
+      if (logging && value !== null && typeof value === 'object') {
+        const proto = Object.getPrototypeOf(value)
+        if (proto === Object.prototype || proto === Array.prototype) sizes.set(c.request, Buffer.byteLength(JSON.stringify(value)))
+      }
+      return errorPath ? (value as Response) : undefined
     })
     .onAfterResponse({ as: 'global' }, (c) => {
       const { request, set } = c
