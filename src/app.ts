@@ -80,11 +80,14 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   const guards = requestGuards(rt.config)
   let registered: readonly { method: string; path: string }[] = []
 
+  const observer = observe({ log: rt.log, metrics: rt.metrics, clientAddress, principalOf: authorizer.authenticated })
+
   const app = new Elysia({ normalize: true })
     // First: the access log and request metrics measure everything below.
-    .use(observe({ log: rt.log, metrics: rt.metrics, clientAddress, principalOf: authorizer.authenticated }))
+    .use(observer.plugin)
     .use(errorsPlugin(rt.log, () => registered, clientAddress, (code) => rt.metrics.authFailure(code)))
     .onRequest(guards.head)
+    .onRequest(observer.noteRequestId)
     .onRequest(guards.undeclaredBody)
     // The one body parser (src/http/body.ts): a route that needs a token authorizes first, so
     // an unauthenticated request never has its body read, parsed or validated.

@@ -84,11 +84,13 @@ export interface ObserveOptions {
  */
 export function observe({ log, metrics, clientAddress, principalOf }: ObserveOptions) {
   const started = new WeakMap<Request, number>()
+  // The request id the guards gave the request (a handler may move the headers onto its own Response).
+  const ids = new WeakMap<Request, string>()
   const sizes = new WeakMap<Request, number>()
   // The client address while the connection is there to ask (after the answer it may be gone).
   const addresses = new WeakMap<Request, string | null>()
   const logging = log.accessEnabled
-  return new Elysia({ name: 'teamday-observe' })
+  const plugin = new Elysia({ name: 'teamday-observe' })
     .onRequest(({ request }) => {
       started.set(request, performance.now())
       if (logging) addresses.set(request, clientAddress(request))
@@ -117,7 +119,7 @@ export function observe({ log, metrics, clientAddress, principalOf }: ObserveOpt
       metrics.request(request.method, route, status, ms / 1000)
       if (!logging) return
       const principal = principalOf(request)
-      const requestId = set.headers['x-request-id'] ?? (value instanceof Response ? value.headers.get('x-request-id') : null)
+      const requestId = ids.get(request) ?? set.headers['x-request-id'] ?? (value instanceof Response ? value.headers.get('x-request-id') : null)
       log.access({
         requestId: requestId === null || requestId === undefined ? null : String(requestId),
         method: request.method,
@@ -130,4 +132,13 @@ export function observe({ log, metrics, clientAddress, principalOf }: ObserveOpt
         ip: addresses.get(request) ?? null,
       })
     })
+  return {
+    plugin,
+    /** An onRequest hook for right after the request guards: notes the request id they set. */
+    noteRequestId({ request, set }: { request: Request; set: { headers: Record<string, string | number> } }): void {
+      if (!logging) return
+      const id = set.headers['x-request-id']
+      if (id !== undefined) ids.set(request, String(id))
+    },
+  }
 }
