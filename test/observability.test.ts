@@ -406,3 +406,28 @@ describe('GET /metrics', () => {
     t.rt.close()
   })
 })
+
+describe('start-up cost', () => {
+  test('prom-client is loaded on the first scrape, not when the server starts and answers', () => {
+    const src = (f: string) => JSON.stringify(new URL(`../src/${f}`, import.meta.url).pathname)
+    const script = `
+      const { loadConfig } = await import(${src('config.ts')})
+      const { createRuntime } = await import(${src('runtime.ts')})
+      const { createApp } = await import(${src('app.ts')})
+      const { createLogger } = await import(${src('logger.ts')})
+      const loaded = () => Object.keys(require.cache).some((k) => k.includes('node_modules/prom-client/'))
+      const rt = await createRuntime(loadConfig({}, { dbPath: ':memory:' }), { log: createLogger('silent') })
+      const app = createApp(rt)
+      await app.handle(new Request('http://localhost/api/health'))
+      await app.handle(new Request('http://localhost/api/v1/tokens'))
+      const before = loaded()
+      await rt.metrics.request('GET', '/x', 200, 0.001)
+      const { PrometheusExporter } = await import(${src('metrics/prometheus.ts')})
+      const text = await new PrometheusExporter(rt.metrics).render()
+      console.log(JSON.stringify({ before, after: loaded(), counted: text.includes('route="/x"') }))
+      rt.close()`
+    const r = Bun.spawnSync([process.execPath, '-e', script], { stderr: 'pipe' })
+    expect(r.stderr.toString()).toBe('')
+    expect(JSON.parse(r.stdout.toString())).toEqual({ before: false, after: true, counted: true })
+  })
+})
