@@ -431,3 +431,24 @@ describe('start-up cost', () => {
     expect(JSON.parse(r.stdout.toString())).toEqual({ before: false, after: true, counted: true })
   })
 })
+
+describe('metric labels stay bounded', () => {
+  test('an invented HTTP method counts as OTHER; unmatched paths share one route label', async () => {
+    const { Metrics } = await import('../src/metrics/recorder')
+    const m = new Metrics()
+    m.request('BREW', 'unmatched', 404, 0.001)
+    m.request('GET', 'unmatched', 404, 0.001)
+    expect([...m.requests.series.values()].map((s) => s.labels)).toEqual([
+      { method: 'OTHER', route: 'unmatched', status: '404' },
+      { method: 'GET', route: 'unmatched', status: '404' },
+    ])
+    const t = await makeTestApp()
+    await t.req('GET', '/no/such/a1')
+    await t.req('GET', '/no/such/b2')
+    await settled()
+    const routes = [...t.rt.metrics.requests.series.values()].map((s) => s.labels.route)
+    expect(routes.filter((r) => r.includes('/no/such'))).toEqual([])
+    expect(t.rt.metrics.requests.series.get('GET unmatched 404')?.value).toBe(2)
+    t.rt.close()
+  })
+})

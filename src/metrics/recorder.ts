@@ -45,6 +45,9 @@ export interface Gauges {
   executionsRunning(): number
 }
 
+/** Methods kept as labels; anything else a client invents counts as OTHER (bounded label values). */
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+
 export class Metrics {
   readonly requests = new Counter()
   readonly latency = new Histogram(LATENCY_BUCKETS)
@@ -56,7 +59,8 @@ export class Metrics {
   gauges: Gauges = { executionsQueued: () => 0, executionsRunning: () => 0 }
 
   /** One answered request: `route` is the route template (`/api/v1/agents/:id`), never the raw path. */
-  request(method: string, route: string, status: number, seconds: number): void {
+  request(anyMethod: string, route: string, status: number, seconds: number): void {
+    const method = METHODS.has(anyMethod) ? anyMethod : 'OTHER'
     const key = `${method} ${route}`
     this.requests.inc(`${key} ${status}`, () => ({ method, route, status: String(status) }))
     this.latency.observe(key, () => ({ method, route }), seconds)
