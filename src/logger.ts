@@ -162,24 +162,21 @@ let exitHook = false
  * and synchronously on flush() and at process exit (nothing buffered is lost on a clean stop).
  */
 function stderrWriter() {
-  let parts: string[] = []
-  let bytes = 0
+  let pending = ''
   let timer: ReturnType<typeof setTimeout> | null = null
   const flush = () => {
     if (timer !== null) {
       clearTimeout(timer)
       timer = null
     }
-    if (parts.length === 0) return
-    const data = parts.join('')
-    parts = []
-    bytes = 0
+    if (pending === '') return
+    const data = pending
+    pending = ''
     writeAll(data)
   }
   const write = (line: string) => {
-    parts.push(line + '\n')
-    bytes += line.length + 1
-    if (bytes >= BUFFER_BYTES) flush()
+    pending += line + '\n'
+    if (pending.length >= BUFFER_BYTES) flush()
     else if (timer === null) {
       timer = setTimeout(flush, FLUSH_MS)
       ;(timer as { unref?: () => void }).unref?.()
@@ -198,7 +195,17 @@ function stderrWriter() {
 
 /** One write of everything (stderr may be a non-blocking pipe: retried on EAGAIN). */
 function writeAll(data: string): void {
-  let buf = Buffer.from(data)
+  try {
+    const n = writeSync(2, data)
+    if (n === Buffer.byteLength(data)) return
+    writeRest(Buffer.from(data).subarray(n))
+  } catch (e) {
+    if ((e as { code?: string }).code === 'EAGAIN') writeRest(Buffer.from(data))
+  }
+}
+
+function writeRest(rest: Buffer): void {
+  let buf = rest
   for (let tries = 0; buf.length > 0 && tries < 1000; tries++) {
     try {
       const n = writeSync(2, buf)
