@@ -131,6 +131,21 @@ function refModels(s: Json, models: Map<string, string>, self: string | undefine
   return out
 }
 
+/**
+ * Response headers a route declares in its detail (`x-response-headers: { 200: { Link: {…} } }`):
+ * the generator rebuilds `responses` from the response schemas, so they are put there here.
+ */
+export const RESPONSE_HEADERS = 'x-response-headers'
+
+function withResponseHeaders(op: Schema): Schema {
+  const extra = op[RESPONSE_HEADERS]
+  if (!isObject(extra)) return op
+  const { [RESPONSE_HEADERS]: _, ...rest } = op
+  const responses = { ...rest.responses }
+  for (const [status, headers] of Object.entries(extra)) if (isObject(responses[status])) responses[status] = { ...responses[status], headers: { ...responses[status].headers, ...headers } }
+  return { ...rest, responses }
+}
+
 /** Every schema in an operation: parameters, request bodies, responses and their headers. */
 function mapOperationSchemas(op: Schema, fn: (s: Json) => Json): Schema {
   const content = (c: Json) => (isObject(c) ? Object.fromEntries(Object.entries(c).map(([type, media]) => [type, isObject(media) && media.schema ? { ...media, schema: fn(media.schema) } : media])) : c)
@@ -173,6 +188,9 @@ export const ERROR_MODEL = 'Error'
  */
 export function publishDocument(generated: Json, servers: { url: string; description?: string }[]): Json {
   let doc = mapAllSchemas(generated, (s) => publishSchema(s))
+  doc.paths = Object.fromEntries(
+    Object.entries(doc.paths).map(([path, item]) => [path, Object.fromEntries(Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withResponseHeaders(op) : op]))]),
+  )
   const schemas: Schema = doc.components.schemas
   // Error variants: the envelope by reference, with their own description and example.
   const envelope = schemas[ERROR_MODEL]

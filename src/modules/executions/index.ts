@@ -6,7 +6,8 @@ import { AgentIdParams, ExecuteBody, ExecutionIdParams, executionModels, ListExe
 import { cancelExecution, executionLogs, executionTree, failureError, getVisibleExecution, listExecutions, startExecution, toPublicExecution } from './service'
 import { executeResult, executionStream } from './sse'
 import { intParam } from '../query-params'
-import { badCursor, listModels } from '../list-models'
+import { badCursor, listModels, pagingHeaderDocs, setPagingHeaders } from '../list-models'
+import { RESPONSE_HEADERS } from '../../http/openapi-publish'
 
 const notFound = errorResponse(404, 'not_found', 'Not found: no such execution, or not visible to you, or in another organization.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz not found.')
 const agentNotFound = errorResponse(404, 'not_found', 'Not found: no such agent or space, archived, not visible to you, or in another organization.', 'Agent char_4Fk9QzL2mP7xR1vN8tBc not found (or archived, or not visible to you).')
@@ -87,8 +88,8 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
           '',
           async ({ principal, query, request, set }) => {
             const page = await listExecutions(ctx(principal, request, set), { ...query, limit: intParam(query.limit, 50), offset: intParam(query.offset, 0) })
-            // The body is TeamDay's bare array: the next page's cursor travels in a header.
-            if (page.nextCursor !== null) set.headers['x-next-cursor'] = page.nextCursor
+            // The body is TeamDay's bare array: the next page travels in headers.
+            setPagingHeaders(set, request, page)
             return page.executions
           },
           {
@@ -98,7 +99,8 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
             detail: {
               summary: 'List executions',
               description:
-                'Executions newest first, as a bare JSON array. Members see their own and those of agents shared with the organization, except those in a space they may not see; admins every one of the organization. Filters: agentId, status, since (ISO-8601), spaceId, parentExecutionId; limit 1-200 (default 50). Paging: when there is a next page, the `X-Next-Cursor` response header holds its cursor; pass it as `cursor`. `offset` works too (slower for deep pages).',
+                'Executions newest first, as a bare JSON array. Members see their own and those of agents shared with the organization, except those in a space they may not see; admins every one of the organization. Filters: agentId, status, since (ISO-8601), spaceId, parentExecutionId; limit 1-200 (default 50). Paging: when there is a next page, `Link: <…&cursor=…>; rel="next"` (RFC 8288) points at it and `X-Next-Cursor` holds its cursor alone; pass it as `cursor`. `offset` works too (slower for deep pages). No total: counting executions is what this list avoids.',
+              [RESPONSE_HEADERS]: { 200: pagingHeaderDocs('executions', '/api/v1/executions', false) },
             },
           },
         )

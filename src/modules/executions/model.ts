@@ -141,7 +141,7 @@ export const ListExecutionsQuery = t.Object({
   parentExecutionId: t.Optional(t.String({ maxLength: 100, error: 'parentExecutionId must be an execution id string' })),
   limit: limitParam,
   offset: offsetParam('Executions'),
-  cursor: t.Optional(t.String({ description: 'Opaque: the `X-Next-Cursor` header of the previous page of this same list with the same filters. Leave out (or empty) for the first page.' })),
+  cursor: t.Optional(t.String({ description: 'Opaque: from the `Link: <…>; rel="next"` (or `X-Next-Cursor`) header of the previous page of this same list with the same filters. Leave out (or empty) for the first page.' })),
 })
 
 export const ExecutionList = t.Array(Execution, { description: 'A bare JSON array, newest first', examples: [[exampleExecution]] })
