@@ -123,6 +123,17 @@ describe('the committed openapi/openapi.json', () => {
     expect((await t.req('GET', '/swagger/json')).body.servers[0].url).toBe('http://localhost')
   })
 
+  test('behind a trusted proxy, `servers` is what the proxy says the client reached; otherwise those headers are ignored', async () => {
+    const forwarded = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'teamday.example.org' }
+    const direct = await t.req('GET', '/swagger/json', { headers: forwarded })
+    expect(direct.body.servers[0].url).toBe('http://localhost')
+    const proxied = await makeTestApp({ config: { trustedProxyHops: 1 } })
+    expect((await proxied.req('GET', '/swagger/json', { headers: forwarded })).body.servers[0].url).toBe('https://teamday.example.org')
+    // a malformed host is not used
+    expect((await proxied.req('GET', '/swagger/json', { headers: { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example/<x>' } })).body.servers[0].url).toBe('https://localhost')
+    proxied.rt.close()
+  })
+
   test('the committed document names a relative server, `/`', () => {
     expect(spec.servers).toEqual([{ url: '/', description: expect.any(String) }])
     // right after info

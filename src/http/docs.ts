@@ -18,8 +18,24 @@ a token (the first \`teamday serve\` prints one; more with \`teamday tokens crea
 Tokens are \`td_\` + 43 base62 characters (the last 6 are a CRC32 checksum), matched by
 \`${TOKEN_SCAN_REGEX.source}\`. Every error has the same JSON envelope with a stable \`code\`.`
 
-/** `servers` of the document served at a URL: that server (as the client reached it). */
-export const servedServers = (url: string) => [{ url: new URL(url).origin, description: 'This server' }]
+const HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/
+
+/**
+ * `servers` of the document served for a request: this server as the client reached it. Behind
+ * a reverse proxy (TEAMDAY_TRUSTED_PROXY_HOPS or TEAMDAY_TRUSTED_PROXIES set), the proxy's
+ * X-Forwarded-Proto and X-Forwarded-Host (first values, when well-formed) say what that was.
+ */
+export function servedServers(request: Request, behindProxy = false) {
+  const url = new URL(request.url)
+  let origin = url.origin
+  if (behindProxy) {
+    const proto = request.headers.get('x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase()
+    const host = request.headers.get('x-forwarded-host')?.split(',')[0]?.trim()
+    const scheme = proto === 'http' || proto === 'https' ? proto : url.protocol.slice(0, -1)
+    origin = `${scheme}://${host && HOST.test(host) ? host : url.host}`
+  }
+  return [{ url: origin, description: 'This server' }]
+}
 /** `servers` of the committed document, which does not know where it will be served. */
 export const relativeServers = [{ url: '/', description: 'The server that serves this document' }]
 
@@ -28,13 +44,14 @@ export function docsPlugin(config: Config) {
     new Response(Bun.file(path), { headers: { 'content-type': type, 'cache-control': 'public, max-age=86400' } })
   // The generator caches its document until the routes change; so does this, per generated document.
   let published: { from: unknown; doc: any } | undefined
+  const behindProxy = config.trustedProxyHops > 0 || config.trustedProxies.length > 0
   return new Elysia({ name: 'teamday-docs' })
     // Applies to the routes of the openapi plugin below (used after it), which serve the document.
     .onAfterHandle(({ path, request, response }) => {
       if (path !== `${DOCS_PATH}/json` || !response || typeof response !== 'object' || response instanceof Response) return
       if (published?.from !== response) published = { from: response, doc: publishDocument(response, []) }
       const { openapi, info, servers: _, ...rest } = published.doc
-      return { openapi, info, servers: servedServers(request.url), ...rest }
+      return { openapi, info, servers: servedServers(request, behindProxy), ...rest }
     })
     .get(`${ASSETS}/swagger-ui-bundle.js`, asset(bundlePath, 'text/javascript; charset=utf-8'), { detail: { hide: true } })
     .get(`${ASSETS}/swagger-ui.css`, asset(cssPath, 'text/css; charset=utf-8'), { detail: { hide: true } })
