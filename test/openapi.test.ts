@@ -327,6 +327,8 @@ describe('published schemas (issue 14)', () => {
     ])
       expect({ list, field, items: items(list!, field!) }).toEqual({ list, field, items: { $ref: `#/components/schemas/${item}` } })
     expect(s.AgentEnvelope.properties.agent).toEqual({ $ref: '#/components/schemas/Agent' })
+    // a recursive model refers to itself
+    expect(s.ExecutionTreeNode.properties.children.items).toEqual({ $ref: '#/components/schemas/ExecutionTreeNode' })
     for (const name of ['Unauthorized', 'Forbidden', 'TaskNotFound', 'ValidationFailed', 'BadCursor']) {
       expect(s[name].allOf).toEqual([{ $ref: '#/components/schemas/Error' }])
       expect(s[name].description).toBeTruthy()

@@ -73,6 +73,11 @@ describe('one flow through openapi-fetch', () => {
     expect(tokensIn).toBeGreaterThan(0)
     const one = await api.GET('/api/v1/executions/{id}', { params: { path: { id: executionId } } })
     expect(one.data!.execution.result).toBe(done.result)
+    // The delegation tree is typed recursively (children are ExecutionTreeNodes).
+    const tree = await api.GET('/api/v1/executions/{id}/tree', { params: { path: { id: executionId } } })
+    const children: Schemas['ExecutionTreeNode'][] = tree.data!.tree.children
+    expect(children).toEqual([])
+    expect(tree.data!.tree.hiddenChildren).toBe(0)
 
     // ── tasks: create, list (a bare array, paging in headers), get, update, delete ──
     const task = await api.POST('/api/v1/tasks', { body: { title: 'Typed task', priority: 'high', assignedTo: agent.id, metadata: { source: 'typed-client' } } })

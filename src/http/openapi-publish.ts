@@ -33,17 +33,29 @@ const DROPPED = ['error', 'nullable']
 /** Keywords that describe a schema without constraining it. */
 const ANNOTATIONS = new Set(['description', 'examples', 'example', 'title', 'default', 'deprecated', 'readOnly', 'writeOnly'])
 
+/**
+ * An array option naming the model of its items, for a list the validator takes as any JSON
+ * (a recursive tree: `children` of an ExecutionTreeNode are ExecutionTreeNodes): published as
+ * `items: {$ref}`.
+ */
+export const ITEMS_MODEL = 'x-items-model'
+
 /** One schema made OpenAPI 3.1 (a new object; nested schemas too). */
 export function publishSchema(input: Json): Json {
   if (!isObject(input)) return input
   const out: Schema = {}
   for (const [key, value] of Object.entries(input)) {
     if (DROPPED.includes(key)) continue
+    if (key === ITEMS_MODEL) {
+      out.items = { $ref: `#/components/schemas/${value}` }
+      continue
+    }
     if (SCHEMA_MAPS.includes(key) && isObject(value)) out[key] = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, publishSchema(v)]))
     else if (SCHEMA_LISTS.includes(key) && Array.isArray(value)) out[key] = value.map(publishSchema)
-    else if (SCHEMA_VALUES.includes(key) && isObject(value)) out[key] = publishSchema(value)
+    else if (SCHEMA_VALUES.includes(key) && isObject(value)) out[key] = key === 'items' && typeof input[ITEMS_MODEL] === 'string' ? out[key] : publishSchema(value)
     else out[key] = value
   }
+  if (typeof input[ITEMS_MODEL] === 'string') out.items = { $ref: `#/components/schemas/${input[ITEMS_MODEL]}` }
   if (input.nullable === true) addNull(out)
   // A nullable enum (the generator writes `type: ["string", "null"]` and the values): null is one of them.
   if (Array.isArray(out.type) && out.type.includes('null') && Array.isArray(out.enum) && !out.enum.includes(null)) out.enum = [...out.enum, null]

@@ -1501,7 +1501,7 @@ export interface components {
             createdAt: string;
             updatedAt: string;
             /** @description Child executions (delegation) you may open, each with the same shape, recursively */
-            children: unknown[];
+            children: components["schemas"]["ExecutionTreeNode"][];
             /** @description Child executions left out because you may not open them (another user's, a private agent's, or in a space hidden from you) */
             hiddenChildren: number;
         };

@@ -2,6 +2,7 @@ import { t } from 'elysia'
 import { Type } from '@sinclair/typebox'
 import { limitParam, offsetParam } from '../list-models'
 import { named } from '../shared-models'
+import { ITEMS_MODEL } from '../../http/openapi-publish'
 
 const ts = '2026-11-23T10:00:00.000Z'
 export const exampleExecution = {
@@ -78,7 +79,9 @@ export type ExecutionTree = typeof Execution.static & { children: ExecutionTree[
 // same shape (an execution plus `children`), built by the service from public objects only.
 export const ExecutionTreeNode = t.Object({
   ...Execution.properties,
-  children: t.Array(t.Unknown(), { description: 'Child executions (delegation) you may open, each with the same shape, recursively' }),
+  // Validated as any JSON (TypeBox recursion and Elysia's response check do not mix); documented
+  // as what it is, this same model, by the publisher (src/http/openapi-publish.ts, ITEMS_MODEL).
+  children: t.Array(t.Unknown(), { description: 'Child executions (delegation) you may open, each with the same shape, recursively', [ITEMS_MODEL]: 'ExecutionTreeNode' }),
   hiddenChildren: Int('Child executions left out because you may not open them (another user\'s, a private agent\'s, or in a space hidden from you)'),
 })
 
