@@ -1428,8 +1428,9 @@ export interface components {
             /** @description The answer (partial when cancelled) */
             result: string | null;
             error: string | null;
+            /** @description The model id actually sent to the provider: the agent's model (else TEAMDAY_DEFAULT_MODEL) after TEAMDAY_MODEL_ALIASES. For a model no configured provider serves, the id it would have run as. */
             model: string | null;
-            /** @description openai (any OpenAI-compatible server) or anthropic */
+            /** @description openai (any OpenAI-compatible server) or anthropic; null when no configured provider serves the model (the execution failed with `model_not_served`) */
             provider: string | null;
             messages: {
                 /** @example assistant */
@@ -1474,8 +1475,9 @@ export interface components {
             /** @description The answer (partial when cancelled) */
             result: string | null;
             error: string | null;
+            /** @description The model id actually sent to the provider: the agent's model (else TEAMDAY_DEFAULT_MODEL) after TEAMDAY_MODEL_ALIASES. For a model no configured provider serves, the id it would have run as. */
             model: string | null;
-            /** @description openai (any OpenAI-compatible server) or anthropic */
+            /** @description openai (any OpenAI-compatible server) or anthropic; null when no configured provider serves the model (the execution failed with `model_not_served`) */
             provider: string | null;
             messages: {
                 /** @example assistant */
