@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { eq } from 'drizzle-orm'
 import { loadConfig, ConfigError } from '../src/config'
 import { agents } from '../src/db/schema'
 import { globMatches, parseModelAliases, resolveAlias } from '../src/engine/model-aliases'
@@ -121,6 +122,20 @@ describe('an OpenAI-compatible server only (Ollama, vLLM…)', () => {
     const events = parseSse(s.text)
     expect(events.at(-1)).toMatchObject({ event: 'error', data: { code: 'model_not_served', status: 'failed' } })
     expect(events.at(-1)!.data.message).toContain('Model "claude-opus-4" is not served')
+  })
+
+  test('a sub-agent whose model is not served: its execution fails, the parent gets the reason as the tool result', async () => {
+    const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl } })
+    const a = await makeActor(t)
+    const child = agent(t, a, CLI_MODEL)
+    const parent = agent(t, a, 'llama3.1:8b')
+    t.db.update(agents).set({ subagentIds: [child.id] }).where(eq(agents.id, parent.id)).run()
+    const r = await exec(t, a, parent.id, { message: `DELEGATE ${child.id} hi` })
+    expect(r.status).toBe(200)
+    expect(r.body.result).toContain(`Delegated: Error: sub-agent execution`)
+    expect(r.body.result).toContain(`failed: Model "${CLI_MODEL}" is not served`)
+    const tree = (await t.req('GET', `/api/v1/executions/${r.body.executionId}/tree`, { token: a.token })).body.tree
+    expect(tree.children[0]).toMatchObject({ agentId: child.id, status: 'failed', model: CLI_MODEL, provider: null, delegationDepth: 1 })
   })
 
   test('TEAMDAY_DEFAULT_MODEL serves agents with no model, through the aliases too', async () => {
