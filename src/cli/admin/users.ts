@@ -1,6 +1,6 @@
 import { recordAudit } from '../../audit/log'
 import { createUser, removeMember, setRole as setMemberRole } from '../../modules/users/service'
-import { withRuntime } from '../common'
+import { withRuntime } from './runtime'
 import type { Run } from '../spec'
 
 /**
