@@ -1,5 +1,6 @@
 import { dirname, join, resolve } from 'node:path'
 import { compileTrustedProxies } from './http/client-address'
+import { parseModelAliases, type ModelAlias } from './engine/model-aliases'
 
 /** A rate-limit policy: at most `limit` requests per `windowMs`. */
 export interface RatePolicy {
@@ -75,6 +76,8 @@ export interface Config {
   anthropicBaseUrl?: string
   /** Model for agents that name none. */
   defaultModel?: string
+  /** TEAMDAY_MODEL_ALIASES: model ids (glob patterns) run as other ids, first match wins. */
+  modelAliases: ModelAlias[]
   /** Forces one provider for every model. */
   provider?: 'openai' | 'anthropic'
   /**
@@ -134,7 +137,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     openaiApiKey: env.OPENAI_API_KEY || undefined,
     anthropicApiKey: env.ANTHROPIC_API_KEY || undefined,
     anthropicBaseUrl: env.ANTHROPIC_BASE_URL || undefined,
-    defaultModel: env.TEAMDAY_DEFAULT_MODEL || undefined,
+    defaultModel: env.TEAMDAY_DEFAULT_MODEL?.trim() || undefined,
+    modelAliases: modelAliasesVar(env.TEAMDAY_MODEL_ALIASES),
     provider: parseProvider(env.TEAMDAY_PROVIDER),
     cache: parseOnOff('TEAMDAY_CACHE', env.TEAMDAY_CACHE, true),
     maxDelegationDepth: parseIntVar('TEAMDAY_MAX_DELEGATION_DEPTH', env.TEAMDAY_MAX_DELEGATION_DEPTH, 3, 0, 20),
@@ -236,4 +240,10 @@ function parseOnOff(name: string, raw: string | undefined, fallback: boolean): b
   if (['on', '1', 'true', 'yes'].includes(v)) return true
   if (['off', '0', 'false', 'no'].includes(v)) return false
   throw new ConfigError(`${name} must be on or off (got "${raw}")`)
+}
+
+function modelAliasesVar(value: string | undefined): ModelAlias[] {
+  const parsed = parseModelAliases(value)
+  if (typeof parsed === 'string') throw new ConfigError(parsed)
+  return parsed
 }

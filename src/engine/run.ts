@@ -77,7 +77,12 @@ export async function runJob(
   const startedAt = clock.now()
   const started = await finishExecution(db, id, { status: 'running', startedAt: new Date(startedAt), updatedAt: new Date(startedAt) })
   if (!started) return (await getExecutionRow(db, id))! // cancelled while pending
-  await addLog(db, id, startedAt, 'info', 'started', { provider: job.selected.provider, model: job.selected.modelId, delegationDepth: job.execution.delegationDepth })
+  await addLog(db, id, startedAt, 'info', 'started', {
+    provider: job.selected.provider,
+    model: job.selected.modelId,
+    ...(job.selected.requestedModel !== undefined && job.selected.requestedModel !== job.selected.modelId && { requestedModel: job.selected.requestedModel }),
+    delegationDepth: job.execution.delegationDepth,
+  })
   // What the server log says of a run: ids, model, figures; never the message, the prompt or a key.
   const about = {
     executionId: id,
