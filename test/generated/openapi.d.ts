@@ -2967,6 +2967,15 @@ export interface operations {
                     "application/json": components["schemas"]["Ready"];
                 };
             };
+            /** @description The URL (path and query) is over 8 KiB; any route can answer this. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UriTooLong"];
+                };
+            };
             /** @description Not ready: the database did not answer. Take this instance out of rotation; it is answered again once the database is back. */
             503: {
                 headers: {

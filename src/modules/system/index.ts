@@ -31,7 +31,7 @@ teamday_executions_queued 0
  * cause goes to the log, never to the caller.
  */
 export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log'>) {
-  return new Elysia({ name: 'teamday-ready' }).model(readyModels).get(
+  return new Elysia({ name: 'teamday-ready' }).model({ ...readyModels, UriTooLong: sharedModels.UriTooLong }).get(
     '/api/health/ready',
     async () => {
       try {
@@ -43,12 +43,13 @@ export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log'>) {
       return { status: 'ready' as const }
     },
     {
-      response: { 200: 'Ready', 503: 'NotReady' },
+      response: { 200: 'Ready', 414: 'UriTooLong', 503: 'NotReady' },
       detail: {
         summary: 'Readiness check',
         description:
           'For load balancers and Kubernetes readiness probes: 200 when this instance can serve requests (its database answers a trivial query), 503 otherwise. No authentication. `/api/health` stays the cheap liveness check.',
         tags: ['System'],
+        security: [],
       },
     },
   )
