@@ -56,6 +56,8 @@ export const ERROR_STATUS = {
   validation_failed: 422,
   /** A user already has TEAMDAY_MAX_TOKENS_PER_USER active tokens in the organization. */
   token_limit_reached: 422,
+  /** The agent's model is one no configured provider serves (the execution is recorded as failed). */
+  model_not_served: 422,
   // 429
   rate_limited: 429,
   // 500

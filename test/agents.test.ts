@@ -47,6 +47,9 @@ describe('agents: the CLI flow', () => {
     expect(b).toMatchObject({ success: true, name: 'Research Assistant', status: 'active' })
     expect(b.id).toMatch(/^char_[A-Za-z0-9]{20}$/)
     expect(b.chatUrl).toBe(`/agents/${b.id}/chat`)
+    // TeamDay's CLI prints `Slug: ${response.slug}` after a create: at the top level too.
+    expect(b.slug).toBe('research-assistant')
+    expect(b.slug).toBe(b.agent.slug)
     expect(Object.keys(b.agent).sort()).toEqual(AGENT_KEYS)
     expect(b.agent).toMatchObject({
       id: b.id,

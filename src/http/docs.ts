@@ -5,6 +5,7 @@ import bundlePath from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file
 import cssPath from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' }
 import type { Config } from '../config'
 import { TOKEN_SCAN_REGEX } from '../auth/tokens'
+import { publishDocument } from './openapi-publish'
 
 export const DOCS_PATH = '/swagger'
 const ASSETS = `${DOCS_PATH}/assets`
@@ -48,6 +49,26 @@ function swaggerPage(title: string): string {
 </html>
 `
 }
+const HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/
+
+/**
+ * `servers` of the document served for a request: this server as the client reached it. Behind
+ * a reverse proxy (TEAMDAY_TRUSTED_PROXY_HOPS or TEAMDAY_TRUSTED_PROXIES set), the proxy's
+ * X-Forwarded-Proto and X-Forwarded-Host (first values, when well-formed) say what that was.
+ */
+export function servedServers(request: Request, behindProxy = false) {
+  const url = new URL(request.url)
+  let origin = url.origin
+  if (behindProxy) {
+    const proto = request.headers.get('x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase()
+    const host = request.headers.get('x-forwarded-host')?.split(',')[0]?.trim()
+    const scheme = proto === 'http' || proto === 'https' ? proto : url.protocol.slice(0, -1)
+    origin = `${scheme}://${host && HOST.test(host) ? host : url.host}`
+  }
+  return [{ url: origin, description: 'This server' }]
+}
+/** `servers` of the committed document, which does not know where it will be served. */
+export const relativeServers = [{ url: '/', description: 'The server that serves this document' }]
 
 export function docsPlugin(config: Config) {
   const asset = (path: string, type: string) => () =>
@@ -57,7 +78,17 @@ export function docsPlugin(config: Config) {
     new Response(html, {
       headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DOCS_CSP, 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' },
     })
+  // The generator caches its document until the routes change; so does this, per generated document.
+  let published: { from: unknown; doc: any } | undefined
+  const behindProxy = config.trustedProxyHops > 0 || config.trustedProxies.length > 0
   return new Elysia({ name: 'teamday-docs' })
+    // Applies to the routes of the openapi plugin below (used after it), which serve the document.
+    .onAfterHandle(({ path, request, response }) => {
+      if (path !== `${DOCS_PATH}/json` || !response || typeof response !== 'object' || response instanceof Response) return
+      if (published?.from !== response) published = { from: response, doc: publishDocument(response, []) }
+      const { openapi, info, servers: _, ...rest } = published.doc
+      return { openapi, info, servers: servedServers(request, behindProxy), ...rest }
+    })
     .get(`${ASSETS}/swagger-ui-bundle.js`, asset(bundlePath, 'text/javascript; charset=utf-8'), { detail: { hide: true } })
     .get(`${ASSETS}/swagger-ui.css`, asset(cssPath, 'text/css; charset=utf-8'), { detail: { hide: true } })
     .get(`${ASSETS}/swagger-init.js`, () => new Response(SWAGGER_INIT, { headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' } }), { detail: { hide: true } })
@@ -72,7 +103,14 @@ export function docsPlugin(config: Config) {
         provider: null,
         exclude: { paths: [DOCS_PATH, `${DOCS_PATH}/json`, '/'] },
         documentation: {
-          info: { title: 'TeamDay API (self-hosted)', version: config.version, description },
+          info: {
+            title: 'TeamDay API (self-hosted)',
+            version: config.version,
+            description,
+            license: { name: 'MIT', identifier: 'MIT' },
+            // Self-hosted: whoever runs this server (the project has no canonical URL to name here).
+            contact: { name: 'The administrators of this server' },
+          },
           tags: [
             { name: 'Agents', description: 'AI agents (characters): create, list, update, archive, execute' },
             { name: 'Executions', description: 'Agent runs: status, messages, delegation trees, cancel' },

@@ -91,6 +91,7 @@ export const sharedModels = named({
   InvalidJson: bodyErrorSchemas[400],
   PayloadTooLarge: bodyErrorSchemas[413],
   ValidationFailed: bodyErrorSchemas[422],
+  UriTooLong: errorResponse(414, 'uri_too_long', 'The URL (path and query) is over 8 KiB; any route can answer this.', 'URL too long: the limit is 8192 bytes (8 KiB) for the path and query.'),
 })
 
 export const authErrors = { 401: 'Unauthorized', 403: 'Forbidden', 429: 'RateLimited' } as const

@@ -23,6 +23,8 @@ export const ROUTE_REQUIREMENTS: Record<string, Requirement> = {
   'GET /swagger/assets/swagger-init.js': 'public',
   'GET /swagger/': 'public',
   'GET /api/health': 'public',
+  'GET /api/health/ready': 'public',
+  'GET /metrics': 'metrics:read',
   // Tokens
   'GET /api/v1/tokens': 'tokens:read',
   'POST /api/v1/tokens': 'tokens:write',

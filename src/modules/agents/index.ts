@@ -63,7 +63,7 @@ export function agentsModule({ auth, ctx }: RouteKit) {
       async ({ principal, body, request, set }) => {
         const agent = await createAgent(ctx(principal, request, set), body)
         set.status = 201
-        return { success: true as const, id: agent.id, name: agent.name, status: 'active' as const, chatUrl: `/agents/${agent.id}/chat`, agent }
+        return { success: true as const, id: agent.id, name: agent.name, slug: agent.slug, status: 'active' as const, chatUrl: `/agents/${agent.id}/chat`, agent }
       },
       {
         auth: 'agents:write',

@@ -152,11 +152,12 @@ export const CreatedAgent = t.Object(
     success: t.Literal(true),
     id: t.String(),
     name: t.String(),
+    slug: t.String({ description: 'The agent\'s slug, as TeamDay\'s CLI prints it after a create' }),
     status: t.Literal('active'),
     chatUrl: t.String({ description: '/agents/{id}/chat' }),
     agent: Agent,
   },
-  { examples: [{ success: true, id: exampleAgent.id, name: exampleAgent.name, status: 'active', chatUrl: `/agents/${exampleAgent.id}/chat`, agent: exampleAgent }] },
+  { examples: [{ success: true, id: exampleAgent.id, name: exampleAgent.name, slug: exampleAgent.slug, status: 'active', chatUrl: `/agents/${exampleAgent.id}/chat`, agent: exampleAgent }] },
 )
 
 export const AgentWithCharacter = t.Object(

@@ -2,6 +2,7 @@ import { t } from 'elysia'
 import { Type } from '@sinclair/typebox'
 import { limitParam, offsetParam } from '../list-models'
 import { named } from '../shared-models'
+import { ITEMS_MODEL } from '../../http/openapi-publish'
 
 const ts = '2026-11-23T10:00:00.000Z'
 export const exampleExecution = {
@@ -56,8 +57,8 @@ export const Execution = t.Object(
     message: t.String({ description: 'The instruction sent' }),
     result: t.Nullable(t.String({ description: 'The answer (partial when cancelled)' })),
     error: t.Nullable(t.String()),
-    model: t.Nullable(t.String()),
-    provider: t.Nullable(t.String({ description: 'openai (any OpenAI-compatible server) or anthropic' })),
+    model: t.Nullable(t.String({ description: "The model id actually sent to the provider: the agent's model (else TEAMDAY_DEFAULT_MODEL) after TEAMDAY_MODEL_ALIASES. For a model no configured provider serves, the id it would have run as." })),
+    provider: t.Nullable(t.String({ description: 'openai (any OpenAI-compatible server) or anthropic; null when no configured provider serves the model (the execution failed with `model_not_served`)' })),
     messages: t.Array(Message),
     toolCalls: t.Array(ToolCall),
     parentExecutionId: t.Nullable(t.String()),
@@ -78,7 +79,9 @@ export type ExecutionTree = typeof Execution.static & { children: ExecutionTree[
 // same shape (an execution plus `children`), built by the service from public objects only.
 export const ExecutionTreeNode = t.Object({
   ...Execution.properties,
-  children: t.Array(t.Unknown(), { description: 'Child executions (delegation) you may open, each with the same shape, recursively' }),
+  // Validated as any JSON (TypeBox recursion and Elysia's response check do not mix); documented
+  // as what it is, this same model, by the publisher (src/http/openapi-publish.ts, ITEMS_MODEL).
+  children: t.Array(t.Unknown(), { description: 'Child executions (delegation) you may open, each with the same shape, recursively', [ITEMS_MODEL]: 'ExecutionTreeNode' }),
   hiddenChildren: Int('Child executions left out because you may not open them (another user\'s, a private agent\'s, or in a space hidden from you)'),
 })
 
@@ -141,7 +144,7 @@ export const ListExecutionsQuery = t.Object({
   parentExecutionId: t.Optional(t.String({ maxLength: 100, error: 'parentExecutionId must be an execution id string' })),
   limit: limitParam,
   offset: offsetParam('Executions'),
-  cursor: t.Optional(t.String({ description: 'Opaque: the `X-Next-Cursor` header of the previous page of this same list with the same filters. Leave out (or empty) for the first page.' })),
+  cursor: t.Optional(t.String({ description: 'Opaque: from the `Link: <…>; rel="next"` (or `X-Next-Cursor`) header of the previous page of this same list with the same filters. Leave out (or empty) for the first page.' })),
 })
 
 export const ExecutionList = t.Array(Execution, { description: 'A bare JSON array, newest first', examples: [[exampleExecution]] })

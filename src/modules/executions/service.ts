@@ -103,6 +103,8 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string, 
 export function failureError(r: Execution): AppError {
   const details = { executionId: r.id, status: r.status }
   if (r.status === 'cancelled') return new AppError('invalid_state', `Execution ${r.id} was cancelled before it completed.`, { details })
+  // Not the provider's failure nor the server's: the agent's model is not served here (4xx).
+  if (r.errorCode === 'model_not_served') return new AppError('model_not_served', `Execution ${r.id} failed: ${r.error ?? 'its model is not served'}`, { details: { ...details, model: r.model } })
   const code = r.errorCode === 'gateway_timeout' ? 'gateway_timeout' : r.errorCode === 'service_unavailable' ? 'service_unavailable' : 'bad_gateway'
   return new AppError(code, `Execution ${r.id} failed: ${r.error ?? 'unknown error'}`, { details })
 }
