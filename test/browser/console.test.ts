@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { existsSync, mkdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { createApp } from '../../src/app'
@@ -21,7 +22,9 @@ setDefaultTimeout(90_000)
 const CHROMIUM = '/usr/bin/chromium'
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync']
 const PASSWORD = 'correct horse battery staple'
-const SHOTS = join(import.meta.dir, '../../docs/screenshots')
+// The README's screenshots are rewritten only on request (TEAMDAY_SCREENSHOTS=1 bun test test/browser);
+// otherwise they go to a temporary folder, so a test run leaves the tree clean.
+const SHOTS = process.env.TEAMDAY_SCREENSHOTS === '1' ? join(import.meta.dir, '../../docs/screenshots') : join(tmpdir(), 'teamday-screenshots')
 
 if (!existsSync(CHROMIUM) && process.env.CI !== 'true') {
   test.skip(`browser suite: no Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`, () => {})
