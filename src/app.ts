@@ -12,12 +12,14 @@ import { RouteTable } from './http/routes'
 import { agentsModule } from './modules/agents'
 import { publicAgentsModule } from './modules/agents/public'
 import { auditModule } from './modules/audit'
+import { cliAuthModule } from './modules/cli-auth'
 import { credentialsModule } from './modules/credentials'
 import { executionsModule } from './modules/executions'
 import { organizationsModule } from './modules/organizations'
 import { spacesModule } from './modules/spaces'
 import { tasksModule } from './modules/tasks'
 import { tokensModule } from './modules/tokens'
+import { tokenAliasesModule } from './modules/token-aliases'
 import type { Runtime } from './runtime'
 
 export { MAX_URL_BYTES } from './http/guards'
@@ -112,6 +114,9 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
         .use(credentialsModule(rt.config, rt.limiter, contexts)),
     )
     .use(publicAgentsModule(rt.config, contexts))
+    // Browser sign-in for CLIs, and TeamDay CLI's token routes (aliases of /api/v1/tokens).
+    .use(cliAuthModule(rt.config, rt.limiter, contexts))
+    .use(tokenAliasesModule(api))
   listening = app as unknown as NonNullable<typeof listening>
   registered = app.routes
   settleSchemas(app.routes)

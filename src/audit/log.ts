@@ -24,8 +24,12 @@ export type AuditEventType =
   | 'secret.set'
   | 'secret.deleted'
   | 'member.removed'
+  | 'cli.login_approved'
+  | 'cli.login_denied'
+  | 'cli.token_refreshed'
+  | 'cli.session_revoked'
 
-export type AuditSource = 'api' | 'cli' | 'leak_report' | 'system'
+export type AuditSource = 'api' | 'cli' | 'leak_report' | 'system' | 'console'
 
 /**
  * An event. Who did it, from where and in which request come from the context it is recorded
@@ -36,7 +40,7 @@ export interface AuditInput {
   type: AuditEventType
   organizationId?: string | null
   source?: AuditSource
-  actor?: { userId: string; tokenId: string } | null
+  actor?: { userId: string; tokenId: string | null } | null
   tokenId?: string | null
   targetType?: string | null
   targetId?: string | null

@@ -6,7 +6,10 @@ export interface Principal {
   email: string
   organizationId: string
   role: Role
+  /** The PAT's id; for a CLI access token, its CLI session's id (stable across refreshes). */
   tokenId: string
+  /** What authenticated the request: a personal access token, or a CLI session's access token. */
+  credential: 'pat' | 'cli'
   tokenExpiresAt: Date
   scopes: string[]
 }

@@ -59,6 +59,15 @@ export const ROUTE_REQUIREMENTS: Record<string, Requirement> = {
   'GET /api/v1/audit-events': 'audit:read',
   'POST /api/v1/credentials/revoke': 'public',
   'GET /api/public/agents': 'public',
+  // Browser sign-in for CLIs (no bearer token: the login code or refresh token is the credential)
+  'POST /api/auth/cli/initiate': 'public',
+  'GET /api/auth/cli/poll': 'public',
+  'POST /api/auth/cli/refresh': 'public',
+  'POST /api/auth/cli/revoke': 'public',
+  // TeamDay CLI's token routes: aliases of /api/v1/tokens
+  'POST /api/tokens/create': 'tokens:write',
+  'GET /api/tokens/list': 'tokens:read',
+  'POST /api/tokens/:id/revoke': 'tokens:write',
 }
 
 /** `METHOD /path` of every route the app serves, as Elysia lists them. */

@@ -31,6 +31,10 @@ export const AUDIT_TYPES = [
   'secret.set',
   'secret.deleted',
   'member.removed',
+  'cli.login_approved',
+  'cli.login_denied',
+  'cli.token_refreshed',
+  'cli.session_revoked',
 ] as const
 
 export const AuditEventSchema = t.Object(
