@@ -272,11 +272,11 @@ export async function refreshAccess(ctx: Ctx, refreshToken: string): Promise<{ a
   return { ...access, sessionId: session.id }
 }
 
-export type CliRevokeReason = 'manual' | 'logout' | 'leak_report'
+export type CliRevokeReason = 'manual' | 'logout' | 'leak_report' | 'membership_removed'
 
 /**
  * Revokes a session: its refresh token and every access token it handed out stop at once (the
- * token look-up reads the session's revocation). Idempotent; returns whether it changed anything.
+ * token look-up reads the session's revocation, so they answer 401 token_revoked). Idempotent; returns whether it changed anything.
  */
 export async function revokeCliSessionById(ctx: Ctx, session: Pick<CliSession, 'id' | 'userId' | 'organizationId'>, by: { userId: string | null; reason: CliRevokeReason }): Promise<boolean> {
   const s = cliSessions
@@ -288,7 +288,6 @@ export async function revokeCliSessionById(ctx: Ctx, session: Pick<CliSession, '
     .returning({ id: s.id })
     .get()
   if (!done) return false
-  await ctx.db.delete(cliAccessTokens).where(eq(cliAccessTokens.sessionId, session.id)).run()
   await recordAudit(ctx, {
     type: 'cli.session_revoked',
     organizationId: session.organizationId,
@@ -299,6 +298,14 @@ export async function revokeCliSessionById(ctx: Ctx, session: Pick<CliSession, '
     details: { reason: by.reason, ownerUserId: session.userId },
   })
   return true
+}
+
+/** A member leaves an organization: their CLI sessions there end with it (never come back if re-added). */
+export async function revokeCliSessionsOfMember(ctx: Ctx, userId: string, organizationId: string): Promise<string[]> {
+  const s = cliSessions
+  const open = await ctx.db.select().from(s).where(and(eq(s.userId, userId), eq(s.organizationId, organizationId), isNull(s.revokedAt))).all()
+  for (const session of open) await revokeCliSessionById(ctx, session, { userId: null, reason: 'membership_removed' })
+  return open.map((x) => x.id)
 }
 
 /**
