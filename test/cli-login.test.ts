@@ -371,3 +371,20 @@ describe('formats', () => {
     expect(redactTokens(pat)).toBe('td_…[redacted]')
   })
 })
+
+describe('leak reports', () => {
+  test('a reported CLI access or refresh token revokes its session (audited), and the answer stays 202', async () => {
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const s1 = await signIn(t, admin)
+    const s2 = await signIn(t, admin)
+    for (const leaked of [s1.accessToken, s2.refreshToken]) {
+      const res = await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [leaked] } })
+      expect(res.status).toBe(202)
+    }
+    expect((await t.req('GET', '/api/v1/agents', { token: s1.accessToken })).body.code).toBe('token_revoked')
+    expect((await t.req('GET', '/api/v1/agents', { token: s2.accessToken })).body.code).toBe('token_revoked')
+    const events = (await t.req('GET', '/api/v1/audit-events?type=cli.session_revoked', { token: admin.token })).body.events as any[]
+    expect(events.map((e) => e.details.reason)).toEqual(['leak_report', 'leak_report'])
+  })
+})

@@ -309,6 +309,22 @@ export async function revokeCliSessionsOfMember(ctx: Ctx, userId: string, organi
 }
 
 /**
+ * A reported leak of a CLI access or refresh token (POST /api/v1/credentials/revoke): its session
+ * is revoked, audited with reason `leak_report`. Returns whether the string was one of ours.
+ */
+export async function revokeLeakedCliToken(ctx: Ctx, candidate: string): Promise<boolean> {
+  let session: CliSession | undefined
+  if (checkTokenFormat(candidate, REFRESH_TOKEN_PREFIX) === null) session = await findSessionByRefresh(ctx, candidate)
+  else if (checkTokenFormat(candidate, ACCESS_TOKEN_PREFIX) === null) {
+    const a = await ctx.db.select({ sessionId: cliAccessTokens.sessionId }).from(cliAccessTokens).where(eq(cliAccessTokens.tokenHash, hashToken(candidate))).get()
+    session = a ? await findCliSession(ctx, a.sessionId) : undefined
+  }
+  if (!session) return false
+  await revokeCliSessionById(ctx, session, { userId: null, reason: 'leak_report' })
+  return true
+}
+
+/**
  * `teamday logout`: the holder of a refresh token ends its session. Like RFC 7009, an unknown or
  * already revoked token is not an error (the answer says nothing about which tokens exist).
  */
