@@ -30,8 +30,9 @@ export const authorizePath = (code: string) => `/cli/authorize/${code}`
  */
 export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLimit' | 'cliPollRateLimit'>, limiter: RateLimiter, contexts: RequestContexts) {
   const anonymous = (request: Request, set: Set) => contexts.of({ kind: 'anonymous' }, request, set)
-  const perIp = (key: string, policy: Config['cliLoginRateLimit'], request: Request, set: Set, ctxIp: string | null) => {
-    if (ctxIp) limiter.consume(`${key}:${ctxIp}`, policy, set, key)
+  // In-process requests (no socket, no trusted proxy header) have no address and are not limited per address.
+  const perIp = (key: string, policy: Config['cliLoginRateLimit'], set: Set, ip: string | null) => {
+    if (ip) limiter.consume(`${key}:${ip}`, policy, set, key)
   }
   return new Elysia({ prefix: '/api/auth/cli', tags: ['CLI sign-in'] })
     .model({ ...sharedModels, ...cliAuthModels })
@@ -39,7 +40,7 @@ export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLi
       '/initiate',
       async ({ request, set }) => {
         const ctx = anonymous(request, set)
-        perIp('cli-login', config.cliLoginRateLimit, request, set, ctx.origin!.ip())
+        perIp('cli-login', config.cliLoginRateLimit, set, ctx.origin!.ip())
         const r = await initiateLogin(ctx)
         set.headers['cache-control'] = 'no-store'
         return { code: r.code, authUrl: publicBase(config, request) + authorizePath(r.code), expiresIn: r.expiresIn, shortCode: loginCodeDisplay(r.code), interval: POLL_INTERVAL_SECONDS }
@@ -58,7 +59,7 @@ export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLi
       '/poll',
       async ({ query, request, set }) => {
         const ctx = anonymous(request, set)
-        perIp('cli-poll', config.cliPollRateLimit, request, set, ctx.origin!.ip())
+        perIp('cli-poll', config.cliPollRateLimit, set, ctx.origin!.ip())
         limiter.consume(`cli-code:${hashToken(query.code).slice(0, 32)}`, PER_CODE_POLL_LIMIT, set, 'cli-code')
         set.headers['cache-control'] = 'no-store'
         const r = await pollLogin(ctx, query.code)
@@ -80,7 +81,7 @@ export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLi
       '/refresh',
       async ({ body, request, set }) => {
         const ctx = anonymous(request, set)
-        perIp('cli-login', config.cliLoginRateLimit, request, set, ctx.origin!.ip())
+        perIp('cli-login', config.cliLoginRateLimit, set, ctx.origin!.ip())
         set.headers['cache-control'] = 'no-store'
         const r = await refreshAccess(ctx, body.refreshToken)
         return { accessToken: r.accessToken, expiresAt: r.expiresAt }
@@ -100,7 +101,7 @@ export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLi
       '/revoke',
       async ({ body, request, set }) => {
         const ctx = anonymous(request, set)
-        perIp('cli-login', config.cliLoginRateLimit, request, set, ctx.origin!.ip())
+        perIp('cli-login', config.cliLoginRateLimit, set, ctx.origin!.ip())
         await revokeByRefreshToken(ctx, body.refreshToken)
         return { success: true as const }
       },
