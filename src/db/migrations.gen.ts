@@ -5,7 +5,8 @@ import m1 from '../../drizzle/0001_resources_audit_idempotency.sql' with { type:
 import m2 from '../../drizzle/0002_executions.sql' with { type: 'text' }
 import m3 from '../../drizzle/0003_token_created_by.sql' with { type: 'text' }
 import m4 from '../../drizzle/0004_list_keyset_indexes.sql' with { type: 'text' }
-import m5 from '../../drizzle/0005_cli_login.sql' with { type: 'text' }
+import m5 from '../../drizzle/0005_console_sessions.sql' with { type: 'text' }
+import m6 from '../../drizzle/0006_cli_login.sql' with { type: 'text' }
 
 export const embeddedJournal = journal
 export const embeddedSql: Record<string, string> = {
@@ -14,5 +15,6 @@ export const embeddedSql: Record<string, string> = {
   "0002_executions": m2,
   "0003_token_created_by": m3,
   "0004_list_keyset_indexes": m4,
-  "0005_cli_login": m5,
+  "0005_console_sessions": m5,
+  "0006_cli_login": m6,
 }

@@ -1,5 +1,7 @@
 import { recordAudit } from '../../audit/log'
-import { createUser, removeMember, setRole as setMemberRole } from '../../modules/users/service'
+import { setPassword } from '../../modules/users/passwords'
+import { createUser, removeMember, requireUser, setRole as setMemberRole } from '../../modules/users/service'
+import { readSecret } from '../read-secret'
 import { withRuntime } from '../common'
 import type { Run } from '../spec'
 
@@ -41,5 +43,19 @@ export function remove({ values, io }: Member): Promise<void> {
   return withRuntime(io, values.db, async (_rt, ctx) => {
     const r = await removeMember(ctx, email, org)
     io.out(`removed ${email.toLowerCase()} from ${org} (was ${r.role}); revoked their ${r.revokedTokenIds.length} token(s) for ${org}: they stay revoked if the user is added again`)
+  })
+}
+
+/**
+ * `teamday users set-password --email E`: the password comes from the terminal (asked twice,
+ * not echoed) or from stdin, never from argv (visible in `ps` and shell history).
+ */
+export async function setUserPassword({ values, io }: Member): Promise<void> {
+  const email = values.email!
+  const password = await readSecret(io, 'New password: ', 'Repeat it: ')
+  await withRuntime(io, values.db, async (_rt, ctx) => {
+    const user = await requireUser(ctx, email)
+    await setPassword(ctx, user.id, password)
+    io.out(`password set for ${user.email}; their console sessions have ended. Sign in at /login`)
   })
 }

@@ -1,5 +1,5 @@
 import { and, eq, gte, sql } from 'drizzle-orm'
-import type { Principal } from '../../auth/principal'
+import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
@@ -47,7 +47,7 @@ export function toPublicExecution(r: Execution) {
 }
 
 /** An agent the caller may run (agents/access.ts canUseAgent), else 404. */
-export async function runnableAgent(ctx: Ctx, p: Principal, id: string): Promise<Agent> {
+export async function runnableAgent(ctx: Ctx, p: Caller, id: string): Promise<Agent> {
   const a = await ctx.db.select().from(agents).where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId))).get()
   if (!a || !canUseAgent(p, a)) {
     throw new AppError('not_found', `Agent ${id} not found (or archived, or not visible to you).`)
@@ -55,7 +55,7 @@ export async function runnableAgent(ctx: Ctx, p: Principal, id: string): Promise
   return a
 }
 
-async function usableSpace(ctx: Ctx, p: Principal, id: string): Promise<Space> {
+async function usableSpace(ctx: Ctx, p: Caller, id: string): Promise<Space> {
   const s = await ctx.db.select().from(spaces).where(and(eq(spaces.id, id), eq(spaces.organizationId, p.organizationId))).get()
   if (!s || !canUseSpace(p, s)) {
     throw new AppError('not_found', `Space ${id} not found (or archived, or not visible to you).`)

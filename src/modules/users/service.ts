@@ -118,7 +118,7 @@ export async function createUser(ctx: Ctx, input: CreateUserInput): Promise<Crea
     let user = await tx.db.select().from(users).where(eq(users.email, email)).get()
     const createdUser = !user
     if (!user) {
-      user = { id: newId('user'), email, name: input.name?.trim() || null, createdAt: now }
+      user = { id: newId('user'), email, name: input.name?.trim() || null, createdAt: now, passwordHash: null, passwordChangedAt: null, lastSignInAt: null }
       await tx.db.insert(users).values(user).run()
     }
     const existing = await tx.db
