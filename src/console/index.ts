@@ -2,6 +2,7 @@ import { Elysia } from 'elysia'
 import type { Services } from '../context'
 import { consoleKit, crossOriginRefused, page, type ConsoleKit } from './http'
 import { authRoutes } from './routes/auth'
+import { cliRoutes } from './routes/cli'
 
 export { consoleKit, safeNext, type ConsoleKit } from './http'
 export type { SignedIn } from './session'
@@ -19,6 +20,7 @@ export function consolePlugin(kit: ConsoleKit) {
       }
     })
     .use(authRoutes(kit))
+    .use(cliRoutes(kit))
 }
 
 export function createConsole(services: Services, clientAddress: (r: Request) => string | null, isHttps: (r: Request) => boolean) {
