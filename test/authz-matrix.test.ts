@@ -85,6 +85,11 @@ const rows: Row[] = [
   { name: 'POST /api/tokens/create for another organization', route: 'POST /api/tokens/create', request: (w) => ({ path: '/api/tokens/create', body: { name: 'x', organizationId: w.who.memberB.organizationId } }), expect: [403, 403, 403, 403, 201], ok: '"token":"td_' },
   { route: 'GET /api/tokens/list', expect: ALL_OK(200), ok: '"tokens":[' },
   { route: 'POST /api/tokens/:id/revoke', expect: [200, 200, 404, 404, 404], ok: '"status":"revoked"' },
+  // Console pages: a bearer token signs nobody in; every caller is sent to the sign-in page.
+  { route: 'GET /cli/authorize/:code', expect: ALL_OK(303), ok: '' },
+  { route: 'POST /cli/authorize/:code', expect: ALL_OK(303), ok: '' },
+  { route: 'GET /settings/cli-sessions', expect: ALL_OK(303), ok: '' },
+  { route: 'POST /settings/cli-sessions/:id/revoke', expect: ALL_OK(303), ok: '' },
 ]
 
 /** One ApiScenario: who calls, what is sent, what must come back. */

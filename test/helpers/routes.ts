@@ -68,6 +68,11 @@ export const ROUTE_REQUIREMENTS: Record<string, Requirement> = {
   'POST /api/tokens/create': 'tokens:write',
   'GET /api/tokens/list': 'tokens:read',
   'POST /api/tokens/:id/revoke': 'tokens:write',
+  // Console pages of CLI sign-in: a console session, never a bearer token (without one: 303 to /login)
+  'GET /cli/authorize/:code': 'public',
+  'POST /cli/authorize/:code': 'public',
+  'GET /settings/cli-sessions': 'public',
+  'POST /settings/cli-sessions/:id/revoke': 'public',
 }
 
 /** `METHOD /path` of every route the app serves, as Elysia lists them. */

@@ -191,6 +191,10 @@ export const REQUESTS: Record<string, (w: World, owner: Actor) => Promise<Req> |
   'POST /api/auth/cli/revoke': () => ({ path: '/api/auth/cli/revoke', body: { refreshToken: 'tdr_not-a-real-token' } }),
   'POST /api/tokens/create': () => ({ path: '/api/tokens/create', body: { name: 'matrix alias', expiresInDays: 30 } }),
   'GET /api/tokens/list': () => ({ path: '/api/tokens/list' }),
+  'GET /cli/authorize/:code': async (w) => ({ path: `/cli/authorize/${(await initiateLogin(w.t.ctx)).code}` }),
+  'POST /cli/authorize/:code': async (w) => ({ path: `/cli/authorize/${(await initiateLogin(w.t.ctx)).code}` }),
+  'GET /settings/cli-sessions': () => ({ path: '/settings/cli-sessions' }),
+  'POST /settings/cli-sessions/:id/revoke': async (w, owner) => ({ path: `/settings/cli-sessions/${(await cliLogin(w.t, owner)).sessionId}/revoke` }),
   'POST /api/tokens/:id/revoke': async (w, owner) => ({ path: `/api/tokens/${mark(w, (await makeToken(w.t, owner, { scopes: ['tokens:read'] })).id)}/revoke` }),
 }
 
