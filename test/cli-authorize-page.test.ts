@@ -151,7 +151,8 @@ describe('CLI sign-ins in the console', () => {
     await c.post(path(authUrl), { decision: 'approve' })
     const tokens = (await t.req('GET', `/api/auth/cli/poll?code=${code}`)).body
     await t.req('GET', '/api/v1/agents', { token: tokens.accessToken, ip: '203.0.113.50' })
-    const list = await c.get('/settings/cli-sessions')
+    expect((await c.get('/settings/cli-sessions')).headers.get('location')).toBe('/settings/tokens#cli-sessions')
+    const list = await c.get('/settings/tokens')
     expect(list.status).toBe(200)
     expect(list.text).toContain(UA)
     expect(list.text).toContain('from 198.51.100.23')
@@ -167,9 +168,12 @@ describe('CLI sign-ins in the console', () => {
     expect((await c.post(`/settings/cli-sessions/${id}/revoke`, {}, { 'sec-fetch-site': 'cross-site' })).status).toBe(403)
     const done = await c.post(`/settings/cli-sessions/${id}/revoke`)
     expect(done.status).toBe(303)
+    expect(done.headers.get('location')).toBe('/settings/tokens?cli_revoked=1#cli-sessions')
     expect((await t.req('GET', '/api/v1/agents', { token: tokens.accessToken })).body.code).toBe('token_revoked')
     expect((await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: tokens.refreshToken } })).body.code).toBe('token_revoked')
-    expect((await c.get('/settings/cli-sessions?revoked=1')).text).toContain('No command-line tool is signed in')
+    const after = (await c.get('/settings/tokens?cli_revoked=1')).text
+    expect(after).toContain('CLI sign-in revoked')
+    expect(after).toContain('No command-line tool is signed in')
   })
 
   test('a console session cookie is no credential for the CLI routes or /api/v1', async () => {

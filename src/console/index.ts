@@ -2,6 +2,9 @@ import { Elysia } from 'elysia'
 import type { Services } from '../context'
 import { consoleKit, crossOriginRefused, page, type ConsoleKit } from './http'
 import { authRoutes } from './routes/auth'
+import { orgRoutes } from './routes/org'
+import { profileRoutes } from './routes/profile'
+import { tokenRoutes } from './routes/settings'
 import { cliRoutes } from './routes/cli'
 
 export { consoleKit, safeNext, type ConsoleKit } from './http'
@@ -20,6 +23,9 @@ export function consolePlugin(kit: ConsoleKit) {
       }
     })
     .use(authRoutes(kit))
+    .use(tokenRoutes(kit))
+    .use(profileRoutes(kit))
+    .use(orgRoutes(kit))
     .use(cliRoutes(kit))
 }
 

@@ -1,10 +1,10 @@
 import { Elysia, t } from 'elysia'
 import { AppError } from '../../errors'
-import { decideLogin, describeLoginRequest, listCliSessions, organizationsOf, revokeOwnCliSession } from '../../modules/cli-auth/service'
+import { decideLogin, describeLoginRequest, organizationsOf, revokeOwnCliSession } from '../../modules/cli-auth/service'
 import { FormBody, field, hidden } from '../form'
 import { crossOriginRefused, page, redirect, type ConsoleKit } from '../http'
 import { MessagePage } from '../views/auth'
-import { AuthorizeDonePage, AuthorizePage, CliSessionsPage } from '../views/cli'
+import { AuthorizeDonePage, AuthorizePage } from '../views/cli'
 
 const CodeParams = t.Object({ code: t.String({ maxLength: 200 }) })
 const IdParams = t.Object({ id: t.String({ maxLength: 100 }) })
@@ -15,7 +15,7 @@ const notFound = async () =>
 
 /**
  * The approval page of a CLI sign-in (the `authUrl` of POST /api/auth/cli/initiate), and the
- * person's CLI sessions with Revoke. Sign-in first (then back here through `next`); Approve and
+ * Revoke of a CLI session (they are listed on the tokens page). Sign-in first (then back here through `next`); Approve and
  * Deny are POSTs that pass the cross-origin check; the page is sent with Referrer-Policy:
  * no-referrer (the code is in its URL) like every console page.
  */
@@ -60,16 +60,8 @@ export function cliRoutes(kit: ConsoleKit) {
       },
       { ...hidden, params: CodeParams, body: FormBody },
     )
-    .get(
-      '/settings/cli-sessions',
-      async ({ request, set, query }) => {
-        const who = await kit.signedIn(request)
-        if (!who) return kit.toSignIn(request)
-        const sessions = await listCliSessions(kit.ctxOf(who, request, set), who.user.id, who.organization.id)
-        return page(await (<CliSessionsPage who={who} sessions={sessions} notice={query.revoked === '1' ? 'Revoked: that terminal is signed out.' : null} />))
-      },
-      hidden,
-    )
+    // CLI sign-ins are listed on the tokens page (Settings → Personal Access Tokens).
+    .get('/settings/cli-sessions', () => redirect('/settings/tokens#cli-sessions'), hidden)
     .post(
       '/settings/cli-sessions/:id/revoke',
       async ({ params: { id }, request, set }) => {
@@ -82,7 +74,7 @@ export function cliRoutes(kit: ConsoleKit) {
           if (e instanceof AppError && e.code === 'not_found') return notFound()
           throw e
         }
-        return redirect('/settings/cli-sessions?revoked=1')
+        return redirect('/settings/tokens?cli_revoked=1#cli-sessions')
       },
       { ...hidden, params: IdParams, body: FormBody },
     )

@@ -53,7 +53,7 @@ export function SetPasswordPage(props: { action: string; email: string; title: s
           ''
         )}
         <label>
-          New password <span class="muted">(at least {String(MIN_PASSWORD_LENGTH)} characters)</span>
+          New password <span class="muted" safe>{`(at least ${MIN_PASSWORD_LENGTH} characters)`}</span>
           <input type="password" name="password" autocomplete="new-password" minlength={String(MIN_PASSWORD_LENGTH)} required />
         </label>
         <label>

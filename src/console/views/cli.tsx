@@ -50,7 +50,7 @@ export function AuthorizePage(props: { who: SignedIn; req: LoginRequest; organiz
           <input type="hidden" name="organizationId" value={organizations[0]?.id ?? who.organization.id} />
         )}
         <p class="muted">
-          It gets access tokens of 15 minutes, renewed for up to 90 days, with your role in that organization. You can revoke it at any time under CLI sign-ins.
+          It gets access tokens of 15 minutes, renewed for up to 90 days, with your role in that organization. You can revoke it at any time on the Personal Access Tokens page, under CLI sign-ins.
         </p>
         <div class="row">
           <button type="submit" name="decision" value="approve" class="primary">
@@ -88,7 +88,7 @@ export function AuthorizeDonePage(props: { who: SignedIn; state: string }) {
         {d.message}
       </p>
       <p>
-        <a href="/settings/cli-sessions">CLI sign-ins</a>
+        <a href="/settings/tokens#cli-sessions">CLI sign-ins</a>
       </p>
     </Layout>
   )
@@ -140,20 +140,5 @@ export function CliSessionsSection(props: { sessions: PublicCliSession[] }) {
         </table>
       )}
     </section>
-  )
-}
-
-export function CliSessionsPage(props: { who: SignedIn; sessions: PublicCliSession[]; notice?: string | null }) {
-  return (
-    <Layout title="CLI sign-ins" nav={{ who: props.who, current: '/settings/cli-sessions' }}>
-      {props.notice ? (
-        <p class="notice" role="status" safe>
-          {props.notice}
-        </p>
-      ) : (
-        ''
-      )}
-      <CliSessionsSection sessions={props.sessions} />
-    </Layout>
   )
 }

@@ -11,7 +11,6 @@ export interface Nav {
 const LINKS = [
   { href: '/settings/profile', label: 'Profile', admin: false },
   { href: '/settings/tokens', label: 'Personal Access Tokens', admin: false },
-  { href: '/settings/cli-sessions', label: 'CLI sign-ins', admin: false },
   { href: '/org/members', label: 'Members', admin: true },
   { href: '/org/audit', label: 'Audit log', admin: true },
 ]
