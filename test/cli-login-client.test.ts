@@ -11,6 +11,7 @@ import type { ClientIo } from '../src/cli/client/common'
 import { run } from '../src/main'
 import { decideLogin } from '../src/modules/cli-auth/service'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { consoleClient, givePassword } from './helpers/console'
 
 interface Served {
   t: TestApp
@@ -76,16 +77,27 @@ function start(argv: string[], env: Record<string, string> = {}) {
 }
 const cli = (argv: string[], env?: Record<string, string>) => start(argv, env).done
 
-/** Runs `teamday login`, waits for the URL it prints, approves it as `who` (the browser step), returns its result. */
+/**
+ * Runs `teamday login`, waits for the URL it prints, and does the browser step as `who`: opens it
+ * with a console session (sign-in, then back through `next`) and posts Approve, as the page's form does.
+ */
 async function login(s: Served, who: Actor): Promise<Result> {
   const p = start(['login', '--url', s.base, '--no-browser'])
   let url: string | undefined
   for (let i = 0; i < 200 && !url; i++) {
     await Bun.sleep(10)
-    url = /\/cli\/authorize\/(tdc_[A-Za-z0-9]+)/.exec(p.err.join(''))?.[1]
+    url = /(http:\S+\/cli\/authorize\/tdc_[A-Za-z0-9]+)/.exec(p.err.join(''))?.[1]
   }
   expect(url).toBeTruthy()
-  await decideLogin(s.t.ctx, url!, { userId: who.userId, organizationId: who.organizationId }, 'approve')
+  const path = new URL(url!).pathname
+  await givePassword(s.t, who.userId)
+  const browser = consoleClient(s.t)
+  const first = await browser.get(path)
+  expect(first.headers.get('location')).toStartWith('/login?next=')
+  const signedIn = await browser.post('/login', { email: who.email, password: 'correct horse battery staple', next: path })
+  expect(signedIn.headers.get('location')).toBe(path)
+  expect((await browser.get(path)).text).toContain('value="approve"')
+  expect((await browser.post(path, { decision: 'approve', organizationId: who.organizationId })).status).toBe(303)
   return p.done
 }
 
