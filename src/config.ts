@@ -91,7 +91,9 @@ export interface Config {
   adminPasswordFile?: string
 }
 
-export const VERSION = '0.1.0'
+import { VERSION } from './build-info'
+
+export { VERSION }
 export const DEFAULT_DB_PATH = './data/teamday.db'
 
 type Env = Record<string, string | undefined>
@@ -140,21 +142,6 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     adminPasswordFile: env.TEAMDAY_ADMIN_PASSWORD_FILE || undefined,
     ...overrides,
   }
-}
-
-/**
- * Elysia decides once, when it is first imported, whether it runs in production mode: only when
- * NODE_ENV (or ENV) is "production". Otherwise its validation errors pretty-print the whole value
- * sent, which is quadratic in nesting depth (one 60 KB body held the event loop for 7 s). So the
- * server runs in production mode unless NODE_ENV is set (`npm run dev` sets development).
- * main.ts calls this through ./production-mode before anything imports Elysia. Not a build-time
- * `--define`: `bun build --compile` (which implies --production) inlines `process.env.NODE_ENV`
- * only where code spells it out, while Elysia reads `Bun.env` at run time; and a developer can
- * still choose development mode on the binary (`NODE_ENV=development teamday serve`).
- */
-export function defaultToProductionMode(env: Env = process.env): void {
-  // ENV (Elysia's fallback) is too generic a name to count as asking for development mode.
-  if (!env.NODE_ENV) env.NODE_ENV = 'production'
 }
 
 export function defaultKeyFile(dbPath: string): string {
@@ -231,7 +218,17 @@ function userRatePolicy(value: string | undefined, perToken: RatePolicy | null):
   return perToken ? { limit: perToken.limit * USER_RATE_LIMIT_FACTOR, windowMs: perToken.windowMs } : null
 }
 
-export class ConfigError extends Error {}
+const CONFIG_ERROR = Symbol.for('teamday.ConfigError')
+
+/** A bad setting. `instanceof` also holds across the compiled binary's two bundles (src/cli/admin-bundle.ts). */
+export class ConfigError extends Error {
+  readonly [CONFIG_ERROR] = true
+  static override [Symbol.hasInstance](x: unknown): boolean {
+    // A subclass (UnknownError…) keeps the ordinary prototype check.
+    if (this !== ConfigError) return Function.prototype[Symbol.hasInstance].call(this, x)
+    return typeof x === 'object' && x !== null && (x as { [CONFIG_ERROR]?: boolean })[CONFIG_ERROR] === true
+  }
+}
 
 function parseOnOff(name: string, raw: string | undefined, fallback: boolean): boolean {
   if (raw === undefined || raw === '') return fallback

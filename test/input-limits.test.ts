@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { MAX_URL_BYTES, validationDetails } from '../src/app'
-import { defaultToProductionMode } from '../src/config'
+import { defaultToProductionMode } from '../src/production-mode'
 import { jsonTooDeep, MAX_FREE_FORM_JSON_BYTES, MAX_JSON_DEPTH } from '../src/json-limits'
 import { findTokenById } from '../src/modules/tokens/service'
 import { makeActor, makeToken, makeTestApp, type Actor, type Res, type TestApp } from './helpers/app'

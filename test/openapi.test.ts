@@ -3,7 +3,7 @@ import { SCOPES } from '../src/auth/roles'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { checkTokenFormat } from '../src/auth/tokens'
-import { openapiDocument } from '../src/main'
+import { openapiDocument } from '../src/cli/admin/openapi'
 import { makeActor, makeTestApp, type TestApp } from './helpers/app'
 
 /** Docs (issue 2, section 7): the committed OpenAPI document, its quality, and the offline Swagger UI. */

@@ -1,4 +1,5 @@
 import type { Failure } from '../client/errors'
+import { loadAdmin } from './admin-bundle'
 import type { ClientValues, Command, Handler, Options, OptionSpec, Positionals, TopCommand, Values } from './spec'
 
 /**
@@ -37,9 +38,15 @@ const group = (name: string, summary: string, subcommands: Command[]): Command =
 const page = { limit: str('N'), offset: str('N') } as const
 const db = { db: str('FILE') } as const
 
-// One loader per file: `users create` must not load `serve` (Elysia, the engine).
-const users = () => import('./admin/users')
-const adminTokens = () => import('./admin/tokens')
+// One loader per file: `users create` must not load `serve` (Elysia, the engine). Admin code comes
+// from the admin bundle (src/cli/admin-bundle.ts): the client commands never load the server.
+const users = () => loadAdmin().then((a) => a.users())
+const adminTokens = () => loadAdmin().then((a) => a.tokens())
+const serveCommand = () => loadAdmin().then((a) => a.serve())
+const adminAudit = () => loadAdmin().then((a) => a.audit())
+const migrateCommand = () => loadAdmin().then((a) => a.migrate())
+const backupCommands = () => loadAdmin().then((a) => a.backup())
+const openapiCommand = () => loadAdmin().then((a) => a.openapi())
 const agents = () => import('./client/agents')
 const executions = () => import('./client/executions')
 const tasks = () => import('./client/tasks')
@@ -93,7 +100,7 @@ const ADMIN_COMMANDS: TopCommand[] = [
         '--reuse-port: share the port with other teamday processes on the SAME database (the kernel spreads connections)',
       ],
       options: { host: str('HOST'), port: str('PORT'), db: str('FILE'), 'reuse-port': flag },
-      load: () => import('./admin/serve').then((m) => m.serve),
+      load: () => serveCommand().then((m) => m.serve),
     }),
   },
   {
@@ -141,11 +148,11 @@ const ADMIN_COMMANDS: TopCommand[] = [
         summary: 'security events, newest first (token created/rotated/revoked, leak reports, scope',
         notes: ['denials, expired-token use, new IPs, secret changes); every organization unless --org'],
         options: { org: str('SLUG'), type: str('T'), limit: str('N'), json: flag, ...db },
-        load: () => import('./admin/audit').then((m) => m.list),
+        load: () => adminAudit().then((m) => m.list),
       }),
     ]),
   },
-  { mode: 'admin', ...leaf({ name: 'migrate', summary: 'apply pending database migrations', options: db, load: () => import('./admin/migrate').then((m) => m.migrate) }) },
+  { mode: 'admin', ...leaf({ name: 'migrate', summary: 'apply pending database migrations', options: db, load: () => migrateCommand().then((m) => m.migrate) }) },
   {
     mode: 'admin',
     ...leaf({
@@ -153,7 +160,7 @@ const ADMIN_COMMANDS: TopCommand[] = [
       summary: 'a checked copy of the database, also while the server runs',
       notes: ['never overwrites FILE; keep the encryption key (key file or TEAMDAY_ENCRYPTION_KEY) too, apart from the backup'],
       options: { out: req('FILE'), ...db },
-      load: () => import('./admin/backup').then((m) => m.backup),
+      load: () => backupCommands().then((m) => m.backup),
     }),
   },
   {
@@ -163,7 +170,7 @@ const ADMIN_COMMANDS: TopCommand[] = [
       summary: 'replace the database with a checked backup (server stopped)',
       notes: ['the database it replaces is kept beside it as FILE.before-restore-TIME'],
       options: { from: req('FILE'), ...db },
-      load: () => import('./admin/backup').then((m) => m.restore),
+      load: () => backupCommands().then((m) => m.restore),
     }),
   },
   {
@@ -173,7 +180,7 @@ const ADMIN_COMMANDS: TopCommand[] = [
       summary: 'print or write the OpenAPI document',
       // --db is accepted (every admin command takes it, scripts pass it to all) but unused: the document needs no database.
       options: { out: str('FILE'), db: str('FILE', { hidden: true }) },
-      load: () => import('./admin/openapi').then((m) => m.openapi),
+      load: () => openapiCommand().then((m) => m.openapi),
     }),
   },
 ]

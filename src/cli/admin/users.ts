@@ -2,7 +2,7 @@ import { recordAudit } from '../../audit/log'
 import { setPassword } from '../../modules/users/passwords'
 import { createUser, removeMember, requireUser, setRole as setMemberRole } from '../../modules/users/service'
 import { readSecret } from '../read-secret'
-import { withRuntime } from '../common'
+import { withRuntime } from './runtime'
 import type { Run } from '../spec'
 
 /**
