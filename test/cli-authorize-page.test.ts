@@ -155,8 +155,8 @@ describe('CLI sign-ins in the console', () => {
     const list = await c.get('/settings/tokens')
     expect(list.status).toBe(200)
     expect(list.text).toContain(UA)
-    expect(list.text).toContain('from 198.51.100.23')
-    expect(list.text).toContain('from 203.0.113.50')
+    expect(list.text).toContain('from <span>198.51.100.23</span>')
+    expect(list.text).toContain('from <span>203.0.113.50</span>')
     const id = /\/settings\/cli-sessions\/(clis_[A-Za-z0-9]+)\/revoke/.exec(list.text)![1]!
     // Another person cannot revoke it.
     const bob = await makeActor(t)

@@ -122,10 +122,24 @@ export function CliSessionsSection(props: { sessions: PublicCliSession[] }) {
               <tr>
                 <td safe>{s.device ?? 'unknown program'}</td>
                 <td>
-                  <When at={s.createdAt} /> <span class="muted" safe>{s.createdIp ? `from ${s.createdIp}` : ''}</span>
+                  <When at={s.createdAt} />{' '}
+                  {s.createdIp ? (
+                    <span class="muted">
+                      from <span safe>{s.createdIp}</span>
+                    </span>
+                  ) : (
+                    ''
+                  )}
                 </td>
                 <td>
-                  <When at={s.lastUsedAt} /> <span class="muted" safe>{s.lastUsedIp ? `from ${s.lastUsedIp}` : ''}</span>
+                  <When at={s.lastUsedAt} />{' '}
+                  {s.lastUsedIp ? (
+                    <span class="muted">
+                      from <span safe>{s.lastUsedIp}</span>
+                    </span>
+                  ) : (
+                    ''
+                  )}
                 </td>
                 <td>
                   <form method="post" action={`/settings/cli-sessions/${s.id}/revoke`} class="inline">
