@@ -7,7 +7,7 @@ import { ACCESS_TOKEN_PREFIX, checkTokenFormat, hashToken, TOKEN_PREFIX } from '
 
 export const MAX_AUTH_HEADER_BYTES = 8 * 1024
 
-const FIX = 'Create a new token at /settings/tokens in the console (Settings → Personal Access Tokens) or with `teamday tokens create` and send it as "Authorization: Bearer td_…".'
+const FIX = 'Create a new token on the console page /settings/tokens (Settings → Personal Access Tokens) or with `teamday tokens create` and send it as "Authorization: Bearer td_…".'
 const CLI_FIX = 'Sign in again from your terminal (`teamday login`, or `teamday auth login` with TeamDay\'s CLI), or refresh the access token (POST /api/auth/cli/refresh).'
 
 /** RFC 6750 challenge. ASCII only: Bun refuses non-ASCII header values. */

@@ -142,6 +142,8 @@ export const REQUESTS: Record<string, (w: World, owner: Actor) => Promise<Req> |
   'GET /swagger/json': () => ({ path: '/swagger/json' }),
   'GET /swagger/assets/swagger-ui-bundle.js': () => ({ path: '/swagger/assets/swagger-ui-bundle.js' }),
   'GET /swagger/assets/swagger-ui.css': () => ({ path: '/swagger/assets/swagger-ui.css' }),
+  'GET /swagger/assets/swagger-init.js': () => ({ path: '/swagger/assets/swagger-init.js' }),
+  'GET /swagger/': () => ({ path: '/swagger/' }),
   'GET /api/health': () => ({ path: '/api/health' }),
 
   'GET /api/v1/tokens': () => ({ path: '/api/v1/tokens' }),
@@ -191,10 +193,6 @@ export const REQUESTS: Record<string, (w: World, owner: Actor) => Promise<Req> |
   'POST /api/auth/cli/revoke': () => ({ path: '/api/auth/cli/revoke', body: { refreshToken: 'tdr_not-a-real-token' } }),
   'POST /api/tokens/create': () => ({ path: '/api/tokens/create', body: { name: 'matrix alias', expiresInDays: 30 } }),
   'GET /api/tokens/list': () => ({ path: '/api/tokens/list' }),
-  'GET /cli/authorize/:code': async (w) => ({ path: `/cli/authorize/${(await initiateLogin(w.t.ctx)).code}` }),
-  'POST /cli/authorize/:code': async (w) => ({ path: `/cli/authorize/${(await initiateLogin(w.t.ctx)).code}` }),
-  'GET /settings/cli-sessions': () => ({ path: '/settings/cli-sessions' }),
-  'POST /settings/cli-sessions/:id/revoke': async (w, owner) => ({ path: `/settings/cli-sessions/${(await cliLogin(w.t, owner)).sessionId}/revoke` }),
   'POST /api/tokens/:id/revoke': async (w, owner) => ({ path: `/api/tokens/${mark(w, (await makeToken(w.t, owner, { scopes: ['tokens:read'] })).id)}/revoke` }),
 }
 
