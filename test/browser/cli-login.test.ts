@@ -6,13 +6,15 @@
 // outside CI the suite is skipped (its one skipped test says so); in CI (.ci/run installs it) it runs.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Server } from 'bun'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { createApp } from '../../src/app'
 import { makeActor, makeTestApp, type Actor, type TestApp } from '../helpers/app'
 import { givePassword, PASSWORD } from '../helpers/console'
 
 const CHROMIUM = '/usr/bin/chromium'
+const SHOTS = join(import.meta.dir, '../../docs/screenshots')
 const available = existsSync(CHROMIUM) || process.env.CI === 'true'
 if (!available) test.skip(`browser suite: no Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`, () => {})
 const suite = available ? describe : () => {}
@@ -39,7 +41,8 @@ suite('CLI sign-in in Chromium', () => {
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
     })
-    page = await browser.newPage()
+    page = await browser.newPage({ viewport: { width: 1000, height: 720 }, timezoneId: 'Europe/Berlin', locale: 'en-GB' })
+    mkdirSync(SHOTS, { recursive: true })
   }, 30_000)
 
   afterAll(async () => {
@@ -68,6 +71,8 @@ suite('CLI sign-in in Chromium', () => {
     const body = await page.textContent('main')
     expect(body).toContain(started.shortCode)
     expect(body).toContain('teamday-cli/browser-test')
+    // The README's screenshot of the approval page.
+    await page.screenshot({ path: join(SHOTS, 'cli-authorize.png') })
     await page.getByRole('button', { name: 'Approve' }).click()
     await page.getByText('Return to your terminal').waitFor()
 
