@@ -1,4 +1,3 @@
-import { revokeCliSessionsOfMember } from '../cli-auth/service'
 import { and, count, eq } from 'drizzle-orm'
 import { recordAudit } from '../../audit/log'
 import { withTx, type Ctx } from '../../context'
@@ -175,7 +174,6 @@ export async function removeMember(ctx: Ctx, email: string, orgSlug: string): Pr
       .get()
     if (!removed) throw new AppError('not_found', `${user.email} is not a member of ${org.slug}`)
     const revokedTokenIds = await revokeTokensOfMember(tx, user.id, org.id, 'cli')
-    await revokeCliSessionsOfMember(tx, user.id, org.id)
     const audit = { organizationId: org.id }
     await recordAudit(tx, { ...audit, type: 'member.removed', targetType: 'user', targetId: user.id, details: { role: removed.role, revokedTokenIds } })
     for (const id of revokedTokenIds) {
