@@ -27,13 +27,18 @@ tests_for() {
   esac
 }
 
-file=''
 if [ -n "${__STRYKER_ACTIVE_MUTANT__:-}" ]; then
   file=$(grep -rlF --include='*.ts' "stryMutAct_9fa48(\"${__STRYKER_ACTIVE_MUTANT__}\")" src | head -n 1 || true)
+  names=$(tests_for "$file")
+else
+  # The first, unmutated run: the tests of every instrumented file, so that its duration (from
+  # which Stryker derives the timeout of each mutant) is that of a mutant's run, not of all tests.
+  names=$(for f in $(grep -rlF --include='*.ts' 'stryMutAct_9fa48(' src || true); do tests_for "$f"; done | tr ' ' '\n' | awk 'NF && !seen[$0]++')
+  [ -n "$names" ] || names=$(tests_for '')
 fi
 # Stryker links the project's node_modules into its sandbox (.stryker-tmp/sandbox-*), except
 # when node_modules is itself a symbolic link (a git worktree sharing another checkout's).
-[ -e node_modules ] || ln -s ../../node_modules node_modules
+[ -e node_modules ] || ln -sfn ../../node_modules node_modules
 args=()
-for t in $(tests_for "$file"); do args+=("test/$t.test.ts"); done
+for t in $names; do args+=("test/$t.test.ts"); done
 exec node_modules/.bin/bun test --bail "${args[@]}"
