@@ -8,11 +8,11 @@ set -euo pipefail
 
 tests_for() {
   case "$1" in
-    src/auth/tokens.ts | src/auth/random.ts) echo token-format auth-edges auth tokens credentials errors ;;
-    src/auth/authenticate.ts) echo auth auth-edges token-format tokens audit rotation scopes ;;
-    src/auth/lookup.ts) echo auth auth-edges token-usage tokens credentials audit read-cache ;;
-    src/auth/plugin.ts) echo auth auth-edges scopes scope-routes authz-matrix ratelimit idempotency audit openapi ;;
-    src/auth/roles.ts) echo scopes scope-routes authz-matrix token-escalation ;;
+    src/auth/tokens.ts | src/auth/random.ts) echo token-format auth-edges auth tokens ;;
+    src/auth/authenticate.ts) echo auth-edges auth token-format tokens audit ;;
+    src/auth/lookup.ts) echo token-usage auth auth-edges read-cache audit ;;
+    src/auth/plugin.ts) echo auth auth-edges scopes scope-routes authz-matrix ratelimit audit openapi ;;
+    src/auth/roles.ts) echo scopes token-escalation scope-routes authz-matrix ;;
     src/auth/*) echo auth auth-edges scopes authz-matrix ;;
     src/http/client-address.ts | src/http/ip.ts) echo client-address credentials ratelimit ;;
     src/modules/agents/access.ts) echo access-rules access-mutants access-leaks authz-matrix agents ;;
@@ -20,8 +20,11 @@ tests_for() {
     src/modules/tasks/access.ts) echo access-rules access-mutants access-leaks authz-matrix tasks ;;
     src/modules/executions/access.ts) echo access-rules executions-access access-mutants access-leaks authz-matrix executions ;;
     src/modules/tokens/access.ts) echo token-escalation token-limits tokens audit ;;
-    src/modules/tokens/model.ts | src/modules/tokens/index.ts) echo openapi tokens token-limits rotation ;;
-    src/modules/tokens/*) echo tokens token-usage token-escalation token-limits rotation auth scopes credentials audit ;;
+    src/modules/tokens/validation.ts) echo tokens token-limits ;;
+    src/modules/tokens/service.ts) echo tokens token-usage token-escalation rotation ;;
+    src/modules/tokens/lifecycle.ts) echo rotation token-escalation tokens ;;
+    src/modules/tokens/revocation.ts) echo token-escalation credentials tokens ;;
+    src/modules/tokens/*) echo openapi tokens token-limits rotation ;;
     src/modules/*) echo authz-matrix executions-access access-rules access-mutants access-leaks agents spaces tasks secrets executions ;;
     *) echo token-format auth auth-edges token-usage access-rules access-mutants access-leaks openapi scopes scope-routes authz-matrix executions-access tokens token-escalation token-limits rotation agents spaces tasks secrets credentials audit ratelimit idempotency errors executions ;;
   esac
