@@ -66,6 +66,14 @@ describe('IP addresses and CIDR ranges', () => {
     // `::` standing for a single zero group (RFC 5952 says not to write it, but it is valid).
     expect(formatIp(parseIp('2001:db8:1:1:1:1::1')!)).toBe('2001:db8:1:1:1:1:0:1')
     expect(formatIp(parseIp('1::2:3:4:5:6:7')!)).toBe('1:0:2:3:4:5:6:7')
+    // An embedded IPv4 address without `::`; too many groups with `::`.
+    expect(formatIp(parseIp('0:0:0:0:0:ffff:192.0.2.1')!)).toBe('192.0.2.1')
+    expect(parseIp('1:2:3:4::5:6:7:8')).toBeNull()
+    // Only ::ffff:0:0/96 is IPv4: addresses that merely contain ffff (or ff) near the end stay IPv6,
+    // so an IPv6 client cannot pass for an IPv4 proxy.
+    for (const v6 of ['::ff:102:304', '::ff00:102:304', '::ffff:ffff:102:304', '2001:db8::ffff:c000:201', '1::ffff:c000:201']) {
+      expect([v6, formatIp(parseIp(v6)!)]).toEqual([v6, v6])
+    }
     const inRange = (cidr: string, ip: string) => cidrContains(parseCidr(cidr)!, parseIp(ip)!)
     // A full-length prefix is one address.
     expect(inRange('192.0.2.7/32', '192.0.2.7')).toBe(true)
@@ -81,6 +89,8 @@ describe('IP addresses and CIDR ranges', () => {
     expect(inRange('::ffff:0.0.0.0/96', '203.0.113.1')).toBe(true)
     expect(inRange('::ffff:0.0.0.0/96', '::ffff:203.0.113.1')).toBe(true)
     expect(inRange('::ffff:0.0.0.0/96', '2001:db8::1')).toBe(false)
+    // A range wider than the mapped block is an IPv6 range, and IPv4 addresses are in none (as with ::/0).
+    expect(inRange('::ffff:0.0.0.0/80', '10.0.0.1')).toBe(false)
   })
 
   test('an address of up to 64 characters parses (a long zone id); a longer one does not', () => {
