@@ -22,7 +22,7 @@ tests_for() {
     src/modules/tokens/access.ts) echo token-escalation token-limits tokens audit ;;
     src/modules/tokens/validation.ts) echo tokens token-limits ;;
     src/modules/tokens/service.ts) echo tokens token-usage token-escalation rotation ;;
-    src/modules/tokens/lifecycle.ts) echo rotation token-escalation tokens ;;
+    src/modules/tokens/lifecycle.ts) echo rotation token-escalation tokens audit ;;
     src/modules/tokens/revocation.ts) echo token-escalation credentials tokens ;;
     src/modules/tokens/*) echo openapi tokens token-limits rotation ;;
     src/modules/*) echo authz-matrix executions-access access-rules access-mutants access-leaks agents spaces tasks secrets executions ;;
