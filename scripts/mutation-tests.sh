@@ -20,7 +20,7 @@ tests_for() {
     src/modules/tasks/access.ts) echo access-rules access-mutants access-leaks authz-matrix tasks ;;
     src/modules/executions/access.ts) echo access-rules executions-access access-mutants access-leaks authz-matrix executions ;;
     src/modules/tokens/access.ts) echo token-escalation token-limits tokens audit ;;
-    src/modules/tokens/validation.ts) echo tokens token-limits ;;
+    src/modules/tokens/validation.ts) echo scopes tokens token-limits cli ;;
     src/modules/tokens/service.ts) echo tokens token-usage token-escalation rotation ;;
     src/modules/tokens/lifecycle.ts) echo rotation token-escalation tokens audit ;;
     src/modules/tokens/revocation.ts) echo token-escalation credentials tokens ;;

@@ -148,10 +148,11 @@ describe('expiry range 7–365 days', async () => {
     expect(both.status).toBe(422)
     expect(both.body.message).toContain('either')
   })
-  test('name is required, trimmed, at most 100 characters', async () => {
+  test('name is required, trimmed, at most 100 characters (100 accepted)', async () => {
     expect((await t.req('POST', '/api/v1/tokens', { token: a.token, body: {} })).status).toBe(422)
     expect((await create({ name: '   ' })).status).toBe(422)
     expect((await create({ name: 'x'.repeat(101) })).status).toBe(422)
+    expect((await create({ name: 'x'.repeat(100) })).status).toBe(201)
     const ok = await create({ name: '  Nightly cron  ' })
     expect(ok.body.name).toBe('Nightly cron')
   })
