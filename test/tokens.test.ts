@@ -142,6 +142,25 @@ describe('expiry range 7–365 days', async () => {
       expect(res.body.message).toContain('between 7 and 365 days')
     })
   }
+  test('expiresAt allows 5 minutes of clock skew at both ends of 7–365 days, not more; the error names the field and the days asked for', async () => {
+    const at = (ms: number) => new Date(t.clock.now() + ms).toISOString()
+    const MIN = 60_000
+    for (const ok of [7 * DAY - 5 * MIN, 7 * DAY - 4 * MIN, 365 * DAY + 4 * MIN, 365 * DAY + 5 * MIN]) {
+      const res = await create({ expiresAt: at(ok) })
+      expect([ok, res.status, res.body.expiresAt]).toEqual([ok, 201, at(ok)])
+    }
+    for (const bad of [7 * DAY - 5 * MIN - 1, 365 * DAY + 5 * MIN + 1]) {
+      const res = await create({ expiresAt: at(bad) })
+      expect([bad, res.status]).toEqual([bad, 422])
+      expect(res.body.details).toEqual([{ field: 'expiresAt', message: 'must be between 7 and 365 days from now' }])
+    }
+    expect((await create({ expiresAt: at(400 * DAY) })).body.message).toContain('(got 400.0 days)')
+    expect((await create({ expiresAt: at(-2 * DAY) })).body.message).toContain('(got -2.0 days)')
+    expect((await create({ expiresAt: 'next tuesday' })).body.details).toEqual([{ field: 'expiresAt', message: 'must be an ISO-8601 date-time' }])
+    const both = await create({ expiresInDays: 30, expiresAt: at(30 * DAY) })
+    expect(both.body.details).toEqual([{ field: 'expiresAt', message: 'expiresAt and expiresInDays are mutually exclusive' }])
+  })
+
   test('expiresAt that is not a date, or both fields, rejected', async () => {
     expect((await create({ expiresAt: 'next tuesday' })).status).toBe(422)
     const both = await create({ expiresInDays: 30, expiresAt: new Date(t.clock.now() + 30 * DAY).toISOString() })
