@@ -161,6 +161,13 @@ describe('expiry range 7–365 days', async () => {
     expect(both.body.details).toEqual([{ field: 'expiresAt', message: 'expiresAt and expiresInDays are mutually exclusive' }])
   })
 
+  test('an unknown scope is quoted in the error, cut to 50 characters', async () => {
+    const long = `x${'y'.repeat(99)}`
+    const res = await create({ scopes: ['agents:read', long] })
+    expect(res.status).toBe(422)
+    expect(res.body.message).toContain(`unknown scope(s) "${long.slice(0, 50)}";`)
+  })
+
   test('expiresAt that is not a date, or both fields, rejected', async () => {
     expect((await create({ expiresAt: 'next tuesday' })).status).toBe(422)
     const both = await create({ expiresInDays: 30, expiresAt: new Date(t.clock.now() + 30 * DAY).toISOString() })
@@ -169,7 +176,9 @@ describe('expiry range 7–365 days', async () => {
   })
   test('name is required, trimmed, at most 100 characters (100 accepted)', async () => {
     expect((await t.req('POST', '/api/v1/tokens', { token: a.token, body: {} })).status).toBe(422)
-    expect((await create({ name: '   ' })).status).toBe(422)
+    const blank = await create({ name: '   ' })
+    expect(blank.status).toBe(422)
+    expect(blank.body.details).toEqual([{ field: 'name', message: 'must be 1-100 characters, not only spaces' }])
     expect((await create({ name: 'x'.repeat(101) })).status).toBe(422)
     expect((await create({ name: 'x'.repeat(100) })).status).toBe(201)
     const ok = await create({ name: '  Nightly cron  ' })
