@@ -7,6 +7,7 @@ import { docsPlugin } from './http/docs'
 import { errorsPlugin } from './http/errors'
 import { requestGuards } from './http/guards'
 import { idempotency } from './http/idempotency'
+import { observe } from './http/observe'
 import { rateLimits } from './http/ratelimit'
 import { RouteTable } from './http/routes'
 import { agentsModule } from './modules/agents'
@@ -14,10 +15,13 @@ import { publicAgentsModule } from './modules/agents/public'
 import { auditModule } from './modules/audit'
 import { credentialsModule } from './modules/credentials'
 import { executionsModule } from './modules/executions'
+import { membersModule } from './modules/members'
 import { organizationsModule } from './modules/organizations'
 import { spacesModule } from './modules/spaces'
 import { tasksModule } from './modules/tasks'
+import { metricsRoute, readinessRoute } from './modules/system'
 import { tokensModule } from './modules/tokens'
+import { sharedModels } from './modules/shared-models'
 import type { Runtime } from './runtime'
 
 export { MAX_URL_BYTES } from './http/guards'
@@ -78,9 +82,14 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   const guards = requestGuards(rt.config)
   let registered: readonly { method: string; path: string }[] = []
 
+  const observer = observe({ log: rt.log, metrics: rt.metrics, clientAddress, principalOf: authorizer.authenticated })
+
   const app = new Elysia({ normalize: true })
-    .use(errorsPlugin(rt.log, () => registered, clientAddress))
+    // First: the access log and request metrics measure everything below.
+    .use(observer.plugin)
+    .use(errorsPlugin(rt.log, () => registered, clientAddress, (code) => rt.metrics.authFailure(code)))
     .onRequest(guards.head)
+    .onRequest(observer.noteRequestId)
     .onRequest(guards.undeclaredBody)
     // The one body parser (src/http/body.ts): a route that needs a token authorizes first, so
     // an unauthenticated request never has its body read, parsed or validated.
@@ -93,10 +102,12 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     // parsers, lists the two body types readBody accepts.
     .on('parse', [{ fn: 'json' }, { fn: 'urlencoded' }] as any)
     .use(docsPlugin(rt.config))
+    .model({ UriTooLong: sharedModels.UriTooLong })
     .get('/api/health', () => ({ status: 'ok' as const, version: rt.config.version }), {
-      response: { 200: t.Object({ status: t.Literal('ok'), version: t.String() }, { examples: [{ status: 'ok', version: rt.config.version }] }) },
-      detail: { summary: 'Health check', description: 'Liveness and version. No authentication.', tags: ['System'] },
+      response: { 200: t.Object({ status: t.Literal('ok'), version: t.String() }, { examples: [{ status: 'ok', version: rt.config.version }] }), 414: 'UriTooLong' },
+      detail: { summary: 'Health check', description: 'Liveness and version. No authentication; touches nothing (see /api/health/ready for the database).', tags: ['System'], security: [] },
     })
+    .use(readinessRoute(rt))
     // Authenticated routes are limited per token and user by the authorizer (above).
     .use(limits.perIp((method, route) => routes.authenticates(method, route)))
     .use(idempotent.plugin)
@@ -107,11 +118,13 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
         .use(executionsModule(rt.engine, api))
         .use(spacesModule(api))
         .use(organizationsModule(api))
+        .use(membersModule(api))
         .use(tasksModule(api))
         .use(auditModule(api))
         .use(credentialsModule(rt.config, rt.limiter, contexts)),
     )
     .use(publicAgentsModule(rt.config, contexts))
+    .use(metricsRoute(rt, api.auth))
   listening = app as unknown as NonNullable<typeof listening>
   registered = app.routes
   settleSchemas(app.routes)

@@ -29,6 +29,9 @@ const rows: Row[] = [
   { route: 'GET /swagger/assets/swagger-ui-bundle.js', expect: ALL_OK(200), ok: 'SwaggerUIBundle' },
   { route: 'GET /swagger/assets/swagger-ui.css', expect: ALL_OK(200), ok: '.swagger-ui' },
   { route: 'GET /api/health', expect: ALL_OK(200), ok: '"status":"ok"' },
+  { route: 'GET /api/health/ready', expect: ALL_OK(200), ok: '"status":"ready"' },
+  // Server-wide figures: organization admins only.
+  { route: 'GET /metrics', expect: [200, 403, 403, 403, 403], ok: '# TYPE teamday_http_requests_total counter' },
 
   { route: 'GET /api/v1/tokens', expect: ALL_OK(200), ok: '"tokens":[' },
   { name: 'GET /api/v1/tokens?all=true', route: 'GET /api/v1/tokens', request: () => ({ path: '/api/v1/tokens?all=true' }), expect: [200, 403, 403, 403, 403], ok: '"tokens":[' },
@@ -65,7 +68,13 @@ const rows: Row[] = [
   { route: 'POST /api/v1/organizations/:orgId/env', expect: [200, 403, 403, 403, 403], ok: '"ORG_KEY"' },
   { route: 'DELETE /api/v1/organizations/:orgId/env', expect: [200, 403, 403, 403, 403], ok: '"deleted":[' },
 
-  { route: 'GET /api/v1/tasks', expect: ALL_OK(200), ok: '"tasks":[' },
+  // Members: organization admins only (members:read/write are admin permissions).
+  { route: 'GET /api/v1/organizations/:orgId/members', expect: [200, 403, 403, 403, 403], ok: '"members":[' },
+  { route: 'POST /api/v1/organizations/:orgId/members', expect: [201, 403, 403, 403, 403], ok: '"createdUser":true' },
+  { route: 'PATCH /api/v1/organizations/:orgId/members/:userId', expect: [200, 403, 403, 403, 403], ok: '"role":"viewer"' },
+  { route: 'DELETE /api/v1/organizations/:orgId/members/:userId', expect: [200, 403, 403, 403, 403], ok: '"revokedTokenIds":["pat_' },
+
+  { route: 'GET /api/v1/tasks', expect: ALL_OK(200), ok: '[' },
   { route: 'POST /api/v1/tasks', expect: [201, 201, 201, 403, 201], ok: '"id":"task_' },
   { route: 'GET /api/v1/tasks/:id', expect: [200, 200, 200, 200, 404], ok: '"title":"A task"' },
   { route: 'PATCH /api/v1/tasks/:id', expect: [200, 200, 403, 403, 404], ok: '"priority":"high"' },

@@ -14,16 +14,17 @@ export function insertAgent(t: TestApp, owner: Actor, o: Partial<typeof agents.$
   const now = new Date(t.clock.now())
   return t.db
     .insert(agents)
-    .values({ id: newId('char'), organizationId: owner.organizationId, userId: owner.userId, name: 'Helper', slug: `helper-${Math.random()}`, systemPrompt: 'You are a helpful test agent.', visibility: 'organization', createdAt: now, updatedAt: now, ...o })
+    .values({ id: newId('char'), organizationId: owner.organizationId, userId: owner.userId, name: 'Helper', slug: `helper-${String(Math.random()).slice(2)}`, systemPrompt: 'You are a helpful test agent.', visibility: 'organization', createdAt: now, updatedAt: now, ...o })
     .returning()
     .get()
 }
 
 export function insertSpace(t: TestApp, owner: Actor, o: Partial<typeof spaces.$inferInsert> = {}) {
   const now = new Date(t.clock.now())
+  const id = newId('space')
   return t.db
     .insert(spaces)
-    .values({ id: newId('space'), organizationId: owner.organizationId, createdBy: owner.userId, name: 'Docs', visibility: 'organization', instructions: 'Always answer in English.', createdAt: now, updatedAt: now, ...o })
+    .values({ id, organizationId: owner.organizationId, createdBy: owner.userId, name: 'Docs', slug: id.toLowerCase().replace('_', '-'), visibility: 'organization', instructions: 'Always answer in English.', createdAt: now, updatedAt: now, ...o })
     .returning()
     .get()
 }

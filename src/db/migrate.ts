@@ -20,6 +20,8 @@ export function embeddedMigrations(): MigrationMeta[] {
 export interface MigrationResult {
   applied: number
   total: number
+  /** Tags of the migrations applied now, oldest first. */
+  names: string[]
 }
 
 /**
@@ -43,7 +45,9 @@ export function runMigrations(conn: SqliteConnection): MigrationResult {
   } finally {
     sqlite.exec('PRAGMA foreign_keys = ON')
   }
-  return { applied: appliedCount(db) - before, total: migrations.length }
+  const applied = appliedCount(db) - before
+  const names = applied > 0 ? embeddedJournal.entries.slice(-applied).map((e) => e.tag) : []
+  return { applied, total: migrations.length, names }
 }
 
 function appliedCount(db: SyncDb): number {

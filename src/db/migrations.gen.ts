@@ -5,6 +5,7 @@ import m1 from '../../drizzle/0001_resources_audit_idempotency.sql' with { type:
 import m2 from '../../drizzle/0002_executions.sql' with { type: 'text' }
 import m3 from '../../drizzle/0003_token_created_by.sql' with { type: 'text' }
 import m4 from '../../drizzle/0004_list_keyset_indexes.sql' with { type: 'text' }
+import m5 from '../../drizzle/0005_members_slugs.sql' with { type: 'text' }
 
 export const embeddedJournal = journal
 export const embeddedSql: Record<string, string> = {
@@ -13,4 +14,5 @@ export const embeddedSql: Record<string, string> = {
   "0002_executions": m2,
   "0003_token_created_by": m3,
   "0004_list_keyset_indexes": m4,
+  "0005_members_slugs": m5,
 }
