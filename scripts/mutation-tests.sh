@@ -19,6 +19,7 @@ tests_for() {
     src/modules/spaces/access.ts) echo access-rules access-mutants access-leaks authz-matrix spaces tasks executions-access secrets ;;
     src/modules/tasks/access.ts) echo access-rules access-mutants access-leaks authz-matrix tasks ;;
     src/modules/executions/access.ts) echo access-rules executions-access access-mutants access-leaks authz-matrix executions ;;
+    src/modules/members/access.ts) echo members authz-matrix scope-routes ;;
     src/modules/tokens/access.ts) echo token-escalation token-limits tokens audit ;;
     src/modules/tokens/validation.ts) echo scopes tokens token-limits cli ;;
     src/modules/tokens/service.ts) echo tokens token-usage token-escalation rotation ;;
