@@ -360,9 +360,11 @@ describe('published schemas (issue 14)', () => {
     for (const name of Object.keys(spec.components.schemas)) expect({ name, used: text.includes(`"#/components/schemas/${name}"`) }).toEqual({ name, used: true })
   })
 
-  test('the document is smaller than the 932 KB it was with every shape inlined', () => {
+  test('the document is under half the 932 KB it was with every shape inlined', () => {
+    // 319 KB when the named models landed; the members, CLI sign-in and token-alias routes
+    // brought it to about 408 KB. A shape inlined again at every use would blow well past this.
     const bytes = readFileSync(COMMITTED).byteLength
-    expect(bytes).toBeLessThan(400_000)
+    expect(bytes).toBeLessThan(466_000)
   })
 
   test('the custom validation messages stay in the validator', async () => {
