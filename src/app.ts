@@ -1,4 +1,5 @@
 import { Elysia, t } from 'elysia'
+import './http/elysia-models' // before any model is registered
 import { authPlugin, requestAuthorizer } from './auth/plugin'
 import { readBody } from './http/body'
 import { clientAddressResolver, type PeerAddress } from './http/client-address'
@@ -9,16 +10,16 @@ import { requestGuards } from './http/guards'
 import { idempotency } from './http/idempotency'
 import { rateLimits } from './http/ratelimit'
 import { RouteTable } from './http/routes'
-import { agentsModule } from './modules/agents'
-import { publicAgentsModule } from './modules/agents/public'
-import { auditModule } from './modules/audit'
-import { credentialsModule } from './modules/credentials'
-import { executionsModule } from './modules/executions'
-import { membersModule } from './modules/members'
-import { organizationsModule } from './modules/organizations'
-import { spacesModule } from './modules/spaces'
-import { tasksModule } from './modules/tasks'
-import { tokensModule } from './modules/tokens'
+import { agentsModule, agentsApiModels } from './modules/agents'
+import { publicAgentsModule, publicAgentsApiModels } from './modules/agents/public'
+import { auditModule, auditApiModels } from './modules/audit'
+import { credentialsModule, credentialsApiModels } from './modules/credentials'
+import { executionsModule, executionsApiModels } from './modules/executions'
+import { membersModule, membersApiModels } from './modules/members'
+import { organizationsModule, organizationsApiModels } from './modules/organizations'
+import { spacesModule, spacesApiModels } from './modules/spaces'
+import { tasksModule, tasksApiModels } from './modules/tasks'
+import { tokensModule, tokensApiModels } from './modules/tokens'
 import { sharedModels } from './modules/shared-models'
 import type { Runtime } from './runtime'
 
@@ -95,7 +96,21 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     // parsers, lists the two body types readBody accepts.
     .on('parse', [{ fn: 'json' }, { fn: 'urlencoded' }] as any)
     .use(docsPlugin(rt.config))
+    // Every named model, once, in the order the modules register them (the document's order):
+    // each module's own .model() then adds nothing, and costs nothing (src/http/elysia-models.ts).
     .model({ UriTooLong: sharedModels.UriTooLong })
+    .model({
+      ...tokensApiModels,
+      ...agentsApiModels,
+      ...executionsApiModels,
+      ...spacesApiModels,
+      ...organizationsApiModels,
+      ...membersApiModels,
+      ...tasksApiModels,
+      ...auditApiModels,
+      ...credentialsApiModels,
+      ...publicAgentsApiModels,
+    })
     .get('/api/health', () => ({ status: 'ok' as const, version: rt.config.version }), {
       response: { 200: t.Object({ status: t.Literal('ok'), version: t.String() }, { examples: [{ status: 'ok', version: rt.config.version }] }), 414: 'UriTooLong' },
       detail: { summary: 'Health check', description: 'Liveness and version. No authentication.', tags: ['System'], security: [] },
