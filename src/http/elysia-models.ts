@@ -1,27 +1,61 @@
-import { Elysia } from 'elysia'
+import { Elysia, t } from 'elysia'
 
 /**
  * Start-up cost of named models. Elysia's `.model(record)` rebuilds its TypeBox module (a deep
- * copy of every model it knows, quadratic in their number) on every call, also when every name
- * in `record` is already known, which is what each `.use(plugin)` of a plugin with models does:
- * createApp paid for ~950 model copies (~60% of its time) to end with 89. createApp registers
- * every model once at the root, so each later merge names only known models, and a merge that
- * adds nothing is skipped here: Elysia would keep each known model (it never replaces one) and
- * rebuild an identical module. Anything else (a new name, a string name, a function) goes to
- * Elysia unchanged. Applied once, when this module is first imported (by src/app.ts).
+ * copy of every model it knows, quadratic in their number) on every call: also when every name
+ * in `record` is already known, which is what each `.use(plugin)` of a plugin with models does,
+ * and in every plugin, whose own module is never used (a plugin's routes are added again to the
+ * app that uses it, and compile against that app's module on their first request). createApp
+ * paid for ~950 model copies (~60% of its time) to end with 89. Here, for a record of TypeBox
+ * schemas:
+ * - a record that names only known models is skipped: Elysia keeps a known model (it never
+ *   replaces one) and would rebuild an identical module;
+ * - otherwise the names are recorded as Elysia does, and the module is built when first read.
+ * createApp registers every model once at the root, so that only the root's module is built.
+ * Anything else (a string name, a function, a Standard Schema) goes to Elysia unchanged.
+ * Applied once, when this module is first imported (by src/app.ts).
  */
-type ModelFn = (this: Elysia, name: unknown, model?: unknown) => Elysia
+type Definitions = { type: Record<string, unknown>; typebox: { $defs: Record<string, unknown> } }
+type Instance = { definitions: Definitions }
+type ModelFn = (this: Instance, name: unknown, model?: unknown) => Instance
 const proto = Elysia.prototype as unknown as { model: ModelFn; '~teamdayModels'?: true }
+
+function setTypebox(defs: Definitions, value: unknown): void {
+  Object.defineProperty(defs, 'typebox', { value, writable: true, enumerable: true, configurable: true })
+}
+
 if (!proto['~teamdayModels']) {
   const model = proto.model
-  proto.model = function (this: Elysia, name: unknown, schema?: unknown) {
-    if (name && typeof name === 'object' && schema === undefined) {
-      const known = (this as unknown as { definitions: { type: Record<string, unknown> } }).definitions.type
-      let fresh = false
-      for (const key in name) if (!(key in known)) { fresh = true; break }
-      if (!fresh) return this
+  proto.model = function (this: Instance, name: unknown, schema?: unknown) {
+    if (!name || typeof name !== 'object' || schema !== undefined) return model.call(this, name, schema)
+    const record = name as Record<string, { $id?: string; '~standard'?: unknown }>
+    const defs = this.definitions
+    const fresh = Object.keys(record).filter((key) => !(key in defs.type))
+    if (fresh.length === 0) return this
+    if (fresh.some((key) => !record[key] || typeof record[key] !== 'object' || '~standard' in record[key]!)) return model.call(this, name, schema)
+    const added: Record<string, unknown> = {}
+    for (const key of fresh) {
+      const value = record[key]!
+      defs.type[key] = value
+      value.$id ??= `#/components/schemas/${key}`
+      added[key] = value
     }
-    return model.call(this, name, schema)
+    // Read lazily: the module this one extends, and the build itself.
+    const previous = Object.getOwnPropertyDescriptor(defs, 'typebox')
+    Object.defineProperty(defs, 'typebox', {
+      enumerable: true,
+      configurable: true,
+      get() {
+        const base = (previous?.get ? previous.get.call(defs) : previous?.value) as Definitions['typebox']
+        const built = t.Module({ ...base.$defs, ...added } as never)
+        setTypebox(defs, built)
+        return built
+      },
+      set(value: unknown) {
+        setTypebox(defs, value)
+      },
+    })
+    return this
   }
   proto['~teamdayModels'] = true
 }
