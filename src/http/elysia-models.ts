@@ -13,6 +13,14 @@ import { Elysia, t } from 'elysia'
  * - otherwise the names are recorded as Elysia does, and the module is built when first read.
  * createApp registers every model once at the root, so that only the root's module is built.
  * Anything else (a string name, a function, a Standard Schema) goes to Elysia unchanged.
+ *
+ * First-request cost of named models. A route's schema that names a model is the module's
+ * `Import(name)`, which carries every model of the module; TypeBox's compiler checks each of them
+ * in depth (TypeGuard.IsSchema) for each validator it compiles: every named response status of a
+ * route, on the route's first request, checked all 89 models. The modules built here import a
+ * model with only the models it refers to (by `$ref`, transitively), which is all a validator
+ * can reach; a `$ref` that names no model keeps them all.
+ *
  * Applied once, when this module is first imported (by src/app.ts).
  */
 type Definitions = { type: Record<string, unknown>; typebox: { $defs: Record<string, unknown> } }
@@ -22,6 +30,49 @@ const proto = Elysia.prototype as unknown as { model: ModelFn; '~teamdayModels'?
 
 function setTypebox(defs: Definitions, value: unknown): void {
   Object.defineProperty(defs, 'typebox', { value, writable: true, enumerable: true, configurable: true })
+}
+
+/** What this file uses of a TypeBox module (its `$defs` are private in TypeBox's types). */
+interface Module {
+  $defs: Record<string, unknown>
+  Import(key: string, options?: unknown): unknown
+}
+
+/** The models `key` refers to, itself included; null when a `$ref` names no model. */
+function reachable($defs: Record<string, unknown>, key: string): string[] | null {
+  const names = new Set([key])
+  const seen = new Set<object>()
+  const stack: unknown[] = [$defs[key]]
+  while (stack.length > 0) {
+    const node = stack.pop()
+    if (!node || typeof node !== 'object' || seen.has(node)) continue
+    seen.add(node)
+    const ref = (node as { $ref?: unknown }).$ref
+    if (typeof ref === 'string') {
+      if (!(ref in $defs)) return null
+      if (!names.has(ref)) {
+        names.add(ref)
+        stack.push($defs[ref])
+      }
+    }
+    for (const value of Object.values(node)) if (value && typeof value === 'object') stack.push(value)
+  }
+  return [...names]
+}
+
+function narrowImports(module: Module): Module {
+  const importAll = module.Import.bind(module)
+  const closure = new Map<string, string[] | null>()
+  module.Import = (key: string, options?: unknown) => {
+    const imported = importAll(key, options) as { $defs: Record<string, unknown> }
+    if (!closure.has(key)) closure.set(key, reachable(module.$defs, key))
+    const names = closure.get(key)
+    if (!names) return imported
+    const $defs: Record<string, unknown> = {}
+    for (const name of names) $defs[name] = imported.$defs[name]
+    return { ...imported, $defs }
+  }
+  return module
 }
 
 if (!proto['~teamdayModels']) {
@@ -47,7 +98,7 @@ if (!proto['~teamdayModels']) {
       configurable: true,
       get() {
         const base = (previous?.get ? previous.get.call(defs) : previous?.value) as Definitions['typebox']
-        const built = t.Module({ ...base.$defs, ...added } as never)
+        const built = narrowImports(t.Module({ ...base.$defs, ...added } as never) as unknown as Module)
         setTypebox(defs, built)
         return built
       },
