@@ -1,3 +1,4 @@
+import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { Elysia, t } from 'elysia'
 
 /**
@@ -20,6 +21,11 @@ import { Elysia, t } from 'elysia'
  * route, on the route's first request, checked all 89 models. The modules built here import a
  * model with only the models it refers to (by `$ref`, transitively), which is all a validator
  * can reach; a `$ref` that names no model keeps them all.
+ *
+ * Elysia also compiles every validator (query, params, body, each response status) with all the
+ * app's models as TypeBox references, which the compiler checks in depth each time. A reference
+ * serves only a `$ref` naming its `$id`: TypeCompiler.Compile here gets only the references the
+ * schema names (transitively), none for a schema without `$ref`. The code it generates is the same.
  *
  * Applied once, when this module is first imported (by src/app.ts).
  */
@@ -75,7 +81,43 @@ function narrowImports(module: Module): Module {
   return module
 }
 
+/** The `$ref` strings in a schema (its `$defs` included). */
+function refsOf(root: unknown, into: Set<string>): void {
+  const seen = new Set<object>()
+  const stack: unknown[] = [root]
+  while (stack.length > 0) {
+    const node = stack.pop()
+    if (!node || typeof node !== 'object' || seen.has(node)) continue
+    seen.add(node)
+    const ref = (node as { $ref?: unknown }).$ref
+    if (typeof ref === 'string') into.add(ref)
+    for (const value of Object.values(node)) if (value && typeof value === 'object') stack.push(value)
+  }
+}
+
+/** The references a schema can reach through `$ref` (by `$id`), transitively. */
+function referencedBy<R extends { $id?: unknown }>(schema: unknown, references: R[]): R[] {
+  const refs = new Set<string>()
+  refsOf(schema, refs)
+  const used: R[] = []
+  let grew = refs.size > 0
+  while (grew) {
+    grew = false
+    for (const r of references) {
+      if (used.includes(r) || typeof r.$id !== 'string' || !refs.has(r.$id)) continue
+      used.push(r)
+      refsOf(r, refs)
+      grew = true
+    }
+  }
+  return used
+}
+
 if (!proto['~teamdayModels']) {
+  const compile = TypeCompiler.Compile
+  TypeCompiler.Compile = ((schema: Parameters<typeof compile>[0], references: Parameters<typeof compile>[1] = []) =>
+    compile(schema, references.length > 0 ? referencedBy(schema, references) : references)) as typeof compile
+
   const model = proto.model
   proto.model = function (this: Instance, name: unknown, schema?: unknown) {
     if (!name || typeof name !== 'object' || schema !== undefined) return model.call(this, name, schema)
