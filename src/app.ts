@@ -8,6 +8,7 @@ import { docsPlugin } from './http/docs'
 import { errorsPlugin } from './http/errors'
 import { requestGuards } from './http/guards'
 import { idempotency } from './http/idempotency'
+import { observe } from './http/observe'
 import { rateLimits } from './http/ratelimit'
 import { RouteTable } from './http/routes'
 import { agentsModule, agentsApiModels } from './modules/agents'
@@ -19,6 +20,7 @@ import { membersModule, membersApiModels } from './modules/members'
 import { organizationsModule, organizationsApiModels } from './modules/organizations'
 import { spacesModule, spacesApiModels } from './modules/spaces'
 import { tasksModule, tasksApiModels } from './modules/tasks'
+import { metricsRoute, readinessApiModels, readinessRoute } from './modules/system'
 import { tokensModule, tokensApiModels } from './modules/tokens'
 import { sharedModels } from './modules/shared-models'
 import type { Runtime } from './runtime'
@@ -81,9 +83,14 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   const guards = requestGuards(rt.config)
   let registered: readonly { method: string; path: string }[] = []
 
+  const observer = observe({ log: rt.log, metrics: rt.metrics, clientAddress, principalOf: authorizer.authenticated })
+
   const app = new Elysia({ normalize: true })
-    .use(errorsPlugin(rt.log, () => registered, clientAddress))
+    // First: the access log and request metrics measure everything below.
+    .use(observer.plugin)
+    .use(errorsPlugin(rt.log, () => registered, clientAddress, (code) => rt.metrics.authFailure(code)))
     .onRequest(guards.head)
+    .onRequest(observer.noteRequestId)
     .onRequest(guards.undeclaredBody)
     // The one body parser (src/http/body.ts): a route that needs a token authorizes first, so
     // an unauthenticated request never has its body read, parsed or validated.
@@ -100,6 +107,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     // each module's own .model() then adds nothing, and costs nothing (src/http/elysia-models.ts).
     .model({ UriTooLong: sharedModels.UriTooLong })
     .model({
+      ...readinessApiModels,
       ...tokensApiModels,
       ...agentsApiModels,
       ...executionsApiModels,
@@ -113,8 +121,9 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     })
     .get('/api/health', () => ({ status: 'ok' as const, version: rt.config.version }), {
       response: { 200: t.Object({ status: t.Literal('ok'), version: t.String() }, { examples: [{ status: 'ok', version: rt.config.version }] }), 414: 'UriTooLong' },
-      detail: { summary: 'Health check', description: 'Liveness and version. No authentication.', tags: ['System'], security: [] },
+      detail: { summary: 'Health check', description: 'Liveness and version. No authentication; touches nothing (see /api/health/ready for the database).', tags: ['System'], security: [] },
     })
+    .use(readinessRoute(rt))
     // Authenticated routes are limited per token and user by the authorizer (above).
     .use(limits.perIp((method, route) => routes.authenticates(method, route)))
     .use(idempotent.plugin)
@@ -131,6 +140,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
         .use(credentialsModule(rt.config, rt.limiter, contexts)),
     )
     .use(publicAgentsModule(rt.config, contexts))
+    .use(metricsRoute(rt, api.auth))
   listening = app as unknown as NonNullable<typeof listening>
   registered = app.routes
   settleSchemas(app.routes)

@@ -20,6 +20,8 @@ export function embeddedMigrations(): MigrationMeta[] {
 export interface MigrationResult {
   applied: number
   total: number
+  /** Tags of the migrations applied now, oldest first. */
+  names: string[]
 }
 
 /**
@@ -35,7 +37,7 @@ export function runMigrations(conn: SqliteConnection): MigrationResult {
   // Up to date by drizzle's own rule (it applies what is newer than the newest row): nothing to
   // do, and no foreign key check, which reads every row of a large database at every start.
   const newest = migrations.reduce((m, x) => Math.max(m, x.folderMillis), 0)
-  if (before > 0 && newestApplied(db) >= newest) return { applied: 0, total: migrations.length }
+  if (before > 0 && newestApplied(db) >= newest) return { applied: 0, total: migrations.length, names: [] }
   sqlite.exec('PRAGMA foreign_keys = OFF')
   try {
     // drizzle's dialect migrator: one transaction, skips what __drizzle_migrations already has.
@@ -47,7 +49,9 @@ export function runMigrations(conn: SqliteConnection): MigrationResult {
   } finally {
     sqlite.exec('PRAGMA foreign_keys = ON')
   }
-  return { applied: appliedCount(db) - before, total: migrations.length }
+  const applied = appliedCount(db) - before
+  const names = applied > 0 ? embeddedJournal.entries.slice(-applied).map((e) => e.tag) : []
+  return { applied, total: migrations.length, names }
 }
 
 /** created_at of the newest row of drizzle's journal table (which exists: see appliedCount). */
