@@ -2,7 +2,8 @@ import { Elysia, t } from 'elysia'
 import './http/elysia-models' // before any model is registered
 import { authPlugin, requestAuthorizer } from './auth/plugin'
 import { readBody } from './http/body'
-import { clientAddressResolver, type PeerAddress } from './http/client-address'
+import { clientAddressResolver, httpsResolver, type PeerAddress } from './http/client-address'
+import { createConsole } from './console'
 import { requestContexts, type RouteKit } from './http/context'
 import { docsPlugin } from './http/docs'
 import { errorsPlugin } from './http/errors'
@@ -14,6 +15,7 @@ import { RouteTable } from './http/routes'
 import { agentsModule, agentsApiModels } from './modules/agents'
 import { publicAgentsModule, publicAgentsApiModels } from './modules/agents/public'
 import { auditModule, auditApiModels } from './modules/audit'
+import { cliAuthModule } from './modules/cli-auth'
 import { credentialsModule, credentialsApiModels } from './modules/credentials'
 import { executionsModule, executionsApiModels } from './modules/executions'
 import { membersModule, membersApiModels } from './modules/members'
@@ -23,6 +25,7 @@ import { tasksModule, tasksApiModels } from './modules/tasks'
 import { metricsRoute, readinessApiModels, readinessRoute } from './modules/system'
 import { tokensModule, tokensApiModels } from './modules/tokens'
 import { sharedModels } from './modules/shared-models'
+import { tokenAliasesModule } from './modules/token-aliases'
 import type { Runtime } from './runtime'
 
 export { MAX_URL_BYTES } from './http/guards'
@@ -67,7 +70,10 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   // context: a hook that reads `server` from the context makes Elysia define a getter on every
   // request's context.
   let listening: { server: { requestIP(r: Request): { address: string } | null } | null } | undefined
-  const clientAddress = clientAddressResolver(rt.config, opts.peerAddress ?? ((r) => listening?.server?.requestIP(r)?.address ?? null))
+  const peer: PeerAddress = opts.peerAddress ?? ((r) => listening?.server?.requestIP(r)?.address ?? null)
+  const clientAddress = clientAddressResolver(rt.config, peer)
+  // The web console (src/console/): its own sessions, never accepted by /api/v1.
+  const webConsole = createConsole(rt, clientAddress, httpsResolver(rt.config, peer))
   // Per route (`METHOD path`): the permission it needs and how it takes a body; filled below.
   const routes = new RouteTable()
   const contexts = requestContexts(rt, clientAddress)
@@ -141,6 +147,10 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     )
     .use(publicAgentsModule(rt.config, contexts))
     .use(metricsRoute(rt, api.auth))
+    .use(webConsole.plugin)
+    // Browser sign-in for CLIs, and TeamDay CLI's token routes (aliases of /api/v1/tokens).
+    .use(cliAuthModule(rt.config, rt.limiter, contexts))
+    .use(tokenAliasesModule(api))
   listening = app as unknown as NonNullable<typeof listening>
   registered = app.routes
   settleSchemas(app.routes)

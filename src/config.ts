@@ -68,6 +68,15 @@ export interface Config {
   authFailureLimit: RatePolicy | null
   /** Leaked-credential reports per IP: TEAMDAY_LEAK_REPORT_RATE_LIMIT; null = off. */
   leakReportRateLimit: RatePolicy | null
+  /** Browser sign-in for CLIs: login codes started and refreshes, per IP (TEAMDAY_CLI_LOGIN_RATE_LIMIT); null = off. */
+  cliLoginRateLimit: RatePolicy | null
+  /** Polls of login codes per IP, all codes together (TEAMDAY_CLI_POLL_RATE_LIMIT); null = off. Each code also allows 6 polls per 10 s. */
+  cliPollRateLimit: RatePolicy | null
+  /**
+   * The server's address as browsers reach it (TEAMDAY_PUBLIC_URL, e.g. https://teamday.example.com):
+   * the base of the sign-in links handed to CLIs. Unset: the origin the request was sent to.
+   */
+  publicUrl?: string
   /** OpenAI-compatible Chat Completions endpoint (OpenAI, Ollama, vLLM, ...), e.g. http://localhost:11434/v1. */
   openaiBaseUrl?: string
   openaiApiKey?: string
@@ -89,6 +98,10 @@ export interface Config {
   maxDelegationDepth: number
   maxConcurrentExecutions: number
   executionTimeoutMs: number
+  /** First start only: the admin's e-mail (TEAMDAY_ADMIN_EMAIL; default admin@localhost). */
+  adminEmail?: string
+  /** First start only: a file holding the admin's password (TEAMDAY_ADMIN_PASSWORD_FILE, e.g. a Docker secret). */
+  adminPasswordFile?: string
 }
 
 import { VERSION } from './build-info'
@@ -133,6 +146,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxTokensPerUser: parseIntVar('TEAMDAY_MAX_TOKENS_PER_USER', env.TEAMDAY_MAX_TOKENS_PER_USER, 100, 1, 100_000),
     authFailureLimit: ratePolicyVar('TEAMDAY_AUTH_FAILURE_LIMIT', env.TEAMDAY_AUTH_FAILURE_LIMIT, '20/60s'),
     leakReportRateLimit: ratePolicyVar('TEAMDAY_LEAK_REPORT_RATE_LIMIT', env.TEAMDAY_LEAK_REPORT_RATE_LIMIT, '10/60s'),
+    cliLoginRateLimit: ratePolicyVar('TEAMDAY_CLI_LOGIN_RATE_LIMIT', env.TEAMDAY_CLI_LOGIN_RATE_LIMIT, '30/60s'),
+    cliPollRateLimit: ratePolicyVar('TEAMDAY_CLI_POLL_RATE_LIMIT', env.TEAMDAY_CLI_POLL_RATE_LIMIT, '120/60s'),
+    publicUrl: publicUrlVar(env.TEAMDAY_PUBLIC_URL),
     openaiBaseUrl: env.OPENAI_BASE_URL || (env.OPENAI_API_KEY ? 'https://api.openai.com/v1' : undefined),
     openaiApiKey: env.OPENAI_API_KEY || undefined,
     anthropicApiKey: env.ANTHROPIC_API_KEY || undefined,
@@ -144,6 +160,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxDelegationDepth: parseIntVar('TEAMDAY_MAX_DELEGATION_DEPTH', env.TEAMDAY_MAX_DELEGATION_DEPTH, 3, 0, 20),
     maxConcurrentExecutions: parseIntVar('TEAMDAY_MAX_CONCURRENT_EXECUTIONS', env.TEAMDAY_MAX_CONCURRENT_EXECUTIONS, 4, 1, 1000),
     executionTimeoutMs: parseIntVar('TEAMDAY_EXECUTION_TIMEOUT_MS', env.TEAMDAY_EXECUTION_TIMEOUT_MS, 300_000, 100, 86_400_000),
+    adminEmail: env.TEAMDAY_ADMIN_EMAIL || undefined,
+    adminPasswordFile: env.TEAMDAY_ADMIN_PASSWORD_FILE || undefined,
     ...overrides,
   }
 }
@@ -246,4 +264,18 @@ function modelAliasesVar(value: string | undefined): ModelAlias[] {
   const parsed = parseModelAliases(value)
   if (typeof parsed === 'string') throw new ConfigError(parsed)
   return parsed
+}
+
+function publicUrlVar(value: string | undefined): string | undefined {
+  if (!value) return undefined
+  let u: URL
+  try {
+    u = new URL(value)
+  } catch {
+    throw new ConfigError(`TEAMDAY_PUBLIC_URL must be an http(s) URL such as https://teamday.example.com (got "${value}")`)
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.username || u.password || u.search || u.hash) {
+    throw new ConfigError(`TEAMDAY_PUBLIC_URL must be an http(s) URL without credentials, query or fragment (got "${value}")`)
+  }
+  return `${u.origin}${u.pathname.replace(/\/+$/, '')}`
 }

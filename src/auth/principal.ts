@@ -1,12 +1,25 @@
 import type { Role } from '../db/schema'
 
-/** Who is calling: resolved from the bearer token on every request. */
-export interface Principal {
+/**
+ * Who a service acts for: a bearer token's principal, or a person signed in to the console
+ * (src/console/session.ts). A console session has no token (`tokenId` null) and every scope
+ * (`*`): like the UI of the TeamDay docs it may do what the person's role allows.
+ */
+export interface Caller {
   userId: string
   email: string
   organizationId: string
   role: Role
+  /** The calling token; null for a console session. */
+  tokenId: string | null
+  scopes: string[]
+}
+
+/** Who is calling: resolved from the bearer token on every request. */
+export interface Principal extends Caller {
+  /** The PAT's id; for a CLI access token, its CLI session's id (stable across refreshes). */
   tokenId: string
   tokenExpiresAt: Date
-  scopes: string[]
+  /** What authenticated the request: a personal access token, or a CLI session's access token. */
+  credential: 'pat' | 'cli'
 }

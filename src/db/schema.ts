@@ -20,6 +20,10 @@ export const users = sqliteTable('users', {
   email: text('email').notNull(),
   name: text('name'),
   createdAt: timestamp('created_at').notNull(),
+  /** argon2id PHC string (Bun.password, src/modules/users/passwords.ts); null: no password yet (console sign-in impossible). */
+  passwordHash: text('password_hash'),
+  passwordChangedAt: timestamp('password_changed_at'),
+  lastSignInAt: timestamp('last_sign_in_at'),
 }, (t) => [uniqueIndex('users_email_unique').on(t.email)])
 
 export const memberships = sqliteTable('memberships', {
@@ -75,6 +79,71 @@ export const personalAccessTokens = sqliteTable('personal_access_tokens', {
   // Token lists, newest first (src/db/paging.ts): the caller's own, or the organization's.
   index('pat_user_org_idx').on(t.userId, t.organizationId, t.createdAt, t.id),
   index('pat_org_idx').on(t.organizationId, t.createdAt, t.id),
+])
+
+/**
+ * Browser sign-in for command-line tools (TeamDay CLI's `auth login`, our `teamday login`).
+ * A login code lives 300 s and is used once: only its SHA-256 is stored. The requesting CLI's
+ * address and user agent are sealed like a token's last-used IP. pending → approved | denied;
+ * approved → delivered when the first poll takes the tokens (the CLI session is created then).
+ */
+export const CLI_LOGIN_STATES = ['pending', 'approved', 'denied', 'delivered'] as const
+export type CliLoginState = (typeof CLI_LOGIN_STATES)[number]
+
+export const cliLoginCodes = sqliteTable('cli_login_codes', {
+  id: text('id').primaryKey(),
+  codeHash: text('code_hash').notNull(),
+  state: text('state', { enum: CLI_LOGIN_STATES }).notNull().default('pending'),
+  requestIpEnc: text('request_ip_enc'),
+  requestUaEnc: text('request_ua_enc'),
+  createdAt: timestamp('created_at').notNull(),
+  expiresAt: timestamp('expires_at').notNull(),
+  /** Who approved or denied it, and for which organization (approved). */
+  userId: text('user_id').references(() => users.id, { onDelete: 'cascade' }),
+  organizationId: text('organization_id').references(() => organizations.id, { onDelete: 'cascade' }),
+  decidedAt: timestamp('decided_at'),
+  /** The CLI session made when the tokens were delivered. */
+  sessionId: text('session_id'),
+}, (t) => [
+  uniqueIndex('cli_login_codes_hash_unique').on(t.codeHash),
+  index('cli_login_codes_expires_idx').on(t.expiresAt),
+])
+
+/**
+ * One approval = one CLI session: its refresh token (90 days, hashed, not rotated) and the
+ * short-lived access tokens it hands out. Revoking the session stops all of them at once.
+ */
+export const cliSessions = sqliteTable('cli_sessions', {
+  id: text('id').primaryKey(),
+  userId: text('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+  refreshTokenHash: text('refresh_token_hash').notNull(),
+  refreshExpiresAt: timestamp('refresh_expires_at').notNull(),
+  /** The device: the user agent and address of the CLI that asked for the login code (sealed). */
+  userAgentEnc: text('user_agent_enc'),
+  createdIpEnc: text('created_ip_enc'),
+  createdAt: timestamp('created_at').notNull(),
+  lastUsedAt: timestamp('last_used_at'),
+  lastUsedIpEnc: text('last_used_ip_enc'),
+  revokedAt: timestamp('revoked_at'),
+  revokedBy: text('revoked_by'),
+  /** manual | logout | membership_removed | leak_report */
+  revokedReason: text('revoked_reason'),
+}, (t) => [
+  uniqueIndex('cli_sessions_refresh_unique').on(t.refreshTokenHash),
+  index('cli_sessions_user_idx').on(t.userId, t.organizationId, t.createdAt, t.id),
+])
+
+/** Access tokens (`tdo_…`, 15 minutes) of a CLI session; only their SHA-256 is stored. */
+export const cliAccessTokens = sqliteTable('cli_access_tokens', {
+  id: text('id').primaryKey(),
+  sessionId: text('session_id').notNull().references(() => cliSessions.id, { onDelete: 'cascade' }),
+  tokenHash: text('token_hash').notNull(),
+  createdAt: timestamp('created_at').notNull(),
+  expiresAt: timestamp('expires_at').notNull(),
+}, (t) => [
+  uniqueIndex('cli_access_tokens_hash_unique').on(t.tokenHash),
+  index('cli_access_tokens_session_idx').on(t.sessionId, t.expiresAt),
 ])
 
 const json = <T>(name: string) => text(name, { mode: 'json' }).$type<T>()
@@ -245,6 +314,52 @@ export const idempotencyKeys = sqliteTable('idempotency_keys', {
   index('idempotency_expires_idx').on(t.expiresAt),
 ])
 
+/**
+ * Console sign-in sessions (src/console/session.ts). The cookie carries a 256-bit random value;
+ * only its SHA-256 is stored. The IP and user agent are AES-256-GCM ciphertexts like a token's.
+ * Sessions authenticate console pages only, never /api/v1.
+ */
+export const sessions = sqliteTable('sessions', {
+  id: text('id').primaryKey(),
+  secretHash: text('secret_hash').notNull(),
+  userId: text('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  /** The organization the console shows (the switcher changes it); membership is re-checked on every request. */
+  organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+  createdAt: timestamp('created_at').notNull(),
+  lastSeenAt: timestamp('last_seen_at').notNull(),
+  /** The absolute end (created + 7 days); the idle end is lastSeenAt + 12 h. */
+  expiresAt: timestamp('expires_at').notNull(),
+  ipEnc: text('ip_enc'),
+  userAgentEnc: text('user_agent_enc'),
+}, (t) => [uniqueIndex('sessions_secret_hash_unique').on(t.secretHash), index('sessions_user_idx').on(t.userId)])
+
+/**
+ * One-time links: the first start's `/setup/<secret>` and the "set your password" link an admin
+ * hands to a new member. Only the SHA-256 of the secret is stored; a link works once, until expiresAt.
+ */
+export const oneTimeLinks = sqliteTable('one_time_links', {
+  id: text('id').primaryKey(),
+  secretHash: text('secret_hash').notNull(),
+  userId: text('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  organizationId: text('organization_id').references(() => organizations.id, { onDelete: 'cascade' }),
+  /** setup (first start) | set_password (a member added in the console, or a reset) */
+  purpose: text('purpose').notNull(),
+  createdAt: timestamp('created_at').notNull(),
+  expiresAt: timestamp('expires_at').notNull(),
+  usedAt: timestamp('used_at'),
+}, (t) => [uniqueIndex('one_time_links_secret_hash_unique').on(t.secretHash), index('one_time_links_user_idx').on(t.userId)])
+
+/**
+ * Sign-in failures per key (`acct:<sha256 of the e-mail>` or `ip:<address>`), shared by every
+ * instance: after N failures within the window the key is locked until lockedUntil.
+ */
+export const signInFailures = sqliteTable('sign_in_failures', {
+  key: text('key').primaryKey(),
+  failures: integer('failures').notNull(),
+  windowStart: timestamp('window_start').notNull(),
+  lockedUntil: timestamp('locked_until'),
+})
+
 /** Server-wide settings, e.g. the encryption key check value. */
 export const settings = sqliteTable('settings', {
   key: text('key').primaryKey(),
@@ -262,6 +377,11 @@ export type Secret = typeof secrets.$inferSelect
 export type Task = typeof tasks.$inferSelect
 export type AuditEvent = typeof auditEvents.$inferSelect
 export type IdempotencyKey = typeof idempotencyKeys.$inferSelect
+export type Session = typeof sessions.$inferSelect
+export type OneTimeLink = typeof oneTimeLinks.$inferSelect
+export type CliLoginCode = typeof cliLoginCodes.$inferSelect
+export type CliSession = typeof cliSessions.$inferSelect
+export type CliAccessToken = typeof cliAccessTokens.$inferSelect
 
 export const EXECUTION_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number]
