@@ -1,4 +1,5 @@
 import { Elysia, t } from 'elysia'
+import './http/elysia-models' // before any model is registered
 import { authPlugin, requestAuthorizer } from './auth/plugin'
 import { readBody } from './http/body'
 import { clientAddressResolver, httpsResolver, type PeerAddress } from './http/client-address'
@@ -11,18 +12,18 @@ import { idempotency } from './http/idempotency'
 import { observe } from './http/observe'
 import { rateLimits } from './http/ratelimit'
 import { RouteTable } from './http/routes'
-import { agentsModule } from './modules/agents'
-import { publicAgentsModule } from './modules/agents/public'
-import { auditModule } from './modules/audit'
+import { agentsModule, agentsApiModels } from './modules/agents'
+import { publicAgentsModule, publicAgentsApiModels } from './modules/agents/public'
+import { auditModule, auditApiModels } from './modules/audit'
 import { cliAuthModule } from './modules/cli-auth'
-import { credentialsModule } from './modules/credentials'
-import { executionsModule } from './modules/executions'
-import { membersModule } from './modules/members'
-import { organizationsModule } from './modules/organizations'
-import { spacesModule } from './modules/spaces'
-import { tasksModule } from './modules/tasks'
-import { metricsRoute, readinessRoute } from './modules/system'
-import { tokensModule } from './modules/tokens'
+import { credentialsModule, credentialsApiModels } from './modules/credentials'
+import { executionsModule, executionsApiModels } from './modules/executions'
+import { membersModule, membersApiModels } from './modules/members'
+import { organizationsModule, organizationsApiModels } from './modules/organizations'
+import { spacesModule, spacesApiModels } from './modules/spaces'
+import { tasksModule, tasksApiModels } from './modules/tasks'
+import { metricsRoute, readinessApiModels, readinessRoute } from './modules/system'
+import { tokensModule, tokensApiModels } from './modules/tokens'
 import { sharedModels } from './modules/shared-models'
 import { tokenAliasesModule } from './modules/token-aliases'
 import type { Runtime } from './runtime'
@@ -108,7 +109,22 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     // parsers, lists the two body types readBody accepts.
     .on('parse', [{ fn: 'json' }, { fn: 'urlencoded' }] as any)
     .use(docsPlugin(rt.config))
+    // Every named model, once, in the order the modules register them (the document's order):
+    // each module's own .model() then adds nothing, and costs nothing (src/http/elysia-models.ts).
     .model({ UriTooLong: sharedModels.UriTooLong })
+    .model({
+      ...readinessApiModels,
+      ...tokensApiModels,
+      ...agentsApiModels,
+      ...executionsApiModels,
+      ...spacesApiModels,
+      ...organizationsApiModels,
+      ...membersApiModels,
+      ...tasksApiModels,
+      ...auditApiModels,
+      ...credentialsApiModels,
+      ...publicAgentsApiModels,
+    })
     .get('/api/health', () => ({ status: 'ok' as const, version: rt.config.version }), {
       response: { 200: t.Object({ status: t.Literal('ok'), version: t.String() }, { examples: [{ status: 'ok', version: rt.config.version }] }), 414: 'UriTooLong' },
       detail: { summary: 'Health check', description: 'Liveness and version. No authentication; touches nothing (see /api/health/ready for the database).', tags: ['System'], security: [] },

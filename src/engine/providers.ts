@@ -1,13 +1,8 @@
-import { createAnthropic } from '@ai-sdk/anthropic'
-import { createOpenAICompatible } from '@ai-sdk/openai-compatible'
 import type { LanguageModel } from 'ai'
 import type { Config } from '../config'
 import { AppError } from '../errors'
 import { resolveAlias } from './model-aliases'
-
-// The AI SDK prints compatibility warnings (e.g. unknown model ids of local servers) to the
-// console; the execution log is where run details belong.
-;(globalThis as { AI_SDK_LOG_WARNINGS?: boolean }).AI_SDK_LOG_WARNINGS = false
+import { anthropicSdk, openaiCompatibleSdk } from './sdk'
 
 export type ProviderName = 'openai' | 'anthropic'
 
@@ -72,23 +67,28 @@ export function modelNotServed(requested: string, modelId: string, wanted: Provi
  * providers configured); with no provider at all, 501 `no_model_provider` before anything runs.
  */
 export function configProviders(config: Config): ModelProviders {
-  const openai = config.openaiBaseUrl
-    ? createOpenAICompatible({ name: 'openai', baseURL: config.openaiBaseUrl.replace(/\/+$/, ''), apiKey: config.openaiApiKey, includeUsage: true })
-    : undefined
-  const anthropic = config.anthropicApiKey
-    ? createAnthropic({ apiKey: config.anthropicApiKey, baseURL: anthropicBaseUrl(config.anthropicBaseUrl) })
-    : undefined
-  const configured = [openai && ('openai' as const), anthropic && ('anthropic' as const)].filter((n): n is ProviderName => !!n)
+  // The clients (and the SDK packages behind them, src/engine/sdk.ts) are built on first use.
+  const openaiUrl = config.openaiBaseUrl
+  const anthropicKey = config.anthropicApiKey
+  let openai: ReturnType<OpenAICompatible['createOpenAICompatible']> | undefined
+  let anthropic: ReturnType<Anthropic['createAnthropic']> | undefined
+  const openaiClient = () =>
+    (openai ??= openaiCompatibleSdk().createOpenAICompatible({ name: 'openai', baseURL: openaiUrl!.replace(/\/+$/, ''), apiKey: config.openaiApiKey, includeUsage: true }))
+  const anthropicClient = () => (anthropic ??= anthropicSdk().createAnthropic({ apiKey: anthropicKey, baseURL: anthropicBaseUrl(config.anthropicBaseUrl) }))
+  const configured = [openaiUrl && ('openai' as const), anthropicKey && ('anthropic' as const)].filter((n): n is ProviderName => !!n)
   const aliases = config.modelAliases ?? []
   return {
     select(agentModel) {
       if (configured.length === 0) throw new AppError('no_model_provider', NO_PROVIDER)
-      const requested = agentModel || config.defaultModel || (config.provider === 'anthropic' || (!openai && anthropic) ? 'claude-sonnet-4-5' : 'gpt-4o-mini')
+      const requested = agentModel || config.defaultModel || (config.provider === 'anthropic' || (!openaiUrl && anthropicKey) ? 'claude-sonnet-4-5' : 'gpt-4o-mini')
       const modelId = resolveAlias(aliases, requested)
       const name: ProviderName = config.provider ?? (/^claude-/i.test(modelId) ? 'anthropic' : 'openai')
-      if ((name === 'openai' && !openai) || (name === 'anthropic' && !anthropic)) throw modelNotServed(requested, modelId, name, configured, config.provider !== undefined)
-      const model = name === 'openai' ? openai!.chatModel(modelId) : anthropic!(modelId)
+      if ((name === 'openai' && !openaiUrl) || (name === 'anthropic' && !anthropicKey)) throw modelNotServed(requested, modelId, name, configured, config.provider !== undefined)
+      const model = name === 'openai' ? openaiClient().chatModel(modelId) : anthropicClient()(modelId)
       return { provider: name, modelId, requestedModel: requested, model }
     },
   }
 }
+
+type OpenAICompatible = typeof import('@ai-sdk/openai-compatible')
+type Anthropic = typeof import('@ai-sdk/anthropic')

@@ -1,4 +1,4 @@
-import { isStepCount, streamText, type ModelMessage } from 'ai'
+import type { ModelMessage } from 'ai'
 import type { Execution, ExecutionToolCall } from '../db/schema'
 import type { Clock } from '../clock'
 import type { Config } from '../config'
@@ -8,6 +8,7 @@ import type { Metrics } from '../metrics/recorder'
 import type { ModelProviders } from './providers'
 import type { Job } from './prepare'
 import { addLog, finishExecution, getExecutionRow, sessionHistory, updateExecution } from './store'
+import { aiSdk } from './sdk'
 import { buildTools, type RunChild } from './tools'
 
 export const DEFAULT_MAX_TURNS = 10
@@ -109,6 +110,7 @@ export async function runJob(
   let error: unknown
 
   try {
+    const { streamText, isStepCount } = aiSdk()
     const result = streamText({
       model: job.selected.model,
       system: job.system,

@@ -1,5 +1,6 @@
-import { jsonSchema, tool, type ToolSet } from 'ai'
+import type { ToolSet } from 'ai'
 import type { Job } from './prepare'
+import { aiSdk } from './sdk'
 
 /** Names under which a tool may be disallowed: ours, and Claude Code's name for sub-agents. */
 const DELEGATE_NAMES = ['delegate', 'Task', 'Agent']
@@ -15,6 +16,7 @@ export function buildTools(job: Job, runChild: RunChild): ToolSet | undefined {
   const disallowed = new Set(agent.disallowedTools)
   const tools: ToolSet = {}
   if (agent.subagentIds.length > 0 && !DELEGATE_NAMES.some((n) => disallowed.has(n))) {
+    const { jsonSchema, tool } = aiSdk()
     tools.delegate = tool({
       description:
         'Delegate a sub-task to another agent and get its answer back. Give a complete, self-contained instruction in `message`.',

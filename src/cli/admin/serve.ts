@@ -40,15 +40,9 @@ export async function serve(
   else rt.log.warn('http_mode', { mode: 'development', note: 'NODE_ENV is not production: validation errors cost far more on large or nested bodies; leave NODE_ENV unset (or production) on a server' })
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
   const base = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`
-  io.out(`teamday ${config.version} listening on http://${config.host}:${port}  (database ${resolve(config.dbPath)}, ${describeKey(rt.keySource, config.keyFile)})`)
-  io.out(`Console: ${base}/login   API docs: ${base}/swagger`)
-  const metricsUrl = metricsServer ? `http://${formatHost(config.metricsHost)}:${metricsServer.server!.port}/metrics` : `${base}/metrics (token with metrics:read)`
-  rt.log.info('server_started', startupSummary(rt, config, { listen: `http://${formatHost(config.host)}:${port}`, swagger: `${base}/swagger`, metrics: metricsUrl }))
-  if (first) io.out(firstStartText(first, base))
-  else if (!(await anyPassword(systemContext(rt)))) {
-    io.out(`Nobody has a console password yet: set one with  teamday users set-password --email ${BOOTSTRAP_EMAIL}  (on this host).`)
-  }
-  await new Promise<void>((resolve) => {
+  // Before the first line a supervisor or test waits for: a SIGTERM sent on seeing it must find
+  // the handlers in place (otherwise it kills the process outright).
+  const stopped = new Promise<void>((resolve) => {
     let stopping = false
     const stop = async (sig: string) => {
       if (stopping) return
@@ -73,6 +67,15 @@ export async function serve(
     signals.on('SIGINT', onInt)
     signals.on('SIGTERM', onTerm)
   })
+  io.out(`teamday ${config.version} listening on http://${config.host}:${port}  (database ${resolve(config.dbPath)}, ${describeKey(rt.keySource, config.keyFile)})`)
+  io.out(`Console: ${base}/login   API docs: ${base}/swagger`)
+  const metricsUrl = metricsServer ? `http://${formatHost(config.metricsHost)}:${metricsServer.server!.port}/metrics` : `${base}/metrics (token with metrics:read)`
+  rt.log.info('server_started', startupSummary(rt, config, { listen: `http://${formatHost(config.host)}:${port}`, swagger: `${base}/swagger`, metrics: metricsUrl }))
+  if (first) io.out(firstStartText(first, base))
+  else if (!(await anyPassword(systemContext(rt)))) {
+    io.out(`Nobody has a console password yet: set one with  teamday users set-password --email ${BOOTSTRAP_EMAIL}  (on this host).`)
+  }
+  await stopped
   io.out('teamday stopped')
 }
 

@@ -11,12 +11,15 @@ import { badCursor, listModels } from '../list-models'
 
 const writeErrors = { ...authErrors, ...bodyErrors, 403: 'AgentForbidden', 409: 'AgentSlugTaken', 422: 'AgentBodyInvalid' } as const
 
+/** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
+export const agentsApiModels = { ...sharedModels, ...listModels, ...agentModels }
+
 export function agentsModule({ auth, ctx }: RouteKit) {
   // Serialized agent lists of this app (see the GET below).
   const listCache = new ResponseCache()
   return new Elysia({ prefix: '/agents', tags: ['Agents'] })
     .use(auth)
-    .model({ ...sharedModels, ...listModels, ...agentModels })
+    .model(agentsApiModels)
     .get(
       '',
       async ({ principal, query, request, set }) => {

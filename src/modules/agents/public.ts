@@ -11,10 +11,13 @@ const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a q
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
 
+/** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
+export const publicAgentsApiModels = { ...listModels, ...publicAgentModels, ...named({ PublicQueryInvalid: badQuery }) }
+
 /** GET /api/public/agents: the public agent directory of this server. No authentication. */
 export function publicAgentsModule(config: Pick<Config, 'version'>, contexts: RequestContexts) {
   return new Elysia({ prefix: '/api/public', tags: ['Public'] })
-    .model({ ...listModels, ...publicAgentModels, ...named({ PublicQueryInvalid: badQuery }) })
+    .model(publicAgentsApiModels)
     .get(
     '/agents',
     async ({ query, request, set }) => {

@@ -10,10 +10,13 @@ const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a q
   { field: 'since', message: 'since must be an ISO-8601 date-time' },
 ])
 
+/** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
+export const auditApiModels = { ...sharedModels, ...listModels, ...auditModels, ...named({ AuditQueryInvalid: badQuery }) }
+
 export function auditModule({ auth, ctx }: RouteKit) {
   return new Elysia({ prefix: '/audit-events', tags: ['Audit'] })
     .use(auth)
-    .model({ ...sharedModels, ...listModels, ...auditModels, ...named({ AuditQueryInvalid: badQuery }) })
+    .model(auditApiModels)
     .get(
       '',
       async ({ principal, query, request, set }) => ({

@@ -15,9 +15,12 @@ export const SCANNER_DOC = `How secret scanners recognise TeamDay tokens: \`td_\
  */
 const leakReportLimited = errorResponse(429, 'rate_limited', 'Too many reports from this address (a strict per-IP limit, 10 per minute by default).', 'Too many requests: the limit is 10 requests per 60 s. Retry in 42 s.', { retryAfterSeconds: 42 })
 
+/** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
+export const credentialsApiModels = { ...sharedModels, ...credentialModels, ...named({ LeakReportRateLimited: leakReportLimited }) }
+
 export function credentialsModule(config: Pick<Config, 'leakReportRateLimit'>, limiter: RateLimiter, contexts: RequestContexts) {
   return new Elysia({ prefix: '/credentials', tags: ['Credentials'] })
-    .model({ ...sharedModels, ...credentialModels, ...named({ LeakReportRateLimited: leakReportLimited }) })
+    .model(credentialsApiModels)
     .post(
     '/revoke',
     async ({ body, request, set }) => {

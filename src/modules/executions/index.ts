@@ -48,10 +48,13 @@ const executionErrorModels = named({
 })
 const executeErrors = { 409: 'ExecutionCancelled', 422: 'ModelNotServed', 501: 'NoModelProvider', 502: 'ProviderFailed', 503: 'ShuttingDown', 504: 'ExecutionTimedOut' } as const
 
+/** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
+export const executionsApiModels = { ...sharedModels, ...listModels, ...executionModels, ...executionErrorModels }
+
 export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay }: RouteKit) {
   return new Elysia({ tags: ['Executions'] })
     .use(auth)
-    .model({ ...sharedModels, ...listModels, ...executionModels, ...executionErrorModels })
+    .model(executionsApiModels)
     .post(
       '/agents/:id/execute',
       async ({ principal, params, body, request, set }) => {

@@ -9,11 +9,14 @@ import { addMember, listMembers, removeMember, setMemberRole } from './service'
 const errors = { ...authErrors, 403: 'MemberForbidden', 404: 'MemberNotFound' } as const
 const writeErrors = { ...errors, ...bodyErrors, 409: 'MemberConflict', 422: 'MemberBodyInvalid' } as const
 
+/** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
+export const membersApiModels = { ...sharedModels, ...listModels, ...memberModels }
+
 /** `/organizations/{orgId}/members`: organization admins list, add, re-role and remove members. */
 export function membersModule({ auth, ctx }: RouteKit) {
   return new Elysia({ prefix: '/organizations/:orgId/members', tags: ['Members'] })
     .use(auth)
-    .model({ ...sharedModels, ...listModels, ...memberModels })
+    .model(membersApiModels)
     .get(
       '',
       async ({ principal, params, query, request, set }) => ({

@@ -13,10 +13,13 @@ const forbidden = errorResponse(
   'Access denied to this organization: your token belongs to another organization (forbidden).',
 )
 
+/** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
+export const organizationsApiModels = { ...sharedModels, ...secretModels, ...named({ OrganizationForbidden: forbidden }) }
+
 export function organizationsModule({ auth, ctx }: RouteKit) {
   return new Elysia({ prefix: '/organizations', tags: ['Organizations'] })
     .use(auth)
-    .model({ ...sharedModels, ...secretModels, ...named({ OrganizationForbidden: forbidden }) })
+    .model(organizationsApiModels)
     .get('/:orgId/env', async ({ principal, params, request, set }) => ({ success: true as const, ...(await listOrgSecrets(ctx(principal, request, set), params.orgId)) }), {
       auth: 'spaces:read',
       params: OrgParams,

@@ -34,10 +34,13 @@ const slugTaken = errorResponse(
 const badSpace = { ...bodyErrors, 409: 'SpaceSlugTaken', 422: 'SpaceBodyInvalid' } as const
 const spaceErrorModels = named({ SpaceNotFound: notFound, SpaceQueryInvalid: badQuery, SpaceBodyInvalid: spaceInvalid, SpaceSlugTaken: slugTaken })
 
+/** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
+export const spacesApiModels = { ...sharedModels, ...listModels, ...spaceModels, ...secretModels, ...spaceErrorModels }
+
 export function spacesModule({ auth, ctx }: RouteKit) {
   return new Elysia({ prefix: '/spaces', tags: ['Spaces'] })
     .use(auth)
-    .model({ ...sharedModels, ...listModels, ...spaceModels, ...secretModels, ...spaceErrorModels })
+    .model(spacesApiModels)
     .get(
       '',
       async ({ principal, query, request, set }) => ({

@@ -26,12 +26,15 @@ teamday_http_requests_total{method="GET",route="/api/v1/agents",status="200"} 15
 teamday_executions_queued 0
 `
 
+/** The named OpenAPI models of the readiness route (also registered once by createApp: src/app.ts). */
+export const readinessApiModels = { ...readyModels, UriTooLong: sharedModels.UriTooLong }
+
 /**
  * Readiness: the runtime's one database check (`rt.checkDatabase`), 200 or a 503 envelope. The
  * cause goes to the log, never to the caller.
  */
 export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log'>) {
-  return new Elysia({ name: 'teamday-ready' }).model({ ...readyModels, UriTooLong: sharedModels.UriTooLong }).get(
+  return new Elysia({ name: 'teamday-ready' }).model(readinessApiModels).get(
     '/api/health/ready',
     async () => {
       try {

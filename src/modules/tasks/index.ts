@@ -9,10 +9,13 @@ import { RESPONSE_HEADERS } from '../../http/openapi-publish'
 
 const writeErrors = { ...authErrors, ...bodyErrors, 403: 'TaskForbidden', 422: 'TaskBodyInvalid' } as const
 
+/** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
+export const tasksApiModels = { ...sharedModels, ...listModels, ...taskModels }
+
 export function tasksModule({ auth, ctx }: RouteKit) {
   return new Elysia({ prefix: '/tasks', tags: ['Tasks'] })
     .use(auth)
-    .model({ ...sharedModels, ...listModels, ...taskModels })
+    .model(tasksApiModels)
     .get(
       '',
       async ({ principal, query, request, set }) => {

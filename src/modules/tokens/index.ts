@@ -40,10 +40,13 @@ const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a q
 
 const tokenErrorModels = named({ TokenNotFound: notFound, TokenReuse: reuse, TokenScopeForbidden: broader, TokenCreateInvalid: createInvalid, TokenQueryInvalid: badQuery })
 
+/** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
+export const tokensApiModels = { ...sharedModels, ...listModels, ...tokenModels, ...tokenErrorModels }
+
 export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
   return new Elysia({ prefix: '/tokens', tags: ['Tokens'] })
     .use(auth)
-    .model({ ...sharedModels, ...listModels, ...tokenModels, ...tokenErrorModels })
+    .model(tokensApiModels)
     .get(
       '',
       async ({ principal, query, request, set }) => ({

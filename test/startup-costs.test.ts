@@ -1,0 +1,78 @@
+import { describe, expect, test } from 'bun:test'
+import { resolve } from 'node:path'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { t } from 'elysia'
+import '../src/http/elysia-models'
+
+/**
+ * What `teamday serve` does not pay for at start-up (README, Performance): the model SDKs are
+ * not evaluated, named models are built once, and validators compile without the app's models.
+ * Each check runs in a fresh process, where nothing else has loaded the modules first.
+ */
+
+const root = resolve(import.meta.dir, '..')
+
+function inFreshProcess(code: string): string {
+  const r = Bun.spawnSync([process.execPath, '-e', code], { cwd: root, env: { ...process.env, TEAMDAY_LOG_LEVEL: 'silent' }, stderr: 'pipe' })
+  if (r.exitCode !== 0) throw new Error(r.stderr.toString())
+  return r.stdout.toString().trim()
+}
+
+const BUILD_APP = `
+  import './src/production-mode'
+  const { loadConfig } = await import('./src/config')
+  const { createRuntime } = await import('./src/runtime')
+  const { createApp } = await import('./src/app')
+  const { SecretBox } = await import('./src/crypto/secretbox')
+  const rt = await createRuntime(loadConfig({}, { dbPath: ':memory:' }), { box: new SecretBox(new Uint8Array(32)) })
+`
+
+describe('start-up costs', () => {
+  test('building the runtime and the app evaluates no model SDK; the first execution path loads it', () => {
+    const out = inFreshProcess(`${BUILD_APP}
+      createApp(rt)
+      const sdk = () => Object.keys(require.cache).filter((k) => /node_modules\\/(ai|@ai-sdk\\/[^/]+|zod)\\//.test(k)).length
+      const before = sdk()
+      const { aiSdk, anthropicSdk } = await import('./src/engine/sdk')
+      aiSdk(); anthropicSdk()
+      console.log(JSON.stringify({ before, after: sdk() }))
+      rt.close()`)
+    const { before, after } = JSON.parse(out)
+    expect(before).toBe(0)
+    expect(after).toBeGreaterThan(0)
+  })
+
+  test('createApp copies each named model into a TypeBox module about once, not once per plugin and merge', () => {
+    const out = inFreshProcess(`
+      import { TModule } from '@sinclair/typebox'
+      let copies = 0
+      const proto = TModule.prototype
+      const withIds = proto.WithIdentifiers
+      proto.WithIdentifiers = function (d) { copies += Object.keys(d).length; return withIds.call(this, d) }
+      ${BUILD_APP}
+      const app = createApp(rt)
+      const models = Object.keys(app.definitions.type).length
+      const built = copies
+      // The first request compiles a route against the app's module.
+      const res = await app.handle(new Request('http://localhost/api/health'))
+      console.log(JSON.stringify({ copies: built, models, status: res.status }))
+      rt.close()`)
+    const { copies, models, status } = JSON.parse(out)
+    expect(status).toBe(200)
+    expect(models).toBeGreaterThan(80)
+    // ~950 before: every plugin's .model() and every .use()/group merge rebuilt the module.
+    expect(copies).toBeLessThanOrEqual(2 * models)
+  })
+
+  test('a validator compiles with only the references its schema names', () => {
+    const Named = t.Object({ id: t.String() }, { $id: '#/components/schemas/Named' })
+    const Other = t.Object({ n: t.Number() }, { $id: '#/components/schemas/Other' })
+    const plain = TypeCompiler.Compile(t.Object({ a: t.String() }), [Named, Other])
+    expect((plain as unknown as { references: unknown[] }).references).toEqual([])
+    expect(plain.Check({ a: 'x' })).toBe(true)
+    const viaRef = TypeCompiler.Compile(t.Object({ item: t.Ref('#/components/schemas/Named') }), [Named, Other])
+    expect((viaRef as unknown as { references: unknown[] }).references).toEqual([Named])
+    expect(viaRef.Check({ item: { id: 'x' } })).toBe(true)
+    expect(viaRef.Check({ item: { id: 1 } })).toBe(false)
+  })
+})
