@@ -82,7 +82,7 @@ export function createLogger(level: LogLevel = 'info', sink?: (line: string) => 
       const lvl: Level = f.status >= 500 ? 'error' : 'info'
       if (ORDER[lvl] < min) return
       const time = clock()
-      emit(redactTokens(format === 'json' ? jsonLine(time, lvl, 'request', f as unknown as Fields) : prettyAccess(time, lvl, f)))
+      emit(redactTokens(format === 'json' ? jsonAccess(time, lvl, f) : prettyAccess(time, lvl, f)))
     },
     accessEnabled: accessOn && ORDER.info >= min,
     flush: () => writer?.flush(),
@@ -111,6 +111,28 @@ function jsonLine(time: number, level: Level, msg: string, fields: Fields | unde
   // No replacer function: it makes JSON.stringify several times slower (the access log's cost).
   const rest = JSON.stringify(withErrorsAsText(fields))
   return rest.length > 2 ? `${head},${rest.slice(1)}` : head + '}'
+}
+
+/**
+ * An access line written field by field: the same text as jsonLine(time, level, 'request', f)
+ * (field order, undefined fields left out), without building and walking an object per request.
+ */
+function jsonAccess(time: number, level: Level, f: AccessFields): string {
+  let out = `{"time":"${isoTime(time)}","level":"${level}","msg":"request","requestId":${jsonText(f.requestId)},"method":${jsonText(f.method)},"path":${jsonText(f.path)},"status":${jsonNumber(f.status)},"durationMs":${jsonNumber(f.durationMs)},"bytes":${f.bytes === null ? 'null' : jsonNumber(f.bytes)}`
+  if (f.tokenId !== undefined) out += `,"tokenId":${jsonText(f.tokenId)}`
+  if (f.organizationId !== undefined) out += `,"organizationId":${jsonText(f.organizationId)}`
+  return `${out},"ip":${jsonText(f.ip)}}`
+}
+
+/** A string as JSON: ids and addresses (plain characters) as they are, anything else through JSON.stringify. */
+const PLAIN = /^[A-Za-z0-9_.:/?=&%~+,\-]*$/
+function jsonText(s: string | null | undefined): string {
+  if (s === null || s === undefined) return 'null'
+  return s.length <= 256 && PLAIN.test(s) ? `"${s}"` : JSON.stringify(s)
+}
+
+function jsonNumber(n: number): string {
+  return Number.isFinite(n) ? String(n) : 'null'
 }
 
 /** Errors as `Name: message` (JSON.stringify would write {}); fields without one as they are. */
