@@ -3,7 +3,8 @@
 #
 #   docker build --build-arg TEAMDAY_COMMIT=$(git rev-parse --short=12 HEAD) -t teamday .
 #   docker run -d --name teamday -p 3000:3000 -v teamday-data:/data teamday
-#   docker logs teamday          # the first start prints the admin token ONCE
+#   docker logs teamday          # the first start prints a one-time /setup/ link (1 hour) for the admin password
+#   unattended: -e TEAMDAY_ADMIN_EMAIL=ops@example.com -e TEAMDAY_ADMIN_PASSWORD_FILE=/run/secrets/teamday_admin
 #
 # Stage 1 builds with Node + npm (like CI: `npm ci` brings the pinned Bun from package.json),
 # stage 2 only holds the binary. Linux x64 (the build script targets bun-linux-x64).

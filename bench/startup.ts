@@ -41,6 +41,10 @@ const built = spawnSync(process.execPath, ['build', '--compile', '--bytecode', '
 if (built.status !== 0) throw new Error('could not compile the hello baseline')
 
 async function startServe(db: string): Promise<{ child: ReturnType<typeof spawn>; base: string; token: string; startedAt: number }> {
+  // The first start prints no token since issue 16: the database gets its admin and token from
+  // the admin CLI first (not timed), so the figure is a start on a database with one user.
+  spawnSync(BIN, ['users', 'create', '--email', 'admin@localhost', '--org', 'default', '--role', 'admin', '--db', db], { env, stdio: 'ignore' })
+  const minted = spawnSync(BIN, ['tokens', 'create', '--email', 'admin@localhost', '--name', 'bench', '--db', db], { env, encoding: 'utf8' }).stdout.trim()
   const startedAt = performance.now()
   const child = spawn(BIN, ['serve', '--port', '0', '--host', '127.0.0.1', '--db', db], { env, stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
@@ -48,8 +52,7 @@ async function startServe(db: string): Promise<{ child: ReturnType<typeof spawn>
     child.stdout!.on('data', (d) => {
       out += d
       const port = /listening on http:\/\/[^\s]+:(\d+)/.exec(out)
-      const token = /td_[A-Za-z0-9]{43}/.exec(out)
-      if (port && token) ok({ base: `http://127.0.0.1:${port[1]}`, token: token[0] })
+      if (port) ok({ base: `http://127.0.0.1:${port[1]}`, token: minted })
     })
     child.once('exit', () => fail(new Error(`serve exited: ${out}`)))
   })

@@ -1,12 +1,14 @@
-import type { Principal } from './auth/principal'
+import type { Caller, Principal } from './auth/principal'
 
 /**
- * Who a service call acts for: a request's token (its principal), the admin CLI working on the
+ * Who a service call acts for: a request's token (its principal), a console session, the admin CLI working on the
  * database file, an unauthenticated request (a leaked-credential report, a failed
  * authentication), or the server itself (start-up, the execution engine).
  */
 export type Actor =
   | { kind: 'token'; principal: Principal }
+  /** A person signed in to the console (web pages only; never /api/v1). */
+  | { kind: 'session'; principal: Caller; sessionId: string }
   | { kind: 'operator' }
   | { kind: 'anonymous' }
   | { kind: 'system' }

@@ -1,7 +1,8 @@
 import { Elysia, t } from 'elysia'
 import { authPlugin, requestAuthorizer } from './auth/plugin'
 import { readBody } from './http/body'
-import { clientAddressResolver, type PeerAddress } from './http/client-address'
+import { clientAddressResolver, httpsResolver, type PeerAddress } from './http/client-address'
+import { createConsole } from './console'
 import { requestContexts, type RouteKit } from './http/context'
 import { docsPlugin } from './http/docs'
 import { errorsPlugin } from './http/errors'
@@ -66,7 +67,10 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   // context: a hook that reads `server` from the context makes Elysia define a getter on every
   // request's context.
   let listening: { server: { requestIP(r: Request): { address: string } | null } | null } | undefined
-  const clientAddress = clientAddressResolver(rt.config, opts.peerAddress ?? ((r) => listening?.server?.requestIP(r)?.address ?? null))
+  const peer: PeerAddress = opts.peerAddress ?? ((r) => listening?.server?.requestIP(r)?.address ?? null)
+  const clientAddress = clientAddressResolver(rt.config, peer)
+  // The web console (src/console/): its own sessions, never accepted by /api/v1.
+  const webConsole = createConsole(rt, clientAddress, httpsResolver(rt.config, peer))
   // Per route (`METHOD path`): the permission it needs and how it takes a body; filled below.
   const routes = new RouteTable()
   const contexts = requestContexts(rt, clientAddress)
@@ -125,6 +129,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     )
     .use(publicAgentsModule(rt.config, contexts))
     .use(metricsRoute(rt, api.auth))
+    .use(webConsole.plugin)
   listening = app as unknown as NonNullable<typeof listening>
   registered = app.routes
   settleSchemas(app.routes)

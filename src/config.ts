@@ -89,6 +89,10 @@ export interface Config {
   maxDelegationDepth: number
   maxConcurrentExecutions: number
   executionTimeoutMs: number
+  /** First start only: the admin's e-mail (TEAMDAY_ADMIN_EMAIL; default admin@localhost). */
+  adminEmail?: string
+  /** First start only: a file holding the admin's password (TEAMDAY_ADMIN_PASSWORD_FILE, e.g. a Docker secret). */
+  adminPasswordFile?: string
 }
 
 import { VERSION } from './build-info'
@@ -144,6 +148,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxDelegationDepth: parseIntVar('TEAMDAY_MAX_DELEGATION_DEPTH', env.TEAMDAY_MAX_DELEGATION_DEPTH, 3, 0, 20),
     maxConcurrentExecutions: parseIntVar('TEAMDAY_MAX_CONCURRENT_EXECUTIONS', env.TEAMDAY_MAX_CONCURRENT_EXECUTIONS, 4, 1, 1000),
     executionTimeoutMs: parseIntVar('TEAMDAY_EXECUTION_TIMEOUT_MS', env.TEAMDAY_EXECUTION_TIMEOUT_MS, 300_000, 100, 86_400_000),
+    adminEmail: env.TEAMDAY_ADMIN_EMAIL || undefined,
+    adminPasswordFile: env.TEAMDAY_ADMIN_PASSWORD_FILE || undefined,
     ...overrides,
   }
 }

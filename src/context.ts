@@ -1,6 +1,6 @@
 import type { Actor, Origin } from './actor'
 import type { AuditLog } from './audit/log'
-import type { Principal } from './auth/principal'
+import type { Caller } from './auth/principal'
 import type { Clock } from './clock'
 import type { Config } from './config'
 import type { SecretBox } from './crypto/secretbox'
@@ -50,9 +50,12 @@ export const systemContext = (services: Services): Ctx => contextOf(services, { 
 /** The admin CLI, working on the database file. */
 export const operatorContext = (services: Services): Ctx => contextOf(services, { kind: 'operator' })
 
-/** The principal of a context that acts for a token; anything else is a programming error. */
-export function callerOf(ctx: Ctx): Principal {
-  if (ctx.actor.kind !== 'token') throw new Error(`this service needs a token's principal; it was called for ${ctx.actor.kind}`)
+/**
+ * The caller of a context that acts for a token or a console session (the same services serve
+ * both); anything else is a programming error.
+ */
+export function callerOf(ctx: Ctx): Caller {
+  if (ctx.actor.kind !== 'token' && ctx.actor.kind !== 'session') throw new Error(`this service needs a caller; it was called for ${ctx.actor.kind}`)
   return ctx.actor.principal
 }
 

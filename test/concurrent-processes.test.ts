@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { adminTokenVia, SETUP_LINK } from './helpers/first-start'
 
 // A real server process under write load while other processes open its database file: the
 // admin CLI (`teamday tokens list`, `teamday audit list`) and the sqlite3 shell. SQLite keeps a
@@ -20,7 +21,7 @@ async function startServer() {
   const reader = proc.stdout.getReader()
   let out = ''
   const deadline = Date.now() + 15_000
-  while (!/listening on http:\/\/[^\s]+:\d+/.test(out) || !/td_[A-Za-z0-9]{43}/.test(out)) {
+  while (!/listening on http:\/\/[^\s]+:\d+/.test(out) || !SETUP_LINK.test(out)) {
     if (Date.now() > deadline) throw new Error(`server did not start: ${out}`)
     const { value, done } = await reader.read()
     if (done) throw new Error(`server exited: ${out}`)
@@ -31,7 +32,7 @@ async function startServer() {
     for (;;) if ((await reader.read()).done) return
   })()
   const port = Number(/listening on http:\/\/[^\s]+:(\d+)/.exec(out)![1])
-  const token = /td_[A-Za-z0-9]{43}/.exec(out)![0]
+  const token = adminTokenVia([process.execPath, MAIN], db, { env })
   return { proc, base: `http://127.0.0.1:${port}`, token }
 }
 

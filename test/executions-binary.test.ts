@@ -11,6 +11,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { adminTokenVia, SETUP_LINK } from './helpers/first-start'
 import { parseSse, startProviderDouble } from './helpers/providers'
 
 const binary = process.env.TEAMDAY_TEST_BINARY
@@ -36,14 +37,14 @@ run('compiled binary executes an agent against an OpenAI-compatible server', () 
     const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader()
     const dec = new TextDecoder()
     const deadline = Date.now() + 15_000
-    while (!/listening on http:\/\/[^:]+:(\d+)/.test(out) || !/td_[A-Za-z0-9]{43}/.test(out)) {
+    while (!/listening on http:\/\/[^:]+:(\d+)/.test(out) || !SETUP_LINK.test(out)) {
       if (Date.now() > deadline) throw new Error(`server did not start: ${out}`)
       const { value, done } = await reader.read()
       if (done) throw new Error(`server exited: ${out}`)
       out += dec.decode(value)
     }
     const port = /listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]
-    const token = /td_[A-Za-z0-9]{43}/.exec(out)![0]
+    const token = adminTokenVia(['./teamday'], null, { cwd: dir, env })
     const base = `http://127.0.0.1:${port}/api/v1`
     const h = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
     const created = await fetch(`${base}/agents`, { method: 'POST', headers: h, body: JSON.stringify({ name: 'Binary Agent', systemPrompt: 'You are compiled.' }) })

@@ -99,7 +99,11 @@ describe('access log', () => {
 
   test('query strings of sensitive routes are dropped; secret-named and credential-like values are redacted; the rest stays', () => {
     expect(loggedTarget('http://h/api/auth/callback?code=abc&state=xyz')).toBe('/api/auth/callback')
-    expect(loggedTarget('http://h/setup/admin?invite=hello')).toBe('/setup/admin')
+    expect(loggedTarget('http://h/setup/admin?invite=hello')).toBe('/setup/[redacted]')
+    // The console's one-time links: the secret is the path segment.
+    expect(loggedTarget('http://h/setup/3kQ9aZ0bYcXdWeVfUgThSiRjQkPlOmNnMoLpKqJrIsH')).toBe('/setup/[redacted]')
+    expect(loggedTarget('http://h/set-password/3kQ9aZ0bYcXdWeVfUgThSiRjQkPlOmNnMoLpKqJrIsH?x=1')).toBe('/set-password/[redacted]?x=1')
+    expect(loggedTarget('http://h/settings/tokens')).toBe('/settings/tokens')
     expect(loggedTarget('http://h/api/v1/tasks?limit=10&status=open')).toBe('/api/v1/tasks?limit=10&status=open')
     expect(loggedTarget('http://h/x?password=hunter2&apiKey=k&sig=s&page=2')).toBe('/x?password=[redacted]&apiKey=[redacted]&sig=[redacted]&page=2')
     expect(loggedTarget('http://h/x?state=sk-ABCDEFGHIJKLMNOP1234567890')).toBe('/x?state=[redacted]')

@@ -495,7 +495,7 @@ describe('Swagger UI, offline', () => {
   test('the page loads its script and stylesheet from /swagger/assets, never from a CDN', () => {
     const scripts = [...html.matchAll(/<script[^>]*\ssrc="([^"]+)"/g)].map((m) => m[1])
     const styles = [...html.matchAll(/<link[^>]*\shref="([^"]+)"/g)].map((m) => m[1])
-    expect(scripts).toEqual(['/swagger/assets/swagger-ui-bundle.js'])
+    expect(scripts).toEqual(['/swagger/assets/swagger-ui-bundle.js', '/swagger/assets/swagger-init.js'])
     expect(styles).toEqual(['/swagger/assets/swagger-ui.css'])
     expect(html).not.toMatch(/unpkg|jsdelivr|cdnjs|cdn\.|googleapis|cloudflare/i)
     expect(html).not.toMatch(/(src|href)="(https?:)?\/\//i)
@@ -514,8 +514,18 @@ describe('Swagger UI, offline', () => {
     expect(html).toMatch(/"validatorUrl":"none"/)
   })
 
-  test('"Authorize" keeps the token across reloads', () => {
-    expect(html).toContain('"persistAuthorization":true')
+  test('"Authorize" does not keep the pasted token in localStorage', () => {
+    expect(html).toContain('"persistAuthorization":false')
+  })
+
+  test('the page has a CSP that allows scripts from this origin only, and no inline script', async () => {
+    const res = await t.req('GET', '/swagger')
+    expect(res.headers.get('content-security-policy')).toBe("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+    expect(res.headers.get('x-frame-options')).toBe('DENY')
+    const inline = [...html.matchAll(/<script(?![^>]*\ssrc=)([^>]*)>/g)].map((m) => m[1])
+    expect(inline).toEqual([' type="application/json" id="swagger-settings"'])
+    const init = await t.req('GET', '/swagger/assets/swagger-init.js')
+    expect(init.text).toContain('SwaggerUIBundle(')
   })
 
   test.each([

@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { PERMISSIONS, type Permission } from '../src/auth/roles'
 import { makeToken } from './helpers/app'
-import { appRouteKeys, ROUTE_REQUIREMENTS } from './helpers/routes'
+import { appRouteKeys, consolePath, ROUTE_REQUIREMENTS } from './helpers/routes'
 import { makeWorld, REQUESTS } from './helpers/world'
 
 const w = await makeWorld()
@@ -30,6 +30,18 @@ describe('scope × route table (admin caller, so only the scope decides)', () =>
     if (need === undefined) {
       test(`${route} has a required permission in test/helpers/routes.ts`, () => {
         throw new Error(`no requirement for ${route}: add it to ROUTE_REQUIREMENTS in test/helpers/routes.ts`)
+      })
+      continue
+    }
+    if (need === 'console') {
+      test(`${route} is a console page: an admin's bearer token changes nothing (sessions only)`, async () => {
+        const [method, pattern] = route.split(' ') as [string, string]
+        const path = consolePath(pattern)
+        const form = method === 'POST' ? { raw: 'a=1', headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' } } : {}
+        const bare = await w.t.req(method, path, { ...form, ip: '127.0.0.1' })
+        const withToken = await w.t.req(method, path, { ...form, ip: '127.0.0.1', token: w.who.adminA.token })
+        expect({ status: withToken.status, location: withToken.headers.get('location') }).toEqual({ status: bare.status, location: bare.headers.get('location') })
+        expect(withToken.status === 200 ? !/Sign out/.test(withToken.text) : true).toBe(true)
       })
       continue
     }

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { adminTokenVia, SETUP_LINK } from './helpers/first-start'
 
 /**
  * The server as a process (issue 13): a port in use is an error naming the port, unless every
@@ -125,7 +126,8 @@ describe('backup and restore beside a running server', () => {
     const db = join(dir, 'live.db')
     const server = serve(['--port', '0', '--db', db])
     const port = await listening(server)
-    const token = /td_[A-Za-z0-9]{43}/.exec(server.out)![0]
+    while (!SETUP_LINK.test(server.out)) await Bun.sleep(25)
+    const token = adminTokenVia([process.execPath, MAIN], db)
     const created = await fetch(`http://127.0.0.1:${port}/api/v1/tasks`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ title: 'in the backup' }) })
     expect(created.status).toBe(201)
 

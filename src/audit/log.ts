@@ -26,8 +26,13 @@ export type AuditEventType =
   | 'member.added'
   | 'member.role_changed'
   | 'member.removed'
+  | 'user.signed_in'
+  | 'user.sign_in_failed'
+  | 'user.password_changed'
+  | 'user.password_link_created'
+  | 'session.ended'
 
-export type AuditSource = 'api' | 'cli' | 'leak_report' | 'system'
+export type AuditSource = 'api' | 'console' | 'cli' | 'leak_report' | 'system'
 
 /**
  * An event. Who did it, from where and in which request come from the context it is recorded
@@ -38,7 +43,7 @@ export interface AuditInput {
   type: AuditEventType
   organizationId?: string | null
   source?: AuditSource
-  actor?: { userId: string; tokenId: string } | null
+  actor?: { userId: string; tokenId: string | null } | null
   tokenId?: string | null
   targetType?: string | null
   targetId?: string | null
@@ -61,7 +66,7 @@ export interface AuditScope {
 export const AUDIT_DEDUPE_MS = 60_000
 const MAX_DEDUPE_KEYS = 10_000
 
-const SOURCES: Record<Actor['kind'], AuditSource> = { token: 'api', operator: 'cli', anonymous: 'system', system: 'system' }
+const SOURCES: Record<Actor['kind'], AuditSource> = { token: 'api', session: 'console', operator: 'cli', anonymous: 'system', system: 'system' }
 
 /** The audit writer of one runtime; it remembers recently deduplicated events (see recordOnce). */
 export class AuditLog {
@@ -79,7 +84,7 @@ export class AuditLog {
       // last-used IP and user agent (AES-256-GCM, bound to this row), and so are the details.
       // Redacted of tokens first: details and user agents can carry client input.
       const seal = (v: string | null | undefined, field: string) => (v ? box.seal(redactTokens(v), `audit.${field}:${id}`) : null)
-      const principal = scope.actor.kind === 'token' ? scope.actor.principal : null
+      const principal = scope.actor.kind === 'token' || scope.actor.kind === 'session' ? scope.actor.principal : null
       const actor = e.actor !== undefined ? e.actor : principal
       await scope.db
         .insert(auditEvents)

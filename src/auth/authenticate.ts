@@ -7,7 +7,7 @@ import { checkTokenFormat, hashToken, TOKEN_PREFIX } from './tokens'
 
 export const MAX_AUTH_HEADER_BYTES = 8 * 1024
 
-const FIX = 'Create a new token in Settings → Profile (or `teamday tokens create`) and send it as "Authorization: Bearer td_…".'
+const FIX = 'Create a new token on the console page /settings/tokens (Settings → Personal Access Tokens) or with `teamday tokens create` and send it as "Authorization: Bearer td_…".'
 
 /** RFC 6750 challenge. ASCII only: Bun refuses non-ASCII header values. */
 export function bearerChallenge(error: 'invalid_token' | 'insufficient_scope' | null, description?: string): string {

@@ -1,12 +1,22 @@
 import type { Role } from '../db/schema'
 
-/** Who is calling: resolved from the bearer token on every request. */
-export interface Principal {
+/**
+ * Who a service acts for: a bearer token's principal, or a person signed in to the console
+ * (src/console/session.ts). A console session has no token (`tokenId` null) and every scope
+ * (`*`): like the UI of the TeamDay docs it may do what the person's role allows.
+ */
+export interface Caller {
   userId: string
   email: string
   organizationId: string
   role: Role
+  /** The calling token; null for a console session. */
+  tokenId: string | null
+  scopes: string[]
+}
+
+/** Who is calling: resolved from the bearer token on every request. */
+export interface Principal extends Caller {
   tokenId: string
   tokenExpiresAt: Date
-  scopes: string[]
 }

@@ -115,6 +115,13 @@ const ADMIN_COMMANDS: TopCommand[] = [
       leaf({ name: 'create', summary: 'adds the user to the organization, created when missing', options: { email: req('E'), org: req('SLUG'), role: str('admin|member|viewer'), name: str('N'), ...db }, load: () => users().then((m) => m.create) }),
       leaf({ name: 'set-role', summary: 'applies to their tokens from the next request', options: { email: req('E'), org: req('SLUG'), role: req('admin|member|viewer'), ...db }, load: () => users().then((m) => m.setRole) }),
       leaf({ name: 'remove', summary: 'also revokes their tokens of that organization', options: { email: req('E'), org: req('SLUG'), ...db }, load: () => users().then((m) => m.remove) }),
+      leaf({
+        name: 'set-password',
+        summary: 'console password, read from the terminal or stdin (never an argument); ends their sessions',
+        notes: ['Interactive: asks twice without echo. Piped: the first line of stdin (printf %s "$PW" | teamday users set-password --email E).'],
+        options: { email: req('E'), ...db },
+        load: () => users().then((m) => m.setUserPassword),
+      }),
     ]),
   },
   {

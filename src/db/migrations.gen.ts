@@ -6,6 +6,7 @@ import m2 from '../../drizzle/0002_executions.sql' with { type: 'text' }
 import m3 from '../../drizzle/0003_token_created_by.sql' with { type: 'text' }
 import m4 from '../../drizzle/0004_list_keyset_indexes.sql' with { type: 'text' }
 import m5 from '../../drizzle/0005_members_slugs.sql' with { type: 'text' }
+import m6 from '../../drizzle/0006_console_sessions.sql' with { type: 'text' }
 
 export const embeddedJournal = journal
 export const embeddedSql: Record<string, string> = {
@@ -15,4 +16,5 @@ export const embeddedSql: Record<string, string> = {
   "0003_token_created_by": m3,
   "0004_list_keyset_indexes": m4,
   "0005_members_slugs": m5,
+  "0006_console_sessions": m6,
 }

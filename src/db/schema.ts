@@ -20,6 +20,10 @@ export const users = sqliteTable('users', {
   email: text('email').notNull(),
   name: text('name'),
   createdAt: timestamp('created_at').notNull(),
+  /** argon2id PHC string (Bun.password, src/modules/users/passwords.ts); null: no password yet (console sign-in impossible). */
+  passwordHash: text('password_hash'),
+  passwordChangedAt: timestamp('password_changed_at'),
+  lastSignInAt: timestamp('last_sign_in_at'),
 }, (t) => [uniqueIndex('users_email_unique').on(t.email)])
 
 export const memberships = sqliteTable('memberships', {
@@ -245,6 +249,52 @@ export const idempotencyKeys = sqliteTable('idempotency_keys', {
   index('idempotency_expires_idx').on(t.expiresAt),
 ])
 
+/**
+ * Console sign-in sessions (src/console/session.ts). The cookie carries a 256-bit random value;
+ * only its SHA-256 is stored. The IP and user agent are AES-256-GCM ciphertexts like a token's.
+ * Sessions authenticate console pages only, never /api/v1.
+ */
+export const sessions = sqliteTable('sessions', {
+  id: text('id').primaryKey(),
+  secretHash: text('secret_hash').notNull(),
+  userId: text('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  /** The organization the console shows (the switcher changes it); membership is re-checked on every request. */
+  organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+  createdAt: timestamp('created_at').notNull(),
+  lastSeenAt: timestamp('last_seen_at').notNull(),
+  /** The absolute end (created + 7 days); the idle end is lastSeenAt + 12 h. */
+  expiresAt: timestamp('expires_at').notNull(),
+  ipEnc: text('ip_enc'),
+  userAgentEnc: text('user_agent_enc'),
+}, (t) => [uniqueIndex('sessions_secret_hash_unique').on(t.secretHash), index('sessions_user_idx').on(t.userId)])
+
+/**
+ * One-time links: the first start's `/setup/<secret>` and the "set your password" link an admin
+ * hands to a new member. Only the SHA-256 of the secret is stored; a link works once, until expiresAt.
+ */
+export const oneTimeLinks = sqliteTable('one_time_links', {
+  id: text('id').primaryKey(),
+  secretHash: text('secret_hash').notNull(),
+  userId: text('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  organizationId: text('organization_id').references(() => organizations.id, { onDelete: 'cascade' }),
+  /** setup (first start) | set_password (a member added in the console, or a reset) */
+  purpose: text('purpose').notNull(),
+  createdAt: timestamp('created_at').notNull(),
+  expiresAt: timestamp('expires_at').notNull(),
+  usedAt: timestamp('used_at'),
+}, (t) => [uniqueIndex('one_time_links_secret_hash_unique').on(t.secretHash), index('one_time_links_user_idx').on(t.userId)])
+
+/**
+ * Sign-in failures per key (`acct:<sha256 of the e-mail>` or `ip:<address>`), shared by every
+ * instance: after N failures within the window the key is locked until lockedUntil.
+ */
+export const signInFailures = sqliteTable('sign_in_failures', {
+  key: text('key').primaryKey(),
+  failures: integer('failures').notNull(),
+  windowStart: timestamp('window_start').notNull(),
+  lockedUntil: timestamp('locked_until'),
+})
+
 /** Server-wide settings, e.g. the encryption key check value. */
 export const settings = sqliteTable('settings', {
   key: text('key').primaryKey(),
@@ -262,6 +312,8 @@ export type Secret = typeof secrets.$inferSelect
 export type Task = typeof tasks.$inferSelect
 export type AuditEvent = typeof auditEvents.$inferSelect
 export type IdempotencyKey = typeof idempotencyKeys.$inferSelect
+export type Session = typeof sessions.$inferSelect
+export type OneTimeLink = typeof oneTimeLinks.$inferSelect
 
 export const EXECUTION_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number]

@@ -93,3 +93,31 @@ function parsePeer(raw: string): { bytes: Uint8Array; text: string } | null {
   }
   return p
 }
+
+/**
+ * Whether a request came over HTTPS: directly (the request URL is https), or through a trusted
+ * proxy (the socket peer is one, by address or hop count) that says so in X-Forwarded-Proto
+ * (its first entry: the proxy nearest the client writes it). A client's own X-Forwarded-Proto
+ * is never read.
+ */
+export function httpsResolver(trust: ProxyTrust, peerAddress: PeerAddress): (request: Request) => boolean {
+  const compiled = compileTrustedProxies(trust.trustedProxies)
+  if ('invalid' in compiled) throw new Error(`invalid trusted proxy "${compiled.invalid}"`)
+  const { ranges } = compiled
+  return (request) => {
+    if (request.url.startsWith('https:')) return true
+    const proto = request.headers.get('x-forwarded-proto')
+    if (!proto) return false
+    const raw = peerAddress(request)
+    const peer = raw ? parseIp(raw) : null
+    if (!peer || !(trust.trustedProxyHops > 0 || ranges.some((c) => cidrContains(c, peer)))) return false
+    return proto.split(',')[0]!.trim().toLowerCase() === 'https'
+  }
+}
+
+/** 127.0.0.0/8, ::1 (and IPv4-mapped loopback). */
+export function isLoopback(address: string | null): boolean {
+  const ip = address ? parseIp(address) : null
+  if (!ip) return false
+  return ip.length === 4 ? ip[0] === 127 : ip.every((b, i) => b === (i === 15 ? 1 : 0))
+}

@@ -18,6 +18,37 @@ a token (the first \`teamday serve\` prints one; more with \`teamday tokens crea
 Tokens are \`td_\` + 43 base62 characters (the last 6 are a CRC32 checksum), matched by
 \`${TOKEN_SCAN_REGEX.source}\`. Every error has the same JSON envelope with a stable \`code\`.`
 
+/**
+ * The Swagger UI page, served by us rather than the OpenAPI plugin so that it needs no inline
+ * script: its settings travel as a JSON data block, read by an embedded init script. That lets
+ * the page carry a CSP like the console's (scripts only from this origin). The pasted token is
+ * not kept in localStorage (persistAuthorization: false): any script on the origin could read it.
+ */
+const SWAGGER_SETTINGS = { dom_id: '#swagger-ui', url: `${DOCS_PATH}/json`, validatorUrl: 'none', persistAuthorization: false }
+const SWAGGER_INIT = `window.ui = SwaggerUIBundle(JSON.parse(document.getElementById('swagger-settings').textContent));\n`
+export const DOCS_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+
+function swaggerPage(title: string): string {
+  const esc = (v: string) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+  // JSON inside <script type=application/json>: only "</" could end the block early.
+  const settings = JSON.stringify(SWAGGER_SETTINGS).replace(/</g, '\\u003c')
+  return `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8" />
+  <meta name="viewport" content="width=device-width, initial-scale=1" />
+  <title>${esc(title)}</title>
+  <link rel="stylesheet" href="${ASSETS}/swagger-ui.css" />
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script type="application/json" id="swagger-settings">${settings}</script>
+  <script src="${ASSETS}/swagger-ui-bundle.js"></script>
+  <script src="${ASSETS}/swagger-init.js"></script>
+</body>
+</html>
+`
+}
 const HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/
 
 /**
@@ -42,6 +73,11 @@ export const relativeServers = [{ url: '/', description: 'The server that serves
 export function docsPlugin(config: Config) {
   const asset = (path: string, type: string) => () =>
     new Response(Bun.file(path), { headers: { 'content-type': type, 'cache-control': 'public, max-age=86400' } })
+  const html = swaggerPage('TeamDay API (self-hosted)')
+  const page = () =>
+    new Response(html, {
+      headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DOCS_CSP, 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' },
+    })
   // The generator caches its document until the routes change; so does this, per generated document.
   let published: { from: unknown; doc: any } | undefined
   const behindProxy = config.trustedProxyHops > 0 || config.trustedProxies.length > 0
@@ -55,22 +91,16 @@ export function docsPlugin(config: Config) {
     })
     .get(`${ASSETS}/swagger-ui-bundle.js`, asset(bundlePath, 'text/javascript; charset=utf-8'), { detail: { hide: true } })
     .get(`${ASSETS}/swagger-ui.css`, asset(cssPath, 'text/css; charset=utf-8'), { detail: { hide: true } })
+    .get(`${ASSETS}/swagger-init.js`, () => new Response(SWAGGER_INIT, { headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' } }), { detail: { hide: true } })
+    .get(DOCS_PATH, page, { detail: { hide: true } })
+    .get(`${DOCS_PATH}/`, page, { detail: { hide: true } })
     .get('/', ({ redirect }) => redirect(DOCS_PATH, 302), { detail: { hide: true } })
     .use(
       openapi({
         path: DOCS_PATH,
         specPath: `${DOCS_PATH}/json`,
-        provider: 'swagger-ui',
-        swagger: {
-          // Absolute, so the page also finds its spec when opened as /swagger/ (the default is relative).
-          url: `${DOCS_PATH}/json`,
-          cdn: `${ASSETS}/swagger-ui-bundle.js`,
-          theme: `${ASSETS}/swagger-ui.css`,
-          // The default sends the spec's URL to validator.swagger.io for a badge: no calls out.
-          validatorUrl: 'none',
-          persistAuthorization: true,
-          autoDarkMode: false,
-        } as any,
+        // The page is ours (swaggerPage above): the plugin only serves the document.
+        provider: null,
         exclude: { paths: [DOCS_PATH, `${DOCS_PATH}/json`, '/'] },
         documentation: {
           info: {

@@ -11,6 +11,8 @@ const SECRET_PARAM = /token|secret|passw|key|code|auth|sig|session|credential|co
 /** A value that looks like a credential: long, one word of token characters, letters and digits mixed. */
 const CREDENTIAL_LIKE = /^(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9_\-.~+/=]{20,}$/
 const REDACTED = '[redacted]'
+/** `/setup/<secret>` and `/set-password/<secret>`: the secret is never written down. */
+const ONE_TIME_LINK = /^\/(setup|set-password)\/[^/?]+/
 
 function decode(s: string): string {
   if (!s.includes('%') && !s.includes('+')) return s
@@ -36,6 +38,8 @@ export function loggedTarget(url: string): string {
     if (redactTokens(decoded) !== decoded) path = decoded
   }
   path = redactTokens(path)
+  // The console's one-time links carry their secret in the path (src/modules/users/links.ts).
+  path = path.replace(ONE_TIME_LINK, '/$1/[redacted]')
   if (q < 0 || q === url.length - 1) return path
   if (SENSITIVE_ROUTES.test(path)) return path
   const params = url.slice(q + 1).split('&').map((pair) => {

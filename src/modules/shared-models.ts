@@ -10,7 +10,7 @@ const envelope = {
   statusCode: Type.Integer({ examples: [401] }),
   statusMessage: t.String({ examples: ['Unauthorized'] }),
   code: t.String({ description: 'Stable machine-readable error code', examples: ['token_expired'] }),
-  message: t.String({ description: 'What went wrong and what to do', examples: ['Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token in Settings → Profile.'] }),
+  message: t.String({ description: 'What went wrong and what to do', examples: ['Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token on the console page /settings/tokens (Settings → Personal Access Tokens).'] }),
   requestId: t.String({ description: 'Also in the X-Request-Id header; quote it when reporting a problem', examples: ['req_3xY7kQ2mN8pL4vR6tB1c'] }),
   details: t.Optional(t.Unknown({ description: 'Per-field validation errors or other specifics' })),
 }
@@ -64,7 +64,7 @@ const authErrorSchemas = {
     401,
     'token_expired',
     'Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set.',
-    'Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token in Settings → Profile.',
+    'Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token on the console page /settings/tokens (Settings → Personal Access Tokens).',
   ),
   403: errorResponse(403, 'forbidden', 'Forbidden: the token is valid but your role in this organization does not allow this (access denied).', 'Forbidden: your role (viewer) does not allow tokens:write (access denied)', {
     requiredPermission: 'tokens:write',

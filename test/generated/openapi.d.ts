@@ -647,7 +647,7 @@ export interface components {
             code: string;
             /**
              * @description What went wrong and what to do
-             * @example Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token in Settings → Profile.
+             * @example Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token on the console page /settings/tokens (Settings → Personal Access Tokens).
              */
             message: string;
             /**
@@ -665,7 +665,7 @@ export interface components {
          *       "statusCode": 401,
          *       "statusMessage": "Unauthorized",
          *       "code": "token_expired",
-         *       "message": "Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token in Settings → Profile.",
+         *       "message": "Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token on the console page /settings/tokens (Settings → Personal Access Tokens).",
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
@@ -2340,7 +2340,7 @@ export interface components {
             joinedAt: string;
             /**
              * Format: date-time
-             * @description Last sign-in to the console; null until the server has sign-in (users act through tokens)
+             * @description Last sign-in to the web console (/login); null when never
              */
             lastSignInAt: string | null;
         };
@@ -2728,9 +2728,9 @@ export interface components {
          */
         AuditEvent: {
             id: string;
-            /** @description One of token.created, token.rotated, token.revoked, token.leak_reported, token.family_revoked, token.scope_denied, token.expired_used, token.new_ip, secret.set, secret.deleted, member.added, member.role_changed, member.removed */
+            /** @description One of token.created, token.rotated, token.revoked, token.leak_reported, token.family_revoked, token.scope_denied, token.expired_used, token.new_ip, secret.set, secret.deleted, member.added, member.role_changed, member.removed, user.signed_in, user.sign_in_failed, user.password_changed, user.password_link_created, session.ended */
             type: string;
-            /** @description How the actor acted: api, cli, leak_report or system */
+            /** @description How the actor acted: api, console, cli, leak_report or system */
             source: string;
             organizationId: string | null;
             /** @description Who did it (null for the admin CLI and leak reports) */

@@ -7,8 +7,11 @@
  */
 import type { Permission } from '../../src/auth/roles'
 
-/** `public`: no token needed; `authenticated`: any valid token, whatever its scopes. */
-export type Requirement = Permission | 'authenticated' | 'public'
+/**
+ * `public`: no token needed; `authenticated`: any valid token, whatever its scopes; `console`: a
+ * web console page (src/console/): a signed-in session or none, never a bearer token.
+ */
+export type Requirement = Permission | 'authenticated' | 'public' | 'console'
 
 export const ROUTE_REQUIREMENTS: Record<string, Requirement> = {
   // Docs and health
@@ -17,6 +20,8 @@ export const ROUTE_REQUIREMENTS: Record<string, Requirement> = {
   'GET /swagger/json': 'public',
   'GET /swagger/assets/swagger-ui-bundle.js': 'public',
   'GET /swagger/assets/swagger-ui.css': 'public',
+  'GET /swagger/assets/swagger-init.js': 'public',
+  'GET /swagger/': 'public',
   'GET /api/health': 'public',
   'GET /api/health/ready': 'public',
   'GET /metrics': 'metrics:read',
@@ -66,7 +71,37 @@ export const ROUTE_REQUIREMENTS: Record<string, Requirement> = {
   'GET /api/v1/audit-events': 'audit:read',
   'POST /api/v1/credentials/revoke': 'public',
   'GET /api/public/agents': 'public',
+  // The web console: sessions only (test/console-*.test.ts)
+  'GET /console/assets/console.css': 'console',
+  'GET /console/assets/console.js': 'console',
+  'GET /login': 'console',
+  'POST /login': 'console',
+  'POST /logout': 'console',
+  'POST /logout/everywhere': 'console',
+  'GET /setup/:secret': 'console',
+  'POST /setup/:secret': 'console',
+  'GET /set-password/:secret': 'console',
+  'POST /set-password/:secret': 'console',
+  'GET /settings': 'console',
+  'GET /settings/api': 'console',
+  'GET /settings/tokens': 'console',
+  'POST /settings/tokens': 'console',
+  'POST /settings/tokens/:id/revoke': 'console',
+  'POST /settings/tokens/:id/rotate': 'console',
+  'GET /settings/profile': 'console',
+  'POST /settings/profile': 'console',
+  'POST /settings/password': 'console',
+  'GET /org/members': 'console',
+  'POST /org/members': 'console',
+  'POST /org/members/:userId/role': 'console',
+  'POST /org/members/:userId/remove': 'console',
+  'POST /org/members/:userId/link': 'console',
+  'GET /org/audit': 'console',
+  'POST /org/switch': 'console',
 }
+
+/** A concrete path of a console route pattern (`:id` → a made-up id). */
+export const consolePath = (pattern: string) => pattern.replace(/:[A-Za-z]+/g, 'x_unknown')
 
 /** `METHOD /path` of every route the app serves, as Elysia lists them. */
 export function appRouteKeys(app: { routes: { method: string; path: string }[] }): string[] {

@@ -383,21 +383,41 @@ async function noDotenv() {
   check('--env-file FILE is read', withFile.includes('envfile.invalid'), withFile)
 }
 
-/** Scenario 2: first start on an empty data dir prints one admin token, once. */
+/**
+ * Scenario 2: first start on an empty data dir prints a one-time set-up link and no token; the
+ * admin sets a password there, signs in to the console and creates a token on /settings/tokens.
+ */
 async function firstStart() {
   mkdirSync(join(workDir, 'e'), { mode: 0o700 })
   const first = new Server(['--port', '0', '--db', './e/t.db'])
   let token = ''
   try {
     if (!check('first serve on an empty data dir starts', await first.started(), { out: first.out, err: first.err })) return
-    await first.waitForOutput(/Try it:.*\n=+/)
-    const tokens = new Set(first.out.match(TOKEN) ?? [])
-    check('first start prints exactly one td_ token', tokens.size === 1, [...tokens].length)
-    token = [...tokens][0] ?? ''
-    check('first start prints a curl line', /curl -H "Authorization: Bearer td_/.test(first.out))
+    await first.waitForOutput(/\/setup\/[0-9A-Za-z]{43}\n[\s\S]*=+/)
+    check('first start prints no td_ token', (first.out.match(TOKEN) ?? []).length === 0, first.out)
+    const setup = /\/setup\/[0-9A-Za-z]{43}/.exec(first.out)?.[0] ?? ''
+    check('first start prints a one-time /setup/ link', setup !== '', first.out)
+    const form = { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' }
+    const post = (path: string, body: Record<string, string>, cookie = '') =>
+      fetch(first.base + path, { method: 'POST', redirect: 'manual', headers: { ...form, ...(cookie ? { cookie } : {}) }, body: new URLSearchParams(body).toString() })
+    const pw = 'smoke test password 1'
+    const set = await post(setup, { password: pw, confirm: pw })
+    check('the set-up link sets the admin password: 303', set.status === 303, set.status)
+    const reuse = await post(setup, { password: pw, confirm: pw })
+    check('the set-up link works once: 404 the second time', reuse.status === 404, reuse.status)
+    const signIn = await post('/login', { email: 'admin@localhost', password: pw })
+    const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0]!
+    check('sign-in: 303 with an HttpOnly session cookie', signIn.status === 303 && /HttpOnly; SameSite=Lax/.test(signIn.headers.get('set-cookie') ?? ''), signIn.status)
+    const created = await post('/settings/tokens', { name: 'smoke console', expires: '90', scope: '*' }, cookie)
+    const page = await created.text()
+    token = /id="new-token"[^>]*>\s*(td_[A-Za-z0-9]{43})/.exec(page)?.[1] ?? ''
+    check('the console creates a token (201, no-store)', created.status === 201 && token !== '' && created.headers.get('cache-control') === 'no-store', created.status)
     const res = await http(first.base, 'GET', '/api/v1/tokens', { token })
-    check('the bootstrap token works: 200', res.status === 200 && res.json?.tokens?.length === 1, res.text)
+    check('the console token works on the API: 200', res.status === 200 && res.json?.tokens?.length === 1, res.text)
+    const viaCookie = await fetch(first.base + '/api/v1/tokens', { headers: { cookie } })
+    check('the session cookie authenticates nothing on /api/v1: 401', viaCookie.status === 401, viaCookie.status)
     check('first serve: SIGTERM -> exit 0', (await first.stop()) === 0)
+    check('no token, set-up secret or password in the server logs', !first.err.includes(token) && !first.err.includes(setup) && !first.err.includes(pw))
   } finally {
     if (first.proc.exitCode === null) first.proc.kill('SIGKILL')
   }
@@ -407,9 +427,9 @@ async function firstStart() {
     if (!check('second serve on the same data dir starts', await again.started(), { out: again.out, err: again.err })) return
     await again.waitForOutput(/API docs/)
     const res = await http(again.base, 'GET', '/api/v1/tokens', { token })
-    check('the bootstrap token still works after a restart', res.status === 200, res.status)
+    check('the console-made token still works after a restart', res.status === 200, res.status)
     check('second serve: SIGTERM -> exit 0', (await again.stop()) === 0)
-    check('restart prints no token', (again.out.match(TOKEN) ?? []).length === 0, again.out)
+    check('restart prints no token and no set-up link', (again.out.match(TOKEN) ?? []).length === 0 && !again.out.includes('/setup/'), again.out)
     check('first-start database file is mode 0600', mode(join(workDir, 'e', 't.db')) === '0600', mode(join(workDir, 'e', 't.db')))
   } finally {
     if (again.proc.exitCode === null) again.proc.kill('SIGKILL')

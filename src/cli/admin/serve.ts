@@ -8,7 +8,8 @@ import { failInterrupted } from '../../engine/store'
 import { parsePort } from '../../config'
 import { systemContext } from '../../context'
 import { describeKey } from '../../crypto/keys'
-import { bootstrapIfEmpty } from '../../modules/users/bootstrap'
+import { readFileSync } from 'node:fs'
+import { anyPassword, BOOTSTRAP_EMAIL, bootstrapIfEmpty, type Bootstrap } from '../../modules/users/bootstrap'
 import { createRuntime, type Runtime } from '../../runtime'
 import { configFrom } from '../common'
 import type { Run } from '../spec'
@@ -32,33 +33,20 @@ export async function serve(
   listen(app, config, values['reuse-port'] === true, rt.close)
   const port = app.server!.port
   const metricsServer = config.metricsPort === null ? null : listenMetrics(rt, config, async () => void (await app.stop()))
-  // After listening: a first start that cannot listen must not use up the one showing of the admin token.
-  const first = await bootstrapIfEmpty(systemContext(rt))
+  // After listening: a first start that cannot listen must not use up the one set-up link.
+  const first = await bootstrapIfEmpty(systemContext(rt), { email: config.adminEmail, password: readAdminPassword(config.adminPasswordFile) })
   // Elysia's own reading of NODE_ENV (see defaultToProductionMode): development mode is slow on bad input.
   if (isProduction) rt.log.info('http_mode', { mode: 'production' })
   else rt.log.warn('http_mode', { mode: 'development', note: 'NODE_ENV is not production: validation errors cost far more on large or nested bodies; leave NODE_ENV unset (or production) on a server' })
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
   const base = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`
   io.out(`teamday ${config.version} listening on http://${config.host}:${port}  (database ${resolve(config.dbPath)}, ${describeKey(rt.keySource, config.keyFile)})`)
-  io.out(`API docs: ${base}/swagger`)
+  io.out(`Console: ${base}/login   API docs: ${base}/swagger`)
   const metricsUrl = metricsServer ? `http://${formatHost(config.metricsHost)}:${metricsServer.server!.port}/metrics` : `${base}/metrics (token with metrics:read)`
   rt.log.info('server_started', startupSummary(rt, config, { listen: `http://${formatHost(config.host)}:${port}`, swagger: `${base}/swagger`, metrics: metricsUrl }))
-  if (first) {
-    io.out(
-      [
-        '',
-        '================================================================================',
-        ` First start: created organization "${first.org}" and admin user ${first.email}.`,
-        ' Admin token (shown ONCE, it is not stored; copy it now):',
-        '',
-        `   ${first.token}`,
-        '',
-        ` Try it:  curl -H "Authorization: Bearer ${first.token}" ${base}/api/v1/tokens`,
-        ` Expires: ${first.expiresAt.toISOString()}. More tokens: teamday tokens create --email ${first.email} --name NAME`,
-        '================================================================================',
-        '',
-      ].join('\n'),
-    )
+  if (first) io.out(firstStartText(first, base))
+  else if (!(await anyPassword(systemContext(rt)))) {
+    io.out(`Nobody has a console password yet: set one with  teamday users set-password --email ${BOOTSTRAP_EMAIL}  (on this host).`)
   }
   await new Promise<void>((resolve) => {
     let stopping = false
@@ -169,4 +157,31 @@ function listen(app: ReturnType<typeof createApp>, config: { host: string; port:
         '--reuse-port shares a port between teamday processes on the same database only.',
     )
   }
+}
+
+/** TEAMDAY_ADMIN_PASSWORD_FILE's content without its final newline (a Docker secret file). */
+function readAdminPassword(file: string | undefined): string | undefined {
+  if (!file) return undefined
+  return readFileSync(file, 'utf8').replace(/\r?\n$/, '')
+}
+
+/**
+ * What the first start prints: never a credential that lasts. The set-up link works once, for
+ * an hour; the server keeps only its hash.
+ */
+export function firstStartText(first: Bootstrap, base: string): string {
+  const rule = '================================================================================'
+  const lines =
+    first.kind === 'password_file'
+      ? [` First start: created organization "${first.org}" and admin ${first.email} with the password from TEAMDAY_ADMIN_PASSWORD_FILE.`, ` Sign in at ${base}/login`]
+      : [
+          ` First start: created organization "${first.org}" and admin user ${first.email}.`,
+          ' Choose the admin password here (one use, expires in 1 hour):',
+          '',
+          `   ${base}${first.path}`,
+          '',
+          ` Expires: ${first.expiresAt.toISOString()}. Missed it? teamday users set-password --email ${first.email}`,
+          ' Then create tokens at /settings/tokens, or headless: teamday tokens create --email E --name NAME',
+        ]
+  return ['', rule, ...lines, rule, ''].join('\n')
 }

@@ -1,6 +1,8 @@
 import { listMembers, type PublicMember } from '../../modules/members/service'
-import { createUser, removeMember, requireOrganization, setRole as setMemberRole } from '../../modules/users/service'
+import { setPassword } from '../../modules/users/passwords'
+import { createUser, removeMember, requireOrganization, requireUser, setRole as setMemberRole } from '../../modules/users/service'
 import { table } from '../common'
+import { readSecret } from '../read-secret'
 import { withRuntime } from './runtime'
 import type { Run } from '../spec'
 
@@ -57,5 +59,19 @@ export function list({ values, io }: Run<{ org?: string; json?: boolean; db?: st
     if (values.json) io.out(JSON.stringify({ organization: { id: o.id, slug: o.slug }, members }, null, 2))
     else if (members.length === 0) io.out(`no members in ${o.slug}`)
     else io.out(table(members as unknown as Record<string, unknown>[], ['email', 'userId', 'role', 'name', 'joinedAt']))
+  })
+}
+
+/**
+ * `teamday users set-password --email E`: the password comes from the terminal (asked twice,
+ * not echoed) or from stdin, never from argv (visible in `ps` and shell history).
+ */
+export async function setUserPassword({ values, io }: Member): Promise<void> {
+  const email = values.email!
+  const password = await readSecret('New password: ', 'Repeat it: ')
+  await withRuntime(io, values.db, async (_rt, ctx) => {
+    const user = await requireUser(ctx, email)
+    await setPassword(ctx, user.id, password)
+    io.out(`password set for ${user.email}; their console sessions have ended. Sign in at /login`)
   })
 }

@@ -1,5 +1,5 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
-import type { Principal } from '../../auth/principal'
+import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
@@ -91,7 +91,7 @@ function cleanName(name: string): string {
  * subagentIds must name non-archived agents of the caller's organization that the caller can
  * see, and not the agent itself. Unknown, foreign and invisible ids get the same message.
  */
-async function checkSubagents(ctx: Ctx, p: Principal, ids: string[], selfId: string): Promise<void> {
+async function checkSubagents(ctx: Ctx, p: Caller, ids: string[], selfId: string): Promise<void> {
   if (ids.length === 0) return
   if (ids.includes(selfId)) throw invalid('subagentIds', 'subagentIds must not contain the agent itself')
   const unique = [...new Set(ids)]
@@ -224,14 +224,14 @@ async function slugWrite<T>(slug: string, write: () => Promise<T>): Promise<T> {
 }
 
 /** An agent the caller may see (archived ones included), by id or slug; else 404. */
-async function findVisible(ctx: Ctx, p: Principal, ref: string): Promise<Agent> {
+async function findVisible(ctx: Ctx, p: Caller, ref: string): Promise<Agent> {
   const row = await visibleAgent(ctx.db, p, ref)
   if (!row) throw new AppError('not_found', `Agent ${ref.slice(0, 100)} not found`)
   return row
 }
 
 /** Visible, and the caller may change it: its creator or an organization admin. */
-async function findEditable(ctx: Ctx, p: Principal, id: string): Promise<Agent> {
+async function findEditable(ctx: Ctx, p: Caller, id: string): Promise<Agent> {
   const row = await findVisible(ctx, p, id)
   if (!canEditAgent(p, row)) {
     throw new AppError('forbidden', "Forbidden: only the agent's creator or an organization admin can change this agent (access denied)")

@@ -33,13 +33,18 @@ export const AUDIT_TYPES = [
   'member.added',
   'member.role_changed',
   'member.removed',
+  'user.signed_in',
+  'user.sign_in_failed',
+  'user.password_changed',
+  'user.password_link_created',
+  'session.ended',
 ] as const
 
 export const AuditEventSchema = t.Object(
   {
     id: t.String(),
     type: t.String({ description: `One of ${AUDIT_TYPES.join(', ')}` }),
-    source: t.String({ description: 'How the actor acted: api, cli, leak_report or system' }),
+    source: t.String({ description: 'How the actor acted: api, console, cli, leak_report or system' }),
     organizationId: t.Nullable(t.String()),
     actorUserId: t.Nullable(t.String({ description: 'Who did it (null for the admin CLI and leak reports)' })),
     actorTokenId: t.Nullable(t.String({ description: 'With which token' })),

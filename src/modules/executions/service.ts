@@ -1,5 +1,5 @@
 import { eq, gte, sql } from 'drizzle-orm'
-import type { Principal } from '../../auth/principal'
+import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
@@ -47,14 +47,14 @@ export function toPublicExecution(r: Execution) {
 }
 
 /** An agent the caller may run (agents/access.ts usableAgent), by id or slug; else 404. */
-export async function runnableAgent(ctx: Ctx, p: Principal, ref: string): Promise<Agent> {
+export async function runnableAgent(ctx: Ctx, p: Caller, ref: string): Promise<Agent> {
   const a = await usableAgent(ctx.db, p, ref)
   if (!a) throw new AppError('not_found', `Agent ${ref.slice(0, 100)} not found (or archived, or not visible to you).`)
   return a
 }
 
 /** A space the caller may run an agent in (spaces/access.ts usableSpace), by id or slug; else 404. */
-async function spaceToRunIn(ctx: Ctx, p: Principal, ref: string): Promise<Space> {
+async function spaceToRunIn(ctx: Ctx, p: Caller, ref: string): Promise<Space> {
   const s = await usableSpace(ctx.db, p, ref)
   if (!s) throw new AppError('not_found', `Space ${ref.slice(0, 100)} not found (or archived, or not visible to you).`)
   return s

@@ -11,7 +11,8 @@ import { AppError } from '../../errors'
  */
 export function canManageMembers(actor: Actor, organizationId: string): boolean {
   if (onServerHost(actor)) return true
-  if (actor.kind !== 'token') return false
+  // An admin's token (the API) or an admin signed in to the console (src/console/).
+  if (actor.kind !== 'token' && actor.kind !== 'session') return false
   const p = actor.principal
   return p.organizationId === organizationId && isOrgAdmin(p.role)
 }
@@ -19,7 +20,7 @@ export function canManageMembers(actor: Actor, organizationId: string): boolean 
 /** canManageMembers, or the error to answer: 404 for another organization, 403 for a non-admin. */
 export function assertCanManageMembers(actor: Actor, organizationId: string): void {
   if (canManageMembers(actor, organizationId)) return
-  if (actor.kind === 'token' && actor.principal.organizationId === organizationId) {
+  if ((actor.kind === 'token' || actor.kind === 'session') && actor.principal.organizationId === organizationId) {
     throw new AppError('forbidden', `Forbidden: only organization admins can see and manage members; your role is ${actor.principal.role} (access denied)`)
   }
   throw new AppError('not_found', `Organization ${organizationId.slice(0, 100)} not found`)

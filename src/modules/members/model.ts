@@ -23,7 +23,7 @@ export const Member = t.Object(
     name: t.Nullable(t.String()),
     role: MemberRole,
     joinedAt: t.String({ format: 'date-time', description: 'When the user was added to this organization' }),
-    lastSignInAt: t.Nullable(t.String({ format: 'date-time' }), { description: 'Last sign-in to the console; null until the server has sign-in (users act through tokens)' }),
+    lastSignInAt: t.Nullable(t.String({ format: 'date-time' }), { description: 'Last sign-in to the web console (/login); null when never' }),
   },
   { examples: [exampleMember] },
 )

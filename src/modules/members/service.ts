@@ -40,14 +40,14 @@ export function validateRole(role: string): Role {
   return role as Role
 }
 
-type MemberRow = { userId: string; email: string; name: string | null; role: Role; createdAt: Date }
+type MemberRow = { userId: string; email: string; name: string | null; role: Role; createdAt: Date; lastSignInAt?: Date | null }
 
 export function toPublicMember(r: MemberRow): PublicMember {
-  return { userId: r.userId, email: r.email, name: r.name, role: r.role, joinedAt: r.createdAt.toISOString(), lastSignInAt: null }
+  return { userId: r.userId, email: r.email, name: r.name, role: r.role, joinedAt: r.createdAt.toISOString(), lastSignInAt: r.lastSignInAt ? r.lastSignInAt.toISOString() : null }
 }
 
 const m = memberships
-const memberColumns = { userId: m.userId, email: users.email, name: users.name, role: m.role, createdAt: m.createdAt, id: m.id }
+const memberColumns = { userId: m.userId, email: users.email, name: users.name, role: m.role, createdAt: m.createdAt, id: m.id, lastSignInAt: users.lastSignInAt }
 
 function listStatements(db: Db) {
   const where = [eq(m.organizationId, sql.placeholder('org'))]
@@ -136,7 +136,7 @@ export async function addMember(ctx: Ctx, organizationId: string, input: AddMemb
     let user = await tx.db.select().from(users).where(eq(users.email, email)).get()
     const createdUser = !user
     if (!user) {
-      user = { id: newId('user'), email, name: input.name?.trim() || null, createdAt: now }
+      user = { id: newId('user'), email, name: input.name?.trim() || null, createdAt: now, passwordHash: null, passwordChangedAt: null, lastSignInAt: null }
       await tx.db.insert(users).values(user).run()
     }
     const existing = await tx.db.select().from(m).where(and(eq(m.userId, user.id), eq(m.organizationId, organizationId))).get()
@@ -194,7 +194,7 @@ export async function removeMember(ctx: Ctx, organizationId: string, userId: str
 
 /** `revoked_by` of tokens revoked with a membership: the admin's user id, or "cli". */
 function revokerOf(ctx: Ctx): string {
-  return ctx.actor.kind === 'token' ? ctx.actor.principal.userId : 'cli'
+  return ctx.actor.kind === 'token' || ctx.actor.kind === 'session' ? ctx.actor.principal.userId : 'cli'
 }
 
 async function auditRevoked(ctx: Ctx, organizationId: string, ownerUserId: string, ids: string[]): Promise<void> {

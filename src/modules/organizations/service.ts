@@ -1,4 +1,4 @@
-import type { Principal } from '../../auth/principal'
+import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import { AppError } from '../../errors'
@@ -9,7 +9,7 @@ import { deleteSecrets, listSecretNames, setSecrets } from '../spaces/secrets'
  * "Access denied to this organization" rather than a 404: that is what TeamDay answers, and the
  * id is in the URL, not looked up, so the answer reveals nothing a 404 would hide.
  */
-function assertOwnOrganization(principal: Principal, orgId: string): void {
+function assertOwnOrganization(principal: Caller, orgId: string): void {
   if (orgId !== principal.organizationId) {
     throw new AppError('forbidden', 'Access denied to this organization: your token belongs to another organization (forbidden).')
   }
@@ -25,7 +25,7 @@ export async function listOrgSecrets(ctx: Ctx, orgId: string): Promise<{ organiz
   return { organizationId: orgId, secrets: names, count: names.length }
 }
 
-function assertAdmin(principal: Principal): void {
+function assertAdmin(principal: Caller): void {
   if (!isOrgAdmin(principal.role)) {
     throw new AppError('forbidden', `Forbidden: only organization admins can change organization secrets; your role is ${principal.role} (access denied)`)
   }

@@ -1,5 +1,5 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
-import type { Principal } from '../../auth/principal'
+import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
@@ -105,14 +105,14 @@ async function slugWrite<T>(slug: string, write: () => Promise<T>): Promise<T> {
 }
 
 /** Members change only the spaces they created; admins any space of the organization. */
-export function assertCanEditSpace(principal: Principal, row: Space, what = 'change'): void {
+export function assertCanEditSpace(principal: Caller, row: Space, what = 'change'): void {
   if (!canEditSpace(principal, row)) {
     throw new AppError('forbidden', `Forbidden: only the space's creator or an organization admin can ${what} it (access denied)`)
   }
 }
 
 /** Agents the caller may add: same organization, not archived, visible to the caller. Else 422 naming the bad ids. */
-async function checkAgents(ctx: Ctx, principal: Principal, ids: string[]): Promise<void> {
+async function checkAgents(ctx: Ctx, principal: Caller, ids: string[]): Promise<void> {
   if (ids.length === 0) return
   const rows = await ctx.db
     .select({ id: agents.id, organizationId: agents.organizationId, userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
@@ -129,7 +129,7 @@ async function checkAgents(ctx: Ctx, principal: Principal, ids: string[]): Promi
 }
 
 /** New agentRefs: removals, then additions (already present ones are left untouched). */
-async function applyCharacters(ctx: Ctx, principal: Principal, refs: AgentRef[], add: string[] = [], remove: string[] = []): Promise<AgentRef[]> {
+async function applyCharacters(ctx: Ctx, principal: Caller, refs: AgentRef[], add: string[] = [], remove: string[] = []): Promise<AgentRef[]> {
   const addSet = [...new Set(add)]
   const both = addSet.filter((id) => remove.includes(id))
   if (both.length > 0) throw invalid('removeCharacters', `removeCharacters and addCharacters both name ${both.join(', ')}`)

@@ -1,5 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm'
-import type { Principal } from '../../auth/principal'
+import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
@@ -76,7 +76,7 @@ function invalid(field: string, message: string): AppError {
  * organization that the caller can see; a user must be a member of the organization. Other
  * strings are kept as free text with no type.
  */
-async function resolveAssignee(ctx: Ctx, p: Principal, input: TaskInput): Promise<Pick<Task, 'assignedTo' | 'assigneeType'> | undefined> {
+async function resolveAssignee(ctx: Ctx, p: Caller, input: TaskInput): Promise<Pick<Task, 'assignedTo' | 'assigneeType'> | undefined> {
   const to = input.assignedTo !== undefined ? input.assignedTo : input.assignTo
   if (to === undefined) {
     if (input.assigneeType !== undefined) throw invalid('assigneeType', 'assigneeType can only be sent together with assignedTo')
@@ -102,14 +102,14 @@ async function resolveAssignee(ctx: Ctx, p: Principal, input: TaskInput): Promis
 }
 
 /** A space of the caller's organization, not archived, that the caller can see, by id or slug: its id. */
-async function checkSpace(ctx: Ctx, p: Principal, ref: string): Promise<string> {
+async function checkSpace(ctx: Ctx, p: Caller, ref: string): Promise<string> {
   const s = await usableSpace(ctx.db, p, ref)
   if (!s) throw invalid('spaceId', `spaceId must be an active space of your organization (its id or slug); not found: ${ref.slice(0, 100)}`)
   return s.id
 }
 
 /** Maps the input's defined fields to columns, validating what the schema cannot. */
-async function columns(ctx: Ctx, p: Principal, input: TaskInput): Promise<Partial<Task>> {
+async function columns(ctx: Ctx, p: Caller, input: TaskInput): Promise<Partial<Task>> {
   const out: Partial<Task> = {}
   if (input.title !== undefined) {
     const title = input.title.trim()
@@ -197,7 +197,7 @@ export async function listTasks(ctx: Ctx, opts: ListTasksOptions): Promise<{ tas
 }
 
 /** A task the caller may see (tasks/access.ts), else 404. */
-async function findVisible(ctx: Ctx, p: Principal, id: string): Promise<Task> {
+async function findVisible(ctx: Ctx, p: Caller, id: string): Promise<Task> {
   const row = await prepared(ctx.db, 'tasks.findInOrg', () =>
     ctx.db
       .select()
@@ -210,7 +210,7 @@ async function findVisible(ctx: Ctx, p: Principal, id: string): Promise<Task> {
 }
 
 /** Admins change any task they may see; members the ones they created or are assigned. */
-async function findEditable(ctx: Ctx, p: Principal, id: string): Promise<Task> {
+async function findEditable(ctx: Ctx, p: Caller, id: string): Promise<Task> {
   const row = await findVisible(ctx, p, id)
   if (!canEditTask(p, row, await spaceAccessOf(ctx.db, row.spaceId))) {
     throw new AppError('forbidden', "Forbidden: only the task's creator, its assignee or an organization admin can change this task (access denied)")

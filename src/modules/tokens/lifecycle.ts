@@ -1,6 +1,6 @@
 import { and, eq, gt, isNull, or, sql } from 'drizzle-orm'
 import { recordAudit } from '../../audit/log'
-import type { Principal } from '../../auth/principal'
+import type { Caller } from '../../auth/principal'
 import { callerOf, withTx, type Ctx } from '../../context'
 import { organizations, personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
 import { prepared } from '../../db/prepared'
@@ -141,7 +141,7 @@ export async function revokeFamily(ctx: Ctx, familyId: string, by: string): Prom
 }
 
 export interface SelfToken extends Pick<PublicToken, 'id' | 'name' | 'scopes' | 'organizationId' | 'userId' | 'createdAt' | 'lastUsedAt' | 'expiresAt' | 'maskedToken'> {
-  role: Principal['role']
+  role: Caller['role']
   organizationSlug: string | null
   email: string
 }
@@ -149,6 +149,7 @@ export interface SelfToken extends Pick<PublicToken, 'id' | 'name' | 'scopes' | 
 /** GET /tokens/self: what the calling token is, never its secret. */
 export async function describeSelf(ctx: Ctx): Promise<SelfToken> {
   const principal = callerOf(ctx)
+  if (principal.tokenId === null) throw new Error('describeSelf needs a token: a console session has none')
   const row = await findTokenById(ctx, principal.tokenId)
   if (!row) throw new AppError('not_found', `Token ${principal.tokenId} not found`)
   const pub = toPublicToken(ctx, row, principal.email)

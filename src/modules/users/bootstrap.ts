@@ -1,17 +1,48 @@
+import { isNotNull } from 'drizzle-orm'
 import type { Ctx } from '../../context'
-import { createToken } from '../tokens/service'
-import { countUsers, createUser } from './service'
+import { users } from '../../db/schema'
+import { AppError } from '../../errors'
+import { createLink } from './links'
+import { setPassword, validatePassword } from './passwords'
+import { countUsers, createUser, normalizeEmail } from './service'
 
 export const BOOTSTRAP_ORG = 'default'
 export const BOOTSTRAP_EMAIL = 'admin@localhost'
 
+export type Bootstrap =
+  | { kind: 'setup_link'; email: string; org: string; path: string; expiresAt: Date }
+  | { kind: 'password_file'; email: string; org: string }
+
 /**
- * First start on an empty database: organization `default`, user `admin@localhost` (admin)
- * and one admin token, returned once for the caller to print. Later starts return null.
+ * First start on an empty database: organization `default` and an admin user. No long-lived
+ * credential is printed: either the operator gave the admin's e-mail and a password file
+ * (TEAMDAY_ADMIN_EMAIL, TEAMDAY_ADMIN_PASSWORD_FILE: unattended starts), or the caller prints a
+ * one-time `/setup/<secret>` link (1 hour) where the admin chooses a password. Later starts: null.
  */
-export async function bootstrapIfEmpty(ctx: Ctx): Promise<{ token: string; email: string; org: string; expiresAt: Date } | null> {
+export async function bootstrapIfEmpty(ctx: Ctx, admin: { email?: string; password?: string } = {}): Promise<Bootstrap | null> {
   if ((await countUsers(ctx)) > 0) return null
-  const { user, organization } = await createUser(ctx, { email: BOOTSTRAP_EMAIL, orgSlug: BOOTSTRAP_ORG, role: 'admin', name: 'Administrator' })
-  const { token, row } = await createToken(ctx, { userId: user.id, organizationId: organization.id }, { name: 'Initial admin token' })
-  return { token, email: user.email, org: organization.slug, expiresAt: row.expiresAt }
+  // Checked before anything is created: a bad password file must not leave an admin without one.
+  if (admin.password !== undefined) validatePassword(admin.password)
+  const email = admin.email ? normalizeEmail(admin.email) : BOOTSTRAP_EMAIL
+  let created
+  try {
+    created = await createUser(ctx, { email, orgSlug: BOOTSTRAP_ORG, role: 'admin', name: 'Administrator' })
+  } catch (e) {
+    // Another process on the same database (--reuse-port) bootstrapped first: nothing to do here.
+    if (e instanceof AppError && (e.code === 'already_member' || e.code === 'conflict')) return null
+    throw e
+  }
+  const { user, organization } = created
+  if (admin.password !== undefined) {
+    await setPassword(ctx, user.id, admin.password, { organizationId: organization.id })
+    return { kind: 'password_file', email: user.email, org: organization.slug }
+  }
+  const link = await createLink(ctx, user.id, organization.id, 'setup')
+  return { kind: 'setup_link', email: user.email, org: organization.slug, ...link }
 }
+
+/** Whether anybody can sign in to the console (someone has a password). */
+export async function anyPassword(ctx: Ctx): Promise<boolean> {
+  return !!(await ctx.db.select({ id: users.id }).from(users).where(isNotNull(users.passwordHash)).limit(1).get())
+}
+

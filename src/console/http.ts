@@ -1,0 +1,147 @@
+import type { Ctx, Services } from '../context'
+import { contextOf } from '../context'
+import type { Origin } from '../actor'
+import { isLoopback } from '../http/client-address'
+import { resolveSession, sessionContext, SESSION_MAX_MS, type SignedIn } from './session'
+
+/**
+ * The console's HTTP rules, in one place: the session cookie, the transport check, CSRF (Go
+ * 1.25's CrossOriginProtection), the security headers every page carries, and the stable API
+ * other console pages build on (`signedIn`, `toSignIn`, `safeNext`).
+ */
+
+export const COOKIE = 'teamday_session'
+/** Over HTTPS the cookie is `__Host-` prefixed: Secure, Path=/, no Domain (browsers enforce it). */
+export const SECURE_COOKIE = `__Host-${COOKIE}`
+
+export const SECURITY_HEADERS: Record<string, string> = {
+  'content-security-policy': "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+}
+
+type Set = { headers: Record<string, string | number>; status?: number | string }
+
+export interface ConsoleDeps {
+  services: Services
+  clientAddress: (request: Request) => string | null
+  isHttps: (request: Request) => boolean
+}
+
+function readCookie(request: Request, name: string): string | null {
+  const header = request.headers.get('cookie')
+  if (!header) return null
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim()
+  }
+  return null
+}
+
+/**
+ * A same-origin relative path to return to after sign-in, or null: one leading slash, no
+ * scheme, no `//` or `/\` (protocol-relative), no control characters; at most 512 characters.
+ */
+export function safeNext(next: unknown): string | null {
+  if (typeof next !== 'string' || next.length === 0 || next.length > 512) return null
+  if (!next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\') || /[\u0000-\u001f\u007f\\]/.test(next)) return null
+  try {
+    const u = new URL(next, 'http://console.invalid')
+    if (u.origin !== 'http://console.invalid') return null
+    return u.pathname + u.search
+  } catch {
+    return null
+  }
+}
+
+export function consoleKit(deps: ConsoleDeps) {
+  const { services, clientAddress, isHttps } = deps
+  const origin = (request: Request): Origin => {
+    let ip: string | null | undefined
+    return { ip: () => (ip === undefined ? (ip = clientAddress(request)) : ip), userAgent: request.headers.get('user-agent') }
+  }
+  const requestIdOf = (set: Set) => String(set.headers['x-request-id'] ?? '') || null
+  const cookieName = (request: Request) => (isHttps(request) ? SECURE_COOKIE : COOKIE)
+
+  return {
+    isHttps,
+    cookieName,
+    /** The session secret the request carries (the cookie of its transport), or null. */
+    sessionSecret: (request: Request) => readCookie(request, cookieName(request)),
+
+    /** The signed-in person of a request, or null (no cookie, expired, signed out, no longer a member). */
+    async signedIn(request: Request): Promise<SignedIn | null> {
+      return resolveSession(services, readCookie(request, cookieName(request)))
+    },
+
+    /** A 303 to the sign-in page that comes back to this request's path afterwards. */
+    toSignIn(request: Request): Response {
+      const u = new URL(request.url)
+      const next = safeNext(u.pathname + u.search)
+      return redirect(next && next !== '/login' ? `/login?next=${encodeURIComponent(next)}` : '/login')
+    },
+
+    /** The service context of a signed-in person's request (the same services as /api/v1). */
+    ctxOf(who: SignedIn, request: Request, set: Set): Ctx {
+      return sessionContext(services, who, { requestId: requestIdOf(set), origin: origin(request) })
+    },
+
+    /** A context for a request nobody is signed in to (sign-in, set-up links). */
+    anonymousCtx(request: Request, set: Set): Ctx {
+      return contextOf(services, { kind: 'anonymous' }, { requestId: requestIdOf(set), origin: origin(request) })
+    },
+
+    /**
+     * Sessions only over HTTPS, or from this machine (loopback) over HTTP: elsewhere the password
+     * and the cookie would cross the network in clear text (and browsers drop Secure cookies there).
+     */
+    mayStartSession(request: Request): boolean {
+      return isHttps(request) || isLoopback(clientAddress(request))
+    },
+
+    /** Set-Cookie for a new session: HttpOnly, SameSite=Lax, Path=/; Secure and __Host- over HTTPS. */
+    sessionCookie(request: Request, secret: string): string {
+      const secure = isHttps(request)
+      return `${secure ? SECURE_COOKIE : COOKIE}=${secret}; Path=/; Max-Age=${SESSION_MAX_MS / 1000}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`
+    },
+
+    clearCookie(request: Request): string {
+      const secure = isHttps(request)
+      return `${secure ? SECURE_COOKIE : COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`
+    },
+  }
+}
+
+export type ConsoleKit = ReturnType<typeof consoleKit>
+
+/**
+ * Go 1.25 CrossOriginProtection: a non-GET/HEAD/OPTIONS request passes when Sec-Fetch-Site is
+ * `same-origin` or `none`; without Sec-Fetch-Site, when Origin is absent or its host equals the
+ * request's Host. Everything else (a form posted from another site) is refused.
+ */
+export function crossOriginRefused(request: Request): boolean {
+  if (request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS') return false
+  const site = request.headers.get('sec-fetch-site')
+  if (site !== null) return site !== 'same-origin' && site !== 'none'
+  const origin = request.headers.get('origin')
+  if (origin === null) return false
+  const host = request.headers.get('host') ?? new URL(request.url).host
+  try {
+    return new URL(origin).host !== host
+  } catch {
+    return true
+  }
+}
+
+export function redirect(location: string, headers: Record<string, string> = {}): Response {
+  return new Response(null, { status: 303, headers: { location, ...SECURITY_HEADERS, 'cache-control': 'no-store', ...headers } })
+}
+
+/** An HTML page with the console's headers. `no-store` on every console page: they show private data. */
+export function page(html: string, init: { status?: number; headers?: Record<string, string> } = {}): Response {
+  return new Response('<!doctype html>' + html, {
+    status: init.status ?? 200,
+    headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', ...SECURITY_HEADERS, ...init.headers },
+  })
+}

@@ -1,0 +1,33 @@
+import { Elysia } from 'elysia'
+import type { Services } from '../context'
+import { consoleKit, crossOriginRefused, page, type ConsoleKit } from './http'
+import { authRoutes } from './routes/auth'
+import { orgRoutes } from './routes/org'
+import { profileRoutes } from './routes/profile'
+import { tokenRoutes } from './routes/settings'
+
+export { consoleKit, safeNext, type ConsoleKit } from './http'
+export type { SignedIn } from './session'
+
+/**
+ * The web console (issue 16): server-rendered pages on the same services as /api/v1. Every
+ * non-GET request passes the cross-origin check first; sessions never reach /api/v1 (the API's
+ * auth plugin reads only the Authorization header).
+ */
+export function consolePlugin(kit: ConsoleKit) {
+  return new Elysia({ name: 'console' })
+    .onBeforeHandle({ as: 'scoped' }, ({ request }) => {
+      if (crossOriginRefused(request)) {
+        return page('<title>Refused</title><h1>Cross-origin request refused</h1><p>This form was sent from another site. Go back to the console and try again.</p>', { status: 403 })
+      }
+    })
+    .use(authRoutes(kit))
+    .use(tokenRoutes(kit))
+    .use(profileRoutes(kit))
+    .use(orgRoutes(kit))
+}
+
+export function createConsole(services: Services, clientAddress: (r: Request) => string | null, isHttps: (r: Request) => boolean) {
+  const kit = consoleKit({ services, clientAddress, isHttps })
+  return { kit, plugin: consolePlugin(kit) }
+}

@@ -1,0 +1,87 @@
+import { Elysia, t } from 'elysia'
+import { AppError } from '../../errors'
+import { listAuditEvents } from '../../modules/audit/query'
+import { FormBody, field, hidden } from '../form'
+import { page, redirect, type ConsoleKit } from '../http'
+import { addMember, changeRole, listMembers, passwordLink, removeMemberNow } from '../members-adapter'
+import { switchOrganization, type SignedIn } from '../session'
+import { AuditPage, ForbiddenPage, MembersPage } from '../views/org'
+import { navOf } from './settings'
+
+const UserParams = t.Object({ userId: t.String() })
+const ADMINS_ONLY = 'Only organization admins can see this page.'
+
+/** Organization → Members and Audit log (admins), and the organization switcher. */
+export function orgRoutes(kit: ConsoleKit) {
+  const base = (request: Request) => `${kit.isHttps(request) ? 'https' : 'http'}://${request.headers.get('host') ?? new URL(request.url).host}`
+
+  const members = async (who: SignedIn, request: Request, set: any, extra: { error?: string; notice?: string; link?: { email: string; url: string } } = {}, status = 200) => {
+    const nav = await navOf(kit, who, request, set, '/org/members')
+    if (who.role !== 'admin') return page(await (<ForbiddenPage nav={nav} message={ADMINS_ONLY} />), { status: 403 })
+    const rows = await listMembers(kit.ctxOf(who, request, set), who)
+    return page(await (<MembersPage nav={nav} who={who} members={rows} {...extra} />), { status })
+  }
+
+  /** Runs a member action; an AppError re-renders the page with its message. */
+  const act = async (request: Request, set: any, fn: (who: SignedIn) => Promise<Response>) => {
+    const who = await kit.signedIn(request)
+    if (!who) return kit.toSignIn(request)
+    try {
+      return await fn(who)
+    } catch (e) {
+      if (e instanceof AppError) return members(who, request, set, { error: e.message }, e.status)
+      throw e
+    }
+  }
+
+  return new Elysia({ name: 'console-org' })
+    .get('/org/members', async ({ request, set, query }) => {
+      const who = await kit.signedIn(request)
+      if (!who) return kit.toSignIn(request)
+      const notice = query.done === 'removed' ? 'Member removed: their tokens and sessions for this organization stopped working.' : query.done === 'role' ? 'Role changed: it applies from their next request.' : undefined
+      return members(who, request, set, { notice })
+    }, hidden)
+    .post('/org/members', ({ request, set, body }) =>
+      act(request, set, async (who) => {
+        const r = await addMember(kit.ctxOf(who, request, set), who, field(body, 'email'), field(body, 'role') || 'member')
+        return members(who, request, set, { notice: `${r.email} added.`, ...(r.link ? { link: { email: r.email, url: base(request) + r.link } } : {}) }, 201)
+      }), { ...hidden, body: FormBody })
+    .post('/org/members/:userId/role', ({ request, set, body, params }) =>
+      act(request, set, async (who) => {
+        await changeRole(kit.ctxOf(who, request, set), who, params.userId, field(body, 'role'))
+        return redirect('/org/members?done=role')
+      }), { ...hidden, body: FormBody, params: UserParams })
+    .post('/org/members/:userId/remove', ({ request, set, params }) =>
+      act(request, set, async (who) => {
+        await removeMemberNow(kit.ctxOf(who, request, set), who, params.userId)
+        return redirect('/org/members?done=removed')
+      }), { ...hidden, body: FormBody, params: UserParams })
+    .post('/org/members/:userId/link', ({ request, set, params }) =>
+      act(request, set, async (who) => {
+        const { email, path } = await passwordLink(kit.ctxOf(who, request, set), who, params.userId)
+        return members(who, request, set, { link: { email, url: base(request) + path } })
+      }), { ...hidden, body: FormBody, params: UserParams })
+    .get('/org/audit', async ({ request, set, query }) => {
+      const who = await kit.signedIn(request)
+      if (!who) return kit.toSignIn(request)
+      const nav = await navOf(kit, who, request, set, '/org/audit')
+      if (who.role !== 'admin') return page(await (<ForbiddenPage nav={nav} message={ADMINS_ONLY} />), { status: 403 })
+      const ctx = kit.ctxOf(who, request, set)
+      const people = (await listMembers(ctx, who)).map((m) => ({ id: m.userId, email: m.email }))
+      const type = typeof query.type === 'string' ? query.type.slice(0, 64) : ''
+      const person = typeof query.person === 'string' ? query.person.slice(0, 64) : ''
+      try {
+        const r = await listAuditEvents(ctx, { type: type || undefined, userId: person || undefined, limit: 50, offset: 0, cursor: typeof query.cursor === 'string' && query.cursor ? query.cursor : undefined })
+        return page(await (<AuditPage nav={nav} events={r.events} people={people} type={type} person={person} next={r.nextCursor} />))
+      } catch (e) {
+        if (e instanceof AppError) return page(await (<AuditPage nav={nav} events={[]} people={people} type={type} person={person} next={null} error={e.message} />), { status: e.status })
+        throw e
+      }
+    }, hidden)
+    .post('/org/switch', async ({ request, set, body }) => {
+      const who = await kit.signedIn(request)
+      if (!who) return kit.toSignIn(request)
+      await switchOrganization(kit.ctxOf(who, request, set), who.sessionId, who.user.id, field(body, 'organizationId'))
+      return redirect('/settings/tokens')
+    }, { ...hidden, body: FormBody })
+}

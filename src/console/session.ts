@@ -1,0 +1,132 @@
+import { and, eq, lt, or } from 'drizzle-orm'
+import { recordAudit } from '../audit/log'
+import { randomBase62 } from '../auth/random'
+import type { Caller } from '../auth/principal'
+import { contextOf, type Ctx, type Origin, type Services } from '../context'
+import { memberships, organizations, sessions, users, type Organization, type Role, type Session } from '../db/schema'
+import { newId } from '../ids'
+
+/**
+ * Console sessions: the cookie holds 43 base62 characters (256 bits) from the OS CSPRNG; the
+ * database keeps only their SHA-256, so several instances share sessions and a database leak
+ * signs nobody in. Idle expiry 12 h (last seen), absolute 7 days (created). The membership and
+ * role are read on every request: a removed member's session stops at once. Sessions
+ * authenticate console pages only; /api/v1 never reads the cookie.
+ */
+export const SESSION_IDLE_MS = 12 * 3_600_000
+export const SESSION_MAX_MS = 7 * 86_400_000
+/** lastSeenAt is written at most this often per session (a page view is not a write). */
+const TOUCH_EVERY_MS = 60_000
+const SECRET_LENGTH = 43
+
+export const hashSecret = (secret: string) => Bun.CryptoHasher.hash('sha256', secret, 'hex')
+
+/** A signed-in person on one request: who, in which organization, with which role. */
+export interface SignedIn {
+  sessionId: string
+  user: { id: string; email: string; name: string | null; passwordChangedAt: Date | null }
+  organization: Organization
+  role: Role
+  /** The caller the shared services act for (scopes `*`, bounded by the role; no token). */
+  caller: Caller
+}
+
+/** Starts a session (always a new id: sign-in never reuses a cookie sent before it). */
+export async function createSession(ctx: Ctx, userId: string, organizationId: string): Promise<{ secret: string; session: Session }> {
+  const secret = randomBase62(SECRET_LENGTH)
+  const now = ctx.clock.now()
+  const id = newId('ses')
+  const ip = ctx.origin?.ip() ?? null
+  const ua = ctx.origin?.userAgent?.slice(0, 512) ?? null
+  const session: Session = {
+    id,
+    secretHash: hashSecret(secret),
+    userId,
+    organizationId,
+    createdAt: new Date(now),
+    lastSeenAt: new Date(now),
+    expiresAt: new Date(now + SESSION_MAX_MS),
+    ipEnc: ip ? ctx.box.seal(ip, `session.ip:${id}`) : null,
+    userAgentEnc: ua ? ctx.box.seal(ua, `session.ua:${id}`) : null,
+  }
+  await ctx.db.insert(sessions).values(session).run()
+  return { secret, session }
+}
+
+/** The session of a cookie value, still valid and still a member; touches lastSeenAt. Else null. */
+export async function resolveSession(services: Services, secret: string | null): Promise<SignedIn | null> {
+  if (!secret || secret.length !== SECRET_LENGTH || !/^[0-9A-Za-z]+$/.test(secret)) return null
+  const { db, clock } = services
+  const now = clock.now()
+  const row = await db
+    .select({ session: sessions, user: users, organization: organizations, role: memberships.role })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .innerJoin(organizations, eq(organizations.id, sessions.organizationId))
+    .innerJoin(memberships, and(eq(memberships.userId, sessions.userId), eq(memberships.organizationId, sessions.organizationId)))
+    .where(eq(sessions.secretHash, hashSecret(secret)))
+    .get()
+  if (!row) return null
+  const { session, user } = row
+  if (session.expiresAt.getTime() <= now || session.lastSeenAt.getTime() + SESSION_IDLE_MS <= now) {
+    await db.delete(sessions).where(eq(sessions.id, session.id)).run()
+    return null
+  }
+  if (now - session.lastSeenAt.getTime() >= TOUCH_EVERY_MS) {
+    await db.update(sessions).set({ lastSeenAt: new Date(now) }).where(eq(sessions.id, session.id)).run()
+  }
+  return {
+    sessionId: session.id,
+    user: { id: user.id, email: user.email, name: user.name, passwordChangedAt: user.passwordChangedAt },
+    organization: row.organization,
+    role: row.role,
+    caller: { userId: user.id, email: user.email, organizationId: row.organization.id, role: row.role, tokenId: null, scopes: ['*'] },
+  }
+}
+
+/** A service context acting for a signed-in person (audited with source `console`). */
+export function sessionContext(services: Services, who: SignedIn, request: { requestId: string | null; origin: Origin | null }): Ctx {
+  return contextOf(services, { kind: 'session', principal: who.caller, sessionId: who.sessionId }, request)
+}
+
+/** Sign out: ends one session. */
+export async function endSession(ctx: Ctx, sessionId: string, reason: 'sign_out' | 'everywhere' = 'sign_out'): Promise<void> {
+  const ended = await ctx.db.delete(sessions).where(eq(sessions.id, sessionId)).returning().get()
+  if (ended) await recordAudit(ctx, { type: 'session.ended', organizationId: ended.organizationId, targetType: 'session', targetId: sessionId, details: { reason } })
+}
+
+/** Ends the session of a cookie value, if any (sign-in ends a session cookie sent with it: no fixation). */
+export async function endSessionBySecret(ctx: Ctx, secret: string): Promise<void> {
+  await ctx.db.delete(sessions).where(eq(sessions.secretHash, hashSecret(secret))).run()
+}
+
+/** "Sign out everywhere": every session of the user. Returns how many ended. */
+export async function endAllSessions(ctx: Ctx, userId: string, organizationId: string | null): Promise<number> {
+  const ended = await ctx.db.delete(sessions).where(eq(sessions.userId, userId)).returning({ id: sessions.id }).all()
+  await recordAudit(ctx, { type: 'session.ended', organizationId, targetType: 'user', targetId: userId, details: { reason: 'everywhere', sessionsEnded: ended.length } })
+  return ended.length
+}
+
+/** Sessions of a user showing an organization (a removed member's), ended at once. */
+export async function endSessionsInOrganization(ctx: Ctx, userId: string, organizationId: string): Promise<number> {
+  const ended = await ctx.db
+    .delete(sessions)
+    .where(and(eq(sessions.userId, userId), eq(sessions.organizationId, organizationId)))
+    .returning({ id: sessions.id })
+    .all()
+  return ended.length
+}
+
+/** The organization switcher: the session shows another organization the user belongs to. */
+export async function switchOrganization(ctx: Ctx, sessionId: string, userId: string, organizationId: string): Promise<boolean> {
+  const member = await ctx.db.select({ id: memberships.id }).from(memberships).where(and(eq(memberships.userId, userId), eq(memberships.organizationId, organizationId))).get()
+  if (!member) return false
+  await ctx.db.update(sessions).set({ organizationId }).where(eq(sessions.id, sessionId)).run()
+  return true
+}
+
+/** Deletes expired sessions (called on sign-in: no timer needed). */
+export async function pruneSessions(ctx: Ctx): Promise<void> {
+  const now = ctx.clock.now()
+  await ctx.db.delete(sessions).where(or(lt(sessions.expiresAt, new Date(now)), lt(sessions.lastSeenAt, new Date(now - SESSION_IDLE_MS)))).run()
+}

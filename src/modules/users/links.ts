@@ -1,0 +1,59 @@
+import { and, eq, gt, isNull } from 'drizzle-orm'
+import { recordAudit } from '../../audit/log'
+import { randomBase62 } from '../../auth/random'
+import { withTx, type Ctx } from '../../context'
+import { oneTimeLinks, users, type OneTimeLink, type User } from '../../db/schema'
+import { AppError } from '../../errors'
+import { newId } from '../../ids'
+import { setPassword } from './passwords'
+
+/**
+ * One-time links: `/setup/<secret>` (first start, 1 hour) and `/set-password/<secret>` (a member
+ * added in the console, 72 hours). 43 base62 characters (256 bits); only the SHA-256 is stored;
+ * a link works once, and a new link for the same user and purpose replaces the old one.
+ */
+export type LinkPurpose = 'setup' | 'set_password'
+export const LINK_TTL_MS: Record<LinkPurpose, number> = { setup: 3_600_000, set_password: 72 * 3_600_000 }
+export const LINK_PATH: Record<LinkPurpose, string> = { setup: '/setup/', set_password: '/set-password/' }
+
+const hash = (secret: string) => Bun.CryptoHasher.hash('sha256', secret, 'hex')
+
+export async function createLink(ctx: Ctx, userId: string, organizationId: string | null, purpose: LinkPurpose): Promise<{ path: string; expiresAt: Date }> {
+  const secret = randomBase62(43)
+  const now = ctx.clock.now()
+  const expiresAt = new Date(now + LINK_TTL_MS[purpose])
+  await withTx(ctx, async (tx) => {
+    await tx.db.delete(oneTimeLinks).where(and(eq(oneTimeLinks.userId, userId), eq(oneTimeLinks.purpose, purpose))).run()
+    await tx.db.insert(oneTimeLinks).values({ id: newId('link'), secretHash: hash(secret), userId, organizationId, purpose, createdAt: new Date(now), expiresAt, usedAt: null }).run()
+    await recordAudit(tx, { type: 'user.password_link_created', organizationId, targetType: 'user', targetId: userId, details: { purpose, expiresAt: expiresAt.toISOString() } })
+  })
+  return { path: LINK_PATH[purpose] + secret, expiresAt }
+}
+
+/** The unused, unexpired link of a secret and its user, or null. */
+export async function findLink(ctx: Ctx, purpose: LinkPurpose, secret: string): Promise<{ link: OneTimeLink; user: User } | null> {
+  if (!/^[0-9A-Za-z]{43}$/.test(secret)) return null
+  const row = await ctx.db
+    .select({ link: oneTimeLinks, user: users })
+    .from(oneTimeLinks)
+    .innerJoin(users, eq(users.id, oneTimeLinks.userId))
+    .where(and(eq(oneTimeLinks.secretHash, hash(secret)), eq(oneTimeLinks.purpose, purpose), isNull(oneTimeLinks.usedAt), gt(oneTimeLinks.expiresAt, new Date(ctx.clock.now()))))
+    .get()
+  return row ?? null
+}
+
+/**
+ * Uses a link: sets the password (ending the user's sessions) and, for the first start's
+ * set-up, optionally the name. The claim and the password commit together; a second use fails.
+ */
+export async function useLink(ctx: Ctx, purpose: LinkPurpose, secret: string, input: { password: string; name?: string }): Promise<{ link: OneTimeLink; user: User }> {
+  const found = await findLink(ctx, purpose, secret)
+  if (!found) throw new AppError('not_found', 'This link is invalid, already used or expired. Ask an administrator for a new one (teamday users set-password on the server).')
+  await withTx(ctx, async (tx) => {
+    const claimed = await tx.db.update(oneTimeLinks).set({ usedAt: new Date(ctx.clock.now()) }).where(and(eq(oneTimeLinks.id, found.link.id), isNull(oneTimeLinks.usedAt))).returning({ id: oneTimeLinks.id }).get()
+    if (!claimed) throw new AppError('not_found', 'This link was used already.')
+    if (input.name?.trim()) await tx.db.update(users).set({ name: input.name.trim().slice(0, 100) }).where(eq(users.id, found.user.id)).run()
+    await setPassword(tx, found.user.id, input.password, { organizationId: found.link.organizationId })
+  })
+  return found
+}

@@ -1,0 +1,216 @@
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { existsSync, mkdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { createApp } from '../../src/app'
+import { loadConfig } from '../../src/config'
+import { systemContext } from '../../src/context'
+import { SecretBox } from '../../src/crypto/secretbox'
+import { createLogger } from '../../src/logger'
+import { bootstrapIfEmpty } from '../../src/modules/users/bootstrap'
+import { createRuntime, type Runtime } from '../../src/runtime'
+
+/**
+ * The console in Debian's Chromium (playwright-core, never a downloaded browser), against the
+ * app listening on a real port: first-run set-up → sign in → create a token → copy it → use it
+ * → "last used" → revoke with the trash icon → 401; members; throttling; sign-out. Takes the
+ * README's screenshots (docs/screenshots/). Without Chromium outside CI: one skipped test.
+ */
+// A browser on a 2-core machine shared with other work: each step may take a while.
+setDefaultTimeout(90_000)
+const CHROMIUM = '/usr/bin/chromium'
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync']
+const PASSWORD = 'correct horse battery staple'
+// The README's screenshots are rewritten only on request (TEAMDAY_SCREENSHOTS=1 bun test test/browser);
+// otherwise they go to a temporary folder, so a test run leaves the tree clean.
+const SHOTS = process.env.TEAMDAY_SCREENSHOTS === '1' ? join(import.meta.dir, '../../docs/screenshots') : join(tmpdir(), 'teamday-screenshots')
+
+if (!existsSync(CHROMIUM) && process.env.CI !== 'true') {
+  test.skip(`browser suite: no Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`, () => {})
+} else {
+  let rt: Runtime
+  let app: ReturnType<typeof createApp>
+  let base: string
+  let setupPath: string
+  let browser: Browser
+  const problems: string[] = []
+
+  beforeAll(async () => {
+    const config = loadConfig({}, { dbPath: ':memory:', host: '127.0.0.1', port: 0 })
+    rt = await createRuntime(config, { log: createLogger('silent'), box: new SecretBox(crypto.getRandomValues(new Uint8Array(32))) })
+    app = createApp(rt)
+    app.listen({ hostname: '127.0.0.1', port: 0, development: false })
+    base = `http://127.0.0.1:${app.server!.port}`
+    const first = await bootstrapIfEmpty(systemContext(rt))
+    if (first?.kind !== 'setup_link') throw new Error('no set-up link')
+    setupPath = first.path
+    const { chromium } = await import('playwright-core')
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true })
+    mkdirSync(SHOTS, { recursive: true })
+  })
+
+  afterAll(async () => {
+    await browser?.close()
+    await app?.stop()
+    rt?.close()
+  })
+
+  async function newPage(ctx?: BrowserContext): Promise<Page> {
+    const context = ctx ?? (await browser.newContext({ viewport: { width: 1000, height: 720 }, timezoneId: 'Europe/Berlin', locale: 'en-GB' }))
+    const page = await context.newPage()
+    // A CSP violation or a script error is a failure of the page, not noise.
+    page.on('console', (m) => {
+      // (A 401 or 404 answer is logged as "Failed to load resource": expected on these pages.)
+      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`${page.url()}: ${m.text()}`)
+    })
+    page.on('pageerror', (e) => problems.push(`${page.url()}: ${e.message}`))
+    return page
+  }
+
+  const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`) })
+
+  async function signIn(page: Page, email: string, password = PASSWORD) {
+    await page.goto(`${base}/login`)
+    await page.getByLabel('E-mail').fill(email)
+    await page.getByLabel('Password').fill(password)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+  }
+
+  async function api(path: string, token: string) {
+    return (await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } })).status
+  }
+
+  let admin: Page
+
+  describe('console in Chromium', () => {
+    test('first-run set-up, sign in, create a token, copy it, use it, see "last used", revoke it with the trash icon', async () => {
+      admin = await newPage(await browser.newContext({ viewport: { width: 1000, height: 720 }, timezoneId: 'Europe/Berlin', locale: 'en-GB' }))
+      await admin.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base })
+      await admin.goto(base + setupPath)
+      await shot(admin, 'setup')
+      await admin.getByLabel('Your name').fill('Ada Admin')
+      await admin.getByLabel('New password').fill(PASSWORD)
+      await admin.getByLabel('Repeat the password').fill(PASSWORD)
+      await admin.getByRole('button', { name: 'Set password' }).click()
+      await admin.waitForURL(/\/login\?done=password$/)
+      await shot(admin, 'sign-in')
+      await signIn(admin, 'admin@localhost')
+      await admin.waitForURL(`${base}/settings/tokens`)
+      expect(await admin.getByLabel('90 days (recommended)').isChecked()).toBe(true)
+      await admin.getByLabel('Name').fill('CI Pipeline')
+      await admin.getByRole('button', { name: 'Create Token' }).click()
+      await admin.getByText('Copy the token immediately').waitFor()
+      await admin.getByRole('button', { name: 'Copy' }).click()
+      await admin.getByRole('button', { name: 'Copied' }).waitFor()
+      const token = (await admin.evaluate('navigator.clipboard.readText()')) as string
+      expect(token).toMatch(/^td_[A-Za-z0-9]{43}$/)
+      await shot(admin, 'token-created')
+      // The page is gone for good: back/reload do not show the token again (no-store, POST result).
+      expect(await api('/api/v1/agents', token)).toBe(200)
+      await admin.goto(`${base}/settings/tokens`)
+      const row = admin.getByRole('row', { name: /CI Pipeline/ })
+      await expect(row.getByText('127.0.0.1')).toBeDefined()
+      expect(await row.innerText()).toContain('127.0.0.1')
+      expect(await row.innerText()).not.toContain('never')
+      expect(await admin.content()).not.toContain(token)
+      // Dates in the viewer's time zone, the ISO value in the title.
+      const time = row.locator('time').first()
+      expect(await time.getAttribute('title')).toMatch(/^\d{4}-\d\d-\d\dT/)
+      expect(await time.innerText()).not.toContain('UTC')
+      await admin.getByRole('heading', { name: 'Your tokens' }).scrollIntoViewIfNeeded()
+      await shot(admin, 'tokens')
+      await row.getByRole('button', { name: 'Revoke token CI Pipeline' }).click()
+      const dialog = admin.getByRole('dialog')
+      await dialog.getByText('Revoking a token will break any scripts').waitFor()
+      await shot(admin, 'revoke-dialog')
+      await dialog.getByRole('button', { name: 'Revoke token' }).click()
+      await admin.getByText('Token revoked').waitFor()
+      expect(await api('/api/v1/agents', token)).toBe(401)
+    })
+
+    test('keyboard only: the sign-in form can be filled and sent with Tab and Enter; focus is visible', async () => {
+      const page = await newPage()
+      await page.goto(`${base}/login`)
+      await page.keyboard.type('admin@localhost')
+      await page.keyboard.press('Tab')
+      const outline = await page.evaluate('getComputedStyle(document.activeElement).outlineStyle')
+      expect(outline).not.toBe('none')
+      await page.keyboard.type(PASSWORD)
+      await page.keyboard.press('Enter')
+      await page.waitForURL(`${base}/settings/tokens`)
+      await page.context().close()
+    })
+
+    test('members: add (one-time link), the member signs in and makes a token, role change, removal → their token 401', async () => {
+      await admin.goto(`${base}/org/members`)
+      await admin.getByLabel('E-mail').fill('bob@example.com')
+      await admin.getByRole('button', { name: 'Add member' }).click()
+      const link = (await admin.locator('#member-link').innerText()).trim()
+      expect(link).toMatch(/\/set-password\/[0-9A-Za-z]{43}$/)
+      await shot(admin, 'members')
+      const bob = await newPage()
+      await bob.goto(link)
+      await bob.getByLabel('New password').fill(PASSWORD)
+      await bob.getByLabel('Repeat the password').fill(PASSWORD)
+      await bob.getByRole('button', { name: 'Set password' }).click()
+      await bob.waitForURL(/\/login/)
+      await signIn(bob, 'bob@example.com')
+      await bob.getByLabel('Name').fill('bob laptop')
+      await bob.getByRole('button', { name: 'Create Token' }).click()
+      const token = (await bob.locator('#new-token').innerText()).trim()
+      expect(await api('/api/v1/agents', token)).toBe(200)
+      await admin.goto(`${base}/org/members`)
+      await admin.getByLabel('Role of bob@example.com').selectOption('viewer')
+      await admin.getByRole('row', { name: /bob@example.com/ }).getByRole('button', { name: 'Change' }).click()
+      await admin.getByText('Role changed').waitFor()
+      await admin.getByRole('button', { name: 'Remove bob@example.com' }).click()
+      await admin.getByRole('dialog').getByRole('button', { name: 'Remove' }).click()
+      await admin.getByText('Member removed').waitFor()
+      expect(await api('/api/v1/agents', token)).toBe(401)
+      await bob.goto(`${base}/settings/tokens`)
+      expect(bob.url()).toContain('/login')
+      await bob.context().close()
+    })
+
+    test('profile and audit log pages; readable at 320 px wide', async () => {
+      await admin.goto(`${base}/settings/profile`)
+      await shot(admin, 'profile')
+      await admin.goto(`${base}/org/audit`)
+      expect(await admin.content()).toContain('user.signed_in')
+      await shot(admin, 'audit')
+      const narrow = await newPage(await browser.newContext({ viewport: { width: 320, height: 640 } }))
+      await narrow.goto(`${base}/login`)
+      const overflow = (await narrow.evaluate('document.documentElement.scrollWidth')) as number
+      expect(overflow).toBeLessThanOrEqual(320)
+      await narrow.context().close()
+    })
+
+    test('throttling: after 5 wrong passwords the account waits, even with the right one', async () => {
+      const page = await newPage()
+      for (let i = 0; i < 5; i++) {
+        await signIn(page, 'admin@localhost', `wrong password ${i}`)
+        await page.getByText('Wrong e-mail or password.').waitFor()
+      }
+      await signIn(page, 'admin@localhost')
+      await page.getByText('Too many failed sign-ins').waitFor()
+      await page.context().close()
+    })
+
+    test('Swagger UI renders under its CSP', async () => {
+      const page = await newPage()
+      await page.goto(`${base}/swagger`)
+      await page.locator('.swagger-ui .info').waitFor()
+      await page.context().close()
+    })
+
+    test('sign out: the session ends and pages ask to sign in again', async () => {
+      await admin.goto(`${base}/settings/tokens`)
+      await admin.getByRole('button', { name: 'Sign out' }).click()
+      await admin.waitForURL(`${base}/login`)
+      await admin.goto(`${base}/settings/tokens`)
+      expect(admin.url()).toBe(`${base}/login?next=%2Fsettings%2Ftokens`)
+      expect(problems).toEqual([])
+    })
+  })
+}

@@ -1,0 +1,280 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { makeActor, makeTestApp } from './helpers/app'
+import { consoleClient, givePassword, PASSWORD } from './helpers/console'
+import { bootstrapIfEmpty } from '../src/modules/users/bootstrap'
+import { createLink } from '../src/modules/users/links'
+import { SESSION_IDLE_MS, SESSION_MAX_MS } from '../src/console/session'
+import { THROTTLE } from '../src/console/throttle'
+import { sessions, users } from '../src/db/schema'
+import { eq } from 'drizzle-orm'
+
+const t = await makeTestApp()
+afterAll(() => t.rt.close())
+
+describe('sign-in', () => {
+  test('a person with a password signs in; the cookie is HttpOnly, SameSite=Lax, Path=/ and only the hash is stored', async () => {
+    const a = await makeActor(t, { role: 'admin' })
+    await givePassword(t, a.userId)
+    const c = consoleClient(t)
+    const res = await c.signIn(a.email)
+    expect(res.status).toBe(303)
+    expect(res.headers.get('location')).toBe('/settings/tokens')
+    const cookie = res.headers.get('set-cookie')!
+    expect(cookie).toMatch(/^teamday_session=[0-9A-Za-z]{43}; Path=\/; Max-Age=604800; HttpOnly; SameSite=Lax$/)
+    const secret = cookie.split(';')[0]!.split('=')[1]!
+    const rows = t.db.select().from(sessions).all()
+    expect(rows.some((r) => r.secretHash === new Bun.CryptoHasher('sha256').update(secret).digest('hex'))).toBe(true)
+    expect(JSON.stringify(rows)).not.toContain(secret)
+    const page = await c.get('/login')
+    expect(page.status).toBe(303)
+  })
+
+  test('over HTTPS through a trusted proxy the cookie is __Host- prefixed and Secure; a client-sent X-Forwarded-Proto is ignored', async () => {
+    const p = await makeTestApp({ config: { trustedProxies: ['10.0.0.0/8'] } })
+    const a = await makeActor(p)
+    await givePassword(p, a.userId)
+    const viaProxy = consoleClient(p, { ip: '10.1.2.3', headers: { 'x-forwarded-proto': 'https', 'x-forwarded-for': '127.0.0.1' } })
+    const res = await viaProxy.signIn(a.email)
+    expect(res.status).toBe(303)
+    expect(res.headers.get('set-cookie')).toMatch(/^__Host-teamday_session=[0-9A-Za-z]{43}; Path=\/; Max-Age=604800; HttpOnly; SameSite=Lax; Secure$/)
+    expect((await viaProxy.get('/settings/tokens')).status).toBe(200)
+    // The same header from a client that is not a trusted proxy, off loopback: no session over plain HTTP.
+    const direct = consoleClient(p, { ip: '203.0.113.9', headers: { 'x-forwarded-proto': 'https' } })
+    const refused = await direct.signIn(a.email)
+    expect(refused.status).toBe(400)
+    expect(refused.headers.get('set-cookie')).toBeNull()
+    expect(refused.text).toContain('only offered over HTTPS')
+    p.rt.close()
+  })
+
+  test('wrong password and unknown e-mail get the same answer; both audited; the unknown one still costs a hash', async () => {
+    const a = await makeActor(t)
+    await givePassword(t, a.userId)
+    const c = consoleClient(t, { ip: '127.0.0.2' })
+    const s1 = performance.now()
+    const wrong = await c.signIn(a.email, 'not the password at all')
+    const d1 = performance.now() - s1
+    const s2 = performance.now()
+    const unknown = await c.signIn('nobody@example.com', 'not the password at all')
+    const d2 = performance.now() - s2
+    expect(wrong.status).toBe(401)
+    expect(unknown.status).toBe(401)
+    expect(wrong.text).toContain('Wrong e-mail or password.')
+    expect(unknown.text.replace('nobody@example.com', a.email)).toBe(wrong.text)
+    // Both paths run one argon2id verify (~40-120 ms here); a skipped hash would be < 5 ms.
+    expect(d2).toBeGreaterThan(d1 / 4)
+    expect(wrong.headers.get('set-cookie')).toBeNull()
+  })
+
+  test(`throttling: ${THROTTLE.accountFailures} failures lock the account for 10 minutes, checked before hashing`, async () => {
+    const a = await makeActor(t)
+    await givePassword(t, a.userId)
+    const c = consoleClient(t, { ip: '127.0.0.3' })
+    for (let i = 0; i < THROTTLE.accountFailures; i++) expect((await c.signIn(a.email, 'wrong password ' + i)).status).toBe(401)
+    const locked = await c.signIn(a.email)
+    expect(locked.status).toBe(429)
+    expect(locked.text).toContain('Too many failed sign-ins. Try again in 10 minutes.')
+    const s = performance.now()
+    await c.signIn(a.email)
+    expect(performance.now() - s).toBeLessThan(30)
+    t.clock.advance(THROTTLE.lockMs + 1)
+    expect((await c.signIn(a.email)).status).toBe(303)
+  })
+
+  test('session fixation: a cookie sent before sign-in is not the one after, and it is ended', async () => {
+    const a = await makeActor(t)
+    await givePassword(t, a.userId)
+    const attacker = consoleClient(t)
+    await attacker.signIn(a.email)
+    const planted = attacker.cookie!
+    const victim = consoleClient(t)
+    victim.cookie = planted
+    await victim.signIn(a.email)
+    expect(victim.cookie).not.toBe(planted)
+    expect((await attacker.get('/settings/tokens')).status).toBe(303)
+    expect((await victim.get('/settings/tokens')).status).toBe(200)
+  })
+
+  test('idle (12 h) and absolute (7 days) expiry', async () => {
+    const a = await makeActor(t)
+    await givePassword(t, a.userId)
+    const c = consoleClient(t)
+    await c.signIn(a.email)
+    t.clock.advance(SESSION_IDLE_MS - 60_000)
+    expect((await c.get('/settings/tokens')).status).toBe(200)
+    t.clock.advance(SESSION_IDLE_MS - 60_000)
+    expect((await c.get('/settings/tokens')).status).toBe(200)
+    t.clock.advance(SESSION_IDLE_MS + 1)
+    const expired = await c.get('/settings/tokens')
+    expect(expired.status).toBe(303)
+    expect(expired.headers.get('location')).toBe('/login?next=%2Fsettings%2Ftokens')
+    const d = consoleClient(t)
+    await d.signIn(a.email)
+    for (let i = 0; i < 15; i++) {
+      t.clock.advance(SESSION_IDLE_MS - 60_000)
+      if ((await d.get('/settings/tokens')).status !== 200) break
+    }
+    expect((await d.get('/settings/tokens')).status).toBe(303)
+    expect(15 * (SESSION_IDLE_MS - 60_000)).toBeGreaterThan(SESSION_MAX_MS)
+  })
+
+  test('sign out ends the session; sign out everywhere ends all of them', async () => {
+    const a = await makeActor(t)
+    await givePassword(t, a.userId)
+    const one = consoleClient(t)
+    const two = consoleClient(t)
+    await one.signIn(a.email)
+    await two.signIn(a.email)
+    const out = await one.post('/logout')
+    expect(out.headers.get('set-cookie')).toContain('Max-Age=0')
+    expect((await one.get('/settings/tokens')).status).toBe(303)
+    expect((await two.get('/settings/tokens')).status).toBe(200)
+    const three = consoleClient(t)
+    await three.signIn(a.email)
+    await three.post('/logout/everywhere')
+    expect((await two.get('/settings/tokens')).status).toBe(303)
+    expect(t.db.select().from(sessions).where(eq(sessions.userId, a.userId)).all()).toEqual([])
+  })
+
+  test('next: a same-origin path is followed; anything else goes home', async () => {
+    const a = await makeActor(t)
+    await givePassword(t, a.userId)
+    for (const [next, to] of [
+      ['/org/members?x=1', '/org/members?x=1'],
+      ['//evil.example/x', '/settings/tokens'],
+      ['https://evil.example/', '/settings/tokens'],
+      ['/\\evil.example', '/settings/tokens'],
+      ['javascript:alert(1)', '/settings/tokens'],
+    ]) {
+      const c = consoleClient(t)
+      const res = await c.post('/login', { email: a.email, password: PASSWORD, next: next! })
+      expect({ next, to: res.headers.get('location') }).toEqual({ next, to })
+    }
+  })
+})
+
+describe('first start and one-time links', () => {
+  test('the set-up link sets the first admin password once; only its hash is stored; it expires after an hour', async () => {
+    const f = await makeTestApp()
+    const first = await bootstrapIfEmpty(f.ctx)
+    if (first?.kind !== 'setup_link') throw new Error('expected a set-up link')
+    expect(first.path).toMatch(/^\/setup\/[0-9A-Za-z]{43}$/)
+    const c = consoleClient(f)
+    const form = await c.get(first.path)
+    expect(form.status).toBe(200)
+    expect(form.text).toContain('admin@localhost')
+    expect((await c.post(first.path, { password: 'short', confirm: 'short' })).status).toBe(422)
+    const ok = await c.post(first.path, { name: 'Ada', password: PASSWORD, confirm: PASSWORD })
+    expect(ok.status).toBe(303)
+    expect((await c.get(first.path)).status).toBe(404)
+    expect((await c.post(first.path, { password: PASSWORD, confirm: PASSWORD })).status).toBe(404)
+    expect((await c.signIn('admin@localhost')).status).toBe(303)
+    const dump = JSON.stringify(f.db.all(`SELECT * FROM one_time_links`))
+    expect(dump).not.toContain(first.path.slice(7))
+    // A second link expires.
+    const admin = f.db.select().from(users).get()!
+    const link = await createLink(f.ctx, admin.id, null, 'setup')
+    f.clock.advance(3_600_001)
+    expect((await c.get(link.path)).status).toBe(404)
+    f.rt.close()
+  })
+
+  test('TEAMDAY_ADMIN_PASSWORD_FILE: the admin can sign in, no link; a too short password creates nobody', async () => {
+    const f = await makeTestApp()
+    await expect(bootstrapIfEmpty(f.ctx, { email: 'Ops@Example.com', password: 'short' })).rejects.toThrow('12-256')
+    expect(f.db.select().from(users).all()).toEqual([])
+    const first = await bootstrapIfEmpty(f.ctx, { email: 'Ops@Example.com', password: PASSWORD })
+    expect(first).toEqual({ kind: 'password_file', email: 'ops@example.com', org: 'default' })
+    expect((await consoleClient(f).signIn('ops@example.com')).status).toBe(303)
+    f.rt.close()
+  })
+
+  test('a password change ends the other sessions of the user', async () => {
+    const a = await makeActor(t)
+    await givePassword(t, a.userId)
+    const c = consoleClient(t)
+    await c.signIn(a.email)
+    await givePassword(t, a.userId, 'another long password')
+    expect((await c.get('/settings/tokens')).status).toBe(303)
+  })
+})
+
+describe('sessions and the API', () => {
+  test('a session cookie sent to /api/v1 authenticates nothing', async () => {
+    const a = await makeActor(t, { role: 'admin' })
+    await givePassword(t, a.userId)
+    const c = consoleClient(t)
+    await c.signIn(a.email)
+    for (const path of ['/api/v1/agents', '/api/v1/tokens', '/api/v1/tokens/self', '/api/v1/audit-events']) {
+      const res = await c.get(path)
+      expect({ path, status: res.status }).toEqual({ path, status: 401 })
+      expect(res.body.code).toBe('missing_token')
+    }
+    const post = await c.post('/api/v1/tokens', { name: 'via cookie' })
+    expect(post.status).toBe(401)
+  })
+
+  test('cross-site form POSTs are refused (Go CrossOriginProtection); same-origin and header-less ones pass', async () => {
+    const a = await makeActor(t)
+    await givePassword(t, a.userId)
+    const c = consoleClient(t)
+    await c.signIn(a.email)
+    const cross = await c.post('/logout', {}, { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' })
+    expect(cross.status).toBe(403)
+    expect((await c.get('/settings/tokens')).status).toBe(200)
+    const sameSite = await c.post('/logout', {}, { 'sec-fetch-site': 'same-site' })
+    expect(sameSite.status).toBe(403)
+    // No Sec-Fetch-Site (older browser): Origin must match the host.
+    const oldBrowser = consoleClient(t, { headers: { 'sec-fetch-site': '' } })
+    const res = await t.req('POST', '/login', { headers: { origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' }, raw: `email=${a.email}&password=x`, ip: '127.0.0.1' })
+    expect(res.status).toBe(403)
+    const ok = await t.req('POST', '/login', { headers: { origin: 'http://localhost', 'content-type': 'application/x-www-form-urlencoded' }, raw: new URLSearchParams({ email: a.email, password: PASSWORD }).toString(), ip: '127.0.0.1' })
+    expect(ok.status).toBe(303)
+    void oldBrowser
+  })
+
+  test('every console page has the CSP, frame, referrer and no-store headers', async () => {
+    for (const path of ['/login', '/settings/tokens']) {
+      const res = await t.req('GET', path, { ip: '127.0.0.1' })
+      expect(res.headers.get('content-security-policy')).toBe("default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+      expect(res.headers.get('x-frame-options')).toBe('DENY')
+      expect(res.headers.get('referrer-policy')).toBe('no-referrer')
+      expect(res.headers.get('cache-control')).toBe('no-store')
+    }
+  })
+})
+
+describe('throttling per IP and the set-password command', () => {
+  test(`${THROTTLE.ipFailures} failures from one address lock that address, whatever the account`, async () => {
+    const c = consoleClient(t, { ip: '127.0.0.9' })
+    for (let i = 0; i < THROTTLE.ipFailures; i++) expect((await c.signIn(`nobody${i}@example.com`, 'wrong password here')).status).toBe(401)
+    const a = await makeActor(t)
+    await givePassword(t, a.userId)
+    expect((await c.signIn(a.email)).status).toBe(429)
+    expect((await consoleClient(t, { ip: '127.0.0.10' }).signIn(a.email)).status).toBe(303)
+  })
+
+  test('teamday users set-password reads the password from stdin (never argv) and ends sessions', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join, resolve } = await import('node:path')
+    const dir = mkdtempSync(join(tmpdir(), 'teamday-pw-'))
+    const db = join(dir, 't.db')
+    const main = resolve(import.meta.dir, '../src/main.ts')
+    const key = crypto.getRandomValues(new Uint8Array(32))
+    const env = { ...process.env, TEAMDAY_LOG_LEVEL: 'silent', TEAMDAY_ENCRYPTION_KEY: Buffer.from(key).toString('base64') }
+    try {
+      expect(Bun.spawnSync([process.execPath, main, 'users', 'create', '--email', 'ops@example.com', '--org', 'default', '--role', 'admin', '--db', db], { env }).exitCode).toBe(0)
+      const set = Bun.spawnSync([process.execPath, main, 'users', 'set-password', '--email', 'ops@example.com', '--db', db], { env, stdin: new TextEncoder().encode('a password from stdin\n') })
+      expect(set.exitCode).toBe(0)
+      expect(set.stdout.toString()).toContain('password set for ops@example.com')
+      const empty = Bun.spawnSync([process.execPath, main, 'users', 'set-password', '--email', 'ops@example.com', '--db', db], { env, stdin: new TextEncoder().encode('') })
+      expect(empty.exitCode).toBe(2)
+      const f = await makeTestApp({ dbPath: db, key })
+      expect((await consoleClient(f).signIn('ops@example.com', 'a password from stdin')).status).toBe(303)
+      f.rt.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+})

@@ -1,0 +1,191 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { makeActor, makeTestApp, makeToken } from './helpers/app'
+import { consoleClient, givePassword, PASSWORD } from './helpers/console'
+import { REVOKE_WARNING } from '../src/console/views/tokens'
+
+const t = await makeTestApp()
+afterAll(() => t.rt.close())
+
+async function signedIn(role: 'admin' | 'member' | 'viewer' = 'member', org = 'acme') {
+  const a = await makeActor(t, { role, org })
+  await givePassword(t, a.userId)
+  const c = consoleClient(t)
+  expect((await c.signIn(a.email)).status).toBe(303)
+  return { a, c }
+}
+
+/** The id of the token row with this name (rows made in the same test-clock millisecond have no set order). */
+const idOf = (html: string, name: string) => new RegExp(`<tr><td>${name}</td>.*?/settings/tokens/(pat_[A-Za-z0-9]+)/revoke`).exec(html)![1]
+const tokenOf = (html: string) => /id="new-token"[^>]*>\s*(td_[A-Za-z0-9]{43})\s*</.exec(html)?.[1]
+
+describe('Personal Access Tokens page', () => {
+  test('create (90 days preselected), shown once with no-store, export and curl lines; it works on /api/v1; the list shows it masked', async () => {
+    const { c } = await signedIn()
+    const form = await c.get('/settings/tokens')
+    expect(form.status).toBe(200)
+    expect(form.text).toMatch(/<input type="radio" name="expires" value="90" checked\/?>\s*<span>90 days \(recommended\)<\/span>/)
+    expect(form.text).toContain('API-Zugriff')
+    const created = await c.post('/settings/tokens', { name: 'CI Pipeline', expires: '90', scope: '*' })
+    expect(created.status).toBe(201)
+    expect(created.headers.get('cache-control')).toBe('no-store')
+    expect(created.text).toContain('Copy the token immediately - it will only be shown once!')
+    const token = tokenOf(created.text)!
+    expect(token).toBeDefined()
+    expect(created.text).toContain(`export TEAMDAY_TOKEN=&quot;${token}&quot;`)
+    expect(created.text).toContain('curl -H &quot;Authorization: Bearer $TEAMDAY_TOKEN&quot;')
+    expect((await t.req('GET', '/api/v1/agents', { token, ip: '198.51.100.7' })).status).toBe(200)
+    const list = await c.get('/settings/tokens')
+    expect(list.text).toContain('CI Pipeline')
+    expect(list.text).not.toContain(token)
+    expect(list.text).toContain(`td_${token.slice(3, 7)}`)
+    expect(list.text).toContain('198.51.100.7')
+    expect(list.text).toContain('expires in 90 days')
+  })
+
+  test('scopes per resource, custom date, and validation errors re-show the form', async () => {
+    const { c } = await signedIn()
+    const scoped = await c.post('/settings/tokens', { name: 'read only', expires: '30', scope: ['agents:read', 'tasks:read'] })
+    const token = tokenOf(scoped.text)!
+    expect((await t.req('GET', '/api/v1/agents', { token })).status).toBe(200)
+    expect((await t.req('POST', '/api/v1/agents', { token, body: { name: 'x' } })).status).toBe(403)
+    const day = new Date(t.clock.now() + 20 * 86_400_000).toISOString().slice(0, 10)
+    const custom = await c.post('/settings/tokens', { name: 'custom', expires: 'custom', date: day, scope: '*' })
+    expect(custom.status).toBe(201)
+    expect(custom.text).toContain(`${day}T23:59:59.999Z`)
+    const tooSoon = await c.post('/settings/tokens', { name: 'soon', expires: 'custom', date: new Date(t.clock.now() + 86_400_000).toISOString().slice(0, 10) })
+    expect(tooSoon.status).toBe(422)
+    expect(tooSoon.text).toContain('between 7 and 365 days')
+    const noName = await c.post('/settings/tokens', { name: '   ', expires: '90' })
+    expect(noName.status).toBe(422)
+    expect(noName.text).toContain('name must be 1-100 characters')
+  })
+
+  test('a token named <script>alert(1)</script> is shown as text', async () => {
+    const { c } = await signedIn()
+    const name = '<script>alert(1)</script>'
+    // Outside quoted attribute values (where < is plain text), the name never appears as markup.
+    const markup = (html: string) => html.replace(/"[^"]*"/g, '""')
+    const created = await c.post('/settings/tokens', { name, expires: '7' })
+    expect(markup(created.text)).not.toContain('<script>alert')
+    expect(created.text).toContain('&lt;script&gt;alert(1)&lt;/script&gt;')
+    const list = await c.get('/settings/tokens')
+    expect(markup(list.text)).not.toContain('<script>alert')
+    expect(list.text).toContain('<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>')
+  })
+
+  test('the trash icon opens a dialog with the docs warning; revoking stops the token at once', async () => {
+    const { c } = await signedIn()
+    const token = tokenOf((await c.post('/settings/tokens', { name: 'to revoke', expires: '7' })).text)!
+    const list = await c.get('/settings/tokens')
+    expect(list.text).toContain(REVOKE_WARNING)
+    const id = idOf(list.text, 'to revoke')
+    const res = await c.post(`/settings/tokens/${id}/revoke`)
+    expect(res.status).toBe(303)
+    const api = await t.req('GET', '/api/v1/agents', { token })
+    expect(api.status).toBe(401)
+    expect(api.body.message).toContain('/settings/tokens')
+  })
+
+  test('rotate with a grace period: the old token works until it ends, the new one at once', async () => {
+    const { c } = await signedIn()
+    const old = tokenOf((await c.post('/settings/tokens', { name: 'rotating', expires: '30' })).text)!
+    const id = idOf((await c.get('/settings/tokens')).text, 'rotating')
+    const rotated = await c.post(`/settings/tokens/${id}/rotate`, { grace: '3600' })
+    expect(rotated.status).toBe(201)
+    const fresh = tokenOf(rotated.text)!
+    expect(fresh).not.toBe(old)
+    expect(rotated.text).toContain('rotating')
+    expect((await t.req('GET', '/api/v1/agents', { token: old })).status).toBe(200)
+    expect((await t.req('GET', '/api/v1/agents', { token: fresh })).status).toBe(200)
+    t.clock.advance(3_600_001)
+    expect((await t.req('GET', '/api/v1/agents', { token: old })).status).toBe(401)
+  })
+
+  test("another person's token cannot be revoked by a member (404 message, token keeps working)", async () => {
+    const { c } = await signedIn()
+    const other = await makeActor(t)
+    const res = await c.post(`/settings/tokens/${other.tokenId}/revoke`)
+    expect(res.status).toBe(404)
+    expect((await t.req('GET', '/api/v1/agents', { token: other.token })).status).toBe(200)
+  })
+
+  test('a bearer token does not open console pages', async () => {
+    const a = await makeActor(t, { role: 'admin' })
+    const res = await t.req('GET', '/settings/tokens', { token: a.token, ip: '127.0.0.1' })
+    expect(res.status).toBe(303)
+    expect(res.headers.get('location')).toBe('/login?next=%2Fsettings%2Ftokens')
+  })
+})
+
+describe('Profile', () => {
+  test('change name; e-mail needs the current password; change password ends other sessions, keeps this one', async () => {
+    const { a, c } = await signedIn()
+    const other = consoleClient(t)
+    await other.signIn(a.email)
+    expect((await c.post('/settings/profile', { name: 'Grace Hopper', email: a.email })).status).toBe(303)
+    expect((await c.get('/settings/profile')).text).toContain('Grace Hopper')
+    expect((await c.post('/settings/profile', { name: 'G', email: 'new@example.com', current: 'wrong password!' })).status).toBe(403)
+    expect((await c.post('/settings/password', { current: 'wrong password!', password: 'a new long password', confirm: 'a new long password' })).status).toBe(403)
+    expect((await c.post('/settings/password', { current: PASSWORD, password: 'a new long password', confirm: 'a new long password' })).status).toBe(303)
+    expect((await c.get('/settings/profile')).status).toBe(200)
+    expect((await other.get('/settings/profile')).status).toBe(303)
+    expect((await consoleClient(t).signIn(a.email, 'a new long password')).status).toBe(303)
+  })
+})
+
+describe('Organization pages', () => {
+  test('members: add (one-time link), change role, remove: their token and session stop at once', async () => {
+    const { c } = await signedIn('admin', 'members-org')
+    const added = await c.post('/org/members', { email: 'new.member@example.com', role: 'member' })
+    expect(added.status).toBe(201)
+    const link = /id="member-link"[^>]*>\s*http:\/\/localhost(\/set-password\/[0-9A-Za-z]{43})\s*</.exec(added.text)![1]!
+    const newbie = consoleClient(t)
+    expect((await newbie.post(link, { password: PASSWORD, confirm: PASSWORD })).status).toBe(303)
+    expect((await newbie.signIn('new.member@example.com')).status).toBe(303)
+    const token = tokenOf((await newbie.post('/settings/tokens', { name: 'mine', expires: '7' })).text)!
+    expect((await t.req('POST', '/api/v1/agents', { token, body: { name: 'ok' } })).status).toBe(201)
+    const list = await c.get('/org/members')
+    const userId = /action="\/org\/members\/(user_[A-Za-z0-9]+)\/role"/.exec(list.text)![1]
+    expect((await c.post(`/org/members/${userId}/role`, { role: 'viewer' })).status).toBe(303)
+    expect((await t.req('POST', '/api/v1/agents', { token, body: { name: 'no' } })).status).toBe(403)
+    expect((await c.post(`/org/members/${userId}/remove`)).status).toBe(303)
+    expect((await t.req('GET', '/api/v1/agents', { token })).status).toBe(401)
+    expect((await newbie.get('/settings/tokens')).status).toBe(303)
+    // Added again: the old token stays dead.
+    await c.post('/org/members', { email: 'new.member@example.com', role: 'admin' })
+    expect((await t.req('GET', '/api/v1/agents', { token })).status).toBe(401)
+  })
+
+  test('members and audit pages are for admins only', async () => {
+    const { c } = await signedIn('member')
+    expect((await c.get('/org/members')).status).toBe(403)
+    expect((await c.get('/org/audit')).status).toBe(403)
+    expect((await c.post('/org/members', { email: 'x@example.com', role: 'admin' })).status).toBe(403)
+  })
+
+  test('audit log: console events, filter by type and person, paged', async () => {
+    const { a, c } = await signedIn('admin', 'audit-org')
+    for (let i = 0; i < 3; i++) await c.post('/settings/tokens', { name: `t${i}`, expires: '7' })
+    const all = await c.get('/org/audit')
+    expect(all.status).toBe(200)
+    expect(all.text).toContain('user.signed_in')
+    expect(all.text).toContain('token.created')
+    const only = await c.get(`/org/audit?type=token.created&person=${a.userId}`)
+    expect(only.text).not.toContain('<td>user.signed_in</td>')
+    expect(only.text.match(/<td>token.created<\/td>/g)!.length).toBe(3)
+  })
+
+  test('organization switcher: a person in two organizations switches; tokens are per organization', async () => {
+    const { a, c } = await signedIn('admin', 'first-org')
+    const { createUser } = await import('../src/modules/users/service')
+    await createUser(t.ctx, { email: a.email, orgSlug: 'second-org', role: 'viewer' })
+    const page = await c.get('/settings/tokens')
+    const second = /<option value="(org_[A-Za-z0-9]+)"[^>]*>second-org<\/option>/.exec(page.text)![1]!
+    expect((await c.post('/org/switch', { organizationId: second })).status).toBe(303)
+    const token = tokenOf((await c.post('/settings/tokens', { name: 'in second', expires: '7' })).text)!
+    const self = await t.req('GET', '/api/v1/tokens/self', { token })
+    expect(self.body.token.organizationSlug).toBe('second-org')
+    expect(self.body.token.role).toBe('viewer')
+    expect((await c.post('/org/switch', { organizationId: 'org_notmine' })).status).toBe(303)
+  })
+})
