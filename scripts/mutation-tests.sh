@@ -8,22 +8,41 @@ set -euo pipefail
 
 tests_for() {
   case "$1" in
-    src/auth/tokens.ts | src/auth/random.ts) echo token-format auth-edges auth tokens credentials errors ;;
-    src/auth/authenticate.ts) echo auth auth-edges token-format tokens audit rotation scopes ;;
-    src/auth/lookup.ts) echo auth auth-edges token-usage tokens credentials audit read-cache ;;
-    src/auth/plugin.ts) echo auth auth-edges scopes scope-routes authz-matrix ratelimit idempotency audit openapi ;;
-    src/auth/roles.ts) echo scopes scope-routes authz-matrix ;;
+    src/auth/tokens.ts | src/auth/random.ts) echo token-format auth-edges auth tokens ;;
+    src/auth/authenticate.ts) echo auth-edges auth token-format tokens audit ;;
+    src/auth/lookup.ts) echo token-usage auth auth-edges read-cache audit ;;
+    src/auth/plugin.ts) echo auth auth-edges scopes scope-routes authz-matrix ratelimit audit openapi ;;
+    src/auth/roles.ts) echo scopes token-escalation scope-routes authz-matrix ;;
+    src/auth/*) echo auth auth-edges scopes authz-matrix ;;
     src/http/client-address.ts | src/http/ip.ts) echo client-address credentials ratelimit ;;
-    src/modules/tokens/service.ts) echo tokens token-usage auth rotation scopes authz-matrix credentials audit ;;
+    src/modules/agents/access.ts) echo access-rules access-mutants access-leaks authz-matrix agents ;;
+    src/modules/spaces/access.ts) echo access-rules access-mutants access-leaks authz-matrix spaces tasks executions-access secrets ;;
+    src/modules/tasks/access.ts) echo access-rules access-mutants access-leaks authz-matrix tasks ;;
+    src/modules/executions/access.ts) echo access-rules executions-access access-mutants access-leaks authz-matrix executions ;;
+    src/modules/members/access.ts) echo members authz-matrix scope-routes ;;
+    src/modules/tokens/access.ts) echo token-escalation token-limits tokens audit ;;
+    src/modules/tokens/validation.ts) echo scopes tokens token-limits cli ;;
+    src/modules/tokens/service.ts) echo tokens token-usage token-escalation rotation ;;
+    src/modules/tokens/lifecycle.ts) echo rotation token-escalation tokens audit ;;
+    src/modules/tokens/revocation.ts) echo token-escalation credentials tokens ;;
+    src/modules/tokens/*) echo openapi tokens token-limits rotation ;;
     src/modules/*) echo authz-matrix executions-access access-rules access-mutants access-leaks agents spaces tasks secrets executions ;;
-    *) echo token-format auth auth-edges token-usage access-rules access-mutants access-leaks openapi scopes scope-routes authz-matrix executions-access tokens rotation agents spaces tasks secrets credentials audit ratelimit idempotency errors executions ;;
+    *) echo token-format auth auth-edges token-usage access-rules access-mutants access-leaks openapi scopes scope-routes authz-matrix executions-access tokens token-escalation token-limits rotation agents spaces tasks secrets credentials audit ratelimit idempotency errors executions ;;
   esac
 }
 
-file=''
 if [ -n "${__STRYKER_ACTIVE_MUTANT__:-}" ]; then
   file=$(grep -rlF --include='*.ts' "stryMutAct_9fa48(\"${__STRYKER_ACTIVE_MUTANT__}\")" src | head -n 1 || true)
+  names=$(tests_for "$file")
+else
+  # The first, unmutated run: the tests of every instrumented file, so that its duration (from
+  # which Stryker derives the timeout of each mutant) is that of a mutant's run, not of all tests.
+  names=$(for f in $(grep -rlF --include='*.ts' 'stryMutAct_9fa48(' src || true); do tests_for "$f"; done | tr ' ' '\n' | awk 'NF && !seen[$0]++')
+  [ -n "$names" ] || names=$(tests_for '')
 fi
+# Stryker links the project's node_modules into its sandbox (.stryker-tmp/sandbox-*), except
+# when node_modules is itself a symbolic link (a git worktree sharing another checkout's).
+[ -e node_modules ] || ln -sfn ../../node_modules node_modules
 args=()
-for t in $(tests_for "$file"); do args+=("test/$t.test.ts"); done
+for t in $names; do args+=("test/$t.test.ts"); done
 exec node_modules/.bin/bun test --bail "${args[@]}"

@@ -14,6 +14,7 @@ import { RouteTable } from './http/routes'
 import { agentsModule } from './modules/agents'
 import { publicAgentsModule } from './modules/agents/public'
 import { auditModule } from './modules/audit'
+import { cliAuthModule } from './modules/cli-auth'
 import { credentialsModule } from './modules/credentials'
 import { executionsModule } from './modules/executions'
 import { membersModule } from './modules/members'
@@ -23,6 +24,7 @@ import { tasksModule } from './modules/tasks'
 import { metricsRoute, readinessRoute } from './modules/system'
 import { tokensModule } from './modules/tokens'
 import { sharedModels } from './modules/shared-models'
+import { tokenAliasesModule } from './modules/token-aliases'
 import type { Runtime } from './runtime'
 
 export { MAX_URL_BYTES } from './http/guards'
@@ -130,6 +132,9 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     .use(publicAgentsModule(rt.config, contexts))
     .use(metricsRoute(rt, api.auth))
     .use(webConsole.plugin)
+    // Browser sign-in for CLIs, and TeamDay CLI's token routes (aliases of /api/v1/tokens).
+    .use(cliAuthModule(rt.config, rt.limiter, contexts))
+    .use(tokenAliasesModule(api))
   listening = app as unknown as NonNullable<typeof listening>
   registered = app.routes
   settleSchemas(app.routes)

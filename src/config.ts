@@ -68,6 +68,15 @@ export interface Config {
   authFailureLimit: RatePolicy | null
   /** Leaked-credential reports per IP: TEAMDAY_LEAK_REPORT_RATE_LIMIT; null = off. */
   leakReportRateLimit: RatePolicy | null
+  /** Browser sign-in for CLIs: login codes started and refreshes, per IP (TEAMDAY_CLI_LOGIN_RATE_LIMIT); null = off. */
+  cliLoginRateLimit: RatePolicy | null
+  /** Polls of login codes per IP, all codes together (TEAMDAY_CLI_POLL_RATE_LIMIT); null = off. Each code also allows 6 polls per 10 s. */
+  cliPollRateLimit: RatePolicy | null
+  /**
+   * The server's address as browsers reach it (TEAMDAY_PUBLIC_URL, e.g. https://teamday.example.com):
+   * the base of the sign-in links handed to CLIs. Unset: the origin the request was sent to.
+   */
+  publicUrl?: string
   /** OpenAI-compatible Chat Completions endpoint (OpenAI, Ollama, vLLM, ...), e.g. http://localhost:11434/v1. */
   openaiBaseUrl?: string
   openaiApiKey?: string
@@ -137,6 +146,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxTokensPerUser: parseIntVar('TEAMDAY_MAX_TOKENS_PER_USER', env.TEAMDAY_MAX_TOKENS_PER_USER, 100, 1, 100_000),
     authFailureLimit: ratePolicyVar('TEAMDAY_AUTH_FAILURE_LIMIT', env.TEAMDAY_AUTH_FAILURE_LIMIT, '20/60s'),
     leakReportRateLimit: ratePolicyVar('TEAMDAY_LEAK_REPORT_RATE_LIMIT', env.TEAMDAY_LEAK_REPORT_RATE_LIMIT, '10/60s'),
+    cliLoginRateLimit: ratePolicyVar('TEAMDAY_CLI_LOGIN_RATE_LIMIT', env.TEAMDAY_CLI_LOGIN_RATE_LIMIT, '30/60s'),
+    cliPollRateLimit: ratePolicyVar('TEAMDAY_CLI_POLL_RATE_LIMIT', env.TEAMDAY_CLI_POLL_RATE_LIMIT, '120/60s'),
+    publicUrl: publicUrlVar(env.TEAMDAY_PUBLIC_URL),
     openaiBaseUrl: env.OPENAI_BASE_URL || (env.OPENAI_API_KEY ? 'https://api.openai.com/v1' : undefined),
     openaiApiKey: env.OPENAI_API_KEY || undefined,
     anthropicApiKey: env.ANTHROPIC_API_KEY || undefined,
@@ -252,4 +264,18 @@ function modelAliasesVar(value: string | undefined): ModelAlias[] {
   const parsed = parseModelAliases(value)
   if (typeof parsed === 'string') throw new ConfigError(parsed)
   return parsed
+}
+
+function publicUrlVar(value: string | undefined): string | undefined {
+  if (!value) return undefined
+  let u: URL
+  try {
+    u = new URL(value)
+  } catch {
+    throw new ConfigError(`TEAMDAY_PUBLIC_URL must be an http(s) URL such as https://teamday.example.com (got "${value}")`)
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.username || u.password || u.search || u.hash) {
+    throw new ConfigError(`TEAMDAY_PUBLIC_URL must be an http(s) URL without credentials, query or fragment (got "${value}")`)
+  }
+  return `${u.origin}${u.pathname.replace(/\/+$/, '')}`
 }

@@ -10,6 +10,11 @@ export const ERROR_STATUS = {
   json_too_deep: 400,
   bad_request: 400,
   invalid_idempotency_key: 400,
+  // 400 — browser sign-in for CLIs: the poll's terminal answers (RFC 8628 answers 400 too)
+  invalid_login_code: 400,
+  login_code_expired: 400,
+  login_denied: 400,
+  login_code_used: 400,
   // 401 — authentication, one code per way it can fail
   missing_token: 401,
   unsupported_auth_scheme: 401,

@@ -1,6 +1,8 @@
 // The services' access rules where one resource names another (a task's assignee and space, a
 // space's agents, an agent's search), found untested by mutation testing (npm run mutate).
 import { beforeAll, describe, expect, test } from 'bun:test'
+import { delegableAgent } from '../src/modules/agents/access'
+import { removeMember } from '../src/modules/users/service'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 
 let t: TestApp
@@ -71,6 +73,17 @@ describe('spaces: the agents they hold', () => {
 })
 
 describe('agents', () => {
+  test('delegation is decided for the run\'s starter now: refused once they have left the organization, and across organizations', async () => {
+    const shared = (await post(owner, '/api/v1/agents', { name: 'Helper', visibility: 'organization' })).body.id as string
+    const leaver = await makeActor(t, { role: 'member' })
+    const runOf = (a: Actor) => ({ organizationId: a.organizationId, userId: a.userId })
+    expect((await delegableAgent(t.ctx.db, runOf(leaver), shared))?.id).toBe(shared)
+    await removeMember(t.ctx, leaver.email, leaver.orgSlug)
+    expect(await delegableAgent(t.ctx.db, runOf(leaver), shared)).toBeUndefined()
+    const outsider = await makeActor(t, { role: 'admin', org: 'elsewhere-delegation' })
+    expect(await delegableAgent(t.ctx.db, runOf(outsider), shared)).toBeUndefined()
+  })
+
   test('search is case-insensitive in both directions', async () => {
     await post(owner, '/api/v1/agents', { name: 'Quarterly Report Writer', visibility: 'organization' })
     for (const q of ['QUARTERLY', 'quarterly', 'rEpOrT']) {

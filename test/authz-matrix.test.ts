@@ -85,6 +85,17 @@ const rows: Row[] = [
   { route: 'GET /api/v1/audit-events', expect: [200, 403, 403, 403, 403], ok: '"events":[' },
   { route: 'POST /api/v1/credentials/revoke', expect: ALL_OK(202), ok: '"received":1' },
   { route: 'GET /api/public/agents', expect: ALL_OK(200), ok: '"data":[' },
+
+  { route: 'POST /api/auth/cli/initiate', expect: ALL_OK(200), ok: '"authUrl":"http://localhost/cli/authorize/tdc_' },
+  { route: 'GET /api/auth/cli/poll', expect: ALL_OK(200), ok: '"status":"pending"' },
+  { name: 'GET /api/auth/cli/poll of an unknown code', route: 'GET /api/auth/cli/poll', request: () => ({ path: `/api/auth/cli/poll?code=tdc_${crypto.randomUUID().replace(/-/g, '')}` }), expect: ALL_OK(400), ok: '"code":"invalid_login_code"' },
+  { route: 'POST /api/auth/cli/refresh', expect: ALL_OK(200), ok: '"accessToken":"tdo_' },
+  { name: 'POST /api/auth/cli/refresh of an unknown token', route: 'POST /api/auth/cli/refresh', request: () => ({ path: '/api/auth/cli/refresh', body: { refreshToken: 'tdr_not-a-real-token' } }), expect: ALL_OK(401), ok: '"code":"invalid_token"' },
+  { route: 'POST /api/auth/cli/revoke', expect: ALL_OK(200), ok: '"success":true' },
+  { route: 'POST /api/tokens/create', expect: ALL_OK(201), ok: '"token":"td_' },
+  { name: 'POST /api/tokens/create for another organization', route: 'POST /api/tokens/create', request: (w) => ({ path: '/api/tokens/create', body: { name: 'x', organizationId: w.who.memberB.organizationId } }), expect: [403, 403, 403, 403, 201], ok: '"token":"td_' },
+  { route: 'GET /api/tokens/list', expect: ALL_OK(200), ok: '"tokens":[' },
+  { route: 'POST /api/tokens/:id/revoke', expect: [200, 200, 404, 404, 404], ok: '"status":"revoked"' },
 ]
 
 /** One ApiScenario: who calls, what is sent, what must come back. */

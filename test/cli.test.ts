@@ -248,6 +248,11 @@ describe('tokens', () => {
     expect(days(byName.d7)).toBe(7)
     expect(days(byName.d365)).toBe(365)
 
+    // The name: 1-100 characters here too (the CLI has no request schema in front of the service).
+    const longName = await tcli('tokens', 'create', '--email', 'ada@example.com', '--name', 'n'.repeat(101))
+    expect(longName.code).toBe(1)
+    expect(longName.err).toContain('name must be 1-100 characters')
+
     // Not a number at all: a usage error.
     const nan = await tcli('tokens', 'create', '--email', 'ada@example.com', '--name', 'x', '--expires-in-days', 'soon')
     expect(nan.code).toBe(2)

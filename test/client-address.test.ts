@@ -62,6 +62,43 @@ describe('IP addresses and CIDR ranges', () => {
     expect(inRange('10.0.0.0/8', '::a00:1')).toBe(false) // IPv4-compatible is not IPv4-mapped
     for (const bad of ['10.0.0.0/33', '10.0.0.0/', '10.0.0.0/-1', '10.0.0.0/8/8', '::/129', 'banana', '10.0.0.0/08x']) expect([bad, parseCidr(bad)]).toEqual([bad, null])
   })
+  test('edge forms other software writes: one group compressed, /32 and /128 ranges, host bits set, the whole mapped block', () => {
+    // `::` standing for a single zero group (RFC 5952 says not to write it, but it is valid).
+    expect(formatIp(parseIp('2001:db8:1:1:1:1::1')!)).toBe('2001:db8:1:1:1:1:0:1')
+    expect(formatIp(parseIp('1::2:3:4:5:6:7')!)).toBe('1:0:2:3:4:5:6:7')
+    // An embedded IPv4 address without `::`; too many groups with `::`.
+    expect(formatIp(parseIp('0:0:0:0:0:ffff:192.0.2.1')!)).toBe('192.0.2.1')
+    expect(parseIp('1:2:3:4::5:6:7:8')).toBeNull()
+    // Only ::ffff:0:0/96 is IPv4: addresses that merely contain ffff (or ff) near the end stay IPv6,
+    // so an IPv6 client cannot pass for an IPv4 proxy.
+    for (const v6 of ['::ff:102:304', '::ff00:102:304', '::ffff:ffff:102:304', '2001:db8::ffff:c000:201', '1::ffff:c000:201']) {
+      expect([v6, formatIp(parseIp(v6)!)]).toEqual([v6, v6])
+    }
+    const inRange = (cidr: string, ip: string) => cidrContains(parseCidr(cidr)!, parseIp(ip)!)
+    // A full-length prefix is one address.
+    expect(inRange('192.0.2.7/32', '192.0.2.7')).toBe(true)
+    expect(inRange('192.0.2.7/32', '192.0.2.6')).toBe(false)
+    expect(inRange('2001:db8::1/128', '2001:db8::1')).toBe(true)
+    expect(inRange('2001:db8::1/128', '2001:db8::2')).toBe(false)
+    // Host bits written into a range are ignored: 172.20.1.1/12 is 172.16.0.0/12.
+    expect(inRange('172.20.1.1/12', '172.31.0.1')).toBe(true)
+    expect(inRange('172.20.1.1/12', '172.32.0.1')).toBe(false)
+    expect(inRange('2001:db8:ffff::1/33', '2001:db8:8000::5')).toBe(true)
+    expect(inRange('2001:db8:ffff::1/33', '2001:db8:7fff::5')).toBe(false)
+    // ::ffff:0:0/96 is every IPv4 address, however the peer is reported.
+    expect(inRange('::ffff:0.0.0.0/96', '203.0.113.1')).toBe(true)
+    expect(inRange('::ffff:0.0.0.0/96', '::ffff:203.0.113.1')).toBe(true)
+    expect(inRange('::ffff:0.0.0.0/96', '2001:db8::1')).toBe(false)
+    // A range wider than the mapped block is an IPv6 range, and IPv4 addresses are in none (as with ::/0).
+    expect(inRange('::ffff:0.0.0.0/80', '10.0.0.1')).toBe(false)
+  })
+
+  test('an address of up to 64 characters parses (a long zone id); a longer one does not', () => {
+    const at = (n: number) => `fe80::1%${'z'.repeat(n - 'fe80::1%'.length)}`
+    expect(at(64)).toHaveLength(64)
+    expect(formatIp(parseIp(at(64))!)).toBe('fe80::1')
+    expect(parseIp(at(65))).toBeNull()
+  })
 })
 
 describe('asking the socket once', () => {
@@ -123,6 +160,23 @@ describe('which X-Forwarded-For hop is the client', () => {
     headers.append('x-forwarded-for', '203.0.113.50')
     const r = clientAddressResolver({ trustedProxyHops: 0, ...trust }, () => '10.0.0.2')
     expect(r(new Request('http://localhost/', { headers }))).toBe('203.0.113.50')
+  })
+
+  test('`private` names the RFC 1918 ranges and fc00::/7; `loopback` and `private` in any case', () => {
+    for (const proxy of ['10.1.2.3', '172.16.0.1', '172.31.255.254', '192.168.1.1', 'fd00::1', '::ffff:192.168.0.9']) {
+      expect([proxy, resolve({ trustedProxies: ['private'] }, proxy, '203.0.113.50')]).toEqual([proxy, '203.0.113.50'])
+    }
+    for (const outside of ['172.32.0.1', '192.169.0.1', '11.0.0.1', 'fe80::1', '127.0.0.1']) {
+      expect([outside, resolve({ trustedProxies: ['private'] }, outside, '203.0.113.50')]).toEqual([outside, outside])
+    }
+    expect(resolve({ trustedProxies: ['Private'] }, '10.0.0.2', '203.0.113.50')).toBe('203.0.113.50')
+    expect(resolve({ trustedProxies: ['LOOPBACK'] }, '127.0.0.1', '203.0.113.50')).toBe('203.0.113.50')
+  })
+
+  test('an X-Forwarded-For entry written as IPv4-mapped IPv6 (a dual-stack proxy) is that IPv4 client', () => {
+    expect(resolve({ trustedProxyHops: 1 }, '10.0.0.2', '::ffff:203.0.113.50')).toBe('203.0.113.50')
+    // …and a mapped proxy address is recognised as the trusted range it maps to.
+    expect(resolve({ trustedProxies: ['10.0.0.0/8'] }, '10.0.0.2', '203.0.113.50, ::ffff:10.0.0.3')).toBe('203.0.113.50')
   })
 })
 

@@ -176,7 +176,7 @@ describe('the rule (members/access.ts)', () => {
   test('admins of the organization, the operator and the server; nobody else', () => {
     const token = (organizationId: string, role: 'admin' | 'member' | 'viewer') => ({
       kind: 'token' as const,
-      principal: { userId: 'user_x', email: 'x@y.z', organizationId, role, tokenId: 'pat_x', tokenExpiresAt: new Date(0), scopes: ['*'] },
+      principal: { userId: 'user_x', email: 'x@y.z', organizationId, role, tokenId: 'pat_x', tokenExpiresAt: new Date(0), scopes: ['*'], credential: 'pat' as const },
     })
     expect(canManageMembers(token('org_a', 'admin'), 'org_a')).toBe(true)
     expect(canManageMembers(token('org_a', 'member'), 'org_a')).toBe(false)

@@ -193,6 +193,13 @@ describe('document structure', () => {
         ...crud('/api/v1/tasks'),
         'GET /api/v1/audit-events',
         'POST /api/v1/credentials/revoke',
+        'POST /api/auth/cli/initiate',
+        'GET /api/auth/cli/poll',
+        'POST /api/auth/cli/refresh',
+        'POST /api/auth/cli/revoke',
+        'POST /api/tokens/create',
+        'GET /api/tokens/list',
+        'POST /api/tokens/{id}/revoke',
       ].sort(),
     )
     for (const p of Object.keys(spec.paths)) {

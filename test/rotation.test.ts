@@ -77,6 +77,8 @@ describe('POST /tokens/:id/rotate', () => {
     const events = (await t.req('GET', '/api/v1/audit-events?type=token.family_revoked', { token: admin.token })).body
     expect(events.total).toBe(1)
     expect(events.events[0]).toMatchObject({ tokenId: first.id, targetId: first.id, actorUserId: a.userId })
+    expect(events.events[0].details).toMatchObject({ reason: 'family_reuse', rotatedTokenId: first.id, createdTokenIdsRevoked: [] })
+    expect(events.events[0].details.revokedTokenIds.sort()).toEqual([second.id, third.id].sort())
   })
 
   test('a token from before families (null family id) counts as its own family', async () => {
@@ -117,6 +119,31 @@ describe('POST /tokens/:id/rotate', () => {
     const expired = await t.req('POST', `/api/v1/tokens/${old.id}/rotate`, { token: a.token, body: {} })
     expect(expired.status).toBe(409)
     expect(expired.body.code).toBe('invalid_state')
+  })
+
+  test('the limits are inclusive: a grace period of exactly 86400 s is accepted; a token is expired at its expiry instant', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const tok = await makeToken(t, a)
+    const res = await t.req('POST', `/api/v1/tokens/${tok.id}/rotate`, { token: a.token, body: { gracePeriodSeconds: 86400 } })
+    expect(res.status).toBe(201)
+    expect(res.body.previousTokenRevokedAt).toBe(new Date(t.clock.now() + DAY).toISOString())
+    // Rotated by another of the owner's tokens at the very millisecond the target expires: 409.
+    const week = await makeToken(t, a, { expiresInDays: 7 })
+    t.clock.advance(7 * DAY)
+    const atExpiry = await t.req('POST', `/api/v1/tokens/${week.id}/rotate`, { token: res.body.token, body: {} })
+    expect(atExpiry.status).toBe(409)
+    expect(atExpiry.body.code).toBe('invalid_state')
+    expect(atExpiry.body.message).toContain('expired')
+  })
+
+  test('an inherited lifetime under 7 days (expiresAt allows 5 minutes of clock skew) is raised to 7 days', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const short = await makeToken(t, a, { expiresAt: new Date(t.clock.now() + 7 * DAY - 4 * 60_000).toISOString() })
+    const res = await t.req('POST', `/api/v1/tokens/${short.id}/rotate`, { token: a.token, body: {} })
+    expect(res.status).toBe(201)
+    expect(Date.parse(res.body.expiresAt) - t.clock.now()).toBe(7 * DAY)
   })
 
   test('rotation is audited: who, which token, the grace period; never a secret', async () => {

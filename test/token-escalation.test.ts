@@ -117,6 +117,46 @@ describe('rotating and revoking: only itself or tokens it covers', () => {
   })
 })
 
+describe('a refused escalation says what is missing, and is audited once per target', () => {
+  test('creating: the message names the scopes the token has and lacks; the audit event names what was asked for and missing', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'admin' })
+    const narrow = await makeToken(t, a, { scopes: ['agents:read', 'tokens:write'] })
+    const res = await create(t, narrow.token, { scopes: ['agents:read', 'audit:read', 'tasks:write'] })
+    expect(res.status).toBe(403)
+    expect(res.body.message).toContain('This token has agents:read, tokens:write and lacks audit:read, tasks:write.')
+    const ev = (await t.req('GET', `/api/v1/audit-events?type=token.scope_denied&tokenId=${narrow.id}`, { token: a.token })).body.events
+    expect(ev).toHaveLength(1)
+    expect(ev[0]).toMatchObject({ targetType: null, targetId: null })
+    expect(ev[0].details).toEqual({
+      action: 'create',
+      tokenScopes: ['agents:read', 'tokens:write'],
+      requestedScopes: ['agents:read', 'audit:read', 'tasks:write'],
+      missingScopes: ['audit:read', 'tasks:write'],
+    })
+  })
+
+  test('revoking: 403 details name the target, its scopes and what is missing; one audit event per target and minute', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'admin' })
+    const narrow = await makeToken(t, a, { scopes: ['tokens:write'] })
+    const first = await makeToken(t, a, { scopes: ['agents:read', 'tokens:read'] })
+    const second = await makeToken(t, a, { scopes: ['audit:read'] })
+    const res = await revoke(t, narrow.token, first.id)
+    expect(res.status).toBe(403)
+    expect(res.body.details).toEqual({ targetTokenId: first.id, targetScopes: ['agents:read', 'tokens:read'], tokenScopes: ['tokens:write'], missingScopes: ['agents:read'] })
+    expect(res.body.message).toContain(`${first.id} also has agents:read.`)
+    // The same attempt again within the minute: still one event. Another target: its own event.
+    expect((await revoke(t, narrow.token, first.id)).status).toBe(403)
+    expect((await revoke(t, narrow.token, second.id)).status).toBe(403)
+    const ev = (await t.req('GET', `/api/v1/audit-events?type=token.scope_denied&tokenId=${narrow.id}`, { token: a.token })).body.events
+    const byTarget = Object.fromEntries(ev.map((e: any) => [e.targetId, e]))
+    expect(ev).toHaveLength(2)
+    expect(byTarget[first.id]).toMatchObject({ targetType: 'token', details: { action: 'revoke', targetScopes: ['agents:read', 'tokens:read'], missingScopes: ['agents:read'] } })
+    expect(byTarget[second.id]).toMatchObject({ targetType: 'token', details: { action: 'revoke', targetScopes: ['audit:read'], missingScopes: ['audit:read'] } })
+  })
+})
+
 describe('a compromised creator takes what it created along', () => {
   test('a leak report revokes the tokens the reported one created, transitively; others survive', async () => {
     const t = await makeTestApp()

@@ -142,16 +142,45 @@ describe('expiry range 7–365 days', async () => {
       expect(res.body.message).toContain('between 7 and 365 days')
     })
   }
+  test('expiresAt allows 5 minutes of clock skew at both ends of 7–365 days, not more; the error names the field and the days asked for', async () => {
+    const at = (ms: number) => new Date(t.clock.now() + ms).toISOString()
+    const MIN = 60_000
+    for (const ok of [7 * DAY - 5 * MIN, 7 * DAY - 4 * MIN, 365 * DAY + 4 * MIN, 365 * DAY + 5 * MIN]) {
+      const res = await create({ expiresAt: at(ok) })
+      expect([ok, res.status, res.body.expiresAt]).toEqual([ok, 201, at(ok)])
+    }
+    for (const bad of [7 * DAY - 5 * MIN - 1, 365 * DAY + 5 * MIN + 1]) {
+      const res = await create({ expiresAt: at(bad) })
+      expect([bad, res.status]).toEqual([bad, 422])
+      expect(res.body.details).toEqual([{ field: 'expiresAt', message: 'must be between 7 and 365 days from now' }])
+    }
+    expect((await create({ expiresAt: at(400 * DAY) })).body.message).toContain('(got 400.0 days)')
+    expect((await create({ expiresAt: at(-2 * DAY) })).body.message).toContain('(got -2.0 days)')
+    expect((await create({ expiresAt: 'next tuesday' })).body.details).toEqual([{ field: 'expiresAt', message: 'must be an ISO-8601 date-time' }])
+    const both = await create({ expiresInDays: 30, expiresAt: at(30 * DAY) })
+    expect(both.body.details).toEqual([{ field: 'expiresAt', message: 'expiresAt and expiresInDays are mutually exclusive' }])
+  })
+
+  test('an unknown scope is quoted in the error, cut to 50 characters', async () => {
+    const long = `x${'y'.repeat(99)}`
+    const res = await create({ scopes: ['agents:read', long] })
+    expect(res.status).toBe(422)
+    expect(res.body.message).toContain(`unknown scope(s) "${long.slice(0, 50)}";`)
+  })
+
   test('expiresAt that is not a date, or both fields, rejected', async () => {
     expect((await create({ expiresAt: 'next tuesday' })).status).toBe(422)
     const both = await create({ expiresInDays: 30, expiresAt: new Date(t.clock.now() + 30 * DAY).toISOString() })
     expect(both.status).toBe(422)
     expect(both.body.message).toContain('either')
   })
-  test('name is required, trimmed, at most 100 characters', async () => {
+  test('name is required, trimmed, at most 100 characters (100 accepted)', async () => {
     expect((await t.req('POST', '/api/v1/tokens', { token: a.token, body: {} })).status).toBe(422)
-    expect((await create({ name: '   ' })).status).toBe(422)
+    const blank = await create({ name: '   ' })
+    expect(blank.status).toBe(422)
+    expect(blank.body.details).toEqual([{ field: 'name', message: 'must be 1-100 characters, not only spaces' }])
     expect((await create({ name: 'x'.repeat(101) })).status).toBe(422)
+    expect((await create({ name: 'x'.repeat(100) })).status).toBe(201)
     const ok = await create({ name: '  Nightly cron  ' })
     expect(ok.body.name).toBe('Nightly cron')
   })

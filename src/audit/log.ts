@@ -31,6 +31,10 @@ export type AuditEventType =
   | 'user.password_changed'
   | 'user.password_link_created'
   | 'session.ended'
+  | 'cli.login_approved'
+  | 'cli.login_denied'
+  | 'cli.token_refreshed'
+  | 'cli.session_revoked'
 
 export type AuditSource = 'api' | 'console' | 'cli' | 'leak_report' | 'system'
 

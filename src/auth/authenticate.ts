@@ -1,13 +1,14 @@
 import { recordAuditOnce } from '../audit/log'
 import type { Ctx } from '../context'
 import { AppError, type ErrorCode } from '../errors'
-import { findTokenForAuth, touchLastUsed } from './lookup'
+import { findCliAccessTokenForAuth, findTokenForAuth, touchLastUsed } from './lookup'
 import type { Principal } from './principal'
-import { checkTokenFormat, hashToken, TOKEN_PREFIX } from './tokens'
+import { ACCESS_TOKEN_PREFIX, checkTokenFormat, hashToken, TOKEN_PREFIX } from './tokens'
 
 export const MAX_AUTH_HEADER_BYTES = 8 * 1024
 
 const FIX = 'Create a new token on the console page /settings/tokens (Settings → Personal Access Tokens) or with `teamday tokens create` and send it as "Authorization: Bearer td_…".'
+const CLI_FIX = 'Sign in again from your terminal (`teamday login`, or `teamday auth login` with TeamDay\'s CLI), or refresh the access token (POST /api/auth/cli/refresh).'
 
 /** RFC 6750 challenge. ASCII only: Bun refuses non-ASCII header values. */
 export function bearerChallenge(error: 'invalid_token' | 'insufficient_scope' | null, description?: string): string {
@@ -54,7 +55,9 @@ export async function authenticate(ctx: Ctx, header: string | null): Promise<Pri
   if (credentials === '') {
     throw unauthorized('empty_bearer_token', `Invalid authorization header: "Bearer" was sent without a token. ${FIX}`, 'No token after Bearer')
   }
-  const problem = checkTokenFormat(credentials)
+  // A CLI session's access token (`tdo_…`): the same checks, one rule for both kinds.
+  const cli = credentials.startsWith(ACCESS_TOKEN_PREFIX)
+  const problem = checkTokenFormat(credentials, cli ? ACCESS_TOKEN_PREFIX : TOKEN_PREFIX)
   if (problem === 'checksum_mismatch') {
     throw unauthorized('invalid_token_checksum', `Invalid token: its checksum does not match, so it was copied incorrectly or altered. ${FIX}`, 'Token checksum mismatch')
   }
@@ -67,10 +70,18 @@ export async function authenticate(ctx: Ctx, header: string | null): Promise<Pri
     throw unauthorized('malformed_token', `Invalid token format: ${why}. ${FIX}`, 'Malformed token', { reason: problem })
   }
 
-  const row = await findTokenForAuth(ctx.db, hashToken(credentials))
-  if (!row) throw unauthorized('invalid_token', `Invalid or expired token: this token is not recognised. ${FIX}`, 'Unknown token')
+  const hash = hashToken(credentials)
+  const row = cli ? await findCliAccessTokenForAuth(ctx.db, hash) : await findTokenForAuth(ctx.db, hash)
+  const fix = cli ? CLI_FIX : FIX
+  if (!row) throw unauthorized('invalid_token', `Invalid or expired token: this token is not recognised. ${fix}`, 'Unknown token')
   const now = ctx.clock.now()
-  if (row.revokedAt && row.revokedAt.getTime() <= now) throw unauthorized('token_revoked', `Invalid token: this token has been revoked. ${FIX}`, 'Token revoked')
+  if (row.revokedAt && row.revokedAt.getTime() <= now) {
+    throw unauthorized('token_revoked', cli ? `Invalid token: its CLI session has been revoked (signed out). ${CLI_FIX}` : `Invalid token: this token has been revoked. ${FIX}`, 'Token revoked')
+  }
+  if (cli && row.expiresAt.getTime() <= now) {
+    // Access tokens expire every 15 minutes by design: the client refreshes; nothing to audit.
+    throw unauthorized('token_expired', `Invalid or expired token: this access token expired on ${row.expiresAt.toISOString()}. ${CLI_FIX}`, 'Token expired')
+  }
   if (row.expiresAt.getTime() <= now) {
     // Someone still uses it: worth knowing (at most one event per token per minute).
     await recordAuditOnce(ctx, `expired_used:${row.id}`, {
@@ -95,5 +106,6 @@ export async function authenticate(ctx: Ctx, header: string | null): Promise<Pri
     tokenId: row.id,
     tokenExpiresAt: row.expiresAt,
     scopes: row.scopes,
+    credential: row.kind,
   }
 }

@@ -4,7 +4,7 @@ import type { Ctx } from '../context'
 import type { Db } from '../db/connection'
 import { prepared } from '../db/prepared'
 import { errorMessage } from '../errors'
-import { memberships, personalAccessTokens, users, type Role } from '../db/schema'
+import { cliAccessTokens, cliSessions, memberships, personalAccessTokens, users, type Role } from '../db/schema'
 
 /** The token look-up of authentication (and of leaked-credential reports), and last-use tracking. */
 
@@ -22,6 +22,8 @@ export interface AuthRow {
   email: string
   /** The user's current role in the token's organization; null when no longer a member. */
   role: Role | null
+  /** A personal access token, or a CLI session's access token (`tdo_`; `id` is then the session's). */
+  kind: 'pat' | 'cli'
 }
 
 /**
@@ -50,10 +52,46 @@ function prepareAuthLookup(db: Db) {
       scopes: t.scopes,
       email: ownerEmail(db),
       role: sql<Role | null>`(${currentRole})`,
+      kind: sql<'pat'>`'pat'`,
     })
     .from(t)
     .where(eq(t.tokenHash, sql.placeholder('hash')))
     .prepare()
+}
+
+/**
+ * The same answer for a CLI access token (`tdo_…`): the token's own expiry, its session's id,
+ * revocation and last use, the user's current role in the session's organization. Access tokens
+ * carry no scopes: they may do whatever the user's role allows, like a full (`*`) PAT.
+ */
+function prepareCliAuthLookup(db: Db) {
+  const a = cliAccessTokens
+  const s = cliSessions
+  const currentRole = db
+    .select({ role: memberships.role })
+    .from(memberships)
+    .where(and(eq(memberships.organizationId, s.organizationId), eq(memberships.userId, s.userId)))
+  return db
+    .select({
+      id: s.id,
+      userId: s.userId,
+      organizationId: s.organizationId,
+      expiresAt: a.expiresAt,
+      revokedAt: s.revokedAt,
+      lastUsedAt: s.lastUsedAt,
+      scopes: sql<string[]>`'["*"]'`.mapWith((v: string) => JSON.parse(v) as string[]),
+      email: sql<string>`(${db.select({ email: users.email }).from(users).where(eq(users.id, s.userId))})`,
+      role: sql<Role | null>`(${currentRole})`,
+      kind: sql<'cli'>`'cli'`,
+    })
+    .from(a)
+    .innerJoin(s, eq(s.id, a.sessionId))
+    .where(eq(a.tokenHash, sql.placeholder('hash')))
+    .prepare()
+}
+
+export async function findCliAccessTokenForAuth(db: Db, tokenHash: string): Promise<Readonly<AuthRow> | undefined> {
+  return (await prepared(db, 'cliAuth.authLookup', () => prepareCliAuthLookup(db)).get({ hash: tokenHash })) as AuthRow | undefined
 }
 
 /**
@@ -73,6 +111,7 @@ export async function findTokenForAuth(db: Db, tokenHash: string): Promise<Reado
 export async function touchLastUsed(ctx: Ctx, row: Readonly<AuthRow>): Promise<void> {
   const now = ctx.clock.now()
   if (row.lastUsedAt && now - row.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return
+  if (row.kind === 'cli') return touchCliSession(ctx, row.id, now)
   // Read only now: the client address costs a syscall, and most requests never get here.
   const ip = ctx.origin?.ip() ?? null
   const userAgent = ctx.origin?.userAgent ?? null
@@ -103,5 +142,20 @@ export async function touchLastUsed(ctx: Ctx, row: Readonly<AuthRow>): Promise<v
     }
   } catch (e) {
     ctx.log.warn('last_used_update_failed', { tokenId: row.id, error: errorMessage(e) })
+  }
+}
+
+/** A CLI session's last use (its access tokens' and refreshes'): time and address, at most once a minute. */
+export async function touchCliSession(ctx: Ctx, sessionId: string, now: number): Promise<void> {
+  const ip = ctx.origin?.ip() ?? null
+  try {
+    const s = cliSessions
+    await ctx.db
+      .update(s)
+      .set({ lastUsedAt: new Date(now), lastUsedIpEnc: ip ? ctx.box.seal(ip, `clis.ip:${sessionId}`) : null })
+      .where(and(eq(s.id, sessionId), or(isNull(s.lastUsedAt), lt(s.lastUsedAt, new Date(now - LAST_USED_RESOLUTION_MS)))))
+      .run()
+  } catch (e) {
+    ctx.log.warn('last_used_update_failed', { sessionId, error: errorMessage(e) })
   }
 }

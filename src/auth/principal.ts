@@ -17,6 +17,9 @@ export interface Caller {
 
 /** Who is calling: resolved from the bearer token on every request. */
 export interface Principal extends Caller {
+  /** The PAT's id; for a CLI access token, its CLI session's id (stable across refreshes). */
   tokenId: string
   tokenExpiresAt: Date
+  /** What authenticated the request: a personal access token, or a CLI session's access token. */
+  credential: 'pat' | 'cli'
 }

@@ -8,6 +8,15 @@ import { BASE62, randomBase62 } from './random'
  * and then rejects anything whose checksum does not match, before any database lookup.
  */
 export const TOKEN_PREFIX = 'td_'
+/**
+ * Browser sign-in for command-line tools (src/modules/cli-auth) uses the same shape with its
+ * own prefixes, so scanners and logs never take one for a PAT (GitHub: `gho_`/`ghr_` beside
+ * `ghp_`): access tokens (15 minutes), refresh tokens (90 days), and login codes (300 s).
+ */
+export const ACCESS_TOKEN_PREFIX = 'tdo_'
+export const REFRESH_TOKEN_PREFIX = 'tdr_'
+export const LOGIN_CODE_PREFIX = 'tdc_'
+export type SecretPrefix = typeof TOKEN_PREFIX | typeof ACCESS_TOKEN_PREFIX | typeof REFRESH_TOKEN_PREFIX | typeof LOGIN_CODE_PREFIX
 export const TOKEN_BODY_LENGTH = 43
 export const TOKEN_RANDOM_LENGTH = 37
 export const TOKEN_CHECKSUM_LENGTH = 6
@@ -15,6 +24,7 @@ export const TOKEN_LENGTH = TOKEN_PREFIX.length + TOKEN_BODY_LENGTH
 /** What secret scanners can match on: prefix, then 37 + 6 base62 characters. */
 export const TOKEN_SCAN_REGEX = /\btd_[A-Za-z0-9]{43}\b/
 const SHAPE = /^td_[A-Za-z0-9_-]{43}$/
+const OTHER_SHAPE = /^[A-Za-z0-9]{43}$/
 
 export function checksum(randomPart: string): string {
   let n = Bun.hash.crc32(randomPart) >>> 0
@@ -26,9 +36,9 @@ export function checksum(randomPart: string): string {
   return out
 }
 
-export function generateToken(): string {
+export function generateToken(prefix: SecretPrefix = TOKEN_PREFIX): string {
   const random = randomBase62(TOKEN_RANDOM_LENGTH)
-  return TOKEN_PREFIX + random + checksum(random)
+  return prefix + random + checksum(random)
 }
 
 export type TokenFormatProblem =
@@ -38,13 +48,13 @@ export type TokenFormatProblem =
   | 'checksum_mismatch'
 
 /** Checks format and checksum. Returns null when the token is well-formed. */
-export function checkTokenFormat(token: string): TokenFormatProblem | null {
-  if (!SHAPE.test(token)) {
-    if (!token.startsWith(TOKEN_PREFIX)) return 'missing_prefix'
-    if (token.length !== TOKEN_LENGTH) return 'wrong_length'
+export function checkTokenFormat(token: string, prefix: SecretPrefix = TOKEN_PREFIX): TokenFormatProblem | null {
+  if (prefix === TOKEN_PREFIX ? !SHAPE.test(token) : !(token.startsWith(prefix) && OTHER_SHAPE.test(token.slice(prefix.length)))) {
+    if (!token.startsWith(prefix)) return 'missing_prefix'
+    if (token.length !== prefix.length + TOKEN_BODY_LENGTH) return 'wrong_length'
     return 'invalid_characters'
   }
-  const body = token.slice(TOKEN_PREFIX.length)
+  const body = token.slice(prefix.length)
   const random = body.slice(0, TOKEN_RANDOM_LENGTH)
   if (checksum(random) !== body.slice(TOKEN_RANDOM_LENGTH)) return 'checksum_mismatch'
   return null
@@ -66,12 +76,14 @@ export function maskFromHint(hint: string): string {
   return `${TOKEN_PREFIX}${hint.slice(0, 4)}…${hint.slice(4)}`
 }
 
-const TOKEN_LIKE = /td_[A-Za-z0-9_-]{16,}/g
-const REDACTED = 'td_…[redacted]'
+const TOKEN_LIKE = /td[cor]?_[A-Za-z0-9_-]{16,}/g
+const MAYBE_TOKEN = /td[cor]?_/
+const REDACTED = '…[redacted]'
 const MAX_DEPTH = 64
 
 /**
- * The one redaction of token-shaped text (`td_` and 16+ token characters → `td_…[redacted]`),
+ * The one redaction of token-shaped text (`td_` and 16+ token characters → `td_…[redacted]`;
+ * the same for `tdo_`, `tdr_` and `tdc_`: CLI access and refresh tokens and login codes),
  * applied where client input can come back out: the whole error body (src/app.ts), every log
  * line (src/logger.ts) and audit details. Takes a string, or an array or plain object whose
  * strings (keys included, at any depth) are redacted in a copy; other values pass unchanged.
@@ -82,7 +94,7 @@ export function redactTokens<T>(value: T): T {
 }
 
 function redact(value: unknown, depth: number): unknown {
-  if (typeof value === 'string') return value.includes('td_') ? value.replace(TOKEN_LIKE, REDACTED) : value
+  if (typeof value === 'string') return MAYBE_TOKEN.test(value) ? value.replace(TOKEN_LIKE, redacted) : value
   if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return value
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1))
   const proto = Object.getPrototypeOf(value)
@@ -90,4 +102,9 @@ function redact(value: unknown, depth: number): unknown {
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(value)) out[redact(k, depth) as string] = redact(v, depth + 1)
   return out
+}
+
+/** Keeps the prefix (`td_`, `tdo_`, …) so a redacted line still says what kind of secret it was. */
+function redacted(match: string): string {
+  return match.slice(0, match.indexOf('_') + 1) + REDACTED
 }

@@ -56,6 +56,7 @@ const spaces = () => import('./client/spaces')
 const tokens = () => import('./client/tokens')
 const status = () => import('./client/status')
 const members = () => import('./client/members')
+const login = () => import('./client/login')
 
 const AGENT_FIELDS = {
   name: str('N'),
@@ -295,7 +296,22 @@ const CLIENT_COMMANDS: TopCommand[] = [
       leaf({ name: 'remove', summary: 'also revokes their tokens in the organization', positionals: { synopsis: 'USER', min: 1, max: 1, missing: 'member (user id or e-mail)' }, load: () => members().then((m) => m.remove) }),
     ]),
   },
-  { mode: 'client', ...leaf({ name: 'whoami', summary: 'the token in use: role, scopes, expiry', notes: ['id, name, scopes, role, organization, user, expiry; never the secret'], load: () => status().then((m) => m.whoami) }) },
+  {
+    mode: 'client',
+    ...leaf({
+      name: 'login',
+      summary: 'sign in through the browser; stores the login for this server',
+      notes: [
+        'prints the sign-in URL (and opens it when it can: xdg-open, open); approve it in the console',
+        'stores it in $XDG_CONFIG_HOME/teamday/credentials.json (~/.config/...), mode 0600, per server URL; refreshes by itself',
+        'token order: --token-file, TEAMDAY_TOKEN, TEAMDAY_API_TOKEN, then the stored login for that URL',
+      ],
+      options: { 'no-browser': flag },
+      load: () => login().then((m) => m.login),
+    }),
+  },
+  { mode: 'client', ...leaf({ name: 'logout', summary: 'revokes the stored login for this server and deletes it', load: () => login().then((m) => m.logout) }) },
+  { mode: 'client', ...leaf({ name: 'whoami', summary: 'the token in use: where from, role, scopes, expiry', notes: ['source (--token-file, TEAMDAY_TOKEN, TEAMDAY_API_TOKEN or teamday login), id, name, scopes, role, organization, user, expiry; never the secret'], load: () => status().then((m) => m.whoami) }) },
   { mode: 'client', ...leaf({ name: 'health', summary: 'is the server up? (no token needed)', notes: ['GET /api/health; exit 0 when the server answers ok, 5 otherwise'], load: () => status().then((m) => m.health) }) },
 ]
 

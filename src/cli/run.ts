@@ -178,7 +178,7 @@ export function isAdminMode(args: string[]): boolean {
 
 const TOKEN_FLAGS = /^--?(token|api-token|access-token|bearer)(=|$)/i
 /** A whole argument that looks like a (possibly cut) token, or a full-length token anywhere. */
-const TOKEN_LIKE = /^(Bearer\s+)?td_[A-Za-z0-9]{8,}$|td_[A-Za-z0-9]{43}(?![A-Za-z0-9])/
+const TOKEN_LIKE = /^(Bearer\s+)?td[or]?_[A-Za-z0-9]{8,}$|td[or]?_[A-Za-z0-9]{43}(?![A-Za-z0-9])/
 
 /**
  * Tokens are never accepted as arguments: they would land in shell history and be visible to

@@ -1,5 +1,7 @@
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs'
+import { credentialsPath, readCredentials } from './credentials'
 import { ClientError } from './errors'
+import { LoginSession } from './login-session'
 
 type Env = Record<string, string | undefined>
 
@@ -11,12 +13,15 @@ export interface ClientConfig {
   token: string | null
   /** Where the token came from, for messages: never the token itself. */
   tokenSource: string | null
+  /** The stored browser sign-in for this server (`teamday login`), when that is the source. */
+  login?: LoginSession
 }
 
 /**
  * Everything the client reads from its environment (passed in: this module never reads
  * process.env). URL: --url, TEAMDAY_URL, TEAMDAY_API_URL, http://localhost:3000. Token:
- * --token-file, TEAMDAY_TOKEN, TEAMDAY_API_TOKEN. A token is never taken from an argument.
+ * --token-file, TEAMDAY_TOKEN, TEAMDAY_API_TOKEN, then the login stored by `teamday login` for
+ * exactly this URL (never another server's). A token is never taken from an argument.
  * `warn` gets a line for stderr when the token file is open to other users.
  */
 export function loadClientConfig(env: Env, flags: { url?: string; tokenFile?: string }, warn: (line: string) => void = () => {}): ClientConfig {
@@ -46,6 +51,9 @@ export function loadClientConfig(env: Env, flags: { url?: string; tokenFile?: st
   }
   if (env.TEAMDAY_TOKEN) return { baseUrl, token: env.TEAMDAY_TOKEN.trim(), tokenSource: 'TEAMDAY_TOKEN' }
   if (env.TEAMDAY_API_TOKEN) return { baseUrl, token: env.TEAMDAY_API_TOKEN.trim(), tokenSource: 'TEAMDAY_API_TOKEN' }
+  const file = credentialsPath(env)
+  const stored = readCredentials(file, warn)[baseUrl]
+  if (stored) return { baseUrl, token: stored.accessToken, tokenSource: `teamday login (${file})`, login: new LoginSession(file, baseUrl, stored) }
   return { baseUrl, token: null, tokenSource: null }
 }
 
@@ -76,6 +84,6 @@ export function normalizeUrl(raw: string, from: string): string {
 }
 
 export const NO_TOKEN_MESSAGE =
-  'no token configured: set TEAMDAY_TOKEN (export TEAMDAY_TOKEN=td_..., or a CI secret) or pass --token-file FILE'
+  'no token configured: sign in with "teamday login", set TEAMDAY_TOKEN (export TEAMDAY_TOKEN=td_..., or a CI secret) or pass --token-file FILE'
 export const NO_TOKEN_HINT =
   'Create a new token: on the server host run "teamday tokens create --email YOU --name NAME" (or use the admin token printed at first start); never pass a token as an argument.'

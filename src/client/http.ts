@@ -93,10 +93,14 @@ export class ApiClient {
   /** One logical request with its retries; returns the final Response (any status). */
   private async send(method: string, path: string, o: RequestOptions): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': `teamday-cli/${VERSION}`, ...o.headers }
+    const login = o.auth !== false ? this.opts.login : undefined
     if (o.auth !== false) {
-      if (!this.opts.token) throw new ClientError('auth', NO_TOKEN_MESSAGE, NO_TOKEN_HINT, undefined, 'no_token')
-      headers.authorization = `Bearer ${this.opts.token}`
+      // A stored sign-in refreshes its access token when it has expired.
+      const token = login ? await login.accessToken() : this.opts.token
+      if (!token) throw new ClientError('auth', NO_TOKEN_MESSAGE, NO_TOKEN_HINT, undefined, 'no_token')
+      headers.authorization = `Bearer ${token}`
     }
+    let refreshed = false
     let body: string | undefined
     if (o.body !== undefined) {
       body = JSON.stringify(o.body)
@@ -119,6 +123,17 @@ export class ApiClient {
         this.opts.warn(`${why}; retrying in ${fmtDelay(delay)} (${attempt + 1}/${this.opts.retries})`)
         await this.sleep(delay)
         continue
+      }
+      if (res.status === 401 && login && !refreshed) {
+        // The access token ended early (clock skew, or a server restart of the clock): refresh once and resend.
+        const body = parseJson(await res.clone().text()) as { code?: string } | undefined
+        if (body?.code === 'token_expired') {
+          refreshed = true
+          await res.body?.cancel().catch(() => {})
+          headers.authorization = `Bearer ${await login.refresh()}`
+          attempt--
+          continue
+        }
       }
       await this.checkExpiry(res.headers)
       if (!RETRY_STATUSES.has(res.status) || last) return res
@@ -151,7 +166,8 @@ export class ApiClient {
    * asked only in those last days. Any failure of that look-up leaves the command alone.
    */
   private async checkExpiry(headers: Headers): Promise<void> {
-    if (this.warnedExpiry) return
+    // A browser sign-in's access tokens last 15 minutes by design and refresh themselves.
+    if (this.warnedExpiry || this.opts.login || this.opts.token?.startsWith('tdo_')) return
     const raw = headers.get('teamday-token-expiration')
     if (!raw) return
     const at = Date.parse(raw)

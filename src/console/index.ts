@@ -5,6 +5,7 @@ import { authRoutes } from './routes/auth'
 import { orgRoutes } from './routes/org'
 import { profileRoutes } from './routes/profile'
 import { tokenRoutes } from './routes/settings'
+import { cliRoutes } from './routes/cli'
 
 export { consoleKit, safeNext, type ConsoleKit } from './http'
 export type { SignedIn } from './session'
@@ -25,6 +26,7 @@ export function consolePlugin(kit: ConsoleKit) {
     .use(tokenRoutes(kit))
     .use(profileRoutes(kit))
     .use(orgRoutes(kit))
+    .use(cliRoutes(kit))
 }
 
 export function createConsole(services: Services, clientAddress: (r: Request) => string | null, isHttps: (r: Request) => boolean) {

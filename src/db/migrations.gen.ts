@@ -7,6 +7,7 @@ import m3 from '../../drizzle/0003_token_created_by.sql' with { type: 'text' }
 import m4 from '../../drizzle/0004_list_keyset_indexes.sql' with { type: 'text' }
 import m5 from '../../drizzle/0005_members_slugs.sql' with { type: 'text' }
 import m6 from '../../drizzle/0006_console_sessions.sql' with { type: 'text' }
+import m7 from '../../drizzle/0007_cli_login.sql' with { type: 'text' }
 
 export const embeddedJournal = journal
 export const embeddedSql: Record<string, string> = {
@@ -17,4 +18,5 @@ export const embeddedSql: Record<string, string> = {
   "0004_list_keyset_indexes": m4,
   "0005_members_slugs": m5,
   "0006_console_sessions": m6,
+  "0007_cli_login": m7,
 }

@@ -81,6 +81,71 @@ export const personalAccessTokens = sqliteTable('personal_access_tokens', {
   index('pat_org_idx').on(t.organizationId, t.createdAt, t.id),
 ])
 
+/**
+ * Browser sign-in for command-line tools (TeamDay CLI's `auth login`, our `teamday login`).
+ * A login code lives 300 s and is used once: only its SHA-256 is stored. The requesting CLI's
+ * address and user agent are sealed like a token's last-used IP. pending → approved | denied;
+ * approved → delivered when the first poll takes the tokens (the CLI session is created then).
+ */
+export const CLI_LOGIN_STATES = ['pending', 'approved', 'denied', 'delivered'] as const
+export type CliLoginState = (typeof CLI_LOGIN_STATES)[number]
+
+export const cliLoginCodes = sqliteTable('cli_login_codes', {
+  id: text('id').primaryKey(),
+  codeHash: text('code_hash').notNull(),
+  state: text('state', { enum: CLI_LOGIN_STATES }).notNull().default('pending'),
+  requestIpEnc: text('request_ip_enc'),
+  requestUaEnc: text('request_ua_enc'),
+  createdAt: timestamp('created_at').notNull(),
+  expiresAt: timestamp('expires_at').notNull(),
+  /** Who approved or denied it, and for which organization (approved). */
+  userId: text('user_id').references(() => users.id, { onDelete: 'cascade' }),
+  organizationId: text('organization_id').references(() => organizations.id, { onDelete: 'cascade' }),
+  decidedAt: timestamp('decided_at'),
+  /** The CLI session made when the tokens were delivered. */
+  sessionId: text('session_id'),
+}, (t) => [
+  uniqueIndex('cli_login_codes_hash_unique').on(t.codeHash),
+  index('cli_login_codes_expires_idx').on(t.expiresAt),
+])
+
+/**
+ * One approval = one CLI session: its refresh token (90 days, hashed, not rotated) and the
+ * short-lived access tokens it hands out. Revoking the session stops all of them at once.
+ */
+export const cliSessions = sqliteTable('cli_sessions', {
+  id: text('id').primaryKey(),
+  userId: text('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+  refreshTokenHash: text('refresh_token_hash').notNull(),
+  refreshExpiresAt: timestamp('refresh_expires_at').notNull(),
+  /** The device: the user agent and address of the CLI that asked for the login code (sealed). */
+  userAgentEnc: text('user_agent_enc'),
+  createdIpEnc: text('created_ip_enc'),
+  createdAt: timestamp('created_at').notNull(),
+  lastUsedAt: timestamp('last_used_at'),
+  lastUsedIpEnc: text('last_used_ip_enc'),
+  revokedAt: timestamp('revoked_at'),
+  revokedBy: text('revoked_by'),
+  /** manual | logout | membership_removed | leak_report */
+  revokedReason: text('revoked_reason'),
+}, (t) => [
+  uniqueIndex('cli_sessions_refresh_unique').on(t.refreshTokenHash),
+  index('cli_sessions_user_idx').on(t.userId, t.organizationId, t.createdAt, t.id),
+])
+
+/** Access tokens (`tdo_…`, 15 minutes) of a CLI session; only their SHA-256 is stored. */
+export const cliAccessTokens = sqliteTable('cli_access_tokens', {
+  id: text('id').primaryKey(),
+  sessionId: text('session_id').notNull().references(() => cliSessions.id, { onDelete: 'cascade' }),
+  tokenHash: text('token_hash').notNull(),
+  createdAt: timestamp('created_at').notNull(),
+  expiresAt: timestamp('expires_at').notNull(),
+}, (t) => [
+  uniqueIndex('cli_access_tokens_hash_unique').on(t.tokenHash),
+  index('cli_access_tokens_session_idx').on(t.sessionId, t.expiresAt),
+])
+
 const json = <T>(name: string) => text(name, { mode: 'json' }).$type<T>()
 const stringList = (name: string) => json<string[]>(name).notNull().default(sql`'[]'`)
 
@@ -314,6 +379,9 @@ export type AuditEvent = typeof auditEvents.$inferSelect
 export type IdempotencyKey = typeof idempotencyKeys.$inferSelect
 export type Session = typeof sessions.$inferSelect
 export type OneTimeLink = typeof oneTimeLinks.$inferSelect
+export type CliLoginCode = typeof cliLoginCodes.$inferSelect
+export type CliSession = typeof cliSessions.$inferSelect
+export type CliAccessToken = typeof cliAccessTokens.$inferSelect
 
 export const EXECUTION_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number]

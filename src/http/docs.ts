@@ -119,6 +119,7 @@ export function docsPlugin(config: Config) {
             { name: 'Organizations', description: 'Organization-wide secrets (environment variables)' },
             { name: 'Members', description: 'The members of your organization and their roles (organization admins)' },
             { name: 'Tokens', description: 'Personal Access Tokens: create, list, rotate, revoke' },
+            { name: 'CLI sign-in', description: 'Browser sign-in for command-line tools (TeamDay CLI `auth login`, `teamday login`): initiate, poll, refresh, revoke' },
             { name: 'Credentials', description: 'Report leaked tokens for revocation (no authentication)' },
             { name: 'Audit', description: 'Security audit log (organization admins)' },
             { name: 'Public', description: 'Public agent directory (no authentication)' },
@@ -129,8 +130,8 @@ export function docsPlugin(config: Config) {
               bearerAuth: {
                 type: 'http',
                 scheme: 'bearer',
-                bearerFormat: 'td_ personal access token',
-                description: 'Personal Access Token: td_ followed by 43 characters',
+                bearerFormat: 'td_ personal access token or tdo_ CLI access token',
+                description: 'Personal Access Token: td_ followed by 43 characters; or a CLI access token from browser sign-in (tdo_ followed by 43 characters, 15 minutes, the role of the person who approved)',
               },
             },
           },

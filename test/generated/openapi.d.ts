@@ -594,6 +594,146 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/auth/cli/initiate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a browser sign-in (CLI)
+         * @description No authentication and no body (an empty body with Content-Type: application/json is fine). Returns a login code valid for 300 s and the `authUrl` to open in a browser, where a signed-in person approves (choosing an organization) or denies. Then poll `GET /api/auth/cli/poll?code=` every 2 s. Limited per client address (TEAMDAY_CLI_LOGIN_RATE_LIMIT, default 30/60s).
+         */
+        post: operations["postApiAuthCliInitiate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/cli/poll": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Poll a browser sign-in (CLI)
+         * @description `{status:"pending"}` until the code is approved; then, exactly once, `{status:"authorized", accessToken, refreshToken, expiresAt, userId, organizationId}`. The access token (`tdo_…`) lasts 15 minutes and works on every /api/v1 route with the role of the person who approved (no scope restriction beyond the role); `expiresAt` is reported 60 s early. The refresh token (`tdr_…`) lasts 90 days. Every later poll, a denied or an expired code is 400 with its own `code`; nothing secret is sent twice. Limited to 6 polls per 10 s per code and TEAMDAY_CLI_POLL_RATE_LIMIT (default 120/60s) per address.
+         */
+        get: operations["getApiAuthCliPoll"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/cli/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refresh a CLI access token
+         * @description A new access token (15 minutes) for the refresh token from the poll. The refresh token is not rotated: keep using the same one until its CLI session is revoked or 90 days have passed. Access tokens issued before stay valid until they expire.
+         */
+        post: operations["postApiAuthCliRefresh"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/auth/cli/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign out a CLI (revoke its session)
+         * @description Ends the CLI session of this refresh token: the refresh token and every access token it handed out stop working at once (`teamday logout`). Like RFC 7009, the answer is 200 whether or not the token was known or already revoked.
+         */
+        post: operations["postApiAuthCliRevoke"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tokens/create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a token (TeamDay CLI alias)
+         * @description TeamDay CLI's `auth create-token`: the same as POST /api/v1/tokens (same rules: 7-365 days, scopes no broader than the calling token, the per-user cap), answered as `{token, id, expiresAt, …}`.
+         */
+        post: operations["postApiTokensCreate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tokens/list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List your tokens (TeamDay CLI alias)
+         * @description TeamDay CLI's `auth list-tokens`: your 200 newest tokens in this organization that are not revoked, as `{tokens:[{id, name, tokenPreview, createdAt, expiresAt, lastUsedAt}], count}`. GET /api/v1/tokens pages through all of them.
+         */
+        get: operations["getApiTokensList"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tokens/{id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke a token (TeamDay CLI alias)
+         * @description TeamDay CLI's `auth revoke-token`: the same as DELETE /api/v1/tokens/{id}. No body needed (an empty JSON body is fine).
+         */
+        post: operations["postApiTokensByIdRevoke"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2728,7 +2868,7 @@ export interface components {
          */
         AuditEvent: {
             id: string;
-            /** @description One of token.created, token.rotated, token.revoked, token.leak_reported, token.family_revoked, token.scope_denied, token.expired_used, token.new_ip, secret.set, secret.deleted, member.added, member.role_changed, member.removed, user.signed_in, user.sign_in_failed, user.password_changed, user.password_link_created, session.ended */
+            /** @description One of token.created, token.rotated, token.revoked, token.leak_reported, token.family_revoked, token.scope_denied, token.expired_used, token.new_ip, secret.set, secret.deleted, member.added, member.role_changed, member.removed, user.signed_in, user.sign_in_failed, user.password_changed, user.password_link_created, session.ended, cli.login_approved, cli.login_denied, cli.token_refreshed, cli.session_revoked */
             type: string;
             /** @description How the actor acted: api, console, cli, leak_report or system */
             source: string;
@@ -2907,6 +3047,230 @@ export interface components {
          *     }
          */
         PublicQueryInvalid: components["schemas"]["Error"];
+        /**
+         * @example {
+         *       "code": "tdc_8Kq2LmX9vB3nR8kT1wYzPa4Dc7Fg2Hj5Kl8Mn0Qr",
+         *       "authUrl": "https://teamday.example.com/cli/authorize/tdc_8Kq2LmX9vB3nR8kT1wYzPa4Dc7Fg2Hj5Kl8Mn0Qr",
+         *       "expiresIn": 300,
+         *       "shortCode": "RB4H-8PEX",
+         *       "interval": 2
+         *     }
+         */
+        CliInitiated: {
+            /** @description The login code (`tdc_` + 43 URL-safe characters): poll with it. Valid 300 s, once. */
+            code: string;
+            /** @description Open this in a browser, sign in and approve. It contains the code: do not share it. */
+            authUrl: string;
+            /** @description Seconds the code stays valid (300) */
+            expiresIn: number;
+            /** @description A short form of the code (XXXX-XXXX) to compare with the approval page */
+            shortCode: string;
+            /** @description Seconds to wait between polls (2) */
+            interval: number;
+        };
+        /**
+         * @example {
+         *       "status": "pending",
+         *       "message": "Waiting for approval in the browser."
+         *     }
+         * @example {
+         *       "status": "authorized",
+         *       "accessToken": "tdo_3Fh8Kq2LmX9vB3nR8kT1wYzPa4Dc7Fg2Hj5Kl8Mn0",
+         *       "refreshToken": "tdr_9Zx3Cv5Bn7Mq1Wr4Ty6UPa4Dc7Fg2Hj5Kl8Mn0Qr2",
+         *       "expiresAt": "2026-11-23T10:14:00.000Z",
+         *       "userId": "user_4Fk9QzL2mP7xR1vN8tBc",
+         *       "organizationId": "org_9Tr4Kx2LmQ7vB1nZ8wYc"
+         *     }
+         */
+        CliPollAnswer: {
+            /** @constant */
+            status: "pending";
+            message: string;
+        } | {
+            /** @constant */
+            status: "authorized";
+            /** @description `tdo_…`, valid 15 minutes; send as Authorization: Bearer */
+            accessToken: string;
+            /** @description `tdr_…`, valid 90 days, not rotated */
+            refreshToken: string;
+            /**
+             * Format: date-time
+             * @description When to refresh: 60 s before the access token really expires
+             */
+            expiresAt: string;
+            userId: string;
+            organizationId: string;
+        };
+        /**
+         * @example {
+         *       "accessToken": "tdo_3Fh8Kq2LmX9vB3nR8kT1wYzPa4Dc7Fg2Hj5Kl8Mn0",
+         *       "expiresAt": "2026-11-23T10:29:00.000Z"
+         *     }
+         */
+        CliRefreshed: {
+            /** @description A new `tdo_…` access token, valid 15 minutes */
+            accessToken: string;
+            /**
+             * Format: date-time
+             * @description 60 s before the access token really expires
+             */
+            expiresAt: string;
+        };
+        /**
+         * @example {
+         *       "success": true
+         *     }
+         */
+        CliRevoked: {
+            /** @constant */
+            success: true;
+        };
+        /**
+         * @description The code will never be authorized: `invalid_login_code` (not issued here, or finished over an hour ago), `login_code_expired` (not approved within 300 s), `login_denied` (denied in the browser), `login_code_used` (its tokens were already delivered: nothing secret is sent again). Stop polling. TeamDay's CLI ignores error answers and keeps polling until its own time is up (expiresIn seconds), then reports a timeout.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 400,
+         *       "statusMessage": "Bad Request",
+         *       "code": "login_denied",
+         *       "message": "Sign-in denied: the request was denied in the browser. Start again if that was a mistake.",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *     }
+         */
+        CliPollFailed: components["schemas"]["Error"];
+        /**
+         * @description The refresh token is unknown (`invalid_token`), its CLI session was revoked (`token_revoked`), it is over 90 days old (`token_expired`), or its user left the organization (`membership_revoked`). Sign in again.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 401,
+         *       "statusMessage": "Unauthorized",
+         *       "code": "token_revoked",
+         *       "message": "Invalid refresh token: its CLI session has been revoked (signed out). Sign in again: teamday login (TeamDay's CLI: teamday auth login).",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *     }
+         */
+        CliRefreshFailed: components["schemas"]["Error"];
+        /**
+         * @description Too many requests from this address, or polls of this code faster than one per second or two.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 429,
+         *       "statusMessage": "Too Many Requests",
+         *       "code": "rate_limited",
+         *       "message": "Too many requests: the limit is 6 requests per 10 s. Retry in 4 s.",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c",
+         *       "details": {
+         *         "retryAfterSeconds": 4
+         *       }
+         *     }
+         */
+        CliRateLimited: components["schemas"]["Error"];
+        /**
+         * @example {
+         *       "success": true,
+         *       "token": "td_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789x048dSn",
+         *       "id": "pat_7Hq2LmX9vB3nR8kT1wYz",
+         *       "name": "CI Pipeline",
+         *       "expiresAt": "2027-02-21T10:00:00.000Z",
+         *       "tokenPreview": "td_AbCd…8dSn",
+         *       "scopes": [
+         *         "*"
+         *       ],
+         *       "warning": "Copy this token now: it will not be shown again."
+         *     }
+         */
+        AliasTokenCreated: {
+            /** @constant */
+            success: true;
+            /** @description The secret. Shown only in this response: copy it now. */
+            token: string;
+            id: string;
+            name: string;
+            /** Format: date-time */
+            expiresAt: string;
+            /** @description The masked token (td_AbCd…8dSn) */
+            tokenPreview: string;
+            scopes: string[];
+            warning: string;
+        };
+        /**
+         * @example {
+         *       "success": true,
+         *       "count": 1,
+         *       "tokens": [
+         *         {
+         *           "id": "pat_7Hq2LmX9vB3nR8kT1wYz",
+         *           "name": "CI Pipeline",
+         *           "tokenPreview": "td_AbCd…8dSn",
+         *           "status": "active",
+         *           "scopes": [
+         *             "*"
+         *           ],
+         *           "createdAt": "2026-11-23T10:00:00.000Z",
+         *           "expiresAt": "2027-02-21T10:00:00.000Z",
+         *           "lastUsedAt": null
+         *         }
+         *       ]
+         *     }
+         */
+        AliasTokenList: {
+            /** @constant */
+            success: true;
+            tokens: {
+                id: string;
+                name: string;
+                tokenPreview: string;
+                /** @description active or expired (revoked tokens are not listed) */
+                status: string;
+                scopes: string[];
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                expiresAt: string;
+                /** Format: date-time */
+                lastUsedAt: string | null;
+            }[];
+            count: number;
+        };
+        /**
+         * @example {
+         *       "success": true,
+         *       "id": "pat_7Hq2LmX9vB3nR8kT1wYz",
+         *       "status": "revoked",
+         *       "revokedAt": "2026-11-23T10:00:00.000Z"
+         *     }
+         */
+        AliasTokenRevoked: {
+            /** @constant */
+            success: true;
+            id: string;
+            status: string;
+            /** Format: date-time */
+            revokedAt: string | null;
+        };
+        /**
+         * @description Forbidden: `organizationId` is not the calling token's organization, or your role may not manage tokens, or the token lacks the scope.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 403,
+         *       "statusMessage": "Forbidden",
+         *       "code": "forbidden",
+         *       "message": "Access denied to this organization: your token belongs to another organization (forbidden).",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *     }
+         */
+        AliasOrgForbidden: components["schemas"]["Error"];
+        /**
+         * @description No such token, or it belongs to another user (non-admins) or organization.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 404,
+         *       "statusMessage": "Not Found",
+         *       "code": "not_found",
+         *       "message": "Token pat_7Hq2LmX9vB3nR8kT1wYz not found",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *     }
+         */
+        AliasTokenNotFound: components["schemas"]["Error"];
     };
     responses: never;
     parameters: never;
@@ -6516,6 +6880,453 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Forbidden"];
+                };
+            };
+            /** @description Too many requests: slow down and retry later. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimited"];
+                };
+            };
+        };
+    };
+    postApiAuthCliInitiate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for status 200 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CliInitiated"];
+                };
+            };
+            /** @description Too many requests from this address, or polls of this code faster than one per second or two. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CliRateLimited"];
+                };
+            };
+        };
+    };
+    getApiAuthCliPoll: {
+        parameters: {
+            query: {
+                code: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for status 200 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CliPollAnswer"];
+                };
+            };
+            /** @description The code will never be authorized: `invalid_login_code` (not issued here, or finished over an hour ago), `login_code_expired` (not approved within 300 s), `login_denied` (denied in the browser), `login_code_used` (its tokens were already delivered: nothing secret is sent again). Stop polling. TeamDay's CLI ignores error answers and keeps polling until its own time is up (expiresIn seconds), then reports a timeout. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CliPollFailed"];
+                };
+            };
+            /** @description Validation failed: `details` names each invalid field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailed"];
+                };
+            };
+            /** @description Too many requests from this address, or polls of this code faster than one per second or two. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CliRateLimited"];
+                };
+            };
+        };
+    };
+    postApiAuthCliRefresh: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The refresh token (`tdr_…`) from the poll */
+                    refreshToken: string;
+                };
+                "application/x-www-form-urlencoded": {
+                    /** @description The refresh token (`tdr_…`) from the poll */
+                    refreshToken: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Response for status 200 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CliRefreshed"];
+                };
+            };
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvalidJson"];
+                };
+            };
+            /** @description The refresh token is unknown (`invalid_token`), its CLI session was revoked (`token_revoked`), it is over 90 days old (`token_expired`), or its user left the organization (`membership_revoked`). Sign in again. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CliRefreshFailed"];
+                };
+            };
+            /** @description The body is over 1 MiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayloadTooLarge"];
+                };
+            };
+            /** @description Validation failed: `details` names each invalid field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailed"];
+                };
+            };
+            /** @description Too many requests from this address, or polls of this code faster than one per second or two. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CliRateLimited"];
+                };
+            };
+        };
+    };
+    postApiAuthCliRevoke: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The refresh token (`tdr_…`) from the poll */
+                    refreshToken: string;
+                };
+                "application/x-www-form-urlencoded": {
+                    /** @description The refresh token (`tdr_…`) from the poll */
+                    refreshToken: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Response for status 200 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CliRevoked"];
+                };
+            };
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvalidJson"];
+                };
+            };
+            /** @description The body is over 1 MiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayloadTooLarge"];
+                };
+            };
+            /** @description Validation failed: `details` names each invalid field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailed"];
+                };
+            };
+            /** @description Too many requests from this address, or polls of this code faster than one per second or two. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CliRateLimited"];
+                };
+            };
+        };
+    };
+    postApiTokensCreate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description What the token is for, e.g. "CI Pipeline" */
+                    name: string;
+                    /**
+                     * @description Lifetime in days, 7-365 (default 90). Numeric strings are accepted.
+                     * @example 90
+                     */
+                    expiresInDays?: number;
+                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead */
+                    expiresAt?: string;
+                    /**
+                     * @description What the token may do (default: the calling token's own scopes, `["*"]` = everything your role allows for a full token). Any of: *, agents:read, agents:write, agents:execute, executions:read, executions:write, tasks:read, tasks:write, spaces:read, spaces:write, secrets:write, tokens:read, tokens:write, audit:read, members:read, members:write, metrics:read. `x:write` implies `x:read`. Only scopes the calling token has itself (`*` only from a `*` token; otherwise 403 `insufficient_scope`). Always bounded by your current role: a token never exceeds its user.
+                     * @example [
+                     *       "agents:read",
+                     *       "agents:execute"
+                     *     ]
+                     */
+                    scopes?: string[];
+                    /** @description Must be the calling token's organization when given (TeamDay's CLI sends it) */
+                    organizationId?: string;
+                };
+                "application/x-www-form-urlencoded": {
+                    /** @description What the token is for, e.g. "CI Pipeline" */
+                    name: string;
+                    /**
+                     * @description Lifetime in days, 7-365 (default 90). Numeric strings are accepted.
+                     * @example 90
+                     */
+                    expiresInDays?: number;
+                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead */
+                    expiresAt?: string;
+                    /**
+                     * @description What the token may do (default: the calling token's own scopes, `["*"]` = everything your role allows for a full token). Any of: *, agents:read, agents:write, agents:execute, executions:read, executions:write, tasks:read, tasks:write, spaces:read, spaces:write, secrets:write, tokens:read, tokens:write, audit:read, members:read, members:write, metrics:read. `x:write` implies `x:read`. Only scopes the calling token has itself (`*` only from a `*` token; otherwise 403 `insufficient_scope`). Always bounded by your current role: a token never exceeds its user.
+                     * @example [
+                     *       "agents:read",
+                     *       "agents:execute"
+                     *     ]
+                     */
+                    scopes?: string[];
+                    /** @description Must be the calling token's organization when given (TeamDay's CLI sends it) */
+                    organizationId?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Response for status 201 */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AliasTokenCreated"];
+                };
+            };
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvalidJson"];
+                };
+            };
+            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Unauthorized"];
+                };
+            };
+            /** @description Forbidden: `organizationId` is not the calling token's organization, or your role may not manage tokens, or the token lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AliasOrgForbidden"];
+                };
+            };
+            /** @description The body is over 1 MiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayloadTooLarge"];
+                };
+            };
+            /** @description Validation failed: `details` names each invalid field. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidationFailed"];
+                };
+            };
+            /** @description Too many requests: slow down and retry later. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimited"];
+                };
+            };
+        };
+    };
+    getApiTokensList: {
+        parameters: {
+            query?: {
+                organizationId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for status 200 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AliasTokenList"];
+                };
+            };
+            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Unauthorized"];
+                };
+            };
+            /** @description Forbidden: `organizationId` is not the calling token's organization, or your role may not manage tokens, or the token lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AliasOrgForbidden"];
+                };
+            };
+            /** @description Too many requests: slow down and retry later. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimited"];
+                };
+            };
+        };
+    };
+    postApiTokensByIdRevoke: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for status 200 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AliasTokenRevoked"];
+                };
+            };
+            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Unauthorized"];
+                };
+            };
+            /** @description Forbidden: `organizationId` is not the calling token's organization, or your role may not manage tokens, or the token lacks the scope. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AliasOrgForbidden"];
+                };
+            };
+            /** @description No such token, or it belongs to another user (non-admins) or organization. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AliasTokenNotFound"];
                 };
             };
             /** @description Too many requests: slow down and retry later. */

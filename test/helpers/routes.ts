@@ -98,6 +98,20 @@ export const ROUTE_REQUIREMENTS: Record<string, Requirement> = {
   'POST /org/members/:userId/link': 'console',
   'GET /org/audit': 'console',
   'POST /org/switch': 'console',
+  // Browser sign-in for CLIs (no bearer token: the login code or refresh token is the credential)
+  'POST /api/auth/cli/initiate': 'public',
+  'GET /api/auth/cli/poll': 'public',
+  'POST /api/auth/cli/refresh': 'public',
+  'POST /api/auth/cli/revoke': 'public',
+  // TeamDay CLI's token routes: aliases of /api/v1/tokens
+  'POST /api/tokens/create': 'tokens:write',
+  'GET /api/tokens/list': 'tokens:read',
+  'POST /api/tokens/:id/revoke': 'tokens:write',
+  // Console pages of CLI sign-in: a console session, never a bearer token (without one: 303 to /login)
+  'GET /cli/authorize/:code': 'console',
+  'POST /cli/authorize/:code': 'console',
+  'GET /settings/cli-sessions': 'console',
+  'POST /settings/cli-sessions/:id/revoke': 'console',
 }
 
 /** A concrete path of a console route pattern (`:id` → a made-up id). */

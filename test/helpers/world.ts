@@ -6,6 +6,7 @@
  * routes build a fresh fixture on each call.
  */
 import { revokeById } from '../../src/modules/tokens/service'
+import { decideLogin, initiateLogin, pollLogin } from '../../src/modules/cli-auth/service'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './app'
 import { startProviderDouble, type ProviderDouble } from './providers'
 
@@ -192,6 +193,14 @@ export const REQUESTS: Record<string, (w: World, owner: Actor) => Promise<Req> |
   'GET /api/v1/audit-events': () => ({ path: '/api/v1/audit-events' }),
   'POST /api/v1/credentials/revoke': () => ({ path: '/api/v1/credentials/revoke', body: { credentials: ['td_not-a-real-token'] } }),
   'GET /api/public/agents': () => ({ path: '/api/public/agents' }),
+
+  'POST /api/auth/cli/initiate': () => ({ path: '/api/auth/cli/initiate' }),
+  'GET /api/auth/cli/poll': async (w) => ({ path: `/api/auth/cli/poll?code=${(await initiateLogin(w.t.ctx)).code}` }),
+  'POST /api/auth/cli/refresh': async (w, owner) => ({ path: '/api/auth/cli/refresh', body: { refreshToken: (await cliLogin(w.t, owner)).refreshToken } }),
+  'POST /api/auth/cli/revoke': () => ({ path: '/api/auth/cli/revoke', body: { refreshToken: 'tdr_not-a-real-token' } }),
+  'POST /api/tokens/create': () => ({ path: '/api/tokens/create', body: { name: 'matrix alias', expiresInDays: 30 } }),
+  'GET /api/tokens/list': () => ({ path: '/api/tokens/list' }),
+  'POST /api/tokens/:id/revoke': async (w, owner) => ({ path: `/api/tokens/${mark(w, (await makeToken(w.t, owner, { scopes: ['tokens:read'] })).id)}/revoke` }),
 }
 
 let fresh = 0
@@ -204,4 +213,13 @@ async function newMember(w: World): Promise<string> {
 function mark(w: World, id: string): string {
   w.idsOfA.add(id)
   return id
+}
+
+/** A browser sign-in done through the services: `who` approves a fresh login code, the first poll takes the tokens. */
+export async function cliLogin(t: TestApp, who: Actor): Promise<{ accessToken: string; refreshToken: string; sessionId: string }> {
+  const { code } = await initiateLogin(t.ctx)
+  await decideLogin(t.ctx, code, { userId: who.userId, organizationId: who.organizationId }, 'approve')
+  const r = await pollLogin(t.ctx, code)
+  if (r.status !== 'authorized') throw new Error('cliLogin: not authorized')
+  return r
 }

@@ -1,4 +1,5 @@
 import { listMembers, type PublicMember } from '../../modules/members/service'
+import { recordAudit } from '../../audit/log'
 import { setPassword } from '../../modules/users/passwords'
 import { createUser, removeMember, requireOrganization, requireUser, setRole as setMemberRole } from '../../modules/users/service'
 import { table } from '../common'

@@ -3,6 +3,7 @@ import { AppError } from '../../errors'
 import { createTokenForCaller, rotateToken } from '../../modules/tokens/lifecycle'
 import { getToken, listTokens, revokeToken } from '../../modules/tokens/service'
 import { DAY_MS, MAX_EXPIRY_DAYS } from '../../modules/tokens/validation'
+import { listCliSessions } from '../../modules/cli-auth/service'
 import { listMemberships } from '../../modules/users/service'
 import { FormBody, field, fields, hidden } from '../form'
 import { page, redirect, type ConsoleKit } from '../http'
@@ -30,8 +31,9 @@ export function tokenRoutes(kit: ConsoleKit) {
     const ctx = kit.ctxOf(who, request, set)
     const all = !!extra.all && who.role === 'admin'
     const { tokens } = await listTokens(ctx, { organization: all, limit: 200, offset: 0 })
+    const cliSessions = await listCliSessions(ctx, who.user.id, who.organization.id)
     const nav = await navOf(kit, who, request, set, '/settings/tokens')
-    return page(await (<TokensPage nav={nav} who={who} tokens={tokens} now={ctx.clock.now()} all={all} {...extra} />), { status })
+    return page(await (<TokensPage nav={nav} who={who} tokens={tokens} cliSessions={cliSessions} now={ctx.clock.now()} all={all} {...extra} />), { status })
   }
 
   return new Elysia({ name: 'console-tokens' })
@@ -40,7 +42,8 @@ export function tokenRoutes(kit: ConsoleKit) {
     .get('/settings/tokens', async ({ request, set, query }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
-      return listPage(who, request, set, { all: query.all === '1', notice: query.revoked ? 'Token revoked: requests with it are refused from now on.' : null })
+      const notice = query.revoked ? 'Token revoked: requests with it are refused from now on.' : query.cli_revoked ? 'CLI sign-in revoked: that terminal is signed out; its access and refresh tokens are refused from now on.' : null
+      return listPage(who, request, set, { all: query.all === '1', notice })
     }, hidden)
     .post('/settings/tokens', async ({ request, set, body }) => {
       const who = await kit.signedIn(request)

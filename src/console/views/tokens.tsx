@@ -2,6 +2,8 @@ import { PERMISSIONS } from '../../auth/roles'
 import type { PublicToken } from '../../modules/tokens/service'
 import { DAY_MS } from '../../modules/tokens/validation'
 import type { SignedIn } from '../session'
+import type { PublicCliSession } from '../../modules/cli-auth/service'
+import { CliSessionsSection } from './cli'
 import { ErrorBox, Layout, When, type Nav } from './layout'
 
 export const EXPIRY_CHOICES = [
@@ -175,6 +177,8 @@ export interface TokensPageProps {
   error?: string | null
   notice?: string | null
   form?: { name: string; expires: string; date: string; scopes: string[] }
+  /** The person's CLI sign-ins (browser sign-in of `teamday login` / TeamDay's `auth login`), with Revoke. */
+  cliSessions?: PublicCliSession[]
 }
 
 export function TokensPage(props: TokensPageProps) {
@@ -256,6 +260,7 @@ export function TokensPage(props: TokensPageProps) {
           </table>
         </div>
       )}
+      {props.cliSessions ? <CliSessionsSection sessions={props.cliSessions} /> : ''}
     </Layout>
   )
 }

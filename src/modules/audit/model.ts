@@ -38,6 +38,10 @@ export const AUDIT_TYPES = [
   'user.password_changed',
   'user.password_link_created',
   'session.ended',
+  'cli.login_approved',
+  'cli.login_denied',
+  'cli.token_refreshed',
+  'cli.session_revoked',
 ] as const
 
 export const AuditEventSchema = t.Object(

@@ -2,6 +2,7 @@ import { recordAudit } from '../../audit/log'
 import { findTokenForAuth } from '../../auth/lookup'
 import { checkTokenFormat, hashToken } from '../../auth/tokens'
 import type { Ctx } from '../../context'
+import { revokeLeakedCliToken } from '../cli-auth/service'
 import { revokeCreatedBy } from '../tokens/revocation'
 import { revokeById } from '../tokens/service'
 
@@ -17,7 +18,14 @@ export async function reportLeakedCredentials(ctx: Ctx, credentials: readonly st
   const seen = new Set<string>()
   for (const raw of credentials) {
     const candidate = raw.trim()
-    if (seen.has(candidate) || checkTokenFormat(candidate) !== null) continue
+    if (seen.has(candidate)) continue
+    // A CLI sign-in's access or refresh token (tdo_, tdr_): its whole session goes.
+    if (candidate.startsWith('tdo_') || candidate.startsWith('tdr_')) {
+      seen.add(candidate)
+      await revokeLeakedCliToken(ctx, candidate)
+      continue
+    }
+    if (checkTokenFormat(candidate) !== null) continue
     seen.add(candidate)
     const row = await findTokenForAuth(ctx.db, hashToken(candidate))
     if (!row) continue

@@ -1,8 +1,8 @@
 import { and, eq, gt, isNull, or, sql } from 'drizzle-orm'
 import { recordAudit } from '../../audit/log'
-import type { Caller } from '../../auth/principal'
+import type { Caller, Principal } from '../../auth/principal'
 import { callerOf, withTx, type Ctx } from '../../context'
-import { organizations, personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
+import { cliSessions, organizations, personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
 import { prepared } from '../../db/prepared'
 import { AppError } from '../../errors'
 import { assertMayManage, scopesForNewToken } from './access'
@@ -150,24 +150,53 @@ export interface SelfToken extends Pick<PublicToken, 'id' | 'name' | 'scopes' | 
 export async function describeSelf(ctx: Ctx): Promise<SelfToken> {
   const principal = callerOf(ctx)
   if (principal.tokenId === null) throw new Error('describeSelf needs a token: a console session has none')
+  if (ctx.actor.kind === 'token' && ctx.actor.principal.credential === 'cli') return describeCliSelf(ctx, ctx.actor.principal)
   const row = await findTokenById(ctx, principal.tokenId)
   if (!row) throw new AppError('not_found', `Token ${principal.tokenId} not found`)
   const pub = toPublicToken(ctx, row, principal.email)
-  const org = await prepared(ctx.db, 'organizations.slug', () =>
-    ctx.db.select({ slug: organizations.slug }).from(organizations).where(eq(organizations.id, sql.placeholder('id'))).prepare(),
-  ).get({ id: row.organizationId })
+  const org = await organizationSlug(ctx, row.organizationId)
   return {
     id: pub.id,
     name: pub.name,
     scopes: pub.scopes,
     role: principal.role,
     organizationId: pub.organizationId,
-    organizationSlug: org?.slug ?? null,
+    organizationSlug: org,
     userId: pub.userId,
     email: principal.email,
     createdAt: pub.createdAt,
     lastUsedAt: pub.lastUsedAt,
     expiresAt: pub.expiresAt,
     maskedToken: pub.maskedToken,
+  }
+}
+
+async function organizationSlug(ctx: Ctx, id: string): Promise<string | null> {
+  const org = await prepared(ctx.db, 'organizations.slug', () =>
+    ctx.db.select({ slug: organizations.slug }).from(organizations).where(eq(organizations.id, sql.placeholder('id'))).prepare(),
+  ).get({ id })
+  return org?.slug ?? null
+}
+
+/**
+ * A CLI session's access token (browser sign-in): the session is what identifies it (its id is
+ * the principal's tokenId); no scopes beyond the user's role.
+ */
+async function describeCliSelf(ctx: Ctx, principal: Principal): Promise<SelfToken> {
+  const session = await ctx.db.select().from(cliSessions).where(eq(cliSessions.id, principal.tokenId)).get()
+  if (!session) throw new AppError('not_found', `CLI session ${principal.tokenId} not found`)
+  return {
+    id: session.id,
+    name: 'CLI session (browser sign-in)',
+    scopes: principal.scopes,
+    role: principal.role,
+    organizationId: session.organizationId,
+    organizationSlug: await organizationSlug(ctx, session.organizationId),
+    userId: session.userId,
+    email: principal.email,
+    createdAt: session.createdAt.toISOString(),
+    lastUsedAt: session.lastUsedAt ? session.lastUsedAt.toISOString() : null,
+    expiresAt: principal.tokenExpiresAt.toISOString(),
+    maskedToken: 'tdo_…',
   }
 }

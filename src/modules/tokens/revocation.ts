@@ -2,6 +2,7 @@ import { and, eq, gt, isNull, or, sql } from 'drizzle-orm'
 import { recordAudit, type AuditInput } from '../../audit/log'
 import type { Ctx } from '../../context'
 import { personalAccessTokens } from '../../db/schema'
+import { revokeCliSessionsOfMember } from '../cli-auth/service'
 
 /** Revocations that take other tokens along: a compromised creator, a member leaving. */
 
@@ -51,9 +52,12 @@ export async function revokeCreatedBy(
  * Revokes every token a user has in an organization that is not revoked yet (expired ones too,
  * so that none shows as merely expired): when they leave it, and again when they are added (any
  * token then left belongs to an earlier membership, e.g. one ended before removal revoked tokens,
- * or by a row deleted by hand). Returns their ids.
+ * or by a row deleted by hand). Their CLI sign-ins (sessions of browser sign-in) in that
+ * organization end with them, on every path that ends or renews a membership. Returns the
+ * ids of the tokens.
  */
 export async function revokeTokensOfMember(ctx: Ctx, userId: string, organizationId: string, by: string): Promise<string[]> {
+  await revokeCliSessionsOfMember(ctx, userId, organizationId)
   const t = personalAccessTokens
   const now = ctx.clock.now()
   const rows = await ctx.db

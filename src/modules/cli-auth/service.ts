@@ -1,0 +1,384 @@
+import { and, desc, eq, gt, isNull, lt, sql } from 'drizzle-orm'
+import { recordAudit } from '../../audit/log'
+import { loginCodeDisplay } from '../../auth/login-code'
+import { touchCliSession } from '../../auth/lookup'
+import { ACCESS_TOKEN_PREFIX, checkTokenFormat, generateToken, hashToken, LOGIN_CODE_PREFIX, REFRESH_TOKEN_PREFIX } from '../../auth/tokens'
+import { withTx, type Ctx } from '../../context'
+import { DecryptionError } from '../../crypto/secretbox'
+import { prepared } from '../../db/prepared'
+import { cliAccessTokens, cliLoginCodes, cliSessions, memberships, organizations, type CliLoginCode, type CliSession, type Role } from '../../db/schema'
+import { AppError } from '../../errors'
+import { newId } from '../../ids'
+
+/**
+ * Browser sign-in for command-line tools (TeamDay CLI's polling flow, and `teamday login`):
+ * initiate → a person approves in the console → the first poll takes an access token (15 min)
+ * and a refresh token (90 days) → refresh while the session lives. Nothing secret is stored:
+ * codes and tokens are kept as SHA-256, the requesting address and user agent sealed.
+ */
+
+export const LOGIN_CODE_TTL_MS = 300_000
+export const ACCESS_TOKEN_TTL_MS = 15 * 60_000
+export const REFRESH_TOKEN_TTL_MS = 90 * 86_400_000
+/** `expiresAt` is reported this much early, so a client with a slow clock refreshes in time. */
+export const EXPIRY_SKEW_MS = 60_000
+/** How long finished login codes are kept (to tell "used" or "expired" from "unknown"). */
+const CODE_RETENTION_MS = 3_600_000
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+function open(ctx: Pick<Ctx, 'box'>, value: string | null, aad: string): string | null {
+  if (value === null) return null
+  try {
+    return ctx.box.open(value, aad)
+  } catch (e) {
+    if (e instanceof DecryptionError) return null
+    throw e
+  }
+}
+
+export interface Initiated {
+  id: string
+  code: string
+  expiresIn: number
+}
+
+/**
+ * A new login code for the requesting CLI (its address and user agent come from `ctx.origin`).
+ * Also drops codes that finished long ago (bounded work per call).
+ */
+export async function initiateLogin(ctx: Ctx): Promise<Initiated> {
+  const now = ctx.clock.now()
+  const code = generateToken(LOGIN_CODE_PREFIX)
+  const id = newId('clic')
+  const ip = ctx.origin?.ip() ?? null
+  const ua = ctx.origin?.userAgent ?? null
+  const c = cliLoginCodes
+  await ctx.db
+    .delete(c)
+    .where(sql`${c.id} IN (SELECT ${c.id} FROM ${c} WHERE ${c.expiresAt} < ${now - CODE_RETENTION_MS} LIMIT 100)`)
+    .run()
+  await ctx.db
+    .insert(c)
+    .values({
+      id,
+      codeHash: hashToken(code),
+      state: 'pending',
+      requestIpEnc: ip ? ctx.box.seal(ip, `clic.ip:${id}`) : null,
+      requestUaEnc: ua ? ctx.box.seal(ua.slice(0, 512), `clic.ua:${id}`) : null,
+      createdAt: new Date(now),
+      expiresAt: new Date(now + LOGIN_CODE_TTL_MS),
+    })
+    .run()
+  return { id, code, expiresIn: LOGIN_CODE_TTL_MS / 1000 }
+}
+
+function findCode(ctx: Ctx, code: string): Promise<CliLoginCode | undefined> {
+  if (checkTokenFormat(code, LOGIN_CODE_PREFIX) !== null) return Promise.resolve(undefined)
+  return prepared(ctx.db, 'cliAuth.codeByHash', () =>
+    ctx.db.select().from(cliLoginCodes).where(eq(cliLoginCodes.codeHash, sql.placeholder('hash'))).prepare(),
+  ).get({ hash: hashToken(code) })
+}
+
+/** What the approval page shows about a login code; undefined when there is no such code. */
+export interface LoginRequest {
+  id: string
+  code: string
+  shortCode: string
+  state: CliLoginCode['state'] | 'expired'
+  requestIp: string | null
+  userAgent: string | null
+  createdAt: string
+  expiresAt: string
+}
+
+export async function describeLoginRequest(ctx: Ctx, code: string): Promise<LoginRequest | undefined> {
+  const row = await findCode(ctx, code)
+  if (!row) return undefined
+  const expired = row.expiresAt.getTime() <= ctx.clock.now() && (row.state === 'pending' || row.state === 'approved')
+  return {
+    id: row.id,
+    code,
+    shortCode: loginCodeDisplay(code),
+    state: expired ? 'expired' : row.state,
+    requestIp: open(ctx, row.requestIpEnc, `clic.ip:${row.id}`),
+    userAgent: open(ctx, row.requestUaEnc, `clic.ua:${row.id}`),
+    createdAt: row.createdAt.toISOString(),
+    expiresAt: row.expiresAt.toISOString(),
+  }
+}
+
+/** The organizations a person may approve a login for (where they are a member), by name. */
+export async function organizationsOf(ctx: Ctx, userId: string): Promise<{ id: string; slug: string; name: string; role: Role }[]> {
+  return ctx.db
+    .select({ id: organizations.id, slug: organizations.slug, name: organizations.name, role: memberships.role })
+    .from(memberships)
+    .innerJoin(organizations, eq(organizations.id, memberships.organizationId))
+    .where(eq(memberships.userId, userId))
+    .orderBy(organizations.name)
+    .all()
+}
+
+/**
+ * A signed-in person approves (for one of their organizations) or denies a pending code. Only a
+ * pending, unexpired code changes, once: a second decision, or one after expiry, is 409.
+ */
+export async function decideLogin(ctx: Ctx, code: string, who: { userId: string; organizationId?: string }, decision: 'approve' | 'deny'): Promise<LoginRequest> {
+  const row = await findCode(ctx, code)
+  if (!row) throw new AppError('not_found', 'This sign-in link is not valid: no such login code. Start again from your terminal.')
+  const now = ctx.clock.now()
+  let organizationId: string | null = null
+  if (decision === 'approve') {
+    const orgs = await organizationsOf(ctx, who.userId)
+    const chosen = who.organizationId ? orgs.find((o) => o.id === who.organizationId) : orgs.length === 1 ? orgs[0] : undefined
+    if (!chosen) {
+      throw new AppError('validation_failed', orgs.length === 0 ? 'You are not a member of any organization, so there is nothing to sign in to.' : 'Validation failed: choose one of your organizations.', {
+        details: [{ field: 'organizationId', message: 'must be one of your organizations' }],
+      })
+    }
+    organizationId = chosen.id
+  }
+  const c = cliLoginCodes
+  const changed = await ctx.db
+    .update(c)
+    .set({ state: decision === 'approve' ? 'approved' : 'denied', userId: who.userId, organizationId, decidedAt: new Date(now) })
+    .where(and(eq(c.id, row.id), eq(c.state, 'pending'), gt(c.expiresAt, new Date(now))))
+    .returning({ id: c.id })
+    .get()
+  if (!changed) {
+    const why = row.expiresAt.getTime() <= now ? 'it has expired (codes last 5 minutes); start again from your terminal' : `it was already ${row.state}`
+    throw new AppError('invalid_state', `This sign-in request cannot be ${decision === 'approve' ? 'approved' : 'denied'}: ${why}.`)
+  }
+  await recordAudit(ctx, {
+    type: decision === 'approve' ? 'cli.login_approved' : 'cli.login_denied',
+    organizationId: organizationId ?? (await organizationsOf(ctx, who.userId))[0]?.id ?? null,
+    actor: { userId: who.userId, tokenId: null },
+    targetType: 'cli_login',
+    targetId: row.id,
+    details: { requestIp: open(ctx, row.requestIpEnc, `clic.ip:${row.id}`), userAgent: open(ctx, row.requestUaEnc, `clic.ua:${row.id}`) },
+  })
+  return (await describeLoginRequest(ctx, code))!
+}
+
+export type PollResult =
+  | { status: 'pending' }
+  | { status: 'authorized'; accessToken: string; refreshToken: string; expiresAt: string; userId: string; organizationId: string; sessionId: string }
+
+/**
+ * One poll. Pending → pending. Approved → the CLI session and its tokens are made now and
+ * handed out exactly once (the code becomes `delivered` in the same transaction). Every other
+ * state is a 400 with its own code: unknown, expired, denied, already used.
+ */
+export async function pollLogin(ctx: Ctx, code: string): Promise<PollResult> {
+  const row = await findCode(ctx, code)
+  if (!row) throw new AppError('invalid_login_code', 'Invalid login code: it is not one this server issued (or it finished over an hour ago). Start again: teamday login.')
+  const now = ctx.clock.now()
+  if (row.state === 'denied') throw new AppError('login_denied', 'Sign-in denied: the request was denied in the browser. Start again if that was a mistake.')
+  if (row.state === 'delivered') throw new AppError('login_code_used', 'Login code already used: its tokens were delivered to the first poll after approval. Start again to sign in another terminal.')
+  if (row.expiresAt.getTime() <= now) throw new AppError('login_code_expired', 'Login code expired: it was not approved within 5 minutes. Start again: teamday login.')
+  if (row.state === 'pending') return { status: 'pending' }
+  return withTx(ctx, async (tx) => {
+    const c = cliLoginCodes
+    const sessionId = newId('clis')
+    const claimed = await tx.db
+      .update(c)
+      .set({ state: 'delivered', sessionId })
+      .where(and(eq(c.id, row.id), eq(c.state, 'approved')))
+      .returning({ userId: c.userId, organizationId: c.organizationId })
+      .get()
+    if (!claimed?.userId || !claimed.organizationId) {
+      throw new AppError('login_code_used', 'Login code already used: its tokens were delivered to the first poll after approval. Start again to sign in another terminal.')
+    }
+    const refreshToken = generateToken(REFRESH_TOKEN_PREFIX)
+    const ua = open(tx, row.requestUaEnc, `clic.ua:${row.id}`)
+    const ip = open(tx, row.requestIpEnc, `clic.ip:${row.id}`)
+    await tx.db
+      .insert(cliSessions)
+      .values({
+        id: sessionId,
+        userId: claimed.userId,
+        organizationId: claimed.organizationId,
+        refreshTokenHash: hashToken(refreshToken),
+        refreshExpiresAt: new Date(now + REFRESH_TOKEN_TTL_MS),
+        userAgentEnc: ua ? tx.box.seal(ua, `clis.ua:${sessionId}`) : null,
+        createdIpEnc: ip ? tx.box.seal(ip, `clis.cip:${sessionId}`) : null,
+        createdAt: new Date(now),
+        lastUsedAt: null,
+        lastUsedIpEnc: null,
+        revokedAt: null,
+        revokedBy: null,
+        revokedReason: null,
+      })
+      .run()
+    const access = await issueAccessToken(tx, sessionId, now)
+    return { status: 'authorized' as const, ...access, refreshToken, userId: claimed.userId, organizationId: claimed.organizationId, sessionId }
+  })
+}
+
+async function issueAccessToken(ctx: Ctx, sessionId: string, now: number): Promise<{ accessToken: string; expiresAt: string }> {
+  const accessToken = generateToken(ACCESS_TOKEN_PREFIX)
+  const expiresAt = now + ACCESS_TOKEN_TTL_MS
+  await ctx.db
+    .insert(cliAccessTokens)
+    .values({ id: newId('clia'), sessionId, tokenHash: hashToken(accessToken), createdAt: new Date(now), expiresAt: new Date(expiresAt) })
+    .run()
+  return { accessToken, expiresAt: iso(expiresAt - EXPIRY_SKEW_MS) }
+}
+
+const refreshFailure = (code: 'invalid_token' | 'token_revoked' | 'token_expired' | 'membership_revoked', message: string) =>
+  new AppError(code, `${message} Sign in again: teamday login (TeamDay's CLI: teamday auth login).`, {
+    headers: { 'www-authenticate': `Bearer realm="teamday", error="invalid_token", error_description="${code}"` },
+  })
+
+function findSessionByRefresh(ctx: Ctx, refreshToken: string): Promise<CliSession | undefined> {
+  if (checkTokenFormat(refreshToken.trim(), REFRESH_TOKEN_PREFIX) !== null) return Promise.resolve(undefined)
+  return prepared(ctx.db, 'cliAuth.sessionByRefresh', () =>
+    ctx.db.select().from(cliSessions).where(eq(cliSessions.refreshTokenHash, sql.placeholder('hash'))).prepare(),
+  ).get({ hash: hashToken(refreshToken.trim()) })
+}
+
+/**
+ * A new access token for a refresh token. The refresh token is not rotated (TeamDay's CLI keeps
+ * the one it has): it works until its session is revoked or 90 days have passed. Access tokens
+ * handed out before stay valid until their own expiry (a second terminal sharing the login is
+ * not cut off).
+ */
+export async function refreshAccess(ctx: Ctx, refreshToken: string): Promise<{ accessToken: string; expiresAt: string; sessionId: string }> {
+  const session = await findSessionByRefresh(ctx, refreshToken)
+  if (!session) throw refreshFailure('invalid_token', 'Invalid refresh token: it is not one this server issued.')
+  const now = ctx.clock.now()
+  if (session.revokedAt) throw refreshFailure('token_revoked', 'Invalid refresh token: its CLI session has been revoked (signed out).')
+  if (session.refreshExpiresAt.getTime() <= now) throw refreshFailure('token_expired', `Invalid refresh token: it expired on ${session.refreshExpiresAt.toISOString()} (refresh tokens last 90 days).`)
+  const member = await ctx.db
+    .select({ role: memberships.role })
+    .from(memberships)
+    .where(and(eq(memberships.organizationId, session.organizationId), eq(memberships.userId, session.userId)))
+    .get()
+  if (!member) throw refreshFailure('membership_revoked', 'Invalid refresh token: its user is no longer a member of the organization it was issued for.')
+  const access = await withTx(ctx, async (tx) => {
+    // Expired access tokens of this session are of no further use.
+    await tx.db.delete(cliAccessTokens).where(and(eq(cliAccessTokens.sessionId, session.id), lt(cliAccessTokens.expiresAt, new Date(now)))).run()
+    return issueAccessToken(tx, session.id, now)
+  })
+  await touchCliSession(ctx, session.id, now)
+  await recordAudit(ctx, {
+    type: 'cli.token_refreshed',
+    organizationId: session.organizationId,
+    actor: { userId: session.userId, tokenId: session.id },
+    tokenId: session.id,
+    targetType: 'cli_session',
+    targetId: session.id,
+  })
+  return { ...access, sessionId: session.id }
+}
+
+export type CliRevokeReason = 'manual' | 'logout' | 'leak_report' | 'membership_removed'
+
+/**
+ * Revokes a session: its refresh token and every access token it handed out stop at once (the
+ * token look-up reads the session's revocation, so they answer 401 token_revoked). Idempotent; returns whether it changed anything.
+ */
+export async function revokeCliSessionById(ctx: Ctx, session: Pick<CliSession, 'id' | 'userId' | 'organizationId'>, by: { userId: string | null; reason: CliRevokeReason }): Promise<boolean> {
+  const s = cliSessions
+  const now = ctx.clock.now()
+  const done = await ctx.db
+    .update(s)
+    .set({ revokedAt: new Date(now), revokedBy: by.userId ?? by.reason, revokedReason: by.reason })
+    .where(and(eq(s.id, session.id), isNull(s.revokedAt)))
+    .returning({ id: s.id })
+    .get()
+  if (!done) return false
+  await recordAudit(ctx, {
+    type: 'cli.session_revoked',
+    organizationId: session.organizationId,
+    actor: by.userId ? { userId: by.userId, tokenId: by.reason === 'logout' ? session.id : null } : null,
+    tokenId: session.id,
+    targetType: 'cli_session',
+    targetId: session.id,
+    details: { reason: by.reason, ownerUserId: session.userId },
+  })
+  return true
+}
+
+/** A member leaves an organization: their CLI sessions there end with it (never come back if re-added). */
+export async function revokeCliSessionsOfMember(ctx: Ctx, userId: string, organizationId: string): Promise<string[]> {
+  const s = cliSessions
+  const open = await ctx.db.select().from(s).where(and(eq(s.userId, userId), eq(s.organizationId, organizationId), isNull(s.revokedAt))).all()
+  for (const session of open) await revokeCliSessionById(ctx, session, { userId: null, reason: 'membership_removed' })
+  return open.map((x) => x.id)
+}
+
+/**
+ * A reported leak of a CLI access or refresh token (POST /api/v1/credentials/revoke): its session
+ * is revoked, audited with reason `leak_report`. Returns whether the string was one of ours.
+ */
+export async function revokeLeakedCliToken(ctx: Ctx, candidate: string): Promise<boolean> {
+  let session: CliSession | undefined
+  if (checkTokenFormat(candidate, REFRESH_TOKEN_PREFIX) === null) session = await findSessionByRefresh(ctx, candidate)
+  else if (checkTokenFormat(candidate, ACCESS_TOKEN_PREFIX) === null) {
+    const a = await ctx.db.select({ sessionId: cliAccessTokens.sessionId }).from(cliAccessTokens).where(eq(cliAccessTokens.tokenHash, hashToken(candidate))).get()
+    session = a ? await findCliSession(ctx, a.sessionId) : undefined
+  }
+  if (!session) return false
+  await revokeCliSessionById(ctx, session, { userId: null, reason: 'leak_report' })
+  return true
+}
+
+/**
+ * `teamday logout`: the holder of a refresh token ends its session. Like RFC 7009, an unknown or
+ * already revoked token is not an error (the answer says nothing about which tokens exist).
+ */
+export async function revokeByRefreshToken(ctx: Ctx, refreshToken: string): Promise<void> {
+  const session = await findSessionByRefresh(ctx, refreshToken)
+  if (session) await revokeCliSessionById(ctx, session, { userId: session.userId, reason: 'logout' })
+}
+
+/** A person revokes one of their own CLI sessions (console). Another person's is not found. */
+export async function revokeOwnCliSession(ctx: Ctx, userId: string, sessionId: string): Promise<void> {
+  const session = await ctx.db.select().from(cliSessions).where(and(eq(cliSessions.id, sessionId), eq(cliSessions.userId, userId))).get()
+  if (!session) throw new AppError('not_found', `CLI session ${sessionId} not found`)
+  await revokeCliSessionById(ctx, session, { userId, reason: 'manual' })
+}
+
+export interface PublicCliSession {
+  id: string
+  organizationId: string
+  device: string | null
+  createdIp: string | null
+  createdAt: string
+  lastUsedAt: string | null
+  lastUsedIp: string | null
+  refreshExpiresAt: string
+  status: 'active' | 'expired' | 'revoked'
+  revokedAt: string | null
+}
+
+/** A person's CLI sessions (newest first, at most 100), for the console's tokens page. */
+export async function listCliSessions(ctx: Ctx, userId: string, organizationId?: string): Promise<PublicCliSession[]> {
+  const s = cliSessions
+  const rows = await ctx.db
+    .select()
+    .from(s)
+    .where(and(eq(s.userId, userId), organizationId ? eq(s.organizationId, organizationId) : undefined))
+    .orderBy(desc(s.createdAt), desc(s.id))
+    .limit(100)
+    .all()
+  const now = ctx.clock.now()
+  return rows.map((r) => ({
+    id: r.id,
+    organizationId: r.organizationId,
+    device: open(ctx, r.userAgentEnc, `clis.ua:${r.id}`),
+    createdIp: open(ctx, r.createdIpEnc, `clis.cip:${r.id}`),
+    createdAt: r.createdAt.toISOString(),
+    lastUsedAt: r.lastUsedAt ? r.lastUsedAt.toISOString() : null,
+    lastUsedIp: open(ctx, r.lastUsedIpEnc, `clis.ip:${r.id}`),
+    refreshExpiresAt: r.refreshExpiresAt.toISOString(),
+    status: r.revokedAt ? 'revoked' : r.refreshExpiresAt.getTime() <= now ? 'expired' : 'active',
+    revokedAt: r.revokedAt ? r.revokedAt.toISOString() : null,
+  }))
+}
+
+/** A CLI session by id (for GET /tokens/self with a CLI access token). */
+export function findCliSession(ctx: Ctx, id: string): Promise<CliSession | undefined> {
+  return ctx.db.select().from(cliSessions).where(eq(cliSessions.id, id)).get()
+}

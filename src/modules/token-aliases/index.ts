@@ -1,0 +1,162 @@
+import { Elysia, t } from 'elysia'
+import type { Principal } from '../../auth/principal'
+import { AppError } from '../../errors'
+import type { RouteKit } from '../../http/context'
+import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
+import { createTokenForCaller } from '../tokens/lifecycle'
+import { CreateTokenBody, TokenIdParams, tokenModels } from '../tokens/model'
+import { listTokens, revokeToken, toPublicToken } from '../tokens/service'
+
+/**
+ * TeamDay CLI's token commands (`teamday auth create-token`, `list-tokens`, `revoke-token`) call
+ * /api/tokens/create, /api/tokens/list and /api/tokens/{id}/revoke. Aliases of the v1 token
+ * routes: the same services, permissions and rules, the CLI's shapes (a superset of them).
+ */
+
+const AliasCreateBody = t.Object(
+  {
+    ...CreateTokenBody.properties,
+    organizationId: t.Optional(t.String({ maxLength: 100, description: 'Must be the calling token\'s organization when given (TeamDay\'s CLI sends it)' })),
+  },
+  { examples: [{ name: 'CI Pipeline', expiresInDays: 90, organizationId: 'org_9Tr4Kx2LmQ7vB1nZ8wYc' }] },
+)
+
+const AliasListQuery = t.Object({
+  organizationId: t.Optional(t.String({ maxLength: 100, description: 'Must be the calling token\'s organization when given' })),
+})
+
+const AliasCreated = t.Object(
+  {
+    success: t.Literal(true),
+    token: t.String({ description: 'The secret. Shown only in this response: copy it now.' }),
+    id: t.String(),
+    name: t.String(),
+    expiresAt: t.String({ format: 'date-time' }),
+    tokenPreview: t.String({ description: 'The masked token (td_AbCd…8dSn)' }),
+    scopes: t.Array(t.String()),
+    warning: t.String(),
+  },
+  {
+    examples: [
+      {
+        success: true,
+        token: 'td_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789x048dSn',
+        id: 'pat_7Hq2LmX9vB3nR8kT1wYz',
+        name: 'CI Pipeline',
+        expiresAt: '2027-02-21T10:00:00.000Z',
+        tokenPreview: 'td_AbCd…8dSn',
+        scopes: ['*'],
+        warning: 'Copy this token now: it will not be shown again.',
+      },
+    ],
+  },
+)
+
+const AliasTokenItem = t.Object({
+  id: t.String(),
+  name: t.String(),
+  tokenPreview: t.String(),
+  status: t.String({ description: 'active or expired (revoked tokens are not listed)' }),
+  scopes: t.Array(t.String()),
+  createdAt: t.String({ format: 'date-time' }),
+  expiresAt: t.String({ format: 'date-time' }),
+  lastUsedAt: t.Nullable(t.String({ format: 'date-time' })),
+})
+
+const AliasTokenList = t.Object(
+  { success: t.Literal(true), tokens: t.Array(AliasTokenItem), count: t.Integer() },
+  {
+    examples: [
+      {
+        success: true,
+        count: 1,
+        tokens: [{ id: 'pat_7Hq2LmX9vB3nR8kT1wYz', name: 'CI Pipeline', tokenPreview: 'td_AbCd…8dSn', status: 'active', scopes: ['*'], createdAt: '2026-11-23T10:00:00.000Z', expiresAt: '2027-02-21T10:00:00.000Z', lastUsedAt: null }],
+      },
+    ],
+  },
+)
+
+const AliasRevoked = t.Object(
+  { success: t.Literal(true), id: t.String(), status: t.String(), revokedAt: t.Nullable(t.String({ format: 'date-time' })) },
+  { examples: [{ success: true, id: 'pat_7Hq2LmX9vB3nR8kT1wYz', status: 'revoked', revokedAt: '2026-11-23T10:00:00.000Z' }] },
+)
+
+const otherOrg = errorResponse(
+  403,
+  'forbidden',
+  'Forbidden: `organizationId` is not the calling token\'s organization, or your role may not manage tokens, or the token lacks the scope.',
+  'Access denied to this organization: your token belongs to another organization (forbidden).',
+)
+const aliasNotFound = errorResponse(404, 'not_found', 'No such token, or it belongs to another user (non-admins) or organization.', 'Token pat_7Hq2LmX9vB3nR8kT1wYz not found')
+
+const aliasModels = named({ AliasTokenCreated: AliasCreated, AliasTokenList, AliasTokenRevoked: AliasRevoked, AliasOrgForbidden: otherOrg, AliasTokenNotFound: aliasNotFound })
+
+function sameOrganization(principal: Principal, organizationId: string | undefined): void {
+  if (organizationId !== undefined && organizationId !== '' && organizationId !== principal.organizationId) {
+    throw new AppError('forbidden', 'Access denied to this organization: your token belongs to another organization (forbidden).')
+  }
+}
+
+export function tokenAliasesModule({ auth, ctx, withholdFromReplay }: RouteKit) {
+  return new Elysia({ prefix: '/api/tokens', tags: ['Tokens'] })
+    .use(auth)
+    .model({ ...sharedModels, ...tokenModels, ...aliasModels })
+    .post(
+      '/create',
+      async ({ principal, body, request, set }) => {
+        sameOrganization(principal, body.organizationId)
+        const c = ctx(principal, request, set)
+        const { organizationId: _, ...input } = body
+        const { token, row } = await createTokenForCaller(c, input)
+        withholdFromReplay(request, row.id)
+        set.status = 201
+        const pub = toPublicToken(c, row, principal.email)
+        return { success: true as const, token, id: pub.id, name: pub.name, expiresAt: pub.expiresAt, tokenPreview: pub.maskedToken, scopes: pub.scopes, warning: 'Copy this token now: it will not be shown again.' }
+      },
+      {
+        auth: 'tokens:write',
+        body: AliasCreateBody,
+        response: { 201: 'AliasTokenCreated', ...bodyErrors, ...authErrors, 403: 'AliasOrgForbidden' },
+        detail: {
+          summary: 'Create a token (TeamDay CLI alias)',
+          description: 'TeamDay CLI\'s `auth create-token`: the same as POST /api/v1/tokens (same rules: 7-365 days, scopes no broader than the calling token, the per-user cap), answered as `{token, id, expiresAt, …}`.',
+        },
+      },
+    )
+    .get(
+      '/list',
+      async ({ principal, query, request, set }) => {
+        sameOrganization(principal, query.organizationId)
+        const page = await listTokens(ctx(principal, request, set), { limit: 200, offset: 0 })
+        const tokens = page.tokens
+          .filter((tok) => tok.status !== 'revoked')
+          .map((tok) => ({ id: tok.id, name: tok.name, tokenPreview: tok.maskedToken, status: tok.status, scopes: tok.scopes, createdAt: tok.createdAt, expiresAt: tok.expiresAt, lastUsedAt: tok.lastUsedAt }))
+        return { success: true as const, tokens, count: tokens.length }
+      },
+      {
+        auth: 'tokens:read',
+        query: AliasListQuery,
+        response: { 200: 'AliasTokenList', ...authErrors, 403: 'AliasOrgForbidden' },
+        detail: {
+          summary: 'List your tokens (TeamDay CLI alias)',
+          description: 'TeamDay CLI\'s `auth list-tokens`: your 200 newest tokens in this organization that are not revoked, as `{tokens:[{id, name, tokenPreview, createdAt, expiresAt, lastUsedAt}], count}`. GET /api/v1/tokens pages through all of them.',
+        },
+      },
+    )
+    .post(
+      '/:id/revoke',
+      async ({ principal, params, request, set }) => {
+        const tok = await revokeToken(ctx(principal, request, set), params.id)
+        return { success: true as const, id: tok.id, status: tok.status, revokedAt: tok.revokedAt }
+      },
+      {
+        auth: 'tokens:write',
+        params: TokenIdParams,
+        response: { 200: 'AliasTokenRevoked', 404: 'AliasTokenNotFound', ...authErrors, 403: 'AliasOrgForbidden' },
+        detail: {
+          summary: 'Revoke a token (TeamDay CLI alias)',
+          description: 'TeamDay CLI\'s `auth revoke-token`: the same as DELETE /api/v1/tokens/{id}. No body needed (an empty JSON body is fine).',
+        },
+      },
+    )
+}

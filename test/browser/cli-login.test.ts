@@ -1,0 +1,122 @@
+// The whole CLI sign-in in a real browser (playwright-core driving Debian's Chromium): initiate
+// (as the CLI does) → open authUrl → sign in → back to the approval page → Approve → the poll
+// returns the tokens exactly once → the access token works on /api/v1/agents → refresh after
+// expiry (injected clock) → revoke the CLI sign-in on the console's tokens page → both tokens
+// 401. Then the deny and expiry paths. As test/browser/console.test.ts: without /usr/bin/chromium
+// outside CI the suite is skipped (its one skipped test says so); in CI (.ci/run installs it) it runs.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import type { Server } from 'bun'
+import { existsSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Browser, Page } from 'playwright-core'
+import { createApp } from '../../src/app'
+import { makeActor, makeTestApp, type Actor, type TestApp } from '../helpers/app'
+import { givePassword, PASSWORD } from '../helpers/console'
+
+const CHROMIUM = '/usr/bin/chromium'
+const SHOTS = join(import.meta.dir, '../../docs/screenshots')
+const available = existsSync(CHROMIUM) || process.env.CI === 'true'
+if (!available) test.skip(`browser suite: no Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`, () => {})
+const suite = available ? describe : () => {}
+
+suite('CLI sign-in in Chromium', () => {
+  let t: TestApp
+  let server: Server<unknown>
+  let base: string
+  let browser: Browser
+  let page: Page
+  let alice: Actor
+
+  beforeAll(async () => {
+    t = await makeTestApp()
+    t.clock.ms = Date.now()
+    // The browser connects from this machine: the console's loopback rule lets it sign in over http.
+    const app = createApp(t.rt, { peerAddress: () => '127.0.0.1' })
+    server = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: (req) => app.handle(req) })
+    base = `http://127.0.0.1:${server.port}`
+    alice = await makeActor(t, { role: 'member' })
+    await givePassword(t, alice.userId)
+    const { chromium } = await import('playwright-core')
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+    })
+    page = await browser.newPage({ viewport: { width: 1000, height: 720 }, timezoneId: 'Europe/Berlin', locale: 'en-GB' })
+    mkdirSync(SHOTS, { recursive: true })
+  }, 30_000)
+
+  afterAll(async () => {
+    await browser?.close()
+    server?.stop(true)
+  })
+
+  /** What the CLI does: POST initiate with Content-Type: application/json and no body. */
+  const initiate = async () => (await (await fetch(`${base}/api/auth/cli/initiate`, { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': 'teamday-cli/browser-test' } })).json()) as any
+  const poll = async (code: string) => {
+    const res = await fetch(`${base}/api/auth/cli/poll?code=${code}`)
+    return { status: res.status, text: await res.text() }
+  }
+  const api = (path: string, token: string) => fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } })
+
+  test('initiate → sign in → approve → tokens once → refresh → revoke in the console → 401', async () => {
+    const started = await initiate()
+    expect((await poll(started.code)).text).toContain('"pending"')
+
+    await page.goto(started.authUrl)
+    expect(new URL(page.url()).pathname).toBe('/login')
+    await page.getByLabel('E-mail').fill(alice.email)
+    await page.getByLabel('Password').fill(PASSWORD)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.waitForURL(started.authUrl)
+    const body = await page.textContent('main')
+    expect(body).toContain(started.shortCode)
+    expect(body).toContain('teamday-cli/browser-test')
+    // The README's screenshot of the approval page.
+    await page.screenshot({ path: join(SHOTS, 'cli-authorize.png') })
+    await page.getByRole('button', { name: 'Approve' }).click()
+    await page.getByText('Return to your terminal').waitFor()
+
+    const first = await poll(started.code)
+    expect(first.status).toBe(200)
+    const tokens = JSON.parse(first.text)
+    expect(tokens.status).toBe('authorized')
+    const second = await poll(started.code)
+    expect(second.status).toBe(400)
+    expect(second.text).not.toContain('tdo_')
+    expect(second.text).not.toContain('tdr_')
+
+    expect((await api('/api/v1/agents', tokens.accessToken)).status).toBe(200)
+    t.clock.advance(15 * 60_000)
+    expect((await api('/api/v1/agents', tokens.accessToken)).status).toBe(401)
+    const refreshed = (await (await fetch(`${base}/api/auth/cli/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken: tokens.refreshToken }) })).json()) as any
+    expect((await api('/api/v1/agents', refreshed.accessToken)).status).toBe(200)
+
+    await page.goto(`${base}/settings/tokens`)
+    const section = page.locator('#cli-sessions').locator('..')
+    expect(await section.textContent()).toContain('teamday-cli/browser-test')
+    await section.getByRole('button', { name: /Revoke the sign-in/ }).click()
+    await page.getByText('CLI sign-in revoked').waitFor()
+    expect((await api('/api/v1/agents', refreshed.accessToken)).status).toBe(401)
+    const r = await fetch(`${base}/api/auth/cli/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken: tokens.refreshToken }) })
+    expect(r.status).toBe(401)
+  }, 60_000)
+
+  test('deny: the page says so (and that TeamDay\'s CLI needs Ctrl-C); the poll is refused', async () => {
+    const started = await initiate()
+    await page.goto(started.authUrl)
+    await page.getByRole('button', { name: 'Deny' }).click()
+    await page.getByText('Ctrl-C').waitFor()
+    const res = await poll(started.code)
+    expect(res.status).toBe(400)
+    expect(res.text).toContain('login_denied')
+  }, 30_000)
+
+  test('expiry: after 300 s the page says it expired and offers no buttons', async () => {
+    const started = await initiate()
+    t.clock.advance(301_000)
+    await page.goto(started.authUrl)
+    expect(await page.textContent('main')).toContain('expired')
+    expect(await page.getByRole('button', { name: 'Approve' }).count()).toBe(0)
+    expect((await poll(started.code)).text).toContain('login_code_expired')
+  }, 30_000)
+})

@@ -1,0 +1,189 @@
+// Our own client: `teamday login` runs the browser sign-in against a server on a real port (the
+// browser step is driven by the test), stores the login per server URL with mode 0600, refreshes
+// by itself, never sends server A's login to server B; `teamday logout` revokes and deletes it;
+// `teamday whoami` names its source; --token-file / TEAMDAY_TOKEN / TEAMDAY_API_TOKEN come first.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import type { Server } from 'bun'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { ClientIo } from '../src/cli/client/common'
+import { run } from '../src/main'
+import { decideLogin } from '../src/modules/cli-auth/service'
+import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { consoleClient, givePassword } from './helpers/console'
+
+interface Served {
+  t: TestApp
+  server: Server<unknown>
+  base: string
+  /** The Authorization header of every request the server received. */
+  auth: string[]
+}
+
+async function serve(): Promise<Served> {
+  const t = await makeTestApp()
+  t.clock.ms = Date.now() // the client compares expiresAt with the real time
+  const auth: string[] = []
+  const server = Bun.serve({
+    port: 0,
+    hostname: '127.0.0.1',
+    fetch: (req) => {
+      auth.push(req.headers.get('authorization') ?? '')
+      return t.app.handle(req)
+    },
+  })
+  return { t, server, base: `http://127.0.0.1:${server.port}`, auth }
+}
+
+let a: Served
+let b: Served
+let alice: Actor
+let home: string
+const file = () => join(home, 'config', 'teamday', 'credentials.json')
+
+beforeAll(async () => {
+  a = await serve()
+  b = await serve()
+  alice = await makeActor(a.t, { role: 'member' })
+  await makeActor(b.t, { role: 'admin' })
+  home = mkdtempSync(join(tmpdir(), 'teamday-login-'))
+})
+
+afterAll(() => {
+  a.server.stop(true)
+  b.server.stop(true)
+  rmSync(home, { recursive: true, force: true })
+})
+
+interface Result {
+  code: number
+  out: string
+  err: string
+}
+
+/** `teamday ARGV` with a clean environment: HOME and XDG_CONFIG_HOME in the test's folder. */
+function start(argv: string[], env: Record<string, string> = {}) {
+  const out: string[] = []
+  const err: string[] = []
+  const io: ClientIo = {
+    out: (s) => out.push(s.endsWith('\n') ? s : s + '\n'),
+    err: (s) => err.push(s.endsWith('\n') ? s : s + '\n'),
+    write: (s) => out.push(s),
+    env: { HOME: home, XDG_CONFIG_HOME: join(home, 'config'), ...env },
+  }
+  const done = run(argv, io).then((code): Result => ({ code, out: out.join(''), err: err.join('') }))
+  return { done, err }
+}
+const cli = (argv: string[], env?: Record<string, string>) => start(argv, env).done
+
+/**
+ * Runs `teamday login`, waits for the URL it prints, and does the browser step as `who`: opens it
+ * with a console session (sign-in, then back through `next`) and posts Approve, as the page's form does.
+ */
+async function login(s: Served, who: Actor): Promise<Result> {
+  const p = start(['login', '--url', s.base, '--no-browser'])
+  let url: string | undefined
+  for (let i = 0; i < 200 && !url; i++) {
+    await Bun.sleep(10)
+    url = /(http:\S+\/cli\/authorize\/tdc_[A-Za-z0-9]+)/.exec(p.err.join(''))?.[1]
+  }
+  expect(url).toBeTruthy()
+  const path = new URL(url!).pathname
+  await givePassword(s.t, who.userId)
+  const browser = consoleClient(s.t)
+  const first = await browser.get(path)
+  expect(first.headers.get('location')).toStartWith('/login?next=')
+  const signedIn = await browser.post('/login', { email: who.email, password: 'correct horse battery staple', next: path })
+  expect(signedIn.headers.get('location')).toBe(path)
+  expect((await browser.get(path)).text).toContain('value="approve"')
+  expect((await browser.post(path, { decision: 'approve', organizationId: who.organizationId })).status).toBe(303)
+  return p.done
+}
+
+describe('teamday login', () => {
+  test('signs in through the browser step and stores the login for that URL only, mode 0600', async () => {
+    const r = await login(a, alice)
+    expect(r.code).toBe(0)
+    expect(r.err).toContain(`${a.base}/cli/authorize/tdc_`)
+    expect(r.err).toMatch(/shows the code [A-Z2-9]{4}-[A-Z2-9]{4}/)
+    expect(r.out).toContain(`Signed in to ${a.base} as ${alice.email}`)
+    expect(statSync(file()).mode & 0o777).toBe(0o600)
+    expect(statSync(join(home, 'config', 'teamday')).mode & 0o777).toBe(0o700)
+    const stored = JSON.parse(readFileSync(file(), 'utf8'))
+    expect(Object.keys(stored.servers)).toEqual([a.base])
+    expect(stored.servers[a.base].accessToken).toMatch(/^tdo_/)
+    expect(stored.servers[a.base].refreshToken).toMatch(/^tdr_/)
+    // Neither token is printed.
+    expect(r.out + r.err).not.toContain(stored.servers[a.base].accessToken)
+    expect(r.out + r.err).not.toContain(stored.servers[a.base].refreshToken)
+  })
+
+  test('whoami uses the stored login and says so; --token-file, TEAMDAY_TOKEN, TEAMDAY_API_TOKEN come first', async () => {
+    const w = await cli(['whoami', '--url', a.base])
+    expect(w.code).toBe(0)
+    expect(w.out).toContain(alice.email)
+    expect(w.out).toMatch(/source\s+teamday login \(/)
+    expect((await cli(['whoami', '--url', a.base], { TEAMDAY_API_TOKEN: alice.token })).out).toMatch(/source\s+TEAMDAY_API_TOKEN/)
+    expect((await cli(['whoami', '--url', a.base], { TEAMDAY_TOKEN: alice.token, TEAMDAY_API_TOKEN: 'td_x' })).out).toMatch(/source\s+TEAMDAY_TOKEN/)
+    const tf = join(home, 'token')
+    writeFileSync(tf, alice.token, { mode: 0o600 })
+    expect((await cli(['whoami', '--url', a.base, '--token-file', tf], { TEAMDAY_TOKEN: 'td_x' })).out).toMatch(/source\s+--token-file /)
+  })
+
+  test("server A's login is never sent to server B", async () => {
+    const before = b.auth.length
+    const r = await cli(['whoami', '--url', b.base])
+    expect(r.code).toBe(3)
+    expect(r.err).toContain('no token configured')
+    const sent = b.auth.slice(before)
+    expect(sent.filter((h) => h !== '')).toEqual([])
+    // Nor with TEAMDAY_URL pointing at B.
+    expect((await cli(['agents', 'list'], { TEAMDAY_URL: b.base })).code).toBe(3)
+    expect(b.auth.filter((h) => h.includes('tdo_'))).toEqual([])
+  })
+
+  test('refreshes by itself: when the stored expiresAt has passed, and when the server says the token expired', async () => {
+    const stored = JSON.parse(readFileSync(file(), 'utf8'))
+    const first = stored.servers[a.base]
+    // 1. The stored expiry has passed: refreshed before the request, saved for the next command.
+    stored.servers[a.base].expiresAt = new Date(Date.now() - 1000).toISOString()
+    writeFileSync(file(), JSON.stringify(stored), { mode: 0o600 })
+    expect((await cli(['agents', 'list', '--url', a.base])).code).toBe(0)
+    const second = JSON.parse(readFileSync(file(), 'utf8')).servers[a.base]
+    expect(second.accessToken).not.toBe(first.accessToken)
+    expect(second.refreshToken).toBe(first.refreshToken)
+    expect(statSync(file()).mode & 0o777).toBe(0o600)
+    // 2. The server's clock is ahead: 401 token_expired, refreshed, sent again.
+    a.t.clock.advance(16 * 60_000)
+    const r = await cli(['agents', 'list', '--url', a.base])
+    expect(r.code).toBe(0)
+    const third = JSON.parse(readFileSync(file(), 'utf8')).servers[a.base]
+    expect(third.accessToken).not.toBe(second.accessToken)
+  })
+
+  test('logout revokes the session on the server and deletes the login; a second logout says there is nothing', async () => {
+    const { accessToken, refreshToken } = JSON.parse(readFileSync(file(), 'utf8')).servers[a.base]
+    const r = await cli(['logout', '--url', a.base])
+    expect(r.code).toBe(0)
+    expect(r.out).toContain('the server revoked the session')
+    expect(JSON.parse(readFileSync(file(), 'utf8')).servers).toEqual({})
+    expect((await a.t.req('GET', '/api/v1/agents', { token: accessToken })).body.code).toBe('token_revoked')
+    expect((await a.t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken } })).status).toBe(401)
+    expect((await cli(['logout', '--url', a.base])).out).toContain('Not signed in')
+    expect((await cli(['whoami', '--url', a.base])).code).toBe(3)
+  })
+
+  test('a denied sign-in ends the command with the reason (exit 3)', async () => {
+    const p = start(['login', '--url', a.base, '--no-browser'])
+    let code: string | undefined
+    for (let i = 0; i < 200 && !code; i++) {
+      await Bun.sleep(10)
+      code = /\/cli\/authorize\/(tdc_[A-Za-z0-9]+)/.exec(p.err.join(''))?.[1]
+    }
+    await decideLogin(a.t.ctx, code!, { userId: alice.userId }, 'deny')
+    const r = await p.done
+    expect(r.code).toBe(3)
+    expect(r.err).toContain('denied')
+  })
+})

@@ -1,0 +1,390 @@
+// Browser sign-in for command-line tools over HTTP (TeamDay CLI's polling flow): initiate, poll,
+// approval (through the service the console page calls), single delivery, deny and expiry,
+// refresh with an injected clock, revocation of the CLI session, rate limits, and what is stored
+// and logged. The console page's own POSTs are tested in test/cli-authorize-page.test.ts.
+import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loginCodeDisplay } from '../src/auth/login-code'
+import { decideLogin, listCliSessions, revokeOwnCliSession } from '../src/modules/cli-auth/service'
+import { createUser, removeMember } from '../src/modules/users/service'
+import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { expectNoPlaintext, readAtRest } from './helpers/at-rest'
+
+const CLI_UA = 'teamday-cli/1.2.3 (linux x64)'
+
+async function initiate(t: TestApp, ip?: string) {
+  // As TeamDay's CLI sends it: POST, Content-Type: application/json, no body at all.
+  return t.req('POST', '/api/auth/cli/initiate', { headers: { 'content-type': 'application/json', 'user-agent': CLI_UA }, ip })
+}
+const poll = (t: TestApp, code: string, ip?: string) => t.req('GET', `/api/auth/cli/poll?code=${code}`, { ip })
+const approve = (t: TestApp, code: string, who: Actor) => decideLogin(t.ctx, code, { userId: who.userId, organizationId: who.organizationId }, 'approve')
+
+/** Initiate, approve as `who`, poll once: the delivered tokens. */
+async function signIn(t: TestApp, who: Actor) {
+  const { body } = await initiate(t, '198.51.100.7')
+  await approve(t, body.code, who)
+  const res = await poll(t, body.code)
+  expect(res.status).toBe(200)
+  return res.body as { accessToken: string; refreshToken: string; expiresAt: string; userId: string; organizationId: string }
+}
+
+describe('initiate and poll', () => {
+  test('initiate takes no body (Content-Type: application/json, empty) and gives a URL-safe code, its authUrl and 300 s', async () => {
+    const t = await makeTestApp()
+    const res = await initiate(t)
+    expect(res.status).toBe(200)
+    expect(res.body.code).toMatch(/^tdc_[A-Za-z0-9]{43}$/)
+    expect(encodeURIComponent(res.body.code)).toBe(res.body.code)
+    expect(res.body.authUrl).toBe(`http://localhost/cli/authorize/${res.body.code}`)
+    expect(res.body.expiresIn).toBe(300)
+    expect(res.body.interval).toBe(2)
+    expect(res.body.shortCode).toBe(loginCodeDisplay(res.body.code))
+    expect(res.body.shortCode).toMatch(/^[A-Z2-9]{4}-[A-Z2-9]{4}$/)
+    expect(res.headers.get('cache-control')).toBe('no-store')
+    // Also with a literal empty JSON object, and with no Content-Type at all.
+    expect((await t.req('POST', '/api/auth/cli/initiate', { body: {} })).status).toBe(200)
+    expect((await t.req('POST', '/api/auth/cli/initiate')).status).toBe(200)
+  })
+
+  test('TEAMDAY_PUBLIC_URL is the base of authUrl', async () => {
+    const t = await makeTestApp({ config: { publicUrl: 'https://teamday.example.com/base' } })
+    const res = await initiate(t)
+    expect(res.body.authUrl).toBe(`https://teamday.example.com/base/cli/authorize/${res.body.code}`)
+  })
+
+  test('pending until approved, then the tokens exactly once; later polls get nothing secret', async () => {
+    const t = await makeTestApp()
+    const alice = await makeActor(t, { role: 'member' })
+    const { code } = (await initiate(t)).body
+    const first = await poll(t, code)
+    expect(first.status).toBe(200)
+    expect(first.body).toEqual({ status: 'pending', message: 'Waiting for approval in the browser.' })
+    t.clock.advance(2000)
+    await approve(t, code, alice)
+    t.clock.advance(2000)
+    const got = await poll(t, code)
+    expect(got.status).toBe(200)
+    expect(got.headers.get('cache-control')).toBe('no-store')
+    expect(got.body.status).toBe('authorized')
+    expect(got.body.accessToken).toMatch(/^tdo_[A-Za-z0-9]{43}$/)
+    expect(got.body.refreshToken).toMatch(/^tdr_[A-Za-z0-9]{43}$/)
+    expect(got.body.userId).toBe(alice.userId)
+    expect(got.body.organizationId).toBe(alice.organizationId)
+    // 15 minutes, reported 60 s early.
+    expect(Date.parse(got.body.expiresAt)).toBe(t.clock.now() + 15 * 60_000 - 60_000)
+    for (let i = 0; i < 3; i++) {
+      t.clock.advance(2000)
+      const again = await poll(t, code)
+      expect(again.status).toBe(400)
+      expect(again.body.code).toBe('login_code_used')
+      expect(again.text).not.toContain('tdo_')
+      expect(again.text).not.toContain('tdr_')
+    }
+  })
+
+  test('the access token works on /api/v1 with the role of the person who approved', async () => {
+    const t = await makeTestApp()
+    const viewer = await makeActor(t, { role: 'viewer' })
+    const member = await makeActor(t, { role: 'member' })
+    const v = await signIn(t, viewer)
+    const m = await signIn(t, member)
+    expect((await t.req('GET', '/api/v1/agents', { token: v.accessToken })).status).toBe(200)
+    const denied = await t.req('POST', '/api/v1/agents', { token: v.accessToken, body: { name: 'x' } })
+    expect(denied.status).toBe(403)
+    expect(denied.body.code).toBe('forbidden')
+    expect((await t.req('POST', '/api/v1/agents', { token: m.accessToken, body: { name: 'x' } })).status).toBe(201)
+    const self = await t.req('GET', '/api/v1/tokens/self', { token: m.accessToken })
+    expect(self.status).toBe(200)
+    expect(self.body.token).toMatchObject({ email: member.email, role: 'member', organizationId: member.organizationId, scopes: ['*'] })
+    expect(self.body.token.id).toStartWith('clis_')
+    expect(self.headers.get('teamday-token-expiration')).toBeTruthy()
+    // A mangled access token is refused by its checksum, before any look-up.
+    const bad = m.accessToken.slice(0, -1) + (m.accessToken.endsWith('A') ? 'B' : 'A')
+    expect((await t.req('GET', '/api/v1/agents', { token: bad })).body.code).toBe('invalid_token_checksum')
+  })
+
+  test('deny: the poll answers 400 login_denied, and the code cannot be approved afterwards', async () => {
+    const t = await makeTestApp()
+    const alice = await makeActor(t)
+    const { code } = (await initiate(t)).body
+    await decideLogin(t.ctx, code, { userId: alice.userId }, 'deny')
+    const res = await poll(t, code)
+    expect(res.status).toBe(400)
+    expect(res.body.code).toBe('login_denied')
+    expect(res.body.message).toContain('denied')
+    await expect(approve(t, code, alice)).rejects.toMatchObject({ code: 'invalid_state' })
+  })
+
+  test('expiry: after 300 s the poll answers 400 login_code_expired and approval is refused', async () => {
+    const t = await makeTestApp()
+    const alice = await makeActor(t)
+    const { code } = (await initiate(t)).body
+    t.clock.advance(299_000)
+    expect((await poll(t, code)).body.status).toBe('pending')
+    t.clock.advance(1000)
+    const res = await poll(t, code)
+    expect(res.status).toBe(400)
+    expect(res.body.code).toBe('login_code_expired')
+    await expect(approve(t, code, alice)).rejects.toMatchObject({ code: 'invalid_state' })
+  })
+
+  test('an approved code not picked up within 300 s is expired too; unknown and malformed codes are 400 invalid_login_code; no code is 422', async () => {
+    const t = await makeTestApp()
+    const alice = await makeActor(t)
+    const { code } = (await initiate(t)).body
+    await approve(t, code, alice)
+    t.clock.advance(300_000)
+    expect((await poll(t, code)).body.code).toBe('login_code_expired')
+    expect((await poll(t, 'tdc_' + 'x'.repeat(43))).body.code).toBe('invalid_login_code')
+    expect((await poll(t, 'nonsense')).body.code).toBe('invalid_login_code')
+    const none = await t.req('GET', '/api/auth/cli/poll')
+    expect(none.status).toBe(422)
+  })
+
+  test('approval needs an organization of the person: another organization is refused; with several, one must be chosen', async () => {
+    const t = await makeTestApp()
+    const alice = await makeActor(t, { org: 'acme' })
+    const bob = await makeActor(t, { org: 'beta' })
+    const { code } = (await initiate(t)).body
+    await expect(decideLogin(t.ctx, code, { userId: alice.userId, organizationId: bob.organizationId }, 'approve')).rejects.toMatchObject({ code: 'validation_failed' })
+    // One organization: it is the one.
+    await expect(decideLogin(t.ctx, code, { userId: alice.userId }, 'approve')).resolves.toMatchObject({ state: 'approved' })
+    // Several: one must be named.
+    await createUser(t.ctx, { email: alice.email, orgSlug: 'gamma', role: 'member' })
+    const { code: second } = (await initiate(t)).body
+    await expect(decideLogin(t.ctx, second, { userId: alice.userId }, 'approve')).rejects.toMatchObject({ code: 'validation_failed' })
+    await expect(decideLogin(t.ctx, second, { userId: alice.userId, organizationId: alice.organizationId }, 'approve')).resolves.toMatchObject({ state: 'approved' })
+  })
+})
+
+describe('refresh and revocation', () => {
+  test('after expiry (injected clock) the access token is 401; refresh gives a new one; the refresh token is not rotated', async () => {
+    const t = await makeTestApp()
+    const alice = await makeActor(t)
+    const s = await signIn(t, alice)
+    t.clock.advance(15 * 60_000)
+    const expired = await t.req('GET', '/api/v1/agents', { token: s.accessToken })
+    expect(expired.status).toBe(401)
+    expect(expired.body.code).toBe('token_expired')
+    expect(expired.headers.get('www-authenticate')).toContain('invalid_token')
+    const r1 = await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: s.refreshToken } })
+    expect(r1.status).toBe(200)
+    expect(r1.body.accessToken).toMatch(/^tdo_/)
+    expect(Date.parse(r1.body.expiresAt)).toBe(t.clock.now() + 14 * 60_000)
+    expect((await t.req('GET', '/api/v1/agents', { token: r1.body.accessToken })).status).toBe(200)
+    // The same refresh token again (TeamDay's CLI keeps its old one): still works.
+    t.clock.advance(20 * 60_000)
+    const r2 = await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: s.refreshToken } })
+    expect(r2.status).toBe(200)
+    expect(r2.body.accessToken).not.toBe(r1.body.accessToken)
+    // 90 days later the refresh token has expired.
+    t.clock.advance(90 * 86_400_000)
+    const late = await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: s.refreshToken } })
+    expect(late.status).toBe(401)
+    expect(late.body.code).toBe('token_expired')
+  })
+
+  test('revoking the CLI session (console) stops the access and the refresh token at once', async () => {
+    const t = await makeTestApp()
+    const alice = await makeActor(t)
+    const s = await signIn(t, alice)
+    expect((await t.req('GET', '/api/v1/agents', { token: s.accessToken })).status).toBe(200)
+    const [session] = await listCliSessions(t.ctx, alice.userId)
+    expect(session).toMatchObject({ status: 'active', device: CLI_UA, createdIp: '198.51.100.7' })
+    await revokeOwnCliSession(t.ctx, alice.userId, session!.id)
+    const a = await t.req('GET', '/api/v1/agents', { token: s.accessToken })
+    expect(a.status).toBe(401)
+    expect(a.body.code).toBe('token_revoked')
+    const r = await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: s.refreshToken } })
+    expect(r.status).toBe(401)
+    expect(r.body.code).toBe('token_revoked')
+    // Another person cannot revoke it (not found).
+    const bob = await makeActor(t)
+    await expect(revokeOwnCliSession(t.ctx, bob.userId, session!.id)).rejects.toMatchObject({ code: 'not_found' })
+  })
+
+  test('POST /api/auth/cli/revoke (teamday logout) ends the session; unknown tokens get the same 200', async () => {
+    const t = await makeTestApp()
+    const alice = await makeActor(t)
+    const s = await signIn(t, alice)
+    expect((await t.req('POST', '/api/auth/cli/revoke', { body: { refreshToken: s.refreshToken } })).body).toEqual({ success: true })
+    expect((await t.req('GET', '/api/v1/agents', { token: s.accessToken })).body.code).toBe('token_revoked')
+    expect((await t.req('POST', '/api/auth/cli/revoke', { body: { refreshToken: s.refreshToken } })).status).toBe(200)
+    expect((await t.req('POST', '/api/auth/cli/revoke', { body: { refreshToken: 'tdr_nope' } })).status).toBe(200)
+  })
+
+  test('removed from the organization: the CLI session is revoked with the membership, and stays so when re-added', async () => {
+    const t = await makeTestApp()
+    const alice = await makeActor(t)
+    const s = await signIn(t, alice)
+    await removeMember(t.ctx, alice.email, alice.orgSlug)
+    expect((await t.req('GET', '/api/v1/agents', { token: s.accessToken })).body.code).toBe('token_revoked')
+    expect((await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: s.refreshToken } })).body.code).toBe('token_revoked')
+    await createUser(t.ctx, { email: alice.email, orgSlug: alice.orgSlug, role: 'admin' })
+    expect((await t.req('GET', '/api/v1/agents', { token: s.accessToken })).body.code).toBe('token_revoked')
+  })
+
+  test('a membership gone by any other path: membership_revoked for access and refresh', async () => {
+    const t = await makeTestApp()
+    const alice = await makeActor(t)
+    const s = await signIn(t, alice)
+    t.db.$client.run('DELETE FROM memberships WHERE user_id = ?', [alice.userId])
+    expect((await t.req('GET', '/api/v1/agents', { token: s.accessToken })).body.code).toBe('membership_revoked')
+    expect((await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: s.refreshToken } })).body.code).toBe('membership_revoked')
+  })
+
+  test('audit events: approve, deny, refresh, revoke', async () => {
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const s = await signIn(t, admin)
+    const { code } = (await initiate(t)).body
+    await decideLogin(t.ctx, code, { userId: admin.userId }, 'deny')
+    await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: s.refreshToken } })
+    await t.req('POST', '/api/auth/cli/revoke', { body: { refreshToken: s.refreshToken } })
+    const events = (await t.req('GET', '/api/v1/audit-events?limit=50', { token: admin.token })).body.events as any[]
+    const types = events.map((e) => e.type)
+    for (const type of ['cli.login_approved', 'cli.login_denied', 'cli.token_refreshed', 'cli.session_revoked']) expect(types).toContain(type)
+    const approved = events.find((e) => e.type === 'cli.login_approved')
+    expect(approved.actorUserId).toBe(admin.userId)
+    expect(approved.details).toMatchObject({ requestIp: '198.51.100.7', userAgent: CLI_UA })
+    expect(JSON.stringify(events)).not.toMatch(/td[ocr]_[A-Za-z0-9]{20}/)
+  })
+})
+
+describe('rate limits', () => {
+  test('per code: one poll every 2 s always passes; faster than 6 per 10 s is 429', async () => {
+    const t = await makeTestApp()
+    const { code } = (await initiate(t)).body
+    for (let i = 0; i < 100; i++) {
+      const r = await poll(t, code, '203.0.113.9')
+      expect({ i, status: r.status }).toEqual({ i, status: 200 })
+      t.clock.advance(2000)
+    }
+    const { code: other } = (await initiate(t)).body
+    const statuses: number[] = []
+    for (let i = 0; i < 8; i++) statuses.push((await poll(t, other)).status)
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 429, 429])
+    const limited = await poll(t, other)
+    expect(limited.body.code).toBe('rate_limited')
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0)
+  })
+
+  test('per address: initiate and refresh (TEAMDAY_CLI_LOGIN_RATE_LIMIT), polls of all codes (TEAMDAY_CLI_POLL_RATE_LIMIT)', async () => {
+    const t = await makeTestApp({ config: { cliLoginRateLimit: { limit: 3, windowMs: 60_000 }, cliPollRateLimit: { limit: 4, windowMs: 60_000 } } })
+    const codes: string[] = []
+    for (let i = 0; i < 3; i++) codes.push((await initiate(t, '203.0.113.1')).body.code)
+    expect((await initiate(t, '203.0.113.1')).status).toBe(429)
+    expect((await initiate(t, '203.0.113.2')).status).toBe(200)
+    const statuses = []
+    for (const c of [...codes, ...codes]) statuses.push((await poll(t, c, '203.0.113.1')).status)
+    expect(statuses).toEqual([200, 200, 200, 200, 429, 429])
+    expect((await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: 'tdr_x' }, ip: '203.0.113.1' })).status).toBe(429)
+  })
+})
+
+describe('at rest and in logs', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'teamday-cli-login-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  test('codes, access and refresh tokens, and the CLI\'s user agent appear neither in the database files nor in the logs', async () => {
+    const t = await makeTestApp({ dbPath: join(dir, 'teamday.db'), config: { logLevel: 'debug' } })
+    const alice = await makeActor(t)
+    const { code } = (await initiate(t)).body
+    // Failing requests carrying the secrets in the query string and the path are logged.
+    await t.req('GET', `/api/auth/cli/poll?code=${code}&x=1`, { headers: { authorization: 'Bearer tdo_bad' } })
+    await t.req('GET', `/api/v1/nope/${code}`)
+    await approve(t, code, alice)
+    const s = (await poll(t, code)).body
+    await t.req('GET', `/api/v1/tokens/${s.accessToken}`, { token: s.accessToken })
+    await t.req('GET', `/api/v1/nope?code=${code}&refresh=${s.refreshToken}`, { token: s.accessToken })
+    t.clock.advance(15 * 60_000)
+    await t.req('GET', '/api/v1/agents', { token: s.accessToken })
+    await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: s.refreshToken } })
+    expect(t.logs.length).toBeGreaterThan(0)
+    const found = readAtRest(t, dir)
+    expectNoPlaintext(found, [code, s.accessToken, s.refreshToken, CLI_UA])
+  })
+
+  test('a CLI token or code echoed in an error comes back redacted, with its prefix', async () => {
+    const t = await makeTestApp()
+    const alice = await makeActor(t)
+    const s = await signIn(t, alice)
+    const res = await t.req('GET', `/api/v1/tokens/${s.accessToken}`, { token: s.accessToken })
+    expect(res.status).toBe(404)
+    expect(res.text).not.toContain(s.accessToken.slice(4))
+    expect(res.text).toContain('tdo_…[redacted]')
+  })
+})
+
+describe("TeamDay CLI's token routes (aliases of /api/v1/tokens)", () => {
+  test('create, list and revoke with a CLI access token, as `teamday auth create-token` / `list-tokens` / `revoke-token` send them', async () => {
+    const t = await makeTestApp()
+    const alice = await makeActor(t)
+    const s = await signIn(t, alice)
+    const created = await t.req('POST', '/api/tokens/create', { token: s.accessToken, body: { name: 'ci', expiresInDays: 30, organizationId: alice.organizationId } })
+    expect(created.status).toBe(201)
+    expect(created.body.token).toMatch(/^td_[A-Za-z0-9]{43}$/)
+    expect(created.body.id).toStartWith('pat_')
+    expect(Date.parse(created.body.expiresAt)).toBe(t.clock.now() + 30 * 86_400_000)
+    expect((await t.req('GET', '/api/v1/agents', { token: created.body.token })).status).toBe(200)
+    const list = await t.req('GET', `/api/tokens/list?organizationId=${alice.organizationId}`, { token: s.accessToken })
+    expect(list.status).toBe(200)
+    expect(list.body.count).toBe(list.body.tokens.length)
+    const row = list.body.tokens.find((x: any) => x.id === created.body.id)
+    expect(row).toMatchObject({ name: 'ci', tokenPreview: expect.stringMatching(/^td_.{4}….{4}$/), lastUsedAt: expect.any(String) })
+    // No body, but Content-Type: application/json (as TeamDay's CLI sends it).
+    const revoked = await t.req('POST', `/api/tokens/${created.body.id}/revoke`, { token: s.accessToken, headers: { 'content-type': 'application/json' } })
+    expect(revoked.status).toBe(200)
+    expect(revoked.body.status).toBe('revoked')
+    expect((await t.req('GET', '/api/v1/agents', { token: created.body.token })).body.code).toBe('token_revoked')
+    expect((await t.req('GET', '/api/tokens/list', { token: s.accessToken })).body.tokens.map((x: any) => x.id)).not.toContain(created.body.id)
+  })
+
+  test('the same rules: 7-365 days, another organization is 403', async () => {
+    const t = await makeTestApp()
+    const alice = await makeActor(t)
+    const bob = await makeActor(t, { org: 'other' })
+    const short = await t.req('POST', '/api/tokens/create', { token: alice.token, body: { name: 'x', expiresInDays: 1 } })
+    expect(short.status).toBe(422)
+    const other = await t.req('POST', '/api/tokens/create', { token: alice.token, body: { name: 'x', organizationId: bob.organizationId } })
+    expect(other.status).toBe(403)
+    expect(other.body.message).toContain('Access denied to this organization')
+    expect((await t.req('GET', `/api/tokens/list?organizationId=${bob.organizationId}`, { token: alice.token })).status).toBe(403)
+  })
+})
+
+describe('formats', () => {
+  test('each kind has its own prefix, checksum and redaction; a CLI token is never taken for a PAT', async () => {
+    const { ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, LOGIN_CODE_PREFIX, checkTokenFormat, generateToken, redactTokens } = await import('../src/auth/tokens')
+    for (const prefix of [ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, LOGIN_CODE_PREFIX] as const) {
+      const tok = generateToken(prefix)
+      expect(tok).toMatch(new RegExp(`^${prefix}[A-Za-z0-9]{43}$`))
+      expect(checkTokenFormat(tok, prefix)).toBeNull()
+      expect(checkTokenFormat(tok)).toBe('missing_prefix')
+      expect(checkTokenFormat(tok.slice(0, -1) + (tok.endsWith('x') ? 'y' : 'x'), prefix)).toBe('checksum_mismatch')
+      expect(redactTokens(`see ${tok} here`)).toBe(`see ${prefix}…[redacted] here`)
+    }
+    const pat = generateToken()
+    expect(checkTokenFormat(pat, ACCESS_TOKEN_PREFIX)).toBe('missing_prefix')
+    expect(redactTokens(pat)).toBe('td_…[redacted]')
+  })
+})
+
+describe('leak reports', () => {
+  test('a reported CLI access or refresh token revokes its session (audited), and the answer stays 202', async () => {
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const s1 = await signIn(t, admin)
+    const s2 = await signIn(t, admin)
+    for (const leaked of [s1.accessToken, s2.refreshToken]) {
+      const res = await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [leaked] } })
+      expect(res.status).toBe(202)
+    }
+    expect((await t.req('GET', '/api/v1/agents', { token: s1.accessToken })).body.code).toBe('token_revoked')
+    expect((await t.req('GET', '/api/v1/agents', { token: s2.accessToken })).body.code).toBe('token_revoked')
+    const events = (await t.req('GET', '/api/v1/audit-events?type=cli.session_revoked', { token: admin.token })).body.events as any[]
+    expect(events.map((e) => e.details.reason)).toEqual(['leak_report', 'leak_report'])
+  })
+})
