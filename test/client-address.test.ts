@@ -101,6 +101,26 @@ describe('IP addresses and CIDR ranges', () => {
   })
 })
 
+describe('asking the socket once', () => {
+  test('the peer is asked once per request however often its address is wanted; each request asks for itself', () => {
+    const asked: Request[] = []
+    const peers = ['::ffff:198.51.100.7', '2001:DB8:0:0:0:0:0:1', 'not an address']
+    let next = 0
+    const r = clientAddressResolver({ trustedProxyHops: 0, trustedProxies: [] }, (req) => {
+      asked.push(req)
+      return peers[next++ % peers.length]!
+    })
+    const a = new Request('http://localhost/a')
+    const b = new Request('http://localhost/b')
+    const c = new Request('http://localhost/c')
+    expect([r(a), r(a), r(b), r(a), r(b), r(c), r(c)]).toEqual(['198.51.100.7', '198.51.100.7', '2001:db8::1', '198.51.100.7', '2001:db8::1', null, null])
+    expect(asked).toEqual([a, b, c])
+    // The same peer text on a later request: the same canonical address (parsed once, kept).
+    const again = clientAddressResolver({ trustedProxyHops: 0, trustedProxies: [] }, () => '::ffff:198.51.100.7')
+    expect(again(new Request('http://localhost/'))).toBe('198.51.100.7')
+  })
+})
+
 describe('which X-Forwarded-For hop is the client', () => {
   const resolve = (trust: Partial<ProxyTrust>, peer: string | null, xff?: string) => {
     const r = clientAddressResolver({ trustedProxyHops: 0, trustedProxies: [], ...trust }, () => peer)

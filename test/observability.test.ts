@@ -164,6 +164,19 @@ describe('log format and level', () => {
     for (const f of ['json', 'pretty'] as const) expect(createLoggerLines('info', (l) => l.warn('x', { path: `/t/${leaked}` }), f).join()).not.toContain(leaked)
   })
 
+  test('an access line is the same text JSON.stringify gives for its fields, in the documented order, for any value', () => {
+    const cases = [
+      { requestId: 'req_1', method: 'GET', path: '/api/v1/agents?limit=5&offset=10', status: 200, durationMs: 3.25, bytes: 25190, tokenId: 'pat_1', organizationId: 'org_1', ip: '10.0.0.1' },
+      { requestId: null, method: 'BREW', path: '/a"b\\c/\u00e9\u2028\n\t' + 'x'.repeat(300), status: 404, durationMs: 0, bytes: null, ip: null },
+      { requestId: 'r"1', method: 'GET', path: '/', status: 500, durationMs: 1e-7, bytes: 0, tokenId: 'pat_2', organizationId: 'org_2', ip: '2001:db8::1' },
+    ]
+    for (const f of cases) {
+      const [line] = createLoggerLines('info', (l) => l.access(f), 'json')
+      const level = f.status >= 500 ? 'error' : 'info'
+      expect(line).toBe(JSON.stringify({ time: '2026-06-01T12:00:00.000Z', level, msg: 'request', ...f }))
+    }
+  })
+
   test('TEAMDAY_LOG_LEVEL filters: debug adds, warn drops info and access lines, silent drops everything', () => {
     const all = (l: ReturnType<typeof createLogger>) => {
       l.debug('d')

@@ -48,15 +48,15 @@ export function clientAddressResolver(trust: ProxyTrust, peerAddress: PeerAddres
   const { ranges } = compiled
   const hops = trust.trustedProxyHops
   const trusted = (hop: number, ip: Uint8Array) => hop < hops || ranges.some((c) => cidrContains(c, ip))
-  return (request) => {
+  const resolve = (request: Request): string | null => {
     const raw = peerAddress(request)
-    const peer = raw ? parseIp(raw) : null
+    const peer = raw ? parsePeer(raw) : null
     if (!peer) return null
-    if (!trusted(0, peer)) return formatIp(peer)
+    if (!trusted(0, peer.bytes)) return peer.text
     const xff = request.headers.get('x-forwarded-for')
-    if (!xff) return formatIp(peer)
+    if (!xff) return peer.text
     const entries = xff.split(',')
-    let last = peer
+    let last = peer.bytes
     for (let i = entries.length - 1, hop = 1; i >= 0; i--, hop++) {
       const ip = parseForwardedIp(entries[i]!)
       if (!ip) break
@@ -65,6 +65,33 @@ export function clientAddressResolver(trust: ProxyTrust, peerAddress: PeerAddres
     }
     return formatIp(last)
   }
+  // Once per request: the access log, the rate limiter, the audit trail and the auth-failure
+  // line all ask, and asking the socket is a system call (getpeername) on Bun.
+  return (request) => {
+    const noted = (request as Memo)[ADDRESS]
+    if (noted !== undefined) return noted
+    return ((request as Memo)[ADDRESS] = resolve(request))
+  }
+}
+
+const ADDRESS = Symbol('teamday.clientAddress')
+type Memo = Request & { [ADDRESS]?: string | null }
+
+/**
+ * Socket peers come back as the same few strings (a proxy, a handful of clients): each is
+ * parsed and printed once. Bounded: past PEERS_MAX distinct peers the table starts over.
+ */
+const PEERS_MAX = 4096
+const peers = new Map<string, { bytes: Uint8Array; text: string } | null>()
+function parsePeer(raw: string): { bytes: Uint8Array; text: string } | null {
+  let p = peers.get(raw)
+  if (p === undefined) {
+    const bytes = parseIp(raw)
+    p = bytes ? { bytes, text: formatIp(bytes) } : null
+    if (peers.size >= PEERS_MAX) peers.clear()
+    peers.set(raw, p)
+  }
+  return p
 }
 
 /**

@@ -15,6 +15,7 @@ const REDACTED = '[redacted]'
 const ONE_TIME_LINK = /^\/(setup|set-password)\/[^/?]+/
 
 function decode(s: string): string {
+  if (!s.includes('%') && !s.includes('+')) return s
   try {
     return decodeURIComponent(s.replace(/\+/g, ' '))
   } catch {
@@ -43,10 +44,10 @@ export function loggedTarget(url: string): string {
   if (SENSITIVE_ROUTES.test(path)) return path
   const params = url.slice(q + 1).split('&').map((pair) => {
     const eq = pair.indexOf('=')
-    if (eq < 0) return CREDENTIAL_LIKE.test(decode(pair)) ? REDACTED : pair
+    if (eq < 0) return pair.length >= 20 && CREDENTIAL_LIKE.test(decode(pair)) ? REDACTED : pair
     const name = pair.slice(0, eq)
     const value = decode(pair.slice(eq + 1))
-    if (SECRET_PARAM.test(decode(name)) || CREDENTIAL_LIKE.test(value) || redactTokens(value) !== value) return `${name}=${REDACTED}`
+    if (SECRET_PARAM.test(decode(name)) || (value.length >= 20 && CREDENTIAL_LIKE.test(value)) || redactTokens(value) !== value) return `${name}=${REDACTED}`
     return pair
   })
   return redactTokens(`${path}?${params.join('&')}`)

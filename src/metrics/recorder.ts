@@ -9,13 +9,36 @@ export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 export const QUERY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1]
 
 /** A histogram per label set: cumulative counts are computed when rendered. */
+export interface HistogramSeries {
+  labels: Record<string, string>
+  counts: number[]
+  sum: number
+  count: number
+}
+
+interface RouteSeries {
+  key: string
+  latency: HistogramSeries
+  byStatus: Map<number, { value: number }>
+}
+
 export class Histogram {
-  readonly series = new Map<string, { labels: Record<string, string>; counts: number[]; sum: number; count: number }>()
+  readonly series = new Map<string, HistogramSeries>()
   constructor(readonly buckets: readonly number[]) {}
 
   observe(key: string, labels: () => Record<string, string>, value: number): void {
+    this.add(this.seriesFor(key, labels), value)
+  }
+
+  /** The series of a label set, created empty when new. */
+  seriesFor(key: string, labels: () => Record<string, string>): HistogramSeries {
     let s = this.series.get(key)
     if (s === undefined) this.series.set(key, (s = { labels: labels(), counts: new Array(this.buckets.length).fill(0), sum: 0, count: 0 }))
+    return s
+  }
+
+  /** One observation into a series of this histogram. */
+  add(s: HistogramSeries, value: number): void {
     const b = this.buckets
     for (let i = 0; i < b.length; i++) {
       if (value <= b[i]!) {
@@ -36,6 +59,13 @@ export class Counter {
     const s = this.series.get(key)
     if (s === undefined) this.series.set(key, { labels: labels(), value: by })
     else s.value += by
+  }
+
+  /** The series of a label set, created at 0 when new (the caller counts it). */
+  seriesFor(key: string, labels: () => Record<string, string>): { value: number } {
+    let s = this.series.get(key)
+    if (s === undefined) this.series.set(key, (s = { labels: labels(), value: 0 }))
+    return s
   }
 }
 
@@ -58,13 +88,28 @@ export class Metrics {
   readonly dbQueries = new Histogram(QUERY_BUCKETS)
   gauges: Gauges = { executionsQueued: () => 0, executionsRunning: () => 0 }
 
+  /** Per route template, then method: its latency series and its request counters by status. */
+  private readonly routeSeries = new Map<string, Map<string, RouteSeries>>()
+
   /** One answered request: `route` is the route template (`/api/v1/agents/:id`), never the raw path. */
   request(anyMethod: string, route: string, status: number, seconds: number): void {
     const method = METHODS.has(anyMethod) ? anyMethod : 'OTHER'
-    const key = `${method} ${route}`
-    this.requests.inc(`${key} ${status}`, () => ({ method, route, status: String(status) }))
-    this.latency.observe(key, () => ({ method, route }), seconds)
-    if (status === 429) this.rateLimited.inc(key, () => ({ method, route }))
+    // The series of a (method, route) are looked up once, not by a key string built per request.
+    let byMethod = this.routeSeries.get(route)
+    if (byMethod === undefined) this.routeSeries.set(route, (byMethod = new Map()))
+    let rs = byMethod.get(method)
+    if (rs === undefined) {
+      const key = `${method} ${route}`
+      byMethod.set(method, (rs = { key, latency: this.latency.seriesFor(key, () => ({ method, route })), byStatus: new Map() }))
+    }
+    let counter = rs.byStatus.get(status)
+    if (counter === undefined) {
+      const key = `${rs.key} ${status}`
+      rs.byStatus.set(status, (counter = this.requests.seriesFor(key, () => ({ method, route, status: String(status) }))))
+    }
+    counter.value++
+    this.latency.add(rs.latency, seconds)
+    if (status === 429) this.rateLimited.inc(rs.key, () => ({ method, route }))
   }
 
   authFailure(code: string): void {
