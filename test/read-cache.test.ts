@@ -1,3 +1,4 @@
+import { sqliteConnection } from '../src/runtime'
 import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -110,7 +111,7 @@ describe('token look-ups are cached, and every change is seen by the next reques
   test('repeated authenticated requests commit nothing (no write per request)', async () => {
     const { t, member, get } = await setup()
     expect((await get(member.token)).status).toBe(200) // the first use records last use once
-    const s = changeSignal(t.rt.connection)
+    const s = changeSignal(sqliteConnection(t.rt))
     const g = s.generation()
     for (let i = 0; i < 20; i++) expect((await get(member.token)).status).toBe(200)
     expect(s.generation()).toBe(g)

@@ -1,11 +1,11 @@
 import { sql } from 'drizzle-orm'
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import { AGENT_VISIBILITIES, ASSIGNEE_TYPES, EXECUTION_STATUSES, ROLES, SPACE_TYPES, SPACE_VISIBILITIES, TASK_PRIORITIES, TASK_STATUSES, type AgentRef, type ExecutionMessage, type ExecutionToolCall } from './shared'
+
+export * from './shared'
 
 // Timestamps are integer milliseconds since the epoch (drizzle maps them to Date).
 const timestamp = (name: string) => integer(name, { mode: 'timestamp_ms' })
-
-export const ROLES = ['admin', 'member', 'viewer'] as const
-export type Role = (typeof ROLES)[number]
 
 export const organizations = sqliteTable('organizations', {
   id: text('id').primaryKey(),
@@ -78,9 +78,6 @@ export const personalAccessTokens = sqliteTable('personal_access_tokens', {
 const json = <T>(name: string) => text(name, { mode: 'json' }).$type<T>()
 const stringList = (name: string) => json<string[]>(name).notNull().default(sql`'[]'`)
 
-export const AGENT_VISIBILITIES = ['private', 'organization', 'public', 'unlisted'] as const
-export type AgentVisibility = (typeof AGENT_VISIBILITIES)[number]
-
 export const agents = sqliteTable('agents', {
   id: text('id').primaryKey(),
   organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
@@ -117,16 +114,6 @@ export const agents = sqliteTable('agents', {
   index('agents_visibility_idx').on(t.visibility, t.archived, t.createdAt, t.id),
 ])
 
-export const SPACE_VISIBILITIES = ['private', 'organization', 'public'] as const
-export const SPACE_TYPES = ['empty', 'git', 'starterKit'] as const
-
-export interface AgentRef {
-  agentId: string
-  enabled: boolean
-  addedAt: string
-  addedBy: string
-}
-
 export const spaces = sqliteTable('spaces', {
   id: text('id').primaryKey(),
   organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
@@ -162,10 +149,6 @@ export const secrets = sqliteTable('secrets', {
   createdAt: timestamp('created_at').notNull(),
   updatedAt: timestamp('updated_at').notNull(),
 }, (t) => [uniqueIndex('secrets_scope_key_unique').on(t.organizationId, t.scope, t.key)])
-
-export const TASK_STATUSES = ['pending', 'in_progress', 'completed', 'cancelled'] as const
-export const TASK_PRIORITIES = ['low', 'medium', 'high', 'urgent'] as const
-export const ASSIGNEE_TYPES = ['agent', 'user'] as const
 
 export const tasks = sqliteTable('tasks', {
   id: text('id').primaryKey(),
@@ -255,22 +238,6 @@ export type Secret = typeof secrets.$inferSelect
 export type Task = typeof tasks.$inferSelect
 export type AuditEvent = typeof auditEvents.$inferSelect
 export type IdempotencyKey = typeof idempotencyKeys.$inferSelect
-
-export const EXECUTION_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const
-export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number]
-
-export interface ExecutionMessage {
-  role: 'user' | 'assistant'
-  content: string
-  timestamp: string
-}
-
-export interface ExecutionToolCall {
-  tool: string
-  arguments: unknown
-  result: unknown
-  timestamp: string
-}
 
 /**
  * Agent runs. `messages` holds this execution's own turns (the user message and the answer);

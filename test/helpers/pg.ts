@@ -1,0 +1,96 @@
+/**
+ * PostgreSQL for tests: which backend the HTTP suite runs on, whether a server answers, and a
+ * fresh schema per app in a database of this test process's own (created on first use with C
+ * collation, dropped when the run ends: test/helpers/preload.ts).
+ *
+ * - `TEAMDAY_TEST_DATABASE=postgres` runs the whole suite on PostgreSQL (.ci/run's second pass).
+ * - `TEAMDAY_TEST_PG_URL` is the server (default postgres://postgres@127.0.0.1:5432/postgres);
+ *   tests create and drop only databases named teamday_t_<random>.
+ */
+import postgres from 'postgres'
+
+export const PG_ADMIN_URL = process.env.TEAMDAY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+export const ON_PG = process.env.TEAMDAY_TEST_DATABASE === 'postgres'
+
+/** A URL on the same server naming another database. */
+export function urlFor(database: string): string {
+  const u = new URL(PG_ADMIN_URL)
+  u.pathname = `/${database}`
+  return u.toString()
+}
+
+let available: Promise<boolean> | undefined
+
+/** Whether PostgreSQL answers (asked once per process, 2 s at most). */
+export function pgAvailable(): Promise<boolean> {
+  available ??= (async () => {
+    const sql = postgres(PG_ADMIN_URL, { max: 1, connect_timeout: 2, onnotice: () => {} })
+    try {
+      await sql`SELECT 1`
+      return true
+    } catch {
+      return false
+    } finally {
+      await sql.end({ timeout: 1 }).catch(() => {})
+    }
+  })()
+  return available
+}
+
+const said = new Set<string>()
+
+/**
+ * For files whose tests need PostgreSQL: true when it answers. When it does not, CI fails (the
+ * machine must have it: .ci/run) and anywhere else the file's tests are skipped with one line.
+ */
+export async function needPostgres(what: string): Promise<boolean> {
+  if (await pgAvailable()) return true
+  if (process.env.CI) throw new Error(`PostgreSQL does not answer at ${PG_ADMIN_URL} (needed by ${what}); start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`)
+  if (!said.has('all')) {
+    said.add('all')
+    console.warn(`PostgreSQL does not answer at ${PG_ADMIN_URL}: skipping the PostgreSQL tests (set TEAMDAY_TEST_PG_URL or start it)`)
+  }
+  return false
+}
+
+let database: Promise<string> | undefined
+const created: string[] = []
+let schemas = 0
+
+/** A fresh database of this process's own on the test server (dropped by dropTestDatabases). */
+export async function createTestDatabase(): Promise<string> {
+  const name = `teamday_t_${crypto.randomUUID().replaceAll('-', '').slice(0, 16)}`
+  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} })
+  try {
+    await admin.unsafe(`CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`)
+  } finally {
+    await admin.end({ timeout: 1 })
+  }
+  created.push(name)
+  return name
+}
+
+/** A fresh, empty schema in this process's test database: where one test app's tables go. */
+export async function freshPgSchema(): Promise<{ url: string; schema: string }> {
+  database ??= createTestDatabase()
+  const url = urlFor(await database)
+  const schema = `app${++schemas}`
+  const sql = postgres(url, { max: 1, onnotice: () => {} })
+  try {
+    await sql.unsafe(`CREATE SCHEMA ${schema}`)
+  } finally {
+    await sql.end({ timeout: 1 })
+  }
+  return { url, schema }
+}
+
+/** Drops every database this process created (their connections are ended by force). */
+export async function dropTestDatabases(): Promise<void> {
+  if (created.length === 0) return
+  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} })
+  try {
+    for (const name of created.splice(0)) await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+  } finally {
+    await admin.end({ timeout: 1 })
+  }
+}
