@@ -200,10 +200,10 @@ describe('resolveSecrets and the audit log', () => {
     const admin = await makeActor(t, { role: 'admin' })
     const org = admin.organizationId
     await t.req('POST', `/api/v1/organizations/${org}/env`, { token: admin.token, body: { secrets: { REAL: VALUE, DECOY: 'x' } } })
-    const real = t.db.select().from(secrets).where(eq(secrets.key, 'REAL')).get()!
+    const real = (await t.db.select().from(secrets).where(eq(secrets.key, 'REAL')).get())!
     expect(real.valueEnc).toStartWith('v1.')
     expect(real.valueEnc).not.toContain(VALUE)
-    t.db.update(secrets).set({ valueEnc: real.valueEnc }).where(and(eq(secrets.organizationId, org), eq(secrets.key, 'DECOY'))).run()
+    await t.db.update(secrets).set({ valueEnc: real.valueEnc }).where(and(eq(secrets.organizationId, org), eq(secrets.key, 'DECOY'))).run()
     let err: unknown
     try {
       await resolveSecrets(t.rt, org, null)
@@ -227,7 +227,7 @@ describe('resolveSecrets and the audit log', () => {
     await t.req('DELETE', `/api/v1/spaces/${space}/secrets`, { token: admin.token, body: { keys: ['S_KEY', 'MISSING'] } })
     await t.req('DELETE', `/api/v1/organizations/${org}/env`, { token: admin.token, body: { keys: ['MISSING'] } }) // nothing deleted: no event
     await t.req('POST', `/api/v1/organizations/${org}/env`, { token: admin.token, body: { secrets: { 'bad-key': VALUE } } }) // refused: no event
-    const rows = t.db.select().from(auditEvents).orderBy(auditEvents.createdAt).all().filter((r) => r.type.startsWith('secret.'))
+    const rows = (await t.db.select().from(auditEvents).orderBy(auditEvents.createdAt).all()).filter((r) => r.type.startsWith('secret.'))
     expect(rows.map((r) => [r.type, r.targetType, r.targetId, openAuditFields(t.rt.box, r).details])).toEqual([
       ['secret.set', 'organization', org, { keys: ['A_KEY', 'B_KEY'] }],
       ['secret.set', 'space', space, { keys: ['S_KEY'] }],

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
 import postgres from 'postgres'
 import type { SQL } from 'drizzle-orm'
 import { PgDatabase, PgDeleteBase, PgInsertBase, PgSelectBase, PgUpdateBase } from 'drizzle-orm/pg-core'
@@ -30,6 +31,8 @@ export class PgConnection implements DbConnection {
   readonly dialect = 'pg' as const
   readonly db: Db
   private readonly txs = new WeakSet<object>()
+  /** The transaction whose code is running (to refuse a statement that escapes it). */
+  private readonly scope = new AsyncLocalStorage<{ open: boolean }>()
 
   constructor(
     readonly client: postgres.Sql,
@@ -37,7 +40,7 @@ export class PgConnection implements DbConnection {
     readonly schema?: string,
   ) {
     installSqliteStyleTerminals()
-    const pgdb = drizzle({ client, schema: pgSchema })
+    const pgdb = drizzle({ client: this.guard(client, () => this.escaping()), schema: pgSchema })
     this.db = pgdb as unknown as Db
     attachConnection(this.db, this)
   }
@@ -46,20 +49,62 @@ export class PgConnection implements DbConnection {
     return this.txs.has(db)
   }
 
-  /** Runs `fn` in a transaction on one pooled connection; rolls back when it throws. */
+  /**
+   * Runs `fn` in a transaction on one pooled connection; rolls back when it throws.
+   *
+   * Transactions are serialized across every instance by one advisory transaction lock, taken
+   * first: services read, then write, inside `withTx` (a token cap, a rotation, a membership) and
+   * count on no other transaction writing in between, which SQLite guarantees with its single
+   * writer (BEGIN IMMEDIATE). So PostgreSQL keeps that guarantee, for all instances at once;
+   * statements outside transactions (every read, most single-statement writes) run in parallel.
+   * As on SQLite, a statement through the outer handle inside the transaction's code fails at
+   * once, and the transaction's handle refuses work after it ended.
+   */
   transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+    const state = { open: true }
     return (this.db as unknown as PgDatabase<any, any>).transaction(async (tx) => {
+      const session = (tx as any).session
+      session.client = this.guard(session.client, () => (state.open ? undefined : 'A transaction handle was used outside its transaction.'))
+      await session.client.unsafe(`SELECT pg_advisory_xact_lock(${TX_LOCK})`)
       const handle = tx as unknown as Db
       attachConnection(handle, this)
       this.txs.add(handle)
-      return fn(handle)
+      try {
+        return await this.scope.run(state, () => fn(handle))
+      } finally {
+        state.open = false
+      }
     })
+  }
+
+  private escaping(): string | undefined {
+    return this.scope.getStore()?.open
+      ? 'A statement escapes its transaction: inside withTx, query through the ctx it hands you (DESIGN.md, "A write never escapes its transaction").'
+      : undefined
+  }
+
+  /** The client with `unsafe` (drizzle's one way in) refusing statements when `refuse` says why. */
+  private guard<C extends postgres.Sql | postgres.TransactionSql>(client: C, refuse: () => string | undefined): C {
+    return new Proxy(client, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver)
+        if (prop !== 'unsafe') return typeof v === 'function' ? v.bind(target) : v
+        return (...args: unknown[]) => {
+          const why = refuse()
+          if (why) throw new Error(why)
+          return (v as Function).apply(target, args)
+        }
+      },
+    }) as C
   }
 
   async close(): Promise<void> {
     await this.client.end({ timeout: 5 })
   }
 }
+
+/** The advisory lock every transaction takes first (see PgConnection.transaction). */
+export const TX_LOCK = 7_310_415_002
 
 /** Opens a pool on a postgres:// URL (nothing connects until the first query). */
 export function openPostgres(url: string, opts: PgOptions): PgConnection {

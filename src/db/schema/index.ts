@@ -36,10 +36,11 @@ export let executionLogs: typeof lite.executionLogs = lite.executionLogs
 /**
  * A point in time as a bound value of a raw SQL fragment or a placeholder (drizzle maps values
  * through a column's type only where a column is compared with a value): SQLite's timestamp
- * columns hold milliseconds, PostgreSQL's are timestamptz (a Date binds as one).
+ * columns hold milliseconds, PostgreSQL's are timestamptz, bound as ISO-8601 text (drizzle's
+ * postgres-js driver passes date values through as strings, as its timestamp columns do).
  */
-export function dbTime(ms: number): number | Date {
-  return dialect === 'pg' ? new Date(ms) : ms
+export function dbTime(ms: number): number | string {
+  return dialect === 'pg' ? new Date(ms).toISOString() : ms
 }
 
 /** Binds the tables above to a dialect's (every module sees the change). */
