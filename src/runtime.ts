@@ -14,6 +14,7 @@ import { configProviders, type ModelProviders } from './engine/providers'
 import { Engine } from './engine/runner'
 import { createLogger, type Logger } from './logger'
 import { RateLimiter } from './ratelimit/limiter'
+import { PgRateLimitStore } from './ratelimit/pg-store'
 import type { RateLimitStore } from './ratelimit/store'
 
 /**
@@ -76,7 +77,9 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     const services: Services = { db: connection.db, clock, box, log, audit: new AuditLog(), config }
     await verifyEncryptionKey(connection.db, box, clock.now())
     const engine = new Engine({ db: connection.db, clock, log, config, providers: opts.providers ?? configProviders(config) })
-    const limiter = new RateLimiter({ config, clock, log }, opts.rateLimitStore)
+    // PostgreSQL: counters every instance shares; SQLite: one process, counted in memory.
+    const store = opts.rateLimitStore ?? (connection.dialect === 'pg' ? new PgRateLimitStore(connection) : undefined)
+    const limiter = new RateLimiter({ config, clock, log }, store)
     return { ...services, connection, engine, limiter, keySource: source, migrationsApplied: applied, close }
   } catch (e) {
     await close()

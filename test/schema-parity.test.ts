@@ -28,6 +28,7 @@ const rowTypesMatch: { [N in (typeof TABLE_NAMES)[number]]: Same<N> } = {
   auditEvents: true,
   idempotencyKeys: true,
   settings: true,
+  rateLimitCounters: true,
   executions: true,
   executionLogs: true,
 }

@@ -24,14 +24,15 @@ export function rateLimits(limiter: RateLimiter, config: Pick<Config, 'rateLimit
       return new Elysia({ name: 'teamday-ratelimit', seed: ++seq }).onBeforeHandle({ as: 'global' }, ({ request, route, set }) => {
         if (!config.rateLimit || authenticates(request.method, route) || EXEMPT.test(route)) return
         const ip = clientIp(request)
-        if (ip) limiter.consume(`ip:${ip}`, config.rateLimit, set)
+        // A promise with a shared store (PostgreSQL): Elysia awaits it.
+        if (ip) return limiter.consume(`ip:${ip}`, config.rateLimit, set)
       })
     },
-    onAuthenticated(principal: Principal, set: Set): void {
-      limiter.consumeAuthenticated(principal.tokenId, principal.userId, set)
+    onAuthenticated(principal: Principal, set: Set): void | Promise<void> {
+      return limiter.consumeAuthenticated(principal.tokenId, principal.userId, set)
     },
-    onRefused(origin: Origin | null): void {
-      limiter.authFailed(origin?.ip() ?? null)
+    onRefused(origin: Origin | null): void | Promise<void> {
+      return limiter.authFailed(origin?.ip() ?? null)
     },
   }
 }

@@ -55,11 +55,21 @@ export interface Res {
 
 let seq = 0
 
-export async function makeTestApp(opts: { dbPath?: string; config?: Partial<Config>; key?: Uint8Array; providers?: ModelProviders; rateLimitStore?: RateLimitStore } = {}): Promise<TestApp> {
+export async function makeTestApp(
+  opts: {
+    dbPath?: string
+    config?: Partial<Config>
+    key?: Uint8Array
+    providers?: ModelProviders
+    rateLimitStore?: RateLimitStore
+    /** PostgreSQL: this schema (another app's, for a second instance on one database) instead of a fresh one. */
+    pg?: { url: string; schema: string }
+  } = {},
+): Promise<TestApp> {
   const clock = new TestClock()
   const logs: string[] = []
   // The whole suite runs on either backend; a test that names a SQLite file gets SQLite.
-  const pg = ON_PG && opts.dbPath === undefined ? await freshPgSchema() : undefined
+  const pg = opts.pg ?? (ON_PG && opts.dbPath === undefined ? await freshPgSchema() : undefined)
   const config = loadConfig({}, { dbPath: pg?.url ?? opts.dbPath ?? ':memory:', ...(pg ? { dbPool: 4 } : {}), ...opts.config })
   const box = new SecretBox(opts.key ?? crypto.getRandomValues(new Uint8Array(32)))
   const log = createLogger('debug', (l) => logs.push(l), clock.now)

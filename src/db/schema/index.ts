@@ -30,6 +30,7 @@ export let tasks: typeof lite.tasks = lite.tasks
 export let auditEvents: typeof lite.auditEvents = lite.auditEvents
 export let idempotencyKeys: typeof lite.idempotencyKeys = lite.idempotencyKeys
 export let settings: typeof lite.settings = lite.settings
+export let rateLimitCounters: typeof lite.rateLimitCounters = lite.rateLimitCounters
 export let executions: typeof lite.executions = lite.executions
 export let executionLogs: typeof lite.executionLogs = lite.executionLogs
 
@@ -59,11 +60,12 @@ export function useDialect(d: Dialect): void {
   auditEvents = s.auditEvents
   idempotencyKeys = s.idempotencyKeys
   settings = s.settings
+  rateLimitCounters = s.rateLimitCounters
   executions = s.executions
   executionLogs = s.executionLogs
 }
 
 /** The tables of each dialect, by their TS name (parity test, migrate-data). */
-export const TABLE_NAMES = ['organizations', 'users', 'memberships', 'personalAccessTokens', 'agents', 'spaces', 'secrets', 'tasks', 'auditEvents', 'idempotencyKeys', 'settings', 'executions', 'executionLogs'] as const
+export const TABLE_NAMES = ['organizations', 'users', 'memberships', 'personalAccessTokens', 'agents', 'spaces', 'secrets', 'tasks', 'auditEvents', 'idempotencyKeys', 'settings', 'rateLimitCounters', 'executions', 'executionLogs'] as const
 export const sqliteTables = lite
 export const pgTables = pg

@@ -221,6 +221,17 @@ export const idempotencyKeys = sqliteTable('idempotency_keys', {
   index('idempotency_expires_idx').on(t.expiresAt),
 ])
 
+/**
+ * Rate-limit and auth-failure counters shared by every instance on PostgreSQL (one upsert per
+ * hit: src/ratelimit/pg-store.ts). Unused on SQLite, where one process serves the database and
+ * counts in memory (src/ratelimit/store.ts); kept in both schemas so they stay one schema.
+ */
+export const rateLimitCounters = sqliteTable('rate_limit_counters', {
+  key: text('key').primaryKey(),
+  count: integer('count').notNull(),
+  resetAt: timestamp('reset_at').notNull(),
+}, (t) => [index('rate_limit_reset_idx').on(t.resetAt)])
+
 /** Server-wide settings, e.g. the encryption key check value. */
 export const settings = sqliteTable('settings', {
   key: text('key').primaryKey(),
