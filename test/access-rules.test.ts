@@ -72,7 +72,7 @@ beforeAll(async () => {
       }
     }
   }
-})
+}, 60_000)
 
 const ids = (rows: { id: string }[]) => rows.map((r) => r.id).sort()
 

@@ -36,7 +36,7 @@ describe('space secrets', () => {
     other = await makeActor(t, { role: 'member' })
     viewer = await makeActor(t, { role: 'viewer' })
     admin = await makeActor(t, { role: 'admin' })
-  })
+  }, 60_000)
 
   test('set → names → upsert → delete; values never in a response', async () => {
     const r = recorder(t)
@@ -127,7 +127,7 @@ describe('organization secrets (/organizations/{orgId}/env)', () => {
     member = await makeActor(t, { role: 'member' })
     viewer = await makeActor(t, { role: 'viewer' })
     outsider = await makeActor(t, { role: 'admin', org: 'globex' })
-  })
+  }, 60_000)
   const env = (orgId: string) => `/api/v1/organizations/${orgId}/env`
 
   test('admins write; members and admins read names; values never returned', async () => {

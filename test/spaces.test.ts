@@ -109,7 +109,7 @@ describe('agents of a space (addCharacters / removeCharacters)', () => {
     owner = await makeActor(t, { role: 'member' })
     other = await makeActor(t, { role: 'member' })
     foreign = await makeActor(t, { role: 'admin', org: 'globex' })
-  })
+  }, 60_000)
 
   test('adds visible agents, ignores duplicates, removes; refuses foreign, archived and invisible ones naming them', async () => {
     const mine = await makeAgent(t, owner, { visibility: 'private' })
@@ -174,7 +174,7 @@ describe('visibility, roles and other organizations', () => {
     await mk(bob, 'bobPublic', 'public')
     await mk(bob, 'bobPrivate', 'private')
     await mk(outsider, 'globexOrg', 'organization')
-  })
+  }, 60_000)
 
   const names = async (who: Actor) => (await t.req('GET', '/api/v1/spaces', { token: who.token })).body.spaces.map((s: any) => s.name)
 

@@ -28,7 +28,7 @@ beforeAll(async () => {
   memberB = await makeActor(t, { role: 'member' })
   viewer = await makeActor(t, { role: 'viewer' })
   otherOrg = await makeActor(t, { role: 'admin', org: 'globex' })
-})
+}, 60_000)
 
 /** A space row straight into the database (the spaces API is another module). */
 async function makeSpace(x: TestApp, owner: Actor, o: { visibility?: 'private' | 'organization'; archived?: boolean } = {}): Promise<string> {
@@ -190,7 +190,7 @@ describe('tasks: roles and organizations', () => {
   let mine: any
   beforeAll(async () => {
     mine = await create(memberA, { title: "A's task" })
-  })
+  }, 60_000)
 
   test('tasks are organization-wide for reading', async () => {
     for (const who of [memberB, viewer, admin]) {

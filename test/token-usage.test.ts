@@ -17,7 +17,7 @@ let admin: Actor
 beforeAll(async () => {
   t = await makeTestApp()
   admin = await makeActor(t, { role: 'admin' })
-})
+}, 60_000)
 
 /** The context of an unauthenticated request from `ip` (as authentication has it). */
 const requestCtx = (ip: string, requestId: string | null = null) => contextOf(t.rt, { kind: 'anonymous' }, { requestId, origin: { ip: () => ip, userAgent: null } })

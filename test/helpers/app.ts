@@ -12,7 +12,7 @@ import type { RateLimitStore } from '../../src/ratelimit/store'
 import { createRuntime, type Runtime } from '../../src/runtime'
 import { createToken, type CreateTokenInput } from '../../src/modules/tokens/service'
 import { createUser } from '../../src/modules/users/service'
-import { freshPgSchema, ON_PG } from './pg'
+import { closeAtEnd, freshPgSchema, ON_PG } from './pg'
 
 /** A clock tests move by hand. */
 export class TestClock {
@@ -74,6 +74,7 @@ export async function makeTestApp(
   const box = new SecretBox(opts.key ?? crypto.getRandomValues(new Uint8Array(32)))
   const log = createLogger('debug', (l) => logs.push(l), clock.now)
   const rt = await createRuntime(config, { clock, log, box, providers: opts.providers, rateLimitStore: opts.rateLimitStore, pgSchema: pg?.schema, pgIdleTimeoutS: 2 })
+  if (pg) closeAtEnd(rt)
   // Injected the way the server injects Bun's requestIP: the app asks for a request's peer.
   const peers = new WeakMap<Request, string>()
   const app = createApp(rt, { peerAddress: (r) => peers.get(r) ?? null })
