@@ -84,6 +84,12 @@ export interface Config {
   maxDelegationDepth: number
   maxConcurrentExecutions: number
   executionTimeoutMs: number
+  /**
+   * How long an execution's lease holds without renewal (TEAMDAY_EXECUTION_LEASE_MS): on
+   * PostgreSQL, after an instance dies its unfinished executions are failed by another instance
+   * this long after its last renewal (src/engine/leases.ts).
+   */
+  executionLeaseMs: number
 }
 
 export const VERSION = '0.1.0'
@@ -130,6 +136,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxDelegationDepth: parseIntVar('TEAMDAY_MAX_DELEGATION_DEPTH', env.TEAMDAY_MAX_DELEGATION_DEPTH, 3, 0, 20),
     maxConcurrentExecutions: parseIntVar('TEAMDAY_MAX_CONCURRENT_EXECUTIONS', env.TEAMDAY_MAX_CONCURRENT_EXECUTIONS, 4, 1, 1000),
     executionTimeoutMs: parseIntVar('TEAMDAY_EXECUTION_TIMEOUT_MS', env.TEAMDAY_EXECUTION_TIMEOUT_MS, 300_000, 100, 86_400_000),
+    executionLeaseMs: parseIntVar('TEAMDAY_EXECUTION_LEASE_MS', env.TEAMDAY_EXECUTION_LEASE_MS, 30_000, 1_000, 3_600_000),
     ...overrides,
     ...(overrides.dbPath !== undefined ? { dbPath } : {}),
   }

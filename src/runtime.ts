@@ -13,6 +13,7 @@ import { verifyEncryptionKey } from './db/settings'
 import { configProviders, type ModelProviders } from './engine/providers'
 import { Engine } from './engine/runner'
 import { createLogger, type Logger } from './logger'
+import { newId } from './ids'
 import { RateLimiter } from './ratelimit/limiter'
 import { PgRateLimitStore } from './ratelimit/pg-store'
 import type { RateLimitStore } from './ratelimit/store'
@@ -76,7 +77,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     const { box, source } = opts.box ? { box: opts.box, source: 'ephemeral' as const } : loadSecretBox(config, { create: opts.create })
     const services: Services = { db: connection.db, clock, box, log, audit: new AuditLog(), config }
     await verifyEncryptionKey(connection.db, box, clock.now())
-    const engine = new Engine({ db: connection.db, clock, log, config, providers: opts.providers ?? configProviders(config) })
+    const engine = new Engine({ db: connection.db, clock, log, config, providers: opts.providers ?? configProviders(config), instanceId: newId('inst') })
     // PostgreSQL: counters every instance shares; SQLite: one process, counted in memory.
     const store = opts.rateLimitStore ?? (connection.dialect === 'pg' ? new PgRateLimitStore(connection) : undefined)
     const limiter = new RateLimiter({ config, clock, log }, store)

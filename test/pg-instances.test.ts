@@ -8,6 +8,8 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import type { Config } from '../src/config'
 import { makeActor, makeTestApp, type TestApp } from './helpers/app'
 import { freshPgSchema, needPostgres } from './helpers/pg'
+import { startProviderDouble } from './helpers/providers'
+import { failLapsed } from '../src/engine/leases'
 
 const HAVE_PG = await needPostgres('test/pg-instances.test.ts')
 const MIN = 60_000
@@ -39,7 +41,7 @@ describe.skipIf(!HAVE_PG)('several instances on one PostgreSQL', () => {
     const r = await b.req('GET', '/api/v1/agents', { token: victim.token })
     expect(r.status).toBe(401)
     expect(r.body.code).toBe('token_revoked')
-  })
+  }, 30_000)
 
   test('a role lowered through B is enforced by A on the very next request', async () => {
     const { a, b } = await twoInstances()
@@ -50,7 +52,7 @@ describe.skipIf(!HAVE_PG)('several instances on one PostgreSQL', () => {
     await setRole(b.ctx, m.email, m.orgSlug, 'viewer')
     const r = await a.req('POST', '/api/v1/agents', { token: m.token, body })
     expect(r.status).toBe(403)
-  })
+  }, 30_000)
 
   test('rate limit: requests split across A and B add up to one limit', async () => {
     const { a, b } = await twoInstances({ rateLimit: { limit: 6, windowMs: MIN }, userRateLimit: null })
@@ -64,7 +66,7 @@ describe.skipIf(!HAVE_PG)('several instances on one PostgreSQL', () => {
     const all = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? c : d).req('GET', '/api/v1/agents', { token: n.token })))
     expect(all.filter((r) => r.status === 200).length).toBe(20)
     expect(all.filter((r) => r.status === 429).length).toBe(10)
-  })
+  }, 30_000)
 
   test('failed authentications from one address add up across instances', async () => {
     const { a, b } = await twoInstances({ authFailureLimit: { limit: 3, windowMs: MIN } })
@@ -72,7 +74,7 @@ describe.skipIf(!HAVE_PG)('several instances on one PostgreSQL', () => {
     const codes: number[] = []
     for (let i = 0; i < 5; i++) codes.push((await (i % 2 ? a : b).req('GET', '/api/v1/agents', { token: bad, ip: '203.0.113.9' })).status)
     expect(codes).toEqual([401, 401, 401, 429, 429])
-  })
+  }, 30_000)
 
   test('the same Idempotency-Key sent to A and B at once runs once', async () => {
     const { a, b } = await twoInstances()
@@ -87,5 +89,62 @@ describe.skipIf(!HAVE_PG)('several instances on one PostgreSQL', () => {
       expect([201, 409]).toContain(statuses[1]!)
     }
     expect((await b.req('GET', '/api/v1/tasks', { token: m.token })).body.total).toBe(5)
+  }, 30_000)
+
+  test('cancel through A stops a run executing on B within a second', async () => {
+    const double = startProviderDouble()
+    try {
+      const { a, b } = await twoInstances({ openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' })
+      const m = await makeActor(a, { role: 'admin' })
+      const agentId = (await a.req('POST', '/api/v1/agents', { token: m.token, body: { name: 'H', systemPrompt: 'x' } })).body.id
+      const started = await b.req('POST', `/api/v1/agents/${agentId}/execute`, { token: m.token, body: { message: 'HANG', async: true } })
+      expect(started.status).toBe(202)
+      const id = started.body.executionId
+      await until(async () => (await a.req('GET', `/api/v1/executions/${id}`, { token: m.token })).body.execution.status === 'running')
+      const finished = b.rt.engine.wait(id)!
+      const t0 = Date.now()
+      expect((await a.req('POST', `/api/v1/executions/${id}/cancel`, { token: m.token })).status).toBe(200)
+      expect((await finished).status).toBe('cancelled')
+      expect(Date.now() - t0).toBeLessThan(1000)
+    } finally {
+      double.stop()
+    }
+  }, 30_000)
+
+  test('an instance that dies: its runs fail once their lease lapses; the other instance keeps its own', async () => {
+    const double = startProviderDouble()
+    try {
+      const { a, b } = await twoInstances({ openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', executionLeaseMs: 1000, maxConcurrentExecutions: 10 })
+      const m = await makeActor(a, { role: 'admin' })
+      const agentId = (await a.req('POST', '/api/v1/agents', { token: m.token, body: { name: 'H', systemPrompt: 'x' } })).body.id
+      const run = async (t: TestApp) => (await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: m.token, body: { message: 'HANG', async: true } })).body.executionId as string
+      const onA = await run(a)
+      const onB = await run(b)
+      const status = async (id: string) => (await a.req('GET', `/api/v1/executions/${id}`, { token: m.token })).body.execution
+      await until(async () => (await status(onA)).status === 'running' && (await status(onB)).status === 'running')
+      // Nothing lapsed yet: a sweep fails nothing (a restart of A would not touch B's run either).
+      expect(await failLapsed(a.rt.db, a.clock.now())).toBe(0)
+      // B dies (as after kill -9, it renews nothing more). Time passes; A renews its own as its watcher does.
+      b.rt.engine.renewLeases = async () => {}
+      a.clock.advance(5_000)
+      await a.rt.engine.renewLeases()
+      expect(await failLapsed(a.rt.db, a.clock.now())).toBe(1)
+      const bRow = await status(onB)
+      expect(bRow.status).toBe('failed')
+      expect(bRow.error).toContain('lease lapsed')
+      expect((await status(onA)).status).toBe('running')
+      await a.rt.engine.cancel(onA)
+      await b.rt.engine.shutdown(0)
+    } finally {
+      double.stop()
+    }
   })
 })
+
+async function until(cond: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('timed out waiting')
+    await Bun.sleep(20)
+  }
+}

@@ -6,9 +6,11 @@ import sqlite2 from '../../drizzle/sqlite/0002_executions.sql' with { type: 'tex
 import sqlite3 from '../../drizzle/sqlite/0003_token_created_by.sql' with { type: 'text' }
 import sqlite4 from '../../drizzle/sqlite/0004_list_keyset_indexes.sql' with { type: 'text' }
 import sqlite5 from '../../drizzle/sqlite/0005_rate_limit_counters.sql' with { type: 'text' }
+import sqlite6 from '../../drizzle/sqlite/0006_execution_leases.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
 import pg1 from '../../drizzle/pg/0001_rate_limit_counters.sql' with { type: 'text' }
+import pg2 from '../../drizzle/pg/0002_execution_leases.sql' with { type: 'text' }
 
 export const sqliteMigrations = {
   journal: sqliteJournal,
@@ -19,6 +21,7 @@ export const sqliteMigrations = {
     "0003_token_created_by": sqlite3,
     "0004_list_keyset_indexes": sqlite4,
     "0005_rate_limit_counters": sqlite5,
+    "0006_execution_leases": sqlite6,
   } as Record<string, string>,
 }
 
@@ -27,5 +30,6 @@ export const pgMigrations = {
   sql: {
     "0000_init": pg0,
     "0001_rate_limit_counters": pg1,
+    "0002_execution_leases": pg2,
   } as Record<string, string>,
 }

@@ -43,7 +43,7 @@ export const newChatId = () => `chat_${randomBase62(20)}`
  * execution as pending. A conversation key: `sessionId`, else `chatId`, else a new one; the
  * other defaults to the same value.
  */
-export async function createJob(deps: { db: Db; clock: Clock }, providers: ModelProviders, input: JobInput): Promise<Job> {
+export async function createJob(deps: { db: Db; clock: Clock; instanceId: string; config: { executionLeaseMs: number } }, providers: ModelProviders, input: JobInput): Promise<Job> {
   const selected = providers.select(input.agent.model)
   const now = new Date(deps.clock.now())
   const sessionId = input.sessionId ?? input.chatId ?? newChatId()
@@ -67,6 +67,9 @@ export async function createJob(deps: { db: Db; clock: Clock }, providers: Model
     parentExecutionId: input.parentExecutionId ?? null,
     rootExecutionId: input.rootExecutionId ?? null,
     delegationDepth: input.delegationDepth ?? 0,
+    // Owned by this instance from the start (queued runs too): see src/engine/leases.ts.
+    instanceId: deps.instanceId,
+    leaseExpiresAt: new Date(now.getTime() + deps.config.executionLeaseMs),
     createdAt: now,
     updatedAt: now,
   })

@@ -16,8 +16,10 @@ export interface EngineDeps {
   db: Db
   clock: Clock
   log: Logger
-  config: Pick<Config, 'maxConcurrentExecutions' | 'maxDelegationDepth' | 'executionTimeoutMs'>
+  config: Pick<Config, 'maxConcurrentExecutions' | 'maxDelegationDepth' | 'executionTimeoutMs' | 'executionLeaseMs'>
   providers: ModelProviders
+  /** This instance, as executions' owner (src/engine/leases.ts). */
+  instanceId: string
 }
 
 /** What a running execution tells its listeners (the SSE route renders these). */

@@ -21,11 +21,20 @@ type Set = { headers: Record<string, string | number> }
 export function rateLimits(limiter: RateLimiter, config: Pick<Config, 'rateLimit'>, clientIp: (request: Request) => string | null) {
   return {
     perIp(authenticates: (method: string, route: string) => boolean) {
-      return new Elysia({ name: 'teamday-ratelimit', seed: ++seq }).onBeforeHandle({ as: 'global' }, ({ request, route, set }) => {
+      const plugin = new Elysia({ name: 'teamday-ratelimit', seed: ++seq })
+      // Elysia awaits a hook only when it is an async function: the shared (PostgreSQL) store's
+      // counting is awaited there; SQLite's in-process counting stays synchronous.
+      if (limiter.shared) {
+        return plugin.onBeforeHandle({ as: 'global' }, async ({ request, route, set }) => {
+          if (!config.rateLimit || authenticates(request.method, route) || EXEMPT.test(route)) return
+          const ip = clientIp(request)
+          if (ip) await limiter.consume(`ip:${ip}`, config.rateLimit, set)
+        })
+      }
+      return plugin.onBeforeHandle({ as: 'global' }, ({ request, route, set }) => {
         if (!config.rateLimit || authenticates(request.method, route) || EXEMPT.test(route)) return
         const ip = clientIp(request)
-        // A promise with a shared store (PostgreSQL): Elysia awaits it.
-        if (ip) return limiter.consume(`ip:${ip}`, config.rateLimit, set)
+        if (ip) limiter.consume(`ip:${ip}`, config.rateLimit, set)
       })
     },
     onAuthenticated(principal: Principal, set: Set): void | Promise<void> {

@@ -21,6 +21,11 @@ export class RateLimiter {
     readonly store: RateLimitStore = new MemoryRateLimitStore(),
   ) {}
 
+  /** Whether counting goes through a shared, asynchronous store (PostgreSQL). */
+  get shared(): boolean {
+    return !(this.store instanceof MemoryRateLimitStore)
+  }
+
   /**
    * Counts one request against `policy` for `key`, sets the rate-limit headers on the response,
    * and throws 429 `rate_limited` once the window's budget is spent.

@@ -70,7 +70,7 @@ export async function makeTestApp(
   const logs: string[] = []
   // The whole suite runs on either backend; a test that names a SQLite file gets SQLite.
   const pg = opts.pg ?? (ON_PG && opts.dbPath === undefined ? await freshPgSchema() : undefined)
-  const config = loadConfig({}, { dbPath: pg?.url ?? opts.dbPath ?? ':memory:', ...(pg ? { dbPool: 4 } : {}), ...opts.config })
+  const config = loadConfig({}, { dbPath: opts.dbPath ?? ':memory:', ...opts.config, ...(pg ? { dbPath: pg.url, dbPool: 4 } : {}) })
   const box = new SecretBox(opts.key ?? crypto.getRandomValues(new Uint8Array(32)))
   const log = createLogger('debug', (l) => logs.push(l), clock.now)
   const rt = await createRuntime(config, { clock, log, box, providers: opts.providers, rateLimitStore: opts.rateLimitStore, pgSchema: pg?.schema, pgIdleTimeoutS: 2 })

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import { isProduction } from 'elysia/error'
 import { createApp } from '../../app'
+import { failLapsed } from '../../engine/leases'
 import { failInterrupted } from '../../engine/store'
 import { parsePort } from '../../config'
 import { systemContext } from '../../context'
@@ -17,9 +18,20 @@ export async function serve({ values, io }: Run<{ host?: string; port?: string; 
     ...(values.port !== undefined ? { port: parsePort(values.port) } : {}),
   })
   const rt = await createRuntime(config)
-  // Executions a crash left pending or running can never finish: record them as failed.
-  const interrupted = await failInterrupted(rt.db, rt.clock.now())
-  if (interrupted > 0) rt.log.warn('executions_interrupted', { count: interrupted, reason: 'interrupted by server restart' })
+  // Executions a crash left pending or running can never finish: record them as failed. On
+  // SQLite this process is the only one: all of them. On PostgreSQL other instances may be
+  // running theirs: only those whose lease lapsed, now and every half lease from now on.
+  const pg = rt.connection.dialect === 'pg'
+  const interrupted = pg ? await failLapsed(rt.db, rt.clock.now()) : await failInterrupted(rt.db, rt.clock.now())
+  if (interrupted > 0) rt.log.warn('executions_interrupted', { count: interrupted, reason: pg ? 'lease lapsed' : 'interrupted by server restart' })
+  const sweeper = pg
+    ? setInterval(() => {
+        failLapsed(rt.db, rt.clock.now())
+          .then((n) => n > 0 && rt.log.warn('executions_interrupted', { count: n, reason: 'lease lapsed' }))
+          .catch((e) => rt.log.warn('lease_sweep_failed', { error: e instanceof Error ? e.message : String(e) }))
+      }, config.executionLeaseMs / 2)
+    : null
+  ;(sweeper as { unref?: () => void } | null)?.unref?.()
   const app = createApp(rt)
   listen(app, config, values['reuse-port'] === true, rt.close)
   const port = app.server!.port

@@ -288,6 +288,14 @@ export const executions = pgTable('executions', {
   executionTime: integer('execution_time'),
   tokensInput: integer('tokens_input').notNull().default(0),
   tokensOutput: integer('tokens_output').notNull().default(0),
+  /**
+   * The instance running (or queueing) it and until when its lease holds; the instance renews it
+   * while it works. On PostgreSQL an execution whose lease lapsed (its instance died) is failed
+   * by any other instance (src/engine/leases.ts); on SQLite one process serves the file and a
+   * restart fails every unfinished one.
+   */
+  instanceId: text('instance_id'),
+  leaseExpiresAt: timestamp('lease_expires_at'),
   createdAt: timestamp('created_at').notNull(),
   updatedAt: timestamp('updated_at').notNull(),
 }, (t) => [
@@ -300,6 +308,7 @@ export const executions = pgTable('executions', {
   index('executions_parent_idx').on(t.parentExecutionId, t.createdAt, t.id),
   index('executions_session_idx').on(t.organizationId, t.sessionId, t.createdAt),
   index('executions_status_idx').on(t.status),
+  index('executions_lease_idx').on(t.status, t.leaseExpiresAt),
 ])
 
 /** Per-execution event log: started, tool calls, delegation, provider errors. Never a secret. */
