@@ -42,6 +42,8 @@ interface Target {
   /** GET a path, with the write before it; returns the ms of the GET alone. */
   timeAfterWrite(path: string): Promise<number>
   get(path: string): Promise<string>
+  /** GET a path; returns one response header. */
+  header(path: string, name: string): Promise<string | null>
   close(): void
 }
 
@@ -70,7 +72,7 @@ async function open(n: number): Promise<Target> {
     )
     const text = await res.text()
     if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 200)}`)
-    return text
+    return { text, headers: res.headers }
   }
   // The write before each read: it commits (every cache keyed to the database is stale) and
   // bumps the agent list's version.
@@ -78,7 +80,8 @@ async function open(n: number): Promise<Target> {
   const write = () => call('PATCH', `/api/v1/agents/${agentIds[0]}`, { name: `Renamed ${w++}` })
   return {
     n,
-    get: (path) => call('GET', path),
+    get: async (path) => (await call('GET', path)).text,
+    header: async (path, name) => (await call('GET', path)).headers.get(name),
     async timeAfterWrite(path) {
       await write()
       const start = performance.now()
@@ -99,7 +102,8 @@ try {
   // Deep pages of the task list, half-way down: by cursor, and by offset.
   const paths: { label: string; path: (x: Target) => string }[] = LISTS.map((p) => ({ label: p, path: () => p }))
   const cursors = new Map<Target, string>()
-  for (const x of targets) cursors.set(x, JSON.parse(await x.get(`/api/v1/tasks?limit=1&offset=${Math.floor(x.n / 2)}`)).nextCursor)
+  // Tasks are a bare array: the next page's cursor is in a header.
+  for (const x of targets) cursors.set(x, (await x.header(`/api/v1/tasks?limit=1&offset=${Math.floor(x.n / 2)}`, 'x-next-cursor'))!)
   paths.push({ label: '/api/v1/tasks?cursor=<half-way>', path: (x) => `/api/v1/tasks?cursor=${cursors.get(x)}` })
   paths.push({ label: '/api/v1/tasks?offset=<half-way>', path: (x) => `/api/v1/tasks?offset=${Math.floor(x.n / 2)}` })
 

@@ -105,12 +105,14 @@ export function seedAgents(db: DB, owner: SeedOwner, n: number, o: SeedOptions):
     (i) => {
       const created = at(o, n, i)
       const archived = r() < 0.05
+      const id = newId('char')
       return {
-        id: newId('char'),
+        id,
         organizationId: owner.organizationId,
         userId: owner.userId,
         name: `Code Reviewer ${i}`,
-        slug: `code-reviewer-${i}`,
+        // Unique in the organization, also when a test seeds the same organization twice.
+        slug: `code-reviewer-${i}-${id.slice(5, 13).toLowerCase()}`,
         role: 'Senior Developer',
         systemPrompt: 'You review code for quality, security, and best practices. Point out bugs first, then style.',
         description: `Reviews pull requests for team ${i % 50}`,
@@ -136,11 +138,13 @@ export function seedSpaces(db: DB, owner: SeedOwner, n: number, o: SeedOptions):
     (i) => {
       const created = at(o, n, i)
       const archived = r() < 0.05
+      const id = newId('space')
       return {
-        id: newId('space'),
+        id,
         organizationId: owner.organizationId,
         createdBy: owner.userId,
         name: `Project ${i}`,
+        slug: `project-${i}-${id.slice(6, 14).toLowerCase()}`,
         description: `Workspace of project ${i}`,
         visibility: pick(r, ['organization', 'private', 'public'] as const),
         instructions: 'Always answer in English.',

@@ -42,7 +42,11 @@ function build(target: string, outfile: string, stamp: string): void {
     '--no-compile-autoload-dotenv',
     '--no-compile-autoload-bunfig',
     `--define=TEAMDAY_COMMIT=${JSON.stringify(stamp)}`,
+    // Two entry points: the command line, and the admin commands with the server, which the
+    // command line imports by this path only when an admin command runs (src/cli/admin-bundle.ts).
+    `--define=TEAMDAY_ADMIN_ENTRY=${JSON.stringify('admin-entry.js')}`,
     'src/main.ts',
+    'src/admin-entry.ts',
     '--outfile',
     outfile,
   ]

@@ -14,10 +14,12 @@ import { publicAgentsModule } from './modules/agents/public'
 import { auditModule } from './modules/audit'
 import { credentialsModule } from './modules/credentials'
 import { executionsModule } from './modules/executions'
+import { membersModule } from './modules/members'
 import { organizationsModule } from './modules/organizations'
 import { spacesModule } from './modules/spaces'
 import { tasksModule } from './modules/tasks'
 import { tokensModule } from './modules/tokens'
+import { sharedModels } from './modules/shared-models'
 import type { Runtime } from './runtime'
 
 export { MAX_URL_BYTES } from './http/guards'
@@ -93,9 +95,10 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     // parsers, lists the two body types readBody accepts.
     .on('parse', [{ fn: 'json' }, { fn: 'urlencoded' }] as any)
     .use(docsPlugin(rt.config))
+    .model({ UriTooLong: sharedModels.UriTooLong })
     .get('/api/health', () => ({ status: 'ok' as const, version: rt.config.version }), {
-      response: { 200: t.Object({ status: t.Literal('ok'), version: t.String() }, { examples: [{ status: 'ok', version: rt.config.version }] }) },
-      detail: { summary: 'Health check', description: 'Liveness and version. No authentication.', tags: ['System'] },
+      response: { 200: t.Object({ status: t.Literal('ok'), version: t.String() }, { examples: [{ status: 'ok', version: rt.config.version }] }), 414: 'UriTooLong' },
+      detail: { summary: 'Health check', description: 'Liveness and version. No authentication.', tags: ['System'], security: [] },
     })
     // Authenticated routes are limited per token and user by the authorizer (above).
     .use(limits.perIp((method, route) => routes.authenticates(method, route)))
@@ -107,6 +110,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
         .use(executionsModule(rt.engine, api))
         .use(spacesModule(api))
         .use(organizationsModule(api))
+        .use(membersModule(api))
         .use(tasksModule(api))
         .use(auditModule(api))
         .use(credentialsModule(rt.config, rt.limiter, contexts)),

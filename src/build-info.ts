@@ -6,3 +6,9 @@
 declare const TEAMDAY_COMMIT: string | undefined
 
 export const COMMIT: string = typeof TEAMDAY_COMMIT === 'string' && TEAMDAY_COMMIT ? TEAMDAY_COMMIT : 'unknown'
+
+/** This build's version (package.json's). */
+export const VERSION = '0.1.0'
+
+/** What `teamday --version` prints. */
+export const versionLine = (): string => `teamday ${VERSION} (commit ${COMMIT})`

@@ -1,5 +1,6 @@
 import { dirname, join, resolve } from 'node:path'
 import { compileTrustedProxies } from './http/client-address'
+import { parseModelAliases, type ModelAlias } from './engine/model-aliases'
 
 /** A rate-limit policy: at most `limit` requests per `windowMs`. */
 export interface RatePolicy {
@@ -73,6 +74,8 @@ export interface Config {
   anthropicBaseUrl?: string
   /** Model for agents that name none. */
   defaultModel?: string
+  /** TEAMDAY_MODEL_ALIASES: model ids (glob patterns) run as other ids, first match wins. */
+  modelAliases: ModelAlias[]
   /** Forces one provider for every model. */
   provider?: 'openai' | 'anthropic'
   /**
@@ -92,7 +95,9 @@ export interface Config {
   executionLeaseMs: number
 }
 
-export const VERSION = '0.1.0'
+import { VERSION } from './build-info'
+
+export { VERSION }
 export const DEFAULT_DB_PATH = './data/teamday.db'
 
 type Env = Record<string, string | undefined>
@@ -130,7 +135,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     openaiApiKey: env.OPENAI_API_KEY || undefined,
     anthropicApiKey: env.ANTHROPIC_API_KEY || undefined,
     anthropicBaseUrl: env.ANTHROPIC_BASE_URL || undefined,
-    defaultModel: env.TEAMDAY_DEFAULT_MODEL || undefined,
+    defaultModel: env.TEAMDAY_DEFAULT_MODEL?.trim() || undefined,
+    modelAliases: modelAliasesVar(env.TEAMDAY_MODEL_ALIASES),
     provider: parseProvider(env.TEAMDAY_PROVIDER),
     cache: parseOnOff('TEAMDAY_CACHE', env.TEAMDAY_CACHE, true),
     maxDelegationDepth: parseIntVar('TEAMDAY_MAX_DELEGATION_DEPTH', env.TEAMDAY_MAX_DELEGATION_DEPTH, 3, 0, 20),
@@ -163,21 +169,6 @@ export function describeDatabase(db: string): string {
   } catch {
     return 'postgres://(unparsable URL)'
   }
-}
-
-/**
- * Elysia decides once, when it is first imported, whether it runs in production mode: only when
- * NODE_ENV (or ENV) is "production". Otherwise its validation errors pretty-print the whole value
- * sent, which is quadratic in nesting depth (one 60 KB body held the event loop for 7 s). So the
- * server runs in production mode unless NODE_ENV is set (`npm run dev` sets development).
- * main.ts calls this through ./production-mode before anything imports Elysia. Not a build-time
- * `--define`: `bun build --compile` (which implies --production) inlines `process.env.NODE_ENV`
- * only where code spells it out, while Elysia reads `Bun.env` at run time; and a developer can
- * still choose development mode on the binary (`NODE_ENV=development teamday serve`).
- */
-export function defaultToProductionMode(env: Env = process.env): void {
-  // ENV (Elysia's fallback) is too generic a name to count as asking for development mode.
-  if (!env.NODE_ENV) env.NODE_ENV = 'production'
 }
 
 export function defaultKeyFile(dbPath: string): string {
@@ -256,7 +247,17 @@ function userRatePolicy(value: string | undefined, perToken: RatePolicy | null):
   return perToken ? { limit: perToken.limit * USER_RATE_LIMIT_FACTOR, windowMs: perToken.windowMs } : null
 }
 
-export class ConfigError extends Error {}
+const CONFIG_ERROR = Symbol.for('teamday.ConfigError')
+
+/** A bad setting. `instanceof` also holds across the compiled binary's two bundles (src/cli/admin-bundle.ts). */
+export class ConfigError extends Error {
+  readonly [CONFIG_ERROR] = true
+  static override [Symbol.hasInstance](x: unknown): boolean {
+    // A subclass (UnknownError…) keeps the ordinary prototype check.
+    if (this !== ConfigError) return Function.prototype[Symbol.hasInstance].call(this, x)
+    return typeof x === 'object' && x !== null && (x as { [CONFIG_ERROR]?: boolean })[CONFIG_ERROR] === true
+  }
+}
 
 function parseOnOff(name: string, raw: string | undefined, fallback: boolean): boolean {
   if (raw === undefined || raw === '') return fallback
@@ -264,4 +265,10 @@ function parseOnOff(name: string, raw: string | undefined, fallback: boolean): b
   if (['on', '1', 'true', 'yes'].includes(v)) return true
   if (['off', '0', 'false', 'no'].includes(v)) return false
   throw new ConfigError(`${name} must be on or off (got "${raw}")`)
+}
+
+function modelAliasesVar(value: string | undefined): ModelAlias[] {
+  const parsed = parseModelAliases(value)
+  if (typeof parsed === 'string') throw new ConfigError(parsed)
+  return parsed
 }

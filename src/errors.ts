@@ -32,6 +32,12 @@ export const ERROR_STATUS = {
   method_not_allowed: 405,
   // 409
   conflict: 409,
+  /** An agent or space slug already used in the organization. */
+  slug_taken: 409,
+  /** The user is a member of the organization already. */
+  already_member: 409,
+  /** The change would leave the organization without an admin. */
+  last_admin: 409,
   idempotency_conflict: 409,
   idempotency_in_progress: 409,
   idempotency_secret_withheld: 409,
@@ -50,6 +56,8 @@ export const ERROR_STATUS = {
   validation_failed: 422,
   /** A user already has TEAMDAY_MAX_TOKENS_PER_USER active tokens in the organization. */
   token_limit_reached: 422,
+  /** The agent's model is one no configured provider serves (the execution is recorded as failed). */
+  model_not_served: 422,
   // 429
   rate_limited: 429,
   // 500

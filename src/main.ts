@@ -1,14 +1,25 @@
 #!/usr/bin/env bun
 import './production-mode' // first: before anything imports Elysia
-// The entry point: hands argv to the command registry (src/cli/registry.ts), which loads only
-// the code of the command that runs: a client command (cron, CI) never evaluates the server,
-// drizzle, Elysia or the model SDKs; `--version` and `help` load nothing.
-import { run } from './cli/run'
+// The entry point. The command line (src/cli/run.ts) loads only the code of the command that
+// runs. The server, drizzle, Elysia and the model SDKs are reachable only from the admin entry
+// (src/admin-entry.ts), a second bundle in the compiled binary: a client command (cron, CI),
+// `--version` and `help` never load them.
+import { versionLine } from './build-info'
+import type { ClientIo } from './cli/common'
 
-export { run }
-export { openapiDocument } from './cli/admin/openapi'
+/** `teamday ARGV`, with the command line loaded on first use; resolves to the exit code. */
+export async function run(argv: string[], io?: ClientIo): Promise<number> {
+  const cli = await import('./cli/run')
+  return cli.run(argv, io)
+}
 
 if (import.meta.main) {
   // No top-level await: the --bytecode build compiles to CommonJS.
-  void run(process.argv.slice(2)).then((code) => process.exit(code))
+  const argv = process.argv.slice(2)
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v' || argv[0] === 'version')) {
+    // What scripts ask most often, answered before any command code is evaluated.
+    console.log(versionLine())
+    process.exit(0)
+  }
+  void run(argv).then((code) => process.exit(code))
 }

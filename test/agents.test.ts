@@ -47,6 +47,9 @@ describe('agents: the CLI flow', () => {
     expect(b).toMatchObject({ success: true, name: 'Research Assistant', status: 'active' })
     expect(b.id).toMatch(/^char_[A-Za-z0-9]{20}$/)
     expect(b.chatUrl).toBe(`/agents/${b.id}/chat`)
+    // TeamDay's CLI prints `Slug: ${response.slug}` after a create: at the top level too.
+    expect(b.slug).toBe('research-assistant')
+    expect(b.slug).toBe(b.agent.slug)
     expect(Object.keys(b.agent).sort()).toEqual(AGENT_KEYS)
     expect(b.agent).toMatchObject({
       id: b.id,
@@ -81,7 +84,8 @@ describe('agents: the CLI flow', () => {
     expect(patched.status).toBe(200)
     expect(patched.body.success).toBe(true)
     conforms(AgentEnvelope, patched.body)
-    expect(patched.body.agent).toMatchObject({ name: 'Deep Research!  Bot', slug: 'deep-research-bot', description: 'Digs', maxTurns: 20, role: 'Research and analysis' })
+    // Renaming keeps the slug: scripts call the agent by it (test/slugs.test.ts).
+    expect(patched.body.agent).toMatchObject({ name: 'Deep Research!  Bot', slug: 'research-assistant', description: 'Digs', maxTurns: 20, role: 'Research and analysis' })
     expect(patched.body.agent.updatedAt).not.toBe(patched.body.agent.createdAt)
 
     const del = await t.req('DELETE', `/api/v1/agents/${b.id}`, { token: memberA.token })
@@ -139,7 +143,7 @@ describe('agents: the CLI flow', () => {
   test('mass assignment: server fields in the body are ignored', async () => {
     const res = await t.req('POST', '/api/v1/agents', {
       token: memberA.token,
-      body: { name: 'Sneaky', id: 'char_mine', organizationId: otherOrg.organizationId, userId: admin.userId, archived: true, createdAt: '2000-01-01T00:00:00.000Z', slug: 'x' },
+      body: { name: 'Sneaky', id: 'char_mine', organizationId: otherOrg.organizationId, userId: admin.userId, archived: true, createdAt: '2000-01-01T00:00:00.000Z' },
     })
     expect(res.status).toBe(201)
     expect(res.body.agent).toMatchObject({ organizationId: memberA.organizationId, userId: memberA.userId, archived: false, slug: 'sneaky' })

@@ -65,7 +65,13 @@ const rows: Row[] = [
   { route: 'POST /api/v1/organizations/:orgId/env', expect: [200, 403, 403, 403, 403], ok: '"ORG_KEY"' },
   { route: 'DELETE /api/v1/organizations/:orgId/env', expect: [200, 403, 403, 403, 403], ok: '"deleted":[' },
 
-  { route: 'GET /api/v1/tasks', expect: ALL_OK(200), ok: '"tasks":[' },
+  // Members: organization admins only (members:read/write are admin permissions).
+  { route: 'GET /api/v1/organizations/:orgId/members', expect: [200, 403, 403, 403, 403], ok: '"members":[' },
+  { route: 'POST /api/v1/organizations/:orgId/members', expect: [201, 403, 403, 403, 403], ok: '"createdUser":true' },
+  { route: 'PATCH /api/v1/organizations/:orgId/members/:userId', expect: [200, 403, 403, 403, 403], ok: '"role":"viewer"' },
+  { route: 'DELETE /api/v1/organizations/:orgId/members/:userId', expect: [200, 403, 403, 403, 403], ok: '"revokedTokenIds":["pat_' },
+
+  { route: 'GET /api/v1/tasks', expect: ALL_OK(200), ok: '[' },
   { route: 'POST /api/v1/tasks', expect: [201, 201, 201, 403, 201], ok: '"id":"task_' },
   { route: 'GET /api/v1/tasks/:id', expect: [200, 200, 200, 200, 404], ok: '"title":"A task"' },
   { route: 'PATCH /api/v1/tasks/:id', expect: [200, 200, 403, 403, 404], ok: '"priority":"high"' },

@@ -88,6 +88,26 @@ describe('users', () => {
     expect(r3.out).toMatch(/^added user bob@example\.com \(user_\w+\) to organization beta \(new organization\) as viewer\n$/)
   })
 
+  test('list --org SLUG: every member with e-mail, user id, role, name; --json; unknown organization exit 1', async () => {
+    await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme', '--role', 'admin', '--name', 'Ada')
+    await ok('users', 'create', '--email', 'bob@example.com', '--org', 'acme', '--role', 'viewer')
+    await ok('users', 'create', '--email', 'cy@example.com', '--org', 'other')
+    const out = await ok('users', 'list', '--org', 'acme')
+    const lines = out.trim().split('\n')
+    expect(lines[0]).toMatch(/^EMAIL\s+USER ?ID\s+ROLE\s+NAME\s+JOINED ?AT$/i)
+    expect(lines).toHaveLength(3)
+    expect(out).toMatch(/ada@example\.com\s+user_\w+\s+admin\s+Ada/)
+    expect(out).toMatch(/bob@example\.com\s+user_\w+\s+viewer/)
+    expect(out).not.toContain('cy@example.com')
+    const j = JSON.parse(await ok('users', 'list', '--org', 'acme', '--json'))
+    expect(j.organization.slug).toBe('acme')
+    expect(j.members.map((m: any) => [m.email, m.role]).sort()).toEqual([['ada@example.com', 'admin'], ['bob@example.com', 'viewer']])
+    const missing = await tcli('users', 'list', '--org', 'nope')
+    expect(missing.code).toBe(1)
+    expect(missing.err).toContain('not found')
+    expect((await tcli('users', 'list')).code).toBe(2)
+  })
+
   test('create of an existing member fails with exit 1 and says "already"', async () => {
     await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme')
     const r = await tcli('users', 'create', '--email', 'ADA@example.com', '--org', 'acme', '--role', 'admin')

@@ -191,6 +191,53 @@ describe('agents', () => {
   })
 })
 
+describe('by slug (issue 14)', () => {
+  test('agents execute deploy-bot --space production: the docs\' recipe with slugs', async () => {
+    const created = await ok(['agents', 'create', '--name', 'Deploy Bot', '--system-prompt', 'You deploy.', '--visibility', 'organization', '--json'])
+    expect(created.json.agent.slug).toBe('deploy-bot')
+    const space = await ok(['spaces', 'create', '--name', 'Prod', '--slug', 'production', '--json'])
+    expect(space.json.space.slug).toBe('production')
+    const r = await ok(['agents', 'execute', 'deploy-bot', '--message', 'Deploy 4f2a9c1', '--space', 'production', '--json'])
+    expect(r.json.status).toBe('completed')
+    const exec = (await api(`/api/v1/executions/${r.json.executionId}`)).execution
+    expect(exec).toMatchObject({ agentId: created.json.id, spaceId: space.json.space.id })
+    expect((await ok(['agents', 'execute', 'deploy-bot', '-m', 'hi'])).out).toBe('Echo: hi (user turns: 1)\n')
+    expect((await ok(['agents', 'get', 'deploy-bot'])).out).toMatch(/slug\s+deploy-bot/)
+    expect((await ok(['agents', 'update', 'deploy-bot', '--slug', 'deployer', '--json'])).json.agent.slug).toBe('deployer')
+    expect((await ok(['spaces', 'get', 'production'])).out).toMatch(/slug\s+production/)
+    const missing = await cli(['agents', 'execute', 'deploy-bot', '-m', 'x'])
+    expect(missing.code).toBe(4)
+  })
+})
+
+describe('members (organization admins)', () => {
+  test('list, add, set-role (by e-mail), remove; members and viewers are refused', async () => {
+    const listed = await ok(['members', 'list'])
+    expect(listed.out.split('\n')[0]).toMatch(/^EMAIL\s+USER ?ID\s+ROLE/i)
+    expect(listed.out).toContain(admin.email)
+    const added = await ok(['members', 'add', '--email', 'Newbie@Example.com', '--role', 'viewer', '--name', 'New Bie'])
+    expect(added.out).toMatch(/^created user newbie@example\.com \(user_\w+\) as viewer/)
+    const j = await ok(['members', 'list', '--json'])
+    expect(j.json).toEqual(await api(`/api/v1/organizations/${admin.organizationId}/members`))
+    const newbie = j.json.members.find((m: any) => m.email === 'newbie@example.com')
+    expect((await ok(['members', 'set-role', 'newbie@example.com', '--role', 'member'])).out).toContain('newbie@example.com is now member')
+    expect((await ok(['members', 'set-role', newbie.userId, '--role', 'viewer', '--json'])).json.member.role).toBe('viewer')
+    const again = await cli(['members', 'add', '--email', 'newbie@example.com'])
+    expect(again.code).toBe(1)
+    expect(again.err).toContain('already')
+    const last = await cli(['members', 'remove', admin.email])
+    expect(last.code).toBe(1)
+    expect(last.err).toContain('last admin')
+    expect((await ok(['members', 'remove', 'newbie@example.com'])).out).toContain('removed newbie@example.com (was viewer)')
+    expect((await cli(['members', 'remove', 'newbie@example.com'])).code).toBe(4)
+    for (const who of [member, viewer]) {
+      const r = await cli(['members', 'list'], { who })
+      expect(r.code).toBe(3)
+      expect(r.err).toContain('Forbidden: your role')
+    }
+  })
+})
+
 describe('executions', () => {
   test('list, get, tree, logs, cancel', async () => {
     const agent = await ok(['agents', 'create', '--name', 'Exec agent', '--json'])
@@ -309,7 +356,7 @@ describe('help', () => {
     expect(r.out).toContain('Server and administration')
     expect(r.out).toContain('Client (talk HTTP')
     for (const c of ['agents', 'executions', 'tasks', 'spaces', 'whoami', 'health']) expect(r.out).toContain(`teamday ${c}`)
-    expect((await ok(['help', 'agents'])).out).toContain('teamday agents execute ID --message M')
+    expect((await ok(['help', 'agents'])).out).toContain('teamday agents execute ID|SLUG --message M')
     expect((await ok(['tokens', 'help'])).out).toContain('teamday tokens rotate ID')
     expect((await ok(['spaces', 'secrets', '--help'])).out).toContain('KEY=VALUE')
   })

@@ -211,13 +211,14 @@ describe('Anthropic provider', async () => {
     expect(double.requests.some((q) => q.path === '/v1/chat/completions' && q.body.model === 'gpt-test')).toBe(true)
   })
 
-  test('TEAMDAY_PROVIDER forces a provider; forcing an unconfigured one is 501', async () => {
+  test('TEAMDAY_PROVIDER forces a provider; forcing an unconfigured one fails the execution (422 model_not_served)', async () => {
     const t = await anth({ provider: 'openai' })
     const a = await makeActor(t)
     const ag = await agent(t, a, { model: 'claude-test' })
     const r = await exec(t, a, ag.id, { message: 'x' })
-    expect(r.status).toBe(501)
-    expect(r.body.message).toContain('OPENAI_BASE_URL')
+    expect(r.status).toBe(422)
+    expect(r.body.code).toBe('model_not_served')
+    expect(r.body.message).toContain('TEAMDAY_PROVIDER=openai')
     const t2 = await anth()
     const a2 = await makeActor(t2)
     const r2 = await exec(t2, a2, (await agent(t2, a2, { model: 'claude-test' })).id, { message: 'FAIL' })

@@ -1,6 +1,7 @@
 /**
  * The compiled binary runs an agent created through the API against an OpenAI-compatible
- * server (the provider double), streamed and not. Needs a built binary:
+ * server (the provider double), streamed and not; then by slug (the docs' recipe), and adds and
+ * removes a member over the API (the removed member's token stops at once). Needs a built binary:
  *
  *   npm run build && TEAMDAY_TEST_BINARY=dist/teamday bun test test/executions-binary.test.ts
  *
@@ -67,5 +68,40 @@ run('compiled binary executes an agent against an OpenAI-compatible server', () 
     const rows: any = await list.json()
     expect(Array.isArray(rows)).toBe(true)
     expect(rows.length).toBe(2)
+
+    // Issue 14: the docs' recipe with slugs, and members over the API.
+    const post = (path: string, body: unknown, auth = h) => fetch(`${base}${path}`, { method: 'POST', headers: auth, body: JSON.stringify(body) })
+    const bot: any = await (await post('/agents', { name: 'Deploy Bot', systemPrompt: 'You deploy.', visibility: 'organization' })).json()
+    expect(bot.agent.slug).toBe('deploy-bot')
+    const prod: any = await (await post('/spaces', { name: 'Production' })).json()
+    expect(prod.space.slug).toBe('production')
+    const deploy = await post('/agents/deploy-bot/execute', { message: 'Deploy 4f2a9c1 to production', spaceId: 'production', stream: false })
+    const deployBody: any = await deploy.json()
+    expect(deploy.status).toBe(200)
+    const exec: any = await (await fetch(`${base}/executions/${deployBody.executionId}`, { headers: h })).json()
+    expect(exec.execution).toMatchObject({ agentId: bot.agent.id, spaceId: prod.space.id, status: 'completed' })
+
+    const self: any = await (await fetch(`${base}/tokens/self`, { headers: h })).json()
+    const members = `${base}/organizations/${self.token.organizationId}/members`
+    const added = await fetch(members, { method: 'POST', headers: h, body: JSON.stringify({ email: 'ci@example.com', role: 'member' }) })
+    const member: any = await added.json()
+    expect(added.status).toBe(201)
+    expect(member).toMatchObject({ createdUser: true, member: { email: 'ci@example.com', role: 'member' } })
+    const cli = (...args: string[]) => Bun.spawnSync(['./teamday', ...args], { cwd: dir, env: { ...env, TEAMDAY_LOG_LEVEL: 'silent' } })
+    const minted = cli('tokens', 'create', '--email', 'ci@example.com', '--name', 'ci')
+    const ciToken = minted.stdout.toString().trim()
+    expect(ciToken).toMatch(/^td_[A-Za-z0-9]{43}$/)
+    const listed = cli('users', 'list', '--org', 'default')
+    expect(listed.exitCode).toBe(0)
+    expect(listed.stdout.toString()).toMatch(/ci@example\.com\s+user_\w+\s+member/)
+    const ciAuth = { authorization: `Bearer ${ciToken}` }
+    expect((await fetch(`${base}/agents`, { headers: ciAuth })).status).toBe(200)
+    const last = await fetch(`${members}/${self.token.userId}`, { method: 'DELETE', headers: h })
+    expect(((await last.json()) as any).code).toBe('last_admin')
+    const removed = await fetch(`${members}/${member.member.userId}`, { method: 'DELETE', headers: h })
+    expect(removed.status).toBe(200)
+    const after = await fetch(`${base}/agents`, { headers: ciAuth })
+    expect(after.status).toBe(401)
+    expect(((await after.json()) as any).code).toBe('token_revoked')
   }, 30_000)
 })

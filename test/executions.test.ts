@@ -14,16 +14,17 @@ export async function insertAgent(t: TestApp, owner: Actor, o: Partial<typeof ag
   const now = new Date(t.clock.now())
   return await t.db
     .insert(agents)
-    .values({ id: newId('char'), organizationId: owner.organizationId, userId: owner.userId, name: 'Helper', slug: `helper-${Math.random()}`, systemPrompt: 'You are a helpful test agent.', visibility: 'organization', createdAt: now, updatedAt: now, ...o })
+    .values({ id: newId('char'), organizationId: owner.organizationId, userId: owner.userId, name: 'Helper', slug: `helper-${String(Math.random()).slice(2)}`, systemPrompt: 'You are a helpful test agent.', visibility: 'organization', createdAt: now, updatedAt: now, ...o })
     .returning()
     .get()
 }
 
 export async function insertSpace(t: TestApp, owner: Actor, o: Partial<typeof spaces.$inferInsert> = {}) {
   const now = new Date(t.clock.now())
+  const id = newId('space')
   return await t.db
     .insert(spaces)
-    .values({ id: newId('space'), organizationId: owner.organizationId, createdBy: owner.userId, name: 'Docs', visibility: 'organization', instructions: 'Always answer in English.', createdAt: now, updatedAt: now, ...o })
+    .values({ id, organizationId: owner.organizationId, createdBy: owner.userId, name: 'Docs', slug: id.toLowerCase().replace('_', '-'), visibility: 'organization', instructions: 'Always answer in English.', createdAt: now, updatedAt: now, ...o })
     .returning()
     .get()
 }

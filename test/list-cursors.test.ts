@@ -45,14 +45,31 @@ function seedBoth(seed: (n: number, o: { now: number; step: number }) => unknown
 
 const body = (key: string) => (r: Res) => r.body[key]
 const bodyNext = (r: Res) => r.body.nextCursor as string | null
+/** The cursor of the RFC 8288 `Link: <…>; rel="next"` header (bare-array lists), checked against X-Next-Cursor. */
+const linkNext = (r: Res) => {
+  const link = r.headers.get('link')
+  if (link === null) {
+    expect(r.headers.get('x-next-cursor')).toBeNull()
+    return null
+  }
+  const m = /^<([^>]+)>; rel="next"$/.exec(link)
+  expect(m).not.toBeNull()
+  const next = new URL(m![1]!, 'http://localhost')
+  expect(next.searchParams.has('offset')).toBe(false)
+  const cursor = next.searchParams.get('cursor')
+  expect(cursor).toBe(r.headers.get('x-next-cursor'))
+  return cursor
+}
+/** X-Total-Count of a bare-array list, as a number (undefined when the list sends none). */
+const headerTotal = (r: Res) => (r.headers.get('x-total-count') === null ? undefined : Number(r.headers.get('x-total-count')))
 
 function cases(): ListCase[] {
   return [
     {
       name: 'tasks',
       path: '/api/v1/tasks',
-      items: body('tasks'),
-      next: bodyNext,
+      items: (r) => r.body,
+      next: linkNext,
       expected: () => ids(`select id from tasks where organization_id = ? ${order}`, admin.organizationId),
       insert: (now) => seedTasks(t.db, owner(), 3, { now }),
       hasTotal: true,
@@ -60,8 +77,8 @@ function cases(): ListCase[] {
     {
       name: 'tasks by status',
       path: '/api/v1/tasks?status=completed',
-      items: body('tasks'),
-      next: bodyNext,
+      items: (r) => r.body,
+      next: linkNext,
       expected: () => ids(`select id from tasks where organization_id = ? and status = 'completed' ${order}`, admin.organizationId),
       insert: (now) => seedTasks(t.db, owner(), 5, { now }),
       hasTotal: true,
@@ -109,7 +126,7 @@ function cases(): ListCase[] {
       name: 'executions',
       path: '/api/v1/executions',
       items: (r) => r.body,
-      next: (r) => r.headers.get('x-next-cursor'),
+      next: linkNext,
       expected: () => ids(`select id from executions where organization_id = ? ${order}`, admin.organizationId),
       insert: (now) => seedExecutions(t.db, owner(), 3, { now, agentIds }),
       hasTotal: false,
@@ -188,7 +205,7 @@ async function walk(c: ListCase, limit: number, between?: () => void) {
     const items = c.items(res)
     expect(items.length).toBeLessThanOrEqual(limit)
     seen.push(...items.map((i) => i.id))
-    totals.push(c.name === 'public agents' ? res.body.meta.total : res.body.total)
+    totals.push(c.name === 'public agents' ? res.body.meta.total : Array.isArray(res.body) ? headerTotal(res) : res.body.total)
     cursor = c.next(res)
     if (cursor === null) return { seen, totals, pages: pages + 1 }
     expect(items.length).toBe(limit)
@@ -287,32 +304,40 @@ describe.skipIf(CURSORS_SQLITE_ONLY)('total', () => {
     const x = await makeTestApp()
     const a = await makeActor(x, { role: 'admin' })
     seedTasks(x.db, a, TOTAL_CAP + 7, { now: x.clock.now(), step: 10 })
+    // Tasks are a bare array: the count is in X-Total-Count, "at least" in X-Total-Count-Estimate.
+    const totalOf = (r: Res) => ({ total: r.headers.get('x-total-count'), estimate: r.headers.get('x-total-count-estimate') })
     const first = await x.req('GET', '/api/v1/tasks?limit=3', { token: a.token })
-    expect(first.body).toMatchObject({ total: TOTAL_CAP, totalIsEstimate: true })
-    const second = await x.req('GET', `/api/v1/tasks?limit=3&cursor=${first.body.nextCursor}`, { token: a.token })
-    expect(second.body).toMatchObject({ total: TOTAL_CAP, totalIsEstimate: true })
+    expect(totalOf(first)).toEqual({ total: String(TOTAL_CAP), estimate: 'true' })
+    const second = await x.req('GET', `/api/v1/tasks?limit=3&cursor=${first.headers.get('x-next-cursor')}`, { token: a.token })
+    expect(totalOf(second)).toEqual({ total: String(TOTAL_CAP), estimate: 'true' })
     // The last page knows the exact count.
     const last = await x.req('GET', `/api/v1/tasks?limit=5&offset=${TOTAL_CAP + 5}`, { token: a.token })
-    expect(last.body).toMatchObject({ total: TOTAL_CAP + 7, totalIsEstimate: false, nextCursor: null })
-    expect(last.body.tasks).toHaveLength(2)
+    expect(totalOf(last)).toEqual({ total: String(TOTAL_CAP + 7), estimate: 'false' })
+    expect(last.headers.get('link')).toBeNull()
+    expect(last.body).toHaveLength(2)
     // Under the cap it is exact.
     const few = await x.req('GET', '/api/v1/tasks?limit=3&priority=nonsense', { token: a.token })
     expect(few.status).toBe(422)
     const urgent = x.db.$client.query(`select count(*) as n from tasks where priority = 'urgent'`).get() as { n: number }
     const byPriority = await x.req('GET', '/api/v1/tasks?limit=3&priority=urgent', { token: a.token })
     expect(urgent.n).toBeLessThan(TOTAL_CAP)
-    expect(byPriority.body).toMatchObject({ total: urgent.n, totalIsEstimate: false })
+    expect(totalOf(byPriority)).toEqual({ total: String(urgent.n), estimate: 'false' })
   })
 
   test('offset still pages (TeamDay clients) and carries a cursor to continue from', async () => {
     const [tasks] = cases()
     const all = tasks!.expected()
     const page = await get(tasks!, 'limit=4&offset=4')
-    expect(page.body.tasks.map((x: any) => x.id)).toEqual(all.slice(4, 8))
-    expect(page.body.total).toBe(all.length)
-    const next = await get(tasks!, `limit=4&cursor=${page.body.nextCursor}`)
-    expect(next.body.tasks.map((x: any) => x.id)).toEqual(all.slice(8, 12))
+    expect(page.body.map((x: any) => x.id)).toEqual(all.slice(4, 8))
+    expect(page.headers.get('x-total-count')).toBe(String(all.length))
+    // The Link is the same request with the cursor instead of the offset: following it continues.
+    const link = /^<([^>]+)>; rel="next"$/.exec(page.headers.get('link')!)![1]!
+    expect(link).toStartWith('/api/v1/tasks?limit=4&cursor=')
+    const next = await t.req('GET', link, { token: admin.token })
+    expect(next.body.map((x: any) => x.id)).toEqual(all.slice(8, 12))
     const past = await get(tasks!, `limit=4&offset=${all.length + 10}`)
-    expect(past.body).toMatchObject({ tasks: [], total: all.length, totalIsEstimate: false, nextCursor: null })
+    expect(past.body).toEqual([])
+    expect(past.headers.get('x-total-count')).toBe(String(all.length))
+    expect(past.headers.get('link')).toBeNull()
   })
 })

@@ -36,7 +36,8 @@ function preparedSql(): Map<string, string[]> {
 
 interface Case {
   name: string
-  path: string
+  /** A function when the path needs an id made in beforeAll. */
+  path: string | (() => string)
   actor?: 'admin' | 'member' | 'none'
   table: string
   /** The index the page must walk (any of these). */
@@ -78,6 +79,7 @@ const cases: Case[] = [
   { name: 'audit by type', path: '/api/v1/audit-events?type=token.created', table: 'audit_events', index: ['audit_org_type_idx'] },
   { name: 'audit by token', path: '/api/v1/audit-events?tokenId=pat_x', table: 'audit_events', index: ['audit_token_idx'] },
   { name: 'audit by actor', path: '/api/v1/audit-events?userId=user_x', table: 'audit_events', index: ['audit_actor_idx'] },
+  { name: 'members', path: () => `/api/v1/organizations/${admin.organizationId}/members`, table: 'memberships', index: ['memberships_org_time_idx'] },
   { name: 'audit since', path: '/api/v1/audit-events?since=2026-01-01T00:00:00Z', table: 'audit_events', index: ['audit_org_time_idx'] },
 ]
 
@@ -110,7 +112,7 @@ describe.skipIf(sqliteOnly('EXPLAIN QUERY PLAN is SQLite\'s; PostgreSQL plans it
     test(c.name, async () => {
       const before = preparedSql()
       const token = c.actor === 'none' ? undefined : c.actor === 'member' ? member.token : admin.token
-      const res = await t.req('GET', c.path, { token })
+      const res = await t.req('GET', typeof c.path === 'string' ? c.path : c.path(), { token })
       expect(res.status).toBe(200)
       const fresh = [...preparedSql()].filter(([key]) => !before.has(key)).flatMap(([, sql]) => sql)
       const mine = fresh.filter((s) => s.includes(`from "${c.table}"`))

@@ -3,7 +3,7 @@ import { SCOPES } from '../src/auth/roles'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { checkTokenFormat } from '../src/auth/tokens'
-import { openapiDocument } from '../src/main'
+import { openapiDocument } from '../src/cli/admin/openapi'
 import { makeActor, makeTestApp, type TestApp } from './helpers/app'
 
 /** Docs (issue 2, section 7): the committed OpenAPI document, its quality, and the offline Swagger UI. */
@@ -48,15 +48,30 @@ function collect(node: Json, key: string, out: Json[] = []): Json[] {
 }
 
 const hasExample = (schema: Json) => collect(schema, 'examples').some((e) => Array.isArray(e) && e.length > 0) || collect(schema, 'example').length > 0
-/** A response's JSON schema, with a `$ref` to a named model (components.schemas) followed. */
+/** A response's JSON schema, with every `$ref` to a named model (components.schemas) followed. */
 const jsonSchema = (res: Json) => deref(res?.content?.['application/json']?.schema)
-const deref = (schema: Json) => {
-  const ref: string | undefined = schema?.$ref
-  if (!ref) return schema
+const model = (ref: string) => {
   expect(ref).toStartWith('#/components/schemas/')
   const target = spec.components.schemas[ref.slice('#/components/schemas/'.length)]
   expect({ ref, found: target !== undefined }).toEqual({ ref, found: true })
   return target
+}
+/**
+ * The schema with its references resolved, all the way down: `$ref`s are replaced by their
+ * models, and an `allOf` of one model (an error variant of the envelope) is merged into its
+ * annotations.
+ */
+const deref = (schema: Json, depth = 0): Json => {
+  if (depth > 20 || !schema || typeof schema !== 'object') return schema
+  if (Array.isArray(schema)) return schema.map((s) => deref(s, depth + 1))
+  if (typeof schema.$ref === 'string') return deref(model(schema.$ref), depth + 1)
+  const out: Json = {}
+  for (const [k, v] of Object.entries(schema)) out[k] = k === 'examples' || k === 'example' ? v : deref(v, depth + 1)
+  if (Array.isArray(out.allOf) && out.allOf.length === 1) {
+    const { allOf, ...annotations } = out
+    return { ...allOf[0], ...annotations }
+  }
+  return out
 }
 
 function expectEnvelopeSchema(schema: Json, label: string) {
@@ -93,20 +108,44 @@ describe('the committed openapi/openapi.json', () => {
     await app.req('DELETE', `/api/v1/tokens/${created.body.id}`, { token: admin.token })
     await app.req('GET', '/api/health')
     expect(await openapiDocument()).toEqual(spec)
-    expect((await app.req('GET', '/swagger/json')).body).toEqual(spec)
+    expect({ ...(await app.req('GET', '/swagger/json')).body, servers: spec.servers }).toEqual(spec)
   })
 
-  test('the served /swagger/json is the same document', async () => {
+  test('the served /swagger/json is the same document, with this server in `servers`', async () => {
     const res = await t.req('GET', '/swagger/json')
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toStartWith('application/json')
-    expect(res.body).toEqual(spec)
+    expect(res.body.servers).toEqual([{ url: 'http://localhost', description: 'This server' }])
+    expect({ ...res.body, servers: spec.servers }).toEqual(spec)
+    // Twice from the generator's cache, each with its own server: one served document never leaks into another.
+    const other = await t.app.handle(new Request('https://teamday.example.org:8443/swagger/json'))
+    expect(((await other.json()) as Json).servers).toEqual([{ url: 'https://teamday.example.org:8443', description: 'This server' }])
+    expect((await t.req('GET', '/swagger/json')).body.servers[0].url).toBe('http://localhost')
+  })
+
+  test('behind a trusted proxy, `servers` is what the proxy says the client reached; otherwise those headers are ignored', async () => {
+    const forwarded = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'teamday.example.org' }
+    const direct = await t.req('GET', '/swagger/json', { headers: forwarded })
+    expect(direct.body.servers[0].url).toBe('http://localhost')
+    const proxied = await makeTestApp({ config: { trustedProxyHops: 1 } })
+    expect((await proxied.req('GET', '/swagger/json', { headers: forwarded })).body.servers[0].url).toBe('https://teamday.example.org')
+    // a malformed host is not used
+    expect((await proxied.req('GET', '/swagger/json', { headers: { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example/<x>' } })).body.servers[0].url).toBe('https://localhost')
+    proxied.rt.close()
+  })
+
+  test('the committed document names a relative server, `/`', () => {
+    expect(spec.servers).toEqual([{ url: '/', description: expect.any(String) }])
+    // right after info
+    expect(Object.keys(spec).slice(0, 3)).toEqual(['openapi', 'info', 'servers'])
   })
 })
 
 describe('document structure', () => {
-  test('OpenAPI 3.1.x with title, version and description', () => {
+  test('OpenAPI 3.1.x with title, version, description, license and contact', () => {
     expect(spec.openapi).toMatch(/^3\.1\.\d+$/)
+    expect(spec.info.license).toEqual({ name: 'MIT', identifier: 'MIT' })
+    expect(spec.info.contact.name).toBeTruthy()
     expect(spec.info.title).toBeTruthy()
     expect(spec.info.version).toMatch(/^\d+\.\d+\.\d+/)
     expect(spec.info.description).toContain('Bearer')
@@ -145,6 +184,10 @@ describe('document structure', () => {
         'GET /api/v1/organizations/{orgId}/env',
         'POST /api/v1/organizations/{orgId}/env',
         'DELETE /api/v1/organizations/{orgId}/env',
+        'GET /api/v1/organizations/{orgId}/members',
+        'POST /api/v1/organizations/{orgId}/members',
+        'PATCH /api/v1/organizations/{orgId}/members/{userId}',
+        'DELETE /api/v1/organizations/{orgId}/members/{userId}',
         ...crud('/api/v1/tasks'),
         'GET /api/v1/audit-events',
         'POST /api/v1/credentials/revoke',
@@ -225,6 +268,93 @@ describe('document structure', () => {
       const text = JSON.stringify(Object.values(op.responses).map((res: Json) => jsonSchema(res)))
       expect(text).not.toMatch(/"(tokenHash|hash|secretHash)"/)
     }
+  })
+})
+
+/** Every schema object in the document, with where it is (skips example data and property-name maps). */
+function schemaNodes(node: Json, at = '#', out: { at: string; schema: Json }[] = []): { at: string; schema: Json }[] {
+  if (Array.isArray(node)) node.forEach((v, i) => schemaNodes(v, `${at}/${i}`, out))
+  else if (node && typeof node === 'object') {
+    if ('type' in node || 'anyOf' in node || 'allOf' in node || '$ref' in node || 'properties' in node) out.push({ at, schema: node })
+    for (const [k, v] of Object.entries(node)) if (k !== 'examples' && k !== 'example' && k !== 'default' && k !== 'const') schemaNodes(v, `${at}/${k}`, out)
+  }
+  return out
+}
+
+describe('published schemas (issue 14)', () => {
+  test('no TypeBox/Elysia options: no `error` messages, no OpenAPI 3.0 `nullable`', () => {
+    for (const { at, schema } of schemaNodes(spec)) {
+      // `properties` is a map of names: a property may be called "error" (the envelope's is).
+      if (at.endsWith('/properties')) continue
+      expect({ at, error: 'error' in schema && typeof schema.error === 'string' }).toEqual({ at, error: false })
+      expect({ at, nullable: 'nullable' in schema }).toEqual({ at, nullable: false })
+    }
+  })
+
+  test('nullable fields are `type: [..., "null"]`', () => {
+    const agent = spec.components.schemas.Agent.properties
+    expect(agent.role.type).toEqual(['string', 'null'])
+    expect(agent.maxTurns.type).toEqual(['integer', 'null'])
+    const body = spec.paths['/api/v1/agents'].post.requestBody.content['application/json'].schema.properties
+    expect(body.maxTurns.type).toEqual(['integer', 'null'])
+    expect(body.maxTurns.minimum).toBe(1)
+    // a nullable enum lists null among its values (else a validator refuses the null it allows)
+    expect(spec.components.schemas.Task.properties.assigneeType).toEqual({ type: ['string', 'null'], enum: ['agent', 'user', null] })
+    for (const { at, schema } of schemaNodes(spec))
+      if (Array.isArray(schema.type) && schema.type.includes('null') && Array.isArray(schema.enum)) expect({ at, enum: schema.enum.includes(null) }).toEqual({ at, enum: true })
+  })
+
+  test('counts, limits and ids have one type: no `string | integer` anywhere', () => {
+    for (const { at, schema } of schemaNodes(spec)) {
+      const types = Array.isArray(schema.anyOf) ? schema.anyOf.map((b: Json) => b?.type) : []
+      expect({ at, mixed: types.includes('string') && (types.includes('integer') || types.includes('number')) }).toEqual({ at, mixed: false })
+    }
+    const s = spec.components.schemas
+    for (const [model, field] of [['SpaceSecretNames', 'count'], ['OrgSecretNames', 'count'], ['RevokeCredentialsAccepted', 'received'], ['AgentList', 'total'], ['TokenList', 'total']] as const)
+      expect({ model, field, type: s[model].properties[field].type }).toEqual({ model, field, type: 'integer' })
+    const limit = spec.paths['/api/v1/agents'].get.parameters.find((p: Json) => p.name === 'limit').schema
+    expect(limit).toMatchObject({ type: 'integer', minimum: 1, maximum: 200 })
+    const days = spec.paths['/api/v1/tokens'].post.requestBody.content['application/json'].schema.properties.expiresInDays
+    expect(days).toMatchObject({ type: 'integer', minimum: 7, maximum: 365 })
+  })
+
+  test('each list envelope refers to its resource by $ref; error variants are the one envelope (allOf Error)', () => {
+    const s = spec.components.schemas
+    const items = (list: string, field: string) => s[list].properties[field].items
+    for (const [list, field, item] of [
+      ['AgentList', 'agents', 'Agent'],
+      ['AgentList', 'characters', 'Agent'],
+      ['SpaceList', 'spaces', 'Space'],
+      ['TokenList', 'tokens', 'Token'],
+      ['AuditEventList', 'events', 'AuditEvent'],
+      ['PublicAgentList', 'data', 'PublicAgent'],
+    ])
+      expect({ list, field, items: items(list!, field!) }).toEqual({ list, field, items: { $ref: `#/components/schemas/${item}` } })
+    expect(s.AgentEnvelope.properties.agent).toEqual({ $ref: '#/components/schemas/Agent' })
+    // a recursive model refers to itself
+    expect(s.ExecutionTreeNode.properties.children.items).toEqual({ $ref: '#/components/schemas/ExecutionTreeNode' })
+    for (const name of ['Unauthorized', 'Forbidden', 'TaskNotFound', 'ValidationFailed', 'BadCursor']) {
+      expect(s[name].allOf).toEqual([{ $ref: '#/components/schemas/Error' }])
+      expect(s[name].description).toBeTruthy()
+      expect(s[name].examples.length).toBe(1)
+    }
+  })
+
+  test('every named model is used ($ref) somewhere', () => {
+    const text = JSON.stringify(spec)
+    for (const name of Object.keys(spec.components.schemas)) expect({ name, used: text.includes(`"#/components/schemas/${name}"`) }).toEqual({ name, used: true })
+  })
+
+  test('the document is smaller than the 932 KB it was with every shape inlined', () => {
+    const bytes = readFileSync(COMMITTED).byteLength
+    expect(bytes).toBeLessThan(400_000)
+  })
+
+  test('the custom validation messages stay in the validator', async () => {
+    const admin = await makeActor(t, { role: 'admin' })
+    const res = await t.req('POST', '/api/v1/tokens', { token: admin.token, body: { name: 'x', expiresInDays: 3 } })
+    expect(res.status).toBe(422)
+    expect(res.body.message).toContain('expiresInDays must be an integer between 7 and 365')
   })
 })
 
@@ -332,9 +462,10 @@ describe('every /api/v1 operation', () => {
 })
 
 describe('/api/health', () => {
-  test('is documented without security and answers 200 {status, version}', async () => {
+  test('is documented as public (security: []) and answers 200 {status, version}', async () => {
     const op = spec.paths['/api/health'].get
-    expect(op.security).toBeUndefined()
+    expect(op.security).toEqual([])
+    expect(Object.keys(op.responses)).toEqual(['200', '414'])
     expect(op.summary).toBeTruthy()
     expect(op.tags).toEqual(['System'])
     const res = await t.req('GET', '/api/health')

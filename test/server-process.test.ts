@@ -145,8 +145,8 @@ describe('backup and restore beside a running server', () => {
     expect(await restored.exited).toBe(0)
     const again = serve(['--port', '0', '--db', db])
     const port2 = await listening(again)
-    const tasks = (await (await fetch(`http://127.0.0.1:${port2}/api/v1/tasks`, { headers: { authorization: `Bearer ${token}` } })).json()) as { tasks: { title: string }[] }
-    expect(tasks.tasks.map((t) => t.title)).toEqual(['in the backup'])
+    const tasks = (await (await fetch(`http://127.0.0.1:${port2}/api/v1/tasks`, { headers: { authorization: `Bearer ${token}` } })).json()) as { title: string }[]
+    expect(tasks.map((t) => t.title)).toEqual(['in the backup'])
     again.proc.kill('SIGTERM')
     expect(await again.exited).toBe(0)
   }, 60_000)

@@ -15,7 +15,7 @@ async function makeAgent(t: TestApp, owner: Actor, o: Partial<Agent> = {}): Prom
 }
 
 const SPACE_KEYS = [
-  'agentRefs', 'archived', 'archivedAt', 'createdAt', 'createdBy', 'description', 'id', 'instructions', 'name', 'organizationId', 'secretKeys', 'type', 'updatedAt', 'visibility',
+  'agentRefs', 'archived', 'archivedAt', 'createdAt', 'createdBy', 'description', 'id', 'instructions', 'name', 'organizationId', 'secretKeys', 'slug', 'type', 'updatedAt', 'visibility',
 ].sort()
 
 describe('space lifecycle, as the CLI does it', () => {

@@ -77,6 +77,8 @@ CREATE TABLE "executions" (
 	"execution_time" integer,
 	"tokens_input" integer DEFAULT 0 NOT NULL,
 	"tokens_output" integer DEFAULT 0 NOT NULL,
+	"instance_id" text,
+	"lease_expires_at" timestamp (3) with time zone,
 	"created_at" timestamp (3) with time zone NOT NULL,
 	"updated_at" timestamp (3) with time zone NOT NULL
 );
@@ -133,6 +135,12 @@ CREATE TABLE "personal_access_tokens" (
 	"created_by_token_id" text
 );
 --> statement-breakpoint
+CREATE TABLE "rate_limit_counters" (
+	"key" text PRIMARY KEY NOT NULL,
+	"count" integer NOT NULL,
+	"reset_at" timestamp (3) with time zone NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE "secrets" (
 	"id" text PRIMARY KEY NOT NULL,
 	"organization_id" text NOT NULL,
@@ -156,6 +164,7 @@ CREATE TABLE "spaces" (
 	"organization_id" text NOT NULL,
 	"created_by" text NOT NULL,
 	"name" text NOT NULL,
+	"slug" text NOT NULL,
 	"description" text,
 	"visibility" text DEFAULT 'private' NOT NULL,
 	"type" text DEFAULT 'empty' NOT NULL,
@@ -216,6 +225,7 @@ CREATE INDEX "agents_org_time_idx" ON "agents" USING btree ("organization_id","c
 CREATE INDEX "agents_org_visibility_idx" ON "agents" USING btree ("organization_id","archived","visibility","created_at","id");--> statement-breakpoint
 CREATE INDEX "agents_org_category_idx" ON "agents" USING btree ("organization_id","archived","category","created_at","id");--> statement-breakpoint
 CREATE INDEX "agents_visibility_idx" ON "agents" USING btree ("visibility","archived","created_at","id");--> statement-breakpoint
+CREATE UNIQUE INDEX "agents_org_slug_unique" ON "agents" USING btree ("organization_id","slug");--> statement-breakpoint
 CREATE INDEX "audit_org_time_idx" ON "audit_events" USING btree ("organization_id","created_at","id");--> statement-breakpoint
 CREATE INDEX "audit_org_type_idx" ON "audit_events" USING btree ("organization_id","type","created_at","id");--> statement-breakpoint
 CREATE INDEX "audit_token_idx" ON "audit_events" USING btree ("token_id","created_at","id");--> statement-breakpoint
@@ -229,19 +239,23 @@ CREATE INDEX "executions_org_space_idx" ON "executions" USING btree ("organizati
 CREATE INDEX "executions_parent_idx" ON "executions" USING btree ("parent_execution_id","created_at","id");--> statement-breakpoint
 CREATE INDEX "executions_session_idx" ON "executions" USING btree ("organization_id","session_id","created_at");--> statement-breakpoint
 CREATE INDEX "executions_status_idx" ON "executions" USING btree ("status");--> statement-breakpoint
+CREATE INDEX "executions_lease_idx" ON "executions" USING btree ("status","lease_expires_at");--> statement-breakpoint
 CREATE UNIQUE INDEX "idempotency_token_key_unique" ON "idempotency_keys" USING btree ("token_id","key");--> statement-breakpoint
 CREATE INDEX "idempotency_expires_idx" ON "idempotency_keys" USING btree ("expires_at");--> statement-breakpoint
 CREATE UNIQUE INDEX "memberships_org_user_unique" ON "memberships" USING btree ("organization_id","user_id");--> statement-breakpoint
 CREATE INDEX "memberships_user_idx" ON "memberships" USING btree ("user_id");--> statement-breakpoint
+CREATE INDEX "memberships_org_time_idx" ON "memberships" USING btree ("organization_id","created_at","id");--> statement-breakpoint
 CREATE UNIQUE INDEX "organizations_slug_unique" ON "organizations" USING btree ("slug");--> statement-breakpoint
 CREATE UNIQUE INDEX "pat_token_hash_unique" ON "personal_access_tokens" USING btree ("token_hash");--> statement-breakpoint
 CREATE INDEX "pat_family_idx" ON "personal_access_tokens" USING btree ("family_id");--> statement-breakpoint
 CREATE INDEX "pat_created_by_idx" ON "personal_access_tokens" USING btree ("created_by_token_id");--> statement-breakpoint
 CREATE INDEX "pat_user_org_idx" ON "personal_access_tokens" USING btree ("user_id","organization_id","created_at","id");--> statement-breakpoint
 CREATE INDEX "pat_org_idx" ON "personal_access_tokens" USING btree ("organization_id","created_at","id");--> statement-breakpoint
+CREATE INDEX "rate_limit_reset_idx" ON "rate_limit_counters" USING btree ("reset_at");--> statement-breakpoint
 CREATE UNIQUE INDEX "secrets_scope_key_unique" ON "secrets" USING btree ("organization_id","scope","key");--> statement-breakpoint
 CREATE INDEX "spaces_org_idx" ON "spaces" USING btree ("organization_id","archived","created_at","id");--> statement-breakpoint
 CREATE INDEX "spaces_org_time_idx" ON "spaces" USING btree ("organization_id","created_at","id");--> statement-breakpoint
+CREATE UNIQUE INDEX "spaces_org_slug_unique" ON "spaces" USING btree ("organization_id","slug");--> statement-breakpoint
 CREATE INDEX "tasks_org_idx" ON "tasks" USING btree ("organization_id","created_at","id");--> statement-breakpoint
 CREATE INDEX "tasks_org_status_idx" ON "tasks" USING btree ("organization_id","status","created_at","id");--> statement-breakpoint
 CREATE INDEX "tasks_org_priority_idx" ON "tasks" USING btree ("organization_id","priority","created_at","id");--> statement-breakpoint

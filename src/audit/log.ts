@@ -23,6 +23,8 @@ export type AuditEventType =
   | 'token.new_ip'
   | 'secret.set'
   | 'secret.deleted'
+  | 'member.added'
+  | 'member.role_changed'
   | 'member.removed'
 
 export type AuditSource = 'api' | 'cli' | 'leak_report' | 'system'

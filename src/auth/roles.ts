@@ -19,6 +19,8 @@ export const PERMISSIONS = [
   'tokens:read',
   'tokens:write',
   'audit:read',
+  'members:read',
+  'members:write',
 ] as const
 export type Permission = (typeof PERMISSIONS)[number]
 
@@ -27,11 +29,13 @@ export const SCOPES = ['*', ...PERMISSIONS] as const
 export type Scope = (typeof SCOPES)[number]
 
 const READS: Permission[] = ['agents:read', 'executions:read', 'tasks:read', 'spaces:read']
+/** Only admins read the audit log and see or manage the organization's members. */
+const ADMIN_ONLY: Permission[] = ['audit:read', 'members:read', 'members:write']
 
 const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),
   // Members create and run things; what they may edit (their own) is decided in the services.
-  member: new Set(PERMISSIONS.filter((p) => p !== 'audit:read')),
+  member: new Set(PERMISSIONS.filter((p) => !ADMIN_ONLY.includes(p))),
   // Viewers read only, but they manage their own tokens (a token is how they read by API).
   viewer: new Set<Permission>([...READS, 'tokens:read', 'tokens:write']),
 }

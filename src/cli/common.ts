@@ -1,8 +1,4 @@
-import { existsSync } from 'node:fs'
-import { resolve } from 'node:path'
 import { loadConfig, type Config } from '../config'
-import type { Ctx } from '../context'
-import type { Runtime } from '../runtime'
 
 export interface Io {
   out(text: string): void
@@ -15,15 +11,34 @@ export interface ClientIo extends Io {
   write?(text: string): void
 }
 
+/**
+ * Lines go through console.log/console.error: Bun writes them natively. The first touch of
+ * `process.stdout` builds a Node stream, which costs a compiled `teamday --version` several times
+ * what the rest of the command does; only streamed text (`write`) takes that path. Both write
+ * to the same descriptor synchronously, so lines and streamed text keep their order.
+ */
 export const processIo: ClientIo = {
-  out: (s) => process.stdout.write(s.endsWith('\n') ? s : s + '\n'),
-  err: (s) => process.stderr.write(s.endsWith('\n') ? s : s + '\n'),
+  out: (s) => console.log(s.endsWith('\n') ? s.slice(0, -1) : s),
+  err: (s) => console.error(s.endsWith('\n') ? s.slice(0, -1) : s),
   write: (s) => process.stdout.write(s),
   env: process.env,
 }
 
-/** Bad arguments: the message and the command's usage on stderr, exit 2. */
-export class UsageError extends Error {}
+const USAGE = Symbol.for('teamday.UsageError')
+
+/**
+ * Bad arguments: the message and the command's usage on stderr, exit 2. `instanceof` holds for
+ * an error of the admin bundle's copy of this class too (the compiled binary loads the admin
+ * commands as a second bundle: src/cli/admin-bundle.ts).
+ */
+export class UsageError extends Error {
+  readonly [USAGE] = true
+  static override [Symbol.hasInstance](x: unknown): boolean {
+    // A subclass (UnknownError…) keeps the ordinary prototype check.
+    if (this !== UsageError) return Function.prototype[Symbol.hasInstance].call(this, x)
+    return typeof x === 'object' && x !== null && (x as { [USAGE]?: boolean })[USAGE] === true
+  }
+}
 
 export function configFrom(io: Io, db: string | undefined, overrides: Partial<Config> = {}): Config {
   return loadConfig(io.env, { ...(db ? { dbPath: db } : {}), ...overrides })
@@ -42,26 +57,4 @@ export function table(rows: Record<string, unknown>[], columns: string[]): strin
  */
 export function tokenRows<T extends { status?: unknown; revokedAt?: unknown }>(tokens: T[]): T[] {
   return tokens.map((t) => (t.status === 'active' && t.revokedAt ? { ...t, status: 'revoking' } : t))
-}
-
-/**
- * Opens the database (migrating it), runs the body, closes the database. The runtime (drizzle,
- * the schema, the crypto) is loaded here, not at start-up: client commands never pay for it.
- * Only `create: true` commands (serve, migrate, users create) may create a database; the others
- * fail with the path they looked for. Says on stderr which database it opened.
- */
-export async function withRuntime<T>(io: Io, db: string | undefined, body: (rt: Runtime, ctx: Ctx) => T | Promise<T>, opts: { create?: boolean } = {}): Promise<T> {
-  const [{ createRuntime }, { operatorContext }, { describeKey }] = await Promise.all([import('../runtime'), import('../context'), import('../crypto/keys')])
-  const config = configFrom(io, db)
-  const path = resolve(config.dbPath)
-  // One stat before any connection exists (no descriptor is opened): only to say "new".
-  const existed = existsSync(path)
-  const rt = await createRuntime(config, { create: opts.create === true })
-  io.err(`using ${existed ? '' : 'new '}database ${path} (${describeKey(rt.keySource, config.keyFile)})`)
-  try {
-    // The admin CLI acts as the operator (audit events: source cli).
-    return await body(rt, operatorContext(rt))
-  } finally {
-    rt.close()
-  }
 }

@@ -1,4 +1,5 @@
 import type { Failure } from '../client/errors'
+import { loadAdmin } from './admin-bundle'
 import type { ClientValues, Command, Handler, Options, OptionSpec, Positionals, TopCommand, Values } from './spec'
 
 /**
@@ -26,6 +27,8 @@ const str = (arg: string, more: Omit<OptionSpec, 'type' | 'arg'> = {}) => ({ typ
 const req = (arg: string) => str(arg, { required: true })
 const flag = { type: 'boolean' } as const
 const id = (what: string): Positionals => ({ synopsis: 'ID', min: 1, max: 1, missing: `${what} ID` })
+/** Agents and spaces are named by id or by slug. */
+const ref = (what: string): Positionals => ({ synopsis: 'ID|SLUG', min: 1, max: 1, missing: `${what} ID or slug` })
 
 /** A command that runs; `load` must accept the values its options (and the common ones) give. */
 function leaf<const O extends Options>(c: Omit<Command, 'options' | 'load' | 'subcommands'> & { options?: O; load: () => Promise<Handler<Values<O> & ClientValues>> }): Command {
@@ -37,18 +40,26 @@ const group = (name: string, summary: string, subcommands: Command[]): Command =
 const page = { limit: str('N'), offset: str('N') } as const
 const db = { db: str('FILE') } as const
 
-// One loader per file: `users create` must not load `serve` (Elysia, the engine).
-const users = () => import('./admin/users')
-const adminTokens = () => import('./admin/tokens')
+// One loader per file: `users create` must not load `serve` (Elysia, the engine). Admin code comes
+// from the admin bundle (src/cli/admin-bundle.ts): the client commands never load the server.
+const users = () => loadAdmin().then((a) => a.users())
+const adminTokens = () => loadAdmin().then((a) => a.tokens())
+const serveCommand = () => loadAdmin().then((a) => a.serve())
+const adminAudit = () => loadAdmin().then((a) => a.audit())
+const migrateCommand = () => loadAdmin().then((a) => a.migrate())
+const backupCommands = () => loadAdmin().then((a) => a.backup())
+const openapiCommand = () => loadAdmin().then((a) => a.openapi())
 const agents = () => import('./client/agents')
 const executions = () => import('./client/executions')
 const tasks = () => import('./client/tasks')
 const spaces = () => import('./client/spaces')
 const tokens = () => import('./client/tokens')
 const status = () => import('./client/status')
+const members = () => import('./client/members')
 
 const AGENT_FIELDS = {
   name: str('N'),
+  slug: str('SLUG'),
   'system-prompt': str('P'),
   role: str('R'),
   visibility: str('V'),
@@ -73,6 +84,7 @@ const TASK_FIELDS = {
 
 const SPACE_FIELDS = {
   name: str('N'),
+  slug: str('SLUG'),
   description: str('D'),
   visibility: str('private|organization|public'),
   type: str('empty|git|starterKit'),
@@ -92,12 +104,13 @@ const ADMIN_COMMANDS: TopCommand[] = [
         '--reuse-port: share the port with other teamday processes on the SAME database (the kernel spreads connections)',
       ],
       options: { host: str('HOST'), port: str('PORT'), db: str('FILE'), 'reuse-port': flag },
-      load: () => import('./admin/serve').then((m) => m.serve),
+      load: () => serveCommand().then((m) => m.serve),
     }),
   },
   {
     mode: 'admin',
-    ...group('users', 'add members (and organizations), change roles, remove members', [
+    ...group('users', 'list and add members (and organizations), change roles, remove members', [
+      leaf({ name: 'list', summary: 'the members of the organization: e-mail, user id, role, name, joined', options: { org: req('SLUG'), json: flag, ...db }, load: () => users().then((m) => m.list) }),
       leaf({ name: 'create', summary: 'adds the user to the organization, created when missing', options: { email: req('E'), org: req('SLUG'), role: str('admin|member|viewer'), name: str('N'), ...db }, load: () => users().then((m) => m.create) }),
       leaf({ name: 'set-role', summary: 'applies to their tokens from the next request', options: { email: req('E'), org: req('SLUG'), role: req('admin|member|viewer'), ...db }, load: () => users().then((m) => m.setRole) }),
       leaf({ name: 'remove', summary: 'also revokes their tokens of that organization', options: { email: req('E'), org: req('SLUG'), ...db }, load: () => users().then((m) => m.remove) }),
@@ -133,11 +146,11 @@ const ADMIN_COMMANDS: TopCommand[] = [
         summary: 'security events, newest first (token created/rotated/revoked, leak reports, scope',
         notes: ['denials, expired-token use, new IPs, secret changes); every organization unless --org'],
         options: { org: str('SLUG'), type: str('T'), limit: str('N'), json: flag, ...db },
-        load: () => import('./admin/audit').then((m) => m.list),
+        load: () => adminAudit().then((m) => m.list),
       }),
     ]),
   },
-  { mode: 'admin', ...leaf({ name: 'migrate', summary: 'apply pending database migrations', options: db, load: () => import('./admin/migrate').then((m) => m.migrate) }) },
+  { mode: 'admin', ...leaf({ name: 'migrate', summary: 'apply pending database migrations', options: db, load: () => migrateCommand().then((m) => m.migrate) }) },
   {
     mode: 'admin',
     ...leaf({
@@ -145,7 +158,7 @@ const ADMIN_COMMANDS: TopCommand[] = [
       summary: 'a checked copy of the database, also while the server runs',
       notes: ['never overwrites FILE; keep the encryption key (key file or TEAMDAY_ENCRYPTION_KEY) too, apart from the backup'],
       options: { out: req('FILE'), ...db },
-      load: () => import('./admin/backup').then((m) => m.backup),
+      load: () => backupCommands().then((m) => m.backup),
     }),
   },
   {
@@ -155,7 +168,7 @@ const ADMIN_COMMANDS: TopCommand[] = [
       summary: 'replace the database with a checked backup (server stopped)',
       notes: ['the database it replaces is kept beside it as FILE.before-restore-TIME'],
       options: { from: req('FILE'), ...db },
-      load: () => import('./admin/backup').then((m) => m.restore),
+      load: () => backupCommands().then((m) => m.restore),
     }),
   },
   {
@@ -165,7 +178,7 @@ const ADMIN_COMMANDS: TopCommand[] = [
       summary: 'print or write the OpenAPI document',
       // --db is accepted (every admin command takes it, scripts pass it to all) but unused: the document needs no database.
       options: { out: str('FILE'), db: str('FILE', { hidden: true }) },
-      load: () => import('./admin/openapi').then((m) => m.openapi),
+      load: () => openapiCommand().then((m) => m.openapi),
     }),
   },
 ]
@@ -175,16 +188,16 @@ const CLIENT_COMMANDS: TopCommand[] = [
     mode: 'client',
     ...group('agents', 'list, read, create, change, archive, run agents', [
       leaf({ name: 'list', summary: 'the agents you may see', options: { visibility: str('private|organization|public'), category: str('C'), q: str('TEXT'), archived: flag, ...page }, load: () => agents().then((m) => m.list) }),
-      leaf({ name: 'get', summary: 'one agent, with its system prompt', positionals: id('agent'), load: () => agents().then((m) => m.get) }),
+      leaf({ name: 'get', summary: 'one agent, with its system prompt', positionals: ref('agent'), load: () => agents().then((m) => m.get) }),
       leaf({ name: 'create', summary: 'prints the new agent\'s id', options: { ...AGENT_FIELDS, name: req('N') }, load: () => agents().then((m) => m.create) }),
-      leaf({ name: 'update', summary: 'changes only the options given', positionals: id('agent'), options: { ...AGENT_FIELDS, archived: str('true|false') }, load: () => agents().then((m) => m.update) }),
-      leaf({ name: 'delete', summary: 'archives the agent', positionals: id('agent'), load: () => agents().then((m) => m.remove) }),
+      leaf({ name: 'update', summary: 'changes only the options given', positionals: ref('agent'), options: { ...AGENT_FIELDS, archived: str('true|false') }, load: () => agents().then((m) => m.update) }),
+      leaf({ name: 'delete', summary: 'archives the agent', positionals: ref('agent'), load: () => agents().then((m) => m.remove) }),
       leaf({
         name: 'execute',
         summary: 'prints the agent\'s answer; --stream prints it as it is written; --async prints the execution',
         notes: ['id at once; --wait (implies --async) polls until it ends. Exit 1 when the execution failed.'],
-        positionals: id('agent'),
-        options: { message: { ...req('M'), short: 'm' }, space: str('ID'), session: str('ID'), stream: flag, async: flag, wait: flag },
+        positionals: ref('agent'),
+        options: { message: { ...req('M'), short: 'm' }, space: str('ID|SLUG'), session: str('ID'), stream: flag, async: flag, wait: flag },
         load: () => agents().then((m) => m.execute),
       }),
     ]),
@@ -213,12 +226,12 @@ const CLIENT_COMMANDS: TopCommand[] = [
     mode: 'client',
     ...group('spaces', 'spaces and their secrets', [
       leaf({ name: 'list', summary: 'the spaces you may see', options: { archived: flag, ...page }, load: () => spaces().then((m) => m.list) }),
-      leaf({ name: 'get', summary: 'one space', positionals: id('space'), load: () => spaces().then((m) => m.get) }),
+      leaf({ name: 'get', summary: 'one space', positionals: ref('space'), load: () => spaces().then((m) => m.get) }),
       leaf({ name: 'create', summary: 'prints the new space\'s id', options: { ...SPACE_FIELDS, name: req('N') }, load: () => spaces().then((m) => m.create) }),
-      leaf({ name: 'update', summary: 'changes only the options given', positionals: id('space'), options: { ...SPACE_FIELDS, 'remove-agents': str('ID,ID'), archived: str('true|false') }, load: () => spaces().then((m) => m.update) }),
-      leaf({ name: 'delete', summary: 'archives the space', positionals: id('space'), load: () => spaces().then((m) => m.remove) }),
+      leaf({ name: 'update', summary: 'changes only the options given', positionals: ref('space'), options: { ...SPACE_FIELDS, 'remove-agents': str('ID,ID'), archived: str('true|false') }, load: () => spaces().then((m) => m.update) }),
+      leaf({ name: 'delete', summary: 'archives the space', positionals: ref('space'), load: () => spaces().then((m) => m.remove) }),
       group('secrets', 'secrets of a space, by name', [
-        leaf({ name: 'list', summary: 'names only, never values', positionals: { synopsis: 'SPACE', min: 1, max: 1, missing: 'space ID' }, load: () => spaces().then((m) => m.secretsList) }),
+        leaf({ name: 'list', summary: 'names only, never values', positionals: { synopsis: 'SPACE', min: 1, max: 1, missing: 'space ID or slug' }, load: () => spaces().then((m) => m.secretsList) }),
         leaf({
           name: 'set',
           summary: 'KEY alone takes the value of the environment variable KEY (keeps values out of shell history)',
@@ -256,6 +269,22 @@ const CLIENT_COMMANDS: TopCommand[] = [
     usageHeader: 'client mode, over HTTP (organization admins)',
     ...group('audit', 'security events (without --org/--db; org admins)', [
       leaf({ name: 'list', summary: 'newest first', options: { type: str('T'), 'token-id': str('ID'), 'user-id': str('ID'), since: str('ISO'), until: str('ISO'), ...page }, load: () => import('./client/audit').then((m) => m.list) }),
+    ]),
+  },
+  {
+    mode: 'client',
+    usageHeader: 'client mode, over HTTP (organization admins)',
+    ...group('members', 'the members of your organization (org admins)', [
+      leaf({ name: 'list', summary: 'e-mail, user id, role, name, joined; newest first', options: page, load: () => members().then((m) => m.list) }),
+      leaf({ name: 'add', summary: 'adds the user (created when new) with the role (default member)', options: { email: req('E'), role: str('admin|member|viewer'), name: str('N') }, load: () => members().then((m) => m.add) }),
+      leaf({
+        name: 'set-role',
+        summary: 'applies to their tokens from the next request; the last admin stays admin',
+        positionals: { synopsis: 'USER', min: 1, max: 1, missing: 'member (user id or e-mail)' },
+        options: { role: req('admin|member|viewer') },
+        load: () => members().then((m) => m.setRole),
+      }),
+      leaf({ name: 'remove', summary: 'also revokes their tokens in the organization', positionals: { synopsis: 'USER', min: 1, max: 1, missing: 'member (user id or e-mail)' }, load: () => members().then((m) => m.remove) }),
     ]),
   },
   { mode: 'client', ...leaf({ name: 'whoami', summary: 'the token in use: role, scopes, expiry', notes: ['id, name, scopes, role, organization, user, expiry; never the secret'], load: () => status().then((m) => m.whoami) }) },

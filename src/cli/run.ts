@@ -1,7 +1,7 @@
-import { parseArgs } from 'node:util'
 import { ClientError, isErrorEnvelope } from '../client/errors'
-import { COMMIT } from '../build-info'
-import { ConfigError, VERSION } from '../config'
+import { versionLine } from '../build-info'
+import { OptionValueError, parseArgv, UnknownOptionError } from './args'
+import { ConfigError } from '../config'
 import { processIo, UsageError, type ClientIo, type Io } from './common'
 import { helpText, usageText } from './help'
 import { COMMANDS, commandsNamed, EXIT, type ExitKind } from './registry'
@@ -34,7 +34,7 @@ export async function run(argv: string[], io: ClientIo = processIo): Promise<num
     return EXIT.ok
   }
   if (name === '--version' || name === '-v' || name === 'version') {
-    io.out(`teamday ${VERSION} (commit ${COMMIT})`)
+    io.out(versionLine())
     return EXIT.ok
   }
   const named = commandsNamed(name)
@@ -136,20 +136,17 @@ export function failure(e: unknown): { kind: ExitKind; message: string; hint?: s
   return { kind: 'failed', message: e instanceof Error ? e.message : String(e), showUsage: false }
 }
 
-/** node:util parseArgs, strict; its errors become usage errors (an unknown option: one line and a guess). */
+/** The strict option parser (src/cli/args.ts); its errors become usage errors (an unknown option: one line and a guess). */
 function parse(args: string[], options: Options, command: string, see: string): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
-  const config = Object.fromEntries(Object.entries(options).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}) }]))
   try {
-    return parseArgs({ args, options: config, allowPositionals: true, strict: true })
+    return parseArgv(args, options)
   } catch (e) {
-    const err = e as { code?: string; message: string }
-    const option = /'(-{1,2}[^'=]+)/.exec(err.message)?.[1]
-    if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) {
+    if (e instanceof UnknownOptionError) {
       const names = Object.entries(options).filter(([, o]) => !o.hidden).map(([k]) => `--${k}`)
-      throw unknown(`unknown option ${option} for "${command}"`, option, names, see)
+      throw unknown(`unknown option ${e.option} for "${command}"`, e.option, names, see)
     }
-    // The first sentence: parseArgs' advice on `--` is noise here.
-    throw new UsageError(err.message.replace(/^.*?: /, '').split('\n')[0]!.replace(/\. To specify a positional argument .*$/, ''))
+    if (e instanceof OptionValueError) throw new UsageError(e.message)
+    throw e
   }
 }
 

@@ -5,12 +5,10 @@ import sqlite1 from '../../drizzle/sqlite/0001_resources_audit_idempotency.sql' 
 import sqlite2 from '../../drizzle/sqlite/0002_executions.sql' with { type: 'text' }
 import sqlite3 from '../../drizzle/sqlite/0003_token_created_by.sql' with { type: 'text' }
 import sqlite4 from '../../drizzle/sqlite/0004_list_keyset_indexes.sql' with { type: 'text' }
-import sqlite5 from '../../drizzle/sqlite/0005_rate_limit_counters.sql' with { type: 'text' }
-import sqlite6 from '../../drizzle/sqlite/0006_execution_leases.sql' with { type: 'text' }
+import sqlite5 from '../../drizzle/sqlite/0005_members_slugs.sql' with { type: 'text' }
+import sqlite6 from '../../drizzle/sqlite/0006_rate_limits_execution_leases.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
-import pg1 from '../../drizzle/pg/0001_rate_limit_counters.sql' with { type: 'text' }
-import pg2 from '../../drizzle/pg/0002_execution_leases.sql' with { type: 'text' }
 
 export const sqliteMigrations = {
   journal: sqliteJournal,
@@ -20,8 +18,8 @@ export const sqliteMigrations = {
     "0002_executions": sqlite2,
     "0003_token_created_by": sqlite3,
     "0004_list_keyset_indexes": sqlite4,
-    "0005_rate_limit_counters": sqlite5,
-    "0006_execution_leases": sqlite6,
+    "0005_members_slugs": sqlite5,
+    "0006_rate_limits_execution_leases": sqlite6,
   } as Record<string, string>,
 }
 
@@ -29,7 +27,5 @@ export const pgMigrations = {
   journal: pgJournal,
   sql: {
     "0000_init": pg0,
-    "0001_rate_limit_counters": pg1,
-    "0002_execution_leases": pg2,
   } as Record<string, string>,
 }

@@ -2,6 +2,7 @@ import { randomBase62 } from '../auth/random'
 import type { Clock } from '../clock'
 import type { Db } from '../db/connection'
 import type { Agent, Execution, Space } from '../db/schema'
+import { AppError } from '../errors'
 import { newId } from '../ids'
 import type { ModelProviders, SelectedModel } from './providers'
 import { insertExecution } from './store'
@@ -12,6 +13,12 @@ export interface Job {
   agent: Agent
   system: string
   selected: SelectedModel
+}
+
+/** An execution recorded as failed at once: no configured provider serves its model. */
+export interface Unserved {
+  execution: Execution
+  selected: null
 }
 
 export interface JobInput {
@@ -40,11 +47,19 @@ export const newChatId = () => `chat_${randomBase62(20)}`
 
 /**
  * Selects the model (501 `no_model_provider` before anything is stored) and records the
- * execution as pending. A conversation key: `sessionId`, else `chatId`, else a new one; the
- * other defaults to the same value.
+ * execution as pending; or, when no configured provider serves the model, as failed with the
+ * reason (`model_not_served`: the model, and the providers there are). A conversation key:
+ * `sessionId`, else `chatId`, else a new one; the other defaults to the same value.
  */
-export async function createJob(deps: { db: Db; clock: Clock; instanceId: string; config: { executionLeaseMs: number } }, providers: ModelProviders, input: JobInput): Promise<Job> {
-  const selected = providers.select(input.agent.model)
+export async function createJob(deps: { db: Db; clock: Clock; instanceId: string; config: { executionLeaseMs: number } }, providers: ModelProviders, input: JobInput): Promise<Job | Unserved> {
+  let selected: SelectedModel | null = null
+  let unserved: AppError | null = null
+  try {
+    selected = providers.select(input.agent.model)
+  } catch (e) {
+    if (!(e instanceof AppError) || e.code !== 'model_not_served') throw e
+    unserved = e
+  }
   const now = new Date(deps.clock.now())
   const sessionId = input.sessionId ?? input.chatId ?? newChatId()
   const chatId = input.chatId ?? sessionId
@@ -58,10 +73,11 @@ export async function createJob(deps: { db: Db; clock: Clock; instanceId: string
     spaceId: input.space?.id ?? input.spaceId ?? null,
     chatId,
     sessionId,
-    status: 'pending',
+    status: selected ? 'pending' : 'failed',
     message: input.message,
-    model: selected.modelId,
-    provider: selected.provider,
+    model: selected ? selected.modelId : String((unserved!.details as { model?: unknown })?.model ?? input.agent.model ?? ''),
+    provider: selected?.provider ?? null,
+    ...(unserved && { error: unserved.message, errorCode: 'model_not_served', completedAt: now }),
     messages: [],
     toolCalls: [],
     parentExecutionId: input.parentExecutionId ?? null,
@@ -73,5 +89,6 @@ export async function createJob(deps: { db: Db; clock: Clock; instanceId: string
     createdAt: now,
     updatedAt: now,
   })
+  if (!selected) return { execution, selected: null }
   return { execution, agent: input.agent, system: systemPrompt(input.agent, input.space), selected }
 }

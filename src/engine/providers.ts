@@ -3,6 +3,7 @@ import { createOpenAICompatible } from '@ai-sdk/openai-compatible'
 import type { LanguageModel } from 'ai'
 import type { Config } from '../config'
 import { AppError } from '../errors'
+import { resolveAlias } from './model-aliases'
 
 // The AI SDK prints compatibility warnings (e.g. unknown model ids of local servers) to the
 // console; the execution log is where run details belong.
@@ -12,11 +13,18 @@ export type ProviderName = 'openai' | 'anthropic'
 
 export interface SelectedModel {
   provider: ProviderName
+  /** The id sent to the provider (after TEAMDAY_MODEL_ALIASES). */
   modelId: string
+  /** The agent's model, else the default, before aliases (absent: the same as modelId). */
+  requestedModel?: string
   model: LanguageModel
 }
 
-/** Resolves a model id to a provider client (built by createRuntime from the config, or given to it). */
+/**
+ * Resolves a model id to a provider client (built by createRuntime from the config, or given to
+ * it). Throws AppError `no_model_provider` (nothing configured: the API answers 501) or
+ * `model_not_served` with `details.model` (the execution is recorded as failed with the message).
+ */
 export interface ModelProviders {
   select(modelId: string | null | undefined): SelectedModel
 }
@@ -31,10 +39,37 @@ export function anthropicBaseUrl(url: string | undefined): string | undefined {
   return /\/v1$/.test(trimmed) ? trimmed : `${trimmed}/v1`
 }
 
+const PROVIDER_LABEL: Record<ProviderName, string> = {
+  openai: 'openai (the OpenAI-compatible server at OPENAI_BASE_URL)',
+  anthropic: 'anthropic (ANTHROPIC_API_KEY)',
+}
+
 /**
- * Provider selection: the agent's model, else TEAMDAY_DEFAULT_MODEL; TEAMDAY_PROVIDER forces a
- * provider; otherwise `claude-*` goes to Anthropic when it is configured and everything else to
- * the OpenAI-compatible endpoint (falling back to whichever one is configured).
+ * A model no configured provider serves: the execution fails with this message (422
+ * `model_not_served` to a synchronous execute). `details.model` is the id it would have run as.
+ */
+export function modelNotServed(requested: string, modelId: string, wanted: ProviderName, configured: ProviderName[], forced: boolean): AppError {
+  const what = requested === modelId ? `Model "${modelId}"` : `Model "${modelId}" (TEAMDAY_MODEL_ALIASES maps "${requested}" to it)`
+  const why = forced
+    ? `TEAMDAY_PROVIDER=${wanted} sends every model to ${wanted}, which is not configured`
+    : wanted === 'anthropic'
+      ? 'claude-* models go to Anthropic, which is not configured (ANTHROPIC_API_KEY)'
+      : 'models other than claude-* go to the OpenAI-compatible provider, which is not configured (OPENAI_BASE_URL)'
+  const fix =
+    wanted === 'anthropic'
+      ? `map it to a model your server has with TEAMDAY_MODEL_ALIASES (e.g. "${requested.replace(/-\d{8}$/, '')}*=llama3.1:8b"), change the agent's model, or set TEAMDAY_PROVIDER=openai if your OpenAI-compatible server serves it`
+      : `map it to a Claude model with TEAMDAY_MODEL_ALIASES (e.g. "${requested}=claude-sonnet-4-5"), change the agent's model, or configure OPENAI_BASE_URL`
+  return new AppError('model_not_served', `${what} is not served by this server: ${why}. Providers configured: ${configured.map((n) => PROVIDER_LABEL[n]).join(', ')}. To run it, ${fix}.`, {
+    details: { model: modelId, requestedModel: requested, providers: configured },
+  })
+}
+
+/**
+ * Provider selection: the agent's model, else TEAMDAY_DEFAULT_MODEL, mapped by
+ * TEAMDAY_MODEL_ALIASES. TEAMDAY_PROVIDER forces a provider; otherwise `claude-*` goes to
+ * Anthropic and everything else to the OpenAI-compatible endpoint. A model whose provider is not
+ * configured is not served (`model_not_served`: the execution fails naming the model and the
+ * providers configured); with no provider at all, 501 `no_model_provider` before anything runs.
  */
 export function configProviders(config: Config): ModelProviders {
   const openai = config.openaiBaseUrl
@@ -43,22 +78,17 @@ export function configProviders(config: Config): ModelProviders {
   const anthropic = config.anthropicApiKey
     ? createAnthropic({ apiKey: config.anthropicApiKey, baseURL: anthropicBaseUrl(config.anthropicBaseUrl) })
     : undefined
+  const configured = [openai && ('openai' as const), anthropic && ('anthropic' as const)].filter((n): n is ProviderName => !!n)
+  const aliases = config.modelAliases ?? []
   return {
     select(agentModel) {
-      if (!openai && !anthropic) throw new AppError('no_model_provider', NO_PROVIDER)
-      const modelId = agentModel || config.defaultModel || (config.provider === 'anthropic' || (!openai && anthropic) ? 'claude-sonnet-4-5' : 'gpt-4o-mini')
-      let name: ProviderName
-      if (config.provider) name = config.provider
-      else if (/^claude-/i.test(modelId) && anthropic) name = 'anthropic'
-      else name = openai ? 'openai' : 'anthropic'
-      if (name === 'openai' && !openai) {
-        throw new AppError('no_model_provider', `TEAMDAY_PROVIDER=openai but OPENAI_BASE_URL is not set. ${NO_PROVIDER}`)
-      }
-      if (name === 'anthropic' && !anthropic) {
-        throw new AppError('no_model_provider', `TEAMDAY_PROVIDER=anthropic but ANTHROPIC_API_KEY is not set. ${NO_PROVIDER}`)
-      }
+      if (configured.length === 0) throw new AppError('no_model_provider', NO_PROVIDER)
+      const requested = agentModel || config.defaultModel || (config.provider === 'anthropic' || (!openai && anthropic) ? 'claude-sonnet-4-5' : 'gpt-4o-mini')
+      const modelId = resolveAlias(aliases, requested)
+      const name: ProviderName = config.provider ?? (/^claude-/i.test(modelId) ? 'anthropic' : 'openai')
+      if ((name === 'openai' && !openai) || (name === 'anthropic' && !anthropic)) throw modelNotServed(requested, modelId, name, configured, config.provider !== undefined)
       const model = name === 'openai' ? openai!.chatModel(modelId) : anthropic!(modelId)
-      return { provider: name, modelId, model }
+      return { provider: name, modelId, requestedModel: requested, model }
     },
   }
 }

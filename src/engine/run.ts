@@ -54,7 +54,12 @@ export async function runJob(
   const startedAt = clock.now()
   const started = await finishExecution(db, id, { status: 'running', startedAt: new Date(startedAt), updatedAt: new Date(startedAt) })
   if (!started) return (await getExecutionRow(db, id))! // cancelled while pending
-  await addLog(db, id, startedAt, 'info', 'started', { provider: job.selected.provider, model: job.selected.modelId, delegationDepth: job.execution.delegationDepth })
+  await addLog(db, id, startedAt, 'info', 'started', {
+    provider: job.selected.provider,
+    model: job.selected.modelId,
+    ...(job.selected.requestedModel !== undefined && job.selected.requestedModel !== job.selected.modelId && { requestedModel: job.selected.requestedModel }),
+    delegationDepth: job.execution.delegationDepth,
+  })
 
   const timer = setTimeout(() => ctrl.abort('timeout' satisfies AbortReason), config.executionTimeoutMs)
   const maxTurns = job.agent.maxTurns && job.agent.maxTurns > 0 ? job.agent.maxTurns : DEFAULT_MAX_TURNS

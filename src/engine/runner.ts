@@ -72,8 +72,9 @@ export class Engine {
   /**
    * The one way a run starts, from the API or from a delegation. In order: the delegation depth
    * (422 past TEAMDAY_MAX_DELEGATION_DEPTH), shutdown (503: no new top-level runs), the model
-   * (501 before anything is stored); then the execution is recorded as pending and queued, or,
-   * for a delegation, run at once in its parent's slot.
+   * (501 before anything is stored when no provider is configured; a model none of them serves is
+   * recorded as a failed execution, done at once); then the execution is recorded as pending and
+   * queued, or, for a delegation, run at once in its parent's slot.
    */
   async start(input: StartInput, opts: StartOptions = {}): Promise<Started> {
     const { config } = this.deps
@@ -99,6 +100,13 @@ export class Engine {
     })
     const id = job.execution.id
     if (opts.onEvent) this.subscribe(id, opts.onEvent)
+    if (job.selected === null) {
+      // No configured provider serves the model: recorded as failed, nothing to run.
+      await addLog(this.deps.db, id, this.deps.clock.now(), 'error', 'failed', { error: job.execution.error, code: 'model_not_served' })
+      this.emit(id, { type: 'done', execution: job.execution })
+      this.listeners.delete(id)
+      return { execution: job.execution, done: Promise.resolve(job.execution) }
+    }
     if (opts.within) return { execution: job.execution, done: this.execute(job, opts.within) }
     if (this.stopping) {
       // Stopped while the row was written: it will never run.

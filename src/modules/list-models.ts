@@ -49,3 +49,62 @@ const badCursorSchema = errorResponse(
 export const listModels = named({ BadCursor: badCursorSchema })
 /** The 400 of every paged list, by model name. */
 export const badCursor = 'BadCursor' as const
+
+// ── lists answered as a bare JSON array (TeamDay's CLI reads tasks and executions so) ─────────
+
+/** What a bare-array list says in headers: the next page, and the count when the list has one. */
+export interface HeaderPage {
+  nextCursor: string | null
+  total?: number
+  totalIsEstimate?: boolean
+}
+
+/**
+ * Paging of a list whose body is a bare JSON array, in response headers:
+ * - `X-Total-Count`: the matching items, by the capped-count rule of src/db/paging.ts (counted up
+ *   to TOTAL_CAP; above that it is TOTAL_CAP and `X-Total-Count-Estimate: true`);
+ * - `Link: </api/v1/tasks?…&cursor=…>; rel="next"` (RFC 8288; a reference relative to the
+ *   request's origin, so it holds behind a proxy): the request's own query with `cursor` set and
+ *   `offset` dropped (a cursor already says where the page starts);
+ * - `X-Next-Cursor`: the same cursor alone.
+ * No next page: neither Link nor X-Next-Cursor.
+ */
+export function setPagingHeaders(set: { headers: Record<string, string | number> }, request: Request, page: HeaderPage): void {
+  if (page.total !== undefined) {
+    set.headers['x-total-count'] = String(page.total)
+    set.headers['x-total-count-estimate'] = page.totalIsEstimate ? 'true' : 'false'
+  }
+  if (page.nextCursor === null) return
+  const url = new URL(request.url)
+  url.searchParams.delete('offset')
+  url.searchParams.set('cursor', page.nextCursor)
+  set.headers['x-next-cursor'] = page.nextCursor
+  set.headers.link = `<${url.pathname}${url.search}>; rel="next"`
+}
+
+const headerDoc = (description: string, schema: object, example: unknown) => ({ description, schema, example })
+
+/**
+ * The OpenAPI response headers of a bare-array list (the `x-response-headers` extension of a
+ * route's detail; src/http/openapi-publish.ts moves it into the response). `what`: "tasks".
+ */
+export function pagingHeaderDocs(what: string, path: string, withTotal: boolean) {
+  const next = {
+    Link: headerDoc(
+      `RFC 8288 link to the next page of ${what}, with the same filters: \`<${path}?…&cursor=…>; rel="next"\` (relative to this server; \`offset\` is dropped, the cursor says where the page starts). Absent on the last page.`,
+      { type: 'string' },
+      `<${path}?limit=50&cursor=WzEsInRhc2tzLjF4MnkzeiIsMTc2NDAwMDAwMDAwMCwidGFza181TnE4TG1YMnZCM25SOGtUMXdZYSIsNywwXQ>; rel="next"`,
+    ),
+    'X-Next-Cursor': headerDoc('The cursor of the next page alone (pass it as `cursor`). Absent on the last page.', { type: 'string' }, 'WzEsInRhc2tzLjF4MnkzeiIsMTc2NDAwMDAwMDAwMCwidGFza181TnE4TG1YMnZCM25SOGtUMXdZYSIsNywwXQ'),
+  }
+  if (!withTotal) return next
+  return {
+    'X-Total-Count': headerDoc(
+      `Matching ${what} in all, not just this page, counted up to ${TOTAL_CAP}: above that it is ${TOTAL_CAP} and \`X-Total-Count-Estimate\` is true. Pages after the first (with \`cursor\`) repeat the first page's count.`,
+      { type: 'integer', minimum: 0 },
+      7,
+    ),
+    'X-Total-Count-Estimate': headerDoc(`true when more than \`X-Total-Count\` (${TOTAL_CAP}) ${what} match`, { type: 'string', enum: ['true', 'false'] }, 'false'),
+    ...next,
+  }
+}

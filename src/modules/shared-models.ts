@@ -1,6 +1,7 @@
 import { Type, type TSchema } from '@sinclair/typebox'
 import { t } from 'elysia'
 import { STATUS_TEXT, type ErrorCode } from '../errors'
+import { SLUG_PATTERN_SOURCE, SLUG_RULE } from './slugs'
 
 const envelope = {
   error: t.Literal(true),
@@ -90,7 +91,22 @@ export const sharedModels = named({
   InvalidJson: bodyErrorSchemas[400],
   PayloadTooLarge: bodyErrorSchemas[413],
   ValidationFailed: bodyErrorSchemas[422],
+  UriTooLong: errorResponse(414, 'uri_too_long', 'The URL (path and query) is over 8 KiB; any route can answer this.', 'URL too long: the limit is 8192 bytes (8 KiB) for the path and query.'),
 })
 
 export const authErrors = { 401: 'Unauthorized', 403: 'Forbidden', 429: 'RateLimited' } as const
 export const bodyErrors = { 400: 'InvalidJson', 413: 'PayloadTooLarge', 422: 'ValidationFailed' } as const
+
+/** `slug` on create and update (src/modules/slugs.ts). */
+export const slugField = (what: 'agent' | 'space') =>
+  t.Optional(
+    t.String({
+      minLength: 1,
+      maxLength: 64,
+      pattern: SLUG_PATTERN_SOURCE,
+      description: `Unique in the organization: ${SLUG_RULE}. Usable wherever the ${what} id is. On create, derived from the name when left out (with a short suffix when that is taken); a slug sent that another ${what} has is 409 \`slug_taken\`.`,
+      examples: [what === 'agent' ? 'deploy-bot' : 'production'],
+      error: `slug must be ${SLUG_RULE}`,
+    }),
+  )
+

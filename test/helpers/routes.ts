@@ -49,6 +49,11 @@ export const ROUTE_REQUIREMENTS: Record<string, Requirement> = {
   'GET /api/v1/organizations/:orgId/env': 'spaces:read',
   'POST /api/v1/organizations/:orgId/env': 'secrets:write',
   'DELETE /api/v1/organizations/:orgId/env': 'secrets:write',
+  // Members (organization admins)
+  'GET /api/v1/organizations/:orgId/members': 'members:read',
+  'POST /api/v1/organizations/:orgId/members': 'members:write',
+  'PATCH /api/v1/organizations/:orgId/members/:userId': 'members:write',
+  'DELETE /api/v1/organizations/:orgId/members/:userId': 'members:write',
   // Tasks
   'GET /api/v1/tasks': 'tasks:read',
   'POST /api/v1/tasks': 'tasks:write',

@@ -174,6 +174,11 @@ export const REQUESTS: Record<string, (w: World, owner: Actor) => Promise<Req> |
   'POST /api/v1/organizations/:orgId/env': (w) => ({ path: `/api/v1/organizations/${w.who.adminA.organizationId}/env`, body: { secrets: { ORG_KEY: 'v' } } }),
   'DELETE /api/v1/organizations/:orgId/env': (w) => ({ path: `/api/v1/organizations/${w.who.adminA.organizationId}/env`, body: { keys: ['ORG_KEY'] } }),
 
+  'GET /api/v1/organizations/:orgId/members': (w) => ({ path: `/api/v1/organizations/${w.who.adminA.organizationId}/members` }),
+  'POST /api/v1/organizations/:orgId/members': (w) => ({ path: `/api/v1/organizations/${w.who.adminA.organizationId}/members`, body: { email: `new${++fresh}@example.com`, role: 'member' } }),
+  'PATCH /api/v1/organizations/:orgId/members/:userId': async (w) => ({ path: `/api/v1/organizations/${w.who.adminA.organizationId}/members/${await newMember(w)}`, body: { role: 'viewer' } }),
+  'DELETE /api/v1/organizations/:orgId/members/:userId': async (w) => ({ path: `/api/v1/organizations/${w.who.adminA.organizationId}/members/${await newMember(w)}` }),
+
   'GET /api/v1/tasks': () => ({ path: '/api/v1/tasks' }),
   'POST /api/v1/tasks': () => ({ path: '/api/v1/tasks', body: { title: 'M' } }),
   'GET /api/v1/tasks/:id': (w) => ({ path: `/api/v1/tasks/${w.taskId}` }),
@@ -183,6 +188,13 @@ export const REQUESTS: Record<string, (w: World, owner: Actor) => Promise<Req> |
   'GET /api/v1/audit-events': () => ({ path: '/api/v1/audit-events' }),
   'POST /api/v1/credentials/revoke': () => ({ path: '/api/v1/credentials/revoke', body: { credentials: ['td_not-a-real-token'] } }),
   'GET /api/public/agents': () => ({ path: '/api/public/agents' }),
+}
+
+let fresh = 0
+
+/** A fresh member of organization A (with a token), for routes that change or remove one. */
+async function newMember(w: World): Promise<string> {
+  return mark(w, (await makeActor(w.t, { role: 'member', org: 'alpha' })).userId)
 }
 
 function mark(w: World, id: string): string {

@@ -143,6 +143,15 @@ const got = await client(['agents', 'get', agentId], env)
 check('agents get: a readable view', got.code === 0 && /name\s+Smoke agent/.test(got.out), got)
 const task = await client(['tasks', 'create', '--title', 'From the binary'], env)
 check('tasks create (a POST with an Idempotency-Key)', task.code === 0 && task.out.startsWith('created task task_'), task)
+// GET /tasks is a bare array (TeamDay's CLI reads it so); the client lists it as rows.
+const tasksJson = await client(['tasks', 'list', '--json'], env)
+let listed: unknown
+try {
+  listed = JSON.parse(tasksJson.out)
+} catch {}
+check('tasks list --json: the bare array of tasks', tasksJson.code === 0 && Array.isArray(listed) && (listed as { title?: string }[]).some((x) => x.title === 'From the binary'), tasksJson)
+const tasksText = await client(['tasks', 'list'], env)
+check('tasks list: a table with the task', tasksText.code === 0 && tasksText.out.includes('From the binary') && tasksText.out.includes('pending'), tasksText)
 const newToken = await client(['tokens', 'create', '--name', 'ci', '--expires-in-days', '30'], env)
 check('tokens create (client mode) prints only the new token', newToken.code === 0 && /^td_[A-Za-z0-9]{43}\n$/.test(newToken.out) && noToken(newToken), newToken.code)
 

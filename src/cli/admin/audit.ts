@@ -1,5 +1,6 @@
 import { organizationIdBySlug, queryAuditEvents } from '../../modules/audit/query'
-import { table, UsageError, withRuntime } from '../common'
+import { table, UsageError } from '../common'
+import { withRuntime } from './runtime'
 import type { Run } from '../spec'
 
 /**

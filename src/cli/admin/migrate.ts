@@ -1,4 +1,4 @@
-import { withRuntime } from '../common'
+import { withRuntime } from './runtime'
 import type { Run } from '../spec'
 
 /** `teamday migrate`: opening the database applies pending migrations; says how many. */

@@ -3,12 +3,19 @@ import type { Run } from '../spec'
 
 /** The OpenAPI document of this build, generated from the routes (no database file needed). */
 export async function openapiDocument(): Promise<unknown> {
-  const [{ loadConfig }, { createApp }, { createRuntime }, { createLogger }] = await Promise.all([import('../../config'), import('../../app'), import('../../runtime'), import('../../logger')])
+  const [{ loadConfig }, { createApp }, { createRuntime }, { createLogger }, { relativeServers }] = await Promise.all([
+    import('../../config'),
+    import('../../app'),
+    import('../../runtime'),
+    import('../../logger'),
+    import('../../http/docs'),
+  ])
   // An in-memory database with an ephemeral key: nothing is read or written anywhere.
   const rt = await createRuntime(loadConfig({}, { dbPath: ':memory:' }), { log: createLogger('silent') })
   try {
     const res = await createApp(rt).handle(new Request('http://localhost/swagger/json'))
-    return await res.json()
+    // Served, the document names the server it came from; committed, it is relative.
+    return { ...((await res.json()) as object), servers: relativeServers }
   } finally {
     rt.close()
   }

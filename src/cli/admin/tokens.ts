@@ -3,7 +3,8 @@ import { auditTokenCreated } from '../../modules/tokens/lifecycle'
 import { createToken, findTokenById, listTokensOfUser, revokeById } from '../../modules/tokens/service'
 import { listMemberships, requireOrganization, requireUser } from '../../modules/users/service'
 import { AppError } from '../../errors'
-import { table, tokenRows, UsageError, withRuntime } from '../common'
+import { table, tokenRows, UsageError } from '../common'
+import { withRuntime } from './runtime'
 import type { Run } from '../spec'
 
 /**

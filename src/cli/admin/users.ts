@@ -1,10 +1,11 @@
-import { recordAudit } from '../../audit/log'
-import { createUser, removeMember, setRole as setMemberRole } from '../../modules/users/service'
-import { withRuntime } from '../common'
+import { listMembers, type PublicMember } from '../../modules/members/service'
+import { createUser, removeMember, requireOrganization, setRole as setMemberRole } from '../../modules/users/service'
+import { table } from '../common'
+import { withRuntime } from './runtime'
 import type { Run } from '../spec'
 
 /**
- * `teamday users create|set-role|remove` (options and usage: src/cli/registry.ts, which checks
+ * `teamday users list|create|set-role|remove` (options and usage: src/cli/registry.ts, which checks
  * the required options before this code loads).
  */
 
@@ -15,9 +16,6 @@ export function create({ values, io }: Member): Promise<void> {
   const org = values.org!
   return withRuntime(io, values.db, async (_rt, ctx) => {
     const r = await createUser(ctx, { email, orgSlug: org, role: values.role as any, name: values.name })
-    for (const id of r.revokedTokenIds) {
-      await recordAudit(ctx, { organizationId: r.organization.id, type: 'token.revoked', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'membership_removed', ownerUserId: r.user.id } })
-    }
     const where = `organization ${r.organization.slug}${r.createdOrganization ? ' (new organization)' : ''}`
     io.out(
       (r.createdUser ? `created user ${r.user.email} (${r.user.id}) as ${r.membership.role} of ${where}` : `added user ${r.user.email} (${r.user.id}) to ${where} as ${r.membership.role}`) +
@@ -41,5 +39,23 @@ export function remove({ values, io }: Member): Promise<void> {
   return withRuntime(io, values.db, async (_rt, ctx) => {
     const r = await removeMember(ctx, email, org)
     io.out(`removed ${email.toLowerCase()} from ${org} (was ${r.role}); revoked their ${r.revokedTokenIds.length} token(s) for ${org}: they stay revoked if the user is added again`)
+  })
+}
+
+/** Every member of the organization, newest first (members/service.ts listMembers, page by page). */
+export function list({ values, io }: Run<{ org?: string; json?: boolean; db?: string }>): Promise<void> {
+  const org = values.org!
+  return withRuntime(io, values.db, async (_rt, ctx) => {
+    const o = await requireOrganization(ctx, org)
+    const members: PublicMember[] = []
+    let cursor: string | undefined
+    do {
+      const page = await listMembers(ctx, o.id, { limit: 200, offset: 0, cursor })
+      members.push(...page.members)
+      cursor = page.nextCursor ?? undefined
+    } while (cursor)
+    if (values.json) io.out(JSON.stringify({ organization: { id: o.id, slug: o.slug }, members }, null, 2))
+    else if (members.length === 0) io.out(`no members in ${o.slug}`)
+    else io.out(table(members as unknown as Record<string, unknown>[], ['email', 'userId', 'role', 'name', 'joinedAt']))
   })
 }

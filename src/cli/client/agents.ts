@@ -8,7 +8,7 @@ import { enc, waitForExecution } from './executions'
 
 /** `teamday agents …` over HTTP (options and usage: src/cli/registry.ts). */
 
-type Fields = { name?: string; 'system-prompt'?: string; role?: string; visibility?: string; model?: string; description?: string; category?: string; tags?: string; subagents?: string; 'max-turns'?: string }
+type Fields = { name?: string; slug?: string; 'system-prompt'?: string; role?: string; visibility?: string; model?: string; description?: string; category?: string; tags?: string; subagents?: string; 'max-turns'?: string }
 
 const COLUMNS = ['id', 'name', 'role', 'visibility', 'model', 'archived', 'updatedAt']
 const DETAIL = ['id', 'name', 'slug', 'role', 'description', 'category', 'visibility', 'model', 'tags', 'subagentIds', 'maxTurns', 'systemPrompt', 'archived', 'createdAt', 'updatedAt']
@@ -16,6 +16,7 @@ const DETAIL = ['id', 'name', 'slug', 'role', 'description', 'category', 'visibi
 function agentBody(v: Fields) {
   return compact({
     name: v.name,
+    slug: v.slug,
     systemPrompt: v['system-prompt'],
     role: v.role,
     visibility: v.visibility,

@@ -5,15 +5,16 @@ import { enc } from './executions'
 
 /** `teamday spaces …` and `teamday spaces secrets …` over HTTP (options and usage: src/cli/registry.ts). */
 
-type Fields = { name?: string; description?: string; visibility?: string; type?: string; instructions?: string; 'add-agents'?: string; 'remove-agents'?: string }
+type Fields = { name?: string; slug?: string; description?: string; visibility?: string; type?: string; instructions?: string; 'add-agents'?: string; 'remove-agents'?: string }
 
 const COLUMNS = ['id', 'name', 'visibility', 'type', 'secretKeys', 'archived', 'updatedAt']
-const DETAIL = ['id', 'name', 'description', 'visibility', 'type', 'instructions', 'agentRefs', 'secretKeys', 'archived', 'createdBy', 'createdAt', 'updatedAt']
+const DETAIL = ['id', 'name', 'slug', 'description', 'visibility', 'type', 'instructions', 'agentRefs', 'secretKeys', 'archived', 'createdBy', 'createdAt', 'updatedAt']
 const SECRET_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/
 
 function spaceBody(v: Fields) {
   return compact({
     name: v.name,
+    slug: v.slug,
     description: v.description,
     visibility: v.visibility,
     type: v.type,

@@ -35,8 +35,12 @@ function taskBody(v: Fields) {
 export async function list({ values, io }: Run<ClientValues & { status?: string; priority?: string; 'assigned-to'?: string; space?: string; limit?: string; offset?: string }>): Promise<void> {
   const client = makeClient(io, values)
   const query = { status: values.status, priority: values.priority, assignedTo: values['assigned-to'], spaceId: values.space, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
-  const r = await client.request('GET', '/api/v1/tasks', { query })
-  output(io, values.json, r.body, () => rows(r.body.tasks, COLUMNS, 'no tasks'))
+  // A bare array; the count is in X-Total-Count (capped: X-Total-Count-Estimate says "at least").
+  const r = await client.request<any[]>('GET', '/api/v1/tasks', { query })
+  const total = r.headers.get('x-total-count')
+  const more = total !== null && Number(total) > r.body.length
+  const footer = more ? `\n${r.body.length} of ${total}${r.headers.get('x-total-count-estimate') === 'true' ? '+' : ''} tasks (--offset for more)` : ''
+  output(io, values.json, r.body, () => rows(r.body, COLUMNS, 'no tasks') + footer)
 }
 
 export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {

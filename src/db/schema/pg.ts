@@ -35,6 +35,8 @@ export const memberships = pgTable('memberships', {
 }, (t) => [
   uniqueIndex('memberships_org_user_unique').on(t.organizationId, t.userId),
   index('memberships_user_idx').on(t.userId),
+  // The member list, newest first (src/modules/members).
+  index('memberships_org_time_idx').on(t.organizationId, t.createdAt, t.id),
 ])
 
 /**
@@ -87,6 +89,7 @@ export const agents = pgTable('agents', {
   /** The creator. */
   userId: text('user_id').notNull().references(() => users.id),
   name: text('name').notNull(),
+  /** Unique in the organization; never looks like an id (src/modules/slugs.ts). */
   slug: text('slug').notNull(),
   role: text('role'),
   systemPrompt: text('system_prompt'),
@@ -115,6 +118,7 @@ export const agents = pgTable('agents', {
   index('agents_org_visibility_idx').on(t.organizationId, t.archived, t.visibility, t.createdAt, t.id),
   index('agents_org_category_idx').on(t.organizationId, t.archived, t.category, t.createdAt, t.id),
   index('agents_visibility_idx').on(t.visibility, t.archived, t.createdAt, t.id),
+  uniqueIndex('agents_org_slug_unique').on(t.organizationId, t.slug),
 ])
 
 export const spaces = pgTable('spaces', {
@@ -122,6 +126,8 @@ export const spaces = pgTable('spaces', {
   organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
   createdBy: text('created_by').notNull().references(() => users.id),
   name: text('name').notNull(),
+  /** Unique in the organization; never looks like an id (src/modules/slugs.ts). */
+  slug: text('slug').notNull(),
   description: text('description'),
   visibility: text('visibility', { enum: SPACE_VISIBILITIES }).notNull().default('private'),
   type: text('type', { enum: SPACE_TYPES }).notNull().default('empty'),
@@ -135,6 +141,7 @@ export const spaces = pgTable('spaces', {
   // Active spaces, and all of them (archived=true), newest first.
   index('spaces_org_idx').on(t.organizationId, t.archived, t.createdAt, t.id),
   index('spaces_org_time_idx').on(t.organizationId, t.createdAt, t.id),
+  uniqueIndex('spaces_org_slug_unique').on(t.organizationId, t.slug),
 ])
 
 /**

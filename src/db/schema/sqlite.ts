@@ -32,6 +32,8 @@ export const memberships = sqliteTable('memberships', {
 }, (t) => [
   uniqueIndex('memberships_org_user_unique').on(t.organizationId, t.userId),
   index('memberships_user_idx').on(t.userId),
+  // The member list, newest first (src/modules/members).
+  index('memberships_org_time_idx').on(t.organizationId, t.createdAt, t.id),
 ])
 
 /**
@@ -84,6 +86,7 @@ export const agents = sqliteTable('agents', {
   /** The creator. */
   userId: text('user_id').notNull().references(() => users.id),
   name: text('name').notNull(),
+  /** Unique in the organization; never looks like an id (src/modules/slugs.ts). */
   slug: text('slug').notNull(),
   role: text('role'),
   systemPrompt: text('system_prompt'),
@@ -112,6 +115,7 @@ export const agents = sqliteTable('agents', {
   index('agents_org_visibility_idx').on(t.organizationId, t.archived, t.visibility, t.createdAt, t.id),
   index('agents_org_category_idx').on(t.organizationId, t.archived, t.category, t.createdAt, t.id),
   index('agents_visibility_idx').on(t.visibility, t.archived, t.createdAt, t.id),
+  uniqueIndex('agents_org_slug_unique').on(t.organizationId, t.slug),
 ])
 
 export const spaces = sqliteTable('spaces', {
@@ -119,6 +123,8 @@ export const spaces = sqliteTable('spaces', {
   organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
   createdBy: text('created_by').notNull().references(() => users.id),
   name: text('name').notNull(),
+  /** Unique in the organization; never looks like an id (src/modules/slugs.ts). */
+  slug: text('slug').notNull(),
   description: text('description'),
   visibility: text('visibility', { enum: SPACE_VISIBILITIES }).notNull().default('private'),
   type: text('type', { enum: SPACE_TYPES }).notNull().default('empty'),
@@ -132,6 +138,7 @@ export const spaces = sqliteTable('spaces', {
   // Active spaces, and all of them (archived=true), newest first.
   index('spaces_org_idx').on(t.organizationId, t.archived, t.createdAt, t.id),
   index('spaces_org_time_idx').on(t.organizationId, t.createdAt, t.id),
+  uniqueIndex('spaces_org_slug_unique').on(t.organizationId, t.slug),
 ])
 
 /**

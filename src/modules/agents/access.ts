@@ -1,7 +1,9 @@
 import { and, eq, ne, or, sql, type SQL } from 'drizzle-orm'
 import { isOrgAdmin } from '../../auth/roles'
 import type { Db } from '../../db/connection'
+import { prepared } from '../../db/prepared'
 import { agents, memberships, type Agent } from '../../db/schema'
+import { isSlug, refersToId } from '../slugs'
 import type { Viewer } from '../viewer'
 
 /**
@@ -30,6 +32,43 @@ export function canEditAgent(v: Viewer, a: AgentAccess): boolean {
 /** The rule as a list condition on `agents` (undefined for admins). Binds `user`. */
 export function visibleAgentsSql(admin: boolean): SQL | undefined {
   return admin ? undefined : or(eq(agents.userId, sql.placeholder('user')), ne(agents.visibility, 'private'))
+}
+
+/**
+ * The agent `ref` names in an organization: its id (`char_…`) or its slug (src/modules/slugs.ts:
+ * a slug never looks like an id, so the two cannot be confused). Whoever asks; the callers below
+ * apply the rule. Every route with an agent in its path resolves it here.
+ */
+export function agentByRef(db: Db, organizationId: string, ref: string): Promise<Agent | undefined> {
+  if (refersToId(ref, 'char')) {
+    return prepared(db, 'agents.byIdInOrg', () =>
+      db.select().from(agents).where(and(eq(agents.id, sql.placeholder('ref')), eq(agents.organizationId, sql.placeholder('org')))).prepare(),
+    ).get({ ref, org: organizationId })
+  }
+  if (!isSlug(ref)) return Promise.resolve(undefined)
+  return prepared(db, 'agents.bySlugInOrg', () =>
+    db.select().from(agents).where(and(eq(agents.organizationId, sql.placeholder('org')), eq(agents.slug, sql.placeholder('ref')))).prepare(),
+  ).get({ ref, org: organizationId })
+}
+
+/**
+ * A list filter naming an agent by id or slug, as the id to filter on: the slug's agent in the
+ * organization, else `ref` as it was (matching nothing). The list applies the rule to its rows.
+ */
+export async function agentFilterId(db: Db, organizationId: string, ref: string): Promise<string> {
+  return refersToId(ref, 'char') ? ref : ((await agentByRef(db, organizationId, ref))?.id ?? ref)
+}
+
+/** The agent `ref` (id or slug) names, if the viewer may see it (canSeeAgent). */
+export async function visibleAgent(db: Db, v: Viewer, ref: string): Promise<Agent | undefined> {
+  const a = await agentByRef(db, v.organizationId, ref)
+  return a && canSeeAgent(v, a) ? a : undefined
+}
+
+/** The agent `ref` (id or slug) names, if the viewer may use it (canUseAgent): run it, file a task for it. */
+export async function usableAgent(db: Db, v: Viewer, ref: string): Promise<Agent | undefined> {
+  const a = await agentByRef(db, v.organizationId, ref)
+  return a && canUseAgent(v, a) ? a : undefined
 }
 
 /**

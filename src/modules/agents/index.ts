@@ -9,7 +9,7 @@ import { readVersion } from '../../db/versions'
 import { boolParam, intParam } from '../query-params'
 import { badCursor, listModels } from '../list-models'
 
-const writeErrors = { ...authErrors, ...bodyErrors, 403: 'AgentForbidden', 422: 'AgentBodyInvalid' } as const
+const writeErrors = { ...authErrors, ...bodyErrors, 403: 'AgentForbidden', 409: 'AgentSlugTaken', 422: 'AgentBodyInvalid' } as const
 
 export function agentsModule({ auth, ctx }: RouteKit) {
   // Serialized agent lists of this app (see the GET below).
@@ -63,7 +63,7 @@ export function agentsModule({ auth, ctx }: RouteKit) {
       async ({ principal, body, request, set }) => {
         const agent = await createAgent(ctx(principal, request, set), body)
         set.status = 201
-        return { success: true as const, id: agent.id, name: agent.name, status: 'active' as const, chatUrl: `/agents/${agent.id}/chat`, agent }
+        return { success: true as const, id: agent.id, name: agent.name, slug: agent.slug, status: 'active' as const, chatUrl: `/agents/${agent.id}/chat`, agent }
       },
       {
         auth: 'agents:write',
@@ -72,7 +72,7 @@ export function agentsModule({ auth, ctx }: RouteKit) {
         detail: {
           summary: 'Create an agent',
           description:
-            'Creates an agent in your organization, owned by you. `systemPrompt` may also be sent as `system_message`. Lists default to []. `subagentIds` must name active agents of your organization that you can see. `visibility` defaults to private. Server fields (id, organizationId, userId, archived, timestamps) sent by the client are ignored.',
+            'Creates an agent in your organization, owned by you. `slug` (unique in the organization, usable instead of the id in every agent URL) is derived from the name when not sent, with a short suffix when that slug is taken; a `slug` sent that is taken is 409 `slug_taken`. `systemPrompt` may also be sent as `system_message`. Lists default to []. `subagentIds` must name active agents of your organization that you can see. `visibility` defaults to private. Server fields (id, organizationId, userId, archived, timestamps) sent by the client are ignored.',
         },
       },
     )
@@ -85,7 +85,7 @@ export function agentsModule({ auth, ctx }: RouteKit) {
       response: { 200: 'AgentWithCharacter', 404: 'AgentNotFound', ...authErrors },
       detail: {
         summary: 'Get an agent',
-        description: 'One agent you may see (archived ones too). Another user\'s private agent (unless you are an admin) or another organization\'s agent is 404. `character` repeats `agent` for older clients.',
+        description: 'One agent you may see (archived ones too), by id or slug. Another user\'s private agent (unless you are an admin) or another organization\'s agent is 404. `character` repeats `agent` for older clients.',
       },
     })
     .patch(
@@ -99,7 +99,7 @@ export function agentsModule({ auth, ctx }: RouteKit) {
         detail: {
           summary: 'Update an agent',
           description:
-            'Changes the fields sent; a list replaces the whole list ([] clears it); null clears a text field or maxTurns. `archived: true` archives, `archived: false` restores. Members may change only agents they created (403 otherwise); admins any agent of the organization.',
+            'Changes the fields sent (the agent by id or slug); a list replaces the whole list ([] clears it); null clears a text field or maxTurns. Renaming keeps the slug; `slug` changes it (409 `slug_taken` when another agent has it). `archived: true` archives, `archived: false` restores. Members may change only agents they created (403 otherwise); admins any agent of the organization.',
         },
       },
     )
@@ -116,7 +116,7 @@ export function agentsModule({ auth, ctx }: RouteKit) {
         detail: {
           summary: 'Delete (archive) an agent',
           description:
-            'Soft delete: the agent is archived (hidden from lists unless `archived=true`, restorable with PATCH `{archived:false}`). Idempotent. Members may archive only agents they created; admins any agent of the organization.',
+            'Soft delete (the agent by id or slug): the agent is archived (hidden from lists unless `archived=true`, restorable with PATCH `{archived:false}`). Idempotent. Members may archive only agents they created; admins any agent of the organization.',
         },
       },
     )

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
 import { QueryBoolean } from '../query-params'
 import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
-import { errorResponse, named } from '../shared-models'
+import { errorResponse, named, slugField } from '../shared-models'
 
 export const MAX_TURNS_ERROR = 'maxTurns must be between 1 and 500'
 
@@ -44,7 +44,9 @@ export const Agent = t.Object(
   {
     id: t.String({ description: 'Agent id (char_...)' }),
     name: t.String(),
-    slug: t.String({ description: 'Derived from the name (lower case, dashes); not unique' }),
+    slug: t.String({
+      description: 'Unique in the organization; usable wherever the agent id is (`/agents/{slug}/execute`). Derived from the name on create unless sent; kept when the agent is renamed.',
+    }),
     role: t.Nullable(t.String()),
     systemPrompt: t.Nullable(t.String()),
     description: t.Nullable(t.String()),
@@ -103,9 +105,10 @@ const nameField = (description: string) =>
   t.String({ minLength: 1, maxLength: 200, description, error: 'name is required: a string of 1-200 characters' })
 
 export const CreateAgentBody = t.Object(
-  { name: nameField('Display name'), ...editable },
+  { name: nameField('Display name'), slug: slugField('agent'), ...editable },
   {
     examples: [
+      { name: 'Deploy Bot', slug: 'deploy-bot', systemPrompt: 'You deploy commits to production.', visibility: 'organization' },
       { name: 'Research Assistant', role: 'Research and analysis', systemPrompt: 'You are a helpful research assistant.', visibility: 'private' },
       { name: 'Code Reviewer', role: 'Senior Developer', system_message: 'You review code.', visibility: 'organization', tags: ['code'], maxTurns: 50 },
     ],
@@ -114,11 +117,12 @@ export const CreateAgentBody = t.Object(
 
 export const UpdateAgentBody = t.Object(
   {
-    name: t.Optional(nameField('Display name (the slug follows it)')),
+    name: t.Optional(nameField('Display name (the slug stays: change it with `slug`)')),
+    slug: slugField('agent'),
     ...editable,
     archived: t.Optional(t.Boolean({ description: 'true archives the agent, false restores it', error: 'archived must be a boolean' })),
   },
-  { examples: [{ description: 'Reviews pull requests', tags: [] }, { archived: true }] },
+  { examples: [{ description: 'Reviews pull requests', tags: [] }, { slug: 'pr-reviewer' }, { archived: true }] },
 )
 
 export const ListAgentsQuery = t.Object({
@@ -131,7 +135,7 @@ export const ListAgentsQuery = t.Object({
   cursor: cursorParam,
 })
 
-export const AgentIdParams = t.Object({ id: t.String({ description: 'Agent id (char_...)', examples: ['char_8Kq2LmX9vB3nR8kT1wYz'] }) })
+export const AgentIdParams = t.Object({ id: t.String({ maxLength: 100, description: 'Agent id (char_…) or slug (deploy-bot)', examples: ['char_8Kq2LmX9vB3nR8kT1wYz'] }) })
 
 export const AgentList = t.Object(
   {
@@ -148,11 +152,12 @@ export const CreatedAgent = t.Object(
     success: t.Literal(true),
     id: t.String(),
     name: t.String(),
+    slug: t.String({ description: 'The agent\'s slug, as TeamDay\'s CLI prints it after a create' }),
     status: t.Literal('active'),
     chatUrl: t.String({ description: '/agents/{id}/chat' }),
     agent: Agent,
   },
-  { examples: [{ success: true, id: exampleAgent.id, name: exampleAgent.name, status: 'active', chatUrl: `/agents/${exampleAgent.id}/chat`, agent: exampleAgent }] },
+  { examples: [{ success: true, id: exampleAgent.id, name: exampleAgent.name, slug: exampleAgent.slug, status: 'active', chatUrl: `/agents/${exampleAgent.id}/chat`, agent: exampleAgent }] },
 )
 
 export const AgentWithCharacter = t.Object(
@@ -174,6 +179,14 @@ export const AgentForbidden = errorResponse(
   'forbidden',
   'Forbidden: your role does not allow writing agents (viewers), or you are a member changing an agent someone else created.',
   'Forbidden: only the agent\'s creator or an organization admin can change this agent (access denied)',
+)
+
+export const AgentSlugTaken = errorResponse(
+  409,
+  'slug_taken',
+  'Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs).',
+  'Conflict: the slug "deploy-bot" is already used by another agent of your organization. Choose another slug.',
+  [{ field: 'slug', message: '"deploy-bot" is taken' }],
 )
 
 export const AgentBodyInvalid = errorResponse(422, 'validation_failed', 'Validation failed: `details` names each invalid field.', `Validation failed: ${MAX_TURNS_ERROR}`, [
@@ -230,6 +243,7 @@ export const agentModels = named({
   AgentArchived,
   AgentNotFound,
   AgentForbidden,
+  AgentSlugTaken,
   AgentBodyInvalid,
   AgentQueryInvalid,
 })

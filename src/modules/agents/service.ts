@@ -9,7 +9,8 @@ import { bumpVersion } from '../../db/versions'
 import { agents, type Agent, type AgentVisibility } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
-import { canEditAgent, canSeeAgent, canUseAgent, visibleAgentsSql } from './access'
+import { chooseSlug, checkSlug, isSlugConflict, slugTaken } from '../slugs'
+import { agentByRef, canEditAgent, canUseAgent, visibleAgent, visibleAgentsSql } from './access'
 import type { Agent as AgentModel } from './model'
 
 /** The agent as the API returns it: the response schema is the one source of this shape. */
@@ -18,6 +19,8 @@ export type PublicAgent = typeof AgentModel.static
 /** What a client may send (create and update); undefined = not sent, null = clear. */
 export interface AgentInput {
   name?: string
+  /** Unique in the organization (src/modules/slugs.ts); derived from the name on create when not sent. */
+  slug?: string
   role?: string | null
   systemPrompt?: string | null
   system_message?: string | null
@@ -74,19 +77,6 @@ export function toPublicAgent(row: Agent): PublicAgent {
   }
 }
 
-/** Lower case, runs of anything but a-z/0-9 → one dash, at most 64 characters. Not unique. */
-export function slugify(name: string): string {
-  const s = name
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 64)
-    .replace(/-+$/, '')
-  return s || 'agent'
-}
-
 function invalid(field: string, message: string): AppError {
   return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
 }
@@ -124,10 +114,7 @@ function columns(input: AgentInput): Partial<Agent> {
   const set = <K extends keyof Agent>(k: K, v: Agent[K] | undefined) => {
     if (v !== undefined) out[k] = v
   }
-  if (input.name !== undefined) {
-    out.name = cleanName(input.name)
-    out.slug = slugify(out.name)
-  }
+  if (input.name !== undefined) out.name = cleanName(input.name)
   set('role', input.role)
   set('systemPrompt', input.systemPrompt !== undefined ? input.systemPrompt : input.system_message)
   set('description', input.description)
@@ -155,23 +142,26 @@ export async function createAgent(ctx: Ctx, input: AgentInput & { name: string }
   const id = newId('char')
   const fields = columns(input)
   await checkSubagents(ctx, p, fields.subagentIds ?? [], id)
+  const slug = await chooseSlug('agent', input.slug, fields.name!, (s) => slugInUse(ctx, p.organizationId, s))
   const now = new Date(ctx.clock.now())
-  const row = (await ctx.db
-    .insert(agents)
-    .values({
-      ...fields,
-      id,
-      organizationId: p.organizationId,
-      userId: p.userId,
-      name: fields.name!,
-      slug: fields.slug!,
-      archived: false,
-      archivedAt: null,
-      createdAt: now,
-      updatedAt: now,
-    })
-    .returning()
-    .get())!
+  const row = (await slugWrite(slug, () =>
+    ctx.db
+      .insert(agents)
+      .values({
+        ...fields,
+        id,
+        organizationId: p.organizationId,
+        userId: p.userId,
+        name: fields.name!,
+        slug,
+        archived: false,
+        archivedAt: null,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .returning()
+      .get(),
+  ))!
   await agentsChanged(ctx, p.organizationId)
   return toPublicAgent(row)
 }
@@ -218,16 +208,25 @@ export async function listAgents(ctx: Ctx, opts: ListAgentsOptions): Promise<{ a
   return { agents: page.rows.map(toPublicAgent), ...listPage(page) }
 }
 
-/** An agent the caller may see (archived ones included), else 404. */
-async function findVisible(ctx: Ctx, p: Principal, id: string): Promise<Agent> {
-  const row = await prepared(ctx.db, 'agents.findInOrg', () =>
-    ctx.db
-      .select()
-      .from(agents)
-      .where(and(eq(agents.id, sql.placeholder('id')), eq(agents.organizationId, sql.placeholder('org'))))
-      .prepare(),
-  ).get({ id, org: p.organizationId })
-  if (!row || !canSeeAgent(p, row)) throw new AppError('not_found', `Agent ${id} not found`)
+/** Whether another agent of the organization has this slug (archived ones keep theirs). */
+async function slugInUse(ctx: Ctx, organizationId: string, slug: string): Promise<boolean> {
+  return (await agentByRef(ctx.db, organizationId, slug)) !== undefined
+}
+
+/** Runs an insert/update that sets `slug`: a concurrent request that took it first is a 409. */
+async function slugWrite<T>(slug: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write()
+  } catch (e) {
+    if (isSlugConflict(e)) throw slugTaken('agent', slug)
+    throw e
+  }
+}
+
+/** An agent the caller may see (archived ones included), by id or slug; else 404. */
+async function findVisible(ctx: Ctx, p: Principal, ref: string): Promise<Agent> {
+  const row = await visibleAgent(ctx.db, p, ref)
+  if (!row) throw new AppError('not_found', `Agent ${ref.slice(0, 100)} not found`)
   return row
 }
 
@@ -240,35 +239,44 @@ async function findEditable(ctx: Ctx, p: Principal, id: string): Promise<Agent> 
   return row
 }
 
-export async function getAgent(ctx: Ctx, id: string): Promise<PublicAgent> {
-  return toPublicAgent(await findVisible(ctx, callerOf(ctx), id))
+export async function getAgent(ctx: Ctx, ref: string): Promise<PublicAgent> {
+  return toPublicAgent(await findVisible(ctx, callerOf(ctx), ref))
 }
 
-export async function updateAgent(ctx: Ctx, id: string, input: AgentInput): Promise<PublicAgent> {
+export async function updateAgent(ctx: Ctx, ref: string, input: AgentInput): Promise<PublicAgent> {
   const p = callerOf(ctx)
-  const current = await findEditable(ctx, p, id)
+  const current = await findEditable(ctx, p, ref)
+  const id = current.id
   const fields = columns(input)
+  if (input.slug !== undefined && input.slug !== current.slug) {
+    const s = checkSlug(input.slug)
+    if (await slugInUse(ctx, p.organizationId, s)) throw slugTaken('agent', s)
+    fields.slug = s
+  }
   if (fields.subagentIds) await checkSubagents(ctx, p, fields.subagentIds, id)
   const now = new Date(ctx.clock.now())
   if (input.archived !== undefined && input.archived !== current.archived) {
     fields.archived = input.archived
     fields.archivedAt = input.archived ? now : null
   }
-  const row = await ctx.db
-    .update(agents)
-    .set({ ...fields, updatedAt: now })
-    .where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId)))
-    .returning()
-    .get()
-  if (!row) throw new AppError('not_found', `Agent ${id} not found`)
+  const row = await slugWrite(fields.slug ?? current.slug, () =>
+    ctx.db
+      .update(agents)
+      .set({ ...fields, updatedAt: now })
+      .where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId)))
+      .returning()
+      .get(),
+  )
+  if (!row) throw new AppError('not_found', `Agent ${ref.slice(0, 100)} not found`)
   await agentsChanged(ctx, p.organizationId)
   return toPublicAgent(row)
 }
 
 /** Soft delete: archives (idempotent). */
-export async function archiveAgent(ctx: Ctx, id: string): Promise<void> {
+export async function archiveAgent(ctx: Ctx, ref: string): Promise<void> {
   const p = callerOf(ctx)
-  const current = await findEditable(ctx, p, id)
+  const current = await findEditable(ctx, p, ref)
+  const id = current.id
   if (current.archived) return
   const now = new Date(ctx.clock.now())
   await ctx.db

@@ -30,6 +30,8 @@ export const AUDIT_TYPES = [
   'token.new_ip',
   'secret.set',
   'secret.deleted',
+  'member.added',
+  'member.role_changed',
   'member.removed',
 ] as const
 

@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
 import { TOKEN_SCAN_REGEX } from '../../auth/tokens'
 import { named } from '../shared-models'
@@ -19,7 +20,7 @@ export const RevokeCredentialsBody = t.Object(
 export const RevokeCredentialsAccepted = t.Object(
   {
     success: t.Literal(true),
-    received: t.Integer({ description: 'How many strings were received (not how many matched)' }),
+    received: Type.Integer({ description: 'How many strings were received (not how many matched)' }),
   },
   { examples: [{ success: true, received: 1 }] },
 )

@@ -6,7 +6,8 @@ import { AgentIdParams, ExecuteBody, ExecutionIdParams, executionModels, ListExe
 import { cancelExecution, executionLogs, executionTree, failureError, getVisibleExecution, listExecutions, startExecution, toPublicExecution } from './service'
 import { executeResult, executionStream } from './sse'
 import { intParam } from '../query-params'
-import { badCursor, listModels } from '../list-models'
+import { badCursor, listModels, pagingHeaderDocs, setPagingHeaders } from '../list-models'
+import { RESPONSE_HEADERS } from '../../http/openapi-publish'
 
 const notFound = errorResponse(404, 'not_found', 'Not found: no such execution, or not visible to you, or in another organization.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz not found.')
 const agentNotFound = errorResponse(404, 'not_found', 'Not found: no such agent or space, archived, not visible to you, or in another organization.', 'Agent char_4Fk9QzL2mP7xR1vN8tBc not found (or archived, or not visible to you).')
@@ -20,6 +21,13 @@ const executeErrorSchemas = {
     'The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`).',
     'Execution exec_8Kq2LmX9vB3nR8kT1wYz was cancelled before it completed.',
   ),
+  422: errorResponse(
+    422,
+    'model_not_served',
+    'Validation failed (`validation_failed`: `details` names each invalid field); or no configured provider serves the agent\'s model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`).',
+    'Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Model "claude-sonnet-4-5-20250929" is not served by this server: claude-* models go to Anthropic, which is not configured (ANTHROPIC_API_KEY). Providers configured: openai (the OpenAI-compatible server at OPENAI_BASE_URL). To run it, map it to a model your server has with TEAMDAY_MODEL_ALIASES (e.g. "claude-sonnet-4-5*=llama3.1:8b"), change the agent\'s model, or set TEAMDAY_PROVIDER=openai if your OpenAI-compatible server serves it.',
+    { executionId: 'exec_8Kq2LmX9vB3nR8kT1wYz', status: 'failed', model: 'claude-sonnet-4-5-20250929' },
+  ),
   501: errorResponse(501, 'no_model_provider', 'No model provider is configured on this server.', 'No model provider is configured: set OPENAI_BASE_URL (and OPENAI_API_KEY if the server needs one) ... or ANTHROPIC_API_KEY ...'),
   502: errorResponse(502, 'bad_gateway', 'The model provider answered with an error; the execution is failed and keeps the message.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Model provider error: Internal Server Error (HTTP 500)'),
   503: errorResponse(503, 'service_unavailable', 'The server is shutting down.', 'The server is shutting down and accepts no new executions; retry in a moment.'),
@@ -31,13 +39,14 @@ const executionErrorModels = named({
   ExecuteTargetNotFound: agentNotFound,
   ExecutionQueryInvalid: badQuery,
   ExecutionCancelled: executeErrorSchemas[409],
+  ModelNotServed: executeErrorSchemas[422],
   NoModelProvider: executeErrorSchemas[501],
   ProviderFailed: executeErrorSchemas[502],
   ShuttingDown: executeErrorSchemas[503],
   ExecutionTimedOut: executeErrorSchemas[504],
   ExecutionFinished: cancelConflict,
 })
-const executeErrors = { 409: 'ExecutionCancelled', 501: 'NoModelProvider', 502: 'ProviderFailed', 503: 'ShuttingDown', 504: 'ExecutionTimedOut' } as const
+const executeErrors = { 409: 'ExecutionCancelled', 422: 'ModelNotServed', 501: 'NoModelProvider', 502: 'ProviderFailed', 503: 'ShuttingDown', 504: 'ExecutionTimedOut' } as const
 
 export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay }: RouteKit) {
   return new Elysia({ tags: ['Executions'] })
@@ -73,11 +82,11 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
         detail: {
           summary: 'Execute an agent',
           description:
-            'Runs the agent against the configured model provider with `message`. Default: waits and answers 200 with `result`, `messages`, `usage`. ' +
+            'Runs the agent (by id or slug: `/agents/deploy-bot/execute`) against the configured model provider with `message`; `spaceId` too may be the space\'s id or slug. Responses always carry ids. Default: waits and answers 200 with `result`, `messages`, `usage`. ' +
             '`stream: true` (or `Accept: text/event-stream`): Server-Sent Events `meta` {executionId, chatId, sessionId}, `message` (Anthropic stream events: content_block_start/delta/stop with text_delta, tool_use blocks around tool calls), `result` (the completed execution) or `error` {message, code}; a comment line every 15 s. ' +
             'If the client disconnects, the execution continues and is recorded; cancel it with POST /executions/{id}/cancel. ' +
             '`async: true`: 202 at once, poll GET /executions/{id}. Pass `sessionId` (or `chatId`) from an earlier answer to continue that conversation. ' +
-            'A provider error fails the execution (502), so does the timeout (504); no provider configured is 501.',
+            'The model: the agent\'s, else TEAMDAY_DEFAULT_MODEL, mapped by TEAMDAY_MODEL_ALIASES; `claude-*` runs on Anthropic, everything else on the OpenAI-compatible provider (TEAMDAY_PROVIDER forces one); the execution records the model id actually sent. A model no configured provider serves fails the execution at once (422 `model_not_served`, naming the model and the providers configured). A provider error fails the execution (502), so does the timeout (504); no provider configured at all is 501.',
         },
       },
     )
@@ -87,8 +96,8 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
           '',
           async ({ principal, query, request, set }) => {
             const page = await listExecutions(ctx(principal, request, set), { ...query, limit: intParam(query.limit, 50), offset: intParam(query.offset, 0) })
-            // The body is TeamDay's bare array: the next page's cursor travels in a header.
-            if (page.nextCursor !== null) set.headers['x-next-cursor'] = page.nextCursor
+            // The body is TeamDay's bare array: the next page travels in headers.
+            setPagingHeaders(set, request, page)
             return page.executions
           },
           {
@@ -98,7 +107,8 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
             detail: {
               summary: 'List executions',
               description:
-                'Executions newest first, as a bare JSON array. Members see their own and those of agents shared with the organization, except those in a space they may not see; admins every one of the organization. Filters: agentId, status, since (ISO-8601), spaceId, parentExecutionId; limit 1-200 (default 50). Paging: when there is a next page, the `X-Next-Cursor` response header holds its cursor; pass it as `cursor`. `offset` works too (slower for deep pages).',
+                'Executions newest first, as a bare JSON array. Members see their own and those of agents shared with the organization, except those in a space they may not see; admins every one of the organization. Filters: agentId, status, since (ISO-8601), spaceId, parentExecutionId; limit 1-200 (default 50). Paging: when there is a next page, `Link: <…&cursor=…>; rel="next"` (RFC 8288) points at it and `X-Next-Cursor` holds its cursor alone; pass it as `cursor`. `offset` works too (slower for deep pages). No total: counting executions is what this list avoids.',
+              [RESPONSE_HEADERS]: { 200: pagingHeaderDocs('executions', '/api/v1/executions', false) },
             },
           },
         )

@@ -2,6 +2,7 @@ import { t } from 'elysia'
 import { Type } from '@sinclair/typebox'
 import { limitParam, offsetParam } from '../list-models'
 import { named } from '../shared-models'
+import { ITEMS_MODEL } from '../../http/openapi-publish'
 
 const ts = '2026-11-23T10:00:00.000Z'
 export const exampleExecution = {
@@ -56,8 +57,8 @@ export const Execution = t.Object(
     message: t.String({ description: 'The instruction sent' }),
     result: t.Nullable(t.String({ description: 'The answer (partial when cancelled)' })),
     error: t.Nullable(t.String()),
-    model: t.Nullable(t.String()),
-    provider: t.Nullable(t.String({ description: 'openai (any OpenAI-compatible server) or anthropic' })),
+    model: t.Nullable(t.String({ description: "The model id actually sent to the provider: the agent's model (else TEAMDAY_DEFAULT_MODEL) after TEAMDAY_MODEL_ALIASES. For a model no configured provider serves, the id it would have run as." })),
+    provider: t.Nullable(t.String({ description: 'openai (any OpenAI-compatible server) or anthropic; null when no configured provider serves the model (the execution failed with `model_not_served`)' })),
     messages: t.Array(Message),
     toolCalls: t.Array(ToolCall),
     parentExecutionId: t.Nullable(t.String()),
@@ -78,14 +79,16 @@ export type ExecutionTree = typeof Execution.static & { children: ExecutionTree[
 // same shape (an execution plus `children`), built by the service from public objects only.
 export const ExecutionTreeNode = t.Object({
   ...Execution.properties,
-  children: t.Array(t.Unknown(), { description: 'Child executions (delegation) you may open, each with the same shape, recursively' }),
+  // Validated as any JSON (TypeBox recursion and Elysia's response check do not mix); documented
+  // as what it is, this same model, by the publisher (src/http/openapi-publish.ts, ITEMS_MODEL).
+  children: t.Array(t.Unknown(), { description: 'Child executions (delegation) you may open, each with the same shape, recursively', [ITEMS_MODEL]: 'ExecutionTreeNode' }),
   hiddenChildren: Int('Child executions left out because you may not open them (another user\'s, a private agent\'s, or in a space hidden from you)'),
 })
 
 export const ExecuteBody = t.Object(
   {
     message: t.String({ minLength: 1, maxLength: 200_000, description: 'The instruction for the agent', error: 'message is required: a non-empty string' }),
-    spaceId: t.Optional(t.String({ maxLength: 100, description: 'Run in this space: its instructions join the system prompt', error: 'spaceId must be a space id string' })),
+    spaceId: t.Optional(t.String({ maxLength: 100, description: 'Run in this space (its id or its slug): its instructions join the system prompt', error: 'spaceId must be a space id or slug string' })),
     sessionId: t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Continue this conversation', error: 'sessionId must be a string of 1-200 characters' })),
     chatId: t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Continue this chat (same as sessionId unless both are given)', error: 'chatId must be a string of 1-200 characters' })),
     stream: t.Optional(t.Boolean({ description: 'Server-Sent Events instead of one JSON answer (also with Accept: text/event-stream)', error: 'stream must be a boolean' })),
@@ -93,10 +96,10 @@ export const ExecuteBody = t.Object(
     parentExecutionId: t.Optional(t.String({ maxLength: 100, description: 'Record this run as a child of another execution; it must be one you started (else 403)', error: 'parentExecutionId must be an execution id string' })),
     delegationDepth: t.Optional(t.Integer({ minimum: 0, maximum: 20, description: 'Depth in a delegation tree (default 0; parent depth + 1 with parentExecutionId)', error: 'delegationDepth must be an integer between 0 and 20' })),
   },
-  { examples: [{ message: 'Review the open pull requests' }, { message: 'Summarise yesterday', async: true }] },
+  { examples: [{ message: 'Review the open pull requests' }, { message: 'Deploy commit 4f2a9c1 to production', spaceId: 'production', stream: false }, { message: 'Summarise yesterday', async: true }] },
 )
 
-export const AgentIdParams = t.Object({ id: t.String({ maxLength: 100, description: 'Agent id' }) })
+export const AgentIdParams = t.Object({ id: t.String({ maxLength: 100, description: 'Agent id (char_…) or slug (deploy-bot)', examples: ['deploy-bot'] }) })
 export const ExecutionIdParams = t.Object({ id: t.String({ maxLength: 100, description: 'Execution id (exec_...)' }) })
 
 export const ExecuteResult = t.Object(
@@ -134,14 +137,14 @@ export const ExecuteAccepted = t.Object(
 )
 
 export const ListExecutionsQuery = t.Object({
-  agentId: t.Optional(t.String({ maxLength: 100, error: 'agentId must be an agent id string' })),
+  agentId: t.Optional(t.String({ maxLength: 100, description: 'Only this agent\'s executions (its id or slug)', error: 'agentId must be an agent id or slug string' })),
   status: t.Optional(t.Union([...statusLiterals()], { error: 'status must be one of pending, running, completed, failed, cancelled' })),
   since: t.Optional(t.String({ maxLength: 40, description: 'ISO-8601: created at or after', error: 'since must be an ISO-8601 date-time' })),
-  spaceId: t.Optional(t.String({ maxLength: 100, error: 'spaceId must be a space id string' })),
+  spaceId: t.Optional(t.String({ maxLength: 100, description: 'Only executions in this space (its id or slug)', error: 'spaceId must be a space id or slug string' })),
   parentExecutionId: t.Optional(t.String({ maxLength: 100, error: 'parentExecutionId must be an execution id string' })),
   limit: limitParam,
   offset: offsetParam('Executions'),
-  cursor: t.Optional(t.String({ description: 'Opaque: the `X-Next-Cursor` header of the previous page of this same list with the same filters. Leave out (or empty) for the first page.' })),
+  cursor: t.Optional(t.String({ description: 'Opaque: from the `Link: <…>; rel="next"` (or `X-Next-Cursor`) header of the previous page of this same list with the same filters. Leave out (or empty) for the first page.' })),
 })
 
 export const ExecutionList = t.Array(Execution, { description: 'A bare JSON array, newest first', examples: [[exampleExecution]] })

@@ -1,16 +1,16 @@
-import { and, eq, gte, sql } from 'drizzle-orm'
+import { eq, gte, sql } from 'drizzle-orm'
 import type { Principal } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { afterParams, keysetPages, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
-import { agents, dbTime, dialect, executions, spaces, type Agent, type Execution, type ExecutionStatus, type Space } from '../../db/schema'
+import { dbTime, dialect, executions, type Agent, type Execution, type ExecutionStatus, type Space } from '../../db/schema'
 import type { Engine, StartOptions, Started } from '../../engine/runner'
 import { childrenOf, getExecutionRow, listLogs } from '../../engine/store'
 import { AppError } from '../../errors'
-import { canUseAgent } from '../agents/access'
-import { canUseSpace, spaceAccessOf } from '../spaces/access'
+import { agentFilterId, usableAgent } from '../agents/access'
+import { spaceAccessOf, spaceFilterId, usableSpace } from '../spaces/access'
 import { canAttachTo, canCancelExecution, canOpenExecution, visibleExecutionsSql } from './access'
 import type { ExecutionTree } from './model'
 
@@ -46,20 +46,17 @@ export function toPublicExecution(r: Execution) {
   }
 }
 
-/** An agent the caller may run (agents/access.ts canUseAgent), else 404. */
-export async function runnableAgent(ctx: Ctx, p: Principal, id: string): Promise<Agent> {
-  const a = await ctx.db.select().from(agents).where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId))).get()
-  if (!a || !canUseAgent(p, a)) {
-    throw new AppError('not_found', `Agent ${id} not found (or archived, or not visible to you).`)
-  }
+/** An agent the caller may run (agents/access.ts usableAgent), by id or slug; else 404. */
+export async function runnableAgent(ctx: Ctx, p: Principal, ref: string): Promise<Agent> {
+  const a = await usableAgent(ctx.db, p, ref)
+  if (!a) throw new AppError('not_found', `Agent ${ref.slice(0, 100)} not found (or archived, or not visible to you).`)
   return a
 }
 
-async function usableSpace(ctx: Ctx, p: Principal, id: string): Promise<Space> {
-  const s = await ctx.db.select().from(spaces).where(and(eq(spaces.id, id), eq(spaces.organizationId, p.organizationId))).get()
-  if (!s || !canUseSpace(p, s)) {
-    throw new AppError('not_found', `Space ${id} not found (or archived, or not visible to you).`)
-  }
+/** A space the caller may run an agent in (spaces/access.ts usableSpace), by id or slug; else 404. */
+async function spaceToRunIn(ctx: Ctx, p: Principal, ref: string): Promise<Space> {
+  const s = await usableSpace(ctx.db, p, ref)
+  if (!s) throw new AppError('not_found', `Space ${ref.slice(0, 100)} not found (or archived, or not visible to you).`)
   return s
 }
 
@@ -88,7 +85,7 @@ export interface ExecuteInput {
 export async function startExecution(ctx: Ctx, engine: Engine, agentId: string, input: ExecuteInput, opts: StartOptions = {}): Promise<Started> {
   const p = callerOf(ctx)
   const agent = await runnableAgent(ctx, p, agentId)
-  const space = input.spaceId ? await usableSpace(ctx, p, input.spaceId) : null
+  const space = input.spaceId ? await spaceToRunIn(ctx, p, input.spaceId) : null
   let parent: Execution | null = null
   if (input.parentExecutionId) {
     parent = await getVisibleExecution(ctx, input.parentExecutionId)
@@ -106,6 +103,8 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string, 
 export function failureError(r: Execution): AppError {
   const details = { executionId: r.id, status: r.status }
   if (r.status === 'cancelled') return new AppError('invalid_state', `Execution ${r.id} was cancelled before it completed.`, { details })
+  // Not the provider's failure nor the server's: the agent's model is not served here (4xx).
+  if (r.errorCode === 'model_not_served') return new AppError('model_not_served', `Execution ${r.id} failed: ${r.error ?? 'its model is not served'}`, { details: { ...details, model: r.model } })
   const code = r.errorCode === 'gateway_timeout' ? 'gateway_timeout' : r.errorCode === 'service_unavailable' ? 'service_unavailable' : 'bad_gateway'
   return new AppError(code, `Execution ${r.id} failed: ${r.error ?? 'unknown error'}`, { details })
 }
@@ -153,7 +152,10 @@ export async function listExecutions(ctx: Ctx, q: ListInput) {
       throw new AppError('validation_failed', 'Validation failed: since must be an ISO-8601 date-time', { details: [{ field: 'since', message: 'since must be an ISO-8601 date-time' }] })
     }
   }
-  const f: ListFilters = { agentId: q.agentId, status: q.status, spaceId: q.spaceId, parentExecutionId: q.parentExecutionId, since: q.since }
+  // agentId and spaceId may be slugs; the filter is on ids.
+  const agentId = q.agentId === undefined ? undefined : await agentFilterId(ctx.db, p.organizationId, q.agentId)
+  const spaceId = q.spaceId === undefined ? undefined : await spaceFilterId(ctx.db, p.organizationId, q.spaceId)
+  const f: ListFilters = { agentId, status: q.status, spaceId, parentExecutionId: q.parentExecutionId, since: q.since }
   const admin = isOrgAdmin(p.role)
   const shape = [admin, ...Object.values(f).map((v) => v !== undefined)].map(Number).join('')
   const stmts = prepared(ctx.db, `executions.list.${shape}`, () => listStatements(ctx.db, admin, f))

@@ -1,8 +1,9 @@
-import { eq, ne, or, sql, type AnyColumn, type SQL } from 'drizzle-orm'
+import { and, eq, ne, or, sql, type AnyColumn, type SQL } from 'drizzle-orm'
 import { isOrgAdmin } from '../../auth/roles'
 import type { Db } from '../../db/connection'
 import { prepared } from '../../db/prepared'
 import { spaces, type Space } from '../../db/schema'
+import { isSlug, refersToId } from '../slugs'
 import type { Viewer } from '../viewer'
 
 /**
@@ -71,4 +72,41 @@ export async function spaceAccessOf(db: Db, id: string | null): Promise<SpaceAcc
       .where(eq(spaces.id, sql.placeholder('id')))
       .prepare(),
   ).get({ id })
+}
+
+/**
+ * The space `ref` names in an organization: its id (`space_…`) or its slug (src/modules/slugs.ts:
+ * a slug never looks like an id). Whoever asks; the callers below apply the rule. Every route with
+ * a space in its path, and every body field naming a space, resolves it here.
+ */
+export function spaceByRef(db: Db, organizationId: string, ref: string): Promise<Space | undefined> {
+  if (refersToId(ref, 'space')) {
+    return prepared(db, 'spaces.byIdInOrg', () =>
+      db.select().from(spaces).where(and(eq(spaces.id, sql.placeholder('ref')), eq(spaces.organizationId, sql.placeholder('org')))).prepare(),
+    ).get({ ref, org: organizationId })
+  }
+  if (!isSlug(ref)) return Promise.resolve(undefined)
+  return prepared(db, 'spaces.bySlugInOrg', () =>
+    db.select().from(spaces).where(and(eq(spaces.organizationId, sql.placeholder('org')), eq(spaces.slug, sql.placeholder('ref')))).prepare(),
+  ).get({ ref, org: organizationId })
+}
+
+/**
+ * A list filter naming a space by id or slug, as the id to filter on: the slug's space in the
+ * organization, else `ref` as it was (matching nothing). The list applies the rule to its rows.
+ */
+export async function spaceFilterId(db: Db, organizationId: string, ref: string): Promise<string> {
+  return refersToId(ref, 'space') ? ref : ((await spaceByRef(db, organizationId, ref))?.id ?? ref)
+}
+
+/** The space `ref` (id or slug) names, if the viewer may see it (canSeeSpace). */
+export async function visibleSpace(db: Db, v: Viewer, ref: string): Promise<Space | undefined> {
+  const s = await spaceByRef(db, v.organizationId, ref)
+  return s && canSeeSpace(v, s) ? s : undefined
+}
+
+/** The space `ref` (id or slug) names, if the viewer may use it (canUseSpace): run an agent in it, file a task under it. */
+export async function usableSpace(db: Db, v: Viewer, ref: string): Promise<Space | undefined> {
+  const s = await spaceByRef(db, v.organizationId, ref)
+  return s && canUseSpace(v, s) ? s : undefined
 }

@@ -24,8 +24,15 @@ const spaceInvalid = errorResponse(
     'Validation failed: type "git" is not supported by this server yet: only "empty" spaces can be created (git clones and starter kits are not implemented)',
   [{ field: 'type', message: 'type "git" is not supported by this server yet: only "empty" spaces can be created (git clones and starter kits are not implemented)' }],
 )
-const badSpace = { ...bodyErrors, 422: 'SpaceBodyInvalid' } as const
-const spaceErrorModels = named({ SpaceNotFound: notFound, SpaceQueryInvalid: badQuery, SpaceBodyInvalid: spaceInvalid })
+const slugTaken = errorResponse(
+  409,
+  'slug_taken',
+  'Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs).',
+  'Conflict: the slug "production" is already used by another space of your organization. Choose another slug.',
+  [{ field: 'slug', message: '"production" is taken' }],
+)
+const badSpace = { ...bodyErrors, 409: 'SpaceSlugTaken', 422: 'SpaceBodyInvalid' } as const
+const spaceErrorModels = named({ SpaceNotFound: notFound, SpaceQueryInvalid: badQuery, SpaceBodyInvalid: spaceInvalid, SpaceSlugTaken: slugTaken })
 
 export function spacesModule({ auth, ctx }: RouteKit) {
   return new Elysia({ prefix: '/spaces', tags: ['Spaces'] })
@@ -62,7 +69,7 @@ export function spacesModule({ auth, ctx }: RouteKit) {
         detail: {
           summary: 'Create a space',
           description:
-            'Creates a space in your organization, owned by you. `visibility` defaults to private. Only `type: "empty"` is supported by this server yet (git and starterKit → 422). `addCharacters` adds agents at creation.',
+            'Creates a space in your organization, owned by you. `slug` (unique in the organization, usable instead of the id in every space URL and as `spaceId` of an execute) is derived from the name when not sent, with a short suffix when that slug is taken; a `slug` sent that is taken is 409 `slug_taken`. `visibility` defaults to private. Only `type: "empty"` is supported by this server yet (git and starterKit → 422). `addCharacters` adds agents at creation.',
         },
       },
     )
@@ -70,7 +77,7 @@ export function spacesModule({ auth, ctx }: RouteKit) {
       auth: 'spaces:read',
       params: SpaceIdParams,
       response: { 200: 'SpaceEnvelope', 404: 'SpaceNotFound', ...authErrors },
-      detail: { summary: 'Get a space', description: 'One space you may see, with its agents and the names (never the values) of its secrets.' },
+      detail: { summary: 'Get a space', description: 'One space you may see (by id or slug), with its agents and the names (never the values) of its secrets.' },
     })
     .patch('/:id', async ({ principal, params, body, request, set }) => ({ success: true as const, space: await updateSpace(ctx(principal, request, set), params.id, body) }), {
       auth: 'spaces:write',
@@ -80,7 +87,7 @@ export function spacesModule({ auth, ctx }: RouteKit) {
       detail: {
         summary: 'Update a space',
         description:
-          'Changes the fields sent. `addCharacters` / `removeCharacters` add and remove agents by id (added agents must be of your organization, not archived and visible to you; adding a present one is a no-op). Members change the spaces they created; admins any.',
+          'Changes the fields sent (the space by id or slug). Renaming keeps the slug; `slug` changes it (409 `slug_taken` when another space has it). `addCharacters` / `removeCharacters` add and remove agents by id (added agents must be of your organization, not archived and visible to you; adding a present one is a no-op). Members change the spaces they created; admins any.',
       },
     })
     .delete(
@@ -93,14 +100,14 @@ export function spacesModule({ auth, ctx }: RouteKit) {
         auth: 'spaces:write',
         params: SpaceIdParams,
         response: { 200: 'SpaceArchived', 404: 'SpaceNotFound', ...authErrors },
-        detail: { summary: 'Archive a space', description: 'Archives the space (soft delete; restore with PATCH `{archived:false}`). Idempotent. Members archive the spaces they created; admins any.' },
+        detail: { summary: 'Archive a space', description: 'Archives the space, by id or slug (soft delete; restore with PATCH `{archived:false}`). Idempotent. Members archive the spaces they created; admins any.' },
       },
     )
     .get('/:id/secrets', async ({ principal, params, request, set }) => ({ success: true as const, ...(await listSpaceSecrets(ctx(principal, request, set), params.id)) }), {
       auth: 'spaces:read',
       params: SpaceIdParams,
       response: { 200: 'SpaceSecretNames', 404: 'SpaceNotFound', ...authErrors },
-      detail: { summary: 'List space secret names', description: 'The names of the space\'s secrets, sorted. Values are never returned by any endpoint.' },
+      detail: { summary: 'List space secret names', description: 'The names of the space\'s secrets (the space by id or slug), sorted. Values are never returned by any endpoint.' },
     })
     .post('/:id/secrets', async ({ principal, params, body, request, set }) => ({ success: true as const, keys: await setSpaceSecrets(ctx(principal, request, set), params.id, body.secrets) }), {
       auth: 'secrets:write',
@@ -110,7 +117,7 @@ export function spacesModule({ auth, ctx }: RouteKit) {
       detail: {
         summary: 'Set space secrets',
         description:
-          'Creates or replaces secrets (environment variables for executions in this space; they override organization secrets of the same name). Values are encrypted with AES-256-GCM and never returned. The space\'s creator or an admin.',
+          'Creates or replaces secrets of the space (by id or slug): environment variables for executions in this space; they override organization secrets of the same name. Values are encrypted with AES-256-GCM and never returned. The space\'s creator or an admin.',
       },
     })
     .delete('/:id/secrets', async ({ principal, params, body, request, set }) => ({ success: true as const, deleted: await deleteSpaceSecrets(ctx(principal, request, set), params.id, body.keys) }), {
@@ -120,7 +127,7 @@ export function spacesModule({ auth, ctx }: RouteKit) {
       response: { 200: 'SecretsDeleted', 404: 'SpaceNotFound', ...bodyErrors, ...secretBodyErrors, ...authErrors },
       detail: {
         summary: 'Delete space secrets',
-        description: 'Deletes the named secrets (JSON body `{keys: [...]}`). Names that do not exist are ignored; `deleted` lists those removed. The space\'s creator or an admin.',
+        description: 'Deletes the named secrets of the space, by id or slug (JSON body `{keys: [...]}`). Names that do not exist are ignored; `deleted` lists those removed. The space\'s creator or an admin.',
       },
     })
 }

@@ -1,11 +1,12 @@
 import { t } from 'elysia'
 import { QueryBoolean } from '../query-params'
 import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
-import { named } from '../shared-models'
+import { named, slugField } from '../shared-models'
 
 export const exampleSpace = {
   id: 'space_8Kq2LmX9vB3nR8kT1wYz',
   name: 'Marketing',
+  slug: 'marketing',
   description: 'Campaign research and copy',
   organizationId: 'org_9Tr4Kx2LmQ7vB1nZ8wYc',
   visibility: 'organization',
@@ -45,6 +46,7 @@ export const Space = t.Object(
   {
     id: t.String({ description: 'Space id (space_…)' }),
     name: t.String(),
+    slug: t.String({ description: 'Unique in the organization; usable wherever the space id is (`/spaces/{slug}`, `spaceId` of an execute). Derived from the name on create unless sent; kept when the space is renamed.' }),
     description: t.Nullable(t.String()),
     organizationId: t.String(),
     visibility: Visibility,
@@ -71,15 +73,17 @@ const fields = {
 export const CreateSpaceBody = t.Object(
   {
     name: t.String({ minLength: 1, maxLength: 200, description: 'Display name', error: 'name is required: a string of 1-200 characters' }),
+    slug: slugField('space'),
     ...fields,
     addCharacters: t.Optional(AgentIds('addCharacters', 'Agents to add at creation: same organization, not archived, visible to you')),
   },
-  { examples: [{ name: 'Marketing', description: 'Campaign research and copy', visibility: 'organization', type: 'empty', instructions: 'Write in British English. Cite sources.' }] },
+  { examples: [{ name: 'Production', slug: 'production', visibility: 'organization' }, { name: 'Marketing', description: 'Campaign research and copy', visibility: 'organization', type: 'empty', instructions: 'Write in British English. Cite sources.' }] },
 )
 
 export const UpdateSpaceBody = t.Object(
   {
-    name: t.Optional(t.String({ minLength: 1, maxLength: 200, error: 'name must be a string of 1-200 characters' })),
+    name: t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Display name (the slug stays: change it with `slug`)', error: 'name must be a string of 1-200 characters' })),
+    slug: slugField('space'),
     ...fields,
     archived: t.Optional(t.Boolean({ description: 'true archives, false restores', error: 'archived must be a boolean' })),
     addCharacters: t.Optional(AgentIds('addCharacters', 'Agent ids to add (same organization, not archived, visible to you); already present ones are left as they are')),
@@ -95,7 +99,7 @@ export const ListSpacesQuery = t.Object({
   cursor: cursorParam,
 })
 
-export const SpaceIdParams = t.Object({ id: t.String({ description: 'Space id (space_…)', examples: ['space_8Kq2LmX9vB3nR8kT1wYz'] }) })
+export const SpaceIdParams = t.Object({ id: t.String({ maxLength: 100, description: 'Space id (space_…) or slug (production)', examples: ['space_8Kq2LmX9vB3nR8kT1wYz'] }) })
 
 export const SpaceEnvelope = t.Object({ success: t.Literal(true), space: Space }, { examples: [{ success: true, space: exampleSpace }] })
 

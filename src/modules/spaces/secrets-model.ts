@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
 import { errorResponse, named } from '../shared-models'
 
@@ -41,7 +42,7 @@ export const SpaceSecretNames = t.Object(
     success: t.Literal(true),
     spaceId: t.String(),
     secrets: t.Array(t.String(), { description: 'Secret names, sorted. Never the values.' }),
-    count: t.Integer(),
+    count: Type.Integer({ description: 'How many names are listed' }),
   },
   { examples: [{ success: true, spaceId: 'space_8Kq2LmX9vB3nR8kT1wYz', secrets: ['GITHUB_TOKEN', 'OPENAI_API_KEY'], count: 2 }] },
 )
@@ -51,7 +52,7 @@ export const OrgSecretNames = t.Object(
     success: t.Literal(true),
     organizationId: t.String(),
     secrets: t.Array(t.String(), { description: 'Secret names, sorted. Never the values.' }),
-    count: t.Integer(),
+    count: Type.Integer({ description: 'How many names are listed' }),
   },
   { examples: [{ success: true, organizationId: 'org_9Tr4Kx2LmQ7vB1nZ8wYc', secrets: ['ANTHROPIC_API_KEY'], count: 1 }] },
 )

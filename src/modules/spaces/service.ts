@@ -9,7 +9,8 @@ import { agents, spaces, type AgentRef, type Space } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { canUseAgent } from '../agents/access'
-import { canEditSpace, canSeeSpace, visibleSpacesSql } from './access'
+import { chooseSlug, checkSlug, isSlugConflict, slugTaken } from '../slugs'
+import { canEditSpace, spaceByRef, visibleSpace, visibleSpacesSql } from './access'
 import { listSecretNames, secretNamesBySpace } from './secrets'
 import type { Space as SpaceModel } from './model'
 
@@ -21,6 +22,8 @@ export type PublicSpace = typeof SpaceModel.static
 
 export interface CreateSpaceInput {
   name: string
+  /** Unique in the organization (src/modules/slugs.ts); derived from the name when not sent. */
+  slug?: string
   description?: string | null
   visibility?: SpaceVisibility
   type?: SpaceType
@@ -40,6 +43,7 @@ export function toPublicSpace(row: Space, secretKeys: string[]): PublicSpace {
   return {
     id: row.id,
     name: row.name,
+    slug: row.slug,
     description: row.description,
     organizationId: row.organizationId,
     visibility: row.visibility,
@@ -75,18 +79,29 @@ function validateType(type: SpaceType | undefined): void {
   }
 }
 
-/** A space of the caller's organization that the caller may see; otherwise 404 (existence is not revealed). */
-export async function findVisibleSpace(ctx: Ctx, id: string): Promise<Space> {
-  const principal = callerOf(ctx)
-  const row = await prepared(ctx.db, 'spaces.get', () =>
-    ctx.db
-      .select()
-      .from(spaces)
-      .where(and(eq(spaces.id, sql.placeholder('id')), eq(spaces.organizationId, sql.placeholder('org'))))
-      .prepare(),
-  ).get({ id, org: principal.organizationId })
-  if (!row || !canSeeSpace(principal, row)) throw new AppError('not_found', `Space ${id} not found`)
+/**
+ * A space of the caller's organization that the caller may see, by id or slug (spaces/access.ts);
+ * otherwise 404 (existence is not revealed).
+ */
+export async function findVisibleSpace(ctx: Ctx, ref: string): Promise<Space> {
+  const row = await visibleSpace(ctx.db, callerOf(ctx), ref)
+  if (!row) throw new AppError('not_found', `Space ${ref.slice(0, 100)} not found`)
   return row
+}
+
+/** Whether a space of the organization has this slug (archived ones keep theirs). */
+async function slugInUse(ctx: Ctx, organizationId: string, slug: string): Promise<boolean> {
+  return (await spaceByRef(ctx.db, organizationId, slug)) !== undefined
+}
+
+/** Runs a write that sets `slug`: a concurrent request that took it first is a 409. */
+async function slugWrite<T>(slug: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write()
+  } catch (e) {
+    if (isSlugConflict(e)) throw slugTaken('space', slug)
+    throw e
+  }
 }
 
 /** Members change only the spaces they created; admins any space of the organization. */
@@ -132,12 +147,14 @@ export async function createSpace(ctx: Ctx, input: CreateSpaceInput): Promise<Pu
   const principal = callerOf(ctx)
   const name = validateName(input.name)
   validateType(input.type)
+  const slug = await chooseSlug('space', input.slug, name, (s) => slugInUse(ctx, principal.organizationId, s))
   const now = new Date(ctx.clock.now())
   const row: Space = {
     id: newId('space'),
     organizationId: principal.organizationId,
     createdBy: principal.userId,
     name,
+    slug,
     description: input.description ?? null,
     visibility: input.visibility ?? 'private',
     type: 'empty',
@@ -148,7 +165,7 @@ export async function createSpace(ctx: Ctx, input: CreateSpaceInput): Promise<Pu
     createdAt: now,
     updatedAt: now,
   }
-  await ctx.db.insert(spaces).values(row).run()
+  await slugWrite(slug, () => ctx.db.insert(spaces).values(row).run())
   return toPublicSpace(row, [])
 }
 
@@ -199,6 +216,11 @@ export async function updateSpace(ctx: Ctx, id: string, input: UpdateSpaceInput)
   const now = new Date(ctx.clock.now())
   const patch: Partial<Space> = { updatedAt: now }
   if (input.name !== undefined) patch.name = validateName(input.name)
+  if (input.slug !== undefined && input.slug !== row.slug) {
+    const s = checkSlug(input.slug)
+    if (await slugInUse(ctx, principal.organizationId, s)) throw slugTaken('space', s)
+    patch.slug = s
+  }
   if (input.description !== undefined) patch.description = input.description
   if (input.visibility !== undefined) patch.visibility = input.visibility
   if (input.instructions !== undefined) patch.instructions = input.instructions
@@ -209,7 +231,7 @@ export async function updateSpace(ctx: Ctx, id: string, input: UpdateSpaceInput)
   if (input.addCharacters !== undefined || input.removeCharacters !== undefined) {
     patch.agentRefs = await applyCharacters(ctx, principal, row.agentRefs, input.addCharacters, input.removeCharacters)
   }
-  const updated = (await ctx.db.update(spaces).set(patch).where(eq(spaces.id, row.id)).returning().get())!
+  const updated = (await slugWrite(patch.slug ?? row.slug, () => ctx.db.update(spaces).set(patch).where(eq(spaces.id, row.id)).returning().get()))!
   return toPublicSpace(updated, await listSecretNames(ctx, row.organizationId, { kind: 'space', spaceId: row.id }))
 }
 

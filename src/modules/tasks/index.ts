@@ -4,7 +4,8 @@ import { authErrors, bodyErrors, sharedModels } from '../shared-models'
 import { CreateTaskBody, ListTasksQuery, TaskIdParams, taskModels, UpdateTaskBody } from './model'
 import { createTask, deleteTask, getTask, listTasks, updateTask } from './service'
 import { intParam } from '../query-params'
-import { badCursor, listModels } from '../list-models'
+import { badCursor, listModels, pagingHeaderDocs, setPagingHeaders } from '../list-models'
+import { RESPONSE_HEADERS } from '../../http/openapi-publish'
 
 const writeErrors = { ...authErrors, ...bodyErrors, 403: 'TaskForbidden', 422: 'TaskBodyInvalid' } as const
 
@@ -14,9 +15,8 @@ export function tasksModule({ auth, ctx }: RouteKit) {
     .model({ ...sharedModels, ...listModels, ...taskModels })
     .get(
       '',
-      async ({ principal, query, request, set }) => ({
-        success: true as const,
-        ...(await listTasks(ctx(principal, request, set), {
+      async ({ principal, query, request, set }) => {
+        const page = await listTasks(ctx(principal, request, set), {
           status: query.status,
           priority: query.priority,
           assignedTo: query.assignedTo,
@@ -24,8 +24,11 @@ export function tasksModule({ auth, ctx }: RouteKit) {
           limit: intParam(query.limit, 50),
           offset: intParam(query.offset, 0),
           cursor: query.cursor,
-        })),
-      }),
+        })
+        // TeamDay's CLI reads a bare array (`taskList.length`); paging travels in headers.
+        setPagingHeaders(set, request, page)
+        return page.tasks
+      },
       {
         auth: 'tasks:read',
         query: ListTasksQuery,
@@ -33,7 +36,8 @@ export function tasksModule({ auth, ctx }: RouteKit) {
         detail: {
           summary: 'List tasks',
           description:
-            'The tasks of your organization, newest first. Tasks are organization-wide, except those in a space you may not see (a private space of another member): they are left out, and a get of one is 404. Filters: `status`, `priority`, `assignedTo`, `spaceId`. Paged by `cursor` (the previous page\'s `nextCursor`) or `offset`.',
+            'The tasks of your organization, newest first, as a bare JSON array (TeamDay\'s shape, like executions). Tasks are organization-wide, except those in a space you may not see (a private space of another member): they are left out, and a get of one is 404. Filters: `status`, `priority`, `assignedTo`, `spaceId`. Paging in headers: `X-Total-Count` (capped at 1000, then `X-Total-Count-Estimate: true`) and, when there is a next page, `Link: <…&cursor=…>; rel="next"` (RFC 8288) and `X-Next-Cursor`. `offset` works too (slower for deep pages).',
+          [RESPONSE_HEADERS]: { 200: pagingHeaderDocs('tasks', '/api/v1/tasks', true) },
         },
       },
     )

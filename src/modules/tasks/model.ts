@@ -1,6 +1,6 @@
 import { t } from 'elysia'
 import { errorResponse, named } from '../shared-models'
-import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
+import { limitParam, offsetParam } from '../list-models'
 
 export const STATUS_ERROR = 'Invalid status. Must be: pending, in_progress, completed, cancelled'
 
@@ -68,7 +68,7 @@ const editable = {
   assignedTo: nullableText('assignedTo', 200, 'Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns'),
   assignTo: nullableText('assignTo', 200, 'Alias of assignedTo (older clients); assignedTo wins when both are sent'),
   assigneeType: t.Optional(t.Nullable(AssigneeType)),
-  spaceId: t.Optional(t.Nullable(t.String({ maxLength: 100, description: 'A space of your organization; null detaches' }), { error: 'spaceId must be a space id or null' })),
+  spaceId: t.Optional(t.Nullable(t.String({ maxLength: 100, description: 'A space of your organization, by id or slug (stored as its id); null detaches' }), { error: 'spaceId must be a space id, a space slug or null' })),
   dueDate: t.Optional(
     t.Nullable(t.String({ format: 'date-time', description: 'ISO-8601 date-time' }), { error: 'dueDate must be an ISO-8601 date-time such as 2026-12-31T17:00:00Z, or null' }),
   ),
@@ -97,18 +97,18 @@ export const ListTasksQuery = t.Object({
   status: t.Optional(TaskStatus),
   priority: t.Optional(TaskPriority),
   assignedTo: t.Optional(t.String({ maxLength: 200, error: 'assignedTo must be a string of at most 200 characters' })),
-  spaceId: t.Optional(t.String({ maxLength: 100, error: 'spaceId must be a string of at most 100 characters' })),
+  spaceId: t.Optional(t.String({ maxLength: 100, description: 'Only tasks in this space (its id or slug)', error: 'spaceId must be a string of at most 100 characters' })),
   limit: limitParam,
   offset: offsetParam(),
-  cursor: cursorParam,
+  cursor: t.Optional(
+    t.String({ description: 'Opaque: from the `Link: <…>; rel="next"` (or `X-Next-Cursor`) header of the previous page of this same list with the same filters. Leave out (or empty) for the first page.' }),
+  ),
 })
 
 export const TaskIdParams = t.Object({ id: t.String({ description: 'Task id (task_...)', examples: ['task_5Nq8LmX2vB3nR8kT1wYa'] }) })
 
-export const TaskList = t.Object(
-  { success: t.Literal(true), tasks: t.Array(Task), ...pageFields('tasks') },
-  { examples: [{ success: true, tasks: [exampleTask], ...pageExample }] },
-)
+/** A bare JSON array, as TeamDay's CLI reads it (like executions); paging is in headers. */
+export const TaskList = t.Array(Task, { description: 'A bare JSON array, newest first; paging in the X-Total-Count and Link headers', examples: [[exampleTask]] })
 
 export const TaskNotFound = errorResponse(404, 'not_found', 'Not found: no such task, or a task of another organization.', 'Task task_5Nq8LmX2vB3nR8kT1wYa not found')
 

@@ -5,12 +5,12 @@ import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { afterParams, cappedCount, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
-import { agents, memberships, spaces, tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schema'
+import { memberships, tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { jsonBytes, MAX_FREE_FORM_JSON_BYTES } from '../../json-limits'
-import { canUseAgent } from '../agents/access'
-import { canUseSpace, spaceAccessOf } from '../spaces/access'
+import { usableAgent } from '../agents/access'
+import { spaceAccessOf, spaceFilterId, usableSpace } from '../spaces/access'
 import { canEditTask, canSeeTask, visibleTasksSql } from './access'
 import type { Task as TaskModel } from './model'
 
@@ -86,14 +86,10 @@ async function resolveAssignee(ctx: Ctx, p: Principal, input: TaskInput): Promis
   if (value === null) return { assignedTo: null, assigneeType: null }
   const type = input.assigneeType ?? (value.startsWith('char_') ? 'agent' : value.startsWith('user_') ? 'user' : null)
   if (type === 'agent') {
-    const a = await ctx.db
-      .select({ organizationId: agents.organizationId, userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
-      .from(agents)
-      .where(and(eq(agents.id, value), eq(agents.organizationId, p.organizationId)))
-      .get()
-    if (!a || !canUseAgent(p, a)) {
-      throw invalid('assignedTo', `assignedTo must be an active agent of your organization; not found: ${value}`)
-    }
+    // By id or, with assigneeType "agent", by slug; the task keeps the id.
+    const a = await usableAgent(ctx.db, p, value)
+    if (!a) throw invalid('assignedTo', `assignedTo must be an active agent of your organization; not found: ${value.slice(0, 100)}`)
+    return { assignedTo: a.id, assigneeType: type }
   } else if (type === 'user') {
     const m = await ctx.db
       .select({ id: memberships.id })
@@ -105,16 +101,11 @@ async function resolveAssignee(ctx: Ctx, p: Principal, input: TaskInput): Promis
   return { assignedTo: value, assigneeType: type }
 }
 
-/** A space of the caller's organization, not archived, that the caller can see. */
-async function checkSpace(ctx: Ctx, p: Principal, spaceId: string): Promise<void> {
-  const s = await ctx.db
-    .select({ organizationId: spaces.organizationId, createdBy: spaces.createdBy, visibility: spaces.visibility, archived: spaces.archived })
-    .from(spaces)
-    .where(and(eq(spaces.id, spaceId), eq(spaces.organizationId, p.organizationId)))
-    .get()
-  if (!s || !canUseSpace(p, s)) {
-    throw invalid('spaceId', `spaceId must be an active space of your organization; not found: ${spaceId}`)
-  }
+/** A space of the caller's organization, not archived, that the caller can see, by id or slug: its id. */
+async function checkSpace(ctx: Ctx, p: Principal, ref: string): Promise<string> {
+  const s = await usableSpace(ctx.db, p, ref)
+  if (!s) throw invalid('spaceId', `spaceId must be an active space of your organization (its id or slug); not found: ${ref.slice(0, 100)}`)
+  return s.id
 }
 
 /** Maps the input's defined fields to columns, validating what the schema cannot. */
@@ -129,8 +120,7 @@ async function columns(ctx: Ctx, p: Principal, input: TaskInput): Promise<Partia
   if (input.priority !== undefined) out.priority = input.priority
   Object.assign(out, await resolveAssignee(ctx, p, input))
   if (input.spaceId !== undefined) {
-    if (input.spaceId !== null) await checkSpace(ctx, p, input.spaceId)
-    out.spaceId = input.spaceId
+    out.spaceId = input.spaceId === null ? null : await checkSpace(ctx, p, input.spaceId)
   }
   if (input.dueDate !== undefined) {
     const at = input.dueDate === null ? null : Date.parse(input.dueDate)
@@ -191,7 +181,9 @@ function listStatements(db: Db, admin: boolean, f: TaskFilters) {
 /** The organization's tasks the caller may see (all but those in spaces hidden from them), newest first, one page. */
 export async function listTasks(ctx: Ctx, opts: ListTasksOptions): Promise<{ tasks: PublicTask[] } & ListPage> {
   const p = callerOf(ctx)
-  const f: TaskFilters = { status: opts.status, priority: opts.priority, assignedTo: opts.assignedTo, spaceId: opts.spaceId }
+  // spaceId may be a slug; the filter is on ids.
+  const spaceId = opts.spaceId === undefined ? undefined : await spaceFilterId(ctx.db, p.organizationId, opts.spaceId)
+  const f: TaskFilters = { status: opts.status, priority: opts.priority, assignedTo: opts.assignedTo, spaceId }
   const admin = isOrgAdmin(p.role)
   const shape = [admin, f.status, f.priority, f.assignedTo, f.spaceId].map((v) => (v === undefined || v === false ? 0 : 1)).join('')
   const q = prepared(ctx.db, `tasks.list.${shape}`, () => listStatements(ctx.db, admin, f))

@@ -1,21 +1,15 @@
 import { and, count, eq } from 'drizzle-orm'
-import { recordAudit } from '../../audit/log'
 import { withTx, type Ctx } from '../../context'
-import { memberships, organizations, ROLES, users, type Membership, type Organization, type Role, type User } from '../../db/schema'
+import { memberships, organizations, users, type Membership, type Organization, type Role, type User } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
-import { revokeTokensOfMember } from '../tokens/revocation'
+import { addMember, normalizeEmail, removeMember as removeMemberOf, setMemberRole, validateRole, type AddedMember } from '../members/service'
 
-/** Organizations, users and memberships: the admin CLI's domain (no HTTP routes yet). */
+export { normalizeEmail, validateRole } from '../members/service'
+
+/** Organizations and users for the admin CLI; memberships are members/service.ts. */
 
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/
-const EMAIL = /^[^\s@]+@[^\s@]+$/
-
-export function normalizeEmail(email: string): string {
-  const e = email.trim().toLowerCase()
-  if (!EMAIL.test(e) || e.length > 254) throw new AppError('validation_failed', `Validation failed: "${email}" is not a valid e-mail address`)
-  return e
-}
 
 export function validateSlug(slug: string): string {
   const s = slug.trim().toLowerCase()
@@ -23,13 +17,6 @@ export function validateSlug(slug: string): string {
     throw new AppError('validation_failed', 'Validation failed: organization slug must be 1-64 lower-case letters, digits or dashes, not starting or ending with a dash')
   }
   return s
-}
-
-export function validateRole(role: string): Role {
-  if (!(ROLES as readonly string[]).includes(role)) {
-    throw new AppError('validation_failed', `Validation failed: role must be one of ${ROLES.join(', ')}`)
-  }
-  return role as Role
 }
 
 export function findOrganizationBySlug(ctx: Ctx, slug: string): Promise<Organization | undefined> {
@@ -86,99 +73,54 @@ export interface CreateUserInput {
   name?: string
 }
 
-export interface CreateUserResult {
-  user: User
+export interface CreateUserResult extends AddedMember {
   organization: Organization
-  membership: Membership
-  createdUser: boolean
   createdOrganization: boolean
-  /** Tokens left from an earlier membership of this organization, revoked now (to be audited). */
-  revokedTokenIds: string[]
 }
 
 /**
- * Adds a user to an organization, creating either when missing. Adding an existing member
- * again is a conflict (use setRole to change a role). A re-added member never gets an old token
- * back: any token of theirs for the organization still unrevoked is from an earlier membership
- * (removeMember revokes them, but not a membership ended some other way) and is revoked here.
+ * Adds a user to an organization (the admin CLI), creating either when missing; the membership
+ * itself is members/service.ts addMember (the same as the API's): a member already is a conflict,
+ * leftover tokens of an earlier membership are revoked, and it is audited.
  */
 export async function createUser(ctx: Ctx, input: CreateUserInput): Promise<CreateUserResult> {
-  const email = normalizeEmail(input.email)
+  normalizeEmail(input.email)
   const slug = validateSlug(input.orgSlug)
-  const role = validateRole(input.role ?? 'member')
-  const now = new Date(ctx.clock.now())
+  validateRole(input.role ?? 'member')
   return withTx(ctx, async (tx) => {
     let organization = await tx.db.select().from(organizations).where(eq(organizations.slug, slug)).get()
     const createdOrganization = !organization
     if (!organization) {
-      organization = { id: newId('org'), slug, name: slug, createdAt: now }
+      organization = { id: newId('org'), slug, name: slug, createdAt: new Date(tx.clock.now()) }
       await tx.db.insert(organizations).values(organization).run()
     }
-    let user = await tx.db.select().from(users).where(eq(users.email, email)).get()
-    const createdUser = !user
-    if (!user) {
-      user = { id: newId('user'), email, name: input.name?.trim() || null, createdAt: now }
-      await tx.db.insert(users).values(user).run()
-    }
-    const existing = await tx.db
-      .select()
-      .from(memberships)
-      .where(and(eq(memberships.userId, user.id), eq(memberships.organizationId, organization.id)))
-      .get()
-    if (existing) {
-      throw new AppError('conflict', `${email} is already a ${existing.role} of ${slug}; use "users set-role" to change the role`)
-    }
-    const membership: Membership = {
-      id: newId('mem'),
-      organizationId: organization.id,
-      userId: user.id,
-      role,
-      createdAt: now,
-      updatedAt: now,
-    }
-    await tx.db.insert(memberships).values(membership).run()
-    const revokedTokenIds = createdUser || createdOrganization ? [] : await revokeTokensOfMember(tx, user.id, organization.id, 'cli')
-    return { user, organization, membership, createdUser, createdOrganization, revokedTokenIds }
+    const added = await addMember(tx, organization.id, { email: input.email, role: input.role, name: input.name })
+    return { ...added, organization, createdOrganization }
   })
 }
 
-/** Changes a member's role; takes effect on that user's next request. */
-export async function setRole(ctx: Ctx, email: string, orgSlug: string, role: string): Promise<Membership> {
+/** Changes a member's role (the admin CLI; members/service.ts setMemberRole); takes effect on that user's next request. */
+export async function setRole(ctx: Ctx, email: string, orgSlug: string, role: string): Promise<{ role: Role }> {
   const r = validateRole(role)
   const user = await requireUser(ctx, email)
   const org = await requireOrganization(ctx, orgSlug)
-  const updated = await ctx.db
-    .update(memberships)
-    .set({ role: r, updatedAt: new Date(ctx.clock.now()) })
-    .where(and(eq(memberships.userId, user.id), eq(memberships.organizationId, org.id)))
-    .returning()
-    .get()
-  if (!updated) throw new AppError('not_found', `${user.email} is not a member of ${org.slug}`)
-  return updated
+  await assertMember(ctx, user, org)
+  return { role: (await setMemberRole(ctx, org.id, user.id, r)).member.role }
 }
 
 /**
- * Removes a member (the admin CLI; the only way a membership ends) and revokes every token they
- * have in that organization, in the same transaction and audited (`member.removed`, and a
- * `token.revoked` per token with reason `membership_removed`): adding them again later never
- * brings an old token back.
+ * Removes a member (the admin CLI; members/service.ts removeMember, as the API does) and revokes
+ * every token they have in that organization, in the same transaction and audited.
  */
 export async function removeMember(ctx: Ctx, email: string, orgSlug: string): Promise<{ role: Role; revokedTokenIds: string[] }> {
   const user = await requireUser(ctx, email)
   const org = await requireOrganization(ctx, orgSlug)
-  return withTx(ctx, async (tx) => {
-    const removed = await tx.db
-      .delete(memberships)
-      .where(and(eq(memberships.userId, user.id), eq(memberships.organizationId, org.id)))
-      .returning({ role: memberships.role })
-      .get()
-    if (!removed) throw new AppError('not_found', `${user.email} is not a member of ${org.slug}`)
-    const revokedTokenIds = await revokeTokensOfMember(tx, user.id, org.id, 'cli')
-    const audit = { organizationId: org.id }
-    await recordAudit(tx, { ...audit, type: 'member.removed', targetType: 'user', targetId: user.id, details: { role: removed.role, revokedTokenIds } })
-    for (const id of revokedTokenIds) {
-      await recordAudit(tx, { ...audit, type: 'token.revoked', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'membership_removed', ownerUserId: user.id } })
-    }
-    return { role: removed.role, revokedTokenIds }
-  })
+  await assertMember(ctx, user, org)
+  const r = await removeMemberOf(ctx, org.id, user.id)
+  return { role: r.member.role, revokedTokenIds: r.revokedTokenIds }
+}
+
+/** The admin CLI names members by e-mail and organization slug: say so when it is not one. */
+async function assertMember(ctx: Ctx, user: User, org: Organization): Promise<void> {
+  if (!(await getMembership(ctx, user.id, org.id))) throw new AppError('not_found', `${user.email} is not a member of ${org.slug}`)
 }

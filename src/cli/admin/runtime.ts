@@ -1,0 +1,27 @@
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { operatorContext, type Ctx } from '../../context'
+import { describeKey } from '../../crypto/keys'
+import { createRuntime, type Runtime } from '../../runtime'
+import { configFrom, type Io } from '../common'
+
+/**
+ * Opens the database (migrating it), runs the body, closes the database. The runtime (drizzle,
+ * the schema, the crypto) lives in the admin bundle: client commands never load it.
+ * Only `create: true` commands (serve, migrate, users create) may create a database; the others
+ * fail with the path they looked for. Says on stderr which database it opened.
+ */
+export async function withRuntime<T>(io: Io, db: string | undefined, body: (rt: Runtime, ctx: Ctx) => T | Promise<T>, opts: { create?: boolean } = {}): Promise<T> {
+  const config = configFrom(io, db)
+  const path = resolve(config.dbPath)
+  // One stat before any connection exists (no descriptor is opened): only to say "new".
+  const existed = existsSync(path)
+  const rt = await createRuntime(config, { create: opts.create === true })
+  io.err(`using ${existed ? '' : 'new '}database ${path} (${describeKey(rt.keySource, config.keyFile)})`)
+  try {
+    // The admin CLI acts as the operator (audit events: source cli).
+    return await body(rt, operatorContext(rt))
+  } finally {
+    rt.close()
+  }
+}

@@ -1,0 +1,63 @@
+import { ClientError } from '../../client/errors'
+import type { ApiClient } from '../../client/http'
+import type { ClientValues, Run } from '../spec'
+import { compact, intFlag, makeClient, output, rows } from './common'
+import { enc } from './executions'
+
+/**
+ * `teamday members list|add|set-role|remove` over HTTP (organization admins; options and usage:
+ * src/cli/registry.ts). The organization is the token's own; a member is named by user id or
+ * e-mail.
+ */
+
+const COLUMNS = ['email', 'userId', 'role', 'name', 'joinedAt']
+
+/** `/api/v1/organizations/{the token's organization}/members`. */
+async function membersPath(client: ApiClient): Promise<string> {
+  const self = await client.request('GET', '/api/v1/tokens/self')
+  return `/api/v1/organizations/${enc(self.body.token.organizationId)}/members`
+}
+
+/** A user id as it is, or the user id of the member with this e-mail (looked up page by page). */
+async function userIdOf(client: ApiClient, path: string, who: string): Promise<string> {
+  if (!who.includes('@')) return who
+  const email = who.trim().toLowerCase()
+  let cursor: string | undefined
+  do {
+    const r = await client.request('GET', path, { query: { limit: 200, cursor } })
+    const found = r.body.members.find((m: any) => m.email === email)
+    if (found) return found.userId
+    cursor = r.body.nextCursor ?? undefined
+  } while (cursor)
+  throw new ClientError('notFound', `${email} is not a member of this organization (see teamday members list)`)
+}
+
+export async function list({ values, io }: Run<ClientValues & { limit?: string; offset?: string }>): Promise<void> {
+  const client = makeClient(io, values)
+  const r = await client.request('GET', await membersPath(client), { query: { limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) } })
+  output(io, values.json, r.body, () => {
+    const t = rows(r.body.members, COLUMNS, 'no members')
+    return r.body.total > r.body.members.length ? `${t}\n(${r.body.members.length} of ${r.body.total}${r.body.totalIsEstimate ? '+' : ''}; use --limit/--offset)` : t
+  })
+}
+
+export async function add({ values, io }: Run<ClientValues & { email?: string; role?: string; name?: string }>): Promise<void> {
+  const client = makeClient(io, values)
+  const r = await client.request('POST', await membersPath(client), { body: compact({ email: values.email, role: values.role ?? 'member', name: values.name }) })
+  const m = r.body.member
+  output(io, values.json, r.body, () => `${r.body.createdUser ? 'created user' : 'added user'} ${m.email} (${m.userId}) as ${m.role}; they need a token to use the API`)
+}
+
+export async function setRole({ values, positionals, io }: Run<ClientValues & { role?: string }>): Promise<void> {
+  const client = makeClient(io, values)
+  const path = await membersPath(client)
+  const r = await client.request('PATCH', `${path}/${enc(await userIdOf(client, path, positionals[0]!))}`, { body: { role: values.role } })
+  output(io, values.json, r.body, () => `${r.body.member.email} is now ${r.body.member.role}; this applies to their tokens from the next request`)
+}
+
+export async function remove({ values, positionals, io }: Run<ClientValues>): Promise<void> {
+  const client = makeClient(io, values)
+  const path = await membersPath(client)
+  const r = await client.request('DELETE', `${path}/${enc(await userIdOf(client, path, positionals[0]!))}`)
+  output(io, values.json, r.body, () => `removed ${r.body.member.email} (was ${r.body.member.role}); revoked their ${r.body.revokedTokenIds.length} token(s) in this organization`)
+}

@@ -1,0 +1,231 @@
+/**
+ * The OpenAPI document as published (/swagger/json, `teamday openapi`), made from what
+ * @elysiajs/openapi generates from the routes. The route schemas serve the validator first; a
+ * few of their parts are not OpenAPI 3.1 and are mapped here, on a copy (the generator's cached
+ * document and the route schemas are left alone):
+ *
+ * - `error`: our custom validation messages (a TypeBox/Elysia option). They stay in the
+ *   validator; a schema keyword OpenAPI does not know is dropped.
+ * - `nullable` (OpenAPI 3.0): 3.1 says `type: [..., "null"]`, which the generator writes too; the
+ *   leftover `nullable` goes, and a nullable schema without a type gets a `null` branch.
+ * - Elysia's `t.Integer`/`t.Numeric` (`anyOf: [numeric string, integer]`, so that form and query
+ *   values convert): the document says the one real type, integer or number.
+ * - A union with an unconstrained branch (`t.Nullable(t.Unknown())`) is unconstrained; a union of
+ *   one type and null is `type: [X, "null"]`.
+ * - Named models (components.schemas) that the generator inlined where another schema embeds them
+ *   (an agent in a list of agents) are replaced by a `$ref`; an error variant (`TaskNotFound`) is
+ *   the one error envelope (`Error`) by `allOf`, with its own description and example.
+ */
+
+type Json = any
+type Schema = Record<string, Json>
+
+const isObject = (v: unknown): v is Schema => !!v && typeof v === 'object' && !Array.isArray(v)
+
+/** Keywords whose value is a map of name → schema. */
+const SCHEMA_MAPS = ['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas']
+/** Keywords whose value is a list of schemas. */
+const SCHEMA_LISTS = ['allOf', 'anyOf', 'oneOf', 'prefixItems']
+/** Keywords whose value is one schema. */
+const SCHEMA_VALUES = ['items', 'additionalProperties', 'unevaluatedProperties', 'unevaluatedItems', 'contains', 'not', 'if', 'then', 'else', 'propertyNames']
+/** Not OpenAPI 3.1 schema keywords: Elysia/TypeBox options. */
+const DROPPED = ['error', 'nullable']
+/** Keywords that describe a schema without constraining it. */
+const ANNOTATIONS = new Set(['description', 'examples', 'example', 'title', 'default', 'deprecated', 'readOnly', 'writeOnly'])
+
+/**
+ * An array option naming the model of its items, for a list the validator takes as any JSON
+ * (a recursive tree: `children` of an ExecutionTreeNode are ExecutionTreeNodes): published as
+ * `items: {$ref}`.
+ */
+export const ITEMS_MODEL = 'x-items-model'
+
+/** One schema made OpenAPI 3.1 (a new object; nested schemas too). */
+export function publishSchema(input: Json): Json {
+  if (!isObject(input)) return input
+  const out: Schema = {}
+  for (const [key, value] of Object.entries(input)) {
+    if (DROPPED.includes(key)) continue
+    if (key === ITEMS_MODEL) {
+      out.items = { $ref: `#/components/schemas/${value}` }
+      continue
+    }
+    if (SCHEMA_MAPS.includes(key) && isObject(value)) out[key] = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, publishSchema(v)]))
+    else if (SCHEMA_LISTS.includes(key) && Array.isArray(value)) out[key] = value.map(publishSchema)
+    else if (SCHEMA_VALUES.includes(key) && isObject(value)) out[key] = key === 'items' && typeof input[ITEMS_MODEL] === 'string' ? out[key] : publishSchema(value)
+    else out[key] = value
+  }
+  if (typeof input[ITEMS_MODEL] === 'string') out.items = { $ref: `#/components/schemas/${input[ITEMS_MODEL]}` }
+  if (input.nullable === true) addNull(out)
+  // A nullable enum (the generator writes `type: ["string", "null"]` and the values): null is one of them.
+  if (Array.isArray(out.type) && out.type.includes('null') && Array.isArray(out.enum) && !out.enum.includes(null)) out.enum = [...out.enum, null]
+  return simplifyUnion(out)
+}
+
+function addNull(s: Schema): void {
+  if (typeof s.type === 'string') s.type = s.type === 'null' ? 'null' : [s.type, 'null']
+  else if (Array.isArray(s.type)) {
+    if (!s.type.includes('null')) s.type = [...s.type, 'null']
+  } else if (Array.isArray(s.anyOf)) {
+    if (!s.anyOf.some((b: Json) => isObject(b) && b.type === 'null')) s.anyOf = [...s.anyOf, { type: 'null' }]
+  }
+  // Neither: the schema accepts null already (no type constraint).
+}
+
+const isEmpty = (s: Json) => isObject(s) && Object.keys(s).every((k) => ANNOTATIONS.has(k))
+
+function simplifyUnion(s: Schema): Schema {
+  const branches = s.anyOf
+  if (!Array.isArray(branches)) return s
+  // A branch that takes anything makes the union take anything.
+  if (branches.some(isEmpty)) {
+    const { anyOf: _, ...rest } = s
+    return rest
+  }
+  // Elysia's numeric types: a numeric string (for form and query values) or the number.
+  const numeric = branches.find((b: Json) => isObject(b) && (b.type === 'integer' || b.type === 'number'))
+  const numericString = branches.find((b: Json) => isObject(b) && b.type === 'string' && (b.format === 'integer' || b.format === 'numeric'))
+  if (branches.length === 2 && numeric && numericString) {
+    const { anyOf: _, ...rest } = s
+    const { default: _d, format: _f, type: _t, ...stringConstraints } = numericString
+    return { ...stringConstraints, ...numeric, ...rest }
+  }
+  // `X or null` with one type: `type: [X, "null"]`, as the generator writes it for plain types.
+  const nonNull = branches.filter((b: Json) => !(isObject(b) && b.type === 'null' && Object.keys(b).length === 1))
+  const only = nonNull[0]
+  if (branches.length === 2 && nonNull.length === 1 && isObject(only) && typeof only.type === 'string' && only.type !== 'null' && Object.keys(only).every((k) => !(k in s))) {
+    const { anyOf: _, ...rest } = s
+    const merged: Schema = { ...rest, ...only, type: [only.type, 'null'] }
+    // An enum lists its values: null among them, or null would be refused.
+    if (Array.isArray(only.enum) && !only.enum.includes(null)) merged.enum = [...only.enum, null]
+    if ('const' in only) return s
+    return merged
+  }
+  return s
+}
+
+/** The canonical text of a schema: object keys sorted, so equal schemas compare equal. */
+function canonical(v: Json): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`
+  if (isObject(v))
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`)
+      .join(',')}}`
+  return JSON.stringify(v)
+}
+
+/** A named model without what the naming adds (the root's additionalProperties: false). */
+const modelKey = (s: Schema) => {
+  const { additionalProperties, ...rest } = s
+  return canonical(additionalProperties === false ? rest : s)
+}
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` })
+
+/**
+ * Replaces, inside `s`, every schema equal to a named model (other than `self`) by a `$ref` to it.
+ * Returns the new schema (the root itself is never replaced).
+ */
+function refModels(s: Json, models: Map<string, string>, self: string | undefined, root = true): Json {
+  if (!isObject(s)) return s
+  if (!root) {
+    const name = models.get(modelKey(s))
+    if (name !== undefined && name !== self) return ref(name)
+  }
+  const out: Schema = {}
+  for (const [key, value] of Object.entries(s)) {
+    if (SCHEMA_MAPS.includes(key) && isObject(value)) out[key] = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, refModels(v, models, self, false)]))
+    else if (SCHEMA_LISTS.includes(key) && Array.isArray(value)) out[key] = value.map((v) => refModels(v, models, self, false))
+    else if (SCHEMA_VALUES.includes(key) && isObject(value)) out[key] = refModels(value, models, self, false)
+    else out[key] = value
+  }
+  return out
+}
+
+/**
+ * Response headers a route declares in its detail (`x-response-headers: { 200: { Link: {…} } }`):
+ * the generator rebuilds `responses` from the response schemas, so they are put there here.
+ */
+export const RESPONSE_HEADERS = 'x-response-headers'
+
+function withResponseHeaders(op: Schema): Schema {
+  const extra = op[RESPONSE_HEADERS]
+  if (!isObject(extra)) return op
+  const { [RESPONSE_HEADERS]: _, ...rest } = op
+  const responses = { ...rest.responses }
+  for (const [status, headers] of Object.entries(extra)) if (isObject(responses[status])) responses[status] = { ...responses[status], headers: { ...responses[status].headers, ...headers } }
+  return { ...rest, responses }
+}
+
+/** Every schema in an operation: parameters, request bodies, responses and their headers. */
+function mapOperationSchemas(op: Schema, fn: (s: Json) => Json): Schema {
+  const content = (c: Json) => (isObject(c) ? Object.fromEntries(Object.entries(c).map(([type, media]) => [type, isObject(media) && media.schema ? { ...media, schema: fn(media.schema) } : media])) : c)
+  const out: Schema = { ...op }
+  if (Array.isArray(op.parameters)) out.parameters = op.parameters.map((p: Json) => (isObject(p) && p.schema ? { ...p, schema: fn(p.schema) } : p))
+  if (isObject(op.requestBody)) out.requestBody = { ...op.requestBody, content: content(op.requestBody.content) }
+  if (isObject(op.responses))
+    out.responses = Object.fromEntries(
+      Object.entries(op.responses).map(([status, res]) => {
+        if (!isObject(res)) return [status, res]
+        const r: Schema = { ...res }
+        if (res.content) r.content = content(res.content)
+        if (isObject(res.headers)) r.headers = Object.fromEntries(Object.entries(res.headers).map(([h, v]) => [h, isObject(v) && v.schema ? { ...v, schema: fn(v.schema) } : v]))
+        return [status, r]
+      }),
+    )
+  return out
+}
+
+const METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', 'options', 'trace'])
+
+function mapAllSchemas(doc: Json, fn: (s: Json, name?: string) => Json): Json {
+  const schemas: Schema = doc.components?.schemas ?? {}
+  const paths = Object.fromEntries(
+    Object.entries(doc.paths ?? {}).map(([path, item]) => [
+      path,
+      Object.fromEntries(Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? mapOperationSchemas(op, (s) => fn(s)) : op])),
+    ]),
+  )
+  const components = { ...doc.components, schemas: Object.fromEntries(Object.entries(schemas).map(([name, s]) => [name, fn(s, name)])) }
+  return { ...doc, paths, components }
+}
+
+/** The name of the error envelope model: error variants refer to it. */
+export const ERROR_MODEL = 'Error'
+
+/**
+ * The published document. `servers` goes right after `info` (first in the file where a reader
+ * looks for it).
+ */
+export function publishDocument(generated: Json, servers: { url: string; description?: string }[]): Json {
+  let doc = mapAllSchemas(generated, (s) => publishSchema(s))
+  doc.paths = Object.fromEntries(
+    Object.entries(doc.paths).map(([path, item]) => [path, Object.fromEntries(Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withResponseHeaders(op) : op]))]),
+  )
+  const schemas: Schema = doc.components.schemas
+  // Error variants: the envelope by reference, with their own description and example.
+  const envelope = schemas[ERROR_MODEL]
+  if (envelope) {
+    const shape = (s: Schema) => {
+      const { description, examples, example, title, ...rest } = s
+      return modelKey(rest)
+    }
+    const envelopeShape = shape(envelope)
+    for (const [name, s] of Object.entries(schemas)) {
+      if (name === ERROR_MODEL || !isObject(s) || shape(s) !== envelopeShape) continue
+      const { description, examples, example } = s
+      schemas[name] = { allOf: [ref(ERROR_MODEL)], ...(description !== undefined && { description }), ...(examples !== undefined && { examples }), ...(example !== undefined && { example }) }
+    }
+  }
+  // Models embedded in other schemas: by reference.
+  const models = new Map<string, string>()
+  for (const [name, s] of Object.entries(schemas)) {
+    if (!isObject(s) || s.allOf) continue
+    const key = modelKey(s)
+    if (!models.has(key)) models.set(key, name)
+  }
+  doc = mapAllSchemas(doc, (s, name) => refModels(s, models, name, name !== undefined))
+  const { openapi, info, ...rest } = doc
+  return { openapi, info, servers, ...rest }
+}

@@ -1,0 +1,204 @@
+import { and, count, eq, sql } from 'drizzle-orm'
+import { recordAudit } from '../../audit/log'
+import { withTx, type Ctx } from '../../context'
+import type { Db } from '../../db/connection'
+import { afterParams, cappedCount, keysetPages, listPage, readPage, type ListPage, type PageRequest } from '../../db/paging'
+import { prepared } from '../../db/prepared'
+import { memberships, ROLES, users, type Membership, type Role, type User } from '../../db/schema'
+import { AppError } from '../../errors'
+import { newId } from '../../ids'
+import { revokeTokensOfMember } from '../tokens/revocation'
+import { assertCanManageMembers, mayLeaveWithoutAdmin } from './access'
+import type { Member as MemberModel } from './model'
+
+/**
+ * The members of an organization: list, add (creating the user when new), change a role, remove
+ * (revoking the member's tokens there). One implementation for the API (an admin's token) and the
+ * admin CLI (the operator); who may do what is members/access.ts. Every change is audited:
+ * `member.added`, `member.role_changed`, `member.removed` (and `token.revoked` per token).
+ */
+
+/** The member as the API returns it: the response schema is the one source of this shape. */
+export type PublicMember = typeof MemberModel.static
+
+const EMAIL = /^[^\s@]+@[^\s@]+$/
+
+export function normalizeEmail(email: string): string {
+  const e = email.trim().toLowerCase()
+  if (!EMAIL.test(e) || e.length > 254) {
+    const message = `"${email.slice(0, 254)}" is not a valid e-mail address`
+    throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'email', message }] })
+  }
+  return e
+}
+
+export function validateRole(role: string): Role {
+  if (!(ROLES as readonly string[]).includes(role)) {
+    const message = `role must be one of ${ROLES.join(', ')}`
+    throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'role', message }] })
+  }
+  return role as Role
+}
+
+type MemberRow = { userId: string; email: string; name: string | null; role: Role; createdAt: Date }
+
+export function toPublicMember(r: MemberRow): PublicMember {
+  return { userId: r.userId, email: r.email, name: r.name, role: r.role, joinedAt: r.createdAt.toISOString(), lastSignInAt: null }
+}
+
+const m = memberships
+const memberColumns = { userId: m.userId, email: users.email, name: users.name, role: m.role, createdAt: m.createdAt, id: m.id }
+
+function listStatements(db: Db) {
+  const where = [eq(m.organizationId, sql.placeholder('org'))]
+  const select = () => db.select(memberColumns).from(m).innerJoin(users, eq(users.id, m.userId)).$dynamic()
+  return { ...keysetPages(select, m, where), count: cappedCount(db, m, and(...where)) }
+}
+
+/** The organization's members, newest first, one page (memberships_org_time_idx). */
+export async function listMembers(ctx: Ctx, organizationId: string, req: PageRequest): Promise<{ members: PublicMember[] } & ListPage> {
+  assertCanManageMembers(ctx.actor, organizationId)
+  const q = prepared(ctx.db, 'members.list', () => listStatements(ctx.db))
+  const params = { org: organizationId }
+  const page = await readPage('members', { org: organizationId }, req, {
+    rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
+    count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
+    position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
+  })
+  return { members: page.rows.map(toPublicMember), ...listPage(page) }
+}
+
+/** The membership of `userId` in the organization with its user, else 404. */
+async function findMember(ctx: Ctx, organizationId: string, userId: string): Promise<MemberRow> {
+  const row = await ctx.db
+    .select(memberColumns)
+    .from(m)
+    .innerJoin(users, eq(users.id, m.userId))
+    .where(and(eq(m.organizationId, organizationId), eq(m.userId, userId)))
+    .get()
+  if (!row) throw new AppError('not_found', `User ${userId.slice(0, 100)} is not a member of this organization`)
+  return row
+}
+
+export async function getMember(ctx: Ctx, organizationId: string, userId: string): Promise<PublicMember> {
+  assertCanManageMembers(ctx.actor, organizationId)
+  return toPublicMember(await findMember(ctx, organizationId, userId))
+}
+
+async function adminCount(ctx: Ctx, organizationId: string): Promise<number> {
+  return (await ctx.db.select({ n: count() }).from(m).where(and(eq(m.organizationId, organizationId), eq(m.role, 'admin'))).get())?.n ?? 0
+}
+
+/**
+ * Refuses (409 `last_admin`) a change that takes the admin role from the organization's only
+ * admin, unless the actor may leave it without one (the operator). Read and write happen in one
+ * write transaction, which SQLite runs one at a time (BEGIN IMMEDIATE): two admins demoting each
+ * other at once cannot both pass.
+ */
+async function keepAnAdmin(ctx: Ctx, organizationId: string, target: MemberRow, what: string): Promise<void> {
+  if (target.role !== 'admin' || mayLeaveWithoutAdmin(ctx.actor)) return
+  if ((await adminCount(ctx, organizationId)) > 1) return
+  throw new AppError(
+    'last_admin',
+    `Conflict: ${target.email} is the last admin of this organization; make another member admin first, then ${what} this one (last admin).`,
+    { details: { userId: target.userId, role: target.role } },
+  )
+}
+
+export interface AddMemberInput {
+  email: string
+  role?: string
+  /** For a user created now; an existing user keeps their name. */
+  name?: string
+}
+
+export interface AddedMember {
+  member: PublicMember
+  user: User
+  membership: Membership
+  createdUser: boolean
+  /** Tokens left from an earlier membership of this organization, revoked now. */
+  revokedTokenIds: string[]
+}
+
+/**
+ * Adds a user to the organization, creating the user when no user has the e-mail. A member
+ * already is a conflict (409 `already_member`: change the role instead). A re-added member never
+ * gets an old token back: any token of theirs for the organization still unrevoked is from an
+ * earlier membership (one ended some other way than removeMember) and is revoked here.
+ */
+export async function addMember(ctx: Ctx, organizationId: string, input: AddMemberInput): Promise<AddedMember> {
+  assertCanManageMembers(ctx.actor, organizationId)
+  const email = normalizeEmail(input.email)
+  const role = validateRole(input.role ?? 'member')
+  const now = new Date(ctx.clock.now())
+  return withTx(ctx, async (tx) => {
+    let user = await tx.db.select().from(users).where(eq(users.email, email)).get()
+    const createdUser = !user
+    if (!user) {
+      user = { id: newId('user'), email, name: input.name?.trim() || null, createdAt: now }
+      await tx.db.insert(users).values(user).run()
+    }
+    const existing = await tx.db.select().from(m).where(and(eq(m.userId, user.id), eq(m.organizationId, organizationId))).get()
+    if (existing) {
+      const how = tx.actor.kind === 'operator' ? 'use "teamday users set-role"' : `use PATCH /api/v1/organizations/${organizationId}/members/${user.id}`
+      throw new AppError('already_member', `Conflict: ${email} is already a member of this organization (role ${existing.role}); to change the role, ${how}`, {
+        details: { userId: user.id, role: existing.role },
+      })
+    }
+    const membership: Membership = { id: newId('mem'), organizationId, userId: user.id, role, createdAt: now, updatedAt: now }
+    await tx.db.insert(m).values(membership).run()
+    const revokedTokenIds = createdUser ? [] : await revokeTokensOfMember(tx, user.id, organizationId, revokerOf(tx))
+    await recordAudit(tx, { organizationId, type: 'member.added', targetType: 'user', targetId: user.id, details: { role, createdUser } })
+    await auditRevoked(tx, organizationId, user.id, revokedTokenIds)
+    return { member: toPublicMember({ ...user, userId: user.id, role, createdAt: now }), user, membership, createdUser, revokedTokenIds }
+  })
+}
+
+/** Changes a member's role; it applies to their tokens from their next request. */
+export async function setMemberRole(ctx: Ctx, organizationId: string, userId: string, role: string): Promise<{ member: PublicMember; previousRole: Role }> {
+  assertCanManageMembers(ctx.actor, organizationId)
+  const r = validateRole(role)
+  return withTx(ctx, async (tx) => {
+    const current = await findMember(tx, organizationId, userId)
+    if (current.role === r) return { member: toPublicMember(current), previousRole: r }
+    if (r !== 'admin') await keepAnAdmin(tx, organizationId, current, 'demote')
+    await tx.db
+      .update(m)
+      .set({ role: r, updatedAt: new Date(tx.clock.now()) })
+      .where(and(eq(m.organizationId, organizationId), eq(m.userId, userId)))
+      .run()
+    await recordAudit(tx, { organizationId, type: 'member.role_changed', targetType: 'user', targetId: userId, details: { from: current.role, to: r } })
+    return { member: toPublicMember({ ...current, role: r }), previousRole: current.role }
+  })
+}
+
+/**
+ * Removes a member and revokes every token they have in the organization, in one transaction
+ * and audited (`member.removed`, and a `token.revoked` per token with reason
+ * `membership_removed`): adding them again later never brings an old token back. Their next
+ * request with any of those tokens is refused (401 token_revoked).
+ */
+export async function removeMember(ctx: Ctx, organizationId: string, userId: string): Promise<{ member: PublicMember; revokedTokenIds: string[] }> {
+  assertCanManageMembers(ctx.actor, organizationId)
+  return withTx(ctx, async (tx) => {
+    const current = await findMember(tx, organizationId, userId)
+    await keepAnAdmin(tx, organizationId, current, 'remove')
+    await tx.db.delete(m).where(and(eq(m.organizationId, organizationId), eq(m.userId, userId))).run()
+    const revokedTokenIds = await revokeTokensOfMember(tx, userId, organizationId, revokerOf(tx))
+    await recordAudit(tx, { organizationId, type: 'member.removed', targetType: 'user', targetId: userId, details: { role: current.role, revokedTokenIds } })
+    await auditRevoked(tx, organizationId, userId, revokedTokenIds)
+    return { member: toPublicMember(current), revokedTokenIds }
+  })
+}
+
+/** `revoked_by` of tokens revoked with a membership: the admin's user id, or "cli". */
+function revokerOf(ctx: Ctx): string {
+  return ctx.actor.kind === 'token' ? ctx.actor.principal.userId : 'cli'
+}
+
+async function auditRevoked(ctx: Ctx, organizationId: string, ownerUserId: string, ids: string[]): Promise<void> {
+  for (const id of ids) {
+    await recordAudit(ctx, { organizationId, type: 'token.revoked', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'membership_removed', ownerUserId } })
+  }
+}

@@ -1,0 +1,100 @@
+import { AppError, errorMessage } from '../errors'
+import type { IdPrefix } from '../ids'
+import { randomBase62 } from '../auth/random'
+
+/**
+ * Slugs of agents and spaces: a second name for URLs and scripts (`/agents/deploy-bot/execute`),
+ * unique within the organization. Lower-case ASCII letters, digits and dashes, 1-64 characters,
+ * not starting or ending with a dash. Never an underscore: every id has one (`char_…`,
+ * `space_…`), so a slug can never equal an id and a path parameter is an id exactly when it
+ * starts with the resource's id prefix (`refersToId`). Ids stay the canonical name in responses.
+ */
+export const SLUG_MAX = 64
+export const SLUG_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/
+/** SLUG_PATTERN as a JSON Schema pattern (the OpenAPI document and the validator). */
+export const SLUG_PATTERN_SOURCE = '^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$'
+
+export const SLUG_RULE = '1-64 lower-case letters (a-z), digits or dashes, not starting or ending with a dash (no underscores: ids have one)'
+
+export function isSlug(s: string): boolean {
+  return SLUG_PATTERN.test(s)
+}
+
+/** Whether a path parameter names a row by id (`char_…` for agents) rather than by slug. */
+export function refersToId(ref: string, prefix: IdPrefix): boolean {
+  return ref.startsWith(`${prefix}_`)
+}
+
+/**
+ * The slug a name gives: accents dropped, lower case, every run of anything but a-z/0-9 one
+ * dash, trimmed, at most 64 characters; `fallback` when nothing is left ("日本" → "agent").
+ * Not unique: `chooseSlug` makes it so.
+ */
+export function deriveSlug(name: string, fallback: string): string {
+  const s = name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, SLUG_MAX)
+    .replace(/-+$/, '')
+  return s || fallback
+}
+
+function invalidSlug(value: string): AppError {
+  const message = `slug must be ${SLUG_RULE}; got "${value.slice(0, 100)}"`
+  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'slug', message }] })
+}
+
+/** A slug sent by a client, checked against the pattern (422 otherwise). */
+export function checkSlug(value: string): string {
+  if (!isSlug(value)) throw invalidSlug(value)
+  return value
+}
+
+export function slugTaken(what: 'agent' | 'space', slug: string): AppError {
+  return new AppError('slug_taken', `Conflict: the slug "${slug}" is already used by another ${what} of your organization. Choose another slug.`, {
+    details: [{ field: 'slug', message: `"${slug}" is taken` }],
+  })
+}
+
+/** A short random suffix: lower-case letters and digits. */
+function suffix(n: number): string {
+  return randomBase62(n * 2).toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, n).padEnd(n, '0')
+}
+
+/**
+ * The slug of a new row: `explicit` when given (checked; 409 `slug_taken` when another row of the
+ * organization has it), else derived from the name, with a short random suffix when the derived
+ * slug is taken (`deploy-bot-k3x9`). `taken` asks the table.
+ */
+export async function chooseSlug(
+  what: 'agent' | 'space',
+  explicit: string | undefined,
+  name: string,
+  taken: (slug: string) => Promise<boolean>,
+): Promise<string> {
+  if (explicit !== undefined) {
+    const s = checkSlug(explicit)
+    if (await taken(s)) throw slugTaken(what, s)
+    return s
+  }
+  const base = deriveSlug(name, what)
+  if (!(await taken(base))) return base
+  const stem = base.slice(0, SLUG_MAX - 9).replace(/-+$/, '')
+  for (const n of [4, 4, 4, 8, 8]) {
+    const s = `${stem}-${suffix(n)}`
+    if (!(await taken(s))) return s
+  }
+  throw new AppError('slug_taken', `Conflict: could not find a free slug for "${name.slice(0, 100)}"; send one in \`slug\`.`)
+}
+
+/**
+ * Whether a failed insert or update broke the (organization_id, slug) unique index: two requests
+ * chose the same slug at once. The caller answers 409 `slug_taken`.
+ */
+export function isSlugConflict(e: unknown): boolean {
+  const m = errorMessage(e)
+  return /UNIQUE constraint failed: \w+\.organization_id, \w+\.slug/.test(m) || (/duplicate key value/.test(m) && /_slug_unique/.test(m))
+}

@@ -1,0 +1,64 @@
+import { describe, expect, test } from 'bun:test'
+import { OptionValueError, parseArgv, UnknownOptionError } from '../src/cli/args'
+import { UsageError } from '../src/cli/common'
+import { ConfigError } from '../src/config'
+
+const OPTS = { name: { type: 'string' }, message: { type: 'string', short: 'm' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const
+
+describe('the option parser', () => {
+  test('values as the next word or after =, flags, short aliases, positionals, -- ends options', () => {
+    expect(parseArgv(['a', '--name', 'x', '--json', 'b', '-m', 'hi', '-h'], OPTS)).toEqual({ values: { name: 'x', json: true, message: 'hi', help: true }, positionals: ['a', 'b'] })
+    expect(parseArgv(['--name=-dash', '-mhello', '--message='], OPTS).values).toEqual({ name: '-dash', message: '' })
+    expect(parseArgv(['--', '--json', '-m'], OPTS)).toEqual({ values: {}, positionals: ['--json', '-m'] })
+    expect(parseArgv(['-'], OPTS).positionals).toEqual(['-'])
+  })
+
+  test('an unknown long or short option names itself as typed', () => {
+    expect(() => parseArgv(['--limt', '5'], OPTS)).toThrow(UnknownOptionError)
+    try {
+      parseArgv(['--limt=5'], OPTS)
+    } catch (e) {
+      expect((e as UnknownOptionError).option).toBe('--limt')
+    }
+    try {
+      parseArgv(['-x'], OPTS)
+    } catch (e) {
+      expect((e as UnknownOptionError).option).toBe('-x')
+    }
+    // Object.prototype's names are not options.
+    expect(() => parseArgv(['--constructor'], OPTS)).toThrow(UnknownOptionError)
+  })
+
+  test('a missing value, a value on a flag, and a value that looks like an option are refused', () => {
+    expect(() => parseArgv(['--name'], OPTS)).toThrow(new OptionValueError("option '--name <value>' needs a value"))
+    expect(() => parseArgv(['--json=yes'], OPTS)).toThrow(new OptionValueError("option '--json' does not take a value"))
+    expect(() => parseArgv(['--name', '--json'], OPTS)).toThrow(/write --name=--json/)
+    expect(() => parseArgv(['-m'], OPTS)).toThrow(new OptionValueError("option '-m, --message <value>' needs a value"))
+  })
+})
+
+describe('errors across the two bundles of the compiled binary', () => {
+  // The admin bundle carries its own copy of these classes; run.ts must still recognise them.
+  test('a UsageError or ConfigError of another copy of the class is an instance', () => {
+    const brand = (name: string) => Object.getOwnPropertySymbols(name === 'usage' ? new UsageError('x') : new ConfigError('x'))[0]!
+    const foreignUsage = Object.assign(new Error('x'), { [brand('usage')]: true })
+    const foreignConfig = Object.assign(new Error('x'), { [brand('config')]: true })
+    expect(foreignUsage instanceof UsageError).toBe(true)
+    expect(foreignConfig instanceof ConfigError).toBe(true)
+    expect(new Error('x') instanceof UsageError).toBe(false)
+    expect(foreignUsage instanceof ConfigError).toBe(false)
+  })
+
+  test('the command line bundle carries no server code: the admin entry is a bundle of its own', async () => {
+    // bun build --compile cannot split code: a literal import of admin code anywhere in the command
+    // line's files would pull the server (Elysia, drizzle, the model SDKs) into its bundle.
+    const out = await Bun.build({ entrypoints: ['src/main.ts'], target: 'bun', format: 'cjs', define: { TEAMDAY_ADMIN_ENTRY: '"admin-entry.js"' } })
+    expect(out.success).toBe(true)
+    const code = await out.outputs[0]!.text()
+    expect(code).not.toContain('node_modules/elysia')
+    expect(code).not.toContain('node_modules/drizzle-orm')
+    expect(code).not.toContain('src/app.ts')
+    expect(code).toContain('src/cli/client/agents.ts')
+    expect(code.length).toBeLessThan(200_000)
+  })
+})
