@@ -94,3 +94,21 @@ describe('schema parity: src/db/schema/sqlite.ts and src/db/schema/pg.ts', () =>
     })
   }
 })
+
+describe('services read the tables where they use them', () => {
+  test('no module-level alias of a table or object of its columns (they would keep SQLite\'s tables on PostgreSQL)', async () => {
+    const { Glob } = await import('bun')
+    const names = TABLE_NAMES.join('|')
+    const alias = new RegExp(`^(export )?(const|let|var) \\w+ = (${names})\\b`)
+    const columns = new RegExp(`^(export )?(const|let|var) \\w+ = [^(]*\\b(${names})\\.\\w+`)
+    const bad: string[] = []
+    for await (const file of new Glob('src/**/*.ts').scan({ cwd: `${import.meta.dir}/..` })) {
+      if (file.startsWith('src/db/schema/')) continue
+      const text = await Bun.file(`${import.meta.dir}/../${file}`).text()
+      text.split('\n').forEach((line, i) => {
+        if (alias.test(line) || columns.test(line)) bad.push(`${file}:${i + 1}: ${line.trim()}`)
+      })
+    }
+    expect(bad).toEqual([])
+  })
+})

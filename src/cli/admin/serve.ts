@@ -3,7 +3,7 @@ import { isProduction } from 'elysia/error'
 import { createApp } from '../../app'
 import { failLapsed } from '../../engine/leases'
 import { failInterrupted } from '../../engine/store'
-import { parsePort } from '../../config'
+import { describeDatabase, parsePort } from '../../config'
 import { systemContext } from '../../context'
 import { describeKey } from '../../crypto/keys'
 import { bootstrapIfEmpty } from '../../modules/users/bootstrap'
@@ -42,7 +42,7 @@ export async function serve({ values, io }: Run<{ host?: string; port?: string; 
   else rt.log.warn('http_mode', { mode: 'development', note: 'NODE_ENV is not production: validation errors cost far more on large or nested bodies; leave NODE_ENV unset (or production) on a server' })
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host
   const base = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`
-  io.out(`teamday ${config.version} listening on http://${config.host}:${port}  (database ${resolve(config.dbPath)}, ${describeKey(rt.keySource, config.keyFile)})`)
+  io.out(`teamday ${config.version} listening on http://${config.host}:${port}  (database ${describeDatabase(config.dbPath)}, ${describeKey(rt.keySource, config.keyFile)})`)
   io.out(`API docs: ${base}/swagger`)
   if (first) {
     io.out(
@@ -72,7 +72,8 @@ export async function serve({ values, io }: Run<{ host?: string; port?: string; 
         await rt.engine.shutdown(10_000)
         await app.stop() // stops accepting, lets in-flight requests finish
       } finally {
-        rt.close()
+        if (sweeper) clearInterval(sweeper)
+        await rt.close().catch(() => {})
         resolve()
       }
     }
@@ -91,7 +92,7 @@ export async function serve({ values, io }: Run<{ host?: string; port?: string; 
  * second server on a port in use starts anyway and the kernel splits the connections between
  * the two (each with its own database): here sharing a port is an explicit choice.
  */
-function listen(app: ReturnType<typeof createApp>, config: { host: string; port: number; maxBodyBytes: number }, reusePort: boolean, close: () => void): void {
+function listen(app: ReturnType<typeof createApp>, config: { host: string; port: number; maxBodyBytes: number }, reusePort: boolean, close: () => unknown): void {
   try {
     // maxRequestBodySize is only the socket's hard guard: the app answers 413 with the JSON
     // envelope for anything over maxBodyBytes (1 MiB) before reading it.
