@@ -88,7 +88,8 @@ describe.skipIf(!HAVE_PG)('several instances on one PostgreSQL', () => {
       expect(statuses[0]).toBe(201)
       expect([201, 409]).toContain(statuses[1]!)
     }
-    expect((await b.req('GET', '/api/v1/tasks', { token: m.token })).body.total).toBe(5)
+    const tasks = (await b.req('GET', '/api/v1/tasks', { token: m.token })).body
+    expect(Array.isArray(tasks) ? tasks.length : tasks.total).toBe(5)
   }, 30_000)
 
   test('cancel through A stops a run executing on B within a second', async () => {
