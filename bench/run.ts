@@ -6,8 +6,10 @@
 //
 //   npm run build && npm run bench            (needs wrk: apt-get install -y wrk)
 //   BENCH_SECONDS=5 BENCH_ROUNDS=3 BENCH_CONNECTIONS=64 npm run bench
+//   BENCH_ACCESS_LOG=off npm run bench    (the server logs at info with its access log on by
+//   default, JSON lines into a file, as under systemd or Docker; off measures what the log costs)
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -34,9 +36,15 @@ const token = run(['tokens', 'create', '--email', 'bench@example.com', '--name',
 for (let i = 0; i < Number(process.env.BENCH_TOKENS ?? 3) - 1; i++) run(['tokens', 'create', '--email', 'bench@example.com', '--name', `extra ${i}`])
 
 // The rate limiter stays on (its cost is part of every request) with a limit wrk cannot reach.
+const logFile = join(dir, 'server.log')
 const server = spawn(BIN, ['serve', '--port', '0', '--host', '127.0.0.1', '--db', db], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-  env: { ...process.env, TEAMDAY_LOG_LEVEL: 'warn', TEAMDAY_RATE_LIMIT: process.env.BENCH_RATE_LIMIT ?? '999999999/60s' },
+  stdio: ['ignore', 'pipe', openSync(logFile, 'w')],
+  env: {
+    ...process.env,
+    TEAMDAY_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
+    TEAMDAY_ACCESS_LOG: process.env.BENCH_ACCESS_LOG ?? 'on',
+    TEAMDAY_RATE_LIMIT: process.env.BENCH_RATE_LIMIT ?? '999999999/60s',
+  },
 })
 function listeningPort(child: ReturnType<typeof spawn>): Promise<number> {
   return new Promise((ok, fail) => {
@@ -129,7 +137,7 @@ try {
     console.log(`  bare Bun.serve, same bytes: ${b.rps.toFixed(0).padStart(7)} req/s  p50 ${b.p50.toFixed(2)} ms  p99 ${b.p99.toFixed(2)} ms`)
     console.log(`  ratio teamday / bare    : ${(o.rps / b.rps).toFixed(2)}`)
   }
-  console.log(`teamday RSS after the run: ${rss().toFixed(0)} MB`)
+  console.log(`teamday RSS after the run: ${rss().toFixed(0)} MB; log written: ${(statSync(logFile).size / 1e6).toFixed(1)} MB (access log ${process.env.BENCH_ACCESS_LOG ?? 'on'})`)
 } finally {
   server.kill('SIGTERM')
   for (const b of bares) b.kill('SIGTERM')

@@ -7,6 +7,7 @@ import { docsPlugin } from './http/docs'
 import { errorsPlugin } from './http/errors'
 import { requestGuards } from './http/guards'
 import { idempotency } from './http/idempotency'
+import { observe } from './http/observe'
 import { rateLimits } from './http/ratelimit'
 import { RouteTable } from './http/routes'
 import { agentsModule } from './modules/agents'
@@ -18,6 +19,7 @@ import { membersModule } from './modules/members'
 import { organizationsModule } from './modules/organizations'
 import { spacesModule } from './modules/spaces'
 import { tasksModule } from './modules/tasks'
+import { metricsRoute, readinessRoute } from './modules/system'
 import { tokensModule } from './modules/tokens'
 import { sharedModels } from './modules/shared-models'
 import type { Runtime } from './runtime'
@@ -80,9 +82,14 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   const guards = requestGuards(rt.config)
   let registered: readonly { method: string; path: string }[] = []
 
+  const observer = observe({ log: rt.log, metrics: rt.metrics, clientAddress, principalOf: authorizer.authenticated })
+
   const app = new Elysia({ normalize: true })
-    .use(errorsPlugin(rt.log, () => registered, clientAddress))
+    // First: the access log and request metrics measure everything below.
+    .use(observer.plugin)
+    .use(errorsPlugin(rt.log, () => registered, clientAddress, (code) => rt.metrics.authFailure(code)))
     .onRequest(guards.head)
+    .onRequest(observer.noteRequestId)
     .onRequest(guards.undeclaredBody)
     // The one body parser (src/http/body.ts): a route that needs a token authorizes first, so
     // an unauthenticated request never has its body read, parsed or validated.
@@ -98,8 +105,9 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     .model({ UriTooLong: sharedModels.UriTooLong })
     .get('/api/health', () => ({ status: 'ok' as const, version: rt.config.version }), {
       response: { 200: t.Object({ status: t.Literal('ok'), version: t.String() }, { examples: [{ status: 'ok', version: rt.config.version }] }), 414: 'UriTooLong' },
-      detail: { summary: 'Health check', description: 'Liveness and version. No authentication.', tags: ['System'], security: [] },
+      detail: { summary: 'Health check', description: 'Liveness and version. No authentication; touches nothing (see /api/health/ready for the database).', tags: ['System'], security: [] },
     })
+    .use(readinessRoute(rt))
     // Authenticated routes are limited per token and user by the authorizer (above).
     .use(limits.perIp((method, route) => routes.authenticates(method, route)))
     .use(idempotent.plugin)
@@ -116,6 +124,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
         .use(credentialsModule(rt.config, rt.limiter, contexts)),
     )
     .use(publicAgentsModule(rt.config, contexts))
+    .use(metricsRoute(rt, api.auth))
   listening = app as unknown as NonNullable<typeof listening>
   registered = app.routes
   settleSchemas(app.routes)

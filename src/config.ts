@@ -51,6 +51,16 @@ export interface Config {
   trustedProxyHops: number
   trustedProxies: string[]
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'
+  /** TEAMDAY_LOG_FORMAT: json, pretty, or auto (pretty when the log stream is a terminal). */
+  logFormat: 'json' | 'pretty' | 'auto'
+  /** TEAMDAY_ACCESS_LOG=off: no line per request. */
+  accessLog: boolean
+  /**
+   * A second listener serving only GET /metrics without authentication, for a private network
+   * (TEAMDAY_METRICS_HOST / TEAMDAY_METRICS_PORT, or --metrics-host / --metrics-port); null = none.
+   */
+  metricsPort: number | null
+  metricsHost: string
   maxBodyBytes: number
   version: string
   /** Requests per token (per IP without a token): TEAMDAY_RATE_LIMIT, e.g. 600/60s; null = off. */
@@ -109,6 +119,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(logLevel)) {
     throw new ConfigError(`TEAMDAY_LOG_LEVEL must be one of debug, info, warn, error, silent (got "${logLevel}")`)
   }
+  const logFormat = (env.TEAMDAY_LOG_FORMAT || 'auto').toLowerCase() as Config['logFormat']
+  if (!['json', 'pretty', 'auto'].includes(logFormat)) {
+    throw new ConfigError(`TEAMDAY_LOG_FORMAT must be json, pretty or auto (got "${env.TEAMDAY_LOG_FORMAT}")`)
+  }
   rejectTrustProxy(env.TEAMDAY_TRUST_PROXY)
   // The per-user default follows the per-token limit, including one given as an override.
   const rateLimit = overrides.rateLimit !== undefined ? overrides.rateLimit : ratePolicyVar('TEAMDAY_RATE_LIMIT', env.TEAMDAY_RATE_LIMIT, '1200/60s')
@@ -124,6 +138,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     trustedProxyHops: parseIntVar('TEAMDAY_TRUSTED_PROXY_HOPS', env.TEAMDAY_TRUSTED_PROXY_HOPS, 0, 0, 10),
     trustedProxies: parseTrustedProxies(env.TEAMDAY_TRUSTED_PROXIES),
     logLevel,
+    logFormat,
+    accessLog: parseOnOff('TEAMDAY_ACCESS_LOG', env.TEAMDAY_ACCESS_LOG, true),
+    metricsPort: env.TEAMDAY_METRICS_PORT ? parsePort(env.TEAMDAY_METRICS_PORT) : null,
+    metricsHost: env.TEAMDAY_METRICS_HOST || '127.0.0.1',
     maxBodyBytes: 1024 * 1024,
     version: VERSION,
     rateLimit,

@@ -1,29 +1,218 @@
+import { writeSync } from 'node:fs'
 import { redactTokens } from './auth/tokens'
 
 /**
- * JSON-lines logger to stderr. Fields are explicit: callers never pass a request body or
- * header wholesale; and whatever a field holds (a path, a message naming client input), the
- * line is redacted of anything token-shaped before it is written.
+ * The server's log: one line per event, JSON lines or a readable one-line form, on stderr
+ * (stdout carries the human-facing start-up text and the one-time admin token). Fields are
+ * explicit: callers never pass a request body or header wholesale; and whatever a field holds (a
+ * path, a message naming client input), the line is redacted of anything token-shaped before it
+ * is written.
+ *
+ * Not pino: it fits the binary, but evaluating it costs start-up time (README "Logs" has the
+ * figures) and this needs little of it: levels, two formats, a buffered writer.
  */
 export type Level = 'debug' | 'info' | 'warn' | 'error'
-const ORDER: Record<Level | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 }
+export type LogLevel = Level | 'silent'
+export type LogFormat = 'json' | 'pretty'
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 }
 
-export interface Logger {
-  debug(msg: string, fields?: Record<string, unknown>): void
-  info(msg: string, fields?: Record<string, unknown>): void
-  warn(msg: string, fields?: Record<string, unknown>): void
-  error(msg: string, fields?: Record<string, unknown>): void
+type Fields = Record<string, unknown>
+
+/** One request, as the access log writes it (src/http/observe.ts fills it). */
+export interface AccessFields {
+  requestId: string | null
+  method: string
+  path: string
+  status: number
+  durationMs: number
+  bytes: number | null
+  tokenId?: string
+  organizationId?: string
+  ip: string | null
 }
 
-export function createLogger(
-  level: Level | 'silent' = 'info',
-  sink: (line: string) => void = (line) => process.stderr.write(line + '\n'),
-  clock: () => number = Date.now,
-): Logger {
+export interface Logger {
+  debug(msg: string, fields?: Fields): void
+  info(msg: string, fields?: Fields): void
+  warn(msg: string, fields?: Fields): void
+  error(msg: string, fields?: Fields): void
+  /** Whether lines of `level` are written (to skip building fields that would be dropped). */
+  enabled(level: Level): boolean
+  /** One access-log line (`msg: "request"`), unless the access log is off or the level hides it. */
+  access(fields: AccessFields): void
+  /** Whether access lines are written at all (off, or a level above info, skips gathering them). */
+  readonly accessEnabled: boolean
+  /** Writes what is buffered, synchronously (at shutdown; also on process exit). */
+  flush(): void
+}
+
+export interface LoggerOptions {
+  format?: LogFormat
+  /** false: no access-log lines (TEAMDAY_ACCESS_LOG=off). */
+  access?: boolean
+}
+
+/**
+ * `sink` receives each line (without its newline); by default lines are buffered and written to
+ * stderr at most every FLUSH_MS or when BUFFER_BYTES are waiting: under load, one write for many
+ * requests instead of a system call each.
+ */
+export function createLogger(level: LogLevel = 'info', sink?: (line: string) => void, clock: () => number = Date.now, opts: LoggerOptions = {}): Logger {
   const min = ORDER[level]
-  const log = (lvl: Level) => (msg: string, fields?: Record<string, unknown>) => {
-    if (ORDER[lvl] < min) return
-    sink(redactTokens(JSON.stringify({ time: new Date(clock()).toISOString(), level: lvl, msg, ...fields })))
+  const format = opts.format ?? 'json'
+  const accessOn = opts.access !== false
+  const writer = sink ? null : stderrWriter()
+  const emit = sink ?? writer!.write
+  const line = (lvl: Level, msg: string, fields: Fields | undefined) => {
+    const time = clock()
+    return redactTokens(format === 'json' ? jsonLine(time, lvl, msg, fields) : prettyLine(time, lvl, msg, fields))
   }
-  return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') }
+  const log = (lvl: Level) => (msg: string, fields?: Fields) => {
+    if (ORDER[lvl] < min) return
+    emit(line(lvl, msg, fields))
+  }
+  return {
+    debug: log('debug'),
+    info: log('info'),
+    warn: log('warn'),
+    error: log('error'),
+    enabled: (lvl) => ORDER[lvl] >= min,
+    access(f) {
+      if (!accessOn) return
+      const lvl: Level = f.status >= 500 ? 'error' : 'info'
+      if (ORDER[lvl] < min) return
+      const time = clock()
+      emit(redactTokens(format === 'json' ? jsonLine(time, lvl, 'request', f as unknown as Fields) : prettyAccess(time, lvl, f)))
+    },
+    accessEnabled: accessOn && ORDER.info >= min,
+    flush: () => writer?.flush(),
+  }
+}
+
+/** TEAMDAY_LOG_FORMAT: json, pretty, or (unset / auto) pretty on a terminal and JSON lines otherwise. */
+export function resolveLogFormat(setting: 'json' | 'pretty' | 'auto', isTerminal: boolean): LogFormat {
+  return setting === 'auto' ? (isTerminal ? 'pretty' : 'json') : setting
+}
+
+// Under load many lines share a millisecond: its ISO string is made once.
+let isoMs = NaN
+let isoText = ''
+function isoTime(ms: number): string {
+  if (ms !== isoMs) {
+    isoMs = ms
+    isoText = new Date(ms).toISOString()
+  }
+  return isoText
+}
+
+function jsonLine(time: number, level: Level, msg: string, fields: Fields | undefined): string {
+  const head = `{"time":"${isoTime(time)}","level":"${level}","msg":${JSON.stringify(msg)}`
+  if (!fields) return head + '}'
+  // No replacer function: it makes JSON.stringify several times slower (the access log's cost).
+  const rest = JSON.stringify(withErrorsAsText(fields))
+  return rest.length > 2 ? `${head},${rest.slice(1)}` : head + '}'
+}
+
+/** Errors as `Name: message` (JSON.stringify would write {}); fields without one as they are. */
+function withErrorsAsText(fields: Fields): Fields {
+  let out: Fields | undefined
+  for (const k in fields) {
+    const v = fields[k]
+    if (v instanceof Error) (out ??= { ...fields })[k] = `${v.name}: ${v.message}`
+  }
+  return out ?? fields
+}
+
+const LEVEL_TAG: Record<Level, string> = { debug: 'DEBUG', info: 'INFO ', warn: 'WARN ', error: 'ERROR' }
+
+function clockTime(time: number): string {
+  return isoTime(time).slice(11, 23)
+}
+
+function prettyValue(v: unknown): string {
+  if (typeof v === 'string') return /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v)
+  if (v instanceof Error) return JSON.stringify(`${v.name}: ${v.message}`)
+  if (v !== null && typeof v === 'object') return JSON.stringify(v)
+  return String(v)
+}
+
+/** `12:00:01.234 INFO  msg key=value key="with spaces"` */
+function prettyLine(time: number, level: Level, msg: string, fields: Fields | undefined): string {
+  let out = `${clockTime(time)} ${LEVEL_TAG[level]} ${msg}`
+  if (fields) for (const k in fields) if (fields[k] !== undefined) out += ` ${k}=${prettyValue(fields[k])}`
+  return out
+}
+
+/** `12:00:01.234 INFO  GET /api/v1/agents 200 3.1ms 24.6KB req_… token=tok_… org=org_… ip=127.0.0.1` */
+function prettyAccess(time: number, level: Level, f: AccessFields): string {
+  const size = f.bytes === null ? '-' : f.bytes < 1024 ? `${f.bytes}B` : `${(f.bytes / 1024).toFixed(1)}KB`
+  let out = `${clockTime(time)} ${LEVEL_TAG[level]} ${f.method} ${f.path} ${f.status} ${f.durationMs}ms ${size} ${f.requestId ?? '-'}`
+  if (f.tokenId) out += ` token=${f.tokenId} org=${f.organizationId}`
+  if (f.ip) out += ` ip=${f.ip}`
+  return out
+}
+
+const FLUSH_MS = 50
+const BUFFER_BYTES = 64 * 1024
+const writers: { flush(): void }[] = []
+let exitHook = false
+
+/**
+ * Lines gathered in memory and written in one go: after FLUSH_MS, or at once past BUFFER_BYTES,
+ * and synchronously on flush() and at process exit (nothing buffered is lost on a clean stop).
+ */
+function stderrWriter() {
+  let pending = ''
+  let timer: ReturnType<typeof setTimeout> | null = null
+  const flush = () => {
+    if (timer !== null) {
+      clearTimeout(timer)
+      timer = null
+    }
+    if (pending === '') return
+    const data = pending
+    pending = ''
+    writeAll(data)
+  }
+  const write = (line: string) => {
+    pending += line + '\n'
+    if (pending.length >= BUFFER_BYTES) flush()
+    else if (timer === null) {
+      timer = setTimeout(flush, FLUSH_MS)
+      ;(timer as { unref?: () => void }).unref?.()
+    }
+  }
+  const w = { write, flush }
+  writers.push(w)
+  if (!exitHook) {
+    exitHook = true
+    process.on('exit', () => {
+      for (const x of writers) x.flush()
+    })
+  }
+  return w
+}
+
+/** One write of everything (stderr may be a non-blocking pipe: retried on EAGAIN). */
+function writeAll(data: string): void {
+  try {
+    const n = writeSync(2, data)
+    if (n === Buffer.byteLength(data)) return
+    writeRest(Buffer.from(data).subarray(n))
+  } catch (e) {
+    if ((e as { code?: string }).code === 'EAGAIN') writeRest(Buffer.from(data))
+  }
+}
+
+function writeRest(rest: Buffer): void {
+  let buf = rest
+  for (let tries = 0; buf.length > 0 && tries < 1000; tries++) {
+    try {
+      const n = writeSync(2, buf)
+      buf = buf.subarray(n)
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'EAGAIN') return
+      Bun.sleepSync(1)
+    }
+  }
 }

@@ -12,8 +12,9 @@ import { useDialect } from './db/schema'
 import { verifyEncryptionKey } from './db/settings'
 import { configProviders, type ModelProviders } from './engine/providers'
 import { Engine } from './engine/runner'
-import { createLogger, type Logger } from './logger'
+import { createLogger, resolveLogFormat, type Logger } from './logger'
 import { newId } from './ids'
+import { Metrics } from './metrics/recorder'
 import { RateLimiter } from './ratelimit/limiter'
 import { PgRateLimitStore } from './ratelimit/pg-store'
 import type { RateLimitStore } from './ratelimit/store'
@@ -31,6 +32,15 @@ export interface Runtime extends Services {
   /** Where the encryption key came from (env, file, created, ephemeral). */
   keySource: KeySource
   migrationsApplied: number
+  /** Names of the migrations this start applied (empty when the schema was current). */
+  migrationNames: string[]
+  /** Counters and histograms for GET /metrics (src/metrics). */
+  metrics: Metrics
+  /**
+   * The readiness check (GET /api/health/ready): resolves when the database answers a trivial
+   * query, rejects otherwise. One function, so a PostgreSQL pool check can join it.
+   */
+  checkDatabase(): Promise<void>
   /** Closes the database (after the engine has stopped: see `teamday serve`); PostgreSQL's pool ends asynchronously. */
   close(): Promise<void>
 }
@@ -60,7 +70,7 @@ export interface RuntimeOptions {
  * commands, tests and benchmarks.
  */
 export async function createRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
-  const log = opts.log ?? createLogger(config.logLevel)
+  const log = opts.log ?? createLogger(config.logLevel, undefined, Date.now, { format: resolveLogFormat(config.logFormat, process.stderr.isTTY === true), access: config.accessLog })
   const clock = opts.clock ?? systemClock
   const pg = isPostgresUrl(config.dbPath)
   // One database per process: the services' tables follow it (src/db/schema/index.ts).
@@ -72,16 +82,24 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     await connection.close()
   }
   try {
-    const { applied } = connection.dialect === 'pg' ? await runPgMigrations(connection) : runMigrations(connection)
+    const { applied, names } = connection.dialect === 'pg' ? await runPgMigrations(connection) : runMigrations(connection)
+    if (applied > 0) log.debug('migrations_applied', { count: applied, migrations: names })
+    const metrics = new Metrics()
+    connection.onQuery = (seconds) => metrics.query(seconds)
     // A box given by the caller (tests) was neither read nor written anywhere: ephemeral.
     const { box, source } = opts.box ? { box: opts.box, source: 'ephemeral' as const } : loadSecretBox(config, { create: opts.create })
     const services: Services = { db: connection.db, clock, box, log, audit: new AuditLog(), config }
     await verifyEncryptionKey(connection.db, box, clock.now())
-    const engine = new Engine({ db: connection.db, clock, log, config, providers: opts.providers ?? configProviders(config), instanceId: newId('inst') })
+    const engine = new Engine({ db: connection.db, clock, log, config, providers: opts.providers ?? configProviders(config), metrics, instanceId: newId('inst') })
+    metrics.gauges = { executionsQueued: () => engine.queued, executionsRunning: () => engine.runningCount }
     // PostgreSQL: counters every instance shares; SQLite: one process, counted in memory.
     const store = opts.rateLimitStore ?? (connection.dialect === 'pg' ? new PgRateLimitStore(connection) : undefined)
     const limiter = new RateLimiter({ config, clock, log }, store)
-    return { ...services, connection, engine, limiter, keySource: source, migrationsApplied: applied, close }
+    return { ...services, connection, engine, limiter, keySource: source, migrationsApplied: applied,
+      migrationNames: names,
+      metrics,
+      checkDatabase: async () => connection.ping(),
+      close }
   } catch (e) {
     await close()
     throw e

@@ -29,6 +29,9 @@ const rows: Row[] = [
   { route: 'GET /swagger/assets/swagger-ui-bundle.js', expect: ALL_OK(200), ok: 'SwaggerUIBundle' },
   { route: 'GET /swagger/assets/swagger-ui.css', expect: ALL_OK(200), ok: '.swagger-ui' },
   { route: 'GET /api/health', expect: ALL_OK(200), ok: '"status":"ok"' },
+  { route: 'GET /api/health/ready', expect: ALL_OK(200), ok: '"status":"ready"' },
+  // Server-wide figures: organization admins only.
+  { route: 'GET /metrics', expect: [200, 403, 403, 403, 403], ok: '# TYPE teamday_http_requests_total counter' },
 
   { route: 'GET /api/v1/tokens', expect: ALL_OK(200), ok: '"tokens":[' },
   { name: 'GET /api/v1/tokens?all=true', route: 'GET /api/v1/tokens', request: () => ({ path: '/api/v1/tokens?all=true' }), expect: [200, 403, 403, 403, 403], ok: '"tokens":[' },

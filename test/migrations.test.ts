@@ -39,7 +39,7 @@ describe('embedded migrations', () => {
     const db = openDatabase(join(dir, 'twice.db'))
     expect(runMigrations(db).applied).toBe(embeddedMigrations().length)
     const before = schemaOf(db)
-    expect(runMigrations(db)).toEqual({ applied: 0, total: embeddedMigrations().length })
+    expect(runMigrations(db)).toEqual({ applied: 0, total: embeddedMigrations().length, names: [] })
     expect(schemaOf(db)).toEqual(before)
     expect((db.client.query('PRAGMA foreign_keys').get() as any).foreign_keys).toBe(1)
     db.client.close()

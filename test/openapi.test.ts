@@ -163,6 +163,8 @@ describe('document structure', () => {
     expect(list).toEqual(
       [
         'GET /api/health',
+        'GET /api/health/ready',
+        'GET /metrics',
         'GET /api/public/agents',
         'GET /api/v1/tokens',
         'POST /api/v1/tokens',
@@ -244,6 +246,12 @@ describe('document structure', () => {
     for (const { path, method, op } of ops)
       for (const [status, res] of Object.entries(op.responses) as [string, Json][]) {
         if (path === '/api/health') continue
+        if (path === '/metrics' && status === '200') {
+          // Prometheus text, not JSON: a string schema with an example.
+          expect(res.content['text/plain'].schema.type).toBe('string')
+          expect(res.content['text/plain'].schema.examples[0]).toContain('# TYPE teamday_http_requests_total counter')
+          continue
+        }
         const label = `${method} ${path} ${status}`
         expect({ label, ref: typeof res.content?.['application/json']?.schema?.$ref }).toEqual({ label, ref: 'string' })
       }

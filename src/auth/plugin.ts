@@ -9,6 +9,10 @@ import { roleAllows, scopesAllow, type Permission } from './roles'
 
 let seq = 0
 
+/** Who a request authenticated as, noted on the request itself (for the access log). */
+const AUTHENTICATED = Symbol('teamday.authenticated')
+type Authenticated = Request & { [AUTHENTICATED]?: Principal }
+
 /** A permission, or 'authenticated': any valid token, whatever its scopes (e.g. GET /tokens/self). */
 export type AuthRequirement = Permission | 'authenticated'
 
@@ -49,6 +53,7 @@ export function requestAuthorizer(options: AuthorizerOptions) {
     let principal: Principal
     try {
       principal = await authenticate(ctx, request.headers.get('authorization'))
+      ;(request as Authenticated)[AUTHENTICATED] = principal
     } catch (e) {
       // Brute force: only attempts that presented a credential count.
       if (e instanceof AppError && e.code !== 'missing_token') {
@@ -83,6 +88,10 @@ export function requestAuthorizer(options: AuthorizerOptions) {
   }
 
   return {
+    /** Who a request authenticated as, if it presented a valid token (whatever was decided after). */
+    authenticated(request: Request): Principal | undefined {
+      return (request as Authenticated)[AUTHENTICATED]
+    },
     /** The principal of a request for a route needing `permission`: decided once, then reused. Throws the 401/403/429. */
     principal(request: Request, set: Set, permission: AuthRequirement): Promise<Principal> {
       let p = settled.get(request)

@@ -21,6 +21,7 @@ export const PERMISSIONS = [
   'audit:read',
   'members:read',
   'members:write',
+  'metrics:read',
 ] as const
 export type Permission = (typeof PERMISSIONS)[number]
 
@@ -29,8 +30,8 @@ export const SCOPES = ['*', ...PERMISSIONS] as const
 export type Scope = (typeof SCOPES)[number]
 
 const READS: Permission[] = ['agents:read', 'executions:read', 'tasks:read', 'spaces:read']
-/** Only admins read the audit log and see or manage the organization's members. */
-const ADMIN_ONLY: Permission[] = ['audit:read', 'members:read', 'members:write']
+/** Only admins read the audit log, see or manage the organization's members, and read the server's metrics. */
+const ADMIN_ONLY: Permission[] = ['audit:read', 'members:read', 'members:write', 'metrics:read']
 
 const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   admin: new Set(PERMISSIONS),

@@ -1,3 +1,4 @@
+import { noteBodySize } from '../http/observe'
 /**
  * Serialized responses kept in memory, least recently used first out, bounded by entry count
  * and total bytes. Keys embed the data version they were built from (src/db/versions.ts):
@@ -61,5 +62,5 @@ export async function cachedJson(cache: ResponseCache, key: string, set: { heade
   // One conversion of the plain object, cheaper than a Headers.set per header.
   const res = new Response(body, { headers })
   set.headers = {}
-  return res
+  return noteBodySize(res, body.size)
 }

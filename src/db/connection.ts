@@ -69,6 +69,8 @@ export class SqliteConnection implements DbConnection {
   private open: object | null = null
   private waiters: (() => void)[] = []
   private readonly scope = new AsyncLocalStorage<object>()
+  /** Told how long each statement took, in seconds (the metrics' database query time). */
+  onQuery: ((seconds: number) => void) | null = null
 
   constructor(
     readonly client: CachingDatabase,
@@ -127,6 +129,11 @@ export class SqliteConnection implements DbConnection {
     }
   }
 
+  /** A trivial statement: throws when the database cannot answer (the readiness check). */
+  ping(): void {
+    this.client.prepare('SELECT 1').get()
+  }
+
   close(): void {
     try {
       this.client.exec('PRAGMA optimize')
@@ -169,6 +176,17 @@ export class SqliteConnection implements DbConnection {
    * commit: src/db/sqlite.ts) in the row shape drizzle's proxy driver maps: value arrays.
    */
   private run(sql: string, params: unknown[], method: Method): Rows | unknown {
+    const observer = this.onQuery
+    if (observer === null) return this.execute(sql, params, method)
+    const t0 = performance.now()
+    try {
+      return this.execute(sql, params, method)
+    } finally {
+      observer((performance.now() - t0) / 1000)
+    }
+  }
+
+  private execute(sql: string, params: unknown[], method: Method): Rows | unknown {
     const stmt = this.client.prepare(sql)
     if (method === 'run') return stmt.run(...(params as any[]))
     const rows = stmt.values(...(params as any[]))

@@ -23,6 +23,8 @@ export function embeddedMigrations(dialect: Dialect = 'sqlite'): MigrationMeta[]
 export interface MigrationResult {
   applied: number
   total: number
+  /** Tags of the migrations applied now, oldest first. */
+  names: string[]
 }
 
 /**
@@ -46,7 +48,9 @@ export function runMigrations(conn: SqliteConnection): MigrationResult {
   } finally {
     sqlite.exec('PRAGMA foreign_keys = ON')
   }
-  return { applied: appliedCount(db) - before, total: migrations.length }
+  const applied = appliedCount(db) - before
+  const names = applied > 0 ? sqliteMigrations.journal.entries.slice(-applied).map((e: { tag: string }) => e.tag) : []
+  return { applied, total: migrations.length, names }
 }
 
 function appliedCount(db: SyncDb): number {
@@ -89,5 +93,6 @@ export async function runPgMigrations(conn: PgConnection): Promise<MigrationResu
     }
     return n
   })
-  return { applied, total: migrations.length }
+  const tags = pgMigrations.journal.entries.map((e: { tag: string }) => e.tag)
+  return { applied, total: migrations.length, names: applied > 0 ? tags.slice(-applied) : [] }
 }

@@ -45,8 +45,16 @@ export class PgConnection implements DbConnection {
     attachConnection(this.db, this)
   }
 
+  /** Query-time observer (metrics): not reported on PostgreSQL yet. */
+  onQuery: ((seconds: number) => void) | null = null
+
   isTransaction(db: Db): boolean {
     return this.txs.has(db)
+  }
+
+  /** Readiness: the pool answers a trivial query. */
+  async ping(): Promise<void> {
+    await this.client`SELECT 1`
   }
 
   /**

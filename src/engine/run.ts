@@ -4,6 +4,7 @@ import type { Clock } from '../clock'
 import type { Config } from '../config'
 import type { Db } from '../db/connection'
 import type { Logger } from '../logger'
+import type { Metrics } from '../metrics/recorder'
 import type { ModelProviders } from './providers'
 import type { Job } from './prepare'
 import { addLog, finishExecution, getExecutionRow, sessionHistory, updateExecution } from './store'
@@ -16,8 +17,9 @@ export interface EngineDeps {
   db: Db
   clock: Clock
   log: Logger
-  config: Pick<Config, 'maxConcurrentExecutions' | 'maxDelegationDepth' | 'executionTimeoutMs' | 'executionLeaseMs'>
+  config: Pick<Config, 'maxConcurrentExecutions' | 'maxDelegationDepth' | 'executionTimeoutMs' | 'executionLeaseMs'> & Partial<Pick<Config, 'openaiApiKey' | 'anthropicApiKey'>>
   providers: ModelProviders
+  metrics?: Metrics
   /** This instance, as executions' owner (src/engine/leases.ts). */
   instanceId: string
 }
@@ -31,9 +33,31 @@ export type EngineEvent =
 
 export type AbortReason = 'cancel' | 'timeout' | 'shutdown'
 
-function providerMessage(e: unknown): string {
+/** The provider's HTTP status of an error (the AI SDK's APICallError, or its cause), if any. */
+export function providerStatus(e: unknown): number | undefined {
+  for (let err = e as { statusCode?: unknown; cause?: unknown } | undefined, i = 0; err && i < 4; err = err.cause as typeof err, i++) {
+    if (typeof err.statusCode === 'number') return err.statusCode
+  }
+  return undefined
+}
+
+/** API-key-shaped words (sk-…, sk-ant-…, key-…), also when a provider masks part of them. */
+const KEY_LIKE = /\b(sk|key|api[_-]?key)[-_][A-Za-z0-9_\-*.]{6,}/gi
+
+/**
+ * A provider error's message with the configured API keys and anything key-shaped removed (a
+ * provider may quote the key it refused). Only the message: never the request it answered
+ * (the AI SDK's error also carries the request body, which holds the prompt).
+ */
+export function scrubProviderMessage(msg: string, keys: readonly (string | undefined)[]): string {
+  let out = msg
+  for (const k of keys) if (k && k.length >= 8) out = out.split(k).join('[redacted]')
+  return out.replace(KEY_LIKE, '[redacted]')
+}
+
+function providerMessage(e: unknown, keys: readonly (string | undefined)[] = []): string {
   const err = e as { message?: string; statusCode?: number; responseBody?: string; cause?: unknown }
-  let msg = err?.message || String(e)
+  let msg = scrubProviderMessage(err?.message || String(e), keys)
   if (err?.statusCode) msg = `${msg} (HTTP ${err.statusCode})`
   return msg.length > 1000 ? `${msg.slice(0, 1000)}...` : msg
 }
@@ -49,8 +73,9 @@ export async function runJob(
   emit: (e: EngineEvent) => void,
   runChild: RunChild,
 ): Promise<Execution> {
-  const { db, clock, config } = deps
+  const { db, clock, config, log, metrics } = deps
   const id = job.execution.id
+  const keys = [config.openaiApiKey, config.anthropicApiKey]
   const startedAt = clock.now()
   const started = await finishExecution(db, id, { status: 'running', startedAt: new Date(startedAt), updatedAt: new Date(startedAt) })
   if (!started) return (await getExecutionRow(db, id))! // cancelled while pending
@@ -60,6 +85,17 @@ export async function runJob(
     ...(job.selected.requestedModel !== undefined && job.selected.requestedModel !== job.selected.modelId && { requestedModel: job.selected.requestedModel }),
     delegationDepth: job.execution.delegationDepth,
   })
+  // What the server log says of a run: ids, model, figures; never the message, the prompt or a key.
+  const about = {
+    executionId: id,
+    agentId: job.execution.agentId,
+    organizationId: job.execution.organizationId,
+    provider: job.selected.provider,
+    model: job.selected.modelId,
+    ...(job.execution.parentExecutionId ? { parentExecutionId: job.execution.parentExecutionId, delegationDepth: job.execution.delegationDepth } : {}),
+  }
+  log.info('execution_started', about)
+  metrics?.execution('started')
 
   const timer = setTimeout(() => ctrl.abort('timeout' satisfies AbortReason), config.executionTimeoutMs)
   const maxTurns = job.agent.maxTurns && job.agent.maxTurns > 0 ? job.agent.maxTurns : DEFAULT_MAX_TURNS
@@ -102,7 +138,7 @@ export async function runJob(
           break
         case 'tool-result':
         case 'tool-error': {
-          const output = part.type === 'tool-result' ? part.output : `Error: ${providerMessage(part.error)}`
+          const output = part.type === 'tool-result' ? part.output : `Error: ${providerMessage(part.error, keys)}`
           toolCalls.push({ tool: part.toolName, arguments: part.input, result: output, timestamp: new Date(clock.now()).toISOString() })
           await addLog(db, id, clock.now(), part.type === 'tool-result' ? 'info' : 'warn', 'tool_result', { tool: part.toolName, toolCallId: part.toolCallId })
           emit({ type: 'tool_end', id: part.toolCallId, name: part.toolName, output })
@@ -139,22 +175,40 @@ export async function runJob(
   }
   const userMsg = { role: 'user' as const, content: job.execution.message, timestamp: job.execution.createdAt.toISOString() }
   const reason = ctrl.signal.aborted ? (ctrl.signal.reason as AbortReason) : undefined
+  const figures = { durationMs: base.executionTime, inputTokens, outputTokens, steps }
+  metrics?.tokens(job.selected.provider, inputTokens, outputTokens)
   if (reason === 'cancel') {
     // cancel() already recorded the status; keep what was produced before it.
     await updateExecution(db, id, { ...base, completedAt: undefined, messages: [userMsg] })
+    log.info('execution_cancelled', { ...about, ...figures })
+    metrics?.execution('cancelled')
   } else if (reason === 'timeout' || reason === 'shutdown' || ctrl.signal.aborted) {
     const msg = reason === 'timeout' ? `Execution timed out after ${config.executionTimeoutMs} ms` : 'Execution interrupted by server shutdown'
-    await finishExecution(db, id, { ...base, status: 'failed', error: msg, errorCode: reason === 'timeout' ? 'gateway_timeout' : 'service_unavailable', messages: [userMsg] })
+    const errorCode = reason === 'timeout' ? 'gateway_timeout' : 'service_unavailable'
+    await finishExecution(db, id, { ...base, status: 'failed', error: msg, errorCode, messages: [userMsg] })
     await addLog(db, id, now, 'error', reason === 'timeout' ? 'timeout' : 'interrupted', { message: msg })
+    log.error('execution_failed', { ...about, ...figures, errorCode, error: msg })
+    metrics?.execution('failed')
   } else if (error) {
-    const msg = `Model provider error: ${providerMessage(error)}`
+    const msg = `Model provider error: ${providerMessage(error, keys)}`
     await finishExecution(db, id, { ...base, status: 'failed', error: msg, errorCode: 'bad_gateway', messages: [userMsg] })
     await addLog(db, id, now, 'error', 'provider_error', { message: msg })
+    const detail = scrubProviderMessage((error as { message?: string })?.message || String(error), keys)
+    log.error('execution_failed', {
+      ...about,
+      ...figures,
+      errorCode: 'bad_gateway',
+      providerStatus: providerStatus(error) ?? null,
+      providerError: detail.length > 300 ? `${detail.slice(0, 300)}...` : detail,
+    })
+    metrics?.execution('failed')
   } else {
     if (lastFinish === 'tool-calls' && steps >= maxTurns) await addLog(db, id, now, 'warn', 'max_turns_reached', { maxTurns })
     const assistant = { role: 'assistant' as const, content: text, timestamp: new Date(now).toISOString() }
     await finishExecution(db, id, { ...base, status: 'completed', messages: [userMsg, assistant] })
     await addLog(db, id, now, 'info', 'completed', { steps, inputTokens, outputTokens })
+    log.info('execution_finished', { ...about, ...figures })
+    metrics?.execution('completed')
   }
   return (await getExecutionRow(db, id))!
 }

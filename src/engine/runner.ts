@@ -69,6 +69,16 @@ export class Engine {
     return this.stopping
   }
 
+  /** Top-level executions waiting for a slot. */
+  get queued(): number {
+    return this.queue.length
+  }
+
+  /** Executions running here now (delegated children included). */
+  get runningCount(): number {
+    return this.running.size
+  }
+
   /**
    * The one way a run starts, from the API or from a delegation. In order: the delegation depth
    * (422 past TEAMDAY_MAX_DELEGATION_DEPTH), shutdown (503: no new top-level runs), the model
@@ -115,6 +125,7 @@ export class Engine {
     const done = new Promise<Execution>((settle) => {
       this.queue.push({ job, settle })
     })
+    this.deps.log.debug('execution_queued', { executionId: id, agentId: input.agent.id, queued: this.queue.length, running: this.active })
     this.done.set(id, done)
     done.then(() => this.done.delete(id))
     this.pump()
@@ -151,6 +162,7 @@ export class Engine {
     while (this.active < this.deps.config.maxConcurrentExecutions && this.queue.length > 0) {
       const next = this.queue.shift()!
       this.active++
+      this.deps.log.debug('execution_claimed', { executionId: next.job.execution.id, running: this.active, queued: this.queue.length })
       this.execute(next.job)
         .then(next.settle)
         .finally(() => {
@@ -284,6 +296,11 @@ export class Engine {
         executionTime: startedAt !== undefined ? Math.max(0, now - startedAt) : null,
       })
       await addLog(db, x, now, 'warn', 'cancelled', x === id ? {} : { by: id })
+      // A run here logs its own end (with its figures) once aborted; others are logged now.
+      if (!this.running.has(x)) {
+        this.deps.log.info('execution_cancelled', { executionId: x, agentId: row.agentId, organizationId: row.organizationId, was: row.status, ...(x === id ? {} : { by: id }) })
+        this.deps.metrics?.execution('cancelled')
+      }
       this.running.get(x)?.abort('cancel')
       const qi = this.queue.findIndex((q) => q.job.execution.id === x)
       if (qi >= 0) {

@@ -3,6 +3,7 @@ import { redactTokens } from '../auth/tokens'
 import { AppError, errorBody, errorMessage } from '../errors'
 import { newId } from '../ids'
 import type { Logger } from '../logger'
+import { loggedTarget } from './observe'
 
 /**
  * The one onError (DESIGN.md, convention 4): every error leaves as the envelope of src/errors.ts
@@ -63,7 +64,12 @@ const INTERNAL = 'Internal server error. The request was not completed; quote th
  * `routes` lists the app's routes once they are all registered (for 405 Allow); `clientAddress`
  * names where a refused authentication came from, in the log.
  */
-export function errorsPlugin(log: Logger, routes: () => readonly { method: string; path: string }[], clientAddress: (request: Request) => string | null) {
+export function errorsPlugin(
+  log: Logger,
+  routes: () => readonly { method: string; path: string }[],
+  clientAddress: (request: Request) => string | null,
+  onAuthFailure: (code: string) => void = () => {},
+) {
   let matchers: { method: string; re: RegExp }[] | undefined
   return new Elysia({ name: 'teamday-errors' }).onError({ as: 'global' }, ({ code, error: thrown, set, request, path }) => {
     const requestId = String(set.headers['x-request-id'] ?? newId('req'))
@@ -118,12 +124,13 @@ export function errorsPlugin(log: Logger, routes: () => readonly { method: strin
         log.error('unhandled_error', {
           requestId,
           method: request.method,
-          path,
+          path: loggedTarget(request.url),
           error: error instanceof Error ? `${error.name}: ${errorMessage(error)}` : String(error),
         })
       } else if (status === 401) {
         // Never the token: only what kind of failure, from where.
-        log.warn('auth_failed', { requestId, code: errCode, method: request.method, path, ip: clientAddress(request) })
+        log.warn('auth_failed', { requestId, code: errCode, method: request.method, path: loggedTarget(request.url), ip: clientAddress(request) })
+        onAuthFailure(errCode)
       }
       set.status = status
       set.headers['content-type'] = 'application/json'

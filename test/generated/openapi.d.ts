@@ -13,9 +13,29 @@ export interface paths {
         };
         /**
          * Health check
-         * @description Liveness and version. No authentication.
+         * @description Liveness and version. No authentication; touches nothing (see /api/health/ready for the database).
          */
         get: operations["getApiHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/health/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Readiness check
+         * @description For load balancers and Kubernetes readiness probes: 200 when this instance can serve requests (its database answers a trivial query), 503 otherwise. No authentication. `/api/health` stays the cheap liveness check.
+         */
+        get: operations["getApiHealthReady"];
         put?: never;
         post?: never;
         delete?: never;
@@ -554,6 +574,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prometheus metrics
+         * @description Prometheus text format: requests by route template and status, latency histogram, authentication failures by code, rate-limit rejections, executions by status, queue depth and running count, model tokens used, database statement time, and the process metrics (CPU, memory, event loop). Needs a token with the `metrics:read` scope, which only organization admins hold; or scrape the separate metrics listener (`--metrics-port`), which needs none.
+         */
+        get: operations["getMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -570,6 +610,28 @@ export interface components {
          *     }
          */
         UriTooLong: components["schemas"]["Error"];
+        /**
+         * @description Ready: the database answers; this instance can serve requests.
+         * @example {
+         *       "status": "ready"
+         *     }
+         */
+        Ready: {
+            /** @constant */
+            status: "ready";
+        };
+        /**
+         * @description Not ready: the database did not answer. Take this instance out of rotation; it is answered again once the database is back.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 503,
+         *       "statusMessage": "Service Unavailable",
+         *       "code": "service_unavailable",
+         *       "message": "Not ready: the database is not answering (database is locked). Retry in a moment.",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *     }
+         */
+        NotReady: components["schemas"]["Error"];
         /** @description Error envelope */
         Error: {
             /** @constant */
@@ -2887,6 +2949,44 @@ export interface operations {
             };
         };
     };
+    getApiHealthReady: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready: the database answers; this instance can serve requests. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Ready"];
+                };
+            };
+            /** @description The URL (path and query) is over 8 KiB; any route can answer this. */
+            414: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UriTooLong"];
+                };
+            };
+            /** @description Not ready: the database did not answer. Take this instance out of rotation; it is answered again once the database is back. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotReady"];
+                };
+            };
+        };
+    };
     getApiV1Tokens: {
         parameters: {
             query?: {
@@ -2978,7 +3078,7 @@ export interface operations {
                     /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead */
                     expiresAt?: string;
                     /**
-                     * @description What the token may do (default: the calling token's own scopes, `["*"]` = everything your role allows for a full token). Any of: *, agents:read, agents:write, agents:execute, executions:read, executions:write, tasks:read, tasks:write, spaces:read, spaces:write, secrets:write, tokens:read, tokens:write, audit:read, members:read, members:write. `x:write` implies `x:read`. Only scopes the calling token has itself (`*` only from a `*` token; otherwise 403 `insufficient_scope`). Always bounded by your current role: a token never exceeds its user.
+                     * @description What the token may do (default: the calling token's own scopes, `["*"]` = everything your role allows for a full token). Any of: *, agents:read, agents:write, agents:execute, executions:read, executions:write, tasks:read, tasks:write, spaces:read, spaces:write, secrets:write, tokens:read, tokens:write, audit:read, members:read, members:write, metrics:read. `x:write` implies `x:read`. Only scopes the calling token has itself (`*` only from a `*` token; otherwise 403 `insufficient_scope`). Always bounded by your current role: a token never exceeds its user.
                      * @example [
                      *       "agents:read",
                      *       "agents:execute"
@@ -2997,7 +3097,7 @@ export interface operations {
                     /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead */
                     expiresAt?: string;
                     /**
-                     * @description What the token may do (default: the calling token's own scopes, `["*"]` = everything your role allows for a full token). Any of: *, agents:read, agents:write, agents:execute, executions:read, executions:write, tasks:read, tasks:write, spaces:read, spaces:write, secrets:write, tokens:read, tokens:write, audit:read, members:read, members:write. `x:write` implies `x:read`. Only scopes the calling token has itself (`*` only from a `*` token; otherwise 403 `insufficient_scope`). Always bounded by your current role: a token never exceeds its user.
+                     * @description What the token may do (default: the calling token's own scopes, `["*"]` = everything your role allows for a full token). Any of: *, agents:read, agents:write, agents:execute, executions:read, executions:write, tasks:read, tasks:write, spaces:read, spaces:write, secrets:write, tokens:read, tokens:write, audit:read, members:read, members:write, metrics:read. `x:write` implies `x:read`. Only scopes the calling token has itself (`*` only from a `*` token; otherwise 403 `insufficient_scope`). Always bounded by your current role: a token never exceeds its user.
                      * @example [
                      *       "agents:read",
                      *       "agents:execute"
@@ -6378,6 +6478,53 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PublicQueryInvalid"];
+                };
+            };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text exposition format 0.0.4 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Unauthorized"];
+                };
+            };
+            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Forbidden"];
+                };
+            };
+            /** @description Too many requests: slow down and retry later. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimited"];
                 };
             };
         };

@@ -18,6 +18,8 @@ export const ROUTE_REQUIREMENTS: Record<string, Requirement> = {
   'GET /swagger/assets/swagger-ui-bundle.js': 'public',
   'GET /swagger/assets/swagger-ui.css': 'public',
   'GET /api/health': 'public',
+  'GET /api/health/ready': 'public',
+  'GET /metrics': 'metrics:read',
   // Tokens
   'GET /api/v1/tokens': 'tokens:read',
   'POST /api/v1/tokens': 'tokens:write',

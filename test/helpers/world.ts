@@ -142,6 +142,8 @@ export const REQUESTS: Record<string, (w: World, owner: Actor) => Promise<Req> |
   'GET /swagger/assets/swagger-ui-bundle.js': () => ({ path: '/swagger/assets/swagger-ui-bundle.js' }),
   'GET /swagger/assets/swagger-ui.css': () => ({ path: '/swagger/assets/swagger-ui.css' }),
   'GET /api/health': () => ({ path: '/api/health' }),
+  'GET /api/health/ready': () => ({ path: '/api/health/ready' }),
+  'GET /metrics': () => ({ path: '/metrics' }),
 
   'GET /api/v1/tokens': () => ({ path: '/api/v1/tokens' }),
   'POST /api/v1/tokens': () => ({ path: '/api/v1/tokens', body: { name: 'matrix' } }),

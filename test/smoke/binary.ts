@@ -108,6 +108,15 @@ class Server {
     return false
   }
 
+  async waitForLog(re: RegExp, timeoutMs = 5_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
+      if (re.test(this.err)) return true
+      await sleep(20)
+    }
+    return re.test(this.err)
+  }
+
   async waitForOutput(re: RegExp, timeoutMs = 5_000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline) {
@@ -175,6 +184,9 @@ async function withCliUser() {
     const health = await http(server.base, 'GET', '/api/health')
     check('GET /api/health -> 200 {status:"ok"}', health.status === 200 && health.json?.status === 'ok', health.text)
 
+    const ready = await http(server.base, 'GET', '/api/health/ready')
+    check('GET /api/health/ready -> 200 {status:"ready"}', ready.status === 200 && ready.json?.status === 'ready', ready.text)
+
     const list = await http(server.base, 'GET', '/api/v1/tokens', { token })
     check('authenticated GET /api/v1/tokens -> 200', list.status === 200 && list.json?.success === true && Array.isArray(list.json?.tokens), list.text)
     check('the listing does not contain the secret', !list.text.includes(token))
@@ -236,6 +248,7 @@ async function withCliUser() {
     })
 
     await inputLimits(server, token)
+    await observability(server, token)
 
     const code = await server.stop()
     check('SIGTERM -> exit 0 within 5 s', code === 0, code)
@@ -287,6 +300,50 @@ async function inputLimits(server: Server, token: string) {
     status: long.status,
     body: long.json,
   })
+}
+
+/**
+ * Issue 13: the start-up summary, one access line per request (JSON: stderr is a pipe here), and
+ * GET /metrics with an admin's token (prom-client loaded on the first scrape inside the binary).
+ */
+async function observability(server: Server, token: string) {
+  check('a server_started line names version, database and listening address', await server.waitForLog(/"msg":"server_started","version":"[^"]+","commit":"[^"]+","database":"[^"]*t\.db"/), server.err.slice(0, 800))
+  const metrics = await http(server.base, 'GET', '/metrics', { token })
+  check(
+    'GET /metrics with an admin token -> 200 Prometheus text with route templates and process metrics',
+    metrics.status === 200 &&
+      (metrics.headers.get('content-type') ?? '').startsWith('text/plain; version=0.0.4') &&
+      /teamday_http_requests_total\{method="GET",route="\/api\/v1\/tokens",status="200"\} \d+/.test(metrics.text) &&
+      metrics.text.includes('process_resident_memory_bytes'),
+    { status: metrics.status, head: metrics.text.slice(0, 300) },
+  )
+  const anon = await http(server.base, 'GET', '/metrics')
+  check('GET /metrics without a token -> 401', anon.status === 401, anon.status)
+  await http(server.base, 'GET', `/api/v1/agents?limit=2&note=${token}`, { token })
+  const line = await server.waitForLog(/"msg":"request","requestId":"req_[A-Za-z0-9]+","method":"GET","path":"\/api\/v1\/agents\?limit=2&note=\[redacted\]","status":200,"durationMs":[\d.]+,"bytes":\d+,"tokenId":"pat_[A-Za-z0-9]+","organizationId":"org_[A-Za-z0-9]+","ip":"127\.0\.0\.1"\}/)
+  check('an access line per request: id, method, redacted path, status, duration, bytes, token id, organization, client address', line, server.err.split('\n').filter((l) => l.includes('/api/v1/agents')).slice(-2))
+  check('the metrics and 401 requests have access lines too', /"path":"\/metrics","status":200/.test(server.err) && /"path":"\/metrics","status":401/.test(server.err))
+}
+
+/** The separate metrics listener: GET /metrics without a token, on its own port. */
+async function metricsListener() {
+  const srv = new Server(['--port', '0', '--db', './m/t.db', '--metrics-port', '0', '--metrics-host', '127.0.0.1'], { TEAMDAY_ACCESS_LOG: 'off' })
+  try {
+    if (!check('serve with --metrics-port starts', await srv.started(), { out: srv.out, err: srv.err })) return
+    await srv.waitForLog(/"msg":"server_started"/)
+    const m = /"metrics":"(http:\/\/127\.0\.0\.1:\d+\/metrics)"/.exec(srv.err)
+    if (!check('the start-up summary names the metrics listener', m !== null, srv.err.slice(0, 800))) return
+    const res = await fetch(m![1]!, { signal: AbortSignal.timeout(5_000) })
+    const text = await res.text()
+    check('the metrics listener answers GET /metrics without a token', res.status === 200 && text.includes('# TYPE teamday_http_requests_total counter'), { status: res.status })
+    const other = await fetch(m![1]!.replace('/metrics', '/api/v1/tokens'), { signal: AbortSignal.timeout(5_000) })
+    check('the metrics listener serves nothing else (404)', other.status === 404, other.status)
+    check('TEAMDAY_ACCESS_LOG=off: no access lines', !srv.err.includes('"msg":"request"'))
+    check('metrics listener serve: SIGTERM -> exit 0', (await srv.stop()) === 0)
+    check('the log ends with a stopped line (buffer flushed at shutdown)', /"msg":"stopped"/.test(srv.err), srv.err.slice(-300))
+  } finally {
+    if (srv.proc.exitCode === null) srv.proc.kill('SIGKILL')
+  }
 }
 
 /** NODE_ENV set by whoever runs the binary wins: development mode when asked for. */
@@ -376,6 +433,7 @@ async function main() {
     await firstStart()
     await developmentOnRequest()
     await noDotenv()
+    await metricsListener()
   } catch (e) {
     check('no unexpected error', false, e instanceof Error ? `${e.name}: ${e.message}` : String(e))
   }

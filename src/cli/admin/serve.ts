@@ -2,20 +2,28 @@ import { resolve } from 'node:path'
 import { isProduction } from 'elysia/error'
 import { createApp } from '../../app'
 import { failLapsed } from '../../engine/leases'
+import { COMMIT } from '../../build-info'
+import type { Config } from '../../config'
+import { metricsOnlyApp } from '../../modules/system'
 import { failInterrupted } from '../../engine/store'
-import { describeDatabase, parsePort } from '../../config'
+import { parsePort } from '../../config'
 import { systemContext } from '../../context'
 import { describeKey } from '../../crypto/keys'
 import { bootstrapIfEmpty } from '../../modules/users/bootstrap'
-import { createRuntime } from '../../runtime'
+import { createRuntime, type Runtime } from '../../runtime'
 import { configFrom } from '../common'
 import type { Run } from '../spec'
 
 /** `teamday serve`: starts the server; resolves after SIGINT/SIGTERM and a graceful stop. */
-export async function serve({ values, io }: Run<{ host?: string; port?: string; db?: string; 'reuse-port'?: boolean }>, signals: NodeJS.Process = process): Promise<void> {
+export async function serve(
+  { values, io }: Run<{ host?: string; port?: string; db?: string; 'reuse-port'?: boolean; 'metrics-host'?: string; 'metrics-port'?: string }>,
+  signals: NodeJS.Process = process,
+): Promise<void> {
   const config = configFrom(io, values.db, {
     ...(values.host ? { host: values.host } : {}),
     ...(values.port !== undefined ? { port: parsePort(values.port) } : {}),
+    ...(values['metrics-host'] ? { metricsHost: values['metrics-host'] } : {}),
+    ...(values['metrics-port'] !== undefined ? { metricsPort: parsePort(values['metrics-port']) } : {}),
   })
   const rt = await createRuntime(config)
   // Executions a crash left pending or running can never finish: record them as failed. On
@@ -35,6 +43,7 @@ export async function serve({ values, io }: Run<{ host?: string; port?: string; 
   const app = createApp(rt)
   listen(app, config, values['reuse-port'] === true, rt.close)
   const port = app.server!.port
+  const metricsServer = config.metricsPort === null ? null : listenMetrics(rt, config, async () => void (await app.stop()))
   // After listening: a first start that cannot listen must not use up the one showing of the admin token.
   const first = await bootstrapIfEmpty(systemContext(rt))
   // Elysia's own reading of NODE_ENV (see defaultToProductionMode): development mode is slow on bad input.
@@ -44,6 +53,8 @@ export async function serve({ values, io }: Run<{ host?: string; port?: string; 
   const base = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`
   io.out(`teamday ${config.version} listening on http://${config.host}:${port}  (database ${describeDatabase(config.dbPath)}, ${describeKey(rt.keySource, config.keyFile)})`)
   io.out(`API docs: ${base}/swagger`)
+  const metricsUrl = metricsServer ? `http://${formatHost(config.metricsHost)}:${metricsServer.server!.port}/metrics` : `${base}/metrics (token with metrics:read)`
+  rt.log.info('server_started', startupSummary(rt, config, { listen: `http://${formatHost(config.host)}:${port}`, swagger: `${base}/swagger`, metrics: metricsUrl }))
   if (first) {
     io.out(
       [
@@ -71,9 +82,12 @@ export async function serve({ values, io }: Run<{ host?: string; port?: string; 
         // Running executions get up to 10 s to finish, then fail "interrupted by server shutdown".
         await rt.engine.shutdown(10_000)
         await app.stop() // stops accepting, lets in-flight requests finish
+        await metricsServer?.stop()
       } finally {
         if (sweeper) clearInterval(sweeper)
         await rt.close().catch(() => {})
+        rt.log.info('stopped', {})
+        rt.log.flush()
         resolve()
       }
     }
@@ -85,6 +99,69 @@ export async function serve({ values, io }: Run<{ host?: string; port?: string; 
     signals.on('SIGTERM', onTerm)
   })
   io.out('teamday stopped')
+}
+
+const formatHost = (host: string) => (host.includes(':') ? `[${host}]` : host)
+
+/** `host/db` of a database URL (never its user or password), or the file's absolute path. */
+export function describeDatabase(location: string): string {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) return location === ':memory:' ? location : resolve(location)
+  try {
+    const u = new URL(location)
+    return `${u.protocol}//${u.host}${u.pathname}`
+  } catch {
+    return '(a database URL that does not parse)'
+  }
+}
+
+/** A URL without user, password, query or fragment (a provider base URL may carry a key). */
+function bareUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`
+  } catch {
+    return '(unparseable URL)'
+  }
+}
+
+/**
+ * The start-up line's fields: what runs, on which database (never a password), what the start
+ * did to it, which model provider is configured (never a key) and where to reach it.
+ */
+export function startupSummary(rt: Pick<Runtime, 'migrationsApplied' | 'migrationNames' | 'keySource'>, config: Config, where: { listen: string; swagger: string; metrics: string }) {
+  const providers: string[] = []
+  if (config.openaiBaseUrl) providers.push(`openai-compatible ${bareUrl(config.openaiBaseUrl)}`)
+  if (config.anthropicApiKey) providers.push(`anthropic${config.anthropicBaseUrl ? ` ${bareUrl(config.anthropicBaseUrl)}` : ''}`)
+  return {
+    version: config.version,
+    commit: COMMIT,
+    database: describeDatabase(config.dbPath),
+    migrationsApplied: rt.migrationsApplied,
+    ...(rt.migrationNames.length > 0 ? { migrations: rt.migrationNames } : {}),
+    encryptionKey: rt.keySource,
+    modelProvider: providers.length > 0 ? providers.join(', ') : 'none (executions answer 501 until OPENAI_BASE_URL or ANTHROPIC_API_KEY is set)',
+    ...(config.defaultModel ? { defaultModel: config.defaultModel } : {}),
+    ...(config.provider ? { forcedProvider: config.provider } : {}),
+    listen: where.listen,
+    swagger: where.swagger,
+    metrics: where.metrics,
+    logLevel: config.logLevel,
+    accessLog: config.accessLog,
+  }
+}
+
+/** The separate metrics listener (no authentication): fails naming its port, closing the main one. */
+function listenMetrics(rt: Runtime, config: Config, stopMain: () => Promise<void>) {
+  const app = metricsOnlyApp(rt)
+  try {
+    app.listen({ hostname: config.metricsHost, port: config.metricsPort!, development: false, reusePort: false })
+    return app
+  } catch (e) {
+    void stopMain()
+    rt.close()
+    if ((e as { code?: string }).code !== 'EADDRINUSE') throw e
+    throw new Error(`metrics port ${config.metricsPort} is already in use on ${config.metricsHost}: choose another --metrics-port (TEAMDAY_METRICS_PORT)`)
+  }
 }
 
 /**

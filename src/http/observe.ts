@@ -1,0 +1,150 @@
+import { Elysia } from 'elysia'
+import { redactTokens } from '../auth/tokens'
+import type { Principal } from '../auth/principal'
+import type { Logger } from '../logger'
+import type { Metrics } from '../metrics/recorder'
+
+/** Routes whose query strings are never written down, whatever they hold (sign-in and set-up flows). */
+const SENSITIVE_ROUTES = /^\/(api\/auth|setup)(\/|$)/
+/** Query parameters whose values are secrets by their name. */
+const SECRET_PARAM = /token|secret|passw|key|code|auth|sig|session|credential|cookie/i
+/** A value that looks like a credential: long, one word of token characters, letters and digits mixed. */
+const CREDENTIAL_LIKE = /^(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9_\-.~+/=]{20,}$/
+const REDACTED = '[redacted]'
+
+function decode(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '))
+  } catch {
+    return s
+  }
+}
+
+/**
+ * The path and query of a request URL as the log may hold them: a token anywhere in the path is
+ * redacted (also when percent-encoded); the query string of sensitive routes is dropped; any
+ * other query value is redacted when its name says secret or it looks like a credential.
+ */
+export function loggedTarget(url: string): string {
+  const start = url.indexOf('/', url.indexOf('//') + 2)
+  if (start < 0) return '/'
+  const q = url.indexOf('?', start)
+  let path = q < 0 ? url.slice(start) : url.slice(start, q)
+  if (path.includes('%')) {
+    const decoded = decode(path)
+    if (redactTokens(decoded) !== decoded) path = decoded
+  }
+  path = redactTokens(path)
+  if (q < 0 || q === url.length - 1) return path
+  if (SENSITIVE_ROUTES.test(path)) return path
+  const params = url.slice(q + 1).split('&').map((pair) => {
+    const eq = pair.indexOf('=')
+    if (eq < 0) return CREDENTIAL_LIKE.test(decode(pair)) ? REDACTED : pair
+    const name = pair.slice(0, eq)
+    const value = decode(pair.slice(eq + 1))
+    if (SECRET_PARAM.test(decode(name)) || CREDENTIAL_LIKE.test(value) || redactTokens(value) !== value) return `${name}=${REDACTED}`
+    return pair
+  })
+  return redactTokens(`${path}?${params.join('&')}`)
+}
+
+const BODY_SIZE = Symbol('teamday.bodySize')
+
+/** A handler that builds its own Response of known bytes (a cached Blob) says its size here, for the access log. */
+export function noteBodySize(response: Response, bytes: number): Response {
+  ;(response as { [BODY_SIZE]?: number })[BODY_SIZE] = bytes
+  return response
+}
+
+/** Bytes of a response body, when known without reading it. */
+function bodyBytes(value: unknown): number | null {
+  if (typeof value === 'string') return Buffer.byteLength(value)
+  if (value instanceof Response) {
+    const declared = (value as { [BODY_SIZE]?: number })[BODY_SIZE]
+    if (declared !== undefined) return declared
+    const length = value.headers.get('content-length')
+    return length === null ? null : Number(length)
+  }
+  if (value === undefined || value === null) return 0
+  return null
+}
+
+export interface ObserveOptions {
+  log: Logger
+  metrics: Metrics
+  clientAddress: (request: Request) => string | null
+  /** The principal a request authenticated as, if it did (src/auth/plugin.ts). */
+  principalOf: (request: Request) => Principal | undefined
+}
+
+/**
+ * The access log and the request metrics: a start time when a request arrives, then one line
+ * and one observation after its answer was sent, whatever answered it (a route, onError, a
+ * 404). Registered first in app.ts, so every other hook runs inside the measured time.
+ */
+/** What observe notes on a request while it is answered: one object, no WeakMaps (cheaper under load). */
+interface Observed {
+  t0: number
+  ip: string | null
+  id: string | undefined
+  bytes: number | undefined
+}
+const OBSERVED = Symbol('teamday.observed')
+type Noted = Request & { [OBSERVED]?: Observed }
+
+export function observe({ log, metrics, clientAddress, principalOf }: ObserveOptions) {
+  const logging = log.accessEnabled
+  const plugin = new Elysia({ name: 'teamday-observe' })
+    .onRequest(({ request }) => {
+      // The client address while the connection is there to ask (after the answer it may be gone).
+      ;(request as Noted)[OBSERVED] = { t0: performance.now(), ip: logging ? clientAddress(request) : null, id: undefined, bytes: undefined }
+    })
+    // The size of a JSON body, measured on a serialization of its own: this hook only looks, so
+    // Elysia's own mapping and idempotency's hook (which stores the value) run as before. On a
+    // route's answer it returns nothing (the next hook runs); on the error path it returns the
+    // value it was given (Elysia's unmatched-route path sends whatever the hook returns). A body
+    // that is already bytes (the cached agent list) costs nothing here.
+    .mapResponse({ as: 'global' }, (c) => {
+      const value = (c as { responseValue?: unknown }).responseValue
+      const errorPath = (c as { code?: unknown }).code !== undefined
+      if (logging && value !== null && typeof value === 'object') {
+        const proto = Object.getPrototypeOf(value)
+        const noted = (c.request as Noted)[OBSERVED]
+        if (noted && (proto === Object.prototype || proto === Array.prototype)) noted.bytes = Buffer.byteLength(JSON.stringify(value))
+      }
+      return errorPath ? (value as Response) : undefined
+    })
+    .onAfterResponse({ as: 'global' }, (c) => {
+      const { request, set } = c
+      const value = (c as { responseValue?: unknown }).responseValue
+      const noted = (request as Noted)[OBSERVED]
+      const ms = noted === undefined ? 0 : performance.now() - noted.t0
+      const status = value instanceof Response ? value.status : typeof set.status === 'number' ? set.status : 200
+      const route = (c as { route?: string }).route || 'unmatched'
+      metrics.request(request.method, route, status, ms / 1000)
+      if (!logging) return
+      const principal = principalOf(request)
+      const requestId = noted?.id ?? set.headers['x-request-id'] ?? (value instanceof Response ? value.headers.get('x-request-id') : null)
+      log.access({
+        requestId: requestId === null || requestId === undefined ? null : String(requestId),
+        method: request.method,
+        path: loggedTarget(request.url),
+        status,
+        durationMs: Math.round(ms * 100) / 100,
+        bytes: noted?.bytes ?? bodyBytes(value),
+        tokenId: principal?.tokenId,
+        organizationId: principal?.organizationId,
+        ip: noted?.ip ?? null,
+      })
+    })
+  return {
+    plugin,
+    /** An onRequest hook for right after the request guards: notes the request id they set. */
+    noteRequestId({ request, set }: { request: Request; set: { headers: Record<string, string | number> } }): void {
+      const noted = (request as Noted)[OBSERVED]
+      if (!logging || noted === undefined) return
+      const id = set.headers['x-request-id']
+      if (id !== undefined) noted.id = String(id)
+    },
+  }
+}

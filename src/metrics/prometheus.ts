@@ -1,0 +1,59 @@
+import type { Counter, Histogram, Metrics } from './recorder'
+
+type Value = { value: number; labels: Record<string, string | number>; metricName?: string }
+type PromClient = typeof import('prom-client')
+
+/**
+ * The Prometheus text of a Metrics recorder, with prom-client's default process metrics
+ * (CPU, memory, event-loop lag, handles). prom-client is loaded on the first scrape: evaluating
+ * it costs start-up time the server and `--version` would otherwise pay (README "Metrics").
+ */
+export class PrometheusExporter {
+  private registry: Promise<import('prom-client').Registry> | undefined
+
+  constructor(private readonly metrics: Metrics) {}
+
+  static readonly CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
+
+  render(): Promise<string> {
+    this.registry ??= import('prom-client').then((prom) => this.build(prom))
+    return this.registry.then((r) => r.metrics())
+  }
+
+  private build(prom: PromClient) {
+    const registry = new prom.Registry()
+    prom.collectDefaultMetrics({ register: registry })
+    const m = this.metrics
+    const add = (name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: () => Value[]) =>
+      registry.registerMetric({ name, help, type, aggregator: 'sum', get: async () => ({ name, help, type, aggregator: 'sum', values: values() }) } as any)
+    add('teamday_http_requests_total', 'HTTP requests answered, by method, route template and status.', 'counter', () => counterValues(m.requests))
+    add('teamday_http_request_duration_seconds', 'Time to answer HTTP requests, by method and route template.', 'histogram', () => histogramValues('teamday_http_request_duration_seconds', m.latency))
+    add('teamday_auth_failures_total', 'Refused authentications (401), by error code.', 'counter', () => counterValues(m.authFailures))
+    add('teamday_rate_limited_total', 'Requests refused by a rate limit (429), by method and route template.', 'counter', () => counterValues(m.rateLimited))
+    add('teamday_executions_total', 'Executions that started or ended, by status (started, completed, failed, cancelled).', 'counter', () => counterValues(m.executions))
+    add('teamday_executions_queued', 'Executions waiting for a slot (pending).', 'gauge', () => [{ value: m.gauges.executionsQueued(), labels: {} }])
+    add('teamday_executions_running', 'Executions running now.', 'gauge', () => [{ value: m.gauges.executionsRunning(), labels: {} }])
+    add('teamday_model_tokens_total', 'Model tokens used by executions, by provider and direction (input, output).', 'counter', () => counterValues(m.modelTokens))
+    add('teamday_db_query_duration_seconds', 'Time spent running database statements.', 'histogram', () => histogramValues('teamday_db_query_duration_seconds', m.dbQueries))
+    return registry
+  }
+}
+
+function counterValues(c: Counter): Value[] {
+  return [...c.series.values()].map((s) => ({ value: s.value, labels: s.labels }))
+}
+
+function histogramValues(name: string, h: Histogram): Value[] {
+  const out: Value[] = []
+  for (const s of h.series.values()) {
+    let cumulative = 0
+    h.buckets.forEach((le, i) => {
+      cumulative += s.counts[i]!
+      out.push({ metricName: `${name}_bucket`, value: cumulative, labels: { ...s.labels, le } })
+    })
+    out.push({ metricName: `${name}_bucket`, value: s.count, labels: { ...s.labels, le: '+Inf' } })
+    out.push({ metricName: `${name}_sum`, value: s.sum, labels: s.labels })
+    out.push({ metricName: `${name}_count`, value: s.count, labels: s.labels })
+  }
+  return out
+}

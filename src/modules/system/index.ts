@@ -1,0 +1,86 @@
+import { Elysia, t } from 'elysia'
+import { AppError } from '../../errors'
+import type { AuthPlugin } from '../../auth/plugin'
+import { PrometheusExporter } from '../../metrics/prometheus'
+import type { Runtime } from '../../runtime'
+import { authErrors, errorResponse, named, sharedModels } from '../shared-models'
+
+const notReady = errorResponse(
+  503,
+  'service_unavailable',
+  'Not ready: the database did not answer. Take this instance out of rotation; it is answered again once the database is back.',
+  'Not ready: the database is not answering (database is locked). Retry in a moment.',
+)
+
+const readyModels = named({
+  Ready: t.Object({ status: t.Literal('ready') }, { description: 'Ready: the database answers; this instance can serve requests.', examples: [{ status: 'ready' }] }),
+  NotReady: notReady,
+})
+
+const METRICS_EXAMPLE = `# HELP teamday_http_requests_total HTTP requests answered, by method, route template and status.
+# TYPE teamday_http_requests_total counter
+teamday_http_requests_total{method="GET",route="/api/v1/agents",status="200"} 1520
+
+# HELP teamday_executions_queued Executions waiting for a slot (pending).
+# TYPE teamday_executions_queued gauge
+teamday_executions_queued 0
+`
+
+/**
+ * Readiness: the runtime's one database check (`rt.checkDatabase`), 200 or a 503 envelope. The
+ * cause goes to the log, never to the caller.
+ */
+export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log'>) {
+  return new Elysia({ name: 'teamday-ready' }).model({ ...readyModels, UriTooLong: sharedModels.UriTooLong }).get(
+    '/api/health/ready',
+    async () => {
+      try {
+        await rt.checkDatabase()
+      } catch (e) {
+        rt.log.error('not_ready', { check: 'database', error: e instanceof Error ? e.message : String(e) })
+        throw new AppError('service_unavailable', 'Not ready: the database is not answering. Retry in a moment.')
+      }
+      return { status: 'ready' as const }
+    },
+    {
+      response: { 200: 'Ready', 414: 'UriTooLong', 503: 'NotReady' },
+      detail: {
+        summary: 'Readiness check',
+        description:
+          'For load balancers and Kubernetes readiness probes: 200 when this instance can serve requests (its database answers a trivial query), 503 otherwise. No authentication. `/api/health` stays the cheap liveness check.',
+        tags: ['System'],
+        security: [],
+      },
+    },
+  )
+}
+
+/**
+ * GET /metrics, Prometheus text (src/metrics): with a token holding `metrics:read` (organization
+ * admins), or without authentication on the separate metrics listener (`metricsOnly`).
+ */
+export function metricsRoute(rt: Pick<Runtime, 'metrics'>, auth: AuthPlugin) {
+  const exporter = new PrometheusExporter(rt.metrics)
+  return new Elysia({ name: 'teamday-metrics', tags: ['System'] })
+    .use(auth)
+    .model(sharedModels)
+    .get(
+      '/metrics',
+      async () => new Response(await exporter.render(), { headers: { 'content-type': PrometheusExporter.CONTENT_TYPE, 'cache-control': 'no-store' } }),
+      {
+        auth: 'metrics:read',
+        response: { 200: t.String({ description: 'Prometheus text exposition format 0.0.4', examples: [METRICS_EXAMPLE] }), ...authErrors },
+        detail: {
+          summary: 'Prometheus metrics',
+          description:
+            'Prometheus text format: requests by route template and status, latency histogram, authentication failures by code, rate-limit rejections, executions by status, queue depth and running count, model tokens used, database statement time, and the process metrics (CPU, memory, event loop). Needs a token with the `metrics:read` scope, which only organization admins hold; or scrape the separate metrics listener (`--metrics-port`), which needs none.',
+        },
+      },
+    )
+}
+
+/** The separate metrics listener's app: GET /metrics only, no authentication (a private network). */
+export function metricsOnlyApp(rt: Pick<Runtime, 'metrics'>) {
+  const exporter = new PrometheusExporter(rt.metrics)
+  return new Elysia().get('/metrics', async () => new Response(await exporter.render(), { headers: { 'content-type': PrometheusExporter.CONTENT_TYPE } }))
+}

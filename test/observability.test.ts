@@ -1,0 +1,454 @@
+// Issue 13: logs (access lines, formats, levels, engine events, the start-up summary), GET
+// /metrics and GET /api/health/ready, through HTTP in-process.
+import { afterAll, describe, expect, test } from 'bun:test'
+import { startupSummary, describeDatabase } from '../src/cli/admin/serve'
+import { loadConfig } from '../src/config'
+import { loggedTarget } from '../src/http/observe'
+import { createLogger, resolveLogFormat } from '../src/logger'
+import { createRuntime } from '../src/runtime'
+import { makeActor, makeTestApp, type TestApp } from './helpers/app'
+import { startProviderDouble } from './helpers/providers'
+
+const parse = (t: { logs: string[] }) => t.logs.map((l) => JSON.parse(l) as Record<string, any>)
+const requests = (t: TestApp) => parse(t).filter((l) => l.msg === 'request')
+/** Access lines are written once the answer has gone out: a turn of the event loop after handle() resolves. */
+const settled = () => new Promise<void>((r) => setImmediate(r))
+const lastRequest = async (t: TestApp) => {
+  await settled()
+  return requests(t).at(-1)!
+}
+
+describe('access log', () => {
+  test('one line per request: time, request id, method, path, status, duration, bytes, token id, organization, client IP', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'admin' })
+    const res = await t.req('GET', '/api/v1/tokens', { token: a.token, ip: '198.51.100.7', headers: { 'x-request-id': 'req-abc-123' } })
+    expect(res.status).toBe(200)
+    const line = await lastRequest(t)
+    expect(line).toMatchObject({
+      level: 'info',
+      msg: 'request',
+      requestId: 'req-abc-123',
+      method: 'GET',
+      path: '/api/v1/tokens',
+      status: 200,
+      bytes: Buffer.byteLength(res.text),
+      tokenId: a.tokenId,
+      organizationId: a.organizationId,
+      ip: '198.51.100.7',
+    })
+    expect(Date.parse(line.time)).toBeGreaterThan(0)
+    expect(typeof line.durationMs).toBe('number')
+    expect(line.durationMs).toBeGreaterThanOrEqual(0)
+  })
+
+  test('the cached agent list (a Response of bytes) is logged with its request id and size', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    for (let i = 0; i < 2; i++) {
+      const res = await t.req('GET', '/api/v1/agents', { token: a.token })
+      expect(res.status).toBe(200)
+      const line = await lastRequest(t)
+      expect(line.requestId).toBe(res.headers.get('x-request-id'))
+      expect(line.bytes).toBe(Buffer.byteLength(res.text))
+      expect(line.tokenId).toBe(a.tokenId)
+    }
+  })
+
+  test('errors from onError, 404s, 405s and refused tokens are logged too, with the status sent', async () => {
+    const t = await makeTestApp()
+    const cases: [string, string, number][] = [
+      ['GET', '/no/such/route', 404],
+      ['PUT', '/api/v1/tokens', 405],
+      ['GET', '/api/v1/tokens', 401],
+      ['GET', '/api/v1/tasks/' + 'a'.repeat(9000), 414],
+    ]
+    for (const [method, path, status] of cases) {
+      const res = await t.req(method, path)
+      expect(res.status).toBe(status)
+      const line = await lastRequest(t)
+      expect({ method: line.method, status: line.status, requestId: line.requestId, bytes: line.bytes }).toEqual({
+        method,
+        status,
+        requestId: res.body.requestId,
+        bytes: Buffer.byteLength(res.text),
+      })
+      expect(line.tokenId).toBeUndefined()
+    }
+    // A 5xx line is an error line.
+    expect(createLoggerLines('info', (l) => l.access({ requestId: 'r', method: 'GET', path: '/', status: 500, durationMs: 1, bytes: 2, ip: null }))[0]).toContain('"level":"error"')
+  })
+
+  test('a token in the path or the query string never reaches the log', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'admin' })
+    const tokenBody = a.token.slice(3)
+    await t.req('GET', `/api/v1/tokens/${a.token}`, { token: a.token })
+    await t.req('GET', `/api/v1/tokens/td%5F${tokenBody}`)
+    await t.req('GET', `/api/v1/agents?limit=5&q=${a.token}`, { token: a.token })
+    await t.req('GET', `/api/v1/agents?limit=5&access_token=${encodeURIComponent(a.token)}`, { token: a.token })
+    await t.req('GET', `/api/v1/agents?limit=5&x=td%5F${tokenBody}`, { token: a.token })
+    const all = t.logs.join('\n')
+    expect(all).not.toContain(a.token)
+    expect(all).not.toContain(tokenBody.slice(0, 16))
+    expect(all).not.toContain(tokenBody.slice(-16))
+    const paths = requests(t).map((l) => l.path)
+    expect(paths).toContain('/api/v1/agents?limit=5&access_token=[redacted]')
+    expect(paths).toContain('/api/v1/agents?limit=5&q=[redacted]')
+  })
+
+  test('query strings of sensitive routes are dropped; secret-named and credential-like values are redacted; the rest stays', () => {
+    expect(loggedTarget('http://h/api/auth/callback?code=abc&state=xyz')).toBe('/api/auth/callback')
+    expect(loggedTarget('http://h/setup/admin?invite=hello')).toBe('/setup/admin')
+    expect(loggedTarget('http://h/api/v1/tasks?limit=10&status=open')).toBe('/api/v1/tasks?limit=10&status=open')
+    expect(loggedTarget('http://h/x?password=hunter2&apiKey=k&sig=s&page=2')).toBe('/x?password=[redacted]&apiKey=[redacted]&sig=[redacted]&page=2')
+    expect(loggedTarget('http://h/x?state=sk-ABCDEFGHIJKLMNOP1234567890')).toBe('/x?state=[redacted]')
+    expect(loggedTarget('http://h/x?eyJhbGciOiJIUzI1NiJ9abcdef123456')).toBe('/x?[redacted]')
+    expect(loggedTarget('http://h/x?cursor=next')).toBe('/x?cursor=next')
+    expect(loggedTarget('http://h/')).toBe('/')
+  })
+
+  test('TEAMDAY_ACCESS_LOG=off: no request lines, other lines still written', async () => {
+    const t = await makeTestApp()
+    const lines: string[] = []
+    const rt = await createRuntime(loadConfig({ TEAMDAY_ACCESS_LOG: 'off' }, { dbPath: ':memory:' }), { log: createLogger('debug', (l) => lines.push(l), Date.now, { access: false }) })
+    const { createApp } = await import('../src/app')
+    const app = createApp(rt, { peerAddress: () => '127.0.0.1' })
+    await app.handle(new Request('http://localhost/api/health'))
+    await app.handle(new Request('http://localhost/api/v1/tokens'))
+    expect(lines.some((l) => l.includes('"msg":"request"'))).toBe(false)
+    expect(lines.some((l) => l.includes('"msg":"auth_failed"'))).toBe(true)
+    expect(loadConfig({ TEAMDAY_ACCESS_LOG: 'off' }).accessLog).toBe(false)
+    expect(loadConfig({}).accessLog).toBe(true)
+    expect(() => loadConfig({ TEAMDAY_ACCESS_LOG: 'sometimes' })).toThrow(/TEAMDAY_ACCESS_LOG must be on or off/)
+    rt.close()
+    t.rt.close()
+  })
+})
+
+function createLoggerLines(level: Parameters<typeof createLogger>[0], fn: (l: ReturnType<typeof createLogger>) => void, format: 'json' | 'pretty' = 'json', access = true): string[] {
+  const lines: string[] = []
+  fn(createLogger(level, (l) => lines.push(l), () => Date.parse('2026-06-01T12:00:00.000Z'), { format, access }))
+  return lines
+}
+
+describe('log format and level', () => {
+  test('JSON lines when the log stream is not a terminal (or TEAMDAY_LOG_FORMAT=json); pretty on a terminal (or =pretty)', () => {
+    expect(resolveLogFormat('auto', false)).toBe('json')
+    expect(resolveLogFormat('auto', true)).toBe('pretty')
+    expect(resolveLogFormat('json', true)).toBe('json')
+    expect(resolveLogFormat('pretty', false)).toBe('pretty')
+    expect(loadConfig({}).logFormat).toBe('auto')
+    expect(loadConfig({ TEAMDAY_LOG_FORMAT: 'PRETTY' }).logFormat).toBe('pretty')
+    expect(() => loadConfig({ TEAMDAY_LOG_FORMAT: 'xml' })).toThrow(/TEAMDAY_LOG_FORMAT must be json, pretty or auto/)
+  })
+
+  test('the two forms of the same lines', () => {
+    const access = { requestId: 'req_1', method: 'GET', path: '/api/v1/agents', status: 200, durationMs: 3.25, bytes: 25190, tokenId: 'pat_1', organizationId: 'org_1', ip: '10.0.0.1' }
+    const write = (l: ReturnType<typeof createLogger>) => {
+      l.info('server_started', { version: '0.1.0', listen: 'http://0.0.0.0:3000', note: 'two words' })
+      l.access(access)
+    }
+    const json = createLoggerLines('info', write, 'json')
+    expect(JSON.parse(json[0]!)).toEqual({ time: '2026-06-01T12:00:00.000Z', level: 'info', msg: 'server_started', version: '0.1.0', listen: 'http://0.0.0.0:3000', note: 'two words' })
+    expect(JSON.parse(json[1]!)).toEqual({ time: '2026-06-01T12:00:00.000Z', level: 'info', msg: 'request', ...access })
+    const pretty = createLoggerLines('info', write, 'pretty')
+    expect(pretty[0]).toBe('12:00:00.000 INFO  server_started version=0.1.0 listen=http://0.0.0.0:3000 note="two words"')
+    expect(pretty[1]).toBe('12:00:00.000 INFO  GET /api/v1/agents 200 3.25ms 24.6KB req_1 token=pat_1 org=org_1 ip=10.0.0.1')
+    // Redacted in either form.
+    const leaked = 'td_' + 'A'.repeat(43)
+    for (const f of ['json', 'pretty'] as const) expect(createLoggerLines('info', (l) => l.warn('x', { path: `/t/${leaked}` }), f).join()).not.toContain(leaked)
+  })
+
+  test('TEAMDAY_LOG_LEVEL filters: debug adds, warn drops info and access lines, silent drops everything', () => {
+    const all = (l: ReturnType<typeof createLogger>) => {
+      l.debug('d')
+      l.info('i')
+      l.warn('w')
+      l.error('e')
+      l.access({ requestId: 'r', method: 'GET', path: '/', status: 200, durationMs: 1, bytes: 2, ip: null })
+    }
+    const msgs = (level: Parameters<typeof createLogger>[0]) => createLoggerLines(level, all).map((l) => JSON.parse(l).msg)
+    expect(msgs('debug')).toEqual(['d', 'i', 'w', 'e', 'request'])
+    expect(msgs('info')).toEqual(['i', 'w', 'e', 'request'])
+    expect(msgs('warn')).toEqual(['w', 'e'])
+    expect(msgs('error')).toEqual(['e'])
+    expect(msgs('silent')).toEqual([])
+    expect(createLoggerLines('info', all, 'json', false).map((l) => JSON.parse(l).msg)).toEqual(['i', 'w', 'e'])
+  })
+
+  test('debug says which migrations a start applied and when the engine queues and claims a run', async () => {
+    const double = startProviderDouble()
+    try {
+      const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+      const migrations = parse(t).find((l) => l.msg === 'migrations_applied')
+      expect(migrations?.level).toBe('debug')
+      expect(migrations?.count).toBeGreaterThan(0)
+      expect(migrations?.migrations[0]).toBe('0000_init')
+      const a = await makeActor(t)
+      const agent = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Logger' } })
+      const run = await t.req('POST', `/api/v1/agents/${agent.body.id}/execute`, { token: a.token, body: { message: 'hello' } })
+      expect(run.status).toBe(200)
+      const id = run.body.executionId ?? run.body.id
+      const debug = parse(t).filter((l) => l.level === 'debug' && l.executionId === id).map((l) => l.msg)
+      expect(debug).toEqual(['execution_queued', 'execution_claimed'])
+      t.rt.close()
+    } finally {
+      double.stop()
+    }
+  })
+})
+
+describe('engine events', () => {
+  const KEY = 'sk-test-SECRETKEY1234567890abcdef'
+  // A provider that refuses the key and quotes it, as OpenAI does.
+  const refusing = Bun.serve({
+    port: 0,
+    fetch: () =>
+      Response.json({ error: { message: `Incorrect API key provided: ${KEY}. You can find your API key at https://platform.example/account.`, type: 'invalid_request_error' } }, { status: 401 }),
+  })
+  afterAll(() => refusing.stop(true))
+
+  test('a provider failure (502 to the caller) writes one error line: ids, agent, organization, duration, provider status and message; never the key or the prompt', async () => {
+    const t = await makeTestApp({ config: { openaiBaseUrl: `http://127.0.0.1:${refusing.port}/v1`, openaiApiKey: KEY, defaultModel: 'test-model' } })
+    const a = await makeActor(t)
+    const agent = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Failing', systemPrompt: 'SYSTEM-PROMPT-MARKER' } })
+    const run = await t.req('POST', `/api/v1/agents/${agent.body.id}/execute`, { token: a.token, body: { message: 'USER-PROMPT-MARKER' } })
+    expect(run.status).toBe(502)
+    const lines = parse(t)
+    const started = lines.find((l) => l.msg === 'execution_started')!
+    const failed = lines.find((l) => l.msg === 'execution_failed')!
+    expect(started).toMatchObject({ level: 'info', agentId: agent.body.id, organizationId: a.organizationId, provider: 'openai', model: 'test-model' })
+    expect(failed).toMatchObject({
+      level: 'error',
+      executionId: started.executionId,
+      agentId: agent.body.id,
+      organizationId: a.organizationId,
+      errorCode: 'bad_gateway',
+      providerStatus: 401,
+      inputTokens: 0,
+      outputTokens: 0,
+    })
+    expect(typeof failed.durationMs).toBe('number')
+    expect(failed.providerError).toContain('Incorrect API key provided')
+    const all = t.logs.join('\n')
+    expect(all).not.toContain(KEY)
+    expect(all).not.toContain('SECRETKEY')
+    expect(all).not.toContain('USER-PROMPT-MARKER')
+    expect(all).not.toContain('SYSTEM-PROMPT-MARKER')
+    // The execution's stored error does not keep the key either.
+    const row = await t.req('GET', `/api/v1/executions/${started.executionId}`, { token: a.token })
+    expect(row.text).not.toContain('SECRETKEY')
+    // The access line of the 502 is there too.
+    expect(requests(t).find((l) => l.path.endsWith('/execute'))).toMatchObject({ status: 502, method: 'POST', tokenId: a.tokenId })
+    t.rt.close()
+  })
+
+  test('finished and cancelled runs: duration and token usage', async () => {
+    const double = startProviderDouble()
+    try {
+      const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+      const a = await makeActor(t)
+      const agent = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Echo' } })
+      const ok = await t.req('POST', `/api/v1/agents/${agent.body.id}/execute`, { token: a.token, body: { message: 'hello' } })
+      expect(ok.status).toBe(200)
+      const finished = parse(t).find((l) => l.msg === 'execution_finished')!
+      expect(finished).toMatchObject({ level: 'info', agentId: agent.body.id, organizationId: a.organizationId, steps: 1 })
+      expect(finished.inputTokens).toBeGreaterThan(0)
+      expect(finished.outputTokens).toBeGreaterThan(0)
+
+      const slow = await t.req('POST', `/api/v1/agents/${agent.body.id}/execute`, { token: a.token, body: { message: 'SLOW', async: true } })
+      const id = slow.body.executionId ?? slow.body.id
+      await Bun.sleep(150)
+      const cancel = await t.req('POST', `/api/v1/executions/${id}/cancel`, { token: a.token })
+      expect(cancel.status).toBe(200)
+      await t.rt.engine.wait(id)
+      const cancelled = parse(t).filter((l) => l.msg === 'execution_cancelled' && l.executionId === id)
+      expect(cancelled).toHaveLength(1)
+      expect(cancelled[0]).toMatchObject({ level: 'info', agentId: agent.body.id, organizationId: a.organizationId })
+      t.rt.close()
+    } finally {
+      double.stop()
+    }
+  })
+})
+
+describe('start-up summary', () => {
+  test('version, database, migrations, provider, URLs; never a password or an API key', () => {
+    const config = loadConfig(
+      { OPENAI_BASE_URL: 'https://user:urlsecret@llm.example/v1?key=querysecret', OPENAI_API_KEY: 'sk-summary-secret-123456', ANTHROPIC_API_KEY: 'sk-ant-summary-secret-654321' },
+      { dbPath: 'postgres://teamday:dbpassword@db.internal:5432/teamday' },
+    )
+    const s = startupSummary({ migrationsApplied: 2, migrationNames: ['0003_a', '0004_b'], keySource: 'file' }, config, {
+      listen: 'http://0.0.0.0:3000',
+      swagger: 'http://localhost:3000/swagger',
+      metrics: 'http://localhost:3000/metrics (token with metrics:read)',
+    })
+    expect(s).toMatchObject({
+      version: config.version,
+      database: 'postgres://db.internal:5432/teamday',
+      migrationsApplied: 2,
+      migrations: ['0003_a', '0004_b'],
+      modelProvider: 'openai-compatible https://llm.example/v1, anthropic',
+      listen: 'http://0.0.0.0:3000',
+      swagger: 'http://localhost:3000/swagger',
+    })
+    const text = JSON.stringify(s)
+    for (const secret of ['dbpassword', 'urlsecret', 'querysecret', 'sk-summary-secret', 'sk-ant-summary']) expect(text).not.toContain(secret)
+    expect(describeDatabase('./data/teamday.db')).toMatch(/^\/.*data\/teamday\.db$/)
+    const none = startupSummary({ migrationsApplied: 0, migrationNames: [], keySource: 'file' }, loadConfig({}), { listen: '', swagger: '', metrics: '' })
+    expect(none.modelProvider).toStartWith('none')
+    expect(none).not.toHaveProperty('migrations')
+  })
+})
+
+describe('GET /api/health/ready', () => {
+  test('200 {status:"ready"} while the database answers; 503 JSON envelope (and an error line) when it does not', async () => {
+    const t = await makeTestApp()
+    const ok = await t.req('GET', '/api/health/ready')
+    expect(ok.status).toBe(200)
+    expect(ok.body).toEqual({ status: 'ready' })
+    // The runtime's one database check, replaced by a failing one (as a locked or lost database would).
+    const check = t.rt.checkDatabase
+    t.rt.checkDatabase = async () => {
+      throw new Error('database is locked')
+    }
+    const down = await t.req('GET', '/api/health/ready')
+    expect(down.status).toBe(503)
+    expect(down.body).toMatchObject({ error: true, statusCode: 503, code: 'service_unavailable', requestId: down.headers.get('x-request-id') })
+    expect(down.text).not.toContain('database is locked')
+    expect(parse(t).find((l) => l.msg === 'not_ready')).toMatchObject({ level: 'error', check: 'database', error: 'database is locked' })
+    // Liveness does not look at the database.
+    expect((await t.req('GET', '/api/health')).status).toBe(200)
+    t.rt.checkDatabase = check
+    expect((await t.req('GET', '/api/health/ready')).status).toBe(200)
+    t.rt.close()
+  })
+
+  test('the real check fails once the database is closed', async () => {
+    const t = await makeTestApp()
+    await t.rt.checkDatabase()
+    t.rt.close()
+    await expect(t.rt.checkDatabase()).rejects.toThrow()
+  })
+})
+
+describe('GET /metrics', () => {
+  const value = (text: string, series: string): number | undefined => {
+    const line = text.split('\n').find((l) => l.startsWith(series + ' '))
+    return line === undefined ? undefined : Number(line.slice(series.length + 1))
+  }
+
+  test('Prometheus text; counters move: requests by route template, latency, auth failures, rate limits, executions, tokens, queue, database time, process', async () => {
+    const double = startProviderDouble()
+    try {
+      const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', rateLimit: null, authFailureLimit: { limit: 2, windowMs: 60_000 } } })
+      const admin = await makeActor(t, { role: 'admin' })
+      const scrape = async () => {
+        const res = await t.req('GET', '/metrics', { token: admin.token })
+        expect(res.status).toBe(200)
+        expect(res.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8')
+        return res.text
+      }
+      const before = await scrape()
+      const agent = await t.req('POST', '/api/v1/agents', { token: admin.token, body: { name: 'Counted' } })
+      await t.req('GET', `/api/v1/agents/${agent.body.id}`, { token: admin.token })
+      await t.req('GET', `/api/v1/agents/${agent.body.id}`, { token: admin.token })
+      await t.req('GET', '/api/v1/agents/char_nope', { token: admin.token })
+      for (let i = 0; i < 4; i++) await t.req('GET', '/api/v1/tokens', { token: 'td_' + 'x'.repeat(43), ip: '192.0.2.9' })
+      const run = await t.req('POST', `/api/v1/agents/${agent.body.id}/execute`, { token: admin.token, body: { message: 'hello' } })
+      expect(run.status).toBe(200)
+      const text = await scrape()
+
+      expect(text).toContain('# TYPE teamday_http_requests_total counter')
+      // By route template, never the raw path.
+      const byId = 'teamday_http_requests_total{method="GET",route="/api/v1/agents/:id",status="200"}'
+      expect(value(text, byId)).toBe(2)
+      expect(value(text, 'teamday_http_requests_total{method="GET",route="/api/v1/agents/:id",status="404"}')).toBe(1)
+      expect(text).not.toContain(agent.body.id)
+      expect(value(text, 'teamday_http_request_duration_seconds_count{method="GET",route="/api/v1/agents/:id"}')).toBe(3)
+      expect(value(text, 'teamday_http_request_duration_seconds_bucket{method="GET",route="/api/v1/agents/:id",le="+Inf"}')).toBe(3)
+      expect(value(text, 'teamday_auth_failures_total{code="invalid_token_checksum"}')).toBeGreaterThanOrEqual(2)
+      expect(value(text, 'teamday_rate_limited_total{method="GET",route="/api/v1/tokens"}')).toBeGreaterThanOrEqual(1)
+      expect(value(text, 'teamday_executions_total{status="started"}')).toBe(1)
+      expect(value(text, 'teamday_executions_total{status="completed"}')).toBe(1)
+      expect(value(text, 'teamday_model_tokens_total{provider="openai",direction="input"}')).toBeGreaterThan(0)
+      expect(value(text, 'teamday_model_tokens_total{provider="openai",direction="output"}')).toBeGreaterThan(0)
+      expect(value(text, 'teamday_executions_queued')).toBe(0)
+      expect(value(text, 'teamday_executions_running')).toBe(0)
+      expect(value(text, 'teamday_db_query_duration_seconds_count')!).toBeGreaterThan(value(before, 'teamday_db_query_duration_seconds_count') ?? 0)
+      expect(text).toContain('process_cpu_user_seconds_total')
+      expect(text).toContain('process_resident_memory_bytes')
+      // The earlier scrape counted itself once answered.
+      expect(value(text, 'teamday_http_requests_total{method="GET",route="/metrics",status="200"}')).toBe(1)
+      t.rt.close()
+    } finally {
+      double.stop()
+    }
+  })
+
+  test('only admins: a member with a "*" token gets 403 forbidden; a token without metrics:read 403 insufficient_scope; none 401', async () => {
+    const t = await makeTestApp()
+    const member = await makeActor(t, { role: 'member' })
+    const admin = await makeActor(t, { role: 'admin', org: 'acme' })
+    expect((await t.req('GET', '/metrics', { token: member.token })).body.code).toBe('forbidden')
+    const narrow = await t.req('POST', '/api/v1/tokens', { token: admin.token, body: { name: 'narrow', scopes: ['agents:read'] } })
+    expect((await t.req('GET', '/metrics', { token: narrow.body.token })).body.code).toBe('insufficient_scope')
+    const scoped = await t.req('POST', '/api/v1/tokens', { token: admin.token, body: { name: 'scraper', scopes: ['metrics:read'] } })
+    expect(scoped.status).toBe(201)
+    expect((await t.req('GET', '/metrics', { token: scoped.body.token })).status).toBe(200)
+    expect((await t.req('GET', '/metrics')).status).toBe(401)
+    // A member's token naming metrics:read is still refused: a token never exceeds its user's role.
+    const memberScoped = await t.req('POST', '/api/v1/tokens', { token: member.token, body: { name: 'nope', scopes: ['metrics:read'] } })
+    const refused = await t.req('GET', '/metrics', { token: memberScoped.body.token })
+    expect(refused.status).toBe(403)
+    expect(refused.body.code).toBe('forbidden')
+    t.rt.close()
+  })
+})
+
+describe('start-up cost', () => {
+  test('prom-client is loaded on the first scrape, not when the server starts and answers', () => {
+    const src = (f: string) => JSON.stringify(new URL(`../src/${f}`, import.meta.url).pathname)
+    const script = `
+      const { loadConfig } = await import(${src('config.ts')})
+      const { createRuntime } = await import(${src('runtime.ts')})
+      const { createApp } = await import(${src('app.ts')})
+      const { createLogger } = await import(${src('logger.ts')})
+      const loaded = () => Object.keys(require.cache).some((k) => k.includes('node_modules/prom-client/'))
+      const rt = await createRuntime(loadConfig({}, { dbPath: ':memory:' }), { log: createLogger('silent') })
+      const app = createApp(rt)
+      await app.handle(new Request('http://localhost/api/health'))
+      await app.handle(new Request('http://localhost/api/v1/tokens'))
+      const before = loaded()
+      await rt.metrics.request('GET', '/x', 200, 0.001)
+      const { PrometheusExporter } = await import(${src('metrics/prometheus.ts')})
+      const text = await new PrometheusExporter(rt.metrics).render()
+      console.log(JSON.stringify({ before, after: loaded(), counted: text.includes('route="/x"') }))
+      rt.close()`
+    const r = Bun.spawnSync([process.execPath, '-e', script], { stderr: 'pipe' })
+    expect(r.stderr.toString()).toBe('')
+    expect(JSON.parse(r.stdout.toString())).toEqual({ before: false, after: true, counted: true })
+  })
+})
+
+describe('metric labels stay bounded', () => {
+  test('an invented HTTP method counts as OTHER; unmatched paths share one route label', async () => {
+    const { Metrics } = await import('../src/metrics/recorder')
+    const m = new Metrics()
+    m.request('BREW', 'unmatched', 404, 0.001)
+    m.request('GET', 'unmatched', 404, 0.001)
+    expect([...m.requests.series.values()].map((s) => s.labels)).toEqual([
+      { method: 'OTHER', route: 'unmatched', status: '404' },
+      { method: 'GET', route: 'unmatched', status: '404' },
+    ])
+    const t = await makeTestApp()
+    await t.req('GET', '/no/such/a1')
+    await t.req('GET', '/no/such/b2')
+    await settled()
+    const routes = [...t.rt.metrics.requests.series.values()].map((s) => s.labels.route)
+    expect(routes.filter((r) => r.includes('/no/such'))).toEqual([])
+    expect(t.rt.metrics.requests.series.get('GET unmatched 404')?.value).toBe(2)
+    t.rt.close()
+  })
+})
