@@ -73,7 +73,8 @@ export class PgConnection implements DbConnection {
     return (this.db as unknown as PgDatabase<any, any>).transaction(async (tx) => {
       const session = (tx as any).session
       session.client = this.guard(session.client, () => (state.open ? undefined : 'A transaction handle was used outside its transaction.'))
-      await session.client.unsafe(`SELECT pg_advisory_xact_lock(${TX_LOCK})`)
+      // Per schema: one deployment's instances share it; separate schemas (tests) do not.
+      await session.client.unsafe(`SELECT pg_advisory_xact_lock(${TX_LOCK}, hashtext(current_schema()))`)
       const handle = tx as unknown as Db
       attachConnection(handle, this)
       this.txs.add(handle)
@@ -112,7 +113,7 @@ export class PgConnection implements DbConnection {
 }
 
 /** The advisory lock every transaction takes first (see PgConnection.transaction). */
-export const TX_LOCK = 7_310_415_002
+export const TX_LOCK = 731_041
 
 /** Opens a pool on a postgres:// URL (nothing connects until the first query). */
 export function openPostgres(url: string, opts: PgOptions): PgConnection {
@@ -123,6 +124,8 @@ export function openPostgres(url: string, opts: PgOptions): PgConnection {
     ...(opts.idleTimeoutS !== undefined ? { idle_timeout: opts.idleTimeoutS } : {}),
     connection: {
       statement_timeout: opts.statementTimeoutMs,
+      // A transaction left open (a stuck request) must not hold the transaction lock for ever.
+      idle_in_transaction_session_timeout: opts.statementTimeoutMs,
       application_name: 'teamday',
       ...(opts.schema ? { search_path: opts.schema } : {}),
     },
