@@ -33,7 +33,7 @@ function latch() {
 }
 
 describe('withTx', () => {
-  test('statements outside a transaction that awaits wait for its end: they neither see its rows nor join it', async () => {
+  test.skipIf(sqliteOnly('SQLite\'s one connection with its gate; on PostgreSQL a read outside runs on another connection and sees the last commit (MVCC)'))('statements outside a transaction that awaits wait for its end: they neither see its rows nor join it', async () => {
     const t = await makeTestApp()
     const hold = latch()
     const tx = withTx(t.ctx, async (tx) => {
