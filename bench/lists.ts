@@ -15,7 +15,7 @@ import { loadConfig } from '../src/config'
 import { createToken } from '../src/modules/tokens/service'
 import { createUser } from '../src/modules/users/service'
 import { operatorContext } from '../src/context'
-import { createRuntime } from '../src/runtime'
+import { createRuntime, sqliteConnection } from '../src/runtime'
 import { createLogger } from '../src/logger'
 import { seedAgents, seedAudit, seedExecutions, seedSpaces, seedTasks, seedTokens } from './seed'
 
@@ -55,13 +55,13 @@ async function open(n: number): Promise<Target> {
   const { token } = await createToken(operatorContext(rt), owner, { name: 'bench' })
   const t0 = performance.now()
   const o = { now: Date.now() - 1000, step: 1000 }
-  const agentIds = seedAgents(rt.connection.sync, owner, n, o)
-  const spaceIds = seedSpaces(rt.connection.sync, owner, n, o)
-  seedTasks(rt.connection.sync, owner, n, { ...o, agentIds: agentIds.slice(0, 200), spaceIds: spaceIds.slice(0, 50) })
-  seedExecutions(rt.connection.sync, owner, n, { ...o, agentIds: agentIds.slice(0, 200) })
-  const tokenIds = seedTokens(rt.connection.sync, rt.box, owner, n, o)
-  seedAudit(rt.connection.sync, owner, n, { ...o, tokenIds: tokenIds.slice(0, 100) })
-  rt.connection.client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+  const agentIds = seedAgents(sqliteConnection(rt).sync, owner, n, o)
+  const spaceIds = seedSpaces(sqliteConnection(rt).sync, owner, n, o)
+  seedTasks(sqliteConnection(rt).sync, owner, n, { ...o, agentIds: agentIds.slice(0, 200), spaceIds: spaceIds.slice(0, 50) })
+  seedExecutions(sqliteConnection(rt).sync, owner, n, { ...o, agentIds: agentIds.slice(0, 200) })
+  const tokenIds = seedTokens(sqliteConnection(rt).sync, rt.box, owner, n, o)
+  seedAudit(sqliteConnection(rt).sync, owner, n, { ...o, tokenIds: tokenIds.slice(0, 100) })
+  sqliteConnection(rt).client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
   console.log(`  ${n} rows in each list table, seeded in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
 
   const app = createApp(rt)

@@ -20,7 +20,7 @@ import { createLogger } from '../src/logger'
 import { createToken } from '../src/modules/tokens/service'
 import { createUser } from '../src/modules/users/service'
 import { operatorContext } from '../src/context'
-import { createRuntime } from '../src/runtime'
+import { createRuntime, sqliteConnection } from '../src/runtime'
 import { seedAgents, seedSpaces, seedTasks } from './seed'
 
 const BIN = process.argv[2] ? resolve(process.argv[2]) : null
@@ -48,9 +48,9 @@ const { user, organization } = await createUser(operatorContext(rt), { email: 'b
 const owner = { userId: user.id, organizationId: organization.id }
 const { token } = await createToken(operatorContext(rt), owner, { name: 'bench' })
 const o = { now: Date.now() - 60_000, step: 100 }
-const agentIds = seedAgents(rt.connection.sync, owner, AGENTS, o)
-const spaceIds = seedSpaces(rt.connection.sync, owner, 50, o)
-const taskIds = seedTasks(rt.connection.sync, owner, TASKS, { ...o, agentIds: agentIds.slice(0, 500), spaceIds })
+const agentIds = seedAgents(sqliteConnection(rt).sync, owner, AGENTS, o)
+const spaceIds = seedSpaces(sqliteConnection(rt).sync, owner, 50, o)
+const taskIds = seedTasks(sqliteConnection(rt).sync, owner, TASKS, { ...o, agentIds: agentIds.slice(0, 500), spaceIds })
 rt.close() // checkpoints the WAL: the file alone is the database
 copyFileSync(oursDb, bareDb)
 console.log(`seeded ${TASKS} tasks and ${AGENTS} agents in one organization in ${((performance.now() - t0) / 1000).toFixed(1)} s`)

@@ -29,7 +29,15 @@ export function parseRatePolicy(value: string): RatePolicy | 'off' | undefined {
 export interface Config {
   host: string
   port: number
+  /**
+   * The database: a SQLite file path (or `:memory:`), or a `postgres://` URL for several instances
+   * on one PostgreSQL (--db, TEAMDAY_DATABASE_URL, TEAMDAY_DB; a `sqlite:` prefix is dropped).
+   */
   dbPath: string
+  /** PostgreSQL connections per instance (TEAMDAY_DB_POOL); unused on SQLite (one connection). */
+  dbPool: number
+  /** PostgreSQL statement_timeout (TEAMDAY_DB_STATEMENT_TIMEOUT_MS); unused on SQLite. */
+  dbStatementTimeoutMs: number
   /** base64 of 32 bytes; when unset a key file beside the database is used (created 0600). */
   encryptionKey?: string
   /** Older keys (comma-separated base64) still accepted for decryption during a rotation. */
@@ -102,6 +110,12 @@ export interface Config {
   adminEmail?: string
   /** First start only: a file holding the admin's password (TEAMDAY_ADMIN_PASSWORD_FILE, e.g. a Docker secret). */
   adminPasswordFile?: string
+  /**
+   * How long an execution's lease holds without renewal (TEAMDAY_EXECUTION_LEASE_MS): on
+   * PostgreSQL, after an instance dies its unfinished executions are failed by another instance
+   * this long after its last renewal (src/engine/leases.ts).
+   */
+  executionLeaseMs: number
 }
 
 import { VERSION } from './build-info'
@@ -112,7 +126,7 @@ export const DEFAULT_DB_PATH = './data/teamday.db'
 type Env = Record<string, string | undefined>
 
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
-  const dbPath = overrides.dbPath ?? env.TEAMDAY_DB ?? DEFAULT_DB_PATH
+  const dbPath = normalizeDatabase(overrides.dbPath ?? (env.TEAMDAY_DATABASE_URL || undefined) ?? env.TEAMDAY_DB ?? DEFAULT_DB_PATH)
   const port = overrides.port ?? parsePort(env.PORT ?? '3000')
   const logLevel = (env.TEAMDAY_LOG_LEVEL ?? 'info') as Config['logLevel']
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(logLevel)) {
@@ -129,6 +143,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     host: env.HOST ?? '0.0.0.0',
     port,
     dbPath,
+    dbPool: parseIntVar('TEAMDAY_DB_POOL', env.TEAMDAY_DB_POOL, 10, 1, 1000),
+    dbStatementTimeoutMs: parseIntVar('TEAMDAY_DB_STATEMENT_TIMEOUT_MS', env.TEAMDAY_DB_STATEMENT_TIMEOUT_MS, 30_000, 100, 3_600_000),
     encryptionKey: keyVar('TEAMDAY_ENCRYPTION_KEY', env.TEAMDAY_ENCRYPTION_KEY || undefined),
     previousEncryptionKeys: (env.TEAMDAY_ENCRYPTION_KEYS_PREVIOUS ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((k, i) => keyVar(`TEAMDAY_ENCRYPTION_KEYS_PREVIOUS[${i}]`, k)!),
     keyFile: env.TEAMDAY_KEY_FILE ?? defaultKeyFile(dbPath),
@@ -162,12 +178,39 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     executionTimeoutMs: parseIntVar('TEAMDAY_EXECUTION_TIMEOUT_MS', env.TEAMDAY_EXECUTION_TIMEOUT_MS, 300_000, 100, 86_400_000),
     adminEmail: env.TEAMDAY_ADMIN_EMAIL || undefined,
     adminPasswordFile: env.TEAMDAY_ADMIN_PASSWORD_FILE || undefined,
+    executionLeaseMs: parseIntVar('TEAMDAY_EXECUTION_LEASE_MS', env.TEAMDAY_EXECUTION_LEASE_MS, 30_000, 1_000, 3_600_000),
     ...overrides,
+    ...(overrides.dbPath !== undefined ? { dbPath } : {}),
+  }
+}
+
+/** Whether a database string names PostgreSQL (`postgres://` or `postgresql://`). */
+export function isPostgresUrl(db: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(db)
+}
+
+/** `sqlite:FILE` (or `sqlite://FILE`) is FILE; anything else is kept. */
+export function normalizeDatabase(db: string): string {
+  const m = /^sqlite:(\/\/)?(.*)$/i.exec(db)
+  return m ? m[2]! : db
+}
+
+/** A database for messages: a PostgreSQL URL without its password, a file's absolute path. */
+export function describeDatabase(db: string): string {
+  if (!isPostgresUrl(db)) return db === ':memory:' ? db : resolve(db)
+  try {
+    const u = new URL(db)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return 'postgres://(unparsable URL)'
   }
 }
 
 export function defaultKeyFile(dbPath: string): string {
   if (dbPath === ':memory:') return ''
+  // PostgreSQL: every instance needs the same key (TEAMDAY_ENCRYPTION_KEY, or this file on each).
+  if (isPostgresUrl(dbPath)) return resolve('data', 'teamday.key')
   return join(dirname(resolve(dbPath)), 'teamday.key')
 }
 

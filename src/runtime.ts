@@ -4,14 +4,19 @@ import type { Config } from './config'
 import type { Services } from './context'
 import { loadSecretBox, type KeySource } from './crypto/keys'
 import type { SecretBox } from './crypto/secretbox'
+import { isPostgresUrl } from './config'
 import { openDatabase, type SqliteConnection } from './db/client'
-import { runMigrations } from './db/migrate'
+import { runMigrations, runPgMigrations } from './db/migrate'
+import { openPostgres, type PgConnection } from './db/pg'
+import { useDialect } from './db/schema'
 import { verifyEncryptionKey } from './db/settings'
 import { configProviders, type ModelProviders } from './engine/providers'
 import { Engine } from './engine/runner'
 import { createLogger, resolveLogFormat, type Logger } from './logger'
+import { newId } from './ids'
 import { Metrics } from './metrics/recorder'
 import { RateLimiter } from './ratelimit/limiter'
+import { PgRateLimitStore } from './ratelimit/pg-store'
 import type { RateLimitStore } from './ratelimit/store'
 
 /**
@@ -20,7 +25,8 @@ import type { RateLimitStore } from './ratelimit/store'
  * `createApp(runtime)` only wires HTTP; the admin CLI uses the same runtime without HTTP.
  */
 export interface Runtime extends Services {
-  connection: SqliteConnection
+  /** The database connection: SQLite's (a file or :memory:) or a PostgreSQL pool. */
+  connection: SqliteConnection | PgConnection
   engine: Engine
   limiter: RateLimiter
   /** Where the encryption key came from (env, file, created, ephemeral). */
@@ -35,8 +41,8 @@ export interface Runtime extends Services {
    * query, rejects otherwise. One function, so a PostgreSQL pool check can join it.
    */
   checkDatabase(): Promise<void>
-  /** Closes the database (after the engine has stopped: see `teamday serve`). */
-  close(): void
+  /** Closes the database (after the engine has stopped: see `teamday serve`); PostgreSQL's pool ends asynchronously. */
+  close(): Promise<void>
 }
 
 export interface RuntimeOptions {
@@ -53,6 +59,9 @@ export interface RuntimeOptions {
    * migrate and users create); a missing one fails naming its path.
    */
   create?: boolean
+  /** PostgreSQL only: the schema to work in (tests give each app a fresh one), and idle seconds before a pooled connection closes. */
+  pgSchema?: string
+  pgIdleTimeoutS?: number
 }
 
 /**
@@ -63,9 +72,17 @@ export interface RuntimeOptions {
 export async function createRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
   const log = opts.log ?? createLogger(config.logLevel, undefined, Date.now, { format: resolveLogFormat(config.logFormat, process.stderr.isTTY === true), access: config.accessLog })
   const clock = opts.clock ?? systemClock
-  const connection = openDatabase(config.dbPath, { rowCache: config.cache, create: opts.create })
+  const pg = isPostgresUrl(config.dbPath)
+  // One database per process: the services' tables follow it (src/db/schema/index.ts).
+  useDialect(pg ? 'pg' : 'sqlite')
+  const connection = pg
+    ? openPostgres(config.dbPath, { pool: config.dbPool, statementTimeoutMs: config.dbStatementTimeoutMs, schema: opts.pgSchema, idleTimeoutS: opts.pgIdleTimeoutS })
+    : openDatabase(config.dbPath, { rowCache: config.cache, create: opts.create })
+  const close = async () => {
+    await connection.close()
+  }
   try {
-    const { applied, names } = runMigrations(connection)
+    const { applied, names } = connection.dialect === 'pg' ? await runPgMigrations(connection) : runMigrations(connection)
     if (applied > 0) log.debug('migrations_applied', { count: applied, migrations: names })
     const metrics = new Metrics()
     connection.onQuery = (seconds) => metrics.query(seconds)
@@ -73,16 +90,24 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     const { box, source } = opts.box ? { box: opts.box, source: 'ephemeral' as const } : loadSecretBox(config, { create: opts.create })
     const services: Services = { db: connection.db, clock, box, log, audit: new AuditLog(), config }
     await verifyEncryptionKey(connection.db, box, clock.now())
-    const engine = new Engine({ db: connection.db, clock, log, config, providers: opts.providers ?? configProviders(config), metrics })
+    const engine = new Engine({ db: connection.db, clock, log, config, providers: opts.providers ?? configProviders(config), metrics, instanceId: newId('inst') })
     metrics.gauges = { executionsQueued: () => engine.queued, executionsRunning: () => engine.runningCount }
-    const limiter = new RateLimiter({ config, clock, log }, opts.rateLimitStore)
+    // PostgreSQL: counters every instance shares; SQLite: one process, counted in memory.
+    const store = opts.rateLimitStore ?? (connection.dialect === 'pg' ? new PgRateLimitStore(connection) : undefined)
+    const limiter = new RateLimiter({ config, clock, log }, store)
     return { ...services, connection, engine, limiter, keySource: source, migrationsApplied: applied,
       migrationNames: names,
       metrics,
       checkDatabase: async () => connection.ping(),
-      close: () => connection.close() }
+      close }
   } catch (e) {
-    connection.close()
+    await close()
     throw e
   }
+}
+
+/** The runtime's SQLite connection, for what exists only on SQLite (backups, benchmarks' seeding); throws on PostgreSQL. */
+export function sqliteConnection(rt: Pick<Runtime, 'connection'>): SqliteConnection {
+  if (rt.connection.dialect !== 'sqlite') throw new Error('this needs a SQLite database (the runtime is on PostgreSQL)')
+  return rt.connection
 }

@@ -2,6 +2,8 @@
 // scenarios (PocketBase ApiScenario style): who calls, what, the status, and fragments the body
 // must (and must not) contain. Every fixture is made through the API.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { eq } from 'drizzle-orm'
+import { executions } from '../src/db/schema'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 
@@ -19,7 +21,7 @@ interface Scenario {
   /** Fragments it must not contain (ids of rows the caller may not open). */
   excludes?: () => string[]
   /** Further checks once the response is in. */
-  after?: (res: { status: number; body: any; text: string; headers: Headers }) => void
+  after?: (res: { status: number; body: any; text: string; headers: Headers }) => void | Promise<void>
 }
 
 let double: ProviderDouble
@@ -83,7 +85,7 @@ beforeAll(async () => {
   f.laterPrivateSpace = await space(A, 'organization')
   f.bTaskInLaterPrivate = await task(B, { spaceId: f.laterPrivateSpace })
   await call(A, 'PATCH', `/api/v1/spaces/${f.laterPrivateSpace}`, { visibility: 'private' })
-})
+}, 60_000)
 afterAll(() => double.stop())
 
 const idsIn = (body: any, key?: string): string[] => (key ? body[key] : body).map((r: any) => r.id)
@@ -165,11 +167,11 @@ const scenarios: Scenario[] = [
     status: 200,
     contains: () => ['not visible to the user who started this run'],
     excludes: () => [SECRET_PROMPT],
-    after: (r) => {
+    after: async (r) => {
       // The provider never saw the private prompt, and no child execution was recorded.
       expect(JSON.stringify(double.requests)).not.toContain(SECRET_PROMPT)
-      const logs = t.db.$client.query("SELECT count(*) AS n FROM executions WHERE agent_id = ?").get(f.bHelper) as { n: number }
-      expect(logs.n).toBe(0)
+      const rows = await t.db.select({ id: executions.id }).from(executions).where(eq(executions.agentId, f.bHelper)).all()
+      expect(rows.length).toBe(0)
       expect(r.body.executionId).toStartWith('exec_')
     },
   },
@@ -285,7 +287,7 @@ describe('access scenarios', () => {
       expect({ status: res.status, text: res.text.slice(0, 300) }).toMatchObject({ status: s.status })
       for (const frag of s.contains?.() ?? []) expect(res.text).toContain(frag)
       for (const frag of s.excludes?.() ?? []) expect(res.text).not.toContain(frag)
-      s.after?.(res)
+      await s.after?.(res)
     })
   }
 })

@@ -15,7 +15,7 @@ beforeAll(async () => {
   owner = await makeActor(t, { role: 'member' })
   other = await makeActor(t, { role: 'member' })
   admin = await makeActor(t, { role: 'admin' })
-})
+}, 60_000)
 
 const post = (as: Actor, path: string, body: unknown) => t.req('POST', path, { token: as.token, body })
 const privateAgent = async () => (await post(owner, '/api/v1/agents', { name: 'Mine only', visibility: 'private' })).body.id as string

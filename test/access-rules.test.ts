@@ -33,7 +33,7 @@ beforeAll(async () => {
     for (const visibility of SPACE_VIS) {
       for (const archived of [false, true]) {
         const id = newId('space')
-        db.insert(spaces).values({ id, organizationId: o.organizationId, createdBy: o.userId, name: 's', slug: id.toLowerCase().replace('_', '-'), visibility, archived, createdAt: at(), updatedAt: at() }).run()
+        await db.insert(spaces).values({ id, organizationId: o.organizationId, createdBy: o.userId, name: 's', slug: id.toLowerCase().replace('_', '-'), visibility, archived, createdAt: at(), updatedAt: at() }).run()
         spaceIds.push(id)
       }
     }
@@ -43,16 +43,16 @@ beforeAll(async () => {
     for (const visibility of AGENT_VIS) {
       for (const archived of [false, true]) {
         const id = newId('char')
-        db.insert(agents).values({ id, organizationId: o.organizationId, userId: o.userId, name: 'a', slug: id.toLowerCase().replace('_', '-'), visibility, archived, createdAt: at(), updatedAt: at() }).run()
+        await db.insert(agents).values({ id, organizationId: o.organizationId, userId: o.userId, name: 'a', slug: id.toLowerCase().replace('_', '-'), visibility, archived, createdAt: at(), updatedAt: at() }).run()
         agentOf.set(o.userId, id)
       }
     }
   }
   for (const o of owners) {
     for (const spaceId of spaceIds) {
-      db.insert(tasks).values({ id: newId('task'), organizationId: o.organizationId, createdBy: o.userId, title: 't', spaceId, createdAt: at(), updatedAt: at() }).run()
+      await db.insert(tasks).values({ id: newId('task'), organizationId: o.organizationId, createdBy: o.userId, title: 't', spaceId, createdAt: at(), updatedAt: at() }).run()
       for (const agentVisibility of AGENT_VIS) {
-        db.insert(executions)
+        await db.insert(executions)
           .values({
             id: newId('exec'),
             organizationId: o.organizationId,
@@ -72,7 +72,7 @@ beforeAll(async () => {
       }
     }
   }
-})
+}, 60_000)
 
 const ids = (rows: { id: string }[]) => rows.map((r) => r.id).sort()
 
@@ -87,7 +87,7 @@ describe('list SQL and row predicate agree, for every caller', () => {
   for (const name of ['memberA', 'memberB', 'viewer', 'admin', 'outsider'] as const) {
     test(`tasks as ${name}`, async () => {
       const c = callers[name]
-      const all = t.db.select().from(tasks).all()
+      const all = await t.db.select().from(tasks).all()
       const allowed = await keep(all, async (r) => canSeeTask(c, r, await spaceAccessOf(t.rt.db, r.spaceId)))
       const res = await t.req('GET', '/api/v1/tasks?limit=200', { token: c.token })
       expect(ids(res.body)).toEqual(ids(allowed))
@@ -97,7 +97,7 @@ describe('list SQL and row predicate agree, for every caller', () => {
 
     test(`executions as ${name}`, async () => {
       const c = callers[name]
-      const all = t.db.select().from(executions).all()
+      const all = await t.db.select().from(executions).all()
       const allowed = await keep(all, async (r) => canOpenExecution(c, r, await spaceAccessOf(t.rt.db, r.spaceId)))
       const res = await t.req('GET', '/api/v1/executions?limit=200', { token: c.token })
       expect(ids(res.body)).toEqual(ids(allowed))
@@ -106,7 +106,7 @@ describe('list SQL and row predicate agree, for every caller', () => {
 
     test(`agents as ${name}`, async () => {
       const c = callers[name]
-      const all = t.db.select().from(agents).all()
+      const all = await t.db.select().from(agents).all()
       const allowed = all.filter((r) => canSeeAgent(c, r))
       const res = await t.req('GET', '/api/v1/agents?archived=true&limit=200', { token: c.token })
       expect(ids(res.body.agents)).toEqual(ids(allowed))
@@ -114,7 +114,7 @@ describe('list SQL and row predicate agree, for every caller', () => {
 
     test(`spaces as ${name}`, async () => {
       const c = callers[name]
-      const all = t.db.select().from(spaces).all()
+      const all = await t.db.select().from(spaces).all()
       const allowed = all.filter((r) => canSeeSpace(c, r))
       const res = await t.req('GET', '/api/v1/spaces?archived=true&limit=200', { token: c.token })
       expect(ids(res.body.spaces)).toEqual(ids(allowed))
@@ -124,7 +124,7 @@ describe('list SQL and row predicate agree, for every caller', () => {
 
   test('the fixtures cover both outcomes for members', async () => {
     const b = callers.memberB
-    const all = t.db.select().from(executions).all()
+    const all = await t.db.select().from(executions).all()
     const open = (await keep(all, async (r) => canOpenExecution(b, r, await spaceAccessOf(t.rt.db, r.spaceId)))).length
     expect(open).toBeGreaterThan(0)
     expect(open).toBeLessThan(all.length)

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { createApp } from '../src/app'
 import { ResponseCache } from '../src/cache/response-cache'
 import { makeActor, makeTestApp } from './helpers/app'
+import { sqliteOnly } from './helpers/pg'
 
 const dir = mkdtempSync(join(tmpdir(), 'teamday-cache-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -54,7 +55,7 @@ describe('agent list cache', () => {
     expect(names(await t.req('GET', '/api/v1/agents?limit=1', { token: m2.token }))).toEqual(['Shared'])
   })
 
-  test('a write through a second connection to the same database file shows in the next list on the first', async () => {
+  test.skipIf(sqliteOnly('two connections to one SQLite file; on PostgreSQL the list cache is keyed by a version read per request'))('a write through a second connection to the same database file shows in the next list on the first', async () => {
     const path = join(dir, 'shared.db')
     const key = crypto.getRandomValues(new Uint8Array(32))
     const one = await makeTestApp({ dbPath: path, key })

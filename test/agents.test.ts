@@ -26,7 +26,7 @@ beforeAll(async () => {
   memberB = await makeActor(t, { role: 'member' })
   viewer = await makeActor(t, { role: 'viewer' })
   otherOrg = await makeActor(t, { role: 'admin', org: 'globex' })
-})
+}, 60_000)
 
 const create = async (who: Actor, body: Record<string, unknown>) => {
   const res = await t.req('POST', '/api/v1/agents', { token: who.token, body })
@@ -219,7 +219,7 @@ describe('agents: visibility and roles', () => {
     org = await create(memberA, { name: 'A organization', visibility: 'organization' })
     pub = await create(memberA, { name: 'A public', visibility: 'public' })
     unl = await create(memberA, { name: 'A unlisted', visibility: 'unlisted' })
-  })
+  }, 60_000)
 
   test("member B sees A's organization/public/unlisted agents but not A's private one", async () => {
     const list = ids((await t.req('GET', '/api/v1/agents?limit=200', { token: memberB.token })).body.agents)

@@ -37,7 +37,7 @@ describe('audit entries for each token event, none containing a token', () => {
     })
     expect(Date.parse(c.events[0].createdAt)).toBe(t.clock.now())
     // Stored sealed: the IP, user agent and details are not in the row in clear.
-    const stored = JSON.stringify(t.db.select().from(auditEvents).all())
+    const stored = JSON.stringify(await t.db.select().from(auditEvents).all())
     for (const clear of ['203.0.113.5', 'curl/8.5.0', 'agents:read']) expect(stored).not.toContain(clear)
 
     await t.req('DELETE', `/api/v1/tokens/${created.body.id}`, { token: admin.token, headers: ctx, ip })

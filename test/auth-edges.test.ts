@@ -13,7 +13,7 @@ let admin: Actor
 beforeAll(async () => {
   t = await makeTestApp()
   admin = await makeActor(t, { role: 'admin' })
-})
+}, 60_000)
 
 const withHeader = (authorization: string) => t.req('GET', '/api/v1/tokens', { headers: { authorization } })
 

@@ -4,6 +4,7 @@ import { ERROR_STATUS } from '../src/errors'
 import { revokeById } from '../src/modules/tokens/service'
 import { removeMember, setRole } from '../src/modules/users/service'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
+import { sqliteOnly } from './helpers/pg'
 
 const DAY = 86_400_000
 
@@ -34,7 +35,7 @@ beforeAll(async () => {
   t.clock.advance(-8 * DAY)
   expired = await makeToken(t, admin, { expiresInDays: 7 })
   t.clock.advance(8 * DAY)
-})
+}, 60_000)
 
 type Case = { name: string; header?: () => string | undefined; code: string; status?: number }
 
@@ -225,7 +226,7 @@ describe('last use is recorded at most once a minute, and never fails the reques
     expect(later).toBe(new Date(t2.clock.now()).toISOString())
   })
 
-  test('a database that refuses the write does not fail the request', async () => {
+  test.skipIf(sqliteOnly('the refusing write is a SQLite trigger made through its own client'))('a database that refuses the write does not fail the request', async () => {
     const t2 = await makeTestApp()
     const a = await makeActor(t2)
     t2.db.$client.exec(`CREATE TRIGGER no_touch BEFORE UPDATE OF last_used_at ON personal_access_tokens BEGIN SELECT RAISE(ABORT, 'disk full'); END`)

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import type { Io } from '../src/cli/common'
 import { loadConfig } from '../src/config'
 import { run } from '../src/main'
-import { createRuntime } from '../src/runtime'
+import { createRuntime, sqliteConnection } from '../src/runtime'
 
 /**
  * `teamday backup --out FILE` and `teamday restore --from FILE` (issue 13), in-process on real
@@ -60,14 +60,14 @@ describe('backup', () => {
   test('while another connection keeps writing, the copy is a consistent snapshot', async () => {
     const rt = await createRuntime(loadConfig({}, { dbPath: db }))
     try {
-      rt.connection.client.exec('CREATE TABLE load (n INTEGER NOT NULL, total INTEGER NOT NULL)')
+      sqliteConnection(rt).client.exec('CREATE TABLE load (n INTEGER NOT NULL, total INTEGER NOT NULL)')
       let n = 0
       let writing = true
       // Each commit adds a row and keeps total = sum of n, which a torn copy would break.
       const writer = (async () => {
         while (writing) {
           n++
-          rt.connection.client.transaction(() => rt.connection.client.query('INSERT INTO load VALUES (?, (SELECT coalesce(sum(n), 0) FROM load) + ?)').run(n, n))()
+          sqliteConnection(rt).client.transaction(() => sqliteConnection(rt).client.query('INSERT INTO load VALUES (?, (SELECT coalesce(sum(n), 0) FROM load) + ?)').run(n, n))()
           await new Promise((r) => setImmediate(r))
         }
       })()

@@ -6,7 +6,7 @@ import { createApp } from '../src/app'
 import type { Io } from '../src/cli/common'
 import { loadConfig } from '../src/config'
 import { run } from '../src/main'
-import { createRuntime } from '../src/runtime'
+import { createRuntime, sqliteConnection } from '../src/runtime'
 
 /** The admin CLI, run in-process through `run(argv, io)` against a real database file. */
 
@@ -468,7 +468,7 @@ describe('while another connection holds the database open', () => {
     try {
       expect(rt.migrationsApplied).toBeGreaterThan(0)
       // A read transaction held open on the server's connection (WAL): the CLI still writes.
-      const sqlite = rt.connection.client
+      const sqlite = sqliteConnection(rt).client
       sqlite.exec('BEGIN')
       expect((sqlite.query('SELECT count(*) AS n FROM users').get() as { n: number }).n).toBe(0)
       await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme', '--role', 'admin')

@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from '../src/config'
 import { clientAddressResolver, type ProxyTrust } from '../src/http/client-address'
 import { cidrContains, formatIp, parseCidr, parseForwardedIp, parseIp } from '../src/http/ip'
 import { makeActor, makeTestApp, type TestApp } from './helpers/app'
+import { sqliteOnly } from './helpers/pg'
 
 const MIN = 60_000
 const BAD_TOKEN = `td_${'x'.repeat(43)}`
@@ -281,7 +282,7 @@ describe('the database file holds no plaintext client address', () => {
   const dir = mkdtempSync(join(tmpdir(), 'teamday-ip-'))
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-  test('after token use with a client IP and user agent: lastUsedIp and the audit rows are sealed', async () => {
+  test.skipIf(sqliteOnly('scans the SQLite database files (and -wal) for plaintext'))('after token use with a client IP and user agent: lastUsedIp and the audit rows are sealed', async () => {
     const t = await makeTestApp({ dbPath: join(dir, 'teamday.db') })
     const admin = await makeActor(t, { role: 'admin' })
     const m = await makeActor(t)

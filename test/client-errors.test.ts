@@ -36,7 +36,7 @@ beforeAll(async () => {
       return new Response('<html><h1>404 Not Found</h1></html>', { status: 404, headers: { 'content-type': 'text/html' } })
     },
   })
-})
+}, 60_000)
 
 afterAll(() => {
   server.stop(true)

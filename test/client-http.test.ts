@@ -43,7 +43,7 @@ beforeAll(async () => {
   admin = await makeActor(t, { role: 'admin' })
   viewer = await makeActor(t, { role: 'viewer' })
   dir = mkdtempSync(join(tmpdir(), 'teamday-client-'))
-})
+}, 60_000)
 
 afterAll(() => {
   server.stop(true)

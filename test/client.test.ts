@@ -27,7 +27,7 @@ beforeAll(async () => {
   admin = await makeActor(t, { role: 'admin' })
   member = await makeActor(t, { role: 'member' })
   viewer = await makeActor(t, { role: 'viewer' })
-})
+}, 60_000)
 
 afterAll(() => {
   server.stop(true)

@@ -5,6 +5,7 @@ import { failInterrupted } from '../src/engine/store'
 import { newId } from '../src/ids'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { parseSse, startProviderDouble, type ProviderDouble } from './helpers/providers'
+import { sqliteOnly } from './helpers/pg'
 
 let double: ProviderDouble
 beforeAll(() => {
@@ -14,9 +15,9 @@ afterAll(() => double.stop())
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-function agent(t: TestApp, owner: Actor, o: Partial<typeof agents.$inferInsert> = {}) {
+async function agent(t: TestApp, owner: Actor, o: Partial<typeof agents.$inferInsert> = {}) {
   const now = new Date(t.clock.now())
-  return t.db
+  return await t.db
     .insert(agents)
     .values({ id: newId('char'), organizationId: owner.organizationId, userId: owner.userId, name: 'Agent', slug: `a-${Math.random()}`, visibility: 'organization', createdAt: now, updatedAt: now, ...o })
     .returning()
@@ -39,9 +40,9 @@ describe('delegation', () => {
   test('a two-level delegation tree: child executions at depth 1 and 2, results flow back', async () => {
     const t = await app()
     const a = await makeActor(t)
-    const c = agent(t, a, { name: 'Leaf' })
-    const b = agent(t, a, { name: 'Middle', subagentIds: [c.id] })
-    const root = agent(t, a, { name: 'Root', subagentIds: [b.id] })
+    const c = await agent(t, a, { name: 'Leaf' })
+    const b = await agent(t, a, { name: 'Middle', subagentIds: [c.id] })
+    const root = await agent(t, a, { name: 'Root', subagentIds: [b.id] })
     const r = await exec(t, a, root.id, { message: `DELEGATE ${b.id} DELEGATE ${c.id} hi` })
     expect(r.status).toBe(200)
     expect(r.body.result).toBe('Delegated: Delegated: Echo: hi (user turns: 1)')
@@ -62,14 +63,14 @@ describe('delegation', () => {
   test('delegation past TEAMDAY_MAX_DELEGATION_DEPTH is refused; disallowedTools removes delegate', async () => {
     const t = await app({ maxDelegationDepth: 1 })
     const a = await makeActor(t)
-    const c = agent(t, a)
-    const b = agent(t, a, { subagentIds: [c.id] })
-    const root = agent(t, a, { subagentIds: [b.id] })
+    const c = await agent(t, a)
+    const b = await agent(t, a, { subagentIds: [c.id] })
+    const root = await agent(t, a, { subagentIds: [b.id] })
     const r = await exec(t, a, root.id, { message: `DELEGATE ${b.id} DELEGATE ${c.id} hi` })
     expect(r.body.result).toContain('delegation refused')
     const tree = (await t.req('GET', `/api/v1/executions/${r.body.executionId}/tree`, { token: a.token })).body.tree
     expect(tree.children[0].children).toEqual([])
-    const locked = agent(t, a, { subagentIds: [b.id], disallowedTools: ['delegate'] })
+    const locked = await agent(t, a, { subagentIds: [b.id], disallowedTools: ['delegate'] })
     const r2 = await exec(t, a, locked.id, { message: `DELEGATE ${b.id} hi` })
     expect(r2.body.result).toStartWith('Echo:')
     expect(double.requests.at(-1)!.body.tools).toBeUndefined()
@@ -81,8 +82,8 @@ describe('delegation', () => {
   test('maxTurns stops the tool loop', async () => {
     const t = await app()
     const a = await makeActor(t)
-    const c = agent(t, a)
-    const looper = agent(t, a, { subagentIds: [c.id], maxTurns: 2 })
+    const c = await agent(t, a)
+    const looper = await agent(t, a, { subagentIds: [c.id], maxTurns: 2 })
     const r = await exec(t, a, looper.id, { message: 'LOOP' })
     expect(r.status).toBe(200)
     const e = await get(t, a, r.body.executionId)
@@ -96,8 +97,8 @@ describe('cancel', () => {
   test('cancel mid-stream stops the stream, the provider request and running children within 1 s', async () => {
     const t = await app()
     const a = await makeActor(t)
-    const b = agent(t, a)
-    const root = agent(t, a, { subagentIds: [b.id] })
+    const b = await agent(t, a)
+    const root = await agent(t, a, { subagentIds: [b.id] })
     const res = await t.app.handle(
       new Request(`http://localhost/api/v1/agents/${root.id}/execute`, { method: 'POST', headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ message: `DELEGATE ${b.id} SLOW`, stream: true }) }),
     )
@@ -140,7 +141,7 @@ describe('cancel', () => {
     const t = await app({ maxConcurrentExecutions: 1 })
     const a = await makeActor(t)
     const viewer = await makeActor(t, { role: 'viewer' })
-    const ag = agent(t, a)
+    const ag = await agent(t, a)
     const slow = await exec(t, a, ag.id, { message: 'SLOW', async: true })
     const next = await exec(t, a, ag.id, { message: 'after', async: true })
     await until(async () => (await get(t, a, slow.body.executionId)).status === 'running')
@@ -161,8 +162,8 @@ describe('executions list and visibility', () => {
     const m2 = await makeActor(t)
     const admin = await makeActor(t, { role: 'admin' })
     const other = await makeActor(t, { org: 'other' })
-    const shared = agent(t, a)
-    const priv = agent(t, a, { visibility: 'private' })
+    const shared = await agent(t, a)
+    const priv = await agent(t, a, { visibility: 'private' })
     const e1 = await exec(t, a, shared.id, { message: 'one' })
     const e2 = await exec(t, a, priv.id, { message: 'two' })
     await exec(t, a, priv.id, { message: 'FAIL' })
@@ -192,8 +193,8 @@ describe('Anthropic provider', async () => {
   test('claude-* models run through the Anthropic Messages API, sync and stream, with tool calls', async () => {
     const t = await anth({ openaiBaseUrl: double.openaiBaseUrl })
     const a = await makeActor(t)
-    const leaf = agent(t, a, { model: 'gpt-test' })
-    const ag = agent(t, a, { model: 'claude-test', systemPrompt: 'Be brief.', subagentIds: [leaf.id] })
+    const leaf = await agent(t, a, { model: 'gpt-test' })
+    const ag = await agent(t, a, { model: 'claude-test', systemPrompt: 'Be brief.', subagentIds: [leaf.id] })
     const r = await exec(t, a, ag.id, { message: 'bonjour' })
     expect(r.status).toBe(200)
     expect(r.body).toMatchObject({ result: 'Echo: bonjour (user turns: 1)', usage: { inputTokens: 13, outputTokens: 5 } })
@@ -213,14 +214,14 @@ describe('Anthropic provider', async () => {
   test('TEAMDAY_PROVIDER forces a provider; forcing an unconfigured one fails the execution (422 model_not_served)', async () => {
     const t = await anth({ provider: 'openai' })
     const a = await makeActor(t)
-    const ag = agent(t, a, { model: 'claude-test' })
+    const ag = await agent(t, a, { model: 'claude-test' })
     const r = await exec(t, a, ag.id, { message: 'x' })
     expect(r.status).toBe(422)
     expect(r.body.code).toBe('model_not_served')
     expect(r.body.message).toContain('TEAMDAY_PROVIDER=openai')
     const t2 = await anth()
     const a2 = await makeActor(t2)
-    const r2 = await exec(t2, a2, agent(t2, a2, { model: 'claude-test' }).id, { message: 'FAIL' })
+    const r2 = await exec(t2, a2, (await agent(t2, a2, { model: 'claude-test' })).id, { message: 'FAIL' })
     expect(r2.status).toBe(502)
     expect(r2.body.message).toContain('upstream exploded')
   })
@@ -230,13 +231,14 @@ describe('operations', () => {
   test('restart recovery: pending/running executions become failed "interrupted by server restart"', async () => {
     const t = await app()
     const a = await makeActor(t)
-    const ag = agent(t, a)
+    const ag = await agent(t, a)
     const now = new Date(t.clock.now())
-    const ids = ['running', 'pending', 'completed'].map((status) => {
+    const ids: string[] = []
+    for (const status of ['running', 'pending', 'completed']) {
       const id = newId('exec')
-      t.db.insert(executions).values({ id, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: ag.name, agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status: status as any, message: 'm', createdAt: now, updatedAt: now }).run()
-      return id
-    })
+      await t.db.insert(executions).values({ id, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: ag.name, agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status: status as any, message: 'm', createdAt: now, updatedAt: now }).run()
+      ids.push(id)
+    }
     expect(await failInterrupted(t.rt.db, t.clock.now())).toBe(2)
     const [r, p, c] = await Promise.all(ids.map((id) => get(t, a, id)))
     expect(r).toMatchObject({ status: 'failed', error: 'interrupted by server restart' })
@@ -247,7 +249,7 @@ describe('operations', () => {
   test('graceful shutdown: running executions that outlive the grace period fail; new ones get 503', async () => {
     const t = await app()
     const a = await makeActor(t)
-    const ag = agent(t, a)
+    const ag = await agent(t, a)
     const slow = await exec(t, a, ag.id, { message: 'SLOW', async: true })
     await until(async () => (await get(t, a, slow.body.executionId)).status === 'running')
     await t.rt.engine.shutdown(100)
@@ -258,7 +260,7 @@ describe('operations', () => {
 })
 
 describe('cancel through another instance', () => {
-  test('a cancel recorded by another instance on the same database stops the run here within 1 s', async () => {
+  test.skipIf(sqliteOnly('two connections to one SQLite file; on PostgreSQL test/pg-instances.test.ts cancels across instances'))('a cancel recorded by another instance on the same database stops the run here within 1 s', async () => {
     const { mkdtempSync, rmSync } = await import('node:fs')
     const { join } = await import('node:path')
     const { tmpdir } = await import('node:os')
@@ -269,7 +271,7 @@ describe('cancel through another instance', () => {
       const one = await makeTestApp({ dbPath: join(dir, 'shared.db'), key, config })
       const two = await makeTestApp({ dbPath: join(dir, 'shared.db'), key, config }) // its own connection and engine
       const a = await makeActor(one, { role: 'admin' })
-      const ag = agent(one, a)
+      const ag = await agent(one, a)
       const abortedBefore = double.aborted
       const started = await one.req('POST', `/api/v1/agents/${ag.id}/execute`, { token: a.token, body: { message: 'HANG', async: true } })
       expect(started.status).toBe(202)

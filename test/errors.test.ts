@@ -41,7 +41,7 @@ let admin: Actor
 beforeAll(async () => {
   t = await makeTestApp()
   admin = await makeActor(t, { role: 'admin' })
-})
+}, 60_000)
 
 const post = (body: unknown, opts: { headers?: Record<string, string> } = {}) =>
   t.req('POST', '/api/v1/tokens', { token: admin.token, body, headers: opts.headers })

@@ -10,19 +10,19 @@ beforeAll(() => {
 })
 afterAll(() => double.stop())
 
-export function insertAgent(t: TestApp, owner: Actor, o: Partial<typeof agents.$inferInsert> = {}) {
+export async function insertAgent(t: TestApp, owner: Actor, o: Partial<typeof agents.$inferInsert> = {}) {
   const now = new Date(t.clock.now())
-  return t.db
+  return await t.db
     .insert(agents)
     .values({ id: newId('char'), organizationId: owner.organizationId, userId: owner.userId, name: 'Helper', slug: `helper-${String(Math.random()).slice(2)}`, systemPrompt: 'You are a helpful test agent.', visibility: 'organization', createdAt: now, updatedAt: now, ...o })
     .returning()
     .get()
 }
 
-export function insertSpace(t: TestApp, owner: Actor, o: Partial<typeof spaces.$inferInsert> = {}) {
+export async function insertSpace(t: TestApp, owner: Actor, o: Partial<typeof spaces.$inferInsert> = {}) {
   const now = new Date(t.clock.now())
   const id = newId('space')
-  return t.db
+  return await t.db
     .insert(spaces)
     .values({ id, organizationId: owner.organizationId, createdBy: owner.userId, name: 'Docs', slug: id.toLowerCase().replace('_', '-'), visibility: 'organization', instructions: 'Always answer in English.', createdAt: now, updatedAt: now, ...o })
     .returning()
@@ -50,8 +50,8 @@ describe('execute, sync (OpenAI-compatible)', () => {
   test('200 with result, messages, usage; the execution is recorded', async () => {
     const t = await openaiApp()
     const a = await makeActor(t)
-    const agent = insertAgent(t, a)
-    const space = insertSpace(t, a)
+    const agent = await insertAgent(t, a)
+    const space = await insertSpace(t, a)
     const r = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'hello', spaceId: space.id } })
     expect(r.status).toBe(200)
     expect(r.body).toMatchObject({ success: true, status: 'completed', result: 'Echo: hello (user turns: 1)', usage: { inputTokens: 11, outputTokens: 7 } })
@@ -73,7 +73,7 @@ describe('execute, stream', () => {
   test('stream:true gives meta, Anthropic-shaped message events, result', async () => {
     const t = await openaiApp()
     const a = await makeActor(t)
-    const agent = insertAgent(t, a)
+    const agent = await insertAgent(t, a)
     const res = await raw(t, 'POST', `/api/v1/agents/${agent.id}/execute`, a.token, { message: 'stream me', stream: true })
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toContain('text/event-stream')
@@ -93,7 +93,7 @@ describe('execute, stream', () => {
   test('Accept: text/event-stream streams too; provider failure ends with event: error', async () => {
     const t = await openaiApp()
     const a = await makeActor(t)
-    const agent = insertAgent(t, a)
+    const agent = await insertAgent(t, a)
     const res = await raw(t, 'POST', `/api/v1/agents/${agent.id}/execute`, a.token, { message: 'please FAIL' }, { accept: 'text/event-stream' })
     const events = parseSse(await res.text())
     expect(events[0]!.event).toBe('meta')
@@ -107,7 +107,7 @@ describe('execute, async and sessions', () => {
   test('async:true answers 202 pending; polling shows completed', async () => {
     const t = await openaiApp()
     const a = await makeActor(t)
-    const agent = insertAgent(t, a)
+    const agent = await insertAgent(t, a)
     const r = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'later', async: true } })
     expect(r.status).toBe(202)
     expect(r.body).toEqual({ success: true, executionId: expect.stringMatching(/^exec_/), status: 'pending' })
@@ -119,7 +119,7 @@ describe('execute, async and sessions', () => {
   test('a later execute with the sessionId (or chatId) continues the conversation', async () => {
     const t = await openaiApp()
     const a = await makeActor(t)
-    const agent = insertAgent(t, a)
+    const agent = await insertAgent(t, a)
     const first = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'one' } })
     const second = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'two', sessionId: first.body.sessionId } })
     expect(second.body.result).toBe('Echo: two (user turns: 2)')
@@ -138,7 +138,7 @@ describe('errors', () => {
   test('no provider configured: 501 no_model_provider naming the variables; nothing recorded', async () => {
     const t = await makeTestApp()
     const a = await makeActor(t)
-    const agent = insertAgent(t, a)
+    const agent = await insertAgent(t, a)
     const r = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'hi' } })
     expect(r.status).toBe(501)
     expect(r.body.code).toBe('no_model_provider')
@@ -151,7 +151,7 @@ describe('errors', () => {
   test('provider 500: 502 bad_gateway and the execution failed with the provider message', async () => {
     const t = await openaiApp()
     const a = await makeActor(t)
-    const agent = insertAgent(t, a)
+    const agent = await insertAgent(t, a)
     const r = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'FAIL now' } })
     expect(r.status).toBe(502)
     expect(r.body.code).toBe('bad_gateway')
@@ -165,7 +165,7 @@ describe('errors', () => {
   test('timeout: 504 gateway_timeout, failed "timed out", provider request aborted', async () => {
     const t = await openaiApp({ executionTimeoutMs: 300 })
     const a = await makeActor(t)
-    const agent = insertAgent(t, a)
+    const agent = await insertAgent(t, a)
     const before = double.aborted
     const started = Date.now()
     const r = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'HANG' } })
@@ -184,10 +184,10 @@ describe('errors', () => {
     const a = await makeActor(t)
     const viewer = await makeActor(t, { role: 'viewer' })
     const other = await makeActor(t, { org: 'other' })
-    const agent = insertAgent(t, a)
-    const archived = insertAgent(t, a, { archived: true, archivedAt: new Date() })
-    const foreign = insertAgent(t, other)
-    const foreignSpace = insertSpace(t, other)
+    const agent = await insertAgent(t, a)
+    const archived = await insertAgent(t, a, { archived: true, archivedAt: new Date() })
+    const foreign = await insertAgent(t, other)
+    const foreignSpace = await insertSpace(t, other)
     const path = (id: string) => `/api/v1/agents/${id}/execute`
     const v = await t.req('POST', path(agent.id), { token: viewer.token, body: { message: 'hi' } })
     expect(v.status).toBe(403)
@@ -202,7 +202,7 @@ describe('errors', () => {
     const m = await t.req('POST', path(agent.id), { token: a.token, body: {} })
     expect(m.status).toBe(422)
     expect(m.body.message).toContain('message')
-    const priv = insertAgent(t, other, { visibility: 'private' })
+    const priv = await insertAgent(t, other, { visibility: 'private' })
     const me = await makeActor(t, { org: 'other' })
     expect((await t.req('POST', path(priv.id), { token: me.token, body: { message: 'hi' } })).status).toBe(404)
   })

@@ -31,7 +31,7 @@ describe('Idempotency-Key on POST', () => {
     expect(again.headers.get('x-request-id')).not.toBe(first.headers.get('x-request-id'))
     expect((await t.req('GET', '/api/v1/tasks', { token: a.token })).body).toHaveLength(1)
     // The stored copy is sealed.
-    const rows = t.db.select().from(idempotencyKeys).all()
+    const rows = await t.db.select().from(idempotencyKeys).all()
     expect(rows.length).toBe(1)
     expect(rows[0]!.state).toBe('completed')
     expect(rows[0]!.responseBody).toStartWith('v1.')
@@ -51,7 +51,7 @@ describe('Idempotency-Key on POST', () => {
     expect(again.text).not.toContain(first.body.token)
     // Exactly one token was created, and nothing of its secret is stored with the key.
     expect((await t.req('GET', '/api/v1/tokens', { token: a.token })).body.total).toBe(2)
-    const rows = t.db.select().from(idempotencyKeys).all()
+    const rows = await t.db.select().from(idempotencyKeys).all()
     expect(rows.length).toBe(1)
     expect(rows[0]!.responseBody).toBeNull()
     expect(JSON.stringify(rows)).not.toContain(first.body.token.slice(3))
@@ -97,7 +97,7 @@ describe('Idempotency-Key on POST', () => {
     const headers = { 'idempotency-key': 'retry-me' }
     const failed = await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'ci', expiresAt: 'next tuesday' }, headers })
     expect(failed.status).toBe(422)
-    expect(t.db.select().from(idempotencyKeys).all().length).toBe(0)
+    expect((await t.db.select().from(idempotencyKeys).all()).length).toBe(0)
     expect((await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'ci' }, headers })).status).toBe(201)
     expect((await t.req('GET', '/api/v1/tokens', { token: a.token, headers: { 'idempotency-key': 'x'.repeat(300) } })).status).toBe(200)
     const leak = await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: ['x'] }, headers: { 'idempotency-key': 'x'.repeat(300) } })

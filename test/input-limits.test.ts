@@ -29,7 +29,7 @@ beforeAll(async () => {
   t = await makeTestApp()
   admin = await makeActor(t, { role: 'admin' })
   viewer = await makeActor(t, { role: 'viewer' })
-})
+}, 60_000)
 
 describe('a deeply nested body freezes nothing', () => {
   test('a 20 KB nested body without a token: 401 at once, and a concurrent health check is not held up', async () => {

@@ -2,6 +2,11 @@ import { beforeAll, describe, expect, test } from 'bun:test'
 import { seedAgents, seedAudit, seedExecutions, seedSpaces, seedTasks, seedTokens, type SeedOwner } from '../bench/seed'
 import { TOTAL_CAP } from '../src/db/paging'
 import { makeActor, makeTestApp, type Actor, type Res, type TestApp } from './helpers/app'
+import { ON_PG, sqliteOnly } from './helpers/pg'
+
+// Not yet on PostgreSQL (a gap, not a property of it): rows are seeded through bench/seed.ts's
+// synchronous SQLite writer and expected orders come from raw SQLite queries.
+const CURSORS_SQLITE_ONLY = sqliteOnly('seeds through bench/seed.ts (synchronous SQLite) and checks with raw SQLite queries')
 
 /**
  * Keyset paging on every list: walking by `nextCursor` returns each row once, in the list's
@@ -166,6 +171,7 @@ function cases(): ListCase[] {
 }
 
 beforeAll(async () => {
+  if (ON_PG) return
   t = await makeTestApp()
   admin = await makeActor(t, { role: 'admin' })
   member = await makeActor(t, { role: 'member' })
@@ -180,7 +186,7 @@ beforeAll(async () => {
   const other = await makeActor(t, { role: 'admin', org: 'globex' })
   seedTasks(t.db, other, 10, { now })
   seedAgents(t.db, other, 10, { now })
-})
+}, 60_000)
 
 const get = (c: ListCase, query: string) => {
   const path = c.path.replace('AGENT', agentIds[0]!)
@@ -208,7 +214,7 @@ async function walk(c: ListCase, limit: number, between?: () => void) {
   throw new Error('no last page after 100 pages')
 }
 
-describe('walking a list by cursor returns every row once, in order', () => {
+describe.skipIf(CURSORS_SQLITE_ONLY)('walking a list by cursor returns every row once, in order', () => {
   for (const c of cases()) {
     test(c.name, async () => {
       const expected = c.expected()
@@ -223,7 +229,7 @@ describe('walking a list by cursor returns every row once, in order', () => {
   }
 })
 
-describe('rows added while a client pages are neither repeated nor skipped', () => {
+describe.skipIf(CURSORS_SQLITE_ONLY)('rows added while a client pages are neither repeated nor skipped', () => {
   for (const c of cases()) {
     test(c.name, async () => {
       const before = c.expected()
@@ -238,7 +244,7 @@ describe('rows added while a client pages are neither repeated nor skipped', () 
   }
 })
 
-describe('a cursor that is not this list\'s (or this caller\'s) is a 400, never a 500', () => {
+describe.skipIf(CURSORS_SQLITE_ONLY)('a cursor that is not this list\'s (or this caller\'s) is a 400, never a 500', () => {
   const cursorOf = async (c: ListCase, query = '') => {
     const res = await get(c, `limit=2${query}`)
     const next = c.next(res)
@@ -293,7 +299,7 @@ describe('a cursor that is not this list\'s (or this caller\'s) is a 400, never 
   })
 })
 
-describe('total', () => {
+describe.skipIf(CURSORS_SQLITE_ONLY)('total', () => {
   test(`is counted up to ${TOTAL_CAP}: beyond, it is ${TOTAL_CAP} with totalIsEstimate, on every page`, async () => {
     const x = await makeTestApp()
     const a = await makeActor(x, { role: 'admin' })

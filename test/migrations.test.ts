@@ -16,8 +16,8 @@ const schemaOf = (db: ReturnType<typeof openDatabase>) =>
   db.client.query("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all()
 
 describe('embedded migrations', () => {
-  test('equal what drizzle reads from the drizzle/ folder', () => {
-    expect(embeddedMigrations()).toEqual(readMigrationFiles({ migrationsFolder: join(root, 'drizzle') }))
+  test('equal what drizzle reads from the drizzle/sqlite/ folder', () => {
+    expect(embeddedMigrations()).toEqual(readMigrationFiles({ migrationsFolder: join(root, 'drizzle/sqlite') }))
   })
 
   test('src/db/migrations.gen.ts is up to date with drizzle/ (run npm run db:generate)', () => {
@@ -28,7 +28,7 @@ describe('embedded migrations', () => {
     const ours = openDatabase(':memory:')
     runMigrations(ours)
     const stock = openDatabase(':memory:')
-    migrate(stock.sync, { migrationsFolder: join(root, 'drizzle') })
+    migrate(stock.sync, { migrationsFolder: join(root, 'drizzle/sqlite') })
     expect(schemaOf(ours)).toEqual(schemaOf(stock))
     expect(ours.client.query('SELECT hash, created_at FROM __drizzle_migrations').all()).toEqual(
       stock.client.query('SELECT hash, created_at FROM __drizzle_migrations').all(),

@@ -24,9 +24,9 @@ afterAll(() => double.stop())
 /** TeamDay's CLI gives every agent it creates this model. */
 const CLI_MODEL = 'claude-sonnet-4-5-20250929'
 
-function agent(t: TestApp, owner: Actor, model: string | null) {
+async function agent(t: TestApp, owner: Actor, model: string | null) {
   const now = new Date(t.clock.now())
-  return t.db
+  return await t.db
     .insert(agents)
     .values({ id: newId('char'), organizationId: owner.organizationId, userId: owner.userId, name: 'Agent', slug: `a-${Math.random()}`, visibility: 'organization', model, createdAt: now, updatedAt: now })
     .returning()
@@ -74,7 +74,7 @@ describe('an OpenAI-compatible server only (Ollama, vLLM…)', () => {
   test("TeamDay's CLI model id, mapped by an alias, runs on it; the execution records the model sent", async () => {
     const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, modelAliases: parseModelAliases('claude-sonnet-4-5*=llama3.1:8b') as any } })
     const a = await makeActor(t)
-    const ag = agent(t, a, CLI_MODEL)
+    const ag = await agent(t, a, CLI_MODEL)
     const sent = since()
     const r = await exec(t, a, ag.id, { message: 'hello' })
     expect(r.status).toBe(200)
@@ -89,7 +89,7 @@ describe('an OpenAI-compatible server only (Ollama, vLLM…)', () => {
   test('without an alias, a claude-* model fails the execution: 422 naming the model and the providers, no request to the provider', async () => {
     const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl } })
     const a = await makeActor(t)
-    const ag = agent(t, a, CLI_MODEL)
+    const ag = await agent(t, a, CLI_MODEL)
     const sent = since()
     const r = await exec(t, a, ag.id, { message: 'hello' })
     expect(r.status).toBe(422)
@@ -113,7 +113,7 @@ describe('an OpenAI-compatible server only (Ollama, vLLM…)', () => {
   test('async (202, then failed) and stream (an SSE error event) fail the same way', async () => {
     const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl } })
     const a = await makeActor(t)
-    const ag = agent(t, a, 'claude-opus-4')
+    const ag = await agent(t, a, 'claude-opus-4')
     const accepted = await exec(t, a, ag.id, { message: 'x', async: true })
     expect(accepted.status).toBe(202)
     expect(await getExecution(t, a, accepted.body.executionId)).toMatchObject({ status: 'failed', model: 'claude-opus-4' })
@@ -127,8 +127,8 @@ describe('an OpenAI-compatible server only (Ollama, vLLM…)', () => {
   test('a sub-agent whose model is not served: its execution fails, the parent gets the reason as the tool result', async () => {
     const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl } })
     const a = await makeActor(t)
-    const child = agent(t, a, CLI_MODEL)
-    const parent = agent(t, a, 'llama3.1:8b')
+    const child = await agent(t, a, CLI_MODEL)
+    const parent = await agent(t, a, 'llama3.1:8b')
     t.db.update(agents).set({ subagentIds: [child.id] }).where(eq(agents.id, parent.id)).run()
     const r = await exec(t, a, parent.id, { message: `DELEGATE ${child.id} hi` })
     expect(r.status).toBe(200)
@@ -142,12 +142,12 @@ describe('an OpenAI-compatible server only (Ollama, vLLM…)', () => {
     const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'qwen2.5:7b' } })
     const a = await makeActor(t)
     const sent = since()
-    const r = await exec(t, a, agent(t, a, null).id, { message: 'hi' })
+    const r = await exec(t, a, (await agent(t, a, null)).id, { message: 'hi' })
     expect(r.status).toBe(200)
     expect(sent().map((q) => q.body.model)).toEqual(['qwen2.5:7b'])
     const aliased = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'small', modelAliases: [{ pattern: 'small', target: 'llama3.2:1b' }] } })
     const b = await makeActor(aliased)
-    const r2 = await exec(aliased, b, agent(aliased, b, null).id, { message: 'hi' })
+    const r2 = await exec(aliased, b, (await agent(aliased, b, null)).id, { message: 'hi' })
     expect(r2.status).toBe(200)
     expect((await getExecution(aliased, b, r2.body.executionId)).model).toBe('llama3.2:1b')
   })
@@ -156,7 +156,7 @@ describe('an OpenAI-compatible server only (Ollama, vLLM…)', () => {
     const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, provider: 'openai' } })
     const a = await makeActor(t)
     const sent = since()
-    const r = await exec(t, a, agent(t, a, CLI_MODEL).id, { message: 'hi' })
+    const r = await exec(t, a, (await agent(t, a, CLI_MODEL)).id, { message: 'hi' })
     expect(r.status).toBe(200)
     expect(sent().map((q) => [q.path, q.body.model])).toEqual([['/v1/chat/completions', CLI_MODEL]])
   })
@@ -167,8 +167,8 @@ describe('both providers, and Anthropic only', () => {
     const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, anthropicApiKey: 'sk-ant-test', anthropicBaseUrl: double.anthropicBaseUrl } })
     const a = await makeActor(t)
     const sent = since()
-    expect((await exec(t, a, agent(t, a, CLI_MODEL).id, { message: 'a' })).status).toBe(200)
-    expect((await exec(t, a, agent(t, a, 'llama3.1:8b').id, { message: 'b' })).status).toBe(200)
+    expect((await exec(t, a, (await agent(t, a, CLI_MODEL)).id, { message: 'a' })).status).toBe(200)
+    expect((await exec(t, a, (await agent(t, a, 'llama3.1:8b')).id, { message: 'b' })).status).toBe(200)
     expect(sent().map((q) => [q.path, q.body.model])).toEqual([
       ['/v1/messages', CLI_MODEL],
       ['/v1/chat/completions', 'llama3.1:8b'],
@@ -178,18 +178,18 @@ describe('both providers, and Anthropic only', () => {
   test('with Anthropic only, a non-claude model is not served: the message says which providers there are', async () => {
     const t = await makeTestApp({ config: { anthropicApiKey: 'sk-ant-test', anthropicBaseUrl: double.anthropicBaseUrl } })
     const a = await makeActor(t)
-    const r = await exec(t, a, agent(t, a, 'gpt-4o').id, { message: 'x' })
+    const r = await exec(t, a, (await agent(t, a, 'gpt-4o')).id, { message: 'x' })
     expect(r.status).toBe(422)
     expect(r.body.message).toContain('Model "gpt-4o" is not served by this server: models other than claude-* go to the OpenAI-compatible provider, which is not configured (OPENAI_BASE_URL)')
     expect(r.body.message).toContain('Providers configured: anthropic')
     // and the default model of an agent with none is a Claude model there
-    expect((await exec(t, a, agent(t, a, null).id, { message: 'y' })).status).toBe(200)
+    expect((await exec(t, a, (await agent(t, a, null)).id, { message: 'y' })).status).toBe(200)
   })
 
   test('TEAMDAY_PROVIDER forcing a provider that is not configured: every execution fails saying so', async () => {
     const t = await makeTestApp({ config: { anthropicApiKey: 'sk-ant-test', anthropicBaseUrl: double.anthropicBaseUrl, provider: 'openai' } })
     const a = await makeActor(t)
-    const r = await exec(t, a, agent(t, a, 'claude-test').id, { message: 'x' })
+    const r = await exec(t, a, (await agent(t, a, 'claude-test')).id, { message: 'x' })
     expect(r.status).toBe(422)
     expect(r.body.message).toContain('TEAMDAY_PROVIDER=openai sends every model to openai, which is not configured')
   })
@@ -206,7 +206,7 @@ describe('injected providers', () => {
     }
     const t = await makeTestApp({ providers })
     const a = await makeActor(t)
-    const r = await exec(t, a, agent(t, a, 'some-model').id, { message: 'x' })
+    const r = await exec(t, a, (await agent(t, a, 'some-model')).id, { message: 'x' })
     expect(asked).toBe('some-model')
     expect(r.status).toBe(422)
     expect(r.body.message).toContain('Model "mapped-id" (TEAMDAY_MODEL_ALIASES maps "some-model" to it) is not served')
@@ -216,7 +216,7 @@ describe('injected providers', () => {
   test('no provider configured at all is still 501 before anything is recorded', async () => {
     const t = await makeTestApp()
     const a = await makeActor(t)
-    const r = await exec(t, a, agent(t, a, CLI_MODEL).id, { message: 'x' })
+    const r = await exec(t, a, (await agent(t, a, CLI_MODEL)).id, { message: 'x' })
     expect(r.status).toBe(501)
     expect(r.body.code).toBe('no_model_provider')
     expect((await t.req('GET', '/api/v1/executions', { token: a.token })).body).toEqual([])

@@ -32,7 +32,7 @@ beforeAll(async () => {
       .map(([method, op]) => ({ path, method, op })),
   )
   t = await makeTestApp()
-})
+}, 60_000)
 
 /** Every value found under `key` anywhere in `node`. */
 function collect(node: Json, key: string, out: Json[] = []): Json[] {
@@ -499,7 +499,7 @@ describe('Swagger UI, offline', () => {
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toStartWith('text/html')
     html = res.text
-  })
+  }, 60_000)
 
   test('the page loads its script and stylesheet from /swagger/assets, never from a CDN', () => {
     const scripts = [...html.matchAll(/<script[^>]*\ssrc="([^"]+)"/g)].map((m) => m[1])

@@ -8,7 +8,7 @@ let admin: Actor
 beforeAll(async () => {
   t = await makeTestApp()
   admin = await makeActor(t, { role: 'admin' })
-})
+}, 60_000)
 
 const lists = ['/api/v1/agents', '/api/v1/spaces', '/api/v1/tasks', '/api/v1/tokens', '/api/v1/executions', '/api/v1/audit-events', '/api/public/agents']
 const sep = (path: string) => (path.includes('?') ? '&' : '?')

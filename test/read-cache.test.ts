@@ -1,3 +1,4 @@
+import { sqliteConnection } from '../src/runtime'
 import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -6,6 +7,9 @@ import { eq } from 'drizzle-orm'
 import { changeSignal, closeDatabase, openDatabase } from '../src/db/client'
 import { memberships, personalAccessTokens } from '../src/db/schema'
 import { makeActor, makeTestApp } from './helpers/app'
+import { sqliteOnly } from './helpers/pg'
+
+const READ_CACHE_SQLITE_ONLY = sqliteOnly('SQLite\'s row cache, statement cache and data_version; PostgreSQL keeps no row cache')
 
 const dir = mkdtempSync(join(tmpdir(), 'teamday-readcache-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -22,7 +26,7 @@ function writeFromAnotherProcess(file: string, statement: string) {
 /** The next event-loop turn: commits by other connections are sampled at most once per turn. */
 const nextTurn = () => new Promise<void>((r) => setImmediate(r))
 
-describe('database change signal', () => {
+describe.skipIf(READ_CACHE_SQLITE_ONLY)('database change signal', () => {
   test('file database: unchanged without commits; changes on a commit by this connection at once, by another connection or process from the next turn', async () => {
     const file = dbFile()
     const db = openDatabase(file)
@@ -98,7 +102,7 @@ describe('database change signal', () => {
   })
 })
 
-describe('token look-ups are cached, and every change is seen by the next request', () => {
+describe.skipIf(READ_CACHE_SQLITE_ONLY)('token look-ups are cached, and every change is seen by the next request', () => {
   const setup = async () => {
     const file = dbFile()
     const t = await makeTestApp({ dbPath: file })
@@ -110,7 +114,7 @@ describe('token look-ups are cached, and every change is seen by the next reques
   test('repeated authenticated requests commit nothing (no write per request)', async () => {
     const { t, member, get } = await setup()
     expect((await get(member.token)).status).toBe(200) // the first use records last use once
-    const s = changeSignal(t.rt.connection)
+    const s = changeSignal(sqliteConnection(t.rt))
     const g = s.generation()
     for (let i = 0; i < 20; i++) expect((await get(member.token)).status).toBe(200)
     expect(s.generation()).toBe(g)
@@ -169,7 +173,7 @@ describe('token look-ups are cached, and every change is seen by the next reques
   })
 })
 
-describe('statement reuse', () => {
+describe.skipIf(READ_CACHE_SQLITE_ONLY)('statement reuse', () => {
   test('the same SQL text reuses one compiled statement; bound parameters or a full cache do not', () => {
     const db = openDatabase(':memory:')
     const c = db.client
@@ -193,7 +197,7 @@ describe('statement reuse', () => {
   })
 })
 
-describe('rows of SELECT statements kept until the next commit', () => {
+describe.skipIf(READ_CACHE_SQLITE_ONLY)('rows of SELECT statements kept until the next commit', () => {
   const q = (db: ReturnType<typeof openDatabase>, min: number) => db.client.prepare('SELECT v FROM x WHERE v >= ? ORDER BY v').values(min)
 
   test('served from memory while nothing is committed; a commit by another connection or process is seen from the next turn', async () => {

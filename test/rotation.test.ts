@@ -85,7 +85,7 @@ describe('POST /tokens/:id/rotate', () => {
     const t = await makeTestApp()
     const a = await makeActor(t)
     const legacy = await makeToken(t, a)
-    t.db.update(personalAccessTokens).set({ familyId: null }).where(eq(personalAccessTokens.id, legacy.id)).run()
+    await t.db.update(personalAccessTokens).set({ familyId: null }).where(eq(personalAccessTokens.id, legacy.id)).run()
     const next = (await t.req('POST', `/api/v1/tokens/${legacy.id}/rotate`, { token: a.token, body: {} })).body
     expect((await findTokenById(t.ctx, next.id))!.familyId).toBe(legacy.id)
     const reuse = await t.req('POST', `/api/v1/tokens/${legacy.id}/rotate`, { token: a.token, body: {} })

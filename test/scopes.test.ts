@@ -20,7 +20,7 @@ let admin: Actor
 beforeAll(async () => {
   t = await makeTestApp()
   admin = await makeActor(t, { role: 'admin' })
-})
+}, 60_000)
 
 describe('scopes on token creation', () => {
   test('POST /tokens stores the scopes; list, get and self show them', async () => {

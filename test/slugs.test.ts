@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
-import { embeddedJournal, embeddedSql } from '../src/db/migrations.gen'
+import { sqliteMigrations } from '../src/db/migrations.gen'
 import { deriveSlug, isSlug, isSlugConflict } from '../src/modules/slugs'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
@@ -246,9 +246,9 @@ describe('migration 0005 backfills existing rows', () => {
   test('spaces get unique derived slugs; duplicate agent slugs are made unique; the unique indexes hold', () => {
     const db = new Database(':memory:')
     const run = (tag: string) => {
-      for (const stmt of embeddedSql[tag]!.split('--> statement-breakpoint')) if (stmt.trim()) db.run(stmt)
+      for (const stmt of sqliteMigrations.sql[tag]!.split('--> statement-breakpoint')) if (stmt.trim()) db.run(stmt)
     }
-    const tags = embeddedJournal.entries.map((e) => e.tag)
+    const tags = sqliteMigrations.journal.entries.map((e: { tag: string }) => e.tag)
     const at = tags.findIndex((tag) => tag.startsWith('0005_'))
     expect(at).toBeGreaterThan(0)
     for (const tag of tags.slice(0, at)) run(tag)

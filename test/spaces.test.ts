@@ -4,10 +4,10 @@ import { newId } from '../src/ids'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 
 /** Factory: an agent row, written straight to the table (the agents API is another module). */
-function makeAgent(t: TestApp, owner: Actor, o: Partial<Agent> = {}): string {
+async function makeAgent(t: TestApp, owner: Actor, o: Partial<Agent> = {}): Promise<string> {
   const now = new Date(t.clock.now())
   const id = newId('char')
-  t.db
+  await t.db
     .insert(agents)
     .values({ id, organizationId: owner.organizationId, userId: owner.userId, name: 'Agent', slug: id, visibility: 'organization', createdAt: now, updatedAt: now, ...o })
     .run()
@@ -109,15 +109,15 @@ describe('agents of a space (addCharacters / removeCharacters)', () => {
     owner = await makeActor(t, { role: 'member' })
     other = await makeActor(t, { role: 'member' })
     foreign = await makeActor(t, { role: 'admin', org: 'globex' })
-  })
+  }, 60_000)
 
   test('adds visible agents, ignores duplicates, removes; refuses foreign, archived and invisible ones naming them', async () => {
-    const mine = makeAgent(t, owner, { visibility: 'private' })
-    const shared = makeAgent(t, other, { visibility: 'organization' })
-    const unlisted = makeAgent(t, other, { visibility: 'unlisted' })
-    const othersPrivate = makeAgent(t, other, { visibility: 'private' })
-    const archived = makeAgent(t, owner, { archived: true })
-    const foreignAgent = makeAgent(t, foreign, { visibility: 'public' })
+    const mine = await makeAgent(t, owner, { visibility: 'private' })
+    const shared = await makeAgent(t, other, { visibility: 'organization' })
+    const unlisted = await makeAgent(t, other, { visibility: 'unlisted' })
+    const othersPrivate = await makeAgent(t, other, { visibility: 'private' })
+    const archived = await makeAgent(t, owner, { archived: true })
+    const foreignAgent = await makeAgent(t, foreign, { visibility: 'public' })
 
     const s = (await t.req('POST', '/api/v1/spaces', { token: owner.token, body: { name: 'Team', addCharacters: [mine] } })).body.space
     expect(s.agentRefs).toEqual([{ agentId: mine, enabled: true, addedAt: new Date(t.clock.now()).toISOString(), addedBy: owner.userId }])
@@ -147,7 +147,7 @@ describe('agents of a space (addCharacters / removeCharacters)', () => {
 
   test('an admin may add another member\'s private agent', async () => {
     const admin = await makeActor(t, { role: 'admin' })
-    const hidden = makeAgent(t, other, { visibility: 'private' })
+    const hidden = await makeAgent(t, other, { visibility: 'private' })
     const s = (await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Ops', addCharacters: [hidden] } }))
     expect(s.status).toBe(201)
     expect(s.body.space.agentRefs[0].agentId).toBe(hidden)
@@ -174,7 +174,7 @@ describe('visibility, roles and other organizations', () => {
     await mk(bob, 'bobPublic', 'public')
     await mk(bob, 'bobPrivate', 'private')
     await mk(outsider, 'globexOrg', 'organization')
-  })
+  }, 60_000)
 
   const names = async (who: Actor) => (await t.req('GET', '/api/v1/spaces', { token: who.token })).body.spaces.map((s: any) => s.name)
 

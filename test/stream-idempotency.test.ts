@@ -10,9 +10,9 @@ beforeAll(() => {
 })
 afterAll(() => double.stop())
 
-function insertAgent(t: TestApp, owner: Actor) {
+async function insertAgent(t: TestApp, owner: Actor) {
   const now = new Date(t.clock.now())
-  return t.db
+  return await t.db
     .insert(agents)
     .values({ id: newId('char'), organizationId: owner.organizationId, userId: owner.userId, name: 'Streamer', slug: `streamer-${Math.random()}`, systemPrompt: 'You are a test agent.', visibility: 'organization', createdAt: now, updatedAt: now })
     .returning()
@@ -35,7 +35,7 @@ describe('Idempotency-Key on a streamed execute', () => {
   test('a retry with the same key while the stream runs: 409 naming the execution, the agent is not run again', async () => {
     const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
     const a = await makeActor(t)
-    const agent = insertAgent(t, a)
+    const agent = await insertAgent(t, a)
     const message = 'HANG until cancelled, streamed once'
 
     const first = await streamReq(t, a, agent.id, message, 'stream-key-1')
@@ -63,7 +63,7 @@ describe('Idempotency-Key on a streamed execute', () => {
   test('a retry after the stream completed: 409 naming the execution, whose result is readable', async () => {
     const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
     const a = await makeActor(t)
-    const agent = insertAgent(t, a)
+    const agent = await insertAgent(t, a)
     const message = 'stream me exactly once'
     const first = await streamReq(t, a, agent.id, message, 'stream-key-2')
     const events = parseSse(await first.text())
@@ -82,7 +82,7 @@ describe('Idempotency-Key on a streamed execute', () => {
   test('without a key, or with another key, each stream runs; another body with the key is a conflict', async () => {
     const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
     const a = await makeActor(t)
-    const agent = insertAgent(t, a)
+    const agent = await insertAgent(t, a)
     const message = 'two separate streams'
     for (const key of [undefined, undefined, 'k-a', 'k-b']) {
       const r = await streamReq(t, a, agent.id, message, key)
@@ -98,7 +98,7 @@ describe('Idempotency-Key on a streamed execute', () => {
   test('a stream that fails at once (unknown agent) frees the key for a corrected retry', async () => {
     const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
     const a = await makeActor(t)
-    const agent = insertAgent(t, a)
+    const agent = await insertAgent(t, a)
     const missing = await streamReq(t, a, 'char_nope', 'hello', 'k-fail')
     expect(missing.status).toBe(404)
     const again = await streamReq(t, a, 'char_nope', 'hello', 'k-fail')

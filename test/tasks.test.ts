@@ -28,13 +28,13 @@ beforeAll(async () => {
   memberB = await makeActor(t, { role: 'member' })
   viewer = await makeActor(t, { role: 'viewer' })
   otherOrg = await makeActor(t, { role: 'admin', org: 'globex' })
-})
+}, 60_000)
 
 /** A space row straight into the database (the spaces API is another module). */
-function makeSpace(x: TestApp, owner: Actor, o: { visibility?: 'private' | 'organization'; archived?: boolean } = {}): string {
+async function makeSpace(x: TestApp, owner: Actor, o: { visibility?: 'private' | 'organization'; archived?: boolean } = {}): Promise<string> {
   const id = newId('space')
   const now = new Date(x.clock.now())
-  x.db
+  await x.db
     .insert(spaces)
     .values({ id, organizationId: owner.organizationId, createdBy: owner.userId, name: 'S', slug: id.toLowerCase().replace('_', '-'), visibility: o.visibility ?? 'organization', archived: o.archived ?? false, createdAt: now, updatedAt: now })
     .run()
@@ -50,7 +50,7 @@ const ids = (list: { id: string }[]) => list.map((a) => a.id)
 
 describe('tasks: the CLI flow', () => {
   test('create → list → get → patch → delete', async () => {
-    const space = makeSpace(t, memberA)
+    const space = await makeSpace(t, memberA)
     const c = await t.req('POST', '/api/v1/tasks', {
       token: memberA.token,
       body: { title: 'Review the Q3 report', description: 'numbers', priority: 'high', spaceId: space, dueDate: '2026-12-31T17:00:00Z', metadata: { source: 'cli', n: [1, { a: 2 }] } },
@@ -166,9 +166,9 @@ describe('tasks: validation', () => {
     await expect422('POST', '/api/v1/tasks', { title: 'x', metadata: [1, 2] }, 'metadata', /metadata must be a JSON object/)
     await expect422('POST', '/api/v1/tasks', { title: 'x', metadata: 'text' }, 'metadata', /metadata must be a JSON object/)
     await expect422('POST', '/api/v1/tasks', { title: 'x', spaceId: 'space_nope' }, 'spaceId', /spaceId must be an active space of your organization/)
-    await expect422('POST', '/api/v1/tasks', { title: 'x', spaceId: makeSpace(t, otherOrg) }, 'spaceId', /spaceId/)
-    await expect422('POST', '/api/v1/tasks', { title: 'x', spaceId: makeSpace(t, memberA, { archived: true }) }, 'spaceId', /spaceId/)
-    await expect422('POST', '/api/v1/tasks', { title: 'x', spaceId: makeSpace(t, memberB, { visibility: 'private' }) }, 'spaceId', /spaceId/)
+    await expect422('POST', '/api/v1/tasks', { title: 'x', spaceId: await makeSpace(t, otherOrg) }, 'spaceId', /spaceId/)
+    await expect422('POST', '/api/v1/tasks', { title: 'x', spaceId: await makeSpace(t, memberA, { archived: true }) }, 'spaceId', /spaceId/)
+    await expect422('POST', '/api/v1/tasks', { title: 'x', spaceId: await makeSpace(t, memberB, { visibility: 'private' }) }, 'spaceId', /spaceId/)
     const res = await t.req('GET', '/api/v1/tasks?status=done', { token: memberA.token })
     expect(res.status).toBe(422)
     expect(res.body.message).toContain(STATUS_MESSAGE)
@@ -178,7 +178,7 @@ describe('tasks: validation', () => {
   })
 
   test('every valid status is accepted; spaceId and dueDate clear with null', async () => {
-    const task = await create(memberA, { title: 'S', spaceId: makeSpace(t, memberA), dueDate: '2026-07-01T00:00:00.000Z' })
+    const task = await create(memberA, { title: 'S', spaceId: await makeSpace(t, memberA), dueDate: '2026-07-01T00:00:00.000Z' })
     for (const status of ['in_progress', 'cancelled', 'pending', 'completed']) {
       const res = await t.req('PATCH', `/api/v1/tasks/${task.id}`, { token: memberA.token, body: { status } })
       expect(res.status).toBe(200)
@@ -193,7 +193,7 @@ describe('tasks: roles and organizations', () => {
   let mine: any
   beforeAll(async () => {
     mine = await create(memberA, { title: "A's task" })
-  })
+  }, 60_000)
 
   test('tasks are organization-wide for reading', async () => {
     for (const who of [memberB, viewer, admin]) {
@@ -246,7 +246,7 @@ describe('tasks: filters and pagination', () => {
   test('status, priority, assignedTo, spaceId filters; limit/offset newest first', async () => {
     const x = await makeTestApp()
     const m = await makeActor(x, { role: 'member' })
-    const space = makeSpace(x, m)
+    const space = await makeSpace(x, m)
     const made: string[] = []
     const specs = [{ priority: 'low' }, { priority: 'high', spaceId: space }, { assignedTo: m.userId }, { priority: 'high' }, {}]
     for (const [i, s] of specs.entries()) {

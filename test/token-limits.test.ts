@@ -51,7 +51,7 @@ describe('removing a member revokes their tokens of that organization', () => {
     const t = await makeTestApp()
     const m = await makeActor(t, { email: 'old@example.com' })
     // E.g. a database from before removal revoked tokens, or a row deleted by hand.
-    t.db.delete(memberships).where(and(eq(memberships.userId, m.userId), eq(memberships.organizationId, m.organizationId))).run()
+    await t.db.delete(memberships).where(and(eq(memberships.userId, m.userId), eq(memberships.organizationId, m.organizationId))).run()
     expect((await t.req('GET', '/api/v1/tokens', { token: m.token })).body.code).toBe('membership_revoked')
     const again = await createUser(t.ctx, { email: 'old@example.com', orgSlug: 'acme', role: 'admin' })
     expect(again.revokedTokenIds).toEqual([m.tokenId])

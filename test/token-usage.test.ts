@@ -17,7 +17,7 @@ let admin: Actor
 beforeAll(async () => {
   t = await makeTestApp()
   admin = await makeActor(t, { role: 'admin' })
-})
+}, 60_000)
 
 /** The context of an unauthenticated request from `ip` (as authentication has it). */
 const requestCtx = (ip: string, requestId: string | null = null) => contextOf(t.rt, { kind: 'anonymous' }, { requestId, origin: { ip: () => ip, userAgent: null } })
@@ -93,7 +93,7 @@ describe('stored metadata that cannot be opened', () => {
   test('answers 500 decryption_failed, pointing at the encryption key, not a raw error', async () => {
     const tok = await makeToken(t, admin)
     const otherKey = new SecretBox(crypto.getRandomValues(new Uint8Array(32)))
-    t.db.update(personalAccessTokens).set({ nameEnc: otherKey.seal('sealed elsewhere', `pat.name:${tok.id}`) }).where(eq(personalAccessTokens.id, tok.id)).run()
+    await t.db.update(personalAccessTokens).set({ nameEnc: otherKey.seal('sealed elsewhere', `pat.name:${tok.id}`) }).where(eq(personalAccessTokens.id, tok.id)).run()
     const res = await t.req('GET', `/api/v1/tokens/${tok.id}`, { token: admin.token })
     expect(res.status).toBe(500)
     expect(res.body.code).toBe('decryption_failed')

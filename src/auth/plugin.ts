@@ -22,9 +22,9 @@ export interface AuthorizerOptions {
   /** The service context of a request (its origin and id) acting for `actor`. */
   contextOf(actor: Actor, request: Request, set: Set): Ctx
   /** After a token is verified, before its permission is checked (e.g. rate limits per token: 429). */
-  onAuthenticated?(principal: Principal, set: Set): void
+  onAuthenticated?(principal: Principal, set: Set): void | Promise<void>
   /** After a presented credential was refused (e.g. a brute-force budget per address: 429 instead of the 401). */
-  onRefused?(origin: Origin | null): void
+  onRefused?(origin: Origin | null): void | Promise<void>
 }
 
 /**
@@ -56,12 +56,17 @@ export function requestAuthorizer(options: AuthorizerOptions) {
       ;(request as Authenticated)[AUTHENTICATED] = principal
     } catch (e) {
       // Brute force: only attempts that presented a credential count.
-      if (e instanceof AppError && e.code !== 'missing_token') options.onRefused?.(ctx.origin)
+      if (e instanceof AppError && e.code !== 'missing_token') {
+        const counted = options.onRefused?.(ctx.origin)
+        if (counted) await counted
+      }
       throw e
     }
     // GitHub's pattern: scripts can warn ahead of expiry.
     set.headers['teamday-token-expiration'] = isoString(principal.tokenExpiresAt)
-    options.onAuthenticated?.(principal, set)
+    // Synchronous with the in-process counters (SQLite); awaited only when it is a promise.
+    const counted = options.onAuthenticated?.(principal, set)
+    if (counted) await counted
     if (permission === 'authenticated') return principal
     if (!roleAllows(principal.role, permission)) {
       throw new AppError('forbidden', `Forbidden: your role (${principal.role}) does not allow ${permission} (access denied)`, {

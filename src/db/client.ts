@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, rmdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { drizzle as syncDrizzle } from 'drizzle-orm/bun-sqlite'
 import { SqliteConnection, type SyncDb } from './connection'
-import * as schema from './schema'
+import * as schema from './schema/sqlite'
 import { CachingDatabase } from './sqlite'
 
 export { SqliteConnection, type Db, type SyncDb } from './connection'

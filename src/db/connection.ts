@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import type { Database } from 'bun:sqlite'
 import type { BunSQLiteDatabase } from 'drizzle-orm/bun-sqlite'
 import { drizzle, type SqliteRemoteDatabase } from 'drizzle-orm/sqlite-proxy'
-import * as schema from './schema'
+import * as schema from './schema/sqlite'
 import type { CachingDatabase } from './sqlite'
 
 /**
@@ -22,6 +22,21 @@ export type Method = 'run' | 'all' | 'values' | 'get'
 type Rows = { rows: any }
 
 const CONNECTION = Symbol('teamday.connection')
+
+/** A database connection of either dialect, as services and `withTx` see it. */
+export interface DbConnection {
+  readonly dialect: 'sqlite' | 'pg'
+  /** Statements outside any transaction. */
+  readonly db: Db
+  transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>
+  /** Whether `db` is a transaction's handle. */
+  isTransaction(db: Db): boolean
+}
+
+/** Marks a handle as belonging to a connection (`connectionOf`). */
+export function attachConnection(db: Db, conn: DbConnection): void {
+  Object.defineProperty(db, CONNECTION, { value: conn })
+}
 
 /**
  * One SQLite connection, shared by every request, with transactions that may await.
@@ -44,7 +59,8 @@ const CONNECTION = Symbol('teamday.connection')
  * would block the event loop on SQLite's file lock (busy_timeout) while the transaction that
  * holds it needs the event loop to finish; and `:memory:` has no second connection.
  */
-export class SqliteConnection {
+export class SqliteConnection implements DbConnection {
+  readonly dialect = 'sqlite' as const
   /** The connection's database: every statement outside a transaction. */
   readonly db: Db
   /** The handle of the open transaction (one at a time). */
@@ -63,7 +79,7 @@ export class SqliteConnection {
   ) {
     this.db = drizzle((sql, params, method) => this.outside(sql, params, method), { schema }) as Db
     this.txDb = drizzle((sql, params, method) => this.inside(sql, params, method), { schema }) as Db
-    for (const db of [this.db, this.txDb]) Object.defineProperty(db, CONNECTION, { value: this })
+    for (const db of [this.db, this.txDb]) attachConnection(db, this)
   }
 
   /**
@@ -179,8 +195,8 @@ export class SqliteConnection {
 }
 
 /** The connection a handle belongs to. */
-export function connectionOf(db: Db): SqliteConnection {
-  const conn = (db as unknown as { [CONNECTION]?: SqliteConnection })[CONNECTION]
+export function connectionOf(db: Db): DbConnection {
+  const conn = (db as unknown as { [CONNECTION]?: DbConnection })[CONNECTION]
   if (!conn) throw new Error('not a handle of a teamday database connection')
   return conn
 }

@@ -2,6 +2,7 @@ import { and, desc, sql, type AnyColumn, type SQL } from 'drizzle-orm'
 import type { SQLiteSelect, SQLiteTable } from 'drizzle-orm/sqlite-core'
 import { AppError } from '../errors'
 import type { Db } from './connection'
+import { dbTime } from './schema'
 
 /**
  * Lists, newest first, paged by keyset: every list is ordered by `(created_at, id)` descending
@@ -111,7 +112,7 @@ export const newestFirst = (createdAt: AnyColumn, id: AnyColumn) => [desc(create
 export const beforeCursor = (createdAt: AnyColumn, id: AnyColumn): SQL =>
   sql`(${createdAt}, ${id}) < (${sql.placeholder('afterT')}, ${sql.placeholder('afterId')})`
 
-export const afterParams = (after: Position | undefined) => (after ? { afterT: after.t, afterId: after.id } : {})
+export const afterParams = (after: Position | undefined) => (after ? { afterT: dbTime(after.t), afterId: after.id } : {})
 
 /**
  * The two prepared page queries of a list: its first page, and a page after a cursor (the
@@ -135,7 +136,7 @@ export function keysetPages<T extends SQLiteSelect>(select: () => T, keys: { cre
  */
 export function cappedCount(db: Db, table: SQLiteTable, where: SQL | undefined) {
   const matches = db.select({ one: sql<number>`1` }).from(table).where(where).limit(sql.placeholder('cap')).as('matches')
-  return db.select({ n: sql<number>`count(*)` }).from(matches).prepare()
+  return db.select({ n: sql<number>`count(*)`.mapWith(Number) }).from(matches).prepare()
 }
 
 // ── cursors ─────────────────────────────────────────────────────────────────────────────────

@@ -1,5 +1,5 @@
 import { fillPlaceholders } from 'drizzle-orm'
-import { connectionOf, type Db } from './connection'
+import { connectionOf, type Db, type SqliteConnection } from './connection'
 
 const PREPARED = Symbol('teamday.prepared')
 
@@ -20,7 +20,8 @@ export function prepared<T>(db: Db, key: string, build: () => T): T {
   let q = cache.get(key) as T | undefined
   if (q === undefined) {
     q = build()
-    for (const one of isQuery(q) ? [q] : Object.values(q as object).filter(isQuery)) runNowWhenPossible(db, one)
+    // PostgreSQL's prepared queries are awaited as they are (src/db/pg.ts).
+    if (connectionOf(db).dialect === 'sqlite') for (const one of isQuery(q) ? [q] : Object.values(q as object).filter(isQuery)) runNowWhenPossible(db, one)
     cache.set(key, q)
   }
   return q
@@ -43,7 +44,7 @@ const isQuery = (q: unknown): q is DrizzlePrepared => typeof (q as DrizzlePrepar
 
 /** Gives a prepared query's `get` and `all` a synchronous path, falling back to drizzle's own. */
 function runNowWhenPossible(db: Db, q: DrizzlePrepared): void {
-  const conn = connectionOf(db)
+  const conn = connectionOf(db) as SqliteConnection
   const { sql, params } = q.getQuery()
   const get = q.get.bind(q)
   const all = q.all.bind(q)

@@ -51,7 +51,7 @@ export const newChatId = () => `chat_${randomBase62(20)}`
  * reason (`model_not_served`: the model, and the providers there are). A conversation key:
  * `sessionId`, else `chatId`, else a new one; the other defaults to the same value.
  */
-export async function createJob(deps: { db: Db; clock: Clock }, providers: ModelProviders, input: JobInput): Promise<Job | Unserved> {
+export async function createJob(deps: { db: Db; clock: Clock; instanceId: string; config: { executionLeaseMs: number } }, providers: ModelProviders, input: JobInput): Promise<Job | Unserved> {
   let selected: SelectedModel | null = null
   let unserved: AppError | null = null
   try {
@@ -83,6 +83,9 @@ export async function createJob(deps: { db: Db; clock: Clock }, providers: Model
     parentExecutionId: input.parentExecutionId ?? null,
     rootExecutionId: input.rootExecutionId ?? null,
     delegationDepth: input.delegationDepth ?? 0,
+    // Owned by this instance from the start (queued runs too): see src/engine/leases.ts.
+    instanceId: deps.instanceId,
+    leaseExpiresAt: new Date(now.getTime() + deps.config.executionLeaseMs),
     createdAt: now,
     updatedAt: now,
   })

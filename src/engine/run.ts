@@ -18,9 +18,11 @@ export interface EngineDeps {
   db: Db
   clock: Clock
   log: Logger
-  config: Pick<Config, 'maxConcurrentExecutions' | 'maxDelegationDepth' | 'executionTimeoutMs'> & Partial<Pick<Config, 'openaiApiKey' | 'anthropicApiKey'>>
+  config: Pick<Config, 'maxConcurrentExecutions' | 'maxDelegationDepth' | 'executionTimeoutMs' | 'executionLeaseMs'> & Partial<Pick<Config, 'openaiApiKey' | 'anthropicApiKey'>>
   providers: ModelProviders
   metrics?: Metrics
+  /** This instance, as executions' owner (src/engine/leases.ts). */
+  instanceId: string
 }
 
 /** What a running execution tells its listeners (the SSE route renders these). */

@@ -4,6 +4,7 @@ import { delegableAgent } from '../modules/agents/access'
 import { createJob, type Job, type JobInput } from './prepare'
 import type { ModelProviders } from './providers'
 import { runJob, type EngineDeps, type EngineEvent } from './run'
+import { renewLeases } from './leases'
 import { ACTIVE, addLog, descendantsOf, finishExecution, getExecutionRow } from './store'
 
 export type { EngineDeps } from './run'
@@ -58,6 +59,7 @@ export class Engine {
   private watcher: ReturnType<typeof setInterval> | null = null
   /** How often running executions are checked for a cancel recorded by another instance. */
   static readonly CANCEL_POLL_MS = 250
+  private renewedAt = performance.now()
 
   constructor(private readonly deps: EngineDeps) {
     this.providers = deps.providers
@@ -257,6 +259,7 @@ export class Engine {
         for (const [id, ctrl] of this.running) {
           if (!ctrl.signal.aborted && (await getExecutionRow(this.deps.db, id))?.status === 'cancelled') ctrl.abort('cancel')
         }
+        if (performance.now() - this.renewedAt >= this.deps.config.executionLeaseMs / 3) await this.renewLeases()
       } catch (e) {
         // e.g. the database is closing during shutdown: the next tick (or shutdown) settles it.
         this.deps.log.warn('cancel_check_failed', { error: e instanceof Error ? e.message : String(e) })
@@ -264,6 +267,13 @@ export class Engine {
     }, Engine.CANCEL_POLL_MS)
     // Never what keeps a process alive.
     ;(this.watcher as { unref?: () => void }).unref?.()
+  }
+
+  /** Renews the leases of every execution queued or running here (src/engine/leases.ts). */
+  async renewLeases(): Promise<void> {
+    this.renewedAt = performance.now()
+    const ids = [...this.running.keys(), ...this.queue.map((q) => q.job.execution.id)]
+    await renewLeases(this.deps.db, ids, this.deps.instanceId, this.deps.clock.now(), this.deps.config.executionLeaseMs)
   }
 
   /**

@@ -21,17 +21,27 @@ type Set = { headers: Record<string, string | number> }
 export function rateLimits(limiter: RateLimiter, config: Pick<Config, 'rateLimit'>, clientIp: (request: Request) => string | null) {
   return {
     perIp(authenticates: (method: string, route: string) => boolean) {
-      return new Elysia({ name: 'teamday-ratelimit', seed: ++seq }).onBeforeHandle({ as: 'global' }, ({ request, route, set }) => {
+      const plugin = new Elysia({ name: 'teamday-ratelimit', seed: ++seq })
+      // Elysia awaits a hook only when it is an async function: the shared (PostgreSQL) store's
+      // counting is awaited there; SQLite's in-process counting stays synchronous.
+      if (limiter.shared) {
+        return plugin.onBeforeHandle({ as: 'global' }, async ({ request, route, set }) => {
+          if (!config.rateLimit || authenticates(request.method, route) || EXEMPT.test(route)) return
+          const ip = clientIp(request)
+          if (ip) await limiter.consume(`ip:${ip}`, config.rateLimit, set)
+        })
+      }
+      return plugin.onBeforeHandle({ as: 'global' }, ({ request, route, set }) => {
         if (!config.rateLimit || authenticates(request.method, route) || EXEMPT.test(route)) return
         const ip = clientIp(request)
         if (ip) limiter.consume(`ip:${ip}`, config.rateLimit, set)
       })
     },
-    onAuthenticated(principal: Principal, set: Set): void {
-      limiter.consumeAuthenticated(principal.tokenId, principal.userId, set)
+    onAuthenticated(principal: Principal, set: Set): void | Promise<void> {
+      return limiter.consumeAuthenticated(principal.tokenId, principal.userId, set)
     },
-    onRefused(origin: Origin | null): void {
-      limiter.authFailed(origin?.ip() ?? null)
+    onRefused(origin: Origin | null): void | Promise<void> {
+      return limiter.authFailed(origin?.ip() ?? null)
     },
   }
 }

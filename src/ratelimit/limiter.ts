@@ -2,7 +2,7 @@ import type { Clock } from '../clock'
 import type { Config, RatePolicy } from '../config'
 import { AppError } from '../errors'
 import type { Logger } from '../logger'
-import { MemoryRateLimitStore, type RateLimitStore } from './store'
+import { MemoryRateLimitStore, type Hit, type RateLimitStore } from './store'
 
 type Headers = Record<string, string | number>
 
@@ -21,15 +21,23 @@ export class RateLimiter {
     readonly store: RateLimitStore = new MemoryRateLimitStore(),
   ) {}
 
+  /** Whether counting goes through a shared, asynchronous store (PostgreSQL). */
+  get shared(): boolean {
+    return !(this.store instanceof MemoryRateLimitStore)
+  }
+
   /**
    * Counts one request against `policy` for `key`, sets the rate-limit headers on the response,
    * and throws 429 `rate_limited` once the window's budget is spent.
    */
-  consume(key: string, policy: RatePolicy | null, set: { headers: Headers }, name = 'default'): void {
+  consume(key: string, policy: RatePolicy | null, set: { headers: Headers }, name = 'default'): void | Promise<void> {
     if (!policy) return
+    const done = (w: Window) => {
+      this.setHeaders(set.headers, [w], w)
+      if (w.count > policy.limit) throw tooMany(w.resetIn, `Too many requests: the limit is ${policy.limit} requests per ${policy.windowMs / 1000} s`)
+    }
     const w = this.hit(key, policy, name)
-    this.setHeaders(set.headers, [w], w)
-    if (w.count > policy.limit) throw tooMany(w.resetIn, `Too many requests: the limit is ${policy.limit} requests per ${policy.windowMs / 1000} s`)
+    return w instanceof Promise ? w.then(done) : done(w)
   }
 
   /**
@@ -38,15 +46,27 @@ export class RateLimiter {
    * more tokens do not mean more requests. A request refused for its token is not counted for
    * the user (one runaway token does not starve the user's others). X-RateLimit-* describe
    * whichever budget has less left; RateLimit-Policy / RateLimit list both ("default", "user").
+   * Synchronous with the in-process store; a promise with a shared (database) store.
    */
-  consumeAuthenticated(tokenId: string, userId: string, set: { headers: Headers }): void {
+  consumeAuthenticated(tokenId: string, userId: string, set: { headers: Headers }): void | Promise<void> {
     const { rateLimit, userRateLimit } = this.deps.config
     const tok = rateLimit ? this.hit(`tok:${tokenId}`, rateLimit, 'default') : null
+    if (tok instanceof Promise) return tok.then((t) => this.afterToken(t, userId, set))
+    return this.afterToken(tok, userId, set)
+  }
+
+  private afterToken(tok: Window | null, userId: string, set: { headers: Headers }): void | Promise<void> {
+    const { userRateLimit } = this.deps.config
     if (tok && tok.count > tok.policy.limit) {
       this.setHeaders(set.headers, [tok], tok)
       throw tooMany(tok.resetIn, `Too many requests: the limit is ${tok.policy.limit} requests per ${tok.policy.windowMs / 1000} s for each token`)
     }
     const user = userRateLimit ? this.hit(`user:${userId}`, userRateLimit, 'user') : null
+    if (user instanceof Promise) return user.then((u) => this.afterUser(tok, u, set))
+    return this.afterUser(tok, user, set)
+  }
+
+  private afterUser(tok: Window | null, user: Window | null, set: { headers: Headers }): void {
     const windows = tok && user ? [tok, user] : tok ? [tok] : user ? [user] : []
     if (windows.length === 0) return
     const tightest = tok && user ? (user.remaining < tok.remaining ? user : tok) : windows[0]!
@@ -56,17 +76,18 @@ export class RateLimiter {
     }
   }
 
-  private hit(key: string, policy: RatePolicy, name: string): Window {
+  private hit(key: string, policy: RatePolicy, name: string): Window | Promise<Window> {
     const now = this.deps.clock.now()
-    const { count, resetAt } = this.store.hit(key, now, policy.limit, policy.windowMs)
-    return {
+    const window = ({ count, resetAt }: Hit): Window => ({
       policy,
       name,
       count,
       resetAt,
       resetIn: resetAt > now ? Math.ceil((resetAt - now) / 1000) : 0,
       remaining: count < policy.limit ? policy.limit - count : 0,
-    }
+    })
+    const h = this.store.hit(key, now, policy.limit, policy.windowMs)
+    return h instanceof Promise ? h.then(window) : window(h)
   }
 
   /**
@@ -74,16 +95,19 @@ export class RateLimiter {
    * IP and, once the IP is over its budget, throws 429 instead of the 401. Valid tokens are never
    * counted here, so they keep working from the same address.
    */
-  authFailed(ip: string | null): void {
+  authFailed(ip: string | null): void | Promise<void> {
     const policy = this.deps.config.authFailureLimit
     if (!policy || !ip) return
     const now = this.deps.clock.now()
-    const { count, resetAt } = this.store.hit(`authfail:${ip}`, now, policy.limit, policy.windowMs)
-    if (count > policy.limit) {
-      const resetIn = Math.max(1, Math.ceil((resetAt - now) / 1000))
-      this.deps.log.warn('auth_failures_throttled', { ip, limit: policy.limit })
-      throw tooMany(resetIn, `Too many failed authentication attempts from your address: the limit is ${policy.limit} per ${policy.windowMs / 1000} s`)
+    const done = ({ count, resetAt }: Hit) => {
+      if (count > policy.limit) {
+        const resetIn = Math.max(1, Math.ceil((resetAt - now) / 1000))
+        this.deps.log.warn('auth_failures_throttled', { ip, limit: policy.limit })
+        throw tooMany(resetIn, `Too many failed authentication attempts from your address: the limit is ${policy.limit} per ${policy.windowMs / 1000} s`)
+      }
     }
+    const h = this.store.hit(`authfail:${ip}`, now, policy.limit, policy.windowMs)
+    return h instanceof Promise ? h.then(done) : done(h)
   }
 
   /**

@@ -1,14 +1,21 @@
+/** A hit's count so far in its window (this hit included) and when the window ends (epoch ms). */
+export interface Hit {
+  count: number
+  resetAt: number
+}
+
 /**
- * The counter behind every rate limit. One interface so a shared store (Redis, PostgreSQL…)
- * can replace the in-process one when several instances serve the same database.
+ * The counter behind every rate limit. One interface so a shared store can replace the
+ * in-process one when several instances serve the same database: on PostgreSQL the runtime uses
+ * src/ratelimit/pg-store.ts (asynchronous); on SQLite one process serves the file, so the
+ * in-process store below counts every request there is (synchronously, no statement per hit).
  */
 export interface RateLimitStore {
   /**
-   * Counts one hit for `key` in the current window of `windowMs` and returns the count so far
-   * in that window (this hit included) and when the window ends (epoch ms). `limit` lets a
-   * store stop counting past it.
+   * Counts one hit for `key` in the current window of `windowMs`. `limit` lets a store stop
+   * counting past it.
    */
-  hit(key: string, now: number, limit: number, windowMs: number): { count: number; resetAt: number }
+  hit(key: string, now: number, limit: number, windowMs: number): Hit | Promise<Hit>
 }
 
 interface Bucket {

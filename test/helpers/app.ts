@@ -12,6 +12,7 @@ import type { RateLimitStore } from '../../src/ratelimit/store'
 import { createRuntime, type Runtime } from '../../src/runtime'
 import { createToken, type CreateTokenInput } from '../../src/modules/tokens/service'
 import { createUser } from '../../src/modules/users/service'
+import { closeAtEnd, freshPgSchema, ON_PG } from './pg'
 
 /** A clock tests move by hand. */
 export class TestClock {
@@ -26,8 +27,13 @@ export interface TestApp {
   app: ReturnType<typeof createApp>
   /** The app's runtime (src/runtime.ts): its own database, clock, engine, limiter. */
   rt: Runtime
-  /** The same database, synchronous, for seeding and for looking at rows. */
+  /**
+   * The same database for seeding and for looking at rows: synchronous on SQLite; on PostgreSQL
+   * the same query builders return promises, so tests `await` what they read through it.
+   */
   db: SyncDb
+  /** Which backend the app runs on (TEAMDAY_TEST_DATABASE=postgres: a fresh PostgreSQL schema). */
+  backend: 'sqlite' | 'pg'
   /** A context acting as the operator (the admin CLI), for calling services directly. */
   ctx: Ctx
   clock: TestClock
@@ -49,13 +55,26 @@ export interface Res {
 
 let seq = 0
 
-export async function makeTestApp(opts: { dbPath?: string; config?: Partial<Config>; key?: Uint8Array; providers?: ModelProviders; rateLimitStore?: RateLimitStore } = {}): Promise<TestApp> {
+export async function makeTestApp(
+  opts: {
+    dbPath?: string
+    config?: Partial<Config>
+    key?: Uint8Array
+    providers?: ModelProviders
+    rateLimitStore?: RateLimitStore
+    /** PostgreSQL: this schema (another app's, for a second instance on one database) instead of a fresh one. */
+    pg?: { url: string; schema: string }
+  } = {},
+): Promise<TestApp> {
   const clock = new TestClock()
   const logs: string[] = []
-  const config = loadConfig({}, { dbPath: opts.dbPath ?? ':memory:', ...opts.config })
+  // The whole suite runs on either backend; a test that names a SQLite file gets SQLite.
+  const pg = opts.pg ?? (ON_PG && opts.dbPath === undefined ? await freshPgSchema() : undefined)
+  const config = loadConfig({}, { dbPath: opts.dbPath ?? ':memory:', ...opts.config, ...(pg ? { dbPath: pg.url, dbPool: 4 } : {}) })
   const box = new SecretBox(opts.key ?? crypto.getRandomValues(new Uint8Array(32)))
   const log = createLogger('debug', (l) => logs.push(l), clock.now)
-  const rt = await createRuntime(config, { clock, log, box, providers: opts.providers, rateLimitStore: opts.rateLimitStore })
+  const rt = await createRuntime(config, { clock, log, box, providers: opts.providers, rateLimitStore: opts.rateLimitStore, pgSchema: pg?.schema, pgIdleTimeoutS: 2 })
+  if (pg) closeAtEnd(rt)
   // Injected the way the server injects Bun's requestIP: the app asks for a request's peer.
   const peers = new WeakMap<Request, string>()
   const app = createApp(rt, { peerAddress: (r) => peers.get(r) ?? null })
@@ -82,7 +101,8 @@ export async function makeTestApp(opts: { dbPath?: string; config?: Partial<Conf
     }
     return { status: res.status, headers: res.headers, body: parsed, text }
   }
-  return { app, rt, db: rt.connection.sync, ctx: operatorContext(rt), clock, logs, req }
+  const db = rt.connection.dialect === 'sqlite' ? rt.connection.sync : (rt.connection.db as unknown as SyncDb)
+  return { app, rt, db, backend: rt.connection.dialect, ctx: operatorContext(rt), clock, logs, req }
 }
 
 export interface Actor {

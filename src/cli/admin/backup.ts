@@ -1,6 +1,6 @@
 import { rmSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
-import type { Config } from '../../config'
+import { isPostgresUrl, type Config } from '../../config'
 import { describeKey, loadSecretBox, MissingKeyError } from '../../crypto/keys'
 import { inspect, restoreInto, vacuumInto, type DatabaseReport } from '../../db/backup'
 import { keyOpensCheck } from '../../db/settings'
@@ -59,6 +59,7 @@ export function restore({ values, io }: Run<{ from?: string; db?: string }>): vo
 function fileConfig(io: Io, db: string | undefined): Config {
   const config = configFrom(io, db)
   if (config.dbPath === ':memory:') throw new UsageError('an in-memory database has nothing to back up or restore: pass --db FILE')
+  if (isPostgresUrl(config.dbPath)) throw new UsageError('backup and restore are for SQLite files; on PostgreSQL use pg_dump and pg_restore (README: Running several instances)')
   return config
 }
 

@@ -17,7 +17,7 @@ export async function openapiDocument(): Promise<unknown> {
     // Served, the document names the server it came from; committed, it is relative.
     return { ...((await res.json()) as object), servers: relativeServers }
   } finally {
-    rt.close()
+    await rt.close()
   }
 }
 

@@ -4,6 +4,7 @@ import { operatorContext, type Ctx } from '../../context'
 import { describeKey } from '../../crypto/keys'
 import { createRuntime, type Runtime } from '../../runtime'
 import { configFrom, type Io } from '../common'
+import { describeDatabase, isPostgresUrl } from '../../config'
 
 /**
  * Opens the database (migrating it), runs the body, closes the database. The runtime (drizzle,
@@ -13,15 +14,16 @@ import { configFrom, type Io } from '../common'
  */
 export async function withRuntime<T>(io: Io, db: string | undefined, body: (rt: Runtime, ctx: Ctx) => T | Promise<T>, opts: { create?: boolean } = {}): Promise<T> {
   const config = configFrom(io, db)
-  const path = resolve(config.dbPath)
+  const pg = isPostgresUrl(config.dbPath)
+  const path = describeDatabase(config.dbPath)
   // One stat before any connection exists (no descriptor is opened): only to say "new".
-  const existed = existsSync(path)
+  const existed = pg || existsSync(resolve(config.dbPath))
   const rt = await createRuntime(config, { create: opts.create === true })
   io.err(`using ${existed ? '' : 'new '}database ${path} (${describeKey(rt.keySource, config.keyFile)})`)
   try {
     // The admin CLI acts as the operator (audit events: source cli).
     return await body(rt, operatorContext(rt))
   } finally {
-    rt.close()
+    await rt.close()
   }
 }

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import { isProduction } from 'elysia/error'
 import { createApp } from '../../app'
+import { failLapsed } from '../../engine/leases'
 import { COMMIT } from '../../build-info'
 import type { Config } from '../../config'
 import { metricsOnlyApp } from '../../modules/system'
@@ -26,9 +27,20 @@ export async function serve(
     ...(values['metrics-port'] !== undefined ? { metricsPort: parsePort(values['metrics-port']) } : {}),
   })
   const rt = await createRuntime(config)
-  // Executions a crash left pending or running can never finish: record them as failed.
-  const interrupted = await failInterrupted(rt.db, rt.clock.now())
-  if (interrupted > 0) rt.log.warn('executions_interrupted', { count: interrupted, reason: 'interrupted by server restart' })
+  // Executions a crash left pending or running can never finish: record them as failed. On
+  // SQLite this process is the only one: all of them. On PostgreSQL other instances may be
+  // running theirs: only those whose lease lapsed, now and every half lease from now on.
+  const pg = rt.connection.dialect === 'pg'
+  const interrupted = pg ? await failLapsed(rt.db, rt.clock.now()) : await failInterrupted(rt.db, rt.clock.now())
+  if (interrupted > 0) rt.log.warn('executions_interrupted', { count: interrupted, reason: pg ? 'lease lapsed' : 'interrupted by server restart' })
+  const sweeper = pg
+    ? setInterval(() => {
+        failLapsed(rt.db, rt.clock.now())
+          .then((n) => n > 0 && rt.log.warn('executions_interrupted', { count: n, reason: 'lease lapsed' }))
+          .catch((e) => rt.log.warn('lease_sweep_failed', { error: e instanceof Error ? e.message : String(e) }))
+      }, config.executionLeaseMs / 2)
+    : null
+  ;(sweeper as { unref?: () => void } | null)?.unref?.()
   const app = createApp(rt)
   listen(app, config, values['reuse-port'] === true, rt.close)
   const port = app.server!.port
@@ -54,7 +66,8 @@ export async function serve(
         await app.stop() // stops accepting, lets in-flight requests finish
         await metricsServer?.stop()
       } finally {
-        rt.close()
+        if (sweeper) clearInterval(sweeper)
+        await rt.close().catch(() => {})
         rt.log.info('stopped', {})
         rt.log.flush()
         resolve()
@@ -67,7 +80,7 @@ export async function serve(
     signals.on('SIGINT', onInt)
     signals.on('SIGTERM', onTerm)
   })
-  io.out(`teamday ${config.version} listening on http://${config.host}:${port}  (database ${resolve(config.dbPath)}, ${describeKey(rt.keySource, config.keyFile)})`)
+  io.out(`teamday ${config.version} listening on http://${config.host}:${port}  (database ${describeDatabase(config.dbPath)}, ${describeKey(rt.keySource, config.keyFile)})`)
   io.out(`Console: ${base}/login   API docs: ${base}/swagger`)
   const metricsUrl = metricsServer ? `http://${formatHost(config.metricsHost)}:${metricsServer.server!.port}/metrics` : `${base}/metrics (token with metrics:read)`
   rt.log.info('server_started', startupSummary(rt, config, { listen: `http://${formatHost(config.host)}:${port}`, swagger: `${base}/swagger`, metrics: metricsUrl }))
@@ -147,7 +160,7 @@ function listenMetrics(rt: Runtime, config: Config, stopMain: () => Promise<void
  * second server on a port in use starts anyway and the kernel splits the connections between
  * the two (each with its own database): here sharing a port is an explicit choice.
  */
-function listen(app: ReturnType<typeof createApp>, config: { host: string; port: number; maxBodyBytes: number }, reusePort: boolean, close: () => void): void {
+function listen(app: ReturnType<typeof createApp>, config: { host: string; port: number; maxBodyBytes: number }, reusePort: boolean, close: () => unknown): void {
   try {
     // maxRequestBodySize is only the socket's hard guard: the app answers 413 with the JSON
     // envelope for anything over maxBodyBytes (1 MiB) before reading it.

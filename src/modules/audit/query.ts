@@ -5,7 +5,7 @@ import type { SecretBox } from '../../crypto/secretbox'
 import type { Db } from '../../db/connection'
 import { afterParams, cappedCount, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
-import { auditEvents, organizations, type AuditEvent } from '../../db/schema'
+import { auditEvents, dbTime, organizations, type AuditEvent } from '../../db/schema'
 import { AppError } from '../../errors'
 import type { AuditEventSchema } from './model'
 
@@ -78,7 +78,7 @@ export async function queryAuditEvents(ctx: Ctx, f: AuditFilter): Promise<{ even
   const filters: AuditFilters = { organizationId: f.organizationId, type: f.type || undefined, tokenId: f.tokenId || undefined, userId: f.userId || undefined, since: f.since, until: f.until }
   const shape = [filters.organizationId !== null, filters.type, filters.tokenId, filters.userId, since, until].map((v) => Number(!!v)).join('')
   const q = prepared(ctx.db, `audit.list.${shape}`, () => listStatements(ctx.db, filters))
-  const params = { org: f.organizationId, type: filters.type, tokenId: filters.tokenId, userId: filters.userId, since: since?.getTime(), until: until?.getTime() }
+  const params = { org: f.organizationId, type: filters.type, tokenId: filters.tokenId, userId: filters.userId, since: since && dbTime(since.getTime()), until: until && dbTime(until.getTime()) }
   const page = await readPage('audit-events', filters, f, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,

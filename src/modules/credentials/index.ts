@@ -26,7 +26,7 @@ export function credentialsModule(config: Pick<Config, 'leakReportRateLimit'>, l
     async ({ body, request, set }) => {
       const ctx = contexts.of({ kind: 'anonymous' }, request, set)
       const ip = ctx.origin!.ip()
-      if (ip) limiter.consume(`leak:${ip}`, config.leakReportRateLimit, set, 'leak-report')
+      if (ip) await limiter.consume(`leak:${ip}`, config.leakReportRateLimit, set, 'leak-report')
       await reportLeakedCredentials(ctx, body.credentials)
       set.status = 202
       return { success: true as const, received: body.credentials.length }

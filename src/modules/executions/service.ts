@@ -5,7 +5,7 @@ import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { afterParams, keysetPages, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
-import { executions, type Agent, type Execution, type ExecutionStatus, type Space } from '../../db/schema'
+import { dbTime, dialect, executions, type Agent, type Execution, type ExecutionStatus, type Space } from '../../db/schema'
 import type { Engine, StartOptions, Started } from '../../engine/runner'
 import { childrenOf, getExecutionRow, listLogs } from '../../engine/store'
 import { AppError } from '../../errors'
@@ -130,7 +130,8 @@ function listStatements(db: Db, admin: boolean, f: ListFilters) {
     // With a parent, its index (not the organization's) must lead: `+` keeps SQLite from
     // weighing the organization term as an index constraint, even when statistics say most
     // executions have no parent (which would otherwise send it walking the whole organization).
-    f.parentExecutionId === undefined ? eq(x.organizationId, ph('org')) : sql`+${x.organizationId} = ${ph('org')}`,
+    // PostgreSQL has no unary + on text (and its planner weighs the two indexes itself).
+    f.parentExecutionId === undefined || dialect === 'pg' ? eq(x.organizationId, ph('org')) : sql`+${x.organizationId} = ${ph('org')}`,
     visibleExecutionsSql(admin),
     f.agentId === undefined ? undefined : eq(x.agentId, ph('agentId')),
     f.status === undefined ? undefined : eq(x.status, ph('status')),
@@ -158,7 +159,7 @@ export async function listExecutions(ctx: Ctx, q: ListInput) {
   const admin = isOrgAdmin(p.role)
   const shape = [admin, ...Object.values(f).map((v) => v !== undefined)].map(Number).join('')
   const stmts = prepared(ctx.db, `executions.list.${shape}`, () => listStatements(ctx.db, admin, f))
-  const params = { org: p.organizationId, user: p.userId, ...f, since }
+  const params = { org: p.organizationId, user: p.userId, ...f, since: since === undefined ? undefined : dbTime(since) }
   const page = await readPage('executions', { ...f, caller: [p.organizationId, p.userId] }, q, {
     rows: (limit, offset, after) => (after ? stmts.after : stmts.first).all({ ...params, ...afterParams(after), limit, offset }),
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),

@@ -46,13 +46,14 @@ export function toPublicMember(r: MemberRow): PublicMember {
   return { userId: r.userId, email: r.email, name: r.name, role: r.role, joinedAt: r.createdAt.toISOString(), lastSignInAt: r.lastSignInAt ? r.lastSignInAt.toISOString() : null }
 }
 
-const m = memberships
-const memberColumns = { userId: m.userId, email: users.email, name: users.name, role: m.role, createdAt: m.createdAt, id: m.id, lastSignInAt: users.lastSignInAt }
+// Tables are read where used, never kept at module level: they follow the database's dialect
+// (src/db/schema/index.ts).
+const memberColumns = () => ({ userId: memberships.userId, email: users.email, name: users.name, role: memberships.role, createdAt: memberships.createdAt, id: memberships.id, lastSignInAt: users.lastSignInAt })
 
 function listStatements(db: Db) {
-  const where = [eq(m.organizationId, sql.placeholder('org'))]
-  const select = () => db.select(memberColumns).from(m).innerJoin(users, eq(users.id, m.userId)).$dynamic()
-  return { ...keysetPages(select, m, where), count: cappedCount(db, m, and(...where)) }
+  const where = [eq(memberships.organizationId, sql.placeholder('org'))]
+  const select = () => db.select(memberColumns()).from(memberships).innerJoin(users, eq(users.id, memberships.userId)).$dynamic()
+  return { ...keysetPages(select, memberships, where), count: cappedCount(db, memberships, and(...where)) }
 }
 
 /** The organization's members, newest first, one page (memberships_org_time_idx). */
@@ -71,10 +72,10 @@ export async function listMembers(ctx: Ctx, organizationId: string, req: PageReq
 /** The membership of `userId` in the organization with its user, else 404. */
 async function findMember(ctx: Ctx, organizationId: string, userId: string): Promise<MemberRow> {
   const row = await ctx.db
-    .select(memberColumns)
-    .from(m)
-    .innerJoin(users, eq(users.id, m.userId))
-    .where(and(eq(m.organizationId, organizationId), eq(m.userId, userId)))
+    .select(memberColumns())
+    .from(memberships)
+    .innerJoin(users, eq(users.id, memberships.userId))
+    .where(and(eq(memberships.organizationId, organizationId), eq(memberships.userId, userId)))
     .get()
   if (!row) throw new AppError('not_found', `User ${userId.slice(0, 100)} is not a member of this organization`)
   return row
@@ -86,7 +87,7 @@ export async function getMember(ctx: Ctx, organizationId: string, userId: string
 }
 
 async function adminCount(ctx: Ctx, organizationId: string): Promise<number> {
-  return (await ctx.db.select({ n: count() }).from(m).where(and(eq(m.organizationId, organizationId), eq(m.role, 'admin'))).get())?.n ?? 0
+  return (await ctx.db.select({ n: count() }).from(memberships).where(and(eq(memberships.organizationId, organizationId), eq(memberships.role, 'admin'))).get())?.n ?? 0
 }
 
 /**
@@ -139,7 +140,7 @@ export async function addMember(ctx: Ctx, organizationId: string, input: AddMemb
       user = { id: newId('user'), email, name: input.name?.trim() || null, createdAt: now, passwordHash: null, passwordChangedAt: null, lastSignInAt: null }
       await tx.db.insert(users).values(user).run()
     }
-    const existing = await tx.db.select().from(m).where(and(eq(m.userId, user.id), eq(m.organizationId, organizationId))).get()
+    const existing = await tx.db.select().from(memberships).where(and(eq(memberships.userId, user.id), eq(memberships.organizationId, organizationId))).get()
     if (existing) {
       const how = tx.actor.kind === 'operator' ? 'use "teamday users set-role"' : `use PATCH /api/v1/organizations/${organizationId}/members/${user.id}`
       throw new AppError('already_member', `Conflict: ${email} is already a member of this organization (role ${existing.role}); to change the role, ${how}`, {
@@ -147,7 +148,7 @@ export async function addMember(ctx: Ctx, organizationId: string, input: AddMemb
       })
     }
     const membership: Membership = { id: newId('mem'), organizationId, userId: user.id, role, createdAt: now, updatedAt: now }
-    await tx.db.insert(m).values(membership).run()
+    await tx.db.insert(memberships).values(membership).run()
     const revokedTokenIds = createdUser ? [] : await revokeTokensOfMember(tx, user.id, organizationId, revokerOf(tx))
     await recordAudit(tx, { organizationId, type: 'member.added', targetType: 'user', targetId: user.id, details: { role, createdUser } })
     await auditRevoked(tx, organizationId, user.id, revokedTokenIds)
@@ -164,9 +165,9 @@ export async function setMemberRole(ctx: Ctx, organizationId: string, userId: st
     if (current.role === r) return { member: toPublicMember(current), previousRole: r }
     if (r !== 'admin') await keepAnAdmin(tx, organizationId, current, 'demote')
     await tx.db
-      .update(m)
+      .update(memberships)
       .set({ role: r, updatedAt: new Date(tx.clock.now()) })
-      .where(and(eq(m.organizationId, organizationId), eq(m.userId, userId)))
+      .where(and(eq(memberships.organizationId, organizationId), eq(memberships.userId, userId)))
       .run()
     await recordAudit(tx, { organizationId, type: 'member.role_changed', targetType: 'user', targetId: userId, details: { from: current.role, to: r } })
     return { member: toPublicMember({ ...current, role: r }), previousRole: current.role }
@@ -184,7 +185,7 @@ export async function removeMember(ctx: Ctx, organizationId: string, userId: str
   return withTx(ctx, async (tx) => {
     const current = await findMember(tx, organizationId, userId)
     await keepAnAdmin(tx, organizationId, current, 'remove')
-    await tx.db.delete(m).where(and(eq(m.organizationId, organizationId), eq(m.userId, userId))).run()
+    await tx.db.delete(memberships).where(and(eq(memberships.organizationId, organizationId), eq(memberships.userId, userId))).run()
     const revokedTokenIds = await revokeTokensOfMember(tx, userId, organizationId, revokerOf(tx))
     await recordAudit(tx, { organizationId, type: 'member.removed', targetType: 'user', targetId: userId, details: { role: current.role, revokedTokenIds } })
     await auditRevoked(tx, organizationId, userId, revokedTokenIds)

@@ -1,7 +1,7 @@
 import { and, eq, gt, isNull, or, sql } from 'drizzle-orm'
 import { recordAudit, type AuditInput } from '../../audit/log'
 import type { Ctx } from '../../context'
-import { personalAccessTokens } from '../../db/schema'
+import { dbTime, personalAccessTokens } from '../../db/schema'
 import { revokeCliSessionsOfMember } from '../cli-auth/service'
 
 /** Revocations that take other tokens along: a compromised creator, a member leaving. */
@@ -24,7 +24,7 @@ export async function revokeCreatedBy(
   // A statement without a select list: rows come back as value arrays, in RETURNING's order.
   const rows = await ctx.db.all<[string, string | null]>(sql`
     UPDATE personal_access_tokens
-    SET revoked_at = ${now}, revoked_by = ${opts.by}, revoked_reason = 'creator_revoked'
+    SET revoked_at = ${dbTime(now)}, revoked_by = ${opts.by}, revoked_reason = 'creator_revoked'
     WHERE id IN (
       WITH RECURSIVE created(id) AS (
         SELECT id FROM personal_access_tokens WHERE created_by_token_id IN (${rootList})
@@ -32,7 +32,7 @@ export async function revokeCreatedBy(
         SELECT p.id FROM personal_access_tokens p JOIN created c ON p.created_by_token_id = c.id
       )
       SELECT id FROM created
-    ) AND (revoked_at IS NULL OR revoked_at > ${now})
+    ) AND (revoked_at IS NULL OR revoked_at > ${dbTime(now)})
     RETURNING id, created_by_token_id AS createdBy`)
   const revoked = rows.map(([id, createdBy]) => ({ id, createdBy }))
   for (const r of revoked) {

@@ -8,7 +8,7 @@ import { DecryptionError } from '../../crypto/secretbox'
 import type { Db } from '../../db/connection'
 import { afterParams, cappedCount, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
-import { personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
+import { dbTime, personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { assertBelowTokenCap, assertMayManage } from './access'
@@ -144,7 +144,7 @@ export async function listTokens(ctx: Ctx, opts: ListTokensOptions): Promise<{ t
   }
   const all = !!opts.organization
   const q = prepared(ctx.db, `tokens.list.${Number(all)}${Number(opts.status !== undefined)}`, () => listStatements(ctx.db, all, opts.status !== undefined))
-  const params = { org: principal.organizationId, user: principal.userId, status: opts.status, now: ctx.clock.now() }
+  const params = { org: principal.organizationId, user: principal.userId, status: opts.status, now: dbTime(ctx.clock.now()) }
   const page = await readPage('tokens', { all, status: opts.status, caller: [principal.organizationId, principal.userId] }, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,

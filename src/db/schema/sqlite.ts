@@ -1,11 +1,11 @@
 import { sql } from 'drizzle-orm'
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
+import { AGENT_VISIBILITIES, CLI_LOGIN_STATES, ASSIGNEE_TYPES, EXECUTION_STATUSES, ROLES, SPACE_TYPES, SPACE_VISIBILITIES, TASK_PRIORITIES, TASK_STATUSES, type AgentRef, type ExecutionMessage, type ExecutionToolCall } from './shared'
+
+export * from './shared'
 
 // Timestamps are integer milliseconds since the epoch (drizzle maps them to Date).
 const timestamp = (name: string) => integer(name, { mode: 'timestamp_ms' })
-
-export const ROLES = ['admin', 'member', 'viewer'] as const
-export type Role = (typeof ROLES)[number]
 
 export const organizations = sqliteTable('organizations', {
   id: text('id').primaryKey(),
@@ -87,9 +87,6 @@ export const personalAccessTokens = sqliteTable('personal_access_tokens', {
  * address and user agent are sealed like a token's last-used IP. pending → approved | denied;
  * approved → delivered when the first poll takes the tokens (the CLI session is created then).
  */
-export const CLI_LOGIN_STATES = ['pending', 'approved', 'denied', 'delivered'] as const
-export type CliLoginState = (typeof CLI_LOGIN_STATES)[number]
-
 export const cliLoginCodes = sqliteTable('cli_login_codes', {
   id: text('id').primaryKey(),
   codeHash: text('code_hash').notNull(),
@@ -149,9 +146,6 @@ export const cliAccessTokens = sqliteTable('cli_access_tokens', {
 const json = <T>(name: string) => text(name, { mode: 'json' }).$type<T>()
 const stringList = (name: string) => json<string[]>(name).notNull().default(sql`'[]'`)
 
-export const AGENT_VISIBILITIES = ['private', 'organization', 'public', 'unlisted'] as const
-export type AgentVisibility = (typeof AGENT_VISIBILITIES)[number]
-
 export const agents = sqliteTable('agents', {
   id: text('id').primaryKey(),
   organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
@@ -189,16 +183,6 @@ export const agents = sqliteTable('agents', {
   index('agents_visibility_idx').on(t.visibility, t.archived, t.createdAt, t.id),
   uniqueIndex('agents_org_slug_unique').on(t.organizationId, t.slug),
 ])
-
-export const SPACE_VISIBILITIES = ['private', 'organization', 'public'] as const
-export const SPACE_TYPES = ['empty', 'git', 'starterKit'] as const
-
-export interface AgentRef {
-  agentId: string
-  enabled: boolean
-  addedAt: string
-  addedBy: string
-}
 
 export const spaces = sqliteTable('spaces', {
   id: text('id').primaryKey(),
@@ -238,10 +222,6 @@ export const secrets = sqliteTable('secrets', {
   createdAt: timestamp('created_at').notNull(),
   updatedAt: timestamp('updated_at').notNull(),
 }, (t) => [uniqueIndex('secrets_scope_key_unique').on(t.organizationId, t.scope, t.key)])
-
-export const TASK_STATUSES = ['pending', 'in_progress', 'completed', 'cancelled'] as const
-export const TASK_PRIORITIES = ['low', 'medium', 'high', 'urgent'] as const
-export const ASSIGNEE_TYPES = ['agent', 'user'] as const
 
 export const tasks = sqliteTable('tasks', {
   id: text('id').primaryKey(),
@@ -360,6 +340,17 @@ export const signInFailures = sqliteTable('sign_in_failures', {
   lockedUntil: timestamp('locked_until'),
 })
 
+/**
+ * Rate-limit and auth-failure counters shared by every instance on PostgreSQL (one upsert per
+ * hit: src/ratelimit/pg-store.ts). Unused on SQLite, where one process serves the database and
+ * counts in memory (src/ratelimit/store.ts); kept in both schemas so they stay one schema.
+ */
+export const rateLimitCounters = sqliteTable('rate_limit_counters', {
+  key: text('key').primaryKey(),
+  count: integer('count').notNull(),
+  resetAt: timestamp('reset_at').notNull(),
+}, (t) => [index('rate_limit_reset_idx').on(t.resetAt)])
+
 /** Server-wide settings, e.g. the encryption key check value. */
 export const settings = sqliteTable('settings', {
   key: text('key').primaryKey(),
@@ -382,22 +373,6 @@ export type OneTimeLink = typeof oneTimeLinks.$inferSelect
 export type CliLoginCode = typeof cliLoginCodes.$inferSelect
 export type CliSession = typeof cliSessions.$inferSelect
 export type CliAccessToken = typeof cliAccessTokens.$inferSelect
-
-export const EXECUTION_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const
-export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number]
-
-export interface ExecutionMessage {
-  role: 'user' | 'assistant'
-  content: string
-  timestamp: string
-}
-
-export interface ExecutionToolCall {
-  tool: string
-  arguments: unknown
-  result: unknown
-  timestamp: string
-}
 
 /**
  * Agent runs. `messages` holds this execution's own turns (the user message and the answer);
@@ -434,6 +409,14 @@ export const executions = sqliteTable('executions', {
   executionTime: integer('execution_time'),
   tokensInput: integer('tokens_input').notNull().default(0),
   tokensOutput: integer('tokens_output').notNull().default(0),
+  /**
+   * The instance running (or queueing) it and until when its lease holds; the instance renews it
+   * while it works. On PostgreSQL an execution whose lease lapsed (its instance died) is failed
+   * by any other instance (src/engine/leases.ts); on SQLite one process serves the file and a
+   * restart fails every unfinished one.
+   */
+  instanceId: text('instance_id'),
+  leaseExpiresAt: timestamp('lease_expires_at'),
   createdAt: timestamp('created_at').notNull(),
   updatedAt: timestamp('updated_at').notNull(),
 }, (t) => [
@@ -446,6 +429,7 @@ export const executions = sqliteTable('executions', {
   index('executions_parent_idx').on(t.parentExecutionId, t.createdAt, t.id),
   index('executions_session_idx').on(t.organizationId, t.sessionId, t.createdAt),
   index('executions_status_idx').on(t.status),
+  index('executions_lease_idx').on(t.status, t.leaseExpiresAt),
 ])
 
 /** Per-execution event log: started, tool calls, delegation, provider errors. Never a secret. */

@@ -1,0 +1,186 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+import postgres from 'postgres'
+import type { SQL } from 'drizzle-orm'
+import { PgDatabase, PgDeleteBase, PgInsertBase, PgSelectBase, PgUpdateBase } from 'drizzle-orm/pg-core'
+import { drizzle, PostgresJsPreparedQuery } from 'drizzle-orm/postgres-js'
+import { attachConnection, type Db, type DbConnection } from './connection'
+import * as pgSchema from './schema/pg'
+
+export interface PgOptions {
+  /** Connections in the pool (TEAMDAY_DB_POOL). */
+  pool: number
+  /** statement_timeout of every connection, in ms (TEAMDAY_DB_STATEMENT_TIMEOUT_MS). */
+  statementTimeoutMs: number
+  /** A schema to work in (search_path), for tests that each get a fresh one. */
+  schema?: string
+  /** Seconds an idle connection stays open (postgres-js idle_timeout); default: kept. */
+  idleTimeoutS?: number
+}
+
+/**
+ * PostgreSQL through drizzle's postgres-js driver (DESIGN.md: not bun-sql, not Bun.SQL). A pool
+ * of connections; transactions are drizzle's (BEGIN … COMMIT on one pooled connection); every
+ * statement runs with the configured statement_timeout.
+ *
+ * Services are written once, in drizzle's SQLite-style query API (`.get()`, `.all()`, `.run()`,
+ * `.prepare()` without a name): `installSqliteStyleTerminals` gives PostgreSQL's query builders
+ * the same terminal methods (a query's rows, its first row, or the statement's result), so a
+ * service never knows which database it talks to (src/db/schema/index.ts picks the tables).
+ */
+export class PgConnection implements DbConnection {
+  readonly dialect = 'pg' as const
+  readonly db: Db
+  private readonly txs = new WeakSet<object>()
+  /** The transaction whose code is running (to refuse a statement that escapes it). */
+  private readonly scope = new AsyncLocalStorage<{ open: boolean }>()
+
+  constructor(
+    readonly client: postgres.Sql,
+    /** The schema given in the options (tests), where the migrations' bookkeeping goes too. */
+    readonly schema?: string,
+  ) {
+    installSqliteStyleTerminals()
+    const pgdb = drizzle({ client: this.guard(client, () => this.escaping()), schema: pgSchema })
+    this.db = pgdb as unknown as Db
+    attachConnection(this.db, this)
+  }
+
+  /** Query-time observer (metrics): not reported on PostgreSQL yet. */
+  onQuery: ((seconds: number) => void) | null = null
+
+  isTransaction(db: Db): boolean {
+    return this.txs.has(db)
+  }
+
+  /** Readiness: the pool answers a trivial query. */
+  async ping(): Promise<void> {
+    await this.client`SELECT 1`
+  }
+
+  /**
+   * Runs `fn` in a transaction on one pooled connection; rolls back when it throws.
+   *
+   * Transactions are serialized across every instance by one advisory transaction lock, taken
+   * first: services read, then write, inside `withTx` (a token cap, a rotation, a membership) and
+   * count on no other transaction writing in between, which SQLite guarantees with its single
+   * writer (BEGIN IMMEDIATE). So PostgreSQL keeps that guarantee, for all instances at once;
+   * statements outside transactions (every read, most single-statement writes) run in parallel.
+   * As on SQLite, a statement through the outer handle inside the transaction's code fails at
+   * once, and the transaction's handle refuses work after it ended.
+   */
+  transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+    const state = { open: true }
+    return (this.db as unknown as PgDatabase<any, any>).transaction(async (tx) => {
+      const session = (tx as any).session
+      session.client = this.guard(session.client, () => (state.open ? undefined : 'A transaction handle was used outside its transaction.'))
+      // Per schema: one deployment's instances share it; separate schemas (tests) do not.
+      await session.client.unsafe(`SELECT pg_advisory_xact_lock(${TX_LOCK}, hashtext(current_schema()))`)
+      const handle = tx as unknown as Db
+      attachConnection(handle, this)
+      this.txs.add(handle)
+      try {
+        return await this.scope.run(state, () => fn(handle))
+      } finally {
+        state.open = false
+      }
+    })
+  }
+
+  private escaping(): string | undefined {
+    return this.scope.getStore()?.open
+      ? 'A statement escapes its transaction: inside withTx, query through the ctx it hands you (DESIGN.md, "A write never escapes its transaction").'
+      : undefined
+  }
+
+  /** The client with `unsafe` (drizzle's one way in) refusing statements when `refuse` says why. */
+  private guard<C extends postgres.Sql | postgres.TransactionSql>(client: C, refuse: () => string | undefined): C {
+    return new Proxy(client, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver)
+        if (prop !== 'unsafe') return typeof v === 'function' ? v.bind(target) : v
+        return (...args: unknown[]) => {
+          const why = refuse()
+          if (why) throw new Error(why)
+          return (v as Function).apply(target, args)
+        }
+      },
+    }) as C
+  }
+
+  async close(): Promise<void> {
+    await this.client.end({ timeout: 5 })
+  }
+}
+
+/** The advisory lock every transaction takes first (see PgConnection.transaction). */
+export const TX_LOCK = 731_041
+
+/** Opens a pool on a postgres:// URL (nothing connects until the first query). */
+export function openPostgres(url: string, opts: PgOptions): PgConnection {
+  const client = postgres(url, {
+    max: opts.pool,
+    onnotice: () => {},
+    prepare: true,
+    ...(opts.idleTimeoutS !== undefined ? { idle_timeout: opts.idleTimeoutS } : {}),
+    connection: {
+      statement_timeout: opts.statementTimeoutMs,
+      // A transaction left open (a stuck request) must not hold the transaction lock for ever.
+      idle_in_transaction_session_timeout: opts.statementTimeoutMs,
+      application_name: 'teamday',
+      ...(opts.schema ? { search_path: opts.schema } : {}),
+    },
+  })
+  return new PgConnection(client, opts.schema)
+}
+
+let installed = false
+
+/**
+ * Gives PostgreSQL's select/insert/update/delete builders and prepared queries the terminal
+ * methods services use on SQLite: `all()` (the rows), `get()` (the first row or undefined),
+ * `run()` (runs it); `prepare()` without a name prepares on the server (postgres-js caches the
+ * statement per connection); `db.all(sql)` gives value arrays like SQLite's. Installed once per
+ * process, on drizzle's classes (they have no methods of these names of their own, except
+ * postgres-js' prepared `all`, which returns unmapped rows and which drizzle does not call).
+ */
+export function installSqliteStyleTerminals(): void {
+  if (installed) return
+  installed = true
+  for (const Builder of [PgSelectBase, PgInsertBase, PgUpdateBase, PgDeleteBase] as any[]) {
+    const proto = Builder.prototype
+    const prepare = proto._prepare
+    proto._prepare = function (name?: string) {
+      return prepare.call(this, name ?? 'teamday')
+    }
+    proto.all = function () {
+      return this.execute()
+    }
+    proto.get = function () {
+      return this.execute().then((rows: unknown[]) => rows[0])
+    }
+    proto.run = function () {
+      return this.execute()
+    }
+  }
+  const prepared = (PostgresJsPreparedQuery as any).prototype
+  prepared.all = function (values?: Record<string, unknown>) {
+    return this.execute(values)
+  }
+  prepared.get = function (values?: Record<string, unknown>) {
+    return this.execute(values).then((rows: unknown[]) => rows[0])
+  }
+  prepared.run = function (values?: Record<string, unknown>) {
+    return this.execute(values)
+  }
+  const db = (PgDatabase as any).prototype
+  db.all = function (query: SQL) {
+    const q = this.dialect.sqlToQuery(query)
+    return this.session.query(q.sql, q.params)
+  }
+  db.get = function (query: SQL) {
+    return this.all(query).then((rows: unknown[][]) => rows[0])
+  }
+  db.run = function (query: SQL) {
+    return this.execute(query)
+  }
+}

@@ -1,0 +1,444 @@
+import { sql } from 'drizzle-orm'
+import { boolean, index, integer, jsonb, pgTable, text, timestamp as pgTimestamp, uniqueIndex } from 'drizzle-orm/pg-core'
+import { AGENT_VISIBILITIES, CLI_LOGIN_STATES, ASSIGNEE_TYPES, EXECUTION_STATUSES, ROLES, SPACE_TYPES, SPACE_VISIBILITIES, TASK_PRIORITIES, TASK_STATUSES, type AgentRef, type ExecutionMessage, type ExecutionToolCall } from './shared'
+
+export * from './shared'
+
+// The PostgreSQL twin of src/db/schema/sqlite.ts: the same tables, columns, keys and indexes
+// (test/schema-parity.test.ts), with timestamptz, jsonb and booleans.
+
+// Timestamps with time zone, millisecond precision (what a JS Date holds; keyset cursors compare them).
+const timestamp = (name: string) => pgTimestamp(name, { withTimezone: true, mode: 'date', precision: 3 })
+
+export const organizations = pgTable('organizations', {
+  id: text('id').primaryKey(),
+  slug: text('slug').notNull(),
+  name: text('name').notNull(),
+  createdAt: timestamp('created_at').notNull(),
+}, (t) => [uniqueIndex('organizations_slug_unique').on(t.slug)])
+
+export const users = pgTable('users', {
+  id: text('id').primaryKey(),
+  // Stored lower-cased; the unique index makes e-mail the login identity.
+  email: text('email').notNull(),
+  name: text('name'),
+  createdAt: timestamp('created_at').notNull(),
+  /** argon2id PHC string (Bun.password, src/modules/users/passwords.ts); null: no password yet (console sign-in impossible). */
+  passwordHash: text('password_hash'),
+  passwordChangedAt: timestamp('password_changed_at'),
+  lastSignInAt: timestamp('last_sign_in_at'),
+}, (t) => [uniqueIndex('users_email_unique').on(t.email)])
+
+export const memberships = pgTable('memberships', {
+  id: text('id').primaryKey(),
+  organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+  userId: text('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  role: text('role', { enum: ROLES }).notNull(),
+  createdAt: timestamp('created_at').notNull(),
+  updatedAt: timestamp('updated_at').notNull(),
+}, (t) => [
+  uniqueIndex('memberships_org_user_unique').on(t.organizationId, t.userId),
+  index('memberships_user_idx').on(t.userId),
+  // The member list, newest first (src/modules/members).
+  index('memberships_org_time_idx').on(t.organizationId, t.createdAt, t.id),
+])
+
+/**
+ * Personal access tokens. Nothing derived from the secret is stored except its SHA-256
+ * (for lookup) and a display hint (first 4 + last 4 characters of the token body).
+ * The name and last-used IP / user agent are AES-256-GCM ciphertexts ("v1.<keyId>.<b64>").
+ */
+export const personalAccessTokens = pgTable('personal_access_tokens', {
+  id: text('id').primaryKey(),
+  userId: text('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+  tokenHash: text('token_hash').notNull(),
+  hint: text('hint').notNull(),
+  nameEnc: text('name_enc').notNull(),
+  scopes: jsonb('scopes').$type<string[]>().notNull().default(sql`'["*"]'::jsonb`),
+  createdAt: timestamp('created_at').notNull(),
+  expiresAt: timestamp('expires_at').notNull(),
+  lastUsedAt: timestamp('last_used_at'),
+  lastUsedIpEnc: text('last_used_ip_enc'),
+  lastUsedUaEnc: text('last_used_ua_enc'),
+  /** When the token stops working. In the future while a rotation's grace period runs. */
+  revokedAt: timestamp('revoked_at'),
+  revokedBy: text('revoked_by'),
+  /** Why: manual | rotated | leak_report | family_reuse | admin_cli | creator_revoked | membership_removed */
+  revokedReason: text('revoked_reason'),
+  /** Rotation family: the id of the first token of the chain (its own id when never rotated). */
+  familyId: text('family_id'),
+  rotatedFromId: text('rotated_from_id'),
+  /**
+   * The token whose request created this one (a rotation's successor: the token that rotated it);
+   * null when made by the admin CLI or the first-start bootstrap. Revoking a token for a leak or a
+   * rotation-family reuse also revokes, transitively, the tokens it created.
+   */
+  createdByTokenId: text('created_by_token_id'),
+}, (t) => [
+  uniqueIndex('pat_token_hash_unique').on(t.tokenHash),
+  index('pat_family_idx').on(t.familyId),
+  index('pat_created_by_idx').on(t.createdByTokenId),
+  // Token lists, newest first (src/db/paging.ts): the caller's own, or the organization's.
+  index('pat_user_org_idx').on(t.userId, t.organizationId, t.createdAt, t.id),
+  index('pat_org_idx').on(t.organizationId, t.createdAt, t.id),
+])
+
+const json = <T>(name: string) => jsonb(name).$type<T>()
+const stringList = (name: string) => json<string[]>(name).notNull().default(sql`'[]'::jsonb`)
+
+/**
+ * Browser sign-in for command-line tools (TeamDay CLI's `auth login`, our `teamday login`).
+ * A login code lives 300 s and is used once: only its SHA-256 is stored. The requesting CLI's
+ * address and user agent are sealed like a token's last-used IP. pending → approved | denied;
+ * approved → delivered when the first poll takes the tokens (the CLI session is created then).
+ */
+export const cliLoginCodes = pgTable('cli_login_codes', {
+  id: text('id').primaryKey(),
+  codeHash: text('code_hash').notNull(),
+  state: text('state', { enum: CLI_LOGIN_STATES }).notNull().default('pending'),
+  requestIpEnc: text('request_ip_enc'),
+  requestUaEnc: text('request_ua_enc'),
+  createdAt: timestamp('created_at').notNull(),
+  expiresAt: timestamp('expires_at').notNull(),
+  /** Who approved or denied it, and for which organization (approved). */
+  userId: text('user_id').references(() => users.id, { onDelete: 'cascade' }),
+  organizationId: text('organization_id').references(() => organizations.id, { onDelete: 'cascade' }),
+  decidedAt: timestamp('decided_at'),
+  /** The CLI session made when the tokens were delivered. */
+  sessionId: text('session_id'),
+}, (t) => [
+  uniqueIndex('cli_login_codes_hash_unique').on(t.codeHash),
+  index('cli_login_codes_expires_idx').on(t.expiresAt),
+])
+
+/**
+ * One approval = one CLI session: its refresh token (90 days, hashed, not rotated) and the
+ * short-lived access tokens it hands out. Revoking the session stops all of them at once.
+ */
+export const cliSessions = pgTable('cli_sessions', {
+  id: text('id').primaryKey(),
+  userId: text('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+  refreshTokenHash: text('refresh_token_hash').notNull(),
+  refreshExpiresAt: timestamp('refresh_expires_at').notNull(),
+  /** The device: the user agent and address of the CLI that asked for the login code (sealed). */
+  userAgentEnc: text('user_agent_enc'),
+  createdIpEnc: text('created_ip_enc'),
+  createdAt: timestamp('created_at').notNull(),
+  lastUsedAt: timestamp('last_used_at'),
+  lastUsedIpEnc: text('last_used_ip_enc'),
+  revokedAt: timestamp('revoked_at'),
+  revokedBy: text('revoked_by'),
+  /** manual | logout | membership_removed | leak_report */
+  revokedReason: text('revoked_reason'),
+}, (t) => [
+  uniqueIndex('cli_sessions_refresh_unique').on(t.refreshTokenHash),
+  index('cli_sessions_user_idx').on(t.userId, t.organizationId, t.createdAt, t.id),
+])
+
+/** Access tokens (`tdo_…`, 15 minutes) of a CLI session; only their SHA-256 is stored. */
+export const cliAccessTokens = pgTable('cli_access_tokens', {
+  id: text('id').primaryKey(),
+  sessionId: text('session_id').notNull().references(() => cliSessions.id, { onDelete: 'cascade' }),
+  tokenHash: text('token_hash').notNull(),
+  createdAt: timestamp('created_at').notNull(),
+  expiresAt: timestamp('expires_at').notNull(),
+}, (t) => [
+  uniqueIndex('cli_access_tokens_hash_unique').on(t.tokenHash),
+  index('cli_access_tokens_session_idx').on(t.sessionId, t.expiresAt),
+])
+
+export const agents = pgTable('agents', {
+  id: text('id').primaryKey(),
+  organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+  /** The creator. */
+  userId: text('user_id').notNull().references(() => users.id),
+  name: text('name').notNull(),
+  /** Unique in the organization; never looks like an id (src/modules/slugs.ts). */
+  slug: text('slug').notNull(),
+  role: text('role'),
+  systemPrompt: text('system_prompt'),
+  description: text('description'),
+  category: text('category'),
+  visibility: text('visibility', { enum: AGENT_VISIBILITIES }).notNull().default('private'),
+  model: text('model'),
+  tags: stringList('tags'),
+  advancedTools: stringList('advanced_tools'),
+  allowedTools: stringList('allowed_tools'),
+  disallowedTools: stringList('disallowed_tools'),
+  mcpTypes: stringList('mcp_types'),
+  mcpInstanceIds: stringList('mcp_instance_ids'),
+  subagentIds: stringList('subagent_ids'),
+  maxTurns: integer('max_turns'),
+  archived: boolean('archived').notNull().default(false),
+  archivedAt: timestamp('archived_at'),
+  createdAt: timestamp('created_at').notNull(),
+  updatedAt: timestamp('updated_at').notNull(),
+}, (t) => [
+  // Every list is ordered by (created_at, id) on an index that starts with its equality
+  // filters (src/db/paging.ts): active agents, all agents (archived=true), active ones by
+  // visibility or category; the public directory across organizations.
+  index('agents_org_idx').on(t.organizationId, t.archived, t.createdAt, t.id),
+  index('agents_org_time_idx').on(t.organizationId, t.createdAt, t.id),
+  index('agents_org_visibility_idx').on(t.organizationId, t.archived, t.visibility, t.createdAt, t.id),
+  index('agents_org_category_idx').on(t.organizationId, t.archived, t.category, t.createdAt, t.id),
+  index('agents_visibility_idx').on(t.visibility, t.archived, t.createdAt, t.id),
+  uniqueIndex('agents_org_slug_unique').on(t.organizationId, t.slug),
+])
+
+export const spaces = pgTable('spaces', {
+  id: text('id').primaryKey(),
+  organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+  createdBy: text('created_by').notNull().references(() => users.id),
+  name: text('name').notNull(),
+  /** Unique in the organization; never looks like an id (src/modules/slugs.ts). */
+  slug: text('slug').notNull(),
+  description: text('description'),
+  visibility: text('visibility', { enum: SPACE_VISIBILITIES }).notNull().default('private'),
+  type: text('type', { enum: SPACE_TYPES }).notNull().default('empty'),
+  instructions: text('instructions'),
+  agentRefs: json<AgentRef[]>('agent_refs').notNull().default(sql`'[]'::jsonb`),
+  archived: boolean('archived').notNull().default(false),
+  archivedAt: timestamp('archived_at'),
+  createdAt: timestamp('created_at').notNull(),
+  updatedAt: timestamp('updated_at').notNull(),
+}, (t) => [
+  // Active spaces, and all of them (archived=true), newest first.
+  index('spaces_org_idx').on(t.organizationId, t.archived, t.createdAt, t.id),
+  index('spaces_org_time_idx').on(t.organizationId, t.createdAt, t.id),
+  uniqueIndex('spaces_org_slug_unique').on(t.organizationId, t.slug),
+])
+
+/**
+ * Organization and space secrets (environment variables for executions). `scope` is 'org' or
+ * the space id; values are AES-256-GCM ciphertexts bound to (scope, key). Never returned.
+ */
+export const secrets = pgTable('secrets', {
+  id: text('id').primaryKey(),
+  organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+  spaceId: text('space_id').references(() => spaces.id, { onDelete: 'cascade' }),
+  scope: text('scope').notNull(),
+  key: text('key').notNull(),
+  valueEnc: text('value_enc').notNull(),
+  createdBy: text('created_by').notNull(),
+  createdAt: timestamp('created_at').notNull(),
+  updatedAt: timestamp('updated_at').notNull(),
+}, (t) => [uniqueIndex('secrets_scope_key_unique').on(t.organizationId, t.scope, t.key)])
+
+export const tasks = pgTable('tasks', {
+  id: text('id').primaryKey(),
+  organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+  createdBy: text('created_by').notNull().references(() => users.id),
+  title: text('title').notNull(),
+  description: text('description'),
+  status: text('status', { enum: TASK_STATUSES }).notNull().default('pending'),
+  priority: text('priority', { enum: TASK_PRIORITIES }).notNull().default('medium'),
+  assignedTo: text('assigned_to'),
+  assigneeType: text('assignee_type', { enum: ASSIGNEE_TYPES }),
+  spaceId: text('space_id').references(() => spaces.id, { onDelete: 'set null' }),
+  dueDate: timestamp('due_date'),
+  completedAt: timestamp('completed_at'),
+  metadata: json<Record<string, unknown>>('metadata').notNull().default(sql`'{}'::jsonb`),
+  createdAt: timestamp('created_at').notNull(),
+  updatedAt: timestamp('updated_at').notNull(),
+}, (t) => [
+  // The task list, newest first, unfiltered and by each filter.
+  index('tasks_org_idx').on(t.organizationId, t.createdAt, t.id),
+  index('tasks_org_status_idx').on(t.organizationId, t.status, t.createdAt, t.id),
+  index('tasks_org_priority_idx').on(t.organizationId, t.priority, t.createdAt, t.id),
+  index('tasks_org_assignee_idx').on(t.organizationId, t.assignedTo, t.createdAt, t.id),
+  index('tasks_org_space_idx').on(t.organizationId, t.spaceId, t.createdAt, t.id),
+])
+
+/** Security-relevant events: token lifecycle, scope denials, secret changes. Never a secret. */
+export const auditEvents = pgTable('audit_events', {
+  id: text('id').primaryKey(),
+  organizationId: text('organization_id').references(() => organizations.id, { onDelete: 'cascade' }),
+  type: text('type').notNull(),
+  actorUserId: text('actor_user_id'),
+  actorTokenId: text('actor_token_id'),
+  /** How the actor acted: api | cli | leak_report | system */
+  source: text('source').notNull(),
+  tokenId: text('token_id'),
+  targetType: text('target_type'),
+  targetId: text('target_id'),
+  ip: text('ip'),
+  userAgent: text('user_agent'),
+  requestId: text('request_id'),
+  details: json<Record<string, unknown>>('details'),
+  createdAt: timestamp('created_at').notNull(),
+}, (t) => [
+  // The audit log, newest first: of an organization, by type, token or actor; all (admin CLI).
+  index('audit_org_time_idx').on(t.organizationId, t.createdAt, t.id),
+  index('audit_org_type_idx').on(t.organizationId, t.type, t.createdAt, t.id),
+  index('audit_token_idx').on(t.tokenId, t.createdAt, t.id),
+  index('audit_actor_idx').on(t.organizationId, t.actorUserId, t.createdAt, t.id),
+  index('audit_time_idx').on(t.createdAt, t.id),
+])
+
+/** Stored first responses of requests sent with an Idempotency-Key, replayed for 24 h. */
+export const idempotencyKeys = pgTable('idempotency_keys', {
+  id: text('id').primaryKey(),
+  tokenId: text('token_id').notNull(),
+  key: text('key').notNull(),
+  method: text('method').notNull(),
+  path: text('path').notNull(),
+  requestHash: text('request_hash').notNull(),
+  /** in_progress | completed */
+  state: text('state').notNull(),
+  responseStatus: integer('response_status'),
+  responseBody: text('response_body'),
+  responseHeaders: json<Record<string, string>>('response_headers'),
+  createdAt: timestamp('created_at').notNull(),
+  expiresAt: timestamp('expires_at').notNull(),
+}, (t) => [
+  uniqueIndex('idempotency_token_key_unique').on(t.tokenId, t.key),
+  index('idempotency_expires_idx').on(t.expiresAt),
+])
+
+/**
+ * Console sign-in sessions (src/console/session.ts). The cookie carries a 256-bit random value;
+ * only its SHA-256 is stored. The IP and user agent are AES-256-GCM ciphertexts like a token's.
+ * Sessions authenticate console pages only, never /api/v1.
+ */
+export const sessions = pgTable('sessions', {
+  id: text('id').primaryKey(),
+  secretHash: text('secret_hash').notNull(),
+  userId: text('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  /** The organization the console shows (the switcher changes it); membership is re-checked on every request. */
+  organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+  createdAt: timestamp('created_at').notNull(),
+  lastSeenAt: timestamp('last_seen_at').notNull(),
+  /** The absolute end (created + 7 days); the idle end is lastSeenAt + 12 h. */
+  expiresAt: timestamp('expires_at').notNull(),
+  ipEnc: text('ip_enc'),
+  userAgentEnc: text('user_agent_enc'),
+}, (t) => [uniqueIndex('sessions_secret_hash_unique').on(t.secretHash), index('sessions_user_idx').on(t.userId)])
+
+/**
+ * One-time links: the first start's `/setup/<secret>` and the "set your password" link an admin
+ * hands to a new member. Only the SHA-256 of the secret is stored; a link works once, until expiresAt.
+ */
+export const oneTimeLinks = pgTable('one_time_links', {
+  id: text('id').primaryKey(),
+  secretHash: text('secret_hash').notNull(),
+  userId: text('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  organizationId: text('organization_id').references(() => organizations.id, { onDelete: 'cascade' }),
+  /** setup (first start) | set_password (a member added in the console, or a reset) */
+  purpose: text('purpose').notNull(),
+  createdAt: timestamp('created_at').notNull(),
+  expiresAt: timestamp('expires_at').notNull(),
+  usedAt: timestamp('used_at'),
+}, (t) => [uniqueIndex('one_time_links_secret_hash_unique').on(t.secretHash), index('one_time_links_user_idx').on(t.userId)])
+
+/**
+ * Sign-in failures per key (`acct:<sha256 of the e-mail>` or `ip:<address>`), shared by every
+ * instance: after N failures within the window the key is locked until lockedUntil.
+ */
+export const signInFailures = pgTable('sign_in_failures', {
+  key: text('key').primaryKey(),
+  failures: integer('failures').notNull(),
+  windowStart: timestamp('window_start').notNull(),
+  lockedUntil: timestamp('locked_until'),
+})
+
+/**
+ * Rate-limit and auth-failure counters shared by every instance on PostgreSQL (one upsert per
+ * hit: src/ratelimit/pg-store.ts). Unused on SQLite, where one process serves the database and
+ * counts in memory (src/ratelimit/store.ts); kept in both schemas so they stay one schema.
+ */
+export const rateLimitCounters = pgTable('rate_limit_counters', {
+  key: text('key').primaryKey(),
+  count: integer('count').notNull(),
+  resetAt: timestamp('reset_at').notNull(),
+}, (t) => [index('rate_limit_reset_idx').on(t.resetAt)])
+
+/** Server-wide settings, e.g. the encryption key check value. */
+export const settings = pgTable('settings', {
+  key: text('key').primaryKey(),
+  value: text('value').notNull(),
+  updatedAt: timestamp('updated_at').notNull(),
+})
+
+export type Organization = typeof organizations.$inferSelect
+export type User = typeof users.$inferSelect
+export type Membership = typeof memberships.$inferSelect
+export type PersonalAccessToken = typeof personalAccessTokens.$inferSelect
+export type Agent = typeof agents.$inferSelect
+export type Space = typeof spaces.$inferSelect
+export type Secret = typeof secrets.$inferSelect
+export type Task = typeof tasks.$inferSelect
+export type AuditEvent = typeof auditEvents.$inferSelect
+export type IdempotencyKey = typeof idempotencyKeys.$inferSelect
+
+/**
+ * Agent runs. `messages` holds this execution's own turns (the user message and the answer);
+ * a session (`sessionId`, equal to `chatId` unless given apart) is the chain of executions
+ * sharing it, which is how a later execute continues the conversation.
+ */
+export const executions = pgTable('executions', {
+  id: text('id').primaryKey(),
+  organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+  userId: text('user_id').notNull().references(() => users.id),
+  agentId: text('agent_id').notNull().references(() => agents.id, { onDelete: 'cascade' }),
+  /** Copied at start: the agent may be renamed or archived later. */
+  agentName: text('agent_name').notNull(),
+  /** The agent's visibility at start (members see executions of organization-visible agents). */
+  agentVisibility: text('agent_visibility').notNull(),
+  spaceId: text('space_id').references(() => spaces.id, { onDelete: 'set null' }),
+  chatId: text('chat_id').notNull(),
+  sessionId: text('session_id').notNull(),
+  status: text('status', { enum: EXECUTION_STATUSES }).notNull().default('pending'),
+  message: text('message').notNull(),
+  result: text('result'),
+  error: text('error'),
+  /** Why it failed, as an error code: bad_gateway | gateway_timeout | ... */
+  errorCode: text('error_code'),
+  model: text('model'),
+  provider: text('provider'),
+  messages: json<ExecutionMessage[]>('messages').notNull().default(sql`'[]'::jsonb`),
+  toolCalls: json<ExecutionToolCall[]>('tool_calls').notNull().default(sql`'[]'::jsonb`),
+  parentExecutionId: text('parent_execution_id'),
+  rootExecutionId: text('root_execution_id'),
+  delegationDepth: integer('delegation_depth').notNull().default(0),
+  startedAt: timestamp('started_at'),
+  completedAt: timestamp('completed_at'),
+  executionTime: integer('execution_time'),
+  tokensInput: integer('tokens_input').notNull().default(0),
+  tokensOutput: integer('tokens_output').notNull().default(0),
+  /**
+   * The instance running (or queueing) it and until when its lease holds; the instance renews it
+   * while it works. On PostgreSQL an execution whose lease lapsed (its instance died) is failed
+   * by any other instance (src/engine/leases.ts); on SQLite one process serves the file and a
+   * restart fails every unfinished one.
+   */
+  instanceId: text('instance_id'),
+  leaseExpiresAt: timestamp('lease_expires_at'),
+  createdAt: timestamp('created_at').notNull(),
+  updatedAt: timestamp('updated_at').notNull(),
+}, (t) => [
+  // The execution list, newest first, unfiltered and by each filter (the parent index also
+  // serves delegation trees).
+  index('executions_org_time_idx').on(t.organizationId, t.createdAt, t.id),
+  index('executions_org_agent_idx').on(t.organizationId, t.agentId, t.createdAt, t.id),
+  index('executions_org_status_idx').on(t.organizationId, t.status, t.createdAt, t.id),
+  index('executions_org_space_idx').on(t.organizationId, t.spaceId, t.createdAt, t.id),
+  index('executions_parent_idx').on(t.parentExecutionId, t.createdAt, t.id),
+  index('executions_session_idx').on(t.organizationId, t.sessionId, t.createdAt),
+  index('executions_status_idx').on(t.status),
+  index('executions_lease_idx').on(t.status, t.leaseExpiresAt),
+])
+
+/** Per-execution event log: started, tool calls, delegation, provider errors. Never a secret. */
+export const executionLogs = pgTable('execution_logs', {
+  id: integer('id').primaryKey().generatedByDefaultAsIdentity(),
+  executionId: text('execution_id').notNull().references(() => executions.id, { onDelete: 'cascade' }),
+  level: text('level').notNull(),
+  event: text('event').notNull(),
+  data: json<Record<string, unknown>>('data'),
+  createdAt: timestamp('created_at').notNull(),
+}, (t) => [index('execution_logs_exec_idx').on(t.executionId, t.id)])
+
+export type Execution = typeof executions.$inferSelect
+export type ExecutionLog = typeof executionLogs.$inferSelect

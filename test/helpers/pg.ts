@@ -1,0 +1,146 @@
+/**
+ * PostgreSQL for tests: which backend the HTTP suite runs on, whether a server answers, and a
+ * fresh schema per app in a database of this test process's own (created on first use with C
+ * collation, dropped when the run ends: test/helpers/preload.ts).
+ *
+ * - `TEAMDAY_TEST_DATABASE=postgres` runs the whole suite on PostgreSQL (.ci/run's second pass).
+ * - `TEAMDAY_TEST_PG_URL` is the server (default postgres://postgres@127.0.0.1:5432/postgres);
+ *   tests create and drop only databases named teamday_t_<random>.
+ */
+import postgres from 'postgres'
+import { runPgMigrations } from '../../src/db/migrate'
+import { openPostgres } from '../../src/db/pg'
+
+export const PG_ADMIN_URL = process.env.TEAMDAY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+export const ON_PG = process.env.TEAMDAY_TEST_DATABASE === 'postgres'
+
+/** A URL on the same server naming another database. */
+export function urlFor(database: string): string {
+  const u = new URL(PG_ADMIN_URL)
+  u.pathname = `/${database}`
+  return u.toString()
+}
+
+let available: Promise<boolean> | undefined
+
+/** Whether PostgreSQL answers (asked once per process, 2 s at most). */
+export function pgAvailable(): Promise<boolean> {
+  available ??= (async () => {
+    const sql = postgres(PG_ADMIN_URL, { max: 1, connect_timeout: 2, onnotice: () => {} })
+    try {
+      await sql`SELECT 1`
+      return true
+    } catch {
+      return false
+    } finally {
+      await sql.end({ timeout: 1 }).catch(() => {})
+    }
+  })()
+  return available
+}
+
+const said = new Set<string>()
+
+/**
+ * For files whose tests need PostgreSQL: true when it answers. When it does not, CI fails (the
+ * machine must have it: .ci/run) and anywhere else the file's tests are skipped with one line.
+ */
+export async function needPostgres(what: string): Promise<boolean> {
+  if (await pgAvailable()) return true
+  if (process.env.CI) throw new Error(`PostgreSQL does not answer at ${PG_ADMIN_URL} (needed by ${what}); start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`)
+  if (!said.has('all')) {
+    said.add('all')
+    console.warn(`PostgreSQL does not answer at ${PG_ADMIN_URL}: skipping the PostgreSQL tests (set TEAMDAY_TEST_PG_URL or start it)`)
+  }
+  return false
+}
+
+let database: Promise<string> | undefined
+const created: string[] = []
+let schemas = 0
+
+/** A fresh database of this process's own on the test server (dropped by dropTestDatabases). */
+export async function createTestDatabase(): Promise<string> {
+  const name = `teamday_t_${crypto.randomUUID().replaceAll('-', '').slice(0, 16)}`
+  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} })
+  try {
+    await admin.unsafe(`CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`)
+  } finally {
+    await admin.end({ timeout: 1 })
+  }
+  created.push(name)
+  return name
+}
+
+/** A new schema with every migration applied (catalog work: the slow part of a test app). */
+async function migratedSchema(): Promise<{ url: string; schema: string }> {
+  database ??= createTestDatabase()
+  const url = urlFor(await database)
+  const schema = `app${++schemas}`
+  const sql = postgres(url, { max: 1, onnotice: () => {} })
+  try {
+    await sql.unsafe(`CREATE SCHEMA ${schema}`)
+  } finally {
+    await sql.end({ timeout: 1 })
+  }
+  const conn = openPostgres(url, { pool: 1, statementTimeoutMs: 60_000, schema })
+  try {
+    await runPgMigrations(conn)
+  } finally {
+    await conn.close()
+  }
+  return { url, schema }
+}
+
+/** Schemas made ahead, while tests run (each used once). */
+const spare: Promise<{ url: string; schema: string }>[] = []
+const SPARE = 2
+
+/**
+ * A fresh schema in this process's test database, its tables already migrated (the app's own
+ * start-up then finds nothing to apply): where one test app's tables go. Two more are prepared
+ * in the background meanwhile.
+ */
+export async function freshPgSchema(): Promise<{ url: string; schema: string }> {
+  const next = spare.shift() ?? migratedSchema()
+  while (spare.length < SPARE) {
+    const p = migratedSchema()
+    p.catch(() => {})
+    spare.push(p)
+  }
+  return next
+}
+
+const opened: { close(): Promise<void> }[] = []
+
+/** A runtime on a test database, closed before the database is dropped. */
+export function closeAtEnd(rt: { close(): Promise<void> }): void {
+  opened.push(rt)
+}
+
+/**
+ * Drops every database this process created, once the schemas being prepared are ready and every
+ * runtime on them has closed its pool (so no connection dies mid-statement).
+ */
+export async function dropTestDatabases(): Promise<void> {
+  await Promise.allSettled(spare.splice(0))
+  await Promise.allSettled(opened.splice(0).map((rt) => rt.close()))
+  if (created.length === 0) return
+  const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} })
+  try {
+    for (const name of created.splice(0)) await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+  } finally {
+    await admin.end({ timeout: 1 })
+  }
+}
+
+/**
+ * For tests of what exists only on SQLite (its files, WAL, VACUUM INTO backups, EXPLAIN QUERY
+ * PLAN, triggers set through its own client): true on the PostgreSQL pass, so the test is
+ * skipped there with `test.skipIf(sqliteOnly('why'))`. Each such test is listed, with its reason,
+ * in test/skip-allowlist-pg.txt (.ci/run fails on a skip that is not).
+ */
+export function sqliteOnly(reason: string): boolean {
+  if (!reason) throw new Error('sqliteOnly needs the reason')
+  return ON_PG
+}

@@ -1,0 +1,67 @@
+/**
+ * The admin CLI on PostgreSQL (`--db postgres://…`): migrate, users, tokens, audit list, on a
+ * database of its own; the server built on the same URL accepts the token the CLI made and
+ * refuses it after `tokens revoke`. Needs PostgreSQL (skipped with one line where none answers).
+ */
+import { afterAll, describe, expect, test } from 'bun:test'
+import type { Io } from '../src/cli/common'
+import { loadConfig } from '../src/config'
+import { createApp } from '../src/app'
+import { run } from '../src/main'
+import { createRuntime } from '../src/runtime'
+import { createTestDatabase, needPostgres, urlFor } from './helpers/pg'
+
+const HAVE_PG = await needPostgres('test/pg-admin-cli.test.ts')
+const env = { TEAMDAY_LOG_LEVEL: 'silent', TEAMDAY_ENCRYPTION_KEY: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64') }
+let url = ''
+
+async function cli(...argv: string[]) {
+  const out: string[] = []
+  const err: string[] = []
+  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), env }
+  const code = await run([...argv, '--db', url], io)
+  return { code, out: out.join('\n'), err: err.join('\n') }
+}
+
+describe.skipIf(!HAVE_PG)('the admin CLI with --db postgres://', () => {
+  const closing: (() => Promise<void>)[] = []
+  afterAll(async () => {
+    for (const c of closing) await c()
+  })
+
+  test('migrate, users create, tokens create/list/revoke, audit list; the server agrees', async () => {
+    url = urlFor(await createTestDatabase())
+    const m = await cli('migrate')
+    expect(m.code).toBe(0)
+    expect(m.out).toMatch(/applied \d+ migration\(s\) to postgres:\/\//)
+    expect((await cli('migrate')).out).toContain('is up to date')
+
+    const u = await cli('users', 'create', '--email', 'ada@example.com', '--org', 'acme', '--role', 'admin')
+    expect(u.code).toBe(0)
+    const t = await cli('tokens', 'create', '--email', 'ada@example.com', '--name', 'ci')
+    expect(t.code).toBe(0)
+    const token = t.out.trim()
+    expect(token).toStartWith('td_')
+
+    const rt = await createRuntime(loadConfig(env, { dbPath: url }))
+    closing.push(() => rt.close())
+    const app = createApp(rt)
+    const get = (path: string) => app.handle(new Request(`http://localhost${path}`, { headers: { authorization: `Bearer ${token}` } }))
+    expect((await get('/api/v1/agents')).status).toBe(200)
+
+    const list = await cli('tokens', 'list', '--email', 'ada@example.com', '--json')
+    expect(list.code).toBe(0)
+    const tokens = JSON.parse(list.out)
+    const id = (Array.isArray(tokens) ? tokens : tokens.tokens)[0].id as string
+    expect(list.out).not.toContain(token)
+
+    expect((await cli('tokens', 'revoke', id)).code).toBe(0)
+    expect((await get('/api/v1/agents')).status).toBe(401)
+
+    const audit = await cli('audit', 'list', '--json')
+    expect(audit.code).toBe(0)
+    expect(audit.out).toContain('token.created')
+    expect(audit.out).toContain('token.revoked')
+    expect(audit.out).not.toContain(token)
+  }, 60_000)
+})

@@ -1,0 +1,151 @@
+/**
+ * Two instances (two runtimes, each with its own pool, engine and limiter) on one PostgreSQL
+ * database: what decides access and what counts is shared through the database, never kept in
+ * one process. Needs PostgreSQL (test/helpers/pg.ts): skipped with one line where none answers,
+ * a failure in CI.
+ */
+import { afterAll, describe, expect, test } from 'bun:test'
+import type { Config } from '../src/config'
+import { makeActor, makeTestApp, type TestApp } from './helpers/app'
+import { freshPgSchema, needPostgres } from './helpers/pg'
+import { startProviderDouble } from './helpers/providers'
+import { failLapsed } from '../src/engine/leases'
+
+const HAVE_PG = await needPostgres('test/pg-instances.test.ts')
+const MIN = 60_000
+const opened: TestApp[] = []
+afterAll(async () => {
+  await Promise.all(opened.map((t) => t.rt.close()))
+}, 30_000)
+
+/** Two apps on one fresh PostgreSQL schema, with one key (as two replicas share TEAMDAY_ENCRYPTION_KEY). */
+async function twoInstances(config: Partial<Config> = {}) {
+  const pg = await freshPgSchema()
+  const key = crypto.getRandomValues(new Uint8Array(32))
+  const a = await makeTestApp({ pg, key, config })
+  const b = await makeTestApp({ pg, key, config })
+  // One clock for both, as two machines agree on the time.
+  b.clock = a.clock
+  ;(b.rt as { clock: unknown }).clock = a.clock
+  opened.push(a, b)
+  return { a, b }
+}
+
+describe.skipIf(!HAVE_PG)('several instances on one PostgreSQL', () => {
+  test('a token revoked through A is refused by B on the very next request', async () => {
+    const { a, b } = await twoInstances()
+    const admin = await makeActor(a, { role: 'admin' })
+    const victim = await makeActor(a, { role: 'member' })
+    expect((await b.req('GET', '/api/v1/agents', { token: victim.token })).status).toBe(200)
+    expect((await a.req('DELETE', `/api/v1/tokens/${victim.tokenId}`, { token: admin.token })).status).toBe(200)
+    const r = await b.req('GET', '/api/v1/agents', { token: victim.token })
+    expect(r.status).toBe(401)
+    expect(r.body.code).toBe('token_revoked')
+  }, 30_000)
+
+  test('a role lowered through B is enforced by A on the very next request', async () => {
+    const { a, b } = await twoInstances()
+    const m = await makeActor(a, { role: 'member' })
+    const body = { name: 'Agent', systemPrompt: 'x' }
+    expect((await a.req('POST', '/api/v1/agents', { token: m.token, body })).status).toBe(201)
+    const { setRole } = await import('../src/modules/users/service')
+    await setRole(b.ctx, m.email, m.orgSlug, 'viewer')
+    const r = await a.req('POST', '/api/v1/agents', { token: m.token, body })
+    expect(r.status).toBe(403)
+  }, 30_000)
+
+  test('rate limit: requests split across A and B add up to one limit', async () => {
+    const { a, b } = await twoInstances({ rateLimit: { limit: 6, windowMs: MIN }, userRateLimit: null })
+    const m = await makeActor(a)
+    const statuses: number[] = []
+    for (let i = 0; i < 8; i++) statuses.push((await (i % 2 ? a : b).req('GET', '/api/v1/agents', { token: m.token })).status)
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 429, 429])
+    // Concurrent hits on both count exactly: one upsert per hit, serialized on the key's row.
+    const { a: c, b: d } = await twoInstances({ rateLimit: { limit: 20, windowMs: MIN }, userRateLimit: null })
+    const n = await makeActor(c)
+    const all = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? c : d).req('GET', '/api/v1/agents', { token: n.token })))
+    expect(all.filter((r) => r.status === 200).length).toBe(20)
+    expect(all.filter((r) => r.status === 429).length).toBe(10)
+  }, 30_000)
+
+  test('failed authentications from one address add up across instances', async () => {
+    const { a, b } = await twoInstances({ authFailureLimit: { limit: 3, windowMs: MIN } })
+    const bad = 'td_' + 'x'.repeat(40)
+    const codes: number[] = []
+    for (let i = 0; i < 5; i++) codes.push((await (i % 2 ? a : b).req('GET', '/api/v1/agents', { token: bad, ip: '203.0.113.9' })).status)
+    expect(codes).toEqual([401, 401, 401, 429, 429])
+  }, 30_000)
+
+  test('the same Idempotency-Key sent to A and B at once runs once', async () => {
+    const { a, b } = await twoInstances()
+    const m = await makeActor(a)
+    for (let round = 0; round < 5; round++) {
+      const key = `dup-${round}`
+      const send = (t: TestApp) => t.req('POST', '/api/v1/tasks', { token: m.token, body: { title: `T${round}` }, headers: { 'idempotency-key': key } })
+      const [ra, rb] = await Promise.all([send(a), send(b)])
+      const statuses = [ra.status, rb.status].sort()
+      // One created it; the other got its replay (201) or "in progress" (409): never a second task.
+      expect(statuses[0]).toBe(201)
+      expect([201, 409]).toContain(statuses[1]!)
+    }
+    const tasks = (await b.req('GET', '/api/v1/tasks', { token: m.token })).body
+    expect(Array.isArray(tasks) ? tasks.length : tasks.total).toBe(5)
+  }, 30_000)
+
+  test('cancel through A stops a run executing on B within a second', async () => {
+    const double = startProviderDouble()
+    try {
+      const { a, b } = await twoInstances({ openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' })
+      const m = await makeActor(a, { role: 'admin' })
+      const agentId = (await a.req('POST', '/api/v1/agents', { token: m.token, body: { name: 'H', systemPrompt: 'x' } })).body.id
+      const started = await b.req('POST', `/api/v1/agents/${agentId}/execute`, { token: m.token, body: { message: 'HANG', async: true } })
+      expect(started.status).toBe(202)
+      const id = started.body.executionId
+      await until(async () => (await a.req('GET', `/api/v1/executions/${id}`, { token: m.token })).body.execution.status === 'running')
+      const finished = b.rt.engine.wait(id)!
+      const t0 = Date.now()
+      expect((await a.req('POST', `/api/v1/executions/${id}/cancel`, { token: m.token })).status).toBe(200)
+      expect((await finished).status).toBe('cancelled')
+      expect(Date.now() - t0).toBeLessThan(1000)
+    } finally {
+      double.stop()
+    }
+  }, 30_000)
+
+  test('an instance that dies: its runs fail once their lease lapses; the other instance keeps its own', async () => {
+    const double = startProviderDouble()
+    try {
+      const { a, b } = await twoInstances({ openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', executionLeaseMs: 1000, maxConcurrentExecutions: 10 })
+      const m = await makeActor(a, { role: 'admin' })
+      const agentId = (await a.req('POST', '/api/v1/agents', { token: m.token, body: { name: 'H', systemPrompt: 'x' } })).body.id
+      const run = async (t: TestApp) => (await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: m.token, body: { message: 'HANG', async: true } })).body.executionId as string
+      const onA = await run(a)
+      const onB = await run(b)
+      const status = async (id: string) => (await a.req('GET', `/api/v1/executions/${id}`, { token: m.token })).body.execution
+      await until(async () => (await status(onA)).status === 'running' && (await status(onB)).status === 'running')
+      // Nothing lapsed yet: a sweep fails nothing (a restart of A would not touch B's run either).
+      expect(await failLapsed(a.rt.db, a.clock.now())).toBe(0)
+      // B dies (as after kill -9, it renews nothing more). Time passes; A renews its own as its watcher does.
+      b.rt.engine.renewLeases = async () => {}
+      a.clock.advance(5_000)
+      await a.rt.engine.renewLeases()
+      expect(await failLapsed(a.rt.db, a.clock.now())).toBe(1)
+      const bRow = await status(onB)
+      expect(bRow.status).toBe('failed')
+      expect(bRow.error).toContain('lease lapsed')
+      expect((await status(onA)).status).toBe('running')
+      await a.rt.engine.cancel(onA)
+      await b.rt.engine.shutdown(0)
+    } finally {
+      double.stop()
+    }
+  })
+})
+
+async function until(cond: () => Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('timed out waiting')
+    await Bun.sleep(20)
+  }
+}
