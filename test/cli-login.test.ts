@@ -9,6 +9,8 @@ import { join } from 'node:path'
 import { loginCodeDisplay } from '../src/auth/login-code'
 import { decideLogin, listCliSessions, revokeOwnCliSession } from '../src/modules/cli-auth/service'
 import { createUser, removeMember } from '../src/modules/users/service'
+import { memberships } from '../src/db/schema'
+import { eq } from 'drizzle-orm'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { expectNoPlaintext, readAtRest } from './helpers/at-rest'
 
@@ -230,7 +232,7 @@ describe('refresh and revocation', () => {
     const t = await makeTestApp()
     const alice = await makeActor(t)
     const s = await signIn(t, alice)
-    t.db.$client.run('DELETE FROM memberships WHERE user_id = ?', [alice.userId])
+    await t.db.delete(memberships).where(eq(memberships.userId, alice.userId)).run()
     expect((await t.req('GET', '/api/v1/agents', { token: s.accessToken })).body.code).toBe('membership_revoked')
     expect((await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: s.refreshToken } })).body.code).toBe('membership_revoked')
   })

@@ -5,7 +5,7 @@ import { bootstrapIfEmpty } from '../src/modules/users/bootstrap'
 import { createLink } from '../src/modules/users/links'
 import { SESSION_IDLE_MS, SESSION_MAX_MS } from '../src/console/session'
 import { THROTTLE } from '../src/console/throttle'
-import { sessions, users } from '../src/db/schema'
+import { oneTimeLinks, sessions, users } from '../src/db/schema'
 import { eq } from 'drizzle-orm'
 
 const t = await makeTestApp()
@@ -22,7 +22,7 @@ describe('sign-in', () => {
     const cookie = res.headers.get('set-cookie')!
     expect(cookie).toMatch(/^teamday_session=[0-9A-Za-z]{43}; Path=\/; Max-Age=604800; HttpOnly; SameSite=Lax$/)
     const secret = cookie.split(';')[0]!.split('=')[1]!
-    const rows = t.db.select().from(sessions).all()
+    const rows = await t.db.select().from(sessions).all()
     expect(rows.some((r) => r.secretHash === new Bun.CryptoHasher('sha256').update(secret).digest('hex'))).toBe(true)
     expect(JSON.stringify(rows)).not.toContain(secret)
     const page = await c.get('/login')
@@ -133,7 +133,7 @@ describe('sign-in', () => {
     await three.signIn(a.email)
     await three.post('/logout/everywhere')
     expect((await two.get('/settings/tokens')).status).toBe(303)
-    expect(t.db.select().from(sessions).where(eq(sessions.userId, a.userId)).all()).toEqual([])
+    expect(await t.db.select().from(sessions).where(eq(sessions.userId, a.userId)).all()).toEqual([])
   })
 
   test('next: a same-origin path is followed; anything else goes home', async () => {
@@ -169,10 +169,10 @@ describe('first start and one-time links', () => {
     expect((await c.get(first.path)).status).toBe(404)
     expect((await c.post(first.path, { password: PASSWORD, confirm: PASSWORD })).status).toBe(404)
     expect((await c.signIn('admin@localhost')).status).toBe(303)
-    const dump = JSON.stringify(f.db.all(`SELECT * FROM one_time_links`))
+    const dump = JSON.stringify(await f.db.select().from(oneTimeLinks).all())
     expect(dump).not.toContain(first.path.slice(7))
     // A second link expires.
-    const admin = f.db.select().from(users).get()!
+    const admin = (await f.db.select().from(users).get())!
     const link = await createLink(f.ctx, admin.id, null, 'setup')
     f.clock.advance(3_600_001)
     expect((await c.get(link.path)).status).toBe(404)
@@ -182,7 +182,7 @@ describe('first start and one-time links', () => {
   test('TEAMDAY_ADMIN_PASSWORD_FILE: the admin can sign in, no link; a too short password creates nobody', async () => {
     const f = await makeTestApp()
     await expect(bootstrapIfEmpty(f.ctx, { email: 'Ops@Example.com', password: 'short' })).rejects.toThrow('12-256')
-    expect(f.db.select().from(users).all()).toEqual([])
+    expect(await f.db.select().from(users).all()).toEqual([])
     const first = await bootstrapIfEmpty(f.ctx, { email: 'Ops@Example.com', password: PASSWORD })
     expect(first).toEqual({ kind: 'password_file', email: 'ops@example.com', org: 'default' })
     expect((await consoleClient(f).signIn('ops@example.com')).status).toBe(303)

@@ -6,7 +6,7 @@ import { ACCESS_TOKEN_PREFIX, checkTokenFormat, generateToken, hashToken, LOGIN_
 import { withTx, type Ctx } from '../../context'
 import { DecryptionError } from '../../crypto/secretbox'
 import { prepared } from '../../db/prepared'
-import { cliAccessTokens, cliLoginCodes, cliSessions, memberships, organizations, type CliLoginCode, type CliSession, type Role } from '../../db/schema'
+import { cliAccessTokens, dbTime, cliLoginCodes, cliSessions, memberships, organizations, type CliLoginCode, type CliSession, type Role } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 
@@ -56,7 +56,7 @@ export async function initiateLogin(ctx: Ctx): Promise<Initiated> {
   const c = cliLoginCodes
   await ctx.db
     .delete(c)
-    .where(sql`${c.id} IN (SELECT ${c.id} FROM ${c} WHERE ${c.expiresAt} < ${now - CODE_RETENTION_MS} LIMIT 100)`)
+    .where(sql`${c.id} IN (SELECT ${c.id} FROM ${c} WHERE ${c.expiresAt} < ${dbTime(now - CODE_RETENTION_MS)} LIMIT 100)`)
     .run()
   await ctx.db
     .insert(c)
