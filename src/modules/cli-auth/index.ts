@@ -31,8 +31,9 @@ export const authorizePath = (code: string) => `/cli/authorize/${code}`
 export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLimit' | 'cliPollRateLimit'>, limiter: RateLimiter, contexts: RequestContexts) {
   const anonymous = (request: Request, set: Set) => contexts.of({ kind: 'anonymous' }, request, set)
   // In-process requests (no socket, no trusted proxy header) have no address and are not limited per address.
-  const perIp = (key: string, policy: Config['cliLoginRateLimit'], set: Set, ip: string | null) => {
-    if (ip) limiter.consume(`${key}:${ip}`, policy, set, key)
+  // A promise with a shared (PostgreSQL) store: awaited, so its 429 is the answer.
+  const perIp = (key: string, policy: Config['cliLoginRateLimit'], set: Set, ip: string | null): void | Promise<void> => {
+    if (ip) return limiter.consume(`${key}:${ip}`, policy, set, key)
   }
   return new Elysia({ prefix: '/api/auth/cli', tags: ['CLI sign-in'] })
     .model({ ...sharedModels, ...cliAuthModels })
@@ -40,7 +41,7 @@ export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLi
       '/initiate',
       async ({ request, set }) => {
         const ctx = anonymous(request, set)
-        perIp('cli-login', config.cliLoginRateLimit, set, ctx.origin!.ip())
+        await perIp('cli-login', config.cliLoginRateLimit, set, ctx.origin!.ip())
         const r = await initiateLogin(ctx)
         set.headers['cache-control'] = 'no-store'
         return { code: r.code, authUrl: publicBase(config, request) + authorizePath(r.code), expiresIn: r.expiresIn, shortCode: loginCodeDisplay(r.code), interval: POLL_INTERVAL_SECONDS }
@@ -59,8 +60,8 @@ export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLi
       '/poll',
       async ({ query, request, set }) => {
         const ctx = anonymous(request, set)
-        perIp('cli-poll', config.cliPollRateLimit, set, ctx.origin!.ip())
-        limiter.consume(`cli-code:${hashToken(query.code).slice(0, 32)}`, PER_CODE_POLL_LIMIT, set, 'cli-code')
+        await perIp('cli-poll', config.cliPollRateLimit, set, ctx.origin!.ip())
+        await limiter.consume(`cli-code:${hashToken(query.code).slice(0, 32)}`, PER_CODE_POLL_LIMIT, set, 'cli-code')
         set.headers['cache-control'] = 'no-store'
         const r = await pollLogin(ctx, query.code)
         if (r.status === 'pending') return { status: 'pending' as const, message: 'Waiting for approval in the browser.' }
@@ -81,7 +82,7 @@ export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLi
       '/refresh',
       async ({ body, request, set }) => {
         const ctx = anonymous(request, set)
-        perIp('cli-login', config.cliLoginRateLimit, set, ctx.origin!.ip())
+        await perIp('cli-login', config.cliLoginRateLimit, set, ctx.origin!.ip())
         set.headers['cache-control'] = 'no-store'
         const r = await refreshAccess(ctx, body.refreshToken)
         return { accessToken: r.accessToken, expiresAt: r.expiresAt }
@@ -101,7 +102,7 @@ export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLi
       '/revoke',
       async ({ body, request, set }) => {
         const ctx = anonymous(request, set)
-        perIp('cli-login', config.cliLoginRateLimit, set, ctx.origin!.ip())
+        await perIp('cli-login', config.cliLoginRateLimit, set, ctx.origin!.ip())
         await revokeByRefreshToken(ctx, body.refreshToken)
         return { success: true as const }
       },
