@@ -132,6 +132,8 @@ if (!existsSync(CHROMIUM) && process.env.CI !== 'true') {
     test('keyboard only: the sign-in form can be filled and sent with Tab and Enter; focus is visible', async () => {
       const page = await newPage()
       await page.goto(`${base}/login`)
+      // The e-mail field takes the focus itself (autofocus); wait for it rather than type into nothing.
+      await page.waitForFunction("document.activeElement && document.activeElement.getAttribute('name') === 'email'")
       await page.keyboard.type('admin@localhost')
       await page.keyboard.press('Tab')
       const outline = await page.evaluate('getComputedStyle(document.activeElement).outlineStyle')
