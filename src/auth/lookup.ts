@@ -1,4 +1,4 @@
-import { and, eq, isNull, lt, or, sql } from 'drizzle-orm'
+import { and, eq, isNull, lt, or, sql, type AnyColumn } from 'drizzle-orm'
 import { recordAudit } from '../audit/log'
 import type { Ctx } from '../context'
 import type { Db } from '../db/connection'
@@ -32,15 +32,21 @@ export interface AuthRow {
  * plain SQL for PostgreSQL too.
  */
 export function ownerEmail(db: Db) {
-  return sql<string>`(${db.select({ email: users.email }).from(users).where(eq(users.id, personalAccessTokens.userId))})`
+  return emailOf(db, personalAccessTokens.userId)
+}
+
+/** A user's e-mail as a scalar subquery (see ownerEmail for why not a join). */
+function emailOf(db: Db, userId: AnyColumn) {
+  return sql<string>`(${db.select({ email: users.email }).from(users).where(eq(users.id, userId))})`
+}
+
+/** A user's current role in an organization as a scalar subquery: null once they are no member. */
+function currentRoleOf(db: Db, organizationId: AnyColumn, userId: AnyColumn) {
+  return sql<Role | null>`(${db.select({ role: memberships.role }).from(memberships).where(and(eq(memberships.organizationId, organizationId), eq(memberships.userId, userId)))})`
 }
 
 function prepareAuthLookup(db: Db) {
   const t = personalAccessTokens
-  const currentRole = db
-    .select({ role: memberships.role })
-    .from(memberships)
-    .where(and(eq(memberships.organizationId, t.organizationId), eq(memberships.userId, t.userId)))
   return db
     .select({
       id: t.id,
@@ -51,7 +57,7 @@ function prepareAuthLookup(db: Db) {
       lastUsedAt: t.lastUsedAt,
       scopes: t.scopes,
       email: ownerEmail(db),
-      role: sql<Role | null>`(${currentRole})`,
+      role: currentRoleOf(db, t.organizationId, t.userId),
       kind: sql<'pat'>`'pat'`,
     })
     .from(t)
@@ -67,10 +73,6 @@ function prepareAuthLookup(db: Db) {
 function prepareCliAuthLookup(db: Db) {
   const a = cliAccessTokens
   const s = cliSessions
-  const currentRole = db
-    .select({ role: memberships.role })
-    .from(memberships)
-    .where(and(eq(memberships.organizationId, s.organizationId), eq(memberships.userId, s.userId)))
   return db
     .select({
       id: s.id,
@@ -80,8 +82,8 @@ function prepareCliAuthLookup(db: Db) {
       revokedAt: s.revokedAt,
       lastUsedAt: s.lastUsedAt,
       scopes: sql<string[]>`'["*"]'`.mapWith((v: string) => JSON.parse(v) as string[]),
-      email: sql<string>`(${db.select({ email: users.email }).from(users).where(eq(users.id, s.userId))})`,
-      role: sql<Role | null>`(${currentRole})`,
+      email: emailOf(db, s.userId),
+      role: currentRoleOf(db, s.organizationId, s.userId),
       kind: sql<'cli'>`'cli'`,
     })
     .from(a)
