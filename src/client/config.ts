@@ -1,5 +1,4 @@
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs'
-import { credentialsPath, readCredentials } from './credentials'
+import { credentialsPath, readCredentials, readWithMode } from './credentials'
 import { ClientError } from './errors'
 import { LoginSession } from './login-session'
 
@@ -31,14 +30,7 @@ export function loadClientConfig(env: Env, flags: { url?: string; tokenFile?: st
     let text: string
     let mode: number
     try {
-      // The mode of the file that is read (one descriptor: no swap between a stat and the read).
-      const fd = openSync(flags.tokenFile, 'r')
-      try {
-        mode = fstatSync(fd).mode
-        text = readFileSync(fd, 'utf8')
-      } finally {
-        closeSync(fd)
-      }
+      ;({ text, mode } = readWithMode(flags.tokenFile))
     } catch (e) {
       throw new ClientError('auth', `cannot read the token file ${flags.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`, undefined, undefined, 'token_file')
     }

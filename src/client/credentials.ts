@@ -36,18 +36,25 @@ function isLogin(v: any): v is StoredLogin {
   return v && typeof v === 'object' && typeof v.accessToken === 'string' && typeof v.refreshToken === 'string' && typeof v.expiresAt === 'string'
 }
 
+/**
+ * A file's text and mode, read through one descriptor (no swap between a stat and the read):
+ * the token file and the credentials file both warn when others may read them.
+ */
+export function readWithMode(file: string): { text: string; mode: number } {
+  const fd = openSync(file, 'r')
+  try {
+    return { mode: fstatSync(fd).mode, text: readFileSync(fd, 'utf8') }
+  } finally {
+    closeSync(fd)
+  }
+}
+
 /** The file's logins; none when it does not exist. A file others may read gets a warning. */
 export function readCredentials(file: string, warn: (line: string) => void = () => {}): Record<string, StoredLogin> {
   let text: string
   let mode: number
   try {
-    const fd = openSync(file, 'r')
-    try {
-      mode = fstatSync(fd).mode
-      text = readFileSync(fd, 'utf8')
-    } finally {
-      closeSync(fd)
-    }
+    ;({ text, mode } = readWithMode(file))
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {}
     throw new ClientError('auth', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`, undefined, undefined, 'credentials_file')
