@@ -4,6 +4,9 @@ import { beforeAll, describe, expect, test } from 'bun:test'
 import { MAX_AUTH_HEADER_BYTES } from '../src/auth/authenticate'
 import { randomBase62 } from '../src/auth/random'
 import { checkTokenFormat, checksum, generateToken, redactTokens } from '../src/auth/tokens'
+import { eq } from 'drizzle-orm'
+import { memberships } from '../src/db/schema'
+import { decideLogin } from '../src/modules/cli-auth/service'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 
 const DAY = 86_400_000
@@ -49,6 +52,69 @@ describe('the 401 answer', () => {
     expect(res.body.code).toBe('token_expired')
     const audit = await t.req('GET', `/api/v1/audit-events?type=token.expired_used&tokenId=${tok.id}`, { token: admin.token })
     expect(audit.body.events[0].details).toEqual({ expiredAt: new Date(t.clock.now()).toISOString() })
+  })
+})
+
+describe('a revocation scheduled for later (a rotation\'s grace period)', () => {
+  test('the old token works until the very millisecond its grace period ends, then is revoked', async () => {
+    const m = await makeActor(t)
+    const old = await makeToken(t, m)
+    const res = await t.req('POST', `/api/v1/tokens/${old.id}/rotate`, { token: old.token, body: { gracePeriodSeconds: 60 } })
+    expect(res.status).toBe(201)
+    t.clock.advance(60_000 - 1)
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: old.token })).status).toBe(200)
+    t.clock.advance(1)
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: old.token })).body.code).toBe('token_revoked')
+  })
+})
+
+describe('a CLI session\'s access token (tdo_)', () => {
+  /** Browser sign-in as the CLI does it: initiate, approve as `who`, poll once. */
+  async function cliAccessToken(who: Actor): Promise<string> {
+    const { body } = await t.req('POST', '/api/auth/cli/initiate')
+    await decideLogin(t.ctx, body.code, { userId: who.userId, organizationId: who.organizationId }, 'approve')
+    const res = await t.req('GET', `/api/auth/cli/poll?code=${body.code}`)
+    expect(res.body.accessToken).toMatch(/^tdo_/)
+    return res.body.accessToken
+  }
+  const expiredUses = async (id: string) =>
+    (await t.req('GET', `/api/v1/audit-events?type=token.expired_used&tokenId=${id}`, { token: admin.token })).body.events.length
+
+  test('is refused from the very millisecond it expires, with the advice to refresh or sign in again, and no audit event (expiry every 15 minutes is normal)', async () => {
+    const m = await makeActor(t)
+    const access = await cliAccessToken(m)
+    const self = await t.req('GET', '/api/v1/tokens/self', { token: access })
+    expect(self.status).toBe(200)
+    const expires = Date.parse(self.headers.get('teamday-token-expiration')!)
+    t.clock.advance(expires - t.clock.now() - 1)
+    expect((await t.req('GET', '/api/v1/agents', { token: access })).status).toBe(200)
+    t.clock.advance(1)
+    const res = await t.req('GET', '/api/v1/agents', { token: access })
+    expect(res.body.code).toBe('token_expired')
+    expect(res.body.message).toBe(`Invalid or expired token: this access token expired on ${new Date(expires).toISOString()}. Sign in again from your terminal (\`teamday login\`, or \`teamday auth login\` with TeamDay's CLI), or refresh the access token (POST /api/auth/cli/refresh).`)
+    expect(await expiredUses(self.body.id)).toBe(0)
+  })
+
+  test('of a user whose membership row is gone (not through removal, which revokes): 401 membership_revoked', async () => {
+    const m = await makeActor(t)
+    const access = await cliAccessToken(m)
+    expect((await t.req('GET', '/api/v1/agents', { token: access })).status).toBe(200)
+    await t.db.delete(memberships).where(eq(memberships.userId, m.userId)).run()
+    const res = await t.req('GET', '/api/v1/agents', { token: access })
+    expect(res.status).toBe(401)
+    expect(res.body.code).toBe('membership_revoked')
+  })
+})
+
+describe('a personal access token of a user whose membership row is gone', () => {
+  test('is refused with 401 membership_revoked (removal through the API revokes it first: token_revoked)', async () => {
+    const m = await makeActor(t)
+    expect((await t.req('GET', '/api/v1/agents', { token: m.token })).status).toBe(200)
+    await t.db.delete(memberships).where(eq(memberships.userId, m.userId)).run()
+    const res = await t.req('GET', '/api/v1/agents', { token: m.token })
+    expect(res.status).toBe(401)
+    expect(res.body.code).toBe('membership_revoked')
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="teamday", error="invalid_token", error_description="User no longer a member of the organization"')
   })
 })
 
