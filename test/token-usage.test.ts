@@ -6,7 +6,8 @@ import { eq } from 'drizzle-orm'
 import { hashToken } from '../src/auth/tokens'
 import { SecretBox } from '../src/crypto/secretbox'
 import { personalAccessTokens } from '../src/db/schema'
-import { findTokenForAuth, LAST_USED_RESOLUTION_MS, touchLastUsed } from '../src/auth/lookup'
+import { findTokenForAuth, LAST_USED_RESOLUTION_MS, touchCliSession, touchLastUsed } from '../src/auth/lookup'
+import { decideLogin, listCliSessions } from '../src/modules/cli-auth/service'
 import { contextOf } from '../src/context'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 
@@ -85,6 +86,36 @@ describe('first use from a new address', () => {
     expect(await touchLastUsed(broken, row)).toBeUndefined()
     const line = t.logs.find((l) => l.includes('last_used_update_failed'))
     expect(line).toContain(tok.id)
+    expect(line).toContain('sealing is broken')
+  })
+})
+
+describe('a CLI session\'s last use (its access tokens\')', () => {
+  test(`is written with the address at most once per ${LAST_USED_RESOLUTION_MS / 1000} s: a use within that keeps the first time and address, one after it moves both`, async () => {
+    const m = await makeActor(t)
+    const { body } = await t.req('POST', '/api/auth/cli/initiate')
+    await decideLogin(t.ctx, body.code, { userId: m.userId, organizationId: m.organizationId }, 'approve')
+    const access = (await t.req('GET', `/api/auth/cli/poll?code=${body.code}`)).body.accessToken as string
+    const session = async () => (await listCliSessions(t.ctx, m.userId))[0]!
+    expect(await session()).toMatchObject({ lastUsedAt: null, lastUsedIp: null })
+    const agents = (ip: string) => t.req('GET', '/api/v1/agents', { token: access, ip })
+    expect((await agents('198.51.100.20')).status).toBe(200)
+    const first = new Date(t.clock.now()).toISOString()
+    expect(await session()).toMatchObject({ lastUsedAt: first, lastUsedIp: '198.51.100.20' })
+    t.clock.advance(LAST_USED_RESOLUTION_MS)
+    await agents('198.51.100.21')
+    expect(await session()).toMatchObject({ lastUsedAt: first, lastUsedIp: '198.51.100.20' })
+    t.clock.advance(1)
+    await agents('198.51.100.21')
+    expect(await session()).toMatchObject({ lastUsedAt: new Date(t.clock.now()).toISOString(), lastUsedIp: '198.51.100.21' })
+  })
+
+  test('a failure to record it does not fail the caller and is logged with the session id', async () => {
+    const broken = { ...requestCtx('192.0.2.9'), box: { seal: () => { throw new Error('sealing is broken') } } as unknown as SecretBox }
+    t.logs.length = 0
+    expect(await touchCliSession(broken, 'clis_test_session', t.clock.now())).toBeUndefined()
+    const line = t.logs.find((l) => l.includes('last_used_update_failed'))
+    expect(line).toContain('clis_test_session')
     expect(line).toContain('sealing is broken')
   })
 })
