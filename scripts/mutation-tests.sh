@@ -15,8 +15,8 @@ tests_for() {
     src/auth/roles.ts) echo scopes token-escalation scope-routes authz-matrix ;;
     src/auth/*) echo auth auth-edges scopes authz-matrix ;;
     src/http/client-address.ts | src/http/ip.ts) echo client-address credentials ratelimit ;;
-    src/modules/agents/access.ts) echo access-rules access-mutants access-leaks authz-matrix agents ;;
-    src/modules/spaces/access.ts) echo access-rules access-mutants access-leaks authz-matrix spaces tasks executions-access secrets ;;
+    src/modules/agents/access.ts) echo access-rules access-mutants access-leaks authz-matrix agents slugs ;;
+    src/modules/spaces/access.ts) echo access-rules access-mutants access-leaks authz-matrix spaces tasks executions-access secrets slugs ;;
     src/modules/tasks/access.ts) echo access-rules access-mutants access-leaks authz-matrix tasks ;;
     src/modules/executions/access.ts) echo access-rules executions-access access-mutants access-leaks authz-matrix executions ;;
     src/modules/members/access.ts) echo members authz-matrix scope-routes ;;
@@ -26,6 +26,7 @@ tests_for() {
     src/modules/tokens/lifecycle.ts) echo rotation token-escalation tokens audit ;;
     src/modules/tokens/revocation.ts) echo token-escalation credentials tokens ;;
     src/modules/tokens/*) echo openapi tokens token-limits rotation ;;
+    src/modules/slugs.ts) echo slugs access-rules ;;
     src/modules/*) echo authz-matrix executions-access access-rules access-mutants access-leaks agents spaces tasks secrets executions ;;
     *) echo token-format auth auth-edges token-usage access-rules access-mutants access-leaks openapi scopes scope-routes authz-matrix executions-access tokens token-escalation token-limits rotation agents spaces tasks secrets credentials audit ratelimit idempotency errors executions ;;
   esac
