@@ -12,6 +12,7 @@ tests_for() {
     src/auth/authenticate.ts) echo auth-edges auth token-format tokens audit ;;
     src/auth/lookup.ts) echo token-usage auth auth-edges read-cache audit ;;
     src/auth/plugin.ts) echo auth auth-edges scopes scope-routes authz-matrix ratelimit audit openapi ;;
+    src/auth/login-code.ts) echo auth-edges ;;
     src/auth/roles.ts) echo scopes token-escalation scope-routes authz-matrix ;;
     src/auth/*) echo auth auth-edges scopes authz-matrix ;;
     src/http/client-address.ts | src/http/ip.ts) echo client-address credentials ratelimit ;;

@@ -2,6 +2,7 @@
 // challenge and messages a client reads, and what the token helpers guarantee.
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { MAX_AUTH_HEADER_BYTES } from '../src/auth/authenticate'
+import { loginCodeDisplay } from '../src/auth/login-code'
 import { randomBase62 } from '../src/auth/random'
 import { checkTokenFormat, checksum, generateToken, redactTokens } from '../src/auth/tokens'
 import { eq } from 'drizzle-orm'
@@ -145,6 +146,12 @@ describe('token helpers', () => {
     // Computed independently (Python: zlib.crc32, then six base62 digits), as a secret scanner would.
     expect(checksum('a'.repeat(37))).toBe('2sN54l')
     expect(checksum('Tm9wZSwgbm90IGEgcmVhbCB0b2tlbiBhdCBhb')).toBe('21p8zb')
+  })
+
+  test('the short form of a CLI login code is its SHA-256\'s first 8 bytes, each mod 31 in A-Z 2-9 without look-alikes, as XXXX-XXXX (known answers)', () => {
+    // Computed independently: Python's hashlib.sha256(code).digest()[:8], each byte % 31 into the alphabet.
+    expect(loginCodeDisplay('abc')).toBe('A6ZF-WBYU')
+    expect(loginCodeDisplay(`tdc_${'A'.repeat(43)}`)).toBe('RN9A-W6YK')
   })
 
   test('redaction removes the whole token, and leaves short td_ words alone', () => {
