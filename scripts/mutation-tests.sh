@@ -23,9 +23,9 @@ tests_for() {
     src/modules/members/access.ts) echo members authz-matrix scope-routes ;;
     src/modules/tokens/access.ts) echo token-escalation token-limits tokens audit ;;
     src/modules/tokens/validation.ts) echo scopes tokens token-limits cli ;;
-    src/modules/tokens/service.ts) echo tokens token-usage token-escalation rotation ;;
+    src/modules/tokens/service.ts) echo tokens token-usage token-escalation rotation token-limits list-cursors audit cli ;;
     src/modules/tokens/lifecycle.ts) echo rotation token-escalation tokens audit ;;
-    src/modules/tokens/revocation.ts) echo token-escalation credentials tokens ;;
+    src/modules/tokens/revocation.ts) echo token-escalation credentials tokens members ;;
     src/modules/tokens/*) echo openapi tokens token-limits rotation ;;
     src/modules/slugs.ts) echo slugs access-rules ;;
     src/modules/*) echo authz-matrix executions-access access-rules access-mutants access-leaks agents spaces tasks secrets executions ;;

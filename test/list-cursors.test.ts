@@ -297,6 +297,22 @@ describe.skipIf(CURSORS_SQLITE_ONLY)('a cursor that is not this list\'s (or this
     expect(asMember.status).toBe(400)
     expect(asMember.body.message).toContain('another caller')
   })
+
+  test('a token-list cursor is bound to all=true, to the status filter and to the caller (the organization-wide total stays with the admin\'s walk)', async () => {
+    const byName = (name: string) => cases().find((c) => c.name === name)!
+    const fromAll = await cursorOf(byName('all tokens'))
+    const refused = async (path: string, token: string) => {
+      const res = await t.req('GET', path, { token })
+      expect(res.status).toBe(400)
+      expect(res.body.message).toContain('issued for other filters or to another caller')
+    }
+    await refused(`/api/v1/tokens?cursor=${fromAll}`, admin.token)
+    await refused(`/api/v1/tokens?all=true&status=active&cursor=${fromAll}`, admin.token)
+    // A member cannot continue the admin's walk of their own tokens.
+    const fromOwn = await cursorOf(byName('own tokens'))
+    await refused(`/api/v1/tokens?cursor=${fromOwn}`, member.token)
+    expect((await t.req('GET', `/api/v1/tokens?cursor=${fromOwn}`, { token: admin.token })).status).toBe(200)
+  })
 })
 
 describe.skipIf(CURSORS_SQLITE_ONLY)('total', () => {
