@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, test } from 'bun:test'
 import { Value } from '@sinclair/typebox/value'
-import { canManageMembers, mayLeaveWithoutAdmin } from '../src/modules/members/access'
+import { assertCanManageMembers, canManageMembers, mayLeaveWithoutAdmin } from '../src/modules/members/access'
 import { AddedMember, MemberEnvelope, MemberList, RemovedMember } from '../src/modules/members/model'
 import { setMemberRole } from '../src/modules/members/service'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
@@ -187,6 +187,33 @@ describe('the rule (members/access.ts)', () => {
     expect(canManageMembers({ kind: 'anonymous' }, 'org_a')).toBe(false)
     expect(mayLeaveWithoutAdmin(token('org_a', 'admin'))).toBe(false)
     expect(mayLeaveWithoutAdmin({ kind: 'operator' })).toBe(true)
+  })
+
+  test('a console session is held to the same rule: its admins manage members; others are 403 in their organization, 404 in another', () => {
+    const session = (organizationId: string, role: 'admin' | 'member' | 'viewer') => ({
+      kind: 'session' as const,
+      sessionId: 'sess_x',
+      principal: { userId: 'user_x', email: 'x@y.z', organizationId, role, tokenId: null, scopes: ['*'] },
+    })
+    const token = (organizationId: string, role: 'admin' | 'member' | 'viewer') => ({
+      kind: 'token' as const,
+      principal: { userId: 'user_x', email: 'x@y.z', organizationId, role, tokenId: 'pat_x', tokenExpiresAt: new Date(0), scopes: ['*'], credential: 'pat' as const },
+    })
+    expect(canManageMembers(session('org_a', 'admin'), 'org_a')).toBe(true)
+    expect(canManageMembers(session('org_a', 'member'), 'org_a')).toBe(false)
+    expect(canManageMembers(session('org_b', 'admin'), 'org_a')).toBe(false)
+    expect(() => assertCanManageMembers(session('org_a', 'admin'), 'org_a')).not.toThrow()
+    expect(() => assertCanManageMembers({ kind: 'operator' }, 'org_a')).not.toThrow()
+    // A non-admin of the organization is told why (403); anyone else learns nothing (404).
+    for (const who of [session('org_a', 'member'), session('org_a', 'viewer'), token('org_a', 'member'), token('org_a', 'viewer')]) {
+      expect(() => assertCanManageMembers(who, 'org_a')).toThrow(expect.objectContaining({ code: 'forbidden', status: 403 }))
+    }
+    for (const who of [session('org_b', 'admin'), token('org_b', 'admin'), { kind: 'anonymous' as const }]) {
+      expect(() => assertCanManageMembers(who, 'org_a')).toThrow(expect.objectContaining({ code: 'not_found', status: 404, message: 'Organization org_a not found' }))
+    }
+    // The id is echoed cut to 100 characters.
+    const long = `org_${'x'.repeat(200)}`
+    expect(() => assertCanManageMembers({ kind: 'anonymous' }, long)).toThrow(expect.objectContaining({ message: `Organization ${long.slice(0, 100)} not found` }))
   })
 
   test('the operator (admin CLI) may demote the last admin: it is the way back in', async () => {
