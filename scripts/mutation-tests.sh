@@ -8,7 +8,7 @@ set -euo pipefail
 
 tests_for() {
   case "$1" in
-    src/auth/tokens.ts | src/auth/random.ts) echo token-format auth-edges auth tokens ;;
+    src/auth/tokens.ts | src/auth/random.ts) echo token-format auth-edges auth tokens redaction ;;
     src/auth/authenticate.ts) echo auth-edges auth token-format tokens audit ;;
     src/auth/lookup.ts) echo token-usage auth auth-edges read-cache audit ;;
     src/auth/plugin.ts) echo auth auth-edges scopes scope-routes authz-matrix ratelimit audit openapi ;;
