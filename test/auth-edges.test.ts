@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, test } from 'bun:test'
 import { MAX_AUTH_HEADER_BYTES } from '../src/auth/authenticate'
 import { loginCodeDisplay } from '../src/auth/login-code'
 import { randomBase62 } from '../src/auth/random'
-import { checkTokenFormat, checksum, generateToken, redactTokens } from '../src/auth/tokens'
+import { ACCESS_TOKEN_PREFIX, checkTokenFormat, checksum, generateToken, redactTokens, REFRESH_TOKEN_PREFIX } from '../src/auth/tokens'
 import { eq } from 'drizzle-orm'
 import { memberships } from '../src/db/schema'
 import { decideLogin } from '../src/modules/cli-auth/service'
@@ -152,6 +152,41 @@ describe('token helpers', () => {
     // Computed independently: Python's hashlib.sha256(code).digest()[:8], each byte % 31 into the alphabet.
     expect(loginCodeDisplay('abc')).toBe('A6ZF-WBYU')
     expect(loginCodeDisplay(`tdc_${'A'.repeat(43)}`)).toBe('RN9A-W6YK')
+  })
+
+  test('a CLI token (tdo_, tdr_) is checked like a PAT: its own prefix, exactly 43 characters, base62 only, then the checksum', () => {
+    const access = generateToken(ACCESS_TOKEN_PREFIX)
+    expect(checkTokenFormat(access, ACCESS_TOKEN_PREFIX)).toBeNull()
+    expect(checkTokenFormat(`${access}A`, ACCESS_TOKEN_PREFIX)).toBe('wrong_length')
+    expect(checkTokenFormat(`${ACCESS_TOKEN_PREFIX}A${access.slice(4)}`, ACCESS_TOKEN_PREFIX)).toBe('wrong_length')
+    expect(checkTokenFormat(`${access.slice(0, -1)}!`, ACCESS_TOKEN_PREFIX)).toBe('invalid_characters')
+    // A well-formed body behind another prefix is not this kind of token.
+    expect(checkTokenFormat(`${REFRESH_TOKEN_PREFIX}${access.slice(4)}`, ACCESS_TOKEN_PREFIX)).toBe('missing_prefix')
+  })
+
+  test('redaction covers the CLI\'s secrets too (tdo_, tdr_, tdc_), keeping the prefix, and no other td?_ word', () => {
+    const body = randomBase62(43)
+    for (const prefix of ['tdo_', 'tdr_', 'tdc_']) expect(redactTokens(`x ${prefix}${body} y`)).toBe(`x ${prefix}…[redacted] y`)
+    expect(redactTokens(`tdx_${body}`)).toBe(`tdx_${body}`)
+  })
+
+  test('redaction walks arrays and objects 64 levels deep, arrays and null-prototype objects included, and stops on cycles', () => {
+    const tok = generateToken()
+    const nest = (levels: number) => {
+      let v: unknown = [tok]
+      for (let i = 1; i < levels; i++) v = [v]
+      return v
+    }
+    const innermost = (v: unknown): unknown => (Array.isArray(v) && Array.isArray(v[0]) ? innermost(v[0]) : (v as unknown[])[0])
+    // The array at depth 64 (65 arrays) is still walked; one at depth 65 is returned as it is.
+    expect(innermost(redactTokens(nest(65)))).toBe('td_…[redacted]')
+    expect(innermost(redactTokens(nest(66)))).toBe(tok)
+    const bare = Object.create(null) as Record<string, unknown>
+    bare.secret = tok
+    expect(redactTokens(bare)).toEqual({ secret: 'td_…[redacted]' })
+    const loop: unknown[] = [tok]
+    loop.push(loop)
+    expect((redactTokens(loop) as unknown[])[0]).toBe('td_…[redacted]')
   })
 
   test('redaction removes the whole token, and leaves short td_ words alone', () => {
