@@ -215,7 +215,11 @@ async function copyTable(lite: ReturnType<typeof drizzle<typeof liteSchema>>, tx
   for (;;) {
     const rows = lite.select().from(from).where(last === undefined ? undefined : gt(key, last)).orderBy(asc(key)).limit(size).all() as Record<string, unknown>[]
     if (rows.length === 0) break
-    await tx.insert(to).values(rows as any)
+    try {
+      await tx.insert(to).values(rows as any)
+    } catch (e) {
+      throw refused(config.name, e)
+    }
     copied += rows.length
     last = rows.at(-1)![keyName]
     if (rows.length < size) break
@@ -226,4 +230,13 @@ async function copyTable(lite: ReturnType<typeof drizzle<typeof liteSchema>>, tx
     await tx.execute(sql`SELECT setval(pg_get_serial_sequence(${pgConfig(to).name}, ${c.name}), (SELECT max(${sql.identifier(c.name)}) FROM ${to}))`)
   }
   return copied
+}
+
+/**
+ * PostgreSQL's refusal of a batch, without drizzle's "Failed query … params: …" (the batch's
+ * values: token hashes, sealed values) in the message: the reason, and the key it names.
+ */
+function refused(table: string, e: unknown): Error {
+  const cause = ((e as { cause?: unknown }).cause ?? e) as { message?: string; detail?: string }
+  return new MigrateDataError(`${table}: PostgreSQL refused a row of the source: ${cause.message ?? String(cause)}${cause.detail ? ` (${cause.detail})` : ''}; nothing was changed`)
 }
