@@ -21,7 +21,8 @@ import { getTableConfig as liteConfig, type SQLiteTable } from 'drizzle-orm/sqli
 import postgres from 'postgres'
 import type { Io } from '../src/cli/common'
 import { openDatabase } from '../src/db/client'
-import { TABLE_PLAN, copyOrder, type TableName } from '../src/db/migrate-data'
+import { TABLE_PLAN, copyOrder, copySqliteToPostgres, openSqliteSource, type TableName } from '../src/db/migrate-data'
+import { openPostgres } from '../src/db/pg'
 import { runMigrations } from '../src/db/migrate'
 import { TABLE_NAMES } from '../src/db/schema'
 import * as pgSchema from '../src/db/schema/pg'
@@ -296,6 +297,21 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
     const r6 = await cli(['migrate-data', '--from', dbFile, '--to', join(dir, 'copy.db')])
     expect(r6.code).toBe(2)
     expect(r6.err).toContain('--to must be a postgres://')
+  }, 30_000)
+
+  test('small batches (keyset pages by primary key, text and integer keys) copy the same rows', async () => {
+    const target = urlFor(await createTestDatabase())
+    const conn = openPostgres(target, { pool: 1, statementTimeoutMs: 30_000 })
+    const db = openSqliteSource(dbFile)
+    try {
+      const report = await copySqliteToPostgres(db, conn, { batchRows: 2 })
+      expect(report.tables.find((t) => t.name === 'audit_events')!.rows).toBe(source.auditEvents!.length)
+      expect(report.replaced).toEqual([])
+    } finally {
+      db.close()
+      await conn.close()
+    }
+    expect(await pgRows(target)).toEqual(expected(source))
   }, 30_000)
 
   test('as a real process, with the key in TEAMDAY_ENCRYPTION_KEY; an instance with another key refuses the copy', async () => {
