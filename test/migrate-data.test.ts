@@ -294,6 +294,10 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
     expect(r5.err).toContain('does not open')
     expect(r5.err).toContain('nothing was copied')
 
+    const r7 = await cli(['migrate-data', '--from', dbFile, '--to', url, '--db', dbFile])
+    expect(r7.code).toBe(2)
+    expect(r7.err).toContain('migrate-data takes no --db')
+
     const r6 = await cli(['migrate-data', '--from', dbFile, '--to', join(dir, 'copy.db')])
     expect(r6.code).toBe(2)
     expect(r6.err).toContain('--to must be a postgres://')

@@ -165,7 +165,7 @@ const ADMIN_COMMANDS: TopCommand[] = [
     mode: 'admin',
     ...leaf({
       name: 'migrate-data',
-      summary: 'copy a SQLite database into an empty PostgreSQL one (several instances)',
+      summary: 'copy a SQLite database into an empty PostgreSQL one',
       notes: [
         'reads FILE only (migrated to this version first: teamday migrate --db FILE); stop its server so that no later write is left behind',
         'migrates the target, copies every table in one transaction (all or nothing), checks each table\'s row count, prints them',
@@ -174,7 +174,8 @@ const ADMIN_COMMANDS: TopCommand[] = [
         'instance needs the key FILE was sealed with (the command says which: TEAMDAY_ENCRYPTION_KEY or the key file)',
         'a target that holds rows is refused (exit 1); --replace deletes them in the same transaction (stop its instances first)',
       ],
-      options: { from: req('FILE'), to: req('postgres://URL'), replace: flag },
+      // --db is accepted (scripts pass it to every admin command) only to say which options name the two databases.
+      options: { from: req('FILE'), to: req('postgres://URL'), replace: flag, db: str('FILE', { hidden: true }) },
       load: () => migrateDataCommand().then((m) => m.migrateData),
     }),
   },

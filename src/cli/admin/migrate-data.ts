@@ -14,7 +14,8 @@ import type { Run } from '../spec'
  * it; fills an empty PostgreSQL database (or, with --replace, empties it first in the same
  * transaction); prints a per-table summary and which encryption key the PostgreSQL instances need.
  */
-export async function migrateData({ values, io }: Run<{ from?: string; to?: string; replace?: boolean }>): Promise<void> {
+export async function migrateData({ values, io }: Run<{ from?: string; to?: string; replace?: boolean; db?: string }>): Promise<void> {
+  if (values.db !== undefined) throw new UsageError('migrate-data takes no --db: --from names the SQLite file to read, --to the PostgreSQL database to fill')
   const from = values.from!
   const to = values.to!
   if (isPostgresUrl(from)) throw new UsageError('--from is the SQLite database file to copy, not a postgres:// URL')
