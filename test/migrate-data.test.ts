@@ -114,7 +114,10 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
       return r.body
     }
     const agent = await ok('POST', '/api/v1/agents', admin.token, { name: 'Researcher', systemPrompt: 'Be brief.', visibility: 'organization', tags: ['a', 'b'] })
-    await ok('POST', '/api/v1/agents', member.token, { name: 'Private helper' })
+    const archived = await ok('POST', '/api/v1/agents', member.token, { name: 'Private helper 🎉', description: 'tab\there, newline\nthere, back\\slash, "quotes"' })
+    await ok('DELETE', `/api/v1/agents/${archived.id}`, member.token) // archived: a true boolean and a timestamp
+    // Text and JSON that a hand-made copy would mangle: escapes, quotes, non-ASCII, nesting, nulls.
+    await ok('POST', '/api/v1/tasks', admin.token, { title: 'Ünïcödé ✓ \\N', description: 'line 1\r\nline 2\t\\', dueDate: '2026-07-01T08:30:00.123Z', metadata: { s: 'a\\b "q" \u00e9 😀', n: null, list: [1, 2.5, true, { deep: ['x'] }], empty: {} } })
     await ok('POST', '/api/v1/tasks', member.token, { title: 'Write the report', priority: 'high', metadata: { n: 1, nested: { ok: true } }, spaceId: work.spaceId }, { 'idempotency-key': 'report-1' })
     await ok('POST', '/api/v1/tasks', admin.token, { title: 'Second' })
     const ran = await ok('POST', `/api/v1/agents/${agent.id}/execute`, admin.token, { message: 'hello', spaceId: work.spaceId })
@@ -156,6 +159,8 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
     for (const n of ['organizations', 'users', 'memberships', 'personalAccessTokens', 'agents', 'spaces', 'secrets', 'tasks', 'auditEvents', 'idempotencyKeys', 'settings', 'executions', 'executionLogs'] as const) {
       expect({ table: n, rows: source[n]!.length > 0 }).toEqual({ table: n, rows: true })
     }
+    expect(source.agents!.some((a: any) => a.archived === true && a.archivedAt instanceof Date)).toBe(true)
+    expect(source.tasks!.some((t: any) => t.dueDate instanceof Date && t.metadata.list?.[3]?.deep?.[0] === 'x')).toBe(true)
     const r = await cli(['migrate-data', '--from', dbFile, '--to', url])
     expect(r.err).not.toContain('error')
     expect(r.code).toBe(0)
