@@ -222,7 +222,7 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
     for (const v of [...plaintexts(work), admin.token, member.token, keyB64]) {
       for (const piece of [v, v.slice(0, 16), v.startsWith('td_') ? v.slice(3) : v.slice(-16)]) expect({ v, found: text.includes(piece) }).toEqual({ v, found: false })
     }
-  })
+  }, 30_000)
 
   test('a target that holds rows is refused and left as it is', async () => {
     const now = await pgRows(url)
