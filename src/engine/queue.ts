@@ -24,21 +24,28 @@ export async function runningTopLevel(db: Db): Promise<number> {
 /** The fair order's keys of a pending row, per organization (correlated on the outer row). */
 function fairOrder() {
   const org = executions.organizationId
-  // Served by executions_org_status_idx (few running rows per organization) and
-  // executions_org_started_idx (one index seek for the latest start).
-  const running = sql`(SELECT count(*) FROM ${executions} r WHERE r.organization_id = ${org} AND r.status = 'running' AND r.delegated = false)`
+  // Served by executions_org_status_idx (the organization's few running rows) and
+  // executions_org_started_idx (one index seek for the latest start). `NOT r.delegated`, not
+  // `= false`, in the count: an equality would make SQLite walk executions_org_started_idx over
+  // every top-level row of the organization instead (test/execution-queue.test.ts checks the plan).
+  const running = sql`(SELECT count(*) FROM ${executions} r WHERE r.organization_id = ${org} AND r.status = 'running' AND NOT r.delegated)`
   const lastStart = sql`(SELECT max(r.started_at) FROM ${executions} r WHERE r.organization_id = ${org} AND r.delegated = false)`
   return [sql`${running} ASC`, sql`${lastStart} ASC NULLS FIRST`, asc(executions.createdAt), asc(executions.id)]
 }
 
-/** The pending top-level execution that runs next, whoever owns it, in fair order; locked on PostgreSQL. */
-export async function fairHead(tx: Db, now: number): Promise<Pick<Execution, 'id' | 'instanceId'> | undefined> {
-  const q = tx
+/** The pending top-level executions, whoever owns them, in fair order (the first runs next). */
+export function fairHeadQuery(db: Db, now: number) {
+  return db
     .select({ id: executions.id, instanceId: executions.instanceId })
     .from(executions)
     .where(and(eq(executions.status, 'pending'), eq(executions.delegated, false), gte(executions.leaseExpiresAt, new Date(now))))
     .orderBy(...fairOrder())
     .limit(1)
+}
+
+/** The pending top-level execution that runs next, whoever owns it; locked on PostgreSQL. */
+export async function fairHead(tx: Db, now: number): Promise<Pick<Execution, 'id' | 'instanceId'> | undefined> {
+  const q = fairHeadQuery(tx, now)
   // PostgreSQL: lock the head for this claim; a row another statement holds (a cancel being
   // recorded, a lease renewal) is skipped rather than waited for.
   if (dialect === 'pg') return ((q as unknown as { for(s: 'update', o: { skipLocked: true }): typeof q }).for('update', { skipLocked: true })).get()
