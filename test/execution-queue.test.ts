@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { and, count, eq } from 'drizzle-orm'
 import type { Config } from '../src/config'
 import { executions } from '../src/db/schema'
-import { claimNext, fairHeadQuery } from '../src/engine/queue'
+import { claimNext, fairOrganizationQuery, organizationHeadQuery } from '../src/engine/queue'
 import { newId } from '../src/ids'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { freshPgSchema, needPostgres, sqliteOnly } from './helpers/pg'
@@ -176,14 +176,22 @@ describe('one instance', () => {
     const t = await app()
     const conn = t.rt.connection
     if (conn.dialect !== 'sqlite') throw new Error('sqlite only')
-    const { sql: pick, params } = fairHeadQuery(t.rt.db, t.clock.now()).toSQL()
-    const plan = (conn.client.query(`EXPLAIN QUERY PLAN ${pick}`).all(...(params as never[])) as { detail: string }[]).map((r) => r.detail)
-    const where = plan.join('\n')
-    expect(where).not.toMatch(/SCAN executions\b(?! USING)/)
-    expect(where).toMatch(/executions_org_started_idx/)
-    expect(where).toMatch(/executions_org_status_idx/)
+    const plan = (q: { toSQL(): { sql: string; params: unknown[] } }) => {
+      const { sql, params } = q.toSQL()
+      return (conn.client.query(`EXPLAIN QUERY PLAN ${sql}`).all(...(params as never[])) as { detail: string }[]).map((r) => r.detail).join('\n')
+    }
+    const org = plan(fairOrganizationQuery(t.rt.db, t.clock.now()))
+    expect(org).not.toMatch(/SCAN executions|TEMP B-TREE FOR GROUP BY/)
+    // The waiting rows in organization order; per organization, its running count and latest start by seeks.
+    expect(org).toMatch(/SEARCH executions USING INDEX executions_queue_idx \(status=\? AND delegated=\?\)/)
+    expect(org).toMatch(/SEARCH r USING COVERING INDEX executions_queue_idx \(status=\? AND delegated=\? AND organization_id=\?\)/)
+    expect(org).toMatch(/SEARCH r USING COVERING INDEX executions_org_started_idx \(organization_id=\? AND delegated=\?\)/)
+    // The organization's head: its index range in order, no sort.
+    const head = plan(organizationHeadQuery(t.rt.db, 'org_x', t.clock.now()))
+    expect(head).toMatch(/SEARCH executions USING INDEX executions_queue_idx \(status=\? AND delegated=\? AND organization_id=\?\)/)
+    expect(head).not.toMatch(/TEMP B-TREE/)
     const running = conn.client.query("EXPLAIN QUERY PLAN SELECT count(*) FROM executions WHERE status = 'running' AND delegated = false").all() as { detail: string }[]
-    expect(running.map((r) => r.detail).join()).toMatch(/USING INDEX executions_(status|lease)_idx/)
+    expect(running.map((r) => r.detail).join()).toMatch(/USING COVERING INDEX executions_queue_idx \(status=\? AND delegated=\?\)/)
   })
 })
 

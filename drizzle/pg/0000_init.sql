@@ -327,6 +327,7 @@ CREATE INDEX "executions_parent_idx" ON "executions" USING btree ("parent_execut
 CREATE INDEX "executions_session_idx" ON "executions" USING btree ("organization_id","session_id","created_at");--> statement-breakpoint
 CREATE INDEX "executions_status_idx" ON "executions" USING btree ("status");--> statement-breakpoint
 CREATE INDEX "executions_lease_idx" ON "executions" USING btree ("status","lease_expires_at");--> statement-breakpoint
+CREATE INDEX "executions_queue_idx" ON "executions" USING btree ("status","delegated","organization_id","created_at","id");--> statement-breakpoint
 CREATE INDEX "executions_org_started_idx" ON "executions" USING btree ("organization_id","delegated","started_at");--> statement-breakpoint
 CREATE UNIQUE INDEX "idempotency_token_key_unique" ON "idempotency_keys" USING btree ("token_id","key");--> statement-breakpoint
 CREATE INDEX "idempotency_expires_idx" ON "idempotency_keys" USING btree ("expires_at");--> statement-breakpoint

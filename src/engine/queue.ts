@@ -1,4 +1,4 @@
-import { and, asc, count, eq, gte, inArray, ne, sql } from 'drizzle-orm'
+import { and, asc, count, eq, inArray, lt, ne, not, sql } from 'drizzle-orm'
 import { connectionOf, type Db } from '../db/connection'
 import { dialect, executions, type Execution } from '../db/schema'
 
@@ -21,31 +21,51 @@ export async function runningTopLevel(db: Db): Promise<number> {
   return row?.n ?? 0
 }
 
-/** The fair order's keys of a pending row, per organization (correlated on the outer row). */
-function fairOrder() {
-  const org = executions.organizationId
-  // Served by executions_org_status_idx (the organization's few running rows) and
-  // executions_org_started_idx (one index seek for the latest start). `NOT r.delegated`, not
-  // `= false`, in the count: an equality would make SQLite walk executions_org_started_idx over
-  // every top-level row of the organization instead (test/execution-queue.test.ts checks the plan).
-  const running = sql`(SELECT count(*) FROM ${executions} r WHERE r.organization_id = ${org} AND r.status = 'running' AND NOT r.delegated)`
-  const lastStart = sql`(SELECT max(r.started_at) FROM ${executions} r WHERE r.organization_id = ${org} AND r.delegated = false)`
-  return [sql`${running} ASC`, sql`${lastStart} ASC NULLS FIRST`, asc(executions.createdAt), asc(executions.id)]
+/**
+ * Pending top-level executions that may run (their owner's lease holds). `NOT (lease < now)`
+ * rather than `lease >= now`: a range the planner could use would draw SQLite to
+ * executions_lease_idx and a sort, away from executions_queue_idx, which has the waiting rows in
+ * organization order (test/execution-queue.test.ts checks the plans).
+ */
+const waiting = (now: number) => and(eq(executions.status, 'pending'), eq(executions.delegated, false), not(lt(executions.leaseExpiresAt, new Date(now))))
+
+/**
+ * The organization whose execution runs next, in fair order. Its keys are computed once per
+ * organization with waiting executions (not once per waiting execution; those are read in
+ * organization order from executions_queue_idx, no sort): the running count is a range of
+ * executions_queue_idx too, the latest start one seek in executions_org_started_idx.
+ */
+export function fairOrganizationQuery(db: Db, now: number) {
+  const p = db
+    .select({ org: executions.organizationId, first: sql<number>`min(${executions.createdAt})`.as('first') })
+    .from(executions)
+    .where(waiting(now))
+    .groupBy(executions.organizationId)
+    .as('p')
+  const running = sql`(SELECT count(*) FROM ${executions} r WHERE r.status = 'running' AND r.delegated = false AND r.organization_id = ${p.org})`
+  const lastStart = sql`(SELECT max(r.started_at) FROM ${executions} r WHERE r.organization_id = ${p.org} AND r.delegated = false)`
+  return db
+    .select({ org: p.org })
+    .from(p)
+    .orderBy(sql`${running} ASC`, sql`${lastStart} ASC NULLS FIRST`, asc(p.first), asc(p.org))
+    .limit(1)
 }
 
-/** The pending top-level executions, whoever owns them, in fair order (the first runs next). */
-export function fairHeadQuery(db: Db, now: number) {
+/** An organization's oldest waiting execution: its first entry in executions_queue_idx. */
+export function organizationHeadQuery(db: Db, organizationId: string, now: number) {
   return db
     .select({ id: executions.id, instanceId: executions.instanceId })
     .from(executions)
-    .where(and(eq(executions.status, 'pending'), eq(executions.delegated, false), gte(executions.leaseExpiresAt, new Date(now))))
-    .orderBy(...fairOrder())
+    .where(and(eq(executions.organizationId, organizationId), waiting(now)))
+    .orderBy(asc(executions.createdAt), asc(executions.id))
     .limit(1)
 }
 
 /** The pending top-level execution that runs next, whoever owns it; locked on PostgreSQL. */
 export async function fairHead(tx: Db, now: number): Promise<Pick<Execution, 'id' | 'instanceId'> | undefined> {
-  const q = fairHeadQuery(tx, now)
+  const org = await fairOrganizationQuery(tx, now).get()
+  if (!org) return undefined
+  const q = organizationHeadQuery(tx, org.org, now)
   // PostgreSQL: lock the head for this claim; a row another statement holds (a cancel being
   // recorded, a lease renewal) is skipped rather than waited for.
   if (dialect === 'pg') return ((q as unknown as { for(s: 'update', o: { skipLocked: true }): typeof q }).for('update', { skipLocked: true })).get()

@@ -436,7 +436,10 @@ export const executions = sqliteTable('executions', {
   index('executions_session_idx').on(t.organizationId, t.sessionId, t.createdAt),
   index('executions_status_idx').on(t.status),
   index('executions_lease_idx').on(t.status, t.leaseExpiresAt),
-  // The queue's fair order: an organization's latest top-level start (src/engine/queue.ts).
+  // The queue (src/engine/queue.ts): waiting top-level executions by organization, oldest
+  // first, and the running ones counted, globally and per organization (all covered); and an
+  // organization's latest top-level start (its turn in the fair order).
+  index('executions_queue_idx').on(t.status, t.delegated, t.organizationId, t.createdAt, t.id),
   index('executions_org_started_idx').on(t.organizationId, t.delegated, t.startedAt),
 ])
 
