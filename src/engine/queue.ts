@@ -51,23 +51,24 @@ export function fairOrganizationQuery(db: Db, now: number) {
     .limit(1)
 }
 
-/** An organization's oldest waiting execution: its first entry in executions_queue_idx. */
-export function organizationHeadQuery(db: Db, organizationId: string, now: number) {
+/**
+ * The pending top-level execution that runs next, whoever owns it: the fair organization's
+ * oldest waiting one (its first entry in executions_queue_idx), in one statement.
+ */
+export function fairHeadQuery(db: Db, now: number) {
   return db
     .select({ id: executions.id, instanceId: executions.instanceId })
     .from(executions)
-    .where(and(eq(executions.organizationId, organizationId), waiting(now)))
+    .where(and(eq(executions.organizationId, sql`(${fairOrganizationQuery(db, now)})`), waiting(now)))
     .orderBy(asc(executions.createdAt), asc(executions.id))
     .limit(1)
 }
 
-/** The pending top-level execution that runs next, whoever owns it; locked on PostgreSQL. */
-export async function fairHead(tx: Db, now: number): Promise<Pick<Execution, 'id' | 'instanceId'> | undefined> {
-  const org = await fairOrganizationQuery(tx, now).get()
-  if (!org) return undefined
-  const q = organizationHeadQuery(tx, org.org, now)
-  // PostgreSQL: lock the head for this claim; a row another statement holds (a cancel being
-  // recorded, a lease renewal) is skipped rather than waited for.
+/** The fair head, locked for this claim on PostgreSQL. */
+export function fairHead(tx: Db, now: number): Promise<Pick<Execution, 'id' | 'instanceId'> | undefined> {
+  const q = fairHeadQuery(tx, now)
+  // A row another statement holds (a cancel being recorded, a lease renewal) is skipped rather
+  // than waited for.
   if (dialect === 'pg') return ((q as unknown as { for(s: 'update', o: { skipLocked: true }): typeof q }).for('update', { skipLocked: true })).get()
   return q.get()
 }
