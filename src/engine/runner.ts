@@ -246,10 +246,17 @@ export class Engine {
     try {
       row = await runJob(this.deps, job, ctrl, (e) => this.emit(id, e), (p, agentId, message, signal) => this.delegate(p, agentId, message, signal ?? ctrl.signal))
     } catch (e) {
-      // runJob does not throw; this is the last guard against a stuck `running` row.
+      // runJob throws only when the database fails it (e.g. closed under a run at shutdown);
+      // this is the last guard against a stuck `running` row, and `done` still never rejects.
       const now = clock.now()
-      await finishExecution(db, id, { status: 'failed', error: `Internal error: ${(e as Error)?.message ?? e}`, errorCode: 'internal_error', completedAt: new Date(now), updatedAt: new Date(now) })
-      row = (await getExecutionRow(db, id))!
+      const failed = { status: 'failed' as const, error: `Internal error: ${(e as Error)?.message ?? e}`, errorCode: 'internal_error', completedAt: new Date(now), updatedAt: new Date(now) }
+      try {
+        await finishExecution(db, id, failed)
+        row = (await getExecutionRow(db, id))!
+      } catch (again) {
+        this.deps.log.warn('execution_record_failed', { executionId: id, error: again instanceof Error ? again.message : String(again) })
+        row = { ...job.execution, ...failed }
+      }
     } finally {
       parent?.removeEventListener('abort', onParent)
       this.running.delete(id)
@@ -375,7 +382,8 @@ export class Engine {
   }
 
   /**
-   * Graceful shutdown: accepts no new runs, fails queued ones at once, lets running ones finish
+   * Graceful shutdown: accepts no new runs, fails the runs queued here at once (other instances'
+   * keep waiting, and take the slots this one frees), lets running ones finish
    * for up to `graceMs`, then aborts them (failed, "interrupted by server shutdown").
    */
   async shutdown(graceMs = 10_000): Promise<void> {
