@@ -251,8 +251,13 @@ run('two compiled binaries on one PostgreSQL', () => {
     const t = await newToken('runs')
     const writers = await Promise.all([0, 1, 2, 3].map((i) => newToken(`writer ${i}`)))
     const agentId = await newAgent('Runs on both')
-    const onA = (await req(a, 'POST', `/agents/${agentId}/execute`, t.token, { message: 'HANG on A', async: true })).body.executionId
-    const onB = (await req(b, 'POST', `/agents/${agentId}/execute`, t.token, { message: 'HANG on B', async: true })).body.executionId
+    const startOn = async (s: Server) => {
+      const r = await req(s, 'POST', `/agents/${agentId}/execute`, t.token, { message: `HANG on ${s.name}`, async: true })
+      expect({ status: r.status, body: r.status === 202 ? 'accepted' : r.body }).toEqual({ status: 202, body: 'accepted' })
+      return r.body.executionId as string
+    }
+    const onA = await startOn(a)
+    const onB = await startOn(b)
     await until('both runs are running', async () => (await statusOf(onA)) === 'running' && (await statusOf(onB)) === 'running')
 
     const acked: { id: string; title: string }[] = []
@@ -261,14 +266,15 @@ run('two compiled binaries on one PostgreSQL', () => {
     const write = async (w: { token: string }, n: number) => {
       for (let i = 0; i < RATE_LIMIT - 5; i++) {
         const title = `write ${n}.${i} ${crypto.randomUUID()}`
+        let r
         try {
-          const r = await req(b, 'POST', '/tasks', w.token, { title, description: 'acknowledged by B' })
-          expect(r.status).toBe(201)
-          acked.push({ id: r.body.id, title })
+          r = await req(b, 'POST', '/tasks', w.token, { title, description: 'acknowledged by B' })
         } catch {
           cut++ // the connection died with B: not acknowledged
           return
         }
+        expect(r.status).toBe(201)
+        acked.push({ id: r.body.id, title })
       }
     }
     const writing = writers.map((w, n) => write(w, n))
