@@ -162,7 +162,7 @@ run('two compiled binaries on one PostgreSQL', () => {
     const links = [a, b].filter((s) => /\/setup\/[0-9A-Za-z]{43}/.test(s.output()))
     expect(links.length).toBe(1)
     for (const s of [a, b]) expect((await req(s, 'GET', '/agents', admin)).status).toBe(200)
-  })
+  }, 20_000)
 
   test('a token revoked through A is refused by B on the very next request', async () => {
     const victim = await newToken('victim')
@@ -173,7 +173,7 @@ run('two compiled binaries on one PostgreSQL', () => {
     expect(r.status).toBe(401)
     expect(r.body.code).toBe('token_revoked')
     expect((await req(a, 'GET', '/agents', victim.token)).status).toBe(401)
-  })
+  }, 20_000)
 
   test('a role changed through B is enforced by A on the very next request (both ways)', async () => {
     const added = await req(a, 'POST', `/organizations/${orgId}/members`, admin, { email: 'member@example.com', role: 'member' })
@@ -191,7 +191,7 @@ run('two compiled binaries on one PostgreSQL', () => {
     expect((await req(a, 'GET', '/agents', token)).status).toBe(200) // a viewer still reads
     expect((await req(b, 'PATCH', `/organizations/${orgId}/members/${userId}`, admin, { role: 'member' })).status).toBe(200)
     expect((await create()).status).toBe(201)
-  })
+  }, 20_000)
 
   test('rate limit: requests split across A and B add up to one limit', async () => {
     const t = await newToken('rate limited')
@@ -206,7 +206,7 @@ run('two compiled binaries on one PostgreSQL', () => {
     // Both instances refuse from now on.
     expect((await req(a, 'GET', '/agents', t.token)).status).toBe(429)
     expect((await req(b, 'GET', '/agents', t.token)).status).toBe(429)
-  })
+  }, 20_000)
 
   test('the same Idempotency-Key sent to A and B at once runs once', async () => {
     const t = await newToken('idempotent')
@@ -228,7 +228,7 @@ run('two compiled binaries on one PostgreSQL', () => {
     }
     const runs = await sql`SELECT count(*)::int AS n FROM executions WHERE agent_id = ${agentId}`
     expect(runs[0]!.n).toBe(rounds)
-  })
+  }, 20_000)
 
   test('cancel through A aborts a run executing on B within a second', async () => {
     const t = await newToken('canceller')
@@ -245,7 +245,7 @@ run('two compiled binaries on one PostgreSQL', () => {
     await until('B aborts its provider request', async () => double.aborted > abortedBefore, 5_000)
     expect(performance.now() - t0).toBeLessThan(1000)
     expect((await req(a, 'GET', `/executions/${id}`, t.token)).body.execution.status).toBe('cancelled')
-  })
+  }, 20_000)
 
   test('kill -9 B during writes: every write B acknowledged is read through A; B\'s runs fail once its lease lapses, A\'s keep running', async () => {
     const t = await newToken('runs')
@@ -301,7 +301,7 @@ run('two compiled binaries on one PostgreSQL', () => {
     expect(bRun.error).toContain('lease lapsed')
     const failedAt = Date.parse(bRun.completedAt)
     expect(failedAt).toBeGreaterThanOrEqual(killAt - 50)
-    expect(failedAt - killAt).toBeLessThan(LEASE_MS + 2_000)
+    expect(failedAt - killAt).toBeLessThan(LEASE_MS + 3_000) // lapses ≤ LEASE_MS after the kill; A sweeps every LEASE_MS / 2
     // A's run outlives more than another whole lease, and is still A's to stop.
     await Bun.sleep(LEASE_MS + 500)
     expect((await req(a, 'GET', `/executions/${onA}`, t.token)).body.execution.status).toBe('running')
@@ -319,5 +319,5 @@ run('two compiled binaries on one PostgreSQL', () => {
     // Sanity: the scan reads the rows (e-mails are stored in clear) and the log lines.
     expect(dump).toContain('member@example.com')
     expect(logs).toContain('"server_started"')
-  })
+  }, 20_000)
 })
