@@ -152,7 +152,7 @@ run('two compiled binaries on one PostgreSQL', () => {
       await adminSql.end({ timeout: 1 })
     }
     rmSync(dir, { recursive: true, force: true })
-  }, 30_000)
+  }, 90_000)
 
   test('both came up together on the empty database, with one first-start admin', async () => {
     const admins = await sql`SELECT count(*)::int AS n FROM users`

@@ -14,12 +14,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { and, asc, eq, gt, sql } from 'drizzle-orm'
 import type { PostgresJsDatabase } from 'drizzle-orm/postgres-js'
-import postgres from 'postgres'
-import { runPgMigrations } from '../src/db/migrate'
 import { openPostgres, type PgConnection } from '../src/db/pg'
 import { prepared } from '../src/db/prepared'
 import * as pg from '../src/db/schema/pg'
-import { createTestDatabase, needPostgres, urlFor } from './helpers/pg'
+import { freshPgSchema, needPostgres } from './helpers/pg'
 
 const HAVE_PG = await needPostgres('test/pg-driver-stress.test.ts')
 const SEED = Number(process.env.TEAMDAY_STRESS_SEED ?? Date.now() % 1_000_000)
@@ -112,22 +110,14 @@ describe.skipIf(!HAVE_PG)('PostgreSQL driver under load: concurrent prepared que
   const want = { agents: new Map<string, any>(), tasks: new Map<string, any>(), executions: new Map<string, any>() }
 
   beforeAll(async () => {
-    // A database of its own, where commits do not wait for the disk (synchronous_commit off: the
-    // rows are throwaway, and thousands of single-row commits would otherwise measure the disk).
-    const name = await createTestDatabase()
-    const admin = postgres(urlFor(name), { max: 1, onnotice: () => {} })
-    try {
-      await admin.unsafe(`ALTER DATABASE ${name} SET synchronous_commit = off`)
-    } finally {
-      await admin.end({ timeout: 1 })
-    }
-    // The server's own pool and settings (TEAMDAY_DB_POOL's default) and its migrations.
-    conn = openPostgres(urlFor(name), { pool: 10, statementTimeoutMs: 30_000 })
-    await runPgMigrations(conn)
+    // A fresh migrated schema of this process's test database, on the server's own pool and
+    // settings (TEAMDAY_DB_POOL's default).
+    const { url, schema } = await freshPgSchema()
+    conn = openPostgres(url, { pool: 10, statementTimeoutMs: 30_000, schema })
     db = conn.db as unknown as PostgresJsDatabase<typeof pg>
     await db.insert(pg.organizations).values(org)
     await db.insert(pg.users).values(user)
-  })
+  }, 60_000)
   afterAll(async () => {
     await conn?.close()
   })
