@@ -1,3 +1,4 @@
+import type { SecretBox } from '../crypto/secretbox'
 import type { PgConnection } from '../db/pg'
 import type { Hit, RateLimitStore } from './store'
 
@@ -7,14 +8,22 @@ import type { Hit, RateLimitStore } from './store'
  * at limit + 1, as the in-process store does), returning the count and the window's end. Two
  * instances' hits on one key serialize on its row, so requests split across instances add up to
  * one limit. Ended windows are deleted now and then (at most once a minute per instance).
+ *
+ * Keys name client addresses (`ip:…`, `authfail:…`, `leak:…`), which are never stored in clear
+ * (they are sealed everywhere else): a row's key is a keyed digest of the limiter's key
+ * (SecretBox.digest), the same on every instance since they share the encryption key.
  */
 export class PgRateLimitStore implements RateLimitStore {
   private lastSweep = 0
 
-  constructor(private readonly conn: PgConnection) {}
+  constructor(
+    private readonly conn: PgConnection,
+    private readonly box: Pick<SecretBox, 'digest'>,
+  ) {}
 
-  async hit(key: string, now: number, limit: number, windowMs: number): Promise<Hit> {
+  async hit(limiterKey: string, now: number, limit: number, windowMs: number): Promise<Hit> {
     const sql = this.conn.client
+    const key = this.box.digest(limiterKey, 'rate-limit')
     const nowIso = new Date(now).toISOString()
     const resetIso = new Date(now + windowMs).toISOString()
     const [row] = await sql`
