@@ -184,7 +184,7 @@ describe('one instance', () => {
     expect(t.rt.engine.queued).toBe(0)
   }, 30_000)
 
-  test.skipIf(sqliteOnly('EXPLAIN QUERY PLAN is SQLite\'s'))('the claim walks indexes: pending rows by status, each organization\'s running count and latest start by index', async () => {
+  test.skipIf(sqliteOnly('EXPLAIN QUERY PLAN is SQLite\'s'))('the claim walks indexes: waiting rows in organization order, running counts and latest starts by seeks', async () => {
     const t = await app()
     const conn = t.rt.connection
     if (conn.dialect !== 'sqlite') throw new Error('sqlite only')
