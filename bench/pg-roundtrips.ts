@@ -21,7 +21,8 @@ try {
   const config = loadConfig({ TEAMDAY_RATE_LIMIT: '999999999/60s' }, { dbPath: db.url, logLevel: 'silent' })
   const rt = await createRuntime(config, { log: createLogger('silent') })
   const { user, organization } = await createUser(operatorContext(rt), { email: 'bench@example.com', orgSlug: 'bench', role: 'admin' })
-  const { token, id: tokenId } = (await createToken(operatorContext(rt), { userId: user.id, organizationId: organization.id }, { name: 'bench' })) as any
+  const { token, row } = await createToken(operatorContext(rt), { userId: user.id, organizationId: organization.id }, { name: "bench" })
+  const tokenId = row.id
   const app = createApp(rt, { peerAddress: () => '127.0.0.1' })
   const client = (rt.connection as PgConnection).client
   let statements: string[] | null = null
@@ -35,7 +36,7 @@ try {
         body: body ? JSON.stringify(body) : undefined,
       }),
     )
-    if (res.status >= 300) throw new Error(`${method} ${path} ${JSON.stringify(body)}: ${res.status} ${await res.text()}`)
+    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`)
     return res.json() as Promise<any>
   }
   const agent = await send('POST', '/api/v1/agents', { name: 'Reviewer', systemPrompt: 'You review.', visibility: 'organization' })

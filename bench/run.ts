@@ -43,6 +43,8 @@ import {
 const argv = process.argv.slice(2)
 const PG = pgServerArg(argv)
 const BIN = resolve(withoutDbArg(argv)[0] ?? 'dist/teamday')
+// BENCH_PROFILE=DIR: the PostgreSQL instances run from source and write CPU profiles there.
+const PROFILE = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${resolve(process.env.BENCH_PROFILE)}`] : null
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 64)
@@ -173,7 +175,7 @@ try {
     let pgTokenId = ''
     for (const [key, instances] of [['pg1', 1], ['pg2', 2]] as const) {
       if (!WANTED.has(key)) continue
-      const started = await startTeamday({ label: `teamday, PostgreSQL ×${instances}`, db: pgdb.url, instances }, { bin: BIN, env })
+      const started = await startTeamday({ label: `teamday, PostgreSQL ×${instances}`, db: pgdb.url, instances }, PROFILE ? { bin: null, env, profile: PROFILE } : { bin: BIN, env })
       children.push(...started.children)
       if (pgTokenId === '') pgTokenId = await seed(started.url, pgToken)
       servers.push({ label: started.label, url: started.url, token: pgToken, tokenId: pgTokenId, children: started.children, probe, port: instances > 1 ? Number(new URL(started.url).port) : undefined })

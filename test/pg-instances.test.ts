@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, test } from 'bun:test'
 import type { Config } from '../src/config'
-import { makeActor, makeTestApp, type TestApp } from './helpers/app'
+import { makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
 import { freshPgSchema, needPostgres } from './helpers/pg'
 import { startProviderDouble } from './helpers/providers'
 import { failLapsed } from '../src/engine/leases'
@@ -66,6 +66,28 @@ describe.skipIf(!HAVE_PG)('several instances on one PostgreSQL', () => {
     const all = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? c : d).req('GET', '/api/v1/agents', { token: n.token })))
     expect(all.filter((r) => r.status === 200).length).toBe(20)
     expect(all.filter((r) => r.status === 429).length).toBe(10)
+  }, 30_000)
+
+  test("rate limit: the token's and the user's budgets, one statement a request, add up across A and B", async () => {
+    const { a, b } = await twoInstances({ rateLimit: { limit: 3, windowMs: MIN }, userRateLimit: { limit: 4, windowMs: MIN } })
+    const m = await makeActor(a)
+    const second = (await makeToken(a, m)).token
+    const statuses: number[] = []
+    for (let i = 0; i < 5; i++) statuses.push((await (i % 2 ? a : b).req('GET', '/api/v1/agents', { token: m.token })).status)
+    // Refused for its token: the last two did not count for the user, so the other token still works once.
+    expect(statuses).toEqual([200, 200, 200, 429, 429])
+    const ok = await a.req('GET', '/api/v1/agents', { token: second })
+    expect(ok.status).toBe(200)
+    expect(ok.headers.get('ratelimit')).toMatch(/^"default";r=2;t=\d+, "user";r=0;t=\d+$/)
+    const over = await b.req('GET', '/api/v1/agents', { token: second })
+    expect(over.status).toBe(429)
+    expect(over.body.message).toContain('for this user')
+    // Concurrently, through both: 15 requests per token, 10 pass each token's budget, 15 of those 20 the user's.
+    const { a: c, b: d } = await twoInstances({ rateLimit: { limit: 10, windowMs: MIN }, userRateLimit: { limit: 15, windowMs: MIN } })
+    const n = await makeActor(c)
+    const tokens = [n.token, (await makeToken(c, n)).token]
+    const all = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? c : d).req('GET', '/api/v1/agents', { token: tokens[Math.floor(i / 2) % 2] })))
+    expect(all.filter((r) => r.status === 200).length).toBe(15)
   }, 30_000)
 
   test('failed authentications from one address add up across instances', async () => {
