@@ -59,7 +59,7 @@ try {
     const list = statements
     statements = null
     console.log(`${method} ${path.replace(tokenId, '{id}')}: ${list.length} statement(s)`)
-    for (const s of list) console.log(`    ${s.length > 150 ? `${s.slice(0, 147)}...` : s}`)
+    for (const s of list) console.log(`    ${process.env.BENCH_FULL || s.length <= 150 ? s : `${s.slice(0, 147)}...`}`)
   }
   await rt.close()
 } finally {
