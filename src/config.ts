@@ -104,6 +104,11 @@ export interface Config {
    */
   cache: boolean
   maxDelegationDepth: number
+  /**
+   * Top-level executions running at once in the whole database, every instance on it together
+   * (TEAMDAY_MAX_CONCURRENT_EXECUTIONS); the rest wait as pending, picked fairly between
+   * organizations (src/engine/queue.ts). Delegated children run in their parent's slot.
+   */
   maxConcurrentExecutions: number
   executionTimeoutMs: number
   /** First start only: the admin's e-mail (TEAMDAY_ADMIN_EMAIL; default admin@localhost). */

@@ -93,7 +93,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     const engine = new Engine({ db: connection.db, clock, log, config, providers: opts.providers ?? configProviders(config), metrics, instanceId: newId('inst') })
     metrics.gauges = { executionsQueued: () => engine.queued, executionsRunning: () => engine.runningCount }
     // PostgreSQL: counters every instance shares; SQLite: one process, counted in memory.
-    const store = opts.rateLimitStore ?? (connection.dialect === 'pg' ? new PgRateLimitStore(connection) : undefined)
+    const store = opts.rateLimitStore ?? (connection.dialect === 'pg' ? new PgRateLimitStore(connection, box) : undefined)
     const limiter = new RateLimiter({ config, clock, log }, store)
     return { ...services, connection, engine, limiter, keySource: source, migrationsApplied: applied,
       migrationNames: names,

@@ -12,7 +12,7 @@ import { createUser, removeMember } from '../src/modules/users/service'
 import { memberships } from '../src/db/schema'
 import { eq } from 'drizzle-orm'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
-import { expectNoPlaintext, readAtRest } from './helpers/at-rest'
+import { atRestApp, expectNoPlaintext, readAtRest } from './helpers/at-rest'
 
 const CLI_UA = 'teamday-cli/1.2.3 (linux x64)'
 
@@ -291,7 +291,7 @@ describe('at rest and in logs', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   test('codes, access and refresh tokens, and the CLI\'s user agent appear neither in the database files nor in the logs', async () => {
-    const t = await makeTestApp({ dbPath: join(dir, 'teamday.db'), config: { logLevel: 'debug' } })
+    const t = await atRestApp(dir, { config: { logLevel: 'debug' } })
     const alice = await makeActor(t)
     const { code } = (await initiate(t)).body
     // Failing requests carrying the secrets in the query string and the path are logged.
@@ -305,9 +305,9 @@ describe('at rest and in logs', () => {
     await t.req('GET', '/api/v1/agents', { token: s.accessToken })
     await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: s.refreshToken } })
     expect(t.logs.length).toBeGreaterThan(0)
-    const found = readAtRest(t, dir)
+    const found = await readAtRest(t, dir)
     expectNoPlaintext(found, [code, s.accessToken, s.refreshToken, CLI_UA])
-  })
+  }, 30_000)
 
   test('a CLI token or code echoed in an error comes back redacted, with its prefix', async () => {
     const t = await makeTestApp()

@@ -7,7 +7,7 @@ import { ConfigError, loadConfig } from '../src/config'
 import { clientAddressResolver, type ProxyTrust } from '../src/http/client-address'
 import { cidrContains, formatIp, parseCidr, parseForwardedIp, parseIp } from '../src/http/ip'
 import { makeActor, makeTestApp, type TestApp } from './helpers/app'
-import { sqliteOnly } from './helpers/pg'
+import { atRestApp, readAtRest } from './helpers/at-rest'
 
 const MIN = 60_000
 const BAD_TOKEN = `td_${'x'.repeat(43)}`
@@ -282,8 +282,8 @@ describe('the database file holds no plaintext client address', () => {
   const dir = mkdtempSync(join(tmpdir(), 'teamday-ip-'))
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-  test.skipIf(sqliteOnly('scans the SQLite database files (and -wal) for plaintext'))('after token use with a client IP and user agent: lastUsedIp and the audit rows are sealed', async () => {
-    const t = await makeTestApp({ dbPath: join(dir, 'teamday.db') })
+  test('after token use with a client IP and user agent: lastUsedIp and the audit rows are sealed', async () => {
+    const t = await atRestApp(dir)
     const admin = await makeActor(t, { role: 'admin' })
     const m = await makeActor(t)
     const ip = '203.0.113.231'
@@ -293,20 +293,26 @@ describe('the database file holds no plaintext client address', () => {
     }
     // The address was recorded (or the scan below would prove nothing).
     expect(await lastUsedIp(t, admin.token, m.tokenId)).toBe(ip)
-    const files = () => readdirSync(dir).map((f) => join(dir, f))
-    expect(files().some((f) => f.endsWith('-wal'))).toBe(true)
-    // While the database is open its files are read by another process: closing a descriptor
-    // of them in this one would drop SQLite's locks (see DESIGN.md).
-    const live = Bun.spawnSync(['cat', ...files()]).stdout.toString('latin1')
-    t.db.$client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
-    t.rt.close()
-    const closed = Buffer.concat(files().map((f) => readFileSync(f))).toString('latin1')
-    // Before a checkpoint (the rows are in the -wal) and after it (in the main file).
-    for (const haystack of [live, closed]) {
+    const haystacks: string[] = []
+    if (t.pg) {
+      // PostgreSQL: what a backup of the app's schema holds.
+      haystacks.push((await readAtRest(t, dir)).files)
+    } else {
+      const files = () => readdirSync(dir).map((f) => join(dir, f))
+      expect(files().some((f) => f.endsWith('-wal'))).toBe(true)
+      // While the database is open its files are read by another process: closing a descriptor
+      // of them in this one would drop SQLite's locks (see DESIGN.md).
+      haystacks.push(Bun.spawnSync(['cat', ...files()]).stdout.toString('latin1'))
+      t.db.$client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+      t.rt.close()
+      haystacks.push(Buffer.concat(files().map((f) => readFileSync(f))).toString('latin1'))
+    }
+    // SQLite: before a checkpoint (the rows are in the -wal) and after it (in the main file).
+    for (const haystack of haystacks) {
       // (booleans: a failure would otherwise print the whole file)
       expect(haystack.includes(ip)).toBe(false)
       expect(haystack.includes(ua)).toBe(false)
       expect(haystack.includes(m.email)).toBe(true) // sanity: the scan reads the database
     }
-  })
+  }, 30_000)
 })

@@ -73,6 +73,23 @@ describe('AES-256-GCM secret box', () => {
   })
 })
 
+describe('keyed digest (SecretBox.digest)', () => {
+  test('stable for one key and purpose; another key or purpose gives another; the value is not in it', () => {
+    const k1 = crypto.getRandomValues(new Uint8Array(32))
+    const k2 = crypto.getRandomValues(new Uint8Array(32))
+    const a = new SecretBox(k1)
+    const d = a.digest('ip:203.0.113.77', 'rate-limit')
+    expect(d).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(new SecretBox(k1).digest('ip:203.0.113.77', 'rate-limit')).toBe(d) // another instance, the same key
+    expect(a.digest('ip:203.0.113.78', 'rate-limit')).not.toBe(d)
+    expect(a.digest('ip:203.0.113.77', 'other')).not.toBe(d)
+    expect(new SecretBox(k2).digest('ip:203.0.113.77', 'rate-limit')).not.toBe(d)
+    // Not a plain hash of the value (which anyone could compute for every IPv4 address).
+    expect(d).not.toBe(new Bun.CryptoHasher('sha256').update('ip:203.0.113.77').digest('base64url'))
+    expect(d).not.toContain('203.0.113.77')
+  })
+})
+
 describe('server key loading', () => {
   const dir = mkdtempSync(join(tmpdir(), 'teamday-keys-'))
   afterAll(() => rmSync(dir, { recursive: true, force: true }))

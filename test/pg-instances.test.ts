@@ -16,6 +16,8 @@ const HAVE_PG = await needPostgres('test/pg-instances.test.ts')
 const MIN = 60_000
 const opened: TestApp[] = []
 afterAll(async () => {
+  // Runs still ending (a cancel just sent) finish before their pools close.
+  await Promise.all(opened.map((t) => t.rt.engine.shutdown(0)))
   await Promise.all(opened.map((t) => t.rt.close()))
 }, 30_000)
 

@@ -8,8 +8,7 @@ import { AppError } from '../src/errors'
 import { resolveSecrets } from '../src/modules/spaces/secrets'
 import { openAuditFields } from '../src/audit/log'
 import { makeActor, makeTestApp, type Actor, type TestApp, type Res } from './helpers/app'
-import { expectNoPlaintext, plaintexts, readAtRest, SENSITIVE, sensitiveWorkload } from './helpers/at-rest'
-import { sqliteOnly } from './helpers/pg'
+import { atRestApp, expectNoPlaintext, plaintexts, readAtRest, SENSITIVE, sensitiveWorkload } from './helpers/at-rest'
 
 const VALUE = 'sk-VerySecretValue-7f3a9c'
 
@@ -246,16 +245,16 @@ describe('the database file holds no secret value in plaintext', () => {
   const dir = mkdtempSync(join(tmpdir(), 'teamday-space-secrets-'))
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-  test.skipIf(sqliteOnly('scans the SQLite database files (and -wal) for plaintext'))('after setting, replacing and reading org and space secrets (with tokens, names and a user agent): none in the files or the logs', async () => {
-    const t = await makeTestApp({ dbPath: join(dir, 'teamday.db') })
+  test('after setting, replacing and reading org and space secrets (with tokens, names and a user agent): none in the files or the logs', async () => {
+    const t = await atRestApp(dir)
     const admin = await makeActor(t, { role: 'admin' })
     const work = await sensitiveWorkload(t, admin)
     // The values really were stored and can be opened with the key.
     expect(await resolveSecrets(t.rt, admin.organizationId, work.spaceId)).toEqual({ ORG_ONE: SENSITIVE.orgSecret, SPACE_ONE: SENSITIVE.spaceSecret })
-    const found = readAtRest(t, dir)
+    const found = await readAtRest(t, dir)
     expectNoPlaintext(found, plaintexts(work))
     // Sanity: the scan does read the database (key names and e-mails are stored in clear).
     expect(found.files).toContain('SPACE_ONE')
     expect(found.files).toContain(admin.email)
-  })
+  }, 30_000)
 })

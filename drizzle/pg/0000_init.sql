@@ -110,6 +110,7 @@ CREATE TABLE "executions" (
 	"parent_execution_id" text,
 	"root_execution_id" text,
 	"delegation_depth" integer DEFAULT 0 NOT NULL,
+	"delegated" boolean DEFAULT false NOT NULL,
 	"started_at" timestamp (3) with time zone,
 	"completed_at" timestamp (3) with time zone,
 	"execution_time" integer,
@@ -326,6 +327,8 @@ CREATE INDEX "executions_parent_idx" ON "executions" USING btree ("parent_execut
 CREATE INDEX "executions_session_idx" ON "executions" USING btree ("organization_id","session_id","created_at");--> statement-breakpoint
 CREATE INDEX "executions_status_idx" ON "executions" USING btree ("status");--> statement-breakpoint
 CREATE INDEX "executions_lease_idx" ON "executions" USING btree ("status","lease_expires_at");--> statement-breakpoint
+CREATE INDEX "executions_queue_idx" ON "executions" USING btree ("status","delegated","organization_id","created_at","id");--> statement-breakpoint
+CREATE INDEX "executions_org_started_idx" ON "executions" USING btree ("organization_id","delegated","started_at");--> statement-breakpoint
 CREATE UNIQUE INDEX "idempotency_token_key_unique" ON "idempotency_keys" USING btree ("token_id","key");--> statement-breakpoint
 CREATE INDEX "idempotency_expires_idx" ON "idempotency_keys" USING btree ("expires_at");--> statement-breakpoint
 CREATE UNIQUE INDEX "memberships_org_user_unique" ON "memberships" USING btree ("organization_id","user_id");--> statement-breakpoint

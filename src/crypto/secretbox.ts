@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto'
 
 /**
  * AES-256-GCM "secret box" with key ids, for data at rest.
@@ -37,6 +37,19 @@ export class SecretBox {
     }
     this.currentKeyId = keyIdOf(current)
   }
+
+  /**
+   * A keyed digest of `value` for `purpose` (HMAC-SHA-256 under a subkey of the current key):
+   * a stable name for a value that must not be stored in clear and is never read back, such as a
+   * client address in a shared rate-limit counter's key. Unlike a plain hash it cannot be
+   * reversed by trying every IPv4 address. Changes when the current key does.
+   */
+  digest(value: string, purpose: string): string {
+    this.digestKey ??= createHmac('sha256', this.keys.get(this.currentKeyId)!).update('teamday digest v1').digest()
+    return createHmac('sha256', this.digestKey).update(purpose).update('\u0000').update(value).digest('base64url')
+  }
+
+  private digestKey: Buffer | undefined
 
   seal(plaintext: string, aad: string): string {
     const key = this.keys.get(this.currentKeyId)!

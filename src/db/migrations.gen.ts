@@ -9,6 +9,7 @@ import sqlite5 from '../../drizzle/sqlite/0005_members_slugs.sql' with { type: '
 import sqlite6 from '../../drizzle/sqlite/0006_console_sessions.sql' with { type: 'text' }
 import sqlite7 from '../../drizzle/sqlite/0007_cli_login.sql' with { type: 'text' }
 import sqlite8 from '../../drizzle/sqlite/0008_rate_limits_execution_leases.sql' with { type: 'text' }
+import sqlite9 from '../../drizzle/sqlite/0009_execution_queue.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
 
@@ -24,6 +25,7 @@ export const sqliteMigrations = {
     "0006_console_sessions": sqlite6,
     "0007_cli_login": sqlite7,
     "0008_rate_limits_execution_leases": sqlite8,
+    "0009_execution_queue": sqlite9,
   } as Record<string, string>,
 }
 

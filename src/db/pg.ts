@@ -66,7 +66,8 @@ export class PgConnection implements DbConnection {
    * Transactions are serialized across every instance by one advisory transaction lock, taken
    * first: services read, then write, inside `withTx` (a token cap, a rotation, a membership) and
    * count on no other transaction writing in between, which SQLite guarantees with its single
-   * writer (BEGIN IMMEDIATE). So PostgreSQL keeps that guarantee, for all instances at once;
+   * writer (BEGIN IMMEDIATE); the execution queue's claim (count the running executions, then
+   * take a slot: src/engine/queue.ts) relies on it too. So PostgreSQL keeps that guarantee, for all instances at once;
    * statements outside transactions (every read, most single-statement writes) run in parallel.
    * As on SQLite, a statement through the outer handle inside the transaction's code fails at
    * once, and the transaction's handle refuses work after it ended.

@@ -34,6 +34,8 @@ export interface JobInput {
   parentExecutionId?: string | null
   rootExecutionId?: string | null
   delegationDepth?: number
+  /** A delegated child: runs in its parent's slot, never queued (src/engine/queue.ts). */
+  delegated?: boolean
 }
 
 /** The agent's system prompt, then the space's instructions. Secrets are never part of it. */
@@ -83,6 +85,7 @@ export async function createJob(deps: { db: Db; clock: Clock; instanceId: string
     parentExecutionId: input.parentExecutionId ?? null,
     rootExecutionId: input.rootExecutionId ?? null,
     delegationDepth: input.delegationDepth ?? 0,
+    delegated: input.delegated ?? false,
     // Owned by this instance from the start (queued runs too): see src/engine/leases.ts.
     instanceId: deps.instanceId,
     leaseExpiresAt: new Date(now.getTime() + deps.config.executionLeaseMs),

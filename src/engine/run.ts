@@ -77,9 +77,10 @@ export async function runJob(
   const { db, clock, config, log, metrics } = deps
   const id = job.execution.id
   const keys = [config.openaiApiKey, config.anthropicApiKey]
-  const startedAt = clock.now()
+  // A queued run was marked running by its claim (src/engine/queue.ts); a delegated child starts now.
+  const startedAt = job.execution.startedAt?.getTime() ?? clock.now()
   const started = await finishExecution(db, id, { status: 'running', startedAt: new Date(startedAt), updatedAt: new Date(startedAt) })
-  if (!started) return (await getExecutionRow(db, id))! // cancelled while pending
+  if (!started) return (await getExecutionRow(db, id))! // cancelled while pending (or just claimed)
   await addLog(db, id, startedAt, 'info', 'started', {
     provider: job.selected.provider,
     model: job.selected.modelId,

@@ -5,6 +5,7 @@ import { createJob, type Job, type JobInput } from './prepare'
 import type { ModelProviders } from './providers'
 import { runJob, type EngineDeps, type EngineEvent } from './run'
 import { renewLeases } from './leases'
+import { claimNext, settledOf } from './queue'
 import { ACTIVE, addLog, descendantsOf, finishExecution, getExecutionRow } from './store'
 
 export type { EngineDeps } from './run'
@@ -22,7 +23,7 @@ interface Queued {
  * its ids; `userId` is the user of the request, or of the parent run for a delegation, and
  * `delegationDepth` the depth asked for (TeamDay's delegationDepth), at least the parent's + 1.
  */
-export type StartInput = Omit<JobInput, 'parentExecutionId' | 'rootExecutionId'> & {
+export type StartInput = Omit<JobInput, 'parentExecutionId' | 'rootExecutionId' | 'delegated'> & {
   /** The execution this one is recorded under: a delegation's parent, or the API's parentExecutionId. */
   parent?: Execution | null
 }
@@ -44,20 +45,29 @@ export interface Started {
 const STOPPING = 'The server is shutting down and accepts no new executions; retry in a moment.'
 
 /**
- * Runs executions: at most `maxConcurrentExecutions` top-level runs at once (the rest wait as
- * `pending`, first in first out), each under the execution timeout. Children of a delegation
- * run inside their parent's slot, so a full house cannot deadlock on its own sub-agents.
+ * Runs executions: at most `maxConcurrentExecutions` top-level runs at once in the whole database
+ * (every instance on it counts), the rest wait as `pending` rows and are claimed in fair order
+ * between organizations (src/engine/queue.ts), each under the execution timeout. A run executes
+ * on the instance that created it (its waiters and streams listen there). Children of a
+ * delegation run inside their parent's slot, so a full house cannot deadlock on its own sub-agents.
  */
 export class Engine {
   readonly providers: ModelProviders
   private readonly running = new Map<string, AbortController>()
   private readonly listeners = new Map<string, Set<Listener>>()
   private readonly done = new Map<string, Promise<Execution>>()
-  private readonly queue: Queued[] = []
-  private active = 0
+  /** Top-level executions created here that wait for a slot, by id (their rows are `pending`). */
+  private readonly queue = new Map<string, Queued>()
   private stopping = false
   private watcher: ReturnType<typeof setInterval> | null = null
-  /** How often running executions are checked for a cancel recorded by another instance. */
+  private ticking = false
+  /** The claim loop running now, and whether it should look again when it ends. */
+  private pumping: Promise<void> | null = null
+  private pumpAgain = false
+  /**
+   * How often, while executions run or wait here, their rows are checked for a cancel recorded
+   * by another instance, and a queued one looks for a free slot (one freed on another instance).
+   */
   static readonly CANCEL_POLL_MS = 250
   private renewedAt = performance.now()
 
@@ -69,9 +79,9 @@ export class Engine {
     return this.stopping
   }
 
-  /** Top-level executions waiting for a slot. */
+  /** Top-level executions waiting here for a slot. */
   get queued(): number {
-    return this.queue.length
+    return this.queue.size
   }
 
   /** Executions running here now (delegated children included). */
@@ -107,6 +117,7 @@ export class Engine {
       parentExecutionId: parent?.id ?? null,
       rootExecutionId: parent ? (parent.rootExecutionId ?? parent.id) : null,
       delegationDepth: depth,
+      delegated: opts.within !== undefined,
     })
     const id = job.execution.id
     if (opts.onEvent) this.subscribe(id, opts.onEvent)
@@ -123,12 +134,13 @@ export class Engine {
       return { execution: job.execution, done: this.failUnstarted(job) }
     }
     const done = new Promise<Execution>((settle) => {
-      this.queue.push({ job, settle })
+      this.queue.set(id, { job, settle })
     })
-    this.deps.log.debug('execution_queued', { executionId: id, agentId: input.agent.id, queued: this.queue.length, running: this.active })
+    this.deps.log.debug('execution_queued', { executionId: id, agentId: input.agent.id, queued: this.queue.size, running: this.running.size })
     this.done.set(id, done)
     done.then(() => this.done.delete(id))
-    this.pump()
+    this.watch()
+    void this.pump()
     return { execution: job.execution, done }
   }
 
@@ -158,18 +170,57 @@ export class Engine {
     }
   }
 
-  private pump() {
-    while (this.active < this.deps.config.maxConcurrentExecutions && this.queue.length > 0) {
-      const next = this.queue.shift()!
-      this.active++
-      this.deps.log.debug('execution_claimed', { executionId: next.job.execution.id, running: this.active, queued: this.queue.length })
-      this.execute(next.job)
-        .then(next.settle)
-        .finally(() => {
-          this.active--
-          this.pump()
-        })
+  /**
+   * Starts queued executions while the database has a free slot and the fair head is one of
+   * ours (src/engine/queue.ts). Called after an enqueue here, after a run here ends, after a
+   * cancel, and every CANCEL_POLL_MS while something waits here (a slot freed elsewhere). One
+   * loop at a time; a call during it makes it look once more.
+   */
+  private pump(): Promise<void> {
+    if (this.pumping) {
+      this.pumpAgain = true
+      return this.pumping
     }
+    const { db, config, instanceId, clock, log } = this.deps
+    const loop = async () => {
+      // Past the first await: `this.pumping` is set before the loop can end (and clear it).
+      await null
+      try {
+        do {
+          this.pumpAgain = false
+          while (this.queue.size > 0 && !this.stopping) {
+            const row = await claimNext(db, instanceId, config.maxConcurrentExecutions, clock.now(), (id) => this.queue.has(id))
+            if (!row) break
+            const next = this.queue.get(row.id)
+            // Settled meanwhile (a cancel here): its row is final; nothing to run.
+            if (!next) continue
+            this.queue.delete(row.id)
+            log.debug('execution_claimed', { executionId: row.id, running: this.running.size + 1, queued: this.queue.size })
+            next.job.execution = row
+            this.execute(next.job)
+              .then(next.settle)
+              .finally(() => void this.pump())
+          }
+        } while (this.pumpAgain && !this.stopping)
+      } catch (e) {
+        // e.g. the database is closing during shutdown; the watcher's next tick tries again.
+        log.warn('queue_claim_failed', { error: e instanceof Error ? e.message : String(e) })
+      } finally {
+        this.pumping = null
+      }
+    }
+    this.pumping = loop()
+    return this.pumping
+  }
+
+  /** Ends a queued execution's wait with its final row (cancelled, failed). */
+  private settleQueued(id: string, row: Execution) {
+    const q = this.queue.get(id)
+    if (!q) return
+    this.queue.delete(id)
+    this.emit(id, { type: 'done', execution: row })
+    this.listeners.delete(id)
+    q.settle(row)
   }
 
   private async failUnstarted(job: Job): Promise<Execution> {
@@ -190,15 +241,22 @@ export class Engine {
     if (parent?.aborted) ctrl.abort(parent.reason)
     parent?.addEventListener('abort', onParent, { once: true })
     this.running.set(id, ctrl)
-    this.watchForCancels()
+    this.watch()
     let row: Execution
     try {
       row = await runJob(this.deps, job, ctrl, (e) => this.emit(id, e), (p, agentId, message, signal) => this.delegate(p, agentId, message, signal ?? ctrl.signal))
     } catch (e) {
-      // runJob does not throw; this is the last guard against a stuck `running` row.
+      // runJob throws only when the database fails it (e.g. closed under a run at shutdown);
+      // this is the last guard against a stuck `running` row, and `done` still never rejects.
       const now = clock.now()
-      await finishExecution(db, id, { status: 'failed', error: `Internal error: ${(e as Error)?.message ?? e}`, errorCode: 'internal_error', completedAt: new Date(now), updatedAt: new Date(now) })
-      row = (await getExecutionRow(db, id))!
+      const failed = { status: 'failed' as const, error: `Internal error: ${(e as Error)?.message ?? e}`, errorCode: 'internal_error', completedAt: new Date(now), updatedAt: new Date(now) }
+      try {
+        await finishExecution(db, id, failed)
+        row = (await getExecutionRow(db, id))!
+      } catch (again) {
+        this.deps.log.warn('execution_record_failed', { executionId: id, error: again instanceof Error ? again.message : String(again) })
+        row = { ...job.execution, ...failed }
+      }
     } finally {
       parent?.removeEventListener('abort', onParent)
       this.running.delete(id)
@@ -241,38 +299,52 @@ export class Engine {
   }
 
   /**
-   * A cancel made through another instance on the same database only records the status (that
-   * instance has nothing to abort): while executions run here, their rows are checked every
-   * CANCEL_POLL_MS and a run whose row says `cancelled` is aborted, so its provider requests
-   * stop within a second wherever the cancel was made. Unchanged rows are read from memory
-   * (src/db/sqlite.ts), so the check costs next to nothing.
+   * While executions run or wait here, every CANCEL_POLL_MS:
+   * - a cancel made through another instance only records the status (that instance has nothing
+   *   to abort): a run here whose row says `cancelled` is aborted, so its provider requests stop
+   *   within a second wherever the cancel was made; a queued one whose row was cancelled (or
+   *   failed) elsewhere stops waiting;
+   * - the leases of both are renewed every lease/3 (src/engine/leases.ts);
+   * - queued ones look for a slot: one freed on another instance, or a fair head that is ours now.
+   * Unchanged rows are read from memory on SQLite (src/db/sqlite.ts), so a tick costs next to
+   * nothing; with nothing queued it is the cancel check alone.
    */
-  private watchForCancels() {
+  private watch() {
     if (this.watcher !== null) return
-    this.watcher = setInterval(async () => {
-      if (this.running.size === 0) {
-        clearInterval(this.watcher!)
-        this.watcher = null
-        return
-      }
-      try {
-        for (const [id, ctrl] of this.running) {
-          if (!ctrl.signal.aborted && (await getExecutionRow(this.deps.db, id))?.status === 'cancelled') ctrl.abort('cancel')
-        }
-        if (performance.now() - this.renewedAt >= this.deps.config.executionLeaseMs / 3) await this.renewLeases()
-      } catch (e) {
-        // e.g. the database is closing during shutdown: the next tick (or shutdown) settles it.
-        this.deps.log.warn('cancel_check_failed', { error: e instanceof Error ? e.message : String(e) })
-      }
-    }, Engine.CANCEL_POLL_MS)
+    this.watcher = setInterval(() => void this.tick(), Engine.CANCEL_POLL_MS)
     // Never what keeps a process alive.
     ;(this.watcher as { unref?: () => void }).unref?.()
+  }
+
+  private async tick() {
+    if (this.running.size === 0 && this.queue.size === 0) {
+      clearInterval(this.watcher!)
+      this.watcher = null
+      return
+    }
+    if (this.ticking) return
+    this.ticking = true
+    try {
+      for (const [id, ctrl] of this.running) {
+        if (!ctrl.signal.aborted && (await getExecutionRow(this.deps.db, id))?.status === 'cancelled') ctrl.abort('cancel')
+      }
+      if (this.queue.size > 0) {
+        for (const row of await settledOf(this.deps.db, [...this.queue.keys()])) this.settleQueued(row.id, row)
+      }
+      if (performance.now() - this.renewedAt >= this.deps.config.executionLeaseMs / 3) await this.renewLeases()
+      if (this.queue.size > 0) await this.pump()
+    } catch (e) {
+      // e.g. the database is closing during shutdown: the next tick (or shutdown) settles it.
+      this.deps.log.warn('cancel_check_failed', { error: e instanceof Error ? e.message : String(e) })
+    } finally {
+      this.ticking = false
+    }
   }
 
   /** Renews the leases of every execution queued or running here (src/engine/leases.ts). */
   async renewLeases(): Promise<void> {
     this.renewedAt = performance.now()
-    const ids = [...this.running.keys(), ...this.queue.map((q) => q.job.execution.id)]
+    const ids = [...this.running.keys(), ...this.queue.keys()]
     await renewLeases(this.deps.db, ids, this.deps.instanceId, this.deps.clock.now(), this.deps.config.executionLeaseMs)
   }
 
@@ -302,28 +374,27 @@ export class Engine {
         this.deps.metrics?.execution('cancelled')
       }
       this.running.get(x)?.abort('cancel')
-      const qi = this.queue.findIndex((q) => q.job.execution.id === x)
-      if (qi >= 0) {
-        const [q] = this.queue.splice(qi, 1)
-        const final = (await getExecutionRow(db, x))!
-        this.emit(x, { type: 'done', execution: final })
-        q!.settle(final)
-      }
+      if (this.queue.has(x)) this.settleQueued(x, (await getExecutionRow(db, x))!)
     }
+    // A slot may be free now (a running one was cancelled: its end pumps too).
+    if (this.queue.size > 0) void this.pump()
     return getExecutionRow(db, id)
   }
 
   /**
-   * Graceful shutdown: accepts no new runs, fails queued ones at once, lets running ones finish
+   * Graceful shutdown: accepts no new runs, fails the runs queued here at once (other instances'
+   * keep waiting, and take the slots this one frees), lets running ones finish
    * for up to `graceMs`, then aborts them (failed, "interrupted by server shutdown").
    */
   async shutdown(graceMs = 10_000): Promise<void> {
     this.stopping = true
     const { db, clock } = this.deps
-    for (const q of this.queue.splice(0)) {
+    // A claim under way ends first (it starts nothing once stopping is set).
+    await this.pumping
+    for (const id of [...this.queue.keys()]) {
       const now = clock.now()
-      await finishExecution(db, q.job.execution.id, { status: 'failed', error: 'Execution interrupted by server shutdown', errorCode: 'service_unavailable', completedAt: new Date(now), updatedAt: new Date(now) })
-      q.settle((await getExecutionRow(db, q.job.execution.id))!)
+      await finishExecution(db, id, { status: 'failed', error: 'Execution interrupted by server shutdown', errorCode: 'service_unavailable', completedAt: new Date(now), updatedAt: new Date(now) })
+      this.settleQueued(id, (await getExecutionRow(db, id))!)
     }
     const all = () => Promise.allSettled([...this.done.values()])
     const timer = new Promise((r) => setTimeout(r, graceMs))

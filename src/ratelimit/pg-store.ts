@@ -1,3 +1,4 @@
+import type { SecretBox } from '../crypto/secretbox'
 import type { PgConnection } from '../db/pg'
 import type { ChainedHit, Hit, RateLimitStore } from './store'
 
@@ -37,6 +38,10 @@ interface Batch {
  *   flush, some 200 requests a second per token. A count is visible to every transaction as soon
  *   as it commits, as before; only a crash of PostgreSQL itself may forget the last few hundred
  *   milliseconds of counts (wal_writer_delay).
+ *
+ * Keys name client addresses (`ip:…`, `authfail:…`, `leak:…`), which are never stored in clear
+ * (they are sealed everywhere else): a row's key is a keyed digest of the limiter's key
+ * (SecretBox.digest), the same on every instance since they share the encryption key.
  */
 export class PgRateLimitStore implements RateLimitStore {
   private lastSweep = 0
@@ -45,7 +50,10 @@ export class PgRateLimitStore implements RateLimitStore {
   /** Per key (or chain), the statement in flight, if any. */
   private readonly inFlight = new Map<string, Promise<void>>()
 
-  constructor(private readonly conn: PgConnection) {}
+  constructor(
+    private readonly conn: PgConnection,
+    private readonly box: Pick<SecretBox, 'digest'>,
+  ) {}
 
   async hit(key: string, now: number, limit: number, windowMs: number): Promise<Hit> {
     return (await this.enqueue({ key, limit, windowMs }, null, now))[0]
@@ -100,7 +108,7 @@ export class PgRateLimitStore implements RateLimitStore {
   private async oneStatement(h: ChainedHit, k: number, now: number, nowIso: string): Promise<Hit> {
     const [row] = await this.conn.client`
       INSERT INTO rate_limit_counters AS c (key, count, reset_at)
-      SELECT ${h.key}, ${k}::int, ${new Date(now + h.windowMs).toISOString()}::timestamptz FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
+      SELECT ${this.rowKey(h.key)}, ${k}::int, ${new Date(now + h.windowMs).toISOString()}::timestamptz FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
       ON CONFLICT (key) DO UPDATE SET ${this.adding(nowIso)}
       RETURNING count, (extract(epoch FROM reset_at) * 1000)::bigint AS reset_ms`
     return { count: Number(row!.count), resetAt: Number(row!.reset_ms) }
@@ -117,14 +125,14 @@ export class PgRateLimitStore implements RateLimitStore {
       WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)),
       first AS (
         INSERT INTO rate_limit_counters AS c (key, count, reset_at)
-        SELECT ${first.key}, ${k}::int, ${new Date(now + first.windowMs).toISOString()}::timestamptz FROM async_commit
+        SELECT ${this.rowKey(first.key)}, ${k}::int, ${new Date(now + first.windowMs).toISOString()}::timestamptz FROM async_commit
         ON CONFLICT (key) DO UPDATE SET ${this.adding(nowIso)}
         RETURNING count, reset_at
       ),
       within AS (SELECT LEAST(${k}::bigint, GREATEST(0, ${first.limit}::bigint - (count - ${k}::bigint)))::int AS n FROM first),
       second AS (
         INSERT INTO rate_limit_counters AS c (key, count, reset_at)
-        SELECT ${second.key}, n, ${new Date(now + second.windowMs).toISOString()}::timestamptz FROM within WHERE n > 0
+        SELECT ${this.rowKey(second.key)}, n, ${new Date(now + second.windowMs).toISOString()}::timestamptz FROM within WHERE n > 0
         ON CONFLICT (key) DO UPDATE SET ${this.adding(nowIso)}
         RETURNING count, reset_at
       )
@@ -143,6 +151,11 @@ export class PgRateLimitStore implements RateLimitStore {
     return this.conn.client`
         count = CASE WHEN c.reset_at <= ${nowIso}::timestamptz THEN EXCLUDED.count ELSE LEAST(c.count::bigint + EXCLUDED.count, ${INT4_MAX}::bigint)::int END,
         reset_at = CASE WHEN c.reset_at <= ${nowIso}::timestamptz THEN EXCLUDED.reset_at ELSE c.reset_at END`
+  }
+
+  /** The row's key: a keyed digest of the limiter's key (no client address in clear). */
+  private rowKey(limiterKey: string): string {
+    return this.box.digest(limiterKey, 'rate-limit')
   }
 
   /** Ended windows are deleted now and then (at most once a minute per instance). */

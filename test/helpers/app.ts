@@ -34,6 +34,8 @@ export interface TestApp {
   db: SyncDb
   /** Which backend the app runs on (TEAMDAY_TEST_DATABASE=postgres: a fresh PostgreSQL schema). */
   backend: 'sqlite' | 'pg'
+  /** On PostgreSQL: the database URL and the schema holding this app's tables (a pg_dump of it is what is at rest). */
+  pg?: { url: string; schema: string }
   /** A context acting as the operator (the admin CLI), for calling services directly. */
   ctx: Ctx
   clock: TestClock
@@ -102,7 +104,7 @@ export async function makeTestApp(
     return { status: res.status, headers: res.headers, body: parsed, text }
   }
   const db = rt.connection.dialect === 'sqlite' ? rt.connection.sync : (rt.connection.db as unknown as SyncDb)
-  return { app, rt, db, backend: rt.connection.dialect, ctx: operatorContext(rt), clock, logs, req }
+  return { app, rt, db, backend: rt.connection.dialect, ...(pg ? { pg } : {}), ctx: operatorContext(rt), clock, logs, req }
 }
 
 export interface Actor {

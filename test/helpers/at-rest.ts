@@ -1,8 +1,9 @@
 /**
  * "Nothing in plaintext at rest": one workload that sends every kind of sensitive value the server
- * receives, and one scan of what it leaves behind (every file of the database: main file, WAL,
- * shared memory; and the log lines). Every at-rest test runs both, so a new field stored unsealed
- * is caught wherever it comes from.
+ * receives, and one scan of what it leaves behind (on SQLite every file of the database: main
+ * file, WAL, shared memory; on PostgreSQL a pg_dump of the app's schema, what a backup holds; and
+ * the log lines). Every at-rest test runs both, so a new field stored unsealed is caught wherever
+ * it comes from, on either backend (the PostgreSQL pass: TEAMDAY_TEST_DATABASE=postgres).
  *
  * Sent: token plaintexts (issued, rotated, failing), token names, a distinctive User-Agent on
  * every request (stored as a token's last use and in audit events), organization and space
@@ -11,7 +12,8 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect } from 'bun:test'
-import type { Actor, TestApp } from './app'
+import { makeTestApp, type Actor, type TestApp } from './app'
+import { ON_PG, pgDump } from './pg'
 
 export const SENSITIVE = {
   userAgent: 'UniqueAgentString/9.9 (at-rest probe)',
@@ -80,13 +82,30 @@ export function plaintexts(w: Workload): string[] {
 }
 
 export interface AtRest {
-  /** Every file of the database directory, as latin1 text. */
+  /** Every file of the database directory (SQLite), or a pg_dump of the app's schema (PostgreSQL), as latin1 text. */
   files: string
   logs: string
 }
 
-/** Checkpoints and closes the database, then reads every file in `dir` and the log lines. */
-export function readAtRest(t: TestApp, dir: string): AtRest {
+/**
+ * An app for an at-rest scan: on SQLite a database file in `dir` (its files are what is scanned),
+ * on the PostgreSQL pass a fresh schema (dumped by readAtRest).
+ */
+export function atRestApp(dir: string, opts: Parameters<typeof makeTestApp>[0] = {}): Promise<TestApp> {
+  return makeTestApp(ON_PG ? opts : { ...opts, dbPath: join(dir, 'teamday.db') })
+}
+
+/**
+ * What the app left at rest, and its log lines. SQLite: checkpoints and closes the database,
+ * then reads every file in `dir`. PostgreSQL: a plain pg_dump of the app's schema (every row, as
+ * a backup holds it), then closes the app.
+ */
+export async function readAtRest(t: TestApp, dir: string): Promise<AtRest> {
+  if (t.pg) {
+    const files = await pgDump(t.pg.url, t.pg.schema)
+    await t.rt.close()
+    return { files, logs: t.logs.join('\n') }
+  }
   t.db.$client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
   t.rt.close()
   const names = readdirSync(dir)

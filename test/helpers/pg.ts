@@ -144,3 +144,22 @@ export function sqliteOnly(reason: string): boolean {
   if (!reason) throw new Error('sqliteOnly needs the reason')
   return ON_PG
 }
+
+/** pg_dump on PATH, else PostgreSQL 15's (Debian's layout). */
+function pgDumpBinary(): string {
+  return Bun.which('pg_dump') ?? '/usr/lib/postgresql/15/bin/pg_dump'
+}
+
+/**
+ * A plain-text `pg_dump` of a database (of one schema when given): what a backup of it holds,
+ * for the at-rest scans (test/helpers/at-rest.ts). Throws when pg_dump fails or dumps no table.
+ */
+export async function pgDump(url: string, schema?: string): Promise<string> {
+  const args = [pgDumpBinary(), '--no-owner', '--no-privileges', ...(schema ? ['--schema', schema] : []), url]
+  const p = Bun.spawn(args, { stdout: 'pipe', stderr: 'pipe' })
+  const [out, err, code] = await Promise.all([new Response(p.stdout).arrayBuffer(), new Response(p.stderr).text(), p.exited])
+  if (code !== 0) throw new Error(`pg_dump failed (${code}): ${err}`)
+  const text = Buffer.from(out).toString('latin1')
+  if (!/^COPY /m.test(text)) throw new Error(`pg_dump of ${schema ?? 'the database'} holds no table data`)
+  return text
+}

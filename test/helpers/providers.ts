@@ -5,6 +5,7 @@
  *   FAIL            -> HTTP 500 {"error":{"message":"upstream exploded"}}
  *   HANG            -> never answers (until the client aborts)
  *   SLOW            -> streams one word every 100 ms, 100 words
+ *   PAUSE <ms>      -> waits <ms> (or until the client aborts), then answers as below
  *   DELEGATE <id> <message> -> a `delegate` tool call; after the tool result: "Delegated: <result>"
  *   LOOP            -> a `delegate` tool call to the first allowed agent, every time tools are offered
  *   anything else   -> "Echo: <text> (user turns: N)"
@@ -82,6 +83,9 @@ export function startProviderDouble(): ProviderDouble {
         if (!done) state.aborted++
         done = true
       }
+      const lastUser = textOf(((body.messages ?? []) as any[]).findLast((m) => m.role === 'user')?.content)
+      const pause = /PAUSE (\d+)/.exec(lastUser)
+      if (pause) await Promise.race([sleep(Number(pause[1])), new Promise((r) => req.signal.addEventListener('abort', r, { once: true }))])
       if (path.endsWith('/chat/completions')) return openai(body, req.signal, onAbort, () => (done = true))
       if (path.endsWith('/messages')) return anthropic(body, req.signal, onAbort, () => (done = true))
       return Response.json({ error: { message: `no route ${path}` } }, { status: 404 })

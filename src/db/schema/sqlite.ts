@@ -404,6 +404,12 @@ export const executions = sqliteTable('executions', {
   parentExecutionId: text('parent_execution_id'),
   rootExecutionId: text('root_execution_id'),
   delegationDepth: integer('delegation_depth').notNull().default(0),
+  /**
+   * A delegated child: it runs at once inside its parent's slot, so it is never queued, claimed
+   * or counted against TEAMDAY_MAX_CONCURRENT_EXECUTIONS (src/engine/queue.ts). Top-level runs
+   * (from the API, with or without a parentExecutionId) are false.
+   */
+  delegated: integer('delegated', { mode: 'boolean' }).notNull().default(false),
   startedAt: timestamp('started_at'),
   completedAt: timestamp('completed_at'),
   executionTime: integer('execution_time'),
@@ -430,6 +436,11 @@ export const executions = sqliteTable('executions', {
   index('executions_session_idx').on(t.organizationId, t.sessionId, t.createdAt),
   index('executions_status_idx').on(t.status),
   index('executions_lease_idx').on(t.status, t.leaseExpiresAt),
+  // The queue (src/engine/queue.ts): waiting top-level executions by organization, oldest
+  // first, and the running ones counted, globally and per organization (all covered); and an
+  // organization's latest top-level start (its turn in the fair order).
+  index('executions_queue_idx').on(t.status, t.delegated, t.organizationId, t.createdAt, t.id),
+  index('executions_org_started_idx').on(t.organizationId, t.delegated, t.startedAt),
 ])
 
 /** Per-execution event log: started, tool calls, delegation, provider errors. Never a secret. */

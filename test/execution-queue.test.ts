@@ -1,0 +1,314 @@
+/**
+ * The execution queue is the database (src/engine/queue.ts): top-level runs wait as `pending`
+ * rows, the limit counts running top-level executions in the whole database, and the next run
+ * is picked fairly between organizations. The single-instance tests run on either backend (the
+ * suite's own); the several-instance ones run two runtimes on one PostgreSQL (as
+ * test/pg-instances.test.ts does), skipped with one line where none answers, a failure in CI.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { and, count, eq } from 'drizzle-orm'
+import type { Config } from '../src/config'
+import { executions } from '../src/db/schema'
+import { claimNext, fairHeadQuery, fairOrganizationQuery } from '../src/engine/queue'
+import { newId } from '../src/ids'
+import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { freshPgSchema, needPostgres, sqliteOnly } from './helpers/pg'
+import { startProviderDouble, type ProviderDouble } from './helpers/providers'
+
+let double: ProviderDouble
+beforeAll(() => {
+  double = startProviderDouble()
+})
+const opened: TestApp[] = []
+afterAll(async () => {
+  // Nothing left waiting or running when the databases close.
+  await Promise.all(opened.map((t) => t.rt.engine.shutdown(0)))
+  double.stop()
+}, 30_000)
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+async function until(fn: () => Promise<boolean> | boolean, ms = 5000, what = 'condition') {
+  const end = Date.now() + ms
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`${what} not met in ${ms} ms`)
+    await sleep(10)
+  }
+}
+
+const providerConfig = (extra: Partial<Config> = {}): Partial<Config> => ({ openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', ...extra })
+
+async function app(extra: Partial<Config> = {}) {
+  const t = await makeTestApp({ config: providerConfig(extra) })
+  opened.push(t)
+  return t
+}
+
+async function newAgent(t: TestApp, a: Actor): Promise<string> {
+  const r = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: `Agent ${Math.random()}`, systemPrompt: 'x' } })
+  expect(r.status).toBe(201)
+  return r.body.id
+}
+
+/** Starts an async execution; its id. */
+async function enqueue(t: TestApp, a: Actor, agentId: string, message: string): Promise<string> {
+  const r = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message, async: true } })
+  expect(r.status).toBe(202)
+  return r.body.executionId
+}
+
+async function statusOf(t: TestApp, id: string): Promise<string> {
+  const row = await t.rt.db.select({ status: executions.status }).from(executions).where(eq(executions.id, id)).get()
+  return row!.status
+}
+
+/** Executions in the order they started on this app (its log's `execution_started` lines). */
+function startOrder(t: TestApp): string[] {
+  return t.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'execution_started' && !l.parentExecutionId).map((l) => l.executionId)
+}
+
+/** Pending top-level rows owned by `instanceId` (as createJob records them), seeded directly. */
+async function seedPending(t: TestApp, a: Actor, agentId: string, instanceId: string, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const now = new Date(t.clock.now())
+    await t.rt.db.insert(executions).values({ id: newId('exec'), organizationId: a.organizationId, userId: a.userId, agentId, agentName: 'A', agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status: 'pending', message: 'm', instanceId, leaseExpiresAt: new Date(now.getTime() + 60_000), createdAt: now, updatedAt: now }).run()
+  }
+}
+
+const instanceOf = (t: TestApp): string => (t.rt.engine as unknown as { deps: { instanceId: string } }).deps.instanceId
+
+describe('fair between organizations', () => {
+  test("one free slot: organizations take turns; one member's ten queued runs do not hold another organization's run back", async () => {
+    const t = await app({ maxConcurrentExecutions: 1 })
+    const a = await makeActor(t, { org: 'busy' })
+    const b = await makeActor(t, { org: 'quiet' })
+    const agentA = await newAgent(t, a)
+    const agentB = await newAgent(t, b)
+    // A's first runs until cancelled (the current run); nine more wait behind it.
+    const ids: string[] = [await enqueue(t, a, agentA, 'HANG')]
+    for (let i = 1; i < 10; i++) {
+      t.clock.advance(1) // distinct created_at: A's own runs keep their order
+      ids.push(await enqueue(t, a, agentA, `PAUSE 40 a${i}`))
+    }
+    t.clock.advance(1)
+    const fromB = await enqueue(t, b, agentB, 'PAUSE 40 b')
+    expect(await statusOf(t, ids[0]!)).toBe('running')
+    expect(await statusOf(t, fromB)).toBe('pending')
+    expect(t.rt.engine.queued).toBe(10)
+    await t.rt.engine.cancel(ids[0]!)
+    await until(async () => (await Promise.all([...ids.slice(1), fromB].map((id) => statusOf(t, id)))).every((s) => s === 'completed'), 15_000, 'all completed')
+    // B's run starts as soon as A's current one ends, not after all ten of A's; A's keep their order.
+    expect(startOrder(t)).toEqual([ids[0]!, fromB, ...ids.slice(1)])
+  }, 30_000)
+
+  test('the organization with fewer running executions goes first, even if it started one more recently', async () => {
+    const t = await app({ maxConcurrentExecutions: 3 })
+    const x = await makeActor(t, { org: 'xorg' })
+    const y = await makeActor(t, { org: 'yorg' })
+    const agentX = await newAgent(t, x)
+    const agentY = await newAgent(t, y)
+    const x1 = await enqueue(t, x, agentX, 'HANG')
+    t.clock.advance(1)
+    const x2 = await enqueue(t, x, agentX, 'HANG')
+    t.clock.advance(1)
+    const y1 = await enqueue(t, y, agentY, 'HANG') // the latest start of all
+    t.clock.advance(1)
+    await until(async () => (await statusOf(t, y1)) === 'running')
+    const x3 = await enqueue(t, x, agentX, 'HANG') // older than y2
+    t.clock.advance(1)
+    const y2 = await enqueue(t, y, agentY, 'HANG')
+    expect([await statusOf(t, x3), await statusOf(t, y2)]).toEqual(['pending', 'pending'])
+    await t.rt.engine.cancel(y1) // Y: 0 running, X: 2
+    await until(async () => (await statusOf(t, y2)) === 'running', 3000, 'y2 running')
+    expect(await statusOf(t, x3)).toBe('pending')
+    for (const id of [x1, x2, x3, y2]) await t.rt.engine.cancel(id)
+  }, 30_000)
+})
+
+describe('one instance', () => {
+  test('delegated children run in their parent\'s slot: never queued nor counted, while a queued top-level run waits', async () => {
+    const t = await app({ maxConcurrentExecutions: 1 })
+    const a = await makeActor(t)
+    const child = await newAgent(t, a)
+    const root = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Root', systemPrompt: 'x', subagentIds: [child] } })).body.id
+    const parent = await enqueue(t, a, root, `DELEGATE ${child} PAUSE 300 hi`)
+    const other = await enqueue(t, a, child, 'later')
+    let kid: any
+    await until(async () => {
+      kid = await t.rt.db.select().from(executions).where(eq(executions.parentExecutionId, parent)).get()
+      return kid?.status === 'running'
+    })
+    expect(kid.delegated).toBe(true)
+    expect(await statusOf(t, other)).toBe('pending')
+    expect(t.rt.engine.queued).toBe(1)
+    await until(async () => (await statusOf(t, other)) === 'completed')
+    expect(await statusOf(t, parent)).toBe('completed')
+    const top = await t.rt.db.select({ delegated: executions.delegated }).from(executions).where(eq(executions.id, parent)).get()
+    expect(top!.delegated).toBe(false)
+  }, 30_000)
+
+  test('claims made at the same moment never take more slots than the limit', async () => {
+    const t = await app()
+    const a = await makeActor(t)
+    const ag = await newAgent(t, a)
+    await seedPending(t, a, ag, instanceOf(t), 12)
+    const claims = await Promise.all(Array.from({ length: 12 }, () => claimNext(t.rt.db, instanceOf(t), 3, t.clock.now(), () => true)))
+    expect(claims.filter(Boolean)).toHaveLength(3)
+    expect(await runningInDatabase(t)).toBe(3)
+  })
+
+  test("a waiting run whose owner's lease lapsed (a dead instance's) does not hold the head", async () => {
+    const t = await app({ maxConcurrentExecutions: 1 })
+    const dead = await makeActor(t, { org: 'gone' })
+    const a = await makeActor(t)
+    // Older, from an organization with nothing running or started: it would be the fair head.
+    await seedPending(t, dead, await newAgent(t, dead), 'inst_dead', 1)
+    await t.rt.db.update(executions).set({ leaseExpiresAt: new Date(t.clock.now() - 1) }).where(eq(executions.organizationId, dead.organizationId)).run()
+    t.clock.advance(1)
+    const mine = await enqueue(t, a, await newAgent(t, a), 'hello')
+    await until(async () => (await statusOf(t, mine)) === 'completed', 3000, 'own run completed')
+  })
+
+  test('graceful shutdown fails the queued runs at once and settles their waiters', async () => {
+    const t = await app({ maxConcurrentExecutions: 1 })
+    const a = await makeActor(t)
+    const ag = await newAgent(t, a)
+    const running = await enqueue(t, a, ag, 'HANG')
+    const queued = [await enqueue(t, a, ag, 'x'), await enqueue(t, a, ag, 'y')]
+    await until(async () => (await statusOf(t, running)) === 'running')
+    const waits = queued.map((id) => t.rt.engine.wait(id)!)
+    expect(t.rt.engine.queued).toBe(2)
+    await t.rt.engine.shutdown(100)
+    for (const row of await Promise.all(waits)) expect(row).toMatchObject({ status: 'failed', error: 'Execution interrupted by server shutdown' })
+    expect(await statusOf(t, running)).toBe('failed')
+    expect(t.rt.engine.queued).toBe(0)
+  }, 30_000)
+
+  test.skipIf(sqliteOnly('EXPLAIN QUERY PLAN is SQLite\'s'))('the claim walks indexes: pending rows by status, each organization\'s running count and latest start by index', async () => {
+    const t = await app()
+    const conn = t.rt.connection
+    if (conn.dialect !== 'sqlite') throw new Error('sqlite only')
+    const plan = (q: { toSQL(): { sql: string; params: unknown[] } }) => {
+      const { sql, params } = q.toSQL()
+      return (conn.client.query(`EXPLAIN QUERY PLAN ${sql}`).all(...(params as never[])) as { detail: string }[]).map((r) => r.detail).join('\n')
+    }
+    const org = plan(fairOrganizationQuery(t.rt.db, t.clock.now()))
+    expect(org).not.toMatch(/SCAN executions|TEMP B-TREE FOR GROUP BY/)
+    // The waiting rows in organization order; per organization, its running count and latest start by seeks.
+    expect(org).toMatch(/SEARCH executions USING INDEX executions_queue_idx \(status=\? AND delegated=\?\)/)
+    expect(org).toMatch(/SEARCH r USING COVERING INDEX executions_queue_idx \(status=\? AND delegated=\? AND organization_id=\?\)/)
+    expect(org).toMatch(/SEARCH r USING COVERING INDEX executions_org_started_idx \(organization_id=\? AND delegated=\?\)/)
+    // Its head: the organization's index range in order, no sort (the subquery above runs once).
+    const head = plan(fairHeadQuery(t.rt.db, t.clock.now()))
+    expect(head).toMatch(/^SEARCH executions USING INDEX executions_queue_idx \(status=\? AND delegated=\? AND organization_id=\?\)\nSCALAR SUBQUERY/)
+    expect(head).not.toMatch(/SCAN executions|TEMP B-TREE FOR GROUP BY/)
+    expect(head.split('TEMP B-TREE').length).toBe(2) // the one sort: organizations, by their keys
+    const running = conn.client.query("EXPLAIN QUERY PLAN SELECT count(*) FROM executions WHERE status = 'running' AND delegated = false").all() as { detail: string }[]
+    expect(running.map((r) => r.detail).join()).toMatch(/USING COVERING INDEX executions_queue_idx \(status=\? AND delegated=\?\)/)
+  })
+})
+
+const HAVE_PG = await needPostgres('test/execution-queue.test.ts')
+
+/** Two runtimes on one fresh PostgreSQL schema, one clock (as two replicas of one deployment). */
+async function twoInstances(config: Partial<Config>) {
+  const pg = await freshPgSchema()
+  const key = crypto.getRandomValues(new Uint8Array(32))
+  const a = await makeTestApp({ pg, key, config: providerConfig(config) })
+  const b = await makeTestApp({ pg, key, config: providerConfig(config) })
+  b.clock = a.clock
+  ;(b.rt as { clock: unknown }).clock = a.clock
+  opened.push(a, b)
+  return { a, b }
+}
+
+async function runningInDatabase(t: TestApp): Promise<number> {
+  const r = await t.rt.db.select({ n: count() }).from(executions).where(and(eq(executions.status, 'running'), eq(executions.delegated, false))).get()
+  return r!.n
+}
+
+describe.skipIf(!HAVE_PG)('several instances on one PostgreSQL share the queue', () => {
+  test('the limit is global: two instances with three runs each never run more than two at once; all six complete on the instance that took them', async () => {
+    const { a, b } = await twoInstances({ maxConcurrentExecutions: 2 })
+    const m = await makeActor(a)
+    const ag = await newAgent(a, m)
+    const jobs = Array.from({ length: 6 }, (_, i) => [i % 2 ? b : a, `PAUSE 400 run${i}`] as const)
+    const ids = await Promise.all(jobs.map(([t, msg]) => enqueue(t, m, ag, msg).then((id) => [t, id] as const)))
+    let max = 0
+    const statuses = () => Promise.all(ids.map(([, id]) => statusOf(a, id)))
+    for (;;) {
+      max = Math.max(max, await runningInDatabase(a))
+      if ((await statuses()).every((s) => s !== 'pending' && s !== 'running')) break
+      await sleep(5)
+    }
+    expect(await statuses()).toEqual(Array(6).fill('completed'))
+    expect(max).toBe(2)
+    // Each ran where it was created (its waiter listened there).
+    for (const [t, id] of ids) expect((await a.rt.db.select({ i: executions.instanceId }).from(executions).where(eq(executions.id, id)).get())!.i).toBe(instanceOf(t))
+  }, 60_000)
+
+  test('claims made at the same moment on two instances never take more slots than the limit', async () => {
+    const { a, b } = await twoInstances({})
+    const x = await makeActor(a, { org: 'xorg' })
+    const y = await makeActor(a, { org: 'yorg' })
+    await seedPending(a, x, await newAgent(a, x), instanceOf(a), 10)
+    await seedPending(a, y, await newAgent(a, y), instanceOf(b), 10)
+    const claim = (t: TestApp) => claimNext(t.rt.db, instanceOf(t), 2, t.clock.now(), () => true)
+    // Rounds of ten claims at once from each instance: the running total stays at the limit.
+    for (let round = 0; round < 3; round++) {
+      await Promise.all([...Array.from({ length: 10 }, () => claim(a)), ...Array.from({ length: 10 }, () => claim(b))])
+      expect(await runningInDatabase(a)).toBe(2)
+    }
+  }, 30_000)
+
+  test('a fair head owned by B is started by B within a second; A leaves it the slot and keeps its own run pending', async () => {
+    const { a, b } = await twoInstances({ maxConcurrentExecutions: 1 })
+    const x = await makeActor(a, { org: 'xorg' })
+    const y = await makeActor(a, { org: 'yorg' })
+    const agentX = await newAgent(a, x)
+    const agentY = await newAgent(a, y)
+    const a1 = await enqueue(a, x, agentX, 'HANG')
+    await until(async () => (await statusOf(a, a1)) === 'running')
+    a.clock.advance(1)
+    const b1 = await enqueue(b, y, agentY, 'HANG') // Y has nothing running: the fair head
+    a.clock.advance(1)
+    const a2 = await enqueue(a, x, agentX, 'HANG')
+    expect([await statusOf(a, b1), await statusOf(a, a2)]).toEqual(['pending', 'pending'])
+    const t0 = Date.now()
+    await a.rt.engine.cancel(a1) // A's slot frees; A pumps at once, B on its next poll
+    await until(async () => (await statusOf(a, b1)) === 'running', 1500, 'b1 running')
+    expect(Date.now() - t0).toBeLessThan(1000)
+    expect(await statusOf(a, a2)).toBe('pending')
+    expect(a.rt.engine.queued).toBe(1)
+    expect(b.rt.engine.runningCount).toBe(1)
+    await sleep(300) // A's polls meanwhile: the slot is B's run's
+    expect(await statusOf(a, a2)).toBe('pending')
+    // B stops: it fails only its own; A's queued run takes the slot.
+    await b.rt.engine.shutdown(0)
+    expect(await statusOf(a, b1)).toBe('failed')
+    await until(async () => (await statusOf(a, a2)) === 'running', 2000, 'a2 running')
+    await a.rt.engine.cancel(a2)
+  }, 30_000)
+
+  test("a queued run cancelled through another instance: its owner's waiter settles within a second, and it never runs", async () => {
+    const { a, b } = await twoInstances({ maxConcurrentExecutions: 1 })
+    const m = await makeActor(a, { role: 'admin' })
+    const ag = await newAgent(a, m)
+    const first = await enqueue(a, m, ag, 'HANG')
+    await until(async () => (await statusOf(a, first)) === 'running')
+    const queued = await enqueue(b, m, ag, 'never')
+    const waiter = b.rt.engine.wait(queued)!
+    expect(b.rt.engine.queued).toBe(1)
+    const t0 = Date.now()
+    const r = await a.req('POST', `/api/v1/executions/${queued}/cancel`, { token: m.token })
+    expect(r.status).toBe(200)
+    expect((await waiter).status).toBe('cancelled')
+    expect(Date.now() - t0).toBeLessThan(1000)
+    expect(b.rt.engine.queued).toBe(0)
+    const asked = double.requests.length
+    await a.rt.engine.cancel(first)
+    await sleep(400)
+    expect(await statusOf(a, queued)).toBe('cancelled')
+    expect(double.requests.slice(asked).some((q) => JSON.stringify(q.body).includes('never'))).toBe(false)
+  }, 30_000)
+})
