@@ -11,8 +11,16 @@
 //   (rounds alternate the two servers, both running throughout; medians are printed)
 //   npm run build && bun bench/mixed.ts dist/teamday      (the compiled binary instead of the source)
 //   BENCH_PROFILE=/tmp/prof npm run bench:mixed          (a CPU profile of our server)
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+//
+// With `--db postgres://…` (a PostgreSQL server: the benchmark creates teamday_bench_<random>
+// on it, copies the seeded SQLite rows into it, and drops it at the end) the rounds also run
+// teamday on PostgreSQL with one instance and with two (two processes sharing one port with
+// --reuse-port: the kernel spreads wrk's 64 connections over them, as a layer-4 load balancer
+// would, with no proxy of its own on these cores). Goals there: two instances >= one instance's
+// req/s, two instances' p99 <= 2x the bare floor's p99 in the same run.
+//   npm run bench:mixed:pg        BENCH_PG_POOL=10 (TEAMDAY_DB_POOL)   BENCH_BACKENDS=sqlite,pg1,pg2
+import { spawn, type ChildProcess } from 'node:child_process'
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { loadConfig } from '../src/config'
@@ -21,19 +29,20 @@ import { createToken } from '../src/modules/tokens/service'
 import { createUser } from '../src/modules/users/service'
 import { operatorContext } from '../src/context'
 import { createRuntime, sqliteConnection } from '../src/runtime'
-import { seedAgents, seedSpaces, seedTasks } from './seed'
+import { benchDatabase, connectionsPerProcess, cpuSeconds, listeningPort, median, PgProbe, pgServerArg, requireWrk, rssMb, startTeamday, stopAll, withoutDbArg, wrk, type Started } from './common'
+import { copyToPostgres, seedAgents, seedSpaces, seedTasks } from './seed'
 
-const BIN = process.argv[2] ? resolve(process.argv[2]) : null
+const argv = process.argv.slice(2)
+const PG = pgServerArg(argv)
+const BIN = withoutDbArg(argv)[0] ? resolve(withoutDbArg(argv)[0]!) : null
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1)
 const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 64)
 const TASKS = Number(process.env.BENCH_TASKS ?? 100_000)
 const AGENTS = Number(process.env.BENCH_AGENTS ?? 20_000)
+const WANTED = new Set((process.env.BENCH_BACKENDS ?? (PG ? 'sqlite,pg1,pg2' : 'sqlite')).split(','))
 
-if (spawnSync('wrk', ['--version']).error) {
-  console.error('wrk is not installed: apt-get install -y wrk')
-  process.exit(2)
-}
+requireWrk()
 
 const dir = mkdtempSync(join(tmpdir(), 'teamday-mixed-'))
 const oursDb = join(dir, 'ours', 'teamday.db')
@@ -51,6 +60,12 @@ const o = { now: Date.now() - 60_000, step: 100 }
 const agentIds = seedAgents(sqliteConnection(rt).sync, owner, AGENTS, o)
 const spaceIds = seedSpaces(sqliteConnection(rt).sync, owner, 50, o)
 const taskIds = seedTasks(sqliteConnection(rt).sync, owner, TASKS, { ...o, agentIds: agentIds.slice(0, 500), spaceIds })
+const pgdb = PG && (WANTED.has('pg1') || WANTED.has('pg2')) ? await benchDatabase(PG) : null
+if (pgdb) {
+  const t1 = performance.now()
+  await copyToPostgres(sqliteConnection(rt).sync, pgdb.url)
+  console.log(`copied into PostgreSQL database ${pgdb.name} (dropped at the end) in ${((performance.now() - t1) / 1000).toFixed(1)} s`)
+}
 rt.close() // checkpoints the WAL: the file alone is the database
 copyFileSync(oursDb, bareDb)
 console.log(`seeded ${TASKS} tasks and ${AGENTS} agents in one organization in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
@@ -78,6 +93,8 @@ local post = { ["Authorization"] = "Bearer ${token}", ["Content-Type"] = "applic
 local lists = ${lua(lists)}
 local tasks = ${lua(sample(taskIds, 2000))}
 local agents = ${lua(sample(agentIds, 1000))}
+-- Names unique across runs (the warm-up and every round): the bare floor has no slug suffixes.
+local run = tostring(os.time()) .. "-" .. tostring(math.random(1000000000))
 local n = 0
 request = function()
   n = n + 1
@@ -87,7 +104,7 @@ request = function()
   elseif r <= 85 then
     return wrk.format("POST", "/api/v1/tasks", post, '{"title":"Bench task ' .. n .. '","description":"Created by the mixed benchmark","priority":"high"}')
   elseif r <= 90 then
-    return wrk.format("POST", "/api/v1/agents", post, '{"name":"Bench agent ' .. n .. '","systemPrompt":"You help.","category":"support","visibility":"organization"}')
+    return wrk.format("POST", "/api/v1/agents", post, '{"name":"Bench agent ' .. run .. '-' .. n .. '","systemPrompt":"You help.","category":"support","visibility":"organization"}')
   elseif r <= 97 then
     return wrk.format("GET", "/api/v1/tasks/" .. tasks[math.random(#tasks)], get)
   else
@@ -98,105 +115,115 @@ end
 )
 
 // ── run ───────────────────────────────────────────────────────────────────────────────────
-function listeningPort(child: ChildProcess): Promise<number> {
-  return new Promise((ok, fail) => {
-    let buf = ''
-    child.stdout!.on('data', (d) => {
-      buf += d
-      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(buf)
-      if (m) ok(Number(m[1]))
-    })
-    child.once('exit', () => fail(new Error(`process exited: ${buf}`)))
-  })
-}
-const toMs = (v: string) => {
-  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim())
-  if (!m) return NaN
-  const n = Number(m[1])
-  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n
-}
-/** CPU seconds (user + system) the process has used so far. */
-const cpuSeconds = (pid: number) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(f[11]) + Number(f[12])) / 100
-}
-const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024
-
 interface Result {
   rps: number
   p50: number
   p99: number
   rss: number
-  /** CPU ms of the server per request. */
+  /** CPU ms of the server (all its processes) per request. */
   cpu: number
+  /** CPU ms of PostgreSQL's backends per request. */
+  pgCpu: number | null
   errors: string
+  split: string
 }
 
-/** A server, started and answering; `url` once it listens. */
-async function ready(label: string, child: ChildProcess): Promise<string> {
-  const url = `http://127.0.0.1:${await listeningPort(child)}`
-  const probe = await fetch(`${url}/api/v1/tasks?limit=1`, { headers: { authorization: `Bearer ${token}` } })
-  if (probe.status !== 200) throw new Error(`${label}: GET /api/v1/tasks answered ${probe.status}`)
-  return url
+/** A server under test: its URL and processes (several for instances sharing a port). */
+interface Server extends Started {
+  probe: PgProbe | null
+  port?: number
 }
 
-function bench(url: string, child: ChildProcess): Result {
-  const cpu0 = cpuSeconds(child.pid!)
-  const r = spawnSync('wrk', ['-t1', `-c${CONNS}`, `-d${SECONDS}s`, '--latency', '--timeout', '30s', '-s', script, url], { encoding: 'utf8' })
-  const out = r.stdout
-  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1]
-  const socket = /Socket errors: (.*)/.exec(out)?.[1]
-  const requests = Number(/(\d+) requests in/.exec(out)?.[1])
+async function ready(s: Server): Promise<Server> {
+  const probe = await fetch(`${s.url}/api/v1/tasks?limit=1`, { headers: { authorization: `Bearer ${token}` } })
+  if (probe.status !== 200) throw new Error(`${s.label}: GET /api/v1/tasks answered ${probe.status}`)
+  return s
+}
+
+async function bench(s: Server): Promise<Result> {
+  const cpu0 = s.children.reduce((t, c) => t + cpuSeconds(c.pid!), 0)
+  const pg0 = s.probe ? await s.probe.cpu() : null
+  let split = ''
+  const r = await wrk(s.url, {
+    connections: CONNS,
+    seconds: SECONDS,
+    extra: ['-s', script],
+    midway: () => {
+      if (s.port) split = connectionsPerProcess(s.children, s.port).join('/')
+    },
+  })
   return {
-    cpu: ((cpuSeconds(child.pid!) - cpu0) * 1000) / requests,
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
-    p50: toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
-    p99: toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
-    rss: rssMb(child.pid!),
-    errors: [non2xx ? `${non2xx} non-2xx` : '', socket ? `socket errors: ${socket}` : ''].filter(Boolean).join(', '),
+    cpu: ((s.children.reduce((t, c) => t + cpuSeconds(c.pid!), 0) - cpu0) * 1000) / r.requests,
+    pgCpu: pg0 ? ((pg0.pids.reduce((t, p) => t + cpuSeconds(p), 0) - pg0.seconds) * 1000) / r.requests : null,
+    rps: r.rps,
+    p50: r.p50,
+    p99: r.p99,
+    rss: s.children.reduce((t, c) => t + rssMb(c.pid!), 0),
+    errors: r.errors,
+    split,
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const medianOf = (rs: Result[]): Result => ({
   rps: median(rs.map((r) => r.rps)),
   p50: median(rs.map((r) => r.p50)),
   p99: median(rs.map((r) => r.p99)),
   cpu: median(rs.map((r) => r.cpu)),
+  pgCpu: rs[0]!.pgCpu === null ? null : median(rs.map((r) => r.pgCpu!)),
   rss: Math.max(...rs.map((r) => r.rss)),
   errors: rs.map((r) => r.errors).filter(Boolean).join('; '),
+  split: rs.map((r) => r.split).filter(Boolean).join(', '),
 })
 
-async function stop(child: ChildProcess) {
-  if (child.exitCode !== null) return
-  child.kill('SIGTERM')
-  await new Promise((r) => child.once('exit', r))
-}
-
-const serverArgs = ['serve', '--port', '0', '--host', '127.0.0.1', '--db', oursDb]
-// BENCH_PROFILE=DIR (source only): both servers write a CPU profile there when they stop.
+// BENCH_PROFILE=DIR (source only): the servers write a CPU profile there when they stop.
 const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${resolve(process.env.BENCH_PROFILE)}`] : []
-const ours = spawn(BIN ?? process.execPath, BIN ? serverArgs : [...profile, join(import.meta.dir, '..', 'src', 'main.ts'), ...serverArgs], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-  env: { ...process.env, NODE_ENV: 'production', TEAMDAY_LOG_LEVEL: 'warn', TEAMDAY_RATE_LIMIT: '999999999/60s' },
-})
-const bare = spawn(process.execPath, [...profile, join(import.meta.dir, 'bare-mixed.ts'), bareDb], { stdio: ['ignore', 'pipe', 'inherit'] })
+const serverEnv = {
+  TEAMDAY_LOG_LEVEL: 'warn',
+  TEAMDAY_RATE_LIMIT: '999999999/60s',
+  // The key the seeding runtime wrote beside the SQLite file: the copied rows are sealed with it.
+  TEAMDAY_KEY_FILE: join(dir, 'ours', 'teamday.key'),
+  ...(process.env.BENCH_PG_POOL ? { TEAMDAY_DB_POOL: process.env.BENCH_PG_POOL } : {}),
+}
+const children: ChildProcess[] = []
+const servers: Server[] = []
+const probe = pgdb ? new PgProbe(PG!, pgdb.name) : null
 
 try {
-  const [oursUrl, bareUrl] = [await ready('teamday', ours), await ready('bare', bare)]
+  const bareChild = spawn(process.execPath, [...profile, join(import.meta.dir, 'bare-mixed.ts'), bareDb], { stdio: ['ignore', 'pipe', 'inherit'] })
+  children.push(bareChild)
+  const bare = await ready({ label: 'bare Bun.serve + bun:sqlite, same SQL', url: `http://127.0.0.1:${await listeningPort(bareChild)}`, children: [bareChild], probe: null })
+  const start = async (label: string, db: string, instances: number) => {
+    const started = await startTeamday({ label, db, instances }, { bin: BIN, env: serverEnv, profile })
+    children.push(...started.children)
+    servers.push(await ready({ ...started, probe: db === oursDb ? null : probe, port: instances > 1 ? Number(new URL(started.url).port) : undefined }))
+  }
+  if (WANTED.has('sqlite')) await start(`teamday, SQLite (${BIN ? 'binary' : 'source'})`, oursDb, 1)
+  if (pgdb && WANTED.has('pg1')) await start('teamday, PostgreSQL ×1', pgdb.url, 1)
+  if (pgdb && WANTED.has('pg2')) await start('teamday, PostgreSQL ×2', pgdb.url, 2)
+  const all = [bare, ...servers]
   console.log(`mixed workload: wrk -t1 -c${CONNS} -d${SECONDS}s x ${ROUNDS} round(s), alternating; 65 % list first pages (mixed filters), 25 % creates, 10 % GET by id`)
-  const runs: { a: Result; b: Result }[] = []
-  for (let i = 0; i < ROUNDS; i++) runs.push({ a: bench(oursUrl, ours), b: bench(bareUrl, bare) })
-  const a = medianOf(runs.map((r) => r.a))
-  const b = medianOf(runs.map((r) => r.b))
+  // Warm-up: each route's first request compiles its handler and validators; each connection of a pool opens.
+  for (const x of all) await wrk(x.url, { connections: CONNS, seconds: Math.min(SECONDS, 5), extra: ['-s', script] })
+  const runs = new Map<Server, Result[]>(all.map((x) => [x, []]))
+  for (let i = 0; i < ROUNDS; i++) for (const x of all) runs.get(x)!.push(await bench(x))
+  const b = medianOf(runs.get(bare)!)
   const line = (name: string, r: Result) =>
-    `  ${name.padEnd(34)}${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(1).padStart(6)} ms  p99 ${r.p99.toFixed(1).padStart(6)} ms  CPU ${r.cpu.toFixed(2)} ms/req  RSS ${r.rss.toFixed(0)} MB${r.errors ? `  (${r.errors})` : ''}`
+    `  ${name.padEnd(38)}${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(1).padStart(6)} ms  p99 ${r.p99.toFixed(1).padStart(6)} ms  CPU ${r.cpu.toFixed(2)}${r.pgCpu === null ? '' : ` + PostgreSQL ${r.pgCpu.toFixed(2)}`} ms/req  RSS ${r.rss.toFixed(0)} MB` +
+    (r === b ? '' : `  ×${(r.rps / b.rps).toFixed(2)} bare req/s, p99 ×${(r.p99 / b.p99).toFixed(2)}`) +
+    (r.split ? `  (connections per instance: ${r.split})` : '') +
+    (r.errors ? `  (${r.errors})` : '')
   if (ROUNDS > 1) console.log('medians:')
-  console.log(line(`teamday (${BIN ? 'binary' : 'source'})`, a))
-  console.log(line('bare Bun.serve + bun:sqlite, same SQL', b))
-  console.log(`  ratio req/s teamday / bare: ${(a.rps / b.rps).toFixed(2)} (goal >= 0.5)   ratio p99: ${(a.p99 / b.p99).toFixed(2)} (goal <= 2)`)
+  const results = new Map(all.map((x) => [x.label, medianOf(runs.get(x)!)]))
+  results.set(bare.label, b)
+  for (const [label, r] of results) console.log(line(label, r))
+  const one = results.get('teamday, PostgreSQL ×1')
+  const two = results.get('teamday, PostgreSQL ×2')
+  const sqlite = [...results.entries()].find(([l]) => l.startsWith('teamday, SQLite'))?.[1]
+  if (sqlite) console.log(`  SQLite: req/s ×${(sqlite.rps / b.rps).toFixed(2)} bare (goal >= 0.5), p99 ×${(sqlite.p99 / b.p99).toFixed(2)} bare (goal <= 2)`)
+  if (one && two) console.log(`  PostgreSQL: two instances ×${(two.rps / one.rps).toFixed(2)} one instance's req/s (goal >= 1), p99 ×${(two.p99 / b.p99).toFixed(2)} the bare floor's (goal <= 2)`)
 } finally {
-  await stop(ours)
-  await stop(bare)
+  await stopAll(children)
+  await probe?.end()
+  await pgdb?.drop().catch((e) => console.error(`dropping ${pgdb.name}: ${e}`))
   rmSync(dir, { recursive: true, force: true })
 }

@@ -1,146 +1,241 @@
 // Benchmark: the compiled binary on a fresh database with 20 agents; authenticated
 // GET /api/v1/agents (and one token's GET, mostly the auth path) against a bare Bun.serve that
-// returns the very same response bytes as a constant. Alternates the two in one run and prints
-// median req/s, the ratio, p50/p99 latency and the server's RSS.
-// Targets on a 2-core machine: ratio >= 0.5, p99 < 5 ms, RSS < 150 MB.
+// returns the very same response bytes as a constant. Alternates the servers in one run and
+// prints median req/s, the ratio, p50/p99 latency and the servers' RSS.
+//
+// With `--db postgres://…` (a PostgreSQL server; the benchmark creates a database
+// teamday_bench_<random> on it and drops it at the end) the same run also has teamday on
+// PostgreSQL with one instance and with two (two processes sharing one port with --reuse-port:
+// the kernel spreads wrk's connections over them, as a layer-4 load balancer would), and prints
+// the CPU PostgreSQL's backends spent per request beside teamday's own.
+// Targets on a 2-core machine: ratio >= 0.5 (SQLite), >= 0.35 with p99 < 30 ms (PostgreSQL,
+// one instance, 64 connections).
 //
 //   npm run build && npm run bench            (needs wrk: apt-get install -y wrk)
+//   npm run build && npm run bench:pg         (the same with PostgreSQL at 127.0.0.1:5432)
 //   BENCH_SECONDS=5 BENCH_ROUNDS=3 BENCH_CONNECTIONS=64 npm run bench
 //   BENCH_ACCESS_LOG=off npm run bench    (the server logs at info with its access log on by
 //   default, JSON lines into a file, as under systemd or Docker; off measures what the log costs)
-import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs'
+//   BENCH_PG_POOL=20 npm run bench:pg     (TEAMDAY_DB_POOL of the PostgreSQL instances)
+//   BENCH_BACKENDS=pg1,pg2 npm run bench:pg   (only some of: sqlite, pg1, pg2, barepg)
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, openSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import {
+  benchDatabase,
+  connectionsPerProcess,
+  cpuSeconds,
+  listeningPort,
+  median,
+  PgProbe,
+  pgServerArg,
+  requireWrk,
+  rssMb,
+  startTeamday,
+  stopAll,
+  withoutDbArg,
+  wrk,
+  type WrkResult,
+} from './common'
 
-const BIN = resolve(process.argv[2] ?? 'dist/teamday')
+const argv = process.argv.slice(2)
+const PG = pgServerArg(argv)
+const BIN = resolve(withoutDbArg(argv)[0] ?? 'dist/teamday')
+// BENCH_PROFILE=DIR: the PostgreSQL instances run from source and write CPU profiles there.
+const PROFILE = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${resolve(process.env.BENCH_PROFILE)}`] : null
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 64)
 const THREADS = Number(process.env.BENCH_THREADS ?? 1)
+const WANTED = new Set((process.env.BENCH_BACKENDS ?? (PG ? 'sqlite,pg1,pg2,barepg' : 'sqlite')).split(','))
 
-if (spawnSync('wrk', ['--version']).error) {
-  console.error('wrk is not installed: apt-get install -y wrk')
-  process.exit(2)
-}
+requireWrk()
 
 const dir = mkdtempSync(join(tmpdir(), 'teamday-bench-'))
-const db = join(dir, 'bench.db')
-const run = (args: string[]) => {
-  const r = spawnSync(BIN, [...args, '--db', db], { encoding: 'utf8' })
+// The rate limiter stays on (its cost is part of every request) with a limit wrk cannot reach.
+const serverEnv = {
+  TEAMDAY_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
+  TEAMDAY_ACCESS_LOG: process.env.BENCH_ACCESS_LOG ?? 'on',
+  TEAMDAY_RATE_LIMIT: process.env.BENCH_RATE_LIMIT ?? '999999999/60s',
+  ...(process.env.BENCH_PG_POOL ? { TEAMDAY_DB_POOL: process.env.BENCH_PG_POOL } : {}),
+}
+// PostgreSQL: every instance (and the admin CLI) must have the same key.
+const pgEnv = { TEAMDAY_ENCRYPTION_KEY: randomBytes(32).toString('base64') }
+
+/** An admin command of the binary on `db`. */
+function admin(db: string, env: Record<string, string>, args: string[]): string {
+  const r = spawnSync(BIN, [...args, '--db', db], { encoding: 'utf8', env: { ...process.env, ...env } })
   if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr}`)
   return r.stdout.trim()
 }
-run(['users', 'create', '--email', 'bench@example.com', '--org', 'bench', '--role', 'admin'])
-const token = run(['tokens', 'create', '--email', 'bench@example.com', '--name', 'bench'])
-for (let i = 0; i < Number(process.env.BENCH_TOKENS ?? 3) - 1; i++) run(['tokens', 'create', '--email', 'bench@example.com', '--name', `extra ${i}`])
 
-// The rate limiter stays on (its cost is part of every request) with a limit wrk cannot reach.
-const logFile = join(dir, 'server.log')
-const server = spawn(BIN, ['serve', '--port', '0', '--host', '127.0.0.1', '--db', db], {
-  stdio: ['ignore', 'pipe', openSync(logFile, 'w')],
-  env: {
-    ...process.env,
-    TEAMDAY_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
-    TEAMDAY_ACCESS_LOG: process.env.BENCH_ACCESS_LOG ?? 'on',
-    TEAMDAY_RATE_LIMIT: process.env.BENCH_RATE_LIMIT ?? '999999999/60s',
-  },
-})
-function listeningPort(child: ReturnType<typeof spawn>): Promise<number> {
-  return new Promise((ok, fail) => {
-    let buf = ''
-    child.stdout!.on('data', (d) => {
-      buf += d
-      const m = /listening on http:\/\/[^:]+:(\d+)/.exec(buf)
-      if (m) ok(Number(m[1]))
+/** An admin with a token (and BENCH_TOKENS - 1 more tokens) on a fresh database. */
+function adminWithToken(db: string, env: Record<string, string>): string {
+  admin(db, env, ['users', 'create', '--email', 'bench@example.com', '--org', 'bench', '--role', 'admin'])
+  const token = admin(db, env, ['tokens', 'create', '--email', 'bench@example.com', '--name', 'bench'])
+  for (let i = 0; i < Number(process.env.BENCH_TOKENS ?? 3) - 1; i++) admin(db, env, ['tokens', 'create', '--email', 'bench@example.com', '--name', `extra ${i}`])
+  return token
+}
+
+/** 20 agents through the API; the id of one token (the second target). */
+async function seed(base: string, token: string): Promise<string> {
+  for (let i = 0; i < 20; i++) {
+    const res = await fetch(`${base}/api/v1/agents`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: `Code Reviewer ${i}`,
+        role: 'Senior Developer',
+        systemPrompt: 'You review code for quality, security, and best practices.',
+        visibility: 'organization',
+        tags: ['review', 'security'],
+      }),
     })
-    child.once('exit', () => fail(new Error(`process exited: ${buf}`)))
-  })
-}
-const port = await listeningPort(server)
-const base = `http://127.0.0.1:${port}`
-for (let i = 0; i < 20; i++) {
-  const res = await fetch(`${base}/api/v1/agents`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({
-      name: `Code Reviewer ${i}`,
-      role: 'Senior Developer',
-      systemPrompt: 'You review code for quality, security, and best practices.',
-      visibility: 'organization',
-      tags: ['review', 'security'],
-    }),
-  })
-  if (res.status !== 201) throw new Error(`creating agent ${i}: ${res.status} ${await res.text()}`)
-}
-const list = await (await fetch(`${base}/api/v1/tokens?limit=1`, { headers: { authorization: `Bearer ${token}` } })).json()
-const oneId = (list as any).tokens[0].id
-// The agent list (20 agents) and one token's metadata (mostly the auth path).
-const targets = (process.env.BENCH_PATHS ?? `/api/v1/agents,/api/v1/tokens/${oneId}`).split(',')
-
-const bares: ReturnType<typeof spawn>[] = []
-async function baseline(path: string): Promise<{ url: string; bareUrl: string; size: number }> {
-  const sample = await fetch(base + path, { headers: { authorization: `Bearer ${token}` } })
-  if (sample.status !== 200) throw new Error(`GET ${path}: ${sample.status}`)
-  const bytes = new Uint8Array(await sample.arrayBuffer())
-  // The baseline: same bytes, no routing, no auth, no database, in a process of its own.
-  const bodyFile = join(dir, `body${bares.length}.json`)
-  await Bun.write(bodyFile, bytes)
-  const bare = spawn(process.execPath, [join(import.meta.dir, 'bare.ts'), bodyFile, sample.headers.get('content-type')!], { stdio: ['ignore', 'pipe', 'inherit'] })
-  bares.push(bare)
-  return { url: base + path, bareUrl: `http://127.0.0.1:${await listeningPort(bare)}/`, size: bytes.length }
-}
-
-interface Result {
-  rps: number
-  p50: number
-  p99: number
-}
-function toMs(v: string): number {
-  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim())
-  if (!m) return NaN
-  const n = Number(m[1])
-  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n
-}
-function wrk(target: string, auth: boolean): Result {
-  const args = ['-t', String(THREADS), '-c', String(CONNS), '-d', `${SECONDS}s`, '--latency']
-  if (auth) args.push('-H', `Authorization: Bearer ${token}`)
-  const r = spawnSync('wrk', [...args, target], { encoding: 'utf8' })
-  const out = r.stdout
-  if (/Non-2xx/.test(out)) throw new Error(`non-2xx responses:\n${out}`)
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
-    p50: toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
-    p99: toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    if (res.status !== 201) throw new Error(`creating agent ${i}: ${res.status} ${await res.text()}`)
   }
+  const list = await (await fetch(`${base}/api/v1/tokens?limit=1`, { headers: { authorization: `Bearer ${token}` } })).json()
+  return (list as any).tokens[0].id
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))?.[1]) / 1024
+
+/** A server under test: teamday on a backend, or a bare floor. */
+interface Server {
+  label: string
+  url: string
+  /** Sent as Authorization (teamday and the PostgreSQL floor authenticate; the bare floor does not). */
+  token: string | null
+  tokenId: string
+  children: ChildProcess[]
+  /** PostgreSQL's backends serving it. */
+  probe: PgProbe | null
+  /** Its port, when several processes share it. */
+  port?: number
+}
+
+const servers: Server[] = []
+const children: ChildProcess[] = []
+const cleanups: (() => Promise<void>)[] = []
+let logSize = () => 0
+
+const results = new Map<string, Map<string, Row[]>>()
+interface Row extends WrkResult {
+  /** teamday's (or the floor's) CPU ms per request, all its processes. */
+  cpu: number
+  /** PostgreSQL backends' CPU ms per request. */
+  pgCpu: number | null
+  rss: number
+  split: string
+}
+
+async function measure(target: string, s: Server, path: string): Promise<Row> {
+  const pg0 = s.probe ? await s.probe.cpu() : null
+  const cpu0 = s.children.reduce((t, c) => t + cpuSeconds(c.pid!), 0)
+  let split = ''
+  const r = await wrk(s.url + path, {
+    connections: CONNS,
+    seconds: SECONDS,
+    threads: THREADS,
+    extra: s.token ? ['-H', `Authorization: Bearer ${s.token}`] : [],
+    midway: () => {
+      if (s.port) split = connectionsPerProcess(s.children, s.port).join('/')
+    },
+  })
+  if (r.errors) throw new Error(`${s.label} ${target}: ${r.errors}`)
+  const cpu = ((s.children.reduce((t, c) => t + cpuSeconds(c.pid!), 0) - cpu0) * 1000) / r.requests
+  const pgCpu = s.probe && pg0 ? ((pg0.pids.reduce((t, p) => t + cpuSeconds(p), 0) - pg0.seconds) * 1000) / r.requests : null
+  return { ...r, cpu, pgCpu, rss: s.children.reduce((t, c) => t + rssMb(c.pid!), 0), split }
+}
 
 try {
-  console.log(`teamday bench: ${ROUNDS} alternating rounds of ${SECONDS}s per target, wrk -t${THREADS} -c${CONNS}`)
-  for (const path of targets) {
-    const { url, bareUrl, size } = await baseline(path)
-    wrk(url, true) // warm-up
-    const ours: Result[] = []
-    const bare: Result[] = []
-    for (let i = 0; i < ROUNDS; i++) {
-      ours.push(wrk(url, true))
-      bare.push(wrk(bareUrl, false))
+  // ── SQLite: the binary on a file, as before ───────────────────────────────────────────────
+  const db = join(dir, 'bench.db')
+  const token = adminWithToken(db, {})
+  const logFile = join(dir, 'server.log')
+  const sqliteServer = spawn(BIN, ['serve', '--port', '0', '--host', '127.0.0.1', '--db', db], {
+    stdio: ['ignore', 'pipe', openSync(logFile, 'w')],
+    env: { ...process.env, ...serverEnv },
+  })
+  children.push(sqliteServer)
+  logSize = () => statSync(logFile).size
+  const base = `http://127.0.0.1:${await listeningPort(sqliteServer)}`
+  const tokenId = await seed(base, token)
+  const sqlite: Server = { label: 'teamday, SQLite', url: base, token, tokenId, children: [sqliteServer], probe: null }
+  if (WANTED.has('sqlite')) servers.push(sqlite)
+
+  // ── PostgreSQL: one database, served by one instance, and by two others sharing a port ────
+  if (PG && (WANTED.has('pg1') || WANTED.has('pg2') || WANTED.has('barepg'))) {
+    const pgdb = await benchDatabase(PG)
+    cleanups.push(pgdb.drop)
+    console.log(`PostgreSQL database ${pgdb.name} (dropped at the end)`)
+    const pgToken = adminWithToken(pgdb.url, pgEnv)
+    const env = { ...serverEnv, ...pgEnv }
+    const probe = new PgProbe(PG, pgdb.name)
+    cleanups.unshift(() => probe.end())
+    let pgTokenId = ''
+    for (const [key, instances] of [['pg1', 1], ['pg2', 2]] as const) {
+      if (!WANTED.has(key)) continue
+      const started = await startTeamday({ label: `teamday, PostgreSQL ×${instances}`, db: pgdb.url, instances }, PROFILE ? { bin: null, env, profile: PROFILE } : { bin: BIN, env })
+      children.push(...started.children)
+      if (pgTokenId === '') pgTokenId = await seed(started.url, pgToken)
+      servers.push({ label: started.label, url: started.url, token: pgToken, tokenId: pgTokenId, children: started.children, probe, port: instances > 1 ? Number(new URL(started.url).port) : undefined })
     }
-    const med = (rs: Result[]) => ({ rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)) })
-    const o = med(ours)
-    const b = med(bare)
-    const label = path.replace(oneId, '{id}')
-    console.log(`GET ${label} (${size} bytes)`)
-    console.log(`  teamday, authenticated  : ${o.rps.toFixed(0).padStart(7)} req/s  p50 ${o.p50.toFixed(2)} ms  p99 ${o.p99.toFixed(2)} ms`)
-    console.log(`  bare Bun.serve, same bytes: ${b.rps.toFixed(0).padStart(7)} req/s  p50 ${b.p50.toFixed(2)} ms  p99 ${b.p99.toFixed(2)} ms`)
-    console.log(`  ratio teamday / bare    : ${(o.rps / b.rps).toFixed(2)}`)
+    if (WANTED.has('barepg') && pgTokenId !== '') {
+      // The PostgreSQL floor: Bun.serve + postgres-js running teamday's per-request statements.
+      const floor = spawn(process.execPath, [join(import.meta.dir, 'bare-pg.ts'), pgdb.url, process.env.BENCH_PG_POOL ?? '10'], { stdio: ['ignore', 'pipe', 'inherit'] })
+      children.push(floor)
+      servers.push({ label: 'bare Bun.serve + postgres-js', url: `http://127.0.0.1:${await listeningPort(floor)}`, token: pgToken, tokenId: pgTokenId, children: [floor], probe })
+    }
   }
-  console.log(`teamday RSS after the run: ${rss().toFixed(0)} MB; log written: ${(statSync(logFile).size / 1e6).toFixed(1)} MB (access log ${process.env.BENCH_ACCESS_LOG ?? 'on'})`)
+
+  // ── the bare floor: the same bytes as a constant, per target ───────────────────────────────
+  const targets = [
+    { name: 'GET /api/v1/agents', path: () => '/api/v1/agents' },
+    { name: 'GET /api/v1/tokens/{id}', path: (s: Server) => `/api/v1/tokens/${s.tokenId}` },
+  ].filter((t) => !process.env.BENCH_PATHS || process.env.BENCH_PATHS.split(',').some((p) => t.name.includes(p)))
+
+  console.log(`teamday bench: ${ROUNDS} alternating rounds of ${SECONDS}s per target and server, wrk -t${THREADS} -c${CONNS}`)
+  for (const t of targets) {
+    const sample = await fetch(sqlite.url + t.path(sqlite), { headers: { authorization: `Bearer ${token}` } })
+    if (sample.status !== 200) throw new Error(`GET ${t.name}: ${sample.status}`)
+    const bytes = new Uint8Array(await sample.arrayBuffer())
+    const bodyFile = join(dir, `body-${results.size}.json`)
+    await Bun.write(bodyFile, bytes)
+    // Same bytes, no routing, no auth, no database, in a process of its own.
+    const bareChild = spawn(process.execPath, [join(import.meta.dir, 'bare.ts'), bodyFile, sample.headers.get('content-type')!], { stdio: ['ignore', 'pipe', 'inherit'] })
+    children.push(bareChild)
+    const bare: Server = { label: 'bare Bun.serve, same bytes', url: `http://127.0.0.1:${await listeningPort(bareChild)}`, token: null, tokenId: '', children: [bareChild], probe: null }
+    const all = [bare, ...servers]
+    // The PostgreSQL floor answers with these bytes too.
+    for (const s of all) if (s.label.startsWith('bare Bun.serve + postgres')) await fetch(`${s.url}/__body`, { method: 'PUT', body: bytes, headers: { 'content-type': sample.headers.get('content-type')! } })
+    const rows = new Map<string, Row[]>(all.map((s) => [s.label, []]))
+    results.set(t.name, rows)
+    for (const s of all) await wrk(s.url + (s === bare ? '/' : t.path(s)), { connections: CONNS, seconds: Math.min(SECONDS, 3), threads: THREADS, extra: s.token ? ['-H', `Authorization: Bearer ${s.token}`] : [] }) // warm-up
+    for (let i = 0; i < ROUNDS; i++) for (const s of all) rows.get(s.label)!.push(await measure(t.name, s, s === bare ? '/' : t.path(s)))
+
+    const med = (rs: Row[]) => ({
+      rps: median(rs.map((r) => r.rps)),
+      p50: median(rs.map((r) => r.p50)),
+      p99: median(rs.map((r) => r.p99)),
+      cpu: median(rs.map((r) => r.cpu)),
+      pgCpu: rs[0]!.pgCpu === null ? null : median(rs.map((r) => r.pgCpu!)),
+      rss: Math.max(...rs.map((r) => r.rss)),
+      split: rs.map((r) => r.split).filter(Boolean).join(', '),
+    })
+    const b = med(rows.get(bare.label)!)
+    console.log(`${t.name} (${bytes.length} bytes on SQLite)${ROUNDS > 1 ? ', medians' : ''}:`)
+    for (const [label, rs] of rows) {
+      const m = med(rs)
+      const ratio = label === bare.label ? '' : `  ×${(m.rps / b.rps).toFixed(2)} bare`
+      const pg = m.pgCpu === null ? '' : ` + PostgreSQL ${m.pgCpu.toFixed(3)}`
+      console.log(
+        `  ${label.padEnd(30)}${m.rps.toFixed(0).padStart(7)} req/s  p50 ${m.p50.toFixed(2).padStart(6)} ms  p99 ${m.p99.toFixed(2).padStart(6)} ms  CPU ${m.cpu.toFixed(3)}${pg} ms/req  RSS ${m.rss.toFixed(0)} MB${ratio}${m.split ? `  (connections per instance: ${m.split})` : ''}`,
+      )
+    }
+  }
+  console.log(`log written by the SQLite server: ${(logSize() / 1e6).toFixed(1)} MB (access log ${serverEnv.TEAMDAY_ACCESS_LOG})`)
 } finally {
-  server.kill('SIGTERM')
-  for (const b of bares) b.kill('SIGTERM')
-  await new Promise((r) => server.once('exit', r))
+  await stopAll(children)
+  for (const c of cleanups) await c().catch((e) => console.error(`clean-up: ${e}`))
   rmSync(dir, { recursive: true, force: true })
 }

@@ -241,3 +241,52 @@ export function seedAudit(db: DB, owner: SeedOwner, n: number, o: SeedOptions & 
     }),
   )
 }
+
+/**
+ * Copies every row of a seeded SQLite database into a PostgreSQL database (same ids, token
+ * hashes and sealed values: the same token and key work on both), migrating it first. Rows are
+ * read through the SQLite schema (decoded: dates, JSON, booleans) and written through the
+ * PostgreSQL one, table by table in multi-row inserts of up to 60,000 values, with foreign-key
+ * triggers off for the session (session_replication_role = replica: tables in any order; needs
+ * a superuser, as a benchmark's database server has). For benchmarks: fast, not a migration tool.
+ */
+export async function copyToPostgres(src: DB, url: string): Promise<Record<string, number>> {
+  const { openPostgres } = await import('../src/db/pg')
+  const { runPgMigrations } = await import('../src/db/migrate')
+  const conn = openPostgres(url, { pool: 1, statementTimeoutMs: 600_000 })
+  try {
+    await runPgMigrations(conn)
+  } finally {
+    await conn.close()
+  }
+  const { is } = await import('drizzle-orm')
+  const { SQLiteTable } = await import('drizzle-orm/sqlite-core')
+  const { drizzle } = await import('drizzle-orm/postgres-js')
+  const postgres = (await import('postgres')).default
+  const lite = await import('../src/db/schema/sqlite')
+  const pg = (await import('../src/db/schema/pg')) as Record<string, unknown>
+  const client = postgres(url, { max: 1, onnotice: () => {}, connection: { session_replication_role: 'replica' } })
+  const target = drizzle({ client })
+  const counts: Record<string, number> = {}
+  try {
+    for (const [name, table] of Object.entries(lite)) {
+      if (!is(table, SQLiteTable)) continue
+      const to = pg[name]
+      if (!to) throw new Error(`no PostgreSQL table for ${name}`)
+      const rows = src.select().from(table).all() as Record<string, unknown>[]
+      counts[getTableName(table)] = rows.length
+      if (rows.length === 0) continue
+      const chunk = Math.max(1, Math.floor(60_000 / Object.keys(rows[0]!).length))
+      for (let i = 0; i < rows.length; i += chunk) {
+        await target.insert(to as any).values(rows.slice(i, i + chunk)).onConflictDoNothing().execute()
+      }
+    }
+    // Identity columns go on from the largest copied value.
+    for (const c of await client`SELECT table_name, column_name FROM information_schema.columns WHERE is_identity = 'YES' AND table_schema = current_schema()`) {
+      await client.unsafe(`SELECT setval(pg_get_serial_sequence('"${c.table_name}"', '${c.column_name}'), coalesce((SELECT max("${c.column_name}") FROM "${c.table_name}"), 0) + 1, false)`)
+    }
+  } finally {
+    await client.end({ timeout: 5 })
+  }
+  return counts
+}

@@ -6,10 +6,11 @@
  */
 import { afterAll, describe, expect, test } from 'bun:test'
 import type { Config } from '../src/config'
-import { makeActor, makeTestApp, type TestApp } from './helpers/app'
+import { makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
 import { freshPgSchema, needPostgres } from './helpers/pg'
 import { startProviderDouble } from './helpers/providers'
 import { failLapsed } from '../src/engine/leases'
+import type { PgConnection } from '../src/db/pg'
 
 const HAVE_PG = await needPostgres('test/pg-instances.test.ts')
 const MIN = 60_000
@@ -68,6 +69,51 @@ describe.skipIf(!HAVE_PG)('several instances on one PostgreSQL', () => {
     const all = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? c : d).req('GET', '/api/v1/agents', { token: n.token })))
     expect(all.filter((r) => r.status === 200).length).toBe(20)
     expect(all.filter((r) => r.status === 429).length).toBe(10)
+  }, 30_000)
+
+  test("rate limit: the token's and the user's budgets, one statement a request, add up across A and B", async () => {
+    const { a, b } = await twoInstances({ rateLimit: { limit: 3, windowMs: MIN }, userRateLimit: { limit: 4, windowMs: MIN } })
+    const m = await makeActor(a)
+    const second = (await makeToken(a, m)).token
+    const statuses: number[] = []
+    for (let i = 0; i < 5; i++) statuses.push((await (i % 2 ? a : b).req('GET', '/api/v1/agents', { token: m.token })).status)
+    // Refused for its token: the last two did not count for the user, so the other token still works once.
+    expect(statuses).toEqual([200, 200, 200, 429, 429])
+    const ok = await a.req('GET', '/api/v1/agents', { token: second })
+    expect(ok.status).toBe(200)
+    expect(ok.headers.get('ratelimit')).toMatch(/^"default";r=2;t=\d+, "user";r=0;t=\d+$/)
+    const over = await b.req('GET', '/api/v1/agents', { token: second })
+    expect(over.status).toBe(429)
+    expect(over.body.message).toContain('for this user')
+    // Concurrently, through both: 15 requests per token, 10 pass each token's budget, 15 of those 20 the user's.
+    const { a: c, b: d } = await twoInstances({ rateLimit: { limit: 10, windowMs: MIN }, userRateLimit: { limit: 15, windowMs: MIN } })
+    const n = await makeActor(c)
+    const tokens = [n.token, (await makeToken(c, n)).token]
+    const all = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? c : d).req('GET', '/api/v1/agents', { token: tokens[Math.floor(i / 2) % 2] })))
+    expect(all.filter((r) => r.status === 200).length).toBe(15)
+  }, 30_000)
+
+  test('rate limit: concurrent hits on one key go to the database together, each with its own count', async () => {
+    const { a, b } = await twoInstances()
+    const stores = [a, b].map((t) => t.rt.limiter.store)
+    let statements = 0
+    ;((a.rt.connection as PgConnection).client.options as { debug?: unknown }).debug = () => statements++
+    const now = a.clock.now()
+    const tok = { key: 'tok:pat_x', limit: 50, windowMs: MIN }
+    const user = { key: 'user:user_x', limit: 45, windowMs: MIN }
+    // 40 hits through each instance at once: 80 on the token (limit 50), of which 50 count for the user (limit 45).
+    const hits = await Promise.all(Array.from({ length: 80 }, (_, i) => stores[i % 2]!.hitChain!(tok, user, now)))
+    expect(hits.map(([t]) => t.count).sort((x, y) => x - y)).toEqual(Array.from({ length: 80 }, (_, i) => i + 1))
+    const users = hits.filter(([t]) => t.count <= 50).map(([, u]) => u!.count)
+    expect(users.sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1))
+    expect(hits.filter(([t]) => t.count > 50).every(([, u]) => u === null)).toBe(true)
+    // Instance A sent its 40 hits in far fewer statements than 40.
+    expect(statements).toBeLessThan(10)
+    // Single keys too, and a window that has ended starts again at 1.
+    const one = await Promise.all(Array.from({ length: 10 }, () => stores[0]!.hit('ip:10.0.0.1', now, 5, MIN)))
+    expect(one.map((h) => h.count).sort((x, y) => x - y)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    const later = await Promise.all(Array.from({ length: 3 }, () => stores[1]!.hit('ip:10.0.0.1', now + MIN + 1, 5, MIN)))
+    expect(later.map((h) => h.count).sort()).toEqual([1, 2, 3])
   }, 30_000)
 
   test('failed authentications from one address add up across instances', async () => {

@@ -123,4 +123,32 @@ describe('policy parsing and the store interface', () => {
     // The second request is refused for its token, so it is not counted for the user.
     expect(seen).toEqual([`tok:${a.tokenId}`, `user:${a.userId}`, `tok:${a.tokenId}`])
   })
+
+  test('a store that fails is a 500, also on a request with a body (not "invalid JSON")', async () => {
+    const failing: RateLimitStore = {
+      hit: async () => {
+        throw new Error('connection refused')
+      },
+    }
+    const t = await makeTestApp({ config: { rateLimit: { limit: 10, windowMs: MIN } }, rateLimitStore: failing })
+    const a = await makeActor(t)
+    for (const [method, body] of [['GET', undefined], ['POST', { name: 'Reviewer', systemPrompt: 'You review.' }]] as const) {
+      const r = await t.req(method, '/api/v1/agents', { token: a.token, body })
+      expect(r.status).toBe(500)
+      expect(r.body.code).toBe('internal_error')
+    }
+    expect(t.logs.filter((l) => l.includes('unhandled_error') && l.includes('connection refused'))).toHaveLength(2)
+  })
+
+  test('limits beyond a 32-bit count work (on PostgreSQL the counter column is an int4)', async () => {
+    // 3 × this for the user's budget is over 2^31: the shared store counts on instead of failing.
+    const t = await makeTestApp({ config: { rateLimit: { limit: 999_999_999, windowMs: MIN } } })
+    const a = await makeActor(t)
+    for (let i = 0; i < 2; i++) {
+      const r = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: `Reviewer ${i}`, systemPrompt: 'You review.' } })
+      expect(r.status).toBe(201)
+      expect(r.headers.get('ratelimit-policy')).toBe('"default";q=999999999;w=60, "user";q=2999999997;w=60')
+      expect(r.headers.get('x-ratelimit-remaining')).toBe(String(999_999_999 - 1 - i))
+    }
+  })
 })

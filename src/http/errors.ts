@@ -74,8 +74,11 @@ export function errorsPlugin(
   return new Elysia({ name: 'teamday-errors' }).onError({ as: 'global' }, ({ code, error: thrown, set, request, path }) => {
     const requestId = String(set.headers['x-request-id'] ?? newId('req'))
     try {
-      // What the parse hook throws (authentication, readBody's rules) arrives wrapped in a ParseError.
-      const error = code === 'PARSE' && (thrown as any)?.cause instanceof AppError ? (thrown as any).cause : thrown
+      // What the parse hook throws (authentication, readBody's rules) arrives wrapped in a
+      // ParseError. readBody reports bad JSON as an AppError; anything else that failed there (the
+      // database under the authentication or the rate limit) is a server error, not bad input.
+      const cause = code === 'PARSE' ? (thrown as any)?.cause : undefined
+      const error = cause instanceof AppError || (cause instanceof Error && !(cause instanceof SyntaxError)) ? cause : thrown
       let status = 500
       let errCode = 'internal_error'
       let message = INTERNAL
@@ -87,7 +90,7 @@ export function errorsPlugin(
         message = error.message
         details = error.details
         headers = error.headers
-      } else if (code === 'PARSE') {
+      } else if (code === 'PARSE' && error === thrown) {
         status = 400
         errCode = 'invalid_json'
         message = 'Invalid JSON in request body: send a valid JSON object with Content-Type: application/json.'

@@ -50,17 +50,35 @@ export class RateLimiter {
    */
   consumeAuthenticated(tokenId: string, userId: string, set: { headers: Headers }): void | Promise<void> {
     const { rateLimit, userRateLimit } = this.deps.config
+    if (rateLimit && userRateLimit && this.store.hitChain) {
+      // A shared store counts both in one round trip, the user's only when the token's is within.
+      const now = this.deps.clock.now()
+      const chained = this.store.hitChain(
+        { key: `tok:${tokenId}`, limit: rateLimit.limit, windowMs: rateLimit.windowMs },
+        { key: `user:${userId}`, limit: userRateLimit.limit, windowMs: userRateLimit.windowMs },
+        now,
+      )
+      return chained.then(([t, u]) => {
+        const tok = toWindow(t, rateLimit, 'default', now)
+        this.checkToken(tok, set)
+        this.afterUser(tok, u && toWindow(u, userRateLimit, 'user', now), set)
+      })
+    }
     const tok = rateLimit ? this.hit(`tok:${tokenId}`, rateLimit, 'default') : null
     if (tok instanceof Promise) return tok.then((t) => this.afterToken(t, userId, set))
     return this.afterToken(tok, userId, set)
   }
 
-  private afterToken(tok: Window | null, userId: string, set: { headers: Headers }): void | Promise<void> {
-    const { userRateLimit } = this.deps.config
+  private checkToken(tok: Window | null, set: { headers: Headers }): void {
     if (tok && tok.count > tok.policy.limit) {
       this.setHeaders(set.headers, [tok], tok)
       throw tooMany(tok.resetIn, `Too many requests: the limit is ${tok.policy.limit} requests per ${tok.policy.windowMs / 1000} s for each token`)
     }
+  }
+
+  private afterToken(tok: Window | null, userId: string, set: { headers: Headers }): void | Promise<void> {
+    const { userRateLimit } = this.deps.config
+    this.checkToken(tok, set)
     const user = userRateLimit ? this.hit(`user:${userId}`, userRateLimit, 'user') : null
     if (user instanceof Promise) return user.then((u) => this.afterUser(tok, u, set))
     return this.afterUser(tok, user, set)
@@ -78,16 +96,8 @@ export class RateLimiter {
 
   private hit(key: string, policy: RatePolicy, name: string): Window | Promise<Window> {
     const now = this.deps.clock.now()
-    const window = ({ count, resetAt }: Hit): Window => ({
-      policy,
-      name,
-      count,
-      resetAt,
-      resetIn: resetAt > now ? Math.ceil((resetAt - now) / 1000) : 0,
-      remaining: count < policy.limit ? policy.limit - count : 0,
-    })
     const h = this.store.hit(key, now, policy.limit, policy.windowMs)
-    return h instanceof Promise ? h.then(window) : window(h)
+    return h instanceof Promise ? h.then((x) => toWindow(x, policy, name, now)) : toWindow(h, policy, name, now)
   }
 
   /**
@@ -128,6 +138,17 @@ export class RateLimiter {
     let v = byName.get(name)
     if (!v) byName.set(name, (v = { limit: String(policy.limit), policy: `"${name}";q=${policy.limit};w=${Math.round(policy.windowMs / 1000)}` }))
     return v
+  }
+}
+
+function toWindow({ count, resetAt }: Hit, policy: RatePolicy, name: string, now: number): Window {
+  return {
+    policy,
+    name,
+    count,
+    resetAt,
+    resetIn: resetAt > now ? Math.ceil((resetAt - now) / 1000) : 0,
+    remaining: count < policy.limit ? policy.limit - count : 0,
   }
 }
 

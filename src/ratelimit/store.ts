@@ -16,6 +16,18 @@ export interface RateLimitStore {
    * counting past it.
    */
   hit(key: string, now: number, limit: number, windowMs: number): Hit | Promise<Hit>
+  /**
+   * Optional, for a store where each hit is a round trip: counts a hit for `first`, then one for
+   * `second` only when `first` is within its limit (its count <= limit), in one round trip.
+   * The same as `hit(first)` and then, if within, `hit(second)`; `null` when `second` was not counted.
+   */
+  hitChain?(first: ChainedHit, second: ChainedHit, now: number): Promise<[Hit, Hit | null]>
+}
+
+export interface ChainedHit {
+  key: string
+  limit: number
+  windowMs: number
 }
 
 interface Bucket {
