@@ -1,7 +1,7 @@
 import { ClientError, isErrorEnvelope } from '../client/errors'
 import { versionLine } from '../build-info'
 import { OptionValueError, parseArgv, UnknownOptionError } from './args'
-import { ConfigError } from '../config'
+import { ConfigError } from '../config-error'
 import { processIo, UsageError, type ClientIo, type Io } from './common'
 import { helpText, usageText } from './help'
 import { COMMANDS, commandsNamed, EXIT, type ExitKind } from './registry'
