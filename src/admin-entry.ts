@@ -12,6 +12,7 @@ export const admin = {
   tokens: () => import('./cli/admin/tokens'),
   audit: () => import('./cli/admin/audit'),
   migrate: () => import('./cli/admin/migrate'),
+  migrateData: () => import('./cli/admin/migrate-data'),
   backup: () => import('./cli/admin/backup'),
   openapi: () => import('./cli/admin/openapi'),
 }

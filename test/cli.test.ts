@@ -400,6 +400,10 @@ describe('arguments', () => {
     expect(help.out).toContain('teamday serve')
     expect(help.out).toContain('teamday tokens create')
     expect((await cli('help', 'tokens')).out).toContain('teamday tokens revoke')
+    expect(help.out).toContain('teamday migrate-data --from FILE --to postgres://URL [--replace]')
+    const moving = (await cli('help', 'migrate-data')).out
+    expect(moving).toContain('not copied: rate_limit_counters')
+    expect(moving).toContain('every\n      instance needs the key FILE was sealed with')
     const none = await cli()
     expect(none.code).toBe(2)
     expect(none.out).toBe('')

@@ -358,7 +358,7 @@ describe('GET /metrics', () => {
     return line === undefined ? undefined : Number(line.slice(series.length + 1))
   }
 
-  test.skipIf(sqliteOnly('database statement time is not measured on PostgreSQL yet'))('Prometheus text; counters move: requests by route template, latency, auth failures, rate limits, executions, tokens, queue, database time, process', async () => {
+  test('Prometheus text; counters move: requests by route template, latency, auth failures, rate limits, executions, tokens, queue, database time, process', async () => {
     const double = startProviderDouble()
     try {
       const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', rateLimit: null, authFailureLimit: { limit: 2, windowMs: 60_000 } } })

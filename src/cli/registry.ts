@@ -47,6 +47,7 @@ const adminTokens = () => loadAdmin().then((a) => a.tokens())
 const serveCommand = () => loadAdmin().then((a) => a.serve())
 const adminAudit = () => loadAdmin().then((a) => a.audit())
 const migrateCommand = () => loadAdmin().then((a) => a.migrate())
+const migrateDataCommand = () => loadAdmin().then((a) => a.migrateData())
 const backupCommands = () => loadAdmin().then((a) => a.backup())
 const openapiCommand = () => loadAdmin().then((a) => a.openapi())
 const agents = () => import('./client/agents')
@@ -160,6 +161,24 @@ const ADMIN_COMMANDS: TopCommand[] = [
     ]),
   },
   { mode: 'admin', ...leaf({ name: 'migrate', summary: 'apply pending database migrations', options: db, load: () => migrateCommand().then((m) => m.migrate) }) },
+  {
+    mode: 'admin',
+    ...leaf({
+      name: 'migrate-data',
+      summary: 'copy a SQLite database into an empty PostgreSQL one',
+      notes: [
+        'reads FILE only (migrated to this version first: teamday migrate --db FILE); stop its server so that no later write is left behind',
+        'migrates the target, copies every table in one transaction (all or nothing), checks each table\'s row count, prints them',
+        'not copied: rate_limit_counters (the current window\'s counts; on SQLite they live in the server process)',
+        'sealed values (secrets, token names, addresses) and token hashes are copied as they are, never decrypted: every',
+        'instance needs the key FILE was sealed with (the command says which: TEAMDAY_ENCRYPTION_KEY or the key file)',
+        'a target that holds rows is refused (exit 1); --replace deletes them in the same transaction (stop its instances first)',
+      ],
+      // --db is accepted (scripts pass it to every admin command) only to say which options name the two databases.
+      options: { from: req('FILE'), to: req('postgres://URL'), replace: flag, db: str('FILE', { hidden: true }) },
+      load: () => migrateDataCommand().then((m) => m.migrateData),
+    }),
+  },
   {
     mode: 'admin',
     ...leaf({

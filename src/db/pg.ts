@@ -45,7 +45,10 @@ export class PgConnection implements DbConnection {
     attachConnection(this.db, this)
   }
 
-  /** Query-time observer (metrics): not reported on PostgreSQL yet. */
+  /**
+   * Told how long each statement took, in seconds (the metrics' database query time): from the
+   * moment it is awaited until its result arrives, so a wait for a free pooled connection counts.
+   */
   onQuery: ((seconds: number) => void) | null = null
 
   isTransaction(db: Db): boolean {
@@ -94,6 +97,7 @@ export class PgConnection implements DbConnection {
 
   /** The client with `unsafe` (drizzle's one way in) refusing statements when `refuse` says why. */
   private guard<C extends postgres.Sql | postgres.TransactionSql>(client: C, refuse: () => string | undefined): C {
+    const timed = (q: PromiseLike<unknown>) => this.timed(q)
     return new Proxy(client, {
       get(target, prop, receiver) {
         const v = Reflect.get(target, prop, receiver)
@@ -101,10 +105,38 @@ export class PgConnection implements DbConnection {
         return (...args: unknown[]) => {
           const why = refuse()
           if (why) throw new Error(why)
-          return (v as Function).apply(target, args)
+          return timed((v as Function).apply(target, args))
         }
       },
     }) as C
+  }
+
+  /**
+   * A postgres-js query reports its time to `onQuery` once it settles. The query is lazy (it runs
+   * when first awaited, after drizzle has chosen `.values()` or not), so the clock starts in that
+   * first `then`, which this wraps without running anything earlier.
+   */
+  private timed<Q extends PromiseLike<unknown>>(query: Q): Q {
+    const observer = this.onQuery
+    if (observer === null) return query
+    const then = query.then
+    ;(query as { then: unknown }).then = function (this: Q, ok?: (v: unknown) => unknown, fail?: (e: unknown) => unknown) {
+      const t0 = performance.now()
+      const done = () => observer((performance.now() - t0) / 1000)
+      return then.call(
+        this,
+        (v) => {
+          done()
+          return ok ? ok(v) : v
+        },
+        (e) => {
+          done()
+          if (fail) return fail(e)
+          throw e
+        },
+      )
+    }
+    return query
   }
 
   async close(): Promise<void> {

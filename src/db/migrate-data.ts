@@ -1,0 +1,273 @@
+import { Database } from 'bun:sqlite'
+import { existsSync } from 'node:fs'
+import { asc, gt } from 'drizzle-orm'
+import { drizzle } from 'drizzle-orm/bun-sqlite'
+import { getTableConfig as pgConfig, type PgColumn, type PgTable } from 'drizzle-orm/pg-core'
+import type postgres from 'postgres'
+import { getTableConfig as liteConfig, type SQLiteColumn, type SQLiteTable } from 'drizzle-orm/sqlite-core'
+import { embeddedMigrations, runPgMigrations } from './migrate'
+import { TX_LOCK, type PgConnection } from './pg'
+import { TABLE_NAMES } from './schema'
+import * as pgSchema from './schema/pg'
+import * as liteSchema from './schema/sqlite'
+import { KEY_CHECK_SETTING } from './settings'
+
+/**
+ * `teamday migrate-data`: copies a SQLite database into an empty PostgreSQL one, every durable
+ * table, in one PostgreSQL transaction (all or nothing). Both dialects' schemas are used at once
+ * (src/db/schema/index.ts binds one per process; this reads SQLite's tables and writes
+ * PostgreSQL's directly). Rows go through drizzle's row types (integer milliseconds → Date →
+ * timestamptz, JSON text → values → jsonb, 0/1 → booleans); sealed values and token hashes are
+ * copied as they are: nothing is decrypted, so the key is not needed to copy, only to use the copy.
+ */
+
+export type TableName = (typeof TABLE_NAMES)[number]
+
+/**
+ * What happens to each table (a new table fails to compile until it is decided here). Copied:
+ * everything durable, including what keeps people signed in and retries safe (console sessions,
+ * CLI sessions and access tokens, one-time links, idempotency keys, sign-in lockouts) and the
+ * settings (the encryption key check: an instance with another key refuses to start).
+ */
+export const TABLE_PLAN: Record<TableName, { copy: true } | { skip: string }> = {
+  organizations: { copy: true },
+  users: { copy: true },
+  memberships: { copy: true },
+  personalAccessTokens: { copy: true },
+  agents: { copy: true },
+  spaces: { copy: true },
+  secrets: { copy: true },
+  tasks: { copy: true },
+  auditEvents: { copy: true },
+  idempotencyKeys: { copy: true },
+  settings: { copy: true },
+  rateLimitCounters: { skip: 'counters of the current rate-limit window (seconds to minutes); on SQLite they live in the server process, so the table is empty there' },
+  executions: { copy: true },
+  executionLogs: { copy: true },
+  cliLoginCodes: { copy: true },
+  cliSessions: { copy: true },
+  cliAccessTokens: { copy: true },
+  sessions: { copy: true },
+  oneTimeLinks: { copy: true },
+  signInFailures: { copy: true },
+}
+
+/** A refusal that leaves both databases as they were; the message says what to do. */
+export class MigrateDataError extends Error {}
+
+/** The target holds rows already (and --replace was not given). */
+export class TargetNotEmptyError extends MigrateDataError {
+  constructor(readonly tables: { name: string; rows: number }[]) {
+    super(`it already holds data (${tables.map((t) => `${t.name}: ${t.rows}`).join(', ')})`)
+  }
+}
+
+/**
+ * Opens a teamday SQLite database read-only (never created, never changed) and checks that it is
+ * sound and migrated exactly to this build's schema: an older one must be migrated first
+ * (`teamday migrate`, which writes), a newer one copied by the teamday that made it.
+ */
+export function openSqliteSource(path: string): Database {
+  if (!existsSync(path)) throw new MigrateDataError(`no SQLite database at ${path} (--from): give the file a teamday server on SQLite uses (TEAMDAY_DB, by default ./data/teamday.db)`)
+  let db: Database
+  try {
+    db = new Database(path, { readonly: true })
+  } catch (e) {
+    throw new MigrateDataError(`cannot open ${path} read-only: ${(e as Error).message}`)
+  }
+  try {
+    db.exec('PRAGMA busy_timeout = 5000')
+    const tables = new Set(db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((r) => r.name))
+    if (!tables.has('__drizzle_migrations') || !tables.has('settings')) throw new MigrateDataError(`${path} is not a teamday database (it has no teamday tables)`)
+    const done = db.query<{ n: number; last: number | null }, []>('SELECT count(*) AS n, max(created_at) AS last FROM __drizzle_migrations').get()!
+    const known = embeddedMigrations('sqlite')
+    const newest = known.at(-1)?.folderMillis ?? 0
+    if ((done.last ?? 0) < newest) {
+      throw new MigrateDataError(
+        `${path} is not migrated to this teamday's schema (${done.n} of ${known.length} migrations applied): stop its server and run "teamday migrate --db ${path}" with this teamday first (migrate-data only reads the file)`,
+      )
+    }
+    if ((done.last ?? 0) > newest) throw new MigrateDataError(`${path} was made by a newer teamday (it has migrations this build does not know): copy it with that version or a later one`)
+    const check = db.query<{ quick_check: string }, []>('PRAGMA quick_check').all().map((r) => r.quick_check)
+    if (check.join() !== 'ok') throw new MigrateDataError(`${path} failed its integrity check (${check.slice(0, 3).join('; ')}); nothing was copied`)
+    return db
+  } catch (e) {
+    db.close()
+    if ((e as { code?: string }).code === 'SQLITE_NOTADB') throw new MigrateDataError(`${path} is not a SQLite database`)
+    throw e
+  }
+}
+
+/** The sealed key check value of a source database (src/db/settings.ts), when it has one. */
+export function sourceKeyCheck(db: Database): string | undefined {
+  return db.query<{ value: string }, [string]>('SELECT value FROM settings WHERE key = ?').get(KEY_CHECK_SETTING)?.value ?? undefined
+}
+
+export interface TableReport {
+  /** The SQL name (`personal_access_tokens`). */
+  name: string
+  /** Rows in the source, equal to the rows in the target afterwards (checked before COMMIT). */
+  rows: number
+  /** Why the table was not copied. */
+  skipped?: string
+}
+
+export interface CopyReport {
+  tables: TableReport[]
+  /** Rows deleted from the target first (--replace), per table; empty when it was empty. */
+  replaced: { name: string; rows: number }[]
+  /** PostgreSQL migrations applied to the target before the copy. */
+  migrationsApplied: number
+}
+
+/** Every table, parents before children (PostgreSQL's foreign keys), otherwise in TABLE_NAMES order. */
+export function copyOrder(): TableName[] {
+  const byTable = new Map<PgTable, TableName>(TABLE_NAMES.map((n) => [pgSchema[n] as PgTable, n]))
+  const order: TableName[] = []
+  const visiting = new Set<TableName>()
+  const visit = (n: TableName) => {
+    if (order.includes(n)) return
+    if (visiting.has(n)) throw new Error(`foreign keys form a cycle through ${n}: migrate-data needs an order`)
+    visiting.add(n)
+    for (const fk of pgConfig(pgSchema[n] as PgTable).foreignKeys) {
+      const parent = byTable.get(fk.reference().foreignTable)
+      if (parent && parent !== n) visit(parent)
+    }
+    visiting.delete(n)
+    order.push(n)
+  }
+  for (const n of TABLE_NAMES) visit(n)
+  return order
+}
+
+/**
+ * Copies the SQLite database `source` (from openSqliteSource) into the PostgreSQL database of
+ * `target`: migrates the target (under the migrations' advisory lock), then in one transaction
+ * refuses a target that holds rows (or, with `replace`, empties it), copies every table of the
+ * plan in batches keyed by primary key, sets identity sequences past the copied ids, and checks
+ * that each table holds as many rows as the source: any difference or error rolls it all back.
+ * The source is read in one read transaction (a consistent snapshot, also beside a running server).
+ */
+export async function copySqliteToPostgres(source: Database, target: PgConnection, opts: { replace?: boolean; batchRows?: number } = {}): Promise<CopyReport> {
+  const { applied } = await runPgMigrations(target)
+  const lite = drizzle({ client: source, schema: liteSchema })
+  source.exec('BEGIN')
+  try {
+    // postgres-js' own transaction on one connection: drizzle's insert builder costs ~100 ms per
+    // 1,000-row batch; the columns' own driver mapping (below) is what it would send anyway.
+    return await target.client.begin(async (tx) => {
+      // As every transaction of a running instance does (src/db/pg.ts): none of theirs interleaves.
+      await tx`SELECT pg_advisory_xact_lock(${TX_LOCK}, hashtext(current_schema()))`
+      // TRUNCATE waits for running instances' locks: give up soon with a clear message instead.
+      await tx`SET LOCAL lock_timeout = '5s'`
+      const present: { name: string; rows: number }[] = []
+      for (const n of TABLE_NAMES) {
+        const rows = await countRows(tx, n)
+        if (rows > 0) present.push({ name: nameOf(n), rows })
+      }
+      if (present.length > 0) {
+        if (!opts.replace) throw new TargetNotEmptyError(present)
+        try {
+          await tx.unsafe(`TRUNCATE ${TABLE_NAMES.map((n) => quote(nameOf(n))).join(', ')} RESTART IDENTITY`)
+        } catch (e) {
+          if ((e as { code?: string }).code === '55P03') throw new MigrateDataError('the target is in use (a teamday instance or another session holds its tables): stop every instance on it, then run this again; nothing was changed')
+          throw e
+        }
+      }
+      const tables: TableReport[] = []
+      for (const n of copyOrder()) {
+        const name = nameOf(n)
+        const plan = TABLE_PLAN[n]
+        if ('skip' in plan) {
+          tables.push({ name, rows: 0, skipped: plan.skip })
+          continue
+        }
+        const copied = await copyTable(lite, tx, n, opts.batchRows ?? 1000)
+        const expected = source.query<{ n: number }, []>(`SELECT count(*) AS n FROM ${quote(name)}`).get()!.n
+        const landed = await countRows(tx, n)
+        if (copied !== expected || landed !== expected) {
+          throw new Error(`${name}: ${expected} rows in the source, ${copied} copied, ${landed} in the target; nothing was changed`)
+        }
+        tables.push({ name, rows: landed })
+      }
+      return { tables, replaced: present, migrationsApplied: applied }
+    })
+  } finally {
+    source.exec('COMMIT')
+  }
+}
+
+const nameOf = (n: TableName) => pgConfig(pgSchema[n] as PgTable).name
+const quote = (name: string) => `"${name.replace(/"/g, '""')}"`
+
+async function countRows(tx: postgres.TransactionSql, n: TableName): Promise<number> {
+  const [row] = await tx.unsafe(`SELECT count(*)::int AS n FROM ${quote(nameOf(n))}`)
+  return Number(row!.n)
+}
+
+/**
+ * One table, in batches ordered by its primary key (keyset: no OFFSET); returns the rows copied.
+ * Rows are read as drizzle's SQLite row type and each value is mapped by the PostgreSQL column's
+ * own `mapToDriverValue` (Date → ISO text for timestamptz, values → JSON text for jsonb).
+ */
+async function copyTable(lite: ReturnType<typeof drizzle<typeof liteSchema>>, tx: postgres.TransactionSql, n: TableName, batchRows: number): Promise<number> {
+  const from = liteSchema[n] as SQLiteTable
+  const to = pgSchema[n] as PgTable
+  const config = liteConfig(from)
+  const keys = config.columns.filter((c) => c.primary)
+  if (keys.length !== 1) throw new Error(`${config.name}: migrate-data copies tables with a one-column primary key (found ${keys.length})`)
+  const key = keys[0] as SQLiteColumn
+  const keyName = Object.entries(from).find(([, c]) => c === key)![0]
+  // The target's columns by their TS name (the same in both schemas: test/schema-parity.test.ts).
+  const pgColumns = pgConfig(to).columns
+  const columns = Object.entries(to).filter(([, c]) => pgColumns.includes(c as PgColumn)) as [string, PgColumn][]
+  if (columns.length !== pgColumns.length) throw new Error(`${config.name}: cannot name every column of the target table`)
+  const head = `INSERT INTO ${quote(config.name)} (${columns.map(([, c]) => quote(c.name)).join(', ')}) VALUES `
+  // PostgreSQL takes at most 65535 parameters per statement.
+  const size = Math.max(1, Math.min(batchRows, Math.floor(60_000 / columns.length)))
+  let copied = 0
+  let last: unknown
+  for (;;) {
+    let rows: Record<string, unknown>[]
+    try {
+      rows = lite.select().from(from).where(last === undefined ? undefined : gt(key, last)).orderBy(asc(key)).limit(size).all() as Record<string, unknown>[]
+    } catch (e) {
+      throw new MigrateDataError(`${config.name}: a row of the source cannot be read (${(e as Error).message}); nothing was changed`)
+    }
+    if (rows.length === 0) break
+    const params: unknown[] = []
+    const tuples: string[] = []
+    for (const row of rows) {
+      const slots: string[] = []
+      for (const [k, c] of columns) {
+        const v = row[k]
+        params.push(v === null || v === undefined ? null : c.mapToDriverValue(v))
+        slots.push(`$${params.length}`)
+      }
+      tuples.push(`(${slots.join(', ')})`)
+    }
+    try {
+      await tx.unsafe(head + tuples.join(', '), params as postgres.ParameterOrJSON<never>[])
+    } catch (e) {
+      throw refused(config.name, e)
+    }
+    copied += rows.length
+    last = rows.at(-1)![keyName]
+    if (rows.length < size) break
+  }
+  // Identity columns (execution_logs.id): the next generated id follows the copied ones.
+  for (const c of pgColumns) {
+    if (!(c as { generatedIdentity?: unknown }).generatedIdentity || copied === 0) continue
+    await tx.unsafe(`SELECT setval(pg_get_serial_sequence($1, $2), (SELECT max(${quote(c.name)}) FROM ${quote(config.name)}))`, [config.name, c.name])
+  }
+  return copied
+}
+
+/**
+ * PostgreSQL's refusal of a batch, without drizzle's "Failed query … params: …" (the batch's
+ * values: token hashes, sealed values) in the message: the reason, and the key it names.
+ */
+function refused(table: string, e: unknown): Error {
+  const cause = ((e as { cause?: unknown }).cause ?? e) as { message?: string; detail?: string }
+  return new MigrateDataError(`${table}: PostgreSQL refused a row of the source: ${cause.message ?? String(cause)}${cause.detail ? ` (${cause.detail})` : ''}; nothing was changed`)
+}

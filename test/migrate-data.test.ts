@@ -1,0 +1,342 @@
+/**
+ * `teamday migrate-data --from FILE --to postgres://…`: a SQLite database built through the API
+ * (users, an organization, members, tokens of every state, agents, spaces, tasks, sealed
+ * organization and space secrets, an execution and its log, audit events, an Idempotency-Key)
+ * is copied into a fresh PostgreSQL database; every copied table then holds the same rows,
+ * compared row by row through drizzle's row types; the server started on PostgreSQL with the same
+ * key accepts the old tokens, lists the same objects and opens the secrets. Refusals: a target
+ * that holds rows, a missing or foreign --from, an unmigrated file, the wrong key; a failed
+ * --replace leaves the target as it was. Needs PostgreSQL (skipped with one line where none answers).
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { Database } from 'bun:sqlite'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { asc } from 'drizzle-orm'
+import { drizzle as liteDrizzle } from 'drizzle-orm/bun-sqlite'
+import { getTableConfig as pgConfig, type PgTable } from 'drizzle-orm/pg-core'
+import { drizzle as pgDrizzle } from 'drizzle-orm/postgres-js'
+import { getTableConfig as liteConfig, type SQLiteTable } from 'drizzle-orm/sqlite-core'
+import postgres from 'postgres'
+import type { Io } from '../src/cli/common'
+import { openDatabase } from '../src/db/client'
+import { TABLE_PLAN, copyOrder, copySqliteToPostgres, openSqliteSource, type TableName } from '../src/db/migrate-data'
+import { openPostgres } from '../src/db/pg'
+import { runMigrations } from '../src/db/migrate'
+import { TABLE_NAMES } from '../src/db/schema'
+import * as pgSchema from '../src/db/schema/pg'
+import * as liteSchema from '../src/db/schema/sqlite'
+import { run } from '../src/main'
+import { resolveSecrets } from '../src/modules/spaces/secrets'
+import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { plaintexts, SENSITIVE, sensitiveWorkload, type Workload } from './helpers/at-rest'
+import { createTestDatabase, needPostgres, urlFor } from './helpers/pg'
+import { startProviderDouble, type ProviderDouble } from './helpers/providers'
+
+const HAVE_PG = await needPostgres('test/migrate-data.test.ts')
+const PG_DUMP = ['/usr/bin/pg_dump', '/usr/lib/postgresql/15/bin/pg_dump'].find((p) => existsSync(p))
+
+const dir = mkdtempSync(join(tmpdir(), 'teamday-migrate-data-'))
+const dbFile = join(dir, 'teamday.db')
+const key = crypto.getRandomValues(new Uint8Array(32))
+const keyB64 = Buffer.from(key).toString('base64')
+const env = { TEAMDAY_LOG_LEVEL: 'silent' }
+
+async function cli(argv: string[], extraEnv: Record<string, string> = {}) {
+  const out: string[] = []
+  const err: string[] = []
+  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), env: { ...env, ...extraEnv } }
+  const code = await run(argv, io)
+  return { code, out: out.join('\n'), err: err.join('\n') }
+}
+
+/** Every row of every table, through drizzle's row types, ordered by primary key. */
+async function sqliteRows(file: string): Promise<Record<string, unknown[]>> {
+  const db = new Database(file, { readonly: true })
+  try {
+    const lite = liteDrizzle({ client: db, schema: liteSchema })
+    const all: Record<string, unknown[]> = {}
+    for (const n of TABLE_NAMES) {
+      const t = liteSchema[n] as SQLiteTable
+      const pk = liteConfig(t).columns.find((c) => c.primary)!
+      all[n] = lite.select().from(t).orderBy(asc(pk)).all()
+    }
+    return all
+  } finally {
+    db.close()
+  }
+}
+
+async function pgRows(url: string): Promise<Record<string, unknown[]>> {
+  const client = postgres(url, { max: 1, onnotice: () => {} })
+  try {
+    const db = pgDrizzle({ client, schema: pgSchema })
+    const all: Record<string, unknown[]> = {}
+    for (const n of TABLE_NAMES) {
+      const t = pgSchema[n] as PgTable
+      const pk = pgConfig(t).columns.find((c) => c.primary)!
+      all[n] = await db.select().from(t).orderBy(asc(pk))
+    }
+    return all
+  } finally {
+    await client.end({ timeout: 1 })
+  }
+}
+
+/** What a copy must hold: the source's rows in every copied table, nothing in a skipped one. */
+function expected(source: Record<string, unknown[]>): Record<string, unknown[]> {
+  return Object.fromEntries(TABLE_NAMES.map((n) => [n, 'skip' in TABLE_PLAN[n] ? [] : source[n]!]))
+}
+
+describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
+  let double: ProviderDouble
+  let admin: Actor
+  let member: Actor
+  let work: Workload
+  let before: { agents: any; tasks: any; tokens: any; execution: any; logs: any; audit: any; members: any }
+  let source: Record<string, unknown[]>
+  let url = ''
+  const apps: TestApp[] = []
+
+  beforeAll(async () => {
+    double = startProviderDouble()
+    // The key file beside the database, as `teamday serve` makes it; the test app seals with the same key.
+    writeFileSync(join(dir, 'teamday.key'), keyB64 + '\n', { mode: 0o600 })
+    const t = await makeTestApp({ dbPath: dbFile, key, config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+    admin = await makeActor(t, { role: 'admin', org: 'acme' })
+    member = await makeActor(t, { role: 'member', org: 'acme' })
+    await makeActor(t, { role: 'viewer', org: 'other' })
+    work = await sensitiveWorkload(t, admin)
+    const ok = async (method: string, path: string, token: string, body?: unknown, headers?: Record<string, string>) => {
+      const r = await t.req(method, path, { token, body, headers })
+      if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.text}`)
+      return r.body
+    }
+    const agent = await ok('POST', '/api/v1/agents', admin.token, { name: 'Researcher', systemPrompt: 'Be brief.', visibility: 'organization', tags: ['a', 'b'] })
+    const archived = await ok('POST', '/api/v1/agents', member.token, { name: 'Private helper 🎉', description: 'tab\there, newline\nthere, back\\slash, "quotes"' })
+    await ok('DELETE', `/api/v1/agents/${archived.id}`, member.token) // archived: a true boolean and a timestamp
+    // Text and JSON that a hand-made copy would mangle: escapes, quotes, non-ASCII, nesting, nulls.
+    await ok('POST', '/api/v1/tasks', admin.token, { title: 'Ünïcödé ✓ \\N', description: 'line 1\r\nline 2\t\\', dueDate: '2026-07-01T08:30:00.123Z', metadata: { s: 'a\\b "q" \u00e9 😀', n: null, list: [1, 2.5, true, { deep: ['x'] }], empty: {} } })
+    await ok('POST', '/api/v1/tasks', member.token, { title: 'Write the report', priority: 'high', metadata: { n: 1, nested: { ok: true } }, spaceId: work.spaceId }, { 'idempotency-key': 'report-1' })
+    await ok('POST', '/api/v1/tasks', admin.token, { title: 'Second' })
+    const ran = await ok('POST', `/api/v1/agents/${agent.id}/execute`, admin.token, { message: 'hello', spaceId: work.spaceId })
+    before = {
+      agents: await ok('GET', '/api/v1/agents', admin.token),
+      tasks: await ok('GET', '/api/v1/tasks', member.token),
+      tokens: await ok('GET', '/api/v1/tokens', admin.token),
+      execution: await ok('GET', `/api/v1/executions/${ran.executionId}`, admin.token),
+      logs: await ok('GET', `/api/v1/executions/${ran.executionId}/logs`, admin.token),
+      audit: await ok('GET', '/api/v1/audit-events?limit=100', admin.token),
+      members: await ok('GET', `/api/v1/organizations/${admin.organizationId}/members`, admin.token),
+    }
+    t.db.$client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
+    await t.rt.close()
+    source = await sqliteRows(dbFile)
+    url = urlFor(await createTestDatabase())
+  }, 60_000)
+
+  afterAll(async () => {
+    for (const a of apps) await a.rt.close().catch(() => {})
+    double?.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  test('every table is decided, and parents come before children', () => {
+    expect(Object.keys(TABLE_PLAN).sort()).toEqual([...TABLE_NAMES].sort())
+    const order = copyOrder()
+    expect([...order].sort()).toEqual([...TABLE_NAMES].sort())
+    for (const n of order) {
+      for (const fk of pgConfig(pgSchema[n] as PgTable).foreignKeys) {
+        const parent = TABLE_NAMES.find((p) => pgSchema[p] === fk.reference().foreignTable) as TableName
+        if (parent !== n) expect({ child: n, parentFirst: order.indexOf(parent) < order.indexOf(n) }).toEqual({ child: n, parentFirst: true })
+      }
+    }
+  })
+
+  test('copies every row; the server on PostgreSQL with the same key accepts the old tokens and opens the secrets', async () => {
+    // The source holds something in the tables that matter (else equality proves little).
+    for (const n of ['organizations', 'users', 'memberships', 'personalAccessTokens', 'agents', 'spaces', 'secrets', 'tasks', 'auditEvents', 'idempotencyKeys', 'settings', 'executions', 'executionLogs'] as const) {
+      expect({ table: n, rows: source[n]!.length > 0 }).toEqual({ table: n, rows: true })
+    }
+    expect(source.agents!.some((a: any) => a.archived === true && a.archivedAt instanceof Date)).toBe(true)
+    expect(source.tasks!.some((t: any) => t.dueDate instanceof Date && t.metadata.list?.[3]?.deep?.[0] === 'x')).toBe(true)
+    const r = await cli(['migrate-data', '--from', dbFile, '--to', url])
+    expect(r.err).not.toContain('error')
+    expect(r.code).toBe(0)
+    expect(r.err).toContain(`copying ${dbFile} (read-only)`)
+    expect(r.out).toMatch(new RegExp(`^personal_access_tokens\\s+${source.personalAccessTokens!.length}$`, 'm'))
+    expect(r.out).toMatch(new RegExp(`^audit_events\\s+${source.auditEvents!.length}$`, 'm'))
+    expect(r.out).toMatch(/^rate_limit_counters\s+skipped$/m)
+    expect(r.out).toContain('equals')
+    // The key step names the key file beside the SQLite database, never the key.
+    expect(r.out).toContain(`TEAMDAY_ENCRYPTION_KEY="$(cat ${join(dir, 'teamday.key')})"`)
+    for (const secret of [...plaintexts(work), keyB64, admin.token, member.token]) expect(r.out + r.err).not.toContain(secret)
+
+    // Row by row, through both dialects' row types (timestamps, JSON, booleans round-trip).
+    expect(await pgRows(url)).toEqual(expected(source))
+
+    const p = await makeTestApp({ dbPath: url, key, config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+    apps.push(p)
+    expect(p.backend).toBe('pg')
+    const get = async (path: string, token: string) => {
+      const res = await p.req('GET', path, { token })
+      expect({ path, status: res.status }).toEqual({ path, status: 200 })
+      return res.body
+    }
+    expect(await get('/api/v1/agents', admin.token)).toEqual(before.agents)
+    expect(await get('/api/v1/tasks', member.token)).toEqual(before.tasks)
+    // Token names and last-used addresses are sealed: listing them opens them with the copied key check's key.
+    const tokens = await get('/api/v1/tokens', admin.token)
+    expect(tokens).toEqual(before.tokens)
+    expect(JSON.stringify(tokens)).toContain(SENSITIVE.tokenNames[0]!)
+    expect(await get(`/api/v1/executions/${before.execution.execution.id}`, admin.token)).toEqual(before.execution)
+    expect(await get(`/api/v1/executions/${before.execution.execution.id}/logs`, admin.token)).toEqual(before.logs)
+    expect(await get('/api/v1/audit-events?limit=100', admin.token)).toEqual(before.audit)
+    expect(await get(`/api/v1/organizations/${admin.organizationId}/members`, admin.token)).toEqual(before.members)
+    // The secrets open (what an execution gets as its environment).
+    expect(await resolveSecrets(p.ctx, admin.organizationId, work.spaceId)).toEqual({ ORG_ONE: SENSITIVE.orgSecret, SPACE_ONE: SENSITIVE.spaceSecret })
+    // A token revoked on SQLite (the leak report) stays revoked.
+    expect((await p.req('GET', '/api/v1/agents', { token: work.tokens.at(-1)! })).status).toBe(401)
+    // The Idempotency-Key replays on PostgreSQL instead of creating the task again.
+    const again = await p.req('POST', '/api/v1/tasks', { token: member.token, body: { title: 'Write the report', priority: 'high', metadata: { n: 1, nested: { ok: true } }, spaceId: work.spaceId }, headers: { 'idempotency-key': 'report-1' } })
+    expect(again.status).toBe(201)
+    expect(again.headers.get('idempotency-status')).toBe('replayed')
+    // New rows after the copy: ids generated by PostgreSQL (execution_logs) follow the copied ones.
+    const agentId = before.execution.execution.agentId
+    const ran = await p.req('POST', `/api/v1/agents/${agentId}/execute`, { token: admin.token, body: { message: 'after the move' } })
+    expect(ran.status).toBe(200)
+    const logs = await get(`/api/v1/executions/${ran.body.executionId}/logs`, admin.token)
+    expect(logs.logs.length).toBeGreaterThan(0)
+  }, 60_000)
+
+  test('the plaintext tokens and secrets are nowhere in a pg_dump of the target', async () => {
+    if (!PG_DUMP) return // checked where pg_dump is installed (CI has it)
+    const dump = Bun.spawnSync([PG_DUMP, '--no-owner', url], { stdout: 'pipe', stderr: 'pipe' })
+    expect(dump.exitCode).toBe(0)
+    const text = dump.stdout.toString()
+    // The dump holds the copy (ids, token hashes, sealed values) ...
+    expect(text).toContain(admin.tokenId)
+    expect(text).toContain((source.secrets![0] as { valueEnc: string }).valueEnc)
+    // ... and none of what was sealed or hashed.
+    for (const v of [...plaintexts(work), admin.token, member.token, keyB64]) {
+      for (const piece of [v, v.slice(0, 16), v.startsWith('td_') ? v.slice(3) : v.slice(-16)]) expect({ v, found: text.includes(piece) }).toEqual({ v, found: false })
+    }
+  }, 30_000)
+
+  test('a target that holds rows is refused and left as it is', async () => {
+    const now = await pgRows(url)
+    const r = await cli(['migrate-data', '--from', dbFile, '--to', url])
+    expect(r.code).toBe(1)
+    expect(r.err).toContain('already holds data')
+    expect(r.err).toContain('nothing was copied')
+    expect(r.err).toContain('--replace')
+    expect(await pgRows(url)).toEqual(now)
+  }, 30_000)
+
+  test('--replace: a failing copy changes nothing; a sound one replaces the target', async () => {
+    for (const a of apps.splice(0)) await a.rt.close()
+    const now = await pgRows(url)
+    expect(now).not.toEqual(expected(source)) // the PostgreSQL server wrote an execution after the copy
+    // A source whose rows PostgreSQL refuses (a membership of an organization that does not exist).
+    const broken = join(dir, 'broken.db')
+    const db = new Database(dbFile, { readonly: true })
+    db.query('VACUUM INTO ?').run(broken)
+    db.close()
+    const b = new Database(broken)
+    b.exec('PRAGMA foreign_keys = OFF')
+    b.query("INSERT INTO memberships (id, organization_id, user_id, role, created_at, updated_at) VALUES ('mem_orphan', 'org_missing', ?, 'member', 0, 0)").run(admin.userId)
+    b.close()
+    const failed = await cli(['migrate-data', '--from', broken, '--to', url, '--replace'])
+    expect(failed.code).toBe(1)
+    expect(failed.err).toContain("memberships: PostgreSQL refused a row of the source: insert or update on table \"memberships\" violates foreign key constraint")
+    expect(failed.err).toContain("nothing was changed")
+    expect(failed.err).not.toContain("params")
+    expect(await pgRows(url)).toEqual(now)
+
+    const r = await cli(['migrate-data', '--from', dbFile, '--to', url, '--replace'])
+    expect(r.err).not.toContain('error')
+    expect(r.code).toBe(0)
+    expect(r.out).toMatch(/--replace: \d+ rows it held before were deleted/)
+    expect(await pgRows(url)).toEqual(expected(source))
+  }, 60_000)
+
+  test('refusals: a missing --from, a file that is not there or not teamday\'s, an unmigrated file, the wrong key, a --to that is not PostgreSQL', async () => {
+    const missingFrom = await cli(['migrate-data', '--to', url])
+    expect(missingFrom.code).toBe(2)
+    expect(missingFrom.err).toContain('missing required option --from')
+
+    const absent = join(dir, 'absent', 'nothing.db')
+    const r1 = await cli(['migrate-data', '--from', absent, '--to', url])
+    expect(r1.code).toBe(1)
+    expect(r1.err).toContain(`no SQLite database at ${absent}`)
+    expect(existsSync(join(dir, 'absent'))).toBe(false) // never created
+
+    const foreign = join(dir, 'foreign.db')
+    new Database(foreign).exec('CREATE TABLE notes (id INTEGER PRIMARY KEY)')
+    const r2 = await cli(['migrate-data', '--from', foreign, '--to', url])
+    expect(r2.code).toBe(1)
+    expect(r2.err).toContain('is not a teamday database')
+
+    const text = join(dir, 'text.db')
+    writeFileSync(text, 'this is not a database, just some words in a file that is long enough to have a header\n'.repeat(20))
+    const r3 = await cli(['migrate-data', '--from', text, '--to', url])
+    expect(r3.code).toBe(1)
+    expect(r3.err).toContain('is not a SQLite database')
+
+    const old = join(dir, 'old.db')
+    const conn = openDatabase(old)
+    runMigrations(conn)
+    conn.client.exec('DELETE FROM __drizzle_migrations WHERE created_at = (SELECT max(created_at) FROM __drizzle_migrations)')
+    conn.close()
+    const r4 = await cli(['migrate-data', '--from', old, '--to', url])
+    expect(r4.code).toBe(1)
+    expect(r4.err).toContain(`run "teamday migrate --db ${old}"`)
+
+    const other = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
+    const r5 = await cli(['migrate-data', '--from', dbFile, '--to', url], { TEAMDAY_ENCRYPTION_KEY: other })
+    expect(r5.code).toBe(1)
+    expect(r5.err).toContain('does not open')
+    expect(r5.err).toContain('nothing was copied')
+
+    const r7 = await cli(['migrate-data', '--from', dbFile, '--to', url, '--db', dbFile])
+    expect(r7.code).toBe(2)
+    expect(r7.err).toContain('migrate-data takes no --db')
+
+    const r6 = await cli(['migrate-data', '--from', dbFile, '--to', join(dir, 'copy.db')])
+    expect(r6.code).toBe(2)
+    expect(r6.err).toContain('--to must be a postgres://')
+  }, 30_000)
+
+  test('small batches (keyset pages by primary key, text and integer keys) copy the same rows', async () => {
+    const target = urlFor(await createTestDatabase())
+    const conn = openPostgres(target, { pool: 1, statementTimeoutMs: 30_000 })
+    const db = openSqliteSource(dbFile)
+    try {
+      const report = await copySqliteToPostgres(db, conn, { batchRows: 2 })
+      expect(report.tables.find((t) => t.name === 'audit_events')!.rows).toBe(source.auditEvents!.length)
+      expect(report.replaced).toEqual([])
+    } finally {
+      db.close()
+      await conn.close()
+    }
+    expect(await pgRows(target)).toEqual(expected(source))
+  }, 30_000)
+
+  test('as a real process, with the key in TEAMDAY_ENCRYPTION_KEY; an instance with another key refuses the copy', async () => {
+    const target = urlFor(await createTestDatabase())
+    const p = Bun.spawnSync([process.execPath, 'src/main.ts', 'migrate-data', '--from', dbFile, '--to', target], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TEAMDAY_LOG_LEVEL: 'silent', TEAMDAY_ENCRYPTION_KEY: keyB64 },
+      stdout: 'pipe',
+      stderr: 'pipe',
+    })
+    const out = p.stdout.toString()
+    expect(p.stderr.toString()).not.toContain('error')
+    expect(p.exitCode).toBe(0)
+    expect(out).toContain('every PostgreSQL instance needs the same TEAMDAY_ENCRYPTION_KEY')
+    expect(out).not.toContain(keyB64)
+    expect(await pgRows(target)).toEqual(expected(source))
+    // The key check travelled with the data: another key is refused at start-up.
+    await expect(makeTestApp({ dbPath: target, key: crypto.getRandomValues(new Uint8Array(32)) })).rejects.toThrow(/encryption key does not match/i)
+  }, 60_000)
+})
