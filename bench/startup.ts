@@ -7,7 +7,11 @@
 // - `serve` on a database file that does not exist yet (migrations, key file, first-start
 //   set-up) until its first 200 on GET /api/health.
 // Medians and minimums of BENCH_RUNS runs (default 20; serve: at most 10); on a loaded machine
-// compare the minimums, and several runs of this script.
+// compare the minimums, and several runs of this script. Client commands also get the CPU time
+// the process used (user + system, from its resource usage): far steadier than wall time when
+// other processes compete for the cores (mostly the kernel's work of starting a 100 MB binary).
+// For repeatable counts of the work itself, run a command under
+// `valgrind --tool=callgrind` (instructions; README, Performance).
 //
 //   npm run build && bun bench/startup.ts [dist/teamday]
 import { spawn, spawnSync } from 'node:child_process'
@@ -26,16 +30,20 @@ const median = (xs: number[]) => {
 }
 const ms = (x: number) => `${x.toFixed(1)} ms`
 
-function timeCommand(argv: string[], extraEnv: Record<string, string> = {}): number {
-  const runs: number[] = []
+/** Median wall time and median CPU time (user + system) of a command, in ms. */
+function timeCommand(argv: string[], extraEnv: Record<string, string> = {}): { wall: number; cpu: number } {
+  const walls: number[] = []
+  const cpus: number[] = []
   for (let i = 0; i < RUNS + 2; i++) {
     const t0 = performance.now()
-    const r = spawnSync(argv[0]!, argv.slice(1), { env: { ...env, ...extraEnv }, stdio: ['ignore', 'ignore', 'pipe'] })
+    const r = Bun.spawnSync(argv, { env: { ...env, ...extraEnv }, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe' })
     const t = performance.now() - t0
-    if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr}`)
-    if (i >= 2) runs.push(t) // two warm-up runs
+    if (r.exitCode !== 0) throw new Error(`${argv.join(' ')} exited ${r.exitCode}: ${r.stderr}`)
+    if (i < 2) continue // two warm-up runs
+    walls.push(t)
+    cpus.push(Number(r.resourceUsage.cpuTime.total) / 1000)
   }
-  return median(runs)
+  return { wall: median(walls), cpu: median(cpus) }
 }
 
 // The floor: a compiled hello world, built by this Bun now.
@@ -44,6 +52,12 @@ writeFileSync(helloSrc, 'console.log("hello")\n')
 const hello = join(dir, 'hello')
 const built = spawnSync(process.execPath, ['build', '--compile', '--bytecode', '--target=bun-linux-x64', helloSrc, '--outfile', hello], { stdio: 'ignore' })
 if (built.status !== 0) throw new Error('could not compile the hello baseline')
+const fetchSrc = join(dir, 'fetch.ts')
+writeFileSync(fetchSrc, 'void fetch(process.argv[2]!).then((r) => r.text()).then((t) => console.log(t))\n')
+const fetchHello = join(dir, 'fetch')
+if (spawnSync(process.execPath, ['build', '--compile', '--bytecode', '--target=bun-linux-x64', fetchSrc, '--outfile', fetchHello], { stdio: 'ignore' }).status !== 0) {
+  throw new Error('could not compile the fetch baseline')
+}
 
 const admin = (db: string, ...argv: string[]) => {
   const r = spawnSync(BIN, [...argv, '--db', db], { env, encoding: 'utf8' })
@@ -107,16 +121,23 @@ try {
   const { child, base } = await startServe(serverDb)
   const tokenFile = join(dir, 'token')
   writeFileSync(tokenFile, token, { mode: 0o600 })
+  // What one fetch costs a compiled program (the HTTP client's thread): the floor of any command that asks the server.
+  const fetchFloor = timeCommand([fetchHello, `${base}/api/health`])
   const health = timeCommand([BIN, 'health', '--url', base])
   const list = timeCommand([BIN, 'agents', 'list', '--url', base, '--token-file', tokenFile])
   child.kill('SIGTERM')
   const serve = await serveToFirst200('/api/v1/agents', true)
   const fresh = await serveToFirst200('/api/health', false)
 
-  console.log(`compiled hello (floor)                 ${ms(floor)}`)
-  console.log(`teamday --version                      ${ms(version)}  ratio ${(version / floor).toFixed(2)} (target <= 1.5)`)
-  console.log(`teamday health (HTTP to a server)      ${ms(health)}  ratio ${(health / floor).toFixed(2)} (target <= 1.5)`)
-  console.log(`teamday agents list (HTTP, token)      ${ms(list)}  ratio ${(list / floor).toFixed(2)} (target <= 1.5)`)
+  const row = (name: string, f: { wall: number; cpu: number }, target = true) =>
+    console.log(
+      `${name.padEnd(38)} wall ${ms(f.wall)} (x${(f.wall / floor.wall).toFixed(2)})   cpu ${ms(f.cpu)} (x${(f.cpu / floor.cpu).toFixed(2)})${target ? '  (target <= 1.5x hello)' : ''}`,
+    )
+  row('compiled hello (floor)', floor, false)
+  row('compiled fetch of /api/health', fetchFloor, false)
+  row('teamday --version', version)
+  row('teamday health (HTTP to a server)', health)
+  row('teamday agents list (HTTP, token)', list)
   console.log(`teamday serve -> first authenticated 200 (GET /api/v1/agents)   ${range(serve)}  (target <= 60 ms)`)
   console.log(`teamday serve, no database file yet -> first 200 (/api/health)  ${range(fresh)}`)
 } finally {

@@ -124,8 +124,9 @@ export interface Config {
 }
 
 import { VERSION } from './build-info'
+import { ConfigError } from './config-error'
 
-export { VERSION }
+export { ConfigError, VERSION }
 export const DEFAULT_DB_PATH = './data/teamday.db'
 
 type Env = Record<string, string | undefined>
@@ -286,18 +287,6 @@ export const USER_RATE_LIMIT_FACTOR = 3
 function userRatePolicy(value: string | undefined, perToken: RatePolicy | null): RatePolicy | null {
   if (value !== undefined && value.trim() !== '') return ratePolicyVar('TEAMDAY_USER_RATE_LIMIT', value, 'off')
   return perToken ? { limit: perToken.limit * USER_RATE_LIMIT_FACTOR, windowMs: perToken.windowMs } : null
-}
-
-const CONFIG_ERROR = Symbol.for('teamday.ConfigError')
-
-/** A bad setting. `instanceof` also holds across the compiled binary's two bundles (src/cli/admin-bundle.ts). */
-export class ConfigError extends Error {
-  readonly [CONFIG_ERROR] = true
-  static override [Symbol.hasInstance](x: unknown): boolean {
-    // A subclass (UnknownError…) keeps the ordinary prototype check.
-    if (this !== ConfigError) return Function.prototype[Symbol.hasInstance].call(this, x)
-    return typeof x === 'object' && x !== null && (x as { [CONFIG_ERROR]?: boolean })[CONFIG_ERROR] === true
-  }
 }
 
 function parseOnOff(name: string, raw: string | undefined, fallback: boolean): boolean {

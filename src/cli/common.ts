@@ -1,5 +1,3 @@
-import { loadConfig, type Config } from '../config'
-
 export interface Io {
   out(text: string): void
   err(text: string): void
@@ -38,10 +36,6 @@ export class UsageError extends Error {
     if (this !== UsageError) return Function.prototype[Symbol.hasInstance].call(this, x)
     return typeof x === 'object' && x !== null && (x as { [USAGE]?: boolean })[USAGE] === true
   }
-}
-
-export function configFrom(io: Io, db: string | undefined, overrides: Partial<Config> = {}): Config {
-  return loadConfig(io.env, { ...(db ? { dbPath: db } : {}), ...overrides })
 }
 
 export function table(rows: Record<string, unknown>[], columns: string[]): string {

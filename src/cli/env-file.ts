@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { ConfigError } from '../config'
+import { ConfigError } from '../config-error'
 
 /**
  * `--env-file FILE`: VAR=value lines, the only way teamday reads such a file (the binary is

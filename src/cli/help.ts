@@ -1,4 +1,4 @@
-import { VERSION } from '../config'
+import { VERSION } from '../build-info'
 import { COMMANDS, EXIT, EXIT_MEANING, type ExitKind } from './registry'
 import { COMMON_OPTIONS, type Command, type Mode, type Options, type TopCommand } from './spec'
 

@@ -1,9 +1,8 @@
 import { ClientError, isErrorEnvelope } from '../client/errors'
 import { versionLine } from '../build-info'
 import { OptionValueError, parseArgv, UnknownOptionError } from './args'
-import { ConfigError } from '../config'
+import { ConfigError } from '../config-error'
 import { processIo, UsageError, type ClientIo, type Io } from './common'
-import { helpText, usageText } from './help'
 import { COMMANDS, commandsNamed, EXIT, type ExitKind } from './registry'
 import { closest } from './suggest'
 import { COMMON_OPTIONS, type Command, type Mode, type Options, type TopCommand } from './spec'
@@ -20,17 +19,17 @@ export async function run(argv: string[], io: ClientIo = processIo): Promise<num
   const [name, ...rest] = argv
   if (name === undefined) {
     // Nothing asked: the overview, on stderr, as a usage error (a script that lost its arguments fails).
-    io.err(helpText())
+    io.err((await help()).helpText())
     return EXIT.usage
   }
   if (isHelp(name)) {
     if (rest[0] === undefined) {
-      io.out(helpText())
+      io.out((await help()).helpText())
       return EXIT.ok
     }
     const topic = commandsNamed(rest[0])
     if (topic.length === 0) return fail(io, json, unknown(`unknown command "${rest[0]}"`, rest[0], TOP_NAMES, 'teamday help'))
-    io.out(usageText(topic))
+    io.out((await help()).usageText(topic))
     return EXIT.ok
   }
   if (name === '--version' || name === '-v' || name === 'version') {
@@ -41,7 +40,8 @@ export async function run(argv: string[], io: ClientIo = processIo): Promise<num
   if (named.length === 0) return fail(io, json, unknown(`unknown command "${name}"`, name, TOP_NAMES, 'teamday help'))
   const mode: Mode = isAdminMode(rest) ? 'admin' : 'client'
   const top = named.find((c) => c.mode === mode) ?? named[0]!
-  const usage = usageText([top])
+  // The usage text is written only when it is shown (help, a usage error): most runs never format it.
+  const usage = async () => (await help()).usageText([top])
   try {
     // Down the subcommands: `spaces secrets set …`.
     let cmd: Command = top
@@ -51,7 +51,7 @@ export async function run(argv: string[], io: ClientIo = processIo): Promise<num
       const [sub, ...more] = args
       if (sub === undefined || isHelp(sub)) {
         // `teamday tokens` shows both modes; `teamday spaces secrets --help` the whole of spaces.
-        const text = cmd === top ? usageText(named) : usage
+        const text = cmd === top ? (await help()).usageText(named) : await usage()
         if (sub !== undefined) {
           io.out(text)
           return EXIT.ok
@@ -72,7 +72,7 @@ export async function run(argv: string[], io: ClientIo = processIo): Promise<num
     const options = { ...COMMON_OPTIONS[top.mode], ...cmd.options }
     const { values, positionals } = parse(args, options, `teamday ${path.join(' ')}`, `teamday help ${top.name}`)
     if (values.help) {
-      io.out(usage)
+      io.out(await usage())
       return EXIT.ok
     }
     check(cmd, values, positionals)
@@ -86,7 +86,7 @@ export async function run(argv: string[], io: ClientIo = processIo): Promise<num
     await handler({ values, positionals, io })
     return EXIT.ok
   } catch (e) {
-    return fail(io, json, e, usage)
+    return fail(io, json, e, failure(e).showUsage ? await usage() : undefined)
   }
 }
 
@@ -123,6 +123,9 @@ function unknown(what: string, word: string, candidates: readonly string[], see:
   const guess = closest(word, candidates)
   return new UnknownError(`${what}${guess ? `; did you mean "${guess}"?` : '.'} See "${see}".`)
 }
+
+/** The help texts (src/cli/help.ts), loaded when one is shown. */
+const help = () => import('./help')
 
 const TOP_NAMES = [...new Set(COMMANDS.map((c) => c.name)), 'help']
 

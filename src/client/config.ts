@@ -23,14 +23,14 @@ export interface ClientConfig {
  * exactly this URL (never another server's). A token is never taken from an argument.
  * `warn` gets a line for stderr when the token file is open to other users.
  */
-export function loadClientConfig(env: Env, flags: { url?: string; tokenFile?: string }, warn: (line: string) => void = () => {}): ClientConfig {
+export async function loadClientConfig(env: Env, flags: { url?: string; tokenFile?: string }, warn: (line: string) => void = () => {}): Promise<ClientConfig> {
   const raw = flags.url ?? (env.TEAMDAY_URL || undefined) ?? (env.TEAMDAY_API_URL || undefined) ?? DEFAULT_URL
   const baseUrl = normalizeUrl(raw, flags.url !== undefined ? '--url' : env.TEAMDAY_URL ? 'TEAMDAY_URL' : 'TEAMDAY_API_URL')
   if (flags.tokenFile !== undefined) {
     let text: string
     let mode: number
     try {
-      ;({ text, mode } = readWithMode(flags.tokenFile))
+      ;({ text, mode } = await readWithMode(flags.tokenFile))
     } catch (e) {
       throw new ClientError('auth', `cannot read the token file ${flags.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`, undefined, undefined, 'token_file')
     }
@@ -43,8 +43,8 @@ export function loadClientConfig(env: Env, flags: { url?: string; tokenFile?: st
   }
   if (env.TEAMDAY_TOKEN) return { baseUrl, token: env.TEAMDAY_TOKEN.trim(), tokenSource: 'TEAMDAY_TOKEN' }
   if (env.TEAMDAY_API_TOKEN) return { baseUrl, token: env.TEAMDAY_API_TOKEN.trim(), tokenSource: 'TEAMDAY_API_TOKEN' }
-  const file = credentialsPath(env)
-  const stored = readCredentials(file, warn)[baseUrl]
+  const file = await credentialsPath(env)
+  const stored = (await readCredentials(file, warn))[baseUrl]
   if (stored) return { baseUrl, token: stored.accessToken, tokenSource: `teamday login (${file})`, login: new LoginSession(file, baseUrl, stored) }
   return { baseUrl, token: null, tokenSource: null }
 }

@@ -1,6 +1,3 @@
-import { chmodSync, closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
-import { homedir } from 'node:os'
-import { dirname, join } from 'node:path'
 import { ClientError } from './errors'
 
 type Env = Record<string, string | undefined>
@@ -27,9 +24,19 @@ interface CredentialsFile {
   servers: Record<string, StoredLogin>
 }
 
-export function credentialsPath(env: Env): string {
-  const base = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.startsWith('/') ? env.XDG_CONFIG_HOME : join(env.HOME || homedir(), '.config')
-  return join(base, 'teamday', 'credentials.json')
+export async function credentialsPath(env: Env): Promise<string> {
+  const base = env.XDG_CONFIG_HOME && env.XDG_CONFIG_HOME.startsWith('/') ? env.XDG_CONFIG_HOME : joinPath(env.HOME || (await import('node:os')).homedir(), '.config')
+  return joinPath(base, 'teamday', 'credentials.json')
+}
+
+/**
+ * `path.join` for a base folder and plain names, without loading node:path (every client command
+ * passes here; see test/startup-costs.test.ts): one separator between the parts.
+ */
+export function joinPath(base: string, ...names: string[]): string {
+  const sep = process.platform === 'win32' ? '\\' : '/'
+  const head = base.length > 1 ? base.replace(/[\\/]+$/, '') : base
+  return [head === sep ? '' : head, ...names].join(sep)
 }
 
 function isLogin(v: any): v is StoredLogin {
@@ -37,24 +44,24 @@ function isLogin(v: any): v is StoredLogin {
 }
 
 /**
- * A file's text and mode, read through one descriptor (no swap between a stat and the read):
- * the token file and the credentials file both warn when others may read them.
+ * A file's text and mode: the token file and the credentials file both warn when others may read
+ * them. Bun.file, not node:fs: a client command that reads its token this way never loads
+ * node:fs, which costs a compiled `teamday agents list` about as much as the rest of the command.
  */
-export function readWithMode(file: string): { text: string; mode: number } {
-  const fd = openSync(file, 'r')
-  try {
-    return { mode: fstatSync(fd).mode, text: readFileSync(fd, 'utf8') }
-  } finally {
-    closeSync(fd)
-  }
+export async function readWithMode(file: string): Promise<{ text: string; mode: number }> {
+  const f = Bun.file(file)
+  const { mode } = await f.stat()
+  return { mode, text: await f.text() }
 }
 
 /** The file's logins; none when it does not exist. A file others may read gets a warning. */
-export function readCredentials(file: string, warn: (line: string) => void = () => {}): Record<string, StoredLogin> {
+export async function readCredentials(file: string, warn: (line: string) => void = () => {}): Promise<Record<string, StoredLogin>> {
+  // Most commands run without a stored login: no file (or a folder in its place), and no error to build for its absence.
+  if (!(await Bun.file(file).exists())) return {}
   let text: string
   let mode: number
   try {
-    ;({ text, mode } = readWithMode(file))
+    ;({ text, mode } = await readWithMode(file))
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {}
     throw new ClientError('auth', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}`, undefined, undefined, 'credentials_file')
@@ -74,15 +81,17 @@ export function readCredentials(file: string, warn: (line: string) => void = () 
 }
 
 /** Sets (or, with null, removes) the login of one server, keeping the others. */
-export function writeCredentials(file: string, baseUrl: string, login: StoredLogin | null): void {
-  const servers = readCredentials(file)
+export async function writeCredentials(file: string, baseUrl: string, login: StoredLogin | null): Promise<void> {
+  const { chmodSync, mkdirSync, renameSync, writeFileSync } = await import('node:fs')
+  const servers = await readCredentials(file)
   if (login) servers[baseUrl] = login
   else delete servers[baseUrl]
   const body: CredentialsFile = { version: 1, servers }
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
+  mkdirSync(file.slice(0, Math.max(file.lastIndexOf('/'), file.lastIndexOf('\\'))), { recursive: true, mode: 0o700 })
   const tmp = `${file}.${process.pid}.${Date.now()}.tmp`
   // Created 0600 (never readable by others, not even between write and chmod), then renamed over.
   writeFileSync(tmp, JSON.stringify(body, null, 2) + '\n', { mode: 0o600, flag: 'wx' })
   chmodSync(tmp, 0o600)
   renameSync(tmp, file)
 }
+

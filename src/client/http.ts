@@ -1,4 +1,4 @@
-import { VERSION } from '../config'
+import { VERSION } from '../build-info'
 import { ClientError, errorFromResponse, EXECUTION_FAILURE_CODES, notTeamday } from './errors'
 import { NO_TOKEN_HINT, NO_TOKEN_MESSAGE, type ClientConfig } from './config'
 

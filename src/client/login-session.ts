@@ -1,4 +1,4 @@
-import { VERSION } from '../config'
+import { VERSION } from '../build-info'
 import { writeCredentials, type StoredLogin } from './credentials'
 import { ClientError, errorFromResponse } from './errors'
 
@@ -44,7 +44,7 @@ export class LoginSession {
     }
     if (res.ok && typeof body?.accessToken === 'string' && typeof body?.expiresAt === 'string') {
       this.login = { ...this.login, accessToken: body.accessToken, expiresAt: body.expiresAt, savedAt: new Date().toISOString() }
-      writeCredentials(this.file, this.baseUrl, this.login)
+      await writeCredentials(this.file, this.baseUrl, this.login)
       return this.login.accessToken
     }
     if (res.status === 401) {

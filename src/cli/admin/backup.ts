@@ -4,7 +4,8 @@ import { isPostgresUrl, type Config } from '../../config'
 import { describeKey, loadSecretBox, MissingKeyError } from '../../crypto/keys'
 import { inspect, restoreInto, vacuumInto, type DatabaseReport } from '../../db/backup'
 import { keyOpensCheck } from '../../db/settings'
-import { configFrom, UsageError, type Io } from '../common'
+import { UsageError, type Io } from '../common'
+import { configFrom } from './runtime'
 import type { Run } from '../spec'
 
 /**

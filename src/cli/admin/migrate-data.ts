@@ -5,7 +5,8 @@ import { decodeKey, describeKey, loadSecretBox, MissingKeyError } from '../../cr
 import { copySqliteToPostgres, openSqliteSource, sourceKeyCheck, TargetNotEmptyError, type CopyReport } from '../../db/migrate-data'
 import { openPostgres } from '../../db/pg'
 import { keyOpensCheck } from '../../db/settings'
-import { configFrom, table, UsageError, type Io } from '../common'
+import { table, UsageError, type Io } from '../common'
+import { configFrom } from './runtime'
 import type { Run } from '../spec'
 
 /**

@@ -3,8 +3,13 @@ import { resolve } from 'node:path'
 import { operatorContext, type Ctx } from '../../context'
 import { describeKey } from '../../crypto/keys'
 import { createRuntime, type Runtime } from '../../runtime'
-import { configFrom, type Io } from '../common'
-import { describeDatabase, isPostgresUrl } from '../../config'
+import type { Io } from '../common'
+import { describeDatabase, isPostgresUrl, loadConfig, type Config } from '../../config'
+
+/** The server's settings for an admin command: the environment, and --db when given. */
+export function configFrom(io: Io, db: string | undefined, overrides: Partial<Config> = {}): Config {
+  return loadConfig(io.env, { ...(db ? { dbPath: db } : {}), ...overrides })
+}
 
 /**
  * Opens the database (migrating it), runs the body, closes the database. The runtime (drizzle,

@@ -12,7 +12,7 @@ import { describeKey } from '../../crypto/keys'
 import { readFileSync } from 'node:fs'
 import { anyPassword, BOOTSTRAP_EMAIL, bootstrapIfEmpty, type Bootstrap } from '../../modules/users/bootstrap'
 import { createRuntime, type Runtime } from '../../runtime'
-import { configFrom } from '../common'
+import { configFrom } from './runtime'
 import type { Run } from '../spec'
 
 /** `teamday serve`: starts the server; resolves after SIGINT/SIGTERM and a graceful stop. */

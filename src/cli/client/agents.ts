@@ -30,14 +30,14 @@ function agentBody(v: Fields) {
 }
 
 export async function list({ values, io }: Run<ClientValues & { visibility?: string; category?: string; q?: string; archived?: boolean; limit?: string; offset?: string }>): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const query = { visibility: values.visibility, category: values.category, q: values.q, archived: values.archived ? 'true' : undefined, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
   const r = await client.request('GET', '/api/v1/agents', { query })
   output(io, values.json, r.body, () => rows(r.body.agents, COLUMNS, 'no agents'))
 }
 
 export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const r = await client.request('POST', '/api/v1/agents', { body: agentBody(values) })
   output(io, values.json, r.body, () => `created agent ${r.body.id} (${r.body.name})`)
 }
@@ -49,14 +49,14 @@ export const remove = (run: Run<ClientValues>) => getOrDelete(run, 'delete', ONE
 export async function update({ values, positionals, io }: Run<ClientValues & Fields & { archived?: string }>): Promise<void> {
   const body = { ...agentBody(values), ...compact({ archived: boolFlag(values.archived, '--archived') }) }
   if (Object.keys(body).length === 0) throw new UsageError('nothing to update: pass at least one option')
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const r = await client.request('PATCH', `/api/v1/agents/${enc(positionals[0]!)}`, { body })
   output(io, values.json, r.body, () => details(r.body.agent, DETAIL))
 }
 
 export async function execute({ values, positionals, io }: Run<ClientValues & { message?: string; space?: string; session?: string; stream?: boolean; async?: boolean; wait?: boolean }>): Promise<void> {
   if (values.stream && (values.async || values.wait)) throw new UsageError('--stream cannot be combined with --async or --wait')
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const path = `/api/v1/agents/${enc(positionals[0]!)}/execute`
   const body = compact({ message: values.message, spaceId: values.space, sessionId: values.session })
 

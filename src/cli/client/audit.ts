@@ -6,7 +6,7 @@ import { intFlag, makeClient, output, rows } from './common'
  * usage: src/cli/registry.ts; admin mode: src/cli/admin/audit.ts).
  */
 export async function list({ values, io }: Run<ClientValues & { type?: string; 'token-id'?: string; 'user-id'?: string; since?: string; until?: string; limit?: string; offset?: string }>): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const query = { type: values.type, tokenId: values['token-id'], userId: values['user-id'], since: values.since, until: values.until, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
   const r = await client.request('GET', '/api/v1/audit-events', { query })
   output(io, values.json, r.body, () => {

@@ -11,10 +11,10 @@ export function writeRaw(io: ClientIo, text: string): void {
 }
 
 /** A client for the parsed common options. */
-export function makeClient(io: Io, values: { url?: string; 'token-file'?: string; retries?: string }): ApiClient {
+export async function makeClient(io: Io, values: { url?: string; 'token-file'?: string; retries?: string }): Promise<ApiClient> {
   const retries = values.retries === undefined ? 3 : Number(values.retries)
   if (values.retries !== undefined && (!/^\d+$/.test(values.retries) || retries > 10)) throw new UsageError('--retries must be a whole number 0-10')
-  const config = loadClientConfig(io.env, { url: values.url, tokenFile: values['token-file'] }, (line) => io.err(line))
+  const config = await loadClientConfig(io.env, { url: values.url, tokenFile: values['token-file'] }, (line) => io.err(line))
   return new ApiClient({ ...config, retries, warn: (line) => io.err(line) })
 }
 
@@ -80,7 +80,7 @@ export async function getOrDelete(
   sub: 'get' | 'delete',
   r: { path: string; noun: string; detail: string[]; pick: (body: any) => Record<string, unknown>; deleted: string },
 ): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const id = positionals[0]!
   const url = `${r.path}/${encodeURIComponent(id)}`
   if (sub === 'get') {

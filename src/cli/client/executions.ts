@@ -37,33 +37,33 @@ export async function waitForExecution(io: Io, client: ApiClient, id: string, js
 }
 
 export async function list({ values, io }: Run<ClientValues & { agent?: string; status?: string; space?: string; since?: string; limit?: string; offset?: string }>): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const query = { agentId: values.agent, status: values.status, spaceId: values.space, since: values.since, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
   const r = await client.request<any[]>('GET', '/api/v1/executions', { query })
   output(io, values.json, r.body, () => rows(r.body.map((e: any) => ({ ...e, duration: duration(e.executionTime) })), COLUMNS, 'no executions'))
 }
 
 export async function get({ values, positionals, io }: Run<ClientValues>): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const r = await client.request('GET', `/api/v1/executions/${enc(positionals[0]!)}`)
   const ex = r.body.execution
   output(io, values.json, r.body, () => details({ ...ex, duration: duration(ex.executionTime) }, ['id', 'agentId', 'agentName', 'status', 'spaceId', 'sessionId', 'message', 'result', 'error', 'model', 'provider', 'parentExecutionId', 'createdAt', 'startedAt', 'completedAt', 'duration', 'tokensInput', 'tokensOutput']))
 }
 
 export async function tree({ values, positionals, io }: Run<ClientValues>): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const r = await client.request('GET', `/api/v1/executions/${enc(positionals[0]!)}/tree`)
   output(io, values.json, r.body, () => renderTree(r.body.tree))
 }
 
 export async function cancel({ values, positionals, io }: Run<ClientValues>): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const r = await client.request('POST', `/api/v1/executions/${enc(positionals[0]!)}/cancel`)
   output(io, values.json, r.body, () => `execution ${r.body.execution.id} is ${r.body.execution.status}`)
 }
 
 export async function logs({ values, positionals, io }: Run<ClientValues>): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const r = await client.request('GET', `/api/v1/executions/${enc(positionals[0]!)}/logs`)
   output(io, values.json, r.body, () => (r.body.logs.length === 0 ? 'no log entries' : r.body.logs.map((l: any) => `${l.timestamp}  ${l.level.padEnd(5)}  ${l.event}${l.data === null || l.data === undefined ? '' : '  ' + JSON.stringify(l.data)}`).join('\n')))
 }

@@ -62,19 +62,19 @@ export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: 
     }
     if (Date.now() > deadline) throw new ClientError('auth', 'sign-in timed out: nobody approved it within 5 minutes', 'Run "teamday login" again.', undefined, 'login_timeout')
   }
-  const file = credentialsPath(io.env)
+  const file = await credentialsPath(io.env)
   const login = { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: tokens.expiresAt, userId: tokens.userId, organizationId: tokens.organizationId, savedAt: new Date().toISOString() }
   // Who it is, with the new token, before saving it.
   const me = new ApiClient({ baseUrl, token: tokens.accessToken, tokenSource: 'teamday login', retries: 3, warn: (line) => io.err(line) })
   const self = (await me.request('GET', '/api/v1/tokens/self')).body.token
-  writeCredentials(file, baseUrl, { ...login, email: self.email })
+  await writeCredentials(file, baseUrl, { ...login, email: self.email })
   io.out(`Signed in to ${baseUrl} as ${self.email} (${self.organizationSlug ?? self.organizationId}, ${self.role}). Saved in ${file}.`)
 }
 
 export async function logout({ values, io }: Run<ClientValues>): Promise<void> {
   const baseUrl = serverUrl(io.env, values.url)
-  const file = credentialsPath(io.env)
-  const stored = readCredentials(file, (line) => io.err(line))[baseUrl]
+  const file = await credentialsPath(io.env)
+  const stored = (await readCredentials(file, (line) => io.err(line)))[baseUrl]
   if (!stored) {
     io.out(`Not signed in to ${baseUrl} (nothing stored in ${file}).`)
     return
@@ -87,6 +87,6 @@ export async function logout({ values, io }: Run<ClientValues>): Promise<void> {
     revoked = false
     io.err(`warning: could not revoke the sign-in on the server (${(e as Error).message}); it ends by itself within 90 days, or revoke it in the console (Settings, tokens page).`)
   }
-  writeCredentials(file, baseUrl, null)
+  await writeCredentials(file, baseUrl, null)
   io.out(`Signed out of ${baseUrl}${revoked ? ' (the server revoked the session)' : ''}; removed from ${file}.`)
 }

@@ -33,7 +33,7 @@ async function userIdOf(client: ApiClient, path: string, who: string): Promise<s
 }
 
 export async function list({ values, io }: Run<ClientValues & { limit?: string; offset?: string }>): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const r = await client.request('GET', await membersPath(client), { query: { limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) } })
   output(io, values.json, r.body, () => {
     const t = rows(r.body.members, COLUMNS, 'no members')
@@ -42,21 +42,21 @@ export async function list({ values, io }: Run<ClientValues & { limit?: string; 
 }
 
 export async function add({ values, io }: Run<ClientValues & { email?: string; role?: string; name?: string }>): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const r = await client.request('POST', await membersPath(client), { body: compact({ email: values.email, role: values.role ?? 'member', name: values.name }) })
   const m = r.body.member
   output(io, values.json, r.body, () => `${r.body.createdUser ? 'created user' : 'added user'} ${m.email} (${m.userId}) as ${m.role}; they need a token to use the API`)
 }
 
 export async function setRole({ values, positionals, io }: Run<ClientValues & { role?: string }>): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const path = await membersPath(client)
   const r = await client.request('PATCH', `${path}/${enc(await userIdOf(client, path, positionals[0]!))}`, { body: { role: values.role } })
   output(io, values.json, r.body, () => `${r.body.member.email} is now ${r.body.member.role}; this applies to their tokens from the next request`)
 }
 
 export async function remove({ values, positionals, io }: Run<ClientValues>): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const path = await membersPath(client)
   const r = await client.request('DELETE', `${path}/${enc(await userIdOf(client, path, positionals[0]!))}`)
   output(io, values.json, r.body, () => `removed ${r.body.member.email} (was ${r.body.member.role}); revoked their ${r.body.revokedTokenIds.length} token(s) in this organization`)

@@ -25,14 +25,14 @@ function spaceBody(v: Fields) {
 }
 
 export async function list({ values, io }: Run<ClientValues & { archived?: boolean; limit?: string; offset?: string }>): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const query = { archived: values.archived ? 'true' : undefined, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
   const r = await client.request('GET', '/api/v1/spaces', { query })
   output(io, values.json, r.body, () => rows(r.body.spaces, COLUMNS, 'no spaces'))
 }
 
 export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const r = await client.request('POST', '/api/v1/spaces', { body: spaceBody(values) })
   output(io, values.json, r.body, () => `created space ${r.body.space.id} (${r.body.space.name})`)
 }
@@ -44,13 +44,13 @@ export const remove = (run: Run<ClientValues>) => getOrDelete(run, 'delete', ONE
 export async function update({ values, positionals, io }: Run<ClientValues & Fields & { archived?: string }>): Promise<void> {
   const body = { ...spaceBody(values), ...compact({ archived: boolFlag(values.archived, '--archived') }) }
   if (Object.keys(body).length === 0) throw new UsageError('nothing to update: pass at least one option')
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const r = await client.request('PATCH', `/api/v1/spaces/${enc(positionals[0]!)}`, { body })
   output(io, values.json, r.body, () => details(r.body.space, DETAIL))
 }
 
 export async function secretsList({ values, positionals, io }: Run<ClientValues>): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const r = await client.request('GET', `/api/v1/spaces/${enc(positionals[0]!)}/secrets`)
   output(io, values.json, r.body, () => (r.body.secrets.length ? r.body.secrets.join('\n') : 'no secrets'))
 }
@@ -67,14 +67,14 @@ export async function secretsSet({ values, positionals, io }: Run<ClientValues>)
     if (value === undefined) throw new UsageError(`${key}: no value; pass ${key}=VALUE or set the environment variable ${key}`)
     map[key] = value
   }
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const r = await client.request('POST', `/api/v1/spaces/${enc(space!)}/secrets`, { body: { secrets: map } })
   output(io, values.json, r.body, () => `set ${r.body.keys.join(', ')} on space ${space}`)
 }
 
 export async function secretsDelete({ values, positionals, io }: Run<ClientValues>): Promise<void> {
   const [space, ...items] = positionals
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const r = await client.request('DELETE', `/api/v1/spaces/${enc(space!)}/secrets`, { body: { keys: items } })
   output(io, values.json, r.body, () => `deleted ${Array.isArray(r.body.deleted) ? r.body.deleted.join(', ') || 'nothing' : r.body.deleted} from space ${space}`)
 }

@@ -33,7 +33,7 @@ function taskBody(v: Fields) {
 }
 
 export async function list({ values, io }: Run<ClientValues & { status?: string; priority?: string; 'assigned-to'?: string; space?: string; limit?: string; offset?: string }>): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const query = { status: values.status, priority: values.priority, assignedTo: values['assigned-to'], spaceId: values.space, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
   // A bare array; the count is in X-Total-Count (capped: X-Total-Count-Estimate says "at least").
   const r = await client.request<any[]>('GET', '/api/v1/tasks', { query })
@@ -44,7 +44,7 @@ export async function list({ values, io }: Run<ClientValues & { status?: string;
 }
 
 export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const r = await client.request('POST', '/api/v1/tasks', { body: taskBody(values) })
   output(io, values.json, r.body, () => `created task ${r.body.id} (${r.body.title})`)
 }
@@ -56,7 +56,7 @@ export const remove = (run: Run<ClientValues>) => getOrDelete(run, 'delete', ONE
 export async function update({ values, positionals, io }: Run<ClientValues & Fields>): Promise<void> {
   const body = taskBody(values)
   if (Object.keys(body).length === 0) throw new UsageError('nothing to update: pass at least one option')
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const r = await client.request('PATCH', `/api/v1/tasks/${enc(positionals[0]!)}`, { body })
   output(io, values.json, r.body, () => details(r.body, DETAIL))
 }

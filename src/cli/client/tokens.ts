@@ -11,7 +11,7 @@ import { enc } from './executions'
 const COLUMNS = ['id', 'name', 'maskedToken', 'status', 'scopes', 'createdAt', 'expiresAt', 'revokedAt', 'lastUsedAt']
 
 export async function list({ values, io }: Run<ClientValues & { all?: boolean; status?: string; limit?: string; offset?: string }>): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const query = { all: values.all ? 'true' : undefined, status: values.status, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
   const r = await client.request('GET', '/api/v1/tokens', { query })
   output(io, values.json, r.body, () => rows(tokenRows(r.body.tokens), values.all ? [...COLUMNS, 'userEmail'] : COLUMNS, 'no tokens'))
@@ -19,21 +19,21 @@ export async function list({ values, io }: Run<ClientValues & { all?: boolean; s
 
 export async function create({ values, io }: Run<ClientValues & { name?: string; 'expires-in-days'?: string; scopes?: string }>): Promise<void> {
   const body = compact({ name: values.name, expiresInDays: intFlag(values['expires-in-days'], '--expires-in-days', 1, 100000), scopes: listFlag(values.scopes) })
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const r = await client.request('POST', '/api/v1/tokens', { body })
   output(io, values.json, r.body, () => r.body.token)
   if (!values.json) io.err(`created token ${r.body.id} (${r.body.name}), expires ${r.body.expiresAt}; copy it now: it is not shown again`)
 }
 
 export async function revoke({ values, positionals, io }: Run<ClientValues>): Promise<void> {
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const r = await client.request('DELETE', `/api/v1/tokens/${enc(positionals[0]!)}`)
   output(io, values.json, r.body, () => `revoked token ${r.body.token.id}; requests using it are refused from now on`)
 }
 
 export async function rotate({ values, positionals, io }: Run<ClientValues & { 'expires-in-days'?: string; 'grace-period-seconds'?: string }>): Promise<void> {
   const body = compact({ expiresInDays: intFlag(values['expires-in-days'], '--expires-in-days', 1, 100000), gracePeriodSeconds: intFlag(values['grace-period-seconds'], '--grace-period-seconds', 0, 86400) })
-  const client = makeClient(io, values)
+  const client = await makeClient(io, values)
   const r = await client.request('POST', `/api/v1/tokens/${enc(positionals[0]!)}/rotate`, { body })
   output(io, values.json, r.body, () => r.body.token)
   if (!values.json) io.err(`rotated: new token ${r.body.id}, expires ${r.body.expiresAt}; the old one stops at ${r.body.previousTokenRevokedAt ?? 'once'}`)

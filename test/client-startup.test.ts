@@ -1,0 +1,74 @@
+import { describe, expect, test } from 'bun:test'
+import { resolve } from 'node:path'
+
+/**
+ * What a client command (`teamday health`, `agents list`, `whoami`… run from cron or CI) loads:
+ * the command line's own bundle of the compiled binary (src/main.ts; the server is the second
+ * bundle, src/admin-entry.ts). Read from the bundler's module graph: a heavy import (a package,
+ * a node: module, the server's config) cannot come back into it without this failing. Each
+ * node: module costs a compiled client command a measurable share of its start (README,
+ * Performance; bench/startup.ts): node:fs alone about 170 page faults, as many as fetch.
+ */
+
+const root = resolve(import.meta.dir, '..')
+
+interface Input {
+  imports: { path: string; kind: string; external?: boolean }[]
+}
+
+async function graph(): Promise<Record<string, Input>> {
+  const r = await Bun.build({
+    entrypoints: [resolve(root, 'src/main.ts')],
+    root,
+    target: 'bun',
+    metafile: true,
+    define: { TEAMDAY_ADMIN_ENTRY: JSON.stringify('admin-entry.js'), TEAMDAY_COMMIT: JSON.stringify('test') },
+  })
+  if (!r.success) throw new Error(r.logs.join('\n'))
+  return r.metafile!.inputs as Record<string, Input>
+}
+
+/** The modules evaluated from `roots` through static imports, and the packages/builtins they import statically. */
+function closure(inputs: Record<string, Input>, roots: string[]): { modules: string[]; externals: string[] } {
+  const seen = new Set<string>()
+  const externals = new Set<string>()
+  const todo = [...roots]
+  while (todo.length) {
+    const m = todo.pop()!
+    if (seen.has(m)) continue
+    if (!inputs[m]) throw new Error(`${m} is not in the command line's bundle`)
+    seen.add(m)
+    for (const i of inputs[m]!.imports) {
+      if (i.kind !== 'import-statement' && i.kind !== 'require-call') continue
+      if (i.external) externals.add(i.path)
+      else todo.push(i.path)
+    }
+  }
+  return { modules: [...seen].sort(), externals: [...externals].sort() }
+}
+
+// The modules a client command may evaluate: the command line, the HTTP client, and three leaves.
+const CLIENT_PATH = /^src\/(cli\/(client\/)?[a-z-]+\.ts|client\/[a-z-]+\.ts|build-info\.ts|config-error\.ts|production-mode\.ts|main\.ts)$/
+
+describe('what a client command loads', () => {
+  test('the command line bundle holds no package and no server module; only `login` may import a node: module statically', async () => {
+    const inputs = await graph()
+    const all = Object.keys(inputs)
+    expect(all.filter((m) => m.includes('node_modules'))).toEqual([])
+    expect(all.filter((m) => !CLIENT_PATH.test(m) && m !== 'src/auth/login-code.ts')).toEqual([])
+    const staticBuiltins = all.flatMap((m) => inputs[m]!.imports.filter((i) => i.external && i.kind === 'import-statement').map((i) => `${m} -> ${i.path}`))
+    // `login` spawns the browser; `--env-file` reads its file: neither runs unless asked for.
+    expect(staticBuiltins.sort()).toEqual(['src/cli/client/login.ts -> child_process', 'src/cli/env-file.ts -> fs'])
+  })
+
+  test('`--version`, `health`, `whoami` and the resource commands evaluate no node: module and not src/config.ts', async () => {
+    const inputs = await graph()
+    const commands = ['status', 'agents', 'tasks', 'spaces', 'executions', 'tokens', 'members', 'audit'].map((c) => `src/cli/client/${c}.ts`)
+    const { modules, externals } = closure(inputs, ['src/main.ts', 'src/cli/run.ts', ...commands])
+    expect(externals).toEqual([])
+    expect(modules).not.toContain('src/config.ts')
+    expect(modules).toContain('src/client/http.ts')
+    // `--version` itself evaluates only these before it prints.
+    expect(closure(inputs, ['src/main.ts']).modules).toEqual(['src/build-info.ts', 'src/main.ts', 'src/production-mode.ts'])
+  })
+})
