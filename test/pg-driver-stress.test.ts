@@ -195,6 +195,7 @@ describe.skipIf(!HAVE_PG)('PostgreSQL driver under load: concurrent prepared que
       parentExecutionId: r.maybe(() => `exec_${r.int(0, 1e6)}`, 0.8),
       rootExecutionId: null,
       delegationDepth: r.int(0, 20),
+      delegated: r.int(0, 1) === 1,
       startedAt: r.maybe(() => instant(r)),
       completedAt: r.maybe(() => instant(r)),
       executionTime: r.maybe(() => int4(r)),
