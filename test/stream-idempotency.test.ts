@@ -49,7 +49,10 @@ describe('Idempotency-Key on a streamed execute', () => {
     const answer: any = await during.json()
     expect(answer).toMatchObject({ code: 'idempotency_stream_started', details: { executionId } })
     expect(answer.message).toContain(`GET /api/v1/executions/${executionId}`)
-    expect((await t.req('GET', `/api/v1/executions/${executionId}`, { token: a.token })).body.execution.status).toBe('running')
+    // Claimed from the queue (a write transaction of its own): running within moments, never run twice.
+    const status = async () => (await t.req('GET', `/api/v1/executions/${executionId}`, { token: a.token })).body.execution.status
+    for (let i = 0; i < 100 && (await status()) === 'pending'; i++) await Bun.sleep(20)
+    expect(await status()).toBe('running')
 
     // The provider has the one request (hanging) before the run is cancelled.
     for (let i = 0; i < 100 && calls(message) === 0; i++) await Bun.sleep(20)
