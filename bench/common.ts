@@ -2,7 +2,7 @@
 // PostgreSQL with one or several instances), a throw-away PostgreSQL database, wrk's output,
 // and the CPU and memory of the processes involved (teamday's and PostgreSQL's backends).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import postgres from 'postgres'
 
@@ -193,7 +193,7 @@ export interface Started {
  * generator's connections over them, as a layer-4 load balancer spreads connections, with no
  * proxy hop of its own on these two cores (an nginx in front would also spend CPU here).
  */
-export async function startTeamday(b: Backend, opts: { bin: string | null; env: Record<string, string>; profile?: string[] }): Promise<Started> {
+export async function startTeamday(b: Backend, opts: { bin: string | null; env: Record<string, string>; profile?: string[]; logFile?: string }): Promise<Started> {
   const several = b.instances > 1
   const port = several ? freePort() : 0
   const args = ['serve', '--port', String(port), '--host', '127.0.0.1', '--db', b.db, ...(several ? ['--reuse-port'] : [])]
@@ -201,7 +201,9 @@ export async function startTeamday(b: Backend, opts: { bin: string | null; env: 
   let url = ''
   for (let i = 0; i < b.instances; i++) {
     const child = spawn(opts.bin ?? process.execPath, opts.bin ? args : [...(opts.profile ?? []), join(import.meta.dir, '..', 'src', 'main.ts'), ...args], {
-      stdio: ['ignore', 'pipe', 'inherit'],
+      // The log (access lines included) goes to a file, as under systemd or Docker: its cost is
+      // measured, and the benchmark's own output stays readable.
+      stdio: ['ignore', 'pipe', opts.logFile ? openSync(`${opts.logFile}.${i}`, 'w') : 'inherit'],
       env: { ...process.env, NODE_ENV: 'production', ...opts.env },
     })
     children.push(child)

@@ -193,7 +193,7 @@ try {
   children.push(bareChild)
   const bare = await ready({ label: 'bare Bun.serve + bun:sqlite, same SQL', url: `http://127.0.0.1:${await listeningPort(bareChild)}`, children: [bareChild], probe: null })
   const start = async (label: string, db: string, instances: number) => {
-    const started = await startTeamday({ label, db, instances }, { bin: BIN, env: serverEnv, profile })
+    const started = await startTeamday({ label, db, instances }, { bin: BIN, env: serverEnv, profile, logFile: join(dir, `server${servers.length}.log`) })
     children.push(...started.children)
     servers.push(await ready({ ...started, probe: db === oursDb ? null : probe, port: instances > 1 ? Number(new URL(started.url).port) : undefined }))
   }

@@ -175,7 +175,7 @@ try {
     let pgTokenId = ''
     for (const [key, instances] of [['pg1', 1], ['pg2', 2]] as const) {
       if (!WANTED.has(key)) continue
-      const started = await startTeamday({ label: `teamday, PostgreSQL ×${instances}`, db: pgdb.url, instances }, PROFILE ? { bin: null, env, profile: PROFILE } : { bin: BIN, env })
+      const started = await startTeamday({ label: `teamday, PostgreSQL ×${instances}`, db: pgdb.url, instances }, PROFILE ? { bin: null, env, profile: PROFILE, logFile: join(dir, `pg${instances}.log`) } : { bin: BIN, env, logFile: join(dir, `pg${instances}.log`) })
       children.push(...started.children)
       if (pgTokenId === '') pgTokenId = await seed(started.url, pgToken)
       servers.push({ label: started.label, url: started.url, token: pgToken, tokenId: pgTokenId, children: started.children, probe, port: instances > 1 ? Number(new URL(started.url).port) : undefined })
