@@ -169,12 +169,16 @@ describe('one instance', () => {
     await until(async () => (await statusOf(t, mine)) === 'completed', 3000, 'own run completed')
   })
 
-  test.skipIf(sqliteOnly('seen failing once in the full PostgreSQL pass of .ci/run (2026-12-02: a second run left the queue while the limit of 1 was taken; 0 of 3 runs of the file alone) - under investigation, see the closing note'))('graceful shutdown fails the queued runs at once and settles their waiters', async () => {
+  test('graceful shutdown fails the queued runs at once and settles their waiters', async () => {
     const t = await app({ maxConcurrentExecutions: 1 })
     const a = await makeActor(t)
     const ag = await newAgent(t, a)
     const running = await enqueue(t, a, ag, 'HANG')
-    const queued = [await enqueue(t, a, ag, 'x'), await enqueue(t, a, ag, 'y')]
+    // Later milliseconds: runs created in the same millisecond are not ordered among themselves.
+    t.clock.advance(1)
+    const x = await enqueue(t, a, ag, 'x')
+    t.clock.advance(1)
+    const queued = [x, await enqueue(t, a, ag, 'y')]
     await until(async () => (await statusOf(t, running)) === 'running')
     const waits = queued.map((id) => t.rt.engine.wait(id)!)
     expect(t.rt.engine.queued).toBe(2)
