@@ -29,6 +29,33 @@ export function freePort(): number {
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
+/** One server's figures from one round (a benchmark's rows carry at least these). */
+export interface RoundFigures {
+  rps: number
+  p50: number
+  p99: number
+  /** CPU ms per request of the server's processes. */
+  cpu: number
+  /** CPU ms per request of PostgreSQL's backends, or null (not on PostgreSQL). */
+  pgCpu: number | null
+  rss: number
+  /** How SO_REUSEPORT spread the connections over the instances, if several. */
+  split: string
+}
+
+/** The rounds' medians (the largest RSS; every split listed). */
+export function medianFigures(rs: RoundFigures[]): RoundFigures {
+  return {
+    rps: median(rs.map((r) => r.rps)),
+    p50: median(rs.map((r) => r.p50)),
+    p99: median(rs.map((r) => r.p99)),
+    cpu: median(rs.map((r) => r.cpu)),
+    pgCpu: rs[0]!.pgCpu === null ? null : median(rs.map((r) => r.pgCpu!)),
+    rss: Math.max(...rs.map((r) => r.rss)),
+    split: rs.map((r) => r.split).filter(Boolean).join(', '),
+  }
+}
+
 export function toMs(v: string): number {
   const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim())
   if (!m) return NaN

@@ -29,7 +29,7 @@ import { createToken } from '../src/modules/tokens/service'
 import { createUser } from '../src/modules/users/service'
 import { operatorContext } from '../src/context'
 import { createRuntime, sqliteConnection } from '../src/runtime'
-import { benchDatabase, connectionsPerProcess, cpuSeconds, listeningPort, median, PgProbe, pgServerArg, requireWrk, rssMb, startTeamday, stopAll, withoutDbArg, wrk, type Started } from './common'
+import { benchDatabase, connectionsPerProcess, cpuSeconds, listeningPort, medianFigures, PgProbe, pgServerArg, requireWrk, rssMb, startTeamday, stopAll, withoutDbArg, wrk, type Started } from './common'
 import { copyToPostgres, seedAgents, seedSpaces, seedTasks } from './seed'
 
 const argv = process.argv.slice(2)
@@ -164,16 +164,7 @@ async function bench(s: Server): Promise<Result> {
   }
 }
 
-const medianOf = (rs: Result[]): Result => ({
-  rps: median(rs.map((r) => r.rps)),
-  p50: median(rs.map((r) => r.p50)),
-  p99: median(rs.map((r) => r.p99)),
-  cpu: median(rs.map((r) => r.cpu)),
-  pgCpu: rs[0]!.pgCpu === null ? null : median(rs.map((r) => r.pgCpu!)),
-  rss: Math.max(...rs.map((r) => r.rss)),
-  errors: rs.map((r) => r.errors).filter(Boolean).join('; '),
-  split: rs.map((r) => r.split).filter(Boolean).join(', '),
-})
+const medianOf = (rs: Result[]): Result => ({ ...medianFigures(rs), errors: rs.map((r) => r.errors).filter(Boolean).join('; ') })
 
 // BENCH_PROFILE=DIR (source only): the servers write a CPU profile there when they stop.
 const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${resolve(process.env.BENCH_PROFILE)}`] : []

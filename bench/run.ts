@@ -28,7 +28,7 @@ import {
   connectionsPerProcess,
   cpuSeconds,
   listeningPort,
-  median,
+  medianFigures,
   PgProbe,
   pgServerArg,
   requireWrk,
@@ -213,15 +213,7 @@ try {
     for (const s of all) await wrk(s.url + (s === bare ? '/' : t.path(s)), { connections: CONNS, seconds: Math.min(SECONDS, 3), threads: THREADS, extra: s.token ? ['-H', `Authorization: Bearer ${s.token}`] : [] }) // warm-up
     for (let i = 0; i < ROUNDS; i++) for (const s of all) rows.get(s.label)!.push(await measure(t.name, s, s === bare ? '/' : t.path(s)))
 
-    const med = (rs: Row[]) => ({
-      rps: median(rs.map((r) => r.rps)),
-      p50: median(rs.map((r) => r.p50)),
-      p99: median(rs.map((r) => r.p99)),
-      cpu: median(rs.map((r) => r.cpu)),
-      pgCpu: rs[0]!.pgCpu === null ? null : median(rs.map((r) => r.pgCpu!)),
-      rss: Math.max(...rs.map((r) => r.rss)),
-      split: rs.map((r) => r.split).filter(Boolean).join(', '),
-    })
+    const med = medianFigures
     const b = med(rows.get(bare.label)!)
     console.log(`${t.name} (${bytes.length} bytes on SQLite)${ROUNDS > 1 ? ', medians' : ''}:`)
     for (const [label, rs] of rows) {
