@@ -133,18 +133,16 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     // Authenticated routes are limited per token and user by the authorizer (above).
     .use(limits.perIp((method, route) => routes.authenticates(method, route)))
     .use(idempotent.plugin)
-    .group('/api/v1', (v1) =>
-      v1
-        .use(tokensModule(api))
-        .use(agentsModule(api))
-        .use(executionsModule(rt.engine, api))
-        .use(spacesModule(api))
-        .use(organizationsModule(api))
-        .use(membersModule(api))
-        .use(tasksModule(api))
-        .use(auditModule(api))
-        .use(credentialsModule(rt.config, rt.limiter, contexts)),
-    )
+    // The /api/v1 resources: each module's prefix starts with API_V1 (src/http/context.ts).
+    .use(tokensModule(api))
+    .use(agentsModule(api))
+    .use(executionsModule(rt.engine, api))
+    .use(spacesModule(api))
+    .use(organizationsModule(api))
+    .use(membersModule(api))
+    .use(tasksModule(api))
+    .use(auditModule(api))
+    .use(credentialsModule(rt.config, rt.limiter, contexts))
     .use(publicAgentsModule(rt.config, contexts))
     .use(metricsRoute(rt, api.auth))
     .use(webConsole.plugin)

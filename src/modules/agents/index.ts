@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia'
-import type { RouteKit } from '../../http/context'
+import { API_V1, type RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, sharedModels } from '../shared-models'
 import { agentModels, AgentIdParams, CreateAgentBody, ListAgentsQuery, UpdateAgentBody } from './model'
 import { agentsVersionScope, archiveAgent, createAgent, getAgent, listAgents, updateAgent } from './service'
@@ -17,7 +17,7 @@ export const agentsApiModels = { ...sharedModels, ...listModels, ...agentModels 
 export function agentsModule({ auth, ctx }: RouteKit) {
   // Serialized agent lists of this app (see the GET below).
   const listCache = new ResponseCache()
-  return new Elysia({ prefix: '/agents', tags: ['Agents'] })
+  return new Elysia({ prefix: `${API_V1}/agents`, tags: ['Agents'] })
     .use(auth)
     .model(agentsApiModels)
     .get(

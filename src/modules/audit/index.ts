@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia'
-import type { RouteKit } from '../../http/context'
+import { API_V1, type RouteKit } from '../../http/context'
 import { authErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { auditModels, ListAuditEventsQuery } from './model'
 import { listAuditEvents } from './query'
@@ -14,7 +14,7 @@ const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a q
 export const auditApiModels = { ...sharedModels, ...listModels, ...auditModels, ...named({ AuditQueryInvalid: badQuery }) }
 
 export function auditModule({ auth, ctx }: RouteKit) {
-  return new Elysia({ prefix: '/audit-events', tags: ['Audit'] })
+  return new Elysia({ prefix: `${API_V1}/audit-events`, tags: ['Audit'] })
     .use(auth)
     .model(auditApiModels)
     .get(

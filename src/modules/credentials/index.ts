@@ -2,6 +2,7 @@ import { Elysia } from 'elysia'
 import { TOKEN_SCAN_REGEX } from '../../auth/tokens'
 import type { Config } from '../../config'
 import type { RequestContexts } from '../../http/context'
+import { API_V1 } from '../../http/context'
 import type { RateLimiter } from '../../ratelimit/limiter'
 import { bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { credentialModels, RevokeCredentialsBody } from './model'
@@ -19,7 +20,7 @@ const leakReportLimited = errorResponse(429, 'rate_limited', 'Too many reports f
 export const credentialsApiModels = { ...sharedModels, ...credentialModels, ...named({ LeakReportRateLimited: leakReportLimited }) }
 
 export function credentialsModule(config: Pick<Config, 'leakReportRateLimit'>, limiter: RateLimiter, contexts: RequestContexts) {
-  return new Elysia({ prefix: '/credentials', tags: ['Credentials'] })
+  return new Elysia({ prefix: `${API_V1}/credentials`, tags: ['Credentials'] })
     .model(credentialsApiModels)
     .post(
     '/revoke',

@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import type { Engine } from '../../engine/runner'
-import type { RouteKit } from '../../http/context'
+import { API_V1, type RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { AgentIdParams, ExecuteBody, ExecutionIdParams, executionModels, ListExecutionsQuery } from './model'
 import { cancelExecution, executionLogs, executionTree, failureError, getVisibleExecution, listExecutions, startExecution, toPublicExecution } from './service'
@@ -52,7 +52,7 @@ const executeErrors = { 409: 'ExecutionCancelled', 422: 'ModelNotServed', 501: '
 export const executionsApiModels = { ...sharedModels, ...listModels, ...executionModels, ...executionErrorModels }
 
 export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay }: RouteKit) {
-  return new Elysia({ tags: ['Executions'] })
+  return new Elysia({ prefix: API_V1, tags: ['Executions'] })
     .use(auth)
     .model(executionsApiModels)
     .post(

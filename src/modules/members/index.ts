@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia'
-import type { RouteKit } from '../../http/context'
+import { API_V1, type RouteKit } from '../../http/context'
 import { badCursor, listModels } from '../list-models'
 import { intParam } from '../query-params'
 import { authErrors, bodyErrors, sharedModels } from '../shared-models'
@@ -14,7 +14,7 @@ export const membersApiModels = { ...sharedModels, ...listModels, ...memberModel
 
 /** `/organizations/{orgId}/members`: organization admins list, add, re-role and remove members. */
 export function membersModule({ auth, ctx }: RouteKit) {
-  return new Elysia({ prefix: '/organizations/:orgId/members', tags: ['Members'] })
+  return new Elysia({ prefix: `${API_V1}/organizations/:orgId/members`, tags: ['Members'] })
     .use(auth)
     .model(membersApiModels)
     .get(

@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia'
-import type { RouteKit } from '../../http/context'
+import { API_V1, type RouteKit } from '../../http/context'
 import { DeleteSecretsBody, secretBodyErrors, secretModels, SetSecretsBody } from '../spaces/secrets-model'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { deleteOrgSecrets, listOrgSecrets, setOrgSecrets } from './service'
@@ -17,7 +17,7 @@ const forbidden = errorResponse(
 export const organizationsApiModels = { ...sharedModels, ...secretModels, ...named({ OrganizationForbidden: forbidden }) }
 
 export function organizationsModule({ auth, ctx }: RouteKit) {
-  return new Elysia({ prefix: '/organizations', tags: ['Organizations'] })
+  return new Elysia({ prefix: `${API_V1}/organizations`, tags: ['Organizations'] })
     .use(auth)
     .model(organizationsApiModels)
     .get('/:orgId/env', async ({ principal, params, request, set }) => ({ success: true as const, ...(await listOrgSecrets(ctx(principal, request, set), params.orgId)) }), {

@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia'
-import type { RouteKit } from '../../http/context'
+import { API_V1, type RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { CreateSpaceBody, ListSpacesQuery, SpaceIdParams, spaceModels, UpdateSpaceBody } from './model'
 import { DeleteSecretsBody, secretBodyErrors, secretModels, SetSecretsBody } from './secrets-model'
@@ -38,7 +38,7 @@ const spaceErrorModels = named({ SpaceNotFound: notFound, SpaceQueryInvalid: bad
 export const spacesApiModels = { ...sharedModels, ...listModels, ...spaceModels, ...secretModels, ...spaceErrorModels }
 
 export function spacesModule({ auth, ctx }: RouteKit) {
-  return new Elysia({ prefix: '/spaces', tags: ['Spaces'] })
+  return new Elysia({ prefix: `${API_V1}/spaces`, tags: ['Spaces'] })
     .use(auth)
     .model(spacesApiModels)
     .get(

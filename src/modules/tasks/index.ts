@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia'
-import type { RouteKit } from '../../http/context'
+import { API_V1, type RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, sharedModels } from '../shared-models'
 import { CreateTaskBody, ListTasksQuery, TaskIdParams, taskModels, UpdateTaskBody } from './model'
 import { createTask, deleteTask, getTask, listTasks, updateTask } from './service'
@@ -13,7 +13,7 @@ const writeErrors = { ...authErrors, ...bodyErrors, 403: 'TaskForbidden', 422: '
 export const tasksApiModels = { ...sharedModels, ...listModels, ...taskModels }
 
 export function tasksModule({ auth, ctx }: RouteKit) {
-  return new Elysia({ prefix: '/tasks', tags: ['Tasks'] })
+  return new Elysia({ prefix: `${API_V1}/tasks`, tags: ['Tasks'] })
     .use(auth)
     .model(tasksApiModels)
     .get(

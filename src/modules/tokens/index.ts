@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia'
-import type { RouteKit } from '../../http/context'
+import { API_V1, type RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { createTokenForCaller, describeSelf, rotateToken } from './lifecycle'
 import { CreateTokenBody, ListTokensQuery, RotateTokenBody, TokenIdParams, tokenModels } from './model'
@@ -44,7 +44,7 @@ const tokenErrorModels = named({ TokenNotFound: notFound, TokenReuse: reuse, Tok
 export const tokensApiModels = { ...sharedModels, ...listModels, ...tokenModels, ...tokenErrorModels }
 
 export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
-  return new Elysia({ prefix: '/tokens', tags: ['Tokens'] })
+  return new Elysia({ prefix: `${API_V1}/tokens`, tags: ['Tokens'] })
     .use(auth)
     .model(tokensApiModels)
     .get(
