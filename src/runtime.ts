@@ -7,7 +7,7 @@ import type { SecretBox } from './crypto/secretbox'
 import { isPostgresUrl } from './config'
 import { openDatabase, type SqliteConnection } from './db/client'
 import { runMigrations, runPgMigrations } from './db/migrate'
-import { openPostgres, type PgConnection } from './db/pg'
+import type { PgConnection } from './db/pg'
 import { useDialect } from './db/schema'
 import { verifyEncryptionKey } from './db/settings'
 import { configProviders, type ModelProviders } from './engine/providers'
@@ -76,7 +76,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   // One database per process: the services' tables follow it (src/db/schema/index.ts).
   useDialect(pg ? 'pg' : 'sqlite')
   const connection = pg
-    ? openPostgres(config.dbPath, { pool: config.dbPool, statementTimeoutMs: config.dbStatementTimeoutMs, schema: opts.pgSchema, idleTimeoutS: opts.pgIdleTimeoutS })
+    ? // PostgreSQL's driver and drizzle's pg-core are required only here: a SQLite start does not evaluate them.
+      (require('./db/pg') as typeof import('./db/pg')).openPostgres(config.dbPath, { pool: config.dbPool, statementTimeoutMs: config.dbStatementTimeoutMs, schema: opts.pgSchema, idleTimeoutS: opts.pgIdleTimeoutS })
     : openDatabase(config.dbPath, { rowCache: config.cache, create: opts.create })
   const close = async () => {
     await connection.close()

@@ -42,6 +42,23 @@ describe('start-up costs', () => {
     expect(after).toBeGreaterThan(0)
   })
 
+  test('a SQLite runtime and app evaluate neither PostgreSQL\'s driver nor its tables; a PostgreSQL start loads them', () => {
+    const out = inFreshProcess(`${BUILD_APP}
+      createApp(rt)
+      // (drizzle's core itself loads some of pg-core: its columns and table, not its database or dialect.)
+      const pg = () => Object.keys(require.cache).filter((k) => /node_modules\\/(postgres\\/|drizzle-orm\\/(postgres-js\\/|pg-core\\/(db|dialect)\\.js))|src\\/db\\/(pg|schema\\/pg)\\.ts$/.test(k)).length
+      const before = pg()
+      const { useDialect } = await import('./src/db/schema')
+      useDialect('pg')
+      const tables = pg()
+      useDialect('sqlite')
+      console.log(JSON.stringify({ before, tables }))
+      rt.close()`)
+    const { before, tables } = JSON.parse(out)
+    expect(before).toBe(0)
+    expect(tables).toBeGreaterThan(0)
+  })
+
   test('createApp copies each named model into a TypeBox module about once, not once per plugin and merge', () => {
     const out = inFreshProcess(`
       import { TModule } from '@sinclair/typebox'

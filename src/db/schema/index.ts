@@ -8,7 +8,6 @@
  * postgres://) rebinds every table below to PostgreSQL's before the first query. These are ES
  * module live bindings: every importer sees the rebinding.
  */
-import * as pg from './pg'
 import * as lite from './sqlite'
 
 export * from './shared'
@@ -53,7 +52,8 @@ export function dbTime(ms: number): number | string {
 /** Binds the tables above to a dialect's (every module sees the change). */
 export function useDialect(d: Dialect): void {
   if (d === dialect) return
-  const s = (d === 'pg' ? pg : lite) as unknown as typeof lite
+  // PostgreSQL's tables (and drizzle's pg-core) are evaluated only when a process opens PostgreSQL.
+  const s = (d === 'pg' ? require('./pg') : lite) as typeof lite
   dialect = d
   organizations = s.organizations
   users = s.users
@@ -80,4 +80,3 @@ export function useDialect(d: Dialect): void {
 /** The tables of each dialect, by their TS name (parity test, migrate-data). */
 export const TABLE_NAMES = ['organizations', 'users', 'memberships', 'personalAccessTokens', 'agents', 'spaces', 'secrets', 'tasks', 'auditEvents', 'idempotencyKeys', 'settings', 'rateLimitCounters', 'executions', 'executionLogs', 'cliLoginCodes', 'cliSessions', 'cliAccessTokens', 'sessions', 'oneTimeLinks', 'signInFailures'] as const
 export const sqliteTables = lite
-export const pgTables = pg
