@@ -45,8 +45,12 @@ function build(target: string, outfile: string, stamp: string): void {
     // Two entry points: the command line, and the admin commands with the server, which the
     // command line imports by this path only when an admin command runs (src/cli/admin-bundle.ts).
     `--define=TEAMDAY_ADMIN_ENTRY=${JSON.stringify('admin-entry.js')}`,
+    // A third: the AI SDK (half of the server's code), which the admin bundle requires by this
+    // path on the first execution only (src/engine/sdk.ts): a start does not load it.
+    `--define=TEAMDAY_SDK_ENTRY=${JSON.stringify('engine/sdk-entry.js')}`,
     'src/main.ts',
     'src/admin-entry.ts',
+    'src/engine/sdk-entry.ts',
     '--outfile',
     outfile,
   ]

@@ -59,6 +59,20 @@ describe('start-up costs', () => {
     expect(tables).toBeGreaterThan(0)
   })
 
+  test("the compiled binary's server bundle holds no model SDK: the SDK is an entry point of its own, required on the first execution", async () => {
+    const r = await Bun.build({
+      entrypoints: [resolve(root, 'src/admin-entry.ts')],
+      root,
+      target: 'bun',
+      metafile: true,
+      define: { TEAMDAY_SDK_ENTRY: JSON.stringify('engine/sdk-entry.js'), TEAMDAY_COMMIT: JSON.stringify('test') },
+    })
+    if (!r.success) throw new Error(r.logs.join('\n'))
+    const inputs = Object.keys(r.metafile!.inputs)
+    expect(inputs).toContain('src/engine/sdk.ts')
+    expect(inputs.filter((m) => /node_modules\/(ai|@ai-sdk\/[^/]+|zod)\//.test(m) || m === 'src/engine/sdk-entry.ts')).toEqual([])
+  })
+
   test('createApp copies each named model into a TypeBox module about once, not once per plugin and merge', () => {
     const out = inFreshProcess(`
       import { TModule } from '@sinclair/typebox'

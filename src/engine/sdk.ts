@@ -1,43 +1,36 @@
 /**
- * The AI SDK and its provider packages, evaluated on first use rather than at start-up: with
- * zod they are the largest modules of the server bundle, and most starts (and every admin
- * command) run no execution. `require` keeps the callers synchronous; Bun's bundler wraps a
- * required module so that it is evaluated when first required (see README, Performance).
+ * The AI SDK and its provider packages, loaded on first use rather than at start-up: with zod
+ * they were half of the server bundle's code, and most starts (and every admin command) run no
+ * execution. In the compiled binary they are a bundle of their own (src/engine/sdk-entry.ts), so
+ * that `teamday serve` does not even load their code; `require` keeps the callers synchronous
+ * (see README, Performance).
  */
-type Ai = typeof import('ai')
-type Anthropic = typeof import('@ai-sdk/anthropic')
-type OpenAICompatible = typeof import('@ai-sdk/openai-compatible')
 
-let ai: Ai | undefined
-let anthropic: Anthropic | undefined
-let openaiCompatible: OpenAICompatible | undefined
+/**
+ * Set by scripts/build.ts (`--define`): the SDK bundle's path in the compiled binary, relative to
+ * the admin bundle (which requires it). Unset when run from source.
+ */
+declare const TEAMDAY_SDK_ENTRY: string | undefined
 
-function quiet(): void {
-  // The AI SDK prints compatibility warnings (e.g. unknown model ids of local servers) to the
-  // console; the execution log is where run details belong.
-  ;(globalThis as { AI_SDK_LOG_WARNINGS?: boolean }).AI_SDK_LOG_WARNINGS = false
-}
+type Sdk = typeof import('./sdk-entry')
+let sdk: Sdk | undefined
 
-export function aiSdk(): Ai {
-  if (!ai) {
-    quiet()
-    ai = require('ai') as Ai
+/**
+ * src/engine/sdk-entry.ts, required on first use. The specifier is computed, not a literal, so
+ * that the bundler leaves the SDK out of the admin bundle (as src/cli/admin-bundle.ts does for
+ * the admin bundle itself): the compiled binary carries it as an entry point of its own.
+ */
+function load(): Sdk {
+  if (!sdk) {
+    // The AI SDK prints compatibility warnings (e.g. unknown model ids of local servers) to the
+    // console; the execution log is where run details belong.
+    ;(globalThis as { AI_SDK_LOG_WARNINGS?: boolean }).AI_SDK_LOG_WARNINGS = false
+    const spec = typeof TEAMDAY_SDK_ENTRY === 'string' ? ['.', TEAMDAY_SDK_ENTRY].join('/') : ['.', 'sdk-entry.ts'].join('/')
+    sdk = require(spec) as Sdk
   }
-  return ai
+  return sdk
 }
 
-export function anthropicSdk(): Anthropic {
-  if (!anthropic) {
-    quiet()
-    anthropic = require('@ai-sdk/anthropic') as Anthropic
-  }
-  return anthropic
-}
-
-export function openaiCompatibleSdk(): OpenAICompatible {
-  if (!openaiCompatible) {
-    quiet()
-    openaiCompatible = require('@ai-sdk/openai-compatible') as OpenAICompatible
-  }
-  return openaiCompatible
-}
+export const aiSdk = (): Sdk['ai'] => load().ai
+export const anthropicSdk = (): Sdk['anthropic'] => load().anthropic
+export const openaiCompatibleSdk = (): Sdk['openaiCompatible'] => load().openaiCompatible
