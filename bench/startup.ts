@@ -10,12 +10,13 @@
 // compare the minimums, and several runs of this script. Client commands also get the CPU time
 // the process used (user + system, from its resource usage): far steadier than wall time when
 // other processes compete for the cores (mostly the kernel's work of starting a 100 MB binary).
+// `serve` gets the server's CPU time until its first 200 (all threads, and the main thread).
 // For repeatable counts of the work itself, run a command under
 // `valgrind --tool=callgrind` (instructions; README, Performance).
 //
 //   npm run build && bun bench/startup.ts [dist/teamday]
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -93,9 +94,27 @@ interface Figures {
 }
 const figures = (runs: number[]): Figures => ({ median: median(runs), min: Math.min(...runs), max: Math.max(...runs) })
 
-/** Spawn to the first answer of `path` (with `token`, if any) that is a 200. */
-async function serveToFirst200(path: string, withToken: boolean): Promise<Figures> {
+/**
+ * CPU time (ms) a process has used so far, all its threads and the main thread alone (Linux:
+ * /proc/PID/task/TID/schedstat); null elsewhere. Far steadier than wall time on a loaded machine.
+ */
+function processCpu(pid: number): { all: number; main: number } | null {
+  if (!existsSync(`/proc/${pid}/task`)) return null
+  let all = 0
+  let main = 0
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+    all += ns
+    if (Number(tid) === pid) main = ns
+  }
+  return { all: all / 1e6, main: main / 1e6 }
+}
+
+/** Spawn to the first answer of `path` (with `token`, if any) that is a 200; wall time, and the server's CPU time until then. */
+async function serveToFirst200(path: string, withToken: boolean): Promise<{ wall: Figures; cpu: Figures | null; mainCpu: Figures | null }> {
   const runs: number[] = []
+  const cpus: number[] = []
+  const mains: number[] = []
   for (let i = 0; i < Math.min(RUNS, 10) + 1; i++) {
     const db = join(dir, `fresh-${withToken ? 'token' : 'new'}-${i}.db`)
     const token = withToken ? provision(db) : undefined
@@ -103,15 +122,21 @@ async function serveToFirst200(path: string, withToken: boolean): Promise<Figure
     const res = await fetch(`${base}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} })
     await res.arrayBuffer()
     const t = performance.now() - startedAt
+    const cpu = processCpu(child.pid!)
     if (res.status !== 200) throw new Error(`first request: ${res.status}`)
     child.kill('SIGTERM')
     await new Promise((r) => child.once('exit', r))
-    if (i >= 1) runs.push(t)
+    if (i >= 1) {
+      runs.push(t)
+      if (cpu) cpus.push(cpu.all), mains.push(cpu.main)
+    }
   }
-  return figures(runs)
+  return { wall: figures(runs), cpu: cpus.length ? figures(cpus) : null, mainCpu: mains.length ? figures(mains) : null }
 }
 
 const range = (f: Figures) => `${ms(f.median)}  (min ${ms(f.min)}, max ${ms(f.max)})`
+const serveLine = (f: { wall: Figures; cpu: Figures | null; mainCpu: Figures | null }) =>
+  `wall ${range(f.wall)}` + (f.cpu && f.mainCpu ? `\n${''.padEnd(40)}cpu ${ms(f.cpu.median)} (min ${ms(f.cpu.min)}), main thread ${ms(f.mainCpu.median)} (min ${ms(f.mainCpu.min)})` : '')
 
 try {
   const floor = timeCommand([hello])
@@ -138,8 +163,8 @@ try {
   row('teamday --version', version)
   row('teamday health (HTTP to a server)', health)
   row('teamday agents list (HTTP, token)', list)
-  console.log(`teamday serve -> first authenticated 200 (GET /api/v1/agents)   ${range(serve)}  (target <= 60 ms)`)
-  console.log(`teamday serve, no database file yet -> first 200 (/api/health)  ${range(fresh)}`)
+  console.log(`teamday serve -> first authenticated 200 (GET /api/v1/agents)  (target <= 60 ms)\n${''.padEnd(40)}${serveLine(serve)}`)
+  console.log(`teamday serve, no database file yet -> first 200 (/api/health)\n${''.padEnd(40)}${serveLine(fresh)}`)
 } finally {
   rmSync(dir, { recursive: true, force: true })
 }
