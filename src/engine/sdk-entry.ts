@@ -4,6 +4,8 @@
  * bundle they were half of its code, which every `teamday serve` loaded at start-up even though
  * it evaluated them only on first use (README, Performance).
  */
-export * as ai from 'ai'
-export * as anthropic from '@ai-sdk/anthropic'
-export * as openaiCompatible from '@ai-sdk/openai-compatible'
+// Each package is evaluated when first asked for, as before it had a bundle of its own: an
+// OpenAI-compatible run does not evaluate Anthropic's provider.
+export const ai = (): typeof import('ai') => require('ai')
+export const anthropic = (): typeof import('@ai-sdk/anthropic') => require('@ai-sdk/anthropic')
+export const openaiCompatible = (): typeof import('@ai-sdk/openai-compatible') => require('@ai-sdk/openai-compatible')

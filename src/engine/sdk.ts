@@ -31,6 +31,10 @@ function load(): Sdk {
   return sdk
 }
 
-export const aiSdk = (): Sdk['ai'] => load().ai
-export const anthropicSdk = (): Sdk['anthropic'] => load().anthropic
-export const openaiCompatibleSdk = (): Sdk['openaiCompatible'] => load().openaiCompatible
+let ai: ReturnType<Sdk['ai']> | undefined
+let anthropic: ReturnType<Sdk['anthropic']> | undefined
+let openaiCompatible: ReturnType<Sdk['openaiCompatible']> | undefined
+
+export const aiSdk = () => (ai ??= load().ai())
+export const anthropicSdk = () => (anthropic ??= load().anthropic())
+export const openaiCompatibleSdk = () => (openaiCompatible ??= load().openaiCompatible())
