@@ -1,13 +1,15 @@
 // Fast seeding for benchmarks and tests: realistic rows of every listed table, inserted through
-// the drizzle schema (its column names and encodings; SQL defaults for what a row leaves out) in
-// one transaction per call. Row i is created `step` ms before row i + 1, ending at `now`.
+// the drizzle schema (its column names and encodings; SQL defaults for what a row leaves out), on
+// SQLite in one transaction per call, on PostgreSQL in multi-row inserts. Row i is created `step`
+// ms before row i + 1, ending at `now`.
 import { hashToken, tokenHint } from '../src/auth/tokens'
 import type { SecretBox } from '../src/crypto/secretbox'
 import type { SQLQueryBindings } from 'bun:sqlite'
-import { getTableColumns, getTableName } from 'drizzle-orm'
+import { getTableColumns, getTableName, is } from 'drizzle-orm'
+import { PgDatabase, type PgTable } from 'drizzle-orm/pg-core'
 import type { SQLiteColumn, SQLiteTable } from 'drizzle-orm/sqlite-core'
-import type { SyncDb as DB } from '../src/db/connection'
-import { agents, auditEvents, executions, personalAccessTokens, spaces, tasks } from '../src/db/schema'
+import type { SyncDb } from '../src/db/connection'
+import { pgTables, sqliteTables } from '../src/db/schema'
 import { newId } from '../src/ids'
 
 export interface SeedOwner {
@@ -35,15 +37,39 @@ function rng(seed: number) {
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!
 
 /**
- * Inserts `n` rows made by `make`, in one transaction. Column names and value encodings (dates
- * to ms, JSON columns to text, booleans to 0/1) come from the drizzle table; the statement is
- * prepared once and run per row, about six times faster than drizzle's multi-row insert.
+ * Where seeded rows go: a SQLite database's synchronous handle, or a PostgreSQL database's
+ * drizzle handle (a test app's `db` is the one or the other: test/helpers/app.ts).
  */
-function insertAll(db: DB, table: SQLiteTable, n: number, make: (i: number) => Record<string, unknown>): string[] {
+type DB = SyncDb
+
+type TableName = 'tasks' | 'agents' | 'spaces' | 'executions' | 'personalAccessTokens' | 'auditEvents'
+
+/**
+ * Inserts `n` rows made by `make` into the table `name` of the database's own dialect; resolves
+ * to their ids once they are committed.
+ *
+ * SQLite: in one transaction (synchronously, before this returns). Column names and value
+ * encodings (dates to ms, JSON columns to text, booleans to 0/1) come from the drizzle table; the
+ * statement is prepared once and run per row, about six times faster than drizzle's multi-row
+ * insert. PostgreSQL: the same rows in drizzle multi-row inserts of up to 60,000 values (the
+ * protocol allows 65,535 parameters), each committed on its own.
+ */
+async function insertAll(db: DB, name: TableName, n: number, make: (i: number) => Record<string, unknown>): Promise<string[]> {
   const ids: string[] = []
   if (n <= 0) return ids
-  const columns = getTableColumns(table) as Record<string, SQLiteColumn>
   const first = make(0)
+  if (is(db, PgDatabase)) {
+    const pgdb = db as unknown as PgDatabase<any>
+    const chunk = Math.max(1, Math.floor(60_000 / Object.keys(first).length))
+    for (let i = 0; i < n; i += chunk) {
+      const rows = Array.from({ length: Math.min(chunk, n - i) }, (_, j) => (i + j === 0 ? first : make(i + j)))
+      for (const r of rows) ids.push(r.id as string)
+      await pgdb.insert(pgTables[name] as PgTable).values(rows)
+    }
+    return ids
+  }
+  const table = sqliteTables[name] as SQLiteTable
+  const columns = getTableColumns(table) as Record<string, SQLiteColumn>
   const keys = Object.keys(first)
   const names = keys.map((k) => `"${columns[k]!.name}"`).join(', ')
   const stmt = db.$client.prepare(`insert into "${getTableName(table)}" (${names}) values (${keys.map(() => '?').join(', ')})`)
@@ -65,11 +91,11 @@ const PRIORITIES = ['low', 'medium', 'medium', 'high', 'urgent'] as const
 const CATEGORIES = ['support', 'engineering', 'sales', 'marketing', 'research', 'legal', 'ops', 'finance', 'hr', 'data']
 const VISIBILITIES = ['organization', 'organization', 'private', 'public', 'unlisted'] as const
 
-export function seedTasks(db: DB, owner: SeedOwner, n: number, o: SeedOptions & { agentIds?: string[]; spaceIds?: string[] }): string[] {
+export async function seedTasks(db: DB, owner: SeedOwner, n: number, o: SeedOptions & { agentIds?: string[]; spaceIds?: string[] }): Promise<string[]> {
   const r = rng(n + 1)
   return insertAll(
     db,
-    tasks,
+    'tasks',
     n,
     (i) => {
       const created = at(o, n, i)
@@ -96,11 +122,11 @@ export function seedTasks(db: DB, owner: SeedOwner, n: number, o: SeedOptions & 
   )
 }
 
-export function seedAgents(db: DB, owner: SeedOwner, n: number, o: SeedOptions): string[] {
+export async function seedAgents(db: DB, owner: SeedOwner, n: number, o: SeedOptions): Promise<string[]> {
   const r = rng(n + 2)
   return insertAll(
     db,
-    agents,
+    'agents',
     n,
     (i) => {
       const created = at(o, n, i)
@@ -129,11 +155,11 @@ export function seedAgents(db: DB, owner: SeedOwner, n: number, o: SeedOptions):
   )
 }
 
-export function seedSpaces(db: DB, owner: SeedOwner, n: number, o: SeedOptions): string[] {
+export async function seedSpaces(db: DB, owner: SeedOwner, n: number, o: SeedOptions): Promise<string[]> {
   const r = rng(n + 3)
   return insertAll(
     db,
-    spaces,
+    'spaces',
     n,
     (i) => {
       const created = at(o, n, i)
@@ -157,11 +183,11 @@ export function seedSpaces(db: DB, owner: SeedOwner, n: number, o: SeedOptions):
   )
 }
 
-export function seedExecutions(db: DB, owner: SeedOwner, n: number, o: SeedOptions & { agentIds: string[] }): string[] {
+export async function seedExecutions(db: DB, owner: SeedOwner, n: number, o: SeedOptions & { agentIds: string[] }): Promise<string[]> {
   const r = rng(n + 4)
   return insertAll(
     db,
-    executions,
+    'executions',
     n,
     (i) => {
       const created = at(o, n, i)
@@ -196,10 +222,10 @@ export function seedExecutions(db: DB, owner: SeedOwner, n: number, o: SeedOptio
   )
 }
 
-export function seedTokens(db: DB, box: SecretBox, owner: SeedOwner, n: number, o: SeedOptions): string[] {
+export async function seedTokens(db: DB, box: SecretBox, owner: SeedOwner, n: number, o: SeedOptions): Promise<string[]> {
   return insertAll(
     db,
-    personalAccessTokens,
+    'personalAccessTokens',
     n,
     (i) => {
       const created = at(o, n, i)
@@ -222,11 +248,11 @@ export function seedTokens(db: DB, box: SecretBox, owner: SeedOwner, n: number, 
   )
 }
 
-export function seedAudit(db: DB, owner: SeedOwner, n: number, o: SeedOptions & { tokenIds?: string[] }): string[] {
+export async function seedAudit(db: DB, owner: SeedOwner, n: number, o: SeedOptions & { tokenIds?: string[] }): Promise<string[]> {
   const r = rng(n + 5)
   return insertAll(
     db,
-    auditEvents,
+    'auditEvents',
     n,
     (i) => ({
       id: newId('evt'),
