@@ -48,10 +48,13 @@ async function newestFirstIds(table: Listed, where?: SQL): Promise<string[]> {
 }
 const owner = (): SeedOwner => admin
 
-/** Seeds `n` rows spread over time plus a group sharing one timestamp (ties broken by id). */
+/**
+ * Seeds `n` rows spread over time plus a group sharing one timestamp (ties broken by id). Times
+ * are not whole seconds: a cursor or a column that drops the milliseconds must show.
+ */
 async function seedBoth(seed: (n: number, o: { now: number; step: number }) => Promise<unknown>, now: number) {
-  await seed(45, { now: now - 90_000, step: 1000 })
-  await seed(15, { now: now - 30_000, step: 0 })
+  await seed(45, { now: now - 90_123, step: 1_001 })
+  await seed(15, { now: now - 30_007, step: 0 })
 }
 
 const body = (key: string) => (r: Res) => r.body[key]
