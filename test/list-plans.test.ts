@@ -7,6 +7,7 @@ import { preparedQueries } from '../src/db/prepared'
 import { dbTime, spaces } from '../src/db/schema'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { ON_PG, sqliteOnly } from './helpers/pg'
+import { describePlan, explainPg, INDEX_SCANS, nodesOf, type PgNode } from './helpers/pg-plans'
 
 /**
  * Every list's first-page query (and its capped count) as drizzle sends it to the database: it
@@ -199,50 +200,15 @@ function checkCountSqlite(c: Case, sql: string) {
 
 // ── PostgreSQL ──────────────────────────────────────────────────────────────────────────────
 
-interface PgNode {
-  'Node Type': string
-  'Relation Name'?: string
-  'Index Name'?: string
-  /** The planner's estimate of the rows this node returns. */
-  'Plan Rows': number
-  Plans?: PgNode[]
-}
-
-const nodesOf = (n: PgNode): PgNode[] => [n, ...(n.Plans ?? []).flatMap(nodesOf)]
-const INDEX_SCANS = ['Index Scan', 'Index Only Scan']
-const literal = (v: unknown): string => {
-  if (v === null || v === undefined) return 'NULL'
-  if (typeof v === 'number' || typeof v === 'bigint') return String(v)
-  if (typeof v === 'boolean') return v ? 'TRUE' : 'FALSE'
-  return `'${String(v instanceof Date ? v.toISOString() : v).replaceAll("'", "''")}'`
-}
-const describePlan = (n: PgNode, depth = 0): string =>
-  [`${'  '.repeat(depth)}${n['Node Type']}${n['Relation Name'] ? ` on ${n['Relation Name']}` : ''}${n['Index Name'] ? ` using ${n['Index Name']}` : ''} (rows ${n['Plan Rows']})`, ...(n.Plans ?? []).map((x) => describePlan(x, depth + 1))].join('\n')
-
 /**
- * PostgreSQL's plan of a statement as the server would run it with these values: PREPAREd as
- * postgres-js prepares it (parameter types inferred by the server), then EXPLAIN EXECUTE with
- * the values as literals, under plan_cache_mode force_custom_plan or force_generic_plan.
+ * PostgreSQL's plan of a prepared statement with these values, as the server would run it
+ * (test/helpers/pg-plans.ts).
  */
-async function pgPlan(q: Statement, values: Record<string, unknown>, mode: 'custom' | 'generic'): Promise<PgNode> {
+function pgPlan(q: Statement, values: Record<string, unknown>, mode: 'custom' | 'generic'): Promise<PgNode> {
   const conn = t.rt.connection
   if (conn.dialect !== 'pg') throw new Error('PostgreSQL only')
   const { sql, params } = q.getQuery()
-  const bound = fillPlaceholders(params, values)
-  const reserved = await conn.client.reserve()
-  try {
-    await reserved.unsafe(`SET plan_cache_mode = force_${mode}_plan`)
-    await reserved.unsafe(`PREPARE list_plan_check AS ${sql}`)
-    try {
-      const [row] = await reserved.unsafe(`EXPLAIN (FORMAT JSON) EXECUTE list_plan_check${bound.length ? `(${bound.map(literal).join(', ')})` : ''}`)
-      return (row!['QUERY PLAN'] as { Plan: PgNode }[])[0]!.Plan
-    } finally {
-      await reserved.unsafe('DEALLOCATE list_plan_check')
-      await reserved.unsafe('RESET plan_cache_mode')
-    }
-  } finally {
-    reserved.release()
-  }
+  return explainPg(conn.client, sql, fillPlaceholders(params, values), mode)
 }
 
 /** A cursor's position for the page after one: near the newest rows (what a second page binds). */
