@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq, fillPlaceholders } from 'drizzle-orm'
 import { PostgresJsPreparedQuery } from 'drizzle-orm/postgres-js'
 import { seedAgents, seedAudit, seedExecutions, seedMembers, seedSpaces, seedTasks, seedTokens } from '../bench/seed'
@@ -19,13 +19,14 @@ import { describePlan, explainPg, INDEX_SCANS, nodesOf, type PgNode } from './he
  * optimize` runs at close) on seeded rows.
  *
  * PostgreSQL: EXPLAIN (FORMAT JSON) of the same statements, bound with the values the requests
- * bound, on a fresh schema and again on an organization of tens of thousands of rows per list
- * (beside another as big) after ANALYZE, where the planner has a real choice between the list's
- * index and a scan or a bitmap of another index followed by a sort. Both plans PostgreSQL may run
- * are checked: the custom plan (built for the bound values: the first executions of a prepared
- * statement) and the generic one (built once for any values, which the server switches to after
- * five executions when it looks no dearer). Checking them is what `plan_cache_mode` is set for,
- * on the explaining connection only; no other planner setting is touched.
+ * bound, on an organization of 10,000 to 15,000 rows per list (beside another as big) after
+ * VACUUM ANALYZE (the statistics and visibility map autovacuum keeps), where the planner has a
+ * real choice between the list's index and a scan or a bitmap of another index followed by a
+ * sort. Both plans PostgreSQL may run are checked: the custom plan (built for the bound values:
+ * the first executions of a prepared statement) and the generic one (built once for any values,
+ * which the server switches to after five executions when it looks no dearer). Checking them is
+ * what `plan_cache_mode` is set for, on the explaining connection only; no other planner setting
+ * is touched (test/helpers/pg-plans.ts).
  */
 
 let t: TestApp
@@ -42,7 +43,7 @@ const fx = { agent: '', space: '', token: '' }
  * to). Half the tokens are the owner's, the rest four other members'.
  *
  * PostgreSQL plans by cost, so its plans are checked on big lists (10,000 to 15,000 rows per
- * organization and list, after ANALYZE), where reading the table and sorting would be cheaper
+ * organization and list, after VACUUM ANALYZE), where reading the table and sorting would be cheaper
  * than the index were the index not the right one. On an empty schema its choices are arbitrary
  * (a sequential scan of an empty table is the cheapest plan there is): nothing to check there.
  * SQLite plans by the indexes' shape: its plans are checked on an empty database, then on this
@@ -73,6 +74,8 @@ async function populate() {
 
 /** PostgreSQL: the values each prepared statement was last executed with (read to bind EXPLAIN alike). */
 const boundValues = new WeakMap<object, Record<string, unknown>>()
+const proto = PostgresJsPreparedQuery.prototype as unknown as { execute(this: object, values?: Record<string, unknown>): unknown }
+const execute = proto.execute
 
 beforeAll(async () => {
   t = await makeTestApp()
@@ -88,17 +91,20 @@ beforeAll(async () => {
   if (conn.dialect === 'pg') {
     const t0 = performance.now()
     await populate()
-    await conn.client.unsafe('VACUUM ANALYZE')
-    console.log(`seeded and analyzed in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
-    // Observes, in this test process only, what drizzle's postgres-js statements are run with.
-    const proto = PostgresJsPreparedQuery.prototype as unknown as { execute(this: object, values?: Record<string, unknown>): unknown }
-    const execute = proto.execute
+    // This schema's tables only (the test database holds every test app's schema).
+    await conn.client.unsafe('VACUUM ANALYZE tasks, agents, spaces, executions, personal_access_tokens, audit_events, memberships, users')
+    console.log(`list plans: seeded and analyzed in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+    // Observes what drizzle's postgres-js statements are run with, until this file ends.
     proto.execute = function (values) {
       boundValues.set(this, values ?? {})
       return execute.call(this, values)
     }
   }
-}, 60_000)
+}, 180_000)
+
+afterAll(() => {
+  proto.execute = execute
+})
 
 interface Statement {
   getQuery(): { sql: string; params: unknown[] }
