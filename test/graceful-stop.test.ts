@@ -3,11 +3,21 @@
  * backend (TEAMDAY_TEST_DATABASE=postgres: PostgreSQL): requests in flight when the stop begins
  * get their normal answer, a new connection is refused from the first moment, and the database
  * closes only after the last answer. The slow requests are synchronous executes whose model
- * answers after a pause (the provider double's PAUSE), running on the app's real engine.
+ * answers after a pause (the provider double's PAUSE), running on the app's real engine. The
+ * last test runs `teamday serve` itself in process (its signals an EventEmitter) on a database of
+ * the suite's backend: the wiring, not only the function.
  */
 import { afterEach, describe, expect, test } from 'bun:test'
+import { EventEmitter } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { gracefulStop } from '../src/cli/admin/graceful-stop'
+import { serve } from '../src/cli/admin/serve'
+import type { ClientIo } from '../src/cli/common'
+import { run } from '../src/main'
 import { makeActor, makeTestApp, type TestApp } from './helpers/app'
+import { createTestDatabase, ON_PG, urlFor } from './helpers/pg'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 
 let double: ProviderDouble | undefined
@@ -129,4 +139,52 @@ describe('graceful stop', () => {
     expect(await hanging).toBe('ECONNRESET')
     expect(logs.some((l) => l.includes('http_drain_timeout'))).toBe(true)
   })
+
+  test('teamday serve on SIGTERM: refuses new connections at once, answers the requests in flight, then ends', async () => {
+    double = startProviderDouble()
+    const dir = mkdtempSync(join(tmpdir(), 'teamday-stop-'))
+    const db = ON_PG ? urlFor(await createTestDatabase()) : join(dir, 'teamday.db')
+    const out: string[] = []
+    const io: ClientIo = {
+      out: (s) => void out.push(s),
+      err: (s) => void out.push(s),
+      env: {
+        TEAMDAY_ENCRYPTION_KEY: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64'),
+        OPENAI_BASE_URL: double.openaiBaseUrl,
+        OPENAI_API_KEY: 'sk-test',
+        TEAMDAY_DEFAULT_MODEL: 'test-model',
+        TEAMDAY_LOG_LEVEL: 'silent',
+      },
+    }
+    const signals = new EventEmitter()
+    try {
+      const serving = serve({ values: { host: '127.0.0.1', port: '0', db }, positionals: [], io }, signals as unknown as NodeJS.Process)
+      const deadline = Date.now() + 20_000
+      while (!out.some((l) => /listening on http:\/\/[^:]+:\d+/.test(l)) && Date.now() < deadline) await Bun.sleep(20)
+      const port = /listening on http:\/\/[^:]+:(\d+)/.exec(out.join('\n'))![1]
+      const base = `http://127.0.0.1:${port}`
+      const minted: string[] = []
+      expect(await run(['tokens', 'create', '--email', 'admin@localhost', '--name', 'stop test', '--db', db], { ...io, out: (s) => void minted.push(s) })).toBe(0)
+      const headers = { authorization: `Bearer ${minted.join('').trim()}`, 'content-type': 'application/json' }
+      const agent = await fetch(`${base}/api/v1/agents`, { method: 'POST', headers, body: JSON.stringify({ name: 'Slow agent', systemPrompt: 'x' }) })
+      expect(agent.status).toBe(201)
+      const agentId = ((await agent.json()) as { id: string }).id
+      const asked = double.requests.length
+      const answers = [600, 900].map(async (ms) => {
+        const res = await fetch(`${base}/api/v1/agents/${agentId}/execute`, { method: 'POST', headers, body: JSON.stringify({ message: `PAUSE ${ms}` }) })
+        return { status: res.status, body: (await res.json()) as any }
+      })
+      while (double.requests.length < asked + 2) await Bun.sleep(10)
+      signals.emit('SIGTERM')
+      expect(await knock(base)).toBe('ECONNREFUSED')
+      for (const a of await Promise.all(answers)) {
+        expect(a.status).toBe(200)
+        expect(a.body.result).toStartWith('Echo: PAUSE')
+      }
+      await serving
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 30_000)
 })
+
