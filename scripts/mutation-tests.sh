@@ -15,7 +15,7 @@ tests_for() {
     src/auth/login-code.ts) echo auth-edges ;;
     src/auth/roles.ts) echo scopes token-escalation scope-routes authz-matrix ;;
     src/auth/*) echo auth auth-edges scopes authz-matrix ;;
-    src/http/client-address.ts | src/http/ip.ts) echo client-address credentials ratelimit ;;
+    src/http/client-address.ts | src/http/ip.ts) echo client-address credentials ratelimit console-auth ;;
     src/modules/agents/access.ts) echo access-rules access-mutants access-leaks authz-matrix agents slugs ;;
     src/modules/spaces/access.ts) echo access-rules access-mutants access-leaks authz-matrix spaces tasks executions-access secrets slugs ;;
     src/modules/tasks/access.ts) echo access-rules access-mutants access-leaks authz-matrix tasks ;;
