@@ -148,21 +148,25 @@ describe('POST /tokens/:id/rotate', () => {
     expect(Date.parse(res.body.expiresAt) - t.clock.now()).toBe(7 * DAY)
   })
 
-  test('two rotations of one token at once make one successor: the other is 409 invalid_state, even when both passed the checks before either claimed the token', async () => {
+  test('two rotations of one token at once make one successor, the other is 409; when both passed the checks before either claimed the token (SQLite, in-process), the claim refuses it', async () => {
     const t = await makeTestApp()
     const a = await makeActor(t)
     const old = await makeToken(t, a, { name: 'raced' })
-    // Two calls of the service interleaved in one process: each awaits its reads, so both read the
-    // token as active before either claims it (on SQLite; on PostgreSQL the second may read it
-    // claimed already). Only the conditional claim stops the second.
+    // Two calls of the service interleaved in one process: on SQLite each awaits its reads, so both
+    // read the token as active before either claims it, and only the conditional claim stops the
+    // second (invalid_state). On PostgreSQL the second may read it after the first committed: then
+    // it is a rotation of a revoked token, answered as reuse (the family is revoked).
     const request = new Request('http://localhost/api/v1/tokens', { headers: { authorization: `Bearer ${old.token}` } })
     const set = { headers: {} as Record<string, string> }
     const ctx = requestContexts(t.rt, () => null).caller(await authorizerOf(t).principal(request, set, 'tokens:write'), request, set)
     const results = await Promise.allSettled([rotateToken(ctx, old.id, {}), rotateToken(ctx, old.id, {})])
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
     const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult
-    expect(refused.reason.code).toBe('invalid_state')
-    if (t.backend === 'sqlite') expect(refused.reason.message).toContain('rotated or revoked by a concurrent request')
+    expect(refused.reason.status).toBe(409)
+    if (t.backend === 'sqlite') {
+      expect(refused.reason.code).toBe('invalid_state')
+      expect(refused.reason.message).toContain('rotated or revoked by a concurrent request')
+    } else expect(['invalid_state', 'token_reuse_detected']).toContain(refused.reason.code)
     const successors = await t.db.select({ id: personalAccessTokens.id }).from(personalAccessTokens).where(eq(personalAccessTokens.rotatedFromId, old.id)).all()
     expect(successors).toHaveLength(1)
   })
