@@ -11,7 +11,7 @@ tests_for() {
     src/auth/tokens.ts | src/auth/random.ts) echo token-format auth-edges auth tokens redaction ;;
     src/auth/authenticate.ts) echo auth-edges auth token-format tokens audit ;;
     src/auth/lookup.ts) echo token-usage auth auth-edges read-cache audit ;;
-    src/auth/plugin.ts) echo auth auth-edges scopes scope-routes authz-matrix ratelimit audit openapi ;;
+    src/auth/plugin.ts) echo auth auth-edges scopes scope-routes authz-matrix ratelimit audit openapi observability ;;
     src/auth/login-code.ts) echo auth-edges ;;
     src/auth/roles.ts) echo scopes token-escalation scope-routes authz-matrix ;;
     src/auth/*) echo auth auth-edges scopes authz-matrix ;;
