@@ -10,6 +10,7 @@ import { and, count, eq, inArray } from 'drizzle-orm'
 import type { Config } from '../src/config'
 import { executions } from '../src/db/schema'
 import { claimNext, fairHeadQuery, fairOrganizationQuery } from '../src/engine/queue'
+import { insertExecution } from '../src/engine/store'
 import { newId } from '../src/ids'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { seedExecutions } from '../bench/seed'
@@ -73,7 +74,7 @@ function startOrder(t: TestApp): string[] {
 async function seedPending(t: TestApp, a: Actor, agentId: string, instanceId: string, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
     const now = new Date(t.clock.now())
-    await t.rt.db.insert(executions).values({ id: newId('exec'), organizationId: a.organizationId, userId: a.userId, agentId, agentName: 'A', agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status: 'pending', message: 'm', instanceId, leaseExpiresAt: new Date(now.getTime() + 60_000), createdAt: now, updatedAt: now }).run()
+    await insertExecution(t.rt.db, { id: newId('exec'), organizationId: a.organizationId, userId: a.userId, agentId, agentName: 'A', agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status: 'pending', message: 'm', instanceId, leaseExpiresAt: new Date(now.getTime() + 60_000), createdAt: now, updatedAt: now })
   }
 }
 
@@ -101,6 +102,25 @@ describe('fair between organizations', () => {
     await until(async () => (await Promise.all([...ids.slice(1), fromB].map((id) => statusOf(t, id)))).every((s) => s === 'completed'), 15_000, 'all completed')
     // B's run starts as soon as A's current one ends, not after all ten of A's; A's keep their order.
     expect(startOrder(t)).toEqual([ids[0]!, fromB, ...ids.slice(1)])
+  }, 30_000)
+
+  test('runs of one organization created in the same millisecond start in the order they were created', async () => {
+    const t = await app({ maxConcurrentExecutions: 1 })
+    const a = await makeActor(t)
+    const ag = await newAgent(t, a)
+    const first = await enqueue(t, a, ag, 'HANG')
+    await until(async () => (await statusOf(t, first)) === 'running')
+    // The clock does not move: eight runs with one created_at, ids random (the old tie-break).
+    const ids: string[] = []
+    for (let i = 0; i < 8; i++) ids.push(await enqueue(t, a, ag, `PAUSE 10 q${i}`))
+    const created = await t.rt.db.select({ id: executions.id, at: executions.createdAt, seq: executions.seq }).from(executions).where(inArray(executions.id, ids)).all()
+    expect(new Set(created.map((r) => r.at.getTime())).size).toBe(1)
+    // Their seq follows creation, strictly.
+    const seqs = ids.map((id) => created.find((r) => r.id === id)!.seq)
+    expect(seqs.every((q, i) => i === 0 || q > seqs[i - 1]!)).toBe(true)
+    await t.rt.engine.cancel(first)
+    await until(async () => (await Promise.all(ids.map((id) => statusOf(t, id)))).every((s) => s === 'completed'), 15_000, 'all completed')
+    expect(startOrder(t)).toEqual([first, ...ids])
   }, 30_000)
 
   test('the organization with fewer running executions goes first, even if it started one more recently', async () => {
@@ -176,7 +196,6 @@ describe('one instance', () => {
     const a = await makeActor(t)
     const ag = await newAgent(t, a)
     const running = await enqueue(t, a, ag, 'HANG')
-    // Later milliseconds: runs created in the same millisecond are not ordered among themselves.
     t.clock.advance(1)
     const x = await enqueue(t, a, ag, 'x')
     t.clock.advance(1)
