@@ -55,12 +55,12 @@ async function open(n: number): Promise<Target> {
   const { token } = await createToken(operatorContext(rt), owner, { name: 'bench' })
   const t0 = performance.now()
   const o = { now: Date.now() - 1000, step: 1000 }
-  const agentIds = seedAgents(sqliteConnection(rt).sync, owner, n, o)
-  const spaceIds = seedSpaces(sqliteConnection(rt).sync, owner, n, o)
-  seedTasks(sqliteConnection(rt).sync, owner, n, { ...o, agentIds: agentIds.slice(0, 200), spaceIds: spaceIds.slice(0, 50) })
-  seedExecutions(sqliteConnection(rt).sync, owner, n, { ...o, agentIds: agentIds.slice(0, 200) })
-  const tokenIds = seedTokens(sqliteConnection(rt).sync, rt.box, owner, n, o)
-  seedAudit(sqliteConnection(rt).sync, owner, n, { ...o, tokenIds: tokenIds.slice(0, 100) })
+  const agentIds = await seedAgents(sqliteConnection(rt).sync, owner, n, o)
+  const spaceIds = await seedSpaces(sqliteConnection(rt).sync, owner, n, o)
+  await seedTasks(sqliteConnection(rt).sync, owner, n, { ...o, agentIds: agentIds.slice(0, 200), spaceIds: spaceIds.slice(0, 50) })
+  await seedExecutions(sqliteConnection(rt).sync, owner, n, { ...o, agentIds: agentIds.slice(0, 200) })
+  const tokenIds = await seedTokens(sqliteConnection(rt).sync, rt.box, owner, n, o)
+  await seedAudit(sqliteConnection(rt).sync, owner, n, { ...o, tokenIds: tokenIds.slice(0, 100) })
   sqliteConnection(rt).client.exec('PRAGMA wal_checkpoint(TRUNCATE)')
   console.log(`  ${n} rows in each list table, seeded in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
 

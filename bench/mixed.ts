@@ -57,9 +57,9 @@ const { user, organization } = await createUser(operatorContext(rt), { email: 'b
 const owner = { userId: user.id, organizationId: organization.id }
 const { token } = await createToken(operatorContext(rt), owner, { name: 'bench' })
 const o = { now: Date.now() - 60_000, step: 100 }
-const agentIds = seedAgents(sqliteConnection(rt).sync, owner, AGENTS, o)
-const spaceIds = seedSpaces(sqliteConnection(rt).sync, owner, 50, o)
-const taskIds = seedTasks(sqliteConnection(rt).sync, owner, TASKS, { ...o, agentIds: agentIds.slice(0, 500), spaceIds })
+const agentIds = await seedAgents(sqliteConnection(rt).sync, owner, AGENTS, o)
+const spaceIds = await seedSpaces(sqliteConnection(rt).sync, owner, 50, o)
+const taskIds = await seedTasks(sqliteConnection(rt).sync, owner, TASKS, { ...o, agentIds: agentIds.slice(0, 500), spaceIds })
 const pgdb = PG && (WANTED.has('pg1') || WANTED.has('pg2')) ? await benchDatabase(PG) : null
 if (pgdb) {
   const t1 = performance.now()

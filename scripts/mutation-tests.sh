@@ -11,11 +11,11 @@ tests_for() {
     src/auth/tokens.ts | src/auth/random.ts) echo token-format auth-edges auth tokens redaction ;;
     src/auth/authenticate.ts) echo auth-edges auth token-format tokens audit ;;
     src/auth/lookup.ts) echo token-usage auth auth-edges read-cache audit ;;
-    src/auth/plugin.ts) echo auth auth-edges scopes scope-routes authz-matrix ratelimit audit openapi ;;
+    src/auth/plugin.ts) echo auth auth-edges scopes scope-routes authz-matrix ratelimit audit openapi observability ;;
     src/auth/login-code.ts) echo auth-edges ;;
     src/auth/roles.ts) echo scopes token-escalation scope-routes authz-matrix ;;
     src/auth/*) echo auth auth-edges scopes authz-matrix ;;
-    src/http/client-address.ts | src/http/ip.ts) echo client-address credentials ratelimit ;;
+    src/http/client-address.ts | src/http/ip.ts) echo client-address credentials ratelimit console-auth ;;
     src/modules/agents/access.ts) echo access-rules access-mutants access-leaks authz-matrix agents slugs ;;
     src/modules/spaces/access.ts) echo access-rules access-mutants access-leaks authz-matrix spaces tasks executions-access secrets slugs ;;
     src/modules/tasks/access.ts) echo access-rules access-mutants access-leaks authz-matrix tasks ;;

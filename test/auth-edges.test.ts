@@ -8,6 +8,9 @@ import { ACCESS_TOKEN_PREFIX, checkTokenFormat, checksum, generateToken, redactT
 import { eq } from 'drizzle-orm'
 import { memberships } from '../src/db/schema'
 import { decideLogin } from '../src/modules/cli-auth/service'
+import { requestAuthorizer } from '../src/auth/plugin'
+import type { Actor as ContextActor } from '../src/actor'
+import { requestContexts } from '../src/http/context'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 
 const DAY = 86_400_000
@@ -133,6 +136,54 @@ describe('what an accepted request carries', () => {
     expect(res.status).toBe(403)
     expect(res.body).toMatchObject({ code: 'forbidden', details: { requiredPermission: 'agents:write', role: 'viewer' } })
   })
+})
+
+describe('the authorizer (src/auth/plugin.ts)', () => {
+  test('the context it authenticates in acts for nobody (anonymous), for a valid, a refused and a missing token alike', async () => {
+    const contexts = requestContexts(t.rt, () => null)
+    const asked: ContextActor[] = []
+    const authorizer = requestAuthorizer({ contextOf: (actor, request, set) => (asked.push(actor), contexts.of(actor, request, set)) })
+    const ask = (headers: Record<string, string>) => authorizer.principal(new Request('http://localhost/api/v1/tokens', { headers }), { headers: {} }, 'tokens:read')
+    expect((await ask({ authorization: `Bearer ${admin.token}` })).userId).toBe(admin.userId)
+    await expect(ask({ authorization: 'Bearer td_nope' })).rejects.toMatchObject({ code: 'malformed_token' })
+    await expect(ask({})).rejects.toMatchObject({ code: 'missing_token' })
+    expect(asked).toEqual([{ kind: 'anonymous' }, { kind: 'anonymous' }, { kind: 'anonymous' }])
+  })
+
+  test('the memo of Teamday-Token-Expiration strings is bounded: at 1000 distinct expiry dates it starts over, and every answer stays right', async () => {
+    // On SQLite whatever the suite's backend: the memo is the plugin's, the database only serves the tokens.
+    const app = await makeTestApp({ dbPath: ':memory:', config: { maxTokensPerUser: 2000 } })
+    const owner = await makeActor(app, { role: 'admin' })
+    const tokens: { token: string; expires: string }[] = []
+    for (let i = 0; i < 1001; i++) {
+      // One millisecond apart: 1001 distinct expiry instants.
+      app.clock.advance(1)
+      tokens.push({ token: (await makeToken(app, owner)).token, expires: new Date(app.clock.now() + 90 * DAY).toISOString() })
+    }
+    const contexts = requestContexts(app.rt, () => null)
+    const authorizer = requestAuthorizer({ contextOf: contexts.of })
+    // Which maps of ISO strings are emptied, at what size, after how many requests.
+    const cleared: { size: number; after: number }[] = []
+    let done = 0
+    const clear = Map.prototype.clear
+    Map.prototype.clear = function (this: Map<unknown, unknown>) {
+      const first = this.values().next().value
+      if (typeof first === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(first)) cleared.push({ size: this.size, after: done })
+      return clear.call(this)
+    }
+    try {
+      for (const { token, expires } of [...tokens, tokens[0]!]) {
+        const set = { headers: {} as Record<string, string | number> }
+        await authorizer.principal(new Request('http://localhost/api/v1/tokens', { headers: { authorization: `Bearer ${token}` } }), set, 'tokens:read')
+        expect(set.headers['teamday-token-expiration']).toBe(expires)
+        done++
+      }
+    } finally {
+      Map.prototype.clear = clear
+    }
+    // The 1001st distinct date finds 1000 remembered: they are dropped, then it is remembered.
+    expect(cleared).toEqual([{ size: 1000, after: 1000 }])
+  }, 60_000)
 })
 
 describe('token helpers', () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp } from '../src/app'
 import { ConfigError, loadConfig } from '../src/config'
-import { clientAddressResolver, type ProxyTrust } from '../src/http/client-address'
+import { clientAddressResolver, httpsResolver, isLoopback, type ProxyTrust } from '../src/http/client-address'
 import { cidrContains, formatIp, parseCidr, parseForwardedIp, parseIp } from '../src/http/ip'
 import { makeActor, makeTestApp, type TestApp } from './helpers/app'
 import { atRestApp, readAtRest } from './helpers/at-rest'
@@ -119,6 +119,81 @@ describe('asking the socket once', () => {
     // The same peer text on a later request: the same canonical address (parsed once, kept).
     const again = clientAddressResolver({ trustedProxyHops: 0, trustedProxies: [] }, () => '::ffff:198.51.100.7')
     expect(again(new Request('http://localhost/'))).toBe('198.51.100.7')
+  })
+})
+
+describe('asking the socket once (continued)', () => {
+  test('the table of parsed peers is bounded: past 4096 distinct peers it starts over, and answers stay right', () => {
+    const r = clientAddressResolver({ trustedProxyHops: 0, trustedProxies: [] }, (req) => new URL(req.url).searchParams.get('peer'))
+    // Which maps of parsed peers ({ bytes, text }) are emptied, at what size.
+    const cleared: number[] = []
+    const clear = Map.prototype.clear
+    Map.prototype.clear = function (this: Map<unknown, unknown>) {
+      const first = this.values().next().value as { bytes?: unknown; text?: unknown } | undefined
+      if (first && first.bytes instanceof Uint8Array && typeof first.text === 'string') cleared.push(this.size)
+      return clear.call(this)
+    }
+    try {
+      // 4097 peers never seen before: whatever the table held, it fills up at least once.
+      for (let i = 0; i < 4097; i++) {
+        const peer = `2001:db8:ffff::${(i + 1).toString(16)}`
+        expect(r(new Request(`http://localhost/?peer=${peer}`))).toBe(peer)
+      }
+    } finally {
+      Map.prototype.clear = clear
+    }
+    expect(cleared.length).toBeGreaterThanOrEqual(1)
+    for (const size of cleared) expect(size).toBe(4096)
+  })
+})
+
+describe('HTTPS through a trusted proxy (httpsResolver) and loopback (isLoopback)', () => {
+  const https = (trust: Partial<ProxyTrust>, peer: string | null, proto?: string, url = 'http://localhost/') =>
+    httpsResolver({ trustedProxyHops: 0, trustedProxies: [], ...trust }, () => peer)(
+      new Request(url, { headers: proto === undefined ? {} : { 'x-forwarded-proto': proto } }),
+    )
+
+  test('an https URL is HTTPS whoever the peer; plain HTTP without X-Forwarded-Proto is not', () => {
+    expect(https({}, null, undefined, 'https://localhost/')).toBe(true)
+    expect(https({}, '203.0.113.9', 'http', 'https://localhost/')).toBe(true)
+    expect(https({ trustedProxyHops: 1 }, '10.0.0.2')).toBe(false)
+    expect(https({ trustedProxies: ['10.0.0.0/8'] }, '10.0.0.2')).toBe(false)
+  })
+
+  test('X-Forwarded-Proto is read only from a peer that is a trusted proxy (by hop count or by address)', () => {
+    // No proxy trusted: a client's own header is ignored, loopback included.
+    expect(https({}, '203.0.113.9', 'https')).toBe(false)
+    expect(https({}, '127.0.0.1', 'https')).toBe(false)
+    expect(https({ trustedProxyHops: 1 }, '203.0.113.9', 'https')).toBe(true)
+    expect(https({ trustedProxies: ['10.0.0.0/8'] }, '10.0.0.2', 'https')).toBe(true)
+    expect(https({ trustedProxies: ['10.0.0.0/8'] }, '::ffff:10.0.0.2', 'https')).toBe(true)
+    expect(https({ trustedProxies: ['10.0.0.0/8', 'loopback'] }, '11.0.0.1', 'https')).toBe(false)
+    // No peer, or one that is not an address: nobody vouches for the header.
+    expect(https({ trustedProxyHops: 1 }, null, 'https')).toBe(false)
+    expect(https({ trustedProxyHops: 1 }, 'not an address', 'https')).toBe(false)
+  })
+
+  test('the first entry decides, trimmed, in any case', () => {
+    const proxy = { trustedProxyHops: 1 }
+    expect(https(proxy, '10.0.0.2', ' HTTPS , http')).toBe(true)
+    expect(https(proxy, '10.0.0.2', 'HttpS')).toBe(true)
+    expect(https(proxy, '10.0.0.2', 'http, https')).toBe(false)
+    expect(https(proxy, '10.0.0.2', 'httpsx')).toBe(false)
+    expect(https(proxy, '10.0.0.2', 'http')).toBe(false)
+  })
+
+  test('an invalid trusted-proxy list is refused when the resolvers are built', () => {
+    const bad = { trustedProxyHops: 0, trustedProxies: ['10.0.0.0/8', 'nope'] }
+    expect(() => httpsResolver(bad, () => null)).toThrow('invalid trusted proxy "nope"')
+    expect(() => clientAddressResolver(bad, () => null)).toThrow('invalid trusted proxy "nope"')
+  })
+
+  test('loopback is 127.0.0.0/8 and ::1, IPv4-mapped included; nothing else, and no address is not loopback', () => {
+    for (const a of ['127.0.0.1', '127.255.3.9', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1']) expect([a, isLoopback(a)]).toEqual([a, true])
+    for (const a of ['128.0.0.1', '126.0.0.1', '0.0.0.1', '::', '::2', '::100', '1::1', '100::1', 'fe80::1', '::ffff:10.0.0.1', 'localhost', '']) {
+      expect([a, isLoopback(a)]).toEqual([a, false])
+    }
+    expect(isLoopback(null)).toBe(false)
   })
 })
 

@@ -7,10 +7,16 @@ import { migrate } from 'drizzle-orm/bun-sqlite/migrator'
 import { renderMigrationsModule } from '../scripts/gen-migrations'
 import { openDatabase } from '../src/db/client'
 import { embeddedMigrations, runMigrations } from '../src/db/migrate'
+import { sqliteMigrations } from '../src/db/migrations.gen'
+import { insertExecution } from '../src/engine/store'
+import { sqliteOnly } from './helpers/pg'
 
 const root = join(import.meta.dir, '..')
 const dir = mkdtempSync(join(tmpdir(), 'teamday-migrate-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const sqliteMigrationTags = (): string[] => sqliteMigrations.journal.entries.map((e: { tag: string }) => e.tag)
+const sqliteJournalTag = (i: number): string => sqliteMigrationTags()[i]!
 
 const schemaOf = (db: ReturnType<typeof openDatabase>) =>
   db.client.query("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name").all()
@@ -59,5 +65,34 @@ describe('database file', () => {
     expect(q('busy_timeout')).toBe(5000)
     expect(q('synchronous')).toBe(1) // NORMAL
     db.client.close()
+  })
+})
+
+describe('0010/0011: executions.seq on a database that has executions', () => {
+  // insertExecution writes through the tables of the suite's backend: SQLite's only on its pass.
+  test.skipIf(sqliteOnly("SQLite's migrations and SQLite's seq"))('existing rows get their rowid (creation order), and new ones continue after them', async () => {
+    const db = openDatabase(join(dir, 'seq.db'))
+    const all = embeddedMigrations()
+    const upTo = all.findIndex((_, i) => sqliteJournalTag(i).startsWith('0010_'))
+    expect(upTo).toBe(10)
+    // A database of the release before: migrations up to 0009, three executions.
+    ;(db.sync as any).dialect.migrate(all.slice(0, upTo), (db.sync as any).session, { migrationsFolder: '' })
+    const c = db.client
+    c.run("INSERT INTO organizations (id, slug, name, created_at) VALUES ('org_1', 'o', 'O', 0)")
+    c.run("INSERT INTO users (id, email, created_at) VALUES ('user_1', 'u@example.com', 0)")
+    c.run("INSERT INTO agents (id, organization_id, user_id, name, slug, created_at, updated_at) VALUES ('char_1', 'org_1', 'user_1', 'A', 'a', 0, 0)")
+    for (const id of ['exec_c', 'exec_a', 'exec_b']) {
+      c.run(`INSERT INTO executions (id, organization_id, user_id, agent_id, agent_name, agent_visibility, chat_id, session_id, message, created_at, updated_at) VALUES ('${id}', 'org_1', 'user_1', 'char_1', 'A', 'private', 'c', 'c', 'm', 5, 5)`)
+    }
+    expect(runMigrations(db).names).toEqual(sqliteMigrationTags().slice(upTo))
+    expect(c.query('SELECT id, seq FROM executions ORDER BY seq').all()).toEqual([
+      { id: 'exec_c', seq: 1 },
+      { id: 'exec_a', seq: 2 },
+      { id: 'exec_b', seq: 3 },
+    ])
+    const now = new Date(5)
+    const row = await insertExecution(db.db, { id: 'exec_d', organizationId: 'org_1', userId: 'user_1', agentId: 'char_1', agentName: 'A', agentVisibility: 'private', chatId: 'c', sessionId: 'c', message: 'm', createdAt: now, updatedAt: now })
+    expect(row.seq).toBe(4)
+    c.close()
   })
 })

@@ -2,7 +2,9 @@ import { describe, expect, test } from 'bun:test'
 import { findTokenById } from '../src/modules/tokens/service'
 import { personalAccessTokens } from '../src/db/schema'
 import { eq } from 'drizzle-orm'
-import { makeActor, makeTestApp, makeToken } from './helpers/app'
+import { requestContexts } from '../src/http/context'
+import { rotateToken } from '../src/modules/tokens/lifecycle'
+import { authorizerOf, makeActor, makeTestApp, makeToken } from './helpers/app'
 
 const DAY = 86_400_000
 
@@ -144,6 +146,29 @@ describe('POST /tokens/:id/rotate', () => {
     const res = await t.req('POST', `/api/v1/tokens/${short.id}/rotate`, { token: a.token, body: {} })
     expect(res.status).toBe(201)
     expect(Date.parse(res.body.expiresAt) - t.clock.now()).toBe(7 * DAY)
+  })
+
+  test('two rotations of one token at once make one successor, the other is 409; when both passed the checks before either claimed the token (SQLite, in-process), the claim refuses it', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const old = await makeToken(t, a, { name: 'raced' })
+    // Two calls of the service interleaved in one process: on SQLite each awaits its reads, so both
+    // read the token as active before either claims it, and only the conditional claim stops the
+    // second (invalid_state). On PostgreSQL the second may read it after the first committed: then
+    // it is a rotation of a revoked token, answered as reuse (the family is revoked).
+    const request = new Request('http://localhost/api/v1/tokens', { headers: { authorization: `Bearer ${old.token}` } })
+    const set = { headers: {} as Record<string, string> }
+    const ctx = requestContexts(t.rt, () => null).caller(await authorizerOf(t).principal(request, set, 'tokens:write'), request, set)
+    const results = await Promise.allSettled([rotateToken(ctx, old.id, {}), rotateToken(ctx, old.id, {})])
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
+    const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult
+    expect(refused.reason.status).toBe(409)
+    if (t.backend === 'sqlite') {
+      expect(refused.reason.code).toBe('invalid_state')
+      expect(refused.reason.message).toContain('rotated or revoked by a concurrent request')
+    } else expect(['invalid_state', 'token_reuse_detected']).toContain(refused.reason.code)
+    const successors = await t.db.select({ id: personalAccessTokens.id }).from(personalAccessTokens).where(eq(personalAccessTokens.rotatedFromId, old.id)).all()
+    expect(successors).toHaveLength(1)
   })
 
   test('rotation is audited: who, which token, the grace period; never a secret', async () => {

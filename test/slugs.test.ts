@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
 import { sqliteMigrations } from '../src/db/migrations.gen'
-import { deriveSlug, isSlug, isSlugConflict } from '../src/modules/slugs'
+import { checkSlug, chooseSlug, deriveSlug, isSlug, isSlugConflict, SLUG_MAX } from '../src/modules/slugs'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 
@@ -58,6 +58,72 @@ describe('derivation', () => {
     expect(s1.body.space.slug).toBe('production')
     expect((await space({ name: 'production' })).body.space.slug).toMatch(/^production-[a-z0-9]{4}$/)
     expect((await space({ name: '日本' })).body.space.slug).toBe('space')
+  })
+})
+
+describe('the slug functions, called directly (the body schemas check the pattern first over HTTP)', () => {
+  test('checkSlug returns a valid slug and refuses any other with 422 naming slug, the value cut to 100 characters', () => {
+    expect(checkSlug('deploy-bot')).toBe('deploy-bot')
+    for (const bad of ['Deploy', 'a_b', '-a', '', 'x'.repeat(65)]) {
+      let err: any
+      try {
+        checkSlug(bad)
+      } catch (e) {
+        err = e
+      }
+      expect(err).toMatchObject({ code: 'validation_failed', status: 422 })
+      expect(err.details).toEqual([{ field: 'slug', message: expect.stringContaining(`got "${bad}"`) }])
+    }
+    const long = 'Y'.repeat(150)
+    expect(() => checkSlug(long)).toThrow(`got "${'Y'.repeat(100)}"`)
+    expect(() => checkSlug(long)).not.toThrow('Y'.repeat(101))
+  })
+
+  test('chooseSlug: an explicit slug is checked and refused when taken; a derived one is tried, then with a suffix until one is free', async () => {
+    await expect(chooseSlug('space', 'prod', 'Production', async () => true)).rejects.toMatchObject({ code: 'slug_taken', message: expect.stringContaining('"prod" is already used by another space') })
+    await expect(chooseSlug('space', 'Prod', 'Production', async () => false)).rejects.toMatchObject({ code: 'validation_failed' })
+    expect(await chooseSlug('agent', 'prod', 'Production', async () => false)).toBe('prod')
+    expect(await chooseSlug('agent', undefined, 'Deploy Bot', async () => false)).toBe('deploy-bot')
+
+    // The first three suffixed candidates are taken too: the fourth (8 random characters) is the answer.
+    const asked: string[] = []
+    const got = await chooseSlug('agent', undefined, 'Deploy Bot', async (s) => (asked.push(s), asked.length <= 4))
+    expect(asked).toHaveLength(5)
+    expect(asked[0]).toBe('deploy-bot')
+    for (const s of asked.slice(1, 4)) expect(s).toMatch(/^deploy-bot-[a-z0-9]{4}$/)
+    expect(got).toBe(asked[4]!)
+    expect(got).toMatch(/^deploy-bot-[a-z0-9]{8}$/)
+
+    // Every candidate taken: 409, the name cut to 100 characters in the message.
+    const name = 'Q'.repeat(150)
+    const err: any = await chooseSlug('agent', undefined, name, async () => true).catch((e) => e)
+    expect(err).toMatchObject({ code: 'slug_taken' })
+    expect(err.message).toContain(`"${'Q'.repeat(100)}"`)
+    expect(err.message).not.toContain('Q'.repeat(101))
+  })
+
+  test('a suffixed slug of a 64-character name is still a slug of at most 64 characters', async () => {
+    for (const name of ['x'.repeat(64), `${'a'.repeat(54)} ${'b'.repeat(20)}`]) {
+      const base = deriveSlug(name, 'agent')
+      const got = await chooseSlug('agent', undefined, name, async (s) => s === base)
+      expect(got.length).toBeLessThanOrEqual(SLUG_MAX)
+      expect(isSlug(got)).toBe(true)
+      expect(got.startsWith(base.slice(0, SLUG_MAX - 9).replace(/-+$/, ''))).toBe(true)
+    }
+  })
+
+  test('suffixes are random lower-case letters and digits in every position', async () => {
+    const seen = [new Set<string>(), new Set<string>(), new Set<string>(), new Set<string>()]
+    for (let i = 0; i < 200; i++) {
+      const s = await chooseSlug('agent', undefined, 'bot', async (x) => x === 'bot')
+      expect(s).toMatch(/^bot-[a-z0-9]{4}$/)
+      for (let j = 0; j < 4; j++) seen[j]!.add(s[4 + j]!)
+    }
+    // 36 symbols; 200 draws per position: far more than 20 distinct ones, letters among them.
+    for (const chars of seen) {
+      expect(chars.size).toBeGreaterThan(20)
+      expect([...chars].some((c) => /[a-z]/.test(c))).toBe(true)
+    }
   })
 })
 
@@ -234,6 +300,9 @@ describe('a slug taken by a concurrent request', () => {
     expect(isSlugConflict(Object.assign(new Error('Failed query'), { cause: new Error('UNIQUE constraint failed: spaces.organization_id, spaces.slug') }))).toBe(true)
     expect(isSlugConflict(new Error('duplicate key value violates unique constraint "agents_org_slug_unique"'))).toBe(true)
     expect(isSlugConflict(new Error('UNIQUE constraint failed: users.email'))).toBe(false)
+    // PostgreSQL: both halves are needed; another unique index of the table is not a slug conflict.
+    expect(isSlugConflict(new Error('duplicate key value violates unique constraint "agents_pkey"'))).toBe(false)
+    expect(isSlugConflict(new Error('relation "agents_org_slug_unique" does not exist'))).toBe(false)
   })
 
   test('two creates with the same explicit slug at once: one 201, one 409', async () => {

@@ -10,6 +10,8 @@ import sqlite6 from '../../drizzle/sqlite/0006_console_sessions.sql' with { type
 import sqlite7 from '../../drizzle/sqlite/0007_cli_login.sql' with { type: 'text' }
 import sqlite8 from '../../drizzle/sqlite/0008_rate_limits_execution_leases.sql' with { type: 'text' }
 import sqlite9 from '../../drizzle/sqlite/0009_execution_queue.sql' with { type: 'text' }
+import sqlite10 from '../../drizzle/sqlite/0010_execution_seq.sql' with { type: 'text' }
+import sqlite11 from '../../drizzle/sqlite/0011_execution_seq_backfill.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
 
@@ -26,6 +28,8 @@ export const sqliteMigrations = {
     "0007_cli_login": sqlite7,
     "0008_rate_limits_execution_leases": sqlite8,
     "0009_execution_queue": sqlite9,
+    "0010_execution_seq": sqlite10,
+    "0011_execution_seq_backfill": sqlite11,
   } as Record<string, string>,
 }
 

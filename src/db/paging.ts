@@ -131,11 +131,21 @@ export function keysetPages<T extends SQLiteSelect>(select: () => T, keys: { cre
 }
 
 /**
- * `SELECT count(*) FROM (SELECT 1 FROM table WHERE … LIMIT :cap)`, prepared: it walks the same
- * index as the page and stops at the cap. Bound with the list's own parameters plus `cap`.
+ * `SELECT count(*) FROM (SELECT 1 FROM table WHERE … ORDER BY created_at DESC, id DESC LIMIT
+ * :cap)`, prepared: it walks the same index as the page and stops at the cap. The ORDER BY
+ * costs SQLite nothing (the index is in that order) and tells PostgreSQL's planner so: without
+ * it, a big organization's count is a sequential scan that stops at the cap only if its rows
+ * happen to lie early in the table (test/list-plans.test.ts). Bound with the list's own
+ * parameters plus `cap`.
  */
-export function cappedCount(db: Db, table: SQLiteTable, where: SQL | undefined) {
-  const matches = db.select({ one: sql<number>`1` }).from(table).where(where).limit(sql.placeholder('cap')).as('matches')
+export function cappedCount(db: Db, table: SQLiteTable & { createdAt: AnyColumn; id: AnyColumn }, where: SQL | undefined) {
+  const matches = db
+    .select({ one: sql<number>`1` })
+    .from(table)
+    .where(where)
+    .orderBy(...newestFirst(table.createdAt, table.id))
+    .limit(sql.placeholder('cap'))
+    .as('matches')
   return db.select({ n: sql<number>`count(*)`.mapWith(Number) }).from(matches).prepare()
 }
 

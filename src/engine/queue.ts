@@ -11,7 +11,8 @@ import { dialect, executions, type Execution } from '../db/schema'
  * Fair order, across the whole database: the organization with the fewest running executions
  * first; among those, the one whose latest start is the oldest (none yet: first), so with one
  * free slot organizations take turns instead of one member's backlog running to its end; then
- * the oldest pending execution (created_at, id). Rows whose lease lapsed (their instance died,
+ * the oldest pending execution (created_at, then seq: the creation order, so runs created in one
+ * millisecond keep it, where a random id would shuffle them). Rows whose lease lapsed (their instance died,
  * src/engine/leases.ts) are skipped: they are about to be failed, and must not hold the head.
  */
 
@@ -37,7 +38,7 @@ const waiting = (now: number) => and(eq(executions.status, 'pending'), eq(execut
  */
 export function fairOrganizationQuery(db: Db, now: number) {
   const p = db
-    .select({ org: executions.organizationId, first: sql<number>`min(${executions.createdAt})`.as('first') })
+    .select({ org: executions.organizationId, first: sql<number>`min(${executions.createdAt})`.as('first'), firstSeq: sql<number>`min(${executions.seq})`.as('first_seq') })
     .from(executions)
     .where(waiting(now))
     .groupBy(executions.organizationId)
@@ -47,7 +48,7 @@ export function fairOrganizationQuery(db: Db, now: number) {
   return db
     .select({ org: p.org })
     .from(p)
-    .orderBy(sql`${running} ASC`, sql`${lastStart} ASC NULLS FIRST`, asc(p.first), asc(p.org))
+    .orderBy(sql`${running} ASC`, sql`${lastStart} ASC NULLS FIRST`, asc(p.first), asc(p.firstSeq), asc(p.org))
     .limit(1)
 }
 
@@ -60,7 +61,7 @@ export function fairHeadQuery(db: Db, now: number) {
     .select({ id: executions.id, instanceId: executions.instanceId })
     .from(executions)
     .where(and(eq(executions.organizationId, sql`(${fairOrganizationQuery(db, now)})`), waiting(now)))
-    .orderBy(asc(executions.createdAt), asc(executions.id))
+    .orderBy(asc(executions.createdAt), asc(executions.seq))
     .limit(1)
 }
 

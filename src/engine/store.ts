@@ -1,6 +1,6 @@
-import { and, asc, eq, inArray } from 'drizzle-orm'
+import { and, asc, eq, inArray, sql } from 'drizzle-orm'
 import type { Db } from '../db/connection'
-import { executionLogs, executions, type Execution, type ExecutionMessage, type ExecutionStatus } from '../db/schema'
+import { dialect, executionLogs, executions, type Execution, type ExecutionMessage, type ExecutionStatus } from '../db/schema'
 
 /** Database access for the engine: execution rows and their event log. */
 
@@ -10,8 +10,14 @@ export function getExecutionRow(db: Db, id: string): Promise<Execution | undefin
   return db.select().from(executions).where(eq(executions.id, id)).get()
 }
 
+/**
+ * Records an execution. Its `seq` (creation order, the queue's last tie-breaker): PostgreSQL's
+ * identity; on SQLite the rowid the row is about to get, max(rowid) + 1 (one writer at a time,
+ * and the subquery is one seek at the end of the table).
+ */
 export async function insertExecution(db: Db, row: typeof executions.$inferInsert): Promise<Execution> {
-  return (await db.insert(executions).values(row).returning().get())!
+  const seq = dialect === 'sqlite' ? { seq: sql`(SELECT coalesce(max(rowid), 0) + 1 FROM ${executions})` } : {}
+  return (await db.insert(executions).values({ ...row, ...seq }).returning().get())!
 }
 
 export function updateExecution(db: Db, id: string, patch: Partial<typeof executions.$inferInsert>): Promise<Execution | undefined> {

@@ -43,12 +43,13 @@ suite('CLI sign-in in Chromium', () => {
     })
     page = await browser.newPage({ viewport: { width: 1000, height: 720 }, timezoneId: 'Europe/Berlin', locale: 'en-GB' })
     mkdirSync(SHOTS, { recursive: true })
-  }, 30_000)
+    // Chromium's start (and its close below) took over 30 s on a two-core machine at load average 15+.
+  }, 90_000)
 
   afterAll(async () => {
     await browser?.close()
     server?.stop(true)
-  })
+  }, 90_000)
 
   /** What the CLI does: POST initiate with Content-Type: application/json and no body. */
   const initiate = async () => (await (await fetch(`${base}/api/auth/cli/initiate`, { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': 'teamday-cli/browser-test' } })).json()) as any

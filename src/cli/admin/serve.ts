@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import { isProduction } from 'elysia/error'
 import { createApp } from '../../app'
 import { failLapsed } from '../../engine/leases'
+import { gracefulStop } from './graceful-stop'
 import { COMMIT } from '../../build-info'
 import type { Config } from '../../config'
 import { metricsOnlyApp } from '../../modules/system'
@@ -14,6 +15,11 @@ import { anyPassword, BOOTSTRAP_EMAIL, bootstrapIfEmpty, type Bootstrap } from '
 import { createRuntime, type Runtime } from '../../runtime'
 import { configFrom } from './runtime'
 import type { Run } from '../spec'
+
+/** Running executions get this long to finish at a stop, then fail "interrupted by server shutdown". */
+const SHUTDOWN_GRACE_MS = 10_000
+/** Then in-flight requests get this long to end before their connections are cut. */
+const SHUTDOWN_DRAIN_MS = 5_000
 
 /** `teamday serve`: starts the server; resolves after SIGINT/SIGTERM and a graceful stop. */
 export async function serve(
@@ -61,13 +67,21 @@ export async function serve(
       stopping = true
       rt.log.info('shutting_down', { signal: sig })
       try {
-        // Running executions get up to 10 s to finish, then fail "interrupted by server shutdown".
-        await rt.engine.shutdown(10_000)
-        await app.stop() // stops accepting, lets in-flight requests finish
-        await metricsServer?.stop()
+        // Stops accepting first, closes the database last (src/cli/admin/graceful-stop.ts).
+        await gracefulStop({
+          servers: metricsServer ? [app, metricsServer] : [app],
+          engine: rt.engine,
+          close: async () => {
+            if (sweeper) clearInterval(sweeper)
+            await rt.close()
+          },
+          log: rt.log,
+          graceMs: SHUTDOWN_GRACE_MS,
+          drainMs: SHUTDOWN_DRAIN_MS,
+        })
+      } catch (e) {
+        rt.log.warn('shutdown_failed', { error: e instanceof Error ? e.message : String(e) })
       } finally {
-        if (sweeper) clearInterval(sweeper)
-        await rt.close().catch(() => {})
         rt.log.info('stopped', {})
         rt.log.flush()
         resolve()

@@ -423,6 +423,8 @@ export const executions = pgTable('executions', {
   leaseExpiresAt: timestamp('lease_expires_at'),
   createdAt: timestamp('created_at').notNull(),
   updatedAt: timestamp('updated_at').notNull(),
+  /** Creation order, strictly increasing: the queue's last tie-breaker (see the SQLite schema). */
+  seq: integer('seq').generatedByDefaultAsIdentity(),
 }, (t) => [
   // The execution list, newest first, unfiltered and by each filter (the parent index also
   // serves delegation trees).
@@ -437,7 +439,7 @@ export const executions = pgTable('executions', {
   // The queue (src/engine/queue.ts): waiting top-level executions by organization, oldest
   // first, and the running ones counted, globally and per organization (all covered); and an
   // organization's latest top-level start (its turn in the fair order).
-  index('executions_queue_idx').on(t.status, t.delegated, t.organizationId, t.createdAt, t.id),
+  index('executions_queue_idx').on(t.status, t.delegated, t.organizationId, t.createdAt, t.seq),
   index('executions_org_started_idx').on(t.organizationId, t.delegated, t.startedAt),
 ])
 

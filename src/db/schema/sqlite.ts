@@ -425,6 +425,13 @@ export const executions = sqliteTable('executions', {
   leaseExpiresAt: timestamp('lease_expires_at'),
   createdAt: timestamp('created_at').notNull(),
   updatedAt: timestamp('updated_at').notNull(),
+  /**
+   * Creation order, strictly increasing (created_at alone ties within a millisecond): the queue's
+   * last tie-breaker (src/engine/queue.ts). PostgreSQL: an identity column. SQLite: the new row's
+   * rowid-to-be, computed in the INSERT itself (src/engine/store.ts `insertExecution`); DEFAULT 0
+   * only lets the column be added to a table with rows (migration 0011 sets them to their rowid).
+   */
+  seq: integer('seq').notNull().default(0),
 }, (t) => [
   // The execution list, newest first, unfiltered and by each filter (the parent index also
   // serves delegation trees).
@@ -439,7 +446,7 @@ export const executions = sqliteTable('executions', {
   // The queue (src/engine/queue.ts): waiting top-level executions by organization, oldest
   // first, and the running ones counted, globally and per organization (all covered); and an
   // organization's latest top-level start (its turn in the fair order).
-  index('executions_queue_idx').on(t.status, t.delegated, t.organizationId, t.createdAt, t.id),
+  index('executions_queue_idx').on(t.status, t.delegated, t.organizationId, t.createdAt, t.seq),
   index('executions_org_started_idx').on(t.organizationId, t.delegated, t.startedAt),
 ])
 

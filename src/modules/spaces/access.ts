@@ -47,10 +47,15 @@ export function visibleSpacesSql(admin: boolean): SQL | undefined {
  * For rows that live in a space (column `spaceId`, null = none): the row's space, if any, is one
  * the viewer may see. A correlated lookup by primary key per candidate row, so a list keeps
  * walking its own index in order and a page costs O(limit) as before. Binds `user`.
+ *
+ * A scalar subquery, not EXISTS: PostgreSQL may run an EXISTS under OR as a "hashed SubPlan",
+ * which reads every visible space of the database once per page (it costs the subplan for every
+ * row of the organization, not for the page's); a scalar subquery is always a lookup by primary
+ * key (test/list-plans.test.ts). No row for the space: NULL, hidden, as EXISTS would.
  */
 export function inVisibleSpaceSql(spaceId: AnyColumn, admin: boolean): SQL | undefined {
   if (admin) return undefined
-  return sql`(${spaceId} IS NULL OR EXISTS (SELECT 1 FROM ${spaces} WHERE ${spaces.id} = ${spaceId} AND (${spaces.visibility} <> 'private' OR ${spaces.createdBy} = ${sql.placeholder('user')})))`
+  return sql`(${spaceId} IS NULL OR (SELECT ${spaces.visibility} <> 'private' OR ${spaces.createdBy} = ${sql.placeholder('user')} FROM ${spaces} WHERE ${spaces.id} = ${spaceId}))`
 }
 
 /**

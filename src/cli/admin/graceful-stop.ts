@@ -1,0 +1,63 @@
+import type { Logger } from '../../logger'
+
+/** A listening server: an Elysia app or a Bun server (`stop(true)` cuts the connections still open). */
+export interface Stoppable {
+  stop(closeActiveConnections?: boolean): Promise<unknown>
+}
+
+export interface StopParts {
+  /** The HTTP listeners (the API, the separate metrics listener). */
+  servers: Stoppable[]
+  /** The execution engine (src/engine/runner.ts `shutdown`). */
+  engine: { shutdown(graceMs: number): Promise<void> }
+  /** Closes the database (SQLite's file, PostgreSQL's pool): the very last step. */
+  close: () => Promise<void>
+  log: Logger
+  /** How long running executions may take to finish before they are aborted. */
+  graceMs: number
+  /** How long in-flight requests may take to end once the engine has stopped; then they are cut. */
+  drainMs: number
+}
+
+const sleep = (ms: number) => new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms))
+
+/**
+ * The graceful stop of `teamday serve` (SIGTERM, SIGINT), in this order:
+ *
+ * 1. stop accepting: the listeners close at once (a load balancer's next connection is refused and
+ *    goes to another instance), idle keep-alive connections are closed, each busy one closes once
+ *    its response is sent;
+ * 2. the engine stops (src/engine/runner.ts `shutdown`): no new runs, this instance's queued runs
+ *    fail, its running ones get `graceMs` to finish, then are aborted; other instances' runs are
+ *    not touched;
+ * 3. the in-flight requests end (a synchronous execute answers with its run), at most `drainMs`
+ *    more, after which the connections still open are cut;
+ * 4. only then the database closes: no request still in flight can find its pool ended.
+ *
+ * A step that fails is logged and does not skip the next ones: the database is never closed under
+ * a request that may still use it.
+ */
+export async function gracefulStop(p: StopParts): Promise<void> {
+  const stopped = p.servers.map((s) =>
+    s.stop().then(
+      () => 'drained' as const,
+      (e) => {
+        p.log.warn('http_stop_failed', { error: e instanceof Error ? e.message : String(e) })
+        return 'drained' as const
+      },
+    ),
+  )
+  try {
+    await p.engine.shutdown(p.graceMs)
+  } catch (e) {
+    p.log.warn('engine_shutdown_failed', { error: e instanceof Error ? e.message : String(e) })
+  }
+  const drained = await Promise.race([Promise.all(stopped), sleep(p.drainMs)])
+  if (drained === 'timeout') {
+    p.log.warn('http_drain_timeout', { afterMs: p.drainMs, note: 'requests still in flight were cut' })
+    await Promise.all(p.servers.map((s) => s.stop(true).catch(() => {})))
+    // The cut connections' handlers may still be running: give them a moment to see it.
+    await Promise.race([Promise.all(stopped), sleep(1000)])
+  }
+  await p.close()
+}
