@@ -10,7 +10,8 @@ import { PgDatabase, type PgColumn, type PgTable } from 'drizzle-orm/pg-core'
 import type postgres from 'postgres'
 import type { SQLiteColumn, SQLiteTable } from 'drizzle-orm/sqlite-core'
 import type { SyncDb } from '../src/db/connection'
-import { pgTables, sqliteTables } from '../src/db/schema'
+import { sqliteTables } from '../src/db/schema'
+import * as pgTables from '../src/db/schema/pg'
 import { newId } from '../src/ids'
 
 export interface SeedOwner {
