@@ -1,23 +1,29 @@
 // Instructions per request, counted by valgrind (callgrind): the authenticated agent list of
 // teamday (20 agents, the same set-up as bench/run.ts) against bench/bare.ts returning the very
 // same bytes. On a machine shared with other work, wall-clock req/s swings with the load; the
-// instructions a server executes per request do not, so bare/teamday here is a repeatable proxy
-// for the req/s ratio of `npm run bench` (it leaves out the kernel: system calls are not
-// counted, and teamday sends more header bytes than the floor).
+// instructions a server executes per request should not, so bare/teamday here is meant as a
+// proxy for the req/s ratio of `npm run bench` (it leaves out the kernel: system calls are not
+// counted, and teamday sends more header bytes than the floor). See below how far it holds.
 //
 // Method: each server runs under `valgrind --tool=callgrind --instr-atstart=no`; a client
 // outside valgrind sends BENCH_WARMUP requests (JIT tiers, caches), then instrumentation is
 // switched on (callgrind_control -i on), exactly BENCH_REQUESTS requests are sent over BENCH_CONNECTIONS
 // keep-alive connections (the server is saturated, as under wrk), it is switched off and the
-// counts dumped (repeated runs agree within about 1 %). Every thread is counted (JIT compiler and GC threads included). Rounds alternate the
-// two servers; the median of BENCH_ROUNDS is printed.
+// counts dumped. Every thread is counted (JIT compiler and GC threads included). Rounds
+// alternate the two servers; the median of BENCH_ROUNDS (and of BENCH_WINDOWS consecutive
+// windows per server) is printed.
+// How far to trust it (2026-12-02, 2 shared cores): the floor repeats within ~2 % (48.5-49.6 k);
+// teamday does not: 165-485 k per window of 1,000-6,000 requests, falling over a run, probably
+// because valgrind runs one thread at a time, so JavaScriptCore's optimizing compiles (on their
+// own threads) land late and at varying points. BUN_JSC_useConcurrentJIT=0 (passed through to the
+// server) compiles on the main thread instead: steadier, but not the production set-up.
 //
 //   npm run build && bun bench/instructions.ts                 (the binary, dist/teamday)
 //   bun bench/instructions.ts --source                         (src/main.ts, no build)
 //   BENCH_REQUESTS=3000 BENCH_ROUNDS=3 BENCH_ACCESS_LOG=off bun bench/instructions.ts
 //   BENCH_PATHS=/api/v1/tokens/ bun bench/instructions.ts      (one token's GET instead)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { listeningPort, median, stopAll } from './common'
