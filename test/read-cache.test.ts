@@ -244,6 +244,23 @@ describe.skipIf(READ_CACHE_SQLITE_ONLY)('rows of SELECT statements kept until th
     closeDatabase(db)
   })
 
+  test('kept rows belong to their statement and to the exact parameters: 1 and "1", "a" and ["a"] differ', () => {
+    const db = openDatabase(dbFile())
+    // No column type: SQLite compares 1 and '1' as different values.
+    db.client.exec("CREATE TABLE k (v, w); INSERT INTO k VALUES (1, 'number'), ('1', 'text'), ('[\"a\"]', 'json text'), ('a', 'plain')")
+    const byV = (v: unknown) => db.client.prepare('SELECT w FROM k WHERE v = ?').values(v as any)
+    const byVAgain = (v: unknown) => db.client.prepare('SELECT w || \'!\' FROM k WHERE v = ?').values(v as any)
+    expect(byV(1)).toEqual([['number']])
+    expect(byV('1')).toEqual([['text']])
+    expect(byV(1)).toEqual([['number']])
+    expect(byV('a')).toEqual([['plain']])
+    expect(byV('["a"]')).toEqual([['json text']])
+    // The same parameters through another statement: its own rows.
+    expect(byVAgain('1')).toEqual([['text!']])
+    expect(byV('1')).toEqual([['text']])
+    closeDatabase(db)
+  })
+
   test('single rows are kept, per parameters; results of several rows or over a mebibyte are not', () => {
     const db = openDatabase(dbFile())
     db.client.exec('CREATE TABLE x (v INTEGER)')

@@ -20,10 +20,16 @@ function randomByte(): number {
  * Rejection sampling (bytes >= 248 are dropped) keeps every character equally likely.
  */
 export function randomBase62(n: number): string {
-  let out = ''
-  while (out.length < n) {
+  // Character codes written into a buffer, decoded once (cheaper than n string concatenations:
+  // every request id is one).
+  const out = n <= scratch.length ? scratch : Buffer.alloc(n)
+  let i = 0
+  while (i < n) {
     const b = randomByte()
-    if (b < 248) out += BASE62[b % 62]
+    if (b < 248) out[i++] = CODES[b % 62]!
   }
-  return out
+  return out.toString('latin1', 0, n)
 }
+
+const CODES = Uint8Array.from(BASE62, (c) => c.charCodeAt(0))
+const scratch = Buffer.alloc(64)

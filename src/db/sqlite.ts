@@ -39,7 +39,9 @@ export class CachingDatabase extends Database {
   /** The one invalidation rule of the row cache; exposed for tests and for closing. */
   readonly signal = new ChangeSignal(this)
   private readonly statements = new Map<string, AnyStatement>()
-  private readonly results = new Map<string, unknown[][]>()
+  /** Kept rows per statement, then per parameters (a statement's SQL text is never hashed per read). */
+  private readonly results = new Map<AnyStatement, Map<string, unknown[][]>>()
+  private resultCount = 0
   private resultBytes = 0
   private generation = -1
   private rowCache = true
@@ -106,17 +108,23 @@ export class CachingDatabase extends Database {
       }
       let key: string
       try {
-        key = `${sql}\u0000${JSON.stringify(params)}`
+        key = paramsKey(params)
       } catch {
         return values(...params) // e.g. a bigint parameter
       }
-      let rows = this.results.get(key)
+      let kept = this.results.get(stmt)
+      let rows = kept?.get(key)
       if (rows === undefined) {
         rows = values(...params) as unknown[][]
-        const bytes = rows.length <= CachingDatabase.MAX_ROWS ? sizeOf(rows) + key.length * 2 : Infinity
+        const bytes = rows.length <= CachingDatabase.MAX_ROWS ? sizeOf(rows) + (key.length + sql.length) * 2 : Infinity
         if (bytes <= CachingDatabase.MAX_RESULT_BYTES) {
-          if (this.results.size >= CachingDatabase.MAX_RESULTS || this.resultBytes + bytes > CachingDatabase.MAX_BYTES) this.forgetResults()
-          this.results.set(key, rows)
+          if (this.resultCount >= CachingDatabase.MAX_RESULTS || this.resultBytes + bytes > CachingDatabase.MAX_BYTES) {
+            this.forgetResults()
+            kept = undefined
+          }
+          if (kept === undefined) this.results.set(stmt, (kept = new Map()))
+          kept.set(key, rows)
+          this.resultCount++
           this.resultBytes += bytes
         }
       }
@@ -126,6 +134,7 @@ export class CachingDatabase extends Database {
 
   private forgetResults(): void {
     this.results.clear()
+    this.resultCount = 0
     this.resultBytes = 0
   }
 
@@ -136,6 +145,15 @@ export class CachingDatabase extends Database {
     this.forgetResults()
     super.close(throwOnError)
   }
+}
+
+/**
+ * The parameters of a read as a key: one string parameter (a token's hash, an id) as itself with
+ * a prefix no JSON array has, anything else as JSON (a bigint throws: not kept).
+ */
+function paramsKey(params: SQLQueryBindings[]): string {
+  if (params.length === 1 && typeof params[0] === 'string') return `s${params[0]}`
+  return JSON.stringify(params)
 }
 
 /** Approximate bytes held by rows of SQLite values. */
