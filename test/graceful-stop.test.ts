@@ -64,22 +64,28 @@ async function knock(base: string): Promise<number | string> {
   )
 }
 
+/** gracefulStop of the served test app (t), with this engine (the app's own by default); `closed()` says whether the database was closed. */
+function stopApp(engine?: { shutdown(graceMs: number): Promise<void> }) {
+  const app = t!
+  let closed = false
+  const stopping = gracefulStop({
+    servers: [app.app],
+    engine: engine ?? app.rt.engine,
+    close: async () => {
+      closed = true
+      await app.rt.close()
+    },
+    log: app.rt.log,
+    graceMs: 10_000,
+    drainMs: 5_000,
+  })
+  return { stopping, closed: () => closed }
+}
+
 describe('graceful stop', () => {
   test('in-flight requests get their normal answers, new connections are refused at once, the database closes after the last answer', async () => {
     const { base, answers } = await inFlight([400, 700, 1000])
-    const app = t!
-    let closed = false
-    const stopping = gracefulStop({
-      servers: [app.app],
-      engine: app.rt.engine,
-      close: async () => {
-        closed = true
-        await app.rt.close()
-      },
-      log: app.rt.log,
-      graceMs: 10_000,
-      drainMs: 5_000,
-    })
+    const { stopping, closed } = stopApp()
     // From the first moment: a load balancer's next connection goes elsewhere.
     expect(await knock(base)).toBe('ECONNREFUSED')
     const got = await answers
@@ -90,26 +96,14 @@ describe('graceful stop', () => {
       expect(g.body.result).toStartWith('Echo: PAUSE')
     }
     // Closed, and after the answers: a request that found the database closed would be a 500.
-    expect(closed).toBe(true)
+    expect(closed()).toBe(true)
     expect(await knock(base)).toBe('ECONNREFUSED')
   })
 
   test('an engine that fails to stop does not close the database under requests still in flight', async () => {
     const { base, answers } = await inFlight([500, 800])
-    const app = t!
-    let closed = false
-    const stopping = gracefulStop({
-      servers: [app.app],
-      // e.g. failing this instance's queued runs hit a statement timeout
-      engine: { shutdown: async () => Promise.reject(new Error('canceling statement due to statement timeout')) },
-      close: async () => {
-        closed = true
-        await app.rt.close()
-      },
-      log: app.rt.log,
-      graceMs: 10_000,
-      drainMs: 5_000,
-    })
+    // e.g. failing this instance's queued runs hit a statement timeout
+    const { stopping, closed } = stopApp({ shutdown: async () => Promise.reject(new Error('canceling statement due to statement timeout')) })
     const stopped = await stopping.then(() => 'stopped', (e) => String(e))
     const got = await answers
     expect(got.map((g) => [g.status, g.body.code])).toEqual([
@@ -117,8 +111,8 @@ describe('graceful stop', () => {
       [200, undefined],
     ])
     expect(stopped).toBe('stopped')
-    expect(closed).toBe(true)
-    expect(app.logs.some((l) => l.includes('engine_shutdown_failed'))).toBe(true)
+    expect(closed()).toBe(true)
+    expect(t!.logs.some((l) => l.includes('engine_shutdown_failed'))).toBe(true)
     expect(await knock(base)).toBe('ECONNREFUSED')
   })
 
