@@ -74,6 +74,12 @@ describe('token lifecycle through the API', () => {
     await t.req('DELETE', `/api/v1/tokens/${revokedId}`, { token: a.token })
     const rev = await t.req('GET', '/api/v1/tokens?status=revoked', { token: a.token })
     expect(rev.body.tokens.map((x: any) => x.id)).toEqual([revokedId])
+    // Each status is its own statement: one asked after another in the same process gets its own rows.
+    const active = await t.req('GET', '/api/v1/tokens?status=active', { token: a.token })
+    expect(active.body.tokens).toHaveLength(4)
+    expect(active.body.tokens.map((x: any) => x.id)).not.toContain(revokedId)
+    expect((await t.req('GET', '/api/v1/tokens?status=expired', { token: a.token })).body.tokens).toEqual([])
+    expect((await t.req('GET', '/api/v1/tokens?status=revoked', { token: a.token })).body.tokens.map((x: any) => x.id)).toEqual([revokedId])
     expect((await t.req('GET', '/api/v1/tokens?limit=500', { token: a.token })).status).toBe(422)
     expect((await t.req('GET', '/api/v1/tokens?status=gone', { token: a.token })).status).toBe(422)
   })
