@@ -41,7 +41,6 @@ export function requestContexts(services: Services, clientAddress: (request: Req
 
 export type RequestContexts = ReturnType<typeof requestContexts>
 
-/** What a resource's routes are given by app.ts: the auth macro, the context of a caller, and idempotency's withhold. */
 /**
  * The prefix of the resource routes. Each module carries it in its own prefix rather than being
  * mounted in an Elysia group: a group adds every route once more (its hooks merged again), which
@@ -49,6 +48,7 @@ export type RequestContexts = ReturnType<typeof requestContexts>
  */
 export const API_V1 = '/api/v1'
 
+/** What a resource's routes are given by app.ts: the auth macro, the context of a caller, and idempotency's withhold. */
 export interface RouteKit {
   auth: AuthPlugin
   ctx: RequestContexts['caller']

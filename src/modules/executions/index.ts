@@ -111,7 +111,7 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
               summary: 'List executions',
               description:
                 'Executions newest first, as a bare JSON array. Members see their own and those of agents shared with the organization, except those in a space they may not see; admins every one of the organization. Filters: agentId, status, since (ISO-8601), spaceId, parentExecutionId; limit 1-200 (default 50). Paging: when there is a next page, `Link: <…&cursor=…>; rel="next"` (RFC 8288) points at it and `X-Next-Cursor` holds its cursor alone; pass it as `cursor`. `offset` works too (slower for deep pages). No total: counting executions is what this list avoids.',
-              [RESPONSE_HEADERS]: { 200: pagingHeaderDocs('executions', '/api/v1/executions', false) },
+              [RESPONSE_HEADERS]: { 200: pagingHeaderDocs('executions', `${API_V1}/executions`, false) },
             },
           },
         )
