@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { resolve } from 'node:path'
+import { bundleInputs, type BundleInput } from './helpers/bundle'
 
 /**
  * What a client command (`teamday health`, `agents list`, `whoami`… run from cron or CI) loads:
@@ -10,26 +10,10 @@ import { resolve } from 'node:path'
  * Performance; bench/startup.ts): node:fs alone about 170 page faults, as many as fetch.
  */
 
-const root = resolve(import.meta.dir, '..')
-
-interface Input {
-  imports: { path: string; kind: string; external?: boolean }[]
-}
-
-async function graph(): Promise<Record<string, Input>> {
-  const r = await Bun.build({
-    entrypoints: [resolve(root, 'src/main.ts')],
-    root,
-    target: 'bun',
-    metafile: true,
-    define: { TEAMDAY_ADMIN_ENTRY: JSON.stringify('admin-entry.js'), TEAMDAY_COMMIT: JSON.stringify('test') },
-  })
-  if (!r.success) throw new Error(r.logs.join('\n'))
-  return r.metafile!.inputs as Record<string, Input>
-}
+const graph = () => bundleInputs('src/main.ts', { TEAMDAY_ADMIN_ENTRY: 'admin-entry.js' })
 
 /** The modules evaluated from `roots` through static imports, and the packages/builtins they import statically. */
-function closure(inputs: Record<string, Input>, roots: string[]): { modules: string[]; externals: string[] } {
+function closure(inputs: Record<string, BundleInput>, roots: string[]): { modules: string[]; externals: string[] } {
   const seen = new Set<string>()
   const externals = new Set<string>()
   const todo = [...roots]

@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { t } from 'elysia'
 import '../src/http/elysia-models'
+import { bundleInputs } from './helpers/bundle'
 
 /**
  * What `teamday serve` does not pay for at start-up (README, Performance): the model SDKs are
@@ -60,15 +61,7 @@ describe('start-up costs', () => {
   })
 
   test("the compiled binary's server bundle holds no model SDK: the SDK is an entry point of its own, required on the first execution", async () => {
-    const r = await Bun.build({
-      entrypoints: [resolve(root, 'src/admin-entry.ts')],
-      root,
-      target: 'bun',
-      metafile: true,
-      define: { TEAMDAY_SDK_ENTRY: JSON.stringify('engine/sdk-entry.js'), TEAMDAY_COMMIT: JSON.stringify('test') },
-    })
-    if (!r.success) throw new Error(r.logs.join('\n'))
-    const inputs = Object.keys(r.metafile!.inputs)
+    const inputs = Object.keys(await bundleInputs('src/admin-entry.ts', { TEAMDAY_SDK_ENTRY: 'engine/sdk-entry.js' }))
     expect(inputs).toContain('src/engine/sdk.ts')
     expect(inputs.filter((m) => /node_modules\/(ai|@ai-sdk\/[^/]+|zod)\//.test(m) || m === 'src/engine/sdk-entry.ts')).toEqual([])
   })
