@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Io } from '../src/cli/common'
-import { COMMANDS, EXIT } from '../src/cli/registry'
+import { allCommands, COMMAND_NAMES, commandsNamed, EXIT } from '../src/cli/registry'
 import type { Command } from '../src/cli/spec'
 import { run } from '../src/main'
 
@@ -26,7 +26,22 @@ function leaves(c: Command, path: string[] = [c.name]): { path: string[]; cmd: C
 }
 
 describe('every declared command', () => {
-  const all = COMMANDS.flatMap((top) => leaves(top).map((l) => ({ ...l, mode: top.mode })))
+  const all = allCommands().flatMap((top) => leaves(top).map((l) => ({ ...l, mode: top.mode })))
+
+  test('is built once, on first use, and found by its name (the names are known without building any)', () => {
+    const tops = allCommands()
+    expect(COMMAND_NAMES).toEqual([...new Set(tops.map((c) => c.name))])
+    expect(COMMAND_NAMES).toContain('health')
+    for (const name of COMMAND_NAMES) {
+      const named = commandsNamed(name)
+      expect(named.map((c) => c.name)).toEqual(named.map(() => name))
+      // The same objects every time: a declaration is built once per process.
+      for (const c of named) expect(tops).toContain(c)
+      expect(commandsNamed(name)).toEqual(named)
+    }
+    expect(commandsNamed('tokens').map((c) => c.mode)).toEqual(['admin', 'client'])
+    expect(commandsNamed('no-such-command')).toEqual([])
+  })
 
   test('loads an implementation', async () => {
     expect(all.length).toBeGreaterThan(30)
@@ -46,7 +61,7 @@ describe('every declared command', () => {
   })
 
   test('help COMMAND shows the usage of each of its subcommands, in every mode it has', async () => {
-    for (const top of COMMANDS) {
+    for (const top of allCommands()) {
       const r = await cli('help', top.name)
       expect(r.code).toBe(0)
       for (const { path } of leaves(top)) expect(r.out).toContain(`teamday ${path.join(' ')}`)
@@ -57,7 +72,7 @@ describe('every declared command', () => {
 
   test('teamday help lists each command, and the exit codes from the one table', async () => {
     const r = await cli('help')
-    for (const top of COMMANDS) expect(r.out).toContain(`teamday ${top.name}`)
+    for (const top of allCommands()) expect(r.out).toContain(`teamday ${top.name}`)
     expect(EXIT).toEqual({ ok: 0, failed: 1, usage: 2, auth: 3, notFound: 4, server: 5 })
     expect(r.out).toContain('exit codes: 0 ok, 1 operation failed, 2 usage, 3 authentication/permission, 4 not found, 5 server/network')
     // The README's table lists the same codes.

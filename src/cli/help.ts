@@ -1,5 +1,5 @@
 import { VERSION } from '../build-info'
-import { COMMANDS, EXIT, EXIT_MEANING, type ExitKind } from './registry'
+import { allCommands, EXIT, EXIT_MEANING, type ExitKind } from './registry'
 import { COMMON_OPTIONS, type Command, type Mode, type Options, type TopCommand } from './spec'
 
 /** `teamday help` and every usage text, generated from the registry. */
@@ -72,7 +72,7 @@ export function usageText(tops: readonly TopCommand[]): string {
 
 /** One line per top-level command of a mode, for `teamday help`. */
 function overview(mode: Mode): string[] {
-  return COMMANDS.filter((c) => c.mode === mode).map((c) => {
+  return allCommands().filter((c) => c.mode === mode).map((c) => {
     const brief = c.subcommands ? `${c.subcommands.map((s) => s.name).join('|')} ...` : synopsis(c).join(' ')
     return `${`  teamday ${c.name} ${brief}`.trimEnd().padEnd(OVERVIEW_COLUMN - 2)}  ${c.summary}`
   })

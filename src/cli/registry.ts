@@ -1,12 +1,15 @@
 import type { Failure } from '../client/errors'
 import { loadAdmin } from './admin-bundle'
-import type { ClientValues, Command, Handler, Options, OptionSpec, Positionals, TopCommand, Values } from './spec'
+import type { ClientValues, Command, Handler, Mode, Options, OptionSpec, Positionals, TopCommand, Values } from './spec'
 
 /**
  * Every command of `teamday`, declared once: its name, mode, summary, options, arguments and a
  * loader of its code. The parser, the usage texts, `teamday help` and the dispatch all read this
  * table (src/cli/run.ts, src/cli/help.ts). A command's code is imported only when it runs: a
- * client command never evaluates the server, drizzle or Elysia.
+ * client command never evaluates the server, drizzle or Elysia. A top-level command's
+ * declaration (its subcommands, options and texts) is built only when it is asked for by name
+ * (`commandsNamed`) or all are (`allCommands`: help, tests): a run builds one, not the ~80 objects
+ * of all (building all was most of the time a client command spent before its request).
  */
 
 /** Exit codes, the one table (README, "Client commands"): every failure maps to one of them. */
@@ -36,6 +39,25 @@ function leaf<const O extends Options>(c: Omit<Command, 'options' | 'load' | 'su
 }
 
 const group = (name: string, summary: string, subcommands: Command[]): Command => ({ name, summary, subcommands })
+
+/** A top-level command by its name and mode, its declaration built on first use. */
+interface Declared {
+  name: string
+  mode: Mode
+  define: () => TopCommand
+}
+
+function top(mode: Mode, name: string, define: () => Omit<TopCommand, 'mode'>): Declared {
+  return {
+    name,
+    mode,
+    define: () => {
+      const c = { mode, ...define() }
+      if (c.name !== name) throw new Error(`the command declared as "${name}" is named "${c.name}"`)
+      return c
+    },
+  }
+}
 
 const page = { limit: str('N'), offset: str('N') } as const
 const db = { db: str('FILE') } as const
@@ -94,10 +116,9 @@ const SPACE_FIELDS = {
   'add-agents': str('ID,ID'),
 } as const
 
-const ADMIN_COMMANDS: TopCommand[] = [
-  {
-    mode: 'admin',
-    ...leaf({
+const ADMIN_COMMANDS: Declared[] = [
+  top('admin', 'serve', () =>
+    leaf({
       name: 'serve',
       summary: 'run the API server',
       notes: [
@@ -109,10 +130,9 @@ const ADMIN_COMMANDS: TopCommand[] = [
       options: { host: str('HOST'), port: str('PORT'), db: str('FILE'), 'reuse-port': flag, 'metrics-host': str('HOST'), 'metrics-port': str('PORT') },
       load: () => serveCommand().then((m) => m.serve),
     }),
-  },
-  {
-    mode: 'admin',
-    ...group('users', 'list and add members (and organizations), change roles, remove members', [
+  ),
+  top('admin', 'users', () =>
+    group('users', 'list and add members (and organizations), change roles, remove members', [
       leaf({ name: 'list', summary: 'the members of the organization: e-mail, user id, role, name, joined', options: { org: req('SLUG'), json: flag, ...db }, load: () => users().then((m) => m.list) }),
       leaf({ name: 'create', summary: 'adds the user to the organization, created when missing', options: { email: req('E'), org: req('SLUG'), role: str('admin|member|viewer'), name: str('N'), ...db }, load: () => users().then((m) => m.create) }),
       leaf({ name: 'set-role', summary: 'applies to their tokens from the next request', options: { email: req('E'), org: req('SLUG'), role: req('admin|member|viewer'), ...db }, load: () => users().then((m) => m.setRole) }),
@@ -125,9 +145,8 @@ const ADMIN_COMMANDS: TopCommand[] = [
         load: () => users().then((m) => m.setUserPassword),
       }),
     ]),
-  },
-  {
-    mode: 'admin',
+  ),
+  top('admin', 'tokens', () => ({
     usageHeader: 'admin mode, on the database file (chosen by --email, --org or --db)',
     ...group('tokens', 'admin mode: with --email, --org or --db', [
       leaf({
@@ -146,9 +165,8 @@ const ADMIN_COMMANDS: TopCommand[] = [
         load: () => adminTokens().then((m) => m.revoke),
       }),
     ]),
-  },
-  {
-    mode: 'admin',
+  })),
+  top('admin', 'audit', () => ({
     usageHeader: 'admin mode, on the database file (chosen by --org or --db)',
     ...group('audit', 'admin mode: with --org or --db; every organization', [
       leaf({
@@ -159,11 +177,10 @@ const ADMIN_COMMANDS: TopCommand[] = [
         load: () => adminAudit().then((m) => m.list),
       }),
     ]),
-  },
-  { mode: 'admin', ...leaf({ name: 'migrate', summary: 'apply pending database migrations', options: db, load: () => migrateCommand().then((m) => m.migrate) }) },
-  {
-    mode: 'admin',
-    ...leaf({
+  })),
+  top('admin', 'migrate', () => leaf({ name: 'migrate', summary: 'apply pending database migrations', options: db, load: () => migrateCommand().then((m) => m.migrate) })),
+  top('admin', 'migrate-data', () =>
+    leaf({
       name: 'migrate-data',
       summary: 'copy a SQLite database into an empty PostgreSQL one',
       notes: [
@@ -178,43 +195,39 @@ const ADMIN_COMMANDS: TopCommand[] = [
       options: { from: req('FILE'), to: req('postgres://URL'), replace: flag, db: str('FILE', { hidden: true }) },
       load: () => migrateDataCommand().then((m) => m.migrateData),
     }),
-  },
-  {
-    mode: 'admin',
-    ...leaf({
+  ),
+  top('admin', 'backup', () =>
+    leaf({
       name: 'backup',
       summary: 'a checked copy of the database, also while the server runs',
       notes: ['never overwrites FILE; keep the encryption key (key file or TEAMDAY_ENCRYPTION_KEY) too, apart from the backup'],
       options: { out: req('FILE'), ...db },
       load: () => backupCommands().then((m) => m.backup),
     }),
-  },
-  {
-    mode: 'admin',
-    ...leaf({
+  ),
+  top('admin', 'restore', () =>
+    leaf({
       name: 'restore',
       summary: 'replace the database with a checked backup (server stopped)',
       notes: ['the database it replaces is kept beside it as FILE.before-restore-TIME'],
       options: { from: req('FILE'), ...db },
       load: () => backupCommands().then((m) => m.restore),
     }),
-  },
-  {
-    mode: 'admin',
-    ...leaf({
+  ),
+  top('admin', 'openapi', () =>
+    leaf({
       name: 'openapi',
       summary: 'print or write the OpenAPI document',
       // --db is accepted (every admin command takes it, scripts pass it to all) but unused: the document needs no database.
       options: { out: str('FILE'), db: str('FILE', { hidden: true }) },
       load: () => openapiCommand().then((m) => m.openapi),
     }),
-  },
+  ),
 ]
 
-const CLIENT_COMMANDS: TopCommand[] = [
-  {
-    mode: 'client',
-    ...group('agents', 'list, read, create, change, archive, run agents', [
+const CLIENT_COMMANDS: Declared[] = [
+  top('client', 'agents', () =>
+    group('agents', 'list, read, create, change, archive, run agents', [
       leaf({ name: 'list', summary: 'the agents you may see', options: { visibility: str('private|organization|public'), category: str('C'), q: str('TEXT'), archived: flag, ...page }, load: () => agents().then((m) => m.list) }),
       leaf({ name: 'get', summary: 'one agent, with its system prompt', positionals: ref('agent'), load: () => agents().then((m) => m.get) }),
       leaf({ name: 'create', summary: 'prints the new agent\'s id', options: { ...AGENT_FIELDS, name: req('N') }, load: () => agents().then((m) => m.create) }),
@@ -229,30 +242,27 @@ const CLIENT_COMMANDS: TopCommand[] = [
         load: () => agents().then((m) => m.execute),
       }),
     ]),
-  },
-  {
-    mode: 'client',
-    ...group('executions', 'runs: status, result, delegation tree, logs', [
+  ),
+  top('client', 'executions', () =>
+    group('executions', 'runs: status, result, delegation tree, logs', [
       leaf({ name: 'list', summary: 'newest first', options: { agent: str('ID'), status: str('pending|running|completed|failed|cancelled'), space: str('ID'), since: str('ISO'), ...page }, load: () => executions().then((m) => m.list) }),
       leaf({ name: 'get', summary: 'status, result, error, timing and usage', positionals: id('execution'), load: () => executions().then((m) => m.get) }),
       leaf({ name: 'tree', summary: 'the execution and the executions it delegated to', positionals: id('execution'), load: () => executions().then((m) => m.tree) }),
       leaf({ name: 'cancel', summary: 'stops a pending or running execution', positionals: id('execution'), load: () => executions().then((m) => m.cancel) }),
       leaf({ name: 'logs', summary: 'what the execution did, step by step', positionals: id('execution'), load: () => executions().then((m) => m.logs) }),
     ]),
-  },
-  {
-    mode: 'client',
-    ...group('tasks', 'tasks for people and agents', [
+  ),
+  top('client', 'tasks', () =>
+    group('tasks', 'tasks for people and agents', [
       leaf({ name: 'list', summary: 'newest first', options: { status: str('pending|in_progress|completed|cancelled'), priority: str('low|medium|high|urgent'), 'assigned-to': str('ID'), space: str('ID'), ...page }, load: () => tasks().then((m) => m.list) }),
       leaf({ name: 'get', summary: 'one task', positionals: id('task'), load: () => tasks().then((m) => m.get) }),
       leaf({ name: 'create', summary: 'prints the new task\'s id', options: { ...TASK_FIELDS, title: req('T') }, load: () => tasks().then((m) => m.create) }),
       leaf({ name: 'update', summary: 'changes only the options given', positionals: id('task'), options: { ...TASK_FIELDS, status: str('S') }, load: () => tasks().then((m) => m.update) }),
       leaf({ name: 'delete', summary: 'deletes the task', positionals: id('task'), load: () => tasks().then((m) => m.remove) }),
     ]),
-  },
-  {
-    mode: 'client',
-    ...group('spaces', 'spaces and their secrets', [
+  ),
+  top('client', 'spaces', () =>
+    group('spaces', 'spaces and their secrets', [
       leaf({ name: 'list', summary: 'the spaces you may see', options: { archived: flag, ...page }, load: () => spaces().then((m) => m.list) }),
       leaf({ name: 'get', summary: 'one space', positionals: ref('space'), load: () => spaces().then((m) => m.get) }),
       leaf({ name: 'create', summary: 'prints the new space\'s id', options: { ...SPACE_FIELDS, name: req('N') }, load: () => spaces().then((m) => m.create) }),
@@ -269,9 +279,8 @@ const CLIENT_COMMANDS: TopCommand[] = [
         leaf({ name: 'delete', summary: 'removes the secrets', positionals: { synopsis: 'SPACE KEY...', min: 2, max: 1000, missing: 'space ID and KEY' }, load: () => spaces().then((m) => m.secretsDelete) }),
       ]),
     ]),
-  },
-  {
-    mode: 'client',
+  ),
+  top('client', 'tokens', () => ({
     usageHeader: 'client mode, over HTTP with your token',
     ...group('tokens', 'your tokens (without --email/--org/--db)', [
       leaf({ name: 'list', summary: 'yours; --all: the organization\'s (admins)', options: { all: flag, status: str('active|expired|revoked'), ...page }, load: () => tokens().then((m) => m.list) }),
@@ -291,16 +300,14 @@ const CLIENT_COMMANDS: TopCommand[] = [
         load: () => tokens().then((m) => m.rotate),
       }),
     ]),
-  },
-  {
-    mode: 'client',
+  })),
+  top('client', 'audit', () => ({
     usageHeader: 'client mode, over HTTP (organization admins)',
     ...group('audit', 'security events (without --org/--db; org admins)', [
       leaf({ name: 'list', summary: 'newest first', options: { type: str('T'), 'token-id': str('ID'), 'user-id': str('ID'), since: str('ISO'), until: str('ISO'), ...page }, load: () => import('./client/audit').then((m) => m.list) }),
     ]),
-  },
-  {
-    mode: 'client',
+  })),
+  top('client', 'members', () => ({
     usageHeader: 'client mode, over HTTP (organization admins)',
     ...group('members', 'the members of your organization (org admins)', [
       leaf({ name: 'list', summary: 'e-mail, user id, role, name, joined; newest first', options: page, load: () => members().then((m) => m.list) }),
@@ -314,10 +321,9 @@ const CLIENT_COMMANDS: TopCommand[] = [
       }),
       leaf({ name: 'remove', summary: 'also revokes their tokens in the organization', positionals: { synopsis: 'USER', min: 1, max: 1, missing: 'member (user id or e-mail)' }, load: () => members().then((m) => m.remove) }),
     ]),
-  },
-  {
-    mode: 'client',
-    ...leaf({
+  })),
+  top('client', 'login', () =>
+    leaf({
       name: 'login',
       summary: 'sign in through the browser; stores the login for this server',
       notes: [
@@ -328,15 +334,30 @@ const CLIENT_COMMANDS: TopCommand[] = [
       options: { 'no-browser': flag },
       load: () => login().then((m) => m.login),
     }),
-  },
-  { mode: 'client', ...leaf({ name: 'logout', summary: 'revokes the stored login for this server and deletes it', load: () => login().then((m) => m.logout) }) },
-  { mode: 'client', ...leaf({ name: 'whoami', summary: 'the token in use: where from, role, scopes, expiry', notes: ['source (--token-file, TEAMDAY_TOKEN, TEAMDAY_API_TOKEN or teamday login), id, name, scopes, role, organization, user, expiry; never the secret'], load: () => status().then((m) => m.whoami) }) },
-  { mode: 'client', ...leaf({ name: 'health', summary: 'is the server up? (no token needed)', notes: ['GET /api/health; exit 0 when the server answers ok, 5 otherwise'], load: () => status().then((m) => m.health) }) },
+  ),
+  top('client', 'logout', () => leaf({ name: 'logout', summary: 'revokes the stored login for this server and deletes it', load: () => login().then((m) => m.logout) })),
+  top('client', 'whoami', () => leaf({ name: 'whoami', summary: 'the token in use: where from, role, scopes, expiry', notes: ['source (--token-file, TEAMDAY_TOKEN, TEAMDAY_API_TOKEN or teamday login), id, name, scopes, role, organization, user, expiry; never the secret'], load: () => status().then((m) => m.whoami) })),
+  top('client', 'health', () => leaf({ name: 'health', summary: 'is the server up? (no token needed)', notes: ['GET /api/health; exit 0 when the server answers ok, 5 otherwise'], load: () => status().then((m) => m.health) })),
 ]
 
-export const COMMANDS: readonly TopCommand[] = [...ADMIN_COMMANDS, ...CLIENT_COMMANDS]
+const DECLARED: readonly Declared[] = [...ADMIN_COMMANDS, ...CLIENT_COMMANDS]
+const built = new Map<Declared, TopCommand>()
+
+function build(d: Declared): TopCommand {
+  let c = built.get(d)
+  if (!c) built.set(d, (c = d.define()))
+  return c
+}
+
+/** The top-level names, in declaration order, each once (`tokens` and `audit` have two modes). */
+export const COMMAND_NAMES: readonly string[] = [...new Set(DECLARED.map((d) => d.name))]
+
+/** Every top-level command, in declaration order (admin, then client): `teamday help`, tests. */
+export function allCommands(): readonly TopCommand[] {
+  return DECLARED.map(build)
+}
 
 /** The declarations of a top-level name: one, or two for `tokens` and `audit` (admin, client). */
 export function commandsNamed(name: string): TopCommand[] {
-  return COMMANDS.filter((c) => c.name === name)
+  return DECLARED.filter((d) => d.name === name).map(build)
 }

@@ -3,7 +3,7 @@ import { versionLine } from '../build-info'
 import { OptionValueError, parseArgv, UnknownOptionError } from './args'
 import { ConfigError } from '../config-error'
 import { processIo, UsageError, type ClientIo, type Io } from './common'
-import { COMMANDS, commandsNamed, EXIT, type ExitKind } from './registry'
+import { COMMAND_NAMES, commandsNamed, EXIT, type ExitKind } from './registry'
 import { closest } from './suggest'
 import { COMMON_OPTIONS, type Command, type Mode, type Options, type TopCommand } from './spec'
 
@@ -127,7 +127,7 @@ function unknown(what: string, word: string, candidates: readonly string[], see:
 /** The help texts (src/cli/help.ts), loaded when one is shown. */
 const help = () => import('./help')
 
-const TOP_NAMES = [...new Set(COMMANDS.map((c) => c.name)), 'help']
+const TOP_NAMES = [...COMMAND_NAMES, 'help']
 
 /** What a thrown error means for the user: its exit code, its message, and whether to show the usage. */
 export function failure(e: unknown): { kind: ExitKind; message: string; hint?: string; showUsage: boolean } {
