@@ -2,6 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { OptionValueError, parseArgv, UnknownOptionError } from '../src/cli/args'
 import { UsageError } from '../src/cli/common'
 import { ConfigError } from '../src/config'
+import { isAdminMode, tokenArgumentError } from '../src/cli/run'
 
 const OPTS = { name: { type: 'string' }, message: { type: 'string', short: 'm' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const
 
@@ -60,5 +61,33 @@ describe('errors across the two bundles of the compiled binary', () => {
     expect(code).not.toContain('src/app.ts')
     expect(code).toContain('src/cli/client/agents.ts')
     expect(code.length).toBeLessThan(200_000)
+  })
+})
+
+describe('the checks every command passes before parsing (string tests before any regular expression)', () => {
+  // The rules as they were written before the string tests: the checks must agree with them on every argument.
+  const TOKEN_FLAGS = /^--?(token|api-token|access-token|bearer)(=|$)/i
+  const TOKEN_LIKE = /^(Bearer\s+)?td[or]?_[A-Za-z0-9]{8,}$|td[or]?_[A-Za-z0-9]{43}(?![A-Za-z0-9])/
+  const ADMIN = /^--(db|email|org)(=|$)/
+  const full = `td_${'B'.repeat(43)}`
+  const words = [
+    'health', '--url', 'http://127.0.0.1:3000', '--token', '--TOKEN', '-token', '--Token=x', '--api-token', '--access-token=1', '--bearer', '-BEARER=x',
+    '--tokens', '--token-file', '--token-id', '--bearer-x', 'token', 'bearer', '--x-token', '-\u212Aen', full, `tdo_${'a'.repeat(43)}`, `tdr_${'a'.repeat(43)}x`,
+    `tdc_${'a'.repeat(43)}`, 'td_abcdefgh', 'td_abcdefg', 'Bearer td_abcdefgh', 'Bearer  tdr_12345678', 'bearer td_abcdefgh', `use ${full} please`,
+    `x${full}`, `${full}_`, 'TD_abcdefgh', 'td-abcdefgh', '--db', '--db=x', '--dbx', '--email', '--email=a@b.c', '--emails', '--org', '--org=', '-db', '--DB', 'db', '--', '',
+  ]
+
+  test('tokenArgumentError refuses exactly what the token rules match, and names the option or the position', () => {
+    for (const w of words) {
+      const refused = tokenArgumentError(['agents', 'list', w])
+      expect({ w, refused: refused !== null }).toEqual({ w, refused: TOKEN_FLAGS.test(w) || TOKEN_LIKE.test(w) })
+      if (refused) expect(refused).toContain(TOKEN_FLAGS.test(w) ? `option ${w.split('=')[0]}` : 'argument 3 looks like a token')
+      if (refused) expect(refused).not.toContain(full)
+    }
+  })
+
+  test('isAdminMode: exactly --db, --email or --org, alone or with =', () => {
+    for (const w of words) expect({ w, admin: isAdminMode(['tokens', 'list', w]) }).toEqual({ w, admin: ADMIN.test(w) })
+    expect(isAdminMode([])).toBe(false)
   })
 })

@@ -81,40 +81,44 @@ const status = () => import('./client/status')
 const members = () => import('./client/members')
 const login = () => import('./client/login')
 
-const AGENT_FIELDS = {
-  name: str('N'),
-  slug: str('SLUG'),
-  'system-prompt': str('P'),
-  role: str('R'),
-  visibility: str('V'),
-  model: str('M'),
-  description: str('D'),
-  category: str('C'),
-  tags: str('a,b'),
-  subagents: str('ID,ID'),
-  'max-turns': str('N'),
-} as const
+// The fields of create and update, built with their command (see `top`).
+const agentFields = () =>
+  ({
+    name: str('N'),
+    slug: str('SLUG'),
+    'system-prompt': str('P'),
+    role: str('R'),
+    visibility: str('V'),
+    model: str('M'),
+    description: str('D'),
+    category: str('C'),
+    tags: str('a,b'),
+    subagents: str('ID,ID'),
+    'max-turns': str('N'),
+  }) as const
 
-const TASK_FIELDS = {
-  title: str('T'),
-  description: str('D'),
-  priority: str('P'),
-  'assign-to': str('ID'),
-  'assignee-type': str('user|agent'),
-  space: str('ID'),
-  due: str('ISO-DATE'),
-  metadata: str('JSON'),
-} as const
+const taskFields = () =>
+  ({
+    title: str('T'),
+    description: str('D'),
+    priority: str('P'),
+    'assign-to': str('ID'),
+    'assignee-type': str('user|agent'),
+    space: str('ID'),
+    due: str('ISO-DATE'),
+    metadata: str('JSON'),
+  }) as const
 
-const SPACE_FIELDS = {
-  name: str('N'),
-  slug: str('SLUG'),
-  description: str('D'),
-  visibility: str('private|organization|public'),
-  type: str('empty|git|starterKit'),
-  instructions: str('TEXT'),
-  'add-agents': str('ID,ID'),
-} as const
+const spaceFields = () =>
+  ({
+    name: str('N'),
+    slug: str('SLUG'),
+    description: str('D'),
+    visibility: str('private|organization|public'),
+    type: str('empty|git|starterKit'),
+    instructions: str('TEXT'),
+    'add-agents': str('ID,ID'),
+  }) as const
 
 const ADMIN_COMMANDS: Declared[] = [
   top('admin', 'serve', () =>
@@ -230,8 +234,8 @@ const CLIENT_COMMANDS: Declared[] = [
     group('agents', 'list, read, create, change, archive, run agents', [
       leaf({ name: 'list', summary: 'the agents you may see', options: { visibility: str('private|organization|public'), category: str('C'), q: str('TEXT'), archived: flag, ...page }, load: () => agents().then((m) => m.list) }),
       leaf({ name: 'get', summary: 'one agent, with its system prompt', positionals: ref('agent'), load: () => agents().then((m) => m.get) }),
-      leaf({ name: 'create', summary: 'prints the new agent\'s id', options: { ...AGENT_FIELDS, name: req('N') }, load: () => agents().then((m) => m.create) }),
-      leaf({ name: 'update', summary: 'changes only the options given', positionals: ref('agent'), options: { ...AGENT_FIELDS, archived: str('true|false') }, load: () => agents().then((m) => m.update) }),
+      leaf({ name: 'create', summary: 'prints the new agent\'s id', options: { ...agentFields(), name: req('N') }, load: () => agents().then((m) => m.create) }),
+      leaf({ name: 'update', summary: 'changes only the options given', positionals: ref('agent'), options: { ...agentFields(), archived: str('true|false') }, load: () => agents().then((m) => m.update) }),
       leaf({ name: 'delete', summary: 'archives the agent', positionals: ref('agent'), load: () => agents().then((m) => m.remove) }),
       leaf({
         name: 'execute',
@@ -256,8 +260,8 @@ const CLIENT_COMMANDS: Declared[] = [
     group('tasks', 'tasks for people and agents', [
       leaf({ name: 'list', summary: 'newest first', options: { status: str('pending|in_progress|completed|cancelled'), priority: str('low|medium|high|urgent'), 'assigned-to': str('ID'), space: str('ID'), ...page }, load: () => tasks().then((m) => m.list) }),
       leaf({ name: 'get', summary: 'one task', positionals: id('task'), load: () => tasks().then((m) => m.get) }),
-      leaf({ name: 'create', summary: 'prints the new task\'s id', options: { ...TASK_FIELDS, title: req('T') }, load: () => tasks().then((m) => m.create) }),
-      leaf({ name: 'update', summary: 'changes only the options given', positionals: id('task'), options: { ...TASK_FIELDS, status: str('S') }, load: () => tasks().then((m) => m.update) }),
+      leaf({ name: 'create', summary: 'prints the new task\'s id', options: { ...taskFields(), title: req('T') }, load: () => tasks().then((m) => m.create) }),
+      leaf({ name: 'update', summary: 'changes only the options given', positionals: id('task'), options: { ...taskFields(), status: str('S') }, load: () => tasks().then((m) => m.update) }),
       leaf({ name: 'delete', summary: 'deletes the task', positionals: id('task'), load: () => tasks().then((m) => m.remove) }),
     ]),
   ),
@@ -265,8 +269,8 @@ const CLIENT_COMMANDS: Declared[] = [
     group('spaces', 'spaces and their secrets', [
       leaf({ name: 'list', summary: 'the spaces you may see', options: { archived: flag, ...page }, load: () => spaces().then((m) => m.list) }),
       leaf({ name: 'get', summary: 'one space', positionals: ref('space'), load: () => spaces().then((m) => m.get) }),
-      leaf({ name: 'create', summary: 'prints the new space\'s id', options: { ...SPACE_FIELDS, name: req('N') }, load: () => spaces().then((m) => m.create) }),
-      leaf({ name: 'update', summary: 'changes only the options given', positionals: ref('space'), options: { ...SPACE_FIELDS, 'remove-agents': str('ID,ID'), archived: str('true|false') }, load: () => spaces().then((m) => m.update) }),
+      leaf({ name: 'create', summary: 'prints the new space\'s id', options: { ...spaceFields(), name: req('N') }, load: () => spaces().then((m) => m.create) }),
+      leaf({ name: 'update', summary: 'changes only the options given', positionals: ref('space'), options: { ...spaceFields(), 'remove-agents': str('ID,ID'), archived: str('true|false') }, load: () => spaces().then((m) => m.update) }),
       leaf({ name: 'delete', summary: 'archives the space', positionals: ref('space'), load: () => spaces().then((m) => m.remove) }),
       group('secrets', 'secrets of a space, by name', [
         leaf({ name: 'list', summary: 'names only, never values', positionals: { synopsis: 'SPACE', min: 1, max: 1, missing: 'space ID or slug' }, load: () => spaces().then((m) => m.secretsList) }),

@@ -174,21 +174,31 @@ function otherMode(named: TopCommand[], top: TopCommand, path: string[], sub: st
 
 const isHelp = (arg: string) => arg === 'help' || arg === '--help' || arg === '-h'
 
-/** Admin (database) mode of `tokens` and `audit`: iff --db, --email or --org is passed. */
+/**
+ * Admin (database) mode of `tokens` and `audit`: iff --db, --email or --org is passed. String
+ * tests, not a regular expression: every command passes here, and compiling one on its first use
+ * costs a compiled client command more than the whole check (README, Performance).
+ */
 export function isAdminMode(args: string[]): boolean {
-  return args.some((a) => /^--(db|email|org)(=|$)/.test(a))
+  return args.some((a) => ADMIN_FLAGS.some((f) => a === f || a.startsWith(`${f}=`)))
 }
+const ADMIN_FLAGS = ['--db', '--email', '--org']
 
 const TOKEN_FLAGS = /^--?(token|api-token|access-token|bearer)(=|$)/i
 /** A whole argument that looks like a (possibly cut) token, or a full-length token anywhere. */
 const TOKEN_LIKE = /^(Bearer\s+)?td[or]?_[A-Za-z0-9]{8,}$|td[or]?_[A-Za-z0-9]{43}(?![A-Za-z0-9])/
+
+// What each expression needs to match, tested first: most arguments cannot match, and a regular
+// expression is compiled on its first use (as much as the rest of `run` before the request).
+const mayBeTokenFlag = (a: string) => a.startsWith('-') && (a.toLowerCase().includes('token') || a.toLowerCase().includes('bearer'))
+const mayBeToken = (a: string) => a.includes('td_') || a.includes('tdo_') || a.includes('tdr_')
 
 /**
  * Tokens are never accepted as arguments: they would land in shell history and be visible to
  * every local user in `ps`. Returns the error message (which never repeats the argument), or null.
  */
 export function tokenArgumentError(argv: string[]): string | null {
-  const i = argv.findIndex((a) => TOKEN_FLAGS.test(a) || TOKEN_LIKE.test(a))
+  const i = argv.findIndex((a) => (mayBeTokenFlag(a) && TOKEN_FLAGS.test(a)) || (mayBeToken(a) && TOKEN_LIKE.test(a)))
   if (i < 0) return null
   const what = TOKEN_FLAGS.test(argv[i]!) ? `option ${argv[i]!.split('=')[0]}` : `argument ${i + 1} looks like a token and`
   return (
