@@ -15,12 +15,17 @@
 // `valgrind --tool=callgrind` (instructions; README, Performance).
 //
 //   npm run build && bun bench/startup.ts [dist/teamday]
+//
+// Before/after on a shared machine: `bun bench/startup.ts dist/teamday OTHER_BINARY` also times
+// the client commands of both builds interleaved (run by run, against the same server and the
+// same hello), so that load changes hit both alike; it prints medians of CPU and wall time.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
 const BIN = resolve(process.argv[2] ?? 'dist/teamday')
+const OTHER = process.argv[3] ? resolve(process.argv[3]) : null
 const RUNS = Number(process.env.BENCH_RUNS ?? 20)
 const dir = mkdtempSync(join(tmpdir(), 'teamday-startup-'))
 const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, TEAMDAY_LOG_LEVEL: 'warn' }
@@ -45,6 +50,24 @@ function timeCommand(argv: string[], extraEnv: Record<string, string> = {}): { w
     cpus.push(Number(r.resourceUsage.cpuTime.total) / 1000)
   }
   return { wall: median(walls), cpu: median(cpus) }
+}
+
+/** Each command once per round, in turn, RUNS rounds (after two warm-up rounds): medians of wall and CPU time, in ms. */
+function timeInterleaved(commands: Record<string, string[]>): Record<string, { wall: number; cpu: number }> {
+  const runs: Record<string, { walls: number[]; cpus: number[] }> = {}
+  for (const name of Object.keys(commands)) runs[name] = { walls: [], cpus: [] }
+  for (let i = 0; i < RUNS + 2; i++) {
+    for (const [name, argv] of Object.entries(commands)) {
+      const t0 = performance.now()
+      const r = Bun.spawnSync(argv, { env, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe' })
+      const t = performance.now() - t0
+      if (r.exitCode !== 0) throw new Error(`${argv.join(' ')} exited ${r.exitCode}: ${r.stderr}`)
+      if (i < 2) continue
+      runs[name]!.walls.push(t)
+      runs[name]!.cpus.push(Number(r.resourceUsage.cpuTime.total) / 1000)
+    }
+  }
+  return Object.fromEntries(Object.entries(runs).map(([name, r]) => [name, { wall: median(r.walls), cpu: median(r.cpus) }]))
 }
 
 // The floor: a compiled hello world, built by this Bun now.
@@ -150,6 +173,14 @@ try {
   const fetchFloor = timeCommand([fetchHello, `${base}/api/health`])
   const health = timeCommand([BIN, 'health', '--url', base])
   const list = timeCommand([BIN, 'agents', 'list', '--url', base, '--token-file', tokenFile])
+  const clientArgs = { version: ['--version'], health: ['health', '--url', base], list: ['agents', 'list', '--url', base, '--token-file', tokenFile] }
+  const compared = OTHER
+    ? timeInterleaved({
+        hello: [hello],
+        fetch: [fetchHello, `${base}/api/health`],
+        ...Object.fromEntries(Object.entries(clientArgs).flatMap(([k, args]) => [[`this ${k}`, [BIN, ...args]], [`other ${k}`, [OTHER, ...args]]])),
+      })
+    : null
   child.kill('SIGTERM')
   const serve = await serveToFirst200('/api/v1/agents', true)
   const fresh = await serveToFirst200('/api/health', false)
@@ -163,6 +194,15 @@ try {
   row('teamday --version', version)
   row('teamday health (HTTP to a server)', health)
   row('teamday agents list (HTTP, token)', list)
+  if (compared) {
+    const c = compared
+    const x = (f: { wall: number; cpu: number }) => `wall ${ms(f.wall)} (x${(f.wall / c.hello!.wall).toFixed(2)}), cpu ${ms(f.cpu)} (x${(f.cpu / c.hello!.cpu).toFixed(2)})`
+    console.log(`interleaved, ${RUNS} rounds: hello wall ${ms(c.hello!.wall)}, cpu ${ms(c.hello!.cpu)}; fetch ${x(c.fetch!)}`)
+    console.log(`${''.padEnd(38)} ${BIN}`.padEnd(90) + `   ${OTHER}`)
+    for (const [k, label] of [['version', 'teamday --version'], ['health', 'teamday health'], ['list', 'teamday agents list']] as const) {
+      console.log(`${label.padEnd(38)} ${x(c[`this ${k}`]!).padEnd(50)}   ${x(c[`other ${k}`]!)}`)
+    }
+  }
   console.log(`teamday serve -> first authenticated 200 (GET /api/v1/agents)  (target <= 60 ms)\n${''.padEnd(40)}${serveLine(serve)}`)
   console.log(`teamday serve, no database file yet -> first 200 (/api/health)\n${''.padEnd(40)}${serveLine(fresh)}`)
 } finally {
