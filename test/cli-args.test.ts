@@ -3,6 +3,7 @@ import { OptionValueError, parseArgv, UnknownOptionError } from '../src/cli/args
 import { UsageError } from '../src/cli/common'
 import { ConfigError } from '../src/config'
 import { isAdminMode, tokenArgumentError } from '../src/cli/run'
+import { joinPath } from '../src/client/credentials'
 
 const OPTS = { name: { type: 'string' }, message: { type: 'string', short: 'm' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const
 
@@ -90,4 +91,26 @@ describe('the checks every command passes before parsing (string tests before an
     for (const w of words) expect({ w, admin: isAdminMode(['tokens', 'list', w]) }).toEqual({ w, admin: ADMIN.test(w) })
     expect(isAdminMode([])).toBe(false)
   })
+})
+
+describe('joinPath (the credentials file path, without node:path)', () => {
+  // The former expression, which the loop replaced: the same path for every base.
+  const before = (base: string, ...names: string[]) => {
+    const head = base.length > 1 ? base.replace(/[\\/]+$/, '') : base
+    return [head === '/' ? '' : head, ...names].join('/')
+  }
+  test('one separator between the parts, trailing separators of the base dropped', () => {
+    for (const base of ['', '/', '//', '///', 'a', 'a/', 'a//', 'a\\', '/home/u', '/home/u/', '/home/u\\/', '\\', 'rel/dir', '/a b/c']) {
+      for (const names of [[], ['teamday'], ['teamday', 'credentials.json']]) expect({ base, names, p: joinPath(base, ...names) }).toEqual({ base, names, p: before(base, ...names) })
+    }
+    expect(joinPath('/home/u/', '.config')).toBe('/home/u/.config')
+    expect(joinPath('/', 'teamday')).toBe('/teamday')
+  })
+})
+
+test('short aliases: the last option that declares one wins, and an inherited property is no option', () => {
+  const proto = { inherited: { type: 'boolean', short: 'i' } }
+  const opts = Object.assign(Object.create(proto), { a: { type: 'boolean', short: 'x' }, b: { type: 'boolean', short: 'x' } })
+  expect(parseArgv(['-x'], opts).values).toEqual({ b: true })
+  expect(() => parseArgv(['-i'], opts)).toThrow(UnknownOptionError)
 })

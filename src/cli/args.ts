@@ -24,7 +24,6 @@ export class OptionValueError extends Error {}
 export function parseArgv(args: readonly string[], options: Readonly<Record<string, ArgOption>>): { values: ArgValues; positionals: string[] } {
   const values: ArgValues = {}
   const positionals: string[] = []
-  const byShort = new Map(Object.entries(options).flatMap(([name, o]) => (o.short ? [[o.short, name] as const] : [])))
   for (let i = 0; i < args.length; i++) {
     const word = args[i]!
     if (word === '--') {
@@ -41,7 +40,7 @@ export function parseArgv(args: readonly string[], options: Readonly<Record<stri
       shown = `--${name}`
       if (!Object.hasOwn(options, name)) throw new UnknownOptionError(shown)
     } else if (word.startsWith('-') && word.length > 1) {
-      name = byShort.get(word[1]!)
+      name = byShort(options, word[1]!)
       shown = word.slice(0, 2)
       if (name === undefined) throw new UnknownOptionError(shown)
       if (word.length > 2) inline = word.slice(2)
@@ -66,4 +65,16 @@ export function parseArgv(args: readonly string[], options: Readonly<Record<stri
     values[name] = inline
   }
   return { values, positionals }
+}
+
+/**
+ * The option whose one-letter alias is `letter` (the last, as a Map of them would give). A loop,
+ * not a Map built from `Object.entries(…).flatMap(…)` on every parse: JSC writes those built-ins
+ * in JavaScript and compiles each on its first call, which cost every client command more than
+ * the rest of the parse (README, Performance).
+ */
+function byShort(options: Readonly<Record<string, ArgOption>>, letter: string): string | undefined {
+  let found: string | undefined
+  for (const name in options) if (Object.hasOwn(options, name) && options[name]!.short === letter) found = name
+  return found
 }
