@@ -3,6 +3,7 @@ import { OptionValueError, parseArgv, UnknownOptionError } from '../src/cli/args
 import { UsageError } from '../src/cli/common'
 import { ConfigError } from '../src/config'
 import { isAdminMode, tokenArgumentError } from '../src/cli/run'
+import { normalizeUrl } from '../src/client/config'
 import { joinPath } from '../src/client/credentials'
 
 const OPTS = { name: { type: 'string' }, message: { type: 'string', short: 'm' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const
@@ -113,4 +114,15 @@ test('short aliases: the last option that declares one wins, and an inherited pr
   const opts = Object.assign(Object.create(proto), { a: { type: 'boolean', short: 'x' }, b: { type: 'boolean', short: 'x' } })
   expect(parseArgv(['-x'], opts).values).toEqual({ b: true })
   expect(() => parseArgv(['-i'], opts)).toThrow(UnknownOptionError)
+})
+
+test('normalizeUrl drops trailing slashes, then a trailing /api/v1 or /api, as the former expressions did', () => {
+  const before = (raw: string) => {
+    const u = new URL(raw)
+    return `${u.origin}${u.pathname.replace(/\/+$/, '').replace(/\/api(\/v1)?$/, '')}`
+  }
+  const urls = ['http://h', 'http://h/', 'http://h//', 'http://h/api', 'http://h/api/', 'http://h/api/v1', 'http://h/api/v1/', 'http://h/api/v1//', 'http://h/x/api/v1', 'http://h/api/v2',
+    'http://h/apiv1', 'http://h/api/v1/api', 'http://h/api/api', 'http://h/v1', 'https://h:8443/p/', 'http://h/a%20b/api', 'http://h/API/V1', 'http://h/api/v1?x=1']
+  for (const raw of urls) expect({ raw, u: normalizeUrl(raw, '--url') }).toEqual({ raw, u: before(raw) })
+  expect(normalizeUrl('http://127.0.0.1:3000/api/v1/', '--url')).toBe('http://127.0.0.1:3000')
 })

@@ -71,7 +71,13 @@ export function normalizeUrl(raw: string, from: string): string {
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ClientError('usage', `${from} must be an http(s) URL (got "${raw}")`)
   if (u.username || u.password) throw new ClientError('usage', `${from} must not contain credentials; use TEAMDAY_TOKEN or --token-file`)
-  const path = u.pathname.replace(/\/+$/, '').replace(/\/api(\/v1)?$/, '')
+  // String tests, not a regular expression's replace: JSC compiles that built-in (written in
+  // JavaScript) on its first call, which every client command paid here.
+  let end = u.pathname.length
+  while (end > 0 && u.pathname[end - 1] === '/') end--
+  let path = u.pathname.slice(0, end)
+  if (path.endsWith('/api/v1')) path = path.slice(0, -'/api/v1'.length)
+  else if (path.endsWith('/api')) path = path.slice(0, -'/api'.length)
   return `${u.origin}${path}`
 }
 
