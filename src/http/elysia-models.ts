@@ -11,16 +11,18 @@ import { Elysia, t } from 'elysia'
  * schemas:
  * - a record that names only known models is skipped: Elysia keeps a known model (it never
  *   replaces one) and would rebuild an identical module;
- * - otherwise the names are recorded as Elysia does, and the module is built when first read.
- * createApp registers every model once at the root, so that only the root's module is built.
+ * - otherwise the names are recorded as Elysia does, and the module is a ModelsModule (below),
+ *   which computes nothing until a name is imported from it.
+ * createApp registers every model once at the root.
  * Anything else (a string name, a function, a Standard Schema) goes to Elysia unchanged.
  *
- * First-request cost of named models. A route's schema that names a model is the module's
- * `Import(name)`, which carries every model of the module; TypeBox's compiler checks each of them
- * in depth (TypeGuard.IsSchema) for each validator it compiles: every named response status of a
- * route, on the route's first request, checked all 89 models. The modules built here import a
- * model with only the models it refers to (by `$ref`, transitively), which is all a validator
- * can reach; a `$ref` that names no model keeps them all.
+ * First-request cost of named models. Elysia reads the app's module each time it compiles a
+ * route (the first request of each): a TypeBox module computes every model when it is built, so
+ * the first read cost a full build of all of them. A route's schema that names a model is the
+ * module's `Import(name)`, which carries every model of the module; TypeBox's compiler checks
+ * each of them in depth (TypeGuard.IsSchema) for each validator it compiles. A ModelsModule
+ * imports a model from a module of only the models it refers to (by `$ref`, transitively), which
+ * is all a validator can reach; a `$ref` that names no model imports from all of them.
  *
  * Elysia also compiles every validator (query, params, body, each response status) with all the
  * app's models as TypeBox references, which the compiler checks in depth each time. A reference
@@ -66,19 +68,31 @@ function reachable($defs: Record<string, unknown>, key: string): string[] | null
   return [...names]
 }
 
-function narrowImports(module: Module): Module {
-  const importAll = module.Import.bind(module)
-  const closure = new Map<string, string[] | null>()
-  module.Import = (key: string, options?: unknown) => {
-    const imported = importAll(key, options) as { $defs: Record<string, unknown> }
-    if (!closure.has(key)) closure.set(key, reachable(module.$defs, key))
-    const names = closure.get(key)
-    if (!names) return imported
-    const $defs: Record<string, unknown> = {}
-    for (const name of names) $defs[name] = imported.$defs[name]
-    return { ...imported, $defs }
+/**
+ * The module Elysia reads as `definitions.typebox`, built for what it is asked. Elysia asks a
+ * module two things: whether a name is a model (`name in $defs`, or `$defs` spread into a new
+ * module for an inline schema with a `$ref`) and `Import(name)` for a route's schema. A TypeBox
+ * module computes every model when it is built; this one keeps the models as they were given
+ * (what TypeBox's `Module` takes) and, per imported name, builds a module of only the models that
+ * name reaches (by `$ref`, transitively), which is all a validator of it can reach: a route's
+ * first request computes a few models instead of all 89. A `$ref` that names no model imports
+ * from a module of them all.
+ */
+class ModelsModule implements Module {
+  private readonly byName = new Map<string, Module>()
+
+  constructor(readonly $defs: Record<string, unknown>) {}
+
+  Import(key: string, options?: unknown): unknown {
+    let module = this.byName.get(key)
+    if (module === undefined) {
+      const names = key in this.$defs ? reachable(this.$defs, key) : null
+      const defs = names === null ? this.$defs : Object.fromEntries(names.map((name) => [name, this.$defs[name]]))
+      module = t.Module(defs as never) as unknown as Module
+      this.byName.set(key, module)
+    }
+    return module.Import(key, options)
   }
-  return module
 }
 
 /** The `$ref` strings in a schema (its `$defs` included). */
@@ -133,21 +147,9 @@ if (!proto['~teamdayModels']) {
       value.$id ??= `#/components/schemas/${key}`
       added[key] = value
     }
-    // Read lazily: the module this one extends, and the build itself.
-    const previous = Object.getOwnPropertyDescriptor(defs, 'typebox')
-    Object.defineProperty(defs, 'typebox', {
-      enumerable: true,
-      configurable: true,
-      get() {
-        const base = (previous?.get ? previous.get.call(defs) : previous?.value) as Definitions['typebox']
-        const built = narrowImports(t.Module({ ...base.$defs, ...added } as never) as unknown as Module)
-        setTypebox(defs, built)
-        return built
-      },
-      set(value: unknown) {
-        setTypebox(defs, value)
-      },
-    })
+    // The models known before (a module of ours, or one Elysia built: both take part in a new one).
+    const base = defs.typebox as Module | undefined
+    setTypebox(defs, new ModelsModule({ ...base?.$defs, ...added }))
     return this
   }
   proto['~teamdayModels'] = true

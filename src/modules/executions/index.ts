@@ -93,60 +93,57 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
         },
       },
     )
-    .group('/executions', (g) =>
-      g
-        .get(
-          '',
-          async ({ principal, query, request, set }) => {
-            const page = await listExecutions(ctx(principal, request, set), { ...query, limit: intParam(query.limit, 50), offset: intParam(query.offset, 0) })
-            // The body is TeamDay's bare array: the next page travels in headers.
-            setPagingHeaders(set, request, page)
-            return page.executions
-          },
-          {
-            auth: 'executions:read',
-            query: ListExecutionsQuery,
-            response: { 200: 'ExecutionList', 400: badCursor, 422: 'ExecutionQueryInvalid', ...authErrors },
-            detail: {
-              summary: 'List executions',
-              description:
-                'Executions newest first, as a bare JSON array. Members see their own and those of agents shared with the organization, except those in a space they may not see; admins every one of the organization. Filters: agentId, status, since (ISO-8601), spaceId, parentExecutionId; limit 1-200 (default 50). Paging: when there is a next page, `Link: <…&cursor=…>; rel="next"` (RFC 8288) points at it and `X-Next-Cursor` holds its cursor alone; pass it as `cursor`. `offset` works too (slower for deep pages). No total: counting executions is what this list avoids.',
-              [RESPONSE_HEADERS]: { 200: pagingHeaderDocs('executions', `${API_V1}/executions`, false) },
-            },
-          },
-        )
-        .get('/:id', async ({ principal, params, request, set }) => ({ success: true as const, execution: toPublicExecution(await getVisibleExecution(ctx(principal, request, set), params.id)) }), {
-          auth: 'executions:read',
-          params: ExecutionIdParams,
-          response: { 200: 'ExecutionEnvelope', 404: 'ExecutionNotFound', ...authErrors },
-          detail: { summary: 'Get an execution', description: 'Status, result, messages, tool calls, timing and token usage of one execution. Poll it after an async execute.' },
-        })
-        .get('/:id/tree', async ({ principal, params, request, set }) => ({ success: true as const, tree: (await executionTree(ctx(principal, request, set), params.id)) as any }), {
-          auth: 'executions:read',
-          params: ExecutionIdParams,
-          response: { 200: 'TreeEnvelope', 404: 'ExecutionNotFound', ...authErrors },
-          detail: { summary: 'Get a delegation tree', description: 'The execution with its child executions (from delegation), recursively under `children`: only those you may open (the same rule as GET /executions/{id}); `hiddenChildren` counts the ones left out.' },
-        })
-        .get('/:id/logs', async ({ principal, params, request, set }) => ({ success: true as const, logs: await executionLogs(ctx(principal, request, set), params.id) }), {
-          auth: 'executions:read',
-          params: ExecutionIdParams,
-          response: { 200: 'LogsEnvelope', 404: 'ExecutionNotFound', ...authErrors },
-          detail: { summary: 'Get execution logs', description: 'The event log of one execution, oldest first: started, tool calls, delegation, errors, completion. Never a secret.' },
-        })
-        .post('/:id/cancel', async ({ principal, params, request, set }) => ({ success: true as const, execution: toPublicExecution(await cancelExecution(ctx(principal, request, set), engine, params.id)) }), {
-          auth: 'executions:write',
-          params: ExecutionIdParams,
-          response: {
-            200: 'ExecutionEnvelope',
-            404: 'ExecutionNotFound',
-            409: 'ExecutionFinished',
-            ...authErrors,
-          },
-          detail: {
-            summary: 'Cancel an execution',
-            description:
-              'Stops a pending or running execution and every running descendant within a second: aborts the provider requests and marks them cancelled. Cancelling a cancelled execution changes nothing; a finished one is 409. Only its starter or an admin may cancel.',
-          },
-        }),
+    .get(
+      '/executions',
+      async ({ principal, query, request, set }) => {
+        const page = await listExecutions(ctx(principal, request, set), { ...query, limit: intParam(query.limit, 50), offset: intParam(query.offset, 0) })
+        // The body is TeamDay's bare array: the next page travels in headers.
+        setPagingHeaders(set, request, page)
+        return page.executions
+      },
+      {
+        auth: 'executions:read',
+        query: ListExecutionsQuery,
+        response: { 200: 'ExecutionList', 400: badCursor, 422: 'ExecutionQueryInvalid', ...authErrors },
+        detail: {
+          summary: 'List executions',
+          description:
+            'Executions newest first, as a bare JSON array. Members see their own and those of agents shared with the organization, except those in a space they may not see; admins every one of the organization. Filters: agentId, status, since (ISO-8601), spaceId, parentExecutionId; limit 1-200 (default 50). Paging: when there is a next page, `Link: <…&cursor=…>; rel="next"` (RFC 8288) points at it and `X-Next-Cursor` holds its cursor alone; pass it as `cursor`. `offset` works too (slower for deep pages). No total: counting executions is what this list avoids.',
+          [RESPONSE_HEADERS]: { 200: pagingHeaderDocs('executions', `${API_V1}/executions`, false) },
+        },
+      },
     )
+    .get('/executions/:id', async ({ principal, params, request, set }) => ({ success: true as const, execution: toPublicExecution(await getVisibleExecution(ctx(principal, request, set), params.id)) }), {
+      auth: 'executions:read',
+      params: ExecutionIdParams,
+      response: { 200: 'ExecutionEnvelope', 404: 'ExecutionNotFound', ...authErrors },
+      detail: { summary: 'Get an execution', description: 'Status, result, messages, tool calls, timing and token usage of one execution. Poll it after an async execute.' },
+    })
+    .get('/executions/:id/tree', async ({ principal, params, request, set }) => ({ success: true as const, tree: (await executionTree(ctx(principal, request, set), params.id)) as any }), {
+      auth: 'executions:read',
+      params: ExecutionIdParams,
+      response: { 200: 'TreeEnvelope', 404: 'ExecutionNotFound', ...authErrors },
+      detail: { summary: 'Get a delegation tree', description: 'The execution with its child executions (from delegation), recursively under `children`: only those you may open (the same rule as GET /executions/{id}); `hiddenChildren` counts the ones left out.' },
+    })
+    .get('/executions/:id/logs', async ({ principal, params, request, set }) => ({ success: true as const, logs: await executionLogs(ctx(principal, request, set), params.id) }), {
+      auth: 'executions:read',
+      params: ExecutionIdParams,
+      response: { 200: 'LogsEnvelope', 404: 'ExecutionNotFound', ...authErrors },
+      detail: { summary: 'Get execution logs', description: 'The event log of one execution, oldest first: started, tool calls, delegation, errors, completion. Never a secret.' },
+    })
+    .post('/executions/:id/cancel', async ({ principal, params, request, set }) => ({ success: true as const, execution: toPublicExecution(await cancelExecution(ctx(principal, request, set), engine, params.id)) }), {
+      auth: 'executions:write',
+      params: ExecutionIdParams,
+      response: {
+        200: 'ExecutionEnvelope',
+        404: 'ExecutionNotFound',
+        409: 'ExecutionFinished',
+        ...authErrors,
+      },
+      detail: {
+        summary: 'Cancel an execution',
+        description:
+          'Stops a pending or running execution and every running descendant within a second: aborts the provider requests and marks them cancelled. Cancelling a cancelled execution changes nothing; a finished one is 409. Only its starter or an admin may cancel.',
+      },
+    })
 }
