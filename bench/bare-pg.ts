@@ -1,48 +1,55 @@
 // bench/run.ts's PostgreSQL floor: a bare Bun.serve with postgres-js (the driver teamday uses,
 // the same pool size), no framework, no drizzle, sending for each request the statements teamday
-// sends on PostgreSQL (bun bench/pg-roundtrips.ts lists them): the token look-up by its SHA-256,
-// the token's and the user's rate-limit counters in one upsert, and one read (the agent list's
-// data version, or the token's row), then answering with the bytes PUT to /__body (the
-// response teamday gives). The gap between this and the bare constant is what the round trips
-// cost; the gap between teamday and this is teamday's own work. argv: database URL, pool size
+// sends on PostgreSQL (bun bench/pg-roundtrips.ts lists them): one statement that looks the
+// token up by its SHA-256, counts the token's and the user's rate-limit hits when it is valid
+// and reads the agent list's data version (src/auth/pg-lookup.ts), then for the token GET its
+// row, then answering with the bytes PUT to /__body (the response teamday gives). One statement
+// per request: unlike teamday it does not batch one token's concurrent requests. The gap between
+// this and the bare constant is what the round trips cost; the gap between teamday and this is
+// teamday's own work. argv: database URL, pool size
 import postgres from 'postgres'
 
 const sql = postgres(process.argv[2]!, { max: Number(process.argv[3] ?? 10), prepare: true, onnotice: () => {} })
 let body: Uint8Array = new Uint8Array()
 let type = 'application/json;charset=utf-8'
 const LIMIT = 999_999_999
+const USER_LIMIT = 2_147_483_647
 
 async function respond(req: Request): Promise<Response> {
   const h = req.headers.get('authorization')
   if (!h?.startsWith('Bearer ')) return new Response('{"error":true}', { status: 401 })
   const hash = new Bun.CryptoHasher('sha256').update(h.slice(7)).digest('hex')
-  const [tok] = await sql`select "id", "user_id", "organization_id", "expires_at", "revoked_at", "last_used_at", "scopes",
-      ((select "email" from "users" where "users"."id" = "personal_access_tokens"."user_id")),
-      ((select "role" from "memberships" where ("memberships"."organization_id" = "personal_access_tokens"."organization_id" and "memberships"."user_id" = "personal_access_tokens"."user_id"))) as role,
-      'pat' from "personal_access_tokens" where "personal_access_tokens"."token_hash" = ${hash}`
   const now = Date.now()
-  if (!tok || !tok.role || tok.revoked_at || new Date(tok.expires_at).getTime() <= now) return new Response('{"error":true}', { status: 401 })
   const nowIso = new Date(now).toISOString()
   const reset = new Date(now + 60_000).toISOString()
-  await sql`
-    WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)),
-    first AS (
-      INSERT INTO rate_limit_counters AS c (key, count, reset_at) SELECT ${`tok:${tok.id}`}, 1, ${reset}::timestamptz FROM async_commit
-      ON CONFLICT (key) DO UPDATE SET count = CASE WHEN c.reset_at <= ${nowIso}::timestamptz THEN 1 ELSE LEAST(c.count + 1, ${LIMIT + 1}::int) END,
-        reset_at = CASE WHEN c.reset_at <= ${nowIso}::timestamptz THEN EXCLUDED.reset_at ELSE c.reset_at END
-      RETURNING count, reset_at
+  const adding = sql`count = CASE WHEN c.reset_at <= ${nowIso}::timestamptz THEN EXCLUDED.count ELSE LEAST(c.count::bigint + EXCLUDED.count, ${USER_LIMIT}::bigint)::int END,
+        reset_at = CASE WHEN c.reset_at <= ${nowIso}::timestamptz THEN EXCLUDED.reset_at ELSE c.reset_at END`
+  const [tok] = await sql`
+    WITH auth AS (
+      SELECT t.id, t.user_id, t.organization_id, t.expires_at, t.revoked_at, t.last_used_at, t.scopes,
+        (SELECT u.email FROM users u WHERE u.id = t.user_id) AS email,
+        (SELECT m.role FROM memberships m WHERE m.organization_id = t.organization_id AND m.user_id = t.user_id) AS role
+      FROM personal_access_tokens t WHERE t.token_hash = ${hash}
     ),
+    valid AS (SELECT id, user_id FROM auth WHERE role IS NOT NULL AND expires_at > ${nowIso}::timestamptz AND (revoked_at IS NULL OR revoked_at > ${nowIso}::timestamptz)),
+    async_commit AS (SELECT set_config('synchronous_commit', 'off', true) FROM valid),
+    first AS (
+      INSERT INTO rate_limit_counters AS c (key, count, reset_at) SELECT 'tok:' || id, 1, ${reset}::timestamptz FROM valid, async_commit
+      ON CONFLICT (key) DO UPDATE SET ${adding}
+      RETURNING count, (extract(epoch FROM reset_at) * 1000)::bigint AS reset_ms
+    ),
+    within AS (SELECT LEAST(1, GREATEST(0, ${LIMIT}::bigint - (count - 1)))::int AS n FROM first),
     second AS (
-      INSERT INTO rate_limit_counters AS c (key, count, reset_at) SELECT ${`user:${tok.user_id}`}, 1, ${reset}::timestamptz FROM first WHERE first.count <= ${LIMIT}::bigint
-      ON CONFLICT (key) DO UPDATE SET count = CASE WHEN c.reset_at <= ${nowIso}::timestamptz THEN 1 ELSE LEAST(c.count + 1, ${LIMIT * 3 > 2_147_483_647 ? 2_147_483_647 : LIMIT * 3 + 1}::int) END,
-        reset_at = CASE WHEN c.reset_at <= ${nowIso}::timestamptz THEN EXCLUDED.reset_at ELSE c.reset_at END
-      RETURNING count, reset_at
+      INSERT INTO rate_limit_counters AS c (key, count, reset_at) SELECT 'user:' || user_id, n, ${reset}::timestamptz FROM valid, within WHERE n > 0
+      ON CONFLICT (key) DO UPDATE SET ${adding}
+      RETURNING count, (extract(epoch FROM reset_at) * 1000)::bigint AS reset_ms
     )
-    SELECT 1 AS n, count, (extract(epoch FROM reset_at) * 1000)::bigint AS reset_ms FROM first
-    UNION ALL SELECT 2, count, (extract(epoch FROM reset_at) * 1000)::bigint FROM second`
+    SELECT a.id, a.organization_id, a.role, (SELECT count FROM first) AS first_count, (SELECT count FROM second) AS second_count,
+      COALESCE((SELECT value FROM settings WHERE key = 'version:agents:' || a.organization_id), '0') AS agents_version
+    FROM auth a`
+  if (!tok || tok.first_count === null) return new Response('{"error":true}', { status: 401 })
   const path = new URL(req.url).pathname
   if (path.startsWith('/api/v1/tokens/')) await sql`select * from "personal_access_tokens" where "id" = ${path.slice(15)} and "organization_id" = ${tok.organization_id}`
-  else await sql`select "value" from "settings" where "settings"."key" = ${`version:agents:${tok.organization_id}`}`
   return new Response(body, { headers: { 'content-type': type } })
 }
 

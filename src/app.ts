@@ -1,6 +1,9 @@
 import { Elysia, t } from 'elysia'
 import './http/elysia-models' // before any model is registered
+import type { TokenLookup } from './auth/authenticate'
 import { authPlugin, requestAuthorizer } from './auth/plugin'
+import { PgCountedLookup } from './auth/pg-lookup'
+import { PgRateLimitStore } from './ratelimit/pg-store'
 import { readBody } from './http/body'
 import { clientAddressResolver, httpsResolver, type PeerAddress } from './http/client-address'
 import { createConsole } from './console'
@@ -105,7 +108,11 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   const contexts = requestContexts(rt, clientAddress)
   const limits = rateLimits(rt.limiter, rt.config, clientAddress)
   // Who is calling and may they (401/403), counted against rate limits (429) once known.
-  const authorizer = requestAuthorizer({ contextOf: contexts.of, onAuthenticated: limits.onAuthenticated, onRefused: limits.onRefused })
+  // On PostgreSQL (with its shared counters) the token look-up and the counting are one statement.
+  const store = rt.limiter.store
+  const counting = store instanceof PgRateLimitStore && rt.connection.dialect === 'pg' ? new PgCountedLookup(rt.connection, store, rt.config) : null
+  const lookup: TokenLookup | undefined = counting ? (_ctx, kind, hash, now) => counting.lookup(kind, hash, now) : undefined
+  const authorizer = requestAuthorizer({ contextOf: contexts.of, onAuthenticated: limits.onAuthenticated, onRefused: limits.onRefused, lookup })
   // Idempotency-Key on authenticated POST/PATCH: keys are per token, so it asks the authorizer.
   const idempotent = idempotency(rt, (request, set, route) => {
     const need = routes.get(request.method, route)?.auth

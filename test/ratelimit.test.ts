@@ -1,7 +1,9 @@
 import { describe, expect, test } from 'bun:test'
 import { ConfigError, loadConfig, parseRatePolicy } from '../src/config'
 import { MemoryRateLimitStore, type RateLimitStore } from '../src/ratelimit/store'
-import { makeActor, makeTestApp, makeToken } from './helpers/app'
+import { eq } from 'drizzle-orm'
+import { memberships, personalAccessTokens } from '../src/db/schema'
+import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 
 const MIN = 60_000
 
@@ -66,6 +68,55 @@ describe('per-IP limit on unauthenticated routes', () => {
     // Authenticated routes are counted per token, not per address.
     const a = await makeActor(t)
     expect((await t.req('GET', '/api/v1/tokens', { token: a.token, ip: '192.0.2.10' })).status).toBe(200)
+  })
+})
+
+describe('what counts and in which order (on PostgreSQL the look-up and the counting are one statement)', () => {
+  /** A counter's count so far, read by counting one more hit on it (the store's own answer). */
+  const countOf = async (t: TestApp, key: string) => (await t.rt.limiter.store.hit(key, t.clock.now(), 1_000, MIN)).count - 1
+  const setToken = (t: TestApp, a: Actor, values: Partial<typeof personalAccessTokens.$inferInsert>) =>
+    t.db.update(personalAccessTokens).set(values).where(eq(personalAccessTokens.id, a.tokenId)).run()
+
+  test('a token refused for any cause counts against neither its budget nor its user\'s; valid up to the millisecond, it does', async () => {
+    const t = await makeTestApp({ config: { rateLimit: { limit: 50, windowMs: MIN }, userRateLimit: { limit: 80, windowMs: MIN } } })
+    const now = () => new Date(t.clock.now())
+    const causes: [string, (a: Actor) => unknown, (a: Actor) => unknown][] = [
+      // [code, still valid one millisecond before the cause, the cause]
+      ['token_revoked', (a) => setToken(t, a, { revokedAt: new Date(t.clock.now() + 1) }), (a) => setToken(t, a, { revokedAt: now() })],
+      ['token_expired', (a) => setToken(t, a, { expiresAt: new Date(t.clock.now() + 1) }), (a) => setToken(t, a, { expiresAt: now() })],
+      ['membership_revoked', async () => {}, (a) => t.db.delete(memberships).where(eq(memberships.userId, a.userId)).run()],
+    ]
+    for (const [code, almost, cause] of causes) {
+      const a = await makeActor(t, { org: `org-${code.replace(/_/g, "-")}` })
+      expect((await t.req('GET', '/api/v1/agents', { token: a.token })).status).toBe(200)
+      await almost(a)
+      const r = await t.req('GET', '/api/v1/agents', { token: a.token })
+      expect(r.status).toBe(200)
+      expect(r.headers.get('x-ratelimit-remaining')).toBe('48')
+      await cause(a)
+      for (let i = 0; i < 3; i++) expect((await t.req('GET', '/api/v1/agents', { token: a.token })).body.code).toBe(code)
+      expect([code, await countOf(t, `tok:${a.tokenId}`), await countOf(t, `user:${a.userId}`)]).toEqual([code, 2, 2])
+    }
+  })
+
+  test('401 before 429 (a spent token, once revoked, is 401), and 429 before 403 (a refused permission still counts)', async () => {
+    const t = await makeTestApp({ config: { rateLimit: { limit: 1, windowMs: MIN }, userRateLimit: { limit: 10, windowMs: MIN } } })
+    const a = await makeActor(t)
+    expect((await t.req('GET', '/api/v1/agents', { token: a.token })).status).toBe(200)
+    expect((await t.req('GET', '/api/v1/agents', { token: a.token })).status).toBe(429)
+    await setToken(t, a, { revokedAt: new Date(t.clock.now()) })
+    const revoked = await t.req('GET', '/api/v1/agents', { token: a.token })
+    expect(revoked.status).toBe(401)
+    expect(revoked.body.code).toBe('token_revoked')
+    expect(revoked.headers.has('x-ratelimit-remaining')).toBe(false)
+    const scoped = await makeToken(t, a, { scopes: ['tasks:read'] })
+    const denied = await t.req('GET', '/api/v1/agents', { token: scoped.token })
+    expect(denied.status).toBe(403)
+    expect(denied.body.code).toBe('insufficient_scope')
+    expect(denied.headers.get('x-ratelimit-remaining')).toBe('0')
+    expect((await t.req('GET', '/api/v1/agents', { token: scoped.token })).status).toBe(429)
+    // The user's budget: the first request of each token (2) counted, the refused ones did not.
+    expect(await countOf(t, `user:${a.userId}`)).toBe(2)
   })
 })
 

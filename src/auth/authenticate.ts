@@ -1,7 +1,8 @@
 import { recordAuditOnce } from '../audit/log'
 import type { Ctx } from '../context'
 import { AppError, type ErrorCode } from '../errors'
-import { findCliAccessTokenForAuth, findTokenForAuth, touchLastUsed } from './lookup'
+import { findCliAccessTokenForAuth, findTokenForAuth, touchLastUsed, type AuthRow } from './lookup'
+import type { CountedHits, CountedLookup } from './pg-lookup'
 import type { Principal } from './principal'
 import { ACCESS_TOKEN_PREFIX, checkTokenFormat, hashToken, TOKEN_PREFIX } from './tokens'
 
@@ -25,6 +26,25 @@ function unauthorized(code: ErrorCode, message: string, description: string, det
 }
 
 /**
+ * Finds a token by kind and hash. `now`: the time of the request. The answer's `now` is the time
+ * its validity is judged by. A look-up may also count the request against its rate-limit budgets
+ * when the token is valid (PostgreSQL: src/auth/pg-lookup.ts, one round trip for both).
+ */
+export type TokenLookup = (ctx: Ctx, kind: AuthRow['kind'], hash: string, now: number) => Promise<CountedLookup>
+
+/** The plain look-up (src/auth/lookup.ts): counts nothing; validity judged once it has answered. */
+export const plainLookup: TokenLookup = async (ctx, kind, hash) => {
+  const row = kind === 'cli' ? await findCliAccessTokenForAuth(ctx.db, hash) : await findTokenForAuth(ctx.db, hash)
+  return { row, now: ctx.clock.now() }
+}
+
+export interface Authenticated {
+  principal: Principal
+  /** The request's rate-limit hits, when the look-up counted them (else the caller counts). */
+  counted?: CountedHits
+}
+
+/**
  * Reads `Authorization: Bearer td_…` and returns the principal, or throws a 401 AppError with a
  * code for each way it can fail. Order (as documented): format → existence, revocation, expiry,
  * membership → (the route checks permission). The token itself never appears in an error.
@@ -35,7 +55,7 @@ function unauthorized(code: ErrorCode, message: string, description: string, det
  * it from the token, and whitespace around the token (including a trailing newline pasted from
  * a file) is trimmed. Whitespace inside the token makes it malformed.
  */
-export async function authenticate(ctx: Ctx, header: string | null): Promise<Principal> {
+export async function authenticate(ctx: Ctx, header: string | null, lookup: TokenLookup = plainLookup): Promise<Authenticated> {
   if (header === null || header.trim() === '') {
     throw unauthorized('missing_token', `Authentication required: no token was sent. ${FIX}`, 'No token')
   }
@@ -71,10 +91,9 @@ export async function authenticate(ctx: Ctx, header: string | null): Promise<Pri
   }
 
   const hash = hashToken(credentials)
-  const row = cli ? await findCliAccessTokenForAuth(ctx.db, hash) : await findTokenForAuth(ctx.db, hash)
+  const { row, now, counted, agentsVersion } = await lookup(ctx, cli ? 'cli' : 'pat', hash, ctx.clock.now())
   const fix = cli ? CLI_FIX : FIX
   if (!row) throw unauthorized('invalid_token', `Invalid or expired token: this token is not recognised. ${fix}`, 'Unknown token')
-  const now = ctx.clock.now()
   if (row.revokedAt && row.revokedAt.getTime() <= now) {
     throw unauthorized('token_revoked', cli ? `Invalid token: its CLI session has been revoked (signed out). ${CLI_FIX}` : `Invalid token: this token has been revoked. ${FIX}`, 'Token revoked')
   }
@@ -98,7 +117,7 @@ export async function authenticate(ctx: Ctx, header: string | null): Promise<Pri
     throw unauthorized('membership_revoked', 'Invalid token: its user is no longer a member of the organization the token was created in. Ask an organization admin to add you again, then create a new token.', 'User no longer a member of the organization')
   }
   await touchLastUsed(ctx, row)
-  return {
+  const principal: Principal = {
     userId: row.userId,
     email: row.email,
     organizationId: row.organizationId,
@@ -108,4 +127,6 @@ export async function authenticate(ctx: Ctx, header: string | null): Promise<Pri
     scopes: row.scopes,
     credential: row.kind,
   }
+  if (agentsVersion !== undefined) principal.agentsVersion = agentsVersion
+  return counted ? { principal, counted } : { principal }
 }

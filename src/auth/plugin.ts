@@ -3,7 +3,8 @@ import type { Actor, Origin } from '../actor'
 import { recordAuditOnce } from '../audit/log'
 import type { Ctx } from '../context'
 import { AppError } from '../errors'
-import { authenticate, bearerChallenge } from './authenticate'
+import { authenticate, bearerChallenge, type TokenLookup } from './authenticate'
+import type { CountedHits } from './pg-lookup'
 import type { Principal } from './principal'
 import { roleAllows, scopesAllow, type Permission } from './roles'
 
@@ -21,8 +22,13 @@ type Set = { headers: Record<string, string | number> }
 export interface AuthorizerOptions {
   /** The service context of a request (its origin and id) acting for `actor`. */
   contextOf(actor: Actor, request: Request, set: Set): Ctx
-  /** After a token is verified, before its permission is checked (e.g. rate limits per token: 429). */
-  onAuthenticated?(principal: Principal, set: Set): void | Promise<void>
+  /**
+   * After a token is verified, before its permission is checked (e.g. rate limits per token: 429).
+   * `counted`: the request's hits when the look-up counted them already.
+   */
+  onAuthenticated?(principal: Principal, set: Set, counted?: CountedHits): void | Promise<void>
+  /** The token look-up, when not the plain one (PostgreSQL: look-up and counting in one statement). */
+  lookup?: TokenLookup
   /** After a presented credential was refused (e.g. a brute-force budget per address: 429 instead of the 401). */
   onRefused?(origin: Origin | null): void | Promise<void>
 }
@@ -51,8 +57,9 @@ export function requestAuthorizer(options: AuthorizerOptions) {
   async function authorize(request: Request, set: Set, permission: AuthRequirement): Promise<Principal> {
     const ctx = options.contextOf({ kind: 'anonymous' }, request, set)
     let principal: Principal
+    let counted: CountedHits | undefined
     try {
-      principal = await authenticate(ctx, request.headers.get('authorization'))
+      ;({ principal, counted } = await authenticate(ctx, request.headers.get('authorization'), options.lookup))
       ;(request as Authenticated)[AUTHENTICATED] = principal
     } catch (e) {
       // Brute force: only attempts that presented a credential count.
@@ -65,8 +72,8 @@ export function requestAuthorizer(options: AuthorizerOptions) {
     // GitHub's pattern: scripts can warn ahead of expiry.
     set.headers['teamday-token-expiration'] = isoString(principal.tokenExpiresAt)
     // Synchronous with the in-process counters (SQLite); awaited only when it is a promise.
-    const counted = options.onAuthenticated?.(principal, set)
-    if (counted) await counted
+    const limited = options.onAuthenticated?.(principal, set, counted)
+    if (limited) await limited
     if (permission === 'authenticated') return principal
     if (!roleAllows(principal.role, permission)) {
       throw new AppError('forbidden', `Forbidden: your role (${principal.role}) does not allow ${permission} (access denied)`, {

@@ -22,4 +22,9 @@ export interface Principal extends Caller {
   tokenExpiresAt: Date
   /** What authenticated the request: a personal access token, or a CLI session's access token. */
   credential: 'pat' | 'cli'
+  /**
+   * The organization's agents version (src/db/versions.ts), when the token look-up read it in
+   * its own statement (PostgreSQL: src/auth/pg-lookup.ts), as of this request; else read it.
+   */
+  agentsVersion?: string
 }

@@ -12,8 +12,10 @@ import sqlite8 from '../../drizzle/sqlite/0008_rate_limits_execution_leases.sql'
 import sqlite9 from '../../drizzle/sqlite/0009_execution_queue.sql' with { type: 'text' }
 import sqlite10 from '../../drizzle/sqlite/0010_execution_seq.sql' with { type: 'text' }
 import sqlite11 from '../../drizzle/sqlite/0011_execution_seq_backfill.sql' with { type: 'text' }
+import sqlite12 from '../../drizzle/sqlite/0012_execution_waiting_idx.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
+import pg1 from '../../drizzle/pg/0001_execution_waiting_idx.sql' with { type: 'text' }
 
 export const sqliteMigrations = {
   journal: sqliteJournal,
@@ -30,6 +32,7 @@ export const sqliteMigrations = {
     "0009_execution_queue": sqlite9,
     "0010_execution_seq": sqlite10,
     "0011_execution_seq_backfill": sqlite11,
+    "0012_execution_waiting_idx": sqlite12,
   } as Record<string, string>,
 }
 
@@ -37,5 +40,6 @@ export const pgMigrations = {
   journal: pgJournal,
   sql: {
     "0000_init": pg0,
+    "0001_execution_waiting_idx": pg1,
   } as Record<string, string>,
 }

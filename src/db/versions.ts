@@ -13,17 +13,30 @@ import { settings } from './schema'
 export async function readVersion(db: Db, scope: string): Promise<string> {
   const row = await prepared(db, 'versions.read', () =>
     db.select({ value: settings.value }).from(settings).where(eq(settings.key, sql.placeholder('key'))).prepare(),
-  ).get({ key: `version:${scope}` })
+  ).get({ key: versionKey(scope) })
   return row?.value ?? '0'
 }
 
 export async function bumpVersion(db: Db, scope: string, now: number): Promise<void> {
   await db
     .insert(settings)
-    .values({ key: `version:${scope}`, value: '1', updatedAt: new Date(now) })
+    .values({ key: versionKey(scope), value: '1', updatedAt: new Date(now) })
     .onConflictDoUpdate({
       target: settings.key,
       set: { value: sql`CAST(CAST(${settings.value} AS INTEGER) + 1 AS TEXT)`, updatedAt: new Date(now) },
     })
     .run()
+}
+
+/** The settings row of a version. */
+export function versionKey(scope: string): string {
+  return `version:${scope}`
+}
+
+/**
+ * The version an organization's agent list cache is keyed by. Also read by the token look-up on
+ * PostgreSQL in its own statement (src/auth/pg-lookup.ts), so a cached list costs no round trip.
+ */
+export function agentsVersionScope(organizationId: string): string {
+  return `agents:${organizationId}`
 }

@@ -28,7 +28,15 @@ export async function runningTopLevel(db: Db): Promise<number> {
  * executions_lease_idx and a sort, away from executions_queue_idx, which has the waiting rows in
  * organization order (test/execution-queue.test.ts checks the plans).
  */
-const waiting = (now: number) => and(eq(executions.status, 'pending'), eq(executions.delegated, false), not(lt(executions.leaseExpiresAt, new Date(now))))
+const waiting = (now: number) => and(isWaiting(), not(lt(executions.leaseExpiresAt, new Date(now))))
+
+/**
+ * Pending and top-level. On PostgreSQL as literals, the very predicate of executions_waiting_idx
+ * (a partial index of the waiting rows in queue order): a prepared statement's generic plan may
+ * use a partial index only when the query implies its WHERE without knowing the parameters.
+ */
+const isWaiting = () =>
+  dialect === 'pg' ? sql`${executions.status} = 'pending' AND ${executions.delegated} = false` : and(eq(executions.status, 'pending'), eq(executions.delegated, false))
 
 /**
  * The organization whose execution runs next, in fair order. Its keys are computed once per

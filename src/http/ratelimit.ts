@@ -1,5 +1,6 @@
 import { Elysia } from 'elysia'
 import type { Origin } from '../actor'
+import type { CountedHits } from '../auth/pg-lookup'
 import type { Principal } from '../auth/principal'
 import type { Config } from '../config'
 import type { RateLimiter } from '../ratelimit/limiter'
@@ -37,7 +38,9 @@ export function rateLimits(limiter: RateLimiter, config: Pick<Config, 'rateLimit
         if (ip) limiter.consume(`ip:${ip}`, config.rateLimit, set)
       })
     },
-    onAuthenticated(principal: Principal, set: Set): void | Promise<void> {
+    onAuthenticated(principal: Principal, set: Set, counted?: CountedHits): void | Promise<void> {
+      // Counted by the token look-up's own statement (src/auth/pg-lookup.ts): decide on those hits.
+      if (counted) return limiter.decideCounted(counted, set)
       return limiter.consumeAuthenticated(principal.tokenId, principal.userId, set)
     },
     onRefused(origin: Origin | null): void | Promise<void> {

@@ -69,6 +69,17 @@ export class RateLimiter {
     return this.afterToken(tok, userId, set)
   }
 
+  /**
+   * The same decision and headers as consumeAuthenticated, on hits already counted (by the token
+   * look-up's statement on PostgreSQL, src/auth/pg-lookup.ts, under the same rules).
+   */
+  decideCounted(counted: { now: number; token: Hit | null; user: Hit | null }, set: { headers: Headers }): void {
+    const { rateLimit, userRateLimit } = this.deps.config
+    const tok = rateLimit && counted.token ? toWindow(counted.token, rateLimit, 'default', counted.now) : null
+    this.checkToken(tok, set)
+    this.afterUser(tok, userRateLimit && counted.user ? toWindow(counted.user, userRateLimit, 'user', counted.now) : null, set)
+  }
+
   private checkToken(tok: Window | null, set: { headers: Headers }): void {
     if (tok && tok.count > tok.policy.limit) {
       this.setHeaders(set.headers, [tok], tok)

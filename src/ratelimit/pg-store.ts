@@ -3,18 +3,84 @@ import type { PgConnection } from '../db/pg'
 import type { ChainedHit, Hit, RateLimitStore } from './store'
 
 const INT4_MAX = 2_147_483_647
+/** Limiter keys stored as they are: ids, never a client address (see rowKey). */
+const CLEAR_KEY = /^(tok|user):[A-Za-z0-9_-]+$/
 
-interface Waiter {
-  ok: (hits: [Hit, Hit | null]) => void
+interface Waiter<R> {
+  ok: (r: R) => void
   fail: (e: unknown) => void
 }
 
-/** Hits on one key (or one chain of two keys) waiting to go to the database together. */
-interface Batch {
-  first: ChainedHit
-  second: ChainedHit | null
+/** Requests for one id waiting to go to the database together as one statement. */
+interface Batch<A, R> {
+  arg: A
   now: number
-  waiters: Waiter[]
+  waiters: Waiter<R>[]
+}
+
+/**
+ * One statement per id in flight: requests that arrive while an id's statement runs wait and
+ * then go together as one statement for all of them (`send(arg, k, now)`, whose answer gives
+ * each its own result by its place `i` in the batch). Under load this turns tens of statements
+ * waiting on one row lock into one, at the price of waiting for the statement in flight (one
+ * round trip at most). `now` is the latest of the batch's requests' times.
+ */
+export class StatementBatches<A, R> {
+  /** Per id, the batch still gathering requests, if any. */
+  private readonly gathering = new Map<string, Batch<A, R>>()
+  /** Per id, the statement in flight, if any. */
+  private readonly inFlight = new Map<string, Promise<void>>()
+
+  constructor(private readonly send: (arg: A, k: number, now: number) => Promise<(i: number) => R>) {}
+
+  add(id: string, arg: A, now: number): Promise<R> {
+    return new Promise((ok, fail) => {
+      const gathering = this.gathering.get(id)
+      if (gathering) {
+        gathering.waiters.push({ ok, fail })
+        gathering.now = Math.max(gathering.now, now)
+        return
+      }
+      const batch: Batch<A, R> = { arg, now, waiters: [{ ok, fail }] }
+      this.gathering.set(id, batch)
+      // After the id's statement in flight (if any): requests arriving meanwhile join this batch.
+      const run = (this.inFlight.get(id) ?? Promise.resolve()).then(async () => {
+        if (this.gathering.get(id) === batch) this.gathering.delete(id)
+        try {
+          const each = await this.send(batch.arg, batch.waiters.length, batch.now)
+          batch.waiters.forEach((w, i) => w.ok(each(i)))
+        } catch (e) {
+          for (const w of batch.waiters) w.fail(e)
+        }
+      })
+      this.inFlight.set(id, run)
+      void run.finally(() => {
+        if (this.inFlight.get(id) === run) this.inFlight.delete(id)
+      })
+    })
+  }
+}
+
+/**
+ * The SET of an upsert on rate_limit_counters (aliased `c`) adding EXCLUDED's hits: a fresh window
+ * of the new hits once the stored one has ended, else the hits added. The column is an int4:
+ * counts stop at its maximum instead of failing (a limit that large is never reached; counts
+ * past a limit only keep refusing).
+ */
+export function addingHits(client: PgConnection['client'], nowIso: string) {
+  return client`
+        count = CASE WHEN c.reset_at <= ${nowIso}::timestamptz THEN EXCLUDED.count ELSE LEAST(c.count::bigint + EXCLUDED.count, ${INT4_MAX}::bigint)::int END,
+        reset_at = CASE WHEN c.reset_at <= ${nowIso}::timestamptz THEN EXCLUDED.reset_at ELSE c.reset_at END`
+}
+
+/**
+ * Each of a batch's `k` hits gets its own count: the count before the batch plus its place in it,
+ * so the limit decides every request exactly as if each had its own statement. `added`: how many
+ * of the batch's hits this counter took (all `k`, or, for a chain's second counter, those within
+ * the first's limit, which come first).
+ */
+export function hitOfPlace(count: number, resetAt: number, added: number, i: number): Hit | null {
+  return i < added ? { count: count - added + i + 1, resetAt } : null
 }
 
 /**
@@ -23,6 +89,8 @@ interface Batch {
  * and the window's end. Instances' hits on one key serialize on its row, so requests split
  * across instances add up to one limit. An authenticated request's two counters (token, user)
  * are one statement (hitChain): the user's is counted only for hits within the token's limit.
+ * On the HTTP path that statement is also the token's look-up (src/auth/pg-lookup.ts, the same
+ * counters, batching and commit).
  *
  * Every request of one token updates the same row (and of one user, another). Two things keep
  * that hot row cheap:
@@ -39,16 +107,14 @@ interface Batch {
  *   as it commits, as before; only a crash of PostgreSQL itself may forget the last few hundred
  *   milliseconds of counts (wal_writer_delay).
  *
- * Keys name client addresses (`ip:…`, `authfail:…`, `leak:…`), which are never stored in clear
- * (they are sealed everywhere else): a row's key is a keyed digest of the limiter's key
- * (SecretBox.digest), the same on every instance since they share the encryption key.
+ * Keys that name client addresses (`ip:…`, `authfail:…`, `leak:…`) are never stored in clear
+ * (addresses are sealed everywhere else): their row's key is a keyed digest of the limiter's key
+ * (SecretBox.digest), the same on every instance since they share the encryption key. Token and
+ * user counters are keyed by the ids as they are (rowKey).
  */
 export class PgRateLimitStore implements RateLimitStore {
   private lastSweep = 0
-  /** Per key (or chain), the batch still gathering hits, if any. */
-  private readonly gathering = new Map<string, Batch>()
-  /** Per key (or chain), the statement in flight, if any. */
-  private readonly inFlight = new Map<string, Promise<void>>()
+  private readonly batches = new StatementBatches<[ChainedHit, ChainedHit | null], [Hit, Hit | null]>((hits, k, now) => this.send(hits, k, now))
 
   constructor(
     private readonly conn: PgConnection,
@@ -65,44 +131,16 @@ export class PgRateLimitStore implements RateLimitStore {
 
   private enqueue(first: ChainedHit, second: ChainedHit | null, now: number): Promise<[Hit, Hit | null]> {
     const id = `${first.key} ${first.limit}/${first.windowMs}` + (second ? ` ${second.key} ${second.limit}/${second.windowMs}` : '')
-    return new Promise((ok, fail) => {
-      const gathering = this.gathering.get(id)
-      if (gathering) {
-        gathering.waiters.push({ ok, fail })
-        gathering.now = Math.max(gathering.now, now)
-        return
-      }
-      const batch: Batch = { first, second, now, waiters: [{ ok, fail }] }
-      this.gathering.set(id, batch)
-      // After the key's statement in flight (if any): hits arriving meanwhile join this batch.
-      const run = (this.inFlight.get(id) ?? Promise.resolve()).then(() => {
-        if (this.gathering.get(id) === batch) this.gathering.delete(id)
-        return this.send(batch)
-      })
-      this.inFlight.set(id, run)
-      void run.finally(() => {
-        if (this.inFlight.get(id) === run) this.inFlight.delete(id)
-      })
-    })
+    return this.batches.add(id, [first, second], now)
   }
 
-  /** One statement for the batch's hits; each waiter gets the counts of its place in it. */
-  private async send(b: Batch): Promise<void> {
-    const k = b.waiters.length
-    try {
-      const nowIso = new Date(b.now).toISOString()
-      const [first, second] = b.second ? await this.chainStatement(b.first, b.second, k, b.now, nowIso) : [await this.oneStatement(b.first, k, b.now, nowIso), null]
-      this.sweep(b.now, nowIso)
-      const firstBefore = first.count - k
-      // Hits within the first limit were counted for the second key, in order.
-      const within = second ? second.added : 0
-      const secondBefore = second ? second.count - second.added : 0
-      b.waiters.forEach((w, i) =>
-        w.ok([{ count: firstBefore + i + 1, resetAt: first.resetAt }, second && i < within ? { count: secondBefore + i + 1, resetAt: second.resetAt } : null]),
-      )
-    } catch (e) {
-      for (const w of b.waiters) w.fail(e)
-    }
+  /** One statement for a batch's `k` hits; each gets the counts of its place in it. */
+  private async send([h1, h2]: [ChainedHit, ChainedHit | null], k: number, now: number): Promise<(i: number) => [Hit, Hit | null]> {
+    const nowIso = new Date(now).toISOString()
+    const [first, second] = h2 ? await this.chainStatement(h1, h2, k, now, nowIso) : [await this.oneStatement(h1, k, now, nowIso), null]
+    this.sweep(now)
+    // Hits within the first limit were counted for the second key, in order.
+    return (i) => [hitOfPlace(first.count, first.resetAt, k, i)!, second ? hitOfPlace(second.count, second.resetAt, second.added, i) : null]
   }
 
   private async oneStatement(h: ChainedHit, k: number, now: number, nowIso: string): Promise<Hit> {
@@ -144,25 +182,25 @@ export class PgRateLimitStore implements RateLimitStore {
     return [{ count: Number(a.count), resetAt: Number(a.reset_ms) }, b ? { count: Number(b.count), resetAt: Number(b.reset_ms), added: Number(b.added) } : null]
   }
 
-  /** An existing counter: a fresh window of the new hits once the stored one has ended, else the hits added. */
   private adding(nowIso: string) {
-    // The column is an int4: counts stop at its maximum instead of failing (a limit that large
-    // is never reached; counts past a limit only keep refusing).
-    return this.conn.client`
-        count = CASE WHEN c.reset_at <= ${nowIso}::timestamptz THEN EXCLUDED.count ELSE LEAST(c.count::bigint + EXCLUDED.count, ${INT4_MAX}::bigint)::int END,
-        reset_at = CASE WHEN c.reset_at <= ${nowIso}::timestamptz THEN EXCLUDED.reset_at ELSE c.reset_at END`
+    return addingHits(this.conn.client, nowIso)
   }
 
-  /** The row's key: a keyed digest of the limiter's key (no client address in clear). */
+  /**
+   * The row's key: a token's and a user's counters (`tok:…`, `user:…`) by the limiter's key as it
+   * is (ids; src/auth/pg-lookup.ts computes them in SQL from the token's row), every other one
+   * by a keyed digest of the limiter's key (no client address in clear). A digest is base64url:
+   * it never contains the ':' of the former.
+   */
   private rowKey(limiterKey: string): string {
-    return this.box.digest(limiterKey, 'rate-limit')
+    return CLEAR_KEY.test(limiterKey) ? limiterKey : this.box.digest(limiterKey, 'rate-limit')
   }
 
   /** Ended windows are deleted now and then (at most once a minute per instance). */
-  private sweep(now: number, nowIso: string): void {
+  sweep(now: number): void {
     if (now - this.lastSweep > 60_000) {
       this.lastSweep = now
-      this.conn.client`DELETE FROM rate_limit_counters WHERE reset_at < ${nowIso}::timestamptz`.catch(() => {})
+      this.conn.client`DELETE FROM rate_limit_counters WHERE reset_at < ${new Date(now).toISOString()}::timestamptz`.catch(() => {})
     }
   }
 }

@@ -23,8 +23,7 @@ export const HOME = '/settings/tokens'
 export function authRoutes(kit: ConsoleKit) {
   const signInPage = async (props: Parameters<typeof SignInPage>[0], status = 200) => page(await (<SignInPage {...props} />), { status })
 
-  const linkRoutes = (purpose: LinkPurpose, base: string, title: string, intro: string) =>
-    new Elysia()
+  const linkRoutes = (purpose: LinkPurpose, base: string, title: string, intro: string) => (app: Elysia) => app
       .get(`${base}:secret`, async ({ params: { secret }, request, set }) => {
         const found = await findLink(kit.anonymousCtx(request, set), purpose, secret)
         if (!found) return page(await (<MessagePage title="Link not valid" message="This link is invalid, already used or expired. Ask an administrator for a new one." link={{ href: '/login', label: 'Sign in' }} />), { status: 404 })
@@ -48,7 +47,9 @@ export function authRoutes(kit: ConsoleKit) {
         return redirect('/login?done=password')
       }, { ...hidden, body: FormBody, params: SecretParams })
 
-  return new Elysia({ name: 'console-auth' })
+  // Adds its routes to the console's instance itself (a function plugin): a plugin instance
+  // would have every route added twice more, once here and once by the console.
+  return (app: Elysia) => app
     .get('/console/assets/console.css', () => new Response(CSS, { headers: { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=3600' } }), hidden)
     .get('/console/assets/console.js', () => new Response(JS, { headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' } }), hidden)
     .get('/login', async ({ request, query }) => {

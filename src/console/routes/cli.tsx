@@ -20,7 +20,9 @@ const notFound = async () =>
  * no-referrer (the code is in its URL) like every console page.
  */
 export function cliRoutes(kit: ConsoleKit) {
-  return new Elysia({ name: 'console-cli' })
+  // Adds its routes to the console's instance itself (a function plugin): a plugin instance
+  // would have every route added twice more, once here and once by the console.
+  return (app: Elysia) => app
     .get(
       '/cli/authorize/:code',
       async ({ params: { code }, request, set }) => {

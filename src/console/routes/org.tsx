@@ -34,7 +34,9 @@ export function orgRoutes(kit: ConsoleKit) {
     }
   }
 
-  return new Elysia({ name: 'console-org' })
+  // Adds its routes to the console's instance itself (a function plugin): a plugin instance
+  // would have every route added twice more, once here and once by the console.
+  return (app: Elysia) => app
     .get('/org/members', async ({ request, set, query }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)

@@ -27,7 +27,9 @@ export function profileRoutes(kit: ConsoleKit) {
     return null
   }
 
-  return new Elysia({ name: 'console-profile' })
+  // Adds its routes to the console's instance itself (a function plugin): a plugin instance
+  // would have every route added twice more, once here and once by the console.
+  return (app: Elysia) => app
     .get('/settings/profile', async ({ request, set, query }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)

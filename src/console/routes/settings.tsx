@@ -36,7 +36,9 @@ export function tokenRoutes(kit: ConsoleKit) {
     return page(await (<TokensPage nav={nav} who={who} tokens={tokens} cliSessions={cliSessions} now={ctx.clock.now()} all={all} {...extra} />), { status })
   }
 
-  return new Elysia({ name: 'console-tokens' })
+  // Adds its routes to the console's instance itself (a function plugin): a plugin instance
+  // would have every route added twice more, once here and once by the console.
+  return (app: Elysia) => app
     .get('/settings', () => redirect('/settings/profile'), hidden)
     .get('/settings/api', () => redirect('/settings/tokens'), hidden)
     .get('/settings/tokens', async ({ request, set, query }) => {

@@ -441,6 +441,11 @@ export const executions = pgTable('executions', {
   // organization's latest top-level start (its turn in the fair order).
   index('executions_queue_idx').on(t.status, t.delegated, t.organizationId, t.createdAt, t.seq),
   index('executions_org_started_idx').on(t.organizationId, t.delegated, t.startedAt),
+  // The waiting top-level executions only, in queue order: PostgreSQL's claim walks them here
+  // (its estimate of pending rows with a lease set misleads it on executions_queue_idx; the
+  // queue's statements name the predicate as literals there, src/engine/queue.ts). SQLite keeps
+  // executions_queue_idx (a bound parameter never matches a partial index's WHERE there).
+  index('executions_waiting_idx').on(t.organizationId, t.createdAt, t.seq, t.leaseExpiresAt).where(sql`status = 'pending' AND delegated = false`),
 ])
 
 /** Per-execution event log: started, tool calls, delegation, provider errors. Never a secret. */

@@ -2,10 +2,10 @@ import { Elysia } from 'elysia'
 import { API_V1, type RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, sharedModels } from '../shared-models'
 import { agentModels, AgentIdParams, CreateAgentBody, ListAgentsQuery, UpdateAgentBody } from './model'
-import { agentsVersionScope, archiveAgent, createAgent, getAgent, listAgents, updateAgent } from './service'
+import { archiveAgent, createAgent, getAgent, listAgents, updateAgent } from './service'
 import { isOrgAdmin } from '../../auth/roles'
 import { cachedJson, ResponseCache } from '../../cache/response-cache'
-import { readVersion } from '../../db/versions'
+import { agentsVersionScope, readVersion } from '../../db/versions'
 import { boolParam, intParam } from '../query-params'
 import { badCursor, listModels } from '../list-models'
 
@@ -39,10 +39,11 @@ export function agentsModule({ auth, ctx }: RouteKit) {
         }
         if (!c.config.cache) return build()
         // The list is served from memory while the organization's agents are unchanged (the
-        // version lives in the database, so every instance sees a write on its next request).
+        // version lives in the database, so every instance sees a write on its next request;
+        // on PostgreSQL the token look-up's statement read it already: principal.agentsVersion).
         // What a caller sees depends on admin-or-not and, for non-admins, on who they are.
         const key = [
-          await readVersion(c.db, agentsVersionScope(principal.organizationId)),
+          principal.agentsVersion ?? (await readVersion(c.db, agentsVersionScope(principal.organizationId))),
           principal.organizationId,
           isOrgAdmin(principal.role) ? '*' : principal.userId,
           JSON.stringify(opts),

@@ -5,7 +5,7 @@ import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { afterParams, cappedCount, keysetPages, listPage, readPage, type ListPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
-import { bumpVersion } from '../../db/versions'
+import { agentsVersionScope, bumpVersion } from '../../db/versions'
 import { agents, type Agent, type AgentVisibility } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
@@ -285,11 +285,6 @@ export async function archiveAgent(ctx: Ctx, ref: string): Promise<void> {
     .where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId)))
     .run()
   await agentsChanged(ctx, p.organizationId)
-}
-
-/** The version the agent list cache is keyed by (src/db/versions.ts). */
-export function agentsVersionScope(organizationId: string): string {
-  return `agents:${organizationId}`
 }
 
 /** Every write to an organization's agents ends here: the list cache's invalidation point. */

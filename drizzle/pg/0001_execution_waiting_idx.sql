@@ -1,0 +1,1 @@
+CREATE INDEX "executions_waiting_idx" ON "executions" USING btree ("organization_id","created_at","seq","lease_expires_at") WHERE status = 'pending' AND delegated = false;
