@@ -11,7 +11,7 @@ import { parsePort } from '../../config'
 import { systemContext } from '../../context'
 import { describeKey } from '../../crypto/keys'
 import { readFileSync } from 'node:fs'
-import { anyPassword, BOOTSTRAP_EMAIL, bootstrapIfEmpty, type Bootstrap } from '../../modules/users/bootstrap'
+import { BOOTSTRAP_EMAIL, bootstrapIfEmpty, userCounts, type Bootstrap } from '../../modules/users/bootstrap'
 import { createRuntime, type Runtime } from '../../runtime'
 import { configFrom } from './runtime'
 import type { Run } from '../spec'
@@ -52,7 +52,8 @@ export async function serve(
   const port = app.server!.port
   const metricsServer = config.metricsPort === null ? null : listenMetrics(rt, config, async () => void (await app.stop()))
   // After listening: a first start that cannot listen must not use up the one set-up link.
-  const first = await bootstrapIfEmpty(systemContext(rt), { email: config.adminEmail, password: readAdminPassword(config.adminPasswordFile) })
+  const counts = await userCounts(systemContext(rt))
+  const first = counts.users === 0 ? await bootstrapIfEmpty(systemContext(rt), { email: config.adminEmail, password: readAdminPassword(config.adminPasswordFile) }) : null
   // Elysia's own reading of NODE_ENV (see defaultToProductionMode): development mode is slow on bad input.
   if (isProduction) rt.log.info('http_mode', { mode: 'production' })
   else rt.log.warn('http_mode', { mode: 'development', note: 'NODE_ENV is not production: validation errors cost far more on large or nested bodies; leave NODE_ENV unset (or production) on a server' })
@@ -99,7 +100,7 @@ export async function serve(
   const metricsUrl = metricsServer ? `http://${formatHost(config.metricsHost)}:${metricsServer.server!.port}/metrics` : `${base}/metrics (token with metrics:read)`
   rt.log.info('server_started', startupSummary(rt, config, { listen: `http://${formatHost(config.host)}:${port}`, swagger: `${base}/swagger`, metrics: metricsUrl }))
   if (first) io.out(firstStartText(first, base))
-  else if (!(await anyPassword(systemContext(rt)))) {
+  else if (counts.withPassword === 0) {
     io.out(`Nobody has a console password yet: set one with  teamday users set-password --email ${BOOTSTRAP_EMAIL}  (on this host).`)
   }
   await stopped

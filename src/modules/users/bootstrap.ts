@@ -1,4 +1,4 @@
-import { isNotNull } from 'drizzle-orm'
+import { count } from 'drizzle-orm'
 import type { Ctx } from '../../context'
 import { users } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -41,8 +41,12 @@ export async function bootstrapIfEmpty(ctx: Ctx, admin: { email?: string; passwo
   return { kind: 'setup_link', email: user.email, org: organization.slug, ...link }
 }
 
-/** Whether anybody can sign in to the console (someone has a password). */
-export async function anyPassword(ctx: Ctx): Promise<boolean> {
-  return !!(await ctx.db.select({ id: users.id }).from(users).where(isNotNull(users.passwordHash)).limit(1).get())
+/**
+ * How many users there are, and how many can sign in to the console (have a password): what a
+ * start needs to know, in one statement (each statement of a start delays its first request).
+ */
+export async function userCounts(ctx: Ctx): Promise<{ users: number; withPassword: number }> {
+  const row = await ctx.db.select({ users: count(), withPassword: count(users.passwordHash) }).from(users).get()
+  return { users: row?.users ?? 0, withPassword: row?.withPassword ?? 0 }
 }
 

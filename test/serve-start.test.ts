@@ -1,0 +1,59 @@
+/**
+ * What `teamday serve` prints as it starts, in process (its signals an EventEmitter), on a new
+ * database of the suite's backend: the first start's set-up, and on later starts the hint that
+ * nobody can sign in to the console yet, which goes away once somebody has a password.
+ */
+import { afterAll, describe, expect, test } from 'bun:test'
+import { EventEmitter } from 'node:events'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { serve } from '../src/cli/admin/serve'
+import type { ClientIo } from '../src/cli/common'
+import { createTestDatabase, ON_PG, urlFor } from './helpers/pg'
+
+const dir = mkdtempSync(join(tmpdir(), 'teamday-start-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
+const HINT = 'Nobody has a console password yet'
+
+/** One start and stop of `serve` on `db`: everything it printed. */
+async function startAndStop(db: string, env: Record<string, string> = {}): Promise<string> {
+  const out: string[] = []
+  const io: ClientIo = { out: (s) => void out.push(s), err: (s) => void out.push(s), env: { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent', ...env } }
+  const signals = new EventEmitter()
+  const serving = serve({ values: { host: '127.0.0.1', port: '0', db }, positionals: [], io }, signals as unknown as NodeJS.Process)
+  const deadline = Date.now() + 20_000
+  // The hint, when there is one, is the last line before the server waits for a signal.
+  while (!out.some((l) => l.startsWith('Console: ')) && Date.now() < deadline) await Bun.sleep(10)
+  await Bun.sleep(50)
+  signals.emit('SIGTERM')
+  await serving
+  return out.join('\n')
+}
+
+const newDatabase = async (name: string) => (ON_PG ? urlFor(await createTestDatabase()) : join(dir, `${name}.db`))
+
+describe('serve: what a start prints', () => {
+  test('first start: a set-up link and no hint; later starts: the hint, until the admin has a password', async () => {
+    const db = await newDatabase('link')
+    const first = await startAndStop(db)
+    expect(first).toContain('/setup/')
+    expect(first).not.toContain(HINT)
+    const second = await startAndStop(db)
+    expect(second).not.toContain('/setup/')
+    expect(second).toContain(`${HINT}: set one with  teamday users set-password --email admin@localhost`)
+  }, 30_000)
+
+  test('a first start with TEAMDAY_ADMIN_PASSWORD_FILE: the admin has a password, later starts print no hint and no longer read the file', async () => {
+    const db = await newDatabase('password')
+    const file = join(dir, 'admin-password')
+    writeFileSync(file, 'a long enough password\n', { mode: 0o600 })
+    const env = { TEAMDAY_ADMIN_EMAIL: 'ops@example.com', TEAMDAY_ADMIN_PASSWORD_FILE: file }
+    expect(await startAndStop(db, env)).toContain('with the password from TEAMDAY_ADMIN_PASSWORD_FILE')
+    rmSync(file)
+    const later = await startAndStop(db, env)
+    expect(later).toContain('listening on')
+    expect(later).not.toContain(HINT)
+  }, 30_000)
+})
