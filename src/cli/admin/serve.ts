@@ -3,6 +3,7 @@ import { isProduction } from 'elysia/error'
 import { createApp } from '../../app'
 import { failLapsed } from '../../engine/leases'
 import { gracefulStop } from './graceful-stop'
+import { listenOnce } from '../../http/listen'
 import { COMMIT } from '../../build-info'
 import type { Config } from '../../config'
 import { metricsOnlyApp } from '../../modules/system'
@@ -160,7 +161,7 @@ export function startupSummary(rt: Pick<Runtime, 'migrationsApplied' | 'migratio
 function listenMetrics(rt: Runtime, config: Config, stopMain: () => Promise<void>) {
   const app = metricsOnlyApp(rt)
   try {
-    app.listen({ hostname: config.metricsHost, port: config.metricsPort!, development: false, reusePort: false })
+    listenOnce(app, { hostname: config.metricsHost, port: config.metricsPort!, development: false, reusePort: false })
     return app
   } catch (e) {
     void stopMain()
@@ -179,7 +180,7 @@ function listen(app: ReturnType<typeof createApp>, config: { host: string; port:
   try {
     // maxRequestBodySize is only the socket's hard guard: the app answers 413 with the JSON
     // envelope for anything over maxBodyBytes (1 MiB) before reading it.
-    app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes * 16, development: false, reusePort })
+    listenOnce(app, { hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes * 16, development: false, reusePort })
   } catch (e) {
     close()
     if ((e as { code?: string }).code !== 'EADDRINUSE') throw e
