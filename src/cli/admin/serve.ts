@@ -3,7 +3,6 @@ import { isProduction } from 'elysia/error'
 import { createApp } from '../../app'
 import { failLapsed } from '../../engine/leases'
 import { gracefulStop } from './graceful-stop'
-import { listenOnce } from '../../http/listen'
 import { COMMIT } from '../../build-info'
 import type { Config } from '../../config'
 import { metricsOnlyApp } from '../../modules/system'
@@ -161,7 +160,7 @@ export function startupSummary(rt: Pick<Runtime, 'migrationsApplied' | 'migratio
 function listenMetrics(rt: Runtime, config: Config, stopMain: () => Promise<void>) {
   const app = metricsOnlyApp(rt)
   try {
-    listenOnce(app, { hostname: config.metricsHost, port: config.metricsPort!, development: false, reusePort: false })
+    app.listen({ hostname: config.metricsHost, port: config.metricsPort!, development: false, reusePort: false })
     return app
   } catch (e) {
     void stopMain()
@@ -180,7 +179,7 @@ function listen(app: ReturnType<typeof createApp>, config: { host: string; port:
   try {
     // maxRequestBodySize is only the socket's hard guard: the app answers 413 with the JSON
     // envelope for anything over maxBodyBytes (1 MiB) before reading it.
-    listenOnce(app, { hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes * 16, development: false, reusePort })
+    app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes * 16, development: false, reusePort })
   } catch (e) {
     close()
     if ((e as { code?: string }).code !== 'EADDRINUSE') throw e
