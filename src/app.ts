@@ -1,4 +1,4 @@
-import { Elysia, t } from 'elysia'
+import { Elysia, t, type AnyElysia } from 'elysia'
 import './http/elysia-models' // before any model is registered
 import type { TokenLookup } from './auth/authenticate'
 import { authPlugin, requestAuthorizer } from './auth/plugin'
@@ -99,6 +99,8 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   // context: a hook that reads `server` from the context makes Elysia define a getter on every
   // request's context.
   let listening: { server: { requestIP(r: Request): { address: string } | null } | null } | undefined
+  // The app the OpenAPI document describes, once made (the docs make it on first request).
+  let documented: AnyElysia | undefined
   const peer: PeerAddress = opts.peerAddress ?? ((r) => listening?.server?.requestIP(r)?.address ?? null)
   const clientAddress = clientAddressResolver(rt.config, peer)
   // The web console (src/console/): its own sessions, never accepted by /api/v1.
@@ -141,7 +143,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     // Never run (readBody always returns a body): named so that OpenAPI, which skips function
     // parsers, lists the two body types readBody accepts.
     .on('parse', [{ fn: 'json' }, { fn: 'urlencoded' }] as any)
-    .use(docsPlugin(rt.config))
+    .use(docsPlugin(rt.config, () => documented!))
     // Every named model, once, in the order the modules register them (the document's order):
     // each module's own .model() then adds nothing, and costs nothing (src/http/elysia-models.ts).
     .model({ UriTooLong: sharedModels.UriTooLong })
@@ -183,6 +185,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     .use(cliAuthModule(rt.config, rt.limiter, contexts))
     .use(tokenAliasesModule(api))
   listening = app as unknown as NonNullable<typeof listening>
+  documented = app as unknown as AnyElysia
   registered = app.routes
   settleSchemas(app.routes)
   documentOnlyErrors(app.routes)

@@ -52,6 +52,24 @@ describe('start-up costs', () => {
     expect(after).toBeGreaterThan(0)
   })
 
+  test("building the app and serving a request evaluate no OpenAPI generator; the document's first request loads it", () => {
+    const out = inFreshProcess(`${BUILD_APP}
+      const app = createApp(rt)
+      const generator = () => Object.keys(require.cache).filter((k) => k.includes('node_modules/@elysiajs/openapi/')).length
+      const health = await app.handle(new Request('http://localhost/api/health'))
+      const before = generator()
+      const doc = await app.handle(new Request('http://localhost/swagger/json'))
+      const paths = Object.keys((await doc.json()).paths).length
+      console.log(JSON.stringify({ health: health.status, before, after: generator(), status: doc.status, paths }))
+      rt.close()`)
+    const { health, before, after, status, paths } = JSON.parse(out)
+    expect(health).toBe(200)
+    expect(before).toBe(0)
+    expect(status).toBe(200)
+    expect(paths).toBeGreaterThan(30)
+    expect(after).toBeGreaterThan(0)
+  })
+
   test('a SQLite runtime and app evaluate neither PostgreSQL\'s driver nor its tables; a PostgreSQL start loads them', () => {
     const out = inFreshProcess(`${BUILD_APP}
       createApp(rt)

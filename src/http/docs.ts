@@ -1,5 +1,4 @@
-import { openapi } from '@elysiajs/openapi'
-import { Elysia } from 'elysia'
+import { Elysia, type AnyElysia } from 'elysia'
 // Swagger UI is embedded in the binary: the docs work with no network at all.
 import bundlePath from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' }
 import cssPath from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' }
@@ -8,6 +7,9 @@ import { TOKEN_SCAN_REGEX } from '../auth/tokens'
 import { publishDocument } from './openapi-publish'
 
 export const DOCS_PATH = '/swagger'
+/** The OpenAPI version of the document (the generator's default). */
+const OPENAPI_VERSION = '3.1.2'
+const GENERATOR_INFO: Record<string, string> = { title: 'Elysia Documentation', description: 'Development documentation', version: '0.0.0' }
 const ASSETS = `${DOCS_PATH}/assets`
 
 const description = `Self-hosted server for the TeamDay v1 API.
@@ -70,7 +72,13 @@ export function servedServers(request: Request, behindProxy = false) {
 /** `servers` of the committed document, which does not know where it will be served. */
 export const relativeServers = [{ url: '/', description: 'The server that serves this document' }]
 
-export function docsPlugin(config: Config) {
+/**
+ * The docs: Swagger UI's page and assets, and the OpenAPI document of `documented()` (the app,
+ * once it has all its routes) at /swagger/json. The document is made by @elysiajs/openapi's
+ * generator on its first request, which is also when that package is first evaluated: a start
+ * does not pay for it (about 2 ms of the binary's start, markers).
+ */
+export function docsPlugin(config: Config, documented: () => AnyElysia) {
   const asset = (path: string, type: string) => () =>
     new Response(Bun.file(path), { headers: { 'content-type': type, 'cache-control': 'public, max-age=86400' } })
   const html = swaggerPage('TeamDay API (self-hosted)')
@@ -81,8 +89,58 @@ export function docsPlugin(config: Config) {
   // The generator caches its document until the routes change; so does this, per generated document.
   let published: { from: unknown; doc: any } | undefined
   const behindProxy = config.trustedProxyHops > 0 || config.trustedProxies.length > 0
+  const documentation = {
+    info: {
+      title: 'TeamDay API (self-hosted)',
+      version: config.version,
+      description,
+      license: { name: 'MIT', identifier: 'MIT' },
+      // Self-hosted: whoever runs this server (the project has no canonical URL to name here).
+      contact: { name: 'The administrators of this server' },
+    },
+    tags: [
+      { name: 'Agents', description: 'AI agents (characters): create, list, update, archive, execute' },
+      { name: 'Executions', description: 'Agent runs: status, messages, delegation trees, cancel' },
+      { name: 'Spaces', description: 'Workspaces, their agents and secrets' },
+      { name: 'Tasks', description: 'Tasks for agents and people' },
+      { name: 'Organizations', description: 'Organization-wide secrets (environment variables)' },
+      { name: 'Members', description: 'The members of your organization and their roles (organization admins)' },
+      { name: 'Tokens', description: 'Personal Access Tokens: create, list, rotate, revoke' },
+      { name: 'CLI sign-in', description: 'Browser sign-in for command-line tools (TeamDay CLI `auth login`, `teamday login`): initiate, poll, refresh, revoke' },
+      { name: 'Credentials', description: 'Report leaked tokens for revocation (no authentication)' },
+      { name: 'Audit', description: 'Security audit log (organization admins)' },
+      { name: 'Public', description: 'Public agent directory (no authentication)' },
+      { name: 'System', description: 'Health and metadata' },
+    ],
+    components: {
+      securitySchemes: {
+        bearerAuth: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'td_ personal access token or tdo_ CLI access token',
+          description: 'Personal Access Token: td_ followed by 43 characters; or a CLI access token from browser sign-in (tdo_ followed by 43 characters, 15 minutes, the role of the person who approved)',
+        },
+      },
+    },
+  }
+  // What the generator's own plugin serves (its toFullSchema), key order included: the document
+  // is byte-identical to the one the plugin made (the committed openapi/openapi.json test).
+  let document: Promise<Record<string, unknown>> | undefined
+  const makeDocument = async () => {
+    const { toOpenAPISchema } = await import('@elysiajs/openapi')
+    const { paths, components } = toOpenAPISchema(documented(), { paths: [DOCS_PATH, `${DOCS_PATH}/json`, '/'] }, undefined, undefined, OPENAPI_VERSION)
+    return {
+      ...documentation,
+      openapi: OPENAPI_VERSION,
+      tags: documentation.tags,
+      // The generator's defaults first, then ours over them: its key order.
+      info: { ...GENERATOR_INFO, ...documentation.info },
+      paths,
+      components: { ...documentation.components, schemas: components.schemas },
+    }
+  }
   return new Elysia({ name: 'teamday-docs' })
-    // Applies to the routes of the openapi plugin below (used after it), which serve the document.
+    // Applies to the routes below it, among them the document's.
     .onAfterHandle(({ path, request, response }) => {
       if (path !== `${DOCS_PATH}/json` || !response || typeof response !== 'object' || response instanceof Response) return
       if (published?.from !== response) published = { from: response, doc: publishDocument(response, []) }
@@ -95,47 +153,6 @@ export function docsPlugin(config: Config) {
     .get(DOCS_PATH, page, { detail: { hide: true } })
     .get(`${DOCS_PATH}/`, page, { detail: { hide: true } })
     .get('/', ({ redirect }) => redirect(DOCS_PATH, 302), { detail: { hide: true } })
-    .use(
-      openapi({
-        path: DOCS_PATH,
-        specPath: `${DOCS_PATH}/json`,
-        // The page is ours (swaggerPage above): the plugin only serves the document.
-        provider: null,
-        exclude: { paths: [DOCS_PATH, `${DOCS_PATH}/json`, '/'] },
-        documentation: {
-          info: {
-            title: 'TeamDay API (self-hosted)',
-            version: config.version,
-            description,
-            license: { name: 'MIT', identifier: 'MIT' },
-            // Self-hosted: whoever runs this server (the project has no canonical URL to name here).
-            contact: { name: 'The administrators of this server' },
-          },
-          tags: [
-            { name: 'Agents', description: 'AI agents (characters): create, list, update, archive, execute' },
-            { name: 'Executions', description: 'Agent runs: status, messages, delegation trees, cancel' },
-            { name: 'Spaces', description: 'Workspaces, their agents and secrets' },
-            { name: 'Tasks', description: 'Tasks for agents and people' },
-            { name: 'Organizations', description: 'Organization-wide secrets (environment variables)' },
-            { name: 'Members', description: 'The members of your organization and their roles (organization admins)' },
-            { name: 'Tokens', description: 'Personal Access Tokens: create, list, rotate, revoke' },
-            { name: 'CLI sign-in', description: 'Browser sign-in for command-line tools (TeamDay CLI `auth login`, `teamday login`): initiate, poll, refresh, revoke' },
-            { name: 'Credentials', description: 'Report leaked tokens for revocation (no authentication)' },
-            { name: 'Audit', description: 'Security audit log (organization admins)' },
-            { name: 'Public', description: 'Public agent directory (no authentication)' },
-            { name: 'System', description: 'Health and metadata' },
-          ],
-          components: {
-            securitySchemes: {
-              bearerAuth: {
-                type: 'http',
-                scheme: 'bearer',
-                bearerFormat: 'td_ personal access token or tdo_ CLI access token',
-                description: 'Personal Access Token: td_ followed by 43 characters; or a CLI access token from browser sign-in (tdo_ followed by 43 characters, 15 minutes, the role of the person who approved)',
-              },
-            },
-          },
-        },
-      }),
-    )
+    // The routes do not change once the app is made: one document, made on its first request.
+    .get(`${DOCS_PATH}/json`, async () => await (document ??= makeDocument()), { detail: { hide: true } })
 }
