@@ -76,7 +76,7 @@ export const relativeServers = [{ url: '/', description: 'The server that serves
  * The docs: Swagger UI's page and assets, and the OpenAPI document of `documented()` (the app,
  * once it has all its routes) at /swagger/json. The document is made by @elysiajs/openapi's
  * generator on its first request, which is also when that package is first evaluated: a start
- * does not pay for it (about 2 ms of the binary's start, markers).
+ * does not pay for it (1–2 ms of evaluating serve's modules in the binary, markers).
  */
 export function docsPlugin(config: Config, documented: () => AnyElysia) {
   const asset = (path: string, type: string) => () =>
