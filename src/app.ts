@@ -98,10 +98,10 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   // The peer address comes from the app's own server once it listens, not from the request
   // context: a hook that reads `server` from the context makes Elysia define a getter on every
   // request's context.
-  let listening: { server: { requestIP(r: Request): { address: string } | null } | null } | undefined
-  // The app the OpenAPI document describes, once made (the docs make it on first request).
-  let documented: AnyElysia | undefined
-  const peer: PeerAddress = opts.peerAddress ?? ((r) => listening?.server?.requestIP(r)?.address ?? null)
+  // This app, once made: its server (when listening) knows a request's peer, and the docs
+  // describe its routes (on the document's first request).
+  let made: AnyElysia | undefined
+  const peer: PeerAddress = opts.peerAddress ?? ((r) => made?.server?.requestIP(r)?.address ?? null)
   const clientAddress = clientAddressResolver(rt.config, peer)
   // The web console (src/console/): its own sessions, never accepted by /api/v1.
   const webConsole = createConsole(rt, clientAddress, httpsResolver(rt.config, peer))
@@ -143,7 +143,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     // Never run (readBody always returns a body): named so that OpenAPI, which skips function
     // parsers, lists the two body types readBody accepts.
     .on('parse', [{ fn: 'json' }, { fn: 'urlencoded' }] as any)
-    .use(docsPlugin(rt.config, () => documented!))
+    .use(docsPlugin(rt.config, () => made!))
     // Every named model, once, in the order the modules register them (the document's order):
     // each module's own .model() then adds nothing, and costs nothing (src/http/elysia-models.ts).
     .model({ UriTooLong: sharedModels.UriTooLong })
@@ -184,8 +184,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     // Browser sign-in for CLIs, and TeamDay CLI's token routes (aliases of /api/v1/tokens).
     .use(cliAuthModule(rt.config, rt.limiter, contexts))
     .use(tokenAliasesModule(api))
-  listening = app as unknown as NonNullable<typeof listening>
-  documented = app as unknown as AnyElysia
+  made = app as unknown as AnyElysia
   registered = app.routes
   settleSchemas(app.routes)
   documentOnlyErrors(app.routes)

@@ -86,8 +86,6 @@ export function docsPlugin(config: Config, documented: () => AnyElysia) {
     new Response(html, {
       headers: { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': DOCS_CSP, 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' },
     })
-  // The generator caches its document until the routes change; so does this, per generated document.
-  let published: { from: unknown; doc: any } | undefined
   const behindProxy = config.trustedProxyHops > 0 || config.trustedProxies.length > 0
   const documentation = {
     info: {
@@ -123,13 +121,14 @@ export function docsPlugin(config: Config, documented: () => AnyElysia) {
       },
     },
   }
-  // What the generator's own plugin serves (its toFullSchema), key order included: the document
-  // is byte-identical to the one the plugin made (the committed openapi/openapi.json test).
-  let document: Promise<Record<string, unknown>> | undefined
+  // The published document: what the generator's own plugin served (its toFullSchema), key order
+  // included, mapped by publishDocument. Byte-identical to the one the plugin made (the committed
+  // openapi/openapi.json test). The routes do not change once the app is made: made once.
+  let document: Promise<any> | undefined
   const makeDocument = async () => {
     const { toOpenAPISchema } = await import('@elysiajs/openapi')
     const { paths, components } = toOpenAPISchema(documented(), { paths: [DOCS_PATH, `${DOCS_PATH}/json`, '/'] }, undefined, undefined, OPENAPI_VERSION)
-    return {
+    return publishDocument({
       ...documentation,
       openapi: OPENAPI_VERSION,
       tags: documentation.tags,
@@ -137,22 +136,22 @@ export function docsPlugin(config: Config, documented: () => AnyElysia) {
       info: { ...GENERATOR_INFO, ...documentation.info },
       paths,
       components: { ...documentation.components, schemas: components.schemas },
-    }
+    }, [])
   }
   return new Elysia({ name: 'teamday-docs' })
-    // Applies to the routes below it, among them the document's.
-    .onAfterHandle(({ path, request, response }) => {
-      if (path !== `${DOCS_PATH}/json` || !response || typeof response !== 'object' || response instanceof Response) return
-      if (published?.from !== response) published = { from: response, doc: publishDocument(response, []) }
-      const { openapi, info, servers: _, ...rest } = published.doc
-      return { openapi, info, servers: servedServers(request, behindProxy), ...rest }
-    })
     .get(`${ASSETS}/swagger-ui-bundle.js`, asset(bundlePath, 'text/javascript; charset=utf-8'), { detail: { hide: true } })
     .get(`${ASSETS}/swagger-ui.css`, asset(cssPath, 'text/css; charset=utf-8'), { detail: { hide: true } })
     .get(`${ASSETS}/swagger-init.js`, () => new Response(SWAGGER_INIT, { headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' } }), { detail: { hide: true } })
     .get(DOCS_PATH, page, { detail: { hide: true } })
     .get(`${DOCS_PATH}/`, page, { detail: { hide: true } })
     .get('/', ({ redirect }) => redirect(DOCS_PATH, 302), { detail: { hide: true } })
-    // The routes do not change once the app is made: one document, made on its first request.
-    .get(`${DOCS_PATH}/json`, async () => await (document ??= makeDocument()), { detail: { hide: true } })
+    // This server as the client reached it in `servers`.
+    .get(
+      `${DOCS_PATH}/json`,
+      async ({ request }) => {
+        const { openapi, info, servers: _, ...rest } = await (document ??= makeDocument())
+        return { openapi, info, servers: servedServers(request, behindProxy), ...rest }
+      },
+      { detail: { hide: true } },
+    )
 }
