@@ -1,7 +1,7 @@
 import type { Config, RatePolicy } from '../config'
 import type { PgConnection } from '../db/pg'
 import { agentsVersionScope, versionKey } from '../db/versions'
-import { addingHits, hitOfPlace, StatementBatches, type PgRateLimitStore } from '../ratelimit/pg-store'
+import { addingHits, hitOfPlace, hitsWithin, StatementBatches, type PgRateLimitStore } from '../ratelimit/pg-store'
 import type { Hit } from '../ratelimit/store'
 import type { AuthRow } from './lookup'
 
@@ -98,7 +98,7 @@ export class PgCountedLookup {
       ),
       async_commit AS (SELECT set_config('synchronous_commit', 'off', true) FROM valid)
       ${b1 ? sql`, first AS (${upsert(b1, sql`${k}::int`, sql`valid, async_commit`)})` : sql``}
-      ${b1 && b2 ? sql`, within AS (SELECT LEAST(${k}::bigint, GREATEST(0, ${b1.policy.limit}::bigint - (count - ${k}::bigint)))::int AS n FROM first),
+      ${b1 && b2 ? sql`, within AS (SELECT ${hitsWithin(sql, k, b1.policy.limit)} AS n FROM first),
       second AS (${upsert(b2, sql`n`, sql`valid, within WHERE n > 0`)})` : sql``}
       SELECT a.id, a.user_id, a.organization_id, a.scopes, a.email, a.role,
         (extract(epoch FROM a.expires_at) * 1000)::bigint AS expires_ms,

@@ -74,6 +74,14 @@ export function addingHits(client: PgConnection['client'], nowIso: string) {
 }
 
 /**
+ * Of a batch's `k` hits just added to a counter whose new total is the column `count` (a CTE's
+ * RETURNING), how many are within `limit`: a chain's second counter takes only those.
+ */
+export function hitsWithin(client: PgConnection['client'], k: number, limit: number) {
+  return client`LEAST(${k}::bigint, GREATEST(0, ${limit}::bigint - (count - ${k}::bigint)))::int`
+}
+
+/**
  * Each of a batch's `k` hits gets its own count: the count before the batch plus its place in it,
  * so the limit decides every request exactly as if each had its own statement. `added`: how many
  * of the batch's hits this counter took (all `k`, or, for a chain's second counter, those within
@@ -167,7 +175,7 @@ export class PgRateLimitStore implements RateLimitStore {
         ON CONFLICT (key) DO UPDATE SET ${this.adding(nowIso)}
         RETURNING count, reset_at
       ),
-      within AS (SELECT LEAST(${k}::bigint, GREATEST(0, ${first.limit}::bigint - (count - ${k}::bigint)))::int AS n FROM first),
+      within AS (SELECT ${hitsWithin(this.conn.client, k, first.limit)} AS n FROM first),
       second AS (
         INSERT INTO rate_limit_counters AS c (key, count, reset_at)
         SELECT ${this.rowKey(second.key)}, n, ${new Date(now + second.windowMs).toISOString()}::timestamptz FROM within WHERE n > 0
