@@ -12,6 +12,7 @@ import postgres from 'postgres'
 const sql = postgres(process.argv[2]!, { max: Number(process.argv[3] ?? 10), prepare: true, onnotice: () => {} })
 let body: Uint8Array = new Uint8Array()
 let type = 'application/json;charset=utf-8'
+let encoding = ''
 const LIMIT = 999_999_999
 const USER_LIMIT = 2_147_483_647
 
@@ -50,7 +51,7 @@ async function respond(req: Request): Promise<Response> {
   if (!tok || tok.first_count === null) return new Response('{"error":true}', { status: 401 })
   const path = new URL(req.url).pathname
   if (path.startsWith('/api/v1/tokens/')) await sql`select * from "personal_access_tokens" where "id" = ${path.slice(15)} and "organization_id" = ${tok.organization_id}`
-  return new Response(body, { headers: { 'content-type': type } })
+  return new Response(body, { headers: encoding ? { 'content-type': type, 'content-encoding': encoding } : { 'content-type': type } })
 }
 
 const server = Bun.serve({
@@ -60,6 +61,7 @@ const server = Bun.serve({
     if (req.method === 'PUT' && new URL(req.url).pathname === '/__body') {
       body = new Uint8Array(await req.arrayBuffer())
       type = req.headers.get('content-type') ?? type
+      encoding = req.headers.get('x-content-encoding') ?? ''
       return new Response(null, { status: 204 })
     }
     return respond(req)

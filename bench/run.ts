@@ -18,6 +18,9 @@
 //   default, JSON lines into a file, as under systemd or Docker; off measures what the log costs)
 //   BENCH_PG_POOL=20 npm run bench:pg     (TEAMDAY_DB_POOL of the PostgreSQL instances)
 //   BENCH_BACKENDS=pg1,pg2 npm run bench:pg   (only some of: sqlite, pg1, pg2, barepg)
+//   BENCH_ACCEPT_ENCODING=gzip npm run bench  (wrk sends Accept-Encoding as fetch, the TeamDay CLI
+//   and most HTTP libraries do; teamday then compresses bodies of 1 KiB or more, and the bare
+//   floors answer with those compressed bytes and their Content-Encoding)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, openSync, rmSync, statSync } from 'node:fs'
@@ -49,6 +52,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 64)
 const THREADS = Number(process.env.BENCH_THREADS ?? 1)
+const ACCEPT_ENCODING = process.env.BENCH_ACCEPT_ENCODING || null
 const WANTED = new Set((process.env.BENCH_BACKENDS ?? (PG ? 'sqlite,pg1,pg2,barepg' : 'sqlite')).split(','))
 
 requireWrk()
@@ -128,6 +132,11 @@ interface Row extends WrkResult {
   split: string
 }
 
+/** wrk's headers for a server: its token, and Accept-Encoding when asked for. */
+function wrkHeaders(s: Server): string[] {
+  return [...(s.token ? ['-H', `Authorization: Bearer ${s.token}`] : []), ...(ACCEPT_ENCODING ? ['-H', `Accept-Encoding: ${ACCEPT_ENCODING}`] : [])]
+}
+
 async function measure(target: string, s: Server, path: string): Promise<Row> {
   const pg0 = s.probe ? await s.probe.cpu() : null
   const cpu0 = s.children.reduce((t, c) => t + cpuSeconds(c.pid!), 0)
@@ -136,7 +145,7 @@ async function measure(target: string, s: Server, path: string): Promise<Row> {
     connections: CONNS,
     seconds: SECONDS,
     threads: THREADS,
-    extra: s.token ? ['-H', `Authorization: Bearer ${s.token}`] : [],
+    extra: wrkHeaders(s),
     midway: () => {
       if (s.port) split = connectionsPerProcess(s.children, s.port).join('/')
     },
@@ -196,26 +205,31 @@ try {
 
   console.log(`teamday bench: ${ROUNDS} alternating rounds of ${SECONDS}s per target and server, wrk -t${THREADS} -c${CONNS}`)
   for (const t of targets) {
-    const sample = await fetch(sqlite.url + t.path(sqlite), { headers: { authorization: `Bearer ${token}` } })
+    // The bytes as sent (compressed when Accept-Encoding asked for it: `decompress: false`).
+    const sample = await fetch(sqlite.url + t.path(sqlite), {
+      headers: { authorization: `Bearer ${token}`, 'accept-encoding': ACCEPT_ENCODING ?? 'identity' },
+      decompress: false,
+    } as RequestInit)
     if (sample.status !== 200) throw new Error(`GET ${t.name}: ${sample.status}`)
     const bytes = new Uint8Array(await sample.arrayBuffer())
+    const encoding = sample.headers.get('content-encoding') ?? ''
     const bodyFile = join(dir, `body-${results.size}.json`)
     await Bun.write(bodyFile, bytes)
     // Same bytes, no routing, no auth, no database, in a process of its own.
-    const bareChild = spawn(process.execPath, [join(import.meta.dir, 'bare.ts'), bodyFile, sample.headers.get('content-type')!], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const bareChild = spawn(process.execPath, [join(import.meta.dir, 'bare.ts'), bodyFile, sample.headers.get('content-type')!, encoding], { stdio: ['ignore', 'pipe', 'inherit'] })
     children.push(bareChild)
     const bare: Server = { label: 'bare Bun.serve, same bytes', url: `http://127.0.0.1:${await listeningPort(bareChild)}`, token: null, tokenId: '', children: [bareChild], probe: null }
     const all = [bare, ...servers]
     // The PostgreSQL floor answers with these bytes too.
-    for (const s of all) if (s.label.startsWith('bare Bun.serve + postgres')) await fetch(`${s.url}/__body`, { method: 'PUT', body: bytes, headers: { 'content-type': sample.headers.get('content-type')! } })
+    for (const s of all) if (s.label.startsWith('bare Bun.serve + postgres')) await fetch(`${s.url}/__body`, { method: 'PUT', body: bytes, headers: { 'content-type': sample.headers.get('content-type')!, 'x-content-encoding': encoding } })
     const rows = new Map<string, Row[]>(all.map((s) => [s.label, []]))
     results.set(t.name, rows)
-    for (const s of all) await wrk(s.url + (s === bare ? '/' : t.path(s)), { connections: CONNS, seconds: Math.min(SECONDS, 3), threads: THREADS, extra: s.token ? ['-H', `Authorization: Bearer ${s.token}`] : [] }) // warm-up
+    for (const s of all) await wrk(s.url + (s === bare ? '/' : t.path(s)), { connections: CONNS, seconds: Math.min(SECONDS, 3), threads: THREADS, extra: wrkHeaders(s) }) // warm-up
     for (let i = 0; i < ROUNDS; i++) for (const s of all) rows.get(s.label)!.push(await measure(t.name, s, s === bare ? '/' : t.path(s)))
 
     const med = medianFigures
     const b = med(rows.get(bare.label)!)
-    console.log(`${t.name} (${bytes.length} bytes on SQLite)${ROUNDS > 1 ? ', medians' : ''}:`)
+    console.log(`${t.name} (${bytes.length} bytes on SQLite${encoding ? `, ${encoding}` : ''})${ROUNDS > 1 ? ', medians' : ''}:`)
     for (const [label, rs] of rows) {
       const m = med(rs)
       const ratio = label === bare.label ? '' : `  ×${(m.rps / b.rps).toFixed(2)} bare`

@@ -11,6 +11,7 @@ import { requestContexts, type RouteKit } from './http/context'
 import { docsPlugin } from './http/docs'
 import { errorsPlugin } from './http/errors'
 import { requestGuards } from './http/guards'
+import { compressingAdapter } from './http/compression'
 import { idempotency } from './http/idempotency'
 import { observe } from './http/observe'
 import { rateLimits } from './http/ratelimit'
@@ -126,7 +127,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
 
   const observer = observe({ log: rt.log, metrics: rt.metrics, clientAddress, principalOf: authorizer.authenticated })
 
-  const app = new Elysia({ normalize: true })
+  const app = new Elysia({ normalize: true, adapter: compressingAdapter(rt.config.compression) })
     // First: the access log and request metrics measure everything below.
     .use(observer.plugin)
     .use(errorsPlugin(rt.log, () => registered, clientAddress, (code) => rt.metrics.authFailure(code)))

@@ -103,6 +103,11 @@ export interface Config {
    * by data version (src/cache/response-cache.ts).
    */
   cache: boolean
+  /**
+   * TEAMDAY_COMPRESSION (on by default): JSON bodies of 1 KiB or more go out zstd- or
+   * gzip-compressed to clients whose Accept-Encoding allows it (src/http/compression.ts).
+   */
+  compression: boolean
   maxDelegationDepth: number
   /**
    * Top-level executions running at once in the whole database, every instance on it together
@@ -179,6 +184,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     modelAliases: modelAliasesVar(env.TEAMDAY_MODEL_ALIASES),
     provider: parseProvider(env.TEAMDAY_PROVIDER),
     cache: parseOnOff('TEAMDAY_CACHE', env.TEAMDAY_CACHE, true),
+    compression: parseOnOff('TEAMDAY_COMPRESSION', env.TEAMDAY_COMPRESSION, true),
     maxDelegationDepth: parseIntVar('TEAMDAY_MAX_DELEGATION_DEPTH', env.TEAMDAY_MAX_DELEGATION_DEPTH, 3, 0, 20),
     maxConcurrentExecutions: parseIntVar('TEAMDAY_MAX_CONCURRENT_EXECUTIONS', env.TEAMDAY_MAX_CONCURRENT_EXECUTIONS, 4, 1, 1000),
     executionTimeoutMs: parseIntVar('TEAMDAY_EXECUTION_TIMEOUT_MS', env.TEAMDAY_EXECUTION_TIMEOUT_MS, 300_000, 100, 86_400_000),

@@ -1,4 +1,7 @@
+import { compress, negotiate } from '../http/compression'
 import { noteBodySize } from '../http/observe'
+
+const JSON_TYPE = 'application/json;charset=utf-8'
 /**
  * Serialized responses kept in memory, least recently used first out, bounded by entry count
  * and total bytes. Keys embed the data version they were built from (src/db/versions.ts):
@@ -49,18 +52,41 @@ export class ResponseCache {
  * The JSON response for `key`, built by `build()` on a miss. The bytes are kept as a Blob (sent
  * without a copy), and the headers gathered so far (request id, rate limit, …) move onto the
  * Response itself: with nothing left in `set`, Elysia sends it as it is instead of re-wrapping
- * its body in a stream to merge headers.
+ * its body in a stream to merge headers. With `compression` on and a request that accepts a
+ * coding (src/http/compression.ts), the compressed bytes are kept too, under their own key, so a
+ * cached list is compressed once per data version.
  */
-export async function cachedJson(cache: ResponseCache, key: string, set: { headers: Record<string, unknown> }, build: () => Promise<unknown>): Promise<Response> {
+export async function cachedJson(
+  cache: ResponseCache,
+  key: string,
+  request: Request,
+  set: { headers: Record<string, unknown> },
+  compression: boolean,
+  build: () => Promise<unknown>,
+): Promise<Response> {
+  let json: string | undefined
   let body = cache.get(key)
   if (body === undefined) {
-    body = new Blob([JSON.stringify(await build())], { type: 'application/json;charset=utf-8' })
+    json = JSON.stringify(await build())
+    body = new Blob([json], { type: JSON_TYPE })
     cache.set(key, body)
   }
   const headers = set.headers as Record<string, string>
-  headers['content-type'] = 'application/json;charset=utf-8'
+  headers['content-type'] = JSON_TYPE
+  const coding = compression ? negotiate(request, body.size, headers) : null
+  let sent = body
+  if (coding !== null) {
+    const packedKey = `${coding}\n${key}`
+    let packed = cache.get(packedKey)
+    if (packed === undefined) {
+      packed = new Blob([compress(json ?? (await body.text()), coding)])
+      cache.set(packedKey, packed)
+    }
+    sent = packed
+  }
   // One conversion of the plain object, cheaper than a Headers.set per header.
-  const res = new Response(body, { headers })
+  const res = new Response(sent, { headers })
   set.headers = {}
+  // The access log notes the JSON's size, as for every other response.
   return noteBodySize(res, body.size)
 }

@@ -49,7 +49,7 @@ export function agentsModule({ auth, ctx }: RouteKit) {
           JSON.stringify(opts),
         ].join('|')
         // A Response (the cached bytes): Elysia sends it as it is.
-        return cachedJson(listCache, key, set, build) as any
+        return cachedJson(listCache, key, request, set, c.config.compression, build) as any
       },
       {
         auth: 'agents:read',

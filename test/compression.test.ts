@@ -1,0 +1,159 @@
+import { describe, expect, test } from 'bun:test'
+import { gunzipSync } from 'node:zlib'
+import { acceptedCoding, MIN_COMPRESSED_BYTES } from '../src/http/compression'
+import { makeActor, makeTestApp, type TestApp } from './helpers/app'
+
+/** A request sent in-process with its raw answer: the body's bytes as sent, not decoded. */
+async function raw(t: TestApp, path: string, headers: Record<string, string>, init: { method?: string; body?: unknown } = {}) {
+  await new Promise<void>((r) => setImmediate(r))
+  const request = new Request(`http://localhost${path}`, {
+    method: init.method ?? 'GET',
+    headers: { ...headers, ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+  })
+  const res = await t.app.handle(request)
+  return { res, bytes: new Uint8Array(await res.arrayBuffer()) }
+}
+
+function decode(coding: string | null, bytes: Uint8Array): string {
+  if (coding === 'gzip') return new TextDecoder().decode(gunzipSync(bytes))
+  if (coding === 'zstd') return new TextDecoder().decode(Bun.zstdDecompressSync(bytes))
+  if (coding === null) return new TextDecoder().decode(bytes)
+  throw new Error(`unexpected coding ${coding}`)
+}
+
+/** An actor whose agent list is well over the size that gets compressed. */
+async function withAgents(t: TestApp, n = 8) {
+  const a = await makeActor(t, { role: 'admin' })
+  for (let i = 0; i < n; i++) {
+    const res = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: `Agent ${i}`, role: 'writes reports', systemPrompt: `You are agent number ${i}. `.repeat(20) } })
+    expect(res.status).toBe(201)
+  }
+  return a
+}
+
+describe('Accept-Encoding parsing', () => {
+  test('picks the accepted coding with the higher weight, zstd on a tie', () => {
+    expect(acceptedCoding(null)).toBeNull()
+    expect(acceptedCoding('')).toBeNull()
+    expect(acceptedCoding('identity')).toBeNull()
+    expect(acceptedCoding('br, deflate')).toBeNull()
+    expect(acceptedCoding('gzip')).toBe('gzip')
+    expect(acceptedCoding('x-gzip')).toBe('gzip')
+    expect(acceptedCoding('GZIP')).toBe('gzip')
+    expect(acceptedCoding('gzip, deflate, br, zstd')).toBe('zstd')
+    expect(acceptedCoding('zstd;q=0.5, gzip')).toBe('gzip')
+    expect(acceptedCoding('zstd;q=0, gzip;q=0')).toBeNull()
+    expect(acceptedCoding('gzip;q=0')).toBeNull()
+    expect(acceptedCoding('*')).toBe('zstd')
+    expect(acceptedCoding('*;q=0.1, zstd;q=0')).toBe('gzip')
+    expect(acceptedCoding('gzip; q=0.8, zstd ; Q=0.9')).toBe('zstd')
+    expect(acceptedCoding('gzip;q=abc')).toBe('gzip')
+    expect(acceptedCoding('gzip;q=nope, zstd;q=0')).toBe('gzip') // an unreadable weight is ignored
+  })
+})
+
+describe('response compression', () => {
+  test('a JSON list goes out gzip- or zstd-compressed when accepted, the same JSON once decoded', async () => {
+    const t = await makeTestApp()
+    const a = await withAgents(t)
+    const auth = { authorization: `Bearer ${a.token}` }
+    for (const path of ['/api/v1/tasks?limit=5', '/api/v1/agents', '/api/v1/agents?limit=7']) {
+      // Tasks: a list of plain values (Elysia's mapping); agents: the cached Blob (cachedJson).
+      if (path.startsWith('/api/v1/tasks')) {
+        for (let i = 0; i < 5; i++) await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: `Task ${i} `.repeat(30) } })
+      }
+      const plain = await raw(t, path, auth)
+      expect(plain.res.status).toBe(200)
+      expect(plain.res.headers.get('content-encoding')).toBeNull()
+      expect(plain.res.headers.get('vary')).toBeNull()
+      expect(plain.bytes.length).toBeGreaterThan(MIN_COMPRESSED_BYTES)
+      const identity = new TextDecoder().decode(plain.bytes)
+      for (const [accept, coding] of [
+        ['gzip', 'gzip'],
+        ['gzip, deflate, br, zstd', 'zstd'],
+        ['zstd;q=0.2, gzip;q=0.9', 'gzip'],
+      ] as const) {
+        // Twice: the agent list's second answer comes from the cache's compressed copy.
+        for (let i = 0; i < 2; i++) {
+          const r = await raw(t, path, { ...auth, 'accept-encoding': accept })
+          expect(r.res.status).toBe(200)
+          expect(r.res.headers.get('content-encoding')).toBe(coding)
+          expect(r.res.headers.get('vary')).toBe('accept-encoding')
+          expect(r.res.headers.get('content-type')).toBe('application/json;charset=utf-8')
+          expect(r.res.headers.get('x-ratelimit-limit')).toBeTruthy()
+          expect(r.res.headers.get('cache-control')).toBe('no-store')
+          expect(r.bytes.length).toBeLessThan(plain.bytes.length / 2)
+          expect(JSON.parse(decode(coding, r.bytes))).toEqual(JSON.parse(identity))
+        }
+      }
+      // Nothing acceptable: the bytes as they are, and Vary says why.
+      const refused = await raw(t, path, { ...auth, 'accept-encoding': 'gzip;q=0, br' })
+      expect(refused.res.headers.get('content-encoding')).toBeNull()
+      expect(refused.res.headers.get('vary')).toBe('accept-encoding')
+      expect(JSON.parse(new TextDecoder().decode(refused.bytes))).toEqual(JSON.parse(identity))
+    }
+  })
+
+  test('a write shows in the next compressed agent list (the compressed copy is keyed by data version)', async () => {
+    const t = await makeTestApp()
+    const a = await withAgents(t, 4)
+    const list = async () => {
+      const r = await raw(t, '/api/v1/agents', { authorization: `Bearer ${a.token}`, 'accept-encoding': 'gzip' })
+      expect(r.res.headers.get('content-encoding')).toBe('gzip')
+      return JSON.parse(decode('gzip', r.bytes)).agents.map((x: { name: string }) => x.name).sort()
+    }
+    expect(await list()).toEqual(['Agent 0', 'Agent 1', 'Agent 2', 'Agent 3'])
+    await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Fresh' } })
+    expect(await list()).toEqual(['Agent 0', 'Agent 1', 'Agent 2', 'Agent 3', 'Fresh'])
+  })
+
+  test('small bodies and errors are sent as they are', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'member' })
+    const health = await raw(t, '/api/health', { 'accept-encoding': 'gzip' })
+    expect(health.res.headers.get('content-encoding')).toBeNull()
+    expect(JSON.parse(decode(null, health.bytes)).status).toBe('ok')
+    const missing = await raw(t, '/api/v1/agents/agent_nope', { authorization: `Bearer ${a.token}`, 'accept-encoding': 'gzip' })
+    expect(missing.res.status).toBe(404)
+    expect(missing.res.headers.get('content-encoding')).toBeNull()
+    expect(JSON.parse(decode(null, missing.bytes)).error).toBe(true)
+    const unauthenticated = await raw(t, '/api/v1/agents', { 'accept-encoding': 'gzip' })
+    expect(unauthenticated.res.status).toBe(401)
+    expect(unauthenticated.res.headers.get('content-encoding')).toBeNull()
+  })
+
+  test('a created object (201) keeps its status and headers when compressed', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'member' })
+    const r = await raw(t, '/api/v1/agents', { authorization: `Bearer ${a.token}`, 'accept-encoding': 'gzip', 'idempotency-key': 'compressed-create-1' }, {
+      method: 'POST',
+      body: { name: 'Big', systemPrompt: 'Say something long. '.repeat(200) },
+    })
+    expect(r.res.status).toBe(201)
+    expect(r.res.headers.get('content-encoding')).toBe('gzip')
+    const created = JSON.parse(decode('gzip', r.bytes))
+    expect(created.agent.name).toBe('Big')
+    // The idempotent replay stored the value, not the compressed bytes: replayed without coding it reads the same.
+    const replay = await raw(t, '/api/v1/agents', { authorization: `Bearer ${a.token}`, 'idempotency-key': 'compressed-create-1' }, {
+      method: 'POST',
+      body: { name: 'Big', systemPrompt: 'Say something long. '.repeat(200) },
+    })
+    expect(replay.res.status).toBe(201)
+    expect(replay.res.headers.get('idempotency-status')).toBe('replayed')
+    expect(replay.res.headers.get('content-encoding')).toBeNull()
+    expect(JSON.parse(decode(null, replay.bytes))).toEqual(created)
+  })
+
+  test('TEAMDAY_COMPRESSION=off sends every body as it is', async () => {
+    const t = await makeTestApp({ config: { compression: false } })
+    const a = await withAgents(t, 4)
+    for (const path of ['/api/v1/agents', '/api/v1/tokens']) {
+      const r = await raw(t, path, { authorization: `Bearer ${a.token}`, 'accept-encoding': 'gzip, zstd' })
+      expect(r.res.status).toBe(200)
+      expect(r.res.headers.get('content-encoding')).toBeNull()
+      expect(r.res.headers.get('vary')).toBeNull()
+      JSON.parse(decode(null, r.bytes))
+    }
+  })
+})
