@@ -41,7 +41,15 @@ function authenticate(req: Request): Principal | null {
   return { org: row[2], user: row[1] }
 }
 
-const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json;charset=utf-8' } })
+/**
+ * A JSON response; with `gzip` (the request accepts it) a body of 1 KiB or more goes out
+ * gzip-compressed at level 1, as teamday sends it (src/http/compression.ts).
+ */
+function json(gzip: boolean, body: unknown, status = 200): Response {
+  const text = JSON.stringify(body)
+  if (!gzip || text.length < 1024) return new Response(text, { status, headers: { 'content-type': 'application/json;charset=utf-8' } })
+  return new Response(Bun.gzipSync(text, { level: 1 }), { status, headers: { 'content-type': 'application/json;charset=utf-8', 'content-encoding': 'gzip', vary: 'accept-encoding' } })
+}
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
 
 /** A first page of `table`, newest first, with the equality filters given. */
@@ -78,22 +86,23 @@ const server = Bun.serve({
   port: 0,
   hostname: '127.0.0.1',
   async fetch(req) {
+    const z = req.headers.get('accept-encoding')?.includes('gzip') ?? false
     const p = authenticate(req)
-    if (!p) return json({ error: true, statusCode: 401 }, 401)
+    if (!p) return json(z, { error: true, statusCode: 401 }, 401)
     const u = new URL(req.url)
     const parts = u.pathname.split('/') // ['', 'api', 'v1', resource, id?]
     const resource = parts[3]
     const rowId = parts[4]
-    if (resource !== 'tasks' && resource !== 'agents') return json({ error: true, statusCode: 404 }, 404)
+    if (resource !== 'tasks' && resource !== 'agents') return json(z, { error: true, statusCode: 404 }, 404)
     if (req.method === 'GET' && rowId) {
       const row = q(`select * from "${resource}" where ("${resource}"."id" = ? and "${resource}"."organization_id" = ?)`).get(rowId, p.org)
-      return row ? json({ success: true, ...(row as object) }) : json({ error: true, statusCode: 404 }, 404)
+      return row ? json(z, { success: true, ...(row as object) }) : json(z, { error: true, statusCode: 404 }, 404)
     }
     const now = Date.now()
     if (resource === 'tasks') {
       if (req.method === 'POST') {
         const b = (await req.json()) as { title: string; description?: string; priority?: string }
-        return json({ success: true, ...(insertTask.get(id('task'), p.org, p.user, b.title, b.description ?? null, b.priority ?? 'medium', now, now) as object) }, 201)
+        return json(z, { success: true, ...(insertTask.get(id('task'), p.org, p.user, b.title, b.description ?? null, b.priority ?? 'medium', now, now) as object) }, 201)
       }
       const where: [string, SQLQueryBindings][] = [['organization_id', p.org]]
       for (const [param, col] of [['status', 'status'], ['priority', 'priority'], ['assignedTo', 'assigned_to'], ['spaceId', 'space_id']]) {
@@ -101,12 +110,12 @@ const server = Bun.serve({
         if (v !== null) where.push([col!, v])
       }
       const { rows, ...rest } = page('tasks', where, limitOf(u))
-      return json({ success: true, tasks: rows, ...rest })
+      return json(z, { success: true, tasks: rows, ...rest })
     }
     if (req.method === 'POST') {
       const b = (await req.json()) as { name: string; systemPrompt?: string; category?: string; visibility?: string }
       const slug = b.name.toLowerCase().replace(/[^a-z0-9]+/g, '-')
-      return json({ success: true, agent: insertAgent.get(id('char'), p.org, p.user, b.name, slug, b.systemPrompt ?? null, b.category ?? null, b.visibility ?? 'private', now, now) }, 201)
+      return json(z, { success: true, agent: insertAgent.get(id('char'), p.org, p.user, b.name, slug, b.systemPrompt ?? null, b.category ?? null, b.visibility ?? 'private', now, now) }, 201)
     }
     // The admin's list: active agents, optionally by visibility or category.
     const where: [string, SQLQueryBindings][] = [['organization_id', p.org], ['archived', 0]]
@@ -115,7 +124,7 @@ const server = Bun.serve({
       if (v !== null) where.push([col, v])
     }
     const { rows, ...rest } = page('agents', where, limitOf(u))
-    return json({ success: true, agents: rows, characters: rows, ...rest })
+    return json(z, { success: true, agents: rows, characters: rows, ...rest })
   },
 })
 console.log(`listening on http://127.0.0.1:${server.port}`)

@@ -40,6 +40,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1)
 const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 64)
 const TASKS = Number(process.env.BENCH_TASKS ?? 100_000)
 const AGENTS = Number(process.env.BENCH_AGENTS ?? 20_000)
+// BENCH_ACCEPT_ENCODING=gzip: every request says Accept-Encoding: gzip, as fetch and the TeamDay CLI
+// do; teamday and the bare floor then both gzip bodies of 1 KiB or more.
+const ENCODING = process.env.BENCH_ACCEPT_ENCODING ? `, ["Accept-Encoding"] = ${JSON.stringify(process.env.BENCH_ACCEPT_ENCODING)}` : ''
 const WANTED = new Set((process.env.BENCH_BACKENDS ?? (PG ? 'sqlite,pg1,pg2' : 'sqlite')).split(','))
 
 requireWrk()
@@ -88,8 +91,8 @@ const sample = (xs: string[], n: number) => Array.from({ length: n }, (_, i) => 
 const script = join(dir, 'mixed.lua')
 writeFileSync(
   script,
-  `local get = { ["Authorization"] = "Bearer ${token}" }
-local post = { ["Authorization"] = "Bearer ${token}", ["Content-Type"] = "application/json" }
+  `local get = { ["Authorization"] = "Bearer ${token}"${ENCODING} }
+local post = { ["Authorization"] = "Bearer ${token}", ["Content-Type"] = "application/json"${ENCODING} }
 local lists = ${lua(lists)}
 local tasks = ${lua(sample(taskIds, 2000))}
 local agents = ${lua(sample(agentIds, 1000))}
