@@ -208,6 +208,21 @@ async function withCliUser() {
     }
     const spec = await http(server.base, 'GET', '/swagger/json')
     check('GET /swagger/json -> OpenAPI JSON with /api/v1/tokens', spec.status === 200 && String(spec.json?.openapi ?? '').startsWith('3.1') && !!spec.json?.paths?.['/api/v1/tokens'], spec.status)
+    // Compression, as sent on the wire (decompress: false keeps fetch from decoding it).
+    const packed = await fetch(`${server.base}/swagger/json`, { headers: { 'accept-encoding': 'gzip' }, decompress: false, signal: AbortSignal.timeout(5_000) } as RequestInit)
+    const packedBytes = new Uint8Array(await packed.arrayBuffer())
+    let unpacked: any
+    try {
+      unpacked = JSON.parse(new TextDecoder().decode(Bun.gunzipSync(packedBytes)))
+    } catch {
+      unpacked = undefined
+    }
+    check('Accept-Encoding: gzip -> the JSON gzip-compressed (Content-Encoding, Vary), the same document decoded', packed.headers.get('content-encoding') === 'gzip' && packed.headers.get('vary') === 'accept-encoding' && packedBytes.length < spec.text.length / 4 && unpacked?.openapi === spec.json?.openapi && Object.keys(unpacked?.paths ?? {}).length === Object.keys(spec.json?.paths ?? {}).length, {
+      encoding: packed.headers.get('content-encoding'),
+      bytes: packedBytes.length,
+    })
+    const plainSpec = await fetch(`${server.base}/swagger/json`, { headers: { 'accept-encoding': 'identity' }, decompress: false, signal: AbortSignal.timeout(5_000) } as RequestInit)
+    check('Accept-Encoding: identity -> the JSON as it is', plainSpec.headers.get('content-encoding') === null && (await plainSpec.text()).length === spec.text.length, plainSpec.headers.get('content-encoding'))
 
     const made = await http(server.base, 'POST', '/api/v1/tokens', { token, body: { name: 'smoke-http', expiresInDays: 7 } })
     const second: string = made.json?.token ?? ''
