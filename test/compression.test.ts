@@ -156,4 +156,31 @@ describe('response compression', () => {
       JSON.parse(decode(null, r.bytes))
     }
   })
+
+  test("Swagger UI's files go out compressed to a browser, the same bytes once decoded", async () => {
+    const t = await makeTestApp()
+    for (const path of ['/swagger/assets/swagger-ui-bundle.js', '/swagger/assets/swagger-ui.css']) {
+      const plain = await raw(t, path, {})
+      expect(plain.res.status).toBe(200)
+      expect(plain.res.headers.get('content-encoding')).toBeNull()
+      expect(plain.bytes.length).toBeGreaterThan(100_000)
+      for (const [accept, coding] of [
+        ['gzip, deflate, br, zstd', 'zstd'],
+        ['gzip, deflate', 'gzip'],
+      ] as const) {
+        for (let i = 0; i < 2; i++) {
+          const r = await raw(t, path, { 'accept-encoding': accept })
+          expect(r.res.headers.get('content-encoding')).toBe(coding)
+          expect(r.res.headers.get('vary')).toBe('accept-encoding')
+          expect(r.res.headers.get('cache-control')).toBe('public, max-age=86400')
+          expect(r.bytes.length).toBeLessThan(plain.bytes.length / 3)
+          expect(decode(coding, r.bytes) === new TextDecoder().decode(plain.bytes)).toBe(true)
+        }
+      }
+    }
+    const off = await makeTestApp({ config: { compression: false } })
+    const r = await raw(off, '/swagger/assets/swagger-ui.css', { 'accept-encoding': 'gzip' })
+    expect(r.res.headers.get('content-encoding')).toBeNull()
+    expect(r.res.headers.get('vary')).toBeNull()
+  })
 })

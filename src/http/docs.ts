@@ -4,6 +4,7 @@ import bundlePath from 'swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file
 import cssPath from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' }
 import type { Config } from '../config'
 import { TOKEN_SCAN_REGEX } from '../auth/tokens'
+import { acceptedCoding, compressedFile } from './compression'
 import { publishDocument } from './openapi-publish'
 
 export const DOCS_PATH = '/swagger'
@@ -79,8 +80,15 @@ export const relativeServers = [{ url: '/', description: 'The server that serves
  * does not pay for it (1–2 ms of evaluating serve's modules in the binary, markers).
  */
 export function docsPlugin(config: Config, documented: () => AnyElysia) {
-  const asset = (path: string, type: string) => () =>
-    new Response(Bun.file(path), { headers: { 'content-type': type, 'cache-control': 'public, max-age=86400' } })
+  // Swagger UI's files: compressed when the browser accepts it (every browser does), else as they are.
+  const asset = (path: string, type: string) => {
+    const packed = compressedFile(path)
+    return async ({ request }: { request: Request }) => {
+      const coding = config.compression ? acceptedCoding(request.headers.get('accept-encoding')) : null
+      if (coding === null) return new Response(Bun.file(path), { headers: { 'content-type': type, 'cache-control': 'public, max-age=86400', ...(config.compression ? { vary: 'accept-encoding' } : {}) } })
+      return new Response(await packed(coding), { headers: { 'content-type': type, 'cache-control': 'public, max-age=86400', 'content-encoding': coding, vary: 'accept-encoding' } })
+    }
+  }
   const html = swaggerPage('TeamDay API (self-hosted)')
   const page = () =>
     new Response(html, {
