@@ -6,6 +6,8 @@ import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
 import { changeSignal, closeDatabase, openDatabase } from '../src/db/client'
 import { memberships, personalAccessTokens } from '../src/db/schema'
+import { findTokenForAuth } from '../src/auth/lookup'
+import { hashToken } from '../src/auth/tokens'
 import { makeActor, makeTestApp } from './helpers/app'
 import { sqliteOnly } from './helpers/pg'
 
@@ -160,6 +162,22 @@ describe.skipIf(READ_CACHE_SQLITE_ONLY)('token look-ups are cached, and every ch
     expect(del.status).toBe(200)
     expect((await get(member.token)).status).toBe(401)
     expect((await get(admin.token)).status).toBe(200)
+  })
+
+  test('while nothing is committed the look-up answers with one frozen row; after a commit, a new one with the change', async () => {
+    const { t, file, member } = await setup()
+    const hash = hashToken(member.token)
+    const db = sqliteConnection(t.rt).db
+    const first = await findTokenForAuth(db, hash)
+    expect(first?.id).toBe(member.tokenId)
+    expect(Object.isFrozen(first)).toBe(true)
+    expect(await findTokenForAuth(db, hash)).toBe(first!) // mapped once, shared
+    writeFromAnotherProcess(file, `UPDATE personal_access_tokens SET revoked_at = 5 WHERE id = '${member.tokenId}'`)
+    await nextTurn()
+    const after = await findTokenForAuth(db, hash)
+    expect(after).not.toBe(first!)
+    expect(after?.revokedAt?.getTime()).toBe(5)
+    expect(first?.revokedAt).toBeNull()
   })
 
   test('a token expiring while cached is refused at its expiry (the clock is checked on every request)', async () => {

@@ -93,7 +93,7 @@ function prepareCliAuthLookup(db: Db) {
 }
 
 export async function findCliAccessTokenForAuth(db: Db, tokenHash: string): Promise<Readonly<AuthRow> | undefined> {
-  return (await prepared(db, 'cliAuth.authLookup', () => prepareCliAuthLookup(db)).get({ hash: tokenHash })) as AuthRow | undefined
+  return (await prepared(db, 'cliAuth.authLookup', () => prepareCliAuthLookup(db), { shared: true }).get({ hash: tokenHash })) as AuthRow | undefined
 }
 
 /**
@@ -102,7 +102,7 @@ export async function findCliAccessTokenForAuth(db: Db, tokenHash: string): Prom
  * organization are seen by the very next request, on every instance sharing the database file.
  */
 export async function findTokenForAuth(db: Db, tokenHash: string): Promise<Readonly<AuthRow> | undefined> {
-  return (await prepared(db, 'tokens.authLookup', () => prepareAuthLookup(db)).get({ hash: tokenHash })) as AuthRow | undefined
+  return (await prepared(db, 'tokens.authLookup', () => prepareAuthLookup(db), { shared: true }).get({ hash: tokenHash })) as AuthRow | undefined
 }
 
 /**

@@ -13,7 +13,7 @@ const PREPARED = Symbol('teamday.prepared')
  * asynchronous driver goes through three async functions per statement, about as much as the
  * statement itself on the token look-up and the agent list; callers `await` the result either way.
  */
-export function prepared<T>(db: Db, key: string, build: () => T): T {
+export function prepared<T>(db: Db, key: string, build: () => T, opts: { shared?: boolean } = {}): T {
   const holder = db as unknown as { [PREPARED]?: Map<string, unknown> }
   let cache = holder[PREPARED]
   if (!cache) Object.defineProperty(holder, PREPARED, { value: (cache = new Map()) })
@@ -21,7 +21,7 @@ export function prepared<T>(db: Db, key: string, build: () => T): T {
   if (q === undefined) {
     q = build()
     // PostgreSQL's prepared queries are awaited as they are (src/db/pg.ts).
-    if (connectionOf(db).dialect === 'sqlite') for (const one of isQuery(q) ? [q] : Object.values(q as object).filter(isQuery)) runNowWhenPossible(db, one)
+    if (connectionOf(db).dialect === 'sqlite') for (const one of isQuery(q) ? [q] : Object.values(q as object).filter(isQuery)) runNowWhenPossible(db, one, opts.shared === true)
     cache.set(key, q)
   }
   return q
@@ -42,15 +42,29 @@ interface DrizzlePrepared {
 
 const isQuery = (q: unknown): q is DrizzlePrepared => typeof (q as DrizzlePrepared | null)?.getQuery === 'function' && typeof (q as DrizzlePrepared).mapGetResult === 'function'
 
-/** Gives a prepared query's `get` and `all` a synchronous path, falling back to drizzle's own. */
-function runNowWhenPossible(db: Db, q: DrizzlePrepared): void {
+/**
+ * Gives a prepared query's `get` and `all` a synchronous path, falling back to drizzle's own.
+ *
+ * `shared` (the per-request look-ups: a token, a data version): while the connection's row
+ * cache answers with the same row (until the next commit, src/db/sqlite.ts: the one rule that
+ * invalidates both), `get` answers with the same mapped object, frozen, instead of mapping the
+ * row again; callers only read it (`Readonly<…>`). Drizzle's mapping was ~10 % of the CPU of a
+ * cached agent list in-process.
+ */
+function runNowWhenPossible(db: Db, q: DrizzlePrepared, shared: boolean): void {
   const conn = connectionOf(db) as SqliteConnection
   const { sql, params } = q.getQuery()
   const get = q.get.bind(q)
   const all = q.all.bind(q)
+  const mapped = shared ? new WeakMap<object, unknown>() : null
   q.get = (values) => {
     const r = conn.runNow(db, sql, fillPlaceholders(params, values ?? {}), 'get')
-    return r === undefined ? get(values) : q.mapGetResult(r.rows)
+    if (r === undefined) return get(values)
+    const row = r.rows as unknown
+    if (mapped === null || row === null || typeof row !== 'object') return q.mapGetResult(row)
+    let result = mapped.get(row)
+    if (result === undefined) mapped.set(row, (result = Object.freeze(q.mapGetResult(row))))
+    return result
   }
   q.all = (values) => {
     const r = conn.runNow(db, sql, fillPlaceholders(params, values ?? {}), 'all')

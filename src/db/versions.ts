@@ -13,6 +13,7 @@ import { settings } from './schema'
 export async function readVersion(db: Db, scope: string): Promise<string> {
   const row = await prepared(db, 'versions.read', () =>
     db.select({ value: settings.value }).from(settings).where(eq(settings.key, sql.placeholder('key'))).prepare(),
+    { shared: true },
   ).get({ key: versionKey(scope) })
   return row?.value ?? '0'
 }
