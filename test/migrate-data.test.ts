@@ -175,6 +175,14 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
 
     // Row by row, through both dialects' row types (timestamps, JSON, booleans round-trip).
     expect(await pgRows(url)).toEqual(expected(source))
+    // The copied tables are analyzed at once: the planner knows how big each organization is.
+    const stats = postgres(url, { max: 1, onnotice: () => {} })
+    try {
+      const analyzed = await stats<{ relname: string }[]>`SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL`
+      expect(analyzed.map((r) => r.relname)).toEqual(expect.arrayContaining(['tasks', 'agents', 'personal_access_tokens', 'audit_events']))
+    } finally {
+      await stats.end({ timeout: 5 })
+    }
 
     const p = await makeTestApp({ dbPath: url, key, config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
     apps.push(p)

@@ -8,7 +8,8 @@ import { EventEmitter } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { serve } from '../src/cli/admin/serve'
+import postgres from 'postgres'
+import { AUTOVACUUM_OFF, serve } from '../src/cli/admin/serve'
 import type { ClientIo } from '../src/cli/common'
 import { createTestDatabase, ON_PG, urlFor } from './helpers/pg'
 
@@ -55,5 +56,21 @@ describe('serve: what a start prints', () => {
     const later = await startAndStop(db, env)
     expect(later).toContain('listening on')
     expect(later).not.toContain(HINT)
+  }, 30_000)
+
+  test("on PostgreSQL with autovacuum off, a start says so (the planner's statistics would never be refreshed); never on SQLite", async () => {
+    const db = await newDatabase('autovacuum')
+    let off = false
+    if (ON_PG) {
+      const sql = postgres(db, { max: 1, onnotice: () => {} })
+      try {
+        off = (await sql`SELECT current_setting('autovacuum') AS v`)[0]!.v === 'off'
+      } finally {
+        await sql.end({ timeout: 5 })
+      }
+    }
+    const printed = await startAndStop(db)
+    expect(printed).toContain('listening on')
+    expect(printed.includes(AUTOVACUUM_OFF)).toBe(off)
   }, 30_000)
 })

@@ -15,6 +15,7 @@ import { BOOTSTRAP_EMAIL, bootstrapIfEmpty, userCounts, type Bootstrap } from '.
 import { createRuntime, type Runtime } from '../../runtime'
 import { configFrom } from './runtime'
 import type { Run } from '../spec'
+import type { PgConnection } from '../../db/pg'
 
 /** Running executions get this long to finish at a stop, then fail "interrupted by server shutdown". */
 const SHUTDOWN_GRACE_MS = 10_000
@@ -39,6 +40,7 @@ export async function serve(
   const pg = rt.connection.dialect === 'pg'
   const interrupted = pg ? await failLapsed(rt.db, rt.clock.now()) : await failInterrupted(rt.db, rt.clock.now())
   if (interrupted > 0) rt.log.warn('executions_interrupted', { count: interrupted, reason: pg ? 'lease lapsed' : 'interrupted by server restart' })
+  if (pg && (await autovacuumOff(rt.connection as PgConnection))) io.err(AUTOVACUUM_OFF)
   const sweeper = pg
     ? setInterval(() => {
         failLapsed(rt.db, rt.clock.now())
@@ -188,6 +190,15 @@ function listen(app: ReturnType<typeof createApp>, config: { host: string; port:
         '--reuse-port shares a port between teamday processes on the same database only.',
     )
   }
+}
+
+export const AUTOVACUUM_OFF =
+  "warning: PostgreSQL's autovacuum is off on this database: nothing keeps the planner's statistics current, and as an organization grows its lists may come to read and sort every row. Turn autovacuum on, or run ANALYZE after large changes (teamday migrate-data runs it once)."
+
+/** Whether PostgreSQL's autovacuum is off for this database (a setting of the server or of the database). */
+async function autovacuumOff(conn: PgConnection): Promise<boolean> {
+  const [row] = await conn.client`SELECT current_setting('autovacuum') AS v`
+  return row?.v === 'off'
 }
 
 /** TEAMDAY_ADMIN_PASSWORD_FILE's content without its final newline (a Docker secret file). */
