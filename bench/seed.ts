@@ -345,9 +345,10 @@ export async function copyToPostgres(src: DB, url: string): Promise<Record<strin
         await target.insert(to as any).values(rows.slice(i, i + chunk)).onConflictDoNothing().execute()
       }
     }
-    // Statistics, as a database in use has them (autovacuum analyzes a table that grew; on a
-    // machine where autovacuum is off, nothing would, and every plan would be a guess).
-    await client.unsafe('ANALYZE')
+    // Statistics and the visibility map, as a database in use has them (autovacuum vacuums and
+    // analyzes a table that grew; on a machine where it is off, nothing would: every plan would
+    // be a guess and every index-only scan would read the table too).
+    await client.unsafe('VACUUM (ANALYZE)')
     // Identity columns go on from the largest copied value.
     for (const c of await client`SELECT table_name, column_name FROM information_schema.columns WHERE is_identity = 'YES' AND table_schema = current_schema()`) {
       await client.unsafe(`SELECT setval(pg_get_serial_sequence('"${c.table_name}"', '${c.column_name}'), coalesce((SELECT max("${c.column_name}") FROM "${c.table_name}"), 0) + 1, false)`)
