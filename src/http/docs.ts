@@ -19,7 +19,10 @@ Authenticate with a Personal Access Token: \`Authorization: Bearer td_…\`. Cli
 a token (the first \`teamday serve\` prints one; more with \`teamday tokens create\` or \`POST /api/v1/tokens\`).
 
 Tokens are \`td_\` + 43 base62 characters (the last 6 are a CRC32 checksum), matched by
-\`${TOKEN_SCAN_REGEX.source}\`. Every error has the same JSON envelope with a stable \`code\`.`
+\`${TOKEN_SCAN_REGEX.source}\`. Every error has the same JSON envelope with a stable \`code\`.
+
+JSON bodies of 1 KiB or more are sent zstd- or gzip-compressed when the request's \`Accept-Encoding\`
+allows it (\`Content-Encoding\`, \`Vary: accept-encoding\`); without that header they are sent as they are.`
 
 /**
  * The Swagger UI page, served by us rather than the OpenAPI plugin so that it needs no inline
