@@ -186,4 +186,23 @@ describe('response compression', () => {
     expect(r.res.headers.get('content-encoding')).toBeNull()
     expect(r.res.headers.get('vary')).toBeNull()
   })
+
+  test('Prometheus metrics go out gzip-compressed to a scraper that asks for it (Prometheus does)', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'admin' })
+    for (let i = 0; i < 5; i++) await t.req('GET', '/api/v1/agents', { token: a.token })
+    const auth = { authorization: `Bearer ${a.token}` }
+    const plain = await raw(t, '/metrics', auth)
+    expect(plain.res.status).toBe(200)
+    expect(plain.res.headers.get('content-encoding')).toBeNull()
+    const text = new TextDecoder().decode(plain.bytes)
+    expect(text).toContain('# TYPE teamday_http_requests_total counter')
+    expect(plain.bytes.length).toBeGreaterThan(MIN_COMPRESSED_BYTES)
+    const packed = await raw(t, '/metrics', { ...auth, 'accept-encoding': 'gzip' })
+    expect(packed.res.status).toBe(200)
+    expect(packed.res.headers.get('content-encoding')).toBe('gzip')
+    expect(packed.res.headers.get('content-type')).toStartWith('text/plain; version=0.0.4')
+    expect(packed.bytes.length).toBeLessThan(plain.bytes.length / 2)
+    expect(decode('gzip', packed.bytes)).toContain('# TYPE teamday_http_requests_total counter')
+  })
 })

@@ -3,8 +3,9 @@ import { BunAdapter } from 'elysia/adapter/bun'
 /**
  * Response compression: a JSON body of at least MIN_COMPRESSED_BYTES goes out compressed when
  * the request's Accept-Encoding allows zstd or gzip (fetch in Bun and Node, Python's requests and
- * the TeamDay CLI all send it; curl only with --compressed). Smaller bodies, other bodies (HTML,
- * streams, files) and clients that send no Accept-Encoding get the bytes as they are.
+ * the TeamDay CLI all send it; curl only with --compressed); so do the Prometheus metrics
+ * (textResponse) and Swagger UI's files (compressedFile). Smaller bodies, other bodies (HTML,
+ * streams) and clients that send no Accept-Encoding get the bytes as they are.
  *
  * Why, measured (README, Performance): besides the bytes on the wire, Bun writes a response that
  * is answered after an await (every request on PostgreSQL) uncorked when its body is 15 KiB or
@@ -48,8 +49,17 @@ export function acceptedCoding(header: string | null | undefined): Coding | null
 }
 
 /** The body compressed (fast settings: CPU matters more than the last few percent of size). */
-export function compress(json: string, coding: Coding): Uint8Array {
-  return coding === 'zstd' ? Bun.zstdCompressSync(json, { level: 1 }) : Bun.gzipSync(json, { level: 1 })
+export function compress(text: string, coding: Coding): Uint8Array {
+  return coding === 'zstd' ? Bun.zstdCompressSync(text, { level: 1 }) : Bun.gzipSync(text, { level: 1 })
+}
+
+/**
+ * A text response (Prometheus metrics: Prometheus asks for gzip), compressed by the same rules as
+ * JSON: 1 KiB or more, a coding the request accepts, `compression` on.
+ */
+export function textResponse(request: Request, text: string, headers: Record<string, string>, compression: boolean): Response {
+  const coding = compression ? negotiate(request, Buffer.byteLength(text), headers) : null
+  return new Response(coding === null ? text : compress(text, coding), { headers })
 }
 
 /**

@@ -1,6 +1,7 @@
 import { Elysia, t } from 'elysia'
 import { AppError } from '../../errors'
 import type { AuthPlugin } from '../../auth/plugin'
+import { textResponse } from '../../http/compression'
 import { PrometheusExporter } from '../../metrics/prometheus'
 import type { Runtime } from '../../runtime'
 import { authErrors, errorResponse, named, sharedModels } from '../shared-models'
@@ -62,14 +63,14 @@ export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log'>) {
  * GET /metrics, Prometheus text (src/metrics): with a token holding `metrics:read` (organization
  * admins), or without authentication on the separate metrics listener (`metricsOnly`).
  */
-export function metricsRoute(rt: Pick<Runtime, 'metrics'>, auth: AuthPlugin) {
+export function metricsRoute(rt: Pick<Runtime, 'metrics' | 'config'>, auth: AuthPlugin) {
   const exporter = new PrometheusExporter(rt.metrics)
   return new Elysia({ name: 'teamday-metrics', tags: ['System'] })
     .use(auth)
     .model(sharedModels)
     .get(
       '/metrics',
-      async () => new Response(await exporter.render(), { headers: { 'content-type': PrometheusExporter.CONTENT_TYPE, 'cache-control': 'no-store' } }),
+      async ({ request }) => textResponse(request, await exporter.render(), { 'content-type': PrometheusExporter.CONTENT_TYPE, 'cache-control': 'no-store' }, rt.config.compression),
       {
         auth: 'metrics:read',
         response: { 200: t.String({ description: 'Prometheus text exposition format 0.0.4', examples: [METRICS_EXAMPLE] }), ...authErrors },
@@ -83,7 +84,7 @@ export function metricsRoute(rt: Pick<Runtime, 'metrics'>, auth: AuthPlugin) {
 }
 
 /** The separate metrics listener's app: GET /metrics only, no authentication (a private network). */
-export function metricsOnlyApp(rt: Pick<Runtime, 'metrics'>) {
+export function metricsOnlyApp(rt: Pick<Runtime, 'metrics' | 'config'>) {
   const exporter = new PrometheusExporter(rt.metrics)
-  return new Elysia().get('/metrics', async () => new Response(await exporter.render(), { headers: { 'content-type': PrometheusExporter.CONTENT_TYPE } }))
+  return new Elysia().get('/metrics', async ({ request }) => textResponse(request, await exporter.render(), { 'content-type': PrometheusExporter.CONTENT_TYPE }, rt.config.compression))
 }
