@@ -118,6 +118,8 @@ export interface CopyReport {
   replaced: { name: string; rows: number }[]
   /** PostgreSQL migrations applied to the target before the copy. */
   migrationsApplied: number
+  /** Why `VACUUM (ANALYZE)` after the copy failed (the copy itself stands); absent when it ran. */
+  analyzeFailed?: string
 }
 
 /** Every table, parents before children (PostgreSQL's foreign keys), otherwise in TABLE_NAMES order. */
@@ -199,7 +201,18 @@ export async function copySqliteToPostgres(source: Database, target: PgConnectio
     // once analyzed); until it is vacuumed, an index-only count still reads every row it counts
     // from the table (1,001 heap fetches; 0.4-0.6 ms after). Autovacuum would do both in a minute
     // or so, or never where it is off.
-    await target.client.unsafe(`VACUUM (ANALYZE) ${report.tables.filter((t) => t.rows > 0).map((t) => quote(t.name)).join(', ') || quote(nameOf('organizations'))}`)
+    // The copy is committed whatever happens here: a failure is reported, not thrown. On a
+    // connection of its own without the statement timeout (a big database takes a while).
+    const own = await target.client.reserve()
+    try {
+      await own`SET statement_timeout = 0`
+      await own.unsafe(`VACUUM (ANALYZE) ${report.tables.filter((t) => t.rows > 0).map((t) => quote(t.name)).join(', ') || quote(nameOf('organizations'))}`)
+    } catch (e) {
+      return { ...report, analyzeFailed: e instanceof Error ? e.message : String(e) }
+    } finally {
+      await own`RESET statement_timeout`.catch(() => {})
+      own.release()
+    }
     return report
   } finally {
     source.exec('COMMIT')

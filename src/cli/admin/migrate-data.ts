@@ -61,6 +61,7 @@ export async function migrateData({ values, io }: Run<{ from?: string; to?: stri
       (replaced > 0 ? ` (--replace: ${replaced} rows it held before were deleted)` : ''),
   )
   for (const t of report.tables) if (t.skipped) io.out(`not copied: ${t.name} (${t.skipped})`)
+  if (report.analyzeFailed) io.err(`warning: the copy is complete, but VACUUM (ANALYZE) of the copied tables failed (${report.analyzeFailed}): run ANALYZE on ${describeDatabase(to)} before serving a big organization from it`)
   io.out(keyAdvice(key, configFrom(io, to)))
 }
 
