@@ -77,12 +77,13 @@ export async function cachedJson(
   let sent = body
   if (coding !== null) {
     const packedKey = `${coding}\n${key}`
-    let packed = cache.get(packedKey)
-    if (packed === undefined) {
-      packed = new Blob([compress(json ?? (await body.text()), coding)])
-      cache.set(packedKey, packed)
+    let compressed = cache.get(packedKey)
+    if (compressed === undefined) {
+      compressed = new Blob([compress(json ?? (await body.text()), coding)])
+      cache.set(packedKey, compressed)
     }
-    sent = packed
+    headers['content-encoding'] = coding
+    sent = compressed
   }
   // One conversion of the plain object, cheaper than a Headers.set per header.
   const res = new Response(sent, { headers })

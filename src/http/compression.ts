@@ -59,7 +59,7 @@ export function compress(text: string, coding: Coding): Uint8Array {
  */
 export function textResponse(request: Request, text: string, headers: Record<string, string>, compression: boolean): Response {
   const coding = compression ? negotiate(request, Buffer.byteLength(text), headers) : null
-  return new Response(coding === null ? text : compress(text, coding), { headers })
+  return new Response(coding === null ? text : packed(text, coding, headers), { headers })
 }
 
 /**
@@ -87,18 +87,24 @@ function varyWith(current: unknown): string {
 }
 
 /**
- * The headers of a compressible body of `size` bytes, for the request's Accept-Encoding: sets
- * Vary (the answer depends on it) and, when a coding applies, Content-Encoding. Returns the
- * coding, or null to send the bytes as they are.
+ * The coding for a compressible body of `size` bytes and the request's Accept-Encoding, or null
+ * to send the bytes as they are; sets Vary when the answer depends on that header. The caller
+ * sets Content-Encoding once it has the compressed bytes (`packed`), so that nothing can send
+ * the header beside an uncompressed body.
  */
 export function negotiate(request: Request | undefined, size: number, headers: Record<string, unknown>): Coding | null {
   if (size < MIN_COMPRESSED_BYTES || request === undefined) return null
   const accept = request.headers.get('accept-encoding')
   if (accept === null) return null
   headers.vary = varyWith(headers.vary)
-  const coding = acceptedCoding(accept)
-  if (coding !== null) headers['content-encoding'] = coding
-  return coding
+  return acceptedCoding(accept)
+}
+
+/** `text` compressed with `coding`, and Content-Encoding set to say so. */
+export function packed(text: string, coding: Coding, headers: Record<string, unknown>): Uint8Array {
+  const bytes = compress(text, coding)
+  headers['content-encoding'] = coding
+  return bytes
 }
 
 type MapResponse = typeof BunAdapter.handler.mapResponse
@@ -128,7 +134,7 @@ export function compressingAdapter(enabled: boolean): typeof BunAdapter {
     const coding = negotiate(request, Buffer.byteLength(json), headers)
     if (headers['content-type'] === undefined) headers['content-type'] = JSON_TYPE
     // A string of JSON or compressed bytes: Elysia sends either with `set` (status, headers).
-    return base.mapResponse(coding === null ? json : compress(json, coding), set, context)
+    return base.mapResponse(coding === null ? json : packed(json, coding, headers), set, context)
   }
   const mapCompactResponse: MapCompactResponse = (response, context) => {
     const request = context as Request | undefined
