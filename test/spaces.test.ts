@@ -145,6 +145,31 @@ describe('agents of a space (addCharacters / removeCharacters)', () => {
     expect(both.status).toBe(422)
   })
 
+  test('agents may be named by slug, as in every agent URL; a slug the caller may not use comes back as sent, never as its id', async () => {
+    const reviewer = await makeAgent(t, other, { visibility: 'organization', slug: 'code-reviewer' })
+    const writer = await makeAgent(t, owner, { visibility: 'private', slug: 'report-writer' })
+    const secret = await makeAgent(t, other, { visibility: 'private', slug: 'others-secret' })
+    const created = await t.req('POST', '/api/v1/spaces', { token: owner.token, body: { name: 'By slug', addCharacters: ['code-reviewer', reviewer, 'report-writer'] } })
+    expect(created.status).toBe(201)
+    expect(created.body.space.agentRefs.map((r: any) => r.agentId)).toEqual([reviewer, writer]) // the slug and the id of one agent: added once
+    const space = created.body.space.id
+    for (const bad of ['others-secret', 'no-such-agent']) {
+      const res = await t.req('PATCH', `/api/v1/spaces/${space}`, { token: owner.token, body: { addCharacters: [bad] } })
+      expect(res.status).toBe(422)
+      expect(res.body.message).toContain(bad)
+      expect(res.text).not.toContain(secret)
+    }
+    const both = await t.req('PATCH', `/api/v1/spaces/${space}`, { token: owner.token, body: { addCharacters: ['code-reviewer'], removeCharacters: [reviewer] } })
+    expect(both.status).toBe(422)
+    const removed = await t.req('PATCH', `/api/v1/spaces/${space}`, { token: owner.token, body: { removeCharacters: ['code-reviewer', 'no-such-agent'] } })
+    expect(removed.status).toBe(200)
+    expect(removed.body.space.agentRefs.map((r: any) => r.agentId)).toEqual([writer])
+    const foreignSlug = await makeAgent(t, foreign, { visibility: 'public', slug: 'globex-helper' })
+    const res = await t.req('PATCH', `/api/v1/spaces/${space}`, { token: owner.token, body: { addCharacters: ['globex-helper'] } })
+    expect(res.status).toBe(422)
+    expect(res.text).not.toContain(foreignSlug)
+  })
+
   test('an admin may add another member\'s private agent', async () => {
     const admin = await makeActor(t, { role: 'admin' })
     const hidden = await makeAgent(t, other, { visibility: 'private' })

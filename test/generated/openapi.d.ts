@@ -351,7 +351,7 @@ export interface paths {
         head?: never;
         /**
          * Update a space
-         * @description Changes the fields sent (the space by id or slug). Renaming keeps the slug; `slug` changes it (409 `slug_taken` when another space has it). `addCharacters` / `removeCharacters` add and remove agents by id (added agents must be of your organization, not archived and visible to you; adding a present one is a no-op). Members change the spaces they created; admins any.
+         * @description Changes the fields sent (the space by id or slug). Renaming keeps the slug; `slug` changes it (409 `slug_taken` when another space has it). `addCharacters` / `removeCharacters` add and remove agents by id or slug (added agents must be of your organization, not archived and visible to you; adding a present one is a no-op). Members change the spaces they created; admins any.
          */
         patch: operations["patchApiV1SpacesById"];
         trace?: never;
@@ -4944,9 +4944,10 @@ export interface operations {
                     type?: "empty" | "git" | "starterKit";
                     instructions?: string | null;
                     /**
-                     * @description Agents to add at creation: same organization, not archived, visible to you
+                     * @description Agents to add at creation, by id or slug: same organization, not archived, visible to you
                      * @example [
-                     *       "char_3Hw7KqL2mP9xR1vN8tBc"
+                     *       "char_3Hw7KqL2mP9xR1vN8tBc",
+                     *       "code-reviewer"
                      *     ]
                      */
                     addCharacters?: string[];
@@ -4966,9 +4967,10 @@ export interface operations {
                     type?: "empty" | "git" | "starterKit";
                     instructions?: string | null;
                     /**
-                     * @description Agents to add at creation: same organization, not archived, visible to you
+                     * @description Agents to add at creation, by id or slug: same organization, not archived, visible to you
                      * @example [
-                     *       "char_3Hw7KqL2mP9xR1vN8tBc"
+                     *       "char_3Hw7KqL2mP9xR1vN8tBc",
+                     *       "code-reviewer"
                      *     ]
                      */
                     addCharacters?: string[];
@@ -5194,16 +5196,18 @@ export interface operations {
                     /** @description true archives, false restores */
                     archived?: boolean;
                     /**
-                     * @description Agent ids to add (same organization, not archived, visible to you); already present ones are left as they are
+                     * @description Agents to add, by id or slug (same organization, not archived, visible to you); already present ones are left as they are
                      * @example [
-                     *       "char_3Hw7KqL2mP9xR1vN8tBc"
+                     *       "char_3Hw7KqL2mP9xR1vN8tBc",
+                     *       "code-reviewer"
                      *     ]
                      */
                     addCharacters?: string[];
                     /**
-                     * @description Agent ids to remove; absent ones are ignored
+                     * @description Agents to remove, by id or slug; absent ones are ignored
                      * @example [
-                     *       "char_3Hw7KqL2mP9xR1vN8tBc"
+                     *       "char_3Hw7KqL2mP9xR1vN8tBc",
+                     *       "code-reviewer"
                      *     ]
                      */
                     removeCharacters?: string[];
@@ -5225,16 +5229,18 @@ export interface operations {
                     /** @description true archives, false restores */
                     archived?: boolean;
                     /**
-                     * @description Agent ids to add (same organization, not archived, visible to you); already present ones are left as they are
+                     * @description Agents to add, by id or slug (same organization, not archived, visible to you); already present ones are left as they are
                      * @example [
-                     *       "char_3Hw7KqL2mP9xR1vN8tBc"
+                     *       "char_3Hw7KqL2mP9xR1vN8tBc",
+                     *       "code-reviewer"
                      *     ]
                      */
                     addCharacters?: string[];
                     /**
-                     * @description Agent ids to remove; absent ones are ignored
+                     * @description Agents to remove, by id or slug; absent ones are ignored
                      * @example [
-                     *       "char_3Hw7KqL2mP9xR1vN8tBc"
+                     *       "char_3Hw7KqL2mP9xR1vN8tBc",
+                     *       "code-reviewer"
                      *     ]
                      */
                     removeCharacters?: string[];

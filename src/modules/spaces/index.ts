@@ -90,7 +90,7 @@ export function spacesModule({ auth, ctx }: RouteKit) {
       detail: {
         summary: 'Update a space',
         description:
-          'Changes the fields sent (the space by id or slug). Renaming keeps the slug; `slug` changes it (409 `slug_taken` when another space has it). `addCharacters` / `removeCharacters` add and remove agents by id (added agents must be of your organization, not archived and visible to you; adding a present one is a no-op). Members change the spaces they created; admins any.',
+          'Changes the fields sent (the space by id or slug). Renaming keeps the slug; `slug` changes it (409 `slug_taken` when another space has it). `addCharacters` / `removeCharacters` add and remove agents by id or slug (added agents must be of your organization, not archived and visible to you; adding a present one is a no-op). Members change the spaces they created; admins any.',
       },
     })
     .delete(

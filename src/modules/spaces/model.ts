@@ -33,7 +33,7 @@ const TypeInput = t.Union([t.Literal('empty'), t.Literal('git'), t.Literal('star
   error: 'type must be one of empty, git, starterKit',
 })
 const AgentIds = (field: string, description: string) =>
-  t.Array(t.String({ minLength: 1, maxLength: 100 }), { maxItems: 100, description, error: `${field} must be an array of at most 100 agent ids`, examples: [['char_3Hw7KqL2mP9xR1vN8tBc']] })
+  t.Array(t.String({ minLength: 1, maxLength: 100 }), { maxItems: 100, description, error: `${field} must be an array of at most 100 agent ids or slugs`, examples: [['char_3Hw7KqL2mP9xR1vN8tBc', 'code-reviewer']] })
 
 export const AgentRef = t.Object({
   agentId: t.String(),
@@ -75,7 +75,7 @@ export const CreateSpaceBody = t.Object(
     name: t.String({ minLength: 1, maxLength: 200, description: 'Display name', error: 'name is required: a string of 1-200 characters' }),
     slug: slugField('space'),
     ...fields,
-    addCharacters: t.Optional(AgentIds('addCharacters', 'Agents to add at creation: same organization, not archived, visible to you')),
+    addCharacters: t.Optional(AgentIds('addCharacters', 'Agents to add at creation, by id or slug: same organization, not archived, visible to you')),
   },
   { examples: [{ name: 'Production', slug: 'production', visibility: 'organization' }, { name: 'Marketing', description: 'Campaign research and copy', visibility: 'organization', type: 'empty', instructions: 'Write in British English. Cite sources.' }] },
 )
@@ -86,8 +86,8 @@ export const UpdateSpaceBody = t.Object(
     slug: slugField('space'),
     ...fields,
     archived: t.Optional(t.Boolean({ description: 'true archives, false restores', error: 'archived must be a boolean' })),
-    addCharacters: t.Optional(AgentIds('addCharacters', 'Agent ids to add (same organization, not archived, visible to you); already present ones are left as they are')),
-    removeCharacters: t.Optional(AgentIds('removeCharacters', 'Agent ids to remove; absent ones are ignored')),
+    addCharacters: t.Optional(AgentIds('addCharacters', 'Agents to add, by id or slug (same organization, not archived, visible to you); already present ones are left as they are')),
+    removeCharacters: t.Optional(AgentIds('removeCharacters', 'Agents to remove, by id or slug; absent ones are ignored')),
   },
   { examples: [{ instructions: 'Answer in German.', addCharacters: ['char_3Hw7KqL2mP9xR1vN8tBc'], removeCharacters: ['char_7Lm2QxR9vB1nK4tZ8wYc'] }] },
 )

@@ -8,7 +8,7 @@ import { prepared } from '../../db/prepared'
 import { agents, spaces, type AgentRef, type Space } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
-import { canUseAgent } from '../agents/access'
+import { agentFilterId, canUseAgent } from '../agents/access'
 import { chooseSlug, checkSlug, isSlugConflict, slugTaken } from '../slugs'
 import { canEditSpace, spaceByRef, visibleSpace, visibleSpacesSql } from './access'
 import { listSecretNames, secretNamesBySpace } from './secrets'
@@ -111,8 +111,12 @@ export function assertCanEditSpace(principal: Caller, row: Space, what = 'change
   }
 }
 
-/** Agents the caller may add: same organization, not archived, visible to the caller. Else 422 naming the bad ids. */
-async function checkAgents(ctx: Ctx, principal: Caller, ids: string[]): Promise<void> {
+/**
+ * Agents the caller may add: same organization, not archived, visible to the caller. Else 422
+ * naming the bad ones as the caller named them (`named`: id → the id or slug sent), so that a
+ * slug of an agent the caller may not use never comes back as its id.
+ */
+async function checkAgents(ctx: Ctx, principal: Caller, ids: string[], named: Map<string, string>): Promise<void> {
   if (ids.length === 0) return
   const rows = await ctx.db
     .select({ id: agents.id, organizationId: agents.organizationId, userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
@@ -120,22 +124,36 @@ async function checkAgents(ctx: Ctx, principal: Caller, ids: string[]): Promise<
     .where(and(inArray(agents.id, ids), eq(agents.organizationId, principal.organizationId)))
     .all()
   const found = new Set(rows.filter((a) => canUseAgent(principal, a)).map((r) => r.id))
-  const bad = ids.filter((id) => !found.has(id))
+  const bad = ids.filter((id) => !found.has(id)).map((id) => named.get(id) ?? id)
   if (bad.length > 0) {
-    throw new AppError('validation_failed', `Validation failed: addCharacters has unknown or inaccessible agent ids: ${bad.map((b) => b.slice(0, 100)).join(', ')}`, {
-      details: bad.map((id) => ({ field: 'addCharacters', message: `agent ${id.slice(0, 100)} not found, archived, or not visible to you` })),
+    throw new AppError('validation_failed', `Validation failed: addCharacters has unknown or inaccessible agents: ${bad.map((b) => b.slice(0, 100)).join(', ')}`, {
+      details: bad.map((ref) => ({ field: 'addCharacters', message: `agent ${ref.slice(0, 100)} not found, archived, or not visible to you` })),
     })
   }
 }
 
+/**
+ * The agents a body list names, by id or slug (as in every agent URL), as ids: a slug becomes
+ * its agent's id in the organization; an id, or a slug that names no agent, stays as it was
+ * (reported when added, ignored when removed). `named` records what the caller sent for each.
+ */
+async function agentIdsOf(ctx: Ctx, organizationId: string, refs: string[], named: Map<string, string>): Promise<string[]> {
+  const ids = await Promise.all(refs.map((ref) => agentFilterId(ctx.db, organizationId, ref)))
+  ids.forEach((id, i) => named.has(id) || named.set(id, refs[i]!))
+  return ids
+}
+
 /** New agentRefs: removals, then additions (already present ones are left untouched). */
-async function applyCharacters(ctx: Ctx, principal: Caller, refs: AgentRef[], add: string[] = [], remove: string[] = []): Promise<AgentRef[]> {
+async function applyCharacters(ctx: Ctx, principal: Caller, refs: AgentRef[], addRefs: string[] = [], removeRefs: string[] = []): Promise<AgentRef[]> {
+  const named = new Map<string, string>()
+  const add = await agentIdsOf(ctx, principal.organizationId, addRefs, named)
+  const remove = await agentIdsOf(ctx, principal.organizationId, removeRefs, named)
   const addSet = [...new Set(add)]
   const both = addSet.filter((id) => remove.includes(id))
-  if (both.length > 0) throw invalid('removeCharacters', `removeCharacters and addCharacters both name ${both.join(', ')}`)
+  if (both.length > 0) throw invalid('removeCharacters', `removeCharacters and addCharacters both name ${both.map((id) => named.get(id) ?? id).join(', ')}`)
   const present = new Set(refs.map((r) => r.agentId))
   const toAdd = addSet.filter((id) => !present.has(id))
-  await checkAgents(ctx, principal, toAdd)
+  await checkAgents(ctx, principal, toAdd, named)
   const removeSet = new Set(remove)
   const now = new Date(ctx.clock.now()).toISOString()
   const next = [...refs.filter((r) => !removeSet.has(r.agentId)), ...toAdd.map((agentId) => ({ agentId, enabled: true, addedAt: now, addedBy: principal.userId }))]
