@@ -86,10 +86,11 @@ export function docsPlugin(config: Config, documented: () => AnyElysia) {
   // Swagger UI's files: compressed when the browser accepts it (every browser does), else as they are.
   const asset = (path: string, type: string) => {
     const packed = compressedFile(path)
+    const headers: Record<string, string> = { 'content-type': type, 'cache-control': 'public, max-age=86400', ...(config.compression ? { vary: 'accept-encoding' } : {}) }
     return async ({ request }: { request: Request }) => {
       const coding = config.compression ? acceptedCoding(request.headers.get('accept-encoding')) : null
-      if (coding === null) return new Response(Bun.file(path), { headers: { 'content-type': type, 'cache-control': 'public, max-age=86400', ...(config.compression ? { vary: 'accept-encoding' } : {}) } })
-      return new Response(await packed(coding), { headers: { 'content-type': type, 'cache-control': 'public, max-age=86400', 'content-encoding': coding, vary: 'accept-encoding' } })
+      if (coding === null) return new Response(Bun.file(path), { headers })
+      return new Response(await packed(coding), { headers: { ...headers, 'content-encoding': coding } })
     }
   }
   const html = swaggerPage('TeamDay API (self-hosted)')
@@ -142,7 +143,6 @@ export function docsPlugin(config: Config, documented: () => AnyElysia) {
     return publishDocument({
       ...documentation,
       openapi: OPENAPI_VERSION,
-      tags: documentation.tags,
       // The generator's defaults first, then ours over them: its key order.
       info: { ...GENERATOR_INFO, ...documentation.info },
       paths,
