@@ -129,8 +129,7 @@ export class PgCountedLookup {
     }
     const agentsVersion: string = r.agents_version
     // No budget on: nothing to count; otherwise the first budget's upsert ran iff the token was valid.
-    if (!b1) return () => ({ row, now, agentsVersion })
-    if (r.first_count === null) return () => ({ row, now, agentsVersion })
+    if (!b1 || r.first_count === null) return () => ({ row, now, agentsVersion })
     const first = { count: Number(r.first_count), resetAt: Number(r.first_reset_ms) }
     const second = r.second_count === null ? null : { count: Number(r.second_count), resetAt: Number(r.second_reset_ms), added: Number(r.second_added) }
     return (i) => {

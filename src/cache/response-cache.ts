@@ -1,7 +1,5 @@
-import { compress, negotiate } from '../http/compression'
+import { compress, JSON_TYPE, negotiate } from '../http/compression'
 import { noteBodySize } from '../http/observe'
-
-const JSON_TYPE = 'application/json;charset=utf-8'
 /**
  * Serialized responses kept in memory, least recently used first out, bounded by entry count
  * and total bytes. Keys embed the data version they were built from (src/db/versions.ts):

@@ -17,7 +17,8 @@ export type Coding = 'zstd' | 'gzip'
 /** Below this a body is sent as it is: compressing it saves less than it costs. */
 export const MIN_COMPRESSED_BYTES = 1024
 
-const JSON_TYPE = 'application/json;charset=utf-8'
+/** The Content-Type of every JSON body (Bun's Response.json writes the same). */
+export const JSON_TYPE = 'application/json;charset=utf-8'
 
 /**
  * The coding to answer with, from an Accept-Encoding header (RFC 9110 §12.5.3): the accepted

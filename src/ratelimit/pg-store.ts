@@ -155,7 +155,7 @@ export class PgRateLimitStore implements RateLimitStore {
     const [row] = await this.conn.client`
       INSERT INTO rate_limit_counters AS c (key, count, reset_at)
       SELECT ${this.rowKey(h.key)}, ${k}::int, ${new Date(now + h.windowMs).toISOString()}::timestamptz FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
-      ON CONFLICT (key) DO UPDATE SET ${this.adding(nowIso)}
+      ON CONFLICT (key) DO UPDATE SET ${addingHits(this.conn.client, nowIso)}
       RETURNING count, (extract(epoch FROM reset_at) * 1000)::bigint AS reset_ms`
     return { count: Number(row!.count), resetAt: Number(row!.reset_ms) }
   }
@@ -172,14 +172,14 @@ export class PgRateLimitStore implements RateLimitStore {
       first AS (
         INSERT INTO rate_limit_counters AS c (key, count, reset_at)
         SELECT ${this.rowKey(first.key)}, ${k}::int, ${new Date(now + first.windowMs).toISOString()}::timestamptz FROM async_commit
-        ON CONFLICT (key) DO UPDATE SET ${this.adding(nowIso)}
+        ON CONFLICT (key) DO UPDATE SET ${addingHits(this.conn.client, nowIso)}
         RETURNING count, reset_at
       ),
       within AS (SELECT ${hitsWithin(this.conn.client, k, first.limit)} AS n FROM first),
       second AS (
         INSERT INTO rate_limit_counters AS c (key, count, reset_at)
         SELECT ${this.rowKey(second.key)}, n, ${new Date(now + second.windowMs).toISOString()}::timestamptz FROM within WHERE n > 0
-        ON CONFLICT (key) DO UPDATE SET ${this.adding(nowIso)}
+        ON CONFLICT (key) DO UPDATE SET ${addingHits(this.conn.client, nowIso)}
         RETURNING count, reset_at
       )
       SELECT 1 AS which, count, (extract(epoch FROM reset_at) * 1000)::bigint AS reset_ms, (SELECT n FROM within) AS added FROM first
@@ -188,10 +188,6 @@ export class PgRateLimitStore implements RateLimitStore {
     const a = row(1)!
     const b = row(2)
     return [{ count: Number(a.count), resetAt: Number(a.reset_ms) }, b ? { count: Number(b.count), resetAt: Number(b.reset_ms), added: Number(b.added) } : null]
-  }
-
-  private adding(nowIso: string) {
-    return addingHits(this.conn.client, nowIso)
   }
 
   /**
