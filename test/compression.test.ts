@@ -161,29 +161,35 @@ describe('response compression', () => {
   })
 
   test("the first compression of Swagger UI's bundle does not hold other requests (made off the event loop)", async () => {
-    const t = await makeTestApp()
-    // The route's first request compiles it (tens of ms): not what is measured here.
-    expect((await raw(t, '/swagger/assets/swagger-ui-bundle.js', {})).res.status).toBe(200)
-    expect((await raw(t, '/api/health', {})).res.status).toBe(200)
-    for (const accept of ['zstd', 'gzip']) {
-      // Health checks, one after the other, for as long as the bundle's first compressed form is
-      // being made: made synchronously (40-80 ms here) it held one of them until done; off the
-      // event loop each answers within a few ms.
-      let done = false
-      const bundle = raw(t, '/swagger/assets/swagger-ui-bundle.js', { 'accept-encoding': accept }).finally(() => (done = true))
-      let slowest = 0
-      let checks = 0
-      while (!done) {
-        const t0 = performance.now()
-        expect((await raw(t, '/api/health', {})).res.status).toBe(200)
-        slowest = Math.max(slowest, performance.now() - t0)
-        checks++
+    // Health checks, one after the other, for as long as the bundle's first compressed form is
+    // being made: made synchronously (40-80 ms here) it held one of them until done; off the
+    // event loop each answers within a few ms. Best of three apps (each makes its forms anew):
+    // the block was there every time, a slow check from elsewhere on the machine is not.
+    const best: Record<string, number> = { zstd: Infinity, gzip: Infinity }
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const t = await makeTestApp()
+      // The routes' first requests compile them (tens of ms): not what is measured here.
+      expect((await raw(t, '/swagger/assets/swagger-ui-bundle.js', {})).res.status).toBe(200)
+      expect((await raw(t, '/api/health', {})).res.status).toBe(200)
+      for (const accept of ['zstd', 'gzip']) {
+        let done = false
+        const bundle = raw(t, '/swagger/assets/swagger-ui-bundle.js', { 'accept-encoding': accept }).finally(() => (done = true))
+        let slowest = 0
+        let checks = 0
+        while (!done) {
+          const t0 = performance.now()
+          expect((await raw(t, '/api/health', {})).res.status).toBe(200)
+          slowest = Math.max(slowest, performance.now() - t0)
+          checks++
+        }
+        const r = await bundle
+        expect(r.res.headers.get('content-encoding')).toBe(accept)
+        expect(checks).toBeGreaterThan(1)
+        best[accept] = Math.min(best[accept]!, slowest)
       }
-      const r = await bundle
-      expect(r.res.headers.get('content-encoding')).toBe(accept)
-      expect(checks).toBeGreaterThan(1)
-      expect(slowest).toBeLessThan(25)
     }
+    expect(best.zstd).toBeLessThan(25)
+    expect(best.gzip).toBeLessThan(25)
   })
 
   test("Swagger UI's files go out compressed to a browser, the same bytes once decoded", async () => {
