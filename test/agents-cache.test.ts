@@ -78,6 +78,38 @@ describe('agent list cache', () => {
       one.rt.close()
     }
   })
+
+  test('an agent write and its list version commit together: when the version cannot be bumped, the write is rolled back and the cached list stays true', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'member' })
+    const one = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'One' } })
+    expect(one.status).toBe(201)
+    const list = () => t.req('GET', '/api/v1/agents', { token: a.token })
+    expect(names(await list())).toEqual(['One']) // cached under the current version
+    // Make every bump of an agents version fail, as a full disk or a lost connection would.
+    const conn = t.rt.connection
+    if (conn.dialect === 'pg') {
+      await conn.client.unsafe(`CREATE FUNCTION refuse_agents_version() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.key LIKE 'version:agents:%' THEN RAISE EXCEPTION 'no space left'; END IF; RETURN NEW; END $$`)
+      await conn.client.unsafe('CREATE TRIGGER refuse_agents_version BEFORE INSERT OR UPDATE ON settings FOR EACH ROW EXECUTE FUNCTION refuse_agents_version()')
+    } else {
+      for (const when of ['INSERT', 'UPDATE']) {
+        t.db.$client.exec(`CREATE TRIGGER refuse_agents_version_${when} BEFORE ${when} ON settings WHEN NEW.key LIKE 'version:agents:%' BEGIN SELECT RAISE(ABORT, 'no space left'); END`)
+      }
+    }
+    const created = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Two', slug: 'two' } })
+    const renamed = await t.req('PATCH', `/api/v1/agents/${one.body.id}`, { token: a.token, body: { name: 'Uno' } })
+    const archived = await t.req('DELETE', `/api/v1/agents/${one.body.id}`, { token: a.token })
+    for (const res of [created, renamed, archived]) {
+      expect(res.status).toBe(500)
+      expect(res.body.error).toBeTruthy()
+    }
+    // Nothing of the three writes is in the database, so the list cached before them is still right.
+    expect((await t.req('GET', '/api/v1/agents/two', { token: a.token })).status).toBe(404)
+    const stored = await t.req('GET', `/api/v1/agents/${one.body.id}`, { token: a.token })
+    expect([stored.body.agent.name, stored.body.agent.archived]).toEqual(['One', false])
+    expect(names(await list())).toEqual(['One'])
+  })
 })
 
 describe('ResponseCache', () => {
