@@ -2,14 +2,15 @@ import { describe, expect, test } from 'bun:test'
 import { gunzipSync } from 'node:zlib'
 import { acceptedCoding, MIN_COMPRESSED_BYTES } from '../src/http/compression'
 import { makeActor, makeTestApp, type TestApp } from './helpers/app'
+import { consoleClient, givePassword } from './helpers/console'
 
 /** A request sent in-process with its raw answer: the body's bytes as sent, not decoded. */
-async function raw(t: TestApp, path: string, headers: Record<string, string>, init: { method?: string; body?: unknown } = {}) {
+async function raw(t: TestApp, path: string, headers: Record<string, string>, init: { method?: string; body?: unknown; form?: Record<string, string>; https?: boolean } = {}) {
   await new Promise<void>((r) => setImmediate(r))
-  const request = new Request(`http://localhost${path}`, {
+  const request = new Request(`${init.https ? 'https' : 'http'}://localhost${path}`, {
     method: init.method ?? 'GET',
     headers: { ...headers, ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    body: init.form ? new URLSearchParams(init.form).toString() : init.body === undefined ? undefined : JSON.stringify(init.body),
   })
   const res = await t.app.handle(request)
   return { res, bytes: new Uint8Array(await res.arrayBuffer()) }
@@ -217,6 +218,65 @@ describe('response compression', () => {
     const r = await raw(off, '/swagger/assets/swagger-ui.css', { 'accept-encoding': 'gzip' })
     expect(r.res.headers.get('content-encoding')).toBeNull()
     expect(r.res.headers.get('vary')).toBeNull()
+  })
+
+  test('web console pages go out compressed to a browser, the same page once decoded, with every header', async () => {
+    /** An admin with a dozen tokens, signed in to the console of `t`: the headers of their browser. */
+    const signedIn = async (t: TestApp) => {
+      const a = await makeActor(t, { role: 'admin' })
+      for (let i = 0; i < 12; i++) await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: `deploy token number ${i}` } })
+      await givePassword(t, a.userId)
+      const c = consoleClient(t)
+      expect((await c.signIn(a.email)).status).toBe(303)
+      return { cookie: c.cookie!, 'sec-fetch-site': 'same-origin' }
+    }
+    const t = await makeTestApp()
+    const browser = await signedIn(t)
+    for (const path of ['/settings/profile', '/settings/tokens', '/org/members', '/org/audit']) {
+      const plain = await raw(t, path, browser)
+      expect([path, plain.res.status]).toEqual([path, 200])
+      expect(plain.res.headers.get('content-encoding')).toBeNull()
+      const html = new TextDecoder().decode(plain.bytes)
+      expect(html).toStartWith('<!doctype html>')
+      expect(plain.bytes.length).toBeGreaterThan(MIN_COMPRESSED_BYTES)
+      for (const [accept, coding] of [
+        ['gzip, deflate, br, zstd', 'zstd'],
+        ['gzip, deflate', 'gzip'],
+      ] as const) {
+        const r = await raw(t, path, { ...browser, 'accept-encoding': accept })
+        expect([path, r.res.status, r.res.headers.get('content-encoding')]).toEqual([path, 200, coding])
+        expect(r.res.headers.get('vary')).toContain('accept-encoding')
+        // The page's own headers and those added around it (request id, security headers) all stay.
+        for (const name of ['content-type', 'cache-control', 'content-security-policy', 'x-frame-options', 'x-content-type-options', 'x-request-id']) {
+          expect([path, name, r.res.headers.get(name) !== null]).toEqual([path, name, true])
+          if (name !== 'x-request-id') expect([path, name, r.res.headers.get(name)]).toEqual([path, name, plain.res.headers.get(name)])
+        }
+        expect(r.bytes.length).toBeLessThan(plain.bytes.length)
+        expect(decode(coding, r.bytes)).toBe(html)
+      }
+    }
+    // A page that holds a secret goes as it is (no length to read the secret by): a new token's page.
+    const created = await raw(t, '/settings/tokens', { ...browser, 'accept-encoding': 'gzip', 'content-type': 'application/x-www-form-urlencoded' }, { method: 'POST', form: { name: 'compressed?', expires: '90', scope: '*' } })
+    expect(created.res.status).toBe(201)
+    expect(created.bytes.length).toBeGreaterThan(MIN_COMPRESSED_BYTES)
+    expect(created.res.headers.get('content-encoding')).toBeNull()
+    expect(new TextDecoder().decode(created.bytes)).toMatch(/td_[A-Za-z0-9]{43}/)
+    // ... and the members page showing a new set-up link.
+    const member = await makeActor(t, { role: 'member' })
+    const linked = await raw(t, `/org/members/${member.userId}/link`, { ...browser, 'accept-encoding': 'gzip', 'content-type': 'application/x-www-form-urlencoded' }, { method: 'POST', form: {} })
+    expect(linked.res.status).toBe(200)
+    expect(linked.res.headers.get('content-encoding')).toBeNull()
+    expect(new TextDecoder().decode(linked.bytes)).toContain(member.email)
+    expect((await raw(t, '/org/members', { ...browser, 'accept-encoding': 'gzip' })).res.headers.get('content-encoding')).toBe('gzip')
+    // A page under 1 KiB (the sign-in page, over HTTPS: no client address in process) goes as it is.
+    const small = await raw(t, '/login', { 'accept-encoding': 'gzip' }, { https: true })
+    expect([small.res.status, small.res.headers.get('content-encoding'), small.bytes.length < MIN_COMPRESSED_BYTES]).toEqual([200, null, true])
+    // TEAMDAY_COMPRESSION=off: as they are.
+    const off = await makeTestApp({ config: { compression: false } })
+    const r = await raw(off, '/settings/tokens', { ...(await signedIn(off)), 'accept-encoding': 'gzip' })
+    expect(r.res.status).toBe(200)
+    expect(r.res.headers.get('content-encoding')).toBeNull()
+    expect(new TextDecoder().decode(r.bytes)).toStartWith('<!doctype html>')
   })
 
   test('Prometheus metrics go out gzip-compressed to a scraper that asks for it (Prometheus does)', async () => {

@@ -2,6 +2,7 @@ import type { Ctx, Services } from '../context'
 import { contextOf } from '../context'
 import type { Origin } from '../actor'
 import { isLoopback } from '../http/client-address'
+import { htmlResponse } from '../http/compression'
 import { resolveSession, sessionContext, SESSION_MAX_MS, type SignedIn } from './session'
 
 /**
@@ -138,10 +139,18 @@ export function redirect(location: string, headers: Record<string, string> = {})
   return new Response(null, { status: 303, headers: { location, ...SECURITY_HEADERS, 'cache-control': 'no-store', ...headers } })
 }
 
-/** An HTML page with the console's headers. `no-store` on every console page: they show private data. */
-export function page(html: string, init: { status?: number; headers?: Record<string, string> } = {}): Response {
-  return new Response('<!doctype html>' + html, {
+/**
+ * An HTML page with the console's headers. `no-store` on every console page: they show private data.
+ * Pages go out compressed when the browser accepts it, except a page that holds a secret (a new
+ * token's plaintext, a set-up link's secret in its form): `secret: true` sends it as it is, so
+ * that its length says nothing about the secret beside text the page repeats from its request
+ * (the BREACH attack on compressed HTTPS responses).
+ */
+export function page(html: string, init: { status?: number; headers?: Record<string, string>; secret?: boolean } = {}): Response {
+  const body = '<!doctype html>' + html
+  const head = {
     status: init.status ?? 200,
     headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', ...SECURITY_HEADERS, ...init.headers },
-  })
+  }
+  return init.secret ? new Response(body, head) : htmlResponse(body, head)
 }

@@ -4,8 +4,8 @@ import { BunAdapter } from 'elysia/adapter/bun'
  * Response compression: a JSON body of at least MIN_COMPRESSED_BYTES goes out compressed when
  * the request's Accept-Encoding allows zstd or gzip (fetch in Bun and Node, Python's requests and
  * the TeamDay CLI all send it; curl only with --compressed); so do the Prometheus metrics
- * (textResponse) and Swagger UI's files (compressedFile). Smaller bodies, other bodies (HTML,
- * streams) and clients that send no Accept-Encoding get the bytes as they are.
+ * (textResponse), Swagger UI's files (compressedFile) and the web console's pages (htmlResponse).
+ * Smaller bodies, other bodies (streams, redirects) and clients that send no Accept-Encoding get the bytes as they are.
  *
  * Why, measured (README, Performance): besides the bytes on the wire, Bun writes a response that
  * is answered after an await (every request on PostgreSQL) uncorked when its body is 15 KiB or
@@ -115,6 +115,30 @@ export function packed(text: string, coding: Coding, headers: Record<string, unk
   return bytes
 }
 
+/** The text of each HTML page Response (htmlResponse), for the adapter to compress; gone with the Response. */
+const pageTexts = new WeakMap<Response, string>()
+
+/**
+ * An HTML page (the web console's): a Response, whose text the compressing adapter can send
+ * compressed by the same rules as JSON when the request accepts a coding (every browser does).
+ */
+export function htmlResponse(html: string, init: { status: number; headers: Record<string, string> }): Response {
+  const res = new Response(html, init)
+  pageTexts.set(res, html)
+  return res
+}
+
+/** A page made by htmlResponse, compressed for `request` when it accepts a coding; else null. */
+function compressedPage(response: Response, request: Request): Response | null {
+  const html = pageTexts.get(response)
+  if (html === undefined) return null
+  const headers: Record<string, unknown> = Object.fromEntries(response.headers)
+  const coding = negotiate(request, Buffer.byteLength(html), headers)
+  if (coding === null) return null
+  const body = packed(html, coding, headers)
+  return new Response(body, { status: response.status, headers: headers as Record<string, string> })
+}
+
 type MapResponse = typeof BunAdapter.handler.mapResponse
 type MapCompactResponse = typeof BunAdapter.handler.mapCompactResponse
 type Set = Parameters<MapResponse>[1]
@@ -136,7 +160,9 @@ export function compressingAdapter(enabled: boolean): typeof BunAdapter {
   const base = BunAdapter.handler
   const mapResponse: MapResponse = (response, set, context) => {
     const request = context as Request | undefined
-    if (!request || !plainJson(response) || !request.headers.has('accept-encoding')) return base.mapResponse(response, set, context)
+    if (!request || !request.headers.has('accept-encoding')) return base.mapResponse(response, set, context)
+    if (response instanceof Response) return base.mapResponse(compressedPage(response, request) ?? response, set, context)
+    if (!plainJson(response)) return base.mapResponse(response, set, context)
     const json = JSON.stringify(response)
     const headers = set.headers as Record<string, unknown>
     const coding = negotiate(request, Buffer.byteLength(json), headers)
@@ -146,7 +172,9 @@ export function compressingAdapter(enabled: boolean): typeof BunAdapter {
   }
   const mapCompactResponse: MapCompactResponse = (response, context) => {
     const request = context as Request | undefined
-    if (!request || !plainJson(response) || !request.headers.has('accept-encoding')) return base.mapCompactResponse(response, context)
+    if (!request || !request.headers.has('accept-encoding')) return base.mapCompactResponse(response, context)
+    if (response instanceof Response) return base.mapCompactResponse(compressedPage(response, request) ?? response, context)
+    if (!plainJson(response)) return base.mapCompactResponse(response, context)
     return mapResponse(response, { headers: {}, status: 200 } as Set, context)
   }
   return { ...BunAdapter, handler: { ...base, mapResponse, mapCompactResponse } }

@@ -28,7 +28,7 @@ export function authRoutes(kit: ConsoleKit) {
         const found = await findLink(kit.anonymousCtx(request, set), purpose, secret)
         if (!found) return page(await (<MessagePage title="Link not valid" message="This link is invalid, already used or expired. Ask an administrator for a new one." link={{ href: '/login', label: 'Sign in' }} />), { status: 404 })
         if (!kit.mayStartSession(request)) return page(await (<MessagePage title={title} message={NEEDS_HTTPS} />), { status: 400 })
-        return page(await (<SetPasswordPage action={`${base}${secret}`} email={found.user.email} title={title} intro={intro} withName={purpose === 'setup'} />))
+        return page(await (<SetPasswordPage action={`${base}${secret}`} email={found.user.email} title={title} intro={intro} withName={purpose === 'setup'} />), { secret: true })
       }, { ...hidden, params: SecretParams })
       .post(`${base}:secret`, async ({ params: { secret }, body, request, set }) => {
         const ctx = kit.anonymousCtx(request, set)
@@ -36,7 +36,7 @@ export function authRoutes(kit: ConsoleKit) {
         if (!found) return page(await (<MessagePage title="Link not valid" message="This link is invalid, already used or expired. Ask an administrator for a new one." link={{ href: '/login', label: 'Sign in' }} />), { status: 404 })
         if (!kit.mayStartSession(request)) return page(await (<MessagePage title={title} message={NEEDS_HTTPS} />), { status: 400 })
         const again = async (error: string) =>
-          page(await (<SetPasswordPage action={`${base}${secret}`} email={found.user.email} title={title} intro={intro} withName={purpose === 'setup'} error={error} />), { status: 422 })
+          page(await (<SetPasswordPage action={`${base}${secret}`} email={found.user.email} title={title} intro={intro} withName={purpose === 'setup'} error={error} />), { status: 422, secret: true })
         if (field(body, 'password') !== field(body, 'confirm')) return again('The two passwords differ.')
         try {
           await useLink(ctx, purpose, secret, { password: field(body, 'password'), name: field(body, 'name') })

@@ -19,7 +19,7 @@ export function orgRoutes(kit: ConsoleKit) {
     const nav = await navOf(kit, who, request, set, '/org/members')
     if (who.role !== 'admin') return page(await (<ForbiddenPage nav={nav} message={ADMINS_ONLY} />), { status: 403 })
     const rows = await listMembers(kit.ctxOf(who, request, set), who)
-    return page(await (<MembersPage nav={nav} who={who} members={rows} {...extra} />), { status })
+    return page(await (<MembersPage nav={nav} who={who} members={rows} {...extra} />), { status, secret: extra.link !== undefined })
   }
 
   /** Runs a member action; an AppError re-renders the page with its message. */

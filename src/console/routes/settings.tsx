@@ -62,7 +62,7 @@ export function tokenRoutes(kit: ConsoleKit) {
         } else expiry = { expiresInDays: Number(form.expires) }
         const { token, row } = await createTokenForCaller(ctx, { name: form.name, scopes, ...expiry })
         const nav = await navOf(kit, who, request, set, '/settings/tokens')
-        return page(await (<TokenCreatedPage nav={nav} token={token} name={form.name.trim()} expiresAt={row.expiresAt.toISOString()} base={baseOf(kit, request)} />), { status: 201 })
+        return page(await (<TokenCreatedPage nav={nav} token={token} name={form.name.trim()} expiresAt={row.expiresAt.toISOString()} base={baseOf(kit, request)} />), { status: 201, secret: true })
       } catch (e) {
         if (e instanceof AppError) return listPage(who, request, set, { error: e.message, form }, e.status)
         throw e
@@ -86,7 +86,7 @@ export function tokenRoutes(kit: ConsoleKit) {
         const r = await rotateToken(kit.ctxOf(who, request, set), params.id, { gracePeriodSeconds: Number(field(body, 'grace') || '0') })
         const nav = await navOf(kit, who, request, set, '/settings/tokens')
         const { name } = await getToken(kit.ctxOf(who, request, set), r.row.id)
-        return page(await (<TokenCreatedPage nav={nav} token={r.token} name={name} expiresAt={r.row.expiresAt.toISOString()} base={baseOf(kit, request)} rotatedFrom={params.id} />), { status: 201 })
+        return page(await (<TokenCreatedPage nav={nav} token={r.token} name={name} expiresAt={r.row.expiresAt.toISOString()} base={baseOf(kit, request)} rotatedFrom={params.id} />), { status: 201, secret: true })
       } catch (e) {
         if (e instanceof AppError) return listPage(who, request, set, { error: e.message }, e.status)
         throw e
