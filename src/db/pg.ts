@@ -154,6 +154,10 @@ export function openPostgres(url: string, opts: PgOptions): PgConnection {
     max: opts.pool,
     onnotice: () => {},
     prepare: true,
+    // No array types to learn: no column or parameter is a PostgreSQL array (JSON is jsonb, IN
+    // lists are parameters one by one). postgres-js otherwise asks pg_type on every new
+    // connection before its first query (1-10 ms each: every pool connection, every admin command).
+    fetch_types: false,
     ...(opts.idleTimeoutS !== undefined ? { idle_timeout: opts.idleTimeoutS } : {}),
     connection: {
       statement_timeout: opts.statementTimeoutMs,
