@@ -12,10 +12,18 @@
  *   values convert): the document says the one real type, integer or number.
  * - A union with an unconstrained branch (`t.Nullable(t.Unknown())`) is unconstrained; a union of
  *   one type and null is `type: [X, "null"]`.
+ * - A parameter's description: on the parameter (where Swagger UI shows it), not in its schema.
  * - Named models (components.schemas) that the generator inlined where another schema embeds them
  *   (an agent in a list of agents) are replaced by a `$ref`; an error variant (`TaskNotFound`) is
  *   the one error envelope (`Error`) by `allOf`, with its own description and example.
+ *
+ * One loss happens inside the generator, before that copy: it turns a union of literals
+ * (`t.Union([t.Literal('active'), …], { description })`) into `{type: 'string', enum}` and drops
+ * every option of the union, its description first. `generatorView` hands the generator the app
+ * with such unions already written that way, options kept (see there).
  */
+
+import { Kind } from '@sinclair/typebox'
 
 type Json = any
 type Schema = Record<string, Json>
@@ -158,6 +166,21 @@ function withResponseHeaders(op: Schema): Schema {
   return { ...rest, responses }
 }
 
+/**
+ * A parameter's description on the parameter itself: the generator leaves it in the parameter's
+ * schema, where Swagger UI does not show it.
+ */
+function withParameterDescriptions(op: Schema): Schema {
+  if (!Array.isArray(op.parameters)) return op
+  const parameters = op.parameters.map((p: Json) => {
+    if (!isObject(p) || p.description !== undefined || !isObject(p.schema) || typeof p.schema.description !== 'string') return p
+    const { description, ...schema } = p.schema
+    const { schema: _, ...parameter } = p
+    return { ...parameter, description, schema }
+  })
+  return { ...op, parameters }
+}
+
 /** Every schema in an operation: parameters, request bodies, responses and their headers. */
 function mapOperationSchemas(op: Schema, fn: (s: Json) => Json): Schema {
   const content = (c: Json) => (isObject(c) ? Object.fromEntries(Object.entries(c).map(([type, media]) => [type, isObject(media) && media.schema ? { ...media, schema: fn(media.schema) } : media])) : c)
@@ -201,7 +224,7 @@ export const ERROR_MODEL = 'Error'
 export function publishDocument(generated: Json, servers: { url: string; description?: string }[]): Json {
   let doc = mapAllSchemas(generated, (s) => publishSchema(s))
   doc.paths = Object.fromEntries(
-    Object.entries(doc.paths).map(([path, item]) => [path, Object.fromEntries(Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withResponseHeaders(op) : op]))]),
+    Object.entries(doc.paths).map(([path, item]) => [path, Object.fromEntries(Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withParameterDescriptions(withResponseHeaders(op)) : op]))]),
   )
   const schemas: Schema = doc.components.schemas
   // Error variants: the envelope by reference, with their own description and example.
@@ -228,4 +251,87 @@ export function publishDocument(generated: Json, servers: { url: string; descrip
   doc = mapAllSchemas(doc, (s, name) => refModels(s, models, name, name !== undefined))
   const { openapi, info, ...rest } = doc
   return { openapi, info, servers, ...rest }
+}
+
+/**
+ * A union of literals as an enum with the union's own options (description, default, examples,
+ * error), or undefined for any other schema. The generator writes the same `{type: 'string', enum}`
+ * for such a union but without those options.
+ */
+function literalUnionAsEnum(s: Schema): Schema | undefined {
+  const branches = s.anyOf
+  if ((s as Record<symbol, unknown>)[Kind] !== 'Union' || !Array.isArray(branches) || branches.length === 0 || !branches.every((b) => isObject(b) && b.const !== undefined)) return undefined
+  const { anyOf: _, ...options } = s
+  // Own string keys only: TypeBox's symbols (Kind) would make the generator look at it again.
+  return { ...Object.fromEntries(Object.entries(options)), type: 'string', enum: branches.map((b: Schema) => b.const) }
+}
+
+/**
+ * A route or model schema (TypeBox) with every union of literals in it made an enum that keeps
+ * its options. Copy on write: an unchanged schema is returned as it is, a changed one is a copy
+ * with all its own properties (symbols and non-enumerable `$id` too); the input is never mutated
+ * (the validator uses it).
+ */
+export function keepLiteralUnionOptions(s: Json): Json {
+  if (!isObject(s)) return s
+  const asEnum = literalUnionAsEnum(s)
+  if (asEnum) return asEnum
+  let out: Schema | undefined
+  const set = (key: string, value: Json) => {
+    out ??= Object.create(Object.getPrototypeOf(s), Object.getOwnPropertyDescriptors(s)) as Schema
+    out[key] = value
+  }
+  for (const [key, value] of Object.entries(s)) {
+    if (SCHEMA_MAPS.includes(key) && isObject(value)) {
+      const mapped = Object.entries(value).map(([k, v]) => [k, keepLiteralUnionOptions(v)] as const)
+      if (mapped.some(([k, v]) => v !== value[k])) set(key, Object.fromEntries(mapped))
+    } else if (SCHEMA_LISTS.includes(key) && Array.isArray(value)) {
+      const mapped = value.map(keepLiteralUnionOptions)
+      if (mapped.some((v, i) => v !== value[i])) set(key, mapped)
+    } else if (SCHEMA_VALUES.includes(key) && isObject(value)) {
+      const mapped = keepLiteralUnionOptions(value)
+      if (mapped !== value) set(key, mapped)
+    }
+  }
+  return out ?? s
+}
+
+/** The schemas of a route's hooks (a model name, a schema, or a status → schema map for `response`). */
+const HOOK_SCHEMAS = ['body', 'query', 'params', 'headers', 'cookie']
+
+function mapHookSchemas(hooks: Schema): Schema {
+  const out: Schema = { ...hooks }
+  for (const key of HOOK_SCHEMAS) if (isObject(hooks[key])) out[key] = keepLiteralUnionOptions(hooks[key])
+  const response = hooks.response
+  if (isObject(response)) out.response = Kind in response ? keepLiteralUnionOptions(response) : Object.fromEntries(Object.entries(response).map(([status, r]) => [status, keepLiteralUnionOptions(r)]))
+  if (Array.isArray(hooks.standaloneValidator)) out.standaloneValidator = hooks.standaloneValidator.map((v: Json) => (isObject(v) ? mapHookSchemas(v) : v))
+  return out
+}
+
+/** What the generator calls (protected in Elysia's types, public at run time). */
+interface Generated {
+  getGlobalRoutes(): Json[]
+  getGlobalDefinitions?(): Json
+}
+
+/**
+ * The app as @elysiajs/openapi's generator reads it (its routes and its models, through
+ * getGlobalRoutes and getGlobalDefinitions), with `keepLiteralUnionOptions` applied to every
+ * schema, so a described union of literals keeps its description in the document. The app
+ * itself, its routes and its schemas are left alone.
+ */
+export function generatorView<A extends object>(app: A): A {
+  return new Proxy(app as A & Generated, {
+    get(target, prop) {
+      if (prop === 'getGlobalRoutes') return () => target.getGlobalRoutes().map((route) => (isObject(route) && isObject(route.hooks) ? { ...route, hooks: mapHookSchemas(route.hooks) } : route))
+      if (prop === 'getGlobalDefinitions')
+        return () => {
+          const definitions = target.getGlobalDefinitions?.()
+          if (!isObject(definitions) || !isObject(definitions.type)) return definitions
+          return { ...definitions, type: Object.fromEntries(Object.entries(definitions.type).map(([name, s]) => [name, keepLiteralUnionOptions(s)])) }
+        }
+      const value = Reflect.get(target, prop, target)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
 }

@@ -1105,7 +1105,10 @@ export interface components {
                 id: string;
                 name: string;
                 scopes: string[];
-                /** @enum {string} */
+                /**
+                 * @description The user's current role in the token's organization
+                 * @enum {string}
+                 */
                 role: "admin" | "member" | "viewer";
                 organizationId: string;
                 organizationSlug: string | null;
@@ -1251,7 +1254,10 @@ export interface components {
             systemPrompt: string | null;
             description: string | null;
             category: string | null;
-            /** @enum {string} */
+            /**
+             * @description private: only you (and organization admins); organization: everyone in the organization; public: also listed at /api/public/agents; unlisted: like organization, not listed publicly
+             * @enum {string}
+             */
             visibility: "private" | "organization" | "public" | "unlisted";
             model: string | null;
             tags: string[];
@@ -2172,7 +2178,10 @@ export interface components {
             slug: string;
             description: string | null;
             organizationId: string;
-            /** @enum {string} */
+            /**
+             * @description private: its creator (and admins); organization/public: every member of the organization
+             * @enum {string}
+             */
             visibility: "private" | "organization" | "public";
             /** @enum {string} */
             type: "empty" | "git" | "starterKit";
@@ -2471,7 +2480,10 @@ export interface components {
             /** @description Lower-cased; the login identity */
             email: string;
             name: string | null;
-            /** @enum {string} */
+            /**
+             * @description admin: everything in the organization, members and audit log included; member: creates and runs agents, spaces and tasks; viewer: reads only
+             * @enum {string}
+             */
             role: "admin" | "member" | "viewer";
             /**
              * Format: date-time
@@ -2677,13 +2689,22 @@ export interface components {
             id: string;
             title: string;
             description: string | null;
-            /** @enum {string} */
+            /**
+             * @description pending | in_progress | completed | cancelled
+             * @enum {string}
+             */
             status: "pending" | "in_progress" | "completed" | "cancelled";
-            /** @enum {string} */
+            /**
+             * @description low | medium | high | urgent (default medium)
+             * @enum {string}
+             */
             priority: "low" | "medium" | "high" | "urgent";
             /** @description An agent id (char_...), a user id (user_...), or free text */
             assignedTo: string | null;
-            /** @enum {string|null} */
+            /**
+             * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent
+             * @enum {string|null}
+             */
             assigneeType: "agent" | "user" | null;
             spaceId: string | null;
             organizationId: string;
@@ -2728,13 +2749,22 @@ export interface components {
             id: string;
             title: string;
             description: string | null;
-            /** @enum {string} */
+            /**
+             * @description pending | in_progress | completed | cancelled
+             * @enum {string}
+             */
             status: "pending" | "in_progress" | "completed" | "cancelled";
-            /** @enum {string} */
+            /**
+             * @description low | medium | high | urgent (default medium)
+             * @enum {string}
+             */
             priority: "low" | "medium" | "high" | "urgent";
             /** @description An agent id (char_...), a user id (user_...), or free text */
             assignedTo: string | null;
-            /** @enum {string|null} */
+            /**
+             * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent
+             * @enum {string|null}
+             */
             assigneeType: "agent" | "user" | null;
             spaceId: string | null;
             organizationId: string;
@@ -3354,10 +3384,14 @@ export interface operations {
     getApiV1Tokens: {
         parameters: {
             query?: {
+                /** @description Admins: every token of the organization, not just your own */
                 all?: boolean;
                 status?: "active" | "expired" | "revoked";
+                /** @description Page size (1-200, default 50) */
                 limit?: number;
+                /** @description Tokens to skip (kept for TeamDay clients; costs time in proportion to the offset: page with `cursor` instead) */
                 offset?: number;
+                /** @description Opaque: the `nextCursor` of the previous page of this same list with the same filters. Leave out (or empty) for the first page. Constant cost per page, unlike `offset`. */
                 cursor?: string;
             };
             header?: never;
@@ -3589,6 +3623,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Token id (pat_…) */
                 id: string;
             };
             cookie?: never;
@@ -3704,6 +3739,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Token id (pat_…) */
                 id: string;
             };
             cookie?: never;
@@ -3762,6 +3798,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Token id (pat_…) */
                 id: string;
             };
             cookie?: never;
@@ -3818,12 +3855,18 @@ export interface operations {
     getApiV1Agents: {
         parameters: {
             query?: {
+                /** @description true: include archived agents (default: only active ones) */
                 archived?: boolean;
+                /** @description private: only you (and organization admins); organization: everyone in the organization; public: also listed at /api/public/agents; unlisted: like organization, not listed publicly */
                 visibility?: "private" | "organization" | "public" | "unlisted";
                 category?: string;
+                /** @description Case-insensitive substring of the name */
                 q?: string;
+                /** @description Page size (1-200, default 50) */
                 limit?: number;
+                /** @description Items to skip (kept for TeamDay clients; costs time in proportion to the offset: page with `cursor` instead) */
                 offset?: number;
+                /** @description Opaque: the `nextCursor` of the previous page of this same list with the same filters. Leave out (or empty) for the first page. Constant cost per page, unlike `offset`. */
                 cursor?: string;
             };
             header?: never;
@@ -3915,7 +3958,10 @@ export interface operations {
                     description?: string | null;
                     /** @description Free text, used as a list filter */
                     category?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description private: only you (and organization admins); organization: everyone in the organization; public: also listed at /api/public/agents; unlisted: like organization, not listed publicly
+                     * @enum {string}
+                     */
                     visibility?: "private" | "organization" | "public" | "unlisted";
                     /** @description Model name */
                     model?: string | null;
@@ -3954,7 +4000,10 @@ export interface operations {
                     description?: string | null;
                     /** @description Free text, used as a list filter */
                     category?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description private: only you (and organization admins); organization: everyone in the organization; public: also listed at /api/public/agents; unlisted: like organization, not listed publicly
+                     * @enum {string}
+                     */
                     visibility?: "private" | "organization" | "public" | "unlisted";
                     /** @description Model name */
                     model?: string | null;
@@ -4057,6 +4106,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Agent id (char_…) or slug (deploy-bot) */
                 id: string;
             };
             cookie?: never;
@@ -4115,6 +4165,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Agent id (char_…) or slug (deploy-bot) */
                 id: string;
             };
             cookie?: never;
@@ -4173,6 +4224,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Agent id (char_…) or slug (deploy-bot) */
                 id: string;
             };
             cookie?: never;
@@ -4197,7 +4249,10 @@ export interface operations {
                     description?: string | null;
                     /** @description Free text, used as a list filter */
                     category?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description private: only you (and organization admins); organization: everyone in the organization; public: also listed at /api/public/agents; unlisted: like organization, not listed publicly
+                     * @enum {string}
+                     */
                     visibility?: "private" | "organization" | "public" | "unlisted";
                     /** @description Model name */
                     model?: string | null;
@@ -4238,7 +4293,10 @@ export interface operations {
                     description?: string | null;
                     /** @description Free text, used as a list filter */
                     category?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description private: only you (and organization admins); organization: everyone in the organization; public: also listed at /api/public/agents; unlisted: like organization, not listed publicly
+                     * @enum {string}
+                     */
                     visibility?: "private" | "organization" | "public" | "unlisted";
                     /** @description Model name */
                     model?: string | null;
@@ -4352,6 +4410,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Agent id (char_…) or slug (deploy-bot) */
                 id: string;
             };
             cookie?: never;
@@ -4528,13 +4587,19 @@ export interface operations {
     getApiV1Executions: {
         parameters: {
             query?: {
+                /** @description Only this agent's executions (its id or slug) */
                 agentId?: string;
                 status?: "pending" | "running" | "completed" | "failed" | "cancelled";
+                /** @description ISO-8601: created at or after */
                 since?: string;
+                /** @description Only executions in this space (its id or slug) */
                 spaceId?: string;
                 parentExecutionId?: string;
+                /** @description Page size (1-200, default 50) */
                 limit?: number;
+                /** @description Executions to skip (kept for TeamDay clients; costs time in proportion to the offset: page with `cursor` instead) */
                 offset?: number;
+                /** @description Opaque: from the `Link: <…>; rel="next"` (or `X-Next-Cursor`) header of the previous page of this same list with the same filters. Leave out (or empty) for the first page. */
                 cursor?: string;
             };
             header?: never;
@@ -4614,6 +4679,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Execution id (exec_...) */
                 id: string;
             };
             cookie?: never;
@@ -4672,6 +4738,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Execution id (exec_...) */
                 id: string;
             };
             cookie?: never;
@@ -4730,6 +4797,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Execution id (exec_...) */
                 id: string;
             };
             cookie?: never;
@@ -4788,6 +4856,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Execution id (exec_...) */
                 id: string;
             };
             cookie?: never;
@@ -4853,9 +4922,13 @@ export interface operations {
     getApiV1Spaces: {
         parameters: {
             query?: {
+                /** @description Include archived spaces (default false) */
                 archived?: boolean;
+                /** @description Page size (1-200, default 50) */
                 limit?: number;
+                /** @description Items to skip (kept for TeamDay clients; costs time in proportion to the offset: page with `cursor` instead) */
                 offset?: number;
+                /** @description Opaque: the `nextCursor` of the previous page of this same list with the same filters. Leave out (or empty) for the first page. Constant cost per page, unlike `offset`. */
                 cursor?: string;
             };
             header?: never;
@@ -4938,9 +5011,15 @@ export interface operations {
                      */
                     slug?: string;
                     description?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description private (default): its creator (and admins); organization/public: every member of the organization
+                     * @enum {string}
+                     */
                     visibility?: "private" | "organization" | "public";
-                    /** @enum {string} */
+                    /**
+                     * @description Only `empty` is supported by this server yet; `git` and `starterKit` are refused with 422.
+                     * @enum {string}
+                     */
                     type?: "empty" | "git" | "starterKit";
                     instructions?: string | null;
                     /**
@@ -4961,9 +5040,15 @@ export interface operations {
                      */
                     slug?: string;
                     description?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description private (default): its creator (and admins); organization/public: every member of the organization
+                     * @enum {string}
+                     */
                     visibility?: "private" | "organization" | "public";
-                    /** @enum {string} */
+                    /**
+                     * @description Only `empty` is supported by this server yet; `git` and `starterKit` are refused with 422.
+                     * @enum {string}
+                     */
                     type?: "empty" | "git" | "starterKit";
                     instructions?: string | null;
                     /**
@@ -5057,6 +5142,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Space id (space_…) or slug (production) */
                 id: string;
             };
             cookie?: never;
@@ -5115,6 +5201,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Space id (space_…) or slug (production) */
                 id: string;
             };
             cookie?: never;
@@ -5173,6 +5260,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Space id (space_…) or slug (production) */
                 id: string;
             };
             cookie?: never;
@@ -5188,9 +5276,15 @@ export interface operations {
                      */
                     slug?: string;
                     description?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description private (default): its creator (and admins); organization/public: every member of the organization
+                     * @enum {string}
+                     */
                     visibility?: "private" | "organization" | "public";
-                    /** @enum {string} */
+                    /**
+                     * @description Only `empty` is supported by this server yet; `git` and `starterKit` are refused with 422.
+                     * @enum {string}
+                     */
                     type?: "empty" | "git" | "starterKit";
                     instructions?: string | null;
                     /** @description true archives, false restores */
@@ -5221,9 +5315,15 @@ export interface operations {
                      */
                     slug?: string;
                     description?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description private (default): its creator (and admins); organization/public: every member of the organization
+                     * @enum {string}
+                     */
                     visibility?: "private" | "organization" | "public";
-                    /** @enum {string} */
+                    /**
+                     * @description Only `empty` is supported by this server yet; `git` and `starterKit` are refused with 422.
+                     * @enum {string}
+                     */
                     type?: "empty" | "git" | "starterKit";
                     instructions?: string | null;
                     /** @description true archives, false restores */
@@ -5336,6 +5436,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Space id (space_…) or slug (production) */
                 id: string;
             };
             cookie?: never;
@@ -5394,6 +5495,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Space id (space_…) or slug (production) */
                 id: string;
             };
             cookie?: never;
@@ -5494,6 +5596,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Space id (space_…) or slug (production) */
                 id: string;
             };
             cookie?: never;
@@ -5590,6 +5693,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Your organization id (org_…) */
                 orgId: string;
             };
             cookie?: never;
@@ -5639,6 +5743,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Your organization id (org_…) */
                 orgId: string;
             };
             cookie?: never;
@@ -5730,6 +5835,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Your organization id (org_…) */
                 orgId: string;
             };
             cookie?: never;
@@ -5815,12 +5921,16 @@ export interface operations {
     getApiV1OrganizationsByOrgIdMembers: {
         parameters: {
             query?: {
+                /** @description Page size (1-200, default 50) */
                 limit?: number;
+                /** @description Members to skip (kept for TeamDay clients; costs time in proportion to the offset: page with `cursor` instead) */
                 offset?: number;
+                /** @description Opaque: the `nextCursor` of the previous page of this same list with the same filters. Leave out (or empty) for the first page. Constant cost per page, unlike `offset`. */
                 cursor?: string;
             };
             header?: never;
             path: {
+                /** @description Your organization id (org_…) */
                 orgId: string;
             };
             cookie?: never;
@@ -5897,6 +6007,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Your organization id (org_…) */
                 orgId: string;
             };
             cookie?: never;
@@ -5906,7 +6017,10 @@ export interface operations {
                 "application/json": {
                     /** @description The user's e-mail; the user is created when no user has it */
                     email: string;
-                    /** @enum {string} */
+                    /**
+                     * @description admin: everything in the organization, members and audit log included; member: creates and runs agents, spaces and tasks; viewer: reads only
+                     * @enum {string}
+                     */
                     role: "admin" | "member" | "viewer";
                     /** @description Display name, for a user created now (an existing user keeps theirs) */
                     name?: string;
@@ -5914,7 +6028,10 @@ export interface operations {
                 "application/x-www-form-urlencoded": {
                     /** @description The user's e-mail; the user is created when no user has it */
                     email: string;
-                    /** @enum {string} */
+                    /**
+                     * @description admin: everything in the organization, members and audit log included; member: creates and runs agents, spaces and tasks; viewer: reads only
+                     * @enum {string}
+                     */
                     role: "admin" | "member" | "viewer";
                     /** @description Display name, for a user created now (an existing user keeps theirs) */
                     name?: string;
@@ -6010,7 +6127,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Your organization id (org_…) */
                 orgId: string;
+                /** @description The member's user id (user_…) */
                 userId: string;
             };
             cookie?: never;
@@ -6078,7 +6197,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Your organization id (org_…) */
                 orgId: string;
+                /** @description The member's user id (user_…) */
                 userId: string;
             };
             cookie?: never;
@@ -6086,11 +6207,17 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @enum {string} */
+                    /**
+                     * @description admin: everything in the organization, members and audit log included; member: creates and runs agents, spaces and tasks; viewer: reads only
+                     * @enum {string}
+                     */
                     role: "admin" | "member" | "viewer";
                 };
                 "application/x-www-form-urlencoded": {
-                    /** @enum {string} */
+                    /**
+                     * @description admin: everything in the organization, members and audit log included; member: creates and runs agents, spaces and tasks; viewer: reads only
+                     * @enum {string}
+                     */
                     role: "admin" | "member" | "viewer";
                 };
             };
@@ -6182,12 +6309,18 @@ export interface operations {
     getApiV1Tasks: {
         parameters: {
             query?: {
+                /** @description pending | in_progress | completed | cancelled */
                 status?: "pending" | "in_progress" | "completed" | "cancelled";
+                /** @description low | medium | high | urgent (default medium) */
                 priority?: "low" | "medium" | "high" | "urgent";
                 assignedTo?: string;
+                /** @description Only tasks in this space (its id or slug) */
                 spaceId?: string;
+                /** @description Page size (1-200, default 50) */
                 limit?: number;
+                /** @description Items to skip (kept for TeamDay clients; costs time in proportion to the offset: page with `cursor` instead) */
                 offset?: number;
+                /** @description Opaque: from the `Link: <…>; rel="next"` (or `X-Next-Cursor`) header of the previous page of this same list with the same filters. Leave out (or empty) for the first page. */
                 cursor?: string;
             };
             header?: never;
@@ -6286,13 +6419,19 @@ export interface operations {
                     title: string;
                     /** @description Free text */
                     description?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description low | medium | high | urgent (default medium)
+                     * @enum {string}
+                     */
                     priority?: "low" | "medium" | "high" | "urgent";
                     /** @description Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns */
                     assignedTo?: string | null;
                     /** @description Alias of assignedTo (older clients); assignedTo wins when both are sent */
                     assignTo?: string | null;
-                    /** @enum {string|null} */
+                    /**
+                     * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent
+                     * @enum {string|null}
+                     */
                     assigneeType?: "agent" | "user" | null;
                     /** @description A space of your organization, by id or slug (stored as its id); null detaches */
                     spaceId?: string | null;
@@ -6314,13 +6453,19 @@ export interface operations {
                     title: string;
                     /** @description Free text */
                     description?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description low | medium | high | urgent (default medium)
+                     * @enum {string}
+                     */
                     priority?: "low" | "medium" | "high" | "urgent";
                     /** @description Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns */
                     assignedTo?: string | null;
                     /** @description Alias of assignedTo (older clients); assignedTo wins when both are sent */
                     assignTo?: string | null;
-                    /** @enum {string|null} */
+                    /**
+                     * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent
+                     * @enum {string|null}
+                     */
                     assigneeType?: "agent" | "user" | null;
                     /** @description A space of your organization, by id or slug (stored as its id); null detaches */
                     spaceId?: string | null;
@@ -6410,6 +6555,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Task id (task_...) */
                 id: string;
             };
             cookie?: never;
@@ -6468,6 +6614,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Task id (task_...) */
                 id: string;
             };
             cookie?: never;
@@ -6526,6 +6673,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Task id (task_...) */
                 id: string;
             };
             cookie?: never;
@@ -6535,17 +6683,26 @@ export interface operations {
                 "application/json": {
                     /** @description What to do */
                     title?: string;
-                    /** @enum {string} */
+                    /**
+                     * @description pending | in_progress | completed | cancelled
+                     * @enum {string}
+                     */
                     status?: "pending" | "in_progress" | "completed" | "cancelled";
                     /** @description Free text */
                     description?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description low | medium | high | urgent (default medium)
+                     * @enum {string}
+                     */
                     priority?: "low" | "medium" | "high" | "urgent";
                     /** @description Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns */
                     assignedTo?: string | null;
                     /** @description Alias of assignedTo (older clients); assignedTo wins when both are sent */
                     assignTo?: string | null;
-                    /** @enum {string|null} */
+                    /**
+                     * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent
+                     * @enum {string|null}
+                     */
                     assigneeType?: "agent" | "user" | null;
                     /** @description A space of your organization, by id or slug (stored as its id); null detaches */
                     spaceId?: string | null;
@@ -6565,17 +6722,26 @@ export interface operations {
                 "application/x-www-form-urlencoded": {
                     /** @description What to do */
                     title?: string;
-                    /** @enum {string} */
+                    /**
+                     * @description pending | in_progress | completed | cancelled
+                     * @enum {string}
+                     */
                     status?: "pending" | "in_progress" | "completed" | "cancelled";
                     /** @description Free text */
                     description?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description low | medium | high | urgent (default medium)
+                     * @enum {string}
+                     */
                     priority?: "low" | "medium" | "high" | "urgent";
                     /** @description Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns */
                     assignedTo?: string | null;
                     /** @description Alias of assignedTo (older clients); assignedTo wins when both are sent */
                     assignTo?: string | null;
-                    /** @enum {string|null} */
+                    /**
+                     * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent
+                     * @enum {string|null}
+                     */
                     assigneeType?: "agent" | "user" | null;
                     /** @description A space of your organization, by id or slug (stored as its id); null detaches */
                     spaceId?: string | null;
@@ -6672,13 +6838,21 @@ export interface operations {
     "getApiV1Audit-events": {
         parameters: {
             query?: {
+                /** @description Only this event type, e.g. token.revoked */
                 type?: string;
+                /** @description Only events about this token */
                 tokenId?: string;
+                /** @description Only events by this user (the actor) */
                 userId?: string;
+                /** @description From this instant (ISO-8601, inclusive) */
                 since?: string;
+                /** @description Up to this instant (ISO-8601, inclusive) */
                 until?: string;
+                /** @description Page size (1-200, default 50) */
                 limit?: number;
+                /** @description Events to skip (kept for TeamDay clients; costs time in proportion to the offset: page with `cursor` instead) */
                 offset?: number;
+                /** @description Opaque: the `nextCursor` of the previous page of this same list with the same filters. Leave out (or empty) for the first page. Constant cost per page, unlike `offset`. */
                 cursor?: string;
             };
             header?: never;
@@ -6813,8 +6987,11 @@ export interface operations {
     getApiPublicAgents: {
         parameters: {
             query?: {
+                /** @description Page size (1-200, default 50) */
                 limit?: number;
+                /** @description Items to skip (kept for TeamDay clients; costs time in proportion to the offset: page with `cursor` instead) */
                 offset?: number;
+                /** @description Opaque: the `nextCursor` of the previous page of this same list with the same filters. Leave out (or empty) for the first page. Constant cost per page, unlike `offset`. */
                 cursor?: string;
             };
             header?: never;
@@ -6931,6 +7108,7 @@ export interface operations {
     getApiAuthCliPoll: {
         parameters: {
             query: {
+                /** @description The code from initiate */
                 code: string;
             };
             header?: never;
@@ -7242,6 +7420,7 @@ export interface operations {
     getApiTokensList: {
         parameters: {
             query?: {
+                /** @description Must be the calling token's organization when given */
                 organizationId?: string;
             };
             header?: never;
@@ -7293,6 +7472,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Token id (pat_…) */
                 id: string;
             };
             cookie?: never;
