@@ -5,7 +5,8 @@ import cssPath from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' }
 import type { Config } from '../config'
 import { TOKEN_SCAN_REGEX } from '../auth/tokens'
 import { acceptedCoding, compressedFile } from './compression'
-import { generatorView, publishDocument } from './openapi-publish'
+import { generatorView } from './openapi-generator-view'
+import { publishDocument } from './openapi-publish'
 
 export const DOCS_PATH = '/swagger'
 /** The OpenAPI version of the document (the generator's default). */
