@@ -162,7 +162,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
       ...publicAgentsApiModels,
     })
     .get('/api/health', () => ({ status: 'ok' as const, version: rt.config.version }), {
-      response: { 200: t.Object({ status: t.Literal('ok'), version: t.String() }, { examples: [{ status: 'ok', version: rt.config.version }] }), 414: 'UriTooLong' },
+      response: { 200: t.Object({ status: t.Literal('ok', { description: 'Always ok: the process answers' }), version: t.String({ description: 'The server version (as `teamday --version` prints it)' }) }, { examples: [{ status: 'ok', version: rt.config.version }] }), 414: 'UriTooLong' },
       detail: { summary: 'Health check', description: 'Liveness and version. No authentication; touches nothing (see /api/health/ready for the database).', tags: ['System'], security: [] },
     })
     .use(readinessRoute(rt))

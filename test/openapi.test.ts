@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { checkTokenFormat } from '../src/auth/tokens'
 import { openapiDocument } from '../src/cli/admin/openapi'
+import { SelfTokenEnvelope } from '../src/modules/tokens/model'
 import { makeActor, makeTestApp, type TestApp } from './helpers/app'
 
 /** Docs (issue 2, section 7): the committed OpenAPI document, its quality, and the offline Swagger UI. */
@@ -314,9 +315,23 @@ describe('published schemas (issue 14)', () => {
     expect(body.maxTurns.type).toEqual(['integer', 'null'])
     expect(body.maxTurns.minimum).toBe(1)
     // a nullable enum lists null among its values (else a validator refuses the null it allows)
-    expect(spec.components.schemas.Task.properties.assigneeType).toEqual({ type: ['string', 'null'], enum: ['agent', 'user', null] })
+    const { type, enum: values } = spec.components.schemas.Task.properties.assigneeType
+    expect({ type, enum: values }).toEqual({ type: ['string', 'null'], enum: ['agent', 'user', null] })
     for (const { at, schema } of schemaNodes(spec))
       if (Array.isArray(schema.type) && schema.type.includes('null') && Array.isArray(schema.enum)) expect({ at, enum: schema.enum.includes(null) }).toEqual({ at, enum: true })
+  })
+
+  test("a union of literals keeps its description (@elysiajs/openapi's enum conversion drops it), and the route schema is left as it was", () => {
+    const role = spec.components.schemas.SelfTokenEnvelope.properties.token.properties.role
+    expect(role).toEqual({ description: SelfTokenEnvelope.properties.token.properties.role.description, type: 'string', enum: ['admin', 'member', 'viewer'] })
+    // the source is still the TypeBox union the validator compiled
+    expect(SelfTokenEnvelope.properties.token.properties.role.anyOf.map((b: Json) => b.const)).toEqual(['admin', 'member', 'viewer'])
+  })
+
+  test('a parameter has its description on the parameter, where Swagger UI shows it, not in its schema', () => {
+    const limit = spec.paths['/api/v1/tokens'].get.parameters.find((p: Json) => p.name === 'limit')
+    expect(limit.description).toStartWith('Page size')
+    expect(limit.schema.description).toBeUndefined()
   })
 
   test('counts, limits and ids have one type: no `string | integer` anywhere', () => {

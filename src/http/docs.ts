@@ -5,6 +5,7 @@ import cssPath from 'swagger-ui-dist/swagger-ui.css' with { type: 'file' }
 import type { Config } from '../config'
 import { TOKEN_SCAN_REGEX } from '../auth/tokens'
 import { acceptedCoding, compressedFile } from './compression'
+import { generatorView } from './openapi-generator-view'
 import { publishDocument } from './openapi-publish'
 
 export const DOCS_PATH = '/swagger'
@@ -139,7 +140,7 @@ export function docsPlugin(config: Config, documented: () => AnyElysia) {
   let document: Promise<any> | undefined
   const makeDocument = async () => {
     const { toOpenAPISchema } = await import('@elysiajs/openapi')
-    const { paths, components } = toOpenAPISchema(documented(), { paths: [DOCS_PATH, `${DOCS_PATH}/json`, '/'] }, undefined, undefined, OPENAPI_VERSION)
+    const { paths, components } = toOpenAPISchema(generatorView(documented()), { paths: [DOCS_PATH, `${DOCS_PATH}/json`, '/'] }, undefined, undefined, OPENAPI_VERSION)
     return publishDocument({
       ...documentation,
       openapi: OPENAPI_VERSION,

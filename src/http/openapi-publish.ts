@@ -12,22 +12,28 @@
  *   values convert): the document says the one real type, integer or number.
  * - A union with an unconstrained branch (`t.Nullable(t.Unknown())`) is unconstrained; a union of
  *   one type and null is `type: [X, "null"]`.
+ * - A parameter's description: on the parameter (where Swagger UI shows it), not in its schema.
  * - Named models (components.schemas) that the generator inlined where another schema embeds them
  *   (an agent in a list of agents) are replaced by a `$ref`; an error variant (`TaskNotFound`) is
  *   the one error envelope (`Error`) by `allOf`, with its own description and example.
+ *
+ * One loss happens inside the generator, before that copy: it turns a union of literals
+ * (`t.Union([t.Literal('active'), …], { description })`) into `{type: 'string', enum}` and drops
+ * every option of the union, its description first. `generatorView` (./openapi-generator-view.ts)
+ * hands the generator the app with such unions already written that way, options kept.
  */
 
 type Json = any
 type Schema = Record<string, Json>
 
-const isObject = (v: unknown): v is Schema => !!v && typeof v === 'object' && !Array.isArray(v)
+export const isObject = (v: unknown): v is Schema => !!v && typeof v === 'object' && !Array.isArray(v)
 
 /** Keywords whose value is a map of name → schema. */
-const SCHEMA_MAPS = ['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas']
+export const SCHEMA_MAPS = ['properties', 'patternProperties', '$defs', 'definitions', 'dependentSchemas']
 /** Keywords whose value is a list of schemas. */
-const SCHEMA_LISTS = ['allOf', 'anyOf', 'oneOf', 'prefixItems']
+export const SCHEMA_LISTS = ['allOf', 'anyOf', 'oneOf', 'prefixItems']
 /** Keywords whose value is one schema. */
-const SCHEMA_VALUES = ['items', 'additionalProperties', 'unevaluatedProperties', 'unevaluatedItems', 'contains', 'not', 'if', 'then', 'else', 'propertyNames']
+export const SCHEMA_VALUES = ['items', 'additionalProperties', 'unevaluatedProperties', 'unevaluatedItems', 'contains', 'not', 'if', 'then', 'else', 'propertyNames']
 /** Not OpenAPI 3.1 schema keywords: Elysia/TypeBox options. */
 const DROPPED = ['error', 'nullable']
 /** Keywords that describe a schema without constraining it. */
@@ -158,6 +164,21 @@ function withResponseHeaders(op: Schema): Schema {
   return { ...rest, responses }
 }
 
+/**
+ * A parameter's description on the parameter itself: the generator leaves it in the parameter's
+ * schema, where Swagger UI does not show it.
+ */
+function withParameterDescriptions(op: Schema): Schema {
+  if (!Array.isArray(op.parameters)) return op
+  const parameters = op.parameters.map((p: Json) => {
+    if (!isObject(p) || p.description !== undefined || !isObject(p.schema) || typeof p.schema.description !== 'string') return p
+    const { description, ...schema } = p.schema
+    const { schema: _, ...parameter } = p
+    return { ...parameter, description, schema }
+  })
+  return { ...op, parameters }
+}
+
 /** Every schema in an operation: parameters, request bodies, responses and their headers. */
 function mapOperationSchemas(op: Schema, fn: (s: Json) => Json): Schema {
   const content = (c: Json) => (isObject(c) ? Object.fromEntries(Object.entries(c).map(([type, media]) => [type, isObject(media) && media.schema ? { ...media, schema: fn(media.schema) } : media])) : c)
@@ -201,7 +222,7 @@ export const ERROR_MODEL = 'Error'
 export function publishDocument(generated: Json, servers: { url: string; description?: string }[]): Json {
   let doc = mapAllSchemas(generated, (s) => publishSchema(s))
   doc.paths = Object.fromEntries(
-    Object.entries(doc.paths).map(([path, item]) => [path, Object.fromEntries(Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withResponseHeaders(op) : op]))]),
+    Object.entries(doc.paths).map(([path, item]) => [path, Object.fromEntries(Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withParameterDescriptions(withResponseHeaders(op)) : op]))]),
   )
   const schemas: Schema = doc.components.schemas
   // Error variants: the envelope by reference, with their own description and example.

@@ -4,11 +4,11 @@ import { STATUS_TEXT, type ErrorCode } from '../errors'
 import { SLUG_PATTERN_SOURCE, SLUG_RULE } from './slugs'
 
 const envelope = {
-  error: t.Literal(true),
+  error: t.Literal(true, { description: 'Always true: this body is an error' }),
   // TypeBox's plain integer: Elysia's t.Integer also accepts numeric strings, which is right
   // for input but documents a response field as "string or integer".
-  statusCode: Type.Integer({ examples: [401] }),
-  statusMessage: t.String({ examples: ['Unauthorized'] }),
+  statusCode: Type.Integer({ description: 'The HTTP status code of the response, repeated', examples: [401] }),
+  statusMessage: t.String({ description: 'The standard reason phrase of that status', examples: ['Unauthorized'] }),
   code: t.String({ description: 'Stable machine-readable error code', examples: ['token_expired'] }),
   message: t.String({ description: 'What went wrong and what to do', examples: ['Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token on the console page /settings/tokens (Settings → Personal Access Tokens).'] }),
   requestId: t.String({ description: 'Also in the X-Request-Id header; quote it when reporting a problem', examples: ['req_3xY7kQ2mN8pL4vR6tB1c'] }),
@@ -28,7 +28,10 @@ export function errorResponse(status: number, code: ErrorCode, description: stri
 /** The error envelope every error response uses. */
 export const ErrorResponse = t.Object(envelope, { description: 'Error envelope' })
 
-export const Success = t.Object({ success: t.Literal(true) })
+/** `success` of every success body (the TeamDay v1 wire convention). */
+export const successField = t.Literal(true, { description: 'Always true: the request succeeded' })
+
+export const Success = t.Object({ success: successField })
 
 /**
  * Named OpenAPI models (`components.schemas`). Elysia's `.model()` writes

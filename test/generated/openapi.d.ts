@@ -757,7 +757,10 @@ export interface components {
          *     }
          */
         Ready: {
-            /** @constant */
+            /**
+             * @description Always ready (otherwise the answer is 503)
+             * @constant
+             */
             status: "ready";
         };
         /**
@@ -774,11 +777,20 @@ export interface components {
         NotReady: components["schemas"]["Error"];
         /** @description Error envelope */
         Error: {
-            /** @constant */
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
             error: true;
-            /** @example 401 */
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 401
+             */
             statusCode: number;
-            /** @example Unauthorized */
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unauthorized
+             */
             statusMessage: string;
             /**
              * @description Stable machine-readable error code
@@ -899,6 +911,7 @@ export interface components {
          */
         BadCursor: components["schemas"]["Error"];
         /**
+         * @description A personal access token's metadata: never its secret or hash
          * @example {
          *       "id": "pat_7Hq2LmX9vB3nR8kT1wYz",
          *       "name": "CI Pipeline",
@@ -922,32 +935,57 @@ export interface components {
         Token: {
             /** @description Token id (not the secret) */
             id: string;
+            /** @description The name given at creation (stored encrypted) */
             name: string;
             /** @description td_ + first 4 … last 4 characters, for identification */
             maskedToken: string;
-            /** @enum {string} */
+            /**
+             * @description active: neither expired nor revoked (a rotated token stays active until its grace period ends at `revokedAt`); expired: `expiresAt` has passed; revoked: `revokedAt` has passed
+             * @enum {string}
+             */
             status: "active" | "expired" | "revoked";
             /** @description "*" = everything the user's role allows */
             scopes: string[];
+            /** @description The user the token belongs to and acts as (user_…) */
             userId: string;
+            /** @description That user's email address */
             userEmail: string;
+            /** @description The organization the token works in (org_…) */
             organizationId: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the token was created
+             */
             createdAt: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the token stops working
+             */
             expiresAt: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When a request last authenticated with it, recorded at most once a minute; null if never used
+             */
             lastUsedAt: string | null;
+            /** @description The client address of that request (behind a trusted proxy: the address the proxy reports); null if never used or unknown */
             lastUsedIp: string | null;
+            /** @description The User-Agent header of that request, first 512 characters; null if never used or sent without one */
             lastUsedUserAgent: string | null;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When it was (or, during a rotation grace period, will be) revoked; null if not revoked
+             */
             revokedAt: string | null;
             /** @description The token whose request created this one (for a rotated token: the token that rotated it); null when made by the admin CLI */
             createdByTokenId: string | null;
         };
         TokenList: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
+            /** @description This page of tokens, newest first */
             tokens: components["schemas"]["Token"][];
             /** @description Matching tokens in all, not just this page, counted up to 1000: above that it is 1000 and `totalIsEstimate` is true. Pages after the first (with `cursor`) repeat the first page's count. */
             total: number;
@@ -981,38 +1019,66 @@ export interface components {
          *     }
          */
         CreatedToken: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
             /** @description The secret. Shown only in this response: copy it now. */
             token: string;
+            /** @description A reminder that `token` is shown only once */
             warning: string;
             /** @description Token id (not the secret) */
             id: string;
+            /** @description The name given at creation (stored encrypted) */
             name: string;
             /** @description td_ + first 4 … last 4 characters, for identification */
             maskedToken: string;
-            /** @enum {string} */
+            /**
+             * @description active: neither expired nor revoked (a rotated token stays active until its grace period ends at `revokedAt`); expired: `expiresAt` has passed; revoked: `revokedAt` has passed
+             * @enum {string}
+             */
             status: "active" | "expired" | "revoked";
             /** @description "*" = everything the user's role allows */
             scopes: string[];
+            /** @description The user the token belongs to and acts as (user_…) */
             userId: string;
+            /** @description That user's email address */
             userEmail: string;
+            /** @description The organization the token works in (org_…) */
             organizationId: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the token was created
+             */
             createdAt: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the token stops working
+             */
             expiresAt: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When a request last authenticated with it, recorded at most once a minute; null if never used
+             */
             lastUsedAt: string | null;
+            /** @description The client address of that request (behind a trusted proxy: the address the proxy reports); null if never used or unknown */
             lastUsedIp: string | null;
+            /** @description The User-Agent header of that request, first 512 characters; null if never used or sent without one */
             lastUsedUserAgent: string | null;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When it was (or, during a rotation grace period, will be) revoked; null if not revoked
+             */
             revokedAt: string | null;
             /** @description The token whose request created this one (for a rotated token: the token that rotated it); null when made by the admin CLI */
             createdByTokenId: string | null;
         };
         TokenEnvelope: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
             token: components["schemas"]["Token"];
         };
@@ -1043,32 +1109,57 @@ export interface components {
          *     }
          */
         RotatedToken: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
             /** @description The secret. Shown only in this response: copy it now. */
             token: string;
+            /** @description A reminder that `token` is shown only once */
             warning: string;
             /** @description Token id (not the secret) */
             id: string;
+            /** @description The name given at creation (stored encrypted) */
             name: string;
             /** @description td_ + first 4 … last 4 characters, for identification */
             maskedToken: string;
-            /** @enum {string} */
+            /**
+             * @description active: neither expired nor revoked (a rotated token stays active until its grace period ends at `revokedAt`); expired: `expiresAt` has passed; revoked: `revokedAt` has passed
+             * @enum {string}
+             */
             status: "active" | "expired" | "revoked";
             /** @description "*" = everything the user's role allows */
             scopes: string[];
+            /** @description The user the token belongs to and acts as (user_…) */
             userId: string;
+            /** @description That user's email address */
             userEmail: string;
+            /** @description The organization the token works in (org_…) */
             organizationId: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the token was created
+             */
             createdAt: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the token stops working
+             */
             expiresAt: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When a request last authenticated with it, recorded at most once a minute; null if never used
+             */
             lastUsedAt: string | null;
+            /** @description The client address of that request (behind a trusted proxy: the address the proxy reports); null if never used or unknown */
             lastUsedIp: string | null;
+            /** @description The User-Agent header of that request, first 512 characters; null if never used or sent without one */
             lastUsedUserAgent: string | null;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When it was (or, during a rotation grace period, will be) revoked; null if not revoked
+             */
             revokedAt: string | null;
             /** @description The token whose request created this one (for a rotated token: the token that rotated it); null when made by the admin CLI */
             createdByTokenId: string | null;
@@ -1099,21 +1190,39 @@ export interface components {
          *     }
          */
         SelfTokenEnvelope: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
+            /** @description The calling token */
             token: {
+                /** @description Token id (pat_…); for a CLI access token (tdo_), its CLI session id (clis_…) */
                 id: string;
+                /** @description The token's name; "CLI session (browser sign-in)" for a CLI access token */
                 name: string;
+                /** @description What the token may do ("*" = everything the role allows); always bounded by `role` */
                 scopes: string[];
-                /** @enum {string} */
+                /**
+                 * @description The user's current role in the token's organization
+                 * @enum {string}
+                 */
                 role: "admin" | "member" | "viewer";
+                /** @description The organization the token works in (org_…) */
                 organizationId: string;
+                /** @description That organization's slug; null if the organization is gone */
                 organizationSlug: string | null;
+                /** @description The user the token acts as (user_…) */
                 userId: string;
+                /** @description That user's email address */
                 email: string;
+                /** @description When the token (or CLI session) was created, ISO-8601 */
                 createdAt: string;
+                /** @description When it was last used, recorded at most once a minute (ISO-8601); null if never recorded */
                 lastUsedAt: string | null;
+                /** @description When this token stops working, ISO-8601 (a CLI access token: 15 minutes after it was issued) */
                 expiresAt: string;
+                /** @description td_ + first 4 … last 4 characters; "tdo_…" for a CLI access token */
                 maskedToken: string;
             };
         };
@@ -1205,6 +1314,7 @@ export interface components {
          */
         TokenQueryInvalid: components["schemas"]["Error"];
         /**
+         * @description An agent (a "character" in TeamDay's older name)
          * @example {
          *       "id": "char_8Kq2LmX9vB3nR8kT1wYz",
          *       "name": "Code Reviewer",
@@ -1244,30 +1354,52 @@ export interface components {
         Agent: {
             /** @description Agent id (char_...) */
             id: string;
+            /** @description Display name */
             name: string;
             /** @description Unique in the organization; usable wherever the agent id is (`/agents/{slug}/execute`). Derived from the name on create unless sent; kept when the agent is renamed. */
             slug: string;
+            /** @description What the agent does, e.g. "Senior Developer"; with the name, the system prompt when `systemPrompt` is empty; null if not set */
             role: string | null;
+            /** @description The system prompt (when empty: "You are <name>, <role>."); a space's instructions are added after it when the agent runs in a space; null if not set */
             systemPrompt: string | null;
+            /** @description Free text; null if not set */
             description: string | null;
+            /** @description Free text, used as a list filter; null if not set */
             category: string | null;
-            /** @enum {string} */
+            /**
+             * @description private: only you (and organization admins); organization: everyone in the organization; public: also listed at /api/public/agents; unlisted: like organization, not listed publicly
+             * @enum {string}
+             */
             visibility: "private" | "organization" | "public" | "unlisted";
+            /** @description The model the agent runs on (an id such as claude-sonnet-4-5, mapped by TEAMDAY_MODEL_ALIASES); null: the server's default model (TEAMDAY_DEFAULT_MODEL) */
             model: string | null;
+            /** @description Labels */
             tags: string[];
+            /** @description Advanced tool names (stored and returned as sent; this server does not use them) */
             advanced_tools: string[];
+            /** @description Tools the agent may use without asking (stored and returned as sent: this server never asks, so it changes nothing here) */
             allowedTools: string[];
+            /** @description Tools the agent may not use: `delegate`, `Task` or `Agent` takes the delegate tool away */
             disallowedTools: string[];
+            /** @description MCP server types (stored and returned as sent; this server runs no MCP servers) */
             mcpTypes: string[];
+            /** @description MCP instance ids (stored and returned as sent; this server runs no MCP servers) */
             mcpInstanceIds: string[];
+            /** @description Agents this agent may delegate to (its `delegate` tool) (char_… ids) */
             subagentIds: string[];
+            /** @description Turn limit per execution, 1-500; null: 10 */
             maxTurns: number | null;
+            /** @description The organization the agent belongs to (org_…) */
             organizationId: string;
             /** @description The creator */
             userId: string;
+            /** @description true once archived: left out of lists unless `archived=true`, and cannot be executed; an update with `archived: false` restores it */
             archived: boolean;
+            /** @description When it was archived (ISO-8601); null if not archived */
             archivedAt: string | null;
+            /** @description When it was created (ISO-8601) */
             createdAt: string;
+            /** @description When it was last changed (ISO-8601) */
             updatedAt: string;
         };
         /**
@@ -1353,8 +1485,12 @@ export interface components {
          *     }
          */
         AgentList: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
+            /** @description This page of agents, newest first */
             agents: components["schemas"]["Agent"][];
             /** @description The same list under TeamDay's older name */
             characters: components["schemas"]["Agent"][];
@@ -1411,13 +1547,21 @@ export interface components {
          *     }
          */
         CreatedAgent: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
+            /** @description The new agent's id (char_…), as `agent.id` */
             id: string;
+            /** @description Its name, as `agent.name` */
             name: string;
             /** @description The agent's slug, as TeamDay's CLI prints it after a create */
             slug: string;
-            /** @constant */
+            /**
+             * @description Always active: a new agent is not archived
+             * @constant
+             */
             status: "active";
             /** @description /agents/{id}/chat */
             chatUrl: string;
@@ -1499,7 +1643,10 @@ export interface components {
          *     }
          */
         AgentWithCharacter: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
             agent: components["schemas"]["Agent"];
             character: components["schemas"]["Agent"];
@@ -1545,7 +1692,10 @@ export interface components {
          *     }
          */
         AgentEnvelope: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
             agent: components["schemas"]["Agent"];
         };
@@ -1556,7 +1706,10 @@ export interface components {
          *     }
          */
         AgentArchived: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
         };
         /**
@@ -1638,6 +1791,7 @@ export interface components {
          */
         AgentQueryInvalid: components["schemas"]["Error"];
         /**
+         * @description One run of an agent
          * @example {
          *       "id": "exec_8Kq2LmX9vB3nR8kT1wYz",
          *       "agentId": "char_4Fk9QzL2mP7xR1vN8tBc",
@@ -1680,95 +1834,156 @@ export interface components {
         Execution: {
             /** @description exec_... */
             id: string;
+            /** @description The agent that ran (char_…) */
             agentId: string;
+            /** @description That agent's name */
             agentName: string;
+            /** @description The organization it ran in (org_…) */
             organizationId: string;
             /** @description Who started it */
             userId: string;
+            /** @description The space it ran in (space_…); null when it ran in none */
             spaceId: string | null;
+            /** @description The conversation it belongs to: the chatId (or sessionId) sent to execute, else a new chat_… id */
             chatId: string;
             /** @description Pass it to a later execute to continue the conversation */
             sessionId: string;
-            /** @enum {string} */
+            /**
+             * @description pending: waiting for a free slot; running; completed: `result` holds the answer; failed: `error` says why; cancelled: stopped by a cancel request
+             * @enum {string}
+             */
             status: "pending" | "running" | "completed" | "failed" | "cancelled";
             /** @description The instruction sent */
             message: string;
             /** @description The answer (partial when cancelled) */
             result: string | null;
+            /** @description Why it failed or stopped (e.g. "Cancelled by request"); null otherwise */
             error: string | null;
             /** @description The model id actually sent to the provider: the agent's model (else TEAMDAY_DEFAULT_MODEL) after TEAMDAY_MODEL_ALIASES. For a model no configured provider serves, the id it would have run as. */
             model: string | null;
             /** @description openai (any OpenAI-compatible server) or anthropic; null when no configured provider serves the model (the execution failed with `model_not_served`) */
             provider: string | null;
+            /** @description The instruction and, once completed, the answer, oldest first */
             messages: {
-                /** @example assistant */
+                /**
+                 * @description user (the instruction sent) or assistant (the answer)
+                 * @example assistant
+                 */
                 role: string;
+                /** @description The text of the message */
                 content: string;
+                /** @description When it was sent (user) or the answer ended (assistant), ISO-8601 */
                 timestamp: string;
             }[];
+            /** @description The tool calls made during the run, in order */
             toolCalls: {
-                /** @example delegate */
+                /**
+                 * @description The tool called
+                 * @example delegate
+                 */
                 tool: string;
+                /** @description The input the model gave the tool (JSON) */
                 arguments: unknown;
+                /** @description What the tool returned (for a failed call: "Error: …") */
                 result: unknown;
+                /** @description When the result came back, ISO-8601 */
                 timestamp: string;
             }[];
+            /** @description The execution that delegated this one (or the parentExecutionId sent to execute); null for a top-level run */
             parentExecutionId: string | null;
+            /** @description 0 for a top-level run; its parent's depth + 1 for a delegated one */
             delegationDepth: number;
+            /** @description When it began running (ISO-8601); null while pending or when it never ran */
             startedAt: string | null;
+            /** @description When it ended (ISO-8601); null while pending or running */
             completedAt: string | null;
             /** @description Milliseconds from start to end */
             executionTime: number | null;
+            /** @description Input tokens the provider reported, summed over every turn; 0 until it ends */
             tokensInput: number;
+            /** @description Output tokens the provider reported, summed over every turn; 0 until it ends */
             tokensOutput: number;
+            /** @description When it was created (ISO-8601) */
             createdAt: string;
+            /** @description When it last changed (ISO-8601) */
             updatedAt: string;
         };
+        /** @description An execution with the executions it delegated to */
         ExecutionTreeNode: {
             /** @description exec_... */
             id: string;
+            /** @description The agent that ran (char_…) */
             agentId: string;
+            /** @description That agent's name */
             agentName: string;
+            /** @description The organization it ran in (org_…) */
             organizationId: string;
             /** @description Who started it */
             userId: string;
+            /** @description The space it ran in (space_…); null when it ran in none */
             spaceId: string | null;
+            /** @description The conversation it belongs to: the chatId (or sessionId) sent to execute, else a new chat_… id */
             chatId: string;
             /** @description Pass it to a later execute to continue the conversation */
             sessionId: string;
-            /** @enum {string} */
+            /**
+             * @description pending: waiting for a free slot; running; completed: `result` holds the answer; failed: `error` says why; cancelled: stopped by a cancel request
+             * @enum {string}
+             */
             status: "pending" | "running" | "completed" | "failed" | "cancelled";
             /** @description The instruction sent */
             message: string;
             /** @description The answer (partial when cancelled) */
             result: string | null;
+            /** @description Why it failed or stopped (e.g. "Cancelled by request"); null otherwise */
             error: string | null;
             /** @description The model id actually sent to the provider: the agent's model (else TEAMDAY_DEFAULT_MODEL) after TEAMDAY_MODEL_ALIASES. For a model no configured provider serves, the id it would have run as. */
             model: string | null;
             /** @description openai (any OpenAI-compatible server) or anthropic; null when no configured provider serves the model (the execution failed with `model_not_served`) */
             provider: string | null;
+            /** @description The instruction and, once completed, the answer, oldest first */
             messages: {
-                /** @example assistant */
+                /**
+                 * @description user (the instruction sent) or assistant (the answer)
+                 * @example assistant
+                 */
                 role: string;
+                /** @description The text of the message */
                 content: string;
+                /** @description When it was sent (user) or the answer ended (assistant), ISO-8601 */
                 timestamp: string;
             }[];
+            /** @description The tool calls made during the run, in order */
             toolCalls: {
-                /** @example delegate */
+                /**
+                 * @description The tool called
+                 * @example delegate
+                 */
                 tool: string;
+                /** @description The input the model gave the tool (JSON) */
                 arguments: unknown;
+                /** @description What the tool returned (for a failed call: "Error: …") */
                 result: unknown;
+                /** @description When the result came back, ISO-8601 */
                 timestamp: string;
             }[];
+            /** @description The execution that delegated this one (or the parentExecutionId sent to execute); null for a top-level run */
             parentExecutionId: string | null;
+            /** @description 0 for a top-level run; its parent's depth + 1 for a delegated one */
             delegationDepth: number;
+            /** @description When it began running (ISO-8601); null while pending or when it never ran */
             startedAt: string | null;
+            /** @description When it ended (ISO-8601); null while pending or running */
             completedAt: string | null;
             /** @description Milliseconds from start to end */
             executionTime: number | null;
+            /** @description Input tokens the provider reported, summed over every turn; 0 until it ends */
             tokensInput: number;
+            /** @description Output tokens the provider reported, summed over every turn; 0 until it ends */
             tokensOutput: number;
+            /** @description When it was created (ISO-8601) */
             createdAt: string;
+            /** @description When it last changed (ISO-8601) */
             updatedAt: string;
             /** @description Child executions (delegation) you may open, each with the same shape, recursively */
             children: components["schemas"]["ExecutionTreeNode"][];
@@ -1863,7 +2078,10 @@ export interface components {
          *     }
          */
         ExecutionEnvelope: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
             execution: components["schemas"]["Execution"];
         };
@@ -1913,7 +2131,10 @@ export interface components {
          *     }
          */
         TreeEnvelope: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
             tree: components["schemas"]["ExecutionTreeNode"];
         };
@@ -1934,12 +2155,20 @@ export interface components {
          *     }
          */
         LogsEnvelope: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
+            /** @description The events of the execution, oldest first */
             logs: {
+                /** @description When it happened, ISO-8601 */
                 timestamp: string;
+                /** @description info, warn or error */
                 level: string;
+                /** @description What happened: started, tool_call, tool_result, delegated, delegation_refused, max_turns_reached, completed, cancelled, timeout, interrupted, provider_error, failed */
                 event: string;
+                /** @description Details of the event (JSON; e.g. the provider and model for started); null when none */
                 data: unknown;
             }[];
         };
@@ -1971,23 +2200,43 @@ export interface components {
          *     }
          */
         ExecuteResult: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
+            /** @description The execution recorded for this run (exec_…) */
             executionId: string;
+            /** @description The same as executionId */
             id: string;
-            /** @constant */
+            /**
+             * @description Always completed: a run that did not complete answers an error
+             * @constant
+             */
             status: "completed";
+            /** @description The answer */
             result: string;
+            /** @description The instruction and, once completed, the answer, oldest first */
             messages: {
-                /** @example assistant */
+                /**
+                 * @description user (the instruction sent) or assistant (the answer)
+                 * @example assistant
+                 */
                 role: string;
+                /** @description The text of the message */
                 content: string;
+                /** @description When it was sent (user) or the answer ended (assistant), ISO-8601 */
                 timestamp: string;
             }[];
+            /** @description The conversation it belongs to: the chatId (or sessionId) sent to execute, else a new chat_… id */
             chatId: string;
+            /** @description Pass it to a later execute to continue the conversation */
             sessionId: string;
+            /** @description Token usage of the run */
             usage: {
+                /** @description Input tokens the provider reported, summed over every turn */
                 inputTokens: number;
+                /** @description Output tokens the provider reported, summed over every turn */
                 outputTokens: number;
             };
         };
@@ -1999,10 +2248,17 @@ export interface components {
          *     }
          */
         ExecuteAccepted: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
+            /** @description The execution to poll at GET /api/v1/executions/{id} (exec_…) */
             executionId: string;
-            /** @constant */
+            /**
+             * @description Always pending: it runs in the background
+             * @constant
+             */
             status: "pending";
         };
         /**
@@ -2137,6 +2393,7 @@ export interface components {
          */
         ExecutionFinished: components["schemas"]["Error"];
         /**
+         * @description A space (workspace): its agents, instructions and the names of its secrets
          * @example {
          *       "id": "space_8Kq2LmX9vB3nR8kT1wYz",
          *       "name": "Marketing",
@@ -2167,36 +2424,48 @@ export interface components {
         Space: {
             /** @description Space id (space_…) */
             id: string;
+            /** @description Display name */
             name: string;
             /** @description Unique in the organization; usable wherever the space id is (`/spaces/{slug}`, `spaceId` of an execute). Derived from the name on create unless sent; kept when the space is renamed. */
             slug: string;
+            /** @description Free text; null if not set */
             description: string | null;
+            /** @description The organization the space belongs to (org_…) */
             organizationId: string;
-            /** @enum {string} */
+            /**
+             * @description private: its creator (and admins); organization/public: every member of the organization
+             * @enum {string}
+             */
             visibility: "private" | "organization" | "public";
-            /** @enum {string} */
+            /**
+             * @description How the space was set up; this server creates only `empty` spaces
+             * @enum {string}
+             */
             type: "empty" | "git" | "starterKit";
             /** @description Instructions given to every agent working in the space */
             instructions: string | null;
             /** @description The agents (characters) of the space */
             agentRefs: {
+                /** @description The agent (char_…) */
                 agentId: string;
+                /** @description Always true for an agent added through this API (kept for TeamDay clients; this server does not read it) */
                 enabled: boolean;
-                /** @description ISO-8601 */
+                /** @description When the agent was added, ISO-8601 */
                 addedAt: string;
                 /** @description User id of who added the agent */
                 addedBy: string;
             }[];
             /** @description Names of the space secrets, sorted. Never the values. */
             secretKeys: string[];
+            /** @description true once archived: left out of lists unless `archived=true`, and no agent runs in it; an update with `archived: false` restores it */
             archived: boolean;
-            /** @description ISO-8601 */
+            /** @description When it was archived, ISO-8601; null if not archived */
             archivedAt: string | null;
             /** @description User id of the creator */
             createdBy: string;
-            /** @description ISO-8601 */
+            /** @description When it was created, ISO-8601 */
             createdAt: string;
-            /** @description ISO-8601 */
+            /** @description When it last changed, ISO-8601 */
             updatedAt: string;
         };
         /**
@@ -2231,7 +2500,10 @@ export interface components {
          *     }
          */
         SpaceEnvelope: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
             space: components["schemas"]["Space"];
         };
@@ -2272,8 +2544,12 @@ export interface components {
          *     }
          */
         SpaceList: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
+            /** @description This page of spaces, newest first */
             spaces: components["schemas"]["Space"][];
             /** @description Matching spaces in all, not just this page, counted up to 1000: above that it is 1000 and `totalIsEstimate` is true. Pages after the first (with `cursor`) repeat the first page's count. */
             total: number;
@@ -2288,7 +2564,10 @@ export interface components {
          *     }
          */
         SpaceArchived: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
         };
         /**
@@ -2301,7 +2580,10 @@ export interface components {
          *     }
          */
         SecretKeysResult: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
             /** @description The keys written, sorted */
             keys: string[];
@@ -2315,7 +2597,10 @@ export interface components {
          *     }
          */
         SecretsDeleted: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
             /** @description The keys that existed and were deleted, sorted */
             deleted: string[];
@@ -2332,8 +2617,12 @@ export interface components {
          *     }
          */
         SpaceSecretNames: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
+            /** @description The space (space_…) */
             spaceId: string;
             /** @description Secret names, sorted. Never the values. */
             secrets: string[];
@@ -2351,8 +2640,12 @@ export interface components {
          *     }
          */
         OrgSecretNames: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
+            /** @description The organization (org_…) */
             organizationId: string;
             /** @description Secret names, sorted. Never the values. */
             secrets: string[];
@@ -2456,6 +2749,7 @@ export interface components {
          */
         OrganizationForbidden: components["schemas"]["Error"];
         /**
+         * @description A user and their role in this organization
          * @example {
          *       "userId": "user_4Fk9QzL2mP7xR1vN8tBc",
          *       "email": "ada@example.com",
@@ -2470,8 +2764,12 @@ export interface components {
             userId: string;
             /** @description Lower-cased; the login identity */
             email: string;
+            /** @description The user's display name; null if not set */
             name: string | null;
-            /** @enum {string} */
+            /**
+             * @description admin: everything in the organization, members and audit log included; member: creates and runs agents, spaces and tasks; viewer: reads only
+             * @enum {string}
+             */
             role: "admin" | "member" | "viewer";
             /**
              * Format: date-time
@@ -2503,8 +2801,12 @@ export interface components {
          *     }
          */
         MemberList: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
+            /** @description This page of members, newest first (by when they were added) */
             members: components["schemas"]["Member"][];
             /** @description Matching members in all, not just this page, counted up to 1000: above that it is 1000 and `totalIsEstimate` is true. Pages after the first (with `cursor`) repeat the first page's count. */
             total: number;
@@ -2527,7 +2829,10 @@ export interface components {
          *     }
          */
         MemberEnvelope: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
             member: components["schemas"]["Member"];
         };
@@ -2546,7 +2851,10 @@ export interface components {
          *     }
          */
         AddedMember: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
             member: components["schemas"]["Member"];
             /** @description true when no user had this e-mail: the user was created */
@@ -2569,7 +2877,10 @@ export interface components {
          *     }
          */
         RemovedMember: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
             member: components["schemas"]["Member"];
             /** @description The tokens the user had in this organization, revoked now (they stay revoked if the user is added again) */
@@ -2652,6 +2963,7 @@ export interface components {
          */
         MemberForbidden: components["schemas"]["Error"];
         /**
+         * @description A task for an agent or a person
          * @example {
          *       "id": "task_5Nq8LmX2vB3nR8kT1wYa",
          *       "title": "Review the Q3 report",
@@ -2675,20 +2987,34 @@ export interface components {
         Task: {
             /** @description Task id (task_...) */
             id: string;
+            /** @description What to do */
             title: string;
+            /** @description Free text; null if not set */
             description: string | null;
-            /** @enum {string} */
+            /**
+             * @description pending | in_progress | completed | cancelled
+             * @enum {string}
+             */
             status: "pending" | "in_progress" | "completed" | "cancelled";
-            /** @enum {string} */
+            /**
+             * @description low | medium | high | urgent (default medium)
+             * @enum {string}
+             */
             priority: "low" | "medium" | "high" | "urgent";
             /** @description An agent id (char_...), a user id (user_...), or free text */
             assignedTo: string | null;
-            /** @enum {string|null} */
+            /**
+             * @description What assignedTo names: an agent or a user; null when unassigned or assigned as free text
+             * @enum {string|null}
+             */
             assigneeType: "agent" | "user" | null;
+            /** @description The space the task belongs to (space_…); null if none */
             spaceId: string | null;
+            /** @description The organization the task belongs to (org_…) */
             organizationId: string;
             /** @description The user who created the task */
             createdBy: string;
+            /** @description When it is due, ISO-8601; null if not set */
             dueDate: string | null;
             /** @description Set when the status becomes completed; cleared when it leaves completed */
             completedAt: string | null;
@@ -2696,7 +3022,9 @@ export interface components {
             metadata: {
                 [key: string]: unknown;
             };
+            /** @description When it was created, ISO-8601 */
             createdAt: string;
+            /** @description When it last changed, ISO-8601 */
             updatedAt: string;
         };
         /**
@@ -2722,24 +3050,41 @@ export interface components {
          *     }
          */
         TaskResponse: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
             /** @description Task id (task_...) */
             id: string;
+            /** @description What to do */
             title: string;
+            /** @description Free text; null if not set */
             description: string | null;
-            /** @enum {string} */
+            /**
+             * @description pending | in_progress | completed | cancelled
+             * @enum {string}
+             */
             status: "pending" | "in_progress" | "completed" | "cancelled";
-            /** @enum {string} */
+            /**
+             * @description low | medium | high | urgent (default medium)
+             * @enum {string}
+             */
             priority: "low" | "medium" | "high" | "urgent";
             /** @description An agent id (char_...), a user id (user_...), or free text */
             assignedTo: string | null;
-            /** @enum {string|null} */
+            /**
+             * @description What assignedTo names: an agent or a user; null when unassigned or assigned as free text
+             * @enum {string|null}
+             */
             assigneeType: "agent" | "user" | null;
+            /** @description The space the task belongs to (space_…); null if none */
             spaceId: string | null;
+            /** @description The organization the task belongs to (org_…) */
             organizationId: string;
             /** @description The user who created the task */
             createdBy: string;
+            /** @description When it is due, ISO-8601; null if not set */
             dueDate: string | null;
             /** @description Set when the status becomes completed; cleared when it leaves completed */
             completedAt: string | null;
@@ -2747,7 +3092,9 @@ export interface components {
             metadata: {
                 [key: string]: unknown;
             };
+            /** @description When it was created, ISO-8601 */
             createdAt: string;
+            /** @description When it last changed, ISO-8601 */
             updatedAt: string;
         };
         /**
@@ -2782,7 +3129,10 @@ export interface components {
          *     }
          */
         TaskDeleted: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
         };
         /**
@@ -2846,6 +3196,7 @@ export interface components {
          */
         TaskQueryInvalid: components["schemas"]["Error"];
         /**
+         * @description One security audit event
          * @example {
          *       "id": "evt_5Rt8Yu2IoP4aS6dF9gHj",
          *       "type": "token.rotated",
@@ -2867,11 +3218,13 @@ export interface components {
          *     }
          */
         AuditEvent: {
+            /** @description Event id (evt_…) */
             id: string;
             /** @description One of token.created, token.rotated, token.revoked, token.leak_reported, token.family_revoked, token.scope_denied, token.expired_used, token.new_ip, secret.set, secret.deleted, member.added, member.role_changed, member.removed, user.signed_in, user.sign_in_failed, user.password_changed, user.password_link_created, session.ended, cli.login_approved, cli.login_denied, cli.token_refreshed, cli.session_revoked */
             type: string;
             /** @description How the actor acted: api, console, cli, leak_report or system */
             source: string;
+            /** @description The organization the event belongs to (this list shows only yours) */
             organizationId: string | null;
             /** @description Who did it (null for the admin CLI and leak reports) */
             actorUserId: string | null;
@@ -2879,15 +3232,21 @@ export interface components {
             actorTokenId: string | null;
             /** @description The token the event is about */
             tokenId: string | null;
+            /** @description The kind of object acted on: token, token_family, user, session, cli_login, cli_session, space or organization; null when none */
             targetType: string | null;
+            /** @description The id of that object; null when none */
             targetId: string | null;
+            /** @description The client address of the request that caused it (behind a trusted proxy: the address the proxy reports); null when not from a request (admin CLI) or unknown */
             ip: string | null;
+            /** @description The User-Agent of that request, first 512 characters, with anything that looks like a token redacted; null when none */
             userAgent: string | null;
+            /** @description The X-Request-Id of that request (req_…); null when not from a request */
             requestId: string | null;
             /** @description Event specifics (reason, scopes…); never a secret */
             details: {
                 [key: string]: unknown;
             } | null;
+            /** @description When it happened, ISO-8601 */
             createdAt: string;
         };
         /**
@@ -2920,8 +3279,12 @@ export interface components {
          *     }
          */
         AuditEventList: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
+            /** @description This page of events, newest first */
             events: components["schemas"]["AuditEvent"][];
             /** @description Matching events in all, not just this page, counted up to 1000: above that it is 1000 and `totalIsEstimate` is true. Pages after the first (with `cursor`) repeat the first page's count. */
             total: number;
@@ -2955,7 +3318,10 @@ export interface components {
          *     }
          */
         RevokeCredentialsAccepted: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
             /** @description How many strings were received (not how many matched) */
             received: number;
@@ -2976,6 +3342,7 @@ export interface components {
          */
         LeakReportRateLimited: components["schemas"]["Error"];
         /**
+         * @description A public agent: only these fields of it
          * @example {
          *       "id": "char_8Kq2LmX9vB3nR8kT1wYz",
          *       "name": "Code Reviewer",
@@ -2986,11 +3353,17 @@ export interface components {
          *     }
          */
         PublicAgent: {
+            /** @description Agent id (char_...) */
             id: string;
+            /** @description Display name */
             name: string;
+            /** @description Unique in the organization; usable wherever the agent id is (`/agents/{slug}/execute`). Derived from the name on create unless sent; kept when the agent is renamed. */
             slug: string;
+            /** @description Free text; null if not set */
             description: string | null;
+            /** @description What the agent does, e.g. "Senior Developer"; with the name, the system prompt when `systemPrompt` is empty; null if not set */
             role: string | null;
+            /** @description Free text, used as a list filter; null if not set */
             category: string | null;
         };
         /**
@@ -3015,7 +3388,9 @@ export interface components {
          *     }
          */
         PublicAgentList: {
+            /** @description This page of public agents, newest first */
             data: components["schemas"]["PublicAgent"][];
+            /** @description About this response and its paging */
             meta: {
                 /** @description When this response was made (ISO-8601) */
                 timestamp: string;
@@ -3083,11 +3458,18 @@ export interface components {
          *     }
          */
         CliPollAnswer: {
-            /** @constant */
+            /**
+             * @description Not approved yet: poll again after `interval` seconds
+             * @constant
+             */
             status: "pending";
+            /** @description A note for people: "Waiting for approval in the browser." */
             message: string;
         } | {
-            /** @constant */
+            /**
+             * @description Approved: the tokens are here, delivered once
+             * @constant
+             */
             status: "authorized";
             /** @description `tdo_…`, valid 15 minutes; send as Authorization: Bearer */
             accessToken: string;
@@ -3098,7 +3480,9 @@ export interface components {
              * @description When to refresh: 60 s before the access token really expires
              */
             expiresAt: string;
+            /** @description The user who approved; the tokens act as them (user_…) */
             userId: string;
+            /** @description The organization the tokens work in (org_…) */
             organizationId: string;
         };
         /**
@@ -3122,7 +3506,10 @@ export interface components {
          *     }
          */
         CliRevoked: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
         };
         /**
@@ -3179,17 +3566,27 @@ export interface components {
          *     }
          */
         AliasTokenCreated: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
             /** @description The secret. Shown only in this response: copy it now. */
             token: string;
+            /** @description Token id (not the secret) */
             id: string;
+            /** @description The name given at creation (stored encrypted) */
             name: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When the token stops working
+             */
             expiresAt: string;
             /** @description The masked token (td_AbCd…8dSn) */
             tokenPreview: string;
+            /** @description "*" = everything the user's role allows */
             scopes: string[];
+            /** @description A reminder that `token` is shown only once */
             warning: string;
         };
         /**
@@ -3213,22 +3610,40 @@ export interface components {
          *     }
          */
         AliasTokenList: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
+            /** @description Your tokens in this organization that are not revoked, newest first, from your 200 newest */
             tokens: {
+                /** @description Token id (not the secret) */
                 id: string;
+                /** @description The name given at creation (stored encrypted) */
                 name: string;
+                /** @description The masked token (td_AbCd…8dSn) */
                 tokenPreview: string;
                 /** @description active or expired (revoked tokens are not listed) */
                 status: string;
+                /** @description "*" = everything the user's role allows */
                 scopes: string[];
-                /** Format: date-time */
+                /**
+                 * Format: date-time
+                 * @description When the token was created
+                 */
                 createdAt: string;
-                /** Format: date-time */
+                /**
+                 * Format: date-time
+                 * @description When the token stops working
+                 */
                 expiresAt: string;
-                /** Format: date-time */
+                /**
+                 * Format: date-time
+                 * @description When a request last authenticated with it, recorded at most once a minute; null if never used
+                 */
                 lastUsedAt: string | null;
             }[];
+            /** @description How many tokens are listed */
             count: number;
         };
         /**
@@ -3240,11 +3655,19 @@ export interface components {
          *     }
          */
         AliasTokenRevoked: {
-            /** @constant */
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
             success: true;
+            /** @description Token id (not the secret) */
             id: string;
+            /** @description The token's status now: revoked */
             status: string;
-            /** Format: date-time */
+            /**
+             * Format: date-time
+             * @description When it was revoked (earlier, if it already was)
+             */
             revokedAt: string | null;
         };
         /**
@@ -3296,8 +3719,12 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @constant */
+                        /**
+                         * @description Always ok: the process answers
+                         * @constant
+                         */
                         status: "ok";
+                        /** @description The server version (as `teamday --version` prints it) */
                         version: string;
                     };
                 };
@@ -3354,10 +3781,15 @@ export interface operations {
     getApiV1Tokens: {
         parameters: {
             query?: {
+                /** @description Admins: every token of the organization, not just your own */
                 all?: boolean;
+                /** @description Only tokens with this status now (see `status` of a token) */
                 status?: "active" | "expired" | "revoked";
+                /** @description Page size (1-200, default 50) */
                 limit?: number;
+                /** @description Tokens to skip (kept for TeamDay clients; costs time in proportion to the offset: page with `cursor` instead) */
                 offset?: number;
+                /** @description Opaque: the `nextCursor` of the previous page of this same list with the same filters. Leave out (or empty) for the first page. Constant cost per page, unlike `offset`. */
                 cursor?: string;
             };
             header?: never;
@@ -3589,6 +4021,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Token id (pat_…) */
                 id: string;
             };
             cookie?: never;
@@ -3704,6 +4137,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Token id (pat_…) */
                 id: string;
             };
             cookie?: never;
@@ -3762,6 +4196,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Token id (pat_…) */
                 id: string;
             };
             cookie?: never;
@@ -3818,12 +4253,19 @@ export interface operations {
     getApiV1Agents: {
         parameters: {
             query?: {
+                /** @description true: include archived agents (default: only active ones) */
                 archived?: boolean;
+                /** @description Only agents with this visibility */
                 visibility?: "private" | "organization" | "public" | "unlisted";
+                /** @description Only agents of this category (exact match) */
                 category?: string;
+                /** @description Case-insensitive substring of the name */
                 q?: string;
+                /** @description Page size (1-200, default 50) */
                 limit?: number;
+                /** @description Items to skip (kept for TeamDay clients; costs time in proportion to the offset: page with `cursor` instead) */
                 offset?: number;
+                /** @description Opaque: the `nextCursor` of the previous page of this same list with the same filters. Leave out (or empty) for the first page. Constant cost per page, unlike `offset`. */
                 cursor?: string;
             };
             header?: never;
@@ -3905,9 +4347,9 @@ export interface operations {
                      * @example deploy-bot
                      */
                     slug?: string;
-                    /** @description What the agent does, e.g. "Senior Developer" */
+                    /** @description What the agent does, e.g. "Senior Developer"; with the name, the system prompt when `systemPrompt` is empty */
                     role?: string | null;
-                    /** @description The system prompt */
+                    /** @description The system prompt (when empty: "You are <name>, <role>."); a space's instructions are added after it when the agent runs in a space */
                     systemPrompt?: string | null;
                     /** @description Alias of systemPrompt (older clients); systemPrompt wins when both are sent */
                     system_message?: string | null;
@@ -3915,25 +4357,28 @@ export interface operations {
                     description?: string | null;
                     /** @description Free text, used as a list filter */
                     category?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description private: only you (and organization admins); organization: everyone in the organization; public: also listed at /api/public/agents; unlisted: like organization, not listed publicly
+                     * @enum {string}
+                     */
                     visibility?: "private" | "organization" | "public" | "unlisted";
-                    /** @description Model name */
+                    /** @description The model the agent runs on (an id such as claude-sonnet-4-5, mapped by TEAMDAY_MODEL_ALIASES); null or empty: the server's default model (TEAMDAY_DEFAULT_MODEL) */
                     model?: string | null;
                     /** @description Labels. Replaces the whole list; [] (or null) clears it. */
                     tags?: string[] | null;
-                    /** @description Advanced tool names. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Advanced tool names (stored and returned as sent; this server does not use them). Replaces the whole list; [] (or null) clears it. */
                     advanced_tools?: string[] | null;
-                    /** @description Tools the agent may use. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Tools the agent may use without asking (stored and returned as sent: this server never asks, so it changes nothing here). Replaces the whole list; [] (or null) clears it. */
                     allowedTools?: string[] | null;
-                    /** @description Tools the agent may not use. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Tools the agent may not use: `delegate`, `Task` or `Agent` takes the delegate tool away. Replaces the whole list; [] (or null) clears it. */
                     disallowedTools?: string[] | null;
-                    /** @description MCP server types. Replaces the whole list; [] (or null) clears it. */
+                    /** @description MCP server types (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
                     mcpTypes?: string[] | null;
-                    /** @description MCP instance ids. Replaces the whole list; [] (or null) clears it. */
+                    /** @description MCP instance ids (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
                     mcpInstanceIds?: string[] | null;
-                    /** @description Agents this agent may delegate to: ids of non-archived agents of the same organization that you can see, never the agent itself. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Replaces the whole list; [] (or null) clears it. */
                     subagentIds?: string[] | null;
-                    /** @description Turn limit per execution, 1-500, or null for the default */
+                    /** @description Turn limit per execution, 1-500, or null for the default (10) */
                     maxTurns?: number | null;
                 };
                 "application/x-www-form-urlencoded": {
@@ -3944,9 +4389,9 @@ export interface operations {
                      * @example deploy-bot
                      */
                     slug?: string;
-                    /** @description What the agent does, e.g. "Senior Developer" */
+                    /** @description What the agent does, e.g. "Senior Developer"; with the name, the system prompt when `systemPrompt` is empty */
                     role?: string | null;
-                    /** @description The system prompt */
+                    /** @description The system prompt (when empty: "You are <name>, <role>."); a space's instructions are added after it when the agent runs in a space */
                     systemPrompt?: string | null;
                     /** @description Alias of systemPrompt (older clients); systemPrompt wins when both are sent */
                     system_message?: string | null;
@@ -3954,25 +4399,28 @@ export interface operations {
                     description?: string | null;
                     /** @description Free text, used as a list filter */
                     category?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description private: only you (and organization admins); organization: everyone in the organization; public: also listed at /api/public/agents; unlisted: like organization, not listed publicly
+                     * @enum {string}
+                     */
                     visibility?: "private" | "organization" | "public" | "unlisted";
-                    /** @description Model name */
+                    /** @description The model the agent runs on (an id such as claude-sonnet-4-5, mapped by TEAMDAY_MODEL_ALIASES); null or empty: the server's default model (TEAMDAY_DEFAULT_MODEL) */
                     model?: string | null;
                     /** @description Labels. Replaces the whole list; [] (or null) clears it. */
                     tags?: string[] | null;
-                    /** @description Advanced tool names. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Advanced tool names (stored and returned as sent; this server does not use them). Replaces the whole list; [] (or null) clears it. */
                     advanced_tools?: string[] | null;
-                    /** @description Tools the agent may use. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Tools the agent may use without asking (stored and returned as sent: this server never asks, so it changes nothing here). Replaces the whole list; [] (or null) clears it. */
                     allowedTools?: string[] | null;
-                    /** @description Tools the agent may not use. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Tools the agent may not use: `delegate`, `Task` or `Agent` takes the delegate tool away. Replaces the whole list; [] (or null) clears it. */
                     disallowedTools?: string[] | null;
-                    /** @description MCP server types. Replaces the whole list; [] (or null) clears it. */
+                    /** @description MCP server types (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
                     mcpTypes?: string[] | null;
-                    /** @description MCP instance ids. Replaces the whole list; [] (or null) clears it. */
+                    /** @description MCP instance ids (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
                     mcpInstanceIds?: string[] | null;
-                    /** @description Agents this agent may delegate to: ids of non-archived agents of the same organization that you can see, never the agent itself. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Replaces the whole list; [] (or null) clears it. */
                     subagentIds?: string[] | null;
-                    /** @description Turn limit per execution, 1-500, or null for the default */
+                    /** @description Turn limit per execution, 1-500, or null for the default (10) */
                     maxTurns?: number | null;
                 };
             };
@@ -4057,6 +4505,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Agent id (char_…) or slug (deploy-bot) */
                 id: string;
             };
             cookie?: never;
@@ -4115,6 +4564,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Agent id (char_…) or slug (deploy-bot) */
                 id: string;
             };
             cookie?: never;
@@ -4173,6 +4623,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Agent id (char_…) or slug (deploy-bot) */
                 id: string;
             };
             cookie?: never;
@@ -4187,9 +4638,9 @@ export interface operations {
                      * @example deploy-bot
                      */
                     slug?: string;
-                    /** @description What the agent does, e.g. "Senior Developer" */
+                    /** @description What the agent does, e.g. "Senior Developer"; with the name, the system prompt when `systemPrompt` is empty */
                     role?: string | null;
-                    /** @description The system prompt */
+                    /** @description The system prompt (when empty: "You are <name>, <role>."); a space's instructions are added after it when the agent runs in a space */
                     systemPrompt?: string | null;
                     /** @description Alias of systemPrompt (older clients); systemPrompt wins when both are sent */
                     system_message?: string | null;
@@ -4197,25 +4648,28 @@ export interface operations {
                     description?: string | null;
                     /** @description Free text, used as a list filter */
                     category?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description private: only you (and organization admins); organization: everyone in the organization; public: also listed at /api/public/agents; unlisted: like organization, not listed publicly
+                     * @enum {string}
+                     */
                     visibility?: "private" | "organization" | "public" | "unlisted";
-                    /** @description Model name */
+                    /** @description The model the agent runs on (an id such as claude-sonnet-4-5, mapped by TEAMDAY_MODEL_ALIASES); null or empty: the server's default model (TEAMDAY_DEFAULT_MODEL) */
                     model?: string | null;
                     /** @description Labels. Replaces the whole list; [] (or null) clears it. */
                     tags?: string[] | null;
-                    /** @description Advanced tool names. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Advanced tool names (stored and returned as sent; this server does not use them). Replaces the whole list; [] (or null) clears it. */
                     advanced_tools?: string[] | null;
-                    /** @description Tools the agent may use. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Tools the agent may use without asking (stored and returned as sent: this server never asks, so it changes nothing here). Replaces the whole list; [] (or null) clears it. */
                     allowedTools?: string[] | null;
-                    /** @description Tools the agent may not use. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Tools the agent may not use: `delegate`, `Task` or `Agent` takes the delegate tool away. Replaces the whole list; [] (or null) clears it. */
                     disallowedTools?: string[] | null;
-                    /** @description MCP server types. Replaces the whole list; [] (or null) clears it. */
+                    /** @description MCP server types (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
                     mcpTypes?: string[] | null;
-                    /** @description MCP instance ids. Replaces the whole list; [] (or null) clears it. */
+                    /** @description MCP instance ids (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
                     mcpInstanceIds?: string[] | null;
-                    /** @description Agents this agent may delegate to: ids of non-archived agents of the same organization that you can see, never the agent itself. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Replaces the whole list; [] (or null) clears it. */
                     subagentIds?: string[] | null;
-                    /** @description Turn limit per execution, 1-500, or null for the default */
+                    /** @description Turn limit per execution, 1-500, or null for the default (10) */
                     maxTurns?: number | null;
                     /** @description true archives the agent, false restores it */
                     archived?: boolean;
@@ -4228,9 +4682,9 @@ export interface operations {
                      * @example deploy-bot
                      */
                     slug?: string;
-                    /** @description What the agent does, e.g. "Senior Developer" */
+                    /** @description What the agent does, e.g. "Senior Developer"; with the name, the system prompt when `systemPrompt` is empty */
                     role?: string | null;
-                    /** @description The system prompt */
+                    /** @description The system prompt (when empty: "You are <name>, <role>."); a space's instructions are added after it when the agent runs in a space */
                     systemPrompt?: string | null;
                     /** @description Alias of systemPrompt (older clients); systemPrompt wins when both are sent */
                     system_message?: string | null;
@@ -4238,25 +4692,28 @@ export interface operations {
                     description?: string | null;
                     /** @description Free text, used as a list filter */
                     category?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description private: only you (and organization admins); organization: everyone in the organization; public: also listed at /api/public/agents; unlisted: like organization, not listed publicly
+                     * @enum {string}
+                     */
                     visibility?: "private" | "organization" | "public" | "unlisted";
-                    /** @description Model name */
+                    /** @description The model the agent runs on (an id such as claude-sonnet-4-5, mapped by TEAMDAY_MODEL_ALIASES); null or empty: the server's default model (TEAMDAY_DEFAULT_MODEL) */
                     model?: string | null;
                     /** @description Labels. Replaces the whole list; [] (or null) clears it. */
                     tags?: string[] | null;
-                    /** @description Advanced tool names. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Advanced tool names (stored and returned as sent; this server does not use them). Replaces the whole list; [] (or null) clears it. */
                     advanced_tools?: string[] | null;
-                    /** @description Tools the agent may use. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Tools the agent may use without asking (stored and returned as sent: this server never asks, so it changes nothing here). Replaces the whole list; [] (or null) clears it. */
                     allowedTools?: string[] | null;
-                    /** @description Tools the agent may not use. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Tools the agent may not use: `delegate`, `Task` or `Agent` takes the delegate tool away. Replaces the whole list; [] (or null) clears it. */
                     disallowedTools?: string[] | null;
-                    /** @description MCP server types. Replaces the whole list; [] (or null) clears it. */
+                    /** @description MCP server types (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
                     mcpTypes?: string[] | null;
-                    /** @description MCP instance ids. Replaces the whole list; [] (or null) clears it. */
+                    /** @description MCP instance ids (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
                     mcpInstanceIds?: string[] | null;
-                    /** @description Agents this agent may delegate to: ids of non-archived agents of the same organization that you can see, never the agent itself. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Replaces the whole list; [] (or null) clears it. */
                     subagentIds?: string[] | null;
-                    /** @description Turn limit per execution, 1-500, or null for the default */
+                    /** @description Turn limit per execution, 1-500, or null for the default (10) */
                     maxTurns?: number | null;
                     /** @description true archives the agent, false restores it */
                     archived?: boolean;
@@ -4352,6 +4809,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Agent id (char_…) or slug (deploy-bot) */
                 id: string;
             };
             cookie?: never;
@@ -4528,13 +4986,21 @@ export interface operations {
     getApiV1Executions: {
         parameters: {
             query?: {
+                /** @description Only this agent's executions (its id or slug) */
                 agentId?: string;
+                /** @description Only executions with this status */
                 status?: "pending" | "running" | "completed" | "failed" | "cancelled";
+                /** @description ISO-8601: created at or after */
                 since?: string;
+                /** @description Only executions in this space (its id or slug) */
                 spaceId?: string;
+                /** @description Only the executions this one delegated to (its children) */
                 parentExecutionId?: string;
+                /** @description Page size (1-200, default 50) */
                 limit?: number;
+                /** @description Executions to skip (kept for TeamDay clients; costs time in proportion to the offset: page with `cursor` instead) */
                 offset?: number;
+                /** @description Opaque: from the `Link: <…>; rel="next"` (or `X-Next-Cursor`) header of the previous page of this same list with the same filters. Leave out (or empty) for the first page. */
                 cursor?: string;
             };
             header?: never;
@@ -4614,6 +5080,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Execution id (exec_...) */
                 id: string;
             };
             cookie?: never;
@@ -4672,6 +5139,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Execution id (exec_...) */
                 id: string;
             };
             cookie?: never;
@@ -4730,6 +5198,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Execution id (exec_...) */
                 id: string;
             };
             cookie?: never;
@@ -4788,6 +5257,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Execution id (exec_...) */
                 id: string;
             };
             cookie?: never;
@@ -4853,9 +5323,13 @@ export interface operations {
     getApiV1Spaces: {
         parameters: {
             query?: {
+                /** @description Include archived spaces (default false) */
                 archived?: boolean;
+                /** @description Page size (1-200, default 50) */
                 limit?: number;
+                /** @description Items to skip (kept for TeamDay clients; costs time in proportion to the offset: page with `cursor` instead) */
                 offset?: number;
+                /** @description Opaque: the `nextCursor` of the previous page of this same list with the same filters. Leave out (or empty) for the first page. Constant cost per page, unlike `offset`. */
                 cursor?: string;
             };
             header?: never;
@@ -4937,11 +5411,19 @@ export interface operations {
                      * @example production
                      */
                     slug?: string;
+                    /** @description Free text, at most 5000 characters; null clears it */
                     description?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description private (default): its creator (and admins); organization/public: every member of the organization
+                     * @enum {string}
+                     */
                     visibility?: "private" | "organization" | "public";
-                    /** @enum {string} */
+                    /**
+                     * @description Only `empty` is supported by this server yet; `git` and `starterKit` are refused with 422.
+                     * @enum {string}
+                     */
                     type?: "empty" | "git" | "starterKit";
+                    /** @description Instructions given to every agent working in the space (added to its system prompt), at most 100000 characters; null clears them */
                     instructions?: string | null;
                     /**
                      * @description Agents to add at creation, by id or slug: same organization, not archived, visible to you
@@ -4960,11 +5442,19 @@ export interface operations {
                      * @example production
                      */
                     slug?: string;
+                    /** @description Free text, at most 5000 characters; null clears it */
                     description?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description private (default): its creator (and admins); organization/public: every member of the organization
+                     * @enum {string}
+                     */
                     visibility?: "private" | "organization" | "public";
-                    /** @enum {string} */
+                    /**
+                     * @description Only `empty` is supported by this server yet; `git` and `starterKit` are refused with 422.
+                     * @enum {string}
+                     */
                     type?: "empty" | "git" | "starterKit";
+                    /** @description Instructions given to every agent working in the space (added to its system prompt), at most 100000 characters; null clears them */
                     instructions?: string | null;
                     /**
                      * @description Agents to add at creation, by id or slug: same organization, not archived, visible to you
@@ -5057,6 +5547,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Space id (space_…) or slug (production) */
                 id: string;
             };
             cookie?: never;
@@ -5115,6 +5606,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Space id (space_…) or slug (production) */
                 id: string;
             };
             cookie?: never;
@@ -5173,6 +5665,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Space id (space_…) or slug (production) */
                 id: string;
             };
             cookie?: never;
@@ -5187,11 +5680,19 @@ export interface operations {
                      * @example production
                      */
                     slug?: string;
+                    /** @description Free text, at most 5000 characters; null clears it */
                     description?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description private (default): its creator (and admins); organization/public: every member of the organization
+                     * @enum {string}
+                     */
                     visibility?: "private" | "organization" | "public";
-                    /** @enum {string} */
+                    /**
+                     * @description Only `empty` is supported by this server yet; `git` and `starterKit` are refused with 422.
+                     * @enum {string}
+                     */
                     type?: "empty" | "git" | "starterKit";
+                    /** @description Instructions given to every agent working in the space (added to its system prompt), at most 100000 characters; null clears them */
                     instructions?: string | null;
                     /** @description true archives, false restores */
                     archived?: boolean;
@@ -5220,11 +5721,19 @@ export interface operations {
                      * @example production
                      */
                     slug?: string;
+                    /** @description Free text, at most 5000 characters; null clears it */
                     description?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description private (default): its creator (and admins); organization/public: every member of the organization
+                     * @enum {string}
+                     */
                     visibility?: "private" | "organization" | "public";
-                    /** @enum {string} */
+                    /**
+                     * @description Only `empty` is supported by this server yet; `git` and `starterKit` are refused with 422.
+                     * @enum {string}
+                     */
                     type?: "empty" | "git" | "starterKit";
+                    /** @description Instructions given to every agent working in the space (added to its system prompt), at most 100000 characters; null clears them */
                     instructions?: string | null;
                     /** @description true archives, false restores */
                     archived?: boolean;
@@ -5336,6 +5845,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Space id (space_…) or slug (production) */
                 id: string;
             };
             cookie?: never;
@@ -5394,6 +5904,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Space id (space_…) or slug (production) */
                 id: string;
             };
             cookie?: never;
@@ -5494,6 +6005,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Space id (space_…) or slug (production) */
                 id: string;
             };
             cookie?: never;
@@ -5590,6 +6102,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Your organization id (org_…) */
                 orgId: string;
             };
             cookie?: never;
@@ -5639,6 +6152,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Your organization id (org_…) */
                 orgId: string;
             };
             cookie?: never;
@@ -5730,6 +6244,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Your organization id (org_…) */
                 orgId: string;
             };
             cookie?: never;
@@ -5815,12 +6330,16 @@ export interface operations {
     getApiV1OrganizationsByOrgIdMembers: {
         parameters: {
             query?: {
+                /** @description Page size (1-200, default 50) */
                 limit?: number;
+                /** @description Members to skip (kept for TeamDay clients; costs time in proportion to the offset: page with `cursor` instead) */
                 offset?: number;
+                /** @description Opaque: the `nextCursor` of the previous page of this same list with the same filters. Leave out (or empty) for the first page. Constant cost per page, unlike `offset`. */
                 cursor?: string;
             };
             header?: never;
             path: {
+                /** @description Your organization id (org_…) */
                 orgId: string;
             };
             cookie?: never;
@@ -5897,6 +6416,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Your organization id (org_…) */
                 orgId: string;
             };
             cookie?: never;
@@ -5906,7 +6426,10 @@ export interface operations {
                 "application/json": {
                     /** @description The user's e-mail; the user is created when no user has it */
                     email: string;
-                    /** @enum {string} */
+                    /**
+                     * @description admin: everything in the organization, members and audit log included; member: creates and runs agents, spaces and tasks; viewer: reads only
+                     * @enum {string}
+                     */
                     role: "admin" | "member" | "viewer";
                     /** @description Display name, for a user created now (an existing user keeps theirs) */
                     name?: string;
@@ -5914,7 +6437,10 @@ export interface operations {
                 "application/x-www-form-urlencoded": {
                     /** @description The user's e-mail; the user is created when no user has it */
                     email: string;
-                    /** @enum {string} */
+                    /**
+                     * @description admin: everything in the organization, members and audit log included; member: creates and runs agents, spaces and tasks; viewer: reads only
+                     * @enum {string}
+                     */
                     role: "admin" | "member" | "viewer";
                     /** @description Display name, for a user created now (an existing user keeps theirs) */
                     name?: string;
@@ -6010,7 +6536,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Your organization id (org_…) */
                 orgId: string;
+                /** @description The member's user id (user_…) */
                 userId: string;
             };
             cookie?: never;
@@ -6078,7 +6606,9 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Your organization id (org_…) */
                 orgId: string;
+                /** @description The member's user id (user_…) */
                 userId: string;
             };
             cookie?: never;
@@ -6086,11 +6616,17 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @enum {string} */
+                    /**
+                     * @description admin: everything in the organization, members and audit log included; member: creates and runs agents, spaces and tasks; viewer: reads only
+                     * @enum {string}
+                     */
                     role: "admin" | "member" | "viewer";
                 };
                 "application/x-www-form-urlencoded": {
-                    /** @enum {string} */
+                    /**
+                     * @description admin: everything in the organization, members and audit log included; member: creates and runs agents, spaces and tasks; viewer: reads only
+                     * @enum {string}
+                     */
                     role: "admin" | "member" | "viewer";
                 };
             };
@@ -6182,12 +6718,19 @@ export interface operations {
     getApiV1Tasks: {
         parameters: {
             query?: {
+                /** @description Only tasks with this status */
                 status?: "pending" | "in_progress" | "completed" | "cancelled";
+                /** @description Only tasks with this priority */
                 priority?: "low" | "medium" | "high" | "urgent";
+                /** @description Only tasks whose assignedTo is exactly this (an agent id, a user id or the free text) */
                 assignedTo?: string;
+                /** @description Only tasks in this space (its id or slug) */
                 spaceId?: string;
+                /** @description Page size (1-200, default 50) */
                 limit?: number;
+                /** @description Items to skip (kept for TeamDay clients; costs time in proportion to the offset: page with `cursor` instead) */
                 offset?: number;
+                /** @description Opaque: from the `Link: <…>; rel="next"` (or `X-Next-Cursor`) header of the previous page of this same list with the same filters. Leave out (or empty) for the first page. */
                 cursor?: string;
             };
             header?: never;
@@ -6286,13 +6829,19 @@ export interface operations {
                     title: string;
                     /** @description Free text */
                     description?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description low | medium | high | urgent (default medium)
+                     * @enum {string}
+                     */
                     priority?: "low" | "medium" | "high" | "urgent";
                     /** @description Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns */
                     assignedTo?: string | null;
                     /** @description Alias of assignedTo (older clients); assignedTo wins when both are sent */
                     assignTo?: string | null;
-                    /** @enum {string|null} */
+                    /**
+                     * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent
+                     * @enum {string|null}
+                     */
                     assigneeType?: "agent" | "user" | null;
                     /** @description A space of your organization, by id or slug (stored as its id); null detaches */
                     spaceId?: string | null;
@@ -6314,13 +6863,19 @@ export interface operations {
                     title: string;
                     /** @description Free text */
                     description?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description low | medium | high | urgent (default medium)
+                     * @enum {string}
+                     */
                     priority?: "low" | "medium" | "high" | "urgent";
                     /** @description Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns */
                     assignedTo?: string | null;
                     /** @description Alias of assignedTo (older clients); assignedTo wins when both are sent */
                     assignTo?: string | null;
-                    /** @enum {string|null} */
+                    /**
+                     * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent
+                     * @enum {string|null}
+                     */
                     assigneeType?: "agent" | "user" | null;
                     /** @description A space of your organization, by id or slug (stored as its id); null detaches */
                     spaceId?: string | null;
@@ -6410,6 +6965,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Task id (task_...) */
                 id: string;
             };
             cookie?: never;
@@ -6468,6 +7024,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Task id (task_...) */
                 id: string;
             };
             cookie?: never;
@@ -6526,6 +7083,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Task id (task_...) */
                 id: string;
             };
             cookie?: never;
@@ -6535,17 +7093,26 @@ export interface operations {
                 "application/json": {
                     /** @description What to do */
                     title?: string;
-                    /** @enum {string} */
+                    /**
+                     * @description pending | in_progress | completed | cancelled
+                     * @enum {string}
+                     */
                     status?: "pending" | "in_progress" | "completed" | "cancelled";
                     /** @description Free text */
                     description?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description low | medium | high | urgent (default medium)
+                     * @enum {string}
+                     */
                     priority?: "low" | "medium" | "high" | "urgent";
                     /** @description Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns */
                     assignedTo?: string | null;
                     /** @description Alias of assignedTo (older clients); assignedTo wins when both are sent */
                     assignTo?: string | null;
-                    /** @enum {string|null} */
+                    /**
+                     * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent
+                     * @enum {string|null}
+                     */
                     assigneeType?: "agent" | "user" | null;
                     /** @description A space of your organization, by id or slug (stored as its id); null detaches */
                     spaceId?: string | null;
@@ -6565,17 +7132,26 @@ export interface operations {
                 "application/x-www-form-urlencoded": {
                     /** @description What to do */
                     title?: string;
-                    /** @enum {string} */
+                    /**
+                     * @description pending | in_progress | completed | cancelled
+                     * @enum {string}
+                     */
                     status?: "pending" | "in_progress" | "completed" | "cancelled";
                     /** @description Free text */
                     description?: string | null;
-                    /** @enum {string} */
+                    /**
+                     * @description low | medium | high | urgent (default medium)
+                     * @enum {string}
+                     */
                     priority?: "low" | "medium" | "high" | "urgent";
                     /** @description Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns */
                     assignedTo?: string | null;
                     /** @description Alias of assignedTo (older clients); assignedTo wins when both are sent */
                     assignTo?: string | null;
-                    /** @enum {string|null} */
+                    /**
+                     * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent
+                     * @enum {string|null}
+                     */
                     assigneeType?: "agent" | "user" | null;
                     /** @description A space of your organization, by id or slug (stored as its id); null detaches */
                     spaceId?: string | null;
@@ -6672,13 +7248,21 @@ export interface operations {
     "getApiV1Audit-events": {
         parameters: {
             query?: {
+                /** @description Only this event type, e.g. token.revoked */
                 type?: string;
+                /** @description Only events about this token */
                 tokenId?: string;
+                /** @description Only events by this user (the actor) */
                 userId?: string;
+                /** @description From this instant (ISO-8601, inclusive) */
                 since?: string;
+                /** @description Up to this instant (ISO-8601, inclusive) */
                 until?: string;
+                /** @description Page size (1-200, default 50) */
                 limit?: number;
+                /** @description Events to skip (kept for TeamDay clients; costs time in proportion to the offset: page with `cursor` instead) */
                 offset?: number;
+                /** @description Opaque: the `nextCursor` of the previous page of this same list with the same filters. Leave out (or empty) for the first page. Constant cost per page, unlike `offset`. */
                 cursor?: string;
             };
             header?: never;
@@ -6813,8 +7397,11 @@ export interface operations {
     getApiPublicAgents: {
         parameters: {
             query?: {
+                /** @description Page size (1-200, default 50) */
                 limit?: number;
+                /** @description Items to skip (kept for TeamDay clients; costs time in proportion to the offset: page with `cursor` instead) */
                 offset?: number;
+                /** @description Opaque: the `nextCursor` of the previous page of this same list with the same filters. Leave out (or empty) for the first page. Constant cost per page, unlike `offset`. */
                 cursor?: string;
             };
             header?: never;
@@ -6931,6 +7518,7 @@ export interface operations {
     getApiAuthCliPoll: {
         parameters: {
             query: {
+                /** @description The code from initiate */
                 code: string;
             };
             header?: never;
@@ -7242,6 +7830,7 @@ export interface operations {
     getApiTokensList: {
         parameters: {
             query?: {
+                /** @description Must be the calling token's organization when given */
                 organizationId?: string;
             };
             header?: never;
@@ -7293,6 +7882,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description Token id (pat_…) */
                 id: string;
             };
             cookie?: never;

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
 import { QueryBoolean } from '../query-params'
 import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
-import { errorResponse, named, slugField } from '../shared-models'
+import { errorResponse, named, slugField, successField } from '../shared-models'
 
 export const MAX_TURNS_ERROR = 'maxTurns must be between 1 and 500'
 
@@ -37,38 +37,60 @@ export const Visibility = t.Union([t.Literal('private'), t.Literal('organization
   error: 'visibility must be one of: private, organization, public, unlisted',
 })
 
-const StringList = t.Array(t.String())
+/**
+ * What each field of an agent is, once: the response (`Agent`) and the create and update bodies
+ * say it with these words.
+ */
+const about = {
+  name: 'Display name',
+  role: 'What the agent does, e.g. "Senior Developer"; with the name, the system prompt when `systemPrompt` is empty',
+  systemPrompt: 'The system prompt (when empty: "You are <name>, <role>."); a space\'s instructions are added after it when the agent runs in a space',
+  description: 'Free text',
+  category: 'Free text, used as a list filter',
+  model: 'The model the agent runs on (an id such as claude-sonnet-4-5, mapped by TEAMDAY_MODEL_ALIASES)',
+  tags: 'Labels',
+  advanced_tools: 'Advanced tool names (stored and returned as sent; this server does not use them)',
+  allowedTools: 'Tools the agent may use without asking (stored and returned as sent: this server never asks, so it changes nothing here)',
+  disallowedTools: 'Tools the agent may not use: `delegate`, `Task` or `Agent` takes the delegate tool away',
+  mcpTypes: 'MCP server types (stored and returned as sent; this server runs no MCP servers)',
+  mcpInstanceIds: 'MCP instance ids (stored and returned as sent; this server runs no MCP servers)',
+  subagentIds: 'Agents this agent may delegate to (its `delegate` tool)',
+  maxTurns: 'Turn limit per execution, 1-500',
+}
+
+const StringList = (description: string) => t.Array(t.String(), { description })
+const nullableText = (description: string) => t.Nullable(t.String({ description: `${description}; null if not set` }))
 
 /** The agent as every endpoint returns it. `character` is the same object under TeamDay's older name. */
 export const Agent = t.Object(
   {
     id: t.String({ description: 'Agent id (char_...)' }),
-    name: t.String(),
+    name: t.String({ description: about.name }),
     slug: t.String({
       description: 'Unique in the organization; usable wherever the agent id is (`/agents/{slug}/execute`). Derived from the name on create unless sent; kept when the agent is renamed.',
     }),
-    role: t.Nullable(t.String()),
-    systemPrompt: t.Nullable(t.String()),
-    description: t.Nullable(t.String()),
-    category: t.Nullable(t.String()),
+    role: nullableText(about.role),
+    systemPrompt: nullableText(about.systemPrompt),
+    description: nullableText(about.description),
+    category: nullableText(about.category),
     visibility: Visibility,
-    model: t.Nullable(t.String()),
-    tags: StringList,
-    advanced_tools: StringList,
-    allowedTools: StringList,
-    disallowedTools: StringList,
-    mcpTypes: StringList,
-    mcpInstanceIds: StringList,
-    subagentIds: StringList,
-    maxTurns: t.Nullable(Type.Integer()),
-    organizationId: t.String(),
+    model: t.Nullable(t.String({ description: `${about.model}; null: the server's default model (TEAMDAY_DEFAULT_MODEL)` })),
+    tags: StringList(about.tags),
+    advanced_tools: StringList(about.advanced_tools),
+    allowedTools: StringList(about.allowedTools),
+    disallowedTools: StringList(about.disallowedTools),
+    mcpTypes: StringList(about.mcpTypes),
+    mcpInstanceIds: StringList(about.mcpInstanceIds),
+    subagentIds: StringList(`${about.subagentIds} (char_… ids)`),
+    maxTurns: t.Nullable(Type.Integer({ description: `${about.maxTurns}; null: 10` })),
+    organizationId: t.String({ description: 'The organization the agent belongs to (org_…)' }),
     userId: t.String({ description: 'The creator' }),
-    archived: t.Boolean(),
-    archivedAt: t.Nullable(t.String()),
-    createdAt: t.String(),
-    updatedAt: t.String(),
+    archived: t.Boolean({ description: 'true once archived: left out of lists unless `archived=true`, and cannot be executed; an update with `archived: false` restores it' }),
+    archivedAt: t.Nullable(t.String({ description: 'When it was archived (ISO-8601); null if not archived' })),
+    createdAt: t.String({ description: 'When it was created (ISO-8601)' }),
+    updatedAt: t.String({ description: 'When it was last changed (ISO-8601)' }),
   },
-  { examples: [exampleAgent] },
+  { description: 'An agent (a "character" in TeamDay\'s older name)', examples: [exampleAgent] },
 )
 
 const text = (field: string, max: number, description: string) =>
@@ -84,28 +106,28 @@ const list = (field: string, description: string) =>
 
 /** Fields a client may set, on create and on update. Everything else (id, organizationId, userId, timestamps) is the server's. */
 const editable = {
-  role: text('role', 500, 'What the agent does, e.g. "Senior Developer"'),
-  systemPrompt: text('systemPrompt', 100_000, 'The system prompt'),
+  role: text('role', 500, about.role),
+  systemPrompt: text('systemPrompt', 100_000, about.systemPrompt),
   system_message: text('system_message', 100_000, 'Alias of systemPrompt (older clients); systemPrompt wins when both are sent'),
-  description: text('description', 5000, 'Free text'),
-  category: text('category', 100, 'Free text, used as a list filter'),
+  description: text('description', 5000, about.description),
+  category: text('category', 100, about.category),
   visibility: t.Optional(Visibility),
-  model: text('model', 200, 'Model name'),
-  tags: list('tags', 'Labels'),
-  advanced_tools: list('advanced_tools', 'Advanced tool names'),
-  allowedTools: list('allowedTools', 'Tools the agent may use'),
-  disallowedTools: list('disallowedTools', 'Tools the agent may not use'),
-  mcpTypes: list('mcpTypes', 'MCP server types'),
-  mcpInstanceIds: list('mcpInstanceIds', 'MCP instance ids'),
-  subagentIds: list('subagentIds', 'Agents this agent may delegate to: ids of non-archived agents of the same organization that you can see, never the agent itself'),
-  maxTurns: t.Optional(t.Nullable(t.Integer({ minimum: 1, maximum: 500 }), { description: 'Turn limit per execution, 1-500, or null for the default', error: MAX_TURNS_ERROR })),
+  model: text('model', 200, `${about.model}; null or empty: the server's default model (TEAMDAY_DEFAULT_MODEL)`),
+  tags: list('tags', about.tags),
+  advanced_tools: list('advanced_tools', about.advanced_tools),
+  allowedTools: list('allowedTools', about.allowedTools),
+  disallowedTools: list('disallowedTools', about.disallowedTools),
+  mcpTypes: list('mcpTypes', about.mcpTypes),
+  mcpInstanceIds: list('mcpInstanceIds', about.mcpInstanceIds),
+  subagentIds: list('subagentIds', `${about.subagentIds}: ids of non-archived agents of the same organization that you can see, never the agent itself`),
+  maxTurns: t.Optional(t.Nullable(t.Integer({ minimum: 1, maximum: 500 }), { description: `${about.maxTurns}, or null for the default (10)`, error: MAX_TURNS_ERROR })),
 }
 
 const nameField = (description: string) =>
   t.String({ minLength: 1, maxLength: 200, description, error: 'name is required: a string of 1-200 characters' })
 
 export const CreateAgentBody = t.Object(
-  { name: nameField('Display name'), slug: slugField('agent'), ...editable },
+  { name: nameField(about.name), slug: slugField('agent'), ...editable },
   {
     examples: [
       { name: 'Deploy Bot', slug: 'deploy-bot', systemPrompt: 'You deploy commits to production.', visibility: 'organization' },
@@ -127,8 +149,8 @@ export const UpdateAgentBody = t.Object(
 
 export const ListAgentsQuery = t.Object({
   archived: t.Optional(QueryBoolean({ description: 'true: include archived agents (default: only active ones)', error: 'archived must be true or false' })),
-  visibility: t.Optional(Visibility),
-  category: t.Optional(t.String({ maxLength: 100, error: 'category must be a string of at most 100 characters' })),
+  visibility: t.Optional(t.Union(Visibility.anyOf, { description: 'Only agents with this visibility', error: Visibility.error })),
+  category: t.Optional(t.String({ maxLength: 100, description: 'Only agents of this category (exact match)', error: 'category must be a string of at most 100 characters' })),
   q: t.Optional(t.String({ maxLength: 200, description: 'Case-insensitive substring of the name', error: 'q must be a string of at most 200 characters' })),
   limit: limitParam,
   offset: offsetParam(),
@@ -139,8 +161,8 @@ export const AgentIdParams = t.Object({ id: t.String({ maxLength: 100, descripti
 
 export const AgentList = t.Object(
   {
-    success: t.Literal(true),
-    agents: t.Array(Agent),
+    success: successField,
+    agents: t.Array(Agent, { description: 'This page of agents, newest first' }),
     characters: t.Array(Agent, { description: 'The same list under TeamDay\'s older name' }),
     ...pageFields('agents'),
   },
@@ -149,11 +171,11 @@ export const AgentList = t.Object(
 
 export const CreatedAgent = t.Object(
   {
-    success: t.Literal(true),
-    id: t.String(),
-    name: t.String(),
+    success: successField,
+    id: t.String({ description: 'The new agent\'s id (char_…), as `agent.id`' }),
+    name: t.String({ description: 'Its name, as `agent.name`' }),
     slug: t.String({ description: 'The agent\'s slug, as TeamDay\'s CLI prints it after a create' }),
-    status: t.Literal('active'),
+    status: t.Literal('active', { description: 'Always active: a new agent is not archived' }),
     chatUrl: t.String({ description: '/agents/{id}/chat' }),
     agent: Agent,
   },
@@ -161,11 +183,11 @@ export const CreatedAgent = t.Object(
 )
 
 export const AgentWithCharacter = t.Object(
-  { success: t.Literal(true), agent: Agent, character: Agent },
+  { success: successField, agent: Agent, character: Agent },
   { examples: [{ success: true, agent: exampleAgent, character: exampleAgent }] },
 )
 
-export const AgentEnvelope = t.Object({ success: t.Literal(true), agent: Agent }, { examples: [{ success: true, agent: exampleAgent }] })
+export const AgentEnvelope = t.Object({ success: successField, agent: Agent }, { examples: [{ success: true, agent: exampleAgent }] })
 
 export const AgentNotFound = errorResponse(
   404,
@@ -209,18 +231,25 @@ const examplePublicAgent = {
 }
 
 export const PublicAgent = t.Object(
-  { id: t.String(), name: t.String(), slug: t.String(), description: t.Nullable(t.String()), role: t.Nullable(t.String()), category: t.Nullable(t.String()) },
-  { examples: [examplePublicAgent] },
+  {
+    id: Agent.properties.id,
+    name: Agent.properties.name,
+    slug: Agent.properties.slug,
+    description: Agent.properties.description,
+    role: Agent.properties.role,
+    category: Agent.properties.category,
+  },
+  { description: 'A public agent: only these fields of it', examples: [examplePublicAgent] },
 )
 
 export const PublicAgentList = t.Object(
   {
-    data: t.Array(PublicAgent),
+    data: t.Array(PublicAgent, { description: 'This page of public agents, newest first' }),
     meta: t.Object({
       timestamp: t.String({ description: 'When this response was made (ISO-8601)' }),
       version: t.String({ description: 'Server version' }),
       ...pageFields('public agents'),
-    }),
+    }, { description: 'About this response and its paging' }),
   },
   { examples: [{ data: [examplePublicAgent], meta: { timestamp: '2026-11-23T10:00:00.000Z', version: '0.1.0', ...pageExample } }] },
 )
@@ -231,7 +260,7 @@ export const PublicAgentsQuery = t.Object({
   cursor: cursorParam,
 })
 
-export const AgentArchived = t.Object({ success: t.Literal(true) }, { description: 'The agent is archived', examples: [{ success: true }] })
+export const AgentArchived = t.Object({ success: successField }, { description: 'The agent is archived', examples: [{ success: true }] })
 
 /** Named in the OpenAPI document; routes refer to them by name. */
 export const agentModels = named({

@@ -1,6 +1,6 @@
 import { t } from 'elysia'
 import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
-import { named } from '../shared-models'
+import { named, successField } from '../shared-models'
 
 const exampleEvent = {
   id: 'evt_5Rt8Yu2IoP4aS6dF9gHj',
@@ -46,26 +46,26 @@ export const AUDIT_TYPES = [
 
 export const AuditEventSchema = t.Object(
   {
-    id: t.String(),
+    id: t.String({ description: 'Event id (evt_…)' }),
     type: t.String({ description: `One of ${AUDIT_TYPES.join(', ')}` }),
     source: t.String({ description: 'How the actor acted: api, console, cli, leak_report or system' }),
-    organizationId: t.Nullable(t.String()),
+    organizationId: t.Nullable(t.String({ description: 'The organization the event belongs to (this list shows only yours)' })),
     actorUserId: t.Nullable(t.String({ description: 'Who did it (null for the admin CLI and leak reports)' })),
     actorTokenId: t.Nullable(t.String({ description: 'With which token' })),
     tokenId: t.Nullable(t.String({ description: 'The token the event is about' })),
-    targetType: t.Nullable(t.String()),
-    targetId: t.Nullable(t.String()),
-    ip: t.Nullable(t.String()),
-    userAgent: t.Nullable(t.String()),
-    requestId: t.Nullable(t.String()),
+    targetType: t.Nullable(t.String({ description: 'The kind of object acted on: token, token_family, user, session, cli_login, cli_session, space or organization; null when none' })),
+    targetId: t.Nullable(t.String({ description: 'The id of that object; null when none' })),
+    ip: t.Nullable(t.String({ description: 'The client address of the request that caused it (behind a trusted proxy: the address the proxy reports); null when not from a request (admin CLI) or unknown' })),
+    userAgent: t.Nullable(t.String({ description: 'The User-Agent of that request, first 512 characters, with anything that looks like a token redacted; null when none' })),
+    requestId: t.Nullable(t.String({ description: 'The X-Request-Id of that request (req_…); null when not from a request' })),
     details: t.Nullable(t.Record(t.String(), t.Unknown(), { description: 'Event specifics (reason, scopes…); never a secret' })),
-    createdAt: t.String(),
+    createdAt: t.String({ description: 'When it happened, ISO-8601' }),
   },
-  { examples: [exampleEvent] },
+  { description: 'One security audit event', examples: [exampleEvent] },
 )
 
 export const AuditEventList = t.Object(
-  { success: t.Literal(true), events: t.Array(AuditEventSchema), ...pageFields('events') },
+  { success: successField, events: t.Array(AuditEventSchema, { description: 'This page of events, newest first' }), ...pageFields('events') },
   { examples: [{ success: true, events: [exampleEvent], ...pageExample }] },
 )
 

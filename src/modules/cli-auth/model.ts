@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import { errorResponse, named } from '../shared-models'
+import { errorResponse, named, successField } from '../shared-models'
 
 const exampleCode = 'tdc_8Kq2LmX9vB3nR8kT1wYzPa4Dc7Fg2Hj5Kl8Mn0Qr'
 
@@ -20,15 +20,21 @@ export const CliPollQuery = t.Object({
 
 export const CliPollAnswer = t.Union(
   [
-    t.Object({ status: t.Literal('pending'), message: t.String() }),
+    t.Object(
+      {
+        status: t.Literal('pending', { description: 'Not approved yet: poll again after `interval` seconds' }),
+        message: t.String({ description: 'A note for people: "Waiting for approval in the browser."' }),
+      },
+      { description: 'Still waiting for approval in the browser' },
+    ),
     t.Object({
-      status: t.Literal('authorized'),
+      status: t.Literal('authorized', { description: 'Approved: the tokens are here, delivered once' }),
       accessToken: t.String({ description: '`tdo_…`, valid 15 minutes; send as Authorization: Bearer' }),
       refreshToken: t.String({ description: '`tdr_…`, valid 90 days, not rotated' }),
       expiresAt: t.String({ format: 'date-time', description: 'When to refresh: 60 s before the access token really expires' }),
-      userId: t.String(),
-      organizationId: t.String(),
-    }),
+      userId: t.String({ description: 'The user who approved; the tokens act as them (user_…)' }),
+      organizationId: t.String({ description: 'The organization the tokens work in (org_…)' }),
+    }, { description: 'Approved' }),
   ],
   {
     examples: [
@@ -57,7 +63,7 @@ export const CliRefreshed = t.Object(
   { examples: [{ accessToken: 'tdo_3Fh8Kq2LmX9vB3nR8kT1wYzPa4Dc7Fg2Hj5Kl8Mn0', expiresAt: '2026-11-23T10:29:00.000Z' }] },
 )
 
-export const CliRevoked = t.Object({ success: t.Literal(true) }, { examples: [{ success: true }] })
+export const CliRevoked = t.Object({ success: successField }, { examples: [{ success: true }] })
 
 const pollFailed = errorResponse(
   400,

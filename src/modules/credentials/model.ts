@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
 import { TOKEN_SCAN_REGEX } from '../../auth/tokens'
-import { named } from '../shared-models'
+import { named, successField } from '../shared-models'
 
 export const MAX_CREDENTIALS = 1000
 
@@ -19,7 +19,7 @@ export const RevokeCredentialsBody = t.Object(
 
 export const RevokeCredentialsAccepted = t.Object(
   {
-    success: t.Literal(true),
+    success: successField,
     received: Type.Integer({ description: 'How many strings were received (not how many matched)' }),
   },
   { examples: [{ success: true, received: 1 }] },

@@ -1,7 +1,7 @@
 import { t } from 'elysia'
 import { Type } from '@sinclair/typebox'
 import { limitParam, offsetParam } from '../list-models'
-import { named } from '../shared-models'
+import { named, successField } from '../shared-models'
 import { ITEMS_MODEL } from '../../http/openapi-publish'
 
 const ts = '2026-11-23T10:00:00.000Z'
@@ -37,41 +37,59 @@ export const exampleExecution = {
 }
 
 const statusLiterals = () => [t.Literal('pending'), t.Literal('running'), t.Literal('completed'), t.Literal('failed'), t.Literal('cancelled')] as const
-export const ExecutionStatus = t.Union([...statusLiterals()])
+export const ExecutionStatus = t.Union([...statusLiterals()], {
+  description: 'pending: waiting for a free slot; running; completed: `result` holds the answer; failed: `error` says why; cancelled: stopped by a cancel request',
+})
 
-const Message = t.Object({ role: t.String({ examples: ['assistant'] }), content: t.String(), timestamp: t.String() })
-const ToolCall = t.Object({ tool: t.String({ examples: ['delegate'] }), arguments: t.Unknown(), result: t.Unknown(), timestamp: t.String() })
+const Message = t.Object(
+  {
+    role: t.String({ description: 'user (the instruction sent) or assistant (the answer)', examples: ['assistant'] }),
+    content: t.String({ description: 'The text of the message' }),
+    timestamp: t.String({ description: 'When it was sent (user) or the answer ended (assistant), ISO-8601' }),
+  },
+  { description: 'One message of the exchange' },
+)
+const ToolCall = t.Object(
+  {
+    tool: t.String({ description: 'The tool called', examples: ['delegate'] }),
+    arguments: t.Unknown({ description: 'The input the model gave the tool (JSON)' }),
+    result: t.Unknown({ description: 'What the tool returned (for a failed call: "Error: …")' }),
+    timestamp: t.String({ description: 'When the result came back, ISO-8601' }),
+  },
+  { description: 'One tool call the model made' },
+)
+const Messages = t.Array(Message, { description: 'The instruction and, once completed, the answer, oldest first' })
 const Int = (description?: string) => Type.Integer(description ? { description } : {})
 
 export const Execution = t.Object(
   {
     id: t.String({ description: 'exec_...' }),
-    agentId: t.String(),
-    agentName: t.String(),
-    organizationId: t.String(),
+    agentId: t.String({ description: 'The agent that ran (char_…)' }),
+    agentName: t.String({ description: 'That agent\'s name' }),
+    organizationId: t.String({ description: 'The organization it ran in (org_…)' }),
     userId: t.String({ description: 'Who started it' }),
-    spaceId: t.Nullable(t.String()),
-    chatId: t.String(),
+    spaceId: t.Nullable(t.String({ description: 'The space it ran in (space_…); null when it ran in none' })),
+    chatId: t.String({ description: 'The conversation it belongs to: the chatId (or sessionId) sent to execute, else a new chat_… id' }),
     sessionId: t.String({ description: 'Pass it to a later execute to continue the conversation' }),
     status: ExecutionStatus,
     message: t.String({ description: 'The instruction sent' }),
     result: t.Nullable(t.String({ description: 'The answer (partial when cancelled)' })),
-    error: t.Nullable(t.String()),
+    error: t.Nullable(t.String({ description: 'Why it failed or stopped (e.g. "Cancelled by request"); null otherwise' })),
     model: t.Nullable(t.String({ description: "The model id actually sent to the provider: the agent's model (else TEAMDAY_DEFAULT_MODEL) after TEAMDAY_MODEL_ALIASES. For a model no configured provider serves, the id it would have run as." })),
     provider: t.Nullable(t.String({ description: 'openai (any OpenAI-compatible server) or anthropic; null when no configured provider serves the model (the execution failed with `model_not_served`)' })),
-    messages: t.Array(Message),
-    toolCalls: t.Array(ToolCall),
-    parentExecutionId: t.Nullable(t.String()),
-    delegationDepth: Int(),
-    startedAt: t.Nullable(t.String()),
-    completedAt: t.Nullable(t.String()),
+    messages: Messages,
+    toolCalls: t.Array(ToolCall, { description: 'The tool calls made during the run, in order' }),
+    parentExecutionId: t.Nullable(t.String({ description: 'The execution that delegated this one (or the parentExecutionId sent to execute); null for a top-level run' })),
+    delegationDepth: Int('0 for a top-level run; its parent\'s depth + 1 for a delegated one'),
+    startedAt: t.Nullable(t.String({ description: 'When it began running (ISO-8601); null while pending or when it never ran' })),
+    completedAt: t.Nullable(t.String({ description: 'When it ended (ISO-8601); null while pending or running' })),
     executionTime: t.Nullable(Int('Milliseconds from start to end')),
-    tokensInput: Int(),
-    tokensOutput: Int(),
-    createdAt: t.String(),
-    updatedAt: t.String(),
+    tokensInput: Int('Input tokens the provider reported, summed over every turn; 0 until it ends'),
+    tokensOutput: Int('Output tokens the provider reported, summed over every turn; 0 until it ends'),
+    createdAt: t.String({ description: 'When it was created (ISO-8601)' }),
+    updatedAt: t.String({ description: 'When it last changed (ISO-8601)' }),
   },
-  { examples: [exampleExecution] },
+  { description: 'One run of an agent', examples: [exampleExecution] },
 )
 
 export type ExecutionTree = typeof Execution.static & { children: ExecutionTree[]; hiddenChildren: number }
@@ -83,7 +101,7 @@ export const ExecutionTreeNode = t.Object({
   // as what it is, this same model, by the publisher (src/http/openapi-publish.ts, ITEMS_MODEL).
   children: t.Array(t.Unknown(), { description: 'Child executions (delegation) you may open, each with the same shape, recursively', [ITEMS_MODEL]: 'ExecutionTreeNode' }),
   hiddenChildren: Int('Child executions left out because you may not open them (another user\'s, a private agent\'s, or in a space hidden from you)'),
-})
+}, { description: 'An execution with the executions it delegated to' })
 
 export const ExecuteBody = t.Object(
   {
@@ -104,15 +122,18 @@ export const ExecutionIdParams = t.Object({ id: t.String({ maxLength: 100, descr
 
 export const ExecuteResult = t.Object(
   {
-    success: t.Literal(true),
-    executionId: t.String(),
-    id: t.String(),
-    status: t.Literal('completed'),
-    result: t.String(),
-    messages: t.Array(Message),
-    chatId: t.String(),
-    sessionId: t.String(),
-    usage: t.Object({ inputTokens: Int(), outputTokens: Int() }),
+    success: successField,
+    executionId: t.String({ description: 'The execution recorded for this run (exec_…)' }),
+    id: t.String({ description: 'The same as executionId' }),
+    status: t.Literal('completed', { description: 'Always completed: a run that did not complete answers an error' }),
+    result: t.String({ description: 'The answer' }),
+    messages: Messages,
+    chatId: Execution.properties.chatId,
+    sessionId: Execution.properties.sessionId,
+    usage: t.Object(
+      { inputTokens: Int('Input tokens the provider reported, summed over every turn'), outputTokens: Int('Output tokens the provider reported, summed over every turn') },
+      { description: 'Token usage of the run' },
+    ),
   },
   {
     examples: [
@@ -132,28 +153,43 @@ export const ExecuteResult = t.Object(
 )
 
 export const ExecuteAccepted = t.Object(
-  { success: t.Literal(true), executionId: t.String(), status: t.Literal('pending') },
+  {
+    success: successField,
+    executionId: t.String({ description: 'The execution to poll at GET /api/v1/executions/{id} (exec_…)' }),
+    status: t.Literal('pending', { description: 'Always pending: it runs in the background' }),
+  },
   { examples: [{ success: true, executionId: exampleExecution.id, status: 'pending' }] },
 )
 
 export const ListExecutionsQuery = t.Object({
   agentId: t.Optional(t.String({ maxLength: 100, description: 'Only this agent\'s executions (its id or slug)', error: 'agentId must be an agent id or slug string' })),
-  status: t.Optional(t.Union([...statusLiterals()], { error: 'status must be one of pending, running, completed, failed, cancelled' })),
+  status: t.Optional(t.Union([...statusLiterals()], { description: 'Only executions with this status', error: 'status must be one of pending, running, completed, failed, cancelled' })),
   since: t.Optional(t.String({ maxLength: 40, description: 'ISO-8601: created at or after', error: 'since must be an ISO-8601 date-time' })),
   spaceId: t.Optional(t.String({ maxLength: 100, description: 'Only executions in this space (its id or slug)', error: 'spaceId must be a space id or slug string' })),
-  parentExecutionId: t.Optional(t.String({ maxLength: 100, error: 'parentExecutionId must be an execution id string' })),
+  parentExecutionId: t.Optional(t.String({ maxLength: 100, description: 'Only the executions this one delegated to (its children)', error: 'parentExecutionId must be an execution id string' })),
   limit: limitParam,
   offset: offsetParam('Executions'),
   cursor: t.Optional(t.String({ description: 'Opaque: from the `Link: <…>; rel="next"` (or `X-Next-Cursor`) header of the previous page of this same list with the same filters. Leave out (or empty) for the first page.' })),
 })
 
 export const ExecutionList = t.Array(Execution, { description: 'A bare JSON array, newest first', examples: [[exampleExecution]] })
-export const ExecutionEnvelope = t.Object({ success: t.Literal(true), execution: Execution }, { examples: [{ success: true, execution: exampleExecution }] })
-export const TreeEnvelope = t.Object({ success: t.Literal(true), tree: ExecutionTreeNode }, { examples: [{ success: true, tree: { ...exampleExecution, children: [], hiddenChildren: 0 } }] })
+export const ExecutionEnvelope = t.Object({ success: successField, execution: Execution }, { examples: [{ success: true, execution: exampleExecution }] })
+export const TreeEnvelope = t.Object({ success: successField, tree: ExecutionTreeNode }, { examples: [{ success: true, tree: { ...exampleExecution, children: [], hiddenChildren: 0 } }] })
 export const LogsEnvelope = t.Object(
   {
-    success: t.Literal(true),
-    logs: t.Array(t.Object({ timestamp: t.String(), level: t.String(), event: t.String(), data: t.Nullable(t.Unknown()) })),
+    success: successField,
+    logs: t.Array(
+      t.Object(
+        {
+          timestamp: t.String({ description: 'When it happened, ISO-8601' }),
+          level: t.String({ description: 'info, warn or error' }),
+          event: t.String({ description: 'What happened: started, tool_call, tool_result, delegated, delegation_refused, max_turns_reached, completed, cancelled, timeout, interrupted, provider_error, failed' }),
+          data: t.Nullable(t.Unknown(), { description: 'Details of the event (JSON; e.g. the provider and model for started); null when none' }),
+        },
+        { description: 'One event of the run' },
+      ),
+      { description: 'The events of the execution, oldest first' },
+    ),
   },
   { examples: [{ success: true, logs: [{ timestamp: ts, level: 'info', event: 'started', data: { provider: 'openai', model: 'gpt-4o-mini' } }] }] },
 )

@@ -1,6 +1,6 @@
 import { t } from 'elysia'
 import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
-import { errorResponse, named } from '../shared-models'
+import { errorResponse, named, successField } from '../shared-models'
 
 export const exampleMember = {
   userId: 'user_4Fk9QzL2mP7xR1vN8tBc',
@@ -20,24 +20,24 @@ export const Member = t.Object(
   {
     userId: t.String({ description: 'User id (user_…)' }),
     email: t.String({ description: 'Lower-cased; the login identity' }),
-    name: t.Nullable(t.String()),
+    name: t.Nullable(t.String({ description: "The user's display name; null if not set" })),
     role: MemberRole,
     joinedAt: t.String({ format: 'date-time', description: 'When the user was added to this organization' }),
     lastSignInAt: t.Nullable(t.String({ format: 'date-time' }), { description: 'Last sign-in to the web console (/login); null when never' }),
   },
-  { examples: [exampleMember] },
+  { description: 'A user and their role in this organization', examples: [exampleMember] },
 )
 
 export const MemberList = t.Object(
-  { success: t.Literal(true), members: t.Array(Member), ...pageFields('members') },
+  { success: successField, members: t.Array(Member, { description: 'This page of members, newest first (by when they were added)' }), ...pageFields('members') },
   { examples: [{ success: true, members: [exampleMember], ...pageExample }] },
 )
 
-export const MemberEnvelope = t.Object({ success: t.Literal(true), member: Member }, { examples: [{ success: true, member: { ...exampleMember, role: 'admin' } }] })
+export const MemberEnvelope = t.Object({ success: successField, member: Member }, { examples: [{ success: true, member: { ...exampleMember, role: 'admin' } }] })
 
 export const AddedMember = t.Object(
   {
-    success: t.Literal(true),
+    success: successField,
     member: Member,
     createdUser: t.Boolean({ description: 'true when no user had this e-mail: the user was created' }),
   },
@@ -46,7 +46,7 @@ export const AddedMember = t.Object(
 
 export const RemovedMember = t.Object(
   {
-    success: t.Literal(true),
+    success: successField,
     member: Member,
     revokedTokenIds: t.Array(t.String(), { description: 'The tokens the user had in this organization, revoked now (they stay revoked if the user is added again)' }),
   },

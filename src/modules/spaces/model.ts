@@ -1,7 +1,7 @@
 import { t } from 'elysia'
 import { QueryBoolean } from '../query-params'
 import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
-import { named, slugField } from '../shared-models'
+import { named, slugField, successField } from '../shared-models'
 
 export const exampleSpace = {
   id: 'space_8Kq2LmX9vB3nR8kT1wYz',
@@ -28,6 +28,7 @@ const VisibilityInput = t.Union([t.Literal('private'), t.Literal('organization')
   description: 'private (default): its creator (and admins); organization/public: every member of the organization',
   error: 'visibility must be one of private, organization, public',
 })
+const Type = t.Union([t.Literal('empty'), t.Literal('git'), t.Literal('starterKit')], { description: 'How the space was set up; this server creates only `empty` spaces' })
 const TypeInput = t.Union([t.Literal('empty'), t.Literal('git'), t.Literal('starterKit')], {
   description: 'Only `empty` is supported by this server yet; `git` and `starterKit` are refused with 422.',
   error: 'type must be one of empty, git, starterKit',
@@ -35,39 +36,50 @@ const TypeInput = t.Union([t.Literal('empty'), t.Literal('git'), t.Literal('star
 const AgentIds = (field: string, description: string) =>
   t.Array(t.String({ minLength: 1, maxLength: 100 }), { maxItems: 100, description, error: `${field} must be an array of at most 100 agent ids or slugs`, examples: [['char_3Hw7KqL2mP9xR1vN8tBc', 'code-reviewer']] })
 
-export const AgentRef = t.Object({
-  agentId: t.String(),
-  enabled: t.Boolean(),
-  addedAt: t.String({ description: 'ISO-8601' }),
-  addedBy: t.String({ description: 'User id of who added the agent' }),
-})
+export const AgentRef = t.Object(
+  {
+    agentId: t.String({ description: 'The agent (char_…)' }),
+    enabled: t.Boolean({ description: 'Always true for an agent added through this API (kept for TeamDay clients; this server does not read it)' }),
+    addedAt: t.String({ description: 'When the agent was added, ISO-8601' }),
+    addedBy: t.String({ description: 'User id of who added the agent' }),
+  },
+  { description: 'An agent of the space' },
+)
 
 export const Space = t.Object(
   {
     id: t.String({ description: 'Space id (space_…)' }),
-    name: t.String(),
+    name: t.String({ description: 'Display name' }),
     slug: t.String({ description: 'Unique in the organization; usable wherever the space id is (`/spaces/{slug}`, `spaceId` of an execute). Derived from the name on create unless sent; kept when the space is renamed.' }),
-    description: t.Nullable(t.String()),
-    organizationId: t.String(),
+    description: t.Nullable(t.String({ description: 'Free text; null if not set' })),
+    organizationId: t.String({ description: 'The organization the space belongs to (org_…)' }),
     visibility: Visibility,
-    type: t.Union([t.Literal('empty'), t.Literal('git'), t.Literal('starterKit')]),
+    type: Type,
     instructions: t.Nullable(t.String({ description: 'Instructions given to every agent working in the space' })),
     agentRefs: t.Array(AgentRef, { description: 'The agents (characters) of the space' }),
     secretKeys: t.Array(t.String(), { description: 'Names of the space secrets, sorted. Never the values.' }),
-    archived: t.Boolean(),
-    archivedAt: t.Nullable(t.String({ description: 'ISO-8601' })),
+    archived: t.Boolean({ description: 'true once archived: left out of lists unless `archived=true`, and no agent runs in it; an update with `archived: false` restores it' }),
+    archivedAt: t.Nullable(t.String({ description: 'When it was archived, ISO-8601; null if not archived' })),
     createdBy: t.String({ description: 'User id of the creator' }),
-    createdAt: t.String({ description: 'ISO-8601' }),
-    updatedAt: t.String({ description: 'ISO-8601' }),
+    createdAt: t.String({ description: 'When it was created, ISO-8601' }),
+    updatedAt: t.String({ description: 'When it last changed, ISO-8601' }),
   },
-  { examples: [exampleSpace] },
+  { description: 'A space (workspace): its agents, instructions and the names of its secrets', examples: [exampleSpace] },
 )
 
 const fields = {
-  description: t.Optional(t.Nullable(t.String({ maxLength: 5000, error: 'description must be a string of at most 5000 characters' }))),
+  description: t.Optional(t.Nullable(t.String({ maxLength: 5000, description: 'Free text, at most 5000 characters; null clears it', error: 'description must be a string of at most 5000 characters' }))),
   visibility: t.Optional(VisibilityInput),
   type: t.Optional(TypeInput),
-  instructions: t.Optional(t.Nullable(t.String({ maxLength: 100_000, error: 'instructions must be a string of at most 100000 characters' }))),
+  instructions: t.Optional(
+    t.Nullable(
+      t.String({
+        maxLength: 100_000,
+        description: 'Instructions given to every agent working in the space (added to its system prompt), at most 100000 characters; null clears them',
+        error: 'instructions must be a string of at most 100000 characters',
+      }),
+    ),
+  ),
 }
 
 export const CreateSpaceBody = t.Object(
@@ -101,14 +113,14 @@ export const ListSpacesQuery = t.Object({
 
 export const SpaceIdParams = t.Object({ id: t.String({ maxLength: 100, description: 'Space id (space_…) or slug (production)', examples: ['space_8Kq2LmX9vB3nR8kT1wYz'] }) })
 
-export const SpaceEnvelope = t.Object({ success: t.Literal(true), space: Space }, { examples: [{ success: true, space: exampleSpace }] })
+export const SpaceEnvelope = t.Object({ success: successField, space: Space }, { examples: [{ success: true, space: exampleSpace }] })
 
 export const SpaceList = t.Object(
-  { success: t.Literal(true), spaces: t.Array(Space), ...pageFields('spaces') },
+  { success: successField, spaces: t.Array(Space, { description: 'This page of spaces, newest first' }), ...pageFields('spaces') },
   { examples: [{ success: true, spaces: [exampleSpace], ...pageExample }] },
 )
 
-export const SpaceArchived = t.Object({ success: t.Literal(true) }, { examples: [{ success: true }] })
+export const SpaceArchived = t.Object({ success: successField }, { examples: [{ success: true }] })
 
 /** Named in the OpenAPI document; routes refer to them by name. */
 export const spaceModels = named({ Space, SpaceEnvelope, SpaceList, SpaceArchived })

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
-import { errorResponse, named } from '../shared-models'
+import { errorResponse, named, successField } from '../shared-models'
 
 /** Request and response shapes shared by space secrets and organization secrets (env). */
 
@@ -28,19 +28,19 @@ export const DeleteSecretsBody = t.Object(
 )
 
 export const SecretKeysResult = t.Object(
-  { success: t.Literal(true), keys: t.Array(t.String(), { description: 'The keys written, sorted' }) },
+  { success: successField, keys: t.Array(t.String(), { description: 'The keys written, sorted' }) },
   { examples: [{ success: true, keys: ['GITHUB_TOKEN', 'OPENAI_API_KEY'] }] },
 )
 
 export const SecretsDeleted = t.Object(
-  { success: t.Literal(true), deleted: t.Array(t.String(), { description: 'The keys that existed and were deleted, sorted' }) },
+  { success: successField, deleted: t.Array(t.String(), { description: 'The keys that existed and were deleted, sorted' }) },
   { examples: [{ success: true, deleted: ['GITHUB_TOKEN'] }] },
 )
 
 export const SpaceSecretNames = t.Object(
   {
-    success: t.Literal(true),
-    spaceId: t.String(),
+    success: successField,
+    spaceId: t.String({ description: 'The space (space_…)' }),
     secrets: t.Array(t.String(), { description: 'Secret names, sorted. Never the values.' }),
     count: Type.Integer({ description: 'How many names are listed' }),
   },
@@ -49,8 +49,8 @@ export const SpaceSecretNames = t.Object(
 
 export const OrgSecretNames = t.Object(
   {
-    success: t.Literal(true),
-    organizationId: t.String(),
+    success: successField,
+    organizationId: t.String({ description: 'The organization (org_…)' }),
     secrets: t.Array(t.String(), { description: 'Secret names, sorted. Never the values.' }),
     count: Type.Integer({ description: 'How many names are listed' }),
   },

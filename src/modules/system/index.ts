@@ -14,7 +14,7 @@ const notReady = errorResponse(
 )
 
 const readyModels = named({
-  Ready: t.Object({ status: t.Literal('ready') }, { description: 'Ready: the database answers; this instance can serve requests.', examples: [{ status: 'ready' }] }),
+  Ready: t.Object({ status: t.Literal('ready', { description: 'Always ready (otherwise the answer is 503)' }) }, { description: 'Ready: the database answers; this instance can serve requests.', examples: [{ status: 'ready' }] }),
   NotReady: notReady,
 })
 

@@ -1,5 +1,5 @@
 import { t } from 'elysia'
-import { errorResponse, named } from '../shared-models'
+import { errorResponse, named, successField } from '../shared-models'
 import { limitParam, offsetParam } from '../list-models'
 
 export const STATUS_ERROR = 'Invalid status. Must be: pending, in_progress, completed, cancelled'
@@ -31,33 +31,31 @@ export const TaskPriority = t.Union([t.Literal('low'), t.Literal('medium'), t.Li
   description: 'low | medium | high | urgent (default medium)',
   error: 'priority must be one of: low, medium, high, urgent',
 })
-const AssigneeType = t.Union([t.Literal('agent'), t.Literal('user')], {
-  description: 'agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent',
-  error: 'assigneeType must be agent or user',
-})
+const assigneeType = (description: string) => t.Union([t.Literal('agent'), t.Literal('user')], { description, error: 'assigneeType must be agent or user' })
+const AssigneeType = assigneeType('agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent')
 
 const taskFields = {
   id: t.String({ description: 'Task id (task_...)' }),
-  title: t.String(),
-  description: t.Nullable(t.String()),
+  title: t.String({ description: 'What to do' }),
+  description: t.Nullable(t.String({ description: 'Free text; null if not set' })),
   status: TaskStatus,
   priority: TaskPriority,
   assignedTo: t.Nullable(t.String({ description: 'An agent id (char_...), a user id (user_...), or free text' })),
-  assigneeType: t.Nullable(AssigneeType),
-  spaceId: t.Nullable(t.String()),
-  organizationId: t.String(),
+  assigneeType: t.Nullable(assigneeType('What assignedTo names: an agent or a user; null when unassigned or assigned as free text')),
+  spaceId: t.Nullable(t.String({ description: 'The space the task belongs to (space_…); null if none' })),
+  organizationId: t.String({ description: 'The organization the task belongs to (org_…)' }),
   createdBy: t.String({ description: 'The user who created the task' }),
-  dueDate: t.Nullable(t.String()),
+  dueDate: t.Nullable(t.String({ description: 'When it is due, ISO-8601; null if not set' })),
   completedAt: t.Nullable(t.String({ description: 'Set when the status becomes completed; cleared when it leaves completed' })),
   metadata: t.Record(t.String(), t.Unknown(), { description: 'Free-form JSON object' }),
-  createdAt: t.String(),
-  updatedAt: t.String(),
+  createdAt: t.String({ description: 'When it was created, ISO-8601' }),
+  updatedAt: t.String({ description: 'When it last changed, ISO-8601' }),
 }
 
-export const Task = t.Object(taskFields, { examples: [exampleTask] })
+export const Task = t.Object(taskFields, { description: 'A task for an agent or a person', examples: [exampleTask] })
 
 /** A single task: its fields at the top level, plus success (TeamDay's shape). */
-export const TaskResponse = t.Object({ success: t.Literal(true), ...taskFields }, { examples: [{ success: true, ...exampleTask }] })
+export const TaskResponse = t.Object({ success: successField, ...taskFields }, { examples: [{ success: true, ...exampleTask }] })
 
 const nullableText = (field: string, max: number, description: string) =>
   t.Optional(t.Nullable(t.String({ maxLength: max, description }), { error: `${field} must be a string of at most ${max} characters, or null` }))
@@ -94,9 +92,9 @@ export const UpdateTaskBody = t.Object(
 )
 
 export const ListTasksQuery = t.Object({
-  status: t.Optional(TaskStatus),
-  priority: t.Optional(TaskPriority),
-  assignedTo: t.Optional(t.String({ maxLength: 200, error: 'assignedTo must be a string of at most 200 characters' })),
+  status: t.Optional(t.Union(TaskStatus.anyOf, { description: 'Only tasks with this status', error: TaskStatus.error })),
+  priority: t.Optional(t.Union(TaskPriority.anyOf, { description: 'Only tasks with this priority', error: TaskPriority.error })),
+  assignedTo: t.Optional(t.String({ maxLength: 200, description: 'Only tasks whose assignedTo is exactly this (an agent id, a user id or the free text)', error: 'assignedTo must be a string of at most 200 characters' })),
   spaceId: t.Optional(t.String({ maxLength: 100, description: 'Only tasks in this space (its id or slug)', error: 'spaceId must be a string of at most 100 characters' })),
   limit: limitParam,
   offset: offsetParam(),
@@ -127,7 +125,7 @@ export const TaskQueryInvalid = errorResponse(422, 'validation_failed', 'Validat
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
 
-export const TaskDeleted = t.Object({ success: t.Literal(true) }, { description: 'The task is deleted', examples: [{ success: true }] })
+export const TaskDeleted = t.Object({ success: successField }, { description: 'The task is deleted', examples: [{ success: true }] })
 
 /** Named in the OpenAPI document; routes refer to them by name. */
 export const taskModels = named({ Task, TaskResponse, TaskList, TaskDeleted, TaskNotFound, TaskForbidden, TaskBodyInvalid, TaskQueryInvalid })

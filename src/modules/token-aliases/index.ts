@@ -2,9 +2,9 @@ import { Elysia, t } from 'elysia'
 import type { Principal } from '../../auth/principal'
 import { AppError } from '../../errors'
 import type { RouteKit } from '../../http/context'
-import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
+import { authErrors, bodyErrors, errorResponse, named, sharedModels, successField } from '../shared-models'
 import { createTokenForCaller } from '../tokens/lifecycle'
-import { CreateTokenBody, TokenIdParams, tokenModels } from '../tokens/model'
+import { CreatedToken, CreateTokenBody, Token, TokenIdParams, tokenModels } from '../tokens/model'
 import { listTokens, revokeToken, toPublicToken } from '../tokens/service'
 
 /**
@@ -27,14 +27,14 @@ const AliasListQuery = t.Object({
 
 const AliasCreated = t.Object(
   {
-    success: t.Literal(true),
-    token: t.String({ description: 'The secret. Shown only in this response: copy it now.' }),
-    id: t.String(),
-    name: t.String(),
-    expiresAt: t.String({ format: 'date-time' }),
+    success: successField,
+    token: CreatedToken.properties.token,
+    id: Token.properties.id,
+    name: Token.properties.name,
+    expiresAt: Token.properties.expiresAt,
     tokenPreview: t.String({ description: 'The masked token (td_AbCd…8dSn)' }),
-    scopes: t.Array(t.String()),
-    warning: t.String(),
+    scopes: Token.properties.scopes,
+    warning: CreatedToken.properties.warning,
   },
   {
     examples: [
@@ -52,19 +52,26 @@ const AliasCreated = t.Object(
   },
 )
 
-const AliasTokenItem = t.Object({
-  id: t.String(),
-  name: t.String(),
-  tokenPreview: t.String(),
-  status: t.String({ description: 'active or expired (revoked tokens are not listed)' }),
-  scopes: t.Array(t.String()),
-  createdAt: t.String({ format: 'date-time' }),
-  expiresAt: t.String({ format: 'date-time' }),
-  lastUsedAt: t.Nullable(t.String({ format: 'date-time' })),
-})
+const AliasTokenItem = t.Object(
+  {
+    id: Token.properties.id,
+    name: Token.properties.name,
+    tokenPreview: t.String({ description: 'The masked token (td_AbCd…8dSn)' }),
+    status: t.String({ description: 'active or expired (revoked tokens are not listed)' }),
+    scopes: Token.properties.scopes,
+    createdAt: Token.properties.createdAt,
+    expiresAt: Token.properties.expiresAt,
+    lastUsedAt: Token.properties.lastUsedAt,
+  },
+  { description: 'One of your tokens' },
+)
 
 const AliasTokenList = t.Object(
-  { success: t.Literal(true), tokens: t.Array(AliasTokenItem), count: t.Integer() },
+  {
+    success: successField,
+    tokens: t.Array(AliasTokenItem, { description: 'Your tokens in this organization that are not revoked, newest first, from your 200 newest' }),
+    count: t.Integer({ description: 'How many tokens are listed' }),
+  },
   {
     examples: [
       {
@@ -77,7 +84,12 @@ const AliasTokenList = t.Object(
 )
 
 const AliasRevoked = t.Object(
-  { success: t.Literal(true), id: t.String(), status: t.String(), revokedAt: t.Nullable(t.String({ format: 'date-time' })) },
+  {
+    success: successField,
+    id: Token.properties.id,
+    status: t.String({ description: 'The token\'s status now: revoked' }),
+    revokedAt: t.Nullable(t.String({ format: 'date-time', description: 'When it was revoked (earlier, if it already was)' })),
+  },
   { examples: [{ success: true, id: 'pat_7Hq2LmX9vB3nR8kT1wYz', status: 'revoked', revokedAt: '2026-11-23T10:00:00.000Z' }] },
 )
 

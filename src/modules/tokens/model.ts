@@ -2,7 +2,7 @@ import { t } from 'elysia'
 import { SCOPES } from '../../auth/roles'
 import { QueryBoolean } from '../query-params'
 import { cursorParam, limitParam, offsetParam, pageFields } from '../list-models'
-import { named } from '../shared-models'
+import { named, successField } from '../shared-models'
 
 const exampleToken = {
   id: 'pat_7Hq2LmX9vB3nR8kT1wYz',
@@ -22,27 +22,30 @@ const exampleToken = {
   createdByTokenId: 'pat_9Zx3Cv5Bn7Mq1Wr4Ty6U',
 }
 
-export const TokenStatus = t.Union([t.Literal('active'), t.Literal('expired'), t.Literal('revoked')])
+const tokenStatus = (description: string) => t.Union([t.Literal('active'), t.Literal('expired'), t.Literal('revoked')], { description })
+export const TokenStatus = tokenStatus(
+  'active: neither expired nor revoked (a rotated token stays active until its grace period ends at `revokedAt`); expired: `expiresAt` has passed; revoked: `revokedAt` has passed',
+)
 
 export const Token = t.Object(
   {
     id: t.String({ description: 'Token id (not the secret)' }),
-    name: t.String(),
+    name: t.String({ description: 'The name given at creation (stored encrypted)' }),
     maskedToken: t.String({ description: 'td_ + first 4 … last 4 characters, for identification' }),
     status: TokenStatus,
     scopes: t.Array(t.String(), { description: '"*" = everything the user\'s role allows' }),
-    userId: t.String(),
-    userEmail: t.String(),
-    organizationId: t.String(),
-    createdAt: t.String({ format: 'date-time' }),
-    expiresAt: t.String({ format: 'date-time' }),
-    lastUsedAt: t.Nullable(t.String({ format: 'date-time' })),
-    lastUsedIp: t.Nullable(t.String()),
-    lastUsedUserAgent: t.Nullable(t.String()),
-    revokedAt: t.Nullable(t.String({ format: 'date-time' })),
+    userId: t.String({ description: 'The user the token belongs to and acts as (user_…)' }),
+    userEmail: t.String({ description: "That user's email address" }),
+    organizationId: t.String({ description: 'The organization the token works in (org_…)' }),
+    createdAt: t.String({ format: 'date-time', description: 'When the token was created' }),
+    expiresAt: t.String({ format: 'date-time', description: 'When the token stops working' }),
+    lastUsedAt: t.Nullable(t.String({ format: 'date-time', description: 'When a request last authenticated with it, recorded at most once a minute; null if never used' })),
+    lastUsedIp: t.Nullable(t.String({ description: 'The client address of that request (behind a trusted proxy: the address the proxy reports); null if never used or unknown' })),
+    lastUsedUserAgent: t.Nullable(t.String({ description: 'The User-Agent header of that request, first 512 characters; null if never used or sent without one' })),
+    revokedAt: t.Nullable(t.String({ format: 'date-time', description: 'When it was (or, during a rotation grace period, will be) revoked; null if not revoked' })),
     createdByTokenId: t.Nullable(t.String({ description: 'The token whose request created this one (for a rotated token: the token that rotated it); null when made by the admin CLI' })),
   },
-  { examples: [exampleToken] },
+  { description: "A personal access token's metadata: never its secret or hash", examples: [exampleToken] },
 )
 
 export const CreateTokenBody = t.Object(
@@ -69,9 +72,9 @@ export const CreateTokenBody = t.Object(
 
 export const CreatedToken = t.Object(
   {
-    success: t.Literal(true),
+    success: successField,
     token: t.String({ description: 'The secret. Shown only in this response: copy it now.' }),
-    warning: t.String(),
+    warning: t.String({ description: 'A reminder that `token` is shown only once' }),
     ...Token.properties,
   },
   {
@@ -91,16 +94,16 @@ export const CreatedToken = t.Object(
 )
 
 export const TokenList = t.Object({
-  success: t.Literal(true),
-  tokens: t.Array(Token),
+  success: successField,
+  tokens: t.Array(Token, { description: 'This page of tokens, newest first' }),
   ...pageFields('tokens'),
 })
 
-export const TokenEnvelope = t.Object({ success: t.Literal(true), token: Token })
+export const TokenEnvelope = t.Object({ success: successField, token: Token })
 
 export const ListTokensQuery = t.Object({
   all: t.Optional(QueryBoolean({ description: 'Admins: every token of the organization, not just your own', error: 'all must be true or false' })),
-  status: t.Optional(TokenStatus),
+  status: t.Optional(tokenStatus('Only tokens with this status now (see `status` of a token)')),
   limit: limitParam,
   offset: offsetParam('Tokens'),
   cursor: cursorParam,
@@ -141,21 +144,21 @@ export const RotatedToken = t.Object(
 
 export const SelfTokenEnvelope = t.Object(
   {
-    success: t.Literal(true),
+    success: successField,
     token: t.Object({
-      id: t.String(),
-      name: t.String(),
-      scopes: t.Array(t.String()),
+      id: t.String({ description: 'Token id (pat_…); for a CLI access token (tdo_), its CLI session id (clis_…)' }),
+      name: t.String({ description: 'The token\'s name; "CLI session (browser sign-in)" for a CLI access token' }),
+      scopes: t.Array(t.String(), { description: 'What the token may do ("*" = everything the role allows); always bounded by `role`' }),
       role: t.Union([t.Literal('admin'), t.Literal('member'), t.Literal('viewer')], { description: "The user's current role in the token's organization" }),
-      organizationId: t.String(),
-      organizationSlug: t.Nullable(t.String()),
-      userId: t.String(),
-      email: t.String(),
-      createdAt: t.String(),
-      lastUsedAt: t.Nullable(t.String()),
-      expiresAt: t.String(),
-      maskedToken: t.String(),
-    }),
+      organizationId: t.String({ description: 'The organization the token works in (org_…)' }),
+      organizationSlug: t.Nullable(t.String({ description: "That organization's slug; null if the organization is gone" })),
+      userId: t.String({ description: 'The user the token acts as (user_…)' }),
+      email: t.String({ description: "That user's email address" }),
+      createdAt: t.String({ description: 'When the token (or CLI session) was created, ISO-8601' }),
+      lastUsedAt: t.Nullable(t.String({ description: 'When it was last used, recorded at most once a minute (ISO-8601); null if never recorded' })),
+      expiresAt: t.String({ description: 'When this token stops working, ISO-8601 (a CLI access token: 15 minutes after it was issued)' }),
+      maskedToken: t.String({ description: 'td_ + first 4 … last 4 characters; "tdo_…" for a CLI access token' }),
+    }, { description: 'The calling token' }),
   },
   {
     examples: [
