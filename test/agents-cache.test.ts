@@ -2,7 +2,9 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { eq } from 'drizzle-orm'
 import { createApp } from '../src/app'
+import { agents } from '../src/db/schema'
 import { ResponseCache } from '../src/cache/response-cache'
 import { makeActor, makeTestApp } from './helpers/app'
 import { sqliteOnly } from './helpers/pg'
@@ -77,6 +79,18 @@ describe('agent list cache', () => {
       two.rt.close()
       one.rt.close()
     }
+  })
+
+  test('a change to agents made by any statement, not only by the agents service, shows in the next list (the database bumps the version)', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'member' })
+    const one = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'One' } })
+    const list = () => t.req('GET', '/api/v1/agents', { token: a.token })
+    expect(names(await list())).toEqual(['One'])
+    await t.rt.db.update(agents).set({ name: 'Renamed by a script' }).where(eq(agents.id, one.body.id)).run()
+    expect(names(await list())).toEqual(['Renamed by a script'])
+    await t.rt.db.delete(agents).where(eq(agents.id, one.body.id)).run()
+    expect(names(await list())).toEqual([])
   })
 
   test('an agent write and its list version commit together: when the version cannot be bumped, the write is rolled back and the cached list stays true', async () => {

@@ -205,6 +205,11 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
     expect(await get(`/api/v1/organizations/${admin.organizationId}/members`, admin.token)).toEqual(before.members)
     // The secrets open (what an execution gets as its environment).
     expect(await resolveSecrets(p.ctx, admin.organizationId, work.spaceId)).toEqual({ ORG_ONE: SENSITIVE.orgSecret, SPACE_ONE: SENSITIVE.spaceSecret })
+    // The agents trigger, off while the rows were copied, is on again: a new agent shows in the
+    // list just served from the cache (the organization's agents version moved with it).
+    const added = await p.req('POST', '/api/v1/agents', { token: admin.token, body: { name: 'After the copy' } })
+    expect(added.status).toBe(201)
+    expect((await get('/api/v1/agents', admin.token)).agents.map((a: any) => a.name)).toContain('After the copy')
     // A token revoked on SQLite (the leak report) stays revoked.
     expect((await p.req('GET', '/api/v1/agents', { token: work.tokens.at(-1)! })).status).toBe(401)
     // The Idempotency-Key replays on PostgreSQL instead of creating the task again.

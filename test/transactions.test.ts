@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { withTx, type Ctx } from '../src/context'
 import { settings } from '../src/db/schema'
-import { bumpVersion, readVersion } from '../src/db/versions'
+import { readVersion, versionKey } from '../src/db/versions'
 import { makeTestApp } from './helpers/app'
 import { sqliteOnly } from './helpers/pg'
 
@@ -61,7 +61,7 @@ describe('withTx', () => {
     expect(await readVersion(t.ctx.db, 'x')).toBe('0')
     const hold = latch()
     const tx = withTx(t.ctx, async (tx) => {
-      await bumpVersion(tx.db, 'x', 0)
+      await tx.db.insert(settings).values({ key: versionKey('x'), value: '1', updatedAt: new Date(0) }).run()
       expect(await readVersion(tx.db, 'x')).toBe('1') // inside: its own write
       await hold.opened
       throw new Error('rolled back')

@@ -176,6 +176,19 @@ export async function copySqliteToPostgres(source: Database, target: PgConnectio
           throw e
         }
       }
+      // An exact copy: no trigger of ours fires while rows arrive (the agents trigger would bump
+      // each organization's agents version, src/db/versions.ts, past the copied value). Both
+      // ALTERs are part of the transaction: on any failure the triggers stay as they were.
+      const copied = copyOrder().filter((n) => !('skip' in TABLE_PLAN[n]))
+      const triggers = async (state: 'DISABLE' | 'ENABLE') => {
+        try {
+          for (const n of copied) await tx.unsafe(`ALTER TABLE ${quote(nameOf(n))} ${state} TRIGGER USER`)
+        } catch (e) {
+          if ((e as { code?: string }).code === '55P03') throw new MigrateDataError('the target is in use (a teamday instance or another session holds its tables): stop every instance on it, then run this again; nothing was changed')
+          throw e
+        }
+      }
+      await triggers('DISABLE')
       const tables: TableReport[] = []
       for (const n of copyOrder()) {
         const name = nameOf(n)
@@ -192,6 +205,7 @@ export async function copySqliteToPostgres(source: Database, target: PgConnectio
         }
         tables.push({ name, rows: landed })
       }
+      await triggers('ENABLE')
       return { tables, replaced: present, migrationsApplied: applied }
     })
     // Statistics for the planner and the visibility map at once (after the commit: VACUUM runs

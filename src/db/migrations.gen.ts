@@ -13,9 +13,11 @@ import sqlite9 from '../../drizzle/sqlite/0009_execution_queue.sql' with { type:
 import sqlite10 from '../../drizzle/sqlite/0010_execution_seq.sql' with { type: 'text' }
 import sqlite11 from '../../drizzle/sqlite/0011_execution_seq_backfill.sql' with { type: 'text' }
 import sqlite12 from '../../drizzle/sqlite/0012_execution_waiting_idx.sql' with { type: 'text' }
+import sqlite13 from '../../drizzle/sqlite/0013_agents_version_trigger.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
 import pg1 from '../../drizzle/pg/0001_execution_waiting_idx.sql' with { type: 'text' }
+import pg2 from '../../drizzle/pg/0002_agents_version_trigger.sql' with { type: 'text' }
 
 export const sqliteMigrations = {
   journal: sqliteJournal,
@@ -33,6 +35,7 @@ export const sqliteMigrations = {
     "0010_execution_seq": sqlite10,
     "0011_execution_seq_backfill": sqlite11,
     "0012_execution_waiting_idx": sqlite12,
+    "0013_agents_version_trigger": sqlite13,
   } as Record<string, string>,
 }
 
@@ -41,5 +44,6 @@ export const pgMigrations = {
   sql: {
     "0000_init": pg0,
     "0001_execution_waiting_idx": pg1,
+    "0002_agents_version_trigger": pg2,
   } as Record<string, string>,
 }

@@ -9,6 +9,13 @@ import { settings } from './schema'
  * version (the cache's one invalidation point) and older entries are never read again.
  * Reading a version costs no statement while nothing was committed (the connection's row cache,
  * src/db/sqlite.ts).
+ *
+ * The bump is done by the database, not by the services: a trigger on the agents table
+ * (migration agents_version_trigger, both dialects) upserts the organization's version row in
+ * every statement that inserts, updates or deletes its agents. The change and the new version
+ * commit together whatever wrote the row (a crash or a failure between two statements left the
+ * change under the old version before), and on PostgreSQL the version row stays locked only
+ * inside that statement's own commit, never across a round trip to the application.
  */
 export async function readVersion(db: Db, scope: string): Promise<string> {
   const row = await prepared(db, 'versions.read', () =>
@@ -16,17 +23,6 @@ export async function readVersion(db: Db, scope: string): Promise<string> {
     { shared: true },
   ).get({ key: versionKey(scope) })
   return row?.value ?? '0'
-}
-
-export async function bumpVersion(db: Db, scope: string, now: number): Promise<void> {
-  await db
-    .insert(settings)
-    .values({ key: versionKey(scope), value: '1', updatedAt: new Date(now) })
-    .onConflictDoUpdate({
-      target: settings.key,
-      set: { value: sql`CAST(CAST(${settings.value} AS INTEGER) + 1 AS TEXT)`, updatedAt: new Date(now) },
-    })
-    .run()
 }
 
 /** The settings row of a version. */

@@ -1,11 +1,10 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
-import { callerOf, withTx, type Ctx } from '../../context'
+import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { afterParams, cappedCount, keysetPages, listPage, readPage, type ListPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
-import { agentsVersionScope, bumpVersion } from '../../db/versions'
 import { agents, type Agent, type AgentVisibility } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
@@ -144,8 +143,8 @@ export async function createAgent(ctx: Ctx, input: AgentInput & { name: string }
   await checkSubagents(ctx, p, fields.subagentIds ?? [], id)
   const slug = await chooseSlug('agent', input.slug, fields.name!, (s) => slugInUse(ctx, p.organizationId, s))
   const now = new Date(ctx.clock.now())
-  const row = await agentsWrite(ctx, p.organizationId, (tx) => slugWrite(slug, () =>
-    tx.db
+  const row = (await slugWrite(slug, () =>
+    ctx.db
       .insert(agents)
       .values({
         ...fields,
@@ -161,8 +160,8 @@ export async function createAgent(ctx: Ctx, input: AgentInput & { name: string }
       })
       .returning()
       .get(),
-  ))
-  return toPublicAgent(row!)
+  ))!
+  return toPublicAgent(row)
 }
 
 /** What decides a list's statement: each combination is prepared once, on its own index. */
@@ -258,18 +257,15 @@ export async function updateAgent(ctx: Ctx, ref: string, input: AgentInput): Pro
     fields.archived = input.archived
     fields.archivedAt = input.archived ? now : null
   }
-  const row = await agentsWrite(ctx, p.organizationId, async (tx) => {
-    const updated = await slugWrite(fields.slug ?? current.slug, () =>
-      tx.db
-        .update(agents)
-        .set({ ...fields, updatedAt: now })
-        .where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId)))
-        .returning()
-        .get(),
-    )
-    if (!updated) throw new AppError('not_found', `Agent ${ref.slice(0, 100)} not found`)
-    return updated
-  })
+  const row = await slugWrite(fields.slug ?? current.slug, () =>
+    ctx.db
+      .update(agents)
+      .set({ ...fields, updatedAt: now })
+      .where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId)))
+      .returning()
+      .get(),
+  )
+  if (!row) throw new AppError('not_found', `Agent ${ref.slice(0, 100)} not found`)
   return toPublicAgent(row)
 }
 
@@ -280,25 +276,9 @@ export async function archiveAgent(ctx: Ctx, ref: string): Promise<void> {
   const id = current.id
   if (current.archived) return
   const now = new Date(ctx.clock.now())
-  await agentsWrite(ctx, p.organizationId, (tx) =>
-    tx.db
-      .update(agents)
-      .set({ archived: true, archivedAt: now, updatedAt: now })
-      .where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId)))
-      .run(),
-  )
-}
-
-/**
- * Every write to an organization's agents goes through here: the write and the bump of the
- * organization's agents version (the list cache's one invalidation point) commit together, so
- * no instance can see the changed agents under the old version, even when the process dies or
- * the bump fails between the two.
- */
-function agentsWrite<T>(ctx: Ctx, organizationId: string, write: (tx: Ctx) => Promise<T>): Promise<T> {
-  return withTx(ctx, async (tx) => {
-    const out = await write(tx)
-    await bumpVersion(tx.db, agentsVersionScope(organizationId), tx.clock.now())
-    return out
-  })
+  await ctx.db
+    .update(agents)
+    .set({ archived: true, archivedAt: now, updatedAt: now })
+    .where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId)))
+    .run()
 }
