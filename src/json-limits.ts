@@ -26,6 +26,22 @@ export function jsonTooDeep(text: string, max = MAX_JSON_DEPTH): boolean {
   return false
 }
 
+/**
+ * True when JSON `text` holds the NUL character (the escape `\u0000`, in a string or a key: raw
+ * control characters are invalid JSON anyway). PostgreSQL's text and jsonb cannot store it, so
+ * both backends refuse it at the door rather than one failing on it later (a SQLite database
+ * holding one could not be moved to PostgreSQL). `\\u0000`, a backslash and then `u0000`, is
+ * not one: an escape is preceded by an odd number of backslashes.
+ */
+export function jsonHasNul(text: string): boolean {
+  for (let i = text.indexOf('\\u0000'); i >= 0; i = text.indexOf('\\u0000', i + 1)) {
+    let backslashes = 1
+    while (i - backslashes >= 0 && text.charCodeAt(i - backslashes) === 92 /* \ */) backslashes++
+    if (backslashes % 2 === 1) return true
+  }
+  return false
+}
+
 /** Serialized size limit of a free-form JSON field (e.g. a task's `metadata`). */
 export const MAX_FREE_FORM_JSON_BYTES = 64 * 1024
 

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { MAX_URL_BYTES, validationDetails } from '../src/app'
 import { defaultToProductionMode } from '../src/production-mode'
-import { jsonTooDeep, MAX_FREE_FORM_JSON_BYTES, MAX_JSON_DEPTH } from '../src/json-limits'
+import { jsonHasNul, jsonTooDeep, MAX_FREE_FORM_JSON_BYTES, MAX_JSON_DEPTH } from '../src/json-limits'
 import { findTokenById } from '../src/modules/tokens/service'
 import { makeActor, makeToken, makeTestApp, type Actor, type Res, type TestApp } from './helpers/app'
 
@@ -307,5 +307,66 @@ describe('production mode by default', () => {
     const main = await Bun.file('src/main.ts').text()
     // The first import sets the mode: any earlier one could load Elysia first.
     expect(main.split('\n').find((l) => l.startsWith('import '))).toBe("import './production-mode' // first: before anything imports Elysia")
+  })
+})
+
+describe('the NUL character is refused the same way on both backends (PostgreSQL text cannot hold it)', () => {
+  test('in a path: 404 on every kind of id route, never a 500', async () => {
+    for (const [method, path] of [
+      ['GET', '/api/v1/tasks/%00'],
+      ['PATCH', '/api/v1/agents/a%00b'],
+      ['DELETE', '/api/v1/spaces/%00'],
+      ['GET', '/api/v1/tokens/%00'],
+      ['POST', '/api/v1/tokens/%00/rotate'],
+      ['GET', '/api/v1/executions/%00/logs'],
+      ['POST', '/api/tokens/%00/revoke'],
+    ] as const) {
+      const res = await t.req(method, path, { token: admin.token, body: method === 'GET' ? undefined : {} })
+      expect([method, path, res.status, res.body?.code]).toEqual([method, path, 404, 'not_found'])
+    }
+  })
+
+  test('in a query parameter: 422 naming the parameter', async () => {
+    const res = await t.req('GET', '/api/v1/tasks?status=pending&assignedTo=x%00y', { token: admin.token })
+    expectEnvelope(res, 422, 'validation_failed')
+    expect(res.body.details).toEqual([{ field: 'assignedTo', message: 'must not contain the NUL character (%00)' }])
+  })
+
+  test('in a JSON string, a key or free-form metadata: 422, nothing stored', async () => {
+    for (const body of ['{"title":"a\\u0000b"}', '{"title":"ok","metadata":{"k\\u0000":1}}', '{"title":"ok","metadata":{"list":["\\\\\\u0000"]}}']) {
+      const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw: body, headers: JSON_TYPE })
+      expectEnvelope(res, 422, 'validation_failed')
+      expect(res.body.details).toEqual([{ field: 'body', message: 'text must not contain the NUL character (U+0000)' }])
+    }
+    const agent = await t.req('POST', '/api/v1/agents', { token: admin.token, raw: '{"name":"Nul\\u0000agent"}', headers: JSON_TYPE })
+    expectEnvelope(agent, 422, 'validation_failed')
+    const titles = (await t.req('GET', '/api/v1/tasks?limit=100', { token: admin.token })).body.map((x: any) => x.title)
+    expect(titles.some((x: string) => x.includes('\u0000'))).toBe(false)
+  })
+
+  test('a backslash followed by the letters u0000 is text like any other: stored as sent', async () => {
+    const title = 'path C:\\u0000\\file'
+    const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title, metadata: { note: '\\u0000' } } })
+    expect(res.status).toBe(201)
+    const got = await t.req('GET', `/api/v1/tasks/${res.body.id}`, { token: admin.token })
+    expect([got.body.title, got.body.metadata]).toEqual([title, { note: '\\u0000' }])
+  })
+
+  test('in a form body (the web console): 422', async () => {
+    const res = await t.req('POST', '/login', { raw: 'email=a%00b%40example.com&password=x', headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' }, ip: '127.0.0.1' })
+    expectEnvelope(res, 422, 'validation_failed')
+  })
+
+  test('jsonHasNul: escapes only, after an odd number of backslashes', () => {
+    for (const [text, nul] of [
+      ['{"a":"\\u0000"}', true],
+      ['{"a":"\\\\u0000"}', false],
+      ['{"a":"\\\\\\u0000"}', true],
+      ['{"\\u0000":1}', true],
+      ['{"a":"u0000"}', false],
+      ['{"a":"\\u00001"}', true],
+    ] as const) {
+      expect([text, jsonHasNul(text)]).toEqual([text, nul])
+    }
   })
 })

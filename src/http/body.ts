@@ -1,6 +1,6 @@
 import { parseQuery } from 'elysia/parse-query'
 import { AppError } from '../errors'
-import { jsonTooDeep, MAX_JSON_DEPTH } from '../json-limits'
+import { jsonHasNul, jsonTooDeep, MAX_JSON_DEPTH } from '../json-limits'
 
 /** How a route takes a body: none declared, optional (may be absent) or required. */
 export type BodyRule = 'none' | 'optional' | 'required'
@@ -32,6 +32,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * - nothing sent: `{}`, except 400 `invalid_json` for JSON on a route that requires a body;
  * - JSON: nesting over 32 levels → 400 `json_too_deep` (checked on the text, before parsing),
  *   invalid → 400 `invalid_json`, empty → as nothing sent, anything but an object → 422;
+ * - the NUL character (U+0000) anywhere in a JSON or form body → 422: PostgreSQL cannot store it;
  * - form-urlencoded: Elysia's own form parser (flat strings: nothing nests);
  * - any other type → 422 `validation_failed` saying to send JSON.
  */
@@ -40,7 +41,11 @@ export async function readBody(request: Request, rule: BodyRule): Promise<object
   const type = mediaType(request)
   const json = JSON_TYPE.test(type)
   if (request.body === null) return empty(json, rule)
-  if (type === 'application/x-www-form-urlencoded') return parseQuery(await request.text())
+  if (type === 'application/x-www-form-urlencoded') {
+    const form = await request.text()
+    if (form.includes('%00') || form.includes('\0')) throw nulRefused()
+    return parseQuery(form)
+  }
   if (!json) throw notAnObject(type)
   const text = await request.text()
   if (text.trim() === '') return empty(json, rule)
@@ -54,7 +59,13 @@ export async function readBody(request: Request, rule: BodyRule): Promise<object
     throw invalidJson()
   }
   if (!isPlainObject(value)) throw notAnObject(type)
+  if (jsonHasNul(text)) throw nulRefused()
   return value
+}
+
+function nulRefused(): AppError {
+  const message = 'text must not contain the NUL character (U+0000)'
+  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'body', message }] })
 }
 
 function empty(json: boolean, rule: BodyRule): Record<string, never> {

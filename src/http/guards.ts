@@ -22,6 +22,7 @@ export function requestGuards(config: Pick<Config, 'maxBodyBytes'>) {
       set.headers['x-content-type-options'] = 'nosniff'
       // Bun itself answers an empty 431 past its header limit (raised to 128 KiB, see package.json).
       if (request.url.length > MAX_URL_BYTES) throw new AppError('uri_too_long', `URL too long: the limit is ${MAX_URL_BYTES} bytes (8 KiB) for the path and query.`)
+      if (request.url.includes('%00')) nulInUrl(request.url)
       // API answers hold tokens and private data: never stored by a cache on the way.
       if (request.url.includes('/api/')) set.headers['cache-control'] = 'no-store'
       const length = request.headers.get('content-length')
@@ -37,6 +38,22 @@ export function requestGuards(config: Pick<Config, 'maxBodyBytes'>) {
       if (await bodyExceeds(request, config.maxBodyBytes)) throw tooLarge()
     },
   }
+}
+
+/**
+ * A URL with the NUL character (%00) is refused before anything reads it: PostgreSQL's text
+ * cannot hold it, so no id or slug has one (404), and no filter may ask for one (422, naming
+ * the query parameter). The same answer on SQLite.
+ */
+function nulInUrl(url: string): never {
+  const q = url.indexOf('?')
+  const path = q < 0 ? url : url.slice(0, q)
+  if (path.includes('%00')) throw new AppError('not_found', 'Not found: no id or slug contains the NUL character (%00).')
+  const names = [...new URLSearchParams(url.slice(q + 1))].filter(([, v]) => v.includes('\0')).map(([k]) => k.slice(0, 100))
+  const message = 'must not contain the NUL character (%00)'
+  throw new AppError('validation_failed', `Validation failed: ${names.length > 0 ? names.join(', ') : 'a query parameter name'} ${message}`, {
+    details: (names.length > 0 ? names : ['query']).map((field) => ({ field, message })),
+  })
 }
 
 async function bodyExceeds(request: Request, limit: number): Promise<boolean> {
