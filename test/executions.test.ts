@@ -69,6 +69,28 @@ describe('execute, sync (OpenAI-compatible)', () => {
   })
 })
 
+describe('a model answer holding the NUL character (PostgreSQL text cannot store it)', () => {
+  test('the run completes, sync and streamed; its stored result and messages have U+FFFD in its place', async () => {
+    const t = await openaiApp()
+    const a = await makeActor(t)
+    const agent = await insertAgent(t, a)
+    const space = await insertSpace(t, a)
+    const r = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'answer with NUL', spaceId: space.id } })
+    expect([r.status, r.body.status]).toEqual([200, 'completed'])
+    expect(r.body.result).toBe('before\uFFFDafter')
+    const g = await t.req('GET', `/api/v1/executions/${r.body.executionId}`, { token: a.token })
+    expect(g.body.execution.status).toBe('completed')
+    expect(g.body.execution.result).toBe('before\uFFFDafter')
+    expect(JSON.stringify(g.body)).not.toContain('\\u0000')
+    const s = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'answer with NUL', spaceId: space.id, stream: true } })
+    expect(s.status).toBe(200)
+    const done = await poll(t, a, s.headers.get('x-execution-id') ?? (await t.req('GET', '/api/v1/executions', { token: a.token })).body[0].id, (e) => e?.status !== 'running' && e?.status !== 'pending')
+    expect(done.status).toBe('completed')
+    // Nothing internal in what the run recorded or logged: no statement, no bound values.
+    expect(t.logs.join('\n')).not.toContain('Failed query')
+  })
+})
+
 describe('execute, stream', () => {
   test('stream:true gives meta, Anthropic-shaped message events, result', async () => {
     const t = await openaiApp()

@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors'
 import type { Actor, Origin } from '../actor'
 import { redactTokens } from '../auth/tokens'
 import type { Clock } from '../clock'
@@ -110,7 +111,7 @@ export class AuditLog {
         })
         .run()
     } catch (err) {
-      scope.log.error('audit_write_failed', { type: e.type, error: err instanceof Error ? err.message : String(err) })
+      scope.log.error('audit_write_failed', { type: e.type, error: errorMessage(err) })
     }
   }
 

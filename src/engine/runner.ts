@@ -1,5 +1,5 @@
 import type { Agent, Execution, Space } from '../db/schema'
-import { AppError } from '../errors'
+import { AppError, errorMessage } from '../errors'
 import { delegableAgent } from '../modules/agents/access'
 import { createJob, type Job, type JobInput } from './prepare'
 import type { ModelProviders } from './providers'
@@ -204,7 +204,7 @@ export class Engine {
         } while (this.pumpAgain && !this.stopping)
       } catch (e) {
         // e.g. the database is closing during shutdown; the watcher's next tick tries again.
-        log.warn('queue_claim_failed', { error: e instanceof Error ? e.message : String(e) })
+        log.warn('queue_claim_failed', { error: errorMessage(e) })
       } finally {
         this.pumping = null
       }
@@ -249,12 +249,12 @@ export class Engine {
       // runJob throws only when the database fails it (e.g. closed under a run at shutdown);
       // this is the last guard against a stuck `running` row, and `done` still never rejects.
       const now = clock.now()
-      const failed = { status: 'failed' as const, error: `Internal error: ${(e as Error)?.message ?? e}`, errorCode: 'internal_error', completedAt: new Date(now), updatedAt: new Date(now) }
+      const failed = { status: 'failed' as const, error: `Internal error: ${errorMessage(e)}`, errorCode: 'internal_error', completedAt: new Date(now), updatedAt: new Date(now) }
       try {
         await finishExecution(db, id, failed)
         row = (await getExecutionRow(db, id))!
       } catch (again) {
-        this.deps.log.warn('execution_record_failed', { executionId: id, error: again instanceof Error ? again.message : String(again) })
+        this.deps.log.warn('execution_record_failed', { executionId: id, error: errorMessage(again) })
         row = { ...job.execution, ...failed }
       }
     } finally {
@@ -335,7 +335,7 @@ export class Engine {
       if (this.queue.size > 0) await this.pump()
     } catch (e) {
       // e.g. the database is closing during shutdown: the next tick (or shutdown) settles it.
-      this.deps.log.warn('cancel_check_failed', { error: e instanceof Error ? e.message : String(e) })
+      this.deps.log.warn('cancel_check_failed', { error: errorMessage(e) })
     } finally {
       this.ticking = false
     }

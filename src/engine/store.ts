@@ -6,6 +6,40 @@ import { dialect, executionLogs, executions, type Execution, type ExecutionMessa
 
 export const ACTIVE: ExecutionStatus[] = ['pending', 'running']
 
+/**
+ * `v` with the NUL character (U+0000) in every string and key replaced by U+FFFD. PostgreSQL's
+ * text and jsonb cannot hold NUL, and what a model answers (results, messages, tool calls, a
+ * child's message) may contain one: left in, the run's final write failed and the execution
+ * stayed `running`. Clients cannot send NUL (src/http/body.ts); SQLite gets the same text so
+ * that both backends keep the same rows. Plain objects and arrays are walked; anything else
+ * (dates) is kept; an unchanged value is returned as it is.
+ */
+export function withoutNul<T>(v: T): T {
+  if (typeof v === 'string') return (v.includes('\0') ? v.replaceAll('\0', '\uFFFD') : v) as T
+  if (Array.isArray(v)) {
+    let out: unknown[] | undefined
+    v.forEach((x, i) => {
+      const y = withoutNul(x)
+      if (y !== x) (out ??= [...v])[i] = y
+    })
+    return (out ?? v) as T
+  }
+  if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    let out: Record<string, unknown> | undefined
+    for (const [k, x] of Object.entries(v)) {
+      const key = withoutNul(k)
+      const y = withoutNul(x)
+      if (key !== k || y !== x) {
+        out ??= { ...(v as Record<string, unknown>) }
+        if (key !== k) delete out[k]
+        out[key] = y
+      }
+    }
+    return (out ?? v) as T
+  }
+  return v
+}
+
 export function getExecutionRow(db: Db, id: string): Promise<Execution | undefined> {
   return db.select().from(executions).where(eq(executions.id, id)).get()
 }
@@ -17,20 +51,20 @@ export function getExecutionRow(db: Db, id: string): Promise<Execution | undefin
  */
 export async function insertExecution(db: Db, row: typeof executions.$inferInsert): Promise<Execution> {
   const seq = dialect === 'sqlite' ? { seq: sql`(SELECT coalesce(max(rowid), 0) + 1 FROM ${executions})` } : {}
-  return (await db.insert(executions).values({ ...row, ...seq }).returning().get())!
+  return (await db.insert(executions).values({ ...withoutNul(row), ...seq }).returning().get())!
 }
 
 export function updateExecution(db: Db, id: string, patch: Partial<typeof executions.$inferInsert>): Promise<Execution | undefined> {
-  return db.update(executions).set(patch).where(eq(executions.id, id)).returning().get()
+  return db.update(executions).set(withoutNul(patch)).where(eq(executions.id, id)).returning().get()
 }
 
 /** Sets a final status only while the row is still active: a cancel already recorded wins. */
 export function finishExecution(db: Db, id: string, patch: Partial<typeof executions.$inferInsert>): Promise<Execution | undefined> {
-  return db.update(executions).set(patch).where(and(eq(executions.id, id), inArray(executions.status, ACTIVE))).returning().get()
+  return db.update(executions).set(withoutNul(patch)).where(and(eq(executions.id, id), inArray(executions.status, ACTIVE))).returning().get()
 }
 
 export async function addLog(db: Db, executionId: string, now: number, level: 'info' | 'warn' | 'error', event: string, data?: Record<string, unknown>): Promise<void> {
-  await db.insert(executionLogs).values({ executionId, level, event, data: data ?? null, createdAt: new Date(now) }).run()
+  await db.insert(executionLogs).values({ executionId, level, event, data: data === undefined ? null : withoutNul(data), createdAt: new Date(now) }).run()
 }
 
 export function listLogs(db: Db, executionId: string) {

@@ -1,3 +1,4 @@
+import { errorMessage } from '../../errors'
 import type { Logger } from '../../logger'
 
 /** A listening server: an Elysia app or a Bun server (`stop(true)` cuts the connections still open). */
@@ -42,7 +43,7 @@ export async function gracefulStop(p: StopParts): Promise<void> {
     s.stop().then(
       () => 'drained' as const,
       (e) => {
-        p.log.warn('http_stop_failed', { error: e instanceof Error ? e.message : String(e) })
+        p.log.warn('http_stop_failed', { error: errorMessage(e) })
         return 'drained' as const
       },
     ),
@@ -50,7 +51,7 @@ export async function gracefulStop(p: StopParts): Promise<void> {
   try {
     await p.engine.shutdown(p.graceMs)
   } catch (e) {
-    p.log.warn('engine_shutdown_failed', { error: e instanceof Error ? e.message : String(e) })
+    p.log.warn('engine_shutdown_failed', { error: errorMessage(e) })
   }
   const drained = await Promise.race([Promise.all(stopped), sleep(p.drainMs)])
   if (drained === 'timeout') {

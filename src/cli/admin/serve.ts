@@ -1,3 +1,4 @@
+import { errorMessage } from '../../errors'
 import { resolve } from 'node:path'
 import { isProduction } from 'elysia/error'
 import { createApp } from '../../app'
@@ -45,7 +46,7 @@ export async function serve(
     ? setInterval(() => {
         failLapsed(rt.db, rt.clock.now())
           .then((n) => n > 0 && rt.log.warn('executions_interrupted', { count: n, reason: 'lease lapsed' }))
-          .catch((e) => rt.log.warn('lease_sweep_failed', { error: e instanceof Error ? e.message : String(e) }))
+          .catch((e) => rt.log.warn('lease_sweep_failed', { error: errorMessage(e) }))
       }, config.executionLeaseMs / 2)
     : null
   ;(sweeper as { unref?: () => void } | null)?.unref?.()
@@ -83,7 +84,7 @@ export async function serve(
           drainMs: SHUTDOWN_DRAIN_MS,
         })
       } catch (e) {
-        rt.log.warn('shutdown_failed', { error: e instanceof Error ? e.message : String(e) })
+        rt.log.warn('shutdown_failed', { error: errorMessage(e) })
       } finally {
         rt.log.info('stopped', {})
         rt.log.flush()

@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia'
-import { AppError } from '../../errors'
+import { AppError, errorMessage } from '../../errors'
 import type { AuthPlugin } from '../../auth/plugin'
 import { textResponse } from '../../http/compression'
 import { PrometheusExporter } from '../../metrics/prometheus'
@@ -41,7 +41,7 @@ export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log'>) {
       try {
         await rt.checkDatabase()
       } catch (e) {
-        rt.log.error('not_ready', { check: 'database', error: e instanceof Error ? e.message : String(e) })
+        rt.log.error('not_ready', { check: 'database', error: errorMessage(e) })
         throw new AppError('service_unavailable', 'Not ready: the database is not answering. Retry in a moment.')
       }
       return { status: 'ready' as const }
