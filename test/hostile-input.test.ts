@@ -36,11 +36,11 @@ beforeAll(async () => {
 }, 60_000)
 
 const BAD_IDS = ['%00', 'a%00b', 'x'.repeat(3000), '..%2F..%2Fetc%2Fpasswd', '%F0%9F%98%80', '%E0%A4%A', '%20', "'%20OR%201=1--", '__proto__', 'constructor', '-1', '1e999', '%5C']
-const BAD_QUERY = ['%00', 'abc', '-1', '1e999', '', 'x'.repeat(3000), '0x10', '1.5', 'true', '[]', '%FF', '%E0%A4%A']
+const BAD_QUERY = ['%00', '0000-01-01T00:00:00Z', '-000001-01-01T00:00:00Z', '%2B275760-09-13T00:00:00.000Z', 'abc', '-1', '1e999', '', 'x'.repeat(3000), '0x10', '1.5', 'true', '[]', '%FF', '%E0%A4%A']
 const RAW_BODIES = ['{', '[]', 'null', '"x"', '123', 'true', '{"a":1,}', '{"__proto__":{"isAdmin":true}}', '{"constructor":{"prototype":{"x":1}}}', '{"a":"\\ud800"}', ' ', '{}{}']
 const CONTENT_TYPES = ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=latin1', 'application/xml']
 const deep = (n: number) => JSON.parse('['.repeat(n) + ']'.repeat(n))
-const WRONG_VALUES: unknown[] = [null, true, 0, -1, 1e308, 'x', '', 'x'.repeat(70_000), [], [1, 'a'], {}, { a: { b: 1 } }, deep(30), '\ud800', '\u0000', 'a\u0000b', 'é€😀', { __proto__: { polluted: 1 } }]
+const WRONG_VALUES: unknown[] = [null, true, 0, -1, 1e308, 'x', '', 'x'.repeat(70_000), [], [1, 'a'], {}, { a: { b: 1 } }, deep(30), '\ud800', '\u0000', 'a\u0000b', '0000-01-01T00:00:00Z', '-000001-01-01T00:00:00Z', '+275760-09-13T00:00:00.000Z', '0001-01-01T00:00:00Z', 'é€😀', { __proto__: { polluted: 1 } }]
 
 /** A concrete path for a documented one: resource ids from the fixtures, `nope` elsewhere. */
 function pathWith(pattern: string, value?: string): string {

@@ -370,3 +370,33 @@ describe('the NUL character is refused the same way on both backends (PostgreSQL
     }
   })
 })
+
+describe('instants sent by clients: four-digit years, the same on both backends', () => {
+  test('a due date from 1000-01-01 to 9999-12-31 is stored and read back exactly; outside, 422', async () => {
+    for (const dueDate of ['1000-01-01T00:00:00.000Z', '1969-12-31T23:59:59.999Z', '9999-12-31T23:59:59.999Z']) {
+      const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'due', dueDate } })
+      expect([dueDate, res.status]).toEqual([dueDate, 201])
+      expect((await t.req('GET', `/api/v1/tasks/${res.body.id}`, { token: admin.token })).body.dueDate).toBe(dueDate)
+    }
+    // Year 0, negative years and years past 9999 failed on PostgreSQL (500); years below 100 were read back as 19xx/20xx.
+    for (const dueDate of ['0000-01-01T00:00:00Z', '-000001-01-01T00:00:00Z', '+275760-09-13T00:00:00.000Z', '0001-01-01T00:00:00Z', '0999-12-31T23:59:59.999Z', '+010000-01-01T00:00:00Z']) {
+      const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'due', dueDate } })
+      expectEnvelope(res, 422, 'validation_failed')
+      expect(res.body.message).toContain('between the years 1000 and 9999')
+    }
+  })
+
+  test('a filter instant outside the range selects what its nearest end selects (200, never a 500)', async () => {
+    for (const q of ['since=0000-01-01T00:00:00Z', 'until=%2B275760-09-13T00:00:00.000Z', 'since=-000001-01-01T00:00:00Z']) {
+      const audit = await t.req('GET', `/api/v1/audit-events?${q}`, { token: admin.token })
+      expect([q, audit.status]).toEqual([q, 200])
+    }
+    const ids = async (q: string) => (await t.req('GET', `/api/v1/audit-events?limit=200${q}`, { token: admin.token })).body.events.map((e: any) => e.id)
+    const all = await ids('')
+    expect(all.length).toBeGreaterThan(0)
+    expect(await ids('&since=0000-01-01T00:00:00Z')).toEqual(all)
+    expect(await ids('&until=%2B275760-09-13T00:00:00.000Z')).toEqual(all)
+    expect(await ids('&until=0001-01-01T00:00:00Z')).toEqual([])
+    expect((await t.req('GET', '/api/v1/executions?since=0000-01-01T00:00:00Z', { token: admin.token })).status).toBe(200)
+  })
+})

@@ -6847,7 +6847,7 @@ export interface operations {
                     spaceId?: string | null;
                     /**
                      * Format: date-time
-                     * @description ISO-8601 date-time
+                     * @description ISO-8601 date-time, with a year from 1000 to 9999
                      */
                     dueDate?: string | null;
                     /**
@@ -6881,7 +6881,7 @@ export interface operations {
                     spaceId?: string | null;
                     /**
                      * Format: date-time
-                     * @description ISO-8601 date-time
+                     * @description ISO-8601 date-time, with a year from 1000 to 9999
                      */
                     dueDate?: string | null;
                     /**
@@ -7118,7 +7118,7 @@ export interface operations {
                     spaceId?: string | null;
                     /**
                      * Format: date-time
-                     * @description ISO-8601 date-time
+                     * @description ISO-8601 date-time, with a year from 1000 to 9999
                      */
                     dueDate?: string | null;
                     /**
@@ -7157,7 +7157,7 @@ export interface operations {
                     spaceId?: string | null;
                     /**
                      * Format: date-time
-                     * @description ISO-8601 date-time
+                     * @description ISO-8601 date-time, with a year from 1000 to 9999
                      */
                     dueDate?: string | null;
                     /**
@@ -7254,9 +7254,9 @@ export interface operations {
                 tokenId?: string;
                 /** @description Only events by this user (the actor) */
                 userId?: string;
-                /** @description From this instant (ISO-8601, inclusive) */
+                /** @description From this instant (ISO-8601, inclusive; one before the year 1000 selects from the start) */
                 since?: string;
-                /** @description Up to this instant (ISO-8601, inclusive) */
+                /** @description Up to this instant (ISO-8601, inclusive; one after the year 9999 selects to the end) */
                 until?: string;
                 /** @description Page size (1-200, default 50) */
                 limit?: number;

@@ -8,6 +8,7 @@ import { prepared } from '../../db/prepared'
 import { auditEvents, dbTime, organizations, type AuditEvent } from '../../db/schema'
 import { AppError } from '../../errors'
 import type { AuditEventSchema } from './model'
+import { clampInstant, parseInstant } from '../../instants'
 
 /** The event as the API returns it: the response schema is the one source of this shape. */
 export type PublicAuditEvent = typeof AuditEventSchema.static
@@ -47,11 +48,11 @@ export function toPublicAuditEvent(box: SecretBox, e: AuditEvent): PublicAuditEv
 
 function instant(field: 'since' | 'until', value: string | undefined): Date | undefined {
   if (value === undefined) return undefined
-  const ms = Date.parse(value)
-  if (Number.isNaN(ms)) {
+  const ms = parseInstant(value)
+  if (ms === null) {
     throw new AppError('validation_failed', `Validation failed: ${field} must be an ISO-8601 date-time`, { details: [{ field, message: `${field} must be an ISO-8601 date-time` }] })
   }
-  return new Date(ms)
+  return new Date(clampInstant(ms))
 }
 
 type AuditFilters = Omit<AuditFilter, 'limit' | 'offset' | 'cursor'>

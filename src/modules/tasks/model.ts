@@ -68,7 +68,7 @@ const editable = {
   assigneeType: t.Optional(t.Nullable(AssigneeType)),
   spaceId: t.Optional(t.Nullable(t.String({ maxLength: 100, description: 'A space of your organization, by id or slug (stored as its id); null detaches' }), { error: 'spaceId must be a space id, a space slug or null' })),
   dueDate: t.Optional(
-    t.Nullable(t.String({ format: 'date-time', description: 'ISO-8601 date-time' }), { error: 'dueDate must be an ISO-8601 date-time such as 2026-12-31T17:00:00Z, or null' }),
+    t.Nullable(t.String({ format: 'date-time', description: 'ISO-8601 date-time, with a year from 1000 to 9999' }), { error: 'dueDate must be an ISO-8601 date-time such as 2026-12-31T17:00:00Z, or null' }),
   ),
   metadata: t.Optional(
     t.Unknown({ description: 'A JSON object of at most 64 KiB as JSON (nesting counts toward the body limit of 32 levels); replaces the stored one as a whole', examples: [{ source: 'cli' }] }),

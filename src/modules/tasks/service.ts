@@ -13,6 +13,7 @@ import { usableAgent } from '../agents/access'
 import { spaceAccessOf, spaceFilterId, usableSpace } from '../spaces/access'
 import { canEditTask, canSeeTask, visibleTasksSql } from './access'
 import type { Task as TaskModel } from './model'
+import { INSTANT_RANGE, inInstantRange, parseInstant } from '../../instants'
 
 export type TaskStatus = (typeof TASK_STATUSES)[number]
 export type TaskPriority = (typeof TASK_PRIORITIES)[number]
@@ -123,8 +124,9 @@ async function columns(ctx: Ctx, p: Caller, input: TaskInput): Promise<Partial<T
     out.spaceId = input.spaceId === null ? null : await checkSpace(ctx, p, input.spaceId)
   }
   if (input.dueDate !== undefined) {
-    const at = input.dueDate === null ? null : Date.parse(input.dueDate)
-    if (at !== null && Number.isNaN(at)) throw invalid('dueDate', 'dueDate must be an ISO-8601 date-time such as 2026-12-31T17:00:00Z, or null')
+    const at = input.dueDate === null ? null : parseInstant(input.dueDate)
+    if (input.dueDate !== null && at === null) throw invalid('dueDate', 'dueDate must be an ISO-8601 date-time such as 2026-12-31T17:00:00Z, or null')
+    if (at !== null && !inInstantRange(at)) throw invalid('dueDate', `dueDate must be ${INSTANT_RANGE}`)
     out.dueDate = at === null ? null : new Date(at)
   }
   if (input.metadata !== undefined) {

@@ -1,0 +1,27 @@
+/**
+ * The instants a client may send (a task's due date, the `since` and `until` of a list): ISO-8601
+ * text with a four-digit year, 1000-01-01 to 9999-12-31 (UTC). Outside that range the two
+ * backends part ways: JavaScript writes year 0, negative years and years past 9999 in forms
+ * PostgreSQL refuses (`0000-…`, `-000001-…`, `+010000-…`: a 500), and JavaScript reads
+ * PostgreSQL's years below 100 (`0001-01-01 00:00:00+00`) as 2001 or 19xx. SQLite, which keeps
+ * milliseconds, took them all. Stored instants are refused outside the range (422); a filter is
+ * clamped to it, which selects the same rows, as nothing stored lies outside.
+ */
+export const MIN_INSTANT_MS = Date.UTC(1000, 0, 1)
+export const MAX_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
+export const INSTANT_RANGE = 'between the years 1000 and 9999'
+
+/** Milliseconds of an ISO-8601 text, or null when it is not one. */
+export function parseInstant(text: string): number | null {
+  const ms = Date.parse(text)
+  return Number.isNaN(ms) ? null : ms
+}
+
+export function inInstantRange(ms: number): boolean {
+  return ms >= MIN_INSTANT_MS && ms <= MAX_INSTANT_MS
+}
+
+/** A filter's instant, moved into the range (the rows it selects do not change). */
+export function clampInstant(ms: number): number {
+  return Math.min(Math.max(ms, MIN_INSTANT_MS), MAX_INSTANT_MS)
+}
