@@ -355,3 +355,21 @@ describe('migration 0005 backfills existing rows', () => {
     db.close()
   })
 })
+
+describe('creates of the same name at once', () => {
+  test.each([
+    ['agents', 'agent'],
+    ['spaces', 'space'],
+  ] as const)('/%s: twenty at once all succeed with twenty slugs; twenty with one explicit slug: one 201, the others 409', async (path, key) => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'admin' })
+    const derived = await Promise.all(Array.from({ length: 20 }, () => t.req('POST', `/api/v1/${path}`, { token: a.token, body: { name: 'Same Name' } })))
+    expect(derived.map((r) => r.status)).toEqual(Array(20).fill(201))
+    const slugs = derived.map((r) => (r.body[key] ?? r.body).slug)
+    expect(new Set(slugs).size).toBe(20)
+    expect(slugs).toContain('same-name')
+    const explicit = await Promise.all(Array.from({ length: 20 }, () => t.req('POST', `/api/v1/${path}`, { token: a.token, body: { name: 'Other', slug: 'chosen' } })))
+    expect(explicit.filter((r) => r.status === 201).length).toBe(1)
+    expect(explicit.filter((r) => r.status === 409 && r.body.code === 'slug_taken').length).toBe(19)
+  })
+})

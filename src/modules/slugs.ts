@@ -91,6 +91,31 @@ export async function chooseSlug(
 }
 
 /**
+ * Inserts a row under a slug chosen by chooseSlug. Two requests creating objects of the same
+ * name at once both find the name's slug free and both insert it: the unique index lets one
+ * through. The other chooses again (the slug is taken now, so it gets a suffix) and retries, up
+ * to three tries in all; with an explicit slug the loser is 409 `slug_taken`, as the slug it asked
+ * for is taken. Never inside a transaction: a failed statement ends a PostgreSQL transaction.
+ */
+export async function insertWithSlug<T>(
+  what: 'agent' | 'space',
+  explicit: string | undefined,
+  name: string,
+  taken: (slug: string) => Promise<boolean>,
+  insert: (slug: string) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const slug = await chooseSlug(what, explicit, name, taken)
+    try {
+      return await insert(slug)
+    } catch (e) {
+      if (!isSlugConflict(e)) throw e
+      if (explicit !== undefined || attempt >= 3) throw slugTaken(what, slug)
+    }
+  }
+}
+
+/**
  * Whether a failed insert or update broke the (organization_id, slug) unique index: two requests
  * chose the same slug at once. The caller answers 409 `slug_taken`.
  */

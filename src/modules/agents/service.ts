@@ -8,7 +8,7 @@ import { prepared } from '../../db/prepared'
 import { agents, type Agent, type AgentVisibility } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
-import { chooseSlug, checkSlug, isSlugConflict, slugTaken } from '../slugs'
+import { checkSlug, insertWithSlug, isSlugConflict, slugTaken } from '../slugs'
 import { agentByRef, canEditAgent, canUseAgent, visibleAgent, visibleAgentsSql } from './access'
 import type { Agent as AgentModel } from './model'
 
@@ -141,9 +141,8 @@ export async function createAgent(ctx: Ctx, input: AgentInput & { name: string }
   const id = newId('char')
   const fields = columns(input)
   await checkSubagents(ctx, p, fields.subagentIds ?? [], id)
-  const slug = await chooseSlug('agent', input.slug, fields.name!, (s) => slugInUse(ctx, p.organizationId, s))
   const now = new Date(ctx.clock.now())
-  const row = (await slugWrite(slug, () =>
+  const row = (await insertWithSlug('agent', input.slug, fields.name!, (s) => slugInUse(ctx, p.organizationId, s), (slug) =>
     ctx.db
       .insert(agents)
       .values({

@@ -9,7 +9,7 @@ import { agents, spaces, type AgentRef, type Space } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { agentFilterId, canUseAgent } from '../agents/access'
-import { chooseSlug, checkSlug, isSlugConflict, slugTaken } from '../slugs'
+import { checkSlug, insertWithSlug, isSlugConflict, slugTaken } from '../slugs'
 import { canEditSpace, spaceByRef, visibleSpace, visibleSpacesSql } from './access'
 import { listSecretNames, secretNamesBySpace } from './secrets'
 import type { Space as SpaceModel } from './model'
@@ -165,14 +165,12 @@ export async function createSpace(ctx: Ctx, input: CreateSpaceInput): Promise<Pu
   const principal = callerOf(ctx)
   const name = validateName(input.name)
   validateType(input.type)
-  const slug = await chooseSlug('space', input.slug, name, (s) => slugInUse(ctx, principal.organizationId, s))
   const now = new Date(ctx.clock.now())
-  const row: Space = {
+  const row: Omit<Space, 'slug'> = {
     id: newId('space'),
     organizationId: principal.organizationId,
     createdBy: principal.userId,
     name,
-    slug,
     description: input.description ?? null,
     visibility: input.visibility ?? 'private',
     type: 'empty',
@@ -183,8 +181,8 @@ export async function createSpace(ctx: Ctx, input: CreateSpaceInput): Promise<Pu
     createdAt: now,
     updatedAt: now,
   }
-  await slugWrite(slug, () => ctx.db.insert(spaces).values(row).run())
-  return toPublicSpace(row, [])
+  const slug = await insertWithSlug('space', input.slug, name, (s) => slugInUse(ctx, principal.organizationId, s), (slug) => ctx.db.insert(spaces).values({ ...row, slug }).run().then(() => slug))
+  return toPublicSpace({ ...row, slug }, [])
 }
 
 export interface ListSpacesOptions {
