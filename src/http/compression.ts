@@ -132,11 +132,14 @@ export function htmlResponse(html: string, init: { status: number; headers: Reco
 function compressedPage(response: Response, request: Request): Response | null {
   const html = pageTexts.get(response)
   if (html === undefined) return null
-  const headers: Record<string, unknown> = Object.fromEntries(response.headers)
-  const coding = negotiate(request, Buffer.byteLength(html), headers)
+  const vary: Record<string, unknown> = { vary: response.headers.get('vary') ?? undefined }
+  const coding = negotiate(request, Buffer.byteLength(html), vary)
   if (coding === null) return null
-  const body = packed(html, coding, headers)
-  return new Response(body, { status: response.status, headers: headers as Record<string, string> })
+  // A copy of the Headers, not of their entries: several Set-Cookie stay several.
+  const headers = new Headers(response.headers)
+  headers.set('vary', vary.vary as string)
+  headers.set('content-encoding', coding)
+  return new Response(compress(html, coding), { status: response.status, headers })
 }
 
 type MapResponse = typeof BunAdapter.handler.mapResponse
