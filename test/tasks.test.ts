@@ -272,3 +272,13 @@ describe('tasks: filters and pagination', () => {
     expect(await get('limit=2&offset=9')).toEqual({ tasks: [], total: 5, link: null })
   })
 })
+
+describe('deleting a task twice at once', () => {
+  test('one 200, the others 404, on both backends (each found the row before either deleted it)', async () => {
+    const x = await makeTestApp()
+    const a = await makeActor(x, { role: 'admin' })
+    const task = await create(a, { title: 'Once' }, x)
+    const results = await Promise.all(Array.from({ length: 10 }, () => x.req('DELETE', `/api/v1/tasks/${task.id}`, { token: a.token })))
+    expect(results.map((r) => r.status).sort()).toEqual([200, ...Array(9).fill(404)])
+  })
+})

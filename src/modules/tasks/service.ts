@@ -253,5 +253,8 @@ export async function updateTask(ctx: Ctx, id: string, input: TaskInput): Promis
 export async function deleteTask(ctx: Ctx, id: string): Promise<void> {
   const p = callerOf(ctx)
   await findEditable(ctx, p, id)
-  await ctx.db.delete(tasks).where(and(eq(tasks.id, id), eq(tasks.organizationId, p.organizationId))).run()
+  // A concurrent delete may have taken it between the check and here: then it is 404 here too,
+  // as it is for a delete that comes after (on PostgreSQL both deletes found the row first).
+  const gone = await ctx.db.delete(tasks).where(and(eq(tasks.id, id), eq(tasks.organizationId, p.organizationId))).returning({ id: tasks.id }).get()
+  if (!gone) throw new AppError('not_found', `Task ${id} not found`)
 }
