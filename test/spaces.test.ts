@@ -268,3 +268,19 @@ describe('pagination', () => {
     expect(all.body.spaces.length).toBe(7)
   })
 })
+
+describe('agents added to one space at once', () => {
+  test('ten concurrent PATCHes adding ten different agents keep all ten (read and written in one transaction)', async () => {
+    const x = await makeTestApp()
+    const a = await makeActor(x, { role: 'admin' })
+    const ids: string[] = []
+    for (let i = 0; i < 10; i++) ids.push((await x.req('POST', '/api/v1/agents', { token: a.token, body: { name: `Agent ${i}`, visibility: 'organization' } })).body.id)
+    const created = await x.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'Busy space' } })
+    const spaceId = (created.body.space ?? created.body).id
+    const results = await Promise.all(ids.map((id) => x.req('PATCH', `/api/v1/spaces/${spaceId}`, { token: a.token, body: { addCharacters: [id] } })))
+    expect(results.map((r) => r.status)).toEqual(Array(10).fill(200))
+    const got = await x.req('GET', `/api/v1/spaces/${spaceId}`, { token: a.token })
+    const space = got.body.space ?? got.body
+    expect(space.agentRefs.map((r: any) => r.agentId).sort()).toEqual([...ids].sort())
+  })
+})

@@ -1,7 +1,7 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
-import { callerOf, type Ctx } from '../../context'
+import { callerOf, withTx, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { afterParams, cappedCount, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
@@ -226,29 +226,34 @@ export async function getSpace(ctx: Ctx, id: string): Promise<PublicSpace> {
 
 export async function updateSpace(ctx: Ctx, id: string, input: UpdateSpaceInput): Promise<PublicSpace> {
   const principal = callerOf(ctx)
-  const row = await findVisibleSpace(ctx, id)
-  assertCanEditSpace(principal, row)
   validateType(input.type)
-  const now = new Date(ctx.clock.now())
-  const patch: Partial<Space> = { updatedAt: now }
-  if (input.name !== undefined) patch.name = validateName(input.name)
-  if (input.slug !== undefined && input.slug !== row.slug) {
-    const s = checkSlug(input.slug)
-    if (await slugInUse(ctx, principal.organizationId, s)) throw slugTaken('space', s)
-    patch.slug = s
-  }
-  if (input.description !== undefined) patch.description = input.description
-  if (input.visibility !== undefined) patch.visibility = input.visibility
-  if (input.instructions !== undefined) patch.instructions = input.instructions
-  if (input.archived !== undefined && input.archived !== row.archived) {
-    patch.archived = input.archived
-    patch.archivedAt = input.archived ? now : null
-  }
-  if (input.addCharacters !== undefined || input.removeCharacters !== undefined) {
-    patch.agentRefs = await applyCharacters(ctx, principal, row.agentRefs, input.addCharacters, input.removeCharacters)
-  }
-  const updated = (await slugWrite(patch.slug ?? row.slug, () => ctx.db.update(spaces).set(patch).where(eq(spaces.id, row.id)).returning().get()))!
-  return toPublicSpace(updated, await listSecretNames(ctx, row.organizationId, { kind: 'space', spaceId: row.id }))
+  // Read and written in one transaction: adding or removing agents rewrites the space's list of
+  // them, and two updates at once must not lose one (on PostgreSQL, ten concurrent adds of
+  // different agents kept two, each answered 200).
+  const updated = await withTx(ctx, async (tx) => {
+    const row = await findVisibleSpace(tx, id)
+    assertCanEditSpace(principal, row)
+    const now = new Date(tx.clock.now())
+    const patch: Partial<Space> = { updatedAt: now }
+    if (input.name !== undefined) patch.name = validateName(input.name)
+    if (input.slug !== undefined && input.slug !== row.slug) {
+      const s = checkSlug(input.slug)
+      if (await slugInUse(tx, principal.organizationId, s)) throw slugTaken('space', s)
+      patch.slug = s
+    }
+    if (input.description !== undefined) patch.description = input.description
+    if (input.visibility !== undefined) patch.visibility = input.visibility
+    if (input.instructions !== undefined) patch.instructions = input.instructions
+    if (input.archived !== undefined && input.archived !== row.archived) {
+      patch.archived = input.archived
+      patch.archivedAt = input.archived ? now : null
+    }
+    if (input.addCharacters !== undefined || input.removeCharacters !== undefined) {
+      patch.agentRefs = await applyCharacters(tx, principal, row.agentRefs, input.addCharacters, input.removeCharacters)
+    }
+    return (await slugWrite(patch.slug ?? row.slug, () => tx.db.update(spaces).set(patch).where(eq(spaces.id, row.id)).returning().get()))!
+  })
+  return toPublicSpace(updated, await listSecretNames(ctx, updated.organizationId, { kind: 'space', spaceId: updated.id }))
 }
 
 /** Archives (soft delete). Idempotent. */
