@@ -22,9 +22,9 @@ export function requestGuards(config: Pick<Config, 'maxBodyBytes'>) {
       set.headers['x-content-type-options'] = 'nosniff'
       // Bun itself answers an empty 431 past its header limit (raised to 128 KiB, see package.json).
       if (request.url.length > MAX_URL_BYTES) throw new AppError('uri_too_long', `URL too long: the limit is ${MAX_URL_BYTES} bytes (8 KiB) for the path and query.`)
-      if (request.url.includes('%00')) nulInUrl(request.url)
       // API answers hold tokens and private data: never stored by a cache on the way.
       if (request.url.includes('/api/')) set.headers['cache-control'] = 'no-store'
+      if (request.url.includes('%00')) nulInUrl(request.url)
       const length = request.headers.get('content-length')
       if (length !== null && Number(length) > config.maxBodyBytes) throw tooLarge()
     },
