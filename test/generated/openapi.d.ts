@@ -976,7 +976,7 @@ export interface components {
              * @description When it was (or, during a rotation grace period, will be) revoked; null if not revoked
              */
             revokedAt: string | null;
-            /** @description The token whose request created this one (for a rotated token: the token that rotated it); null when made by the admin CLI */
+            /** @description The token whose request created this one (for a rotated token: the token that rotated it); null when made by the admin CLI or in the web console */
             createdByTokenId: string | null;
         };
         TokenList: {
@@ -1071,7 +1071,7 @@ export interface components {
              * @description When it was (or, during a rotation grace period, will be) revoked; null if not revoked
              */
             revokedAt: string | null;
-            /** @description The token whose request created this one (for a rotated token: the token that rotated it); null when made by the admin CLI */
+            /** @description The token whose request created this one (for a rotated token: the token that rotated it); null when made by the admin CLI or in the web console */
             createdByTokenId: string | null;
         };
         TokenEnvelope: {
@@ -1161,7 +1161,7 @@ export interface components {
              * @description When it was (or, during a rotation grace period, will be) revoked; null if not revoked
              */
             revokedAt: string | null;
-            /** @description The token whose request created this one (for a rotated token: the token that rotated it); null when made by the admin CLI */
+            /** @description The token whose request created this one (for a rotated token: the token that rotated it); null when made by the admin CLI or in the web console */
             createdByTokenId: string | null;
             /** @description The token this one replaces */
             rotatedFromId: string;

@@ -43,7 +43,7 @@ export const Token = t.Object(
     lastUsedIp: t.Nullable(t.String({ description: 'The client address of that request (behind a trusted proxy: the address the proxy reports); null if never used or unknown' })),
     lastUsedUserAgent: t.Nullable(t.String({ description: 'The User-Agent header of that request, first 512 characters; null if never used or sent without one' })),
     revokedAt: t.Nullable(t.String({ format: 'date-time', description: 'When it was (or, during a rotation grace period, will be) revoked; null if not revoked' })),
-    createdByTokenId: t.Nullable(t.String({ description: 'The token whose request created this one (for a rotated token: the token that rotated it); null when made by the admin CLI' })),
+    createdByTokenId: t.Nullable(t.String({ description: 'The token whose request created this one (for a rotated token: the token that rotated it); null when made by the admin CLI or in the web console' })),
   },
   { description: "A personal access token's metadata: never its secret or hash", examples: [exampleToken] },
 )
