@@ -220,7 +220,7 @@ describe('response compression', () => {
     expect(r.res.headers.get('vary')).toBeNull()
   })
 
-  test('web console pages go out compressed to a browser, the same page once decoded, with every header', async () => {
+  test('web console pages go out compressed to a browser, the same page once decoded, with every header; pages holding a secret, pages under 1 KiB and TEAMDAY_COMPRESSION=off go as they are', async () => {
     /** An admin with a dozen tokens, signed in to the console of `t`: the headers of their browser. */
     const signedIn = async (t: TestApp) => {
       const a = await makeActor(t, { role: 'admin' })
