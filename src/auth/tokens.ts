@@ -1,3 +1,4 @@
+import { mapStrings } from '../text'
 import { BASE62, randomBase62 } from './random'
 
 /**
@@ -86,22 +87,15 @@ const MAX_DEPTH = 64
  * the same for `tdo_`, `tdr_` and `tdc_`: CLI access and refresh tokens and login codes),
  * applied where client input can come back out: the whole error body (src/app.ts), every log
  * line (src/logger.ts) and audit details. Takes a string, or an array or plain object whose
- * strings (keys included, at any depth) are redacted in a copy; other values pass unchanged.
+ * strings (keys included, 64 levels deep) are redacted in a copy; other values pass unchanged.
  * So a token pasted into the wrong field or path is never repeated back or written down.
  */
 export function redactTokens<T>(value: T): T {
-  return redact(value, 0) as T
+  return mapStrings(value, redactString, MAX_DEPTH)
 }
 
-function redact(value: unknown, depth: number): unknown {
-  if (typeof value === 'string') return MAYBE_TOKEN.test(value) ? value.replace(TOKEN_LIKE, redacted) : value
-  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return value
-  if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1))
-  const proto = Object.getPrototypeOf(value)
-  if (proto !== Object.prototype && proto !== null) return value
-  const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(value)) out[redact(k, depth) as string] = redact(v, depth + 1)
-  return out
+function redactString(s: string): string {
+  return MAYBE_TOKEN.test(s) ? s.replace(TOKEN_LIKE, redacted) : s
 }
 
 /** Keeps the prefix (`td_`, `tdo_`, …) so a redacted line still says what kind of secret it was. */

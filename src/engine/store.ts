@@ -1,5 +1,6 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm'
 import type { Db } from '../db/connection'
+import { mapStrings } from '../text'
 import { dialect, executionLogs, executions, type Execution, type ExecutionMessage, type ExecutionStatus } from '../db/schema'
 
 /** Database access for the engine: execution rows and their event log. */
@@ -11,33 +12,11 @@ export const ACTIVE: ExecutionStatus[] = ['pending', 'running']
  * text and jsonb cannot hold NUL, and what a model answers (results, messages, tool calls, a
  * child's message) may contain one: left in, the run's final write failed and the execution
  * stayed `running`. Clients cannot send NUL (src/http/body.ts); SQLite gets the same text so
- * that both backends keep the same rows. Plain objects and arrays are walked; anything else
- * (dates) is kept; an unchanged value is returned as it is.
+ * that both backends keep the same rows. Plain objects and arrays are walked (mapStrings);
+ * anything else (dates) is kept; an unchanged value is returned as it is.
  */
 export function withoutNul<T>(v: T): T {
-  if (typeof v === 'string') return (v.includes('\0') ? v.replaceAll('\0', '\uFFFD') : v) as T
-  if (Array.isArray(v)) {
-    let out: unknown[] | undefined
-    v.forEach((x, i) => {
-      const y = withoutNul(x)
-      if (y !== x) (out ??= [...v])[i] = y
-    })
-    return (out ?? v) as T
-  }
-  if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
-    let out: Record<string, unknown> | undefined
-    for (const [k, x] of Object.entries(v)) {
-      const key = withoutNul(k)
-      const y = withoutNul(x)
-      if (key !== k || y !== x) {
-        out ??= { ...(v as Record<string, unknown>) }
-        if (key !== k) delete out[k]
-        out[key] = y
-      }
-    }
-    return (out ?? v) as T
-  }
-  return v
+  return mapStrings(v, (s) => (s.includes('\0') ? s.replaceAll('\0', '\uFFFD') : s))
 }
 
 export function getExecutionRow(db: Db, id: string): Promise<Execution | undefined> {
