@@ -1,3 +1,5 @@
+import { AppError } from './errors'
+
 /**
  * The instants a client may send (a task's due date, the `since` and `until` of a list): ISO-8601
  * text with a four-digit year, 1000-01-01 to 9999-12-31 (UTC). Outside that range the two
@@ -24,4 +26,17 @@ export function inInstantRange(ms: number): boolean {
 /** A filter's instant, moved into the range (the rows it selects do not change). */
 export function clampInstant(ms: number): number {
   return Math.min(Math.max(ms, MIN_INSTANT_MS), MAX_INSTANT_MS)
+}
+
+/**
+ * A list filter's instant (`since`, `until`): its milliseconds, clamped to the range; undefined
+ * when it was not sent; 422 naming the field when it is not ISO-8601.
+ */
+export function filterInstant(field: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const ms = parseInstant(value)
+  if (ms === null) {
+    throw new AppError('validation_failed', `Validation failed: ${field} must be an ISO-8601 date-time`, { details: [{ field, message: `${field} must be an ISO-8601 date-time` }] })
+  }
+  return clampInstant(ms)
 }

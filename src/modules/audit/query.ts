@@ -8,7 +8,7 @@ import { prepared } from '../../db/prepared'
 import { auditEvents, dbTime, organizations, type AuditEvent } from '../../db/schema'
 import { AppError } from '../../errors'
 import type { AuditEventSchema } from './model'
-import { clampInstant, parseInstant } from '../../instants'
+import { filterInstant } from '../../instants'
 
 /** The event as the API returns it: the response schema is the one source of this shape. */
 export type PublicAuditEvent = typeof AuditEventSchema.static
@@ -47,12 +47,8 @@ export function toPublicAuditEvent(box: SecretBox, e: AuditEvent): PublicAuditEv
 }
 
 function instant(field: 'since' | 'until', value: string | undefined): Date | undefined {
-  if (value === undefined) return undefined
-  const ms = parseInstant(value)
-  if (ms === null) {
-    throw new AppError('validation_failed', `Validation failed: ${field} must be an ISO-8601 date-time`, { details: [{ field, message: `${field} must be an ISO-8601 date-time` }] })
-  }
-  return new Date(clampInstant(ms))
+  const ms = filterInstant(field, value)
+  return ms === undefined ? undefined : new Date(ms)
 }
 
 type AuditFilters = Omit<AuditFilter, 'limit' | 'offset' | 'cursor'>

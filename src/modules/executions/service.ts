@@ -13,7 +13,7 @@ import { agentFilterId, usableAgent } from '../agents/access'
 import { spaceAccessOf, spaceFilterId, usableSpace } from '../spaces/access'
 import { canAttachTo, canCancelExecution, canOpenExecution, visibleExecutionsSql } from './access'
 import type { ExecutionTree } from './model'
-import { clampInstant, parseInstant } from '../../instants'
+import { filterInstant } from '../../instants'
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
@@ -146,14 +146,7 @@ function listStatements(db: Db, admin: boolean, f: ListFilters) {
 /** Executions the caller may read, newest first; no total (TeamDay answers a bare array). */
 export async function listExecutions(ctx: Ctx, q: ListInput) {
   const p = callerOf(ctx)
-  let since: number | undefined
-  if (q.since !== undefined) {
-    const ms = parseInstant(q.since)
-    if (ms === null) {
-      throw new AppError('validation_failed', 'Validation failed: since must be an ISO-8601 date-time', { details: [{ field: 'since', message: 'since must be an ISO-8601 date-time' }] })
-    }
-    since = clampInstant(ms)
-  }
+  const since = filterInstant('since', q.since)
   // agentId and spaceId may be slugs; the filter is on ids.
   const agentId = q.agentId === undefined ? undefined : await agentFilterId(ctx.db, p.organizationId, q.agentId)
   const spaceId = q.spaceId === undefined ? undefined : await spaceFilterId(ctx.db, p.organizationId, q.spaceId)
