@@ -5,6 +5,7 @@ import { drizzle } from 'drizzle-orm/bun-sqlite'
 import { getTableConfig as pgConfig, type PgColumn, type PgTable } from 'drizzle-orm/pg-core'
 import type postgres from 'postgres'
 import { getTableConfig as liteConfig, type SQLiteColumn, type SQLiteTable } from 'drizzle-orm/sqlite-core'
+import { errorMessage } from '../errors'
 import { embeddedMigrations, runPgMigrations } from './migrate'
 import { TX_LOCK, type PgConnection } from './pg'
 import { TABLE_NAMES } from './schema'
@@ -169,28 +170,19 @@ export async function copySqliteToPostgres(source: Database, target: PgConnectio
       }
       if (present.length > 0) {
         if (!opts.replace) throw new TargetNotEmptyError(present)
-        try {
-          await tx.unsafe(`TRUNCATE ${TABLE_NAMES.map((n) => quote(nameOf(n))).join(', ')} RESTART IDENTITY`)
-        } catch (e) {
-          if ((e as { code?: string }).code === '55P03') throw new MigrateDataError('the target is in use (a teamday instance or another session holds its tables): stop every instance on it, then run this again; nothing was changed')
-          throw e
-        }
+        await whileNotInUse(() => tx.unsafe(`TRUNCATE ${TABLE_NAMES.map((n) => quote(nameOf(n))).join(', ')} RESTART IDENTITY`))
       }
       // An exact copy: no trigger of ours fires while rows arrive (the agents trigger would bump
       // each organization's agents version, src/db/versions.ts, past the copied value). Both
       // ALTERs are part of the transaction: on any failure the triggers stay as they were.
-      const copied = copyOrder().filter((n) => !('skip' in TABLE_PLAN[n]))
-      const triggers = async (state: 'DISABLE' | 'ENABLE') => {
-        try {
-          for (const n of copied) await tx.unsafe(`ALTER TABLE ${quote(nameOf(n))} ${state} TRIGGER USER`)
-        } catch (e) {
-          if ((e as { code?: string }).code === '55P03') throw new MigrateDataError('the target is in use (a teamday instance or another session holds its tables): stop every instance on it, then run this again; nothing was changed')
-          throw e
-        }
-      }
+      const order = copyOrder()
+      const triggers = (state: 'DISABLE' | 'ENABLE') =>
+        whileNotInUse(async () => {
+          for (const n of order) if (!('skip' in TABLE_PLAN[n])) await tx.unsafe(`ALTER TABLE ${quote(nameOf(n))} ${state} TRIGGER USER`)
+        })
       await triggers('DISABLE')
       const tables: TableReport[] = []
-      for (const n of copyOrder()) {
+      for (const n of order) {
         const name = nameOf(n)
         const plan = TABLE_PLAN[n]
         if ('skip' in plan) {
@@ -222,7 +214,7 @@ export async function copySqliteToPostgres(source: Database, target: PgConnectio
       await own`SET statement_timeout = 0`
       await own.unsafe(`VACUUM (ANALYZE) ${report.tables.filter((t) => t.rows > 0).map((t) => quote(t.name)).join(', ') || quote(nameOf('organizations'))}`)
     } catch (e) {
-      return { ...report, analyzeFailed: e instanceof Error ? e.message : String(e) }
+      return { ...report, analyzeFailed: errorMessage(e) }
     } finally {
       await own`RESET statement_timeout`.catch(() => {})
       own.release()
@@ -230,6 +222,20 @@ export async function copySqliteToPostgres(source: Database, target: PgConnectio
     return report
   } finally {
     source.exec('COMMIT')
+  }
+}
+
+/**
+ * Runs a statement that needs the target's tables to itself (TRUNCATE, ALTER TABLE): when a
+ * running instance or another session holds them past the transaction's lock_timeout, a refusal
+ * that says what to do.
+ */
+async function whileNotInUse<T>(statement: () => Promise<T>): Promise<T> {
+  try {
+    return await statement()
+  } catch (e) {
+    if ((e as { code?: string }).code === '55P03') throw new MigrateDataError('the target is in use (a teamday instance or another session holds its tables): stop every instance on it, then run this again; nothing was changed')
+    throw e
   }
 }
 
