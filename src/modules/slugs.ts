@@ -90,6 +90,16 @@ export async function chooseSlug(
   throw new AppError('slug_taken', `Conflict: could not find a free slug for "${name.slice(0, 100)}"; send one in \`slug\`.`)
 }
 
+/** Runs an update that sets `slug`: a concurrent request that took it first is a 409 `slug_taken`. */
+export async function slugWrite<T>(what: 'agent' | 'space', slug: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write()
+  } catch (e) {
+    if (isSlugConflict(e)) throw slugTaken(what, slug)
+    throw e
+  }
+}
+
 /**
  * Inserts a row under a slug chosen by chooseSlug. Two requests creating objects of the same
  * name at once both find the name's slug free and both insert it: the unique index lets one

@@ -8,7 +8,7 @@ import { prepared } from '../../db/prepared'
 import { agents, type Agent, type AgentVisibility } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
-import { checkSlug, insertWithSlug, isSlugConflict, slugTaken } from '../slugs'
+import { checkSlug, insertWithSlug, slugTaken, slugWrite } from '../slugs'
 import { agentByRef, canEditAgent, canUseAgent, visibleAgent, visibleAgentsSql } from './access'
 import type { Agent as AgentModel } from './model'
 
@@ -210,16 +210,6 @@ async function slugInUse(ctx: Ctx, organizationId: string, slug: string): Promis
   return (await agentByRef(ctx.db, organizationId, slug)) !== undefined
 }
 
-/** Runs an insert/update that sets `slug`: a concurrent request that took it first is a 409. */
-async function slugWrite<T>(slug: string, write: () => Promise<T>): Promise<T> {
-  try {
-    return await write()
-  } catch (e) {
-    if (isSlugConflict(e)) throw slugTaken('agent', slug)
-    throw e
-  }
-}
-
 /** An agent the caller may see (archived ones included), by id or slug; else 404. */
 async function findVisible(ctx: Ctx, p: Caller, ref: string): Promise<Agent> {
   const row = await visibleAgent(ctx.db, p, ref)
@@ -256,7 +246,7 @@ export async function updateAgent(ctx: Ctx, ref: string, input: AgentInput): Pro
     fields.archived = input.archived
     fields.archivedAt = input.archived ? now : null
   }
-  const row = await slugWrite(fields.slug ?? current.slug, () =>
+  const row = await slugWrite('agent', fields.slug ?? current.slug, () =>
     ctx.db
       .update(agents)
       .set({ ...fields, updatedAt: now })

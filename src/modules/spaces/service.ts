@@ -9,7 +9,7 @@ import { agents, spaces, type AgentRef, type Space } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { agentFilterId, canUseAgent } from '../agents/access'
-import { checkSlug, insertWithSlug, isSlugConflict, slugTaken } from '../slugs'
+import { checkSlug, insertWithSlug, slugTaken, slugWrite } from '../slugs'
 import { canEditSpace, spaceByRef, visibleSpace, visibleSpacesSql } from './access'
 import { listSecretNames, secretNamesBySpace } from './secrets'
 import type { Space as SpaceModel } from './model'
@@ -92,16 +92,6 @@ export async function findVisibleSpace(ctx: Ctx, ref: string): Promise<Space> {
 /** Whether a space of the organization has this slug (archived ones keep theirs). */
 async function slugInUse(ctx: Ctx, organizationId: string, slug: string): Promise<boolean> {
   return (await spaceByRef(ctx.db, organizationId, slug)) !== undefined
-}
-
-/** Runs a write that sets `slug`: a concurrent request that took it first is a 409. */
-async function slugWrite<T>(slug: string, write: () => Promise<T>): Promise<T> {
-  try {
-    return await write()
-  } catch (e) {
-    if (isSlugConflict(e)) throw slugTaken('space', slug)
-    throw e
-  }
 }
 
 /** Members change only the spaces they created; admins any space of the organization. */
@@ -251,7 +241,7 @@ export async function updateSpace(ctx: Ctx, id: string, input: UpdateSpaceInput)
     if (input.addCharacters !== undefined || input.removeCharacters !== undefined) {
       patch.agentRefs = await applyCharacters(tx, principal, row.agentRefs, input.addCharacters, input.removeCharacters)
     }
-    return (await slugWrite(patch.slug ?? row.slug, () => tx.db.update(spaces).set(patch).where(eq(spaces.id, row.id)).returning().get()))!
+    return (await slugWrite('space', patch.slug ?? row.slug, () => tx.db.update(spaces).set(patch).where(eq(spaces.id, row.id)).returning().get()))!
   })
   return toPublicSpace(updated, await listSecretNames(ctx, updated.organizationId, { kind: 'space', spaceId: updated.id }))
 }
