@@ -104,9 +104,9 @@ export interface Config {
    */
   cache: boolean
   /**
-   * TEAMDAY_COMPRESSION (on by default): JSON bodies and metrics of 1 KiB or more, and Swagger
-   * UI's files, go out zstd- or gzip-compressed to clients whose Accept-Encoding allows it
-   * (src/http/compression.ts).
+   * TEAMDAY_COMPRESSION (on by default): JSON bodies, metrics and console pages of 1 KiB or more
+   * (not pages that show a secret), and Swagger UI's files, go out zstd- or gzip-compressed to
+   * clients whose Accept-Encoding allows it (src/http/compression.ts).
    */
   compression: boolean
   maxDelegationDepth: number
