@@ -186,4 +186,24 @@ describe('teamday login', () => {
     expect(r.code).toBe(3)
     expect(r.err).toContain('denied')
   })
+
+  test('health reads no token source: a stored-login file that is not JSON and a missing --token-file fail whoami, not health', async () => {
+    const before = readFileSync(file(), 'utf8')
+    try {
+      writeFileSync(file(), '{ not json', { mode: 0o600 })
+      const who = await cli(['whoami', '--url', a.base])
+      expect(who.code).toBe(3)
+      expect(who.err).toContain('is not valid JSON')
+      const health = await cli(['health', '--url', a.base])
+      expect(health).toMatchObject({ code: 0, err: '' })
+      expect(health.out).toStartWith(`ok: teamday `)
+      const missing = join(home, 'no-such-token')
+      expect((await cli(['whoami', '--url', a.base, '--token-file', missing])).err).toContain('cannot read the token file')
+      expect(await cli(['health', '--url', a.base, '--token-file', missing])).toMatchObject({ code: 0, err: '' })
+      // Nothing was sent for it either.
+      expect(a.auth.at(-1)).toBe('')
+    } finally {
+      writeFileSync(file(), before, { mode: 0o600 })
+    }
+  })
 })

@@ -21,11 +21,13 @@ export interface ClientConfig {
  * process.env). URL: --url, TEAMDAY_URL, TEAMDAY_API_URL, http://localhost:3000. Token:
  * --token-file, TEAMDAY_TOKEN, TEAMDAY_API_TOKEN, then the login stored by `teamday login` for
  * exactly this URL (never another server's). A token is never taken from an argument.
- * `warn` gets a line for stderr when the token file is open to other users.
+ * `warn` gets a line for stderr when the token file is open to other users. `token: false`: the
+ * URL only (no token source is read).
  */
-export async function loadClientConfig(env: Env, flags: { url?: string; tokenFile?: string }, warn: (line: string) => void = () => {}): Promise<ClientConfig> {
+export async function loadClientConfig(env: Env, flags: { url?: string; tokenFile?: string; token?: boolean }, warn: (line: string) => void = () => {}): Promise<ClientConfig> {
   const raw = flags.url ?? (env.TEAMDAY_URL || undefined) ?? (env.TEAMDAY_API_URL || undefined) ?? DEFAULT_URL
   const baseUrl = normalizeUrl(raw, flags.url !== undefined ? '--url' : env.TEAMDAY_URL ? 'TEAMDAY_URL' : 'TEAMDAY_API_URL')
+  if (flags.token === false) return { baseUrl, token: null, tokenSource: null }
   if (flags.tokenFile !== undefined) {
     let text: string
     let mode: number
