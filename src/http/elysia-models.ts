@@ -1,4 +1,4 @@
-import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { TypeCheck, TypeCompiler } from '@sinclair/typebox/compiler'
 import { Elysia, t } from 'elysia'
 
 /**
@@ -28,6 +28,13 @@ import { Elysia, t } from 'elysia'
  * app's models as TypeBox references, which the compiler checks in depth each time. A reference
  * serves only a `$ref` naming its `$id`: TypeCompiler.Compile here gets only the references the
  * schema names (transitively), none for a schema without `$ref`. The code it generates is the same.
+ *
+ * And it compiles them when they are first used, not when the route is: a route's first request
+ * compiled a validator for every response status it declares (six for the agent list: 200,
+ * 400, 401, 403, 422, 429), each a code generation and a `new Function`, though one request
+ * answers one status and most routes never answer most of theirs (lazyTypeCheck, below). A
+ * schema TypeBox cannot compile then fails where it is first checked instead of at the route's
+ * first request: test/validators.test.ts compiles every validator of every route.
  *
  * Applied once, when this module is first imported (by src/app.ts).
  */
@@ -127,10 +134,40 @@ function referencedBy<R extends { $id?: unknown }>(schema: unknown, references: 
   return used
 }
 
+type Compile = typeof TypeCompiler.Compile
+
+/**
+ * A TypeCheck (what TypeCompiler.Compile returns) that compiles on first use: `Check`, `Decode`,
+ * `Encode` and `Code()` read `checkFunc` or `code`, which compile the schema once and become plain
+ * properties. `references` (only those the schema names) and `hasTransform` are computed when
+ * first read; each may be assigned (Elysia assigns its own `hasTransform`).
+ */
+function lazyTypeCheck(compile: Compile, schema: Parameters<Compile>[0], all: Parameters<Compile>[1]): ReturnType<Compile> {
+  const check = Object.create(TypeCheck.prototype) as ReturnType<Compile>
+  let compiled: ReturnType<Compile> | undefined
+  const real = () => (compiled ??= compile(schema, (check as unknown as { references: Parameters<Compile>[1] }).references))
+  const lazy = (key: string, value: () => unknown) =>
+    Object.defineProperty(check, key, {
+      configurable: true,
+      enumerable: true,
+      get: () => define(key, value()),
+      set: (v: unknown) => define(key, v),
+    })
+  const define = (key: string, value: unknown) => {
+    Object.defineProperty(check, key, { value, writable: true, configurable: true, enumerable: true })
+    return value
+  }
+  define('schema', schema)
+  lazy('references', () => (all && all.length > 0 ? referencedBy(schema, all) : (all ?? [])))
+  lazy('checkFunc', () => (real() as unknown as { checkFunc: unknown }).checkFunc)
+  lazy('code', () => real().Code())
+  lazy('hasTransform', () => (real() as unknown as { hasTransform: boolean }).hasTransform)
+  return check
+}
+
 if (!proto['~teamdayModels']) {
   const compile = TypeCompiler.Compile
-  TypeCompiler.Compile = ((schema: Parameters<typeof compile>[0], references: Parameters<typeof compile>[1] = []) =>
-    compile(schema, references.length > 0 ? referencedBy(schema, references) : references)) as typeof compile
+  TypeCompiler.Compile = ((schema: Parameters<Compile>[0], references: Parameters<Compile>[1] = []) => lazyTypeCheck(compile, schema, references)) as Compile
 
   const model = proto.model
   proto.model = function (this: Instance, name: unknown, schema?: unknown) {
