@@ -18,7 +18,7 @@
 //
 // Before/after on a shared machine: `bun bench/startup.ts dist/teamday OTHER_BINARY` also times
 // the client commands of both builds interleaved (run by run, against the same server and the
-// same hello), so that load changes hit both alike; it prints medians of CPU and wall time.
+// same hello), and their `serve` starts alternately, so that load changes hit both alike; it prints medians of CPU and wall time.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -95,9 +95,9 @@ function provision(db: string): string {
   return admin(db, 'tokens', 'create', '--email', 'admin@localhost', '--name', 'bench')
 }
 
-async function startServe(db: string): Promise<{ child: ReturnType<typeof spawn>; base: string; startedAt: number }> {
+async function startServe(db: string, bin = BIN): Promise<{ child: ReturnType<typeof spawn>; base: string; startedAt: number }> {
   const startedAt = performance.now()
-  const child = spawn(BIN, ['serve', '--port', '0', '--host', '127.0.0.1', '--db', db], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(bin, ['serve', '--port', '0', '--host', '127.0.0.1', '--db', db], { env, stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   const base = await new Promise<string>((ok, fail) => {
     child.stdout!.on('data', (d) => {
@@ -133,32 +133,38 @@ function processCpu(pid: number): { all: number; main: number } | null {
   return { all: all / 1e6, main: main / 1e6 }
 }
 
-/** Spawn to the first answer of `path` (with `token`, if any) that is a 200; wall time, and the server's CPU time until then. */
-async function serveToFirst200(path: string, withToken: boolean): Promise<{ wall: Figures; cpu: Figures | null; mainCpu: Figures | null }> {
-  const runs: number[] = []
-  const cpus: number[] = []
-  const mains: number[] = []
+type ServeFigures = { wall: Figures; cpu: Figures | null; mainCpu: Figures | null }
+
+/**
+ * Spawn to the first answer of `path` (with `token`, if any) that is a 200; wall time, and the
+ * server's CPU time until then. With more than one binary, their runs alternate (one of each per
+ * round), so a change in the machine's load falls on both.
+ */
+async function serveToFirst200(path: string, withToken: boolean, bins: string[] = [BIN]): Promise<ServeFigures[]> {
+  const runs = bins.map(() => ({ wall: [] as number[], cpu: [] as number[], main: [] as number[] }))
   for (let i = 0; i < Math.min(RUNS, 10) + 1; i++) {
-    const db = join(dir, `fresh-${withToken ? 'token' : 'new'}-${i}.db`)
-    const token = withToken ? provision(db) : undefined
-    const { child, base, startedAt } = await startServe(db)
-    const res = await fetch(`${base}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} })
-    await res.arrayBuffer()
-    const t = performance.now() - startedAt
-    const cpu = processCpu(child.pid!)
-    if (res.status !== 200) throw new Error(`first request: ${res.status}`)
-    child.kill('SIGTERM')
-    await new Promise((r) => child.once('exit', r))
-    if (i >= 1) {
-      runs.push(t)
-      if (cpu) cpus.push(cpu.all), mains.push(cpu.main)
+    for (const [b, bin] of bins.entries()) {
+      const db = join(dir, `fresh-${withToken ? 'token' : 'new'}-${i}-${b}.db`)
+      const token = withToken ? provision(db) : undefined
+      const { child, base, startedAt } = await startServe(db, bin)
+      const res = await fetch(`${base}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} })
+      await res.arrayBuffer()
+      const t = performance.now() - startedAt
+      const cpu = processCpu(child.pid!)
+      if (res.status !== 200) throw new Error(`first request: ${res.status}`)
+      child.kill('SIGTERM')
+      await new Promise((r) => child.once('exit', r))
+      if (i >= 1) {
+        runs[b]!.wall.push(t)
+        if (cpu) runs[b]!.cpu.push(cpu.all), runs[b]!.main.push(cpu.main)
+      }
     }
   }
-  return { wall: figures(runs), cpu: cpus.length ? figures(cpus) : null, mainCpu: mains.length ? figures(mains) : null }
+  return runs.map((r) => ({ wall: figures(r.wall), cpu: r.cpu.length ? figures(r.cpu) : null, mainCpu: r.main.length ? figures(r.main) : null }))
 }
 
 const range = (f: Figures) => `${ms(f.median)}  (min ${ms(f.min)}, max ${ms(f.max)})`
-const serveLine = (f: { wall: Figures; cpu: Figures | null; mainCpu: Figures | null }) =>
+const serveLine = (f: ServeFigures) =>
   `wall ${range(f.wall)}` + (f.cpu && f.mainCpu ? `\n${''.padEnd(40)}cpu ${ms(f.cpu.median)} (min ${ms(f.cpu.min)}), main thread ${ms(f.mainCpu.median)} (min ${ms(f.mainCpu.min)})` : '')
 
 try {
@@ -182,8 +188,9 @@ try {
       })
     : null
   child.kill('SIGTERM')
-  const serve = await serveToFirst200('/api/v1/agents', true)
-  const fresh = await serveToFirst200('/api/health', false)
+  const bins = OTHER ? [BIN, OTHER] : [BIN]
+  const serve = await serveToFirst200('/api/v1/agents', true, bins)
+  const fresh = await serveToFirst200('/api/health', false, bins)
 
   const row = (name: string, f: { wall: number; cpu: number }, target = true) =>
     console.log(
@@ -203,8 +210,9 @@ try {
       console.log(`${label.padEnd(38)} ${x(c[`this ${k}`]!).padEnd(50)}   ${x(c[`other ${k}`]!)}`)
     }
   }
-  console.log(`teamday serve -> first authenticated 200 (GET /api/v1/agents)  (target <= 60 ms)\n${''.padEnd(40)}${serveLine(serve)}`)
-  console.log(`teamday serve, no database file yet -> first 200 (/api/health)\n${''.padEnd(40)}${serveLine(fresh)}`)
+  const serveLines = (runs: ServeFigures[]) => runs.map((f, b) => `${''.padEnd(40)}${serveLine(f)}${runs.length > 1 ? `\n${''.padEnd(40)}(${bins[b]})` : ''}`).join('\n')
+  console.log(`teamday serve -> first authenticated 200 (GET /api/v1/agents)  (target <= 60 ms)\n${serveLines(serve)}`)
+  console.log(`teamday serve, no database file yet -> first 200 (/api/health)\n${serveLines(fresh)}`)
 } finally {
   rmSync(dir, { recursive: true, force: true })
 }
