@@ -312,6 +312,24 @@ describe('agents: list filters, archived, pagination', () => {
     expect(await get('q=nothing')).toEqual([])
   })
 
+  test('q ignores case beyond ASCII, alike on both backends: Über is found by über, ÜBER and Über', async () => {
+    const x = await makeTestApp()
+    const m = await makeActor(x, { role: 'member' })
+    const mk = async (name: string) => (await x.req('POST', '/api/v1/agents', { token: m.token, body: { name } })).body.agent.id
+    const uber = await mk('Über Planner')
+    const greek = await mk('Σοφία helper')
+    const plain = await mk('Ueber [draft] *1* ?^-$.|+(){}\\ end')
+    const get = async (q: string) => ids((await x.req('GET', `/api/v1/agents?q=${encodeURIComponent(q)}`, { token: m.token })).body.agents)
+    for (const q of ['über', 'ÜBER', 'Über', 'über planner', 'ÜBER PLANNER']) expect({ q, found: await get(q) }).toEqual({ q, found: [uber] })
+    for (const q of ['σοφία', 'ΣΟΦΊΑ', 'Σοφία']) expect({ q, found: await get(q) }).toEqual({ q, found: [greek] })
+    // Characters that are wildcards, classes or escapes in a GLOB or a regular expression match
+    // themselves: only the third name has them (as wildcards they would match all three names).
+    const literal = ['[draft]', '*1*', ']', '[', '*', '?', '^', '-', '$', '.', '|', '+', '(', ')', '{', '}', '\\', '\\ end']
+    for (const q of literal) expect({ q, found: await get(q) }).toEqual({ q, found: [plain] })
+    for (const q of ['[a-z]', '.*', '[^x]', '\\w', 'U.ber']) expect({ q, found: await get(q) }).toEqual({ q, found: [] })
+    expect(await get('UE')).toEqual([plain])
+  })
+
   test('limit/offset pages newest first; total counts all', async () => {
     const x = await makeTestApp()
     const m = await makeActor(x, { role: 'member' })

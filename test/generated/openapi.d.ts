@@ -4259,7 +4259,7 @@ export interface operations {
                 visibility?: "private" | "organization" | "public" | "unlisted";
                 /** @description Only agents of this category (exact match) */
                 category?: string;
-                /** @description Case-insensitive substring of the name */
+                /** @description Case-insensitive substring of the name, in any script (über finds Über); every character matches itself (no wildcards) */
                 q?: string;
                 /** @description Page size (1-200, default 50) */
                 limit?: number;

@@ -151,7 +151,7 @@ export const ListAgentsQuery = t.Object({
   archived: t.Optional(QueryBoolean({ description: 'true: include archived agents (default: only active ones)', error: 'archived must be true or false' })),
   visibility: t.Optional(t.Union(Visibility.anyOf, { description: 'Only agents with this visibility', error: Visibility.error })),
   category: t.Optional(t.String({ maxLength: 100, description: 'Only agents of this category (exact match)', error: 'category must be a string of at most 100 characters' })),
-  q: t.Optional(t.String({ maxLength: 200, description: 'Case-insensitive substring of the name', error: 'q must be a string of at most 200 characters' })),
+  q: t.Optional(t.String({ maxLength: 200, description: 'Case-insensitive substring of the name, in any script (über finds Über); every character matches itself (no wildcards)', error: 'q must be a string of at most 200 characters' })),
   limit: limitParam,
   offset: offsetParam(),
   cursor: cursorParam,

@@ -5,7 +5,7 @@ import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { afterParams, cappedCount, keysetPages, listPage, readPage, type ListPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
-import { agents, type Agent, type AgentVisibility } from '../../db/schema'
+import { agents, dialect, type Agent, type AgentVisibility, type Dialect } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { checkSlug, insertWithSlug, slugTaken, slugWrite } from '../slugs'
@@ -175,12 +175,38 @@ function listStatements(db: Db, s: AgentListShape) {
     visibleAgentsSql(s.admin),
     s.visibility ? eq(a.visibility, ph('visibility')) : undefined,
     s.category ? eq(a.category, ph('category')) : undefined,
-    s.q ? sql`lower(${a.name}) LIKE ${ph('q')} ESCAPE '\\'` : undefined,
+    s.q ? (dialect === 'pg' ? sql`${a.name} ~ ${ph('q')}` : sql`${a.name} GLOB ${ph('q')}`) : undefined,
   ]
   return { ...keysetPages(() => db.select().from(a).$dynamic(), a, where), count: cappedCount(db, a, and(...where)) }
 }
 
-const likePattern = (q: string) => `%${q.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+/**
+ * The name filter `q`: names containing `q`, ignoring case, beyond ASCII too (Über is found by
+ * über and ÜBER). Not `lower(name) LIKE …`: SQLite's lower() folds only ASCII, and PostgreSQL's
+ * follows the database's LC_CTYPE (ASCII only under C). Instead each cased character of `q` is
+ * a class of its case variants, the same on both: a GLOB pattern on SQLite (`*[Üü][bB]…*`), a
+ * regular expression on PostgreSQL (`[Üü][bB]…`, unanchored); every other character matches
+ * itself (the patterns' own special characters are quoted).
+ */
+export function namePattern(q: string, d: Dialect): string {
+  let body = ''
+  for (const c of q) {
+    const variants = caseVariants(c)
+    if (variants.length > 1) body += `[${variants.join('')}]`
+    else if (d === 'sqlite') body += c === '*' || c === '?' || c === '[' ? `[${c}]` : c
+    else body += '\\^$.|?*+()[]{}'.includes(c) ? `\\${c}` : c
+  }
+  return d === 'sqlite' ? `*${body}*` : body
+}
+
+/** `c` and its one-character upper and lower cases (ς, σ and Σ are one class; ß has no one-character upper case). */
+function caseVariants(c: string): string[] {
+  const out = new Set([c])
+  for (const v of [c.toLowerCase(), c.toUpperCase()]) {
+    for (const w of [v, v.toLowerCase(), v.toUpperCase()]) if ([...w].length === 1) out.add(w)
+  }
+  return [...out]
+}
 
 /** The agents the caller may see, newest first, one page, and how many match in all. */
 export async function listAgents(ctx: Ctx, opts: ListAgentsOptions): Promise<{ agents: PublicAgent[] } & ListPage> {
@@ -194,7 +220,7 @@ export async function listAgents(ctx: Ctx, opts: ListAgentsOptions): Promise<{ a
     user: p.userId,
     visibility: opts.visibility,
     category: opts.category,
-    q: opts.q ? likePattern(opts.q) : undefined,
+    q: opts.q ? namePattern(opts.q, dialect) : undefined,
   }
   const filters = { archived: shape.withArchived, visibility: opts.visibility, category: opts.category, q: opts.q }
   const page = await readPage('agents', { ...filters, caller: [p.organizationId, p.userId] }, opts, {
