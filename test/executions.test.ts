@@ -70,7 +70,7 @@ describe('execute, sync (OpenAI-compatible)', () => {
 })
 
 describe('a model answer holding the NUL character (PostgreSQL text cannot store it)', () => {
-  test('the run completes, sync and streamed; its stored result and messages have U+FFFD in its place', async () => {
+  test('the run completes, sync and streamed; its stored result and messages, and the streamed events, have U+FFFD in its place', async () => {
     const t = await openaiApp()
     const a = await makeActor(t)
     const agent = await insertAgent(t, a)
@@ -84,6 +84,10 @@ describe('a model answer holding the NUL character (PostgreSQL text cannot store
     expect(JSON.stringify(g.body)).not.toContain('\\u0000')
     const s = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'answer with NUL', spaceId: space.id, stream: true } })
     expect(s.status).toBe(200)
+    // The stream says what is stored: U+FFFD, not the NUL (as \u0000 in the events' JSON).
+    expect(s.text).toContain('before\uFFFD')
+    expect(s.text).not.toContain('\\u0000')
+    expect(s.text).not.toContain('\u0000')
     const done = await poll(t, a, s.headers.get('x-execution-id') ?? (await t.req('GET', '/api/v1/executions', { token: a.token })).body[0].id, (e) => e?.status !== 'running' && e?.status !== 'pending')
     expect(done.status).toBe('completed')
     // Nothing internal in what the run recorded or logged: no statement, no bound values.

@@ -6,7 +6,7 @@ import type { ModelProviders } from './providers'
 import { runJob, type EngineDeps, type EngineEvent } from './run'
 import { renewLeases } from './leases'
 import { claimNext, settledOf } from './queue'
-import { ACTIVE, addLog, descendantsOf, finishExecution, getExecutionRow } from './store'
+import { ACTIVE, addLog, descendantsOf, finishExecution, getExecutionRow, withoutNul } from './store'
 
 export type { EngineDeps } from './run'
 
@@ -160,8 +160,12 @@ export class Engine {
     }
   }
 
-  private emit(id: string, e: EngineEvent) {
-    for (const fn of this.listeners.get(id) ?? []) {
+  private emit(id: string, event: EngineEvent) {
+    const listeners = this.listeners.get(id)
+    if (!listeners) return
+    // What a stream relays is what the run stores: a model's NUL is U+FFFD in both.
+    const e = withoutNul(event)
+    for (const fn of listeners) {
       try {
         fn(e)
       } catch {
