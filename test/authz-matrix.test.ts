@@ -23,7 +23,7 @@ interface Row {
 const ALL_OK = (s: number): Statuses => [s, s, s, s, s]
 
 const rows: Row[] = [
-  { route: 'GET /', expect: ALL_OK(302), ok: '' },
+  { route: 'GET /', expect: ALL_OK(303), ok: '' },
   { route: 'GET /swagger', expect: ALL_OK(200), ok: 'swagger-ui' },
   { route: 'GET /swagger/json', expect: ALL_OK(200), ok: '"openapi":' },
   { route: 'GET /swagger/assets/swagger-ui-bundle.js', expect: ALL_OK(200), ok: 'SwaggerUIBundle' },

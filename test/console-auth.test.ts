@@ -157,6 +157,21 @@ describe('sign-in', () => {
       expect({ next, to: res.headers.get('location') }).toEqual({ next, to })
     }
   })
+
+  test('/ is the console: the tokens page when signed in, the sign-in page (back to it after) when not', async () => {
+    const a = await makeActor(t)
+    await givePassword(t, a.userId)
+    const c = consoleClient(t)
+    const root = await c.get('/')
+    expect([root.status, root.headers.get('location')]).toEqual([303, '/settings/tokens'])
+    const home = await c.get('/settings/tokens')
+    expect([home.status, home.headers.get('location')]).toEqual([303, '/login?next=%2Fsettings%2Ftokens'])
+    await c.signIn(a.email)
+    expect((await c.get('/')).headers.get('location')).toBe('/settings/tokens')
+    const tokens = await c.get('/settings/tokens')
+    expect(tokens.status).toBe(200)
+    expect(tokens.text).toContain('href="/swagger"')
+  })
 })
 
 describe('first start and one-time links', () => {

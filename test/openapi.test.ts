@@ -569,12 +569,6 @@ describe('Swagger UI, offline', () => {
     for (const u of urls) expect(u).toStartWith('data:')
   })
 
-  test('GET / redirects to /swagger', async () => {
-    const res = await t.req('GET', '/')
-    expect([301, 302, 303, 307, 308]).toContain(res.status)
-    expect(res.headers.get('location')).toBe('/swagger')
-  })
-
   test('GET /swagger/json is JSON with CORS-free, cache-safe headers and an X-Request-Id', async () => {
     const res = await t.req('GET', '/swagger/json')
     expect(res.status).toBe(200)

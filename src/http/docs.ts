@@ -156,7 +156,6 @@ export function docsPlugin(config: Config, documented: () => AnyElysia) {
     .get(`${ASSETS}/swagger-init.js`, () => new Response(SWAGGER_INIT, { headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' } }), { detail: { hide: true } })
     .get(DOCS_PATH, page, { detail: { hide: true } })
     .get(`${DOCS_PATH}/`, page, { detail: { hide: true } })
-    .get('/', ({ redirect }) => redirect(DOCS_PATH, 302), { detail: { hide: true } })
     // This server as the client reached it in `servers`.
     .get(
       `${DOCS_PATH}/json`,

@@ -129,9 +129,10 @@ if (!existsSync(CHROMIUM) && process.env.CI !== 'true') {
       expect(await api('/api/v1/agents', token)).toBe(401)
     })
 
-    test('keyboard only: the sign-in form can be filled and sent with Tab and Enter; focus is visible', async () => {
+    test('keyboard only, from the front door: / shows the sign-in form, filled and sent with Tab and Enter; focus is visible', async () => {
       const page = await newPage()
-      await page.goto(`${base}/login`)
+      await page.goto(`${base}/`)
+      expect(page.url()).toBe(`${base}/login?next=%2Fsettings%2Ftokens`)
       // The e-mail field takes the focus itself (autofocus); wait for it rather than type into nothing.
       await page.waitForFunction("document.activeElement && document.activeElement.getAttribute('name') === 'email'")
       await page.keyboard.type('admin@localhost')

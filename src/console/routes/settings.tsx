@@ -7,6 +7,7 @@ import { listCliSessions } from '../../modules/cli-auth/service'
 import { listMemberships } from '../../modules/users/service'
 import { FormBody, field, fields, hidden } from '../form'
 import { page, redirect, type ConsoleKit } from '../http'
+import { HOME } from './auth'
 import type { SignedIn } from '../session'
 import type { Nav } from '../views/layout'
 import { TokenCreatedPage, TokensPage, type TokensPageProps } from '../views/tokens'
@@ -39,6 +40,9 @@ export function tokenRoutes(kit: ConsoleKit) {
   // Adds its routes to the console's instance itself (a function plugin): a plugin instance
   // would have every route added twice more, once here and once by the console.
   return (app: Elysia) => app
+    // The server's front door is the console (sign-in first, then the tokens page, as after a
+    // sign-in); the API docs are one link away in its header.
+    .get('/', () => redirect(HOME), hidden)
     .get('/settings', () => redirect('/settings/profile'), hidden)
     .get('/settings/api', () => redirect('/settings/tokens'), hidden)
     .get('/settings/tokens', async ({ request, set, query }) => {
