@@ -5,7 +5,8 @@ import { bootstrapIfEmpty } from '../src/modules/users/bootstrap'
 import { createLink } from '../src/modules/users/links'
 import { SESSION_IDLE_MS, SESSION_MAX_MS } from '../src/console/session'
 import { THROTTLE } from '../src/console/throttle'
-import { oneTimeLinks, sessions, users } from '../src/db/schema'
+import { auditEvents, oneTimeLinks, sessions, users } from '../src/db/schema'
+import { openAuditFields } from '../src/audit/log'
 import { eq } from 'drizzle-orm'
 
 const t = await makeTestApp()
@@ -139,6 +140,52 @@ describe('sign-in', () => {
     await three.signIn(a.email)
     await three.post('/logout/everywhere')
     expect((await two.get('/settings/tokens')).status).toBe(303)
+    expect(await t.db.select().from(sessions).where(eq(sessions.userId, a.userId)).all()).toEqual([])
+  })
+
+  test('Settings → Profile lists your signed-in browsers (browser, address, times); you end one and it is signed out; nobody else can end yours', async () => {
+    const a = await makeActor(t)
+    const b = await makeActor(t)
+    await givePassword(t, a.userId)
+    await givePassword(t, b.userId)
+    // Loopback addresses: plain HTTP starts a session only from this machine.
+    const laptop = consoleClient(t, { ip: '127.0.0.7', headers: { 'user-agent': 'Laptop Firefox/140' } })
+    const phone = consoleClient(t, { ip: '127.0.0.9', headers: { 'user-agent': 'Phone Safari/19' } })
+    const bob = consoleClient(t, { ip: '127.0.0.3', headers: { 'user-agent': 'Bob Chrome/150' } })
+    await laptop.signIn(a.email)
+    await phone.signIn(a.email)
+    await bob.signIn(b.email)
+    const rowsOf = (html: string) => html.split('<tr>').slice(2)
+    const listed = rowsOf((await laptop.get('/settings/profile')).text)
+    expect(listed.length).toBe(2)
+    const laptopRow = listed.find((r) => r.includes('Laptop Firefox/140'))!
+    const phoneRow = listed.find((r) => r.includes('Phone Safari/19'))!
+    expect(laptopRow).toContain('(this browser)')
+    expect(laptopRow).toContain('127.0.0.7')
+    expect(phoneRow).not.toContain('(this browser)')
+    expect(phoneRow).toContain('127.0.0.9')
+    expect(listed.join('')).not.toContain('Bob Chrome')
+    const idOf = (row: string) => /action="\/settings\/sessions\/(ses_[A-Za-z0-9]+)\/end"/.exec(row)![1]!
+    const phoneId = idOf(phoneRow)
+    const laptopId = idOf(laptopRow)
+
+    // Another person's session, or one that does not exist: 404, nothing ends.
+    for (const id of [phoneId, 'ses_doesnotexist']) expect((await bob.post(`/settings/sessions/${id}/end`)).status).toBe(404)
+    expect((await phone.get('/settings/profile')).status).toBe(200)
+
+    const ended = await laptop.post(`/settings/sessions/${phoneId}/end`)
+    expect([ended.status, ended.headers.get('location')]).toEqual([303, '/settings/profile?ended=1#sessions'])
+    expect((await laptop.get('/settings/profile?ended=1')).text).toContain('Session ended')
+    expect((await phone.get('/settings/profile')).headers.get('location')).toStartWith('/login')
+    const events = await t.db.select().from(auditEvents).where(eq(auditEvents.targetId, phoneId)).all()
+    // (details are sealed at rest)
+    expect(events.map((e) => [e.type, openAuditFields(t.ctx.box, e).details?.reason ?? null]).sort()).toEqual([['session.ended', 'ended_by_user'], ['user.signed_in', null]])
+
+    // Ending this browser's own session is a sign-out.
+    const own = await laptop.post(`/settings/sessions/${laptopId}/end`)
+    expect([own.status, own.headers.get('location')]).toEqual([303, '/login'])
+    expect(own.headers.get('set-cookie')).toContain('Max-Age=0')
+    expect((await bob.get('/settings/profile')).status).toBe(200)
     expect(await t.db.select().from(sessions).where(eq(sessions.userId, a.userId)).all()).toEqual([])
   })
 

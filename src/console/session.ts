@@ -1,8 +1,9 @@
-import { and, eq, lt, or } from 'drizzle-orm'
+import { and, desc, eq, gt, lt, or } from 'drizzle-orm'
 import { recordAudit } from '../audit/log'
 import { randomBase62 } from '../auth/random'
 import type { Caller } from '../auth/principal'
 import { contextOf, type Ctx, type Origin, type Services } from '../context'
+import { DecryptionError } from '../crypto/secretbox'
 import { memberships, organizations, sessions, users, type Organization, type Role, type Session } from '../db/schema'
 import { newId } from '../ids'
 
@@ -93,6 +94,58 @@ export function sessionContext(services: Services, who: SignedIn, request: { req
 export async function endSession(ctx: Ctx, sessionId: string, reason: 'sign_out' | 'everywhere' = 'sign_out'): Promise<void> {
   const ended = await ctx.db.delete(sessions).where(eq(sessions.id, sessionId)).returning().get()
   if (ended) await recordAudit(ctx, { type: 'session.ended', organizationId: ended.organizationId, targetType: 'session', targetId: sessionId, details: { reason } })
+}
+
+/** A signed-in browser as Settings → Profile lists it (GitLab's "Active sessions"). */
+export interface SessionView {
+  id: string
+  /** The session of the request that asks. */
+  current: boolean
+  /** Where and with what it signed in (sealed at rest; null when not known). */
+  ip: string | null
+  userAgent: string | null
+  createdAt: Date
+  lastSeenAt: Date
+  /** When it ends unless used again: the idle end or the absolute one, whichever is sooner. */
+  endsAt: Date
+}
+
+/** The user's sessions still valid now, the most recently used first (the current one included). */
+export async function listSessions(ctx: Ctx, userId: string, currentId: string): Promise<SessionView[]> {
+  const now = ctx.clock.now()
+  const rows = await ctx.db
+    .select()
+    .from(sessions)
+    .where(and(eq(sessions.userId, userId), gt(sessions.expiresAt, new Date(now)), gt(sessions.lastSeenAt, new Date(now - SESSION_IDLE_MS))))
+    .orderBy(desc(sessions.lastSeenAt), desc(sessions.id))
+    .limit(100)
+    .all()
+  const open = (value: string | null, aad: string) => {
+    if (value === null) return null
+    try {
+      return ctx.box.open(value, aad)
+    } catch (e) {
+      if (e instanceof DecryptionError) return null
+      throw e
+    }
+  }
+  return rows.map((s) => ({
+    id: s.id,
+    current: s.id === currentId,
+    ip: open(s.ipEnc, `session.ip:${s.id}`),
+    userAgent: open(s.userAgentEnc, `session.ua:${s.id}`),
+    createdAt: s.createdAt,
+    lastSeenAt: s.lastSeenAt,
+    endsAt: new Date(Math.min(s.expiresAt.getTime(), s.lastSeenAt.getTime() + SESSION_IDLE_MS)),
+  }))
+}
+
+/** Ends one of the user's own sessions (another person's, or none, is false: the caller answers 404). */
+export async function endOwnSession(ctx: Ctx, userId: string, sessionId: string): Promise<boolean> {
+  const ended = await ctx.db.delete(sessions).where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId))).returning().get()
+  if (!ended) return false
+  await recordAudit(ctx, { type: 'session.ended', organizationId: ended.organizationId, targetType: 'session', targetId: sessionId, details: { reason: 'ended_by_user' } })
+  return true
 }
 
 /** Ends the session of a cookie value, if any (sign-in ends a session cookie sent with it: no fixation). */

@@ -145,6 +145,23 @@ if (!existsSync(CHROMIUM) && process.env.CI !== 'true') {
       await page.context().close()
     })
 
+    test('sessions: Settings → Profile shows this browser and another signed in; ending the other signs it out', async () => {
+      const other = await newPage(await browser.newContext({ userAgent: 'Second Browser/1.0', viewport: { width: 1000, height: 720 } }))
+      await signIn(other, 'admin@localhost')
+      await other.waitForURL(`${base}/settings/tokens`)
+      await admin.goto(`${base}/settings/profile`)
+      const sessions = admin.getByRole('region', { name: 'Sessions' })
+      expect(await sessions.getByRole('row', { name: /this browser/ }).count()).toBe(1)
+      const row = sessions.getByRole('row', { name: /Second Browser\/1\.0/ })
+      expect(await row.innerText()).toContain('127.0.0.1')
+      await row.getByRole('button', { name: 'End the session of Second Browser/1.0' }).click()
+      await admin.getByText('Session ended').waitFor()
+      expect(await sessions.getByRole('row', { name: /Second Browser/ }).count()).toBe(0)
+      await other.goto(`${base}/settings/tokens`)
+      expect(other.url()).toStartWith(`${base}/login`)
+      await other.context().close()
+    })
+
     test('members: add (one-time link), the member signs in and makes a token, role change, removal → their token 401', async () => {
       await admin.goto(`${base}/org/members`)
       await admin.getByLabel('E-mail').fill('bob@example.com')

@@ -91,6 +91,7 @@ export const ROUTE_REQUIREMENTS: Record<string, Requirement> = {
   'GET /settings/profile': 'console',
   'POST /settings/profile': 'console',
   'POST /settings/password': 'console',
+  'POST /settings/sessions/:id/end': 'console',
   'GET /org/members': 'console',
   'POST /org/members': 'console',
   'POST /org/members/:userId/role': 'console',

@@ -1,18 +1,22 @@
-import { Elysia } from 'elysia'
+import { Elysia, t } from 'elysia'
 import { AppError } from '../../errors'
 import { checkPassword, setPassword } from '../../modules/users/passwords'
 import { updateProfile } from '../../modules/users/profile'
 import { FormBody, field, hidden } from '../form'
 import { page, redirect, type ConsoleKit } from '../http'
-import type { SignedIn } from '../session'
+import { endOwnSession, listSessions, type SignedIn } from '../session'
 import { clearFailures, lockedFor, recordFailure, throttleKeys } from '../throttle'
 import { ProfilePage } from '../views/profile'
 import { navOf } from './settings'
 
-/** Settings → Profile: name, e-mail, password. */
+const IdParams = t.Object({ id: t.String({ maxLength: 100 }) })
+
+/** Settings → Profile: name, e-mail, password, and the browsers signed in. */
 export function profileRoutes(kit: ConsoleKit) {
-  const show = async (who: SignedIn, request: Request, set: any, extra: { error?: string; notice?: string } = {}, status = 200) =>
-    page(await (<ProfilePage nav={await navOf(kit, who, request, set, '/settings/profile')} who={who} {...extra} />), { status })
+  const show = async (who: SignedIn, request: Request, set: any, extra: { error?: string; notice?: string } = {}, status = 200) => {
+    const sessions = await listSessions(kit.ctxOf(who, request, set), who.user.id, who.sessionId)
+    return page(await (<ProfilePage nav={await navOf(kit, who, request, set, '/settings/profile')} who={who} sessions={sessions} {...extra} />), { status })
+  }
 
   /** The current password, throttled like sign-in (a stolen session must not guess it freely). */
   const confirmCurrent = async (who: SignedIn, request: Request, set: any, current: string): Promise<string | null> => {
@@ -33,8 +37,20 @@ export function profileRoutes(kit: ConsoleKit) {
     .get('/settings/profile', async ({ request, set, query }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
-      return show(who, request, set, { notice: query.saved === 'password' ? 'Password changed. Your other sessions have ended.' : query.saved ? 'Saved.' : undefined })
+      const notice = query.saved === 'password' ? 'Password changed. Your other sessions have ended.' : query.saved ? 'Saved.' : query.ended ? 'Session ended: that browser is signed out.' : undefined
+      return show(who, request, set, { notice })
     }, hidden)
+    // Ends one of your sessions (another browser: lost, shared, forgotten signed in); your own
+    // current one is a sign-out.
+    .post('/settings/sessions/:id/end', async ({ request, set, params }) => {
+      const who = await kit.signedIn(request)
+      if (!who) return kit.toSignIn(request)
+      if (!(await endOwnSession(kit.ctxOf(who, request, set), who.user.id, params.id))) {
+        return show(who, request, set, { error: 'No such session of yours: it may have ended already.' }, 404)
+      }
+      if (params.id === who.sessionId) return redirect('/login', { 'set-cookie': kit.clearCookie(request) })
+      return redirect('/settings/profile?ended=1#sessions')
+    }, { ...hidden, body: FormBody, params: IdParams })
     .post('/settings/profile', async ({ request, set, body }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)

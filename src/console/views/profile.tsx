@@ -1,8 +1,8 @@
 import { MIN_PASSWORD_LENGTH } from '../../modules/users/passwords'
-import type { SignedIn } from '../session'
+import type { SessionView, SignedIn } from '../session'
 import { ErrorBox, Layout, When, type Nav } from './layout'
 
-export function ProfilePage(props: { nav: Nav; who: SignedIn; error?: string | null; notice?: string | null }) {
+export function ProfilePage(props: { nav: Nav; who: SignedIn; sessions: SessionView[]; error?: string | null; notice?: string | null }) {
   const u = props.who.user
   return (
     <Layout title="Profile" nav={props.nav}>
@@ -61,10 +61,59 @@ export function ProfilePage(props: { nav: Nav; who: SignedIn; error?: string | n
           </button>
         </div>
       </form>
-      <h2>Sessions</h2>
-      <form method="post" action="/logout/everywhere">
-        <button type="submit">Sign out everywhere</button>
-      </form>
+      <section aria-labelledby="sessions">
+        <h2 id="sessions">Sessions</h2>
+        <p class="muted">Browsers signed in to this console as you. End one you do not recognise, or one on a computer you no longer use.</p>
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Browser</th>
+              <th scope="col">Signed in</th>
+              <th scope="col">Last active</th>
+              <th scope="col">Ends</th>
+              <th scope="col">
+                <span class="sr-only">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.sessions.map((s) => (
+              <tr>
+                <td>
+                  <span safe>{s.userAgent ?? 'unknown browser'}</span>
+                  {s.current ? <strong> (this browser)</strong> : ''}
+                </td>
+                <td>
+                  <When at={s.createdAt} />{' '}
+                  {s.ip ? (
+                    <span class="muted">
+                      from <span safe>{s.ip}</span>
+                    </span>
+                  ) : (
+                    ''
+                  )}
+                </td>
+                <td>
+                  <When at={s.lastSeenAt} />
+                </td>
+                <td>
+                  <When at={s.endsAt} />
+                </td>
+                <td>
+                  <form method="post" action={`/settings/sessions/${s.id}/end`} class="inline">
+                    <button type="submit" aria-label={s.current ? 'Sign out of this browser' : `End the session of ${s.userAgent ?? 'that browser'}`}>
+                      {s.current ? 'Sign out' : 'End'}
+                    </button>
+                  </form>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        <form method="post" action="/logout/everywhere">
+          <button type="submit">Sign out everywhere</button>
+        </form>
+      </section>
     </Layout>
   )
 }
