@@ -124,7 +124,7 @@ describe.skipIf(!HAVE_PG)('authentication in one statement on PostgreSQL', () =>
     }
   }, 60_000)
 
-  test("budgets: the token's only, the user's only, none; a batch of one token's requests counts each in its place", async () => {
+  test("budgets: the token's only, the user's only, none (then nothing touches the counters); a batch of one token's requests counts each in its place", async () => {
     for (const [config, token, user] of [
       [{ rateLimit: { limit: 3, windowMs: MIN }, userRateLimit: null }, true, false],
       [{ rateLimit: null, userRateLimit: { limit: 3, windowMs: MIN } }, false, true],
@@ -132,8 +132,11 @@ describe.skipIf(!HAVE_PG)('authentication in one statement on PostgreSQL', () =>
     ] as const) {
       const t = await pgApp(config)
       const a = await makeActor(t)
-      const statuses = await Promise.all(Array.from({ length: 5 }, () => t.req('GET', '/api/v1/agents', { token: a.token }).then((r) => r.status)))
+      let statuses: number[] = []
+      const sent = await statementsOf(t, async () => (statuses = await Promise.all(Array.from({ length: 5 }, () => t.req('GET', '/api/v1/agents', { token: a.token }).then((r) => r.status)))))
       expect([config, statuses.sort()]).toEqual([config, token || user ? [200, 200, 200, 429, 429] : [200, 200, 200, 200, 200]])
+      // No budget on: nothing counted, and no sweep of the counters' ended windows either.
+      expect([config, sent.some((q) => q.includes('rate_limit_counters'))]).toEqual([config, token || user])
       const fused = new PgCountedLookup(t.rt.connection as PgConnection, t.rt.limiter.store as PgRateLimitStore, t.rt.config)
       const got = await fused.lookup('pat', hashToken(a.token), t.clock.now())
       expect(got.counted === undefined).toBe(!token && !user)

@@ -6,8 +6,9 @@ import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
 import { changeSignal, closeDatabase, openDatabase } from '../src/db/client'
 import { memberships, personalAccessTokens } from '../src/db/schema'
-import { findTokenForAuth } from '../src/auth/lookup'
+import { findCliAccessTokenForAuth, findTokenForAuth } from '../src/auth/lookup'
 import { hashToken } from '../src/auth/tokens'
+import { decideLogin } from '../src/modules/cli-auth/service'
 import { makeActor, makeTestApp } from './helpers/app'
 import { sqliteOnly } from './helpers/pg'
 
@@ -164,7 +165,7 @@ describe.skipIf(READ_CACHE_SQLITE_ONLY)('token look-ups are cached, and every ch
     expect((await get(admin.token)).status).toBe(200)
   })
 
-  test('while nothing is committed the look-up answers with one frozen row; after a commit, a new one with the change', async () => {
+  test('while nothing is committed the look-up (a PAT, a CLI access token) answers with one frozen row; after a commit, a new one with the change', async () => {
     const { t, file, member } = await setup()
     const hash = hashToken(member.token)
     const db = sqliteConnection(t.rt).db
@@ -178,6 +179,15 @@ describe.skipIf(READ_CACHE_SQLITE_ONLY)('token look-ups are cached, and every ch
     expect(after).not.toBe(first!)
     expect(after?.revokedAt?.getTime()).toBe(5)
     expect(first?.revokedAt).toBeNull()
+
+    // A CLI session's access token (tdo_): its look-up is shared the same way.
+    const { body } = await t.req('POST', '/api/auth/cli/initiate')
+    await decideLogin(t.ctx, body.code, { userId: member.userId, organizationId: member.organizationId }, 'approve')
+    const cli = hashToken((await t.req('GET', `/api/auth/cli/poll?code=${body.code}`)).body.accessToken)
+    const session = await findCliAccessTokenForAuth(db, cli)
+    expect(session?.kind).toBe('cli')
+    expect(Object.isFrozen(session)).toBe(true)
+    expect(await findCliAccessTokenForAuth(db, cli)).toBe(session!)
   })
 
   test('a token expiring while cached is refused at its expiry (the clock is checked on every request)', async () => {

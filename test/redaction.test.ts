@@ -107,6 +107,31 @@ describe('redactTokens', () => {
     expect(redactTokens(undefined)).toBeUndefined()
   })
 
+  test('a key alone holding a token is redacted, its value unchanged', () => {
+    expect(redactTokens({ [`k${tok}`]: 1, plain: 2 })).toEqual({ [`k${REDACTED}`]: 1, plain: 2 })
+    expect(redactTokens([{ [tok]: null }])).toEqual([{ [REDACTED]: null }])
+  })
+
+  test('copy on write: what holds no token comes back as the same object; only the path to a redaction is copied; class instances are kept', () => {
+    const clean = { a: [1, 'x', { b: ['y'] }], c: { d: 'z' } }
+    expect(redactTokens(clean)).toBe(clean)
+    expect(redactTokens(clean.a)).toBe(clean.a)
+    const mixed = { keep: { d: 'z' }, list: ['a', { e: 'b' }, tok], inner: { s: tok } }
+    const out = redactTokens(mixed)
+    expect(out).toEqual({ keep: { d: 'z' }, list: ['a', { e: 'b' }, REDACTED], inner: { s: REDACTED } })
+    expect(out.keep).toBe(mixed.keep)
+    expect(out.list[1]).toBe(mixed.list[1])
+    expect([out.list === mixed.list, out.inner === mixed.inner, mixed.list[2], mixed.inner.s]).toEqual([false, false, tok, tok])
+    // Anything but strings, arrays and plain objects is kept as it is: a copy would lose its class.
+    class Holder {
+      constructor(readonly s: string) {}
+    }
+    const held = new Holder(tok)
+    const kept = redactTokens({ held }).held
+    expect(kept).toBe(held)
+    expect(kept).toBeInstanceOf(Holder)
+  })
+
   test('a self-referencing object does not loop', () => {
     const o: any = { s: tok }
     o.self = o

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
 import { sqliteMigrations } from '../src/db/migrations.gen'
-import { checkSlug, chooseSlug, deriveSlug, isSlug, isSlugConflict, SLUG_MAX } from '../src/modules/slugs'
+import { checkSlug, chooseSlug, deriveSlug, insertWithSlug, isSlug, isSlugConflict, SLUG_MAX, slugWrite } from '../src/modules/slugs'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 
@@ -308,6 +308,65 @@ describe('a slug taken by a concurrent request', () => {
   test('two creates with the same explicit slug at once: one 201, one 409', async () => {
     const [x, y] = await Promise.all([agent({ name: 'Racer', slug: 'racer' }), agent({ name: 'Racer', slug: 'racer' })])
     expect([x.status, y.status].sort()).toEqual([201, 409])
+  })
+
+  /**
+   * An insert (or update) whose first calls fail as scripted: 'conflict' breaks the slug index (the
+   * winner of the race has the slug now: it is taken from then on), an Error is thrown as it is;
+   * later calls succeed. Over HTTP on SQLite the twenty creates below never lose a race (each
+   * request's look-up and insert run back to back), and on PostgreSQL how many do is luck: the
+   * retry rules are checked on the functions.
+   */
+  function racingWrite(script: ('conflict' | Error)[]) {
+    const tried: string[] = []
+    const lost = new Set<string>()
+    return {
+      tried,
+      taken: async (slug: string) => lost.has(slug),
+      write: async (slug: string) => {
+        const step = script[tried.length]
+        tried.push(slug)
+        if (step === 'conflict') {
+          lost.add(slug)
+          throw new Error('UNIQUE constraint failed: agents.organization_id, agents.slug')
+        }
+        if (step) throw step
+        return `row with ${slug}`
+      },
+    }
+  }
+
+  test('insertWithSlug: a derived slug that lost the race is chosen again (then suffixed), three tries in all; a third loss is 409 naming its slug', async () => {
+    const twice = racingWrite(['conflict', 'conflict'])
+    expect(await insertWithSlug('agent', undefined, 'Deploy Bot', twice.taken, twice.write)).toBe(`row with ${twice.tried[2]}`)
+    expect(twice.tried).toHaveLength(3)
+    expect(twice.tried[0]).toBe('deploy-bot')
+    for (const s of twice.tried.slice(1)) expect(s).toMatch(/^deploy-bot-[a-z0-9]{4}$/)
+    const thrice = racingWrite(['conflict', 'conflict', 'conflict'])
+    const err = await insertWithSlug('agent', undefined, 'Deploy Bot', thrice.taken, thrice.write).catch((e) => e)
+    expect(thrice.tried).toHaveLength(3)
+    expect(err).toMatchObject({ code: 'slug_taken', message: expect.stringContaining(`"${thrice.tried[2]}" is already used by another agent`) })
+  })
+
+  test('insertWithSlug: an explicit slug that lost the race is 409 after one insert; any other failure is thrown as it is, not retried', async () => {
+    const explicit = racingWrite(['conflict'])
+    await expect(insertWithSlug('space', 'chosen', 'Other', explicit.taken, explicit.write)).rejects.toMatchObject({ code: 'slug_taken', message: expect.stringContaining('"chosen" is already used by another space') })
+    expect(explicit.tried).toEqual(['chosen'])
+    const broken = new Error('disk I/O error')
+    for (const slug of [undefined, 'chosen']) {
+      const other = racingWrite([broken])
+      expect([slug, await insertWithSlug('space', slug, 'Other', other.taken, other.write).catch((e) => e)]).toEqual([slug, broken])
+      expect([slug, other.tried]).toEqual([slug, [slug ?? 'other']])
+    }
+  })
+
+  test('slugWrite: an update that broke the slug index is 409 naming the slug; any other failure is thrown as it is; a success is returned', async () => {
+    const lost = racingWrite(['conflict'])
+    await expect(slugWrite('agent', 'racer', () => lost.write('racer'))).rejects.toMatchObject({ code: 'slug_taken', message: expect.stringContaining('"racer" is already used by another agent') })
+    const broken = new Error('disk I/O error')
+    const other = racingWrite([broken])
+    expect(await slugWrite('space', 'racer', () => other.write('racer')).catch((e) => e)).toBe(broken)
+    expect(await slugWrite('space', 'racer', async () => 'row')).toBe('row')
   })
 })
 
