@@ -29,7 +29,7 @@ type Kind = AuthRow['kind']
 
 /**
  * Authentication on PostgreSQL in one round trip: the token look-up (the same answer as
- * findTokenForAuth / findCliAccessTokenForAuth in src/auth/lookup.ts, test/pg-roundtrips.test.ts
+ * findTokenForAuth / findCliAccessTokenForAuth in src/auth/lookup.ts, test/pg-auth-statement.test.ts
  * compares them), the rate-limit hits of the request it authenticates (PgRateLimitStore's
  * counters, with its batching and asynchronous commit) and the organization's agents version,
  * as one statement with data-modifying CTEs.
