@@ -51,6 +51,17 @@ describe('AES-256-GCM secret box', () => {
     expect(() => b.open(sealed, 'aad')).toThrow(a.currentKeyId)
   })
 
+  test('openOrNull (addresses and user agents shown on pages): the value, or null for none and for what cannot be opened', () => {
+    const a = new SecretBox(key())
+    const b = new SecretBox(key())
+    const sealed = a.seal('203.0.113.7', 'session.ip:ses_1')
+    expect(a.openOrNull(sealed, 'session.ip:ses_1')).toBe('203.0.113.7')
+    expect(a.openOrNull(null, 'session.ip:ses_1')).toBeNull()
+    expect(b.openOrNull(sealed, 'session.ip:ses_1')).toBeNull()
+    expect(a.openOrNull(sealed, 'session.ip:ses_2')).toBeNull()
+    expect(a.openOrNull('not sealed', 'session.ip:ses_1')).toBeNull()
+  })
+
   test('a key with the same id but other bytes fails authentication', () => {
     const a = new SecretBox(key())
     const sealed = a.seal('x', 'aad')

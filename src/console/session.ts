@@ -3,7 +3,6 @@ import { recordAudit } from '../audit/log'
 import { randomBase62 } from '../auth/random'
 import type { Caller } from '../auth/principal'
 import { contextOf, type Ctx, type Origin, type Services } from '../context'
-import { DecryptionError } from '../crypto/secretbox'
 import { memberships, organizations, sessions, users, type Organization, type Role, type Session } from '../db/schema'
 import { newId } from '../ids'
 
@@ -120,20 +119,11 @@ export async function listSessions(ctx: Ctx, userId: string, currentId: string):
     .orderBy(desc(sessions.lastSeenAt), desc(sessions.id))
     .limit(100)
     .all()
-  const open = (value: string | null, aad: string) => {
-    if (value === null) return null
-    try {
-      return ctx.box.open(value, aad)
-    } catch (e) {
-      if (e instanceof DecryptionError) return null
-      throw e
-    }
-  }
   return rows.map((s) => ({
     id: s.id,
     current: s.id === currentId,
-    ip: open(s.ipEnc, `session.ip:${s.id}`),
-    userAgent: open(s.userAgentEnc, `session.ua:${s.id}`),
+    ip: ctx.box.openOrNull(s.ipEnc, `session.ip:${s.id}`),
+    userAgent: ctx.box.openOrNull(s.userAgentEnc, `session.ua:${s.id}`),
     createdAt: s.createdAt,
     lastSeenAt: s.lastSeenAt,
     endsAt: new Date(Math.min(s.expiresAt.getTime(), s.lastSeenAt.getTime() + SESSION_IDLE_MS)),

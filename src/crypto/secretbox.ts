@@ -76,6 +76,20 @@ export class SecretBox {
     return plain
   }
 
+  /**
+   * A sealed value shown to a person (an address, a user agent): null when there is none, or when
+   * it cannot be opened (sealed under a key no longer configured), instead of failing the page.
+   */
+  openOrNull(sealed: string | null, aad: string): string | null {
+    if (sealed === null) return null
+    try {
+      return this.open(sealed, aad)
+    } catch (e) {
+      if (e instanceof DecryptionError) return null
+      throw e
+    }
+  }
+
   private decrypt(sealed: string, aad: string): string {
     const parts = sealed.split('.')
     if (parts.length !== 3 || parts[0] !== 'v1') throw new DecryptionError('not a sealed value (expected v1.<keyId>.<data>)')

@@ -188,7 +188,7 @@ function listStatements(db: Db, s: AgentListShape) {
  * regular expression on PostgreSQL (`[Üü][bB]…`, unanchored); every other character matches
  * itself (the patterns' own special characters are quoted).
  */
-export function namePattern(q: string, d: Dialect): string {
+function namePattern(q: string, d: Dialect): string {
   let body = ''
   for (const c of q) {
     const variants = caseVariants(c)

@@ -4,7 +4,6 @@ import { loginCodeDisplay } from '../../auth/login-code'
 import { touchCliSession } from '../../auth/lookup'
 import { ACCESS_TOKEN_PREFIX, checkTokenFormat, generateToken, hashToken, LOGIN_CODE_PREFIX, REFRESH_TOKEN_PREFIX } from '../../auth/tokens'
 import { withTx, type Ctx } from '../../context'
-import { DecryptionError } from '../../crypto/secretbox'
 import { prepared } from '../../db/prepared'
 import { cliAccessTokens, dbTime, cliLoginCodes, cliSessions, memberships, organizations, type CliLoginCode, type CliSession, type Role } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -26,16 +25,6 @@ export const EXPIRY_SKEW_MS = 60_000
 const CODE_RETENTION_MS = 3_600_000
 
 const iso = (ms: number) => new Date(ms).toISOString()
-
-function open(ctx: Pick<Ctx, 'box'>, value: string | null, aad: string): string | null {
-  if (value === null) return null
-  try {
-    return ctx.box.open(value, aad)
-  } catch (e) {
-    if (e instanceof DecryptionError) return null
-    throw e
-  }
-}
 
 export interface Initiated {
   id: string
@@ -101,8 +90,8 @@ export async function describeLoginRequest(ctx: Ctx, code: string): Promise<Logi
     code,
     shortCode: loginCodeDisplay(code),
     state: expired ? 'expired' : row.state,
-    requestIp: open(ctx, row.requestIpEnc, `clic.ip:${row.id}`),
-    userAgent: open(ctx, row.requestUaEnc, `clic.ua:${row.id}`),
+    requestIp: ctx.box.openOrNull(row.requestIpEnc, `clic.ip:${row.id}`),
+    userAgent: ctx.box.openOrNull(row.requestUaEnc, `clic.ua:${row.id}`),
     createdAt: row.createdAt.toISOString(),
     expiresAt: row.expiresAt.toISOString(),
   }
@@ -155,7 +144,7 @@ export async function decideLogin(ctx: Ctx, code: string, who: { userId: string;
     actor: { userId: who.userId, tokenId: null },
     targetType: 'cli_login',
     targetId: row.id,
-    details: { requestIp: open(ctx, row.requestIpEnc, `clic.ip:${row.id}`), userAgent: open(ctx, row.requestUaEnc, `clic.ua:${row.id}`) },
+    details: { requestIp: ctx.box.openOrNull(row.requestIpEnc, `clic.ip:${row.id}`), userAgent: ctx.box.openOrNull(row.requestUaEnc, `clic.ua:${row.id}`) },
   })
   return (await describeLoginRequest(ctx, code))!
 }
@@ -190,8 +179,8 @@ export async function pollLogin(ctx: Ctx, code: string): Promise<PollResult> {
       throw new AppError('login_code_used', 'Login code already used: its tokens were delivered to the first poll after approval. Start again to sign in another terminal.')
     }
     const refreshToken = generateToken(REFRESH_TOKEN_PREFIX)
-    const ua = open(tx, row.requestUaEnc, `clic.ua:${row.id}`)
-    const ip = open(tx, row.requestIpEnc, `clic.ip:${row.id}`)
+    const ua = tx.box.openOrNull(row.requestUaEnc, `clic.ua:${row.id}`)
+    const ip = tx.box.openOrNull(row.requestIpEnc, `clic.ip:${row.id}`)
     await tx.db
       .insert(cliSessions)
       .values({
@@ -367,11 +356,11 @@ export async function listCliSessions(ctx: Ctx, userId: string, organizationId?:
   return rows.map((r) => ({
     id: r.id,
     organizationId: r.organizationId,
-    device: open(ctx, r.userAgentEnc, `clis.ua:${r.id}`),
-    createdIp: open(ctx, r.createdIpEnc, `clis.cip:${r.id}`),
+    device: ctx.box.openOrNull(r.userAgentEnc, `clis.ua:${r.id}`),
+    createdIp: ctx.box.openOrNull(r.createdIpEnc, `clis.cip:${r.id}`),
     createdAt: r.createdAt.toISOString(),
     lastUsedAt: r.lastUsedAt ? r.lastUsedAt.toISOString() : null,
-    lastUsedIp: open(ctx, r.lastUsedIpEnc, `clis.ip:${r.id}`),
+    lastUsedIp: ctx.box.openOrNull(r.lastUsedIpEnc, `clis.ip:${r.id}`),
     refreshExpiresAt: r.refreshExpiresAt.toISOString(),
     status: r.revokedAt ? 'revoked' : r.refreshExpiresAt.getTime() <= now ? 'expired' : 'active',
     revokedAt: r.revokedAt ? r.revokedAt.toISOString() : null,
