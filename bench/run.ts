@@ -1,7 +1,9 @@
 // Benchmark: the compiled binary on a fresh database with 20 agents; authenticated
 // GET /api/v1/agents (and one token's GET, mostly the auth path) against a bare Bun.serve that
 // returns the very same response bytes as a constant. Alternates the servers in one run and
-// prints median req/s, the ratio, p50/p99 latency and the servers' RSS.
+// prints median req/s, the ratio, p50/p99 latency and the servers' RSS. A one-route Elysia app
+// answering the same bytes (bench/bare-elysia.ts) runs in the rotation too: the framework's own
+// share of the gap.
 //
 // With `--db postgres://…` (a PostgreSQL server; the benchmark creates a database
 // teamday_bench_<random> on it and drops it at the end) the same run also has teamday on
@@ -219,13 +221,19 @@ try {
     const bareChild = spawn(process.execPath, [join(import.meta.dir, 'bare.ts'), bodyFile, sample.headers.get('content-type')!, encoding], { stdio: ['ignore', 'pipe', 'inherit'] })
     children.push(bareChild)
     const bare: Server = { label: 'bare Bun.serve, same bytes', url: `http://127.0.0.1:${await listeningPort(bareChild)}`, token: null, tokenId: '', children: [bareChild], probe: null }
-    const all = [bare, ...servers]
+    // The framework's own floor: one Elysia route answering the same bytes (not a goal's baseline:
+    // it says how much of the gap to bare Bun.serve is Elysia's before any of teamday's work).
+    const elysiaChild = spawn(process.execPath, [join(import.meta.dir, 'bare-elysia.ts'), bodyFile, sample.headers.get('content-type')!, encoding], { stdio: ['ignore', 'pipe', 'inherit'] })
+    children.push(elysiaChild)
+    const elysia: Server = { label: 'bare Elysia, same bytes', url: `http://127.0.0.1:${await listeningPort(elysiaChild)}`, token: null, tokenId: '', children: [elysiaChild], probe: null }
+    const floors = [bare, elysia]
+    const all = [...floors, ...servers]
     // The PostgreSQL floor answers with these bytes too.
     for (const s of all) if (s.label.startsWith('bare Bun.serve + postgres')) await fetch(`${s.url}/__body`, { method: 'PUT', body: bytes, headers: { 'content-type': sample.headers.get('content-type')!, 'x-content-encoding': encoding } })
     const rows = new Map<string, Row[]>(all.map((s) => [s.label, []]))
     results.set(t.name, rows)
-    for (const s of all) await wrk(s.url + (s === bare ? '/' : t.path(s)), { connections: CONNS, seconds: Math.min(SECONDS, 3), threads: THREADS, extra: wrkHeaders(s) }) // warm-up
-    for (let i = 0; i < ROUNDS; i++) for (const s of all) rows.get(s.label)!.push(await measure(t.name, s, s === bare ? '/' : t.path(s)))
+    for (const s of all) await wrk(s.url + (floors.includes(s) ? '/' : t.path(s)), { connections: CONNS, seconds: Math.min(SECONDS, 3), threads: THREADS, extra: wrkHeaders(s) }) // warm-up
+    for (let i = 0; i < ROUNDS; i++) for (const s of all) rows.get(s.label)!.push(await measure(t.name, s, floors.includes(s) ? '/' : t.path(s)))
 
     const med = medianFigures
     const b = med(rows.get(bare.label)!)
