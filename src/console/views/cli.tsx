@@ -1,6 +1,6 @@
 import type { LoginRequest, PublicCliSession } from '../../modules/cli-auth/service'
 import type { SignedIn } from '../session'
-import { ErrorBox, Layout, When } from './layout'
+import { ErrorBox, Layout, When, WhenFrom } from './layout'
 
 /** The approval page of a CLI sign-in (`authUrl`): what asks, and Approve / Deny. */
 export function AuthorizePage(props: { who: SignedIn; req: LoginRequest; organizations: { id: string; name: string; slug: string }[]; error?: string | null }) {
@@ -122,24 +122,10 @@ export function CliSessionsSection(props: { sessions: PublicCliSession[] }) {
               <tr>
                 <td safe>{s.device ?? 'unknown program'}</td>
                 <td>
-                  <When at={s.createdAt} />{' '}
-                  {s.createdIp ? (
-                    <span class="muted">
-                      from <span safe>{s.createdIp}</span>
-                    </span>
-                  ) : (
-                    ''
-                  )}
+                  <WhenFrom at={s.createdAt} ip={s.createdIp} />
                 </td>
                 <td>
-                  <When at={s.lastUsedAt} />{' '}
-                  {s.lastUsedIp ? (
-                    <span class="muted">
-                      from <span safe>{s.lastUsedIp}</span>
-                    </span>
-                  ) : (
-                    ''
-                  )}
+                  <WhenFrom at={s.lastUsedAt} ip={s.lastUsedIp} />
                 </td>
                 <td>
                   <form method="post" action={`/settings/cli-sessions/${s.id}/revoke`} class="inline">

@@ -93,6 +93,25 @@ export function When(props: { at: string | Date | null; never?: string }) {
   )
 }
 
+/** When, and from which address when known (a sign-in, a last use). */
+export function WhenFrom(props: { at: string | Date | null; ip: string | null }) {
+  return (
+    <>
+      <When at={props.at} />
+      {props.ip ? (
+        <>
+          {' '}
+          <span class="muted">
+            from <span safe>{props.ip}</span>
+          </span>
+        </>
+      ) : (
+        ''
+      )}
+    </>
+  )
+}
+
 export function ErrorBox(props: { message?: string | null }) {
   if (!props.message) return ''
   return (

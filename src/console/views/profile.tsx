@@ -1,6 +1,6 @@
 import { MIN_PASSWORD_LENGTH } from '../../modules/users/passwords'
 import type { SessionView, SignedIn } from '../session'
-import { ErrorBox, Layout, When, type Nav } from './layout'
+import { ErrorBox, Layout, When, WhenFrom, type Nav } from './layout'
 
 export function ProfilePage(props: { nav: Nav; who: SignedIn; sessions: SessionView[]; error?: string | null; notice?: string | null }) {
   const u = props.who.user
@@ -84,14 +84,7 @@ export function ProfilePage(props: { nav: Nav; who: SignedIn; sessions: SessionV
                   {s.current ? <strong> (this browser)</strong> : ''}
                 </td>
                 <td>
-                  <When at={s.createdAt} />{' '}
-                  {s.ip ? (
-                    <span class="muted">
-                      from <span safe>{s.ip}</span>
-                    </span>
-                  ) : (
-                    ''
-                  )}
+                  <WhenFrom at={s.createdAt} ip={s.ip} />
                 </td>
                 <td>
                   <When at={s.lastSeenAt} />
