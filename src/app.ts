@@ -12,6 +12,7 @@ import { docsPlugin } from './http/docs'
 import { errorsPlugin } from './http/errors'
 import { requestGuards } from './http/guards'
 import { compressingAdapter } from './http/compression'
+import { cors } from './http/cors'
 import { idempotency } from './http/idempotency'
 import { observe } from './http/observe'
 import { rateLimits } from './http/ratelimit'
@@ -132,6 +133,8 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     .use(observer.plugin)
     .use(errorsPlugin(rt.log, () => registered, clientAddress, (code) => rt.metrics.authFailure(code)))
     .onRequest(guards.head)
+    // Browsers on other origins (TEAMDAY_CORS_ORIGINS): a preflight is answered here, before any route.
+    .use(cors(rt.config))
     .onRequest(observer.noteRequestId)
     .onRequest(guards.undeclaredBody)
     // The one body parser (src/http/body.ts): a route that needs a token authorizes first, so

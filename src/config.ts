@@ -50,6 +50,12 @@ export interface Config {
    */
   trustedProxyHops: number
   trustedProxies: string[]
+  /**
+   * Web pages on these origins may call /api/ from a browser (CORS; TEAMDAY_CORS_ORIGINS): exact
+   * origins such as https://dash.example.com, or `*` for any. Default: none (no CORS headers).
+   * Bearer tokens only: no credentials mode, and never the console's pages (src/http/cors.ts).
+   */
+  corsOrigins: string[]
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent'
   /** TEAMDAY_LOG_FORMAT: json, pretty, or auto (pretty when the log stream is a terminal). */
   logFormat: 'json' | 'pretty' | 'auto'
@@ -162,6 +168,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     keyFile: env.TEAMDAY_KEY_FILE ?? defaultKeyFile(dbPath),
     trustedProxyHops: parseIntVar('TEAMDAY_TRUSTED_PROXY_HOPS', env.TEAMDAY_TRUSTED_PROXY_HOPS, 0, 0, 10),
     trustedProxies: parseTrustedProxies(env.TEAMDAY_TRUSTED_PROXIES),
+    corsOrigins: parseCorsOrigins(env.TEAMDAY_CORS_ORIGINS),
     logLevel,
     logFormat,
     accessLog: parseOnOff('TEAMDAY_ACCESS_LOG', env.TEAMDAY_ACCESS_LOG, true),
@@ -249,6 +256,26 @@ function parseProvider(value: string | undefined): Config['provider'] {
   const v = value.toLowerCase()
   if (v === 'openai' || v === 'anthropic') return v
   throw new ConfigError(`TEAMDAY_PROVIDER must be openai or anthropic (got "${value}")`)
+}
+
+/** TEAMDAY_CORS_ORIGINS: `*` alone, or comma-separated origins (scheme, host, port when not the default; no path). */
+export function parseCorsOrigins(value: string | undefined): string[] {
+  const origins = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  if (origins.includes('*')) {
+    if (origins.length > 1) throw new ConfigError(`TEAMDAY_CORS_ORIGINS is either * (any origin) or a list of origins, not both (got "${value}")`)
+    return origins
+  }
+  for (const o of origins) {
+    let origin: string | null = null
+    try {
+      const u = new URL(o)
+      if (u.protocol === 'http:' || u.protocol === 'https:') origin = u.origin
+    } catch {}
+    if (origin !== o) {
+      throw new ConfigError(`TEAMDAY_CORS_ORIGINS must list origins as browsers send them, such as https://dash.example.com or http://localhost:5173 (no path, no trailing slash): got "${o}"${origin ? `; did you mean ${origin}?` : ''}`)
+    }
+  }
+  return origins
 }
 
 /**

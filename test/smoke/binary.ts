@@ -340,9 +340,10 @@ async function observability(server: Server, token: string) {
   check('the metrics and 401 requests have access lines too', /"path":"\/metrics","status":200/.test(server.err) && /"path":"\/metrics","status":401/.test(server.err))
 }
 
-/** The separate metrics listener: GET /metrics without a token, on its own port. */
+/** The separate metrics listener: GET /metrics without a token, on its own port; and CORS when configured. */
 async function metricsListener() {
-  const srv = new Server(['--port', '0', '--db', './m/t.db', '--metrics-port', '0', '--metrics-host', '127.0.0.1'], { TEAMDAY_ACCESS_LOG: 'off' })
+  const dash = 'https://dash.example.com'
+  const srv = new Server(['--port', '0', '--db', './m/t.db', '--metrics-port', '0', '--metrics-host', '127.0.0.1'], { TEAMDAY_ACCESS_LOG: 'off', TEAMDAY_CORS_ORIGINS: dash })
   try {
     if (!check('serve with --metrics-port starts', await srv.started(), { out: srv.out, err: srv.err })) return
     await srv.waitForLog(/"msg":"server_started"/)
@@ -353,6 +354,15 @@ async function metricsListener() {
     check('the metrics listener answers GET /metrics without a token', res.status === 200 && text.includes('# TYPE teamday_http_requests_total counter'), { status: res.status })
     const other = await fetch(m![1]!.replace('/metrics', '/api/v1/tokens'), { signal: AbortSignal.timeout(5_000) })
     check('the metrics listener serves nothing else (404)', other.status === 404, other.status)
+    {
+      const api = srv.base
+      const pre = await fetch(`${api}/api/v1/tokens`, { method: 'OPTIONS', headers: { origin: dash, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' }, signal: AbortSignal.timeout(5_000) })
+      check('TEAMDAY_CORS_ORIGINS: a preflight from the listed origin -> 204 with Access-Control-Allow-Origin', pre.status === 204 && pre.headers.get('access-control-allow-origin') === dash, { status: pre.status, acao: pre.headers.get('access-control-allow-origin') })
+      const anon = await fetch(`${api}/api/v1/tokens`, { headers: { origin: dash }, signal: AbortSignal.timeout(5_000) })
+      check('TEAMDAY_CORS_ORIGINS: a 401 to that origin is readable by its page', anon.status === 401 && anon.headers.get('access-control-allow-origin') === dash && (anon.headers.get('access-control-expose-headers') ?? '').includes('www-authenticate'), { status: anon.status })
+      const elsewhere = await fetch(`${api}/api/v1/tokens`, { headers: { origin: 'https://evil.example' }, signal: AbortSignal.timeout(5_000) })
+      check('TEAMDAY_CORS_ORIGINS: another origin gets no CORS header', elsewhere.headers.get('access-control-allow-origin') === null)
+    }
     check('TEAMDAY_ACCESS_LOG=off: no access lines', !srv.err.includes('"msg":"request"'))
     check('metrics listener serve: SIGTERM -> exit 0', (await srv.stop()) === 0)
     check('the log ends with a stopped line (buffer flushed at shutdown)', /"msg":"stopped"/.test(srv.err), srv.err.slice(-300))
