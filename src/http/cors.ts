@@ -1,5 +1,6 @@
 import { Elysia } from 'elysia'
 import type { Config } from '../config'
+import { pathStart } from './url-path'
 
 /** What a page may send: the token, a JSON body, the retry key, its own request id. */
 const ALLOW_HEADERS = 'authorization, content-type, idempotency-key, x-request-id'
@@ -50,7 +51,7 @@ function corsHook(config: Pick<Config, 'corsOrigins'>): ((c: Context) => Respons
     const origin = request.headers.get('origin')
     if (origin === null || !(any || allowed.has(origin))) return
     const url = request.url
-    const path = url.indexOf('/', url.indexOf('//') + 2)
+    const path = pathStart(url)
     if (path < 0 || !url.startsWith('/api/', path)) return
     const allowOrigin = any ? '*' : origin
     if (request.method === 'OPTIONS' && request.headers.has('access-control-request-method')) {

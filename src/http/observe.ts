@@ -3,6 +3,7 @@ import { redactTokens } from '../auth/tokens'
 import type { Principal } from '../auth/principal'
 import type { Logger } from '../logger'
 import type { Metrics } from '../metrics/recorder'
+import { pathStart } from './url-path'
 
 /** Routes whose query strings are never written down, whatever they hold (sign-in and set-up flows). */
 const SENSITIVE_ROUTES = /^\/(api\/auth|setup)(\/|$)/
@@ -29,7 +30,7 @@ function decode(s: string): string {
  * other query value is redacted when its name says secret or it looks like a credential.
  */
 export function loggedTarget(url: string): string {
-  const start = url.indexOf('/', url.indexOf('//') + 2)
+  const start = pathStart(url)
   if (start < 0) return '/'
   const q = url.indexOf('?', start)
   let path = q < 0 ? url.slice(start) : url.slice(start, q)
