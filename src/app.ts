@@ -12,6 +12,7 @@ import { docsPlugin } from './http/docs'
 import { errorsPlugin } from './http/errors'
 import { requestGuards } from './http/guards'
 import { compressingAdapter } from './http/compression'
+import { listenOnce } from './http/listen'
 import { cors } from './http/cors'
 import { idempotency } from './http/idempotency'
 import { observe } from './http/observe'
@@ -128,7 +129,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
 
   const observer = observe({ log: rt.log, metrics: rt.metrics, clientAddress, principalOf: authorizer.authenticated })
 
-  const app = new Elysia({ normalize: true, adapter: compressingAdapter(rt.config.compression) })
+  const app = new Elysia({ normalize: true, adapter: listenOnce(compressingAdapter(rt.config.compression)) })
     // First: the access log and request metrics measure everything below.
     .use(observer.plugin)
     .use(errorsPlugin(rt.log, () => registered, clientAddress, (code) => rt.metrics.authFailure(code)))
