@@ -37,7 +37,7 @@ test('the socket answers what app.handle answers: a route, a route with a parame
 
   const missing = await fetch(`${base}/api/v1/no-such-thing`)
   expect(missing.status).toBe(404)
-  expect((await missing.json()).error).toBeDefined()
+  expect(((await missing.json()) as { error?: unknown }).error).toBeDefined()
   const inProcess = await t.app.handle(new Request('http://localhost/api/v1/no-such-thing'))
   expect(inProcess.status).toBe(404)
 })

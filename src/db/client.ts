@@ -2,7 +2,6 @@ import { existsSync, mkdirSync, rmdirSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { drizzle as syncDrizzle } from 'drizzle-orm/bun-sqlite'
 import { SqliteConnection, type SyncDb } from './connection'
-import * as schema from './schema/sqlite'
 import { CachingDatabase } from './sqlite'
 
 export { SqliteConnection, type Db, type SyncDb } from './connection'
@@ -48,7 +47,7 @@ export function openDatabase(path: string, opts: { rowCache?: boolean; create?: 
   sqlite.exec('PRAGMA busy_timeout = 5000')
   sqlite.exec('PRAGMA synchronous = NORMAL')
   sqlite.exec('PRAGMA foreign_keys = ON')
-  return new SqliteConnection(sqlite, syncDrizzle({ client: sqlite, schema }) as SyncDb)
+  return new SqliteConnection(sqlite, syncDrizzle({ client: sqlite }) as unknown as SyncDb)
 }
 
 /** A database that cannot be opened; the message names its path. */

@@ -77,8 +77,10 @@ export class SqliteConnection implements DbConnection {
     /** Synchronous drizzle on the same connection: migrations, seeding, tests. */
     readonly sync: SyncDb,
   ) {
-    this.db = drizzle((sql, params, method) => this.outside(sql, params, method), { schema }) as Db
-    this.txDb = drizzle((sql, params, method) => this.inside(sql, params, method), { schema }) as Db
+    // No `schema` for drizzle: services use its query builder, never its relational queries
+    // (db.query.*), whose table map drizzle would otherwise build for each handle at start-up.
+    this.db = drizzle((sql, params, method) => this.outside(sql, params, method)) as unknown as Db
+    this.txDb = drizzle((sql, params, method) => this.inside(sql, params, method)) as unknown as Db
     for (const db of [this.db, this.txDb]) attachConnection(db, this)
   }
 

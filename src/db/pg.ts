@@ -4,7 +4,6 @@ import type { SQL } from 'drizzle-orm'
 import { PgDatabase, PgDeleteBase, PgInsertBase, PgSelectBase, PgUpdateBase } from 'drizzle-orm/pg-core'
 import { drizzle, PostgresJsPreparedQuery } from 'drizzle-orm/postgres-js'
 import { attachConnection, type Db, type DbConnection } from './connection'
-import * as pgSchema from './schema/pg'
 
 export interface PgOptions {
   /** Connections in the pool (TEAMDAY_DB_POOL). */
@@ -40,7 +39,7 @@ export class PgConnection implements DbConnection {
     readonly schema?: string,
   ) {
     installSqliteStyleTerminals()
-    const pgdb = drizzle({ client: this.guard(client, () => this.escaping()), schema: pgSchema })
+    const pgdb = drizzle({ client: this.guard(client, () => this.escaping()) })
     this.db = pgdb as unknown as Db
     attachConnection(this.db, this)
   }
