@@ -1,9 +1,11 @@
 /**
  * How the app listens (src/http/listen.ts): compiled once, every request through `app.fetch`
- * (the handler in-process tests reach with `app.handle`), on a real socket.
+ * (the handler in-process tests reach with `app.handle`), on a real socket; and sentWhole, which
+ * re-sends a large body that was ready only after the event loop turned as one chunk of a stream.
  */
-import { afterAll, expect, test } from 'bun:test'
-import { makeTestApp } from './helpers/app'
+import { afterAll, describe, expect, test } from 'bun:test'
+import { noteSentBytes, sentWhole, WHOLE_FROM_BYTES } from '../src/http/listen'
+import { makeActor, makeTestApp } from './helpers/app'
 
 const t = await makeTestApp()
 const app = t.app as unknown as { compile(): unknown; listen(o: object): unknown; stop(): Promise<unknown>; server: { port: number } | null }
@@ -40,4 +42,66 @@ test('the socket answers what app.handle answers: a route, a route with a parame
   expect(((await missing.json()) as { error?: unknown }).error).toBeDefined()
   const inProcess = await t.app.handle(new Request('http://localhost/api/v1/no-such-thing'))
   expect(inProcess.status).toBe(404)
+})
+
+test('over the socket, a large list keeps its bytes; on PostgreSQL (ready after the database answered) it goes out chunked, on SQLite (ready in the same turn) with its length', async () => {
+  const admin = await makeActor(t, { role: 'admin', org: 'sockets' })
+  const prompt = 'p'.repeat(1000)
+  for (let i = 0; i < 16; i++) {
+    const r = await t.req('POST', '/api/v1/agents', { token: admin.token, body: { name: `Agent ${i}`, role: 'helper', systemPrompt: prompt } })
+    expect(r.status).toBe(201)
+  }
+  const res = await fetch(`${base}/api/v1/agents?limit=50`, { headers: { authorization: `Bearer ${admin.token}`, 'accept-encoding': 'identity' } })
+  expect(res.status).toBe(200)
+  const text = await res.text()
+  expect(text.length).toBeGreaterThan(WHOLE_FROM_BYTES)
+  expect(JSON.parse(text).agents).toHaveLength(16)
+  expect(res.headers.get('x-request-id')).toMatch(/^req_/)
+  if (t.backend === 'pg') {
+    expect(res.headers.get('transfer-encoding')).toBe('chunked')
+    expect(res.headers.get('content-length')).toBeNull()
+  } else {
+    expect(res.headers.get('content-length')).toBe(String(Buffer.byteLength(text)))
+  }
+  // The same bytes as in process.
+  const inProcess = await t.req('GET', '/api/v1/agents?limit=50', { token: admin.token })
+  expect(inProcess.text).toBe(text)
+})
+
+describe('sentWhole: what is re-sent as one chunk', () => {
+  const big = JSON.stringify({ items: 'x'.repeat(WHOLE_FROM_BYTES) })
+  const json = (body: string, status = 200) => new Response(body, { status, headers: { 'content-type': 'application/json;charset=utf-8', 'x-request-id': 'req_1' } })
+  const afterTurn = <T>(value: T) => new Promise<T>((ok) => setTimeout(() => ok(value), 5))
+  const server = {} as Bun.Server<unknown>
+  const get = new Request('http://localhost/x')
+
+  test('a response ready at once, or in the same turn, is passed on as it is', async () => {
+    const now = json(big)
+    expect(sentWhole(() => now)(get, server)).toBe(now)
+    const sameTurn = json(big)
+    expect(await sentWhole(async () => sameTurn)(get, server)).toBe(sameTurn)
+  })
+
+  test('a large JSON body ready after a turn: same status, headers and bytes, as a stream', async () => {
+    const original = json(big, 201)
+    const sent = await sentWhole(() => afterTurn(original))(get, server)
+    expect(sent).not.toBe(original)
+    expect(sent.status).toBe(201)
+    expect(sent.headers.get('x-request-id')).toBe('req_1')
+    expect(sent.headers.get('content-type')).toBe('application/json;charset=utf-8')
+    expect(await sent.text()).toBe(big)
+  })
+
+  test('after a turn, a small body, one whose size is noted small, a stream of events, a HEAD and a 204 keep what they are', async () => {
+    const small = await sentWhole(() => afterTurn(json('{"a":1}')))(get, server)
+    expect(await small.text()).toBe('{"a":1}')
+    const noted = noteSentBytes(json('{"b":2}'), 7)
+    expect(await sentWhole(() => afterTurn(noted))(get, server)).toBe(noted)
+    const events = new Response(big, { headers: { 'content-type': 'text/event-stream; charset=utf-8' } })
+    expect(await sentWhole(() => afterTurn(events))(get, server)).toBe(events)
+    const head = json(big)
+    expect(await sentWhole(() => afterTurn(head))(new Request('http://localhost/x', { method: 'HEAD' }), server)).toBe(head)
+    const empty = new Response(null, { status: 204, headers: { 'content-type': 'application/json' } })
+    expect(await sentWhole(() => afterTurn(empty))(get, server)).toBe(empty)
+  })
 })

@@ -1,5 +1,6 @@
 import { compress, JSON_TYPE, negotiate } from '../http/compression'
 import { noteBodySize } from '../http/observe'
+import { noteSentBytes } from '../http/listen'
 /**
  * Serialized responses kept in memory, least recently used first out, bounded by entry count
  * and total bytes. Keys embed the data version they were built from (src/db/versions.ts):
@@ -84,7 +85,7 @@ export async function cachedJson(
     sent = compressed
   }
   // One conversion of the plain object, cheaper than a Headers.set per header.
-  const res = new Response(sent, { headers })
+  const res = noteSentBytes(new Response(sent, { headers }), sent.size)
   set.headers = {}
   // The access log notes the JSON's size, as for every other response.
   return noteBodySize(res, body.size)

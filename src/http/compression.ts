@@ -1,4 +1,5 @@
 import { BunAdapter } from 'elysia/adapter/bun'
+import { noteSentBytes } from './listen'
 
 /**
  * Response compression: a JSON body of at least MIN_COMPRESSED_BYTES goes out compressed when
@@ -59,8 +60,10 @@ export function compress(text: string, coding: Coding): Uint8Array {
  * JSON: 1 KiB or more, a coding the request accepts, `compression` on.
  */
 export function textResponse(request: Request, text: string, headers: Record<string, string>, compression: boolean): Response {
-  const coding = compression ? negotiate(request, Buffer.byteLength(text), headers) : null
-  return new Response(coding === null ? text : packed(text, coding, headers), { headers })
+  const size = Buffer.byteLength(text)
+  const coding = compression ? negotiate(request, size, headers) : null
+  const body = coding === null ? text : packed(text, coding, headers)
+  return noteSentBytes(new Response(body, { headers }), typeof body === 'string' ? size : body.byteLength)
 }
 
 /**
@@ -139,7 +142,8 @@ function compressedPage(response: Response, request: Request): Response | null {
   const headers = new Headers(response.headers)
   headers.set('vary', vary.vary as string)
   headers.set('content-encoding', coding)
-  return new Response(compress(html, coding), { status: response.status, headers })
+  const bytes = compress(html, coding)
+  return noteSentBytes(new Response(bytes, { status: response.status, headers }), bytes.byteLength)
 }
 
 type MapResponse = typeof BunAdapter.handler.mapResponse
@@ -168,10 +172,13 @@ export function compressingAdapter(enabled: boolean): typeof BunAdapter {
     if (!plainJson(response)) return base.mapResponse(response, set, context)
     const json = JSON.stringify(response)
     const headers = set.headers as Record<string, unknown>
-    const coding = negotiate(request, Buffer.byteLength(json), headers)
+    const size = Buffer.byteLength(json)
+    const coding = negotiate(request, size, headers)
     if (headers['content-type'] === undefined) headers['content-type'] = JSON_TYPE
     // A string of JSON or compressed bytes: Elysia sends either with `set` (status, headers).
-    return base.mapResponse(coding === null ? json : packed(json, coding, headers), set, context)
+    const body = coding === null ? json : packed(json, coding, headers)
+    const res = base.mapResponse(body, set, context)
+    return res instanceof Response ? noteSentBytes(res, typeof body === 'string' ? size : body.byteLength) : res
   }
   const mapCompactResponse: MapCompactResponse = (response, context) => {
     const request = context as Request | undefined
