@@ -20,14 +20,28 @@
 // the client commands of both builds interleaved (run by run, against the same server and the
 // same hello), and their `serve` starts alternately, so that load changes hit both alike; it prints medians of CPU and wall time.
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
-const BIN = resolve(process.argv[2] ?? 'dist/teamday')
-const OTHER = process.argv[3] ? resolve(process.argv[3]) : null
 const RUNS = Number(process.env.BENCH_RUNS ?? 20)
 const dir = mkdtempSync(join(tmpdir(), 'teamday-startup-'))
+/**
+ * The binaries under test run from fresh copies in this run's folder, as the hello below is built
+ * fresh: on the development VMs a program started from a file written minutes ago took 4.8-5.0 ms
+ * where the same bytes in a file from an hour before took 6.3-6.8 ms (hello and teamday alike,
+ * interleaved), which skewed every ratio to the hello by the binaries' ages.
+ */
+function freshCopy(file: string, name: string): string {
+  const copy = join(dir, name)
+  copyFileSync(resolve(file), copy)
+  chmodSync(copy, 0o755)
+  return copy
+}
+const BIN = freshCopy(process.argv[2] ?? 'dist/teamday', 'teamday')
+const OTHER = process.argv[3] ? freshCopy(process.argv[3], 'teamday-other') : null
+/** The names the binaries were given (labels). */
+const NAMES = new Map([[BIN, resolve(process.argv[2] ?? 'dist/teamday')], ...(OTHER ? [[OTHER, resolve(process.argv[3]!)] as [string, string]] : [])])
 const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, TEAMDAY_LOG_LEVEL: 'warn' }
 
 const median = (xs: number[]) => {
@@ -205,12 +219,12 @@ try {
     const c = compared
     const x = (f: { wall: number; cpu: number }) => `wall ${ms(f.wall)} (x${(f.wall / c.hello!.wall).toFixed(2)}), cpu ${ms(f.cpu)} (x${(f.cpu / c.hello!.cpu).toFixed(2)})`
     console.log(`interleaved, ${RUNS} rounds: hello wall ${ms(c.hello!.wall)}, cpu ${ms(c.hello!.cpu)}; fetch ${x(c.fetch!)}`)
-    console.log(`${''.padEnd(38)} ${BIN}`.padEnd(90) + `   ${OTHER}`)
+    console.log(`${''.padEnd(38)} ${NAMES.get(BIN)}`.padEnd(90) + `   ${NAMES.get(OTHER!)}`)
     for (const [k, label] of [['version', 'teamday --version'], ['health', 'teamday health'], ['list', 'teamday agents list']] as const) {
       console.log(`${label.padEnd(38)} ${x(c[`this ${k}`]!).padEnd(50)}   ${x(c[`other ${k}`]!)}`)
     }
   }
-  const serveLines = (runs: ServeFigures[]) => runs.map((f, b) => `${''.padEnd(40)}${serveLine(f)}${runs.length > 1 ? `\n${''.padEnd(40)}(${bins[b]})` : ''}`).join('\n')
+  const serveLines = (runs: ServeFigures[]) => runs.map((f, b) => `${''.padEnd(40)}${serveLine(f)}${runs.length > 1 ? `\n${''.padEnd(40)}(${NAMES.get(bins[b]!)})` : ''}`).join('\n')
   console.log(`teamday serve -> first authenticated 200 (GET /api/v1/agents)  (target <= 60 ms)\n${serveLines(serve)}`)
   console.log(`teamday serve, no database file yet -> first 200 (/api/health)\n${serveLines(fresh)}`)
 } finally {
