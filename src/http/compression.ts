@@ -1,5 +1,6 @@
 import { BunAdapter } from 'elysia/adapter/bun'
 import { noteSentBytes } from './listen'
+import { noteJsonBytes } from './observe'
 
 /**
  * Response compression: a JSON body of at least MIN_COMPRESSED_BYTES goes out compressed when
@@ -157,23 +158,26 @@ function plainJson(value: unknown): boolean {
 }
 
 /**
- * Elysia's Bun adapter whose last step, turning a route's value into a Response, compresses a
- * JSON object or array (see above). Everything else, and every request that does not accept a
- * coding, takes Elysia's own path unchanged. Hooks before it (idempotency's stored replay, the
- * access log's size) see the value, not the compressed bytes.
+ * Elysia's Bun adapter whose last step, turning a route's value into a Response, serializes a
+ * JSON object or array itself: it tells the access log the JSON's size (noteJsonBytes, so the log
+ * need not serialize it again) and, with `enabled` and a request that accepts a coding, compresses
+ * it (see above). Everything else takes Elysia's own path unchanged. Hooks before it
+ * (idempotency's stored replay) see the value, not the bytes.
  */
 export function compressingAdapter(enabled: boolean): typeof BunAdapter {
-  if (!enabled) return BunAdapter
   const base = BunAdapter.handler
   const mapResponse: MapResponse = (response, set, context) => {
     const request = context as Request | undefined
-    if (!request || !request.headers.has('accept-encoding')) return base.mapResponse(response, set, context)
-    if (response instanceof Response) return base.mapResponse(compressedPage(response, request) ?? response, set, context)
+    if (response instanceof Response) {
+      const page = enabled && request?.headers.has('accept-encoding') ? compressedPage(response, request) : null
+      return base.mapResponse(page ?? response, set, context)
+    }
     if (!plainJson(response)) return base.mapResponse(response, set, context)
     const json = JSON.stringify(response)
     const headers = set.headers as Record<string, unknown>
     const size = Buffer.byteLength(json)
-    const coding = negotiate(request, size, headers)
+    if (request) noteJsonBytes(request, size)
+    const coding = enabled ? negotiate(request, size, headers) : null
     if (headers['content-type'] === undefined) headers['content-type'] = JSON_TYPE
     // A string of JSON or compressed bytes: Elysia sends either with `set` (status, headers).
     const body = coding === null ? json : packed(json, coding, headers)
@@ -182,8 +186,10 @@ export function compressingAdapter(enabled: boolean): typeof BunAdapter {
   }
   const mapCompactResponse: MapCompactResponse = (response, context) => {
     const request = context as Request | undefined
-    if (!request || !request.headers.has('accept-encoding')) return base.mapCompactResponse(response, context)
-    if (response instanceof Response) return base.mapCompactResponse(compressedPage(response, request) ?? response, context)
+    if (response instanceof Response) {
+      const page = enabled && request?.headers.has('accept-encoding') ? compressedPage(response, request) : null
+      return base.mapCompactResponse(page ?? response, context)
+    }
     if (!plainJson(response)) return base.mapCompactResponse(response, context)
     return mapResponse(response, { headers: {}, status: 200 } as Set, context)
   }

@@ -98,6 +98,16 @@ interface Observed {
 const OBSERVED = Symbol('teamday.observed')
 type Noted = Request & { [OBSERVED]?: Observed }
 
+/**
+ * The size of the JSON a request is answered with, told by the one place that serializes it (the
+ * compressing adapter, src/http/compression.ts), so that the access log need not serialize the
+ * value a second time to count its bytes.
+ */
+export function noteJsonBytes(request: Request, bytes: number): void {
+  const noted = (request as Noted)[OBSERVED]
+  if (noted !== undefined) noted.bytes = bytes
+}
+
 export function observe({ log, metrics, clientAddress, principalOf }: ObserveOptions) {
   const logging = log.accessEnabled
   const plugin = new Elysia({ name: 'teamday-observe' })
@@ -105,20 +115,19 @@ export function observe({ log, metrics, clientAddress, principalOf }: ObserveOpt
       // The client address while the connection is there to ask (after the answer it may be gone).
       ;(request as Noted)[OBSERVED] = { t0: performance.now(), ip: logging ? clientAddress(request) : null, id: undefined, bytes: undefined }
     })
-    // The size of a JSON body, measured on a serialization of its own: this hook only looks, so
-    // Elysia's own mapping and idempotency's hook (which stores the value) run as before. On a
-    // route's answer it returns nothing (the next hook runs); on the error path it returns the
-    // value it was given (Elysia's unmatched-route path sends whatever the hook returns). A body
-    // that is already bytes (the cached agent list) costs nothing here.
+    // A route's JSON body has its size told by the adapter that serializes it (noteJsonBytes,
+    // from src/http/compression.ts), a Response by its maker (noteBodySize) or its length: on a
+    // route's answer this hook returns nothing (the next hook runs). On the error path it returns
+    // the value it was given (Elysia's unmatched-route path sends whatever the hook returns,
+    // mapped without the adapter's JSON step), after measuring it when it is JSON.
     .mapResponse({ as: 'global' }, (c) => {
+      if ((c as { code?: unknown }).code === undefined) return undefined
       const value = (c as { responseValue?: unknown }).responseValue
-      const errorPath = (c as { code?: unknown }).code !== undefined
       if (logging && value !== null && typeof value === 'object') {
         const proto = Object.getPrototypeOf(value)
-        const noted = (c.request as Noted)[OBSERVED]
-        if (noted && (proto === Object.prototype || proto === Array.prototype)) noted.bytes = Buffer.byteLength(JSON.stringify(value))
+        if (proto === Object.prototype || proto === Array.prototype) noteJsonBytes(c.request, Buffer.byteLength(JSON.stringify(value)))
       }
-      return errorPath ? (value as Response) : undefined
+      return value as Response
     })
     .onAfterResponse({ as: 'global' }, (c) => {
       const { request, set } = c
