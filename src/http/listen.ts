@@ -40,8 +40,8 @@ export function listenOnce(adapter: Adapter): Adapter {
  */
 export const WHOLE_FROM_BYTES = 12 * 1024
 
-/** What a served response may be re-sent as: in-memory JSON or HTML, never a stream of events or a file. */
-const REWRAPPED = /^(application\/json|text\/html)\b/
+/** What a served response may be re-sent as: in-memory JSON, HTML or text (the metrics), never a stream of events or a file. */
+const REWRAPPED = /^(application\/json|text\/html|text\/plain)\b/
 
 /**
  * Responses that are ready only after the event loop has turned (every one on PostgreSQL, which
@@ -53,10 +53,11 @@ const REWRAPPED = /^(application\/json|text\/html)\b/
  * Bun.serve that awaits a timer before answering: 2,400 req/s against 20,000 with the fix; the
  * agent list on PostgreSQL for clients that send no Accept-Encoding, README, Performance). A
  * body handed over as a stream is written corked: the status line, headers and the one chunk
- * leave in one send(2), the chunked encoding's end in a second. So a JSON or HTML body of
- * WHOLE_FROM_BYTES or more, ready after a turn, is re-sent as one chunk of a stream, with the same
- * status and headers (Bun replaces Content-Length with Transfer-Encoding: chunked). Responses
- * ready in the turn that read the request, smaller bodies and everything else leave as they are.
+ * leave in one send(2), the chunked encoding's end in a second. So a JSON, HTML or plain-text
+ * body (the metrics) of WHOLE_FROM_BYTES or more, ready after a turn, is re-sent as one chunk of a
+ * stream, with the same status and headers (Bun replaces Content-Length with Transfer-Encoding:
+ * chunked). Responses ready in the turn that read the request, smaller bodies and everything
+ * else (event streams, files) leave as they are.
  *
  * A turn is counted by one setImmediate scheduled by the first request of a turn, not one per
  * request.
@@ -85,7 +86,8 @@ const SENT_BYTES = Symbol('teamday.sentBytes')
 /**
  * Records the size of `res`'s body where the code that made it knows it (the cached lists, the
  * compressing adapter's JSON), so that a response after a turn is not read only to learn that it
- * is small: reading and re-wrapping a 1.7 KB compressed agent list cost about 15 % of its rate.
+ * is small: reading and re-wrapping a 1.7 KB compressed agent list cost it about 15 % of its
+ * rate in one interleaved run on PostgreSQL.
  */
 export function noteSentBytes<R extends Response>(res: R, bytes: number): R {
   ;(res as { [SENT_BYTES]?: number })[SENT_BYTES] = bytes
