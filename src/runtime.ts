@@ -70,7 +70,7 @@ export interface RuntimeOptions {
  * commands, tests and benchmarks.
  */
 export async function createRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
-  // Whether stderr is a terminal, asked of node:tty: \`process.stderr.isTTY\` would build a Node
+  // Whether stderr is a terminal, asked of node:tty: `process.stderr.isTTY` would build a Node
   // stream the logger never uses (it writes with writeSync), about 0.6 ms of a start.
   const log = opts.log ?? createLogger(config.logLevel, undefined, Date.now, { format: resolveLogFormat(config.logFormat, (require('node:tty') as typeof import('node:tty')).isatty(2)), access: config.accessLog })
   const clock = opts.clock ?? systemClock
