@@ -1,6 +1,6 @@
 import { BunAdapter } from 'elysia/adapter/bun'
 import { noteSentBytes } from './listen'
-import { noteJsonBytes } from './observe'
+import { noteJsonBytes, plainJson } from './observe'
 
 /**
  * Response compression: a JSON body of at least MIN_COMPRESSED_BYTES goes out compressed when
@@ -61,10 +61,20 @@ export function compress(text: string, coding: Coding): Uint8Array {
  * JSON: 1 KiB or more, a coding the request accepts, `compression` on.
  */
 export function textResponse(request: Request, text: string, headers: Record<string, string>, compression: boolean): Response {
-  const size = Buffer.byteLength(text)
-  const coding = compression ? negotiate(request, size, headers) : null
-  const body = coding === null ? text : packed(text, coding, headers)
-  return noteSentBytes(new Response(body, { headers }), typeof body === 'string' ? size : body.byteLength)
+  const { body, sentBytes } = encoded(request, text, headers, compression)
+  return noteSentBytes(new Response(body, { headers }), sentBytes)
+}
+
+/**
+ * `text` as it is sent: compressed when `enabled` and the request accepts a coding (`headers`
+ * then say so: Vary, Content-Encoding), else as it is; with the text's size and the sent size.
+ */
+function encoded(request: Request | undefined, text: string, headers: Record<string, unknown>, enabled: boolean): { body: string | Uint8Array; textBytes: number; sentBytes: number } {
+  const textBytes = Buffer.byteLength(text)
+  const coding = enabled ? negotiate(request, textBytes, headers) : null
+  if (coding === null) return { body: text, textBytes, sentBytes: textBytes }
+  const body = packed(text, coding, headers)
+  return { body, textBytes, sentBytes: body.byteLength }
 }
 
 /**
@@ -151,12 +161,6 @@ type MapResponse = typeof BunAdapter.handler.mapResponse
 type MapCompactResponse = typeof BunAdapter.handler.mapCompactResponse
 type Set = Parameters<MapResponse>[1]
 
-function plainJson(value: unknown): boolean {
-  if (value === null || typeof value !== 'object') return false
-  const proto = Object.getPrototypeOf(value)
-  return proto === Object.prototype || proto === Array.prototype
-}
-
 /**
  * Elysia's Bun adapter whose last step, turning a route's value into a Response, serializes a
  * JSON object or array itself: it tells the access log the JSON's size (noteJsonBytes, so the log
@@ -166,30 +170,24 @@ function plainJson(value: unknown): boolean {
  */
 export function compressingAdapter(enabled: boolean): typeof BunAdapter {
   const base = BunAdapter.handler
+  /** A Response as it is sent: an HTML page compressed when allowed (compressedPage), anything else as it is. */
+  const sendable = (response: Response, request: Request | undefined) =>
+    (enabled && request?.headers.has('accept-encoding') ? compressedPage(response, request) : null) ?? response
   const mapResponse: MapResponse = (response, set, context) => {
     const request = context as Request | undefined
-    if (response instanceof Response) {
-      const page = enabled && request?.headers.has('accept-encoding') ? compressedPage(response, request) : null
-      return base.mapResponse(page ?? response, set, context)
-    }
+    if (response instanceof Response) return base.mapResponse(sendable(response, request), set, context)
     if (!plainJson(response)) return base.mapResponse(response, set, context)
-    const json = JSON.stringify(response)
     const headers = set.headers as Record<string, unknown>
-    const size = Buffer.byteLength(json)
-    if (request) noteJsonBytes(request, size)
-    const coding = enabled ? negotiate(request, size, headers) : null
     if (headers['content-type'] === undefined) headers['content-type'] = JSON_TYPE
+    const { body, textBytes, sentBytes } = encoded(request, JSON.stringify(response), headers, enabled)
+    if (request) noteJsonBytes(request, textBytes)
     // A string of JSON or compressed bytes: Elysia sends either with `set` (status, headers).
-    const body = coding === null ? json : packed(json, coding, headers)
     const res = base.mapResponse(body, set, context)
-    return res instanceof Response ? noteSentBytes(res, typeof body === 'string' ? size : body.byteLength) : res
+    return res instanceof Response ? noteSentBytes(res, sentBytes) : res
   }
   const mapCompactResponse: MapCompactResponse = (response, context) => {
     const request = context as Request | undefined
-    if (response instanceof Response) {
-      const page = enabled && request?.headers.has('accept-encoding') ? compressedPage(response, request) : null
-      return base.mapCompactResponse(page ?? response, context)
-    }
+    if (response instanceof Response) return base.mapCompactResponse(sendable(response, request), context)
     if (!plainJson(response)) return base.mapCompactResponse(response, context)
     return mapResponse(response, { headers: {}, status: 200 } as Set, context)
   }

@@ -98,6 +98,13 @@ interface Observed {
 const OBSERVED = Symbol('teamday.observed')
 type Noted = Request & { [OBSERVED]?: Observed }
 
+/** A value Elysia sends as JSON: a plain object or an array. */
+export function plainJson(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === Array.prototype
+}
+
 /**
  * The size of the JSON a request is answered with, told by the one place that serializes it (the
  * compressing adapter, src/http/compression.ts), so that the access log need not serialize the
@@ -123,10 +130,7 @@ export function observe({ log, metrics, clientAddress, principalOf }: ObserveOpt
     .mapResponse({ as: 'global' }, (c) => {
       if ((c as { code?: unknown }).code === undefined) return undefined
       const value = (c as { responseValue?: unknown }).responseValue
-      if (logging && value !== null && typeof value === 'object') {
-        const proto = Object.getPrototypeOf(value)
-        if (proto === Object.prototype || proto === Array.prototype) noteJsonBytes(c.request, Buffer.byteLength(JSON.stringify(value)))
-      }
+      if (logging && plainJson(value)) noteJsonBytes(c.request, Buffer.byteLength(JSON.stringify(value)))
       return value as Response
     })
     .onAfterResponse({ as: 'global' }, (c) => {
