@@ -7,7 +7,7 @@ import { preparedQueries } from '../src/db/prepared'
 import { dbTime, spaces } from '../src/db/schema'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { ON_PG, sqliteOnly } from './helpers/pg'
-import { describePlan, explainPg, INDEX_SCANS, nodesOf, type PgNode } from './helpers/pg-plans'
+import { describePlan, explainPg, INDEX_SCANS, nodesOf, splitInitPlans, type PgNode } from './helpers/pg-plans'
 
 /**
  * Every list's first-page query (and its capped count) as drizzle sends it to the database: it
@@ -184,8 +184,12 @@ function plan(sql: string): string[] {
   return (t.db.$client.query(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail)
 }
 
-/** The statements each case prepared: its pages (first and after a cursor) and its count, with the values its first page was run with. */
-const statements = new Map<string, { pages: Statement[]; count?: Statement; values: Record<string, unknown> }>()
+/**
+ * The statements each case prepared: its pages (first and after a cursor), the first page with
+ * its count in one statement (lists with a total), its count alone, and the values its first
+ * page was run with.
+ */
+const statements = new Map<string, { pages: Statement[]; counted?: Statement; count?: Statement; values: Record<string, unknown> }>()
 
 function checkPageSqlite(c: Case, sql: string) {
   const p = plan(sql)
@@ -220,42 +224,63 @@ function pgPlan(q: Statement, values: Record<string, unknown>, mode: 'custom' | 
 /** A cursor's position for the page after one: near the newest rows (what a second page binds). */
 const cursorValues = () => ({ afterT: dbTime(t.clock.now()), afterId: 'z' })
 
+/** The page's rules on a plan's nodes: the list's index serves the order, nothing sorts, no other read of the table. */
+function checkPageNodes(c: Case, nodes: PgNode[], where: string) {
+  // The list's index serves the order: the table is read through it, and nothing sorts.
+  expect(nodes.some((n) => INDEX_SCANS.includes(n['Node Type']) && n['Relation Name'] === c.table && [...c.index, ...(c.pgAlso ?? [])].includes(n['Index Name']!)), where).toBe(true)
+  expect(nodes.some((n) => n['Node Type'].endsWith('Sort')), where).toBe(false)
+  // Never the whole table, nor a bitmap (it reads every match before the first row comes out).
+  expect(nodes.some((n) => n['Relation Name'] === c.table && !INDEX_SCANS.includes(n['Node Type'])), where).toBe(false)
+  // A visibility rule that looks at the row's space does so by primary key, never by a scan.
+  if (c.table !== 'spaces') expect(nodes.some((n) => n['Relation Name'] === 'spaces' && n['Index Name'] !== 'spaces_pkey'), where).toBe(false)
+}
+
+/** The count's rules: never the whole table, but through an index of the list's filter (in list order, stopping at the cap, or a bitmap of its matches where the planner expects few). */
+function checkCountNodes(c: Case, nodes: PgNode[], where: string) {
+  const reads = nodes.filter((n) => n['Relation Name'] === c.table)
+  expect(reads.length, where).toBeGreaterThan(0)
+  if (!c.pgCountMayScan) expect(reads.every((n) => INDEX_SCANS.includes(n['Node Type']) || n['Node Type'] === 'Bitmap Heap Scan'), where).toBe(true)
+}
+
 async function checkPagePg(c: Case, q: Statement, values: Record<string, unknown>) {
   for (const mode of ['custom', 'generic'] as const) {
     const root = await pgPlan(q, { ...values, ...cursorValues() }, mode)
-    const nodes = nodesOf(root)
-    const where = `${c.name} (${mode} plan):\n${describePlan(root)}`
-    // The list's index serves the order: the table is read through it, and nothing sorts.
-    expect(nodes.some((n) => INDEX_SCANS.includes(n['Node Type']) && n['Relation Name'] === c.table && [...c.index, ...(c.pgAlso ?? [])].includes(n['Index Name']!)), where).toBe(true)
-    expect(nodes.some((n) => n['Node Type'].endsWith('Sort')), where).toBe(false)
-    // Never the whole table, nor a bitmap (it reads every match before the first row comes out).
-    expect(nodes.some((n) => n['Relation Name'] === c.table && !INDEX_SCANS.includes(n['Node Type'])), where).toBe(false)
-    // A visibility rule that looks at the row's space does so by primary key, never by a scan.
-    if (c.table !== 'spaces') expect(nodes.some((n) => n['Relation Name'] === 'spaces' && n['Index Name'] !== 'spaces_pkey'), where).toBe(false)
+    checkPageNodes(c, nodesOf(root), `${c.name} (${mode} plan):\n${describePlan(root)}`)
   }
 }
 
 async function checkCountPg(c: Case, q: Statement, values: Record<string, unknown>) {
   for (const mode of ['custom', 'generic'] as const) {
     const root = await pgPlan(q, { ...values, cap: TOTAL_CAP + 1 }, mode)
-    const nodes = nodesOf(root)
-    const where = `${c.name} (count, ${mode} plan):\n${describePlan(root)}`
-    const reads = nodes.filter((n) => n['Relation Name'] === c.table)
-    // Never the whole table: through an index of the list's filter (in list order, stopping at
-    // the cap, or a bitmap of its matches where the planner expects few).
-    expect(reads.length, where).toBeGreaterThan(0)
-    if (!c.pgCountMayScan) expect(reads.every((n) => INDEX_SCANS.includes(n['Node Type']) || n['Node Type'] === 'Bitmap Heap Scan'), where).toBe(true)
+    checkCountNodes(c, nodesOf(root), `${c.name} (count, ${mode} plan):\n${describePlan(root)}`)
+  }
+}
+
+/** A first page with its count in one statement: the count runs once (an InitPlan) by the count's rules, the page by the page's. */
+async function checkCountedPg(c: Case, q: Statement, values: Record<string, unknown>) {
+  for (const mode of ['custom', 'generic'] as const) {
+    const root = await pgPlan(q, { ...values, cap: TOTAL_CAP + 1 }, mode)
+    const where = `${c.name} (page with its count, ${mode} plan):\n${describePlan(root)}`
+    const { main, initPlans } = splitInitPlans(root)
+    expect(initPlans.length, where).toBeGreaterThan(0)
+    checkPageNodes(c, main, where)
+    checkCountNodes(c, initPlans, where)
   }
 }
 
 async function checkCase(c: Case) {
-  const { pages, count, values } = statements.get(c.name)!
+  const { pages, counted, count, values } = statements.get(c.name)!
   if (t.backend === 'pg') {
     for (const q of pages) await checkPagePg(c, q, values)
+    if (counted) await checkCountedPg(c, counted, values)
     if (count) await checkCountPg(c, count, values)
     return
   }
   for (const q of pages) checkPageSqlite(c, sqlOf(q))
+  if (counted) {
+    checkPageSqlite(c, sqlOf(counted))
+    checkCountSqlite(c, sqlOf(counted))
+  }
   if (count) checkCountSqlite(c, sqlOf(count))
 }
 
@@ -268,15 +293,23 @@ describe('each list walks its own index, without sorting or scanning the table',
       expect(res.status).toBe(200)
       const fresh = [...preparedStatements()].filter(([key]) => !before.has(key)).flatMap(([, qs]) => qs)
       const mine = fresh.filter((q) => sqlOf(q).includes(`from "${c.table}"`))
+      const countOnly = (q: Statement) => /^select count\(\*\)/i.test(sqlOf(q))
       const pages = mine.filter((q) => /order by/i.test(sqlOf(q)) && !sqlOf(q).includes('count(*)'))
-      const count = mine.find((q) => sqlOf(q).includes('count(*)'))
+      const counted = mine.find((q) => sqlOf(q).includes('count(*)') && !countOnly(q))
+      const count = mine.find(countOnly)
       // Both page statements (the first page and the one after a cursor) are prepared at once.
       expect(pages.length, `${c.name}: no statement captured (another case prepared the same one?)`).toBe(2)
-      if (c.table !== 'executions') expect(count).toBeDefined()
+      if (c.table !== 'executions') {
+        expect(count).toBeDefined()
+        // A list with a total reads its first page and its count in one statement.
+        expect(counted, `${c.name}: no page-with-count statement`).toBeDefined()
+        // …and that statement is the one the first page ran (PostgreSQL: one round trip, not two).
+        if (t.backend === 'pg') expect(boundValues.get(counted!), `${c.name}: its first page did not run with its count`).toBeDefined()
+      }
       // The first page ran (the only one on a fresh database): its values bind the plans.
-      const values = t.backend === 'pg' ? pages.map((q) => boundValues.get(q)).find((v) => v !== undefined) : {}
+      const values = t.backend === 'pg' ? [...pages, ...(counted ? [counted] : [])].map((q) => boundValues.get(q)).find((v) => v !== undefined) : {}
       expect(values, `${c.name}: its first page did not run`).toBeDefined()
-      statements.set(c.name, { pages, count, values: values! })
+      statements.set(c.name, { pages, counted, count, values: values! })
       await checkCase(c)
     })
   }

@@ -14,11 +14,29 @@ export interface PgNode {
   Strategy?: string
   /** The planner's estimate of the rows this node returns. */
   'Plan Rows': number
+  /** How the node feeds its parent: Outer, Inner, InitPlan (a subquery run once), SubPlan… */
+  'Parent Relationship'?: string
   Plans?: PgNode[]
 }
 
 /** A plan's nodes, the root first. */
 export const nodesOf = (n: PgNode): PgNode[] => [n, ...(n.Plans ?? []).flatMap(nodesOf)]
+
+/**
+ * A plan's nodes split into those of its subqueries run once (InitPlans, e.g. a page's capped
+ * count in its SELECT list) and the rest.
+ */
+export function splitInitPlans(root: PgNode): { main: PgNode[]; initPlans: PgNode[] } {
+  const main: PgNode[] = []
+  const initPlans: PgNode[] = []
+  const walk = (n: PgNode, inInit: boolean) => {
+    const init = inInit || n['Parent Relationship'] === 'InitPlan'
+    ;(init ? initPlans : main).push(n)
+    for (const c of n.Plans ?? []) walk(c, init)
+  }
+  walk(root, false)
+  return { main, initPlans }
+}
 
 /** The scans that read a table in an index's order (a bitmap heap scan does not). */
 export const INDEX_SCANS = ['Index Scan', 'Index Only Scan']

@@ -1,5 +1,5 @@
 import { and, eq } from 'drizzle-orm'
-import { afterParams, cappedCount, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
+import { afterParams, cappedCount, countedPages, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents } from '../../db/schema'
 import type { Ctx } from '../../context'
@@ -15,7 +15,11 @@ function statements(db: Db) {
   const a = agents
   const where = and(eq(a.visibility, 'public'), eq(a.archived, false))
   const columns = { id: a.id, name: a.name, slug: a.slug, description: a.description, role: a.role, category: a.category, createdAt: a.createdAt }
-  return { ...keysetPages(() => db.select(columns).from(a).$dynamic(), a, [where]), count: cappedCount(db, a, where) }
+  return {
+    ...keysetPages(() => db.select(columns).from(a).$dynamic(), a, [where]),
+    counted: countedPages(db, (n) => db.select({ row: columns, n }).from(a).$dynamic(), a, [where]),
+    count: cappedCount(db, a, where),
+  }
 }
 
 /** Public, non-archived agents of every organization on this server, newest first. */
@@ -23,6 +27,7 @@ export async function listPublicAgents(ctx: Ctx, opts: { limit: number; offset: 
   const q = prepared(ctx.db, 'agents.publicList', () => statements(ctx.db))
   const page = await readPage('public-agents', {}, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...afterParams(after), limit, offset }),
+    counted: (limit, offset, cap) => q.counted.all({ limit, offset, cap }),
     count: async (cap) => (await q.count.get({ cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })

@@ -1,9 +1,9 @@
-import { and, eq, inArray, sql } from 'drizzle-orm'
+import { and, eq, getTableColumns, inArray, sql } from 'drizzle-orm'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { afterParams, cappedCount, keysetPages, listPage, readPage, type ListPage } from '../../db/paging'
+import { afterParams, cappedCount, countedPages, keysetPages, listPage, readPage, type ListPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents, dialect, type Agent, type AgentVisibility, type Dialect } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -177,7 +177,11 @@ function listStatements(db: Db, s: AgentListShape) {
     s.category ? eq(a.category, ph('category')) : undefined,
     s.q ? (dialect === 'pg' ? sql`${a.name} ~ ${ph('q')}` : sql`${a.name} GLOB ${ph('q')}`) : undefined,
   ]
-  return { ...keysetPages(() => db.select().from(a).$dynamic(), a, where), count: cappedCount(db, a, and(...where)) }
+  return {
+    ...keysetPages(() => db.select().from(a).$dynamic(), a, where),
+    counted: countedPages(db, (n) => db.select({ row: getTableColumns(a), n }).from(a).$dynamic(), a, where),
+    count: cappedCount(db, a, and(...where)),
+  }
 }
 
 /**
@@ -225,6 +229,7 @@ export async function listAgents(ctx: Ctx, opts: ListAgentsOptions): Promise<{ a
   const filters = { archived: shape.withArchived, visibility: opts.visibility, category: opts.category, q: opts.q }
   const page = await readPage('agents', { ...filters, caller: [p.organizationId, p.userId] }, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
+    counted: (limit, offset, cap) => q.counted.all({ ...params, limit, offset, cap }),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })

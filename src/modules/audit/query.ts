@@ -1,9 +1,9 @@
-import { and, eq, gte, lte, sql } from 'drizzle-orm'
+import { and, eq, getTableColumns, gte, lte, sql } from 'drizzle-orm'
 import { openAuditFields } from '../../audit/log'
 import { callerOf, type Ctx } from '../../context'
 import type { SecretBox } from '../../crypto/secretbox'
 import type { Db } from '../../db/connection'
-import { afterParams, cappedCount, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
+import { afterParams, cappedCount, countedPages, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { auditEvents, dbTime, organizations, type AuditEvent } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -65,7 +65,11 @@ function listStatements(db: Db, f: AuditFilters) {
     f.since ? gte(a.createdAt, ph('since')) : undefined,
     f.until ? lte(a.createdAt, ph('until')) : undefined,
   ]
-  return { ...keysetPages(() => db.select().from(a).$dynamic(), a, where), count: cappedCount(db, a, and(...where)) }
+  return {
+    ...keysetPages(() => db.select().from(a).$dynamic(), a, where),
+    counted: countedPages(db, (n) => db.select({ row: getTableColumns(a), n }).from(a).$dynamic(), a, where),
+    count: cappedCount(db, a, and(...where)),
+  }
 }
 
 /** Audit events, newest first, filtered, one page; `total` counts the matches (up to TOTAL_CAP). */
@@ -78,6 +82,7 @@ export async function queryAuditEvents(ctx: Ctx, f: AuditFilter): Promise<{ even
   const params = { org: f.organizationId, type: filters.type, tokenId: filters.tokenId, userId: filters.userId, since: since && dbTime(since.getTime()), until: until && dbTime(until.getTime()) }
   const page = await readPage('audit-events', filters, f, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
+    counted: (limit, offset, cap) => q.counted.all({ ...params, limit, offset, cap }),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })

@@ -1,8 +1,8 @@
-import { and, count, eq, sql } from 'drizzle-orm'
+import { and, count, eq, sql, type SQL } from 'drizzle-orm'
 import { recordAudit } from '../../audit/log'
 import { withTx, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { afterParams, cappedCount, keysetPages, listPage, readPage, type ListPage, type PageRequest } from '../../db/paging'
+import { afterParams, cappedCount, countedPages, keysetPages, listPage, readPage, type ListPage, type PageRequest } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { memberships, ROLES, users, type Membership, type Role, type User } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -53,7 +53,8 @@ const memberColumns = () => ({ userId: memberships.userId, email: users.email, n
 function listStatements(db: Db) {
   const where = [eq(memberships.organizationId, sql.placeholder('org'))]
   const select = () => db.select(memberColumns()).from(memberships).innerJoin(users, eq(users.id, memberships.userId)).$dynamic()
-  return { ...keysetPages(select, memberships, where), count: cappedCount(db, memberships, and(...where)) }
+  const counted = (n: SQL.Aliased<number>) => db.select({ row: memberColumns(), n }).from(memberships).innerJoin(users, eq(users.id, memberships.userId)).$dynamic()
+  return { ...keysetPages(select, memberships, where), counted: countedPages(db, counted, memberships, where), count: cappedCount(db, memberships, and(...where)) }
 }
 
 /** The organization's members, newest first, one page (memberships_org_time_idx). */
@@ -63,6 +64,7 @@ export async function listMembers(ctx: Ctx, organizationId: string, req: PageReq
   const params = { org: organizationId }
   const page = await readPage('members', { org: organizationId }, req, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
+    counted: (limit, offset, cap) => q.counted.all({ ...params, limit, offset, cap }),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })

@@ -1,9 +1,9 @@
-import { and, eq, inArray, sql } from 'drizzle-orm'
+import { and, eq, getTableColumns, inArray, sql } from 'drizzle-orm'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, withTx, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { afterParams, cappedCount, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
+import { afterParams, cappedCount, countedPages, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents, spaces, type AgentRef, type Space } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -190,7 +190,11 @@ function listStatements(db: Db, withArchived: boolean, admin: boolean) {
     withArchived ? undefined : eq(s.archived, false),
     visibleSpacesSql(admin),
   ]
-  return { ...keysetPages(() => db.select().from(s).$dynamic(), s, where), count: cappedCount(db, s, and(...where)) }
+  return {
+    ...keysetPages(() => db.select().from(s).$dynamic(), s, where),
+    counted: countedPages(db, (n) => db.select({ row: getTableColumns(s), n }).from(s).$dynamic(), s, where),
+    count: cappedCount(db, s, and(...where)),
+  }
 }
 
 /** The spaces the caller may see, newest first. */
@@ -202,6 +206,7 @@ export async function listSpaces(ctx: Ctx, opts: ListSpacesOptions): Promise<{ s
   const params = { org: principal.organizationId, user: principal.userId }
   const page = await readPage('spaces', { archived: withArchived, caller: [principal.organizationId, principal.userId] }, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
+    counted: (limit, offset, cap) => q.counted.all({ ...params, limit, offset, cap }),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })

@@ -1,9 +1,9 @@
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq, getTableColumns, sql } from 'drizzle-orm'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { afterParams, cappedCount, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
+import { afterParams, cappedCount, countedPages, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { memberships, tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -177,7 +177,11 @@ function listStatements(db: Db, admin: boolean, f: TaskFilters) {
     f.assignedTo === undefined ? undefined : eq(k.assignedTo, ph('assignedTo')),
     f.spaceId === undefined ? undefined : eq(k.spaceId, ph('spaceId')),
   ]
-  return { ...keysetPages(() => db.select().from(k).$dynamic(), k, where), count: cappedCount(db, k, and(...where)) }
+  return {
+    ...keysetPages(() => db.select().from(k).$dynamic(), k, where),
+    counted: countedPages(db, (n) => db.select({ row: getTableColumns(k), n }).from(k).$dynamic(), k, where),
+    count: cappedCount(db, k, and(...where)),
+  }
 }
 
 /** The organization's tasks the caller may see (all but those in spaces hidden from them), newest first, one page. */
@@ -192,6 +196,7 @@ export async function listTasks(ctx: Ctx, opts: ListTasksOptions): Promise<{ tas
   const params = { org: p.organizationId, user: p.userId, ...f }
   const page = await readPage('tasks', { ...f, caller: [p.organizationId, p.userId] }, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
+    counted: (limit, offset, cap) => q.counted.all({ ...params, limit, offset, cap }),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })

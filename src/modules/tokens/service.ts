@@ -6,7 +6,7 @@ import { generateToken, hashToken, maskFromHint, tokenHint } from '../../auth/to
 import { callerOf, withTx, type Ctx } from '../../context'
 import { DecryptionError } from '../../crypto/secretbox'
 import type { Db } from '../../db/connection'
-import { afterParams, cappedCount, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
+import { afterParams, cappedCount, countedPages, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { dbTime, personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -147,6 +147,8 @@ export async function listTokens(ctx: Ctx, opts: ListTokensOptions): Promise<{ t
   const params = { org: principal.organizationId, user: principal.userId, now: dbTime(ctx.clock.now()) }
   const page = await readPage('tokens', { all, status: opts.status, caller: [principal.organizationId, principal.userId] }, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
+    // A row with its token and owner's e-mail (drizzle nests a table one level only).
+    counted: async (limit, offset, cap) => (await q.counted.all({ ...params, limit, offset, cap })).map(({ token, email, n }) => ({ row: { token, email }, n })),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.token.createdAt.getTime(), id: r.token.id }),
   })
@@ -171,7 +173,11 @@ function listStatements(db: Db, all: boolean, status: TokenStatus | undefined) {
     active: and(notRevoked, gt(t.expiresAt, ph('now'))),
   }
   const where = [eq(t.organizationId, ph('org')), all ? undefined : eq(t.userId, ph('user')), status === undefined ? undefined : byStatus[status]]
-  return { ...keysetPages(() => db.select({ token: t, email: ownerEmail(db) }).from(t).$dynamic(), t, where), count: cappedCount(db, t, and(...where)) }
+  return {
+    ...keysetPages(() => db.select({ token: t, email: ownerEmail(db) }).from(t).$dynamic(), t, where),
+    counted: countedPages(db, (n) => db.select({ token: t, email: ownerEmail(db), n }).from(t).$dynamic(), t, where),
+    count: cappedCount(db, t, and(...where)),
+  }
 }
 
 /** A token the caller may see: their own, or any of the organization's for an admin. Else 404. */
