@@ -113,7 +113,7 @@ interface Statement {
 /** Every query prepared on the app's database so far, by the key it was prepared under. */
 function preparedStatements(): Map<string, Statement[]> {
   const out = new Map<string, Statement[]>()
-  for (const [key, q] of preparedQueries(t.rt.db)) out.set(key, (typeof (q as any).getQuery === 'function' ? [q] : Object.values(q as object)) as Statement[])
+  for (const [key, q] of preparedQueries(t.rt.db)) out.set(key, (typeof (q as any).getQuery === 'function' ? [q] : Object.values(q as object).filter((x) => x !== undefined)) as Statement[])
   return out
 }
 const sqlOf = (q: Statement) => q.getQuery().sql
@@ -301,10 +301,13 @@ describe('each list walks its own index, without sorting or scanning the table',
       expect(pages.length, `${c.name}: no statement captured (another case prepared the same one?)`).toBe(2)
       if (c.table !== 'executions') {
         expect(count).toBeDefined()
-        // A list with a total reads its first page and its count in one statement.
-        expect(counted, `${c.name}: no page-with-count statement`).toBeDefined()
-        // …and that statement is the one the first page ran (PostgreSQL: one round trip, not two).
-        if (t.backend === 'pg') expect(boundValues.get(counted!), `${c.name}: its first page did not run with its count`).toBeDefined()
+        // On PostgreSQL a list with a total reads its first page and its count in one statement
+        // (one round trip, not two), and that is the statement its first page ran; SQLite keeps
+        // them apart (src/db/paging.ts, countedPages).
+        if (t.backend === 'pg') {
+          expect(counted, `${c.name}: no page-with-count statement`).toBeDefined()
+          expect(boundValues.get(counted!), `${c.name}: its first page did not run with its count`).toBeDefined()
+        } else expect(counted).toBeUndefined()
       }
       // The first page ran (the only one on a fresh database): its values bind the plans.
       const values = t.backend === 'pg' ? [...pages, ...(counted ? [counted] : [])].map((q) => boundValues.get(q)).find((v) => v !== undefined) : {}

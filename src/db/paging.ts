@@ -1,7 +1,7 @@
 import { and, desc, sql, type AnyColumn, type SQL } from 'drizzle-orm'
 import type { SQLiteSelect, SQLiteTable } from 'drizzle-orm/sqlite-core'
 import { AppError } from '../errors'
-import type { Db } from './connection'
+import { connectionOf, type Db } from './connection'
 import { dbTime } from './schema'
 
 /**
@@ -16,9 +16,9 @@ import { dbTime } from './schema'
  *
  * `total` is counted only when a list has no cursor, and only up to TOTAL_CAP rows
  * (`SELECT count(*) FROM (SELECT 1 … LIMIT cap + 1)` on the same index); beyond that it is
- * TOTAL_CAP with `totalIsEstimate: true`, meaning "at least". The count rides in the page's own
- * statement (countedPages): on PostgreSQL that is one round trip instead of two in sequence,
- * which cut the mixed workload's CPU a request by a tenth in teamday and in PostgreSQL alike
+ * TOTAL_CAP with `totalIsEstimate: true`, meaning "at least". On PostgreSQL the count rides in
+ * the page's own statement (countedPages): one round trip instead of two in sequence, which cut
+ * the mixed workload's CPU a request by a tenth in teamday and in PostgreSQL alike
  * (bench/mixed.ts). A page that reaches the end of the list needs no count at all (offset +
  * rows); a page past the end (an offset beyond the last row) counts on its own. The total of a
  * first page travels in its cursor, so later pages repeat it without counting again.
@@ -48,9 +48,9 @@ export interface PageSource<R> {
   /** Matching rows, counted up to `cap` (a list without a total leaves this out). */
   count?(cap: number): Promise<number>
   /**
-   * A page without a cursor and its capped count in one statement (`countedPages`): the count
-   * rides on every row, so it comes back whenever the page has a row. Lists with a total give
-   * it; `count` is then asked only of a page past the end.
+   * A page without a cursor and its capped count in one statement (`countedPages`, PostgreSQL):
+   * the count rides on every row, so it comes back whenever the page has a row. Lists with a
+   * total give it there; `count` is then asked only of a page past the end.
    */
   counted?(limit: number, offset: number, cap: number): Promise<CountedRow<R>[]>
   position(row: R): Position
@@ -177,12 +177,16 @@ function countQuery(db: Db, table: SQLiteTable & { createdAt: AnyColumn; id: Any
 }
 
 /**
- * A list's page without a cursor with its capped count (cappedCount) as a column of every row:
- * `SELECT <row>, (SELECT count(*) FROM (SELECT 1 … LIMIT :cap)) AS n FROM … ORDER BY … LIMIT
- * :limit OFFSET :offset`. The subquery depends on no row, so both databases run it once per
- * statement (PostgreSQL as an InitPlan), on the same index as a separate count would. `select`
- * gives the list's SELECT … FROM with the given columns (`row`: the list's own, nested; `n`) in
- * drizzle's dynamic mode; bound with the list's parameters, `limit`, `offset` and `cap`.
+ * On PostgreSQL, a list's page without a cursor with its capped count (cappedCount) as a column
+ * of every row: `SELECT <row>, (SELECT count(*) FROM (SELECT 1 … LIMIT :cap)) AS n FROM … ORDER
+ * BY … LIMIT :limit OFFSET :offset`. The subquery depends on no row, so PostgreSQL runs it once
+ * (an InitPlan), on the same index as a separate count would. `select` gives the list's SELECT …
+ * FROM with the given columns (`row`: the list's own, nested; `n`) in drizzle's dynamic mode;
+ * bound with the list's parameters, `limit`, `offset` and `cap`.
+ *
+ * Undefined on SQLite, where a statement is a function call, not a round trip: the page and its
+ * count stay two statements there, and drizzle's mapping of the nested rows cost more than the
+ * second call (mixed workload, SQLite: 0.60-0.67x the floor with it, 0.68-0.72x without).
  */
 export function countedPages<T extends SQLiteSelect>(
   db: Db,
@@ -190,6 +194,7 @@ export function countedPages<T extends SQLiteSelect>(
   table: SQLiteTable & { createdAt: AnyColumn; id: AnyColumn },
   where: (SQL | undefined)[],
 ) {
+  if (connectionOf(db).dialect === 'sqlite') return undefined
   const n = sql<number>`(${countQuery(db, table, and(...where))})`.mapWith(Number).as('n')
   return select(n)
     .where(and(...where))

@@ -27,7 +27,7 @@ export async function listPublicAgents(ctx: Ctx, opts: { limit: number; offset: 
   const q = prepared(ctx.db, 'agents.publicList', () => statements(ctx.db))
   const page = await readPage('public-agents', {}, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...afterParams(after), limit, offset }),
-    counted: (limit, offset, cap) => q.counted.all({ limit, offset, cap }),
+    counted: q.counted && ((limit, offset, cap) => q.counted!.all({ limit, offset, cap })),
     count: async (cap) => (await q.count.get({ cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })

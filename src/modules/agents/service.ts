@@ -229,7 +229,7 @@ export async function listAgents(ctx: Ctx, opts: ListAgentsOptions): Promise<{ a
   const filters = { archived: shape.withArchived, visibility: opts.visibility, category: opts.category, q: opts.q }
   const page = await readPage('agents', { ...filters, caller: [p.organizationId, p.userId] }, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
-    counted: (limit, offset, cap) => q.counted.all({ ...params, limit, offset, cap }),
+    counted: q.counted && ((limit, offset, cap) => q.counted!.all({ ...params, limit, offset, cap })),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })

@@ -82,7 +82,7 @@ export async function queryAuditEvents(ctx: Ctx, f: AuditFilter): Promise<{ even
   const params = { org: f.organizationId, type: filters.type, tokenId: filters.tokenId, userId: filters.userId, since: since && dbTime(since.getTime()), until: until && dbTime(until.getTime()) }
   const page = await readPage('audit-events', filters, f, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
-    counted: (limit, offset, cap) => q.counted.all({ ...params, limit, offset, cap }),
+    counted: q.counted && ((limit, offset, cap) => q.counted!.all({ ...params, limit, offset, cap })),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })

@@ -64,7 +64,7 @@ export async function listMembers(ctx: Ctx, organizationId: string, req: PageReq
   const params = { org: organizationId }
   const page = await readPage('members', { org: organizationId }, req, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
-    counted: (limit, offset, cap) => q.counted.all({ ...params, limit, offset, cap }),
+    counted: q.counted && ((limit, offset, cap) => q.counted!.all({ ...params, limit, offset, cap })),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })

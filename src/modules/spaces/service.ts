@@ -206,7 +206,7 @@ export async function listSpaces(ctx: Ctx, opts: ListSpacesOptions): Promise<{ s
   const params = { org: principal.organizationId, user: principal.userId }
   const page = await readPage('spaces', { archived: withArchived, caller: [principal.organizationId, principal.userId] }, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
-    counted: (limit, offset, cap) => q.counted.all({ ...params, limit, offset, cap }),
+    counted: q.counted && ((limit, offset, cap) => q.counted!.all({ ...params, limit, offset, cap })),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })

@@ -196,7 +196,7 @@ export async function listTasks(ctx: Ctx, opts: ListTasksOptions): Promise<{ tas
   const params = { org: p.organizationId, user: p.userId, ...f }
   const page = await readPage('tasks', { ...f, caller: [p.organizationId, p.userId] }, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
-    counted: (limit, offset, cap) => q.counted.all({ ...params, limit, offset, cap }),
+    counted: q.counted && ((limit, offset, cap) => q.counted!.all({ ...params, limit, offset, cap })),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })

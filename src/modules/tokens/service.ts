@@ -148,7 +148,7 @@ export async function listTokens(ctx: Ctx, opts: ListTokensOptions): Promise<{ t
   const page = await readPage('tokens', { all, status: opts.status, caller: [principal.organizationId, principal.userId] }, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
     // A row with its token and owner's e-mail (drizzle nests a table one level only).
-    counted: async (limit, offset, cap) => (await q.counted.all({ ...params, limit, offset, cap })).map(({ token, email, n }) => ({ row: { token, email }, n })),
+    counted: q.counted && (async (limit, offset, cap) => (await q.counted!.all({ ...params, limit, offset, cap })).map(({ token, email, n }) => ({ row: { token, email }, n }))),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.token.createdAt.getTime(), id: r.token.id }),
   })
