@@ -1,5 +1,5 @@
 // Start-up of the compiled binary, against a compiled "hello" built by the same Bun in this run:
-// - client commands (`--version`, `health`, `agents list` against a running server): what a
+// - client commands (`--version`, `health`, `agents list` of 20 agents against a running server): what a
 //   cron job or CI step pays on every call; target <= 1.5x hello;
 // - `serve` on a new database until its first authenticated 200 on GET /api/v1/agents; target
 //   <= 60 ms. The database gets its admin and token from the admin CLI first (not timed: a first
@@ -187,6 +187,15 @@ try {
   const serverDb = join(dir, 'server.db')
   const token = provision(serverDb)
   const { child, base } = await startServe(serverDb)
+  // What a list command prints in use: a table of rows (an empty list prints one line).
+  for (let i = 0; i < 20; i++) {
+    const res = await fetch(`${base}/api/v1/agents`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: `Code Reviewer ${i}`, role: 'Senior Developer', systemPrompt: 'You review code.', visibility: 'organization', tags: ['review'] }),
+    })
+    if (res.status !== 201) throw new Error(`creating agent ${i}: ${res.status}`)
+  }
   const tokenFile = join(dir, 'token')
   writeFileSync(tokenFile, token, { mode: 0o600 })
   // What one fetch costs a compiled program (the HTTP client's thread): the floor of any command that asks the server.
@@ -214,7 +223,7 @@ try {
   row('compiled fetch of /api/health', fetchFloor, false)
   row('teamday --version', version)
   row('teamday health (HTTP to a server)', health)
-  row('teamday agents list (HTTP, token)', list)
+  row('teamday agents list (token, 20 rows)', list)
   if (compared) {
     const c = compared
     const x = (f: { wall: number; cpu: number }) => `wall ${ms(f.wall)} (x${(f.wall / c.hello!.wall).toFixed(2)}), cpu ${ms(f.cpu)} (x${(f.cpu / c.hello!.cpu).toFixed(2)})`

@@ -1,6 +1,6 @@
 import { loadClientConfig } from '../../client/config'
 import { ApiClient } from '../../client/http'
-import { table, UsageError, type ClientIo, type Io } from '../common'
+import { keyValueLines, table, UsageError, type ClientIo, type Io } from '../common'
 import type { ClientValues, Run } from '../spec'
 
 export type { ClientIo } from '../common'
@@ -53,15 +53,41 @@ export function output(io: Io, json: boolean | undefined, body: unknown, human: 
 
 export function rows(items: Record<string, unknown>[], columns: string[], empty: string): string {
   if (items.length === 0) return empty
-  const cut = items.map((r) => Object.fromEntries(columns.map((c) => [c, short(r[c])])))
+  // Loops, not map and Object.fromEntries, and one whitespace test for the whole table instead of
+  // a replace per cell: see table() (src/cli/common.ts).
+  const texts: (string | null)[][] = []
+  let all = ''
+  for (let j = 0; j < items.length; j++) {
+    const r = items[j]!
+    const line: (string | null)[] = []
+    for (let i = 0; i < columns.length; i++) {
+      const t = cellText(r[columns[i]!])
+      if (t !== null) all += t + ' '
+      line.push(t)
+    }
+    texts.push(line)
+  }
+  const collapse = SPACE_TO_COLLAPSE.test(all)
+  const cut: Record<string, unknown>[] = []
+  for (let j = 0; j < texts.length; j++) {
+    const row: Record<string, unknown> = {}
+    for (let i = 0; i < columns.length; i++) row[columns[i]!] = short(texts[j]![i]!, collapse)
+    cut.push(row)
+  }
   return table(cut, columns)
 }
 
 /** One object as aligned `key  value` lines (nested values as compact JSON). */
 export function details(obj: Record<string, unknown>, keys?: string[]): string {
   const ks = keys ?? Object.keys(obj)
-  const width = Math.max(...ks.map((k) => k.length))
-  return ks.map((k) => `${k.padEnd(width)}  ${fmt(obj[k])}`).join('\n')
+  // Loops for the same reason as table()'s (src/cli/common.ts).
+  const names: string[] = []
+  const values: string[] = []
+  for (let i = 0; i < ks.length; i++) {
+    names.push(ks[i]!)
+    values.push(fmt(obj[ks[i]!]))
+  }
+  return keyValueLines(names, values)
 }
 
 function fmt(v: unknown): string {
@@ -70,9 +96,18 @@ function fmt(v: unknown): string {
   return String(v)
 }
 
-function short(v: unknown): string | null {
+/** Whitespace that a table cell shows differently: anything but a lone space. */
+const SPACE_TO_COLLAPSE = /[^\S ]|  /
+
+function cellText(v: unknown): string | null {
   if (v === null || v === undefined) return null
-  const s = (Array.isArray(v) ? v.join(',') : typeof v === 'object' ? JSON.stringify(v) : String(v)).replace(/\s+/g, ' ')
+  return Array.isArray(v) ? v.join(',') : typeof v === 'object' ? JSON.stringify(v) : String(v)
+}
+
+/** A cell on one line (runs of whitespace as one space), cut at 60 characters. */
+function short(text: string | null, collapse: boolean): string | null {
+  if (text === null) return null
+  const s = collapse ? text.replace(/\s+/g, ' ') : text
   return s.length > 60 ? s.slice(0, 59) + '…' : s
 }
 
