@@ -41,6 +41,11 @@ describe('a token sent in a field or path is redacted from the error body and th
     ['path param: execution', 'GET', () => `/api/v1/executions/${tok}`, () => undefined, 404],
     ['unknown route', 'GET', () => `/api/v1/${tok}`, () => undefined, 404],
     ['wrong method', 'PUT', () => `/api/v1/spaces/${tok}/secrets`, () => ({}), 405],
+    // Percent-encoded, the path's token is not token-shaped until decoded: the 404 and 405
+    // messages quote the path as the access log writes it (decoded where that reveals a token).
+    ['unknown route, encoded _', 'GET', () => `/nonexistent/td%5F${tok.slice(3)}`, () => undefined, 404],
+    ['unknown route, encoded t', 'GET', () => `/api/v1/%74d_${tok.slice(3)}/x`, () => undefined, 404],
+    ['wrong method, encoded', 'PUT', () => `/api/v1/agents/%74d_${tok.slice(3)}`, () => ({}), 405],
   ]
   for (const [what, method, path, body, status] of cases) {
     test(`${what}: ${status}, the token comes back only as td_…[redacted], in the body and the logs`, async () => {

@@ -3,7 +3,7 @@ import { redactTokens } from '../auth/tokens'
 import { AppError, errorBody, errorMessage } from '../errors'
 import { newId } from '../ids'
 import type { Logger } from '../logger'
-import { loggedTarget } from './observe'
+import { loggedPath, loggedTarget } from './observe'
 
 /**
  * The one onError (DESIGN.md, convention 4): every error leaves as the envelope of src/errors.ts
@@ -108,15 +108,18 @@ export function errorsPlugin(
       } else if (code === 'NOT_FOUND') {
         matchers ??= routes().map((r) => ({ method: r.method, re: routeMatcher(r.path) }))
         const allowed = [...new Set(matchers.filter((m) => m.re.test(path)).map((m) => m.method))]
+        // The path as the access log writes it: a token in it is redacted even when
+        // percent-encoded (`td%5F…`), which the redaction of the body below would not see.
+        const shown = loggedPath(request.url)
         if (allowed.length > 0 && !allowed.includes(request.method)) {
           status = 405
           errCode = 'method_not_allowed'
-          message = `Method ${request.method} is not allowed on ${path}; use ${allowed.join(', ')}.`
+          message = `Method ${request.method} is not allowed on ${shown}; use ${allowed.join(', ')}.`
           headers = { allow: allowed.join(', ') }
         } else {
           status = 404
           errCode = 'route_not_found'
-          message = `No route ${request.method} ${path}. See /swagger for the API reference.`
+          message = `No route ${request.method} ${shown}. See /swagger for the API reference.`
         }
       } else if (code === 'INVALID_COOKIE_SIGNATURE') {
         status = 400

@@ -33,14 +33,7 @@ export function loggedTarget(url: string): string {
   const start = pathStart(url)
   if (start < 0) return '/'
   const q = url.indexOf('?', start)
-  let path = q < 0 ? url.slice(start) : url.slice(start, q)
-  if (path.includes('%')) {
-    const decoded = decode(path)
-    if (redactTokens(decoded) !== decoded) path = decoded
-  }
-  path = redactTokens(path)
-  // The console's one-time links carry their secret in the path (src/modules/users/links.ts).
-  path = path.replace(ONE_TIME_LINK, '/$1/[redacted]')
+  const path = shownPath(q < 0 ? url.slice(start) : url.slice(start, q))
   if (q < 0 || q === url.length - 1) return path
   if (SENSITIVE_ROUTES.test(path)) return path
   const params = url.slice(q + 1).split('&').map((pair) => {
@@ -52,6 +45,26 @@ export function loggedTarget(url: string): string {
     return pair
   })
   return redactTokens(`${path}?${params.join('&')}`)
+}
+
+/** The path of a request URL without its query, as loggedTarget writes it (an error message may quote it). */
+export function loggedPath(url: string): string {
+  const start = pathStart(url)
+  if (start < 0) return '/'
+  const q = url.indexOf('?', start)
+  return shownPath(q < 0 ? url.slice(start) : url.slice(start, q))
+}
+
+/** A token anywhere in the path redacted (also when percent-encoded), and the one-time links' secrets. */
+function shownPath(raw: string): string {
+  let path = raw
+  if (path.includes('%')) {
+    const decoded = decode(path)
+    if (redactTokens(decoded) !== decoded) path = decoded
+  }
+  path = redactTokens(path)
+  // The console's one-time links carry their secret in the path (src/modules/users/links.ts).
+  return path.replace(ONE_TIME_LINK, '/$1/[redacted]')
 }
 
 const BODY_SIZE = Symbol('teamday.bodySize')
