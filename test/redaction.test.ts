@@ -61,6 +61,29 @@ describe('a token sent in a field or path is redacted from the error body and th
     })
   }
 
+  test('a token in a list query does not come back in the Link header of the next page', async () => {
+    for (const title of ['one', 'two']) expect((await t.req('POST', '/api/v1/tasks', { token: tok, body: { title } })).status).toBe(201)
+    const r = await t.req('GET', `/api/v1/tasks?limit=1&note=${tok}`, { token: tok })
+    expect(r.status).toBe(200)
+    const link = r.headers.get('link')!
+    expect(link).toContain('cursor=')
+    expect(link).not.toContain(tok.slice(3, 30))
+    expect(decodeURIComponent(link)).toContain(REDACTED)
+  })
+
+  test('a token in the target of an idempotent POST is neither quoted in its conflict nor stored', async () => {
+    const path = `/api/v1/tasks?note=${tok}`
+    const headers = { 'idempotency-key': 'redaction-1' }
+    expect((await t.req('POST', path, { token: tok, body: { title: 'a' }, headers })).status).toBe(201)
+    const conflict = await t.req('POST', path, { token: tok, body: { title: 'b' }, headers })
+    expect(conflict.status).toBe(409)
+    expect(conflict.text).toContain('POST /api/v1/tasks?note=[redacted]')
+    expect(conflict.text).not.toContain(tok.slice(3, 30))
+    // The same target and body still replay (the key is bound to the exact target, by its hash).
+    const replay = await t.req('POST', path, { token: tok, body: { title: 'a' }, headers })
+    expect(replay.headers.get('idempotency-status')).toBe('replayed')
+  })
+
   test('no log line of the whole file holds the token', () => {
     expect(t.logs.join('\n')).not.toContain(tok)
   })
@@ -86,15 +109,18 @@ describe('logs and audit entries', () => {
     expect(o).toMatchObject({ msg: `failed ${REDACTED}`, path: `/x/${REDACTED}`, nested: { list: [{ deep: REDACTED }], [REDACTED]: 1 }, n: 3 })
   })
 
-  test('a scope denial on a path holding a token is audited with the path redacted', async () => {
+  test.each([
+    ['as it is', (tok: string) => tok],
+    ['percent-encoded', (tok: string) => `%74d_${tok.slice(3)}`],
+  ])('a scope denial on a path holding a token (%s) is audited with the path redacted', async (_, inPath) => {
     const t = await makeTestApp()
     const admin = await makeActor(t, { role: 'admin' })
     const narrow = await makeToken(t, admin, { scopes: ['tokens:read'] })
-    expect((await t.req('GET', `/api/v1/agents/${admin.token}`, { token: narrow.token })).status).toBe(403)
+    expect((await t.req('GET', `/api/v1/agents/${inPath(admin.token)}`, { token: narrow.token })).status).toBe(403)
     const ev = (await t.req('GET', '/api/v1/audit-events?type=token.scope_denied', { token: admin.token })).body
     expect(ev.total).toBe(1)
     expect(ev.events[0].details.path).toBe(`/api/v1/agents/${REDACTED}`)
-    expect(JSON.stringify(ev)).not.toContain(admin.token)
+    expect(JSON.stringify(ev)).not.toContain(admin.token.slice(3, 30))
   })
 })
 

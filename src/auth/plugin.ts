@@ -3,6 +3,7 @@ import type { Actor, Origin } from '../actor'
 import { recordAuditOnce } from '../audit/log'
 import type { Ctx } from '../context'
 import { AppError } from '../errors'
+import { loggedPath } from '../http/observe'
 import { authenticate, bearerChallenge, type TokenLookup } from './authenticate'
 import type { CountedHits } from './pg-lookup'
 import type { Principal } from './principal'
@@ -84,7 +85,7 @@ export function requestAuthorizer(options: AuthorizerOptions) {
       await recordAuditOnce({ ...ctx, actor: { kind: 'token', principal } }, `scope_denied:${principal.tokenId}:${permission}`, {
         type: 'token.scope_denied',
         tokenId: principal.tokenId,
-        details: { requiredScope: permission, tokenScopes: principal.scopes, method: request.method, path: new URL(request.url).pathname },
+        details: { requiredScope: permission, tokenScopes: principal.scopes, method: request.method, path: loggedPath(request.url) },
       })
       throw new AppError('insufficient_scope', `Forbidden: this token lacks the ${permission} scope (access denied). Create a token with that scope.`, {
         details: { requiredScopes: [permission], tokenScopes: principal.scopes },

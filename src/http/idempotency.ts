@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia'
 import type { Principal } from '../auth/principal'
 import { IdempotencyKeys, requestHash, type KeyStoreDeps, type WithheldKind } from '../idempotency/service'
+import { loggedTarget } from './observe'
 
 type State = { id: string } | 'replayed'
 
@@ -42,8 +43,9 @@ export function idempotency(deps: KeyStoreDeps, callerOf: (request: Request, set
       if (caller === null) return
       const principal = await caller
       const url = new URL(request.url)
-      const path = url.pathname + url.search
-      const r = await keys.begin({ tokenId: principal.tokenId, key, method: request.method, path, hash: requestHash(request.method, path, body) })
+      // The hash binds the key to the exact target; what is stored (and quoted in a conflict's
+      // message) is the target as the access log writes it, never a token sent in it.
+      const r = await keys.begin({ tokenId: principal.tokenId, key, method: request.method, path: loggedTarget(request.url), hash: requestHash(request.method, url.pathname + url.search, body) })
       if (r.kind === 'new') {
         states.set(request, { id: r.id })
         return

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
+import { redactTokens } from '../auth/tokens'
 import { TOTAL_CAP } from '../db/paging'
 import { QueryInteger } from './query-params'
 import { errorResponse, named } from './shared-models'
@@ -79,6 +80,15 @@ export function setPagingHeaders(set: { headers: Record<string, string | number>
   url.searchParams.delete('offset')
   url.searchParams.set('cursor', page.nextCursor)
   set.headers['x-next-cursor'] = page.nextCursor
+  // The request's own query comes back: a token pasted into it does not (redacted, as in an
+  // error body, then percent-encoded with the rest: a header value is ASCII).
+  for (const [name, value] of [...url.searchParams]) {
+    const clean = redactTokens(value)
+    if (clean !== value || redactTokens(name) !== name) {
+      url.searchParams.delete(name, value)
+      url.searchParams.append(redactTokens(name), clean)
+    }
+  }
   set.headers.link = `<${url.pathname}${url.search}>; rel="next"`
 }
 
