@@ -10,6 +10,8 @@ export const ERROR_STATUS = {
   json_too_deep: 400,
   bad_request: 400,
   invalid_idempotency_key: 400,
+  /** The client closed the connection before its body was complete (nobody receives the answer; the access log says 400). */
+  request_aborted: 400,
   // 400 — browser sign-in for CLIs: the poll's terminal answers (RFC 8628 answers 400 too)
   invalid_login_code: 400,
   login_code_expired: 400,

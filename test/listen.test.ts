@@ -105,3 +105,29 @@ describe('sentWhole: what is re-sent as one chunk', () => {
     expect(await sentWhole(() => afterTurn(empty))(get, server)).toBe(empty)
   })
 })
+
+describe('a body the client never finishes', () => {
+  test.each([
+    ['fewer bytes than its Content-Length', 'Content-Length: 100\r\n', '{"title":"cut"}'],
+    ['a chunked body without its last chunk', 'Transfer-Encoding: chunked\r\n', 'f\r\n{"title":"cut"}\r\n'],
+  ])('%s, then the connection closed: logged as the 400 request_aborted, not as a server error', async (_, framing, sent) => {
+    const a = await makeActor(t, { role: 'admin' })
+    const before = t.logs.length
+    const socket = await Bun.connect({ hostname: '127.0.0.1', port: app.server!.port, socket: { data() {} } })
+    socket.write(`POST /api/v1/tasks HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${a.token}\r\nContent-Type: application/json\r\n${framing}\r\n${sent}`)
+    await Bun.sleep(50)
+    socket.end()
+    let line: { status?: number } | undefined
+    for (let i = 0; i < 100 && line === undefined; i++) {
+      await Bun.sleep(10)
+      const found = t.logs.slice(before).find((l) => l.includes('"msg":"request"') && l.includes('"method":"POST","path":"/api/v1/tasks"'))
+      if (found) line = JSON.parse(found)
+    }
+    expect(line?.status).toBe(400)
+    expect(t.logs.slice(before).join('\n')).not.toContain('unhandled_error')
+    // Nothing was created from the part that arrived.
+    const list = await t.req('GET', '/api/v1/tasks', { token: a.token })
+    expect(list.status).toBe(200)
+    expect(list.text).not.toContain('"cut"')
+  })
+})

@@ -42,12 +42,12 @@ export async function readBody(request: Request, rule: BodyRule): Promise<object
   const json = JSON_TYPE.test(type)
   if (request.body === null) return empty(json, rule)
   if (type === 'application/x-www-form-urlencoded') {
-    const form = await request.text()
+    const form = await bodyText(request)
     if (form.includes('%00') || form.includes('\0')) throw nulRefused()
     return parseQuery(form)
   }
   if (!json) throw notAnObject(type)
-  const text = await request.text()
+  const text = await bodyText(request)
   if (text.trim() === '') return empty(json, rule)
   if (jsonTooDeep(text)) {
     throw new AppError('json_too_deep', `Request body nested too deeply: JSON may nest at most ${MAX_JSON_DEPTH} levels of objects and arrays.`)
@@ -61,6 +61,25 @@ export async function readBody(request: Request, rule: BodyRule): Promise<object
   if (!isPlainObject(value)) throw notAnObject(type)
   if (jsonHasNul(text)) throw nulRefused()
   return value
+}
+
+/**
+ * The body as text. A client that closes the connection before its body is complete (fewer bytes
+ * than its Content-Length, a chunked body without its last chunk) aborts the read: that is the
+ * client's doing, answered (to nobody) and logged as a 400, not as a server error.
+ */
+async function bodyText(request: Request): Promise<string> {
+  try {
+    return await request.text()
+  } catch (e) {
+    throw abortedBody(e)
+  }
+}
+
+/** What a failed read of a request body is: `request_aborted` when the client went away, else the error itself. */
+export function abortedBody(e: unknown): unknown {
+  if ((e as { name?: unknown } | null)?.name !== 'AbortError') return e
+  return new AppError('request_aborted', 'The request body was not received whole: the client closed the connection before sending all of it.')
 }
 
 function nulRefused(): AppError {

@@ -1,6 +1,7 @@
 import type { Config } from '../config'
 import { AppError } from '../errors'
 import { newId } from '../ids'
+import { abortedBody } from './body'
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
 /** Longest URL (path and query) answered: longer ones get 414 (see "Request limits" in the README). */
@@ -61,7 +62,13 @@ async function bodyExceeds(request: Request, limit: number): Promise<boolean> {
   if (!reader) return false
   let total = 0
   for (;;) {
-    const { done, value } = await reader.read()
+    let read: Awaited<ReturnType<typeof reader.read>>
+    try {
+      read = await reader.read()
+    } catch (e) {
+      throw abortedBody(e)
+    }
+    const { done, value } = read
     if (done) return false
     total += value.byteLength
     if (total > limit) {
