@@ -131,3 +131,32 @@ describe('a body the client never finishes', () => {
     expect(list.text).not.toContain('"cut"')
   })
 })
+
+describe('a Host header shorter than four characters', () => {
+  /** One raw request; the status line and body of its answer. */
+  const raw = async (host: string, path: string): Promise<{ status: number; body: string }> => {
+    const text = await new Promise<string>((ok, fail) => {
+      let got = ''
+      Bun.connect({
+        hostname: '127.0.0.1',
+        port: app.server!.port,
+        socket: {
+          open: (s) => void s.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+          data: (_s, d) => void (got += d.toString()),
+          close: () => ok(got),
+          error: (_s, e) => fail(e),
+        },
+      })
+    })
+    return { status: Number(text.split(' ')[1]), body: text.slice(text.indexOf('\r\n\r\n') + 4) }
+  }
+
+  test.each(['x', 'api', 'a:1'])('Host: %s routes the whole path (Elysia skipped its first segment)', async (host) => {
+    const health = await raw(host, '/api/health')
+    expect(health.status).toBe(200)
+    expect(health.body).toContain('"status":"ok"')
+    const prefixed = await raw(host, '/zz/api/health')
+    expect(prefixed.status).toBe(404)
+    expect(prefixed.body).toContain('No route GET /zz/api/health')
+  })
+})

@@ -26,11 +26,41 @@ export function listenOnce(adapter: Adapter): Adapter {
     listen: (app) => (options, callback) => {
       if (typeof options !== 'object') throw new TypeError('listen takes Bun.serve options')
       app.compile()
-      app.server = Bun.serve({ development: false, idleTimeout: 30, ...(options as ListenOptions), fetch: sentWhole(app.fetch as Fetch) } as Serve)
+      app.server = Bun.serve({ development: false, idleTimeout: 30, ...(options as ListenOptions), fetch: sentWhole(shortHostsRouted(app.fetch as Fetch)) } as Serve)
       for (const hook of app.event.start ?? []) hook.fn(app)
       callback?.(app.server)
     },
   }
+}
+
+/**
+ * Elysia's router looks for the path from the URL's 12th character on (`http://` and a host of
+ * at least four characters): with a shorter Host header (`Host: api`, `Host: x`) it skipped the
+ * path's first segment, so `/zz/api/v1/tasks` ran the task list while the access log wrote
+ * `/zz/…`, and `/api/health` was a 404. Such a request's URL gets its port written out (`x:80`,
+ * or `a:01` for `a:1`): the same URL once parsed, long enough for the router. The request keeps
+ * everything else; the check costs one indexOf.
+ */
+export function shortHostsRouted(fetch: Fetch): Fetch {
+  return (request, server) => {
+    const url = request.url
+    const slash = url.indexOf('/', url.indexOf('//') + 2)
+    if (slash >= 0 && slash < 11) Object.defineProperty(request, 'url', { value: routableUrl(url, slash), configurable: true })
+    return fetch(request, server)
+  }
+}
+
+/** `url` with its authority padded to end at index 11 or later, meaning the same (see shortHostsRouted). */
+export function routableUrl(url: string, slash: number): string {
+  const start = url.indexOf('//') + 2
+  const authority = url.slice(start, slash)
+  const colon = authority.lastIndexOf(':')
+  const missing = 11 - slash
+  const padded =
+    colon >= 0 && !authority.endsWith(']')
+      ? `${authority.slice(0, colon + 1)}${'0'.repeat(missing)}${authority.slice(colon + 1)}`
+      : `${authority}:${url.startsWith('https:') ? '443' : '80'}`
+  return url.slice(0, start) + padded + url.slice(slash)
 }
 
 /**
