@@ -39,7 +39,7 @@ export function listenOnce(adapter: Adapter): Adapter {
  * path's first segment, so `/zz/api/v1/tasks` ran the task list while the access log wrote
  * `/zz/…`, and `/api/health` was a 404. Such a request's URL gets its port written out (`x:80`,
  * or `a:01` for `a:1`): the same URL once parsed, long enough for the router. The request keeps
- * everything else; the check costs one indexOf.
+ * everything else; the check costs two indexOf calls.
  */
 export function shortHostsRouted(fetch: Fetch): Fetch {
   return (request, server) => {

@@ -32,8 +32,8 @@ function decode(s: string): string {
 export function loggedTarget(url: string): string {
   const start = pathStart(url)
   if (start < 0) return '/'
+  const path = loggedPath(url)
   const q = url.indexOf('?', start)
-  const path = shownPath(q < 0 ? url.slice(start) : url.slice(start, q))
   if (q < 0 || q === url.length - 1) return path
   if (SENSITIVE_ROUTES.test(path)) return path
   const params = url.slice(q + 1).split('&').map((pair) => {
