@@ -69,6 +69,9 @@ describe('a token sent in a field or path is redacted from the error body and th
     expect(link).toContain('cursor=')
     expect(link).not.toContain(tok.slice(3, 30))
     expect(decodeURIComponent(link)).toContain(REDACTED)
+    // Only a secret's full shape: a search that merely contains `td_` pages on unchanged.
+    const plain = await t.req('GET', '/api/v1/tasks?limit=1&note=std_library_functions_and_more', { token: tok })
+    expect(plain.headers.get('link')).toContain('note=std_library_functions_and_more')
   })
 
   test('a token in the target of an idempotent POST is neither quoted in its conflict nor stored', async () => {

@@ -60,6 +60,9 @@ export interface HeaderPage {
   totalIsEstimate?: boolean
 }
 
+/** A token, access, refresh or login-code secret as issued: prefix and 43 base62 characters (src/auth/tokens.ts). */
+const SECRET_SHAPE = /td[cor]?_[A-Za-z0-9]{43}/
+
 /**
  * Paging of a list whose body is a bare JSON array, in response headers:
  * - `X-Total-Count`: the matching items, by the capped-count rule of src/db/paging.ts (counted up
@@ -81,13 +84,13 @@ export function setPagingHeaders(set: { headers: Record<string, string | number>
   url.searchParams.set('cursor', page.nextCursor)
   set.headers['x-next-cursor'] = page.nextCursor
   // The request's own query comes back: a token pasted into it does not (redacted, as in an
-  // error body, then percent-encoded with the rest: a header value is ASCII).
+  // error body, then percent-encoded with the rest: a header value is ASCII). Only what has a
+  // secret's full shape: the looser pattern of error bodies would also cut a search such as
+  // `q=std_library_functions`, and the link would no longer page the same list.
   for (const [name, value] of [...url.searchParams]) {
-    const clean = redactTokens(value)
-    if (clean !== value || redactTokens(name) !== name) {
-      url.searchParams.delete(name, value)
-      url.searchParams.append(redactTokens(name), clean)
-    }
+    if (name === 'cursor' || !(SECRET_SHAPE.test(value) || SECRET_SHAPE.test(name))) continue
+    url.searchParams.delete(name, value)
+    url.searchParams.append(redactTokens(name), redactTokens(value))
   }
   set.headers.link = `<${url.pathname}${url.search}>; rel="next"`
 }
