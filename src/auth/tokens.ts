@@ -79,6 +79,8 @@ export function maskFromHint(hint: string): string {
 
 const TOKEN_LIKE = /td[cor]?_[A-Za-z0-9_-]{16,}/g
 const MAYBE_TOKEN = /td[cor]?_/
+/** A secret as issued (a token, access or refresh token, login code): its prefix and 43 base62 characters. */
+export const ISSUED_SECRET = /td[cor]?_[A-Za-z0-9]{43}/
 const REDACTED = '…[redacted]'
 const MAX_DEPTH = 64
 

@@ -143,14 +143,17 @@ export const afterParams = (after: Position | undefined) => (after ? { afterT: d
  * drizzle's dynamic mode; bound with `limit`, `offset` and, after a cursor, `afterParams`.
  */
 export function keysetPages<T extends SQLiteSelect>(select: () => T, keys: { createdAt: AnyColumn; id: AnyColumn }, where: (SQL | undefined)[]) {
-  const page = (after: boolean) =>
-    select()
-      .where(and(...where, after ? beforeCursor(keys.createdAt, keys.id) : undefined))
-      .orderBy(...newestFirst(keys.createdAt, keys.id))
-      .limit(sql.placeholder('limit'))
-      .offset(sql.placeholder('offset'))
-      .prepare() as ReturnType<T['prepare']>
-  return { first: page(false), after: page(true) }
+  return { first: pageQuery(select(), keys, where), after: pageQuery(select(), keys, [...where, beforeCursor(keys.createdAt, keys.id)]) }
+}
+
+/** `query` filtered by `where`, newest first, bound with `limit` and `offset`, prepared. */
+function pageQuery<T extends SQLiteSelect>(query: T, keys: { createdAt: AnyColumn; id: AnyColumn }, where: (SQL | undefined)[]) {
+  return query
+    .where(and(...where))
+    .orderBy(...newestFirst(keys.createdAt, keys.id))
+    .limit(sql.placeholder('limit'))
+    .offset(sql.placeholder('offset'))
+    .prepare() as ReturnType<T['prepare']>
 }
 
 /**
@@ -196,12 +199,7 @@ export function countedPages<T extends SQLiteSelect>(
 ) {
   if (connectionOf(db).dialect === 'sqlite') return undefined
   const n = sql<number>`(${countQuery(db, table, and(...where))})`.mapWith(Number).as('n')
-  return select(n)
-    .where(and(...where))
-    .orderBy(...newestFirst(table.createdAt, table.id))
-    .limit(sql.placeholder('limit'))
-    .offset(sql.placeholder('offset'))
-    .prepare() as ReturnType<T['prepare']>
+  return pageQuery(select(n), table, where)
 }
 
 // ── cursors ─────────────────────────────────────────────────────────────────────────────────

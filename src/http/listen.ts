@@ -1,4 +1,5 @@
 import type { BunAdapter } from 'elysia/adapter/bun'
+import { pathStart } from './url-path'
 
 type Adapter = typeof BunAdapter
 type Serve = Parameters<typeof Bun.serve>[0]
@@ -44,7 +45,7 @@ export function listenOnce(adapter: Adapter): Adapter {
 export function shortHostsRouted(fetch: Fetch): Fetch {
   return (request, server) => {
     const url = request.url
-    const slash = url.indexOf('/', url.indexOf('//') + 2)
+    const slash = pathStart(url)
     if (slash >= 0 && slash < 11) Object.defineProperty(request, 'url', { value: routableUrl(url, slash), configurable: true })
     return fetch(request, server)
   }

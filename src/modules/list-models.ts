@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
-import { redactTokens } from '../auth/tokens'
+import { ISSUED_SECRET, redactTokens } from '../auth/tokens'
 import { TOTAL_CAP } from '../db/paging'
 import { QueryInteger } from './query-params'
 import { errorResponse, named } from './shared-models'
@@ -60,9 +60,6 @@ export interface HeaderPage {
   totalIsEstimate?: boolean
 }
 
-/** A token, access, refresh or login-code secret as issued: prefix and 43 base62 characters (src/auth/tokens.ts). */
-const SECRET_SHAPE = /td[cor]?_[A-Za-z0-9]{43}/
-
 /**
  * Paging of a list whose body is a bare JSON array, in response headers:
  * - `X-Total-Count`: the matching items, by the capped-count rule of src/db/paging.ts (counted up
@@ -88,7 +85,7 @@ export function setPagingHeaders(set: { headers: Record<string, string | number>
   // secret's full shape: the looser pattern of error bodies would also cut a search such as
   // `q=std_library_functions`, and the link would no longer page the same list.
   for (const [name, value] of [...url.searchParams]) {
-    if (name === 'cursor' || !(SECRET_SHAPE.test(value) || SECRET_SHAPE.test(name))) continue
+    if (name === 'cursor' || !(ISSUED_SECRET.test(value) || ISSUED_SECRET.test(name))) continue
     url.searchParams.delete(name, value)
     url.searchParams.append(redactTokens(name), redactTokens(value))
   }
