@@ -49,3 +49,4 @@ export const MAX_FREE_FORM_JSON_BYTES = 64 * 1024
 export function jsonBytes(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value) ?? '')
 }
+

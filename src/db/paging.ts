@@ -35,6 +35,12 @@ export interface Position {
   id: string
 }
 
+/** A row's position and size (PageSource.sizes). */
+export interface Sized {
+  position: Position
+  bytes: number
+}
+
 export interface PageRequest {
   limit: number
   offset: number
@@ -54,6 +60,14 @@ export interface PageSource<R> {
    */
   counted?(limit: number, offset: number, cap: number): Promise<CountedRow<R>[]>
   position(row: R): Position
+  /**
+   * A list whose rows can be large (executions: a model's whole answer) gives the size of each
+   * row of a page (its large columns' bytes, counted by the database, which reads no row into
+   * JavaScript for it) with its position: the same statement, selecting only those. A page of
+   * such a list that comes to more than STREAMED_PAGE_BYTES is left to `rest` (readPage), read
+   * and sent a batch at a time, so that it never holds the event loop for all of its rows.
+   */
+  sizes?(limit: number, offset: number, after: Position | undefined): Promise<Sized[]>
 }
 
 /** A row of a page read with its list's capped count (`countedPages`). */
@@ -70,7 +84,20 @@ export interface Page<R> {
   total?: number
   /** true when `total` is TOTAL_CAP and more match. */
   totalIsEstimate: boolean
+  /**
+   * Only for a list that gives its rows' sizes (PageSource.sizes), when the page is large: the
+   * page's rows (`rows` is then empty), in batches of about STREAMED_BATCH_BYTES each, each read
+   * when it is asked for.
+   */
+  rest?: () => AsyncGenerator<R[]>
 }
+
+/** A page whose rows come to more than this many bytes (PageSource.sizes) is sent as it is read. */
+export const STREAMED_PAGE_BYTES = 1 << 20
+/** About the size of each batch of such a page (one row at least). */
+export const STREAMED_BATCH_BYTES = 1 << 20
+/** What a row's JSON takes besides its large columns (ids, names, dates), about. */
+const ROW_BYTES = 600
 
 /**
  * One page of `list` under `filters` (anything JSON, the caller included: bound into the
@@ -89,6 +116,10 @@ export async function readPage<R>(list: string, filters: unknown, req: PageReque
     const read = await src.counted(req.limit + 1, req.offset, TOTAL_CAP + 1)
     counted = read[0]?.n
     rows = read.map((r) => r.row)
+  } else if (src.sizes && !src.count) {
+    const large = await largePage(src, src.sizes, req.limit, req.offset, cursor?.after)
+    if (large) return { rows: [], rest: large.rest, nextCursor: large.last ? encodeCursor(scope, large.last, undefined) : null, totalIsEstimate: false }
+    rows = await src.rows(req.limit + 1, req.offset, cursor?.after)
   } else rows = await src.rows(req.limit + 1, req.offset, cursor?.after)
   const more = rows.length > req.limit
   if (more) rows.length = req.limit
@@ -105,6 +136,63 @@ export async function readPage<R>(list: string, filters: unknown, req: PageReque
   const last = rows[rows.length - 1]
   const nextCursor = more && last !== undefined ? encodeCursor(scope, src.position(last), total) : null
   return { rows, nextCursor, total: total?.n, totalIsEstimate: total?.estimate ?? false }
+}
+
+/**
+ * A page of a list that gives its rows' sizes: undefined when it comes to STREAMED_PAGE_BYTES or
+ * less (the caller reads it in one statement, as any page); else its rows in batches of about
+ * STREAMED_BATCH_BYTES (`rest`), each read when asked for, by keyset after the previous batch's
+ * last position (the offset applies to the first), and the position of its last row when another
+ * page follows (`last`). A batch stops at its own last position: rows deleted meanwhile leave the
+ * page shorter, never longer, and no row is sent twice. A list with a total does not give sizes
+ * (the total is not carried here).
+ */
+async function largePage<R>(
+  src: PageSource<R>,
+  sizes: NonNullable<PageSource<R>['sizes']>,
+  limit: number,
+  offset: number,
+  after: Position | undefined,
+): Promise<{ rest: () => AsyncGenerator<R[]>; last: Position | undefined } | undefined> {
+  const sized = await sizes(limit + 1, offset, after)
+  const more = sized.length > limit
+  if (more) sized.length = limit
+  let total = 0
+  for (const s of sized) total += s.bytes + ROW_BYTES
+  if (total <= STREAMED_PAGE_BYTES) return undefined
+  // Consecutive rows of about STREAMED_BATCH_BYTES each, one row at least.
+  const batches: Position[][] = []
+  let batch: Position[] = []
+  let bytes = 0
+  for (const s of sized) {
+    if (batch.length > 0 && bytes + s.bytes + ROW_BYTES > STREAMED_BATCH_BYTES) {
+      batches.push(batch)
+      batch = []
+      bytes = 0
+    }
+    batch.push(s.position)
+    bytes += s.bytes + ROW_BYTES
+  }
+  if (batch.length > 0) batches.push(batch)
+  const rest = async function* (): AsyncGenerator<R[]> {
+    let from = after
+    let skip = offset
+    for (const planned of batches) {
+      const end = planned[planned.length - 1]!
+      const got = await src.rows(planned.length, skip, from)
+      const mine: R[] = []
+      for (const r of got) {
+        const p = src.position(r)
+        // Past the batch's end in list order (ids compare as bytes: C collation, see README).
+        if (p.t < end.t || (p.t === end.t && p.id < end.id)) break
+        mine.push(r)
+      }
+      if (mine.length > 0) yield mine
+      from = end
+      skip = 0
+    }
+  }
+  return { rest, last: more ? sized[sized.length - 1]?.position : undefined }
 }
 
 interface Total {

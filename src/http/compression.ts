@@ -1,5 +1,5 @@
 import { BunAdapter } from 'elysia/adapter/bun'
-import { noteSentBytes } from './listen'
+import { asItCameFrom, noteSentBytes } from './listen'
 import { noteJsonBytes, plainJson } from './observe'
 
 /**
@@ -175,7 +175,11 @@ export function compressingAdapter(enabled: boolean): typeof BunAdapter {
     (enabled && request?.headers.has('accept-encoding') ? compressedPage(response, request) : null) ?? response
   const mapResponse: MapResponse = (response, set, context) => {
     const request = context as Request | undefined
-    if (response instanceof Response) return base.mapResponse(sendable(response, request), set, context)
+    if (response instanceof Response) {
+      const res = base.mapResponse(sendable(response, request), set, context)
+      asItCameFrom(response, res)
+      return res
+    }
     if (!plainJson(response)) return base.mapResponse(response, set, context)
     const headers = set.headers as Record<string, unknown>
     if (headers['content-type'] === undefined) headers['content-type'] = JSON_TYPE

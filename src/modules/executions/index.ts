@@ -8,6 +8,7 @@ import { executeResult, executionStream } from './sse'
 import { intParam } from '../query-params'
 import { badCursor, listModels, pagingHeaderDocs, setPagingHeaders } from '../list-models'
 import { RESPONSE_HEADERS } from '../../http/openapi-publish'
+import { streamedJsonArray } from '../../http/streamed-json'
 
 const notFound = errorResponse(404, 'not_found', 'Not found: no such execution, or not visible to you, or in another organization.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz not found.')
 const agentNotFound = errorResponse(404, 'not_found', 'Not found: no such agent or space, archived, not visible to you, or in another organization.', 'Agent char_4Fk9QzL2mP7xR1vN8tBc not found (or archived, or not visible to you).')
@@ -51,7 +52,7 @@ const executeErrors = { 409: 'ExecutionCancelled', 422: 'ModelNotServed', 501: '
 /** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
 export const executionsApiModels = { ...sharedModels, ...listModels, ...executionModels, ...executionErrorModels }
 
-export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay }: RouteKit) {
+export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay }: RouteKit, compression: boolean) {
   return new Elysia({ prefix: API_V1, tags: ['Executions'] })
     .use(auth)
     .model(executionsApiModels)
@@ -97,9 +98,12 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
       '/executions',
       async ({ principal, query, request, set }) => {
         const page = await listExecutions(ctx(principal, request, set), { ...query, limit: intParam(query.limit, 50), offset: intParam(query.offset, 0) })
-        // The body is TeamDay's bare array: the next page travels in headers.
+        // The body is TeamDay's bare array: the next page travels in headers. A large page is
+        // sent as it is read (src/db/paging.ts, largePage).
         setPagingHeaders(set, request, page)
-        return page.executions
+        if (!page.rest) return page.executions
+        // Elysia's types take a Response or the schema's value, not a union of both.
+        return streamedJsonArray(request, page.rest(), compression) as unknown as typeof page.executions
       },
       {
         auth: 'executions:read',

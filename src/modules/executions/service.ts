@@ -123,6 +123,15 @@ export interface ListInput {
 
 type ListFilters = Omit<ListInput, 'limit' | 'offset' | 'cursor'>
 
+/**
+ * The bytes of an execution's large columns, counted by the database: octet_length reads a
+ * value's size, not the value (SQLite does not even load it).
+ */
+const largeColumnsBytes = () =>
+  dialect === 'pg'
+    ? sql<number>`(coalesce(octet_length(${executions.result}), 0) + octet_length(${executions.messages}::text) + octet_length(${executions.toolCalls}::text) + coalesce(octet_length(${executions.error}), 0) + octet_length(${executions.message}))`.mapWith(Number)
+    : sql<number>`(coalesce(octet_length(${executions.result}), 0) + octet_length(${executions.messages}) + octet_length(${executions.toolCalls}) + coalesce(octet_length(${executions.error}), 0) + octet_length(${executions.message}))`.mapWith(Number)
+
 /** One prepared statement per combination of filters, each on an index that starts with them. */
 function listStatements(db: Db, admin: boolean, f: ListFilters) {
   const x = executions
@@ -140,7 +149,9 @@ function listStatements(db: Db, admin: boolean, f: ListFilters) {
     f.parentExecutionId === undefined ? undefined : eq(x.parentExecutionId, ph('parentExecutionId')),
     f.since === undefined ? undefined : gte(x.createdAt, ph('since')),
   ]
-  return keysetPages(() => db.select().from(x).$dynamic(), x, where)
+  // And each row's position with the bytes of its large columns (src/db/paging.ts, largePage).
+  const sizes = keysetPages(() => db.select({ createdAt: x.createdAt, id: x.id, bytes: largeColumnsBytes() }).from(x).$dynamic(), x, where)
+  return { ...keysetPages(() => db.select().from(x).$dynamic(), x, where), sizesFirst: sizes.first, sizesAfter: sizes.after }
 }
 
 /** Executions the caller may read, newest first; no total (TeamDay answers a bare array). */
@@ -158,8 +169,19 @@ export async function listExecutions(ctx: Ctx, q: ListInput) {
   const page = await readPage('executions', { ...f, caller: [p.organizationId, p.userId] }, q, {
     rows: (limit, offset, after) => (after ? stmts.after : stmts.first).all({ ...params, ...afterParams(after), limit, offset }),
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
+    // An execution holds a model's whole answer: a page of large ones is read and sent in batches.
+    sizes: async (limit, offset, after) =>
+      (await (after ? stmts.sizesAfter : stmts.sizesFirst).all({ ...params, ...afterParams(after), limit, offset })).map((r) => ({ position: { t: r.createdAt.getTime(), id: r.id }, bytes: r.bytes })),
   })
-  return { executions: page.rows.map(toPublicExecution), nextCursor: page.nextCursor }
+  const rest = page.rest
+  return {
+    executions: page.rows.map(toPublicExecution),
+    nextCursor: page.nextCursor,
+    /** A large page's executions, a batch at a time (`executions` is then empty, the JSON streamed). */
+    rest: rest && (async function* () {
+      for await (const rows of rest()) yield rows.map(toPublicExecution)
+    }),
+  }
 }
 
 /**

@@ -1,0 +1,203 @@
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { eq } from 'drizzle-orm'
+import { agents, executions } from '../src/db/schema'
+import { STREAMED_PAGE_BYTES } from '../src/db/paging'
+import { newId } from '../src/ids'
+import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+
+/**
+ * An execution holds a model's whole answer, so a page of executions can be tens of megabytes.
+ * Such a page is read and sent in batches (src/db/paging.ts largePage, src/http/streamed-json.ts):
+ * other requests run between its batches, and what arrives is the same JSON array, the same paging
+ * headers and the same next page as a page of small executions. On either backend.
+ */
+
+let t: TestApp
+let a: Actor
+let agentId: string
+/** The agent's executions, newest first: the BIG large ones, then the SMALL small ones. */
+const ids: string[] = []
+const ANSWER = 400_000
+const BIG = 30
+const SMALL = 20
+
+function execution(i: number, answer: string) {
+  // The large ones share one timestamp (ties are ordered by id): a page may end inside a tie.
+  const created = new Date(Date.parse('2026-06-01T12:00:00.000Z') + Math.min(i, SMALL) * 1000)
+  const chat = newId('exec')
+  return {
+    id: newId('exec'),
+    organizationId: a.organizationId,
+    userId: a.userId,
+    agentId,
+    agentName: 'Writer',
+    agentVisibility: 'organization',
+    chatId: chat,
+    sessionId: chat,
+    status: 'completed' as const,
+    message: `Write chapter ${i}`,
+    result: answer,
+    messages: [
+      { role: 'user' as const, content: `Write chapter ${i}`, timestamp: created.toISOString() },
+      { role: 'assistant' as const, content: answer, timestamp: created.toISOString() },
+    ],
+    toolCalls: [{ tool: 'delegate', arguments: { agentId: 'char_x', message: 'research' }, result: `notes ${i}`, timestamp: created.toISOString() }],
+    createdAt: created,
+    updatedAt: created,
+  }
+}
+
+beforeAll(async () => {
+  t = await makeTestApp()
+  a = await makeActor(t)
+  agentId = newId('char')
+  const now = new Date(t.clock.now())
+  await t.db.insert(agents).values({ id: agentId, organizationId: a.organizationId, userId: a.userId, name: 'Writer', slug: 'writer', systemPrompt: 'You write.', visibility: 'organization', createdAt: now, updatedAt: now })
+  // Oldest first: SMALL small ones, then BIG large ones (each answer differs: "…chapter i…").
+  const rows = []
+  for (let i = 0; i < SMALL; i++) rows.push(execution(i, `Chapter ${i}, short.`))
+  for (let i = SMALL; i < SMALL + BIG; i++) rows.push(execution(i, `Chapter ${i}: ${'lorem ipsum "quoted" \\ \n'.repeat(ANSWER / 25)}`))
+  for (const r of rows) await t.db.insert(executions).values(r)
+  // The documented order, computed here: created_at, then id (as bytes), newest first.
+  rows.sort((x, y) => y.createdAt.getTime() - x.createdAt.getTime() || (x.id < y.id ? 1 : x.id > y.id ? -1 : 0))
+  ids.push(...rows.map((r) => r.id))
+}, 60_000)
+
+const list = (query: string, headers: Record<string, string> = {}) =>
+  t.app.handle(new Request(`http://localhost/api/v1/executions?agentId=${agentId}&${query}`, { headers: { authorization: `Bearer ${a.token}`, ...headers } }))
+
+async function one(id: string) {
+  const r = await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })
+  return r.body.execution
+}
+
+describe('a page of large executions', () => {
+  test('is the same JSON array as executions read one by one, with the same paging headers', async () => {
+    const res = await list('limit=20')
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toBe('application/json;charset=utf-8')
+    const text = await res.text()
+    expect(text.length).toBeGreaterThan(8 * STREAMED_PAGE_BYTES)
+    const page = JSON.parse(text)
+    expect(page.map((e: { id: string }) => e.id)).toEqual(ids.slice(0, 20))
+    // The same values as each execution read alone (keys inside messages and tool calls may come
+    // in another order on PostgreSQL: jsonb keeps its own, the one-piece answer the schema's).
+    expect(page).toEqual(await Promise.all(ids.slice(0, 20).map(one)))
+    const cursor = res.headers.get('x-next-cursor')
+    expect(cursor).toBeTruthy()
+    expect(res.headers.get('link')).toContain(`cursor=${cursor}`)
+  })
+
+  test('the next page continues where it ended, also when it is a small one; the last has no cursor', async () => {
+    const seen: string[] = []
+    let query = 'limit=14'
+    for (let n = 0; n < 10; n++) {
+      const res = await list(query)
+      expect(res.status).toBe(200)
+      seen.push(...(JSON.parse(await res.text()) as { id: string }[]).map((e) => e.id))
+      const cursor = res.headers.get('x-next-cursor')
+      if (cursor === null) break
+      query = `limit=14&cursor=${cursor}`
+    }
+    expect(seen).toEqual(ids)
+  })
+
+  test('offset works as on any page', async () => {
+    const res = await list('limit=25&offset=3')
+    expect((JSON.parse(await res.text()) as { id: string }[]).map((e) => e.id)).toEqual(ids.slice(3, 28))
+  })
+
+  test('a page that ends the list exactly has no next cursor', async () => {
+    const res = await list(`limit=${ids.length}`)
+    expect((JSON.parse(await res.text()) as unknown[]).length).toBe(ids.length)
+    expect(res.headers.get('x-next-cursor')).toBeNull()
+    expect(res.headers.get('link')).toBeNull()
+  })
+
+  test('compressed as it goes when the client accepts zstd or gzip', async () => {
+    const plain = await (await list('limit=12')).text()
+    for (const coding of ['zstd', 'gzip'] as const) {
+      const res = await list('limit=12', { 'accept-encoding': coding })
+      expect(res.headers.get('content-encoding')).toBe(coding)
+      expect(res.headers.get('vary')).toContain('accept-encoding')
+      const bytes = new Uint8Array(await res.arrayBuffer())
+      expect(bytes.byteLength).toBeLessThan(plain.length / 10)
+      const text = new TextDecoder().decode(coding === 'zstd' ? Bun.zstdDecompressSync(bytes) : Bun.gunzipSync(bytes))
+      expect(text).toBe(plain)
+    }
+  })
+
+  test('other requests run while it is sent: the event loop is never held for the whole page', async () => {
+    // A timer that fires whenever the loop is free; before batching, a page like this one was one
+    // uninterrupted block of 100-250 ms here (the timer did not fire once while it was answered).
+    let ticks = 0
+    let last = performance.now()
+    let longest = 0
+    const timer = setInterval(() => {
+      const now = performance.now()
+      longest = Math.max(longest, now - last)
+      last = now
+      ticks++
+    }, 1)
+    const t0 = performance.now()
+    const res = await list('limit=30')
+    const text = await res.text()
+    const took = performance.now() - t0
+    clearInterval(timer)
+    longest = Math.max(longest, performance.now() - last)
+    expect(JSON.parse(text)).toHaveLength(30)
+    expect(ticks).toBeGreaterThanOrEqual(5)
+    expect(longest).toBeLessThan(took / 2)
+  })
+
+  test('a page that starts among large ones and ends among small ones, by offset', async () => {
+    // Read in batches; the offset applies to the first one only.
+    const res = await list(`limit=15&offset=${BIG - 1}`)
+    expect((JSON.parse(await res.text()) as { id: string }[]).map((e) => e.id)).toEqual(ids.slice(BIG - 1, BIG + 14))
+  })
+
+  test('a page of small executions is the same', async () => {
+    const res = await list(`limit=5&offset=${BIG}`)
+    expect(JSON.parse(await res.text())).toEqual(await Promise.all(ids.slice(BIG, BIG + 5).map(one)))
+    expect(res.headers.get('x-next-cursor')).toBeTruthy()
+  })
+})
+
+describe('rows deleted while a large page is sent', () => {
+  test('leave the page shorter; it never runs past its own last row', async () => {
+    const res = await list('limit=20')
+    const reader = res.body!.getReader()
+    const first = await reader.read()
+    // The page's first rows are out; one of its last is deleted before they are read.
+    const gone = ids[18]!
+    await t.db.delete(executions).where(eq(executions.id, gone))
+    const chunks = [first.value!]
+    for (let r = await reader.read(); !r.done; r = await reader.read()) chunks.push(r.value)
+    const page = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id: string }[]
+    expect(page.map((e) => e.id)).toEqual(ids.slice(0, 20).filter((id) => id !== gone))
+    // The next page starts after the 20th row, as its cursor said.
+    const next = await list(`limit=3&cursor=${res.headers.get('x-next-cursor')}`)
+    expect((JSON.parse(await next.text()) as { id: string }[]).map((e) => e.id)).toEqual(ids.slice(20, 23))
+  })
+})
+
+describe('over a socket', () => {
+  test('a large page goes out as it is read, chunked, never first read whole by the server', async () => {
+    const app = t.app as unknown as { listen(o: object): unknown; stop(): Promise<unknown>; server: { port: number } | null }
+    app.listen({ hostname: '127.0.0.1', port: 0 })
+    try {
+      const res = await fetch(`http://127.0.0.1:${app.server!.port}/api/v1/executions?agentId=${agentId}&limit=20`, { headers: { authorization: `Bearer ${a.token}` } })
+      expect(res.status).toBe(200)
+      expect(res.headers.get('transfer-encoding')).toBe('chunked')
+      const reader = res.body!.getReader()
+      // The first chunk is the page's first batch, not the whole page (about 8 MB here).
+      const first = await reader.read()
+      expect(first.value!.byteLength).toBeLessThan(6 * STREAMED_PAGE_BYTES)
+      let size = first.value!.byteLength
+      for (let r = await reader.read(); !r.done; r = await reader.read()) size += r.value.byteLength
+      expect(size).toBeGreaterThan(6 * STREAMED_PAGE_BYTES)
+    } finally {
+      await app.stop()
+    }
+  })
+})
