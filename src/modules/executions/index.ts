@@ -112,7 +112,7 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
         detail: {
           summary: 'List executions',
           description:
-            'Executions newest first, as a bare JSON array. Members see their own and those of agents shared with the organization, except those in a space they may not see; admins every one of the organization. Filters: agentId, status, since (ISO-8601), spaceId, parentExecutionId; limit 1-200 (default 50). Paging: when there is a next page, `Link: <…&cursor=…>; rel="next"` (RFC 8288) points at it and `X-Next-Cursor` holds its cursor alone; pass it as `cursor`. `offset` works too (slower for deep pages). No total: counting executions is what this list avoids.',
+            'Executions newest first, as a bare JSON array. Members see their own and those of agents shared with the organization, except those in a space they may not see; admins every one of the organization. Filters: agentId, status, since (ISO-8601), spaceId, parentExecutionId; limit 1-200 (default 50). Paging: when there is a next page, `Link: <…&cursor=…>; rel="next"` (RFC 8288) points at it and `X-Next-Cursor` holds its cursor alone; pass it as `cursor`. `offset` works too (slower for deep pages). No total: counting executions is what this list avoids. A page whose executions come to more than 1 MiB (long answers) is sent as it is read, about 1 MiB of executions at a time, chunked (no Content-Length): the same array, headers and next page.',
           [RESPONSE_HEADERS]: { 200: pagingHeaderDocs('executions', `${API_V1}/executions`, false) },
         },
       },
