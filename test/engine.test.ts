@@ -137,6 +137,25 @@ describe('cancel', () => {
     expect(late.body.code).toBe('invalid_state')
   })
 
+  test('the cancel answer is the run as it ended: its message, its partial answer, and what a later GET shows', async () => {
+    const t = await app()
+    const a = await makeActor(t)
+    const ag = await agent(t, a)
+    const slow = await exec(t, a, ag.id, { message: 'SLOW', async: true })
+    const id = slow.body.executionId
+    await until(async () => (await get(t, a, id)).status === 'running')
+    await sleep(350) // a few words streamed
+    const c = await t.req('POST', `/api/v1/executions/${id}/cancel`, { token: a.token })
+    expect(c.status).toBe(200)
+    const answered = c.body.execution
+    expect(answered.status).toBe('cancelled')
+    expect(answered.messages.map((m: { role: string; content: string }) => [m.role, m.content])).toEqual([['user', 'SLOW']])
+    expect(answered.result).toStartWith('w0 w1 ')
+    // Nothing changes after the answer: it was the final row.
+    await sleep(100)
+    expect(await get(t, a, id)).toEqual(answered)
+  })
+
   test('concurrency limit queues as pending; cancelling the running one lets the next run', async () => {
     const t = await app({ maxConcurrentExecutions: 1 })
     const a = await makeActor(t)

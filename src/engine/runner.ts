@@ -42,6 +42,8 @@ export interface Started {
   done: Promise<Execution>
 }
 
+/** How long a cancel waits for a run here to record its end before answering with the row as it is. */
+const CANCEL_SETTLE_MS = 2_000
 const STOPPING = 'The server is shutting down and accepts no new executions; retry in a moment.'
 
 /**
@@ -382,6 +384,15 @@ export class Engine {
     }
     // A slot may be free now (a running one was cancelled: its end pumps too).
     if (this.queue.size > 0) void this.pump()
+    // A run here records what it had produced once aborted (its messages, partial answer, usage):
+    // answer with that, not the row of a moment before. Its model call is already aborted, so
+    // this takes milliseconds; CANCEL_SETTLE_MS bounds it all the same.
+    const ending = this.done.get(id)
+    if (ending) {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([ending, new Promise((settle) => (timer = setTimeout(settle, CANCEL_SETTLE_MS)))])
+      clearTimeout(timer)
+    }
     return getExecutionRow(db, id)
   }
 

@@ -147,7 +147,7 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
       detail: {
         summary: 'Cancel an execution',
         description:
-          'Stops a pending or running execution and every running descendant within a second: aborts the provider requests and marks them cancelled. Cancelling a cancelled execution changes nothing; a finished one is 409. Only its starter or an admin may cancel.',
+          'Stops a pending or running execution and every running descendant within a second: aborts the provider requests and marks them cancelled. Answers with the execution as it ended (its messages and the answer so far) when this instance was running it; on several instances, a cancel sent to another one answers with the row marked cancelled, and the run records its end within a second. Cancelling a cancelled execution changes nothing; a finished one is 409. Only its starter or an admin may cancel.',
       },
     })
 }
