@@ -213,7 +213,7 @@ export interface paths {
         };
         /**
          * List executions
-         * @description Executions newest first, as a bare JSON array. Members see their own and those of agents shared with the organization, except those in a space they may not see; admins every one of the organization. Filters: agentId, status, since (ISO-8601), spaceId, parentExecutionId; limit 1-200 (default 50). Paging: when there is a next page, `Link: <…&cursor=…>; rel="next"` (RFC 8288) points at it and `X-Next-Cursor` holds its cursor alone; pass it as `cursor`. `offset` works too (slower for deep pages). No total: counting executions is what this list avoids.
+         * @description Executions newest first, as a bare JSON array. Members see their own and those of agents shared with the organization, except those in a space they may not see; admins every one of the organization. Filters: agentId, status, since (ISO-8601), spaceId, parentExecutionId; limit 1-200 (default 50). Paging: when there is a next page, `Link: <…&cursor=…>; rel="next"` (RFC 8288) points at it and `X-Next-Cursor` holds its cursor alone; pass it as `cursor`. `offset` works too (slower for deep pages). No total: counting executions is what this list avoids. A page whose executions come to more than 1 MiB (long answers) is sent as it is read, about 1 MiB of executions at a time, chunked (no Content-Length): the same array, headers and next page.
          */
         get: operations["getApiV1Executions"];
         put?: never;
@@ -295,7 +295,7 @@ export interface paths {
         put?: never;
         /**
          * Cancel an execution
-         * @description Stops a pending or running execution and every running descendant within a second: aborts the provider requests and marks them cancelled. Cancelling a cancelled execution changes nothing; a finished one is 409. Only its starter or an admin may cancel.
+         * @description Stops a pending or running execution and every running descendant within a second: aborts the provider requests and marks them cancelled. Answers with the execution as it ended (its messages and the answer so far) when this instance was running it; on several instances, a cancel sent to another one answers with the row marked cancelled, and the run records its end within a second. Cancelling a cancelled execution changes nothing; a finished one is 409. Only its starter or an admin may cancel.
          */
         post: operations["postApiV1ExecutionsByIdCancel"];
         delete?: never;
