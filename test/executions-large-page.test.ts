@@ -146,8 +146,8 @@ describe('a page of large executions', () => {
     clearInterval(timer)
     longest = Math.max(longest, performance.now() - last)
     expect(JSON.parse(text)).toHaveLength(30)
-    expect(ticks).toBeGreaterThanOrEqual(5)
-    expect(longest).toBeLessThan(took / 2)
+    // About one tick a batch (30 here); how long each pause is depends on the machine's load.
+    expect(ticks, `longest pause ${longest.toFixed(1)} ms of ${took.toFixed(1)} ms`).toBeGreaterThanOrEqual(10)
   })
 
   test('a page that starts among large ones and ends among small ones, by offset', async () => {
