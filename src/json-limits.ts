@@ -42,6 +42,36 @@ export function jsonHasNul(text: string): boolean {
   return false
 }
 
+/**
+ * True when JSON `text` may hold a lone surrogate: an escape of a UTF-16 surrogate (`\ud800` to
+ * `\udfff`) that is not half of a pair. A quick look at the text (a pair matches too, and so may
+ * an escaped backslash before `ud800`); `hasLoneSurrogate` then decides on the parsed value.
+ * PostgreSQL's jsonb refuses such an escape (and its text keeps U+FFFD in its place), so both
+ * backends refuse it at the door, as they do NUL.
+ */
+export function jsonMayHaveSurrogate(text: string): boolean {
+  return SURROGATE_ESCAPE.test(text)
+}
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F][0-9a-fA-F]{2}/
+
+/** True when a string or key in `value` (parsed JSON) holds a lone surrogate. */
+export function hasLoneSurrogate(value: unknown): boolean {
+  const stack: unknown[] = [value]
+  while (stack.length > 0) {
+    const v = stack.pop()
+    if (typeof v === 'string') {
+      if (!v.isWellFormed()) return true
+    } else if (Array.isArray(v)) stack.push(...v)
+    else if (v !== null && typeof v === 'object') {
+      for (const [k, item] of Object.entries(v)) {
+        if (!k.isWellFormed()) return true
+        stack.push(item)
+      }
+    }
+  }
+  return false
+}
+
 /** Serialized size limit of a free-form JSON field (e.g. a task's `metadata`). */
 export const MAX_FREE_FORM_JSON_BYTES = 64 * 1024
 

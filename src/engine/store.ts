@@ -11,12 +11,13 @@ export const ACTIVE: ExecutionStatus[] = ['pending', 'running']
  * `v` with the NUL character (U+0000) in every string and key replaced by U+FFFD. PostgreSQL's
  * text and jsonb cannot hold NUL, and what a model answers (results, messages, tool calls, a
  * child's message) may contain one: left in, the run's final write failed and the execution
- * stayed `running`. Clients cannot send NUL (src/http/body.ts); SQLite gets the same text so
- * that both backends keep the same rows. Plain objects and arrays are walked (mapStrings);
+ * stayed `running`. A lone surrogate (half of a UTF-16 pair, which a provider's JSON can escape)
+ * fails jsonb the same way and becomes U+FFFD too. Clients can send neither (src/http/body.ts);
+ * SQLite gets the same text so that both backends keep the same rows. Plain objects and arrays are walked (mapStrings);
  * anything else (dates) is kept; an unchanged value is returned as it is.
  */
 export function withoutNul<T>(v: T): T {
-  return mapStrings(v, (s) => (s.includes('\0') ? s.replaceAll('\0', '\uFFFD') : s))
+  return mapStrings(v, (s) => (s.includes('\0') ? s.replaceAll('\0', '\uFFFD') : s).toWellFormed())
 }
 
 export function getExecutionRow(db: Db, id: string): Promise<Execution | undefined> {

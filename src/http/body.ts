@@ -1,6 +1,6 @@
 import { parseQuery } from 'elysia/parse-query'
 import { AppError } from '../errors'
-import { jsonHasNul, jsonTooDeep, MAX_JSON_DEPTH } from '../json-limits'
+import { hasLoneSurrogate, jsonHasNul, jsonMayHaveSurrogate, jsonTooDeep, MAX_JSON_DEPTH } from '../json-limits'
 
 /** How a route takes a body: none declared, optional (may be absent) or required. */
 export type BodyRule = 'none' | 'optional' | 'required'
@@ -33,6 +33,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * - JSON: nesting over 32 levels → 400 `json_too_deep` (checked on the text, before parsing),
  *   invalid → 400 `invalid_json`, empty → as nothing sent, anything but an object → 422;
  * - the NUL character (U+0000) anywhere in a JSON or form body → 422: PostgreSQL cannot store it;
+ * - a lone surrogate escape (`\ud800` without its pair) in a JSON string or key → 422: PostgreSQL's
+ *   jsonb refuses it and its text would keep U+FFFD instead;
  * - form-urlencoded: Elysia's own form parser (flat strings: nothing nests);
  * - any other type → 422 `validation_failed` saying to send JSON.
  */
@@ -60,6 +62,7 @@ export async function readBody(request: Request, rule: BodyRule): Promise<object
   }
   if (!isPlainObject(value)) throw notAnObject(type)
   if (jsonHasNul(text)) throw nulRefused()
+  if (jsonMayHaveSurrogate(text) && hasLoneSurrogate(value)) throw loneSurrogateRefused()
   return value
 }
 
@@ -84,6 +87,11 @@ export function abortedBody(e: unknown): unknown {
 
 function nulRefused(): AppError {
   const message = 'text must not contain the NUL character (U+0000)'
+  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'body', message }] })
+}
+
+function loneSurrogateRefused(): AppError {
+  const message = 'text must be well-formed Unicode: an escape \\ud800-\\udfff must be half of a surrogate pair'
   return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'body', message }] })
 }
 

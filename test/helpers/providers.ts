@@ -9,6 +9,7 @@
  *   DELEGATE <id> <message> -> a `delegate` tool call; after the tool result: "Delegated: <result>"
  *   LOOP            -> a `delegate` tool call to the first allowed agent, every time tools are offered
  *   NUL             -> an answer holding the NUL character ("before\u0000after"), which PostgreSQL cannot store
+ *   SURROGATE       -> an answer holding a lone surrogate ("before\ud800after"), which jsonb cannot store
  *   anything else   -> "Echo: <text> (user turns: N)"
  */
 export interface ProviderDouble {
@@ -46,6 +47,7 @@ function plan(userTexts: string[], toolResult: string | undefined, toolEnum: str
   if (m && toolEnum) return { kind: 'tool', tool: { name: 'delegate', args: { agentId: m[1], message: m[2] } } }
   if (last.includes('LOOP') && toolEnum?.length) return { kind: 'tool', tool: { name: 'delegate', args: { agentId: toolEnum[0], message: 'ping' } } }
   if (last.includes('NUL')) return { kind: 'text', text: 'before\u0000after' }
+  if (last.includes('SURROGATE')) return { kind: 'text', text: 'before\ud800after' }
   if (last.includes('SLOW')) return { kind: 'text', slow: true, text: Array.from({ length: 100 }, (_, i) => `w${i} `).join('') }
   return { kind: 'text', text: `Echo: ${last} (user turns: ${userTexts.length})` }
 }

@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { agents } from '../src/db/schema'
+import { hasLoneSurrogate, jsonMayHaveSurrogate } from '../src/json-limits'
+import { newId } from '../src/ids'
+import { makeActor, makeTestApp } from './helpers/app'
+import { startProviderDouble, type ProviderDouble } from './helpers/providers'
+
+/**
+ * A lone surrogate (half of a UTF-16 pair, written in JSON as an escape such as `\ud800`) cannot
+ * be stored by PostgreSQL: its jsonb refuses the escape (a task's metadata with one was a 500
+ * there), its text keeps U+FFFD instead. So a request body holding one is refused on both
+ * backends (422, as the NUL character is), and a model answer holding one is stored with U+FFFD.
+ */
+
+let double: ProviderDouble
+beforeAll(() => {
+  double = startProviderDouble()
+})
+afterAll(() => double.stop())
+
+const post = (t: Awaited<ReturnType<typeof makeTestApp>>, token: string, path: string, raw: string) =>
+  t.req('POST', path, { token, raw, headers: { 'content-type': 'application/json' } })
+
+describe('in a request body', () => {
+  test('a lone surrogate in any string or key is a 422 naming it, on either backend; a pair is kept', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const refused: [string, string][] = [
+      ['/api/v1/tasks', '{"title":"a\\ud800b"}'],
+      ['/api/v1/tasks', '{"title":"x","metadata":{"k":"\\udc00"}}'],
+      ['/api/v1/tasks', '{"title":"x","metadata":{"\\uD83D":"v"}}'],
+      ['/api/v1/tasks', '{"title":"x","metadata":{"k":["ok","\\ude00\\ud83d"]}}'],
+      ['/api/v1/agents', '{"name":"bot\\udbff"}'],
+      ['/api/v1/spaces', '{"name":"docs","instructions":"\\udfff"}'],
+    ]
+    for (const [path, raw] of refused) {
+      const r = await post(t, a.token, path, raw)
+      expect([path, raw, r.status, r.body.code]).toEqual([path, raw, 422, 'validation_failed'])
+      expect(r.body.message).toContain('well-formed Unicode')
+      expect(r.body.details).toEqual([{ field: 'body', message: expect.stringContaining('surrogate pair') }])
+    }
+    const kept = await post(t, a.token, '/api/v1/tasks', '{"title":"\\ud83d\\ude00 done","metadata":{"\\uD83D\\uDE00":"\\\\ud800"}}')
+    expect(kept.status).toBe(201)
+    expect(kept.body.title).toBe('😀 done')
+    // An escaped backslash before "ud800" is text, not an escape.
+    expect(kept.body.metadata).toEqual({ '😀': '\\ud800' })
+    const read = await t.req('GET', `/api/v1/tasks/${kept.body.id}`, { token: a.token })
+    expect(read.body.metadata).toEqual({ '😀': '\\ud800' })
+  })
+
+  test('the text test and the value test', () => {
+    expect(jsonMayHaveSurrogate('{"a":"\\ud800"}')).toBe(true)
+    expect(jsonMayHaveSurrogate('{"a":"\\uDFFF"}')).toBe(true)
+    expect(jsonMayHaveSurrogate('{"a":"\\ud7ff\\ue000"}')).toBe(false)
+    expect(hasLoneSurrogate({ a: ['x', { b: 'y\ud800' }] })).toBe(true)
+    expect(hasLoneSurrogate({ ['k\udc00']: 1 })).toBe(true)
+    expect(hasLoneSurrogate({ a: ['x', { b: '\ud83d\ude00' }], n: 1, z: null })).toBe(false)
+  })
+})
+
+describe('in a model answer', () => {
+  test('the run completes and its result and messages keep U+FFFD in its place, on either backend', async () => {
+    const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+    const a = await makeActor(t)
+    const now = new Date(t.clock.now())
+    const agentId = newId('char')
+    await t.db.insert(agents).values({ id: agentId, organizationId: a.organizationId, userId: a.userId, name: 'Echo', slug: 'echo', visibility: 'organization', createdAt: now, updatedAt: now })
+    const r = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'answer with SURROGATE' } })
+    expect([r.status, r.body.status]).toEqual([200, 'completed'])
+    expect(r.body.result).toBe('before\uFFFDafter')
+    const g = await t.req('GET', `/api/v1/executions/${r.body.executionId}`, { token: a.token })
+    expect(g.body.execution.status).toBe('completed')
+    expect(g.body.execution.result).toBe('before\uFFFDafter')
+    expect(g.body.execution.messages.at(-1).content).toBe('before\uFFFDafter')
+  })
+})
