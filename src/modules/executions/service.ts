@@ -124,8 +124,9 @@ export interface ListInput {
 type ListFilters = Omit<ListInput, 'limit' | 'offset' | 'cursor'>
 
 /**
- * The bytes of an execution's large columns, counted by the database: octet_length reads a
- * value's size, not the value (SQLite does not even load it).
+ * The bytes of an execution's large columns, counted by the database, none of them read into
+ * JavaScript (SQLite's octet_length need not count characters; PostgreSQL writes jsonb out as
+ * text to count it, its own work and not this process's event loop).
  */
 const largeColumnsBytes = () =>
   dialect === 'pg'
