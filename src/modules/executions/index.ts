@@ -103,7 +103,7 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
         setPagingHeaders(set, request, page)
         if (!page.rest) return page.executions
         // Elysia's types take a Response or the schema's value, not a union of both.
-        return streamedJsonArray(request, page.rest(), compression) as unknown as typeof page.executions
+        return (await streamedJsonArray(request, page.rest(), compression)) as unknown as typeof page.executions
       },
       {
         auth: 'executions:read',
