@@ -64,6 +64,11 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
   const now = ctx.clock.now()
   const family = old.familyId ?? old.id
   if (old.revokedAt && old.revokedAt.getTime() <= now) {
+    // This request authenticated with the very token, so it was valid when the request came in:
+    // a rotation or revocation that committed since (a client's retry racing its first attempt,
+    // across instances on PostgreSQL) is no sign of a leaked secret, and must not revoke the
+    // successor that the other request has just handed out.
+    if (principal.tokenId === old.id) throw await concurrentlyRevoked(ctx, old)
     const { revoked, members } = await revokeFamily(ctx, family, principal.userId)
     // Any member may have been used by whoever held the leaked secret: what they created goes too.
     const cascaded = await revokeCreatedBy(ctx, members, { cause: 'family_reuse', by: principal.userId })
@@ -82,8 +87,8 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
     )
   }
   if (old.revokedAt) {
-    const successor = await ctx.db.select({ id: personalAccessTokens.id }).from(personalAccessTokens).where(eq(personalAccessTokens.rotatedFromId, old.id)).get()
-    throw new AppError('invalid_state', `Token ${old.id} was already rotated${successor ? ` (its successor is ${successor.id})` : ''} and stops working at ${old.revokedAt.toISOString()}; rotate the successor instead.`)
+    const successor = await successorOf(ctx, old.id)
+    throw new AppError('invalid_state', `Token ${old.id} was already rotated${successor ? ` (its successor is ${successor})` : ''} and stops working at ${old.revokedAt.toISOString()}; rotate the successor instead.`)
   }
   if (old.expiresAt.getTime() <= now) {
     throw new AppError('invalid_state', `Token ${old.id} expired on ${old.expiresAt.toISOString()} and cannot be rotated; create a new token.`)
@@ -120,6 +125,20 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
     details: { newTokenId: created.row.id, gracePeriodSeconds: grace, previousRevokedAt: revokeAt.toISOString() },
   })
   return { ...created, email: found.email, previous: { ...old, revokedAt: revokeAt, revokedBy: principal.userId, revokedReason: 'rotated' } }
+}
+
+async function successorOf(ctx: Ctx, id: string): Promise<string | undefined> {
+  const t = personalAccessTokens
+  return (await ctx.db.select({ id: t.id }).from(t).where(eq(t.rotatedFromId, id)).get())?.id
+}
+
+/** 409: the token was rotated or revoked by another request while this one was under way. */
+async function concurrentlyRevoked(ctx: Ctx, old: PersonalAccessToken): Promise<AppError> {
+  const successor = await successorOf(ctx, old.id)
+  return new AppError(
+    'invalid_state',
+    `Token ${old.id} was rotated or revoked by a concurrent request${successor ? ` (its successor is ${successor})` : ''}; list your tokens and retry.`,
+  )
 }
 
 /**
