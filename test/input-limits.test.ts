@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { MAX_URL_BYTES, validationDetails } from '../src/app'
 import { defaultToProductionMode } from '../src/production-mode'
-import { jsonHasNul, jsonTooDeep, MAX_FREE_FORM_JSON_BYTES, MAX_JSON_DEPTH } from '../src/json-limits'
+import { decimalLength, jsonBytes, jsonHasNul, jsonTooDeep, MAX_FREE_FORM_JSON_BYTES, MAX_JSON_DEPTH } from '../src/json-limits'
 import { findTokenById } from '../src/modules/tokens/service'
 import { makeActor, makeToken, makeTestApp, type Actor, type Res, type TestApp } from './helpers/app'
 
@@ -103,6 +103,32 @@ describe('free-form JSON fields have a size limit', () => {
     const made = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'small' } })
     const patched = await t.req('PATCH', `/api/v1/tasks/${made.body.id}`, { token: admin.token, body: { metadata: big } })
     expectEnvelope(patched, 422, 'validation_failed')
+  })
+
+  test('numbers count as PostgreSQL writes them back, without an exponent: 9,000 × 1e308 (54 KB sent, 2.8 MB read back there) → 422', async () => {
+    const raw = `{"title":"numbers","metadata":{"a":[${Array(9000).fill('1e308').join(',')}]}}`
+    expect(raw.length).toBeLessThan(MAX_FREE_FORM_JSON_BYTES)
+    const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw, headers: { 'content-type': 'application/json' } })
+    expectEnvelope(res, 422, 'validation_failed')
+    expect(res.body.details).toEqual([{ field: 'metadata', message: expect.stringContaining(`got ${9000 * 309 + 9000 - 1 + 8} bytes`) }])
+    // A few such numbers fit, and read back as they were sent.
+    const few = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'few', metadata: { big: 1e308, small: 1.5e-7, tiny: 5e-324 } } })
+    expect(few.status).toBe(201)
+    expect((await t.req('GET', `/api/v1/tasks/${few.body.id}`, { token: admin.token })).body.metadata).toEqual({ big: 1e308, small: 1.5e-7, tiny: 5e-324 })
+  })
+
+  test('the length of a number written out in full, as PostgreSQL writes it', () => {
+    for (const [n, full] of [
+      [1e308, 309],
+      [1.7976931348623157e308, 309],
+      [1.2e21, 22],
+      [-1e21, 23],
+      [1.5e-7, 10], // 0.00000015
+      [-1.5e-7, 11],
+      [5e-324, 326],
+      [1e-7, 9],
+    ] as const) expect([n, decimalLength(String(n))]).toEqual([n, full])
+    expect(jsonBytes({ a: [1e308, 1, 2.5e-6] })).toBe(`{"a":[${'1'.padEnd(309, '0')},1,0.0000025]}`.length)
   })
 
   test('just under the limit is stored', async () => {
