@@ -32,3 +32,47 @@ function walk(value: unknown, fn: (s: string) => string, maxDepth: number, depth
   }
   return changed ? out : value
 }
+
+/**
+ * `c` and every character of the same case class: those that one-character upper and lower
+ * casing connect to it, in either direction, transitively. So σ, ς and Σ are one class (ς's
+ * upper case is Σ, whose lower case is σ), as are s, S and ſ, k, K and the Kelvin sign, ß and ẞ;
+ * a character without another case is its own class. Built on first use from the runtime's
+ * Unicode tables (about 20 ms, once: 3,000 characters in classes of two or more).
+ */
+export function caseClass(c: string): readonly string[] {
+  classes ??= caseClasses()
+  return classes.get(c) ?? [c]
+}
+
+let classes: Map<string, readonly string[]> | undefined
+
+function caseClasses(): Map<string, readonly string[]> {
+  const parent = new Map<string, string>()
+  const root = (x: string): string => {
+    let r = x
+    while (parent.get(r) !== r) r = parent.get(r)!
+    return r
+  }
+  const join = (a: string, b: string) => {
+    if (!parent.has(a)) parent.set(a, a)
+    if (!parent.has(b)) parent.set(b, b)
+    parent.set(root(a), root(b))
+  }
+  const oneCharacter = (s: string) => s.length === 1 || (s.length === 2 && s.codePointAt(0)! > 0xffff)
+  for (let cp = 0; cp <= 0x1ffff; cp++) {
+    if (cp >= 0xd800 && cp <= 0xdfff) continue
+    const c = String.fromCodePoint(cp)
+    for (const v of [c.toUpperCase(), c.toLowerCase()]) if (v !== c && oneCharacter(v)) join(c, v)
+  }
+  const members = new Map<string, string[]>()
+  for (const c of parent.keys()) {
+    const r = root(c)
+    const list = members.get(r)
+    if (list) list.push(c)
+    else members.set(r, [c])
+  }
+  const out = new Map<string, readonly string[]>()
+  for (const list of members.values()) for (const c of list) out.set(c, list)
+  return out
+}

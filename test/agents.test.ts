@@ -322,6 +322,14 @@ describe('agents: list filters, archived, pagination', () => {
     const get = async (q: string) => ids((await x.req('GET', `/api/v1/agents?q=${encodeURIComponent(q)}`, { token: m.token })).body.agents)
     for (const q of ['über', 'ÜBER', 'Über', 'über planner', 'ÜBER PLANNER']) expect({ q, found: await get(q) }).toEqual({ q, found: [uber] })
     for (const q of ['σοφία', 'ΣΟΦΊΑ', 'Σοφία']) expect({ q, found: await get(q) }).toEqual({ q, found: [greek] })
+    // Classes close over both directions: a word's final sigma (ς) is found by Σ and σ, and ς
+    // finds σ; ß and ẞ, s and ſ find each other.
+    const road = await mk('οδος')
+    const street = await mk('STRAẞE')
+    const longS = await mk('ſtop')
+    for (const q of ['ΟΔΟΣ', 'οδοσ', 'οδος']) expect({ q, found: await get(q) }).toEqual({ q, found: [road] })
+    expect(await get('Straße')).toEqual([street])
+    expect(await get('STOP')).toEqual([longS])
     // Characters that are wildcards, classes or escapes in a GLOB or a regular expression match
     // themselves: only the third name has them (as wildcards they would match all three names).
     const literal = ['[draft]', '*1*', ']', '[', '*', '?', '^', '-', '$', '.', '|', '+', '(', ')', '{', '}', '\\', '\\ end']

@@ -8,6 +8,7 @@ import { prepared } from '../../db/prepared'
 import { agents, dialect, type Agent, type AgentVisibility, type Dialect } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
+import { caseClass } from '../../text'
 import { checkSlug, insertWithSlug, slugTaken, slugWrite } from '../slugs'
 import { agentByRef, canEditAgent, canUseAgent, visibleAgent, visibleAgentsSql } from './access'
 import type { Agent as AgentModel } from './model'
@@ -195,7 +196,7 @@ function listStatements(db: Db, s: AgentListShape) {
 function namePattern(q: string, d: Dialect): string {
   let body = ''
   for (const c of q) {
-    const variants = caseVariants(c)
+    const variants = caseClass(c)
     if (variants.length > 1) body += `[${variants.join('')}]`
     else if (d === 'sqlite') body += c === '*' || c === '?' || c === '[' ? `[${c}]` : c
     else body += '\\^$.|?*+()[]{}'.includes(c) ? `\\${c}` : c
@@ -203,14 +204,6 @@ function namePattern(q: string, d: Dialect): string {
   return d === 'sqlite' ? `*${body}*` : body
 }
 
-/** `c` and its one-character upper and lower cases (ς, σ and Σ are one class; ß has no one-character upper case). */
-function caseVariants(c: string): string[] {
-  const out = new Set([c])
-  for (const v of [c.toLowerCase(), c.toUpperCase()]) {
-    for (const w of [v, v.toLowerCase(), v.toUpperCase()]) if ([...w].length === 1) out.add(w)
-  }
-  return [...out]
-}
 
 /** The agents the caller may see, newest first, one page, and how many match in all. */
 export async function listAgents(ctx: Ctx, opts: ListAgentsOptions): Promise<{ agents: PublicAgent[] } & ListPage> {
