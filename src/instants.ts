@@ -13,10 +13,32 @@ export const MIN_INSTANT_MS = Date.UTC(1000, 0, 1)
 export const MAX_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
 export const INSTANT_RANGE = 'between the years 1000 and 9999'
 
-/** Milliseconds of an ISO-8601 text, or null when it is not one. */
+/**
+ * Milliseconds of an ISO-8601 text, or null when it is not one: a four-digit year (or a signed
+ * six-digit one, which the range then refuses or a filter clamps), then optionally
+ * the month, the day, and (with a day) a time to the minute, second or fraction with an optional
+ * offset (`Z` or `±HH:MM`; `t`, `z`, a space for `T`, and `±HHMM` as RFC 3339 allows). Every part
+ * in its range: February 30, April 31 or a month 13 are refused, where Date.parse alone rolled
+ * them over (2026-02-30 became March 2) and also took text such as `Dec 25 2026` or `2026-1-5`.
+ * Without an offset a time is the server's local time, as in JavaScript (UTC in the Docker image).
+ */
 export function parseInstant(text: string): number | null {
+  const m = ISO_INSTANT.exec(text)
+  if (m === null) return null
+  const [, year, month, day, hour, minute, second, zoneHour, zoneMinute] = m
+  if (month !== undefined && (Number(month) < 1 || Number(month) > 12)) return null
+  if (day !== undefined && (Number(day) < 1 || Number(day) > daysInMonth(Number(year), Number(month)))) return null
+  if (hour !== undefined && (Number(hour) > 24 || Number(minute) > 59 || Number(second ?? 0) > 59)) return null
+  if (zoneHour !== undefined && (Number(zoneHour) > 23 || Number(zoneMinute) > 59)) return null
+  // What is left to Date.parse is in range; it still refuses 24:30 (24:00 is the next midnight).
   const ms = Date.parse(text)
   return Number.isNaN(ms) ? null : ms
+}
+
+const ISO_INSTANT = /^(\d{4}|[+-]\d{6})(?:-(\d{2})(?:-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:[Zz]|[+-](\d{2}):?(\d{2}))?)?)?)?$/
+
+function daysInMonth(year: number, month: number): number {
+  return new Date(Date.UTC(year, month, 0)).getUTCDate()
 }
 
 export function inInstantRange(ms: number): boolean {

@@ -412,6 +412,29 @@ describe('instants sent by clients: four-digit years, the same on both backends'
     }
   })
 
+  test('a date that does not exist is refused, not rolled over (February 30 is not March 2), and so is text that is not ISO-8601', async () => {
+    for (const dueDate of ['2026-02-30T00:00:00Z', '2026-02-29', '2026-04-31T12:00:00Z', '2026-13-01', '2026-00-10', '2026-12-31T24:30:00Z', '2026-12-31T23:60:00Z', '2026-12-31T17:00:00+24:00', 'Dec 25 2026', '2026-1-5']) {
+      const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'due', dueDate } })
+      expect([dueDate, res.status, res.body.details?.[0]?.field]).toEqual([dueDate, 422, 'dueDate'])
+    }
+    for (const [dueDate, stored] of [
+      ['2024-02-29', '2024-02-29T00:00:00.000Z'],
+      ['2026-12-31T24:00:00Z', '2027-01-01T00:00:00.000Z'],
+      ['2026-12-31t17:00:00z', '2026-12-31T17:00:00.000Z'],
+      ['2026-12-31 17:00:00+01:00', '2026-12-31T16:00:00.000Z'],
+      ['2026-12-31T17:00:00.123456789Z', '2026-12-31T17:00:00.123Z'],
+    ]) {
+      const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'due', dueDate } })
+      expect([dueDate, res.status, res.body.dueDate]).toEqual([dueDate, 201, stored])
+    }
+    // The same rule for a filter and for a token's expiry.
+    const since = await t.req('GET', '/api/v1/executions?since=2026-02-30', { token: admin.token })
+    expect([since.status, since.body.details?.[0]?.field]).toEqual([422, 'since'])
+    const expiresAt = `${new Date(t.clock.now() + 30 * 86_400_000).toISOString().slice(0, 5)}02-30T00:00:00Z`
+    const token = await t.req('POST', '/api/v1/tokens', { token: admin.token, body: { name: 'feb', expiresAt } })
+    expect([token.status, token.body.details?.[0]?.field]).toEqual([422, 'expiresAt'])
+  })
+
   test('a filter instant outside the range selects what its nearest end selects (200, never a 500)', async () => {
     for (const q of ['since=0000-01-01T00:00:00Z', 'until=%2B275760-09-13T00:00:00.000Z', 'since=-000001-01-01T00:00:00Z']) {
       const audit = await t.req('GET', `/api/v1/audit-events?${q}`, { token: admin.token })

@@ -1,5 +1,6 @@
 import { SCOPES } from '../../auth/roles'
 import { AppError } from '../../errors'
+import { parseInstant } from '../../instants'
 
 export interface CreateTokenInput {
   name: string
@@ -26,8 +27,8 @@ export function resolveExpiry(input: Pick<CreateTokenInput, 'expiresInDays' | 'e
     })
   }
   if (input.expiresAt !== undefined) {
-    const at = Date.parse(input.expiresAt)
-    if (Number.isNaN(at)) {
+    const at = parseInstant(input.expiresAt)
+    if (at === null) {
       throw new AppError('validation_failed', 'Validation failed: expiresAt must be an ISO-8601 date-time', {
         details: [{ field: 'expiresAt', message: 'must be an ISO-8601 date-time' }],
       })
