@@ -61,8 +61,9 @@ export function hasLoneSurrogate(value: unknown): boolean {
     const v = stack.pop()
     if (typeof v === 'string') {
       if (!v.isWellFormed()) return true
-    } else if (Array.isArray(v)) stack.push(...v)
-    else if (v !== null && typeof v === 'object') {
+    } else if (Array.isArray(v)) {
+      for (const item of v) stack.push(item)
+    } else if (v !== null && typeof v === 'object') {
       for (const [k, item] of Object.entries(v)) {
         if (!k.isWellFormed()) return true
         stack.push(item)

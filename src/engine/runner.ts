@@ -6,7 +6,7 @@ import type { ModelProviders } from './providers'
 import { runJob, type EngineDeps, type EngineEvent } from './run'
 import { renewLeases } from './leases'
 import { claimNext, settledOf } from './queue'
-import { ACTIVE, addLog, descendantsOf, finishExecution, getExecutionRow, withoutNul } from './store'
+import { ACTIVE, addLog, descendantsOf, finishExecution, getExecutionRow, storable } from './store'
 
 export type { EngineDeps } from './run'
 
@@ -166,7 +166,7 @@ export class Engine {
     const listeners = this.listeners.get(id)
     if (!listeners) return
     // What a stream relays is what the run stores: a model's NUL is U+FFFD in both.
-    const e = withoutNul(event)
+    const e = storable(event)
     for (const fn of listeners) {
       try {
         fn(e)

@@ -8,15 +8,15 @@ import { dialect, executionLogs, executions, type Execution, type ExecutionMessa
 export const ACTIVE: ExecutionStatus[] = ['pending', 'running']
 
 /**
- * `v` with the NUL character (U+0000) in every string and key replaced by U+FFFD. PostgreSQL's
- * text and jsonb cannot hold NUL, and what a model answers (results, messages, tool calls, a
- * child's message) may contain one: left in, the run's final write failed and the execution
- * stayed `running`. A lone surrogate (half of a UTF-16 pair, which a provider's JSON can escape)
- * fails jsonb the same way and becomes U+FFFD too. Clients can send neither (src/http/body.ts);
- * SQLite gets the same text so that both backends keep the same rows. Plain objects and arrays are walked (mapStrings);
- * anything else (dates) is kept; an unchanged value is returned as it is.
+ * `v` as both backends can store it: the NUL character (U+0000) and lone surrogates (half of a
+ * UTF-16 pair, which a provider's JSON can escape) in every string and key replaced by U+FFFD.
+ * PostgreSQL's text and jsonb cannot hold either, and what a model answers (results, messages,
+ * tool calls, a child's message) may contain one: left in, the run's final write failed and the
+ * execution stayed `running`. Clients can send neither (src/http/body.ts); SQLite gets the same
+ * text so that both backends keep the same rows. Plain objects and arrays are walked
+ * (mapStrings); anything else (dates) is kept; an unchanged value is returned as it is.
  */
-export function withoutNul<T>(v: T): T {
+export function storable<T>(v: T): T {
   return mapStrings(v, (s) => (s.includes('\0') ? s.replaceAll('\0', '\uFFFD') : s).toWellFormed())
 }
 
@@ -31,20 +31,20 @@ export function getExecutionRow(db: Db, id: string): Promise<Execution | undefin
  */
 export async function insertExecution(db: Db, row: typeof executions.$inferInsert): Promise<Execution> {
   const seq = dialect === 'sqlite' ? { seq: sql`(SELECT coalesce(max(rowid), 0) + 1 FROM ${executions})` } : {}
-  return (await db.insert(executions).values({ ...withoutNul(row), ...seq }).returning().get())!
+  return (await db.insert(executions).values({ ...storable(row), ...seq }).returning().get())!
 }
 
 export function updateExecution(db: Db, id: string, patch: Partial<typeof executions.$inferInsert>): Promise<Execution | undefined> {
-  return db.update(executions).set(withoutNul(patch)).where(eq(executions.id, id)).returning().get()
+  return db.update(executions).set(storable(patch)).where(eq(executions.id, id)).returning().get()
 }
 
 /** Sets a final status only while the row is still active: a cancel already recorded wins. */
 export function finishExecution(db: Db, id: string, patch: Partial<typeof executions.$inferInsert>): Promise<Execution | undefined> {
-  return db.update(executions).set(withoutNul(patch)).where(and(eq(executions.id, id), inArray(executions.status, ACTIVE))).returning().get()
+  return db.update(executions).set(storable(patch)).where(and(eq(executions.id, id), inArray(executions.status, ACTIVE))).returning().get()
 }
 
 export async function addLog(db: Db, executionId: string, now: number, level: 'info' | 'warn' | 'error', event: string, data?: Record<string, unknown>): Promise<void> {
-  await db.insert(executionLogs).values({ executionId, level, event, data: data === undefined ? null : withoutNul(data), createdAt: new Date(now) }).run()
+  await db.insert(executionLogs).values({ executionId, level, event, data: data === undefined ? null : storable(data), createdAt: new Date(now) }).run()
 }
 
 export function listLogs(db: Db, executionId: string) {
