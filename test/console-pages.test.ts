@@ -156,6 +156,37 @@ describe('Organization pages', () => {
     expect((await t.req('GET', '/api/v1/agents', { token })).status).toBe(401)
   })
 
+  test('a password link only for a person without a password in no other organization: no admin takes over an account', async () => {
+    // The victim is an admin of their own organization, with a password; a second victim has no
+    // password yet (made by the admin CLI) and is a member elsewhere.
+    const victim = await makeActor(t, { role: 'admin', org: 'victim-org' })
+    await givePassword(t, victim.userId)
+    const passwordless = await makeActor(t, { role: 'admin', org: 'victim-org-2' })
+    const { c } = await signedIn('admin', 'attacker-org')
+    for (const who of [victim, passwordless]) {
+      // Adding their e-mail makes them a member here, but hands out no link.
+      const added = await c.post('/org/members', { email: who.email, role: 'viewer' })
+      expect(added.status).toBe(201)
+      expect(added.text).not.toContain('id="member-link"')
+      expect(added.text).not.toContain('/set-password/')
+      if (who === passwordless) expect(added.text).toContain('belong to another organization too, so only they can set it')
+      // The button is not offered, and asking anyway is refused.
+      const list = await c.get('/org/members')
+      expect(list.text).not.toContain(`/org/members/${who.userId}/link`)
+      const asked = await c.post(`/org/members/${who.userId}/link`)
+      expect(asked.status).toBe(403)
+      expect(asked.text).toContain('only they can set it')
+      expect(asked.text).not.toContain('/set-password/')
+    }
+    // The victim's password still works.
+    expect((await consoleClient(t).signIn(victim.email)).status).toBe(303)
+    // A person who is only here and has no password still gets one, from the button too.
+    const fresh = await c.post('/org/members', { email: 'only.here@example.com', role: 'member' })
+    expect(fresh.text).toContain('id="member-link"')
+    const freshId = /action="\/org\/members\/(user_[A-Za-z0-9]+)\/link"/.exec((await c.get('/org/members')).text)![1]!
+    expect((await c.post(`/org/members/${freshId}/link`)).text).toContain('id="member-link"')
+  })
+
   test('members and audit pages are for admins only', async () => {
     const { c } = await signedIn('member')
     expect((await c.get('/org/members')).status).toBe(403)

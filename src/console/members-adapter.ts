@@ -1,4 +1,6 @@
+import { and, eq, inArray, isNull, ne } from 'drizzle-orm'
 import { withTx, type Ctx } from '../context'
+import { memberships, users } from '../db/schema'
 import { addMember as addToOrganization, listMembers as listOfOrganization, removeMember, setMemberRole, getMember, type PublicMember } from '../modules/members/service'
 import { createLink } from '../modules/users/links'
 import { AppError } from '../errors'
@@ -9,11 +11,18 @@ import { endSessionsInOrganization, type SignedIn } from './session'
  * (src/modules/members/): the same rules (admins only, the last admin stays, removal revokes the
  * member's tokens), with two console additions: a one-time "set your password" link for a
  * person without a password, and ending the removed member's console sessions.
+ *
+ * A link sets a password, so it is an account's keys: an admin may hand one out only for a person
+ * who has no password and belongs to no other organization (linkAllowed). Otherwise an admin of
+ * one organization could add anyone's e-mail, take a link for them, set their password and sign
+ * in as them, admin of their own organizations included. Such a person changes their own password
+ * (Settings → Profile), or the operator does (`teamday users set-password`).
  */
 
-export type MemberRow = PublicMember & { hasPassword: boolean }
+/** A member, and whether an admin of this organization may give them a password link. */
+export type MemberRow = PublicMember & { linkAllowed: boolean }
 
-export async function listMembers(ctx: Ctx, who: SignedIn): Promise<PublicMember[]> {
+export async function listMembers(ctx: Ctx, who: SignedIn): Promise<MemberRow[]> {
   const out: PublicMember[] = []
   let cursor: string | undefined
   do {
@@ -21,15 +30,47 @@ export async function listMembers(ctx: Ctx, who: SignedIn): Promise<PublicMember
     out.push(...page.members)
     cursor = page.nextCursor ?? undefined
   } while (cursor && out.length < 2000)
+  const allowed = await linkableMembers(ctx, who.organization.id)
+  return out.map((m) => ({ ...m, linkAllowed: allowed.has(m.userId) }))
+}
+
+/** The members of `organizationId` (or just `userId`) without a password who belong to no other organization. */
+async function linkableMembers(ctx: Ctx, organizationId: string, userId?: string): Promise<Set<string>> {
+  const m = memberships
+  const passwordless = await ctx.db
+    .select({ id: users.id })
+    .from(m)
+    .innerJoin(users, eq(users.id, m.userId))
+    .where(and(eq(m.organizationId, organizationId), userId === undefined ? undefined : eq(m.userId, userId), isNull(users.passwordHash)))
+    .all()
+  const ids = passwordless.map((r) => r.id)
+  if (ids.length === 0) return new Set()
+  const elsewhere = await ctx.db
+    .select({ id: m.userId })
+    .from(m)
+    .where(and(inArray(m.userId, ids), ne(m.organizationId, organizationId)))
+    .all()
+  const out = new Set(ids)
+  for (const r of elsewhere) out.delete(r.id)
   return out
 }
 
-/** Adds a member; a person without a password gets a one-time "set your password" link (72 h). */
-export async function addMember(ctx: Ctx, who: SignedIn, email: string, role: string): Promise<{ email: string; link: string | null }> {
+/** Null when an admin of `organizationId` may give `userId` a password link; else why not. */
+async function linkRefused(ctx: Ctx, organizationId: string, userId: string, email: string): Promise<string | null> {
+  if ((await linkableMembers(ctx, organizationId, userId)).has(userId)) return null
+  return `No password link for ${email}: they already have a password or belong to another organization too, so only they can set it (Settings → Profile) or the operator (teamday users set-password --email ${email}).`
+}
+
+/**
+ * Adds a member; a person without a password and in no other organization gets a one-time "set
+ * your password" link (72 h); `noLink` says why a person without a password got none.
+ */
+export async function addMember(ctx: Ctx, who: SignedIn, email: string, role: string): Promise<{ email: string; link: string | null; noLink?: string }> {
   return withTx(ctx, async (tx) => {
     const r = await addToOrganization(tx, who.organization.id, { email, role })
-    const link = r.user.passwordHash ? null : (await createLink(tx, r.user.id, who.organization.id, 'set_password')).path
-    return { email: r.user.email, link }
+    const refused = await linkRefused(tx, who.organization.id, r.user.id, r.user.email)
+    const link = refused === null ? (await createLink(tx, r.user.id, who.organization.id, 'set_password')).path : null
+    return { email: r.user.email, link, ...(r.user.passwordHash === null && refused !== null ? { noLink: refused } : {}) }
   })
 }
 
@@ -52,9 +93,14 @@ export async function removeMemberNow(ctx: Ctx, who: SignedIn, userId: string): 
   })
 }
 
-/** A new "set your password" link for a member (replaces an unused one); ends nothing until used. */
+/**
+ * A new "set your password" link for a member without a password who belongs to no other
+ * organization (replaces an unused one); ends nothing until used. Anyone else: 403.
+ */
 export async function passwordLink(ctx: Ctx, who: SignedIn, userId: string): Promise<{ email: string; path: string }> {
   notSelf(who, userId)
   const member = await getMember(ctx, who.organization.id, userId)
+  const refused = await linkRefused(ctx, who.organization.id, userId, member.email)
+  if (refused !== null) throw new AppError('forbidden', refused)
   return { email: member.email, path: (await createLink(ctx, userId, who.organization.id, 'set_password')).path }
 }

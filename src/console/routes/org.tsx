@@ -46,7 +46,8 @@ export function orgRoutes(kit: ConsoleKit) {
     .post('/org/members', ({ request, set, body }) =>
       act(request, set, async (who) => {
         const r = await addMember(kit.ctxOf(who, request, set), who, field(body, 'email'), field(body, 'role') || 'member')
-        return members(who, request, set, { notice: `${r.email} added.`, ...(r.link ? { link: { email: r.email, url: base(request) + r.link } } : {}) }, 201)
+        const notice = r.noLink ? `${r.email} added. ${r.noLink}` : `${r.email} added.`
+        return members(who, request, set, { notice, ...(r.link ? { link: { email: r.email, url: base(request) + r.link } } : {}) }, 201)
       }), { ...hidden, body: FormBody })
     .post('/org/members/:userId/role', ({ request, set, body, params }) =>
       act(request, set, async (who) => {

@@ -1,11 +1,11 @@
 import { ROLES } from '../../db/schema'
 import type { PublicAuditEvent } from '../../modules/audit/query'
 import { AUDIT_TYPES } from '../../modules/audit/model'
-import type { PublicMember } from '../../modules/members/service'
+import type { MemberRow } from '../members-adapter'
 import type { SignedIn } from '../session'
 import { ErrorBox, Layout, When, type Nav } from './layout'
 
-export function MembersPage(props: { nav: Nav; who: SignedIn; members: PublicMember[]; error?: string | null; notice?: string | null; link?: { email: string; url: string } | null }) {
+export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow[]; error?: string | null; notice?: string | null; link?: { email: string; url: string } | null }) {
   return (
     <Layout title="Members" nav={props.nav}>
       {props.notice ? (
@@ -103,9 +103,13 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: PublicMem
                       <span class="muted">you</span>
                     ) : (
                       <>
-                        <form method="post" action={`/org/members/${m.userId}/link`} class="inline">
-                          <button type="submit">Password link</button>
-                        </form>{' '}
+                        {m.linkAllowed ? (
+                          <>
+                            <form method="post" action={`/org/members/${m.userId}/link`} class="inline">
+                              <button type="submit">Password link</button>
+                            </form>{' '}
+                          </>
+                        ) : null}
                         <form method="post" action={`/org/members/${m.userId}/remove`} data-confirm={`remove-${m.userId}`} class="inline">
                           <button type="submit" class="danger" aria-label={`Remove ${m.email}`}>
                             Remove
