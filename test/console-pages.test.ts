@@ -184,7 +184,16 @@ describe('Organization pages', () => {
     const fresh = await c.post('/org/members', { email: 'only.here@example.com', role: 'member' })
     expect(fresh.text).toContain('id="member-link"')
     const freshId = /action="\/org\/members\/(user_[A-Za-z0-9]+)\/link"/.exec((await c.get('/org/members')).text)![1]!
-    expect((await c.post(`/org/members/${freshId}/link`)).text).toContain('id="member-link"')
+    const again = await c.post(`/org/members/${freshId}/link`)
+    const link = /id="member-link"[^>]*>\s*http:\/\/localhost(\/set-password\/[0-9A-Za-z]{43})\s*</.exec(again.text)![1]!
+    // Before it is used the person joins another organization (an admin there, say): the link
+    // made here no longer sets their password.
+    const { createUser } = await import('../src/modules/users/service')
+    await createUser(t.ctx, { email: 'only.here@example.com', orgSlug: 'elsewhere-org', role: 'admin' })
+    const used = await consoleClient(t).post(link, { password: PASSWORD, confirm: PASSWORD })
+    expect(used.status).toBe(422)
+    expect(used.text).toContain('no longer applies')
+    expect((await consoleClient(t).signIn('only.here@example.com')).status).not.toBe(303)
   })
 
   test('members and audit pages are for admins only', async () => {

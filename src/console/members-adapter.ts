@@ -1,8 +1,6 @@
-import { and, eq, inArray, isNull, ne } from 'drizzle-orm'
 import { withTx, type Ctx } from '../context'
-import { memberships, users } from '../db/schema'
 import { addMember as addToOrganization, listMembers as listOfOrganization, removeMember, setMemberRole, getMember, type PublicMember } from '../modules/members/service'
-import { createLink } from '../modules/users/links'
+import { createLink, linkableUsers } from '../modules/users/links'
 import { AppError } from '../errors'
 import { endSessionsInOrganization, type SignedIn } from './session'
 
@@ -13,7 +11,8 @@ import { endSessionsInOrganization, type SignedIn } from './session'
  * person without a password, and ending the removed member's console sessions.
  *
  * A link sets a password, so it is an account's keys: an admin may hand one out only for a person
- * who has no password and belongs to no other organization (linkAllowed). Otherwise an admin of
+ * who has no password and belongs to no other organization (linkableUsers in
+ * src/modules/users/links.ts, asked again when the link is used). Otherwise an admin of
  * one organization could add anyone's e-mail, take a link for them, set their password and sign
  * in as them, admin of their own organizations included. Such a person changes their own password
  * (Settings → Profile), or the operator does (`teamday users set-password`).
@@ -30,34 +29,13 @@ export async function listMembers(ctx: Ctx, who: SignedIn): Promise<MemberRow[]>
     out.push(...page.members)
     cursor = page.nextCursor ?? undefined
   } while (cursor && out.length < 2000)
-  const allowed = await linkableMembers(ctx, who.organization.id)
+  const allowed = await linkableUsers(ctx, who.organization.id)
   return out.map((m) => ({ ...m, linkAllowed: allowed.has(m.userId) }))
-}
-
-/** The members of `organizationId` (or just `userId`) without a password who belong to no other organization. */
-async function linkableMembers(ctx: Ctx, organizationId: string, userId?: string): Promise<Set<string>> {
-  const m = memberships
-  const passwordless = await ctx.db
-    .select({ id: users.id })
-    .from(m)
-    .innerJoin(users, eq(users.id, m.userId))
-    .where(and(eq(m.organizationId, organizationId), userId === undefined ? undefined : eq(m.userId, userId), isNull(users.passwordHash)))
-    .all()
-  const ids = passwordless.map((r) => r.id)
-  if (ids.length === 0) return new Set()
-  const elsewhere = await ctx.db
-    .select({ id: m.userId })
-    .from(m)
-    .where(and(inArray(m.userId, ids), ne(m.organizationId, organizationId)))
-    .all()
-  const out = new Set(ids)
-  for (const r of elsewhere) out.delete(r.id)
-  return out
 }
 
 /** Null when an admin of `organizationId` may give `userId` a password link; else why not. */
 async function linkRefused(ctx: Ctx, organizationId: string, userId: string, email: string): Promise<string | null> {
-  if ((await linkableMembers(ctx, organizationId, userId)).has(userId)) return null
+  if ((await linkableUsers(ctx, organizationId, userId)).has(userId)) return null
   return `No password link for ${email}: they already have a password or belong to another organization too, so only they can set it (Settings → Profile) or the operator (teamday users set-password --email ${email}).`
 }
 

@@ -1,8 +1,8 @@
-import { and, eq, gt, isNull } from 'drizzle-orm'
+import { and, eq, gt, inArray, isNull, ne } from 'drizzle-orm'
 import { recordAudit } from '../../audit/log'
 import { randomBase62 } from '../../auth/random'
 import { withTx, type Ctx } from '../../context'
-import { oneTimeLinks, users, type OneTimeLink, type User } from '../../db/schema'
+import { memberships, oneTimeLinks, users, type OneTimeLink, type User } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { setPassword } from './passwords'
@@ -43,12 +43,42 @@ export async function findLink(ctx: Ctx, purpose: LinkPurpose, secret: string): 
 }
 
 /**
+ * The members of `organizationId` (or just `userId`) for whom that organization's admins may make
+ * a set-password link: those without a password who belong to no other organization. A link sets
+ * a password, so for anyone else it would hand one organization's admins another person's account.
+ */
+export async function linkableUsers(ctx: Ctx, organizationId: string, userId?: string): Promise<Set<string>> {
+  const m = memberships
+  const passwordless = await ctx.db
+    .select({ id: users.id })
+    .from(m)
+    .innerJoin(users, eq(users.id, m.userId))
+    .where(and(eq(m.organizationId, organizationId), userId === undefined ? undefined : eq(m.userId, userId), isNull(users.passwordHash)))
+    .all()
+  const ids = passwordless.map((r) => r.id)
+  if (ids.length === 0) return new Set()
+  const elsewhere = await ctx.db
+    .select({ id: m.userId })
+    .from(m)
+    .where(and(inArray(m.userId, ids), ne(m.organizationId, organizationId)))
+    .all()
+  const out = new Set(ids)
+  for (const r of elsewhere) out.delete(r.id)
+  return out
+}
+
+/**
  * Uses a link: sets the password (ending the user's sessions) and, for the first start's
  * set-up, optionally the name. The claim and the password commit together; a second use fails.
  */
 export async function useLink(ctx: Ctx, purpose: LinkPurpose, secret: string, input: { password: string; name?: string }): Promise<{ link: OneTimeLink; user: User }> {
   const found = await findLink(ctx, purpose, secret)
   if (!found) throw new AppError('not_found', 'This link is invalid, already used or expired. Ask an administrator for a new one (teamday users set-password on the server).')
+  // Asked again now: since the link was made, the person may have set a password or joined
+  // another organization, whose admins' accounts this link must not reach.
+  if (purpose === 'set_password' && !(await linkableUsers(ctx, found.link.organizationId ?? '', found.user.id)).has(found.user.id)) {
+    throw new AppError('not_found', 'This link no longer applies: the account has a password now or belongs to another organization too. Sign in with your password, or ask the operator (teamday users set-password on the server).')
+  }
   await withTx(ctx, async (tx) => {
     const claimed = await tx.db.update(oneTimeLinks).set({ usedAt: new Date(ctx.clock.now()) }).where(and(eq(oneTimeLinks.id, found.link.id), isNull(oneTimeLinks.usedAt))).returning({ id: oneTimeLinks.id }).get()
     if (!claimed) throw new AppError('not_found', 'This link was used already.')
