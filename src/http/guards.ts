@@ -1,5 +1,6 @@
 import type { Config } from '../config'
 import { AppError } from '../errors'
+import { pathStart } from './url-path'
 import { newId } from '../ids'
 import { abortedBody } from './body'
 
@@ -22,7 +23,8 @@ export function requestGuards(config: Pick<Config, 'maxBodyBytes'>) {
       set.headers['x-request-id'] = incoming && REQUEST_ID.test(incoming) ? incoming : newId('req')
       set.headers['x-content-type-options'] = 'nosniff'
       // Bun itself answers an empty 431 past its header limit (raised to 128 KiB, see package.json).
-      if (request.url.length > MAX_URL_BYTES) throw new AppError('uri_too_long', `URL too long: the limit is ${MAX_URL_BYTES} bytes (8 KiB) for the path and query.`)
+      // The path and query only: the scheme and the Host header are not the client's request target.
+      if (request.url.length - pathStart(request.url) > MAX_URL_BYTES) throw new AppError('uri_too_long', `URL too long: the limit is ${MAX_URL_BYTES} bytes (8 KiB) for the path and query.`)
       // API answers hold tokens and private data: never stored by a cache on the way.
       if (request.url.includes('/api/')) set.headers['cache-control'] = 'no-store'
       if (request.url.includes('%00')) nulInUrl(request.url)
