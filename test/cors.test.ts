@@ -53,7 +53,8 @@ describe('CORS for listed origins', () => {
     const exposed = list.headers.get('access-control-expose-headers')!.split(', ')
     for (const h of ['x-request-id', 'x-ratelimit-remaining', 'ratelimit', 'teamday-token-expiration', 'retry-after', 'idempotency-status']) expect(exposed).toContain(h)
     // Each header the API sets beyond the safelisted ones is exposed (the paging ones included).
-    const own = [...list.headers.keys()].filter((h) => /^(x-|ratelimit|teamday-|retry-after|idempotency-)/.test(h) && h !== 'x-content-type-options')
+    const own = [...list.headers.keys()].filter((h) => /^(x-|ratelimit|teamday-|retry-after|idempotency-|link$)/.test(h) && h !== 'x-content-type-options')
+    expect(own).toContain('link')
     expect(own).toContain('x-next-cursor')
     expect(own).toContain('x-total-count')
     for (const h of own) expect({ h, exposed: exposed.includes(h) }).toEqual({ h, exposed: true })

@@ -8,6 +8,7 @@ const ALLOW_METHODS = 'GET, POST, PUT, PATCH, DELETE'
 /** What a page may read beyond the CORS-safelisted headers: paging, limits, ids, expiry, errors. */
 const EXPOSE_HEADERS = [
   'x-request-id',
+  'link',
   'x-next-cursor',
   'x-total-count',
   'x-total-count-estimate',
