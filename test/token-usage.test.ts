@@ -68,14 +68,36 @@ describe('first use from a new address', () => {
     expect(events[0]).toMatchObject({ actorUserId: admin.userId, tokenId: tok.id, ip: '198.51.100.77', requestId: 'req-new-ip-1', details: { previousIp: null, firstUse: true } })
   })
 
-  test('two requests holding the same (stale) row write once: the second neither overwrites nor audits', async () => {
+  test('two requests at once that both read the address before either wrote write once: the other neither overwrites nor audits', async () => {
     const tok = await makeToken(t, admin)
     const row = (await findTokenForAuth(t.rt.db, hashToken(tok.token)))!
-    await touchLastUsed(requestCtx('192.0.2.1', 'r1'), row)
-    await touchLastUsed(requestCtx('192.0.2.2', 'r2'), row)
-    expect((await describeToken(tok.id)).lastUsedIp).toBe('192.0.2.1')
+    await Promise.all([touchLastUsed(requestCtx('192.0.2.1', 'r1'), row), touchLastUsed(requestCtx('192.0.2.2', 'r2'), row)])
     const events = (await t.req('GET', `/api/v1/audit-events?type=token.new_ip&tokenId=${tok.id}`, { token: admin.token })).body.events
-    expect(events.map((e: any) => e.ip)).toEqual(['192.0.2.1'])
+    expect(events).toHaveLength(1)
+    expect((await describeToken(tok.id)).lastUsedIp).toBe(events[0].ip)
+  })
+
+  test('a use from another address within the minute is recorded at once; addresses seen lately are not audited again', async () => {
+    const tok = await makeToken(t, admin)
+    const newIp = async () => (await t.req('GET', `/api/v1/audit-events?type=token.new_ip&tokenId=${tok.id}&limit=200`, { token: admin.token })).body.events.map((e: any) => [e.ip, e.details.previousIp])
+    expect((await use(tok.token, {}, '198.51.100.1')).status).toBe(200)
+    t.clock.advance(30_000)
+    // Someone else, 30 s later: recorded now, not at the next minute.
+    expect((await use(tok.token, {}, '203.0.113.66')).status).toBe(200)
+    expect(await newIp()).toEqual([
+      ['203.0.113.66', '198.51.100.1'],
+      ['198.51.100.1', null],
+    ])
+    expect((await describeToken(tok.id)).lastUsedIp).toBe('203.0.113.66')
+    // Two machines sharing the token, alternating: no event per request.
+    for (let i = 0; i < 6; i++) {
+      t.clock.advance(1_000)
+      await use(tok.token, {}, i % 2 ? '198.51.100.1' : '203.0.113.66')
+    }
+    expect(await newIp()).toHaveLength(2)
+    // A third address is.
+    await use(tok.token, {}, '192.0.2.200')
+    expect((await newIp())[0]).toEqual(['192.0.2.200', '203.0.113.66'])
   })
 
   test('a failure to record use does not fail the request and is logged with the token id', async () => {

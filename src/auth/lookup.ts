@@ -106,20 +106,56 @@ export async function findTokenForAuth(db: Db, tokenHash: string): Promise<Reado
 }
 
 /**
- * Records last use at most once per LAST_USED_RESOLUTION_MS per token. The conditional update
- * makes concurrent requests (or instances) write once. Never throws: a failure to record
- * use must not fail the request. `ctx` is the request's (its origin and request id).
+ * The addresses each token was last seen using in this process (up to RECENT_ADDRESSES, the
+ * latest last). Within LAST_USED_RESOLUTION_MS of the last recorded use, a request from one of
+ * them needs no database work; one from any other address is recorded at once (below). Several
+ * addresses are kept so that a token shared by machines (CI runners behind two egress addresses)
+ * does not write and audit on every request. Emptied past 10,000 tokens: a miss costs one read.
+ */
+const recentAddresses = new Map<string, string[]>()
+const RECENT_ADDRESSES = 8
+const RECENT_TOKENS_MAX = 10_000
+
+function remember(tokenId: string, ip: string): void {
+  const seen = recentAddresses.get(tokenId)
+  if (seen === undefined) {
+    if (recentAddresses.size >= RECENT_TOKENS_MAX) recentAddresses.clear()
+    recentAddresses.set(tokenId, [ip])
+    return
+  }
+  const at = seen.indexOf(ip)
+  if (at >= 0) seen.splice(at, 1)
+  else if (seen.length >= RECENT_ADDRESSES) seen.shift()
+  seen.push(ip)
+}
+
+/**
+ * Records last use: time, address and user agent, at most once per LAST_USED_RESOLUTION_MS per
+ * token; and at once, with a `token.new_ip` audit event, when a request comes from an address
+ * that is neither the stored last one nor one this process saw the token use lately, so that a
+ * stolen token used from elsewhere within that minute leaves its trace. The conditional updates
+ * make concurrent requests (or instances) write once and audit once. Never throws: a failure to
+ * record use must not fail the request. `ctx` is the request's (its origin and request id).
  */
 export async function touchLastUsed(ctx: Ctx, row: Readonly<AuthRow>): Promise<void> {
   const now = ctx.clock.now()
-  if (row.lastUsedAt && now - row.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS) return
-  if (row.kind === 'cli') return touchCliSession(ctx, row.id, now)
-  // Read only now: the client address costs a syscall, and most requests never get here.
+  const recent = row.lastUsedAt !== null && now - row.lastUsedAt.getTime() < LAST_USED_RESOLUTION_MS
+  if (row.kind === 'cli') return recent ? undefined : touchCliSession(ctx, row.id, now)
   const ip = ctx.origin?.ip() ?? null
+  const known = ip !== null && recentAddresses.get(row.id)?.includes(ip) === true
+  if (recent && (ip === null || known)) return
   const userAgent = ctx.origin?.userAgent ?? null
   try {
     const t = personalAccessTokens
     const before = ip ? await ctx.db.select({ ip: t.lastUsedIpEnc }).from(t).where(eq(t.id, row.id)).get() : undefined
+    const previousIp = before?.ip ? ctx.box.open(before.ip, `pat.ip:${row.id}`) : null
+    if (ip !== null) remember(row.id, ip)
+    const moved = ip !== null && !known && previousIp !== ip
+    // Within the minute only a move is written, and only by the request that still finds the
+    // address it read (the sealed bytes: sealing is randomized, so a rewrite always differs).
+    if (recent && !moved) return
+    const unchanged = before?.ip ? eq(t.lastUsedIpEnc, before.ip) : isNull(t.lastUsedIpEnc)
+    const due = or(isNull(t.lastUsedAt), lt(t.lastUsedAt, new Date(now - LAST_USED_RESOLUTION_MS)))
     const written = await ctx.db
       .update(t)
       .set({
@@ -127,12 +163,11 @@ export async function touchLastUsed(ctx: Ctx, row: Readonly<AuthRow>): Promise<v
         lastUsedIpEnc: ip ? ctx.box.seal(ip, `pat.ip:${row.id}`) : null,
         lastUsedUaEnc: userAgent ? ctx.box.seal(userAgent.slice(0, 512), `pat.ua:${row.id}`) : null,
       })
-      .where(and(eq(t.id, row.id), or(isNull(t.lastUsedAt), lt(t.lastUsedAt, new Date(now - LAST_USED_RESOLUTION_MS)))))
+      .where(and(eq(t.id, row.id), moved ? unchanged : due))
       .returning({ id: t.id })
       .get()
-    // First use from a new address (compared with the one stored at the previous write).
-    const previousIp = before?.ip ? ctx.box.open(before.ip, `pat.ip:${row.id}`) : null
-    if (written && ip && previousIp !== ip) {
+    // A use from a new address: neither the stored last one nor one this process saw lately.
+    if (written && moved) {
       await recordAudit(ctx, {
         type: 'token.new_ip',
         organizationId: row.organizationId,
