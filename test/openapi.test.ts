@@ -577,3 +577,32 @@ describe('Swagger UI, offline', () => {
     expect(res.headers.get('x-request-id')).toBeTruthy()
   })
 })
+
+describe('Idempotency-Key in the document', () => {
+  test('every authenticated POST and PATCH documents the header and the 409 and 400 it can add; nothing else does', () => {
+    const idempotent = ops.filter(({ method, op }) => (method === 'post' || method === 'patch') && (op.security ?? []).length > 0)
+    expect(idempotent.length).toBeGreaterThan(15)
+    for (const { path, method, op } of ops) {
+      const header = (op.parameters ?? []).find((p: Json) => p.in === 'header' && p.name === 'Idempotency-Key')
+      const where = `${method.toUpperCase()} ${path}`
+      if (!idempotent.some((o) => o.op === op)) {
+        expect({ where, header }).toEqual({ where, header: undefined })
+        continue
+      }
+      expect({ where, required: header?.required }).toEqual({ where, required: false })
+      expect({ where, conflict: op.responses['409']?.description }).toEqual({ where, conflict: expect.stringContaining('`idempotency_conflict`') })
+      expect({ where, invalid: op.responses['400']?.description }).toEqual({ where, invalid: expect.stringContaining('`invalid_idempotency_key`') })
+    }
+  })
+
+  test('what it documents is what a retry gets: a token create retried is 409 idempotency_secret_withheld, a bad key 400', async () => {
+    const a = await makeActor(t, { role: 'admin' })
+    const headers = { 'idempotency-key': 'doc-retry-1' }
+    expect((await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'once' }, headers })).status).toBe(201)
+    const again = await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'once' }, headers })
+    expect([again.status, again.body.code]).toEqual([409, 'idempotency_secret_withheld'])
+    expect(spec.paths['/api/v1/tokens'].post.responses['409'].description).toContain('`idempotency_secret_withheld`')
+    const bad = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'x' }, headers: { 'idempotency-key': 'é' } })
+    expect([bad.status, bad.body.code]).toEqual([400, 'invalid_idempotency_key'])
+  })
+})

@@ -23,6 +23,8 @@
  * hands the generator the app with such unions already written that way, options kept.
  */
 
+import { IDEMPOTENCY_400, IDEMPOTENCY_409, IDEMPOTENCY_CONFLICT, INVALID_IDEMPOTENCY_KEY } from '../modules/shared-models'
+
 type Json = any
 type Schema = Record<string, Json>
 
@@ -165,6 +167,32 @@ function withResponseHeaders(op: Schema): Schema {
 }
 
 /**
+ * The Idempotency-Key of an authenticated POST or PATCH (src/http/idempotency.ts applies it to
+ * every one): the optional header, and the 409 and 400 it can add, in the operation's own 409
+ * and 400 when it has them (one response per status), else as their own.
+ */
+function withIdempotency(method: string, op: Schema): Schema {
+  if ((method !== 'post' && method !== 'patch') || !Array.isArray(op.security) || op.security.length === 0) return op
+  const parameter = {
+    name: 'Idempotency-Key',
+    in: 'header',
+    required: false,
+    description: 'Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.',
+    schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x20-\\x7E]+$' },
+    example: '3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40',
+  }
+  const responses: Schema = { ...op.responses }
+  const add = (status: string, name: string, description: string) => {
+    const own = responses[status]
+    responses[status] = isObject(own) ? { ...own, description: `${own.description ?? ''} ${description}`.trim() } : { description, content: { 'application/json': { schema: ref(name) } } }
+  }
+  add('409', IDEMPOTENCY_CONFLICT, IDEMPOTENCY_409)
+  add('400', INVALID_IDEMPOTENCY_KEY, IDEMPOTENCY_400)
+  const ordered = Object.fromEntries(Object.entries(responses).sort(([a], [b]) => a.localeCompare(b)))
+  return { ...op, parameters: [...(Array.isArray(op.parameters) ? op.parameters : []), parameter], responses: ordered }
+}
+
+/**
  * A parameter's description on the parameter itself: the generator leaves it in the parameter's
  * schema, where Swagger UI does not show it.
  */
@@ -222,7 +250,7 @@ export const ERROR_MODEL = 'Error'
 export function publishDocument(generated: Json, servers: { url: string; description?: string }[]): Json {
   let doc = mapAllSchemas(generated, (s) => publishSchema(s))
   doc.paths = Object.fromEntries(
-    Object.entries(doc.paths).map(([path, item]) => [path, Object.fromEntries(Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withParameterDescriptions(withResponseHeaders(op)) : op]))]),
+    Object.entries(doc.paths).map(([path, item]) => [path, Object.fromEntries(Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withIdempotency(m, withParameterDescriptions(withResponseHeaders(op))) : op]))]),
   )
   const schemas: Schema = doc.components.schemas
   // Error variants: the envelope by reference, with their own description and example.

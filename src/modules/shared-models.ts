@@ -85,6 +85,13 @@ const bodyErrorSchemas = {
   ]),
 } as const
 
+/** What an Idempotency-Key can add to an authenticated POST or PATCH (README, Idempotency keys). */
+export const IDEMPOTENCY_409 =
+  'With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`).'
+export const IDEMPOTENCY_400 = 'The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`).'
+export const IDEMPOTENCY_CONFLICT = 'IdempotencyConflict'
+export const INVALID_IDEMPOTENCY_KEY = 'InvalidIdempotencyKey'
+
 /** The shared error variants, each once in `components.schemas`; routes name them. */
 export const sharedModels = named({
   Error: ErrorResponse,
@@ -95,6 +102,16 @@ export const sharedModels = named({
   PayloadTooLarge: bodyErrorSchemas[413],
   ValidationFailed: bodyErrorSchemas[422],
   UriTooLong: errorResponse(414, 'uri_too_long', 'The URL (path and query) is over 8 KiB; any route can answer this.', 'URL too long: the limit is 8192 bytes (8 KiB) for the path and query.'),
+  // Added to every authenticated POST and PATCH by the published document (src/http/openapi-publish.ts, withIdempotency).
+  [IDEMPOTENCY_CONFLICT]: errorResponse(
+    409,
+    'idempotency_conflict',
+    IDEMPOTENCY_409,
+    'Idempotency-Key conflict: this key was already used with a different request (POST /api/v1/tasks or another body). Use a new key for a new request.',
+  ),
+  [INVALID_IDEMPOTENCY_KEY]: errorResponse(400, 'invalid_idempotency_key', IDEMPOTENCY_400, 'Invalid Idempotency-Key header: it must be 1-255 printable ASCII characters, e.g. a UUID.', [
+    { field: 'Idempotency-Key', message: 'must be 1-255 printable ASCII characters' },
+  ]),
 })
 
 export const authErrors = { 401: 'Unauthorized', 403: 'Forbidden', 429: 'RateLimited' } as const

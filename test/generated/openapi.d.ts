@@ -893,6 +893,36 @@ export interface components {
          */
         ValidationFailed: components["schemas"]["Error"];
         /**
+         * @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`).
+         * @example {
+         *       "error": true,
+         *       "statusCode": 409,
+         *       "statusMessage": "Conflict",
+         *       "code": "idempotency_conflict",
+         *       "message": "Idempotency-Key conflict: this key was already used with a different request (POST /api/v1/tasks or another body). Use a new key for a new request.",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *     }
+         */
+        IdempotencyConflict: components["schemas"]["Error"];
+        /**
+         * @description The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`).
+         * @example {
+         *       "error": true,
+         *       "statusCode": 400,
+         *       "statusMessage": "Bad Request",
+         *       "code": "invalid_idempotency_key",
+         *       "message": "Invalid Idempotency-Key header: it must be 1-255 printable ASCII characters, e.g. a UUID.",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c",
+         *       "details": [
+         *         {
+         *           "field": "Idempotency-Key",
+         *           "message": "must be 1-255 printable ASCII characters"
+         *         }
+         *       ]
+         *     }
+         */
+        InvalidIdempotencyKey: components["schemas"]["Error"];
+        /**
          * @description The cursor is not one this list issued, or it was issued under other filters or to another caller.
          * @example {
          *       "error": true,
@@ -3857,7 +3887,13 @@ export interface operations {
     postApiV1Tokens: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
+                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -3913,7 +3949,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedToken"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3938,6 +3974,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TokenScopeForbidden"];
+                };
+            };
+            /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdempotencyConflict"];
                 };
             };
             /** @description The body is over 1 MiB. */
@@ -4019,7 +4064,13 @@ export interface operations {
     postApiV1TokensByIdRotate: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
+                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Token id (pat_…) */
                 id: string;
@@ -4058,7 +4109,7 @@ export interface operations {
                     "application/json": components["schemas"]["RotatedToken"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4094,7 +4145,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenNotFound"];
                 };
             };
-            /** @description Conflict: `token_reuse_detected` when the token was already revoked (its whole rotation family is then revoked); `invalid_state` when it was already rotated (grace period running) or has expired. */
+            /** @description Conflict: `token_reuse_detected` when the token was already revoked (its whole rotation family is then revoked); `invalid_state` when it was already rotated (grace period running) or has expired. With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4333,7 +4384,13 @@ export interface operations {
     postApiV1Agents: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
+                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -4435,7 +4492,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedAgent"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4462,7 +4519,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentForbidden"];
                 };
             };
-            /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). */
+            /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4621,7 +4678,13 @@ export interface operations {
     patchApiV1AgentsById: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
+                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Agent id (char_…) or slug (deploy-bot) */
                 id: string;
@@ -4730,7 +4793,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentEnvelope"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4766,7 +4829,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentNotFound"];
                 };
             };
-            /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). */
+            /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4807,7 +4870,13 @@ export interface operations {
     postApiV1AgentsByIdExecute: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
+                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Agent id (char_…) or slug (deploy-bot) */
                 id: string;
@@ -4873,7 +4942,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecuteAccepted"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4909,7 +4978,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecuteTargetNotFound"];
                 };
             };
-            /** @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`). */
+            /** @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`). With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5255,7 +5324,13 @@ export interface operations {
     postApiV1ExecutionsByIdCancel: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
+                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Execution id (exec_...) */
                 id: string;
@@ -5271,6 +5346,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ExecutionEnvelope"];
+                };
+            };
+            /** @description The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvalidIdempotencyKey"];
                 };
             };
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
@@ -5300,7 +5384,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionNotFound"];
                 };
             };
-            /** @description The execution already completed or failed. */
+            /** @description The execution already completed or failed. With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5397,7 +5481,13 @@ export interface operations {
     postApiV1Spaces: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
+                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -5477,7 +5567,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceEnvelope"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5504,7 +5594,7 @@ export interface operations {
                     "application/json": components["schemas"]["Forbidden"];
                 };
             };
-            /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). */
+            /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5663,7 +5753,13 @@ export interface operations {
     patchApiV1SpacesById: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
+                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Space id (space_…) or slug (production) */
                 id: string;
@@ -5766,7 +5862,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceEnvelope"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5802,7 +5898,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceNotFound"];
                 };
             };
-            /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). */
+            /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5902,7 +5998,13 @@ export interface operations {
     postApiV1SpacesByIdSecrets: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
+                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Space id (space_…) or slug (production) */
                 id: string;
@@ -5935,7 +6037,7 @@ export interface operations {
                     "application/json": components["schemas"]["SecretKeysResult"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5969,6 +6071,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SpaceNotFound"];
+                };
+            };
+            /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdempotencyConflict"];
                 };
             };
             /** @description The body is over 1 MiB. */
@@ -6150,7 +6261,13 @@ export interface operations {
     postApiV1OrganizationsByOrgIdEnv: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
+                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Your organization id (org_…) */
                 orgId: string;
@@ -6183,7 +6300,7 @@ export interface operations {
                     "application/json": components["schemas"]["SecretKeysResult"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6208,6 +6325,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OrganizationForbidden"];
+                };
+            };
+            /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdempotencyConflict"];
                 };
             };
             /** @description The body is over 1 MiB. */
@@ -6414,7 +6540,13 @@ export interface operations {
     postApiV1OrganizationsByOrgIdMembers: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
+                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Your organization id (org_…) */
                 orgId: string;
@@ -6457,7 +6589,7 @@ export interface operations {
                     "application/json": components["schemas"]["AddedMember"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6493,7 +6625,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberNotFound"];
                 };
             };
-            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first). */
+            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first). With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6604,7 +6736,13 @@ export interface operations {
     patchApiV1OrganizationsByOrgIdMembersByUserId: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
+                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Your organization id (org_…) */
                 orgId: string;
@@ -6641,7 +6779,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberEnvelope"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6677,7 +6815,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberNotFound"];
                 };
             };
-            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first). */
+            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first). With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6818,7 +6956,13 @@ export interface operations {
     postApiV1Tasks: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
+                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -6904,7 +7048,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskResponse"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6929,6 +7073,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TaskForbidden"];
+                };
+            };
+            /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdempotencyConflict"];
                 };
             };
             /** @description The body is over 1 MiB. */
@@ -7081,7 +7234,13 @@ export interface operations {
     patchApiV1TasksById: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
+                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Task id (task_...) */
                 id: string;
@@ -7180,7 +7339,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskResponse"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7214,6 +7373,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TaskNotFound"];
+                };
+            };
+            /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdempotencyConflict"];
                 };
             };
             /** @description The body is over 1 MiB. */
@@ -7711,7 +7879,13 @@ export interface operations {
     postApiTokensCreate: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
+                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
+                 */
+                "Idempotency-Key"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -7771,7 +7945,7 @@ export interface operations {
                     "application/json": components["schemas"]["AliasTokenCreated"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7796,6 +7970,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AliasOrgForbidden"];
+                };
+            };
+            /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdempotencyConflict"];
                 };
             };
             /** @description The body is over 1 MiB. */
@@ -7880,7 +8063,13 @@ export interface operations {
     postApiTokensByIdRevoke: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
+                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
+                 */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 /** @description Token id (pat_…) */
                 id: string;
@@ -7896,6 +8085,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AliasTokenRevoked"];
+                };
+            };
+            /** @description The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvalidIdempotencyKey"];
                 };
             };
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
@@ -7923,6 +8121,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AliasTokenNotFound"];
+                };
+            };
+            /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdempotencyConflict"];
                 };
             };
             /** @description Too many requests: slow down and retry later. */
