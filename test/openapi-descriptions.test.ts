@@ -50,8 +50,13 @@ function operations(): { label: string; op: Json }[] {
   return Object.entries<Json>(spec.paths).flatMap(([path, item]) =>
     Object.entries<Json>(item)
       .filter(([m]) => METHODS.includes(m))
-      .map(([m, op]) => ({ label: `${m.toUpperCase()} ${path}`, op })),
+      .map(([m, op]) => ({ label: `${m.toUpperCase()} ${path}`, op: { ...op, parameters: op.parameters?.map((p: Json) => resolveRef(p)) } })),
   )
+}
+
+/** A `$ref` to `#/components/…` (a shared parameter or response) resolved; anything else as it is. */
+function resolveRef(x: Json): Json {
+  return typeof x?.$ref === 'string' ? x.$ref.split('/').slice(1).reduce((o: Json, k: string) => o[k], spec) : x
 }
 
 describe('every field in the OpenAPI document has a description', () => {

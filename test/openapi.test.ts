@@ -30,10 +30,24 @@ beforeAll(async () => {
   ops = Object.entries(spec.paths as Record<string, Json>).flatMap(([path, item]) =>
     Object.entries(item)
       .filter(([m]) => METHODS.includes(m))
-      .map(([method, op]) => ({ path, method, op })),
+      .map(([method, op]) => ({ path, method, op: resolvedOperation(op) })),
   )
   t = await makeTestApp()
 }, 60_000)
+
+/** A `$ref` to `#/components/…` (a shared parameter or response) resolved; anything else as it is. */
+function resolveRef(x: Json): Json {
+  return typeof x?.$ref === 'string' ? x.$ref.split('/').slice(1).reduce((o: Json, k: string) => o[k], spec) : x
+}
+
+/** An operation with its shared parameters and responses (`components.parameters`, `components.responses`) in place. */
+function resolvedOperation(op: Json): Json {
+  return {
+    ...op,
+    ...(op.parameters && { parameters: op.parameters.map(resolveRef) }),
+    responses: Object.fromEntries(Object.entries(op.responses ?? {}).map(([status, res]) => [status, resolveRef(res)])),
+  }
+}
 
 /** Every value found under `key` anywhere in `node`. */
 function collect(node: Json, key: string, out: Json[] = []): Json[] {
@@ -601,7 +615,8 @@ describe('Idempotency-Key in the document', () => {
     expect((await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'once' }, headers })).status).toBe(201)
     const again = await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'once' }, headers })
     expect([again.status, again.body.code]).toEqual([409, 'idempotency_secret_withheld'])
-    expect(spec.paths['/api/v1/tokens'].post.responses['409'].description).toContain('`idempotency_secret_withheld`')
+    expect(spec.components.responses.IdempotencyConflict.description).toContain('`idempotency_secret_withheld`')
+    expect(spec.paths['/api/v1/tokens'].post.responses['409'].$ref).toBe('#/components/responses/IdempotencyConflict')
     const bad = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'x' }, headers: { 'idempotency-key': 'é' } })
     expect([bad.status, bad.body.code]).toEqual([400, 'invalid_idempotency_key'])
   })

@@ -168,28 +168,40 @@ function withResponseHeaders(op: Schema): Schema {
 
 /**
  * The Idempotency-Key of an authenticated POST or PATCH (src/http/idempotency.ts applies it to
- * every one): the optional header, and the 409 and 400 it can add, in the operation's own 409
- * and 400 when it has them (one response per status), else as their own.
+ * every one): the optional header, and the 409 and 400 it can add; each once in `components`
+ * (IDEMPOTENCY_COMPONENTS), referred to by each operation, or named in the operation's own 409
+ * and 400 when it has them (one response per status).
  */
 function withIdempotency(method: string, op: Schema): Schema {
   if ((method !== 'post' && method !== 'patch') || !Array.isArray(op.security) || op.security.length === 0) return op
-  const parameter = {
-    name: 'Idempotency-Key',
-    in: 'header',
-    required: false,
-    description: 'Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.',
-    schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x20-\\x7E]+$' },
-    example: '3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40',
-  }
   const responses: Schema = { ...op.responses }
-  const add = (status: string, name: string, description: string) => {
+  const add = (status: string, name: string, codes: string) => {
     const own = responses[status]
-    responses[status] = isObject(own) ? { ...own, description: `${own.description ?? ''} ${description}`.trim() } : { description, content: { 'application/json': { schema: ref(name) } } }
+    responses[status] = isObject(own) ? { ...own, description: `${own.description ?? ''} Or, with an Idempotency-Key, ${codes} (see ${name}).`.trim() } : { $ref: `#/components/responses/${name}` }
   }
-  add('409', IDEMPOTENCY_CONFLICT, IDEMPOTENCY_409)
-  add('400', INVALID_IDEMPOTENCY_KEY, IDEMPOTENCY_400)
-  const ordered = Object.fromEntries(Object.entries(responses).sort(([a], [b]) => a.localeCompare(b)))
-  return { ...op, parameters: [...(Array.isArray(op.parameters) ? op.parameters : []), parameter], responses: ordered }
+  add('409', IDEMPOTENCY_CONFLICT, '`idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started`')
+  add('400', INVALID_IDEMPOTENCY_KEY, '`invalid_idempotency_key`')
+  const ordered = Object.fromEntries(Object.entries(responses).sort(([x], [y]) => x.localeCompare(y)))
+  return { ...op, parameters: [...(Array.isArray(op.parameters) ? op.parameters : []), { $ref: '#/components/parameters/IdempotencyKey' }], responses: ordered }
+}
+
+/** What withIdempotency refers to, in `components`. */
+const IDEMPOTENCY_COMPONENTS = {
+  parameters: {
+    IdempotencyKey: {
+      name: 'Idempotency-Key',
+      in: 'header',
+      required: false,
+      description:
+        'Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.',
+      schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x20-\\x7E]+$' },
+      example: '3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40',
+    },
+  },
+  responses: {
+    [IDEMPOTENCY_CONFLICT]: { description: IDEMPOTENCY_409, content: { 'application/json': { schema: ref(IDEMPOTENCY_CONFLICT) } } },
+    [INVALID_IDEMPOTENCY_KEY]: { description: IDEMPOTENCY_400, content: { 'application/json': { schema: ref(INVALID_IDEMPOTENCY_KEY) } } },
+  },
 }
 
 /**
@@ -275,6 +287,7 @@ export function publishDocument(generated: Json, servers: { url: string; descrip
     if (!models.has(key)) models.set(key, name)
   }
   doc = mapAllSchemas(doc, (s, name) => refModels(s, models, name, name !== undefined))
+  doc.components = { ...doc.components, parameters: { ...doc.components.parameters, ...IDEMPOTENCY_COMPONENTS.parameters }, responses: { ...doc.components.responses, ...IDEMPOTENCY_COMPONENTS.responses } }
   const { openapi, info, ...rest } = doc
   return { openapi, info, servers, ...rest }
 }

@@ -67,13 +67,19 @@ const authErrorSchemas = {
     401,
     'token_expired',
     'Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set.',
-    'Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token on the console page /settings/tokens (Settings → Personal Access Tokens).',
+    'Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token on the console page /settings/tokens (Settings → Personal Access Tokens) or with `teamday tokens create` and send it as "Authorization: Bearer td_…".',
   ),
   403: errorResponse(403, 'forbidden', 'Forbidden: the token is valid but your role in this organization does not allow this (access denied).', 'Forbidden: your role (viewer) does not allow tokens:write (access denied)', {
     requiredPermission: 'tokens:write',
     role: 'viewer',
   }),
-  429: errorResponse(429, 'rate_limited', 'Too many requests: slow down and retry later.', 'Too many requests: retry in a few seconds.'),
+  429: errorResponse(
+    429,
+    'rate_limited',
+    "Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry.",
+    'Too many requests: the limit is 1200 requests per 60 s for each token. Retry in 42 s.',
+    { retryAfterSeconds: 42 },
+  ),
 } as const
 
 /** Bodies that are not JSON, too large, or invalid. */

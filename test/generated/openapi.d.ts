@@ -817,7 +817,7 @@ export interface components {
          *       "statusCode": 401,
          *       "statusMessage": "Unauthorized",
          *       "code": "token_expired",
-         *       "message": "Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token on the console page /settings/tokens (Settings → Personal Access Tokens).",
+         *       "message": "Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token on the console page /settings/tokens (Settings → Personal Access Tokens) or with `teamday tokens create` and send it as \"Authorization: Bearer td_…\".",
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
@@ -839,14 +839,17 @@ export interface components {
          */
         Forbidden: components["schemas"]["Error"];
         /**
-         * @description Too many requests: slow down and retry later.
+         * @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry.
          * @example {
          *       "error": true,
          *       "statusCode": 429,
          *       "statusMessage": "Too Many Requests",
          *       "code": "rate_limited",
-         *       "message": "Too many requests: retry in a few seconds.",
-         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *       "message": "Too many requests: the limit is 1200 requests per 60 s for each token. Retry in 42 s.",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c",
+         *       "details": {
+         *         "retryAfterSeconds": 42
+         *       }
          *     }
          */
         RateLimited: components["schemas"]["Error"];
@@ -2935,7 +2938,7 @@ export interface components {
          *       "statusCode": 409,
          *       "statusMessage": "Conflict",
          *       "code": "last_admin",
-         *       "message": "Conflict: ada@example.com is the last admin of this organization; make another member admin first, then change or remove this one (last admin).",
+         *       "message": "Conflict: ada@example.com is the last admin of this organization; make another member admin first, then demote this one (last admin).",
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
@@ -3453,6 +3456,21 @@ export interface components {
          */
         PublicQueryInvalid: components["schemas"]["Error"];
         /**
+         * @description Too many requests from this address: routes without a token count per IP (TEAMDAY_RATE_LIMIT, default 1200 a minute); `Retry-After` says when to retry.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 429,
+         *       "statusMessage": "Too Many Requests",
+         *       "code": "rate_limited",
+         *       "message": "Too many requests: the limit is 1200 requests per 60 s. Retry in 42 s.",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c",
+         *       "details": {
+         *         "retryAfterSeconds": 42
+         *       }
+         *     }
+         */
+        PublicRateLimited: components["schemas"]["Error"];
+        /**
          * @example {
          *       "code": "tdc_8Kq2LmX9vB3nR8kT1wYzPa4Dc7Fg2Hj5Kl8Mn0Qr",
          *       "authUrl": "https://teamday.example.com/cli/authorize/tdc_8Kq2LmX9vB3nR8kT1wYzPa4Dc7Fg2Hj5Kl8Mn0Qr",
@@ -3725,8 +3743,33 @@ export interface components {
          */
         AliasTokenNotFound: components["schemas"]["Error"];
     };
-    responses: never;
-    parameters: never;
+    responses: {
+        /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
+        IdempotencyConflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["IdempotencyConflict"];
+            };
+        };
+        /** @description The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
+        InvalidIdempotencyKey: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["InvalidIdempotencyKey"];
+            };
+        };
+    };
+    parameters: {
+        /**
+         * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
+         * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
+         */
+        IdempotencyKey: string;
+    };
     requestBodies: never;
     headers: never;
     pathItems: never;
@@ -3873,7 +3916,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenQueryInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -3892,7 +3935,7 @@ export interface operations {
                  * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
                  * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
                  */
-                "Idempotency-Key"?: string;
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
             cookie?: never;
@@ -3949,7 +3992,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedToken"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3976,15 +4019,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenScopeForbidden"];
                 };
             };
-            /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["IdempotencyConflict"];
-                };
-            };
+            409: components["responses"]["IdempotencyConflict"];
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
@@ -4003,7 +4038,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenCreateInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4050,7 +4085,7 @@ export interface operations {
                     "application/json": components["schemas"]["Forbidden"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4069,7 +4104,7 @@ export interface operations {
                  * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
                  * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
                  */
-                "Idempotency-Key"?: string;
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /** @description Token id (pat_…) */
@@ -4109,7 +4144,7 @@ export interface operations {
                     "application/json": components["schemas"]["RotatedToken"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4145,7 +4180,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenNotFound"];
                 };
             };
-            /** @description Conflict: `token_reuse_detected` when the token was already revoked (its whole rotation family is then revoked); `invalid_state` when it was already rotated (grace period running) or has expired. With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
+            /** @description Conflict: `token_reuse_detected` when the token was already revoked (its whole rotation family is then revoked); `invalid_state` when it was already rotated (grace period running) or has expired. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4172,7 +4207,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationFailed"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4231,7 +4266,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenNotFound"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4290,7 +4325,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenNotFound"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4370,7 +4405,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentQueryInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4389,7 +4424,7 @@ export interface operations {
                  * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
                  * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
                  */
-                "Idempotency-Key"?: string;
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
             cookie?: never;
@@ -4492,7 +4527,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedAgent"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4519,7 +4554,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentForbidden"];
                 };
             };
-            /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
+            /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4546,7 +4581,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentBodyInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4605,7 +4640,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentNotFound"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4664,7 +4699,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentNotFound"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4683,7 +4718,7 @@ export interface operations {
                  * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
                  * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
                  */
-                "Idempotency-Key"?: string;
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /** @description Agent id (char_…) or slug (deploy-bot) */
@@ -4793,7 +4828,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentEnvelope"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4829,7 +4864,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentNotFound"];
                 };
             };
-            /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
+            /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4856,7 +4891,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentBodyInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -4875,7 +4910,7 @@ export interface operations {
                  * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
                  * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
                  */
-                "Idempotency-Key"?: string;
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /** @description Agent id (char_…) or slug (deploy-bot) */
@@ -4942,7 +4977,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecuteAccepted"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4978,7 +5013,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecuteTargetNotFound"];
                 };
             };
-            /** @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`). With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
+            /** @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5005,7 +5040,7 @@ export interface operations {
                     "application/json": components["schemas"]["ModelNotServed"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5133,7 +5168,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionQueryInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5192,7 +5227,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionNotFound"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5251,7 +5286,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionNotFound"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5310,7 +5345,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionNotFound"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5329,7 +5364,7 @@ export interface operations {
                  * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
                  * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
                  */
-                "Idempotency-Key"?: string;
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /** @description Execution id (exec_...) */
@@ -5348,15 +5383,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionEnvelope"];
                 };
             };
-            /** @description The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidIdempotencyKey"];
-                };
-            };
+            400: components["responses"]["InvalidIdempotencyKey"];
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
@@ -5384,7 +5411,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionNotFound"];
                 };
             };
-            /** @description The execution already completed or failed. With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
+            /** @description The execution already completed or failed. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5393,7 +5420,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionFinished"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5467,7 +5494,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceQueryInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5486,7 +5513,7 @@ export interface operations {
                  * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
                  * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
                  */
-                "Idempotency-Key"?: string;
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
             cookie?: never;
@@ -5567,7 +5594,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceEnvelope"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5594,7 +5621,7 @@ export interface operations {
                     "application/json": components["schemas"]["Forbidden"];
                 };
             };
-            /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
+            /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5621,7 +5648,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceBodyInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5680,7 +5707,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceNotFound"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5739,7 +5766,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceNotFound"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5758,7 +5785,7 @@ export interface operations {
                  * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
                  * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
                  */
-                "Idempotency-Key"?: string;
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /** @description Space id (space_…) or slug (production) */
@@ -5862,7 +5889,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceEnvelope"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5898,7 +5925,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceNotFound"];
                 };
             };
-            /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
+            /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5925,7 +5952,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceBodyInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -5984,7 +6011,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceNotFound"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6003,7 +6030,7 @@ export interface operations {
                  * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
                  * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
                  */
-                "Idempotency-Key"?: string;
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /** @description Space id (space_…) or slug (production) */
@@ -6037,7 +6064,7 @@ export interface operations {
                     "application/json": components["schemas"]["SecretKeysResult"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6073,15 +6100,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceNotFound"];
                 };
             };
-            /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["IdempotencyConflict"];
-                };
-            };
+            409: components["responses"]["IdempotencyConflict"];
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
@@ -6100,7 +6119,7 @@ export interface operations {
                     "application/json": components["schemas"]["SecretsInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6197,7 +6216,7 @@ export interface operations {
                     "application/json": components["schemas"]["SecretsInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6247,7 +6266,7 @@ export interface operations {
                     "application/json": components["schemas"]["OrganizationForbidden"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6266,7 +6285,7 @@ export interface operations {
                  * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
                  * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
                  */
-                "Idempotency-Key"?: string;
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /** @description Your organization id (org_…) */
@@ -6300,7 +6319,7 @@ export interface operations {
                     "application/json": components["schemas"]["SecretKeysResult"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6327,15 +6346,7 @@ export interface operations {
                     "application/json": components["schemas"]["OrganizationForbidden"];
                 };
             };
-            /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["IdempotencyConflict"];
-                };
-            };
+            409: components["responses"]["IdempotencyConflict"];
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
@@ -6354,7 +6365,7 @@ export interface operations {
                     "application/json": components["schemas"]["SecretsInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6442,7 +6453,7 @@ export interface operations {
                     "application/json": components["schemas"]["SecretsInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6526,7 +6537,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberQueryInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6545,7 +6556,7 @@ export interface operations {
                  * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
                  * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
                  */
-                "Idempotency-Key"?: string;
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /** @description Your organization id (org_…) */
@@ -6589,7 +6600,7 @@ export interface operations {
                     "application/json": components["schemas"]["AddedMember"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6625,7 +6636,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberNotFound"];
                 };
             };
-            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first). With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
+            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6652,7 +6663,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberBodyInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6722,7 +6733,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberConflict"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6741,7 +6752,7 @@ export interface operations {
                  * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
                  * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
                  */
-                "Idempotency-Key"?: string;
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /** @description Your organization id (org_…) */
@@ -6779,7 +6790,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberEnvelope"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6815,7 +6826,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberNotFound"];
                 };
             };
-            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first). With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
+            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6842,7 +6853,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberBodyInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6942,7 +6953,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskQueryInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -6961,7 +6972,7 @@ export interface operations {
                  * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
                  * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
                  */
-                "Idempotency-Key"?: string;
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
             cookie?: never;
@@ -7048,7 +7059,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskResponse"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7075,15 +7086,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskForbidden"];
                 };
             };
-            /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["IdempotencyConflict"];
-                };
-            };
+            409: components["responses"]["IdempotencyConflict"];
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
@@ -7102,7 +7105,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskBodyInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7161,7 +7164,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskNotFound"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7220,7 +7223,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskNotFound"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7239,7 +7242,7 @@ export interface operations {
                  * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
                  * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
                  */
-                "Idempotency-Key"?: string;
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /** @description Task id (task_...) */
@@ -7339,7 +7342,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskResponse"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7375,15 +7378,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskNotFound"];
                 };
             };
-            /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["IdempotencyConflict"];
-                };
-            };
+            409: components["responses"]["IdempotencyConflict"];
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
@@ -7402,7 +7397,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskBodyInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7484,7 +7479,7 @@ export interface operations {
                     "application/json": components["schemas"]["AuditQueryInvalid"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7605,6 +7600,15 @@ export interface operations {
                     "application/json": components["schemas"]["PublicQueryInvalid"];
                 };
             };
+            /** @description Too many requests from this address: routes without a token count per IP (TEAMDAY_RATE_LIMIT, default 1200 a minute); `Retry-After` says when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublicRateLimited"];
+                };
+            };
         };
     };
     getMetrics: {
@@ -7643,7 +7647,7 @@ export interface operations {
                     "application/json": components["schemas"]["Forbidden"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -7884,7 +7888,7 @@ export interface operations {
                  * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
                  * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
                  */
-                "Idempotency-Key"?: string;
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
             cookie?: never;
@@ -7945,7 +7949,7 @@ export interface operations {
                     "application/json": components["schemas"]["AliasTokenCreated"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
+            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7972,15 +7976,7 @@ export interface operations {
                     "application/json": components["schemas"]["AliasOrgForbidden"];
                 };
             };
-            /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["IdempotencyConflict"];
-                };
-            };
+            409: components["responses"]["IdempotencyConflict"];
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
@@ -7999,7 +7995,7 @@ export interface operations {
                     "application/json": components["schemas"]["ValidationFailed"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8049,7 +8045,7 @@ export interface operations {
                     "application/json": components["schemas"]["AliasOrgForbidden"];
                 };
             };
-            /** @description Too many requests: slow down and retry later. */
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -8068,7 +8064,7 @@ export interface operations {
                  * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
                  * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
                  */
-                "Idempotency-Key"?: string;
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /** @description Token id (pat_…) */
@@ -8087,15 +8083,7 @@ export interface operations {
                     "application/json": components["schemas"]["AliasTokenRevoked"];
                 };
             };
-            /** @description The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["InvalidIdempotencyKey"];
-                };
-            };
+            400: components["responses"]["InvalidIdempotencyKey"];
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
@@ -8123,16 +8111,8 @@ export interface operations {
                     "application/json": components["schemas"]["AliasTokenNotFound"];
                 };
             };
-            /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["IdempotencyConflict"];
-                };
-            };
-            /** @description Too many requests: slow down and retry later. */
+            409: components["responses"]["IdempotencyConflict"];
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
                     [name: string]: unknown;

@@ -11,8 +11,16 @@ const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a q
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
 
+const limited = errorResponse(
+  429,
+  'rate_limited',
+  'Too many requests from this address: routes without a token count per IP (TEAMDAY_RATE_LIMIT, default 1200 a minute); `Retry-After` says when to retry.',
+  'Too many requests: the limit is 1200 requests per 60 s. Retry in 42 s.',
+  { retryAfterSeconds: 42 },
+)
+
 /** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
-export const publicAgentsApiModels = { ...listModels, ...publicAgentModels, ...named({ PublicQueryInvalid: badQuery }) }
+export const publicAgentsApiModels = { ...listModels, ...publicAgentModels, ...named({ PublicQueryInvalid: badQuery, PublicRateLimited: limited }) }
 
 /** GET /api/public/agents: the public agent directory of this server. No authentication. */
 export function publicAgentsModule(config: Pick<Config, 'version'>, contexts: RequestContexts) {
@@ -27,7 +35,7 @@ export function publicAgentsModule(config: Pick<Config, 'version'>, contexts: Re
     },
     {
       query: PublicAgentsQuery,
-      response: { 200: 'PublicAgentList', 400: badCursor, 422: 'PublicQueryInvalid' },
+      response: { 200: 'PublicAgentList', 400: badCursor, 422: 'PublicQueryInvalid', 429: 'PublicRateLimited' },
       detail: {
         summary: 'List public agents',
         description:

@@ -84,7 +84,7 @@ export const MemberConflict = errorResponse(
   409,
   'last_admin',
   'Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first).',
-  'Conflict: ada@example.com is the last admin of this organization; make another member admin first, then change or remove this one (last admin).',
+  'Conflict: ada@example.com is the last admin of this organization; make another member admin first, then demote this one (last admin).',
 )
 
 export const MemberBodyInvalid = errorResponse(422, 'validation_failed', 'Validation failed: `details` names the invalid field (e-mail, role or name).', 'Validation failed: "not-an-email" is not a valid e-mail address', [
