@@ -105,9 +105,18 @@ describe('malformed JSON → 400 invalid_json', () => {
     expect(res.body.statusMessage).toBe('Bad Request')
   })
 
-  test('also before authentication, and it never echoes the body', async () => {
-    const res = expectError(await postRaw('{"name":"sekrit-value', undefined, undefined), 400, 'invalid_json')
+  test('it never echoes the body; without a token the answer is the 401, the body never read', async () => {
+    const res = expectError(await postRaw('{"name":"sekrit-value'), 400, 'invalid_json')
     expect(res.text).not.toContain('sekrit-value')
+    const anonymous = await t.req('POST', '/api/v1/tokens', { raw: '{"name":"sekrit-value', headers: { 'content-type': 'application/json' } })
+    expectError(anonymous, 401, 'missing_token')
+    expect(anonymous.text).not.toContain('sekrit-value')
+  })
+
+  test('an invalid query or path is also answered after authentication: 401 without a token, 422 with one', async () => {
+    expectError(await t.req('GET', '/api/v1/agents?limit=999'), 401, 'missing_token')
+    expectError(await t.req('GET', '/api/v1/tasks?priority=nope', { token: 'td_' + 'x'.repeat(43) }), 401, 'invalid_token_checksum')
+    expectError(await t.req('GET', '/api/v1/agents?limit=999', { token: admin.token }), 422, 'validation_failed')
   })
 })
 

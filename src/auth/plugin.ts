@@ -132,6 +132,13 @@ export function authPlugin(authorizer: RequestAuthorizer) {
   return new Elysia({ name: 'teamday-auth', seed: ++seq }).macro({
     auth: (permission: AuthRequirement) => ({
       detail: { security: [{ bearerAuth: permission === 'authenticated' ? [] : [permission] }] },
+      // Before the query and path are validated (Elysia validates between transform and
+      // resolve): a request without a valid token gets its 401 (or 403) whatever its query
+      // says, as its body is never read before (app.ts, the body parser). Asked once per
+      // request: resolve gets the same answer.
+      async transform({ request, set }) {
+        await authorizer.principal(request, set, permission)
+      },
       async resolve({ request, set }): Promise<{ principal: Principal }> {
         return { principal: await authorizer.principal(request, set, permission) }
       },
