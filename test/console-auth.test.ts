@@ -198,6 +198,13 @@ describe('sign-in', () => {
       ['https://evil.example/', '/settings/tokens'],
       ['/\\evil.example', '/settings/tokens'],
       ['javascript:alert(1)', '/settings/tokens'],
+      // Dot segments that collapse into a protocol-relative URL.
+      ['/.//evil.example/x', '/settings/tokens'],
+      ['/%2e//evil.example', '/settings/tokens'],
+      ['/..//evil.example', '/settings/tokens'],
+      ['/a/..//evil.example', '/settings/tokens'],
+      ['/%2E%2E//evil.example', '/settings/tokens'],
+      ['/org/./members', '/org/members'],
     ]) {
       const c = consoleClient(t)
       const res = await c.post('/login', { email: a.email, password: PASSWORD, next: next! })

@@ -42,7 +42,8 @@ function readCookie(request: Request, name: string): string | null {
 
 /**
  * A same-origin relative path to return to after sign-in, or null: one leading slash, no
- * scheme, no `//` or `/\` (protocol-relative), no control characters; at most 512 characters.
+ * scheme, no `//` or `/\` (protocol-relative) before or after dot segments are resolved, no
+ * control characters; at most 512 characters.
  */
 export function safeNext(next: unknown): string | null {
   if (typeof next !== 'string' || next.length === 0 || next.length > 512) return null
@@ -50,7 +51,10 @@ export function safeNext(next: unknown): string | null {
   try {
     const u = new URL(next, 'http://console.invalid')
     if (u.origin !== 'http://console.invalid') return null
-    return u.pathname + u.search
+    // Checked again once normalised: dot segments collapse (`/.//evil.example` → `//evil.example`,
+    // which a browser follows to another site).
+    const path = u.pathname + u.search
+    return path.startsWith('//') || path.startsWith('/\\') ? null : path
   } catch {
     return null
   }
