@@ -84,6 +84,13 @@ describe('Personal Access Tokens page', () => {
     const api = await t.req('GET', '/api/v1/agents', { token })
     expect(api.status).toBe(401)
     expect(api.body.message).toContain('/settings/tokens')
+    // "This will remove the token from your account" (the TeamDay docs): gone from the list; the
+    // revoked and expired are one link away.
+    const after = await c.get('/settings/tokens')
+    expect(after.text).not.toContain(`/settings/tokens/${id}/`)
+    expect(after.text).toContain('href="/settings/tokens?inactive=1"')
+    const inactive = await c.get('/settings/tokens?inactive=1')
+    expect(inactive.text).toMatch(new RegExp(`<tr><td>to revoke</td>.*?revoked`))
   })
 
   test('rotate with a grace period: the old token works until it ends, the new one at once', async () => {

@@ -31,7 +31,9 @@ export function tokenRoutes(kit: ConsoleKit) {
   const listPage = async (who: SignedIn, request: Request, set: any, extra: Partial<TokensPageProps> & { all?: boolean } = {}, status = 200) => {
     const ctx = kit.ctxOf(who, request, set)
     const all = !!extra.all && who.role === 'admin'
-    const { tokens } = await listTokens(ctx, { organization: all, limit: 200, offset: 0 })
+    // "Revoking … will remove the token from your account" (TeamDay's docs): the list is of active
+    // tokens (a rotated one in its grace period included) unless the revoked and expired are asked for.
+    const { tokens } = await listTokens(ctx, { organization: all, limit: 200, offset: 0, ...(extra.inactive ? {} : { status: 'active' as const }) })
     const cliSessions = await listCliSessions(ctx, who.user.id, who.organization.id)
     const nav = await navOf(kit, who, request, set, '/settings/tokens')
     return page(await (<TokensPage nav={nav} who={who} tokens={tokens} cliSessions={cliSessions} now={ctx.clock.now()} all={all} {...extra} />), { status })
@@ -49,7 +51,7 @@ export function tokenRoutes(kit: ConsoleKit) {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
       const notice = query.revoked ? 'Token revoked: requests with it are refused from now on.' : query.cli_revoked ? 'CLI sign-in revoked: that terminal is signed out; its access and refresh tokens are refused from now on.' : null
-      return listPage(who, request, set, { all: query.all === '1', notice })
+      return listPage(who, request, set, { all: query.all === '1', inactive: query.inactive === '1', notice })
     }, hidden)
     .post('/settings/tokens', async ({ request, set, body }) => {
       const who = await kit.signedIn(request)

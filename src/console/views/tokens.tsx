@@ -174,11 +174,19 @@ export interface TokensPageProps {
   tokens: PublicToken[]
   now: number
   all: boolean
+  /** Revoked and expired tokens listed too (`?inactive=1`); by default a revoked token is gone from the list, as the TeamDay docs say. */
+  inactive?: boolean
   error?: string | null
   notice?: string | null
   form?: { name: string; expires: string; date: string; scopes: string[] }
   /** The person's CLI sign-ins (browser sign-in of `teamday login` / TeamDay's `auth login`), with Revoke. */
   cliSessions?: PublicCliSession[]
+}
+
+/** The tokens page with its two choices: every token of the organization (admins), and revoked and expired ones too. */
+function tokensHref(all: boolean, inactive: boolean): string {
+  const q = [all ? 'all=1' : '', inactive ? 'inactive=1' : ''].filter(Boolean).join('&')
+  return q ? `/settings/tokens?${q}` : '/settings/tokens'
 }
 
 export function TokensPage(props: TokensPageProps) {
@@ -225,15 +233,19 @@ export function TokensPage(props: TokensPageProps) {
         </div>
       </form>
       <h2>{props.all ? 'All tokens of the organization' : 'Your tokens'}</h2>
-      {props.who.role === 'admin' ? (
-        <p>
-          {props.all ? <a href="/settings/tokens">Show only mine</a> : <a href="/settings/tokens?all=1">Show every token of the organization</a>}
-        </p>
-      ) : (
-        ''
-      )}
+      <p>
+        {props.who.role === 'admin' ? (
+          <>
+            {props.all ? <a href={tokensHref(false, !!props.inactive)}>Show only mine</a> : <a href={tokensHref(true, !!props.inactive)}>Show every token of the organization</a>}
+            {' · '}
+          </>
+        ) : (
+          ''
+        )}
+        {props.inactive ? <a href={tokensHref(props.all, false)}>Hide revoked and expired tokens</a> : <a href={tokensHref(props.all, true)}>Show revoked and expired tokens</a>}
+      </p>
       {props.tokens.length === 0 ? (
-        <p class="muted">No tokens yet.</p>
+        <p class="muted">{props.inactive ? 'No tokens yet.' : 'No active tokens.'}</p>
       ) : (
         <div class="table-wrap">
           <table>
