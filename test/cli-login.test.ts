@@ -389,4 +389,25 @@ describe('leak reports', () => {
     const events = (await t.req('GET', '/api/v1/audit-events?type=cli.session_revoked', { token: admin.token })).body.events as any[]
     expect(events.map((e) => e.details.reason)).toEqual(['leak_report', 'leak_report'])
   })
+
+  test('the tokens made through a reported CLI sign-in go with it, transitively; a logout takes none along', async () => {
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    for (const leak of ['accessToken', 'refreshToken'] as const) {
+      const s = await signIn(t, admin)
+      // A year-long PAT minted with the 15-minute access token, and one minted with that PAT.
+      const made = (await t.req('POST', '/api/v1/tokens', { token: s.accessToken, body: { name: `minted ${leak}`, expiresInDays: 365 } })).body
+      const grand = (await t.req('POST', '/api/v1/tokens', { token: made.token, body: { name: `grand ${leak}` } })).body
+      expect((await t.req('GET', '/api/v1/agents', { token: made.token })).status).toBe(200)
+      expect((await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [s[leak]] } })).status).toBe(202)
+      for (const tok of [made.token, grand.token]) expect((await t.req('GET', '/api/v1/agents', { token: tok })).body.code).toBe('token_revoked')
+      const revoked = (await t.req('GET', `/api/v1/audit-events?type=token.revoked&tokenId=${made.id}`, { token: admin.token })).body.events
+      expect(revoked[0].details).toMatchObject({ reason: 'creator_revoked', cause: 'leak_report' })
+    }
+    // Signing out is not a leak: what the session made keeps working, as after a plain revoke.
+    const s = await signIn(t, admin)
+    const kept = (await t.req('POST', '/api/v1/tokens', { token: s.accessToken, body: { name: 'kept' } })).body
+    expect((await t.req('POST', '/api/auth/cli/revoke', { body: { refreshToken: s.refreshToken } })).status).toBe(200)
+    expect((await t.req('GET', '/api/v1/agents', { token: kept.token })).status).toBe(200)
+  })
 })

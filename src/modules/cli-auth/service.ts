@@ -299,18 +299,19 @@ export async function revokeCliSessionsOfMember(ctx: Ctx, userId: string, organi
 
 /**
  * A reported leak of a CLI access or refresh token (POST /api/v1/credentials/revoke): its session
- * is revoked, audited with reason `leak_report`. Returns whether the string was one of ours.
+ * is revoked, audited with reason `leak_report`. Returns the session when the string was one of
+ * ours, for the caller to revoke the tokens made through it (src/modules/credentials/service.ts).
  */
-export async function revokeLeakedCliToken(ctx: Ctx, candidate: string): Promise<boolean> {
+export async function revokeLeakedCliToken(ctx: Ctx, candidate: string): Promise<CliSession | undefined> {
   let session: CliSession | undefined
   if (checkTokenFormat(candidate, REFRESH_TOKEN_PREFIX) === null) session = await findSessionByRefresh(ctx, candidate)
   else if (checkTokenFormat(candidate, ACCESS_TOKEN_PREFIX) === null) {
     const a = await ctx.db.select({ sessionId: cliAccessTokens.sessionId }).from(cliAccessTokens).where(eq(cliAccessTokens.tokenHash, hashToken(candidate))).get()
     session = a ? await findCliSession(ctx, a.sessionId) : undefined
   }
-  if (!session) return false
+  if (!session) return undefined
   await revokeCliSessionById(ctx, session, { userId: null, reason: 'leak_report' })
-  return true
+  return session
 }
 
 /**

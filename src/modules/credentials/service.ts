@@ -19,10 +19,16 @@ export async function reportLeakedCredentials(ctx: Ctx, credentials: readonly st
   for (const raw of credentials) {
     const candidate = raw.trim()
     if (seen.has(candidate)) continue
-    // A CLI sign-in's access or refresh token (tdo_, tdr_): its whole session goes.
+    // A CLI sign-in's access or refresh token (tdo_, tdr_): its whole session goes, with every
+    // token made through it (a PAT created with a tdo_ records the session as its creator).
     if (candidate.startsWith('tdo_') || candidate.startsWith('tdr_')) {
       seen.add(candidate)
-      await revokeLeakedCliToken(ctx, candidate)
+      const session = await revokeLeakedCliToken(ctx, candidate)
+      if (session) {
+        const audit = { organizationId: session.organizationId, source: 'leak_report' as const, actor: null }
+        const cascaded = await revokeCreatedBy(ctx, [session.id], { cause: 'leak_report', by: 'leak_report', audit })
+        if (cascaded.length) ctx.log.warn('token_leak_reported', { cliSessionId: session.id, createdTokensRevoked: cascaded.length, requestId: ctx.requestId })
+      }
       continue
     }
     if (checkTokenFormat(candidate) !== null) continue
