@@ -171,15 +171,24 @@ describe('Organization pages', () => {
     const passwordless = await makeActor(t, { role: 'admin', org: 'victim-org-2' })
     const { c } = await signedIn('admin', 'attacker-org')
     for (const who of [victim, passwordless]) {
-      // Adding their e-mail makes them a member here, but hands out no link.
+      // Adding their e-mail attaches nothing (the account exists elsewhere: it may not be theirs)
+      // and hands out no link.
       const added = await c.post('/org/members', { email: who.email, role: 'viewer' })
-      expect(added.status).toBe(201)
+      expect(added.status).toBe(409)
+      expect(added.text).toContain('already exists on this server')
       expect(added.text).not.toContain('id="member-link"')
       expect(added.text).not.toContain('/set-password/')
-      if (who === passwordless) expect(added.text).toContain('belong to another organization too, so only they can set it')
-      // The button is not offered, and asking anyway is refused.
-      const list = await c.get('/org/members')
-      expect(list.text).not.toContain(`/org/members/${who.userId}/link`)
+      // Not a member here: no button, and asking anyway gives no link.
+      expect((await c.get('/org/members')).text).not.toContain(`/org/members/${who.userId}/link`)
+      const asked = await c.post(`/org/members/${who.userId}/link`)
+      expect(asked.status).toBe(404)
+      expect(asked.text).not.toContain('/set-password/')
+    }
+    // Made a member by the operator, they still get no link from this organization's admins.
+    const { createUser } = await import('../src/modules/users/service')
+    for (const who of [victim, passwordless]) {
+      await createUser(t.ctx, { email: who.email, orgSlug: 'attacker-org', role: 'viewer' })
+      expect((await c.get('/org/members')).text).not.toContain(`/org/members/${who.userId}/link`)
       const asked = await c.post(`/org/members/${who.userId}/link`)
       expect(asked.status).toBe(403)
       expect(asked.text).toContain('only they can set it')
@@ -195,7 +204,6 @@ describe('Organization pages', () => {
     const link = /id="member-link"[^>]*>\s*http:\/\/localhost(\/set-password\/[0-9A-Za-z]{43})\s*</.exec(again.text)![1]!
     // Before it is used the person joins another organization (an admin there, say): the link
     // made here no longer sets their password.
-    const { createUser } = await import('../src/modules/users/service')
     await createUser(t.ctx, { email: 'only.here@example.com', orgSlug: 'elsewhere-org', role: 'admin' })
     const used = await consoleClient(t).post(link, { password: PASSWORD, confirm: PASSWORD })
     expect(used.status).toBe(422)

@@ -75,12 +75,29 @@ describe('list, add, change a role, remove', () => {
     expect((await remove(admin, ada)).body.code).toBe('not_found')
   })
 
-  test('an existing user (of another organization) is added as they are: createdUser false, their name kept', async () => {
+  test('an account of another organization is not attached by an admin (409, nothing about it shown): e-mails are not verified, so it may not be that person; the operator adds it', async () => {
     const r = await add(admin, { email: 'ROOT@beta.test', role: 'viewer', name: 'Not used' })
-    expect(r.status).toBe(201)
-    expect(r.body).toMatchObject({ createdUser: false, member: { userId: adminB.userId, email: 'root@beta.test', name: null, role: 'viewer' } })
-    // Their role in organization B is untouched.
+    expect(r.status).toBe(409)
+    expect(r.body.code).toBe('conflict')
+    expect(r.body.message).toContain('teamday users create --email root@beta.test')
+    expect(r.text).not.toContain(adminB.userId)
+    expect((await t.req('GET', `/api/v1/organizations/${admin.organizationId}/members`, { token: admin.token })).text).not.toContain(adminB.userId)
+    // The operator can, and the account keeps its role in organization B.
+    const { createUser } = await import('../src/modules/users/service')
+    await createUser(t.ctx, { email: 'root@beta.test', orgSlug: admin.orgSlug, role: 'viewer' })
+    expect((await t.req('GET', `/api/v1/organizations/${admin.organizationId}/members`, { token: admin.token })).text).toContain(adminB.userId)
     expect((await t.req('GET', '/api/v1/tokens/self', { token: adminB.token })).body.token.role).toBe('admin')
+  })
+
+  test('an account claimed ahead (an e-mail changed to one this organization will add) does not get in', async () => {
+    // A member of organization B takes an address organization A is about to add.
+    const claimer = await makeActor(t, { org: 'beta', email: 'claimer@beta.test' })
+    const { users } = await import('../src/db/schema')
+    const { eq } = await import('drizzle-orm')
+    await t.db.update(users).set({ email: 'new.cfo@acme.test', passwordHash: 'x' }).where(eq(users.id, claimer.userId))
+    const r = await add(admin, { email: 'new.cfo@acme.test', role: 'admin' })
+    expect(r.status).toBe(409)
+    expect((await t.req('GET', `/api/v1/organizations/${admin.organizationId}/members`, { token: admin.token })).text).not.toContain(claimer.userId)
   })
 
   test('adding a member again is 409 already_member and changes nothing', async () => {

@@ -427,7 +427,7 @@ export interface paths {
         put?: never;
         /**
          * Add a member
-         * @description Adds the user with this e-mail to your organization with `role`, creating the user when no user has the e-mail (`createdUser: true`; `name` is used then). The new member has no token yet: they get one from an admin (`teamday tokens create --email …` on the server host) or the console. A member already is 409 `already_member` (change the role with PATCH). Tokens left from an earlier membership stay revoked. Audited as `member.added`. Admins only (`members:write`).
+         * @description Adds the user with this e-mail to your organization with `role`, creating the user when no user has the e-mail (`createdUser: true`; `name` is used then). The new member has no token yet: they get one from an admin (`teamday tokens create --email …` on the server host) or the console. A member already is 409 `already_member` (change the role with PATCH). An account that exists elsewhere on this server (in another organization, or with a password this organization did not give it) and was never a member here is 409 `conflict`: e-mail addresses are not verified, so it may have been claimed by someone else, and only the server operator attaches it (`teamday users create --email … --org …`). Tokens left from an earlier membership stay revoked. Audited as `member.added`. Admins only (`members:write`).
          */
         post: operations["postApiV1OrganizationsByOrgIdMembers"];
         delete?: never;
@@ -2932,7 +2932,7 @@ export interface components {
          */
         MemberNotFound: components["schemas"]["Error"];
         /**
-         * @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first).
+         * @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it).
          * @example {
          *       "error": true,
          *       "statusCode": 409,
@@ -6636,7 +6636,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberNotFound"];
                 };
             };
-            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6724,7 +6724,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberNotFound"];
                 };
             };
-            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first). */
+            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it). */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6826,7 +6826,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberNotFound"];
                 };
             };
-            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     [name: string]: unknown;

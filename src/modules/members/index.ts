@@ -50,7 +50,7 @@ export function membersModule({ auth, ctx }: RouteKit) {
         detail: {
           summary: 'Add a member',
           description:
-            'Adds the user with this e-mail to your organization with `role`, creating the user when no user has the e-mail (`createdUser: true`; `name` is used then). The new member has no token yet: they get one from an admin (`teamday tokens create --email …` on the server host) or the console. A member already is 409 `already_member` (change the role with PATCH). Tokens left from an earlier membership stay revoked. Audited as `member.added`. Admins only (`members:write`).',
+            'Adds the user with this e-mail to your organization with `role`, creating the user when no user has the e-mail (`createdUser: true`; `name` is used then). The new member has no token yet: they get one from an admin (`teamday tokens create --email …` on the server host) or the console. A member already is 409 `already_member` (change the role with PATCH). An account that exists elsewhere on this server (in another organization, or with a password this organization did not give it) and was never a member here is 409 `conflict`: e-mail addresses are not verified, so it may have been claimed by someone else, and only the server operator attaches it (`teamday users create --email … --org …`). Tokens left from an earlier membership stay revoked. Audited as `member.added`. Admins only (`members:write`).',
         },
       },
     )

@@ -83,7 +83,7 @@ export const MemberNotFound = errorResponse(
 export const MemberConflict = errorResponse(
   409,
   'last_admin',
-  'Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first).',
+  'Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it).',
   'Conflict: ada@example.com is the last admin of this organization; make another member admin first, then demote this one (last admin).',
 )
 

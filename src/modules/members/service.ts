@@ -1,10 +1,10 @@
-import { and, count, eq, sql, type SQL } from 'drizzle-orm'
+import { and, count, eq, ne, sql, type SQL } from 'drizzle-orm'
 import { recordAudit } from '../../audit/log'
 import { withTx, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { afterParams, cappedCount, countedPages, keysetPages, listPage, readPage, type ListPage, type PageRequest } from '../../db/paging'
 import { prepared } from '../../db/prepared'
-import { memberships, ROLES, users, type Membership, type Role, type User } from '../../db/schema'
+import { auditEvents, memberships, ROLES, users, type Membership, type Role, type User } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { revokeTokensOfMember } from '../tokens/revocation'
@@ -143,6 +143,12 @@ export async function addMember(ctx: Ctx, organizationId: string, input: AddMemb
       await tx.db.insert(users).values(user).run()
     }
     const existing = await tx.db.select().from(memberships).where(and(eq(memberships.userId, user.id), eq(memberships.organizationId, organizationId))).get()
+    if (!existing && !createdUser && tx.actor.kind !== 'operator' && !(await joinable(tx, user, organizationId))) {
+      throw new AppError(
+        'conflict',
+        `Conflict: an account with the e-mail ${email} already exists on this server (in another organization, or with a password this organization did not give it), and it was never a member here. E-mail addresses are not verified here (no mail is sent), so anyone could have taken this one first: an organization admin cannot attach it. The server operator can, once sure it is that person's: teamday users create --email ${email} --org <slug> --role ${role}.`,
+      )
+    }
     if (existing) {
       const how = tx.actor.kind === 'operator' ? 'use "teamday users set-role"' : `use PATCH /api/v1/organizations/${organizationId}/members/${user.id}`
       throw new AppError('already_member', `Conflict: ${email} is already a member of this organization (role ${existing.role}); to change the role, ${how}`, {
@@ -156,6 +162,26 @@ export async function addMember(ctx: Ctx, organizationId: string, input: AddMemb
     await auditRevoked(tx, organizationId, user.id, revokedTokenIds)
     return { member: toPublicMember({ ...user, userId: user.id, role, createdAt: now }), user, membership, createdUser, revokedTokenIds }
   })
+}
+
+/**
+ * Whether an organization admin may add an existing account (found by its e-mail) to
+ * `organizationId`: one that was a member here before (its removal is in this organization's
+ * audit log), or one that belongs to no other organization and has no password yet (this
+ * organization then gives it one: a set-password link). Any other account may have been claimed
+ * by someone else: e-mail addresses are not verified, so a member of another organization could
+ * change theirs to an address this organization will add (Profile), or an admin elsewhere create
+ * it first and set its password, and the add would let them in. The operator (admin CLI) adds anyone.
+ */
+async function joinable(ctx: Ctx, user: { id: string; passwordHash: string | null }, organizationId: string): Promise<boolean> {
+  const removedHere = await ctx.db
+    .select({ id: auditEvents.id })
+    .from(auditEvents)
+    .where(and(eq(auditEvents.organizationId, organizationId), eq(auditEvents.type, 'member.removed'), eq(auditEvents.targetId, user.id)))
+    .get()
+  if (removedHere) return true
+  const elsewhere = await ctx.db.select({ id: memberships.id }).from(memberships).where(and(eq(memberships.userId, user.id), ne(memberships.organizationId, organizationId))).get()
+  return !elsewhere && user.passwordHash === null
 }
 
 /** Changes a member's role; it applies to their tokens from their next request. */
