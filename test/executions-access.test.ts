@@ -109,3 +109,27 @@ describe('cancel and the status filter', () => {
     expect(onlyFailed.body[0].id).toBe(failed)
   })
 })
+
+describe("a session's earlier turns follow the same rule", () => {
+  test('a run in a space that became private to someone else no longer feeds the next turn of the session', async () => {
+    const { memberA, otherA } = w.who
+    const ok = async (who: typeof memberA, method: string, path: string, body?: unknown) => {
+      const r = await w.t.req(method, path, { token: who.token, body })
+      expect([path, r.status]).toEqual([path, method === 'POST' && path.endsWith('/spaces') ? 201 : 200])
+      return r.body
+    }
+    const space = (await ok(otherA, 'POST', '/api/v1/spaces', { name: 'Turns', visibility: 'organization', instructions: 'SPACE-SECRET' })).space.id
+    const first = await ok(memberA, 'POST', `/api/v1/agents/${w.agentId}/execute`, { message: 'turn in the shared space', spaceId: space, sessionId: 'sess-hidden' })
+    expect(first.result).toBe('Echo: turn in the shared space (user turns: 1)')
+    // While the space is visible, the session goes on with it.
+    const second = await ok(memberA, 'POST', `/api/v1/agents/${w.agentId}/execute`, { message: 'second', sessionId: 'sess-hidden' })
+    expect(second.result).toBe('Echo: second (user turns: 2)')
+    await ok(otherA, 'PATCH', `/api/v1/spaces/${space}`, { visibility: 'private' })
+    expect((await w.t.req('GET', `/api/v1/executions/${first.executionId}`, { token: memberA.token })).status).toBe(404)
+    // Now the hidden turn is not sent to the model again; the visible one still is.
+    const requests = w.double.requests.length
+    const third = await ok(memberA, 'POST', `/api/v1/agents/${w.agentId}/execute`, { message: 'third', sessionId: 'sess-hidden' })
+    expect(third.result).toBe('Echo: third (user turns: 2)')
+    expect(JSON.stringify(w.double.requests.slice(requests))).not.toContain('turn in the shared space')
+  })
+})

@@ -1,6 +1,7 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm'
 import type { Db } from '../db/connection'
 import { mapStrings } from '../text'
+import { openableAtRunTime } from '../modules/executions/access'
 import { dialect, executionLogs, executions, type Execution, type ExecutionMessage, type ExecutionStatus } from '../db/schema'
 
 /** Database access for the engine: execution rows and their event log. */
@@ -53,13 +54,16 @@ export function listLogs(db: Db, executionId: string) {
 
 /** Earlier turns of a session (same organization and user), oldest first, for the model. */
 export async function sessionHistory(db: Db, organizationId: string, userId: string, sessionId: string, excludeId: string): Promise<ExecutionMessage[]> {
+  const x = executions
   const rows = await db
-    .select({ id: executions.id, messages: executions.messages, status: executions.status })
-    .from(executions)
-    .where(and(eq(executions.organizationId, organizationId), eq(executions.userId, userId), eq(executions.sessionId, sessionId), eq(executions.status, 'completed')))
-    .orderBy(asc(executions.createdAt), asc(executions.id))
+    .select({ id: x.id, messages: x.messages, organizationId: x.organizationId, userId: x.userId, agentVisibility: x.agentVisibility, spaceId: x.spaceId })
+    .from(x)
+    .where(and(eq(x.organizationId, organizationId), eq(x.userId, userId), eq(x.sessionId, sessionId), eq(x.status, 'completed')))
+    .orderBy(asc(x.createdAt), asc(x.id))
     .all()
-  return rows.filter((r) => r.id !== excludeId).flatMap((r) => r.messages)
+  // Only the turns the user may still read (a space that became private hides its runs).
+  const readable = await openableAtRunTime(db, { organizationId, userId }, rows.filter((r) => r.id !== excludeId))
+  return readable.flatMap((r) => r.messages)
 }
 
 /** Direct children of the given executions. */

@@ -1,7 +1,8 @@
 import { and, eq, ne, or, sql, type SQL } from 'drizzle-orm'
+import type { Db } from '../../db/connection'
 import { isOrgAdmin } from '../../auth/roles'
-import { executions, type Execution } from '../../db/schema'
-import { inVisibleSpace, inVisibleSpaceSql, type SpaceAccess } from '../spaces/access'
+import { executions, memberships, type Execution } from '../../db/schema'
+import { inVisibleSpace, inVisibleSpaceSql, spaceAccessOf, type SpaceAccess } from '../spaces/access'
 import type { Viewer } from '../viewer'
 
 /**
@@ -41,4 +42,23 @@ export function visibleExecutionsSql(admin: boolean): SQL | undefined {
   if (admin) return undefined
   const x = executions
   return and(or(eq(x.userId, sql.placeholder('user')), ne(x.agentVisibility, 'private')), inVisibleSpaceSql(x.spaceId, false))
+}
+
+/**
+ * Of `rows`, the executions the user who starts a run may open now, with their current role:
+ * a session's earlier turns go to the model with the new message, so only those they could read
+ * themselves (not their own runs in a space that has since become private to someone else).
+ */
+export async function openableAtRunTime<R extends ExecutionAccess>(db: Db, run: { organizationId: string; userId: string }, rows: R[]): Promise<R[]> {
+  if (rows.length === 0) return rows
+  const m = await db.select({ role: memberships.role }).from(memberships).where(and(eq(memberships.organizationId, run.organizationId), eq(memberships.userId, run.userId))).get()
+  if (!m) return []
+  const viewer = { ...run, role: m.role }
+  const spaces = new Map<string, SpaceAccess | undefined>()
+  const out: R[] = []
+  for (const r of rows) {
+    if (r.spaceId !== null && !spaces.has(r.spaceId)) spaces.set(r.spaceId, await spaceAccessOf(db, r.spaceId))
+    if (canOpenExecution(viewer, r, r.spaceId === null ? undefined : spaces.get(r.spaceId))) out.push(r)
+  }
+  return out
 }
