@@ -86,6 +86,25 @@ describe('initiate and poll', () => {
     }
   })
 
+  test('a second poll after delivery revokes the sign-in it gave (whoever polled first holds nothing that works), audited', async () => {
+    const t = await makeTestApp()
+    const alice = await makeActor(t, { role: 'admin' })
+    const { code } = (await initiate(t)).body
+    await approve(t, code, alice)
+    // Someone else holding the link polls first; the terminal's poll comes second.
+    const thief = await t.req('GET', `/api/auth/cli/poll?code=${code}`, { ip: '203.0.113.66' })
+    expect(thief.body.status).toBe('authorized')
+    expect((await t.req('GET', '/api/v1/agents', { token: thief.body.accessToken })).status).toBe(200)
+    t.clock.advance(2000)
+    const terminal = await poll(t, code)
+    expect([terminal.status, terminal.body.code]).toEqual([400, 'login_code_used'])
+    expect(terminal.body.message).toContain('revoked')
+    expect((await t.req('GET', '/api/v1/agents', { token: thief.body.accessToken })).body.code).toBe('token_revoked')
+    expect((await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: thief.body.refreshToken } })).status).toBe(401)
+    const events = (await t.req('GET', '/api/v1/audit-events?type=cli.session_revoked', { token: alice.token })).body.events
+    expect(events.map((e: any) => e.details.reason)).toEqual(['code_reused'])
+  })
+
   test('the access token works on /api/v1 with the role of the person who approved', async () => {
     const t = await makeTestApp()
     const viewer = await makeActor(t, { role: 'viewer' })
@@ -409,5 +428,28 @@ describe('leak reports', () => {
     const kept = (await t.req('POST', '/api/v1/tokens', { token: s.accessToken, body: { name: 'kept' } })).body
     expect((await t.req('POST', '/api/auth/cli/revoke', { body: { refreshToken: s.refreshToken } })).status).toBe(200)
     expect((await t.req('GET', '/api/v1/agents', { token: kept.token })).status).toBe(200)
+  })
+})
+
+describe('a password change and "sign out everywhere" end the terminals\' sign-ins too', () => {
+  test('in every organization; the audit says why', async () => {
+    const { setPassword } = await import('../src/modules/users/passwords')
+    const { consoleClient, givePassword, PASSWORD } = await import('./helpers/console')
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'admin' })
+    await createUser(t.ctx, { email: a.email, orgSlug: 'second-org', role: 'member' })
+    const here = await signIn(t, a)
+    await setPassword(t.ctx, a.userId, 'a brand new long passphrase')
+    expect((await t.req('GET', '/api/v1/agents', { token: here.accessToken })).body.code).toBe('token_revoked')
+    expect((await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: here.refreshToken } })).status).toBe(401)
+    // Sign out everywhere from the console.
+    await givePassword(t, a.userId)
+    const again = await signIn(t, a)
+    const c = consoleClient(t)
+    expect((await c.signIn(a.email, PASSWORD)).status).toBe(303)
+    expect((await c.post('/logout/everywhere')).status).toBe(303)
+    expect((await t.req('GET', '/api/v1/agents', { token: again.accessToken })).body.code).toBe('token_revoked')
+    const reasons = (await t.req('GET', '/api/v1/audit-events?type=cli.session_revoked', { token: a.token })).body.events.map((e: any) => e.details.reason)
+    expect(reasons.sort()).toEqual(['password_changed', 'signed_out_everywhere'])
   })
 })

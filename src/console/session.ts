@@ -1,5 +1,6 @@
 import { and, desc, eq, gt, lt, or } from 'drizzle-orm'
 import { recordAudit } from '../audit/log'
+import { revokeCliSessionsOfUser } from '../modules/cli-auth/service'
 import { randomBase62 } from '../auth/random'
 import type { Caller } from '../auth/principal'
 import { contextOf, type Ctx, type Origin, type Services } from '../context'
@@ -143,10 +144,11 @@ export async function endSessionBySecret(ctx: Ctx, secret: string): Promise<void
   await ctx.db.delete(sessions).where(eq(sessions.secretHash, hashSecret(secret))).run()
 }
 
-/** "Sign out everywhere": every session of the user. Returns how many ended. */
+/** "Sign out everywhere": every session of the user, their terminals' browser sign-ins included. Returns how many console sessions ended. */
 export async function endAllSessions(ctx: Ctx, userId: string, organizationId: string | null): Promise<number> {
   const ended = await ctx.db.delete(sessions).where(eq(sessions.userId, userId)).returning({ id: sessions.id }).all()
-  await recordAudit(ctx, { type: 'session.ended', organizationId, targetType: 'user', targetId: userId, details: { reason: 'everywhere', sessionsEnded: ended.length } })
+  const cliEnded = await revokeCliSessionsOfUser(ctx, userId, 'signed_out_everywhere')
+  await recordAudit(ctx, { type: 'session.ended', organizationId, targetType: 'user', targetId: userId, details: { reason: 'everywhere', sessionsEnded: ended.length, cliSessionsEnded: cliEnded.length } })
   return ended.length
 }
 

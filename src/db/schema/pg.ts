@@ -130,7 +130,7 @@ export const cliSessions = pgTable('cli_sessions', {
   lastUsedIpEnc: text('last_used_ip_enc'),
   revokedAt: timestamp('revoked_at'),
   revokedBy: text('revoked_by'),
-  /** manual | logout | membership_removed | leak_report */
+  /** manual | logout | membership_removed | leak_report | code_reused | password_changed | signed_out_everywhere */
   revokedReason: text('revoked_reason'),
 }, (t) => [
   uniqueIndex('cli_sessions_refresh_unique').on(t.refreshTokenHash),

@@ -149,6 +149,23 @@ export async function decideLogin(ctx: Ctx, code: string, who: { userId: string;
   return (await describeLoginRequest(ctx, code))!
 }
 
+/**
+ * A poll of a code whose tokens went to an earlier poll: the code is the secret of the approval
+ * link and of the polls alike, so a second poller holds it too (a link seen on a shared screen,
+ * in a synced history). As OAuth has it for a code used twice (RFC 6749 §4.1.2), the sign-in it
+ * gave is revoked: whoever polled first, thief or terminal, holds nothing that works, and the
+ * person starts again. Audited as `cli.session_revoked` with reason `code_reused`.
+ */
+async function codeReused(ctx: Ctx, codeId: string): Promise<AppError> {
+  const row = await ctx.db.select({ sessionId: cliLoginCodes.sessionId }).from(cliLoginCodes).where(eq(cliLoginCodes.id, codeId)).get()
+  const session = row?.sessionId ? await findCliSession(ctx, row.sessionId) : undefined
+  const revoked = session ? await revokeCliSessionById(ctx, session, { userId: null, reason: 'code_reused' }) : false
+  return new AppError(
+    'login_code_used',
+    `Login code already used: its tokens were delivered to the first poll after approval.${revoked ? ' A second poll means someone else may hold the code, so that sign-in has been revoked.' : ''} Start again: teamday login.`,
+  )
+}
+
 export type PollResult =
   | { status: 'pending' }
   | { status: 'authorized'; accessToken: string; refreshToken: string; expiresAt: string; userId: string; organizationId: string; sessionId: string }
@@ -163,7 +180,7 @@ export async function pollLogin(ctx: Ctx, code: string): Promise<PollResult> {
   if (!row) throw new AppError('invalid_login_code', 'Invalid login code: it is not one this server issued (or it finished over an hour ago). Start again: teamday login.')
   const now = ctx.clock.now()
   if (row.state === 'denied') throw new AppError('login_denied', 'Sign-in denied: the request was denied in the browser. Start again if that was a mistake.')
-  if (row.state === 'delivered') throw new AppError('login_code_used', 'Login code already used: its tokens were delivered to the first poll after approval. Start again to sign in another terminal.')
+  if (row.state === 'delivered') throw await codeReused(ctx, row.id)
   if (row.expiresAt.getTime() <= now) throw new AppError('login_code_expired', 'Login code expired: it was not approved within 5 minutes. Start again: teamday login.')
   if (row.state === 'pending') return { status: 'pending' }
   return withTx(ctx, async (tx) => {
@@ -175,9 +192,7 @@ export async function pollLogin(ctx: Ctx, code: string): Promise<PollResult> {
       .where(and(eq(c.id, row.id), eq(c.state, 'approved')))
       .returning({ userId: c.userId, organizationId: c.organizationId })
       .get()
-    if (!claimed?.userId || !claimed.organizationId) {
-      throw new AppError('login_code_used', 'Login code already used: its tokens were delivered to the first poll after approval. Start again to sign in another terminal.')
-    }
+    if (!claimed?.userId || !claimed.organizationId) throw await codeReused(ctx, row.id)
     const refreshToken = generateToken(REFRESH_TOKEN_PREFIX)
     const ua = tx.box.openOrNull(row.requestUaEnc, `clic.ua:${row.id}`)
     const ip = tx.box.openOrNull(row.requestIpEnc, `clic.ip:${row.id}`)
@@ -261,7 +276,7 @@ export async function refreshAccess(ctx: Ctx, refreshToken: string): Promise<{ a
   return { ...access, sessionId: session.id }
 }
 
-export type CliRevokeReason = 'manual' | 'logout' | 'leak_report' | 'membership_removed'
+export type CliRevokeReason = 'manual' | 'logout' | 'leak_report' | 'membership_removed' | 'code_reused' | 'password_changed' | 'signed_out_everywhere'
 
 /**
  * Revokes a session: its refresh token and every access token it handed out stop at once (the
@@ -294,6 +309,19 @@ export async function revokeCliSessionsOfMember(ctx: Ctx, userId: string, organi
   const s = cliSessions
   const open = await ctx.db.select().from(s).where(and(eq(s.userId, userId), eq(s.organizationId, organizationId), isNull(s.revokedAt))).all()
   for (const session of open) await revokeCliSessionById(ctx, session, { userId: null, reason: 'membership_removed' })
+  return open.map((x) => x.id)
+}
+
+/**
+ * Every CLI sign-in of a person, in every organization: their password changed, or they signed
+ * out everywhere. A browser sign-in for a terminal is a sign-in too, and its refresh token lasts
+ * 90 days: someone recovering an account by doing both must not leave an intruder's terminal
+ * signed in. Returns the ids ended.
+ */
+export async function revokeCliSessionsOfUser(ctx: Ctx, userId: string, reason: 'password_changed' | 'signed_out_everywhere'): Promise<string[]> {
+  const s = cliSessions
+  const open = await ctx.db.select().from(s).where(and(eq(s.userId, userId), isNull(s.revokedAt))).all()
+  for (const session of open) await revokeCliSessionById(ctx, session, { userId, reason })
   return open.map((x) => x.id)
 }
 

@@ -3,6 +3,7 @@ import { recordAudit } from '../../audit/log'
 import { withTx, type Ctx } from '../../context'
 import { sessions, users, type User } from '../../db/schema'
 import { AppError } from '../../errors'
+import { revokeCliSessionsOfUser } from '../cli-auth/service'
 
 /**
  * Human passwords (console sign-in). argon2id through Bun.password with the OWASP minimum
@@ -66,12 +67,14 @@ export async function setPassword(ctx: Ctx, userId: string, password: string, op
     if (!updated) throw new AppError('not_found', `User ${userId} not found`)
     const others = opts.keepSessionId ? and(eq(sessions.userId, userId), ne(sessions.id, opts.keepSessionId)) : eq(sessions.userId, userId)
     const ended = await tx.db.delete(sessions).where(others).returning({ id: sessions.id }).all()
+    // Terminals signed in through the browser (`teamday login`) end too.
+    const cliEnded = await revokeCliSessionsOfUser(tx, userId, 'password_changed')
     await recordAudit(tx, {
       type: 'user.password_changed',
       organizationId: opts.organizationId ?? null,
       targetType: 'user',
       targetId: userId,
-      details: { sessionsEnded: ended.length },
+      details: { sessionsEnded: ended.length, cliSessionsEnded: cliEnded.length },
     })
   })
 }
