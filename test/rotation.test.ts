@@ -4,9 +4,16 @@ import { personalAccessTokens } from '../src/db/schema'
 import { eq } from 'drizzle-orm'
 import { requestContexts } from '../src/http/context'
 import { rotateToken } from '../src/modules/tokens/lifecycle'
-import { authorizerOf, makeActor, makeTestApp, makeToken } from './helpers/app'
+import { authorizerOf, makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
 
 const DAY = 86_400_000
+
+/** A service context of a request authenticated by `token` (as a route's handler gets it). */
+async function contextAuthenticatedBy(t: TestApp, token: string) {
+  const request = new Request('http://localhost/api/v1/tokens', { headers: { authorization: `Bearer ${token}` } })
+  const set = { headers: {} as Record<string, string> }
+  return requestContexts(t.rt, () => null).caller(await authorizerOf(t).principal(request, set, 'tokens:write'), request, set)
+}
 
 describe('POST /tokens/:id/rotate', () => {
   test('without grace: a new token with the same name, scopes and family; the old one stops at once', async () => {
@@ -157,9 +164,7 @@ describe('POST /tokens/:id/rotate', () => {
     // second (invalid_state). On PostgreSQL the second may read it after the first committed: as
     // both authenticated with the token itself, that is a concurrent rotation too (invalid_state),
     // not reuse (the test below).
-    const request = new Request('http://localhost/api/v1/tokens', { headers: { authorization: `Bearer ${old.token}` } })
-    const set = { headers: {} as Record<string, string> }
-    const ctx = requestContexts(t.rt, () => null).caller(await authorizerOf(t).principal(request, set, 'tokens:write'), request, set)
+    const ctx = await contextAuthenticatedBy(t, old.token)
     const results = await Promise.allSettled([rotateToken(ctx, old.id, {}), rotateToken(ctx, old.id, {})])
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1)
     const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult
@@ -177,9 +182,7 @@ describe('POST /tokens/:id/rotate', () => {
     // Both requests authenticated with the token while it was valid (a client's retry racing its
     // first attempt); the second reads it only after the first committed, as on PostgreSQL when
     // they run on two connections or two instances.
-    const request = new Request('http://localhost/api/v1/tokens', { headers: { authorization: `Bearer ${old.token}` } })
-    const set = { headers: {} as Record<string, string> }
-    const ctx = requestContexts(t.rt, () => null).caller(await authorizerOf(t).principal(request, set, 'tokens:write'), request, set)
+    const ctx = await contextAuthenticatedBy(t, old.token)
     t.clock.advance(1000)
     const first = await rotateToken(ctx, old.id, {})
     t.clock.advance(1000)
