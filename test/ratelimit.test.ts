@@ -1,3 +1,4 @@
+import { ipBucket } from '../src/http/ip'
 import { describe, expect, test } from 'bun:test'
 import { ConfigError, loadConfig, parseRatePolicy } from '../src/config'
 import { MemoryRateLimitStore, type RateLimitStore } from '../src/ratelimit/store'
@@ -68,6 +69,26 @@ describe('per-IP limit on unauthenticated routes', () => {
     // Authenticated routes are counted per token, not per address.
     const a = await makeActor(t)
     expect((await t.req('GET', '/api/v1/tokens', { token: a.token, ip: '192.0.2.10' })).status).toBe(200)
+  })
+
+  test('an IPv6 client counts by its /64: hopping across its own addresses gets it nothing more', async () => {
+    const t = await makeTestApp({ config: { rateLimit: { limit: 2, windowMs: MIN } } })
+    const get = (ip: string) => t.req('GET', '/api/public/agents', { ip })
+    expect((await get('2001:db8:1:2::1')).status).toBe(200)
+    expect((await get('2001:db8:1:2:ffff:ffff:ffff:fffe')).status).toBe(200)
+    expect((await get('2001:db8:1:2::abcd')).status).toBe(429)
+    // Another /64, and IPv4 addresses (mapped ones too) count one by one.
+    expect((await get('2001:db8:1:3::1')).status).toBe(200)
+    expect((await get('192.0.2.20')).status).toBe(200)
+    expect((await get('192.0.2.21')).status).toBe(200)
+  })
+
+  test('ipBucket', () => {
+    expect(ipBucket('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64')
+    expect(ipBucket('2001:DB8::1')).toBe('2001:db8::/64')
+    expect(ipBucket('::ffff:192.0.2.1')).toBe('192.0.2.1')
+    expect(ipBucket('192.0.2.1')).toBe('192.0.2.1')
+    expect(ipBucket('not an address')).toBe('not an address')
   })
 })
 

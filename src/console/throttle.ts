@@ -1,6 +1,7 @@
 import { eq, inArray } from 'drizzle-orm'
 import { withTx, type Ctx } from '../context'
 import { signInFailures } from '../db/schema'
+import { ipBucket } from '../http/ip'
 
 /**
  * Sign-in throttling, checked before any password hashing, kept in the database (every
@@ -21,7 +22,7 @@ export interface ThrottleKeys {
 }
 
 export function throttleKeys(email: string, ip: string | null): ThrottleKeys {
-  return { account: `acct:${Bun.CryptoHasher.hash('sha256', email.trim().toLowerCase(), 'hex')}`, ip: ip ? `ip:${ip}` : null }
+  return { account: `acct:${Bun.CryptoHasher.hash('sha256', email.trim().toLowerCase(), 'hex')}`, ip: ip ? `ip:${ipBucket(ip)}` : null }
 }
 
 const list = (k: ThrottleKeys) => (k.ip ? [k.account, k.ip] : [k.account])

@@ -150,3 +150,17 @@ export function cidrContains(c: Cidr, ip: Uint8Array): boolean {
   }
   return true
 }
+
+/**
+ * What a per-address limit counts an address as: an IPv4 address itself (a mapped one too), an IPv6 address by its
+ * /64 (the prefix one subscriber gets: a single host may use any of its 2^64 addresses, and
+ * counting each apart let one client past every per-IP limit); anything unparseable as it is.
+ */
+export function ipBucket(ip: string): string {
+  const b = parseIp(ip)
+  if (b === null) return ip
+  if (b.length === 4) return formatIp(b)
+  const prefix = new Uint8Array(16)
+  prefix.set(b.subarray(0, 8))
+  return `${formatIp(prefix)}/64`
+}

@@ -4,6 +4,7 @@ import type { CountedHits } from '../auth/pg-lookup'
 import type { Principal } from '../auth/principal'
 import type { Config } from '../config'
 import type { RateLimiter } from '../ratelimit/limiter'
+import { ipBucket } from './ip'
 
 const EXEMPT = /^\/(api\/health|swagger)(\/|$)/
 let seq = 0
@@ -29,13 +30,13 @@ export function rateLimits(limiter: RateLimiter, config: Pick<Config, 'rateLimit
         return plugin.onBeforeHandle({ as: 'global' }, async ({ request, route, set }) => {
           if (!config.rateLimit || authenticates(request.method, route) || EXEMPT.test(route)) return
           const ip = clientIp(request)
-          if (ip) await limiter.consume(`ip:${ip}`, config.rateLimit, set)
+          if (ip) await limiter.consume(`ip:${ipBucket(ip)}`, config.rateLimit, set)
         })
       }
       return plugin.onBeforeHandle({ as: 'global' }, ({ request, route, set }) => {
         if (!config.rateLimit || authenticates(request.method, route) || EXEMPT.test(route)) return
         const ip = clientIp(request)
-        if (ip) limiter.consume(`ip:${ip}`, config.rateLimit, set)
+        if (ip) limiter.consume(`ip:${ipBucket(ip)}`, config.rateLimit, set)
       })
     },
     onAuthenticated(principal: Principal, set: Set, counted?: CountedHits): void | Promise<void> {

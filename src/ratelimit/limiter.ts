@@ -3,6 +3,7 @@ import type { Config, RatePolicy } from '../config'
 import { AppError } from '../errors'
 import type { Logger } from '../logger'
 import { MemoryRateLimitStore, type Hit, type RateLimitStore } from './store'
+import { ipBucket } from '../http/ip'
 
 type Headers = Record<string, string | number>
 
@@ -127,7 +128,7 @@ export class RateLimiter {
         throw tooMany(resetIn, `Too many failed authentication attempts from your address: the limit is ${policy.limit} per ${policy.windowMs / 1000} s`)
       }
     }
-    const h = this.store.hit(`authfail:${ip}`, now, policy.limit, policy.windowMs)
+    const h = this.store.hit(`authfail:${ipBucket(ip)}`, now, policy.limit, policy.windowMs)
     return h instanceof Promise ? h.then(done) : done(h)
   }
 

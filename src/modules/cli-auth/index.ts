@@ -7,6 +7,7 @@ import type { RateLimiter } from '../../ratelimit/limiter'
 import { bodyErrors, sharedModels } from '../shared-models'
 import { CliPollQuery, CliRefreshBody, cliAuthModels } from './model'
 import { initiateLogin, pollLogin, refreshAccess, revokeByRefreshToken } from './service'
+import { ipBucket } from '../../http/ip'
 
 /** Each code may be polled 6 times per 10 s: TeamDay's CLI polls every 2 s (at most 5 per 10 s). */
 export const PER_CODE_POLL_LIMIT = { limit: 6, windowMs: 10_000 }
@@ -33,7 +34,7 @@ export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLi
   // In-process requests (no socket, no trusted proxy header) have no address and are not limited per address.
   // A promise with a shared (PostgreSQL) store: awaited, so its 429 is the answer.
   const perIp = (key: string, policy: Config['cliLoginRateLimit'], set: Set, ip: string | null): void | Promise<void> => {
-    if (ip) return limiter.consume(`${key}:${ip}`, policy, set, key)
+    if (ip) return limiter.consume(`${key}:${ipBucket(ip)}`, policy, set, key)
   }
   return new Elysia({ prefix: '/api/auth/cli', tags: ['CLI sign-in'] })
     .model({ ...sharedModels, ...cliAuthModels })

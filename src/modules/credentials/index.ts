@@ -6,6 +6,7 @@ import type { RateLimiter } from '../../ratelimit/limiter'
 import { bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { credentialModels, RevokeCredentialsBody } from './model'
 import { reportLeakedCredentials } from './service'
+import { ipBucket } from '../../http/ip'
 
 export const SCANNER_DOC = `How secret scanners recognise TeamDay tokens: \`td_\` followed by 43 base62 characters, matched by \`${TOKEN_SCAN_REGEX.source}\`. The last 6 characters are a checksum of the 37 before them: CRC32 (IEEE) of characters 4-40 of the token (the 37 random characters after \`td_\`), written in base62 (alphabet 0-9A-Za-z) as 6 digits, most significant first, zero-padded. A match whose checksum fails is not a TeamDay token.`
 
@@ -26,7 +27,7 @@ export function credentialsModule(config: Pick<Config, 'leakReportRateLimit'>, l
     async ({ body, request, set }) => {
       const ctx = contexts.of({ kind: 'anonymous' }, request, set)
       const ip = ctx.origin!.ip()
-      if (ip) await limiter.consume(`leak:${ip}`, config.leakReportRateLimit, set, 'leak-report')
+      if (ip) await limiter.consume(`leak:${ipBucket(ip)}`, config.leakReportRateLimit, set, 'leak-report')
       await reportLeakedCredentials(ctx, body.credentials)
       set.status = 202
       return { success: true as const, received: body.credentials.length }
