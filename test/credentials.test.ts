@@ -96,3 +96,23 @@ describe('POST /api/v1/credentials/revoke', () => {
     expect(token.slice(-6)).toBe(checksum(token.slice(3, 40)))
   })
 })
+
+describe('a large report of real tokens', () => {
+  test('lets other requests run while it is worked through, and a report that changes nothing is not audited again', async () => {
+    const t = await makeTestApp({ config: { maxTokensPerUser: 1000 } })
+    const a = await makeActor(t, { role: 'admin' })
+    const tokens: string[] = []
+    for (let i = 0; i < 300; i++) tokens.push((await makeToken(t, a, { name: `leaked ${i}` })).token)
+    const report = () => t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: tokens }, ip: nextIp() })
+    expect((await report()).status).toBe(202)
+    const events = async () => (await t.req('GET', '/api/v1/audit-events?type=token.leak_reported&limit=200', { token: a.token })).body.total
+    expect(await events()).toBe(300)
+    // Reported again: all already revoked, nothing made through them; the loop turns meanwhile.
+    let ticks = 0
+    const timer = setInterval(() => ticks++, 1)
+    expect((await report()).status).toBe(202)
+    clearInterval(timer)
+    expect(ticks).toBeGreaterThanOrEqual(3)
+    expect(await events()).toBe(300)
+  }, 30_000)
+})
