@@ -122,6 +122,12 @@ export interface Config {
    * organizations (src/engine/queue.ts). Delegated children run in their parent's slot.
    */
   maxConcurrentExecutions: number
+  /**
+   * Executions one person may have waiting (`pending`) at once in an organization
+   * (TEAMDAY_MAX_QUEUED_EXECUTIONS_PER_USER): one more is a 429. Each waiting run holds memory
+   * on the instance that queued it (its model client, its message).
+   */
+  maxQueuedExecutionsPerUser: number
   executionTimeoutMs: number
   /** First start only: the admin's e-mail (TEAMDAY_ADMIN_EMAIL; default admin@localhost). */
   adminEmail?: string
@@ -195,6 +201,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     compression: parseOnOff('TEAMDAY_COMPRESSION', env.TEAMDAY_COMPRESSION, true),
     maxDelegationDepth: parseIntVar('TEAMDAY_MAX_DELEGATION_DEPTH', env.TEAMDAY_MAX_DELEGATION_DEPTH, 3, 0, 20),
     maxConcurrentExecutions: parseIntVar('TEAMDAY_MAX_CONCURRENT_EXECUTIONS', env.TEAMDAY_MAX_CONCURRENT_EXECUTIONS, 4, 1, 1000),
+    maxQueuedExecutionsPerUser: parseIntVar('TEAMDAY_MAX_QUEUED_EXECUTIONS_PER_USER', env.TEAMDAY_MAX_QUEUED_EXECUTIONS_PER_USER, 50, 1, 100_000),
     executionTimeoutMs: parseIntVar('TEAMDAY_EXECUTION_TIMEOUT_MS', env.TEAMDAY_EXECUTION_TIMEOUT_MS, 300_000, 100, 86_400_000),
     adminEmail: env.TEAMDAY_ADMIN_EMAIL || undefined,
     adminPasswordFile: env.TEAMDAY_ADMIN_PASSWORD_FILE || undefined,

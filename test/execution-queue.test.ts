@@ -417,3 +417,24 @@ describe.skipIf(!HAVE_PG)('several instances on one PostgreSQL share the queue',
     expect(double.requests.slice(asked).some((q) => JSON.stringify(q.body).includes('never'))).toBe(false)
   }, 30_000)
 })
+
+describe('how many runs one person may have waiting', () => {
+  test(`TEAMDAY_MAX_QUEUED_EXECUTIONS_PER_USER: one more is 429 with Retry-After; others still queue; a cancel makes room`, async () => {
+    const t = await app({ maxConcurrentExecutions: 1, maxQueuedExecutionsPerUser: 3 })
+    const a = await makeActor(t)
+    const b = await makeActor(t)
+    const agentId = await newAgent(t, a)
+    const running = await enqueue(t, a, agentId, 'HANG')
+    await until(async () => (await statusOf(t, running)) === 'running', 5000, 'the first run running')
+    const waiting = [await enqueue(t, a, agentId, 'one'), await enqueue(t, a, agentId, 'two'), await enqueue(t, a, agentId, 'three')]
+    const over = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'four', async: true } })
+    expect([over.status, over.body.code]).toEqual([429, 'rate_limited'])
+    expect(over.headers.get('retry-after')).toBe('5')
+    expect(over.body.details).toMatchObject({ queued: 3, maxQueuedExecutionsPerUser: 3 })
+    // Someone else in the organization is not held back by it.
+    await enqueue(t, b, await newAgent(t, b), 'from b')
+    expect((await t.req('POST', `/api/v1/executions/${waiting[0]}/cancel`, { token: a.token })).status).toBe(200)
+    await enqueue(t, a, agentId, 'four, now')
+    await t.req('POST', `/api/v1/executions/${running}/cancel`, { token: a.token })
+  }, 20_000)
+})

@@ -1,4 +1,4 @@
-import { eq, gte, sql } from 'drizzle-orm'
+import { and, eq, gte, sql } from 'drizzle-orm'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
@@ -94,10 +94,32 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string, 
       throw new AppError('forbidden', 'Forbidden: parentExecutionId must be an execution you started (access denied)')
     }
   }
+  await assertQueueRoom(ctx, p)
   return engine.start(
     { agent, space, message: input.message, userId: p.userId, sessionId: input.sessionId, chatId: input.chatId, parent, delegationDepth: input.delegationDepth },
     opts,
   )
+}
+
+/**
+ * 429 when the caller already has TEAMDAY_MAX_QUEUED_EXECUTIONS_PER_USER runs waiting in the
+ * organization: a waiting run holds memory where it was queued (its model client and message:
+ * about 155 KB), so 3,000 queued runs of one member grew a server by 470 MB.
+ */
+async function assertQueueRoom(ctx: Ctx, p: Caller): Promise<void> {
+  const max = ctx.config.maxQueuedExecutionsPerUser
+  const x = executions
+  const waiting = await ctx.db
+    .select({ id: x.id })
+    .from(x)
+    .where(and(eq(x.organizationId, p.organizationId), eq(x.status, 'pending'), eq(x.userId, p.userId)))
+    .limit(max)
+    .all()
+  if (waiting.length < max) return
+  throw new AppError('rate_limited', `Too many executions waiting: ${max} of yours are queued in this organization already (TEAMDAY_MAX_QUEUED_EXECUTIONS_PER_USER). Wait for them to start, or cancel some, then retry.`, {
+    details: { queued: waiting.length, maxQueuedExecutionsPerUser: max, retryAfterSeconds: 5 },
+    headers: { 'retry-after': '5' },
+  })
 }
 
 /** The error a synchronous execute answers for a run that did not complete. */
