@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { agents, executions } from '../src/db/schema'
 import { STREAMED_PAGE_BYTES } from '../src/db/paging'
+import { TREE_MAX_BYTES, TREE_MAX_NODES } from '../src/modules/executions/service'
 import { newId } from '../src/ids'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 
@@ -199,5 +200,30 @@ describe('over a socket', () => {
     } finally {
       await app.stop()
     }
+  })
+})
+
+describe('a delegation tree', () => {
+  test(`holds at most ${TREE_MAX_NODES} executions and ${TREE_MAX_BYTES >> 20} MiB of their answers; the rest is counted in omittedChildren`, async () => {
+    // Under the first large execution, 40 of the small ones' kind and 20 large ones (400 KB answers).
+    const rootId = ids[0]!
+    const big = `${'lorem ipsum '.repeat(40_000)}`
+    const kids: string[] = []
+    for (let i = 0; i < 60; i++) {
+      const row = { ...execution(1000 + i, i < 20 ? big : `child ${i}`), parentExecutionId: rootId }
+      await t.db.insert(executions).values(row)
+      kids.push(row.id)
+    }
+    const res = await t.req('GET', `/api/v1/executions/${rootId}/tree`, { token: a.token })
+    expect(res.status).toBe(200)
+    const tree = res.body.tree
+    expect(tree.hiddenChildren).toBe(0)
+    expect(tree.children.length + tree.omittedChildren).toBe(60)
+    // The budget of bytes stopped it: about 8 MiB of 20 large children (each answer counted twice).
+    expect(tree.omittedChildren).toBeGreaterThan(0)
+    expect(res.text.length).toBeLessThan(TREE_MAX_BYTES + 2 * 1024 * 1024)
+    // Each child is readable alone.
+    const left = kids.filter((k) => !tree.children.some((c: { id: string }) => c.id === k))
+    expect((await t.req('GET', `/api/v1/executions/${left[0]}`, { token: a.token })).status).toBe(200)
   })
 })

@@ -253,7 +253,7 @@ export interface paths {
         };
         /**
          * Get a delegation tree
-         * @description The execution with its child executions (from delegation), recursively under `children`: only those you may open (the same rule as GET /executions/{id}); `hiddenChildren` counts the ones left out.
+         * @description The execution with its child executions (from delegation), recursively under `children`: only those you may open (the same rule as GET /executions/{id}); `hiddenChildren` counts the ones left out. At most 200 executions and 8 MiB of their answers and messages, depth first: `omittedChildren` counts the children past that (read them alone).
          */
         get: operations["getApiV1ExecutionsByIdTree"];
         put?: never;
@@ -2022,6 +2022,8 @@ export interface components {
             children: components["schemas"]["ExecutionTreeNode"][];
             /** @description Child executions left out because you may not open them (another user's, a private agent's, or in a space hidden from you) */
             hiddenChildren: number;
+            /** @description Child executions you may open that this answer leaves out: one tree holds at most 200 executions and 8 MiB of their answers and messages. Read them with GET /executions/{id} or their own tree */
+            omittedChildren: number;
         };
         /**
          * @description A bare JSON array, newest first
@@ -2159,7 +2161,8 @@ export interface components {
          *         "createdAt": "2026-11-23T10:00:00.000Z",
          *         "updatedAt": "2026-11-23T10:00:04.200Z",
          *         "children": [],
-         *         "hiddenChildren": 0
+         *         "hiddenChildren": 0,
+         *         "omittedChildren": 0
          *       }
          *     }
          */

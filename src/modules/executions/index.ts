@@ -127,7 +127,7 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
       auth: 'executions:read',
       params: ExecutionIdParams,
       response: { 200: 'TreeEnvelope', 404: 'ExecutionNotFound', ...authErrors },
-      detail: { summary: 'Get a delegation tree', description: 'The execution with its child executions (from delegation), recursively under `children`: only those you may open (the same rule as GET /executions/{id}); `hiddenChildren` counts the ones left out.' },
+      detail: { summary: 'Get a delegation tree', description: 'The execution with its child executions (from delegation), recursively under `children`: only those you may open (the same rule as GET /executions/{id}); `hiddenChildren` counts the ones left out. At most 200 executions and 8 MiB of their answers and messages, depth first: `omittedChildren` counts the children past that (read them alone).' },
     })
     .get('/executions/:id/logs', async ({ principal, params, request, set }) => ({ success: true as const, logs: await executionLogs(ctx(principal, request, set), params.id) }), {
       auth: 'executions:read',

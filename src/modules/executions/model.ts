@@ -92,7 +92,7 @@ export const Execution = t.Object(
   { description: 'One run of an agent', examples: [exampleExecution] },
 )
 
-export type ExecutionTree = typeof Execution.static & { children: ExecutionTree[]; hiddenChildren: number }
+export type ExecutionTree = typeof Execution.static & { children: ExecutionTree[]; hiddenChildren: number; omittedChildren: number }
 // Not t.Recursive: its bare `$ref` is not resolvable in the OpenAPI document. Children have the
 // same shape (an execution plus `children`), built by the service from public objects only.
 export const ExecutionTreeNode = t.Object({
@@ -101,6 +101,7 @@ export const ExecutionTreeNode = t.Object({
   // as what it is, this same model, by the publisher (src/http/openapi-publish.ts, ITEMS_MODEL).
   children: t.Array(t.Unknown(), { description: 'Child executions (delegation) you may open, each with the same shape, recursively', [ITEMS_MODEL]: 'ExecutionTreeNode' }),
   hiddenChildren: Int('Child executions left out because you may not open them (another user\'s, a private agent\'s, or in a space hidden from you)'),
+  omittedChildren: Int('Child executions you may open that this answer leaves out: one tree holds at most 200 executions and 8 MiB of their answers and messages. Read them with GET /executions/{id} or their own tree'),
 }, { description: 'An execution with the executions it delegated to' })
 
 export const ExecuteBody = t.Object(
@@ -174,7 +175,7 @@ export const ListExecutionsQuery = t.Object({
 
 export const ExecutionList = t.Array(Execution, { description: 'A bare JSON array, newest first', examples: [[exampleExecution]] })
 export const ExecutionEnvelope = t.Object({ success: successField, execution: Execution }, { examples: [{ success: true, execution: exampleExecution }] })
-export const TreeEnvelope = t.Object({ success: successField, tree: ExecutionTreeNode }, { examples: [{ success: true, tree: { ...exampleExecution, children: [], hiddenChildren: 0 } }] })
+export const TreeEnvelope = t.Object({ success: successField, tree: ExecutionTreeNode }, { examples: [{ success: true, tree: { ...exampleExecution, children: [], hiddenChildren: 0, omittedChildren: 0 } }] })
 export const LogsEnvelope = t.Object(
   {
     success: successField,

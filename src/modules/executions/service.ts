@@ -7,7 +7,7 @@ import { afterParams, keysetPages, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { dbTime, dialect, executions, type Agent, type Execution, type ExecutionStatus, type Space } from '../../db/schema'
 import type { Engine, StartOptions, Started } from '../../engine/runner'
-import { childrenOf, getExecutionRow, listLogs } from '../../engine/store'
+import { getExecutionRow, listLogs } from '../../engine/store'
 import { AppError } from '../../errors'
 import { agentFilterId, usableAgent } from '../agents/access'
 import { spaceAccessOf, spaceFilterId, usableSpace } from '../spaces/access'
@@ -207,19 +207,41 @@ export async function listExecutions(ctx: Ctx, q: ListInput) {
   }
 }
 
+/** How much of a delegation tree one answer holds: executions, and bytes of their large columns. */
+export const TREE_MAX_NODES = 200
+export const TREE_MAX_BYTES = 8 << 20
+
 /**
  * The execution and, recursively, the child executions the caller may open; a child they may not
- * open is left out with everything under it, and only counted in `hiddenChildren`.
+ * open is left out with everything under it, and only counted in `hiddenChildren`. At most
+ * TREE_MAX_NODES executions and TREE_MAX_BYTES of their answers and messages, depth first: a
+ * child past that is counted in `omittedChildren` and read alone (GET /executions/{id}, or its own
+ * tree). A member could attach a thousand 600 KB runs under one (parentExecutionId): their tree
+ * was 600 MB, built in one piece while every other request waited.
  */
 export async function executionTree(ctx: Ctx, id: string): Promise<ExecutionTree> {
   const p = callerOf(ctx)
   const root = await getVisibleExecution(ctx, id)
   const spaceOf = memo((spaceId: string | null) => spaceAccessOf(ctx.db, spaceId))
+  const x = executions
+  const sizes = () => ctx.db.select({ id: x.id, organizationId: x.organizationId, userId: x.userId, agentVisibility: x.agentVisibility, spaceId: x.spaceId, bytes: largeColumnsBytes() }).from(x)
+  const budget = { nodes: 1, bytes: 0 }
   const build = async (r: Execution, depth: number): Promise<ExecutionTree> => {
-    const kids = depth > 20 ? [] : await childrenOf(ctx.db, [r.id])
+    const kids = depth > 20 ? [] : await sizes().where(eq(x.parentExecutionId, r.id)).orderBy(x.createdAt, x.id).all()
     const children: ExecutionTree[] = []
-    for (const c of kids) if (canOpenExecution(p, c, await spaceOf(c.spaceId))) children.push(await build(c, depth + 1))
-    return { ...toPublicExecution(r), children, hiddenChildren: kids.length - children.length }
+    let hidden = 0
+    let omitted = 0
+    for (const c of kids) {
+      if (!canOpenExecution(p, c, await spaceOf(c.spaceId))) hidden++
+      else if (budget.nodes >= TREE_MAX_NODES || budget.bytes + c.bytes > TREE_MAX_BYTES) omitted++
+      else {
+        budget.nodes++
+        budget.bytes += c.bytes
+        const row = await getExecutionRow(ctx.db, c.id)
+        if (row) children.push(await build(row, depth + 1))
+      }
+    }
+    return { ...toPublicExecution(r), children, hiddenChildren: hidden, omittedChildren: omitted }
   }
   return build(root, 0)
 }
