@@ -153,3 +153,19 @@ describe('stored metadata that cannot be opened', () => {
     expect(res.body.message).toContain('TEAMDAY_ENCRYPTION_KEY')
   })
 })
+
+describe('a client cycling through many addresses', () => {
+  test('gets at most 3 new-address writes and events a minute, and the addresses skipped are recorded later', async () => {
+    const tok = await makeToken(t, admin)
+    const events = async () => (await t.req('GET', `/api/v1/audit-events?type=token.new_ip&tokenId=${tok.id}&limit=200`, { token: admin.token })).body.events.length
+    for (let i = 0; i < 40; i++) {
+      t.clock.advance(100)
+      await use(tok.token, {}, `198.51.100.${100 + (i % 12)}`)
+    }
+    // The first use and two moves, then nothing more within the minute.
+    expect(await events()).toBe(3)
+    t.clock.advance(LAST_USED_RESOLUTION_MS)
+    await use(tok.token, {}, '198.51.100.105')
+    expect(await events()).toBe(4)
+  })
+})

@@ -113,6 +113,9 @@ export async function findTokenForAuth(db: Db, tokenHash: string): Promise<Reado
  * does not write and audit on every request. Emptied past 10,000 tokens: a miss costs one read.
  */
 const recentAddresses = new Map<string, string[]>()
+/** When a token's moves to a new address were recorded in this process lately (ms). */
+const movedAt = new Map<string, number[]>()
+const MOVES_PER_MINUTE = 3
 const RECENT_ADDRESSES = 8
 const RECENT_TOKENS_MAX = 10_000
 
@@ -144,6 +147,10 @@ export async function touchLastUsed(ctx: Ctx, row: Readonly<AuthRow>): Promise<v
   const ip = ctx.origin?.ip() ?? null
   const known = ip !== null && recentAddresses.get(row.id)?.includes(ip) === true
   if (recent && (ip === null || known)) return
+  // At most MOVES_PER_MINUTE moves a minute are written at once: a client cycling through more
+  // addresses than are remembered would otherwise write and audit on every request. The address
+  // is not remembered then, so a later write records it.
+  if (recent && (movedAt.get(row.id) ?? []).filter((at) => at > now - LAST_USED_RESOLUTION_MS).length >= MOVES_PER_MINUTE) return
   const userAgent = ctx.origin?.userAgent ?? null
   try {
     const t = personalAccessTokens
@@ -168,6 +175,8 @@ export async function touchLastUsed(ctx: Ctx, row: Readonly<AuthRow>): Promise<v
       .get()
     // A use from a new address: neither the stored last one nor one this process saw lately.
     if (written && moved) {
+      if (movedAt.size >= RECENT_TOKENS_MAX) movedAt.clear()
+      movedAt.set(row.id, [...(movedAt.get(row.id) ?? []).filter((at) => at > now - LAST_USED_RESOLUTION_MS), now])
       await recordAudit(ctx, {
         type: 'token.new_ip',
         organizationId: row.organizationId,
