@@ -119,6 +119,11 @@ const MOVES_PER_MINUTE = 3
 const RECENT_ADDRESSES = 8
 const RECENT_TOKENS_MAX = 10_000
 
+/** The moves of a token recorded in this process within LAST_USED_RESOLUTION_MS of `now`. */
+function recentMoves(tokenId: string, now: number): number[] {
+  return (movedAt.get(tokenId) ?? []).filter((at) => at > now - LAST_USED_RESOLUTION_MS)
+}
+
 function remember(tokenId: string, ip: string): void {
   const seen = recentAddresses.get(tokenId)
   if (seen === undefined) {
@@ -150,7 +155,7 @@ export async function touchLastUsed(ctx: Ctx, row: Readonly<AuthRow>): Promise<v
   // At most MOVES_PER_MINUTE moves a minute are written at once: a client cycling through more
   // addresses than are remembered would otherwise write and audit on every request. The address
   // is not remembered then, so a later write records it.
-  if (recent && (movedAt.get(row.id) ?? []).filter((at) => at > now - LAST_USED_RESOLUTION_MS).length >= MOVES_PER_MINUTE) return
+  if (recent && recentMoves(row.id, now).length >= MOVES_PER_MINUTE) return
   const userAgent = ctx.origin?.userAgent ?? null
   try {
     const t = personalAccessTokens
@@ -176,7 +181,7 @@ export async function touchLastUsed(ctx: Ctx, row: Readonly<AuthRow>): Promise<v
     // A use from a new address: neither the stored last one nor one this process saw lately.
     if (written && moved) {
       if (movedAt.size >= RECENT_TOKENS_MAX) movedAt.clear()
-      movedAt.set(row.id, [...(movedAt.get(row.id) ?? []).filter((at) => at > now - LAST_USED_RESOLUTION_MS), now])
+      movedAt.set(row.id, [...recentMoves(row.id, now), now])
       await recordAudit(ctx, {
         type: 'token.new_ip',
         organizationId: row.organizationId,
