@@ -113,6 +113,16 @@ const scenarios: Scenario[] = [
   },
   { name: 'leak 1: an admin sees the whole tree', caller: 'admin', method: 'GET', path: () => `/api/v1/executions/${f.treeRun}/tree`, status: 200, contains: () => [f.hiddenChild] },
   {
+    name: "leak 1: the shared run's log does not name it either (its delegated event says hidden)",
+    caller: 'memberB',
+    method: 'GET',
+    path: () => `/api/v1/executions/${f.treeRun}/logs`,
+    status: 200,
+    contains: () => ['"childHidden":true'],
+    excludes: () => [f.hiddenChild],
+  },
+  { name: 'leak 1: its starter sees the child in the log', caller: 'memberA', method: 'GET', path: () => `/api/v1/executions/${f.treeRun}/logs`, status: 200, contains: () => [f.hiddenChild], excludes: () => ['childHidden'] },
+  {
     name: 'leak 1: the children list leaves it out too',
     caller: 'memberB',
     method: 'GET',

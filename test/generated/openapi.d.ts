@@ -273,7 +273,7 @@ export interface paths {
         };
         /**
          * Get execution logs
-         * @description The event log of one execution, oldest first: started, tool calls, delegation, errors, completion. Never a secret.
+         * @description The event log of one execution, oldest first: started, tool calls, delegation, errors, completion. Never a secret. A `delegated` event names the child execution, unless you may not open it (then `childExecutionId` is null and `childHidden` true).
          */
         get: operations["getApiV1ExecutionsByIdLogs"];
         put?: never;

@@ -133,7 +133,7 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
       auth: 'executions:read',
       params: ExecutionIdParams,
       response: { 200: 'LogsEnvelope', 404: 'ExecutionNotFound', ...authErrors },
-      detail: { summary: 'Get execution logs', description: 'The event log of one execution, oldest first: started, tool calls, delegation, errors, completion. Never a secret.' },
+      detail: { summary: 'Get execution logs', description: 'The event log of one execution, oldest first: started, tool calls, delegation, errors, completion. Never a secret. A `delegated` event names the child execution, unless you may not open it (then `childExecutionId` is null and `childHidden` true).' },
     })
     .post('/executions/:id/cancel', async ({ principal, params, request, set }) => ({ success: true as const, execution: toPublicExecution(await cancelExecution(ctx(principal, request, set), engine, params.id)) }), {
       auth: 'executions:write',

@@ -254,10 +254,26 @@ function memo<K, V>(fn: (k: K) => V): (k: K) => V {
   }
 }
 
+/**
+ * An execution's log. A `delegated` event names the child execution it started; a child the
+ * caller may not open (the tree leaves it out too) is named as hidden, not by its id.
+ */
 export async function executionLogs(ctx: Ctx, id: string) {
+  const p = callerOf(ctx)
   await getVisibleExecution(ctx, id)
   const logs = await listLogs(ctx.db, id)
-  return logs.map((l) => ({ timestamp: l.createdAt.toISOString(), level: l.level, event: l.event, data: l.data ?? null }))
+  const spaceOf = memo((spaceId: string | null) => spaceAccessOf(ctx.db, spaceId))
+  const openable = async (childId: unknown) => {
+    const child = typeof childId === 'string' ? await getExecutionRow(ctx.db, childId) : undefined
+    return child !== undefined && canOpenExecution(p, child, await spaceOf(child.spaceId))
+  }
+  const out = []
+  for (const l of logs) {
+    let data = (l.data ?? null) as Record<string, unknown> | null
+    if (l.event === 'delegated' && data && !(await openable(data.childExecutionId))) data = { ...data, childExecutionId: null, childHidden: true }
+    out.push({ timestamp: l.createdAt.toISOString(), level: l.level, event: l.event, data })
+  }
+  return out
 }
 
 /** Cancels a pending/running execution and its descendants; a cancelled one is a no-op; a finished one 409. */
