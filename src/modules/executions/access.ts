@@ -45,6 +45,20 @@ export function visibleExecutionsSql(admin: boolean): SQL | undefined {
 }
 
 /**
+ * canOpenExecution for one viewer over many rows (a tree, a log's children, a session's turns),
+ * reading each space's access once.
+ */
+export function executionOpener(db: Db, viewer: Viewer): (x: ExecutionAccess) => Promise<boolean> {
+  const spaces = new Map<string, Promise<SpaceAccess | undefined>>()
+  return async (x) => {
+    if (x.spaceId === null) return canOpenExecution(viewer, x, undefined)
+    let space = spaces.get(x.spaceId)
+    if (space === undefined) spaces.set(x.spaceId, (space = spaceAccessOf(db, x.spaceId)))
+    return canOpenExecution(viewer, x, await space)
+  }
+}
+
+/**
  * Of `rows`, the executions the user who starts a run may open now, with their current role:
  * a session's earlier turns go to the model with the new message, so only those they could read
  * themselves (not their own runs in a space that has since become private to someone else).
@@ -53,12 +67,8 @@ export async function openableAtRunTime<R extends ExecutionAccess>(db: Db, run: 
   if (rows.length === 0) return rows
   const m = await db.select({ role: memberships.role }).from(memberships).where(and(eq(memberships.organizationId, run.organizationId), eq(memberships.userId, run.userId))).get()
   if (!m) return []
-  const viewer = { ...run, role: m.role }
-  const spaces = new Map<string, SpaceAccess | undefined>()
+  const openable = executionOpener(db, { ...run, role: m.role })
   const out: R[] = []
-  for (const r of rows) {
-    if (r.spaceId !== null && !spaces.has(r.spaceId)) spaces.set(r.spaceId, await spaceAccessOf(db, r.spaceId))
-    if (canOpenExecution(viewer, r, r.spaceId === null ? undefined : spaces.get(r.spaceId))) out.push(r)
-  }
+  for (const r of rows) if (await openable(r)) out.push(r)
   return out
 }

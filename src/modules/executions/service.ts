@@ -11,7 +11,7 @@ import { getExecutionRow, listLogs } from '../../engine/store'
 import { AppError } from '../../errors'
 import { agentFilterId, usableAgent } from '../agents/access'
 import { spaceAccessOf, spaceFilterId, usableSpace } from '../spaces/access'
-import { canAttachTo, canCancelExecution, canOpenExecution, visibleExecutionsSql } from './access'
+import { canAttachTo, canCancelExecution, canOpenExecution, executionOpener, visibleExecutionsSql } from './access'
 import type { ExecutionTree } from './model'
 import { filterInstant } from '../../instants'
 
@@ -222,17 +222,16 @@ export const TREE_MAX_BYTES = 8 << 20
 export async function executionTree(ctx: Ctx, id: string): Promise<ExecutionTree> {
   const p = callerOf(ctx)
   const root = await getVisibleExecution(ctx, id)
-  const spaceOf = memo((spaceId: string | null) => spaceAccessOf(ctx.db, spaceId))
+  const openable = executionOpener(ctx.db, p)
   const x = executions
-  const sizes = () => ctx.db.select({ id: x.id, organizationId: x.organizationId, userId: x.userId, agentVisibility: x.agentVisibility, spaceId: x.spaceId, bytes: largeColumnsBytes() }).from(x)
   const budget = { nodes: 1, bytes: 0 }
   const build = async (r: Execution, depth: number): Promise<ExecutionTree> => {
-    const kids = depth > 20 ? [] : await sizes().where(eq(x.parentExecutionId, r.id)).orderBy(x.createdAt, x.id).all()
+    const kids = depth > 20 ? [] : await ctx.db.select({ ...accessColumns(), bytes: largeColumnsBytes() }).from(x).where(eq(x.parentExecutionId, r.id)).orderBy(x.createdAt, x.id).all()
     const children: ExecutionTree[] = []
     let hidden = 0
     let omitted = 0
     for (const c of kids) {
-      if (!canOpenExecution(p, c, await spaceOf(c.spaceId))) hidden++
+      if (!(await openable(c))) hidden++
       else if (budget.nodes >= TREE_MAX_NODES || budget.bytes + c.bytes > TREE_MAX_BYTES) omitted++
       else {
         budget.nodes++
@@ -246,31 +245,25 @@ export async function executionTree(ctx: Ctx, id: string): Promise<ExecutionTree
   return build(root, 0)
 }
 
-function memo<K, V>(fn: (k: K) => V): (k: K) => V {
-  const seen = new Map<K, V>()
-  return (k) => {
-    if (!seen.has(k)) seen.set(k, fn(k))
-    return seen.get(k)!
-  }
-}
+/** The columns the execution rule reads (executions/access.ts), and the id: a row checked without its contents. */
+const accessColumns = () => ({ id: executions.id, organizationId: executions.organizationId, userId: executions.userId, agentVisibility: executions.agentVisibility, spaceId: executions.spaceId })
 
 /**
  * An execution's log. A `delegated` event names the child execution it started; a child the
  * caller may not open (the tree leaves it out too) is named as hidden, not by its id.
  */
 export async function executionLogs(ctx: Ctx, id: string) {
-  const p = callerOf(ctx)
   await getVisibleExecution(ctx, id)
   const logs = await listLogs(ctx.db, id)
-  const spaceOf = memo((spaceId: string | null) => spaceAccessOf(ctx.db, spaceId))
-  const openable = async (childId: unknown) => {
-    const child = typeof childId === 'string' ? await getExecutionRow(ctx.db, childId) : undefined
-    return child !== undefined && canOpenExecution(p, child, await spaceOf(child.spaceId))
+  const openable = executionOpener(ctx.db, callerOf(ctx))
+  const childOpenable = async (childId: unknown) => {
+    const child = typeof childId === 'string' ? await ctx.db.select(accessColumns()).from(executions).where(eq(executions.id, childId)).get() : undefined
+    return child !== undefined && (await openable(child))
   }
   const out = []
   for (const l of logs) {
     let data = (l.data ?? null) as Record<string, unknown> | null
-    if (l.event === 'delegated' && data && !(await openable(data.childExecutionId))) data = { ...data, childExecutionId: null, childHidden: true }
+    if (l.event === 'delegated' && data && !(await childOpenable(data.childExecutionId))) data = { ...data, childExecutionId: null, childHidden: true }
     out.push({ timestamp: l.createdAt.toISOString(), level: l.level, event: l.event, data })
   }
   return out
