@@ -1,4 +1,4 @@
-import { and, count, eq, ne, sql, type SQL } from 'drizzle-orm'
+import { and, count, eq, inArray, ne, sql, type SQL } from 'drizzle-orm'
 import { recordAudit } from '../../audit/log'
 import { withTx, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
@@ -180,8 +180,15 @@ async function joinable(ctx: Ctx, user: { id: string; passwordHash: string | nul
     .where(and(eq(auditEvents.organizationId, organizationId), eq(auditEvents.type, 'member.removed'), eq(auditEvents.targetId, user.id)))
     .get()
   if (removedHere) return true
-  const elsewhere = await ctx.db.select({ id: memberships.id }).from(memberships).where(and(eq(memberships.userId, user.id), ne(memberships.organizationId, organizationId))).get()
-  return !elsewhere && user.passwordHash === null
+  return user.passwordHash === null && (await membersElsewhere(ctx, [user.id], organizationId)).size === 0
+}
+
+/** Those of `userIds` who are members of an organization other than `organizationId`. */
+export async function membersElsewhere(ctx: Ctx, userIds: string[], organizationId: string): Promise<Set<string>> {
+  if (userIds.length === 0) return new Set()
+  const m = memberships
+  const rows = await ctx.db.select({ id: m.userId }).from(m).where(and(inArray(m.userId, userIds), ne(m.organizationId, organizationId))).all()
+  return new Set(rows.map((r) => r.id))
 }
 
 /** Changes a member's role; it applies to their tokens from their next request. */

@@ -1,10 +1,11 @@
-import { and, eq, gt, inArray, isNull, ne } from 'drizzle-orm'
+import { and, eq, gt, isNull } from 'drizzle-orm'
 import { recordAudit } from '../../audit/log'
 import { randomBase62 } from '../../auth/random'
 import { withTx, type Ctx } from '../../context'
 import { memberships, oneTimeLinks, users, type OneTimeLink, type User } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
+import { membersElsewhere } from '../members/service'
 import { setPassword } from './passwords'
 
 /**
@@ -56,15 +57,8 @@ export async function linkableUsers(ctx: Ctx, organizationId: string, userId?: s
     .where(and(eq(m.organizationId, organizationId), userId === undefined ? undefined : eq(m.userId, userId), isNull(users.passwordHash)))
     .all()
   const ids = passwordless.map((r) => r.id)
-  if (ids.length === 0) return new Set()
-  const elsewhere = await ctx.db
-    .select({ id: m.userId })
-    .from(m)
-    .where(and(inArray(m.userId, ids), ne(m.organizationId, organizationId)))
-    .all()
-  const out = new Set(ids)
-  for (const r of elsewhere) out.delete(r.id)
-  return out
+  const elsewhere = await membersElsewhere(ctx, ids, organizationId)
+  return new Set(ids.filter((id) => !elsewhere.has(id)))
 }
 
 /**
