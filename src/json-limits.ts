@@ -107,4 +107,3 @@ export function decimalLength(written: string): number {
   if (whole > 0) return sign + digits + 1 // a point among the digits
   return sign + 2 + -whole + digits // "0.", zeros, digits
 }
-

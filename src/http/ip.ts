@@ -152,9 +152,10 @@ export function cidrContains(c: Cidr, ip: Uint8Array): boolean {
 }
 
 /**
- * What a per-address limit counts an address as: an IPv4 address itself (a mapped one too), an IPv6 address by its
- * /64 (the prefix one subscriber gets: a single host may use any of its 2^64 addresses, and
- * counting each apart let one client past every per-IP limit); anything unparseable as it is.
+ * What a per-address limit counts an address as: an IPv4 address itself (a mapped one too), an
+ * IPv6 address by its /64 (the prefix one subscriber gets: a single host may use any of its 2^64
+ * addresses, and counting each apart let one client past every per-IP limit); anything
+ * unparseable as it is.
  */
 export function ipBucket(ip: string): string {
   const b = parseIp(ip)

@@ -127,19 +127,21 @@ export function noteSentBytes<R extends Response>(res: R, bytes: number): R {
 
 const AS_IT_COMES = Symbol('teamday.asItComes')
 
+type AsItComes = Response & { [AS_IT_COMES]?: true }
+
 /** A response whose body is made while it is sent (a large list page, streamed): whole() leaves it alone. */
 export function sentAsItComes<R extends Response>(res: R): R {
-  ;(res as { [AS_IT_COMES]?: true })[AS_IT_COMES] = true
+  ;(res as AsItComes)[AS_IT_COMES] = true
   return res
 }
 
 /** `made`, marked as `from` was (sentAsItComes): Elysia answers a Response with headers set as a new one. */
 export function asItCameFrom(from: Response, made: unknown): void {
-  if ((from as { [AS_IT_COMES]?: true })[AS_IT_COMES] && made instanceof Response) sentAsItComes(made)
+  if ((from as AsItComes)[AS_IT_COMES] && made instanceof Response) sentAsItComes(made)
 }
 
 async function whole(res: Response): Promise<Response> {
-  if ((res as { [AS_IT_COMES]?: true })[AS_IT_COMES]) return res
+  if ((res as AsItComes)[AS_IT_COMES]) return res
   const known = (res as { [SENT_BYTES]?: number })[SENT_BYTES]
   if (known !== undefined && known < WHOLE_FROM_BYTES) return res
   if (res.bodyUsed || NO_BODY.has(res.status) || !REWRAPPED.test(res.headers.get('content-type') ?? '')) return res

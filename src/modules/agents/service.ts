@@ -204,7 +204,6 @@ function namePattern(q: string, d: Dialect): string {
   return d === 'sqlite' ? `*${body}*` : body
 }
 
-
 /** The agents the caller may see, newest first, one page, and how many match in all. */
 export async function listAgents(ctx: Ctx, opts: ListAgentsOptions): Promise<{ agents: PublicAgent[] } & ListPage> {
   const p = callerOf(ctx)

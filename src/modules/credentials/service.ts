@@ -6,17 +6,18 @@ import { revokeLeakedCliToken } from '../cli-auth/service'
 import { revokeCreatedBy } from '../tokens/revocation'
 import { revokeById } from '../tokens/service'
 
+/** Tokens looked up between two turns of the event loop. */
+const LOOKUPS_PER_TURN = 20
+
 /**
  * Leaked-credential report (GitHub's credential revocation API): every well-formed token (prefix,
  * length, checksum) that exists is revoked at once, with every token it created (transitively), and
- * audited with source `leak_report`. `ctx` is the reporting request's (anonymous).
+ * audited with source `leak_report` (a report that changes nothing is not recorded again). `ctx`
+ * is the reporting request's (anonymous).
  * Returns nothing about what matched: the caller answers the same for every input. Each
  * candidate costs the same work (format check, SHA-256, one indexed look-up) whether or not it
  * matches, so timing says little either.
  */
-/** Tokens looked up between two turns of the event loop. */
-const LOOKUPS_PER_TURN = 20
-
 export async function reportLeakedCredentials(ctx: Ctx, credentials: readonly string[]): Promise<void> {
   const seen = new Set<string>()
   let looked = 0
