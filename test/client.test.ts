@@ -191,6 +191,38 @@ describe('agents', () => {
   })
 })
 
+describe('what a command prints cannot drive the terminal', () => {
+  // A member names an agent with escape sequences (retitle the window, clear the screen, an 8-bit
+  // CSI, a right-to-left override); an admin lists agents, or a model answers with them.
+  const NAME = 'Evil\u001b]0;pwned\u0007\u001b[2J\r\u009b31m\u202eexe.txt'
+  const RAW = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/
+
+  test('tables, details, --json and streamed answers show control characters as \\u escapes', async () => {
+    const created = await ok(['agents', 'create', '--name', NAME, '--json'], { who: member })
+    const id = created.json.id
+    // --json: still JSON, with the very same value.
+    expect(created.json.name).toBe(NAME)
+    expect(created.out).not.toMatch(RAW)
+    const list = await ok(['agents', 'list'])
+    expect(list.out).not.toMatch(RAW)
+    // (A table cell shows any whitespace, the CR too, as one space.)
+    expect(list.out).toContain('Evil\\u001b]0;pwned\\u0007\\u001b[2J \\u009b31m\\u202eexe.txt')
+    const got = await ok(['agents', 'get', id])
+    expect(got.out).not.toMatch(RAW)
+    expect(got.out).toContain('Evil\\u001b]0;pwned\\u0007\\u001b[2J\\u000d\\u009b31m\\u202eexe.txt')
+    // A model's answer, printed whole and streamed.
+    const answer = await ok(['agents', 'execute', id, '--message', 'hi\u001b[31m'])
+    expect(answer.out).toBe('Echo: hi\\u001b[31m (user turns: 1)\n')
+    const streamed = await ok(['agents', 'execute', id, '--stream', '--message', 'x\u001b[1A'])
+    expect(streamed.out).not.toMatch(RAW)
+    expect(streamed.out).toContain('x\\u001b[1A')
+    // An error message quoting input goes to stderr the same way.
+    const missing = await cli(['agents', 'get', 'nope\u001b[2J'])
+    expect(missing.code).not.toBe(0)
+    expect(missing.err).not.toMatch(RAW)
+  })
+})
+
 describe('by slug (issue 14)', () => {
   test('agents execute deploy-bot --space production: the docs\' recipe with slugs', async () => {
     const created = await ok(['agents', 'create', '--name', 'Deploy Bot', '--system-prompt', 'You deploy.', '--visibility', 'organization', '--json'])

@@ -22,6 +22,37 @@ export const processIo: ClientIo = {
   env: process.env,
 }
 
+/**
+ * Characters a terminal acts on instead of showing: C0 controls but tab and newline (ESC starts
+ * the escape sequences that recolour, retitle or rewrite a terminal, CR overwrites a line), DEL,
+ * C1 controls (U+009B is an 8-bit CSI for some terminals) and the bidirectional embeddings,
+ * overrides and isolates, which reorder what follows them on the line ("Trojan Source").
+ */
+const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/
+const UNSAFE_ALL = new RegExp(UNSAFE.source, 'g')
+
+/**
+ * `text` as a terminal may print it: each character of UNSAFE written as its `\uXXXX` escape
+ * (a CR before a newline dropped). Names, titles, answers and error messages come from other
+ * users and from models, and a command prints them to someone's terminal: an agent named
+ * `\u001b]0;…` must not retitle an admin's window. The escape is also valid inside a JSON string,
+ * so `--json` output stays JSON with the same value.
+ */
+export function terminalSafe(text: string): string {
+  if (!UNSAFE.test(text)) return text
+  return text.replace(/\r\n/g, '\n').replace(UNSAFE_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
+/** `io` with everything it prints made terminalSafe: what run() (src/cli/run.ts) gives every command. */
+export function terminalSafeIo<T extends ClientIo>(io: T): T {
+  const safe = { ...io, out: (s: string) => io.out(terminalSafe(s)), err: (s: string) => io.err(terminalSafe(s)) }
+  if (io.write) {
+    const write = io.write
+    safe.write = (s: string) => write(terminalSafe(s))
+  }
+  return safe
+}
+
 const USAGE = Symbol.for('teamday.UsageError')
 
 /**

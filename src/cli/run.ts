@@ -2,7 +2,7 @@ import { ClientError, isErrorEnvelope } from '../client/errors'
 import { versionLine } from '../build-info'
 import { OptionValueError, parseArgv, UnknownOptionError } from './args'
 import { ConfigError } from '../config-error'
-import { processIo, UsageError, type ClientIo, type Io } from './common'
+import { processIo, terminalSafeIo, UsageError, type ClientIo, type Io } from './common'
 import { COMMAND_NAMES, commandsNamed, EXIT, type ExitKind } from './registry'
 import { closest } from './suggest'
 import { COMMON_OPTIONS, type Command, type Mode, type Options, type TopCommand } from './spec'
@@ -11,8 +11,10 @@ import { COMMON_OPTIONS, type Command, type Mode, type Options, type TopCommand 
  * `teamday ARGV`: finds the command in the registry, parses its arguments (one parseArgs setup
  * for every command), loads its code and runs it; one guard turns every failure into a message
  * on stderr and an exit code of the registry's table (and, with --json, a JSON error on stdout).
+ * Everything a command prints passes terminalSafe (src/cli/common.ts).
  */
-export async function run(argv: string[], io: ClientIo = processIo): Promise<number> {
+export async function run(argv: string[], given: ClientIo = processIo): Promise<number> {
+  let io = terminalSafeIo(given)
   const json = wantsJson(argv)
   const refused = tokenArgumentError(argv)
   if (refused) return fail(io, json, new UsageError(refused.replace(/^error: /, '')))
