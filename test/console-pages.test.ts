@@ -73,6 +73,19 @@ describe('Personal Access Tokens page', () => {
     expect(list.text).toContain('<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>')
   })
 
+  test('a name with a right-to-left override cannot reorder the sentence around it', async () => {
+    // "Revoke "X‮?"..." would otherwise show the rest of the line reversed. Table cells are
+    // paragraphs of their own; names inside sentences are isolated with <bdi>.
+    const { c } = await signedIn()
+    const name = 'deploy\u202e'
+    const created = await c.post('/settings/tokens', { name, expires: '7' })
+    expect(created.text).toContain(`"<bdi>${name}</bdi>", expires`)
+    const list = await c.get('/settings/tokens')
+    expect(list.text).toMatch(new RegExp(`<h2 id="revoke-pat_[A-Za-z0-9]+-title">\\s*Revoke "<bdi>${name}</bdi>"\\?\\s*</h2>`))
+    const profile = await c.get('/settings/profile')
+    expect(profile.text).toMatch(/<span>member<\/span> of <bdi>[^<]+<\/bdi>\./)
+  })
+
   test('the trash icon opens a dialog with the docs warning; revoking stops the token at once', async () => {
     const { c } = await signedIn()
     const token = tokenOf((await c.post('/settings/tokens', { name: 'to revoke', expires: '7' })).text)!

@@ -51,7 +51,9 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
           Add member
         </button>
       </form>
-      <h2 safe>{`Members of ${props.who.organization.name}`}</h2>
+      <h2>
+        Members of <bdi safe>{props.who.organization.name}</bdi>
+      </h2>
       <div class="table-wrap">
         <table>
           <thead>
@@ -117,7 +119,9 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
                         </form>
                         <dialog id={`remove-${m.userId}`}>
                           <form method="dialog">
-                            <p safe>{`Remove ${m.email} from ${props.who.organization.name}? Their tokens and sessions for this organization stop working at once.`}</p>
+                            <p>
+                              Remove <bdi safe>{m.email}</bdi> from <bdi safe>{props.who.organization.name}</bdi>? Their tokens and sessions for this organization stop working at once.
+                            </p>
                             <div class="row">
                               <button value="cancel" autofocus>
                                 Cancel

@@ -15,7 +15,7 @@ export function ProfilePage(props: { nav: Nav; who: SignedIn; sessions: SessionV
       )}
       <ErrorBox message={props.error} />
       <p>
-        <span safe>{`${props.who.role} of ${props.who.organization.name}. `}</span>
+        <span safe>{props.who.role}</span> of <bdi safe>{props.who.organization.name}</bdi>.{' '}
         <a href="/settings/tokens">Personal Access Tokens</a>
       </p>
       <h2>Name and e-mail</h2>

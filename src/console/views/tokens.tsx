@@ -130,7 +130,9 @@ function TokenRow(props: { token: PublicToken; now: number; showOwner: boolean; 
             </form>
             <dialog id={dialog} aria-labelledby={`${dialog}-title`}>
               <form method="dialog">
-                <h2 id={`${dialog}-title`} safe>{`Revoke "${tk.name}"?`}</h2>
+                <h2 id={`${dialog}-title`}>
+                  Revoke "<bdi safe>{tk.name}</bdi>"?
+                </h2>
                 <p class="notice warning" safe>
                   {REVOKE_WARNING}
                 </p>
@@ -285,7 +287,7 @@ export function TokenCreatedPage(props: { nav: Nav; token: string; name: string;
         <strong>Copy the token immediately - it will only be shown once!</strong> teamday keeps only its SHA-256 hash.
       </p>
       <p>
-        <span safe>{`"${props.name}"`}</span>, expires <When at={props.expiresAt} />
+        "<bdi safe>{props.name}</bdi>", expires <When at={props.expiresAt} />
         {props.rotatedFrom ? <span safe>{`; it replaces ${props.rotatedFrom}`}</span> : ''}.
       </p>
       <div class="token">
