@@ -116,6 +116,23 @@ describe('GET /api/v1/audit-events', async () => {
     expect((await events(t, otherAdmin.token, '?type=token.created')).total).toBe(1)
   })
 
+  test('since and until take a date alone: the whole day, UTC', async () => {
+    // The test clock's day: 2026-06-01. An event at its last minute, and one the day after.
+    const dayEnd = Date.parse('2026-06-01T23:59:00.000Z')
+    const saved = t.clock.ms
+    t.clock.ms = dayEnd
+    const made = async (name: string) => (await t.req('POST', '/api/v1/tokens', { token: admin.token, body: { name } })).body.id as string
+    const late = { id: await made('late on the first') }
+    t.clock.ms = dayEnd + 3_600_000
+    const next = { id: await made('the next day') }
+    t.clock.ms = saved
+    const ids = async (q: string) => (await events(t, admin.token, `?type=token.created&limit=200${q}`)).events.map((e: any) => e.tokenId)
+    expect(await ids('&since=2026-06-01&until=2026-06-01')).toContain(late.id)
+    expect(await ids('&since=2026-06-01&until=2026-06-01')).not.toContain(next.id)
+    expect(await ids('&since=2026-06-02')).toEqual([next.id])
+    expect(await ids('&until=2026-05-31')).not.toContain(late.id)
+  })
+
   test('422 for bad filters', async () => {
     for (const q of ['?since=yesterday', '?until=2026-13-01', '?limit=0', '?limit=201', '?offset=-1']) {
       const r = await t.req('GET', `/api/v1/audit-events${q}`, { token: admin.token })

@@ -8,7 +8,7 @@ import { prepared } from '../../db/prepared'
 import { auditEvents, dbTime, organizations, type AuditEvent } from '../../db/schema'
 import { AppError } from '../../errors'
 import type { AuditEventSchema } from './model'
-import { filterInstant } from '../../instants'
+import { clampInstant, filterInstant } from '../../instants'
 
 /** The event as the API returns it: the response schema is the one source of this shape. */
 export type PublicAuditEvent = typeof AuditEventSchema.static
@@ -46,9 +46,13 @@ export function toPublicAuditEvent(box: SecretBox, e: AuditEvent): PublicAuditEv
   }
 }
 
+/** A date alone (`2026-12-01`): the whole day, UTC, so `until` then takes in its last millisecond. */
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
+
 function instant(field: 'since' | 'until', value: string | undefined): Date | undefined {
   const ms = filterInstant(field, value)
-  return ms === undefined ? undefined : new Date(ms)
+  if (ms === undefined) return undefined
+  return new Date(field === 'until' && DATE_ONLY.test(value!) ? clampInstant(ms + 86_400_000 - 1) : ms)
 }
 
 type AuditFilters = Omit<AuditFilter, 'limit' | 'offset' | 'cursor'>
