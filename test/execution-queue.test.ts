@@ -437,4 +437,20 @@ describe('how many runs one person may have waiting', () => {
     await enqueue(t, a, agentId, 'four, now')
     await t.req('POST', `/api/v1/executions/${running}/cancel`, { token: a.token })
   }, 20_000)
+
+  test('a burst of requests at once cannot pass the limit: counted in the transaction that inserts the run', async () => {
+    // On PostgreSQL the count ran outside any transaction: 100 requests at once all counted the
+    // same few waiting runs, and 16 to 88 of them were queued against a limit of 3 to 5.
+    const t = await app({ maxConcurrentExecutions: 1, maxQueuedExecutionsPerUser: 5, userRateLimit: null })
+    const a = await makeActor(t)
+    const agentId = await newAgent(t, a)
+    const running = await enqueue(t, a, agentId, 'HANG')
+    await until(async () => (await statusOf(t, running)) === 'running', 5000, 'the first run running')
+    const burst = await Promise.all(Array.from({ length: 60 }, (_, i) => t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: `burst ${i}`, async: true } })))
+    expect(burst.filter((r) => r.status === 202).length).toBe(5)
+    expect(burst.every((r) => r.status === 202 || r.body.code === 'rate_limited')).toBe(true)
+    const pending = await t.rt.db.select({ n: count() }).from(executions).where(and(eq(executions.userId, a.userId), eq(executions.status, 'pending'))).get()
+    expect(pending!.n).toBe(5)
+    await t.req('POST', `/api/v1/executions/${running}/cancel`, { token: a.token })
+  }, 30_000)
 })

@@ -1,7 +1,7 @@
 import { randomBase62 } from '../auth/random'
 import type { Clock } from '../clock'
-import type { Db } from '../db/connection'
-import type { Agent, Execution, Space } from '../db/schema'
+import { connectionOf, type Db } from '../db/connection'
+import type { Agent, Execution, executions, Space } from '../db/schema'
 import { AppError } from '../errors'
 import { newId } from '../ids'
 import type { ModelProviders, SelectedModel } from './providers'
@@ -36,6 +36,12 @@ export interface JobInput {
   delegationDepth?: number
   /** A delegated child: runs in its parent's slot, never queued (src/engine/queue.ts). */
   delegated?: boolean
+  /**
+   * Checked in one transaction with the row's insert, and throws to refuse it (the per-user queue
+   * limit: src/modules/executions/service.ts). Two requests at once cannot both pass it and both
+   * insert: SQLite has one writer, and PostgreSQL's transactions take one lock (src/db/pg.ts).
+   */
+  admit?: (tx: Db) => Promise<void>
 }
 
 /** The agent's system prompt, then the space's instructions. Secrets are never part of it. */
@@ -65,7 +71,7 @@ export async function createJob(deps: { db: Db; clock: Clock; instanceId: string
   const now = new Date(deps.clock.now())
   const sessionId = input.sessionId ?? input.chatId ?? newChatId()
   const chatId = input.chatId ?? sessionId
-  const execution = await insertExecution(deps.db, {
+  const row: typeof executions.$inferInsert = {
     id: newId('exec'),
     organizationId: input.agent.organizationId,
     userId: input.userId,
@@ -91,7 +97,14 @@ export async function createJob(deps: { db: Db; clock: Clock; instanceId: string
     leaseExpiresAt: new Date(now.getTime() + deps.config.executionLeaseMs),
     createdAt: now,
     updatedAt: now,
-  })
+  }
+  const admit = selected ? input.admit : undefined
+  const execution = admit
+    ? await connectionOf(deps.db).transaction(async (tx) => {
+        await admit(tx)
+        return insertExecution(tx, row)
+      })
+    : await insertExecution(deps.db, row)
   if (!selected) return { execution, selected: null }
   return { execution, agent: input.agent, system: systemPrompt(input.agent, input.space), selected }
 }

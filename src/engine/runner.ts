@@ -120,6 +120,7 @@ export class Engine {
       rootExecutionId: parent ? (parent.rootExecutionId ?? parent.id) : null,
       delegationDepth: depth,
       delegated: opts.within !== undefined,
+      admit: input.admit,
     })
     const id = job.execution.id
     if (opts.onEvent) this.subscribe(id, opts.onEvent)

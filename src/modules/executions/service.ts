@@ -94,9 +94,18 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string, 
       throw new AppError('forbidden', 'Forbidden: parentExecutionId must be an execution you started (access denied)')
     }
   }
-  await assertQueueRoom(ctx, p)
   return engine.start(
-    { agent, space, message: input.message, userId: p.userId, sessionId: input.sessionId, chatId: input.chatId, parent, delegationDepth: input.delegationDepth },
+    {
+      agent,
+      space,
+      message: input.message,
+      userId: p.userId,
+      sessionId: input.sessionId,
+      chatId: input.chatId,
+      parent,
+      delegationDepth: input.delegationDepth,
+      admit: (tx) => assertQueueRoom(tx, ctx.config.maxQueuedExecutionsPerUser, p),
+    },
     opts,
   )
 }
@@ -104,12 +113,13 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string, 
 /**
  * 429 when the caller already has TEAMDAY_MAX_QUEUED_EXECUTIONS_PER_USER runs waiting in the
  * organization: a waiting run holds memory where it was queued (its model client and message:
- * about 155 KB), so 3,000 queued runs of one member grew a server by 470 MB.
+ * about 155 KB), so 3,000 queued runs of one member grew a server by 470 MB. Counted in the
+ * transaction that inserts the new run (`admit`, src/engine/prepare.ts): a burst of requests at
+ * once, on any instance, cannot all pass the count before any of them inserts.
  */
-async function assertQueueRoom(ctx: Ctx, p: Caller): Promise<void> {
-  const max = ctx.config.maxQueuedExecutionsPerUser
+async function assertQueueRoom(db: Db, max: number, p: Caller): Promise<void> {
   const x = executions
-  const waiting = await ctx.db
+  const waiting = await db
     .select({ id: x.id })
     .from(x)
     .where(and(eq(x.organizationId, p.organizationId), eq(x.status, 'pending'), eq(x.userId, p.userId)))
