@@ -1,6 +1,6 @@
 import { and, eq, gt, isNull, or, sql } from 'drizzle-orm'
 import { recordAudit, type AuditInput } from '../../audit/log'
-import type { Ctx } from '../../context'
+import { withTx, type Ctx } from '../../context'
 import { dbTime, personalAccessTokens } from '../../db/schema'
 import { revokeCliSessionsOfMember } from '../cli-auth/service'
 
@@ -19,6 +19,13 @@ export async function revokeCreatedBy(
   opts: { cause: 'leak_report' | 'family_reuse'; by: string; audit?: Pick<AuditInput, 'organizationId' | 'source' | 'actor'> },
 ): Promise<string[]> {
   if (roots.length === 0) return []
+  // In a transaction: a token being created by one of the roots right now either committed
+  // before (and is found here) or finds its creator revoked (createToken checks it in its own
+  // transaction, which these exclude: src/db/pg.ts, SQLite's one writer).
+  return withTx(ctx, (tx) => revokeCreatedByNow(tx, roots, opts))
+}
+
+async function revokeCreatedByNow(ctx: Ctx, roots: readonly string[], opts: Parameters<typeof revokeCreatedBy>[2]): Promise<string[]> {
   const now = ctx.clock.now()
   const rootList = sql.join(roots.map((id) => sql`${id}`), sql`, `)
   // A statement without a select list: rows come back as value arrays, in RETURNING's order.

@@ -1,5 +1,6 @@
 import { and, desc, eq, gt, isNull, lte, or, sql } from 'drizzle-orm'
 import { recordAudit } from '../../audit/log'
+import { bearerChallenge } from '../../auth/authenticate'
 import { ownerEmail } from '../../auth/lookup'
 import { isOrgAdmin } from '../../auth/roles'
 import { generateToken, hashToken, maskFromHint, tokenHint } from '../../auth/tokens'
@@ -8,7 +9,7 @@ import { DecryptionError } from '../../crypto/secretbox'
 import type { Db } from '../../db/connection'
 import { afterParams, cappedCount, countedPages, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
-import { dbTime, personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
+import { cliSessions, dbTime, personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { assertBelowTokenCap, assertMayManage } from './access'
@@ -87,10 +88,31 @@ export async function createToken(
   const expiresAt = lineage?.expiresAt ?? resolveExpiry(input, now)
   const scopes = validateScopes(input.scopes)
   return withTx(ctx, async (tx) => {
+    // The rotated token itself was claimed (still unrevoked) in this very transaction.
+    if (owner.createdByTokenId && owner.createdByTokenId !== lineage?.rotatedFromId) await assertCreatorActive(tx, owner.createdByTokenId, now)
     // A rotation replaces a token: only new tokens count against the per-user cap.
     if (!lineage) await assertBelowTokenCap(tx, owner.userId, owner.organizationId, now)
     return insertToken(tx, owner, name, scopes, now, expiresAt, lineage)
   })
+}
+
+/**
+ * The token (or CLI sign-in session) whose request creates a new token must still be unrevoked
+ * when the new one is written, not only when its request authenticated: a leak report revokes a
+ * token and then everything it created (revokeCreatedBy, in a transaction these exclude), and a
+ * token created in between must not outlive it. 401 token_revoked, as its next request would get.
+ */
+async function assertCreatorActive(ctx: Ctx, creatorId: string, now: number): Promise<void> {
+  const t = personalAccessTokens
+  const s = cliSessions
+  const row =
+    (await ctx.db.select({ revokedAt: t.revokedAt }).from(t).where(eq(t.id, creatorId)).get()) ??
+    (await ctx.db.select({ revokedAt: s.revokedAt }).from(s).where(eq(s.id, creatorId)).get())
+  if (row?.revokedAt && row.revokedAt.getTime() <= now) {
+    throw new AppError('token_revoked', 'Invalid token: the token this request authenticated with has been revoked meanwhile (no token was created).', {
+      headers: { 'www-authenticate': bearerChallenge('invalid_token', 'Token revoked') },
+    })
+  }
 }
 
 async function insertToken(
