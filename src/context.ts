@@ -1,5 +1,6 @@
 import type { Actor, Origin } from './actor'
 import type { AuditLog } from './audit/log'
+import { withCurrentRole } from './auth/current-role'
 import type { Caller } from './auth/principal'
 import type { Clock } from './clock'
 import type { Config } from './config'
@@ -63,10 +64,12 @@ export function callerOf(ctx: Ctx): Caller {
  * Runs `fn` in a transaction: the context it hands `fn` queries through the transaction, so
  * everything `fn` does with it (audit events included) commits or rolls back together. Inside a
  * transaction already, `fn` joins it. Use only the context `fn` is given: a statement through
- * the outer one fails (src/db/connection.ts).
+ * the outer one fails (src/db/connection.ts). A request's actor comes with the role its user
+ * holds at the start of the transaction (src/auth/current-role.ts): decisions by role belong
+ * inside it.
  */
 export function withTx<T>(ctx: Ctx, fn: (tx: Ctx) => Promise<T>): Promise<T> {
   const conn = connectionOf(ctx.db)
   if (conn.isTransaction(ctx.db)) return fn(ctx)
-  return conn.transaction((db) => fn({ ...ctx, db }))
+  return conn.transaction(async (db) => fn({ ...ctx, db, actor: await withCurrentRole(db, ctx.actor) }))
 }

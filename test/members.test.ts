@@ -342,3 +342,44 @@ describe('who may', () => {
     expect((await t.req('POST', base, { body: { email: 'a@b.co', role: 'admin' } })).status).toBe(401)
   })
 })
+
+describe("an admin's requests in flight when they are demoted or removed", () => {
+  // The role a request authenticated with is checked again inside the transaction that changes
+  // members (withTx, src/auth/current-role.ts). On PostgreSQL one user's requests run in
+  // parallel: B's own "make me admin" and "add me back" requests, authenticated as admin just
+  // before A's demotion or removal, committed after it and undid it.
+  const roleOf = async (t: TestApp, org: string, user: string) => {
+    const r = await t.req('GET', `/api/v1/organizations/${org}/members?limit=200`, { token: (await makeActor(t, { role: 'admin', org: 'acme' })).token })
+    return (r.body.members as { userId: string; role: string }[]).find((m) => m.userId === user)?.role ?? 'none'
+  }
+
+  test('demoted: no request of theirs makes them admin again', async () => {
+    for (let round = 0; round < 4; round++) {
+      const t = await makeTestApp()
+      const a = await makeActor(t, { role: 'admin' })
+      const b = await makeActor(t, { role: 'admin' })
+      const path = `/api/v1/organizations/${a.organizationId}/members/${b.userId}`
+      const again = () => t.req('PATCH', path, { token: b.token, body: { role: 'admin' } })
+      const rs = await Promise.all([again(), again(), t.req('PATCH', path, { token: a.token, body: { role: 'member' } }), again(), again(), again()])
+      expect(rs[2]!.status).toBe(200)
+      for (const r of rs) expect([200, 401, 403]).toContain(r.status)
+      expect(await roleOf(t, a.organizationId, b.userId)).toBe('member')
+      await t.rt.close()
+    }
+  }, 60_000)
+
+  test('removed: no request of theirs adds them back', async () => {
+    for (let round = 0; round < 4; round++) {
+      const t = await makeTestApp()
+      const a = await makeActor(t, { role: 'admin' })
+      const b = await makeActor(t, { role: 'admin' })
+      const base = `/api/v1/organizations/${a.organizationId}/members`
+      const back = () => t.req('POST', base, { token: b.token, body: { email: b.email, role: 'admin' } })
+      const rs = await Promise.all([back(), back(), t.req('DELETE', `${base}/${b.userId}`, { token: a.token }), back(), back(), back()])
+      expect(rs[2]!.status).toBe(200)
+      for (const r of rs) expect(r.status).not.toBeGreaterThanOrEqual(500)
+      expect(await roleOf(t, a.organizationId, b.userId)).toBe('none')
+      await t.rt.close()
+    }
+  }, 60_000)
+})

@@ -136,6 +136,8 @@ export async function addMember(ctx: Ctx, organizationId: string, input: AddMemb
   const role = validateRole(input.role ?? 'member')
   const now = new Date(ctx.clock.now())
   return withTx(ctx, async (tx) => {
+    // Again with the caller's role as of now (withTx): one being demoted or removed meanwhile is refused.
+    assertCanManageMembers(tx.actor, organizationId)
     let user = await tx.db.select().from(users).where(eq(users.email, email)).get()
     const createdUser = !user
     if (!user) {
@@ -196,6 +198,7 @@ export async function setMemberRole(ctx: Ctx, organizationId: string, userId: st
   assertCanManageMembers(ctx.actor, organizationId)
   const r = validateRole(role)
   return withTx(ctx, async (tx) => {
+    assertCanManageMembers(tx.actor, organizationId)
     const current = await findMember(tx, organizationId, userId)
     if (current.role === r) return { member: toPublicMember(current), previousRole: r }
     if (r !== 'admin') await keepAnAdmin(tx, organizationId, current, 'demote')
@@ -218,6 +221,7 @@ export async function setMemberRole(ctx: Ctx, organizationId: string, userId: st
 export async function removeMember(ctx: Ctx, organizationId: string, userId: string): Promise<{ member: PublicMember; revokedTokenIds: string[] }> {
   assertCanManageMembers(ctx.actor, organizationId)
   return withTx(ctx, async (tx) => {
+    assertCanManageMembers(tx.actor, organizationId)
     const current = await findMember(tx, organizationId, userId)
     await keepAnAdmin(tx, organizationId, current, 'remove')
     await tx.db.delete(memberships).where(and(eq(memberships.organizationId, organizationId), eq(memberships.userId, userId))).run()

@@ -1,0 +1,32 @@
+import { and, eq } from 'drizzle-orm'
+import type { Actor } from '../actor'
+import type { Db } from '../db/connection'
+import { memberships } from '../db/schema'
+import { AppError } from '../errors'
+
+/**
+ * The actor with the role its user holds now, read through `db` (a transaction's handle): a
+ * request's role was read when it authenticated, and a demotion or removal may have committed
+ * since. A transaction that decides by the role (who may manage members, whose secret this is)
+ * decides by this one, so no write authorized by a role the user has lost commits after the
+ * change that took it (on PostgreSQL requests of one user run in parallel, on any instance: an
+ * admin being removed could re-add themselves with a request already in flight). No longer a
+ * member: 401 membership_revoked, as their next request gets. Other actors as they are.
+ */
+export async function withCurrentRole(db: Db, actor: Actor): Promise<Actor> {
+  if (actor.kind !== 'token' && actor.kind !== 'session') return actor
+  const p = actor.principal
+  const m = await db
+    .select({ role: memberships.role })
+    .from(memberships)
+    .where(and(eq(memberships.organizationId, p.organizationId), eq(memberships.userId, p.userId)))
+    .get()
+  if (!m) {
+    throw new AppError('membership_revoked', 'Invalid token: its user is no longer a member of the organization the token was created in (removed while this request ran). Nothing was changed.', {
+      // bearerChallenge's answer (src/auth/authenticate.ts, which this cannot import: it needs the context).
+      headers: { 'www-authenticate': 'Bearer realm="teamday", error="invalid_token", error_description="User no longer a member of the organization"' },
+    })
+  }
+  if (m.role === p.role) return actor
+  return { ...actor, principal: { ...actor.principal, role: m.role } } as Actor
+}
