@@ -194,3 +194,25 @@ describe('concurrent duplicates', () => {
     expect(calls).toBe(2)
   })
 })
+
+describe('what the key store keeps of a request', () => {
+  test('no unkeyed hash of the body: a secret set with a key cannot be guessed offline from the database', async () => {
+    const t = await makeTestApp()
+    const admin = await makeActor(t, { role: 'admin' })
+    const space = await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Prod', visibility: 'organization' } })
+    const path = `/api/v1/spaces/${space.body.space.id}/secrets`
+    const body = { secrets: { DB_PASSWORD: 'Summer2024!' } }
+    const key = crypto.randomUUID()
+    expect((await t.req('POST', path, { token: admin.token, body, headers: { 'idempotency-key': key } })).status).toBe(200)
+    const row = (await t.db.select().from(idempotencyKeys).all()).find((r) => r.path === path)!
+    // What someone holding the file would try: method, path (both in the row) and a guessed value.
+    const plain = new Bun.CryptoHasher('sha256').update(`POST ${path}\n${JSON.stringify(body)}`).digest('hex')
+    expect(row.requestHash).not.toBe(plain)
+    expect(row.requestHash).not.toContain(plain)
+    // The key still binds its request: the same one replays, another body is a conflict.
+    const again = await t.req('POST', path, { token: admin.token, body, headers: { 'idempotency-key': key } })
+    expect([again.status, again.headers.get('idempotency-status')]).toEqual([200, 'replayed'])
+    const other = await t.req('POST', path, { token: admin.token, body: { secrets: { DB_PASSWORD: 'hunter2' } }, headers: { 'idempotency-key': key } })
+    expect([other.status, other.body.code]).toEqual([409, 'idempotency_conflict'])
+  })
+})

@@ -45,7 +45,7 @@ export function idempotency(deps: KeyStoreDeps, callerOf: (request: Request, set
       const url = new URL(request.url)
       // The hash binds the key to the exact target; what is stored (and quoted in a conflict's
       // message) is the target as the access log writes it, never a token sent in it.
-      const r = await keys.begin({ tokenId: principal.tokenId, key, method: request.method, path: loggedTarget(request.url), hash: requestHash(request.method, url.pathname + url.search, body) })
+      const r = await keys.begin({ tokenId: principal.tokenId, key, method: request.method, path: loggedTarget(request.url), hash: requestHash(deps.box, request.method, url.pathname + url.search, body) })
       if (r.kind === 'new') {
         states.set(request, { id: r.id })
         return

@@ -26,7 +26,7 @@ export interface IdempotentRequest {
   method: string
   /** Path and query string. */
   path: string
-  /** SHA-256 of method, path and body: the same key with another request is a conflict. */
+  /** requestHash of method, path and body: the same key with another request is a conflict. */
   hash: string
 }
 
@@ -44,8 +44,14 @@ export function validateIdempotencyKey(key: string): void {
   }
 }
 
-export function requestHash(method: string, path: string, body: unknown): string {
-  return new Bun.CryptoHasher('sha256').update(`${method} ${path}\n${JSON.stringify(body ?? null)}`).digest('hex')
+/**
+ * What binds a key to its request: a keyed digest (HMAC under the server key, SecretBox.digest)
+ * of method, path and body. A plain SHA-256 of them, stored beside the path, let anyone with the
+ * database file or a backup confirm guesses of what a body held (a secret's value set with
+ * `teamday spaces secrets set`, a token's name) offline, without the key.
+ */
+export function requestHash(box: SecretBox, method: string, path: string, body: unknown): string {
+  return box.digest(`${method} ${path}\n${JSON.stringify(body ?? null)}`, 'idempotency.request')
 }
 
 /** What the key store works with (a service context has it all). */
