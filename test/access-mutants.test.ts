@@ -1,8 +1,9 @@
 // The services' access rules where one resource names another (a task's assignee and space, a
 // space's agents, an agent's search), found untested by mutation testing (npm run mutate).
 import { beforeAll, describe, expect, test } from 'bun:test'
-import { delegableAgent } from '../src/modules/agents/access'
+import { runnableNow } from '../src/modules/executions/access'
 import { removeMember } from '../src/modules/users/service'
+import { setMemberRole } from '../src/modules/members/service'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 
 let t: TestApp
@@ -73,15 +74,23 @@ describe('spaces: the agents they hold', () => {
 })
 
 describe('agents', () => {
-  test('delegation is decided for the run\'s starter now: refused once they have left the organization, and across organizations', async () => {
+  test('delegation is decided for the run\'s starter now: refused once they have left the organization or became a viewer, and across organizations', async () => {
     const shared = (await post(owner, '/api/v1/agents', { name: 'Helper', visibility: 'organization' })).body.id as string
     const leaver = await makeActor(t, { role: 'member' })
-    const runOf = (a: Actor) => ({ organizationId: a.organizationId, userId: a.userId })
-    expect((await delegableAgent(t.ctx.db, runOf(leaver), shared))?.id).toBe(shared)
+    const demoted = await makeActor(t, { role: 'member' })
+    const runOf = (a: Actor) => ({ organizationId: a.organizationId, userId: a.userId, spaceId: null })
+    const agentOf = async (a: Actor) => {
+      const r = await runnableNow(t.ctx.db, runOf(a), shared)
+      return 'agent' in r ? r.agent.id : r.refused
+    }
+    expect(await agentOf(leaver)).toBe(shared)
     await removeMember(t.ctx, leaver.email, leaver.orgSlug)
-    expect(await delegableAgent(t.ctx.db, runOf(leaver), shared)).toBeUndefined()
+    expect(await agentOf(leaver)).toBe('not_a_member')
+    expect(await agentOf(demoted)).toBe(shared)
+    await setMemberRole(t.ctx, demoted.organizationId, demoted.userId, 'viewer')
+    expect(await agentOf(demoted)).toBe('role')
     const outsider = await makeActor(t, { role: 'admin', org: 'elsewhere-delegation' })
-    expect(await delegableAgent(t.ctx.db, runOf(outsider), shared)).toBeUndefined()
+    expect(await agentOf(outsider)).toBe('agent')
   })
 
   test('search is case-insensitive in both directions', async () => {

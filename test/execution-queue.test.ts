@@ -454,3 +454,78 @@ describe('how many runs one person may have waiting', () => {
     await t.req('POST', `/api/v1/executions/${running}/cancel`, { token: a.token })
   }, 30_000)
 })
+
+describe('a queued run is decided again when its turn comes', () => {
+  /** One slot, held by a HANG run of `holder`; returns a function that frees it. */
+  async function slotTaken(t: TestApp, holder: Actor) {
+    const running = await enqueue(t, holder, await newAgent(t, holder), 'HANG')
+    await until(async () => (await statusOf(t, running)) === 'running', 5000, 'the holder running')
+    return () => t.req('POST', `/api/v1/executions/${running}/cancel`, { token: holder.token })
+  }
+  const rowOf = async (t: TestApp, id: string) => (await t.rt.db.select().from(executions).where(eq(executions.id, id)).get())!
+  const ended = async (t: TestApp, id: string) => {
+    await until(async () => !['pending', 'running'].includes(await statusOf(t, id)), 5000, 'the queued run ended')
+    return rowOf(t, id)
+  }
+  const asked = (message: string) => double.requests.filter((q) => JSON.stringify(q.body).includes(message)).length
+
+  test('its user removed, or made a viewer, meanwhile: failed without a model call, and why', async () => {
+    for (const change of ['remove', 'viewer'] as const) {
+      const t = await app({ maxConcurrentExecutions: 1 })
+      const admin = await makeActor(t, { role: 'admin' })
+      const free = await slotTaken(t, admin)
+      const m = await makeActor(t)
+      const message = `queued before the change ${change} ${Math.random()}`
+      const id = await enqueue(t, m, await newAgent(t, m), message)
+      const path = `/api/v1/organizations/${m.organizationId}/members/${m.userId}`
+      const r = change === 'remove' ? await t.req('DELETE', path, { token: admin.token }) : await t.req('PATCH', path, { token: admin.token, body: { role: 'viewer' } })
+      expect(r.status).toBe(200)
+      await free()
+      const row = await ended(t, id)
+      expect({ status: row.status, errorCode: row.errorCode }).toEqual({ status: 'failed', errorCode: 'forbidden' })
+      expect(row.error).toContain(change === 'remove' ? 'no longer a member' : 'no longer allows running agents')
+      expect(asked(message)).toBe(0)
+    }
+  }, 30_000)
+
+  test('its agent archived or made private by its owner meanwhile: refused for others; the owner\'s own run records it private', async () => {
+    const t = await app({ maxConcurrentExecutions: 1 })
+    const admin = await makeActor(t, { role: 'admin' })
+    const owner = await makeActor(t)
+    const other = await makeActor(t)
+    const shared = async (name: string) => (await t.req('POST', '/api/v1/agents', { token: owner.token, body: { name, visibility: 'organization', systemPrompt: `PROMPT OF ${name}` } })).body.id as string
+    const archived = await shared('Archived')
+    const closed = await shared('Closed')
+    const free = await slotTaken(t, admin)
+    const onArchived = await enqueue(t, other, archived, 'on the archived one')
+    const onClosed = await enqueue(t, other, closed, 'on the closed one')
+    const ownRun = await enqueue(t, owner, closed, 'the owner on the closed one')
+    expect((await t.req('DELETE', `/api/v1/agents/${archived}`, { token: owner.token })).status).toBe(200)
+    expect((await t.req('PATCH', `/api/v1/agents/${closed}`, { token: owner.token, body: { visibility: 'private' } })).status).toBe(200)
+    await free()
+    for (const id of [onArchived, onClosed]) {
+      const row = await ended(t, id)
+      expect({ status: row.status, errorCode: row.errorCode }).toEqual({ status: 'failed', errorCode: 'forbidden' })
+    }
+    expect(double.requests.filter((q) => JSON.stringify(q.body).includes('PROMPT OF Archived')).length).toBe(0)
+    const own = await ended(t, ownRun)
+    expect({ status: own.status, agentVisibility: own.agentVisibility }).toEqual({ status: 'completed', agentVisibility: 'private' })
+    // So the other member cannot read the owner's run of the agent made private.
+    expect((await t.req('GET', `/api/v1/executions/${ownRun}`, { token: other.token })).status).toBe(404)
+  }, 30_000)
+
+  test('a run delegating after its user was made a viewer: the delegation is refused, no model call for the sub-agent', async () => {
+    const t = await app()
+    const admin = await makeActor(t, { role: 'admin' })
+    const m = await makeActor(t)
+    const child = (await t.req('POST', '/api/v1/agents', { token: m.token, body: { name: 'Child', visibility: 'organization', systemPrompt: 'CHILD OF THE DEMOTED' } })).body.id
+    const parent = (await t.req('POST', '/api/v1/agents', { token: m.token, body: { name: 'Parent', visibility: 'organization', subagentIds: [child] } })).body.id
+    const id = await enqueue(t, m, parent, `PAUSE 400 DELEGATE ${child} hello`)
+    await until(async () => (await statusOf(t, id)) === 'running', 5000, 'the parent running')
+    expect((await t.req('PATCH', `/api/v1/organizations/${m.organizationId}/members/${m.userId}`, { token: admin.token, body: { role: 'viewer' } })).status).toBe(200)
+    await until(async () => (await statusOf(t, id)) === 'completed', 5000, 'the parent completed')
+    const events = (await t.req('GET', `/api/v1/executions/${id}/logs`, { token: admin.token })).body.logs.map((l: any) => [l.event, l.data?.reason])
+    expect(events).toContainEqual(['delegation_refused', 'role'])
+    expect(double.requests.filter((q) => JSON.stringify(q.body).includes('CHILD OF THE DEMOTED')).length).toBe(0)
+  }, 30_000)
+})

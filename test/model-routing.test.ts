@@ -132,8 +132,9 @@ describe('an OpenAI-compatible server only (Ollama, vLLM…)', () => {
     t.db.update(agents).set({ subagentIds: [child.id] }).where(eq(agents.id, parent.id)).run()
     const r = await exec(t, a, parent.id, { message: `DELEGATE ${child.id} hi` })
     expect(r.status).toBe(200)
-    expect(r.body.result).toContain(`Delegated: Error: sub-agent execution`)
-    expect(r.body.result).toContain(`failed: Model "${CLI_MODEL}" is not served`)
+    expect(r.body.result).toContain(`Delegated: Error: the sub-agent's execution failed: Model "${CLI_MODEL}" is not served`)
+    // Not the child's id: whoever may open the parent may not be one who may open the child.
+    expect(r.body.result).not.toContain('exec_')
     const tree = (await t.req('GET', `/api/v1/executions/${r.body.executionId}/tree`, { token: a.token })).body.tree
     expect(tree.children[0]).toMatchObject({ agentId: child.id, status: 'failed', model: CLI_MODEL, provider: null, delegationDepth: 1 })
   })

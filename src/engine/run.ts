@@ -10,6 +10,7 @@ import type { Job } from './prepare'
 import { addLog, finishExecution, getExecutionRow, sessionHistory, updateExecution } from './store'
 import { aiSdk } from './sdk'
 import { buildTools, type RunChild } from './tools'
+import { refusalMessage, runnableNow, type RunRefusal } from '../modules/executions/access'
 
 export const DEFAULT_MAX_TURNS = 10
 
@@ -63,6 +64,20 @@ function providerMessage(e: unknown, keys: readonly (string | undefined)[] = [])
   return msg.length > 1000 ? `${msg.slice(0, 1000)}...` : msg
 }
 
+/** A queued run that may not run now (runnableNow): failed without a model call, and why. */
+async function refuse(deps: EngineDeps, job: Job, reason: RunRefusal, now: number): Promise<Execution> {
+  const { db, log, metrics } = deps
+  const id = job.execution.id
+  const error = `Not run: ${refusalMessage(reason)} (checked when its turn came).`
+  const failed = await finishExecution(db, id, { status: 'failed', error, errorCode: 'forbidden', completedAt: new Date(now), updatedAt: new Date(now), executionTime: 0 })
+  if (failed) {
+    await addLog(db, id, now, 'error', 'refused', { reason })
+    log.warn('execution_refused', { executionId: id, agentId: job.execution.agentId, organizationId: job.execution.organizationId, reason })
+    metrics?.execution('failed')
+  }
+  return (await getExecutionRow(db, id))!
+}
+
 /**
  * Runs one execution to its end: the tool loop through the AI SDK against the selected
  * provider, events to `emit`, the outcome into the row. Never throws; returns the final row.
@@ -79,7 +94,16 @@ export async function runJob(
   const keys = [config.openaiApiKey, config.anthropicApiKey]
   // A queued run was marked running by its claim (src/engine/queue.ts); a delegated child starts now.
   const startedAt = job.execution.startedAt?.getTime() ?? clock.now()
-  const started = await finishExecution(db, id, { status: 'running', startedAt: new Date(startedAt), updatedAt: new Date(startedAt) })
+  // A top-level run may have waited for its slot: decided again now, for its user with their
+  // current role (a delegated child was checked by its delegation a moment ago). The visibility
+  // it records is the agent's as of now (an owner's run of an agent made private is private).
+  let visibility: Execution['agentVisibility'] | undefined
+  if (!job.execution.delegated) {
+    const now = await runnableNow(db, job.execution, job.execution.agentId)
+    if ('refused' in now) return refuse(deps, job, now.refused, startedAt)
+    visibility = now.agent.visibility
+  }
+  const started = await finishExecution(db, id, { status: 'running', startedAt: new Date(startedAt), updatedAt: new Date(startedAt), ...(visibility && { agentVisibility: visibility }) })
   if (!started) return (await getExecutionRow(db, id))! // cancelled while pending (or just claimed)
   await addLog(db, id, startedAt, 'info', 'started', {
     provider: job.selected.provider,

@@ -1,6 +1,6 @@
 import type { Agent, Execution, Space } from '../db/schema'
 import { AppError, errorMessage } from '../errors'
-import { delegableAgent } from '../modules/agents/access'
+import { refusalMessage, runnableNow } from '../modules/executions/access'
 import { createJob, type Job, type JobInput } from './prepare'
 import type { ModelProviders } from './providers'
 import { runJob, type EngineDeps, type EngineEvent } from './run'
@@ -277,13 +277,15 @@ export class Engine {
   private async delegate(parent: Job, agentId: string, message: string, signal: AbortSignal): Promise<string> {
     const { db, clock, config } = this.deps
     const p = parent.execution
-    // Checked now, for the user who started the run: the sub-agent may have become private or
-    // been archived since the parent listed it.
-    const agent = await delegableAgent(db, p, agentId)
-    if (!agent) {
-      await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, reason: 'not_visible' })
-      return `Error: sub-agent ${agentId} not found, archived, or not visible to the user who started this run.`
+    // Checked now, for the user who started the run, in the run's space: the sub-agent may have
+    // become private or been archived since the parent listed it, the user made a viewer or removed.
+    const now = await runnableNow(db, p, agentId)
+    if ('refused' in now) {
+      await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, reason: now.refused === 'agent' ? 'not_visible' : now.refused })
+      if (now.refused === 'agent') return `Error: sub-agent ${agentId} not found, archived, or not visible to the user who started this run.`
+      return `Error: delegation refused: ${refusalMessage(now.refused)}.`
     }
+    const agent = now.agent
     let started: Started
     try {
       started = await this.start(
@@ -302,7 +304,9 @@ export class Engine {
     await addLog(db, p.id, clock.now(), 'info', 'delegated', { childExecutionId: started.execution.id, agentId, depth: started.execution.delegationDepth })
     const row = await started.done
     if (row.status === 'completed') return row.result ?? ''
-    return `Error: sub-agent execution ${row.id} ${row.status}: ${row.error ?? ''}`.trim()
+    // Without the child's id: the parent's tool calls and answer are read by whoever may open the
+    // parent, and the child may be one they may not open (its log and tree then hide it).
+    return `Error: the sub-agent's execution ${row.status}: ${row.error ?? ''}`.trim()
   }
 
   /**

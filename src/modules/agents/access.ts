@@ -2,7 +2,7 @@ import { and, eq, ne, or, sql, type SQL } from 'drizzle-orm'
 import { isOrgAdmin } from '../../auth/roles'
 import type { Db } from '../../db/connection'
 import { prepared } from '../../db/prepared'
-import { agents, memberships, type Agent } from '../../db/schema'
+import { agents, type Agent } from '../../db/schema'
 import { isSlug, refersToId } from '../slugs'
 import type { Viewer } from '../viewer'
 
@@ -69,20 +69,4 @@ export async function visibleAgent(db: Db, v: Viewer, ref: string): Promise<Agen
 export async function usableAgent(db: Db, v: Viewer, ref: string): Promise<Agent | undefined> {
   const a = await agentByRef(db, v.organizationId, ref)
   return a && canUseAgent(v, a) ? a : undefined
-}
-
-/**
- * A sub-agent a running execution may delegate to, decided now, at run time, for the user who
- * started the run with their current role: the owner of a sub-agent may have made it private or
- * archived it since it was listed, or the user may have left the organization.
- */
-export async function delegableAgent(db: Db, run: { organizationId: string; userId: string }, id: string): Promise<Agent | undefined> {
-  const m = await db
-    .select({ role: memberships.role })
-    .from(memberships)
-    .where(and(eq(memberships.organizationId, run.organizationId), eq(memberships.userId, run.userId)))
-    .get()
-  if (!m) return undefined
-  const a = await db.select().from(agents).where(and(eq(agents.id, id), eq(agents.organizationId, run.organizationId))).get()
-  return a && canUseAgent({ ...run, role: m.role }, a) ? a : undefined
 }

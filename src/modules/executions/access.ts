@@ -1,8 +1,9 @@
 import { and, eq, ne, or, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/connection'
-import { isOrgAdmin } from '../../auth/roles'
-import { executions, memberships, type Execution } from '../../db/schema'
-import { inVisibleSpace, inVisibleSpaceSql, spaceAccessOf, type SpaceAccess } from '../spaces/access'
+import { isOrgAdmin, roleAllows } from '../../auth/roles'
+import { agents, executions, memberships, type Agent, type Execution } from '../../db/schema'
+import { canUseAgent } from '../agents/access'
+import { inVisibleSpace, inVisibleSpaceSql, spaceAccessOf, usableSpace, type SpaceAccess } from '../spaces/access'
 import type { Viewer } from '../viewer'
 
 /**
@@ -71,4 +72,44 @@ export async function openableAtRunTime<R extends ExecutionAccess>(db: Db, run: 
   const out: R[] = []
   for (const r of rows) if (await openable(r)) out.push(r)
   return out
+}
+
+/** Why a run may not go on now (runnableNow). */
+export type RunRefusal = 'not_a_member' | 'role' | 'agent' | 'space'
+
+/**
+ * Whether the user who started a run may run `agentId` now, with their current role: still a
+ * member, with a role that runs agents (agents:execute), the agent one they may use (not archived,
+ * not made private by someone else: canUseAgent), and the run's space, if any, one they may use.
+ * Asked when a queued run gets its slot and when a run delegates to a sub-agent: what was decided
+ * when the request came in may no longer hold (a member removed or made a viewer, an agent
+ * archived or made private, a space archived or closed to them meanwhile).
+ */
+export async function runnableNow(
+  db: Db,
+  run: { organizationId: string; userId: string; spaceId: string | null },
+  agentId: string,
+): Promise<{ agent: Agent } | { refused: RunRefusal }> {
+  const m = await db.select({ role: memberships.role }).from(memberships).where(and(eq(memberships.organizationId, run.organizationId), eq(memberships.userId, run.userId))).get()
+  if (!m) return { refused: 'not_a_member' }
+  if (!roleAllows(m.role, 'agents:execute')) return { refused: 'role' }
+  const viewer = { organizationId: run.organizationId, userId: run.userId, role: m.role }
+  const agent = await db.select().from(agents).where(and(eq(agents.id, agentId), eq(agents.organizationId, run.organizationId))).get()
+  if (!agent || !canUseAgent(viewer, agent)) return { refused: 'agent' }
+  if (run.spaceId !== null && !(await usableSpace(db, viewer, run.spaceId))) return { refused: 'space' }
+  return { agent }
+}
+
+/** A refusal as the execution's error (and the delegate tool's answer). */
+export function refusalMessage(r: RunRefusal): string {
+  switch (r) {
+    case 'not_a_member':
+      return 'the user who started it is no longer a member of the organization'
+    case 'role':
+      return "the role of the user who started it no longer allows running agents"
+    case 'agent':
+      return 'the agent was archived, or is no longer visible to the user who started it'
+    case 'space':
+      return 'its space was archived, or is no longer visible to the user who started it'
+  }
 }

@@ -138,6 +138,8 @@ export function failureError(r: Execution): AppError {
   if (r.status === 'cancelled') return new AppError('invalid_state', `Execution ${r.id} was cancelled before it completed.`, { details })
   // Not the provider's failure nor the server's: the agent's model is not served here (4xx).
   if (r.errorCode === 'model_not_served') return new AppError('model_not_served', `Execution ${r.id} failed: ${r.error ?? 'its model is not served'}`, { details: { ...details, model: r.model } })
+  // Refused when its turn came (src/engine/run.ts): the user, the agent or the space changed meanwhile.
+  if (r.errorCode === 'forbidden') return new AppError('forbidden', `Execution ${r.id} failed: ${r.error ?? 'not permitted'}`, { details })
   const code = r.errorCode === 'gateway_timeout' ? 'gateway_timeout' : r.errorCode === 'service_unavailable' ? 'service_unavailable' : 'bad_gateway'
   return new AppError(code, `Execution ${r.id} failed: ${r.error ?? 'unknown error'}`, { details })
 }
