@@ -233,3 +233,47 @@ describe('errors', () => {
     expect((await t.req('POST', path(priv.id), { token: me.token, body: { message: 'hi' } })).status).toBe(404)
   })
 })
+
+describe('a cancel and the end of a run at the same moment: one end, told the same way everywhere', () => {
+  test('cancelled (by another instance) while the answer was on its way: stays cancelled, keeps the answer, no completed event', async () => {
+    const t = await openaiApp()
+    const a = await makeActor(t)
+    const agentId = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'A' } })).body.id
+    const id = (await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'PAUSE 150 hi', async: true } })).body.executionId
+    await poll(t, a, id, (e) => e.status === 'running')
+    // What a cancel through another instance does: it records the status; this instance's check
+    // for it (every 250 ms) comes after the answer.
+    const { executions } = await import('../src/db/schema')
+    const { eq } = await import('drizzle-orm')
+    await t.rt.db.update(executions).set({ status: 'cancelled', error: 'Cancelled by request', completedAt: new Date(t.clock.now()) }).where(eq(executions.id, id)).run()
+    await sleep(400)
+    const row = (await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })).body.execution
+    expect(row.status).toBe('cancelled')
+    expect(row.result).toContain('hi')
+    const events = (await t.req('GET', `/api/v1/executions/${id}/logs`, { token: a.token })).body.logs.map((l: any) => l.event)
+    expect(events).not.toContain('completed')
+    const lines = t.logs.map((l) => JSON.parse(l)).filter((l) => l.executionId === id).map((l) => l.msg)
+    expect(lines).toContain('execution_cancelled')
+    expect(lines).not.toContain('execution_finished')
+  })
+
+  test('cancels sent as runs end: a 200 says cancelled, a 409 says it had ended; the log agrees with the row', async () => {
+    const t = await openaiApp({ maxConcurrentExecutions: 50 })
+    const a = await makeActor(t)
+    const agentId = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'A' } })).body.id
+    const bad: string[] = []
+    for (let i = 0; i < 16; i++) {
+      const id = (await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'PAUSE 60 hi', async: true } })).body.executionId
+      await sleep(40 + (i % 8) * 5)
+      const c = await t.req('POST', `/api/v1/executions/${id}/cancel`, { token: a.token })
+      await sleep(120)
+      const row = (await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })).body.execution
+      const events = (await t.req('GET', `/api/v1/executions/${id}/logs`, { token: a.token })).body.logs.map((l: any) => l.event)
+      if (c.status === 200 && c.body.execution.status !== 'cancelled') bad.push(`${i}: 200 with ${c.body.execution.status}`)
+      if (c.status === 409 && row.status === 'cancelled') bad.push(`${i}: 409 but cancelled`)
+      if (events.includes('cancelled') !== (row.status === 'cancelled')) bad.push(`${i}: row ${row.status}, log ${events}`)
+      if (row.status === 'cancelled' && events.includes('completed')) bad.push(`${i}: cancelled and completed: ${events}`)
+    }
+    expect(bad).toEqual([])
+  }, 60_000)
+})

@@ -1,5 +1,5 @@
 import type { ModelMessage } from 'ai'
-import type { Execution, ExecutionToolCall } from '../db/schema'
+import type { Execution, ExecutionMessage, ExecutionToolCall } from '../db/schema'
 import type { Clock } from '../clock'
 import type { Config } from '../config'
 import type { Db } from '../db/connection'
@@ -204,21 +204,38 @@ export async function runJob(
   const reason = ctrl.signal.aborted ? (ctrl.signal.reason as AbortReason) : undefined
   const figures = { durationMs: base.executionTime, inputTokens, outputTokens, steps }
   metrics?.tokens(job.selected.provider, inputTokens, outputTokens)
-  if (reason === 'cancel') {
-    // cancel() already recorded the status; keep what was produced before it.
-    await updateExecution(db, id, { ...base, completedAt: undefined, messages: [userMsg] })
+  // cancel() recorded the status (its abort may have come after the answer was in): keep what was
+  // produced before it, and say so once. Only this run logs its own cancel (cancel() leaves a
+  // run executing here to it).
+  const cancelled = async (messages: ExecutionMessage[]) => {
+    await updateExecution(db, id, { ...base, completedAt: undefined, messages })
     log.info('execution_cancelled', { ...about, ...figures })
     metrics?.execution('cancelled')
+  }
+  /**
+   * Records the run's end unless its row stopped being active meanwhile: a cancel through any
+   * instance may commit between the model's last answer and this write (finishExecution then
+   * changes nothing); the end is then the cancel's, and neither the log, the server log nor the
+   * metrics say otherwise. True when this end was recorded.
+   */
+  const ended = async (patch: Parameters<typeof finishExecution>[2], messages: ExecutionMessage[]): Promise<boolean> => {
+    if (await finishExecution(db, id, { ...patch, messages })) return true
+    if ((await getExecutionRow(db, id))?.status === 'cancelled') await cancelled(messages)
+    return false
+  }
+  if (reason === 'cancel') {
+    await cancelled([userMsg])
   } else if (reason === 'timeout' || reason === 'shutdown' || ctrl.signal.aborted) {
     const msg = reason === 'timeout' ? `Execution timed out after ${config.executionTimeoutMs} ms` : 'Execution interrupted by server shutdown'
     const errorCode = reason === 'timeout' ? 'gateway_timeout' : 'service_unavailable'
-    await finishExecution(db, id, { ...base, status: 'failed', error: msg, errorCode, messages: [userMsg] })
-    await addLog(db, id, now, 'error', reason === 'timeout' ? 'timeout' : 'interrupted', { message: msg })
-    log.error('execution_failed', { ...about, ...figures, errorCode, error: msg })
-    metrics?.execution('failed')
+    if (await ended({ ...base, status: 'failed', error: msg, errorCode }, [userMsg])) {
+      await addLog(db, id, now, 'error', reason === 'timeout' ? 'timeout' : 'interrupted', { message: msg })
+      log.error('execution_failed', { ...about, ...figures, errorCode, error: msg })
+      metrics?.execution('failed')
+    }
   } else if (error) {
     const msg = `Model provider error: ${providerMessage(error, keys)}`
-    await finishExecution(db, id, { ...base, status: 'failed', error: msg, errorCode: 'bad_gateway', messages: [userMsg] })
+    if (!(await ended({ ...base, status: 'failed', error: msg, errorCode: 'bad_gateway' }, [userMsg]))) return (await getExecutionRow(db, id))!
     await addLog(db, id, now, 'error', 'provider_error', { message: msg })
     const detail = scrubProviderMessage((error as { message?: string })?.message || String(error), keys)
     log.error('execution_failed', {
@@ -232,10 +249,11 @@ export async function runJob(
   } else {
     if (lastFinish === 'tool-calls' && steps >= maxTurns) await addLog(db, id, now, 'warn', 'max_turns_reached', { maxTurns })
     const assistant = { role: 'assistant' as const, content: text, timestamp: new Date(now).toISOString() }
-    await finishExecution(db, id, { ...base, status: 'completed', messages: [userMsg, assistant] })
-    await addLog(db, id, now, 'info', 'completed', { steps, inputTokens, outputTokens })
-    log.info('execution_finished', { ...about, ...figures })
-    metrics?.execution('completed')
+    if (await ended({ ...base, status: 'completed' }, [userMsg, assistant])) {
+      await addLog(db, id, now, 'info', 'completed', { steps, inputTokens, outputTokens })
+      log.info('execution_finished', { ...about, ...figures })
+      metrics?.execution('completed')
+    }
   }
   return (await getExecutionRow(db, id))!
 }

@@ -371,13 +371,15 @@ export class Engine {
       const row = await getExecutionRow(db, x)
       if (!row || !ACTIVE.includes(row.status)) continue
       const startedAt = row.startedAt?.getTime()
-      await finishExecution(db, x, {
+      const cancelled = await finishExecution(db, x, {
         status: 'cancelled',
         error: 'Cancelled by request',
         completedAt: new Date(now),
         updatedAt: new Date(now),
         executionTime: startedAt !== undefined ? Math.max(0, now - startedAt) : null,
       })
+      // Ended meanwhile (its run recorded its answer first, here or on another instance): that end stands.
+      if (!cancelled) continue
       await addLog(db, x, now, 'warn', 'cancelled', x === id ? {} : { by: id })
       // A run here logs its own end (with its figures) once aborted; others are logged now.
       if (!this.running.has(x)) {

@@ -287,8 +287,10 @@ export async function cancelExecution(ctx: Ctx, engine: Engine, id: string): Pro
   const r = await getVisibleExecution(ctx, id)
   if (!canCancelExecution(p, r, await spaceAccessOf(ctx.db, r.spaceId))) throw new AppError('forbidden', 'Forbidden: only the user who started an execution (or an organization admin) may cancel it.')
   if (r.status === 'cancelled') return r
-  if (r.status === 'completed' || r.status === 'failed') {
-    throw new AppError('invalid_state', `Execution ${id} already ${r.status}; only pending or running executions can be cancelled.`)
-  }
-  return (await engine.cancel(id)) ?? r
+  const finished = (status: string) => new AppError('invalid_state', `Execution ${id} already ${status}; only pending or running executions can be cancelled.`)
+  if (r.status === 'completed' || r.status === 'failed') throw finished(r.status)
+  const after = (await engine.cancel(id)) ?? r
+  // It ended on its own while the cancel was on its way: the cancel changed nothing.
+  if (after.status === 'completed' || after.status === 'failed') throw finished(after.status)
+  return after
 }
