@@ -277,6 +277,9 @@ describe('a cursor that is not this list\'s (or this caller\'s) is a 400, never 
         b64('{"a":1'),
         b64({ a: 1 }),
         b64([v, scope, -1, id, ...rest]),
+        // Past the year 9999 (PostgreSQL answered 500: "time zone displacement out of range").
+        b64([v, scope, 253402300800000, id, ...rest]),
+        b64([v, scope, Number.MAX_SAFE_INTEGER, id, ...rest]),
         b64([v, scope, time, "x' OR 1=1 --", ...rest]),
         b64([v, scope, time, id, ...rest, 'extra']),
         b64([2, scope, time, id, ...rest]),

@@ -1,6 +1,7 @@
 import { and, desc, sql, type AnyColumn, type SQL } from 'drizzle-orm'
 import type { SQLiteSelect, SQLiteTable } from 'drizzle-orm/sqlite-core'
 import { AppError } from '../errors'
+import { MAX_INSTANT_MS } from '../instants'
 import { connectionOf, type Db } from './connection'
 import { dbTime } from './schema'
 
@@ -328,6 +329,7 @@ function decodeCursor(raw: string, list: string, scope: string, withTotal: boole
   }
   const [, , t, id, n, estimate] = v
   const totalOk = withTotal ? v.length === 6 && Number.isSafeInteger(n) && n >= 0 && (estimate === 0 || estimate === 1) : v.length === 4
-  if (!Number.isSafeInteger(t) || t < 0 || typeof id !== 'string' || !ID.test(id) || !totalOk) throw badCursor(list, 'not a cursor')
+  // A time no row can have (past 9999-12-31) is no cursor: PostgreSQL cannot even compare it.
+  if (!Number.isSafeInteger(t) || t < 0 || t > MAX_INSTANT_MS || typeof id !== 'string' || !ID.test(id) || !totalOk) throw badCursor(list, 'not a cursor')
   return { after: { t, id }, total: withTotal ? { n, estimate: estimate === 1 } : { n: 0, estimate: false } }
 }
