@@ -4,12 +4,13 @@ import type { Config } from './config'
 import type { Services } from './context'
 import { loadSecretBox, type KeySource } from './crypto/keys'
 import type { SecretBox } from './crypto/secretbox'
-import { isPostgresUrl } from './config'
-import { openDatabase, type SqliteConnection } from './db/client'
-import { runMigrations, runPgMigrations } from './db/migrate'
+import { describeDatabase, isPostgresUrl } from './config'
+import { resolve } from 'node:path'
+import { MEMORY, openDatabase, type SqliteConnection } from './db/client'
+import { requireCurrentSqliteFile, runMigrations, runPgMigrations } from './db/migrate'
 import type { PgConnection } from './db/pg'
 import { useDialect } from './db/schema'
-import { verifyEncryptionKey } from './db/settings'
+import { readKeyCheck, verifyEncryptionKey } from './db/settings'
 import { configProviders, type ModelProviders } from './engine/providers'
 import { Engine } from './engine/runner'
 import { createLogger, resolveLogFormat, type Logger } from './logger'
@@ -55,8 +56,10 @@ export interface RuntimeOptions {
   /** Rate-limit counters; by default in process memory. */
   rateLimitStore?: RateLimitStore
   /**
-   * false: neither the database nor a key file is created (admin commands other than serve,
-   * migrate and users create); a missing one fails naming its path.
+   * false: neither the database nor a key file is created, nothing is migrated and no key check
+   * is stored (admin commands other than serve, migrate and users create); a missing database or
+   * key fails naming its path, a file that is not a teamday database at this build's schema is
+   * refused unchanged.
    */
   create?: boolean
   /** PostgreSQL only: the schema to work in (tests give each app a fresh one), and idle seconds before a pooled connection closes. */
@@ -77,6 +80,11 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   const pg = isPostgresUrl(config.dbPath)
   // One database per process: the services' tables follow it (src/db/schema/index.ts).
   useDialect(pg ? 'pg' : 'sqlite')
+  const mayCreate = opts.create !== false
+  const name = describeDatabase(config.dbPath)
+  // Before the connection is opened for use (which switches the file to WAL mode): a command
+  // that may not create or migrate leaves any file that is not a current teamday database alone.
+  if (!pg && !mayCreate && config.dbPath !== MEMORY) requireCurrentSqliteFile(resolve(config.dbPath))
   const connection = pg
     ? // PostgreSQL's driver and drizzle's pg-core are required only here: a SQLite start does not evaluate them.
       (require('./db/pg') as typeof import('./db/pg')).openPostgres(config.dbPath, { pool: config.dbPool, statementTimeoutMs: config.dbStatementTimeoutMs, schema: opts.pgSchema, idleTimeoutS: opts.pgIdleTimeoutS })
@@ -85,14 +93,18 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     await connection.close()
   }
   try {
-    const { applied, names } = connection.dialect === 'pg' ? await runPgMigrations(connection) : runMigrations(connection)
+    const migration = { mayMigrate: mayCreate, name }
+    const { applied, names } = connection.dialect === 'pg' ? await runPgMigrations(connection, migration) : runMigrations(connection, migration)
     if (applied > 0) log.debug('migrations_applied', { count: applied, migrations: names })
     const metrics = new Metrics()
     connection.onQuery = (seconds) => metrics.query(seconds)
+    // A key file is written only for a database that has no key yet: one sealed under another
+    // key (whose key file is elsewhere or lost) is refused without leaving a wrong key behind.
+    const sealed = (await readKeyCheck(connection.db)) !== undefined
     // A box given by the caller (tests) was neither read nor written anywhere: ephemeral.
-    const { box, source } = opts.box ? { box: opts.box, source: 'ephemeral' as const } : loadSecretBox(config, { create: opts.create })
+    const { box, source } = opts.box ? { box: opts.box, source: 'ephemeral' as const } : loadSecretBox(config, { create: mayCreate && !sealed })
     const services: Services = { db: connection.db, clock, box, log, audit: new AuditLog(), config }
-    await verifyEncryptionKey(connection.db, box, clock.now())
+    await verifyEncryptionKey(connection.db, box, clock.now(), { store: mayCreate })
     const engine = new Engine({ db: connection.db, clock, log, config, providers: opts.providers ?? configProviders(config), metrics, instanceId: newId('inst') })
     metrics.gauges = { executionsQueued: () => engine.queued, executionsRunning: () => engine.runningCount }
     // PostgreSQL: counters every instance shares; SQLite: one process, counted in memory.

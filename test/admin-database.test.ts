@@ -1,9 +1,12 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { Database } from 'bun:sqlite'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Io } from '../src/cli/common'
 import { parseEnv } from '../src/cli/env-file'
+import { openDatabase } from '../src/db/client'
+import { embeddedMigrations } from '../src/db/migrate'
 import { run } from '../src/main'
 
 /**
@@ -162,5 +165,151 @@ describe('--env-file', () => {
       F: 'a#b',
     })
     expect(() => parseEnv('A="open')).toThrow('line 1: unterminated quote in the value of A')
+  })
+})
+
+const newKey = () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
+
+/** A SQLite file read without changing it: its tables and the sealed key check value. */
+function peek(path: string): { tables: string[]; keyCheck: string | undefined } {
+  const h = new Database(path, { readonly: true })
+  try {
+    const tables = h.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((r) => r.name)
+    const keyCheck = tables.includes('settings') ? h.query<{ value: string }, []>("SELECT value FROM settings WHERE key = 'encryption_key_check'").get()?.value : undefined
+    return { tables, keyCheck }
+  } finally {
+    h.close()
+  }
+}
+
+const sha = (path: string) => new Bun.CryptoHasher('sha256').update(readFileSync(path)).digest('hex')
+
+describe('key rotation (TEAMDAY_ENCRYPTION_KEYS_PREVIOUS)', () => {
+  test('no command moves the key check to the new key: the new key alone stays refused while data is sealed under the old one', async () => {
+    const db = join(dir, 'teamday.db')
+    const [k1, k2] = [newKey(), newKey()]
+    expect((await cli(['users', 'create', '--email', 'a@b.co', '--org', 'acme', '--role', 'admin', '--db', db], { TEAMDAY_ENCRYPTION_KEY: k1 })).code).toBe(0)
+    expect((await cli(['tokens', 'create', '--email', 'a@b.co', '--name', 'deploy bot', '--db', db], { TEAMDAY_ENCRYPTION_KEY: k1 })).code).toBe(0)
+    const check = peek(db).keyCheck
+    const rotated = { TEAMDAY_ENCRYPTION_KEY: k2, TEAMDAY_ENCRYPTION_KEYS_PREVIOUS: k1 }
+    // A read-only command, then writing ones (a new token name is sealed under the new key).
+    expect((await cli(['audit', 'list', '--db', db], rotated)).code).toBe(0)
+    expect((await cli(['users', 'create', '--email', 'b@b.co', '--org', 'acme', '--db', db], rotated)).code).toBe(0)
+    expect((await cli(['tokens', 'create', '--email', 'a@b.co', '--name', 'second', '--db', db], rotated)).code).toBe(0)
+    expect((await cli(['migrate', '--db', db], rotated)).code).toBe(0)
+    expect(peek(db).keyCheck).toBe(check)
+    // Both keys: old and new values open.
+    const both = await cli(['tokens', 'list', '--email', 'a@b.co', '--json', '--db', db], rotated)
+    expect(both.code).toBe(0)
+    expect(JSON.parse(both.out).tokens.map((t: { name: string }) => t.name).sort()).toEqual(['deploy bot', 'second'])
+    // The new key alone: refused at open, naming what to do, never a failure later on the data.
+    const alone = await cli(['tokens', 'list', '--email', 'a@b.co', '--db', db], { TEAMDAY_ENCRYPTION_KEY: k2 })
+    expect(alone.code).toBe(1)
+    expect(alone.err).toContain('does not match this database')
+    expect(alone.err).toContain('TEAMDAY_ENCRYPTION_KEYS_PREVIOUS')
+    expect(alone.err).not.toContain('could not be decrypted')
+  })
+})
+
+describe('admin commands on a file that is not a teamday database at this build\'s schema', () => {
+  const readers: [string, string[]][] = [
+    ['users list', ['users', 'list', '--org', 'acme']],
+    ['users set-role', ['users', 'set-role', '--email', 'a@b.co', '--org', 'acme', '--role', 'viewer']],
+    ['tokens list', ['tokens', 'list', '--email', 'a@b.co']],
+    ['audit list', ['audit', 'list']],
+  ]
+
+  test("another application's SQLite file: refused, not a byte changed (no teamday tables, no WAL switch)", async () => {
+    const other = join(dir, 'app.db')
+    const h = new Database(other)
+    h.exec("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers (name) VALUES ('bob')")
+    h.close()
+    const before = sha(other)
+    for (const [name, argv] of readers) {
+      const r = await cli([...argv, '--db', other], { TEAMDAY_ENCRYPTION_KEY: newKey() })
+      expect({ name, code: r.code }).toEqual({ name, code: 1 })
+      expect(r.err).toStartWith(`error: ${other} is not a teamday database (it has no teamday tables); nothing was changed.`)
+    }
+    expect(sha(other)).toBe(before)
+    expect(peek(other).tables).toEqual(['customers'])
+  })
+
+  test('an empty (0-byte) file stays empty; a file that is not SQLite is named as such', async () => {
+    const empty = join(dir, 'teamday.db')
+    writeFileSync(empty, '')
+    for (const [, argv] of readers) {
+      const r = await cli([...argv, '--db', empty], { TEAMDAY_ENCRYPTION_KEY: newKey() })
+      expect(r.code).toBe(1)
+      expect(r.err).toContain('is not a teamday database')
+    }
+    expect(readFileSync(empty).length).toBe(0)
+    expect(readdirSync(dir)).toEqual(['teamday.db']) // no key file either
+    const junk = join(dir, 'junk.db')
+    writeFileSync(junk, 'x'.repeat(4096))
+    const r = await cli(['audit', 'list', '--db', junk], { TEAMDAY_ENCRYPTION_KEY: newKey() })
+    expect(r.code).toBe(1)
+    expect(r.err).toContain(`${junk} is not a SQLite database`)
+  })
+
+  test('a teamday database that still needs migrations: refused with "teamday migrate" until it is migrated', async () => {
+    const db = join(dir, 'old.db')
+    const env = { TEAMDAY_ENCRYPTION_KEY: newKey() }
+    // As the release before left it: every migration but the newest, through drizzle's migrator.
+    const old = openDatabase(db)
+    ;(old.sync as any).dialect.migrate(embeddedMigrations().slice(0, -1), (old.sync as any).session, { migrationsFolder: '' })
+    old.close()
+    const before = sha(db)
+    const r = await cli(['audit', 'list', '--db', db], env)
+    expect(r.code).toBe(1)
+    expect(r.err).toContain(`${db} is not migrated to this teamday's schema`)
+    expect(r.err).toContain(`teamday migrate --db ${db}`)
+    expect(sha(db)).toBe(before)
+    expect((await cli(['migrate', '--db', db], env)).out).toBe(`applied 1 migration(s) to ${db}`)
+    expect((await cli(['audit', 'list', '--db', db], env)).out).toBe('no audit events')
+  })
+})
+
+describe('a database migrated by a newer teamday', () => {
+  test('migrate, users create, serve and every admin command refuse it, saying to use the newer binary; nothing is written', async () => {
+    const db = join(dir, 'teamday.db')
+    const env = { TEAMDAY_ENCRYPTION_KEY: newKey() }
+    expect((await cli(['users', 'create', '--email', 'a@b.co', '--org', 'acme', '--db', db], env)).code).toBe(0)
+    const h = new Database(db)
+    h.exec(`INSERT INTO __drizzle_migrations (hash, created_at) VALUES ('from-a-newer-release', ${Date.now() + 86_400_000 * 3650})`)
+    h.close()
+    const members = () => {
+      const r = new Database(db, { readonly: true })
+      try {
+        return r.query('SELECT role FROM memberships').all()
+      } finally {
+        r.close()
+      }
+    }
+    for (const argv of [
+      ['migrate'],
+      ['users', 'create', '--email', 'c@b.co', '--org', 'acme'],
+      ['users', 'set-role', '--email', 'a@b.co', '--org', 'acme', '--role', 'viewer'],
+      ['tokens', 'list', '--email', 'a@b.co'],
+      ['serve', '--port', '0', '--host', '127.0.0.1'],
+    ]) {
+      const r = await cli([...argv, '--db', db], env)
+      expect({ argv, code: r.code }).toEqual({ argv, code: 1 })
+      expect(r.err).toContain(`${db} was migrated by a newer teamday (it has migrations this build does not know): run that version or a later one`)
+      expect(r.out).toBe('')
+    }
+    expect(members()).toEqual([{ role: 'member' }])
+  })
+})
+
+describe('a refused start writes no key file', () => {
+  test('users create, migrate and serve on a database sealed under a key they do not have: exit 1, no new key beside it', async () => {
+    const db = join(dir, 'teamday.db')
+    expect((await cli(['users', 'create', '--email', 'a@b.co', '--org', 'acme', '--db', db], { TEAMDAY_ENCRYPTION_KEY: newKey() })).code).toBe(0)
+    for (const argv of [['users', 'create', '--email', 'b@b.co', '--org', 'acme'], ['migrate'], ['serve', '--port', '0', '--host', '127.0.0.1']]) {
+      const r = await cli([...argv, '--db', db])
+      expect({ argv, code: r.code }).toEqual({ argv, code: 1 })
+      expect(r.err).toContain(`no encryption key: TEAMDAY_ENCRYPTION_KEY is not set and there is no key file at ${join(dir, 'teamday.key')}`)
+      expect(existsSync(join(dir, 'teamday.key'))).toBe(false)
+    }
   })
 })

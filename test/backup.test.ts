@@ -57,6 +57,34 @@ describe('backup', () => {
     expect(noFolder.err).toContain(`cannot write the backup ${join(dir, 'nope', 'b.db')}`)
   })
 
+  test('errors of the database backed up name it, not the backup; no backup file is left', async () => {
+    const out = join(dir, 'b.db')
+    const backupOf = (source: string) => cli('backup', '--db', source, '--out', out)
+    writeFileSync(join(dir, 'junk.db'), 'x'.repeat(4096))
+    const junk = await backupOf(join(dir, 'junk.db'))
+    expect(junk.code).toBe(1)
+    expect(junk.err).toStartWith(`error: ${join(dir, 'junk.db')} is not a SQLite database (nor a teamday one); nothing was written.`)
+    const other = new Database(join(dir, 'other.db'), { create: true })
+    other.exec('CREATE TABLE t (x)')
+    other.close()
+    const notOurs = await backupOf(join(dir, 'other.db'))
+    expect(notOurs.code).toBe(1)
+    expect(notOurs.err).toStartWith(`error: ${join(dir, 'other.db')} is not a teamday database (it has no teamday tables); nothing was written.`)
+    // A teamday database with overwritten B-tree pages (page 1, the schema, intact): VACUUM INTO
+    // fails reading it, half-way through writing the copy.
+    await cli('tokens', 'create', '--email', 'ada@example.com', '--name', 'one')
+    const clean = join(dir, 'clean.db')
+    expect((await cli('backup', '--out', clean)).code).toBe(0)
+    const bytes = new Uint8Array(await Bun.file(clean).arrayBuffer())
+    bytes.fill(0xff, 4096 * 2, 4096 * 8)
+    writeFileSync(join(dir, 'damaged.db'), bytes)
+    const damaged = await backupOf(join(dir, 'damaged.db'))
+    expect(damaged.code).toBe(1)
+    expect(damaged.err).toStartWith(`error: cannot read the database ${join(dir, 'damaged.db')}: database disk image is malformed; no backup was written`)
+    for (const r of [junk, notOurs, damaged]) expect(r.err).not.toContain(out)
+    expect(existsSync(out)).toBe(false)
+  })
+
   test('while another connection keeps writing, the copy is a consistent snapshot', async () => {
     const rt = await createRuntime(loadConfig({}, { dbPath: db }))
     try {

@@ -7,7 +7,7 @@ import { generateKey, loadSecretBox } from '../src/crypto/keys'
 import { DecryptionError, SecretBox } from '../src/crypto/secretbox'
 import { openDatabase } from '../src/db/client'
 import { runMigrations } from '../src/db/migrate'
-import { verifyEncryptionKey, WrongKeyError } from '../src/db/settings'
+import { readKeyCheck, verifyEncryptionKey, WrongKeyError } from '../src/db/settings'
 
 const key = () => crypto.getRandomValues(new Uint8Array(32))
 
@@ -133,10 +133,38 @@ describe('server key loading', () => {
     await verifyEncryptionKey(db, new SecretBox(k1), Date.now()) // same key: fine
     await expect(verifyEncryptionKey(db, new SecretBox(key()), Date.now())).rejects.toThrow(WrongKeyError)
     await expect(verifyEncryptionKey(db, new SecretBox(key()), Date.now())).rejects.toThrow('TEAMDAY_ENCRYPTION_KEY')
-    // After a rotation the check value is re-sealed under the new key.
-    const k2 = key()
+    conn.close()
+  })
+
+  test('a rotation never moves the key check: the new key alone is refused until the old one is listed again', async () => {
+    const conn = openDatabase(join(dir, 'rotated.db'))
+    runMigrations(conn)
+    const { db } = conn
+    const [k1, k2] = [key(), key()]
+    await verifyEncryptionKey(db, new SecretBox(k1), Date.now())
+    const check = await readKeyCheck(db)
+    // The data (here a token name) stays sealed under k1: nothing re-seals it.
+    const sealedName = new SecretBox(k1).seal('deploy bot', 'pat.name:pat_1')
     await verifyEncryptionKey(db, new SecretBox(k2, [k1]), Date.now())
-    await verifyEncryptionKey(db, new SecretBox(k2), Date.now())
+    expect(await readKeyCheck(db)).toBe(check)
+    await expect(verifyEncryptionKey(db, new SecretBox(k2), Date.now())).rejects.toThrow(WrongKeyError)
+    await expect(verifyEncryptionKey(db, new SecretBox(k2), Date.now())).rejects.toThrow('TEAMDAY_ENCRYPTION_KEYS_PREVIOUS')
+    expect(new SecretBox(k2, [k1]).open(sealedName, 'pat.name:pat_1')).toBe('deploy bot')
+    conn.close()
+  })
+
+  test('store: false (commands that must not write) leaves a database without a check as it is; the first check stored stays', async () => {
+    const conn = openDatabase(join(dir, 'unchecked.db'))
+    runMigrations(conn)
+    const { db } = conn
+    const [k1, k2] = [key(), key()]
+    await verifyEncryptionKey(db, new SecretBox(k1), Date.now(), { store: false })
+    expect(await readKeyCheck(db)).toBeUndefined()
+    await verifyEncryptionKey(db, new SecretBox(k1), Date.now())
+    const check = await readKeyCheck(db)
+    // Another key is refused and leaves the stored check as it was.
+    await expect(verifyEncryptionKey(db, new SecretBox(k2), Date.now())).rejects.toThrow(WrongKeyError)
+    expect(await readKeyCheck(db)).toBe(check)
     conn.close()
   })
 })

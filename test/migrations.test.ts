@@ -6,10 +6,13 @@ import { readMigrationFiles } from 'drizzle-orm/migrator'
 import { migrate } from 'drizzle-orm/bun-sqlite/migrator'
 import { renderMigrationsModule } from '../scripts/gen-migrations'
 import { openDatabase } from '../src/db/client'
-import { embeddedMigrations, runMigrations } from '../src/db/migrate'
+import { embeddedMigrations, runMigrations, SchemaError } from '../src/db/migrate'
 import { sqliteMigrations } from '../src/db/migrations.gen'
 import { insertExecution } from '../src/engine/store'
-import { sqliteOnly } from './helpers/pg'
+import postgres from 'postgres'
+import type { Io } from '../src/cli/common'
+import { run } from '../src/main'
+import { createTestDatabase, needPostgres, sqliteOnly, urlFor } from './helpers/pg'
 
 const root = join(import.meta.dir, '..')
 const dir = mkdtempSync(join(tmpdir(), 'teamday-migrate-'))
@@ -95,4 +98,72 @@ describe('0010/0011: executions.seq on a database that has executions', () => {
     expect(row.seq).toBe(4)
     c.close()
   })
+})
+
+const newKey = () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
+
+async function cli(argv: string[], env: Record<string, string>) {
+  const out: string[] = []
+  const err: string[] = []
+  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), env: { TEAMDAY_LOG_LEVEL: 'silent', ...env } }
+  const code = await run(argv, io)
+  return { code, out: out.join('\n'), err: err.join('\n') }
+}
+
+/** A created_at later than any migration of this build: a row only a newer teamday writes. */
+const FUTURE = Date.now() + 86_400_000 * 3650
+
+describe('a database migrated by a newer teamday', () => {
+  test('SQLite: runMigrations refuses it (SchemaError naming the database and what to do)', () => {
+    const db = openDatabase(join(dir, 'newer.db'))
+    runMigrations(db)
+    db.client.run(`INSERT INTO __drizzle_migrations (hash, created_at) VALUES ('from-a-newer-release', ${FUTURE})`)
+    expect(() => runMigrations(db, { name: 'newer.db' })).toThrow(SchemaError)
+    expect(() => runMigrations(db, { name: 'newer.db' })).toThrow('newer.db was migrated by a newer teamday (it has migrations this build does not know): run that version or a later one')
+    db.client.close()
+  })
+
+  test('PostgreSQL: migrate and the admin commands refuse it; a command that may not migrate leaves an empty database empty', async () => {
+    if (!(await needPostgres('test/migrations.test.ts'))) return
+    const url = urlFor(await createTestDatabase())
+    const env = { TEAMDAY_ENCRYPTION_KEY: newKey() }
+    const sql = postgres(url, { max: 1, onnotice: () => {} })
+    try {
+      const tables = async () => (await sql`SELECT table_schema || '.' || table_name AS t FROM information_schema.tables WHERE table_schema IN ('public', 'drizzle')`).map((r) => r.t)
+      const empty = await cli(['audit', 'list', '--db', url], env)
+      expect(empty.code).toBe(1)
+      expect(empty.err).toContain('is not a teamday database (it has no teamday tables); nothing was changed')
+      expect(await tables()).toEqual([])
+      expect((await cli(['users', 'create', '--email', 'a@b.co', '--org', 'acme', '--db', url], env)).code).toBe(0)
+      await sql`INSERT INTO drizzle.__drizzle_migrations (hash, created_at) VALUES ('from-a-newer-release', ${FUTURE})`
+      for (const argv of [['migrate'], ['users', 'set-role', '--email', 'a@b.co', '--org', 'acme', '--role', 'viewer']]) {
+        const r = await cli([...argv, '--db', url], env)
+        expect({ argv, code: r.code }).toEqual({ argv, code: 1 })
+        expect(r.err).toContain('was migrated by a newer teamday (it has migrations this build does not know): run that version or a later one')
+      }
+      expect((await sql`SELECT role FROM memberships`).map((r) => r.role)).toEqual(['member'])
+    } finally {
+      await sql.end({ timeout: 5 })
+    }
+  }, 30_000)
+})
+
+describe('processes starting at once on a new SQLite database', () => {
+  const MAIN = join(root, 'src/main.ts')
+
+  test('four "teamday users create" on one new file all succeed: the second waits for the first one\'s migration', async () => {
+    for (let trial = 0; trial < 3; trial++) {
+      const db = join(mkdtempSync(join(dir, 'race-')), 'teamday.db')
+      const env = { ...process.env, TEAMDAY_ENCRYPTION_KEY: newKey(), TEAMDAY_LOG_LEVEL: 'silent' }
+      const procs = [0, 1, 2, 3].map((i) =>
+        Bun.spawn([process.execPath, '--no-env-file', MAIN, 'users', 'create', '--email', `p${i}@example.com`, '--org', 'acme', '--db', db], { env, stdout: 'pipe', stderr: 'pipe' }),
+      )
+      const results = await Promise.all(procs.map(async (p) => ({ code: await p.exited, err: await new Response(p.stderr).text() })))
+      expect(results.filter((r) => r.code !== 0).map((r) => r.err)).toEqual([])
+      const check = openDatabase(db)
+      expect(check.client.query('SELECT count(*) AS n FROM __drizzle_migrations').get()).toEqual({ n: embeddedMigrations().length })
+      expect(check.client.query('SELECT count(*) AS n FROM memberships').get()).toEqual({ n: 4 })
+      check.client.close()
+    }
+  }, 60_000)
 })

@@ -1,8 +1,8 @@
 import { Database } from 'bun:sqlite'
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseOpenError } from './client'
-import { embeddedMigrations } from './migrate'
+import { newerThanThisBuild, sqliteSchemaState } from './migrate'
 import { KEY_CHECK_SETTING } from './settings'
 
 /**
@@ -45,19 +45,47 @@ function privately<T>(fn: () => T): T {
   }
 }
 
-/** `VACUUM INTO out` from the database at `from`: a consistent, compact copy. `out` must not exist. */
+/**
+ * `VACUUM INTO out` from the teamday database at `from`: a consistent, compact copy. `out` must
+ * not exist. An error is blamed on the file it comes from: a source that is not a (teamday)
+ * database, or that SQLite finds damaged while reading it, is named as the source, never as the
+ * backup being written.
+ */
 export function vacuumInto(from: string, out: string): void {
   if (existsSync(out)) throw new Error(`${out} already exists: a backup never overwrites a file; choose a new name`)
   const db = openExisting(from)
   try {
     db.exec('PRAGMA busy_timeout = 5000')
-    privately(() => db.query('VACUUM INTO ?').run(out))
-  } catch (e) {
-    if (e instanceof DatabaseOpenError) throw e
-    throw new Error(`cannot write the backup ${out}: ${(e as Error).message}${/unable to open/i.test((e as Error).message) ? ' (does its folder exist, and is it writable?)' : ''}`)
+    readSource(db, from)
+    try {
+      privately(() => db.query('VACUUM INTO ?').run(out))
+    } catch (e) {
+      // A part written before the failure is no backup (no connection holds it: VACUUM INTO closed it).
+      rmSync(out, { force: true })
+      if (SOURCE_ERROR.test((e as { code?: string }).code ?? '')) throw sourceError(from, e)
+      throw new Error(`cannot write the backup ${out}: ${(e as Error).message}${/unable to open/i.test((e as Error).message) ? ' (does its folder exist, and is it writable?)' : ''}`)
+    }
   } finally {
     db.close()
   }
+}
+
+/** SQLite's codes for a database it cannot read as one (the source's fault, whatever is being written). */
+const SOURCE_ERROR = /^SQLITE_(NOTADB|CORRUPT)/
+
+const sourceError = (from: string, e: unknown) =>
+  new Error(`cannot read the database ${from}: ${(e as Error).message}; no backup was written (check ${from} with PRAGMA integrity_check)`)
+
+/** Reads the source's schema before anything is written: it must be a teamday database. */
+function readSource(db: Database, from: string): void {
+  let teamday: boolean
+  try {
+    teamday = sqliteSchemaState(db).teamday
+  } catch (e) {
+    if ((e as { code?: string }).code === 'SQLITE_NOTADB') throw new Error(`${from} is not a SQLite database (nor a teamday one); nothing was written. Check --db (or TEAMDAY_DB)`)
+    throw sourceError(from, e)
+  }
+  if (!teamday) throw new Error(`${from} is not a teamday database (it has no teamday tables); nothing was written. Check --db (or TEAMDAY_DB)`)
 }
 
 /** Integrity, migrations and key check of a database file (opened read-only). */
@@ -66,14 +94,10 @@ export function inspect(path: string): DatabaseReport {
   try {
     db.exec('PRAGMA busy_timeout = 5000')
     const integrity = db.query<{ integrity_check: string }, []>('PRAGMA integrity_check').all().map((r) => r.integrity_check)
-    const tables = new Set(db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((r) => r.name))
-    if (!tables.has('__drizzle_migrations') || !tables.has('settings')) {
-      throw new Error(`${path} is not a teamday database (it has no teamday tables)`)
-    }
-    const applied = db.query<{ n: number; last: number | null }, []>('SELECT count(*) AS n, max(created_at) AS last FROM __drizzle_migrations').get()!
-    const known = embeddedMigrations().at(-1)?.folderMillis ?? 0
+    const schema = sqliteSchemaState(db)
+    if (!schema.teamday) throw new Error(`${path} is not a teamday database (it has no teamday tables)`)
     const keyCheck = db.query<{ value: string }, [string]>('SELECT value FROM settings WHERE key = ?').get(KEY_CHECK_SETTING)?.value
-    return { integrity, migrations: applied.n, newerThanThisBuild: (applied.last ?? 0) > known, keyCheck }
+    return { integrity, migrations: schema.applied, newerThanThisBuild: newerThanThisBuild(schema.newest), keyCheck }
   } catch (e) {
     if ((e as { code?: string }).code === 'SQLITE_NOTADB') throw new Error(`${path} is not a SQLite database`)
     throw e

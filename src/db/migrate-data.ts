@@ -6,7 +6,7 @@ import { getTableConfig as pgConfig, type PgColumn, type PgTable } from 'drizzle
 import type postgres from 'postgres'
 import { getTableConfig as liteConfig, type SQLiteColumn, type SQLiteTable } from 'drizzle-orm/sqlite-core'
 import { errorMessage } from '../errors'
-import { embeddedMigrations, runPgMigrations } from './migrate'
+import { embeddedMigrations, newerThanThisBuild, newestKnownMigration, runPgMigrations, sqliteSchemaState } from './migrate'
 import { TX_LOCK, type PgConnection } from './pg'
 import { TABLE_NAMES } from './schema'
 import * as pgSchema from './schema/pg'
@@ -78,17 +78,14 @@ export function openSqliteSource(path: string): Database {
   }
   try {
     db.exec('PRAGMA busy_timeout = 5000')
-    const tables = new Set(db.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((r) => r.name))
-    if (!tables.has('__drizzle_migrations') || !tables.has('settings')) throw new MigrateDataError(`${path} is not a teamday database (it has no teamday tables)`)
-    const done = db.query<{ n: number; last: number | null }, []>('SELECT count(*) AS n, max(created_at) AS last FROM __drizzle_migrations').get()!
-    const known = embeddedMigrations('sqlite')
-    const newest = known.at(-1)?.folderMillis ?? 0
-    if ((done.last ?? 0) < newest) {
+    const done = sqliteSchemaState(db)
+    if (!done.teamday) throw new MigrateDataError(`${path} is not a teamday database (it has no teamday tables)`)
+    if (newerThanThisBuild(done.newest)) throw new MigrateDataError(`${path} was made by a newer teamday (it has migrations this build does not know): copy it with that version or a later one`)
+    if (done.newest < newestKnownMigration()) {
       throw new MigrateDataError(
-        `${path} is not migrated to this teamday's schema (${done.n} of ${known.length} migrations applied): stop its server and run "teamday migrate --db ${path}" with this teamday first (migrate-data only reads the file)`,
+        `${path} is not migrated to this teamday's schema (${done.applied} of ${embeddedMigrations('sqlite').length} migrations applied): stop its server and run "teamday migrate --db ${path}" with this teamday first (migrate-data only reads the file)`,
       )
     }
-    if ((done.last ?? 0) > newest) throw new MigrateDataError(`${path} was made by a newer teamday (it has migrations this build does not know): copy it with that version or a later one`)
     const check = db.query<{ quick_check: string }, []>('PRAGMA quick_check').all().map((r) => r.quick_check)
     if (check.join() !== 'ok') throw new MigrateDataError(`${path} failed its integrity check (${check.slice(0, 3).join('; ')}); nothing was copied`)
     return db

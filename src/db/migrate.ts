@@ -1,4 +1,7 @@
+import { Database } from 'bun:sqlite'
 import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { sql } from 'drizzle-orm'
 import type { MigrationMeta } from 'drizzle-orm/migrator'
 import type { SqliteConnection, SyncDb } from './connection'
 import { pgMigrations, sqliteMigrations } from './migrations.gen'
@@ -27,49 +30,167 @@ export interface MigrationResult {
   names: string[]
 }
 
+export interface MigrationOptions {
+  /**
+   * false (every admin command but serve, migrate, users create and restore): nothing is
+   * created or migrated; a database that is not a teamday database, or not at this build's
+   * schema, is refused (SchemaError) and left as it was.
+   */
+  mayMigrate?: boolean
+  /** The database as messages name it (a path, or host/db of a URL). */
+  name?: string
+}
+
+/** A database this build must not use (or, with mayMigrate false, not yet): the message says what to do. */
+export class SchemaError extends Error {}
+
+/** Where a database's migrations stand (read only). */
+export interface SchemaState {
+  /** Whether it has teamday's tables (drizzle's journal and the settings). */
+  teamday: boolean
+  /** Rows of drizzle's journal, and created_at of the newest one (0 for none). */
+  applied: number
+  newest: number
+}
+
+/**
+ * The created_at (the journal's `when`) of this build's newest migration. A database whose
+ * newest row is later was migrated by a newer teamday: the one check behind migrate, serve and
+ * the admin commands, restore (backup.ts inspect) and migrate-data (openSqliteSource).
+ */
+export function newestKnownMigration(dialect: Dialect = 'sqlite'): number {
+  const { journal } = dialect === 'pg' ? pgMigrations : sqliteMigrations
+  return journal.entries.reduce((m: number, e: { when: number }) => Math.max(m, e.when), 0)
+}
+
+/** Whether a database whose newest migration row is `newest` was migrated by a newer teamday. */
+export function newerThanThisBuild(newest: number, dialect: Dialect = 'sqlite'): boolean {
+  return newest > newestKnownMigration(dialect)
+}
+
+/** Teamday's tables and drizzle's journal of a SQLite database, read through `client`. */
+export function sqliteSchemaState(client: Database): SchemaState {
+  const tables = new Set(client.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((r) => r.name))
+  if (!tables.has('__drizzle_migrations')) return { teamday: false, applied: 0, newest: 0 }
+  const row = client.query<{ n: number; last: number | string | null }, []>('SELECT count(*) AS n, max(created_at) AS last FROM __drizzle_migrations').get()!
+  return { teamday: tables.has('settings'), applied: row.n, newest: row.last === null ? 0 : Number(row.last) }
+}
+
+/** Refuses a database from a newer teamday: its schema is one this build does not know. */
+function refuseNewer(state: SchemaState, name: string, dialect: Dialect): void {
+  if (!newerThanThisBuild(state.newest, dialect)) return
+  throw new SchemaError(
+    `${name} was migrated by a newer teamday (it has migrations this build does not know): run that version or a later one. ` +
+      'An older binary must not use it; to go back to this version, restore the backup taken before the upgrade (README: Backup, restore, upgrade)',
+  )
+}
+
+/** For a command that may not migrate: refuses anything but a teamday database at exactly this build's schema. */
+function refuseUnmigrated(state: SchemaState, name: string, dialect: Dialect): void {
+  if (!state.teamday || state.applied === 0) {
+    throw new SchemaError(
+      `${name} is not a teamday database (it has no teamday tables); nothing was changed. Check --db (or TEAMDAY_DB / TEAMDAY_DATABASE_URL); ` +
+        '"teamday serve", "teamday migrate" and "teamday users create" make a new one',
+    )
+  }
+  refuseNewer(state, name, dialect)
+  if (state.newest < newestKnownMigration(dialect)) {
+    throw new SchemaError(
+      `${name} is not migrated to this teamday's schema (${state.applied} of ${embeddedMigrations(dialect).length} migrations applied); nothing was changed. ` +
+        `Run "${dialect === 'pg' ? 'teamday migrate' : `teamday migrate --db ${name}`}" with this teamday first (or start its server), then this command again`,
+    )
+  }
+}
+
+/**
+ * For the admin commands that may not migrate, before the database is opened for use (which
+ * would switch it to WAL mode): refuses, through a read-only connection, a SQLite file that is
+ * not a teamday database at this build's schema (another application's, an empty file, an older
+ * or newer teamday's). A file that does not exist or cannot be opened is left to openDatabase,
+ * whose message names the path.
+ */
+export function requireCurrentSqliteFile(file: string): void {
+  if (!existsSync(file)) return
+  let client: Database
+  try {
+    client = new Database(file, { readonly: true })
+  } catch {
+    return
+  }
+  try {
+    client.exec('PRAGMA busy_timeout = 5000')
+    refuseUnmigrated(sqliteSchemaState(client), file, 'sqlite')
+  } catch (e) {
+    if ((e as { code?: string }).code === 'SQLITE_NOTADB') throw new SchemaError(`${file} is not a SQLite database (nor a teamday one); nothing was changed. Check --db (or TEAMDAY_DB)`)
+    throw e
+  } finally {
+    client.close()
+  }
+}
+
 /**
  * Applies pending migrations with foreign keys off (drizzle-kit's table rebuilds would
  * otherwise cascade-delete child rows), then checks every foreign key and turns them on again.
+ * Under BEGIN IMMEDIATE from the first read of drizzle's journal to COMMIT, as the PostgreSQL
+ * path holds its advisory lock: processes started at once on a new database wait for each other
+ * (busy_timeout) and the later ones find nothing left to do, instead of failing on "table …
+ * already exists". The bookkeeping is drizzle's own (its migrator's table and rows).
  */
-export function runMigrations(conn: SqliteConnection): MigrationResult {
+export function runMigrations(conn: SqliteConnection, opts: MigrationOptions = {}): MigrationResult {
   // Synchronous, on the connection before anything else uses it.
   const db = conn.sync
   const sqlite = db.$client
+  const name = opts.name ?? 'the database'
   const migrations = embeddedMigrations('sqlite')
-  const before = appliedCount(db)
+  const newest = newestKnownMigration('sqlite')
+  const state = sqliteSchemaState(sqlite)
+  refuseNewer(state, name, 'sqlite')
   // Up to date by drizzle's own rule (it applies what is newer than the newest row): nothing to
   // do, and no foreign key check, which reads every row of a large database at every start.
-  const newest = migrations.reduce((m, x) => Math.max(m, x.folderMillis), 0)
-  if (before > 0 && newestApplied(db) >= newest) return { applied: 0, total: migrations.length, names: [] }
-  sqlite.exec('PRAGMA foreign_keys = OFF')
+  if (state.applied > 0 && state.newest >= newest) return { applied: 0, total: migrations.length, names: [] }
+  if (opts.mayMigrate === false) refuseUnmigrated(state, name, 'sqlite')
+  sqlite.exec('PRAGMA foreign_keys = OFF') // a no-op inside a transaction: set before it
   try {
-    // drizzle's dialect migrator: one transaction, skips what __drizzle_migrations already has.
-    ;(db as any).dialect.migrate(migrations, (db as any).session, { migrationsFolder: '' })
-    const violations = sqlite.query('PRAGMA foreign_key_check').all()
-    if (violations.length > 0) {
-      throw new Error(`Migration left ${violations.length} foreign key violation(s): ${JSON.stringify(violations.slice(0, 5))}`)
+    sqlite.exec('BEGIN IMMEDIATE')
+    try {
+      const applied = applyPending(db, migrations, name)
+      const violations = sqlite.query('PRAGMA foreign_key_check').all()
+      if (violations.length > 0) {
+        throw new Error(`Migration left ${violations.length} foreign key violation(s): ${JSON.stringify(violations.slice(0, 5))}`)
+      }
+      sqlite.exec('COMMIT')
+      const names = applied > 0 ? sqliteMigrations.journal.entries.slice(-applied).map((e: { tag: string }) => e.tag) : []
+      return { applied, total: migrations.length, names }
+    } catch (e) {
+      sqlite.exec('ROLLBACK')
+      throw e
     }
   } finally {
     sqlite.exec('PRAGMA foreign_keys = ON')
   }
-  const applied = appliedCount(db) - before
-  const names = applied > 0 ? sqliteMigrations.journal.entries.slice(-applied).map((e: { tag: string }) => e.tag) : []
-  return { applied, total: migrations.length, names }
 }
 
-/** created_at of the newest row of drizzle's journal table (which exists: see appliedCount). */
-function newestApplied(db: SyncDb): number {
-  const row = db.$client.query('SELECT max(created_at) AS t FROM __drizzle_migrations').get() as { t: number | string | null }
-  return row.t === null ? 0 : Number(row.t)
+/**
+ * drizzle's SQLite migrator (drizzle-orm/sqlite-core/dialect.js `migrate`), inside the caller's
+ * transaction: its journal table (the same DDL, so stock migrate() and drizzle-kit agree), the
+ * newest row re-read under the write lock, then every newer migration and its row.
+ */
+function applyPending(db: SyncDb, migrations: MigrationMeta[], name: string): number {
+  db.run(sql.raw(JOURNAL_DDL))
+  const state = sqliteSchemaState(db.$client)
+  refuseNewer(state, name, 'sqlite')
+  let n = 0
+  for (const m of migrations) {
+    if (state.applied > 0 && state.newest >= m.folderMillis) continue
+    for (const stmt of m.sql) db.run(sql.raw(stmt))
+    db.run(sql`INSERT INTO "__drizzle_migrations" ("hash", "created_at") VALUES(${m.hash}, ${m.folderMillis})`)
+    n++
+  }
+  return n
 }
 
-function appliedCount(db: SyncDb): number {
-  const row = db.$client
-    .query("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '__drizzle_migrations'")
-    .get() as { n: number }
-  if (row.n === 0) return 0
-  return (db.$client.query('SELECT count(*) AS n FROM __drizzle_migrations').get() as { n: number }).n
-}
+/** drizzle's CREATE of its journal table, character for character (sqlite_master keeps the text). */
+const JOURNAL_DDL = 'CREATE TABLE IF NOT EXISTS "__drizzle_migrations" (\n\t\t\t\tid SERIAL PRIMARY KEY,\n\t\t\t\thash text NOT NULL,\n\t\t\t\tcreated_at numeric\n\t\t\t)'
 
 /** The advisory lock key of teamday's migrations (any constant both instances agree on). */
 export const PG_MIGRATION_LOCK = 7_310_415_001
@@ -83,8 +204,9 @@ export const PG_MIGRATION_LOCK = 7_310_415_001
  * `when`), so drizzle-kit's migrate agrees with it. The tables are created unqualified: in the
  * schema the connection's search_path names first (`public` by default).
  */
-export async function runPgMigrations(conn: PgConnection): Promise<MigrationResult> {
+export async function runPgMigrations(conn: PgConnection, opts: MigrationOptions = {}): Promise<MigrationResult> {
   const migrations = embeddedMigrations('pg')
+  const name = opts.name ?? 'the database'
   const applied = await conn.client.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(${PG_MIGRATION_LOCK})`
     // drizzle's place for it, or the schema of a connection given one (each test app its own).
@@ -92,6 +214,11 @@ export async function runPgMigrations(conn: PgConnection): Promise<MigrationResu
     await tx`CREATE SCHEMA IF NOT EXISTS ${book}`
     await tx`CREATE TABLE IF NOT EXISTS ${book}.__drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`
     const [last] = await tx`SELECT created_at FROM ${book}.__drizzle_migrations ORDER BY created_at DESC LIMIT 1`
+    const [count] = await tx`SELECT count(*)::int AS n, to_regclass('settings') IS NOT NULL AS settings FROM ${book}.__drizzle_migrations`
+    const state: SchemaState = { teamday: count!.settings === true, applied: count!.n as number, newest: last ? Number(last.created_at) : 0 }
+    // Thrown inside the transaction: what it created above is rolled back with it.
+    refuseNewer(state, name, 'pg')
+    if (opts.mayMigrate === false) refuseUnmigrated(state, name, 'pg')
     let n = 0
     for (const m of migrations) {
       if (last && Number(last.created_at) >= m.folderMillis) continue

@@ -20,16 +20,34 @@ const KEY_CHECK_PLAIN = 'teamday-key-check-v1'
 
 export class WrongKeyError extends Error {}
 
+/** The database's sealed key check value, when it has one (none yet: a new database). */
+export function readKeyCheck(db: Db): Promise<string | undefined> {
+  return getSetting(db, KEY_CHECK)
+}
+
 /**
  * Proves at start-up that the configured key opens what this database holds: a database
  * encrypted under another key is refused with a clear message instead of yielding garbage later.
- * A check value sealed under a previous key is re-sealed under the current one.
+ * A new database (no check value yet) gets one sealed under the current key, unless `store` is
+ * false (commands that must not write); of two processes starting at once the first one's stays
+ * and the other is checked against it.
+ *
+ * The check value is never re-sealed under a newer key: the data (secrets, token names,
+ * addresses) stays sealed under the key it was written with, and nothing re-seals it. Moving the
+ * check would let the new key alone pass every start-up check while requests fail on the data it
+ * cannot open; left where it is, a start without the old key (in TEAMDAY_ENCRYPTION_KEYS_PREVIOUS)
+ * is refused at once (README: Keys).
  */
-export async function verifyEncryptionKey(db: Db, box: SecretBox, now: number): Promise<void> {
-  const stored = await getSetting(db, KEY_CHECK)
+export async function verifyEncryptionKey(db: Db, box: SecretBox, now: number, opts: { store?: boolean } = {}): Promise<void> {
+  let stored = await readKeyCheck(db)
   if (stored === undefined) {
-    await putSetting(db, KEY_CHECK, box.seal(KEY_CHECK_PLAIN, `settings.${KEY_CHECK}`), now)
-    return
+    if (opts.store === false) return
+    await db
+      .insert(settings)
+      .values({ key: KEY_CHECK, value: box.seal(KEY_CHECK_PLAIN, `settings.${KEY_CHECK}`), updatedAt: new Date(now) })
+      .onConflictDoNothing({ target: settings.key })
+      .run()
+    stored = (await readKeyCheck(db))!
   }
   let plain: string
   try {
@@ -38,11 +56,10 @@ export async function verifyEncryptionKey(db: Db, box: SecretBox, now: number): 
     const why = e instanceof DecryptionError ? e.message : String(e)
     throw new WrongKeyError(
       `The encryption key does not match this database (${why}). ` +
-        'Start with the TEAMDAY_ENCRYPTION_KEY (or key file) the database was created with.',
+        'Start with the TEAMDAY_ENCRYPTION_KEY (or key file) the database was created with; after a key rotation, keep the old key in TEAMDAY_ENCRYPTION_KEYS_PREVIOUS.',
     )
   }
   if (plain !== KEY_CHECK_PLAIN) throw new WrongKeyError('The encryption key check value is corrupt.')
-  if (box.isStale(stored)) await putSetting(db, KEY_CHECK, box.seal(KEY_CHECK_PLAIN, `settings.${KEY_CHECK}`), now)
 }
 
 /** The setting that records which key a database is sealed under (backup and restore read it with plain SQL). */

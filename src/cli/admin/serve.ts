@@ -12,7 +12,10 @@ import { parsePort } from '../../config'
 import { systemContext } from '../../context'
 import { describeKey } from '../../crypto/keys'
 import { readFileSync } from 'node:fs'
-import { BOOTSTRAP_EMAIL, bootstrapIfEmpty, userCounts, type Bootstrap } from '../../modules/users/bootstrap'
+import { bootstrapIfEmpty, userCounts, type Bootstrap } from '../../modules/users/bootstrap'
+import { asc, eq } from 'drizzle-orm'
+import type { Ctx } from '../../context'
+import { memberships, organizations, users } from '../../db/schema'
 import { createRuntime, type Runtime } from '../../runtime'
 import { configFrom } from './runtime'
 import type { Run } from '../spec'
@@ -103,11 +106,34 @@ export async function serve(
   const metricsUrl = metricsServer ? `http://${formatHost(config.metricsHost)}:${metricsServer.server!.port}/metrics` : `${base}/metrics (token with metrics:read)`
   rt.log.info('server_started', startupSummary(rt, config, { listen: `http://${formatHost(config.host)}:${port}`, swagger: `${base}/swagger`, metrics: metricsUrl }))
   if (first) io.out(firstStartText(first, base))
-  else if (counts.withPassword === 0) {
-    io.out(`Nobody has a console password yet: set one with  teamday users set-password --email ${BOOTSTRAP_EMAIL}  (on this host).`)
-  }
+  else if (counts.withPassword === 0) io.out(noPasswordHint(await firstAdmin(systemContext(rt))))
   await stopped
   io.out('teamday stopped')
+}
+
+/**
+ * The earliest admin membership (any organization): whom the no-password hint names. The first
+ * start's admin is TEAMDAY_ADMIN_EMAIL's, not necessarily admin@localhost, and may have left.
+ */
+async function firstAdmin(ctx: Ctx): Promise<{ email: string; org: string } | null> {
+  const row = await ctx.db
+    .select({ email: users.email, org: organizations.slug })
+    .from(memberships)
+    .innerJoin(users, eq(users.id, memberships.userId))
+    .innerJoin(organizations, eq(organizations.id, memberships.organizationId))
+    .where(eq(memberships.role, 'admin'))
+    .orderBy(asc(memberships.createdAt), asc(memberships.id))
+    .limit(1)
+    .get()
+  return row ?? null
+}
+
+/** A later start where nobody can sign in to the console: how to give someone a password. */
+export function noPasswordHint(admin: { email: string; org: string } | null): string {
+  const start = 'Nobody has a console password yet: set one with'
+  return admin
+    ? `${start}  teamday users set-password --email ${admin.email}  (on this host; admin of ${admin.org}, the others: teamday users list --org ${admin.org}).`
+    : `${start}  teamday users set-password --email E  (on this host) for a member (teamday users list --org SLUG), or make one admin first: teamday users set-role --email E --org SLUG --role admin.`
 }
 
 const formatHost = (host: string) => (host.includes(':') ? `[${host}]` : host)

@@ -5,6 +5,7 @@ import { credentialsPath, readCredentials, writeCredentials } from '../../client
 import { ClientError } from '../../client/errors'
 import { ApiClient } from '../../client/http'
 import type { ClientValues, Run } from '../spec'
+import { intFlag } from './common'
 
 /**
  * `teamday login` and `teamday logout`: browser sign-in (the same flow as TeamDay CLI's
@@ -34,9 +35,13 @@ function openBrowser(url: string, env: Env): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** --retries, read as every other client command reads it (src/cli/client/common.ts makeClient). */
+const retriesOf = (values: ClientValues): number => intFlag(values.retries, '--retries', 0, 10) ?? 3
+
 export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: boolean }>): Promise<void> {
   const baseUrl = serverUrl(io.env, values.url)
-  const client = new ApiClient({ baseUrl, token: null, tokenSource: null, retries: 3, warn: (line) => io.err(line) })
+  const retries = retriesOf(values)
+  const client = new ApiClient({ baseUrl, token: null, tokenSource: null, retries, warn: (line) => io.err(line) })
   const started = await client.request('POST', '/api/auth/cli/initiate', { auth: false })
   const { code, authUrl, expiresIn } = started.body as { code: string; authUrl: string; expiresIn: number }
   const interval = Math.max(1, Number(started.body.interval) || 2) * 1000
@@ -65,7 +70,7 @@ export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: 
   const file = await credentialsPath(io.env)
   const login = { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: tokens.expiresAt, userId: tokens.userId, organizationId: tokens.organizationId, savedAt: new Date().toISOString() }
   // Who it is, with the new token, before saving it.
-  const me = new ApiClient({ baseUrl, token: tokens.accessToken, tokenSource: 'teamday login', retries: 3, warn: (line) => io.err(line) })
+  const me = new ApiClient({ baseUrl, token: tokens.accessToken, tokenSource: 'teamday login', retries, warn: (line) => io.err(line) })
   const self = (await me.request('GET', '/api/v1/tokens/self')).body.token
   await writeCredentials(file, baseUrl, { ...login, email: self.email })
   io.out(`Signed in to ${baseUrl} as ${self.email} (${self.organizationSlug ?? self.organizationId}, ${self.role}). Saved in ${file}.`)
@@ -73,13 +78,14 @@ export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: 
 
 export async function logout({ values, io }: Run<ClientValues>): Promise<void> {
   const baseUrl = serverUrl(io.env, values.url)
+  const retries = retriesOf(values)
   const file = await credentialsPath(io.env)
   const stored = (await readCredentials(file, (line) => io.err(line)))[baseUrl]
   if (!stored) {
     io.out(`Not signed in to ${baseUrl} (nothing stored in ${file}).`)
     return
   }
-  const client = new ApiClient({ baseUrl, token: null, tokenSource: null, retries: 3, warn: (line) => io.err(line) })
+  const client = new ApiClient({ baseUrl, token: null, tokenSource: null, retries, warn: (line) => io.err(line) })
   let revoked = true
   try {
     await client.request('POST', '/api/auth/cli/revoke', { auth: false, body: { refreshToken: stored.refreshToken } })

@@ -1,0 +1,103 @@
+/**
+ * What the CLI tells a person to do next, and the options it honours on the way: `login` and
+ * `logout` take --retries as every client command does; the start-up hint for a server nobody
+ * can sign in to names an admin who exists; the no-token hint names ways that exist.
+ */
+import { afterAll, describe, expect, test } from 'bun:test'
+import { EventEmitter } from 'node:events'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { noPasswordHint, serve } from '../src/cli/admin/serve'
+import type { ClientIo, Io } from '../src/cli/common'
+import { writeCredentials } from '../src/client/credentials'
+import { run } from '../src/main'
+import { createTestDatabase, ON_PG, urlFor } from './helpers/pg'
+
+const dir = mkdtempSync(join(tmpdir(), 'teamday-hints-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+/** Nothing listens there: connections are refused at once. */
+const DEAD = 'http://127.0.0.1:9'
+
+async function cli(argv: string[], env: Record<string, string> = {}) {
+  const home = mkdtempSync(join(dir, 'home-'))
+  const out: string[] = []
+  const err: string[] = []
+  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), env: { HOME: home, XDG_CONFIG_HOME: join(home, 'config'), TEAMDAY_LOG_LEVEL: 'silent', ...env } }
+  const code = await run(argv, io)
+  return { code, out: out.join('\n'), err: err.join('\n'), home }
+}
+
+describe('login and logout honour --retries', () => {
+  test('login --retries 0 fails at once against a server that is down; --retries 1 retries once; a bad value is a usage error', async () => {
+    const none = await cli(['login', '--no-browser', '--url', DEAD, '--retries', '0'])
+    expect(none.code).toBe(5)
+    expect(none.err).not.toContain('retrying')
+    const once = await cli(['login', '--no-browser', '--url', DEAD, '--retries', '1'])
+    expect(once.code).toBe(5)
+    expect(once.err.match(/retrying in .*\(\d\/\d\)/g)).toEqual([expect.stringContaining('(1/1)')])
+    const bad = await cli(['login', '--no-browser', '--url', DEAD, '--retries', '11'])
+    expect(bad.code).toBe(2)
+    expect(bad.err).toContain('--retries must be a whole number 0-10')
+  }, 20_000)
+
+  test('logout --retries 0: one attempt to revoke, then the stored login is removed anyway', async () => {
+    const home = mkdtempSync(join(dir, 'logout-'))
+    const file = join(home, 'config', 'teamday', 'credentials.json')
+    await writeCredentials(file, DEAD, { accessToken: 'x', refreshToken: 'y', expiresAt: new Date().toISOString(), userId: 'user_1', organizationId: 'org_1', savedAt: new Date().toISOString() })
+    const out: string[] = []
+    const err: string[] = []
+    const code = await run(['logout', '--url', DEAD, '--retries', '0'], { out: (s) => out.push(s), err: (s) => err.push(s), env: { HOME: home, XDG_CONFIG_HOME: join(home, 'config') } })
+    expect(code).toBe(0)
+    expect(err.join('\n')).toContain('warning: could not revoke the sign-in on the server')
+    expect(err.join('\n')).not.toContain('retrying')
+    expect(JSON.parse(readFileSync(file, 'utf8')).servers).toEqual({})
+  }, 20_000)
+})
+
+describe('the no-token hint', () => {
+  test('names the console page and the admin command, not an admin token first start no longer prints', async () => {
+    const r = await cli(['agents', 'list', '--url', DEAD])
+    expect(r.code).toBe(3)
+    expect(r.err).toContain('no token configured')
+    expect(r.err).toContain('/settings/tokens')
+    expect(r.err).toContain('teamday tokens create --email YOU --name NAME')
+    expect(r.err).not.toContain('printed at first start')
+  })
+})
+
+describe('serve: the hint when nobody has a console password', () => {
+  const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
+
+  /** One start and stop of `serve` on `db`: everything it printed. */
+  async function startAndStop(db: string, env: Record<string, string>): Promise<string> {
+    const out: string[] = []
+    const io: ClientIo = { out: (s) => void out.push(s), err: (s) => void out.push(s), env: { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent', ...env } }
+    const signals = new EventEmitter()
+    const serving = serve({ values: { host: '127.0.0.1', port: '0', db }, positionals: [], io }, signals as unknown as NodeJS.Process)
+    const deadline = Date.now() + 20_000
+    while (!out.some((l) => l.startsWith('Console: ')) && Date.now() < deadline) await Bun.sleep(10)
+    await Bun.sleep(50)
+    signals.emit('SIGTERM')
+    await serving
+    return out.join('\n')
+  }
+
+  test('names the admin the first start made (TEAMDAY_ADMIN_EMAIL), not admin@localhost, and where to find the others', async () => {
+    const db = ON_PG ? urlFor(await createTestDatabase()) : join(dir, 'hint.db')
+    const env = { TEAMDAY_ADMIN_EMAIL: 'ops@example.com' }
+    expect(await startAndStop(db, env)).toContain('/setup/')
+    const later = await startAndStop(db, env)
+    expect(later).toContain('Nobody has a console password yet: set one with  teamday users set-password --email ops@example.com  (on this host; admin of default, the others: teamday users list --org default).')
+    expect(later).not.toContain('admin@localhost')
+    if (!ON_PG) expect(existsSync(db)).toBe(true)
+  }, 30_000)
+
+  test('with no admin left, it says how to find a member and make one admin', () => {
+    const hint = noPasswordHint(null)
+    expect(hint).toContain('teamday users set-password --email E')
+    expect(hint).toContain('teamday users list --org SLUG')
+    expect(hint).toContain('teamday users set-role --email E --org SLUG --role admin')
+  })
+})
