@@ -145,3 +145,50 @@ describe('hostile input on every web console route: never a 5xx', () => {
     expect(problems).toEqual([])
   }, 300_000)
 })
+
+describe('bodies that cannot be read as they are labelled', () => {
+  const enc = new TextEncoder()
+  /** `{"title":"caf` + the byte 0xE9 (Latin-1 é, not UTF-8) + `"}`. */
+  const latin1 = () => new Uint8Array([...enc.encode('{"title":"caf'), 0xe9, ...enc.encode('"}')])
+  const titles = async () => ((await t.req('GET', '/api/v1/tasks?limit=200', { token: admin.token })).body as { title: string }[]).map((x) => x.title)
+
+  test.each(['application/json', 'application/json; charset=iso-8859-1'])('a JSON body that is not UTF-8 (%s): 400 invalid_json saying so, nothing stored with U+FFFD', async (type) => {
+    const r = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw: latin1(), headers: { 'content-type': type } })
+    expect(r.status).toBe(400)
+    expect(r.body).toMatchObject({ error: true, code: 'invalid_json' })
+    expect(r.body.message).toContain('UTF-8')
+    expect((await titles()).filter((x) => x.includes('\uFFFD'))).toEqual([])
+    // The same text in UTF-8 is taken as sent.
+    const ok = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw: enc.encode('{"title":"café ' + type + '"}'), headers: { 'content-type': type } })
+    expect(ok.status).toBe(201)
+    expect(ok.body.title).toBe(`café ${type}`)
+  })
+
+  test('a form body that is not UTF-8: 422 naming the body, nothing stored', async () => {
+    const raw = new Uint8Array([...enc.encode('title=form+caf'), 0xe9])
+    const r = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw, headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+    expect(r.status).toBe(422)
+    expect(r.body.details).toEqual([{ field: 'body', message: expect.stringContaining('UTF-8') }])
+    expect((await titles()).filter((x) => x.includes('\uFFFD'))).toEqual([])
+  })
+
+  test('a Content-Encoding other than identity: 415 with the envelope and Accept-Encoding: identity, whether the body is compressed or merely labelled', async () => {
+    const plain = '{"title":"labelled gzip"}'
+    for (const [coding, raw] of [
+      ['gzip', Bun.gzipSync(enc.encode(plain))],
+      ['gzip', plain],
+      ['br', plain],
+      ['identity, gzip', plain],
+    ] as const) {
+      const r = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw, headers: { ...JSON_TYPE, 'content-encoding': coding } })
+      expect([coding, r.status]).toEqual([coding, 415])
+      expect(r.body).toMatchObject({ error: true, statusCode: 415, code: 'unsupported_media_type' })
+      expect(r.body.message).toContain('without a Content-Encoding')
+      expect(r.headers.get('accept-encoding')).toBe('identity')
+    }
+    expect((await titles()).filter((x) => x === 'labelled gzip')).toEqual([])
+    // identity is no coding at all; without a token the 401 still comes first.
+    expect((await t.req('POST', '/api/v1/tasks', { token: admin.token, raw: '{"title":"identity"}', headers: { ...JSON_TYPE, 'content-encoding': 'Identity' } })).status).toBe(201)
+    expect((await t.req('POST', '/api/v1/tasks', { raw: plain, headers: { ...JSON_TYPE, 'content-encoding': 'gzip' } })).status).toBe(401)
+  })
+})

@@ -160,3 +160,77 @@ describe('a Host header shorter than four characters', () => {
     expect(prefixed.body).toContain('No route GET /zz/api/health')
   })
 })
+
+describe('a request without a usable Host header', () => {
+  /** One raw request, written as it is; the status, body and headers of its answer. */
+  const send = async (request: string): Promise<{ status: number; body: string; head: string }> => {
+    const text = await new Promise<string>((ok, fail) => {
+      let got = ''
+      Bun.connect({
+        hostname: '127.0.0.1',
+        port: app.server!.port,
+        socket: {
+          open: (s) => void s.write(request),
+          data: (_s, d) => void (got += d.toString('latin1')),
+          close: () => ok(got),
+          error: (_s, e) => fail(e),
+        },
+      })
+    })
+    const end = text.indexOf('\r\n\r\n')
+    return { status: Number(text.split(' ')[1]), head: text.slice(0, end), body: text.slice(end + 4) }
+  }
+  /** The request line and headers of `method path` without a Host (HTTP/1.0) or with `Host: host`. */
+  const request = (method: string, path: string, host: string | null, headers = '', body = '') =>
+    `${method} ${path} ${host === null ? 'HTTP/1.0' : 'HTTP/1.1'}\r\n${host === null ? '' : `Host: ${host}\r\nConnection: close\r\n`}${headers}${body ? `Content-Length: ${Buffer.byteLength(body)}\r\n` : ''}\r\n${body}`
+  const accessLine = async (before: number, path: string) => {
+    for (let i = 0; i < 100; i++) {
+      const found = t.logs.slice(before).find((l) => l.includes('"msg":"request"') && l.includes(`"path":${JSON.stringify(path)}`))
+      if (found) return JSON.parse(found) as { status: number; path: string }
+      await Bun.sleep(10)
+    }
+    return undefined
+  }
+
+  test('HTTP/1.0 without Host (what HAProxy `option httpchk` sends): the health checks answer 200', async () => {
+    const live = await send('GET /api/health HTTP/1.0\r\n\r\n')
+    expect(live.status).toBe(200)
+    expect(live.body).toContain('"status":"ok"')
+    const ready = await send('GET /api/health/ready HTTP/1.0\r\n\r\n')
+    expect(ready.status).toBe(200)
+    expect(ready.body).toContain('"status":"ready"')
+  })
+
+  // No Host; a Host Bun does not take (a relative URL); hosts it takes that the URL parser refuses.
+  const hosts: (string | null)[] = [null, 'a/b', 'a:b', '[::1', '1.2.3.4.5']
+  test.each(hosts)('Host %p: the path sent is the path routed and logged, never one with its first segment taken for a host', async (host) => {
+    const a = await makeActor(t, { role: 'admin' })
+    const before = t.logs.length
+    const self = await send(request('GET', '/api/v1/tokens/self', host, `Authorization: Bearer ${a.token}\r\n`))
+    expect(self.status).toBe(200)
+    expect(JSON.parse(self.body).token.id).toBe(a.tokenId)
+    const prefixed = await send(request('GET', '/a/bcdefgh/api/v1/tokens/self', host, `Authorization: Bearer ${a.token}\r\n`))
+    expect(prefixed.status).toBe(404)
+    expect(JSON.parse(prefixed.body).message).toContain('No route GET /a/bcdefgh/api/v1/tokens/self')
+    expect((await accessLine(before, '/a/bcdefgh/api/v1/tokens/self'))?.status).toBe(404)
+  })
+
+  test.each(hosts)('Host %p: what reads the request URL (paging links, idempotency, the docs, CLI sign-in) answers, never a 500', async (host) => {
+    const a = await makeActor(t, { role: 'admin' })
+    for (let i = 0; i < 2; i++) expect((await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: `task ${i}` } })).status).toBe(201)
+    const auth = `Authorization: Bearer ${a.token}\r\n`
+    const before = t.logs.length
+    const list = await send(request('GET', '/api/v1/tasks?limit=1', host, auth))
+    expect(list.status).toBe(200)
+    expect(list.head).toMatch(/\r\nlink: <\/api\/v1\/tasks\?limit=1&cursor=[^>]+>; rel="next"/i)
+    const created = await send(request('POST', '/api/v1/tasks', host, `${auth}Content-Type: application/json\r\nIdempotency-Key: no-host-${host}\r\n`, '{"title":"once"}'))
+    expect(created.status).toBe(201)
+    const docs = await send(request('GET', '/swagger/json', host))
+    expect(docs.status).toBe(200)
+    expect(JSON.parse(docs.body).servers[0].url).toBe('http://localhost')
+    const login = await send(request('POST', '/api/auth/cli/initiate', host))
+    expect(login.status).toBe(200)
+    expect(JSON.parse(login.body).authUrl).toStartWith('http://localhost/cli/authorize/')
+    expect(t.logs.slice(before).join('\n')).not.toContain('unhandled_error')
+  })
+})

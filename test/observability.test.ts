@@ -7,6 +7,7 @@ import { loggedTarget } from '../src/http/observe'
 import { createLogger, resolveLogFormat } from '../src/logger'
 import { createRuntime } from '../src/runtime'
 import { makeActor, makeTestApp, type TestApp } from './helpers/app'
+import { createLink } from '../src/modules/users/links'
 import { startProviderDouble } from './helpers/providers'
 import { sqliteOnly } from './helpers/pg'
 
@@ -130,6 +131,31 @@ describe('access log', () => {
     expect(loggedTarget('http://h/x?eyJhbGciOiJIUzI1NiJ9abcdef123456')).toBe('/x?[redacted]')
     expect(loggedTarget('http://h/x?cursor=next')).toBe('/x?cursor=next')
     expect(loggedTarget('http://h/')).toBe('/')
+  })
+
+  test("a one-time link's secret is redacted however the path is written: any case, extra slashes, percent-encoded", async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'admin' })
+    const { path } = await createLink(t.ctx, a.userId, a.organizationId, 'set_password')
+    const secret = path.split('/').pop()!
+    const sent: [string, string][] = [
+      [path, '/set-password/[redacted]'],
+      [`//set-password/${secret}`, '//set-password/[redacted]'],
+      [`/set-password//${secret}`, '/set-password//[redacted]'],
+      [`/Set-Password/${secret}`, '/Set-Password/[redacted]'],
+      [`/SETUP/${secret}?code=1`, '/SETUP/[redacted]'],
+      [`/%73et-password/${secret}`, '/set-password/[redacted]'],
+      [`/x/set-password/${secret}/more`, '/x/set-password/[redacted]/more'],
+    ]
+    for (const [p, logged] of sent) {
+      const r = await t.req('GET', p, { ip: '127.0.0.1' })
+      // The link itself opens its page (which posts back to it); the other forms are 404s.
+      expect(r.status).toBe(p === path ? 200 : 404)
+      if (p !== path) expect(r.text).not.toContain(secret)
+      expect((await lastRequest(t)).path).toBe(logged)
+    }
+    expect(t.logs.join('\n')).not.toContain(secret)
+    expect(loggedTarget(`http://h/API//Auth/cli/poll?x=${secret}`)).toBe('/API//Auth/cli/poll')
   })
 
   test('TEAMDAY_ACCESS_LOG=off: no request lines, other lines still written', async () => {

@@ -46,6 +46,11 @@ describe('a token sent in a field or path is redacted from the error body and th
     ['unknown route, encoded _', 'GET', () => `/nonexistent/td%5F${tok.slice(3)}`, () => undefined, 404],
     ['unknown route, encoded t', 'GET', () => `/api/v1/%74d_${tok.slice(3)}/x`, () => undefined, 404],
     ['wrong method, encoded', 'PUT', () => `/api/v1/agents/%74d_${tok.slice(3)}`, () => ({}), 405],
+    // A malformed escape elsewhere in the path (which decodeURIComponent refuses as a whole) does
+    // not keep the encoded token from being seen: what can be decoded is.
+    ['unknown route, encoded, with a malformed escape', 'GET', () => `/api/v1/agents/%ZZ/td%5F${tok.slice(3)}`, () => undefined, 404],
+    ['unknown route, encoded, after a cut UTF-8 sequence', 'GET', () => `/api/v1/nope/%E0%A4/td%5F${tok.slice(3)}`, () => undefined, 404],
+    ['unknown route, encoded right after a cut UTF-8 sequence', 'GET', () => `/api/v1/nope/%E0%A4%74d_${tok.slice(3)}`, () => undefined, 404],
   ]
   for (const [what, method, path, body, status] of cases) {
     test(`${what}: ${status}, the token comes back only as td_…[redacted], in the body and the logs`, async () => {

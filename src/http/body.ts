@@ -11,6 +11,12 @@ function mediaType(request: Request): string {
   return (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
 }
 
+/**
+ * A body's bytes as text, strictly: a byte sequence that is not UTF-8 throws. `request.text()`
+ * put U+FFFD in its place, so a Latin-1 `é` was stored as `\uFFFD`, lost for good.
+ */
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
+
 function invalidJson(): AppError {
   return new AppError('invalid_json', 'Invalid JSON in request body: send a valid JSON object with Content-Type: application/json.')
 }
@@ -35,6 +41,9 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * - the NUL character (U+0000) anywhere in a JSON or form body → 422: PostgreSQL cannot store it;
  * - a lone surrogate escape (`\ud800` without its pair) in a JSON string or key → 422: PostgreSQL's
  *   jsonb refuses it and its text would keep U+FFFD instead;
+ * - a Content-Encoding other than identity (a gzip body, or one merely labelled so) → 415
+ *   `unsupported_media_type`: bodies are read as sent, never decompressed;
+ * - bytes that are not UTF-8 → 400 `invalid_json` (JSON is UTF-8, RFC 8259), 422 for a form;
  * - form-urlencoded: Elysia's own form parser (flat strings: nothing nests);
  * - any other type → 422 `validation_failed` saying to send JSON.
  */
@@ -43,13 +52,15 @@ export async function readBody(request: Request, rule: BodyRule): Promise<object
   const type = mediaType(request)
   const json = JSON_TYPE.test(type)
   if (request.body === null) return empty(json, rule)
+  const coding = contentCoding(request)
+  if (coding !== null) throw encodingRefused(coding)
   if (type === 'application/x-www-form-urlencoded') {
-    const form = await bodyText(request)
+    const form = await bodyText(request, notUtf8Form)
     if (form.includes('%00') || form.includes('\0')) throw nulRefused()
     return parseQuery(form)
   }
   if (!json) throw notAnObject(type)
-  const text = await bodyText(request)
+  const text = await bodyText(request, notUtf8Json)
   if (text.trim() === '') return empty(json, rule)
   if (jsonTooDeep(text)) {
     throw new AppError('json_too_deep', `Request body nested too deeply: JSON may nest at most ${MAX_JSON_DEPTH} levels of objects and arrays.`)
@@ -71,12 +82,47 @@ export async function readBody(request: Request, rule: BodyRule): Promise<object
  * than its Content-Length, a chunked body without its last chunk) aborts the read: that is the
  * client's doing, answered (to nobody) and logged as a 400, not as a server error.
  */
-async function bodyText(request: Request): Promise<string> {
+async function bodyText(request: Request, notUtf8: () => AppError): Promise<string> {
+  let bytes: Uint8Array
   try {
-    return await request.text()
+    bytes = await request.bytes()
   } catch (e) {
     throw abortedBody(e)
   }
+  try {
+    return UTF8.decode(bytes)
+  } catch {
+    throw notUtf8()
+  }
+}
+
+function notUtf8Json(): AppError {
+  return new AppError('invalid_json', 'Invalid JSON in request body: it is not valid UTF-8. Send JSON encoded as UTF-8 (RFC 8259), with Content-Type: application/json.')
+}
+
+function notUtf8Form(): AppError {
+  const message = 'body must be valid UTF-8 (percent-encode other bytes as UTF-8), or send a JSON object with Content-Type: application/json'
+  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'body', message }] })
+}
+
+/**
+ * The request body's content coding when it is one this server does not decode (anything but
+ * `identity`), else null. Such a body was read as if plain: a gzip body was invalid JSON, a plain
+ * body labelled gzip was accepted.
+ */
+function contentCoding(request: Request): string | null {
+  const header = request.headers.get('content-encoding')
+  if (header === null) return null
+  const codings = header.split(',').map((c) => c.trim().toLowerCase())
+  return codings.every((c) => c === '' || c === 'identity') ? null : header.trim()
+}
+
+function encodingRefused(coding: string): AppError {
+  const shown = coding.length > 40 ? `${coding.slice(0, 40)}…` : coding
+  return new AppError('unsupported_media_type', `Unsupported Content-Encoding "${shown}": this server reads request bodies as sent and decodes none. Send the body uncompressed, without a Content-Encoding header.`, {
+    // RFC 9110 §15.5.16: the codings a request may use.
+    headers: { 'accept-encoding': 'identity' },
+  })
 }
 
 /** What a failed read of a request body is: `request_aborted` when the client went away, else the error itself. */

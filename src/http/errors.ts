@@ -4,6 +4,7 @@ import { AppError, errorBody, errorMessage } from '../errors'
 import { newId } from '../ids'
 import type { Logger } from '../logger'
 import { loggedPath, loggedTarget } from './observe'
+import { PERCENT_ENCODING_RULE } from '../modules/shared-models'
 
 /**
  * The one onError (DESIGN.md, convention 4): every error leaves as the envelope of src/errors.ts
@@ -47,6 +48,19 @@ function fieldErrors(error: any): FieldError[] {
   }
   if (out.length === 0) out.push({ field: String(error?.type ?? 'body'), message: 'is invalid' })
   return out
+}
+
+/**
+ * The path parameters Elysia could not percent-decode (`%ZZ`, a cut UTF-8 sequence such as
+ * `%E0%A4`): it hands them to validation as null, which said only "id expected string". Null when
+ * the error is not about such a parameter.
+ */
+export function undecodedParams(error: any): FieldError[] | null {
+  const value = error?.type === 'params' ? error?.value : undefined
+  if (value === null || typeof value !== 'object') return null
+  const fields = Object.keys(value).filter((k) => value[k] === null)
+  if (fields.length === 0) return null
+  return fields.map((field) => ({ field, message: PERCENT_ENCODING_RULE(field) }))
 }
 
 /** Maps an Elysia route path to a matcher, for telling 405 from 404. */
@@ -97,7 +111,7 @@ export function errorsPlugin(
       } else if (code === 'VALIDATION' && (error as any).type !== 'response') {
         status = 422
         errCode = 'validation_failed'
-        const fields = validationDetails(error)
+        const fields = undecodedParams(error) ?? validationDetails(error)
         details = fields
         message = `Validation failed: ${fields.map((f) => f.message).join('; ')}`
         const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase()

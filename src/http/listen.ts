@@ -35,20 +35,49 @@ export function listenOnce(adapter: Adapter): Adapter {
 }
 
 /**
+ * The origin given to a request whose URL has none that can be parsed (see shortHostsRouted):
+ * without one, nothing but the client's path is known about where it was sent.
+ */
+export const NO_HOST_ORIGIN = 'http://localhost'
+
+/**
  * Elysia's router looks for the path from the URL's 12th character on (`http://` and a host of
  * at least four characters): with a shorter Host header (`Host: api`, `Host: x`) it skipped the
  * path's first segment, so `/zz/api/v1/tasks` ran the task list while the access log wrote
  * `/zz/…`, and `/api/health` was a 404. Such a request's URL gets its port written out (`x:80`,
- * or `a:01` for `a:1`): the same URL once parsed, long enough for the router. The request keeps
- * everything else; the check costs two indexOf calls.
+ * or `a:01` for `a:1`): the same URL once parsed, long enough for the router.
+ *
+ * Without a usable Host (none, as HTTP/1.0 health checks send, or `Host: a/b`) Bun gives a
+ * relative URL (`/api/health`), and for some hosts an absolute one the URL parser refuses
+ * (`Host: a:b`, `Host: [::1`, `Host: 1.2.3.4.5`). The router then took the path's first segment
+ * for the host (`GET /api/health HTTP/1.0` was a 404; `/a/bcdefgh/api/v1/tokens/self` ran
+ * /api/v1/tokens/self while the log wrote the whole path), and every `new URL(request.url)` threw
+ * (a 500). Such a request's URL gets the origin NO_HOST_ORIGIN before the path it sent.
+ *
+ * The request keeps everything else. The last origin seen to parse is remembered, so a steady
+ * Host costs two indexOf calls and one startsWith, not a parse.
  */
 export function shortHostsRouted(fetch: Fetch): Fetch {
+  let parsed = ''
+  const parses = (url: string, slash: number): boolean => {
+    if (slash === parsed.length - 1 && url.startsWith(parsed)) return true
+    // The path and query of an http(s) URL always parse: only the scheme and authority can fail.
+    const origin = url.slice(0, slash + 1)
+    if (!URL.canParse(origin)) return false
+    parsed = origin
+    return true
+  }
   return (request, server) => {
     const url = request.url
     const slash = pathStart(url)
-    if (slash >= 0 && slash < 11) Object.defineProperty(request, 'url', { value: routableUrl(url, slash), configurable: true })
+    if (slash === 0 || (slash > 0 && !parses(url, slash))) setUrl(request, NO_HOST_ORIGIN + url.slice(slash))
+    else if (slash > 0 && slash < 11) setUrl(request, routableUrl(url, slash))
     return fetch(request, server)
   }
+}
+
+function setUrl(request: Request, url: string): void {
+  Object.defineProperty(request, 'url', { value: url, configurable: true })
 }
 
 /** `url` with its authority padded to end at index 11 or later, meaning the same (see shortHostsRouted). */

@@ -5,22 +5,48 @@ import type { Logger } from '../logger'
 import type { Metrics } from '../metrics/recorder'
 import { pathStart } from './url-path'
 
-/** Routes whose query strings are never written down, whatever they hold (sign-in and set-up flows). */
-const SENSITIVE_ROUTES = /^\/(api\/auth|setup)(\/|$)/
+/**
+ * Routes whose query strings are never written down, whatever they hold (sign-in and set-up
+ * flows), also asked for in another case or after more slashes (the 404s that still carry a secret).
+ */
+const SENSITIVE_ROUTES = /^\/+(api\/+auth|setup)(\/|$)/i
 /** Query parameters whose values are secrets by their name. */
 const SECRET_PARAM = /token|secret|passw|key|code|auth|sig|session|credential|cookie/i
 /** A value that looks like a credential: long, one word of token characters, letters and digits mixed. */
 const CREDENTIAL_LIKE = /^(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9_\-.~+/=]{20,}$/
 const REDACTED = '[redacted]'
-/** `/setup/<secret>` and `/set-password/<secret>`: the secret is never written down. */
-const ONE_TIME_LINK = /^\/(setup|set-password)\/[^/?]+/
+/**
+ * `/setup/<secret>` and `/set-password/<secret>`: the secret is never written down. The segment
+ * after either, in any case and after any run of slashes, anywhere in the path: `//set-password/…`,
+ * `/set-password//…` or `/SETUP/…` are 404s, but the secret they carry still opens the real link.
+ */
+const ONE_TIME_LINK = /(\/(?:setup|set-password)\/+)[^/]+/gi
+/** A run of percent-escapes, decoded together (a UTF-8 character takes several). */
+const ESCAPES = /(?:%[0-9A-Fa-f]{2})+/g
+/** One percent-escape of an ASCII character. */
+const ASCII_ESCAPE = /%[0-7][0-9A-Fa-f]/g
 
+/**
+ * `s` percent-decoded (`+` as a space). When some escape is malformed (`%ZZ`, a cut UTF-8
+ * sequence), decodeURIComponent refuses the whole string: then every run of escapes that decodes
+ * is decoded, and in one that does not, its ASCII escapes, so a token written `td%5F…` next to a
+ * `%ZZ` still shows as one (and is redacted).
+ */
 function decode(s: string): string {
   if (!s.includes('%') && !s.includes('+')) return s
+  const spaced = s.replace(/\+/g, ' ')
   try {
-    return decodeURIComponent(s.replace(/\+/g, ' '))
+    return decodeURIComponent(spaced)
   } catch {
-    return s
+    return spaced.replace(ESCAPES, decodeRun)
+  }
+}
+
+function decodeRun(run: string): string {
+  try {
+    return decodeURIComponent(run)
+  } catch {
+    return run.replace(ASCII_ESCAPE, (e) => String.fromCharCode(Number.parseInt(e.slice(1), 16)))
   }
 }
 
@@ -55,16 +81,22 @@ export function loggedPath(url: string): string {
   return shownPath(q < 0 ? url.slice(start) : url.slice(start, q))
 }
 
-/** A token anywhere in the path redacted (also when percent-encoded), and the one-time links' secrets. */
+/**
+ * A token anywhere in the path redacted, and the one-time links' secrets; also when
+ * percent-encoded (the path is shown decoded when that reveals either).
+ */
 function shownPath(raw: string): string {
   let path = raw
   if (path.includes('%')) {
     const decoded = decode(path)
-    if (redactTokens(decoded) !== decoded) path = decoded
+    if (redactTokens(decoded) !== decoded || withoutLinkSecrets(decoded) !== decoded) path = decoded
   }
-  path = redactTokens(path)
-  // The console's one-time links carry their secret in the path (src/modules/users/links.ts).
-  return path.replace(ONE_TIME_LINK, '/$1/[redacted]')
+  return withoutLinkSecrets(redactTokens(path))
+}
+
+/** The console's one-time links carry their secret in the path (src/modules/users/links.ts). */
+function withoutLinkSecrets(path: string): string {
+  return path.replace(ONE_TIME_LINK, `$1${REDACTED}`)
 }
 
 const BODY_SIZE = Symbol('teamday.bodySize')

@@ -23,7 +23,16 @@
  * hands the generator the app with such unions already written that way, options kept.
  */
 
-import { IDEMPOTENCY_400, IDEMPOTENCY_409, IDEMPOTENCY_CONFLICT, INVALID_IDEMPOTENCY_KEY } from '../modules/shared-models'
+import {
+  IDEMPOTENCY_400,
+  IDEMPOTENCY_409,
+  IDEMPOTENCY_CONFLICT,
+  INVALID_IDEMPOTENCY_KEY,
+  INVALID_PATH_PARAMETER,
+  INVALID_PATH_PARAMETER_422,
+  UNSUPPORTED_CONTENT_ENCODING,
+  UNSUPPORTED_CONTENT_ENCODING_415,
+} from '../modules/shared-models'
 
 type Json = any
 type Schema = Record<string, Json>
@@ -167,6 +176,59 @@ function withResponseHeaders(op: Schema): Schema {
 }
 
 /**
+ * Other media types a route's response may come as (`x-response-content: { 200: { description,
+ * content: { 'text/event-stream': {…} } } }`): the generator writes only the response schema's
+ * JSON, so they are added here, with a description of the response as a whole.
+ */
+export const RESPONSE_CONTENT = 'x-response-content'
+
+function withResponseContent(op: Schema): Schema {
+  const extra = op[RESPONSE_CONTENT]
+  if (!isObject(extra)) return op
+  const { [RESPONSE_CONTENT]: _, ...rest } = op
+  const responses = { ...rest.responses }
+  for (const [status, more] of Object.entries(extra)) {
+    const own = responses[status]
+    if (!isObject(own) || !isObject(more)) continue
+    responses[status] = { ...own, ...(typeof more.description === 'string' && { description: more.description }), content: { ...own.content, ...more.content } }
+  }
+  return { ...rest, responses }
+}
+
+/**
+ * What any operation can answer before its route runs, each response once in `components`
+ * (REQUEST_LIMIT_COMPONENTS), referred to by each operation: 414 from every one (src/http/guards.ts),
+ * 413 from every one (a declared Content-Length over the limit is refused on a route that takes no
+ * body too), 415 from those that read a body (src/http/body.ts: a Content-Encoding), 422 from
+ * those with a path parameter (malformed percent-encoding, src/http/errors.ts). An operation's own
+ * response of that status stays; its own 422 names the path parameter case in its description.
+ */
+function withRequestLimits(path: string, op: Schema): Schema {
+  const responses: Schema = { ...op.responses }
+  const add = (status: string, name: string, alsoOwn?: string) => {
+    const own = responses[status]
+    if (own === undefined) responses[status] = { $ref: `#/components/responses/${name}` }
+    else if (alsoOwn && isObject(own) && own.$ref === undefined) responses[status] = { ...own, description: `${own.description ?? ''} ${alsoOwn}`.trim() }
+  }
+  add('413', 'PayloadTooLarge')
+  add('414', 'UriTooLong')
+  if (op.requestBody !== undefined) add('415', UNSUPPORTED_CONTENT_ENCODING)
+  if (path.includes('{')) add('422', INVALID_PATH_PARAMETER, 'Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it).')
+  return { ...op, responses: Object.fromEntries(Object.entries(responses).sort(([x], [y]) => x.localeCompare(y))) }
+}
+
+/** What withRequestLimits refers to, in `components.responses`. */
+const REQUEST_LIMIT_COMPONENTS = {
+  PayloadTooLarge: {
+    description: 'The body is over 1 MiB, as declared (Content-Length) or as sent (`payload_too_large`); any route answers this, also one that takes no body.',
+    content: { 'application/json': { schema: ref('PayloadTooLarge') } },
+  },
+  UriTooLong: { description: 'The URL (path and query) is over 8 KiB (`uri_too_long`); any route answers this.', content: { 'application/json': { schema: ref('UriTooLong') } } },
+  [UNSUPPORTED_CONTENT_ENCODING]: { description: UNSUPPORTED_CONTENT_ENCODING_415, content: { 'application/json': { schema: ref(UNSUPPORTED_CONTENT_ENCODING) } } },
+  [INVALID_PATH_PARAMETER]: { description: INVALID_PATH_PARAMETER_422, content: { 'application/json': { schema: ref(INVALID_PATH_PARAMETER) } } },
+}
+
+/**
  * The Idempotency-Key of an authenticated POST or PATCH (src/http/idempotency.ts applies it to
  * every one): the optional header, and the 409 and 400 it can add; each once in `components`
  * (IDEMPOTENCY_COMPONENTS), referred to by each operation, or named in the operation's own 409
@@ -262,7 +324,10 @@ export const ERROR_MODEL = 'Error'
 export function publishDocument(generated: Json, servers: { url: string; description?: string }[]): Json {
   let doc = mapAllSchemas(generated, (s) => publishSchema(s))
   doc.paths = Object.fromEntries(
-    Object.entries(doc.paths).map(([path, item]) => [path, Object.fromEntries(Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withIdempotency(m, withParameterDescriptions(withResponseHeaders(op))) : op]))]),
+    Object.entries(doc.paths).map(([path, item]) => [
+      path,
+      Object.fromEntries(Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withIdempotency(m, withRequestLimits(path, withParameterDescriptions(withResponseContent(withResponseHeaders(op))))) : op])),
+    ]),
   )
   const schemas: Schema = doc.components.schemas
   // Error variants: the envelope by reference, with their own description and example.
@@ -287,7 +352,7 @@ export function publishDocument(generated: Json, servers: { url: string; descrip
     if (!models.has(key)) models.set(key, name)
   }
   doc = mapAllSchemas(doc, (s, name) => refModels(s, models, name, name !== undefined))
-  doc.components = { ...doc.components, parameters: { ...doc.components.parameters, ...IDEMPOTENCY_COMPONENTS.parameters }, responses: { ...doc.components.responses, ...IDEMPOTENCY_COMPONENTS.responses } }
+  doc.components = { ...doc.components, parameters: { ...doc.components.parameters, ...IDEMPOTENCY_COMPONENTS.parameters }, responses: { ...doc.components.responses, ...REQUEST_LIMIT_COMPONENTS, ...IDEMPOTENCY_COMPONENTS.responses } }
   const { openapi, info, ...rest } = doc
   return { openapi, info, servers, ...rest }
 }

@@ -84,7 +84,7 @@ const authErrorSchemas = {
 
 /** Bodies that are not JSON, too large, or invalid. */
 const bodyErrorSchemas = {
-  400: errorResponse(400, 'invalid_json', 'The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`).', 'Invalid JSON in request body: send a valid JSON object with Content-Type: application/json.'),
+  400: errorResponse(400, 'invalid_json', 'The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`).', 'Invalid JSON in request body: send a valid JSON object with Content-Type: application/json.'),
   413: errorResponse(413, 'payload_too_large', 'The body is over 1 MiB.', 'Request body too large: the limit is 1048576 bytes (1 MiB).'),
   422: errorResponse(422, 'validation_failed', 'Validation failed: `details` names each invalid field.', 'Validation failed: expiresInDays must be an integer between 7 and 365', [
     { field: 'expiresInDays', message: 'expiresInDays must be an integer between 7 and 365' },
@@ -98,6 +98,15 @@ export const IDEMPOTENCY_400 = 'The Idempotency-Key header is not 1-255 printabl
 export const IDEMPOTENCY_CONFLICT = 'IdempotencyConflict'
 export const INVALID_IDEMPOTENCY_KEY = 'InvalidIdempotencyKey'
 
+/** What any route can answer before it runs (README, Request limits), beside 414 UriTooLong and 413 PayloadTooLarge. */
+export const UNSUPPORTED_CONTENT_ENCODING = 'UnsupportedContentEncoding'
+export const UNSUPPORTED_CONTENT_ENCODING_415 =
+  'The body has a Content-Encoding other than identity (gzip, br, …): request bodies are read as sent, never decompressed (`unsupported_media_type`; `Accept-Encoding: identity` is set). Send it uncompressed.'
+export const INVALID_PATH_PARAMETER = 'InvalidPathParameter'
+export const INVALID_PATH_PARAMETER_422 = 'A path parameter is not valid percent-encoding (`%ZZ`, or a cut UTF-8 sequence such as `%E0%A4`): `validation_failed`, `details` names it.'
+/** The message of a path parameter that is not valid percent-encoding (src/http/errors.ts). */
+export const PERCENT_ENCODING_RULE = (field: string) => `${field} is not valid percent-encoding: each % must begin an escape of UTF-8 (%41, %C3%A9); write a % itself as %25`
+
 /** The shared error variants, each once in `components.schemas`; routes name them. */
 export const sharedModels = named({
   Error: ErrorResponse,
@@ -108,6 +117,14 @@ export const sharedModels = named({
   PayloadTooLarge: bodyErrorSchemas[413],
   ValidationFailed: bodyErrorSchemas[422],
   UriTooLong: errorResponse(414, 'uri_too_long', 'The URL (path and query) is over 8 KiB; any route can answer this.', 'URL too long: the limit is 8192 bytes (8 KiB) for the path and query.'),
+  // Added where they apply by the published document (src/http/openapi-publish.ts, withRequestLimits).
+  [UNSUPPORTED_CONTENT_ENCODING]: errorResponse(
+    415,
+    'unsupported_media_type',
+    UNSUPPORTED_CONTENT_ENCODING_415,
+    'Unsupported Content-Encoding "gzip": this server reads request bodies as sent and decodes none. Send the body uncompressed, without a Content-Encoding header.',
+  ),
+  [INVALID_PATH_PARAMETER]: errorResponse(422, 'validation_failed', INVALID_PATH_PARAMETER_422, `Validation failed: ${PERCENT_ENCODING_RULE('id')}`, [{ field: 'id', message: PERCENT_ENCODING_RULE('id') }]),
   // Added to every authenticated POST and PATCH by the published document (src/http/openapi-publish.ts, withIdempotency).
   [IDEMPOTENCY_CONFLICT]: errorResponse(
     409,

@@ -854,7 +854,7 @@ export interface components {
          */
         RateLimited: components["schemas"]["Error"];
         /**
-         * @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`).
+         * @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`).
          * @example {
          *       "error": true,
          *       "statusCode": 400,
@@ -895,6 +895,36 @@ export interface components {
          *     }
          */
         ValidationFailed: components["schemas"]["Error"];
+        /**
+         * @description The body has a Content-Encoding other than identity (gzip, br, …): request bodies are read as sent, never decompressed (`unsupported_media_type`; `Accept-Encoding: identity` is set). Send it uncompressed.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 415,
+         *       "statusMessage": "Unsupported Media Type",
+         *       "code": "unsupported_media_type",
+         *       "message": "Unsupported Content-Encoding \"gzip\": this server reads request bodies as sent and decodes none. Send the body uncompressed, without a Content-Encoding header.",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *     }
+         */
+        UnsupportedContentEncoding: components["schemas"]["Error"];
+        /**
+         * @description A path parameter is not valid percent-encoding (`%ZZ`, or a cut UTF-8 sequence such as `%E0%A4`): `validation_failed`, `details` names it.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 422,
+         *       "statusMessage": "Unprocessable Entity",
+         *       "code": "validation_failed",
+         *       "message": "Validation failed: id is not valid percent-encoding: each % must begin an escape of UTF-8 (%41, %C3%A9); write a % itself as %25",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c",
+         *       "details": [
+         *         {
+         *           "field": "id",
+         *           "message": "id is not valid percent-encoding: each % must begin an escape of UTF-8 (%41, %C3%A9); write a % itself as %25"
+         *         }
+         *       ]
+         *     }
+         */
+        InvalidPathParameter: components["schemas"]["Error"];
         /**
          * @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`).
          * @example {
@@ -3747,6 +3777,42 @@ export interface components {
         AliasTokenNotFound: components["schemas"]["Error"];
     };
     responses: {
+        /** @description The body is over 1 MiB, as declared (Content-Length) or as sent (`payload_too_large`); any route answers this, also one that takes no body. */
+        PayloadTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["PayloadTooLarge"];
+            };
+        };
+        /** @description The URL (path and query) is over 8 KiB (`uri_too_long`); any route answers this. */
+        UriTooLong: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["UriTooLong"];
+            };
+        };
+        /** @description The body has a Content-Encoding other than identity (gzip, br, …): request bodies are read as sent, never decompressed (`unsupported_media_type`; `Accept-Encoding: identity` is set). Send it uncompressed. */
+        UnsupportedContentEncoding: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["UnsupportedContentEncoding"];
+            };
+        };
+        /** @description A path parameter is not valid percent-encoding (`%ZZ`, or a cut UTF-8 sequence such as `%E0%A4`): `validation_failed`, `details` names it. */
+        InvalidPathParameter: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["InvalidPathParameter"];
+            };
+        };
         /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
         IdempotencyConflict: {
             headers: {
@@ -3805,6 +3871,7 @@ export interface operations {
                     };
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
             /** @description The URL (path and query) is over 8 KiB; any route can answer this. */
             414: {
                 headers: {
@@ -3834,6 +3901,7 @@ export interface operations {
                     "application/json": components["schemas"]["Ready"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
             /** @description The URL (path and query) is over 8 KiB; any route can answer this. */
             414: {
                 headers: {
@@ -3910,6 +3978,8 @@ export interface operations {
                     "application/json": components["schemas"]["Forbidden"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
             /** @description Validation failed: a query parameter is invalid; `details` names it. */
             422: {
                 headers: {
@@ -3995,7 +4065,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedToken"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4032,6 +4102,8 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
             /** @description Unprocessable: `validation_failed` when a field is invalid (`details` names it); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization. */
             422: {
                 headers: {
@@ -4088,6 +4160,8 @@ export interface operations {
                     "application/json": components["schemas"]["Forbidden"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
@@ -4147,7 +4221,7 @@ export interface operations {
                     "application/json": components["schemas"]["RotatedToken"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4201,7 +4275,9 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
-            /** @description Validation failed: `details` names each invalid field. */
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
+            /** @description Validation failed: `details` names each invalid field. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4269,6 +4345,9 @@ export interface operations {
                     "application/json": components["schemas"]["TokenNotFound"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            422: components["responses"]["InvalidPathParameter"];
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
@@ -4328,6 +4407,9 @@ export interface operations {
                     "application/json": components["schemas"]["TokenNotFound"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            422: components["responses"]["InvalidPathParameter"];
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
@@ -4399,6 +4481,8 @@ export interface operations {
                     "application/json": components["schemas"]["Forbidden"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
             /** @description Validation failed: a query parameter is invalid; `details` names it. */
             422: {
                 headers: {
@@ -4530,7 +4614,7 @@ export interface operations {
                     "application/json": components["schemas"]["CreatedAgent"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4575,6 +4659,8 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
             /** @description Validation failed: `details` names each invalid field. */
             422: {
                 headers: {
@@ -4643,6 +4729,9 @@ export interface operations {
                     "application/json": components["schemas"]["AgentNotFound"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            422: components["responses"]["InvalidPathParameter"];
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
@@ -4702,6 +4791,9 @@ export interface operations {
                     "application/json": components["schemas"]["AgentNotFound"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            422: components["responses"]["InvalidPathParameter"];
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
@@ -4831,7 +4923,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentEnvelope"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4885,7 +4977,9 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
-            /** @description Validation failed: `details` names each invalid field. */
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
+            /** @description Validation failed: `details` names each invalid field. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4962,13 +5056,32 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Response for status 200 */
+            /** @description The execution completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ExecuteResult"];
+                    /**
+                     * @example : stream open
+                     *
+                     *     event: meta
+                     *     data: {"executionId":"exec_8Kq2LmX9vB3nR8kT1wYz","chatId":"chat_2Yt6RkQ9LmX3vB8nP1sW","sessionId":"chat_2Yt6RkQ9LmX3vB8nP1sW","agentId":"char_4Fk9QzL2mP7xR1vN8tBc","model":"gpt-4o-mini"}
+                     *
+                     *     event: message
+                     *     data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}
+                     *
+                     *     event: message
+                     *     data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Two pull requests are open."}}
+                     *
+                     *     event: message
+                     *     data: {"type":"content_block_stop","index":0}
+                     *
+                     *     event: result
+                     *     data: {"success":true,"executionId":"exec_8Kq2LmX9vB3nR8kT1wYz","status":"completed","result":"Two pull requests are open."}
+                     */
+                    "text/event-stream": string;
                 };
             };
             /** @description Response for status 202 */
@@ -4980,7 +5093,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecuteAccepted"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5034,7 +5147,9 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
-            /** @description Validation failed (`validation_failed`: `details` names each invalid field); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`). */
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
+            /** @description Validation failed (`validation_failed`: `details` names each invalid field); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5162,6 +5277,8 @@ export interface operations {
                     "application/json": components["schemas"]["Forbidden"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
             /** @description Validation failed: a query parameter is invalid; `details` names it. */
             422: {
                 headers: {
@@ -5230,6 +5347,9 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionNotFound"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            422: components["responses"]["InvalidPathParameter"];
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
@@ -5289,6 +5409,9 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionNotFound"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            422: components["responses"]["InvalidPathParameter"];
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
@@ -5348,6 +5471,9 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionNotFound"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            422: components["responses"]["InvalidPathParameter"];
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
@@ -5423,6 +5549,9 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionFinished"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            422: components["responses"]["InvalidPathParameter"];
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
@@ -5488,6 +5617,8 @@ export interface operations {
                     "application/json": components["schemas"]["Forbidden"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
             /** @description Validation failed: a query parameter is invalid; `details` names it. */
             422: {
                 headers: {
@@ -5597,7 +5728,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceEnvelope"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5642,6 +5773,8 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
             /** @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), or an agent id is unknown, archived or not visible to you. `details` names the field. */
             422: {
                 headers: {
@@ -5710,6 +5843,9 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceNotFound"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            422: components["responses"]["InvalidPathParameter"];
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
@@ -5769,6 +5905,9 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceNotFound"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            422: components["responses"]["InvalidPathParameter"];
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
@@ -5892,7 +6031,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceEnvelope"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -5946,7 +6085,9 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
-            /** @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), or an agent id is unknown, archived or not visible to you. `details` names the field. */
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
+            /** @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), or an agent id is unknown, archived or not visible to you. `details` names the field. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6014,6 +6155,9 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceNotFound"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            422: components["responses"]["InvalidPathParameter"];
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
@@ -6067,7 +6211,7 @@ export interface operations {
                     "application/json": components["schemas"]["SecretKeysResult"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6113,7 +6257,9 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
-            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. */
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
+            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6165,7 +6311,7 @@ export interface operations {
                     "application/json": components["schemas"]["SecretsDeleted"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6210,7 +6356,9 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
-            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. */
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
+            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6269,6 +6417,9 @@ export interface operations {
                     "application/json": components["schemas"]["OrganizationForbidden"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            422: components["responses"]["InvalidPathParameter"];
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
@@ -6322,7 +6473,7 @@ export interface operations {
                     "application/json": components["schemas"]["SecretKeysResult"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6359,7 +6510,9 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
-            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. */
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
+            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6411,7 +6564,7 @@ export interface operations {
                     "application/json": components["schemas"]["SecretsDeleted"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6447,7 +6600,9 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
-            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. */
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
+            /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6531,7 +6686,9 @@ export interface operations {
                     "application/json": components["schemas"]["MemberNotFound"];
                 };
             };
-            /** @description Validation failed: a query parameter is invalid; `details` names it. */
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            /** @description Validation failed: a query parameter is invalid; `details` names it. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6603,7 +6760,7 @@ export interface operations {
                     "application/json": components["schemas"]["AddedMember"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6657,7 +6814,9 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
-            /** @description Validation failed: `details` names the invalid field (e-mail, role or name). */
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
+            /** @description Validation failed: `details` names the invalid field (e-mail, role or name). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6736,6 +6895,9 @@ export interface operations {
                     "application/json": components["schemas"]["MemberConflict"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            422: components["responses"]["InvalidPathParameter"];
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
@@ -6793,7 +6955,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberEnvelope"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -6847,7 +7009,9 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
-            /** @description Validation failed: `details` names the invalid field (e-mail, role or name). */
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
+            /** @description Validation failed: `details` names the invalid field (e-mail, role or name). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6947,6 +7111,8 @@ export interface operations {
                     "application/json": components["schemas"]["Forbidden"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
             /** @description Validation failed: a query parameter is invalid; `details` names it. */
             422: {
                 headers: {
@@ -7062,7 +7228,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskResponse"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7099,6 +7265,8 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
             /** @description Validation failed: `details` names each invalid field. */
             422: {
                 headers: {
@@ -7167,6 +7335,9 @@ export interface operations {
                     "application/json": components["schemas"]["TaskNotFound"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            422: components["responses"]["InvalidPathParameter"];
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
@@ -7226,6 +7397,9 @@ export interface operations {
                     "application/json": components["schemas"]["TaskNotFound"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            422: components["responses"]["InvalidPathParameter"];
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
@@ -7345,7 +7519,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskResponse"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7391,7 +7565,9 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
-            /** @description Validation failed: `details` names each invalid field. */
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
+            /** @description Validation failed: `details` names each invalid field. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -7473,6 +7649,8 @@ export interface operations {
                     "application/json": components["schemas"]["Forbidden"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
             /** @description Validation failed: a query parameter is invalid; `details` names it. */
             422: {
                 headers: {
@@ -7522,7 +7700,7 @@ export interface operations {
                     "application/json": components["schemas"]["RevokeCredentialsAccepted"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7540,6 +7718,8 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
             /** @description Validation failed: `details` names each invalid field. */
             422: {
                 headers: {
@@ -7594,6 +7774,8 @@ export interface operations {
                     "application/json": components["schemas"]["BadCursor"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
             /** @description Validation failed: a query parameter is invalid; `details` names it. */
             422: {
                 headers: {
@@ -7650,6 +7832,8 @@ export interface operations {
                     "application/json": components["schemas"]["Forbidden"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
@@ -7679,6 +7863,8 @@ export interface operations {
                     "application/json": components["schemas"]["CliInitiated"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
             /** @description Too many requests from this address, or polls of this code faster than one per second or two. */
             429: {
                 headers: {
@@ -7720,6 +7906,8 @@ export interface operations {
                     "application/json": components["schemas"]["CliPollFailed"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
             /** @description Validation failed: `details` names each invalid field. */
             422: {
                 headers: {
@@ -7769,7 +7957,7 @@ export interface operations {
                     "application/json": components["schemas"]["CliRefreshed"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7796,6 +7984,8 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
             /** @description Validation failed: `details` names each invalid field. */
             422: {
                 headers: {
@@ -7845,7 +8035,7 @@ export interface operations {
                     "application/json": components["schemas"]["CliRevoked"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7863,6 +8053,8 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
             /** @description Validation failed: `details` names each invalid field. */
             422: {
                 headers: {
@@ -7952,7 +8144,7 @@ export interface operations {
                     "application/json": components["schemas"]["AliasTokenCreated"];
                 };
             };
-            /** @description The body is not valid JSON (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -7989,6 +8181,8 @@ export interface operations {
                     "application/json": components["schemas"]["PayloadTooLarge"];
                 };
             };
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
             /** @description Validation failed: `details` names each invalid field. */
             422: {
                 headers: {
@@ -8048,6 +8242,8 @@ export interface operations {
                     "application/json": components["schemas"]["AliasOrgForbidden"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
@@ -8115,6 +8311,9 @@ export interface operations {
                 };
             };
             409: components["responses"]["IdempotencyConflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            422: components["responses"]["InvalidPathParameter"];
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {

@@ -7,7 +7,7 @@ import { cancelExecution, executionLogs, executionTree, failureError, getVisible
 import { executeResult, executionStream } from './sse'
 import { intParam } from '../query-params'
 import { badCursor, listModels, pagingHeaderDocs, setPagingHeaders } from '../list-models'
-import { RESPONSE_HEADERS } from '../../http/openapi-publish'
+import { RESPONSE_CONTENT, RESPONSE_HEADERS } from '../../http/openapi-publish'
 import { streamedJsonArray } from '../../http/streamed-json'
 
 const notFound = errorResponse(404, 'not_found', 'Not found: no such execution, or not visible to you, or in another organization.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz not found.')
@@ -33,6 +33,27 @@ const executeErrorSchemas = {
   502: errorResponse(502, 'bad_gateway', 'The model provider answered with an error; the execution is failed and keeps the message.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Model provider error: Internal Server Error (HTTP 500)'),
   503: errorResponse(503, 'service_unavailable', 'The server is shutting down.', 'The server is shutting down and accepts no new executions; retry in a moment.'),
   504: errorResponse(504, 'gateway_timeout', 'The execution ran past TEAMDAY_EXECUTION_TIMEOUT_MS.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Execution timed out after 300000 ms'),
+}
+/** The 200 of a streamed execute: the same status, as Server-Sent Events (src/modules/executions/sse.ts). */
+const streamedExecute = {
+  description:
+    'The execution completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status.',
+  content: {
+    'text/event-stream': {
+      schema: {
+        type: 'string',
+        description:
+          'Server-Sent Events: `meta` {executionId, chatId, sessionId, agentId, model}; `message` events in the Anthropic stream-event shape (content_block_start, content_block_delta with text_delta, content_block_stop; tool_use blocks around tool calls); then `result` (the body a JSON answer would have had, with `execution`) or `error` {message, code, executionId, status}. A comment line every 15 s keeps proxies from closing an idle stream.',
+      },
+      example:
+        ': stream open\n\n' +
+        'event: meta\ndata: {"executionId":"exec_8Kq2LmX9vB3nR8kT1wYz","chatId":"chat_2Yt6RkQ9LmX3vB8nP1sW","sessionId":"chat_2Yt6RkQ9LmX3vB8nP1sW","agentId":"char_4Fk9QzL2mP7xR1vN8tBc","model":"gpt-4o-mini"}\n\n' +
+        'event: message\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n' +
+        'event: message\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Two pull requests are open."}}\n\n' +
+        'event: message\ndata: {"type":"content_block_stop","index":0}\n\n' +
+        'event: result\ndata: {"success":true,"executionId":"exec_8Kq2LmX9vB3nR8kT1wYz","status":"completed","result":"Two pull requests are open."}\n\n',
+    },
+  },
 }
 const cancelConflict = errorResponse(409, 'invalid_state', 'The execution already completed or failed.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz already completed; only pending or running executions can be cancelled.')
 const executionErrorModels = named({
@@ -91,6 +112,7 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
             'If the client disconnects, the execution continues and is recorded; cancel it with POST /executions/{id}/cancel. ' +
             '`async: true`: 202 at once, poll GET /executions/{id}. Pass `sessionId` (or `chatId`) from an earlier answer to continue that conversation. ' +
             'The model: the agent\'s, else TEAMDAY_DEFAULT_MODEL, mapped by TEAMDAY_MODEL_ALIASES; `claude-*` runs on Anthropic, everything else on the OpenAI-compatible provider (TEAMDAY_PROVIDER forces one); the execution records the model id actually sent. A model no configured provider serves fails the execution at once (422 `model_not_served`, naming the model and the providers configured). A provider error fails the execution (502), so does the timeout (504); no provider configured at all is 501.',
+          [RESPONSE_CONTENT]: { 200: streamedExecute },
         },
       },
     )
