@@ -124,6 +124,28 @@ describe('the admin CLI: users remove, then users create --role admin', () => {
 })
 
 describe('active tokens per user per organization are capped', () => {
+  test('rotations with a grace period go at most one past the cap; without one, never refused', async () => {
+    // A chain of graceful rotations (each of the one before's successor) kept every predecessor
+    // working for its grace period: 11 working tokens against a cap of 3.
+    const t = await makeTestApp({ config: { maxTokensPerUser: 3 } })
+    const a = await makeActor(t)
+    await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'second' } })
+    let current = (await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'third' } })).body.id as string
+    const rotate = (id: string, grace: number) => t.req('POST', `/api/v1/tokens/${id}/rotate`, { token: a.token, body: { gracePeriodSeconds: grace } })
+    const first = await rotate(current, 86_400)
+    expect(first.status).toBe(201)
+    current = first.body.id
+    const second = await rotate(current, 86_400)
+    expect([second.status, second.body.code]).toEqual([422, 'token_limit_reached'])
+    expect(second.body.message).toContain('gracePeriodSeconds 0')
+    expect(second.body.details).toEqual({ activeTokens: 4, maxTokensPerUser: 3 })
+    // Without a grace period the old one goes at once: always allowed, even past the cap.
+    const plain = await rotate(current, 0)
+    expect(plain.status).toBe(201)
+    const active = (await t.req('GET', '/api/v1/tokens?limit=200', { token: a.token })).body.tokens.filter((k: any) => k.status === 'active')
+    expect(active.length).toBe(4)
+  })
+
   test('422 token_limit_reached beyond the cap; revoked and expired tokens do not count; rotation is not refused', async () => {
     const t = await makeTestApp({ config: { maxTokensPerUser: 3 } })
     const a = await makeActor(t)

@@ -79,7 +79,29 @@ export async function assertBelowTokenCap(ctx: Ctx, userId: string, organization
   const max = ctx.config.maxTokensPerUser
   const active = await countActiveTokens(ctx.db, userId, organizationId, now)
   if (active < max) return
+  throw tooManyTokens(active, max)
+}
+
+/**
+ * A rotation with a grace period adds a token for that time (the old one keeps working): it may
+ * take the user one past the cap, no further. Else a chain of such rotations (each rotating the
+ * one before's successor) kept a day's worth of working tokens, past any cap. Counted after the
+ * old token was claimed (it counts while its grace lasts). A rotation without grace replaces the
+ * token at once and is never refused.
+ */
+export async function assertRoomForGrace(ctx: Ctx, userId: string, organizationId: string, now: number): Promise<void> {
+  const max = ctx.config.maxTokensPerUser
+  const active = await countActiveTokens(ctx.db, userId, organizationId, now)
+  if (active <= max) return
   throw new AppError(
+    'token_limit_reached',
+    `Too many tokens for a rotation with a grace period: this user has ${active} active tokens in this organization (tokens still in a rotation's grace period count), the limit is ${max} (TEAMDAY_MAX_TOKENS_PER_USER), and the old token would keep working beside the new one. Rotate with gracePeriodSeconds 0, wait for the earlier grace period to end, or revoke tokens that are no longer used.`,
+    { details: { activeTokens: active, maxTokensPerUser: max } },
+  )
+}
+
+function tooManyTokens(active: number, max: number): AppError {
+  return new AppError(
     'token_limit_reached',
     `Too many tokens: this user already has ${active} active tokens in this organization, the limit is ${max} (TEAMDAY_MAX_TOKENS_PER_USER). Revoke tokens that are no longer used (teamday tokens list / teamday tokens revoke ID), then create the new one.`,
     { details: { activeTokens: active, maxTokensPerUser: max } },

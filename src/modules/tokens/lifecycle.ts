@@ -115,7 +115,7 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
     if (!claimed) throw new AppError('invalid_state', `Token ${old.id} was rotated or revoked by a concurrent request; list your tokens and retry.`)
     const name = toPublicToken(tx, old, found.email).name
     const owner = { userId: principal.userId, organizationId: principal.organizationId, createdByTokenId: principal.tokenId }
-    return createToken(tx, owner, { name, scopes: old.scopes }, { familyId: family, rotatedFromId: old.id, expiresAt })
+    return createToken(tx, owner, { name, scopes: old.scopes }, { familyId: family, rotatedFromId: old.id, expiresAt, graceful: grace > 0 })
   })
   await recordAudit(ctx, {
     type: 'token.rotated',

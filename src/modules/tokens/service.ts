@@ -12,7 +12,7 @@ import { prepared } from '../../db/prepared'
 import { cliSessions, dbTime, personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
-import { assertBelowTokenCap, assertMayManage } from './access'
+import { assertBelowTokenCap, assertMayManage, assertRoomForGrace } from './access'
 import { resolveExpiry, validateScopes, validateTokenName, type CreateTokenInput } from './validation'
 import type { Token } from './model'
 
@@ -80,8 +80,8 @@ export async function createToken(
   /** `createdByTokenId`: the token whose request makes this one (none from the admin CLI). */
   owner: { userId: string; organizationId: string; createdByTokenId?: string | null },
   input: CreateTokenInput,
-  /** A rotation's successor: same family, a link to its predecessor, an expiry already decided. */
-  lineage?: { familyId: string; rotatedFromId: string; expiresAt: Date },
+  /** A rotation's successor: same family, a link to its predecessor, an expiry already decided; whether the predecessor keeps working a while. */
+  lineage?: { familyId: string; rotatedFromId: string; expiresAt: Date; graceful?: boolean },
 ): Promise<{ token: string; row: PersonalAccessToken }> {
   const name = validateTokenName(input.name)
   const now = ctx.clock.now()
@@ -90,8 +90,10 @@ export async function createToken(
   return withTx(ctx, async (tx) => {
     // The rotated token itself was claimed (still unrevoked) in this very transaction.
     if (owner.createdByTokenId && owner.createdByTokenId !== lineage?.rotatedFromId) await assertCreatorActive(tx, owner.createdByTokenId, now)
-    // A rotation replaces a token: only new tokens count against the per-user cap.
+    // A rotation replaces a token: only new tokens count against the per-user cap, and a
+    // rotation's grace period may go one past it (assertRoomForGrace).
     if (!lineage) await assertBelowTokenCap(tx, owner.userId, owner.organizationId, now)
+    else if (lineage.graceful) await assertRoomForGrace(tx, owner.userId, owner.organizationId, now)
     return insertToken(tx, owner, name, scopes, now, expiresAt, lineage)
   })
 }
