@@ -5,7 +5,7 @@ import { bootstrapIfEmpty } from '../src/modules/users/bootstrap'
 import { createLink } from '../src/modules/users/links'
 import { SESSION_IDLE_MS, SESSION_MAX_MS } from '../src/console/session'
 import { THROTTLE } from '../src/console/throttle'
-import { auditEvents, oneTimeLinks, sessions, users } from '../src/db/schema'
+import { auditEvents, oneTimeLinks, sessions, signInFailures, users } from '../src/db/schema'
 import { openAuditFields } from '../src/audit/log'
 import { eq } from 'drizzle-orm'
 
@@ -320,6 +320,37 @@ describe('sessions and the API', () => {
 })
 
 describe('throttling per IP and the set-password command', () => {
+  test('the throttle keeps no address and nothing a guess could reverse; spent rows go', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const { atRestApp, readAtRest } = await import('./helpers/at-rest')
+    const dir = mkdtempSync(join(tmpdir(), 'throttle-at-rest-'))
+    try {
+      const u = await atRestApp(dir)
+      const a = await makeActor(u, { role: 'admin' })
+      await givePassword(u, a.userId)
+      const ip = '127.0.0.77'
+      // The password typed into the e-mail box, from a distinctive address.
+      expect((await consoleClient(u, { ip }).signIn(PASSWORD, PASSWORD)).status).toBe(401)
+      const keys = (await u.db.select().from(signInFailures).all()).map((r) => r.key)
+      expect(keys.length).toBe(2)
+      const unkeyed = Bun.CryptoHasher.hash('sha256', PASSWORD.trim().toLowerCase(), 'hex')
+      for (const k of keys) expect([k.includes(ip), k.includes(unkeyed)]).toEqual([false, false])
+      // Once the window has passed, the next failure (anyone's) deletes them.
+      u.clock.advance(THROTTLE.windowMs + 1)
+      await consoleClient(u, { ip: '127.0.0.88' }).signIn('someone@example.com', 'wrong password here')
+      const left = (await u.db.select().from(signInFailures).all()).map((r) => r.key)
+      expect(left.length).toBe(2)
+      expect(left.some((k) => keys.includes(k))).toBe(false)
+      // In the files (closes the app): neither the address nor the plain hash, anywhere.
+      const found = await readAtRest(u, dir)
+      expect([found.files.includes(ip), found.files.includes(unkeyed)]).toEqual([false, false])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   test(`${THROTTLE.ipFailures} failures from one address lock that address, whatever the account`, async () => {
     const c = consoleClient(t, { ip: '127.0.0.9' })
     for (let i = 0; i < THROTTLE.ipFailures; i++) expect((await c.signIn(`nobody${i}@example.com`, 'wrong password here')).status).toBe(401)

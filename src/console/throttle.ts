@@ -1,5 +1,6 @@
-import { eq, inArray } from 'drizzle-orm'
+import { and, eq, inArray, isNull, lt, or } from 'drizzle-orm'
 import { withTx, type Ctx } from '../context'
+import type { SecretBox } from '../crypto/secretbox'
 import { signInFailures } from '../db/schema'
 import { ipBucket } from '../http/ip'
 
@@ -7,7 +8,10 @@ import { ipBucket } from '../http/ip'
  * Sign-in throttling, checked before any password hashing, kept in the database (every
  * instance sees the same counts). Per account: 5 failures within 15 minutes lock the account's
  * sign-in for 10 minutes. Per client IP: 20 failures (several people may share an address).
- * The account key is a hash of the e-mail, so the table names nobody.
+ * Both keys are keyed digests (SecretBox.digest, HMAC under the server key) of the e-mail and of
+ * the address, so the table names nobody and holds no address: a plain SHA-256 of what was typed
+ * in the e-mail field (sometimes a password) could be reversed by guessing, and the address was
+ * stored in clear. Rows whose window and lock have passed are deleted as failures come in.
  */
 export const THROTTLE = {
   windowMs: 15 * 60_000,
@@ -21,8 +25,8 @@ export interface ThrottleKeys {
   ip: string | null
 }
 
-export function throttleKeys(email: string, ip: string | null): ThrottleKeys {
-  return { account: `acct:${Bun.CryptoHasher.hash('sha256', email.trim().toLowerCase(), 'hex')}`, ip: ip ? `ip:${ipBucket(ip)}` : null }
+export function throttleKeys(box: SecretBox, email: string, ip: string | null): ThrottleKeys {
+  return { account: `acct:${box.digest(email.trim().toLowerCase(), 'signin.account')}`, ip: ip ? `ip:${box.digest(ipBucket(ip), 'signin.ip')}` : null }
 }
 
 const list = (k: ThrottleKeys) => (k.ip ? [k.account, k.ip] : [k.account])
@@ -38,6 +42,9 @@ export async function lockedFor(ctx: Ctx, keys: ThrottleKeys): Promise<number> {
 export async function recordFailure(ctx: Ctx, keys: ThrottleKeys): Promise<void> {
   const now = ctx.clock.now()
   await withTx(ctx, async (tx) => {
+    // What no longer counts: its window has passed and it is not locked.
+    const f = signInFailures
+    await tx.db.delete(f).where(and(lt(f.windowStart, new Date(now - THROTTLE.windowMs)), or(isNull(f.lockedUntil), lt(f.lockedUntil, new Date(now))))).run()
     for (const key of list(keys)) {
       const limit = key.startsWith('ip:') ? THROTTLE.ipFailures : THROTTLE.accountFailures
       const row = await tx.db.select().from(signInFailures).where(eq(signInFailures.key, key)).get()

@@ -63,7 +63,7 @@ export function authRoutes(kit: ConsoleKit) {
       const email = field(body, 'email').trim()
       if (!kit.mayStartSession(request)) return signInPage({ next, email, error: NEEDS_HTTPS }, 400)
       const ctx = kit.anonymousCtx(request, set)
-      const keys = throttleKeys(email, ctx.origin?.ip() ?? null)
+      const keys = throttleKeys(ctx.box, email, ctx.origin?.ip() ?? null)
       // Before any hashing: a locked account or address costs the server nothing.
       const wait = await lockedFor(ctx, keys)
       if (wait > 0) {

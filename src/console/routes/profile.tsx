@@ -21,7 +21,7 @@ export function profileRoutes(kit: ConsoleKit) {
   /** The current password, throttled like sign-in (a stolen session must not guess it freely). */
   const confirmCurrent = async (who: SignedIn, request: Request, set: any, current: string): Promise<string | null> => {
     const ctx = kit.ctxOf(who, request, set)
-    const keys = throttleKeys(who.user.email, ctx.origin?.ip() ?? null)
+    const keys = throttleKeys(ctx.box, who.user.email, ctx.origin?.ip() ?? null)
     if ((await lockedFor(ctx, keys)) > 0) return 'Too many wrong passwords. Try again in 10 minutes.'
     if (!(await checkPassword(ctx, who.user.email, current))) {
       await recordFailure(ctx, keys)
