@@ -3,7 +3,7 @@ import { findTokenById } from '../src/modules/tokens/service'
 import { personalAccessTokens } from '../src/db/schema'
 import { eq } from 'drizzle-orm'
 import { requestContexts } from '../src/http/context'
-import { rotateToken } from '../src/modules/tokens/lifecycle'
+import { RETRY_WINDOW_MS, rotateToken } from '../src/modules/tokens/lifecycle'
 import { authorizerOf, makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
 
 const DAY = 86_400_000
@@ -71,7 +71,9 @@ describe('POST /tokens/:id/rotate', () => {
     const second = (await t.req('POST', `/api/v1/tokens/${first.id}/rotate`, { token: a.token, body: {} })).body
     const third = (await t.req('POST', `/api/v1/tokens/${second.id}/rotate`, { token: a.token, body: { gracePeriodSeconds: 600 } })).body
     const unrelated = await makeToken(t, a)
-    // An attacker holding the superseded first token's id (the owner's session) replays a rotation.
+    // An attacker holding the superseded first token's id (the owner's session) replays a rotation,
+    // later than a retry would come.
+    t.clock.advance(RETRY_WINDOW_MS)
     const reuse = await t.req('POST', `/api/v1/tokens/${first.id}/rotate`, { token: a.token, body: {} })
     expect(reuse.status).toBe(409)
     expect(reuse.body.code).toBe('token_reuse_detected')
@@ -90,6 +92,27 @@ describe('POST /tokens/:id/rotate', () => {
     expect(events.events[0].details.revokedTokenIds.sort()).toEqual([second.id, third.id].sort())
   })
 
+  test('a second rotation within a minute, with another of the owner\'s tokens, is a retry: 409 invalid_state, the successor keeps working', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const ci = await makeToken(t, a, { name: 'ci' })
+    const rotate = () => t.req('POST', `/api/v1/tokens/${ci.id}/rotate`, { token: a.token, body: {} })
+    // A double submit: both at once, and once more a moment later.
+    const [one, two] = await Promise.all([rotate(), rotate()])
+    const made = [one, two].find((r) => r.status === 201)!
+    const other = [one, two].find((r) => r !== made)!
+    t.clock.advance(RETRY_WINDOW_MS - 1000)
+    expect([other.status, other.body.code]).toEqual([409, 'invalid_state'])
+    const later = await rotate()
+    expect([later.status, later.body.code]).toEqual([409, 'invalid_state'])
+    expect(later.body.message).toContain(made.body.id)
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: made.body.token })).status).toBe(200)
+    // Past the minute it is reuse again.
+    t.clock.advance(2000)
+    expect((await rotate()).body.code).toBe('token_reuse_detected')
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: made.body.token })).status).toBe(401)
+  })
+
   test('a token from before families (null family id) counts as its own family', async () => {
     const t = await makeTestApp()
     const a = await makeActor(t)
@@ -97,6 +120,7 @@ describe('POST /tokens/:id/rotate', () => {
     await t.db.update(personalAccessTokens).set({ familyId: null }).where(eq(personalAccessTokens.id, legacy.id)).run()
     const next = (await t.req('POST', `/api/v1/tokens/${legacy.id}/rotate`, { token: a.token, body: {} })).body
     expect((await findTokenById(t.ctx, next.id))!.familyId).toBe(legacy.id)
+    t.clock.advance(RETRY_WINDOW_MS)
     const reuse = await t.req('POST', `/api/v1/tokens/${legacy.id}/rotate`, { token: a.token, body: {} })
     expect(reuse.body.code).toBe('token_reuse_detected')
     expect(reuse.body.details.revokedTokenIds).toEqual([next.id])
@@ -192,6 +216,7 @@ describe('POST /tokens/:id/rotate', () => {
     expect((await t.req('GET', '/api/v1/tokens/self', { token: first.token })).status).toBe(200)
     expect((await findTokenById(t.ctx, first.row.id))!.revokedAt).toBeNull()
     // Rotating the revoked token with another credential later is still reuse: the family goes.
+    t.clock.advance(RETRY_WINDOW_MS)
     const reuse = await t.req('POST', `/api/v1/tokens/${old.id}/rotate`, { token: a.token, body: {} })
     expect(reuse.body.code).toBe('token_reuse_detected')
     expect((await t.req('GET', '/api/v1/tokens/self', { token: first.token })).status).toBe(401)

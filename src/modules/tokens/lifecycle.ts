@@ -69,6 +69,10 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
     // across instances on PostgreSQL) is no sign of a leaked secret, and must not revoke the
     // successor that the other request has just handed out.
     if (principal.tokenId === old.id) throw await concurrentlyRevoked(ctx, old)
+    // Nor is a rotation that finds it rotated a moment ago, with another of the owner's tokens: a
+    // retry of the same rotation (a double submit, a retry without an Idempotency-Key) would
+    // otherwise revoke the successor its first attempt has just handed out.
+    if (old.revokedReason === 'rotated' && now - old.revokedAt.getTime() < RETRY_WINDOW_MS) throw await concurrentlyRevoked(ctx, old)
     const { revoked, members } = await revokeFamily(ctx, family, principal.userId)
     // Any member may have been used by whoever held the leaked secret: what they created goes too.
     const cascaded = await revokeCreatedBy(ctx, members, { cause: 'family_reuse', by: principal.userId })
@@ -133,6 +137,9 @@ async function successorOf(ctx: Ctx, id: string): Promise<string | undefined> {
 }
 
 /** 409: the token was rotated or revoked by another request while this one was under way. */
+/** How long after a rotation a second rotation of the same token counts as its retry, not as reuse. */
+export const RETRY_WINDOW_MS = 60_000
+
 async function concurrentlyRevoked(ctx: Ctx, old: PersonalAccessToken): Promise<AppError> {
   const successor = await successorOf(ctx, old.id)
   return new AppError(
