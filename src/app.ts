@@ -1,5 +1,6 @@
 import { Elysia, t, type AnyElysia } from 'elysia'
 import './http/elysia-models' // before any model is registered
+import './http/formats' // numeric strings are decimal
 import type { TokenLookup } from './auth/authenticate'
 import { authPlugin, requestAuthorizer } from './auth/plugin'
 import { PgCountedLookup } from './auth/pg-lookup'

@@ -135,6 +135,13 @@ describe('expiry range 7–365 days', async () => {
     expect(res.status).toBe(201)
     expect(Date.parse(res.body.expiresAt) - t.clock.now()).toBe(30 * DAY)
   })
+  test('only a decimal numeric string: hex, binary, exponents, padding and fractions are 422', async () => {
+    // All of these were read as 90 or 100 ("0x5A" is 90 to JavaScript's Number()).
+    for (const days of ['0x5A', '0b1011010', '0o132', '1e2', ' 90', '90 ', '+90', '090', '90.0', '9_0', 'Infinity']) {
+      const res = await create({ expiresInDays: days })
+      expect([days, res.status, res.body.details?.[0]?.field]).toEqual([days, 422, 'expiresInDays'])
+    }
+  })
   test('expiresAt within the range is accepted as given', async () => {
     const at = new Date(t.clock.now() + 30 * DAY).toISOString()
     const res = await create({ expiresAt: at })
