@@ -1,6 +1,6 @@
 import { Database } from 'bun:sqlite'
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, linkSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Io } from '../src/cli/common'
@@ -199,6 +199,40 @@ describe('restore', () => {
     expect(d.code).toBe(1)
     expect(d.err).toMatch(/failed its integrity check|malformed/)
     expect(existsSync(join(dir, 'data')) && readdirSync(join(dir, 'data')).some((f) => f.includes('before-restore'))).toBe(false)
+  })
+
+  test('refuses the database itself under another name (a symbolic or hard link) before opening it: no copy left, no second -wal/-shm', async () => {
+    await cli('tokens', 'create', '--email', 'ada@example.com', '--name', 'live')
+    for (const [kind, make] of [
+      ['symbolic', (p: string) => symlinkSync(db, p)],
+      ['hard', (p: string) => linkSync(db, p)],
+    ] as const) {
+      const alias = join(dir, `${kind}.db`)
+      make(alias)
+      const r = await cli('restore', '--from', alias)
+      expect({ kind, code: r.code }).toEqual({ kind, code: 2 })
+      expect(r.err).toContain(`--from must be a backup file, not the database itself (${alias} is ${db} under another name: a symbolic or hard link)`)
+      expect(r.err).not.toContain('database is locked')
+      expect(readdirSync(join(dir, 'data')).filter((f) => f.includes('before-restore'))).toEqual([])
+      expect(readdirSync(dir).filter((f) => f.startsWith(`${kind}.db-`))).toEqual([])
+      rmSync(alias)
+    }
+    expect(await tokenNames()).toEqual(['live'])
+  })
+
+  test('a copy that fails midway changes nothing and leaves no .before-restore copy behind; the message says so', async () => {
+    await cli('tokens', 'create', '--email', 'ada@example.com', '--name', 'live')
+    // Sound to integrity_check, refused by the copy's foreign key check (a membership of no organization).
+    const out = join(dir, 'orphan.db')
+    await cli('backup', '--out', out)
+    const b = new Database(out)
+    b.exec("INSERT INTO memberships (id, organization_id, user_id, role, created_at, updated_at) SELECT 'mem_orphan', 'org_missing', id, 'member', 0, 0 FROM users LIMIT 1")
+    b.close()
+    const r = await cli('restore', '--from', out)
+    expect(r.code).toBe(1)
+    expect(r.err).toContain(`cannot restore ${out} into ${db}: the backup has 1 foreign key violation(s); nothing was changed`)
+    expect(readdirSync(join(dir, 'data')).filter((f) => f.includes('before-restore'))).toEqual([])
+    expect(await tokenNames()).toEqual(['live'])
   })
 
   test('refuses a backup from a newer teamday, and one sealed under another key', async () => {

@@ -101,3 +101,23 @@ describe('serve: the hint when nobody has a console password', () => {
     expect(hint).toContain('teamday users set-role --email E --org SLUG --role admin')
   })
 })
+
+describe('a database path that is a folder', () => {
+  test('says it is a folder and which file to name, not "check that the folder exists and is writable"', async () => {
+    const folder = mkdtempSync(join(dir, 'folder-'))
+    for (const argv of [
+      ['users', 'list', '--org', 'acme', '--db', folder],
+      ['migrate', '--db', folder],
+      ['backup', '--db', folder, '--out', join(dir, 'never.db')],
+    ]) {
+      const r = await cli(argv, { TEAMDAY_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64') })
+      expect({ argv, code: r.code }).toEqual({ argv, code: 1 })
+      expect(r.err).toContain(`cannot open the database ${folder}: it is a folder, not a database file. Pass --db FILE (or set TEAMDAY_DB) with a file's path, e.g. ${join(folder, 'teamday.db')}`)
+      expect(r.err).not.toContain('writable')
+    }
+    const from = await cli(['migrate-data', '--from', folder, '--to', 'postgres://127.0.0.1:9/none'])
+    expect(from.code).toBe(1)
+    expect(from.err).toContain(`${folder} is a folder, not a database file (--from): give the database file in it, e.g. ${join(folder, 'teamday.db')}`)
+    expect(from.err).not.toContain('disk I/O error')
+  })
+})

@@ -34,6 +34,8 @@ beforeAll(async () => {
       if (path.startsWith('/json')) return Response.json({ error: 'Not Found', status: 404 }, { status: 404 })
       if (path.startsWith('/moved')) return new Response(null, { status: 301, headers: { location: 'https://teamday.example.com/' } })
       if (path.startsWith('/page')) return new Response('<html>welcome</html>', { headers: { 'content-type': 'text/html' } })
+      // JSON of another shape with 200: a health check without a version, lists that are not lists.
+      if (path.startsWith('/odd')) return Response.json(path.endsWith('/api/health') ? { status: 'ok' } : { agents: 'notarray', tasks: [] })
       return new Response('<html><h1>404 Not Found</h1></html>', { status: 404, headers: { 'content-type': 'text/html' } })
     },
   })
@@ -146,6 +148,30 @@ describe('a URL that is not a teamday server', () => {
     const h = await cli(['health', '--json'], { TEAMDAY_URL: `http://127.0.0.1:${other.port}/page` })
     expect(h.code).toBe(5)
     expect(h.json.code).toBe('not_teamday')
+  })
+
+  test('a 200 JSON answer of another shape (a list that is a string, a health without a version): exit 5, nothing rendered', async () => {
+    const odd = `http://127.0.0.1:${other.port}/odd`
+    const notTeamday = 'this is not what a teamday (or TeamDay) server sends'
+    const agents = await cli(['agents', 'list'], { TEAMDAY_URL: odd })
+    expect(agents.code).toBe(5)
+    expect(agents.err).toStartWith(`error: ${odd} answered HTTP 200 with "agents" that is not a list: ${notTeamday}\n`)
+    expect(agents.err).toContain('Check --url / TEAMDAY_URL')
+    expect(agents.out).toBe('')
+    const json = await cli(['agents', 'list', '--json'], { TEAMDAY_URL: odd })
+    expect(json.code).toBe(5)
+    expect(json.json).toMatchObject({ error: true, code: 'not_teamday', exitCode: 5 })
+    const tasks = await cli(['tasks', 'list'], { TEAMDAY_URL: odd })
+    expect(tasks.code).toBe(5)
+    expect(tasks.err).toContain(`answered HTTP 200 with a body that is not a list: ${notTeamday}`)
+    const health = await cli(['health'], { TEAMDAY_URL: odd })
+    expect(health.code).toBe(5)
+    expect(health.err).toContain(`answered HTTP 200 with "version" missing: ${notTeamday}`)
+    expect(health.out).not.toContain('undefined')
+    // The real server passes the same checks.
+    expect((await cli(['agents', 'list'])).code).toBe(0)
+    expect((await cli(['tasks', 'list'])).code).toBe(0)
+    expect((await cli(['health'])).out).toMatch(/^ok: teamday \S+ at /)
   })
 
   test('a real teamday 404 is still "not found", exit 4', async () => {

@@ -275,6 +275,40 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
     expect(await pgRows(url)).toEqual(expected(source))
   }, 60_000)
 
+  test('--replace refuses while another session is connected to the target (a running instance), naming how many; --force goes ahead', async () => {
+    const target = urlFor(await createTestDatabase())
+    expect((await cli(['migrate-data', '--from', dbFile, '--to', target])).code).toBe(0)
+    const copied = await pgRows(target)
+    // An idle instance holds no lock between its transactions: only pg_stat_activity shows it.
+    const instance = postgres(target, { max: 1, onnotice: () => {}, connection: { application_name: 'teamday' } })
+    try {
+      await instance`SELECT 1`
+      const refused = await cli(['migrate-data', '--from', dbFile, '--to', target, '--replace'])
+      expect(refused.code).toBe(1)
+      expect(refused.err).toContain('the target is in use: 1 other session is connected to its database (by application name: teamday: 1)')
+      expect(refused.err).toContain('stop every teamday instance on it')
+      expect(refused.err).toContain('--force')
+      expect(refused.err).toContain('nothing was changed')
+      expect(await pgRows(target)).toEqual(copied)
+
+      const alone = await cli(['migrate-data', '--from', dbFile, '--to', target, '--force'])
+      expect(alone.code).toBe(2)
+      expect(alone.err).toContain('--force goes with --replace only')
+
+      const forced = await cli(['migrate-data', '--from', dbFile, '--to', target, '--replace', '--force'])
+      expect(forced.err).not.toContain('error')
+      expect(forced.code).toBe(0)
+      expect(forced.out).toMatch(/--replace: \d+ rows it held before were deleted/)
+    } finally {
+      await instance.end({ timeout: 5 })
+    }
+    // Once it is gone, --replace alone goes ahead.
+    const r = await cli(['migrate-data', '--from', dbFile, '--to', target, '--replace'])
+    expect(r.err).not.toContain('error')
+    expect(r.code).toBe(0)
+    expect(await pgRows(target)).toEqual(expected(source))
+  }, 60_000)
+
   test('refusals: a missing --from, a file that is not there or not teamday\'s, an unmigrated file, the wrong key, a --to that is not PostgreSQL', async () => {
     const missingFrom = await cli(['migrate-data', '--to', url])
     expect(missingFrom.code).toBe(2)
@@ -320,6 +354,18 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
     const r6 = await cli(['migrate-data', '--from', dbFile, '--to', join(dir, 'copy.db')])
     expect(r6.code).toBe(2)
     expect(r6.err).toContain('--to must be a postgres://')
+  }, 30_000)
+
+  test('a target database that does not exist: says how to create it (createdb, with the URL\'s host, port and user)', async () => {
+    const u = new URL(url)
+    u.pathname = '/teamday_never_created'
+    const r = await cli(['migrate-data', '--from', dbFile, '--to', u.toString()])
+    expect(r.code).toBe(1)
+    const where = [`-h ${u.hostname}`, u.port && `-p ${u.port}`, u.username && `-U ${u.username}`].filter(Boolean).join(' ')
+    expect(r.err).toContain(`the target database "teamday_never_created" does not exist: create it (empty) first, e.g. createdb ${where} --locale=C.UTF-8 --template=template0 teamday_never_created`)
+    expect(r.err).toContain('nothing was copied')
+    // Also with --replace, whose first question to the target is who else is connected.
+    expect((await cli(['migrate-data', '--from', dbFile, '--to', u.toString(), '--replace'])).err).toContain('createdb')
   }, 30_000)
 
   test('small batches (keyset pages by primary key, text and integer keys) copy the same rows', async () => {

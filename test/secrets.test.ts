@@ -101,7 +101,8 @@ describe('space secrets', () => {
     expect(nonString.text).not.toContain('12345678')
     const big = await post({ BIG: 'x'.repeat(64 * 1024 + 1) })
     expect(big.status).toBe(422)
-    expect(big.body.message).toContain('secrets.BIG is too large')
+    expect(big.body.message).toContain('at most 65536 bytes (64 KiB)')
+    expect(big.body.details[0].field).toBe('secrets.BIG')
     expect(big.text).not.toContain('xxxxxxxx')
     expect((await post({ FIT: 'é'.repeat(32 * 1024) })).status).toBe(200) // 64 KiB in UTF-8 bytes exactly
     const many = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`K${i}`, 'v']))

@@ -37,6 +37,15 @@ export function notTeamday(server: string, status: number, what: string, body?: 
   return new ClientError('server', `${server} answered HTTP ${status} ${what}: this does not look like a teamday server`, NOT_TEAMDAY_HINT, body, 'not_teamday')
 }
 
+/**
+ * A 2xx JSON answer without the shape every teamday (and TeamDay) server gives this request: a
+ * list that is a string, a missing version. Rendered as it is, a string listed one row per
+ * character and `health` said "teamday undefined", with exit 0.
+ */
+export function unexpectedAnswer(server: string, status: number, what: string, body?: unknown): ClientError {
+  return new ClientError('server', `${server} answered HTTP ${status} with ${what}: this is not what a teamday (or TeamDay) server sends`, NOT_TEAMDAY_HINT, body, 'not_teamday')
+}
+
 const NEW_TOKEN_HINT =
   'Create a new token (with a working token: teamday tokens create --name NAME; on the server host: ' +
   'teamday tokens create --email YOU --name NAME) and set TEAMDAY_TOKEN, or pass --token-file FILE.'

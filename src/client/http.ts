@@ -1,5 +1,5 @@
 import { VERSION } from '../build-info'
-import { ClientError, errorFromResponse, EXECUTION_FAILURE_CODES, notTeamday } from './errors'
+import { ClientError, errorFromResponse, EXECUTION_FAILURE_CODES, notTeamday, unexpectedAnswer } from './errors'
 import { NO_TOKEN_HINT, NO_TOKEN_MESSAGE, type ClientConfig } from './config'
 
 export interface ApiResponse<T = any> {
@@ -19,7 +19,16 @@ export interface RequestOptions {
   /** Per-attempt time limit; null = none (executions run as long as the server lets them). */
   timeoutMs?: number | null
   headers?: Record<string, string>
+  /** What a 2xx body must hold for the command to show it (else exit 5: see Expected). */
+  expect?: Expected
 }
+
+/**
+ * The shape a command relies on: the body itself is a list, or these fields are a list, an
+ * object or a string. Checked before the body is printed, with --json too: an answer of another
+ * shape comes from something that is not teamday, whatever its status.
+ */
+export type Expected = 'list' | Record<string, 'list' | 'object' | 'string'>
 
 export interface ClientOptions extends ClientConfig {
   /** Retries after the first attempt (--retries, default 3). */
@@ -75,6 +84,8 @@ export class ApiClient {
     if (!res.ok) throw this.error(res, body, text)
     // Every teamday answer is a JSON object or array; a web page with 200 is another server.
     if (body === null || typeof body !== 'object') throw notTeamday(this.opts.baseUrl, res.status, `with ${text ? 'a body that is not JSON' : 'an empty body'}`)
+    const wrong = o.expect && unexpectedShape(body, o.expect)
+    if (wrong) throw unexpectedAnswer(this.opts.baseUrl, res.status, wrong, body)
     return { status: res.status, headers: res.headers, body: body as T, text }
   }
 
@@ -192,6 +203,19 @@ export function expiryWarning(id: string, source: string | null, at: number, lef
   const days = Math.max(0, Math.floor(left / 86_400_000))
   const when = days === 0 ? 'in less than a day' : `in ${days} day${days === 1 ? '' : 's'}`
   return `warning: the token ${id}${source ? ` (${source})` : ''} expires ${when}, on ${new Date(at).toISOString()}; rotate it now (teamday tokens rotate ${id}) and update the secret`
+}
+
+const KIND_OF = { list: 'a list', object: 'an object', string: 'a string' } as const
+
+/** What is wrong with a JSON body for `expected` ("a body that is not a list", "agents that is not a list"), or undefined. */
+export function unexpectedShape(body: object, expected: Expected): string | undefined {
+  if (expected === 'list') return Array.isArray(body) ? undefined : 'a body that is not a list'
+  for (const [field, kind] of Object.entries(expected)) {
+    const v = (body as Record<string, unknown>)[field]
+    const ok = kind === 'list' ? Array.isArray(v) : kind === 'object' ? !!v && typeof v === 'object' && !Array.isArray(v) : typeof v === 'string'
+    if (!ok) return `"${field}" ${v === undefined ? 'missing' : `that is not ${KIND_OF[kind]}`}`
+  }
+  return undefined
 }
 
 export function parseJson(text: string): unknown {

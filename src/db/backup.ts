@@ -1,5 +1,5 @@
 import { Database } from 'bun:sqlite'
-import { existsSync, mkdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseOpenError } from './client'
 import { newerThanThisBuild, sqliteSchemaState } from './migrate'
@@ -139,14 +139,50 @@ export function restoreInto(from: string, target: string, keepAs: string): { kep
       }
       throw e
     }
-    privately(() => db.query('VACUUM INTO ?').run(keepAs))
-    copyFrom(db, from)
+    try {
+      privately(() => db.query('VACUUM INTO ?').run(keepAs))
+    } catch (e) {
+      throw new Error(`cannot keep a copy of ${target} as ${keepAs} before restoring: ${(e as Error).message}; nothing was changed`)
+    }
+    try {
+      copyFrom(db, from)
+    } catch (e) {
+      throw failedCopy(db, from, target, keepAs, e)
+    }
     const problems = db.query<{ integrity_check: string }, []>('PRAGMA integrity_check').all().map((r) => r.integrity_check)
-    if (problems.join() !== 'ok') throw new Error(`the restored database failed its integrity check: ${problems.slice(0, 3).join('; ')}`)
+    if (problems.join() !== 'ok') {
+      throw new Error(`the restored database failed its integrity check: ${problems.slice(0, 3).join('; ')}. The database it replaced is kept as ${keepAs}: restore that one (teamday restore --from ${keepAs})`)
+    }
     return { kept: true }
   } finally {
     db.close()
   }
+}
+
+/**
+ * Whether two paths name the same file (a symbolic or hard link; both must exist). Only stat:
+ * no descriptor of a database file is opened or closed here. Opening a live database under a
+ * second name gives it a second `-wal` and `-shm` that its server does not know about.
+ */
+export function sameFile(a: string, b: string): boolean {
+  try {
+    const x = statSync(a)
+    const y = statSync(b)
+    return x.dev === y.dev && x.ino === y.ino
+  } catch {
+    return false // either is missing (or unreachable): not one file
+  }
+}
+
+/**
+ * A copy that failed: rolled back, so the database is as it was and the copy of it taken first
+ * is not needed (it goes); if SQLite could not roll back, the copy stays and the message names it.
+ */
+function failedCopy(db: Database, from: string, target: string, keepAs: string, e: unknown): Error {
+  const why = `cannot restore ${from} into ${target}: ${(e as Error).message}`
+  if (db.inTransaction) return new Error(`${why}. The database may be partly changed: the database it replaced is kept as ${keepAs}; restore that one (teamday restore --from ${keepAs})`)
+  rmSync(keepAs, { force: true })
+  return new Error(`${why}; nothing was changed`)
 }
 
 /** Drops everything in `db` and copies the schema and rows of the database file `from`, in one transaction. */

@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, rmdirSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
+import { existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
 import { drizzle as syncDrizzle } from 'drizzle-orm/bun-sqlite'
 import { SqliteConnection, type SyncDb } from './connection'
 import { CachingDatabase } from './sqlite'
@@ -62,8 +62,23 @@ export class DatabaseOpenError extends Error {
     super(
       missing
         ? `no database at ${path}: pass --db FILE (or set TEAMDAY_DB) for an existing one; "teamday serve", "teamday migrate" or "teamday users create" create a new one`
-        : `cannot open the database ${path}: ${why}${/unable to open/i.test(why) ? ' (check that the folder exists and is writable by this user)' : ''}`,
+        : isFolder(path)
+          ? `cannot open the database ${path}: it is a folder, not a database file. Pass --db FILE (or set TEAMDAY_DB) with a file's path, e.g. ${join(path, 'teamday.db')}`
+          : `cannot open the database ${path}: ${why}${/unable to open/i.test(why) ? ' (check that the folder exists and is writable by this user)' : ''}`,
     )
+  }
+}
+
+/**
+ * Whether the path SQLite could not open is a folder (SQLite says only "unable to open database
+ * file", the same as for a folder that is missing or not writable). A stat, after the open
+ * failed: no descriptor of the path is opened or closed.
+ */
+function isFolder(path: string): boolean {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false // missing, or a file on the way (ENOTDIR): not a folder
   }
 }
 

@@ -1,5 +1,6 @@
 import { Database } from 'bun:sqlite'
-import { existsSync } from 'node:fs'
+import { existsSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 import { asc, gt } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/bun-sqlite'
 import { getTableConfig as pgConfig, type PgColumn, type PgTable } from 'drizzle-orm/pg-core'
@@ -70,6 +71,8 @@ export class TargetNotEmptyError extends MigrateDataError {
  */
 export function openSqliteSource(path: string): Database {
   if (!existsSync(path)) throw new MigrateDataError(`no SQLite database at ${path} (--from): give the file a teamday server on SQLite uses (TEAMDAY_DB, by default ./data/teamday.db)`)
+  // SQLite says only "disk I/O error" for a folder.
+  if (statSync(path).isDirectory()) throw new MigrateDataError(`${path} is a folder, not a database file (--from): give the database file in it, e.g. ${join(path, 'teamday.db')}`)
   let db: Database
   try {
     db = new Database(path, { readonly: true })
@@ -148,7 +151,8 @@ export function copyOrder(): TableName[] {
  * that each table holds as many rows as the source: any difference or error rolls it all back.
  * The source is read in one read transaction (a consistent snapshot, also beside a running server).
  */
-export async function copySqliteToPostgres(source: Database, target: PgConnection, opts: { replace?: boolean; batchRows?: number } = {}): Promise<CopyReport> {
+export async function copySqliteToPostgres(source: Database, target: PgConnection, opts: { replace?: boolean; force?: boolean; batchRows?: number } = {}): Promise<CopyReport> {
+  if (opts.replace && !opts.force) await refuseWhileInUse(target)
   const { applied } = await runPgMigrations(target)
   const lite = drizzle({ client: source, schema: liteSchema })
   source.exec('BEGIN')
@@ -220,6 +224,60 @@ export async function copySqliteToPostgres(source: Database, target: PgConnectio
   } finally {
     source.exec('COMMIT')
   }
+}
+
+/**
+ * The target database does not exist (SQLSTATE 3D000, at the first connection): PostgreSQL says
+ * only `database "x" does not exist`; this says how to create it as the README does (C.UTF-8
+ * collation: the order of lists must not depend on the server's locale). Undefined for another error.
+ */
+export function missingTargetDatabase(url: string, e: unknown): MigrateDataError | undefined {
+  const code = (e as { code?: string }).code ?? ((e as { cause?: unknown }).cause as { code?: string } | undefined)?.code
+  if (code !== '3D000') return undefined
+  const u = new URL(url)
+  const name = decodeURIComponent(u.pathname.slice(1)) || decodeURIComponent(u.username) || 'teamday'
+  const where = [u.hostname && `-h ${shellWord(u.hostname)}`, u.port && `-p ${u.port}`, u.username && `-U ${shellWord(decodeURIComponent(u.username))}`].filter(Boolean).join(' ')
+  return new MigrateDataError(
+    `the target database "${name}" does not exist: create it (empty) first, e.g. createdb ${where ? `${where} ` : ''}--locale=C.UTF-8 --template=template0 ${shellWord(name)} ` +
+      '(or CREATE DATABASE … in psql, by a role that may create databases), then run this again; nothing was copied',
+  )
+}
+
+/** A word to paste into a shell: as it is when it is plain, else in single quotes. */
+const shellWord = (w: string) => (/^[\w.@%+=:,/-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)
+
+/** Who else is connected to the target's database: client sessions by application name. */
+export async function otherSessions(target: PgConnection): Promise<{ application: string; sessions: number }[]> {
+  const rows = await target.client<{ application: string; sessions: number }[]>`
+    SELECT coalesce(nullif(application_name, ''), 'unnamed') AS application, count(*)::int AS sessions
+    FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+    GROUP BY 1 ORDER BY 2 DESC, 1`
+  return rows.map((r) => ({ application: r.application, sessions: Number(r.sessions) }))
+}
+
+/**
+ * --replace empties the target and fills it in one transaction, but running instances take their
+ * locks only inside their own short transactions: one writing meanwhile waits, then writes into
+ * the copy or fails, and its caches and sessions describe data that is gone. So it refuses while
+ * any other session is connected to the database (--force goes ahead). A session that has just
+ * closed can stay listed for a moment: it is asked again for up to a second before refusing.
+ */
+async function refuseWhileInUse(target: PgConnection): Promise<void> {
+  let others = await otherSessions(target)
+  for (let i = 0; i < 10 && others.length > 0; i++) {
+    await Bun.sleep(100)
+    others = await otherSessions(target)
+  }
+  const count = others.reduce((n, o) => n + o.sessions, 0)
+  if (count === 0) return
+  const who = others.map((o) => `${o.application}: ${o.sessions}`).join(', ')
+  throw new MigrateDataError(
+    `the target is in use: ${count} other ${count === 1 ? 'session is' : 'sessions are'} connected to its database (by application name: ${who}). ` +
+      '--replace deletes everything in it, and an instance writing meanwhile would write into the copy or fail: stop every teamday instance on it and close other sessions ' +
+      '(SELECT pid, application_name, client_addr FROM pg_stat_activity WHERE datname = current_database() lists them), then run this again; ' +
+      'pass --force as well to go ahead anyway (only when none of them writes); nothing was changed',
+  )
 }
 
 /**

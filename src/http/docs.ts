@@ -23,7 +23,11 @@ Tokens are \`td_\` + 43 base62 characters (the last 6 are a CRC32 checksum), mat
 \`${TOKEN_SCAN_REGEX.source}\`. Every error has the same JSON envelope with a stable \`code\`.
 
 JSON bodies of 1 KiB or more are sent zstd- or gzip-compressed when the request's \`Accept-Encoding\`
-allows it (\`Content-Encoding\`, \`Vary: accept-encoding\`); without that header they are sent as they are.`
+allows it (\`Content-Encoding\`, \`Vary: accept-encoding\`); without that header they are sent as they are.
+
+String lengths (\`minLength\`, \`maxLength\`) are counted in UTF-16 code units, as JavaScript counts
+them, where JSON Schema counts characters: a character beyond U+FFFF (most emoji) counts 2, so 200 of
+them are over a \`maxLength\` of 200. Limits given in bytes (a secret's value) count UTF-8 bytes.`
 
 /**
  * The Swagger UI page, served by us rather than the OpenAPI plugin so that it needs no inline

@@ -2,7 +2,7 @@ import { rmSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { isPostgresUrl, type Config } from '../../config'
 import { describeKey, loadSecretBox, MissingKeyError } from '../../crypto/keys'
-import { inspect, restoreInto, vacuumInto, type DatabaseReport } from '../../db/backup'
+import { inspect, restoreInto, sameFile, vacuumInto, type DatabaseReport } from '../../db/backup'
 import { keyOpensCheck } from '../../db/settings'
 import { UsageError, type Io } from '../common'
 import { configFrom } from './runtime'
@@ -39,7 +39,8 @@ export function restore({ values, io }: Run<{ from?: string; db?: string }>): vo
   const config = fileConfig(io, values.db)
   const target = resolve(config.dbPath)
   const from = resolve(values.from!)
-  if (from === target) throw new UsageError('--from must be a backup file, not the database itself')
+  // Before anything opens --from: the live database under another name (a link) must not be opened as a second database.
+  if (from === target || sameFile(from, target)) throw new UsageError(`--from must be a backup file, not the database itself${from === target ? '' : ` (${from} is ${target} under another name: a symbolic or hard link)`}`)
   const report = inspect(from)
   if (!sound(report)) throw new Error(`${from} failed its integrity check (${report.integrity.slice(0, 3).join('; ')}); nothing was changed`)
   if (report.newerThanThisBuild) {

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { describeDatabase, isPostgresUrl, normalizeDatabase, type Config } from '../../config'
 import { decodeKey, describeKey, loadSecretBox, MissingKeyError } from '../../crypto/keys'
-import { copySqliteToPostgres, openSqliteSource, sourceKeyCheck, TargetNotEmptyError, type CopyReport } from '../../db/migrate-data'
+import { copySqliteToPostgres, missingTargetDatabase, openSqliteSource, sourceKeyCheck, TargetNotEmptyError, type CopyReport } from '../../db/migrate-data'
 import { openPostgres } from '../../db/pg'
 import { keyOpensCheck } from '../../db/settings'
 import { table, UsageError, type Io } from '../common'
@@ -10,13 +10,14 @@ import { configFrom } from './runtime'
 import type { Run } from '../spec'
 
 /**
- * `teamday migrate-data --from FILE --to postgres://… [--replace]` (options and usage:
+ * `teamday migrate-data --from FILE --to postgres://… [--replace [--force]]` (options and usage:
  * src/cli/registry.ts; the copy: src/db/migrate-data.ts). Reads the SQLite file, never writes
  * it; fills an empty PostgreSQL database (or, with --replace, empties it first in the same
  * transaction); prints a per-table summary and which encryption key the PostgreSQL instances need.
  */
-export async function migrateData({ values, io }: Run<{ from?: string; to?: string; replace?: boolean; db?: string }>): Promise<void> {
+export async function migrateData({ values, io }: Run<{ from?: string; to?: string; replace?: boolean; force?: boolean; db?: string }>): Promise<void> {
   if (values.db !== undefined) throw new UsageError('migrate-data takes no --db: --from names the SQLite file to read, --to the PostgreSQL database to fill')
+  if (values.force === true && values.replace !== true) throw new UsageError('--force goes with --replace only: it replaces a target that other sessions are connected to')
   const from = values.from!
   const to = values.to!
   if (isPostgresUrl(from)) throw new UsageError('--from is the SQLite database file to copy, not a postgres:// URL')
@@ -37,7 +38,7 @@ export async function migrateData({ values, io }: Run<{ from?: string; to?: stri
     const conn = openPostgres(to, { pool: 1, statementTimeoutMs: target.dbStatementTimeoutMs })
     io.err(`copying ${file} (read-only) to ${describeDatabase(to)}`)
     try {
-      report = await copySqliteToPostgres(source, conn, { replace: values.replace === true })
+      report = await copySqliteToPostgres(source, conn, { replace: values.replace === true, force: values.force === true })
     } catch (e) {
       if (e instanceof TargetNotEmptyError) {
         throw new Error(
@@ -45,7 +46,7 @@ export async function migrateData({ values, io }: Run<{ from?: string; to?: stri
             'or pass --replace to delete everything in it and copy in the same transaction (stop every instance on it first)',
         )
       }
-      throw e
+      throw missingTargetDatabase(to, e) ?? e
     } finally {
       await conn.close()
     }

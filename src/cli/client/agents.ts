@@ -32,7 +32,7 @@ function agentBody(v: Fields) {
 export async function list({ values, io }: Run<ClientValues & { visibility?: string; category?: string; q?: string; archived?: boolean; limit?: string; offset?: string }>): Promise<void> {
   const client = await makeClient(io, values)
   const query = { visibility: values.visibility, category: values.category, q: values.q, archived: values.archived ? 'true' : undefined, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
-  const r = await client.request('GET', '/api/v1/agents', { query })
+  const r = await client.request('GET', '/api/v1/agents', { query, expect: { agents: 'list' } })
   output(io, values.json, r.body, () => rows(r.body.agents, COLUMNS, 'no agents'))
 }
 

@@ -8,7 +8,7 @@ import { intFlag, makeClient, output, rows } from './common'
 export async function list({ values, io }: Run<ClientValues & { type?: string; 'token-id'?: string; 'user-id'?: string; since?: string; until?: string; limit?: string; offset?: string }>): Promise<void> {
   const client = await makeClient(io, values)
   const query = { type: values.type, tokenId: values['token-id'], userId: values['user-id'], since: values.since, until: values.until, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
-  const r = await client.request('GET', '/api/v1/audit-events', { query })
+  const r = await client.request('GET', '/api/v1/audit-events', { query, expect: { events: 'list' } })
   output(io, values.json, r.body, () => {
     const list = r.body.events.map((e: any) => ({ ...e, actor: e.actorUserId ?? e.source }))
     const t = rows(list, ['createdAt', 'type', 'actor', 'tokenId', 'ip', 'details'], 'no audit events')

@@ -39,7 +39,7 @@ export async function waitForExecution(io: Io, client: ApiClient, id: string, js
 export async function list({ values, io }: Run<ClientValues & { agent?: string; status?: string; space?: string; since?: string; limit?: string; offset?: string }>): Promise<void> {
   const client = await makeClient(io, values)
   const query = { agentId: values.agent, status: values.status, spaceId: values.space, since: values.since, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
-  const r = await client.request<any[]>('GET', '/api/v1/executions', { query })
+  const r = await client.request<any[]>('GET', '/api/v1/executions', { query, expect: 'list' })
   output(io, values.json, r.body, () => rows(r.body.map((e: any) => ({ ...e, duration: duration(e.executionTime) })), COLUMNS, 'no executions'))
 }
 

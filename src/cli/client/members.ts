@@ -34,7 +34,7 @@ async function userIdOf(client: ApiClient, path: string, who: string): Promise<s
 
 export async function list({ values, io }: Run<ClientValues & { limit?: string; offset?: string }>): Promise<void> {
   const client = await makeClient(io, values)
-  const r = await client.request('GET', await membersPath(client), { query: { limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) } })
+  const r = await client.request('GET', await membersPath(client), { query: { limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }, expect: { members: 'list' } })
   output(io, values.json, r.body, () => {
     const t = rows(r.body.members, COLUMNS, 'no members')
     return r.body.total > r.body.members.length ? `${t}\n(${r.body.members.length} of ${r.body.total}${r.body.totalIsEstimate ? '+' : ''}; use --limit/--offset)` : t

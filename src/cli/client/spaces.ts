@@ -27,7 +27,7 @@ function spaceBody(v: Fields) {
 export async function list({ values, io }: Run<ClientValues & { archived?: boolean; limit?: string; offset?: string }>): Promise<void> {
   const client = await makeClient(io, values)
   const query = { archived: values.archived ? 'true' : undefined, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
-  const r = await client.request('GET', '/api/v1/spaces', { query })
+  const r = await client.request('GET', '/api/v1/spaces', { query, expect: { spaces: 'list' } })
   output(io, values.json, r.body, () => rows(r.body.spaces, COLUMNS, 'no spaces'))
 }
 

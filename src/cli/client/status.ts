@@ -14,7 +14,7 @@ export async function whoami({ values, io }: Run<ClientValues>): Promise<void> {
 export async function health({ values, io }: Run<ClientValues>): Promise<void> {
   // Unauthenticated: no token or stored login is read (a broken one does not fail a health check).
   const client = await makeClient(io, values, { token: false })
-  const r = await client.request('GET', '/api/health', { auth: false, timeoutMs: 5_000 })
+  const r = await client.request('GET', '/api/health', { auth: false, timeoutMs: 5_000, expect: { status: 'string', version: 'string' } })
   if (r.body?.status !== 'ok') throw notTeamday(client.opts.baseUrl, r.status, `with ${r.text.slice(0, 200)}`)
   output(io, values.json, r.body, () => `ok: teamday ${r.body.version} at ${client.opts.baseUrl}`)
 }

@@ -36,7 +36,7 @@ export async function list({ values, io }: Run<ClientValues & { status?: string;
   const client = await makeClient(io, values)
   const query = { status: values.status, priority: values.priority, assignedTo: values['assigned-to'], spaceId: values.space, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
   // A bare array; the count is in X-Total-Count (capped: X-Total-Count-Estimate says "at least").
-  const r = await client.request<any[]>('GET', '/api/v1/tasks', { query })
+  const r = await client.request<any[]>('GET', '/api/v1/tasks', { query, expect: 'list' })
   const total = r.headers.get('x-total-count')
   const more = total !== null && Number(total) > r.body.length
   const footer = more ? `\n${r.body.length} of ${total}${r.headers.get('x-total-count-estimate') === 'true' ? '+' : ''} tasks (--offset for more)` : ''

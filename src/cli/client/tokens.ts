@@ -13,7 +13,7 @@ const COLUMNS = ['id', 'name', 'maskedToken', 'status', 'scopes', 'createdAt', '
 export async function list({ values, io }: Run<ClientValues & { all?: boolean; status?: string; limit?: string; offset?: string }>): Promise<void> {
   const client = await makeClient(io, values)
   const query = { all: values.all ? 'true' : undefined, status: values.status, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
-  const r = await client.request('GET', '/api/v1/tokens', { query })
+  const r = await client.request('GET', '/api/v1/tokens', { query, expect: { tokens: 'list' } })
   output(io, values.json, r.body, () => rows(tokenRows(r.body.tokens), values.all ? [...COLUMNS, 'userEmail'] : COLUMNS, 'no tokens'))
 }
 

@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia'
 import { API_V1, type RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
-import { CreateSpaceBody, ListSpacesQuery, SpaceIdParams, spaceModels, UpdateSpaceBody } from './model'
+import { CreateSpaceBody, ListSpacesQuery, SpaceIdParams, spaceModels, TYPE_RULE, UpdateSpaceBody } from './model'
 import { DeleteSecretsBody, secretBodyErrors, secretModels, SetSecretsBody } from './secrets-model'
 import { archiveSpace, createSpace, getSpace, listSpaces, updateSpace } from './service'
 import { deleteSpaceSecrets, listSpaceSecrets, setSpaceSecrets } from './space-secrets'
@@ -21,8 +21,8 @@ const spaceInvalid = errorResponse(
     422,
     'validation_failed',
     'Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), or an agent id is unknown, archived or not visible to you. `details` names the field.',
-    'Validation failed: type "git" is not supported by this server yet: only "empty" spaces can be created (git clones and starter kits are not implemented)',
-  [{ field: 'type', message: 'type "git" is not supported by this server yet: only "empty" spaces can be created (git clones and starter kits are not implemented)' }],
+    `Validation failed: ${TYPE_RULE}`,
+  [{ field: 'type', message: TYPE_RULE }],
 )
 const slugTaken = errorResponse(
   409,

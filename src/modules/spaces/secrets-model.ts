@@ -1,16 +1,33 @@
 import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
 import { errorResponse, named, successField } from '../shared-models'
+import { MAX_KEY_LENGTH, MAX_KEYS_PER_REQUEST, MAX_VALUE_BYTES, SECRET_KEY_PATTERN } from './secrets'
 
 /** Request and response shapes shared by space secrets and organization secrets (env). */
 
+/**
+ * The key rule in the document: `propertyNames` is a JSON Schema keyword TypeBox does not check,
+ * so the service's own check (validateSecretKeys) still answers, naming the bad key. A value's
+ * `maxLength` is checked by the validator too; it counts UTF-16 code units, an upper bound of the
+ * real limit (65536 bytes in UTF-8, checked by the service).
+ */
+const SecretKeyNames = { pattern: SECRET_KEY_PATTERN.source, maxLength: MAX_KEY_LENGTH }
+
 export const SetSecretsBody = t.Object(
   {
-    secrets: t.Record(t.String(), t.String({ error: 'secrets values must be strings' }), {
-      description:
-        'KEY → value. Keys are UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters); values are strings of at most 64 KiB; at most 100 keys per request. Existing keys are replaced.',
-      error: 'secrets must be an object of KEY: "value" strings',
-    }),
+    secrets: t.Record(
+      t.String(),
+      t.String({
+        maxLength: MAX_VALUE_BYTES,
+        description: `A value: at most ${MAX_VALUE_BYTES} bytes (64 KiB) in UTF-8`,
+        error: `secrets values must be strings of at most ${MAX_VALUE_BYTES} bytes (64 KiB) in UTF-8`,
+      }),
+      {
+        propertyNames: SecretKeyNames,
+        description: `KEY → value. Keys are UPPER_SNAKE_CASE (${SECRET_KEY_PATTERN.source}, at most ${MAX_KEY_LENGTH} characters); values are strings of at most 64 KiB (${MAX_VALUE_BYTES} bytes in UTF-8); 1 to ${MAX_KEYS_PER_REQUEST} keys per request. Existing keys are replaced.`,
+        error: 'secrets must be an object of KEY: "value" strings',
+      },
+    ),
   },
   { examples: [{ secrets: { OPENAI_API_KEY: 'sk-…', GITHUB_TOKEN: 'ghp_…' } }] },
 )
@@ -20,7 +37,7 @@ export const DeleteSecretsBody = t.Object(
     keys: t.Array(t.String(), {
       minItems: 1,
       maxItems: 100,
-      description: 'Names of the secrets to delete. Names that do not exist are ignored.',
+      description: `Names of the secrets to delete, each UPPER_SNAKE_CASE (${SECRET_KEY_PATTERN.source}, at most ${MAX_KEY_LENGTH} characters; another name is 422). Names that do not exist are ignored.`,
       error: 'keys must be an array of 1-100 secret names',
     }),
   },

@@ -1,0 +1,95 @@
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { openapiDocument } from '../src/cli/admin/openapi'
+import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+
+/**
+ * The request schemas of the OpenAPI document say what the server accepts: a value the document
+ * allows is not refused, and one the server always refuses is not documented as allowed (found
+ * by a probe sending every documented boundary: space `type` listed `git` and `starterKit`, which
+ * are always 422; the secret maps allowed any key and any string).
+ */
+
+type Json = any
+
+let doc: Json
+let t: TestApp
+let admin: Actor
+beforeAll(async () => {
+  doc = await openapiDocument()
+  t = await makeTestApp()
+  admin = await makeActor(t, { role: 'admin' })
+}, 60_000)
+
+const bodySchema = (path: string, method: string): Json => doc.paths[path][method].requestBody.content['application/json'].schema
+/** The values a schema allows for a string with `const` or `enum`. */
+const allowed = (s: Json): unknown[] => ('const' in s ? [s.const] : s.enum)
+
+describe('space type', () => {
+  test('the document allows only what is accepted (empty); git and starterKit are refused with 422 and not documented as allowed', async () => {
+    for (const [path, method] of [
+      ['/api/v1/spaces', 'post'],
+      ['/api/v1/spaces/{id}', 'patch'],
+    ] as const) {
+      const type = bodySchema(path, method).properties.type
+      expect(allowed(type)).toEqual(['empty'])
+      expect(type.description).toContain('not supported by this server yet')
+    }
+    const created = await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Plain', type: 'empty' } })
+    expect(created.status).toBe(201)
+    expect((await t.req('PATCH', `/api/v1/spaces/${created.body.space.id}`, { token: admin.token, body: { type: 'empty' } })).status).toBe(200)
+    for (const type of ['git', 'starterKit', 'svn']) {
+      const res = await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Repo', type } })
+      expect([res.status, res.body.code, res.body.details?.[0]?.field]).toEqual([422, 'validation_failed', 'type'])
+      expect(res.body.message).toBe('Validation failed: type must be "empty": git and starterKit spaces are not supported by this server yet (leave type out or send "empty")')
+    }
+  })
+})
+
+describe('secret maps (space secrets, organization env)', () => {
+  const routes = async () => {
+    const space = (await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Secrets' } })).body.space.id
+    return [
+      { template: '/api/v1/spaces/{id}/secrets', path: `/api/v1/spaces/${space}/secrets` },
+      { template: '/api/v1/organizations/{orgId}/env', path: `/api/v1/organizations/${admin.organizationId}/env` },
+    ]
+  }
+
+  test('keys: the documented propertyNames (pattern, maxLength) are the rule the server applies', async () => {
+    for (const { template, path } of await routes()) {
+      const secrets = bodySchema(template, 'post').properties.secrets
+      expect(secrets.propertyNames).toEqual({ pattern: '^[A-Z][A-Z0-9_]*$', maxLength: 128 })
+      const pattern = new RegExp(secrets.propertyNames.pattern)
+      const documented = (k: string) => pattern.test(k) && k.length <= secrets.propertyNames.maxLength
+      for (const key of ['GOOD_KEY', 'K', 'K'.repeat(128), 'K'.repeat(129), 'lower_key', 'WITH SPACE', '', '1STARTS_WITH_DIGIT', '_KEY', 'ÄÖÜ', 'KEY-1']) {
+        const res = await t.req('POST', path, { token: admin.token, body: { secrets: { [key]: 'v' } } })
+        expect([key, res.status]).toEqual([key, documented(key) ? 200 : 422])
+      }
+    }
+  })
+
+  test('values: the documented maxLength (65536) holds, and the description says the limit is in UTF-8 bytes', async () => {
+    for (const { template, path } of await routes()) {
+      const secrets = bodySchema(template, 'post').properties.secrets
+      const value = Object.values<Json>(secrets.patternProperties)[0]
+      expect(value.maxLength).toBe(65536)
+      expect(`${secrets.description} ${value.description}`).toContain('65536 bytes in UTF-8')
+      expect((await t.req('POST', path, { token: admin.token, body: { secrets: { FITS: 'v'.repeat(65536) } } })).status).toBe(200)
+      const over = await t.req('POST', path, { token: admin.token, body: { secrets: { OVER: 'v'.repeat(65537) } } })
+      expect([over.status, over.body.details[0].field]).toEqual([422, 'secrets.OVER'])
+      expect(over.body.message).toContain('at most 65536 bytes (64 KiB)')
+      expect(over.text).not.toContain('vvvvvvvv')
+      // Within maxLength but over 64 KiB in UTF-8: the description's limit, checked by the server.
+      expect((await t.req('POST', path, { token: admin.token, body: { secrets: { WIDE: 'é'.repeat(40_000) } } })).status).toBe(422)
+    }
+  })
+})
+
+describe('string lengths', () => {
+  test('the document says lengths count UTF-16 code units (an emoji is 2), as the server counts them', async () => {
+    expect(doc.info.description).toContain('UTF-16 code units')
+    const name = bodySchema('/api/v1/spaces', 'post').properties.name
+    expect(name.maxLength).toBe(200)
+    expect((await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: '\u{1F600}'.repeat(100) } })).status).toBe(201)
+    expect((await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: '\u{1F600}'.repeat(101) } })).status).toBe(422)
+  })
+})
