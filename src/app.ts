@@ -137,6 +137,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     .onRequest(guards.head)
     // Browsers on other origins (TEAMDAY_CORS_ORIGINS): a preflight is answered here, before any route.
     .use(cors(rt.config))
+    .onRequest(guards.limits)
     .onRequest(observer.noteRequestId)
     .onRequest(guards.undeclaredBody)
     // The one body parser (src/http/body.ts): a route that needs a token authorizes first, so

@@ -62,6 +62,14 @@ describe('CORS for listed origins', () => {
     expect(refused.status).toBe(401)
     expect(refused.headers.get('access-control-allow-origin')).toBe(DASH)
     expect(refused.headers.get('access-control-expose-headers')).toContain('www-authenticate')
+    // The refusals that come before any route, too (they were answered before the CORS hook ran).
+    const limits = [
+      await t.req('GET', `/api/v1/agents?q=${'x'.repeat(9000)}`, { token: a.token, headers: { origin: DASH } }),
+      await t.req('POST', '/api/v1/tasks', { token: a.token, headers: { origin: DASH, 'content-length': String(2 * 1024 * 1024) }, raw: 'x' }),
+      await t.req('GET', '/api/v1/agents/%00', { token: a.token, headers: { origin: DASH } }),
+    ]
+    expect(limits.map((r) => r.status)).toEqual([414, 413, 404])
+    for (const r of limits) expect([r.headers.get('access-control-allow-origin'), r.headers.get('x-request-id') !== null]).toEqual([DASH, true])
   })
 
   test('another origin, the console and the docs get no CORS header; a preflight from elsewhere is not answered 204', async () => {

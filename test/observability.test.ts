@@ -395,6 +395,33 @@ describe('GET /api/health/ready', () => {
     t.rt.close()
     await expect(t.rt.checkDatabase()).rejects.toThrow()
   })
+
+  test("the real check reads teamday's own tables: a database that lost them is not ready", async () => {
+    // SELECT 1 answered while every API request failed (a schema dropped, a file replaced).
+    const t = await makeTestApp()
+    await t.rt.checkDatabase()
+    const conn = t.rt.connection
+    if (conn.dialect === 'pg') await conn.client.unsafe('ALTER TABLE settings RENAME TO settings_gone')
+    else conn.client.exec('ALTER TABLE settings RENAME TO settings_gone')
+    expect((await t.req('GET', '/api/health/ready')).status).toBe(503)
+    if (conn.dialect === 'pg') await conn.client.unsafe('ALTER TABLE settings_gone RENAME TO settings')
+    else conn.client.exec('ALTER TABLE settings_gone RENAME TO settings')
+    expect((await t.req('GET', '/api/health/ready')).status).toBe(200)
+  })
+
+  test('PostgreSQL: a database that takes no writes (a standby, default_transaction_read_only) is not ready', async () => {
+    const t = await makeTestApp()
+    const conn = t.rt.connection
+    if (conn.dialect !== 'pg') return
+    expect((await t.req('GET', '/api/health/ready')).status).toBe(200)
+    // Every pooled session as after a failover to a read-only server: one statement per
+    // connection at once (each holds its connection for 100 ms, so none is reused).
+    const pool = t.rt.config.dbPool
+    await Promise.all(Array.from({ length: pool }, () => conn.client.unsafe('SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY; SELECT pg_sleep(0.1)')))
+    const down = await t.req('GET', '/api/health/ready')
+    expect(down.status).toBe(503)
+    expect(parse(t).filter((l) => l.msg === 'not_ready').at(-1)!.error).toContain('read-only')
+  })
 })
 
 describe('GET /metrics', () => {

@@ -52,6 +52,21 @@ describe('per-token rate limit', () => {
 })
 
 describe('per-IP limit on unauthenticated routes', () => {
+  test('HEAD on an authenticated route is counted for its token, not against its address as if anonymous', async () => {
+    // HEAD runs the GET route; the route table knew only GET, so five users behind one address
+    // spent that address's budget (and each HEAD was counted twice).
+    const t = await makeTestApp({ config: { rateLimit: { limit: 3, windowMs: 60_000 }, userRateLimit: null } })
+    const statuses: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const a = await makeActor(t)
+      const r = await t.req('HEAD', '/api/v1/agents', { token: a.token, ip: '203.0.113.50' })
+      statuses.push(r.status)
+      expect(r.headers.get('ratelimit-policy')).toBe('"default";q=3;w=60')
+      expect(r.headers.get('x-ratelimit-remaining')).toBe('2')
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200])
+  })
+
   test('public routes are limited per client address; health and docs are exempt', async () => {
     const t = await makeTestApp({ config: { rateLimit: { limit: 2, windowMs: MIN } } })
     const get = (path: string, ip: string) => t.req('GET', path, { ip })

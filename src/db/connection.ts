@@ -131,9 +131,12 @@ export class SqliteConnection implements DbConnection {
     }
   }
 
-  /** A trivial statement: throws when the database cannot answer (the readiness check). */
+  /**
+   * The readiness check: a read of one of teamday's own tables, so a file that lost them (or is
+   * not teamday's) is not ready. `SELECT 1` read nothing at all.
+   */
   ping(): void {
-    this.client.prepare('SELECT 1').get()
+    this.client.prepare('SELECT 1 FROM settings LIMIT 1').get()
   }
 
   close(): void {

@@ -54,9 +54,14 @@ export class PgConnection implements DbConnection {
     return this.txs.has(db)
   }
 
-  /** Readiness: the pool answers a trivial query. */
+  /** Readiness: the pool answers, the schema is there, and the database takes writes. */
   async ping(): Promise<void> {
-    await this.client`SELECT 1`
+    // A read of teamday's own table (the schema is there, on this search_path), and a database
+    // that takes writes: every request writes (rate-limit counters, last use), so a standby or a
+    // primary demoted to read-only (default_transaction_read_only) served nothing but 500s while
+    // `SELECT 1` said ready.
+    const [row] = await this.client`SELECT current_setting('transaction_read_only') AS read_only, (SELECT 1 FROM settings LIMIT 1) AS seen`
+    if (row?.read_only === 'on') throw new Error('the database is read-only (a standby, or default_transaction_read_only is on): teamday writes on every request')
   }
 
   /**

@@ -18,15 +18,22 @@ type Context = { request: Request; set: { headers: Record<string, string | numbe
 export function requestGuards(config: Pick<Config, 'maxBodyBytes'>) {
   const tooLarge = () => new AppError('payload_too_large', `Request body too large: the limit is ${config.maxBodyBytes} bytes (1 MiB).`)
   return {
+    /** The headers every answer carries, refusals included. */
     head({ request, set }: Context): void {
       const incoming = request.headers.get('x-request-id')
       set.headers['x-request-id'] = incoming && REQUEST_ID.test(incoming) ? incoming : newId('req')
       set.headers['x-content-type-options'] = 'nosniff'
+      // API answers hold tokens and private data: never stored by a cache on the way.
+      if (request.url.includes('/api/')) set.headers['cache-control'] = 'no-store'
+    },
+    /**
+     * The limits that need no parsing. After CORS (app.ts): a page on an allowed origin gets its
+     * 413 or 414 with the CORS headers, so it can read it instead of seeing a network error.
+     */
+    limits({ request }: Context): void {
       // Bun itself answers an empty 431 past its header limit (raised to 128 KiB, see package.json).
       // The path and query only: the scheme and the Host header are not the client's request target.
       if (request.url.length - pathStart(request.url) > MAX_URL_BYTES) throw new AppError('uri_too_long', `URL too long: the limit is ${MAX_URL_BYTES} bytes (8 KiB) for the path and query.`)
-      // API answers hold tokens and private data: never stored by a cache on the way.
-      if (request.url.includes('/api/')) set.headers['cache-control'] = 'no-store'
       if (request.url.includes('%00')) nulInUrl(request.url)
       const length = request.headers.get('content-length')
       if (length !== null && Number(length) > config.maxBodyBytes) throw tooLarge()

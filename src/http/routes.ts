@@ -26,11 +26,12 @@ export class RouteTable {
     for (const r of routes) this.rules.set(`${r.method} ${r.path}`, { auth: authRequirementOf(r.hooks), body: bodyRule(r.hooks?.body) })
   }
 
+  /** HEAD runs the GET route (Elysia), its auth macro included: it is that route's rule. */
   get(method: string, route: string): RouteRule | undefined {
-    return this.rules.get(`${method} ${route}`)
+    return this.rules.get(`${method === 'HEAD' ? 'GET' : method} ${route}`)
   }
 
   authenticates(method: string, route: string): boolean {
-    return this.rules.get(`${method} ${route}`)?.auth !== undefined
+    return this.get(method, route)?.auth !== undefined
   }
 }
