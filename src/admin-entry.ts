@@ -15,6 +15,7 @@ export const admin = {
   migrateData: () => import('./cli/admin/migrate-data'),
   backup: () => import('./cli/admin/backup'),
   openapi: () => import('./cli/admin/openapi'),
+  rekey: () => import('./cli/admin/rekey'),
 }
 
 export type AdminModules = typeof admin

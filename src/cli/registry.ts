@@ -72,6 +72,7 @@ const migrateCommand = () => loadAdmin().then((a) => a.migrate())
 const migrateDataCommand = () => loadAdmin().then((a) => a.migrateData())
 const backupCommands = () => loadAdmin().then((a) => a.backup())
 const openapiCommand = () => loadAdmin().then((a) => a.openapi())
+const rekeyCommand = () => loadAdmin().then((a) => a.rekey())
 const agents = () => import('./client/agents')
 const executions = () => import('./client/executions')
 const tasks = () => import('./client/tasks')
@@ -115,7 +116,7 @@ const spaceFields = () =>
     slug: str('SLUG'),
     description: str('D'),
     visibility: str('private|organization|public'),
-    type: str('empty|git|starterKit'),
+    type: str('empty'),
     instructions: str('TEXT'),
     'add-agents': str('ID,ID'),
   }) as const
@@ -194,9 +195,10 @@ const ADMIN_COMMANDS: Declared[] = [
         'sealed values (secrets, token names, addresses) and token hashes are copied as they are, never decrypted: every',
         'instance needs the key FILE was sealed with (the command says which: TEAMDAY_ENCRYPTION_KEY or the key file)',
         'a target that holds rows is refused (exit 1); --replace deletes them in the same transaction (stop its instances first)',
+        '--replace refuses while other sessions are connected to the target database (running instances); --force goes ahead anyway',
       ],
       // --db is accepted (scripts pass it to every admin command) only to say which options name the two databases.
-      options: { from: req('FILE'), to: req('postgres://URL'), replace: flag, db: str('FILE', { hidden: true }) },
+      options: { from: req('FILE'), to: req('postgres://URL'), replace: flag, force: flag, db: str('FILE', { hidden: true }) },
       load: () => migrateDataCommand().then((m) => m.migrateData),
     }),
   ),
@@ -216,6 +218,21 @@ const ADMIN_COMMANDS: Declared[] = [
       notes: ['the database it replaces is kept beside it as FILE.before-restore-TIME'],
       options: { from: req('FILE'), ...db },
       load: () => backupCommands().then((m) => m.restore),
+    }),
+  ),
+  top('admin', 'rekey', () =>
+    leaf({
+      name: 'rekey',
+      summary: 'after a key rotation: re-seal everything under the current key',
+      notes: [
+        'run it once every instance runs with the new TEAMDAY_ENCRYPTION_KEY and the old key(s) in TEAMDAY_ENCRYPTION_KEYS_PREVIOUS;',
+        'it re-seals every value under an older key (token names, addresses, secrets, audit details...) with the same binding,',
+        'then moves the key check to the current key: from then on the old keys may be dropped (README: Rotating the key)',
+        'one transaction (all or nothing), safe while servers run; prints the values re-sealed per table; a second run re-seals nothing',
+        'a value no configured key opens stops it (exit 1), naming the table, row and key id; nothing is changed then',
+      ],
+      options: db,
+      load: () => rekeyCommand().then((m) => m.rekey),
     }),
   ),
   top('admin', 'openapi', () =>

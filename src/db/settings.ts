@@ -32,11 +32,12 @@ export function readKeyCheck(db: Db): Promise<string | undefined> {
  * false (commands that must not write); of two processes starting at once the first one's stays
  * and the other is checked against it.
  *
- * The check value is never re-sealed under a newer key: the data (secrets, token names,
- * addresses) stays sealed under the key it was written with, and nothing re-seals it. Moving the
- * check would let the new key alone pass every start-up check while requests fail on the data it
- * cannot open; left where it is, a start without the old key (in TEAMDAY_ENCRYPTION_KEYS_PREVIOUS)
- * is refused at once (README: Keys).
+ * The check value is never re-sealed here, under a newer key: the data (secrets, token names,
+ * addresses) stays sealed under the key it was written with until `teamday rekey` re-seals it.
+ * Moving the check sooner would let the new key alone pass every start-up check while requests
+ * fail on the data it cannot open; left where it is, a start without the old key (in
+ * TEAMDAY_ENCRYPTION_KEYS_PREVIOUS) is refused at once. Only rekey moves it (`moveKeyCheck`), in
+ * the transaction that re-sealed everything else (README: Keys, Rotating the key).
  */
 export async function verifyEncryptionKey(db: Db, box: SecretBox, now: number, opts: { store?: boolean } = {}): Promise<void> {
   let stored = await readKeyCheck(db)
@@ -60,6 +61,20 @@ export async function verifyEncryptionKey(db: Db, box: SecretBox, now: number, o
     )
   }
   if (plain !== KEY_CHECK_PLAIN) throw new WrongKeyError('The encryption key check value is corrupt.')
+}
+
+/**
+ * Re-seals the key check under the current key (`teamday rekey`, last, inside the transaction
+ * that re-sealed every other value: from then on a start without the old keys is accepted).
+ * Returns whether it moved; false when it was under the current key already. A check no
+ * configured key opens throws WrongKeyError: nothing may vouch for a key it was not sealed with.
+ */
+export async function moveKeyCheck(db: Db, box: SecretBox, now: number): Promise<boolean> {
+  const stored = await readKeyCheck(db)
+  if (stored === undefined || !box.isStale(stored)) return false
+  if (!keyOpensCheck(box, stored)) throw new WrongKeyError('The encryption key check value does not open under any configured key: list the key the database was sealed with in TEAMDAY_ENCRYPTION_KEYS_PREVIOUS.')
+  await putSetting(db, KEY_CHECK, box.seal(KEY_CHECK_PLAIN, `settings.${KEY_CHECK}`), now)
+  return true
 }
 
 /** The setting that records which key a database is sealed under (backup and restore read it with plain SQL). */

@@ -99,7 +99,7 @@ export interface paths {
         put?: never;
         /**
          * Rotate a token
-         * @description Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new lifetime is `expiresInDays` or the old token's. Only the owner may rotate (admins revoke), with the token itself or a token that has all of its scopes (otherwise 403 `insufficient_scope`). Rotating a token that is already revoked revokes its whole rotation family, and the tokens they created (reuse detection), and answers 409 `token_reuse_detected`. A rotation without a grace period is never refused for the per-user cap; during a grace period the old token still counts, and a rotation with one may take the user at most one past TEAMDAY_MAX_TOKENS_PER_USER (else 422 `token_limit_reached`: rotate with gracePeriodSeconds 0, or wait for the earlier grace period to end).
+         * @description Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new lifetime is `expiresInDays` or the old token's. Only the owner may rotate (admins revoke), with the token itself or a token that has all of its scopes (otherwise 403 `insufficient_scope`). Rotating a token that is already revoked revokes its whole rotation family, and the tokens they created (reuse detection), and answers 409 `token_reuse_detected`; within a minute of its rotation (a retry) it is 409 `invalid_state` naming the successor instead. A rotation without a grace period is never refused for the per-user cap; during a grace period the old token still counts, and a rotation with one may take the user at most one past TEAMDAY_MAX_TOKENS_PER_USER (else 422 `token_limit_reached`: rotate with gracePeriodSeconds 0, or wait for the earlier grace period to end).
          */
         post: operations["postApiV1TokensByIdRotate"];
         delete?: never;
@@ -2773,12 +2773,12 @@ export interface components {
          *       "statusCode": 422,
          *       "statusMessage": "Unprocessable Entity",
          *       "code": "validation_failed",
-         *       "message": "Validation failed: type \"git\" is not supported by this server yet: only \"empty\" spaces can be created (git clones and starter kits are not implemented)",
+         *       "message": "Validation failed: type must be \"empty\": git and starterKit spaces are not supported by this server yet (leave type out or send \"empty\")",
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c",
          *       "details": [
          *         {
          *           "field": "type",
-         *           "message": "type \"git\" is not supported by this server yet: only \"empty\" spaces can be created (git clones and starter kits are not implemented)"
+         *           "message": "type must be \"empty\": git and starterKit spaces are not supported by this server yet (leave type out or send \"empty\")"
          *         }
          *       ]
          *     }
@@ -5670,10 +5670,10 @@ export interface operations {
                      */
                     visibility?: "private" | "organization" | "public";
                     /**
-                     * @description Only `empty` is supported by this server yet; `git` and `starterKit` are refused with 422.
-                     * @enum {string}
+                     * @description How the space is set up: only `empty` (the default). TeamDay's `git` and `starterKit` spaces are not supported by this server yet and are refused with 422.
+                     * @constant
                      */
-                    type?: "empty" | "git" | "starterKit";
+                    type?: "empty";
                     /** @description Instructions given to every agent working in the space (added to its system prompt), at most 100000 characters; null clears them */
                     instructions?: string | null;
                     /**
@@ -5701,10 +5701,10 @@ export interface operations {
                      */
                     visibility?: "private" | "organization" | "public";
                     /**
-                     * @description Only `empty` is supported by this server yet; `git` and `starterKit` are refused with 422.
-                     * @enum {string}
+                     * @description How the space is set up: only `empty` (the default). TeamDay's `git` and `starterKit` spaces are not supported by this server yet and are refused with 422.
+                     * @constant
                      */
-                    type?: "empty" | "git" | "starterKit";
+                    type?: "empty";
                     /** @description Instructions given to every agent working in the space (added to its system prompt), at most 100000 characters; null clears them */
                     instructions?: string | null;
                     /**
@@ -5953,10 +5953,10 @@ export interface operations {
                      */
                     visibility?: "private" | "organization" | "public";
                     /**
-                     * @description Only `empty` is supported by this server yet; `git` and `starterKit` are refused with 422.
-                     * @enum {string}
+                     * @description How the space is set up: only `empty` (the default). TeamDay's `git` and `starterKit` spaces are not supported by this server yet and are refused with 422.
+                     * @constant
                      */
-                    type?: "empty" | "git" | "starterKit";
+                    type?: "empty";
                     /** @description Instructions given to every agent working in the space (added to its system prompt), at most 100000 characters; null clears them */
                     instructions?: string | null;
                     /** @description true archives, false restores */
@@ -5994,10 +5994,10 @@ export interface operations {
                      */
                     visibility?: "private" | "organization" | "public";
                     /**
-                     * @description Only `empty` is supported by this server yet; `git` and `starterKit` are refused with 422.
-                     * @enum {string}
+                     * @description How the space is set up: only `empty` (the default). TeamDay's `git` and `starterKit` spaces are not supported by this server yet and are refused with 422.
+                     * @constant
                      */
-                    type?: "empty" | "git" | "starterKit";
+                    type?: "empty";
                     /** @description Instructions given to every agent working in the space (added to its system prompt), at most 100000 characters; null clears them */
                     instructions?: string | null;
                     /** @description true archives, false restores */
@@ -6188,13 +6188,13 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description KEY → value. Keys are UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters); values are strings of at most 64 KiB; at most 100 keys per request. Existing keys are replaced. */
+                    /** @description KEY → value. Keys are UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters); values are strings of at most 64 KiB (65536 bytes in UTF-8); 1 to 100 keys per request. Existing keys are replaced. */
                     secrets: {
                         [key: string]: string;
                     };
                 };
                 "application/x-www-form-urlencoded": {
-                    /** @description KEY → value. Keys are UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters); values are strings of at most 64 KiB; at most 100 keys per request. Existing keys are replaced. */
+                    /** @description KEY → value. Keys are UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters); values are strings of at most 64 KiB (65536 bytes in UTF-8); 1 to 100 keys per request. Existing keys are replaced. */
                     secrets: {
                         [key: string]: string;
                     };
@@ -6292,11 +6292,11 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Names of the secrets to delete. Names that do not exist are ignored. */
+                    /** @description Names of the secrets to delete, each UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters; another name is 422). Names that do not exist are ignored. */
                     keys: string[];
                 };
                 "application/x-www-form-urlencoded": {
-                    /** @description Names of the secrets to delete. Names that do not exist are ignored. */
+                    /** @description Names of the secrets to delete, each UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters; another name is 422). Names that do not exist are ignored. */
                     keys: string[];
                 };
             };
@@ -6450,13 +6450,13 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description KEY → value. Keys are UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters); values are strings of at most 64 KiB; at most 100 keys per request. Existing keys are replaced. */
+                    /** @description KEY → value. Keys are UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters); values are strings of at most 64 KiB (65536 bytes in UTF-8); 1 to 100 keys per request. Existing keys are replaced. */
                     secrets: {
                         [key: string]: string;
                     };
                 };
                 "application/x-www-form-urlencoded": {
-                    /** @description KEY → value. Keys are UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters); values are strings of at most 64 KiB; at most 100 keys per request. Existing keys are replaced. */
+                    /** @description KEY → value. Keys are UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters); values are strings of at most 64 KiB (65536 bytes in UTF-8); 1 to 100 keys per request. Existing keys are replaced. */
                     secrets: {
                         [key: string]: string;
                     };
@@ -6545,11 +6545,11 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Names of the secrets to delete. Names that do not exist are ignored. */
+                    /** @description Names of the secrets to delete, each UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters; another name is 422). Names that do not exist are ignored. */
                     keys: string[];
                 };
                 "application/x-www-form-urlencoded": {
-                    /** @description Names of the secrets to delete. Names that do not exist are ignored. */
+                    /** @description Names of the secrets to delete, each UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters; another name is 422). Names that do not exist are ignored. */
                     keys: string[];
                 };
             };
