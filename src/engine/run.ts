@@ -45,6 +45,8 @@ export function providerStatus(e: unknown): number | undefined {
 
 /** API-key-shaped words (sk-…, sk-ant-…, key-…), also when a provider masks part of them. */
 const KEY_LIKE = /\b(sk|key|api[_-]?key)[-_][A-Za-z0-9_\-*.]{6,}/gi
+/** A secret as providers quote it masked (`my-provi************5b4a`): its ends are still part of it. */
+const MASKED = /[A-Za-z0-9_\-.]*\*{4,}[A-Za-z0-9_\-.]*/g
 
 /**
  * A provider error's message with the configured API keys and anything key-shaped removed (a
@@ -54,7 +56,7 @@ const KEY_LIKE = /\b(sk|key|api[_-]?key)[-_][A-Za-z0-9_\-*.]{6,}/gi
 export function scrubProviderMessage(msg: string, keys: readonly (string | undefined)[]): string {
   let out = msg
   for (const k of keys) if (k && k.length >= 8) out = out.split(k).join('[redacted]')
-  return out.replace(KEY_LIKE, '[redacted]')
+  return out.replace(KEY_LIKE, '[redacted]').replace(MASKED, '[redacted]')
 }
 
 function providerMessage(e: unknown, keys: readonly (string | undefined)[] = []): string {
@@ -135,6 +137,21 @@ export async function runJob(
   let inputTokens = 0
   let outputTokens = 0
   let error: unknown
+  // A delta may end inside a character (a provider that escapes 😀 as two \u escapes can
+  // split them over two chunks): its first half waits for the next delta, so that what is
+  // streamed is what is stored (each event is made storable alone, which would turn both halves
+  // into U+FFFD while the joined answer keeps the emoji).
+  let held = ''
+  const emitText = (delta: string) => {
+    let out = held + delta
+    held = ''
+    const last = out.charCodeAt(out.length - 1)
+    if (last >= 0xd800 && last <= 0xdbff) {
+      held = out.slice(-1)
+      out = out.slice(0, -1)
+    }
+    if (out) emit({ type: 'text', text: out })
+  }
 
   try {
     const { streamText, isStepCount } = aiSdk()
@@ -155,7 +172,7 @@ export async function runJob(
         case 'text-delta':
           if (part.text) {
             text += part.text
-            emit({ type: 'text', text: part.text })
+            emitText(part.text)
           }
           break
         case 'tool-call':
@@ -188,6 +205,13 @@ export async function runJob(
     error = e
   } finally {
     clearTimeout(timer)
+    if (held) emit({ type: 'text', text: held })
+  }
+  // A stream that ended without the provider's end (a connection cut by a proxy or load
+  // balancer mid-answer): the AI SDK's Anthropic provider reports it as a finish with reason
+  // `interrupted`, not as an error, and the truncated answer was recorded as completed.
+  if (!error && !ctrl.signal.aborted && lastFinish === 'interrupted') {
+    error = new Error('the provider\'s response stream ended before the answer was complete (the connection was cut)')
   }
 
   const now = clock.now()
@@ -248,6 +272,9 @@ export async function runJob(
     metrics?.execution('failed')
   } else {
     if (lastFinish === 'tool-calls' && steps >= maxTurns) await addLog(db, id, now, 'warn', 'max_turns_reached', { maxTurns })
+    // The model stopped before it was done: its output limit, or the provider's content filter.
+    // The answer is what it is (completed), and its log says why it may end mid-sentence.
+    if (lastFinish === 'length' || lastFinish === 'content-filter') await addLog(db, id, now, 'warn', 'answer_cut', { finishReason: lastFinish })
     const assistant = { role: 'assistant' as const, content: text, timestamp: new Date(now).toISOString() }
     if (await ended({ ...base, status: 'completed' }, [userMsg, assistant])) {
       await addLog(db, id, now, 'info', 'completed', { steps, inputTokens, outputTokens })

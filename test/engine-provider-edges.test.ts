@@ -1,0 +1,227 @@
+/**
+ * What a model provider can send that it should not (found by probing the engine, 2026-12-03):
+ * streams cut in the middle (an Anthropic stream without its end was recorded as completed with
+ * the truncated answer), malformed output, errors that quote the API key (also masked), a
+ * character split over two deltas. Each ends as the README says: failed with a clear, scrubbed
+ * error, or completed with what the row stores being what was streamed.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { makeActor } from './helpers/app'
+import { agent, antEv, exec, getExec, getLogs, makeTestApp, oaiChunk, oaiDone, oaiFull, oaiStop, oaiText, oaiUsage, rawStream, startScripted, type Scripted } from './helpers/scripted-provider'
+import { parseSse } from './helpers/providers'
+
+let p: Scripted
+beforeAll(() => {
+  p = startScripted()
+})
+afterAll(() => p.stop())
+
+const KEY = 'my-provider-secret-9f8e7d6c5b4a'
+
+async function setup(extra = {}) {
+  const t = await makeTestApp({ config: { openaiBaseUrl: p.openaiBaseUrl, openaiApiKey: KEY, defaultModel: 'test-model', ...extra } })
+  const a = await makeActor(t)
+  const ag = await agent(t, a)
+  return { t, a, ag }
+}
+
+async function outcome(kind: 'sync' | 'stream', o: Awaited<ReturnType<typeof setup>>, message = 'hi') {
+  const r = await exec(o.t, o.a, o.ag.id, { message, ...(kind === 'stream' ? { stream: true } : {}) })
+  let id = r.body?.details?.executionId ?? r.body?.executionId ?? r.headers.get('x-execution-id')
+  const events = kind === 'stream' ? parseSse(r.text) : []
+  const row = await getExec(o.t, o.a, id)
+  const logs = await getLogs(o.t, o.a, id)
+  return { r, events, row, logs, all: JSON.stringify({ r: r.text, row, logs, server: o.t.logs }) }
+}
+
+describe('stream cut in the middle', () => {
+  test('openai: two deltas, then the connection closes (no finish_reason, no [DONE]): failed, never completed', async () => {
+    const o = await setup()
+    p.handler = () => rawStream([oaiText('The deploy '), oaiText('is ')])
+    for (const kind of ['sync', 'stream'] as const) {
+      const x = await outcome(kind, o)
+      expect(x.row.status).toBe('failed')
+    }
+  })
+
+  test('openai: deltas, then the connection errors (reset): failed', async () => {
+    const o = await setup()
+    p.handler = () => rawStream([oaiText('The deploy '), oaiText('is ')], { error: true })
+    for (const kind of ['sync', 'stream'] as const) {
+      const x = await outcome(kind, o)
+      expect(x.row.status).toBe('failed')
+    }
+  })
+
+  test('anthropic: message_start and deltas, then the connection closes (no message_stop): failed, never completed', async () => {
+    const t = await makeTestApp({ config: { anthropicApiKey: 'sk-ant-' + KEY, anthropicBaseUrl: p.anthropicBaseUrl, defaultModel: 'claude-x' } })
+    const a = await makeActor(t)
+    const ag = await agent(t, a)
+    p.handler = () =>
+      rawStream([
+        antEv('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-x', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 13, output_tokens: 1 } } }),
+        antEv('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+        antEv('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Half an ' } }),
+      ])
+    const statuses: string[] = []
+    for (const kind of ['sync', 'stream'] as const) {
+      const x = await outcome(kind, { t, a, ag })
+      statuses.push(x.row.status)
+    }
+    expect(statuses).toEqual(['failed', 'failed'])
+  })
+})
+
+describe('malformed provider output', () => {
+  test('a chunk that is not JSON', async () => {
+    const o = await setup()
+    p.handler = () => rawStream([oaiText('ok '), 'data: {not json\n\n', oaiStop(), oaiUsage(), oaiDone])
+    const x = await outcome('sync', o)
+    expect(x.row.status).toBe('failed')
+  })
+  test('200 with an HTML page', async () => {
+    const o = await setup()
+    p.handler = () => new Response('<html>Bad gateway of a proxy</html>', { headers: { 'content-type': 'text/html' } })
+    const x = await outcome('sync', o)
+    expect(x.row.status).toBe('failed')
+  })
+  test('an error object inside the 200 stream', async () => {
+    const o = await setup()
+    p.handler = () => rawStream([oaiText('ok '), `data: ${JSON.stringify({ error: { message: 'overloaded', type: 'server_error' } })}\n\n`, oaiDone])
+    const x = await outcome('sync', o)
+    expect(x.row.status).toBe('failed')
+  })
+  test('empty 200 stream: [DONE] alone', async () => {
+    const o = await setup()
+    p.handler = () => rawStream([oaiDone])
+    const x = await outcome('sync', o)
+    expect([x.r.status, x.row.status]).toEqual([502, 'failed'])
+    expect(x.row.error).toContain('ended without a finish reason')
+  })
+  test('finish_reason length / content_filter: completed, with an answer_cut event in its log', async () => {
+    const o = await setup()
+    p.handler = () => rawStream([oaiText('truncated '), oaiStop('length'), oaiUsage(), oaiDone])
+    const x = await outcome('sync', o)
+    p.handler = () => rawStream([oaiText('bad '), oaiStop('content_filter'), oaiUsage(), oaiDone])
+    const y = await outcome('sync', o)
+    // Completed with what the model gave, and the log says the answer was cut and why.
+    for (const [z, reason] of [[x, 'length'], [y, 'content-filter']] as const) {
+      expect(z.row.status).toBe('completed')
+      expect(z.logs.find((l: any) => l.event === 'answer_cut')?.data).toEqual({ finishReason: reason })
+    }
+  })
+})
+
+describe('HTTP errors never leak the key', () => {
+  for (const status of [400, 401, 403, 404, 408, 413, 422, 429, 500, 502, 503, 529]) {
+    test(`HTTP ${status} quoting the key`, async () => {
+      const o = await setup()
+      p.handler = (req) =>
+        Response.json(
+          { error: { message: `Incorrect API key provided: ${req.headers.get('authorization')} for ${req.url}`, type: 'invalid_request_error' } },
+          { status },
+        )
+      for (const kind of ['sync', 'stream'] as const) {
+        const x = await outcome(kind, o)
+        expect(x.row.status).toBe('failed')
+        expect(x.all).not.toContain(KEY)
+        expect(x.all).not.toContain(KEY.slice(0, 12))
+      }
+    })
+  }
+  test('HTTP 401 quoting a masked key', async () => {
+    const o = await setup()
+    p.handler = () => Response.json({ error: { message: `Incorrect API key provided: ${KEY.slice(0, 8)}************${KEY.slice(-4)}.` } }, { status: 401 })
+    const x = await outcome('sync', o)
+    expect(x.row.status).toBe('failed')
+    expect(x.all).not.toContain(KEY.slice(0, 8))
+    expect(x.row.error).toContain('[redacted]')
+  })
+  test('text/plain error body', async () => {
+    const o = await setup()
+    p.handler = (req) => new Response(`upstream says: bearer ${req.headers.get('authorization')}`, { status: 502 })
+    const x = await outcome('sync', o)
+    expect(x.all).not.toContain(KEY)
+  })
+})
+
+describe('anthropic cuts, more shapes', () => {
+  const start = antEv('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-x', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 13, output_tokens: 1 } } })
+  async function ant() {
+    const t = await makeTestApp({ config: { anthropicApiKey: 'sk-ant-' + KEY, anthropicBaseUrl: p.anthropicBaseUrl, defaultModel: 'claude-x' } })
+    const a = await makeActor(t)
+    const leaf = await agent(t, a, { name: 'Leaf' })
+    const ag = await agent(t, a, { subagentIds: [leaf.id] })
+    return { t, a, ag, leaf }
+  }
+  test('cut right after message_start (no output)', async () => {
+    const o = await ant()
+    p.handler = () => rawStream([start])
+    const x = await outcome('sync', o)
+    expect(x.row.status).toBe('failed')
+  })
+  test('cut after a text block ended (content_block_stop), before message_delta/stop', async () => {
+    const o = await ant()
+    p.handler = () =>
+      rawStream([
+        start,
+        antEv('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+        antEv('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'The migration will ' } }),
+        antEv('content_block_stop', { index: 0 }),
+      ])
+    const statuses: string[] = []
+    for (const kind of ['sync', 'stream'] as const) {
+      const x = await outcome(kind, o)
+      statuses.push(x.row.status)
+    }
+    expect(statuses).toEqual(['failed', 'failed'])
+  })
+  test('cut inside a tool_use block (partial JSON)', async () => {
+    const o = await ant()
+    p.handler = () =>
+      rawStream([
+        start,
+        antEv('content_block_start', { index: 0, content_block: { type: 'tool_use', id: 'toolu_1', name: 'delegate', input: {} } }),
+        antEv('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: '{"agentId":"' + o.leaf.id + '","mess' } }),
+      ])
+    const x = await outcome('sync', o)
+    expect(x.row.status).toBe('failed')
+  })
+})
+
+describe('surrogate pair split across two deltas', () => {
+  test('the stream relays what the row stores', async () => {
+    const o = await setup()
+    p.handler = () => rawStream(['data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"smile \\ud83d"},"finish_reason":null}]}\n\n', 'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"\\ude00 ok"},"finish_reason":null}]}\n\n', oaiStop(), oaiUsage(), oaiDone])
+    const x = await outcome('stream', o)
+    const streamed = x.events.filter((e) => e.data?.delta?.type === 'text_delta').map((e) => e.data.delta.text).join('')
+    expect(x.row.result).toBe('smile \u{1F600} ok')
+    expect(streamed).toBe(x.row.result)
+  })
+})
+
+describe('what reaches the provider', () => {
+  test('the caller\'s token is never sent to the provider', async () => {
+    const o = await setup()
+    p.handler = () => rawStream(oaiFull('ok'))
+    await outcome('sync', o)
+    expect(JSON.stringify(p.requests.at(-1))).not.toContain(o.a.token)
+  })
+})
+
+describe('anthropic mid-stream error event', () => {
+  test('overloaded_error after some text: failed', async () => {
+    const t = await makeTestApp({ config: { anthropicApiKey: 'sk-ant-' + KEY, anthropicBaseUrl: p.anthropicBaseUrl, defaultModel: 'claude-x' } })
+    const a = await makeActor(t)
+    const ag = await agent(t, a)
+    p.handler = () =>
+      rawStream([
+        antEv('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-x', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 13, output_tokens: 1 } } }),
+        antEv('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+        antEv('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Half ' } }),
+        'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n',
+      ])
+    const x = await outcome('stream', { t, a, ag })
+    expect(x.row.status).toBe('failed')
+  })
+})
