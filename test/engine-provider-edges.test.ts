@@ -225,3 +225,46 @@ describe('anthropic mid-stream error event', () => {
     expect(x.row.status).toBe('failed')
   })
 })
+
+describe('parallel tool calls', () => {
+  const toolCalls = (calls: { id: string; name: string; args: string }[]) => [
+    oaiChunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: calls.map((c, i) => ({ index: i, id: c.id, type: 'function', function: { name: c.name, arguments: c.args } })) }, finish_reason: null }] }),
+    oaiStop('tool_calls'),
+    oaiUsage(),
+    oaiDone,
+  ]
+
+  test("one model turn asking for 12 sub-agents at once: they run one after another, inside the parent's slot", async () => {
+    // All 12 ran at once (60 in the probe, 421 two levels down) with one concurrent execution allowed.
+    const t = await makeTestApp({ config: { openaiBaseUrl: p.openaiBaseUrl, defaultModel: 'test-model', maxConcurrentExecutions: 1 } })
+    const a = await makeActor(t)
+    const leaf = await agent(t, a, { name: 'Leaf' })
+    const root = await agent(t, a, { name: 'Root', subagentIds: [leaf.id] })
+    let inFlight = 0
+    let most = 0
+    const order: string[] = []
+    p.handler = async (_req, body) => {
+      const last = body.messages.at(-1)
+      if (last.role === 'user' && last.content === 'FANOUT') {
+        return rawStream(toolCalls(Array.from({ length: 12 }, (_, i) => ({ id: `call_${i}`, name: 'delegate', args: JSON.stringify({ agentId: leaf.id, message: `child ${i}` }) }))))
+      }
+      if (last.role === 'tool') return rawStream(oaiFull('all done'))
+      order.push(String(last.content))
+      inFlight++
+      most = Math.max(most, inFlight)
+      await Bun.sleep(40)
+      inFlight--
+      return rawStream(oaiFull('child ok'))
+    }
+    let peak = 0
+    const timer = setInterval(() => (peak = Math.max(peak, t.rt.engine.runningCount)), 5)
+    const r = await exec(t, a, root.id, { message: 'FANOUT' })
+    clearInterval(timer)
+    expect([r.status, r.body.result]).toEqual([200, 'all done'])
+    expect(most).toBe(1)
+    expect(peak).toBeLessThanOrEqual(2)
+    expect(order).toEqual(Array.from({ length: 12 }, (_, i) => `child ${i}`))
+    const children = (await t.req('GET', `/api/v1/executions?parentExecutionId=${r.body.executionId}&limit=200`, { token: a.token })).body
+    expect(children.map((c: any) => c.status)).toEqual(Array(12).fill('completed'))
+  }, 30_000)
+})

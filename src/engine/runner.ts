@@ -60,6 +60,8 @@ export class Engine {
   private readonly done = new Map<string, Promise<Execution>>()
   /** Top-level executions created here that wait for a slot, by id (their rows are `pending`). */
   private readonly queue = new Map<string, Queued>()
+  /** Per parent execution, the end of its last child's turn (delegate: one child at a time). */
+  private readonly childTurns = new Map<string, Promise<void>>()
   private stopping = false
   private watcher: ReturnType<typeof setInterval> | null = null
   private ticking = false
@@ -273,8 +275,32 @@ export class Engine {
     return row
   }
 
-  /** The `delegate` tool: a child execution at depth + 1, its result (or error) as the tool result. */
+  /**
+   * The `delegate` tool: a child execution at depth + 1, its result (or error) as the tool result.
+   * Children of one parent run one at a time, in the order the model asked for them: one model
+   * turn may ask for many at once (parallel tool calls), and each child asking for more again
+   * multiplied them (60 at once from one request with TEAMDAY_MAX_CONCURRENT_EXECUTIONS=1, 421
+   * two levels down), where a delegation is meant to run inside its parent's slot. So a tree
+   * has at most one running execution per level (TEAMDAY_MAX_DELEGATION_DEPTH + 1 in all).
+   */
   private async delegate(parent: Job, agentId: string, message: string, signal: AbortSignal): Promise<string> {
+    const id = parent.execution.id
+    const before = this.childTurns.get(id)
+    let done!: () => void
+    const mine = new Promise<void>((resolve) => (done = resolve))
+    const turn = before ? before.then(() => mine) : mine
+    this.childTurns.set(id, turn)
+    try {
+      if (before) await before
+      if (signal.aborted) return 'Error: the run was stopped before this sub-agent could start.'
+      return await this.delegateNow(parent, agentId, message, signal)
+    } finally {
+      done()
+      if (this.childTurns.get(id) === turn) this.childTurns.delete(id)
+    }
+  }
+
+  private async delegateNow(parent: Job, agentId: string, message: string, signal: AbortSignal): Promise<string> {
     const { db, clock, config } = this.deps
     const p = parent.execution
     // Checked now, for the user who started the run, in the run's space: the sub-agent may have
