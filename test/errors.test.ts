@@ -366,3 +366,50 @@ describe('no client mistake yields a 500 or a stack trace', () => {
     expect(t.logs.filter((l) => l.includes('unhandled_error'))).toEqual([])
   })
 })
+
+describe('a database that cannot take the request now → 503 with Retry-After, not a 500', () => {
+  test('another process holds the write lock (an admin command, a rekey, a restore): 503, and the next request after it is served', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const { TX_LOCK } = await import('../src/db/pg')
+    const dir = mkdtempSync(join(tmpdir(), 'busy-'))
+    try {
+      const t = await makeTestApp({ dbPath: process.env.TEAMDAY_TEST_DATABASE === 'postgres' ? undefined : join(dir, 't.db'), config: { dbStatementTimeoutMs: 300 } })
+      const a = await makeActor(t, { role: 'admin' })
+      const conn = t.rt.connection
+      let release: () => Promise<void>
+      if (conn.dialect === 'sqlite') {
+        conn.client.exec('PRAGMA busy_timeout = 50')
+        const { Database } = await import('bun:sqlite')
+        const other = new Database(join(dir, 't.db'))
+        other.exec('BEGIN IMMEDIATE')
+        release = async () => {
+          other.exec('ROLLBACK')
+          other.close()
+        }
+      } else {
+        // Another instance's transaction holding the lock every transaction takes first.
+        const postgres = (await import('postgres')).default
+        const other = postgres(t.pg!.url, { max: 1, onnotice: () => {} })
+        const reserved = await other.reserve()
+        await reserved.unsafe(`SET search_path TO ${t.pg!.schema}`)
+        await reserved.unsafe(`SELECT pg_advisory_lock(${TX_LOCK}, hashtext(current_schema()))`)
+        release = async () => {
+          await reserved.unsafe(`SELECT pg_advisory_unlock(${TX_LOCK}, hashtext(current_schema()))`)
+          reserved.release()
+          await other.end()
+        }
+      }
+      // A write that needs the lock (a token: its cap is counted in a transaction).
+      const busy = await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'while locked' } })
+      await release()
+      expect([busy.status, busy.body.code, busy.headers.get('retry-after')]).toEqual([503, 'service_unavailable', '1'])
+      expect(busy.body.message).toContain('busy')
+      expect(t.logs.some((l) => l.includes('"database_unavailable"'))).toBe(true)
+      expect((await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'after' } })).status).toBe(201)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 30_000)
+})

@@ -24,6 +24,8 @@
  */
 
 import {
+  DATABASE_UNAVAILABLE,
+  DATABASE_UNAVAILABLE_503,
   IDEMPOTENCY_400,
   IDEMPOTENCY_409,
   IDEMPOTENCY_CONFLICT,
@@ -214,6 +216,8 @@ function withRequestLimits(path: string, op: Schema): Schema {
   add('414', 'UriTooLong')
   if (op.requestBody !== undefined) add('415', UNSUPPORTED_CONTENT_ENCODING)
   if (path.includes('{')) add('422', INVALID_PATH_PARAMETER, 'Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it).')
+  // Every route but liveness and the docs reads or writes the database.
+  if (path !== '/api/health' && !path.startsWith('/swagger')) add('503', DATABASE_UNAVAILABLE)
   return { ...op, responses: Object.fromEntries(Object.entries(responses).sort(([x], [y]) => x.localeCompare(y))) }
 }
 
@@ -226,6 +230,7 @@ const REQUEST_LIMIT_COMPONENTS = {
   UriTooLong: { description: 'The URL (path and query) is over 8 KiB (`uri_too_long`); any route answers this.', content: { 'application/json': { schema: ref('UriTooLong') } } },
   [UNSUPPORTED_CONTENT_ENCODING]: { description: UNSUPPORTED_CONTENT_ENCODING_415, content: { 'application/json': { schema: ref(UNSUPPORTED_CONTENT_ENCODING) } } },
   [INVALID_PATH_PARAMETER]: { description: INVALID_PATH_PARAMETER_422, content: { 'application/json': { schema: ref(INVALID_PATH_PARAMETER) } } },
+  [DATABASE_UNAVAILABLE]: { description: DATABASE_UNAVAILABLE_503, content: { 'application/json': { schema: ref(DATABASE_UNAVAILABLE) } } },
 }
 
 /**

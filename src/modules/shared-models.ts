@@ -102,6 +102,9 @@ export const INVALID_IDEMPOTENCY_KEY = 'InvalidIdempotencyKey'
 export const UNSUPPORTED_CONTENT_ENCODING = 'UnsupportedContentEncoding'
 export const UNSUPPORTED_CONTENT_ENCODING_415 =
   'The body has a Content-Encoding other than identity (gzip, br, …): request bodies are read as sent, never decompressed (`unsupported_media_type`; `Accept-Encoding: identity` is set). Send it uncompressed.'
+export const DATABASE_UNAVAILABLE = 'DatabaseUnavailable'
+export const DATABASE_UNAVAILABLE_503 =
+  'The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. Nothing was changed; retry.'
 export const INVALID_PATH_PARAMETER = 'InvalidPathParameter'
 export const INVALID_PATH_PARAMETER_422 = 'A path parameter is not valid percent-encoding (`%ZZ`, or a cut UTF-8 sequence such as `%E0%A4`): `validation_failed`, `details` names it.'
 /** The message of a path parameter that is not valid percent-encoding (src/http/errors.ts). */
@@ -123,6 +126,12 @@ export const sharedModels = named({
     'unsupported_media_type',
     UNSUPPORTED_CONTENT_ENCODING_415,
     'Unsupported Content-Encoding "gzip": this server reads request bodies as sent and decodes none. Send the body uncompressed, without a Content-Encoding header.',
+  ),
+  [DATABASE_UNAVAILABLE]: errorResponse(
+    503,
+    'service_unavailable',
+    DATABASE_UNAVAILABLE_503,
+    'The database is busy: another process holds its write lock (an admin command, a rekey or a restore). Nothing was changed by this request; retry in a moment.',
   ),
   [INVALID_PATH_PARAMETER]: errorResponse(422, 'validation_failed', INVALID_PATH_PARAMETER_422, `Validation failed: ${PERCENT_ENCODING_RULE('id')}`, [{ field: 'id', message: PERCENT_ENCODING_RULE('id') }]),
   // Added to every authenticated POST and PATCH by the published document (src/http/openapi-publish.ts, withIdempotency).

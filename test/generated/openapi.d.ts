@@ -908,6 +908,18 @@ export interface components {
          */
         UnsupportedContentEncoding: components["schemas"]["Error"];
         /**
+         * @description The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. Nothing was changed; retry.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 503,
+         *       "statusMessage": "Service Unavailable",
+         *       "code": "service_unavailable",
+         *       "message": "The database is busy: another process holds its write lock (an admin command, a rekey or a restore). Nothing was changed by this request; retry in a moment.",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *     }
+         */
+        DatabaseUnavailable: components["schemas"]["Error"];
+        /**
          * @description A path parameter is not valid percent-encoding (`%ZZ`, or a cut UTF-8 sequence such as `%E0%A4`): `validation_failed`, `details` names it.
          * @example {
          *       "error": true,
@@ -3813,6 +3825,15 @@ export interface components {
                 "application/json": components["schemas"]["InvalidPathParameter"];
             };
         };
+        /** @description The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. Nothing was changed; retry. */
+        DatabaseUnavailable: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["DatabaseUnavailable"];
+            };
+        };
         /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
         IdempotencyConflict: {
             headers: {
@@ -3998,6 +4019,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     postApiV1Tokens: {
@@ -4122,6 +4144,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     getApiV1TokensSelf: {
@@ -4171,6 +4194,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     postApiV1TokensByIdRotate: {
@@ -4295,6 +4319,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     getApiV1TokensById: {
@@ -4357,6 +4382,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     deleteApiV1TokensById: {
@@ -4419,6 +4445,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     getApiV1Agents: {
@@ -4501,6 +4528,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     postApiV1Agents: {
@@ -4679,6 +4707,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     getApiV1AgentsById: {
@@ -4741,6 +4770,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     deleteApiV1AgentsById: {
@@ -4803,6 +4833,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     patchApiV1AgentsById: {
@@ -4997,6 +5028,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     postApiV1AgentsByIdExecute: {
@@ -5297,6 +5329,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     getApiV1ExecutionsById: {
@@ -5359,6 +5392,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     getApiV1ExecutionsByIdTree: {
@@ -5421,6 +5455,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     getApiV1ExecutionsByIdLogs: {
@@ -5483,6 +5518,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     postApiV1ExecutionsByIdCancel: {
@@ -5561,6 +5597,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     getApiV1Spaces: {
@@ -5637,6 +5674,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     postApiV1Spaces: {
@@ -5793,6 +5831,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     getApiV1SpacesById: {
@@ -5855,6 +5894,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     deleteApiV1SpacesById: {
@@ -5917,6 +5957,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     patchApiV1SpacesById: {
@@ -6105,6 +6146,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     getApiV1SpacesByIdSecrets: {
@@ -6167,6 +6209,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     postApiV1SpacesByIdSecrets: {
@@ -6277,6 +6320,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     deleteApiV1SpacesByIdSecrets: {
@@ -6376,6 +6420,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     getApiV1OrganizationsByOrgIdEnv: {
@@ -6429,6 +6474,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     postApiV1OrganizationsByOrgIdEnv: {
@@ -6530,6 +6576,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     deleteApiV1OrganizationsByOrgIdEnv: {
@@ -6620,6 +6667,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     getApiV1OrganizationsByOrgIdMembers: {
@@ -6706,6 +6754,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     postApiV1OrganizationsByOrgIdMembers: {
@@ -6834,6 +6883,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     deleteApiV1OrganizationsByOrgIdMembersByUserId: {
@@ -6907,6 +6957,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     patchApiV1OrganizationsByOrgIdMembersByUserId: {
@@ -7029,6 +7080,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     getApiV1Tasks: {
@@ -7131,6 +7183,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     postApiV1Tasks: {
@@ -7285,6 +7338,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     getApiV1TasksById: {
@@ -7347,6 +7401,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     deleteApiV1TasksById: {
@@ -7409,6 +7464,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     patchApiV1TasksById: {
@@ -7585,6 +7641,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     "getApiV1Audit-events": {
@@ -7669,6 +7726,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     postApiV1CredentialsRevoke: {
@@ -7738,6 +7796,7 @@ export interface operations {
                     "application/json": components["schemas"]["LeakReportRateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     getApiPublicAgents: {
@@ -7794,6 +7853,7 @@ export interface operations {
                     "application/json": components["schemas"]["PublicRateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     getMetrics: {
@@ -7843,6 +7903,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     postApiAuthCliInitiate: {
@@ -7874,6 +7935,7 @@ export interface operations {
                     "application/json": components["schemas"]["CliRateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     getApiAuthCliPoll: {
@@ -7926,6 +7988,7 @@ export interface operations {
                     "application/json": components["schemas"]["CliRateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     postApiAuthCliRefresh: {
@@ -8004,6 +8067,7 @@ export interface operations {
                     "application/json": components["schemas"]["CliRateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     postApiAuthCliRevoke: {
@@ -8073,6 +8137,7 @@ export interface operations {
                     "application/json": components["schemas"]["CliRateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     postApiTokensCreate: {
@@ -8201,6 +8266,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     getApiTokensList: {
@@ -8253,6 +8319,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
     postApiTokensByIdRevoke: {
@@ -8323,6 +8390,7 @@ export interface operations {
                     "application/json": components["schemas"]["RateLimited"];
                 };
             };
+            503: components["responses"]["DatabaseUnavailable"];
         };
     };
 }
