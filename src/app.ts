@@ -113,6 +113,8 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   const routes = new RouteTable()
   const contexts = requestContexts(rt, clientAddress)
   const limits = rateLimits(rt.limiter, rt.config, clientAddress)
+  // Public routes per client address (authenticated ones per token and user, by the authorizer).
+  const ipLimit = limits.perIp((method, route) => routes.authenticates(method, route))
   // Who is calling and may they (401/403), counted against rate limits (429) once known.
   // On PostgreSQL (with its shared counters) the token look-up and the counting are one statement.
   const store = rt.limiter.store
@@ -145,6 +147,8 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     .onParse(async ({ request, route, set }) => {
       const rule = routes.get(request.method, route)
       if (rule?.auth) await authorizer.principal(request, set, rule.auth)
+      // Public routes: their per-address budget, before the body is read.
+      else await ipLimit.count(request, route, set)
       return readBody(request, rule?.body ?? 'required')
     })
     // Never run (readBody always returns a body): named so that OpenAPI, which skips function
@@ -172,8 +176,8 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
       detail: { summary: 'Health check', description: 'Liveness and version. No authentication; touches nothing (see /api/health/ready for the database).', tags: ['System'], security: [] },
     })
     .use(readinessRoute(rt))
-    // Authenticated routes are limited per token and user by the authorizer (above).
-    .use(limits.perIp((method, route) => routes.authenticates(method, route)))
+    // Public routes per address, before validation (authenticated ones: the authorizer, above).
+    .use(ipLimit.plugin)
     .use(idempotent.plugin)
     // The /api/v1 resources: each module's prefix starts with API_V1 (src/http/context.ts).
     .use(tokensModule(api))

@@ -52,6 +52,16 @@ describe('per-token rate limit', () => {
 })
 
 describe('per-IP limit on unauthenticated routes', () => {
+  test('a request refused as invalid counts too: over the budget, the 429 comes before validation', async () => {
+    // The count ran after validation: 20 invalid requests from one address were all 422, none counted.
+    const t = await makeTestApp({ config: { rateLimit: { limit: 3, windowMs: MIN } } })
+    const ip = '198.51.100.9'
+    const statuses: number[] = []
+    for (let i = 0; i < 3; i++) statuses.push((await t.req('GET', `/api/public/agents?limit=${1000 + i}`, { ip })).status)
+    for (let i = 0; i < 2; i++) statuses.push((await t.req('POST', '/api/v1/credentials/revoke', { ip, body: { credentials: 'not-an-array' } })).status)
+    expect(statuses).toEqual([422, 422, 422, 429, 429])
+  })
+
   test('HEAD on an authenticated route is counted for its token, not against its address as if anonymous', async () => {
     // HEAD runs the GET route; the route table knew only GET, so five users behind one address
     // spent that address's budget (and each HEAD was counted twice).

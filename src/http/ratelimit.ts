@@ -22,22 +22,33 @@ type Set = { headers: Record<string, string | number> }
  */
 export function rateLimits(limiter: RateLimiter, config: Pick<Config, 'rateLimit'>, clientIp: (request: Request) => string | null) {
   return {
+    /**
+     * Counted before the request is validated (a transform hook), and for a request with a body
+     * before it is read (`count`, called by the body parser, src/app.ts): a request refused as
+     * invalid (422) counts too, and a client over its budget gets its 429 without its up to 1 MiB
+     * body being read and parsed. Each request is counted once.
+     */
     perIp(authenticates: (method: string, route: string) => boolean) {
+      const counted = new WeakSet<Request>()
+      const count = (request: Request, route: string, set: Set): void | Promise<void> => {
+        if (!config.rateLimit || counted.has(request) || authenticates(request.method, route) || EXEMPT.test(route)) return
+        counted.add(request)
+        const ip = clientIp(request)
+        if (ip) return limiter.consume(`ip:${ipBucket(ip)}`, config.rateLimit, set)
+      }
       const plugin = new Elysia({ name: 'teamday-ratelimit', seed: ++seq })
       // Elysia awaits a hook only when it is an async function: the shared (PostgreSQL) store's
       // counting is awaited there; SQLite's in-process counting stays synchronous.
-      if (limiter.shared) {
-        return plugin.onBeforeHandle({ as: 'global' }, async ({ request, route, set }) => {
-          if (!config.rateLimit || authenticates(request.method, route) || EXEMPT.test(route)) return
-          const ip = clientIp(request)
-          if (ip) await limiter.consume(`ip:${ipBucket(ip)}`, config.rateLimit, set)
-        })
+      return {
+        count,
+        plugin: limiter.shared
+          ? plugin.onTransform({ as: 'global' }, async ({ request, route, set }) => {
+              await count(request, route, set)
+            })
+          : plugin.onTransform({ as: 'global' }, ({ request, route, set }) => {
+              count(request, route, set)
+            }),
       }
-      return plugin.onBeforeHandle({ as: 'global' }, ({ request, route, set }) => {
-        if (!config.rateLimit || authenticates(request.method, route) || EXEMPT.test(route)) return
-        const ip = clientIp(request)
-        if (ip) limiter.consume(`ip:${ipBucket(ip)}`, config.rateLimit, set)
-      })
     },
     onAuthenticated(principal: Principal, set: Set, counted?: CountedHits): void | Promise<void> {
       // Counted by the token look-up's own statement (src/auth/pg-lookup.ts): decide on those hits.
