@@ -152,6 +152,24 @@ describe('bodies that cannot be read as they are labelled', () => {
   const latin1 = () => new Uint8Array([...enc.encode('{"title":"caf'), 0xe9, ...enc.encode('"}')])
   const titles = async () => ((await t.req('GET', '/api/v1/tasks?limit=200', { token: admin.token })).body as { title: string }[]).map((x) => x.title)
 
+  test.each([
+    ['at the top', '{"title":"proto","__proto__":{"polluted":1}}'],
+    ['in metadata', '{"title":"proto","metadata":{"__proto__":{"polluted":1},"ok":true}}'],
+    ['escaped, in a list', '{"title":"proto","metadata":{"list":[{"\\u005f_proto__":1}]}}'],
+  ])('a key named __proto__ (%s): 422 naming it, nothing stored half-kept', async (_where, raw) => {
+    // Stored with the key on SQLite and answered without it (the first copy made it a prototype).
+    const before = (await titles()).filter((x) => x === 'proto').length
+    const r = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw, headers: { 'content-type': 'application/json' } })
+    expect([r.status, r.body.code]).toEqual([422, 'validation_failed'])
+    expect(r.body.message).toContain('__proto__')
+    expect((await titles()).filter((x) => x === 'proto').length).toBe(before)
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+    // Other keys of that kind are plain keys.
+    const ok = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'constructor key', metadata: { constructor: { prototype: 1 }, proto: 2 } } })
+    expect(ok.status).toBe(201)
+    expect(ok.body.metadata).toEqual({ constructor: { prototype: 1 }, proto: 2 })
+  })
+
   test.each(['application/json', 'application/json; charset=iso-8859-1'])('a JSON body that is not UTF-8 (%s): 400 invalid_json saying so, nothing stored with U+FFFD', async (type) => {
     const r = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw: latin1(), headers: { 'content-type': type } })
     expect(r.status).toBe(400)

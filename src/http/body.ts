@@ -74,7 +74,28 @@ export async function readBody(request: Request, rule: BodyRule): Promise<object
   if (!isPlainObject(value)) throw notAnObject(type)
   if (jsonHasNul(text)) throw nulRefused()
   if (jsonMayHaveSurrogate(text) && hasLoneSurrogate(value)) throw loneSurrogateRefused()
+  // Escapes (`"\u005f_proto__"`) are decoded by the parse: look at the keys, when the text may hold one.
+  if ((text.includes('proto') || text.includes('\\u')) && hasProtoKey(value, 0)) throw protoKeyRefused()
   return value
+}
+
+/**
+ * Whether a parsed JSON value has a key `__proto__` at any depth. JSON.parse keeps it as an own
+ * key, but the first copy of the object made by assignment (a spread, a clean-up, a mapping)
+ * sets the copy's prototype with it instead: a task's metadata was stored with the key and
+ * answered without it. No client needs such a key: refused (422), never half-kept.
+ */
+function hasProtoKey(v: unknown, depth: number): boolean {
+  if (v === null || typeof v !== 'object' || depth > MAX_JSON_DEPTH) return false
+  if (Array.isArray(v)) return v.some((x) => hasProtoKey(x, depth + 1))
+  if (Object.prototype.hasOwnProperty.call(v, '__proto__')) return true
+  for (const k of Object.keys(v)) if (hasProtoKey((v as Record<string, unknown>)[k], depth + 1)) return true
+  return false
+}
+
+function protoKeyRefused(): AppError {
+  const message = 'a key named __proto__ is not accepted anywhere in a body (it names an object\'s prototype in JavaScript); rename it'
+  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'body', message }] })
 }
 
 /**
