@@ -282,3 +282,50 @@ describe('deleting a task twice at once', () => {
     expect(results.map((r) => r.status).sort()).toEqual([200, ...Array(9).fill(404)])
   })
 })
+
+describe('tasks: who they reach', () => {
+  const privateSpace = async (who: Actor, name: string) => {
+    const r = await t.req('POST', '/api/v1/spaces', { token: who.token, body: { name, visibility: 'private' } })
+    expect(r.status).toBe(201)
+    return r.body.space.id as string
+  }
+
+  test("its assignee may edit it, not move it out of its creator's sight: only the creator or an admin moves a task", async () => {
+    // B moved A's task into B's private space: A got 404 on their own task.
+    const tk = await create(memberA, { title: "A's task, assigned to B", assignedTo: memberB.userId })
+    const hideout = await privateSpace(memberB, 'B hideout')
+    const move = await t.req('PATCH', `/api/v1/tasks/${tk.id}`, { token: memberB.token, body: { spaceId: hideout } })
+    expect([move.status, move.body.code]).toEqual([403, 'forbidden'])
+    expect(move.body.message).toContain("only the task's creator or an organization admin can move it")
+    // The assignee still edits what is theirs to edit; the creator still sees it.
+    expect((await t.req('PATCH', `/api/v1/tasks/${tk.id}`, { token: memberB.token, body: { status: 'in_progress' } })).status).toBe(200)
+    expect((await t.req('GET', `/api/v1/tasks/${tk.id}`, { token: memberA.token })).body.status).toBe('in_progress')
+  })
+
+  test('a person it is assigned to must be able to see its space: on create, on reassigning and on moving', async () => {
+    const mine = await privateSpace(memberA, 'A only')
+    const over = await t.req('POST', '/api/v1/tasks', { token: memberA.token, body: { title: 'in my private space', spaceId: mine, assignedTo: memberB.userId } })
+    expect([over.status, over.body.code, over.body.details?.[0]?.field]).toEqual([422, 'validation_failed', 'assignedTo'])
+    expect(over.body.message).toContain("cannot see the task's space")
+    // Moving an assigned task where its assignee cannot follow, and assigning one there.
+    const tk = await create(memberA, { title: 'assigned, then moved', assignedTo: memberB.userId })
+    expect((await t.req('PATCH', `/api/v1/tasks/${tk.id}`, { token: memberA.token, body: { spaceId: mine } })).status).toBe(422)
+    const solo = await create(memberA, { title: 'mine alone', spaceId: mine })
+    expect((await t.req('PATCH', `/api/v1/tasks/${solo.id}`, { token: memberA.token, body: { assignedTo: memberB.userId } })).status).toBe(422)
+    // An admin sees every space: assignable there.
+    expect((await t.req('PATCH', `/api/v1/tasks/${solo.id}`, { token: memberA.token, body: { assignedTo: admin.userId } })).status).toBe(200)
+  })
+})
+
+describe('tasks: an agent named by its slug', () => {
+  test('assignedTo: "<agent slug>" assigns that agent (by its id), as spaceId takes a space slug; other text stays free text', async () => {
+    const agent = await t.req('POST', '/api/v1/agents', { token: memberA.token, body: { name: 'Triage Bot', slug: 'triage-bot', visibility: 'organization' } })
+    expect(agent.status).toBe(201)
+    const tk = await create(memberA, { title: 'for the bot', assignedTo: 'triage-bot' })
+    expect([tk.assignedTo, tk.assigneeType]).toEqual([agent.body.id, 'agent'])
+    const byId = (await t.req('GET', `/api/v1/tasks?assignedTo=${agent.body.id}`, { token: memberA.token })).body as { id: string }[]
+    expect(byId.map((x) => x.id)).toContain(tk.id)
+    const free = await create(memberA, { title: 'for a person by name', assignedTo: 'ops-team' })
+    expect([free.assignedTo, free.assigneeType]).toEqual(['ops-team', null])
+  })
+})

@@ -85,21 +85,36 @@ async function resolveAssignee(ctx: Ctx, p: Caller, input: TaskInput): Promise<P
   }
   const value = to?.trim() || null
   if (value === null) return { assignedTo: null, assigneeType: null }
-  const type = input.assigneeType ?? (value.startsWith('char_') ? 'agent' : value.startsWith('user_') ? 'user' : null)
+  let type = input.assigneeType ?? (value.startsWith('char_') ? 'agent' : value.startsWith('user_') ? 'user' : null)
+  // A slug names an agent wherever its id does (as spaceId's slug does in the same body): one of
+  // the organization's agents by that slug is that agent, anything else stays free text.
+  if (type === null && input.assigneeType === undefined && (await usableAgent(ctx.db, p, value))) type = 'agent'
   if (type === 'agent') {
     // By id or, with assigneeType "agent", by slug; the task keeps the id.
     const a = await usableAgent(ctx.db, p, value)
     if (!a) throw invalid('assignedTo', `assignedTo must be an active agent of your organization; not found: ${value.slice(0, 100)}`)
     return { assignedTo: a.id, assigneeType: type }
   } else if (type === 'user') {
-    const m = await ctx.db
-      .select({ id: memberships.id })
-      .from(memberships)
-      .where(and(eq(memberships.userId, value), eq(memberships.organizationId, p.organizationId)))
-      .get()
+    const m = await memberOf(ctx, p.organizationId, value)
     if (!m) throw invalid('assignedTo', `assignedTo must be a user of your organization; not found: ${value}`)
   }
   return { assignedTo: value, assigneeType: type }
+}
+
+function memberOf(ctx: Ctx, organizationId: string, userId: string) {
+  return ctx.db.select({ role: memberships.role }).from(memberships).where(and(eq(memberships.userId, userId), eq(memberships.organizationId, organizationId))).get()
+}
+
+/**
+ * A task assigned to a person must be one they can see: one in a space they may not see was
+ * theirs to edit but never reached them (404, and left out of their list). Asked for the task as
+ * it will be (its new or kept space and assignee), on create and on every change of either.
+ */
+async function assertAssigneeSees(ctx: Ctx, organizationId: string, task: Pick<Task, 'assignedTo' | 'assigneeType' | 'spaceId'>): Promise<void> {
+  if (task.assigneeType !== 'user' || task.assignedTo === null || task.spaceId === null) return
+  const m = await memberOf(ctx, organizationId, task.assignedTo)
+  if (m && canSeeTask({ organizationId, userId: task.assignedTo, role: m.role }, { organizationId, spaceId: task.spaceId }, await spaceAccessOf(ctx.db, task.spaceId))) return
+  throw invalid('assignedTo', `assignedTo: ${task.assignedTo} cannot see the task's space ${task.spaceId}, so the task would never reach them; assign someone who can, or choose another space`)
 }
 
 /** A space of the caller's organization, not archived, that the caller can see, by id or slug: its id. */
@@ -144,6 +159,7 @@ async function columns(ctx: Ctx, p: Caller, input: TaskInput): Promise<Partial<T
 export async function createTask(ctx: Ctx, input: TaskInput & { title: string }): Promise<PublicTask> {
   const p = callerOf(ctx)
   const fields = await columns(ctx, p, { ...input, status: undefined })
+  await assertAssigneeSees(ctx, p.organizationId, { assignedTo: fields.assignedTo ?? null, assigneeType: fields.assigneeType ?? null, spaceId: fields.spaceId ?? null })
   const now = new Date(ctx.clock.now())
   const row = (await ctx.db
     .insert(tasks)
@@ -237,6 +253,19 @@ export async function updateTask(ctx: Ctx, id: string, input: TaskInput): Promis
   const p = callerOf(ctx)
   const current = await findEditable(ctx, p, id)
   const fields = await columns(ctx, p, input)
+  const moved = fields.spaceId !== undefined && fields.spaceId !== current.spaceId
+  // Its assignee may edit it, not take it from its creator: moving it (into a space of theirs
+  // the creator may not see) left the creator with a 404 on their own task.
+  if (moved && !isOrgAdmin(p.role) && current.createdBy !== p.userId) {
+    throw new AppError('forbidden', "Forbidden: only the task's creator or an organization admin can move it to another space (access denied)")
+  }
+  if (moved || fields.assignedTo !== undefined) {
+    await assertAssigneeSees(ctx, p.organizationId, {
+      assignedTo: fields.assignedTo !== undefined ? fields.assignedTo : current.assignedTo,
+      assigneeType: fields.assigneeType !== undefined ? fields.assigneeType : current.assigneeType,
+      spaceId: fields.spaceId !== undefined ? fields.spaceId : current.spaceId,
+    })
+  }
   const now = new Date(ctx.clock.now())
   if (input.status !== undefined) {
     if (!(TASK_STATUSES as readonly string[]).includes(input.status)) throw invalid('status', 'Invalid status. Must be: pending, in_progress, completed, cancelled')
