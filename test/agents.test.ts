@@ -355,3 +355,20 @@ describe('agents: list filters, archived, pagination', () => {
     expect(past.body).toMatchObject({ agents: [], characters: [], total: 5 })
   })
 })
+
+describe('agents: read, edit, write it all back', () => {
+  test('its own sub-agents, archived since, are kept when sent back unchanged; a new archived one is refused', async () => {
+    const post = async (who: Actor, body: Record<string, unknown>) => (await t.req('POST', '/api/v1/agents', { token: who.token, body })).body.id as string
+    const helper = await post(memberB, { name: 'Helper', visibility: 'organization' })
+    const other = await post(memberB, { name: 'Other helper', visibility: 'organization' })
+    const main = await post(memberA, { name: 'Main', visibility: 'organization', subagentIds: [helper] })
+    for (const id of [helper, other]) expect((await t.req('DELETE', `/api/v1/agents/${id}`, { token: memberB.token })).status).toBe(200)
+    const cur = (await t.req('GET', `/api/v1/agents/${main}`, { token: memberA.token })).body.agent
+    const back = await t.req('PATCH', `/api/v1/agents/${main}`, { token: memberA.token, body: { description: 'edited', subagentIds: cur.subagentIds } })
+    expect([back.status, back.body.agent.description, back.body.agent.subagentIds]).toEqual([200, 'edited', [helper]])
+    const added = await t.req('PATCH', `/api/v1/agents/${main}`, { token: memberA.token, body: { subagentIds: [helper, other] } })
+    expect([added.status, added.body.details?.[0]?.field]).toEqual([422, 'subagentIds'])
+    expect(added.body.message).toContain(other)
+    expect(added.body.message).not.toContain(helper)
+  })
+})

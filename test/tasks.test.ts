@@ -329,3 +329,18 @@ describe('tasks: an agent named by its slug', () => {
     expect([free.assignedTo, free.assigneeType]).toEqual(['ops-team', null])
   })
 })
+
+describe('read, edit, write it all back', () => {
+  test("a task's own space, archived since, and its own agent, archived since, are kept when sent back unchanged; a new archived one is refused", async () => {
+    const s = await t.req('POST', '/api/v1/spaces', { token: memberA.token, body: { name: 'Soon archived', visibility: 'organization' } })
+    const bot = await t.req('POST', '/api/v1/agents', { token: memberA.token, body: { name: 'Soon gone', visibility: 'organization' } })
+    const tk = await create(memberA, { title: 'in space', spaceId: s.body.space.id, assignedTo: bot.body.id })
+    expect((await t.req('DELETE', `/api/v1/spaces/${s.body.space.id}`, { token: memberA.token })).status).toBe(200)
+    expect((await t.req('DELETE', `/api/v1/agents/${bot.body.id}`, { token: memberA.token })).status).toBe(200)
+    const cur = (await t.req('GET', `/api/v1/tasks/${tk.id}`, { token: memberA.token })).body
+    const back = await t.req('PATCH', `/api/v1/tasks/${tk.id}`, { token: memberA.token, body: { title: 'renamed', spaceId: cur.spaceId, assignedTo: cur.assignedTo, assigneeType: cur.assigneeType } })
+    expect([back.status, back.body.title, back.body.spaceId, back.body.assignedTo]).toEqual([200, 'renamed', cur.spaceId, cur.assignedTo])
+    const other = (await create(memberA, { title: 'elsewhere' })).id
+    expect((await t.req('PATCH', `/api/v1/tasks/${other}`, { token: memberA.token, body: { spaceId: cur.spaceId } })).status).toBe(422)
+  })
+})

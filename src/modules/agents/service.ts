@@ -91,10 +91,13 @@ function cleanName(name: string): string {
  * subagentIds must name non-archived agents of the caller's organization that the caller can
  * see, and not the agent itself. Unknown, foreign and invisible ids get the same message.
  */
-async function checkSubagents(ctx: Ctx, p: Caller, ids: string[], selfId: string): Promise<void> {
+async function checkSubagents(ctx: Ctx, p: Caller, ids: string[], selfId: string, kept: readonly string[] = []): Promise<void> {
   if (ids.length === 0) return
   if (ids.includes(selfId)) throw invalid('subagentIds', 'subagentIds must not contain the agent itself')
-  const unique = [...new Set(ids)]
+  // Only those being added: a client that reads an agent, edits it and writes it all back keeps
+  // a sub-agent archived (or made private) since; each delegation checks it again anyway.
+  const unique = [...new Set(ids)].filter((id) => !kept.includes(id))
+  if (unique.length === 0) return
   const rows = await ctx.db
     .select({ id: agents.id, organizationId: agents.organizationId, userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
     .from(agents)
@@ -263,7 +266,7 @@ export async function updateAgent(ctx: Ctx, ref: string, input: AgentInput): Pro
     if (await slugInUse(ctx, p.organizationId, s)) throw slugTaken('agent', s)
     fields.slug = s
   }
-  if (fields.subagentIds) await checkSubagents(ctx, p, fields.subagentIds, id)
+  if (fields.subagentIds) await checkSubagents(ctx, p, fields.subagentIds, id, current.subagentIds ?? [])
   const now = new Date(ctx.clock.now())
   if (input.archived !== undefined && input.archived !== current.archived) {
     fields.archived = input.archived

@@ -124,8 +124,12 @@ async function checkSpace(ctx: Ctx, p: Caller, ref: string): Promise<string> {
   return s.id
 }
 
-/** Maps the input's defined fields to columns, validating what the schema cannot. */
-async function columns(ctx: Ctx, p: Caller, input: TaskInput): Promise<Partial<Task>> {
+/**
+ * Maps the input's defined fields to columns, validating what the schema cannot. `current`: the
+ * task being changed; a reference it already holds (its space, its agent) is kept as it is even
+ * when archived since, so that a client that reads a task, edits it and writes it all back works.
+ */
+async function columns(ctx: Ctx, p: Caller, input: TaskInput, current?: Task): Promise<Partial<Task>> {
   const out: Partial<Task> = {}
   if (input.title !== undefined) {
     const title = input.title.trim()
@@ -134,8 +138,9 @@ async function columns(ctx: Ctx, p: Caller, input: TaskInput): Promise<Partial<T
   }
   if (input.description !== undefined) out.description = input.description
   if (input.priority !== undefined) out.priority = input.priority
-  Object.assign(out, await resolveAssignee(ctx, p, input))
-  if (input.spaceId !== undefined) {
+  const keepsAssignee = current !== undefined && input.assignedTo !== undefined && input.assignedTo === current.assignedTo && (input.assigneeType ?? current.assigneeType) === current.assigneeType
+  if (!keepsAssignee) Object.assign(out, await resolveAssignee(ctx, p, input))
+  if (input.spaceId !== undefined && !(current !== undefined && input.spaceId === current.spaceId)) {
     out.spaceId = input.spaceId === null ? null : await checkSpace(ctx, p, input.spaceId)
   }
   if (input.dueDate !== undefined) {
@@ -252,7 +257,7 @@ export async function getTask(ctx: Ctx, id: string): Promise<PublicTask> {
 export async function updateTask(ctx: Ctx, id: string, input: TaskInput): Promise<PublicTask> {
   const p = callerOf(ctx)
   const current = await findEditable(ctx, p, id)
-  const fields = await columns(ctx, p, input)
+  const fields = await columns(ctx, p, input, current)
   const moved = fields.spaceId !== undefined && fields.spaceId !== current.spaceId
   // Its assignee may edit it, not take it from its creator: moving it (into a space of theirs
   // the creator may not see) left the creator with a 404 on their own task.
