@@ -18,7 +18,7 @@ import { cors } from './http/cors'
 import { idempotency } from './http/idempotency'
 import { observe } from './http/observe'
 import { rateLimits } from './http/ratelimit'
-import { RouteTable } from './http/routes'
+import { RouteTable, unknownQueryParameter } from './http/routes'
 import { agentsModule, agentsApiModels } from './modules/agents'
 import { publicAgentsModule, publicAgentsApiModels } from './modules/agents/public'
 import { auditModule, auditApiModels } from './modules/audit'
@@ -178,6 +178,15 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     .use(readinessRoute(rt))
     // Public routes per address, before validation (authenticated ones: the authorizer, above).
     .use(ipLimit.plugin)
+    // After authentication (the auth macro's transform) and validation: a query parameter a
+    // list does not declare is refused, not ignored (src/http/routes.ts).
+    .onBeforeHandle({ as: 'global' }, ({ request, route }) => {
+      const q = request.url.indexOf('?')
+      if (q < 0) return
+      // From the URL: the validated query has had undeclared names cleaned away already.
+      const refused = unknownQueryParameter(routes.get(request.method, route), new URLSearchParams(request.url.slice(q + 1)).keys())
+      if (refused) throw refused
+    })
     .use(idempotent.plugin)
     // The /api/v1 resources: each module's prefix starts with API_V1 (src/http/context.ts).
     .use(tokensModule(api))

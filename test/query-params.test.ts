@@ -58,3 +58,29 @@ describe('list query parameters', () => {
     expect(await ids('?limit=200')).not.toContain(made.body.id)
   })
 })
+
+describe('a query parameter a list does not declare', () => {
+  test('is 422 naming it (and the filter it resembles), not ignored: a misspelt filter answered the whole list', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'admin' })
+    const cases: [string, string, string | null][] = [
+      ['/api/v1/tasks?space_id=space_x', 'space_id', 'spaceId'],
+      ['/api/v1/tasks?assigned_to=user_x&status=pending', 'assigned_to', 'assignedTo'],
+      ['/api/v1/spaces?visibility=private', 'visibility', null],
+      ['/api/v1/agents?limit=5&Archived=true', 'Archived', 'archived'],
+      ['/api/v1/executions?agent_id=char_x', 'agent_id', 'agentId'],
+      ['/api/v1/audit-events?token_id=pat_x', 'token_id', 'tokenId'],
+    ]
+    for (const [path, name, near] of cases) {
+      const r = await t.req('GET', path, { token: a.token })
+      expect([path, r.status, r.body.code, r.body.details?.[0]?.field]).toEqual([path, 422, 'validation_failed', name])
+      expect(r.body.message).toContain(`unknown query parameter "${name}"`)
+      if (near) expect(r.body.message).toContain(`did you mean ${near}?`)
+    }
+    // Declared ones pass; a route without a query schema ignores a query, as before.
+    expect((await t.req('GET', '/api/v1/tasks?spaceId=space_x&status=pending&limit=5', { token: a.token })).status).toBe(200)
+    expect((await t.req('GET', '/api/v1/tokens/self?verbose=1', { token: a.token })).status).toBe(200)
+    // Authentication still comes first.
+    expect((await t.req('GET', '/api/v1/tasks?space_id=x')).status).toBe(401)
+  })
+})

@@ -1,11 +1,20 @@
 import { OptionalKind } from '@sinclair/typebox'
 import { authRequirementOf, type AuthRequirement } from '../auth/plugin'
 import type { BodyRule } from './body'
+import { AppError } from '../errors'
 
 export interface RouteRule {
   /** The permission the route needs (src/auth/plugin.ts); undefined for public routes. */
   auth?: AuthRequirement
   body: BodyRule
+  /** The query parameters the route declares (its query schema's), when it has one. */
+  query?: readonly string[]
+}
+
+/** The names of a query schema's parameters. */
+function queryKeys(schema: unknown): readonly string[] | undefined {
+  const properties = (schema as { properties?: Record<string, unknown> } | undefined)?.properties
+  return properties && typeof properties === 'object' ? Object.keys(properties) : undefined
 }
 
 /** How a route takes a body, from its schema: `t.Optional(...)` may be absent. */
@@ -23,7 +32,7 @@ export class RouteTable {
   private readonly rules = new Map<string, RouteRule>()
 
   index(routes: readonly { method: string; path: string; hooks?: any }[]): void {
-    for (const r of routes) this.rules.set(`${r.method} ${r.path}`, { auth: authRequirementOf(r.hooks), body: bodyRule(r.hooks?.body) })
+    for (const r of routes) this.rules.set(`${r.method} ${r.path}`, { auth: authRequirementOf(r.hooks), body: bodyRule(r.hooks?.body), query: queryKeys(r.hooks?.query) })
   }
 
   /** HEAD runs the GET route (Elysia), its auth macro included: it is that route's rule. */
@@ -34,4 +43,25 @@ export class RouteTable {
   authenticates(method: string, route: string): boolean {
     return this.get(method, route)?.auth !== undefined
   }
+}
+
+/**
+ * A query parameter the route does not declare, on a route that declares its parameters (the
+ * lists): 422 naming it and those it takes, where it was ignored. `GET /tasks?space_id=…` (a
+ * misspelt spaceId) answered every task of the organization, and a script deleting what a
+ * filtered list returned would have deleted them all. Routes without a query schema ignore
+ * any query, as before.
+ */
+export function unknownQueryParameter(rule: RouteRule | undefined, names: Iterable<string>): AppError | null {
+  const allowed = rule?.query
+  if (allowed === undefined) return null
+  for (const name of names) {
+    if (allowed.includes(name)) continue
+    const squash = (s: string) => s.replace(/[-_]/g, '').toLowerCase()
+    const near = allowed.find((a) => squash(a) === squash(name))
+    const shown = name.length > 60 ? `${name.slice(0, 60)}…` : name
+    const message = `unknown query parameter "${shown}"${near ? ` (did you mean ${near}?)` : ''}: this route takes ${allowed.join(', ')}`
+    return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: shown, message }] })
+  }
+  return null
 }
