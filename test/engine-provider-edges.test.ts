@@ -25,6 +25,20 @@ async function setup(extra = {}) {
   return { t, a, ag }
 }
 
+/** An app on the scripted provider's Anthropic side, an actor and an agent of theirs. */
+async function anthropicSetup() {
+  const t = await makeTestApp({ config: { anthropicApiKey: 'sk-ant-' + KEY, anthropicBaseUrl: p.anthropicBaseUrl, defaultModel: 'claude-x' } })
+  const a = await makeActor(t)
+  return { t, a, ag: await agent(t, a) }
+}
+
+/** An Anthropic answer that starts, and streams `text` in one text block (then whatever follows, or nothing). */
+const anthropicStart = (text: string) => [
+  antEv('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-x', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 13, output_tokens: 1 } } }),
+  antEv('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+  antEv('content_block_delta', { index: 0, delta: { type: 'text_delta', text } }),
+]
+
 async function outcome(kind: 'sync' | 'stream', o: Awaited<ReturnType<typeof setup>>, message = 'hi') {
   const r = await exec(o.t, o.a, o.ag.id, { message, ...(kind === 'stream' ? { stream: true } : {}) })
   let id = r.body?.details?.executionId ?? r.body?.executionId ?? r.headers.get('x-execution-id')
@@ -54,18 +68,11 @@ describe('stream cut in the middle', () => {
   })
 
   test('anthropic: message_start and deltas, then the connection closes (no message_stop): failed, never completed', async () => {
-    const t = await makeTestApp({ config: { anthropicApiKey: 'sk-ant-' + KEY, anthropicBaseUrl: p.anthropicBaseUrl, defaultModel: 'claude-x' } })
-    const a = await makeActor(t)
-    const ag = await agent(t, a)
-    p.handler = () =>
-      rawStream([
-        antEv('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-x', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 13, output_tokens: 1 } } }),
-        antEv('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
-        antEv('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Half an ' } }),
-      ])
+    const o = await anthropicSetup()
+    p.handler = () => rawStream(anthropicStart('Half an '))
     const statuses: string[] = []
     for (const kind of ['sync', 'stream'] as const) {
-      const x = await outcome(kind, { t, a, ag })
+      const x = await outcome(kind, o)
       statuses.push(x.row.status)
     }
     expect(statuses).toEqual(['failed', 'failed'])
@@ -211,17 +218,9 @@ describe('what reaches the provider', () => {
 
 describe('anthropic mid-stream error event', () => {
   test('overloaded_error after some text: failed', async () => {
-    const t = await makeTestApp({ config: { anthropicApiKey: 'sk-ant-' + KEY, anthropicBaseUrl: p.anthropicBaseUrl, defaultModel: 'claude-x' } })
-    const a = await makeActor(t)
-    const ag = await agent(t, a)
-    p.handler = () =>
-      rawStream([
-        antEv('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-x', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 13, output_tokens: 1 } } }),
-        antEv('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
-        antEv('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Half ' } }),
-        'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n',
-      ])
-    const x = await outcome('stream', { t, a, ag })
+    const o = await anthropicSetup()
+    p.handler = () => rawStream([...anthropicStart('Half '), 'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n'])
+    const x = await outcome('stream', o)
     expect(x.row.status).toBe('failed')
   })
 })
