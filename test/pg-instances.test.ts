@@ -172,18 +172,46 @@ describe.skipIf(!HAVE_PG)('several instances on one PostgreSQL', () => {
       const status = async (id: string) => (await a.req('GET', `/api/v1/executions/${id}`, { token: m.token })).body.execution
       await until(async () => (await status(onA)).status === 'running' && (await status(onB)).status === 'running')
       // Nothing lapsed yet: a sweep fails nothing (a restart of A would not touch B's run either).
-      expect(await failLapsed(a.rt.db, a.clock.now())).toBe(0)
+      expect(await failLapsed(a.rt.db, a.clock.now(), a.rt.engine.instanceId)).toBe(0)
       // B dies (as after kill -9, it renews nothing more). Time passes; A renews its own as its watcher does.
       b.rt.engine.renewLeases = async () => {}
       a.clock.advance(5_000)
       await a.rt.engine.renewLeases()
-      expect(await failLapsed(a.rt.db, a.clock.now())).toBe(1)
+      expect(await failLapsed(a.rt.db, a.clock.now(), a.rt.engine.instanceId)).toBe(1)
       const bRow = await status(onB)
       expect(bRow.status).toBe('failed')
       expect(bRow.error).toContain('lease lapsed')
       expect((await status(onA)).status).toBe('running')
       await a.rt.engine.cancel(onA)
       await b.rt.engine.shutdown(0)
+    } finally {
+      double.stop()
+    }
+  })
+
+  test('an outage longer than the lease: the sweeping instance spares its own live runs, and a run failed by another stops where it runs', async () => {
+    // Neither instance could renew through the outage. A's sweep failed every run, its own too,
+    // and B's run went on calling the model outside the concurrency limit into a failed row.
+    const double = startProviderDouble()
+    try {
+      const { a, b } = await twoInstances({ openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', executionLeaseMs: 1000, maxConcurrentExecutions: 10 })
+      const m = await makeActor(a, { role: 'admin' })
+      const agentId = (await a.req('POST', '/api/v1/agents', { token: m.token, body: { name: 'H', systemPrompt: 'x' } })).body.id
+      const run = async (t: TestApp) => (await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: m.token, body: { message: 'HANG', async: true } })).body.executionId as string
+      const onA = await run(a)
+      const onB = await run(b)
+      const status = async (id: string) => (await a.req('GET', `/api/v1/executions/${id}`, { token: m.token })).body.execution.status as string
+      await until(async () => (await status(onA)) === 'running' && (await status(onB)) === 'running')
+      a.rt.engine.renewLeases = async () => {}
+      b.rt.engine.renewLeases = async () => {}
+      a.clock.advance(5_000)
+      expect(await failLapsed(a.rt.db, a.clock.now(), a.rt.engine.instanceId)).toBe(1)
+      expect([await status(onA), await status(onB)]).toEqual(['running', 'failed'])
+      // B sees its row ended at its next check and stops the run (its model call aborted).
+      await until(async () => b.rt.engine.runningCount === 0, 3000)
+      expect(await status(onB)).toBe('failed')
+      expect(a.rt.engine.runningCount).toBe(1)
+      await a.rt.engine.cancel(onA)
     } finally {
       double.stop()
     }

@@ -1,4 +1,4 @@
-import { and, inArray, isNull, lt, or } from 'drizzle-orm'
+import { and, inArray, isNull, lt, ne, or } from 'drizzle-orm'
 import type { Db } from '../db/connection'
 import { executions } from '../db/schema'
 import { ACTIVE, addLog } from './store'
@@ -23,13 +23,17 @@ export async function renewLeases(db: Db, ids: readonly string[], instanceId: st
     .run()
 }
 
-/** Fails unfinished executions whose lease lapsed (or that never had one). Returns how many. */
-export async function failLapsed(db: Db, now: number, reason = 'interrupted: the instance running it stopped (its lease lapsed)'): Promise<number> {
+/**
+ * Fails unfinished executions whose lease lapsed (or that never had one), except `self`'s: the
+ * instance sweeping is alive, so its own runs are too, even when it could not renew their leases
+ * (a database outage longer than a lease). Returns how many.
+ */
+export async function failLapsed(db: Db, now: number, self: string | null, reason = 'interrupted: the instance running it stopped (its lease lapsed)'): Promise<number> {
   const at = new Date(now)
   const rows = await db
     .update(executions)
     .set({ status: 'failed', error: reason, errorCode: 'service_unavailable', completedAt: at, updatedAt: at })
-    .where(and(inArray(executions.status, ACTIVE), or(isNull(executions.leaseExpiresAt), lt(executions.leaseExpiresAt, at))))
+    .where(and(inArray(executions.status, ACTIVE), or(isNull(executions.leaseExpiresAt), lt(executions.leaseExpiresAt, at)), self === null ? undefined : or(isNull(executions.instanceId), ne(executions.instanceId, self))))
     .returning({ id: executions.id })
     .all()
   for (const r of rows) await addLog(db, r.id, now, 'error', 'interrupted', { reason })

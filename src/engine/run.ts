@@ -33,7 +33,8 @@ export type EngineEvent =
   | { type: 'tool_end'; id: string; name: string; output: unknown }
   | { type: 'done'; execution: Execution }
 
-export type AbortReason = 'cancel' | 'timeout' | 'shutdown'
+/** `ended`: its row was ended elsewhere (failed by another instance's lease sweep): stop, record nothing. */
+export type AbortReason = 'cancel' | 'timeout' | 'shutdown' | 'ended'
 
 /** The provider's HTTP status of an error (the AI SDK's APICallError, or its cause), if any. */
 export function providerStatus(e: unknown): number | undefined {

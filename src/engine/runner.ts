@@ -79,6 +79,11 @@ export class Engine {
     this.providers = deps.providers
   }
 
+  /** This process's instance id (the owner of the executions it queues and runs). */
+  get instanceId(): string {
+    return this.deps.instanceId
+  }
+
   get isStopping() {
     return this.stopping
   }
@@ -363,7 +368,13 @@ export class Engine {
     this.ticking = true
     try {
       for (const [id, ctrl] of this.running) {
-        if (!ctrl.signal.aborted && (await getExecutionRow(this.deps.db, id))?.status === 'cancelled') ctrl.abort('cancel')
+        if (ctrl.signal.aborted) continue
+        // Cancelled, or ended elsewhere (another instance failed it when this one could not renew
+        // its lease, through a database outage): it stops here too, and its model calls with it,
+        // instead of running on outside the concurrency limit into a row that no longer takes it.
+        const status = (await getExecutionRow(this.deps.db, id))?.status
+        if (status === 'cancelled') ctrl.abort('cancel')
+        else if (status !== undefined && status !== 'running' && status !== 'pending') ctrl.abort('ended')
       }
       if (this.queue.size > 0) {
         for (const row of await settledOf(this.deps.db, [...this.queue.keys()])) this.settleQueued(row.id, row)

@@ -42,12 +42,12 @@ export async function serve(
   // SQLite this process is the only one: all of them. On PostgreSQL other instances may be
   // running theirs: only those whose lease lapsed, now and every half lease from now on.
   const pg = rt.connection.dialect === 'pg'
-  const interrupted = pg ? await failLapsed(rt.db, rt.clock.now()) : await failInterrupted(rt.db, rt.clock.now())
+  const interrupted = pg ? await failLapsed(rt.db, rt.clock.now(), rt.engine.instanceId) : await failInterrupted(rt.db, rt.clock.now())
   if (interrupted > 0) rt.log.warn('executions_interrupted', { count: interrupted, reason: pg ? 'lease lapsed' : 'interrupted by server restart' })
   if (pg && (await autovacuumOff(rt.connection as PgConnection))) io.err(AUTOVACUUM_OFF)
   const sweeper = pg
     ? setInterval(() => {
-        failLapsed(rt.db, rt.clock.now())
+        failLapsed(rt.db, rt.clock.now(), rt.engine.instanceId)
           .then((n) => n > 0 && rt.log.warn('executions_interrupted', { count: n, reason: 'lease lapsed' }))
           .catch((e) => rt.log.warn('lease_sweep_failed', { error: errorMessage(e) }))
       }, config.executionLeaseMs / 2)
