@@ -33,10 +33,15 @@ export class PgConnection implements DbConnection {
   /** The transaction whose code is running (to refuse a statement that escapes it). */
   private readonly scope = new AsyncLocalStorage<{ open: boolean }>()
 
+  /** The end of the last transaction of this process, queued or running (see transaction). */
+  private txTail: Promise<void> = Promise.resolve()
+
   constructor(
     readonly client: postgres.Sql,
     /** The schema given in the options (tests), where the migrations' bookkeeping goes too. */
     readonly schema?: string,
+    /** How long a transaction may wait for this process's earlier ones (the statement timeout). */
+    private readonly txWaitMs = 30_000,
   ) {
     installSqliteStyleTerminals()
     const pgdb = drizzle({ client: this.guard(client, () => this.escaping()) })
@@ -75,8 +80,30 @@ export class PgConnection implements DbConnection {
    * statements outside transactions (every read, most single-statement writes) run in parallel.
    * As on SQLite, a statement through the outer handle inside the transaction's code fails at
    * once, and the transaction's handle refuses work after it ended.
+   *
+   * Within one process transactions also wait their turn here, one at a time, before taking a
+   * pooled connection: they would run one at a time anyway (the lock), and waiting on it each
+   * held a connection, so a few writers behind a long transaction (another instance's, a
+   * `teamday rekey`) took the whole pool, and reads and readiness stalled for as long. A turn not
+   * come within the statement timeout fails as the lock wait would have (a 503).
    */
-  transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+    const before = this.txTail
+    let done!: () => void
+    const mine = new Promise<void>((resolve) => (done = resolve))
+    this.txTail = before.then(() => mine)
+    try {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const turn = await Promise.race([before.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.txWaitMs)))])
+      clearTimeout(timer)
+      if (!turn) throw Object.assign(new Error(`canceling statement due to statement timeout: waited ${this.txWaitMs} ms for this instance's earlier transactions`), { code: '57014' })
+      return await this.transactionNow(fn)
+    } finally {
+      done()
+    }
+  }
+
+  private transactionNow<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
     const state = { open: true }
     return (this.db as unknown as PgDatabase<any, any>).transaction(async (tx) => {
       const session = (tx as any).session
@@ -162,6 +189,12 @@ export function openPostgres(url: string, opts: PgOptions): PgConnection {
     // lists are parameters one by one). postgres-js otherwise asks pg_type on every new
     // connection before its first query (1-10 ms each: every pool connection, every admin command).
     fetch_types: false,
+    // While the database is out of reach, a query waits for a connection: at most this long per
+    // attempt (30 s by default), then fails (a 503), instead of hanging requests past the load
+    // balancer's patience; and reconnection attempts come back at least every second (the
+    // default backed off to 20 s), so service resumes about as soon as the database does.
+    connect_timeout: Math.max(1, Math.min(5, Math.ceil(opts.statementTimeoutMs / 1000))),
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
     ...(opts.idleTimeoutS !== undefined ? { idle_timeout: opts.idleTimeoutS } : {}),
     connection: {
       statement_timeout: opts.statementTimeoutMs,
@@ -171,7 +204,7 @@ export function openPostgres(url: string, opts: PgOptions): PgConnection {
       ...(opts.schema ? { search_path: opts.schema } : {}),
     },
   })
-  return new PgConnection(client, opts.schema)
+  return new PgConnection(client, opts.schema, opts.statementTimeoutMs)
 }
 
 let installed = false
