@@ -277,3 +277,39 @@ describe('a cancel and the end of a run at the same moment: one end, told the sa
     expect(bad).toEqual([])
   }, 60_000)
 })
+
+describe('the database out of reach when a run ends', () => {
+  test('the run fails as service_unavailable (503 to a synchronous execute), never naming the database address, never as a provider error', async () => {
+    const t = await openaiApp()
+    const a = await makeActor(t)
+    const agentId = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'A' } })).body.id
+    const { executions } = await import('../src/db/schema')
+    // The run's final write meets a refused connection once (the database restarting).
+    const db = t.rt.db as unknown as { update: (table: unknown) => unknown }
+    const update = db.update.bind(db)
+    let armed = true
+    db.update = (table: unknown) => {
+      const builder = update(table) as { set: (patch: { status?: string }) => unknown }
+      if (table !== executions) return builder
+      const set = builder.set.bind(builder)
+      builder.set = (patch) => {
+        if (armed && patch.status === 'completed') {
+          armed = false
+          throw Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:5432'), { code: 'ECONNREFUSED' })
+        }
+        return set(patch)
+      }
+      return builder
+    }
+    const r = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'PAUSE 50 hi' } })
+    db.update = update
+    expect(armed).toBe(false)
+    expect([r.status, r.body.code]).toEqual([503, 'service_unavailable'])
+    expect(r.text).not.toContain('10.0.0.5')
+    const row = (await t.req('GET', `/api/v1/executions/${r.body.details.executionId}`, { token: a.token })).body.execution
+    expect(row.status).toBe('failed')
+    expect(row.error).toContain('database could not be reached')
+    expect(row.error).not.toContain('10.0.0.5')
+    expect(t.logs.some((l) => l.includes('execution_record_failed') && l.includes('ECONNREFUSED'))).toBe(true)
+  })
+})

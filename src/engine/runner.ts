@@ -1,4 +1,5 @@
 import type { Agent, Execution, Space } from '../db/schema'
+import { databaseUnavailable } from '../db/unavailable'
 import { AppError, errorMessage } from '../errors'
 import { refusalMessage, runnableNow } from '../modules/executions/access'
 import { createJob, type Job, type JobInput } from './prepare'
@@ -260,10 +261,20 @@ export class Engine {
     try {
       row = await runJob(this.deps, job, ctrl, (e) => this.emit(id, e), (p, agentId, message, signal) => this.delegate(p, agentId, message, signal ?? ctrl.signal))
     } catch (e) {
-      // runJob throws only when the database fails it (e.g. closed under a run at shutdown);
-      // this is the last guard against a stuck `running` row, and `done` still never rejects.
+      // runJob throws only when the database fails it (out of reach, or closed under a run at
+      // shutdown); this is the last guard against a stuck `running` row, and `done` still never
+      // rejects. The cause goes to the server log, not into the row or an answer: a driver's
+      // message names the database's address.
       const now = clock.now()
-      const failed = { status: 'failed' as const, error: `Internal error: ${errorMessage(e)}`, errorCode: 'internal_error', completedAt: new Date(now), updatedAt: new Date(now) }
+      const unreachable = databaseUnavailable(e) !== null
+      this.deps.log.error('execution_record_failed', { executionId: id, error: errorMessage(e) })
+      const failed = {
+        status: 'failed' as const,
+        error: unreachable ? 'The database could not be reached while the run went on; what it produced could not be recorded.' : 'Internal error while the run was recorded (the server log has the cause).',
+        errorCode: unreachable ? 'service_unavailable' : 'internal_error',
+        completedAt: new Date(now),
+        updatedAt: new Date(now),
+      }
       try {
         await finishExecution(db, id, failed)
         row = (await getExecutionRow(db, id))!

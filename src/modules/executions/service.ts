@@ -140,6 +140,8 @@ export function failureError(r: Execution): AppError {
   if (r.errorCode === 'model_not_served') return new AppError('model_not_served', `Execution ${r.id} failed: ${r.error ?? 'its model is not served'}`, { details: { ...details, model: r.model } })
   // Refused when its turn came (src/engine/run.ts): the user, the agent or the space changed meanwhile.
   if (r.errorCode === 'forbidden') return new AppError('forbidden', `Execution ${r.id} failed: ${r.error ?? 'not permitted'}`, { details })
+  // The server's own failure (recording the run), not the provider's: not a 502.
+  if (r.errorCode === 'internal_error') return new AppError('internal_error', `Execution ${r.id} failed: ${r.error ?? 'internal error'}`, { details })
   const code = r.errorCode === 'gateway_timeout' ? 'gateway_timeout' : r.errorCode === 'service_unavailable' ? 'service_unavailable' : 'bad_gateway'
   return new AppError(code, `Execution ${r.id} failed: ${r.error ?? 'unknown error'}`, { details })
 }
