@@ -8,9 +8,11 @@ import { ACTIVE, addLog } from './store'
  * instance that queued or runs it (`instance_id`) and holds a lease (`lease_expires_at`) that
  * instance renews while it works (Engine, every lease/3). An instance that dies (kill -9, a lost
  * machine) stops renewing; once its leases lapse, any other instance fails those executions
- * (`failLapsed`, at start-up and every lease/2), and no instance ever fails another's live runs,
- * as `failInterrupted` (everything unfinished, at start-up) would: that one stays SQLite's, where
- * one process serves the file.
+ * (`failLapsed`, at start-up and every lease/2), and no instance fails another's runs while that
+ * one renews their leases, as `failInterrupted` (everything unfinished, at start-up) would: that
+ * one stays SQLite's, where one process serves the file. An instance cut off from the database
+ * for longer than a lease cannot be told from a dead one: its runs are failed by the others, and
+ * it stops them when it reads their rows again (Engine's watcher).
  */
 
 /** Renews the leases of the executions this instance queues or runs. */
@@ -28,7 +30,7 @@ export async function renewLeases(db: Db, ids: readonly string[], instanceId: st
  * instance sweeping is alive, so its own runs are too, even when it could not renew their leases
  * (a database outage longer than a lease). Returns how many.
  */
-export async function failLapsed(db: Db, now: number, self: string | null, reason = 'interrupted: the instance running it stopped (its lease lapsed)'): Promise<number> {
+export async function failLapsed(db: Db, now: number, self: string | null, reason = 'interrupted: the instance running it stopped, or could not reach the database, for longer than its lease (its lease lapsed)'): Promise<number> {
   const at = new Date(now)
   const rows = await db
     .update(executions)
