@@ -67,16 +67,23 @@ describe('a token sent in a field or path is redacted from the error body and th
   }
 
   test('a token in a list query does not come back in the Link header of the next page', async () => {
-    for (const title of ['one', 'two']) expect((await t.req('POST', '/api/v1/tasks', { token: tok, body: { title } })).status).toBe(201)
-    const r = await t.req('GET', `/api/v1/tasks?limit=1&note=${tok}`, { token: tok })
+    // Two tasks a filter carrying the token matches (a free-text assignee), so there is a next page.
+    for (const title of ['one', 'two']) expect((await t.req('POST', '/api/v1/tasks', { token: tok, body: { title, assignedTo: tok } })).status).toBe(201)
+    const r = await t.req('GET', `/api/v1/tasks?limit=1&assignedTo=${tok}`, { token: tok })
     expect(r.status).toBe(200)
     const link = r.headers.get('link')!
     expect(link).toContain('cursor=')
     expect(link).not.toContain(tok.slice(3, 30))
     expect(decodeURIComponent(link)).toContain(REDACTED)
     // Only a secret's full shape: a search that merely contains `td_` pages on unchanged.
-    const plain = await t.req('GET', '/api/v1/tasks?limit=1&note=std_library_functions_and_more', { token: tok })
-    expect(plain.headers.get('link')).toContain('note=std_library_functions_and_more')
+    for (const title of ['three', 'four']) await t.req('POST', '/api/v1/tasks', { token: tok, body: { title, assignedTo: 'std_library_functions_and_more' } })
+    const plain = await t.req('GET', '/api/v1/tasks?limit=1&assignedTo=std_library_functions_and_more', { token: tok })
+    expect(plain.headers.get('link')).toContain('assignedTo=std_library_functions_and_more')
+    // A parameter the list does not take is refused, and the 422 quotes its name, never its value.
+    const unknown = await t.req('GET', `/api/v1/tasks?limit=1&note=${tok}`, { token: tok })
+    expect([unknown.status, unknown.text.includes(tok.slice(3, 30))]).toEqual([422, false])
+    const named = await t.req('GET', `/api/v1/tasks?${tok}=1`, { token: tok })
+    expect([named.status, named.text.includes(tok.slice(3, 30))]).toEqual([422, false])
   })
 
   test('a token in the target of an idempotent POST is neither quoted in its conflict nor stored', async () => {
