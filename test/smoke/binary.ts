@@ -334,8 +334,8 @@ async function observability(server: Server, token: string) {
   )
   const anon = await http(server.base, 'GET', '/metrics')
   check('GET /metrics without a token -> 401', anon.status === 401, anon.status)
-  await http(server.base, 'GET', `/api/v1/agents?limit=2&note=${token}`, { token })
-  const line = await server.waitForLog(/"msg":"request","requestId":"req_[A-Za-z0-9]+","method":"GET","path":"\/api\/v1\/agents\?limit=2&note=\[redacted\]","status":200,"durationMs":[\d.]+,"bytes":\d+,"tokenId":"pat_[A-Za-z0-9]+","organizationId":"org_[A-Za-z0-9]+","ip":"127\.0\.0\.1"\}/)
+  await http(server.base, 'GET', `/api/v1/agents?limit=2&q=${token}`, { token })
+  const line = await server.waitForLog(/"msg":"request","requestId":"req_[A-Za-z0-9]+","method":"GET","path":"\/api\/v1\/agents\?limit=2&q=\[redacted\]","status":200,"durationMs":[\d.]+,"bytes":\d+,"tokenId":"pat_[A-Za-z0-9]+","organizationId":"org_[A-Za-z0-9]+","ip":"127\.0\.0\.1"\}/)
   check('an access line per request: id, method, redacted path, status, duration, bytes, token id, organization, client address', line, server.err.split('\n').filter((l) => l.includes('/api/v1/agents')).slice(-2))
   check('the metrics and 401 requests have access lines too', /"path":"\/metrics","status":200/.test(server.err) && /"path":"\/metrics","status":401/.test(server.err))
 }
