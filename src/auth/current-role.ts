@@ -1,8 +1,14 @@
 import { and, eq } from 'drizzle-orm'
 import type { Actor } from '../actor'
 import type { Db } from '../db/connection'
-import { memberships } from '../db/schema'
+import { memberships, type Role } from '../db/schema'
 import { AppError } from '../errors'
+
+/** The role `userId` holds now in `organizationId`; undefined when they are no member there. */
+export async function roleIn(db: Db, organizationId: string, userId: string): Promise<Role | undefined> {
+  const m = await db.select({ role: memberships.role }).from(memberships).where(and(eq(memberships.organizationId, organizationId), eq(memberships.userId, userId))).get()
+  return m?.role
+}
 
 /**
  * The actor with the role its user holds now, read through `db` (a transaction's handle): a
@@ -16,17 +22,13 @@ import { AppError } from '../errors'
 export async function withCurrentRole(db: Db, actor: Actor): Promise<Actor> {
   if (actor.kind !== 'token' && actor.kind !== 'session') return actor
   const p = actor.principal
-  const m = await db
-    .select({ role: memberships.role })
-    .from(memberships)
-    .where(and(eq(memberships.organizationId, p.organizationId), eq(memberships.userId, p.userId)))
-    .get()
-  if (!m) {
+  const role = await roleIn(db, p.organizationId, p.userId)
+  if (role === undefined) {
     throw new AppError('membership_revoked', 'Invalid token: its user is no longer a member of the organization the token was created in (removed while this request ran). Nothing was changed.', {
       // bearerChallenge's answer (src/auth/authenticate.ts, which this cannot import: it needs the context).
       headers: { 'www-authenticate': 'Bearer realm="teamday", error="invalid_token", error_description="User no longer a member of the organization"' },
     })
   }
-  if (m.role === p.role) return actor
-  return { ...actor, principal: { ...actor.principal, role: m.role } } as Actor
+  if (role === p.role) return actor
+  return { ...actor, principal: { ...actor.principal, role } } as Actor
 }

@@ -45,6 +45,9 @@ export class RouteTable {
   }
 }
 
+/** A parameter name without its case and separators: `space_id`, `SpaceId` and `spaceId` alike. */
+const squash = (name: string) => name.replace(/[-_]/g, '').toLowerCase()
+
 /**
  * A query parameter the route does not declare, on a route that declares its parameters (the
  * lists): 422 naming it and those it takes, where it was ignored. `GET /tasks?space_id=…` (a
@@ -57,7 +60,6 @@ export function unknownQueryParameter(rule: RouteRule | undefined, names: Iterab
   if (allowed === undefined) return null
   for (const name of names) {
     if (allowed.includes(name)) continue
-    const squash = (s: string) => s.replace(/[-_]/g, '').toLowerCase()
     const near = allowed.find((a) => squash(a) === squash(name))
     const shown = name.length > 60 ? `${name.slice(0, 60)}…` : name
     const message = `unknown query parameter "${shown}"${near ? ` (did you mean ${near}?)` : ''}: this route takes ${allowed.join(', ')}`

@@ -1,5 +1,6 @@
 import { and, desc, eq, gt, isNull, lt, sql } from 'drizzle-orm'
 import { recordAudit } from '../../audit/log'
+import { roleIn } from '../../auth/current-role'
 import { loginCodeDisplay } from '../../auth/login-code'
 import { touchCliSession } from '../../auth/lookup'
 import { ACCESS_TOKEN_PREFIX, checkTokenFormat, generateToken, hashToken, LOGIN_CODE_PREFIX, REFRESH_TOKEN_PREFIX } from '../../auth/tokens'
@@ -253,12 +254,7 @@ export async function refreshAccess(ctx: Ctx, refreshToken: string): Promise<{ a
   const now = ctx.clock.now()
   if (session.revokedAt) throw refreshFailure('token_revoked', 'Invalid refresh token: its CLI session has been revoked (signed out).')
   if (session.refreshExpiresAt.getTime() <= now) throw refreshFailure('token_expired', `Invalid refresh token: it expired on ${session.refreshExpiresAt.toISOString()} (refresh tokens last 90 days).`)
-  const member = await ctx.db
-    .select({ role: memberships.role })
-    .from(memberships)
-    .where(and(eq(memberships.organizationId, session.organizationId), eq(memberships.userId, session.userId)))
-    .get()
-  if (!member) throw refreshFailure('membership_revoked', 'Invalid refresh token: its user is no longer a member of the organization it was issued for.')
+  if ((await roleIn(ctx.db, session.organizationId, session.userId)) === undefined) throw refreshFailure('membership_revoked', 'Invalid refresh token: its user is no longer a member of the organization it was issued for.')
   const access = await withTx(ctx, async (tx) => {
     // Expired access tokens of this session are of no further use.
     await tx.db.delete(cliAccessTokens).where(and(eq(cliAccessTokens.sessionId, session.id), lt(cliAccessTokens.expiresAt, new Date(now)))).run()

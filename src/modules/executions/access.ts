@@ -1,7 +1,8 @@
 import { and, eq, ne, or, sql, type SQL } from 'drizzle-orm'
 import type { Db } from '../../db/connection'
+import { roleIn } from '../../auth/current-role'
 import { isOrgAdmin, roleAllows } from '../../auth/roles'
-import { agents, executions, memberships, type Agent, type Execution } from '../../db/schema'
+import { agents, executions, type Agent, type Execution } from '../../db/schema'
 import { canUseAgent } from '../agents/access'
 import { inVisibleSpace, inVisibleSpaceSql, spaceAccessOf, usableSpace, type SpaceAccess } from '../spaces/access'
 import type { Viewer } from '../viewer'
@@ -66,9 +67,9 @@ export function executionOpener(db: Db, viewer: Viewer): (x: ExecutionAccess) =>
  */
 export async function openableAtRunTime<R extends ExecutionAccess>(db: Db, run: { organizationId: string; userId: string }, rows: R[]): Promise<R[]> {
   if (rows.length === 0) return rows
-  const m = await db.select({ role: memberships.role }).from(memberships).where(and(eq(memberships.organizationId, run.organizationId), eq(memberships.userId, run.userId))).get()
-  if (!m) return []
-  const openable = executionOpener(db, { ...run, role: m.role })
+  const role = await roleIn(db, run.organizationId, run.userId)
+  if (role === undefined) return []
+  const openable = executionOpener(db, { ...run, role })
   const out: R[] = []
   for (const r of rows) if (await openable(r)) out.push(r)
   return out
@@ -90,10 +91,10 @@ export async function runnableNow(
   run: { organizationId: string; userId: string; spaceId: string | null },
   agentId: string,
 ): Promise<{ agent: Agent } | { refused: RunRefusal }> {
-  const m = await db.select({ role: memberships.role }).from(memberships).where(and(eq(memberships.organizationId, run.organizationId), eq(memberships.userId, run.userId))).get()
-  if (!m) return { refused: 'not_a_member' }
-  if (!roleAllows(m.role, 'agents:execute')) return { refused: 'role' }
-  const viewer = { organizationId: run.organizationId, userId: run.userId, role: m.role }
+  const role = await roleIn(db, run.organizationId, run.userId)
+  if (role === undefined) return { refused: 'not_a_member' }
+  if (!roleAllows(role, 'agents:execute')) return { refused: 'role' }
+  const viewer = { organizationId: run.organizationId, userId: run.userId, role }
   const agent = await db.select().from(agents).where(and(eq(agents.id, agentId), eq(agents.organizationId, run.organizationId))).get()
   if (!agent || !canUseAgent(viewer, agent)) return { refused: 'agent' }
   if (run.spaceId !== null && !(await usableSpace(db, viewer, run.spaceId))) return { refused: 'space' }

@@ -1,11 +1,12 @@
 import { and, eq, getTableColumns, sql } from 'drizzle-orm'
+import { roleIn } from '../../auth/current-role'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { afterParams, cappedCount, countedPages, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
-import { memberships, tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schema'
+import { tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { jsonBytes, MAX_FREE_FORM_JSON_BYTES } from '../../json-limits'
@@ -95,14 +96,9 @@ async function resolveAssignee(ctx: Ctx, p: Caller, input: TaskInput): Promise<P
     if (!a) throw invalid('assignedTo', `assignedTo must be an active agent of your organization; not found: ${value.slice(0, 100)}`)
     return { assignedTo: a.id, assigneeType: type }
   } else if (type === 'user') {
-    const m = await memberOf(ctx, p.organizationId, value)
-    if (!m) throw invalid('assignedTo', `assignedTo must be a user of your organization; not found: ${value}`)
+    if ((await roleIn(ctx.db, p.organizationId, value)) === undefined) throw invalid('assignedTo', `assignedTo must be a user of your organization; not found: ${value}`)
   }
   return { assignedTo: value, assigneeType: type }
-}
-
-function memberOf(ctx: Ctx, organizationId: string, userId: string) {
-  return ctx.db.select({ role: memberships.role }).from(memberships).where(and(eq(memberships.userId, userId), eq(memberships.organizationId, organizationId))).get()
 }
 
 /**
@@ -112,8 +108,8 @@ function memberOf(ctx: Ctx, organizationId: string, userId: string) {
  */
 async function assertAssigneeSees(ctx: Ctx, organizationId: string, task: Pick<Task, 'assignedTo' | 'assigneeType' | 'spaceId'>): Promise<void> {
   if (task.assigneeType !== 'user' || task.assignedTo === null || task.spaceId === null) return
-  const m = await memberOf(ctx, organizationId, task.assignedTo)
-  if (m && canSeeTask({ organizationId, userId: task.assignedTo, role: m.role }, { organizationId, spaceId: task.spaceId }, await spaceAccessOf(ctx.db, task.spaceId))) return
+  const role = await roleIn(ctx.db, organizationId, task.assignedTo)
+  if (role !== undefined && canSeeTask({ organizationId, userId: task.assignedTo, role }, { organizationId, spaceId: task.spaceId }, await spaceAccessOf(ctx.db, task.spaceId))) return
   throw invalid('assignedTo', `assignedTo: ${task.assignedTo} cannot see the task's space ${task.spaceId}, so the task would never reach them; assign someone who can, or choose another space`)
 }
 
