@@ -273,9 +273,9 @@ describe.skipIf(!HAVE_PG)('two instances on PostgreSQL, one of them cut off from
     }
     await Promise.all(during)
     expect(servedAt).toBeGreaterThan(0)
-    // Measured 0.5-0.7 s here (3-13 s before: the pool's reconnect back-off grew to 20 s); a
-    // margin for a busy machine.
-    expect(servedAt).toBeLessThan(5000)
+    // Measured 0.5-0.7 s alone, 5.1 s once in a full CI run (the requests queued during the
+    // outage go first); 3-13 s and more before, when the pool's reconnect back-off grew to 20 s.
+    expect(servedAt).toBeLessThan(10_000)
   }, 120_000)
 
   test("a run whose end the outage keeps from being recorded: 503 with a plain reason, never a 502 naming the database's address", async () => {
