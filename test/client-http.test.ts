@@ -265,6 +265,18 @@ describe('token expiry warning', () => {
     expect(late.err).toStartWith(`warning: the token ${late.id} (TEAMDAY_TOKEN) expires in less than a day`)
   })
 
+  test('a token rotated with a grace period: warned of the end of that period, told to use its successor, never to rotate it again', async () => {
+    t.clock.ms = Date.now()
+    const token = await makeToken(t, admin, { expiresInDays: 90 })
+    const rotated = await t.req('POST', `/api/v1/tokens/${token.id}/rotate`, { token: token.token, body: { gracePeriodSeconds: 3600 } })
+    expect(rotated.status).toBe(201)
+    const r = await cli(['agents', 'list'], { TEAMDAY_URL: base, TEAMDAY_TOKEN: token.token }, [token.token, rotated.body.token])
+    expect(r.code).toBe(0)
+    expect(r.err).toStartWith(`warning: the token ${token.id} (TEAMDAY_TOKEN) was rotated and stops working in less than a day, on ${rotated.body.previousTokenRevokedAt}`)
+    expect(r.err).not.toContain('teamday tokens rotate')
+    expect(r.err.match(/warning/g)).toHaveLength(1)
+  })
+
   test('more than 7 days left: no warning, and no extra request', async () => {
     const r = await use(90, 60)
     expect(r.err).toBe('')

@@ -53,6 +53,15 @@ describe('POST /tokens/:id/rotate', () => {
     expect((await t.req('GET', '/api/v1/tokens', { token: old.token })).status).toBe(200)
     const listed = (await t.req('GET', `/api/v1/tokens/${old.id}`, { token: a.token })).body.token
     expect(listed.status).toBe('active')
+    // It stops when the grace period ends, not at its original expiry: the API and the header say so.
+    const graceEnd = res.body.previousTokenRevokedAt
+    expect(listed.expiresAt).toBe(graceEnd)
+    const self = await t.req('GET', '/api/v1/tokens/self', { token: old.token })
+    expect(self.body.token.expiresAt).toBe(graceEnd)
+    expect(self.headers.get('teamday-token-expiration')).toBe(graceEnd)
+    expect(self.body.token.revokedAt).toBe(graceEnd)
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: res.body.token })).body.token.revokedAt).toBeNull()
+    expect((await t.req('GET', '/api/v1/tokens', { token: a.token })).body.tokens.find((x: any) => x.id === old.id).expiresAt).toBe(graceEnd)
     // Rotating again while the grace period runs: 409, the family is left alone.
     const again = await t.req('POST', `/api/v1/tokens/${old.id}/rotate`, { token: a.token, body: {} })
     expect(again.status).toBe(409)
@@ -254,7 +263,7 @@ describe('GET /tokens/self', () => {
     const res = await t.req('GET', '/api/v1/tokens/self', { token: tok.token })
     expect(res.status).toBe(200)
     expect(Object.keys(res.body.token).sort()).toEqual(
-      ['id', 'name', 'scopes', 'role', 'organizationId', 'organizationSlug', 'userId', 'email', 'createdAt', 'lastUsedAt', 'expiresAt', 'maskedToken'].sort(),
+      ['id', 'name', 'scopes', 'role', 'organizationId', 'organizationSlug', 'userId', 'email', 'createdAt', 'lastUsedAt', 'expiresAt', 'maskedToken', 'revokedAt'].sort(),
     )
     expect(res.body.token).toMatchObject({
       id: tok.id,

@@ -162,13 +162,15 @@ describe('expiry range 7–365 days', async () => {
       const res = await create({ expiresAt: at(ok) })
       expect([ok, res.status, res.body.expiresAt]).toEqual([ok, 201, at(ok)])
     }
-    for (const bad of [7 * DAY - 5 * MIN - 1, 365 * DAY + 5 * MIN + 1]) {
+    for (const [bad, got] of [[7 * DAY - 5 * MIN - 1, '6.99'], [365 * DAY + 5 * MIN + 1, '365.01']] as const) {
       const res = await create({ expiresAt: at(bad) })
       expect([bad, res.status]).toEqual([bad, 422])
       expect(res.body.details).toEqual([{ field: 'expiresAt', message: 'must be between 7 and 365 days from now' }])
+      // Never a figure inside the range ("got 7.0 days" for 6 days 23 hours 55 minutes).
+      expect(res.body.message).toContain(`(got ${got} days)`)
     }
-    expect((await create({ expiresAt: at(400 * DAY) })).body.message).toContain('(got 400.0 days)')
-    expect((await create({ expiresAt: at(-2 * DAY) })).body.message).toContain('(got -2.0 days)')
+    expect((await create({ expiresAt: at(400 * DAY) })).body.message).toContain('(got 400.00 days)')
+    expect((await create({ expiresAt: at(-2 * DAY) })).body.message).toContain('(got -2.00 days)')
     expect((await create({ expiresAt: 'next tuesday' })).body.details).toEqual([{ field: 'expiresAt', message: 'must be an ISO-8601 date-time' }])
     const both = await create({ expiresInDays: 30, expiresAt: at(30 * DAY) })
     expect(both.body.details).toEqual([{ field: 'expiresAt', message: 'expiresAt and expiresInDays are mutually exclusive' }])

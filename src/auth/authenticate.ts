@@ -4,7 +4,7 @@ import { AppError, type ErrorCode } from '../errors'
 import { findCliAccessTokenForAuth, findTokenForAuth, touchLastUsed, type AuthRow } from './lookup'
 import type { CountedHits, CountedLookup } from './pg-lookup'
 import type { Principal } from './principal'
-import { ACCESS_TOKEN_PREFIX, checkTokenFormat, hashToken, TOKEN_PREFIX } from './tokens'
+import { ACCESS_TOKEN_PREFIX, checkTokenFormat, hashToken, stopsAt, TOKEN_PREFIX } from './tokens'
 
 export const MAX_AUTH_HEADER_BYTES = 8 * 1024
 
@@ -123,7 +123,7 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
     organizationId: row.organizationId,
     role: row.role,
     tokenId: row.id,
-    tokenExpiresAt: row.expiresAt,
+    tokenExpiresAt: stopsAt(row, now),
     scopes: row.scopes,
     credential: row.kind,
   }

@@ -104,3 +104,14 @@ function redactString(s: string): string {
 function redacted(match: string): string {
   return match.slice(0, match.indexOf('_') + 1) + REDACTED
 }
+
+/**
+ * When a token stops working: its expiry, or the end of a rotation's grace period when that comes
+ * first (a rotated token is revoked at a future instant, and works until then). What the API's
+ * `expiresAt` and the Teamday-Token-Expiration header say, so a script warned ahead of time is
+ * warned of the real end.
+ */
+export function stopsAt(row: { expiresAt: Date; revokedAt: Date | null }, now: number): Date {
+  const r = row.revokedAt
+  return r !== null && r.getTime() > now && r.getTime() < row.expiresAt.getTime() ? r : row.expiresAt
+}

@@ -186,22 +186,27 @@ export class ApiClient {
     const left = at - this.now()
     if (left >= EXPIRY_WARNING_DAYS * 86_400_000) return
     this.warnedExpiry = true
-    let self: { id?: string; name?: string; createdAt?: string }
+    let self: { id?: string; name?: string; createdAt?: string; revokedAt?: string | null }
     try {
       self = (await this.request('GET', '/api/v1/tokens/self', { timeoutMs: 5_000 })).body?.token ?? {}
     } catch {
       return
     }
     const created = Date.parse(self.createdAt ?? '')
-    if (typeof self.id !== 'string' || Number.isNaN(created) || left >= (at - created) / 4) return
+    if (typeof self.id !== 'string' || Number.isNaN(created)) return
+    // Rotated with a grace period: it ends then, however long it was meant to last, and rotating
+    // it again is refused; its successor is the token to use.
+    if (typeof self.revokedAt === 'string') return this.opts.warn(expiryWarning(self.id, this.opts.tokenSource, at, left, true))
+    if (left >= (at - created) / 4) return
     this.opts.warn(expiryWarning(self.id, this.opts.tokenSource, at, left))
   }
 }
 
-/** `warning: token pat_… (TEAMDAY_TOKEN) expires in 2 days, on …; rotate it: teamday tokens rotate pat_…`. */
-export function expiryWarning(id: string, source: string | null, at: number, left: number): string {
+/** `warning: token pat_… (TEAMDAY_TOKEN) expires in 2 days, on …; rotate it: teamday tokens rotate pat_…` (or, for a rotated token in its grace period: use its successor). */
+export function expiryWarning(id: string, source: string | null, at: number, left: number, rotated = false): string {
   const days = Math.max(0, Math.floor(left / 86_400_000))
   const when = days === 0 ? 'in less than a day' : `in ${days} day${days === 1 ? '' : 's'}`
+  if (rotated) return `warning: the token ${id}${source ? ` (${source})` : ''} was rotated and stops working ${when}, on ${new Date(at).toISOString()}; put the new token that replaced it in the secret now`
   return `warning: the token ${id}${source ? ` (${source})` : ''} expires ${when}, on ${new Date(at).toISOString()}; rotate it now (teamday tokens rotate ${id}) and update the secret`
 }
 

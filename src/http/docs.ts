@@ -17,7 +17,9 @@ const ASSETS = `${DOCS_PATH}/assets`
 const description = `Self-hosted server for the TeamDay v1 API.
 
 Authenticate with a Personal Access Token: \`Authorization: Bearer td_…\`. Click Authorize and paste
-a token (the first \`teamday serve\` prints one; more with \`teamday tokens create\` or \`POST /api/v1/tokens\`).
+a token: create one in the web console (Settings → Profile → Personal Access Tokens, after the
+one-time set-up link the first \`teamday serve\` prints), on the server with
+\`teamday tokens create --email … --name …\`, or with \`POST /api/v1/tokens\` and a token you have.
 
 Tokens are \`td_\` + 43 base62 characters (the last 6 are a CRC32 checksum), matched by
 \`${TOKEN_SCAN_REGEX.source}\`. Every error has the same JSON envelope with a stable \`code\`.

@@ -1034,7 +1034,7 @@ export interface components {
             createdAt: string;
             /**
              * Format: date-time
-             * @description When the token stops working
+             * @description When the token stops working: its expiry, or the end of its rotation grace period when that comes first (also in the Teamday-Token-Expiration header of its own requests)
              */
             expiresAt: string;
             /**
@@ -1129,7 +1129,7 @@ export interface components {
             createdAt: string;
             /**
              * Format: date-time
-             * @description When the token stops working
+             * @description When the token stops working: its expiry, or the end of its rotation grace period when that comes first (also in the Teamday-Token-Expiration header of its own requests)
              */
             expiresAt: string;
             /**
@@ -1219,7 +1219,7 @@ export interface components {
             createdAt: string;
             /**
              * Format: date-time
-             * @description When the token stops working
+             * @description When the token stops working: its expiry, or the end of its rotation grace period when that comes first (also in the Teamday-Token-Expiration header of its own requests)
              */
             expiresAt: string;
             /**
@@ -1260,7 +1260,8 @@ export interface components {
          *         "createdAt": "2026-11-23T10:00:00.000Z",
          *         "lastUsedAt": "2026-11-23T10:05:00.000Z",
          *         "expiresAt": "2027-02-21T10:00:00.000Z",
-         *         "maskedToken": "td_AbCd…yZ01"
+         *         "maskedToken": "td_AbCd…yZ01",
+         *         "revokedAt": null
          *       }
          *     }
          */
@@ -1299,6 +1300,8 @@ export interface components {
                 expiresAt: string;
                 /** @description td_ + first 4 … last 4 characters; "tdo_…" for a CLI access token */
                 maskedToken: string;
+                /** @description A token rotated with a grace period: when that period ends and it stops working (its successor is the token to use). Null otherwise */
+                revokedAt: string | null;
             };
         };
         /**
@@ -3672,7 +3675,7 @@ export interface components {
             name: string;
             /**
              * Format: date-time
-             * @description When the token stops working
+             * @description When the token stops working: its expiry, or the end of its rotation grace period when that comes first (also in the Teamday-Token-Expiration header of its own requests)
              */
             expiresAt: string;
             /** @description The masked token (td_AbCd…8dSn) */
@@ -3727,7 +3730,7 @@ export interface components {
                 createdAt: string;
                 /**
                  * Format: date-time
-                 * @description When the token stops working
+                 * @description When the token stops working: its expiry, or the end of its rotation grace period when that comes first (also in the Teamday-Token-Expiration header of its own requests)
                  */
                 expiresAt: string;
                 /**

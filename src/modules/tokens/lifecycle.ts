@@ -166,7 +166,7 @@ export async function revokeFamily(ctx: Ctx, familyId: string, by: string): Prom
   return { revoked: revoked.map((r) => r.id), members: members.map((r) => r.id) }
 }
 
-export interface SelfToken extends Pick<PublicToken, 'id' | 'name' | 'scopes' | 'organizationId' | 'userId' | 'createdAt' | 'lastUsedAt' | 'expiresAt' | 'maskedToken'> {
+export interface SelfToken extends Pick<PublicToken, 'id' | 'name' | 'scopes' | 'organizationId' | 'userId' | 'createdAt' | 'lastUsedAt' | 'expiresAt' | 'maskedToken' | 'revokedAt'> {
   role: Caller['role']
   organizationSlug: string | null
   email: string
@@ -194,6 +194,8 @@ export async function describeSelf(ctx: Ctx): Promise<SelfToken> {
     lastUsedAt: pub.lastUsedAt,
     expiresAt: pub.expiresAt,
     maskedToken: pub.maskedToken,
+    // Authenticated, so a revocation time is in the future: a rotation's grace period.
+    revokedAt: pub.revokedAt,
   }
 }
 
@@ -224,5 +226,6 @@ async function describeCliSelf(ctx: Ctx, principal: Principal): Promise<SelfToke
     lastUsedAt: session.lastUsedAt ? session.lastUsedAt.toISOString() : null,
     expiresAt: principal.tokenExpiresAt.toISOString(),
     maskedToken: 'tdo_…',
+    revokedAt: null,
   }
 }

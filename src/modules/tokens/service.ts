@@ -3,7 +3,7 @@ import { recordAudit } from '../../audit/log'
 import { bearerChallenge } from '../../auth/authenticate'
 import { ownerEmail } from '../../auth/lookup'
 import { isOrgAdmin } from '../../auth/roles'
-import { generateToken, hashToken, maskFromHint, tokenHint } from '../../auth/tokens'
+import { generateToken, hashToken, maskFromHint, stopsAt, tokenHint } from '../../auth/tokens'
 import { callerOf, withTx, type Ctx } from '../../context'
 import { DecryptionError } from '../../crypto/secretbox'
 import type { Db } from '../../db/connection'
@@ -49,17 +49,18 @@ function openField(deps: Shown, value: string | null, aad: string): string | nul
 }
 
 export function toPublicToken(deps: Shown, row: PersonalAccessToken, userEmail: string): PublicToken {
+  const now = deps.clock.now()
   return {
     id: row.id,
     name: openField(deps, row.nameEnc, `pat.name:${row.id}`)!,
     maskedToken: maskFromHint(row.hint),
-    status: tokenStatus(row, deps.clock.now()),
+    status: tokenStatus(row, now),
     scopes: row.scopes,
     userId: row.userId,
     userEmail,
     organizationId: row.organizationId,
     createdAt: row.createdAt.toISOString(),
-    expiresAt: row.expiresAt.toISOString(),
+    expiresAt: stopsAt(row, now).toISOString(),
     lastUsedAt: iso(row.lastUsedAt),
     lastUsedIp: openField(deps, row.lastUsedIpEnc, `pat.ip:${row.id}`),
     lastUsedUserAgent: openField(deps, row.lastUsedUaEnc, `pat.ua:${row.id}`),

@@ -33,9 +33,11 @@ export function resolveExpiry(input: Pick<CreateTokenInput, 'expiresInDays' | 'e
         details: [{ field: 'expiresAt', message: 'must be an ISO-8601 date-time' }],
       })
     }
-    const days = (at - now) / DAY_MS
-    if (at < now + MIN_EXPIRY_DAYS * DAY_MS - EXPIRES_AT_SLACK_MS || at > now + MAX_EXPIRY_DAYS * DAY_MS + EXPIRES_AT_SLACK_MS) {
-      throw new AppError('validation_failed', `Validation failed: expiresAt must be ${range} from now (got ${days.toFixed(1)} days)`, {
+    const short = at < now + MIN_EXPIRY_DAYS * DAY_MS - EXPIRES_AT_SLACK_MS
+    if (short || at > now + MAX_EXPIRY_DAYS * DAY_MS + EXPIRES_AT_SLACK_MS) {
+      // Rounded away from the range, so the figure never looks like an allowed value ("got 7.0 days").
+      const days = ((short ? Math.floor : Math.ceil)(((at - now) / DAY_MS) * 100) / 100).toFixed(2)
+      throw new AppError('validation_failed', `Validation failed: expiresAt must be ${range} from now (got ${days} days)`, {
         details: [{ field: 'expiresAt', message: `must be ${range} from now` }],
       })
     }
