@@ -19,7 +19,7 @@ import postgres from 'postgres'
 import { hashToken } from '../src/auth/tokens'
 import { expectNoPlaintext } from './helpers/at-rest'
 import { adminTokenVia } from './helpers/first-start'
-import { createTestDatabase, needPostgres, PG_ADMIN_URL, pgDump, urlFor } from './helpers/pg'
+import { createTestDatabase, dropDatabases, needPostgres, pgDump, urlFor } from './helpers/pg'
 import { startProviderDouble } from './helpers/providers'
 
 const binary = process.env.TEAMDAY_TEST_BINARY
@@ -146,11 +146,7 @@ run('two compiled binaries on one PostgreSQL', () => {
     b?.proc.kill('SIGKILL')
     double.stop()
     await sql?.end({ timeout: 1 })
-    if (dbName) {
-      const adminSql = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} })
-      await adminSql.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {})
-      await adminSql.end({ timeout: 1 })
-    }
+    if (dbName) await dropDatabases([dbName]).catch(() => {})
     rmSync(dir, { recursive: true, force: true })
   }, 90_000)
 

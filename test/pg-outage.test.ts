@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import postgres from 'postgres'
 import { adminTokenVia } from './helpers/first-start'
-import { createTestDatabase, needPostgres, PG_ADMIN_URL, urlFor } from './helpers/pg'
+import { createTestDatabase, dropDatabases, needPostgres, urlFor } from './helpers/pg'
 import { startProviderDouble } from './helpers/providers'
 
 const binary = process.env.TEAMDAY_TEST_BINARY
@@ -199,11 +199,7 @@ describe.skipIf(!HAVE_PG)('two instances on PostgreSQL, one of them cut off from
     relay?.stop()
     double.stop()
     await sql?.end({ timeout: 1 })
-    if (dbName) {
-      const x = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} })
-      await x.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {})
-      await x.end({ timeout: 1 })
-    }
+    if (dbName) await dropDatabases([dbName]).catch(() => {})
     rmSync(dir, { recursive: true, force: true })
   }, 60_000)
 

@@ -125,10 +125,14 @@ export function closeAtEnd(rt: { close(): Promise<void> }): void {
 export async function dropTestDatabases(): Promise<void> {
   await Promise.allSettled(spare.splice(0))
   await Promise.allSettled(opened.splice(0).map((rt) => rt.close()))
-  if (created.length === 0) return
+  if (created.length > 0) await dropDatabases(created.splice(0))
+}
+
+/** Drops these databases of the test server, whoever is still connected to them. */
+export async function dropDatabases(names: readonly string[]): Promise<void> {
   const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} })
   try {
-    for (const name of created.splice(0)) await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+    for (const name of names) await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
   } finally {
     await admin.end({ timeout: 1 })
   }
