@@ -3,6 +3,7 @@ import { makeActor, makeTestApp } from './helpers/app'
 import { consoleClient, givePassword, PASSWORD } from './helpers/console'
 import { bootstrapIfEmpty } from '../src/modules/users/bootstrap'
 import { createLink } from '../src/modules/users/links'
+import { setPassword } from '../src/modules/users/passwords'
 import { SESSION_IDLE_MS, SESSION_MAX_MS } from '../src/console/session'
 import { THROTTLE } from '../src/console/throttle'
 import { auditEvents, oneTimeLinks, sessions, signInFailures, users } from '../src/db/schema'
@@ -246,11 +247,32 @@ describe('first start and one-time links', () => {
     expect((await c.signIn('admin@localhost')).status).toBe(303)
     const dump = JSON.stringify(await f.db.select().from(oneTimeLinks).all())
     expect(dump).not.toContain(first.path.slice(7))
-    // A second link expires.
-    const admin = (await f.db.select().from(users).get())!
-    const link = await createLink(f.ctx, admin.id, null, 'setup')
-    f.clock.advance(3_600_001)
+    // A link expires (one for a user still without a password: the admin has one now).
+    const other = await makeActor(f)
+    const link = await createLink(f.ctx, other.userId, null, 'setup')
+    f.clock.advance(3_599_000)
+    expect((await c.get(link.path)).status).toBe(200)
+    f.clock.advance(1_001)
     expect((await c.get(link.path)).status).toBe(404)
+    f.rt.close()
+  })
+
+  test('a password set another way (the admin CLI, the profile page) ends the set-up link: an old log line cannot set it again', async () => {
+    const f = await makeTestApp()
+    const first = await bootstrapIfEmpty(f.ctx)
+    if (first?.kind !== 'setup_link') throw new Error('expected a set-up link')
+    const admin = (await f.db.select().from(users).get())!
+    const c = consoleClient(f)
+    // As `teamday users set-password` does.
+    await setPassword(f.ctx, admin.id, PASSWORD)
+    expect((await c.get(first.path)).status).toBe(404)
+    expect((await c.post(first.path, { password: 'attacker password 1', confirm: 'attacker password 1' })).status).toBe(404)
+    expect((await c.signIn('admin@localhost')).status).toBe(303)
+    // A set-up link made for a user who has a password (none is, but) applies to nobody either.
+    const late = await createLink(f.ctx, admin.id, null, 'setup')
+    expect((await c.get(late.path)).status).toBe(404)
+    expect((await c.post(late.path, { password: 'attacker password 1', confirm: 'attacker password 1' })).status).toBe(404)
+    expect((await consoleClient(f).signIn('admin@localhost')).status).toBe(303)
     f.rt.close()
   })
 

@@ -40,6 +40,9 @@ export async function findLink(ctx: Ctx, purpose: LinkPurpose, secret: string): 
     .innerJoin(users, eq(users.id, oneTimeLinks.userId))
     .where(and(eq(oneTimeLinks.secretHash, hash(secret)), eq(oneTimeLinks.purpose, purpose), isNull(oneTimeLinks.usedAt), gt(oneTimeLinks.expiresAt, new Date(ctx.clock.now()))))
     .get()
+  // The first start's link is for an admin without a password: one set since, however, ends it
+  // (setPassword also marks the user's links used; this holds for a link made after that).
+  if (row && purpose === 'setup' && row.user.passwordHash !== null) return null
   return row ?? null
 }
 

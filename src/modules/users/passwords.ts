@@ -1,7 +1,7 @@
-import { and, eq, ne } from 'drizzle-orm'
+import { and, eq, isNull, ne } from 'drizzle-orm'
 import { recordAudit } from '../../audit/log'
 import { withTx, type Ctx } from '../../context'
-import { sessions, users, type User } from '../../db/schema'
+import { oneTimeLinks, sessions, users, type User } from '../../db/schema'
 import { AppError } from '../../errors'
 import { revokeCliSessionsOfUser } from '../cli-auth/service'
 
@@ -69,6 +69,9 @@ export async function setPassword(ctx: Ctx, userId: string, password: string, op
     const ended = await tx.db.delete(sessions).where(others).returning({ id: sessions.id }).all()
     // Terminals signed in through the browser (`teamday login`) end too.
     const cliEnded = await revokeCliSessionsOfUser(tx, userId, 'password_changed')
+    // And every unused set-up or set-password link of the user: a password chosen another way
+    // (the admin CLI, the profile page) must not leave a link in old logs that sets it again.
+    await tx.db.update(oneTimeLinks).set({ usedAt: now }).where(and(eq(oneTimeLinks.userId, userId), isNull(oneTimeLinks.usedAt))).run()
     await recordAudit(tx, {
       type: 'user.password_changed',
       organizationId: opts.organizationId ?? null,
