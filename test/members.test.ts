@@ -3,7 +3,11 @@ import { Value } from '@sinclair/typebox/value'
 import { assertCanManageMembers, canManageMembers, mayLeaveWithoutAdmin } from '../src/modules/members/access'
 import { AddedMember, MemberEnvelope, MemberList, RemovedMember } from '../src/modules/members/model'
 import { setMemberRole } from '../src/modules/members/service'
+import { removeMember as removeMemberByEmail } from '../src/modules/users/service'
+import { sessions } from '../src/db/schema'
+import { eq } from 'drizzle-orm'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
+import { consoleClient, givePassword } from './helpers/console'
 
 /** Issue 14: members over the API (organization admins). */
 
@@ -267,6 +271,23 @@ describe('removing a member revokes their tokens in the organization', () => {
     expect(removed[0].details.revokedTokenIds.sort()).toEqual([member.tokenId, extra.id].sort())
     const revoked = (await events('token.revoked')).filter((e: any) => e.details.reason === 'membership_removed')
     expect(revoked.map((e: any) => e.tokenId).sort()).toEqual([member.tokenId, extra.id].sort())
+  })
+
+  test('their console sessions in the organization end too, on the API and the admin CLI alike: added again, an old cookie is still signed out', async () => {
+    for (const how of ['api', 'cli'] as const) {
+      const who = await makeActor(t, { role: 'member' })
+      await givePassword(t, who.userId)
+      const c = consoleClient(t)
+      expect((await c.signIn(who.email)).status).toBe(303)
+      expect((await c.get('/settings/profile')).status).toBe(200)
+      if (how === 'api') expect((await remove(admin, who.userId)).status).toBe(200)
+      else await removeMemberByEmail(t.ctx, who.email, who.orgSlug)
+      // Added back, as an admin this time: the cookie from before must not come back with that role.
+      expect((await add(admin, { email: who.email, role: 'admin' })).status).toBe(201)
+      const again = await c.get('/settings/profile')
+      expect([how, again.status, again.headers.get('location')]).toEqual([how, 303, expect.stringContaining('/login')])
+      expect(await t.db.select().from(sessions).where(eq(sessions.userId, who.userId)).all()).toEqual([])
+    }
   })
 
   test('adds and role changes are audited with who did it', async () => {

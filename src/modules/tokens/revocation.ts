@@ -1,7 +1,7 @@
 import { and, eq, gt, isNull, or, sql } from 'drizzle-orm'
 import { recordAudit, type AuditInput } from '../../audit/log'
 import { withTx, type Ctx } from '../../context'
-import { dbTime, personalAccessTokens } from '../../db/schema'
+import { dbTime, personalAccessTokens, sessions } from '../../db/schema'
 import { revokeCliSessionsOfMember } from '../cli-auth/service'
 
 /** Revocations that take other tokens along: a compromised creator, a member leaving. */
@@ -59,12 +59,14 @@ async function revokeCreatedByNow(ctx: Ctx, roots: readonly string[], opts: Para
  * Revokes every token a user has in an organization that is not revoked yet (expired ones too,
  * so that none shows as merely expired): when they leave it, and again when they are added (any
  * token then left belongs to an earlier membership, e.g. one ended before removal revoked tokens,
- * or by a row deleted by hand). Their CLI sign-ins (sessions of browser sign-in) in that
- * organization end with them, on every path that ends or renews a membership. Returns the
- * ids of the tokens.
+ * or by a row deleted by hand). Their CLI sign-ins (sessions of browser sign-in) and their web
+ * console sessions showing that organization end with them, on every path that ends or renews a
+ * membership (the API, the console, the admin CLI): a cookie kept from before a removal must not
+ * come back to life when the person is added again. Returns the ids of the tokens.
  */
 export async function revokeTokensOfMember(ctx: Ctx, userId: string, organizationId: string, by: string): Promise<string[]> {
   await revokeCliSessionsOfMember(ctx, userId, organizationId)
+  await ctx.db.delete(sessions).where(and(eq(sessions.userId, userId), eq(sessions.organizationId, organizationId))).run()
   const t = personalAccessTokens
   const now = ctx.clock.now()
   const rows = await ctx.db
