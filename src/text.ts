@@ -76,3 +76,22 @@ function caseClasses(): Map<string, readonly string[]> {
   for (const list of members.values()) for (const c of list) out.set(c, list)
   return out
 }
+
+/**
+ * Controls (C0, C1) and the bidirectional formatting characters (embeddings, overrides, isolates,
+ * marks): in a name others read, they reorder or hide the text shown around it ("admin@example.com"
+ * spelled backwards behind U+202E).
+ */
+const REORDERING = /[\p{Cc}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u
+/** Nothing a reader would see: white space and format (zero-width) characters only. */
+const BLANK = /^[\s\p{Cf}]*$/u
+
+/** What is wrong with a name people read (a token's, a person's), or null. Zero-width joiners inside emoji stay allowed. */
+export function nameTrouble(name: string): string | null {
+  if (REORDERING.test(name)) return 'must not contain control or bidirectional formatting characters'
+  if (BLANK.test(name)) return 'must contain a visible character'
+  return null
+}
+
+/** Any control or format character (zero-width, bidirectional): never part of an e-mail address. */
+export const HIDDEN_CHARACTER = /[\p{Cc}\p{Cf}]/u

@@ -290,6 +290,22 @@ describe('removing a member revokes their tokens in the organization', () => {
     }
   })
 
+  test('e-mails with hidden characters (zero-width, bidirectional, controls) and names that hide or reorder text are refused, not stored', async () => {
+    // "\u202emoc.elpmaxe@nimda" shows as "admin@example.com" in an admin's table.
+    for (const email of ['\u202emoc.elpmaxe@nimda', 'a\u200bb@example.com', 'ab@exa\u00admple.com', 'x\u0007@example.com']) {
+      const res = await add(admin, { email, role: 'member' })
+      expect([JSON.stringify(email), res.status, res.body.details?.[0]?.field]).toEqual([JSON.stringify(email), 422, 'email'])
+      expect(res.body.message).not.toContain(email)
+    }
+    for (const name of ['Ada\u202e', '\u200b', 'x'.repeat(101)]) {
+      const res = await add(admin, { email: `n${name.length}@example.com`, name, role: 'member' })
+      expect([JSON.stringify(name).slice(0, 20), res.status, res.body.details?.[0]?.field]).toEqual([JSON.stringify(name).slice(0, 20), 422, 'name'])
+    }
+    const ok = await add(admin, { email: 'zoe@example.com', name: '  Zoë Ørsted  ', role: 'member' })
+    expect(ok.status).toBe(201)
+    expect(ok.body.member.name).toBe('Zoë Ørsted')
+  })
+
   test('adds and role changes are audited with who did it', async () => {
     const ada = (await add(admin, { email: 'ada@example.com', role: 'viewer' })).body.member.userId
     await setRole(admin, ada, 'member')

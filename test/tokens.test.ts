@@ -199,6 +199,17 @@ describe('expiry range 7–365 days', async () => {
     const ok = await create({ name: '  Nightly cron  ' })
     expect(ok.body.name).toBe('Nightly cron')
   })
+
+  test("a name admins read beside its owner's: no controls, no bidirectional overrides, not only invisible characters; other scripts and emoji are fine", async () => {
+    for (const name of ['deploy\u202e', '\u202edeploy', 'a\u2066b', 'bell\u0007', 'x\u200fy', '\u200b', '\u200b\u200d\ufeff', '\u00a0\u200b\u3000']) {
+      const res = await create({ name })
+      expect([JSON.stringify(name), res.status, res.body.details?.[0]?.field]).toEqual([JSON.stringify(name), 422, 'name'])
+    }
+    for (const name of ['Déploiement', 'פריסה לילית', 'نشر', '部署 🚀', 'family 👨\u200d👩\u200d👧']) {
+      const res = await create({ name })
+      expect([name, res.status, res.body.name]).toEqual([name, 201, name])
+    }
+  })
 })
 
 describe('who sees and revokes which token', async () => {

@@ -7,6 +7,7 @@ import { prepared } from '../../db/prepared'
 import { auditEvents, memberships, ROLES, users, type Membership, type Role, type User } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
+import { HIDDEN_CHARACTER, nameTrouble } from '../../text'
 import { revokeTokensOfMember } from '../tokens/revocation'
 import { assertCanManageMembers, mayLeaveWithoutAdmin } from './access'
 import type { Member as MemberModel } from './model'
@@ -25,11 +26,27 @@ const EMAIL = /^[^\s@]+@[^\s@]+$/
 
 export function normalizeEmail(email: string): string {
   const e = email.trim().toLowerCase()
+  if (HIDDEN_CHARACTER.test(e)) {
+    // Not echoed: the address's own characters would hide or reorder the message around them.
+    const message = 'an e-mail address must not contain control, zero-width or bidirectional formatting characters'
+    throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'email', message }] })
+  }
   if (!EMAIL.test(e) || e.length > 254) {
     const message = `"${email.slice(0, 254)}" is not a valid e-mail address`
     throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'email', message }] })
   }
   return e
+}
+
+export const MAX_PERSON_NAME_LENGTH = 100
+
+/** A person's display name as sent (the console's profile and set-up forms, a member added over the API): trimmed, null when empty. */
+export function validatePersonName(raw: string | undefined | null): string | null {
+  const name = raw?.trim() ?? ''
+  if (name === '') return null
+  const trouble = name.length > MAX_PERSON_NAME_LENGTH ? `must be at most ${MAX_PERSON_NAME_LENGTH} characters` : nameTrouble(name)
+  if (trouble) throw new AppError('validation_failed', `Validation failed: name ${trouble}`, { details: [{ field: 'name', message: trouble }] })
+  return name
 }
 
 export function validateRole(role: string): Role {
@@ -134,6 +151,7 @@ export async function addMember(ctx: Ctx, organizationId: string, input: AddMemb
   assertCanManageMembers(ctx.actor, organizationId)
   const email = normalizeEmail(input.email)
   const role = validateRole(input.role ?? 'member')
+  const name = validatePersonName(input.name)
   const now = new Date(ctx.clock.now())
   return withTx(ctx, async (tx) => {
     // Again with the caller's role as of now (withTx): one being demoted or removed meanwhile is refused.
@@ -141,7 +159,7 @@ export async function addMember(ctx: Ctx, organizationId: string, input: AddMemb
     let user = await tx.db.select().from(users).where(eq(users.email, email)).get()
     const createdUser = !user
     if (!user) {
-      user = { id: newId('user'), email, name: input.name?.trim() || null, createdAt: now, passwordHash: null, passwordChangedAt: null, lastSignInAt: null }
+      user = { id: newId('user'), email, name, createdAt: now, passwordHash: null, passwordChangedAt: null, lastSignInAt: null }
       await tx.db.insert(users).values(user).run()
     }
     const existing = await tx.db.select().from(memberships).where(and(eq(memberships.userId, user.id), eq(memberships.organizationId, organizationId))).get()

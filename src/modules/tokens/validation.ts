@@ -1,6 +1,7 @@
 import { SCOPES } from '../../auth/roles'
 import { AppError } from '../../errors'
 import { parseInstant } from '../../instants'
+import { nameTrouble } from '../../text'
 
 export interface CreateTokenInput {
   name: string
@@ -59,6 +60,9 @@ export function validateTokenName(name: string): string {
       details: [{ field: 'name', message: `must be 1-${MAX_NAME_LENGTH} characters, not only spaces` }],
     })
   }
+  // Shown to the organization's admins beside its owner: nothing that hides or reorders it.
+  const trouble = nameTrouble(n)
+  if (trouble) throw new AppError('validation_failed', `Validation failed: name ${trouble}`, { details: [{ field: 'name', message: trouble }] })
   return n
 }
 

@@ -5,7 +5,7 @@ import { withTx, type Ctx } from '../../context'
 import { memberships, oneTimeLinks, users, type OneTimeLink, type User } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
-import { membersElsewhere } from '../members/service'
+import { membersElsewhere, validatePersonName } from '../members/service'
 import { setPassword } from './passwords'
 
 /**
@@ -76,10 +76,11 @@ export async function useLink(ctx: Ctx, purpose: LinkPurpose, secret: string, in
   if (purpose === 'set_password' && !(await linkableUsers(ctx, found.link.organizationId ?? '', found.user.id)).has(found.user.id)) {
     throw new AppError('not_found', 'This link no longer applies: the account has a password now or belongs to another organization too. Sign in with your password, or ask the operator (teamday users set-password on the server).')
   }
+  const name = validatePersonName(input.name)
   await withTx(ctx, async (tx) => {
     const claimed = await tx.db.update(oneTimeLinks).set({ usedAt: new Date(ctx.clock.now()) }).where(and(eq(oneTimeLinks.id, found.link.id), isNull(oneTimeLinks.usedAt))).returning({ id: oneTimeLinks.id }).get()
     if (!claimed) throw new AppError('not_found', 'This link was used already.')
-    if (input.name?.trim()) await tx.db.update(users).set({ name: input.name.trim().slice(0, 100) }).where(eq(users.id, found.user.id)).run()
+    if (name !== null) await tx.db.update(users).set({ name }).where(eq(users.id, found.user.id)).run()
     await setPassword(tx, found.user.id, input.password, { organizationId: found.link.organizationId })
   })
   return found

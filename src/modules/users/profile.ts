@@ -2,11 +2,12 @@ import { and, eq, ne } from 'drizzle-orm'
 import type { Ctx } from '../../context'
 import { users } from '../../db/schema'
 import { AppError } from '../../errors'
+import { validatePersonName } from '../members/service'
 import { normalizeEmail } from './service'
 
 /** A person's own name and e-mail (the console's Settings → Profile). */
 export async function updateProfile(ctx: Ctx, userId: string, input: { name: string; email: string }): Promise<void> {
-  const name = input.name.trim().slice(0, 100) || null
+  const name = validatePersonName(input.name)
   const email = normalizeEmail(input.email)
   const taken = await ctx.db.select({ id: users.id }).from(users).where(and(eq(users.email, email), ne(users.id, userId))).get()
   if (taken) throw new AppError('conflict', `The e-mail ${email} belongs to another user`)
