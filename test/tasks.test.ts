@@ -327,6 +327,12 @@ describe('tasks: an agent named by its slug', () => {
     expect(byId.map((x) => x.id)).toContain(tk.id)
     const free = await create(memberA, { title: 'for a person by name', assignedTo: 'ops-team' })
     expect([free.assignedTo, free.assigneeType]).toEqual(['ops-team', null])
+    // The list filter takes the slug too (TeamDay's CLI: tasks list --assigned-to triage-bot);
+    // free text still matches as it is.
+    const bySlug = (await t.req('GET', '/api/v1/tasks?assignedTo=triage-bot', { token: memberA.token })).body as { id: string }[]
+    expect(bySlug.map((x) => x.id)).toEqual(byId.map((x) => x.id))
+    const byText = (await t.req('GET', '/api/v1/tasks?assignedTo=ops-team', { token: memberA.token })).body as { id: string }[]
+    expect(byText.map((x) => x.id)).toEqual([free.id])
   })
 })
 

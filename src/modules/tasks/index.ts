@@ -39,7 +39,7 @@ export function tasksModule({ auth, ctx }: RouteKit) {
         detail: {
           summary: 'List tasks',
           description:
-            'The tasks of your organization, newest first, as a bare JSON array (TeamDay\'s shape, like executions). Tasks are organization-wide, except those in a space you may not see (a private space of another member): they are left out, and a get of one is 404. Filters: `status`, `priority`, `assignedTo`, `spaceId`. Paging in headers: `X-Total-Count` (capped at 1000, then `X-Total-Count-Estimate: true`) and, when there is a next page, `Link: <…&cursor=…>; rel="next"` (RFC 8288) and `X-Next-Cursor`. `offset` works too (slower for deep pages).',
+            'The tasks of your organization, newest first, as a bare JSON array (TeamDay\'s shape, like executions). Tasks are organization-wide, except those in a space you may not see (a private space of another member): they are left out, and a get of one is 404. Filters: `status`, `priority`, `assignedTo` (an agent id or slug, a user id, or free text), `spaceId` (id or slug). Paging in headers: `X-Total-Count` (capped at 1000, then `X-Total-Count-Estimate: true`) and, when there is a next page, `Link: <…&cursor=…>; rel="next"` (RFC 8288) and `X-Next-Cursor`. `offset` works too (slower for deep pages).',
           [RESPONSE_HEADERS]: { 200: pagingHeaderDocs('tasks', `${API_V1}/tasks`, true) },
         },
       },

@@ -10,7 +10,8 @@ import { tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schem
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { jsonBytes, MAX_FREE_FORM_JSON_BYTES } from '../../json-limits'
-import { usableAgent } from '../agents/access'
+import { agentFilterId, usableAgent } from '../agents/access'
+import { refersToId } from '../slugs'
 import { spaceAccessOf, spaceFilterId, usableSpace } from '../spaces/access'
 import { canEditTask, canSeeTask, visibleTasksSql } from './access'
 import type { Task as TaskModel } from './model'
@@ -206,7 +207,10 @@ export async function listTasks(ctx: Ctx, opts: ListTasksOptions): Promise<{ tas
   const p = callerOf(ctx)
   // spaceId may be a slug; the filter is on ids.
   const spaceId = opts.spaceId === undefined ? undefined : await spaceFilterId(ctx.db, p.organizationId, opts.spaceId)
-  const f: TaskFilters = { status: opts.status, priority: opts.priority, assignedTo: opts.assignedTo, spaceId }
+  // assignedTo may be an agent's slug, as when the task was assigned (stored as its id); a user id
+  // or free text matches as it is.
+  const assignedTo = opts.assignedTo === undefined || refersToId(opts.assignedTo, 'user') ? opts.assignedTo : await agentFilterId(ctx.db, p.organizationId, opts.assignedTo)
+  const f: TaskFilters = { status: opts.status, priority: opts.priority, assignedTo, spaceId }
   const admin = isOrgAdmin(p.role)
   const shape = [admin, f.status, f.priority, f.assignedTo, f.spaceId].map((v) => (v === undefined || v === false ? 0 : 1)).join('')
   const q = prepared(ctx.db, `tasks.list.${shape}`, () => listStatements(ctx.db, admin, f))
