@@ -192,6 +192,26 @@ describe('a request without a usable Host header', () => {
     return undefined
   }
 
+  test('a base URL with a trailing slash (`//api/v1/…`, as TeamDay\'s CLI joins it): the path with one leading slash is routed and logged; slashes inside the path or the query are left alone', async () => {
+    const a = await makeActor(t, { role: 'admin' })
+    const auth = `Authorization: Bearer ${a.token}\r\n`
+    const before = t.logs.length
+    for (const [path, host] of [['//api/v1/tokens/self', 'localhost'], ['///api/v1/tokens/self', 'localhost'], ['//api/v1/tokens/self', null]] as const) {
+      const res = await send(request('GET', path, host, auth))
+      expect([path, host, res.status]).toEqual([path, host, 200])
+      expect(JSON.parse(res.body).token.id).toBe(a.tokenId)
+    }
+    const created = await send(request('POST', '//api/v1/agents', 'localhost', `${auth}Content-Type: application/json\r\n`, JSON.stringify({ name: 'Via a slash' })))
+    expect(created.status).toBe(201)
+    expect((await accessLine(before, '/api/v1/agents'))?.status).toBe(201)
+    expect(t.logs.slice(before).some((l) => l.includes('"path":"//'))).toBe(false)
+    // Not a rewrite of every double slash: one inside the path is still not a route, and the query keeps its own.
+    expect((await send(request('GET', '/api//v1/tokens/self', 'localhost', auth))).status).toBe(404)
+    const task = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 't', assignedTo: 'ops//night' } })
+    const found = await send(request('GET', '//api/v1/tasks?assignedTo=ops//night', 'localhost', auth))
+    expect((JSON.parse(found.body) as { id: string }[]).map((x) => x.id)).toEqual([task.body.id])
+  })
+
   test('HTTP/1.0 without Host (what HAProxy `option httpchk` sends): the health checks answer 200', async () => {
     const live = await send('GET /api/health HTTP/1.0\r\n\r\n')
     expect(live.status).toBe(200)

@@ -68,8 +68,17 @@ export function shortHostsRouted(fetch: Fetch): Fetch {
     return true
   }
   return (request, server) => {
-    const url = request.url
+    let url = request.url
     const slash = pathStart(url)
+    // A base URL configured with a trailing slash (`http://host:3000/` + `/api/v1/agents`, as
+    // TeamDay's CLI joins them) asks for `//api/v1/agents`: the path meant is the one with a
+    // single leading slash (web servers merge such slashes too). One character compared per request.
+    if (slash >= 0 && url.charCodeAt(slash + 1) === 47) {
+      let end = slash + 1
+      while (url.charCodeAt(end) === 47) end++
+      url = url.slice(0, slash + 1) + url.slice(end)
+      setUrl(request, url)
+    }
     if (slash === 0 || (slash > 0 && !parses(url, slash))) setUrl(request, NO_HOST_ORIGIN + url.slice(slash))
     else if (slash > 0 && slash < 11) setUrl(request, routableUrl(url, slash))
     return fetch(request, server)
