@@ -82,6 +82,18 @@ describe('space lifecycle, as the CLI does it', () => {
     expect(bad.body.message).toContain('type must be "empty"')
   })
 
+  test("MCP servers and skills (TeamDay CLI's spaces add-mcp, add-skill, …): 422 naming the field, nothing changed, never a 200 that did nothing", async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const s = (await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'Plain' } })).body.space
+    for (const field of ['addMcps', 'removeMcps', 'addSkills', 'removeSkills']) {
+      const res = await t.req('PATCH', `/api/v1/spaces/${s.id}`, { token: a.token, body: { name: 'Renamed', [field]: ['mcp_1'] } })
+      expect([field, res.status, res.body.code, res.body.details?.[0]?.field]).toEqual([field, 422, 'validation_failed', field])
+      expect(res.body.message).toContain('no MCP servers or skills')
+    }
+    expect((await t.req('GET', `/api/v1/spaces/${s.id}`, { token: a.token })).body.space.name).toBe('Plain')
+  })
+
   test('validation: name, visibility, limits', async () => {
     const t = await makeTestApp()
     const a = await makeActor(t)

@@ -20,7 +20,7 @@ const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a q
 const spaceInvalid = errorResponse(
     422,
     'validation_failed',
-    'Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), or an agent id is unknown, archived or not visible to you. `details` names the field.',
+    'Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), MCP servers or skills were sent (`addMcps`, `removeMcps`, `addSkills`, `removeSkills`: not on this server), or an agent id is unknown, archived or not visible to you. `details` names the field.',
     `Validation failed: ${TYPE_RULE}`,
   [{ field: 'type', message: TYPE_RULE }],
 )

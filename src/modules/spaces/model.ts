@@ -101,6 +101,13 @@ export const CreateSpaceBody = t.Object(
   { examples: [{ name: 'Production', slug: 'production', visibility: 'organization' }, { name: 'Marketing', description: 'Campaign research and copy', visibility: 'organization', type: 'empty', instructions: 'Write in British English. Cite sources.' }] },
 )
 
+/** Fields of TeamDay's hosted API this server has nothing behind: declared so that sending one is a 422 naming it, not a 200 that changed nothing. */
+function unserved(names: string[], what: string) {
+  return Object.fromEntries(
+    names.map((n) => [n, t.Optional(t.Array(t.String(), { description: `TeamDay's ${what}: not available on this server. Sending \`${n}\` is 422 validation_failed naming it, and nothing is changed` }))]),
+  )
+}
+
 export const UpdateSpaceBody = t.Object(
   {
     name: t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Display name (the slug stays: change it with `slug`)', error: 'name must be a string of 1-200 characters' })),
@@ -109,6 +116,8 @@ export const UpdateSpaceBody = t.Object(
     archived: t.Optional(t.Boolean({ description: 'true archives, false restores', error: 'archived must be a boolean' })),
     addCharacters: t.Optional(AgentIds('addCharacters', 'Agents to add, by id or slug (same organization, not archived, visible to you); already present ones are left as they are')),
     removeCharacters: t.Optional(AgentIds('removeCharacters', 'Agents to remove, by id or slug; absent ones are ignored')),
+    ...unserved(['addMcps', 'removeMcps'], 'MCP servers'),
+    ...unserved(['addSkills', 'removeSkills'], 'skills'),
   },
   { examples: [{ instructions: 'Answer in German.', addCharacters: ['char_3Hw7KqL2mP9xR1vN8tBc'], removeCharacters: ['char_7Lm2QxR9vB1nK4tZ8wYc'] }] },
 )

@@ -35,6 +35,19 @@ export interface UpdateSpaceInput extends Partial<Omit<CreateSpaceInput, 'name'>
   name?: string
   archived?: boolean
   removeCharacters?: string[]
+  /** TeamDay's MCP servers and skills (its CLI's `spaces add-mcp`, `add-skill`, …): named only to be refused. */
+  addMcps?: unknown
+  removeMcps?: unknown
+  addSkills?: unknown
+  removeSkills?: unknown
+}
+
+const UNSERVED = ['addMcps', 'removeMcps', 'addSkills', 'removeSkills'] as const
+
+/** A change this server cannot make is refused, never answered 200 with nothing changed. */
+function refuseUnserved(input: UpdateSpaceInput): void {
+  const sent = UNSERVED.find((k) => input[k] !== undefined)
+  if (sent) throw invalid(sent, `${sent}: this server has no MCP servers or skills (hosted TeamDay features), so a space cannot have them; nothing was changed`)
 }
 
 export const MAX_AGENTS_PER_SPACE = 200
@@ -222,6 +235,7 @@ export async function getSpace(ctx: Ctx, id: string): Promise<PublicSpace> {
 export async function updateSpace(ctx: Ctx, id: string, input: UpdateSpaceInput): Promise<PublicSpace> {
   const principal = callerOf(ctx)
   validateType(input.type)
+  refuseUnserved(input)
   // Read and written in one transaction: adding or removing agents rewrites the space's list of
   // them, and two updates at once must not lose one (on PostgreSQL, ten concurrent adds of
   // different agents kept two, each answered 200).
