@@ -8,7 +8,7 @@ import { ACCESS_TOKEN_PREFIX, checkTokenFormat, hashToken, stopsAt, TOKEN_PREFIX
 
 export const MAX_AUTH_HEADER_BYTES = 8 * 1024
 
-const FIX = 'Create a new token on the console page /settings/tokens (Settings → Personal Access Tokens) or with `teamday tokens create` and send it as "Authorization: Bearer td_…".'
+const FIX = 'Create a new token in the web console (Settings → Profile → Personal Access Tokens, /settings/tokens) or on the server (`teamday tokens create --email … --name …`), and send it as "Authorization: Bearer td_…"; TeamDay\'s CLI signs in with `teamday auth login`.'
 const CLI_FIX = 'Sign in again from your terminal (`teamday login`, or `teamday auth login` with TeamDay\'s CLI), or refresh the access token (POST /api/auth/cli/refresh).'
 
 /** RFC 6750 challenge. ASCII only: Bun refuses non-ASCII header values. */

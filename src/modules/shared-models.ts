@@ -10,7 +10,7 @@ const envelope = {
   statusCode: Type.Integer({ description: 'The HTTP status code of the response, repeated', examples: [401] }),
   statusMessage: t.String({ description: 'The standard reason phrase of that status', examples: ['Unauthorized'] }),
   code: t.String({ description: 'Stable machine-readable error code', examples: ['token_expired'] }),
-  message: t.String({ description: 'What went wrong and what to do', examples: ['Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token on the console page /settings/tokens (Settings → Personal Access Tokens).'] }),
+  message: t.String({ description: 'What went wrong and what to do', examples: ['Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token in the web console (Settings → Profile → Personal Access Tokens, /settings/tokens).'] }),
   requestId: t.String({ description: 'Also in the X-Request-Id header; quote it when reporting a problem', examples: ['req_3xY7kQ2mN8pL4vR6tB1c'] }),
   details: t.Optional(t.Unknown({ description: 'Per-field validation errors or other specifics' })),
 }
@@ -67,7 +67,7 @@ const authErrorSchemas = {
     401,
     'token_expired',
     'Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set.',
-    'Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token on the console page /settings/tokens (Settings → Personal Access Tokens) or with `teamday tokens create` and send it as "Authorization: Bearer td_…".',
+    'Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token in the web console (Settings → Profile → Personal Access Tokens, /settings/tokens) or on the server (`teamday tokens create --email … --name …`), and send it as "Authorization: Bearer td_…"; TeamDay\'s CLI signs in with `teamday auth login`.',
   ),
   403: errorResponse(403, 'forbidden', 'Forbidden: the token is valid but your role in this organization does not allow this (access denied).', 'Forbidden: your role (viewer) does not allow tokens:write (access denied)', {
     requiredPermission: 'tokens:write',

@@ -469,7 +469,7 @@ export interface paths {
         };
         /**
          * List tasks
-         * @description The tasks of your organization, newest first, as a bare JSON array (TeamDay's shape, like executions). Tasks are organization-wide, except those in a space you may not see (a private space of another member): they are left out, and a get of one is 404. Filters: `status`, `priority`, `assignedTo`, `spaceId`. Paging in headers: `X-Total-Count` (capped at 1000, then `X-Total-Count-Estimate: true`) and, when there is a next page, `Link: <…&cursor=…>; rel="next"` (RFC 8288) and `X-Next-Cursor`. `offset` works too (slower for deep pages).
+         * @description The tasks of your organization, newest first, as a bare JSON array (TeamDay's shape, like executions). Tasks are organization-wide, except those in a space you may not see (a private space of another member): they are left out, and a get of one is 404. Filters: `status`, `priority`, `assignedTo` (an agent id or slug, a user id, or free text), `spaceId` (id or slug). Paging in headers: `X-Total-Count` (capped at 1000, then `X-Total-Count-Estimate: true`) and, when there is a next page, `Link: <…&cursor=…>; rel="next"` (RFC 8288) and `X-Next-Cursor`. `offset` works too (slower for deep pages).
          */
         get: operations["getApiV1Tasks"];
         put?: never;
@@ -799,7 +799,7 @@ export interface components {
             code: string;
             /**
              * @description What went wrong and what to do
-             * @example Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token on the console page /settings/tokens (Settings → Personal Access Tokens).
+             * @example Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token in the web console (Settings → Profile → Personal Access Tokens, /settings/tokens).
              */
             message: string;
             /**
@@ -817,7 +817,7 @@ export interface components {
          *       "statusCode": 401,
          *       "statusMessage": "Unauthorized",
          *       "code": "token_expired",
-         *       "message": "Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token on the console page /settings/tokens (Settings → Personal Access Tokens) or with `teamday tokens create` and send it as \"Authorization: Bearer td_…\".",
+         *       "message": "Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token in the web console (Settings → Profile → Personal Access Tokens, /settings/tokens) or on the server (`teamday tokens create --email … --name …`), and send it as \"Authorization: Bearer td_…\"; TeamDay's CLI signs in with `teamday auth login`.",
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
@@ -2782,7 +2782,7 @@ export interface components {
          */
         SpaceQueryInvalid: components["schemas"]["Error"];
         /**
-         * @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), or an agent id is unknown, archived or not visible to you. `details` names the field.
+         * @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), MCP servers or skills were sent (`addMcps`, `removeMcps`, `addSkills`, `removeSkills`: not on this server), or an agent id is unknown, archived or not visible to you. `details` names the field.
          * @example {
          *       "error": true,
          *       "statusCode": 422,
@@ -5816,7 +5816,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), or an agent id is unknown, archived or not visible to you. `details` names the field. */
+            /** @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), MCP servers or skills were sent (`addMcps`, `removeMcps`, `addSkills`, `removeSkills`: not on this server), or an agent id is unknown, archived or not visible to you. `details` names the field. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -6021,6 +6021,14 @@ export interface operations {
                      *     ]
                      */
                     removeCharacters?: string[];
+                    /** @description TeamDay's MCP servers: not available on this server. Sending `addMcps` is 422 validation_failed naming it, and nothing is changed */
+                    addMcps?: string[];
+                    /** @description TeamDay's MCP servers: not available on this server. Sending `removeMcps` is 422 validation_failed naming it, and nothing is changed */
+                    removeMcps?: string[];
+                    /** @description TeamDay's skills: not available on this server. Sending `addSkills` is 422 validation_failed naming it, and nothing is changed */
+                    addSkills?: string[];
+                    /** @description TeamDay's skills: not available on this server. Sending `removeSkills` is 422 validation_failed naming it, and nothing is changed */
+                    removeSkills?: string[];
                 };
                 "application/x-www-form-urlencoded": {
                     /** @description Display name (the slug stays: change it with `slug`) */
@@ -6062,6 +6070,14 @@ export interface operations {
                      *     ]
                      */
                     removeCharacters?: string[];
+                    /** @description TeamDay's MCP servers: not available on this server. Sending `addMcps` is 422 validation_failed naming it, and nothing is changed */
+                    addMcps?: string[];
+                    /** @description TeamDay's MCP servers: not available on this server. Sending `removeMcps` is 422 validation_failed naming it, and nothing is changed */
+                    removeMcps?: string[];
+                    /** @description TeamDay's skills: not available on this server. Sending `addSkills` is 422 validation_failed naming it, and nothing is changed */
+                    addSkills?: string[];
+                    /** @description TeamDay's skills: not available on this server. Sending `removeSkills` is 422 validation_failed naming it, and nothing is changed */
+                    removeSkills?: string[];
                 };
             };
         };
@@ -6131,7 +6147,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), or an agent id is unknown, archived or not visible to you. `details` names the field. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
+            /** @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), MCP servers or skills were sent (`addMcps`, `removeMcps`, `addSkills`, `removeSkills`: not on this server), or an agent id is unknown, archived or not visible to you. `details` names the field. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     [name: string]: unknown;
