@@ -25,6 +25,7 @@ import { auditModule, auditApiModels } from './modules/audit'
 import { cliAuthModule } from './modules/cli-auth'
 import { credentialsModule, credentialsApiModels } from './modules/credentials'
 import { executionsModule, executionsApiModels } from './modules/executions'
+import { chatsModule, chatsApiModels } from './modules/chats'
 import { membersModule, membersApiModels } from './modules/members'
 import { organizationsModule, organizationsApiModels } from './modules/organizations'
 import { spacesModule, spacesApiModels } from './modules/spaces'
@@ -163,6 +164,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
       ...tokensApiModels,
       ...agentsApiModels,
       ...executionsApiModels,
+      ...chatsApiModels,
       ...spacesApiModels,
       ...organizationsApiModels,
       ...membersApiModels,
@@ -192,6 +194,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     .use(tokensModule(api))
     .use(agentsModule(api))
     .use(executionsModule(rt.engine, api, rt.config.compression))
+    .use(chatsModule(api))
     .use(spacesModule(api))
     .use(organizationsModule(api))
     .use(membersModule(api))

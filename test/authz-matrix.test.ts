@@ -51,6 +51,12 @@ const rows: Row[] = [
   { route: 'DELETE /api/v1/agents/:id', expect: [200, 200, 403, 403, 404], ok: '"success":true' },
   { route: 'POST /api/v1/agents/:id/execute', expect: [200, 200, 200, 403, 404], ok: '"status":"completed"' },
 
+  // The default assistant: every role that runs agents, in its own organization.
+  { route: 'POST /api/v1/execute', expect: [200, 200, 200, 403, 200], ok: '"status":"completed"' },
+  // Chats are private to their user, admins included: memberA's chat is 404 to everyone else.
+  { route: 'GET /api/v1/chats', expect: ALL_OK(200), ok: '"chats":[' },
+  { route: 'GET /api/v1/chats/:id', expect: [404, 200, 404, 404, 404], ok: '"role":"assistant"' },
+  { route: 'GET /api/v1/chats/:id/messages', expect: [404, 200, 404, 404, 404], ok: '"role":"assistant"' },
   { route: 'GET /api/v1/executions', expect: ALL_OK(200), ok: '"status":"completed"' },
   { route: 'GET /api/v1/executions/:id', expect: [200, 200, 200, 200, 404], ok: '"status":"completed"' },
   { route: 'GET /api/v1/executions/:id/tree', expect: [200, 200, 200, 200, 404], ok: '"children":[' },

@@ -100,6 +100,41 @@ describe('0010/0011: executions.seq on a database that has executions', () => {
   })
 })
 
+describe('0014/0015: executions rebuilt (agent_id nullable) on a database that has executions', () => {
+  test.skipIf(sqliteOnly("SQLite's table rebuild"))('every row, its logs and the creation order survive; an assistant run (no agent) fits after; new rows continue the order', async () => {
+    const db = openDatabase(join(dir, 'rebuild.db'))
+    const all = embeddedMigrations()
+    const upTo = all.findIndex((_, i) => sqliteJournalTag(i).startsWith('0014_'))
+    expect(upTo).toBeGreaterThan(0)
+    // A database of the release before: migrations up to 0013, executions with logs and children.
+    ;(db.sync as any).dialect.migrate(all.slice(0, upTo), (db.sync as any).session, { migrationsFolder: '' })
+    const c = db.client
+    c.run("INSERT INTO organizations (id, slug, name, created_at) VALUES ('org_1', 'o', 'O', 0)")
+    c.run("INSERT INTO users (id, email, created_at) VALUES ('user_1', 'u@example.com', 0)")
+    c.run("INSERT INTO agents (id, organization_id, user_id, name, slug, created_at, updated_at) VALUES ('char_1', 'org_1', 'user_1', 'A', 'a', 0, 0)")
+    for (const [i, id] of ['exec_c', 'exec_a', 'exec_b'].entries()) {
+      c.run(`INSERT INTO executions (id, organization_id, user_id, agent_id, agent_name, agent_visibility, chat_id, session_id, message, result, status, created_at, updated_at, seq) VALUES ('${id}', 'org_1', 'user_1', 'char_1', 'A', 'private', 'chat_1', 'chat_1', 'm${i}', 'r${i}', 'completed', ${5 + i}, ${5 + i}, (SELECT coalesce(max(rowid), 0) + 1 FROM executions))`)
+      c.run(`INSERT INTO execution_logs (execution_id, level, event, data, created_at) VALUES ('${id}', 'info', 'started', '{}', ${5 + i})`)
+    }
+    const before = c.query('SELECT * FROM executions ORDER BY seq').all()
+    const logsBefore = c.query('SELECT * FROM execution_logs ORDER BY id').all()
+    expect(runMigrations(db).names).toEqual(sqliteMigrationTags().slice(upTo))
+    // Nothing lost: the rows as they were (seq renumbered in the same order), the logs untouched.
+    expect(c.query('SELECT * FROM executions ORDER BY seq').all()).toEqual(before)
+    expect(c.query('SELECT * FROM execution_logs ORDER BY id').all()).toEqual(logsBefore)
+    expect(c.query('PRAGMA foreign_key_check').all()).toEqual([])
+    expect(c.query("SELECT count(*) AS n FROM sqlite_master WHERE type = 'index' AND tbl_name = 'executions'").get()).toMatchObject({ n: expect.any(Number) })
+    // An assistant run (no agent) is now a valid row, and it sorts after the old ones.
+    const now = new Date(9)
+    const row = await insertExecution(db.db, { id: 'exec_d', organizationId: 'org_1', userId: 'user_1', agentId: null, agentName: 'Assistant', agentVisibility: 'private', chatId: 'chat_1', sessionId: 'chat_1', message: 'm', createdAt: now, updatedAt: now })
+    expect(row.seq).toBe(4)
+    // The cascade from executions to their logs still holds.
+    c.run("DELETE FROM executions WHERE id = 'exec_c'")
+    expect(c.query("SELECT count(*) AS n FROM execution_logs WHERE execution_id = 'exec_c'").get()).toEqual({ n: 0 })
+    c.close()
+  })
+})
+
 const newKey = () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
 
 async function cli(argv: string[], env: Record<string, string>) {

@@ -194,6 +194,10 @@ describe('document structure', () => {
         'GET /api/v1/executions/{id}/tree',
         'GET /api/v1/executions/{id}/logs',
         'POST /api/v1/executions/{id}/cancel',
+        'POST /api/v1/execute',
+        'GET /api/v1/chats',
+        'GET /api/v1/chats/{id}',
+        'GET /api/v1/chats/{id}/messages',
         ...crud('/api/v1/spaces'),
         'GET /api/v1/spaces/{id}/secrets',
         'POST /api/v1/spaces/{id}/secrets',
@@ -393,9 +397,10 @@ describe('published schemas (issue 14)', () => {
     // 319 KB when the named models landed; the members, CLI sign-in and token-alias routes
     // brought it to about 408 KB, the responses every operation shares (413, 414, 415, 422 for a
     // malformed path parameter: one $ref each) to about 476 KB. A shape inlined again at every
-    // use would blow well past this.
+    // use would blow well past this. The default assistant's execute and the three chat routes
+    // (their models named once) added about 42 KB.
     const bytes = readFileSync(COMMITTED).byteLength
-    expect(bytes).toBeLessThan(490_000)
+    expect(bytes).toBeLessThan(540_000)
   })
 
   test('the custom validation messages stay in the validator', async () => {

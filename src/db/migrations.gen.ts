@@ -14,10 +14,13 @@ import sqlite10 from '../../drizzle/sqlite/0010_execution_seq.sql' with { type: 
 import sqlite11 from '../../drizzle/sqlite/0011_execution_seq_backfill.sql' with { type: 'text' }
 import sqlite12 from '../../drizzle/sqlite/0012_execution_waiting_idx.sql' with { type: 'text' }
 import sqlite13 from '../../drizzle/sqlite/0013_agents_version_trigger.sql' with { type: 'text' }
+import sqlite14 from '../../drizzle/sqlite/0014_chats_default_assistant.sql' with { type: 'text' }
+import sqlite15 from '../../drizzle/sqlite/0015_executions_seq_after_rebuild.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
 import pg1 from '../../drizzle/pg/0001_execution_waiting_idx.sql' with { type: 'text' }
 import pg2 from '../../drizzle/pg/0002_agents_version_trigger.sql' with { type: 'text' }
+import pg3 from '../../drizzle/pg/0003_chats_default_assistant.sql' with { type: 'text' }
 
 export const sqliteMigrations = {
   journal: sqliteJournal,
@@ -36,6 +39,8 @@ export const sqliteMigrations = {
     "0011_execution_seq_backfill": sqlite11,
     "0012_execution_waiting_idx": sqlite12,
     "0013_agents_version_trigger": sqlite13,
+    "0014_chats_default_assistant": sqlite14,
+    "0015_executions_seq_after_rebuild": sqlite15,
   } as Record<string, string>,
 }
 
@@ -45,5 +50,6 @@ export const pgMigrations = {
     "0000_init": pg0,
     "0001_execution_waiting_idx": pg1,
     "0002_agents_version_trigger": pg2,
+    "0003_chats_default_assistant": pg3,
   } as Record<string, string>,
 }

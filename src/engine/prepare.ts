@@ -6,6 +6,7 @@ import { AppError } from '../errors'
 import { newId } from '../ids'
 import type { ModelProviders, SelectedModel } from './providers'
 import { insertExecution } from './store'
+import { storedAgentId } from './assistant'
 
 /** Everything one run needs, fixed when the execution is created. */
 export interface Job {
@@ -75,7 +76,7 @@ export async function createJob(deps: { db: Db; clock: Clock; instanceId: string
     id: newId('exec'),
     organizationId: input.agent.organizationId,
     userId: input.userId,
-    agentId: input.agent.id,
+    agentId: storedAgentId(input.agent),
     agentName: input.agent.name,
     agentVisibility: input.agent.visibility,
     spaceId: input.space?.id ?? input.spaceId ?? null,

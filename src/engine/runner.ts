@@ -147,7 +147,7 @@ export class Engine {
     const done = new Promise<Execution>((settle) => {
       this.queue.set(id, { job, settle })
     })
-    this.deps.log.debug('execution_queued', { executionId: id, agentId: input.agent.id, queued: this.queue.size, running: this.running.size })
+    this.deps.log.debug('execution_queued', { executionId: id, agentId: job.execution.agentId, queued: this.queue.size, running: this.running.size })
     this.done.set(id, done)
     done.then(() => this.done.delete(id))
     this.watch()

@@ -184,6 +184,26 @@ export interface paths {
         patch: operations["patchApiV1AgentsById"];
         trace?: never;
     };
+    "/api/v1/execute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Execute the default assistant
+         * @description Runs the built-in default assistant, for when you choose no agent (TeamDay's CLI calls it in an organization without agents): a plain system prompt, the server's default model (TEAMDAY_DEFAULT_MODEL, mapped by TEAMDAY_MODEL_ALIASES), no sub-agents. Everything else is POST /agents/{id}/execute: the same body, answers (200 with `result`; `stream: true` or `Accept: text/event-stream` for Server-Sent Events `meta`, `message`, `result` or `error`; `async: true` for 202), Idempotency-Key, queue and limits. `spaceId` (id or slug) runs it in a space you may use (404 otherwise): its instructions join the system prompt. Pass `chatId` (or `sessionId`) from an earlier answer to continue that chat. Its executions are yours alone (admins see them too): `agentId` null and `agentName` "Assistant" in executions and chats; the `meta` event's `agentId` is null.
+         */
+        post: operations["postApiV1Execute"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/agents/{id}/execute": {
         parameters: {
             query?: never;
@@ -298,6 +318,66 @@ export interface paths {
          * @description Stops a pending or running execution and every running descendant within a second: aborts the provider requests and marks them cancelled. Answers with the execution as it ended (its messages and the answer so far) when this instance was running it; on several instances, a cancel sent to another one answers with the row marked cancelled, and the run records its end within a second. Cancelling a cancelled execution changes nothing; a finished one is 409. Only its starter or an admin may cancel.
          */
         post: operations["postApiV1ExecutionsByIdCancel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List chats
+         * @description Your chats in this organization, latest message first. A chat is read from executions: your top-level executions that share a `chatId` (the chatId of an execute's answer and of its stream's `meta` event). Chats are private: you see only your own, admins included (they read other users' runs through /executions); another user's chat, or another organization's, is 404. Filters: `agentId` and `spaceId` (ids or slugs: the agent and the space of a chat's latest message); `mission=true` (chats started by missions) is always empty here. Paged by `cursor` (the previous page's `nextCursor`) or `offset`; `total` as in every list.
+         */
+        get: operations["getApiV1Chats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chats/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a chat
+         * @description The chat and its messages, oldest first: each execution's message and, once it completed, its answer (with the tool calls made for it). A chat is read from executions: your top-level executions that share a `chatId` (the chatId of an execute's answer and of its stream's `meta` event). Chats are private: you see only your own, admins included (they read other users' runs through /executions); another user's chat, or another organization's, is 404. One answer holds the latest 200 executions and about 8 MiB of them; `hasMore` says when earlier ones are left out.
+         */
+        get: operations["getApiV1ChatsById"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chats/{id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List a chat's messages
+         * @description The messages of a chat, oldest first, with its title and status (what TeamDay's CLI reads for `chat --read`): the same messages as GET /chats/{id}. A chat is read from executions: your top-level executions that share a `chatId` (the chatId of an execute's answer and of its stream's `meta` event). Chats are private: you see only your own, admins included (they read other users' runs through /executions); another user's chat, or another organization's, is 404.
+         */
+        get: operations["getApiV1ChatsByIdMessages"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1912,9 +1992,9 @@ export interface components {
         Execution: {
             /** @description exec_... */
             id: string;
-            /** @description The agent that ran (char_…) */
-            agentId: string;
-            /** @description That agent's name */
+            /** @description The agent that ran (char_…); null for the built-in default assistant (POST /api/v1/execute) */
+            agentId: string | null;
+            /** @description That agent's name ("Assistant" for the default assistant) */
             agentName: string;
             /** @description The organization it ran in (org_…) */
             organizationId: string;
@@ -1990,9 +2070,9 @@ export interface components {
         ExecutionTreeNode: {
             /** @description exec_... */
             id: string;
-            /** @description The agent that ran (char_…) */
-            agentId: string;
-            /** @description That agent's name */
+            /** @description The agent that ran (char_…); null for the built-in default assistant (POST /api/v1/execute) */
+            agentId: string | null;
+            /** @description That agent's name ("Assistant" for the default assistant) */
             agentName: string;
             /** @description The organization it ran in (org_…) */
             organizationId: string;
@@ -2367,6 +2447,18 @@ export interface components {
          */
         ExecuteTargetNotFound: components["schemas"]["Error"];
         /**
+         * @description Not found: no such space, archived, not visible to you, or in another organization.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 404,
+         *       "statusMessage": "Not Found",
+         *       "code": "not_found",
+         *       "message": "Space production not found (or archived, or not visible to you).",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *     }
+         */
+        ExecuteSpaceNotFound: components["schemas"]["Error"];
+        /**
          * @description Validation failed: a query parameter is invalid; `details` names it.
          * @example {
          *       "error": true,
@@ -2473,6 +2565,250 @@ export interface components {
          *     }
          */
         ExecutionFinished: components["schemas"]["Error"];
+        /**
+         * @description A conversation: your executions that share a chatId, read from them
+         * @example {
+         *       "id": "chat_2Hn8Qw4Rt6Yu1Io3Pa5S",
+         *       "title": "Review the open pull requests",
+         *       "agentId": "char_4Fk9QzL2mP7xR1vN8tBc",
+         *       "agentName": "Code Reviewer",
+         *       "spaceId": null,
+         *       "sessionId": "chat_2Hn8Qw4Rt6Yu1Io3Pa5S",
+         *       "status": "done",
+         *       "lastExecutionId": "exec_8Kq2LmX9vB3nR8kT1wYz",
+         *       "lastExecutionStatus": "completed",
+         *       "messageCount": 4,
+         *       "executionCount": 2,
+         *       "createdAt": "2026-11-23T10:00:00.000Z",
+         *       "lastMessageAt": "2026-11-23T10:05:00.000Z",
+         *       "updatedAt": "2026-11-23T10:05:03.100Z"
+         *     }
+         */
+        Chat: {
+            /** @description The chat id: the `chatId` of its executions (pass it as `chatId` to an execute to continue the chat) */
+            id: string;
+            /** @description The first line of its first message, at most 80 characters */
+            title: string;
+            /** @description The agent of its latest message (char_…); null for the built-in default assistant */
+            agentId: string | null;
+            /** @description That agent's name ("Assistant" for the default assistant) */
+            agentName: string;
+            /** @description The space its latest message ran in (space_…); null for none */
+            spaceId: string | null;
+            /** @description The sessionId of its latest execution (pass it as `sessionId` to continue the conversation) */
+            sessionId: string;
+            /**
+             * @description TeamDay's chat status, from the latest execution's: working (pending or running), done (completed), error (failed), standby (cancelled)
+             * @enum {string}
+             */
+            status: "working" | "done" | "error" | "standby";
+            /** @description Its latest execution (exec_…) */
+            lastExecutionId: string;
+            /** @description That execution's status: pending, running, completed, failed or cancelled */
+            lastExecutionStatus: string;
+            /** @description Its messages: each execution's message, and the answer of each completed one */
+            messageCount: number;
+            /** @description Its executions (one per message sent) */
+            executionCount: number;
+            /** @description When its first message was sent (ISO-8601) */
+            createdAt: string;
+            /** @description When its latest message was sent (ISO-8601): the order of the list */
+            lastMessageAt: string;
+            /** @description When its latest execution last changed (ISO-8601) */
+            updatedAt: string;
+        };
+        /** @description One message of a chat */
+        ChatMessage: {
+            /**
+             * @description user (the message sent) or assistant (the answer)
+             * @enum {string}
+             */
+            role: "user" | "assistant";
+            /** @description The text */
+            content: string;
+            /** @description When it was sent (user) or the answer ended (assistant), ISO-8601 */
+            createdAt: string;
+            /** @description The execution it belongs to (exec_…) */
+            executionId: string;
+            /** @description On an answer: the tool calls of its execution, in order; [] otherwise */
+            toolCalls: {
+                /**
+                 * @description The tool called
+                 * @example delegate
+                 */
+                name: string;
+                /** @description The input the model gave the tool (JSON) */
+                input: unknown;
+                /** @description What the tool returned */
+                output: unknown;
+            }[];
+        };
+        /**
+         * @example {
+         *       "success": true,
+         *       "chats": [
+         *         {
+         *           "id": "chat_2Hn8Qw4Rt6Yu1Io3Pa5S",
+         *           "title": "Review the open pull requests",
+         *           "agentId": "char_4Fk9QzL2mP7xR1vN8tBc",
+         *           "agentName": "Code Reviewer",
+         *           "spaceId": null,
+         *           "sessionId": "chat_2Hn8Qw4Rt6Yu1Io3Pa5S",
+         *           "status": "done",
+         *           "lastExecutionId": "exec_8Kq2LmX9vB3nR8kT1wYz",
+         *           "lastExecutionStatus": "completed",
+         *           "messageCount": 4,
+         *           "executionCount": 2,
+         *           "createdAt": "2026-11-23T10:00:00.000Z",
+         *           "lastMessageAt": "2026-11-23T10:05:00.000Z",
+         *           "updatedAt": "2026-11-23T10:05:03.100Z"
+         *         }
+         *       ],
+         *       "total": 1,
+         *       "totalIsEstimate": false,
+         *       "nextCursor": null
+         *     }
+         */
+        ChatList: {
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
+            success: true;
+            /** @description This page of your chats, latest message first */
+            chats: components["schemas"]["Chat"][];
+            /** @description Matching chats in all, not just this page, counted up to 1000: above that it is 1000 and `totalIsEstimate` is true. Pages after the first (with `cursor`) repeat the first page's count. */
+            total: number;
+            /** @description true when more than `total` (1000) chats match */
+            totalIsEstimate: boolean;
+            /** @description Pass as `cursor` to get the next page; null on the last page */
+            nextCursor: string | null;
+        };
+        /**
+         * @example {
+         *       "success": true,
+         *       "chat": {
+         *         "id": "chat_2Hn8Qw4Rt6Yu1Io3Pa5S",
+         *         "title": "Review the open pull requests",
+         *         "agentId": "char_4Fk9QzL2mP7xR1vN8tBc",
+         *         "agentName": "Code Reviewer",
+         *         "spaceId": null,
+         *         "sessionId": "chat_2Hn8Qw4Rt6Yu1Io3Pa5S",
+         *         "status": "done",
+         *         "lastExecutionId": "exec_8Kq2LmX9vB3nR8kT1wYz",
+         *         "lastExecutionStatus": "completed",
+         *         "messageCount": 4,
+         *         "executionCount": 2,
+         *         "createdAt": "2026-11-23T10:00:00.000Z",
+         *         "lastMessageAt": "2026-11-23T10:05:00.000Z",
+         *         "updatedAt": "2026-11-23T10:05:03.100Z"
+         *       },
+         *       "messages": [
+         *         {
+         *           "role": "user",
+         *           "content": "Review the open pull requests",
+         *           "createdAt": "2026-11-23T10:05:00.000Z",
+         *           "executionId": "exec_8Kq2LmX9vB3nR8kT1wYz",
+         *           "toolCalls": []
+         *         },
+         *         {
+         *           "role": "assistant",
+         *           "content": "Two pull requests need changes: ...",
+         *           "createdAt": "2026-11-23T10:05:03.100Z",
+         *           "executionId": "exec_8Kq2LmX9vB3nR8kT1wYz",
+         *           "toolCalls": []
+         *         }
+         *       ],
+         *       "hasMore": false
+         *     }
+         */
+        ChatEnvelope: {
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
+            success: true;
+            chat: components["schemas"]["Chat"];
+            /** @description Oldest first: each execution's message and, when it completed, its answer, as the execution stores them (a pending or running one: its message alone) */
+            messages: components["schemas"]["ChatMessage"][];
+            /** @description true when earlier messages are left out: an answer holds the latest 200 executions of the chat and at most 8 MiB of their messages. GET /executions/{id} reads any of them. */
+            hasMore: boolean;
+        };
+        /**
+         * @example {
+         *       "success": true,
+         *       "chatId": "chat_2Hn8Qw4Rt6Yu1Io3Pa5S",
+         *       "title": "Review the open pull requests",
+         *       "status": "done",
+         *       "messages": [
+         *         {
+         *           "role": "user",
+         *           "content": "Review the open pull requests",
+         *           "createdAt": "2026-11-23T10:05:00.000Z",
+         *           "executionId": "exec_8Kq2LmX9vB3nR8kT1wYz",
+         *           "toolCalls": []
+         *         },
+         *         {
+         *           "role": "assistant",
+         *           "content": "Two pull requests need changes: ...",
+         *           "createdAt": "2026-11-23T10:05:03.100Z",
+         *           "executionId": "exec_8Kq2LmX9vB3nR8kT1wYz",
+         *           "toolCalls": []
+         *         }
+         *       ],
+         *       "hasMore": false
+         *     }
+         */
+        ChatMessages: {
+            /**
+             * @description Always true: the request succeeded
+             * @constant
+             */
+            success: true;
+            /** @description The chat */
+            chatId: string;
+            /** @description The first line of its first message, at most 80 characters */
+            title: string;
+            /**
+             * @description TeamDay's chat status, from the latest execution's: working (pending or running), done (completed), error (failed), standby (cancelled)
+             * @enum {string}
+             */
+            status: "working" | "done" | "error" | "standby";
+            /** @description Oldest first: each execution's message and, when it completed, its answer, as the execution stores them (a pending or running one: its message alone) */
+            messages: components["schemas"]["ChatMessage"][];
+            /** @description true when earlier messages are left out: an answer holds the latest 200 executions of the chat and at most 8 MiB of their messages. GET /executions/{id} reads any of them. */
+            hasMore: boolean;
+        };
+        /**
+         * @description Not found: you have no chat with this id in this organization (another user's chat, or another organization's, is not yours to read).
+         * @example {
+         *       "error": true,
+         *       "statusCode": 404,
+         *       "statusMessage": "Not Found",
+         *       "code": "not_found",
+         *       "message": "Chat chat_2Hn8Qw4Rt6Yu1Io3Pa5S not found.",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *     }
+         */
+        ChatNotFound: components["schemas"]["Error"];
+        /**
+         * @description Validation failed: a query parameter is invalid; `details` names it.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 422,
+         *       "statusMessage": "Unprocessable Entity",
+         *       "code": "validation_failed",
+         *       "message": "Validation failed: limit must be an integer between 1 and 200",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c",
+         *       "details": [
+         *         {
+         *           "field": "limit",
+         *           "message": "limit must be an integer between 1 and 200"
+         *         }
+         *       ]
+         *     }
+         */
+        ChatQueryInvalid: components["schemas"]["Error"];
         /**
          * @description A space (workspace): its agents, instructions and the names of its secrets
          * @example {
@@ -5034,6 +5370,209 @@ export interface operations {
             503: components["responses"]["DatabaseUnavailable"];
         };
     };
+    postApiV1Execute: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
+                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The instruction for the agent */
+                    message: string;
+                    /** @description Run in this space (its id or its slug): its instructions join the system prompt */
+                    spaceId?: string;
+                    /** @description Continue this conversation */
+                    sessionId?: string;
+                    /** @description Continue this chat (same as sessionId unless both are given) */
+                    chatId?: string;
+                    /** @description Server-Sent Events instead of one JSON answer (also with Accept: text/event-stream) */
+                    stream?: boolean;
+                    /** @description Answer 202 at once; poll GET /executions/{id} */
+                    async?: boolean;
+                    /** @description Record this run as a child of another execution; it must be one you started (else 403) */
+                    parentExecutionId?: string;
+                    /** @description Depth in a delegation tree (default 0; parent depth + 1 with parentExecutionId) */
+                    delegationDepth?: number;
+                };
+                "application/x-www-form-urlencoded": {
+                    /** @description The instruction for the agent */
+                    message: string;
+                    /** @description Run in this space (its id or its slug): its instructions join the system prompt */
+                    spaceId?: string;
+                    /** @description Continue this conversation */
+                    sessionId?: string;
+                    /** @description Continue this chat (same as sessionId unless both are given) */
+                    chatId?: string;
+                    /** @description Server-Sent Events instead of one JSON answer (also with Accept: text/event-stream) */
+                    stream?: boolean;
+                    /** @description Answer 202 at once; poll GET /executions/{id} */
+                    async?: boolean;
+                    /** @description Record this run as a child of another execution; it must be one you started (else 403) */
+                    parentExecutionId?: string;
+                    /** @description Depth in a delegation tree (default 0; parent depth + 1 with parentExecutionId) */
+                    delegationDepth?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The execution completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecuteResult"];
+                    /**
+                     * @example : stream open
+                     *
+                     *     event: meta
+                     *     data: {"executionId":"exec_8Kq2LmX9vB3nR8kT1wYz","chatId":"chat_2Yt6RkQ9LmX3vB8nP1sW","sessionId":"chat_2Yt6RkQ9LmX3vB8nP1sW","agentId":"char_4Fk9QzL2mP7xR1vN8tBc","model":"gpt-4o-mini"}
+                     *
+                     *     event: message
+                     *     data: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}
+                     *
+                     *     event: message
+                     *     data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Two pull requests are open."}}
+                     *
+                     *     event: message
+                     *     data: {"type":"content_block_stop","index":0}
+                     *
+                     *     event: result
+                     *     data: {"success":true,"executionId":"exec_8Kq2LmX9vB3nR8kT1wYz","status":"completed","result":"Two pull requests are open."}
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Response for status 202 */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecuteAccepted"];
+                };
+            };
+            /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InvalidJson"];
+                };
+            };
+            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Unauthorized"];
+                };
+            };
+            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Forbidden"];
+                };
+            };
+            /** @description Not found: no such space, archived, not visible to you, or in another organization. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecuteSpaceNotFound"];
+                };
+            };
+            /** @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionCancelled"];
+                };
+            };
+            /** @description The body is over 1 MiB. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayloadTooLarge"];
+                };
+            };
+            414: components["responses"]["UriTooLong"];
+            415: components["responses"]["UnsupportedContentEncoding"];
+            /** @description Validation failed (`validation_failed`: `details` names each invalid field); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelNotServed"];
+                };
+            };
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimited"];
+                };
+            };
+            /** @description No model provider is configured on this server. */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NoModelProvider"];
+                };
+            };
+            /** @description The model provider answered with an error; the execution is failed and keeps the message. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProviderFailed"];
+                };
+            };
+            /** @description The server is shutting down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShuttingDown"];
+                };
+            };
+            /** @description The execution ran past TEAMDAY_EXECUTION_TIMEOUT_MS. */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutionTimedOut"];
+                };
+            };
+        };
+    };
     postApiV1AgentsByIdExecute: {
         parameters: {
             query?: never;
@@ -5586,6 +6125,213 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ExecutionFinished"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            422: components["responses"]["InvalidPathParameter"];
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimited"];
+                };
+            };
+            503: components["responses"]["DatabaseUnavailable"];
+        };
+    };
+    getApiV1Chats: {
+        parameters: {
+            query?: {
+                /** @description Only chats whose latest message went to this agent (its id or slug) */
+                agentId?: string;
+                /** @description Only chats whose latest message ran in this space (its id or slug) */
+                spaceId?: string;
+                /** @description true: only chats started by missions (TeamDay's CLI, `chat --list-missions`); this server has no missions, so none */
+                mission?: boolean;
+                /** @description Page size (1-200, default 50) */
+                limit?: number;
+                /** @description Chats to skip (kept for TeamDay clients; costs time in proportion to the offset: page with `cursor` instead) */
+                offset?: number;
+                /** @description Opaque: the `nextCursor` of the previous page of this same list with the same filters. Leave out (or empty) for the first page. Constant cost per page, unlike `offset`. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for status 200 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatList"];
+                };
+            };
+            /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BadCursor"];
+                };
+            };
+            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Unauthorized"];
+                };
+            };
+            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Forbidden"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            /** @description Validation failed: a query parameter is invalid; `details` names it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatQueryInvalid"];
+                };
+            };
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimited"];
+                };
+            };
+            503: components["responses"]["DatabaseUnavailable"];
+        };
+    };
+    getApiV1ChatsById: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Chat id: the chatId of its executions */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for status 200 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatEnvelope"];
+                };
+            };
+            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Unauthorized"];
+                };
+            };
+            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Forbidden"];
+                };
+            };
+            /** @description Not found: you have no chat with this id in this organization (another user's chat, or another organization's, is not yours to read). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatNotFound"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            422: components["responses"]["InvalidPathParameter"];
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimited"];
+                };
+            };
+            503: components["responses"]["DatabaseUnavailable"];
+        };
+    };
+    getApiV1ChatsByIdMessages: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Chat id: the chatId of its executions */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for status 200 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatMessages"];
+                };
+            };
+            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Unauthorized"];
+                };
+            };
+            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Forbidden"];
+                };
+            };
+            /** @description Not found: you have no chat with this id in this organization (another user's chat, or another organization's, is not yours to read). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChatNotFound"];
                 };
             };
             413: components["responses"]["PayloadTooLarge"];

@@ -44,6 +44,11 @@ export const ROUTE_REQUIREMENTS: Record<string, Requirement> = {
   'GET /api/v1/executions/:id/tree': 'executions:read',
   'GET /api/v1/executions/:id/logs': 'executions:read',
   'POST /api/v1/executions/:id/cancel': 'executions:write',
+  'POST /api/v1/execute': 'agents:execute',
+  // Chats (read from executions)
+  'GET /api/v1/chats': 'executions:read',
+  'GET /api/v1/chats/:id': 'executions:read',
+  'GET /api/v1/chats/:id/messages': 'executions:read',
   // Spaces and secrets
   'GET /api/v1/spaces': 'spaces:read',
   'POST /api/v1/spaces': 'spaces:write',

@@ -126,6 +126,24 @@ export async function makeWorld(): Promise<World> {
   }
 }
 
+/** A chat of `owner`: memberA's is that of the execution `execId`; others' are started once (the default assistant). */
+const chats = new WeakMap<World, Map<string, Promise<string>>>()
+function chatOf(w: World, owner: Actor): Promise<string> {
+  let mine = chats.get(w)
+  if (!mine) chats.set(w, (mine = new Map()))
+  let chat = mine.get(owner.userId)
+  if (!chat) {
+    chat = (async () => {
+      if (owner.userId === w.who.memberA.userId) return (await w.t.req('GET', `/api/v1/executions/${w.execId}`, { token: owner.token })).body.execution.chatId as string
+      const r = await w.t.req('POST', '/api/v1/execute', { token: owner.token, body: { message: 'hello' } })
+      if (r.status !== 200) throw new Error(`fixture chat: ${r.status} ${r.text}`)
+      return r.body.chatId as string
+    })()
+    mine.set(owner.userId, chat)
+  }
+  return chat.then(encodeURIComponent)
+}
+
 export interface Req {
   path: string
   body?: unknown
@@ -161,6 +179,11 @@ export const REQUESTS: Record<string, (w: World, owner: Actor) => Promise<Req> |
   'PATCH /api/v1/agents/:id': (w) => ({ path: `/api/v1/agents/${w.agentId}`, body: { description: 'changed' } }),
   'DELETE /api/v1/agents/:id': async (w, owner) => ({ path: `/api/v1/agents/${await w.newAgent(owner)}` }),
   'POST /api/v1/agents/:id/execute': (w) => ({ path: `/api/v1/agents/${w.agentId}/execute`, body: { message: 'hi' } }),
+  'POST /api/v1/execute': () => ({ path: '/api/v1/execute', body: { message: 'hi' } }),
+  'GET /api/v1/chats': () => ({ path: '/api/v1/chats' }),
+  // A chat of `owner` (memberA's: that of the execution `execId`): private to them.
+  'GET /api/v1/chats/:id': async (w, owner) => ({ path: `/api/v1/chats/${await chatOf(w, owner)}` }),
+  'GET /api/v1/chats/:id/messages': async (w, owner) => ({ path: `/api/v1/chats/${await chatOf(w, owner)}/messages` }),
   'GET /api/v1/executions': () => ({ path: '/api/v1/executions' }),
   'GET /api/v1/executions/:id': (w) => ({ path: `/api/v1/executions/${w.execId}` }),
   'GET /api/v1/executions/:id/tree': (w) => ({ path: `/api/v1/executions/${w.execId}/tree` }),

@@ -381,7 +381,8 @@ export const executions = pgTable('executions', {
   id: text('id').primaryKey(),
   organizationId: text('organization_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
   userId: text('user_id').notNull().references(() => users.id),
-  agentId: text('agent_id').notNull().references(() => agents.id, { onDelete: 'cascade' }),
+  /** The agent that ran; null for the built-in default assistant (POST /api/v1/execute: src/engine/assistant.ts). */
+  agentId: text('agent_id').references(() => agents.id, { onDelete: 'cascade' }),
   /** Copied at start: the agent may be renamed or archived later. */
   agentName: text('agent_name').notNull(),
   /** The agent's visibility at start (members see executions of organization-visible agents). */
@@ -434,6 +435,9 @@ export const executions = pgTable('executions', {
   index('executions_org_space_idx').on(t.organizationId, t.spaceId, t.createdAt, t.id),
   index('executions_parent_idx').on(t.parentExecutionId, t.createdAt, t.id),
   index('executions_session_idx').on(t.organizationId, t.sessionId, t.createdAt),
+  // Chats (src/modules/chats/): a user's top-level executions newest first, and one chat's executions.
+  index('executions_org_user_time_idx').on(t.organizationId, t.userId, t.delegated, t.createdAt, t.id),
+  index('executions_org_user_chat_idx').on(t.organizationId, t.userId, t.chatId, t.delegated, t.createdAt, t.id),
   index('executions_status_idx').on(t.status),
   index('executions_lease_idx').on(t.status, t.leaseExpiresAt),
   // The queue (src/engine/queue.ts): waiting top-level executions by organization, oldest

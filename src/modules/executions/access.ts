@@ -6,6 +6,7 @@ import { agents, executions, type Agent, type Execution } from '../../db/schema'
 import { canUseAgent } from '../agents/access'
 import { inVisibleSpace, inVisibleSpaceSql, spaceAccessOf, usableSpace, type SpaceAccess } from '../spaces/access'
 import type { Viewer } from '../viewer'
+import { assistantAgent } from '../../engine/assistant'
 
 /**
  * Who may open an execution (get, tree, logs, list, cancel). An organization admin: every
@@ -39,10 +40,9 @@ export function canAttachTo(v: Viewer, parent: ExecutionAccess, space: SpaceAcce
   return canOpenExecution(v, parent, space) && parent.userId === v.userId
 }
 
-/** The rule as a list condition on `executions` (undefined for admins). Binds `user`. */
-export function visibleExecutionsSql(admin: boolean): SQL | undefined {
+/** The rule as a list condition on `executions` (or an alias of it: `x`; undefined for admins). Binds `user`. */
+export function visibleExecutionsSql(admin: boolean, x: typeof executions = executions): SQL | undefined {
   if (admin) return undefined
-  const x = executions
   return and(or(eq(x.userId, sql.placeholder('user')), ne(x.agentVisibility, 'private')), inVisibleSpaceSql(x.spaceId, false))
 }
 
@@ -79,7 +79,7 @@ export async function openableAtRunTime<R extends ExecutionAccess>(db: Db, run: 
 export type RunRefusal = 'not_a_member' | 'role' | 'agent' | 'space'
 
 /**
- * Whether the user who started a run may run `agentId` now, with their current role: still a
+ * Whether the user who started a run may run `agentId` (null: the built-in assistant) now, with their current role: still a
  * member, with a role that runs agents (agents:execute), the agent one they may use (not archived,
  * not made private by someone else: canUseAgent), and the run's space, if any, one they may use.
  * Asked when a queued run gets its slot and when a run delegates to a sub-agent: what was decided
@@ -89,13 +89,14 @@ export type RunRefusal = 'not_a_member' | 'role' | 'agent' | 'space'
 export async function runnableNow(
   db: Db,
   run: { organizationId: string; userId: string; spaceId: string | null },
-  agentId: string,
+  agentId: string | null,
 ): Promise<{ agent: Agent } | { refused: RunRefusal }> {
   const role = await roleIn(db, run.organizationId, run.userId)
   if (role === undefined) return { refused: 'not_a_member' }
   if (!roleAllows(role, 'agents:execute')) return { refused: 'role' }
   const viewer = { organizationId: run.organizationId, userId: run.userId, role }
-  const agent = await db.select().from(agents).where(and(eq(agents.id, agentId), eq(agents.organizationId, run.organizationId))).get()
+  // null: the built-in default assistant (src/engine/assistant.ts), every member's to use.
+  const agent = agentId === null ? assistantAgent(run.organizationId, run.userId) : await db.select().from(agents).where(and(eq(agents.id, agentId), eq(agents.organizationId, run.organizationId))).get()
   if (!agent || !canUseAgent(viewer, agent)) return { refused: 'agent' }
   if (run.spaceId !== null && !(await usableSpace(db, viewer, run.spaceId))) return { refused: 'space' }
   return { agent }

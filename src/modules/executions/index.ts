@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia'
 import type { Engine } from '../../engine/runner'
 import { API_V1, type RouteKit } from '../../http/context'
+import type { Ctx } from '../../context'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { AgentIdParams, ExecuteBody, ExecutionIdParams, executionModels, ListExecutionsQuery } from './model'
 import { cancelExecution, executionLogs, executionTree, failureError, getVisibleExecution, listExecutions, startExecution, toPublicExecution } from './service'
@@ -12,6 +13,7 @@ import { streamedJsonArray } from '../../http/streamed-json'
 
 const notFound = errorResponse(404, 'not_found', 'Not found: no such execution, or not visible to you, or in another organization.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz not found.')
 const agentNotFound = errorResponse(404, 'not_found', 'Not found: no such agent or space, archived, not visible to you, or in another organization.', 'Agent char_4Fk9QzL2mP7xR1vN8tBc not found (or archived, or not visible to you).')
+const spaceNotFound = errorResponse(404, 'not_found', 'Not found: no such space, archived, not visible to you, or in another organization.', 'Space production not found (or archived, or not visible to you).')
 const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
 ])
@@ -59,6 +61,7 @@ const cancelConflict = errorResponse(409, 'invalid_state', 'The execution alread
 const executionErrorModels = named({
   ExecutionNotFound: notFound,
   ExecuteTargetNotFound: agentNotFound,
+  ExecuteSpaceNotFound: spaceNotFound,
   ExecutionQueryInvalid: badQuery,
   ExecutionCancelled: executeErrorSchemas[409],
   ModelNotServed: executeErrorSchemas[422],
@@ -74,31 +77,49 @@ const executeErrors = { 409: 'ExecutionCancelled', 422: 'ModelNotServed', 501: '
 export const executionsApiModels = { ...sharedModels, ...listModels, ...executionModels, ...executionErrorModels }
 
 export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay }: RouteKit, compression: boolean) {
+  /**
+   * Both execute routes: an agent (`agentRef`, its id or slug) or the built-in default assistant
+   * (null). Default: waits and answers the completed run; `async`: 202 at once; `stream` (or
+   * Accept: text/event-stream): Server-Sent Events.
+   */
+  const execute = async (c: Ctx, agentRef: string | null, body: typeof ExecuteBody.static, request: Request, set: { status?: number | string }) => {
+    const wantsStream = body.stream === true || (body.stream !== false && (request.headers.get('accept') ?? '').includes('text/event-stream'))
+    if (body.async) {
+      const { execution } = await startExecution(c, engine, agentRef, body)
+      set.status = 202
+      return { success: true as const, executionId: execution.id, status: 'pending' as const }
+    }
+    if (wantsStream) {
+      const stream = executionStream()
+      const { execution } = await startExecution(c, engine, agentRef, body, { onEvent: stream.push })
+      // A stream cannot be stored for replay: a retry with the same Idempotency-Key gets
+      // 409 naming this execution instead of running the agent again.
+      withholdFromReplay(request, execution.id, 'stream')
+      return stream.response(execution) as any
+    }
+    const row = await (await startExecution(c, engine, agentRef, body)).done
+    if (row.status !== 'completed') throw failureError(row)
+    return executeResult(row)
+  }
   return new Elysia({ prefix: API_V1, tags: ['Executions'] })
     .use(auth)
     .model(executionsApiModels)
+    .post('/execute', ({ principal, body, request, set }) => execute(ctx(principal, request, set), null, body, request, set), {
+      auth: 'agents:execute',
+      body: ExecuteBody,
+      response: { 200: 'ExecuteResult', 202: 'ExecuteAccepted', 404: 'ExecuteSpaceNotFound', ...bodyErrors, ...authErrors, ...executeErrors },
+      detail: {
+        summary: 'Execute the default assistant',
+        description:
+          'Runs the built-in default assistant, for when you choose no agent (TeamDay\'s CLI calls it in an organization without agents): a plain system prompt, the server\'s default model (TEAMDAY_DEFAULT_MODEL, mapped by TEAMDAY_MODEL_ALIASES), no sub-agents. Everything else is POST /agents/{id}/execute: the same body, answers (200 with `result`; `stream: true` or `Accept: text/event-stream` for Server-Sent Events `meta`, `message`, `result` or `error`; `async: true` for 202), Idempotency-Key, queue and limits. ' +
+          '`spaceId` (id or slug) runs it in a space you may use (404 otherwise): its instructions join the system prompt. Pass `chatId` (or `sessionId`) from an earlier answer to continue that chat. ' +
+          'Its executions are yours alone (admins see them too): `agentId` null and `agentName` "Assistant" in executions and chats; the `meta` event\'s `agentId` is null.',
+        [RESPONSE_CONTENT]: { 200: streamedExecute },
+      },
+    })
     .post(
       '/agents/:id/execute',
-      async ({ principal, params, body, request, set }) => {
-        const c = ctx(principal, request, set)
-        const wantsStream = body.stream === true || (body.stream !== false && (request.headers.get('accept') ?? '').includes('text/event-stream'))
-        if (body.async) {
-          const { execution } = await startExecution(c, engine, params.id, body)
-          set.status = 202
-          return { success: true as const, executionId: execution.id, status: 'pending' as const }
-        }
-        if (wantsStream) {
-          const stream = executionStream()
-          const { execution } = await startExecution(c, engine, params.id, body, { onEvent: stream.push })
-          // A stream cannot be stored for replay: a retry with the same Idempotency-Key gets
-          // 409 naming this execution instead of running the agent again.
-          withholdFromReplay(request, execution.id, 'stream')
-          return stream.response(execution) as any
-        }
-        const row = await (await startExecution(c, engine, params.id, body)).done
-        if (row.status !== 'completed') throw failureError(row)
-        return executeResult(row)
-      },
+      ({ principal, params, body, request, set }) => execute(ctx(principal, request, set), params.id, body, request, set),
       {
         auth: 'agents:execute',
         params: AgentIdParams,

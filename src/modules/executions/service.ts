@@ -14,6 +14,7 @@ import { spaceAccessOf, spaceFilterId, usableSpace } from '../spaces/access'
 import { canAttachTo, canCancelExecution, canOpenExecution, executionOpener, visibleExecutionsSql } from './access'
 import type { ExecutionTree } from './model'
 import { filterInstant } from '../../instants'
+import { assistantAgent } from '../../engine/assistant'
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
@@ -81,11 +82,12 @@ export interface ExecuteInput {
 /**
  * Starts a run of an agent for the caller: the agent and the space must be ones the caller may
  * use (404 otherwise), a parent one they started (403); the engine does the rest
- * (src/engine/runner.ts `start`: depth, shutdown, model, queue).
+ * (src/engine/runner.ts `start`: depth, shutdown, model, queue). `agentId` null: the built-in
+ * default assistant (POST /api/v1/execute, src/engine/assistant.ts), under the same rules.
  */
-export async function startExecution(ctx: Ctx, engine: Engine, agentId: string, input: ExecuteInput, opts: StartOptions = {}): Promise<Started> {
+export async function startExecution(ctx: Ctx, engine: Engine, agentId: string | null, input: ExecuteInput, opts: StartOptions = {}): Promise<Started> {
   const p = callerOf(ctx)
-  const agent = await runnableAgent(ctx, p, agentId)
+  const agent = agentId === null ? assistantAgent(p.organizationId, p.userId) : await runnableAgent(ctx, p, agentId)
   const space = input.spaceId ? await spaceToRunIn(ctx, p, input.spaceId) : null
   let parent: Execution | null = null
   if (input.parentExecutionId) {
@@ -164,7 +166,7 @@ type ListFilters = Omit<ListInput, 'limit' | 'offset' | 'cursor'>
  * JavaScript (SQLite's octet_length need not count characters; PostgreSQL writes jsonb out as
  * text to count it, its own work and not this process's event loop).
  */
-const largeColumnsBytes = () =>
+export const largeColumnsBytes = () =>
   dialect === 'pg'
     ? sql<number>`(coalesce(octet_length(${executions.result}), 0) + octet_length(${executions.messages}::text) + octet_length(${executions.toolCalls}::text) + coalesce(octet_length(${executions.error}), 0) + octet_length(${executions.message}))`.mapWith(Number)
     : sql<number>`(coalesce(octet_length(${executions.result}), 0) + octet_length(${executions.messages}) + octet_length(${executions.toolCalls}) + coalesce(octet_length(${executions.error}), 0) + octet_length(${executions.message}))`.mapWith(Number)

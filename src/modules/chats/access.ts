@@ -1,0 +1,19 @@
+import { and, eq, sql, type SQL } from 'drizzle-orm'
+import { executions } from '../../db/schema'
+import { visibleExecutionsSql } from '../executions/access'
+
+/**
+ * Who may see a chat. A chat is read from executions: those that share a `chatId`. It is
+ * private to the user who started it: a caller's chat is made of their own top-level executions
+ * with that chatId (a delegated child belongs to its parent's run, not to the chat), and of those
+ * only the ones they may open (executions/access.ts: one in a space hidden from them since is
+ * left out). Admins too see only their own chats here: they read other users' runs through
+ * /executions. Another user's chat, and another organization's, is therefore 404 (a chatId is a
+ * client's string: two users' executions may carry the same one, and each sees only their own).
+ *
+ * As SQL on `executions` (or an alias of it: `x`), binding `org` and `user`.
+ */
+export function chatExecutionsSql(admin: boolean, x: typeof executions = executions): SQL {
+  const ph = sql.placeholder
+  return and(eq(x.organizationId, ph('org')), eq(x.userId, ph('user')), eq(x.delegated, false), visibleExecutionsSql(admin, x))!
+}
