@@ -169,6 +169,30 @@ describe('concurrent duplicates', () => {
     expect(runs).toBe(1)
   })
 
+  test('a key that cannot be recorded (a full disk, a lost connection) never turns the answer into an error: the write\'s 201, the route\'s own 404, as JSON; logged', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    // Every change of a key's row fails from now on, as on a full disk.
+    const conn = t.rt.connection
+    if (conn.dialect === 'pg') {
+      await conn.client.unsafe(`CREATE FUNCTION refuse_keys() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'database or disk is full'; END $$`)
+      await conn.client.unsafe('CREATE TRIGGER refuse_keys_u BEFORE UPDATE OR DELETE ON idempotency_keys FOR EACH ROW EXECUTE FUNCTION refuse_keys()')
+    } else {
+      for (const when of ['UPDATE', 'DELETE']) t.db.$client.exec(`CREATE TRIGGER refuse_keys_${when} BEFORE ${when} ON idempotency_keys BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END`)
+    }
+    const created = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'once' }, headers: { 'idempotency-key': 'k-full-1' } })
+    expect(created.status).toBe(201)
+    expect(created.body.title).toBe('once')
+    // The route's own error (the key is released: that fails too) stays that error, in JSON.
+    const missing = await t.req('PATCH', '/api/v1/tasks/task_nonexistent00000000', { token: a.token, body: { title: 'x' }, headers: { 'idempotency-key': 'k-full-2' } })
+    expect([missing.status, missing.body?.code]).toEqual([404, 'not_found'])
+    expect(t.logs.filter((l) => l.includes('"idempotency_not_recorded"'))).toHaveLength(2)
+    // The key of the write that was not recorded is held, not run again: no second task.
+    const retry = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'once' }, headers: { 'idempotency-key': 'k-full-1' } })
+    expect([retry.status, retry.body.code]).toEqual([409, 'idempotency_in_progress'])
+    expect((await t.req('GET', '/api/v1/tasks', { token: a.token })).body.filter((x: { title: string }) => x.title === 'once')).toHaveLength(1)
+  })
+
   test('a 5xx first response is not stored: the retry with the same key runs again', async () => {
     const t = await makeTestApp()
     const a = await makeActor(t)

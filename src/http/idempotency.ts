@@ -1,6 +1,8 @@
 import { Elysia } from 'elysia'
 import type { Principal } from '../auth/principal'
 import { IdempotencyKeys, requestHash, type KeyStoreDeps, type WithheldKind } from '../idempotency/service'
+import type { Logger } from '../logger'
+import { errorMessage } from '../errors'
 import { loggedTarget } from './observe'
 
 type State = { id: string } | 'replayed'
@@ -20,7 +22,7 @@ let seq = 0
  * attempt (4xx/5xx) frees the key, so a corrected retry may reuse it. Other requests cost a
  * method comparison, and a WeakMap miss when their response goes out.
  */
-export function idempotency(deps: KeyStoreDeps, callerOf: (request: Request, set: any, route: string) => Promise<Principal> | null) {
+export function idempotency(deps: KeyStoreDeps & { log: Logger }, callerOf: (request: Request, set: any, route: string) => Promise<Principal> | null) {
   const keys = new IdempotencyKeys(deps)
   const states = new WeakMap<Request, State>()
   /**
@@ -67,7 +69,20 @@ export function idempotency(deps: KeyStoreDeps, callerOf: (request: Request, set
       const s = states.get(request)
       if (s !== undefined && s !== 'replayed') {
         states.delete(request)
-        await settle(s.id, request, set, responseValue)
+        try {
+          await settle(s.id, request, set, responseValue)
+        } catch (e) {
+          // The route's work is done (committed, or refused) whatever happens to its key: the
+          // client gets the answer that work earned, never an error claiming otherwise (a write
+          // reported as failed is retried, and made twice). The key stays "in progress": a retry
+          // with it is 409 idempotency_in_progress until the key is taken over as abandoned.
+          deps.log.error('idempotency_not_recorded', {
+            requestId: set.headers['x-request-id'] === undefined ? null : String(set.headers['x-request-id']),
+            method: request.method,
+            path: loggedTarget(request.url),
+            error: errorMessage(e),
+          })
+        }
       }
       return responseValue as Response
     })
