@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { makeActor, makeTestApp, type Actor, type Res, type TestApp } from './helpers/app'
+import { sqliteOnly } from './helpers/pg'
 
 /** Errors and limits (issue 2, section 5): one envelope, a request id, never a 500 for a client mistake. */
 
@@ -412,4 +413,25 @@ describe('a database that cannot take the request now → 503 with Retry-After, 
       rmSync(dir, { recursive: true, force: true })
     }
   }, 30_000)
+
+  test.skipIf(sqliteOnly("SQLite's page limit stands in for a full disk"))('a full disk (SQLITE_FULL) or a read-only database file: 503 saying so, nothing written, and it serves again once that is over', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'admin' })
+    const c = t.db.$client
+    const pages = (c.query('PRAGMA page_count').get() as { page_count: number }).page_count
+    // No page beyond those the file has: the next write that needs one fails as on a full disk.
+    c.exec(`PRAGMA max_page_count = ${pages}`)
+    const full = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'big', description: 'y'.repeat(20_000) } })
+    expect([full.status, full.body.code, full.headers.get('retry-after')]).toEqual([503, 'service_unavailable', '1'])
+    expect(full.body.message).toContain('disk holding the database is full')
+    c.exec('PRAGMA max_page_count = 1073741823')
+    c.exec('PRAGMA query_only = 1')
+    const readOnly = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'ro' } })
+    expect([readOnly.status, readOnly.body.code]).toEqual([503, 'service_unavailable'])
+    expect(readOnly.body.message).toContain('cannot be written')
+    c.exec('PRAGMA query_only = 0')
+    expect(t.logs.filter((l) => l.includes('unhandled_error'))).toEqual([])
+    expect((await t.req('GET', '/api/v1/tasks', { token: a.token })).body).toEqual([])
+    expect((await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'after' } })).status).toBe(201)
+  })
 })

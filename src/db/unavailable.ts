@@ -8,22 +8,35 @@ const PG_UNAVAILABLE: Record<string, string> = {
   '57P03': 'The database is starting up and not accepting connections yet.',
   '25006': 'The database takes no writes (a read-only standby, or default_transaction_read_only).',
   '53300': 'The database has no connection to spare (too many clients).',
+  '53100': 'The database server is out of disk space.',
+  '53200': 'The database server is out of memory.',
+  '58030': 'The database server could not read or write its files (an I/O error).',
 }
+
+/** SQLite's (extended) result codes of a file that cannot take a write now, by prefix. */
+const SQLITE_UNAVAILABLE: [prefix: string, why: string][] = [
+  ['SQLITE_BUSY', 'The database is busy: another process holds its write lock (an admin command, a rekey or a restore).'],
+  ['SQLITE_LOCKED', 'The database is busy: another process holds its write lock (an admin command, a rekey or a restore).'],
+  ['SQLITE_FULL', 'The disk holding the database is full.'],
+  ['SQLITE_READONLY', 'The database file cannot be written (its permissions, its folder\'s, or a read-only mount).'],
+  ['SQLITE_IOERR', 'The database file could not be read or written (an I/O error of its disk).'],
+  ['SQLITE_CANTOPEN', 'The database file could not be opened.'],
+]
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT'])
 
 /**
  * Why the database cannot serve this request right now, when that is what `error` (or one of
  * its causes: drizzle wraps the driver's error) says: a SQLite file locked by another writer (an
- * admin command, `teamday rekey`, a backup restore) past the busy timeout, or PostgreSQL busy,
- * restarting, read-only or out of reach. Those are the server's state, not the request's fault
+ * admin command, `teamday rekey`, a backup restore) past the busy timeout, its disk full, its
+ * file read-only or failing, or PostgreSQL busy, restarting, read-only, out of space or out of reach. Those are the server's state, not the request's fault
  * nor a bug: 503 with Retry-After, where they were a 500 "internal error". Else null.
  */
 export function databaseUnavailable(error: unknown): string | null {
   let e: unknown = error
   for (let depth = 0; depth < 5 && e !== null && typeof e === 'object'; depth++) {
     const { code } = e as { code?: unknown }
-    if (typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))) {
-      return 'The database is busy: another process holds its write lock (an admin command, a rekey or a restore).'
+    if (typeof code === 'string' && code.startsWith('SQLITE_')) {
+      for (const [prefix, why] of SQLITE_UNAVAILABLE) if (code.startsWith(prefix)) return why
     }
     if (typeof code === 'string' && PG_UNAVAILABLE[code] !== undefined) return PG_UNAVAILABLE[code]!
     if (typeof code === 'string' && NETWORK_CODES.has(code)) return 'The database is not answering.'
