@@ -151,8 +151,8 @@ describe('CLI sign-ins in the console', () => {
     await c.post(path(authUrl), { decision: 'approve' })
     const tokens = (await t.req('GET', `/api/auth/cli/poll?code=${code}`)).body
     await t.req('GET', '/api/v1/agents', { token: tokens.accessToken, ip: '203.0.113.50' })
-    expect((await c.get('/settings/cli-sessions')).headers.get('location')).toBe('/settings/tokens#cli-sessions')
-    const list = await c.get('/settings/tokens')
+    expect((await c.get('/settings/cli-sessions')).headers.get('location')).toBe('/settings/profile#cli-sessions')
+    const list = await c.get('/settings/profile')
     expect(list.status).toBe(200)
     expect(list.text).toContain(UA)
     expect(list.text).toContain('from <span>198.51.100.23</span>')
@@ -168,10 +168,10 @@ describe('CLI sign-ins in the console', () => {
     expect((await c.post(`/settings/cli-sessions/${id}/revoke`, {}, { 'sec-fetch-site': 'cross-site' })).status).toBe(403)
     const done = await c.post(`/settings/cli-sessions/${id}/revoke`)
     expect(done.status).toBe(303)
-    expect(done.headers.get('location')).toBe('/settings/tokens?cli_revoked=1#cli-sessions')
+    expect(done.headers.get('location')).toBe('/settings/profile?cli_revoked=1#cli-sessions')
     expect((await t.req('GET', '/api/v1/agents', { token: tokens.accessToken })).body.code).toBe('token_revoked')
     expect((await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: tokens.refreshToken } })).body.code).toBe('token_revoked')
-    const after = (await c.get('/settings/tokens?cli_revoked=1')).text
+    const after = (await c.get('/settings/profile?cli_revoked=1')).text
     expect(after).toContain('CLI sign-in revoked')
     expect(after).toContain('No command-line tool is signed in')
   })

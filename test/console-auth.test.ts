@@ -20,7 +20,7 @@ describe('sign-in', () => {
     const c = consoleClient(t)
     const res = await c.signIn(a.email)
     expect(res.status).toBe(303)
-    expect(res.headers.get('location')).toBe('/settings/tokens')
+    expect(res.headers.get('location')).toBe('/settings/profile')
     const cookie = res.headers.get('set-cookie')!
     expect(cookie).toMatch(/^teamday_session=[0-9A-Za-z]{43}; Path=\/; Max-Age=604800; HttpOnly; SameSite=Lax$/)
     const secret = cookie.split(';')[0]!.split('=')[1]!
@@ -39,7 +39,7 @@ describe('sign-in', () => {
     const res = await viaProxy.signIn(a.email)
     expect(res.status).toBe(303)
     expect(res.headers.get('set-cookie')).toMatch(/^__Host-teamday_session=[0-9A-Za-z]{43}; Path=\/; Max-Age=604800; HttpOnly; SameSite=Lax; Secure$/)
-    expect((await viaProxy.get('/settings/tokens')).status).toBe(200)
+    expect((await viaProxy.get('/settings/profile')).status).toBe(200)
     // The same header from a client that is not a trusted proxy, off loopback: no session over plain HTTP.
     const direct = consoleClient(p, { ip: '203.0.113.9', headers: { 'x-forwarded-proto': 'https' } })
     const refused = await direct.signIn(a.email)
@@ -99,8 +99,8 @@ describe('sign-in', () => {
     victim.cookie = planted
     await victim.signIn(a.email)
     expect(victim.cookie).not.toBe(planted)
-    expect((await attacker.get('/settings/tokens')).status).toBe(303)
-    expect((await victim.get('/settings/tokens')).status).toBe(200)
+    expect((await attacker.get('/settings/profile')).status).toBe(303)
+    expect((await victim.get('/settings/profile')).status).toBe(200)
   })
 
   test('idle (12 h) and absolute (7 days) expiry', async () => {
@@ -109,20 +109,20 @@ describe('sign-in', () => {
     const c = consoleClient(t)
     await c.signIn(a.email)
     t.clock.advance(SESSION_IDLE_MS - 60_000)
-    expect((await c.get('/settings/tokens')).status).toBe(200)
+    expect((await c.get('/settings/profile')).status).toBe(200)
     t.clock.advance(SESSION_IDLE_MS - 60_000)
-    expect((await c.get('/settings/tokens')).status).toBe(200)
+    expect((await c.get('/settings/profile')).status).toBe(200)
     t.clock.advance(SESSION_IDLE_MS + 1)
-    const expired = await c.get('/settings/tokens')
+    const expired = await c.get('/settings/profile')
     expect(expired.status).toBe(303)
-    expect(expired.headers.get('location')).toBe('/login?next=%2Fsettings%2Ftokens')
+    expect(expired.headers.get('location')).toBe('/login?next=%2Fsettings%2Fprofile')
     const d = consoleClient(t)
     await d.signIn(a.email)
     for (let i = 0; i < 15; i++) {
       t.clock.advance(SESSION_IDLE_MS - 60_000)
-      if ((await d.get('/settings/tokens')).status !== 200) break
+      if ((await d.get('/settings/profile')).status !== 200) break
     }
-    expect((await d.get('/settings/tokens')).status).toBe(303)
+    expect((await d.get('/settings/profile')).status).toBe(303)
     expect(15 * (SESSION_IDLE_MS - 60_000)).toBeGreaterThan(SESSION_MAX_MS)
   })
 
@@ -135,12 +135,12 @@ describe('sign-in', () => {
     await two.signIn(a.email)
     const out = await one.post('/logout')
     expect(out.headers.get('set-cookie')).toContain('Max-Age=0')
-    expect((await one.get('/settings/tokens')).status).toBe(303)
-    expect((await two.get('/settings/tokens')).status).toBe(200)
+    expect((await one.get('/settings/profile')).status).toBe(303)
+    expect((await two.get('/settings/profile')).status).toBe(200)
     const three = consoleClient(t)
     await three.signIn(a.email)
     await three.post('/logout/everywhere')
-    expect((await two.get('/settings/tokens')).status).toBe(303)
+    expect((await two.get('/settings/profile')).status).toBe(303)
     expect(await t.db.select().from(sessions).where(eq(sessions.userId, a.userId)).all()).toEqual([])
   })
 
@@ -156,7 +156,7 @@ describe('sign-in', () => {
     await laptop.signIn(a.email)
     await phone.signIn(a.email)
     await bob.signIn(b.email)
-    const rowsOf = (html: string) => html.split('<tr>').slice(2)
+    const rowsOf = (html: string) => html.split('id="sessions"')[1]!.split('<tr>').slice(2)
     const listed = rowsOf((await laptop.get('/settings/profile')).text)
     expect(listed.length).toBe(2)
     const laptopRow = listed.find((r) => r.includes('Laptop Firefox/140'))!
@@ -195,16 +195,16 @@ describe('sign-in', () => {
     await givePassword(t, a.userId)
     for (const [next, to] of [
       ['/org/members?x=1', '/org/members?x=1'],
-      ['//evil.example/x', '/settings/tokens'],
-      ['https://evil.example/', '/settings/tokens'],
-      ['/\\evil.example', '/settings/tokens'],
-      ['javascript:alert(1)', '/settings/tokens'],
+      ['//evil.example/x', '/settings/profile'],
+      ['https://evil.example/', '/settings/profile'],
+      ['/\\evil.example', '/settings/profile'],
+      ['javascript:alert(1)', '/settings/profile'],
       // Dot segments that collapse into a protocol-relative URL.
-      ['/.//evil.example/x', '/settings/tokens'],
-      ['/%2e//evil.example', '/settings/tokens'],
-      ['/..//evil.example', '/settings/tokens'],
-      ['/a/..//evil.example', '/settings/tokens'],
-      ['/%2E%2E//evil.example', '/settings/tokens'],
+      ['/.//evil.example/x', '/settings/profile'],
+      ['/%2e//evil.example', '/settings/profile'],
+      ['/..//evil.example', '/settings/profile'],
+      ['/a/..//evil.example', '/settings/profile'],
+      ['/%2E%2E//evil.example', '/settings/profile'],
       ['/org/./members', '/org/members'],
     ]) {
       const c = consoleClient(t)
@@ -213,19 +213,24 @@ describe('sign-in', () => {
     }
   })
 
-  test('/ is the console: the tokens page when signed in, the sign-in page (back to it after) when not', async () => {
+  test('/ is the console: Settings → Profile when signed in, the sign-in page (back to it after) when not', async () => {
     const a = await makeActor(t)
     await givePassword(t, a.userId)
     const c = consoleClient(t)
     const root = await c.get('/')
-    expect([root.status, root.headers.get('location')]).toEqual([303, '/settings/tokens'])
-    const home = await c.get('/settings/tokens')
-    expect([home.status, home.headers.get('location')]).toEqual([303, '/login?next=%2Fsettings%2Ftokens'])
+    expect([root.status, root.headers.get('location')]).toEqual([303, '/settings/profile'])
+    const home = await c.get('/settings/profile')
+    expect([home.status, home.headers.get('location')]).toEqual([303, '/login?next=%2Fsettings%2Fprofile'])
     await c.signIn(a.email)
-    expect((await c.get('/')).headers.get('location')).toBe('/settings/tokens')
-    const tokens = await c.get('/settings/tokens')
+    expect((await c.get('/')).headers.get('location')).toBe('/settings/profile')
+    const tokens = await c.get('/settings/profile')
     expect(tokens.status).toBe(200)
     expect(tokens.text).toContain('href="/swagger"')
+    // The tokens page of earlier versions (bookmarks, old links) leads to its section, the query kept.
+    for (const old of ['/settings/tokens', '/settings/api']) {
+      const moved = await c.get(`${old}?inactive=1`)
+      expect([moved.status, moved.headers.get('location')]).toEqual([303, '/settings/profile?inactive=1#personal-access-tokens'])
+    }
   })
 })
 
@@ -292,7 +297,7 @@ describe('first start and one-time links', () => {
     const c = consoleClient(t)
     await c.signIn(a.email)
     await givePassword(t, a.userId, 'another long password')
-    expect((await c.get('/settings/tokens')).status).toBe(303)
+    expect((await c.get('/settings/profile')).status).toBe(303)
   })
 })
 
@@ -311,6 +316,24 @@ describe('sessions and the API', () => {
     expect(post.status).toBe(401)
   })
 
+  test("the cross-origin check covers every console form, and only the console: the JSON APIs after it (TeamDay's /api/tokens aliases, /api/auth/cli) answer a cross-site call as the API does", async () => {
+    const a = await makeActor(t)
+    await givePassword(t, a.userId)
+    const c = consoleClient(t)
+    await c.signIn(a.email)
+    const cross = { 'sec-fetch-site': 'cross-site', origin: 'https://app.example' }
+    const forms = (t.app.routes as { method: string; path: string }[]).filter((r) => r.method === 'POST' && !r.path.startsWith('/api/'))
+    expect(forms.length).toBeGreaterThan(10)
+    for (const r of forms) {
+      const res = await c.post(r.path.replace(/:(\w+)/g, 'x_$1'), {}, cross)
+      expect([r.path, res.status]).toEqual([r.path, 403])
+    }
+    const created = await t.req('POST', '/api/tokens/create', { token: a.token, body: { name: 'from a browser app' }, headers: cross })
+    expect([created.status, created.headers.get('content-type')]).toEqual([201, expect.stringContaining('application/json')])
+    const initiated = await t.req('POST', '/api/auth/cli/initiate', { headers: cross, ip: '127.0.0.1' })
+    expect([initiated.status, initiated.headers.get('content-type')]).toEqual([200, expect.stringContaining('application/json')])
+  })
+
   test('cross-site form POSTs are refused (Go CrossOriginProtection); same-origin and header-less ones pass', async () => {
     const a = await makeActor(t)
     await givePassword(t, a.userId)
@@ -318,7 +341,7 @@ describe('sessions and the API', () => {
     await c.signIn(a.email)
     const cross = await c.post('/logout', {}, { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' })
     expect(cross.status).toBe(403)
-    expect((await c.get('/settings/tokens')).status).toBe(200)
+    expect((await c.get('/settings/profile')).status).toBe(200)
     const sameSite = await c.post('/logout', {}, { 'sec-fetch-site': 'same-site' })
     expect(sameSite.status).toBe(403)
     // No Sec-Fetch-Site (older browser): Origin must match the host.
@@ -331,7 +354,7 @@ describe('sessions and the API', () => {
   })
 
   test('every console page has the CSP, frame, referrer and no-store headers', async () => {
-    for (const path of ['/login', '/settings/tokens']) {
+    for (const path of ['/login', '/settings/profile']) {
       const res = await t.req('GET', path, { ip: '127.0.0.1' })
       expect(res.headers.get('content-security-policy')).toBe("default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
       expect(res.headers.get('x-frame-options')).toBe('DENY')

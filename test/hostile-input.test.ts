@@ -72,7 +72,9 @@ describe('hostile input on every documented route: never a 5xx, always a JSON er
       const ms = performance.now() - started
       const type = res.headers.get('content-type') ?? ''
       const where = `${method} ${path.slice(0, 80)} [${what.slice(0, 60)}] -> ${res.status}`
-      if (res.status >= 500) problems.push(`${where}: ${res.text.slice(0, 160)}`)
+      // 501 no_model_provider is this test server's configuration (no provider), documented, not the input's doing:
+      // a valid message to POST /api/v1/execute (no id to get wrong) reaches it.
+      if (res.status >= 500 && !(res.status === 501 && res.body?.code === 'no_model_provider')) problems.push(`${where}: ${res.text.slice(0, 160)}`)
       else if (res.status >= 400 && !(type.startsWith('application/json') && res.body?.error === true && typeof res.body.code === 'string' && typeof res.body.message === 'string')) {
         problems.push(`${where}: not the JSON error envelope (${type}) ${res.text.slice(0, 120)}`)
       }
@@ -118,7 +120,9 @@ describe('hostile input on every web console route: never a 5xx', () => {
       sent++
       const res = form === undefined ? await browser.get(path) : await browser.post(path, form)
       const where = `${method} ${path.slice(0, 80)} [${what.slice(0, 50)}] -> ${res.status}`
-      if (res.status >= 500) problems.push(`${where}: ${res.text.slice(0, 160)}`)
+      // 501 no_model_provider is this test server's configuration (no provider), documented, not the input's doing:
+      // a valid message to POST /api/v1/execute (no id to get wrong) reaches it.
+      if (res.status >= 500 && !(res.status === 501 && res.body?.code === 'no_model_provider')) problems.push(`${where}: ${res.text.slice(0, 160)}`)
       if (res.text.includes(admin.token)) problems.push(`${where}: the token in the answer`)
       if (/\bat [^\n]*\.(ts|js|tsx):\d+/.test(res.text)) problems.push(`${where}: a stack trace`)
       // In a quoted attribute value `<` is only text; anywhere else the script must come back escaped.

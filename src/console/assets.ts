@@ -12,6 +12,8 @@ header{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;padding:.6r
 header .brand{font-weight:700;margin-right:auto}
 nav ul{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap:.25rem 1rem}
 nav a[aria-current=page]{font-weight:700;text-decoration:none}
+nav.subnav{margin:0 0 1rem;padding-bottom:.5rem;border-bottom:1px solid var(--line)}
+h3{font-size:1.05rem;margin:1.25rem 0 .5rem}
 main{max-width:64rem;margin:0 auto;padding:1rem}
 h1{font-size:1.5rem;margin:.5rem 0 1rem}
 h2{font-size:1.15rem;margin:1.5rem 0 .5rem}
@@ -55,7 +57,7 @@ document.querySelectorAll('button[data-copy]').forEach(function (b) {
   b.hidden = false;
   b.addEventListener('click', function () {
     var el = document.getElementById(b.getAttribute('data-copy'));
-    navigator.clipboard.writeText(el.textContent.trim()).then(function () { b.textContent = 'Copied'; });
+    navigator.clipboard.writeText(el.textContent.trim()).then(function () { b.textContent = b.getAttribute('data-copied') || 'Copied'; });
   });
 });
 document.querySelectorAll('form[data-confirm]').forEach(function (f) {

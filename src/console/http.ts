@@ -154,7 +154,8 @@ export function page(html: string, init: { status?: number; headers?: Record<str
   const body = '<!doctype html>' + html
   const head = {
     status: init.status ?? 200,
-    headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', ...SECURITY_HEADERS, ...init.headers },
+    // Vary: Accept-Language: every page is in the language the request asks for (src/console/i18n.ts).
+    headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', vary: 'Accept-Language', ...SECURITY_HEADERS, ...init.headers },
   }
   return init.secret ? new Response(body, head) : htmlResponse(body, head)
 }

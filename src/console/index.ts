@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia'
 import type { Services } from '../context'
-import { consoleKit, crossOriginRefused, page, type ConsoleKit } from './http'
+import { consoleKit, crossOriginRefused, type ConsoleKit } from './http'
+import { refusedPage } from './routes/auth'
 import { authRoutes } from './routes/auth'
 import { orgRoutes } from './routes/org'
 import { profileRoutes } from './routes/profile'
@@ -17,10 +18,11 @@ export type { SignedIn } from './session'
  */
 export function consolePlugin(kit: ConsoleKit) {
   return new Elysia({ name: 'console' })
-    .onBeforeHandle({ as: 'scoped' }, ({ request }) => {
-      if (crossOriginRefused(request)) {
-        return page('<title>Refused</title><h1>Cross-origin request refused</h1><p>This form was sent from another site. Go back to the console and try again.</p>', { status: 403 })
-      }
+    // Local: the console's own routes only. Scoped, it also ran on the routes the app adds after
+    // the console (TeamDay's /api/tokens aliases, /api/auth/cli/*), JSON APIs that authenticate
+    // with a bearer token, so browsers on TEAMDAY_CORS_ORIGINS got this HTML 403 there.
+    .onBeforeHandle(async ({ request }) => {
+      if (crossOriginRefused(request)) return refusedPage(request)
     })
     .use(authRoutes(kit))
     .use(tokenRoutes(kit))

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Server } from 'bun'
 import { existsSync, mkdirSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { createApp } from '../../src/app'
@@ -14,7 +15,8 @@ import { makeActor, makeTestApp, type Actor, type TestApp } from '../helpers/app
 import { givePassword, PASSWORD } from '../helpers/console'
 
 const CHROMIUM = '/usr/bin/chromium'
-const SHOTS = join(import.meta.dir, '../../docs/screenshots')
+// Rewritten only on request (TEAMDAY_SCREENSHOTS=1), as in console.test.ts: a test run leaves the tree clean.
+const SHOTS = process.env.TEAMDAY_SCREENSHOTS === '1' ? join(import.meta.dir, '../../docs/screenshots') : join(tmpdir(), 'teamday-screenshots')
 const available = existsSync(CHROMIUM) || process.env.CI === 'true'
 if (!available) test.skip(`browser suite: no Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`, () => {})
 const suite = available ? describe : () => {}
@@ -89,7 +91,7 @@ suite('CLI sign-in in Chromium', () => {
     const refreshed = (await (await fetch(`${base}/api/auth/cli/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken: tokens.refreshToken }) })).json()) as any
     expect((await api('/api/v1/agents', refreshed.accessToken)).status).toBe(200)
 
-    await page.goto(`${base}/settings/tokens`)
+    await page.goto(`${base}/settings/profile`)
     const section = page.locator('#cli-sessions').locator('..')
     expect(await section.textContent()).toContain('teamday-cli/browser-test')
     await section.getByRole('button', { name: /Revoke the sign-in/ }).click()

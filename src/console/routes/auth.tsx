@@ -9,43 +9,63 @@ import { eq } from 'drizzle-orm'
 import { JS, CSS } from '../assets'
 import { FormBody, field, hidden } from '../form'
 import { page, redirect, safeNext, type ConsoleKit } from '../http'
+import { langOf, messages } from '../i18n'
 import { createSession, endAllSessions, endSession, endSessionBySecret, pruneSessions } from '../session'
 import { clearFailures, lockedFor, recordFailure, throttleKeys } from '../throttle'
-import { MessagePage, SetPasswordPage, SignInPage } from '../views/auth'
+import { MessagePage, RefusedPage, SetPasswordPage, SignInPage } from '../views/auth'
+import { anonymousNav, errorOf } from './settings'
 
 const SecretParams = t.Object({ secret: t.String() })
-const GENERIC = 'Wrong e-mail or password.'
-const NEEDS_HTTPS =
-  'Sign-in is only offered over HTTPS (or from this machine over http://localhost): over plain HTTP the password and the session cookie would cross the network readable by anyone on the way. Open this page with https://, or put a TLS-terminating reverse proxy in front (TEAMDAY_TRUSTED_PROXIES, X-Forwarded-Proto).'
-export const HOME = '/settings/tokens'
+/** Where a sign-in leads: Settings → Profile (its Personal Access Tokens section is one click or scroll away). */
+export const HOME = '/settings/profile'
+
+/** The page of a form posted from another site (the cross-origin check), in the request's language. */
+export async function refusedPage(request: Request): Promise<Response> {
+  return page(await (<RefusedPage nav={anonymousNav(request)} />), { status: 403 })
+}
 
 /** Sign-in, sign-out, and the one-time set-up / set-password links. */
 export function authRoutes(kit: ConsoleKit) {
-  const signInPage = async (props: Parameters<typeof SignInPage>[0], status = 200) => page(await (<SignInPage {...props} />), { status })
+  const signInPage = async (request: Request, props: Omit<Parameters<typeof SignInPage>[0], 'nav'>, status = 200) => page(await (<SignInPage nav={anonymousNav(request)} {...props} />), { status })
 
-  const linkRoutes = (purpose: LinkPurpose, base: string, title: string, intro: string) => (app: Elysia) => app
+  const linkRoutes = (purpose: LinkPurpose, base: string, texts: { title: 'setupTitle' | 'setPasswordTitle'; intro: 'setupIntro' | 'setPasswordIntro' }) => (app: Elysia) => {
+    const invalid = async (request: Request) => {
+      const nav = anonymousNav(request)
+      return page(await (<MessagePage nav={nav} title={nav.t.linkInvalidTitle} message={nav.t.linkInvalid} link={{ href: '/login', label: nav.t.signInButton }} />), { status: 404 })
+    }
+    const needsHttps = async (request: Request) => {
+      const nav = anonymousNav(request)
+      return page(await (<MessagePage nav={nav} title={nav.t[texts.title]} message={nav.t.needsHttps} />), { status: 400 })
+    }
+    const form = async (request: Request, secret: string, email: string, error?: string) => {
+      const nav = anonymousNav(request)
+      return page(await (<SetPasswordPage nav={nav} action={`${base}${secret}`} email={email} title={nav.t[texts.title]} intro={nav.t[texts.intro]} withName={purpose === 'setup'} error={error} />), {
+        status: error === undefined ? 200 : 422,
+        secret: true,
+      })
+    }
+    return app
       .get(`${base}:secret`, async ({ params: { secret }, request, set }) => {
         const found = await findLink(kit.anonymousCtx(request, set), purpose, secret)
-        if (!found) return page(await (<MessagePage title="Link not valid" message="This link is invalid, already used or expired. Ask an administrator for a new one." link={{ href: '/login', label: 'Sign in' }} />), { status: 404 })
-        if (!kit.mayStartSession(request)) return page(await (<MessagePage title={title} message={NEEDS_HTTPS} />), { status: 400 })
-        return page(await (<SetPasswordPage action={`${base}${secret}`} email={found.user.email} title={title} intro={intro} withName={purpose === 'setup'} />), { secret: true })
+        if (!found) return invalid(request)
+        if (!kit.mayStartSession(request)) return needsHttps(request)
+        return form(request, secret, found.user.email)
       }, { ...hidden, params: SecretParams })
       .post(`${base}:secret`, async ({ params: { secret }, body, request, set }) => {
         const ctx = kit.anonymousCtx(request, set)
         const found = await findLink(ctx, purpose, secret)
-        if (!found) return page(await (<MessagePage title="Link not valid" message="This link is invalid, already used or expired. Ask an administrator for a new one." link={{ href: '/login', label: 'Sign in' }} />), { status: 404 })
-        if (!kit.mayStartSession(request)) return page(await (<MessagePage title={title} message={NEEDS_HTTPS} />), { status: 400 })
-        const again = async (error: string) =>
-          page(await (<SetPasswordPage action={`${base}${secret}`} email={found.user.email} title={title} intro={intro} withName={purpose === 'setup'} error={error} />), { status: 422, secret: true })
-        if (field(body, 'password') !== field(body, 'confirm')) return again('The two passwords differ.')
+        if (!found) return invalid(request)
+        if (!kit.mayStartSession(request)) return needsHttps(request)
+        if (field(body, 'password') !== field(body, 'confirm')) return form(request, secret, found.user.email, messages(langOf(request)).passwordsDiffer)
         try {
           await useLink(ctx, purpose, secret, { password: field(body, 'password'), name: field(body, 'name') })
         } catch (e) {
-          if (e instanceof AppError) return again(e.message)
+          if (e instanceof AppError) return form(request, secret, found.user.email, errorOf(request, e))
           throw e
         }
         return redirect('/login?done=password')
       }, { ...hidden, body: FormBody, params: SecretParams })
+  }
 
   // Adds its routes to the console's instance itself (a function plugin): a plugin instance
   // would have every route added twice more, once here and once by the console.
@@ -55,27 +75,29 @@ export function authRoutes(kit: ConsoleKit) {
     .get('/login', async ({ request, query }) => {
       const next = safeNext(query.next)
       if (await kit.signedIn(request)) return redirect(next ?? HOME)
-      if (!kit.mayStartSession(request)) return signInPage({ next, error: NEEDS_HTTPS }, 400)
-      return signInPage({ next, notice: query.done === 'password' ? 'Password set. Sign in with it now.' : null })
+      const tx = messages(langOf(request))
+      if (!kit.mayStartSession(request)) return signInPage(request, { next, error: tx.needsHttps }, 400)
+      return signInPage(request, { next, notice: query.done === 'password' ? tx.passwordSetNotice : null })
     }, hidden)
     .post('/login', async ({ request, body, set }) => {
       const next = safeNext(field(body, 'next'))
       const email = field(body, 'email').trim()
-      if (!kit.mayStartSession(request)) return signInPage({ next, email, error: NEEDS_HTTPS }, 400)
+      const tx = messages(langOf(request))
+      if (!kit.mayStartSession(request)) return signInPage(request, { next, email, error: tx.needsHttps }, 400)
       const ctx = kit.anonymousCtx(request, set)
       const keys = throttleKeys(ctx.box, email, ctx.origin?.ip() ?? null)
       // Before any hashing: a locked account or address costs the server nothing.
       const wait = await lockedFor(ctx, keys)
       if (wait > 0) {
         const minutes = Math.ceil(wait / 60_000)
-        return signInPage({ next, email, error: `Too many failed sign-ins. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.` }, 429)
+        return signInPage(request, { next, email, error: tx.tooManySignIns(minutes) }, 429)
       }
       const user = await checkPassword(ctx, email, field(body, 'password'))
       const orgs = user ? await listMemberships(ctx, user.id) : []
       if (!user || orgs.length === 0) {
         await recordFailure(ctx, keys)
         await recordAudit(ctx, { type: 'user.sign_in_failed', organizationId: null, targetType: user ? 'user' : null, targetId: user?.id ?? null, details: { reason: user ? 'no_membership' : 'wrong_credentials' } })
-        return signInPage({ next, email, error: GENERIC }, 401)
+        return signInPage(request, { next, email, error: tx.wrongCredentials }, 401)
       }
       await clearFailures(ctx, keys)
       await pruneSessions(ctx)
@@ -97,6 +119,6 @@ export function authRoutes(kit: ConsoleKit) {
       if (who) await endAllSessions(kit.ctxOf(who, request, set), who.user.id, who.organization.id)
       return redirect('/login', { 'set-cookie': kit.clearCookie(request) })
     }, { ...hidden, body: FormBody })
-    .use(linkRoutes('setup', '/setup/', 'Set up teamday', 'Welcome. Choose the password of the first administrator. This link works once.'))
-    .use(linkRoutes('set_password', '/set-password/', 'Set your password', 'Choose your console password. This link works once.'))
+    .use(linkRoutes('setup', '/setup/', { title: 'setupTitle', intro: 'setupIntro' }))
+    .use(linkRoutes('set_password', '/set-password/', { title: 'setPasswordTitle', intro: 'setPasswordIntro' }))
 }

@@ -6,10 +6,11 @@ import { page, redirect, type ConsoleKit } from '../http'
 import { addMember, changeRole, listMembers, passwordLink, removeMemberNow } from '../members-adapter'
 import { switchOrganization, type SignedIn } from '../session'
 import { AuditPage, ForbiddenPage, MembersPage } from '../views/org'
-import { navOf } from './settings'
+import { langOf, messages } from '../i18n'
+import { errorOf, navOf } from './settings'
+import { HOME } from './auth'
 
 const UserParams = t.Object({ userId: t.String() })
-const ADMINS_ONLY = 'Only organization admins can see this page.'
 
 /** Organization → Members and Audit log (admins), and the organization switcher. */
 export function orgRoutes(kit: ConsoleKit) {
@@ -17,7 +18,7 @@ export function orgRoutes(kit: ConsoleKit) {
 
   const members = async (who: SignedIn, request: Request, set: any, extra: { error?: string; notice?: string; link?: { email: string; url: string } } = {}, status = 200) => {
     const nav = await navOf(kit, who, request, set, '/org/members')
-    if (who.role !== 'admin') return page(await (<ForbiddenPage nav={nav} message={ADMINS_ONLY} />), { status: 403 })
+    if (who.role !== 'admin') return page(await (<ForbiddenPage nav={nav} message={nav.t.adminsOnly} />), { status: 403 })
     const rows = await listMembers(kit.ctxOf(who, request, set), who)
     return page(await (<MembersPage nav={nav} who={who} members={rows} {...extra} />), { status, secret: extra.link !== undefined })
   }
@@ -29,7 +30,7 @@ export function orgRoutes(kit: ConsoleKit) {
     try {
       return await fn(who)
     } catch (e) {
-      if (e instanceof AppError) return members(who, request, set, { error: e.message }, e.status)
+      if (e instanceof AppError) return members(who, request, set, { error: errorOf(request, e) }, e.status)
       throw e
     }
   }
@@ -40,13 +41,15 @@ export function orgRoutes(kit: ConsoleKit) {
     .get('/org/members', async ({ request, set, query }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
-      const notice = query.done === 'removed' ? 'Member removed: their tokens and sessions for this organization stopped working.' : query.done === 'role' ? 'Role changed: it applies from their next request.' : undefined
+      const tx = messages(langOf(request))
+      const notice = query.done === 'removed' ? tx.noticeMemberRemoved : query.done === 'role' ? tx.noticeRoleChanged : undefined
       return members(who, request, set, { notice })
     }, hidden)
     .post('/org/members', ({ request, set, body }) =>
       act(request, set, async (who) => {
         const r = await addMember(kit.ctxOf(who, request, set), who, field(body, 'email'), field(body, 'role') || 'member')
-        const notice = r.noLink ? `${r.email} added. ${r.noLink}` : `${r.email} added.`
+        const added = messages(langOf(request)).added(r.email)
+        const notice = r.noLink ? `${added} ${errorOf(request, new AppError('forbidden', r.noLink))}` : added
         return members(who, request, set, { notice, ...(r.link ? { link: { email: r.email, url: base(request) + r.link } } : {}) }, 201)
       }), { ...hidden, body: FormBody })
     .post('/org/members/:userId/role', ({ request, set, body, params }) =>
@@ -68,7 +71,7 @@ export function orgRoutes(kit: ConsoleKit) {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
       const nav = await navOf(kit, who, request, set, '/org/audit')
-      if (who.role !== 'admin') return page(await (<ForbiddenPage nav={nav} message={ADMINS_ONLY} />), { status: 403 })
+      if (who.role !== 'admin') return page(await (<ForbiddenPage nav={nav} message={nav.t.adminsOnly} />), { status: 403 })
       const ctx = kit.ctxOf(who, request, set)
       const people = (await listMembers(ctx, who)).map((m) => ({ id: m.userId, email: m.email }))
       const type = typeof query.type === 'string' ? query.type.slice(0, 64) : ''
@@ -77,7 +80,7 @@ export function orgRoutes(kit: ConsoleKit) {
         const r = await listAuditEvents(ctx, { type: type || undefined, userId: person || undefined, limit: 50, offset: 0, cursor: typeof query.cursor === 'string' && query.cursor ? query.cursor : undefined })
         return page(await (<AuditPage nav={nav} events={r.events} people={people} type={type} person={person} next={r.nextCursor} />))
       } catch (e) {
-        if (e instanceof AppError) return page(await (<AuditPage nav={nav} events={[]} people={people} type={type} person={person} next={null} error={e.message} />), { status: e.status })
+        if (e instanceof AppError) return page(await (<AuditPage nav={nav} events={[]} people={people} type={type} person={person} next={null} error={errorOf(request, e)} />), { status: e.status })
         throw e
       }
     }, hidden)
@@ -85,6 +88,6 @@ export function orgRoutes(kit: ConsoleKit) {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
       await switchOrganization(kit.ctxOf(who, request, set), who.sessionId, who.user.id, field(body, 'organizationId'))
-      return redirect('/settings/tokens')
+      return redirect(HOME)
     }, { ...hidden, body: FormBody })
 }

@@ -3,29 +3,31 @@ import { AppError } from '../../errors'
 import { checkPassword, setPassword } from '../../modules/users/passwords'
 import { updateProfile } from '../../modules/users/profile'
 import { FormBody, field, hidden } from '../form'
-import { page, redirect, type ConsoleKit } from '../http'
-import { endOwnSession, listSessions, type SignedIn } from '../session'
+import { redirect, type ConsoleKit } from '../http'
+import { langOf, messages } from '../i18n'
+import { endOwnSession, type SignedIn } from '../session'
 import { clearFailures, lockedFor, recordFailure, throttleKeys } from '../throttle'
-import { ProfilePage } from '../views/profile'
-import { navOf } from './settings'
+import { viewOf } from '../views/tokens'
+import { errorOf, settingsPage } from './settings'
 
 const IdParams = t.Object({ id: t.String({ maxLength: 100 }) })
 
-/** Settings → Profile: name, e-mail, password, and the browsers signed in. */
+/**
+ * Settings → Profile: name, e-mail, password, Personal Access Tokens (their forms are in
+ * ./settings.tsx), CLI sign-ins, and the browsers signed in.
+ */
 export function profileRoutes(kit: ConsoleKit) {
-  const show = async (who: SignedIn, request: Request, set: any, extra: { error?: string; notice?: string } = {}, status = 200) => {
-    const sessions = await listSessions(kit.ctxOf(who, request, set), who.user.id, who.sessionId)
-    return page(await (<ProfilePage nav={await navOf(kit, who, request, set, '/settings/profile')} who={who} sessions={sessions} {...extra} />), { status })
-  }
+  const show = (who: SignedIn, request: Request, set: any, profile: { error?: string; notice?: string } = {}, status = 200) => settingsPage(kit, who, request, set, { profile }, status)
 
   /** The current password, throttled like sign-in (a stolen session must not guess it freely). */
   const confirmCurrent = async (who: SignedIn, request: Request, set: any, current: string): Promise<string | null> => {
     const ctx = kit.ctxOf(who, request, set)
+    const tx = messages(langOf(request))
     const keys = throttleKeys(ctx.box, who.user.email, ctx.origin?.ip() ?? null)
-    if ((await lockedFor(ctx, keys)) > 0) return 'Too many wrong passwords. Try again in 10 minutes.'
+    if ((await lockedFor(ctx, keys)) > 0) return tx.errTooManyWrongPasswords
     if (!(await checkPassword(ctx, who.user.email, current))) {
       await recordFailure(ctx, keys)
-      return 'The current password is wrong.'
+      return tx.errWrongCurrentPassword
     }
     await clearFailures(ctx, keys)
     return null
@@ -37,8 +39,10 @@ export function profileRoutes(kit: ConsoleKit) {
     .get('/settings/profile', async ({ request, set, query }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
-      const notice = query.saved === 'password' ? 'Password changed. Your other sessions have ended.' : query.saved ? 'Saved.' : query.ended ? 'Session ended: that browser is signed out.' : undefined
-      return show(who, request, set, { notice })
+      const tx = messages(langOf(request))
+      const notice = query.saved === 'password' ? tx.noticePasswordChanged : query.saved ? tx.noticeSaved : query.ended ? tx.noticeSessionEnded : undefined
+      const tokenNotice = query.revoked ? tx.noticeTokenRevoked : query.cli_revoked ? tx.noticeCliRevoked : undefined
+      return settingsPage(kit, who, request, set, { view: viewOf(query), profile: { notice }, tokens: { notice: tokenNotice } })
     }, hidden)
     // Ends one of your sessions (another browser: lost, shared, forgotten signed in); your own
     // current one is a sign-out.
@@ -46,7 +50,7 @@ export function profileRoutes(kit: ConsoleKit) {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
       if (!(await endOwnSession(kit.ctxOf(who, request, set), who.user.id, params.id))) {
-        return show(who, request, set, { error: 'No such session of yours: it may have ended already.' }, 404)
+        return show(who, request, set, { error: messages(langOf(request)).errNoSuchSession }, 404)
       }
       if (params.id === who.sessionId) return redirect('/login', { 'set-cookie': kit.clearCookie(request) })
       return redirect('/settings/profile?ended=1#sessions')
@@ -62,7 +66,7 @@ export function profileRoutes(kit: ConsoleKit) {
       try {
         await updateProfile(kit.ctxOf(who, request, set), who.user.id, { name: field(body, 'name'), email })
       } catch (e) {
-        if (e instanceof AppError) return show(who, request, set, { error: e.message }, e.status)
+        if (e instanceof AppError) return show(who, request, set, { error: errorOf(request, e) }, e.status)
         throw e
       }
       return redirect('/settings/profile?saved=1')
@@ -70,13 +74,13 @@ export function profileRoutes(kit: ConsoleKit) {
     .post('/settings/password', async ({ request, set, body }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
-      if (field(body, 'password') !== field(body, 'confirm')) return show(who, request, set, { error: 'The two new passwords differ.' }, 422)
+      if (field(body, 'password') !== field(body, 'confirm')) return show(who, request, set, { error: messages(langOf(request)).errNewPasswordsDiffer }, 422)
       const wrong = await confirmCurrent(who, request, set, field(body, 'current'))
       if (wrong) return show(who, request, set, { error: wrong }, 403)
       try {
         await setPassword(kit.ctxOf(who, request, set), who.user.id, field(body, 'password'), { keepSessionId: who.sessionId, organizationId: who.organization.id })
       } catch (e) {
-        if (e instanceof AppError) return show(who, request, set, { error: e.message }, e.status)
+        if (e instanceof AppError) return show(who, request, set, { error: errorOf(request, e) }, e.status)
         throw e
       }
       return redirect('/settings/profile?saved=password')

@@ -7,17 +7,68 @@ import { listCliSessions } from '../../modules/cli-auth/service'
 import { listMemberships } from '../../modules/users/service'
 import { FormBody, field, fields, hidden } from '../form'
 import { page, redirect, type ConsoleKit } from '../http'
+import { errorText, langOf, messages } from '../i18n'
 import { HOME } from './auth'
-import type { SignedIn } from '../session'
+import { listSessions, type SignedIn } from '../session'
 import type { Nav } from '../views/layout'
-import { TokenCreatedPage, TokensPage, type TokensPageProps } from '../views/tokens'
+import { ProfilePage } from '../views/profile'
+import { TokenCreatedPage, tokensHref, viewOf, type TokenForm, type TokenView } from '../views/tokens'
 
 const IdParams = t.Object({ id: t.String() })
 
-/** What every signed-in page's header needs: the person and their organizations (the switcher). */
-export async function navOf(kit: ConsoleKit, who: SignedIn, request: Request, set: any, current: string): Promise<Nav> {
+/** The header of a page nobody is signed in to: its language only. */
+export function anonymousNav(request: Request): Nav {
+  const lang = langOf(request)
+  return { who: null, lang, t: messages(lang) }
+}
+
+/** What every signed-in page's header needs: the person, their organizations (the switcher), the language. */
+export async function navOf(kit: ConsoleKit, who: SignedIn, request: Request, set: any, current?: string): Promise<Nav> {
   const orgs = await listMemberships(kit.ctxOf(who, request, set), who.user.id)
-  return { who, current, organizations: orgs.map((m) => ({ id: m.organization.id, slug: m.organization.slug, name: m.organization.name })) }
+  const lang = langOf(request)
+  return { who, lang, t: messages(lang), current, organizations: orgs.map((m) => ({ id: m.organization.id, slug: m.organization.slug, name: m.organization.name })) }
+}
+
+/** A service error in the language of the request. */
+export function errorOf(request: Request, e: AppError): string {
+  return errorText(langOf(request), e)
+}
+
+export interface SettingsExtra {
+  view?: TokenView
+  /** A message at the top of the page (name, e-mail, password, sessions). */
+  profile?: { error?: string | null; notice?: string | null }
+  /** A message in the Personal Access Tokens section, and the create form as it was sent. */
+  tokens?: { error?: string | null; notice?: string | null; form?: TokenForm }
+}
+
+/**
+ * Settings → Profile, the one page of a person's settings: profile, Personal Access Tokens
+ * (with CLI sign-ins) and sessions. Every form of it comes back here.
+ */
+export async function settingsPage(kit: ConsoleKit, who: SignedIn, request: Request, set: any, extra: SettingsExtra = {}, status = 200): Promise<Response> {
+  const ctx = kit.ctxOf(who, request, set)
+  const view = extra.view ?? { all: false, inactive: false }
+  const all = view.all && who.role === 'admin'
+  // "Revoking … will remove the token from your account" (TeamDay's docs): the list is of active
+  // tokens (a rotated one in its grace period included) unless the revoked and expired are asked for.
+  const { tokens } = await listTokens(ctx, { organization: all, limit: 200, offset: 0, ...(view.inactive ? {} : { status: 'active' as const }) })
+  const cliSessions = await listCliSessions(ctx, who.user.id, who.organization.id)
+  const sessions = await listSessions(ctx, who.user.id, who.sessionId)
+  const nav = await navOf(kit, who, request, set, '/settings/profile')
+  return page(
+    await (
+      <ProfilePage
+        nav={nav}
+        who={who}
+        sessions={sessions}
+        error={extra.profile?.error}
+        notice={extra.profile?.notice}
+        tokens={{ tokens, cliSessions, now: ctx.clock.now(), view: { ...view, all }, error: extra.tokens?.error, notice: extra.tokens?.notice, form: extra.tokens?.form }}
+      />
+    ),
+    { status },
+  )
 }
 
 /** The base URL the browser used, for the curl line on the new-token page. */
@@ -26,75 +77,77 @@ function baseOf(kit: ConsoleKit, request: Request): string {
   return `${kit.isHttps(request) ? 'https' : 'http'}://${host}`
 }
 
-/** Settings → Personal Access Tokens (/settings/tokens, alias /settings/api): the same services as /api/v1/tokens. */
+/**
+ * The token forms of Settings → Profile → Personal Access Tokens (the same services as
+ * /api/v1/tokens). GET /settings/tokens (and /settings/api) of earlier versions lead to that
+ * section, their query kept.
+ */
 export function tokenRoutes(kit: ConsoleKit) {
-  const listPage = async (who: SignedIn, request: Request, set: any, extra: Partial<TokensPageProps> & { all?: boolean } = {}, status = 200) => {
-    const ctx = kit.ctxOf(who, request, set)
-    const all = !!extra.all && who.role === 'admin'
-    // "Revoking … will remove the token from your account" (TeamDay's docs): the list is of active
-    // tokens (a rotated one in its grace period included) unless the revoked and expired are asked for.
-    const { tokens } = await listTokens(ctx, { organization: all, limit: 200, offset: 0, ...(extra.inactive ? {} : { status: 'active' as const }) })
-    const cliSessions = await listCliSessions(ctx, who.user.id, who.organization.id)
-    const nav = await navOf(kit, who, request, set, '/settings/tokens')
-    return page(await (<TokensPage nav={nav} who={who} tokens={tokens} cliSessions={cliSessions} now={ctx.clock.now()} all={all} {...extra} />), { status })
-  }
+  const backToSection = (request: Request, who: SignedIn, set: any, view: TokenView, e: AppError, form?: TokenForm) =>
+    settingsPage(kit, who, request, set, { view, tokens: { error: errorOf(request, e), form } }, e.status)
 
   // Adds its routes to the console's instance itself (a function plugin): a plugin instance
   // would have every route added twice more, once here and once by the console.
   return (app: Elysia) => app
-    // The server's front door is the console (sign-in first, then the tokens page, as after a
+    // The server's front door is the console (sign-in first, then Settings → Profile, as after a
     // sign-in); the API docs are one link away in its header.
     .get('/', () => redirect(HOME), hidden)
     .get('/settings', () => redirect('/settings/profile'), hidden)
-    .get('/settings/api', () => redirect('/settings/tokens'), hidden)
-    .get('/settings/tokens', async ({ request, set, query }) => {
-      const who = await kit.signedIn(request)
-      if (!who) return kit.toSignIn(request)
-      const notice = query.revoked ? 'Token revoked: requests with it are refused from now on.' : query.cli_revoked ? 'CLI sign-in revoked: that terminal is signed out; its access and refresh tokens are refused from now on.' : null
-      return listPage(who, request, set, { all: query.all === '1', inactive: query.inactive === '1', notice })
-    }, hidden)
+    .get('/settings/api', ({ request }) => redirect(`/settings/profile${new URL(request.url).search}#personal-access-tokens`), hidden)
+    .get('/settings/tokens', ({ request }) => redirect(`/settings/profile${new URL(request.url).search}#personal-access-tokens`), hidden)
     .post('/settings/tokens', async ({ request, set, body }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
       const ctx = kit.ctxOf(who, request, set)
+      const view = viewOf({ all: field(body, 'all'), inactive: field(body, 'inactive') })
       const form = { name: field(body, 'name'), expires: field(body, 'expires') || '90', date: field(body, 'date'), scopes: fields(body, 'scope') }
       try {
         const scopes = form.scopes.length === 0 || form.scopes.includes('*') ? ['*'] : form.scopes
         let expiry: { expiresInDays?: number; expiresAt?: string }
         if (form.expires === 'custom') {
           const at = Date.parse(`${form.date}T23:59:59.999Z`)
-          if (Number.isNaN(at)) throw new AppError('validation_failed', 'Validation failed: choose a custom expiration date (7-365 days from today)')
+          if (Number.isNaN(at)) throw new AppError('validation_failed', messages('en').errCustomDate)
           expiry = { expiresAt: new Date(Math.min(at, ctx.clock.now() + MAX_EXPIRY_DAYS * DAY_MS)).toISOString() }
         } else expiry = { expiresInDays: Number(form.expires) }
         const { token, row } = await createTokenForCaller(ctx, { name: form.name, scopes, ...expiry })
-        const nav = await navOf(kit, who, request, set, '/settings/tokens')
-        return page(await (<TokenCreatedPage nav={nav} token={token} name={form.name.trim()} expiresAt={row.expiresAt.toISOString()} base={baseOf(kit, request)} />), { status: 201, secret: true })
+        const nav = await navOf(kit, who, request, set, '/settings/profile')
+        return page(await (<TokenCreatedPage nav={nav} token={token} name={form.name.trim()} expiresAt={row.expiresAt.toISOString()} base={baseOf(kit, request)} view={view} />), {
+          status: 201,
+          secret: true,
+        })
       } catch (e) {
-        if (e instanceof AppError) return listPage(who, request, set, { error: e.message, form }, e.status)
+        if (e instanceof AppError) return backToSection(request, who, set, view, e, form)
         throw e
       }
     }, { ...hidden, body: FormBody })
-    .post('/settings/tokens/:id/revoke', async ({ request, set, params }) => {
+    // Revokes now: an active token, or a rotated one still in its grace period (it stops now
+    // instead of at the end of the grace period).
+    .post('/settings/tokens/:id/revoke', async ({ request, set, params, body }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
+      const view = viewOf({ all: field(body, 'all'), inactive: field(body, 'inactive') })
       try {
         await revokeToken(kit.ctxOf(who, request, set), params.id)
       } catch (e) {
-        if (e instanceof AppError) return listPage(who, request, set, { error: e.message }, e.status)
+        if (e instanceof AppError) return backToSection(request, who, set, view, e)
         throw e
       }
-      return redirect('/settings/tokens?revoked=1')
+      return redirect(tokensHref(view, { revoked: '1' }))
     }, { ...hidden, body: FormBody, params: IdParams })
     .post('/settings/tokens/:id/rotate', async ({ request, set, params, body }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
+      const view = viewOf({ all: field(body, 'all'), inactive: field(body, 'inactive') })
       try {
         const r = await rotateToken(kit.ctxOf(who, request, set), params.id, { gracePeriodSeconds: Number(field(body, 'grace') || '0') })
-        const nav = await navOf(kit, who, request, set, '/settings/tokens')
+        const nav = await navOf(kit, who, request, set, '/settings/profile')
         const { name } = await getToken(kit.ctxOf(who, request, set), r.row.id)
-        return page(await (<TokenCreatedPage nav={nav} token={r.token} name={name} expiresAt={r.row.expiresAt.toISOString()} base={baseOf(kit, request)} rotatedFrom={params.id} />), { status: 201, secret: true })
+        return page(await (<TokenCreatedPage nav={nav} token={r.token} name={name} expiresAt={r.row.expiresAt.toISOString()} base={baseOf(kit, request)} view={view} rotatedFrom={params.id} />), {
+          status: 201,
+          secret: true,
+        })
       } catch (e) {
-        if (e instanceof AppError) return listPage(who, request, set, { error: e.message }, e.status)
+        if (e instanceof AppError) return backToSection(request, who, set, view, e)
         throw e
       }
     }, { ...hidden, body: FormBody, params: IdParams })

@@ -1,68 +1,71 @@
 import { MIN_PASSWORD_LENGTH } from '../../modules/users/passwords'
-import { ErrorBox, Layout } from './layout'
+import { ErrorBox, Layout, Notice, type Nav } from './layout'
 
-export function SignInPage(props: { next: string | null; email?: string; error?: string | null; notice?: string | null }) {
+export function SignInPage(props: { nav: Nav; next: string | null; email?: string; error?: string | null; notice?: string | null }) {
+  const { t } = props.nav
   return (
-    <Layout title="Sign in" nav={{ who: null }}>
-      {props.notice ? (
-        <p class="notice" role="status" safe>
-          {props.notice}
-        </p>
-      ) : (
-        ''
-      )}
+    <Layout title={t.signInTitle} nav={props.nav}>
+      <Notice message={props.notice} />
       <ErrorBox message={props.error} />
       <form method="post" action="/login" class="stack">
         {props.next ? <input type="hidden" name="next" value={props.next} /> : ''}
         <label>
-          E-mail
+          {t.email}
           <input type="email" name="email" autocomplete="username" required value={props.email ?? ''} autofocus />
         </label>
         <label>
-          Password
+          {t.password}
           <input type="password" name="password" autocomplete="current-password" required />
         </label>
         <div>
           <button type="submit" class="primary">
-            Sign in
+            {t.signInButton}
           </button>
         </div>
       </form>
-      <p class="muted">No password yet? Ask an administrator for a set-password link, or on the server run: teamday users set-password --email E</p>
+      <p class="muted">
+        {t.noPasswordYet} <code>teamday users set-password --email E</code>
+      </p>
     </Layout>
   )
 }
 
 /** The first start's set-up page and a member's "set your password" page: one form. */
-export function SetPasswordPage(props: { action: string; email: string; title: string; intro: string; withName?: boolean; error?: string | null }) {
+export function SetPasswordPage(props: { nav: Nav; action: string; email: string; title: string; intro: string; withName?: boolean; error?: string | null }) {
+  const { t } = props.nav
   return (
-    <Layout title={props.title} nav={{ who: null }}>
+    <Layout title={props.title} nav={props.nav}>
       <p safe>{props.intro}</p>
       <ErrorBox message={props.error} />
       <form method="post" action={props.action} class="stack">
         <label>
-          E-mail
+          {t.email}
           <input type="email" name="email" value={props.email} autocomplete="username" readonly />
         </label>
         {props.withName ? (
           <label>
-            Your name
+            {t.yourName}
             <input type="text" name="name" autocomplete="name" maxlength="100" />
           </label>
         ) : (
           ''
         )}
         <label>
-          New password <span class="muted" safe>{`(at least ${MIN_PASSWORD_LENGTH} characters)`}</span>
+          <span>
+            {t.newPassword}{' '}
+            <span class="muted" safe>
+              {t.atLeastChars(MIN_PASSWORD_LENGTH)}
+            </span>
+          </span>
           <input type="password" name="password" autocomplete="new-password" minlength={String(MIN_PASSWORD_LENGTH)} required />
         </label>
         <label>
-          Repeat the password
+          {t.repeatPassword}
           <input type="password" name="confirm" autocomplete="new-password" minlength={String(MIN_PASSWORD_LENGTH)} required />
         </label>
         <div>
           <button type="submit" class="primary">
-            Set password
+            {t.setPasswordButton}
           </button>
         </div>
       </form>
@@ -70,9 +73,9 @@ export function SetPasswordPage(props: { action: string; email: string; title: s
   )
 }
 
-export function MessagePage(props: { title: string; message: string; link?: { href: string; label: string } }) {
+export function MessagePage(props: { nav: Nav; title: string; message: string; link?: { href: string; label: string } }) {
   return (
-    <Layout title={props.title} nav={{ who: null }}>
+    <Layout title={props.title} nav={props.nav}>
       <p safe>{props.message}</p>
       {props.link ? (
         <p>
@@ -83,6 +86,16 @@ export function MessagePage(props: { title: string; message: string; link?: { hr
       ) : (
         ''
       )}
+    </Layout>
+  )
+}
+
+/** A form posted from another site (the cross-origin check). */
+export function RefusedPage(props: { nav: Nav }) {
+  const { t } = props.nav
+  return (
+    <Layout title={t.refusedHeading} nav={props.nav}>
+      <p>{t.refusedText}</p>
     </Layout>
   )
 }

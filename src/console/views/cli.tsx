@@ -1,18 +1,23 @@
 import type { LoginRequest, PublicCliSession } from '../../modules/cli-auth/service'
+import type { Messages } from '../i18n'
 import type { SignedIn } from '../session'
-import { ErrorBox, Layout, When, WhenFrom } from './layout'
+import { ErrorBox, Layout, When, WhenFrom, type Nav } from './layout'
+import { ViewFields, tokensHref, type TokenView } from './tokens'
 
 /** The approval page of a CLI sign-in (`authUrl`): what asks, and Approve / Deny. */
-export function AuthorizePage(props: { who: SignedIn; req: LoginRequest; organizations: { id: string; name: string; slug: string }[]; error?: string | null }) {
+export function AuthorizePage(props: { nav: Nav; who: SignedIn; req: LoginRequest; organizations: { id: string; name: string; slug: string }[]; error?: string | null }) {
   const { req, who, organizations } = props
+  const { t } = props.nav
   return (
-    <Layout title="Sign in a command-line tool?" nav={{ who }}>
+    <Layout title={t.cliAuthorizeTitle} nav={props.nav}>
       <ErrorBox message={props.error} />
       <p>
-        A command-line tool asks to act as <strong safe>{who.user.email}</strong>. Approve only if you started it yourself, just now, and the terminal shows the same code.
+        {t.cliAsks1}
+        <strong safe>{who.user.email}</strong>
+        {t.cliAsks2}
       </p>
       <dl class="details">
-        <dt>Code</dt>
+        <dt>{t.code}</dt>
         <dd>
           <strong class="code" safe>
             {req.shortCode}
@@ -21,23 +26,23 @@ export function AuthorizePage(props: { who: SignedIn; req: LoginRequest; organiz
             (<code safe>{req.code}</code>)
           </span>
         </dd>
-        <dt>Requested from</dt>
-        <dd safe>{req.requestIp ?? 'unknown address'}</dd>
-        <dt>Program</dt>
-        <dd safe>{req.userAgent ?? 'unknown'}</dd>
-        <dt>Requested at</dt>
+        <dt>{t.requestedFrom}</dt>
+        <dd safe>{req.requestIp ?? t.unknownAddress}</dd>
+        <dt>{t.program}</dt>
+        <dd safe>{req.userAgent ?? t.unknown}</dd>
+        <dt>{t.requestedAt}</dt>
         <dd>
-          <When at={req.createdAt} />
+          <When at={req.createdAt} t={t} />
         </dd>
-        <dt>Expires</dt>
+        <dt>{t.expires}</dt>
         <dd>
-          <When at={req.expiresAt} />
+          <When at={req.expiresAt} t={t} />
         </dd>
       </dl>
       <form method="post" action={`/cli/authorize/${req.code}`} class="stack">
         {organizations.length > 1 ? (
           <label>
-            Organization
+            {t.organization}
             <select name="organizationId" required>
               {organizations.map((o) => (
                 <option value={o.id} selected={o.id === who.organization.id} safe>
@@ -49,15 +54,13 @@ export function AuthorizePage(props: { who: SignedIn; req: LoginRequest; organiz
         ) : (
           <input type="hidden" name="organizationId" value={organizations[0]?.id ?? who.organization.id} />
         )}
-        <p class="muted">
-          It gets access tokens of 15 minutes, renewed for up to 90 days, with your role in that organization. You can revoke it at any time on the Personal Access Tokens page, under CLI sign-ins.
-        </p>
+        <p class="muted">{t.cliGets}</p>
         <div class="row">
           <button type="submit" name="decision" value="approve" class="primary">
-            Approve
+            {t.approve}
           </button>
           <button type="submit" name="decision" value="deny">
-            Deny
+            {t.deny}
           </button>
         </div>
       </form>
@@ -65,72 +68,70 @@ export function AuthorizePage(props: { who: SignedIn; req: LoginRequest; organiz
   )
 }
 
-const DONE: Record<string, { title: string; message: string }> = {
-  approved: { title: 'Approved', message: 'Return to your terminal: it finishes signing in within a few seconds. You can close this page.' },
-  delivered: { title: 'Signed in', message: 'The command-line tool is signed in. You can close this page; revoke it at any time under CLI sign-ins.' },
-  denied: {
-    title: 'Denied',
-    message:
-      'Nothing was signed in. `teamday login` stops at once. TeamDay\'s CLI (`teamday auth login`) does not notice and keeps waiting until its 5 minutes are up: press Ctrl-C in that terminal.',
-  },
-  expired: {
-    title: 'Expired',
-    message: 'This sign-in request expired (requests last 5 minutes) and can no longer be approved. Start again from your terminal (Ctrl-C, then sign in again).',
-  },
-}
+const DONE = {
+  approved: { title: 'cliApprovedTitle', message: 'cliApproved' },
+  delivered: { title: 'cliDeliveredTitle', message: 'cliDelivered' },
+  denied: { title: 'cliDeniedTitle', message: 'cliDenied' },
+  expired: { title: 'cliExpiredTitle', message: 'cliExpired' },
+} as const
 
 /** A request that is no longer pending: what happened, never its details. */
-export function AuthorizeDonePage(props: { who: SignedIn; state: string }) {
-  const d = DONE[props.state] ?? DONE.expired!
+export function AuthorizeDonePage(props: { nav: Nav; state: string }) {
+  const { t } = props.nav
+  const d = DONE[props.state as keyof typeof DONE] ?? DONE.expired
   return (
-    <Layout title={d.title} nav={{ who: props.who }}>
-      <p role="status" safe>
-        {d.message}
-      </p>
+    <Layout title={t[d.title]} nav={props.nav}>
+      <p role="status">{t[d.message]}</p>
       <p>
-        <a href="/settings/tokens#cli-sessions">CLI sign-ins</a>
+        <a href={tokensHref({ all: false, inactive: false }, {}, 'cli-sessions')}>{t.cliTitle}</a>
       </p>
     </Layout>
   )
 }
 
 /** The CLI sessions of the signed-in person: device, created, last used, with Revoke. */
-export function CliSessionsSection(props: { sessions: PublicCliSession[] }) {
+export function CliSessionsSection(props: { sessions: PublicCliSession[]; view: TokenView; t: Messages }) {
+  const { t } = props
   const active = props.sessions.filter((s) => s.status === 'active')
   return (
     <section aria-labelledby="cli-sessions">
-      <h2 id="cli-sessions">CLI sign-ins</h2>
+      <h3 id="cli-sessions">{t.cliTitle}</h3>
       <p class="muted">
-        Terminals signed in through the browser (<code>teamday login</code>, TeamDay's <code>teamday auth login</code>). Revoking one stops its access and refresh tokens at once.
+        {t.cliIntro1}
+        <code>teamday login</code>
+        {t.cliIntro2}
+        <code>teamday auth login</code>
+        {t.cliIntro3}
       </p>
       {active.length === 0 ? (
-        <p>No command-line tool is signed in.</p>
+        <p>{t.noCliSessions}</p>
       ) : (
         <table>
           <thead>
             <tr>
-              <th scope="col">Device</th>
-              <th scope="col">Signed in</th>
-              <th scope="col">Last used</th>
+              <th scope="col">{t.colDevice}</th>
+              <th scope="col">{t.colSignedIn}</th>
+              <th scope="col">{t.colLastUsed}</th>
               <th scope="col">
-                <span class="sr-only">Actions</span>
+                <span class="sr-only">{t.colActions}</span>
               </th>
             </tr>
           </thead>
           <tbody>
             {active.map((s) => (
               <tr>
-                <td safe>{s.device ?? 'unknown program'}</td>
+                <td safe>{s.device ?? t.unknownProgram}</td>
                 <td>
-                  <WhenFrom at={s.createdAt} ip={s.createdIp} />
+                  <WhenFrom at={s.createdAt} ip={s.createdIp} t={t} />
                 </td>
                 <td>
-                  <WhenFrom at={s.lastUsedAt} ip={s.lastUsedIp} />
+                  <WhenFrom at={s.lastUsedAt} ip={s.lastUsedIp} t={t} />
                 </td>
                 <td>
                   <form method="post" action={`/settings/cli-sessions/${s.id}/revoke`} class="inline">
-                    <button type="submit" aria-label={`Revoke the sign-in of ${s.device ?? 'this program'}`}>
-                      Revoke
+                    <ViewFields view={props.view} />
+                    <button type="submit" aria-label={t.revokeCliLabel(s.device ?? t.thisProgram)}>
+                      {t.revoke}
                     </button>
                   </form>
                 </td>

@@ -1,25 +1,32 @@
 import type { Children } from '@kitajs/html'
+import type { Lang, Messages } from '../i18n'
 import type { SignedIn } from '../session'
 
 export interface Nav {
   who: SignedIn | null
+  /** The page's language and its texts (src/console/i18n.ts). */
+  lang: Lang
+  t: Messages
   /** Organizations the person belongs to (the switcher shows when there are several). */
   organizations?: { id: string; slug: string; name: string }[]
   current?: string
 }
 
+/**
+ * The header's entries. "Settings" leads to Settings → Profile, whose Personal Access Tokens
+ * section ("API-Zugriff" in German) holds the tokens, as TeamDay's docs say.
+ */
 const LINKS = [
-  { href: '/settings/profile', label: 'Profile', admin: false },
-  { href: '/settings/tokens', label: 'Personal Access Tokens', admin: false },
-  { href: '/org/members', label: 'Members', admin: true },
-  { href: '/org/audit', label: 'Audit log', admin: true },
-]
+  { href: '/settings/profile', label: 'navSettings', admin: false },
+  { href: '/org/members', label: 'navMembers', admin: true },
+  { href: '/org/audit', label: 'navAudit', admin: true },
+] as const
 
 /** Every console page: one stylesheet, one script, a header with the navigation. */
 export function Layout(props: { title: string; nav: Nav; children?: Children }) {
-  const { who, organizations = [], current } = props.nav
+  const { who, organizations = [], current, t } = props.nav
   return (
-    <html lang="en">
+    <html lang={props.nav.lang}>
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
@@ -32,24 +39,24 @@ export function Layout(props: { title: string; nav: Nav; children?: Children }) 
           <span class="brand">teamday</span>
           {who ? (
             <>
-              <nav aria-label="Console">
+              <nav aria-label={t.navLabel}>
                 <ul>
                   {LINKS.filter((l) => !l.admin || who.role === 'admin').map((l) => (
                     <li>
-                      <a href={l.href} aria-current={current === l.href ? 'page' : undefined} safe>
-                        {l.label}
+                      <a href={l.href} aria-current={current === l.href ? 'page' : undefined}>
+                        {t[l.label]}
                       </a>
                     </li>
                   ))}
                   <li>
-                    <a href="/swagger">API docs</a>
+                    <a href="/swagger">{t.navApiDocs}</a>
                   </li>
                 </ul>
               </nav>
               {organizations.length > 1 ? (
                 <form method="post" action="/org/switch" class="row">
                   <label>
-                    <span class="sr-only">Organization</span>
+                    <span class="sr-only">{t.organization}</span>
                     <select name="organizationId">
                       {organizations.map((o) => (
                         <option value={o.id} selected={o.id === who.organization.id} safe>
@@ -58,7 +65,7 @@ export function Layout(props: { title: string; nav: Nav; children?: Children }) 
                       ))}
                     </select>
                   </label>
-                  <button type="submit">Switch</button>
+                  <button type="submit">{t.switchOrg}</button>
                 </form>
               ) : (
                 <span class="muted" safe>
@@ -66,7 +73,7 @@ export function Layout(props: { title: string; nav: Nav; children?: Children }) 
                 </span>
               )}
               <form method="post" action="/logout" class="inline">
-                <button type="submit">Sign out</button>
+                <button type="submit">{t.signOut}</button>
               </form>
             </>
           ) : (
@@ -83,8 +90,8 @@ export function Layout(props: { title: string; nav: Nav; children?: Children }) 
 }
 
 /** A date in the viewer's time zone (the script rewrites it), ISO in the title; "never" for null. */
-export function When(props: { at: string | Date | null; never?: string }) {
-  if (props.at === null) return <span safe>{props.never ?? 'never'}</span>
+export function When(props: { at: string | Date | null; t: Messages }) {
+  if (props.at === null) return <span>{props.t.never}</span>
   const iso = typeof props.at === 'string' ? props.at : props.at.toISOString()
   return (
     <time datetime={iso} title={iso} safe>
@@ -94,15 +101,15 @@ export function When(props: { at: string | Date | null; never?: string }) {
 }
 
 /** When, and from which address when known (a sign-in, a last use). */
-export function WhenFrom(props: { at: string | Date | null; ip: string | null }) {
+export function WhenFrom(props: { at: string | Date | null; ip: string | null; t: Messages }) {
   return (
     <>
-      <When at={props.at} />
+      <When at={props.at} t={props.t} />
       {props.ip ? (
         <>
           {' '}
           <span class="muted">
-            from <span safe>{props.ip}</span>
+            {props.t.from} <span safe>{props.ip}</span>
           </span>
         </>
       ) : (
@@ -116,6 +123,15 @@ export function ErrorBox(props: { message?: string | null }) {
   if (!props.message) return ''
   return (
     <p class="error" role="alert" safe>
+      {props.message}
+    </p>
+  )
+}
+
+export function Notice(props: { message?: string | null }) {
+  if (!props.message) return ''
+  return (
+    <p class="notice" role="status" safe>
       {props.message}
     </p>
   )

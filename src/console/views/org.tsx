@@ -3,68 +3,65 @@ import type { PublicAuditEvent } from '../../modules/audit/query'
 import { AUDIT_TYPES } from '../../modules/audit/model'
 import type { MemberRow } from '../members-adapter'
 import type { SignedIn } from '../session'
-import { ErrorBox, Layout, When, type Nav } from './layout'
+import { roleLabel } from '../i18n'
+import { ErrorBox, Layout, Notice, When, type Nav } from './layout'
 
 export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow[]; error?: string | null; notice?: string | null; link?: { email: string; url: string } | null }) {
+  const { t } = props.nav
   return (
-    <Layout title="Members" nav={props.nav}>
-      {props.notice ? (
-        <p class="notice" role="status" safe>
-          {props.notice}
-        </p>
-      ) : (
-        ''
-      )}
+    <Layout title={t.membersTitle} nav={props.nav}>
+      <Notice message={props.notice} />
       <ErrorBox message={props.error} />
       {props.link ? (
         <div class="notice warning" role="status">
-          <p safe>{`Hand this one-time link to ${props.link.email} (it works once, for 72 hours; it is shown only now):`}</p>
+          <p safe>{t.handLink(props.link.email)}</p>
           <div class="token">
             <output id="member-link" safe>
               {props.link.url}
             </output>
-            <button type="button" data-copy="member-link" hidden>
-              Copy
+            <button type="button" data-copy="member-link" data-copied={t.copied} hidden>
+              {t.copy}
             </button>
           </div>
         </div>
       ) : (
         ''
       )}
-      <h2>Add a member</h2>
+      <h2>{t.addMemberHeading}</h2>
       <form method="post" action="/org/members" class="row">
         <label>
-          E-mail
+          {t.email}
           <input type="email" name="email" required />
         </label>
         <label>
-          Role
+          {t.role}
           <select name="role">
             {ROLES.map((r) => (
               <option value={r} selected={r === 'member'} safe>
-                {r}
+                {roleLabel(t, r)}
               </option>
             ))}
           </select>
         </label>
         <button type="submit" class="primary">
-          Add member
+          {t.addMember}
         </button>
       </form>
       <h2>
-        Members of <bdi safe>{props.who.organization.name}</bdi>
+        {t.membersOf}
+        <bdi safe>{props.who.organization.name}</bdi>
       </h2>
       <div class="table-wrap">
         <table>
           <thead>
             <tr>
-              <th scope="col">E-mail</th>
-              <th scope="col">Name</th>
-              <th scope="col">Role</th>
-              <th scope="col">Member since</th>
-              <th scope="col">Last sign-in</th>
+              <th scope="col">{t.colEmail}</th>
+              <th scope="col">{t.colName}</th>
+              <th scope="col">{t.colRole}</th>
+              <th scope="col">{t.colMemberSince}</th>
+              <th scope="col">{t.colLastSignIn}</th>
               <th scope="col">
-                <span class="sr-only">Actions</span>
+                <span class="sr-only">{t.colActions}</span>
               </th>
             </tr>
           </thead>
@@ -77,57 +74,63 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
                   <td safe>{m.name ?? ''}</td>
                   <td>
                     {self ? (
-                      <span safe>{m.role}</span>
+                      <span safe>{roleLabel(t, m.role)}</span>
                     ) : (
                       <form method="post" action={`/org/members/${m.userId}/role`} class="row">
                         <label>
-                          <span class="sr-only" safe>{`Role of ${m.email}`}</span>
-                          <select name="role" aria-label={`Role of ${m.email}`}>
+                          <span class="sr-only" safe>
+                            {t.roleOf(m.email)}
+                          </span>
+                          <select name="role" aria-label={t.roleOf(m.email)}>
                             {ROLES.map((r) => (
                               <option value={r} selected={r === m.role} safe>
-                                {r}
+                                {roleLabel(t, r)}
                               </option>
                             ))}
                           </select>
                         </label>
-                        <button type="submit">Change</button>
+                        <button type="submit">{t.change}</button>
                       </form>
                     )}
                   </td>
                   <td>
-                    <When at={m.joinedAt} />
+                    <When at={m.joinedAt} t={t} />
                   </td>
                   <td>
-                    <When at={m.lastSignInAt} />
+                    <When at={m.lastSignInAt} t={t} />
                   </td>
                   <td>
                     {self ? (
-                      <span class="muted">you</span>
+                      <span class="muted">{t.you}</span>
                     ) : (
                       <>
                         {m.linkAllowed ? (
                           <>
                             <form method="post" action={`/org/members/${m.userId}/link`} class="inline">
-                              <button type="submit">Password link</button>
+                              <button type="submit">{t.passwordLink}</button>
                             </form>{' '}
                           </>
                         ) : null}
                         <form method="post" action={`/org/members/${m.userId}/remove`} data-confirm={`remove-${m.userId}`} class="inline">
-                          <button type="submit" class="danger" aria-label={`Remove ${m.email}`}>
-                            Remove
+                          <button type="submit" class="danger" aria-label={t.removeLabel(m.email)}>
+                            {t.remove}
                           </button>
                         </form>
                         <dialog id={`remove-${m.userId}`}>
                           <form method="dialog">
                             <p>
-                              Remove <bdi safe>{m.email}</bdi> from <bdi safe>{props.who.organization.name}</bdi>? Their tokens and sessions for this organization stop working at once.
+                              {t.removeAsk1}
+                              <bdi safe>{m.email}</bdi>
+                              {t.removeAsk2}
+                              <bdi safe>{props.who.organization.name}</bdi>
+                              {t.removeAsk3}
                             </p>
                             <div class="row">
                               <button value="cancel" autofocus>
-                                Cancel
+                                {t.cancel}
                               </button>
                               <button value="confirm" class="danger">
-                                Remove
+                                {t.remove}
                               </button>
                             </div>
                           </form>
@@ -147,15 +150,16 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
 
 export function AuditPage(props: { nav: Nav; events: PublicAuditEvent[]; people: { id: string; email: string }[]; type: string; person: string; next: string | null; error?: string | null }) {
   const emailOf = new Map(props.people.map((p) => [p.id, p.email]))
+  const { t } = props.nav
   const qs = (cursor: string) => `/org/audit?${new URLSearchParams({ ...(props.type ? { type: props.type } : {}), ...(props.person ? { person: props.person } : {}), cursor }).toString()}`
   return (
-    <Layout title="Audit log" nav={props.nav}>
+    <Layout title={t.auditTitle} nav={props.nav}>
       <ErrorBox message={props.error} />
       <form method="get" action="/org/audit" class="row">
         <label>
-          Type
+          {t.type}
           <select name="type">
-            <option value="">all</option>
+            <option value="">{t.all}</option>
             {AUDIT_TYPES.map((t) => (
               <option value={t} selected={t === props.type} safe>
                 {t}
@@ -164,9 +168,9 @@ export function AuditPage(props: { nav: Nav; events: PublicAuditEvent[]; people:
           </select>
         </label>
         <label>
-          Person
+          {t.person}
           <select name="person">
-            <option value="">anyone</option>
+            <option value="">{t.anyone}</option>
             {props.people.map((p) => (
               <option value={p.id} selected={p.id === props.person} safe>
                 {p.email}
@@ -174,39 +178,41 @@ export function AuditPage(props: { nav: Nav; events: PublicAuditEvent[]; people:
             ))}
           </select>
         </label>
-        <button type="submit">Filter</button>
+        <button type="submit">{t.filter}</button>
       </form>
       {props.events.length === 0 ? (
-        <p class="muted">No events.</p>
+        <p class="muted">{t.noEvents}</p>
       ) : (
         <div class="table-wrap">
           <table>
             <thead>
               <tr>
-                <th scope="col">When</th>
-                <th scope="col">Event</th>
-                <th scope="col">Who</th>
-                <th scope="col">Via</th>
-                <th scope="col">Target</th>
-                <th scope="col">IP</th>
-                <th scope="col">Details</th>
+                <th scope="col">{t.colWhen}</th>
+                <th scope="col">{t.colEvent}</th>
+                <th scope="col">{t.colWho}</th>
+                <th scope="col">{t.colVia}</th>
+                <th scope="col">{t.colTarget}</th>
+                <th scope="col">{t.colIp}</th>
+                <th scope="col">{t.colDetails}</th>
               </tr>
             </thead>
             <tbody>
               {props.events.map((e) => (
                 <tr>
                   <td>
-                    <When at={e.createdAt} />
+                    <When at={e.createdAt} t={t} />
                   </td>
-                  <td safe>{e.type}</td>
+                  <td>
+                    <code safe>{e.type}</code>
+                  </td>
                   <td safe>{e.actorUserId ? (emailOf.get(e.actorUserId) ?? e.actorUserId) : '-'}</td>
                   <td safe>{e.actorTokenId ? `${e.source} (${e.actorTokenId})` : e.source}</td>
                   <td safe>{e.targetId ? `${e.targetType ?? ''} ${e.targetId}` : '-'}</td>
                   <td class="mono" safe>
                     {e.ip ?? '-'}
                   </td>
-                  <td class="mono" safe>
-                    {e.details ? JSON.stringify(e.details) : ''}
+                  <td>
+                    <code safe>{e.details ? JSON.stringify(e.details) : ''}</code>
                   </td>
                 </tr>
               ))}
@@ -216,7 +222,7 @@ export function AuditPage(props: { nav: Nav; events: PublicAuditEvent[]; people:
       )}
       {props.next ? (
         <p>
-          <a href={qs(props.next)}>Older events</a>
+          <a href={qs(props.next)}>{t.olderEvents}</a>
         </p>
       ) : (
         ''
@@ -227,7 +233,7 @@ export function AuditPage(props: { nav: Nav; events: PublicAuditEvent[]; people:
 
 export function ForbiddenPage(props: { nav: Nav; message: string }) {
   return (
-    <Layout title="Not allowed" nav={props.nav}>
+    <Layout title={props.nav.t.notAllowedTitle} nav={props.nav}>
       <p safe>{props.message}</p>
     </Layout>
   )

@@ -1,78 +1,117 @@
 import { MIN_PASSWORD_LENGTH } from '../../modules/users/passwords'
+import { roleLabel } from '../i18n'
 import type { SessionView, SignedIn } from '../session'
-import { ErrorBox, Layout, When, WhenFrom, type Nav } from './layout'
+import { ErrorBox, Layout, Notice, When, WhenFrom, type Nav } from './layout'
+import { TOKENS_ANCHOR, TokensSection, type TokensSectionProps } from './tokens'
 
-export function ProfilePage(props: { nav: Nav; who: SignedIn; sessions: SessionView[]; error?: string | null; notice?: string | null }) {
+/**
+ * Settings → Profile: name and e-mail, password, Personal Access Tokens (German: API-Zugriff,
+ * with the CLI sign-ins), and the browsers signed in. A table of contents at the top leads to
+ * each section, so "Settings → Profile → Personal Access Tokens" (TeamDay's docs) and
+ * "Einstellungen → API-Zugriff" (its German docs) are both a click each.
+ */
+export function ProfilePage(props: {
+  nav: Nav
+  who: SignedIn
+  sessions: SessionView[]
+  error?: string | null
+  notice?: string | null
+  tokens: Omit<TokensSectionProps, 't' | 'who'>
+}) {
+  const { t } = props.nav
   const u = props.who.user
   return (
-    <Layout title="Profile" nav={props.nav}>
-      {props.notice ? (
-        <p class="notice" role="status" safe>
-          {props.notice}
-        </p>
-      ) : (
-        ''
-      )}
+    <Layout title={t.profileTitle} nav={props.nav}>
+      <nav aria-label={t.navSettings} class="subnav">
+        <ul>
+          <li>
+            <a href="/settings/profile" aria-current="page">
+              {t.profileTitle}
+            </a>
+          </li>
+          <li>
+            <a href={`#${TOKENS_ANCHOR}`}>{t.patTitle}</a>
+          </li>
+          <li>
+            <a href="#cli-sessions">{t.cliTitle}</a>
+          </li>
+          <li>
+            <a href="#sessions">{t.sessionsTitle}</a>
+          </li>
+        </ul>
+      </nav>
+      <Notice message={props.notice} />
       <ErrorBox message={props.error} />
       <p>
-        <span safe>{props.who.role}</span> of <bdi safe>{props.who.organization.name}</bdi>.{' '}
-        <a href="/settings/tokens">Personal Access Tokens</a>
+        <span safe>{roleLabel(t, props.who.role)}</span>
+        {t.roleIn}
+        <bdi safe>{props.who.organization.name}</bdi>.
       </p>
-      <h2>Name and e-mail</h2>
+      <h2>{t.nameAndEmail}</h2>
       <form method="post" action="/settings/profile" class="stack">
         <label>
-          Name
+          {t.name}
           <input type="text" name="name" maxlength="100" autocomplete="name" value={u.name ?? ''} />
         </label>
         <label>
-          E-mail <span class="muted">(you sign in with it)</span>
+          <span>
+            {t.email} <span class="muted">{t.emailHint}</span>
+          </span>
           <input type="email" name="email" required autocomplete="email" value={u.email} />
         </label>
         <label>
-          Current password <span class="muted">(needed to change the e-mail)</span>
+          <span>
+            {t.currentPassword} <span class="muted">{t.currentPasswordHint}</span>
+          </span>
           <input type="password" name="current" autocomplete="current-password" />
         </label>
         <div>
           <button type="submit" class="primary">
-            Save
+            {t.save}
           </button>
         </div>
       </form>
-      <h2>Change password</h2>
+      <h2>{t.changePassword}</h2>
       <p class="muted">
-        Last changed: <When at={u.passwordChangedAt} /> . Changing it signs you out everywhere else.
+        {t.lastChanged} <When at={u.passwordChangedAt} t={t} /> . {t.changeSignsOut}
       </p>
       <form method="post" action="/settings/password" class="stack">
         <label>
-          Current password
+          {t.currentPassword}
           <input type="password" name="current" autocomplete="current-password" required />
         </label>
         <label>
-          New password <span class="muted" safe>{`(at least ${MIN_PASSWORD_LENGTH} characters)`}</span>
+          <span>
+            {t.newPassword}{' '}
+            <span class="muted" safe>
+              {t.atLeastChars(MIN_PASSWORD_LENGTH)}
+            </span>
+          </span>
           <input type="password" name="password" autocomplete="new-password" minlength={String(MIN_PASSWORD_LENGTH)} required />
         </label>
         <label>
-          Repeat the new password
+          {t.repeatNewPassword}
           <input type="password" name="confirm" autocomplete="new-password" minlength={String(MIN_PASSWORD_LENGTH)} required />
         </label>
         <div>
           <button type="submit" class="primary">
-            Change password
+            {t.changePassword}
           </button>
         </div>
       </form>
+      <TokensSection {...props.tokens} t={t} who={props.who} />
       <section aria-labelledby="sessions">
-        <h2 id="sessions">Sessions</h2>
-        <p class="muted">Browsers signed in to this console as you. End one you do not recognise, or one on a computer you no longer use.</p>
+        <h2 id="sessions">{t.sessionsTitle}</h2>
+        <p class="muted">{t.sessionsIntro}</p>
         <table>
           <thead>
             <tr>
-              <th scope="col">Browser</th>
-              <th scope="col">Signed in</th>
-              <th scope="col">Last active</th>
-              <th scope="col">Ends</th>
+              <th scope="col">{t.colBrowser}</th>
+              <th scope="col">{t.colSignedIn}</th>
+              <th scope="col">{t.colLastActive}</th>
+              <th scope="col">{t.colEnds}</th>
               <th scope="col">
-                <span class="sr-only">Actions</span>
+                <span class="sr-only">{t.colActions}</span>
               </th>
             </tr>
           </thead>
@@ -80,22 +119,22 @@ export function ProfilePage(props: { nav: Nav; who: SignedIn; sessions: SessionV
             {props.sessions.map((s) => (
               <tr>
                 <td>
-                  <span safe>{s.userAgent ?? 'unknown browser'}</span>
-                  {s.current ? <strong> (this browser)</strong> : ''}
+                  <span safe>{s.userAgent ?? t.unknownBrowser}</span>
+                  {s.current ? <strong>{t.thisBrowser}</strong> : ''}
                 </td>
                 <td>
-                  <WhenFrom at={s.createdAt} ip={s.ip} />
+                  <WhenFrom at={s.createdAt} ip={s.ip} t={t} />
                 </td>
                 <td>
-                  <When at={s.lastSeenAt} />
+                  <When at={s.lastSeenAt} t={t} />
                 </td>
                 <td>
-                  <When at={s.endsAt} />
+                  <When at={s.endsAt} t={t} />
                 </td>
                 <td>
                   <form method="post" action={`/settings/sessions/${s.id}/end`} class="inline">
-                    <button type="submit" aria-label={s.current ? 'Sign out of this browser' : `End the session of ${s.userAgent ?? 'that browser'}`}>
-                      {s.current ? 'Sign out' : 'End'}
+                    <button type="submit" aria-label={s.current ? t.signOutThisBrowser : t.endSessionOf(s.userAgent ?? t.thatBrowser)}>
+                      {s.current ? t.signOut : t.endSession}
                     </button>
                   </form>
                 </td>
@@ -104,7 +143,7 @@ export function ProfilePage(props: { nav: Nav; who: SignedIn; sessions: SessionV
           </tbody>
         </table>
         <form method="post" action="/logout/everywhere">
-          <button type="submit">Sign out everywhere</button>
+          <button type="submit">{t.signOutEverywhere}</button>
         </form>
       </section>
     </Layout>

@@ -1,57 +1,96 @@
 import { PERMISSIONS } from '../../auth/roles'
 import type { PublicToken } from '../../modules/tokens/service'
 import { DAY_MS } from '../../modules/tokens/validation'
+import { messages, type Messages } from '../i18n'
 import type { SignedIn } from '../session'
 import type { PublicCliSession } from '../../modules/cli-auth/service'
 import { CliSessionsSection } from './cli'
-import { ErrorBox, Layout, When, type Nav } from './layout'
+import { ErrorBox, Layout, Notice, When, type Nav } from './layout'
 
+/** The expiry choices of TeamDay's docs (7, 30, 90 recommended, 180, 365 days), with their catalogue labels. */
 export const EXPIRY_CHOICES = [
-  { days: 7, note: 'for testing and short-term use' },
-  { days: 30, note: 'for monthly automation' },
-  { days: 90, note: 'recommended' },
-  { days: 180, note: 'for long-running integrations' },
-  { days: 365, note: 'maximum' },
+  { days: 7, label: 'expiry7' },
+  { days: 30, label: 'expiry30' },
+  { days: 90, label: 'expiry90' },
+  { days: 180, label: 'expiry180' },
+  { days: 365, label: 'expiry365' },
 ] as const
 
-/** The warning of the TeamDay docs, shown in the revoke dialog. */
-export const REVOKE_WARNING = 'Revoking a token will break any scripts, CI/CD pipelines, or integrations using it. Make sure to update those systems before revoking.'
+/** The id of the Personal Access Tokens section of Settings → Profile ("API-Zugriff" in German). */
+export const TOKENS_ANCHOR = 'personal-access-tokens'
+
+/**
+ * The list's two choices (every token of the organization for admins; revoked and expired ones
+ * too), kept in the URL and carried by every form of the section, so that a create, revoke,
+ * rotate or CLI sign-in revoke comes back to the list as the person left it.
+ */
+export interface TokenView {
+  all: boolean
+  inactive: boolean
+}
+
+export function viewOf(source: { all?: unknown; inactive?: unknown }): TokenView {
+  return { all: source.all === '1', inactive: source.inactive === '1' }
+}
+
+/** Settings → Profile with this view of the token list, extra query fields, and an anchor. */
+export function tokensHref(view: TokenView, extra: Record<string, string> = {}, anchor = TOKENS_ANCHOR): string {
+  const q = new URLSearchParams()
+  if (view.all) q.set('all', '1')
+  if (view.inactive) q.set('inactive', '1')
+  for (const [k, v] of Object.entries(extra)) q.set(k, v)
+  const qs = q.toString()
+  return `/settings/profile${qs ? `?${qs}` : ''}#${anchor}`
+}
+
+/** The view as hidden fields of a form. */
+export function ViewFields(props: { view: TokenView }) {
+  return (
+    <>
+      {props.view.all ? <input type="hidden" name="all" value="1" /> : ''}
+      {props.view.inactive ? <input type="hidden" name="inactive" value="1" /> : ''}
+    </>
+  )
+}
 
 const RESOURCES = [...new Set(PERMISSIONS.map((p) => p.split(':')[0]!))]
-const ACTIONS = ['read', 'write', 'execute'] as const
+const ACTIONS = [
+  { action: 'read', label: 'actionRead' },
+  { action: 'write', label: 'actionWrite' },
+  { action: 'execute', label: 'actionExecute' },
+] as const
 
-function ScopeTable(props: { checked: string[] }) {
+function ScopeTable(props: { checked: string[]; t: Messages }) {
+  const { t } = props
   const full = props.checked.length === 0 || props.checked.includes('*')
   return (
     <fieldset>
-      <legend>Scopes</legend>
+      <legend>{t.scopes}</legend>
       <label class="row">
-        <input type="checkbox" name="scope" value="*" checked={full} /> Full access: everything your role allows (default)
+        <input type="checkbox" name="scope" value="*" checked={full} /> {t.fullAccess}
       </label>
-      <p class="muted">Or untick full access and choose per resource:</p>
+      <p class="muted">{t.orPerResource}</p>
       <div class="table-wrap">
         <table>
           <thead>
             <tr>
-              <th scope="col">Resource</th>
+              <th scope="col">{t.colResource}</th>
               {ACTIONS.map((a) => (
-                <th scope="col" safe>
-                  {a}
-                </th>
+                <th scope="col">{t[a.label]}</th>
               ))}
             </tr>
           </thead>
           <tbody>
             {RESOURCES.map((r) => (
               <tr>
-                <th scope="row" safe>
-                  {r}
+                <th scope="row">
+                  <code safe>{r}</code>
                 </th>
-                {ACTIONS.map((a) => {
-                  const scope = `${r}:${a}`
+                {ACTIONS.map(({ action, label }) => {
+                  const scope = `${r}:${action}`
                   return (PERMISSIONS as readonly string[]).includes(scope) ? (
                     <td>
-                      <input type="checkbox" name="scope" value={scope} aria-label={scope} checked={!full && props.checked.includes(scope)} />
+                      <input type="checkbox" name="scope" value={scope} aria-label={`${r}: ${t[label]}`} checked={!full && props.checked.includes(scope)} />
                     </td>
                   ) : (
                     <td></td>
@@ -66,12 +105,15 @@ function ScopeTable(props: { checked: string[] }) {
   )
 }
 
-function expiresText(expiresAt: string, now: number): string {
+function expiresText(t: Messages, expiresAt: string, now: number): string {
   const ms = Date.parse(expiresAt) - now
-  if (ms <= 0) return 'expired'
+  if (ms <= 0) return t.expired
   // Rounded up: a 90-day token made a second ago "expires in 90 days", one with an hour left in 1 day.
-  const days = Math.ceil(ms / DAY_MS)
-  return `expires in ${days} day${days === 1 ? '' : 's'}`
+  return t.expiresIn(Math.ceil(ms / DAY_MS))
+}
+
+function statusText(t: Messages, status: PublicToken['status']): string {
+  return status === 'active' ? t.statusActive : status === 'expired' ? t.statusExpired : t.statusRevoked
 }
 
 function TrashIcon() {
@@ -82,22 +124,25 @@ function TrashIcon() {
   )
 }
 
-function TokenRow(props: { token: PublicToken; now: number; showOwner: boolean; mine: boolean }) {
-  const tk = props.token
+function TokenRow(props: { token: PublicToken; now: number; showOwner: boolean; mine: boolean; view: TokenView; t: Messages }) {
+  const { t, token: tk } = props
   const dialog = `revoke-${tk.id}`
+  // A rotated token in its grace period: active until its scheduled revocation. It keeps the
+  // trash icon (revoking it stops it now) but cannot be rotated again (its successor can).
   const pending = tk.status === 'active' && tk.revokedAt !== null
   return (
     <tr>
       <td safe>{tk.name}</td>
       {props.showOwner ? <td safe>{tk.userEmail}</td> : ''}
       <td>
-        <When at={tk.createdAt} />
+        <When at={tk.createdAt} t={t} />
       </td>
       <td>
-        <When at={tk.lastUsedAt} />
+        <When at={tk.lastUsedAt} t={t} />
         {tk.lastUsedIp ? (
           <>
-            {' from '}
+            {' '}
+            {t.from}{' '}
             <span class="mono" safe>
               {tk.lastUsedIp}
             </span>
@@ -107,58 +152,69 @@ function TokenRow(props: { token: PublicToken; now: number; showOwner: boolean; 
         )}
       </td>
       <td>
-        <When at={tk.expiresAt} />
+        <When at={tk.expiresAt} t={t} />
         <br />
         <span class="muted" safe>
-          {expiresText(tk.expiresAt, props.now)}
+          {expiresText(t, tk.expiresAt, props.now)}
         </span>
       </td>
       <td class="mono" safe>
         {tk.maskedToken}
       </td>
       <td safe>{tk.scopes.join(', ')}</td>
-      <td class={`status-${tk.status}`} safe>
-        {pending ? `active until ${tk.revokedAt}` : tk.status}
+      <td class={`status-${tk.status}`}>
+        {pending ? (
+          <>
+            {t.activeUntil} <When at={tk.revokedAt} t={t} /> {t.rotatedNote}
+          </>
+        ) : (
+          <span safe>{statusText(t, tk.status)}</span>
+        )}
       </td>
       <td>
-        {tk.status === 'active' && !pending ? (
+        {tk.status === 'active' ? (
           <>
             <form method="post" action={`/settings/tokens/${tk.id}/revoke`} data-confirm={dialog} class="inline">
-              <button type="submit" class="icon danger" aria-label={`Revoke token ${tk.name}`} title="Revoke">
+              <ViewFields view={props.view} />
+              <button type="submit" class="icon danger" aria-label={t.revokeTokenLabel(tk.name)} title={t.revokeTitle}>
                 <TrashIcon />
               </button>
             </form>
             <dialog id={dialog} aria-labelledby={`${dialog}-title`}>
               <form method="dialog">
                 <h2 id={`${dialog}-title`}>
-                  Revoke "<bdi safe>{tk.name}</bdi>"?
+                  {t.revokeAsk1}
+                  <bdi safe>{tk.name}</bdi>
+                  {t.revokeAsk2}
                 </h2>
-                <p class="notice warning" safe>
-                  {REVOKE_WARNING}
-                </p>
+                <p class="notice warning">{t.revokeWarning}</p>
+                {pending ? <p>{t.revokeGraceNote}</p> : ''}
                 <div class="row">
                   <button value="cancel" autofocus>
-                    Cancel
+                    {t.cancel}
                   </button>
                   <button value="confirm" class="danger">
-                    Revoke token
+                    {t.revokeConfirm}
                   </button>
                 </div>
               </form>
             </dialog>
-            {!props.mine ? (
+            {!props.mine || pending ? (
               ''
             ) : (
               <form method="post" action={`/settings/tokens/${tk.id}/rotate`} class="row">
+                <ViewFields view={props.view} />
                 <label>
-                  <span class="sr-only" safe>{`Grace period for ${tk.name}`}</span>
-                  <select name="grace" aria-label={`Old token keeps working for (rotating ${tk.name})`}>
-                    <option value="0">old stops now</option>
-                    <option value="3600">old works 1 more hour</option>
-                    <option value="86400">old works 1 more day</option>
+                  <span class="sr-only" safe>
+                    {t.graceFor(tk.name)}
+                  </span>
+                  <select name="grace" aria-label={t.graceLabel(tk.name)}>
+                    <option value="0">{t.graceNone}</option>
+                    <option value="3600">{t.graceHour}</option>
+                    <option value="86400">{t.graceDay}</option>
                   </select>
                 </label>
-                <button type="submit">Rotate</button>
+                <button type="submit">{t.rotate}</button>
               </form>
             )}
           </>
@@ -170,151 +226,158 @@ function TokenRow(props: { token: PublicToken; now: number; showOwner: boolean; 
   )
 }
 
-export interface TokensPageProps {
-  nav: Nav
+export interface TokenForm {
+  name: string
+  expires: string
+  date: string
+  scopes: string[]
+}
+
+export interface TokensSectionProps {
+  t: Messages
   who: SignedIn
   tokens: PublicToken[]
   now: number
-  all: boolean
-  /** Revoked and expired tokens listed too (`?inactive=1`); by default a revoked token is gone from the list, as the TeamDay docs say. */
-  inactive?: boolean
+  view: TokenView
   error?: string | null
   notice?: string | null
-  form?: { name: string; expires: string; date: string; scopes: string[] }
+  form?: TokenForm
   /** The person's CLI sign-ins (browser sign-in of `teamday login` / TeamDay's `auth login`), with Revoke. */
-  cliSessions?: PublicCliSession[]
+  cliSessions: PublicCliSession[]
 }
 
-/** The tokens page with its two choices: every token of the organization (admins), and revoked and expired ones too. */
-function tokensHref(all: boolean, inactive: boolean): string {
-  const q = [all ? 'all=1' : '', inactive ? 'inactive=1' : ''].filter(Boolean).join('&')
-  return q ? `/settings/tokens?${q}` : '/settings/tokens'
-}
-
-export function TokensPage(props: TokensPageProps) {
+/**
+ * Settings → Profile → Personal Access Tokens (German: Einstellungen → API-Zugriff): Create
+ * Token, the list (masked), revoke with the trash icon, rotate, and the CLI sign-ins. The only
+ * token UI of the console; /settings/tokens leads here.
+ */
+export function TokensSection(props: TokensSectionProps) {
+  const { t, view } = props
   const f = props.form ?? { name: '', expires: '90', date: '', scopes: ['*'] }
   const day = (ms: number) => new Date(ms).toISOString().slice(0, 10)
+  const all = view.all && props.who.role === 'admin'
   return (
-    <Layout title="Personal Access Tokens" nav={props.nav}>
-      <p class="muted">Settings → Profile → Personal Access Tokens (German: Einstellungen → API-Zugriff). Tokens authenticate the API: send one as Authorization: Bearer td_…</p>
-      {props.notice ? (
-        <p class="notice" role="status" safe>
-          {props.notice}
-        </p>
-      ) : (
-        ''
-      )}
+    <section aria-labelledby={`${TOKENS_ANCHOR}-title`} id={TOKENS_ANCHOR}>
+      <h2 id={`${TOKENS_ANCHOR}-title`}>{t.patTitle}</h2>
+      <p class="muted">{t.patIntro}</p>
+      <Notice message={props.notice} />
       <ErrorBox message={props.error} />
-      <h2>Create Token</h2>
-      <form method="post" action="/settings/tokens" class="stack">
+      <h3>{t.createToken}</h3>
+      <form method="post" action={`/settings/tokens#${TOKENS_ANCHOR}`} class="stack">
+        <ViewFields view={view} />
         <label>
-          Name <span class="muted">(e.g. "CI Pipeline", "Production Automation")</span>
+          <span>
+            {t.name} <span class="muted">{t.tokenNameHint}</span>
+          </span>
           <input type="text" name="name" maxlength="100" required value={f.name} />
         </label>
         <fieldset>
-          <legend>Expiration</legend>
+          <legend>{t.expiration}</legend>
           {EXPIRY_CHOICES.map((c) => (
             <label class="row">
               <input type="radio" name="expires" value={String(c.days)} checked={f.expires === String(c.days)} />
-              <span safe>{`${c.days} days${c.note === 'recommended' ? ' (recommended)' : ` - ${c.note}`}`}</span>
+              <span>{t[c.label]}</span>
             </label>
           ))}
           <label class="row">
-            <input type="radio" name="expires" value="custom" checked={f.expires === 'custom'} /> Custom date (7-365 days from today)
+            <input type="radio" name="expires" value="custom" checked={f.expires === 'custom'} /> {t.customDate}
           </label>
           <label>
-            <span class="sr-only">Custom expiration date</span>
-            <input type="date" name="date" value={f.date} min={day(props.now + 7 * DAY_MS)} max={day(props.now + 365 * DAY_MS)} aria-label="Custom expiration date" />
+            <span class="sr-only">{t.customDateLabel}</span>
+            <input type="date" name="date" value={f.date} min={day(props.now + 7 * DAY_MS)} max={day(props.now + 365 * DAY_MS)} aria-label={t.customDateLabel} />
           </label>
         </fieldset>
-        <ScopeTable checked={f.scopes} />
+        <ScopeTable checked={f.scopes} t={t} />
         <div>
           <button type="submit" class="primary">
-            Create Token
+            {t.createToken}
           </button>
         </div>
       </form>
-      <h2>{props.all ? 'All tokens of the organization' : 'Your tokens'}</h2>
+      <h3>{all ? t.allTokens : t.yourTokens}</h3>
       <p>
         {props.who.role === 'admin' ? (
           <>
-            {props.all ? <a href={tokensHref(false, !!props.inactive)}>Show only mine</a> : <a href={tokensHref(true, !!props.inactive)}>Show every token of the organization</a>}
+            {all ? <a href={tokensHref({ ...view, all: false })}>{t.showOnlyMine}</a> : <a href={tokensHref({ ...view, all: true })}>{t.showAllOfOrg}</a>}
             {' · '}
           </>
         ) : (
           ''
         )}
-        {props.inactive ? <a href={tokensHref(props.all, false)}>Hide revoked and expired tokens</a> : <a href={tokensHref(props.all, true)}>Show revoked and expired tokens</a>}
+        {view.inactive ? <a href={tokensHref({ ...view, inactive: false })}>{t.hideInactive}</a> : <a href={tokensHref({ ...view, inactive: true })}>{t.showInactive}</a>}
       </p>
       {props.tokens.length === 0 ? (
-        <p class="muted">{props.inactive ? 'No tokens yet.' : 'No active tokens.'}</p>
+        <p class="muted">{view.inactive ? t.noTokensYet : t.noActiveTokens}</p>
       ) : (
         <div class="table-wrap">
           <table>
             <thead>
               <tr>
-                <th scope="col">Name</th>
-                {props.all ? <th scope="col">Owner</th> : ''}
-                <th scope="col">Created</th>
-                <th scope="col">Last used</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Token</th>
-                <th scope="col">Scopes</th>
-                <th scope="col">Status</th>
+                <th scope="col">{t.colName}</th>
+                {all ? <th scope="col">{t.colOwner}</th> : ''}
+                <th scope="col">{t.colCreated}</th>
+                <th scope="col">{t.colLastUsed}</th>
+                <th scope="col">{t.colExpires}</th>
+                <th scope="col">{t.colToken}</th>
+                <th scope="col">{t.colScopes}</th>
+                <th scope="col">{t.colStatus}</th>
                 <th scope="col">
-                  <span class="sr-only">Actions</span>
+                  <span class="sr-only">{t.colActions}</span>
                 </th>
               </tr>
             </thead>
             <tbody>
               {props.tokens.map((tk) => (
-                <TokenRow token={tk} now={props.now} showOwner={props.all} mine={tk.userId === props.who.user.id} />
+                <TokenRow token={tk} now={props.now} showOwner={all} mine={tk.userId === props.who.user.id} view={view} t={t} />
               ))}
             </tbody>
           </table>
         </div>
       )}
-      {props.cliSessions ? <CliSessionsSection sessions={props.cliSessions} /> : ''}
-    </Layout>
+      <CliSessionsSection sessions={props.cliSessions} view={view} t={t} />
+    </section>
   )
 }
 
 /** The new token, shown once (the page is sent with Cache-Control: no-store). */
-export function TokenCreatedPage(props: { nav: Nav; token: string; name: string; expiresAt: string; base: string; rotatedFrom?: string | null }) {
+export function TokenCreatedPage(props: { nav: Nav; token: string; name: string; expiresAt: string; base: string; view: TokenView; rotatedFrom?: string | null }) {
+  const { t } = props.nav
   return (
-    <Layout title={props.rotatedFrom ? 'Token rotated' : 'Token created'} nav={props.nav}>
+    <Layout title={props.rotatedFrom ? t.tokenRotatedTitle : t.tokenCreatedTitle} nav={props.nav}>
       <p class="notice warning" role="status">
-        <strong>Copy the token immediately - it will only be shown once!</strong> teamday keeps only its SHA-256 hash.
+        <strong>{t.copyNow}</strong> {t.hashOnly}
       </p>
       <p>
-        "<bdi safe>{props.name}</bdi>", expires <When at={props.expiresAt} />
-        {props.rotatedFrom ? <span safe>{`; it replaces ${props.rotatedFrom}`}</span> : ''}.
+        {props.nav.lang === 'de' ? '„' : '"'}
+        <bdi safe>{props.name}</bdi>
+        {t.createdExpires} <When at={props.expiresAt} t={t} />
+        {props.rotatedFrom ? <span safe>{t.replaces(props.rotatedFrom)}</span> : ''}.
       </p>
       <div class="token">
-        <output id="new-token" aria-label="Your new token" safe>
+        <output id="new-token" aria-label={t.yourNewToken} safe>
           {props.token}
         </output>
-        <button type="button" data-copy="new-token" hidden>
-          Copy
+        <button type="button" data-copy="new-token" data-copied={t.copied} hidden>
+          {t.copy}
         </button>
       </div>
-      <h2>Use it</h2>
+      <h2>{t.useIt}</h2>
       <pre id="token-env" safe>{`export TEAMDAY_TOKEN="${props.token}"
 
 curl -H "Authorization: Bearer $TEAMDAY_TOKEN" \\
      ${props.base}/api/v1/agents`}</pre>
-      <h2>Security guidelines</h2>
+      <h2>{t.securityGuidelines}</h2>
       <ul>
-        <li>Never commit tokens to version control - use environment variables or secret managers</li>
-        <li>Rotate tokens regularly - set appropriate expiration dates</li>
-        <li>Use separate tokens per integration - makes revocation easier</li>
-        <li>Name tokens descriptively - know where each token is used</li>
-        <li>Revoke unused tokens immediately - reduce security surface area</li>
-        <li>Never share tokens - each team member should have their own</li>
+        {t.guidelines.map((g) => (
+          <li>{g}</li>
+        ))}
       </ul>
       <p>
-        <a href="/settings/tokens">Done: back to your tokens</a>
+        <a href={tokensHref(props.view)}>{t.backToTokens}</a>
       </p>
     </Layout>
   )
 }
+
+/** The warning of TeamDay's docs in the revoke dialog (English; German in the catalogue). */
+export const REVOKE_WARNING: string = messages('en').revokeWarning

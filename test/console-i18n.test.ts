@@ -1,0 +1,234 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { CATALOGUE, LANGS, langOf } from '../src/console/i18n'
+import { createLink } from '../src/modules/users/links'
+import { makeActor, makeTestApp } from './helpers/app'
+import { consoleClient, givePassword } from './helpers/console'
+
+/**
+ * The console in English and German (src/console/i18n.ts): one catalogue with the same keys in
+ * both languages; the language from Accept-Language (q-values); every German page without
+ * English UI text; the German docs' wording ("Einstellungen → API-Zugriff", "Neues Token
+ * generieren", "7-365 Tage, Standard: 90 Tage", the copy warning).
+ */
+const t = await makeTestApp()
+afterAll(() => t.rt.close())
+const DE = { 'accept-language': 'de-DE,de;q=0.9,en;q=0.5' }
+
+describe('the catalogue', () => {
+  test('every key in every language, of the same kind; static texts need no escaping', () => {
+    const keys = Object.keys(CATALOGUE.en).sort()
+    for (const lang of LANGS) {
+      const c = CATALOGUE[lang] as Record<string, unknown>
+      expect({ lang, keys: Object.keys(c).sort() }).toEqual({ lang, keys })
+      for (const k of keys) {
+        const en = (CATALOGUE.en as Record<string, unknown>)[k]
+        const v = c[k]
+        expect({ lang, k, kind: Array.isArray(v) ? 'array' : typeof v }).toEqual({ lang, k, kind: Array.isArray(en) ? 'array' : typeof en })
+        if (typeof v === 'function') expect({ lang, k, arity: v.length }).toEqual({ lang, k, arity: (en as (...a: unknown[]) => string).length })
+        for (const s of typeof v === 'string' ? [v] : Array.isArray(v) ? v : []) {
+          expect({ lang, k, markup: /[<&]/.test(s as string), empty: (s as string).length === 0 && k !== 'removeAsk1' }).toEqual({ lang, k, markup: false, empty: false })
+        }
+      }
+    }
+  })
+
+  test('the German docs word for word', () => {
+    const de = CATALOGUE.de
+    expect(de.navSettings).toBe('Einstellungen')
+    expect(de.patTitle).toBe('API-Zugriff')
+    expect(de.createToken).toBe('Neues Token generieren')
+    expect(de.expiration).toContain('7-365 Tage, Standard: 90 Tage')
+    expect(de.copyNow).toBe('Kopieren Sie Ihr Token sofort - Sie können es später nicht mehr sehen!')
+    const en = CATALOGUE.en
+    expect([en.navSettings, en.profileTitle, en.patTitle, en.createToken]).toEqual(['Settings', 'Profile', 'Personal Access Tokens', 'Create Token'])
+    expect(en.copyNow).toBe('Copy the token immediately - it will only be shown once!')
+  })
+})
+
+describe('Accept-Language', () => {
+  const of = (h?: string) => langOf(new Request('http://x/', { headers: h === undefined ? {} : { 'accept-language': h } }))
+  test.each([
+    [undefined, 'en'],
+    ['', 'en'],
+    ['de', 'de'],
+    ['de-AT', 'de'],
+    ['DE-ch;q=0.8', 'de'],
+    ['en-US,en;q=0.9,de;q=0.8', 'en'],
+    ['de;q=0.5, en;q=0.9', 'en'],
+    ['en;q=0.2, de;q=0.7', 'de'],
+    ['fr-FR, fr;q=0.9, de;q=0.3', 'de'],
+    ['fr, ja', 'en'],
+    ['de;q=0, en;q=0.1', 'en'],
+    ['de;q=0', 'en'],
+    ['*', 'en'],
+    ['*;q=0.1, de', 'de'],
+    ['de;q=1.5', 'de'],
+    ['de;q=abc', 'de'],
+    [';;;,,,', 'en'],
+  ] as const)('%p → %p', (header, lang) => {
+    expect(of(header)).toBe(lang)
+  })
+})
+
+/** Text a person reads: element text and aria-label/title values, without code, pre and times. */
+function readable(html: string): string {
+  const attrs = [...html.matchAll(/\s(?:aria-label|title|data-copied)="([^"]*)"/g)].map((m) => m[1])
+  const body = html
+    .replace(/<(code|pre|time|script|style|output)\b[^>]*>[\s\S]*?<\/\1>/g, ' ')
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/&quot;/g, '"')
+    // Identifiers, not words: audit event types (token.rotated), in the type filter's options.
+    .replace(/\b[a-z_]+(?:\.[a-z_]+)+\b/g, ' ')
+    // Identifiers, not words: audit event types (token.rotated), in the type filter's options.
+    .replace(/\b[a-z_]+(?:\.[a-z_]+)+\b/g, ' ')
+  return `${body} ${attrs.join(' ')}`.replace(/\s+/g, ' ')
+}
+
+/** English UI words that must not appear on a German page. */
+const ENGLISH = [
+  'Sign in', 'Sign out', 'Settings', 'Profile', 'Create Token', 'Personal Access Tokens', 'Revoke', 'Cancel', 'Rotate', 'Expiration',
+  'Scopes', 'Your tokens', 'expires in', 'never', 'Members', 'Audit log', 'Save', 'Change password', 'Sessions', 'Copy', 'Approve', 'Deny',
+  'Add member', 'Remove', 'Filter', 'Created', 'Last used', 'Owner', 'e-mail', 'E-mail', 'Validation failed', 'not found', 'Forbidden',
+  'Conflict', 'Organization', 'Password', 'recommended', ' days', 'Welcome', 'Refused', 'active', 'rotated', 'unknown', ' the ', ' and ',
+  ' your ', ' you ', ' of ', 'Full access', 'read', 'write', 'execute', 'member', 'viewer', 'Done', 'Guidelines', 'guidelines', 'Status:',
+]
+
+function englishIn(html: string): string[] {
+  const text = readable(html)
+  // Whole words: "members" (a scope's resource) is not "member".
+  const letter = 'A-Za-zÄÖÜäöüß'
+  return ENGLISH.filter((w) => new RegExp(`(^|[^${letter}])${w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[^${letter}])`).test(text))
+}
+
+describe('German pages', () => {
+  test('every console page, message and dialog in German with <html lang="de"> and Vary: Accept-Language; English without the header', async () => {
+    const admin = await makeActor(t, { role: 'admin', org: 'de-org' })
+    await givePassword(t, admin.userId)
+    const c = consoleClient(t, { headers: DE })
+    const pages: [string, { status: number; text: string; headers: Headers }][] = []
+    pages.push(['sign-in', await c.get('/login')])
+    pages.push(['wrong password', await c.post('/login', { email: admin.email, password: 'wrong password!!' })])
+    expect((await c.signIn(admin.email)).status).toBe(303)
+    // A token, a rotated one in its grace period, an error, the new-token page.
+    const made = await c.post('/settings/tokens', { name: 'CI Pipeline', expires: '90', scope: '*' })
+    pages.push(['token created', made])
+    expect(made.text).toContain('Kopieren Sie Ihr Token sofort - Sie können es später nicht mehr sehen!')
+    const id = /\/settings\/tokens\/(pat_[A-Za-z0-9]+)\/rotate/.exec((await c.get('/settings/profile')).text)![1]!
+    pages.push(['token rotated', await c.post(`/settings/tokens/${id}/rotate`, { grace: '3600' })])
+    pages.push(['create error', await c.post('/settings/tokens', { name: '   ', expires: '90' })])
+    pages.push(['custom date error', await c.post('/settings/tokens', { name: 'x', expires: 'custom', date: '' })])
+    pages.push(['expiry error', await c.post('/settings/tokens', { name: 'x', expires: '3' })])
+    pages.push(['scope error', await c.post('/settings/tokens', { name: 'x', expires: '7', scope: 'nothing:here' })])
+    pages.push(['revoke error', await c.post('/settings/tokens/pat_nosuchtoken/revoke')])
+    pages.push(['rotate error', await c.post(`/settings/tokens/${id}/rotate`, { grace: '0' })])
+    const profile = await c.get('/settings/profile?all=1&inactive=1&revoked=1')
+    pages.push(['settings → profile', profile])
+    expect(profile.text).toContain('>Einstellungen</a>')
+    expect(profile.text).toMatch(/<h2 id="personal-access-tokens-title">API-Zugriff<\/h2>/)
+    expect(profile.text).toContain('>Neues Token generieren</button>')
+    expect(profile.text).toContain('7-365 Tage, Standard: 90 Tage')
+    expect(profile.text).toContain('aktiv bis <time')
+    pages.push(['profile errors', await c.post('/settings/password', { current: 'x', password: 'a new long password', confirm: 'another' })])
+    pages.push(['profile wrong password', await c.post('/settings/profile', { name: 'A', email: 'other@example.com', current: 'wrong password!!' })])
+    pages.push(['profile bad e-mail', await c.post('/settings/profile', { name: 'A', email: admin.email.toUpperCase() + '\u202e' })])
+    // Members (with a one-time link), errors, audit log.
+    pages.push(['member added', await c.post('/org/members', { email: 'neu@example.com', role: 'member' })])
+    pages.push(['member exists', await c.post('/org/members', { email: 'neu@example.com', role: 'member' })])
+    pages.push(['members', await c.get('/org/members?done=role')])
+    pages.push(['audit', await c.get('/org/audit')])
+    pages.push(['audit error', await c.get('/org/audit?cursor=nonsense')])
+    // A member: not allowed.
+    const member = await makeActor(t, { role: 'member', org: 'de-org' })
+    await givePassword(t, member.userId)
+    const m = consoleClient(t, { headers: DE })
+    await m.signIn(member.email)
+    pages.push(['not allowed', await m.get('/org/members')])
+    // CLI sign-in: the approval page, done, and an unknown link.
+    const init = (await t.req('POST', '/api/auth/cli/initiate', { headers: { 'content-type': 'application/json', 'user-agent': 'teamday-cli/0.1.0' } })).body
+    const authPath = new URL(init.authUrl).pathname
+    pages.push(['cli approve', await c.get(authPath)])
+    pages.push(['cli choose', await c.post(authPath, { decision: 'maybe' })])
+    await c.post(authPath, { decision: 'approve' })
+    pages.push(['cli approved', await c.get(authPath)])
+    pages.push(['cli unknown', await c.get('/cli/authorize/nosuchcode')])
+    // Set-up / set-password links and the cross-site refusal.
+    const newbie = await makeActor(t, { role: 'member', org: 'de-newbie' })
+    const link = await createLink(t.ctx, newbie.userId, newbie.organizationId, 'set_password')
+    const anon = consoleClient(t, { headers: DE })
+    pages.push(['set password', await anon.get(link.path)])
+    pages.push(['set password differs', await anon.post(link.path, { password: 'a long password 1', confirm: 'a long password 2' })])
+    pages.push(['set password short', await anon.post(link.path, { password: 'short', confirm: 'short' })])
+    pages.push(['link invalid', await anon.get('/set-password/nosuchsecret')])
+    const setup = await makeActor(t, { role: 'admin', org: 'de-setup' })
+    pages.push(['set up', await anon.get((await createLink(t.ctx, setup.userId, null, 'setup')).path)])
+    pages.push(['cross-site', await c.post('/logout', {}, { 'sec-fetch-site': 'cross-site' })])
+    for (const [name, res] of pages) {
+      expect({ name, lang: /<html lang="(\w+)"/.exec(res.text)?.[1], vary: /accept-language/i.test(res.headers.get('vary') ?? '') }).toEqual({ name, lang: 'de', vary: true })
+      expect({ name, english: englishIn(res.text) }).toEqual({ name, english: [] })
+    }
+    // The same pages in English without the header (or with English first).
+    const en = consoleClient(t)
+    await en.signIn(admin.email)
+    const english = await en.get('/settings/profile')
+    expect(english.text).toStartWith('<!doctype html><html lang="en">')
+    expect(english.headers.get('vary')).toContain('Accept-Language')
+    expect(english.text).toContain('>Settings</a>')
+    expect(english.text).toMatch(/<h2 id="personal-access-tokens-title">Personal Access Tokens<\/h2>/)
+    expect(englishIn(english.text).length).toBeGreaterThan(10)
+  })
+})
+
+describe('a rotated token in its grace period', () => {
+  test('shows "active until <time> (rotated)", keeps the trash icon, and revoking it stops it now', async () => {
+    const a = await makeActor(t, { role: 'member', org: 'grace-org' })
+    await givePassword(t, a.userId)
+    const c = consoleClient(t)
+    await c.signIn(a.email)
+    const tokenOf = (html: string) => /id="new-token"[^>]*>\s*(td_[A-Za-z0-9]{43})\s*</.exec(html)![1]!
+    const old = tokenOf((await c.post('/settings/tokens', { name: 'deploy', expires: '30' })).text)
+    const page = (await c.get('/settings/profile')).text
+    const id = new RegExp('<tr><td>deploy</td>.*?/settings/tokens/(pat_[A-Za-z0-9]+)/revoke').exec(page)![1]!
+    const fresh = tokenOf((await c.post(`/settings/tokens/${id}/rotate`, { grace: '86400' })).text)
+    const list = (await c.get('/settings/profile')).text
+    const row = new RegExp(`<tr>(?:(?!<tr>).)*?/settings/tokens/${id}/revoke.*?</tr>`).exec(list)![0]
+    // Readable: "active until <time> (rotated)", no raw ISO text outside the time's attributes.
+    expect(row).toMatch(/<td class="status-active">active until <time datetime="[^"]+" title="[^"]+">\d{4}-\d\d-\d\d \d\d:\d\d UTC<\/time> \(rotated\)<\/td>/)
+    expect(row.replace(/<time[^>]*>/g, '')).not.toMatch(/\d{4}-\d\d-\d\dT\d\d:/)
+    // The trash icon with its dialog (and a word on the grace period); no second rotation.
+    expect(row).toContain(`aria-label="Revoke token deploy"`)
+    expect(row).toContain('revoking it stops it now')
+    expect(row).not.toContain(`/settings/tokens/${id}/rotate`)
+    expect((await t.req('GET', '/api/v1/agents', { token: old })).status).toBe(200)
+    // Revoking it: at once, not at the end of the grace period; back to the section.
+    const res = await c.post(`/settings/tokens/${id}/revoke`)
+    expect([res.status, res.headers.get('location')]).toEqual([303, '/settings/profile?revoked=1#personal-access-tokens'])
+    const api = await t.req('GET', '/api/v1/agents', { token: old })
+    expect([api.status, api.body.code]).toEqual([401, 'token_revoked'])
+    expect((await t.req('GET', '/api/v1/agents', { token: fresh })).status).toBe(200)
+    expect((await c.get('/settings/profile?revoked=1')).text).toContain('Token revoked')
+  })
+})
+
+describe('every form comes back to where the person was', () => {
+  test('revoke, rotate errors and create errors keep the list view (all, inactive); CLI sign-in revoke too', async () => {
+    const a = await makeActor(t, { role: 'admin', org: 'view-org' })
+    await givePassword(t, a.userId)
+    const c = consoleClient(t)
+    await c.signIn(a.email)
+    const page = (await c.get('/settings/profile?all=1&inactive=1')).text
+    // Every form of the section carries the view.
+    const forms = [...page.matchAll(/<form method="post" action="(\/settings\/(?:tokens|cli-sessions)[^"]*)"[^>]*>(.*?)<\/form>/g)]
+    expect(forms.length).toBeGreaterThan(2)
+    for (const [, action, inner] of forms) expect({ action, all: inner!.includes('name="all" value="1"'), inactive: inner!.includes('name="inactive" value="1"') }).toEqual({ action, all: true, inactive: true })
+    const res = await c.post(`/settings/tokens/${a.tokenId}/revoke`, { all: '1', inactive: '1' })
+    expect([res.status, res.headers.get('location')]).toEqual([303, '/settings/profile?all=1&inactive=1&revoked=1#personal-access-tokens'])
+    const bad = await c.post('/settings/tokens', { name: '', expires: '90', all: '1', inactive: '1' })
+    expect(bad.status).toBe(422)
+    expect(bad.text).toContain('<h3>All tokens of the organization</h3>')
+    expect(bad.text).toContain('action="/settings/tokens#personal-access-tokens"')
+    const created = await c.post('/settings/tokens', { name: 'x', expires: '7', all: '1' })
+    expect(created.text).toContain('href="/settings/profile?all=1#personal-access-tokens"')
+    const cli = await c.post('/settings/cli-sessions/clis_nosuch/revoke', { inactive: '1' })
+    expect(cli.status).toBe(404)
+  })
+})
