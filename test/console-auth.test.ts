@@ -49,6 +49,28 @@ describe('sign-in', () => {
     p.rt.close()
   })
 
+  test('at an https TEAMDAY_PUBLIC_URL behind a proxy not declared as trusted: the cookie is still __Host- and Secure, and links and curl lines use the public URL, not the Host header', async () => {
+    const p = await makeTestApp({ config: { publicUrl: 'https://teamday.example.com' } })
+    const admin = await makeActor(p, { role: 'admin' })
+    await givePassword(p, admin.userId)
+    // The proxy on this host forwards in clear text with its own Host.
+    const c = consoleClient(p, { headers: { host: 'backend.internal:3000' } })
+    const res = await c.signIn(admin.email)
+    expect(res.status).toBe(303)
+    expect(res.headers.get('set-cookie')).toMatch(/^__Host-teamday_session=[0-9A-Za-z]{43}; Path=\/; Max-Age=604800; HttpOnly; SameSite=Lax; Secure$/)
+    expect((await c.get('/settings/profile')).status).toBe(200)
+    const created = await c.post('/settings/tokens', { name: 'CI', expires: '90', scope: '*' })
+    expect(created.status).toBe(201)
+    expect(created.text).toContain('https://teamday.example.com/api/v1/agents')
+    expect(created.text).not.toContain('backend.internal')
+    const added = await c.post('/org/members', { email: 'new@example.com', role: 'member' })
+    expect(added.text).toMatch(/https:\/\/teamday\.example\.com\/set-password\/[0-9A-Za-z]{43}/)
+    expect(added.text).not.toContain('backend.internal')
+    const out = await c.post('/logout')
+    expect(out.headers.get('set-cookie')).toMatch(/^__Host-teamday_session=; Path=\/; Max-Age=0; HttpOnly; SameSite=Lax; Secure$/)
+    p.rt.close()
+  })
+
   test('wrong password and unknown e-mail get the same answer; both audited; the unknown one still costs a hash', async () => {
     const a = await makeActor(t)
     await givePassword(t, a.userId)

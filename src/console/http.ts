@@ -67,11 +67,21 @@ export function consoleKit(deps: ConsoleDeps) {
     return { ip: () => (ip === undefined ? (ip = clientAddress(request)) : ip), userAgent: request.headers.get('user-agent') }
   }
   const requestIdOf = (set: Set) => String(set.headers['x-request-id'] ?? '') || null
-  const cookieName = (request: Request) => (isHttps(request) ? SECURE_COOKIE : COOKIE)
+  const publicUrl = services.config.publicUrl
+  // Served at an https TEAMDAY_PUBLIC_URL, the browser's side is HTTPS even when this request
+  // arrived in clear text from a proxy not declared in TEAMDAY_TRUSTED_PROXIES: the cookie is
+  // Secure (and __Host-) all the same, never one a browser would send over plain HTTP.
+  const publicHttps = publicUrl?.startsWith('https:') ?? false
+  const secureCookie = (request: Request) => publicHttps || isHttps(request)
+  const cookieName = (request: Request) => (secureCookie(request) ? SECURE_COOKIE : COOKIE)
 
   return {
     isHttps,
     cookieName,
+    /** Where the browser reaches this server: TEAMDAY_PUBLIC_URL, else the request's scheme and Host (links, curl lines). */
+    publicBase(request: Request): string {
+      return publicUrl ?? `${isHttps(request) ? 'https' : 'http'}://${request.headers.get('host') ?? new URL(request.url).host}`
+    },
     /** The session secret the request carries (the cookie of its transport), or null. */
     sessionSecret: (request: Request) => readCookie(request, cookieName(request)),
 
@@ -105,14 +115,14 @@ export function consoleKit(deps: ConsoleDeps) {
       return isHttps(request) || isLoopback(clientAddress(request))
     },
 
-    /** Set-Cookie for a new session: HttpOnly, SameSite=Lax, Path=/; Secure and __Host- over HTTPS. */
+    /** Set-Cookie for a new session: HttpOnly, SameSite=Lax, Path=/; Secure and __Host- over HTTPS (or at an https public URL). */
     sessionCookie(request: Request, secret: string): string {
-      const secure = isHttps(request)
+      const secure = secureCookie(request)
       return `${secure ? SECURE_COOKIE : COOKIE}=${secret}; Path=/; Max-Age=${SESSION_MAX_MS / 1000}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`
     },
 
     clearCookie(request: Request): string {
-      const secure = isHttps(request)
+      const secure = secureCookie(request)
       return `${secure ? SECURE_COOKIE : COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`
     },
   }

@@ -14,7 +14,6 @@ const UserParams = t.Object({ userId: t.String() })
 
 /** Organization → Members and Audit log (admins), and the organization switcher. */
 export function orgRoutes(kit: ConsoleKit) {
-  const base = (request: Request) => `${kit.isHttps(request) ? 'https' : 'http'}://${request.headers.get('host') ?? new URL(request.url).host}`
 
   const members = async (who: SignedIn, request: Request, set: any, extra: { error?: string; notice?: string; link?: { email: string; url: string } } = {}, status = 200) => {
     const nav = await navOf(kit, who, request, set, '/org/members')
@@ -50,7 +49,7 @@ export function orgRoutes(kit: ConsoleKit) {
         const r = await addMember(kit.ctxOf(who, request, set), who, field(body, 'email'), field(body, 'role') || 'member')
         const added = messages(langOf(request)).added(r.email)
         const notice = r.noLink ? `${added} ${errorOf(request, new AppError('forbidden', r.noLink))}` : added
-        return members(who, request, set, { notice, ...(r.link ? { link: { email: r.email, url: base(request) + r.link } } : {}) }, 201)
+        return members(who, request, set, { notice, ...(r.link ? { link: { email: r.email, url: kit.publicBase(request) + r.link } } : {}) }, 201)
       }), { ...hidden, body: FormBody })
     .post('/org/members/:userId/role', ({ request, set, body, params }) =>
       act(request, set, async (who) => {
@@ -65,7 +64,7 @@ export function orgRoutes(kit: ConsoleKit) {
     .post('/org/members/:userId/link', ({ request, set, params }) =>
       act(request, set, async (who) => {
         const { email, path } = await passwordLink(kit.ctxOf(who, request, set), who, params.userId)
-        return members(who, request, set, { link: { email, url: base(request) + path } })
+        return members(who, request, set, { link: { email, url: kit.publicBase(request) + path } })
       }), { ...hidden, body: FormBody, params: UserParams })
     .get('/org/audit', async ({ request, set, query }) => {
       const who = await kit.signedIn(request)

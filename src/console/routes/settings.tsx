@@ -71,12 +71,6 @@ export async function settingsPage(kit: ConsoleKit, who: SignedIn, request: Requ
   )
 }
 
-/** The base URL the browser used, for the curl line on the new-token page. */
-function baseOf(kit: ConsoleKit, request: Request): string {
-  const host = request.headers.get('host') ?? new URL(request.url).host
-  return `${kit.isHttps(request) ? 'https' : 'http'}://${host}`
-}
-
 /**
  * The token forms of Settings → Profile → Personal Access Tokens (the same services as
  * /api/v1/tokens). GET /settings/tokens (and /settings/api) of earlier versions lead to that
@@ -111,7 +105,7 @@ export function tokenRoutes(kit: ConsoleKit) {
         } else expiry = { expiresInDays: Number(form.expires) }
         const { token, row } = await createTokenForCaller(ctx, { name: form.name, scopes, ...expiry })
         const nav = await navOf(kit, who, request, set, '/settings/profile')
-        return page(await (<TokenCreatedPage nav={nav} token={token} name={form.name.trim()} expiresAt={row.expiresAt.toISOString()} base={baseOf(kit, request)} view={view} />), {
+        return page(await (<TokenCreatedPage nav={nav} token={token} name={form.name.trim()} expiresAt={row.expiresAt.toISOString()} base={kit.publicBase(request)} view={view} />), {
           status: 201,
           secret: true,
         })
@@ -142,7 +136,7 @@ export function tokenRoutes(kit: ConsoleKit) {
         const r = await rotateToken(kit.ctxOf(who, request, set), params.id, { gracePeriodSeconds: Number(field(body, 'grace') || '0') })
         const nav = await navOf(kit, who, request, set, '/settings/profile')
         const { name } = await getToken(kit.ctxOf(who, request, set), r.row.id)
-        return page(await (<TokenCreatedPage nav={nav} token={r.token} name={name} expiresAt={r.row.expiresAt.toISOString()} base={baseOf(kit, request)} view={view} rotatedFrom={params.id} />), {
+        return page(await (<TokenCreatedPage nav={nav} token={r.token} name={name} expiresAt={r.row.expiresAt.toISOString()} base={kit.publicBase(request)} view={view} rotatedFrom={params.id} />), {
           status: 201,
           secret: true,
         })
