@@ -101,7 +101,10 @@ export function tokenRoutes(kit: ConsoleKit) {
         if (form.expires === 'custom') {
           const at = Date.parse(`${form.date}T23:59:59.999Z`)
           if (Number.isNaN(at)) throw new AppError('validation_failed', messages('en').errCustomDate)
-          expiry = { expiresAt: new Date(Math.min(at, ctx.clock.now() + MAX_EXPIRY_DAYS * DAY_MS)).toISOString() }
+          // The form's last day (today + 365) ends up to a day past the limit: that day means the
+          // limit. A later date is refused with the range, never silently cut to it.
+          const limit = ctx.clock.now() + MAX_EXPIRY_DAYS * DAY_MS
+          expiry = { expiresAt: new Date(at > limit && at - limit < DAY_MS ? limit : at).toISOString() }
         } else expiry = { expiresInDays: Number(form.expires) }
         const { token, row } = await createTokenForCaller(ctx, { name: form.name, scopes, ...expiry })
         const nav = await navOf(kit, who, request, set, '/settings/profile')
