@@ -174,6 +174,8 @@ describe('Organization pages', () => {
     expect((await t.req('POST', '/api/v1/agents', { token, body: { name: 'ok' } })).status).toBe(201)
     const list = await c.get('/org/members')
     const userId = /action="\/org\/members\/(user_[A-Za-z0-9]+)\/role"/.exec(list.text)![1]
+    // The confirmation dialog is named by its question, for screen readers.
+    expect(list.text).toMatch(new RegExp(`<dialog id="remove-${userId}" aria-labelledby="remove-${userId}-question">\\s*<form method="dialog">\\s*<p id="remove-${userId}-question">`))
     expect((await c.post(`/org/members/${userId}/role`, { role: 'viewer' })).status).toBe(303)
     expect((await t.req('POST', '/api/v1/agents', { token, body: { name: 'no' } })).status).toBe(403)
     expect((await c.post(`/org/members/${userId}/remove`)).status).toBe(303)

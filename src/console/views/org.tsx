@@ -116,9 +116,9 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
                             {t.remove}
                           </button>
                         </form>
-                        <dialog id={`remove-${m.userId}`}>
+                        <dialog id={`remove-${m.userId}`} aria-labelledby={`remove-${m.userId}-question`}>
                           <form method="dialog">
-                            <p>
+                            <p id={`remove-${m.userId}-question`}>
                               {t.removeAsk1}
                               <bdi safe>{m.email}</bdi>
                               {t.removeAsk2}
