@@ -134,6 +134,32 @@ describe('graceful stop', () => {
     expect(logs.some((l) => l.includes('http_drain_timeout'))).toBe(true)
   })
 
+  test('teamday serve on SIGHUP (its terminal went away): the same graceful stop, logged, then ends', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'teamday-hup-'))
+    const db = ON_PG ? urlFor(await createTestDatabase()) : join(dir, 'teamday.db')
+    const out: string[] = []
+    const logs: string[] = []
+    const io: ClientIo = {
+      out: (s) => void out.push(s),
+      err: (s) => void logs.push(s),
+      env: { TEAMDAY_ENCRYPTION_KEY: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64'), TEAMDAY_LOG_LEVEL: 'info', TEAMDAY_LOG_FORMAT: 'json' },
+    }
+    const signals = new EventEmitter()
+    try {
+      const serving = serve({ values: { host: '127.0.0.1', port: '0', db }, positionals: [], io }, signals as unknown as NodeJS.Process)
+      const deadline = Date.now() + 20_000
+      while (!out.some((l) => /listening on http:\/\/[^:]+:\d+/.test(l)) && Date.now() < deadline) await Bun.sleep(20)
+      const port = /listening on http:\/\/[^:]+:(\d+)/.exec(out.join('\n'))![1]
+      expect((await fetch(`http://127.0.0.1:${port}/api/health`)).status).toBe(200)
+      signals.emit('SIGHUP')
+      await serving
+      expect(out.join('\n')).toContain('teamday stopped')
+      expect(await knock(`http://127.0.0.1:${port}`)).toBe('ECONNREFUSED')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 30_000)
+
   test('teamday serve on SIGTERM: refuses new connections at once, answers the requests in flight, then ends', async () => {
     double = startProviderDouble()
     const dir = mkdtempSync(join(tmpdir(), 'teamday-stop-'))

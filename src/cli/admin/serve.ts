@@ -26,7 +26,7 @@ const SHUTDOWN_GRACE_MS = 10_000
 /** Then in-flight requests get this long to end before their connections are cut. */
 const SHUTDOWN_DRAIN_MS = 5_000
 
-/** `teamday serve`: starts the server; resolves after SIGINT/SIGTERM and a graceful stop. */
+/** `teamday serve`: starts the server; resolves after SIGINT/SIGTERM/SIGHUP and a graceful stop. */
 export async function serve(
   { values, io }: Run<{ host?: string; port?: string; db?: string; 'reuse-port'?: boolean; 'metrics-host'?: string; 'metrics-port'?: string }>,
   signals: NodeJS.Process = process,
@@ -98,8 +98,12 @@ export async function serve(
     // process group, and npm's forwarded copy); a second one must not kill the graceful stop.
     const onInt = () => void stop('SIGINT')
     const onTerm = () => void stop('SIGTERM')
+    // The terminal went away (a closed SSH session, a closed window): stopped as gracefully as by
+    // SIGTERM, where the default action ended the process mid-request, runs left "running".
+    const onHup = () => void stop('SIGHUP')
     signals.on('SIGINT', onInt)
     signals.on('SIGTERM', onTerm)
+    signals.on('SIGHUP', onHup)
   })
   io.out(`teamday ${config.version} listening on http://${config.host}:${port}  (database ${describeDatabase(config.dbPath)}, ${describeKey(rt.keySource, config.keyFile)})`)
   io.out(`Console: ${base}/login   API docs: ${base}/swagger`)
