@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { readMigrationFiles } from 'drizzle-orm/migrator'
 import { migrate } from 'drizzle-orm/bun-sqlite/migrator'
 import { renderMigrationsModule } from '../scripts/gen-migrations'
-import { openDatabase } from '../src/db/client'
+import { openDatabase, WAL_SIZE_LIMIT_BYTES } from '../src/db/client'
 import { embeddedMigrations, runMigrations, SchemaError } from '../src/db/migrate'
 import { sqliteMigrations } from '../src/db/migrations.gen'
 import { insertExecution } from '../src/engine/store'
@@ -67,6 +67,7 @@ describe('database file', () => {
     expect(q('foreign_keys')).toBe(1)
     expect(q('busy_timeout')).toBe(5000)
     expect(q('synchronous')).toBe(1) // NORMAL
+    expect(q('journal_size_limit')).toBe(WAL_SIZE_LIMIT_BYTES) // the -wal trimmed back after a long reader
     db.client.close()
   })
 })

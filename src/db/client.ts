@@ -47,8 +47,14 @@ export function openDatabase(path: string, opts: { rowCache?: boolean; create?: 
   sqlite.exec('PRAGMA busy_timeout = 5000')
   sqlite.exec('PRAGMA synchronous = NORMAL')
   sqlite.exec('PRAGMA foreign_keys = ON')
+  // After a checkpoint, the -wal file is cut back to this size (SQLite's own rule): one long
+  // reader (an open sqlite3 shell, a backup) lets it grow, and it stayed that size until a stop.
+  sqlite.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`)
   return new SqliteConnection(sqlite, syncDrizzle({ client: sqlite }) as unknown as SyncDb)
 }
+
+/** The size SQLite trims the -wal file back to after a checkpoint (PRAGMA journal_size_limit). */
+export const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 
 /** A database that cannot be opened; the message names its path. */
 export class DatabaseOpenError extends Error {
