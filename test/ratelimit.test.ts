@@ -42,6 +42,18 @@ describe('per-token rate limit', () => {
     expect(after.headers.get('x-ratelimit-remaining')).toBe('2')
   })
 
+  test('a clock set back (an hour) starts a fresh window instead of refusing every request for that hour', async () => {
+    const t = await makeTestApp({ config: { rateLimit: { limit: 3, windowMs: MIN } } })
+    const a = await makeActor(t)
+    for (let i = 0; i < 3; i++) expect((await t.req('GET', '/api/v1/tokens', { token: a.token })).status).toBe(200)
+    expect((await t.req('GET', '/api/v1/tokens', { token: a.token })).status).toBe(429)
+    t.clock.advance(-3_600_000)
+    const after = await t.req('GET', '/api/v1/tokens', { token: a.token })
+    expect(after.status).toBe(200)
+    expect(Number(after.headers.get('x-ratelimit-reset')) * 1000 - t.clock.now()).toBeLessThanOrEqual(MIN)
+    expect(after.headers.get('x-ratelimit-remaining')).toBe('2')
+  })
+
   test('TEAMDAY_RATE_LIMIT=off: no limit, no headers', async () => {
     const t = await makeTestApp({ config: loadConfig({ TEAMDAY_RATE_LIMIT: 'off' }, { dbPath: ':memory:' }) })
     const a = await makeActor(t)

@@ -66,12 +66,21 @@ export class StatementBatches<A, R> {
  * of the new hits once the stored one has ended, else the hits added. The column is an int4:
  * counts stop at its maximum instead of failing (a limit that large is never reached; counts
  * past a limit only keep refusing).
+ *
+ * A stored window that ends more than CLOCK_SLACK after a fresh one would (EXCLUDED.reset_at) was
+ * made by a clock that has since been set back: it starts afresh too, instead of refusing every
+ * request for as long as the clock went back. Within the slack, instances whose clocks differ a
+ * little keep counting into one window.
  */
 export function addingHits(client: PgConnection['client'], nowIso: string) {
+  const fresh = client`(c.reset_at <= ${nowIso}::timestamptz OR c.reset_at > EXCLUDED.reset_at + ${`${CLOCK_SLACK_MS} milliseconds`}::interval)`
   return client`
-        count = CASE WHEN c.reset_at <= ${nowIso}::timestamptz THEN EXCLUDED.count ELSE LEAST(c.count::bigint + EXCLUDED.count, ${INT4_MAX}::bigint)::int END,
-        reset_at = CASE WHEN c.reset_at <= ${nowIso}::timestamptz THEN EXCLUDED.reset_at ELSE c.reset_at END`
+        count = CASE WHEN ${fresh} THEN EXCLUDED.count ELSE LEAST(c.count::bigint + EXCLUDED.count, ${INT4_MAX}::bigint)::int END,
+        reset_at = CASE WHEN ${fresh} THEN EXCLUDED.reset_at ELSE c.reset_at END`
 }
+
+/** How far instances' clocks may differ before a window one made looks like a clock set back to another (addingHits). */
+export const CLOCK_SLACK_MS = 60_000
 
 /**
  * Of a batch's `k` hits just added to a counter whose new total is the column `count` (a CTE's

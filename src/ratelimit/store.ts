@@ -46,7 +46,9 @@ export class MemoryRateLimitStore implements RateLimitStore {
 
   hit(key: string, now: number, limit: number, windowMs: number): { count: number; resetAt: number } {
     let b = this.buckets.get(key)
-    if (!b || b.resetAt <= now) {
+    // A window ending more than a window from now was opened before the clock was set back: a
+    // fresh one, not a refusal for as long as the clock went back.
+    if (!b || b.resetAt <= now || b.resetAt - now > windowMs) {
       if (b) this.buckets.delete(key)
       else if (this.buckets.size >= this.maxKeys) this.evict(now)
       b = { count: 0, resetAt: now + windowMs }
