@@ -133,10 +133,36 @@ export class SqliteConnection implements DbConnection {
 
   /**
    * The readiness check: a read of one of teamday's own tables, so a file that lost them (or is
-   * not teamday's) is not ready. `SELECT 1` read nothing at all.
+   * not teamday's) is not ready. `SELECT 1` read nothing at all. A database file no longer at its
+   * path (checkFile) is not ready either.
    */
   ping(): void {
+    if (this.checkFile()) throw databaseMoved()
     this.client.prepare('SELECT 1 FROM settings LIMIT 1').get()
+  }
+
+  /** Set once checkFile() has seen the file gone from its path: from then on only reads run. */
+  private moved = false
+
+  /**
+   * Whether the database file is still the one at its path, as SQLite tells through its own API
+   * (SQLITE_FCNTL_HAS_MOVED: deleted, renamed or replaced while open; nothing here opens or
+   * stats its files). Once it has moved, every statement but a read is refused (503): SQLite
+   * would go on writing to the unlinked file, acknowledged, and lose it all at the next start.
+   * Asked by the readiness check and every few seconds by `teamday serve`. False for an
+   * in-memory database, which has no file.
+   */
+  checkFile(): boolean {
+    if (this.moved) return true
+    const out = new Int32Array(2)
+    let rc: number
+    try {
+      rc = this.client.fileControl(SQLITE_FCNTL_HAS_MOVED, out)
+    } catch {
+      return false
+    }
+    if (rc === 0 && out[0] !== 0) this.moved = true
+    return this.moved
   }
 
   close(): void {
@@ -192,11 +218,21 @@ export class SqliteConnection implements DbConnection {
   }
 
   private execute(sql: string, params: unknown[], method: Method): Rows | unknown {
+    // One boolean test while the file is where it was (checkFile).
+    if (this.moved && !/^\s*select\b/i.test(sql)) throw databaseMoved()
     const stmt = this.client.prepare(sql)
     if (method === 'run') return stmt.run(...(params as any[]))
     const rows = stmt.values(...(params as any[]))
     return { rows: method === 'get' ? rows[0] : rows }
   }
+}
+
+/** sqlite3_file_control's "has the file moved" (sqlite3.h; bun:sqlite exports no name for it). */
+const SQLITE_FCNTL_HAS_MOVED = 20
+
+/** The error of a write to a database file that is no longer at its path (mapped to 503: src/db/unavailable.ts). */
+function databaseMoved(): Error {
+  return Object.assign(new Error('the database file was deleted, moved or replaced while the server ran'), { code: 'SQLITE_READONLY_DBMOVED' })
 }
 
 /** The connection a handle belongs to. */

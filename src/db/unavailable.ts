@@ -18,6 +18,7 @@ const SQLITE_UNAVAILABLE: [prefix: string, why: string][] = [
   ['SQLITE_BUSY', 'The database is busy: another process holds its write lock (an admin command, a rekey or a restore).'],
   ['SQLITE_LOCKED', 'The database is busy: another process holds its write lock (an admin command, a rekey or a restore).'],
   ['SQLITE_FULL', 'The disk holding the database is full.'],
+  ['SQLITE_READONLY_DBMOVED', 'The database file was deleted, moved or replaced while the server ran: nothing more is written to it. Put the file back and restart the server (or restore a backup).'],
   ['SQLITE_READONLY', 'The database file cannot be written (its permissions, its folder\'s, or a read-only mount).'],
   ['SQLITE_IOERR', 'The database file could not be read or written (an I/O error of its disk).'],
   ['SQLITE_CANTOPEN', 'The database file could not be opened.'],

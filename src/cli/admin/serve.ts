@@ -20,11 +20,14 @@ import { createRuntime, type Runtime } from '../../runtime'
 import { configFrom } from './runtime'
 import type { Run } from '../spec'
 import type { PgConnection } from '../../db/pg'
+import type { SqliteConnection } from '../../db/connection'
 
 /** Running executions get this long to finish at a stop, then fail "interrupted by server shutdown". */
 const SHUTDOWN_GRACE_MS = 10_000
 /** Then in-flight requests get this long to end before their connections are cut. */
 const SHUTDOWN_DRAIN_MS = 5_000
+/** How often `serve` asks SQLite whether its database file is still at its path. */
+const DATABASE_FILE_CHECK_MS = 2_000
 
 /** `teamday serve`: starts the server; resolves after SIGINT/SIGTERM/SIGHUP and a graceful stop. */
 export async function serve(
@@ -53,6 +56,20 @@ export async function serve(
       }, config.executionLeaseMs / 2)
     : null
   ;(sweeper as { unref?: () => void } | null)?.unref?.()
+  // SQLite: the database file deleted or replaced under the running server is noticed within
+  // seconds; writes are refused from then on (503) and readiness fails, instead of writes being
+  // acknowledged into a file that the next start will not find (SqliteConnection.checkFile).
+  const fileWatch =
+    rt.connection.dialect === 'sqlite'
+      ? setInterval(() => {
+          const conn = rt.connection as SqliteConnection
+          if (fileWatch !== null && conn.checkFile()) {
+            clearInterval(fileWatch)
+            rt.log.error('database_file_moved', { database: config.dbPath, note: 'the file was deleted, moved or replaced while the server ran: writes are refused (503) and /api/health/ready fails; put the file back and restart' })
+          }
+        }, DATABASE_FILE_CHECK_MS)
+      : null
+  ;(fileWatch as { unref?: () => void } | null)?.unref?.()
   const app = createApp(rt)
   listen(app, config, values['reuse-port'] === true, rt.close)
   const port = app.server!.port
@@ -80,6 +97,7 @@ export async function serve(
           engine: rt.engine,
           close: async () => {
             if (sweeper) clearInterval(sweeper)
+            if (fileWatch) clearInterval(fileWatch)
             await rt.close()
           },
           log: rt.log,

@@ -1,0 +1,61 @@
+/**
+ * The SQLite database file deleted or replaced under a running server (an operator's `rm`, a
+ * restore done by copying over the file): SQLite keeps writing to the unlinked file, so writes
+ * were acknowledged and then gone at the next start. Now `teamday serve` notices within seconds
+ * (SQLite's SQLITE_FCNTL_HAS_MOVED, src/db/connection.ts checkFile): writes are 503, readiness
+ * fails, reads go on, and the log says what happened.
+ */
+import { describe, expect, test } from 'bun:test'
+import { EventEmitter } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { serve } from '../src/cli/admin/serve'
+import type { ClientIo } from '../src/cli/common'
+import { run } from '../src/main'
+import { sqliteOnly } from './helpers/pg'
+
+describe('the database file deleted under a running server', () => {
+  test.skipIf(sqliteOnly("a SQLite file's own fate"))('writes are refused with 503 within seconds, readiness fails, reads go on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'teamday-moved-'))
+    const db = join(dir, 'teamday.db')
+    const out: string[] = []
+    const logs: string[] = []
+    const env = { TEAMDAY_ENCRYPTION_KEY: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64'), TEAMDAY_LOG_LEVEL: 'info', TEAMDAY_LOG_FORMAT: 'json' }
+    const io: ClientIo = { out: (s) => void out.push(s), err: (s) => void logs.push(s), env }
+    const signals = new EventEmitter()
+    try {
+      const serving = serve({ values: { host: '127.0.0.1', port: '0', db }, positionals: [], io }, signals as unknown as NodeJS.Process)
+      const deadline = Date.now() + 20_000
+      while (!out.some((l) => /listening on http:\/\/[^:]+:\d+/.test(l)) && Date.now() < deadline) await Bun.sleep(20)
+      const base = `http://127.0.0.1:${/listening on http:\/\/[^:]+:(\d+)/.exec(out.join('\n'))![1]}`
+      const minted: string[] = []
+      expect(await run(['tokens', 'create', '--email', 'admin@localhost', '--name', 'moved', '--db', db], { ...io, env: { ...env, TEAMDAY_LOG_LEVEL: 'silent' }, out: (s) => void minted.push(s) })).toBe(0)
+      const headers = { authorization: `Bearer ${minted.join('').trim()}`, 'content-type': 'application/json' }
+      const post = (title: string) => fetch(`${base}/api/v1/tasks`, { method: 'POST', headers, body: JSON.stringify({ title }) })
+      expect((await post('before')).status).toBe(201)
+      expect((await fetch(`${base}/api/health/ready`)).status).toBe(200)
+
+      for (const suffix of ['', '-wal', '-shm']) rmSync(db + suffix, { force: true })
+      // Within the check's period (2 s) and a margin; nothing but writes is asked meanwhile, so it
+      // is serve's own check that notices, not the readiness probe.
+      let refused: Response | undefined
+      for (let i = 0; i < 40 && !refused; i++) {
+        await Bun.sleep(100)
+        const r = await post(`during ${i}`)
+        if (r.status === 503) refused = r
+      }
+      expect(refused?.status).toBe(503)
+      const body = (await refused!.json()) as { code: string; message: string }
+      expect(body.code).toBe('service_unavailable')
+      expect(body.message).toContain('deleted, moved or replaced')
+      expect((await fetch(`${base}/api/health/ready`)).status).toBe(503)
+      // Reads still answer from the open file.
+      expect((await fetch(`${base}/api/v1/tasks`, { headers })).status).toBe(200)
+      signals.emit('SIGTERM')
+      await serving
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }, 30_000)
+})
