@@ -121,3 +121,19 @@ describe('a database path that is a folder', () => {
     expect(from.err).not.toContain('disk I/O error')
   })
 })
+
+describe('a database that cannot take an admin command', () => {
+  test("says what that means and SQLite's own words, not drizzle's failed SQL with its parameters", async () => {
+    const { failure } = await import('../src/cli/run')
+    // As drizzle wraps bun:sqlite's error at a start on a read-only file (issue found as `nobody`).
+    const driver = Object.assign(new Error('attempt to write a readonly database'), { code: 'SQLITE_READONLY' })
+    const wrapped = new Error('Failed query: update "executions" set "status" = ?, "error" = ? where "status" in (?, ?)\nparams: failed,interrupted by server restart,pending,running', { cause: driver })
+    const f = failure(wrapped)
+    expect(f.kind).toBe('failed')
+    expect(f.message).toBe("The database file cannot be written (its permissions, its folder's, or a read-only mount). (attempt to write a readonly database)")
+    const full = failure(new Error('Failed query: insert …', { cause: Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }) }))
+    expect(full.message).toBe('The disk holding the database is full. (database or disk is full)')
+    // Anything else keeps its own message.
+    expect(failure(new Error('something else')).message).toBe('something else')
+  })
+})
