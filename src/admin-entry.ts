@@ -6,7 +6,24 @@ import './production-mode' // first: before anything imports Elysia
  * `--version`, `help` and the client commands start as fast as a compiled hello world.
  * One loader per file: `users create` does not load `serve`.
  */
+import { databaseUnavailable } from './db/unavailable'
+
+/**
+ * An admin command's error as an operator should read it: a database that cannot take the
+ * command's statements (a read-only file or folder, a full disk, a lock, an unreachable server)
+ * said as such, with SQLite's or PostgreSQL's own words, instead of drizzle's
+ * "Failed query: <the SQL> params: <its values>". Anything else as it is.
+ */
+export function explain(e: unknown): unknown {
+  const unavailable = databaseUnavailable(e)
+  if (unavailable === null) return e
+  let inner = e
+  for (let depth = 0; depth < 5 && inner instanceof Error && inner.cause instanceof Error; depth++) inner = inner.cause
+  return new Error(`${unavailable} (${inner instanceof Error ? inner.message : String(inner)})`)
+}
+
 export const admin = {
+  explain,
   serve: () => import('./cli/admin/serve'),
   users: () => import('./cli/admin/users'),
   tokens: () => import('./cli/admin/tokens'),

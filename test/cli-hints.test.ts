@@ -12,7 +12,7 @@ import { noPasswordHint, serve } from '../src/cli/admin/serve'
 import type { ClientIo, Io } from '../src/cli/common'
 import { writeCredentials } from '../src/client/credentials'
 import { run } from '../src/main'
-import { createTestDatabase, ON_PG, urlFor } from './helpers/pg'
+import { createTestDatabase, ON_PG, sqliteOnly, urlFor } from './helpers/pg'
 
 const dir = mkdtempSync(join(tmpdir(), 'teamday-hints-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -124,7 +124,8 @@ describe('a database path that is a folder', () => {
 
 describe('a database that cannot take an admin command', () => {
   test("says what that means and SQLite's own words, not drizzle's failed SQL with its parameters", async () => {
-    const { failure } = await import('../src/cli/run')
+    const { explain } = await import('../src/admin-entry')
+    const failure = (e: unknown) => ({ kind: 'failed', message: (explain(e) as Error).message })
     // As drizzle wraps bun:sqlite's error at a start on a read-only file (issue found as `nobody`).
     const driver = Object.assign(new Error('attempt to write a readonly database'), { code: 'SQLITE_READONLY' })
     const wrapped = new Error('Failed query: update "executions" set "status" = ?, "error" = ? where "status" in (?, ?)\nparams: failed,interrupted by server restart,pending,running', { cause: driver })
@@ -136,4 +137,23 @@ describe('a database that cannot take an admin command', () => {
     // Anything else keeps its own message.
     expect(failure(new Error('something else')).message).toBe('something else')
   })
+
+  test.skipIf(sqliteOnly('a SQLite file locked by a second connection'))('through the command line: a database locked by another process past the wait is said so, exit 1, no SQL', async () => {
+    const db = join(dir, 'locked.db')
+    const env = { TEAMDAY_ENCRYPTION_KEY: Buffer.alloc(32, 2).toString('base64') }
+    expect((await cli(['users', 'create', '--email', 'a@example.com', '--org', 'acme', '--db', db], env)).code).toBe(0)
+    const { Database } = await import('bun:sqlite')
+    const other = new Database(db)
+    other.exec('BEGIN IMMEDIATE')
+    try {
+      const r = await cli(['users', 'create', '--email', 'b@example.com', '--org', 'acme', '--db', db], env)
+      expect(r.code).toBe(1)
+      expect(r.err).toContain('error: The database is busy: another process holds its write lock')
+      expect(r.err).toContain('(database is locked)')
+      expect(r.err).not.toContain('Failed query')
+    } finally {
+      other.exec('ROLLBACK')
+      other.close()
+    }
+  }, 30_000)
 })

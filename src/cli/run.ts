@@ -2,7 +2,7 @@ import { ClientError, isErrorEnvelope } from '../client/errors'
 import { versionLine } from '../build-info'
 import { OptionValueError, parseArgv, UnknownOptionError } from './args'
 import { ConfigError } from '../config-error'
-import { databaseUnavailable } from '../db/unavailable'
+import { loadAdmin } from './admin-bundle'
 import { processIo, terminalSafeIo, UsageError, type ClientIo, type Io } from './common'
 import { COMMAND_NAMES, commandsNamed, EXIT, type ExitKind } from './registry'
 import { closest } from './suggest'
@@ -89,7 +89,9 @@ export async function run(argv: string[], given: ClientIo = processIo): Promise<
     await handler({ values, positionals, io })
     return EXIT.ok
   } catch (e) {
-    return fail(io, json, e, failure(e).showUsage ? await usage() : undefined)
+    // An admin command's failure, said as an operator should read it (its bundle is loaded already).
+    const said = top.mode === 'admin' && failure(e).kind === 'failed' ? (await loadAdmin()).explain(e) : e
+    return fail(io, json, said, failure(said).showUsage ? await usage() : undefined)
   }
 }
 
@@ -138,20 +140,8 @@ export function failure(e: unknown): { kind: ExitKind; message: string; hint?: s
   if (e instanceof UsageError) return { kind: 'usage', message: e.message, showUsage: true }
   if (e instanceof ClientError) return { kind: e.kind, message: e.message, hint: e.hint, showUsage: false }
   if (e instanceof ConfigError) return { kind: 'usage', message: e.message, showUsage: false }
-  // A database that cannot take the command's statements (read-only file or folder, full disk,
-  // locked, unreachable): what that means, and SQLite's or PostgreSQL's own words, not drizzle's
-  // "Failed query: <the SQL> params: <its values>".
-  const unavailable = databaseUnavailable(e)
-  if (unavailable !== null) return { kind: 'failed', message: `${unavailable} (${innermostMessage(e)})`, showUsage: false }
   // AppError from a service (admin commands), and anything unexpected: the operation failed.
   return { kind: 'failed', message: e instanceof Error ? e.message : String(e), showUsage: false }
-}
-
-/** The message of an error's innermost cause (drizzle wraps the driver's error in its own). */
-function innermostMessage(e: unknown): string {
-  let inner = e
-  for (let depth = 0; depth < 5 && inner instanceof Error && inner.cause instanceof Error; depth++) inner = inner.cause
-  return inner instanceof Error ? inner.message : String(inner)
 }
 
 /** The strict option parser (src/cli/args.ts); its errors become usage errors (an unknown option: one line and a guess). */
