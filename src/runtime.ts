@@ -102,7 +102,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     // key (whose key file is elsewhere or lost) is refused without leaving a wrong key behind.
     const sealed = (await readKeyCheck(connection.db)) !== undefined
     // A box given by the caller (tests) was neither read nor written anywhere: ephemeral.
-    const { box, source } = opts.box ? { box: opts.box, source: 'ephemeral' as const } : loadSecretBox(config, { create: mayCreate && !sealed })
+    const { box, source, warning } = opts.box ? { box: opts.box, source: 'ephemeral' as const, warning: undefined } : loadSecretBox(config, { create: mayCreate && !sealed })
+    if (warning) log.warn('key_file_permissions', { warning })
     const services: Services = { db: connection.db, clock, box, log, audit: new AuditLog(), config }
     await verifyEncryptionKey(connection.db, box, clock.now(), { store: mayCreate })
     const engine = new Engine({ db: connection.db, clock, log, config, providers: opts.providers ?? configProviders(config), metrics, instanceId: newId('inst') })

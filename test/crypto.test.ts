@@ -1,8 +1,10 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ConfigError } from '../src/config'
+import { ConfigError, loadConfig } from '../src/config'
+import { createLogger } from '../src/logger'
+import { createRuntime } from '../src/runtime'
 import { generateKey, loadSecretBox } from '../src/crypto/keys'
 import { DecryptionError, SecretBox } from '../src/crypto/secretbox'
 import { openDatabase } from '../src/db/client'
@@ -122,6 +124,22 @@ describe('server key loading', () => {
     const second = loadSecretBox({ previousEncryptionKeys: [], keyFile })
     expect(second.source).toBe('file')
     expect(second.box.open(first.box.seal('x', 'a'), 'a')).toBe('x')
+  })
+
+  test('a key file others may read is used, with a warning naming the file, who may read it and the fix; a start logs it', async () => {
+    const keyFile = join(dir, 'loose.key')
+    writeFileSync(keyFile, generateKey() + '\n', { mode: 0o600 })
+    expect(loadSecretBox({ previousEncryptionKeys: [], keyFile }).warning).toBeUndefined()
+    chmodSync(keyFile, 0o644)
+    const loose = loadSecretBox({ previousEncryptionKeys: [], keyFile })
+    expect(loose.source).toBe('file')
+    expect(loose.warning).toBe(`the key file ${keyFile} is readable or writable by all users (mode 0644): whoever reads it can open every sealed secret and token name; chmod 600 ${keyFile}`)
+    chmodSync(keyFile, 0o640)
+    expect(loadSecretBox({ previousEncryptionKeys: [], keyFile }).warning).toContain('by its group (mode 0640)')
+    const logs: string[] = []
+    const rt = await createRuntime(loadConfig({}, { dbPath: join(dir, 'loose.db'), keyFile }), { log: createLogger('info', (l) => logs.push(l)) })
+    await rt.close()
+    expect(logs.filter((l) => l.includes('"key_file_permissions"'))).toHaveLength(1)
   })
 
   test('a database refuses to open under another key', async () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { ConfigError, type Config } from '../config'
 import { KEY_BYTES, SecretBox } from './secretbox'
@@ -46,6 +46,8 @@ export function loadSecretBox(
 ): {
   box: SecretBox
   source: KeySource
+  /** A key file others may read (any of mode 077): said, as ssh says of a private key; the key is used all the same. */
+  warning?: string
 } {
   const previous = config.previousEncryptionKeys.map((k, i) => decodeKey(k, `TEAMDAY_ENCRYPTION_KEYS_PREVIOUS[${i}]`))
   if (config.encryptionKey) {
@@ -54,7 +56,12 @@ export function loadSecretBox(
   if (!config.keyFile) return { box: new SecretBox(randomBytes(KEY_BYTES), previous), source: 'ephemeral' }
   if (existsSync(config.keyFile)) {
     const key = decodeKey(readFileSync(config.keyFile, 'utf8'), `key file ${config.keyFile}`)
-    return { box: new SecretBox(key, previous), source: 'file' }
+    const mode = statSync(config.keyFile).mode & 0o777
+    const warning =
+      (mode & 0o077) === 0
+        ? undefined
+        : `the key file ${config.keyFile} is readable or writable by ${(mode & 0o007) !== 0 ? 'all users' : 'its group'} (mode ${mode.toString(8).padStart(4, '0')}): whoever reads it can open every sealed secret and token name; chmod 600 ${config.keyFile}`
+    return { box: new SecretBox(key, previous), source: 'file', ...(warning ? { warning } : {}) }
   }
   if (opts.create === false) {
     throw new MissingKeyError(`no encryption key: TEAMDAY_ENCRYPTION_KEY is not set and there is no key file at ${config.keyFile} (set TEAMDAY_KEY_FILE or TEAMDAY_ENCRYPTION_KEY to the key this database was created with)`)
