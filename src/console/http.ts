@@ -169,3 +169,6 @@ export function page(html: string, init: { status?: number; headers?: Record<str
   }
   return init.secret ? new Response(body, head) : htmlResponse(body, head)
 }
+
+/** Where a signed-in person lands (sign-in, the organization switch, `/`): Settings → Profile. */
+export const HOME = '/settings/profile'

@@ -8,7 +8,7 @@ import { listMemberships } from '../../modules/users/service'
 import { eq } from 'drizzle-orm'
 import { JS, CSS } from '../assets'
 import { FormBody, field, hidden } from '../form'
-import { page, redirect, safeNext, type ConsoleKit } from '../http'
+import { HOME, page, redirect, safeNext, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
 import { createSession, endAllSessions, endSession, endSessionBySecret, pruneSessions } from '../session'
 import { clearFailures, lockedFor, recordFailure, throttleKeys } from '../throttle'
@@ -17,7 +17,6 @@ import { anonymousNav, errorOf } from './settings'
 
 const SecretParams = t.Object({ secret: t.String() })
 /** Where a sign-in leads: Settings → Profile (its Personal Access Tokens section is one click or scroll away). */
-export const HOME = '/settings/profile'
 
 /** The page of a form posted from another site (the cross-origin check), in the request's language. */
 export async function refusedPage(request: Request): Promise<Response> {

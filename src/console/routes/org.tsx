@@ -8,7 +8,7 @@ import { switchOrganization, type SignedIn } from '../session'
 import { AuditPage, ForbiddenPage, MembersPage } from '../views/org'
 import { langOf, messages } from '../i18n'
 import { errorOf, navOf } from './settings'
-import { HOME } from './auth'
+import { HOME } from '../http'
 
 const UserParams = t.Object({ userId: t.String() })
 

@@ -2,7 +2,7 @@ import type { LoginRequest, PublicCliSession } from '../../modules/cli-auth/serv
 import type { Messages } from '../i18n'
 import type { SignedIn } from '../session'
 import { ErrorBox, Layout, When, WhenFrom, type Nav } from './layout'
-import { ViewFields, tokensHref, type TokenView } from './tokens'
+import { ViewFields, tokensHref, type TokenView } from './token-view'
 
 /** The approval page of a CLI sign-in (`authUrl`): what asks, and Approve / Deny. */
 export function AuthorizePage(props: { nav: Nav; who: SignedIn; req: LoginRequest; organizations: { id: string; name: string; slug: string }[]; error?: string | null }) {
