@@ -91,6 +91,8 @@ const ENGLISH = [
   'Add member', 'Remove', 'Filter', 'Created', 'Last used', 'Owner', 'e-mail', 'E-mail', 'Validation failed', 'not found', 'Forbidden',
   'Conflict', 'Organization', 'Password', 'recommended', ' days', 'Welcome', 'Refused', 'active', 'rotated', 'unknown', ' the ', ' and ',
   ' your ', ' you ', ' of ', 'Full access', 'read', 'write', 'execute', 'member', 'viewer', 'Done', 'Guidelines', 'guidelines', 'Status:',
+  'Space Settings', 'Environment Variables', 'Environment variable', 'variable', 'Value', 'Slug', 'Visibility', 'archived', 'private', 'public',
+  'Description', 'Not found', 'Back', 'saved', 'removed', 'Remove variable', 'Save variable', 'Agents', 'stored', 'encrypted', 'role',
 ]
 
 function englishIn(html: string): string[] {
@@ -143,6 +145,44 @@ describe('German pages', () => {
     const m = consoleClient(t, { headers: DE })
     await m.signIn(member.email)
     pages.push(['not allowed', await m.get('/org/members')])
+    // Spaces → a space → Space-Einstellungen → Umgebungsvariablen: the list, the page with its forms,
+    // a variable added (notice), refused (the service's error), removed, and the pages of those who
+    // may only read, of a refused form and of a space that is not theirs to see.
+    const room = (await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Raum Eins', visibility: 'organization' } })).body.space.id as string
+    const hidden = (await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Raum Zwei' } })).body.space.id as string
+    const archived = (await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Raum Drei', visibility: 'public' } })).body.space.id as string
+    await t.req('DELETE', `/api/v1/spaces/${archived}`, { token: admin.token })
+    pages.push(['spaces', await c.get('/spaces')])
+    const spaces = await c.get('/spaces?archived=1')
+    pages.push(['spaces with archived', spaces])
+    expect(spaces.text).toContain('>Spaces</a>')
+    expect(spaces.text).toContain('archiviert')
+    pages.push(['spaces error', await c.get('/spaces?cursor=nonsense')])
+    pages.push(['space, empty', await c.get(`/spaces/${room}`)])
+    expect((await c.post(`/spaces/${room}/secrets`, { name: 'TEAMDAY_TOKEN', value: 'td_geheim' })).status).toBe(303)
+    const roomPage = await c.get(`/spaces/${room}?done=saved`)
+    pages.push(['space, saved', roomPage])
+    expect(roomPage.text).toContain('<h2 id="space-settings-title">Space-Einstellungen</h2>')
+    expect(roomPage.text).toContain('<h3 id="environment-variables-title">Umgebungsvariablen</h3>')
+    expect(roomPage.text).toContain('>Einstellungen → API-Zugriff</a>')
+    expect(roomPage.text).toContain('Umgebungsvariable gespeichert.')
+    pages.push(['space, bad name', await c.post(`/spaces/${room}/secrets`, { name: 'klein', value: 'x' })])
+    pages.push(['space, value too large', await c.post(`/spaces/${room}/secrets`, { name: 'GROSS', value: 'x'.repeat(65_537) })])
+    pages.push(['space, bad remove', await c.post(`/spaces/${room}/secrets/remove`, { name: 'klein' })])
+    pages.push(['space, absent', await c.get(`/spaces/${room}?done=absent`)])
+    expect((await c.post(`/spaces/${room}/secrets/remove`, { name: 'TEAMDAY_TOKEN' })).status).toBe(303)
+    pages.push(['space, removed', await c.get(`/spaces/${room}?done=removed`)])
+    pages.push(['space, archived', await c.get(`/spaces/${archived}`)])
+    pages.push(['space not found', await c.get('/spaces/space_nosuchspace0000000')])
+    pages.push(['space, member reads only', await m.get(`/spaces/${room}`)])
+    pages.push(['space, member refused', await m.post(`/spaces/${room}/secrets`, { name: 'NEIN', value: 'x' })])
+    pages.push(['space, member not found', await m.get(`/spaces/${hidden}`)])
+    const viewer = await makeActor(t, { role: 'viewer', org: 'de-org' })
+    await givePassword(t, viewer.userId)
+    const v = consoleClient(t, { headers: DE })
+    await v.signIn(viewer.email)
+    pages.push(['space, viewer refused', await v.post(`/spaces/${room}/secrets`, { name: 'NEIN', value: 'x' })])
+    pages.push(['space, viewer refused, hidden', await v.post(`/spaces/${hidden}/secrets`, { name: 'NEIN', value: 'x' })])
     // CLI sign-in: the approval page, done, and an unknown link.
     const init = (await t.req('POST', '/api/auth/cli/initiate', { headers: { 'content-type': 'application/json', 'user-agent': 'teamday-cli/0.1.0' } })).body
     const authPath = new URL(init.authUrl).pathname
@@ -175,6 +215,11 @@ describe('German pages', () => {
     expect(english.text).toContain('>Settings</a>')
     expect(english.text).toMatch(/<h2 id="personal-access-tokens-title">Personal Access Tokens<\/h2>/)
     expect(englishIn(english.text).length).toBeGreaterThan(10)
+    const englishSpace = (await en.get('/spaces')).text
+    expect(englishSpace).toContain('>Spaces</a>')
+    expect(englishSpace).toContain('Show archived spaces')
+    // The words looked for are on the English space page: the German check sees them when they are there.
+    expect(englishIn((await en.get(`/spaces/${room}`)).text)).toEqual(expect.arrayContaining(['Space Settings', 'Environment Variables', 'Save variable', 'Value']))
   })
 })
 

@@ -7,6 +7,7 @@ import { orgRoutes } from './routes/org'
 import { profileRoutes } from './routes/profile'
 import { tokenRoutes } from './routes/settings'
 import { cliRoutes } from './routes/cli'
+import { spaceRoutes } from './routes/spaces'
 
 export { consoleKit, safeNext, type ConsoleKit } from './http'
 export type { SignedIn } from './session'
@@ -28,6 +29,7 @@ export function consolePlugin(kit: ConsoleKit) {
     .use(tokenRoutes(kit))
     .use(profileRoutes(kit))
     .use(orgRoutes(kit))
+    .use(spaceRoutes(kit))
     .use(cliRoutes(kit))
 }
 

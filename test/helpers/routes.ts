@@ -104,6 +104,10 @@ export const ROUTE_REQUIREMENTS: Record<string, Requirement> = {
   'POST /org/members/:userId/link': 'console',
   'GET /org/audit': 'console',
   'POST /org/switch': 'console',
+  'GET /spaces': 'console',
+  'GET /spaces/:id': 'console',
+  'POST /spaces/:id/secrets': 'console',
+  'POST /spaces/:id/secrets/remove': 'console',
   // Browser sign-in for CLIs (no bearer token: the login code or refresh token is the credential)
   'POST /api/auth/cli/initiate': 'public',
   'GET /api/auth/cli/poll': 'public',

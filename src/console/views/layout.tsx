@@ -13,10 +13,12 @@ export interface Nav {
 }
 
 /**
- * The header's entries. "Settings" leads to Settings → Profile, whose Personal Access Tokens
+ * The header's entries. "Spaces" lists the spaces one may see, each with its Space Settings →
+ * Environment Variables. "Settings" leads to Settings → Profile, whose Personal Access Tokens
  * section ("API-Zugriff" in German) holds the tokens, as TeamDay's docs say.
  */
 const LINKS = [
+  { href: '/spaces', label: 'navSpaces', admin: false },
   { href: '/settings/profile', label: 'navSettings', admin: false },
   { href: '/org/members', label: 'navMembers', admin: true },
   { href: '/org/audit', label: 'navAudit', admin: true },

@@ -1,0 +1,117 @@
+import { Elysia, t } from 'elysia'
+import { roleAllows } from '../../auth/roles'
+import { AppError } from '../../errors'
+import { canEditSpace } from '../../modules/spaces/access'
+import { getSpace, listSpaces } from '../../modules/spaces/service'
+import { deleteSpaceSecrets, setSpaceSecrets } from '../../modules/spaces/space-secrets'
+import { FormBody, field, hidden } from '../form'
+import { page, redirect, type ConsoleKit } from '../http'
+import { langOf, messages } from '../i18n'
+import type { SignedIn } from '../session'
+import { MessagePage } from '../views/auth'
+import { envHref, SpacePage, SpacesPage, type EnvSection } from '../views/spaces'
+import { errorOf, navOf } from './settings'
+
+const IdParams = t.Object({ id: t.String() })
+
+/** The header entry the space pages belong to. */
+const CURRENT = '/spaces'
+
+/**
+ * The refusal of POST/DELETE /api/v1/spaces/{id}/secrets to a role without secrets:write (the
+ * auth macro's, word for word): decided before the space is looked up, as the API does.
+ */
+function roleRefusal(who: SignedIn): AppError | null {
+  return roleAllows(who.role, 'secrets:write') ? null : new AppError('forbidden', `Forbidden: your role (${who.role}) does not allow secrets:write (access denied)`)
+}
+
+/**
+ * Spaces (header entry) and a space's page with Space Settings → Environment Variables: the same
+ * services and rules as /api/v1/spaces and /api/v1/spaces/{id}/secrets (list and visibility;
+ * secrets:write and the space's creator or an admin to change variables; another
+ * organization's or an invisible private space is 404).
+ */
+export function spaceRoutes(kit: ConsoleKit) {
+  /**
+   * The page of space `ref` as the person may see it (404 page when the API would answer 404),
+   * with a message in its Environment Variables section.
+   */
+  const spacePage = async (who: SignedIn, request: Request, set: any, ref: string, env: EnvSection = {}, status = 200): Promise<Response> => {
+    const nav = await navOf(kit, who, request, set, CURRENT)
+    let space
+    try {
+      space = await getSpace(kit.ctxOf(who, request, set), ref)
+    } catch (e) {
+      if (e instanceof AppError && e.status === 404) {
+        return page(await (<MessagePage nav={nav} title={nav.t.notFoundTitle} message={errorOf(request, e)} link={{ href: '/spaces', label: nav.t.backToSpaces }} />), { status: 404 })
+      }
+      throw e
+    }
+    const canWrite = roleRefusal(who) === null && canEditSpace(who.caller, space)
+    return page(await (<SpacePage nav={nav} space={space} canWrite={canWrite} env={env} />), { status })
+  }
+
+  /**
+   * Runs a variable change; a refusal re-renders the section with the service's error (the name
+   * kept, never the value), or the 404 page when the space is not the person's to see.
+   */
+  const change = async (request: Request, set: any, ref: string, name: string, fn: (who: SignedIn) => Promise<Response>): Promise<Response> => {
+    const who = await kit.signedIn(request)
+    if (!who) return kit.toSignIn(request)
+    try {
+      const refused = roleRefusal(who)
+      if (refused) throw refused
+      return await fn(who)
+    } catch (e) {
+      if (e instanceof AppError) {
+        const nav = await navOf(kit, who, request, set, CURRENT)
+        // The API refuses a viewer before it looks the space up: a 403 whether or not the space
+        // exists. The page shows the space only when the person may see it.
+        if (e.status === 403 && !(await getSpace(kit.ctxOf(who, request, set), ref).then(() => true, () => false))) {
+          return page(await (<MessagePage nav={nav} title={nav.t.notAllowedTitle} message={errorOf(request, e)} link={{ href: '/spaces', label: nav.t.backToSpaces }} />), { status: 403 })
+        }
+        return spacePage(who, request, set, ref, { error: errorOf(request, e), name: name.slice(0, 200) }, e.status)
+      }
+      throw e
+    }
+  }
+
+  // Adds its routes to the console's instance itself (a function plugin), as the other route files.
+  return (app: Elysia) => app
+    .get('/spaces', async ({ request, set, query }) => {
+      const who = await kit.signedIn(request)
+      if (!who) return kit.toSignIn(request)
+      const archived = query.archived === '1'
+      const cursor = typeof query.cursor === 'string' && query.cursor ? query.cursor : undefined
+      const nav = await navOf(kit, who, request, set, CURRENT)
+      try {
+        const r = await listSpaces(kit.ctxOf(who, request, set), { archived, limit: 100, offset: 0, cursor })
+        return page(await (<SpacesPage nav={nav} spaces={r.spaces} archived={archived} next={r.nextCursor} />))
+      } catch (e) {
+        if (e instanceof AppError) return page(await (<SpacesPage nav={nav} spaces={[]} archived={archived} next={null} error={errorOf(request, e)} />), { status: e.status })
+        throw e
+      }
+    }, hidden)
+    .get('/spaces/:id', async ({ request, set, params, query }) => {
+      const who = await kit.signedIn(request)
+      if (!who) return kit.toSignIn(request)
+      const tx = messages(langOf(request))
+      const notice = query.done === 'saved' ? tx.noticeEnvSaved : query.done === 'removed' ? tx.noticeEnvRemoved : query.done === 'absent' ? tx.noticeEnvAbsent : undefined
+      return spacePage(who, request, set, params.id, { notice })
+    }, { ...hidden, params: IdParams })
+    // Add or replace one variable (POST /api/v1/spaces/{id}/secrets with one key).
+    .post('/spaces/:id/secrets', ({ request, set, params, body }) => {
+      const name = field(body, 'name')
+      return change(request, set, params.id, name, async (who) => {
+        // A computed key is an own property, whatever the name ('__proto__' too); the service validates it.
+        await setSpaceSecrets(kit.ctxOf(who, request, set), params.id, { [name]: field(body, 'value') })
+        return redirect(envHref(params.id, 'saved'))
+      })
+    }, { ...hidden, body: FormBody, params: IdParams })
+    // Remove one variable (DELETE /api/v1/spaces/{id}/secrets with one key).
+    .post('/spaces/:id/secrets/remove', ({ request, set, params, body }) =>
+      change(request, set, params.id, '', async (who) => {
+        const deleted = await deleteSpaceSecrets(kit.ctxOf(who, request, set), params.id, [field(body, 'name')])
+        return redirect(envHref(params.id, deleted.length > 0 ? 'removed' : 'absent'))
+      }), { ...hidden, body: FormBody, params: IdParams })
+}

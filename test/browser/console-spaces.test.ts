@@ -1,0 +1,159 @@
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { existsSync } from 'node:fs'
+import type { Browser, Page } from 'playwright-core'
+import { createApp } from '../../src/app'
+import { loadConfig } from '../../src/config'
+import { operatorContext } from '../../src/context'
+import { SecretBox } from '../../src/crypto/secretbox'
+import { createLogger } from '../../src/logger'
+import { resolveSecrets } from '../../src/modules/spaces/secrets'
+import { createToken } from '../../src/modules/tokens/service'
+import { setPassword } from '../../src/modules/users/passwords'
+import { createUser } from '../../src/modules/users/service'
+import { createRuntime, type Runtime } from '../../src/runtime'
+
+/**
+ * TeamDay's "Using Tokens in Virtual Environments" in Debian's Chromium: Spaces → a space →
+ * Space Settings → Environment Variables → add TEAMDAY_TOKEN → listed by name (its value nowhere
+ * in the page) → remove it with the confirm dialog; in English and in German (Spaces → ein Space →
+ * Space-Einstellungen → Umgebungsvariablen). Without Chromium outside CI: one skipped test.
+ */
+setDefaultTimeout(90_000)
+const CHROMIUM = '/usr/bin/chromium'
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync']
+const PASSWORD = 'correct horse battery staple'
+
+if (!existsSync(CHROMIUM) && process.env.CI !== 'true') {
+  test.skip(`browser suite: no Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`, () => {})
+} else {
+  let rt: Runtime
+  let app: ReturnType<typeof createApp>
+  let base: string
+  let browser: Browser
+  let orgId: string
+  let token: string
+  const spaceIds: Record<string, string> = {}
+  const problems: string[] = []
+
+  beforeAll(async () => {
+    const config = loadConfig({}, { dbPath: ':memory:', host: '127.0.0.1', port: 0 })
+    rt = await createRuntime(config, { log: createLogger('silent'), box: new SecretBox(crypto.getRandomValues(new Uint8Array(32))) })
+    app = createApp(rt)
+    app.listen({ hostname: '127.0.0.1', port: 0, development: false })
+    base = `http://127.0.0.1:${app.server!.port}`
+    const ctx = operatorContext(rt)
+    const u = await createUser(ctx, { email: 'ada@example.com', orgSlug: 'bots', role: 'member' })
+    await setPassword(ctx, u.user.id, PASSWORD)
+    orgId = u.organization.id
+    // The token the docs put in a space: made on Settings → Profile → Personal Access Tokens (here by the service).
+    token = (await createToken(ctx, { userId: u.user.id, organizationId: orgId }, { name: 'agents in Deploy' })).token
+    for (const name of ['Deploy', 'Einsatz']) {
+      const r = await fetch(`${base}/api/v1/spaces`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name }) })
+      spaceIds[name] = ((await r.json()) as { space: { id: string } }).space.id
+    }
+    const { chromium } = await import('playwright-core')
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true })
+  })
+
+  afterAll(async () => {
+    await browser?.close()
+    await app?.stop()
+    rt?.close()
+  })
+
+  async function newPage(locale: string): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1000, height: 720 }, timezoneId: 'Europe/Berlin', locale })
+    const page = await context.newPage()
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`${page.url()}: ${m.text()}`)
+    })
+    page.on('pageerror', (e) => problems.push(`${page.url()}: ${e.message}`))
+    return page
+  }
+
+  const texts = {
+    en: {
+      email: 'E-mail', password: 'Password', signIn: 'Sign in', nav: 'Console', spaces: 'Spaces', settings: 'Space Settings', env: 'Environment Variables',
+      name: /^Name/, value: /^Value/, save: 'Save variable', saved: 'Environment variable saved.', remove: 'Remove environment variable TEAMDAY_TOKEN',
+      warning: 'Agents running in this space will no longer get it.', confirm: 'Remove variable', removed: 'Environment variable removed.', empty: 'No environment variables yet.',
+      hint: 'Settings → Profile → Personal Access Tokens', space: 'Deploy', error: 'keys must be UPPER_SNAKE_CASE',
+    },
+    de: {
+      email: 'E-Mail', password: 'Passwort', signIn: 'Anmelden', nav: 'Konsole', spaces: 'Spaces', settings: 'Space-Einstellungen', env: 'Umgebungsvariablen',
+      name: /^Name/, value: /^Wert/, save: 'Variable speichern', saved: 'Umgebungsvariable gespeichert.', remove: 'Umgebungsvariable TEAMDAY_TOKEN entfernen',
+      warning: 'Agenten in diesem Space erhalten sie dann nicht mehr.', confirm: 'Variable entfernen', removed: 'Umgebungsvariable entfernt.', empty: 'Noch keine Umgebungsvariablen.',
+      hint: 'Einstellungen → API-Zugriff', space: 'Einsatz', error: 'Ein Name besteht aus Großbuchstaben',
+    },
+  } as const
+
+  for (const lang of ['en', 'de'] as const) {
+    const x = texts[lang]
+    describe(`spaces in Chromium (${lang})`, () => {
+      test(`Spaces → ${x.space} → ${x.settings} → ${x.env}: add TEAMDAY_TOKEN, listed by name, remove it`, async () => {
+        const page = await newPage(lang === 'de' ? 'de-DE' : 'en-GB')
+        await page.goto(`${base}/login`)
+        expect(await page.getAttribute('html', 'lang')).toBe(lang)
+        await page.getByLabel(x.email).fill('ada@example.com')
+        await page.getByLabel(x.password).fill(PASSWORD)
+        await page.getByRole('button', { name: x.signIn }).click()
+        await page.waitForURL(`${base}/settings/profile`)
+        // Spaces → the space.
+        await page.getByRole('navigation', { name: x.nav }).getByRole('link', { name: x.spaces, exact: true }).click()
+        await page.waitForURL(`${base}/spaces`)
+        expect(await page.getByRole('heading', { level: 1 }).innerText()).toBe(x.spaces)
+        await page.getByRole('link', { name: x.space, exact: true }).click()
+        await page.waitForURL(`${base}/spaces/${spaceIds[x.space]}`)
+        expect(await page.getByRole('heading', { level: 1 }).innerText()).toBe(x.space)
+        // → Space Settings → Environment Variables.
+        await page.getByRole('link', { name: x.settings, exact: true }).click()
+        await page.waitForURL(`${base}/spaces/${spaceIds[x.space]}#space-settings`)
+        const settings = page.getByRole('region', { name: x.settings })
+        await settings.getByRole('heading', { name: x.settings }).waitFor()
+        await page.getByRole('link', { name: x.env, exact: true }).click()
+        await page.waitForURL(`${base}/spaces/${spaceIds[x.space]}#environment-variables`)
+        const env = settings.getByRole('region', { name: x.env })
+        await env.getByText(x.empty).waitFor()
+        expect(await env.getByRole('link', { name: x.hint }).getAttribute('href')).toBe('/settings/profile#personal-access-tokens')
+        const value = env.getByLabel(x.value)
+        expect([await value.getAttribute('type'), await value.getAttribute('autocomplete')]).toEqual(['password', 'off'])
+        // A wrong name first: the service's error in the section, the value field empty again.
+        await env.getByLabel(x.name).fill('teamday_token')
+        await value.fill(token)
+        await env.getByRole('button', { name: x.save }).click()
+        await page.getByRole('alert').getByText(x.error).waitFor()
+        expect(await page.getByRole('region', { name: x.env }).getByLabel(x.value).inputValue()).toBe('')
+        expect(await page.content()).not.toContain(token)
+        // Add TEAMDAY_TOKEN.
+        const again = page.getByRole('region', { name: x.env })
+        await again.getByLabel(x.name).fill('TEAMDAY_TOKEN')
+        await again.getByLabel(x.value).fill(token)
+        await again.getByRole('button', { name: x.save }).click()
+        await page.getByText(x.saved).waitFor()
+        expect(page.url()).toBe(`${base}/spaces/${spaceIds[x.space]}?done=saved#environment-variables`)
+        const row = page.getByRole('region', { name: x.env }).getByRole('row', { name: /TEAMDAY_TOKEN/ })
+        expect((await row.innerText()).trim()).toBe('TEAMDAY_TOKEN')
+        expect(await page.content()).not.toContain(token)
+        expect(await page.getByRole('region', { name: x.env }).getByLabel(x.value).inputValue()).toBe('')
+        // What agents in this space get.
+        expect((await resolveSecrets(rt, orgId, spaceIds[x.space]!)).TEAMDAY_TOKEN).toBe(token)
+        // Back and reload show no value either (no-store; the form is empty).
+        await page.reload()
+        expect(await page.content()).not.toContain(token)
+        // Remove, with the confirm dialog; Cancel first keeps it.
+        await row.getByRole('button', { name: x.remove }).click()
+        const dialog = page.getByRole('dialog')
+        await dialog.getByText(x.warning).waitFor()
+        await dialog.getByRole('button', { name: lang === 'de' ? 'Abbrechen' : 'Cancel' }).click()
+        expect(await row.count()).toBe(1)
+        await row.getByRole('button', { name: x.remove }).click()
+        await dialog.getByRole('button', { name: x.confirm }).click()
+        await page.getByText(x.removed).waitFor()
+        expect(page.url()).toBe(`${base}/spaces/${spaceIds[x.space]}?done=removed#environment-variables`)
+        expect(await page.getByRole('region', { name: x.env }).getByRole('row', { name: /TEAMDAY_TOKEN/ }).count()).toBe(0)
+        expect((await resolveSecrets(rt, orgId, spaceIds[x.space]!)).TEAMDAY_TOKEN).toBeUndefined()
+        await page.context().close()
+        expect(problems).toEqual([])
+      })
+    })
+  }
+}
