@@ -25,6 +25,7 @@ import { auditModule, auditApiModels } from './modules/audit'
 import { cliAuthModule } from './modules/cli-auth'
 import { credentialsModule, credentialsApiModels } from './modules/credentials'
 import { executionsModule, executionsApiModels } from './modules/executions'
+import { agentApiAccess } from './modules/executions/api-access'
 import { chatsModule, chatsApiModels } from './modules/chats'
 import { membersModule, membersApiModels } from './modules/members'
 import { organizationsModule, organizationsApiModels } from './modules/organizations'
@@ -212,6 +213,8 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   settleSchemas(app.routes)
   documentOnlyErrors(app.routes)
   routes.index(app.routes)
+  // An agent's `teamday_api` tool calls this app in-process, through every rule above (src/engine/api-tool.ts).
+  rt.engine.useApi(agentApiAccess(rt, (request) => app.handle(request)))
   return app
 }
 

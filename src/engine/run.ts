@@ -10,6 +10,7 @@ import type { Job } from './prepare'
 import { addLog, finishExecution, getExecutionRow, sessionHistory, updateExecution } from './store'
 import { aiSdk } from './sdk'
 import { buildTools, type RunChild } from './tools'
+import { apiToolFor, type ApiAccess } from './api-tool'
 import { refusalMessage, runnableNow, type RunRefusal } from '../modules/executions/access'
 
 export const DEFAULT_MAX_TURNS = 10
@@ -24,6 +25,8 @@ export interface EngineDeps {
   metrics?: Metrics
   /** This instance, as executions' owner (src/engine/leases.ts). */
   instanceId: string
+  /** The app's own handler and a space's TEAMDAY_TOKEN, for the `teamday_api` tool (src/engine/api-tool.ts; set by createApp: Engine.useApi). */
+  api?: ApiAccess
 }
 
 /** What a running execution tells its listeners (the SSE route renders these). */
@@ -131,6 +134,8 @@ export async function runJob(
   const history = await sessionHistory(db, job.execution.organizationId, job.execution.userId, job.execution.sessionId, id)
   const messages: ModelMessage[] = [...history.map((m) => ({ role: m.role, content: m.content }) as ModelMessage), { role: 'user', content: job.execution.message }]
   const toolCalls: ExecutionToolCall[] = []
+  // The space's TEAMDAY_TOKEN, opened now and held only by this run's `teamday_api` tool.
+  const api = await apiToolFor(deps, job)
   const pendingCalls = new Map<string, { name: string; input: unknown }>()
   let text = ''
   let steps = 0
@@ -160,7 +165,7 @@ export async function runJob(
       model: job.selected.model,
       system: job.system,
       messages,
-      tools: buildTools(job, runChild),
+      tools: buildTools(job, runChild, api),
       stopWhen: isStepCount(maxTurns),
       abortSignal: ctrl.signal,
       maxRetries: 0,

@@ -5,6 +5,7 @@ import { refusalMessage, runnableNow } from '../modules/executions/access'
 import { createJob, type Job, type JobInput } from './prepare'
 import type { ModelProviders } from './providers'
 import { runJob, type EngineDeps, type EngineEvent } from './run'
+import type { ApiAccess } from './api-tool'
 import { renewLeases } from './leases'
 import { claimNext, settledOf } from './queue'
 import { ACTIVE, addLog, descendantsOf, finishExecution, getExecutionRow, storable } from './store'
@@ -78,6 +79,15 @@ export class Engine {
 
   constructor(private readonly deps: EngineDeps) {
     this.providers = deps.providers
+  }
+
+  /**
+   * The app's own request handler and the opener of a space's TEAMDAY_TOKEN, for the
+   * `teamday_api` tool (src/engine/api-tool.ts): its calls go through every rule an outside
+   * client's do. Set by createApp; without it (the admin CLI's runtime) no run gets the tool.
+   */
+  useApi(access: ApiAccess): void {
+    this.deps.api = access
   }
 
   /** This process's instance id (the owner of the executions it queues and runs). */

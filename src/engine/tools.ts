@@ -1,6 +1,7 @@
 import type { ToolSet } from 'ai'
 import type { Job } from './prepare'
 import { aiSdk } from './sdk'
+import { API_METHODS, API_TOOL, MAX_API_RESULT_CHARS, type ApiCall, type ApiToolInput } from './api-tool'
 
 /** Names under which a tool may be disallowed: ours, and Claude Code's name for sub-agents. */
 const DELEGATE_NAMES = ['delegate', 'Task', 'Agent']
@@ -8,10 +9,13 @@ const DELEGATE_NAMES = ['delegate', 'Task', 'Agent']
 export type RunChild = (parent: Job, agentId: string, message: string, signal: AbortSignal | undefined) => Promise<string>
 
 /**
- * The tools an agent gets. Today that is `delegate`, when the agent has sub-agents and does not
- * disallow it: each call runs a child execution whose result is the tool result.
+ * The tools an agent gets, each unless `disallowedTools` names it:
+ * - `delegate`, when the agent has sub-agents: each call runs a child execution whose result is
+ *   the tool result;
+ * - `teamday_api`, when the run's space holds a TEAMDAY_TOKEN secret (`api`: src/engine/api-tool.ts):
+ *   a call of this server's /api/v1 with that token, whose status and body are the tool result.
  */
-export function buildTools(job: Job, runChild: RunChild): ToolSet | undefined {
+export function buildTools(job: Job, runChild: RunChild, api?: ApiCall): ToolSet | undefined {
   const { agent } = job
   const disallowed = new Set(agent.disallowedTools)
   const tools: ToolSet = {}
@@ -33,6 +37,29 @@ export function buildTools(job: Job, runChild: RunChild): ToolSet | undefined {
         if (!agent.subagentIds.includes(input.agentId)) return `Error: ${input.agentId} is not one of this agent's sub-agents.`
         return runChild(job, input.agentId, String(input.message ?? ''), options?.abortSignal)
       },
+    })
+  }
+  if (api && !disallowed.has(API_TOOL)) {
+    const { jsonSchema, tool } = aiSdk()
+    tools[API_TOOL] = tool({
+      description:
+        "Call this TeamDay server's REST API (v1, paths under /api/v1/) as the user whose personal access token this space holds (its TEAMDAY_TOKEN secret): " +
+        "the token's scopes and its user's role decide what you may do, as for any API client; you never see the token. Examples: GET /api/v1/agents, GET /api/v1/executions with query {\"limit\": 10}, " +
+        'GET /api/v1/spaces/{id}, POST /api/v1/tasks {"title": "..."}. The result is `HTTP <status>` and the JSON body, at most ' +
+        `${MAX_API_RESULT_CHARS / 1024} KiB of it (page long lists with \`limit\` and \`cursor\`). An error status (401, 403, 404, 422, 429) comes back the same way: read its \`message\`. ` +
+        'Not available: running agents (POST /api/v1/execute, /api/v1/agents/{id}/execute; sub-agents run through `delegate`), creating or rotating tokens.',
+      inputSchema: jsonSchema<ApiToolInput>({
+        type: 'object',
+        properties: {
+          method: { type: 'string', enum: [...API_METHODS], description: 'The HTTP method' },
+          path: { type: 'string', description: 'The path, starting with /api/v1/, without a query string (e.g. /api/v1/agents)' },
+          query: { type: 'object', description: 'Query parameters (strings, numbers, booleans), e.g. {"limit": 20}' },
+          body: { type: 'object', description: 'The JSON body of a POST, PATCH or DELETE' },
+        },
+        required: ['method', 'path'],
+        additionalProperties: false,
+      }),
+      execute: async (input, options) => (await api(input, options?.abortSignal)).result,
     })
   }
   return Object.keys(tools).length > 0 ? tools : undefined

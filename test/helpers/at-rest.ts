@@ -124,3 +124,27 @@ export function expectNoPlaintext(found: AtRest, values: string[]) {
     }
   }
 }
+
+/**
+ * An agent's `teamday_api` tool (src/engine/api-tool.ts): a space holding a fresh token of
+ * `admin` as TEAMDAY_TOKEN, and a run whose model (the provider double of test/helpers/providers.ts,
+ * which the app must be configured with) calls GET /api/v1/tokens/self and POST /api/v1/tasks
+ * with it; the tool result is repeated in the answer. Returns the token, which must be found
+ * nowhere at rest: not in the execution, its messages, tool calls or log rows, nor a log line.
+ */
+export async function agentApiToolWorkload(t: TestApp, admin: Actor): Promise<string[]> {
+  const ok = async (method: string, path: string, body?: unknown) => {
+    const res = await t.req(method, path, client(admin.token, { body }))
+    if (res.status >= 300) throw new Error(`workload ${method} ${path}: ${res.status} ${res.text}`)
+    return res.body
+  }
+  const made = await ok('POST', '/api/v1/tokens', { name: 'Space agent token' })
+  const space = await ok('POST', '/api/v1/spaces', { name: 'Agent API', visibility: 'organization' })
+  await ok('POST', `/api/v1/spaces/${space.space.id}/secrets`, { secrets: { TEAMDAY_TOKEN: made.token } })
+  const agent = await ok('POST', '/api/v1/agents', { name: 'API caller', role: 'operator' })
+  for (const message of ['TEAMDAY_API GET /api/v1/tokens/self', 'TEAMDAY_API POST /api/v1/tasks {"title":"From an agent"}']) {
+    const run = await ok('POST', `/api/v1/agents/${agent.id}/execute`, { message, spaceId: space.space.id })
+    if (!String(run.result).startsWith('Delegated: HTTP 20')) throw new Error(`workload: the agent's API call did not succeed: ${String(run.result).slice(0, 300)}`)
+  }
+  return [made.token]
+}

@@ -8,6 +8,8 @@
  *   PAUSE <ms>      -> waits <ms> (or until the client aborts), then answers as below
  *   DELEGATE <id> <message> -> a `delegate` tool call; after the tool result: "Delegated: <result>"
  *   LOOP            -> a `delegate` tool call to the first allowed agent, every time tools are offered
+ *   TEAMDAY_API <METHOD> <path> [<JSON body>] -> a `teamday_api` tool call (when that tool is offered);
+ *                      after the tool result: "Delegated: <result>"
  *   NUL             -> an answer holding the NUL character ("before\u0000after"), which PostgreSQL cannot store
  *   SURROGATE       -> an answer holding a lone surrogate ("before\ud800after"), which jsonb cannot store
  *   anything else   -> "Echo: <text> (user turns: N)"
@@ -38,13 +40,15 @@ function textOf(content: any): string {
   return ''
 }
 
-function plan(userTexts: string[], toolResult: string | undefined, toolEnum: string[] | undefined): Plan {
+function plan(userTexts: string[], toolResult: string | undefined, toolEnum: string[] | undefined, apiTool = false): Plan {
   const last = userTexts.at(-1) ?? ''
   if (last.includes('FAIL')) return { kind: 'fail' }
   if (last.includes('HANG')) return { kind: 'hang' }
   if (toolResult !== undefined && !last.includes('LOOP')) return { kind: 'text', text: `Delegated: ${toolResult}` }
   const m = /DELEGATE (\S+) (.+)/.exec(last)
   if (m && toolEnum) return { kind: 'tool', tool: { name: 'delegate', args: { agentId: m[1], message: m[2] } } }
+  const api = /TEAMDAY_API (\S+) (\S+)(?: (.+))?/.exec(last)
+  if (api && apiTool) return { kind: 'tool', tool: { name: 'teamday_api', args: { method: api[1], path: api[2], ...(api[3] && { body: JSON.parse(api[3]) }) } } }
   if (last.includes('LOOP') && toolEnum?.length) return { kind: 'tool', tool: { name: 'delegate', args: { agentId: toolEnum[0], message: 'ping' } } }
   if (last.includes('NUL')) return { kind: 'text', text: 'before\u0000after' }
   if (last.includes('SURROGATE')) return { kind: 'text', text: 'before\ud800after' }
@@ -108,7 +112,7 @@ export function startProviderDouble(): ProviderDouble {
     const lastMsg = msgs.at(-1)
     const toolResult = lastMsg?.role === 'tool' ? textOf(lastMsg.content) : undefined
     const toolEnum = body.tools?.find((t: any) => t.function?.name === 'delegate')?.function?.parameters?.properties?.agentId?.enum
-    const p = plan(userTexts, toolResult, toolEnum)
+    const p = plan(userTexts, toolResult, toolEnum, body.tools?.some((t: any) => t.function?.name === 'teamday_api'))
     if (p.kind === 'fail') return Response.json({ error: { message: 'upstream exploded', type: 'server_error' } }, { status: 500 })
     if (p.kind === 'hang') return hang(signal, onAbort)
     const base = { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1, model: body.model }
@@ -146,7 +150,7 @@ export function startProviderDouble(): ProviderDouble {
     const tr = Array.isArray(last?.content) ? last.content.find((b: any) => b.type === 'tool_result') : undefined
     const toolResult = tr ? (typeof tr.content === 'string' ? tr.content : textOf(tr.content)) : undefined
     const toolEnum = body.tools?.find((t: any) => t.name === 'delegate')?.input_schema?.properties?.agentId?.enum
-    const p = plan(userTexts, toolResult, toolEnum)
+    const p = plan(userTexts, toolResult, toolEnum, body.tools?.some((t: any) => t.name === 'teamday_api'))
     if (p.kind === 'fail') return Response.json({ type: 'error', error: { type: 'api_error', message: 'upstream exploded' } }, { status: 500 })
     if (p.kind === 'hang') return hang(signal, onAbort)
     const usage = { input_tokens: 13, output_tokens: 5 }

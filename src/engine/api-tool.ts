@@ -1,0 +1,219 @@
+import { redactTokens } from '../auth/tokens'
+import type { Db } from '../db/connection'
+import type { Execution } from '../db/schema'
+import { AppError } from '../errors'
+import type { Clock } from '../clock'
+import type { Logger } from '../logger'
+import type { Job } from './prepare'
+import { addLog } from './store'
+
+/**
+ * The `teamday_api` tool: an agent running in a space whose secrets hold TEAMDAY_TOKEN (TeamDay's
+ * "Using Tokens in Virtual Environments") calls this server's /api/v1 with that token. The request
+ * goes through the app's own handler in-process (`ApiAccess.handle`, handed to the engine by createApp),
+ * so everything applies exactly as for an outside client: the token's scopes, its user's role,
+ * rate limits, audit events with the token as actor, expiry and revocation (checked per call).
+ * The token is opened from the space's sealed secret when the run starts and lives only in the
+ * closure below: never in the system prompt, the tool's description, a result, a log row or a
+ * server log line. Results pass the token redaction (src/auth/tokens.ts) and are cut at
+ * MAX_API_RESULT_CHARS.
+ */
+
+/** How the engine reaches the app: `app.handle` (src/app.ts). */
+export type ApiHandler = (request: Request) => Promise<Response>
+
+/**
+ * What createApp hands the engine (Engine.useApi; built by src/modules/executions/api-access.ts):
+ * the app's handler, and the opener of a run's token.
+ */
+export interface ApiAccess {
+  handle: ApiHandler
+  /**
+   * The space's TEAMDAY_TOKEN, opened now; null without a space or without that secret in the
+   * space. Throws AppError `decryption_failed` when the sealed value does not open.
+   */
+  token(execution: Pick<Execution, 'organizationId' | 'spaceId'>): Promise<string | null>
+}
+
+export const API_TOOL = 'teamday_api'
+/** The space secret that holds the token. */
+export const API_TOKEN_SECRET = 'TEAMDAY_TOKEN'
+/** The most of a response body the model gets (characters); the rest is cut with a note. */
+export const MAX_API_RESULT_CHARS = 64 * 1024
+export const API_METHODS = ['GET', 'POST', 'PATCH', 'DELETE'] as const
+export type ApiMethod = (typeof API_METHODS)[number]
+
+export interface ApiToolInput {
+  method: ApiMethod
+  path: string
+  query?: Record<string, unknown>
+  body?: Record<string, unknown>
+}
+
+/** What one call gives back: the text for the model, and what the execution's log records. */
+export interface ApiCallOutcome {
+  result: string
+  /** null: refused before any request was made. */
+  status: number | null
+}
+
+export type ApiCall = (input: ApiToolInput, signal: AbortSignal | undefined) => Promise<ApiCallOutcome>
+
+/** Paths a run may not call, and why (matched on the decoded path, lower case). */
+const REFUSED: { method: ApiMethod; pattern: RegExp; why: string }[] = [
+  {
+    method: 'POST',
+    pattern: /^\/api\/v1\/(agents\/[^/]+\/)?execute$/,
+    why: 'running an agent from inside a run is what the `delegate` tool is for (sub-agents run inside this run\'s slot, at most TEAMDAY_MAX_DELEGATION_DEPTH levels deep); a synchronous execute here could recurse without bound',
+  },
+  { method: 'POST', pattern: /^\/api\/v1\/tokens$/, why: 'a new token\'s plaintext is never shown to an agent, so creating one here would make a token nobody can use' },
+  { method: 'POST', pattern: /^\/api\/v1\/tokens\/[^/]+\/rotate$/, why: 'a rotated token\'s plaintext is never shown to an agent, so rotating here would end the token this space holds' },
+]
+
+const MAX_PATH = 2048
+
+/** Why `path` is not one this tool calls, or null. */
+export function refusedPath(method: string, path: unknown): string | null {
+  if (!(API_METHODS as readonly string[]).includes(method)) return `method must be one of ${API_METHODS.join(', ')}`
+  if (typeof path !== 'string' || !path.startsWith('/api/v1/')) return 'path must start with /api/v1/ (this tool calls the TeamDay v1 API only)'
+  if (path.length > MAX_PATH) return `path is longer than ${MAX_PATH} characters`
+  if (/[?#\\\s]/.test(path) || /[\p{Cc}\p{Cf}]/u.test(path)) return 'path must be a plain path: no query string (pass `query`), fragment, backslash or whitespace'
+  let decoded: string
+  try {
+    decoded = decodeURIComponent(path)
+  } catch {
+    return 'path has an invalid percent-encoding'
+  }
+  if (/%2f|%5c|%3f|%23/i.test(path)) return 'path must not percent-encode separators (/, \\, ?, #)'
+  if (decoded.split('/').some((s) => s === '.' || s === '..') || decoded.includes('//')) return 'path must not contain empty, `.` or `..` segments'
+  const normal = decoded.toLowerCase().replace(/\/+$/, '')
+  for (const r of REFUSED) if (r.method === method && r.pattern.test(normal)) return `${method} ${path} is not available to agents: ${r.why}`
+  return null
+}
+
+/** `query` as URL parameters: strings, numbers and booleans (arrays repeat the name); null skipped. */
+function searchParams(query: unknown): URLSearchParams | string {
+  const out = new URLSearchParams()
+  if (query === undefined || query === null) return out
+  if (typeof query !== 'object' || Array.isArray(query)) return '`query` must be an object of parameter names to values'
+  for (const [k, v] of Object.entries(query)) {
+    for (const x of Array.isArray(v) ? v : [v]) {
+      if (x === null || x === undefined) continue
+      if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') return `query parameter ${JSON.stringify(k.slice(0, 64))} must be a string, number or boolean`
+      out.append(k, String(x))
+    }
+  }
+  return out
+}
+
+/** The body's text, at most `max` characters of it (plus whether there was more). */
+async function readCapped(res: Response, max: number): Promise<{ text: string; more: boolean }> {
+  if (!res.body) return { text: '', more: false }
+  const reader = res.body.getReader()
+  const decoder = new TextDecoder()
+  let text = ''
+  let more = false
+  try {
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) break
+      text += decoder.decode(value, { stream: true })
+      if (text.length > max) {
+        more = true
+        break
+      }
+    }
+    if (!more) text += decoder.decode()
+  } finally {
+    if (more) await reader.cancel().catch(() => {})
+    reader.releaseLock()
+  }
+  return { text, more }
+}
+
+/**
+ * The call function of one run: `token` is only ever in this closure and in the Authorization
+ * header of the requests it makes. Refusals and every HTTP status come back as text for the
+ * model (`HTTP 403` and the error body); nothing here throws for an answer the API gave.
+ */
+export function apiCaller(handler: ApiHandler, token: string, about: { executionId: string }): ApiCall {
+  const scrub = (s: string) => redactTokens(token.length >= 8 ? s.split(token).join('[redacted]') : s)
+  return async (input, signal) => {
+    const method = String(input?.method ?? '').toUpperCase()
+    const path = input?.path
+    const why = refusedPath(method, path)
+    if (why) return { result: scrub(`Error: refused: ${why}.`), status: null }
+    const params = searchParams(input.query)
+    if (typeof params === 'string') return { result: `Error: refused: ${params}.`, status: null }
+    const hasBody = input.body !== undefined && input.body !== null
+    if (hasBody && method === 'GET') return { result: 'Error: refused: GET takes no body (pass parameters in `query`).', status: null }
+    if (hasBody && (typeof input.body !== 'object' || Array.isArray(input.body))) return { result: 'Error: refused: `body` must be a JSON object.', status: null }
+    const qs = params.toString()
+    const headers = new Headers({ accept: 'application/json', 'user-agent': `teamday-agent (execution ${about.executionId})` })
+    try {
+      headers.set('authorization', `Bearer ${token}`)
+    } catch {
+      // A value no header can carry (a line break, a non-ASCII character): the error would quote it.
+      return { result: `Error: the space's ${API_TOKEN_SECRET} secret is not a usable token (it cannot be sent in a header); ask an admin to set it again.`, status: null }
+    }
+    if (hasBody) headers.set('content-type', 'application/json')
+    const request = new Request(`http://localhost${path}${qs ? `?${qs}` : ''}`, { method, headers, body: hasBody ? JSON.stringify(input.body) : undefined, signal })
+    let res: Response
+    try {
+      res = await handler(request)
+    } catch (e) {
+      if (signal?.aborted) return { result: 'Error: the run was stopped during this call.', status: null }
+      return { result: scrub(`Error: the API call failed: ${e instanceof AppError ? e.message : 'internal error'}.`), status: null }
+    }
+    const type = res.headers.get('content-type') ?? ''
+    if (type.includes('text/event-stream')) {
+      await res.body?.cancel().catch(() => {})
+      return { result: `HTTP ${res.status}\nError: a streamed response (Server-Sent Events) cannot be read by this tool.`, status: res.status }
+    }
+    // Read past the cap by the token's length: a token straddling the cut is still redacted whole.
+    const { text, more } = await readCapped(res, MAX_API_RESULT_CHARS + token.length + 64)
+    let body = scrub(text)
+    const cut = more || body.length > MAX_API_RESULT_CHARS
+    if (cut) {
+      body = body.slice(0, MAX_API_RESULT_CHARS)
+      if (/[\ud800-\udbff]$/.test(body)) body = body.slice(0, -1)
+    }
+    const retry = res.headers.get('retry-after')
+    const head = `HTTP ${res.status}${retry && res.status === 429 ? ` (Retry-After: ${retry} s)` : ''}`
+    const note = cut ? `\n[truncated: the response was longer than ${MAX_API_RESULT_CHARS} characters and was cut here; ask for less, e.g. a smaller \`limit\` and the next page's \`cursor\`]` : ''
+    return { result: `${head}\n${body}${note}`, status: res.status }
+  }
+}
+
+/**
+ * The `teamday_api` call of a run that starts now, or undefined: no space, no TEAMDAY_TOKEN in
+ * it, the agent disallows the tool, or the engine has no app to call (the admin CLI's runtime).
+ * The token is opened here, once per run. Each call is recorded in the execution's log as
+ * `api_call` {method, path, status} (never the token, the body or the answer); a secret that
+ * does not open gives no tool, an `api_tool_unavailable` log row and a server log warning.
+ */
+export async function apiToolFor(
+  deps: { db: Db; api?: ApiAccess; log: Logger; clock: Clock },
+  job: Pick<Job, 'execution' | 'agent'>,
+): Promise<ApiCall | undefined> {
+  const { db, api, log, clock } = deps
+  const x = job.execution
+  if (!api || !x.spaceId || job.agent.disallowedTools.includes(API_TOOL)) return undefined
+  let token: string | null
+  try {
+    token = await api.token(x)
+  } catch (e) {
+    if (!(e instanceof AppError)) throw e
+    await addLog(db, x.id, clock.now(), 'warn', 'api_tool_unavailable', { secret: API_TOKEN_SECRET, code: e.code })
+    log.warn('api_tool_unavailable', { executionId: x.id, spaceId: x.spaceId, secret: API_TOKEN_SECRET, code: e.code })
+    return undefined
+  }
+  if (!token) return undefined
+  const call = apiCaller(api.handle, token, { executionId: x.id })
+  return async (input, signal) => {
+    const out = await call(input, signal)
+    const path = typeof input?.path === 'string' ? redactTokens(input.path.slice(0, 200).split(token).join('[redacted]')) : null
+    await addLog(db, x.id, clock.now(), out.status === null || out.status >= 400 ? 'warn' : 'info', 'api_call', { method: String(input?.method ?? '').slice(0, 10), path, status: out.status })
+    return out
+  }
+}
