@@ -83,8 +83,12 @@ function caseClasses(): Map<string, readonly string[]> {
  * spelled backwards behind U+202E).
  */
 const REORDERING = /[\p{Cc}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u
-/** Nothing a reader would see: white space and format (zero-width) characters only. */
-const BLANK = /^[\s\p{Cf}]*$/u
+/**
+ * Nothing a reader would see: white space, format (zero-width) characters, combining marks with
+ * nothing to combine with (U+034F, variation selectors), and the characters fonts draw as blanks
+ * (the Hangul fillers U+115F, U+1160, U+3164, U+FFA0 and the Braille blank U+2800).
+ */
+const BLANK = /^[\s\p{Cf}\p{Mn}\p{Me}\u115F\u1160\u3164\uFFA0\u2800]*$/u
 
 /** What is wrong with a name people read (a token's, a person's), or null. Zero-width joiners inside emoji stay allowed. */
 export function nameTrouble(name: string): string | null {

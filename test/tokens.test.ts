@@ -201,7 +201,7 @@ describe('expiry range 7–365 days', async () => {
   })
 
   test("a name admins read beside its owner's: no controls, no bidirectional overrides, not only invisible characters; other scripts and emoji are fine", async () => {
-    for (const name of ['deploy\u202e', '\u202edeploy', 'a\u2066b', 'bell\u0007', 'x\u200fy', '\u200b', '\u200b\u200d\ufeff', '\u00a0\u200b\u3000']) {
+    for (const name of ['deploy\u202e', '\u202edeploy', 'a\u2066b', 'bell\u0007', 'x\u200fy', '\u200b', '\u200b\u200d\ufeff', '\u00a0\u200b\u3000', '\u3164', '\u2800\u2800', '\u115f', '\u034f', '\ufe0f']) {
       const res = await create({ name })
       expect([JSON.stringify(name), res.status, res.body.details?.[0]?.field]).toEqual([JSON.stringify(name), 422, 'name'])
     }
