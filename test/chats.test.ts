@@ -205,6 +205,22 @@ describe('GET /api/v1/chats/{id} and /messages', () => {
     expect(own.body.messages.map((m: any) => m.content)).toEqual(['my secret', 'Echo: my secret (user turns: 1)'])
   })
 
+  test('a chat id a client chooses is one URL path segment, so /chats/{id} can always name it: ".", "..", blanks and slashes are 422', async () => {
+    const t = await app()
+    const a = await makeActor(t)
+    for (const chatId of ['.', '..', ' ', 'a b', 'a/b', '-x', '.hidden', 'x\u200by']) {
+      for (const field of ['chatId', 'sessionId']) {
+        const r = await t.req('POST', '/api/v1/execute', { token: a.token, body: { message: 'hi', [field]: chatId } })
+        expect([chatId, field, r.status, r.body.details?.[0]?.field]).toEqual([chatId, field, 422, field])
+      }
+    }
+    for (const chatId of ['chat_2Hn8Qw4Rt6Yu1Io3Pa5S', crypto.randomUUID(), 'cli:2026-12-03T10:00', 'my.chat~1']) {
+      const said = await say(t, a, 'hello', { chatId })
+      expect(said.chatId).toBe(chatId)
+      expect((await t.req('GET', `/api/v1/chats/${chatId}/messages`, { token: a.token })).status).toBe(200)
+    }
+  })
+
   test('executions in a space hidden from you since are left out (the executions rule)', async () => {
     const t = await app()
     const a = await makeActor(t)

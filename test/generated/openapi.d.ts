@@ -5390,9 +5390,9 @@ export interface operations {
                     message: string;
                     /** @description Run in this space (its id or its slug): its instructions join the system prompt */
                     spaceId?: string;
-                    /** @description Continue this conversation */
+                    /** @description Continue this conversation (an id from an earlier answer, or one of your own: letters, digits and _ . : ~ -, not starting with . : ~ or -) */
                     sessionId?: string;
-                    /** @description Continue this chat (same as sessionId unless both are given) */
+                    /** @description Continue this chat (same as sessionId unless both are given); the same characters as sessionId, so that /chats/{id} can name it */
                     chatId?: string;
                     /** @description Server-Sent Events instead of one JSON answer (also with Accept: text/event-stream) */
                     stream?: boolean;
@@ -5408,9 +5408,9 @@ export interface operations {
                     message: string;
                     /** @description Run in this space (its id or its slug): its instructions join the system prompt */
                     spaceId?: string;
-                    /** @description Continue this conversation */
+                    /** @description Continue this conversation (an id from an earlier answer, or one of your own: letters, digits and _ . : ~ -, not starting with . : ~ or -) */
                     sessionId?: string;
-                    /** @description Continue this chat (same as sessionId unless both are given) */
+                    /** @description Continue this chat (same as sessionId unless both are given); the same characters as sessionId, so that /chats/{id} can name it */
                     chatId?: string;
                     /** @description Server-Sent Events instead of one JSON answer (also with Accept: text/event-stream) */
                     stream?: boolean;
@@ -5596,9 +5596,9 @@ export interface operations {
                     message: string;
                     /** @description Run in this space (its id or its slug): its instructions join the system prompt */
                     spaceId?: string;
-                    /** @description Continue this conversation */
+                    /** @description Continue this conversation (an id from an earlier answer, or one of your own: letters, digits and _ . : ~ -, not starting with . : ~ or -) */
                     sessionId?: string;
-                    /** @description Continue this chat (same as sessionId unless both are given) */
+                    /** @description Continue this chat (same as sessionId unless both are given); the same characters as sessionId, so that /chats/{id} can name it */
                     chatId?: string;
                     /** @description Server-Sent Events instead of one JSON answer (also with Accept: text/event-stream) */
                     stream?: boolean;
@@ -5614,9 +5614,9 @@ export interface operations {
                     message: string;
                     /** @description Run in this space (its id or its slug): its instructions join the system prompt */
                     spaceId?: string;
-                    /** @description Continue this conversation */
+                    /** @description Continue this conversation (an id from an earlier answer, or one of your own: letters, digits and _ . : ~ -, not starting with . : ~ or -) */
                     sessionId?: string;
-                    /** @description Continue this chat (same as sessionId unless both are given) */
+                    /** @description Continue this chat (same as sessionId unless both are given); the same characters as sessionId, so that /chats/{id} can name it */
                     chatId?: string;
                     /** @description Server-Sent Events instead of one JSON answer (also with Accept: text/event-stream) */
                     stream?: boolean;

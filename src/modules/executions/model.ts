@@ -4,6 +4,9 @@ import { limitParam, offsetParam } from '../list-models'
 import { named, successField } from '../shared-models'
 import { ITEMS_MODEL } from '../../http/openapi-publish'
 
+/** A chat or session id a client may choose: one URL path segment as it is (GET /chats/{id}), never `.`, `..` or blank. */
+const CHAT_ID_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.:~-]*$'
+
 const ts = '2026-11-23T10:00:00.000Z'
 export const exampleExecution = {
   id: 'exec_8Kq2LmX9vB3nR8kT1wYz',
@@ -108,8 +111,8 @@ export const ExecuteBody = t.Object(
   {
     message: t.String({ minLength: 1, maxLength: 200_000, description: 'The instruction for the agent', error: 'message is required: a non-empty string' }),
     spaceId: t.Optional(t.String({ maxLength: 100, description: 'Run in this space (its id or its slug): its instructions join the system prompt', error: 'spaceId must be a space id or slug string' })),
-    sessionId: t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Continue this conversation', error: 'sessionId must be a string of 1-200 characters' })),
-    chatId: t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Continue this chat (same as sessionId unless both are given)', error: 'chatId must be a string of 1-200 characters' })),
+    sessionId: t.Optional(t.String({ minLength: 1, maxLength: 200, pattern: CHAT_ID_PATTERN, description: 'Continue this conversation (an id from an earlier answer, or one of your own: letters, digits and _ . : ~ -, not starting with . : ~ or -)', error: 'sessionId must be 1-200 letters, digits or _ . : ~ - (not starting with . : ~ or -)' })),
+    chatId: t.Optional(t.String({ minLength: 1, maxLength: 200, pattern: CHAT_ID_PATTERN, description: 'Continue this chat (same as sessionId unless both are given); the same characters as sessionId, so that /chats/{id} can name it', error: 'chatId must be 1-200 letters, digits or _ . : ~ - (not starting with . : ~ or -)' })),
     stream: t.Optional(t.Boolean({ description: 'Server-Sent Events instead of one JSON answer (also with Accept: text/event-stream)', error: 'stream must be a boolean' })),
     async: t.Optional(t.Boolean({ description: 'Answer 202 at once; poll GET /executions/{id}', error: 'async must be a boolean' })),
     parentExecutionId: t.Optional(t.String({ maxLength: 100, description: 'Record this run as a child of another execution; it must be one you started (else 403)', error: 'parentExecutionId must be an execution id string' })),
