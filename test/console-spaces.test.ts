@@ -255,6 +255,12 @@ describe('Environment Variables: add, replace, remove', () => {
       expect(res.text).toMatch(/<input type="password" name="value" autocomplete="off"\/?>/)
       if (name && name.length < 100) expect(res.text).toContain(`value="${Bun.escapeHTML(name)}"`)
     }
+    // A token pasted into the name field by mistake: refused, and not echoed back into the page.
+    const pasted = a.token
+    const mistaken = await c.post(`/spaces/${id}/secrets`, { name: pasted, value: 'x' })
+    expect(mistaken.status).toBe(422)
+    expect(mistaken.text).not.toContain(pasted)
+    expect(mistaken.text).not.toContain(pasted.slice(3, 20))
     // A value over 64 KiB: the service's limit, the value not echoed.
     const big = 'v'.repeat(65_537)
     const tooBig = await c.post(`/spaces/${id}/secrets`, { name: 'BIG', value: big })

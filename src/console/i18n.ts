@@ -1,4 +1,5 @@
 import { AppError } from '../errors'
+import { redactTokens } from '../auth/tokens'
 
 /**
  * The console's languages: English (default) and German, chosen per request from
@@ -687,9 +688,11 @@ const DE_BY_CODE: Partial<Record<string, string>> = {
 
 /** The message of a service error in the page's language. */
 export function errorText(lang: Lang, e: AppError): string {
-  if (lang === 'en') return e.message
+  // A token pasted where it does not belong (a name field) is never shown back: as in the API's errors.
+  const message = redactTokens(e.message)
+  if (lang === 'en') return message
   for (const [re, german] of DE_ERRORS) {
-    const m = re.exec(e.message)
+    const m = re.exec(message)
     if (m) return german(m)
   }
   return DE_BY_CODE[e.code] ?? (e.status >= 500 ? 'Ein Fehler auf dem Server ist aufgetreten.' : 'Die Anfrage wurde abgewiesen.')

@@ -1,5 +1,6 @@
 import { Elysia, t } from 'elysia'
 import { roleAllows } from '../../auth/roles'
+import { redactTokens } from '../../auth/tokens'
 import { AppError } from '../../errors'
 import { canEditSpace } from '../../modules/spaces/access'
 import { getSpace, listSpaces } from '../../modules/spaces/service'
@@ -70,7 +71,8 @@ export function spaceRoutes(kit: ConsoleKit) {
         if (e.status === 403 && !(await getSpace(kit.ctxOf(who, request, set), ref).then(() => true, () => false))) {
           return page(await (<MessagePage nav={nav} title={nav.t.notAllowedTitle} message={errorOf(request, e)} link={{ href: '/spaces', label: nav.t.backToSpaces }} />), { status: 403 })
         }
-        return spacePage(who, request, set, ref, { error: errorOf(request, e), name: name.slice(0, 200) }, e.status)
+        // A token pasted into the name field by mistake is not echoed back (the API redacts it too).
+        return spacePage(who, request, set, ref, { error: errorOf(request, e), name: redactTokens(name.slice(0, 200)) }, e.status)
       }
       throw e
     }
