@@ -164,6 +164,39 @@ describe('GET /api/v1/chats/{id} and /messages', () => {
     expect(msgs.body.messages).toEqual(r.body.messages)
   })
 
+  test('a turn that failed or was cancelled has an answer saying so (its partial answer, then why), and counts as one', async () => {
+    const t = await app()
+    const a = await makeActor(t)
+    const first = await say(t, a, 'hello')
+    t.clock.advance(1000)
+    const failed = await t.req('POST', '/api/v1/execute', { token: a.token, body: { message: 'FAIL now', chatId: first.chatId } })
+    expect(failed.status).toBe(502)
+    // A cancelled turn: started asynchronously, cancelled while the model waits.
+    t.clock.advance(1000)
+    const started = await t.req('POST', '/api/v1/execute', { token: a.token, body: { message: 'PAUSE 5000', chatId: first.chatId, async: true } })
+    expect(started.status).toBe(202)
+    for (let i = 0; i < 100 && (await t.req('GET', `/api/v1/executions/${started.body.executionId}`, { token: a.token })).body.execution?.status !== 'running'; i++) await Bun.sleep(20)
+    expect((await t.req('POST', `/api/v1/executions/${started.body.executionId}/cancel`, { token: a.token })).status).toBe(200)
+    for (let i = 0; i < 100 && (await t.req('GET', `/api/v1/executions/${started.body.executionId}`, { token: a.token })).body.execution?.status !== 'cancelled'; i++) await Bun.sleep(20)
+    const r = await t.req('GET', `/api/v1/chats/${first.chatId}/messages`, { token: a.token })
+    expect(r.status).toBe(200)
+    const said = r.body.messages.map((m: any) => [m.role, m.content])
+    expect(said.slice(0, 3)).toEqual([
+      ['user', 'hello'],
+      ['assistant', 'Echo: hello (user turns: 1)'],
+      ['user', 'FAIL now'],
+    ])
+    expect(said[3][0]).toBe('assistant')
+    expect(said[3][1]).toStartWith('[Failed: ')
+    expect(said[3][1]).toContain('upstream exploded')
+    expect(said[4]).toEqual(['user', 'PAUSE 5000'])
+    expect(said[5][0]).toBe('assistant')
+    expect(said[5][1]).toContain('[Cancelled: ')
+    expect(said).toHaveLength(6)
+    const listed = (await t.req('GET', '/api/v1/chats', { token: a.token })).body.chats.find((c: any) => c.id === first.chatId)
+    expect(listed.messageCount).toBe(6)
+  })
+
   test('tool calls ride on the answer ({name, input}, as the CLI prints them); a running execution shows its message', async () => {
     const t = await app()
     const a = await makeActor(t)

@@ -2606,7 +2606,7 @@ export interface components {
             lastExecutionId: string;
             /** @description That execution's status: pending, running, completed, failed or cancelled */
             lastExecutionStatus: string;
-            /** @description Its messages: each execution's message, and the answer of each completed one */
+            /** @description Its messages: each execution's message, and an answer for each that ended (a failed or cancelled one: its partial answer and why it ended) */
             messageCount: number;
             /** @description Its executions (one per message sent) */
             executionCount: number;

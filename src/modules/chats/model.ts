@@ -43,7 +43,7 @@ export const Chat = t.Object(
     status: ChatStatus,
     lastExecutionId: t.String({ description: 'Its latest execution (exec_…)' }),
     lastExecutionStatus: t.String({ description: 'That execution\'s status: pending, running, completed, failed or cancelled' }),
-    messageCount: Int('Its messages: each execution\'s message, and the answer of each completed one'),
+    messageCount: Int('Its messages: each execution\'s message, and an answer for each that ended (a failed or cancelled one: its partial answer and why it ended)'),
     executionCount: Int('Its executions (one per message sent)'),
     createdAt: t.String({ description: 'When its first message was sent (ISO-8601)' }),
     lastMessageAt: t.String({ description: 'When its latest message was sent (ISO-8601): the order of the list' }),

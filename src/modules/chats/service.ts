@@ -1,4 +1,4 @@
-import { and, desc, eq, sql } from 'drizzle-orm'
+import { and, desc, eq, inArray, sql } from 'drizzle-orm'
 import { alias } from 'drizzle-orm/sqlite-core'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
@@ -48,7 +48,8 @@ function chatColumns(db: Db, admin: boolean) {
       createdAt: x.createdAt,
       updatedAt: x.updatedAt,
       executionCount: scalar(db.select({ n: sql`count(*)` }).from(y).where(sameChat)).mapWith(Number),
-      completedCount: scalar(db.select({ n: sql`count(*)` }).from(y).where(and(sameChat, eq(y.status, 'completed')))).mapWith(Number),
+      // Each ended turn has an answer: the model's, or what ended it (messagesOf).
+      completedCount: scalar(db.select({ n: sql`count(*)` }).from(y).where(and(sameChat, inArray(y.status, ['completed', 'failed', 'cancelled'])))).mapWith(Number),
       firstAt: scalar(db.select({ t: sql`min(${y.createdAt})` }).from(y).where(sameChat)).mapWith(x.createdAt),
       title: scalar(db.select({ m: sql`substr(${y.message}, 1, 200)` }).from(y).where(sameChat).orderBy(y.createdAt, y.id).limit(1)).mapWith(String),
     },
@@ -144,7 +145,13 @@ function readStatements(db: Db, admin: boolean) {
 
 /** One execution's part of its chat: its stored messages (a run not ended yet: its message). */
 function messagesOf(r: Execution) {
-  const stored = r.messages.length > 0 ? r.messages : [{ role: 'user' as const, content: r.message, timestamp: r.createdAt.toISOString() }]
+  let stored = r.messages.length > 0 ? r.messages : [{ role: 'user' as const, content: r.message, timestamp: r.createdAt.toISOString() }]
+  // A turn that failed or was cancelled stores no answer: the reader sees what came of it (the
+  // partial answer, then why it ended), not a question left without a reply.
+  if ((r.status === 'failed' || r.status === 'cancelled') && !stored.some((m) => m.role === 'assistant')) {
+    const why = `[${r.status === 'failed' ? 'Failed' : 'Cancelled'}: ${r.error ?? 'no reason was recorded'}]`
+    stored = [...stored, { role: 'assistant' as const, content: r.result ? `${r.result}\n\n${why}` : why, timestamp: (r.completedAt ?? r.updatedAt).toISOString() }]
+  }
   const toolCalls = r.toolCalls.map((c) => ({ name: c.tool, input: c.arguments, output: c.result }))
   return stored.map((m) => ({ role: m.role, content: m.content, createdAt: m.timestamp, executionId: r.id, toolCalls: m.role === 'assistant' ? toolCalls : [] }))
 }
