@@ -169,7 +169,11 @@ describe('CLI sign-ins in the console', () => {
     const done = await c.post(`/settings/cli-sessions/${id}/revoke`)
     expect(done.status).toBe(303)
     expect(done.headers.get('location')).toBe('/settings/profile?cli_revoked=1#cli-sessions')
-    expect((await t.req('GET', '/api/v1/agents', { token: tokens.accessToken })).body.code).toBe('token_revoked')
+    const revoked = (await t.req('GET', '/api/v1/agents', { token: tokens.accessToken })).body
+    expect(revoked.code).toBe('token_revoked')
+    // Its refresh token went with it: the advice is to sign in again, not to refresh.
+    expect(revoked.message).toContain('Sign in again from your terminal')
+    expect(revoked.message).not.toContain('refresh')
     expect((await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: tokens.refreshToken } })).body.code).toBe('token_revoked')
     const after = (await c.get('/settings/profile?cli_revoked=1')).text
     expect(after).toContain('CLI sign-in revoked')

@@ -9,7 +9,8 @@ import { ACCESS_TOKEN_PREFIX, checkTokenFormat, hashToken, stopsAt, TOKEN_PREFIX
 export const MAX_AUTH_HEADER_BYTES = 8 * 1024
 
 const FIX = 'Create a new token in the web console (Settings → Profile → Personal Access Tokens, /settings/tokens) or on the server (`teamday tokens create --email … --name …`), and send it as "Authorization: Bearer td_…"; TeamDay\'s CLI signs in with `teamday auth login`.'
-const CLI_FIX = 'Sign in again from your terminal (`teamday login`, or `teamday auth login` with TeamDay\'s CLI), or refresh the access token (POST /api/auth/cli/refresh).'
+const CLI_SIGN_IN = 'Sign in again from your terminal (`teamday login`, or `teamday auth login` with TeamDay\'s CLI)'
+const CLI_FIX = `${CLI_SIGN_IN}, or refresh the access token (POST /api/auth/cli/refresh).`
 
 /** RFC 6750 challenge. ASCII only: Bun refuses non-ASCII header values. */
 export function bearerChallenge(error: 'invalid_token' | 'insufficient_scope' | null, description?: string): string {
@@ -95,7 +96,8 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
   const fix = cli ? CLI_FIX : FIX
   if (!row) throw unauthorized('invalid_token', `Invalid or expired token: this token is not recognised. ${fix}`, 'Unknown token')
   if (row.revokedAt && row.revokedAt.getTime() <= now) {
-    throw unauthorized('token_revoked', cli ? `Invalid token: its CLI session has been revoked (signed out). ${CLI_FIX}` : `Invalid token: this token has been revoked. ${FIX}`, 'Token revoked')
+    // A revoked CLI session's refresh token is revoked with it: signing in again is the only way.
+    throw unauthorized('token_revoked', cli ? `Invalid token: its CLI session has been revoked (signed out). ${CLI_SIGN_IN}.` : `Invalid token: this token has been revoked. ${FIX}`, 'Token revoked')
   }
   if (cli && row.expiresAt.getTime() <= now) {
     // Access tokens expire every 15 minutes by design: the client refreshes; nothing to audit.
