@@ -3,6 +3,11 @@
  * TEAMDAY_TOKEN calls this server's /api/v1 in-process with that token, under every rule an
  * outside client meets (scopes, role, rate limit, revocation, audit), and the token is nowhere the
  * model, the client or the logs can see it. The model's side is scripted (test/helpers/scripted-provider.ts).
+ *
+ * Only the token's own user gets the tool (a run started by anyone else: none, `not_owner` in its
+ * log), the default assistant never does, a run's calls go one at a time and at most
+ * MAX_API_CALLS_PER_RUN of them, and the execution stores only a summary of each result (what the
+ * model got is read here from the requests the provider received, not from the stored execution).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -10,11 +15,13 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { executionLogs, executions, secrets } from '../src/db/schema'
-import { apiCaller, MAX_API_RESULT_CHARS, refusedPath } from '../src/engine/api-tool'
+import { apiCaller, MAX_API_CALLS_PER_RUN, MAX_API_RESULT_CHARS, refusedPath, storedApiResult } from '../src/engine/api-tool'
+import { agentApiAccess } from '../src/modules/executions/api-access'
 import { makeActor, makeToken, type Actor, type TestApp } from './helpers/app'
 import { agentApiToolWorkload, atRestApp, expectNoPlaintext, readAtRest } from './helpers/at-rest'
 import { parseSse, startProviderDouble, type ProviderDouble } from './helpers/providers'
-import { agent, exec, getExec, getLogs, makeTestApp, oaiChunk, oaiDone, oaiFull, oaiStop, oaiUsage, rawStream, startScripted, type Scripted } from './helpers/scripted-provider'
+import { cliLogin } from './helpers/world'
+import { agent, exec, getExec, getLogs, makeTestApp, oaiChunk, oaiDone, oaiFull, oaiStop, oaiUsage, rawStream, startScripted, until, type Scripted } from './helpers/scripted-provider'
 
 let p: Scripted
 let double: ProviderDouble
@@ -51,129 +58,170 @@ function script(calls: Call[], final = 'done') {
 interface World {
   t: TestApp
   admin: Actor
+  member: Actor
+  /** Who starts the runs: the member unless said, the creator of the space and the owner of its token. */
+  runner: Actor
   spaceId: string
   ag: Awaited<ReturnType<typeof agent>>
 }
 
-/** An admin, a space (holding TEAMDAY_TOKEN = `token` unless null), an agent of the admin's. */
-async function world(token: (t: TestApp, admin: Actor) => Promise<string | null>, config = {}): Promise<World & { token: string | null }> {
-  const t = await makeTestApp({ config: { openaiBaseUrl: p.openaiBaseUrl, defaultModel: 'test-model', ...config } })
+/**
+ * An admin and a member; an organization-visible space created by the runner (the member unless
+ * said), holding TEAMDAY_TOKEN = `token` (a token of the runner's, unless null) set by the runner;
+ * an organization-visible agent of the admin's, which the member may run too.
+ */
+async function world(o: { runner?: 'admin' | 'member'; token?: (t: TestApp, runner: Actor) => Promise<string | null>; config?: object } = {}): Promise<World & { token: string | null }> {
+  const t = await makeTestApp({ config: { openaiBaseUrl: p.openaiBaseUrl, defaultModel: 'test-model', ...o.config } })
   const admin = await makeActor(t, { role: 'admin' })
-  const space = await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Ops', visibility: 'organization' } })
+  const member = await makeActor(t, { role: 'member' })
+  const runner = o.runner === 'admin' ? admin : member
+  const space = await t.req('POST', '/api/v1/spaces', { token: runner.token, body: { name: 'Ops', visibility: 'organization' } })
+  expect(space.status).toBe(201)
   const spaceId = space.body.space.id as string
-  const value = await token(t, admin)
+  const value = o.token ? await o.token(t, runner) : (await makeToken(t, runner, { name: 'space token' })).token
   if (value !== null) {
-    const set = await t.req('POST', `/api/v1/spaces/${spaceId}/secrets`, { token: admin.token, body: { secrets: { TEAMDAY_TOKEN: value, OTHER: 'x' } } })
+    const set = await t.req('POST', `/api/v1/spaces/${spaceId}/secrets`, { token: runner.token, body: { secrets: { TEAMDAY_TOKEN: value, OTHER: 'x' } } })
     expect(set.status).toBeLessThan(300)
   }
   const ag = await agent(t, admin, { name: 'Operator' })
-  return { t, admin, spaceId, ag, token: value }
+  return { t, admin, member, runner, spaceId, ag, token: value }
 }
 
-const results = (row: any) => (row.toolCalls as any[]).map((c) => String(c.result))
 const rawRows = async (t: TestApp, id: string) => JSON.stringify({ x: await t.db.select().from(executions).where(eq(executions.id, id)).all(), l: await t.db.select().from(executionLogs).where(eq(executionLogs.executionId, id)).all() })
 /** The token, or a long piece of it, is in `text`. */
 const holds = (text: string, token: string) => [token, token.slice(3), token.slice(0, 16), token.slice(-16)].some((x) => text.includes(x))
+const textOf = (content: unknown) => (typeof content === 'string' ? content : Array.isArray(content) ? content.map((b: any) => (typeof b?.text === 'string' ? b.text : JSON.stringify(b))).join('') : JSON.stringify(content))
+/** The tool messages of the fullest request since `before` (the run's last turn holds every result): id -> what the model got. */
+function modelGot(requests: { body: any }[], before: number): Map<string, string> {
+  const tools = (r: { body: any }) => ((r.body.messages ?? []) as any[]).filter((m) => m.role === 'tool')
+  const last = requests.slice(before).reduce<{ body: any } | undefined>((best, r) => (!best || tools(r).length >= tools(best).length ? r : best), undefined)
+  return new Map(last ? tools(last).map((m) => [String(m.tool_call_id), textOf(m.content)] as const) : [])
+}
+/** A user's role in the organization, as its admin lists it. */
+const roleOf = async (t: TestApp, admin: Actor, userId: string) => ((await t.req('GET', `/api/v1/organizations/${admin.organizationId}/members`, { token: admin.token })).body.members as any[]).find((m) => m.userId === userId)?.role
+/** What the model got from each of its calls, in order. */
+const results = (before: number) => [...modelGot(p.requests, before).values()]
+/** The execution stores of each teamday_api result only its summary (refusals as they are). */
+function expectStoredSummaries(row: any, got: string[]) {
+  const stored = (row.toolCalls as any[]).filter((c) => c.tool === 'teamday_api').map((c) => c.result)
+  expect(stored).toEqual(got.map((g) => storedApiResult(g)))
+  for (const s of stored) expect(s).toMatch(/^(HTTP \d{3}( \(Retry-After: \d+ s\))? \(\d+ characters: given to the model, not stored\)|Error: refused: .*)$/s)
+}
 
-describe('teamday_api: the token\'s rights, as for any client', () => {
-  test("a viewer's token lists agents (200) and cannot create one (403); the token is nowhere: row, logs, stream, server log, model", async () => {
-    let viewer!: Actor
-    const w = await world(async (t) => (viewer = await makeActor(t, { role: 'viewer' })).token)
-    script([{ method: 'GET', path: '/api/v1/agents' }, { method: 'POST', path: '/api/v1/agents', body: { name: 'Sneaky' } }], 'all done')
+describe("teamday_api: the token's rights, as for any client", () => {
+  test("a member's own token lists agents (200) and cannot make them admin (403); the token is nowhere: row, logs, stream, server log, model", async () => {
+    const w = await world()
+    const org = w.member.organizationId
+    script([{ method: 'GET', path: '/api/v1/agents' }, { method: 'PATCH', path: `/api/v1/organizations/${org}/members/${w.member.userId}`, body: { role: 'admin' } }], 'all done')
     const before = p.requests.length
-    const r = await exec(w.t, w.admin, w.ag.id, { message: 'list the agents', spaceId: w.spaceId, stream: true })
+    const r = await exec(w.t, w.member, w.ag.id, { message: 'list the agents', spaceId: w.spaceId, stream: true })
     expect(r.status).toBe(200)
     const events = parseSse(r.text)
     const id = events.find((e) => e.event === 'meta')!.data.executionId
-    const row = await getExec(w.t, w.admin, id)
+    const row = await getExec(w.t, w.member, id)
     expect(row.status).toBe('completed')
     expect(row.result).toBe('all done')
-    const [list, create] = results(row)
+    const got = results(before)
+    const [list, promote] = got
     expect(list).toStartWith('HTTP 200\n')
     expect(JSON.parse(list!.slice('HTTP 200\n'.length)).agents.map((a: any) => a.name)).toContain('Operator')
-    expect(create).toStartWith('HTTP 403\n')
-    expect(JSON.parse(create!.slice('HTTP 403\n'.length))).toMatchObject({ error: true, statusCode: 403, code: 'forbidden' })
+    expect(promote).toStartWith('HTTP 403\n')
+    expect(JSON.parse(promote!.slice('HTTP 403\n'.length))).toMatchObject({ error: true, statusCode: 403 })
     expect(row.toolCalls.map((c: any) => c.tool)).toEqual(['teamday_api', 'teamday_api'])
-    // Nothing was created.
-    expect((await w.t.req('GET', '/api/v1/agents', { token: w.admin.token })).body.agents.map((a: any) => a.name)).not.toContain('Sneaky')
+    expectStoredSummaries(row, got)
+    // Still a member.
+    expect(await roleOf(w.t, w.admin, w.member.userId)).toBe('member')
+    expect((await w.t.req('GET', '/api/v1/audit-events', { token: w.member.token })).status).toBe(403)
     // The execution's log records each call: method, path, status.
-    const logs = await getLogs(w.t, w.admin, id)
+    const logs = await getLogs(w.t, w.member, id)
     expect(logs.filter((l: any) => l.event === 'api_call').map((l: any) => l.data)).toEqual([
       { method: 'GET', path: '/api/v1/agents', status: 200 },
-      { method: 'POST', path: '/api/v1/agents', status: 403 },
+      { method: 'PATCH', path: `/api/v1/organizations/${org}/members/${w.member.userId}`, status: 403 },
     ])
+    expect(logs.some((l: any) => l.event === 'api_tool_unavailable')).toBe(false)
     // The stream relayed the tool calls (tool_use blocks).
     expect(r.text).toContain('teamday_api')
     const model = JSON.stringify(p.requests.slice(before))
     expect(model).toContain('teamday_api')
     expect(model).toContain('HTTP 403')
     for (const [where, text] of Object.entries({ stream: r.text, row: JSON.stringify(row), logs: JSON.stringify(logs), raw: await rawRows(w.t, id), server: w.t.logs.join('\n'), model })) {
-      expect({ where, leaked: holds(text, viewer.token) }).toEqual({ where, leaked: false })
+      expect({ where, leaked: holds(text, w.token!) }).toEqual({ where, leaked: false })
     }
   })
 
   test("a token's scopes apply: one with agents:read only gets 403 insufficient_scope on tasks; a write is audited with the token as actor", async () => {
     let second!: { token: string; id: string }
     let narrow!: { token: string; id: string }
-    const w = await world(async (t, admin) => {
-      const member = await makeActor(t, { role: 'member' })
-      narrow = await makeToken(t, member, { scopes: ['agents:read'] })
-      second = await makeToken(t, admin)
-      return second.token
+    const w = await world({
+      token: async (t, member) => {
+        narrow = await makeToken(t, member, { scopes: ['agents:read'] })
+        second = await makeToken(t, member)
+        return second.token
+      },
     })
     script([{ method: 'POST', path: `/api/v1/spaces/${w.spaceId}/secrets`, body: { secrets: { FROM_AGENT: 'set by an agent' } } }])
-    const row = (await exec(w.t, w.admin, w.ag.id, { message: 'set a secret', spaceId: w.spaceId })).body
+    let before = p.requests.length
+    const row = (await exec(w.t, w.member, w.ag.id, { message: 'set a secret', spaceId: w.spaceId })).body
     expect(row.status).toBe('completed')
-    expect(results(await getExec(w.t, w.admin, row.executionId))[0]).toMatch(/^HTTP 20\d\n/)
-    const audit = await w.t.req('GET', '/api/v1/audit-events', { token: w.admin.token, headers: {} })
+    expect(results(before)[0]).toMatch(/^HTTP 20\d\n/)
+    const audit = await w.t.req('GET', '/api/v1/audit-events', { token: w.admin.token })
     const mine = (audit.body.events as any[]).filter((e) => e.actorTokenId === second.id)
     expect(mine.map((e) => e.type)).toEqual(['secret.set'])
-    expect(mine[0]).toMatchObject({ actorUserId: w.admin.userId, source: 'api', targetId: w.spaceId, userAgent: `teamday-agent (execution ${row.executionId})`, details: { keys: ['FROM_AGENT'] } })
+    expect(mine[0]).toMatchObject({ actorUserId: w.member.userId, source: 'api', targetId: w.spaceId, userAgent: `teamday-agent (execution ${row.executionId})`, details: { keys: ['FROM_AGENT'] } })
 
-    // The same space now holds the narrow token.
-    await w.t.req('POST', `/api/v1/spaces/${w.spaceId}/secrets`, { token: w.admin.token, body: { secrets: { TEAMDAY_TOKEN: narrow.token } } })
-    script([{ method: 'GET', path: '/api/v1/tasks' }, { method: 'GET', path: '/api/v1/agents' }])
-    const again = await exec(w.t, w.admin, w.ag.id, { message: 'list tasks', spaceId: w.spaceId })
-    const [tasks, agents] = results(await getExec(w.t, w.admin, again.body.executionId))
+    // The same space now holds the member's narrow token.
+    expect((await w.t.req('POST', `/api/v1/spaces/${w.spaceId}/secrets`, { token: w.member.token, body: { secrets: { TEAMDAY_TOKEN: narrow.token } } })).status).toBe(200)
+    script([{ method: 'GET', path: '/api/v1/tasks' }, { method: 'GET', path: '/api/v1/agents' }, { method: 'POST', path: '/api/v1/agents', body: { name: 'Sneaky' } }])
+    before = p.requests.length
+    const again = await exec(w.t, w.member, w.ag.id, { message: 'list tasks', spaceId: w.spaceId })
+    expect(again.body.status).toBe('completed')
+    const [tasks, agents, create] = results(before)
     expect(tasks).toStartWith('HTTP 403\n')
     expect(tasks).toContain('insufficient_scope')
     expect(agents).toStartWith('HTTP 200\n')
+    expect(create).toStartWith('HTTP 403\n')
+    expect(create).toContain('insufficient_scope')
+    expect((await w.t.req('GET', '/api/v1/agents', { token: w.admin.token })).body.agents.map((a: any) => a.name)).not.toContain('Sneaky')
   })
 
   test('revoking the token makes the next call a 401 result, and the run still completes', async () => {
-    let viewer!: Actor
-    const w = await world(async (t) => (viewer = await makeActor(t, { role: 'viewer' })).token)
+    let own!: { token: string; id: string }
+    const w = await world({ token: async (t, member) => (own = await makeToken(t, member)).token })
     script([
       { method: 'GET', path: '/api/v1/agents' },
       async () => {
-        const revoked = await w.t.req('DELETE', `/api/v1/tokens/${viewer.tokenId}`, { token: w.admin.token })
+        const revoked = await w.t.req('DELETE', `/api/v1/tokens/${own.id}`, { token: w.admin.token })
         expect(revoked.status).toBe(200)
         return { method: 'GET', path: '/api/v1/agents' }
       },
     ])
-    const r = await exec(w.t, w.admin, w.ag.id, { message: 'twice', spaceId: w.spaceId })
+    const before = p.requests.length
+    const r = await exec(w.t, w.member, w.ag.id, { message: 'twice', spaceId: w.spaceId })
     expect(r.status).toBe(200)
-    const [first, second] = results(await getExec(w.t, w.admin, r.body.executionId))
+    expect(r.body.status).toBe('completed')
+    const [first, second] = results(before)
     expect(first).toStartWith('HTTP 200\n')
     expect(second).toStartWith('HTTP 401\n')
     expect(JSON.parse(second!.slice('HTTP 401\n'.length))).toMatchObject({ statusCode: 401, code: 'token_revoked' })
   })
 
   test('the rate limit of the token applies: past it the result is 429 with Retry-After', async () => {
-    const w = await world(async (t) => (await makeActor(t, { role: 'member' })).token, { rateLimit: { limit: 5, windowMs: 60_000 }, userRateLimit: null })
+    const w = await world({ config: { rateLimit: { limit: 5, windowMs: 60_000 }, userRateLimit: null } })
     script([1, 2, 3, 4, 5, 6].map(() => ({ method: 'GET', path: '/api/v1/agents' })))
-    const r = await exec(w.t, w.admin, w.ag.id, { message: 'thrice', spaceId: w.spaceId })
+    const before = p.requests.length
+    const r = await exec(w.t, w.member, w.ag.id, { message: 'six times', spaceId: w.spaceId })
     expect(r.status).toBe(200)
-    const out = results(await getExec(w.t, w.admin, r.body.executionId))
+    const out = results(before)
     expect(out.map((x) => x.split('\n')[0]!.split(' ')[1])).toEqual(['200', '200', '200', '200', '200', '429'])
     expect(out[5]).toMatch(/^HTTP 429 \(Retry-After: \d+ s\)\n/)
     expect(out[5]).toContain('rate_limited')
+    expectStoredSummaries(await getExec(w.t, w.member, r.body.executionId), out)
   })
 })
 
 describe('teamday_api: what it refuses, and how much it gives back', () => {
   test('paths outside /api/v1, sneaky paths, execute routes, token creation and rotation are refused without a request', async () => {
-    const w = await world(async (t, admin) => admin.token)
+    const w = await world({ runner: 'admin', token: async (_t, admin) => admin.token })
     const refused = [
       { method: 'GET', path: '/api/tokens/list' },
       { method: 'GET', path: '/metrics' },
@@ -193,32 +241,41 @@ describe('teamday_api: what it refuses, and how much it gives back', () => {
     ]
     script([...refused, { method: 'GET', path: '/api/v1/executions', query: { limit: 1, status: 'completed' } }])
     const patient = await agent(w.t, w.admin, { name: 'Patient', maxTurns: 30 })
+    const before = p.requests.length
     const r = await exec(w.t, w.admin, patient.id, { message: 'try everything', spaceId: w.spaceId })
     expect(r.status).toBe(200)
-    const out = results(await getExec(w.t, w.admin, r.body.executionId))
+    const out = results(before)
     expect(out).toHaveLength(refused.length + 1)
     for (const [i, x] of out.slice(0, -1).entries()) expect({ call: refused[i], refused: x.startsWith('Error: refused: ') }).toEqual({ call: refused[i], refused: true })
     expect(out[9]).toContain('`delegate`')
     // The query object becomes the query string.
     expect(out.at(-1)).toStartWith('HTTP 200\n')
-    // Only the last call reached the API: one execution in all, and no new token.
+    // Refusals are stored as they are; the answer as its summary.
+    expectStoredSummaries(await getExec(w.t, w.admin, r.body.executionId), out)
+    // Only the last call reached the API: one execution in all, and no new token (the admin's and the member's).
     expect((await w.t.req('GET', '/api/v1/executions', { token: w.admin.token })).body).toHaveLength(1)
     expect((await w.t.req('GET', '/api/v1/tokens', { token: w.admin.token })).body.tokens).toHaveLength(1)
     const calls = (await getLogs(w.t, w.admin, r.body.executionId)).filter((l: any) => l.event === 'api_call')
     expect(calls.map((l: any) => l.data.status)).toEqual([...refused.map(() => null), 200])
   })
 
-  test('a response longer than 64 KiB is cut with a note', async () => {
-    const w = await world(async (t, admin) => admin.token)
+  test('a response longer than 64 KiB is cut with a note (the execution stores its size only)', async () => {
+    const w = await world({ runner: 'admin', token: async (_t, admin) => admin.token })
     for (let i = 0; i < 30; i++) await agent(w.t, w.admin, { name: `Big ${i}`, systemPrompt: `prompt ${i} `.repeat(400) })
     script([{ method: 'GET', path: '/api/v1/agents', query: { limit: 100 } }, { method: 'GET', path: '/api/v1/agents', query: { limit: 1 } }])
+    const before = p.requests.length
     const r = await exec(w.t, w.admin, w.ag.id, { message: 'all of them', spaceId: w.spaceId })
-    const [big, small] = results(await getExec(w.t, w.admin, r.body.executionId))
+    const got = results(before)
+    const [big, small] = got
     expect(big).toStartWith('HTTP 200\n')
     expect(big).toContain('[truncated: the response was longer than 65536 characters')
     expect(big!.length).toBeLessThan(MAX_API_RESULT_CHARS + 400)
     expect(big!.length).toBeGreaterThan(MAX_API_RESULT_CHARS)
     expect(small).not.toContain('[truncated')
+    const row = await getExec(w.t, w.admin, r.body.executionId)
+    expectStoredSummaries(row, got)
+    expect(row.toolCalls[0].result).toBe(`HTTP 200 (${big!.length - 'HTTP 200\n'.length} characters: given to the model, not stored)`)
+    expect(JSON.stringify(row)).not.toContain('prompt 3 prompt 3')
   })
 })
 
@@ -226,7 +283,7 @@ describe('teamday_api: who gets it', () => {
   const offered = (body: any) => ((body.tools ?? []) as any[]).map((t) => t.function?.name ?? t.name)
 
   test('no tool without a space, without TEAMDAY_TOKEN in the space, with it only at the organization, or when disallowed', async () => {
-    const w = await world(async () => null)
+    const w = await world({ runner: 'admin', token: async () => null })
     const other = await w.t.req('POST', '/api/v1/spaces', { token: w.admin.token, body: { name: 'With token', visibility: 'organization' } })
     await w.t.req('POST', `/api/v1/spaces/${other.body.space.id}/secrets`, { token: w.admin.token, body: { secrets: { TEAMDAY_TOKEN: w.admin.token } } })
     await w.t.req('POST', `/api/v1/organizations/${w.admin.organizationId}/env`, { token: w.admin.token, body: { secrets: { TEAMDAY_TOKEN: w.admin.token } } })
@@ -252,19 +309,111 @@ describe('teamday_api: who gets it', () => {
     expect(seen).toEqual([[], [], [], ['teamday_api'], ['delegate', 'teamday_api'], ['delegate']])
   })
 
+  test("a member running an agent in a shared space that holds an admin's token gets no tool (not_owner): the exploit changes nothing", async () => {
+    const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+    const admin = await makeActor(t, { role: 'admin' })
+    const member = await makeActor(t, { role: 'member' })
+    const org = admin.organizationId
+    const space = (await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Shared', visibility: 'organization' } })).body.space
+    expect((await t.req('POST', `/api/v1/spaces/${space.id}/secrets`, { token: admin.token, body: { secrets: { TEAMDAY_TOKEN: admin.token } } })).status).toBe(200)
+    const ag = await agent(t, admin, { name: 'Shared agent' })
+    const before = double.requests.length
+    const exploit = `TEAMDAY_API PATCH /api/v1/organizations/${org}/members/${member.userId} {"role":"admin"}`
+    const r = await exec(t, member, ag.id, { message: exploit, spaceId: space.id })
+    expect(r.status).toBe(200)
+    expect(r.body.status).toBe('completed')
+    // The model was not offered the tool, so it could only answer.
+    expect(r.body.result).toStartWith('Echo: ')
+    const asked = double.requests.slice(before)
+    expect(asked).toHaveLength(1)
+    expect(offered(asked[0]!.body)).not.toContain('teamday_api')
+    expect((await getExec(t, member, r.body.executionId)).toolCalls).toEqual([])
+    // The member is still a member: no admin-only route opens to their token.
+    expect((await t.req('GET', '/api/v1/audit-events', { token: member.token })).status).toBe(403)
+    expect(await roleOf(t, admin, member.userId)).toBe('member')
+    // Why, in the execution's log (which the member may read: their own run).
+    const logs = await getLogs(t, member, r.body.executionId)
+    expect(logs.filter((l: any) => l.event === 'api_tool_unavailable').map((l: any) => l.data)).toEqual([{ secret: 'TEAMDAY_TOKEN', code: 'not_owner', note: expect.any(String) }])
+    expect(logs.some((l: any) => l.event === 'api_call')).toBe(false)
+    expect(holds(JSON.stringify(double.requests.slice(before)) + JSON.stringify(logs) + t.logs.join('\n'), admin.token)).toBe(false)
+
+    // Nor does an admin get a member's token: whoever stored it, only its own user's runs use it.
+    await t.req('POST', `/api/v1/spaces/${space.id}/secrets`, { token: admin.token, body: { secrets: { TEAMDAY_TOKEN: member.token } } })
+    const back = await exec(t, admin, ag.id, { message: 'TEAMDAY_API GET /api/v1/tokens/self', spaceId: space.id })
+    expect(back.body.result).toStartWith('Echo: ')
+    expect((await getLogs(t, admin, back.body.executionId)).find((l: any) => l.event === 'api_tool_unavailable')?.data.code).toBe('not_owner')
+    // While the member's own run there does get it.
+    const own = await exec(t, member, ag.id, { message: 'TEAMDAY_API GET /api/v1/tokens/self', spaceId: space.id })
+    expect(own.body.result).toStartWith('Delegated: HTTP 200')
+    expect(own.body.result).toContain(member.tokenId)
+
+    // The exploit again, as the member, with the member's own token in the space: the member's role applies.
+    const mine = await exec(t, member, ag.id, { message: exploit, spaceId: space.id })
+    expect(mine.body.result).toStartWith('Delegated: HTTP 403')
+    expect(await roleOf(t, admin, member.userId)).toBe('member')
+  })
+
+  test("an admin's CLI access token (tdo_…, as a browser sign-in gives) in a shared space is not_owner for a member too; their own is theirs; no known token is nobody's", async () => {
+    const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+    const admin = await makeActor(t, { role: 'admin' })
+    const member = await makeActor(t, { role: 'member' })
+    const space = (await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Shared', visibility: 'organization' } })).body.space
+    const ag = await agent(t, admin, { name: 'Shared agent' })
+    const exploit = `TEAMDAY_API PATCH /api/v1/organizations/${admin.organizationId}/members/${member.userId} {"role":"admin"}`
+    const adminCli = (await cliLogin(t, admin)).accessToken
+    expect(adminCli).toStartWith('tdo_')
+    await t.req('POST', `/api/v1/spaces/${space.id}/secrets`, { token: admin.token, body: { secrets: { TEAMDAY_TOKEN: adminCli } } })
+    const r = await exec(t, member, ag.id, { message: exploit, spaceId: space.id })
+    expect(r.body.result).toStartWith('Echo: ')
+    expect((await getLogs(t, member, r.body.executionId)).find((l: any) => l.event === 'api_tool_unavailable')?.data.code).toBe('not_owner')
+    expect(await roleOf(t, admin, member.userId)).toBe('member')
+    // The admin's own run with it: theirs.
+    const own = await exec(t, admin, ag.id, { message: 'TEAMDAY_API GET /api/v1/tokens/self', spaceId: space.id })
+    expect(own.body.result).toStartWith('Delegated: HTTP ')
+    // A value that is no known token gives no tool either (default deny), for anyone.
+    await t.req('POST', `/api/v1/spaces/${space.id}/secrets`, { token: admin.token, body: { secrets: { TEAMDAY_TOKEN: 'td_' + 'Q'.repeat(43) } } })
+    for (const who of [member, admin]) {
+      const unknown = await exec(t, who, ag.id, { message: 'TEAMDAY_API GET /api/v1/agents', spaceId: space.id })
+      expect(unknown.body.result).toStartWith('Echo: ')
+      expect((await getLogs(t, who, unknown.body.executionId)).find((l: any) => l.event === 'api_tool_unavailable')?.data.code).toBe('not_owner')
+    }
+  })
+
+  test('the default assistant (POST /api/v1/execute) never gets the tool, not even for the token\'s owner', async () => {
+    const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+    const admin = await makeActor(t, { role: 'admin' })
+    const member = await makeActor(t, { role: 'member' })
+    const space = (await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Shared', visibility: 'organization' } })).body.space
+    await t.req('POST', `/api/v1/spaces/${space.id}/secrets`, { token: admin.token, body: { secrets: { TEAMDAY_TOKEN: admin.token } } })
+    for (const who of [admin, member]) {
+      const before = double.requests.length
+      const exploit = `TEAMDAY_API PATCH /api/v1/organizations/${admin.organizationId}/members/${member.userId} {"role":"admin"}`
+      const r = await t.req('POST', '/api/v1/execute', { token: who.token, body: { message: exploit, spaceId: space.id } })
+      expect(r.status).toBe(200)
+      expect(r.body.status).toBe('completed')
+      expect(r.body.result).toStartWith('Echo: ')
+      const asked = double.requests.slice(before)
+      expect(asked.map((x) => offered(x.body))).toEqual([[]])
+      const logs = await getLogs(t, who, r.body.executionId)
+      expect(logs.some((l: any) => l.event === 'api_call')).toBe(false)
+    }
+    expect((await t.req('GET', '/api/v1/audit-events', { token: member.token })).status).toBe(403)
+    expect(await roleOf(t, admin, member.userId)).toBe('member')
+  })
+
   test('a delegated sub-agent in the space gets the tool too; a secret that does not open gives no tool and says why in the log', async () => {
     const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
     const admin = await makeActor(t, { role: 'admin' })
-    const viewer = await makeActor(t, { role: 'viewer' })
+    const own = await makeToken(t, admin, { name: 'for the space' })
     const space = (await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'S', visibility: 'organization' } })).body.space
-    await t.req('POST', `/api/v1/spaces/${space.id}/secrets`, { token: admin.token, body: { secrets: { TEAMDAY_TOKEN: viewer.token } } })
+    await t.req('POST', `/api/v1/spaces/${space.id}/secrets`, { token: admin.token, body: { secrets: { TEAMDAY_TOKEN: own.token } } })
     const leaf = await agent(t, admin, { name: 'Leaf' })
     const root = await agent(t, admin, { name: 'Root', subagentIds: [leaf.id] })
     const r = await exec(t, admin, root.id, { message: `DELEGATE ${leaf.id} TEAMDAY_API GET /api/v1/tokens/self`, spaceId: space.id })
     expect(r.status).toBe(200)
     expect(r.body.result).toStartWith('Delegated: Delegated: HTTP 200')
-    expect(r.body.result).toContain(viewer.tokenId)
-    expect(holds(r.text, viewer.token)).toBe(false)
+    expect(r.body.result).toContain(own.id)
+    expect(holds(r.text, own.token)).toBe(false)
 
     // The sealed value no longer opens (copied from another row: its AAD names another key).
     await t.req('POST', `/api/v1/spaces/${space.id}/secrets`, { token: admin.token, body: { secrets: { OTHER: 'x' } } })
@@ -291,6 +440,119 @@ describe('teamday_api: who gets it', () => {
     const req = double.requests.findLast((x) => x.path.endsWith('/messages'))!
     expect(req.body.tools.map((x: any) => x.name)).toEqual(['teamday_api'])
     expect(holds(JSON.stringify(double.requests), admin.token)).toBe(false)
+  })
+})
+
+describe('teamday_api: what the execution keeps, and how many calls a run makes', () => {
+  test("a shared agent's run stores only a summary of each result: a member who may read the run does not read the admin's audit log through it", async () => {
+    const w = await world({ runner: 'admin', token: async (_t, admin) => admin.token })
+    // Admin-only data with a mark to look for: an audit event naming a secret's key.
+    const MARK = 'ZQX_AUDIT_MARK_KEY'
+    expect((await w.t.req('POST', `/api/v1/spaces/${w.spaceId}/secrets`, { token: w.admin.token, body: { secrets: { [MARK]: 'v' } } })).status).toBe(200)
+    expect((await w.t.req('GET', '/api/v1/audit-events', { token: w.member.token })).status).toBe(403)
+    script([{ method: 'GET', path: '/api/v1/audit-events' }], 'read them')
+    const before = p.requests.length
+    const r = await exec(w.t, w.admin, w.ag.id, { message: 'read the audit log', spaceId: w.spaceId })
+    expect(r.body.status).toBe('completed')
+    const id = r.body.executionId
+    // The model got the events.
+    const [got] = results(before)
+    expect(got).toStartWith('HTTP 200\n')
+    expect(got).toContain(MARK)
+    expect(JSON.parse(got!.slice('HTTP 200\n'.length)).events.length).toBeGreaterThan(0)
+    // The execution keeps its status line and size.
+    const summary = `HTTP 200 (${got!.length - 'HTTP 200\n'.length} characters: given to the model, not stored)`
+    expect((await getExec(w.t, w.admin, id)).toolCalls.map((c: any) => c.result)).toEqual([summary])
+    expect(await rawRows(w.t, id)).not.toContain(MARK)
+    // A member may read the run (an organization-visible agent in an organization-visible space): only the summary.
+    const seen = await w.t.req('GET', `/api/v1/executions/${id}`, { token: w.member.token })
+    expect(seen.status).toBe(200)
+    expect(seen.body.execution.toolCalls).toEqual([expect.objectContaining({ tool: 'teamday_api', arguments: { method: 'GET', path: '/api/v1/audit-events' }, result: summary })])
+    for (const path of [`/api/v1/executions/${id}`, `/api/v1/executions/${id}/tree`, `/api/v1/executions/${id}/logs`, '/api/v1/executions']) {
+      const x = await w.t.req('GET', path, { token: w.member.token })
+      expect({ path, status: x.status }).toEqual({ path, status: 200 })
+      expect({ path, leaked: x.text.includes(MARK) }).toEqual({ path, leaked: false })
+    }
+  })
+
+  test(`${MAX_API_CALLS_PER_RUN + 10} calls in one step run one at a time; past ${MAX_API_CALLS_PER_RUN} they are refused, and the execution row stays small`, async () => {
+    const w = await world({ runner: 'admin', token: async (_t, admin) => admin.token })
+    // Answers worth storing: every agent's prompt in each list (about 20 KB a call).
+    for (let i = 0; i < 5; i++) await agent(w.t, w.admin, { name: `Wordy ${i}`, systemPrompt: `wordy ${i} `.repeat(400) })
+    // Watch the handler the tool calls: how many requests are in it at once.
+    let inFlight = 0
+    let most = 0
+    let handled = 0
+    w.t.rt.engine.useApi(
+      agentApiAccess(w.t.rt, async (request) => {
+        most = Math.max(most, ++inFlight)
+        handled++
+        try {
+          await Bun.sleep(2)
+          return await w.t.app.handle(request)
+        } finally {
+          inFlight--
+        }
+      }),
+    )
+    const N = MAX_API_CALLS_PER_RUN + 10
+    const ids = Array.from({ length: N }, (_, i) => `call_${i}`)
+    p.handler = async (_req, body) => {
+      if ((body.messages as any[]).some((m) => m.role === 'tool')) return rawStream(oaiFull('that is plenty'))
+      const calls = ids.map((id, index) => ({ index, id, type: 'function', function: { name: 'teamday_api', arguments: JSON.stringify({ method: 'GET', path: '/api/v1/agents' }) } }))
+      return rawStream([oaiChunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: calls }, finish_reason: null }] }), oaiStop('tool_calls'), oaiUsage(), oaiDone])
+    }
+    const before = p.requests.length
+    const r = await exec(w.t, w.admin, w.ag.id, { message: 'everything at once', spaceId: w.spaceId })
+    expect(r.status).toBe(200)
+    expect(r.body.status).toBe('completed')
+    expect(r.body.result).toBe('that is plenty')
+    expect(most).toBe(1)
+    expect(handled).toBe(MAX_API_CALLS_PER_RUN)
+    const got = modelGot(p.requests, before)
+    expect([...got.keys()].sort()).toEqual([...ids].sort())
+    const kinds = ids.map((id) => (got.get(id)!.startsWith('HTTP 200\n') ? 'ok' : got.get(id)!.startsWith(`Error: refused: this run has made its ${MAX_API_CALLS_PER_RUN} API calls`) ? 'refused' : got.get(id)!.slice(0, 80)))
+    expect(kinds).toEqual(ids.map((_, i) => (i < MAX_API_CALLS_PER_RUN ? 'ok' : 'refused')))
+    expect(got.get('call_0')!.length).toBeGreaterThan(15_000)
+    // Each call is in the log; the refused ones with no status.
+    const logs = (await getLogs(w.t, w.admin, r.body.executionId)).filter((l: any) => l.event === 'api_call')
+    expect(logs.map((l: any) => l.data.status)).toEqual(ids.map((_, i) => (i < MAX_API_CALLS_PER_RUN ? 200 : null)))
+    // The row holds 60 summaries, not 60 answers (which would be about a megabyte).
+    const row = await w.t.db.select().from(executions).where(eq(executions.id, r.body.executionId)).get()
+    expect(row!.toolCalls).toHaveLength(N)
+    expect(JSON.stringify(row).length).toBeLessThan(40_000)
+    expect(JSON.stringify(row)).not.toContain('wordy 1 wordy 1')
+  })
+  test('a run stopped while calls wait their turn makes none of them (a cancelled run writes nothing more)', async () => {
+    const w = await world({ runner: 'admin', token: async (_t, admin) => admin.token })
+    let handled = 0
+    w.t.rt.engine.useApi(
+      agentApiAccess(w.t.rt, async (request) => {
+        handled++
+        await Bun.sleep(20)
+        return w.t.app.handle(request)
+      }),
+    )
+    const N = 20
+    p.handler = async (_req, body) => {
+      if ((body.messages as any[]).some((m) => m.role === 'tool')) return rawStream(oaiFull('all created'))
+      const calls = Array.from({ length: N }, (_, index) => ({ index, id: `call_${index}`, type: 'function', function: { name: 'teamday_api', arguments: JSON.stringify({ method: 'POST', path: '/api/v1/tasks', body: { title: `Task ${index}` } }) } }))
+      return rawStream([oaiChunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: calls }, finish_reason: null }] }), oaiStop('tool_calls'), oaiUsage(), oaiDone])
+    }
+    const started = exec(w.t, w.admin, w.ag.id, { message: 'create twenty tasks', spaceId: w.spaceId, stream: true })
+    await until(() => handled >= 2)
+    const id = (await w.t.req('GET', '/api/v1/executions', { token: w.admin.token })).body[0].id
+    expect((await w.t.req('POST', `/api/v1/executions/${id}/cancel`, { token: w.admin.token })).status).toBe(200)
+    const atCancel = handled
+    await started
+    // Time enough for every queued call to have been made, were they made (20 ms each).
+    await Bun.sleep(N * 20 + 300)
+    // At most the one in flight when the run was cancelled finished.
+    expect(handled).toBeLessThanOrEqual(atCancel + 1)
+    expect(handled).toBeLessThan(N / 2)
+    const tasks = await w.t.req('GET', '/api/v1/tasks', { token: w.admin.token })
+    expect(JSON.stringify(tasks.body).match(/"title":"Task \d+"/g)?.length ?? 0).toBeLessThanOrEqual(handled)
+    expect((await getExec(w.t, w.admin, id)).status).toBe('cancelled')
   })
 })
 

@@ -30,9 +30,11 @@ export interface ApiAccess {
   handle: ApiHandler
   /**
    * The space's TEAMDAY_TOKEN, opened now; null without a space or without that secret in the
-   * space. Throws AppError `decryption_failed` when the sealed value does not open.
+   * space; 'not_owner' when it is not a token of the run's user (another user's, or no known
+   * token at all): only its own user's runs may use it.
+   * Throws AppError `decryption_failed` when the sealed value does not open.
    */
-  token(execution: Pick<Execution, 'organizationId' | 'spaceId'>): Promise<string | null>
+  token(execution: Pick<Execution, 'organizationId' | 'spaceId' | 'userId'>): Promise<string | 'not_owner' | null>
 }
 
 export const API_TOOL = 'teamday_api'
@@ -40,6 +42,8 @@ export const API_TOOL = 'teamday_api'
 export const API_TOKEN_SECRET = 'TEAMDAY_TOKEN'
 /** The most of a response body the model gets (characters); the rest is cut with a note. */
 export const MAX_API_RESULT_CHARS = 64 * 1024
+/** The most calls one run makes; later ones are refused (the token's rate limit is its user's too). */
+export const MAX_API_CALLS_PER_RUN = 50
 export const API_METHODS = ['GET', 'POST', 'PATCH', 'DELETE'] as const
 export type ApiMethod = (typeof API_METHODS)[number]
 
@@ -198,8 +202,9 @@ export async function apiToolFor(
 ): Promise<ApiCall | undefined> {
   const { db, api, log, clock } = deps
   const x = job.execution
-  if (!api || !x.spaceId || job.agent.disallowedTools.includes(API_TOOL)) return undefined
-  let token: string | null
+  // The default assistant (agentId null) has no tools: a plain conversation.
+  if (!api || !x.spaceId || x.agentId === null || job.agent.disallowedTools.includes(API_TOOL)) return undefined
+  let token: string | 'not_owner' | null
   try {
     token = await api.token(x)
   } catch (e) {
@@ -209,11 +214,42 @@ export async function apiToolFor(
     return undefined
   }
   if (!token) return undefined
-  const call = apiCaller(api.handle, token, { executionId: x.id })
-  return async (input, signal) => {
-    const out = await call(input, signal)
-    const path = typeof input?.path === 'string' ? redactTokens(input.path.slice(0, 200).split(token).join('[redacted]')) : null
-    await addLog(db, x.id, clock.now(), out.status === null || out.status >= 400 ? 'warn' : 'info', 'api_call', { method: String(input?.method ?? '').slice(0, 10), path, status: out.status })
-    return out
+  if (token === 'not_owner') {
+    await addLog(db, x.id, clock.now(), 'info', 'api_tool_unavailable', { secret: API_TOKEN_SECRET, code: 'not_owner', note: "the space's TEAMDAY_TOKEN is not a token of this run's user: only its own user's runs may use it" })
+    return undefined
   }
+  const secret = token
+  const call = apiCaller(api.handle, secret, { executionId: x.id })
+  // One call at a time (a model asking for 500 in one step waits its turn), and at most
+  // MAX_API_CALLS_PER_RUN in a run: the calls share their user's rate limit with every client of theirs.
+  let calls = 0
+  let turn: Promise<unknown> = Promise.resolve()
+  return (input, signal) => {
+    const mine = turn.then(async (): Promise<ApiCallOutcome> => {
+      // A call still waiting its turn when the run is stopped (cancelled, timed out) is not made.
+      if (signal?.aborted) return { result: 'Error: the run was stopped before this call.', status: null }
+      // Past the cap: refused, and logged as every refusal is (status null).
+      const out: ApiCallOutcome =
+        ++calls > MAX_API_CALLS_PER_RUN
+          ? { result: `Error: refused: this run has made its ${MAX_API_CALLS_PER_RUN} API calls, the most one run may make. Answer with what you have.`, status: null }
+          : await call(input, signal)
+      const path = typeof input?.path === 'string' ? redactTokens(input.path.slice(0, 200).split(secret).join('[redacted]')) : null
+      await addLog(db, x.id, clock.now(), out.status === null || out.status >= 400 ? 'warn' : 'info', 'api_call', { method: String(input?.method ?? '').slice(0, 10), path, status: out.status })
+      return out
+    })
+    turn = mine.catch(() => {})
+    return mine
+  }
+}
+
+/**
+ * What the execution stores of a `teamday_api` result: its status line and size, never the answer.
+ * An execution may be read by others (a shared agent's runs), who must not read through it what
+ * the token's user may see and they may not (an admin's audit log); the model got the whole answer.
+ */
+export function storedApiResult(result: unknown): unknown {
+  if (typeof result !== 'string') return result
+  const firstLine = result.split('\n', 1)[0]!
+  if (!firstLine.startsWith('HTTP ')) return result
+  return `${firstLine} (${result.length - firstLine.length - 1} characters: given to the model, not stored)`
 }

@@ -10,7 +10,7 @@ import type { Job } from './prepare'
 import { addLog, finishExecution, getExecutionRow, sessionHistory, updateExecution } from './store'
 import { aiSdk } from './sdk'
 import { buildTools, type RunChild } from './tools'
-import { apiToolFor, type ApiAccess } from './api-tool'
+import { API_TOOL, apiToolFor, storedApiResult, type ApiAccess } from './api-tool'
 import { refusalMessage, runnableNow, type RunRefusal } from '../modules/executions/access'
 
 export const DEFAULT_MAX_TURNS = 10
@@ -189,7 +189,7 @@ export async function runJob(
         case 'tool-result':
         case 'tool-error': {
           const output = part.type === 'tool-result' ? part.output : `Error: ${providerMessage(part.error, keys)}`
-          toolCalls.push({ tool: part.toolName, arguments: part.input, result: output, timestamp: new Date(clock.now()).toISOString() })
+          toolCalls.push({ tool: part.toolName, arguments: part.input, result: part.toolName === API_TOOL ? storedApiResult(output) : output, timestamp: new Date(clock.now()).toISOString() })
           await addLog(db, id, clock.now(), part.type === 'tool-result' ? 'info' : 'warn', 'tool_result', { tool: part.toolName, toolCallId: part.toolCallId })
           emit({ type: 'tool_end', id: part.toolCallId, name: part.toolName, output })
           pendingCalls.delete(part.toolCallId)

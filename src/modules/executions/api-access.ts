@@ -1,4 +1,6 @@
 import { and, eq } from 'drizzle-orm'
+import { findCliAccessTokenForAuth, findTokenForAuth } from '../../auth/lookup'
+import { ACCESS_TOKEN_PREFIX, hashToken } from '../../auth/tokens'
 import type { Services } from '../../context'
 import { secrets } from '../../db/schema'
 import { API_TOKEN_SECRET, type ApiAccess, type ApiHandler } from '../../engine/api-tool'
@@ -11,11 +13,15 @@ import { resolveSecrets } from '../spaces/secrets'
  * when the run starts (with the organization's secrets below it, as a run's environment is: the
  * space's value is the one taken). A TEAMDAY_TOKEN of the organization alone gives none: the docs
  * put it in the space's settings. Wired by createApp (src/app.ts).
+ *
+ * Only the token's own user gets it: a run started by anyone else, in a space they may use, gets
+ * no tool (`not_owner`), or every member who may run an agent there would act with the rights of
+ * whoever stored their token in it (an admin's: make themselves admin). One rule, asked here.
  */
 export function agentApiAccess(rt: Pick<Services, 'db' | 'box'>, handle: ApiHandler): ApiAccess {
   return {
     handle,
-    async token({ organizationId, spaceId }) {
+    async token({ organizationId, spaceId, userId }) {
       if (!spaceId) return null
       const row = await rt.db
         .select({ key: secrets.key })
@@ -24,7 +30,16 @@ export function agentApiAccess(rt: Pick<Services, 'db' | 'box'>, handle: ApiHand
         .get()
       if (!row) return null
       const value = (await resolveSecrets(rt, organizationId, spaceId))[API_TOKEN_SECRET]?.trim()
-      return value ? value : null
+      if (!value) return null
+      // Whose credential it is, found as authentication finds it (src/auth/authenticate.ts): a
+      // personal access token, or a CLI session's access token (`tdo_…`), by its hash. The run's
+      // user's (in the run's organization), or no tool: a value that is no known credential gives
+      // none either (default deny: a kind of credential authentication may accept one day is not
+      // let through here unchecked).
+      const hash = hashToken(value)
+      const owner = value.startsWith(ACCESS_TOKEN_PREFIX) ? await findCliAccessTokenForAuth(rt.db, hash) : await findTokenForAuth(rt.db, hash)
+      if (!owner || owner.userId !== userId || owner.organizationId !== organizationId) return 'not_owner'
+      return value
     },
   }
 }
