@@ -49,7 +49,9 @@ describe('the database file deleted under a running server', () => {
       const body = (await refused!.json()) as { code: string; message: string }
       expect(body.code).toBe('service_unavailable')
       expect(body.message).toContain('deleted, moved or replaced')
-      expect((await fetch(`${base}/api/health/ready`)).status).toBe(503)
+      const ready = await fetch(`${base}/api/health/ready`)
+      expect(ready.status).toBe(503)
+      expect(((await ready.json()) as { message: string }).message).toContain('Not ready: The database file was deleted, moved or replaced')
       // Reads still answer from the open file.
       expect((await fetch(`${base}/api/v1/tasks`, { headers })).status).toBe(200)
       signals.emit('SIGTERM')

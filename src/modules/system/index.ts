@@ -1,5 +1,6 @@
 import { Elysia, t } from 'elysia'
 import { AppError, errorMessage } from '../../errors'
+import { databaseUnavailable } from '../../db/unavailable'
 import type { AuthPlugin } from '../../auth/plugin'
 import { textResponse } from '../../http/compression'
 import { PrometheusExporter } from '../../metrics/prometheus'
@@ -42,7 +43,10 @@ export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log'>) {
         await rt.checkDatabase()
       } catch (e) {
         rt.log.error('not_ready', { check: 'database', error: errorMessage(e) })
-        throw new AppError('service_unavailable', 'Not ready: the database is not answering. Retry in a moment.')
+        // What is known of why (busy, full, read-only, its file gone: fixed texts, never the
+        // driver's message), else that it does not answer.
+        const why = databaseUnavailable(e)
+        throw new AppError('service_unavailable', why ? `Not ready: ${why}` : 'Not ready: the database is not answering. Retry in a moment.')
       }
       return { status: 'ready' as const }
     },
