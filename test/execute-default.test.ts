@@ -153,6 +153,11 @@ describe('POST /api/v1/execute', () => {
     const a = await makeActor(t)
     const running = await t.req('POST', '/api/v1/execute', { token: a.token, body: { message: 'HANG', async: true } })
     expect(running.status).toBe(202)
+    // Claimed (running) before the next: until then it is itself the one queued run the limit allows
+    // (on PostgreSQL the claim takes a round trip or two).
+    const statusOf = async (id: string) => (await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })).body.execution?.status
+    for (let i = 0; i < 200 && (await statusOf(running.body.executionId)) !== 'running'; i++) await Bun.sleep(10)
+    expect(await statusOf(running.body.executionId)).toBe('running')
     const queued = await t.req('POST', '/api/v1/execute', { token: a.token, body: { message: 'wait', async: true } })
     expect(queued.status).toBe(202)
     const refused = await t.req('POST', '/api/v1/execute', { token: a.token, body: { message: 'one more', async: true } })
