@@ -7,7 +7,7 @@ import { loggedPath } from '../http/observe'
 import { authenticate, bearerChallenge, type TokenLookup } from './authenticate'
 import type { CountedHits } from './pg-lookup'
 import type { Principal } from './principal'
-import { roleAllows, scopesAllow, type Permission } from './roles'
+import { roleRefusal, scopesAllow, type Permission } from './roles'
 
 let seq = 0
 
@@ -76,11 +76,8 @@ export function requestAuthorizer(options: AuthorizerOptions) {
     const limited = options.onAuthenticated?.(principal, set, counted)
     if (limited) await limited
     if (permission === 'authenticated') return principal
-    if (!roleAllows(principal.role, permission)) {
-      throw new AppError('forbidden', `Forbidden: your role (${principal.role}) does not allow ${permission} (access denied)`, {
-        details: { requiredPermission: permission, role: principal.role },
-      })
-    }
+    const refused = roleRefusal(principal.role, permission)
+    if (refused) throw refused
     if (!scopesAllow(principal.scopes, permission)) {
       await recordAuditOnce({ ...ctx, actor: { kind: 'token', principal } }, `scope_denied:${principal.tokenId}:${permission}`, {
         type: 'token.scope_denied',

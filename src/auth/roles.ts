@@ -1,4 +1,5 @@
 import type { Role } from '../db/schema'
+import { AppError } from '../errors'
 
 /**
  * Permissions, named as token scopes (`resource:action`). A route declares the one it needs in
@@ -43,6 +44,12 @@ const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
 
 export function roleAllows(role: Role, permission: Permission): boolean {
   return ROLE_PERMISSIONS[role].has(permission)
+}
+
+/** The 403 of a role without `permission` (the API's auth macro, and the console forms that mirror it), or null when it has it. */
+export function roleRefusal(role: Role, permission: Permission): AppError | null {
+  if (roleAllows(role, permission)) return null
+  return new AppError('forbidden', `Forbidden: your role (${role}) does not allow ${permission} (access denied)`, { details: { requiredPermission: permission, role } })
 }
 
 /** `*` grants everything; `x:write` implies `x:read` (Stripe's rule). */

@@ -1,5 +1,5 @@
 import { Elysia, t } from 'elysia'
-import { roleAllows } from '../../auth/roles'
+import { roleRefusal } from '../../auth/roles'
 import { redactTokens } from '../../auth/tokens'
 import { AppError } from '../../errors'
 import { canEditSpace } from '../../modules/spaces/access'
@@ -20,11 +20,9 @@ const CURRENT = '/spaces'
 
 /**
  * The refusal of POST/DELETE /api/v1/spaces/{id}/secrets to a role without secrets:write (the
- * auth macro's, word for word): decided before the space is looked up, as the API does.
+ * auth macro's own): decided before the space is looked up, as the API does.
  */
-function roleRefusal(who: SignedIn): AppError | null {
-  return roleAllows(who.role, 'secrets:write') ? null : new AppError('forbidden', `Forbidden: your role (${who.role}) does not allow secrets:write (access denied)`)
-}
+const secretsRefusal = (who: SignedIn): AppError | null => roleRefusal(who.role, 'secrets:write')
 
 /**
  * Spaces (header entry) and a space's page with Space Settings → Environment Variables: the same
@@ -48,7 +46,7 @@ export function spaceRoutes(kit: ConsoleKit) {
       }
       throw e
     }
-    const canWrite = roleRefusal(who) === null && canEditSpace(who.caller, space)
+    const canWrite = secretsRefusal(who) === null && canEditSpace(who.caller, space)
     return page(await (<SpacePage nav={nav} space={space} canWrite={canWrite} env={env} />), { status })
   }
 
@@ -60,7 +58,7 @@ export function spaceRoutes(kit: ConsoleKit) {
     const who = await kit.signedIn(request)
     if (!who) return kit.toSignIn(request)
     try {
-      const refused = roleRefusal(who)
+      const refused = secretsRefusal(who)
       if (refused) throw refused
       return await fn(who)
     } catch (e) {
