@@ -140,8 +140,13 @@ async function readCapped(res: Response, max: number): Promise<{ text: string; m
  * header of the requests it makes. Refusals and every HTTP status come back as text for the
  * model (`HTTP 403` and the error body); nothing here throws for an answer the API gave.
  */
+/** `s` without `token` (whatever its shape) and without anything token-like (src/auth/tokens.ts). */
+function scrubbed(s: string, token: string): string {
+  return redactTokens(token.length >= 8 ? s.split(token).join('[redacted]') : s)
+}
+
 export function apiCaller(handler: ApiHandler, token: string, about: { executionId: string }): ApiCall {
-  const scrub = (s: string) => redactTokens(token.length >= 8 ? s.split(token).join('[redacted]') : s)
+  const scrub = (s: string) => scrubbed(s, token)
   return async (input, signal) => {
     const method = String(input?.method ?? '').toUpperCase()
     const path = input?.path
@@ -233,7 +238,7 @@ export async function apiToolFor(
         ++calls > MAX_API_CALLS_PER_RUN
           ? { result: `Error: refused: this run has made its ${MAX_API_CALLS_PER_RUN} API calls, the most one run may make. Answer with what you have.`, status: null }
           : await call(input, signal)
-      const path = typeof input?.path === 'string' ? redactTokens(input.path.slice(0, 200).split(secret).join('[redacted]')) : null
+      const path = typeof input?.path === 'string' ? scrubbed(input.path.slice(0, 200), secret) : null
       await addLog(db, x.id, clock.now(), out.status === null || out.status >= 400 ? 'warn' : 'info', 'api_call', { method: String(input?.method ?? '').slice(0, 10), path, status: out.status })
       return out
     })
