@@ -12,7 +12,7 @@
 // other processes compete for the cores (mostly the kernel's work of starting a 100 MB binary).
 // `serve` gets the server's CPU time until its first 200 (all threads, and the main thread).
 // For repeatable counts of the work itself, run a command under
-// `valgrind --tool=callgrind` (instructions; README, Performance).
+// `valgrind --tool=callgrind` (instructions; docs/performance.md).
 //
 //   npm run build && bun bench/startup.ts [dist/teamday]
 //

@@ -6,7 +6,7 @@ import '../src/http/elysia-models'
 import { bundleInputs } from './helpers/bundle'
 
 /**
- * What `teamday serve` does not pay for at start-up (README, Performance): the model SDKs are
+ * What `teamday serve` does not pay for at start-up (docs/performance.md): the model SDKs are
  * not evaluated, named models are built once, and validators compile without the app's models.
  * Each check runs in a fresh process, where nothing else has loaded the modules first.
  */

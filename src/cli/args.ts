@@ -71,7 +71,7 @@ export function parseArgv(args: readonly string[], options: Readonly<Record<stri
  * The option whose one-letter alias is `letter` (the last, as a Map of them would give). A loop,
  * not a Map built from `Object.entries(…).flatMap(…)` on every parse: JSC writes those built-ins
  * in JavaScript and compiles each on its first call, which cost every client command more than
- * the rest of the parse (README, Performance).
+ * the rest of the parse (docs/performance.md).
  */
 function byShort(options: Readonly<Record<string, ArgOption>>, letter: string): string | undefined {
   let found: string | undefined

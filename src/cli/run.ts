@@ -182,7 +182,7 @@ const isHelp = (arg: string) => arg === 'help' || arg === '--help' || arg === '-
 /**
  * Admin (database) mode of `tokens` and `audit`: iff --db, --email or --org is passed. String
  * tests, not a regular expression: every command passes here, and compiling one on its first use
- * costs a compiled client command more than the whole check (README, Performance).
+ * costs a compiled client command more than the whole check (docs/performance.md).
  */
 export function isAdminMode(args: string[]): boolean {
   return args.some((a) => ADMIN_FLAGS.some((f) => a === f || a.startsWith(`${f}=`)))

@@ -26,7 +26,7 @@ const SELECT = /^\s*select\b/i
  *   MAX_RESULT_BYTES; MAX_BYTES in all. Rows are drizzle's raw value arrays, which it only reads.
  *   Lists are not kept (MAX_ROWS = 1): under a workload with writes every commit empties the
  *   cache, and keeping pages of 50 rows cost more CPU per request than it saved (bench/mixed.ts,
- *   README "Performance"); the agent list has its own cache keyed by data version.
+ *   docs/performance.md); the agent list has its own cache keyed by data version.
  */
 export class CachingDatabase extends Database {
   static readonly MAX_STATEMENTS = 500

@@ -3,7 +3,7 @@
  * they were half of the server bundle's code, and most starts (and every admin command) run no
  * execution. In the compiled binary they are a bundle of their own (src/engine/sdk-entry.ts), so
  * that `teamday serve` does not even load their code; `require` keeps the callers synchronous
- * (see README, Performance).
+ * (see docs/performance.md).
  */
 
 /**

@@ -9,7 +9,7 @@ import { noteJsonBytes, plainJson } from './observe'
  * (textResponse), Swagger UI's files (compressedFile) and the web console's pages (htmlResponse).
  * Smaller bodies, other bodies (streams, redirects) and clients that send no Accept-Encoding get the bytes as they are.
  *
- * Why, measured (README, Performance): besides the bytes on the wire, Bun writes a response that
+ * Why, measured (docs/performance.md): besides the bytes on the wire, Bun writes a response that
  * is answered after an await (every request on PostgreSQL) uncorked when its body is 15 KiB or
  * more: each header fragment becomes its own send(2), about 49 for an agent list, where a smaller
  * body leaves in one. A 25–50 KB list compresses to a few KB.

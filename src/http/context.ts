@@ -44,7 +44,7 @@ export type RequestContexts = ReturnType<typeof requestContexts>
 /**
  * The prefix of the resource routes. Each module carries it in its own prefix rather than being
  * mounted in an Elysia group: a group adds every route once more (its hooks merged again), which
- * cost a fifth of createApp at start-up (README, Performance).
+ * cost a fifth of createApp at start-up (docs/performance.md).
  */
 export const API_V1 = '/api/v1'
 

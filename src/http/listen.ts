@@ -14,7 +14,7 @@ type Fetch = (request: Request, server: Bun.Server<unknown>) => Response | Promi
  * (`routes`), then, once the app's asynchronously loaded plugins have settled (teamday has none),
  * compiles the app a second time, builds every route's handler again, reloads the server with
  * them and asks for a garbage collection. On the development machine that second pass took
- * 5–12 ms of a 60–90 ms start (bench/startup.ts; README, Performance). Here the app is compiled
+ * 5–12 ms of a 60–90 ms start (bench/startup.ts; docs/performance.md). Here the app is compiled
  * once and Bun.serve gets `app.fetch`, Elysia's compiled handler that routes the request itself:
  * the very function in-process tests reach through `app.handle`, so the tested path and the
  * served one are the same, but for `sentWhole` below.
@@ -120,7 +120,7 @@ const REWRAPPED = /^(application\/json|text\/html|text\/plain)\b/
  * fragment of the status line and the headers becomes a send(2) of its own, then the body:
  * 63 sends for a 24 KB body with twelve headers, each a TCP segment of a few bytes (a bare
  * Bun.serve that awaits a timer before answering: 2,400 req/s against 20,000 with the fix; the
- * agent list on PostgreSQL for clients that send no Accept-Encoding, README, Performance). A
+ * agent list on PostgreSQL for clients that send no Accept-Encoding, docs/performance.md). A
  * body handed over as a stream is written corked: the status line, headers and the one chunk
  * leave in one send(2), the chunked encoding's end in a second. So a JSON, HTML or plain-text
  * body (the metrics) of WHOLE_FROM_BYTES or more, ready after a turn, is re-sent as one chunk of a
