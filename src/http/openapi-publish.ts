@@ -262,7 +262,8 @@ const IDEMPOTENCY_COMPONENTS = {
       description:
         'Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.',
       schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x20-\\x7E]+$' },
-      example: '3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40',
+      // No `example`: Swagger UI fills a parameter's example into "Try it out", so every try
+      // would send one fixed key, and the second POST anywhere would be 409 for 24 hours.
     },
   },
   responses: {
@@ -323,6 +324,95 @@ function mapAllSchemas(doc: Json, fn: (s: Json, name?: string) => Json): Json {
 export const ERROR_MODEL = 'Error'
 
 /**
+ * The headers the server sends beside a response's body, each described once in
+ * `components.headers` and referred to by the responses that carry it (withStandardHeaders), so
+ * that generated clients see them too. Names as Swagger UI and generators show them.
+ */
+const STANDARD_HEADERS: Record<string, Schema> = {
+  'X-Request-Id': {
+    description: "The request's id (`req_…`), also in the access log and in an error's `requestId`; a client's own `X-Request-Id` of 1-64 letters, digits, `.`, `_`, `-` or `:` is kept instead.",
+    schema: { type: 'string' },
+    example: 'req_dnVmljNkiF3TPgjOJo4W',
+  },
+  'X-RateLimit-Limit': {
+    description: 'Requests allowed in the window of the budget with the least left (per token, per user or, on a public route, per client address). On every answer counted against a budget (after authentication, errors too); absent when rate limits are off (`TEAMDAY_RATE_LIMIT=off`).',
+    schema: { type: 'integer' },
+    example: 1200,
+  },
+  'X-RateLimit-Remaining': { description: 'Requests left in that window.', schema: { type: 'integer' }, example: 1198 },
+  'X-RateLimit-Reset': { description: 'When that window ends, in Unix seconds.', schema: { type: 'integer' }, example: 1796310282 },
+  'RateLimit-Policy': {
+    description: 'Every budget this request counted against (draft-ietf-httpapi-ratelimit-headers): `"default"` (the token, or the client address on a public route) and `"user"` (all of the user\'s tokens together), each with its quota `q` and window `w` in seconds.',
+    schema: { type: 'string' },
+    example: '"default";q=1200;w=60, "user";q=3600;w=60',
+  },
+  RateLimit: {
+    description: 'What is left of each budget of RateLimit-Policy: `r` requests, for `t` more seconds.',
+    schema: { type: 'string' },
+    example: '"default";r=1198;t=42, "user";r=3596;t=42',
+  },
+  'Teamday-Token-Expiration': {
+    description: 'When the token that authenticated the request stops working: its expiry or, for a token rotated with a grace period, the end of that period. On every answer after authentication (errors too), so scripts can warn ahead of time.',
+    schema: { type: 'string', format: 'date-time' },
+    example: '2027-03-03T15:00:00.000Z',
+  },
+  'Retry-After': { description: 'Seconds to wait before trying again.', schema: { type: 'integer' }, example: 42 },
+  'WWW-Authenticate': {
+    description: 'The Bearer challenge (RFC 6750): `error="invalid_token"` with a description when a token was sent and refused, none when no token was sent; on 403, only for `insufficient_scope` (with the `scope` needed).',
+    schema: { type: 'string' },
+    example: 'Bearer realm="teamday", error="invalid_token", error_description="Token revoked"',
+  },
+  'Idempotency-Status': {
+    description: '`replayed` when this is the stored response of an earlier request with the same Idempotency-Key.',
+    schema: { type: 'string', enum: ['replayed'] },
+    example: 'replayed',
+  },
+}
+
+/** `res` with references to the named STANDARD_HEADERS added to its own headers (a reference to a shared response stays as it is). */
+function withHeaders(res: Json, names: string[]): Json {
+  if (!isObject(res) || res.$ref !== undefined) return res
+  const headers: Schema = { ...res.headers }
+  for (const name of names) headers[name] ??= { $ref: `#/components/headers/${name}` }
+  return { ...res, headers }
+}
+
+const RATE_LIMIT_HEADERS = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'RateLimit-Policy', 'RateLimit']
+
+/**
+ * The standard headers of each of an operation's own responses, as the server sends them: every
+ * response has X-Request-Id (src/http/guards.ts); the rate-limit headers come with every answer
+ * counted against a budget (src/http/ratelimit.ts: an authenticated route's once its token is
+ * known, a public route's but for the liveness check and the docs, which are not limited) and
+ * are documented on its successes and its 429; Teamday-Token-Expiration likewise on an
+ * authenticated route's (src/auth/plugin.ts);
+ * WWW-Authenticate on 401 and 403; Retry-After on 429 and 503; Idempotency-Status on the success
+ * of an authenticated POST or PATCH (src/http/idempotency.ts). The shared responses (413, 414,
+ * 415, 503…) are answered before anything is counted: they get X-Request-Id (and 503 Retry-After)
+ * in `components` (publishDocument).
+ */
+function withStandardHeaders(path: string, method: string, op: Schema): Schema {
+  if (!isObject(op.responses)) return op
+  const authenticated = Array.isArray(op.security) && op.security.length > 0
+  const limited = authenticated || !(path === '/api/health' || path.startsWith('/swagger'))
+  const idempotent = authenticated && (method === 'post' || method === 'patch')
+  const responses: Schema = {}
+  for (const [status, res] of Object.entries(op.responses)) {
+    const names = ['X-Request-Id']
+    // Documented where a client acts on them (a success, a 429), not on every error a route can
+    // give after counting too: each is a reference in every response that names it.
+    const counted = limited && (status.startsWith('2') || status === '429')
+    if (counted) names.push(...RATE_LIMIT_HEADERS)
+    if (authenticated && counted) names.push('Teamday-Token-Expiration')
+    if (status === '401' || (authenticated && status === '403')) names.push('WWW-Authenticate')
+    if (status === '429' || status === '503') names.push('Retry-After')
+    if (idempotent && status.startsWith('2')) names.push('Idempotency-Status')
+    responses[status] = withHeaders(res, names)
+  }
+  return { ...op, responses }
+}
+
+/**
  * The published document. `servers` goes right after `info` (first in the file where a reader
  * looks for it).
  */
@@ -331,7 +421,9 @@ export function publishDocument(generated: Json, servers: { url: string; descrip
   doc.paths = Object.fromEntries(
     Object.entries(doc.paths).map(([path, item]) => [
       path,
-      Object.fromEntries(Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withIdempotency(m, withRequestLimits(path, withParameterDescriptions(withResponseContent(withResponseHeaders(op))))) : op])),
+      Object.fromEntries(
+        Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withStandardHeaders(path, m, withIdempotency(m, withRequestLimits(path, withParameterDescriptions(withResponseContent(withResponseHeaders(op)))))) : op]),
+      ),
     ]),
   )
   const schemas: Schema = doc.components.schemas
@@ -357,7 +449,9 @@ export function publishDocument(generated: Json, servers: { url: string; descrip
     if (!models.has(key)) models.set(key, name)
   }
   doc = mapAllSchemas(doc, (s, name) => refModels(s, models, name, name !== undefined))
-  doc.components = { ...doc.components, parameters: { ...doc.components.parameters, ...IDEMPOTENCY_COMPONENTS.parameters }, responses: { ...doc.components.responses, ...REQUEST_LIMIT_COMPONENTS, ...IDEMPOTENCY_COMPONENTS.responses } }
+  const responses: Schema = { ...doc.components.responses, ...REQUEST_LIMIT_COMPONENTS, ...IDEMPOTENCY_COMPONENTS.responses }
+  for (const [name, res] of Object.entries(responses)) responses[name] = withHeaders(res, name === DATABASE_UNAVAILABLE ? ['X-Request-Id', 'Retry-After'] : ['X-Request-Id'])
+  doc.components = { ...doc.components, parameters: { ...doc.components.parameters, ...IDEMPOTENCY_COMPONENTS.parameters }, responses, headers: STANDARD_HEADERS }
   const { openapi, info, ...rest } = doc
   return { openapi, info, servers, ...rest }
 }

@@ -1721,7 +1721,7 @@ export interface components {
              * @constant
              */
             status: "active";
-            /** @description /agents/{id}/chat */
+            /** @description The web console's chat page of the agent (`/agents/{id}/chat`, relative to this server): signed in to the console, you chat with the agent there and see your chats with it */
             chatUrl: string;
             agent: components["schemas"]["Agent"];
         };
@@ -4131,6 +4131,7 @@ export interface components {
         /** @description The body is over 1 MiB, as declared (Content-Length) or as sent (`payload_too_large`); any route answers this, also one that takes no body. */
         PayloadTooLarge: {
             headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
                 [name: string]: unknown;
             };
             content: {
@@ -4140,6 +4141,7 @@ export interface components {
         /** @description The URL (path and query) is over 8 KiB (`uri_too_long`); any route answers this. */
         UriTooLong: {
             headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
                 [name: string]: unknown;
             };
             content: {
@@ -4149,6 +4151,7 @@ export interface components {
         /** @description The body has a Content-Encoding other than identity (gzip, br, …): request bodies are read as sent, never decompressed (`unsupported_media_type`; `Accept-Encoding: identity` is set). Send it uncompressed. */
         UnsupportedContentEncoding: {
             headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
                 [name: string]: unknown;
             };
             content: {
@@ -4158,6 +4161,7 @@ export interface components {
         /** @description A path parameter is not valid percent-encoding (`%ZZ`, or a cut UTF-8 sequence such as `%E0%A4`): `validation_failed`, `details` names it. */
         InvalidPathParameter: {
             headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
                 [name: string]: unknown;
             };
             content: {
@@ -4167,6 +4171,8 @@ export interface components {
         /** @description The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. Nothing was changed; retry. */
         DatabaseUnavailable: {
             headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                "Retry-After": components["headers"]["Retry-After"];
                 [name: string]: unknown;
             };
             content: {
@@ -4176,6 +4182,7 @@ export interface components {
         /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
         IdempotencyConflict: {
             headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
                 [name: string]: unknown;
             };
             content: {
@@ -4185,6 +4192,7 @@ export interface components {
         /** @description The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`). */
         InvalidIdempotencyKey: {
             headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
                 [name: string]: unknown;
             };
             content: {
@@ -4193,14 +4201,62 @@ export interface components {
         };
     };
     parameters: {
-        /**
-         * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
-         * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
-         */
+        /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID. */
         IdempotencyKey: string;
     };
     requestBodies: never;
-    headers: never;
+    headers: {
+        /**
+         * @description The request's id (`req_…`), also in the access log and in an error's `requestId`; a client's own `X-Request-Id` of 1-64 letters, digits, `.`, `_`, `-` or `:` is kept instead.
+         * @example req_dnVmljNkiF3TPgjOJo4W
+         */
+        "X-Request-Id": string;
+        /**
+         * @description Requests allowed in the window of the budget with the least left (per token, per user or, on a public route, per client address). On every answer counted against a budget (after authentication, errors too); absent when rate limits are off (`TEAMDAY_RATE_LIMIT=off`).
+         * @example 1200
+         */
+        "X-RateLimit-Limit": number;
+        /**
+         * @description Requests left in that window.
+         * @example 1198
+         */
+        "X-RateLimit-Remaining": number;
+        /**
+         * @description When that window ends, in Unix seconds.
+         * @example 1796310282
+         */
+        "X-RateLimit-Reset": number;
+        /**
+         * @description Every budget this request counted against (draft-ietf-httpapi-ratelimit-headers): `"default"` (the token, or the client address on a public route) and `"user"` (all of the user's tokens together), each with its quota `q` and window `w` in seconds.
+         * @example "default";q=1200;w=60, "user";q=3600;w=60
+         */
+        "RateLimit-Policy": string;
+        /**
+         * @description What is left of each budget of RateLimit-Policy: `r` requests, for `t` more seconds.
+         * @example "default";r=1198;t=42, "user";r=3596;t=42
+         */
+        RateLimit: string;
+        /**
+         * @description When the token that authenticated the request stops working: its expiry or, for a token rotated with a grace period, the end of that period. On every answer after authentication (errors too), so scripts can warn ahead of time.
+         * @example 2027-03-03T15:00:00.000Z
+         */
+        "Teamday-Token-Expiration": string;
+        /**
+         * @description Seconds to wait before trying again.
+         * @example 42
+         */
+        "Retry-After": number;
+        /**
+         * @description The Bearer challenge (RFC 6750): `error="invalid_token"` with a description when a token was sent and refused, none when no token was sent; on 403, only for `insufficient_scope` (with the `scope` needed).
+         * @example Bearer realm="teamday", error="invalid_token", error_description="Token revoked"
+         */
+        "WWW-Authenticate": string;
+        /**
+         * @description `replayed` when this is the stored response of an earlier request with the same Idempotency-Key.
+         * @example replayed
+         */
+        "Idempotency-Status": "replayed";
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -4217,6 +4273,7 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4235,6 +4292,7 @@ export interface operations {
             /** @description The URL (path and query) is over 8 KiB; any route can answer this. */
             414: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4255,6 +4313,12 @@ export interface operations {
             /** @description Ready: the database answers; this instance can serve requests. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4265,6 +4329,7 @@ export interface operations {
             /** @description The URL (path and query) is over 8 KiB; any route can answer this. */
             414: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4274,6 +4339,8 @@ export interface operations {
             /** @description Not ready: the database did not answer. Take this instance out of rotation; it is answered again once the database is back. */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4305,6 +4372,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4314,6 +4388,7 @@ export interface operations {
             /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4323,6 +4398,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4332,6 +4409,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4343,6 +4422,7 @@ export interface operations {
             /** @description Validation failed: a query parameter is invalid; `details` names it. */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4352,6 +4432,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4365,10 +4453,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
-                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
-                 */
+                /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -4420,6 +4505,14 @@ export interface operations {
             /** @description Response for status 201 */
             201: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4429,6 +4522,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4438,6 +4532,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4447,6 +4543,8 @@ export interface operations {
             /** @description Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of. */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4457,6 +4555,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4468,6 +4567,7 @@ export interface operations {
             /** @description Unprocessable: `validation_failed` when a field is invalid (`details` names it); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization. */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4477,6 +4577,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4498,6 +4606,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4507,6 +4622,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4516,6 +4633,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4527,6 +4646,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4540,10 +4667,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
-                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
-                 */
+                /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -4578,6 +4702,14 @@ export interface operations {
             /** @description Response for status 201 */
             201: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4587,6 +4719,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4596,6 +4729,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4605,6 +4740,8 @@ export interface operations {
             /** @description Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of. */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4614,6 +4751,7 @@ export interface operations {
             /** @description Not found: no such token, or it belongs to another user (non-admins) or another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4623,6 +4761,7 @@ export interface operations {
             /** @description Conflict: `token_reuse_detected` when the token was already revoked (its whole rotation family is then revoked); `invalid_state` when it was already rotated (grace period running) or has expired. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4632,6 +4771,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4643,6 +4783,7 @@ export interface operations {
             /** @description Unprocessable: `validation_failed` when a field is invalid (`details` names it); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4652,6 +4793,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4676,6 +4825,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4685,6 +4841,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4694,6 +4852,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4703,6 +4863,7 @@ export interface operations {
             /** @description Not found: no such token, or it belongs to another user (non-admins) or another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4715,6 +4876,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4739,6 +4908,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4748,6 +4924,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4757,6 +4935,8 @@ export interface operations {
             /** @description Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of. */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4766,6 +4946,7 @@ export interface operations {
             /** @description Not found: no such token, or it belongs to another user (non-admins) or another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4778,6 +4959,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4814,6 +5003,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4823,6 +5019,7 @@ export interface operations {
             /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4832,6 +5029,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4841,6 +5040,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4852,6 +5053,7 @@ export interface operations {
             /** @description Validation failed: a query parameter is invalid; `details` names it. */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4861,6 +5063,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4874,10 +5084,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
-                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
-                 */
+                /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -4975,6 +5182,14 @@ export interface operations {
             /** @description Response for status 201 */
             201: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4984,6 +5199,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4993,6 +5209,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5002,6 +5220,8 @@ export interface operations {
             /** @description Forbidden: your role does not allow writing agents (viewers), or you are a member changing an agent someone else created. */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5011,6 +5231,7 @@ export interface operations {
             /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5020,6 +5241,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5031,6 +5253,7 @@ export interface operations {
             /** @description Validation failed: `details` names each invalid field. */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5040,6 +5263,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5064,6 +5295,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5073,6 +5311,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5082,6 +5322,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5091,6 +5333,7 @@ export interface operations {
             /** @description Not found: no such agent, another user's private agent, or an agent of another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5103,6 +5346,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5127,6 +5378,13 @@ export interface operations {
             /** @description The agent is archived */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5136,6 +5394,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5145,6 +5405,8 @@ export interface operations {
             /** @description Forbidden: your role does not allow writing agents (viewers), or you are a member changing an agent someone else created. */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5154,6 +5416,7 @@ export interface operations {
             /** @description Not found: no such agent, another user's private agent, or an agent of another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5166,6 +5429,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5179,10 +5450,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
-                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
-                 */
+                /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -5287,6 +5555,14 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5296,6 +5572,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5305,6 +5582,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5314,6 +5593,8 @@ export interface operations {
             /** @description Forbidden: your role does not allow writing agents (viewers), or you are a member changing an agent someone else created. */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5323,6 +5604,7 @@ export interface operations {
             /** @description Not found: no such agent, another user's private agent, or an agent of another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5332,6 +5614,7 @@ export interface operations {
             /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5341,6 +5624,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5352,6 +5636,7 @@ export interface operations {
             /** @description Validation failed: `details` names each invalid field. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5361,6 +5646,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5374,10 +5667,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
-                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
-                 */
+                /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -5427,6 +5717,14 @@ export interface operations {
             /** @description The execution completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5455,6 +5753,14 @@ export interface operations {
             /** @description Response for status 202 */
             202: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5464,6 +5770,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5473,6 +5780,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5482,6 +5791,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5491,6 +5802,7 @@ export interface operations {
             /** @description Not found: no such space, archived, not visible to you, or in another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5500,6 +5812,7 @@ export interface operations {
             /** @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5509,6 +5822,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5520,6 +5834,7 @@ export interface operations {
             /** @description Validation failed (`validation_failed`: `details` names each invalid field); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`). */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5529,6 +5844,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5538,6 +5861,7 @@ export interface operations {
             /** @description No model provider is configured on this server. */
             501: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5547,6 +5871,7 @@ export interface operations {
             /** @description The model provider answered with an error; the execution is failed and keeps the message. */
             502: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5556,6 +5881,8 @@ export interface operations {
             /** @description The server is shutting down. */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5565,6 +5892,7 @@ export interface operations {
             /** @description The execution ran past TEAMDAY_EXECUTION_TIMEOUT_MS. */
             504: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5577,10 +5905,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
-                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
-                 */
+                /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -5633,6 +5958,14 @@ export interface operations {
             /** @description The execution completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5661,6 +5994,14 @@ export interface operations {
             /** @description Response for status 202 */
             202: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5670,6 +6011,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5679,6 +6021,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5688,6 +6032,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5697,6 +6043,7 @@ export interface operations {
             /** @description Not found: no such agent or space, archived, not visible to you, or in another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5706,6 +6053,7 @@ export interface operations {
             /** @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5715,6 +6063,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5726,6 +6075,7 @@ export interface operations {
             /** @description Validation failed (`validation_failed`: `details` names each invalid field); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5735,6 +6085,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5744,6 +6102,7 @@ export interface operations {
             /** @description No model provider is configured on this server. */
             501: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5753,6 +6112,7 @@ export interface operations {
             /** @description The model provider answered with an error; the execution is failed and keeps the message. */
             502: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5762,6 +6122,8 @@ export interface operations {
             /** @description The server is shutting down. */
             503: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5771,6 +6133,7 @@ export interface operations {
             /** @description The execution ran past TEAMDAY_EXECUTION_TIMEOUT_MS. */
             504: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5818,6 +6181,13 @@ export interface operations {
                      * @example WzEsInRhc2tzLjF4MnkzeiIsMTc2NDAwMDAwMDAwMCwidGFza181TnE4TG1YMnZCM25SOGtUMXdZYSIsNywwXQ
                      */
                     "X-Next-Cursor"?: string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5827,6 +6197,7 @@ export interface operations {
             /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5836,6 +6207,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5845,6 +6218,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5856,6 +6231,7 @@ export interface operations {
             /** @description Validation failed: a query parameter is invalid; `details` names it. */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5865,6 +6241,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5889,6 +6273,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5898,6 +6289,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5907,6 +6300,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5916,6 +6311,7 @@ export interface operations {
             /** @description Not found: no such execution, or not visible to you, or in another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5928,6 +6324,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5952,6 +6356,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5961,6 +6372,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5970,6 +6383,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5979,6 +6394,7 @@ export interface operations {
             /** @description Not found: no such execution, or not visible to you, or in another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -5991,6 +6407,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6015,6 +6439,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6024,6 +6455,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6033,6 +6466,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6042,6 +6477,7 @@ export interface operations {
             /** @description Not found: no such execution, or not visible to you, or in another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6054,6 +6490,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6067,10 +6511,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
-                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
-                 */
+                /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -6084,6 +6525,14 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6094,6 +6543,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6103,6 +6554,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6112,6 +6565,7 @@ export interface operations {
             /** @description Not found: no such execution, or not visible to you, or in another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6121,6 +6575,7 @@ export interface operations {
             /** @description The execution already completed or failed. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6133,6 +6588,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6167,6 +6630,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6176,6 +6646,7 @@ export interface operations {
             /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6185,6 +6656,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6194,6 +6667,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6205,6 +6680,7 @@ export interface operations {
             /** @description Validation failed: a query parameter is invalid; `details` names it. */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6214,6 +6690,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6238,6 +6722,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6247,6 +6738,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6256,6 +6749,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6265,6 +6760,7 @@ export interface operations {
             /** @description Not found: you have no chat with this id in this organization (another user's chat, or another organization's, is not yours to read). */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6277,6 +6773,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6301,6 +6805,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6310,6 +6821,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6319,6 +6832,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6328,6 +6843,7 @@ export interface operations {
             /** @description Not found: you have no chat with this id in this organization (another user's chat, or another organization's, is not yours to read). */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6340,6 +6856,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6370,6 +6894,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6379,6 +6910,7 @@ export interface operations {
             /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6388,6 +6920,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6397,6 +6931,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6408,6 +6944,7 @@ export interface operations {
             /** @description Validation failed: a query parameter is invalid; `details` names it. */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6417,6 +6954,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6430,10 +6975,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
-                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
-                 */
+                /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -6509,6 +7051,14 @@ export interface operations {
             /** @description Response for status 201 */
             201: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6518,6 +7068,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6527,6 +7078,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6536,6 +7089,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6545,6 +7100,7 @@ export interface operations {
             /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6554,6 +7110,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6565,6 +7122,7 @@ export interface operations {
             /** @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), MCP servers or skills were sent (`addMcps`, `removeMcps`, `addSkills`, `removeSkills`: not on this server), or an agent id is unknown, archived or not visible to you. `details` names the field. */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6574,6 +7132,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6598,6 +7164,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6607,6 +7180,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6616,6 +7191,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6625,6 +7202,7 @@ export interface operations {
             /** @description Not found: no such space, it is another member's private space, or it belongs to another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6637,6 +7215,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6661,6 +7247,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6670,6 +7263,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6679,6 +7274,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6688,6 +7285,7 @@ export interface operations {
             /** @description Not found: no such space, it is another member's private space, or it belongs to another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6700,6 +7298,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6713,10 +7319,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
-                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
-                 */
+                /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -6831,6 +7434,14 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6840,6 +7451,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6849,6 +7461,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6858,6 +7472,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6867,6 +7483,7 @@ export interface operations {
             /** @description Not found: no such space, it is another member's private space, or it belongs to another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6876,6 +7493,7 @@ export interface operations {
             /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6885,6 +7503,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6896,6 +7515,7 @@ export interface operations {
             /** @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), MCP servers or skills were sent (`addMcps`, `removeMcps`, `addSkills`, `removeSkills`: not on this server), or an agent id is unknown, archived or not visible to you. `details` names the field. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6905,6 +7525,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6929,6 +7557,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6938,6 +7573,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6947,6 +7584,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6956,6 +7595,7 @@ export interface operations {
             /** @description Not found: no such space, it is another member's private space, or it belongs to another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6968,6 +7608,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -6981,10 +7629,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
-                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
-                 */
+                /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -7013,6 +7658,14 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7022,6 +7675,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7031,6 +7685,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7040,6 +7696,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7049,6 +7707,7 @@ export interface operations {
             /** @description Not found: no such space, it is another member's private space, or it belongs to another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7059,6 +7718,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7070,6 +7730,7 @@ export interface operations {
             /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7079,6 +7740,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7114,6 +7783,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7123,6 +7799,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7132,6 +7809,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7141,6 +7820,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7150,6 +7831,7 @@ export interface operations {
             /** @description Not found: no such space, it is another member's private space, or it belongs to another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7159,6 +7841,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7170,6 +7853,7 @@ export interface operations {
             /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7179,6 +7863,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7203,6 +7895,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7212,6 +7911,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7221,6 +7922,8 @@ export interface operations {
             /** @description Forbidden: `orgId` is not your token's organization ("Access denied to this organization"), or your role may not do this (viewers read nothing here; only admins write). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7233,6 +7936,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7246,10 +7957,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
-                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
-                 */
+                /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -7278,6 +7986,14 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7287,6 +8003,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7296,6 +8013,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7305,6 +8024,8 @@ export interface operations {
             /** @description Forbidden: `orgId` is not your token's organization ("Access denied to this organization"), or your role may not do this (viewers read nothing here; only admins write). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7315,6 +8036,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7326,6 +8048,7 @@ export interface operations {
             /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7335,6 +8058,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7370,6 +8101,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7379,6 +8117,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7388,6 +8127,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7397,6 +8138,8 @@ export interface operations {
             /** @description Forbidden: `orgId` is not your token's organization ("Access denied to this organization"), or your role may not do this (viewers read nothing here; only admins write). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7406,6 +8149,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7417,6 +8161,7 @@ export interface operations {
             /** @description Validation failed: a key is not UPPER_SNAKE_CASE, a value is not a string or over 64 KiB, or too many keys. The message names the key, never a value. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7426,6 +8171,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7457,6 +8210,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7466,6 +8226,7 @@ export interface operations {
             /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7475,6 +8236,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7484,6 +8247,8 @@ export interface operations {
             /** @description Forbidden: only organization admins see and manage members (members and viewers: access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7493,6 +8258,7 @@ export interface operations {
             /** @description Not found: the organization is not your token's (another organization's members are never shown), or the user is not a member of it. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7504,6 +8270,7 @@ export interface operations {
             /** @description Validation failed: a query parameter is invalid; `details` names it. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7513,6 +8280,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7526,10 +8301,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
-                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
-                 */
+                /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -7568,6 +8340,14 @@ export interface operations {
             /** @description Response for status 201 */
             201: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7577,6 +8357,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7586,6 +8367,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7595,6 +8378,8 @@ export interface operations {
             /** @description Forbidden: only organization admins see and manage members (members and viewers: access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7604,6 +8389,7 @@ export interface operations {
             /** @description Not found: the organization is not your token's (another organization's members are never shown), or the user is not a member of it. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7613,6 +8399,7 @@ export interface operations {
             /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7622,6 +8409,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7633,6 +8421,7 @@ export interface operations {
             /** @description Validation failed: `details` names the invalid field (e-mail, role or name). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7642,6 +8431,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7668,6 +8465,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7677,6 +8481,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7686,6 +8492,8 @@ export interface operations {
             /** @description Forbidden: only organization admins see and manage members (members and viewers: access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7695,6 +8503,7 @@ export interface operations {
             /** @description Not found: the organization is not your token's (another organization's members are never shown), or the user is not a member of it. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7704,6 +8513,7 @@ export interface operations {
             /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it). */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7716,6 +8526,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7729,10 +8547,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
-                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
-                 */
+                /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -7765,6 +8580,14 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7774,6 +8597,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7783,6 +8607,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7792,6 +8618,8 @@ export interface operations {
             /** @description Forbidden: only organization admins see and manage members (members and viewers: access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7801,6 +8629,7 @@ export interface operations {
             /** @description Not found: the organization is not your token's (another organization's members are never shown), or the user is not a member of it. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7810,6 +8639,7 @@ export interface operations {
             /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7819,6 +8649,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7830,6 +8661,7 @@ export interface operations {
             /** @description Validation failed: `details` names the invalid field (e-mail, role or name). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7839,6 +8671,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7895,6 +8735,13 @@ export interface operations {
                      * @example WzEsInRhc2tzLjF4MnkzeiIsMTc2NDAwMDAwMDAwMCwidGFza181TnE4TG1YMnZCM25SOGtUMXdZYSIsNywwXQ
                      */
                     "X-Next-Cursor"?: string;
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7904,6 +8751,7 @@ export interface operations {
             /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7913,6 +8761,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7922,6 +8772,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7933,6 +8785,7 @@ export interface operations {
             /** @description Validation failed: a query parameter is invalid; `details` names it. */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7942,6 +8795,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -7955,10 +8816,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
-                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
-                 */
+                /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -8040,6 +8898,14 @@ export interface operations {
             /** @description Response for status 201 */
             201: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8049,6 +8915,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8058,6 +8925,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8067,6 +8936,8 @@ export interface operations {
             /** @description Forbidden: your role does not allow writing tasks (viewers), or you are a member changing a task you neither created nor are assigned to. */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8077,6 +8948,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8088,6 +8960,7 @@ export interface operations {
             /** @description Validation failed: `details` names each invalid field. */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8097,6 +8970,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8121,6 +9002,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8130,6 +9018,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8139,6 +9029,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8148,6 +9040,7 @@ export interface operations {
             /** @description Not found: no such task, or a task of another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8160,6 +9053,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8184,6 +9085,13 @@ export interface operations {
             /** @description The task is deleted */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8193,6 +9101,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8202,6 +9112,8 @@ export interface operations {
             /** @description Forbidden: your role does not allow writing tasks (viewers), or you are a member changing a task you neither created nor are assigned to. */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8211,6 +9123,7 @@ export interface operations {
             /** @description Not found: no such task, or a task of another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8223,6 +9136,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8236,10 +9157,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
-                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
-                 */
+                /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -8334,6 +9252,14 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8343,6 +9269,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8352,6 +9279,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8361,6 +9290,8 @@ export interface operations {
             /** @description Forbidden: your role does not allow writing tasks (viewers), or you are a member changing a task you neither created nor are assigned to. */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8370,6 +9301,7 @@ export interface operations {
             /** @description Not found: no such task, or a task of another organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8380,6 +9312,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8391,6 +9324,7 @@ export interface operations {
             /** @description Validation failed: `details` names each invalid field. Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8400,6 +9334,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8438,6 +9380,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8447,6 +9396,7 @@ export interface operations {
             /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8456,6 +9406,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8465,6 +9417,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8476,6 +9430,7 @@ export interface operations {
             /** @description Validation failed: a query parameter is invalid; `details` names it. */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8485,6 +9440,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8517,6 +9480,12 @@ export interface operations {
             /** @description Response for status 202 */
             202: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8526,6 +9495,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8535,6 +9505,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8546,6 +9517,7 @@ export interface operations {
             /** @description Validation failed: `details` names each invalid field. */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8555,6 +9527,13 @@ export interface operations {
             /** @description Too many reports from this address (a strict per-IP limit, 10 per minute by default). */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8583,6 +9562,12 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8592,6 +9577,7 @@ export interface operations {
             /** @description The cursor is not one this list issued, or it was issued under other filters or to another caller. */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8603,6 +9589,7 @@ export interface operations {
             /** @description Validation failed: a query parameter is invalid; `details` names it. */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8612,6 +9599,13 @@ export interface operations {
             /** @description Too many requests from this address: routes without a token count per IP (TEAMDAY_RATE_LIMIT, default 1200 a minute); `Retry-After` says when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8633,6 +9627,13 @@ export interface operations {
             /** @description Prometheus text exposition format 0.0.4 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8642,6 +9643,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8651,6 +9654,8 @@ export interface operations {
             /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8662,6 +9667,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8683,6 +9696,12 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8694,6 +9713,13 @@ export interface operations {
             /** @description Too many requests from this address, or polls of this code faster than one per second or two. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8718,6 +9744,12 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8727,6 +9759,7 @@ export interface operations {
             /** @description The code will never be authorized: `invalid_login_code` (not issued here, or finished over an hour ago), `login_code_expired` (not approved within 300 s), `login_denied` (denied in the browser), `login_code_used` (its tokens were already delivered: nothing secret is sent again). Stop polling. TeamDay's CLI ignores error answers and keeps polling until its own time is up (expiresIn seconds), then reports a timeout. */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8738,6 +9771,7 @@ export interface operations {
             /** @description Validation failed: `details` names each invalid field. */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8747,6 +9781,13 @@ export interface operations {
             /** @description Too many requests from this address, or polls of this code faster than one per second or two. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8779,6 +9820,12 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8788,6 +9835,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8797,6 +9845,8 @@ export interface operations {
             /** @description The refresh token is unknown (`invalid_token`), its CLI session was revoked (`token_revoked`), it is over 90 days old (`token_expired`), or its user left the organization (`membership_revoked`). Sign in again. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8806,6 +9856,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8817,6 +9868,7 @@ export interface operations {
             /** @description Validation failed: `details` names each invalid field. */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8826,6 +9878,13 @@ export interface operations {
             /** @description Too many requests from this address, or polls of this code faster than one per second or two. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8858,6 +9917,12 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8867,6 +9932,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8876,6 +9942,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8887,6 +9954,7 @@ export interface operations {
             /** @description Validation failed: `details` names each invalid field. */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8896,6 +9964,13 @@ export interface operations {
             /** @description Too many requests from this address, or polls of this code faster than one per second or two. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8909,10 +9984,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
-                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
-                 */
+                /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path?: never;
@@ -8968,6 +10040,14 @@ export interface operations {
             /** @description Response for status 201 */
             201: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8977,6 +10057,7 @@ export interface operations {
             /** @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`). Or, with an Idempotency-Key, `invalid_idempotency_key` (see InvalidIdempotencyKey). */
             400: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8986,6 +10067,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -8995,6 +10078,8 @@ export interface operations {
             /** @description Forbidden: `organizationId` is not the calling token's organization, or your role may not manage tokens, or the token lacks the scope. */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9005,6 +10090,7 @@ export interface operations {
             /** @description The body is over 1 MiB. */
             413: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9016,6 +10102,7 @@ export interface operations {
             /** @description Validation failed: `details` names each invalid field. */
             422: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9025,6 +10112,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9049,6 +10144,13 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9058,6 +10160,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9067,6 +10171,8 @@ export interface operations {
             /** @description Forbidden: `organizationId` is not the calling token's organization, or your role may not manage tokens, or the token lacks the scope. */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9078,6 +10184,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9091,10 +10205,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /**
-                 * @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.
-                 * @example 3f1c2a9e-7b4d-4e0a-9c51-2d8f6b7a1e40
-                 */
+                /** @description Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID. */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
@@ -9108,6 +10219,14 @@ export interface operations {
             /** @description Response for status 200 */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Idempotency-Status": components["headers"]["Idempotency-Status"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9118,6 +10237,8 @@ export interface operations {
             /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
             401: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9127,6 +10248,8 @@ export interface operations {
             /** @description Forbidden: `organizationId` is not the calling token's organization, or your role may not manage tokens, or the token lacks the scope. */
             403: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9136,6 +10259,7 @@ export interface operations {
             /** @description No such token, or it belongs to another user (non-admins) or organization. */
             404: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -9149,6 +10273,14 @@ export interface operations {
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {

@@ -176,7 +176,10 @@ export const CreatedAgent = t.Object(
     name: t.String({ description: 'Its name, as `agent.name`' }),
     slug: t.String({ description: 'The agent\'s slug, as TeamDay\'s CLI prints it after a create' }),
     status: t.Literal('active', { description: 'Always active: a new agent is not archived' }),
-    chatUrl: t.String({ description: '/agents/{id}/chat' }),
+    chatUrl: t.String({
+      description:
+        "The web console's chat page of the agent (`/agents/{id}/chat`, relative to this server): signed in to the console, you chat with the agent there and see your chats with it",
+    }),
     agent: Agent,
   },
   { examples: [{ success: true, id: exampleAgent.id, name: exampleAgent.name, slug: exampleAgent.slug, status: 'active', chatUrl: `/agents/${exampleAgent.id}/chat`, agent: exampleAgent }] },

@@ -1,0 +1,92 @@
+import { beforeAll, describe, expect, test } from 'bun:test'
+import { makeActor, makeTestApp, type Res, type TestApp } from './helpers/app'
+
+/**
+ * The response headers the document declares (components.headers, src/http/openapi-publish.ts)
+ * are the ones the server sends: for each request below, every header its operation's response
+ * of that status names is in the real response. And the Idempotency-Key parameter carries no
+ * example: Swagger UI fills a parameter's example into "Try it out", so every try sent one fixed
+ * key and the second POST anywhere was a 409 for 24 hours.
+ */
+
+type Json = any
+let t: TestApp
+let spec: Json
+
+beforeAll(async () => {
+  // A budget small enough to reach: 6 requests a minute per token.
+  t = await makeTestApp({ config: { rateLimit: { limit: 6, windowMs: 60_000 } } })
+  spec = (await t.req('GET', '/swagger/json')).body
+})
+
+/** The headers the document declares for `method path` answering `status`, resolved by name. */
+function declared(method: string, path: string, status: number): string[] {
+  let res = spec.paths[path]?.[method.toLowerCase()]?.responses?.[String(status)]
+  expect({ method, path, status, documented: res !== undefined }).toEqual({ method, path, status, documented: true })
+  if (res.$ref) res = spec.components.responses[res.$ref.split('/').pop()]
+  return Object.keys(res.headers ?? {})
+}
+
+function expectDeclaredSent(method: string, path: string, res: Res): string[] {
+  const names = declared(method, path, res.status)
+  for (const name of names) expect({ path, status: res.status, name, sent: res.headers.has(name) }).toEqual({ path, status: res.status, name, sent: true })
+  return names
+}
+
+describe('documented response headers', () => {
+  test('every header a response names is in components.headers, with a description and a schema', () => {
+    const named = new Set<string>()
+    for (const item of Object.values(spec.paths) as Json[])
+      for (const op of Object.values(item) as Json[])
+        for (const res of Object.values(op.responses ?? {}) as Json[]) for (const [name, h] of Object.entries(res.headers ?? {}) as [string, Json][]) if (h.$ref) named.add(h.$ref)
+    expect(named.size).toBeGreaterThanOrEqual(10)
+    for (const ref of named) {
+      const h = spec.components.headers[ref.split('/').pop()!]
+      expect({ ref, description: typeof h?.description, schema: typeof h?.schema }).toEqual({ ref, description: 'string', schema: 'object' })
+    }
+  })
+
+  test('what a success, a 401, a 403 for a scope and a 429 declare is what they send', async () => {
+    const admin = await makeActor(t, { role: 'admin' })
+    const ok = await t.req('GET', '/api/v1/agents', { token: admin.token })
+    expect(ok.status).toBe(200)
+    expect(expectDeclaredSent('GET', '/api/v1/agents', ok)).toEqual(
+      expect.arrayContaining(['X-Request-Id', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'RateLimit-Policy', 'RateLimit', 'Teamday-Token-Expiration']),
+    )
+
+    const anonymous = await t.req('GET', '/api/v1/agents')
+    expect(anonymous.status).toBe(401)
+    expect(expectDeclaredSent('GET', '/api/v1/agents', anonymous)).toEqual(expect.arrayContaining(['X-Request-Id', 'WWW-Authenticate']))
+
+    const narrow = await makeActor(t, { role: 'admin', token: { scopes: ['agents:read'] } })
+    const scoped = await t.req('GET', '/api/v1/tasks', { token: narrow.token })
+    expect([scoped.status, scoped.body.code]).toEqual([403, 'insufficient_scope'])
+    expect(expectDeclaredSent('GET', '/api/v1/tasks', scoped)).toContain('WWW-Authenticate')
+
+    let limited: Res | undefined
+    for (let i = 0; i < 10 && !limited; i++) {
+      const r = await t.req('GET', '/api/v1/agents', { token: narrow.token })
+      if (r.status === 429) limited = r
+    }
+    expect(limited?.status).toBe(429)
+    expect(expectDeclaredSent('GET', '/api/v1/agents', limited!)).toEqual(expect.arrayContaining(['Retry-After', 'X-RateLimit-Limit', 'Teamday-Token-Expiration']))
+  })
+
+  test('a replayed POST sends the Idempotency-Status its success declares', async () => {
+    const admin = await makeActor(t, { role: 'admin' })
+    const headers = { 'idempotency-key': 'headers-replay-1' }
+    const first = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'once' }, headers })
+    expect(first.status).toBe(201)
+    const again = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'once' }, headers })
+    expect([again.status, again.headers.get('idempotency-status')]).toEqual([201, 'replayed'])
+    expect(expectDeclaredSent('POST', '/api/v1/tasks', again)).toContain('Idempotency-Status')
+  })
+
+  test('the Idempotency-Key parameter has no example for Swagger UI to fill in', () => {
+    const p = spec.components.parameters.IdempotencyKey
+    expect(p.name).toBe('Idempotency-Key')
+    expect(p.example).toBeUndefined()
+    expect(p.examples).toBeUndefined()
+    expect(p.schema.example).toBeUndefined()
+  })
+})
