@@ -3,6 +3,8 @@ import { CATALOGUE, LANGS, langOf } from '../src/console/i18n'
 import { createLink } from '../src/modules/users/links'
 import { makeActor, makeTestApp } from './helpers/app'
 import { consoleClient, givePassword } from './helpers/console'
+import { startProviderDouble } from './helpers/providers'
+import { until } from './helpers/scripted-provider'
 
 /**
  * The console in English and German (src/console/i18n.ts): one catalogue with the same keys in
@@ -93,6 +95,8 @@ const ENGLISH = [
   ' your ', ' you ', ' of ', 'Full access', 'read', 'write', 'execute', 'member', 'viewer', 'Done', 'Guidelines', 'guidelines', 'Status:',
   'Space Settings', 'Environment Variables', 'Environment variable', 'variable', 'Value', 'Slug', 'Visibility', 'archived', 'private', 'public',
   'Description', 'Not found', 'Back', 'saved', 'removed', 'Remove variable', 'Save variable', 'Agents', 'stored', 'encrypted', 'role',
+  'New chat', 'Start chat', 'Send', 'Message', 'Messages', 'Your chats', 'Last message', 'Older chats', 'answered', 'running', 'failed',
+  'cancelled', 'unlisted', 'You', 'working', 'refreshes', 'agent',
 ]
 
 function englishIn(html: string): string[] {
@@ -220,6 +224,99 @@ describe('German pages', () => {
     expect(englishSpace).toContain('Show archived spaces')
     // The words looked for are on the English space page: the German check sees them when they are there.
     expect(englishIn((await en.get(`/spaces/${room}`)).text)).toEqual(expect.arrayContaining(['Space Settings', 'Environment Variables', 'Save variable', 'Value']))
+  })
+})
+
+describe('the agent pages in German', () => {
+  test('Agenten, an agent\'s chat page (new, with answered and running turns), its form errors, refusals and 404 pages in German; the words looked for are on the English pages', async () => {
+    const double = startProviderDouble()
+    const app = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+    try {
+      const signedIn = async (role: 'admin' | 'member' | 'viewer', headers: Record<string, string> = DE) => {
+        const a = await makeActor(app, { role, org: 'de-agenten' })
+        await givePassword(app, a.userId)
+        const c = consoleClient(app, { headers })
+        expect((await c.signIn(a.email)).status).toBe(303)
+        return { a, c }
+      }
+      const { a, c } = await signedIn('member')
+      const { c: v } = await signedIn('viewer')
+      const { a: other } = await signedIn('member')
+      const made = async (by: typeof a, name: string, visibility: string, description?: string) =>
+        (await app.req('POST', '/api/v1/agents', { token: by.token, body: { name, visibility, description } })).body.id as string
+      const helper = await made(a, 'Übersetzer', 'organization', 'Übersetzt Texte ins Deutsche')
+      await made(a, 'Stiller Helfer', 'unlisted')
+      const hidden = await made(other, 'Geheimer Helfer', 'private')
+      const old = await made(a, 'Alter Helfer', 'organization')
+      await app.req('DELETE', `/api/v1/agents/${old}`, { token: a.token })
+      const ended = async (chat: string) => (await app.req('GET', `/api/v1/chats/${chat}`, { token: a.token })).body.chat.status !== 'working'
+      const chatOf = (r: { headers: Headers }) => new URL(r.headers.get('location')!, 'http://localhost').searchParams.get('chat')!
+
+      const pages: [string, { status: number; text: string; headers: Headers }][] = []
+      const list = await c.get('/agents')
+      pages.push(['agents', list])
+      expect(list.text).toContain('<a href="/agents" aria-current="page">Agenten</a>')
+      expect(list.text).toContain('<h1>Agenten</h1>')
+      expect(list.text).toContain('nicht gelistet')
+      pages.push(['agents error', await c.get('/agents?cursor=nonsense')])
+      pages.push(['chat, new', await c.get(`/agents/${helper}/chat`)])
+      const sent = await c.post(`/agents/${helper}/chat`, { message: 'Guten Tag' })
+      expect(sent.status).toBe(303)
+      await until(() => ended(chatOf(sent)))
+      const answered = await c.get(sent.headers.get('location')!)
+      pages.push(['chat, answered', answered])
+      expect(answered.text).toContain('>Echo: Guten Tag (user turns: 1)</div>')
+      expect(answered.text).toContain('<span class="who">Sie</span>')
+      expect(answered.text).toContain('>Senden</button>')
+      expect(answered.text).toContain('beantwortet')
+      app.clock.advance(1000)
+      const slow = await c.post(`/agents/${helper}/chat`, { message: 'HANG bitte', chatId: chatOf(sent) })
+      await until(async () => (await app.req('GET', `/api/v1/executions?status=running`, { token: a.token })).body.length === 1)
+      const running = await c.get(slow.headers.get('location')!)
+      pages.push(['chat, running', running])
+      expect(running.text).toContain('Der Agent arbeitet daran. Diese Seite aktualisiert sich selbst')
+      expect(running.text).toContain('läuft')
+      const [run] = (await app.req('GET', `/api/v1/executions?status=running`, { token: a.token })).body
+      await app.req('POST', `/api/v1/executions/${run.id}/cancel`, { token: a.token })
+      const empty = await c.post(`/agents/${helper}/chat`, { message: ' ' })
+      pages.push(['chat, empty message', empty])
+      expect(empty.text).toContain('Ungültige Eingabe: Schreiben Sie eine Nachricht')
+      pages.push(['chat, bad chat id', await c.post(`/agents/${helper}/chat`, { message: 'Hallo', chatId: '-x' })])
+      pages.push(['chat not found', await c.get(`/agents/${helper}/chat?chat=chat_nosuchchat0000000`)])
+      pages.push(['agent not found', await c.get('/agents/char_nosuchagent00000000/chat')])
+      pages.push(['agent hidden', await c.get(`/agents/${hidden}/chat`)])
+      pages.push(['agent hidden, sent', await c.post(`/agents/${hidden}/chat`, { message: 'Hallo' })])
+      const archived = await c.get(`/agents/${old}/chat`)
+      pages.push(['agent archived', archived])
+      expect(archived.text).toContain('Dieser Agent ist archiviert')
+      pages.push(['agent archived, sent', await c.post(`/agents/${old}/chat`, { message: 'Hallo' })])
+      pages.push(['viewer chat page', await v.get(`/agents/${helper}/chat`)])
+      pages.push(['viewer refused', await v.post(`/agents/${helper}/chat`, { message: 'Hallo' })])
+      pages.push(['viewer refused, hidden', await v.post(`/agents/${hidden}/chat`, { message: 'Hallo' })])
+      // No model provider (this file's other app): the 501's message in German.
+      const bare = await makeActor(t, { role: 'member', org: 'de-ohne-anbieter' })
+      await givePassword(t, bare.userId)
+      const bc = consoleClient(t, { headers: DE })
+      await bc.signIn(bare.email)
+      const idle = (await t.req('POST', '/api/v1/agents', { token: bare.token, body: { name: 'Wartender Helfer' } })).body.id as string
+      const noProvider = await bc.post(`/agents/${idle}/chat`, { message: 'Hallo' })
+      expect(noProvider.status).toBe(501)
+      expect(noProvider.text).toContain('kein Modellanbieter eingerichtet')
+      pages.push(['no model provider', noProvider])
+      for (const [name, res] of pages) {
+        expect({ name, lang: /<html lang="(\w+)"/.exec(res.text)?.[1], vary: /accept-language/i.test(res.headers.get('vary') ?? '') }).toEqual({ name, lang: 'de', vary: true })
+        expect({ name, english: englishIn(res.text) }).toEqual({ name, english: [] })
+      }
+      // The words looked for are on the English pages: the German check sees them when they are there.
+      const en = consoleClient(app)
+      await en.signIn(a.email)
+      expect((await en.get('/agents')).text).toContain('>Agents</a>')
+      expect(englishIn((await en.get(`/agents/${helper}/chat?chat=${chatOf(sent)}`)).text)).toEqual(expect.arrayContaining(['Send', 'Messages', 'Your chats', 'New chat', 'You', 'cancelled', 'Last message']))
+      expect(englishIn((await en.post(`/agents/${helper}/chat`, { message: '' })).text)).toEqual(expect.arrayContaining(['Validation failed', 'Start chat']))
+    } finally {
+      await app.rt.close()
+      double.stop()
+    }
   })
 })
 

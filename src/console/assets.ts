@@ -45,6 +45,14 @@ dialog{max-width:32rem;border:1px solid var(--line);border-radius:8px;color:var(
 dialog::backdrop{background:rgb(0 0 0/.4)}
 .row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
+textarea{font:inherit;color:inherit;width:100%;min-height:6rem;padding:.45rem .5rem;border:1px solid var(--line);border-radius:6px;background:var(--bg);resize:vertical}
+form.chat-form{display:grid;gap:.5rem;max-width:48rem;margin:1rem 0}
+ol.chat{list-style:none;margin:0 0 1rem;padding:0;display:grid;gap:.75rem;max-width:48rem}
+ol.chat>li{border:1px solid var(--line);border-radius:6px;padding:.5rem .75rem}
+ol.chat>li.user{background:var(--card)}
+ol.chat .who{font-weight:600;margin-right:.5rem}
+ol.chat .text{white-space:pre-wrap;overflow-wrap:anywhere;margin:.25rem 0 0}
+.status-working{color:var(--accent)}.status-done{color:var(--ok)}.status-error,.status-standby{color:var(--bad)}
 `
 
 /** Local dates, copy buttons, and <dialog> confirms for forms marked data-confirm. Pages work without it. */
@@ -72,4 +80,45 @@ document.querySelectorAll('form[data-confirm]').forEach(function (f) {
     }, { once: true });
   });
 });
+`
+
+/**
+ * An agent's chat page (/agents/{id}/chat): while a turn runs (an element with data-refresh, its
+ * seconds), the page reads itself again and swaps in its conversation and chat list, until no
+ * turn runs; the message being typed stays. Without it the page refreshes itself (a <noscript>
+ * meta refresh). A sent form's button is disabled, so that one click starts one turn.
+ */
+export const CHAT_JS = `
+document.querySelectorAll('form.chat-form').forEach(function (f) {
+  f.addEventListener('submit', function () {
+    var b = f.querySelector('button[type=submit]');
+    if (b) setTimeout(function () { b.disabled = true; }, 0);
+  });
+});
+(function () {
+  var live = document.querySelector('[data-refresh]');
+  if (!live || !window.fetch || !window.DOMParser) return;
+  var every = (Number(live.getAttribute('data-refresh')) || 2) * 1000;
+  var local = function (root) {
+    root.querySelectorAll('time[datetime]').forEach(function (t) {
+      var d = new Date(t.getAttribute('datetime'));
+      if (!isNaN(d)) t.textContent = d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+    });
+  };
+  var tick = function () {
+    fetch(location.href, { credentials: 'same-origin', headers: { accept: 'text/html' } })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (html === null) return;
+        var doc = new DOMParser().parseFromString(html, 'text/html');
+        ['conversation', 'chats'].forEach(function (id) {
+          var now = document.getElementById(id), next = doc.getElementById(id);
+          if (now && next) { var n = document.importNode(next, true); now.replaceWith(n); local(n); }
+        });
+        if (doc.querySelector('[data-refresh]')) setTimeout(tick, every);
+      })
+      .catch(function () { setTimeout(tick, every * 2); });
+  };
+  setTimeout(tick, every);
+})();
 `

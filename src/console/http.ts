@@ -1,6 +1,7 @@
 import type { Ctx, Services } from '../context'
 import { contextOf } from '../context'
 import type { Origin } from '../actor'
+import type { Engine } from '../engine/runner'
 import { isLoopback } from '../http/client-address'
 import { htmlResponse } from '../http/compression'
 import { resolveSession, sessionContext, SESSION_MAX_MS, type SignedIn } from './session'
@@ -26,6 +27,8 @@ type Set = { headers: Record<string, string | number>; status?: number | string 
 
 export interface ConsoleDeps {
   services: Services
+  /** The execution engine: the agents' chat page starts turns through the same service as the API's execute. */
+  engine: Engine
   clientAddress: (request: Request) => string | null
   isHttps: (request: Request) => boolean
 }
@@ -61,7 +64,7 @@ export function safeNext(next: unknown): string | null {
 }
 
 export function consoleKit(deps: ConsoleDeps) {
-  const { services, clientAddress, isHttps } = deps
+  const { services, engine, clientAddress, isHttps } = deps
   const origin = (request: Request): Origin => {
     let ip: string | null | undefined
     return { ip: () => (ip === undefined ? (ip = clientAddress(request)) : ip), userAgent: request.headers.get('user-agent') }
@@ -77,6 +80,7 @@ export function consoleKit(deps: ConsoleDeps) {
 
   return {
     isHttps,
+    engine,
     cookieName,
     /** Where the browser reaches this server: TEAMDAY_PUBLIC_URL, else the request's scheme and Host (links, curl lines). */
     publicBase(request: Request): string {

@@ -1,5 +1,6 @@
 import { Elysia } from 'elysia'
 import type { Services } from '../context'
+import type { Engine } from '../engine/runner'
 import { consoleKit, crossOriginRefused, type ConsoleKit } from './http'
 import { refusedPage } from './routes/auth'
 import { authRoutes } from './routes/auth'
@@ -8,6 +9,7 @@ import { profileRoutes } from './routes/profile'
 import { tokenRoutes } from './routes/settings'
 import { cliRoutes } from './routes/cli'
 import { spaceRoutes } from './routes/spaces'
+import { agentRoutes } from './routes/agents'
 
 export { consoleKit, safeNext, type ConsoleKit } from './http'
 export type { SignedIn } from './session'
@@ -29,11 +31,13 @@ export function consolePlugin(kit: ConsoleKit) {
     .use(tokenRoutes(kit))
     .use(profileRoutes(kit))
     .use(orgRoutes(kit))
+    .use(agentRoutes(kit))
     .use(spaceRoutes(kit))
     .use(cliRoutes(kit))
 }
 
-export function createConsole(services: Services, clientAddress: (r: Request) => string | null, isHttps: (r: Request) => boolean) {
-  const kit = consoleKit({ services, clientAddress, isHttps })
+/** `services`: the runtime (its engine runs the turns started from an agent's chat page). */
+export function createConsole(services: Services & { engine: Engine }, clientAddress: (r: Request) => string | null, isHttps: (r: Request) => boolean) {
+  const kit = consoleKit({ services, engine: services.engine, clientAddress, isHttps })
   return { kit, plugin: consolePlugin(kit) }
 }

@@ -79,6 +79,7 @@ export const ROUTE_REQUIREMENTS: Record<string, Requirement> = {
   // The web console: sessions only (test/console-*.test.ts)
   'GET /console/assets/console.css': 'console',
   'GET /console/assets/console.js': 'console',
+  'GET /console/assets/chat.js': 'console',
   'GET /login': 'console',
   'POST /login': 'console',
   'POST /logout': 'console',
@@ -108,6 +109,9 @@ export const ROUTE_REQUIREMENTS: Record<string, Requirement> = {
   'GET /spaces/:id': 'console',
   'POST /spaces/:id/secrets': 'console',
   'POST /spaces/:id/secrets/remove': 'console',
+  'GET /agents': 'console',
+  'GET /agents/:id/chat': 'console',
+  'POST /agents/:id/chat': 'console',
   // Browser sign-in for CLIs (no bearer token: the login code or refresh token is the credential)
   'POST /api/auth/cli/initiate': 'public',
   'GET /api/auth/cli/poll': 'public',

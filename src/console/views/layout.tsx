@@ -13,19 +13,25 @@ export interface Nav {
 }
 
 /**
- * The header's entries. "Spaces" lists the spaces one may see, each with its Space Settings →
- * Environment Variables. "Settings" leads to Settings → Profile, whose Personal Access Tokens
- * section ("API-Zugriff" in German) holds the tokens, as TeamDay's docs say.
+ * The header's entries. "Agents" lists the agents one may see, each with its chat page (the
+ * `chatUrl` of POST /api/v1/agents). "Spaces" lists the spaces one may see, each with its Space
+ * Settings → Environment Variables. "Settings" leads to Settings → Profile, whose Personal Access
+ * Tokens section ("API-Zugriff" in German) holds the tokens, as TeamDay's docs say.
  */
 const LINKS = [
+  { href: '/agents', label: 'navAgents', admin: false },
   { href: '/spaces', label: 'navSpaces', admin: false },
   { href: '/settings/profile', label: 'navSettings', admin: false },
   { href: '/org/members', label: 'navMembers', admin: true },
   { href: '/org/audit', label: 'navAudit', admin: true },
 ] as const
 
-/** Every console page: one stylesheet, one script, a header with the navigation. */
-export function Layout(props: { title: string; nav: Nav; children?: Children }) {
+/**
+ * Every console page: one stylesheet, one script, a header with the navigation. `script`: a
+ * further same-origin script of the page (the CSP allows no inline code). `refresh`: the page
+ * refreshes itself every that many seconds without JavaScript (its script does it more gently).
+ */
+export function Layout(props: { title: string; nav: Nav; children?: Children; script?: string; refresh?: number }) {
   const { who, organizations = [], current, t } = props.nav
   return (
     <html lang={props.nav.lang}>
@@ -35,6 +41,14 @@ export function Layout(props: { title: string; nav: Nav; children?: Children }) 
         <title safe>{`${props.title} - teamday`}</title>
         <link rel="stylesheet" href="/console/assets/console.css" />
         <script src="/console/assets/console.js" defer></script>
+        {props.script ? <script src={props.script} defer></script> : ''}
+        {props.refresh ? (
+          <noscript>
+            <meta http-equiv="refresh" content={String(props.refresh)} />
+          </noscript>
+        ) : (
+          ''
+        )}
       </head>
       <body>
         <header>

@@ -1,0 +1,172 @@
+import { Value } from '@sinclair/typebox/value'
+import { Elysia, t } from 'elysia'
+import { roleRefusal, type Permission } from '../../auth/roles'
+import { AppError } from '../../errors'
+import { validationDetails } from '../../http/errors'
+import { canUseAgent } from '../../modules/agents/access'
+import { getAgent, listAgents, type PublicAgent } from '../../modules/agents/service'
+import { listChats, readChat } from '../../modules/chats/service'
+import { ExecuteBody } from '../../modules/executions/model'
+import { startExecution } from '../../modules/executions/service'
+import { FormBody, field, hidden } from '../form'
+import { page, redirect, type ConsoleKit } from '../http'
+import type { SignedIn } from '../session'
+import { AgentChatPage, AgentsPage, agentChatHref, type ChatForm, type ChatRead, type PublicChat } from '../views/agents'
+import { MessagePage } from '../views/auth'
+import type { Nav } from '../views/layout'
+import { errorOf, navOf } from './settings'
+
+const IdParams = t.Object({ id: t.String() })
+
+/** The header entry the agent pages belong to. */
+const CURRENT = '/agents'
+
+/**
+ * The permissions of the API routes these pages mirror: GET /api/v1/agents and /agents/{id}
+ * (agents:read), GET /api/v1/chats… (executions:read), POST /api/v1/agents/{id}/execute
+ * (agents:execute). The role's refusal is the auth macro's own (src/auth/roles.ts).
+ */
+const LIST: Permission[] = ['agents:read']
+const CHAT: Permission[] = ['agents:read', 'executions:read']
+const RUN: Permission = 'agents:execute'
+
+function refusalOf(who: SignedIn, permissions: Permission[]): AppError | null {
+  for (const p of permissions) {
+    const refused = roleRefusal(who.role, p)
+    if (refused) return refused
+  }
+  return null
+}
+
+/** A query parameter as one string, or undefined. */
+const param = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined)
+
+/** A chat id can only be one the execute body accepts (its schema): anything else names no chat. */
+const isChatId = (id: string) => Value.Check(ExecuteBody.properties.chatId, id)
+
+/**
+ * A message to send, checked as POST /api/v1/agents/{id}/execute checks its body (its schema,
+ * its words); a message of blanks only counts as empty here (a form's text area).
+ */
+function invalidTurn(message: string, chatId: string | undefined): AppError | null {
+  const body = { message: message.trim() === '' ? '' : message, ...(chatId !== undefined && { chatId }) }
+  if (Value.Check(ExecuteBody, body)) return null
+  const fields = validationDetails({ all: [...Value.Errors(ExecuteBody, body)] })
+  return new AppError('validation_failed', `Validation failed: ${fields.map((f) => f.message).join('; ')}`, { details: fields })
+}
+
+/**
+ * Agents (header entry) and an agent's chat page, the `chatUrl` of POST /api/v1/agents: the
+ * same services and rules as the API. The list is GET /api/v1/agents's (its visibility rule,
+ * src/modules/agents/access.ts); the chat page shows an agent the person may see (another
+ * organization's, another member's private one or an unknown id is the 404 page), their own
+ * chats with it (the chats service: chats are private) and sends a message as
+ * POST /api/v1/agents/{id}/execute does (its service, its permission, its errors).
+ */
+export function agentRoutes(kit: ConsoleKit) {
+  const notFoundPage = async (nav: Nav, request: Request, e: AppError) =>
+    page(await (<MessagePage nav={nav} title={nav.t.notFoundTitle} message={errorOf(request, e)} link={{ href: '/agents', label: nav.t.backToAgents }} />), { status: 404 })
+  const refusedPage = async (nav: Nav, request: Request, e: AppError) =>
+    page(await (<MessagePage nav={nav} title={nav.t.notAllowedTitle} message={errorOf(request, e)} link={{ href: '/agents', label: nav.t.backToAgents }} />), { status: e.status })
+
+  /**
+   * Agent `ref`'s chat page as the person may see it, chat `chatId` open (null: a new chat).
+   * The 404 page when the API would answer 404 for the agent, or for the chat (not theirs, not
+   * this agent's, none); `keepChat`: an unknown chat is left closed instead (a refused message).
+   */
+  const chatPage = async (
+    who: SignedIn,
+    request: Request,
+    set: any,
+    ref: string,
+    o: { chatId?: string; cursor?: string; form?: ChatForm; status?: number; keepChat?: boolean } = {},
+  ): Promise<Response> => {
+    const nav = await navOf(kit, who, request, set, CURRENT)
+    const ctx = kit.ctxOf(who, request, set)
+    let agent: PublicAgent
+    try {
+      const refused = refusalOf(who, CHAT)
+      if (refused) throw refused
+      agent = await getAgent(ctx, ref)
+    } catch (e) {
+      if (e instanceof AppError) return e.status === 404 ? notFoundPage(nav, request, e) : refusedPage(nav, request, e)
+      throw e
+    }
+    let chat: ChatRead | null = null
+    if (o.chatId !== undefined) {
+      try {
+        const missing = new AppError('not_found', `Chat ${o.chatId.slice(0, 200)} not found.`)
+        if (!isChatId(o.chatId)) throw missing
+        chat = await readChat(ctx, o.chatId)
+        // The page of one agent shows its chats: those whose latest message went to it (as the list's filter).
+        if (chat.chat.agentId !== agent.id) throw missing
+      } catch (e) {
+        if (!(e instanceof AppError && e.status === 404)) throw e
+        if (!o.keepChat) return notFoundPage(nav, request, e)
+        chat = null
+      }
+    }
+    let chats: PublicChat[] = []
+    let chatsNext: string | null = null
+    let chatsError: string | null = null
+    let status = o.status ?? 200
+    try {
+      const r = await listChats(ctx, { agentId: agent.id, limit: 50, offset: 0, cursor: o.cursor })
+      chats = r.chats
+      chatsNext = r.nextCursor
+    } catch (e) {
+      if (!(e instanceof AppError)) throw e
+      chatsError = errorOf(request, e)
+      if (status < 400) status = e.status
+    }
+    const noRun = roleRefusal(who.role, RUN) ? 'role' : canUseAgent(who.caller, agent) ? null : 'archived'
+    return page(await (<AgentChatPage nav={nav} agent={agent} chat={chat} chats={chats} chatsNext={chatsNext} chatsError={chatsError} noRun={noRun} form={o.form} />), { status })
+  }
+
+  // Adds its routes to the console's instance itself (a function plugin), as the other route files.
+  return (app: Elysia) => app
+    .get('/agents', async ({ request, set, query }) => {
+      const who = await kit.signedIn(request)
+      if (!who) return kit.toSignIn(request)
+      const nav = await navOf(kit, who, request, set, CURRENT)
+      try {
+        const refused = refusalOf(who, LIST)
+        if (refused) return refusedPage(nav, request, refused)
+        const r = await listAgents(kit.ctxOf(who, request, set), { limit: 100, offset: 0, cursor: param(query.cursor) })
+        return page(await (<AgentsPage nav={nav} agents={r.agents} next={r.nextCursor} />))
+      } catch (e) {
+        if (e instanceof AppError) return page(await (<AgentsPage nav={nav} agents={[]} next={null} error={errorOf(request, e)} />), { status: e.status })
+        throw e
+      }
+    }, hidden)
+    .get('/agents/:id/chat', async ({ request, set, params, query }) => {
+      const who = await kit.signedIn(request)
+      if (!who) return kit.toSignIn(request)
+      return chatPage(who, request, set, params.id, { chatId: param(query.chat), cursor: param(query.cursor) })
+    }, { ...hidden, params: IdParams })
+    // Sends a message: a turn of POST /api/v1/agents/{id}/execute (async), in the chat `chatId`
+    // when given (a new chat otherwise); 303 to the chat, which shows the turn running.
+    .post('/agents/:id/chat', async ({ request, set, params, body }) => {
+      const who = await kit.signedIn(request)
+      if (!who) return kit.toSignIn(request)
+      const message = field(body, 'message')
+      const chatId = field(body, 'chatId') || undefined
+      try {
+        // In the API's order: the role (the auth macro), the body (its schema), then the agent.
+        const refused = roleRefusal(who.role, RUN)
+        if (refused) throw refused
+        const invalid = invalidTurn(message, chatId)
+        if (invalid) throw invalid
+        const { execution } = await startExecution(kit.ctxOf(who, request, set), kit.engine, params.id, { message, chatId })
+        return redirect(agentChatHref(execution.agentId ?? params.id, { chat: execution.chatId }))
+      } catch (e) {
+        if (!(e instanceof AppError)) throw e
+        // The API refuses a role before it looks the agent up: a 403 whether or not the agent
+        // exists. The page shows the agent only when the person may see it.
+        if (e.status === 403 && !(await getAgent(kit.ctxOf(who, request, set), params.id).then(() => true, () => false))) {
+          return refusedPage(await navOf(kit, who, request, set, CURRENT), request, e)
+        }
+        return chatPage(who, request, set, params.id, { chatId, keepChat: true, form: { error: errorOf(request, e), message }, status: e.status })
+      }
+    }, { ...hidden, body: FormBody, params: IdParams })
+}
