@@ -91,6 +91,21 @@ describe('request ids', () => {
     expect(err.body.requestId).toMatch(/^req_[A-Za-z0-9]+$/)
     expect(err.text).not.toContain(value)
   })
+
+  test('a token sent as the X-Request-Id is not echoed in the header, the body or the audit event', async () => {
+    const leaked = await makeActor(t, { role: 'member' })
+    const headers = { 'x-request-id': leaked.token }
+    const res = await t.req('POST', '/api/v1/tokens', { token: admin.token, body: { name: 'traced' }, headers })
+    expect(res.status).toBe(201)
+    expect(res.headers.get('x-request-id')).toMatch(/^req_[A-Za-z0-9]+$/)
+    const events = await t.req('GET', '/api/v1/audit-events?limit=5', { token: admin.token })
+    expect(events.status).toBe(200)
+    expect(events.text).toContain(res.headers.get('x-request-id')!)
+    expect(events.text).not.toContain(leaked.token)
+    const err = await t.req('GET', '/api/v1/nope', { headers })
+    expect(err.headers.get('x-request-id')).toMatch(/^req_[A-Za-z0-9]+$/)
+    expect(err.text).not.toContain(leaked.token)
+  })
 })
 
 describe('malformed JSON → 400 invalid_json', () => {
