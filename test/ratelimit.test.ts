@@ -176,6 +176,20 @@ describe('what counts and in which order (on PostgreSQL the look-up and the coun
     // The user's budget: the first request of each token (2) counted, the refused ones did not.
     expect(await countOf(t, `user:${a.userId}`)).toBe(2)
   })
+
+  test("a 429 for the user's budget describes that budget in X-RateLimit-*, also when the token's has nothing left either", async () => {
+    const t = await makeTestApp({ config: { rateLimit: { limit: 3, windowMs: MIN }, userRateLimit: { limit: 5, windowMs: MIN } } })
+    const a = await makeActor(t)
+    const b = await makeToken(t, a)
+    for (let i = 0; i < 3; i++) expect((await t.req('GET', '/api/v1/agents', { token: a.token })).status).toBe(200)
+    for (let i = 0; i < 2; i++) expect((await t.req('GET', '/api/v1/agents', { token: b.token })).status).toBe(200)
+    // b's third request: its own budget is now spent exactly (0 left), the user's is over.
+    const refused = await t.req('GET', '/api/v1/agents', { token: b.token })
+    expect([refused.status, refused.body.code]).toEqual([429, 'rate_limited'])
+    expect(refused.body.message).toContain('for this user')
+    expect([refused.headers.get('x-ratelimit-limit'), refused.headers.get('x-ratelimit-remaining')]).toEqual(['5', '0'])
+    expect(refused.headers.get('ratelimit')).toContain('"user";r=0')
+  })
 })
 
 describe('failed authentications are throttled per IP', () => {

@@ -99,9 +99,12 @@ export class RateLimiter {
   private afterUser(tok: Window | null, user: Window | null, set: { headers: Headers }): void {
     const windows = tok && user ? [tok, user] : tok ? [tok] : user ? [user] : []
     if (windows.length === 0) return
-    const tightest = tok && user ? (user.remaining < tok.remaining ? user : tok) : windows[0]!
+    // X-RateLimit-* describe the budget with less left; a refusal's, the budget that refused
+    // (on a tie at 0 the token's was chosen while the 429 named the user's limit).
+    const over = user !== null && user.count > user.policy.limit
+    const tightest = tok && user ? (over || user.remaining < tok.remaining ? user : tok) : windows[0]!
     this.setHeaders(set.headers, windows, tightest)
-    if (user && user.count > user.policy.limit) {
+    if (user && over) {
       throw tooMany(user.resetIn, `Too many requests for this user: the limit is ${user.policy.limit} requests per ${user.policy.windowMs / 1000} s for all of the user's tokens together`)
     }
   }
