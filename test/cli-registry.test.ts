@@ -80,6 +80,21 @@ describe('every declared command', () => {
     const rows = [...readme.matchAll(/^\| (\d) \| /gm)].map((m) => Number(m[1]))
     expect(rows).toEqual(Object.values(EXIT))
   })
+
+  test('teamday help names every environment variable the server reads, and README describes each', async () => {
+    const out = (await cli('help')).out
+    const readme = readFileSync(resolve(import.meta.dir, '../README.md'), 'utf8')
+    const config = readFileSync(resolve(import.meta.dir, '../src/config.ts'), 'utf8')
+    // What src/config.ts reads (`env.NAME`) and Elysia's mode; TEAMDAY_TRUST_PROXY is read only to refuse it.
+    const read = new Set([...config.matchAll(/\benv\.([A-Z][A-Z0-9_]+)/g)].map((m) => m[1]!))
+    read.delete('TEAMDAY_TRUST_PROXY')
+    read.add('NODE_ENV')
+    expect(read.size).toBeGreaterThan(35)
+    for (const name of read) {
+      expect({ name, inHelp: new RegExp(`\\b${name}\\b`).test(out) }).toEqual({ name, inHelp: true })
+      expect({ name, inReadme: readme.includes(`\`${name}\``) }).toEqual({ name, inReadme: true })
+    }
+  })
 })
 
 describe('arguments are checked from the declarations, before the command loads', () => {
