@@ -631,6 +631,20 @@ describe('Idempotency-Key in the document', () => {
   })
 })
 
+describe('statuses every operation of a kind can answer', () => {
+  test('a path parameter: 404 (a NUL, %00, in the path names nothing); query parameters: 422 (one the route does not take)', async () => {
+    for (const { path, method, op } of ops) {
+      const where = `${method.toUpperCase()} ${path}`
+      if (path.includes('{')) expect({ where, has404: '404' in op.responses }).toEqual({ where, has404: true })
+      if ((op.parameters ?? []).some((p: Json) => p.in === 'query')) expect({ where, has422: '422' in op.responses }).toEqual({ where, has422: true })
+    }
+    const a = await makeActor(t, { role: 'admin' })
+    expect((await t.req('GET', '/api/v1/organizations/%00/env', { token: a.token })).status).toBe(404)
+    const unknown = await t.req('GET', '/api/tokens/list?zzz=1', { token: a.token })
+    expect([unknown.status, unknown.body.code]).toEqual([422, 'validation_failed'])
+  })
+})
+
 describe('what any request can be refused with before its route runs, in the document', () => {
   test('every operation documents 413 and 414; those that read a body 415; those with a path parameter a 422 for malformed percent-encoding', () => {
     expect(ops.length).toBeGreaterThan(40)

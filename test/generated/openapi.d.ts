@@ -3166,6 +3166,18 @@ export interface components {
          */
         OrganizationForbidden: components["schemas"]["Error"];
         /**
+         * @description Not found: `orgId` holds the NUL character (`%00`), which no id or slug does (another organization's id is 403).
+         * @example {
+         *       "error": true,
+         *       "statusCode": 404,
+         *       "statusMessage": "Not Found",
+         *       "code": "not_found",
+         *       "message": "Not found: no id or slug contains the NUL character (%00).",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *     }
+         */
+        OrganizationNotFound: components["schemas"]["Error"];
+        /**
          * @description A user and their role in this organization
          * @example {
          *       "userId": "user_4Fk9QzL2mP7xR1vN8tBc",
@@ -4126,6 +4138,24 @@ export interface components {
          *     }
          */
         AliasTokenNotFound: components["schemas"]["Error"];
+        /**
+         * @description Validation failed: a query parameter this route does not take (it takes `organizationId` only), or an invalid `organizationId`; `details` names it.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 422,
+         *       "statusMessage": "Unprocessable Entity",
+         *       "code": "validation_failed",
+         *       "message": "Validation failed: unknown query parameter \"org\": this route takes organizationId",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c",
+         *       "details": [
+         *         {
+         *           "field": "org",
+         *           "message": "unknown query parameter \"org\": this route takes organizationId"
+         *         }
+         *       ]
+         *     }
+         */
+        AliasQueryInvalid: components["schemas"]["Error"];
     };
     responses: {
         /** @description The body is over 1 MiB, as declared (Content-Length) or as sent (`payload_too_large`); any route answers this, also one that takes no body. */
@@ -7930,6 +7960,16 @@ export interface operations {
                     "application/json": components["schemas"]["OrganizationForbidden"];
                 };
             };
+            /** @description Not found: `orgId` holds the NUL character (`%00`), which no id or slug does (another organization's id is 403). */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrganizationNotFound"];
+                };
+            };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
             422: components["responses"]["InvalidPathParameter"];
@@ -8030,6 +8070,16 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OrganizationForbidden"];
+                };
+            };
+            /** @description Not found: `orgId` holds the NUL character (`%00`), which no id or slug does (another organization's id is 403). */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrganizationNotFound"];
                 };
             };
             409: components["responses"]["IdempotencyConflict"];
@@ -8144,6 +8194,16 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OrganizationForbidden"];
+                };
+            };
+            /** @description Not found: `orgId` holds the NUL character (`%00`), which no id or slug does (another organization's id is 403). */
+            404: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrganizationNotFound"];
                 };
             };
             /** @description The body is over 1 MiB. */
@@ -10181,6 +10241,16 @@ export interface operations {
             };
             413: components["responses"]["PayloadTooLarge"];
             414: components["responses"]["UriTooLong"];
+            /** @description Validation failed: a query parameter this route does not take (it takes `organizationId` only), or an invalid `organizationId`; `details` names it. */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AliasQueryInvalid"];
+                };
+            };
             /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
             429: {
                 headers: {

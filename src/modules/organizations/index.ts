@@ -13,8 +13,15 @@ const forbidden = errorResponse(
   'Access denied to this organization: your token belongs to another organization (forbidden).',
 )
 
+const notFound = errorResponse(
+  404,
+  'not_found',
+  'Not found: `orgId` holds the NUL character (`%00`), which no id or slug does (another organization\'s id is 403).',
+  'Not found: no id or slug contains the NUL character (%00).',
+)
+
 /** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
-export const organizationsApiModels = { ...sharedModels, ...secretModels, ...named({ OrganizationForbidden: forbidden }) }
+export const organizationsApiModels = { ...sharedModels, ...secretModels, ...named({ OrganizationForbidden: forbidden, OrganizationNotFound: notFound }) }
 
 export function organizationsModule({ auth, ctx }: RouteKit) {
   return new Elysia({ prefix: `${API_V1}/organizations`, tags: ['Organizations'] })
@@ -23,7 +30,7 @@ export function organizationsModule({ auth, ctx }: RouteKit) {
     .get('/:orgId/env', async ({ principal, params, request, set }) => ({ success: true as const, ...(await listOrgSecrets(ctx(principal, request, set), params.orgId)) }), {
       auth: 'spaces:read',
       params: OrgParams,
-      response: { 200: 'OrgSecretNames', ...authErrors, 403: 'OrganizationForbidden' },
+      response: { 200: 'OrgSecretNames', ...authErrors, 403: 'OrganizationForbidden', 404: 'OrganizationNotFound' },
       detail: {
         summary: 'List organization secret names',
         description:
@@ -34,7 +41,7 @@ export function organizationsModule({ auth, ctx }: RouteKit) {
       auth: 'secrets:write',
       params: OrgParams,
       body: SetSecretsBody,
-      response: { 200: 'SecretKeysResult', ...bodyErrors, ...secretBodyErrors, ...authErrors, 403: 'OrganizationForbidden' },
+      response: { 200: 'SecretKeysResult', ...bodyErrors, ...secretBodyErrors, ...authErrors, 403: 'OrganizationForbidden', 404: 'OrganizationNotFound' },
       detail: {
         summary: 'Set organization secrets',
         description:
@@ -45,7 +52,7 @@ export function organizationsModule({ auth, ctx }: RouteKit) {
       auth: 'secrets:write',
       params: OrgParams,
       body: DeleteSecretsBody,
-      response: { 200: 'SecretsDeleted', ...bodyErrors, ...secretBodyErrors, ...authErrors, 403: 'OrganizationForbidden' },
+      response: { 200: 'SecretsDeleted', ...bodyErrors, ...secretBodyErrors, ...authErrors, 403: 'OrganizationForbidden', 404: 'OrganizationNotFound' },
       detail: {
         summary: 'Delete organization secrets',
         description: 'Deletes the named organization secrets (JSON body `{keys: [...]}`). Names that do not exist are ignored; `deleted` lists those removed. Admins only.',

@@ -101,7 +101,15 @@ const otherOrg = errorResponse(
 )
 const aliasNotFound = errorResponse(404, 'not_found', 'No such token, or it belongs to another user (non-admins) or organization.', 'Token pat_7Hq2LmX9vB3nR8kT1wYz not found')
 
-const aliasModels = named({ AliasTokenCreated: AliasCreated, AliasTokenList, AliasTokenRevoked: AliasRevoked, AliasOrgForbidden: otherOrg, AliasTokenNotFound: aliasNotFound })
+const aliasQueryInvalid = errorResponse(
+  422,
+  'validation_failed',
+  'Validation failed: a query parameter this route does not take (it takes `organizationId` only), or an invalid `organizationId`; `details` names it.',
+  'Validation failed: unknown query parameter "org": this route takes organizationId',
+  [{ field: 'org', message: 'unknown query parameter "org": this route takes organizationId' }],
+)
+
+const aliasModels = named({ AliasTokenCreated: AliasCreated, AliasTokenList, AliasTokenRevoked: AliasRevoked, AliasOrgForbidden: otherOrg, AliasTokenNotFound: aliasNotFound, AliasQueryInvalid: aliasQueryInvalid })
 
 function sameOrganization(principal: Principal, organizationId: string | undefined): void {
   if (organizationId !== undefined && organizationId !== '' && organizationId !== principal.organizationId) {
@@ -148,7 +156,7 @@ export function tokenAliasesModule({ auth, ctx, withholdFromReplay }: RouteKit) 
       {
         auth: 'tokens:read',
         query: AliasListQuery,
-        response: { 200: 'AliasTokenList', ...authErrors, 403: 'AliasOrgForbidden' },
+        response: { 200: 'AliasTokenList', ...authErrors, 403: 'AliasOrgForbidden', 422: 'AliasQueryInvalid' },
         detail: {
           summary: 'List your tokens (TeamDay CLI alias)',
           description: 'TeamDay CLI\'s `auth list-tokens`: your 200 newest tokens in this organization that are not revoked, as `{tokens:[{id, name, tokenPreview, createdAt, expiresAt, lastUsedAt}], count}`. GET /api/v1/tokens pages through all of them.',
