@@ -267,3 +267,15 @@ describe('Organization pages', () => {
     expect((await c.post('/org/switch', { organizationId: 'org_notmine' })).status).toBe(303)
   })
 })
+
+describe('favicon', () => {
+  test('/favicon.ico, which browsers ask for on every console and Swagger UI page, is an icon (it was a 404)', async () => {
+    const res = await t.app.handle(new Request('http://localhost/favicon.ico'))
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toBe('image/x-icon')
+    const bytes = new Uint8Array(await res.arrayBuffer())
+    // ICONDIR: reserved 0, type 1 (icon), one image; the image is a PNG.
+    expect([...bytes.slice(0, 6)]).toEqual([0, 0, 1, 0, 1, 0])
+    expect(new TextDecoder().decode(bytes.slice(23, 26))).toBe('PNG')
+  })
+})

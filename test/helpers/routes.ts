@@ -80,6 +80,7 @@ export const ROUTE_REQUIREMENTS: Record<string, Requirement> = {
   'GET /console/assets/console.css': 'console',
   'GET /console/assets/console.js': 'console',
   'GET /console/assets/chat.js': 'console',
+  'GET /favicon.ico': 'console',
   'GET /login': 'console',
   'POST /login': 'console',
   'POST /logout': 'console',

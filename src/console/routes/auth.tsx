@@ -6,7 +6,7 @@ import { findLink, useLink, type LinkPurpose } from '../../modules/users/links'
 import { checkPassword } from '../../modules/users/passwords'
 import { listMemberships } from '../../modules/users/service'
 import { eq } from 'drizzle-orm'
-import { CHAT_JS, JS, CSS } from '../assets'
+import { CHAT_JS, FAVICON, JS, CSS } from '../assets'
 import { FormBody, field, hidden } from '../form'
 import { HOME, page, redirect, safeNext, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
@@ -71,6 +71,7 @@ export function authRoutes(kit: ConsoleKit) {
   return (app: Elysia) => app
     .get('/console/assets/console.css', () => new Response(CSS, { headers: { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=3600' } }), hidden)
     .get('/console/assets/console.js', () => new Response(JS, { headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' } }), hidden)
+    .get('/favicon.ico', () => new Response(FAVICON, { headers: { 'content-type': 'image/x-icon', 'cache-control': 'public, max-age=86400' } }), hidden)
     .get('/console/assets/chat.js', () => new Response(CHAT_JS, { headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' } }), hidden)
     .get('/login', async ({ request, query }) => {
       const next = safeNext(query.next)
