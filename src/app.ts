@@ -18,7 +18,7 @@ import { cors } from './http/cors'
 import { idempotency } from './http/idempotency'
 import { observe } from './http/observe'
 import { rateLimits } from './http/ratelimit'
-import { RouteTable, unknownQueryParameter } from './http/routes'
+import { refusedQueryParameter, RouteTable } from './http/routes'
 import { agentsModule, agentsApiModels } from './modules/agents'
 import { publicAgentsModule, publicAgentsApiModels } from './modules/agents/public'
 import { auditModule, auditApiModels } from './modules/audit'
@@ -151,7 +151,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
       if (rule?.auth) await authorizer.principal(request, set, rule.auth)
       // Public routes: their per-address budget, before the body is read.
       else await ipLimit.count(request, route, set)
-      return readBody(request, rule?.body ?? 'required')
+      return readBody(request, rule?.body ?? 'required', rule?.objects)
     })
     // Never run (readBody always returns a body): named so that OpenAPI, which skips function
     // parsers, lists the two body types readBody accepts.
@@ -182,12 +182,12 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     // Public routes per address, before validation (authenticated ones: the authorizer, above).
     .use(ipLimit.plugin)
     // After authentication (the auth macro's transform) and validation: a query parameter a
-    // list does not declare is refused, not ignored (src/http/routes.ts).
+    // list does not declare, or one given twice, is refused, not ignored (src/http/routes.ts).
     .onBeforeHandle({ as: 'global' }, ({ request, route }) => {
       const q = request.url.indexOf('?')
       if (q < 0) return
-      // From the URL: the validated query has had undeclared names cleaned away already.
-      const refused = unknownQueryParameter(routes.get(request.method, route), new URLSearchParams(request.url.slice(q + 1)).keys())
+      // From the URL: the validated query has had undeclared names cleaned away, and repeats folded, already.
+      const refused = refusedQueryParameter(routes.get(request.method, route), new URLSearchParams(request.url.slice(q + 1)).keys())
       if (refused) throw refused
     })
     .use(idempotent.plugin)

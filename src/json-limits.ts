@@ -3,27 +3,117 @@
 /** JSON nesting allowed in a request body: the body object itself is level 1. */
 export const MAX_JSON_DEPTH = 32
 
+/** What scanJson found: nothing (0), or these flags. */
+export const JSON_TOO_DEEP = 1
+/** A number literal whose value JSON.parse cannot give back as written: see `exactNumber`. */
+export const JSON_INEXACT_NUMBER = 2
+
 /**
- * True when `text` nests arrays/objects deeper than `max`, counting only brackets outside
- * strings. One pass over the characters (stopping at the first level too deep), no recursion,
- * no allocation: it runs before JSON.parse (0.3 s for 1 MiB of `[`) and long before validation,
- * where TypeBox and Elysia's error mapping recurse (a deep value overflows the stack or, in
- * Elysia's development mode, takes seconds).
+ * One pass over JSON `text`, outside strings, no recursion, no allocation but for a suspect
+ * number: nesting of arrays/objects deeper than `max` (JSON_TOO_DEEP, stopping there) and a
+ * number literal that does not survive parsing (JSON_INEXACT_NUMBER). Depth runs before
+ * JSON.parse (0.3 s for 1 MiB of `[`) and long before validation, where TypeBox and Elysia's
+ * error mapping recurse (a deep value overflows the stack or, in Elysia's development mode,
+ * takes seconds). A literal is parsed here only when it has an exponent or a run of 16 digits
+ * (the shortest integer beyond 2^53 - 1 has 16): only those can be infinite or an unsafe integer.
  */
-export function jsonTooDeep(text: string, max = MAX_JSON_DEPTH): boolean {
+export function scanJson(text: string, max = MAX_JSON_DEPTH): number {
   let depth = 0
   let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
+  let found = 0
+  // The number literal being read: where it starts (-1: none), its longest run of digits, an
+  // exponent, a fraction.
+  let start = -1
+  let run = 0
+  let longest = 0
+  let exponent = false
+  let fraction = false
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 32
     if (inString) {
       if (c === 92 /* \ */) i++
       else if (c === 34 /* " */) inString = false
-    } else if (c === 34) inString = true
+      continue
+    }
+    if (c >= 48 && c <= 57 /* 0-9 */) {
+      if (start < 0) start = i
+      if (++run > longest) longest = run
+      continue
+    }
+    if (start >= 0) {
+      if (c === 101 || c === 69 /* e E */) exponent = true
+      else if (c === 46 /* . */) fraction = true
+      if (c === 101 || c === 69 || c === 46 || c === 43 /* + */ || c === 45 /* - */) {
+        run = 0
+        continue
+      }
+      if ((exponent || longest >= 16) && !exactLiteral(Number(text.slice(start, i)), !exponent && !fraction)) found |= JSON_INEXACT_NUMBER
+      start = -1
+      run = longest = 0
+      exponent = fraction = false
+    }
+    if (c === 45 /* - */) start = i
+    else if (c === 34) inString = true
     else if (c === 123 /* { */ || c === 91 /* [ */) {
-      if (++depth > max) return true
+      if (++depth > max) return found | JSON_TOO_DEEP
     } else if (c === 125 /* } */ || c === 93 /* ] */) depth--
   }
-  return false
+  return found
+}
+
+/**
+ * True when `text` nests arrays/objects deeper than `max`, counting only brackets outside
+ * strings (scanJson).
+ */
+export function jsonTooDeep(text: string, max = MAX_JSON_DEPTH): boolean {
+  return (scanJson(text, max) & JSON_TOO_DEEP) !== 0
+}
+
+/**
+ * Whether a number literal is one every reader gets back as sent: finite (JSON.parse reads
+ * `1e309` as Infinity, which JSON.stringify writes as null) and, when written as an integer
+ * (digits only: `integer`), within ±(2^53 - 1) (`9007199254740993` reads as ...992; I-JSON, RFC
+ * 7493 §2.2). A literal with a fraction or an exponent is a double as written (`1e20`, `0.1`):
+ * it keeps a double's ~16 significant digits, as every JSON reader in JavaScript has them.
+ */
+function exactLiteral(n: number, integer: boolean): boolean {
+  return Number.isFinite(n) && (!integer || Number.isSafeInteger(n))
+}
+
+/** The first number literal of JSON `text` (outside strings) that is not exact (scanJson), parsed; undefined when none. */
+export function firstInexactLiteral(text: string): number | undefined {
+  const literal = /"(?:[^"\\]|\\.)*"|(-?\d+)(\.\d+)?([eE][+-]?\d+)?/g
+  for (let m = literal.exec(text); m !== null; m = literal.exec(text)) {
+    if (m[1] === undefined) continue
+    if (!exactLiteral(Number(m[0]), m[2] === undefined && m[3] === undefined)) return Number(m[0])
+  }
+  return undefined
+}
+
+/**
+ * Where number `target` (firstInexactLiteral's) is in parsed JSON `value`: its path
+ * (`metadata.ids[2]`), the first place it is; null when it is nowhere. Iterative; run only on a
+ * body being refused.
+ */
+export function numberPath(value: unknown, target: number): { path: string; value: number } | null {
+  type Node = { v: unknown; path: string }
+  const stack: Node[] = [{ v: value, path: '' }]
+  while (stack.length > 0) {
+    const { v, path } = stack.pop()!
+    if (typeof v === 'number') {
+      if (Object.is(v, target)) return { path, value: v }
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], path: `${path}[${i}]` })
+    } else if (v !== null && typeof v === 'object') {
+      const keys = Object.keys(v)
+      for (let i = keys.length - 1; i >= 0; i--) {
+        const k = keys[i]!
+        const shown = k.length > 64 ? `${k.slice(0, 64)}…` : k
+        stack.push({ v: (v as Record<string, unknown>)[k], path: path === '' ? shown : `${path}.${shown}` })
+      }
+    }
+  }
+  return null
 }
 
 /**

@@ -1,7 +1,7 @@
 // Edges of authentication found by mutation testing (npm run mutate): exact boundaries, the exact
 // challenge and messages a client reads, and what the token helpers guarantee.
 import { beforeAll, describe, expect, test } from 'bun:test'
-import { MAX_AUTH_HEADER_BYTES } from '../src/auth/authenticate'
+import { authenticate, MAX_AUTH_HEADER_BYTES } from '../src/auth/authenticate'
 import { loginCodeDisplay } from '../src/auth/login-code'
 import { randomBase62 } from '../src/auth/random'
 import { ACCESS_TOKEN_PREFIX, checkTokenFormat, checksum, generateToken, redactTokens, REFRESH_TOKEN_PREFIX } from '../src/auth/tokens'
@@ -23,6 +23,45 @@ beforeAll(async () => {
 }, 60_000)
 
 const withHeader = (authorization: string) => t.req('GET', '/api/v1/tokens', { headers: { authorization } })
+
+describe('whitespace in the Authorization header: only spaces and tabs separate, only spaces, tabs, CR and LF are trimmed', () => {
+  // The separator was `\s+` and the token was trim()med: a no-break space (U+00A0) after
+  // "Bearer" was accepted, where README says spaces or tabs.
+  test.each([
+    ['a no-break space after Bearer', (tok: string) => `Bearer\u00a0${tok}`],
+    ['a space, then a no-break space', (tok: string) => `Bearer \u00a0${tok}`],
+    ['a no-break space after the token', (tok: string) => `Bearer ${tok}\u00a0`],
+    ['a vertical tab after Bearer', (tok: string) => `Bearer\u000b${tok}`],
+    ['a form feed after Bearer', (tok: string) => `Bearer\u000c${tok}`],
+    ['a form feed after the token', (tok: string) => `Bearer ${tok}\u000c`],
+    ['a space inside the token', (tok: string) => `Bearer ${tok.slice(0, 10)} ${tok.slice(10)}`],
+  ])('%s: 401 malformed_token (invalid_characters), saying so', async (_name, header) => {
+    const res = await withHeader(header(admin.token))
+    expect([res.status, res.body.code, res.body.details]).toEqual([401, 'malformed_token', { reason: 'invalid_characters' }])
+    expect(res.body.message).toStartWith('Invalid token format: it contains whitespace')
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="teamday", error="invalid_token", error_description="Malformed token"')
+  })
+
+  test('before the scheme: not the Bearer scheme', async () => {
+    const res = await withHeader(`\u00a0Bearer ${admin.token}`)
+    expect([res.status, res.body.code]).toEqual([401, 'unsupported_auth_scheme'])
+  })
+
+  test('Unicode spaces a header cannot carry over HTTP/1.1 (beyond Latin-1) are refused the same way', async () => {
+    for (const space of ['\u2003', '\u3000', '\u2028', '\ufeff', '\u1680']) {
+      const code = await authenticate(t.ctx, `Bearer${space}${admin.token}`).then(
+        () => 'accepted',
+        (e) => e.code,
+      )
+      expect([space, code]).toEqual([space, 'malformed_token'])
+    }
+  })
+
+  test('spaces and tabs, in any number and mix, separate; spaces, tabs, CR and LF around it are trimmed', async () => {
+    for (const header of [`Bearer \t \t${admin.token}`, `\t Bearer\t${admin.token} \t`]) expect((await withHeader(header)).status).toBe(200)
+    for (const header of [`\r\n Bearer ${admin.token}\r\n`, `Bearer  ${admin.token}\n`]) expect((await authenticate(t.ctx, header)).principal.userId).toBe(admin.userId)
+  })
+})
 
 describe('the 401 answer', () => {
   test('the challenge names the cause in error_description, exactly', async () => {

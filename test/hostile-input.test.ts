@@ -150,6 +150,75 @@ describe('hostile input on every web console route: never a 5xx', () => {
   }, 300_000)
 })
 
+describe('a body field that must be an object, sent as anything else: a quick 422 saying so', () => {
+  // Elysia's clean-up before validation (exact-mirror: `normalize`) rebuilt a record from
+  // Object.keys of whatever was sent: "AB" became {"0":"A","1":"B"} (422 'invalid key "0", "1"'),
+  // 123 and true became {} ('must name at least one key'), and a 1 MB string a million keys (2-9 s
+  // during which the server answered nobody). Every such field of the document is checked.
+  const NOT_OBJECTS: [unknown, string][] = [['AB', 'a string'], ['', 'a string'], [123, 'a number'], [0, 'a number'], [true, 'a boolean'], [false, 'a boolean'], [null, 'null'], [[], 'an array'], [['a'], 'an array'], [[1], 'an array']]
+
+  /** Every documented operation's JSON body fields whose schema is an object (a record too). */
+  function objectFields(): { method: string; pattern: string; name: string }[] {
+    const resolve = (s: any) => (s?.$ref ? doc.components.schemas[s.$ref.split('/').pop()] : s)
+    return Object.entries<any>(doc.paths).flatMap(([pattern, item]) =>
+      Object.entries<any>(item).flatMap(([m, op]) =>
+        Object.entries<any>(resolve(op.requestBody?.content?.['application/json']?.schema)?.properties ?? {})
+          .filter(([, s]) => resolve(s)?.type === 'object')
+          .map(([name]) => ({ method: m.toUpperCase(), pattern, name })),
+      ),
+    )
+  }
+
+  let spaceId: string
+  beforeAll(async () => {
+    spaceId = (await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Secrets space' } })).body.space.id
+  })
+  const concrete = (pattern: string) => pattern.replace('{id}', spaceId).replace('{orgId}', admin.organizationId)
+
+  test('every documented one, every other JSON type: 422 validation_failed naming the field', async () => {
+    const fields = objectFields()
+    expect(fields.map((f) => `${f.method} ${f.pattern} ${f.name}`)).toEqual(expect.arrayContaining(['POST /api/v1/spaces/{id}/secrets secrets', 'POST /api/v1/organizations/{orgId}/env secrets']))
+    for (const { method, pattern, name } of fields) {
+      for (const [v, got] of NOT_OBJECTS) {
+        const res = await t.req(method, concrete(pattern), { token: admin.token, body: { [name]: v } })
+        const message = `${name} must be an object (got ${got})`
+        expect([pattern, v, res.status, res.body.code, res.body.message, res.body.details]).toEqual([pattern, v, 422, 'validation_failed', `Validation failed: ${message}`, [{ field: name, message }]])
+      }
+    }
+    // An object is still checked key by key.
+    const bad = await t.req('POST', `/api/v1/spaces/${spaceId}/secrets`, { token: admin.token, body: { secrets: { 'api-key': 'x' } } })
+    expect([bad.status, bad.body.details]).toEqual([422, [{ field: 'secrets.api-key', message: expect.stringContaining('UPPER_SNAKE_CASE') }]])
+    const ok = await t.req('POST', `/api/v1/organizations/${admin.organizationId}/env`, { token: admin.token, body: { secrets: { API_KEY: 'x' } } })
+    expect([ok.status, ok.body.keys]).toEqual([200, ['API_KEY']])
+  })
+
+  test('a 1 MB string in secrets is answered in well under a second, and /api/health meanwhile', async () => {
+    const raw = JSON.stringify({ secrets: 'x'.repeat(1_000_000) })
+    for (const path of [`/api/v1/spaces/${spaceId}/secrets`, `/api/v1/organizations/${admin.organizationId}/env`]) {
+      // /api/health every 10 ms while it runs, each late by as long as the event loop was held.
+      const started = performance.now()
+      let running = true
+      const slow = t.req('POST', path, { token: admin.token, raw, headers: JSON_TYPE }).finally(() => (running = false))
+      const late: number[] = []
+      const pings = (async () => {
+        for (let k = 0; running || k < 3; k++) {
+          const due = started + k * 10
+          await Bun.sleep(Math.max(0, due - performance.now()))
+          const health = await t.req('GET', '/api/health')
+          expect(health.status).toBe(200)
+          late.push(performance.now() - due)
+        }
+      })()
+      const res = await slow
+      const ms = performance.now() - started
+      await pings
+      expect(ms).toBeLessThan(500)
+      expect(Math.max(...late)).toBeLessThan(500)
+      expect([res.status, res.body.code, res.body.message]).toEqual([422, 'validation_failed', 'Validation failed: secrets must be an object (got a string)'])
+    }
+  })
+})
+
 describe('bodies that cannot be read as they are labelled', () => {
   const enc = new TextEncoder()
   /** `{"title":"caf` + the byte 0xE9 (Latin-1 é, not UTF-8) + `"}`. */

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { refusedQueryParameter } from '../src/http/routes'
 
 // Integer and boolean query parameters of every list route: accepted as the strings a URL
 // carries, refused with a 422 that names the parameter (never TypeBox's internal kind names).
@@ -82,5 +83,55 @@ describe('a query parameter a list does not declare', () => {
     expect((await t.req('GET', '/api/v1/tokens/self?verbose=1', { token: a.token })).status).toBe(200)
     // Authentication still comes first.
     expect((await t.req('GET', '/api/v1/tasks?space_id=x')).status).toBe(401)
+  })
+})
+
+describe('a query parameter given more than once', () => {
+  // It was taken as its last value: `?status=pending&status=completed` answered only completed
+  // tasks, `limit=1&limit=2` two rows. No query schema declares an array (TeamDay's CLI and this
+  // one send each parameter once), so every repeat is refused.
+  test('is 422 naming it, on every documented query parameter of every route', async () => {
+    const doc = (await t.req('GET', '/swagger/json')).body
+    const valid = (s: any): string => (s.type === 'boolean' ? 'true' : s.enum ? s.enum[0] : s.type === 'integer' ? String(s.minimum ?? 1) : 'x')
+    let checked = 0
+    for (const [pattern, item] of Object.entries<any>(doc.paths)) {
+      const op = item.get
+      for (let p of op?.parameters ?? []) {
+        if (p.$ref) p = doc.components.parameters[p.$ref.split('/').pop()]
+        if (p.in !== 'query') continue
+        const path = pattern.replace('{orgId}', admin.organizationId).replace(/\{\w+\}/g, 'nope')
+        const v = valid(p.schema)
+        const res = await t.req('GET', `${path}?${p.name}=${v}&${p.name}=${v}`, { token: admin.token })
+        const message = `query parameter "${p.name}" was given more than once: give it once (a repeated parameter is not a list here)`
+        expect([pattern, p.name, res.status, res.body?.code, res.body?.message, res.body?.details]).toEqual([pattern, p.name, 422, 'validation_failed', `Validation failed: ${message}`, [{ field: p.name, message }]])
+        // Once, the route answers as it would (a 404 for an object that does not exist, a 422 for a bad value).
+        expect((await t.req('GET', `${path}?${p.name}=${v}`, { token: admin.token })).text).not.toContain('more than once')
+        checked++
+      }
+    }
+    expect(checked).toBeGreaterThan(30)
+  })
+
+  test('the examples found: a filter and a page size', async () => {
+    await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'twice' } })
+    for (const q of ['status=pending&status=completed', 'limit=1&limit=2', 'status=pending&limit=5&%73tatus=completed', 'offset=0&offset=0']) {
+      const res = await t.req('GET', `/api/v1/tasks?${q}`, { token: admin.token })
+      expect([q, res.status, res.body.code, res.body.message]).toEqual([q, 422, 'validation_failed', expect.stringContaining('was given more than once')])
+    }
+    for (const path of lists) {
+      const res = await t.req('GET', `${path}${sep(path)}limit=1&limit=2`, { token: admin.token })
+      expect([path, res.status, res.body.details]).toEqual([path, 422, [{ field: 'limit', message: expect.stringContaining('more than once') }]])
+    }
+    // An unknown name is named as unknown, given once or twice; a route without a query schema still ignores its query.
+    expect((await t.req('GET', '/api/v1/tasks?state=a&state=b', { token: admin.token })).body.message).toContain('unknown query parameter "state"')
+    expect((await t.req('GET', '/api/v1/tokens/self?x=1&x=2', { token: admin.token })).status).toBe(200)
+    // Authentication still comes first.
+    expect((await t.req('GET', '/api/v1/tasks?status=pending&status=completed')).status).toBe(401)
+  })
+
+  test('a parameter its route declares as an array may repeat', () => {
+    const rule = { body: 'none' as const, objects: [], query: ['tag', 'limit'], repeatable: ['tag'] }
+    expect(refusedQueryParameter(rule, ['tag', 'limit', 'tag', 'tag'])).toBeNull()
+    expect(refusedQueryParameter(rule, ['tag', 'limit', 'limit'])?.message).toContain('"limit" was given more than once')
   })
 })

@@ -8,6 +8,21 @@ import { ACCESS_TOKEN_PREFIX, checkTokenFormat, hashToken, stopsAt, TOKEN_PREFIX
 
 export const MAX_AUTH_HEADER_BYTES = 8 * 1024
 
+/** Space, tab, CR, LF: what is trimmed around the header's value (not `\s`, which is every Unicode space). */
+const isEdgeSpace = (c: number) => c === 32 || c === 9 || c === 13 || c === 10
+
+/** `s` without spaces, tabs, CRs and LFs at either end (linear: a regex anchored at the end is quadratic on a long run of them). */
+function trimEdges(s: string): string {
+  let start = 0
+  let end = s.length
+  while (start < end && isEdgeSpace(s.charCodeAt(start))) start++
+  while (end > start && isEdgeSpace(s.charCodeAt(end - 1))) end--
+  return s.slice(start, end)
+}
+
+/** Between the scheme and the token: one or more spaces or tabs (RFC 7235's 1*SP, tabs tolerated). */
+const SEPARATOR = /^[ \t]+/
+
 const FIX = 'Create a new token in the web console (Settings → Profile → Personal Access Tokens, /settings/tokens) or on the server (`teamday tokens create --email … --name …`), and send it as "Authorization: Bearer td_…"; TeamDay\'s CLI signs in with `teamday auth login`.'
 const CLI_SIGN_IN = 'Sign in again from your terminal (`teamday login`, or `teamday auth login` with TeamDay\'s CLI)'
 const CLI_FIX = `${CLI_SIGN_IN}, or refresh the access token (POST /api/auth/cli/refresh).`
@@ -52,21 +67,23 @@ export interface Authenticated {
  * `ctx` is the request's, before anyone is known (its origin and request id go into the audit
  * events and the token's last use).
  *
- * Whitespace policy: the scheme is case-insensitive (RFC 7235); one or more spaces may separate
- * it from the token, and whitespace around the token (including a trailing newline pasted from
- * a file) is trimmed. Whitespace inside the token makes it malformed.
+ * Whitespace policy: the scheme is case-insensitive (RFC 7235); one or more spaces or tabs
+ * separate it from the token, and spaces, tabs, CR and LF around the token (a trailing newline
+ * pasted from a file) are trimmed. Any other whitespace (a no-break space U+00A0, U+2003, a
+ * vertical tab…), wherever it is, and whitespace inside the token make the token malformed.
  */
 export async function authenticate(ctx: Ctx, header: string | null, lookup: TokenLookup = plainLookup): Promise<Authenticated> {
-  if (header === null || header.trim() === '') {
+  const value = header === null ? '' : trimEdges(header)
+  if (value === '') {
     throw unauthorized('missing_token', `Authentication required: no token was sent. ${FIX}`, 'No token')
   }
-  if (header.length > MAX_AUTH_HEADER_BYTES) {
+  if (header!.length > MAX_AUTH_HEADER_BYTES) {
     throw unauthorized('authorization_header_too_large', `Invalid token: the Authorization header is over ${MAX_AUTH_HEADER_BYTES} bytes. ${FIX}`, 'Authorization header too large')
   }
-  const value = header.trim()
-  const m = /^(\S+)(?:\s+([\s\S]*))?$/.exec(value)!
-  const scheme = m[1]!
-  const credentials = (m[2] ?? '').trim()
+  // The scheme ends at any whitespace; only spaces and tabs separate it from the token.
+  const scheme = /^\S*/.exec(value)![0]
+  const rest = value.slice(scheme.length)
+  const credentials = rest.replace(SEPARATOR, '')
   if (scheme.toLowerCase() !== 'bearer') {
     if (scheme.startsWith(TOKEN_PREFIX)) {
       throw unauthorized('missing_bearer_scheme', `Invalid authorization header: the token must follow the word "Bearer", as in "Authorization: Bearer td_…".`, 'Missing Bearer scheme')
@@ -75,6 +92,14 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
   }
   if (credentials === '') {
     throw unauthorized('empty_bearer_token', `Invalid authorization header: "Bearer" was sent without a token. ${FIX}`, 'No token after Bearer')
+  }
+  if (/\s/.test(credentials)) {
+    throw unauthorized(
+      'malformed_token',
+      `Invalid token format: it contains whitespace (only spaces or tabs may separate "Bearer" from the token; a no-break space or another Unicode space may not, nor may any space inside it). ${FIX}`,
+      'Malformed token',
+      { reason: 'invalid_characters' },
+    )
   }
   // A CLI session's access token (`tdo_…`): the same checks, one rule for both kinds.
   const cli = credentials.startsWith(ACCESS_TOKEN_PREFIX)

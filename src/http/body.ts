@@ -1,6 +1,6 @@
 import { parseQuery } from 'elysia/parse-query'
 import { AppError } from '../errors'
-import { hasLoneSurrogate, jsonHasNul, jsonMayHaveSurrogate, jsonTooDeep, MAX_JSON_DEPTH } from '../json-limits'
+import { firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_JSON_DEPTH, scanJson } from '../json-limits'
 
 /** How a route takes a body: none declared, optional (may be absent) or required. */
 export type BodyRule = 'none' | 'optional' | 'required'
@@ -44,10 +44,42 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * - a Content-Encoding other than identity (a gzip body, or one merely labelled so) → 415
  *   `unsupported_media_type`: bodies are read as sent, never decompressed;
  * - bytes that are not UTF-8 → 400 `invalid_json` (JSON is UTF-8, RFC 8259), 422 for a form;
+ * - a number that does not come back as sent (`1e309`, read as Infinity; an integer beyond
+ *   ±(2^53 - 1), which loses digits) anywhere in a JSON body → 422 naming its path;
+ * - a field the route's schema declares as an object (`objects`: paths of property names) that
+ *   holds anything else → 422 saying so, before Elysia's clean-up: that (exact-mirror, the
+ *   app's `normalize`) runs before validation and rebuilds a record from `Object.keys` of
+ *   whatever is there, so `"secrets":"AB"` became `{"0":"A","1":"B"}` (a 1 MB string, a
+ *   million keys: seconds) and a number `{}`, which then passed validation;
  * - form-urlencoded: Elysia's own form parser (flat strings: nothing nests);
  * - any other type → 422 `validation_failed` saying to send JSON.
  */
-export async function readBody(request: Request, rule: BodyRule): Promise<object> {
+export async function readBody(request: Request, rule: BodyRule, objects: readonly (readonly string[])[] = []): Promise<object> {
+  const body = await readAny(request, rule)
+  for (const path of objects) {
+    const v = valueAt(body, path)
+    if (v !== undefined && !isPlainObject(v)) throw notAnObjectField(path.join('.'), v)
+  }
+  return body
+}
+
+/** The value at a path of property names, or undefined when a step is missing or not an object. */
+function valueAt(body: object, path: readonly string[]): unknown {
+  let v: unknown = body
+  for (const name of path) {
+    if (!isPlainObject(v) || !Object.hasOwn(v, name)) return undefined
+    v = v[name]
+  }
+  return v
+}
+
+function notAnObjectField(field: string, v: unknown): AppError {
+  const got = v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? 'a string' : typeof v === 'number' ? 'a number' : typeof v === 'boolean' ? 'a boolean' : typeof v
+  const message = `${field} must be an object (got ${got})`
+  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
+}
+
+async function readAny(request: Request, rule: BodyRule): Promise<object> {
   if (rule === 'none') return {}
   const type = mediaType(request)
   const json = JSON_TYPE.test(type)
@@ -62,7 +94,8 @@ export async function readBody(request: Request, rule: BodyRule): Promise<object
   if (!json) throw notAnObject(type)
   const text = await bodyText(request, notUtf8Json)
   if (text.trim() === '') return empty(json, rule)
-  if (jsonTooDeep(text)) {
+  const scan = scanJson(text)
+  if (scan & JSON_TOO_DEEP) {
     throw new AppError('json_too_deep', `Request body nested too deeply: JSON may nest at most ${MAX_JSON_DEPTH} levels of objects and arrays.`)
   }
   let value: unknown
@@ -76,6 +109,11 @@ export async function readBody(request: Request, rule: BodyRule): Promise<object
   if (jsonMayHaveSurrogate(text) && hasLoneSurrogate(value)) throw loneSurrogateRefused()
   // Escapes (`"\u005f_proto__"`) are decoded by the parse: look at the keys, when the text may hold one.
   if ((text.includes('proto') || text.includes('\\u')) && hasProtoKey(value, 0)) throw protoKeyRefused()
+  if (scan & JSON_INEXACT_NUMBER) {
+    const target = firstInexactLiteral(text)
+    const found = target === undefined ? null : numberPath(value, target)
+    if (found !== null) throw inexactNumberRefused(found.path, found.value)
+  }
   return value
 }
 
@@ -150,6 +188,14 @@ function encodingRefused(coding: string): AppError {
 export function abortedBody(e: unknown): unknown {
   if ((e as { name?: unknown } | null)?.name !== 'AbortError') return e
   return new AppError('request_aborted', 'The request body was not received whole: the client closed the connection before sending all of it.')
+}
+
+/** A number that would not come back as sent: Infinity (a literal beyond ~1.8e308) or an integer beyond 2^53 - 1. */
+function inexactNumberRefused(field: string, n: number): AppError {
+  const message = Number.isFinite(n)
+    ? `${field} is an integer beyond ±9007199254740991 (2^53 - 1): numbers are IEEE-754 doubles here, which do not hold every integer past that (9007199254740993 would come back as ...992); send it as a string`
+    : `${field} is too large for a number (a double reaches about ±1.8e308; it would come back as null); send it as a string`
+  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
 }
 
 function nulRefused(): AppError {

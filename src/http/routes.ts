@@ -9,12 +9,46 @@ export interface RouteRule {
   body: BodyRule
   /** The query parameters the route declares (its query schema's), when it has one. */
   query?: readonly string[]
+  /** Of those, the ones its schema declares as arrays: they may be given more than once. */
+  repeatable?: readonly string[]
+  /** Fields of its body schema that are objects (records too), as paths of property names, parents first. */
+  objects: readonly (readonly string[])[]
+}
+
+type Schema = { type?: unknown; anyOf?: unknown; properties?: Record<string, Schema> }
+
+function propertiesOf(schema: unknown): Record<string, Schema> | undefined {
+  const properties = (schema as Schema | undefined)?.properties
+  return properties && typeof properties === 'object' ? properties : undefined
 }
 
 /** The names of a query schema's parameters. */
 function queryKeys(schema: unknown): readonly string[] | undefined {
-  const properties = (schema as { properties?: Record<string, unknown> } | undefined)?.properties
-  return properties && typeof properties === 'object' ? Object.keys(properties) : undefined
+  const properties = propertiesOf(schema)
+  return properties ? Object.keys(properties) : undefined
+}
+
+/** The parameters of a query schema that are arrays (alone or in a union). */
+function arrayKeys(schema: unknown): readonly string[] {
+  const isArray = (s: Schema | undefined): boolean => s?.type === 'array' || (Array.isArray(s?.anyOf) && s.anyOf.some(isArray))
+  return Object.entries(propertiesOf(schema) ?? {}).flatMap(([name, s]) => (isArray(s) ? [name] : []))
+}
+
+/**
+ * The fields of a body schema that are objects (`t.Object`, `t.Record`), through nested
+ * objects' properties, parents first: the body reader checks that each holds an object before
+ * Elysia's clean-up turns anything else into one (src/http/body.ts).
+ */
+function objectPaths(schema: unknown): readonly (readonly string[])[] {
+  const out: string[][] = []
+  const stack: [Schema, string[]][] = Object.entries(propertiesOf(schema) ?? {}).reverse().map(([k, s]) => [s, [k]])
+  while (stack.length > 0) {
+    const [s, path] = stack.pop()!
+    if (!s || s.type !== 'object') continue
+    out.push(path)
+    for (const [k, child] of Object.entries(propertiesOf(s) ?? {}).reverse()) stack.push([child, [...path, k]])
+  }
+  return out
 }
 
 /** How a route takes a body, from its schema: `t.Optional(...)` may be absent. */
@@ -32,7 +66,10 @@ export class RouteTable {
   private readonly rules = new Map<string, RouteRule>()
 
   index(routes: readonly { method: string; path: string; hooks?: any }[]): void {
-    for (const r of routes) this.rules.set(`${r.method} ${r.path}`, { auth: authRequirementOf(r.hooks), body: bodyRule(r.hooks?.body), query: queryKeys(r.hooks?.query) })
+    for (const r of routes) {
+      const query = r.hooks?.query
+      this.rules.set(`${r.method} ${r.path}`, { auth: authRequirementOf(r.hooks), body: bodyRule(r.hooks?.body), query: queryKeys(query), repeatable: arrayKeys(query), objects: objectPaths(r.hooks?.body) })
+    }
   }
 
   /** HEAD runs the GET route (Elysia), its auth macro included: it is that route's rule. */
@@ -52,16 +89,27 @@ const squash = (name: string) => name.replace(/[-_]/g, '').toLowerCase()
  * A query parameter the route does not declare, on a route that declares its parameters (the
  * lists): 422 naming it and those it takes, where it was ignored. `GET /tasks?space_id=…` (a
  * misspelt spaceId) answered every task of the organization, and a script deleting what a
- * filtered list returned would have deleted them all. Routes without a query schema ignore
- * any query, as before.
+ * filtered list returned would have deleted them all. Also a parameter given more than once
+ * that the route does not declare as an array: `?status=pending&status=completed` was taken as
+ * its last value and answered only completed tasks. Routes without a query schema ignore any
+ * query, as before. `names`: the query's names in order, repeats included.
  */
-export function unknownQueryParameter(rule: RouteRule | undefined, names: Iterable<string>): AppError | null {
+export function refusedQueryParameter(rule: RouteRule | undefined, names: Iterable<string>): AppError | null {
   const allowed = rule?.query
   if (allowed === undefined) return null
+  const seen = new Set<string>()
   for (const name of names) {
-    if (allowed.includes(name)) continue
-    const near = allowed.find((a) => squash(a) === squash(name))
     const shown = name.length > 60 ? `${name.slice(0, 60)}…` : name
+    if (allowed.includes(name)) {
+      if (!seen.has(name)) {
+        seen.add(name)
+        continue
+      }
+      if (rule!.repeatable?.includes(name)) continue
+      const message = `query parameter "${shown}" was given more than once: give it once (a repeated parameter is not a list here)`
+      return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: shown, message }] })
+    }
+    const near = allowed.find((a) => squash(a) === squash(name))
     const message = `unknown query parameter "${shown}"${near ? ` (did you mean ${near}?)` : ''}: this route takes ${allowed.join(', ')}`
     return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: shown, message }] })
   }
