@@ -178,7 +178,7 @@ const ADMIN_COMMANDS: Declared[] = [
         name: 'list',
         summary: 'security events, newest first (token created/rotated/revoked, leak reports, scope',
         notes: ['denials, expired-token use, new IPs, secret changes); every organization unless --org'],
-        options: { org: str('SLUG'), type: str('T'), limit: str('N'), json: flag, ...db },
+        options: { org: str('SLUG'), type: str('T'), 'token-id': str('ID'), 'user-id': str('ID'), since: str('ISO'), until: str('ISO'), limit: str('N'), cursor: str('C'), json: flag, ...db },
         load: () => adminAudit().then((m) => m.list),
       }),
     ]),

@@ -7,19 +7,30 @@ import type { Run } from '../spec'
  * `teamday audit list` in admin mode (--org or --db): every organization's security events, from
  * the database file (options and usage: src/cli/registry.ts; over HTTP: src/cli/client/audit.ts).
  */
-export function list({ values, io }: Run<{ org?: string; type?: string; limit?: string; json?: boolean; db?: string }>): Promise<void> {
+export function list({ values, io }: Run<{ org?: string; type?: string; 'token-id'?: string; 'user-id'?: string; since?: string; until?: string; limit?: string; cursor?: string; json?: boolean; db?: string }>): Promise<void> {
   const limitRaw = values.limit ?? '50'
   const limit = Number(limitRaw)
   if (!/^\d+$/.test(limitRaw) || limit < 1 || limit > 1000) throw new UsageError('--limit must be a whole number 1-1000')
   return withRuntime(io, values.db, async (_rt, ctx) => {
     const organizationId = values.org ? await organizationIdBySlug(ctx, values.org) : null
-    const { events, total, totalIsEstimate } = await queryAuditEvents(ctx, { organizationId, type: values.type, limit, offset: 0 })
-    if (values.json) io.out(JSON.stringify({ events, total, totalIsEstimate }, null, 2))
+    const { events, total, totalIsEstimate, nextCursor } = await queryAuditEvents(ctx, {
+      organizationId,
+      type: values.type,
+      tokenId: values['token-id'],
+      userId: values['user-id'],
+      since: values.since,
+      until: values.until,
+      limit,
+      offset: 0,
+      cursor: values.cursor,
+    })
+    if (values.json) io.out(JSON.stringify({ events, total, totalIsEstimate, nextCursor }, null, 2))
     else if (events.length === 0) io.out('no audit events')
     else {
       const rows = events.map((e) => ({ ...e, actor: e.actorUserId ?? e.source, details: e.details ? JSON.stringify(e.details) : null }))
       io.out(table(rows, ['createdAt', 'type', 'actor', 'tokenId', 'ip', 'requestId', 'details']))
-      if (total > events.length) io.out(`(${events.length} of ${total}${totalIsEstimate ? '+' : ''}; use --limit)`)
+      // Older events: the next page by its cursor (the same options with --cursor), or a narrower --since/--until.
+      if (nextCursor) io.out(`(${events.length} of ${total}${totalIsEstimate ? '+' : ''}; older: the same command with --cursor ${nextCursor})`)
     }
   })
 }
