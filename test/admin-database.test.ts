@@ -234,6 +234,27 @@ describe('admin commands on a file that is not a teamday database at this build\
     expect(peek(other).tables).toEqual(['customers'])
   })
 
+  test("the commands that may create a database leave another application's file alone too (they grafted teamday's tables into it)", async () => {
+    const other = join(dir, 'app.db')
+    const h = new Database(other)
+    h.exec("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers (name) VALUES ('bob')")
+    h.close()
+    const before = sha(other)
+    for (const argv of [['migrate'], ['users', 'create', '--email', 'a@b.co', '--org', 'acme', '--role', 'admin'], ['serve', '--port', '0', '--host', '127.0.0.1']]) {
+      const r = await cli([...argv, '--db', other])
+      expect({ argv, code: r.code }).toEqual({ argv, code: 1 })
+      expect(r.err).toContain(`${other} is another application's SQLite database (tables: customers), not a teamday one; nothing was changed.`)
+    }
+    expect(sha(other)).toBe(before)
+    expect(peek(other).tables).toEqual(['customers'])
+    expect(readdirSync(dir)).toEqual(['app.db']) // no key file
+    // An empty file is a new database: made there.
+    const empty = join(dir, 'new.db')
+    writeFileSync(empty, '')
+    expect((await cli(['migrate', '--db', empty])).code).toBe(0)
+    expect(peek(empty).tables).toContain('settings')
+  })
+
   test('an empty (0-byte) file stays empty; a file that is not SQLite is named as such', async () => {
     const empty = join(dir, 'teamday.db')
     writeFileSync(empty, '')

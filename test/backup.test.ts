@@ -25,9 +25,13 @@ beforeEach(async () => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }))
 
 async function cli(...argv: string[]) {
+  return cliWith({}, ...argv)
+}
+
+async function cliWith(env: Record<string, string>, ...argv: string[]) {
   const out: string[] = []
   const err: string[] = []
-  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), env: { TEAMDAY_LOG_LEVEL: 'silent', TEAMDAY_DB: db } }
+  const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), env: { TEAMDAY_LOG_LEVEL: 'silent', TEAMDAY_DB: db, ...env } }
   const code = await run(argv, io)
   return { code, out: out.join('\n'), err: err.join('\n') }
 }
@@ -55,6 +59,23 @@ describe('backup', () => {
     const noFolder = await cli('backup', '--out', join(dir, 'nope', 'b.db'))
     expect(noFolder.code).toBe(1)
     expect(noFolder.err).toContain(`cannot write the backup ${join(dir, 'nope', 'b.db')}`)
+  })
+
+  test('a key that does not open the database is not named as the one to keep: the copy is kept, the command fails and says which key to find', async () => {
+    await cli('tokens', 'create', '--email', 'ada@example.com', '--name', 'sealed name')
+    const k1 = (await Bun.file(join(dir, 'data', 'teamday.key')).text()).trim()
+    const k2 = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
+    // Rotated to K2 given in the environment; the key file still holds K1.
+    expect((await cliWith({ TEAMDAY_ENCRYPTION_KEY: k2, TEAMDAY_ENCRYPTION_KEYS_PREVIOUS: k1 }, 'rekey')).code).toBe(0)
+    const out = join(dir, 'b.db')
+    const wrong = await cli('backup', '--out', out)
+    expect(wrong.code).toBe(1)
+    expect(wrong.err).toContain(`the encryption key from ${join(dir, 'data', 'teamday.key')} does not open this database's sealed data, so it is not the key to keep with the backup`)
+    expect(wrong.out).not.toContain('keep with it')
+    expect(existsSync(out)).toBe(true)
+    const right = await cliWith({ TEAMDAY_ENCRYPTION_KEY: k2 }, 'backup', '--out', join(dir, 'b2.db'))
+    expect(right.code).toBe(0)
+    expect(right.out).toContain('keep with it, stored apart from it: the encryption key from TEAMDAY_ENCRYPTION_KEY')
   })
 
   test('errors of the database backed up name it, not the backup; no backup file is left', async () => {

@@ -28,12 +28,24 @@ export function backup({ values, io }: Run<{ out?: string; db?: string }>): void
   }
   const key = keyOf(config, report)
   io.out(`backup written: ${out} (${mib(statSync(out).size)}, integrity ok, ${report.migrations} migrations)`)
+  // The copy is sound and kept; but the key to keep with it must be the one that opens it, or
+  // an operator following this advice keeps a key that opens nothing (a rekey done under another
+  // key, a wrong key file): said, and the command fails so that a script notices.
+  if (key.found && !key.opens) {
+    throw new Error(
+      `the ${key.text} does not open this database's sealed data, so it is not the key to keep with the backup. ` +
+        `Find the key the server runs with (TEAMDAY_ENCRYPTION_KEY, its key file, or after \`teamday rekey\` the new key) and keep that one with ${out}: without it ${SEALED} cannot be read`,
+    )
+  }
   io.out(
     key.found
-      ? `keep with it, stored apart from it: the ${key.text}. Without that key the secrets sealed in the backup (space and organization secrets) cannot be read.`
-      : `warning: ${key.text}. Keep the key the server runs with: without it the secrets sealed in the backup cannot be read.`,
+      ? `keep with it, stored apart from it: the ${key.text}. Without that key ${SEALED} cannot be read.`
+      : `warning: ${key.text}. Keep the key the server runs with: without it ${SEALED} cannot be read.`,
   )
 }
+
+/** What the encryption key seals, in a backup's words. */
+const SEALED = "the backup's sealed data (space and organization secrets, token names and the addresses and user agents of their last use, audit details, sessions, stored idempotent responses)"
 
 export function restore({ values, io }: Run<{ from?: string; db?: string }>): void {
   const config = fileConfig(io, values.db)
