@@ -134,9 +134,10 @@ export interface Config {
   /** First start only: a file holding the admin's password (TEAMDAY_ADMIN_PASSWORD_FILE, e.g. a Docker secret). */
   adminPasswordFile?: string
   /**
-   * How long an execution's lease holds without renewal (TEAMDAY_EXECUTION_LEASE_MS): on
-   * PostgreSQL, after an instance dies its unfinished executions are failed by another instance
-   * this long after its last renewal (src/engine/leases.ts).
+   * How long an execution's lease holds without renewal (TEAMDAY_EXECUTION_LEASE_MS): after a
+   * process dies (or crashes and restarts), its unfinished executions are failed by another
+   * process on the database, or by the restarted one, this long after its last renewal, on
+   * PostgreSQL and SQLite alike (src/engine/leases.ts).
    */
   executionLeaseMs: number
 }

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { agents, executions } from '../src/db/schema'
 
-import { failInterrupted } from '../src/engine/store'
+import { startLeaseSweep, sweepLapsed } from '../src/engine/leases'
 import { newId } from '../src/ids'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { parseSse, startProviderDouble, type ProviderDouble } from './helpers/providers'
-import { sqliteOnly } from './helpers/pg'
+import { freshPgSchema, ON_PG, sqliteOnly } from './helpers/pg'
 
 let double: ProviderDouble
 beforeAll(() => {
@@ -249,22 +249,80 @@ describe('Anthropic provider', async () => {
 })
 
 describe('operations', () => {
-  test('restart recovery: pending/running executions become failed "interrupted by server restart"', async () => {
+  // What `teamday serve` runs at start-up and every half lease (src/cli/admin/serve.ts).
+  const sweepOf = (t: TestApp, clock = t.clock) => ({ db: t.rt.db, clock, log: t.rt.log, instanceId: t.rt.engine.instanceId, leaseMs: t.rt.config.executionLeaseMs })
+
+  test('restart after a crash: the previous process\'s unfinished runs fail once their lease lapses (TEAMDAY_EXECUTION_LEASE_MS, 30 s), those without a lease at once', async () => {
     const t = await app()
+    expect(t.rt.config.executionLeaseMs).toBe(30_000) // the default the README names
     const a = await makeActor(t)
     const ag = await agent(t, a)
-    const now = new Date(t.clock.now())
+    const now = t.clock.now()
     const ids: string[] = []
-    for (const status of ['running', 'pending', 'completed']) {
+    // What a crashed process left: a running and a queued run whose leases it renewed a moment
+    // ago, a running one from before leases (none), and one that completed.
+    for (const [status, lease] of [['running', now + 30_000], ['pending', now + 30_000], ['running', null], ['completed', null]] as const) {
       const id = newId('exec')
-      await t.db.insert(executions).values({ id, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: ag.name, agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status: status as any, message: 'm', createdAt: now, updatedAt: now }).run()
+      const at = new Date(now)
+      await t.db.insert(executions).values({ id, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: ag.name, agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status, message: 'm', instanceId: 'inst_crashed', leaseExpiresAt: lease === null ? null : new Date(lease), createdAt: at, updatedAt: at }).run()
       ids.push(id)
     }
-    expect(await failInterrupted(t.rt.db, t.clock.now())).toBe(2)
-    const [r, p, c] = await Promise.all(ids.map((id) => get(t, a, id)))
-    expect(r).toMatchObject({ status: 'failed', error: 'interrupted by server restart' })
-    expect(p.status).toBe('failed')
-    expect(c.status).toBe('completed')
+    const statuses = async () => (await Promise.all(ids.map((id) => get(t, a, id)))).map((e) => e.status)
+    // The start: the crashed process could be a live neighbour (--reuse-port) until its leases lapse.
+    const sweep = await startLeaseSweep(sweepOf(t))
+    sweep.stop()
+    expect(sweep.interrupted).toBe(1)
+    expect(await statuses()).toEqual(['running', 'pending', 'failed', 'completed'])
+    t.clock.advance(29_999)
+    expect(await sweepLapsed(sweepOf(t))).toBe(0)
+    t.clock.advance(2)
+    expect(await sweepLapsed(sweepOf(t))).toBe(2)
+    expect(await statuses()).toEqual(['failed', 'failed', 'failed', 'completed'])
+    const r = await get(t, a, ids[0]!)
+    expect(r.error).toContain('lease lapsed')
+  })
+
+  test('a second process on the same database (--reuse-port) leaves the first one\'s running and queued runs alone; once the first stops renewing its leases, they fail', async () => {
+    const key = crypto.getRandomValues(new Uint8Array(32))
+    const config = { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', maxConcurrentExecutions: 1, executionLeaseMs: 1000 }
+    const { mkdtempSync, rmSync } = await import('node:fs')
+    const { join } = await import('node:path')
+    const { tmpdir } = await import('node:os')
+    const dir = mkdtempSync(join(tmpdir(), 'teamday-two-'))
+    // One SQLite file, or one PostgreSQL schema: two runtimes, each with its own connection and engine.
+    const where = ON_PG ? { pg: await freshPgSchema() } : { dbPath: join(dir, 'shared.db') }
+    const first = await makeTestApp({ ...where, key, config })
+    const second = await makeTestApp({ ...where, key, config })
+    try {
+      const a = await makeActor(first, { role: 'admin' })
+      const ag = await agent(first, a)
+      const running = (await exec(first, a, ag.id, { message: 'HANG', async: true })).body.executionId
+      await until(async () => (await get(first, a, running)).status === 'running')
+      const queued = (await exec(first, a, ag.id, { message: 'HANG too', async: true })).body.executionId
+      expect((await get(first, a, queued)).status).toBe('pending')
+      // The second process starts, as `teamday serve` does, and sweeps every half lease (500 ms).
+      const sweep = await startLeaseSweep(sweepOf(second, first.clock))
+      expect(sweep.interrupted).toBe(0)
+      await sleep(700) // the first process's watcher checks its rows every 250 ms
+      sweep.stop()
+      expect([first.rt.engine.runningCount, first.rt.engine.queued]).toEqual([1, 1])
+      expect([(await get(second, a, running)).status, (await get(second, a, queued)).status]).toEqual(['running', 'pending'])
+      // Time passes; the first process renews its leases (its watcher does, every lease/3).
+      first.clock.advance(5_000)
+      await first.rt.engine.renewLeases()
+      expect(await sweepLapsed(sweepOf(second, first.clock))).toBe(0)
+      // The first process dies (kill -9: it renews nothing more); its leases lapse.
+      first.rt.engine.renewLeases = async () => {}
+      first.clock.advance(1_001)
+      expect(await sweepLapsed(sweepOf(second, first.clock))).toBe(2)
+      for (const id of [running, queued]) expect(await get(second, a, id)).toMatchObject({ status: 'failed', error: expect.stringContaining('lease lapsed') })
+      // (Not dead here, only silent: it sees the rows end and stops, its model call with it.)
+      await until(() => first.rt.engine.runningCount === 0 && first.rt.engine.queued === 0)
+    } finally {
+      await Promise.all([first.rt.engine.shutdown(0), second.rt.engine.shutdown(0)])
+      if (!ON_PG) await Promise.all([first.rt.close(), second.rt.close()])
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   test('graceful shutdown: running executions that outlive the grace period fail; new ones get 503', async () => {

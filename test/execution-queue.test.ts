@@ -3,10 +3,14 @@
  * rows, the limit counts running top-level executions in the whole database, and the next run
  * is picked fairly between organizations. The single-instance tests run on either backend (the
  * suite's own); the several-instance ones run two runtimes on one PostgreSQL (as
- * test/pg-instances.test.ts does), skipped with one line where none answers, a failure in CI.
+ * test/pg-instances.test.ts does), skipped with one line where none answers, a failure in CI,
+ * and again on one SQLite file (as two `teamday serve --reuse-port` processes on it).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { and, count, eq, inArray } from 'drizzle-orm'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Config } from '../src/config'
 import { executions } from '../src/db/schema'
 import { claimNext, fairHeadQuery, fairOrganizationQuery } from '../src/engine/queue'
@@ -23,9 +27,15 @@ beforeAll(() => {
   double = startProviderDouble()
 })
 const opened: TestApp[] = []
+/** SQLite files of the several-process tests: their runtimes closed, then removed. */
+const files: { dir: string; apps: TestApp[] }[] = []
 afterAll(async () => {
   // Nothing left waiting or running when the databases close.
   await Promise.all(opened.map((t) => t.rt.engine.shutdown(0)))
+  for (const f of files) {
+    await Promise.all(f.apps.map((t) => t.rt.close()))
+    rmSync(f.dir, { recursive: true, force: true })
+  }
   double.stop()
 }, 30_000)
 
@@ -315,12 +325,18 @@ async function claimPlansOnPostgres(t: TestApp) {
 
 const HAVE_PG = await needPostgres('test/execution-queue.test.ts')
 
-/** Two runtimes on one fresh PostgreSQL schema, one clock (as two replicas of one deployment). */
-async function twoInstances(config: Partial<Config>) {
-  const pg = await freshPgSchema()
+/**
+ * Two runtimes on one fresh PostgreSQL schema, or on one SQLite file (two `teamday serve
+ * --reuse-port` processes: each its own connection and engine), one clock (as two replicas of
+ * one deployment).
+ */
+async function twoOn(config: Partial<Config>, on: 'pg' | 'sqlite') {
+  const dir = on === 'sqlite' ? mkdtempSync(join(tmpdir(), 'teamday-queue-')) : null
+  const where = dir === null ? { pg: await freshPgSchema() } : { dbPath: join(dir, 'shared.db') }
   const key = crypto.getRandomValues(new Uint8Array(32))
-  const a = await makeTestApp({ pg, key, config: providerConfig(config) })
-  const b = await makeTestApp({ pg, key, config: providerConfig(config) })
+  const a = await makeTestApp({ ...where, key, config: providerConfig(config) })
+  const b = await makeTestApp({ ...where, key, config: providerConfig(config) })
+  if (dir !== null) files.push({ dir, apps: [a, b] })
   b.clock = a.clock
   ;(b.rt as { clock: unknown }).clock = a.clock
   opened.push(a, b)
@@ -332,7 +348,10 @@ async function runningInDatabase(t: TestApp): Promise<number> {
   return r!.n
 }
 
-describe.skipIf(!HAVE_PG)('several instances on one PostgreSQL share the queue', () => {
+// The same tests on one PostgreSQL and on one SQLite file: the queue assumes no single process on either.
+for (const on of ['pg', 'sqlite'] as const)
+describe.skipIf(on === 'pg' && !HAVE_PG)(on === 'pg' ? 'several instances on one PostgreSQL share the queue' : 'several processes on one SQLite file (--reuse-port) share the queue', () => {
+  const twoInstances = (config: Partial<Config>) => twoOn(config, on)
   test('the limit is global: two instances with three runs each never run more than two at once; all six complete on the instance that took them', async () => {
     const { a, b } = await twoInstances({ maxConcurrentExecutions: 2 })
     const m = await makeActor(a)
@@ -352,7 +371,11 @@ describe.skipIf(!HAVE_PG)('several instances on one PostgreSQL share the queue',
     for (const [t, id] of ids) expect((await a.rt.db.select({ i: executions.instanceId }).from(executions).where(eq(executions.id, id)).get())!.i).toBe(instanceOf(t))
   }, 60_000)
 
-  test('claims made at the same moment on two instances never take more slots than the limit', async () => {
+  // Not on SQLite in one test process: two connections in one thread, one waiting on the file lock
+  // (busy_timeout) while the other's transaction awaits, block each other. Between processes, the
+  // claim's BEGIN IMMEDIATE takes SQLite's one write lock: no other claim runs between its count
+  // and its update.
+  if (on === 'pg') test('claims made at the same moment on two instances never take more slots than the limit', async () => {
     const { a, b } = await twoInstances({})
     const x = await makeActor(a, { org: 'xorg' })
     const y = await makeActor(a, { org: 'yorg' })

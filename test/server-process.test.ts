@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { adminTokenVia, SETUP_LINK } from './helpers/first-start'
+import { startProviderDouble } from './helpers/providers'
 
 /**
  * The server as a process (issue 13): a port in use is an error naming the port, unless every
@@ -79,6 +80,49 @@ describe('a port in use', () => {
     for (const p of [first, second]) p.proc.kill('SIGTERM')
     expect(await Promise.all([first.exited, second.exited])).toEqual([0, 0])
   })
+
+  test("--reuse-port on one SQLite file: the second start leaves the first one's running execution alone; killed, the first one's run fails once its lease lapses", async () => {
+    const double = startProviderDouble()
+    try {
+      const db = join(dir, 'runs.db')
+      const LEASE_MS = 2000
+      const e = env({ OPENAI_BASE_URL: double.openaiBaseUrl, TEAMDAY_DEFAULT_MODEL: 'test-model', TEAMDAY_EXECUTION_LEASE_MS: String(LEASE_MS) })
+      const args = ['serve', '--host', '127.0.0.1', '--reuse-port', '--db', db]
+      const first = start([process.execPath, MAIN, ...args, '--port', '0'], { env: e })
+      const port = await listening(first)
+      const token = adminTokenVia([process.execPath, MAIN], db, { cwd: ROOT, env: e })
+      const api = async (method: string, path: string, body?: unknown) => {
+        const r = await fetch(`http://127.0.0.1:${port}/api/v1${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(5_000) })
+        return (await r.json()) as any
+      }
+      const agentId = (await api('POST', '/agents', { name: 'Hangs', systemPrompt: 'x' })).id
+      const id = (await api('POST', `/agents/${agentId}/execute`, { message: 'HANG', async: true })).executionId
+      const execution = async () => (await api('GET', `/executions/${id}`)).execution
+      const until = async (what: string, cond: () => Promise<boolean>, ms: number) => {
+        const end = Date.now() + ms
+        while (!(await cond())) {
+          if (Date.now() > end) throw new Error(`timed out: ${what}`)
+          await Bun.sleep(50)
+        }
+      }
+      await until('running', async () => (await execution()).status === 'running', 5_000)
+      const second = start([process.execPath, MAIN, ...args, '--port', String(port)], { env: e })
+      expect(await listening(second)).toBe(port)
+      // Past the second one's start-up sweep and two more (every half lease), and the first one's checks of its rows.
+      await Bun.sleep(LEASE_MS * 1.2)
+      expect(await execution()).toMatchObject({ status: 'running', error: null })
+      first.proc.kill('SIGKILL')
+      await first.exited
+      const killedAt = Date.now()
+      await until('failed', async () => (await execution()).status === 'failed', LEASE_MS * 3)
+      expect(Date.now() - killedAt).toBeLessThan(LEASE_MS * 2) // lapses within a lease of the kill; swept every half lease
+      expect((await execution()).error).toContain('lease lapsed')
+      second.proc.kill('SIGTERM')
+      expect(await second.exited).toBe(0)
+    } finally {
+      double.stop()
+    }
+  }, 30_000)
 })
 
 /** The pid of the one child of `pid` (npm's script process: with `exec`, the server itself). */

@@ -1,18 +1,24 @@
 import { and, inArray, isNull, lt, ne, or } from 'drizzle-orm'
+import type { Clock } from '../clock'
 import type { Db } from '../db/connection'
 import { executions } from '../db/schema'
+import { errorMessage } from '../errors'
+import type { Logger } from '../logger'
 import { ACTIVE, addLog } from './store'
 
 /**
- * Execution leases, for several instances on one PostgreSQL: each unfinished execution names the
+ * Execution leases, for several processes on one database (PostgreSQL instances, or `teamday
+ * serve --reuse-port` processes on one SQLite file): each unfinished execution names the
  * instance that queued or runs it (`instance_id`) and holds a lease (`lease_expires_at`) that
- * instance renews while it works (Engine, every lease/3). An instance that dies (kill -9, a lost
- * machine) stops renewing; once its leases lapse, any other instance fails those executions
- * (`failLapsed`, at start-up and every lease/2), and no instance fails another's runs while that
- * one renews their leases, as `failInterrupted` (everything unfinished, at start-up) would: that
- * one stays SQLite's, where one process serves the file. An instance cut off from the database
- * for longer than a lease cannot be told from a dead one: its runs are failed by the others, and
- * it stops them when it reads their rows again (Engine's watcher).
+ * instance renews while it works (Engine, one UPDATE every lease/3 for all of them, on either
+ * database). An instance that dies (kill -9, a lost machine) stops renewing; once its leases
+ * lapse, any other instance fails those executions (`failLapsed`, at start-up and every lease/2:
+ * `startLeaseSweep`), and no instance fails another's runs while that one renews their leases.
+ * A restart after a crash is the same case: the new process fails the old one's runs once their
+ * leases lapse (at most TEAMDAY_EXECUTION_LEASE_MS after the crash, and the next sweep), not at
+ * once: it cannot tell them from a live neighbour's. An instance cut off from the database for
+ * longer than a lease cannot be told from a dead one: its runs are failed by the others, and it
+ * stops them when it reads their rows again (Engine's watcher).
  */
 
 /** Renews the leases of the executions this instance queues or runs. */
@@ -40,4 +46,37 @@ export async function failLapsed(db: Db, now: number, self: string | null, reaso
     .all()
   for (const r of rows) await addLog(db, r.id, now, 'error', 'interrupted', { reason })
   return rows.length
+}
+
+export interface SweepDeps {
+  db: Db
+  clock: Clock
+  log: Logger
+  /** The sweeping instance (its own runs are alive: never failed by its sweep). */
+  instanceId: string
+  leaseMs: number
+}
+
+/** One sweep: fails the executions whose lease lapsed, and logs how many. */
+export async function sweepLapsed(d: SweepDeps): Promise<number> {
+  const n = await failLapsed(d.db, d.clock.now(), d.instanceId)
+  if (n > 0) d.log.warn('executions_interrupted', { count: n, reason: 'lease lapsed' })
+  return n
+}
+
+/**
+ * What `teamday serve` runs, on both databases: a sweep at start-up (what a crash left behind
+ * whose leases lapsed already), then one every half lease (the rest, and any instance that dies
+ * later). Never everything unfinished at start-up: another process on the same database
+ * (--reuse-port on one SQLite file, another PostgreSQL instance) runs and queues its own, and
+ * failing them aborted its model calls. Returns how many the first sweep failed, and `stop`.
+ */
+export async function startLeaseSweep(d: SweepDeps): Promise<{ interrupted: number; stop: () => void }> {
+  const interrupted = await sweepLapsed(d)
+  const timer = setInterval(() => {
+    sweepLapsed(d).catch((e) => d.log.warn('lease_sweep_failed', { error: errorMessage(e) }))
+  }, d.leaseMs / 2)
+  // Never what keeps a process alive.
+  ;(timer as { unref?: () => void }).unref?.()
+  return { interrupted, stop: () => clearInterval(timer) }
 }

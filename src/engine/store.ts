@@ -83,15 +83,3 @@ export async function descendantsOf(db: Db, id: string): Promise<Execution[]> {
   }
   return out
 }
-
-/** Start-up: executions a crash left pending or running become failed. Returns how many. */
-export async function failInterrupted(db: Db, now: number, reason = 'interrupted by server restart'): Promise<number> {
-  const rows = await db
-    .update(executions)
-    .set({ status: 'failed', error: reason, errorCode: 'service_unavailable', completedAt: new Date(now), updatedAt: new Date(now) })
-    .where(inArray(executions.status, ACTIVE))
-    .returning({ id: executions.id })
-    .all()
-  for (const r of rows) await addLog(db, r.id, now, 'error', 'interrupted', { reason })
-  return rows.length
-}

@@ -2,12 +2,11 @@ import { errorMessage } from '../../errors'
 import { resolve } from 'node:path'
 import { isProduction } from 'elysia/error'
 import { createApp } from '../../app'
-import { failLapsed } from '../../engine/leases'
+import { startLeaseSweep } from '../../engine/leases'
 import { gracefulStop } from './graceful-stop'
 import { COMMIT } from '../../build-info'
 import type { Config } from '../../config'
 import { metricsOnlyApp } from '../../modules/system'
-import { failInterrupted } from '../../engine/store'
 import { parsePort } from '../../config'
 import { systemContext } from '../../context'
 import { describeKey } from '../../crypto/keys'
@@ -41,21 +40,12 @@ export async function serve(
     ...(values['metrics-port'] !== undefined ? { metricsPort: parsePort(values['metrics-port']) } : {}),
   })
   const rt = await createRuntime(config)
-  // Executions a crash left pending or running can never finish: record them as failed. On
-  // SQLite this process is the only one: all of them. On PostgreSQL other instances may be
-  // running theirs: only those whose lease lapsed, now and every half lease from now on.
-  const pg = rt.connection.dialect === 'pg'
-  const interrupted = pg ? await failLapsed(rt.db, rt.clock.now(), rt.engine.instanceId) : await failInterrupted(rt.db, rt.clock.now())
-  if (interrupted > 0) rt.log.warn('executions_interrupted', { count: interrupted, reason: pg ? 'lease lapsed' : 'interrupted by server restart' })
-  if (pg && (await autovacuumOff(rt.connection as PgConnection))) io.err(AUTOVACUUM_OFF)
-  const sweeper = pg
-    ? setInterval(() => {
-        failLapsed(rt.db, rt.clock.now(), rt.engine.instanceId)
-          .then((n) => n > 0 && rt.log.warn('executions_interrupted', { count: n, reason: 'lease lapsed' }))
-          .catch((e) => rt.log.warn('lease_sweep_failed', { error: errorMessage(e) }))
-      }, config.executionLeaseMs / 2)
-    : null
-  ;(sweeper as { unref?: () => void } | null)?.unref?.()
+  // Executions a crash left pending or running can never finish: recorded as failed once their
+  // lease lapses, now and every half lease from now on (src/engine/leases.ts). On both databases:
+  // other processes may be running and queueing theirs (PostgreSQL instances; --reuse-port on one
+  // SQLite file), and failing every unfinished execution here aborted their model calls.
+  const sweep = await startLeaseSweep({ db: rt.db, clock: rt.clock, log: rt.log, instanceId: rt.engine.instanceId, leaseMs: config.executionLeaseMs })
+  if (rt.connection.dialect === 'pg' && (await autovacuumOff(rt.connection as PgConnection))) io.err(AUTOVACUUM_OFF)
   // SQLite: the database file deleted or replaced under the running server is noticed within
   // seconds; writes are refused from then on (503) and readiness fails, instead of writes being
   // acknowledged into a file that the next start will not find (SqliteConnection.checkFile).
@@ -96,7 +86,7 @@ export async function serve(
           servers: metricsServer ? [app, metricsServer] : [app],
           engine: rt.engine,
           close: async () => {
-            if (sweeper) clearInterval(sweeper)
+            sweep.stop()
             if (fileWatch) clearInterval(fileWatch)
             await rt.close()
           },

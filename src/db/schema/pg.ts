@@ -416,9 +416,9 @@ export const executions = pgTable('executions', {
   tokensOutput: integer('tokens_output').notNull().default(0),
   /**
    * The instance running (or queueing) it and until when its lease holds; the instance renews it
-   * while it works. On PostgreSQL an execution whose lease lapsed (its instance died) is failed
-   * by any other instance (src/engine/leases.ts); on SQLite one process serves the file and a
-   * restart fails every unfinished one.
+   * while it works. An execution whose lease lapsed (its instance died) is failed by any other
+   * instance on the database, or by the next start (src/engine/leases.ts): on either database,
+   * as several processes may serve one SQLite file (--reuse-port).
    */
   instanceId: text('instance_id'),
   leaseExpiresAt: timestamp('lease_expires_at'),

@@ -1,6 +1,7 @@
 import { and, eq, ne, or, sql, type SQL } from 'drizzle-orm'
 import { isOrgAdmin } from '../../auth/roles'
 import type { Db } from '../../db/connection'
+import { forShare } from '../../db/locks'
 import { prepared } from '../../db/prepared'
 import { agents, type Agent } from '../../db/schema'
 import { isSlug, refersToId } from '../slugs'
@@ -68,5 +69,18 @@ export async function visibleAgent(db: Db, v: Viewer, ref: string): Promise<Agen
 /** The agent `ref` (id or slug) names, if the viewer may use it (canUseAgent): run it, file a task for it. */
 export async function usableAgent(db: Db, v: Viewer, ref: string): Promise<Agent | undefined> {
   const a = await agentByRef(db, v.organizationId, ref)
+  return a && canUseAgent(v, a) ? a : undefined
+}
+
+/**
+ * usableAgent for a write that depends on the agent (a task assigned to it, a run of it, its
+ * place in a space), inside that write's transaction: the row is read with forShare
+ * (src/db/locks.ts), so an archive or a visibility change of the agent either waits for the
+ * write or is seen by this check.
+ */
+export async function usableAgentForWrite(tx: Db, v: Viewer, ref: string): Promise<Agent | undefined> {
+  const where = refersToId(ref, 'char') ? eq(agents.id, ref) : isSlug(ref) ? eq(agents.slug, ref) : undefined
+  if (where === undefined) return undefined
+  const a = await forShare(tx, tx.select().from(agents).where(and(eq(agents.organizationId, v.organizationId), where))).get()
   return a && canUseAgent(v, a) ? a : undefined
 }

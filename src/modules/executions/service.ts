@@ -9,8 +9,8 @@ import { dbTime, dialect, executions, type Agent, type Execution, type Execution
 import type { Engine, StartOptions, Started } from '../../engine/runner'
 import { getExecutionRow, listLogs } from '../../engine/store'
 import { AppError } from '../../errors'
-import { agentFilterId, usableAgent } from '../agents/access'
-import { spaceAccessOf, spaceFilterId, usableSpace } from '../spaces/access'
+import { agentFilterId, usableAgent, usableAgentForWrite } from '../agents/access'
+import { spaceAccessOf, spaceFilterId, usableSpace, usableSpaceForWrite } from '../spaces/access'
 import { canAttachTo, canCancelExecution, canOpenExecution, executionOpener, visibleExecutionsSql } from './access'
 import type { ExecutionTree } from './model'
 import { filterInstant } from '../../instants'
@@ -51,14 +51,17 @@ export function toPublicExecution(r: Execution) {
 /** An agent the caller may run (agents/access.ts usableAgent), by id or slug; else 404. */
 export async function runnableAgent(ctx: Ctx, p: Caller, ref: string): Promise<Agent> {
   const a = await usableAgent(ctx.db, p, ref)
-  if (!a) throw new AppError('not_found', `Agent ${ref.slice(0, 100)} not found (or archived, or not visible to you).`)
+  if (!a) throw agentNotFound(ref)
   return a
 }
+
+const agentNotFound = (ref: string) => new AppError('not_found', `Agent ${ref.slice(0, 100)} not found (or archived, or not visible to you).`)
+const spaceNotFound = (ref: string) => new AppError('not_found', `Space ${ref.slice(0, 100)} not found (or archived, or not visible to you).`)
 
 /** A space the caller may run an agent in (spaces/access.ts usableSpace), by id or slug; else 404. */
 async function spaceToRunIn(ctx: Ctx, p: Caller, ref: string): Promise<Space> {
   const s = await usableSpace(ctx.db, p, ref)
-  if (!s) throw new AppError('not_found', `Space ${ref.slice(0, 100)} not found (or archived, or not visible to you).`)
+  if (!s) throw spaceNotFound(ref)
   return s
 }
 
@@ -106,7 +109,15 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string |
       chatId: input.chatId,
       parent,
       delegationDepth: input.delegationDepth,
-      admit: (tx) => assertQueueRoom(tx, ctx.config.maxQueuedExecutionsPerUser, p),
+      admit: async (tx) => {
+        await assertQueueRoom(tx, ctx.config.maxQueuedExecutionsPerUser, p)
+        // Again in the transaction that records the run, read with forShare (src/db/locks.ts):
+        // an agent or a space archived (or closed to the caller) at the same moment either
+        // waits for the run's row or refuses it here, never leaves a 202 for a run in an
+        // archived space (its turn would only fail it).
+        if (agentId !== null && !(await usableAgentForWrite(tx, p, agent.id))) throw agentNotFound(agentId)
+        if (space && !(await usableSpaceForWrite(tx, p, space.id))) throw spaceNotFound(input.spaceId!)
+      },
     },
     opts,
   )

@@ -1,6 +1,7 @@
 import { and, eq, ne, or, sql, type AnyColumn, type SQL } from 'drizzle-orm'
 import { isOrgAdmin } from '../../auth/roles'
 import type { Db } from '../../db/connection'
+import { forShare } from '../../db/locks'
 import { prepared } from '../../db/prepared'
 import { spaces, type Space } from '../../db/schema'
 import { isSlug, refersToId } from '../slugs'
@@ -114,4 +115,23 @@ export async function visibleSpace(db: Db, v: Viewer, ref: string): Promise<Spac
 export async function usableSpace(db: Db, v: Viewer, ref: string): Promise<Space | undefined> {
   const s = await spaceByRef(db, v.organizationId, ref)
   return s && canUseSpace(v, s) ? s : undefined
+}
+
+/**
+ * usableSpace for a write that files something under the space (a task, an execution), inside
+ * that write's transaction: the row is read with forShare (src/db/locks.ts), so an archive or a
+ * visibility change of the space either waits for the write or is seen by this check. A check
+ * before the transaction let a probe file tasks in a space archived before they were inserted.
+ */
+export async function usableSpaceForWrite(tx: Db, v: Viewer, ref: string): Promise<Space | undefined> {
+  const where = refersToId(ref, 'space') ? eq(spaces.id, ref) : isSlug(ref) ? eq(spaces.slug, ref) : undefined
+  if (where === undefined) return undefined
+  const s = await forShare(tx, tx.select().from(spaces).where(and(eq(spaces.organizationId, v.organizationId), where))).get()
+  return s && canUseSpace(v, s) ? s : undefined
+}
+
+/** spaceAccessOf, inside a write's transaction, the row read with forShare (usableSpaceForWrite). */
+export async function spaceAccessForWrite(tx: Db, id: string | null): Promise<SpaceAccess | undefined> {
+  if (id === null) return undefined
+  return forShare(tx, tx.select({ organizationId: spaces.organizationId, createdBy: spaces.createdBy, visibility: spaces.visibility }).from(spaces).where(eq(spaces.id, id))).get()
 }

@@ -4,6 +4,7 @@ import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, withTx, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { afterParams, cappedCount, countedPages, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
+import { forShare } from '../../db/locks'
 import { prepared } from '../../db/prepared'
 import { agents, spaces, type AgentRef, type Space } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -117,15 +118,19 @@ export function assertCanEditSpace(principal: Caller, row: Space, what = 'change
 /**
  * Agents the caller may add: same organization, not archived, visible to the caller. Else 422
  * naming the bad ones as the caller named them (`named`: id → the id or slug sent), so that a
- * slug of an agent the caller may not use never comes back as its id.
+ * slug of an agent the caller may not use never comes back as its id. Inside the transaction
+ * that writes the space, the agents read with forShare (src/db/locks.ts): one archived at the
+ * same moment either waits for the write or is refused here.
  */
 async function checkAgents(ctx: Ctx, principal: Caller, ids: string[], named: Map<string, string>): Promise<void> {
   if (ids.length === 0) return
-  const rows = await ctx.db
-    .select({ id: agents.id, organizationId: agents.organizationId, userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
-    .from(agents)
-    .where(and(inArray(agents.id, ids), eq(agents.organizationId, principal.organizationId)))
-    .all()
+  const rows = await forShare(
+    ctx.db,
+    ctx.db
+      .select({ id: agents.id, organizationId: agents.organizationId, userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
+      .from(agents)
+      .where(and(inArray(agents.id, ids), eq(agents.organizationId, principal.organizationId))),
+  ).all()
   const found = new Set(rows.filter((a) => canUseAgent(principal, a)).map((r) => r.id))
   const bad = ids.filter((id) => !found.has(id)).map((id) => named.get(id) ?? id)
   if (bad.length > 0) {
@@ -178,13 +183,22 @@ export async function createSpace(ctx: Ctx, input: CreateSpaceInput): Promise<Pu
     visibility: input.visibility ?? 'private',
     type: 'empty',
     instructions: input.instructions ?? null,
-    agentRefs: await applyCharacters(ctx, principal, [], input.addCharacters),
+    agentRefs: [],
     archived: false,
     archivedAt: null,
     createdAt: now,
     updatedAt: now,
   }
-  const slug = await insertWithSlug('space', input.slug, name, (s) => slugInUse(ctx, principal.organizationId, s), (slug) => ctx.db.insert(spaces).values({ ...row, slug }).run().then(() => slug))
+  const insert = (c: Ctx, slug: string) => c.db.insert(spaces).values({ ...row, slug }).run().then(() => slug)
+  // With agents: checked and inserted in one transaction per attempt (a slug conflict ends it;
+  // insertWithSlug then tries again in a new one).
+  const adds = input.addCharacters ?? []
+  const slug = await insertWithSlug('space', input.slug, name, (s) => slugInUse(ctx, principal.organizationId, s), (slug) =>
+    adds.length === 0 ? insert(ctx, slug) : withTx(ctx, async (tx) => {
+      row.agentRefs = await applyCharacters(tx, callerOf(tx), [], adds)
+      return insert(tx, slug)
+    }),
+  )
   return toPublicSpace({ ...row, slug }, [])
 }
 

@@ -2,7 +2,7 @@ import { and, eq, getTableColumns, sql } from 'drizzle-orm'
 import { roleIn } from '../../auth/current-role'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
-import { callerOf, type Ctx } from '../../context'
+import { callerOf, withTx, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { afterParams, cappedCount, countedPages, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
@@ -10,9 +10,9 @@ import { tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schem
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { jsonBytes, MAX_FREE_FORM_JSON_BYTES } from '../../json-limits'
-import { agentFilterId, usableAgent } from '../agents/access'
+import { agentFilterId, usableAgentForWrite } from '../agents/access'
 import { refersToId } from '../slugs'
-import { spaceAccessOf, spaceFilterId, usableSpace } from '../spaces/access'
+import { spaceAccessForWrite, spaceAccessOf, spaceFilterId, usableSpaceForWrite } from '../spaces/access'
 import { canEditTask, canSeeTask, visibleTasksSql } from './access'
 import type { Task as TaskModel } from './model'
 import { INSTANT_RANGE, inInstantRange, parseInstant } from '../../instants'
@@ -77,7 +77,7 @@ function invalid(field: string, message: string): AppError {
 /**
  * The assignee: `assignedTo` (or its alias `assignTo`). An agent must be an active agent of the
  * organization that the caller can see; a user must be a member of the organization. Other
- * strings are kept as free text with no type.
+ * strings are kept as free text with no type. Inside the write's transaction (writeTx).
  */
 async function resolveAssignee(ctx: Ctx, p: Caller, input: TaskInput): Promise<Pick<Task, 'assignedTo' | 'assigneeType'> | undefined> {
   const to = input.assignedTo !== undefined ? input.assignedTo : input.assignTo
@@ -90,10 +90,10 @@ async function resolveAssignee(ctx: Ctx, p: Caller, input: TaskInput): Promise<P
   let type = input.assigneeType ?? (value.startsWith('char_') ? 'agent' : value.startsWith('user_') ? 'user' : null)
   // A slug names an agent wherever its id does (as spaceId's slug does in the same body): one of
   // the organization's agents by that slug is that agent, anything else stays free text.
-  if (type === null && input.assigneeType === undefined && (await usableAgent(ctx.db, p, value))) type = 'agent'
+  if (type === null && input.assigneeType === undefined && (await usableAgentForWrite(ctx.db, p, value))) type = 'agent'
   if (type === 'agent') {
     // By id or, with assigneeType "agent", by slug; the task keeps the id.
-    const a = await usableAgent(ctx.db, p, value)
+    const a = await usableAgentForWrite(ctx.db, p, value)
     if (!a) throw invalid('assignedTo', `assignedTo must be an active agent of your organization; not found: ${value.slice(0, 100)}`)
     return { assignedTo: a.id, assigneeType: type }
   } else if (type === 'user') {
@@ -110,13 +110,13 @@ async function resolveAssignee(ctx: Ctx, p: Caller, input: TaskInput): Promise<P
 async function assertAssigneeSees(ctx: Ctx, organizationId: string, task: Pick<Task, 'assignedTo' | 'assigneeType' | 'spaceId'>): Promise<void> {
   if (task.assigneeType !== 'user' || task.assignedTo === null || task.spaceId === null) return
   const role = await roleIn(ctx.db, organizationId, task.assignedTo)
-  if (role !== undefined && canSeeTask({ organizationId, userId: task.assignedTo, role }, { organizationId, spaceId: task.spaceId }, await spaceAccessOf(ctx.db, task.spaceId))) return
+  if (role !== undefined && canSeeTask({ organizationId, userId: task.assignedTo, role }, { organizationId, spaceId: task.spaceId }, await spaceAccessForWrite(ctx.db, task.spaceId))) return
   throw invalid('assignedTo', `assignedTo: ${task.assignedTo} cannot see the task's space ${task.spaceId}, so the task would never reach them; assign someone who can, or choose another space`)
 }
 
-/** A space of the caller's organization, not archived, that the caller can see, by id or slug: its id. */
+/** A space of the caller's organization, not archived, that the caller can see, by id or slug: its id (in writeTx). */
 async function checkSpace(ctx: Ctx, p: Caller, ref: string): Promise<string> {
-  const s = await usableSpace(ctx.db, p, ref)
+  const s = await usableSpaceForWrite(ctx.db, p, ref)
   if (!s) throw invalid('spaceId', `spaceId must be an active space of your organization (its id or slug); not found: ${ref.slice(0, 100)}`)
   return s.id
 }
@@ -157,28 +157,42 @@ async function columns(ctx: Ctx, p: Caller, input: TaskInput, current?: Task): P
   return out
 }
 
+/**
+ * A write that names a space or an assignee runs in a transaction with the checks of that space
+ * and assignee (read with forShare, src/db/locks.ts): a space archived, or an agent archived, at
+ * the same moment either waits for the write or fails its check, never lets a task into an
+ * archived space (a probe got 37 of them with the checks before and outside the insert). One
+ * naming neither stays a single statement, outside the transaction lock (README, several instances).
+ */
+function writeTx<T>(ctx: Ctx, input: TaskInput, fn: (ctx: Ctx) => Promise<T>): Promise<T> {
+  const assignee = input.assignedTo !== undefined ? input.assignedTo : input.assignTo
+  return typeof input.spaceId === 'string' || typeof assignee === 'string' ? withTx(ctx, fn) : fn(ctx)
+}
+
 /** Creates a task; its status starts `pending` whatever the client sends. */
 export async function createTask(ctx: Ctx, input: TaskInput & { title: string }): Promise<PublicTask> {
-  const p = callerOf(ctx)
-  const fields = await columns(ctx, p, { ...input, status: undefined })
-  await assertAssigneeSees(ctx, p.organizationId, { assignedTo: fields.assignedTo ?? null, assigneeType: fields.assigneeType ?? null, spaceId: fields.spaceId ?? null })
-  const now = new Date(ctx.clock.now())
-  const row = (await ctx.db
-    .insert(tasks)
-    .values({
-      ...fields,
-      id: newId('task'),
-      organizationId: p.organizationId,
-      createdBy: p.userId,
-      title: fields.title!,
-      status: 'pending',
-      completedAt: null,
-      createdAt: now,
-      updatedAt: now,
-    })
-    .returning()
-    .get())!
-  return toPublicTask(row)
+  return writeTx(ctx, input, async (ctx) => {
+    const p = callerOf(ctx)
+    const fields = await columns(ctx, p, { ...input, status: undefined })
+    await assertAssigneeSees(ctx, p.organizationId, { assignedTo: fields.assignedTo ?? null, assigneeType: fields.assigneeType ?? null, spaceId: fields.spaceId ?? null })
+    const now = new Date(ctx.clock.now())
+    const row = (await ctx.db
+      .insert(tasks)
+      .values({
+        ...fields,
+        id: newId('task'),
+        organizationId: p.organizationId,
+        createdBy: p.userId,
+        title: fields.title!,
+        status: 'pending',
+        completedAt: null,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .returning()
+      .get())!
+    return toPublicTask(row)
+  })
 }
 
 /** Which filters are set: one prepared statement per combination, each on its own index. */
@@ -255,6 +269,10 @@ export async function getTask(ctx: Ctx, id: string): Promise<PublicTask> {
  * already completed); leaving it clears completedAt.
  */
 export async function updateTask(ctx: Ctx, id: string, input: TaskInput): Promise<PublicTask> {
+  return writeTx(ctx, input, (ctx) => updateTaskNow(ctx, id, input))
+}
+
+async function updateTaskNow(ctx: Ctx, id: string, input: TaskInput): Promise<PublicTask> {
   const p = callerOf(ctx)
   const current = await findEditable(ctx, p, id)
   const fields = await columns(ctx, p, input, current)

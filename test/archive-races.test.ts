@@ -1,0 +1,181 @@
+/**
+ * A space or an agent archived at the very moment something is filed under it (a task created in
+ * the space or moved there, a task assigned to the agent, a run started in the space, the agent
+ * added to a space). A probe on PostgreSQL (two instances) got 37 tasks acknowledged in a space
+ * archived before they were inserted: the check ran before, and outside, the insert's
+ * transaction. Here the archive is held open in another session (another process on SQLite, a
+ * second connection on PostgreSQL) while the request runs: the request waits for it, then sees
+ * the archive and refuses; it never files the row and answers success. On PostgreSQL the check
+ * reads the row FOR SHARE in the write's transaction; on SQLite the write's transaction is BEGIN
+ * IMMEDIATE, so its check reads the latest commit (src/db/locks.ts).
+ */
+import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import postgres from 'postgres'
+import { eq } from 'drizzle-orm'
+import { executions, tasks } from '../src/db/schema'
+import { makeActor, makeTestApp, type Actor, type Res, type TestApp } from './helpers/app'
+import { ON_PG } from './helpers/pg'
+import { startProviderDouble } from './helpers/providers'
+
+const dir = mkdtempSync(join(tmpdir(), 'teamday-archive-race-'))
+const double = startProviderDouble()
+const opened: TestApp[] = []
+afterAll(async () => {
+  await Promise.all(opened.map((t) => t.rt.engine.shutdown(0)))
+  if (!ON_PG) await Promise.all(opened.map((t) => t.rt.close()))
+  double.stop()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+/** How long the other session keeps its archive uncommitted. */
+const HOLD_MS = 800
+
+let n = 0
+async function app(): Promise<TestApp> {
+  const t = await makeTestApp({ ...(ON_PG ? {} : { dbPath: join(dir, `t${++n}.db`) }), config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+  opened.push(t)
+  return t
+}
+
+/** The UPDATE archiveSpace / archiveAgent run, as the other session runs it. */
+function archiveStatement(t: TestApp, table: 'spaces' | 'agents', id: string): string {
+  return t.backend === 'pg'
+    ? `UPDATE ${table} SET archived = true, archived_at = now(), updated_at = now() WHERE id = '${id}'`
+    : `UPDATE ${table} SET archived = 1, archived_at = ${Date.now()}, updated_at = ${Date.now()} WHERE id = '${id}'`
+}
+
+// SQLite: a process of its own (a second connection in this one would block this event loop on
+// the file lock): takes the write lock, archives, prints "held", commits HOLD_MS later.
+const HOLDER = join(dir, 'holder.ts')
+writeFileSync(
+  HOLDER,
+  `import { Database } from 'bun:sqlite'
+const db = new Database(process.env.DB_FILE)
+db.exec('PRAGMA busy_timeout = 5000')
+db.exec('BEGIN IMMEDIATE')
+db.exec(process.env.STATEMENT)
+console.log('held')
+await Bun.sleep(Number(process.env.HOLD_MS))
+db.exec('COMMIT')
+console.log('committed')
+`,
+)
+
+/**
+ * Runs `statement` in another session and, while it is uncommitted, sends `request`; then lets it
+ * commit. Returns the request's answer, and whether it was still waiting when the archive committed.
+ */
+async function whileArchiving(t: TestApp, statement: string, request: () => Promise<Res>): Promise<{ res: Res; waited: boolean }> {
+  if (t.backend === 'pg') {
+    const holder = postgres(t.pg!.url, { max: 1, onnotice: () => {}, connection: { search_path: t.pg!.schema } })
+    try {
+      let held!: () => void
+      let release!: () => void
+      const isHeld = new Promise<void>((r) => (held = r))
+      const released = new Promise<void>((r) => (release = r))
+      const tx = holder.begin(async (sql) => {
+        await sql.unsafe(statement)
+        held()
+        await released
+      })
+      await isHeld
+      let settled = false
+      const pending = request().finally(() => (settled = true))
+      await Bun.sleep(HOLD_MS)
+      const waited = !settled
+      release()
+      await tx
+      return { res: await pending, waited }
+    } finally {
+      await holder.end({ timeout: 1 })
+    }
+  }
+  const proc = Bun.spawn([process.execPath, HOLDER], { env: { ...process.env, DB_FILE: t.rt.config.dbPath, STATEMENT: statement, HOLD_MS: String(HOLD_MS) }, stdout: 'pipe', stderr: 'pipe' })
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader()
+  let out = ''
+  while (!out.includes('held')) {
+    const { value, done } = await reader.read()
+    if (done) throw new Error(`holder exited: ${out} ${await new Response(proc.stderr as ReadableStream).text()}`)
+    out += new TextDecoder().decode(value)
+  }
+  const t0 = performance.now()
+  const res = await request()
+  // This process waits on SQLite's file lock (busy_timeout) without yielding: it answered only
+  // once the holder had committed, or it did not wait at all.
+  const waited = performance.now() - t0 >= HOLD_MS / 2
+  expect(await proc.exited).toBe(0)
+  return { res, waited }
+}
+
+async function world() {
+  const t = await app()
+  const a: Actor = await makeActor(t, { role: 'admin' })
+  const space = (await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: `Space ${Math.random()}`, visibility: 'organization' } })).body.space
+  const agent = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: `Agent ${Math.random()}`, systemPrompt: 'x', visibility: 'organization' } })).body
+  expect(space.id).toStartWith('space_')
+  expect(agent.id).toStartWith('char_')
+  return { t, a, space, agent }
+}
+
+async function taskCount(t: TestApp, where: ReturnType<typeof eq>) {
+  return (await t.rt.db.select({ id: tasks.id }).from(tasks).where(where).all()).length
+}
+
+describe('archived at the same moment: the write waits for the archive, sees it and refuses', () => {
+  test('POST /tasks in a space being archived: 422, no task in it', async () => {
+    const { t, a, space } = await world()
+    const { res, waited } = await whileArchiving(t, archiveStatement(t, 'spaces', space.id), () => t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'late', spaceId: space.id } }))
+    expect(waited).toBe(true)
+    expect([res.status, res.body.code, res.body.details?.[0]?.field]).toEqual([422, 'validation_failed', 'spaceId'])
+    expect(await taskCount(t, eq(tasks.spaceId, space.id))).toBe(0)
+  })
+
+  test('PATCH /tasks/{id} moving a task into a space being archived: 422, the task stays where it was', async () => {
+    const { t, a, space } = await world()
+    const task = (await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'mine' } })).body
+    const { res, waited } = await whileArchiving(t, archiveStatement(t, 'spaces', space.id), () => t.req('PATCH', `/api/v1/tasks/${task.id}`, { token: a.token, body: { spaceId: space.id } }))
+    expect(waited).toBe(true)
+    expect([res.status, res.body.details?.[0]?.field]).toEqual([422, 'spaceId'])
+    expect((await t.req('GET', `/api/v1/tasks/${task.id}`, { token: a.token })).body.spaceId).toBeNull()
+  })
+
+  test('POST /tasks assigned to an agent being archived: 422, no task for it', async () => {
+    const { t, a, agent } = await world()
+    const { res, waited } = await whileArchiving(t, archiveStatement(t, 'agents', agent.id), () => t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'late', assignedTo: agent.id } }))
+    expect(waited).toBe(true)
+    expect([res.status, res.body.details?.[0]?.field]).toEqual([422, 'assignedTo'])
+    expect(await taskCount(t, eq(tasks.assignedTo, agent.id))).toBe(0)
+  })
+
+  test('POST /agents/{id}/execute in a space being archived: 404, no execution recorded', async () => {
+    const { t, a, space, agent } = await world()
+    const { res, waited } = await whileArchiving(t, archiveStatement(t, 'spaces', space.id), () => t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'hi', spaceId: space.id, async: true } }))
+    expect(waited).toBe(true)
+    expect([res.status, res.body.code]).toEqual([404, 'not_found'])
+    expect(res.body.message).toContain('archived')
+    expect((await t.rt.db.select({ id: executions.id }).from(executions).where(eq(executions.spaceId, space.id)).all()).length).toBe(0)
+  })
+
+  test('PATCH /spaces/{id} and POST /spaces adding an agent being archived: 422, the agent is not added', async () => {
+    const { t, a, space, agent } = await world()
+    const patched = await whileArchiving(t, archiveStatement(t, 'agents', agent.id), () => t.req('PATCH', `/api/v1/spaces/${space.id}`, { token: a.token, body: { addCharacters: [agent.id] } }))
+    expect(patched.waited).toBe(true)
+    expect([patched.res.status, patched.res.body.details?.[0]?.field]).toEqual([422, 'addCharacters'])
+    expect((await t.req('GET', `/api/v1/spaces/${space.id}`, { token: a.token })).body.space.agentRefs).toEqual([])
+    const other = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: `Other ${Math.random()}`, systemPrompt: 'x' } })).body
+    const created = await whileArchiving(t, archiveStatement(t, 'agents', other.id), () => t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'With an agent', addCharacters: [other.id] } }))
+    expect(created.waited).toBe(true)
+    expect([created.res.status, created.res.body.details?.[0]?.field]).toEqual([422, 'addCharacters'])
+  })
+
+  test('without a space or an assignee a task is one statement: it does not wait for a transaction held elsewhere', async () => {
+    const { t, a, space } = await world()
+    const { res, waited } = await whileArchiving(t, archiveStatement(t, 'spaces', space.id), () => t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'plain' } }))
+    expect(res.status).toBe(201)
+    // On SQLite every write waits for the file's one write lock; on PostgreSQL a plain insert does not.
+    if (t.backend === 'pg') expect(waited).toBe(false)
+  })
+})
