@@ -7,7 +7,7 @@ import type { SecretBox } from './crypto/secretbox'
 import { describeDatabase, isPostgresUrl } from './config'
 import { resolve } from 'node:path'
 import { MEMORY, openDatabase, type SqliteConnection } from './db/client'
-import { refuseForeignSqliteFile, requireCurrentSqliteFile, runMigrations, runPgMigrations } from './db/migrate'
+import { refuseForeignTables, requireCurrentSqliteFile, runMigrations, runPgMigrations } from './db/migrate'
 import type { PgConnection } from './db/pg'
 import { useDialect } from './db/schema'
 import { readKeyCheck, verifyEncryptionKey } from './db/settings'
@@ -85,12 +85,11 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   // Before the connection is opened for use (which switches the file to WAL mode): a command
   // that may not create or migrate leaves any file that is not a current teamday database alone.
   if (!pg && !mayCreate && config.dbPath !== MEMORY) requireCurrentSqliteFile(resolve(config.dbPath))
-  // One that may create it still leaves another application's file alone.
-  if (!pg && mayCreate && config.dbPath !== MEMORY) refuseForeignSqliteFile(resolve(config.dbPath))
   const connection = pg
     ? // PostgreSQL's driver and drizzle's pg-core are required only here: a SQLite start does not evaluate them.
       (require('./db/pg') as typeof import('./db/pg')).openPostgres(config.dbPath, { pool: config.dbPool, statementTimeoutMs: config.dbStatementTimeoutMs, schema: opts.pgSchema, idleTimeoutS: opts.pgIdleTimeoutS })
-    : openDatabase(config.dbPath, { rowCache: config.cache, create: opts.create })
+    : // One that may create the database still leaves another application's file alone.
+      openDatabase(config.dbPath, { rowCache: config.cache, create: opts.create, check: mayCreate ? refuseForeignTables : undefined })
   const close = async () => {
     await connection.close()
   }

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path'
 import { drizzle as syncDrizzle } from 'drizzle-orm/bun-sqlite'
 import { SqliteConnection, type SyncDb } from './connection'
 import { CachingDatabase } from './sqlite'
+import type { Database } from 'bun:sqlite'
 
 export { SqliteConnection, type Db, type SyncDb } from './connection'
 
@@ -18,7 +19,7 @@ export const MEMORY = ':memory:'
  * file is created; a missing database fails with its path (SQLite itself is asked: it opens
  * the file read-write without creating it).
  */
-export function openDatabase(path: string, opts: { rowCache?: boolean; create?: boolean } = {}): SqliteConnection {
+export function openDatabase(path: string, opts: { rowCache?: boolean; create?: boolean; check?: (db: Database, file: string) => void } = {}): SqliteConnection {
   const isMemory = path === MEMORY
   let sqlite: CachingDatabase
   if (isMemory) {
@@ -31,16 +32,28 @@ export function openDatabase(path: string, opts: { rowCache?: boolean; create?: 
     const madeDir = create && !existsSync(dir) ? mkdirSync(dir, { recursive: true, mode: 0o700 }) : undefined
     // The umask, not a chmod afterwards: the file is created with the right mode or not at all.
     const umask = process.umask(0o077)
+    // What `check` refused (a file not to use): thrown as it is, after the connection is closed.
+    let refused: unknown
     try {
       sqlite = new CachingDatabase(file, create ? { create: true } : { readwrite: true })
       sqlite.exec('PRAGMA busy_timeout = 5000')
-      sqlite.exec('PRAGMA journal_mode = WAL')
+      // Before the switch to WAL mode, the first write to the file.
+      try {
+        opts.check?.(sqlite, file)
+      } catch (e) {
+        refused = e
+      }
+      if (refused === undefined) sqlite.exec('PRAGMA journal_mode = WAL')
     } catch (e) {
       // Leave nothing behind: the folder made a moment ago goes when it is still empty.
       if (madeDir) removeEmptyDirs(dir, madeDir)
       throw new DatabaseOpenError(file, create, e)
     } finally {
       process.umask(umask)
+    }
+    if (refused !== undefined) {
+      sqlite.close()
+      throw refused
     }
   }
   if (opts.rowCache === false) sqlite.withoutRowCache()

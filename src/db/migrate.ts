@@ -129,34 +129,21 @@ export function requireCurrentSqliteFile(file: string): void {
 }
 
 /**
- * For the commands that may create a database (serve, migrate, users create): refuses, through a
- * read-only connection, a SQLite file that holds another application's tables. teamday makes its
- * tables in a new file, an empty one, or its own database; it never adds them beside someone
- * else's (a mistyped --db would change that application's file, and put sealed data in it).
+ * For the commands that may create a database (serve, migrate, users create): refuses a SQLite
+ * file that holds another application's tables. teamday makes its tables in a new file, an empty
+ * one, or its own database; it never adds them beside someone else's (a mistyped --db would change
+ * that application's file, and put sealed data in it). Run by openDatabase on its own connection
+ * before that switches the file to WAL mode (`check`): nothing is written to a refused file, and
+ * a start opens the file once.
  */
-export function refuseForeignSqliteFile(file: string): void {
-  if (!existsSync(file)) return
-  let client: Database
-  try {
-    client = new Database(file, { readonly: true })
-  } catch {
-    return
-  }
-  try {
-    client.exec('PRAGMA busy_timeout = 5000')
-    const tables = client.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").all().map((r) => r.name)
-    if (tables.length === 0 || sqliteSchemaState(client).teamday) return
-    const shown = tables.slice(0, 5).join(', ') + (tables.length > 5 ? ', …' : '')
-    throw new SchemaError(
-      `${file} is another application's SQLite database (tables: ${shown}), not a teamday one; nothing was changed. ` +
-        'teamday makes its tables only in a new or empty file: check --db (or TEAMDAY_DB)',
-    )
-  } catch (e) {
-    if ((e as { code?: string }).code === 'SQLITE_NOTADB') throw new SchemaError(`${file} is not a SQLite database (nor a teamday one); nothing was changed. Check --db (or TEAMDAY_DB)`)
-    throw e
-  } finally {
-    client.close()
-  }
+export function refuseForeignTables(client: Database, file: string): void {
+  const tables = client.query<{ name: string }, []>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").all().map((r) => r.name)
+  if (tables.length === 0 || sqliteSchemaState(client).teamday) return
+  const shown = tables.slice(0, 5).join(', ') + (tables.length > 5 ? ', …' : '')
+  throw new SchemaError(
+    `${file} is another application's SQLite database (tables: ${shown}), not a teamday one; nothing was changed. ` +
+      'teamday makes its tables only in a new or empty file: check --db (or TEAMDAY_DB)',
+  )
 }
 
 /**
