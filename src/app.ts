@@ -137,7 +137,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   const app = new Elysia({ normalize: true, adapter: listenOnce(compressingAdapter(rt.config.compression)) })
     // First: the access log and request metrics measure everything below.
     .use(observer.plugin)
-    .use(errorsPlugin(rt.log, () => registered, clientAddress, (code) => rt.metrics.authFailure(code)))
+    .use(errorsPlugin(rt.log, () => registered, clientAddress, (code) => rt.metrics.authFailure(code), webConsole.errorPages))
     .onRequest(guards.head)
     // Browsers on other origins (TEAMDAY_CORS_ORIGINS): a preflight is answered here, before any route.
     .use(cors(rt.config))

@@ -3,6 +3,7 @@ import { makeActor, makeTestApp, type Actor, type Res, type TestApp } from './he
 import { consoleClient, givePassword, type ConsoleClient } from './helpers/console'
 import { startProviderDouble } from './helpers/providers'
 import { until } from './helpers/scripted-provider'
+import { recordAudit } from '../src/audit/log'
 
 /**
  * Agents in the web console: the list (GET /api/v1/agents's service and visibility rule) and an
@@ -36,10 +37,10 @@ async function agent(owner: Actor, name: string, visibility: 'private' | 'organi
 }
 
 const names = (html: string) => [...html.matchAll(/<a href="\/agents\/(char_[A-Za-z0-9]+)\/chat">([^<]*)<\/a>/g)].map((m) => m[2]).sort()
-const hasForm = (html: string) => /<form method="post" action="\/agents\/[^"]+\/chat" class="chat-form">/.test(html)
+const hasForm = (html: string) => /<form method="post" action="\/agents\/[^"?]+\/chat(?:\?chat=[^"]+)?" class="chat-form">/.test(html)
 /** The messages of a chat page, in order: [who, text]. */
 const messagesOf = (html: string) =>
-  [...html.matchAll(/<li class="(user|assistant)"><span class="who">([^<]*)<\/span><time[^>]*>[^<]*<\/time><div class="text">([\s\S]*?)<\/div><\/li>/g)].map((m) => [m[1], m[3]])
+  [...html.matchAll(/<li class="(user|assistant)"><bdi class="who">([^<]*)<\/bdi><time[^>]*>[^<]*<\/time><div class="text">([\s\S]*?)<\/div><\/li>/g)].map((m) => [m[1], m[3]])
 /** The chat a 303 after a sent message leads to. */
 const chatOf = (r: Res) => new URL(r.headers.get('location')!, 'http://localhost').searchParams.get('chat')!
 const executionsOf = async (a: Actor, agentId: string) => (await t.req('GET', `/api/v1/executions?agentId=${agentId}&limit=200`, { token: a.token })).body as any[]
@@ -219,8 +220,8 @@ describe('chats on the page', () => {
       ['user', 'and again'],
       ['assistant', 'Echo: and again (user turns: 2)'],
     ])
-    expect(open.text).toContain('<span class="who">You</span>')
-    expect(open.text).toContain('<span class="who">Helper</span>')
+    expect(open.text).toContain('<bdi class="who">You</bdi>')
+    expect(open.text).toContain('<bdi class="who">Helper</bdi>')
     expect(open.text).toContain(`<input type="hidden" name="chatId" value="${chatId}"/>`)
     expect(open.text).toContain('>Send</button>')
     expect(open.text).toContain('aria-current="page">hello')
@@ -323,7 +324,7 @@ describe('chats on the page', () => {
     const chatId = chatOf(sent)
     await until(async () => (await executionsOf(a, id))[0]?.status === 'running')
     const running = await c.get(sent.headers.get('location')!)
-    expect(running.text).toContain('<p class="notice" role="status" data-refresh="2">The agent is working on it.')
+    expect(running.text).toMatch(/<p class="notice" data-refresh="2" data-version="[^"]+">The agent is working on it\./)
     expect(running.text).toContain('<script src="/console/assets/chat.js" defer></script>')
     expect(running.text).toContain('<noscript><meta http-equiv="refresh" content="3"/></noscript>')
     expect(running.text).toMatch(/<td class="status-working">running<\/td>/)
@@ -392,4 +393,164 @@ describe('chats on the page', () => {
     check('the message shown', await c.get(sent.headers.get('location')!))
     expect(problems).toEqual([])
   }, 120_000)
+})
+
+describe('the live refresh asks cheaply (X-Chat-Version)', () => {
+  const versionOf = (html: string) => /data-version="([^"]+)"/.exec(html)?.[1]
+  test('while the chat is at the version the page shows: 204 without a body; once it changed, the whole page; a chat gone, hidden or not this agent\'s: 404; signed out: to sign-in', async () => {
+    const { a, c } = await person('member', 'poll-org')
+    const id = await agent(a, 'Poll bot', 'organization')
+    // A chat with a large answer (about 2 MB on the page), then a turn that keeps running.
+    const big = await c.post(`/agents/${id}/chat`, { message: 'x'.repeat(90_000) + ' <big>' })
+    const chatId = chatOf(big)
+    await until(() => ended(a, chatId))
+    t.clock.advance(1000)
+    const sent = await c.post(`/agents/${id}/chat`, { message: 'HANG on', chatId })
+    expect(chatOf(sent)).toBe(chatId)
+    await until(async () => (await executionsOf(a, id)).some((x) => x.status === 'running'))
+    const href = `/agents/${id}/chat?chat=${chatId}`
+    const full = await c.get(href)
+    expect(full.status).toBe(200)
+    expect(full.text.length).toBeGreaterThan(180_000)
+    const version = versionOf(full.text)!
+    expect(version).toBeDefined()
+
+    const same = await c.get(href, { 'x-chat-version': version })
+    expect([same.status, same.text]).toEqual([204, ''])
+    expect(same.headers.get('cache-control')).toBe('no-store')
+    expect(same.headers.get('x-frame-options')).toBe('DENY')
+    // Another version (an older page): the whole page.
+    const other = await c.get(href, { 'x-chat-version': 'stale' })
+    expect(other.status).toBe(200)
+    expect(versionOf(other.text)).toBe(version)
+    // Only for this agent's chat, this person's, while they may see the agent.
+    const elsewhere = await agent(a, 'Other bot', 'organization')
+    expect((await c.get(`/agents/${elsewhere}/chat?chat=${chatId}`, { 'x-chat-version': version })).status).toBe(404)
+    const { c: colleague } = await person('admin', 'poll-org')
+    expect((await colleague.get(href, { 'x-chat-version': version })).status).toBe(404)
+    expect((await c.get(`/agents/${id}/chat?chat=chat_nosuchchat000000`, { 'x-chat-version': version })).status).toBe(404)
+    const anon = consoleClient(t)
+    expect((await anon.get(href, { 'x-chat-version': version })).status).toBe(303)
+
+    // The turn ends: the version changes, the whole page comes, without the refresh.
+    const [run] = (await executionsOf(a, id)).filter((x) => x.status === 'running')
+    expect((await t.req('POST', `/api/v1/executions/${run.id}/cancel`, { token: a.token })).status).toBe(200)
+    await until(() => ended(a, chatId))
+    const after = await c.get(href, { 'x-chat-version': version })
+    expect(after.status).toBe(200)
+    expect(after.text).not.toContain('data-refresh')
+    expect(messagesOf(after.text).length).toBe(4)
+  })
+})
+
+describe('the chat form and its page for assistive technology', () => {
+  test('the message box has focus on a chat and after a refused message; the error is its description; a status region outside the refreshed part', async () => {
+    const { a, c } = await person('member', 'a11y-org')
+    const id = await agent(a, 'Focus bot', 'organization')
+    const textarea = (html: string) => /<textarea name="message"[^>]*>/.exec(html)![0]
+    // A new chat: nothing to answer yet, no focus taken.
+    expect(textarea((await c.get(`/agents/${id}/chat`)).text)).not.toContain('autofocus')
+    const sent = await c.post(`/agents/${id}/chat`, { message: 'hello' })
+    const page = await c.get(sent.headers.get('location')!)
+    // The page shown after a send: the focus on the message box.
+    expect(textarea(page.text)).toContain(' autofocus')
+    expect(textarea(page.text)).not.toContain('aria-invalid')
+    // The status region: outside #conversation (the part the script swaps), polite, with its texts.
+    const region = /<p id="chat-status" class="live" role="status" aria-live="polite"([^>]*)><\/p>/.exec(page.text)
+    expect(region).not.toBeNull()
+    expect(page.text.indexOf('id="chat-status"')).toBeGreaterThan(page.text.indexOf('</section>', page.text.indexOf('id="conversation"')))
+    for (const k of ['answered', 'ended', 'sign-in', 'retrying', 'gone', 'failed']) expect(region![1]).toContain(`data-text-${k}="`)
+    expect(region![1]).toContain('data-text-answered="The answer has arrived."')
+    // A refused message: the error is the box's description, the box invalid and focused.
+    const refused = await c.post(`/agents/${id}/chat`, { message: ' ', chatId: chatOf(sent) })
+    expect(refused.status).toBe(422)
+    expect(refused.text).toContain('<p class="error" role="alert" id="chat-error">Validation failed: ')
+    expect(textarea(refused.text)).toContain('autofocus')
+    expect(textarea(refused.text)).toContain('aria-invalid="true"')
+    expect(textarea(refused.text)).toContain('aria-describedby="chat-error"')
+    const refusedNew = await c.post(`/agents/${id}/chat`, { message: '' })
+    expect(textarea(refusedNew.text)).toContain('aria-describedby="chat-error"')
+  })
+})
+
+/**
+ * Where text a person chose (a name, an e-mail, a browser's name) carrying a bidi override sits in
+ * a page: inside <bdi>, between U+2068 and U+2069, in a form field's value, or alone in a block of
+ * its own (a table cell, a heading, an option), maybe inside one link or code element there. Anywhere
+ * else it would turn the text after it around (the message header's time, a sentence).
+ */
+function unisolated(html: string, mark: string): string[] {
+  const BLOCKS = new Set(['td', 'th', 'h1', 'h2', 'h3', 'h4', 'p', 'dd', 'dt', 'li', 'option', 'textarea', 'div', 'pre'])
+  const bad: string[] = []
+  for (let i = html.indexOf(mark); i >= 0; i = html.indexOf(mark, i + 1)) {
+    const before = html.slice(0, i)
+    const where = JSON.stringify(html.slice(Math.max(0, i - 100), i + 40))
+    if (before.lastIndexOf('\u2068') > before.lastIndexOf('\u2069')) continue
+    const open = before.lastIndexOf('<')
+    const close = before.lastIndexOf('>')
+    if (open > close) {
+      if (!/\svalue="[^"]*$/.test(before.slice(open))) bad.push(where)
+      continue
+    }
+    if ((before.match(/<bdi\b/g)?.length ?? 0) > (before.match(/<\/bdi>/g)?.length ?? 0)) continue
+    // Peel the elements the text is all of (a link, code) until a block or something else.
+    let start = close + 1
+    let end = html.indexOf('<', i)
+    let alone = false
+    for (;;) {
+      const openTag = /<([a-z0-9]+)\b[^>]*>$/.exec(html.slice(0, start))
+      const name = openTag?.[1]
+      if (!name || !html.startsWith(`</${name}>`, end)) break
+      if (BLOCKS.has(name)) {
+        alone = true
+        break
+      }
+      if (name !== 'a' && name !== 'code' && name !== 'span' && name !== 'strong') break
+      start -= openTag[0].length
+      end += name.length + 3
+    }
+    if (!alone) bad.push(where)
+  }
+  return bad
+}
+
+describe('bidi overrides in names stay in their names', () => {
+  test('agent, chat and space names with U+202E (others refuse it), a token name in Hebrew: isolated wherever they sit next to other text, on every page that shows them', async () => {
+    const RLO = '\u202E'
+    const { a, c } = await person('admin', 'bidi-org')
+    // (A person's name and a browser's cannot carry one: the profile refuses it, HTTP headers are Latin-1.)
+    expect((await c.post('/settings/profile', { name: `Ada ${RLO}Lovelace`, email: a.email })).status).toBe(422)
+    const id = await agent(a, `Support ${RLO}tob`, 'organization', t, { description: `Helps ${RLO}fast` })
+    const sent = await c.post(`/agents/${id}/chat`, { message: `question ${RLO}one` })
+    await until(() => ended(a, chatOf(sent)))
+    const space = (await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: `Room ${RLO}one`, visibility: 'organization' } })).body.space.id as string
+    // Token names refuse bidi controls; a right-to-left word is isolated the same way.
+    expect((await c.post('/settings/tokens', { name: `CI ${RLO}pipeline`, expires: '30' })).status).toBe(422)
+    const HEBREW = 'שלום'
+    expect((await c.post('/settings/tokens', { name: `CI ${HEBREW} pipeline`, expires: '30' })).status).toBe(201)
+    // No service writes a name into an event's details today; one that did would show it escaped.
+    await recordAudit(t.ctx, { type: 'member.role_changed', organizationId: a.organizationId, details: { note: `Support ${RLO}tob` } })
+    const pages: Record<string, string> = {
+      agents: (await c.get('/agents')).text,
+      chat: (await c.get(sent.headers.get('location')!)).text,
+      newChat: (await c.get(`/agents/${id}/chat`)).text,
+      spaces: (await c.get('/spaces')).text,
+      space: (await c.get(`/spaces/${space}`)).text,
+      profile: (await c.get('/settings/profile')).text,
+      audit: (await c.get('/org/audit')).text,
+    }
+    // The probe's case: the message header, the agent's name then the time.
+    expect(pages.chat).toContain(`<bdi class="who">Support ${RLO}tob</bdi><time`)
+    expect(pages.chat).toContain(`<title>\u2068Support ${RLO}tob\u2069 - teamday</title>`)
+    expect(pages.spaces).toContain(`<bdi><a href="/spaces/${space}">Room ${RLO}one</a></bdi>`)
+    expect(pages.profile).toContain(`aria-label="Revoke token \u2068CI ${HEBREW} pipeline\u2069"`)
+    expect({ unisolated: unisolated(pages.profile, HEBREW) }).toEqual({ unisolated: [] })
+    expect(pages.audit).toContain('{&quot;note&quot;:&quot;Support \\u202etob&quot;}')
+    for (const [name, html] of Object.entries(pages)) {
+      if (name === 'profile') continue
+      expect({ name, unisolated: unisolated(html, RLO) }).toEqual({ name, unisolated: [] })
+    }
+    // A name without such characters is written as it is.
+    expect((await c.get('/settings/profile')).text).toContain('aria-label="Revoke token token ')
+  })
 })

@@ -74,7 +74,7 @@ describe('Accept-Language', () => {
 
 /** Text a person reads: element text and aria-label/title values, without code, pre and times. */
 function readable(html: string): string {
-  const attrs = [...html.matchAll(/\s(?:aria-label|title|data-copied)="([^"]*)"/g)].map((m) => m[1])
+  const attrs = [...html.matchAll(/\s(?:aria-label|title|data-copied|data-text-[a-z-]+)="([^"]*)"/g)].map((m) => m[1])
   const body = html
     .replace(/<(code|pre|time|script|style|output)\b[^>]*>[\s\S]*?<\/\1>/g, ' ')
     .replace(/<[^>]+>/g, ' ')
@@ -96,7 +96,8 @@ const ENGLISH = [
   'Space Settings', 'Environment Variables', 'Environment variable', 'variable', 'Value', 'Slug', 'Visibility', 'archived', 'private', 'public',
   'Description', 'Not found', 'Back', 'saved', 'removed', 'Remove variable', 'Save variable', 'Agents', 'stored', 'encrypted', 'role',
   'New chat', 'Start chat', 'Send', 'Message', 'Messages', 'Your chats', 'Last message', 'Older chats', 'answered', 'running', 'failed',
-  'cancelled', 'unlisted', 'You', 'working', 'refreshes', 'agent',
+  'cancelled', 'unlisted', 'You', 'working', 'refreshes', 'agent', 'Request ID', 'not sent', 'form', 'session has ended', 'trying', 'answer', 'Invalid input',
+  'Too large', 'Server error', 'Method not allowed',
 ]
 
 function englishIn(html: string): string[] {
@@ -266,7 +267,7 @@ describe('the agent pages in German', () => {
       const answered = await c.get(sent.headers.get('location')!)
       pages.push(['chat, answered', answered])
       expect(answered.text).toContain('>Echo: Guten Tag (user turns: 1)</div>')
-      expect(answered.text).toContain('<span class="who">Sie</span>')
+      expect(answered.text).toContain('<bdi class="who">Sie</bdi>')
       expect(answered.text).toContain('>Senden</button>')
       expect(answered.text).toContain('beantwortet')
       app.clock.advance(1000)
@@ -293,6 +294,13 @@ describe('the agent pages in German', () => {
       pages.push(['viewer chat page', await v.get(`/agents/${helper}/chat`)])
       pages.push(['viewer refused', await v.post(`/agents/${helper}/chat`, { message: 'Hallo' })])
       pages.push(['viewer refused, hidden', await v.post(`/agents/${hidden}/chat`, { message: 'Hallo' })])
+      // Errors before a page runs (src/console/error-pages.tsx): the URL's rules, validation, a refused form, 405.
+      pages.push(['error page, NUL in the query', await c.get('/agents?cursor=%00')])
+      pages.push(['error page, bad percent-encoding', await c.get('/agents/%ZZ/chat')])
+      pages.push(['error page, NUL in the path', await c.get('/spaces/%00')])
+      pages.push(['error page, NUL in a message', await c.post(`/agents/${helper}/chat`, { message: 'vorher\u0000nachher' })])
+      pages.push(['error page, message too large', await c.post(`/agents/${helper}/chat`, { message: '漢'.repeat(120_000) })])
+      pages.push(['error page, 405', await app.req('DELETE', `/agents/${helper}/chat`, { headers: { cookie: c.cookie!, ...DE } })])
       // No model provider (this file's other app): the 501's message in German.
       const bare = await makeActor(t, { role: 'member', org: 'de-ohne-anbieter' })
       await givePassword(t, bare.userId)
@@ -313,6 +321,9 @@ describe('the agent pages in German', () => {
       expect((await en.get('/agents')).text).toContain('>Agents</a>')
       expect(englishIn((await en.get(`/agents/${helper}/chat?chat=${chatOf(sent)}`)).text)).toEqual(expect.arrayContaining(['Send', 'Messages', 'Your chats', 'New chat', 'You', 'cancelled', 'Last message']))
       expect(englishIn((await en.post(`/agents/${helper}/chat`, { message: '' })).text)).toEqual(expect.arrayContaining(['Validation failed', 'Start chat']))
+      expect(englishIn((await en.post(`/agents/${helper}/chat`, { message: 'a\u0000b' })).text)).toEqual(expect.arrayContaining(['Validation failed', 'Request ID', 'not sent', 'Invalid input']))
+      expect(englishIn((await en.get('/agents?cursor=%00')).text)).toEqual(expect.arrayContaining(['Back', 'Request ID', 'Invalid input']))
+      expect(englishIn((await en.get(slow.headers.get('location')!)).text)).toEqual(expect.arrayContaining(['session has ended', 'trying', 'answer']))
     } finally {
       await app.rt.close()
       double.stop()

@@ -196,7 +196,7 @@ describe('Environment Variables: add, replace, remove', () => {
     expect((await t.req('GET', `/api/v1/spaces/${id}/secrets`, { token: a.token })).body.secrets).toEqual(['TEAMDAY_TOKEN'])
     expect((await envOf(a.organizationId, id)).TEAMDAY_TOKEN).toBe(first)
     // The list counts it.
-    expect((await c.get('/spaces')).text).toMatch(/Deploy bots<\/a><\/td><td><code>[^<]+<\/code><\/td><td>organization<\/td><td>1<\/td>/)
+    expect((await c.get('/spaces')).text).toMatch(/Deploy bots<\/a><\/bdi><\/td><td><code>[^<]+<\/code><\/td><td>organization<\/td><td>1<\/td>/)
 
     // Replace, by slug: the new value is what agents get.
     const second = secretValue()

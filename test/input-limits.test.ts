@@ -444,9 +444,10 @@ describe('the NUL character is refused the same way on both backends (PostgreSQL
     expect([got.body.title, got.body.metadata]).toEqual([title, { note: '\\u0000' }])
   })
 
-  test('in a form body (the web console): 422', async () => {
+  test('in a form body (the web console): 422, as a console page (src/console/error-pages.tsx)', async () => {
     const res = await t.req('POST', '/login', { raw: 'email=a%00b%40example.com&password=x', headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' }, ip: '127.0.0.1' })
-    expectEnvelope(res, 422, 'validation_failed')
+    expect([res.status, res.headers.get('content-type')]).toEqual([422, 'text/html; charset=utf-8'])
+    expect(res.text).toContain('Validation failed: text must not contain the NUL character (U+0000)')
   })
 
   test('jsonHasNul: escapes only, after an odd number of backslashes', () => {

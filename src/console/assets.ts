@@ -52,10 +52,15 @@ ol.chat>li{border:1px solid var(--line);border-radius:6px;padding:.5rem .75rem}
 ol.chat>li.user{background:var(--card)}
 ol.chat .who{font-weight:600;margin-right:.5rem}
 ol.chat .text{white-space:pre-wrap;overflow-wrap:anywhere;margin:.25rem 0 0}
+.live:not(:empty){border:1px solid var(--line);border-left:4px solid var(--accent);border-radius:6px;padding:.5rem .75rem;background:var(--card)}
 .status-working{color:var(--accent)}.status-done{color:var(--ok)}.status-error,.status-standby{color:var(--bad)}
 `
 
-/** Local dates, copy buttons, and <dialog> confirms for forms marked data-confirm. Pages work without it. */
+/**
+ * Local dates, copy buttons, <dialog> confirms for forms marked data-confirm, and links marked
+ * data-back that go back in the browser's history (to a refused form, with what was typed in it).
+ * Pages work without it.
+ */
 export const JS = `
 document.querySelectorAll('time[datetime]').forEach(function (t) {
   var d = new Date(t.getAttribute('datetime'));
@@ -66,6 +71,13 @@ document.querySelectorAll('button[data-copy]').forEach(function (b) {
   b.addEventListener('click', function () {
     var el = document.getElementById(b.getAttribute('data-copy'));
     navigator.clipboard.writeText(el.textContent.trim()).then(function () { b.textContent = b.getAttribute('data-copied') || 'Copied'; });
+  });
+});
+document.querySelectorAll('a[data-back]').forEach(function (a) {
+  a.addEventListener('click', function (e) {
+    if (history.length < 2) return;
+    e.preventDefault();
+    history.back();
   });
 });
 document.querySelectorAll('form[data-confirm]').forEach(function (f) {
@@ -84,9 +96,15 @@ document.querySelectorAll('form[data-confirm]').forEach(function (f) {
 
 /**
  * An agent's chat page (/agents/{id}/chat): while a turn runs (an element with data-refresh, its
- * seconds), the page reads itself again and swaps in its conversation and chat list, until no
- * turn runs; the message being typed stays. Without it the page refreshes itself (a <noscript>
- * meta refresh). A sent form's button is disabled, so that one click starts one turn.
+ * seconds, and data-version, the chat's version), the page asks itself again with that version
+ * (X-Chat-Version): a 204 while nothing changed; the whole page once it did, whose conversation
+ * and chat list are swapped in, until no turn runs; the message being typed stays. What happens
+ * is said in #chat-status (role=status, outside the swapped part), in the texts the page gives it
+ * (data-text-*, its language): the answer arrived; the session ended (the poll was sent to the
+ * sign-in page: a link to sign in again, and it stops); 429, 5xx and network errors: it says it
+ * retries, after 2, 4, 8, 16 then every 30 seconds; 404 (the chat or its agent gone): it says so
+ * and stops. Without it the page refreshes itself (a <noscript> meta refresh). A sent form's
+ * button is disabled, so that one click starts one turn.
  */
 export const CHAT_JS = `
 document.querySelectorAll('form.chat-form').forEach(function (f) {
@@ -97,27 +115,67 @@ document.querySelectorAll('form.chat-form').forEach(function (f) {
 });
 (function () {
   var live = document.querySelector('[data-refresh]');
-  if (!live || !window.fetch || !window.DOMParser) return;
+  var status = document.getElementById('chat-status');
+  if (!live || !status || !window.fetch || !window.DOMParser) return;
   var every = (Number(live.getAttribute('data-refresh')) || 2) * 1000;
+  var version = live.getAttribute('data-version') || '';
+  var failures = 0;
+  var text = function (k) { return status.getAttribute('data-text-' + k) || ''; };
+  var say = function (k, link) {
+    status.textContent = k ? text(k) : '';
+    status.setAttribute('data-state', k || '');
+    if (link) {
+      var a = document.createElement('a');
+      a.href = link;
+      a.textContent = text('sign-in');
+      status.appendChild(document.createTextNode(' '));
+      status.appendChild(a);
+    }
+  };
+  var stop = function (k, link) {
+    var running = document.querySelector('[data-refresh]');
+    if (running) running.remove();
+    say(k, link);
+  };
+  var retry = function () {
+    say('retrying');
+    setTimeout(tick, Math.min(every * Math.pow(2, failures), 30000));
+    failures++;
+  };
+  var answered = function () {
+    failures = 0;
+    if (status.getAttribute('data-state') === 'retrying') say('');
+  };
   var local = function (root) {
     root.querySelectorAll('time[datetime]').forEach(function (t) {
       var d = new Date(t.getAttribute('datetime'));
       if (!isNaN(d)) t.textContent = d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
     });
   };
+  var swap = function (html) {
+    var doc = new DOMParser().parseFromString(html, 'text/html');
+    ['conversation', 'chats'].forEach(function (id) {
+      var now = document.getElementById(id), next = doc.getElementById(id);
+      if (now && next) { var n = document.importNode(next, true); now.replaceWith(n); local(n); }
+    });
+    var still = doc.querySelector('[data-refresh]');
+    if (still) { version = still.getAttribute('data-version') || ''; setTimeout(tick, every); }
+    else say('answered');
+  };
   var tick = function () {
-    fetch(location.href, { credentials: 'same-origin', headers: { accept: 'text/html' } })
-      .then(function (r) { return r.ok ? r.text() : null; })
-      .then(function (html) {
-        if (html === null) return;
-        var doc = new DOMParser().parseFromString(html, 'text/html');
-        ['conversation', 'chats'].forEach(function (id) {
-          var now = document.getElementById(id), next = doc.getElementById(id);
-          if (now && next) { var n = document.importNode(next, true); now.replaceWith(n); local(n); }
-        });
-        if (doc.querySelector('[data-refresh]')) setTimeout(tick, every);
+    var headers = { accept: 'text/html' };
+    headers['x-chat-version'] = version;
+    fetch(location.href, { credentials: 'same-origin', cache: 'no-store', headers: headers })
+      .then(function (r) {
+        var to = new URL(r.url, location.href);
+        if (r.redirected && to.pathname === '/login') return stop('ended', to.pathname + to.search);
+        if (r.status === 204) { answered(); setTimeout(tick, every); return; }
+        if (r.status === 404) return stop('gone');
+        if (r.status === 429 || r.status >= 500) return retry();
+        if (!r.ok) return stop('failed');
+        return r.text().then(function (html) { answered(); swap(html); });
       })
-      .catch(function () { setTimeout(tick, every * 2); });
+      .catch(retry);
   };
   setTimeout(tick, every);
 })();
@@ -131,3 +189,15 @@ export const FAVICON = Buffer.from(
   'AAABAAEAICAAAAEAIACXAAAAFgAAAIlQTkcNChoKAAAADUlIRFIAAAAgAAAAIAgGAAAAc3p69AAAAF5JREFUeNpjYMABVJNf/6cmZiAGUNtSkhxDL8uxOoLelmM4YmQ7YKAshzsCnyS1wKgDRh1AtgNIcRxNcsGoA0YdMOqAUQeMOmDUAXRxwGireFA4YMC7ZoOiczpQ3XMAeiUgW9lBH5AAAAAASUVORK5CYII=',
   'base64',
 )
+
+/**
+ * The console's files, as the console serves them (src/console/routes/auth.tsx registers one
+ * route per entry). They are not pages: an error on one of these paths is answered as the
+ * API's (JSON), not as a console page (src/console/error-pages.tsx).
+ */
+export const ASSETS: readonly { path: string; body: string | Buffer; type: string; maxAge: number }[] = [
+  { path: '/console/assets/console.css', body: CSS, type: 'text/css; charset=utf-8', maxAge: 3600 },
+  { path: '/console/assets/console.js', body: JS, type: 'text/javascript; charset=utf-8', maxAge: 3600 },
+  { path: '/console/assets/chat.js', body: CHAT_JS, type: 'text/javascript; charset=utf-8', maxAge: 3600 },
+  { path: '/favicon.ico', body: FAVICON, type: 'image/x-icon', maxAge: 86400 },
+]

@@ -1,4 +1,3 @@
-import { AppError } from '../errors'
 import { redactTokens } from '../auth/tokens'
 
 /**
@@ -41,6 +40,23 @@ export function langOf(request: Request): Lang {
     if (lang && (best === null || q > best.q)) best = { lang, q }
   }
   return best?.lang ?? 'en'
+}
+
+/**
+ * Bidi controls (U+202A-U+202E overrides and embeddings, U+2066-U+2069 isolates, the marks) and
+ * right-to-left letters: a name with one, inside a sentence, reorders the text around it
+ * ("Support \u202Etob" turned what followed it around).
+ */
+const BIDI = /[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|[\u{10800}-\u{10fff}\u{1e800}-\u{1efff}]/u
+
+/**
+ * A person's text (a name, an e-mail, a browser) for a sentence the catalogue makes, where no
+ * <bdi> can go (an aria-label, a title, a text passed on as one string): between U+2068 FIRST
+ * STRONG ISOLATE and U+2069 POP DIRECTIONAL ISOLATE when it holds anything that could reorder
+ * the sentence, else as it is. In markup, views use <bdi> instead.
+ */
+export function isolate(text: string): string {
+  return BIDI.test(text) ? `\u2068${text}\u2069` : text
 }
 
 const en = {
@@ -111,7 +127,7 @@ const en = {
   unknownBrowser: 'unknown browser',
   thisBrowser: ' (this browser)',
   signOutThisBrowser: 'Sign out of this browser',
-  endSessionOf: (browser: string) => `End the session of ${browser}`,
+  endSessionOf: (browser: string) => `End the session of ${isolate(browser)}`,
   thatBrowser: 'that browser',
   endSession: 'End',
   signOutEverywhere: 'Sign out everywhere',
@@ -166,7 +182,7 @@ const en = {
   statusRevoked: 'revoked',
   activeUntil: 'active until',
   rotatedNote: '(rotated)',
-  revokeTokenLabel: (name: string) => `Revoke token ${name}`,
+  revokeTokenLabel: (name: string) => `Revoke token ${isolate(name)}`,
   revokeTitle: 'Revoke',
   revokeAsk1: 'Revoke "',
   revokeAsk2: '"?',
@@ -174,8 +190,8 @@ const en = {
   revokeGraceNote: 'It was rotated and still works until the end of its grace period; revoking it stops it now.',
   cancel: 'Cancel',
   revokeConfirm: 'Revoke token',
-  graceFor: (name: string) => `Grace period for ${name}`,
-  graceLabel: (name: string) => `Old token keeps working for (rotating ${name})`,
+  graceFor: (name: string) => `Grace period for ${isolate(name)}`,
+  graceLabel: (name: string) => `Old token keeps working for (rotating ${isolate(name)})`,
   graceNone: 'old stops now',
   graceHour: 'old works 1 more hour',
   graceDay: 'old works 1 more day',
@@ -215,7 +231,7 @@ const en = {
   colDevice: 'Device',
   unknownProgram: 'unknown program',
   thisProgram: 'this program',
-  revokeCliLabel: (device: string) => `Revoke the sign-in of ${device}`,
+  revokeCliLabel: (device: string) => `Revoke the sign-in of ${isolate(device)}`,
   revoke: 'Revoke',
   cliAuthorizeTitle: 'Sign in a command-line tool?',
   cliAsks1: 'A command-line tool asks to act as ',
@@ -245,7 +261,7 @@ const en = {
 
   // Organization → Members, Audit log
   membersTitle: 'Members',
-  handLink: (email: string) => `Hand this one-time link to ${email} (it works once, for 72 hours; it is shown only now):`,
+  handLink: (email: string) => `Hand this one-time link to ${isolate(email)} (it works once, for 72 hours; it is shown only now):`,
   addMemberHeading: 'Add a member',
   role: 'Role',
   addMember: 'Add member',
@@ -254,16 +270,16 @@ const en = {
   colRole: 'Role',
   colMemberSince: 'Member since',
   colLastSignIn: 'Last sign-in',
-  roleOf: (email: string) => `Role of ${email}`,
+  roleOf: (email: string) => `Role of ${isolate(email)}`,
   change: 'Change',
   you: 'you',
   passwordLink: 'Password link',
-  removeLabel: (email: string) => `Remove ${email}`,
+  removeLabel: (email: string) => `Remove ${isolate(email)}`,
   removeAsk1: 'Remove ',
   removeAsk2: ' from ',
   removeAsk3: '? Their tokens and sessions for this organization stop working at once.',
   remove: 'Remove',
-  added: (email: string) => `${email} added.`,
+  added: (email: string) => `${isolate(email)} added.`,
   noticeMemberRemoved: 'Member removed: their tokens and sessions for this organization stopped working.',
   noticeRoleChanged: 'Role changed: it applies from their next request.',
   adminsOnly: 'Only organization admins can see this page.',
@@ -355,6 +371,27 @@ const en = {
   startChat: 'Start chat',
   chatNoRun: 'Your role does not allow running agents: you can only look at your chats. The permission needed is',
   chatArchived: 'This agent is archived: your chats with it can be looked at, but it cannot be run.',
+  chatAnswered: 'The answer has arrived.',
+  chatSessionEnded: 'Your session has ended, so this page no longer refreshes itself.',
+  chatSignInAgain: 'Sign in again',
+  chatRetrying: 'The server cannot be reached right now: this page keeps trying, less often each time.',
+  chatGone: 'This chat is no longer there, or its agent is no longer visible to you: the page stops refreshing.',
+  chatRefreshFailed: 'This page could not refresh itself: reload it to see the answer.',
+
+  // The console's error pages (an error before or outside a page's own handling)
+  errTitle: 'Error',
+  errBadRequestTitle: 'Bad request',
+  errMethodTitle: 'Method not allowed',
+  errTooLargeTitle: 'Too large',
+  errUriTooLongTitle: 'Address too long',
+  errInvalidTitle: 'Invalid input',
+  errTooManyTitle: 'Too many requests',
+  errServerTitle: 'Server error',
+  errUnavailableTitle: 'Unavailable',
+  formNotSent: "Your form was not sent, so nothing was saved, changed or started. Your browser's Back button takes you back to it with what you typed.",
+  backToForm: 'Back to the form',
+  backToConsole: 'Back to the console',
+  requestIdLabel: 'Request ID:',
 } as const
 
 type Widen<T> = T extends string ? string : T extends readonly string[] ? readonly string[] : T
@@ -425,7 +462,7 @@ const de = {
   unknownBrowser: 'unbekannter Browser',
   thisBrowser: ' (dieser Browser)',
   signOutThisBrowser: 'Diesen Browser abmelden',
-  endSessionOf: (browser: string) => `Sitzung von ${browser} beenden`,
+  endSessionOf: (browser: string) => `Sitzung von ${isolate(browser)} beenden`,
   thatBrowser: 'jenem Browser',
   endSession: 'Beenden',
   signOutEverywhere: 'Überall abmelden',
@@ -479,7 +516,7 @@ const de = {
   statusRevoked: 'widerrufen',
   activeUntil: 'aktiv bis',
   rotatedNote: '(rotiert)',
-  revokeTokenLabel: (name: string) => `Token ${name} widerrufen`,
+  revokeTokenLabel: (name: string) => `Token ${isolate(name)} widerrufen`,
   revokeTitle: 'Widerrufen',
   revokeAsk1: '„',
   revokeAsk2: '“ widerrufen?',
@@ -488,8 +525,8 @@ const de = {
   revokeGraceNote: 'Es wurde rotiert und funktioniert noch bis zum Ende seiner Übergangsfrist; Widerrufen beendet es sofort.',
   cancel: 'Abbrechen',
   revokeConfirm: 'Token widerrufen',
-  graceFor: (name: string) => `Übergangsfrist für ${name}`,
-  graceLabel: (name: string) => `Das alte Token funktioniert weiter für (Rotation von ${name})`,
+  graceFor: (name: string) => `Übergangsfrist für ${isolate(name)}`,
+  graceLabel: (name: string) => `Das alte Token funktioniert weiter für (Rotation von ${isolate(name)})`,
   graceNone: 'altes endet sofort',
   graceHour: 'altes noch 1 Stunde gültig',
   graceDay: 'altes noch 1 Tag gültig',
@@ -527,7 +564,7 @@ const de = {
   colDevice: 'Gerät',
   unknownProgram: 'unbekanntes Programm',
   thisProgram: 'dieses Programms',
-  revokeCliLabel: (device: string) => `Anmeldung von ${device} widerrufen`,
+  revokeCliLabel: (device: string) => `Anmeldung von ${isolate(device)} widerrufen`,
   revoke: 'Widerrufen',
   cliAuthorizeTitle: 'Ein Kommandozeilen-Tool anmelden?',
   cliAsks1: 'Ein Kommandozeilen-Tool möchte handeln als ',
@@ -556,7 +593,7 @@ const de = {
   cliLinkInvalid: 'Dieser Anmelde-Link ist ungültig: keine solche Anfrage. Beginnen Sie im Terminal neu.',
 
   membersTitle: 'Mitglieder',
-  handLink: (email: string) => `Geben Sie diesen einmaligen Link an ${email} weiter (er funktioniert einmal, 72 Stunden lang; er wird nur jetzt gezeigt):`,
+  handLink: (email: string) => `Geben Sie diesen einmaligen Link an ${isolate(email)} weiter (er funktioniert einmal, 72 Stunden lang; er wird nur jetzt gezeigt):`,
   addMemberHeading: 'Mitglied hinzufügen',
   role: 'Rolle',
   addMember: 'Mitglied hinzufügen',
@@ -565,16 +602,16 @@ const de = {
   colRole: 'Rolle',
   colMemberSince: 'Mitglied seit',
   colLastSignIn: 'Letzte Anmeldung',
-  roleOf: (email: string) => `Rolle von ${email}`,
+  roleOf: (email: string) => `Rolle von ${isolate(email)}`,
   change: 'Ändern',
   you: 'Sie',
   passwordLink: 'Passwort-Link',
-  removeLabel: (email: string) => `${email} entfernen`,
+  removeLabel: (email: string) => `${isolate(email)} entfernen`,
   removeAsk1: '',
   removeAsk2: ' aus ',
   removeAsk3: ' entfernen? Ihre Tokens und Sitzungen für diese Organisation funktionieren sofort nicht mehr.',
   remove: 'Entfernen',
-  added: (email: string) => `${email} hinzugefügt.`,
+  added: (email: string) => `${isolate(email)} hinzugefügt.`,
   noticeMemberRemoved: 'Mitglied entfernt: seine Tokens und Sitzungen für diese Organisation funktionieren nicht mehr.',
   noticeRoleChanged: 'Rolle geändert: sie gilt ab der nächsten Anfrage.',
   adminsOnly: 'Nur Administratoren der Organisation können diese Seite sehen.',
@@ -664,6 +701,26 @@ const de = {
   startChat: 'Chat beginnen',
   chatNoRun: 'Ihre Rolle erlaubt nicht, Agenten auszuführen: Sie können Ihre Chats nur ansehen. Nötig ist die Berechtigung',
   chatArchived: 'Dieser Agent ist archiviert: Ihre Chats mit ihm lassen sich ansehen, ausführen lässt er sich nicht.',
+  chatAnswered: 'Die Antwort ist da.',
+  chatSessionEnded: 'Ihre Sitzung ist abgelaufen, deshalb aktualisiert sich diese Seite nicht mehr.',
+  chatSignInAgain: 'Erneut anmelden',
+  chatRetrying: 'Der Server ist gerade nicht erreichbar: diese Seite versucht es weiter, in größer werdenden Abständen.',
+  chatGone: 'Diesen Chat gibt es nicht mehr, oder sein Agent ist für Sie nicht mehr sichtbar: die Seite aktualisiert sich nicht mehr.',
+  chatRefreshFailed: 'Diese Seite konnte sich nicht aktualisieren: laden Sie sie neu, um die Antwort zu sehen.',
+
+  errTitle: 'Fehler',
+  errBadRequestTitle: 'Ungültige Anfrage',
+  errMethodTitle: 'Methode nicht erlaubt',
+  errTooLargeTitle: 'Zu groß',
+  errUriTooLongTitle: 'Adresse zu lang',
+  errInvalidTitle: 'Ungültige Eingabe',
+  errTooManyTitle: 'Zu viele Anfragen',
+  errServerTitle: 'Serverfehler',
+  errUnavailableTitle: 'Nicht verfügbar',
+  formNotSent: 'Ihr Formular wurde nicht gesendet: nichts wurde gespeichert, geändert oder gestartet. Mit der Zurück-Schaltfläche Ihres Browsers kommen Sie mit Ihrer Eingabe dorthin zurück.',
+  backToForm: 'Zurück zum Formular',
+  backToConsole: 'Zurück zur Konsole',
+  requestIdLabel: 'Anfrage-ID:',
 } as const satisfies Catalogue
 
 /** The texts of one language (property types are the literal texts of both languages). */
@@ -735,6 +792,15 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^This link is invalid, already used or expired/, () => 'Dieser Link ist ungültig, schon benutzt oder abgelaufen. Bitten Sie einen Administrator um einen neuen.'],
   [/^This sign-in request cannot be (approved|denied)/, () => 'Diese Anmeldeanfrage kann nicht mehr bestätigt oder abgelehnt werden: sie ist abgelaufen oder schon entschieden.'],
   [/^This sign-in link is not valid/, () => 'Dieser Anmelde-Link ist ungültig. Beginnen Sie im Terminal neu.'],
+  // Refused before a console page runs (src/http/guards.ts, src/http/body.ts, src/http/errors.ts).
+  [/^Not found: no id or slug contains the NUL character/, () => 'Nicht gefunden: Keine ID und kein Kurzname enthält das NUL-Zeichen (%00).'],
+  [/^Validation failed: text must not contain the NUL character/, () => 'Ungültige Eingabe: Der Text enthält das NUL-Zeichen (U+0000), das sich nicht speichern lässt.'],
+  [/^Validation failed: .* must not contain the NUL character \(%00\)/, () => 'Ungültige Eingabe: Die Adresse enthält das NUL-Zeichen (%00).'],
+  [/^Validation failed: .* is not valid percent-encoding/, () => 'Ungültige Eingabe: Die Adresse enthält eine ungültige Prozent-Kodierung (jedes % beginnt ein Escape von UTF-8).'],
+  [/^Request body too large: the limit is (\d+) bytes/, (m) => `Die Anfrage ist zu groß: höchstens ${m[1]} Bytes (1 MiB), nach der Kodierung des Formulars. Kürzen Sie den Text.`],
+  [/^URL too long: the limit is (\d+) bytes/, (m) => `Die Adresse ist zu lang: höchstens ${m[1]} Bytes für Pfad und Abfrage.`],
+  [/^Method (\S+) is not allowed on \S+; use (.+)\.$/, (m) => `Die Methode ${m[1]} ist hier nicht erlaubt; erlaubt sind: ${m[2]}.`],
+  [/Nothing was changed by this request; retry in a moment/, () => 'Die Datenbank ist gerade nicht erreichbar; nichts wurde geändert. Versuchen Sie es gleich noch einmal.'],
 ]
 
 const DE_BY_CODE: Partial<Record<string, string>> = {
@@ -752,11 +818,14 @@ const DE_BY_CODE: Partial<Record<string, string>> = {
   no_model_provider: 'Auf diesem Server ist kein Modellanbieter eingerichtet: Der Betreiber setzt OPENAI_BASE_URL (und bei Bedarf OPENAI_API_KEY) oder ANTHROPIC_API_KEY.',
   model_not_served: 'Kein eingerichteter Modellanbieter bedient das Modell dieses Agenten.',
   service_unavailable: 'Der Server wird gerade beendet und nimmt keine neuen Ausführungen an; versuchen Sie es gleich noch einmal.',
+  route_not_found: 'Diese Seite gibt es nicht.',
+  bad_request: 'Ungültige Anfrage.',
+  internal_error: 'Ein Fehler auf dem Server ist aufgetreten; die Anfrage wurde nicht ausgeführt. Nennen Sie die Anfrage-ID, wenn Sie ihn melden.',
   decryption_failed: 'Gespeicherte Daten konnten nicht entschlüsselt werden; der Schlüssel des Servers hat sich vielleicht geändert. Bitten Sie den Betreiber, TEAMDAY_ENCRYPTION_KEY zu prüfen.',
 }
 
 /** The message of a service error in the page's language. */
-export function errorText(lang: Lang, e: AppError): string {
+export function errorText(lang: Lang, e: { message: string; code: string; status: number }): string {
   // A token pasted where it does not belong (a name field) is never shown back: as in the API's errors.
   const message = redactTokens(e.message)
   if (lang === 'en') return message

@@ -10,6 +10,7 @@ import { tokenRoutes } from './routes/settings'
 import { cliRoutes } from './routes/cli'
 import { spaceRoutes } from './routes/spaces'
 import { agentRoutes } from './routes/agents'
+import { consoleErrorPages } from './error-pages'
 
 export { consoleKit, safeNext, type ConsoleKit } from './http'
 export type { SignedIn } from './session'
@@ -36,8 +37,13 @@ export function consolePlugin(kit: ConsoleKit) {
     .use(cliRoutes(kit))
 }
 
-/** `services`: the runtime (its engine runs the turns started from an agent's chat page). */
+/**
+ * `services`: the runtime (its engine runs the turns started from an agent's chat page).
+ * `errorPages`: for the errors plugin (src/http/errors.ts): an error on one of the console's page
+ * paths, as the console registered them, is answered as a console page (src/console/error-pages.tsx).
+ */
 export function createConsole(services: Services & { engine: Engine }, clientAddress: (r: Request) => string | null, isHttps: (r: Request) => boolean) {
   const kit = consoleKit({ services, engine: services.engine, clientAddress, isHttps })
-  return { kit, plugin: consolePlugin(kit) }
+  const plugin = consolePlugin(kit)
+  return { kit, plugin, errorPages: consoleErrorPages(() => plugin.routes) }
 }

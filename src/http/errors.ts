@@ -11,7 +11,8 @@ import { PERCENT_ENCODING_RULE } from '../modules/shared-models'
  * The one onError (DESIGN.md, convention 4): every error leaves as the envelope of src/errors.ts
  * with its status — an AppError as it says, Elysia's own errors (invalid JSON, validation, no
  * such route, wrong method) mapped here, anything else 500 with a generic message, logged with
- * the request id.
+ * the request id. The one exception: an error the renderer claims (the web console's page paths,
+ * src/console/error-pages.tsx) leaves as its page, with the same status and log line.
  */
 
 interface FieldError {
@@ -64,8 +65,8 @@ export function undecodedParams(error: any): FieldError[] | null {
   return fields.map((field) => ({ field, message: PERCENT_ENCODING_RULE(field) }))
 }
 
-/** Maps an Elysia route path to a matcher, for telling 405 from 404. */
-function routeMatcher(path: string): RegExp {
+/** Maps an Elysia route path to a matcher of request paths (as sent, still percent-encoded), for telling 405 from 404. */
+export function routeMatcher(path: string): RegExp {
   const body = path
     .split('/')
     .map((seg) => (seg.startsWith(':') ? '[^/]+' : seg === '*' ? '.*' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
@@ -75,15 +76,34 @@ function routeMatcher(path: string): RegExp {
 
 const INTERNAL = 'Internal server error. The request was not completed; quote the requestId when reporting this.'
 
+/** An error as it leaves, for a renderer that answers it in another form than the JSON envelope. */
+export interface ErrorAnswer {
+  request: Request
+  status: number
+  code: string
+  message: string
+  requestId: string
+  /** Headers the answer carries whatever its form (Allow of a 405, Retry-After of a 503). */
+  headers?: Record<string, string>
+}
+
+/**
+ * Answers an error as something else than the envelope (the web console's pages), or null: the
+ * envelope. Called for every error; it decides by the request (its path) whether it is its own.
+ */
+export type ErrorRenderer = (e: ErrorAnswer) => Response | null | Promise<Response | null>
+
 /**
  * `routes` lists the app's routes once they are all registered (for 405 Allow); `clientAddress`
- * names where a refused authentication came from, in the log.
+ * names where a refused authentication came from, in the log; `render`: the errors of requests
+ * another part owns answered its way (the console's paths as its pages), JSON otherwise.
  */
 export function errorsPlugin(
   log: Logger,
   routes: () => readonly { method: string; path: string }[],
   clientAddress: (request: Request) => string | null,
   onAuthFailure: (code: string) => void = () => {},
+  render?: ErrorRenderer,
 ) {
   let matchers: { method: string; re: RegExp }[] | undefined
   return new Elysia({ name: 'teamday-errors' }).onError({ as: 'global' }, ({ code, error: thrown, set, request, path }) => {
@@ -163,12 +183,33 @@ export function errorsPlugin(
         onAuthFailure(errCode)
       }
       set.status = status
-      set.headers['content-type'] = 'application/json'
-      set.headers['cache-control'] = 'no-store'
-      if (headers) Object.assign(set.headers, headers)
-      // Client input may come back in any field of the body (a message naming an id, details
-      // listing rejected values or keys): every string of it is redacted of tokens.
-      return redactTokens(errorBody(status, errCode, message, requestId, details))
+      const envelope = () => {
+        set.headers['content-type'] = 'application/json'
+        set.headers['cache-control'] = 'no-store'
+        if (headers) Object.assign(set.headers, headers)
+        // Client input may come back in any field of the body (a message naming an id, details
+        // listing rejected values or keys): every string of it is redacted of tokens.
+        return redactTokens(errorBody(status, errCode, message, requestId, details))
+      }
+      if (!render) return envelope()
+      // A page the renderer claims the error for, with the error's headers; whatever fails in the
+      // renderer, the envelope still goes out. Synchronous when it claims nothing (the API's errors).
+      const failed = (e: unknown) => {
+        log.error('error_page_failed', { requestId, path: loggedTarget(request.url), error: e instanceof Error ? `${e.name}: ${errorMessage(e)}` : String(e) })
+        return envelope()
+      }
+      const answer = (page: Response | null) => {
+        if (!page) return envelope()
+        if (headers) for (const [k, v] of Object.entries(headers)) if (!page.headers.has(k)) page.headers.set(k, v)
+        return page
+      }
+      let rendered: ReturnType<ErrorRenderer>
+      try {
+        rendered = render({ request, status, code: errCode, message: redactTokens(message), requestId, headers })
+      } catch (e) {
+        return failed(e)
+      }
+      return rendered instanceof Promise ? rendered.then(answer, failed) : answer(rendered)
     } catch {
       // Never Bun's plain-text "Something went wrong": the envelope, whatever failed above.
       set.status = 500

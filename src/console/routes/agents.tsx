@@ -5,13 +5,13 @@ import { AppError } from '../../errors'
 import { validationDetails } from '../../http/errors'
 import { canUseAgent } from '../../modules/agents/access'
 import { getAgent, listAgents, type PublicAgent } from '../../modules/agents/service'
-import { listChats, readChat } from '../../modules/chats/service'
+import { listChats, readChat, readChatHead } from '../../modules/chats/service'
 import { ExecuteBody } from '../../modules/executions/model'
 import { startExecution } from '../../modules/executions/service'
 import { FormBody, field, hidden } from '../form'
-import { page, redirect, type ConsoleKit } from '../http'
+import { page, redirect, SECURITY_HEADERS, type ConsoleKit } from '../http'
 import type { SignedIn } from '../session'
-import { AgentChatPage, AgentsPage, agentChatHref, type ChatForm, type ChatRead, type PublicChat } from '../views/agents'
+import { AgentChatPage, AgentsPage, agentChatHref, CHAT_VERSION_HEADER, chatVersion, type ChatForm, type ChatRead, type PublicChat } from '../views/agents'
 import { MessagePage } from '../views/auth'
 import type { Nav } from '../views/layout'
 import { errorOf, navOf } from './settings'
@@ -79,9 +79,8 @@ export function agentRoutes(kit: ConsoleKit) {
     request: Request,
     set: any,
     ref: string,
-    o: { chatId?: string; cursor?: string; form?: ChatForm; status?: number; keepChat?: boolean } = {},
+    o: { chatId?: string; cursor?: string; form?: ChatForm; status?: number; keepChat?: boolean; seen?: string } = {},
   ): Promise<Response> => {
-    const nav = await navOf(kit, who, request, set, CURRENT)
     const ctx = kit.ctxOf(who, request, set)
     let agent: PublicAgent
     try {
@@ -89,9 +88,24 @@ export function agentRoutes(kit: ConsoleKit) {
       if (refused) throw refused
       agent = await getAgent(ctx, ref)
     } catch (e) {
-      if (e instanceof AppError) return e.status === 404 ? notFoundPage(nav, request, e) : refusedPage(nav, request, e)
+      if (e instanceof AppError) {
+        const nav = await navOf(kit, who, request, set, CURRENT)
+        return e.status === 404 ? notFoundPage(nav, request, e) : refusedPage(nav, request, e)
+      }
       throw e
     }
+    // The script's poll (CHAT_JS) names the version of the chat it shows: while the chat is still
+    // at it, a 204 from the chat's head alone, instead of its messages (megabytes) and the page.
+    if (o.seen !== undefined && o.chatId !== undefined && isChatId(o.chatId)) {
+      const head = await readChatHead(ctx, o.chatId).catch((e) => {
+        if (e instanceof AppError && e.status === 404) return null
+        throw e
+      })
+      if (head !== null && head.agentId === agent.id && chatVersion(head) === o.seen) {
+        return new Response(null, { status: 204, headers: { ...SECURITY_HEADERS, 'cache-control': 'no-store' } })
+      }
+    }
+    const nav = await navOf(kit, who, request, set, CURRENT)
     let chat: ChatRead | null = null
     if (o.chatId !== undefined) {
       try {
@@ -142,7 +156,8 @@ export function agentRoutes(kit: ConsoleKit) {
     .get('/agents/:id/chat', async ({ request, set, params, query }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
-      return chatPage(who, request, set, params.id, { chatId: param(query.chat), cursor: param(query.cursor) })
+      const seen = request.headers.get(CHAT_VERSION_HEADER) ?? undefined
+      return chatPage(who, request, set, params.id, { chatId: param(query.chat), cursor: param(query.cursor), seen })
     }, { ...hidden, params: IdParams })
     // Sends a message: a turn of POST /api/v1/agents/{id}/execute (async), in the chat `chatId`
     // when given (a new chat otherwise); 303 to the chat, which shows the turn running.

@@ -6,7 +6,7 @@ import { findLink, useLink, type LinkPurpose } from '../../modules/users/links'
 import { checkPassword } from '../../modules/users/passwords'
 import { listMemberships } from '../../modules/users/service'
 import { eq } from 'drizzle-orm'
-import { CHAT_JS, FAVICON, JS, CSS } from '../assets'
+import { ASSETS } from '../assets'
 import { FormBody, field, hidden } from '../form'
 import { HOME, page, redirect, safeNext, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
@@ -21,6 +21,15 @@ const SecretParams = t.Object({ secret: t.String() })
 /** The page of a form posted from another site (the cross-origin check), in the request's language. */
 export async function refusedPage(request: Request): Promise<Response> {
   return page(await (<RefusedPage nav={anonymousNav(request)} />), { status: 403 })
+}
+
+/** The console's stylesheet, scripts and icon (src/console/assets.ts): one route each. */
+function assetRoutes(app: Elysia): Elysia {
+  for (const a of ASSETS) {
+    const headers = { 'content-type': a.type, 'cache-control': `public, max-age=${a.maxAge}` }
+    app.get(a.path, () => new Response(a.body, { headers }), hidden)
+  }
+  return app
 }
 
 /** Sign-in, sign-out, and the one-time set-up / set-password links. */
@@ -68,11 +77,7 @@ export function authRoutes(kit: ConsoleKit) {
 
   // Adds its routes to the console's instance itself (a function plugin): a plugin instance
   // would have every route added twice more, once here and once by the console.
-  return (app: Elysia) => app
-    .get('/console/assets/console.css', () => new Response(CSS, { headers: { 'content-type': 'text/css; charset=utf-8', 'cache-control': 'public, max-age=3600' } }), hidden)
-    .get('/console/assets/console.js', () => new Response(JS, { headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' } }), hidden)
-    .get('/favicon.ico', () => new Response(FAVICON, { headers: { 'content-type': 'image/x-icon', 'cache-control': 'public, max-age=86400' } }), hidden)
-    .get('/console/assets/chat.js', () => new Response(CHAT_JS, { headers: { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' } }), hidden)
+  return (app: Elysia) => assetRoutes(app)
     .get('/login', async ({ request, query }) => {
       const next = safeNext(query.next)
       if (await kit.signedIn(request)) return redirect(next ?? HOME)

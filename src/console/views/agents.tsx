@@ -15,6 +15,26 @@ const REFRESH_S = 2
 const NOSCRIPT_REFRESH_S = 3
 
 /**
+ * The request header of the script's poll: the version of the open chat it shows (chatVersion);
+ * the page answers 204 while the chat is still at that version, the whole page once it changed.
+ */
+export const CHAT_VERSION_HEADER = 'x-chat-version'
+
+/** The state of a chat its page shows, in one string: its latest turn, that turn's status and last change, and the count of messages. */
+export function chatVersion(c: Pick<PublicChat, 'lastExecutionId' | 'lastExecutionStatus' | 'updatedAt' | 'messageCount'>): string {
+  return `${c.lastExecutionId}.${c.lastExecutionStatus}.${c.updatedAt}.${c.messageCount}`
+}
+
+/**
+ * The message box's maxlength, lower than the API's 200,000 characters: a form is sent
+ * urlencoded, up to 9 bytes a character (a character of 3 UTF-8 bytes, CJK for instance, is
+ * three %XX escapes), and the body limit is 1 MiB for every request. 100,000 such characters,
+ * with the field names and the longest chat id, are about 900,600 bytes: whatever the form
+ * allows gets through. Longer messages go through the API (JSON: 3 bytes for such a character).
+ */
+export const CHAT_MAX_CHARS = 100_000
+
+/**
  * An agent's chat page: the `chatUrl` POST /api/v1/agents answers (`/agents/{id}/chat`), with
  * one of the person's chats open (`?chat=`) and a page of the chat list (`?cursor=`).
  */
@@ -143,9 +163,9 @@ export function AgentChatPage(props: AgentChatProps) {
             <ol class="chat" aria-label={t.chatMessages}>
               {open.messages.map((m) => (
                 <li class={m.role}>
-                  <span class="who" safe>
+                  <bdi class="who" safe>
                     {m.role === 'user' ? t.chatYou : a.name}
-                  </span>
+                  </bdi>
                   <When at={m.createdAt} t={t} />
                   <div class="text" safe>
                     {m.content}
@@ -154,7 +174,7 @@ export function AgentChatPage(props: AgentChatProps) {
               ))}
             </ol>
             {running ? (
-              <p class="notice" role="status" data-refresh={String(REFRESH_S)}>
+              <p class="notice" data-refresh={String(REFRESH_S)} data-version={chatVersion(open.chat)}>
                 {t.chatRunning}
               </p>
             ) : (
@@ -165,13 +185,42 @@ export function AgentChatPage(props: AgentChatProps) {
           <p class="muted">{t.chatEmptyNew}</p>
         )}
       </section>
-      <ErrorBox message={form.error} />
+      {open ? (
+        // Outside the part the script swaps: what it says here is announced (the answer arrived,
+        // the session ended, it retries, the chat is gone), in the page's language.
+        <p
+          id="chat-status"
+          class="live"
+          role="status"
+          aria-live="polite"
+          data-text-answered={t.chatAnswered}
+          data-text-ended={t.chatSessionEnded}
+          data-text-sign-in={t.chatSignInAgain}
+          data-text-retrying={t.chatRetrying}
+          data-text-gone={t.chatGone}
+          data-text-failed={t.chatRefreshFailed}
+        ></p>
+      ) : (
+        ''
+      )}
+      <ErrorBox message={form.error} id="chat-error" />
       {props.noRun === null ? (
-        <form method="post" action={agentChatHref(a.id)} class="chat-form">
+        // The open chat in the action's query too: a refusal before the page runs (a body over the
+        // limit) links back to this chat (src/console/error-pages.tsx).
+        <form method="post" action={agentChatHref(a.id, { chat: open?.chat.id })} class="chat-form">
           {open ? <input type="hidden" name="chatId" value={open.chat.id} /> : ''}
           <label>
             {t.messageLabel}
-            <textarea name="message" rows="4" required maxlength="200000" safe>
+            <textarea
+              name="message"
+              rows="4"
+              required
+              maxlength={String(CHAT_MAX_CHARS)}
+              autofocus={open !== null || !!form.error}
+              aria-invalid={form.error ? 'true' : undefined}
+              aria-describedby={form.error ? 'chat-error' : undefined}
+              safe
+            >
               {form.message ?? ''}
             </textarea>
           </label>

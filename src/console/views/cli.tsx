@@ -13,7 +13,9 @@ export function AuthorizePage(props: { nav: Nav; who: SignedIn; req: LoginReques
       <ErrorBox message={props.error} />
       <p>
         {t.cliAsks1}
-        <strong safe>{who.user.email}</strong>
+        <strong>
+          <bdi safe>{who.user.email}</bdi>
+        </strong>
         {t.cliAsks2}
       </p>
       <dl class="details">

@@ -1,5 +1,5 @@
 import type { Children } from '@kitajs/html'
-import type { Lang, Messages } from '../i18n'
+import { isolate, type Lang, type Messages } from '../i18n'
 import type { SignedIn } from '../session'
 
 export interface Nav {
@@ -38,7 +38,7 @@ export function Layout(props: { title: string; nav: Nav; children?: Children; sc
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title safe>{`${props.title} - teamday`}</title>
+        <title safe>{`${isolate(props.title)} - teamday`}</title>
         <link rel="stylesheet" href="/console/assets/console.css" />
         <script src="/console/assets/console.js" defer></script>
         {props.script ? <script src={props.script} defer></script> : ''}
@@ -84,9 +84,9 @@ export function Layout(props: { title: string; nav: Nav; children?: Children; sc
                   <button type="submit">{t.switchOrg}</button>
                 </form>
               ) : (
-                <span class="muted" safe>
+                <bdi class="muted" safe>
                   {who.organization.name}
-                </span>
+                </bdi>
               )}
               <form method="post" action="/logout" class="inline">
                 <button type="submit">{t.signOut}</button>
@@ -135,10 +135,11 @@ export function WhenFrom(props: { at: string | Date | null; ip: string | null; t
   )
 }
 
-export function ErrorBox(props: { message?: string | null }) {
+/** A refusal's message; `id`: for the field it is about (aria-describedby). */
+export function ErrorBox(props: { message?: string | null; id?: string }) {
   if (!props.message) return ''
   return (
-    <p class="error" role="alert" safe>
+    <p class="error" role="alert" id={props.id} safe>
       {props.message}
     </p>
   )

@@ -148,6 +148,14 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
   )
 }
 
+/**
+ * JSON with its bidi controls written as escapes (still the same JSON): a name in an event's
+ * details with U+202E would otherwise turn the rest of the details around on the page.
+ */
+function visibleControls(json: string): string {
+  return json.replace(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
 export function AuditPage(props: { nav: Nav; events: PublicAuditEvent[]; people: { id: string; email: string }[]; type: string; person: string; next: string | null; error?: string | null }) {
   const emailOf = new Map(props.people.map((p) => [p.id, p.email]))
   const { t } = props.nav
@@ -212,7 +220,7 @@ export function AuditPage(props: { nav: Nav; events: PublicAuditEvent[]; people:
                     {e.ip ?? '-'}
                   </td>
                   <td>
-                    <code safe>{e.details ? JSON.stringify(e.details) : ''}</code>
+                    <code safe>{e.details ? visibleControls(JSON.stringify(e.details)) : ''}</code>
                   </td>
                 </tr>
               ))}

@@ -119,7 +119,7 @@ export function ProfilePage(props: {
             {props.sessions.map((s) => (
               <tr>
                 <td>
-                  <span safe>{s.userAgent ?? t.unknownBrowser}</span>
+                  <bdi safe>{s.userAgent ?? t.unknownBrowser}</bdi>
                   {s.current ? <strong>{t.thisBrowser}</strong> : ''}
                 </td>
                 <td>

@@ -51,9 +51,11 @@ export function SpacesPage(props: { nav: Nav; spaces: PublicSpace[]; archived: b
               {props.spaces.map((s) => (
                 <tr>
                   <td>
-                    <a href={spaceHref(s.id)} safe>
-                      {s.name}
-                    </a>
+                    <bdi>
+                      <a href={spaceHref(s.id)} safe>
+                        {s.name}
+                      </a>
+                    </bdi>
                     {s.archived ? <span class="muted"> ({t.archivedLabel})</span> : ''}
                   </td>
                   <td>

@@ -156,18 +156,31 @@ function messagesOf(r: Execution) {
   return stored.map((m) => ({ role: m.role, content: m.content, createdAt: m.timestamp, executionId: r.id, toolCalls: m.role === 'assistant' ? toolCalls : [] }))
 }
 
-/**
- * One of the caller's chats with its messages, oldest first: those of its latest
- * CHAT_MAX_EXECUTIONS executions and about CHAT_MAX_BYTES of them (`hasMore` when earlier ones
- * are left out). Another user's chat, or none, is 404.
- */
-export async function readChat(ctx: Ctx, chatId: string) {
+async function chatHeadOf(ctx: Ctx, chatId: string) {
   const p = callerOf(ctx)
   const admin = isOrgAdmin(p.role)
   const stmts = prepared(ctx.db, `chats.read.${Number(admin)}`, () => readStatements(ctx.db, admin))
   const params = { org: p.organizationId, user: p.userId, chatId }
   const head = await stmts.head.get(params)
   if (!head) throw new AppError('not_found', `Chat ${chatId.slice(0, 200)} not found.`)
+  return { stmts, params, head }
+}
+
+/**
+ * One of the caller's chats as GET /api/v1/chats lists it, without its messages (one indexed
+ * statement: what the console's chat page asks while a turn runs). 404 as readChat.
+ */
+export async function readChatHead(ctx: Ctx, chatId: string) {
+  return toPublicChat((await chatHeadOf(ctx, chatId)).head)
+}
+
+/**
+ * One of the caller's chats with its messages, oldest first: those of its latest
+ * CHAT_MAX_EXECUTIONS executions and about CHAT_MAX_BYTES of them (`hasMore` when earlier ones
+ * are left out). Another user's chat, or none, is 404.
+ */
+export async function readChat(ctx: Ctx, chatId: string) {
+  const { stmts, params, head } = await chatHeadOf(ctx, chatId)
   const sizes = await stmts.sizes.all({ ...params, limit: CHAT_MAX_EXECUTIONS + 1 })
   let n = 0
   let bytes = 0

@@ -1,0 +1,80 @@
+import { routeMatcher, type ErrorAnswer, type ErrorRenderer } from '../http/errors'
+import { pathStart } from '../http/url-path'
+import { ASSETS } from './assets'
+import { page, safeNext } from './http'
+import { errorText, type Messages } from './i18n'
+import { anonymousNav } from './routes/settings'
+import { ErrorPage } from './views/errors'
+
+type Route = { method: string; path: string }
+
+/** The title of an error page, by its status. */
+function titleOf(t: Messages, status: number): string {
+  if (status === 400) return t.errBadRequestTitle
+  if (status === 403) return t.notAllowedTitle
+  if (status === 404) return t.notFoundTitle
+  if (status === 405) return t.errMethodTitle
+  if (status === 413) return t.errTooLargeTitle
+  if (status === 414) return t.errUriTooLongTitle
+  if (status === 422) return t.errInvalidTitle
+  if (status === 429) return t.errTooManyTitle
+  if (status === 503) return t.errUnavailableTitle
+  if (status >= 500) return t.errServerTitle
+  return t.errTitle
+}
+
+/** A request's path as sent (still percent-encoded, as Elysia matches routes), and its query. */
+function targetOf(url: string): { path: string; query: string } {
+  const start = Math.max(0, pathStart(url))
+  const rest = url.slice(start)
+  const q = rest.indexOf('?')
+  const hash = rest.indexOf('#')
+  const end = hash < 0 ? rest.length : hash
+  return q < 0 || q > end ? { path: rest.slice(0, end) || '/', query: '' } : { path: rest.slice(0, q) || '/', query: rest.slice(q, end) }
+}
+
+/** A path one segment shorter: `/spaces/x/secrets` → `/spaces/x`, `/agents` → `/`. */
+const parent = (path: string) => path.slice(0, path.replace(/\/+$/, '').lastIndexOf('/')) || '/'
+
+/**
+ * The console's error pages (issue: console URLs answered with the API's JSON error). Given the
+ * routes the console registered (`owned`, read once they are all there), an error on a console
+ * page's path (any method: a 405 too), raised before its handler ran (the URL's NUL and length
+ * rules, the body limit, a body the reader refused) or by Elysia's validation of its parameters,
+ * or thrown by it unhandled (500, 503), is answered as a console page: the status kept, the
+ * console's headers, the message in the visitor's language, a link back. The console's files
+ * (ASSETS) are not pages; everything else (/api/…, /swagger…, unknown paths) keeps the envelope.
+ */
+export function consoleErrorPages(owned: () => readonly Route[]): ErrorRenderer {
+  let pages: { re: RegExp; get: boolean }[] | undefined
+  const assets = new Set(ASSETS.map((a) => a.path))
+  const matched = () =>
+    (pages ??= owned()
+      .filter((r) => !assets.has(r.path))
+      .map((r) => ({ re: routeMatcher(r.path), get: r.method === 'GET' })))
+  const hasPage = (path: string) => matched().some((p) => p.get && p.re.test(path))
+
+  /**
+   * Where the page's link leads: for a refused form, the page it came from (the GET of its
+   * action, which names the chat it belongs to) or the nearest page above it; for a page, the
+   * same page without its query when the query was refused, else the nearest page above it.
+   */
+  const backOf = (path: string, query: string, form: boolean): string => {
+    let to = form && hasPage(path) ? path + query : query && !form ? path : parent(path)
+    while (to !== '/' && !hasPage(to.split('?')[0]!)) to = parent(to.split('?')[0]!)
+    return safeNext(to) ?? '/'
+  }
+
+  const render = async (e: ErrorAnswer, path: string, query: string): Promise<Response> => {
+    const nav = anonymousNav(e.request)
+    const form = e.request.method !== 'GET' && e.request.method !== 'HEAD'
+    const message = errorText(nav.lang, { message: e.message, code: e.code, status: e.status })
+    const html = await (<ErrorPage nav={nav} title={titleOf(nav.t, e.status)} message={message} requestId={e.requestId} back={backOf(path, query, form)} form={form} />)
+    return page(html, { status: e.status, headers: e.headers })
+  }
+  // Null at once for a path that is not a console page's (the API's errors stay synchronous).
+  return (e: ErrorAnswer) => {
+    const { path, query } = targetOf(e.request.url)
+    return matched().some((p) => p.re.test(path)) ? render(e, path, query) : null
+  }
+}
