@@ -1,7 +1,7 @@
 import type { PublicAgent } from '../../modules/agents/service'
 import type { listChats, readChat } from '../../modules/chats/service'
 import type { Messages } from '../i18n'
-import { ErrorBox, Layout, When, type Nav } from './layout'
+import { ErrorBox, Layout, Table, When, type Nav } from './layout'
 
 /** One chat as the chats service lists it (GET /api/v1/chats). */
 export type PublicChat = Awaited<ReturnType<typeof listChats>>['chats'][number]
@@ -64,17 +64,7 @@ export function AgentsPage(props: { nav: Nav; agents: PublicAgent[]; next: strin
       {props.agents.length === 0 ? (
         <p class="muted">{t.noAgents}</p>
       ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">{t.colName}</th>
-                <th scope="col">{t.description}</th>
-                <th scope="col">{t.colVisibility}</th>
-                <th scope="col">{t.colCreated}</th>
-              </tr>
-            </thead>
-            <tbody>
+        <Table head={[t.colName, t.description, t.colVisibility, t.colCreated]}>
               {props.agents.map((a) => (
                 <tr>
                   <td>
@@ -89,9 +79,7 @@ export function AgentsPage(props: { nav: Nav; agents: PublicAgent[]; next: strin
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+        </Table>
       )}
       {props.next ? (
         <p>
@@ -244,17 +232,7 @@ export function AgentChatPage(props: AgentChatProps) {
         {props.chats.length === 0 ? (
           <p class="muted">{t.noChats}</p>
         ) : (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">{t.colChat}</th>
-                  <th scope="col">{t.colStatus}</th>
-                  <th scope="col">{t.colMessages}</th>
-                  <th scope="col">{t.colLastMessage}</th>
-                </tr>
-              </thead>
-              <tbody>
+          <Table head={[t.colChat, t.colStatus, t.colMessages, t.colLastMessage]}>
                 {props.chats.map((c) => (
                   <tr>
                     <td>
@@ -271,9 +249,7 @@ export function AgentChatPage(props: AgentChatProps) {
                     </td>
                   </tr>
                 ))}
-              </tbody>
-            </table>
-          </div>
+          </Table>
         )}
         {props.chatsNext ? (
           <p>

@@ -153,3 +153,39 @@ export function Notice(props: { message?: string | null }) {
     </p>
   )
 }
+
+/** A column heading of Table: its text, an action column named for screen readers only, or none (a column not shown). */
+export type Heading = string | { screenReader: string } | null | false
+
+/**
+ * The console's table: the column headings (catalogue texts, escaped), then the rows it is given,
+ * scrolled sideways inside `table-wrap` on a narrow screen.
+ */
+export function Table(props: { head: Heading[]; children?: Children }) {
+  return (
+    <div class="table-wrap">
+      <table>
+        <thead>
+          <tr>
+            {props.head.map((h) =>
+              h === null || h === false ? (
+                ''
+              ) : typeof h === 'string' ? (
+                <th scope="col" safe>
+                  {h}
+                </th>
+              ) : (
+                <th scope="col">
+                  <span class="sr-only" safe>
+                    {h.screenReader}
+                  </span>
+                </th>
+              ),
+            )}
+          </tr>
+        </thead>
+        <tbody>{props.children as 'safe'}</tbody>
+      </table>
+    </div>
+  )
+}

@@ -4,7 +4,7 @@ import { AUDIT_TYPES } from '../../modules/audit/model'
 import type { MemberRow } from '../members-adapter'
 import type { SignedIn } from '../session'
 import { roleLabel } from '../i18n'
-import { ErrorBox, Layout, Notice, When, type Nav } from './layout'
+import { ErrorBox, Layout, Notice, Table, When, type Nav } from './layout'
 
 export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow[]; error?: string | null; notice?: string | null; link?: { email: string; url: string } | null }) {
   const { t } = props.nav
@@ -51,21 +51,7 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
         {t.membersOf}
         <bdi safe>{props.who.organization.name}</bdi>
       </h2>
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t.colEmail}</th>
-              <th scope="col">{t.colName}</th>
-              <th scope="col">{t.colRole}</th>
-              <th scope="col">{t.colMemberSince}</th>
-              <th scope="col">{t.colLastSignIn}</th>
-              <th scope="col">
-                <span class="sr-only">{t.colActions}</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
+      <Table head={[t.colEmail, t.colName, t.colRole, t.colMemberSince, t.colLastSignIn, { screenReader: t.colActions }]}>
             {props.members.map((m) => {
               const self = m.userId === props.who.user.id
               return (
@@ -141,9 +127,7 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
                 </tr>
               )
             })}
-          </tbody>
-        </table>
-      </div>
+      </Table>
     </Layout>
   )
 }
@@ -191,20 +175,7 @@ export function AuditPage(props: { nav: Nav; events: PublicAuditEvent[]; people:
       {props.events.length === 0 ? (
         <p class="muted">{t.noEvents}</p>
       ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">{t.colWhen}</th>
-                <th scope="col">{t.colEvent}</th>
-                <th scope="col">{t.colWho}</th>
-                <th scope="col">{t.colVia}</th>
-                <th scope="col">{t.colTarget}</th>
-                <th scope="col">{t.colIp}</th>
-                <th scope="col">{t.colDetails}</th>
-              </tr>
-            </thead>
-            <tbody>
+        <Table head={[t.colWhen, t.colEvent, t.colWho, t.colVia, t.colTarget, t.colIp, t.colDetails]}>
               {props.events.map((e) => (
                 <tr>
                   <td>
@@ -224,9 +195,7 @@ export function AuditPage(props: { nav: Nav; events: PublicAuditEvent[]; people:
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+        </Table>
       )}
       {props.next ? (
         <p>

@@ -1,7 +1,7 @@
 import type { PublicSpace } from '../../modules/spaces/service'
 import { MAX_KEY_LENGTH } from '../../modules/spaces/secrets'
 import type { Messages } from '../i18n'
-import { ErrorBox, Layout, Notice, When, type Nav } from './layout'
+import { ErrorBox, Layout, Notice, Table, When, type Nav } from './layout'
 import { TOKENS_ANCHOR } from './tokens'
 
 /** The id of a space page's Space Settings section, and of its Environment Variables part (TeamDay's docs: "Space Settings → Environment Variables"). */
@@ -36,18 +36,7 @@ export function SpacesPage(props: { nav: Nav; spaces: PublicSpace[]; archived: b
       {props.spaces.length === 0 ? (
         <p class="muted">{t.noSpaces}</p>
       ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">{t.colName}</th>
-                <th scope="col">{t.colSlug}</th>
-                <th scope="col">{t.colVisibility}</th>
-                <th scope="col">{t.colVariables}</th>
-                <th scope="col">{t.colCreated}</th>
-              </tr>
-            </thead>
-            <tbody>
+        <Table head={[t.colName, t.colSlug, t.colVisibility, t.colVariables, t.colCreated]}>
               {props.spaces.map((s) => (
                 <tr>
                   <td>
@@ -68,9 +57,7 @@ export function SpacesPage(props: { nav: Nav; spaces: PublicSpace[]; archived: b
                   </td>
                 </tr>
               ))}
-            </tbody>
-          </table>
-        </div>
+        </Table>
       )}
       {props.next ? (
         <p>
@@ -151,21 +138,7 @@ export function SpacePage(props: { nav: Nav; space: PublicSpace; canWrite: boole
           {s.secretKeys.length === 0 ? (
             <p class="muted">{t.noEnvVars}</p>
           ) : (
-            <div class="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">{t.envName}</th>
-                    {props.canWrite ? (
-                      <th scope="col">
-                        <span class="sr-only">{t.colActions}</span>
-                      </th>
-                    ) : (
-                      ''
-                    )}
-                  </tr>
-                </thead>
-                <tbody>
+            <Table head={[t.envName, props.canWrite && { screenReader: t.colActions }]}>
                   {s.secretKeys.map((key) => {
                     const dialog = `remove-env-${key}`
                     return (
@@ -206,9 +179,7 @@ export function SpacePage(props: { nav: Nav; space: PublicSpace; canWrite: boole
                       </tr>
                     )
                   })}
-                </tbody>
-              </table>
-            </div>
+            </Table>
           )}
           {props.canWrite ? (
             <>

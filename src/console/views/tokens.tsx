@@ -6,7 +6,7 @@ import type { SignedIn } from '../session'
 import type { PublicCliSession } from '../../modules/cli-auth/service'
 import { CliSessionsSection } from './cli'
 import { TOKENS_ANCHOR, tokensHref, ViewFields, type TokenView } from './token-view'
-import { ErrorBox, Layout, Notice, When, type Nav } from './layout'
+import { ErrorBox, Layout, Notice, Table, When, type Nav } from './layout'
 
 /** The expiry choices of TeamDay's docs (7, 30, 90 recommended, 180, 365 days), with their catalogue labels. */
 export const EXPIRY_CHOICES = [
@@ -38,17 +38,7 @@ function ScopeTable(props: { checked: string[]; t: Messages }) {
         <input type="checkbox" name="scope" value="*" checked={full} /> {t.fullAccess}
       </label>
       <p class="muted">{t.orPerResource}</p>
-      <div class="table-wrap">
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t.colResource}</th>
-              {ACTIONS.map((a) => (
-                <th scope="col">{t[a.label]}</th>
-              ))}
-            </tr>
-          </thead>
-          <tbody>
+      <Table head={[t.colResource, ...ACTIONS.map((a) => t[a.label])]}>
             {RESOURCES.map((r) => (
               <tr>
                 <th scope="row">
@@ -66,9 +56,7 @@ function ScopeTable(props: { checked: string[]; t: Messages }) {
                 })}
               </tr>
             ))}
-          </tbody>
-        </table>
-      </div>
+      </Table>
     </fieldset>
   )
 }
@@ -277,30 +265,11 @@ export function TokensSection(props: TokensSectionProps) {
       {props.tokens.length === 0 ? (
         <p class="muted">{view.inactive ? t.noTokensYet : t.noActiveTokens}</p>
       ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">{t.colName}</th>
-                {all ? <th scope="col">{t.colOwner}</th> : ''}
-                <th scope="col">{t.colCreated}</th>
-                <th scope="col">{t.colLastUsed}</th>
-                <th scope="col">{t.colExpires}</th>
-                <th scope="col">{t.colToken}</th>
-                <th scope="col">{t.colScopes}</th>
-                <th scope="col">{t.colStatus}</th>
-                <th scope="col">
-                  <span class="sr-only">{t.colActions}</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
+        <Table head={[t.colName, all && t.colOwner, t.colCreated, t.colLastUsed, t.colExpires, t.colToken, t.colScopes, t.colStatus, { screenReader: t.colActions }]}>
               {props.tokens.map((tk) => (
                 <TokenRow token={tk} now={props.now} showOwner={all} mine={tk.userId === props.who.user.id} view={view} t={t} />
               ))}
-            </tbody>
-          </table>
-        </div>
+        </Table>
       )}
       <CliSessionsSection sessions={props.cliSessions} view={view} t={t} />
     </section>
