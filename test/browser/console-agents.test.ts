@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { existsSync } from 'node:fs'
 import type { Browser, Page } from 'playwright-core'
 import { createApp } from '../../src/app'
 import { loadConfig } from '../../src/config'
@@ -10,6 +9,7 @@ import { createToken } from '../../src/modules/tokens/service'
 import { setPassword } from '../../src/modules/users/passwords'
 import { createUser } from '../../src/modules/users/service'
 import { createRuntime, type Runtime } from '../../src/runtime'
+import { browserSuitesRun, launchChromium, NO_CHROMIUM, watchedPage } from '../helpers/browser'
 import { startProviderDouble, type ProviderDouble } from '../helpers/providers'
 
 /**
@@ -20,12 +20,10 @@ import { startProviderDouble, type ProviderDouble } from '../helpers/providers'
  * Without Chromium outside CI: one skipped test.
  */
 setDefaultTimeout(90_000)
-const CHROMIUM = '/usr/bin/chromium'
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync']
 const PASSWORD = 'correct horse battery staple'
 
-if (!existsSync(CHROMIUM) && process.env.CI !== 'true') {
-  test.skip(`browser suite: no Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`, () => {})
+if (!browserSuitesRun) {
+  test.skip(NO_CHROMIUM, () => {})
 } else {
   let rt: Runtime
   let app: ReturnType<typeof createApp>
@@ -53,8 +51,7 @@ if (!existsSync(CHROMIUM) && process.env.CI !== 'true') {
       expect(body.chatUrl).toBe(`/agents/${body.id}/chat`)
       agentIds[name!] = body.id
     }
-    const { chromium } = await import('playwright-core')
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true })
+    browser = await launchChromium()
   })
 
   afterAll(async () => {
@@ -64,15 +61,7 @@ if (!existsSync(CHROMIUM) && process.env.CI !== 'true') {
     double?.stop()
   })
 
-  async function newPage(locale: string): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1000, height: 720 }, timezoneId: 'Europe/Berlin', locale })
-    const page = await context.newPage()
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`${page.url()}: ${m.text()}`)
-    })
-    page.on('pageerror', (e) => problems.push(`${page.url()}: ${e.message}`))
-    return page
-  }
+  const newPage = (locale: string): Promise<Page> => watchedPage(browser, problems, { locale })
 
   const texts = {
     en: { email: 'E-mail', password: 'Password', signIn: 'Sign in', nav: 'Console', agents: 'Agents', agent: 'Helper', message: 'Message', start: 'Start chat', send: 'Send', running: 'The agent is working on it.', you: 'You', hello: 'hello there', answered: 'The answer has arrived.' },

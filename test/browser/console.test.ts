@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { existsSync, mkdirSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
@@ -10,6 +10,7 @@ import { SecretBox } from '../../src/crypto/secretbox'
 import { createLogger } from '../../src/logger'
 import { bootstrapIfEmpty } from '../../src/modules/users/bootstrap'
 import { createRuntime, type Runtime } from '../../src/runtime'
+import { browserSuitesRun, launchChromium, NO_CHROMIUM, watchedPage } from '../helpers/browser'
 
 /**
  * The console in Debian's Chromium (playwright-core, never a downloaded browser), against the
@@ -19,15 +20,13 @@ import { createRuntime, type Runtime } from '../../src/runtime'
  */
 // A browser on a 2-core machine shared with other work: each step may take a while.
 setDefaultTimeout(90_000)
-const CHROMIUM = '/usr/bin/chromium'
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync']
 const PASSWORD = 'correct horse battery staple'
 // The README's screenshots are rewritten only on request (TEAMDAY_SCREENSHOTS=1 bun test test/browser);
 // otherwise they go to a temporary folder, so a test run leaves the tree clean.
 const SHOTS = process.env.TEAMDAY_SCREENSHOTS === '1' ? join(import.meta.dir, '../../docs/screenshots') : join(tmpdir(), 'teamday-screenshots')
 
-if (!existsSync(CHROMIUM) && process.env.CI !== 'true') {
-  test.skip(`browser suite: no Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`, () => {})
+if (!browserSuitesRun) {
+  test.skip(NO_CHROMIUM, () => {})
 } else {
   let rt: Runtime
   let app: ReturnType<typeof createApp>
@@ -45,8 +44,7 @@ if (!existsSync(CHROMIUM) && process.env.CI !== 'true') {
     const first = await bootstrapIfEmpty(systemContext(rt))
     if (first?.kind !== 'setup_link') throw new Error('no set-up link')
     setupPath = first.path
-    const { chromium } = await import('playwright-core')
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true })
+    browser = await launchChromium()
     mkdirSync(SHOTS, { recursive: true })
   })
 
@@ -56,17 +54,9 @@ if (!existsSync(CHROMIUM) && process.env.CI !== 'true') {
     rt?.close()
   })
 
-  async function newPage(ctx?: BrowserContext): Promise<Page> {
-    const context = ctx ?? (await browser.newContext({ viewport: { width: 1000, height: 720 }, timezoneId: 'Europe/Berlin', locale: 'en-GB' }))
-    const page = await context.newPage()
-    // A CSP violation or a script error is a failure of the page, not noise.
-    page.on('console', (m) => {
-      // (A 401 or 404 answer is logged as "Failed to load resource": expected on these pages.)
-      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`${page.url()}: ${m.text()}`)
-    })
-    page.on('pageerror', (e) => problems.push(`${page.url()}: ${e.message}`))
-    return page
-  }
+  // A CSP violation or a script error is a failure of the page, not noise (a 401 or 404 answer,
+  // logged as "Failed to load resource", is expected on these pages).
+  const newPage = (ctx?: BrowserContext): Promise<Page> => watchedPage(browser, problems, ctx ? { ctx } : { locale: 'en-GB' })
 
   const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`) })
 
