@@ -4,6 +4,7 @@ import { consoleClient, givePassword, PASSWORD } from './helpers/console'
 import { bootstrapIfEmpty } from '../src/modules/users/bootstrap'
 import { createLink } from '../src/modules/users/links'
 import { setPassword } from '../src/modules/users/passwords'
+import { createUser } from '../src/modules/users/service'
 import { SESSION_IDLE_MS, SESSION_MAX_MS } from '../src/console/session'
 import { THROTTLE } from '../src/console/throttle'
 import { auditEvents, oneTimeLinks, sessions, signInFailures, users } from '../src/db/schema'
@@ -12,6 +13,39 @@ import { eq } from 'drizzle-orm'
 
 const t = await makeTestApp()
 afterAll(() => t.rt.close())
+
+describe('failed sign-ins and password changes in the audit log', () => {
+  test("a wrong password goes to each of the account's organizations, naming it; an unknown e-mail to the operator alone; an admin-CLI password change to each organization", async () => {
+    // An app of its own: the failures below must not count in the throttling tests' tables.
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'member', org: 'audit-one' })
+    const other = await makeActor(t, { role: 'admin', org: 'audit-two', email: a.email.replace('@', '+two@') })
+    const admin = await makeActor(t, { role: 'admin', org: 'audit-one' })
+    // The same person is a viewer in the second organization too.
+    await createUser(t.ctx, { email: a.email, orgSlug: other.orgSlug, role: 'viewer' })
+    await givePassword(t, a.userId)
+    const c = consoleClient(t)
+    expect((await c.signIn(a.email, 'not the right password at all')).status).toBe(401)
+    expect((await c.signIn('nobody-here@example.com', 'whatever it is, it is long enough')).status).toBe(401)
+    const failed = (await t.db.select().from(auditEvents).where(eq(auditEvents.type, 'user.sign_in_failed')).all()).map((e) => ({ org: e.organizationId, target: e.targetId, reason: (openAuditFields(t.rt.box, e).details as { reason: string }).reason }))
+    expect(failed).toEqual(
+      expect.arrayContaining([
+        { org: a.organizationId, target: a.userId, reason: 'wrong_password' },
+        { org: other.organizationId, target: a.userId, reason: 'wrong_password' },
+        { org: null, target: null, reason: 'unknown_email' },
+      ]),
+    )
+    // The organization's admin reads it through the API.
+    const listed = await t.req('GET', '/api/v1/audit-events?type=user.sign_in_failed', { token: admin.token })
+    expect(listed.body.events.map((e: { targetId: string }) => e.targetId)).toContain(a.userId)
+    const changes = async () => (await t.db.select().from(auditEvents).where(eq(auditEvents.type, 'user.password_changed')).all()).filter((e) => e.targetId === a.userId).map((e) => e.id)
+    const before = await changes()
+    await setPassword(t.ctx, a.userId, 'another long password 2')
+    const added = (await t.db.select().from(auditEvents).where(eq(auditEvents.type, 'user.password_changed')).all()).filter((e) => e.targetId === a.userId && !before.includes(e.id))
+    expect(added.map((e) => e.organizationId).sort()).toEqual([a.organizationId, other.organizationId].sort())
+    t.rt.close()
+  })
+})
 
 describe('sign-in', () => {
   test('a person with a password signs in; the cookie is HttpOnly, SameSite=Lax, Path=/ and only the hash is stored', async () => {

@@ -1,10 +1,11 @@
 import { Elysia, t } from 'elysia'
 import { recordAudit } from '../../audit/log'
-import { users } from '../../db/schema'
+import { users, type User } from '../../db/schema'
+import type { Ctx } from '../../context'
 import { AppError } from '../../errors'
 import { findLink, useLink, type LinkPurpose } from '../../modules/users/links'
 import { checkPassword } from '../../modules/users/passwords'
-import { listMemberships } from '../../modules/users/service'
+import { findUserByEmail, listMemberships } from '../../modules/users/service'
 import { eq } from 'drizzle-orm'
 import { ASSETS } from '../assets'
 import { FormBody, field, hidden } from '../form'
@@ -33,6 +34,16 @@ function assetRoutes(app: Elysia): Elysia {
 }
 
 /** Sign-in, sign-out, and the one-time set-up / set-password links. */
+/** The user an e-mail names, or undefined: also when what was typed is no e-mail (a password, even). */
+async function userNamed(ctx: Ctx, email: string): Promise<User | undefined> {
+  try {
+    return await findUserByEmail(ctx, email)
+  } catch (e) {
+    if (e instanceof AppError) return undefined
+    throw e
+  }
+}
+
 export function authRoutes(kit: ConsoleKit) {
   const signInPage = async (request: Request, props: Omit<Parameters<typeof SignInPage>[0], 'nav'>, status = 200) => page(await (<SignInPage nav={anonymousNav(request)} {...props} />), { status })
 
@@ -102,7 +113,16 @@ export function authRoutes(kit: ConsoleKit) {
       const orgs = user ? await listMemberships(ctx, user.id) : []
       if (!user || orgs.length === 0) {
         await recordFailure(ctx, keys)
-        await recordAudit(ctx, { type: 'user.sign_in_failed', organizationId: null, targetType: user ? 'user' : null, targetId: user?.id ?? null, details: { reason: user ? 'no_membership' : 'wrong_credentials' } })
+        // Whose account was tried, when the e-mail is one: the event goes to each organization
+        // of theirs, where its admins read it (GET /audit-events); an unknown e-mail is the
+        // operator's alone (`teamday audit list`). The page says the same in every case.
+        // (What was typed may be no e-mail at all, a password even: then it names no one.)
+        const known = user ?? (await userNamed(ctx, email))
+        const reason = user ? 'no_membership' : known ? 'wrong_password' : 'unknown_email'
+        const orgIds = known && !user ? (await listMemberships(ctx, known.id)).map((m) => m.organization.id) : []
+        for (const organizationId of orgIds.length > 0 ? orgIds : [null]) {
+          await recordAudit(ctx, { type: 'user.sign_in_failed', organizationId, targetType: known ? 'user' : null, targetId: known?.id ?? null, details: { reason } })
+        }
         return signInPage(request, { next, email, error: tx.wrongCredentials }, 401)
       }
       await clearFailures(ctx, keys)

@@ -1,7 +1,7 @@
 import { and, eq, isNull, ne } from 'drizzle-orm'
 import { recordAudit } from '../../audit/log'
 import { withTx, type Ctx } from '../../context'
-import { oneTimeLinks, sessions, users, type User } from '../../db/schema'
+import { memberships, oneTimeLinks, sessions, users, type User } from '../../db/schema'
 import { AppError } from '../../errors'
 import { revokeCliSessionsOfUser } from '../cli-auth/service'
 
@@ -72,12 +72,17 @@ export async function setPassword(ctx: Ctx, userId: string, password: string, op
     // And every unused set-up or set-password link of the user: a password chosen another way
     // (the admin CLI, the profile page) must not leave a link in old logs that sets it again.
     await tx.db.update(oneTimeLinks).set({ usedAt: now }).where(and(eq(oneTimeLinks.userId, userId), isNull(oneTimeLinks.usedAt))).run()
-    await recordAudit(tx, {
-      type: 'user.password_changed',
-      organizationId: opts.organizationId ?? null,
-      targetType: 'user',
-      targetId: userId,
-      details: { sessionsEnded: ended.length, cliSessionsEnded: cliEnded.length },
-    })
+    // In the organization it was changed from; set by the admin CLI, in each of the user's
+    // organizations, where their admins read it (none: the operator's alone).
+    const orgIds = opts.organizationId ? [opts.organizationId] : (await tx.db.select({ id: memberships.organizationId }).from(memberships).where(eq(memberships.userId, userId)).all()).map((m) => m.id)
+    for (const organizationId of orgIds.length > 0 ? orgIds : [null]) {
+      await recordAudit(tx, {
+        type: 'user.password_changed',
+        organizationId,
+        targetType: 'user',
+        targetId: userId,
+        details: { sessionsEnded: ended.length, cliSessionsEnded: cliEnded.length },
+      })
+    }
   })
 }
