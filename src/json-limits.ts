@@ -5,7 +5,7 @@ export const MAX_JSON_DEPTH = 32
 
 /** What scanJson found: nothing (0), or these flags. */
 export const JSON_TOO_DEEP = 1
-/** A number literal whose value JSON.parse cannot give back as written: see `exactNumber`. */
+/** A number literal whose value JSON.parse cannot give back as written: see `exactLiteral`. */
 export const JSON_INEXACT_NUMBER = 2
 
 /**
@@ -18,6 +18,14 @@ export const JSON_INEXACT_NUMBER = 2
  * (the shortest integer beyond 2^53 - 1 has 16): only those can be infinite or an unsafe integer.
  */
 export function scanJson(text: string, max = MAX_JSON_DEPTH): number {
+  return scan(text, max)
+}
+
+/**
+ * scanJson's pass; `inexact` is told each literal that is not exact (parsed) and stops the pass
+ * when it answers true (firstInexactLiteral: one reading of what a literal is, for both).
+ */
+function scan(text: string, max: number, inexact?: (n: number) => boolean): number {
   let depth = 0
   let inString = false
   let found = 0
@@ -47,7 +55,13 @@ export function scanJson(text: string, max = MAX_JSON_DEPTH): number {
         run = 0
         continue
       }
-      if ((exponent || longest >= 16) && !exactLiteral(Number(text.slice(start, i)), !exponent && !fraction)) found |= JSON_INEXACT_NUMBER
+      if (exponent || longest >= 16) {
+        const n = Number(text.slice(start, i))
+        if (!exactLiteral(n, !exponent && !fraction)) {
+          found |= JSON_INEXACT_NUMBER
+          if (inexact?.(n)) return found
+        }
+      }
       start = -1
       run = longest = 0
       exponent = fraction = false
@@ -82,12 +96,12 @@ function exactLiteral(n: number, integer: boolean): boolean {
 
 /** The first number literal of JSON `text` (outside strings) that is not exact (scanJson), parsed; undefined when none. */
 export function firstInexactLiteral(text: string): number | undefined {
-  const literal = /"(?:[^"\\]|\\.)*"|(-?\d+)(\.\d+)?([eE][+-]?\d+)?/g
-  for (let m = literal.exec(text); m !== null; m = literal.exec(text)) {
-    if (m[1] === undefined) continue
-    if (!exactLiteral(Number(m[0]), m[2] === undefined && m[3] === undefined)) return Number(m[0])
-  }
-  return undefined
+  let first: number | undefined
+  scan(text, Infinity, (n) => {
+    first = n
+    return true
+  })
+  return first
 }
 
 /**
