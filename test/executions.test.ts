@@ -304,31 +304,58 @@ describe('a cancel and the end of a run at the same moment: one end, told the sa
 })
 
 describe('the database out of reach when a run ends', () => {
-  test('the run fails as service_unavailable (503 to a synchronous execute), never naming the database address, never as a provider error', async () => {
-    const t = await openaiApp()
+  /**
+   * The run's final write (status completed) meets `refusals` refused connections (the database
+   * restarting), then goes through; the model is the double (PAUSE 50: a short answer).
+   */
+  async function finalWriteRefused(t: Awaited<ReturnType<typeof openaiApp>>, refusals: number) {
     const a = await makeActor(t)
     const agentId = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'A' } })).body.id
     const { executions } = await import('../src/db/schema')
-    // The run's final write meets a refused connection once (the database restarting).
     const db = t.rt.db as unknown as { update: (table: unknown) => unknown }
     const update = db.update.bind(db)
-    let armed = true
+    let refused = 0
     db.update = (table: unknown) => {
       const builder = update(table) as { set: (patch: { status?: string }) => unknown }
       if (table !== executions) return builder
       const set = builder.set.bind(builder)
       builder.set = (patch) => {
-        if (armed && patch.status === 'completed') {
-          armed = false
+        if (refused < refusals && patch.status === 'completed') {
+          refused++
           throw Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:5432'), { code: 'ECONNREFUSED' })
         }
         return set(patch)
       }
       return builder
     }
-    const r = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'PAUSE 50 hi' } })
-    db.update = update
-    expect(armed).toBe(false)
+    try {
+      const r = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'PAUSE 50 hi' } })
+      return { r, a, refused }
+    } finally {
+      db.update = update
+    }
+  }
+
+  test('a short outage: the final write is tried again, the answer is kept and the run completes', async () => {
+    const t = await openaiApp()
+    const { r, a, refused } = await finalWriteRefused(t, 3)
+    expect(refused).toBe(3)
+    expect([r.status, r.body.status]).toEqual([200, 'completed'])
+    expect(r.body.result).toBe('Echo: PAUSE 50 hi (user turns: 1)')
+    const row = (await t.req('GET', `/api/v1/executions/${r.body.executionId}`, { token: a.token })).body.execution
+    expect([row.status, row.result, row.error]).toEqual(['completed', 'Echo: PAUSE 50 hi (user turns: 1)', null])
+    const retried = t.logs.filter((l) => l.includes('execution_record_retried'))
+    expect(retried).toHaveLength(3)
+    expect(t.logs.some((l) => l.includes('execution_finished'))).toBe(true)
+    expect(t.logs.some((l) => l.includes('execution_record_failed'))).toBe(false)
+  })
+
+  test('longer than half a lease: the run fails as service_unavailable (503 to a synchronous execute), never naming the database address, never as a provider error', async () => {
+    // A lease of 1 s: the write is tried for 0.5 s (50 + 100 + 200 ms of pauses), then given up.
+    const t = await openaiApp({ executionLeaseMs: 1000 })
+    const { r, a, refused } = await finalWriteRefused(t, 1000)
+    expect(refused).toBeGreaterThanOrEqual(2)
+    expect(refused).toBeLessThan(10)
     expect([r.status, r.body.code]).toEqual([503, 'service_unavailable'])
     expect(r.text).not.toContain('10.0.0.5')
     const row = (await t.req('GET', `/api/v1/executions/${r.body.details.executionId}`, { token: a.token })).body.execution

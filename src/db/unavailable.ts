@@ -45,3 +45,40 @@ export function databaseUnavailable(error: unknown): string | null {
   }
   return null
 }
+
+/** Codes that will not pass by waiting: the pool was shut down, the file was moved away. */
+const FOR_GOOD = new Set(['CONNECTION_ENDED', 'SQLITE_READONLY_DBMOVED'])
+
+function errorCodes(error: unknown): string[] {
+  const codes: string[] = []
+  let e: unknown = error
+  for (let depth = 0; depth < 5 && e !== null && typeof e === 'object'; depth++) {
+    const { code } = e as { code?: unknown }
+    if (typeof code === 'string') codes.push(code)
+    e = (e as { cause?: unknown }).cause
+  }
+  return codes
+}
+
+/**
+ * Runs `write` again while the database cannot take it (databaseUnavailable: a restart, a
+ * refused or dropped connection, a lock held past the busy timeout), backing off from 50 ms to
+ * 1 s, for at most `windowMs` of elapsed time; then, or on any other error, throws what the last
+ * attempt threw. Only for writes that are safe to send twice: a dropped connection may have
+ * carried the first attempt to the server (the engine's are conditional updates, which change
+ * nothing the second time). `onRetry` hears each failure that will be retried.
+ */
+export async function retryWhileUnavailable<T>(write: () => Promise<T>, windowMs: number, onRetry?: (error: unknown, attempt: number) => void): Promise<T> {
+  const start = performance.now()
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write()
+    } catch (e) {
+      const pause = Math.min(50 * 2 ** (attempt - 1), 1000)
+      const transient = databaseUnavailable(e) !== null && !errorCodes(e).some((c) => FOR_GOOD.has(c))
+      if (!transient || performance.now() - start + pause > windowMs) throw e
+      onRetry?.(e, attempt)
+      await new Promise((resolve) => setTimeout(resolve, pause))
+    }
+  }
+}

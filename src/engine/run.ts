@@ -8,6 +8,8 @@ import type { Metrics } from '../metrics/recorder'
 import type { ModelProviders } from './providers'
 import type { Job } from './prepare'
 import { addLog, finishExecution, getExecutionRow, sessionHistory, updateExecution } from './store'
+import { retryWhileUnavailable } from '../db/unavailable'
+import { errorMessage } from '../errors'
 import { aiSdk } from './sdk'
 import { buildTools, type RunChild } from './tools'
 import { API_TOOL, apiToolFor, storedApiResult, type ApiAccess } from './api-tool'
@@ -249,8 +251,20 @@ export async function runJob(
    * metrics say otherwise. True when this end was recorded.
    */
   const ended = async (patch: Parameters<typeof finishExecution>[2], messages: ExecutionMessage[]): Promise<boolean> => {
-    if (await finishExecution(db, id, { ...patch, messages })) return true
-    if ((await getExecutionRow(db, id))?.status === 'cancelled') await cancelled(messages)
+    // A database restarting or a dropped connection must not cost a finished run its answer: the
+    // write is tried again for up to half a lease (later, other instances may take the run for
+    // dead and fail it), then the runner records the failure (src/engine/runner.ts).
+    let retried = false
+    const recorded = await retryWhileUnavailable(() => finishExecution(db, id, { ...patch, messages }), config.executionLeaseMs / 2, (e, attempt) => {
+      retried = true
+      log.warn('execution_record_retried', { executionId: id, attempt, error: errorMessage(e) })
+    })
+    if (recorded) return true
+    const row = await getExecutionRow(db, id)
+    // An attempt whose answer was lost with its connection may have been applied: the row then
+    // holds this very end.
+    if (retried && row !== undefined && row.status === patch.status && row.completedAt?.getTime() === patch.completedAt?.getTime()) return true
+    if (row?.status === 'cancelled') await cancelled(messages)
     return false
   }
   if (reason === 'cancel') {
