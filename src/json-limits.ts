@@ -76,14 +76,6 @@ function scan(text: string, max: number, inexact?: (n: number) => boolean): numb
 }
 
 /**
- * True when `text` nests arrays/objects deeper than `max`, counting only brackets outside
- * strings (scanJson).
- */
-export function jsonTooDeep(text: string, max = MAX_JSON_DEPTH): boolean {
-  return (scanJson(text, max) & JSON_TOO_DEEP) !== 0
-}
-
-/**
  * Whether a number literal is one every reader gets back as sent: finite (JSON.parse reads
  * `1e309` as Infinity, which JSON.stringify writes as null) and, when written as an integer
  * (digits only: `integer`), within ±(2^53 - 1) (`9007199254740993` reads as ...992; I-JSON, RFC

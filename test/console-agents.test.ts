@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { makeActor, makeTestApp, type Actor, type Res, type TestApp } from './helpers/app'
-import { consoleClient, givePassword, type ConsoleClient } from './helpers/console'
+import { makeTestApp, type Actor, type Res, type TestApp } from './helpers/app'
+import { consoleClient, signedInPerson, type ConsoleClient } from './helpers/console'
 import { startProviderDouble } from './helpers/providers'
 import { until } from './helpers/scripted-provider'
 import { recordAudit } from '../src/audit/log'
@@ -20,13 +20,7 @@ afterAll(async () => {
   double.stop()
 })
 
-async function person(role: 'admin' | 'member' | 'viewer', org: string, app: TestApp = t): Promise<{ a: Actor; c: ConsoleClient }> {
-  const a = await makeActor(app, { role, org })
-  await givePassword(app, a.userId)
-  const c = consoleClient(app)
-  expect((await c.signIn(a.email)).status).toBe(303)
-  return { a, c }
-}
+const person = (role: 'admin' | 'member' | 'viewer', org: string, app: TestApp = t): Promise<{ a: Actor; c: ConsoleClient }> => signedInPerson(app, { role, org })
 
 /** An agent made through the API; its `chatUrl` is the console's chat page. */
 async function agent(owner: Actor, name: string, visibility: 'private' | 'organization' | 'public' | 'unlisted' = 'private', app: TestApp = t, extra: object = {}): Promise<string> {

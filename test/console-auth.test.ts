@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, spyOn, test } from 'bun:test'
-import { makeActor, makeTestApp } from './helpers/app'
+import { makeActor, makeTestApp, type TestApp } from './helpers/app'
 import { consoleClient, givePassword, PASSWORD } from './helpers/console'
 import { bootstrapIfEmpty } from '../src/modules/users/bootstrap'
 import { createLink } from '../src/modules/users/links'
@@ -7,7 +7,9 @@ import { setPassword } from '../src/modules/users/passwords'
 import { createUser } from '../src/modules/users/service'
 import { SESSION_IDLE_MS, SESSION_MAX_MS } from '../src/console/session'
 import { THROTTLE } from '../src/console/throttle'
-import { auditEvents, oneTimeLinks, sessions, signInFailures, users } from '../src/db/schema'
+import { auditEvents, memberships, oneTimeLinks, sessions, signInFailures, users } from '../src/db/schema'
+import { SqliteConnection } from '../src/db/connection'
+import type { PgConnection } from '../src/db/pg'
 import { openAuditFields } from '../src/audit/log'
 import { eq } from 'drizzle-orm'
 
@@ -43,6 +45,58 @@ describe('failed sign-ins and password changes in the audit log', () => {
     await setPassword(t.ctx, a.userId, 'another long password 2')
     const added = (await t.db.select().from(auditEvents).where(eq(auditEvents.type, 'user.password_changed')).all()).filter((e) => e.targetId === a.userId && !before.includes(e.id))
     expect(added.map((e) => e.organizationId).sort()).toEqual([a.organizationId, other.organizationId].sort())
+    t.rt.close()
+  })
+})
+
+/** The statements the app sends while `fn` runs, on either backend. */
+async function statementsOf(t: TestApp, fn: () => Promise<unknown>): Promise<string[]> {
+  const seen: string[] = []
+  if (t.rt.connection instanceof SqliteConnection) {
+    const prepare = spyOn(t.rt.connection.client, 'prepare')
+    try {
+      await fn()
+    } finally {
+      seen.push(...prepare.mock.calls.map((c) => String(c[0])))
+      prepare.mockRestore()
+    }
+    return seen
+  }
+  const options = (t.rt.connection as PgConnection).client.options as { debug?: unknown }
+  options.debug = (_c: number, q: string) => seen.push(q)
+  try {
+    await fn()
+  } finally {
+    options.debug = undefined
+  }
+  return seen
+}
+
+describe('failed sign-ins read the account once', () => {
+  test('wrong password, no password yet, unknown e-mail, no organization: one read of the user by e-mail, the same audit event as before', async () => {
+    // An app of its own: the failures below must not count in the throttling tests' tables.
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'member', org: 'reads-one' })
+    await givePassword(t, a.userId)
+    const unset = await makeActor(t, { role: 'viewer', org: 'reads-one' })
+    const alone = await makeActor(t, { role: 'member', org: 'reads-two' })
+    await givePassword(t, alone.userId)
+    await t.db.delete(memberships).where(eq(memberships.userId, alone.userId)).run()
+    const c = consoleClient(t)
+    const cases = [
+      { email: a.email, password: 'not the right password at all', audit: { org: a.organizationId, target: a.userId, reason: 'wrong_password' } },
+      { email: unset.email, password: 'no password was ever set here', audit: { org: a.organizationId, target: unset.userId, reason: 'wrong_password' } },
+      { email: 'nobody-here@example.com', password: 'whatever it is, it is long enough', audit: { org: null, target: null, reason: 'unknown_email' } },
+      // The right password of an account in no organization: named, for the operator alone.
+      { email: alone.email, password: PASSWORD, audit: { org: null, target: alone.userId, reason: 'no_membership' } },
+    ]
+    for (const x of cases) {
+      const before = (await t.db.select({ id: auditEvents.id }).from(auditEvents).where(eq(auditEvents.type, 'user.sign_in_failed')).all()).map((e) => e.id)
+      const sent = await statementsOf(t, async () => expect((await c.signIn(x.email, x.password)).status).toBe(401))
+      expect({ email: x.email, reads: sent.filter((q) => /from "users" where "users"."email" = /i.test(q)).length }).toEqual({ email: x.email, reads: 1 })
+      const added = (await t.db.select().from(auditEvents).where(eq(auditEvents.type, 'user.sign_in_failed')).all()).filter((e) => !before.includes(e.id))
+      expect(added.map((e) => ({ org: e.organizationId, target: e.targetId, reason: (openAuditFields(t.rt.box, e).details as { reason: string }).reason }))).toEqual([x.audit])
+    }
     t.rt.close()
   })
 })

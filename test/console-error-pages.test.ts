@@ -3,7 +3,7 @@ import { createConsole } from '../src/console'
 import { ASSETS } from '../src/console/assets'
 import { CHAT_MAX_CHARS } from '../src/console/views/agents'
 import { makeActor, makeTestApp, type Res } from './helpers/app'
-import { consoleClient, givePassword } from './helpers/console'
+import { consoleClient, givePassword, signedInPerson } from './helpers/console'
 import { startProviderDouble } from './helpers/providers'
 import { until } from './helpers/scripted-provider'
 
@@ -25,10 +25,7 @@ afterAll(async () => {
 const DE = { 'accept-language': 'de-DE,de;q=0.9' }
 
 async function member(org: string) {
-  const a = await makeActor(t, { role: 'member', org })
-  await givePassword(t, a.userId)
-  const c = consoleClient(t)
-  expect((await c.signIn(a.email)).status).toBe(303)
+  const { a, c } = await signedInPerson(t, { role: 'member', org })
   const agent = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Helper', visibility: 'private' } })).body.id as string
   return { a, c, agent }
 }

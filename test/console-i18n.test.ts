@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { CATALOGUE, LANGS, langOf } from '../src/console/i18n'
 import { createLink } from '../src/modules/users/links'
 import { makeActor, makeTestApp } from './helpers/app'
-import { consoleClient, givePassword } from './helpers/console'
+import { consoleClient, givePassword, signedInPerson } from './helpers/console'
 import { startProviderDouble } from './helpers/providers'
 import { until } from './helpers/scripted-provider'
 
@@ -233,13 +233,7 @@ describe('the agent pages in German', () => {
     const double = startProviderDouble()
     const app = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
     try {
-      const signedIn = async (role: 'admin' | 'member' | 'viewer', headers: Record<string, string> = DE) => {
-        const a = await makeActor(app, { role, org: 'de-agenten' })
-        await givePassword(app, a.userId)
-        const c = consoleClient(app, { headers })
-        expect((await c.signIn(a.email)).status).toBe(303)
-        return { a, c }
-      }
+      const signedIn = (role: 'admin' | 'member' | 'viewer', headers: Record<string, string> = DE) => signedInPerson(app, { role, org: 'de-agenten', headers })
       const { a, c } = await signedIn('member')
       const { c: v } = await signedIn('viewer')
       const { a: other } = await signedIn('member')

@@ -1,18 +1,12 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { makeActor, makeTestApp, makeToken } from './helpers/app'
-import { consoleClient, givePassword, PASSWORD } from './helpers/console'
+import { consoleClient, givePassword, PASSWORD, signedInPerson } from './helpers/console'
 import { REVOKE_WARNING } from '../src/console/views/tokens'
 
 const t = await makeTestApp()
 afterAll(() => t.rt.close())
 
-async function signedIn(role: 'admin' | 'member' | 'viewer' = 'member', org = 'acme') {
-  const a = await makeActor(t, { role, org })
-  await givePassword(t, a.userId)
-  const c = consoleClient(t)
-  expect((await c.signIn(a.email)).status).toBe(303)
-  return { a, c }
-}
+const signedIn = (role: 'admin' | 'member' | 'viewer' = 'member', org = 'acme') => signedInPerson(t, { role, org })
 
 /** The id of the token row with this name (rows made in the same test-clock millisecond have no set order). */
 const idOf = (html: string, name: string) => new RegExp(`<tr><td>${name}</td>.*?/settings/tokens/(pat_[A-Za-z0-9]+)/revoke`).exec(html)![1]

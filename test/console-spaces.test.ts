@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { resolveSecrets } from '../src/modules/spaces/secrets'
 import { makeActor, makeTestApp, type Actor, type Res } from './helpers/app'
-import { consoleClient, givePassword, type ConsoleClient } from './helpers/console'
+import { consoleClient, signedInPerson, type ConsoleClient } from './helpers/console'
 
 /**
  * Spaces in the web console: the list (GET /api/v1/spaces's service and visibility rule), a
@@ -17,10 +17,7 @@ afterAll(() => t.rt.close())
 const answers: Res[] = []
 
 async function person(role: 'admin' | 'member' | 'viewer', org: string): Promise<{ a: Actor; c: ConsoleClient }> {
-  const a = await makeActor(t, { role, org })
-  await givePassword(t, a.userId)
-  const raw = consoleClient(t)
-  expect((await raw.signIn(a.email)).status).toBe(303)
+  const { a, c: raw } = await signedInPerson(t, { role, org })
   const c: ConsoleClient = {
     ...raw,
     get: async (path, headers) => {

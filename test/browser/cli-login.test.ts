@@ -12,7 +12,8 @@ import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { createApp } from '../../src/app'
 import { makeActor, makeTestApp, type Actor, type TestApp } from '../helpers/app'
-import { givePassword, PASSWORD } from '../helpers/console'
+import { submitSignIn } from '../helpers/browser'
+import { givePassword } from '../helpers/console'
 
 const CHROMIUM = '/usr/bin/chromium'
 // Rewritten only on request (TEAMDAY_SCREENSHOTS=1), as in console.test.ts: a test run leaves the tree clean.
@@ -67,9 +68,7 @@ suite('CLI sign-in in Chromium', () => {
 
     await page.goto(started.authUrl)
     expect(new URL(page.url()).pathname).toBe('/login')
-    await page.getByLabel('E-mail').fill(alice.email)
-    await page.getByLabel('Password').fill(PASSWORD)
-    await page.getByRole('button', { name: 'Sign in' }).click()
+    await submitSignIn(page, alice.email)
     await page.waitForURL(started.authUrl)
     const body = await page.textContent('main')
     expect(body).toContain(started.shortCode)

@@ -1,15 +1,12 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import type { Browser, Page } from 'playwright-core'
-import { createApp } from '../../src/app'
-import { loadConfig } from '../../src/config'
 import { operatorContext } from '../../src/context'
-import { SecretBox } from '../../src/crypto/secretbox'
-import { createLogger } from '../../src/logger'
 import { createToken } from '../../src/modules/tokens/service'
 import { setPassword } from '../../src/modules/users/passwords'
 import { createUser } from '../../src/modules/users/service'
-import { createRuntime, type Runtime } from '../../src/runtime'
-import { browserSuitesRun, launchChromium, NO_CHROMIUM, watchedPage } from '../helpers/browser'
+import type { Runtime } from '../../src/runtime'
+import { browserSuitesRun, launchChromium, listeningApp, NO_CHROMIUM, submitSignIn, watchedPage } from '../helpers/browser'
+import { PASSWORD } from '../helpers/console'
 import { startProviderDouble, type ProviderDouble } from '../helpers/providers'
 
 /**
@@ -20,13 +17,12 @@ import { startProviderDouble, type ProviderDouble } from '../helpers/providers'
  * Without Chromium outside CI: one skipped test.
  */
 setDefaultTimeout(90_000)
-const PASSWORD = 'correct horse battery staple'
 
 if (!browserSuitesRun) {
   test.skip(NO_CHROMIUM, () => {})
 } else {
   let rt: Runtime
-  let app: ReturnType<typeof createApp>
+  let stop: (() => Promise<void>) | undefined
   let double: ProviderDouble
   let base: string
   let browser: Browser
@@ -36,11 +32,7 @@ if (!browserSuitesRun) {
 
   beforeAll(async () => {
     double = startProviderDouble()
-    const config = loadConfig({}, { dbPath: ':memory:', host: '127.0.0.1', port: 0, openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' })
-    rt = await createRuntime(config, { log: createLogger('silent'), box: new SecretBox(crypto.getRandomValues(new Uint8Array(32))) })
-    app = createApp(rt)
-    app.listen({ hostname: '127.0.0.1', port: 0, development: false })
-    base = `http://127.0.0.1:${app.server!.port}`
+    ;({ rt, base, stop } = await listeningApp({ openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' }))
     const ctx = operatorContext(rt)
     const u = await createUser(ctx, { email: 'ada@example.com', orgSlug: 'bots', role: 'member' })
     await setPassword(ctx, u.user.id, PASSWORD)
@@ -56,16 +48,15 @@ if (!browserSuitesRun) {
 
   afterAll(async () => {
     await browser?.close()
-    await app?.stop()
-    await rt?.close()
+    await stop?.()
     double?.stop()
   })
 
   const newPage = (locale: string): Promise<Page> => watchedPage(browser, problems, { locale })
 
   const texts = {
-    en: { email: 'E-mail', password: 'Password', signIn: 'Sign in', nav: 'Console', agents: 'Agents', agent: 'Helper', message: 'Message', start: 'Start chat', send: 'Send', running: 'The agent is working on it.', you: 'You', hello: 'hello there', answered: 'The answer has arrived.' },
-    de: { email: 'E-Mail', password: 'Passwort', signIn: 'Anmelden', nav: 'Konsole', agents: 'Agenten', agent: 'Helfer', message: 'Nachricht', start: 'Chat beginnen', send: 'Senden', running: 'Der Agent arbeitet daran.', you: 'Sie', hello: 'Guten Tag', answered: 'Die Antwort ist da.' },
+    en: { nav: 'Console', agents: 'Agents', agent: 'Helper', message: 'Message', start: 'Start chat', send: 'Send', running: 'The agent is working on it.', you: 'You', hello: 'hello there', answered: 'The answer has arrived.' },
+    de: { nav: 'Konsole', agents: 'Agenten', agent: 'Helfer', message: 'Nachricht', start: 'Chat beginnen', send: 'Senden', running: 'Der Agent arbeitet daran.', you: 'Sie', hello: 'Guten Tag', answered: 'Die Antwort ist da.' },
   } as const
 
   for (const lang of ['en', 'de'] as const) {
@@ -75,9 +66,7 @@ if (!browserSuitesRun) {
         const page = await newPage(lang === 'de' ? 'de-DE' : 'en-GB')
         const id = agentIds[x.agent]!
         await page.goto(`${base}/login`)
-        await page.getByLabel(x.email).fill('ada@example.com')
-        await page.getByLabel(x.password).fill(PASSWORD)
-        await page.getByRole('button', { name: x.signIn }).click()
+        await submitSignIn(page, 'ada@example.com', PASSWORD, lang)
         await page.waitForURL(`${base}/settings/profile`)
         // Agents → the agent's chat page (the API's chatUrl).
         await page.getByRole('navigation', { name: x.nav }).getByRole('link', { name: x.agents, exact: true }).click()
@@ -125,9 +114,7 @@ if (!browserSuitesRun) {
   async function runningChat(name: string, message: string, locale = 'en-GB'): Promise<{ page: Page; chatId: string }> {
     const page = await newPage(locale)
     await page.goto(`${base}/login`)
-    await page.getByLabel(locale.startsWith('de') ? 'E-Mail' : 'E-mail').fill('ada@example.com')
-    await page.getByLabel(locale.startsWith('de') ? 'Passwort' : 'Password').fill(PASSWORD)
-    await page.getByRole('button', { name: locale.startsWith('de') ? 'Anmelden' : 'Sign in' }).click()
+    await submitSignIn(page, 'ada@example.com', PASSWORD, locale.startsWith('de') ? 'de' : 'en')
     await page.waitForURL(`${base}/settings/profile`)
     await page.goto(`${base}/agents/${agentIds[name]}/chat`)
     await page.getByRole('textbox', { name: locale.startsWith('de') ? 'Nachricht' : 'Message', exact: true }).fill(message)
@@ -245,9 +232,7 @@ if (!browserSuitesRun) {
     test("an agent named with a bidi override: the message header's time still reads left to right", async () => {
       const page = await newPage('en-GB')
       await page.goto(`${base}/login`)
-      await page.getByLabel('E-mail').fill('ada@example.com')
-      await page.getByLabel('Password').fill(PASSWORD)
-      await page.getByRole('button', { name: 'Sign in' }).click()
+      await submitSignIn(page, 'ada@example.com')
       await page.waitForURL(`${base}/settings/profile`)
       await page.goto(`${base}/agents/${agentIds['Support \u202Etob']}/chat`)
       await page.getByRole('textbox', { name: 'Message', exact: true }).fill('hello')
@@ -272,9 +257,7 @@ if (!browserSuitesRun) {
     test('a message the server refuses before the page runs: a console page that says so, and Back to the form returns with the text', async () => {
       const page = await newPage('de-DE')
       await page.goto(`${base}/login`)
-      await page.getByLabel('E-Mail').fill('ada@example.com')
-      await page.getByLabel('Passwort').fill(PASSWORD)
-      await page.getByRole('button', { name: 'Anmelden' }).click()
+      await submitSignIn(page, 'ada@example.com', PASSWORD, 'de')
       await page.waitForURL(`${base}/settings/profile`)
       await page.goto(`${base}/agents/${agentIds.Helfer}/chat`)
       const text = 'vorher\u0000nachher: ein langer Text'

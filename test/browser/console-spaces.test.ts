@@ -1,16 +1,13 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import type { Browser, Page } from 'playwright-core'
-import { createApp } from '../../src/app'
-import { loadConfig } from '../../src/config'
 import { operatorContext } from '../../src/context'
-import { SecretBox } from '../../src/crypto/secretbox'
-import { createLogger } from '../../src/logger'
 import { resolveSecrets } from '../../src/modules/spaces/secrets'
 import { createToken } from '../../src/modules/tokens/service'
 import { setPassword } from '../../src/modules/users/passwords'
 import { createUser } from '../../src/modules/users/service'
-import { createRuntime, type Runtime } from '../../src/runtime'
-import { browserSuitesRun, launchChromium, NO_CHROMIUM, watchedPage } from '../helpers/browser'
+import type { Runtime } from '../../src/runtime'
+import { browserSuitesRun, launchChromium, listeningApp, NO_CHROMIUM, submitSignIn, watchedPage } from '../helpers/browser'
+import { PASSWORD } from '../helpers/console'
 
 /**
  * TeamDay's "Using Tokens in Virtual Environments" in Debian's Chromium: Spaces → a space →
@@ -19,13 +16,12 @@ import { browserSuitesRun, launchChromium, NO_CHROMIUM, watchedPage } from '../h
  * Space-Einstellungen → Umgebungsvariablen). Without Chromium outside CI: one skipped test.
  */
 setDefaultTimeout(90_000)
-const PASSWORD = 'correct horse battery staple'
 
 if (!browserSuitesRun) {
   test.skip(NO_CHROMIUM, () => {})
 } else {
   let rt: Runtime
-  let app: ReturnType<typeof createApp>
+  let stop: (() => Promise<void>) | undefined
   let base: string
   let browser: Browser
   let orgId: string
@@ -34,11 +30,7 @@ if (!browserSuitesRun) {
   const problems: string[] = []
 
   beforeAll(async () => {
-    const config = loadConfig({}, { dbPath: ':memory:', host: '127.0.0.1', port: 0 })
-    rt = await createRuntime(config, { log: createLogger('silent'), box: new SecretBox(crypto.getRandomValues(new Uint8Array(32))) })
-    app = createApp(rt)
-    app.listen({ hostname: '127.0.0.1', port: 0, development: false })
-    base = `http://127.0.0.1:${app.server!.port}`
+    ;({ rt, base, stop } = await listeningApp())
     const ctx = operatorContext(rt)
     const u = await createUser(ctx, { email: 'ada@example.com', orgSlug: 'bots', role: 'member' })
     await setPassword(ctx, u.user.id, PASSWORD)
@@ -54,21 +46,20 @@ if (!browserSuitesRun) {
 
   afterAll(async () => {
     await browser?.close()
-    await app?.stop()
-    rt?.close()
+    await stop?.()
   })
 
   const newPage = (locale: string): Promise<Page> => watchedPage(browser, problems, { locale })
 
   const texts = {
     en: {
-      email: 'E-mail', password: 'Password', signIn: 'Sign in', nav: 'Console', spaces: 'Spaces', settings: 'Space Settings', env: 'Environment Variables',
+      nav: 'Console', spaces: 'Spaces', settings: 'Space Settings', env: 'Environment Variables',
       name: /^Name/, value: /^Value/, save: 'Save variable', saved: 'Environment variable saved.', remove: 'Remove environment variable TEAMDAY_TOKEN',
       warning: 'Agents running in this space will no longer get it.', confirm: 'Remove variable', removed: 'Environment variable removed.', empty: 'No environment variables yet.',
       hint: 'Settings → Profile → Personal Access Tokens', space: 'Deploy', error: 'keys must be UPPER_SNAKE_CASE',
     },
     de: {
-      email: 'E-Mail', password: 'Passwort', signIn: 'Anmelden', nav: 'Konsole', spaces: 'Spaces', settings: 'Space-Einstellungen', env: 'Umgebungsvariablen',
+      nav: 'Konsole', spaces: 'Spaces', settings: 'Space-Einstellungen', env: 'Umgebungsvariablen',
       name: /^Name/, value: /^Wert/, save: 'Variable speichern', saved: 'Umgebungsvariable gespeichert.', remove: 'Umgebungsvariable TEAMDAY_TOKEN entfernen',
       warning: 'Agenten in diesem Space erhalten sie dann nicht mehr.', confirm: 'Variable entfernen', removed: 'Umgebungsvariable entfernt.', empty: 'Noch keine Umgebungsvariablen.',
       hint: 'Einstellungen → API-Zugriff', space: 'Einsatz', error: 'Ein Name besteht aus Großbuchstaben',
@@ -82,9 +73,7 @@ if (!browserSuitesRun) {
         const page = await newPage(lang === 'de' ? 'de-DE' : 'en-GB')
         await page.goto(`${base}/login`)
         expect(await page.getAttribute('html', 'lang')).toBe(lang)
-        await page.getByLabel(x.email).fill('ada@example.com')
-        await page.getByLabel(x.password).fill(PASSWORD)
-        await page.getByRole('button', { name: x.signIn }).click()
+        await submitSignIn(page, 'ada@example.com', PASSWORD, lang)
         await page.waitForURL(`${base}/settings/profile`)
         // Spaces → the space.
         await page.getByRole('navigation', { name: x.nav }).getByRole('link', { name: x.spaces, exact: true }).click()

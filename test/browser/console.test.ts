@@ -3,14 +3,11 @@ import { mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { createApp } from '../../src/app'
-import { loadConfig } from '../../src/config'
 import { systemContext } from '../../src/context'
-import { SecretBox } from '../../src/crypto/secretbox'
-import { createLogger } from '../../src/logger'
 import { bootstrapIfEmpty } from '../../src/modules/users/bootstrap'
-import { createRuntime, type Runtime } from '../../src/runtime'
-import { browserSuitesRun, launchChromium, NO_CHROMIUM, watchedPage } from '../helpers/browser'
+import type { Runtime } from '../../src/runtime'
+import { browserSuitesRun, launchChromium, listeningApp, NO_CHROMIUM, submitSignIn, watchedPage } from '../helpers/browser'
+import { PASSWORD } from '../helpers/console'
 
 /**
  * The console in Debian's Chromium (playwright-core, never a downloaded browser), against the
@@ -20,7 +17,6 @@ import { browserSuitesRun, launchChromium, NO_CHROMIUM, watchedPage } from '../h
  */
 // A browser on a 2-core machine shared with other work: each step may take a while.
 setDefaultTimeout(90_000)
-const PASSWORD = 'correct horse battery staple'
 // The README's screenshots are rewritten only on request (TEAMDAY_SCREENSHOTS=1 bun test test/browser);
 // otherwise they go to a temporary folder, so a test run leaves the tree clean.
 const SHOTS = process.env.TEAMDAY_SCREENSHOTS === '1' ? join(import.meta.dir, '../../docs/screenshots') : join(tmpdir(), 'teamday-screenshots')
@@ -29,18 +25,14 @@ if (!browserSuitesRun) {
   test.skip(NO_CHROMIUM, () => {})
 } else {
   let rt: Runtime
-  let app: ReturnType<typeof createApp>
+  let stop: (() => Promise<void>) | undefined
   let base: string
   let setupPath: string
   let browser: Browser
   const problems: string[] = []
 
   beforeAll(async () => {
-    const config = loadConfig({}, { dbPath: ':memory:', host: '127.0.0.1', port: 0 })
-    rt = await createRuntime(config, { log: createLogger('silent'), box: new SecretBox(crypto.getRandomValues(new Uint8Array(32))) })
-    app = createApp(rt)
-    app.listen({ hostname: '127.0.0.1', port: 0, development: false })
-    base = `http://127.0.0.1:${app.server!.port}`
+    ;({ rt, base, stop } = await listeningApp())
     const first = await bootstrapIfEmpty(systemContext(rt))
     if (first?.kind !== 'setup_link') throw new Error('no set-up link')
     setupPath = first.path
@@ -50,8 +42,7 @@ if (!browserSuitesRun) {
 
   afterAll(async () => {
     await browser?.close()
-    await app?.stop()
-    rt?.close()
+    await stop?.()
   })
 
   // A CSP violation or a script error is a failure of the page, not noise (a 401 or 404 answer,
@@ -62,9 +53,7 @@ if (!browserSuitesRun) {
 
   async function signIn(page: Page, email: string, password = PASSWORD) {
     await page.goto(`${base}/login`)
-    await page.getByLabel('E-mail').fill(email)
-    await page.getByLabel('Password').fill(password)
-    await page.getByRole('button', { name: 'Sign in' }).click()
+    await submitSignIn(page, email, password)
   }
 
   async function api(path: string, token: string) {
@@ -163,9 +152,7 @@ if (!browserSuitesRun) {
       const page = await newPage(await browser.newContext({ viewport: { width: 1000, height: 720 }, locale: 'de-DE', timezoneId: 'Europe/Berlin' }))
       await page.goto(`${base}/login`)
       expect(await page.getAttribute('html', 'lang')).toBe('de')
-      await page.getByLabel('E-Mail').fill('admin@localhost')
-      await page.getByLabel('Passwort').fill(PASSWORD)
-      await page.getByRole('button', { name: 'Anmelden' }).click()
+      await submitSignIn(page, 'admin@localhost', PASSWORD, 'de')
       await page.waitForURL(`${base}/settings/profile`)
       // "Navigieren Sie zu Einstellungen → API-Zugriff", "Klicken Sie auf Neues Token generieren".
       await page.getByRole('link', { name: 'Einstellungen', exact: true }).click()

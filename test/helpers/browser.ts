@@ -1,5 +1,11 @@
 import { existsSync } from 'node:fs'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { createApp } from '../../src/app'
+import { loadConfig, type Config } from '../../src/config'
+import { SecretBox } from '../../src/crypto/secretbox'
+import { createLogger } from '../../src/logger'
+import { createRuntime, type Runtime } from '../../src/runtime'
+import { PASSWORD } from './console'
 
 /** Debian's Chromium (apt-get install chromium; .ci/run installs it): never a browser a tool downloads. */
 export const CHROMIUM = '/usr/bin/chromium'
@@ -30,4 +36,37 @@ export async function watchedPage(browser: Browser, problems: string[], opts: { 
   })
   page.on('pageerror', (e) => problems.push(`${page.url()}: ${e.message}`))
   return page
+}
+
+/**
+ * The app listening on a real port of 127.0.0.1, as the browser reaches a server, on an
+ * in-memory database with `config` on top (silent logs, a random encryption key). `stop` ends
+ * both, after the browser has closed.
+ */
+export async function listeningApp(config: Partial<Config> = {}): Promise<{ rt: Runtime; app: ReturnType<typeof createApp>; base: string; stop(): Promise<void> }> {
+  const rt = await createRuntime(loadConfig({}, { dbPath: ':memory:', host: '127.0.0.1', port: 0, ...config }), {
+    log: createLogger('silent'),
+    box: new SecretBox(crypto.getRandomValues(new Uint8Array(32))),
+  })
+  const app = createApp(rt)
+  app.listen({ hostname: '127.0.0.1', port: 0, development: false })
+  const stop = async () => {
+    await app.stop()
+    await rt.close()
+  }
+  return { rt, app, base: `http://127.0.0.1:${app.server!.port}`, stop }
+}
+
+/** The sign-in form's labels and button in each language of the console. */
+const SIGN_IN_FORM = {
+  en: { email: 'E-mail', password: 'Password', submit: 'Sign in' },
+  de: { email: 'E-Mail', password: 'Passwort', submit: 'Anmelden' },
+} as const
+
+/** Fills in the sign-in form the page shows, in the page's language, and sends it (where it leads is the caller's to wait for). */
+export async function submitSignIn(page: Page, email: string, password: string = PASSWORD, lang: keyof typeof SIGN_IN_FORM = 'en'): Promise<void> {
+  const form = SIGN_IN_FORM[lang]
+  await page.getByLabel(form.email).fill(email)
+  await page.getByLabel(form.password).fill(password)
+  await page.getByRole('button', { name: form.submit }).click()
 }

@@ -1,6 +1,8 @@
+import { expect } from 'bun:test'
+import type { Role } from '../../src/db/schema'
 import { createLink } from '../../src/modules/users/links'
 import { setPassword } from '../../src/modules/users/passwords'
-import type { TestApp, Res } from './app'
+import { makeActor, type Actor, type TestApp, type Res } from './app'
 
 export const PASSWORD = 'correct horse battery staple'
 
@@ -45,6 +47,19 @@ export type ConsoleClient = ReturnType<typeof consoleClient>
 /** Gives an existing user a console password. */
 export async function givePassword(t: TestApp, userId: string, password = PASSWORD) {
   await setPassword(t.ctx, userId, password)
+}
+
+/**
+ * A person signed in to the console of `t`: a user with `role` in organization `org` and a token
+ * (makeActor), a console password, and a client (`headers` on each request) whose sign-in
+ * answered 303.
+ */
+export async function signedInPerson(t: TestApp, o: { role?: Role; org?: string; headers?: Record<string, string> } = {}): Promise<{ a: Actor; c: ConsoleClient }> {
+  const a = await makeActor(t, { role: o.role, org: o.org })
+  await givePassword(t, a.userId)
+  const c = consoleClient(t, o.headers ? { headers: o.headers } : {})
+  expect((await c.signIn(a.email)).status).toBe(303)
+  return { a, c }
 }
 
 export { createLink }

@@ -1,11 +1,10 @@
 import { Elysia, t } from 'elysia'
 import { recordAudit } from '../../audit/log'
-import { users, type User } from '../../db/schema'
-import type { Ctx } from '../../context'
+import { users } from '../../db/schema'
 import { AppError } from '../../errors'
 import { findLink, useLink, type LinkPurpose } from '../../modules/users/links'
 import { checkPassword } from '../../modules/users/passwords'
-import { findUserByEmail, listMemberships } from '../../modules/users/service'
+import { listMemberships } from '../../modules/users/service'
 import { eq } from 'drizzle-orm'
 import { ASSETS } from '../assets'
 import { FormBody, field, hidden } from '../form'
@@ -34,16 +33,6 @@ function assetRoutes(app: Elysia): Elysia {
 }
 
 /** Sign-in, sign-out, and the one-time set-up / set-password links. */
-/** The user an e-mail names, or undefined: also when what was typed is no e-mail (a password, even). */
-async function userNamed(ctx: Ctx, email: string): Promise<User | undefined> {
-  try {
-    return await findUserByEmail(ctx, email)
-  } catch (e) {
-    if (e instanceof AppError) return undefined
-    throw e
-  }
-}
-
 export function authRoutes(kit: ConsoleKit) {
   const signInPage = async (request: Request, props: Omit<Parameters<typeof SignInPage>[0], 'nav'>, status = 200) => page(await (<SignInPage nav={anonymousNav(request)} {...props} />), { status })
 
@@ -109,7 +98,7 @@ export function authRoutes(kit: ConsoleKit) {
         const minutes = Math.ceil(wait / 60_000)
         return signInPage(request, { next, email, error: tx.tooManySignIns(minutes) }, 429)
       }
-      const user = await checkPassword(ctx, email, field(body, 'password'))
+      const { user, named: known } = await checkPassword(ctx, email, field(body, 'password'))
       const orgs = user ? await listMemberships(ctx, user.id) : []
       if (!user || orgs.length === 0) {
         await recordFailure(ctx, keys)
@@ -117,7 +106,6 @@ export function authRoutes(kit: ConsoleKit) {
         // of theirs, where its admins read it (GET /audit-events); an unknown e-mail is the
         // operator's alone (`teamday audit list`). The page says the same in every case.
         // (What was typed may be no e-mail at all, a password even: then it names no one.)
-        const known = user ?? (await userNamed(ctx, email))
         const reason = user ? 'no_membership' : known ? 'wrong_password' : 'unknown_email'
         const orgIds = known && !user ? (await listMemberships(ctx, known.id)).map((m) => m.organization.id) : []
         for (const organizationId of orgIds.length > 0 ? orgIds : [null]) {

@@ -25,7 +25,7 @@ export function profileRoutes(kit: ConsoleKit) {
     const tx = messages(langOf(request))
     const keys = throttleKeys(ctx.box, who.user.email, ctx.origin?.ip() ?? null)
     if ((await lockedFor(ctx, keys)) > 0) return tx.errTooManyWrongPasswords
-    if (!(await checkPassword(ctx, who.user.email, current))) {
+    if (!(await checkPassword(ctx, who.user.email, current)).user) {
       await recordFailure(ctx, keys)
       return tx.errWrongCurrentPassword
     }

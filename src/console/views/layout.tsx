@@ -189,3 +189,81 @@ export function Table(props: { head: Heading[]; children?: Children }) {
     </div>
   )
 }
+
+function TrashIcon() {
+  return (
+    <svg aria-hidden="true" width="16" height="16" viewBox="0 0 16 16" fill="currentColor">
+      <path d="M6 1h4a1 1 0 0 1 1 1v1h3v1.5H2V3h3V2a1 1 0 0 1 1-1zm1 2h2V2.5H7zM3.5 6h9l-.7 8.1a1 1 0 0 1-1 .9H5.2a1 1 0 0 1-1-.9z" />
+    </svg>
+  )
+}
+
+/** The button of ConfirmButton: the trash icon with a tooltip, or a word; `label` names it for screen readers (what, and whom). */
+export type ConfirmButtonFace = { label: string } & ({ trash: true; title: string } | { text: string })
+
+/**
+ * A button that posts a form only once its dialog is confirmed (revoke a token, remove a space's
+ * variable, remove a member). The console's script (src/console/assets.ts) opens the dialog for a
+ * form marked data-confirm and submits the form when "confirm" closes it; without JavaScript the
+ * button posts the form at once, with its hidden fields (`children`). The dialog is named by its
+ * question, a heading (`title`) or a paragraph (`question`), in which the caller puts each name
+ * in <bdi>; then an optional warning and note, and the two buttons, Cancel first (focused).
+ */
+export function ConfirmButton(
+  props: {
+    action: string
+    /** The dialog's id, unique on the page. */
+    dialog: string
+    button: ConfirmButtonFace
+    warning?: string
+    note?: string | null
+    cancel: string
+    confirm: string
+    children?: Children
+  } & ({ title: Children } | { question: Children }),
+) {
+  const b = props.button
+  const questionId = `${props.dialog}-${'title' in props ? 'title' : 'question'}`
+  return (
+    <>
+      <form method="post" action={props.action} data-confirm={props.dialog} class="inline">
+        {props.children as 'safe'}
+        {'trash' in b ? (
+          <button type="submit" class="icon danger" aria-label={b.label} title={b.title}>
+            <TrashIcon />
+          </button>
+        ) : (
+          <button type="submit" class="danger" aria-label={b.label} safe>
+            {b.text}
+          </button>
+        )}
+      </form>
+      <dialog id={props.dialog} aria-labelledby={questionId}>
+        <form method="dialog">
+          {'title' in props ? (
+            <h2 id={questionId}>{props.title as 'safe'}</h2>
+          ) : (
+            <p id={questionId}>{props.question as 'safe'}</p>
+          )}
+          {props.warning ? (
+            <p class="notice warning" safe>
+              {props.warning}
+            </p>
+          ) : (
+            ''
+          )}
+          {props.note ? <p safe>{props.note}</p> : ''}
+          <div class="row">
+            <button value="cancel" autofocus safe>
+              {props.cancel}
+            </button>
+            <button value="confirm" class="danger" safe>
+              {props.confirm}
+            </button>
+          </div>
+        </form>
+      </dialog>
+    </>
+  )
+}
+

@@ -4,7 +4,7 @@ import { AUDIT_TYPES } from '../../modules/audit/model'
 import type { MemberRow } from '../members-adapter'
 import type { SignedIn } from '../session'
 import { roleLabel } from '../i18n'
-import { ErrorBox, Layout, Notice, Table, When, type Nav } from './layout'
+import { ConfirmButton, ErrorBox, Layout, Notice, Table, When, type Nav } from './layout'
 
 export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow[]; error?: string | null; notice?: string | null; link?: { email: string; url: string } | null }) {
   const { t } = props.nav
@@ -97,30 +97,22 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
                             </form>{' '}
                           </>
                         ) : null}
-                        <form method="post" action={`/org/members/${m.userId}/remove`} data-confirm={`remove-${m.userId}`} class="inline">
-                          <button type="submit" class="danger" aria-label={t.removeLabel(m.email)}>
-                            {t.remove}
-                          </button>
-                        </form>
-                        <dialog id={`remove-${m.userId}`} aria-labelledby={`remove-${m.userId}-question`}>
-                          <form method="dialog">
-                            <p id={`remove-${m.userId}-question`}>
+                        <ConfirmButton
+                          action={`/org/members/${m.userId}/remove`}
+                          dialog={`remove-${m.userId}`}
+                          button={{ text: t.remove, label: t.removeLabel(m.email) }}
+                          question={
+                            <>
                               {t.removeAsk1}
                               <bdi safe>{m.email}</bdi>
                               {t.removeAsk2}
                               <bdi safe>{props.who.organization.name}</bdi>
                               {t.removeAsk3}
-                            </p>
-                            <div class="row">
-                              <button value="cancel" autofocus>
-                                {t.cancel}
-                              </button>
-                              <button value="confirm" class="danger">
-                                {t.remove}
-                              </button>
-                            </div>
-                          </form>
-                        </dialog>
+                            </>
+                          }
+                          cancel={t.cancel}
+                          confirm={t.remove}
+                        />
                       </>
                     )}
                   </td>

@@ -1,7 +1,7 @@
 import type { PublicSpace } from '../../modules/spaces/service'
 import { MAX_KEY_LENGTH } from '../../modules/spaces/secrets'
 import type { Messages } from '../i18n'
-import { ErrorBox, Layout, Notice, Table, When, type Nav } from './layout'
+import { ConfirmButton, ErrorBox, Layout, Notice, Table, When, type Nav } from './layout'
 import { TOKENS_ANCHOR } from './tokens'
 
 /** The id of a space page's Space Settings section, and of its Environment Variables part (TeamDay's docs: "Space Settings → Environment Variables"). */
@@ -77,14 +77,6 @@ export interface EnvSection {
   name?: string
 }
 
-function TrashIcon() {
-  return (
-    <svg aria-hidden="true" width="16" height="16" viewBox="0 0 16 16" fill="currentColor">
-      <path d="M6 1h4a1 1 0 0 1 1 1v1h3v1.5H2V3h3V2a1 1 0 0 1 1-1zm1 2h2V2.5H7zM3.5 6h9l-.7 8.1a1 1 0 0 1-1 .9H5.2a1 1 0 0 1-1-.9z" />
-    </svg>
-  )
-}
-
 /**
  * A space: its details, and Space Settings → Environment Variables (German:
  * Space-Einstellungen → Umgebungsvariablen): the names of its secrets, never a value; for those
@@ -139,46 +131,36 @@ export function SpacePage(props: { nav: Nav; space: PublicSpace; canWrite: boole
             <p class="muted">{t.noEnvVars}</p>
           ) : (
             <Table head={[t.envName, props.canWrite && { screenReader: t.colActions }]}>
-                  {s.secretKeys.map((key) => {
-                    const dialog = `remove-env-${key}`
-                    return (
-                      <tr>
+                  {s.secretKeys.map((key) => (
+                    <tr>
+                      <td>
+                        <code safe>{key}</code>
+                      </td>
+                      {props.canWrite ? (
                         <td>
-                          <code safe>{key}</code>
+                          <ConfirmButton
+                            action={action('/secrets/remove')}
+                            dialog={`remove-env-${key}`}
+                            button={{ trash: true, label: t.removeEnvLabel(key), title: t.remove }}
+                            title={
+                              <>
+                                {t.removeEnvAsk1}
+                                <bdi safe>{key}</bdi>
+                                {t.removeEnvAsk2}
+                              </>
+                            }
+                            warning={t.removeEnvWarning}
+                            cancel={t.cancel}
+                            confirm={t.removeEnvConfirm}
+                          >
+                            <input type="hidden" name="name" value={key} />
+                          </ConfirmButton>
                         </td>
-                        {props.canWrite ? (
-                          <td>
-                            <form method="post" action={action('/secrets/remove')} data-confirm={dialog} class="inline">
-                              <input type="hidden" name="name" value={key} />
-                              <button type="submit" class="icon danger" aria-label={t.removeEnvLabel(key)} title={t.remove}>
-                                <TrashIcon />
-                              </button>
-                            </form>
-                            <dialog id={dialog} aria-labelledby={`${dialog}-title`}>
-                              <form method="dialog">
-                                <h2 id={`${dialog}-title`}>
-                                  {t.removeEnvAsk1}
-                                  <bdi safe>{key}</bdi>
-                                  {t.removeEnvAsk2}
-                                </h2>
-                                <p class="notice warning">{t.removeEnvWarning}</p>
-                                <div class="row">
-                                  <button value="cancel" autofocus>
-                                    {t.cancel}
-                                  </button>
-                                  <button value="confirm" class="danger">
-                                    {t.removeEnvConfirm}
-                                  </button>
-                                </div>
-                              </form>
-                            </dialog>
-                          </td>
-                        ) : (
-                          ''
-                        )}
-                      </tr>
-                    )
-                  })}
+                      ) : (
+                        ''
+                      )}
+                    </tr>
+                  ))}
             </Table>
           )}
           {props.canWrite ? (

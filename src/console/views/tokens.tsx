@@ -6,7 +6,7 @@ import type { SignedIn } from '../session'
 import type { PublicCliSession } from '../../modules/cli-auth/service'
 import { CliSessionsSection } from './cli'
 import { TOKENS_ANCHOR, tokensHref, ViewFields, type TokenView } from './token-view'
-import { ErrorBox, Layout, Notice, Table, When, type Nav } from './layout'
+import { ConfirmButton, ErrorBox, Layout, Notice, Table, When, type Nav } from './layout'
 
 /** The expiry choices of TeamDay's docs (7, 30, 90 recommended, 180, 365 days), with their catalogue labels. */
 export const EXPIRY_CHOICES = [
@@ -72,17 +72,8 @@ function statusText(t: Messages, status: PublicToken['status']): string {
   return status === 'active' ? t.statusActive : status === 'expired' ? t.statusExpired : t.statusRevoked
 }
 
-function TrashIcon() {
-  return (
-    <svg aria-hidden="true" width="16" height="16" viewBox="0 0 16 16" fill="currentColor">
-      <path d="M6 1h4a1 1 0 0 1 1 1v1h3v1.5H2V3h3V2a1 1 0 0 1 1-1zm1 2h2V2.5H7zM3.5 6h9l-.7 8.1a1 1 0 0 1-1 .9H5.2a1 1 0 0 1-1-.9z" />
-    </svg>
-  )
-}
-
 function TokenRow(props: { token: PublicToken; now: number; showOwner: boolean; mine: boolean; view: TokenView; t: Messages }) {
   const { t, token: tk } = props
-  const dialog = `revoke-${tk.id}`
   // A rotated token in its grace period: active until its scheduled revocation. It keeps the
   // trash icon (revoking it stops it now) but cannot be rotated again (its successor can).
   const pending = tk.status === 'active' && tk.revokedAt !== null
@@ -130,31 +121,24 @@ function TokenRow(props: { token: PublicToken; now: number; showOwner: boolean; 
       <td>
         {tk.status === 'active' ? (
           <>
-            <form method="post" action={`/settings/tokens/${tk.id}/revoke`} data-confirm={dialog} class="inline">
-              <ViewFields view={props.view} />
-              <button type="submit" class="icon danger" aria-label={t.revokeTokenLabel(tk.name)} title={t.revokeTitle}>
-                <TrashIcon />
-              </button>
-            </form>
-            <dialog id={dialog} aria-labelledby={`${dialog}-title`}>
-              <form method="dialog">
-                <h2 id={`${dialog}-title`}>
+            <ConfirmButton
+              action={`/settings/tokens/${tk.id}/revoke`}
+              dialog={`revoke-${tk.id}`}
+              button={{ trash: true, label: t.revokeTokenLabel(tk.name), title: t.revokeTitle }}
+              title={
+                <>
                   {t.revokeAsk1}
                   <bdi safe>{tk.name}</bdi>
                   {t.revokeAsk2}
-                </h2>
-                <p class="notice warning">{t.revokeWarning}</p>
-                {pending ? <p>{t.revokeGraceNote}</p> : ''}
-                <div class="row">
-                  <button value="cancel" autofocus>
-                    {t.cancel}
-                  </button>
-                  <button value="confirm" class="danger">
-                    {t.revokeConfirm}
-                  </button>
-                </div>
-              </form>
-            </dialog>
+                </>
+              }
+              warning={t.revokeWarning}
+              note={pending ? t.revokeGraceNote : null}
+              cancel={t.cancel}
+              confirm={t.revokeConfirm}
+            >
+              <ViewFields view={props.view} />
+            </ConfirmButton>
             {!props.mine || pending ? (
               ''
             ) : (

@@ -40,19 +40,29 @@ function dummyHash(): Promise<string> {
 }
 
 /**
- * The user whose e-mail and password these are, or null. Always one argon2id verify, whether
+ * What a password check found: `user`, the user whose e-mail and password these are, or null;
+ * `named`, the user the e-mail names whatever the password (a failed sign-in is audited as an
+ * attempt on that account), or null when it names no one.
+ */
+export interface PasswordCheck {
+  user: User | null
+  named: User | null
+}
+
+/**
+ * Checks an e-mail and password with one read of the user. Always one argon2id verify, whether
  * the user exists, has no password yet, or not.
  */
-export async function checkPassword(ctx: Ctx, email: string, password: string): Promise<User | null> {
+export async function checkPassword(ctx: Ctx, email: string, password: string): Promise<PasswordCheck> {
   const normalized = email.trim().toLowerCase()
-  const user = normalized.length <= 254 ? await ctx.db.select().from(users).where(eq(users.email, normalized)).get() : undefined
+  const named = (normalized.length <= 254 ? await ctx.db.select().from(users).where(eq(users.email, normalized)).get() : undefined) ?? null
   const pw = password.slice(0, MAX_PASSWORD_LENGTH)
-  const ok = await Bun.password.verify(pw, user?.passwordHash ?? (await dummyHash()))
-  if (!user?.passwordHash || !ok) return null
-  if (!user.passwordHash.startsWith(CURRENT_PARAMS)) {
-    await ctx.db.update(users).set({ passwordHash: await hashPassword(pw) }).where(eq(users.id, user.id)).run()
+  const ok = await Bun.password.verify(pw, named?.passwordHash ?? (await dummyHash()))
+  if (!named?.passwordHash || !ok) return { user: null, named }
+  if (!named.passwordHash.startsWith(CURRENT_PARAMS)) {
+    await ctx.db.update(users).set({ passwordHash: await hashPassword(pw) }).where(eq(users.id, named.id)).run()
   }
-  return user
+  return { user: named, named }
 }
 
 /**
