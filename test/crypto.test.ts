@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, spyOn, test } from 'bun:test'
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -79,6 +79,22 @@ describe('AES-256-GCM secret box', () => {
     expect(rotated.open(sealedOld, 'aad')).toBe('x')
     expect(rotated.isStale(sealedOld)).toBe(true)
     expect(rotated.isStale(rotated.seal('y', 'aad'))).toBe(false)
+  })
+
+  test('opened values are kept in memory only when small: a large one (a stored idempotent response) is decrypted again on each open', () => {
+    // Found by a soak: 1,500 replays of idempotent task creates (~85 KB responses) held 278 MB
+    // after a full GC, since the cache of opened values was bounded by count (10,000) alone.
+    const box = new SecretBox(key())
+    const decrypt = spyOn(box as unknown as { decrypt: (sealed: string, aad: string) => string }, 'decrypt')
+    const small = box.seal('203.0.113.7', 'pat.ip:pat_1')
+    expect(box.open(small, 'pat.ip:pat_1')).toBe('203.0.113.7')
+    expect(box.open(small, 'pat.ip:pat_1')).toBe('203.0.113.7')
+    expect(decrypt).toHaveBeenCalledTimes(1)
+    const body = JSON.stringify({ success: true, description: 'd'.repeat(20_000), metadata: { blob: 'm'.repeat(60_000) } })
+    const large = box.seal(body, 'idem:idem_1')
+    expect(box.open(large, 'idem:idem_1')).toBe(body)
+    expect(box.open(large, 'idem:idem_1')).toBe(body)
+    expect(decrypt).toHaveBeenCalledTimes(3)
   })
 
   test('keys must be 32 bytes', () => {
