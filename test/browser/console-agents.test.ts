@@ -171,6 +171,10 @@ if (!browserSuitesRun) {
       const link = page.getByRole('status').getByRole('link', { name: 'Erneut anmelden' })
       expect(await link.getAttribute('href')).toBe(`/login?next=${encodeURIComponent(`/agents/${agentIds.Poller}/chat?chat=${chatId}`)}`)
       expect(await page.locator('#conversation [data-refresh]').count()).toBe(0)
+      // The 404 is recorded when Playwright reports its request finished, which may come after
+      // the page has handled the answer: counted from there.
+      for (let i = 0; i < 50 && !seen.some((p) => p.status === 404); i++) await page.waitForTimeout(100)
+      expect(seen.at(-1)?.status).toBe(404)
       const asked = seen.length
       await page.waitForTimeout(5000)
       expect(seen.length).toBe(asked)
@@ -219,6 +223,10 @@ if (!browserSuitesRun) {
       )
       await page.getByRole('status').getByText('This chat is no longer there', { exact: false }).waitFor({ timeout: 15_000 })
       expect(await page.locator('#conversation [data-refresh]').count()).toBe(0)
+      // The 404 is recorded when Playwright reports its request finished, which may come after
+      // the page has handled the answer: counted from there.
+      for (let i = 0; i < 50 && !seen.some((p) => p.status === 404); i++) await page.waitForTimeout(100)
+      expect(seen.at(-1)?.status).toBe(404)
       const asked = seen.length
       await page.waitForTimeout(5000)
       expect(seen.length).toBe(asked)
