@@ -140,6 +140,17 @@ export interface Config {
    * PostgreSQL and SQLite alike (src/engine/leases.ts).
    */
   executionLeaseMs: number
+  /**
+   * Audit events older than this many days are deleted by the hourly housekeeping
+   * (TEAMDAY_AUDIT_RETENTION_DAYS); null (the default) keeps them for ever (src/housekeeping/).
+   */
+  auditRetentionDays: number | null
+  /**
+   * Finished executions (completed, failed, cancelled), with their logs, are deleted this many
+   * days after they ended, a delegation tree as a whole once its last run ended that long ago
+   * (TEAMDAY_EXECUTION_RETENTION_DAYS); null (the default) keeps them for ever.
+   */
+  executionRetentionDays: number | null
 }
 
 import { VERSION } from './build-info'
@@ -207,6 +218,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     adminEmail: env.TEAMDAY_ADMIN_EMAIL || undefined,
     adminPasswordFile: env.TEAMDAY_ADMIN_PASSWORD_FILE || undefined,
     executionLeaseMs: parseIntVar('TEAMDAY_EXECUTION_LEASE_MS', env.TEAMDAY_EXECUTION_LEASE_MS, 30_000, 1_000, 3_600_000),
+    auditRetentionDays: retentionDaysVar('TEAMDAY_AUDIT_RETENTION_DAYS', env.TEAMDAY_AUDIT_RETENTION_DAYS),
+    executionRetentionDays: retentionDaysVar('TEAMDAY_EXECUTION_RETENTION_DAYS', env.TEAMDAY_EXECUTION_RETENTION_DAYS),
     ...overrides,
     ...(overrides.dbPath !== undefined ? { dbPath } : {}),
   }
@@ -314,6 +327,20 @@ function parseIntVar(name: string, value: string | undefined, fallback: number, 
   if (value === undefined || value === '') return fallback
   const n = Number(value)
   if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer ${min}-${max} (got "${value}")`)
+  return n
+}
+
+/** The longest retention period a setting takes: 100 years (longer is "for ever", the default). */
+export const MAX_RETENTION_DAYS = 36_500
+
+/** A retention period in whole days; unset, empty or `off` keeps everything for ever (null). */
+function retentionDaysVar(name: string, value: string | undefined): number | null {
+  const v = (value ?? '').trim().toLowerCase()
+  if (v === '' || v === 'off') return null
+  const n = Number(v)
+  if (!/^\d+$/.test(v) || n < 1 || n > MAX_RETENTION_DAYS) {
+    throw new ConfigError(`${name} must be a number of days 1-${MAX_RETENTION_DAYS}, or off (the default) to keep everything (got "${value}")`)
+  }
   return n
 }
 

@@ -210,6 +210,27 @@ describe('failed authentications are throttled per IP', () => {
     t.clock.advance(MIN)
     expect((await bad('192.0.2.66')).status).toBe(401)
   })
+
+  test('the auth_failures_throttled warning comes once per address and window (its first refusal), not with every refused request; the 429s stay', async () => {
+    const t = await makeTestApp({ config: { authFailureLimit: { limit: 3, windowMs: MIN } } })
+    const bad = (ip: string) => t.req('GET', '/api/v1/tokens', { token: `td_${'x'.repeat(43)}`, ip })
+    const warnings = () => t.logs.filter((l) => l.includes('"msg":"auth_failures_throttled"'))
+    for (let i = 0; i < 3; i++) expect((await bad('192.0.2.66')).status).toBe(401)
+    expect(warnings()).toEqual([])
+    for (let i = 0; i < 10; i++) {
+      const refused = await bad('192.0.2.66')
+      expect([refused.status, refused.body.code, refused.headers.get('retry-after')]).toEqual([429, 'rate_limited', '60'])
+    }
+    expect(warnings()).toHaveLength(1)
+    expect(JSON.parse(warnings()[0]!)).toMatchObject({ level: 'warn', ip: '192.0.2.66', limit: 3, windowSeconds: 60 })
+    // Another address has its own budget and its own first refusal; an IPv6 client's /64 is one.
+    for (const ip of ['192.0.2.67', '192.0.2.67', '192.0.2.67', '192.0.2.67', '2001:db8::1', '2001:db8::2', '2001:db8::3', '2001:db8::4', '2001:db8::5']) await bad(ip)
+    expect(warnings().map((l) => JSON.parse(l).ip)).toEqual(['192.0.2.66', '192.0.2.67', '2001:db8::4'])
+    // The next window: its first refusal is told again.
+    t.clock.advance(MIN)
+    for (let i = 0; i < 5; i++) await bad('192.0.2.66')
+    expect(warnings()).toHaveLength(4)
+  })
 })
 
 describe('policy parsing and the store interface', () => {

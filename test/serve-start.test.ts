@@ -11,15 +11,21 @@ import { join } from 'node:path'
 import postgres from 'postgres'
 import { AUTOVACUUM_OFF, serve } from '../src/cli/admin/serve'
 import type { ClientIo } from '../src/cli/common'
+import { loadConfig } from '../src/config'
+import { auditEvents, organizations, sessions, users } from '../src/db/schema'
+import { newId } from '../src/ids'
+import { createRuntime } from '../src/runtime'
 import { createTestDatabase, ON_PG, urlFor } from './helpers/pg'
+
+const DAY = 86_400_000
 
 const dir = mkdtempSync(join(tmpdir(), 'teamday-start-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
 const HINT = 'Nobody has a console password yet'
 
-/** One start and stop of `serve` on `db`: everything it printed. */
-async function startAndStop(db: string, env: Record<string, string> = {}): Promise<string> {
+/** One start and stop of `serve` on `db`: everything it printed. `meanwhile` runs before the stop. */
+async function startAndStop(db: string, env: Record<string, string> = {}, meanwhile?: () => Promise<void>): Promise<string> {
   const out: string[] = []
   const io: ClientIo = { out: (s) => void out.push(s), err: (s) => void out.push(s), env: { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent', ...env } }
   const signals = new EventEmitter()
@@ -28,7 +34,11 @@ async function startAndStop(db: string, env: Record<string, string> = {}): Promi
   // The hint, when there is one, is the last line before the server waits for a signal.
   while (!out.some((l) => l.startsWith('Console: ')) && Date.now() < deadline) await Bun.sleep(10)
   await Bun.sleep(50)
-  signals.emit('SIGTERM')
+  try {
+    await meanwhile?.()
+  } finally {
+    signals.emit('SIGTERM')
+  }
   await serving
   return out.join('\n')
 }
@@ -58,7 +68,7 @@ describe('serve: what a start prints', () => {
     expect(later).not.toContain(HINT)
   }, 30_000)
 
-  test("on PostgreSQL with autovacuum off, a start says so (the planner's statistics would never be refreshed); never on SQLite", async () => {
+  test("on PostgreSQL with autovacuum off, a start says so (dead rows would pile up in the tables written all the time, the planner's statistics would never be refreshed); never on SQLite", async () => {
     const db = await newDatabase('autovacuum')
     let off = false
     if (ON_PG) {
@@ -72,5 +82,45 @@ describe('serve: what a start prints', () => {
     const printed = await startAndStop(db)
     expect(printed).toContain('listening on')
     expect(printed.includes(AUTOVACUUM_OFF)).toBe(off)
+    // It names what bloats without it, not only the planner's statistics.
+    for (const words of ['dead rows', 'rate_limit_counters', 'idempotency_keys', 'executions', 'VACUUM']) expect(AUTOVACUUM_OFF).toContain(words)
   }, 30_000)
+
+  test('a start runs the housekeeping: ended console sessions, and audit events past TEAMDAY_AUDIT_RETENTION_DAYS, are deleted', async () => {
+    const db = await newDatabase('housekeeping')
+    const env = { TEAMDAY_AUDIT_RETENTION_DAYS: '30' }
+    await startAndStop(db, env)
+    // What a server running for months leaves behind (by the real clock: serve's).
+    const open = () => createRuntime(loadConfig({ TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent' }, { dbPath: db }))
+    const seed = await open()
+    const now = Date.now()
+    const [admin] = await seed.db.select().from(users).all()
+    const [org] = await seed.db.select().from(organizations).all()
+    await seed.db.insert(sessions).values({ id: newId('ses'), secretHash: 'x'.repeat(64), userId: admin!.id, organizationId: org!.id, createdAt: new Date(now - 10 * DAY), lastSeenAt: new Date(now - 8 * DAY), expiresAt: new Date(now - 3 * DAY) }).run()
+    await seed.db.insert(auditEvents).values([
+      { id: newId('evt'), organizationId: org!.id, type: 'token.created', source: 'cli', createdAt: new Date(now - 400 * DAY) },
+      { id: newId('evt'), organizationId: org!.id, type: 'token.revoked', source: 'cli', createdAt: new Date(now - DAY) },
+    ]).run()
+    await seed.close()
+    const left = async () => {
+      const rt = await open()
+      try {
+        return { sessions: (await rt.db.select().from(sessions).all()).length, audit: (await rt.db.select().from(auditEvents).all()).map((e) => e.type) }
+      } finally {
+        await rt.close()
+      }
+    }
+    expect((await left()).sessions).toBe(1)
+    let seen = await left()
+    await startAndStop(db, env, async () => {
+      const until = Date.now() + 10_000
+      while ((seen.sessions > 0 || seen.audit.includes('token.created')) && Date.now() < until) {
+        await Bun.sleep(100)
+        seen = await left()
+      }
+    })
+    expect(seen.sessions).toBe(0)
+    expect(seen.audit).toContain('token.revoked')
+    expect(seen.audit).not.toContain('token.created')
+  }, 40_000)
 })

@@ -36,6 +36,7 @@ export type AuditEventType =
   | 'cli.login_denied'
   | 'cli.token_refreshed'
   | 'cli.session_revoked'
+  | 'audit.pruned'
 
 export type AuditSource = 'api' | 'console' | 'cli' | 'leak_report' | 'system'
 

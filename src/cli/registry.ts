@@ -181,6 +181,17 @@ const ADMIN_COMMANDS: Declared[] = [
         options: { org: str('SLUG'), type: str('T'), 'token-id': str('ID'), 'user-id': str('ID'), since: str('ISO'), until: str('ISO'), limit: str('N'), cursor: str('C'), json: flag, ...db },
         load: () => adminAudit().then((m) => m.list),
       }),
+      leaf({
+        name: 'prune',
+        summary: 'deletes the events recorded before DATE, in every organization; prints how many',
+        notes: [
+          'DATE: 2026-01-01 (its midnight, UTC) or an ISO-8601 instant, not in the future; in batches, safe while servers run',
+          'recorded as audit.pruned in each organization that lost events and once without one: the trail shows it was pruned',
+          'to keep a period for good, set TEAMDAY_AUDIT_RETENTION_DAYS on the server instead (README: Audit log)',
+        ],
+        options: { before: req('DATE'), db: req('FILE') },
+        load: () => adminAudit().then((m) => m.prune),
+      }),
     ]),
   })),
   top('admin', 'migrate', () => leaf({ name: 'migrate', summary: 'apply pending database migrations', options: db, load: () => migrateCommand().then((m) => m.migrate) })),

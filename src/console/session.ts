@@ -1,10 +1,11 @@
-import { and, desc, eq, gt, lt, or } from 'drizzle-orm'
+import { and, desc, eq, gt, sql } from 'drizzle-orm'
 import { recordAudit } from '../audit/log'
 import { revokeCliSessionsOfUser } from '../modules/cli-auth/service'
 import { randomBase62 } from '../auth/random'
 import type { Caller } from '../auth/principal'
 import { contextOf, type Ctx, type Origin, type Services } from '../context'
-import { memberships, organizations, sessions, users, type Organization, type Role, type Session } from '../db/schema'
+import type { Db } from '../db/connection'
+import { dbTime, idIn, memberships, organizations, sessions, users, type Organization, type Role, type Session } from '../db/schema'
 import { newId } from '../ids'
 
 /**
@@ -170,8 +171,22 @@ export async function switchOrganization(ctx: Ctx, sessionId: string, userId: st
   return true
 }
 
-/** Deletes expired sessions (called on sign-in: no timer needed). */
+/**
+ * Deletes up to `limit` ended sessions (past their absolute or their idle end, as resolveSession
+ * reads them); returns how many. Run by the hourly housekeeping (src/housekeeping.ts), and for one
+ * batch at each sign-in. One statement of bounded size: a backlog never holds the write lock long.
+ */
+export async function deleteEndedSessions(db: Db, now: number, limit: number): Promise<number> {
+  const s = sessions
+  const gone = await db
+    .delete(s)
+    .where(idIn(s.id, sql`SELECT ${s.id} FROM ${s} WHERE ${s.expiresAt} <= ${dbTime(now)} OR ${s.lastSeenAt} <= ${dbTime(now - SESSION_IDLE_MS)} LIMIT ${limit}`))
+    .returning({ id: s.id })
+    .all()
+  return gone.length
+}
+
+/** At a sign-in: one batch of ended sessions (the hourly housekeeping deletes the rest). */
 export async function pruneSessions(ctx: Ctx): Promise<void> {
-  const now = ctx.clock.now()
-  await ctx.db.delete(sessions).where(or(lt(sessions.expiresAt, new Date(now)), lt(sessions.lastSeenAt, new Date(now - SESSION_IDLE_MS)))).run()
+  await deleteEndedSessions(ctx.db, ctx.clock.now(), 1000)
 }

@@ -16,11 +16,13 @@ import sqlite12 from '../../drizzle/sqlite/0012_execution_waiting_idx.sql' with 
 import sqlite13 from '../../drizzle/sqlite/0013_agents_version_trigger.sql' with { type: 'text' }
 import sqlite14 from '../../drizzle/sqlite/0014_chats_default_assistant.sql' with { type: 'text' }
 import sqlite15 from '../../drizzle/sqlite/0015_executions_seq_after_rebuild.sql' with { type: 'text' }
+import sqlite16 from '../../drizzle/sqlite/0016_execution_retention_idx.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
 import pg1 from '../../drizzle/pg/0001_execution_waiting_idx.sql' with { type: 'text' }
 import pg2 from '../../drizzle/pg/0002_agents_version_trigger.sql' with { type: 'text' }
 import pg3 from '../../drizzle/pg/0003_chats_default_assistant.sql' with { type: 'text' }
+import pg4 from '../../drizzle/pg/0004_execution_retention_idx.sql' with { type: 'text' }
 
 export const sqliteMigrations = {
   journal: sqliteJournal,
@@ -41,6 +43,7 @@ export const sqliteMigrations = {
     "0013_agents_version_trigger": sqlite13,
     "0014_chats_default_assistant": sqlite14,
     "0015_executions_seq_after_rebuild": sqlite15,
+    "0016_execution_retention_idx": sqlite16,
   } as Record<string, string>,
 }
 
@@ -51,5 +54,6 @@ export const pgMigrations = {
     "0001_execution_waiting_idx": pg1,
     "0002_agents_version_trigger": pg2,
     "0003_chats_default_assistant": pg3,
+    "0004_execution_retention_idx": pg4,
   } as Record<string, string>,
 }

@@ -55,6 +55,20 @@ export interface SweepDeps {
   /** The sweeping instance (its own runs are alive: never failed by its sweep). */
   instanceId: string
   leaseMs: number
+  /**
+   * Other periodic work riding on this timer rather than a timer of its own (the hourly
+   * housekeeping, src/housekeeping.ts): told of every tick, at start-up too, it decides itself
+   * whether it is due and never holds the lease sweep up; stopped with it.
+   */
+  also?: readonly Periodic[]
+}
+
+/** Work told of each tick of the lease sweep's timer (see SweepDeps.also). */
+export interface Periodic {
+  /** Starts its work when due; returns at once and never throws. */
+  tick(): void
+  /** Starts nothing more and resolves once what runs has ended. */
+  stop(): Promise<void>
 }
 
 /** One sweep: fails the executions whose lease lapsed, and logs how many. */
@@ -69,14 +83,24 @@ export async function sweepLapsed(d: SweepDeps): Promise<number> {
  * whose leases lapsed already), then one every half lease (the rest, and any instance that dies
  * later). Never everything unfinished at start-up: another process on the same database
  * (--reuse-port on one SQLite file, another PostgreSQL instance) runs and queues its own, and
- * failing them aborted its model calls. Returns how many the first sweep failed, and `stop`.
+ * failing them aborted its model calls. Each tick also tells `also` (the housekeeping). Returns how
+ * many the first sweep failed, and `stop`.
  */
-export async function startLeaseSweep(d: SweepDeps): Promise<{ interrupted: number; stop: () => void }> {
+export async function startLeaseSweep(d: SweepDeps): Promise<{ interrupted: number; stop: () => Promise<void> }> {
   const interrupted = await sweepLapsed(d)
+  const others = d.also ?? []
+  for (const p of others) p.tick()
   const timer = setInterval(() => {
     sweepLapsed(d).catch((e) => d.log.warn('lease_sweep_failed', { error: errorMessage(e) }))
+    for (const p of others) p.tick()
   }, d.leaseMs / 2)
   // Never what keeps a process alive.
   ;(timer as { unref?: () => void }).unref?.()
-  return { interrupted, stop: () => clearInterval(timer) }
+  return {
+    interrupted,
+    stop: async () => {
+      clearInterval(timer)
+      await Promise.all(others.map((p) => p.stop()))
+    },
+  }
 }

@@ -118,7 +118,10 @@ export class RateLimiter {
   /**
    * Called when an authentication attempt that presented credentials failed: counts it for the
    * IP and, once the IP is over its budget, throws 429 instead of the 401. Valid tokens are never
-   * counted here, so they keep working from the same address.
+   * counted here, so they keep working from the same address. The warning is logged for the
+   * window's first refusal only (the hit that takes the count to limit + 1: exactly one per
+   * address bucket and window, on every instance together with a shared store): a flood of bad
+   * tokens already has an access-log line per request, and a warning for each doubled the log.
    */
   authFailed(ip: string | null): void | Promise<void> {
     const policy = this.deps.config.authFailureLimit
@@ -127,7 +130,7 @@ export class RateLimiter {
     const done = ({ count, resetAt }: Hit) => {
       if (count > policy.limit) {
         const resetIn = Math.max(1, Math.ceil((resetAt - now) / 1000))
-        this.deps.log.warn('auth_failures_throttled', { ip, limit: policy.limit })
+        if (count === policy.limit + 1) this.deps.log.warn('auth_failures_throttled', { ip, limit: policy.limit, windowSeconds: policy.windowMs / 1000, until: new Date(resetAt).toISOString() })
         throw tooMany(resetIn, `Too many failed authentication attempts from your address: the limit is ${policy.limit} per ${policy.windowMs / 1000} s`)
       }
     }

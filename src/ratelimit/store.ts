@@ -54,8 +54,10 @@ export class MemoryRateLimitStore implements RateLimitStore {
       b = { count: 0, resetAt: now + windowMs }
       this.buckets.set(key, b)
     }
-    // Past the limit the exact count no longer matters: stop at limit + 1.
-    if (b.count <= limit) b.count++
+    // Past the limit the exact count no longer matters: stop at limit + 2, so that the first
+    // refusal of a window (limit + 1) is told from the later ones (RateLimiter.authFailed logs
+    // only that one), as a shared store's exact counts tell it.
+    if (b.count <= limit + 1) b.count++
     return { count: b.count, resetAt: b.resetAt }
   }
 

@@ -3649,7 +3649,7 @@ export interface components {
         AuditEvent: {
             /** @description Event id (evt_…) */
             id: string;
-            /** @description One of token.created, token.rotated, token.revoked, token.leak_reported, token.family_revoked, token.scope_denied, token.expired_used, token.new_ip, secret.set, secret.deleted, member.added, member.role_changed, member.removed, user.signed_in, user.sign_in_failed, user.password_changed, user.password_link_created, session.ended, cli.login_approved, cli.login_denied, cli.token_refreshed, cli.session_revoked */
+            /** @description One of token.created, token.rotated, token.revoked, token.leak_reported, token.family_revoked, token.scope_denied, token.expired_used, token.new_ip, secret.set, secret.deleted, member.added, member.role_changed, member.removed, user.signed_in, user.sign_in_failed, user.password_changed, user.password_link_created, session.ended, cli.login_approved, cli.login_denied, cli.token_refreshed, cli.session_revoked, audit.pruned */
             type: string;
             /** @description How the actor acted: api, console, cli, leak_report or system */
             source: string;

@@ -1,4 +1,6 @@
+import { parseInstant } from '../../instants'
 import { organizationIdBySlug, queryAuditEvents } from '../../modules/audit/query'
+import { pruneAuditEvents } from '../../modules/audit/retention'
 import { table, UsageError } from '../common'
 import { withRuntime } from './runtime'
 import type { Run } from '../spec'
@@ -32,5 +34,22 @@ export function list({ values, io }: Run<{ org?: string; type?: string; 'token-i
       // Older events: the next page by its cursor (the same options with --cursor), or a narrower --since/--until.
       if (nextCursor) io.out(`(${events.length} of ${total}${totalIsEstimate ? '+' : ''}; older: the same command with --cursor ${nextCursor})`)
     }
+  })
+}
+
+/**
+ * `teamday audit prune --before DATE`: deletes every organization's events recorded before DATE
+ * (in batches: servers keep writing meanwhile), prints how many, and records that it did
+ * (src/modules/audit/retention.ts). A date in the future is refused: it would delete what is
+ * being recorded now.
+ */
+export function prune({ values, io }: Run<{ before?: string; db?: string }>): Promise<void> {
+  // Both are required options: the parser refused the command without them.
+  const before = parseInstant(values.before!)
+  if (before === null) throw new UsageError(`--before must be a date (2026-01-01) or an ISO-8601 instant (2026-01-01T00:00:00Z); got "${values.before}"`)
+  return withRuntime(io, values.db, async (rt, ctx) => {
+    if (before > rt.clock.now()) throw new UsageError(`--before must not be in the future (${new Date(before).toISOString()}): it would delete events being recorded now`)
+    const { deleted, organizations } = await pruneAuditEvents(ctx, before)
+    io.out(`deleted ${deleted} audit event(s) recorded before ${new Date(before).toISOString()} (${organizations} organization(s)); recorded as audit.pruned`)
   })
 }

@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import { isProduction } from 'elysia/error'
 import { createApp } from '../../app'
 import { startLeaseSweep } from '../../engine/leases'
+import { Housekeeping } from '../../housekeeping'
 import { gracefulStop } from './graceful-stop'
 import { COMMIT } from '../../build-info'
 import type { Config } from '../../config'
@@ -44,7 +45,10 @@ export async function serve(
   // lease lapses, now and every half lease from now on (src/engine/leases.ts). On both databases:
   // other processes may be running and queueing theirs (PostgreSQL instances; --reuse-port on one
   // SQLite file), and failing every unfinished execution here aborted their model calls.
-  const sweep = await startLeaseSweep({ db: rt.db, clock: rt.clock, log: rt.log, instanceId: rt.engine.instanceId, leaseMs: config.executionLeaseMs })
+  // The same timer tells the hourly housekeeping (src/housekeeping.ts): ended sessions and CLI
+  // sign-ins, and the audit events and executions past their configured retention.
+  const housekeeping = new Housekeeping({ db: rt.db, clock: rt.clock, log: rt.log, config })
+  const sweep = await startLeaseSweep({ db: rt.db, clock: rt.clock, log: rt.log, instanceId: rt.engine.instanceId, leaseMs: config.executionLeaseMs, also: [housekeeping] })
   if (rt.connection.dialect === 'pg' && (await autovacuumOff(rt.connection as PgConnection))) io.err(AUTOVACUUM_OFF)
   // SQLite: the database file deleted or replaced under the running server is noticed within
   // seconds; writes are refused from then on (503) and readiness fails, instead of writes being
@@ -86,7 +90,7 @@ export async function serve(
           servers: metricsServer ? [app, metricsServer] : [app],
           engine: rt.engine,
           close: async () => {
-            sweep.stop()
+            await sweep.stop()
             if (fileWatch) clearInterval(fileWatch)
             await rt.close()
           },
@@ -231,8 +235,15 @@ function listen(app: ReturnType<typeof createApp>, config: { host: string; port:
   }
 }
 
+/**
+ * Without autovacuum nothing removes the dead row versions every UPDATE and DELETE leaves behind,
+ * and some tables are rewritten all the time: each rate-limited request updates its counters,
+ * each Idempotency-Key is written twice and purged a day later, each running execution's lease
+ * is renewed every few seconds, and the housekeeping deletes in bulk. Nor are the planner's
+ * statistics refreshed, on which the lists' plans depend.
+ */
 export const AUTOVACUUM_OFF =
-  "warning: PostgreSQL's autovacuum is off on this database: nothing keeps the planner's statistics current, and as an organization grows its lists may come to read and sort every row. Turn autovacuum on, or run ANALYZE after large changes (teamday migrate-data runs it once)."
+  "warning: PostgreSQL's autovacuum is off on this database: nothing removes the dead rows that updates and deletes leave behind, so the tables written all the time bloat and slow down (rate_limit_counters: an update per request; idempotency_keys: written twice per key, purged after 24 h; executions: each running one's lease renewed every few seconds; and what the hourly housekeeping deletes), and nothing keeps the planner's statistics current, so as an organization grows its lists may come to read and sort every row. Turn autovacuum on, or run VACUUM (ANALYZE) regularly, e.g. hourly from cron (teamday migrate-data runs ANALYZE once)."
 
 /** Whether PostgreSQL's autovacuum is off for this database (a setting of the server or of the database). */
 async function autovacuumOff(conn: PgConnection): Promise<boolean> {

@@ -8,6 +8,7 @@
  * postgres://) rebinds every table below to PostgreSQL's before the first query. These are ES
  * module live bindings: every importer sees the rebinding.
  */
+import { sql, type SQL, type SQLWrapper } from 'drizzle-orm'
 import * as lite from './sqlite'
 
 export * from './shared'
@@ -47,6 +48,16 @@ export let signInFailures: typeof lite.signInFailures = lite.signInFailures
  */
 export function dbTime(ms: number): number | string {
   return dialect === 'pg' ? new Date(ms).toISOString() : ms
+}
+
+/**
+ * `column IN (subquery)` for a DELETE of the rows a bounded subquery picks (the housekeeping's
+ * batches), each found by its key. PostgreSQL gets `= ANY (ARRAY(subquery))`: the list is built
+ * once and the rows are looked up in the column's index, where its plan for `IN` (a join) read
+ * the whole table whenever a hash join looked cheaper than a few thousand look-ups.
+ */
+export function idIn(column: SQLWrapper, subquery: SQL): SQL {
+  return dialect === 'pg' ? sql`${column} = ANY (ARRAY(${subquery}))` : sql`${column} IN (${subquery})`
 }
 
 /** Binds the tables above to a dialect's (every module sees the change). */

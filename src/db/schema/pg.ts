@@ -440,6 +440,9 @@ export const executions = pgTable('executions', {
   index('executions_org_user_chat_idx').on(t.organizationId, t.userId, t.chatId, t.delegated, t.createdAt, t.id),
   index('executions_status_idx').on(t.status),
   index('executions_lease_idx').on(t.status, t.leaseExpiresAt),
+  // Retention (src/housekeeping/): the finished top-level runs that ended before a cut-off
+  // (root_execution_id IS NULL, by completed_at), and the members of one delegation tree.
+  index('executions_root_completed_idx').on(t.rootExecutionId, t.completedAt),
   // The queue (src/engine/queue.ts): waiting top-level executions by organization, oldest
   // first, and the running ones counted, globally and per organization (all covered); and an
   // organization's latest top-level start (its turn in the fair order).

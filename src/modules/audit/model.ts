@@ -42,6 +42,7 @@ export const AUDIT_TYPES = [
   'cli.login_denied',
   'cli.token_refreshed',
   'cli.session_revoked',
+  'audit.pruned',
 ] as const
 
 export const AuditEventSchema = t.Object(

@@ -6,9 +6,10 @@ import { touchCliSession } from '../../auth/lookup'
 import { ACCESS_TOKEN_PREFIX, checkTokenFormat, generateToken, hashToken, LOGIN_CODE_PREFIX, REFRESH_TOKEN_PREFIX } from '../../auth/tokens'
 import { withTx, type Ctx } from '../../context'
 import { prepared } from '../../db/prepared'
-import { cliAccessTokens, dbTime, cliLoginCodes, cliSessions, memberships, organizations, type CliLoginCode, type CliSession, type Role } from '../../db/schema'
+import { cliAccessTokens, cliLoginCodes, cliSessions, memberships, organizations, type CliLoginCode, type CliSession, type Role } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
+import { CLI_SESSION_KEEP_MS, deleteFinishedLoginCodes } from './cleanup'
 
 /**
  * Browser sign-in for command-line tools (TeamDay CLI's polling flow, and `teamday login`):
@@ -22,8 +23,6 @@ export const ACCESS_TOKEN_TTL_MS = 15 * 60_000
 export const REFRESH_TOKEN_TTL_MS = 90 * 86_400_000
 /** `expiresAt` is reported this much early, so a client with a slow clock refreshes in time. */
 export const EXPIRY_SKEW_MS = 60_000
-/** How long finished login codes are kept (to tell "used" or "expired" from "unknown"). */
-const CODE_RETENTION_MS = 3_600_000
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
@@ -44,10 +43,7 @@ export async function initiateLogin(ctx: Ctx): Promise<Initiated> {
   const ip = ctx.origin?.ip() ?? null
   const ua = ctx.origin?.userAgent ?? null
   const c = cliLoginCodes
-  await ctx.db
-    .delete(c)
-    .where(sql`${c.id} IN (SELECT ${c.id} FROM ${c} WHERE ${c.expiresAt} < ${dbTime(now - CODE_RETENTION_MS)} LIMIT 100)`)
-    .run()
+  await deleteFinishedLoginCodes(ctx.db, now, 100)
   await ctx.db
     .insert(c)
     .values({
@@ -250,7 +246,7 @@ function findSessionByRefresh(ctx: Ctx, refreshToken: string): Promise<CliSessio
  */
 export async function refreshAccess(ctx: Ctx, refreshToken: string): Promise<{ accessToken: string; expiresAt: string; sessionId: string }> {
   const session = await findSessionByRefresh(ctx, refreshToken)
-  if (!session) throw refreshFailure('invalid_token', 'Invalid refresh token: it is not one this server issued.')
+  if (!session) throw refreshFailure('invalid_token', `Invalid refresh token: it is not one this server issued (or its sign-in expired or was revoked over ${CLI_SESSION_KEEP_MS / 86_400_000} days ago).`)
   const now = ctx.clock.now()
   if (session.revokedAt) throw refreshFailure('token_revoked', 'Invalid refresh token: its CLI session has been revoked (signed out).')
   if (session.refreshExpiresAt.getTime() <= now) throw refreshFailure('token_expired', `Invalid refresh token: it expired on ${session.refreshExpiresAt.toISOString()} (refresh tokens last 90 days).`)

@@ -1,0 +1,1 @@
+CREATE INDEX "executions_root_completed_idx" ON "executions" USING btree ("root_execution_id","completed_at");

@@ -1,0 +1,1 @@
+CREATE INDEX `executions_root_completed_idx` ON `executions` (`root_execution_id`,`completed_at`);
