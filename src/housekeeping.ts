@@ -1,8 +1,10 @@
 import type { Clock } from './clock'
 import type { Config } from './config'
 import { deleteEndedSessions } from './console/session'
+import { deleteStaleSignInFailures } from './console/throttle'
 import type { Db } from './db/connection'
 import { errorMessage } from './errors'
+import { deleteExpiredIdempotencyKeys } from './idempotency/service'
 import type { Logger } from './logger'
 import { AUDIT_PRUNE_BATCH, deleteAuditEventsBefore } from './modules/audit/retention'
 import { deleteEndedCliSessions, deleteExpiredAccessTokens, deleteFinishedLoginCodes } from './modules/cli-auth/cleanup'
@@ -12,7 +14,8 @@ import { deleteExecutionTreesBefore, EXECUTION_PRUNE_BATCH } from './modules/exe
  * The hourly housekeeping of `teamday serve`, on SQLite and PostgreSQL alike: it deletes what is
  * dead by any reading (ended console sessions; CLI sign-ins 30 days after their refresh token
  * expired or they were revoked, with their access tokens; access tokens a day after they expired;
- * finished login codes) and, when the operator asked for it, audit events older than
+ * finished login codes; expired Idempotency-Keys and sign-in failure counts that no longer count,
+ * which were otherwise deleted only as new ones came in) and, when the operator asked for it, audit events older than
  * TEAMDAY_AUDIT_RETENTION_DAYS and finished executions (with their logs) older than
  * TEAMDAY_EXECUTION_RETENTION_DAYS. Nothing else ever deleted them.
  *
@@ -43,6 +46,8 @@ export interface HousekeepingCounts {
   cliSessions: number
   cliAccessTokens: number
   cliLoginCodes: number
+  idempotencyKeys: number
+  signInFailures: number
   auditEvents: number
   executions: number
 }
@@ -94,6 +99,8 @@ export class Housekeeping {
       cliSessions: await this.drain('cliSessions', BATCH, (n) => deleteEndedCliSessions(db, now, n)),
       cliAccessTokens: await this.drain('cliAccessTokens', BATCH, (n) => deleteExpiredAccessTokens(db, now, n)),
       cliLoginCodes: await this.drain('cliLoginCodes', BATCH, (n) => deleteFinishedLoginCodes(db, now, n)),
+      idempotencyKeys: await this.drain('idempotencyKeys', BATCH, (n) => deleteExpiredIdempotencyKeys(db, now, n)),
+      signInFailures: await this.drain('signInFailures', BATCH, (n) => deleteStaleSignInFailures(db, now, n)),
       auditEvents: audit === null ? 0 : await this.drain('auditEvents', AUDIT_PRUNE_BATCH, async (n) => (await deleteAuditEventsBefore(db, now - audit * DAY_MS, n)).length),
       executions: runs === null ? 0 : await this.drain('executions', EXECUTION_PRUNE_BATCH, (n) => deleteExecutionTreesBefore(db, now - runs * DAY_MS, n)),
     }

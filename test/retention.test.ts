@@ -16,7 +16,7 @@ import { createApp } from '../src/app'
 import type { Io } from '../src/cli/common'
 import { ConfigError, loadConfig } from '../src/config'
 import { operatorContext } from '../src/context'
-import { auditEvents, cliAccessTokens, cliLoginCodes, cliSessions, executionLogs, executions, sessions } from '../src/db/schema'
+import { auditEvents, cliAccessTokens, cliLoginCodes, cliSessions, executionLogs, executions, idempotencyKeys, sessions, signInFailures } from '../src/db/schema'
 import { Housekeeping } from '../src/housekeeping'
 import { newId } from '../src/ids'
 import { run } from '../src/main'
@@ -27,7 +27,7 @@ import { createToken } from '../src/modules/tokens/service'
 import { createUser } from '../src/modules/users/service'
 import { createRuntime } from '../src/runtime'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
-import { signedInPerson } from './helpers/console'
+import { consoleClient, signedInPerson } from './helpers/console'
 import { createTestDatabase, ON_PG, urlFor } from './helpers/pg'
 import { describePlan, explainPg, nodesOf } from './helpers/pg-plans'
 import { startProviderDouble } from './helpers/providers'
@@ -57,7 +57,7 @@ describe('the sweep runs once an hour, by the runtime clock', () => {
   test('at the first tick, then at the first tick an hour or more later; one run at a time; none after stop', async () => {
     const t = await makeTestApp()
     const hk = housekeeping(t)
-    expect(await hk.runIfDue()).toEqual({ consoleSessions: 0, cliSessions: 0, cliAccessTokens: 0, cliLoginCodes: 0, auditEvents: 0, executions: 0 })
+    expect(await hk.runIfDue()).toEqual({ consoleSessions: 0, cliSessions: 0, cliAccessTokens: 0, cliLoginCodes: 0, idempotencyKeys: 0, signInFailures: 0, auditEvents: 0, executions: 0 })
     expect(await hk.runIfDue()).toBeNull()
     t.clock.advance(HOUR - 1)
     expect(await hk.runIfDue()).toBeNull()
@@ -184,6 +184,42 @@ describe('what is dead by any reading goes, on both backends', () => {
   })
 })
 
+describe('what was deleted only as new ones came in', () => {
+  test('expired Idempotency-Keys go at the sweep, without another keyed request; live ones stay and still replay', async () => {
+    const t = await makeTestApp()
+    const hk = housekeeping(t)
+    const a = await makeActor(t)
+    const send = (key: string) => t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'Deploy' }, headers: { 'idempotency-key': key } })
+    expect((await send('old')).status).toBe(201)
+    t.clock.advance(23 * HOUR)
+    expect((await send('new')).status).toBe(201)
+    expect(await hk.runIfDue()).toMatchObject({ idempotencyKeys: 0 })
+    t.clock.advance(2 * HOUR)
+    // 'old' is 25 h old (kept 24 h), 'new' 2 h.
+    expect(await hk.runIfDue()).toMatchObject({ idempotencyKeys: 1 })
+    const left = (await t.db.select({ key: idempotencyKeys.key }).from(idempotencyKeys).all()).map((k) => k.key)
+    expect(left).toEqual(['new'])
+    expect((await send('new')).headers.get('idempotency-status')).toBe('replayed')
+  })
+
+  test('sign-in failure counts whose window passed and whose lock ended go at the sweep, however long no failure came in', async () => {
+    const t = await makeTestApp()
+    const hk = housekeeping(t)
+    const c = consoleClient(t)
+    // One failure from an address never seen again; five on one account lock it for 10 minutes.
+    expect((await c.signIn('nobody@example.com', 'wrong')).status).toBe(401)
+    const locked = await makeActor(t)
+    for (let i = 0; i < 5; i++) await c.signIn(locked.email, 'wrong')
+    const rows = async () => (await t.db.select().from(signInFailures).all()).length
+    const before = await rows()
+    expect(before).toBeGreaterThanOrEqual(2)
+    expect(await hk.runIfDue()).toMatchObject({ signInFailures: 0 })
+    t.clock.advance(HOUR)
+    expect(await hk.runIfDue()).toMatchObject({ signInFailures: before })
+    expect(await rows()).toBe(0)
+  })
+})
+
 describe('audit retention (TEAMDAY_AUDIT_RETENTION_DAYS)', () => {
   const events = async (t: TestApp, a: Actor) => (await t.req('GET', '/api/v1/audit-events?limit=200', { token: a.token })).body.events as { type: string; createdAt: string }[]
 
@@ -225,7 +261,7 @@ describe('audit retention (TEAMDAY_AUDIT_RETENTION_DAYS)', () => {
     for (let i = 0; i < rows.length; i += 500) await t.db.insert(auditEvents).values(rows.slice(i, i + 500)).run()
     // One statement deletes at most its limit, the oldest first.
     expect(await deleteAuditEventsBefore(t.rt.db, t.clock.now() - DAY, 10)).toHaveLength(10)
-    // The sweep: one statement for each of the four other kinds (nothing to delete), three for
+    // The sweep: one statement for each of the six other kinds (nothing to delete), three for
     // the 2,490 events left.
     let statements = 0
     const observe = t.rt.connection.onQuery
@@ -234,7 +270,7 @@ describe('audit retention (TEAMDAY_AUDIT_RETENTION_DAYS)', () => {
       observe?.(seconds)
     }
     expect(await housekeeping(t).runIfDue()).toMatchObject({ auditEvents: 2490 })
-    expect(statements).toBe(4 + 3)
+    expect(statements).toBe(6 + 3)
     expect(await count(t, auditEvents)).toBe(0)
   })
 })

@@ -1,7 +1,8 @@
-import { and, eq, inArray, isNull, lt, or } from 'drizzle-orm'
+import { and, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm'
 import { withTx, type Ctx } from '../context'
+import type { Db } from '../db/connection'
 import type { SecretBox } from '../crypto/secretbox'
-import { signInFailures } from '../db/schema'
+import { dbTime, idIn, signInFailures } from '../db/schema'
 import { ipBucket } from '../http/ip'
 
 /**
@@ -60,4 +61,24 @@ export async function recordFailure(ctx: Ctx, keys: ThrottleKeys): Promise<void>
 /** A successful sign-in clears the account's count (not the IP's). */
 export async function clearFailures(ctx: Ctx, keys: ThrottleKeys): Promise<void> {
   await ctx.db.delete(signInFailures).where(eq(signInFailures.key, keys.account)).run()
+}
+
+/**
+ * Counts that no longer count (their window passed, no lock), at most `limit` (the hourly
+ * housekeeping, src/housekeeping.ts: failures from addresses never seen again were deleted only
+ * when another failure came in); returns how many went.
+ */
+export async function deleteStaleSignInFailures(db: Db, now: number, limit: number): Promise<number> {
+  const f = signInFailures
+  const gone = await db
+    .delete(f)
+    .where(
+      idIn(
+        f.key,
+        sql`SELECT ${f.key} FROM ${f} WHERE ${f.windowStart} < ${dbTime(now - THROTTLE.windowMs)} AND (${f.lockedUntil} IS NULL OR ${f.lockedUntil} < ${dbTime(now)}) LIMIT ${limit}`,
+      ),
+    )
+    .returning({ key: f.key })
+    .all()
+  return gone.length
 }

@@ -1,8 +1,8 @@
-import { and, eq, lt } from 'drizzle-orm'
+import { and, eq, lt, sql } from 'drizzle-orm'
 import type { Clock } from '../clock'
 import type { SecretBox } from '../crypto/secretbox'
 import type { Db } from '../db/connection'
-import { idempotencyKeys } from '../db/schema'
+import { dbTime, idempotencyKeys, idIn } from '../db/schema'
 import { AppError } from '../errors'
 import { newId } from '../ids'
 
@@ -59,6 +59,20 @@ export interface KeyStoreDeps {
   db: Db
   box: SecretBox
   clock: Clock
+}
+
+/**
+ * Expired keys, at most `limit` of them (the hourly housekeeping, src/housekeeping.ts: a server
+ * that stops receiving keyed requests purges nothing lazily); returns how many went.
+ */
+export async function deleteExpiredIdempotencyKeys(db: Db, now: number, limit: number): Promise<number> {
+  const k = idempotencyKeys
+  const gone = await db
+    .delete(k)
+    .where(idIn(k.id, sql`SELECT ${k.id} FROM ${k} WHERE ${k.expiresAt} < ${dbTime(now)} LIMIT ${limit}`))
+    .returning({ id: k.id })
+    .all()
+  return gone.length
 }
 
 /** The Idempotency-Key store of one app: stored responses, and when expired keys were last purged. */
