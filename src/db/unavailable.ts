@@ -33,15 +33,12 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE
  * nor a bug: 503 with Retry-After, where they were a 500 "internal error". Else null.
  */
 export function databaseUnavailable(error: unknown): string | null {
-  let e: unknown = error
-  for (let depth = 0; depth < 5 && e !== null && typeof e === 'object'; depth++) {
-    const { code } = e as { code?: unknown }
-    if (typeof code === 'string' && code.startsWith('SQLITE_')) {
+  for (const code of errorCodes(error)) {
+    if (code.startsWith('SQLITE_')) {
       for (const [prefix, why] of SQLITE_UNAVAILABLE) if (code.startsWith(prefix)) return why
     }
-    if (typeof code === 'string' && PG_UNAVAILABLE[code] !== undefined) return PG_UNAVAILABLE[code]!
-    if (typeof code === 'string' && NETWORK_CODES.has(code)) return 'The database is not answering.'
-    e = (e as { cause?: unknown }).cause
+    if (PG_UNAVAILABLE[code] !== undefined) return PG_UNAVAILABLE[code]!
+    if (NETWORK_CODES.has(code)) return 'The database is not answering.'
   }
   return null
 }
@@ -49,6 +46,7 @@ export function databaseUnavailable(error: unknown): string | null {
 /** Codes that will not pass by waiting: the pool was shut down, the file was moved away. */
 const FOR_GOOD = new Set(['CONNECTION_ENDED', 'SQLITE_READONLY_DBMOVED'])
 
+/** The string codes of `error` and of its causes (drizzle wraps the driver's error), outermost first. */
 function errorCodes(error: unknown): string[] {
   const codes: string[] = []
   let e: unknown = error
