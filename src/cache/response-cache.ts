@@ -53,7 +53,9 @@ export class ResponseCache {
  * Response itself: with nothing left in `set`, Elysia sends it as it is instead of re-wrapping
  * its body in a stream to merge headers. With `compression` on and a request that accepts a
  * coding (src/http/compression.ts), the compressed bytes are kept too, under their own key, so a
- * cached list is compressed once per data version.
+ * cached list is compressed once per data version. A Response that `build()` gives (a large page,
+ * sent as it is read: src/http/streamed-json.ts) is answered as it is and not kept: Elysia adds
+ * the headers gathered in `set` to it.
  */
 export async function cachedJson(
   cache: ResponseCache,
@@ -66,7 +68,9 @@ export async function cachedJson(
   let json: string | undefined
   let body = cache.get(key)
   if (body === undefined) {
-    json = JSON.stringify(await build())
+    const value = await build()
+    if (value instanceof Response) return value
+    json = JSON.stringify(value)
     body = new Blob([json], { type: JSON_TYPE })
     cache.set(key, body)
   }

@@ -1,5 +1,5 @@
 import { and, desc, sql, type AnyColumn, type SQL } from 'drizzle-orm'
-import type { SQLiteSelect, SQLiteTable } from 'drizzle-orm/sqlite-core'
+import type { SQLiteColumn, SQLiteSelect, SQLiteTable } from 'drizzle-orm/sqlite-core'
 import { AppError } from '../errors'
 import { MAX_INSTANT_MS } from '../instants'
 import { connectionOf, type Db } from './connection'
@@ -50,25 +50,39 @@ export interface PageRequest {
 }
 
 export interface PageSource<R> {
-  /** Up to `limit` rows in list order, skipping `offset`, strictly after `after` when given. */
-  rows(limit: number, offset: number, after: Position | undefined): Promise<R[]>
+  /**
+   * Up to `limit` rows in list order, skipping `offset`, strictly after `after` when given. A
+   * list read within a budget (`budgeted`) gives none when they come to more than `budget` bytes.
+   */
+  rows(limit: number, offset: number, after: Position | undefined, budget: number): Promise<R[]>
   /** Matching rows, counted up to `cap` (a list without a total leaves this out). */
   count?(cap: number): Promise<number>
   /**
    * A page without a cursor and its capped count in one statement (`countedPages`, PostgreSQL):
    * the count rides on every row, so it comes back whenever the page has a row. Lists with a
-   * total give it there; `count` is then asked only of a page past the end.
+   * total give it there; `count` is then asked only of a page past the end. Within `budget` as
+   * `rows`.
    */
-  counted?(limit: number, offset: number, cap: number): Promise<CountedRow<R>[]>
+  counted?(limit: number, offset: number, cap: number, budget: number): Promise<CountedRow<R>[]>
   position(row: R): Position
   /**
-   * A list whose rows can be large (executions: a model's whole answer) gives the size of each
-   * row of a page (its large columns' bytes, counted by the database, which reads no row into
-   * JavaScript for it) with its position: the same statement, selecting only those. A page of
-   * such a list that comes to more than STREAMED_PAGE_BYTES is left to `rest` (readPage), read
-   * and sent a batch at a time, so that it never holds the event loop for all of its rows.
+   * A list whose rows can be large (executions: a model's whole answer; tasks: their metadata;
+   * agents: their system prompts; spaces: their instructions) gives the size of each row of a
+   * page (its large columns' bytes, counted by the database, which reads no row into JavaScript
+   * for it) with its position: the same statement, selecting only those (sizeStatements). A page
+   * of such a list that comes to more than STREAMED_PAGE_BYTES is left to `rest` (readPage), read
+   * and sent a batch at a time, so that it never holds the event loop for all of its rows, and a
+   * client that reads slowly, or not at all, never has the whole page waiting in the server for
+   * it: the next batch is read when the last one has left.
    */
   sizes?(limit: number, offset: number, after: Position | undefined): Promise<Sized[]>
+  /**
+   * With `sizes`: `rows` and `counted` read a page only when it comes to `budget` bytes or less
+   * (budgetedPages), so that a page of small rows costs one statement, as in any list; its sizes
+   * are read only when it came back empty (large, or without a row: one statement more). Without,
+   * the sizes are read before every page (executions).
+   */
+  budgeted?: boolean
 }
 
 /** A row of a page read with its list's capped count (`countedPages`). */
@@ -99,6 +113,8 @@ export const STREAMED_PAGE_BYTES = 1 << 20
 export const STREAMED_BATCH_BYTES = 1 << 20
 /** What a row's JSON takes besides its large columns (ids, names, dates), about. */
 const ROW_BYTES = 600
+/** The budget of a read that has none (PageSource.rows): a large page's batch. */
+const NO_BUDGET = Number.MAX_SAFE_INTEGER
 
 /**
  * One page of `list` under `filters` (anything JSON, the caller included: bound into the
@@ -109,44 +125,78 @@ export async function readPage<R>(list: string, filters: unknown, req: PageReque
   const scope = scopeOf(list, filters)
   // An empty cursor is the first page (a script's loop often starts with `cursor=`).
   const cursor = req.cursor ? decodeCursor(req.cursor, list, scope, src.count !== undefined) : undefined
+  const after = cursor?.after
+  // A large page of a list whose rows can be large (PageSource.sizes), read as it is sent.
+  const sentAsRead = async (large: LargePage<R>): Promise<Page<R>> => {
+    const total = await pageTotal(src, req, cursor, large.more, large.rows, undefined)
+    const nextCursor = large.more ? encodeCursor(scope, large.last!, total) : null
+    return { rows: [], rest: large.rest, nextCursor, total: total?.n, totalIsEstimate: total?.estimate ?? false }
+  }
+  // Such a list reads its rows' sizes before every page, unless it reads pages within a budget.
+  if (src.sizes && !src.budgeted) {
+    const large = await largePage(src, src.sizes, req.limit, req.offset, after)
+    if (large.rest) return sentAsRead(large)
+  }
+  const budget = src.budgeted ? STREAMED_PAGE_BYTES : NO_BUDGET
   // A first page (or one by offset) of a list with a total reads its count in the same statement:
   // one round trip on PostgreSQL instead of two in sequence.
   let counted: number | undefined
   let rows: R[]
   if (!cursor && src.count && src.counted) {
-    const read = await src.counted(req.limit + 1, req.offset, TOTAL_CAP + 1)
+    const read = await src.counted(req.limit + 1, req.offset, TOTAL_CAP + 1, budget)
     counted = read[0]?.n
     rows = read.map((r) => r.row)
-  } else if (src.sizes && !src.count) {
-    const large = await largePage(src, src.sizes, req.limit, req.offset, cursor?.after)
-    if (large) return { rows: [], rest: large.rest, nextCursor: large.last ? encodeCursor(scope, large.last, undefined) : null, totalIsEstimate: false }
-    rows = await src.rows(req.limit + 1, req.offset, cursor?.after)
-  } else rows = await src.rows(req.limit + 1, req.offset, cursor?.after)
+  } else rows = await src.rows(req.limit + 1, req.offset, after, budget)
+  // A page read within its budget that came back empty has no row, or is large: its sizes tell.
+  if (rows.length === 0 && src.budgeted && src.sizes) {
+    const large = await largePage(src, src.sizes, req.limit, req.offset, after)
+    if (large.rest) return sentAsRead(large)
+    // Not large: changed since, or at the budget's edge (the budget counts the row that tells
+    // whether more follow). Read as any page.
+    if (large.rows > 0) rows = await src.rows(req.limit + 1, req.offset, after, NO_BUDGET)
+  }
   const more = rows.length > req.limit
   if (more) rows.length = req.limit
-  let total: Total | undefined
-  if (src.count) {
-    if (cursor) total = cursor.total
-    // A page that ends the list knows how many there are, without counting.
-    else if (!more && (rows.length > 0 || req.offset === 0)) total = { n: req.offset + rows.length, estimate: false }
-    else {
-      const n = counted ?? (await src.count(TOTAL_CAP + 1))
-      total = n > TOTAL_CAP ? { n: TOTAL_CAP, estimate: true } : { n, estimate: false }
-    }
-  }
+  const total = await pageTotal(src, req, cursor, more, rows.length, counted)
   const last = rows[rows.length - 1]
   const nextCursor = more && last !== undefined ? encodeCursor(scope, src.position(last), total) : null
   return { rows, nextCursor, total: total?.n, totalIsEstimate: total?.estimate ?? false }
 }
 
 /**
- * A page of a list that gives its rows' sizes: undefined when it comes to STREAMED_PAGE_BYTES or
- * less (the caller reads it in one statement, as any page); else its rows in batches of about
- * STREAMED_BATCH_BYTES (`rest`), each read when asked for, by keyset after the previous batch's
- * last position (the offset applies to the first), and the position of its last row when another
- * page follows (`last`). A batch stops at its own last position: rows deleted meanwhile leave the
- * page shorter, never longer, and no row is sent twice. A list with a total does not give sizes
- * (the total is not carried here).
+ * The total of a page of `rows` rows (`more`: another page follows) of a list with a total, else
+ * undefined: the cursor's, or known from a page that ends the list, or counted (`counted`: the
+ * count read with the page already).
+ */
+async function pageTotal<R>(src: PageSource<R>, req: PageRequest, cursor: { total: Total } | undefined, more: boolean, rows: number, counted: number | undefined): Promise<Total | undefined> {
+  if (!src.count) return undefined
+  if (cursor) return cursor.total
+  // A page that ends the list knows how many there are, without counting.
+  if (!more && (rows > 0 || req.offset === 0)) return { n: req.offset + rows, estimate: false }
+  const n = counted ?? (await src.count(TOTAL_CAP + 1))
+  return n > TOTAL_CAP ? { n: TOTAL_CAP, estimate: true } : { n, estimate: false }
+}
+
+/** What largePage knows of a page from its rows' sizes. */
+interface LargePage<R> {
+  /** Its rows, at most the page's limit. */
+  rows: number
+  /** Whether another page follows. */
+  more: boolean
+  /** Only when the page comes to more than STREAMED_PAGE_BYTES: its rows, in batches. */
+  rest?: () => AsyncGenerator<R[]>
+  /** With `rest`: the position of its last row. */
+  last?: Position
+}
+
+/**
+ * A page of a list that gives its rows' sizes: when it comes to STREAMED_PAGE_BYTES or less, only
+ * how many rows it has (the caller reads it in one statement, as any page); else also its rows in
+ * batches of about STREAMED_BATCH_BYTES (`rest`), each read when asked for, by keyset after the
+ * previous batch's last position (the offset applies to the first). A batch stops at its own last
+ * position: rows deleted meanwhile leave the page shorter, never longer, and no row is sent twice.
+ * Each call of `rest` reads the page again (an answer that lists the page twice, as the agent
+ * list's `agents` and `characters` do, reads it twice rather than keep it).
  */
 async function largePage<R>(
   src: PageSource<R>,
@@ -154,13 +204,13 @@ async function largePage<R>(
   limit: number,
   offset: number,
   after: Position | undefined,
-): Promise<{ rest: () => AsyncGenerator<R[]>; last: Position | undefined } | undefined> {
+): Promise<LargePage<R>> {
   const sized = await sizes(limit + 1, offset, after)
   const more = sized.length > limit
   if (more) sized.length = limit
   let total = 0
   for (const s of sized) total += s.bytes + ROW_BYTES
-  if (total <= STREAMED_PAGE_BYTES) return undefined
+  if (total <= STREAMED_PAGE_BYTES) return { rows: sized.length, more }
   // Consecutive rows of about STREAMED_BATCH_BYTES each, one row at least.
   const batches: Position[][] = []
   let batch: Position[] = []
@@ -180,7 +230,7 @@ async function largePage<R>(
     let skip = offset
     for (const planned of batches) {
       const end = planned[planned.length - 1]!
-      const got = await src.rows(planned.length, skip, from)
+      const got = await src.rows(planned.length, skip, from, NO_BUDGET)
       const mine: R[] = []
       for (const r of got) {
         const p = src.position(r)
@@ -193,7 +243,16 @@ async function largePage<R>(
       skip = 0
     }
   }
-  return { rest, last: more ? sized[sized.length - 1]?.position : undefined }
+  // Past STREAMED_PAGE_BYTES, the page has a row.
+  return { rest, last: sized[sized.length - 1]!.position, rows: sized.length, more }
+}
+
+/** A large page's batches (Page.rest) as the list's items, each batch made by `map`; undefined for a page read whole. */
+export function mapBatches<R, T>(rest: Page<R>['rest'], map: (rows: R[]) => T[] | Promise<T[]>): (() => AsyncGenerator<T[]>) | undefined {
+  if (!rest) return undefined
+  return async function* () {
+    for await (const rows of rest()) yield await map(rows)
+  }
 }
 
 interface Total {
@@ -233,6 +292,66 @@ export const afterParams = (after: Position | undefined) => (after ? { afterT: d
  */
 export function keysetPages<T extends SQLiteSelect>(select: () => T, keys: { createdAt: AnyColumn; id: AnyColumn }, where: (SQL | undefined)[]) {
   return { first: pageQuery(select(), keys, where), after: pageQuery(select(), keys, [...where, beforeCursor(keys.createdAt, keys.id)]) }
+}
+
+/**
+ * The bytes of a row's large columns as the database stores them (PageSource.sizes): each text
+ * column's octet_length (none for null), each JSON column's as text (PostgreSQL writes jsonb out
+ * to count it: its own work, not this process's event loop), and `more` (a subquery's sum). The
+ * database reads no column into JavaScript for it, and SQLite need not read the text to know its
+ * length. UTF-8 bytes: the JSON of text full of characters it escapes (`\u0001`) is up to six
+ * times as long, so a page so counted at STREAMED_PAGE_BYTES is at most six times that.
+ */
+export function storedBytes(db: Db, text: AnyColumn[], json: AnyColumn[] = [], more: SQL[] = []): SQL<number> {
+  const cast = connectionOf(db).dialect === 'pg' ? sql`::text` : sql``
+  const parts = [...text.map((c) => sql`coalesce(octet_length(${c}), 0)`), ...json.map((c) => sql`coalesce(octet_length(${c}${cast}), 0)`), ...more]
+  return sql<number>`(${sql.join(parts, sql` + `)})`.mapWith(Number)
+}
+
+/**
+ * The two prepared statements of a list's sizes (PageSource.sizes), first page and after a
+ * cursor: the position of each row of a page and its `bytes` (storedBytes), under the list's own
+ * filters, order and bounds, on the same index as its pages. Bound as keysetPages. Spread among
+ * the list's other statements (`prepared` runs the statements of a group synchronously on SQLite,
+ * not those nested deeper).
+ */
+export function sizeStatements(db: Db, table: SQLiteTable & { createdAt: SQLiteColumn; id: SQLiteColumn }, bytes: SQL<number>, where: (SQL | undefined)[]) {
+  const q = keysetPages(() => db.select({ createdAt: table.createdAt, id: table.id, bytes }).from(table).$dynamic(), table, where)
+  return { sizesFirst: q.first, sizesAfter: q.after }
+}
+
+/** PageSource.sizes from a list's sizeStatements, bound with the list's `params`. */
+export function sizesOf(q: ReturnType<typeof sizeStatements>, params: Record<string, unknown>): NonNullable<PageSource<unknown>['sizes']> {
+  return async (limit, offset, after) => {
+    const rows = (await (after ? q.sizesAfter : q.sizesFirst).all({ ...params, ...afterParams(after), limit, offset })) as { createdAt: Date; id: string; bytes: number }[]
+    return rows.map((r) => ({ position: { t: r.createdAt.getTime(), id: r.id }, bytes: r.bytes }))
+  }
+}
+
+/**
+ * The two prepared page queries of a list whose rows can be large (keysetPages), each read
+ * within a budget (PageSource.budgeted): a page passes only when its rows come to `budget` bytes
+ * or less, each counted as its `bytes` (storedBytes) and ROW_BYTES, summed by a subquery over the
+ * page's own rows (the list's filters, order, `limit` and `offset`) that reads no large column.
+ * It depends on no row: PostgreSQL runs it once (an InitPlan, then a One-Time Filter), and SQLite
+ * once too. Bound also with `budget`.
+ */
+export function budgetedPages<T extends SQLiteSelect>(db: Db, select: () => T, table: SQLiteTable & { createdAt: SQLiteColumn; id: SQLiteColumn }, bytes: SQL<number>, where: (SQL | undefined)[]) {
+  const afterCursor = [...where, beforeCursor(table.createdAt, table.id)]
+  return { first: pageQuery(select(), table, [...where, withinBudget(db, table, bytes, where)]), after: pageQuery(select(), table, [...afterCursor, withinBudget(db, table, bytes, afterCursor)]) }
+}
+
+/** The condition of budgetedPages: the page's rows under `where` come to `budget` bytes or less. */
+function withinBudget(db: Db, table: SQLiteTable & { createdAt: SQLiteColumn; id: SQLiteColumn }, bytes: SQL<number>, where: (SQL | undefined)[]): SQL {
+  const page = db
+    .select({ b: sql<number>`${bytes}`.as('b') })
+    .from(table)
+    .where(and(...where))
+    .orderBy(...newestFirst(table.createdAt, table.id))
+    .limit(sql.placeholder('limit'))
+    .offset(sql.placeholder('offset'))
+    .as('page_sizes')
+  return sql`(select coalesce(sum(${page.b} + ${sql.raw(String(ROW_BYTES))}), 0) from ${page}) <= ${sql.placeholder('budget')}`
 }
 
 /** `query` filtered by `where`, newest first, bound with `limit` and `offset`, prepared. */
@@ -279,16 +398,20 @@ function countQuery(db: Db, table: SQLiteTable & { createdAt: AnyColumn; id: Any
  * Undefined on SQLite, where a statement is a function call, not a round trip: the page and its
  * count stay two statements there, and drizzle's mapping of the nested rows cost more than the
  * second call (mixed workload, SQLite: 0.60-0.67x the floor with it, 0.68-0.72x without).
+ *
+ * With `bytes` (a list whose pages are budgetedPages), the page is read within its budget too,
+ * not the count: bound also with `budget`.
  */
 export function countedPages<T extends SQLiteSelect>(
   db: Db,
   select: (n: SQL.Aliased<number>) => T,
-  table: SQLiteTable & { createdAt: AnyColumn; id: AnyColumn },
+  table: SQLiteTable & { createdAt: SQLiteColumn; id: SQLiteColumn },
   where: (SQL | undefined)[],
+  bytes?: SQL<number>,
 ) {
   if (connectionOf(db).dialect === 'sqlite') return undefined
   const n = sql<number>`(${countQuery(db, table, and(...where))})`.mapWith(Number).as('n')
-  return pageQuery(select(n), table, where)
+  return pageQuery(select(n), table, bytes ? [...where, withinBudget(db, table, bytes, where)] : where)
 }
 
 // ── cursors ─────────────────────────────────────────────────────────────────────────────────

@@ -2,45 +2,93 @@ import { JSON_TYPE, MIN_COMPRESSED_BYTES, negotiate, type Coding } from './compr
 import { sentAsItComes } from './listen'
 
 /**
- * A JSON array sent as it is produced: each batch that `rest` yields, one batch a pull of the
- * body, after a turn of the event loop. So a list page of large items (executions
- * holding a model's whole answer) holds the loop for a batch at a time, never for the whole page,
- * and the page is never in memory as one string. The bytes are those JSON.stringify writes for
- * the whole array. Compressed as it goes when `compression` is on and the request accepts a
- * coding (compressor); without Content-Length (chunked). A failure midway ends the body
- * early: the client sees invalid JSON, and the server's log the error.
+ * The items of a JSON array read as they are sent (a large list page: src/db/paging.ts,
+ * largePage), a batch at a time; each call of `batches` reads them again.
  */
-export async function streamedJsonArray<T>(request: Request, rest: AsyncGenerator<T[]>, compression: boolean): Promise<Response> {
+export class StreamedArray<T = unknown> {
+  constructor(readonly batches: () => AsyncGenerator<T[]>) {}
+}
+
+/**
+ * JSON sent as it is produced: `value` is a StreamedArray, or an object some of whose fields are
+ * (the other fields are written as JSON.stringify writes them). Each batch of an array is read
+ * and written when the body is pulled, after a turn of the event loop, and the body is pulled
+ * only when the socket has taken what came before (no read-ahead: a high-water mark of 0). So a
+ * list page of large items (executions holding a model's whole answer, tasks with large
+ * metadata) holds the loop for a batch at a time, never for the whole page, is never in memory
+ * as one string, and a client that stops reading (or never starts) leaves about one batch
+ * waiting in the server, not the page, until the idle timeout closes its connection
+ * (src/http/listen.ts). The bytes are those JSON.stringify writes for the whole value, with the
+ * arrays' items in place. Compressed as it goes when `compression` is on and the request
+ * accepts a coding (compressor); without Content-Length (chunked). A failure midway ends the
+ * body early: the client sees invalid JSON, and the server's log the error.
+ */
+export async function streamedJson(request: Request, value: StreamedArray | Record<string, unknown>, compression: boolean): Promise<Response> {
   const encoder = new TextEncoder()
-  let items = 0
-  const write = (batch: T[]) => {
-    let text = ''
-    for (const item of batch) text += (items++ === 0 ? '' : ',') + JSON.stringify(item)
-    return text
-  }
-  const json = new ReadableStream<Uint8Array>({
-    start(out) {
-      out.enqueue(encoder.encode('['))
+  const text = jsonText(value instanceof StreamedArray ? [value] : objectParts(value))
+  const json = new ReadableStream<Uint8Array>(
+    {
+      async pull(out) {
+        // Let other requests in before the next batch: its read and its JSON are this pull's work.
+        await new Promise((resolve) => setImmediate(resolve))
+        const next = await text.next()
+        if (next.done) out.close()
+        else out.enqueue(encoder.encode(next.value))
+      },
+      async cancel() {
+        await text.return(undefined)
+      },
     },
-    async pull(out) {
-      // Let other requests in before the next batch: its read and its JSON are this pull's work.
-      await new Promise((resolve) => setImmediate(resolve))
-      const next = await rest.next()
-      if (next.done) {
-        out.enqueue(encoder.encode(']'))
-        out.close()
-      } else out.enqueue(encoder.encode(write(next.value)))
-    },
-    async cancel() {
-      await rest.return(undefined)
-    },
-  })
+    { highWaterMark: 0 },
+  )
   const headers: Record<string, string> = { 'content-type': JSON_TYPE }
   const coding = compression ? negotiate(request, MIN_COMPRESSED_BYTES, headers) : null
   if (coding !== null) headers['content-encoding'] = coding
   const body = coding === null ? json : json.pipeThrough(await compressor(coding))
   // Sent as it comes: never read whole first (src/http/listen.ts, sentWhole).
   return sentAsItComes(new Response(body, { headers }))
+}
+
+/**
+ * An object's JSON as parts: text, and the arrays read as they are sent, in the object's key
+ * order; fields JSON.stringify leaves out (undefined, functions, symbols) are left out too.
+ */
+function objectParts(value: Record<string, unknown>): (string | StreamedArray)[] {
+  const parts: (string | StreamedArray)[] = []
+  let text = '{'
+  for (const [key, v] of Object.entries(value)) {
+    const streamed = v instanceof StreamedArray
+    const json = streamed ? '' : (JSON.stringify(v) as string | undefined)
+    if (json === undefined) continue
+    text += `${text === '{' && parts.length === 0 ? '' : ','}${JSON.stringify(key)}:`
+    if (streamed) {
+      parts.push(text, v)
+      text = ''
+    } else text += json
+  }
+  parts.push(`${text}}`)
+  return parts
+}
+
+/** The JSON text of `parts`, one piece per batch of an array (text before or after it joins the nearest batch). */
+async function* jsonText(parts: (string | StreamedArray)[]): AsyncGenerator<string> {
+  let pending = ''
+  for (const part of parts) {
+    if (typeof part === 'string') {
+      pending += part
+      continue
+    }
+    pending += '['
+    let items = 0
+    for await (const batch of part.batches()) {
+      let text = pending
+      pending = ''
+      for (const item of batch) text += (items++ === 0 ? '' : ',') + JSON.stringify(item)
+      yield text
+    }
+    pending += ']'
+  }
+  yield pending
 }
 
 /**

@@ -8,6 +8,7 @@ import { cachedJson, ResponseCache } from '../../cache/response-cache'
 import { agentsVersionScope, readVersion } from '../../db/versions'
 import { boolParam, intParam } from '../query-params'
 import { badCursor, listModels } from '../list-models'
+import { StreamedArray, streamedJson } from '../../http/streamed-json'
 
 const writeErrors = { ...authErrors, ...bodyErrors, 403: 'AgentForbidden', 409: 'AgentSlugTaken', 422: 'AgentBodyInvalid' } as const
 
@@ -32,10 +33,14 @@ export function agentsModule({ auth, ctx }: RouteKit) {
           limit: intParam(query.limit, 50),
           offset: intParam(query.offset, 0),
           cursor: query.cursor,
+          batched: true,
         }
         const build = async () => {
-          const { agents, ...page } = await listAgents(c, opts)
-          return { success: true as const, agents, characters: agents, ...page }
+          const { agents, rest, ...page } = await listAgents(c, opts)
+          if (!rest) return { success: true as const, agents, characters: agents, ...page }
+          // A large page is sent as it is read (src/db/paging.ts, largePage), once for each of
+          // its two arrays: the same object, which cachedJson does not keep.
+          return streamedJson(request, { success: true, agents: new StreamedArray(rest), characters: new StreamedArray(rest), ...page }, c.config.compression)
         }
         if (!c.config.cache) return build()
         // The list is served from memory while the organization's agents are unchanged (the

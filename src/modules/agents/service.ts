@@ -3,7 +3,7 @@ import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { afterParams, cappedCount, countedPages, keysetPages, listPage, readPage, type ListPage } from '../../db/paging'
+import { afterParams, budgetedPages, cappedCount, countedPages, listPage, mapBatches, readPage, sizeStatements, sizesOf, storedBytes, type ListPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents, dialect, type Agent, type AgentVisibility, type Dialect } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -47,6 +47,12 @@ export interface ListAgentsOptions {
   limit: number
   offset: number
   cursor?: string
+  /**
+   * A large page may come back in batches (`rest`, read as they are asked for: src/db/paging.ts,
+   * largePage), for a caller that sends it as it is read (src/http/streamed-json.ts); without
+   * it, every page is read whole.
+   */
+  batched?: boolean
 }
 
 export function toPublicAgent(row: Agent): PublicAgent {
@@ -181,10 +187,16 @@ function listStatements(db: Db, s: AgentListShape) {
     s.category ? eq(a.category, ph('category')) : undefined,
     s.q ? (dialect === 'pg' ? sql`${a.name} ~ ${ph('q')}` : sql`${a.name} GLOB ${ph('q')}`) : undefined,
   ]
+  // The bytes of what its creator sets that can be large (src/db/paging.ts, largePage): a system
+  // prompt of 100,000 characters, a description and seven lists of up to 100 strings of 200 make a
+  // page of 200 agents 50 MB (which the answer lists twice). The name, role, category and model
+  // (at most 1,000 characters) count as the rest of a row does.
+  const bytes = storedBytes(db, [a.systemPrompt, a.description], [a.tags, a.advancedTools, a.allowedTools, a.disallowedTools, a.mcpTypes, a.mcpInstanceIds, a.subagentIds])
   return {
-    ...keysetPages(() => db.select().from(a).$dynamic(), a, where),
-    counted: countedPages(db, (n) => db.select({ row: getTableColumns(a), n }).from(a).$dynamic(), a, where),
+    ...budgetedPages(db, () => db.select().from(a).$dynamic(), a, bytes, where),
+    counted: countedPages(db, (n) => db.select({ row: getTableColumns(a), n }).from(a).$dynamic(), a, where, bytes),
     count: cappedCount(db, a, and(...where)),
+    ...sizeStatements(db, a, bytes, where),
   }
 }
 
@@ -207,8 +219,11 @@ function namePattern(q: string, d: Dialect): string {
   return d === 'sqlite' ? `*${body}*` : body
 }
 
-/** The agents the caller may see, newest first, one page, and how many match in all. */
-export async function listAgents(ctx: Ctx, opts: ListAgentsOptions): Promise<{ agents: PublicAgent[] } & ListPage> {
+/**
+ * The agents the caller may see, newest first, one page, and how many match in all; a large
+ * page's agents in `rest`, a batch at a time (`agents` is then empty).
+ */
+export async function listAgents(ctx: Ctx, opts: ListAgentsOptions): Promise<{ agents: PublicAgent[]; rest?: () => AsyncGenerator<PublicAgent[]> } & ListPage> {
   const p = callerOf(ctx)
   const admin = isOrgAdmin(p.role)
   const shape: AgentListShape = { withArchived: !!opts.includeArchived, admin, visibility: !!opts.visibility, category: opts.category !== undefined, q: !!opts.q }
@@ -223,12 +238,15 @@ export async function listAgents(ctx: Ctx, opts: ListAgentsOptions): Promise<{ a
   }
   const filters = { archived: shape.withArchived, visibility: opts.visibility, category: opts.category, q: opts.q }
   const page = await readPage('agents', { ...filters, caller: [p.organizationId, p.userId] }, opts, {
-    rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
-    counted: q.counted && ((limit, offset, cap) => q.counted!.all({ ...params, limit, offset, cap })),
+    rows: (limit, offset, after, budget) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset, budget }),
+    counted: q.counted && ((limit, offset, cap, budget) => q.counted!.all({ ...params, limit, offset, cap, budget })),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
+    // A large page in batches, for a caller that sends it as it is read; read whole otherwise.
+    sizes: opts.batched ? sizesOf(q, params) : undefined,
+    budgeted: opts.batched,
   })
-  return { agents: page.rows.map(toPublicAgent), ...listPage(page) }
+  return { agents: page.rows.map(toPublicAgent), ...listPage(page), rest: mapBatches(page.rest, (rows) => rows.map(toPublicAgent)) }
 }
 
 /** Whether another agent of the organization has this slug (archived ones keep theirs). */

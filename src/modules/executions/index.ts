@@ -9,7 +9,7 @@ import { executeResult, executionStream } from './sse'
 import { intParam } from '../query-params'
 import { badCursor, listModels, pagingHeaderDocs, setPagingHeaders } from '../list-models'
 import { RESPONSE_CONTENT, RESPONSE_HEADERS } from '../../http/openapi-publish'
-import { streamedJsonArray } from '../../http/streamed-json'
+import { StreamedArray, streamedJson } from '../../http/streamed-json'
 
 const notFound = errorResponse(404, 'not_found', 'Not found: no such execution, or not visible to you, or in another organization.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz not found.')
 const agentNotFound = errorResponse(404, 'not_found', 'Not found: no such agent or space, archived, not visible to you, or in another organization.', 'Agent char_4Fk9QzL2mP7xR1vN8tBc not found (or archived, or not visible to you).')
@@ -147,7 +147,7 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
         setPagingHeaders(set, request, page)
         if (!page.rest) return page.executions
         // Elysia's types take a Response or the schema's value, not a union of both.
-        return (await streamedJsonArray(request, page.rest(), compression)) as unknown as typeof page.executions
+        return (await streamedJson(request, new StreamedArray(page.rest), compression)) as unknown as typeof page.executions
       },
       {
         auth: 'executions:read',

@@ -7,6 +7,7 @@ import { archiveSpace, createSpace, getSpace, listSpaces, updateSpace } from './
 import { deleteSpaceSecrets, listSpaceSecrets, setSpaceSecrets } from './space-secrets'
 import { boolParam, intParam } from '../query-params'
 import { badCursor, listModels } from '../list-models'
+import { StreamedArray, streamedJson } from '../../http/streamed-json'
 
 const notFound = errorResponse(
   404,
@@ -43,10 +44,15 @@ export function spacesModule({ auth, ctx }: RouteKit) {
     .model(spacesApiModels)
     .get(
       '',
-      async ({ principal, query, request, set }) => ({
-        success: true as const,
-        ...(await listSpaces(ctx(principal, request, set), { archived: boolParam(query.archived), limit: intParam(query.limit, 50), offset: intParam(query.offset, 0), cursor: query.cursor })),
-      }),
+      async ({ principal, query, request, set }) => {
+        const c = ctx(principal, request, set)
+        const { rest, ...page } = await listSpaces(c, { archived: boolParam(query.archived), limit: intParam(query.limit, 50), offset: intParam(query.offset, 0), cursor: query.cursor, batched: true })
+        if (!rest) return { success: true as const, ...page }
+        // A large page is sent as it is read (src/db/paging.ts, largePage): the same object.
+        const streamed = await streamedJson(request, { success: true, ...page, spaces: new StreamedArray(rest) }, c.config.compression)
+        // Elysia's types take a Response or the schema's value, not a union of both.
+        return streamed as unknown as { success: true } & typeof page
+      },
       {
         auth: 'spaces:read',
         query: ListSpacesQuery,

@@ -3,10 +3,10 @@ import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, withTx, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { afterParams, cappedCount, countedPages, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
+import { afterParams, budgetedPages, cappedCount, countedPages, listPage, mapBatches, type ListPage, readPage, sizeStatements, sizesOf, storedBytes } from '../../db/paging'
 import { forShare } from '../../db/locks'
 import { prepared } from '../../db/prepared'
-import { agents, spaces, type AgentRef, type Space } from '../../db/schema'
+import { agents, secrets, spaces, type AgentRef, type Space } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { agentFilterId, canUseAgent } from '../agents/access'
@@ -207,6 +207,12 @@ export interface ListSpacesOptions {
   limit: number
   offset: number
   cursor?: string
+  /**
+   * A large page may come back in batches (`rest`, read as they are asked for: src/db/paging.ts,
+   * largePage), for a caller that sends it as it is read (src/http/streamed-json.ts); without
+   * it, every page is read whole.
+   */
+  batched?: boolean
 }
 
 function listStatements(db: Db, withArchived: boolean, admin: boolean) {
@@ -217,28 +223,41 @@ function listStatements(db: Db, withArchived: boolean, admin: boolean) {
     withArchived ? undefined : eq(s.archived, false),
     visibleSpacesSql(admin),
   ]
+  // The bytes of what members set that can be large (src/db/paging.ts, largePage): instructions
+  // of 100,000 characters, a description, up to 200 agents, and the names of up to 500 secrets
+  // (`secretKeys`, on the secrets' own index): a page of 200 spaces can be 36 MB.
+  const bytes = storedBytes(db, [s.description, s.instructions], [s.agentRefs], [
+    sql`(select coalesce(sum(octet_length(${secrets.key}) + 3), 0) from ${secrets} where ${secrets.organizationId} = ${s.organizationId} and ${secrets.scope} = ${s.id})`,
+  ])
   return {
-    ...keysetPages(() => db.select().from(s).$dynamic(), s, where),
-    counted: countedPages(db, (n) => db.select({ row: getTableColumns(s), n }).from(s).$dynamic(), s, where),
+    ...budgetedPages(db, () => db.select().from(s).$dynamic(), s, bytes, where),
+    counted: countedPages(db, (n) => db.select({ row: getTableColumns(s), n }).from(s).$dynamic(), s, where, bytes),
     count: cappedCount(db, s, and(...where)),
+    ...sizeStatements(db, s, bytes, where),
   }
 }
 
-/** The spaces the caller may see, newest first. */
-export async function listSpaces(ctx: Ctx, opts: ListSpacesOptions): Promise<{ spaces: PublicSpace[] } & ListPage> {
+/** The spaces the caller may see, newest first; a large page's spaces in `rest`, a batch at a time (`spaces` is then empty). */
+export async function listSpaces(ctx: Ctx, opts: ListSpacesOptions): Promise<{ spaces: PublicSpace[]; rest?: () => AsyncGenerator<PublicSpace[]> } & ListPage> {
   const principal = callerOf(ctx)
   const withArchived = !!opts.archived
   const admin = isOrgAdmin(principal.role)
   const q = prepared(ctx.db, `spaces.list.${Number(withArchived)}${Number(admin)}`, () => listStatements(ctx.db, withArchived, admin))
   const params = { org: principal.organizationId, user: principal.userId }
   const page = await readPage('spaces', { archived: withArchived, caller: [principal.organizationId, principal.userId] }, opts, {
-    rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
-    counted: q.counted && ((limit, offset, cap) => q.counted!.all({ ...params, limit, offset, cap })),
+    rows: (limit, offset, after, budget) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset, budget }),
+    counted: q.counted && ((limit, offset, cap, budget) => q.counted!.all({ ...params, limit, offset, cap, budget })),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
+    // A large page in batches, for a caller that sends it as it is read; read whole otherwise.
+    sizes: opts.batched ? sizesOf(q, params) : undefined,
+    budgeted: opts.batched,
   })
-  const names = await secretNamesBySpace(ctx, principal.organizationId, page.rows.map((r) => r.id))
-  return { spaces: page.rows.map((r) => toPublicSpace(r, names.get(r.id) ?? [])), ...listPage(page) }
+  const publicSpaces = async (rows: Space[]) => {
+    const names = await secretNamesBySpace(ctx, principal.organizationId, rows.map((r) => r.id))
+    return rows.map((r) => toPublicSpace(r, names.get(r.id) ?? []))
+  }
+  return { spaces: await publicSpaces(page.rows), ...listPage(page), rest: mapBatches(page.rest, publicSpaces) }
 }
 
 export async function getSpace(ctx: Ctx, id: string): Promise<PublicSpace> {

@@ -6,6 +6,7 @@ import { createTask, deleteTask, getTask, listTasks, updateTask } from './servic
 import { intParam } from '../query-params'
 import { badCursor, listModels, pagingHeaderDocs, setPagingHeaders } from '../list-models'
 import { RESPONSE_HEADERS } from '../../http/openapi-publish'
+import { StreamedArray, streamedJson } from '../../http/streamed-json'
 
 const writeErrors = { ...authErrors, ...bodyErrors, 403: 'TaskForbidden', 422: 'TaskBodyInvalid' } as const
 
@@ -19,7 +20,8 @@ export function tasksModule({ auth, ctx }: RouteKit) {
     .get(
       '',
       async ({ principal, query, request, set }) => {
-        const page = await listTasks(ctx(principal, request, set), {
+        const c = ctx(principal, request, set)
+        const page = await listTasks(c, {
           status: query.status,
           priority: query.priority,
           assignedTo: query.assignedTo,
@@ -27,10 +29,14 @@ export function tasksModule({ auth, ctx }: RouteKit) {
           limit: intParam(query.limit, 50),
           offset: intParam(query.offset, 0),
           cursor: query.cursor,
+          batched: true,
         })
-        // TeamDay's CLI reads a bare array (`taskList.length`); paging travels in headers.
+        // TeamDay's CLI reads a bare array (`taskList.length`); paging travels in headers. A large
+        // page is sent as it is read (src/db/paging.ts, largePage).
         setPagingHeaders(set, request, page)
-        return page.tasks
+        if (!page.rest) return page.tasks
+        // Elysia's types take a Response or the schema's value, not a union of both.
+        return (await streamedJson(request, new StreamedArray(page.rest), c.config.compression)) as unknown as typeof page.tasks
       },
       {
         auth: 'tasks:read',

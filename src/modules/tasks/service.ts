@@ -4,7 +4,7 @@ import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, withTx, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { afterParams, cappedCount, countedPages, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
+import { afterParams, budgetedPages, cappedCount, countedPages, listPage, mapBatches, type ListPage, readPage, sizeStatements, sizesOf, storedBytes } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -46,6 +46,12 @@ export interface ListTasksOptions {
   limit: number
   offset: number
   cursor?: string
+  /**
+   * A large page may come back in batches (`rest`, read as they are asked for: src/db/paging.ts,
+   * largePage), for a caller that sends it as it is read (src/http/streamed-json.ts); without
+   * it, every page is read whole.
+   */
+  batched?: boolean
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
@@ -209,15 +215,23 @@ function listStatements(db: Db, admin: boolean, f: TaskFilters) {
     f.assignedTo === undefined ? undefined : eq(k.assignedTo, ph('assignedTo')),
     f.spaceId === undefined ? undefined : eq(k.spaceId, ph('spaceId')),
   ]
+  // The bytes of what the client sets that can be large (src/db/paging.ts, largePage): metadata up
+  // to 64 KiB and a description of 20,000 characters make a page of 200 tasks 17 MB. The title and
+  // assignee (at most 700 characters) count as the rest of a row does.
+  const bytes = storedBytes(db, [k.description], [k.metadata])
   return {
-    ...keysetPages(() => db.select().from(k).$dynamic(), k, where),
-    counted: countedPages(db, (n) => db.select({ row: getTableColumns(k), n }).from(k).$dynamic(), k, where),
+    ...budgetedPages(db, () => db.select().from(k).$dynamic(), k, bytes, where),
+    counted: countedPages(db, (n) => db.select({ row: getTableColumns(k), n }).from(k).$dynamic(), k, where, bytes),
     count: cappedCount(db, k, and(...where)),
+    ...sizeStatements(db, k, bytes, where),
   }
 }
 
-/** The organization's tasks the caller may see (all but those in spaces hidden from them), newest first, one page. */
-export async function listTasks(ctx: Ctx, opts: ListTasksOptions): Promise<{ tasks: PublicTask[] } & ListPage> {
+/**
+ * The organization's tasks the caller may see (all but those in spaces hidden from them), newest
+ * first, one page; a large page's tasks in `rest`, a batch at a time (`tasks` is then empty).
+ */
+export async function listTasks(ctx: Ctx, opts: ListTasksOptions): Promise<{ tasks: PublicTask[]; rest?: () => AsyncGenerator<PublicTask[]> } & ListPage> {
   const p = callerOf(ctx)
   // spaceId may be a slug; the filter is on ids.
   const spaceId = opts.spaceId === undefined ? undefined : await spaceFilterId(ctx.db, p.organizationId, opts.spaceId)
@@ -230,12 +244,15 @@ export async function listTasks(ctx: Ctx, opts: ListTasksOptions): Promise<{ tas
   const q = prepared(ctx.db, `tasks.list.${shape}`, () => listStatements(ctx.db, admin, f))
   const params = { org: p.organizationId, user: p.userId, ...f }
   const page = await readPage('tasks', { ...f, caller: [p.organizationId, p.userId] }, opts, {
-    rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
-    counted: q.counted && ((limit, offset, cap) => q.counted!.all({ ...params, limit, offset, cap })),
+    rows: (limit, offset, after, budget) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset, budget }),
+    counted: q.counted && ((limit, offset, cap, budget) => q.counted!.all({ ...params, limit, offset, cap, budget })),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
+    // A large page in batches, for a caller that sends it as it is read; read whole otherwise.
+    sizes: opts.batched ? sizesOf(q, params) : undefined,
+    budgeted: opts.batched,
   })
-  return { tasks: page.rows.map(toPublicTask), ...listPage(page) }
+  return { tasks: page.rows.map(toPublicTask), ...listPage(page), rest: mapBatches(page.rest, (rows) => rows.map(toPublicTask)) }
 }
 
 /** A task the caller may see (tasks/access.ts), else 404. */
