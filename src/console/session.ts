@@ -5,7 +5,8 @@ import { randomBase62 } from '../auth/random'
 import type { Caller } from '../auth/principal'
 import { contextOf, type Ctx, type Origin, type Services } from '../context'
 import type { Db } from '../db/connection'
-import { dbTime, idIn, memberships, organizations, sessions, users, type Organization, type Role, type Session } from '../db/schema'
+import { deleteBatch } from '../db/batch-delete'
+import { dbTime, memberships, organizations, sessions, users, type Organization, type Role, type Session } from '../db/schema'
 import { newId } from '../ids'
 
 /**
@@ -177,13 +178,7 @@ export async function switchOrganization(ctx: Ctx, sessionId: string, userId: st
  * batch at each sign-in. One statement of bounded size: a backlog never holds the write lock long.
  */
 export async function deleteEndedSessions(db: Db, now: number, limit: number): Promise<number> {
-  const s = sessions
-  const gone = await db
-    .delete(s)
-    .where(idIn(s.id, sql`SELECT ${s.id} FROM ${s} WHERE ${s.expiresAt} <= ${dbTime(now)} OR ${s.lastSeenAt} <= ${dbTime(now - SESSION_IDLE_MS)} LIMIT ${limit}`))
-    .returning({ id: s.id })
-    .all()
-  return gone.length
+  return deleteBatch(db, sessions, sessions.id, sql`${sessions.expiresAt} <= ${dbTime(now)} OR ${sessions.lastSeenAt} <= ${dbTime(now - SESSION_IDLE_MS)}`, limit)
 }
 
 /** At a sign-in: one batch of ended sessions (the hourly housekeeping deletes the rest). */

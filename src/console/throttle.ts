@@ -1,8 +1,9 @@
-import { and, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm'
+import { eq, inArray, sql } from 'drizzle-orm'
 import { withTx, type Ctx } from '../context'
 import type { Db } from '../db/connection'
 import type { SecretBox } from '../crypto/secretbox'
-import { dbTime, idIn, signInFailures } from '../db/schema'
+import { deleteBatch } from '../db/batch-delete'
+import { dbTime, signInFailures } from '../db/schema'
 import { ipBucket } from '../http/ip'
 
 /**
@@ -43,9 +44,9 @@ export async function lockedFor(ctx: Ctx, keys: ThrottleKeys): Promise<number> {
 export async function recordFailure(ctx: Ctx, keys: ThrottleKeys): Promise<void> {
   const now = ctx.clock.now()
   await withTx(ctx, async (tx) => {
-    // What no longer counts: its window has passed and it is not locked.
-    const f = signInFailures
-    await tx.db.delete(f).where(and(lt(f.windowStart, new Date(now - THROTTLE.windowMs)), or(isNull(f.lockedUntil), lt(f.lockedUntil, new Date(now))))).run()
+    // What no longer counts (its window has passed and it is not locked), a bounded batch of it:
+    // a failure never pays for a flood's backlog (the hourly housekeeping deletes the rest).
+    await deleteStaleSignInFailures(tx.db, now, STALE_BATCH)
     for (const key of list(keys)) {
       const limit = key.startsWith('ip:') ? THROTTLE.ipFailures : THROTTLE.accountFailures
       const row = await tx.db.select().from(signInFailures).where(eq(signInFailures.key, key)).get()
@@ -68,17 +69,10 @@ export async function clearFailures(ctx: Ctx, keys: ThrottleKeys): Promise<void>
  * housekeeping, src/housekeeping.ts: failures from addresses never seen again were deleted only
  * when another failure came in); returns how many went.
  */
+/** Stale counts a failed sign-in deletes at most (recordFailure). */
+const STALE_BATCH = 100
+
 export async function deleteStaleSignInFailures(db: Db, now: number, limit: number): Promise<number> {
   const f = signInFailures
-  const gone = await db
-    .delete(f)
-    .where(
-      idIn(
-        f.key,
-        sql`SELECT ${f.key} FROM ${f} WHERE ${f.windowStart} < ${dbTime(now - THROTTLE.windowMs)} AND (${f.lockedUntil} IS NULL OR ${f.lockedUntil} < ${dbTime(now)}) LIMIT ${limit}`,
-      ),
-    )
-    .returning({ key: f.key })
-    .all()
-  return gone.length
+  return deleteBatch(db, f, f.key, sql`${f.windowStart} < ${dbTime(now - THROTTLE.windowMs)} AND (${f.lockedUntil} IS NULL OR ${f.lockedUntil} < ${dbTime(now)})`, limit)
 }

@@ -1,8 +1,9 @@
-import { and, eq, lt, sql } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import type { Clock } from '../clock'
 import type { SecretBox } from '../crypto/secretbox'
 import type { Db } from '../db/connection'
-import { dbTime, idempotencyKeys, idIn } from '../db/schema'
+import { deleteBatch } from '../db/batch-delete'
+import { dbTime, idempotencyKeys } from '../db/schema'
 import { AppError } from '../errors'
 import { newId } from '../ids'
 
@@ -12,6 +13,8 @@ export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000
 export const IN_PROGRESS_STALE_MS = 10 * 60_000
 export const MAX_KEY_LENGTH = 255
 const PURGE_EVERY_MS = 60_000
+/** Expired keys deleted at most by one lazy purge (IdempotencyKeys.purgeExpired). */
+const PURGE_BATCH = 1000
 const KEY_SHAPE = /^[\x20-\x7e]{1,255}$/
 /** Marks a completed key whose response was not stored (see completeIdempotent), and why. */
 const WITHHELD = 'x-teamday-withheld-id'
@@ -66,13 +69,7 @@ export interface KeyStoreDeps {
  * that stops receiving keyed requests purges nothing lazily); returns how many went.
  */
 export async function deleteExpiredIdempotencyKeys(db: Db, now: number, limit: number): Promise<number> {
-  const k = idempotencyKeys
-  const gone = await db
-    .delete(k)
-    .where(idIn(k.id, sql`SELECT ${k.id} FROM ${k} WHERE ${k.expiresAt} < ${dbTime(now)} LIMIT ${limit}`))
-    .returning({ id: k.id })
-    .all()
-  return gone.length
+  return deleteBatch(db, idempotencyKeys, idempotencyKeys.id, sql`${idempotencyKeys.expiresAt} < ${dbTime(now)}`, limit)
 }
 
 /** The Idempotency-Key store of one app: stored responses, and when expired keys were last purged. */
@@ -81,12 +78,16 @@ export class IdempotencyKeys {
 
   constructor(private readonly deps: KeyStoreDeps) {}
 
-  /** Deletes expired keys, at most once a minute (lazily, from begin). */
-  async purgeExpired(force = false): Promise<void> {
+  /**
+   * Deletes a batch of expired keys, at most once a minute (lazily, from begin): one bounded
+   * statement, so a keyed request never waits behind a backlog's deletion (the hourly
+   * housekeeping drains the rest).
+   */
+  async purgeExpired(): Promise<void> {
     const now = this.deps.clock.now()
-    if (!force && now - this.lastPurge < PURGE_EVERY_MS) return
+    if (now - this.lastPurge < PURGE_EVERY_MS) return
     this.lastPurge = now
-    await this.deps.db.delete(idempotencyKeys).where(lt(idempotencyKeys.expiresAt, new Date(now))).run()
+    await deleteExpiredIdempotencyKeys(this.deps.db, now, PURGE_BATCH)
   }
 
   /**

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm'
 import type { Db } from '../../db/connection'
-import { cliAccessTokens, cliLoginCodes, cliSessions, dbTime, idIn, personalAccessTokens } from '../../db/schema'
+import { deleteBatch } from '../../db/batch-delete'
+import { cliAccessTokens, cliLoginCodes, cliSessions, dbTime, personalAccessTokens } from '../../db/schema'
 
 /**
  * What of browser sign-ins for CLIs is dead and may go (the hourly housekeeping, src/housekeeping.ts;
@@ -29,24 +30,12 @@ export const ACCESS_TOKEN_KEEP_MS = 86_400_000
 
 /** Login codes that finished over CODE_RETENTION_MS ago; returns how many went. */
 export async function deleteFinishedLoginCodes(db: Db, now: number, limit: number): Promise<number> {
-  const c = cliLoginCodes
-  const gone = await db
-    .delete(c)
-    .where(idIn(c.id, sql`SELECT ${c.id} FROM ${c} WHERE ${c.expiresAt} < ${dbTime(now - CODE_RETENTION_MS)} LIMIT ${limit}`))
-    .returning({ id: c.id })
-    .all()
-  return gone.length
+  return deleteBatch(db, cliLoginCodes, cliLoginCodes.id, sql`${cliLoginCodes.expiresAt} < ${dbTime(now - CODE_RETENTION_MS)}`, limit)
 }
 
 /** Access tokens of any session that expired over ACCESS_TOKEN_KEEP_MS ago. */
 export async function deleteExpiredAccessTokens(db: Db, now: number, limit: number): Promise<number> {
-  const a = cliAccessTokens
-  const gone = await db
-    .delete(a)
-    .where(idIn(a.id, sql`SELECT ${a.id} FROM ${a} WHERE ${a.expiresAt} < ${dbTime(now - ACCESS_TOKEN_KEEP_MS)} LIMIT ${limit}`))
-    .returning({ id: a.id })
-    .all()
-  return gone.length
+  return deleteBatch(db, cliAccessTokens, cliAccessTokens.id, sql`${cliAccessTokens.expiresAt} < ${dbTime(now - ACCESS_TOKEN_KEEP_MS)}`, limit)
 }
 
 /**
@@ -61,17 +50,7 @@ export async function deleteEndedCliSessions(db: Db, now: number, limit: number)
   const p = personalAccessTokens
   const before = dbTime(now - CLI_SESSION_KEEP_MS)
   const at = dbTime(now)
-  const gone = await db
-    .delete(s)
-    .where(
-      idIn(
-        s.id,
-        sql`SELECT x.id FROM cli_sessions x WHERE (x.refresh_expires_at < ${before} OR x.revoked_at < ${before})
-          AND NOT EXISTS (SELECT 1 FROM ${p} WHERE ${p.createdByTokenId} = x.id AND ${p.expiresAt} > ${at} AND (${p.revokedAt} IS NULL OR ${p.revokedAt} > ${at}))
-          LIMIT ${limit}`,
-      ),
-    )
-    .returning({ id: s.id })
-    .all()
-  return gone.length
+  const ended = sql`(${s.refreshExpiresAt} < ${before} OR ${s.revokedAt} < ${before})
+    AND NOT EXISTS (SELECT 1 FROM ${p} WHERE ${p.createdByTokenId} = ${s.id} AND ${p.expiresAt} > ${at} AND (${p.revokedAt} IS NULL OR ${p.revokedAt} > ${at}))`
+  return deleteBatch(db, s, s.id, ended, limit)
 }
