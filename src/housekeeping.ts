@@ -9,12 +9,13 @@ import type { Logger } from './logger'
 import { AUDIT_PRUNE_BATCH, deleteAuditEventsBefore } from './modules/audit/retention'
 import { deleteEndedCliSessions, deleteExpiredAccessTokens, deleteFinishedLoginCodes } from './modules/cli-auth/cleanup'
 import { deleteExecutionTreesBefore, EXECUTION_PRUNE_BATCH } from './modules/executions/retention'
+import { deleteSpentLinks } from './modules/users/links'
 
 /**
  * The hourly housekeeping of `teamday serve`, on SQLite and PostgreSQL alike: it deletes what is
  * dead by any reading (ended console sessions; CLI sign-ins 30 days after their refresh token
  * expired or they were revoked, with their access tokens; access tokens a day after they expired;
- * finished login codes; expired Idempotency-Keys and sign-in failure counts that no longer count,
+ * finished login codes; one-time links a day after they were used or expired; expired Idempotency-Keys and sign-in failure counts that no longer count,
  * which were otherwise deleted only as new ones came in) and, when the operator asked for it, audit events older than
  * TEAMDAY_AUDIT_RETENTION_DAYS and finished executions (with their logs) older than
  * TEAMDAY_EXECUTION_RETENTION_DAYS. Nothing else ever deleted them.
@@ -29,7 +30,7 @@ import { deleteExecutionTreesBefore, EXECUTION_PRUNE_BATCH } from './modules/exe
  */
 
 export const HOUSEKEEPING_EVERY_MS = 3_600_000
-/** Rows per statement for the small rows (sessions, tokens, codes). */
+/** Rows per statement for the small rows (sessions, tokens, codes, links). */
 const BATCH = 1000
 const DAY_MS = 86_400_000
 
@@ -46,6 +47,7 @@ export interface HousekeepingCounts {
   cliSessions: number
   cliAccessTokens: number
   cliLoginCodes: number
+  oneTimeLinks: number
   idempotencyKeys: number
   signInFailures: number
   auditEvents: number
@@ -99,6 +101,7 @@ export class Housekeeping {
       cliSessions: await this.drain('cliSessions', BATCH, (n) => deleteEndedCliSessions(db, now, n)),
       cliAccessTokens: await this.drain('cliAccessTokens', BATCH, (n) => deleteExpiredAccessTokens(db, now, n)),
       cliLoginCodes: await this.drain('cliLoginCodes', BATCH, (n) => deleteFinishedLoginCodes(db, now, n)),
+      oneTimeLinks: await this.drain('oneTimeLinks', BATCH, (n) => deleteSpentLinks(db, now, n)),
       idempotencyKeys: await this.drain('idempotencyKeys', BATCH, (n) => deleteExpiredIdempotencyKeys(db, now, n)),
       signInFailures: await this.drain('signInFailures', BATCH, (n) => deleteStaleSignInFailures(db, now, n)),
       auditEvents: audit === null ? 0 : await this.drain('auditEvents', AUDIT_PRUNE_BATCH, async (n) => (await deleteAuditEventsBefore(db, now - audit * DAY_MS, n)).length),

@@ -1,7 +1,7 @@
 /**
  * Housekeeping and retention (src/housekeeping.ts), on the suite's backend: what is dead by any
  * reading (ended console sessions, CLI sign-ins 30 days after their end with their access tokens,
- * access tokens a day after they expired, finished login codes) goes at the hourly sweep; audit
+ * access tokens a day after they expired, finished login codes, spent one-time links) goes at the hourly sweep; audit
  * events and finished executions go only when TEAMDAY_AUDIT_RETENTION_DAYS /
  * TEAMDAY_EXECUTION_RETENTION_DAYS say so, a delegation tree as a whole; `teamday audit prune`
  * deletes before a date and leaves its own trace. The clock is the test's (TestClock), the sweep
@@ -16,7 +16,7 @@ import { createApp } from '../src/app'
 import type { Io } from '../src/cli/common'
 import { ConfigError, loadConfig } from '../src/config'
 import { operatorContext } from '../src/context'
-import { auditEvents, cliAccessTokens, cliLoginCodes, cliSessions, executionLogs, executions, idempotencyKeys, sessions, signInFailures } from '../src/db/schema'
+import { auditEvents, cliAccessTokens, cliLoginCodes, cliSessions, executionLogs, executions, idempotencyKeys, oneTimeLinks, sessions, signInFailures } from '../src/db/schema'
 import { Housekeeping } from '../src/housekeeping'
 import { newId } from '../src/ids'
 import { run } from '../src/main'
@@ -25,6 +25,7 @@ import { decideLogin } from '../src/modules/cli-auth/service'
 import { deleteExecutionTreesBefore, EXECUTION_PRUNE_BATCH, executionTreesEndedBefore } from '../src/modules/executions/retention'
 import { createToken } from '../src/modules/tokens/service'
 import { createUser } from '../src/modules/users/service'
+import { createLink, findLink, LINK_PATH, useLink } from '../src/modules/users/links'
 import { createRuntime } from '../src/runtime'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 import { consoleClient, signedInPerson } from './helpers/console'
@@ -39,7 +40,7 @@ const DAY = 86_400_000
 /** The housekeeping `teamday serve` builds, on a test app's runtime and clock. */
 const housekeeping = (t: TestApp) => new Housekeeping({ db: t.rt.db, clock: t.clock, log: t.rt.log, config: t.rt.config })
 
-const count = async (t: TestApp, table: typeof sessions | typeof cliSessions | typeof cliAccessTokens | typeof cliLoginCodes | typeof auditEvents | typeof executions | typeof executionLogs) =>
+const count = async (t: TestApp, table: typeof oneTimeLinks | typeof sessions | typeof cliSessions | typeof cliAccessTokens | typeof cliLoginCodes | typeof auditEvents | typeof executions | typeof executionLogs) =>
   (await t.db.select().from(table as typeof sessions).all()).length
 
 // Browser sign-in for a CLI, as test/cli-login.test.ts does it: initiate, approve, poll.
@@ -57,7 +58,7 @@ describe('the sweep runs once an hour, by the runtime clock', () => {
   test('at the first tick, then at the first tick an hour or more later; one run at a time; none after stop', async () => {
     const t = await makeTestApp()
     const hk = housekeeping(t)
-    expect(await hk.runIfDue()).toEqual({ consoleSessions: 0, cliSessions: 0, cliAccessTokens: 0, cliLoginCodes: 0, idempotencyKeys: 0, signInFailures: 0, auditEvents: 0, executions: 0 })
+    expect(await hk.runIfDue()).toEqual({ consoleSessions: 0, cliSessions: 0, cliAccessTokens: 0, cliLoginCodes: 0, oneTimeLinks: 0, idempotencyKeys: 0, signInFailures: 0, auditEvents: 0, executions: 0 })
     expect(await hk.runIfDue()).toBeNull()
     t.clock.advance(HOUR - 1)
     expect(await hk.runIfDue()).toBeNull()
@@ -182,6 +183,31 @@ describe('what is dead by any reading goes, on both backends', () => {
     expect(await hk.runIfDue()).toMatchObject({ cliLoginCodes: 1 })
     expect((await t.req('GET', `/api/auth/cli/poll?code=${code}`)).body.code).toBe('invalid_login_code')
   })
+
+  test('one-time links a day after they were used or expired; a live one stays and still opens', async () => {
+    const t = await makeTestApp()
+    const hk = housekeeping(t)
+    const link = async (who: Actor) => (await createLink(t.ctx, who.userId, who.organizationId, 'set_password')).path.slice(LINK_PATH.set_password.length)
+    const [a, b, c] = [await makeActor(t, { role: 'member' }), await makeActor(t, { role: 'member' }), await makeActor(t, { role: 'member' })]
+    const expiring = await link(a)
+    const used = await link(b)
+    await useLink(t.ctx, 'set_password', used, { password: 'a long enough password 1' })
+    expect(await hk.runIfDue()).toMatchObject({ oneTimeLinks: 0 })
+    // b's used link goes a day after its use; a's, made for 72 hours, stays and opens.
+    t.clock.advance(DAY + HOUR)
+    expect(await hk.runIfDue()).toMatchObject({ oneTimeLinks: 1 })
+    expect(await findLink(t.ctx, 'set_password', expiring)).not.toBeNull()
+    // a's expired an hour ago: kept a day (it opens nothing meanwhile).
+    t.clock.advance(2 * DAY)
+    expect(await findLink(t.ctx, 'set_password', expiring)).toBeNull()
+    const live = await link(c)
+    expect(await hk.runIfDue()).toMatchObject({ oneTimeLinks: 0 })
+    // A day later a's goes; c's, made since, still opens.
+    t.clock.advance(DAY)
+    expect(await hk.runIfDue()).toMatchObject({ oneTimeLinks: 1 })
+    expect(await findLink(t.ctx, 'set_password', live)).not.toBeNull()
+    expect(await count(t, oneTimeLinks)).toBe(1)
+  })
 })
 
 describe('what was deleted only as new ones came in', () => {
@@ -261,7 +287,7 @@ describe('audit retention (TEAMDAY_AUDIT_RETENTION_DAYS)', () => {
     for (let i = 0; i < rows.length; i += 500) await t.db.insert(auditEvents).values(rows.slice(i, i + 500)).run()
     // One statement deletes at most its limit, the oldest first.
     expect(await deleteAuditEventsBefore(t.rt.db, t.clock.now() - DAY, 10)).toHaveLength(10)
-    // The sweep: one statement for each of the six other kinds (nothing to delete), three for
+    // The sweep: one statement for each of the seven other kinds (nothing to delete), three for
     // the 2,490 events left.
     let statements = 0
     const observe = t.rt.connection.onQuery
@@ -270,7 +296,7 @@ describe('audit retention (TEAMDAY_AUDIT_RETENTION_DAYS)', () => {
       observe?.(seconds)
     }
     expect(await housekeeping(t).runIfDue()).toMatchObject({ auditEvents: 2490 })
-    expect(statements).toBe(6 + 3)
+    expect(statements).toBe(7 + 3)
     expect(await count(t, auditEvents)).toBe(0)
   })
 })

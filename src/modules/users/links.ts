@@ -1,8 +1,10 @@
-import { and, eq, gt, isNull } from 'drizzle-orm'
+import { and, eq, gt, isNull, sql } from 'drizzle-orm'
 import { recordAudit } from '../../audit/log'
 import { randomBase62 } from '../../auth/random'
 import { withTx, type Ctx } from '../../context'
-import { memberships, oneTimeLinks, users, type OneTimeLink, type User } from '../../db/schema'
+import type { Db } from '../../db/connection'
+import { deleteBatch } from '../../db/batch-delete'
+import { dbTime, memberships, oneTimeLinks, users, type OneTimeLink, type User } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { membersElsewhere, validatePersonName } from '../members/service'
@@ -29,6 +31,20 @@ export async function createLink(ctx: Ctx, userId: string, organizationId: strin
     await recordAudit(tx, { type: 'user.password_link_created', organizationId, targetType: 'user', targetId: userId, details: { purpose, expiresAt: expiresAt.toISOString() } })
   })
   return { path: LINK_PATH[purpose] + secret, expiresAt }
+}
+
+/** How long a link is kept after it was used or expired (it then opens nothing, as an unknown one). */
+export const SPENT_LINK_KEEP_MS = 86_400_000
+
+/**
+ * Links used or expired over SPENT_LINK_KEEP_MS ago, at most `limit` (the hourly housekeeping,
+ * src/housekeeping.ts: a person's link was otherwise deleted only when another was made for
+ * them); returns how many went. The audit log keeps each link's creation.
+ */
+export async function deleteSpentLinks(db: Db, now: number, limit: number): Promise<number> {
+  const l = oneTimeLinks
+  const before = dbTime(now - SPENT_LINK_KEEP_MS)
+  return deleteBatch(db, l, l.id, sql`${l.usedAt} < ${before} OR ${l.expiresAt} < ${before}`, limit)
 }
 
 /** The unused, unexpired link of a secret and its user, or null. */
