@@ -15,8 +15,9 @@ import { deleteSpentLinks } from './modules/users/links'
  * The hourly housekeeping of `teamday serve`, on SQLite and PostgreSQL alike: it deletes what is
  * dead by any reading (ended console sessions; CLI sign-ins 30 days after their refresh token
  * expired or they were revoked, with their access tokens; access tokens a day after they expired;
- * finished login codes; one-time links a day after they were used or expired; expired Idempotency-Keys and sign-in failure counts that no longer count,
- * which were otherwise deleted only as new ones came in) and, when the operator asked for it, audit events older than
+ * finished login codes; one-time links a day after they were used or expired; expired
+ * Idempotency-Keys and sign-in failure counts that no longer count, which were otherwise deleted
+ * only as new ones came in) and, when the operator asked for it, audit events older than
  * TEAMDAY_AUDIT_RETENTION_DAYS and finished executions (with their logs) older than
  * TEAMDAY_EXECUTION_RETENTION_DAYS. Nothing else ever deleted them.
  *

@@ -64,14 +64,14 @@ export async function clearFailures(ctx: Ctx, keys: ThrottleKeys): Promise<void>
   await ctx.db.delete(signInFailures).where(eq(signInFailures.key, keys.account)).run()
 }
 
+/** Stale counts a failed sign-in deletes at most (recordFailure). */
+const STALE_BATCH = 100
+
 /**
  * Counts that no longer count (their window passed, no lock), at most `limit` (the hourly
  * housekeeping, src/housekeeping.ts: failures from addresses never seen again were deleted only
  * when another failure came in); returns how many went.
  */
-/** Stale counts a failed sign-in deletes at most (recordFailure). */
-const STALE_BATCH = 100
-
 export async function deleteStaleSignInFailures(db: Db, now: number, limit: number): Promise<number> {
   const f = signInFailures
   return deleteBatch(db, f, f.key, sql`${f.windowStart} < ${dbTime(now - THROTTLE.windowMs)} AND (${f.lockedUntil} IS NULL OR ${f.lockedUntil} < ${dbTime(now)})`, limit)
