@@ -138,7 +138,7 @@ function readStatements(db: Db, admin: boolean) {
   const newest = [desc(x.createdAt), desc(x.id)]
   return {
     head: db.select(columns).from(x).where(and(mine, sql`NOT EXISTS ${later}`)).limit(1).prepare(),
-    sizes: db.select({ bytes: largeColumnsBytes() }).from(x).where(mine).orderBy(...newest).limit(ph('limit')).prepare(),
+    sizes: db.select({ bytes: largeColumnsBytes(db) }).from(x).where(mine).orderBy(...newest).limit(ph('limit')).prepare(),
     rows: db.select().from(x).where(mine).orderBy(...newest).limit(ph('limit')).prepare(),
   }
 }

@@ -3,7 +3,7 @@ import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { afterParams, keysetPages, readPage } from '../../db/paging'
+import { afterParams, keysetPages, mapBatches, readPage, sizeStatements, sizesOf, storedBytes } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { dbTime, dialect, executions, type Agent, type Execution, type ExecutionStatus, type Space } from '../../db/schema'
 import type { Engine, StartOptions, Started } from '../../engine/runner'
@@ -173,14 +173,10 @@ export interface ListInput {
 type ListFilters = Omit<ListInput, 'limit' | 'offset' | 'cursor'>
 
 /**
- * The bytes of an execution's large columns, counted by the database, none of them read into
- * JavaScript (SQLite's octet_length need not count characters; PostgreSQL writes jsonb out as
- * text to count it, its own work and not this process's event loop).
+ * The bytes of an execution's large columns (its answer, error, message, messages and tool
+ * calls), counted by the database, none of them read into JavaScript (storedBytes).
  */
-export const largeColumnsBytes = () =>
-  dialect === 'pg'
-    ? sql<number>`(coalesce(octet_length(${executions.result}), 0) + octet_length(${executions.messages}::text) + octet_length(${executions.toolCalls}::text) + coalesce(octet_length(${executions.error}), 0) + octet_length(${executions.message}))`.mapWith(Number)
-    : sql<number>`(coalesce(octet_length(${executions.result}), 0) + octet_length(${executions.messages}) + octet_length(${executions.toolCalls}) + coalesce(octet_length(${executions.error}), 0) + octet_length(${executions.message}))`.mapWith(Number)
+export const largeColumnsBytes = (db: Db) => storedBytes(db, [executions.result, executions.error, executions.message], [executions.messages, executions.toolCalls])
 
 /** One prepared statement per combination of filters, each on an index that starts with them. */
 function listStatements(db: Db, admin: boolean, f: ListFilters) {
@@ -200,8 +196,7 @@ function listStatements(db: Db, admin: boolean, f: ListFilters) {
     f.since === undefined ? undefined : gte(x.createdAt, ph('since')),
   ]
   // And each row's position with the bytes of its large columns (src/db/paging.ts, largePage).
-  const sizes = keysetPages(() => db.select({ createdAt: x.createdAt, id: x.id, bytes: largeColumnsBytes() }).from(x).$dynamic(), x, where)
-  return { ...keysetPages(() => db.select().from(x).$dynamic(), x, where), sizesFirst: sizes.first, sizesAfter: sizes.after }
+  return { ...keysetPages(() => db.select().from(x).$dynamic(), x, where), ...sizeStatements(db, x, largeColumnsBytes(db), where) }
 }
 
 /** Executions the caller may read, newest first; no total (TeamDay answers a bare array). */
@@ -220,17 +215,13 @@ export async function listExecutions(ctx: Ctx, q: ListInput) {
     rows: (limit, offset, after) => (after ? stmts.after : stmts.first).all({ ...params, ...afterParams(after), limit, offset }),
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
     // An execution holds a model's whole answer: a page of large ones is read and sent in batches.
-    sizes: async (limit, offset, after) =>
-      (await (after ? stmts.sizesAfter : stmts.sizesFirst).all({ ...params, ...afterParams(after), limit, offset })).map((r) => ({ position: { t: r.createdAt.getTime(), id: r.id }, bytes: r.bytes })),
+    sizes: sizesOf(stmts, params),
   })
-  const rest = page.rest
   return {
     executions: page.rows.map(toPublicExecution),
     nextCursor: page.nextCursor,
     /** A large page's executions, a batch at a time (`executions` is then empty, the JSON streamed). */
-    rest: rest && (async function* () {
-      for await (const rows of rest()) yield rows.map(toPublicExecution)
-    }),
+    rest: mapBatches(page.rest, (rows) => rows.map(toPublicExecution)),
   }
 }
 
@@ -253,7 +244,7 @@ export async function executionTree(ctx: Ctx, id: string): Promise<ExecutionTree
   const x = executions
   const budget = { nodes: 1, bytes: 0 }
   const build = async (r: Execution, depth: number): Promise<ExecutionTree> => {
-    const kids = depth > 20 ? [] : await ctx.db.select({ ...accessColumns(), bytes: largeColumnsBytes() }).from(x).where(eq(x.parentExecutionId, r.id)).orderBy(x.createdAt, x.id).all()
+    const kids = depth > 20 ? [] : await ctx.db.select({ ...accessColumns(), bytes: largeColumnsBytes(ctx.db) }).from(x).where(eq(x.parentExecutionId, r.id)).orderBy(x.createdAt, x.id).all()
     const children: ExecutionTree[] = []
     let hidden = 0
     let omitted = 0
