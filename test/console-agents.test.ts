@@ -83,6 +83,33 @@ describe('Agents list', () => {
     expect(bad.text).toContain('Invalid cursor')
   })
 
+  test('pages of 100 in the API\'s order, total and cursors (either list\'s cursor pages the other); agents with full system prompts and lists are listed all the same', async () => {
+    const owner = await person('member', 'paged-agents')
+    const full = (k: number) => Array.from({ length: 100 }, (_, i) => `${k}-${i}-${'x'.repeat(150)}`)
+    const made: string[] = []
+    for (let i = 0; i < 103; i++) {
+      // Three with everything at its maximum: a system prompt of 100,000 characters and seven full lists.
+      const big = i < 3 ? { systemPrompt: 'p'.repeat(100_000), description: `Big ${i}`, tags: full(1), advanced_tools: full(2), allowedTools: full(3), disallowedTools: full(4), mcpTypes: full(5), mcpInstanceIds: full(6) } : {}
+      made.push(await agent(owner.a, `Paged ${String(i).padStart(3, '0')}`, 'private', t, big))
+    }
+    const order = (html: string) => [...html.matchAll(/<a href="\/agents\/(char_[A-Za-z0-9]+)\/chat">/g)].map((m) => m[1])
+    const more = (html: string) => /<a href="\/agents\?cursor=([^"]+)">More agents<\/a>/.exec(html)?.[1]
+    const first = await owner.c.get('/agents')
+    expect(first.status).toBe(200)
+    const api = await t.req('GET', '/api/v1/agents?limit=100', { token: owner.a.token })
+    expect(order(first.text)).toEqual(api.body.agents.map((x: { id: string }) => x.id))
+    const cursor = decodeURIComponent(more(first.text)!)
+    expect(cursor).toBe(api.body.nextCursor)
+    const second = await owner.c.get(`/agents?cursor=${encodeURIComponent(cursor)}`)
+    // The API's second page from the console's cursor: the same agents, the total of the first page.
+    const apiSecond = await t.req('GET', `/api/v1/agents?limit=100&cursor=${encodeURIComponent(cursor)}`, { token: owner.a.token })
+    expect(order(second.text)).toEqual(apiSecond.body.agents.map((x: { id: string }) => x.id))
+    expect(more(second.text)).toBeUndefined()
+    expect([...order(first.text), ...order(second.text)].sort()).toEqual([...made].sort())
+    for (const i of [0, 1, 2]) expect(first.text + second.text).toContain(`<td>Big ${i}</td>`)
+    expect([apiSecond.body.total, api.body.total]).toEqual([103, 103])
+  }, 60_000)
+
   test('signed out: the sign-in page, coming back afterwards; nothing started', async () => {
     const anon = consoleClient(t)
     const r = await anon.get('/agents/char_x/chat?chat=chat_y')

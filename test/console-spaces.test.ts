@@ -85,6 +85,34 @@ describe('Spaces list', () => {
     expect(bad.text).toContain('Invalid cursor')
   })
 
+  test('pages of 100 in the API\'s order, total and cursors (either list\'s cursor pages the other); each with its number of environment variables', async () => {
+    const { a: owner, c } = await person('member', 'paged-spaces')
+    const made: string[] = []
+    for (let i = 0; i < 102; i++) made.push(await space(owner, `Paged ${String(i).padStart(3, '0')}`))
+    // The oldest with long instructions and three variables; the newest with one.
+    expect((await t.req('PATCH', `/api/v1/spaces/${made[0]}`, { token: owner.token, body: { instructions: 'i'.repeat(100_000) } })).status).toBe(200)
+    expect((await t.req('POST', `/api/v1/spaces/${made[0]}/secrets`, { token: owner.token, body: { secrets: { A_KEY: 'a', B_KEY: 'b', C_KEY: 'c' } } })).status).toBe(200)
+    expect((await t.req('POST', `/api/v1/spaces/${made[101]}/secrets`, { token: owner.token, body: { secrets: { ONLY: 'x' } } })).status).toBe(200)
+    const rows = (html: string) => [...html.matchAll(/<a href="\/spaces\/(space_[A-Za-z0-9]+)">[^<]*<\/a><\/bdi><\/td><td><code>[^<]+<\/code><\/td><td>[a-z]+<\/td><td>(\d+)<\/td>/g)].map((m) => [m[1], Number(m[2])])
+    const more = (html: string) => /<a href="\/spaces\?cursor=([^"]+)">More spaces<\/a>/.exec(html)?.[1]
+    const first = await c.get('/spaces')
+    expect(first.status).toBe(200)
+    const api = await t.req('GET', '/api/v1/spaces?limit=100', { token: owner.token })
+    expect(rows(first.text).map((r) => r[0])).toEqual(api.body.spaces.map((x: { id: string }) => x.id))
+    const cursor = decodeURIComponent(more(first.text)!)
+    expect(cursor).toBe(api.body.nextCursor)
+    const second = await c.get(`/spaces?cursor=${encodeURIComponent(cursor)}`)
+    expect(more(second.text)).toBeUndefined()
+    const apiSecond = await t.req('GET', `/api/v1/spaces?limit=100&cursor=${encodeURIComponent(cursor)}`, { token: owner.token })
+    // The rows of both pages as the API lists them, each with as many variables as the API names.
+    const fromApi = [...api.body.spaces, ...apiSecond.body.spaces].map((x: { id: string; secretKeys: string[] }) => [x.id, x.secretKeys.length])
+    expect([...rows(first.text), ...rows(second.text)]).toEqual(fromApi)
+    expect(fromApi.map((r) => r[0]).sort()).toEqual([...made].sort())
+    expect(new Map(fromApi as [string, number][]).get(made[0]!)).toBe(3)
+    expect(new Map(fromApi as [string, number][]).get(made[101]!)).toBe(1)
+    expect([apiSecond.body.total, api.body.total]).toEqual([102, 102])
+  }, 60_000)
+
   test('signed out: the sign-in page, coming back afterwards', async () => {
     const anon = consoleClient(t)
     const r = await anon.get('/spaces/space_x?done=saved')

@@ -4,7 +4,7 @@ import { roleRefusal, type Permission } from '../../auth/roles'
 import { AppError } from '../../errors'
 import { validationDetails } from '../../http/errors'
 import { canUseAgent } from '../../modules/agents/access'
-import { getAgent, listAgents, type PublicAgent } from '../../modules/agents/service'
+import { getAgent, listAgentSummaries, type PublicAgent } from '../../modules/agents/service'
 import { listChats, readChat, readChatHead } from '../../modules/chats/service'
 import { ExecuteBody } from '../../modules/executions/model'
 import { startExecution } from '../../modules/executions/service'
@@ -146,7 +146,7 @@ export function agentRoutes(kit: ConsoleKit) {
       try {
         const refused = refusalOf(who, LIST)
         if (refused) return refusedPage(nav, request, refused)
-        const r = await listAgents(kit.ctxOf(who, request, set), { limit: 100, offset: 0, cursor: param(query.cursor) })
+        const r = await listAgentSummaries(kit.ctxOf(who, request, set), { limit: 100, offset: 0, cursor: param(query.cursor) })
         return page(await (<AgentsPage nav={nav} agents={r.agents} next={r.nextCursor} />))
       } catch (e) {
         if (e instanceof AppError) return page(await (<AgentsPage nav={nav} agents={[]} next={null} error={errorOf(request, e)} />), { status: e.status })

@@ -3,7 +3,7 @@ import { roleRefusal } from '../../auth/roles'
 import { redactTokens } from '../../auth/tokens'
 import { AppError } from '../../errors'
 import { canEditSpace } from '../../modules/spaces/access'
-import { getSpace, listSpaces } from '../../modules/spaces/service'
+import { getSpace, listSpaceSummaries } from '../../modules/spaces/service'
 import { deleteSpaceSecrets, setSpaceSecrets } from '../../modules/spaces/space-secrets'
 import { FormBody, field, hidden } from '../form'
 import { page, redirect, type ConsoleKit } from '../http'
@@ -85,7 +85,7 @@ export function spaceRoutes(kit: ConsoleKit) {
       const cursor = typeof query.cursor === 'string' && query.cursor ? query.cursor : undefined
       const nav = await navOf(kit, who, request, set, CURRENT)
       try {
-        const r = await listSpaces(kit.ctxOf(who, request, set), { archived, limit: 100, offset: 0, cursor })
+        const r = await listSpaceSummaries(kit.ctxOf(who, request, set), { archived, limit: 100, offset: 0, cursor })
         return page(await (<SpacesPage nav={nav} spaces={r.spaces} archived={archived} next={r.nextCursor} />))
       } catch (e) {
         if (e instanceof AppError) return page(await (<SpacesPage nav={nav} spaces={[]} archived={archived} next={null} error={errorOf(request, e)} />), { status: e.status })

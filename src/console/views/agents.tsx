@@ -1,4 +1,4 @@
-import type { PublicAgent } from '../../modules/agents/service'
+import type { AgentSummary, PublicAgent } from '../../modules/agents/service'
 import type { listChats, readChat } from '../../modules/chats/service'
 import type { Messages } from '../i18n'
 import { ErrorBox, Layout, Table, When, type Nav } from './layout'
@@ -55,7 +55,7 @@ function chatStatusText(t: Messages, s: PublicChat['status']): string {
 }
 
 /** Agents: the agents the person may see (GET /api/v1/agents), each linking to its chat page. */
-export function AgentsPage(props: { nav: Nav; agents: PublicAgent[]; next: string | null; error?: string | null }) {
+export function AgentsPage(props: { nav: Nav; agents: AgentSummary[]; next: string | null; error?: string | null }) {
   const { t } = props.nav
   return (
     <Layout title={t.agentsTitle} nav={props.nav}>

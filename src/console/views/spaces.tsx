@@ -1,4 +1,4 @@
-import type { PublicSpace } from '../../modules/spaces/service'
+import type { PublicSpace, SpaceSummary } from '../../modules/spaces/service'
 import { MAX_KEY_LENGTH } from '../../modules/spaces/secrets'
 import type { Messages } from '../i18n'
 import { ConfirmButton, ErrorBox, Layout, Notice, Table, When, type Nav } from './layout'
@@ -21,7 +21,7 @@ function visibilityText(t: Messages, v: PublicSpace['visibility']): string {
 }
 
 /** Spaces: the spaces the person may see (GET /api/v1/spaces), archived ones on request. */
-export function SpacesPage(props: { nav: Nav; spaces: PublicSpace[]; archived: boolean; next: string | null; error?: string | null }) {
+export function SpacesPage(props: { nav: Nav; spaces: SpaceSummary[]; archived: boolean; next: string | null; error?: string | null }) {
   const { t } = props.nav
   const q = (extra: Record<string, string>) => {
     const p = new URLSearchParams(extra)
@@ -51,7 +51,7 @@ export function SpacesPage(props: { nav: Nav; spaces: PublicSpace[]; archived: b
                     <code safe>{s.slug}</code>
                   </td>
                   <td safe>{visibilityText(t, s.visibility)}</td>
-                  <td safe>{String(s.secretKeys.length)}</td>
+                  <td safe>{String(s.secretCount)}</td>
                   <td>
                     <When at={s.createdAt} t={t} />
                   </td>

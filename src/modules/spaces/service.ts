@@ -3,7 +3,7 @@ import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, withTx, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { afterParams, budgetedPages, cappedCount, countedPages, listPage, mapBatches, type ListPage, readPage, sizeStatements, sizesOf, storedBytes } from '../../db/paging'
+import { afterParams, budgetedPages, cappedCount, countedPages, keysetPages, listPage, mapBatches, type ListPage, readPage, sizeStatements, sizesOf, storedBytes } from '../../db/paging'
 import { forShare } from '../../db/locks'
 import { prepared } from '../../db/prepared'
 import { agents, secrets, spaces, type AgentRef, type Space } from '../../db/schema'
@@ -215,14 +215,20 @@ export interface ListSpacesOptions {
   batched?: boolean
 }
 
-function listStatements(db: Db, withArchived: boolean, admin: boolean) {
+/** A list's filters (the caller's visibility rule included); bound with `org` and `user`. */
+function listWhere(withArchived: boolean, admin: boolean) {
   const s = spaces
   const ph = sql.placeholder
-  const where = [
+  return [
     eq(s.organizationId, ph('org')),
     withArchived ? undefined : eq(s.archived, false),
     visibleSpacesSql(admin),
   ]
+}
+
+function listStatements(db: Db, withArchived: boolean, admin: boolean) {
+  const s = spaces
+  const where = listWhere(withArchived, admin)
   // The bytes of what members set that can be large (src/db/paging.ts, largePage): instructions
   // of 100,000 characters, a description, up to 200 agents, and the names of up to 500 secrets
   // (`secretKeys`, on the secrets' own index): a page of 200 spaces can be 36 MB.
@@ -258,6 +264,59 @@ export async function listSpaces(ctx: Ctx, opts: ListSpacesOptions): Promise<{ s
     return rows.map((r) => toPublicSpace(r, names.get(r.id) ?? []))
   }
   return { spaces: await publicSpaces(page.rows), ...listPage(page), rest: mapBatches(page.rest, publicSpaces) }
+}
+
+/**
+ * The columns of a space that the web console's list shows, and how many secrets it has (on the
+ * secrets' own index). The count is a query builder's, not a template naming the columns: in the
+ * SELECT list of a one-table query drizzle writes a template's columns without their table, and
+ * `organization_id = organization_id` inside the subquery would compare the secret with itself.
+ */
+const summaryColumns = (db: Db) => ({
+  id: spaces.id,
+  name: spaces.name,
+  slug: spaces.slug,
+  visibility: spaces.visibility,
+  archived: spaces.archived,
+  createdAt: spaces.createdAt,
+  secretCount: sql<number>`(${db
+    .select({ n: sql`count(*)` })
+    .from(secrets)
+    .where(and(eq(secrets.organizationId, spaces.organizationId), eq(secrets.scope, spaces.id)))})`.mapWith(Number),
+})
+
+/** A space as the web console's list shows it: nothing that can be large (no instructions, description, agents or secret names). */
+export type SpaceSummary = Pick<PublicSpace, 'id' | 'name' | 'slug' | 'visibility' | 'archived' | 'createdAt'> & { secretCount: number }
+
+/** The statements of listSpaceSummaries: the list's own filters, order and index, fewer columns. */
+function summaryStatements(db: Db, withArchived: boolean, admin: boolean) {
+  const s = spaces
+  const where = listWhere(withArchived, admin)
+  return {
+    ...keysetPages(() => db.select(summaryColumns(db)).from(s).$dynamic(), s, where),
+    counted: countedPages(db, (n) => db.select({ row: summaryColumns(db), n }).from(s).$dynamic(), s, where),
+    count: cappedCount(db, s, and(...where)),
+  }
+}
+
+/**
+ * listSpaces's page with only what the web console's list shows of each space: the same spaces,
+ * order, total and cursors (a cursor of either list pages the other), without reading
+ * instructions, agents or secret names (a page of 100 spaces can hold 18 MB of them).
+ */
+export async function listSpaceSummaries(ctx: Ctx, opts: Omit<ListSpacesOptions, 'batched'>): Promise<{ spaces: SpaceSummary[] } & ListPage> {
+  const principal = callerOf(ctx)
+  const withArchived = !!opts.archived
+  const admin = isOrgAdmin(principal.role)
+  const q = prepared(ctx.db, `spaces.summaries.${Number(withArchived)}${Number(admin)}`, () => summaryStatements(ctx.db, withArchived, admin))
+  const params = { org: principal.organizationId, user: principal.userId }
+  const page = await readPage('spaces', { archived: withArchived, caller: [principal.organizationId, principal.userId] }, opts, {
+    rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
+    counted: q.counted && ((limit, offset, cap) => q.counted!.all({ ...params, limit, offset, cap })),
+    count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
+    position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
+  })
+  return { spaces: page.rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString() })), ...listPage(page) }
 }
 
 export async function getSpace(ctx: Ctx, id: string): Promise<PublicSpace> {
