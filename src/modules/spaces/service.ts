@@ -243,14 +243,25 @@ function listStatements(db: Db, withArchived: boolean, admin: boolean) {
   }
 }
 
-/** The spaces the caller may see, newest first; a large page's spaces in `rest`, a batch at a time (`spaces` is then empty). */
-export async function listSpaces(ctx: Ctx, opts: ListSpacesOptions): Promise<{ spaces: PublicSpace[]; rest?: () => AsyncGenerator<PublicSpace[]> } & ListPage> {
+/**
+ * What a list of the caller's spaces depends on: its statements' variant (`suffix`), their
+ * parameters, and the filters its cursors are bound to (src/db/paging.ts, readPage), the same
+ * for listSpaces and listSpaceSummaries so that either's cursor pages the other.
+ */
+function listShape(ctx: Ctx, opts: Pick<ListSpacesOptions, 'archived'>) {
   const principal = callerOf(ctx)
   const withArchived = !!opts.archived
   const admin = isOrgAdmin(principal.role)
-  const q = prepared(ctx.db, `spaces.list.${Number(withArchived)}${Number(admin)}`, () => listStatements(ctx.db, withArchived, admin))
   const params = { org: principal.organizationId, user: principal.userId }
-  const page = await readPage('spaces', { archived: withArchived, caller: [principal.organizationId, principal.userId] }, opts, {
+  const filters = { archived: withArchived, caller: [principal.organizationId, principal.userId] }
+  return { principal, withArchived, admin, suffix: `${Number(withArchived)}${Number(admin)}`, params, filters }
+}
+
+/** The spaces the caller may see, newest first; a large page's spaces in `rest`, a batch at a time (`spaces` is then empty). */
+export async function listSpaces(ctx: Ctx, opts: ListSpacesOptions): Promise<{ spaces: PublicSpace[]; rest?: () => AsyncGenerator<PublicSpace[]> } & ListPage> {
+  const { principal, withArchived, admin, suffix, params, filters } = listShape(ctx, opts)
+  const q = prepared(ctx.db, `spaces.list.${suffix}`, () => listStatements(ctx.db, withArchived, admin))
+  const page = await readPage('spaces', filters, opts, {
     rows: (limit, offset, after, budget) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset, budget }),
     counted: q.counted && ((limit, offset, cap, budget) => q.counted!.all({ ...params, limit, offset, cap, budget })),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
@@ -305,12 +316,9 @@ function summaryStatements(db: Db, withArchived: boolean, admin: boolean) {
  * instructions, agents or secret names (a page of 100 spaces can hold 18 MB of them).
  */
 export async function listSpaceSummaries(ctx: Ctx, opts: Omit<ListSpacesOptions, 'batched'>): Promise<{ spaces: SpaceSummary[] } & ListPage> {
-  const principal = callerOf(ctx)
-  const withArchived = !!opts.archived
-  const admin = isOrgAdmin(principal.role)
-  const q = prepared(ctx.db, `spaces.summaries.${Number(withArchived)}${Number(admin)}`, () => summaryStatements(ctx.db, withArchived, admin))
-  const params = { org: principal.organizationId, user: principal.userId }
-  const page = await readPage('spaces', { archived: withArchived, caller: [principal.organizationId, principal.userId] }, opts, {
+  const { withArchived, admin, suffix, params, filters } = listShape(ctx, opts)
+  const q = prepared(ctx.db, `spaces.summaries.${suffix}`, () => summaryStatements(ctx.db, withArchived, admin))
+  const page = await readPage('spaces', filters, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
     counted: q.counted && ((limit, offset, cap) => q.counted!.all({ ...params, limit, offset, cap })),
     count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
