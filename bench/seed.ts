@@ -96,7 +96,8 @@ function copyText(v: unknown): string {
 export async function copyRows(client: postgres.Sql, table: PgTable, rows: Record<string, unknown>[]): Promise<void> {
   if (rows.length === 0) return
   const columns = getTableColumns(table) as Record<string, PgColumn>
-  const keys = Object.keys(rows[0]!)
+  // Generated columns (content_bytes) are PostgreSQL's to compute.
+  const keys = Object.keys(rows[0]!).filter((k) => columns[k]!.generated === undefined)
   const names = keys.map((k) => `"${columns[k]!.name}"`).join(', ')
   const stream = await client.unsafe(`COPY "${getTableName(table)}" (${names}) FROM STDIN`).writable()
   const done = new Promise<void>((resolve, reject) => {

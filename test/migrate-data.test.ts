@@ -13,7 +13,7 @@ import { Database } from 'bun:sqlite'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { asc } from 'drizzle-orm'
+import { asc, getTableColumns } from 'drizzle-orm'
 import { drizzle as liteDrizzle } from 'drizzle-orm/bun-sqlite'
 import { getTableConfig as pgConfig, type PgTable } from 'drizzle-orm/pg-core'
 import { drizzle as pgDrizzle } from 'drizzle-orm/postgres-js'
@@ -52,6 +52,15 @@ async function cli(argv: string[], extraEnv: Record<string, string> = {}) {
 }
 
 /** Every row of every table, through drizzle's row types, ordered by primary key. */
+/**
+ * Rows without their generated columns: content_bytes is each database's own count of the row's
+ * large columns (PostgreSQL writes jsonb out with a space after each comma), computed, not copied.
+ */
+function stored(rows: Record<string, unknown>[], table: SQLiteTable | PgTable): Record<string, unknown>[] {
+  const generated = Object.entries(getTableColumns(table)).filter(([, c]) => c.generated !== undefined).map(([k]) => k)
+  return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !generated.includes(k))))
+}
+
 async function sqliteRows(file: string): Promise<Record<string, unknown[]>> {
   const db = new Database(file, { readonly: true })
   try {
@@ -60,7 +69,7 @@ async function sqliteRows(file: string): Promise<Record<string, unknown[]>> {
     for (const n of TABLE_NAMES) {
       const t = liteSchema[n] as SQLiteTable
       const pk = liteConfig(t).columns.find((c) => c.primary)!
-      all[n] = lite.select().from(t).orderBy(asc(pk)).all()
+      all[n] = stored(lite.select().from(t).orderBy(asc(pk)).all(), t)
     }
     return all
   } finally {
@@ -76,7 +85,7 @@ async function pgRows(url: string): Promise<Record<string, unknown[]>> {
     for (const n of TABLE_NAMES) {
       const t = pgSchema[n] as PgTable
       const pk = pgConfig(t).columns.find((c) => c.primary)!
-      all[n] = await db.select().from(t).orderBy(asc(pk))
+      all[n] = stored(await db.select().from(t).orderBy(asc(pk)), t)
     }
     return all
   } finally {

@@ -120,8 +120,12 @@ describe('0014/0015: executions rebuilt (agent_id nullable) on a database that h
     const before = c.query('SELECT * FROM executions ORDER BY seq').all()
     const logsBefore = c.query('SELECT * FROM execution_logs ORDER BY id').all()
     expect(runMigrations(db).names).toEqual(sqliteMigrationTags().slice(upTo))
-    // Nothing lost: the rows as they were (seq renumbered in the same order), the logs untouched.
-    expect(c.query('SELECT * FROM executions ORDER BY seq').all()).toEqual(before)
+    // Nothing lost: the rows as they were (seq renumbered in the same order), the logs untouched;
+    // and the columns later migrations add: content_bytes (0017), computed from those rows.
+    const after = c.query('SELECT * FROM executions ORDER BY seq').all() as Record<string, unknown>[]
+    expect(after.map(({ content_bytes: _, ...r }) => r) as unknown[]).toEqual(before)
+    // The message and result, and the empty lists `[]` of messages and tool calls.
+    expect(after.map((r) => r.content_bytes)).toEqual(['m0r0', 'm1r1', 'm2r2'].map((s) => s.length + 4))
     expect(c.query('SELECT * FROM execution_logs ORDER BY id').all()).toEqual(logsBefore)
     expect(c.query('PRAGMA foreign_key_check').all()).toEqual([])
     expect(c.query("SELECT count(*) AS n FROM sqlite_master WHERE type = 'index' AND tbl_name = 'executions'").get()).toMatchObject({ n: expect.any(Number) })

@@ -202,7 +202,11 @@ function copyFrom(db: Database, from: string): void {
         )
         .all()
       for (const o of theirs) db.exec(o.sql) // unqualified CREATE: into main
-      for (const o of theirs.filter((t) => t.type === 'table')) db.exec(`INSERT INTO main.${quote(o.name)} SELECT * FROM src.${quote(o.name)}`)
+      for (const o of theirs.filter((t) => t.type === 'table')) {
+        // Stored columns only: a generated one (content_bytes) is computed, never inserted.
+        const stored = db.query<{ name: string; hidden: number }, []>(`PRAGMA src.table_xinfo(${quote(o.name)})`).all().filter((c) => c.hidden === 0).map((c) => quote(c.name)).join(', ')
+        db.exec(`INSERT INTO main.${quote(o.name)} (${stored}) SELECT ${stored} FROM src.${quote(o.name)}`)
+      }
       const hasSequence = (schema: string) => db.query(`SELECT 1 FROM ${schema}.sqlite_master WHERE name = 'sqlite_sequence'`).get() !== null
       if (hasSequence('main')) {
         db.exec('DELETE FROM main.sqlite_sequence')

@@ -316,7 +316,8 @@ async function copyTable(lite: ReturnType<typeof drizzle<typeof liteSchema>>, tx
   const key = keys[0] as SQLiteColumn
   const keyName = Object.entries(from).find(([, c]) => c === key)![0]
   // The target's columns by their TS name (the same in both schemas: test/schema-parity.test.ts).
-  const pgColumns = pgConfig(to).columns
+  // Generated columns (content_bytes) are the target's own to compute: never copied.
+  const pgColumns = pgConfig(to).columns.filter((c) => c.generated === undefined)
   const columns = Object.entries(to).filter(([, c]) => pgColumns.includes(c as PgColumn)) as [string, PgColumn][]
   if (columns.length !== pgColumns.length) throw new Error(`${config.name}: cannot name every column of the target table`)
   const head = `INSERT INTO ${quote(config.name)} (${columns.map(([, c]) => quote(c.name)).join(', ')}) VALUES `

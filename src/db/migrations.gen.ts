@@ -17,12 +17,14 @@ import sqlite13 from '../../drizzle/sqlite/0013_agents_version_trigger.sql' with
 import sqlite14 from '../../drizzle/sqlite/0014_chats_default_assistant.sql' with { type: 'text' }
 import sqlite15 from '../../drizzle/sqlite/0015_executions_seq_after_rebuild.sql' with { type: 'text' }
 import sqlite16 from '../../drizzle/sqlite/0016_execution_retention_idx.sql' with { type: 'text' }
+import sqlite17 from '../../drizzle/sqlite/0017_content_bytes.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
 import pg1 from '../../drizzle/pg/0001_execution_waiting_idx.sql' with { type: 'text' }
 import pg2 from '../../drizzle/pg/0002_agents_version_trigger.sql' with { type: 'text' }
 import pg3 from '../../drizzle/pg/0003_chats_default_assistant.sql' with { type: 'text' }
 import pg4 from '../../drizzle/pg/0004_execution_retention_idx.sql' with { type: 'text' }
+import pg5 from '../../drizzle/pg/0005_content_bytes.sql' with { type: 'text' }
 
 export const sqliteMigrations = {
   journal: sqliteJournal,
@@ -44,6 +46,7 @@ export const sqliteMigrations = {
     "0014_chats_default_assistant": sqlite14,
     "0015_executions_seq_after_rebuild": sqlite15,
     "0016_execution_retention_idx": sqlite16,
+    "0017_content_bytes": sqlite17,
   } as Record<string, string>,
 }
 
@@ -55,5 +58,6 @@ export const pgMigrations = {
     "0002_agents_version_trigger": pg2,
     "0003_chats_default_assistant": pg3,
     "0004_execution_retention_idx": pg4,
+    "0005_content_bytes": pg5,
   } as Record<string, string>,
 }

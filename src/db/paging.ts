@@ -1,9 +1,10 @@
-import { and, desc, sql, type AnyColumn, type SQL } from 'drizzle-orm'
+import { and, desc, getTableColumns, getTableName, sql, type AnyColumn, type SQL } from 'drizzle-orm'
 import type { SQLiteColumn, SQLiteSelect, SQLiteTable } from 'drizzle-orm/sqlite-core'
 import { AppError } from '../errors'
 import { MAX_INSTANT_MS } from '../instants'
 import { connectionOf, type Db } from './connection'
 import { dbTime } from './schema'
+import { LARGE_COLUMNS } from './schema/shared'
 
 /**
  * Lists, newest first, paged by keyset: every list is ordered by `(created_at, id)` descending
@@ -295,18 +296,25 @@ export function keysetPages<T extends SQLiteSelect>(select: () => T, keys: { cre
 }
 
 /**
- * The bytes of a row's large columns as the database stores them (PageSource.sizes): each text
- * column's octet_length (none for null), each JSON column's as text (PostgreSQL writes jsonb out
- * to count it: its own work, not this process's event loop), and `more` (a subquery's sum). The
- * database reads no column into JavaScript for it, and SQLite need not read the text to know its
- * length. UTF-8 bytes: the JSON of text full of characters it escapes (`\u0001`) is up to six
- * times as long, so a page so counted at STREAMED_PAGE_BYTES is at most six times that.
+ * The bytes of a row's large columns as the database stores them (PageSource.sizes; the columns:
+ * src/db/schema/shared.ts, LARGE_COLUMNS), plus `more` (a subquery's sum). On PostgreSQL, the
+ * table's `content_bytes`, which it computed when the row was written (no jsonb written out as
+ * text at each page); on SQLite, each column's octet_length, which reads the length a value is
+ * stored with, not its text (faster than reading any column). No large column is read into
+ * JavaScript for it. UTF-8 bytes: the JSON of text full of characters it escapes (`\u0001`) is
+ * up to six times as long, so a page so counted at STREAMED_PAGE_BYTES is at most six times that.
  */
-export function storedBytes(db: Db, text: AnyColumn[], json: AnyColumn[] = [], more: SQL[] = []): SQL<number> {
-  const cast = connectionOf(db).dialect === 'pg' ? sql`::text` : sql``
-  const parts = [...text.map((c) => sql`coalesce(octet_length(${c}), 0)`), ...json.map((c) => sql`coalesce(octet_length(${c}${cast}), 0)`), ...more]
-  return sql<number>`(${sql.join(parts, sql` + `)})`.mapWith(Number)
+export function storedBytes(db: Db, table: SizedTable, more: SQL[] = []): SQL<number> {
+  const columns = getTableColumns(table) as Record<string, AnyColumn>
+  const byName = new Map(Object.values(columns).map((c) => [c.name, c]))
+  const { text, json } = LARGE_COLUMNS[getTableName(table) as keyof typeof LARGE_COLUMNS]
+  const parts =
+    connectionOf(db).dialect === 'pg' ? [sql`${table.contentBytes}`] : [...text, ...json].map((name) => sql`coalesce(octet_length(${byName.get(name)!}), 0)`)
+  return sql<number>`(${sql.join([...parts, ...more], sql` + `)})`.mapWith(Number)
 }
+
+/** A table whose rows a list sizes (LARGE_COLUMNS). */
+type SizedTable = SQLiteTable & { contentBytes: AnyColumn }
 
 /**
  * The two prepared statements of a list's sizes (PageSource.sizes), first page and after a

@@ -38,6 +38,8 @@ export function assistantAgent(organizationId: string, userId: string): Agent {
     subagentIds: [],
     maxTurns: null,
     archived: false,
+    // As content_bytes would count it (never stored or listed).
+    contentBytes: Buffer.byteLength(ASSISTANT_PROMPT),
     archivedAt: null,
     createdAt: epoch,
     updatedAt: epoch,

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
 import { boolean, index, integer, jsonb, pgTable, text, timestamp as pgTimestamp, uniqueIndex } from 'drizzle-orm/pg-core'
-import { AGENT_VISIBILITIES, CLI_LOGIN_STATES, ASSIGNEE_TYPES, EXECUTION_STATUSES, ROLES, SPACE_TYPES, SPACE_VISIBILITIES, TASK_PRIORITIES, TASK_STATUSES, type AgentRef, type ExecutionMessage, type ExecutionToolCall } from './shared'
+import { AGENT_VISIBILITIES, CLI_LOGIN_STATES, ASSIGNEE_TYPES, EXECUTION_STATUSES, ROLES, SPACE_TYPES, SPACE_VISIBILITIES, TASK_PRIORITIES, TASK_STATUSES, type AgentRef, type ExecutionMessage, type ExecutionToolCall, contentBytes } from './shared'
 
 export * from './shared'
 
@@ -175,6 +175,8 @@ export const agents = pgTable('agents', {
   archivedAt: timestamp('archived_at'),
   createdAt: timestamp('created_at').notNull(),
   updatedAt: timestamp('updated_at').notNull(),
+  /** The bytes of its large columns (src/db/schema/shared.ts, contentBytes): what a list's page of it sizes. */
+  contentBytes: integer('content_bytes').notNull().generatedAlwaysAs(contentBytes('agents', 'pg')),
 }, (t) => [
   // Every list is ordered by (created_at, id) on an index that starts with its equality
   // filters (src/db/paging.ts): active agents, all agents (archived=true), active ones by
@@ -203,6 +205,8 @@ export const spaces = pgTable('spaces', {
   archivedAt: timestamp('archived_at'),
   createdAt: timestamp('created_at').notNull(),
   updatedAt: timestamp('updated_at').notNull(),
+  /** The bytes of its large columns (src/db/schema/shared.ts, contentBytes): what a list's page of it sizes. */
+  contentBytes: integer('content_bytes').notNull().generatedAlwaysAs(contentBytes('spaces', 'pg')),
 }, (t) => [
   // Active spaces, and all of them (archived=true), newest first.
   index('spaces_org_idx').on(t.organizationId, t.archived, t.createdAt, t.id),
@@ -242,6 +246,8 @@ export const tasks = pgTable('tasks', {
   metadata: json<Record<string, unknown>>('metadata').notNull().default(sql`'{}'::jsonb`),
   createdAt: timestamp('created_at').notNull(),
   updatedAt: timestamp('updated_at').notNull(),
+  /** The bytes of its large columns (src/db/schema/shared.ts, contentBytes): what a list's page of it sizes. */
+  contentBytes: integer('content_bytes').notNull().generatedAlwaysAs(contentBytes('tasks', 'pg')),
 }, (t) => [
   // The task list, newest first, unfiltered and by each filter.
   index('tasks_org_idx').on(t.organizationId, t.createdAt, t.id),
@@ -426,6 +432,8 @@ export const executions = pgTable('executions', {
   updatedAt: timestamp('updated_at').notNull(),
   /** Creation order, strictly increasing: the queue's last tie-breaker (see the SQLite schema). */
   seq: integer('seq').generatedByDefaultAsIdentity(),
+  /** The bytes of its large columns (src/db/schema/shared.ts, contentBytes): what a list's page of it sizes. */
+  contentBytes: integer('content_bytes').notNull().generatedAlwaysAs(contentBytes('executions', 'pg')),
 }, (t) => [
   // The execution list, newest first, unfiltered and by each filter (the parent index also
   // serves delegation trees).

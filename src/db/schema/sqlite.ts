@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
-import { AGENT_VISIBILITIES, CLI_LOGIN_STATES, ASSIGNEE_TYPES, EXECUTION_STATUSES, ROLES, SPACE_TYPES, SPACE_VISIBILITIES, TASK_PRIORITIES, TASK_STATUSES, type AgentRef, type ExecutionMessage, type ExecutionToolCall } from './shared'
+import { AGENT_VISIBILITIES, CLI_LOGIN_STATES, ASSIGNEE_TYPES, EXECUTION_STATUSES, ROLES, SPACE_TYPES, SPACE_VISIBILITIES, TASK_PRIORITIES, TASK_STATUSES, type AgentRef, type ExecutionMessage, type ExecutionToolCall, contentBytes } from './shared'
 
 export * from './shared'
 
@@ -172,6 +172,8 @@ export const agents = sqliteTable('agents', {
   archivedAt: timestamp('archived_at'),
   createdAt: timestamp('created_at').notNull(),
   updatedAt: timestamp('updated_at').notNull(),
+  /** The bytes of its large columns (src/db/schema/shared.ts, contentBytes): what a list's page of it sizes. */
+  contentBytes: integer('content_bytes').notNull().generatedAlwaysAs(contentBytes('agents', 'sqlite'), { mode: 'virtual' }),
 }, (t) => [
   // Every list is ordered by (created_at, id) on an index that starts with its equality
   // filters (src/db/paging.ts): active agents, all agents (archived=true), active ones by
@@ -200,6 +202,8 @@ export const spaces = sqliteTable('spaces', {
   archivedAt: timestamp('archived_at'),
   createdAt: timestamp('created_at').notNull(),
   updatedAt: timestamp('updated_at').notNull(),
+  /** The bytes of its large columns (src/db/schema/shared.ts, contentBytes): what a list's page of it sizes. */
+  contentBytes: integer('content_bytes').notNull().generatedAlwaysAs(contentBytes('spaces', 'sqlite'), { mode: 'virtual' }),
 }, (t) => [
   // Active spaces, and all of them (archived=true), newest first.
   index('spaces_org_idx').on(t.organizationId, t.archived, t.createdAt, t.id),
@@ -239,6 +243,8 @@ export const tasks = sqliteTable('tasks', {
   metadata: json<Record<string, unknown>>('metadata').notNull().default(sql`'{}'`),
   createdAt: timestamp('created_at').notNull(),
   updatedAt: timestamp('updated_at').notNull(),
+  /** The bytes of its large columns (src/db/schema/shared.ts, contentBytes): what a list's page of it sizes. */
+  contentBytes: integer('content_bytes').notNull().generatedAlwaysAs(contentBytes('tasks', 'sqlite'), { mode: 'virtual' }),
 }, (t) => [
   // The task list, newest first, unfiltered and by each filter.
   index('tasks_org_idx').on(t.organizationId, t.createdAt, t.id),
@@ -433,6 +439,8 @@ export const executions = sqliteTable('executions', {
    * only lets the column be added to a table with rows (migration 0011 sets them to their rowid).
    */
   seq: integer('seq').notNull().default(0),
+  /** The bytes of its large columns (src/db/schema/shared.ts, contentBytes): what a list's page of it sizes. */
+  contentBytes: integer('content_bytes').notNull().generatedAlwaysAs(contentBytes('executions', 'sqlite'), { mode: 'virtual' }),
 }, (t) => [
   // The execution list, newest first, unfiltered and by each filter (the parent index also
   // serves delegation trees).

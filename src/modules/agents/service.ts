@@ -197,7 +197,7 @@ function listStatements(db: Db, s: AgentListShape) {
   // prompt of 100,000 characters, a description and seven lists of up to 100 strings of 200 make a
   // page of 200 agents 50 MB (which the answer lists twice). The name, role, category and model
   // (at most 1,000 characters) count as the rest of a row does.
-  const bytes = storedBytes(db, [a.systemPrompt, a.description], [a.tags, a.advancedTools, a.allowedTools, a.disallowedTools, a.mcpTypes, a.mcpInstanceIds, a.subagentIds])
+  const bytes = storedBytes(db, a)
   return {
     ...budgetedPages(db, () => db.select().from(a).$dynamic(), a, bytes, where),
     counted: countedPages(db, (n) => db.select({ row: getTableColumns(a), n }).from(a).$dynamic(), a, where, bytes),

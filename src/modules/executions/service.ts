@@ -176,7 +176,7 @@ type ListFilters = Omit<ListInput, 'limit' | 'offset' | 'cursor'>
  * The bytes of an execution's large columns (its answer, error, message, messages and tool
  * calls), counted by the database, none of them read into JavaScript (storedBytes).
  */
-export const largeColumnsBytes = (db: Db) => storedBytes(db, [executions.result, executions.error, executions.message], [executions.messages, executions.toolCalls])
+export const largeColumnsBytes = (db: Db) => storedBytes(db, executions)
 
 /** One prepared statement per combination of filters, each on an index that starts with them. */
 function listStatements(db: Db, admin: boolean, f: ListFilters) {

@@ -53,7 +53,7 @@ function refuseUnserved(input: UpdateSpaceInput): void {
 
 export const MAX_AGENTS_PER_SPACE = 200
 
-export function toPublicSpace(row: Space, secretKeys: string[]): PublicSpace {
+export function toPublicSpace(row: Omit<Space, 'contentBytes'>, secretKeys: string[]): PublicSpace {
   return {
     id: row.id,
     name: row.name,
@@ -174,7 +174,8 @@ export async function createSpace(ctx: Ctx, input: CreateSpaceInput): Promise<Pu
   const name = validateName(input.name)
   validateType(input.type)
   const now = new Date(ctx.clock.now())
-  const row: Omit<Space, 'slug'> = {
+  // content_bytes is the database's (a generated column).
+  const row: Omit<Space, 'slug' | 'contentBytes'> = {
     id: newId('space'),
     organizationId: principal.organizationId,
     createdBy: principal.userId,
@@ -232,7 +233,7 @@ function listStatements(db: Db, withArchived: boolean, admin: boolean) {
   // The bytes of what members set that can be large (src/db/paging.ts, largePage): instructions
   // of 100,000 characters, a description, up to 200 agents, and the names of up to 500 secrets
   // (`secretKeys`, on the secrets' own index): a page of 200 spaces can be 36 MB.
-  const bytes = storedBytes(db, [s.description, s.instructions], [s.agentRefs], [
+  const bytes = storedBytes(db, s, [
     sql`(select coalesce(sum(octet_length(${secrets.key}) + 3), 0) from ${secrets} where ${secrets.organizationId} = ${s.organizationId} and ${secrets.scope} = ${s.id})`,
   ])
   return {

@@ -218,7 +218,7 @@ function listStatements(db: Db, admin: boolean, f: TaskFilters) {
   // The bytes of what the client sets that can be large (src/db/paging.ts, largePage): metadata up
   // to 64 KiB and a description of 20,000 characters make a page of 200 tasks 17 MB. The title and
   // assignee (at most 700 characters) count as the rest of a row does.
-  const bytes = storedBytes(db, [k.description], [k.metadata])
+  const bytes = storedBytes(db, k)
   return {
     ...budgetedPages(db, () => db.select().from(k).$dynamic(), k, bytes, where),
     counted: countedPages(db, (n) => db.select({ row: getTableColumns(k), n }).from(k).$dynamic(), k, where, bytes),

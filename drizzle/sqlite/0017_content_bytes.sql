@@ -1,0 +1,8 @@
+-- Each row's bytes of its large columns (src/db/schema/shared.ts, contentBytes). PostgreSQL stores
+-- its twin and sizes list pages by it; here it is virtual (ALTER TABLE cannot add a stored column),
+-- computed when a row is read, with functions every sqlite3 has; lists size their pages by
+-- octet_length at read time (src/db/paging.ts, storedBytes).
+ALTER TABLE `agents` ADD `content_bytes` integer GENERATED ALWAYS AS (coalesce(length(CAST("system_prompt" AS BLOB)), 0) + coalesce(length(CAST("description" AS BLOB)), 0) + coalesce(length(CAST("tags" AS BLOB)), 0) + coalesce(length(CAST("advanced_tools" AS BLOB)), 0) + coalesce(length(CAST("allowed_tools" AS BLOB)), 0) + coalesce(length(CAST("disallowed_tools" AS BLOB)), 0) + coalesce(length(CAST("mcp_types" AS BLOB)), 0) + coalesce(length(CAST("mcp_instance_ids" AS BLOB)), 0) + coalesce(length(CAST("subagent_ids" AS BLOB)), 0)) VIRTUAL NOT NULL;--> statement-breakpoint
+ALTER TABLE `executions` ADD `content_bytes` integer GENERATED ALWAYS AS (coalesce(length(CAST("result" AS BLOB)), 0) + coalesce(length(CAST("error" AS BLOB)), 0) + coalesce(length(CAST("message" AS BLOB)), 0) + coalesce(length(CAST("messages" AS BLOB)), 0) + coalesce(length(CAST("tool_calls" AS BLOB)), 0)) VIRTUAL NOT NULL;--> statement-breakpoint
+ALTER TABLE `spaces` ADD `content_bytes` integer GENERATED ALWAYS AS (coalesce(length(CAST("description" AS BLOB)), 0) + coalesce(length(CAST("instructions" AS BLOB)), 0) + coalesce(length(CAST("agent_refs" AS BLOB)), 0)) VIRTUAL NOT NULL;--> statement-breakpoint
+ALTER TABLE `tasks` ADD `content_bytes` integer GENERATED ALWAYS AS (coalesce(length(CAST("description" AS BLOB)), 0) + coalesce(length(CAST("metadata" AS BLOB)), 0)) VIRTUAL NOT NULL;
