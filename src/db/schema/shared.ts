@@ -1,5 +1,5 @@
-import { sql, type SQL } from 'drizzle-orm'
 // Values and shapes both dialects' schemas share (src/db/schema/sqlite.ts, src/db/schema/pg.ts).
+import { sql, type SQL } from 'drizzle-orm'
 
 export const ROLES = ['admin', 'member', 'viewer'] as const
 export type Role = (typeof ROLES)[number]
@@ -43,8 +43,8 @@ export type CliLoginState = (typeof CLI_LOGIN_STATES)[number]
 
 /**
  * The columns of a row that can be large, by table: text, then JSON. A list sizes its pages by
- * their bytes (src/db/paging.ts) from the table's `content_bytes` column, which the database
- * computes from these (contentBytes).
+ * their bytes (src/db/paging.ts, storedBytes): on PostgreSQL by the table's `content_bytes`,
+ * which the database computes from these (contentBytes); on SQLite by their octet_length.
  */
 export const LARGE_COLUMNS = {
   agents: { text: ['system_prompt', 'description'], json: ['tags', 'advanced_tools', 'allowed_tools', 'disallowed_tools', 'mcp_types', 'mcp_instance_ids', 'subagent_ids'] },

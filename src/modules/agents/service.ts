@@ -176,7 +176,7 @@ export async function createAgent(ctx: Ctx, input: AgentInput & { name: string }
 /** What decides a list's statement: each combination is prepared once, on its own index. */
 type AgentListShape = { withArchived: boolean; admin: boolean; visibility: boolean; category: boolean; q: boolean }
 
-/** A list's filters (the caller's visibility rule included), as the shape says; bound with listParams. */
+/** A list's filters (the caller's visibility rule included), as the shape says; bound with listShape's `params`. */
 function listWhere(s: AgentListShape) {
   const a = agents
   const ph = sql.placeholder
@@ -223,22 +223,17 @@ function summaryStatements(db: Db, s: AgentListShape) {
   }
 }
 
-/** What a list binds its statements with (listWhere's placeholders). */
-function listParams(p: Caller, opts: Pick<ListAgentsOptions, 'visibility' | 'category' | 'q'>) {
-  return {
-    org: p.organizationId,
-    user: p.userId,
-    visibility: opts.visibility,
-    category: opts.category,
-    q: opts.q ? namePattern(opts.q, dialect) : undefined,
-  }
-}
-
-/** A list's shape and the filters its cursors are bound to (src/db/paging.ts, readPage). */
+/**
+ * What a list of the caller's agents depends on: its statements' shape (and `suffix`, its key),
+ * what they are bound with (listWhere's placeholders), and the filters its cursors are bound to
+ * (src/db/paging.ts, readPage), the same for listAgents and listAgentSummaries so that either's
+ * cursor pages the other.
+ */
 function listShape(p: Caller, opts: Pick<ListAgentsOptions, 'includeArchived' | 'visibility' | 'category' | 'q'>) {
   const shape: AgentListShape = { withArchived: !!opts.includeArchived, admin: isOrgAdmin(p.role), visibility: !!opts.visibility, category: opts.category !== undefined, q: !!opts.q }
+  const params = { org: p.organizationId, user: p.userId, visibility: opts.visibility, category: opts.category, q: opts.q ? namePattern(opts.q, dialect) : undefined }
   const filters = { archived: shape.withArchived, visibility: opts.visibility, category: opts.category, q: opts.q, caller: [p.organizationId, p.userId] }
-  return { shape, filters, suffix: Object.values(shape).map(Number).join('') }
+  return { shape, params, filters, suffix: Object.values(shape).map(Number).join('') }
 }
 
 /**
@@ -266,9 +261,8 @@ function namePattern(q: string, d: Dialect): string {
  */
 export async function listAgents(ctx: Ctx, opts: ListAgentsOptions): Promise<{ agents: PublicAgent[]; rest?: () => AsyncGenerator<PublicAgent[]> } & ListPage> {
   const p = callerOf(ctx)
-  const { shape, filters, suffix } = listShape(p, opts)
+  const { shape, params, filters, suffix } = listShape(p, opts)
   const q = prepared(ctx.db, `agents.list.${suffix}`, () => listStatements(ctx.db, shape))
-  const params = listParams(p, opts)
   const page = await readPage('agents', filters, opts, {
     rows: (limit, offset, after, budget) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset, budget }),
     counted: q.counted && ((limit, offset, cap, budget) => q.counted!.all({ ...params, limit, offset, cap, budget })),
@@ -288,9 +282,8 @@ export async function listAgents(ctx: Ctx, opts: ListAgentsOptions): Promise<{ a
  */
 export async function listAgentSummaries(ctx: Ctx, opts: Omit<ListAgentsOptions, 'batched'>): Promise<{ agents: AgentSummary[] } & ListPage> {
   const p = callerOf(ctx)
-  const { shape, filters, suffix } = listShape(p, opts)
+  const { shape, params, filters, suffix } = listShape(p, opts)
   const q = prepared(ctx.db, `agents.summaries.${suffix}`, () => summaryStatements(ctx.db, shape))
-  const params = listParams(p, opts)
   const page = await readPage('agents', filters, opts, {
     rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
     counted: q.counted && ((limit, offset, cap) => q.counted!.all({ ...params, limit, offset, cap })),
