@@ -149,7 +149,7 @@ describe('a large page', () => {
     await expectCompressedLike((headers) => list('/api/v1/agents?limit=15', headers), plain)
   })
 
-  test('is read whole where it is not sent as it is read: the web console lists every agent and space', async () => {
+  test('is not what the web console reads: its lists show every agent and space from their short columns', async () => {
     const { c } = await signedInPerson(t, { role: 'member', org: 'acme' })
     const agentsPage = await c.get('/agents')
     expect(agentsPage.status).toBe(200)
@@ -177,6 +177,30 @@ describe('a large page', () => {
         expect(items[limit - 1][c.field], `${c.path}?limit=${limit}`).toBe(limit === 15 ? 'Renamed meanwhile' : last[c.field])
       }
     }
+  })
+})
+
+describe('content_bytes', () => {
+  test("is each row's bytes of its large columns as the database stores them, and never in an answer", async () => {
+    // Written here from the columns (src/db/schema/shared.ts, LARGE_COLUMNS), read by the database.
+    const conn = t.rt.connection
+    const pg = conn.dialect === 'pg'
+    const json = (c: string) => (pg ? `${c}::text` : c)
+    const expected = {
+      tasks: `octet_length(description) + octet_length(${json('metadata')})`,
+      agents: `coalesce(octet_length(system_prompt), 0) + coalesce(octet_length(description), 0) + ${['tags', 'advanced_tools', 'allowed_tools', 'disallowed_tools', 'mcp_types', 'mcp_instance_ids', 'subagent_ids'].map((c) => `octet_length(${json(c)})`).join(' + ')}`,
+      spaces: `coalesce(octet_length(description), 0) + coalesce(octet_length(instructions), 0) + octet_length(${json('agent_refs')})`,
+    }
+    for (const [table, sum] of Object.entries(expected)) {
+      const sql = `SELECT count(*) AS n, sum(CASE WHEN content_bytes = ${sum} THEN 1 ELSE 0 END) AS same, min(content_bytes) AS least FROM ${table}`
+      const row = conn.dialect === 'pg' ? (await conn.client.unsafe(sql))[0]! : (t.db.$client.query(sql).get() as Record<string, unknown>)
+      expect([Number(row.n), Number(row.same)], table).toEqual([15 + (table === 'tasks' ? 15 : 0), 15 + (table === 'tasks' ? 15 : 0)])
+      // Each of them holds 20,000 to 100,000 characters: the sizes are real.
+      expect(Number(row.least), table).toBeGreaterThan(20_000)
+    }
+    const answers = [JSON.stringify(all), await (await list('/api/v1/tasks?limit=200')).text(), await (await list('/api/v1/agents?limit=200')).text(), await (await list('/api/v1/spaces?limit=200')).text()]
+    answers.push(JSON.stringify((await t.req('GET', `/api/v1/tasks/${all.tasks[0].id}`, { token: a.token })).body), JSON.stringify((await t.req('GET', `/api/v1/agents/${all.agents[0].id}`, { token: a.token })).body))
+    for (const text of answers) expect(text).not.toMatch(/contentBytes|content_bytes/)
   })
 })
 
