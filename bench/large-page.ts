@@ -9,6 +9,9 @@
 //
 //   npm run build && bun bench/large-page.ts dist/teamday        (or without a binary: the source)
 //   BENCH_SECONDS=5 BENCH_ANSWER_BYTES=2000000 bun bench/large-page.ts dist/teamday
+//   bun bench/large-page.ts dist/teamday --db postgres://postgres@127.0.0.1:5432/postgres
+//     (the same executions copied into a database teamday_bench_<random> on that server, dropped
+//     at the end, and teamday on it; also prints the CPU PostgreSQL's backends spent)
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -21,10 +24,12 @@ import { createLogger } from '../src/logger'
 import { createToken } from '../src/modules/tokens/service'
 import { createUser } from '../src/modules/users/service'
 import { createRuntime, sqliteConnection } from '../src/runtime'
-import { rssMb, startTeamday, stopAll } from './common'
-import { seedAgents } from './seed'
+import { benchDatabase, cpuSeconds, PgProbe, pgServerArg, rssMb, startTeamday, stopAll, withoutDbArg } from './common'
+import { copyToPostgres, seedAgents } from './seed'
 
-const BIN = process.argv[2] ? resolve(process.argv[2]) : null
+const argv = process.argv.slice(2)
+const PG = pgServerArg(argv)
+const BIN = withoutDbArg(argv)[0] ? resolve(withoutDbArg(argv)[0]!) : null
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const N = Number(process.env.BENCH_EXECUTIONS ?? 60)
 const ANSWER = Number(process.env.BENCH_ANSWER_BYTES ?? 1_000_000)
@@ -65,10 +70,13 @@ for (let i = 0; i < N; i++) {
     })
     .run()
 }
+const pgdb = PG ? await benchDatabase(PG) : null
+if (pgdb) await copyToPostgres(sync, pgdb.url)
 rt.close()
-console.log(`seeded ${N} executions with ${(ANSWER / 1e6).toFixed(1)} MB answers`)
+console.log(`seeded ${N} executions with ${(ANSWER / 1e6).toFixed(1)} MB answers${pgdb ? `, copied into PostgreSQL database ${pgdb.name} (dropped at the end)` : ''}`)
 
-const server = await startTeamday({ label: 'teamday', db, instances: 1 }, { bin: BIN, env: { TEAMDAY_LOG_LEVEL: 'warn', TEAMDAY_RATE_LIMIT: '999999999/60s', TEAMDAY_KEY_FILE: join(dir, 'teamday.key') } })
+const server = await startTeamday({ label: 'teamday', db: pgdb?.url ?? db, instances: 1 }, { bin: BIN, env: { TEAMDAY_LOG_LEVEL: 'warn', TEAMDAY_RATE_LIMIT: '999999999/60s', TEAMDAY_KEY_FILE: join(dir, 'teamday.key') } })
+const pgProbe = PG && pgdb ? new PgProbe(PG, pgdb.name) : null
 const pid = server.children[0]!.pid!
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!
@@ -97,14 +105,18 @@ const header = ENCODING === 'identity' ? [] : ['-H', `accept-encoding: ${ENCODIN
 const loop = `while :; do curl -s -o /dev/null -w '%{http_code} %{time_total} %{size_download}\\n' -H "authorization: Bearer ${token}" ${header.map((h) => `'${h}'`).join(' ')} '${server.url}/api/v1/executions?limit=50' >> ${listed}; done`
 const listers = Array.from({ length: LISTERS }, () => spawn('bash', ['-c', loop], { stdio: 'ignore', detached: true }))
 await sleep(200)
+const pg0 = pgProbe ? await pgProbe.cpu() : null
 const busy = await probe(SECONDS)
 for (const l of listers) process.kill(-l.pid!, 'SIGKILL')
+const pgCpuSeconds = pgProbe && pg0 ? pg0.pids.reduce((t, p) => t + cpuSeconds(p), 0) - pg0.seconds : null
 const lines = readFileSync(listed, 'utf8').trim().split('\n').map((l) => l.split(' '))
 if (lines.some(([code]) => code !== '200')) throw new Error(`a list failed: ${lines.find(([code]) => code !== '200')}`)
 const listTimes = lines.map(([, s]) => Number(s) * 1000)
 const pageBytes = Number(lines.at(-1)?.[2] ?? 0)
 clearInterval(rssTimer)
 await stopAll(server.children)
+await pgProbe?.end()
+await pgdb?.drop()
 rmSync(dir, { recursive: true, force: true })
 
 const row = (name: string, xs: number[]) => `| ${name} | ${xs.length} | ${pct(xs, 50).toFixed(1)} | ${pct(xs, 99).toFixed(1)} | ${Math.max(...xs).toFixed(1)} |`
@@ -113,3 +125,4 @@ console.log(row('alone', idle))
 console.log(row(`while ${LISTERS} clients list 50 executions`, busy))
 console.log(`\nhealth p99 while listing / alone: ${(pct(busy, 99) / pct(idle, 99)).toFixed(1)}x; max ${Math.max(...busy).toFixed(0)} ms`)
 console.log(`list pages: ${listTimes.length}, median ${pct(listTimes, 50).toFixed(0)} ms each, ${(pageBytes / 1e6).toFixed(1)} MB as sent (${ENCODING}); server peak RSS ${peak.toFixed(0)} MB`)
+if (pgCpuSeconds !== null) console.log(`PostgreSQL's backends: ${((pgCpuSeconds * 1000) / Math.max(1, listTimes.length)).toFixed(1)} ms of CPU a list page`)
