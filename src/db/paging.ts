@@ -328,6 +328,28 @@ export function sizeStatements(db: Db, table: SQLiteTable & { createdAt: SQLiteC
   return { sizesFirst: q.first, sizesAfter: q.after }
 }
 
+/** A prepared statement as a list runs it (drizzle's, on either backend). */
+interface ListStatement<T> {
+  all(values: Record<string, unknown>): Promise<T[]> | T[]
+}
+
+/**
+ * PageSource's reads from a list's prepared statements (keysetPages or budgetedPages,
+ * countedPages, cappedCount), each bound with the list's `params`: its pages, its first page with
+ * the capped count (PostgreSQL) and the count alone. A budget is bound too (a statement without
+ * one ignores it).
+ */
+export function statementReads<R>(
+  q: { first: ListStatement<R>; after: ListStatement<R>; counted?: ListStatement<CountedRow<R>>; count: { get(values: Record<string, unknown>): Promise<{ n: number } | undefined> | { n: number } | undefined } },
+  params: Record<string, unknown>,
+): Pick<PageSource<R>, 'rows' | 'counted' | 'count'> {
+  return {
+    rows: async (limit, offset, after, budget) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset, budget }),
+    counted: q.counted && (async (limit, offset, cap, budget) => q.counted!.all({ ...params, limit, offset, cap, budget })),
+    count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
+  }
+}
+
 /** PageSource.sizes from a list's sizeStatements, bound with the list's `params`. */
 export function sizesOf(q: ReturnType<typeof sizeStatements>, params: Record<string, unknown>): NonNullable<PageSource<unknown>['sizes']> {
   return async (limit, offset, after) => {

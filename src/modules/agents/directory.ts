@@ -1,5 +1,5 @@
 import { and, eq } from 'drizzle-orm'
-import { afterParams, cappedCount, countedPages, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
+import { cappedCount, countedPages, keysetPages, listPage, type ListPage, readPage, statementReads } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents } from '../../db/schema'
 import type { Ctx } from '../../context'
@@ -26,9 +26,7 @@ function statements(db: Db) {
 export async function listPublicAgents(ctx: Ctx, opts: { limit: number; offset: number; cursor?: string }): Promise<{ data: DirectoryAgent[] } & ListPage> {
   const q = prepared(ctx.db, 'agents.publicList', () => statements(ctx.db))
   const page = await readPage('public-agents', {}, opts, {
-    rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...afterParams(after), limit, offset }),
-    counted: q.counted && ((limit, offset, cap) => q.counted!.all({ limit, offset, cap })),
-    count: async (cap) => (await q.count.get({ cap }))?.n ?? 0,
+    ...statementReads(q, {}),
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })
   return { data: page.rows.map(({ createdAt: _, ...agent }) => agent), ...listPage(page) }

@@ -3,7 +3,7 @@ import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { afterParams, budgetedPages, cappedCount, countedPages, keysetPages, listPage, mapBatches, readPage, sizeStatements, sizesOf, storedBytes, type ListPage } from '../../db/paging'
+import { budgetedPages, cappedCount, countedPages, keysetPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, storedBytes } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { agents, dialect, type Agent, type AgentVisibility, type Dialect } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -264,9 +264,7 @@ export async function listAgents(ctx: Ctx, opts: ListAgentsOptions): Promise<{ a
   const { shape, params, filters, suffix } = listShape(p, opts)
   const q = prepared(ctx.db, `agents.list.${suffix}`, () => listStatements(ctx.db, shape))
   const page = await readPage('agents', filters, opts, {
-    rows: (limit, offset, after, budget) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset, budget }),
-    counted: q.counted && ((limit, offset, cap, budget) => q.counted!.all({ ...params, limit, offset, cap, budget })),
-    count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
+    ...statementReads(q, params),
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
     // A large page in batches, for a caller that sends it as it is read; read whole otherwise.
     sizes: opts.batched ? sizesOf(q, params) : undefined,
@@ -285,9 +283,7 @@ export async function listAgentSummaries(ctx: Ctx, opts: Omit<ListAgentsOptions,
   const { shape, params, filters, suffix } = listShape(p, opts)
   const q = prepared(ctx.db, `agents.summaries.${suffix}`, () => summaryStatements(ctx.db, shape))
   const page = await readPage('agents', filters, opts, {
-    rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
-    counted: q.counted && ((limit, offset, cap) => q.counted!.all({ ...params, limit, offset, cap })),
-    count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
+    ...statementReads(q, params),
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })
   return { agents: page.rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString() })), ...listPage(page) }

@@ -3,7 +3,7 @@ import { openAuditFields } from '../../audit/log'
 import { callerOf, type Ctx } from '../../context'
 import type { SecretBox } from '../../crypto/secretbox'
 import type { Db } from '../../db/connection'
-import { afterParams, cappedCount, countedPages, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
+import { cappedCount, countedPages, keysetPages, listPage, type ListPage, readPage, statementReads } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { auditEvents, dbTime, organizations, type AuditEvent } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -85,9 +85,7 @@ export async function queryAuditEvents(ctx: Ctx, f: AuditFilter): Promise<{ even
   const q = prepared(ctx.db, `audit.list.${shape}`, () => listStatements(ctx.db, filters))
   const params = { org: f.organizationId, type: filters.type, tokenId: filters.tokenId, userId: filters.userId, since: since && dbTime(since.getTime()), until: until && dbTime(until.getTime()) }
   const page = await readPage('audit-events', filters, f, {
-    rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
-    counted: q.counted && ((limit, offset, cap) => q.counted!.all({ ...params, limit, offset, cap })),
-    count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
+    ...statementReads(q, params),
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })
   return { events: page.rows.map((r) => toPublicAuditEvent(ctx.box, r)), ...listPage(page) }

@@ -2,7 +2,7 @@ import { and, count, eq, inArray, ne, sql, type SQL } from 'drizzle-orm'
 import { recordAudit } from '../../audit/log'
 import { withTx, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { afterParams, cappedCount, countedPages, keysetPages, listPage, readPage, type ListPage, type PageRequest } from '../../db/paging'
+import { cappedCount, countedPages, keysetPages, listPage, type ListPage, type PageRequest, readPage, statementReads } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { auditEvents, memberships, ROLES, users, type Membership, type Role, type User } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -80,9 +80,7 @@ export async function listMembers(ctx: Ctx, organizationId: string, req: PageReq
   const q = prepared(ctx.db, 'members.list', () => listStatements(ctx.db))
   const params = { org: organizationId }
   const page = await readPage('members', { org: organizationId }, req, {
-    rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
-    counted: q.counted && ((limit, offset, cap) => q.counted!.all({ ...params, limit, offset, cap })),
-    count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
+    ...statementReads(q, params),
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })
   return { members: page.rows.map(toPublicMember), ...listPage(page) }

@@ -3,7 +3,7 @@ import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, withTx, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { afterParams, budgetedPages, cappedCount, countedPages, keysetPages, listPage, mapBatches, type ListPage, readPage, sizeStatements, sizesOf, storedBytes } from '../../db/paging'
+import { budgetedPages, cappedCount, countedPages, keysetPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, storedBytes } from '../../db/paging'
 import { forShare } from '../../db/locks'
 import { prepared } from '../../db/prepared'
 import { agents, secrets, spaces, type AgentRef, type Space } from '../../db/schema'
@@ -263,9 +263,7 @@ export async function listSpaces(ctx: Ctx, opts: ListSpacesOptions): Promise<{ s
   const { principal, withArchived, admin, suffix, params, filters } = listShape(ctx, opts)
   const q = prepared(ctx.db, `spaces.list.${suffix}`, () => listStatements(ctx.db, withArchived, admin))
   const page = await readPage('spaces', filters, opts, {
-    rows: (limit, offset, after, budget) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset, budget }),
-    counted: q.counted && ((limit, offset, cap, budget) => q.counted!.all({ ...params, limit, offset, cap, budget })),
-    count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
+    ...statementReads(q, params),
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
     // A large page in batches, for a caller that sends it as it is read; read whole otherwise.
     sizes: opts.batched ? sizesOf(q, params) : undefined,
@@ -320,9 +318,7 @@ export async function listSpaceSummaries(ctx: Ctx, opts: Omit<ListSpacesOptions,
   const { withArchived, admin, suffix, params, filters } = listShape(ctx, opts)
   const q = prepared(ctx.db, `spaces.summaries.${suffix}`, () => summaryStatements(ctx.db, withArchived, admin))
   const page = await readPage('spaces', filters, opts, {
-    rows: (limit, offset, after) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset }),
-    counted: q.counted && ((limit, offset, cap) => q.counted!.all({ ...params, limit, offset, cap })),
-    count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
+    ...statementReads(q, params),
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
   })
   return { spaces: page.rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString() })), ...listPage(page) }

@@ -4,7 +4,7 @@ import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, withTx, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { afterParams, budgetedPages, cappedCount, countedPages, listPage, mapBatches, type ListPage, readPage, sizeStatements, sizesOf, storedBytes } from '../../db/paging'
+import { budgetedPages, cappedCount, countedPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, storedBytes } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -244,9 +244,7 @@ export async function listTasks(ctx: Ctx, opts: ListTasksOptions): Promise<{ tas
   const q = prepared(ctx.db, `tasks.list.${shape}`, () => listStatements(ctx.db, admin, f))
   const params = { org: p.organizationId, user: p.userId, ...f }
   const page = await readPage('tasks', { ...f, caller: [p.organizationId, p.userId] }, opts, {
-    rows: (limit, offset, after, budget) => (after ? q.after : q.first).all({ ...params, ...afterParams(after), limit, offset, budget }),
-    counted: q.counted && ((limit, offset, cap, budget) => q.counted!.all({ ...params, limit, offset, cap, budget })),
-    count: async (cap) => (await q.count.get({ ...params, cap }))?.n ?? 0,
+    ...statementReads(q, params),
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
     // A large page in batches, for a caller that sends it as it is read; read whole otherwise.
     sizes: opts.batched ? sizesOf(q, params) : undefined,
