@@ -1,4 +1,4 @@
-import { and, desc, getTableColumns, getTableName, sql, type AnyColumn, type SQL } from 'drizzle-orm'
+import { and, asc, desc, getTableColumns, getTableName, sql, type AnyColumn, type SQL } from 'drizzle-orm'
 import type { SQLiteColumn, SQLiteSelect, SQLiteTable } from 'drizzle-orm/sqlite-core'
 import { AppError } from '../errors'
 import { MAX_INSTANT_MS } from '../instants'
@@ -395,12 +395,18 @@ function pageQuery<T extends SQLiteSelect>(query: T, keys: { createdAt: AnyColum
 }
 
 /**
- * `SELECT count(*) FROM (SELECT 1 FROM table WHERE … ORDER BY created_at DESC, id DESC LIMIT
- * :cap)`, prepared: it walks the same index as the page and stops at the cap. The ORDER BY
- * costs SQLite nothing (the index is in that order) and tells PostgreSQL's planner so: without
- * it, a big organization's count is a sequential scan that stops at the cap only if its rows
- * happen to lie early in the table (test/list-plans.test.ts). Bound with the list's own
- * parameters plus `cap`.
+ * `SELECT count(*) FROM (SELECT 1 FROM table WHERE … ORDER BY created_at, id LIMIT :cap)`,
+ * prepared: it walks the same index as the page and stops at the cap. The ORDER BY costs SQLite
+ * nothing (the index is in that order) and tells PostgreSQL's planner so: without it, a big
+ * organization's count is a sequential scan that stops at the cap only if its rows happen to lie
+ * early in the table (test/list-plans.test.ts). Bound with the list's own parameters plus `cap`.
+ *
+ * It walks from the oldest end, the page from the newest: the count is the same either way (the
+ * first `cap` matches of one index), but on PostgreSQL an index-only scan reads the table for
+ * every entry on a page not yet marked all-visible, and new rows (the newest end, where writes
+ * land) are not until the next VACUUM. Counting the newest 1,001 tasks under steady inserts
+ * fetched all 1,001 rows (200-280 µs a count); the oldest, settled long ago, none (170-190 µs,
+ * round trip included). SQLite has no visibility map: 38 µs either way.
  */
 export function cappedCount(db: Db, table: SQLiteTable & { createdAt: AnyColumn; id: AnyColumn }, where: SQL | undefined) {
   return countQuery(db, table, where).prepare()
@@ -411,7 +417,7 @@ function countQuery(db: Db, table: SQLiteTable & { createdAt: AnyColumn; id: Any
     .select({ one: sql<number>`1` })
     .from(table)
     .where(where)
-    .orderBy(...newestFirst(table.createdAt, table.id))
+    .orderBy(asc(table.createdAt), asc(table.id))
     .limit(sql.placeholder('cap'))
     .as('matches')
   return db.select({ n: sql<number>`count(*)`.mapWith(Number) }).from(matches)
