@@ -75,8 +75,10 @@ async function populate() {
 
 /** PostgreSQL: the values each prepared statement was last executed with (read to bind EXPLAIN alike). */
 const boundValues = new WeakMap<object, Record<string, unknown>>()
-const proto = PostgresJsPreparedQuery.prototype as unknown as { execute(this: object, values?: Record<string, unknown>): unknown }
-const execute = proto.execute
+const proto = PostgresJsPreparedQuery.prototype as unknown as Record<'execute' | 'all' | 'get', (this: object, values?: Record<string, unknown>) => unknown>
+const ways = ['execute', 'all', 'get'] as const
+/** The methods hooked, as they were when the hook went in (after the runtime installed its own: src/db/pg.ts). */
+let originals: Record<(typeof ways)[number], (this: object, values?: Record<string, unknown>) => unknown>
 
 beforeAll(async () => {
   t = await makeTestApp()
@@ -95,16 +97,20 @@ beforeAll(async () => {
     // This schema's tables only (the test database holds every test app's schema).
     await conn.client.unsafe('VACUUM ANALYZE tasks, agents, spaces, executions, personal_access_tokens, audit_events, memberships, users')
     console.log(`list plans: seeded and analyzed in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
-    // Observes what drizzle's postgres-js statements are run with, until this file ends.
-    proto.execute = function (values) {
-      boundValues.set(this, values ?? {})
-      return execute.call(this, values)
+    // Observes what drizzle's postgres-js statements are run with, until this file ends: through
+    // drizzle's execute, or the all/get that map rows themselves (src/db/pg.ts, executeMapped).
+    originals = Object.fromEntries(ways.map((k) => [k, proto[k]])) as typeof originals
+    for (const k of ways) {
+      proto[k] = function (values) {
+        boundValues.set(this, values ?? {})
+        return originals[k].call(this, values)
+      }
     }
   }
 }, 180_000)
 
 afterAll(() => {
-  proto.execute = execute
+  if (originals) for (const k of ways) proto[k] = originals[k]
 })
 
 interface Statement {

@@ -1,9 +1,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import postgres from 'postgres'
-import type { SQL } from 'drizzle-orm'
+import { fillPlaceholders, type SQL } from 'drizzle-orm'
 import { PgDatabase, PgDeleteBase, PgInsertBase, PgSelectBase, PgUpdateBase } from 'drizzle-orm/pg-core'
 import { drizzle, PostgresJsPreparedQuery } from 'drizzle-orm/postgres-js'
 import { attachConnection, type Db, type DbConnection } from './connection'
+import { compiledRowMapper } from './row-mapper'
 
 export interface PgOptions {
   /** Connections in the pool (TEAMDAY_DB_POOL). */
@@ -238,10 +239,10 @@ export function installSqliteStyleTerminals(): void {
   }
   const prepared = (PostgresJsPreparedQuery as any).prototype
   prepared.all = function (values?: Record<string, unknown>) {
-    return this.execute(values)
+    return executeMapped(this, values)
   }
   prepared.get = function (values?: Record<string, unknown>) {
-    return this.execute(values).then((rows: unknown[]) => rows[0])
+    return executeMapped(this, values).then((rows: unknown[]) => rows[0])
   }
   prepared.run = function (values?: Record<string, unknown>) {
     return this.execute(values)
@@ -257,4 +258,33 @@ export function installSqliteStyleTerminals(): void {
   db.run = function (query: SQL) {
     return this.execute(query)
   }
+}
+
+const ROW_MAPPER = Symbol('teamday.rowMapper')
+
+/** What executeMapped reads of drizzle's prepared query (the fields drizzle's own execute reads). */
+interface PgPrepared {
+  [ROW_MAPPER]?: ((row: unknown[]) => Record<string, unknown>) | null
+  client: postgres.Sql
+  queryString: string
+  params: unknown[]
+  prepare: boolean
+  execute(values?: Record<string, unknown>): Promise<unknown[]>
+}
+
+/**
+ * A prepared query's rows, as drizzle's `execute` gives them (the statement prepared on the
+ * server, its rows as value arrays, each mapped to the selected fields), mapped by a mapper made
+ * once for the query (src/db/row-mapper.ts) instead of drizzle's per-row mapResultRow; a query
+ * that mapper does not cover goes through drizzle's `execute`.
+ */
+function executeMapped(q: PgPrepared, values: Record<string, unknown> | undefined): Promise<unknown[]> {
+  let map = q[ROW_MAPPER]
+  if (map === undefined) q[ROW_MAPPER] = map = compiledRowMapper(q as Parameters<typeof compiledRowMapper>[0]) ?? null
+  if (map === null) return q.execute(values)
+  const rowOf = map
+  return q.client
+    .unsafe(q.queryString, fillPlaceholders(q.params, values ?? {}) as postgres.ParameterOrJSON<never>[], { prepare: q.prepare })
+    .values()
+    .then((rows) => rows.map((r) => rowOf(r as unknown[])))
 }

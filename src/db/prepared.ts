@@ -1,5 +1,6 @@
 import { fillPlaceholders } from 'drizzle-orm'
 import { connectionOf, type Db, type SqliteConnection } from './connection'
+import { compiledRowMapper } from './row-mapper'
 
 const PREPARED = Symbol('teamday.prepared')
 
@@ -57,17 +58,21 @@ function runNowWhenPossible(db: Db, q: DrizzlePrepared, shared: boolean): void {
   const get = q.get.bind(q)
   const all = q.all.bind(q)
   const mapped = shared ? new WeakMap<object, unknown>() : null
+  // drizzle's own mapping, or the same done with the per-column work done once (src/db/row-mapper.ts).
+  const mapRow = compiledRowMapper(q as Parameters<typeof compiledRowMapper>[0])
+  const mapGet = mapRow ? (row: unknown) => (row ? mapRow(row as unknown[]) : undefined) : (row: unknown) => q.mapGetResult(row)
+  const mapAll = mapRow ? (rows: unknown) => (rows as unknown[][]).map(mapRow) : (rows: unknown) => q.mapAllResult(rows)
   q.get = (values) => {
     const r = conn.runNow(db, sql, fillPlaceholders(params, values ?? {}), 'get')
     if (r === undefined) return get(values)
     const row = r.rows as unknown
-    if (mapped === null || row === null || typeof row !== 'object') return q.mapGetResult(row)
+    if (mapped === null || row === null || typeof row !== 'object') return mapGet(row)
     let result = mapped.get(row)
-    if (result === undefined) mapped.set(row, (result = Object.freeze(q.mapGetResult(row))))
+    if (result === undefined) mapped.set(row, (result = Object.freeze(mapGet(row))))
     return result
   }
   q.all = (values) => {
     const r = conn.runNow(db, sql, fillPlaceholders(params, values ?? {}), 'all')
-    return r === undefined ? all(values) : q.mapAllResult(r.rows)
+    return r === undefined ? all(values) : mapAll(r.rows)
   }
 }
