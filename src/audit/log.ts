@@ -5,6 +5,7 @@ import type { Clock } from '../clock'
 import type { SecretBox } from '../crypto/secretbox'
 import type { Db } from '../db/connection'
 import { auditEvents, type AuditEvent } from '../db/schema'
+import { insertStatements } from '../db/prepared'
 import { newId } from '../ids'
 import type { Logger } from '../logger'
 
@@ -92,9 +93,7 @@ export class AuditLog {
       const seal = (v: string | null | undefined, field: string) => (v ? box.seal(redactTokens(v), `audit.${field}:${id}`) : null)
       const principal = scope.actor.kind === 'token' || scope.actor.kind === 'session' ? scope.actor.principal : null
       const actor = e.actor !== undefined ? e.actor : principal
-      await scope.db
-        .insert(auditEvents)
-        .values({
+      await insertStatements(scope.db, auditEvents).run({
           id,
           organizationId: e.organizationId !== undefined ? e.organizationId : (principal?.organizationId ?? null),
           type: e.type,
@@ -110,7 +109,6 @@ export class AuditLog {
           details: e.details ? (seal(JSON.stringify(e.details), 'details') as unknown as Record<string, unknown>) : null,
           createdAt: new Date(scope.clock.now()),
         })
-        .run()
     } catch (err) {
       scope.log.error('audit_write_failed', { type: e.type, error: errorMessage(err) })
     }

@@ -1,4 +1,5 @@
-import { fillPlaceholders } from 'drizzle-orm'
+import { fillPlaceholders, getTableColumns, getTableName, is, sql, SQL, type Column } from 'drizzle-orm'
+import type { SQLiteTable } from 'drizzle-orm/sqlite-core'
 import { connectionOf, type Db, type SqliteConnection } from './connection'
 import { compiledRowMapper } from './row-mapper'
 
@@ -75,4 +76,61 @@ function runNowWhenPossible(db: Db, q: DrizzlePrepared, shared: boolean): void {
     const r = conn.runNow(db, sql, fillPlaceholders(params, values ?? {}), 'all')
     return r === undefined ? all(values) : mapAll(r.rows)
   }
+}
+
+type InsertableTable = SQLiteTable & { $inferInsert: Record<string, unknown>; $inferSelect: Record<string, unknown> }
+
+/**
+ * A prepared `INSERT` of one row into `table`, every insertable column bound: drizzle's insert
+ * builder otherwise builds the statement's SQL anew for every row (measured: 30-70 µs of a task's
+ * insert on SQLite, about 100 µs on PostgreSQL, before the database does anything). `get` returns
+ * the row inserted (`RETURNING *`), `run` nothing. A column the row leaves out gets what drizzle's
+ * builder gives it: its default (an SQL default of a NOT NULL column is in the statement), else its
+ * $defaultFn or $onUpdateFn, else null (generated columns are never written); a nullable column
+ * whose default is SQL must be given (it throws otherwise).
+ * Values are encoded as drizzle encodes them (the column's mapToDriverValue; null stays null).
+ */
+export function insertStatements<T extends InsertableTable>(db: Db, table: T): { get(row: T['$inferInsert']): Promise<T['$inferSelect']>; run(row: T['$inferInsert']): Promise<void> } {
+  const columns = Object.entries(getTableColumns(table)).filter(([, c]) => !(c as unknown as { shouldDisableInsert(): boolean }).shouldDisableInsert()) as [string, Column][]
+  const q = prepared(db, `insert.${getTableName(table)}`, () => {
+    // A column whose default is SQL (a JSON list's '[]') gets it in the statement, for a row that leaves it out.
+    const value = (k: string, c: Column) => (sqlDefault(c) ? sql`coalesce(${sql.placeholder(k)}, ${c.default as SQL})` : sql`${sql.placeholder(k)}`)
+    const values = () => db.insert(table).values(Object.fromEntries(columns.map(([k, c]) => [k, value(k, c)])) as T['$inferInsert'])
+    return { returning: values().returning().prepare(), plain: values().prepare() }
+  })
+  const bound = (row: Record<string, unknown>) => {
+    const out: Record<string, unknown> = {}
+    for (const [k, c] of columns) {
+      let v = row[k]
+      if (v === null && sqlDefault(c)) throw new Error(`insertStatements: ${getTableName(table)}.${k} cannot be null`)
+      if (v === undefined && !sqlDefault(c)) v = defaultOf(table, k, c)
+      out[k] = v === null || v === undefined ? null : c.mapToDriverValue(v)
+    }
+    return out
+  }
+  return {
+    get: async (row) => (await q.returning.get(bound(row))) as T['$inferSelect'],
+    run: async (row) => {
+      await q.plain.run(bound(row))
+    },
+  }
+}
+
+/**
+ * Whether a column's default is SQL (written into the statement: coalesce(value, default)). Only
+ * for NOT NULL columns, where a null could never be stored: a nullable one must be given.
+ */
+function sqlDefault(c: Column): boolean {
+  return is(c.default, SQL) && c.notNull
+}
+
+/** What drizzle's insert builder puts in a column the row leaves out (one without an SQL default). */
+function defaultOf(table: InsertableTable, key: string, c: Column): unknown {
+  if (c.default !== null && c.default !== undefined) {
+    if (is(c.default, SQL)) throw new Error(`insertStatements: ${getTableName(table)}.${key} has an SQL default and may be null; give it a value`)
+    return c.default
+  }
+  const made = c.defaultFn !== undefined ? c.defaultFn() : c.onUpdateFn !== undefined ? c.onUpdateFn() : null
+  if (is(made, SQL)) throw new Error(`insertStatements: ${getTableName(table)}.${key} has an SQL default; give it a value`)
+  return made
 }

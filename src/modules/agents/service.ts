@@ -4,7 +4,7 @@ import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { budgetedPages, cappedCount, countedPages, keysetPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, storedBytes } from '../../db/paging'
-import { prepared } from '../../db/prepared'
+import { insertStatements, prepared } from '../../db/prepared'
 import { agents, dialect, type Agent, type AgentVisibility, type Dialect } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
@@ -152,24 +152,20 @@ export async function createAgent(ctx: Ctx, input: AgentInput & { name: string }
   const fields = columns(input)
   await checkSubagents(ctx, p, fields.subagentIds ?? [], id)
   const now = new Date(ctx.clock.now())
-  const row = (await insertWithSlug('agent', input.slug, fields.name!, (s) => slugInUse(ctx, p.organizationId, s), (slug) =>
-    ctx.db
-      .insert(agents)
-      .values({
-        ...fields,
-        id,
-        organizationId: p.organizationId,
-        userId: p.userId,
-        name: fields.name!,
-        slug,
-        archived: false,
-        archivedAt: null,
-        createdAt: now,
-        updatedAt: now,
-      })
-      .returning()
-      .get(),
-  ))!
+  const row = await insertWithSlug('agent', input.slug, fields.name!, (s) => slugInUse(ctx, p.organizationId, s), (slug) =>
+    insertStatements(ctx.db, agents).get({
+      ...fields,
+      id,
+      organizationId: p.organizationId,
+      userId: p.userId,
+      name: fields.name!,
+      slug,
+      archived: false,
+      archivedAt: null,
+      createdAt: now,
+      updatedAt: now,
+    }),
+  )
   return toPublicAgent(row)
 }
 

@@ -5,7 +5,7 @@ import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, withTx, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { budgetedPages, cappedCount, countedPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, storedBytes } from '../../db/paging'
-import { prepared } from '../../db/prepared'
+import { insertStatements, prepared } from '../../db/prepared'
 import { tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
@@ -182,21 +182,17 @@ export async function createTask(ctx: Ctx, input: TaskInput & { title: string })
     const fields = await columns(ctx, p, { ...input, status: undefined })
     await assertAssigneeSees(ctx, p.organizationId, { assignedTo: fields.assignedTo ?? null, assigneeType: fields.assigneeType ?? null, spaceId: fields.spaceId ?? null })
     const now = new Date(ctx.clock.now())
-    const row = (await ctx.db
-      .insert(tasks)
-      .values({
-        ...fields,
-        id: newId('task'),
-        organizationId: p.organizationId,
-        createdBy: p.userId,
-        title: fields.title!,
-        status: 'pending',
-        completedAt: null,
-        createdAt: now,
-        updatedAt: now,
-      })
-      .returning()
-      .get())!
+    const row = await insertStatements(ctx.db, tasks).get({
+      ...fields,
+      id: newId('task'),
+      organizationId: p.organizationId,
+      createdBy: p.userId,
+      title: fields.title!,
+      status: 'pending',
+      completedAt: null,
+      createdAt: now,
+      updatedAt: now,
+    })
     return toPublicTask(row)
   })
 }
