@@ -94,21 +94,21 @@ export class AuditLog {
       const principal = scope.actor.kind === 'token' || scope.actor.kind === 'session' ? scope.actor.principal : null
       const actor = e.actor !== undefined ? e.actor : principal
       await insertStatements(scope.db, auditEvents).run({
-          id,
-          organizationId: e.organizationId !== undefined ? e.organizationId : (principal?.organizationId ?? null),
-          type: e.type,
-          actorUserId: actor?.userId ?? null,
-          actorTokenId: actor?.tokenId ?? null,
-          source: e.source ?? SOURCES[scope.actor.kind],
-          tokenId: e.tokenId ?? null,
-          targetType: e.targetType ?? null,
-          targetId: e.targetId ?? null,
-          ip: seal(scope.origin?.ip(), 'ip'),
-          userAgent: seal(scope.origin?.userAgent?.slice(0, 512), 'ua'),
-          requestId: scope.requestId,
-          details: e.details ? (seal(JSON.stringify(e.details), 'details') as unknown as Record<string, unknown>) : null,
-          createdAt: new Date(scope.clock.now()),
-        })
+        id,
+        organizationId: e.organizationId !== undefined ? e.organizationId : (principal?.organizationId ?? null),
+        type: e.type,
+        actorUserId: actor?.userId ?? null,
+        actorTokenId: actor?.tokenId ?? null,
+        source: e.source ?? SOURCES[scope.actor.kind],
+        tokenId: e.tokenId ?? null,
+        targetType: e.targetType ?? null,
+        targetId: e.targetId ?? null,
+        ip: seal(scope.origin?.ip(), 'ip'),
+        userAgent: seal(scope.origin?.userAgent?.slice(0, 512), 'ua'),
+        requestId: scope.requestId,
+        details: e.details ? (seal(JSON.stringify(e.details), 'details') as unknown as Record<string, unknown>) : null,
+        createdAt: new Date(scope.clock.now()),
+      })
     } catch (err) {
       scope.log.error('audit_write_failed', { type: e.type, error: errorMessage(err) })
     }
