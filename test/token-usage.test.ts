@@ -71,7 +71,25 @@ describe('first use from a new address', () => {
   test('two requests at once that both read the address before either wrote write once: the other neither overwrites nor audits', async () => {
     const tok = await makeToken(t, admin)
     const row = (await findTokenForAuth(t.rt.db, hashToken(tok.token)))!
-    await Promise.all([touchLastUsed(requestCtx('192.0.2.1', 'r1'), row), touchLastUsed(requestCtx('192.0.2.2', 'r2'), row)])
+    // On PostgreSQL the two run on two connections, and the second can reach its read after the
+    // first has written (a connection still opening, a busy machine): then it is a later request,
+    // rightly audited as a move. So the token's row is locked here until both wait to write:
+    // both have read by then, as the test's premise says.
+    const conn = t.rt.connection
+    const lock = conn.dialect === 'pg' ? await conn.client.reserve() : null
+    if (lock) {
+      await lock.unsafe('BEGIN')
+      await lock.unsafe('SELECT 1 FROM personal_access_tokens WHERE id = $1 FOR UPDATE', [tok.id])
+    }
+    const both = Promise.all([touchLastUsed(requestCtx('192.0.2.1', 'r1'), row), touchLastUsed(requestCtx('192.0.2.2', 'r2'), row)])
+    if (lock && conn.dialect === 'pg') {
+      const waiting = async () => (await conn.client.unsafe(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'update "personal_access_tokens"%'`))[0]!.n as number
+      for (let i = 0; i < 500 && (await waiting()) < 2; i++) await Bun.sleep(10)
+      expect(await waiting()).toBe(2)
+      await lock.unsafe('COMMIT')
+      lock.release()
+    }
+    await both
     const events = (await t.req('GET', `/api/v1/audit-events?type=token.new_ip&tokenId=${tok.id}`, { token: admin.token })).body.events
     expect(events).toHaveLength(1)
     expect((await describeToken(tok.id)).lastUsedIp).toBe(events[0].ip)
