@@ -91,19 +91,22 @@ type InsertableTable = SQLiteTable & { $inferInsert: Record<string, unknown>; $i
  * Values are encoded as drizzle encodes them (the column's mapToDriverValue; null stays null).
  */
 export function insertStatements<T extends InsertableTable>(db: Db, table: T): { get(row: T['$inferInsert']): Promise<T['$inferSelect']>; run(row: T['$inferInsert']): Promise<void> } {
-  const columns = Object.entries(getTableColumns(table)).filter(([, c]) => !(c as unknown as { shouldDisableInsert(): boolean }).shouldDisableInsert()) as [string, Column][]
+  // Each insertable column with whether its default is SQL (asked once here, not per row).
+  const columns = (Object.entries(getTableColumns(table)) as [string, Column][])
+    .filter(([, c]) => !(c as unknown as { shouldDisableInsert(): boolean }).shouldDisableInsert())
+    .map(([k, c]) => [k, c, sqlDefault(c)] as const)
   const q = prepared(db, `insert.${getTableName(table)}`, () => {
     // A column whose default is SQL (a JSON list's '[]') gets it in the statement, for a row that leaves it out.
-    const value = (k: string, c: Column) => (sqlDefault(c) ? sql`coalesce(${sql.placeholder(k)}, ${c.default as SQL})` : sql`${sql.placeholder(k)}`)
-    const values = () => db.insert(table).values(Object.fromEntries(columns.map(([k, c]) => [k, value(k, c)])) as T['$inferInsert'])
+    const value = (k: string, c: Column, inSql: boolean) => (inSql ? sql`coalesce(${sql.placeholder(k)}, ${c.default as SQL})` : sql`${sql.placeholder(k)}`)
+    const values = () => db.insert(table).values(Object.fromEntries(columns.map(([k, c, inSql]) => [k, value(k, c, inSql)])) as T['$inferInsert'])
     return { returning: values().returning().prepare(), plain: values().prepare() }
   })
   const bound = (row: Record<string, unknown>) => {
     const out: Record<string, unknown> = {}
-    for (const [k, c] of columns) {
+    for (const [k, c, inSql] of columns) {
       let v = row[k]
-      if (v === null && sqlDefault(c)) throw new Error(`insertStatements: ${getTableName(table)}.${k} cannot be null`)
-      if (v === undefined && !sqlDefault(c)) v = defaultOf(table, k, c)
+      if (v === null && inSql) throw new Error(`insertStatements: ${getTableName(table)}.${k} cannot be null`)
+      if (v === undefined && !inSql) v = defaultOf(table, k, c)
       out[k] = v === null || v === undefined ? null : c.mapToDriverValue(v)
     }
     return out
