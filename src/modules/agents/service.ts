@@ -3,7 +3,7 @@ import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { budgetedPages, cappedCount, countedPages, keysetPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, storedBytes } from '../../db/paging'
+import { budgetedPages, cappedCount, countedPages, keysetPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, listedColumns, storedBytes } from '../../db/paging'
 import { insertStatements, prepared } from '../../db/prepared'
 import { agents, dialect, type Agent, type AgentVisibility, type Dialect } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -55,7 +55,7 @@ export interface ListAgentsOptions {
   batched?: boolean
 }
 
-export function toPublicAgent(row: Agent): PublicAgent {
+export function toPublicAgent(row: Omit<Agent, 'contentBytes'>): PublicAgent {
   return {
     id: row.id,
     name: row.name,
@@ -195,8 +195,8 @@ function listStatements(db: Db, s: AgentListShape) {
   // (at most 1,000 characters) count as the rest of a row does.
   const bytes = storedBytes(db, a)
   return {
-    ...budgetedPages(db, () => db.select().from(a).$dynamic(), a, bytes, where),
-    counted: countedPages(db, (n) => db.select({ row: getTableColumns(a), n }).from(a).$dynamic(), a, where, bytes),
+    ...budgetedPages(db, () => db.select(listedColumns(a)).from(a).$dynamic(), a, bytes, where),
+    counted: countedPages(db, (n) => db.select({ row: listedColumns(a), n }).from(a).$dynamic(), a, where, bytes),
     count: cappedCount(db, a, and(...where)),
     ...sizeStatements(db, a, bytes, where),
   }

@@ -3,7 +3,7 @@ import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { afterParams, keysetPages, mapBatches, readPage, sizeStatements, sizesOf, storedBytes } from '../../db/paging'
+import { afterParams, keysetPages, mapBatches, readPage, sizeStatements, sizesOf, listedColumns, storedBytes } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { dbTime, dialect, executions, type Agent, type Execution, type ExecutionStatus, type Space } from '../../db/schema'
 import type { Engine, StartOptions, Started } from '../../engine/runner'
@@ -18,7 +18,7 @@ import { assistantAgent } from '../../engine/assistant'
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
-export function toPublicExecution(r: Execution) {
+export function toPublicExecution(r: Omit<Execution, 'contentBytes'>) {
   return {
     id: r.id,
     agentId: r.agentId,
@@ -196,7 +196,7 @@ function listStatements(db: Db, admin: boolean, f: ListFilters) {
     f.since === undefined ? undefined : gte(x.createdAt, ph('since')),
   ]
   // And each row's position with the bytes of its large columns (src/db/paging.ts, largePage).
-  return { ...keysetPages(() => db.select().from(x).$dynamic(), x, where), ...sizeStatements(db, x, largeColumnsBytes(db), where) }
+  return { ...keysetPages(() => db.select(listedColumns(x)).from(x).$dynamic(), x, where), ...sizeStatements(db, x, largeColumnsBytes(db), where) }
 }
 
 /** Executions the caller may read, newest first; no total (TeamDay answers a bare array). */

@@ -3,7 +3,7 @@ import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, withTx, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { budgetedPages, cappedCount, countedPages, keysetPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, storedBytes } from '../../db/paging'
+import { budgetedPages, cappedCount, countedPages, keysetPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, listedColumns, storedBytes } from '../../db/paging'
 import { forShare } from '../../db/locks'
 import { prepared } from '../../db/prepared'
 import { agents, secrets, spaces, type AgentRef, type Space } from '../../db/schema'
@@ -237,8 +237,8 @@ function listStatements(db: Db, withArchived: boolean, admin: boolean) {
     sql`(select coalesce(sum(octet_length(${secrets.key}) + 3), 0) from ${secrets} where ${secrets.organizationId} = ${s.organizationId} and ${secrets.scope} = ${s.id})`,
   ])
   return {
-    ...budgetedPages(db, () => db.select().from(s).$dynamic(), s, bytes, where),
-    counted: countedPages(db, (n) => db.select({ row: getTableColumns(s), n }).from(s).$dynamic(), s, where, bytes),
+    ...budgetedPages(db, () => db.select(listedColumns(s)).from(s).$dynamic(), s, bytes, where),
+    counted: countedPages(db, (n) => db.select({ row: listedColumns(s), n }).from(s).$dynamic(), s, where, bytes),
     count: cappedCount(db, s, and(...where)),
     ...sizeStatements(db, s, bytes, where),
   }
@@ -269,7 +269,7 @@ export async function listSpaces(ctx: Ctx, opts: ListSpacesOptions): Promise<{ s
     sizes: opts.batched ? sizesOf(q, params) : undefined,
     budgeted: opts.batched,
   })
-  const publicSpaces = async (rows: Space[]) => {
+  const publicSpaces = async (rows: Omit<Space, 'contentBytes'>[]) => {
     const names = await secretNamesBySpace(ctx, principal.organizationId, rows.map((r) => r.id))
     return rows.map((r) => toPublicSpace(r, names.get(r.id) ?? []))
   }

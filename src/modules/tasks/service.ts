@@ -4,7 +4,7 @@ import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, withTx, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
-import { budgetedPages, cappedCount, countedPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, storedBytes } from '../../db/paging'
+import { budgetedPages, cappedCount, countedPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, listedColumns, storedBytes } from '../../db/paging'
 import { insertStatements, prepared } from '../../db/prepared'
 import { tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schema'
 import { AppError } from '../../errors'
@@ -56,7 +56,7 @@ export interface ListTasksOptions {
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
-export function toPublicTask(row: Task): PublicTask {
+export function toPublicTask(row: Omit<Task, 'contentBytes'>): PublicTask {
   return {
     id: row.id,
     title: row.title,
@@ -216,8 +216,8 @@ function listStatements(db: Db, admin: boolean, f: TaskFilters) {
   // assignee (at most 700 characters) count as the rest of a row does.
   const bytes = storedBytes(db, k)
   return {
-    ...budgetedPages(db, () => db.select().from(k).$dynamic(), k, bytes, where),
-    counted: countedPages(db, (n) => db.select({ row: getTableColumns(k), n }).from(k).$dynamic(), k, where, bytes),
+    ...budgetedPages(db, () => db.select(listedColumns(k)).from(k).$dynamic(), k, bytes, where),
+    counted: countedPages(db, (n) => db.select({ row: listedColumns(k), n }).from(k).$dynamic(), k, where, bytes),
     count: cappedCount(db, k, and(...where)),
     ...sizeStatements(db, k, bytes, where),
   }
