@@ -130,6 +130,12 @@ describe('access log', () => {
     expect(loggedTarget('http://h/x?state=sk-ABCDEFGHIJKLMNOP1234567890')).toBe('/x?state=[redacted]')
     expect(loggedTarget('http://h/x?eyJhbGciOiJIUzI1NiJ9abcdef123456')).toBe('/x?[redacted]')
     expect(loggedTarget('http://h/x?cursor=next')).toBe('/x?cursor=next')
+    // The ids the API's filters take are shown (an operator needs them); a session's or a link's id,
+    // a token and any other long value of token characters are not.
+    expect(loggedTarget('http://h/api/v1/tasks?spaceId=space_3kQ9aZ0bYcXdWeVfUgTh&assignedTo=char_3kQ9aZ0bYcXdWeVfUgTh')).toBe('/api/v1/tasks?spaceId=space_3kQ9aZ0bYcXdWeVfUgTh&assignedTo=char_3kQ9aZ0bYcXdWeVfUgTh')
+    expect(loggedTarget('http://h/x?s=ses_3kQ9aZ0bYcXdWeVfUgTh&l=link_3kQ9aZ0bYcXdWeVfUgTh&t=space_3kQ9aZ0bYcXdWeVfUgTh9')).toBe('/x?s=[redacted]&l=[redacted]&t=[redacted]')
+    expect(loggedTarget('http://h/x?spaceId=space_3kQ9aZ0bYcXdWeVf-gTh')).toBe('/x?spaceId=[redacted]')
+    expect(loggedTarget('http://h/x?X-Amz-Signature=abc&url_sig=1&design=2')).toBe('/x?X-Amz-Signature=[redacted]&url_sig=[redacted]&design=2')
     expect(loggedTarget('http://h/')).toBe('/')
   })
 

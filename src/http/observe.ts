@@ -10,11 +10,19 @@ import { pathStart } from './url-path'
  * flows), also asked for in another case or after more slashes (the 404s that still carry a secret).
  */
 const SENSITIVE_ROUTES = /^\/+(api\/+auth|setup)(\/|$)/i
-/** Query parameters whose values are secrets by their name. */
-const SECRET_PARAM = /token|secret|passw|key|code|auth|sig|session|credential|cookie/i
+/** Query parameters whose values are secrets by their name (`sig` as a word: not `assignedTo`). */
+const SECRET_PARAM = /token|secret|passw|key|code|auth|signature|(^|[^a-z])sig([^a-z]|$)|session|credential|cookie/i
 /** A value that looks like a credential: long, one word of token characters, letters and digits mixed. */
 const CREDENTIAL_LIKE = /^(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9_\-.~+/=]{20,}$/
 const REDACTED = '[redacted]'
+/**
+ * An id of an object the API names in its query filters (src/ids.ts: `space_`, `char_`, `user_`…
+ * and 20 base62 characters): credential-like by its shape, but no secret, and what an operator
+ * reading the log needs to see (`?spaceId=space_…`). Ids of sessions, links and secrets are not
+ * among them: they stay redacted like any long value.
+ */
+const SHOWN_ID = /^(org|user|mem|pat|req|char|space|task|exec|evt|inst)_[A-Za-z0-9]{20}$/
+const credentialLike = (v: string) => v.length >= 20 && CREDENTIAL_LIKE.test(v) && !SHOWN_ID.test(v)
 /**
  * `/setup/<secret>` and `/set-password/<secret>`: the secret is never written down. The segment
  * after either, in any case and after any run of slashes, anywhere in the path: `//set-password/…`,
@@ -64,10 +72,10 @@ export function loggedTarget(url: string): string {
   if (SENSITIVE_ROUTES.test(path)) return path
   const params = url.slice(q + 1).split('&').map((pair) => {
     const eq = pair.indexOf('=')
-    if (eq < 0) return pair.length >= 20 && CREDENTIAL_LIKE.test(decode(pair)) ? REDACTED : pair
+    if (eq < 0) return credentialLike(decode(pair)) ? REDACTED : pair
     const name = pair.slice(0, eq)
     const value = decode(pair.slice(eq + 1))
-    if (SECRET_PARAM.test(decode(name)) || (value.length >= 20 && CREDENTIAL_LIKE.test(value)) || redactTokens(value) !== value) return `${name}=${REDACTED}`
+    if (SECRET_PARAM.test(decode(name)) || credentialLike(value) || redactTokens(value) !== value) return `${name}=${REDACTED}`
     return pair
   })
   return redactTokens(`${path}?${params.join('&')}`)
