@@ -73,6 +73,15 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/** The whole machine's CPU time so far (all cores, /proc/stat): idle (with I/O wait) and total, in ticks. */
+export function machineTicks(): { idle: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number)
+  return { idle: f[3]! + f[4]!, total: f.reduce((t, x) => t + x, 0) }
+}
+
+/** The share of the machine's CPU time left idle between two machineTicks() readings, in %. */
+export const idlePercent = (a: { idle: number; total: number }, b: { idle: number; total: number }) => (100 * (b.idle - a.idle)) / Math.max(1, b.total - a.total)
+
 export const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024
 
 export function requireWrk(): void {

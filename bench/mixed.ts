@@ -29,7 +29,7 @@ import { createToken } from '../src/modules/tokens/service'
 import { createUser } from '../src/modules/users/service'
 import { operatorContext } from '../src/context'
 import { createRuntime, sqliteConnection } from '../src/runtime'
-import { benchDatabase, connectionsPerProcess, cpuSeconds, listeningPort, medianFigures, PgProbe, pgServerArg, requireWrk, rssMb, startTeamday, stopAll, withoutDbArg, wrk, type Started } from './common'
+import { benchDatabase, connectionsPerProcess, cpuSeconds, idlePercent, listeningPort, machineTicks, median, medianFigures, PgProbe, pgServerArg, requireWrk, rssMb, startTeamday, stopAll, withoutDbArg, wrk, type Started } from './common'
 import { copyToPostgres, seedAgents, seedSpaces, seedTasks } from './seed'
 
 const argv = process.argv.slice(2)
@@ -127,6 +127,8 @@ interface Result {
   cpu: number
   /** CPU ms of PostgreSQL's backends per request. */
   pgCpu: number | null
+  /** The machine's CPU time left idle meanwhile, in % (all cores): above a few %, what limits is waiting, not CPU. */
+  idle: number
   errors: string
   split: string
 }
@@ -146,6 +148,7 @@ async function ready(s: Server): Promise<Server> {
 async function bench(s: Server): Promise<Result> {
   const cpu0 = s.children.reduce((t, c) => t + cpuSeconds(c.pid!), 0)
   const pg0 = s.probe ? await s.probe.cpu() : null
+  const ticks0 = machineTicks()
   let split = ''
   const r = await wrk(s.url, {
     connections: CONNS,
@@ -158,6 +161,7 @@ async function bench(s: Server): Promise<Result> {
   return {
     cpu: ((s.children.reduce((t, c) => t + cpuSeconds(c.pid!), 0) - cpu0) * 1000) / r.requests,
     pgCpu: pg0 ? ((pg0.pids.reduce((t, p) => t + cpuSeconds(p), 0) - pg0.seconds) * 1000) / r.requests : null,
+    idle: idlePercent(ticks0, machineTicks()),
     rps: r.rps,
     p50: r.p50,
     p99: r.p99,
@@ -167,7 +171,7 @@ async function bench(s: Server): Promise<Result> {
   }
 }
 
-const medianOf = (rs: Result[]): Result => ({ ...medianFigures(rs), errors: rs.map((r) => r.errors).filter(Boolean).join('; ') })
+const medianOf = (rs: Result[]): Result => ({ ...medianFigures(rs), idle: median(rs.map((r) => r.idle)), errors: rs.map((r) => r.errors).filter(Boolean).join('; ') })
 
 // BENCH_PROFILE=DIR (source only): the servers write a CPU profile there when they stop.
 const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${resolve(process.env.BENCH_PROFILE)}`] : []
@@ -202,7 +206,7 @@ try {
   for (let i = 0; i < ROUNDS; i++) for (const x of all) runs.get(x)!.push(await bench(x))
   const b = medianOf(runs.get(bare)!)
   const line = (name: string, r: Result) =>
-    `  ${name.padEnd(38)}${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(1).padStart(6)} ms  p99 ${r.p99.toFixed(1).padStart(6)} ms  CPU ${r.cpu.toFixed(2)}${r.pgCpu === null ? '' : ` + PostgreSQL ${r.pgCpu.toFixed(2)}`} ms/req  RSS ${r.rss.toFixed(0)} MB` +
+    `  ${name.padEnd(38)}${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50.toFixed(1).padStart(6)} ms  p99 ${r.p99.toFixed(1).padStart(6)} ms  CPU ${r.cpu.toFixed(2)}${r.pgCpu === null ? '' : ` + PostgreSQL ${r.pgCpu.toFixed(2)}`} ms/req  idle ${r.idle.toFixed(0)} %  RSS ${r.rss.toFixed(0)} MB` +
     (r === b ? '' : `  ×${(r.rps / b.rps).toFixed(2)} bare req/s, p99 ×${(r.p99 / b.p99).toFixed(2)}`) +
     (r.split ? `  (connections per instance: ${r.split})` : '') +
     (r.errors ? `  (${r.errors})` : '')
