@@ -9,6 +9,7 @@
 //   npm run bench:mixed                           (needs wrk: apt-get install -y wrk)
 //   BENCH_SECONDS=10 BENCH_ROUNDS=3 BENCH_TASKS=100000 BENCH_AGENTS=20000 BENCH_CONNECTIONS=64 npm run bench:mixed
 //   (rounds alternate the two servers, both running throughout; medians are printed)
+//   BENCH_WARMUP=30 (seconds of the workload per server process before the rounds: JIT tiers)
 //   npm run build && bun bench/mixed.ts dist/teamday      (the compiled binary instead of the source)
 //   BENCH_PROFILE=/tmp/prof npm run bench:mixed          (a CPU profile of our server)
 //
@@ -38,6 +39,8 @@ const BIN = withoutDbArg(argv)[0] ? resolve(withoutDbArg(argv)[0]!) : null
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1)
 const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 64)
+/** Seconds of warm-up load per process of each server (see the warm-up below). */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 30)
 const TASKS = Number(process.env.BENCH_TASKS ?? 100_000)
 const AGENTS = Number(process.env.BENCH_AGENTS ?? 20_000)
 // BENCH_ACCEPT_ENCODING=gzip: every request says Accept-Encoding: gzip, as fetch and the TeamDay CLI
@@ -200,8 +203,15 @@ try {
   if (pgdb && WANTED.has('pg2')) await start('teamday, PostgreSQL ×2', pgdb.url, 2)
   const all = [bare, ...servers]
   console.log(`mixed workload: wrk -t1 -c${CONNS} -d${SECONDS}s x ${ROUNDS} round(s), alternating; 65 % list first pages (mixed filters), 25 % creates, 10 % GET by id`)
-  // Warm-up: each route's first request compiles its handler and validators; each connection of a pool opens.
-  for (const x of all) await wrk(x.url, { connections: CONNS, seconds: Math.min(SECONDS, 5), extra: ['-s', script] })
+  // Warm-up: each route's first request compiles its handler and validators, each connection of a
+  // pool opens, and JavaScriptCore compiles the code that runs most into faster tiers on its JIT
+  // threads, which takes tens of thousands of requests per process: measured on two cores with one
+  // PostgreSQL instance, 10 s windows of this workload went 909, 1 088, 1 331 req/s before settling
+  // at 1 215-1 536, and with two instances (each process compiles the same code on its own, from
+  // half the requests) 854, 1 063, 1 161, 1 237, 1 439 before settling at 1 346-1 578 (the JIT
+  // threads' CPU 0.24 -> 0.02 ms a request). So WARMUP seconds for each of a server's processes.
+  console.log(`warm-up: ${WARMUP} s of the workload per process of each server (BENCH_WARMUP)`)
+  for (const x of all) await wrk(x.url, { connections: CONNS, seconds: WARMUP * x.children.length, extra: ['-s', script] })
   const runs = new Map<Server, Result[]>(all.map((x) => [x, []]))
   for (let i = 0; i < ROUNDS; i++) for (const x of all) runs.get(x)!.push(await bench(x))
   const b = medianOf(runs.get(bare)!)

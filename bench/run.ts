@@ -53,6 +53,8 @@ const PROFILE = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${res
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const CONNS = Number(process.env.BENCH_CONNECTIONS ?? 64)
+/** Seconds of warm-up load per process of each server, before each target's rounds. */
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 3)
 const THREADS = Number(process.env.BENCH_THREADS ?? 1)
 const ACCEPT_ENCODING = process.env.BENCH_ACCEPT_ENCODING || null
 const WANTED = new Set((process.env.BENCH_BACKENDS ?? (PG ? 'sqlite,pg1,pg2,barepg' : 'sqlite')).split(','))
@@ -232,7 +234,9 @@ try {
     for (const s of all) if (s.label.startsWith('bare Bun.serve + postgres')) await fetch(`${s.url}/__body`, { method: 'PUT', body: bytes, headers: { 'content-type': sample.headers.get('content-type')!, 'x-content-encoding': encoding } })
     const rows = new Map<string, Row[]>(all.map((s) => [s.label, []]))
     results.set(t.name, rows)
-    for (const s of all) await wrk(s.url + (floors.includes(s) ? '/' : t.path(s)), { connections: CONNS, seconds: Math.min(SECONDS, 3), threads: THREADS, extra: wrkHeaders(s) }) // warm-up
+    // Warm-up, WARMUP seconds per process of each server: each process JIT-compiles the route's
+    // code on its own (bench/mixed.ts measures how long that takes).
+    for (const s of all) await wrk(s.url + (floors.includes(s) ? '/' : t.path(s)), { connections: CONNS, seconds: WARMUP * s.children.length, threads: THREADS, extra: wrkHeaders(s) })
     for (let i = 0; i < ROUNDS; i++) for (const s of all) rows.get(s.label)!.push(await measure(t.name, s, floors.includes(s) ? '/' : t.path(s)))
 
     const med = medianFigures
