@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
 import { createApp } from '../src/app'
 import { agents } from '../src/db/schema'
-import { ResponseCache } from '../src/cache/response-cache'
+import { cachedJson, ResponseCache } from '../src/cache/response-cache'
 import { makeActor, makeTestApp } from './helpers/app'
 import { sqliteOnly } from './helpers/pg'
 
@@ -144,5 +144,51 @@ describe('ResponseCache', () => {
     small.set('w', new Blob([new Uint8Array(24)]))
     small.set('v', new Blob([new Uint8Array(24)]))
     expect(small.size).toBeLessThan(5)
+  })
+})
+
+describe('cachedJson: concurrent misses of one key', () => {
+  const request = () => new Request('http://localhost/api/v1/agents')
+  /** A build that counts its calls and answers after the event loop has turned a few times. */
+  const counted = (answer: () => unknown) => {
+    const calls = { n: 0 }
+    const build = async () => {
+      calls.n++
+      await Bun.sleep(5)
+      return answer()
+    }
+    return { calls, build }
+  }
+
+  test('build once: every request waiting for the same key gets the bytes of the first build, with its own headers', async () => {
+    const cache = new ResponseCache()
+    const { calls, build } = counted(() => ({ success: true, agents: [{ id: 'char_1' }] }))
+    const sets = Array.from({ length: 5 }, (_, i) => ({ headers: { 'x-request-id': `req_${i}` } as Record<string, unknown> }))
+    const answers = await Promise.all(sets.map((set) => cachedJson(cache, 'v1|org', request(), set, false, build)))
+    expect(calls.n).toBe(1)
+    for (const [i, res] of answers.entries()) {
+      expect(await res.json()).toEqual({ success: true, agents: [{ id: 'char_1' }] })
+      expect(res.headers.get('x-request-id')).toBe(`req_${i}`)
+    }
+    expect(cache.building.size).toBe(0)
+    // Another key is another build; the same key later is a hit.
+    await cachedJson(cache, 'v2|org', request(), { headers: {} }, false, build)
+    await cachedJson(cache, 'v1|org', request(), { headers: {} }, false, build)
+    expect(calls.n).toBe(2)
+  })
+
+  test('a build that gives a Response (a large page, streamed) or fails is not shared: the others build their own', async () => {
+    const cache = new ResponseCache()
+    const streamed = counted(() => new Response('[]'))
+    await Promise.all(Array.from({ length: 3 }, () => cachedJson(cache, 'k', request(), { headers: {} }, false, streamed.build)))
+    expect(streamed.calls.n).toBe(3)
+    const failing = counted(() => {
+      throw new Error('database unavailable')
+    })
+    const results = await Promise.allSettled(Array.from({ length: 3 }, () => cachedJson(cache, 'j', request(), { headers: {} }, false, failing.build)))
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected'])
+    expect(failing.calls.n).toBe(3)
+    expect(cache.building.size).toBe(0)
+    expect(cache.size).toBe(0)
   })
 })

@@ -9,6 +9,12 @@ import { noteSentBytes } from '../http/listen'
 export class ResponseCache {
   private readonly entries = new Map<string, Blob>()
   private bytes = 0
+  /**
+   * The builds under way, by key (cachedJson): a request that misses a key another request is
+   * building waits for those bytes instead of reading and serializing the same page again.
+   * Each settles with the bytes, or undefined when its build gave a Response or failed.
+   */
+  readonly building = new Map<string, Promise<Blob | undefined>>()
 
   constructor(
     private readonly maxEntries = 2000,
@@ -55,7 +61,10 @@ export class ResponseCache {
  * coding (src/http/compression.ts), the compressed bytes are kept too, under their own key, so a
  * cached list is compressed once per data version. A Response that `build()` gives (a large page,
  * sent as it is read: src/http/streamed-json.ts) is answered as it is and not kept: Elysia adds
- * the headers gathered in `set` to it.
+ * the headers gathered in `set` to it. Concurrent misses of one key build once (ResponseCache.
+ * building): right after a write every request in flight for the list missed, and each read and
+ * serialized the same page; the others now wait for the first one's bytes (and build their own
+ * only when it gave none).
  */
 export async function cachedJson(
   cache: ResponseCache,
@@ -68,11 +77,23 @@ export async function cachedJson(
   let json: string | undefined
   let body = cache.get(key)
   if (body === undefined) {
-    const value = await build()
-    if (value instanceof Response) return value
-    json = JSON.stringify(value)
-    body = new Blob([json], { type: JSON_TYPE })
-    cache.set(key, body)
+    const pending = cache.building.get(key)
+    if (pending !== undefined) body = await pending
+  }
+  if (body === undefined) {
+    let settle!: (bytes: Blob | undefined) => void
+    const building = new Promise<Blob | undefined>((resolve) => (settle = resolve))
+    cache.building.set(key, building)
+    try {
+      const value = await build()
+      if (value instanceof Response) return value
+      json = JSON.stringify(value)
+      body = new Blob([json], { type: JSON_TYPE })
+      cache.set(key, body)
+    } finally {
+      if (cache.building.get(key) === building) cache.building.delete(key)
+      settle(body)
+    }
   }
   const headers = set.headers as Record<string, string>
   headers['content-type'] = JSON_TYPE
