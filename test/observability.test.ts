@@ -135,7 +135,7 @@ describe('access log', () => {
     expect(loggedTarget('http://h/api/v1/tasks?spaceId=space_3kQ9aZ0bYcXdWeVfUgTh&assignedTo=char_3kQ9aZ0bYcXdWeVfUgTh')).toBe('/api/v1/tasks?spaceId=space_3kQ9aZ0bYcXdWeVfUgTh&assignedTo=char_3kQ9aZ0bYcXdWeVfUgTh')
     expect(loggedTarget('http://h/x?s=ses_3kQ9aZ0bYcXdWeVfUgTh&l=link_3kQ9aZ0bYcXdWeVfUgTh&t=space_3kQ9aZ0bYcXdWeVfUgTh9')).toBe('/x?s=[redacted]&l=[redacted]&t=[redacted]')
     expect(loggedTarget('http://h/x?spaceId=space_3kQ9aZ0bYcXdWeVf-gTh')).toBe('/x?spaceId=[redacted]')
-    expect(loggedTarget('http://h/x?X-Amz-Signature=abc&url_sig=1&design=2')).toBe('/x?X-Amz-Signature=[redacted]&url_sig=[redacted]&design=2')
+    expect(loggedTarget('http://h/x?X-Amz-Signature=abc&url_sig=1&design=2&apiSig=3&API_SIG=4&sigV4=5&signal=6&Sig=7')).toBe('/x?X-Amz-Signature=[redacted]&url_sig=[redacted]&design=2&apiSig=[redacted]&API_SIG=[redacted]&sigV4=[redacted]&signal=6&Sig=[redacted]')
     expect(loggedTarget('http://h/')).toBe('/')
   })
 

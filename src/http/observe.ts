@@ -10,8 +10,11 @@ import { pathStart } from './url-path'
  * flows), also asked for in another case or after more slashes (the 404s that still carry a secret).
  */
 const SENSITIVE_ROUTES = /^\/+(api\/+auth|setup)(\/|$)/i
-/** Query parameters whose values are secrets by their name (`sig` as a word: not `assignedTo`). */
-const SECRET_PARAM = /token|secret|passw|key|code|auth|signature|(^|[^a-z])sig([^a-z]|$)|session|credential|cookie/i
+/** Query parameters whose values are secrets by their name. */
+const SECRET_PARAM = /token|secret|passw|key|code|auth|signature|session|credential|cookie/i
+/** `sig` as a word of a parameter's name (sig, url_sig, apiSig, API_SIG, sigV4), not inside a word (assignedTo, design). */
+const SIG_WORD = /(^|[^A-Za-z])(sig|Sig|SIG)([^a-z]|$)|[a-z0-9](Sig|SIG)([^a-z]|$)/
+const secretName = (name: string) => SECRET_PARAM.test(name) || SIG_WORD.test(name)
 /** A value that looks like a credential: long, one word of token characters, letters and digits mixed. */
 const CREDENTIAL_LIKE = /^(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9_\-.~+/=]{20,}$/
 const REDACTED = '[redacted]'
@@ -75,7 +78,7 @@ export function loggedTarget(url: string): string {
     if (eq < 0) return credentialLike(decode(pair)) ? REDACTED : pair
     const name = pair.slice(0, eq)
     const value = decode(pair.slice(eq + 1))
-    if (SECRET_PARAM.test(decode(name)) || credentialLike(value) || redactTokens(value) !== value) return `${name}=${REDACTED}`
+    if (secretName(decode(name)) || credentialLike(value) || redactTokens(value) !== value) return `${name}=${REDACTED}`
     return pair
   })
   return redactTokens(`${path}?${params.join('&')}`)

@@ -1,4 +1,4 @@
-import { and, eq, getTableColumns, inArray, sql } from 'drizzle-orm'
+import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, withTx, type Ctx } from '../../context'

@@ -1,4 +1,4 @@
-import { and, eq, getTableColumns, sql } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import { roleIn } from '../../auth/current-role'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
