@@ -4,6 +4,7 @@ import type { Principal } from '../auth/principal'
 import type { Logger } from '../logger'
 import type { Metrics } from '../metrics/recorder'
 import { pathStart } from './url-path'
+import { idPattern } from '../ids'
 
 /**
  * Routes whose query strings are never written down, whatever they hold (sign-in and set-up
@@ -24,7 +25,7 @@ const REDACTED = '[redacted]'
  * reading the log needs to see (`?spaceId=space_…`). Ids of sessions, links and secrets are not
  * among them: they stay redacted like any long value.
  */
-const SHOWN_ID = /^(org|user|mem|pat|req|char|space|task|exec|evt|inst)_[A-Za-z0-9]{20}$/
+const SHOWN_ID = idPattern(['org', 'user', 'mem', 'pat', 'req', 'char', 'space', 'task', 'exec', 'evt', 'inst'])
 const credentialLike = (v: string) => v.length >= 20 && CREDENTIAL_LIKE.test(v) && !SHOWN_ID.test(v)
 /**
  * `/setup/<secret>` and `/set-password/<secret>`: the secret is never written down. The segment
