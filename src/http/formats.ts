@@ -14,3 +14,56 @@ const NUMERIC = /^-?(0|[1-9]\d*)(\.\d+)?([eE][-+]?\d+)?$/
 
 FormatRegistry.Set('integer', (value) => INTEGER.test(value) && Number.isSafeInteger(Number(value)))
 FormatRegistry.Set('numeric', (value) => NUMERIC.test(value) && Number.isFinite(Number(value)))
+
+/**
+ * `date-time` is RFC 3339's date-time, as OpenAPI defines the format: `2026-12-04T16:21:53.093Z`
+ * or with an offset (`+01:00`), seconds' fraction optional. Only responses declare it (the times
+ * the services write with toISOString), and Elysia checks every response against its schema, so
+ * this check ran for each time of each row sent: Elysia's own tried three unanchored regular
+ * expressions (also accepting forms such as `Sun Dec 04 2026 …` and `2026/12/04`) and then parsed
+ * a Date, ~2 µs a value in a running server, 7–9 % of a token's GET. Here one pass over the
+ * characters, with the calendar's ranges (leap years, a leap second's 60).
+ */
+export function isDateTime(v: string): boolean {
+  const n = v.length
+  if (n < 20 || n > 40) return false
+  const year = digits(v, 0, 4)
+  const month = digits(v, 5, 2)
+  const day = digits(v, 8, 2)
+  const c10 = v.charCodeAt(10)
+  if (year < 0 || month < 1 || month > 12 || day < 1 || v.charCodeAt(4) !== 45 || v.charCodeAt(7) !== 45 || (c10 !== 84 && c10 !== 116)) return false
+  if (day > (month === 2 ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28) : MONTH_DAYS[month]!)) return false
+  const hour = digits(v, 11, 2)
+  const minute = digits(v, 14, 2)
+  const second = digits(v, 17, 2)
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60 || v.charCodeAt(13) !== 58 || v.charCodeAt(16) !== 58) return false
+  let i = 19
+  if (v.charCodeAt(i) === 46) {
+    i++
+    const start = i
+    while (i < n && isDigit(v.charCodeAt(i))) i++
+    if (i === start) return false
+  }
+  const z = v.charCodeAt(i)
+  if (z === 90 || z === 122) return i + 1 === n
+  if (z !== 43 && z !== 45) return false
+  const offH = digits(v, i + 1, 2)
+  const offM = digits(v, i + 4, 2)
+  return i + 6 === n && v.charCodeAt(i + 3) === 58 && offH >= 0 && offH <= 23 && offM >= 0 && offM <= 59
+}
+
+const MONTH_DAYS = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+const isDigit = (c: number) => c >= 48 && c <= 57
+
+/** The number written by the `count` ASCII digits at `at`; -1 when one of them is not a digit. */
+function digits(v: string, at: number, count: number): number {
+  let x = 0
+  for (let i = at; i < at + count; i++) {
+    const c = v.charCodeAt(i)
+    if (!isDigit(c)) return -1
+    x = x * 10 + (c - 48)
+  }
+  return x
+}
+
+FormatRegistry.Set('date-time', isDateTime)
