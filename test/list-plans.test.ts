@@ -153,6 +153,8 @@ interface Case {
 }
 
 /** What an agent or a space holds that can be large: the API's lists send it, the console's do not read it. */
+/** What a token list never reads (SHOWN_TOKEN_COLUMNS): its hash, and the revocation's and rotation's bookkeeping. */
+const UNSHOWN_TOKEN_COLUMNS = ['token_hash', 'revoked_by', 'revoked_reason', 'family_id', 'rotated_from_id']
 const LARGE_AGENT_COLUMNS = ['system_prompt', 'tags', 'advanced_tools', 'allowed_tools', 'disallowed_tools', 'mcp_types', 'mcp_instance_ids', 'subagent_ids']
 const LARGE_SPACE_COLUMNS = ['description', 'instructions', 'agent_refs', 'key']
 
@@ -191,9 +193,9 @@ const cases: Case[] = [
   { name: 'executions by space (member)', path: () => `/api/v1/executions?spaceId=${fx.space}`, actor: 'member', table: 'executions', index: ['executions_org_space_idx'] },
   { name: 'executions by parent (member)', path: '/api/v1/executions?parentExecutionId=exec_x', actor: 'member', table: 'executions', index: ['executions_parent_idx'] },
   { name: 'executions since', path: '/api/v1/executions?since=2026-01-01T00:00:00Z', table: 'executions', index: ['executions_org_time_idx'] },
-  { name: 'own tokens', path: '/api/v1/tokens', table: 'personal_access_tokens', index: ['pat_user_org_idx'], pgAlso: ['pat_org_idx'] },
-  { name: 'own tokens by status', path: '/api/v1/tokens?status=active', table: 'personal_access_tokens', index: ['pat_user_org_idx'], pgAlso: ['pat_org_idx'] },
-  { name: 'all tokens', path: '/api/v1/tokens?all=true', table: 'personal_access_tokens', index: ['pat_org_idx'] },
+  { name: 'own tokens', path: '/api/v1/tokens', table: 'personal_access_tokens', index: ['pat_user_org_idx'], pgAlso: ['pat_org_idx'], without: UNSHOWN_TOKEN_COLUMNS },
+  { name: 'own tokens by status', path: '/api/v1/tokens?status=active', table: 'personal_access_tokens', index: ['pat_user_org_idx'], pgAlso: ['pat_org_idx'], without: UNSHOWN_TOKEN_COLUMNS },
+  { name: 'all tokens', path: '/api/v1/tokens?all=true', table: 'personal_access_tokens', index: ['pat_org_idx'], without: UNSHOWN_TOKEN_COLUMNS },
   { name: 'audit', path: '/api/v1/audit-events', table: 'audit_events', index: ['audit_org_time_idx'] },
   { name: 'audit by type', path: '/api/v1/audit-events?type=token.created', table: 'audit_events', index: ['audit_org_type_idx'] },
   { name: 'audit by token', path: () => `/api/v1/audit-events?tokenId=${fx.token}`, table: 'audit_events', index: ['audit_token_idx'], pgAlso: ['audit_org_time_idx'] },

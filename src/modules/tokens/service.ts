@@ -26,6 +26,20 @@ export type PublicToken = typeof Token.static
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
+/**
+ * The columns of a token the API shows (toPublicToken), and all a list reads: not its hash, nor
+ * the revocation's and rotation's bookkeeping (who revoked it and why, its family, what it
+ * replaced). A list's page materializes 13 columns a row instead of 18, and no list ever holds
+ * a token's hash in memory.
+ */
+export const SHOWN_TOKEN_COLUMNS = ['id', 'nameEnc', 'hint', 'scopes', 'userId', 'organizationId', 'createdAt', 'expiresAt', 'lastUsedAt', 'lastUsedIpEnc', 'lastUsedUaEnc', 'revokedAt', 'createdByTokenId'] as const
+export type ShownToken = Pick<PersonalAccessToken, (typeof SHOWN_TOKEN_COLUMNS)[number]>
+
+function shownColumns() {
+  const t = personalAccessTokens
+  return Object.fromEntries(SHOWN_TOKEN_COLUMNS.map((k) => [k, t[k]])) as { [K in (typeof SHOWN_TOKEN_COLUMNS)[number]]: (typeof t)[K] }
+}
+
 export function tokenStatus(row: Pick<PersonalAccessToken, 'revokedAt' | 'expiresAt'>, now: number): TokenStatus {
   // A revocation time in the future is a rotation's grace period: still active until then.
   if (row.revokedAt && row.revokedAt.getTime() <= now) return 'revoked'
@@ -48,7 +62,7 @@ function openField(deps: Shown, value: string | null, aad: string): string | nul
   }
 }
 
-export function toPublicToken(deps: Shown, row: PersonalAccessToken, userEmail: string): PublicToken {
+export function toPublicToken(deps: Shown, row: ShownToken, userEmail: string): PublicToken {
   const now = deps.clock.now()
   return {
     id: row.id,
@@ -199,8 +213,8 @@ function listStatements(db: Db, all: boolean, status: TokenStatus | undefined) {
   }
   const where = [eq(t.organizationId, ph('org')), all ? undefined : eq(t.userId, ph('user')), status === undefined ? undefined : byStatus[status]]
   return {
-    ...keysetPages(() => db.select({ token: t, email: ownerEmail(db) }).from(t).$dynamic(), t, where),
-    counted: countedPages(db, (n) => db.select({ token: t, email: ownerEmail(db), n }).from(t).$dynamic(), t, where),
+    ...keysetPages(() => db.select({ token: shownColumns(), email: ownerEmail(db) }).from(t).$dynamic(), t, where),
+    counted: countedPages(db, (n) => db.select({ token: shownColumns(), email: ownerEmail(db), n }).from(t).$dynamic(), t, where),
     count: cappedCount(db, t, and(...where)),
   }
 }
