@@ -1,6 +1,7 @@
 import { FormatRegistry } from '@sinclair/typebox'
 // Elysia registers its formats when it is loaded: first, so that the ones below replace or wrap them.
 import 'elysia'
+import { daysInMonth } from '../instants'
 
 /**
  * Numeric strings are decimal. Elysia declares `t.Integer()` as "an integer, or a string of one"
@@ -31,7 +32,7 @@ export function isDateTime(v: string): boolean {
   const day = digits(v, 8, 2)
   const c10 = v.charCodeAt(10)
   if (year < 0 || month < 1 || month > 12 || day < 1 || v.charCodeAt(4) !== 45 || v.charCodeAt(7) !== 45 || (c10 !== 84 && c10 !== 116)) return false
-  if (day > (month === 2 ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28) : MONTH_DAYS[month]!)) return false
+  if (day > 28 && day > daysInMonth(year, month)) return false
   const hour = digits(v, 11, 2)
   const minute = digits(v, 14, 2)
   const second = digits(v, 17, 2)
@@ -51,7 +52,6 @@ export function isDateTime(v: string): boolean {
   return i + 6 === n && v.charCodeAt(i + 3) === 58 && offH >= 0 && offH <= 23 && offM >= 0 && offM <= 59
 }
 
-const MONTH_DAYS = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 const isDigit = (c: number) => c >= 48 && c <= 57
 
 /** The number written by the `count` ASCII digits at `at`; -1 when one of them is not a digit. */
