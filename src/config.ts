@@ -34,7 +34,7 @@ export interface Config {
    * on one PostgreSQL (--db, TEAMDAY_DATABASE_URL, TEAMDAY_DB; a `sqlite:` prefix is dropped).
    */
   dbPath: string
-  /** PostgreSQL connections per instance (TEAMDAY_DB_POOL); unused on SQLite (one connection). */
+  /** PostgreSQL connections per instance (TEAMDAY_DB_POOL, default defaultDbPool()); unused on SQLite (one connection). */
   dbPool: number
   /** PostgreSQL statement_timeout (TEAMDAY_DB_STATEMENT_TIMEOUT_MS); unused on SQLite. */
   dbStatementTimeoutMs: number
@@ -179,7 +179,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     host: env.HOST ?? '0.0.0.0',
     port,
     dbPath,
-    dbPool: parseIntVar('TEAMDAY_DB_POOL', env.TEAMDAY_DB_POOL, 10, 1, 1000),
+    dbPool: parseIntVar('TEAMDAY_DB_POOL', env.TEAMDAY_DB_POOL, defaultDbPool(navigator.hardwareConcurrency), 1, 1000),
     dbStatementTimeoutMs: parseIntVar('TEAMDAY_DB_STATEMENT_TIMEOUT_MS', env.TEAMDAY_DB_STATEMENT_TIMEOUT_MS, 30_000, 100, 3_600_000),
     encryptionKey: keyVar('TEAMDAY_ENCRYPTION_KEY', env.TEAMDAY_ENCRYPTION_KEY || undefined),
     previousEncryptionKeys: (env.TEAMDAY_ENCRYPTION_KEYS_PREVIOUS ?? '').split(',').map((s) => s.trim()).filter(Boolean).map((k, i) => keyVar(`TEAMDAY_ENCRYPTION_KEYS_PREVIOUS[${i}]`, k)!),
@@ -321,6 +321,18 @@ function parseTrustedProxies(value: string | undefined): string[] {
     throw new ConfigError(`TEAMDAY_TRUSTED_PROXIES must be comma-separated IP addresses, CIDRs (10.0.0.0/8, fd00::/8), loopback or private (got "${r.invalid}")`)
   }
   return list
+}
+
+/**
+ * PostgreSQL connections per instance when TEAMDAY_DB_POOL is unset: twice the cores this process
+ * may run on, plus one, and at most 10 (the default before). More connections than cores to run
+ * them only queue inside PostgreSQL: on the 2-core development machine (PostgreSQL, the instances
+ * and the load generator sharing it) the mixed benchmark ran faster and with a shorter tail at 4–5
+ * connections per instance than at 10, in every session that compared them (docs/performance.md).
+ * A machine of five cores or more keeps 10.
+ */
+export function defaultDbPool(cores: number): number {
+  return Math.min(10, 2 * Math.max(1, Math.floor(cores) || 1) + 1)
 }
 
 function parseIntVar(name: string, value: string | undefined, fallback: number, min: number, max: number): number {

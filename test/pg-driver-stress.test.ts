@@ -111,7 +111,7 @@ describe.skipIf(!HAVE_PG)('PostgreSQL driver under load: concurrent prepared que
 
   beforeAll(async () => {
     // A fresh migrated schema of this process's test database, on the server's own pool and
-    // settings (TEAMDAY_DB_POOL's default).
+    // settings (TEAMDAY_DB_POOL's largest default).
     const { url, schema } = await freshPgSchema()
     conn = openPostgres(url, { pool: 10, statementTimeoutMs: 30_000, schema })
     db = conn.db as unknown as PostgresJsDatabase<typeof pg>
