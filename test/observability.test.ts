@@ -357,6 +357,7 @@ describe('start-up summary', () => {
     expect(s).toMatchObject({
       version: config.version,
       database: 'postgres://db.internal:5432/teamday',
+      dbPool: config.dbPool,
       migrationsApplied: 2,
       migrations: ['0003_a', '0004_b'],
       modelProvider: 'openai-compatible https://llm.example/v1, anthropic',
@@ -369,6 +370,8 @@ describe('start-up summary', () => {
     const none = startupSummary({ migrationsApplied: 0, migrationNames: [], keySource: 'file' }, loadConfig({}), { listen: '', swagger: '', metrics: '' })
     expect(none.modelProvider).toStartWith('none')
     expect(none).not.toHaveProperty('migrations')
+    // SQLite has one connection: no pool to report.
+    expect(none).not.toHaveProperty('dbPool')
   })
 })
 

@@ -8,7 +8,7 @@ import { gracefulStop } from './graceful-stop'
 import { COMMIT } from '../../build-info'
 import type { Config } from '../../config'
 import { metricsOnlyApp } from '../../modules/system'
-import { parsePort } from '../../config'
+import { isPostgresUrl, parsePort } from '../../config'
 import { systemContext } from '../../context'
 import { describeKey } from '../../crypto/keys'
 import { readFileSync } from 'node:fs'
@@ -187,6 +187,8 @@ export function startupSummary(rt: Pick<Runtime, 'migrationsApplied' | 'migratio
     version: config.version,
     commit: COMMIT,
     database: describeDatabase(config.dbPath),
+    // PostgreSQL: its pool, which by default follows this machine's cores (defaultDbPool).
+    ...(isPostgresUrl(config.dbPath) ? { dbPool: config.dbPool } : {}),
     migrationsApplied: rt.migrationsApplied,
     ...(rt.migrationNames.length > 0 ? { migrations: rt.migrationNames } : {}),
     encryptionKey: rt.keySource,
