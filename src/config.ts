@@ -326,10 +326,10 @@ function parseTrustedProxies(value: string | undefined): string[] {
 /**
  * PostgreSQL connections per instance when TEAMDAY_DB_POOL is unset: twice the cores this process
  * may run on, plus one, and at most 10 (the default before). More connections than cores to run
- * them only queue inside PostgreSQL: on the 2-core development machine (PostgreSQL, the instances
- * and the load generator sharing it) the mixed benchmark ran faster and with a shorter tail at 4–5
- * connections per instance than at 10, in every session that compared them (docs/performance.md).
- * A machine of five cores or more keeps 10.
+ * them only queue inside PostgreSQL: on the 2-core development machines (PostgreSQL, the instances
+ * and the load generator sharing them) PostgreSQL spent less CPU a request with 4–5 connections
+ * per instance than with 10 in every comparison, and the mixed benchmark served as many requests
+ * or more (docs/performance.md). A machine of five cores or more keeps 10.
  */
 export function defaultDbPool(cores: number): number {
   return Math.min(10, 2 * Math.max(1, Math.floor(cores) || 1) + 1)
