@@ -4,7 +4,8 @@ import { join } from 'node:path'
 
 // deploy/compose.yaml and deploy/nginx.conf are what "Running several instances" in the README
 // shows: a user may copy either, so both must be the same text, and every YAML example in the
-// README must parse (the compose example once did not: an unquoted `${VAR:?message: …}`).
+// README must parse (the compose example once did not: an unquoted `${VAR:?message: …}`), as must its
+// shell and JSON examples.
 const root = join(import.meta.dir, '..')
 const readme = readFileSync(join(root, 'README.md'), 'utf8')
 const compose = readFileSync(join(root, 'deploy', 'compose.yaml'), 'utf8')
@@ -26,6 +27,16 @@ describe('deploy/: the README\'s compose file and nginx config, as files', () =>
     const yaml = blocks('yaml')
     expect(yaml.length).toBeGreaterThanOrEqual(4)
     for (const text of yaml) expect(() => Bun.YAML.parse(text)).not.toThrow()
+  })
+
+  test('every shell example in the README is valid shell (bash -n), every JSON example valid JSON', () => {
+    const shell = [...blocks('sh'), ...blocks('bash')]
+    expect(shell.length).toBeGreaterThanOrEqual(10)
+    for (const text of shell) {
+      const check = Bun.spawnSync(['bash', '-n'], { stdin: new TextEncoder().encode(text) })
+      expect({ text, error: check.stderr.toString() }).toEqual({ text, error: '' })
+    }
+    for (const text of blocks('json')) expect(() => JSON.parse(text)).not.toThrow()
   })
 
   test('compose: PostgreSQL, two replicas of this repository\'s image on it with one key, nginx in front of both', () => {
