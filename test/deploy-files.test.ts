@@ -3,24 +3,30 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 // deploy/compose.yaml and deploy/nginx.conf are what "Running several instances" in the README
-// shows: a user may copy either, so both must be the same text, and every YAML example in the
+// shows, deploy/teamday.service what its systemd section shows: a user may copy either, so both must be the same text, and every YAML example in the
 // README must parse (the compose example once did not: an unquoted `${VAR:?message: …}`), as must its
 // shell and JSON examples.
 const root = join(import.meta.dir, '..')
 const readme = readFileSync(join(root, 'README.md'), 'utf8')
 const compose = readFileSync(join(root, 'deploy', 'compose.yaml'), 'utf8')
 const nginx = readFileSync(join(root, 'deploy', 'nginx.conf'), 'utf8')
+const unit = readFileSync(join(root, 'deploy', 'teamday.service'), 'utf8')
 const config = readFileSync(join(root, 'src', 'config.ts'), 'utf8')
+const serve = readFileSync(join(root, 'src', 'cli', 'admin', 'serve.ts'), 'utf8')
+const msOf = (name: string) => Number(new RegExp(`${name} = ([\\d_]+)`).exec(serve)![1]!.replace(/_/g, ''))
+/** The graceful stop: running executions get SHUTDOWN_GRACE_MS, then requests SHUTDOWN_DRAIN_MS (src/cli/admin/serve.ts). */
+const gracefulStopMs = msOf('SHUTDOWN_GRACE_MS') + msOf('SHUTDOWN_DRAIN_MS')
 
 /** The README's fenced blocks of a language, as their text. */
 function blocks(lang: string): string[] {
   return [...readme.matchAll(new RegExp('^```' + lang + '\\n([\\s\\S]*?)^```$', 'gm'))].map((m) => m[1]!)
 }
 
-describe('deploy/: the README\'s compose file and nginx config, as files', () => {
+describe('deploy/: the README\'s compose file, nginx config and systemd unit, as files', () => {
   test('the README shows both files as they are', () => {
     expect(blocks('yaml')).toContain(compose)
     expect(blocks('nginx')).toContain(nginx)
+    expect(blocks('ini')).toContain(unit)
   })
 
   test('every YAML example in the README parses', () => {
@@ -46,6 +52,8 @@ describe('deploy/: the README\'s compose file and nginx config, as files', () =>
       const app = c.services[name]
       expect(app.build).toBe('..')
       expect(app.depends_on.db.condition).toBe('service_healthy')
+      // Longer than the graceful stop, or compose kills it midway.
+      expect(Number(/^(\d+)s$/.exec(app.stop_grace_period)![1]) * 1000).toBeGreaterThan(gracefulStopMs)
       expect(app.environment.TEAMDAY_DATABASE_URL).toBe(`postgres://${c.services.db.environment.POSTGRES_USER}:${c.services.db.environment.POSTGRES_PASSWORD}@db:5432/${c.services.db.environment.POSTGRES_DB}`)
       // Required, and never a literal key in a file: compose refuses to start without it.
       expect(app.environment.TEAMDAY_ENCRYPTION_KEY).toStartWith('${TEAMDAY_ENCRYPTION_KEY:?')
@@ -63,4 +71,13 @@ describe('deploy/: the README\'s compose file and nginx config, as files', () =>
     expect(nginx).toContain('proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;')
     expect(nginx).toContain('proxy_buffering off;')
   })
+})
+
+test('systemd: serve as its own user, stopped within the graceful stop, with descriptors for many connections', () => {
+  const values = (key: string) => [...unit.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((m) => m[1])
+  expect(values('ExecStart')).toEqual(['/usr/local/bin/teamday serve'])
+  expect(values('User')).toEqual(['teamday'])
+  // Longer than the graceful stop, or systemd kills it midway.
+  expect(Number(values('TimeoutStopSec')[0]) * 1000).toBeGreaterThan(gracefulStopMs)
+  expect(Number(values('LimitNOFILE')[0])).toBeGreaterThanOrEqual(65536)
 })
