@@ -2,10 +2,11 @@ import { describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
-// deploy/compose.yaml and deploy/nginx.conf are what "Running several instances" in the README
-// shows, deploy/teamday.service what its systemd section shows: a user may copy either, so both must be the same text, and every YAML example in the
-// README must parse (the compose example once did not: an unquoted `${VAR:?message: …}`), as must its
-// shell and JSON examples.
+// deploy/compose.yaml and deploy/nginx.conf are what the README's "Running several instances"
+// shows, deploy/teamday.service what its systemd section shows: a user may copy a file or the
+// README, so each file and its README block must be the same text. Every YAML example in the
+// README must parse (the compose example once did not: an unquoted `${VAR:?message: …}`), and so
+// must its shell and JSON examples.
 const root = join(import.meta.dir, '..')
 const readme = readFileSync(join(root, 'README.md'), 'utf8')
 const compose = readFileSync(join(root, 'deploy', 'compose.yaml'), 'utf8')
@@ -23,7 +24,7 @@ function blocks(lang: string): string[] {
 }
 
 describe('deploy/: the README\'s compose file, nginx config and systemd unit, as files', () => {
-  test('the README shows both files as they are', () => {
+  test('the README shows the three files as they are', () => {
     expect(blocks('yaml')).toContain(compose)
     expect(blocks('nginx')).toContain(nginx)
     expect(blocks('ini')).toContain(unit)
@@ -71,13 +72,13 @@ describe('deploy/: the README\'s compose file, nginx config and systemd unit, as
     expect(nginx).toContain('proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;')
     expect(nginx).toContain('proxy_buffering off;')
   })
-})
 
-test('systemd: serve as its own user, stopped within the graceful stop, with descriptors for many connections', () => {
-  const values = (key: string) => [...unit.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((m) => m[1])
-  expect(values('ExecStart')).toEqual(['/usr/local/bin/teamday serve'])
-  expect(values('User')).toEqual(['teamday'])
-  // Longer than the graceful stop, or systemd kills it midway.
-  expect(Number(values('TimeoutStopSec')[0]) * 1000).toBeGreaterThan(gracefulStopMs)
-  expect(Number(values('LimitNOFILE')[0])).toBeGreaterThanOrEqual(65536)
+  test('systemd: serve as its own user, stopped within the graceful stop, with descriptors for many connections', () => {
+    const values = (key: string) => [...unit.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((m) => m[1])
+    expect(values('ExecStart')).toEqual(['/usr/local/bin/teamday serve'])
+    expect(values('User')).toEqual(['teamday'])
+    // Longer than the graceful stop, or systemd kills it midway.
+    expect(Number(values('TimeoutStopSec')[0]) * 1000).toBeGreaterThan(gracefulStopMs)
+    expect(Number(values('LimitNOFILE')[0])).toBeGreaterThanOrEqual(65536)
+  })
 })
