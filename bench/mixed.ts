@@ -229,21 +229,20 @@ try {
   const sqlite = [...results.entries()].find(([l]) => l.startsWith('teamday, SQLite'))?.[1]
   // The same ratios round by round (each round runs every server once, back to back): on a noisy
   // machine a ratio within one round is the fairer comparison, and the spread shows the noise.
-  const rounds = (label: string | undefined, of: (r: Result, i: number) => number) => {
-    const server = all.find((x) => x.label === label)
-    return server === undefined ? '' : runs.get(server)!.map((r, i) => of(r, i).toFixed(2)).join(', ')
-  }
+  const runsOf = (label: string) => runs.get(all.find((x) => x.label === label)!)!
   const bareRuns = runs.get(bare)!
-  const perRound = ROUNDS > 1 ? (text: string) => `; by round: ${text}` : () => ''
+  const byRound = (rs: Result[], of: (r: Result, i: number) => number) => rs.map((r, i) => of(r, i).toFixed(2)).join(', ')
+  const perRound = (text: () => string) => (ROUNDS > 1 ? `; by round: ${text()}` : '')
   const sqliteLabel = all.find((x) => x.label.startsWith('teamday, SQLite'))?.label
-  if (sqlite) {
-    const byRound = perRound(`req/s ×${rounds(sqliteLabel, (r, i) => r.rps / bareRuns[i]!.rps)}, p99 ×${rounds(sqliteLabel, (r, i) => r.p99 / bareRuns[i]!.p99)}`)
-    console.log(`  SQLite: req/s ×${(sqlite.rps / b.rps).toFixed(2)} bare (goal >= 0.5), p99 ×${(sqlite.p99 / b.p99).toFixed(2)} bare (goal <= 2)${byRound}`)
+  if (sqlite && sqliteLabel) {
+    const rs = runsOf(sqliteLabel)
+    const rounds = perRound(() => `req/s ×${byRound(rs, (r, i) => r.rps / bareRuns[i]!.rps)}, p99 ×${byRound(rs, (r, i) => r.p99 / bareRuns[i]!.p99)}`)
+    console.log(`  SQLite: req/s ×${(sqlite.rps / b.rps).toFixed(2)} bare (goal >= 0.5), p99 ×${(sqlite.p99 / b.p99).toFixed(2)} bare (goal <= 2)${rounds}`)
   }
   if (one && two) {
-    const oneRuns = runs.get(all.find((x) => x.label === 'teamday, PostgreSQL ×1')!)!
-    const byRound = perRound(`×${rounds('teamday, PostgreSQL ×2', (r, i) => r.rps / oneRuns[i]!.rps)} one instance's req/s, p99 ×${rounds('teamday, PostgreSQL ×2', (r, i) => r.p99 / bareRuns[i]!.p99)}`)
-    console.log(`  PostgreSQL: two instances ×${(two.rps / one.rps).toFixed(2)} one instance's req/s (goal >= 1), p99 ×${(two.p99 / b.p99).toFixed(2)} the bare floor's (goal <= 2)${byRound}`)
+    const [oneRuns, twoRuns] = [runsOf('teamday, PostgreSQL ×1'), runsOf('teamday, PostgreSQL ×2')]
+    const rounds = perRound(() => `×${byRound(twoRuns, (r, i) => r.rps / oneRuns[i]!.rps)} one instance's req/s, p99 ×${byRound(twoRuns, (r, i) => r.p99 / bareRuns[i]!.p99)}`)
+    console.log(`  PostgreSQL: two instances ×${(two.rps / one.rps).toFixed(2)} one instance's req/s (goal >= 1), p99 ×${(two.p99 / b.p99).toFixed(2)} the bare floor's (goal <= 2)${rounds}`)
   }
 } finally {
   await stopAll(children)
