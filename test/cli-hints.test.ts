@@ -61,7 +61,8 @@ describe('the no-token hint', () => {
     const r = await cli(['agents', 'list', '--url', DEAD])
     expect(r.code).toBe(3)
     expect(r.err).toContain('no token configured')
-    expect(r.err).toContain('/settings/tokens')
+    // The path as TeamDay's docs give it: Settings → Profile → Personal Access Tokens.
+    expect(r.err).toContain('Settings > Profile > Personal Access Tokens (/settings/tokens)')
     expect(r.err).toContain('teamday tokens create --email YOU --name NAME')
     expect(r.err).not.toContain('printed at first start')
   })
