@@ -109,6 +109,11 @@ describe('access log', () => {
     await t.req('GET', `/api/v1/agents?limit=5&q=${a.token}`, { token: a.token })
     await t.req('GET', `/api/v1/agents?limit=5&access_token=${encodeURIComponent(a.token)}`, { token: a.token })
     await t.req('GET', `/api/v1/agents?limit=5&x=td%5F${tokenBody}`, { token: a.token })
+    // As a parameter's name, percent-encoded (a public route: no token needed to write it down).
+    await t.req('GET', `/api/health?td%5F${tokenBody}=1`)
+    await t.req('GET', `/api/health?%74d_${tokenBody}=1&b=2`)
+    await t.req('GET', `/api/health?x=1&td%5f${tokenBody}`)
+    await settled()
     const all = t.logs.join('\n')
     expect(all).not.toContain(a.token)
     expect(all).not.toContain(tokenBody.slice(0, 16))
@@ -116,6 +121,9 @@ describe('access log', () => {
     const paths = requests(t).map((l) => l.path)
     expect(paths).toContain('/api/v1/agents?limit=5&access_token=[redacted]')
     expect(paths).toContain('/api/v1/agents?limit=5&q=[redacted]')
+    expect(paths).toContain('/api/health?[redacted]')
+    expect(paths).toContain('/api/health?[redacted]&b=2')
+    expect(paths).toContain('/api/health?x=1&[redacted]')
   })
 
   test('query strings of sensitive routes are dropped; secret-named and credential-like values are redacted; the rest stays', () => {
@@ -130,6 +138,8 @@ describe('access log', () => {
     expect(loggedTarget('http://h/x?state=sk-ABCDEFGHIJKLMNOP1234567890')).toBe('/x?state=[redacted]')
     expect(loggedTarget('http://h/x?eyJhbGciOiJIUzI1NiJ9abcdef123456')).toBe('/x?[redacted]')
     expect(loggedTarget('http://h/x?cursor=next')).toBe('/x?cursor=next')
+    // A name is judged as a value is: a credential-like one is redacted with its value.
+    expect(loggedTarget('http://h/x?sk-ABCDEFGHIJKLMNOP1234567890=1&page=2')).toBe('/x?[redacted]&page=2')
     // The ids the API's filters take are shown (an operator needs them); a session's or a link's id,
     // a token and any other long value of token characters are not.
     expect(loggedTarget('http://h/api/v1/tasks?spaceId=space_3kQ9aZ0bYcXdWeVfUgTh&assignedTo=char_3kQ9aZ0bYcXdWeVfUgTh')).toBe('/api/v1/tasks?spaceId=space_3kQ9aZ0bYcXdWeVfUgTh&assignedTo=char_3kQ9aZ0bYcXdWeVfUgTh')

@@ -76,10 +76,12 @@ export function loggedTarget(url: string): string {
   if (SENSITIVE_ROUTES.test(path)) return path
   const params = url.slice(q + 1).split('&').map((pair) => {
     const eq = pair.indexOf('=')
-    if (eq < 0) return credentialLike(decode(pair)) ? REDACTED : pair
-    const name = pair.slice(0, eq)
+    // A name is read like a value (decoded): a secret sent as a name (`?td%5F…=1`) is no name.
+    const name = decode(eq < 0 ? pair : pair.slice(0, eq))
+    if (credentialLike(name) || redactTokens(name) !== name) return REDACTED
+    if (eq < 0) return pair
     const value = decode(pair.slice(eq + 1))
-    if (secretName(decode(name)) || credentialLike(value) || redactTokens(value) !== value) return `${name}=${REDACTED}`
+    if (secretName(name) || credentialLike(value) || redactTokens(value) !== value) return `${pair.slice(0, eq)}=${REDACTED}`
     return pair
   })
   return redactTokens(`${path}?${params.join('&')}`)
