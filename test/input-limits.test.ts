@@ -491,6 +491,12 @@ describe('instants sent by clients: four-digit years, the same on both backends'
       ['2026-12-31t17:00:00z', '2026-12-31T17:00:00.000Z'],
       ['2026-12-31 17:00:00+01:00', '2026-12-31T16:00:00.000Z'],
       ['2026-12-31T17:00:00.123456789Z', '2026-12-31T17:00:00.123Z'],
+      // A date alone in any year of the range (the schema's date-time check took only 1900-2099),
+      // and a time without an offset (the server's local time), as the README and `since` have it.
+      ['2100-01-01', '2100-01-01T00:00:00.000Z'],
+      ['1500-06-15', '1500-06-15T00:00:00.000Z'],
+      ['9999-12-31', '9999-12-31T00:00:00.000Z'],
+      ['2026-12-31T10:00:00', new Date(2026, 11, 31, 10).toISOString()],
     ]) {
       const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'due', dueDate } })
       expect([dueDate, res.status, res.body.dueDate]).toEqual([dueDate, 201, stored])

@@ -8906,8 +8906,9 @@ export interface operations {
                     /** @description A space of your organization, by id or slug (stored as its id); null detaches */
                     spaceId?: string | null;
                     /**
-                     * Format: date-time
-                     * @description ISO-8601 date-time, with a year from 1000 to 9999
+                     * @description ISO-8601 with a year from 1000 to 9999: a date-time (`2026-12-31T17:00:00Z`, an offset, or none: the server's local time) or a date alone (its midnight, UTC)
+                     * @example 2026-12-31T17:00:00Z
+                     * @example 2100-01-01
                      */
                     dueDate?: string | null;
                     /**
@@ -8940,8 +8941,9 @@ export interface operations {
                     /** @description A space of your organization, by id or slug (stored as its id); null detaches */
                     spaceId?: string | null;
                     /**
-                     * Format: date-time
-                     * @description ISO-8601 date-time, with a year from 1000 to 9999
+                     * @description ISO-8601 with a year from 1000 to 9999: a date-time (`2026-12-31T17:00:00Z`, an offset, or none: the server's local time) or a date alone (its midnight, UTC)
+                     * @example 2026-12-31T17:00:00Z
+                     * @example 2100-01-01
                      */
                     dueDate?: string | null;
                     /**
@@ -9255,8 +9257,9 @@ export interface operations {
                     /** @description A space of your organization, by id or slug (stored as its id); null detaches */
                     spaceId?: string | null;
                     /**
-                     * Format: date-time
-                     * @description ISO-8601 date-time, with a year from 1000 to 9999
+                     * @description ISO-8601 with a year from 1000 to 9999: a date-time (`2026-12-31T17:00:00Z`, an offset, or none: the server's local time) or a date alone (its midnight, UTC)
+                     * @example 2026-12-31T17:00:00Z
+                     * @example 2100-01-01
                      */
                     dueDate?: string | null;
                     /**
@@ -9294,8 +9297,9 @@ export interface operations {
                     /** @description A space of your organization, by id or slug (stored as its id); null detaches */
                     spaceId?: string | null;
                     /**
-                     * Format: date-time
-                     * @description ISO-8601 date-time, with a year from 1000 to 9999
+                     * @description ISO-8601 with a year from 1000 to 9999: a date-time (`2026-12-31T17:00:00Z`, an offset, or none: the server's local time) or a date alone (its midnight, UTC)
+                     * @example 2026-12-31T17:00:00Z
+                     * @example 2100-01-01
                      */
                     dueDate?: string | null;
                     /**

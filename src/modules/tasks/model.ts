@@ -68,7 +68,13 @@ const editable = {
   assigneeType: t.Optional(t.Nullable(AssigneeType)),
   spaceId: t.Optional(t.Nullable(t.String({ maxLength: 100, description: 'A space of your organization, by id or slug (stored as its id); null detaches' }), { error: 'spaceId must be a space id, a space slug or null' })),
   dueDate: t.Optional(
-    t.Nullable(t.String({ format: 'date-time', description: 'ISO-8601 date-time, with a year from 1000 to 9999' }), { error: 'dueDate must be an ISO-8601 date-time such as 2026-12-31T17:00:00Z, or null' }),
+    // No `format: 'date-time'`: that check (RFC 3339, then Elysia's) refused a date alone outside
+    // 1900-2099 and a time without an offset, which the service's rule (parseInstant, as for
+    // `since`, `until` and a token's `expiresAt`) takes; the service checks it, 422 naming dueDate.
+    t.Nullable(
+      t.String({ maxLength: 40, description: 'ISO-8601 with a year from 1000 to 9999: a date-time (`2026-12-31T17:00:00Z`, an offset, or none: the server\'s local time) or a date alone (its midnight, UTC)', examples: ['2026-12-31T17:00:00Z', '2100-01-01'] }),
+      { error: 'dueDate must be an ISO-8601 date-time such as 2026-12-31T17:00:00Z, or null' },
+    ),
   ),
   metadata: t.Optional(
     t.Unknown({ description: 'A JSON object of at most 64 KiB as JSON (nesting counts toward the body limit of 32 levels); replaces the stored one as a whole', examples: [{ source: 'cli' }] }),
