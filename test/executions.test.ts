@@ -129,6 +129,26 @@ describe('execute, stream', () => {
     expect(events.at(-1)!.data.message).toContain('upstream exploded')
     expect(events.at(-1)!.data.code).toBe('bad_gateway')
   })
+
+  test('Accept is negotiated: types without case, q weights; a wildcard or text/event-stream;q=0 gets JSON', async () => {
+    const t = await openaiApp()
+    const a = await makeActor(t)
+    const agent = await insertAgent(t, a)
+    const cases: [string, string][] = [
+      ['TEXT/Event-Stream', 'text/event-stream'],
+      ['application/json;q=0.5, text/event-stream', 'text/event-stream'],
+      ['text/event-stream, application/json', 'text/event-stream'],
+      ['text/event-stream;q=0', 'application/json'],
+      ['text/event-stream;q=0.1, application/json', 'application/json'],
+      ['*/*', 'application/json'],
+      ['text/event-streams', 'application/json'],
+    ]
+    for (const [accept, type] of cases) {
+      const res = await raw(t, 'POST', `/api/v1/agents/${agent.id}/execute`, a.token, { message: 'hi' }, { accept })
+      expect([accept, res.status, res.headers.get('content-type')?.split(';')[0]]).toEqual([accept, 200, type])
+      await res.text()
+    }
+  })
 })
 
 describe('execute, async and sessions', () => {

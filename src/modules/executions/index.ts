@@ -10,6 +10,7 @@ import { intParam } from '../query-params'
 import { badCursor, listModels, pagingHeaderDocs, setPagingHeaders } from '../list-models'
 import { RESPONSE_CONTENT, RESPONSE_HEADERS } from '../../http/openapi-publish'
 import { StreamedArray, streamedJson } from '../../http/streamed-json'
+import { prefersEventStream } from '../../http/accept'
 
 const notFound = errorResponse(404, 'not_found', 'Not found: no such execution, or not visible to you, or in another organization.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz not found.')
 const agentNotFound = errorResponse(404, 'not_found', 'Not found: no such agent or space, archived, not visible to you, or in another organization.', 'Agent char_4Fk9QzL2mP7xR1vN8tBc not found (or archived, or not visible to you).')
@@ -83,7 +84,7 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
    * Accept: text/event-stream): Server-Sent Events.
    */
   const execute = async (c: Ctx, agentRef: string | null, body: typeof ExecuteBody.static, request: Request, set: { status?: number | string }) => {
-    const wantsStream = body.stream === true || (body.stream !== false && (request.headers.get('accept') ?? '').includes('text/event-stream'))
+    const wantsStream = body.stream === true || (body.stream !== false && prefersEventStream(request.headers.get('accept')))
     if (body.async) {
       const { execution } = await startExecution(c, engine, agentRef, body)
       set.status = 202
