@@ -147,6 +147,11 @@ describe('Profile', () => {
     expect((await c.post('/settings/profile', { name: 'Grace Hopper', email: a.email })).status).toBe(303)
     expect((await c.get('/settings/profile')).text).toContain('Grace Hopper')
     expect((await c.post('/settings/profile', { name: 'G', email: 'new@example.com', current: 'wrong password!' })).status).toBe(403)
+    // A changed address is held to a new one's syntax (a second account's lookalike with a trailing dot, markup).
+    for (const email of [`${a.email}.`, `<${a.email}>`]) {
+      const refused = await c.post('/settings/profile', { name: 'G', email, current: PASSWORD })
+      expect([email, refused.status]).toEqual([email, 422])
+    }
     expect((await c.post('/settings/password', { current: 'wrong password!', password: 'a new long password', confirm: 'a new long password' })).status).toBe(403)
     expect((await c.post('/settings/password', { current: PASSWORD, password: 'a new long password', confirm: 'a new long password' })).status).toBe(303)
     expect((await c.get('/settings/profile')).status).toBe(200)

@@ -121,6 +121,16 @@ describe('list, add, change a role, remove', () => {
       [{ role: 'member' }, 'email'],
       [{ email: 'a@b.co', role: 'member', name: '' }, 'name'],
       [{ email: `${'x'.repeat(250)}@b.co`, role: 'member' }, 'email'],
+      // Not addresses, though each has one @ and no space: a second account beside a@b.co, markup, a quoted name.
+      [{ email: 'a@b.co.', role: 'member' }, 'email'],
+      [{ email: '<a@b.co>', role: 'member' }, 'email'],
+      [{ email: 'x"><script>alert(1)</script>@b.co', role: 'member' }, 'email'],
+      [{ email: '"a b"@b.co', role: 'member' }, 'email'],
+      [{ email: '.a@b.co', role: 'member' }, 'email'],
+      [{ email: 'a..b@b.co', role: 'member' }, 'email'],
+      [{ email: 'a@-b.co', role: 'member' }, 'email'],
+      [{ email: 'a@b..co', role: 'member' }, 'email'],
+      [{ email: `${'x'.repeat(65)}@b.co`, role: 'member' }, 'email'],
     ] as const) {
       const r = await add(admin, body)
       expect({ body, status: r.status, code: r.body.code }).toEqual({ body, status: 422, code: 'validation_failed' })
@@ -130,6 +140,12 @@ describe('list, add, change a role, remove', () => {
     expect(badRole.status).toBe(422)
     expect(badRole.body.message).toContain('role must be one of')
     expect((await list(admin)).body.total).toBe(3)
+    // What addresses look like: plus tags, dots, digits, hyphens, a single-label host, Unicode.
+    for (const email of ['first.last+ci@mail.example-corp.co', "o'brien_1@example.com", 'ops@localhost', 'josé@exämple.de']) {
+      const ok = await add(admin, { email, role: 'viewer' })
+      expect([email, ok.status]).toEqual([email, 201])
+      expect(ok.body.member.email).toBe(email)
+    }
     // Mass assignment: an id or organization in the body is ignored.
     const r = await add(admin, { email: 'eve@example.com', role: 'viewer', userId: admin.userId, organizationId: adminB.organizationId })
     expect(r.status).toBe(201)

@@ -38,6 +38,28 @@ export function normalizeEmail(email: string): string {
   return e
 }
 
+/**
+ * What a new address must look like (a user created, an e-mail changed), beyond normalizeEmail:
+ * a dot-atom local part (RFC 5322's atext, Unicode letters and digits too as RFC 6531 allows, dots
+ * only between characters; at most 64) and a domain of labels of letters, digits and inner hyphens
+ * (a single label, as `localhost`, too; no trailing dot). `<a@example.com>`, `a@example.com.` (a
+ * second account beside `a@example.com`) and `x"><b>@example.com` were taken as addresses.
+ * Quoted local parts ("a b"@example.com) are refused: no mail client needs them here. Look-ups of
+ * existing users keep normalizeEmail's rule, so an address stored before still finds its user.
+ */
+const ATEXT = "[\\p{L}\\p{N}!#$%&'*+/=?^_`{|}~-]+"
+const LOCAL_PART = new RegExp(`^${ATEXT}(?:\\.${ATEXT})*$`, 'u')
+const DOMAIN_LABEL = /^[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,61}[\p{L}\p{N}])?$/u
+
+export function checkNewEmail(email: string): void {
+  const at = email.lastIndexOf('@')
+  const local = email.slice(0, at)
+  const domain = email.slice(at + 1)
+  if (at > 0 && local.length <= 64 && LOCAL_PART.test(local) && domain.split('.').every((label) => DOMAIN_LABEL.test(label))) return
+  const message = `"${email.slice(0, 254)}" is not a valid e-mail address: send name@domain, with letters, digits and . _ + - (no spaces, quotes, angle brackets or trailing dot)`
+  throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'email', message }] })
+}
+
 export const MAX_PERSON_NAME_LENGTH = 100
 
 /** A person's display name as sent (the console's profile and set-up forms, a member added over the API): trimmed, null when empty. */
@@ -157,6 +179,7 @@ export async function addMember(ctx: Ctx, organizationId: string, input: AddMemb
     let user = await tx.db.select().from(users).where(eq(users.email, email)).get()
     const createdUser = !user
     if (!user) {
+      checkNewEmail(email)
       user = { id: newId('user'), email, name, createdAt: now, passwordHash: null, passwordChangedAt: null, lastSignInAt: null }
       await tx.db.insert(users).values(user).run()
     }

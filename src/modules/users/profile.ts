@@ -2,13 +2,16 @@ import { and, eq, ne } from 'drizzle-orm'
 import type { Ctx } from '../../context'
 import { users } from '../../db/schema'
 import { AppError } from '../../errors'
-import { validatePersonName } from '../members/service'
+import { checkNewEmail, validatePersonName } from '../members/service'
 import { normalizeEmail } from './service'
 
 /** A person's own name and e-mail (the console's Settings → Profile). */
 export async function updateProfile(ctx: Ctx, userId: string, input: { name: string; email: string }): Promise<void> {
   const name = validatePersonName(input.name)
   const email = normalizeEmail(input.email)
+  // A changed address is a new one: its syntax is checked as a new user's is (the one kept may predate that rule).
+  const current = await ctx.db.select({ email: users.email }).from(users).where(eq(users.id, userId)).get()
+  if (current?.email !== email) checkNewEmail(email)
   const taken = await ctx.db.select({ id: users.id }).from(users).where(and(eq(users.email, email), ne(users.id, userId))).get()
   if (taken) throw new AppError('conflict', `The e-mail ${email} belongs to another user`)
   await ctx.db.update(users).set({ name, email }).where(eq(users.id, userId)).run()
