@@ -151,7 +151,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
       if (rule?.auth) await authorizer.principal(request, set, rule.auth)
       // Public routes: their per-address budget, before the body is read.
       else await ipLimit.count(request, route, set)
-      return readBody(request, rule?.body ?? 'required', rule?.objects)
+      return readBody(request, rule?.body ?? 'required', rule)
     })
     // Never run (readBody always returns a body): named so that OpenAPI, which skips function
     // parsers, lists the two body types readBody accepts.

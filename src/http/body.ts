@@ -1,5 +1,6 @@
 import { parseQuery } from 'elysia/parse-query'
 import { AppError } from '../errors'
+import { nearestField } from './body-fields'
 import { firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_JSON_DEPTH, scanJson } from '../json-limits'
 
 /** How a route takes a body: none declared, optional (may be absent) or required. */
@@ -54,13 +55,57 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * - form-urlencoded: Elysia's own form parser (flat strings: nothing nests);
  * - any other type → 422 `validation_failed` saying to send JSON.
  */
-export async function readBody(request: Request, rule: BodyRule, objects: readonly (readonly string[])[] = []): Promise<object> {
-  const body = await readAny(request, rule)
-  for (const path of objects) {
+export async function readBody(request: Request, rule: BodyRule, shape: BodyShape = {}): Promise<object> {
+  const body = await readAny(request, rule, shape.arrays ?? [])
+  if (shape.fields) refuseNearMisses(body as Record<string, unknown>, shape.fields)
+  for (const path of shape.objects ?? []) {
     const v = valueAt(body, path)
     if (v !== undefined && !isPlainObject(v)) throw notAnObjectField(path.join('.'), v)
   }
   return body
+}
+
+/** What the body reader knows of a route's body schema (src/http/routes.ts). */
+export interface BodyShape {
+  /** Fields that are objects, as paths of property names, parents first. */
+  objects?: readonly (readonly string[])[]
+  /** The top-level fields it declares (when it declares some). */
+  fields?: readonly string[]
+  /** Of those, the arrays. */
+  arrays?: readonly string[]
+}
+
+/**
+ * A field the route does not take is ignored (TeamDay's API ignores it, and its CLI sends some),
+ * unless it is a near miss of one it takes (src/http/body-fields.ts): 422 naming both.
+ */
+function refuseNearMisses(body: Record<string, unknown>, fields: readonly string[]): void {
+  for (const name of Object.keys(body)) {
+    if (fields.includes(name)) continue
+    const meant = nearestField(name, fields)
+    if (meant === null) continue
+    const shown = name.length > 60 ? `${name.slice(0, 60)}…` : name
+    const message = `unknown field "${shown}" (did you mean ${meant}?): this route takes ${fields.join(', ')}; a field it does not take is ignored, and this one looks like a misspelt ${meant}`
+    throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: shown, message }] })
+  }
+}
+
+/**
+ * A form's arrays as JSON has them: a field declared as an array may be sent once (`scopes=a`,
+ * which the form parser gives as a string: it was refused as "must be an array") or with the
+ * brackets PHP and Rails forms use (`scopes[]=a&scopes[]=b`, which was ignored).
+ */
+function formArrays(form: Record<string, unknown>, arrays: readonly string[]): Record<string, unknown> {
+  for (const name of arrays) {
+    const bracketed = form[`${name}[]`]
+    if (bracketed !== undefined) {
+      const before = form[name]
+      form[name] = [...(before === undefined ? [] : [before].flat()), ...[bracketed].flat()]
+      delete form[`${name}[]`]
+    }
+    if (typeof form[name] === 'string') form[name] = [form[name]]
+  }
+  return form
 }
 
 /** The value at a path of property names, or undefined when a step is missing or not an object. */
@@ -79,7 +124,7 @@ function notAnObjectField(field: string, v: unknown): AppError {
   return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
 }
 
-async function readAny(request: Request, rule: BodyRule): Promise<object> {
+async function readAny(request: Request, rule: BodyRule, arrays: readonly string[]): Promise<object> {
   if (rule === 'none') return {}
   const type = mediaType(request)
   const json = JSON_TYPE.test(type)
@@ -89,7 +134,7 @@ async function readAny(request: Request, rule: BodyRule): Promise<object> {
   if (type === 'application/x-www-form-urlencoded') {
     const form = await bodyText(request, notUtf8Form)
     if (form.includes('%00') || form.includes('\0')) throw nulRefused()
-    return parseQuery(form)
+    return formArrays(parseQuery(form) as Record<string, unknown>, arrays)
   }
   if (!json) throw notAnObject(type)
   const text = await bodyText(request, notUtf8Json)

@@ -13,6 +13,10 @@ export interface RouteRule {
   repeatable?: readonly string[]
   /** Fields of its body schema that are objects (records too), as paths of property names, parents first. */
   objects: readonly (readonly string[])[]
+  /** The top-level fields its body schema declares, when it declares some (src/http/body-fields.ts). */
+  fields?: readonly string[]
+  /** Of those, the ones that are arrays: a form may give them once (`scopes=a`) or as `scopes[]`. */
+  arrays?: readonly string[]
 }
 
 type Schema = { type?: unknown; anyOf?: unknown; properties?: Record<string, Schema> }
@@ -20,6 +24,14 @@ type Schema = { type?: unknown; anyOf?: unknown; properties?: Record<string, Sch
 function propertiesOf(schema: unknown): Record<string, Schema> | undefined {
   const properties = (schema as Schema | undefined)?.properties
   return properties && typeof properties === 'object' ? properties : undefined
+}
+
+/** The top-level fields of a body schema (an object's, or every member's of a union of objects); undefined when it names none. */
+function bodyFields(schema: unknown): readonly string[] | undefined {
+  const s = schema as Schema | undefined
+  const members = Array.isArray(s?.anyOf) ? (s.anyOf as Schema[]) : [s]
+  const names = members.flatMap((m) => Object.keys(propertiesOf(m) ?? {}))
+  return names.length > 0 ? [...new Set(names)] : undefined
 }
 
 /** The names of a query schema's parameters. */
@@ -68,7 +80,16 @@ export class RouteTable {
   index(routes: readonly { method: string; path: string; hooks?: any }[]): void {
     for (const r of routes) {
       const query = r.hooks?.query
-      this.rules.set(`${r.method} ${r.path}`, { auth: authRequirementOf(r.hooks), body: bodyRule(r.hooks?.body), query: queryKeys(query), repeatable: arrayKeys(query), objects: objectPaths(r.hooks?.body) })
+      const body = r.hooks?.body
+      this.rules.set(`${r.method} ${r.path}`, {
+        auth: authRequirementOf(r.hooks),
+        body: bodyRule(body),
+        query: queryKeys(query),
+        repeatable: arrayKeys(query),
+        objects: objectPaths(body),
+        fields: bodyFields(body),
+        arrays: arrayKeys(body),
+      })
     }
   }
 
