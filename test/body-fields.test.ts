@@ -76,6 +76,21 @@ describe('fields a route does not take, and that are no near miss, are ignored a
   })
 })
 
+describe('a PATCH must send something', () => {
+  test('no body, or an empty form: 422 naming the fields it takes (a 200 that changed nothing); {} stays a no-op', async () => {
+    const task = (await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'patch me' } })).body
+    const none = await t.req('PATCH', `/api/v1/tasks/${task.id}`, { token: admin.token })
+    expect([none.status, none.body.details?.[0]?.field]).toEqual([422, 'body'])
+    expect(none.body.message).toContain('a body is required')
+    const emptyForm = await form('PATCH', `/api/v1/tasks/${task.id}`, '')
+    expect(emptyForm.status).toBe(422)
+    expect((await t.req('PATCH', `/api/v1/tasks/${task.id}`, { token: admin.token, body: {} })).status).toBe(200)
+    // Routes whose body is optional still take nothing (a rotation with the defaults).
+    const made = await t.req('POST', '/api/v1/tokens', { token: admin.token, body: { name: 'rotate bare' } })
+    expect((await t.req('POST', `/api/v1/tokens/${made.body.id}/rotate`, { token: admin.token })).status).toBe(201)
+  })
+})
+
 describe('form bodies give arrays as JSON does', () => {
   test('a field declared as an array, sent once or with brackets', async () => {
     const once = await form('POST', '/api/v1/tokens', 'name=once&scopes=tasks:read')

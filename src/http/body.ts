@@ -56,7 +56,11 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * - any other type → 422 `validation_failed` saying to send JSON.
  */
 export async function readBody(request: Request, rule: BodyRule, shape: BodyShape = {}): Promise<object> {
-  const body = await readAny(request, rule, shape.arrays ?? [])
+  const read = await readAny(request, rule, shape.arrays ?? [])
+  // Nothing sent to a route whose body must say something (the PATCHes, all of whose fields are
+  // optional): 422, as empty JSON is a 400 there; it was a 200 that changed nothing.
+  if (read === NOTHING && rule === 'required' && shape.fields) throw bodyRequired(shape.fields)
+  const body = read === NOTHING ? {} : read
   if (shape.fields) refuseNearMisses(body as Record<string, unknown>, shape.fields)
   for (const path of shape.objects ?? []) {
     const v = valueAt(body, path)
@@ -134,6 +138,7 @@ async function readAny(request: Request, rule: BodyRule, arrays: readonly string
   if (type === 'application/x-www-form-urlencoded') {
     const form = await bodyText(request, notUtf8Form)
     if (form.includes('%00') || form.includes('\0')) throw nulRefused()
+    if (form.trim() === '') return NOTHING
     return formArrays(parseQuery(form) as Record<string, unknown>, arrays)
   }
   if (!json) throw notAnObject(type)
@@ -253,9 +258,18 @@ function loneSurrogateRefused(): AppError {
   return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'body', message }] })
 }
 
-function empty(json: boolean, rule: BodyRule): Record<string, never> {
+/** What readAny answers when no body was sent (none, an empty text, an empty form): never handed on as it is. */
+const NOTHING: object = Object.freeze({})
+
+function empty(json: boolean, rule: BodyRule): object {
   // A required body sent as empty JSON is invalid JSON (as Elysia had it); without a JSON type
-  // the route's validation says which fields are missing.
+  // the route's validation says which fields are missing (readBody: a route without required
+  // fields refuses it there).
   if (json && rule === 'required') throw invalidJson()
-  return {}
+  return NOTHING
+}
+
+function bodyRequired(fields: readonly string[]): AppError {
+  const message = `a body is required: send a JSON object with at least one of ${fields.join(', ')}`
+  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'body', message }] })
 }
