@@ -6202,7 +6202,7 @@ export interface operations {
             200: {
                 headers: {
                     /**
-                     * @description RFC 8288 link to the next page of executions, with the same filters: `</api/v1/executions?…&cursor=…>; rel="next"` (relative to this server; `offset` is dropped, the cursor says where the page starts). Absent on the last page.
+                     * @description RFC 8288 link to the next page of executions, with the same filters: `</api/v1/executions?…&cursor=…>; rel="next"` (relative to this server; `offset` is dropped, the cursor says where the page starts). Absent on the last page, and when the query holds a token (a secret is never echoed; X-Next-Cursor pages on).
                      * @example </api/v1/executions?limit=50&cursor=WzEsInRhc2tzLjF4MnkzeiIsMTc2NDAwMDAwMDAwMCwidGFza181TnE4TG1YMnZCM25SOGtUMXdZYSIsNywwXQ>; rel="next"
                      */
                     Link?: string;
@@ -8786,7 +8786,7 @@ export interface operations {
                      */
                     "X-Total-Count-Estimate"?: "true" | "false";
                     /**
-                     * @description RFC 8288 link to the next page of tasks, with the same filters: `</api/v1/tasks?…&cursor=…>; rel="next"` (relative to this server; `offset` is dropped, the cursor says where the page starts). Absent on the last page.
+                     * @description RFC 8288 link to the next page of tasks, with the same filters: `</api/v1/tasks?…&cursor=…>; rel="next"` (relative to this server; `offset` is dropped, the cursor says where the page starts). Absent on the last page, and when the query holds a token (a secret is never echoed; X-Next-Cursor pages on).
                      * @example </api/v1/tasks?limit=50&cursor=WzEsInRhc2tzLjF4MnkzeiIsMTc2NDAwMDAwMDAwMCwidGFza181TnE4TG1YMnZCM25SOGtUMXdZYSIsNywwXQ>; rel="next"
                      */
                     Link?: string;
