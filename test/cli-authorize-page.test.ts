@@ -87,6 +87,19 @@ describe('the approval page', () => {
     expect((await t.req('GET', `/api/auth/cli/poll?code=${code}`)).body.status).toBe('pending')
   })
 
+  test('a decision sent twice with different values is no decision: 422, the request stays pending', async () => {
+    const { t, alice } = await setup()
+    const { authUrl, code } = await initiate(t)
+    const c = await signedIn(t, alice)
+    for (const decision of [['deny', 'approve'], ['approve', 'deny']]) {
+      expect((await c.post(path(authUrl), { decision })).status).toBe(422)
+    }
+    expect((await t.req('GET', `/api/auth/cli/poll?code=${code}`)).body.status).toBe('pending')
+    // The same value twice is that value.
+    expect((await c.post(path(authUrl), { decision: ['deny', 'deny'] })).status).toBe(303)
+    expect((await t.req('GET', `/api/auth/cli/poll?code=${code}`)).body.code).toBe('login_denied')
+  })
+
   test('Deny: the poll is refused; the page says TeamDay\'s CLI keeps waiting (Ctrl-C); a second decision is refused', async () => {
     const { t, alice } = await setup()
     const { authUrl, code } = await initiate(t)

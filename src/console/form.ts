@@ -4,10 +4,12 @@ import { t } from 'elysia'
 export const FormBody = t.Object({}, { additionalProperties: true })
 export const NoBody = undefined
 
-/** A form field as one string ('' when absent; the first value when repeated). */
+/** A form field as one string ('' when absent, or when repeated with different values). */
 export function field(body: unknown, name: string): string {
   const v = body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined
-  if (Array.isArray(v)) return typeof v[0] === 'string' ? v[0] : ''
+  // Sent more than once: the same value is that value; different ones (`decision=deny&decision=approve`)
+  // are no answer, as if the field were missing (the form's own check then refuses it), never one picked.
+  if (Array.isArray(v)) return v.length > 0 && v.every((x) => x === v[0]) && typeof v[0] === 'string' ? v[0] : ''
   return typeof v === 'string' ? v : ''
 }
 
