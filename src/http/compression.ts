@@ -1,4 +1,5 @@
 import { BunAdapter } from 'elysia/adapter/bun'
+import { eachWeighted } from './accept'
 import { asItCameFrom, noteSentBytes } from './listen'
 import { noteJsonBytes, plainJson } from './observe'
 
@@ -31,20 +32,11 @@ export function acceptedCoding(header: string | null | undefined): Coding | null
   let zstd = -1
   let gzip = -1
   let any = -1
-  for (const part of header.split(',')) {
-    const semi = part.indexOf(';')
-    const name = (semi < 0 ? part : part.slice(0, semi)).trim().toLowerCase()
-    if (name !== 'zstd' && name !== 'gzip' && name !== 'x-gzip' && name !== '*') continue
-    let q = 1
-    if (semi >= 0) {
-      const m = /(?:^|;)\s*q\s*=\s*([0-9.]+)/i.exec(part.slice(semi))
-      if (m) q = Number(m[1])
-      if (!Number.isFinite(q)) q = 0
-    }
+  eachWeighted(header, (name, q) => {
     if (name === 'zstd') zstd = q
     else if (name === '*') any = q
-    else gzip = Math.max(gzip, q)
-  }
+    else if (name === 'gzip' || name === 'x-gzip') gzip = Math.max(gzip, q)
+  })
   if (zstd < 0) zstd = any
   if (gzip < 0) gzip = any
   if (zstd <= 0 && gzip <= 0) return null
