@@ -71,6 +71,10 @@ describe('a query parameter a list does not declare', () => {
       ['/api/v1/agents?limit=5&Archived=true', 'Archived', 'archived'],
       ['/api/v1/executions?agent_id=char_x', 'agent_id', 'agentId'],
       ['/api/v1/audit-events?token_id=pat_x', 'token_id', 'tokenId'],
+      // A typo is named as a body field's is (src/http/body-fields.ts): one letter off, swapped, a prefix.
+      ['/api/v1/tasks?stauts=pending', 'stauts', 'status'],
+      ['/api/v1/tasks?priorty=high', 'priorty', 'priority'],
+      ['/api/v1/tasks?space=space_x', 'space', 'spaceId'],
     ]
     for (const [path, name, near] of cases) {
       const r = await t.req('GET', path, { token: a.token })

@@ -2,6 +2,7 @@ import { OptionalKind } from '@sinclair/typebox'
 import { authRequirementOf, type AuthRequirement } from '../auth/plugin'
 import type { BodyRule } from './body'
 import { AppError } from '../errors'
+import { nearestField } from './body-fields'
 
 export interface RouteRule {
   /** The permission the route needs (src/auth/plugin.ts); undefined for public routes. */
@@ -103,9 +104,6 @@ export class RouteTable {
   }
 }
 
-/** A parameter name without its case and separators: `space_id`, `SpaceId` and `spaceId` alike. */
-const squash = (name: string) => name.replace(/[-_]/g, '').toLowerCase()
-
 /**
  * A query parameter the route does not declare, on a route that declares its parameters (the
  * lists): 422 naming it and those it takes, where it was ignored. `GET /tasks?space_id=…` (a
@@ -130,7 +128,7 @@ export function refusedQueryParameter(rule: RouteRule | undefined, names: Iterab
       const message = `query parameter "${shown}" was given more than once: give it once (a repeated parameter is not a list here)`
       return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: shown, message }] })
     }
-    const near = allowed.find((a) => squash(a) === squash(name))
+    const near = nearestField(name, allowed)
     const message = `unknown query parameter "${shown}"${near ? ` (did you mean ${near}?)` : ''}: this route takes ${allowed.join(', ')}`
     return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: shown, message }] })
   }
