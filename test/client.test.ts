@@ -393,3 +393,18 @@ describe('help', () => {
     expect((await ok(['spaces', 'secrets', '--help'])).out).toContain('KEY=VALUE')
   })
 })
+
+describe('a reader that stops reading', () => {
+  test('streamed text into a closed pipe ends the command quietly, exit 0 (it was EPIPE with a stack trace)', () => {
+    const { mkdtempSync, readFileSync, rmSync } = require('node:fs') as typeof import('node:fs')
+    const { join } = require('node:path') as typeof import('node:path')
+    const dir = mkdtempSync(join(require('node:os').tmpdir(), 'teamday-epipe-'))
+    const errFile = join(dir, 'err')
+    // What `teamday agents execute … --stream | head -c 10` does to the command's writes (text
+    // deltas as they arrive, the event loop turning between them).
+    const script = `import { processIo } from ${JSON.stringify(join(import.meta.dir, '../src/cli/common'))}; for (let i = 0; i < 20000; i++) { processIo.write('x'.repeat(1000) + '\\n'); if (i % 50 === 0) await Bun.sleep(1) } console.error('not stopped')`
+    const r = Bun.spawnSync(['bash', '-c', `"$BUN" -e "$SCRIPT" 2>"$ERR" | head -c 10 >/dev/null; echo "\${PIPESTATUS[0]}"`], { env: { ...process.env, BUN: process.execPath, SCRIPT: script, ERR: errFile } })
+    expect([r.stdout.toString().trim(), readFileSync(errFile, 'utf8')]).toEqual(['0', ''])
+    rmSync(dir, { recursive: true, force: true })
+  })
+})

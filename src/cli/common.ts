@@ -18,8 +18,37 @@ export interface ClientIo extends Io {
 export const processIo: ClientIo = {
   out: (s) => console.log(s.endsWith('\n') ? s.slice(0, -1) : s),
   err: (s) => console.error(s.endsWith('\n') ? s.slice(0, -1) : s),
-  write: (s) => process.stdout.write(s),
+  write: (s) => {
+    try {
+      stdout().write(s)
+    } catch (e) {
+      readerGone(e)
+      throw e
+    }
+  },
   env: process.env,
+}
+
+/**
+ * Output piped into a reader that stopped reading (`… --stream | head -c 100`): the command ends
+ * quietly, exit 0, as a list cut short by `| head` does (console.log drops what cannot be
+ * written); streamed text threw EPIPE with a stack trace. The run goes on on the server.
+ */
+function readerGone(e: unknown): void {
+  if ((e as { code?: unknown } | null)?.code === 'EPIPE') process.exit(0)
+}
+
+let stdoutReady = false
+/** process.stdout, on first use (see processIo), with a write that fails later (its error event) ending as one that throws. */
+function stdout(): NodeJS.WriteStream {
+  if (!stdoutReady) {
+    stdoutReady = true
+    process.stdout.on('error', (e) => {
+      readerGone(e)
+      throw e
+    })
+  }
+  return process.stdout
 }
 
 /**
