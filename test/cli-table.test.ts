@@ -25,7 +25,8 @@ const reference = {
     const ks = keys ?? Object.keys(obj)
     const width = Math.max(...ks.map((k) => k.length))
     const fmt = (v: unknown) => (v === null || v === undefined ? '-' : typeof v === 'object' ? JSON.stringify(v) : String(v))
-    return ks.map((k) => `${k.padEnd(width)}  ${fmt(obj[k])}`).join('\n')
+    // A value's own lines are indented under its first: no value line can read as a key.
+    return ks.map((k) => `${k.padEnd(width)}  ${fmt(obj[k]).replace(/\r?\n/g, '\n' + ' '.repeat(width + 2))}`).join('\n')
   },
 }
 
@@ -83,6 +84,12 @@ describe('client tables', () => {
       }
     }
     expect(seen).toBeGreaterThan(500)
+  })
+
+  test('details: a value with line breaks cannot print a line that reads as another key', () => {
+    const out = details({ id: 'task_1', description: 'd1\nstatus        completed\r\nmore', status: 'pending' }, ['id', 'description', 'status'])
+    expect(out.split('\n').filter((l) => !l.startsWith(' ')).map((l) => l.split(' ')[0])).toEqual(['id', 'description', 'status'])
+    expect(out).toContain('description  d1\n             status        completed\n             more')
   })
 
   test('a table: upper-case headers, columns two spaces apart, no trailing spaces, long cells cut', () => {

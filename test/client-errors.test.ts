@@ -33,6 +33,10 @@ beforeAll(async () => {
       const path = new URL(req.url).pathname
       if (path.startsWith('/json')) return Response.json({ error: 'Not Found', status: 404 }, { status: 404 })
       if (path.startsWith('/moved')) return new Response(null, { status: 301, headers: { location: 'https://teamday.example.com/' } })
+      // A redirect to the same request on another server (the whole API path in its target).
+      if (path.startsWith('/elsewhere')) return new Response(null, { status: 308, headers: { location: `https://teamday.example.com/base${path.slice('/elsewhere'.length)}?limit=50` } })
+      // A debugging proxy that echoes the request's Authorization header back in a teamday-shaped error.
+      if (path.startsWith('/echo')) return Response.json({ error: true, statusCode: 500, code: 'internal_error', message: `you sent ${req.headers.get('authorization')}` }, { status: 500 })
       if (path.startsWith('/page')) return new Response('<html>welcome</html>', { headers: { 'content-type': 'text/html' } })
       // JSON of another shape with 200: a health check without a version, lists that are not lists.
       if (path.startsWith('/odd')) return Response.json(path.endsWith('/api/health') ? { status: 'ok' } : { agents: 'notarray', tasks: [] })
@@ -172,6 +176,29 @@ describe('a URL that is not a teamday server', () => {
     expect((await cli(['agents', 'list'])).code).toBe(0)
     expect((await cli(['tasks', 'list'])).code).toBe(0)
     expect((await cli(['health'])).out).toMatch(/^ok: teamday \S+ at /)
+  })
+
+  test('a redirect to the same request elsewhere: the hint names the server, not the whole API path', async () => {
+    const r = await cli(['agents', 'list'], { TEAMDAY_URL: `http://127.0.0.1:${other.port}/elsewhere` })
+    expect(r.code).toBe(5)
+    expect(r.err).toContain('If teamday is at https://teamday.example.com/base, use that URL.')
+  })
+
+  test('teamday behind a path it does not have (--url http://host/foo): exit 5 saying the URL is wrong, health included, not 4 "not found"', async () => {
+    for (const argv of [['agents', 'get', 'char_x', '--json'], ['health', '--json']]) {
+      const r = await cli(argv, { TEAMDAY_URL: `${base}/foo` })
+      expect([argv[0], r.code]).toEqual([argv[0], 5])
+      expect(r.err).toContain('has no route for this request')
+      expect(r.err).toContain('without a path in front of its routes')
+      expect(r.json).toMatchObject({ error: true, code: 'route_not_found' })
+    }
+  })
+
+  test('a server that echoes the request back: the token is redacted from the message and the JSON (cli() checks both)', async () => {
+    const r = await cli(['agents', 'list', '--json', '--retries', '0'], { TEAMDAY_URL: `http://127.0.0.1:${other.port}/echo` })
+    expect(r.code).toBe(5)
+    expect(r.err).toContain('you sent Bearer td_…[redacted]')
+    expect(r.json.message).toContain('td_…[redacted]')
   })
 
   test('a real teamday 404 is still "not found", exit 4', async () => {

@@ -149,13 +149,26 @@ function spaces(n: number): string {
   return blank.slice(0, n)
 }
 
-/** `key  value` lines, the keys padded to the longest. */
+/**
+ * `key  value` lines, the keys padded to the longest. A value's own lines are indented under its
+ * first: a description holding `\nstatus        completed` printed a line that read as the
+ * task's status; every key starts a line, no value line does.
+ */
 export function keyValueLines(keys: string[], values: string[]): string {
   let width = 0
   for (let i = 0; i < keys.length; i++) if (keys[i]!.length > width) width = keys[i]!.length
   let out = ''
-  for (let i = 0; i < keys.length; i++) out += (i === 0 ? '' : '\n') + keys[i]! + spaces(width - keys[i]!.length) + '  ' + values[i]!
+  for (let i = 0; i < keys.length; i++) {
+    const v = values[i]!
+    const value = v.includes('\n') ? v.replace(/\r?\n/g, '\n' + spaces(width + 2)) : v
+    out += (i === 0 ? '' : '\n') + keys[i]! + spaces(width - keys[i]!.length) + '  ' + value
+  }
   return out
+}
+
+/** A name or title inside a one-line message: its line breaks as spaces (it cannot start a line of its own). */
+export function inline(text: unknown): string {
+  return String(text).replace(/\s*\r?\n\s*/g, ' ')
 }
 
 /**

@@ -1,4 +1,5 @@
 import { ClientError, isErrorEnvelope } from '../client/errors'
+import { redactTokens } from '../auth/redact'
 import { versionLine } from '../build-info'
 import { OptionValueError, parseArgv, UnknownOptionError } from './args'
 import { ConfigError } from '../config-error'
@@ -98,8 +99,10 @@ export async function run(argv: string[], given: ClientIo = processIo): Promise<
 /** The message on stderr (with the usage when it helps), the JSON error on stdout with --json; the exit code. */
 function fail(io: Io, json: boolean, e: unknown, usage?: string): number {
   const f = failure(e)
-  io.err(`error: ${f.message}${f.hint ? `\n${f.hint}` : ''}${f.showUsage && usage ? `\n\n${usage}` : ''}`)
-  if (json) io.out(JSON.stringify(jsonError(e, f), null, 2))
+  // A token in what a server answered (one that echoes the request's Authorization header back,
+  // as a debugging proxy does) is not printed: the README's promise holds for this side too.
+  io.err(redactTokens(`error: ${f.message}${f.hint ? `\n${f.hint}` : ''}${f.showUsage && usage ? `\n\n${usage}` : ''}`))
+  if (json) io.out(JSON.stringify(redactTokens(jsonError(e, f)), null, 2))
   return EXIT[f.kind]
 }
 

@@ -50,6 +50,15 @@ const NEW_TOKEN_HINT =
   'Create a new token (with a working token: teamday tokens create --name NAME; on the server host: ' +
   'teamday tokens create --email YOU --name NAME) and set TEAMDAY_TOKEN, or pass --token-file FILE.'
 
+/**
+ * The server a redirect points at: its target without the request's own path (and query), which
+ * the client adds itself (`http://host/api/v1/agents` for /api/v1/agents is `http://host`).
+ */
+function serverOf(location: string, path: string | undefined): string {
+  const target = location.split('?')[0]!
+  return path && path !== '/' && target.endsWith(path) ? target.slice(0, -path.length) || '/' : target
+}
+
 /** Executions that ran and failed come back as 502/504 with these codes: exit 1, never retried. */
 export const EXECUTION_FAILURE_CODES = new Set(['bad_gateway', 'gateway_timeout'])
 
@@ -58,11 +67,18 @@ export const EXECUTION_FAILURE_CODES = new Set(['bad_gateway', 'gateway_timeout'
  * error body, a 4xx (or a redirect) is not a missing object or a bad token: the URL points at
  * something else (a 5xx or 429 page from a proxy in front of teamday stays a server error).
  */
-export function errorFromResponse(status: number, body: any, text: string, server = 'the server', location?: string | null): ClientError {
+export function errorFromResponse(status: number, body: any, text: string, server = 'the server', location?: string | null, path?: string): ClientError {
   const envelope = isErrorEnvelope(body)
   if (!envelope && status < 500 && status !== 429) {
     const e = notTeamday(server, status, location ? `with a redirect to ${location}` : 'without a teamday error body', body)
-    return location ? new ClientError(e.kind, e.message, `${NOT_TEAMDAY_HINT} If teamday is at ${location}, use that URL.`, body, e.code) : e
+    return location ? new ClientError(e.kind, e.message, `${NOT_TEAMDAY_HINT} If teamday is at ${serverOf(location, path)}, use that URL.`, body, e.code) : e
+  }
+  // The client asks only for routes teamday has: a teamday server that has no such route is
+  // reached through a path that is not its own (`--url http://host/foo`), or is older than this
+  // command. Not a missing object (exit 4): the address is wrong (exit 5), health included.
+  if (envelope && body.code === 'route_not_found') {
+    const reqId = body.requestId ? ` (request ${body.requestId})` : ''
+    return new ClientError('server', `${server} has no route for this request${reqId}: the URL must be the address "teamday serve" listens on, without a path in front of its routes (or this server is older than this command)`, NOT_TEAMDAY_HINT, body)
   }
   const code: string | undefined = envelope ? body.code : undefined
   const reqId = envelope && body.requestId ? ` (request ${body.requestId})` : ''

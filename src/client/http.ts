@@ -81,7 +81,7 @@ export class ApiClient {
     const res = await this.send(method, path, o)
     const text = await res.text()
     const body = parseJson(text)
-    if (!res.ok) throw this.error(res, body, text)
+    if (!res.ok) throw this.error(res, body, text, path)
     // Every teamday answer is a JSON object or array; a web page with 200 is another server.
     if (body === null || typeof body !== 'object') throw notTeamday(this.opts.baseUrl, res.status, `with ${text ? 'a body that is not JSON' : 'an empty body'}`)
     const wrong = o.expect && unexpectedShape(body, o.expect)
@@ -94,11 +94,11 @@ export class ApiClient {
     const res = await this.send(method, path, o)
     if (res.ok) return res
     const text = await res.text()
-    throw this.error(res, parseJson(text), text)
+    throw this.error(res, parseJson(text), text, path)
   }
 
-  private error(res: Response, body: unknown, text: string): ClientError {
-    return errorFromResponse(res.status, body, text, this.opts.baseUrl, res.status >= 300 && res.status < 400 ? res.headers.get('location') : null)
+  private error(res: Response, body: unknown, text: string, path: string): ClientError {
+    return errorFromResponse(res.status, body, text, this.opts.baseUrl, res.status >= 300 && res.status < 400 ? res.headers.get('location') : null, path)
   }
 
   /** One logical request with its retries; returns the final Response (any status). */

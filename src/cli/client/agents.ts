@@ -1,7 +1,7 @@
 import { ClientError } from '../../client/errors'
 import { parseJson } from '../../client/http'
 import { readSse } from '../../client/sse'
-import { UsageError } from '../common'
+import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
 import { boolFlag, compact, details, getOrDelete, intFlag, listFlag, makeClient, output, rows, writeRaw } from './common'
 import { enc, waitForExecution } from './executions'
@@ -39,7 +39,7 @@ export async function list({ values, io }: Run<ClientValues & { visibility?: str
 export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {
   const client = await makeClient(io, values)
   const r = await client.request('POST', '/api/v1/agents', { body: agentBody(values) })
-  output(io, values.json, r.body, () => `created agent ${r.body.id} (${r.body.name})`)
+  output(io, values.json, r.body, () => `created agent ${r.body.id} (${inline(r.body.name)})`)
 }
 
 const ONE = { path: '/api/v1/agents', noun: 'agent', detail: DETAIL, pick: (b: any) => b.agent, deleted: 'archived' }

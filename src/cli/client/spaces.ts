@@ -1,4 +1,4 @@
-import { UsageError } from '../common'
+import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
 import { boolFlag, compact, details, getOrDelete, intFlag, listFlag, makeClient, output, rows } from './common'
 import { enc } from './executions'
@@ -34,7 +34,7 @@ export async function list({ values, io }: Run<ClientValues & { archived?: boole
 export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {
   const client = await makeClient(io, values)
   const r = await client.request('POST', '/api/v1/spaces', { body: spaceBody(values) })
-  output(io, values.json, r.body, () => `created space ${r.body.space.id} (${r.body.space.name})`)
+  output(io, values.json, r.body, () => `created space ${r.body.space.id} (${inline(r.body.space.name)})`)
 }
 
 const ONE = { path: '/api/v1/spaces', noun: 'space', detail: DETAIL, pick: (b: any) => b.space, deleted: 'archived' }

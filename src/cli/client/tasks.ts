@@ -1,4 +1,4 @@
-import { UsageError } from '../common'
+import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
 import { compact, details, getOrDelete, intFlag, makeClient, output, rows } from './common'
 import { enc } from './executions'
@@ -46,7 +46,7 @@ export async function list({ values, io }: Run<ClientValues & { status?: string;
 export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {
   const client = await makeClient(io, values)
   const r = await client.request('POST', '/api/v1/tasks', { body: taskBody(values) })
-  output(io, values.json, r.body, () => `created task ${r.body.id} (${r.body.title})`)
+  output(io, values.json, r.body, () => `created task ${r.body.id} (${inline(r.body.title)})`)
 }
 
 const ONE = { path: '/api/v1/tasks', noun: 'task', detail: DETAIL, pick: (b: any) => b, deleted: 'deleted' }

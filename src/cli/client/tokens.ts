@@ -1,4 +1,4 @@
-import { tokenRows } from '../common'
+import { inline, tokenRows } from '../common'
 import type { ClientValues, Run } from '../spec'
 import { compact, intFlag, listFlag, makeClient, output, rows } from './common'
 import { enc } from './executions'
@@ -22,7 +22,7 @@ export async function create({ values, io }: Run<ClientValues & { name?: string;
   const client = await makeClient(io, values)
   const r = await client.request('POST', '/api/v1/tokens', { body })
   output(io, values.json, r.body, () => r.body.token)
-  if (!values.json) io.err(`created token ${r.body.id} (${r.body.name}), expires ${r.body.expiresAt}; copy it now: it is not shown again`)
+  if (!values.json) io.err(`created token ${r.body.id} (${inline(r.body.name)}), expires ${r.body.expiresAt}; copy it now: it is not shown again`)
 }
 
 export async function revoke({ values, positionals, io }: Run<ClientValues>): Promise<void> {
