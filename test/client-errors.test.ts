@@ -18,6 +18,7 @@ let server: Server<unknown>
 let other: Server<unknown>
 let base: string
 let admin: Actor
+let brokenHits = 0
 
 beforeAll(async () => {
   t = await makeTestApp()
@@ -35,6 +36,19 @@ beforeAll(async () => {
       if (path.startsWith('/moved')) return new Response(null, { status: 301, headers: { location: 'https://teamday.example.com/' } })
       // A redirect to the same request on another server (the whole API path in its target).
       if (path.startsWith('/elsewhere')) return new Response(null, { status: 308, headers: { location: `https://teamday.example.com/base${path.slice('/elsewhere'.length)}?limit=50` } })
+      // An answer that begins and breaks off: headers, part of the body, then the connection drops.
+      if (path.startsWith('/broken')) {
+        brokenHits++
+        const sse = path.endsWith('/execute')
+        const body = new ReadableStream<Uint8Array>({
+          async start(c) {
+            c.enqueue(new TextEncoder().encode(sse ? 'event: message\ndata: {"type":"content_block_delta","delta":{"type":"text_delta","text":"Hel"}}\n\n' : '{"success":true,"agents":[{"id":"char_'))
+            await Bun.sleep(20)
+            c.error(new Error('connection dropped'))
+          },
+        })
+        return new Response(body, { headers: sse ? { 'content-type': 'text/event-stream', 'x-execution-id': 'exec_brokenOff12345678901' } : { 'content-type': 'application/json' } })
+      }
       // A debugging proxy that echoes the request's Authorization header back in a teamday-shaped error.
       if (path.startsWith('/echo')) return Response.json({ error: true, statusCode: 500, code: 'internal_error', message: `you sent ${req.headers.get('authorization')}` }, { status: 500 })
       if (path.startsWith('/page')) return new Response('<html>welcome</html>', { headers: { 'content-type': 'text/html' } })
@@ -199,6 +213,19 @@ describe('a URL that is not a teamday server', () => {
     expect(r.code).toBe(5)
     expect(r.err).toContain('you sent Bearer td_…[redacted]')
     expect(r.json.message).toContain('td_…[redacted]')
+  })
+
+  test('an answer that breaks off: exit 5 connection_failed, retried when safe (a GET), never a raw runtime error', async () => {
+    brokenHits = 0
+    const r = await cli(['agents', 'list', '--json', '--retries', '1'], { TEAMDAY_URL: `http://127.0.0.1:${other.port}/broken` })
+    expect([r.code, r.json?.code, brokenHits]).toEqual([5, 'connection_failed', 2])
+    expect(r.err).toContain('broke off')
+    // A stream: exit 5 with the run's id, which may go on.
+    const s = await cli(['agents', 'execute', 'bot', '--message', 'hi', '--stream'], { TEAMDAY_URL: `http://127.0.0.1:${other.port}/broken` })
+    expect(s.code).toBe(5)
+    expect(s.out).toStartWith('Hel')
+    expect(s.err).toContain('the stream broke off (execution exec_brokenOff12345678901)')
+    expect(s.err).toContain('teamday executions get exec_brokenOff12345678901')
   })
 
   test('a real teamday 404 is still "not found", exit 4', async () => {

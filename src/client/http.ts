@@ -78,8 +78,26 @@ export class ApiClient {
 
   /** JSON request: resolves with a 2xx response, throws ClientError otherwise. */
   async request<T = any>(method: string, path: string, o: RequestOptions = {}): Promise<ApiResponse<T>> {
-    const res = await this.send(method, path, o)
-    const text = await res.text()
+    let res: Response
+    let text: string
+    for (let attempt = 0; ; attempt++) {
+      res = await this.send(method, path, o)
+      try {
+        text = await res.text()
+        break
+      } catch (e) {
+        // The answer began and then broke off (a reset, a server that stops sending): a network
+        // failure (exit 5), retried when repeating the request is safe; not a raw runtime error.
+        const why = networkReason(e, o.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : o.timeoutMs)
+        const safe = IDEMPOTENT_METHODS.has(method)
+        if (!safe || attempt >= this.opts.retries) {
+          throw new ClientError('server', `the answer from ${this.opts.baseUrl} broke off: ${why}${safe ? '' : ' (the request may have been carried out)'}`, 'Check --url / TEAMDAY_URL and the network, then try again (teamday health).', undefined, 'connection_failed')
+        }
+        const delay = this.backoff(attempt)
+        this.opts.warn(`the answer broke off (${why}); retrying in ${fmtDelay(delay)} (${attempt + 1}/${this.opts.retries})`)
+        await this.sleep(delay)
+      }
+    }
     const body = parseJson(text)
     if (!res.ok) throw this.error(res, body, text, path)
     // Every teamday answer is a JSON object or array; a web page with 200 is another server.
@@ -241,7 +259,7 @@ export function parseRetryAfter(value: string | null, now: number): number | nul
   return Number.isNaN(at) ? null : Math.max(0, at - now)
 }
 
-function networkReason(e: unknown, timeoutMs: number | null): string {
+export function networkReason(e: unknown, timeoutMs: number | null): string {
   const err = e as { name?: string; code?: string; message?: string }
   if (err?.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`
   const msg = err?.message ?? String(e)

@@ -21,6 +21,19 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
   if (ev) yield ev
 }
 
+/**
+ * readSse, with a failure to read the body (the connection reset, a server that stopped sending)
+ * turned into `broken(e)`: a stream that breaks off is a network failure with the run's id, not a
+ * raw runtime error. What the consumer's own loop throws is not caught here.
+ */
+export async function* readSseOrFail(body: ReadableStream<Uint8Array>, broken: (e: unknown) => Error): AsyncGenerator<SseEvent> {
+  try {
+    yield* readSse(body)
+  } catch (e) {
+    throw broken(e)
+  }
+}
+
 function parseBlock(block: string): SseEvent | null {
   let event = 'message'
   const data: string[] = []

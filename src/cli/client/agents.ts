@@ -1,6 +1,6 @@
 import { ClientError } from '../../client/errors'
-import { parseJson } from '../../client/http'
-import { readSse } from '../../client/sse'
+import { networkReason, parseJson } from '../../client/http'
+import { readSseOrFail } from '../../client/sse'
 import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
 import { boolFlag, compact, details, getOrDelete, intFlag, listFlag, makeClient, output, rows, writeRaw } from './common'
@@ -65,7 +65,10 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
     let failure: string | null = null
     let finished = false
     let last = '\n'
-    for await (const ev of readSse(res.body!)) {
+    const executionId = res.headers.get('x-execution-id') ?? '?'
+    const broken = (e: unknown) =>
+      new ClientError('server', `the stream broke off (execution ${executionId}): ${networkReason(e, null)}; the run may go on: teamday executions get ${executionId}`, undefined, undefined, 'connection_failed')
+    for await (const ev of readSseOrFail(res.body!, broken)) {
       const data = parseJson(ev.data) as any
       if (values.json) io.out(JSON.stringify({ event: ev.event, data }))
       if (ev.event === 'message' && data?.type === 'content_block_delta' && data.delta?.type === 'text_delta') {
@@ -78,7 +81,7 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
     }
     if (!values.json && !last.endsWith('\n')) writeRaw(io, '\n')
     if (failure) throw new ClientError('failed', failure, undefined, undefined, 'execution_failed')
-    if (!finished) throw new ClientError('server', `the stream ended before the execution finished (execution ${res.headers.get('x-execution-id') ?? '?'}); see teamday executions get ID`, undefined, undefined, 'stream_ended')
+    if (!finished) throw new ClientError('server', `the stream ended before the execution finished (execution ${executionId}); see teamday executions get ${executionId}`, undefined, undefined, 'stream_ended')
     return
   }
 
