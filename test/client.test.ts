@@ -394,6 +394,27 @@ describe('help', () => {
   })
 })
 
+describe('a list with more than one page', () => {
+  test('stdout holds only the header and the rows; the next --offset is on stderr, and only while more follow', async () => {
+    const before = await cli(['tasks', 'list', '--limit', '1'])
+    const total = Number(/of (\d+)/.exec(before.err)?.[1] ?? (before.out.split('\n').filter(Boolean).length - 1))
+    for (const title of ['page one', 'page two', 'page three']) expect((await cli(['tasks', 'create', '--title', title])).code).toBe(0)
+    const first = await cli(['tasks', 'list', '--limit', '2'])
+    expect(first.out.trimEnd().split('\n')).toHaveLength(3)
+    expect(first.err).toContain(`2 of ${total + 3} tasks shown; the next page: --offset 2`)
+    const last = await cli(['tasks', 'list', '--limit', '2', '--offset', String(total + 1)])
+    expect([last.out.trimEnd().split('\n').length, last.err]).toEqual([3, ''])
+    const beyond = await cli(['tasks', 'list', '--offset', '1000'])
+    expect([beyond.out.trim(), beyond.err]).toEqual(['no tasks', ''])
+    // The lists whose body carries the cursor say so too; --json says nothing more (its body has nextCursor).
+    for (const name of ['Pager one', 'Pager two']) expect((await cli(['agents', 'create', '--name', name])).code).toBe(0)
+    const agents = await cli(['agents', 'list', '--limit', '1'])
+    expect(agents.out.trimEnd().split('\n')).toHaveLength(2)
+    expect(agents.err).toMatch(/^1 of \d+ agents shown; the next page: --offset 1\n$/)
+    expect((await cli(['tasks', 'list', '--limit', '1', '--json'])).err).toBe('')
+  })
+})
+
 describe('a reader that stops reading', () => {
   test('streamed text into a closed pipe ends the command quietly, exit 0 (it was EPIPE with a stack trace)', () => {
     const { mkdtempSync, readFileSync, rmSync } = require('node:fs') as typeof import('node:fs')

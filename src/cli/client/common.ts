@@ -51,6 +51,17 @@ export function output(io: Io, json: boolean | undefined, body: unknown, human: 
   io.out(json ? JSON.stringify(body, null, 2) : human())
 }
 
+/**
+ * After a page of a list, when the server has a next one: how many were shown and the --offset of
+ * the next page, on stderr, so that stdout holds only the rows (`| wc -l`, `| while read`). Not
+ * with --json, whose body carries nextCursor. `more`: the server gave a next cursor.
+ */
+export function nextPageHint(io: Io, json: boolean | undefined, page: { noun: string; shown: number; offset: number | undefined; more: boolean; total?: string | number | null; estimate?: boolean }): void {
+  if (json || !page.more) return
+  const of = page.total === undefined || page.total === null ? '' : ` of ${page.total}${page.estimate ? '+' : ''}`
+  io.err(`${page.shown}${of} ${page.noun} shown; the next page: --offset ${(page.offset ?? 0) + page.shown}`)
+}
+
 export function rows(items: Record<string, unknown>[], columns: string[], empty: string): string {
   if (items.length === 0) return empty
   // Loops, not map and Object.fromEntries, and one whitespace test for the whole table instead of

@@ -1,6 +1,6 @@
 import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
-import { compact, details, getOrDelete, intFlag, makeClient, output, rows } from './common'
+import { compact, details, getOrDelete, intFlag, makeClient, nextPageHint, output, rows } from './common'
 import { enc } from './executions'
 
 /** `teamday tasks …` over HTTP (options and usage: src/cli/registry.ts). */
@@ -37,10 +37,9 @@ export async function list({ values, io }: Run<ClientValues & { status?: string;
   const query = { status: values.status, priority: values.priority, assignedTo: values['assigned-to'], spaceId: values.space, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
   // A bare array; the count is in X-Total-Count (capped: X-Total-Count-Estimate says "at least").
   const r = await client.request<any[]>('GET', '/api/v1/tasks', { query, expect: 'list' })
+  output(io, values.json, r.body, () => rows(r.body, COLUMNS, 'no tasks'))
   const total = r.headers.get('x-total-count')
-  const more = total !== null && Number(total) > r.body.length
-  const footer = more ? `\n${r.body.length} of ${total}${r.headers.get('x-total-count-estimate') === 'true' ? '+' : ''} tasks (--offset for more)` : ''
-  output(io, values.json, r.body, () => rows(r.body, COLUMNS, 'no tasks') + footer)
+  nextPageHint(io, values.json, { noun: 'tasks', shown: r.body.length, offset: query.offset, more: r.headers.has('x-next-cursor'), total, estimate: r.headers.get('x-total-count-estimate') === 'true' })
 }
 
 export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {
