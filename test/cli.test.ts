@@ -408,6 +408,11 @@ describe('arguments', () => {
     expect(none.code).toBe(2)
     expect(none.out).toBe('')
     expect(none.err).toContain('teamday serve')
+    // Help about help is the overview (it was "unknown command "help"; did you mean "help"?", exit 2).
+    for (const again of [['help', 'help'], ['help', '--help'], ['--help', 'help']]) {
+      const r = await cli(...again)
+      expect([again.join(' '), r.code, r.out === help.out]).toEqual([again.join(' '), 0, true])
+    }
   })
 
   test('help on an unknown topic: exit 2, one line with a guess', async () => {

@@ -86,6 +86,8 @@ describe('--json on failure: JSON on stdout, text on stderr', () => {
     expect(r.err).toStartWith('error: ')
     const api = await t.req('GET', '/api/v1/agents/char_missing', { token: admin.token })
     expect(Object.keys(r.json).sort()).toEqual(Object.keys(api.body).sort())
+    // One line (after `--stream --json`'s one object a line, the failure is one more line).
+    expect(r.out.trimEnd().split('\n')).toHaveLength(1)
   })
 
   test('an authentication failure: the 401 body', async () => {

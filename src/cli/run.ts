@@ -31,6 +31,11 @@ export async function run(argv: string[], given: ClientIo = processIo): Promise<
       io.out((await help()).helpText())
       return EXIT.ok
     }
+    // `teamday help help`: help about help is the overview.
+    if (isHelp(rest[0])) {
+      io.out((await help()).helpText())
+      return EXIT.ok
+    }
     const topic = commandsNamed(rest[0])
     if (topic.length === 0) return fail(io, json, unknown(`unknown command "${rest[0]}"`, rest[0], TOP_NAMES, 'teamday help'))
     io.out((await help()).usageText(topic))
@@ -102,7 +107,8 @@ function fail(io: Io, json: boolean, e: unknown, usage?: string): number {
   // A token in what a server answered (one that echoes the request's Authorization header back,
   // as a debugging proxy does) is not printed: the README's promise holds for this side too.
   io.err(redactTokens(`error: ${f.message}${f.hint ? `\n${f.hint}` : ''}${f.showUsage && usage ? `\n\n${usage}` : ''}`))
-  if (json) io.out(JSON.stringify(redactTokens(jsonError(e, f)), null, 2))
+  // One line: after `--stream --json`'s one JSON object a line, the failure is one more line.
+  if (json) io.out(JSON.stringify(redactTokens(jsonError(e, f))))
   return EXIT[f.kind]
 }
 
