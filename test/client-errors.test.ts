@@ -54,6 +54,8 @@ beforeAll(async () => {
       if (path.startsWith('/page')) return new Response('<html>welcome</html>', { headers: { 'content-type': 'text/html' } })
       // JSON of another shape with 200: a health check without a version, lists that are not lists.
       if (path.startsWith('/odd')) return Response.json(path.endsWith('/api/health') ? { status: 'ok' } : { agents: 'notarray', tasks: [] })
+      // JSON that passes for a list or an object at a glance: items that are not objects, an empty object.
+      if (path.startsWith('/hollow')) return Response.json(path.endsWith('/tasks') ? [null] : path.endsWith('/agents') ? { agents: [1, 2, 3] } : {})
       return new Response('<html><h1>404 Not Found</h1></html>', { status: 404, headers: { 'content-type': 'text/html' } })
     },
   })
@@ -175,7 +177,7 @@ describe('a URL that is not a teamday server', () => {
     const notTeamday = 'this is not what a teamday (or TeamDay) server sends'
     const agents = await cli(['agents', 'list'], { TEAMDAY_URL: odd })
     expect(agents.code).toBe(5)
-    expect(agents.err).toStartWith(`error: ${odd} answered HTTP 200 with "agents" that is not a list: ${notTeamday}\n`)
+    expect(agents.err).toStartWith(`error: ${odd} answered HTTP 200 with "agents" that is not a list of objects: ${notTeamday}\n`)
     expect(agents.err).toContain('Check --url / TEAMDAY_URL')
     expect(agents.out).toBe('')
     const json = await cli(['agents', 'list', '--json'], { TEAMDAY_URL: odd })
@@ -228,6 +230,15 @@ describe('a URL that is not a teamday server', () => {
     expect(s.out).toStartWith('Hel')
     expect(s.err).toContain('the stream broke off (execution exec_brokenOff12345678901)')
     expect(s.err).toContain('teamday executions get exec_brokenOff12345678901')
+  })
+
+  test('lists of things that are not objects, and empty objects: exit 5 not_teamday, no table of dashes, no crash', async () => {
+    const hollow = `http://127.0.0.1:${other.port}/hollow`
+    for (const argv of [['tasks', 'list'], ['agents', 'list'], ['whoami'], ['agents', 'execute', 'bot', '--message', 'hi']]) {
+      const r = await cli([...argv, '--json'], { TEAMDAY_URL: hollow })
+      expect([argv.join(' '), r.code, r.json?.code]).toEqual([argv.join(' '), 5, 'not_teamday'])
+      expect(r.err).toContain('this is not what a teamday (or TeamDay) server sends')
+    }
   })
 
   test('a real teamday 404 is still "not found", exit 4', async () => {

@@ -228,18 +228,21 @@ export function expiryWarning(id: string, source: string | null, at: number, lef
   return `warning: the token ${id}${source ? ` (${source})` : ''} expires ${when}, on ${new Date(at).toISOString()}; rotate it now (teamday tokens rotate ${id}) and update the secret`
 }
 
-const KIND_OF = { list: 'a list', object: 'an object', string: 'a string' } as const
+const KIND_OF = { list: 'a list of objects', object: 'an object', string: 'a string' } as const
 
 /** What is wrong with a JSON body for `expected` ("a body that is not a list", "agents that is not a list"), or undefined. */
 export function unexpectedShape(body: object, expected: Expected): string | undefined {
-  if (expected === 'list') return Array.isArray(body) ? undefined : 'a body that is not a list'
+  if (expected === 'list') return !Array.isArray(body) ? 'a body that is not a list' : body.every(isObject) ? undefined : 'a list whose items are not objects'
   for (const [field, kind] of Object.entries(expected)) {
     const v = (body as Record<string, unknown>)[field]
-    const ok = kind === 'list' ? Array.isArray(v) : kind === 'object' ? !!v && typeof v === 'object' && !Array.isArray(v) : typeof v === 'string'
+    const ok = kind === 'list' ? Array.isArray(v) && v.every(isObject) : kind === 'object' ? isObject(v) : typeof v === 'string'
     if (!ok) return `"${field}" ${v === undefined ? 'missing' : `that is not ${KIND_OF[kind]}`}`
   }
   return undefined
 }
+
+/** Every item of a teamday list is an object: `[null]` or `[1,2,3]` is another server (a table of dashes, or a crash on null). */
+const isObject = (v: unknown): boolean => !!v && typeof v === 'object' && !Array.isArray(v)
 
 export function parseJson(text: string): unknown {
   if (!text) return undefined

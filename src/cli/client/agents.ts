@@ -96,6 +96,6 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
     return waitForExecution(io, client, r.body.executionId, values.json)
   }
 
-  const r = await client.request('POST', path, { body, timeoutMs: null })
+  const r = await client.request('POST', path, { body, timeoutMs: null, expect: { result: 'string' } })
   output(io, values.json, r.body, () => r.body.result)
 }

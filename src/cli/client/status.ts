@@ -6,7 +6,7 @@ import { details, makeClient, output } from './common'
 
 export async function whoami({ values, io }: Run<ClientValues>): Promise<void> {
   const client = await makeClient(io, values)
-  const r = await client.request('GET', '/api/v1/tokens/self')
+  const r = await client.request('GET', '/api/v1/tokens/self', { expect: { token: 'object' } })
   // Which credential was used (never the credential): --token-file, TEAMDAY_TOKEN, TEAMDAY_API_TOKEN or teamday login.
   output(io, values.json, r.body, () => details({ ...r.body.token, server: client.opts.baseUrl, source: client.opts.tokenSource }, ['email', 'role', 'organizationSlug', 'organizationId', 'id', 'name', 'maskedToken', 'scopes', 'createdAt', 'lastUsedAt', 'expiresAt', 'server', 'source']))
 }
