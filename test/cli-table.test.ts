@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { keyValueLines, table } from '../src/cli/common'
+import { keyValueLines, table, terminalSafe } from '../src/cli/common'
 import { details, rows } from '../src/cli/client/common'
 
 // The client's tables are written with loops for start-up's sake (src/cli/common.ts, table()).
@@ -8,14 +8,22 @@ import { details, rows } from '../src/cli/client/common'
 const reference = {
   table(rs: Record<string, unknown>[], columns: string[]): string {
     const cells = rs.map((r) => columns.map((c) => (r[c] === null || r[c] === undefined ? '-' : String(r[c]))))
-    const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)))
-    const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd()
+    // Columns as a terminal shows them: a CJK character two, a zero-width one none.
+    const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => Bun.stringWidth(row[i]!))))
+    const line = (vals: string[]) => vals.map((v, i) => v + ' '.repeat(widths[i]! - Bun.stringWidth(v))).join('  ').trimEnd()
     return [line(columns.map((c) => c.toUpperCase())), ...cells.map(line)].join('\n')
   },
   short(v: unknown): string | null {
     if (v === null || v === undefined) return null
-    const s = (Array.isArray(v) ? v.join(',') : typeof v === 'object' ? JSON.stringify(v) : String(v)).replace(/\s+/g, ' ')
-    return s.length > 60 ? s.slice(0, 59) + '…' : s
+    const s = terminalSafe((Array.isArray(v) ? v.join(',') : typeof v === 'object' ? JSON.stringify(v) : String(v)).replace(/\s+/g, ' '))
+    if (s.length <= 60) return s
+    // The longest run of whole units (an escape, a surrogate pair, any other character) within 59.
+    let out = ''
+    for (const unit of s.match(/\\u[0-9a-f]{4}|[\ud800-\udbff][\udc00-\udfff]|[^]/g)!) {
+      if (out.length + unit.length > 59) break
+      out += unit
+    }
+    return out + '…'
   },
   rows(items: Record<string, unknown>[], columns: string[], empty: string): string {
     if (items.length === 0) return empty
@@ -30,7 +38,7 @@ const reference = {
   },
 }
 
-const PIECES = ['a', 'Code Reviewer', 'é', '…', ' ', '  ', '\t', '\n', '\r\n', '\v', '\f', '\u00a0', '\u2003', '\u2028', '\u3000', '\ufeff', '\u200b', 'x'.repeat(70), '']
+const PIECES = ['a', 'Code Reviewer', 'é', '…', ' ', '  ', '\t', '\n', '\r\n', '\v', '\f', '\u00a0', '\u2003', '\u2028', '\u3000', '\ufeff', '\u200b', 'x'.repeat(70), '', '中文标题', '😀', '\u001b[31m', '\u202e', 'y'.repeat(57)]
 
 /** mulberry32: a small seeded generator (32-bit integer steps, so no precision is lost). */
 function seeded(seed: number) {

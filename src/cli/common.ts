@@ -115,7 +115,8 @@ export function table(rows: Record<string, unknown>[], columns: string[]): strin
     for (let i = 0; i < n; i++) {
       const v = r[columns[i]!]
       const s = v === null || v === undefined ? '-' : String(v)
-      if (s.length > widths[i]!) widths[i] = s.length
+      const w = displayWidth(s)
+      if (w > widths[i]!) widths[i] = w
       line.push(s)
     }
     cells.push(line)
@@ -138,10 +139,19 @@ function tableLine(vals: string[], widths: number[]): string {
   for (let i = 0; i <= last; i++) {
     const v = vals[i]!
     line += i === 0 ? v : '  ' + v
-    if (i < last) line += spaces(widths[i]! - v.length)
+    if (i < last) line += spaces(widths[i]! - displayWidth(v))
   }
   return line.trimEnd()
 }
+
+/**
+ * The columns `s` takes on a terminal: a CJK character or an emoji two, a combining or zero-width
+ * one none (Bun.stringWidth); printable ASCII, most cells, is its length.
+ */
+export function displayWidth(s: string): number {
+  return PRINTABLE_ASCII.test(s) ? s.length : Bun.stringWidth(s)
+}
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/
 
 let blank = '                                                                '
 function spaces(n: number): string {

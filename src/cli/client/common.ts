@@ -1,6 +1,6 @@
 import { loadClientConfig } from '../../client/config'
 import { ApiClient } from '../../client/http'
-import { keyValueLines, table, UsageError, type ClientIo, type Io } from '../common'
+import { keyValueLines, table, terminalSafe, UsageError, type ClientIo, type Io } from '../common'
 import type { ClientValues, Run } from '../spec'
 
 export type { ClientIo } from '../common'
@@ -115,11 +115,22 @@ function cellText(v: unknown): string | null {
   return Array.isArray(v) ? v.join(',') : typeof v === 'object' ? JSON.stringify(v) : String(v)
 }
 
-/** A cell on one line (runs of whitespace as one space), cut at 60 characters. */
+/**
+ * A cell on one line (runs of whitespace as one space), made terminal-safe here (its escapes are
+ * what the table measures: measured before, a name holding ESC pushed its column out of line),
+ * cut at 60 characters, never inside a surrogate pair (an emoji cut in half printed U+FFFD) or an
+ * escape.
+ */
 function short(text: string | null, collapse: boolean): string | null {
   if (text === null) return null
-  const s = collapse ? text.replace(/\s+/g, ' ') : text
-  return s.length > 60 ? s.slice(0, 59) + '…' : s
+  const s = terminalSafe(collapse ? text.replace(/\s+/g, ' ') : text)
+  if (s.length <= 60) return s
+  let cut = 59
+  const c = s.charCodeAt(cut)
+  if (c >= 0xdc00 && c <= 0xdfff) cut--
+  const escape = s.lastIndexOf('\\u', cut)
+  if (escape >= 0 && escape > cut - 6 && /^\\u[0-9a-f]{4}/.test(s.slice(escape, escape + 6))) cut = escape
+  return s.slice(0, cut) + '…'
 }
 
 /**
