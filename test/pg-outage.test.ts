@@ -24,11 +24,18 @@ if (!binary) console.warn('pg-outage: set TEAMDAY_TEST_BINARY=dist/teamday to ru
 const HAVE_PG = binary && existsSync(binary) ? await needPostgres('test/pg-outage.test.ts') : false
 const LEASE_MS = 2000
 
-/** A TCP relay to PostgreSQL: cut() closes every relayed connection and refuses new ones (ECONNREFUSED). */
+/**
+ * A TCP relay to PostgreSQL: cut() closes every relayed connection and refuses new ones
+ * (ECONNREFUSED); freeze() keeps every connection open and accepts new ones but passes nothing
+ * on either way (a frozen host, a partition that drops packets), until thaw() sends what waited.
+ */
 function startRelay(upHost: string, upPort: number) {
   let listener: { port: number; stop(closeActive?: boolean): void } | null = null
   const pairs = new Set<{ client: any; server: any }>()
   let port = 0
+  let frozen = false
+  const held: [() => void][] = []
+  const send = (write: () => void) => (frozen ? held.push([write]) : write())
   const open = () => {
     const l = Bun.listen<{ pair: { client: any; server: any; pending: Uint8Array[] } }>({
       hostname: '127.0.0.1',
@@ -44,11 +51,12 @@ function startRelay(upHost: string, upPort: number) {
             socket: {
               open(server) {
                 pair.server = server
-                for (const b of pair.pending) server.write(b)
+                for (const b of pair.pending) send(() => server.write(b))
                 pair.pending = []
               },
               data(_s, d) {
-                client.write(d)
+                const b = new Uint8Array(d)
+                send(() => client.write(b))
               },
               close() {
                 client.end()
@@ -62,8 +70,9 @@ function startRelay(upHost: string, upPort: number) {
         },
         data(client, d) {
           const pair = client.data.pair
-          if (pair.server) pair.server.write(d)
-          else pair.pending.push(new Uint8Array(d))
+          const b = new Uint8Array(d)
+          if (pair.server) send(() => pair.server.write(b))
+          else pair.pending.push(b)
         },
         close(client) {
           client.data.pair.server?.end()
@@ -91,7 +100,15 @@ function startRelay(upHost: string, upPort: number) {
     restore() {
       open()
     },
+    freeze() {
+      frozen = true
+    },
+    thaw() {
+      frozen = false
+      for (const [write] of held.splice(0)) write()
+    },
     stop() {
+      this.thaw()
       this.cut()
     },
   }
@@ -114,6 +131,7 @@ describe.skipIf(!HAVE_PG)('two instances on PostgreSQL, one of them cut off from
   let a: Server, b: Server
   let admin = ''
   let env: Record<string, string>
+  let viaRelayUrl = ''
 
   async function start(db: string, extra: Record<string, string> = {}): Promise<Server> {
     const proc = Bun.spawn(['./teamday', 'serve', '--host', '127.0.0.1', '--port', '0', '--db', db], { cwd: dir, env: { ...env, ...extra }, stdout: 'pipe', stderr: 'pipe' })
@@ -188,7 +206,8 @@ describe.skipIf(!HAVE_PG)('two instances on PostgreSQL, one of them cut off from
       TEAMDAY_DB_POOL: '4',
       TEAMDAY_LOG_FORMAT: 'json',
     }
-    a = await start(viaRelay.toString())
+    viaRelayUrl = viaRelay.toString()
+    a = await start(viaRelayUrl)
     b = await start(direct)
     admin = adminTokenVia(['./teamday'], direct, { cwd: dir, env: { ...env, TEAMDAY_LOG_LEVEL: 'silent' } })
   }, 60_000)
@@ -273,6 +292,36 @@ describe.skipIf(!HAVE_PG)('two instances on PostgreSQL, one of them cut off from
     // outage go first); 3-13 s and more before, when the pool's reconnect back-off grew to 20 s.
     expect(servedAt).toBeLessThan(10_000)
   }, 120_000)
+
+  test('a database that stops answering without closing (a frozen host): a JSON 503 within the statement timeout and a second, readiness too, not a hang; then served again', async () => {
+    const c = await start(viaRelayUrl, { TEAMDAY_DB_STATEMENT_TIMEOUT_MS: '2000' })
+    try {
+      // Its pool holds open connections first (the case that hung: a new one times out on connecting).
+      for (let i = 0; i < 4; i++) {
+        const warm = await req(c, 'GET', '/api/v1/tasks')
+        expect([warm.status, warm.text.slice(0, 200)]).toEqual([200, expect.any(String)])
+      }
+      relay.freeze()
+      try {
+        const [list, ready, write] = await Promise.all([
+          req(c, 'GET', '/api/v1/tasks', undefined, 30_000),
+          req(c, 'GET', '/api/health/ready', undefined, 30_000),
+          req(c, 'POST', '/api/v1/tasks', { title: 'while frozen' }, 30_000),
+        ])
+        // Measured before: the list cut at 30 s by the client, the write stuck 98 s, readiness no answer.
+        // A deadline of 3 s (the statement timeout and a second); bounded well below the hang.
+        for (const [what, r] of [['list', list], ['ready', ready], ['write', write]] as const) {
+          expect([what, r.status, r.ms < 8000, r.status === 503 ? '' : r.text.slice(0, 300)]).toEqual([what, 503, true, ''])
+        }
+        expect(list.body?.code).toBe('service_unavailable')
+      } finally {
+        relay.thaw()
+      }
+      await until('served again', async () => (await req(c, 'GET', '/api/v1/tasks', undefined, 5000)).status === 200, 20_000)
+    } finally {
+      c.proc.kill('SIGKILL')
+    }
+  }, 90_000)
 
   test("a run whose end the outage keeps from being recorded: 503 with a plain reason, never a 502 naming the database's address", async () => {
     const agent = (await req(b, 'POST', '/api/v1/agents', { name: 'S', systemPrompt: 'x' })).body.id

@@ -90,7 +90,7 @@ export class PgCountedLookup {
           (SELECT m.role FROM memberships m WHERE m.organization_id = s.organization_id AND m.user_id = s.user_id) AS role
         FROM cli_access_tokens a JOIN cli_sessions s ON s.id = a.session_id WHERE a.token_hash = ${hash}`
     // `within`: how many of the batch's hits are within the first budget (the second counts those).
-    const rows = await sql`
+    const rows = await this.conn.bounded(sql`
       WITH auth AS (${auth}),
       valid AS (
         SELECT id, user_id FROM auth
@@ -110,7 +110,7 @@ export class PgCountedLookup {
         ${b1 && b2 ? sql`(SELECT reset_ms FROM second)` : sql`NULL::bigint`} AS second_reset_ms,
         ${b1 && b2 ? sql`(SELECT n FROM within)` : sql`NULL::int`} AS second_added,
         COALESCE((SELECT value FROM settings WHERE key = ${versionKey(agentsVersionScope(''))} || a.organization_id), '0') AS agents_version
-      FROM auth a`
+      FROM auth a`)
     if (b1) this.store.sweep(now)
     const r = rows[0]
     if (!r) return () => ({ row: undefined, now })

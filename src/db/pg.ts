@@ -37,6 +37,14 @@ export class PgConnection implements DbConnection {
   /** The end of the last transaction of this process, queued or running (see transaction). */
   private txTail: Promise<void> = Promise.resolve()
 
+  /**
+   * How long this process waits for any one statement's answer: the statement timeout and a
+   * second. PostgreSQL ends a slow statement itself (57014, a 503); this is for an answer that
+   * never comes because nothing arrives (a frozen host, a partition that drops packets without a
+   * reset), which hung requests, readiness and a stop for as long as TCP took to give up.
+   */
+  private readonly deadlineMs: number
+
   constructor(
     readonly client: postgres.Sql,
     /** The schema given in the options (tests), where the migrations' bookkeeping goes too. */
@@ -44,6 +52,7 @@ export class PgConnection implements DbConnection {
     /** How long a transaction may wait for this process's earlier ones (the statement timeout). */
     private readonly txWaitMs = 30_000,
   ) {
+    this.deadlineMs = txWaitMs + 1000
     installSqliteStyleTerminals()
     const pgdb = drizzle({ client: this.guard(client, () => this.escaping()) })
     this.db = pgdb as unknown as Db
@@ -66,7 +75,7 @@ export class PgConnection implements DbConnection {
     // that takes writes: every request writes (rate-limit counters, last use), so a standby or a
     // primary demoted to read-only (default_transaction_read_only) served nothing but 500s while
     // `SELECT 1` said ready.
-    const [row] = await this.client`SELECT current_setting('transaction_read_only') AS read_only, (SELECT 1 FROM settings LIMIT 1) AS seen`
+    const [row] = await this.deadlined(this.client`SELECT current_setting('transaction_read_only') AS read_only, (SELECT 1 FROM settings LIMIT 1) AS seen`)
     if (row?.read_only === 'on') throw new Error('the database is read-only (a standby, or default_transaction_read_only is on): teamday writes on every request')
   }
 
@@ -106,9 +115,17 @@ export class PgConnection implements DbConnection {
 
   private transactionNow<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
     const state = { open: true }
-    return (this.db as unknown as PgDatabase<any, any>).transaction(async (tx) => {
+    // A statement of the transaction past its deadline (or a BEGIN that never returns) ends the
+    // transaction's promise at once: the driver's ROLLBACK would wait on the same silent
+    // connection, and the request with it. The transaction ends on the server by
+    // idle_in_transaction_session_timeout, or with the connection.
+    let abort!: (e: unknown) => void
+    const aborted = new Promise<never>((_, reject) => (abort = reject))
+    const beginTimer = setTimeout(() => abort(noAnswer(this.deadlineMs)), this.deadlineMs)
+    const run = (this.db as unknown as PgDatabase<any, any>).transaction(async (tx) => {
+      clearTimeout(beginTimer)
       const session = (tx as any).session
-      session.client = this.guard(session.client, () => (state.open ? undefined : 'A transaction handle was used outside its transaction.'))
+      session.client = this.guard(session.client, () => (state.open ? undefined : 'A transaction handle was used outside its transaction.'), abort)
       // Per schema: one deployment's instances share it; separate schemas (tests) do not.
       await session.client.unsafe(`SELECT pg_advisory_xact_lock(${TX_LOCK}, hashtext(current_schema()))`)
       const handle = tx as unknown as Db
@@ -120,6 +137,8 @@ export class PgConnection implements DbConnection {
         state.open = false
       }
     })
+    run.catch(() => {}).finally(() => clearTimeout(beginTimer))
+    return Promise.race([run, aborted])
   }
 
   private escaping(): string | undefined {
@@ -128,9 +147,12 @@ export class PgConnection implements DbConnection {
       : undefined
   }
 
-  /** The client with `unsafe` (drizzle's one way in) refusing statements when `refuse` says why. */
-  private guard<C extends postgres.Sql | postgres.TransactionSql>(client: C, refuse: () => string | undefined): C {
-    const timed = (q: PromiseLike<unknown>) => this.timed(q)
+  /**
+   * The client with `unsafe` (drizzle's one way in) refusing statements when `refuse` says why,
+   * each statement timed and bounded by the deadline (`onLate` hears a statement that passed it).
+   */
+  private guard<C extends postgres.Sql | postgres.TransactionSql>(client: C, refuse: () => string | undefined, onLate?: (e: unknown) => void): C {
+    const timed = (q: PromiseLike<unknown>) => this.deadlined(this.timed(q), onLate)
     return new Proxy(client, {
       get(target, prop, receiver) {
         const v = Reflect.get(target, prop, receiver)
@@ -172,9 +194,54 @@ export class PgConnection implements DbConnection {
     return query
   }
 
+  /**
+   * `query`, failing with a network error (ETIMEDOUT: a 503, "the database is not answering")
+   * when no answer has come within the deadline of its first `then`; the query itself is asked
+   * to cancel. Patched in place like timed(): drizzle calls `.values()` on the query object.
+   */
+  /** A statement written with the raw client (the token look-up's, the counters'), bounded by the same deadline as drizzle's. */
+  bounded<Q extends PromiseLike<unknown>>(query: Q): Q {
+    return this.deadlined(query)
+  }
+
+  private deadlined<Q extends PromiseLike<unknown>>(query: Q, onLate?: (e: unknown) => void): Q {
+    const ms = this.deadlineMs
+    const then = query.then
+    ;(query as { then: unknown }).then = function (this: Q, ok?: (v: unknown) => unknown, fail?: (e: unknown) => unknown) {
+      const answer = new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          const e = noAnswer(ms)
+          // Queued: leaves the queue; running: a cancel request, on a connection of its own,
+          // which fails too while the database is out of reach (nothing to report then).
+          ;(query as { cancel?: () => Promise<unknown> | undefined }).cancel?.()?.catch(() => {})
+          onLate?.(e)
+          reject(e)
+        }, ms)
+        then.call(
+          this,
+          (v) => {
+            clearTimeout(timer)
+            resolve(v)
+          },
+          (e) => {
+            clearTimeout(timer)
+            reject(e)
+          },
+        )
+      })
+      return answer.then(ok, fail)
+    }
+    return query
+  }
+
   async close(): Promise<void> {
     await this.client.end({ timeout: 5 })
   }
+}
+
+/** A statement whose answer did not come: a network failure (src/db/unavailable.ts: 503). */
+function noAnswer(ms: number): Error {
+  return Object.assign(new Error(`the database did not answer within ${ms} ms`), { code: 'ETIMEDOUT' })
 }
 
 /** The advisory lock every transaction takes first (see PgConnection.transaction). */

@@ -161,11 +161,11 @@ export class PgRateLimitStore implements RateLimitStore {
   }
 
   private async oneStatement(h: ChainedHit, k: number, now: number, nowIso: string): Promise<Hit> {
-    const [row] = await this.conn.client`
+    const [row] = await this.conn.bounded(this.conn.client`
       INSERT INTO rate_limit_counters AS c (key, count, reset_at)
       SELECT ${this.rowKey(h.key)}, ${k}::int, ${new Date(now + h.windowMs).toISOString()}::timestamptz FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
       ON CONFLICT (key) DO UPDATE SET ${addingHits(this.conn.client, nowIso)}
-      RETURNING count, (extract(epoch FROM reset_at) * 1000)::bigint AS reset_ms`
+      RETURNING count, (extract(epoch FROM reset_at) * 1000)::bigint AS reset_ms`)
     return { count: Number(row!.count), resetAt: Number(row!.reset_ms) }
   }
 
@@ -176,7 +176,7 @@ export class PgRateLimitStore implements RateLimitStore {
    * same order (first, then second), so concurrent chains cannot deadlock.
    */
   private async chainStatement(first: ChainedHit, second: ChainedHit, k: number, now: number, nowIso: string): Promise<[Hit, (Hit & { added: number }) | null]> {
-    const rows = await this.conn.client`
+    const rows = await this.conn.bounded(this.conn.client`
       WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)),
       first AS (
         INSERT INTO rate_limit_counters AS c (key, count, reset_at)
@@ -192,7 +192,7 @@ export class PgRateLimitStore implements RateLimitStore {
         RETURNING count, reset_at
       )
       SELECT 1 AS which, count, (extract(epoch FROM reset_at) * 1000)::bigint AS reset_ms, (SELECT n FROM within) AS added FROM first
-      UNION ALL SELECT 2, count, (extract(epoch FROM reset_at) * 1000)::bigint, (SELECT n FROM within) FROM second`
+      UNION ALL SELECT 2, count, (extract(epoch FROM reset_at) * 1000)::bigint, (SELECT n FROM within) FROM second`)
     const row = (n: number) => rows.find((r) => Number(r.which) === n)
     const a = row(1)!
     const b = row(2)
@@ -213,7 +213,7 @@ export class PgRateLimitStore implements RateLimitStore {
   sweep(now: number): void {
     if (now - this.lastSweep > 60_000) {
       this.lastSweep = now
-      this.conn.client`DELETE FROM rate_limit_counters WHERE reset_at < ${new Date(now).toISOString()}::timestamptz`.catch(() => {})
+      this.conn.bounded(this.conn.client`DELETE FROM rate_limit_counters WHERE reset_at < ${new Date(now).toISOString()}::timestamptz`).catch(() => {})
     }
   }
 }
