@@ -163,7 +163,9 @@ type Env = Record<string, string | undefined>
 
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
   const dbPath = normalizeDatabase(overrides.dbPath ?? (env.TEAMDAY_DATABASE_URL || undefined) ?? env.TEAMDAY_DB ?? DEFAULT_DB_PATH)
-  const port = overrides.port ?? parsePort(env.PORT ?? '3000')
+  rejectUnknownScheme(dbPath)
+  // Empty is unset (`PORT=` listened on a random port).
+  const port = overrides.port ?? parsePort(env.PORT || '3000', 'PORT')
   const logLevel = (env.TEAMDAY_LOG_LEVEL ?? 'info') as Config['logLevel']
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(logLevel)) {
     throw new ConfigError(`TEAMDAY_LOG_LEVEL must be one of debug, info, warn, error, silent (got "${logLevel}")`)
@@ -190,7 +192,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     logLevel,
     logFormat,
     accessLog: parseOnOff('TEAMDAY_ACCESS_LOG', env.TEAMDAY_ACCESS_LOG, true),
-    metricsPort: env.TEAMDAY_METRICS_PORT ? parsePort(env.TEAMDAY_METRICS_PORT) : null,
+    metricsPort: env.TEAMDAY_METRICS_PORT ? parsePort(env.TEAMDAY_METRICS_PORT, 'TEAMDAY_METRICS_PORT') : null,
     metricsHost: env.TEAMDAY_METRICS_HOST || '127.0.0.1',
     maxBodyBytes: 1024 * 1024,
     version: VERSION,
@@ -230,6 +232,17 @@ export function isPostgresUrl(db: string): boolean {
   return /^postgres(ql)?:\/\//i.test(db)
 }
 
+/**
+ * A database string with a scheme that is neither PostgreSQL's nor SQLite's (`pg://…`, `mysql://…`,
+ * `https://…`) is refused: it was taken for a file path, and the server started on a new, empty
+ * SQLite file named after the URL while its log said the URL.
+ */
+function rejectUnknownScheme(db: string): void {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(db)?.[1]
+  if (scheme === undefined || isPostgresUrl(db)) return
+  throw new ConfigError(`the database "${scheme}://…" (--db, TEAMDAY_DATABASE_URL or TEAMDAY_DB) is not one teamday opens: give a SQLite file (a path, or sqlite:PATH) or a PostgreSQL URL (postgres://USER@HOST:5432/DB)`)
+}
+
 /** `sqlite:FILE` (or `sqlite://FILE`) is FILE; anything else is kept. */
 export function normalizeDatabase(db: string): string {
   const m = /^sqlite:(\/\/)?(.*)$/i.exec(db)
@@ -266,9 +279,10 @@ function keyVar(name: string, value: string | undefined): string | undefined {
   return value
 }
 
-export function parsePort(value: string): number {
+/** A port number; `name` says which setting it came from (an environment variable or a flag). */
+export function parsePort(value: string, name = 'port'): number {
   const n = Number(value)
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`port must be an integer 0-65535 (got "${value}")`)
+  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name} must be an integer 0-65535 (got "${value}")`)
   return n
 }
 

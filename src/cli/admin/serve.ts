@@ -36,9 +36,9 @@ export async function serve(
 ): Promise<void> {
   const config = configFrom(io, values.db, {
     ...(values.host ? { host: values.host } : {}),
-    ...(values.port !== undefined ? { port: parsePort(values.port) } : {}),
+    ...(values.port !== undefined ? { port: parsePort(values.port, '--port') } : {}),
     ...(values['metrics-host'] ? { metricsHost: values['metrics-host'] } : {}),
-    ...(values['metrics-port'] !== undefined ? { metricsPort: parsePort(values['metrics-port']) } : {}),
+    ...(values['metrics-port'] !== undefined ? { metricsPort: parsePort(values['metrics-port'], '--metrics-port') } : {}),
   })
   const rt = await createRuntime(config)
   // Executions a crash left pending or running can never finish: recorded as failed once their

@@ -1,0 +1,29 @@
+import { describe, expect, test } from 'bun:test'
+import { loadConfig } from '../src/config'
+
+/** Settings an operator can get wrong by one character: refused at start, naming the setting, never taken for something else. */
+describe('the database setting', () => {
+  test('a URL of another scheme is refused, not opened as a SQLite file named after it', () => {
+    for (const db of ['pg://postgres@127.0.0.1/teamday', 'mysql://x/y', 'https://example.com/db', 'postgress://u@h/d']) {
+      expect(() => loadConfig({ TEAMDAY_DATABASE_URL: db })).toThrow('is not one teamday opens')
+      expect(() => loadConfig({}, { dbPath: db })).toThrow('(--db, TEAMDAY_DATABASE_URL or TEAMDAY_DB)')
+    }
+    // Never the URL's password in the message: only its scheme.
+    expect(() => loadConfig({ TEAMDAY_DATABASE_URL: 'mysql://root:s3cret@db/x' })).not.toThrow('s3cret')
+    // What it opens: paths, sqlite:, postgres:// and postgresql://.
+    for (const db of ['./data/teamday.db', '/var/lib/teamday/t.db', 'sqlite:./t.db', 'sqlite:///tmp/t.db', ':memory:', 'postgres://u@h/d', 'postgresql://u@h:5432/d']) {
+      expect(() => loadConfig({ TEAMDAY_DATABASE_URL: db })).not.toThrow()
+    }
+  })
+})
+
+describe('PORT', () => {
+  test('empty is unset (3000), not a random port', () => {
+    expect(loadConfig({ PORT: '' }).port).toBe(3000)
+    expect(loadConfig({ PORT: '8080' }).port).toBe(8080)
+    // Each refusal names its setting.
+    expect(() => loadConfig({ PORT: 'abc' })).toThrow('PORT must be an integer 0-65535 (got "abc")')
+    expect(() => loadConfig({ TEAMDAY_METRICS_PORT: 'abc' })).toThrow('TEAMDAY_METRICS_PORT must be an integer 0-65535')
+    expect(() => loadConfig({ PORT: '0x50' })).toThrow('PORT must be')
+  })
+})
