@@ -204,10 +204,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     cliLoginRateLimit: ratePolicyVar('TEAMDAY_CLI_LOGIN_RATE_LIMIT', env.TEAMDAY_CLI_LOGIN_RATE_LIMIT, '30/60s'),
     cliPollRateLimit: ratePolicyVar('TEAMDAY_CLI_POLL_RATE_LIMIT', env.TEAMDAY_CLI_POLL_RATE_LIMIT, '120/60s'),
     publicUrl: publicUrlVar(env.TEAMDAY_PUBLIC_URL),
-    openaiBaseUrl: env.OPENAI_BASE_URL || (env.OPENAI_API_KEY ? 'https://api.openai.com/v1' : undefined),
+    openaiBaseUrl: httpUrlVar('OPENAI_BASE_URL', env.OPENAI_BASE_URL) ?? (env.OPENAI_API_KEY ? 'https://api.openai.com/v1' : undefined),
     openaiApiKey: env.OPENAI_API_KEY || undefined,
     anthropicApiKey: env.ANTHROPIC_API_KEY || undefined,
-    anthropicBaseUrl: env.ANTHROPIC_BASE_URL || undefined,
+    anthropicBaseUrl: httpUrlVar('ANTHROPIC_BASE_URL', env.ANTHROPIC_BASE_URL),
     defaultModel: env.TEAMDAY_DEFAULT_MODEL?.trim() || undefined,
     modelAliases: modelAliasesVar(env.TEAMDAY_MODEL_ALIASES),
     provider: parseProvider(env.TEAMDAY_PROVIDER),
@@ -276,6 +276,21 @@ function keyVar(name: string, value: string | undefined): string | undefined {
   if (value === undefined) return undefined
   const bytes = Buffer.from(value.trim(), 'base64').length
   if (bytes !== 32) throw new ConfigError(`${name} must be base64 of exactly 32 bytes (got ${bytes}); generate one with: openssl rand -base64 32`)
+  return value
+}
+
+/**
+ * A model provider's base URL: an http(s) URL, or unset. `notaurl` was taken, and every execution
+ * then answered 502 "Invalid URL" while the server said it had a provider.
+ */
+function httpUrlVar(name: string, value: string | undefined): string | undefined {
+  if (!value) return undefined
+  let ok = false
+  try {
+    const u = new URL(value)
+    ok = (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== ''
+  } catch {}
+  if (!ok) throw new ConfigError(`${name} must be an http:// or https:// URL, such as http://localhost:11434/v1 (got "${value.slice(0, 100)}")`)
   return value
 }
 

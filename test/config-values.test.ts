@@ -27,3 +27,15 @@ describe('PORT', () => {
     expect(() => loadConfig({ PORT: '0x50' })).toThrow('PORT must be')
   })
 })
+
+describe('model provider URLs', () => {
+  test('OPENAI_BASE_URL and ANTHROPIC_BASE_URL must be http(s) URLs: refused at start, naming the variable', () => {
+    for (const name of ['OPENAI_BASE_URL', 'ANTHROPIC_BASE_URL']) {
+      for (const bad of ['notaurl', 'localhost:11434', 'ftp://h/v1', 'http://']) expect(() => loadConfig({ [name]: bad })).toThrow(`${name} must be an http:// or https:// URL`)
+    }
+    expect(loadConfig({ OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1' }).openaiBaseUrl).toBe('http://127.0.0.1:11434/v1')
+    expect(loadConfig({ ANTHROPIC_BASE_URL: 'https://proxy.example.com' }).anthropicBaseUrl).toBe('https://proxy.example.com')
+    expect(loadConfig({ OPENAI_API_KEY: 'k' }).openaiBaseUrl).toBe('https://api.openai.com/v1')
+    expect(loadConfig({ OPENAI_BASE_URL: '' }).openaiBaseUrl).toBeUndefined()
+  })
+})
