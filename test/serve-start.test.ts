@@ -68,6 +68,21 @@ describe('serve: what a start prints', () => {
     expect(later).not.toContain(HINT)
   }, 30_000)
 
+  test('a first start refused by its admin settings names the setting (a bare ENOENT or "a password must be 12-256 characters" did not)', async () => {
+    const short = join(dir, 'short-password')
+    writeFileSync(short, 'short\n', { mode: 0o600 })
+    const cases: [Record<string, string>, string][] = [
+      [{ TEAMDAY_ADMIN_PASSWORD_FILE: join(dir, 'no-such-file') }, 'TEAMDAY_ADMIN_PASSWORD_FILE: cannot read'],
+      [{ TEAMDAY_ADMIN_PASSWORD_FILE: short }, 'TEAMDAY_ADMIN_PASSWORD_FILE: a password must be'],
+      [{ TEAMDAY_ADMIN_EMAIL: 'notanemail' }, 'TEAMDAY_ADMIN_EMAIL: "notanemail" is not a valid e-mail address'],
+    ]
+    for (const [i, [env, says]] of cases.entries()) {
+      const db = await newDatabase(`refused-${i}`)
+      const io: ClientIo = { out: () => {}, err: () => {}, env: { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent', ...env } }
+      await expect(serve({ values: { host: '127.0.0.1', port: '0', db }, positionals: [], io }, new EventEmitter() as unknown as NodeJS.Process)).rejects.toThrow(says)
+    }
+  }, 30_000)
+
   test("on PostgreSQL with autovacuum off, a start says so (dead rows would pile up in the tables written all the time, the planner's statistics would never be refreshed); never on SQLite", async () => {
     const db = await newDatabase('autovacuum')
     let off = false

@@ -1,4 +1,4 @@
-import { errorMessage } from '../../errors'
+import { AppError, errorMessage } from '../../errors'
 import { resolve } from 'node:path'
 import { isProduction } from 'elysia/error'
 import { createApp } from '../../app'
@@ -8,7 +8,7 @@ import { gracefulStop } from './graceful-stop'
 import { COMMIT } from '../../build-info'
 import type { Config } from '../../config'
 import { metricsOnlyApp } from '../../modules/system'
-import { isPostgresUrl, parsePort } from '../../config'
+import { ConfigError, isPostgresUrl, parsePort } from '../../config'
 import { systemContext } from '../../context'
 import { describeKey } from '../../crypto/keys'
 import { readFileSync } from 'node:fs'
@@ -70,7 +70,7 @@ export async function serve(
   const metricsServer = config.metricsPort === null ? null : listenMetrics(rt, config, async () => void (await app.stop()))
   // After listening: a first start that cannot listen must not use up the one set-up link.
   const counts = await userCounts(systemContext(rt))
-  const first = counts.users === 0 ? await bootstrapIfEmpty(systemContext(rt), { email: config.adminEmail, password: readAdminPassword(config.adminPasswordFile) }) : null
+  const first = counts.users === 0 ? await namingSettings(() => bootstrapIfEmpty(systemContext(rt), { email: config.adminEmail, password: readAdminPassword(config.adminPasswordFile) })) : null
   // Elysia's own reading of NODE_ENV (see defaultToProductionMode): development mode is slow on bad input.
   if (isProduction) rt.log.info('http_mode', { mode: 'production' })
   else rt.log.warn('http_mode', { mode: 'development', note: 'NODE_ENV is not production: validation errors cost far more on large or nested bodies; leave NODE_ENV unset (or production) on a server' })
@@ -256,7 +256,25 @@ async function autovacuumOff(conn: PgConnection): Promise<boolean> {
 /** TEAMDAY_ADMIN_PASSWORD_FILE's content without its final newline (a Docker secret file). */
 function readAdminPassword(file: string | undefined): string | undefined {
   if (!file) return undefined
-  return readFileSync(file, 'utf8').replace(/\r?\n$/, '')
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '')
+  } catch (e) {
+    throw new ConfigError(`TEAMDAY_ADMIN_PASSWORD_FILE: cannot read ${file} (${(e as { code?: string }).code ?? errorMessage(e)})`)
+  }
+}
+
+/**
+ * The first start's admin, its refusals naming the setting they came from: "a password must be
+ * 12-256 characters" or "is not a valid e-mail address" alone did not say which variable to fix.
+ */
+async function namingSettings<T>(make: () => Promise<T>): Promise<T> {
+  try {
+    return await make()
+  } catch (e) {
+    if (!(e instanceof AppError) || e.code !== 'validation_failed') throw e
+    const setting = /password/i.test(e.message) ? 'TEAMDAY_ADMIN_PASSWORD_FILE' : 'TEAMDAY_ADMIN_EMAIL'
+    throw new ConfigError(`${setting}: ${e.message.replace(/^Validation failed: /, '')}`)
+  }
 }
 
 /**
