@@ -64,6 +64,9 @@ describe('a port in use', () => {
     const second = serve(['--port', String(port), '--db', join(dir, 'b.db')])
     expect(await second.exited).toBe(1)
     expect(second.err).toContain(`error: port ${port} is already in use on 127.0.0.1`)
+    // Stopped in order: the start's housekeeping and lease sweep end before the database closes.
+    expect(second.err).not.toContain('housekeeping_failed')
+    expect(second.err).not.toContain('closed database')
     expect(second.out).not.toContain('listening')
     expect(second.out).not.toMatch(/td_[A-Za-z0-9]{43}/)
     expect(await health(port)).toBe(200)

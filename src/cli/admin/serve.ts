@@ -65,9 +65,23 @@ export async function serve(
       : null
   ;(fileWatch as { unref?: () => void } | null)?.unref?.()
   const app = createApp(rt)
-  listen(app, config, values['reuse-port'] === true, rt.close)
+  // Before the database closes, what runs in the background stops: the start's first housekeeping
+  // pass was still running when a failed listen closed it ("housekeeping_failed … closed database").
+  const stopBackground = async () => {
+    await sweep.stop()
+    if (fileWatch) clearInterval(fileWatch)
+  }
+  let metricsServer: ReturnType<typeof listenMetrics> | null = null
+  try {
+    listen(app, config, values['reuse-port'] === true)
+    metricsServer = config.metricsPort === null ? null : listenMetrics(rt, config)
+  } catch (e) {
+    if (app.server) await app.stop()
+    await stopBackground()
+    await rt.close()
+    throw e
+  }
   const port = app.server!.port
-  const metricsServer = config.metricsPort === null ? null : listenMetrics(rt, config, async () => void (await app.stop()))
   // After listening: a first start that cannot listen must not use up the one set-up link.
   const counts = await userCounts(systemContext(rt))
   const first = counts.users === 0 ? await namingSettings(() => bootstrapIfEmpty(systemContext(rt), { email: config.adminEmail, password: readAdminPassword(config.adminPasswordFile) })) : null
@@ -90,8 +104,7 @@ export async function serve(
           servers: metricsServer ? [app, metricsServer] : [app],
           engine: rt.engine,
           close: async () => {
-            await sweep.stop()
-            if (fileWatch) clearInterval(fileWatch)
+            await stopBackground()
             await rt.close()
           },
           log: rt.log,
@@ -203,15 +216,13 @@ export function startupSummary(rt: Pick<Runtime, 'migrationsApplied' | 'migratio
   }
 }
 
-/** The separate metrics listener (no authentication): fails naming its port, closing the main one. */
-function listenMetrics(rt: Runtime, config: Config, stopMain: () => Promise<void>) {
+/** The separate metrics listener (no authentication): fails naming its port (serve then closes the main one). */
+function listenMetrics(rt: Runtime, config: Config) {
   const app = metricsOnlyApp(rt)
   try {
     app.listen({ hostname: config.metricsHost, port: config.metricsPort!, development: false, reusePort: false })
     return app
   } catch (e) {
-    void stopMain()
-    rt.close()
     if ((e as { code?: string }).code !== 'EADDRINUSE') throw e
     throw new Error(`metrics port ${config.metricsPort} is already in use on ${config.metricsHost}: choose another --metrics-port (TEAMDAY_METRICS_PORT)`)
   }
@@ -222,13 +233,12 @@ function listenMetrics(rt: Runtime, config: Config, stopMain: () => Promise<void
  * second server on a port in use starts anyway and the kernel splits the connections between
  * the two (each with its own database): here sharing a port is an explicit choice.
  */
-function listen(app: ReturnType<typeof createApp>, config: { host: string; port: number; maxBodyBytes: number }, reusePort: boolean, close: () => unknown): void {
+function listen(app: ReturnType<typeof createApp>, config: { host: string; port: number; maxBodyBytes: number }, reusePort: boolean): void {
   try {
     // maxRequestBodySize is only the socket's hard guard: the app answers 413 with the JSON
     // envelope for anything over maxBodyBytes (1 MiB) before reading it.
     app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes * 16, development: false, reusePort })
   } catch (e) {
-    close()
     if ((e as { code?: string }).code !== 'EADDRINUSE') throw e
     throw new Error(
       `port ${config.port} is already in use on ${config.host} (another teamday, or another program): stop it, or choose another --port (PORT). ` +
