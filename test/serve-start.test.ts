@@ -75,6 +75,7 @@ describe('serve: what a start prints', () => {
       [{ TEAMDAY_ADMIN_PASSWORD_FILE: join(dir, 'no-such-file') }, 'TEAMDAY_ADMIN_PASSWORD_FILE: cannot read'],
       [{ TEAMDAY_ADMIN_PASSWORD_FILE: short }, 'TEAMDAY_ADMIN_PASSWORD_FILE: a password must be'],
       [{ TEAMDAY_ADMIN_EMAIL: 'notanemail' }, 'TEAMDAY_ADMIN_EMAIL: "notanemail" is not a valid e-mail address'],
+      [{ TEAMDAY_ADMIN_EMAIL: '<password@example.com>' }, 'TEAMDAY_ADMIN_EMAIL: "<password@example.com>" is not a valid e-mail address'],
     ]
     for (const [i, [env, says]] of cases.entries()) {
       const db = await newDatabase(`refused-${i}`)

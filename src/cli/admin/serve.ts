@@ -281,9 +281,12 @@ async function namingSettings<T>(make: () => Promise<T>): Promise<T> {
   try {
     return await make()
   } catch (e) {
-    if (!(e instanceof AppError) || e.code !== 'validation_failed') throw e
-    const setting = /password/i.test(e.message) ? 'TEAMDAY_ADMIN_PASSWORD_FILE' : 'TEAMDAY_ADMIN_EMAIL'
-    throw new ConfigError(`${setting}: ${e.message.replace(/^Validation failed: /, '')}`)
+    // The field the refusal names (its details), not a guess from its text: an address holding
+    // the word "password" is still the e-mail's fault.
+    const field = e instanceof AppError && e.code === 'validation_failed' ? (e.details as { field?: string }[] | undefined)?.[0]?.field : undefined
+    const setting = field === 'password' ? 'TEAMDAY_ADMIN_PASSWORD_FILE' : field === 'email' ? 'TEAMDAY_ADMIN_EMAIL' : undefined
+    if (setting === undefined) throw e
+    throw new ConfigError(`${setting}: ${(e as AppError).message.replace(/^Validation failed: /, '')}`)
   }
 }
 
