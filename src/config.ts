@@ -290,7 +290,8 @@ function httpUrlVar(name: string, value: string | undefined): string | undefined
     const u = new URL(value)
     ok = (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== ''
   } catch {}
-  if (!ok) throw new ConfigError(`${name} must be an http:// or https:// URL, such as http://localhost:11434/v1 (got "${value.slice(0, 100)}")`)
+  // The value is not quoted: a malformed URL may still hold credentials (https://user:key@…).
+  if (!ok) throw new ConfigError(`${name} must be an http:// or https:// URL, such as http://localhost:11434/v1`)
   return value
 }
 

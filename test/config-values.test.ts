@@ -33,6 +33,8 @@ describe('model provider URLs', () => {
     for (const name of ['OPENAI_BASE_URL', 'ANTHROPIC_BASE_URL']) {
       for (const bad of ['notaurl', 'localhost:11434', 'ftp://h/v1', 'http://']) expect(() => loadConfig({ [name]: bad })).toThrow(`${name} must be an http:// or https:// URL`)
     }
+    // Never the value itself: it may hold a key.
+    expect(() => loadConfig({ OPENAI_BASE_URL: 'sk-secret-key-1234' })).not.toThrow('sk-secret')
     expect(loadConfig({ OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1' }).openaiBaseUrl).toBe('http://127.0.0.1:11434/v1')
     expect(loadConfig({ ANTHROPIC_BASE_URL: 'https://proxy.example.com' }).anthropicBaseUrl).toBe('https://proxy.example.com')
     expect(loadConfig({ OPENAI_API_KEY: 'k' }).openaiBaseUrl).toBe('https://api.openai.com/v1')
