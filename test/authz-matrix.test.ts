@@ -3,6 +3,7 @@
 // tests are generated from the app's own route list, so a route added without a row here fails.
 // No answer to organization B may contain an id of organization A.
 import { afterAll, describe, expect, test } from 'bun:test'
+import { makeToken } from './helpers/app'
 import { appRouteKeys, ROUTE_REQUIREMENTS } from './helpers/routes'
 import { CALLERS, MEMBERS, makeWorld, REQUESTS, UNAUTHENTICATED, type Caller, type Member, type Req, type World } from './helpers/world'
 
@@ -39,6 +40,8 @@ const rows: Row[] = [
   { name: 'GET /api/v1/tokens?all=true', route: 'GET /api/v1/tokens', request: () => ({ path: '/api/v1/tokens?all=true' }), expect: [200, 403, 403, 403, 403], ok: '"tokens":[' },
   { route: 'POST /api/v1/tokens', expect: ALL_OK(201), ok: '"token":"td_' },
   { route: 'GET /api/v1/tokens/self', expect: ALL_OK(200), ok: '"maskedToken":"td_' },
+  // Every caller may give up its own token (sent with a fresh one, so the world's tokens live on).
+  { route: 'DELETE /api/v1/tokens/self', expect: ALL_OK(200), ok: '"revokedAt":"20' },
   // Only the owner rotates; an admin sees the token (403), others do not (404).
   { route: 'POST /api/v1/tokens/:id/rotate', expect: [403, 201, 404, 404, 404], ok: '"token":"td_' },
   { route: 'GET /api/v1/tokens/:id', expect: [200, 200, 404, 404, 404], ok: '"success":true' },
@@ -136,7 +139,8 @@ afterAll(() => w.close())
 
 async function run(s: Scenario) {
   const req = await s.request(w)
-  const res = await w.t.req(s.method, req.path, { token: w.tokenOf(s.caller), body: req.body })
+  const token = req.freshToken && MEMBERS.includes(s.caller as Member) ? (await makeToken(w.t, w.who[s.caller as Member])).token : w.tokenOf(s.caller)
+  const res = await w.t.req(s.method, req.path, { token, body: req.body })
   expect({ scenario: s.name, status: res.status }).toEqual({ scenario: s.name, status: s.status })
   expect(res.text).toContain(s.body)
   if (res.status >= 400) expect(res.body).toMatchObject({ error: true, statusCode: res.status })

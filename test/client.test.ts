@@ -371,6 +371,17 @@ describe('tokens and audit (client mode: no --email/--org/--db)', () => {
     expect((await cli(['tokens', 'create'])).code).toBe(2)
   })
 
+  test('revoke self: the token the command runs with gives itself up (a CI job at its end)', async () => {
+    const token = (await ok(['tokens', 'create', '--name', 'job', '--scopes', 'agents:read'])).out.trim()
+    const id = (await ok(['whoami', '--json'], { who: null, env: { TEAMDAY_TOKEN: token } })).json.token.id
+    const rev = await ok(['tokens', 'revoke', 'self'], { who: null, env: { TEAMDAY_TOKEN: token } })
+    expect(rev.out).toContain(`revoked token ${id}`)
+    expect(rev.out + rev.err).not.toContain(token)
+    const after = await cli(['whoami'], { who: null, env: { TEAMDAY_TOKEN: token } })
+    expect(after.code).toBe(3)
+    expect(after.err).toContain('this token has been revoked')
+  })
+
   test('audit list: --json equals the API body; members get exit 3', async () => {
     const r = await ok(['audit', 'list', '--type', 'token.created', '--json'])
     expect(r.json).toEqual(await api('/api/v1/audit-events?type=token.created'))

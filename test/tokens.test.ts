@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { hashToken } from '../src/auth/tokens'
+import { cliLogin } from './helpers/world'
 import { makeActor, makeTestApp, makeToken } from './helpers/app'
 import { atRestApp, expectNoPlaintext, plaintexts, readAtRest, sensitiveWorkload } from './helpers/at-rest'
 
@@ -291,4 +292,55 @@ describe('the database file holds no token plaintext and no plaintext token name
     expect(found.files).toContain(a.email)
     expect(found.logs).toContain('auth_failed')
   }, 30_000)
+})
+
+describe('a token revokes itself: DELETE /api/v1/tokens/self', async () => {
+  const t = await makeTestApp()
+  const m = await makeActor(t, { role: 'member' })
+
+  test('any token, whatever its scopes, gives itself up; the next request with it is 401 token_revoked; audited', async () => {
+    const narrow = await makeToken(t, m, { scopes: ['agents:read'] })
+    const del = await t.req('DELETE', '/api/v1/tokens/self', { token: narrow.token })
+    expect(del.status).toBe(200)
+    expect(del.body.token).toMatchObject({ id: narrow.id, userId: m.userId, revokedAt: new Date(t.clock.now()).toISOString() })
+    expect(del.text).not.toContain(narrow.token)
+    const after = await t.req('GET', '/api/v1/tokens/self', { token: narrow.token })
+    expect(after.status).toBe(401)
+    expect(after.body.code).toBe('token_revoked')
+    // The member's other token is untouched, and sees the revocation.
+    const mine = await t.req('GET', `/api/v1/tokens/${narrow.id}`, { token: m.token })
+    expect(mine.body.token.status).toBe('revoked')
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: m.token })).status).toBe(200)
+    const admin = await makeActor(t, { role: 'admin', org: m.orgSlug })
+    const events = (await t.req('GET', '/api/v1/audit-events?type=token.revoked', { token: admin.token })).body.events
+    expect(events.filter((e: any) => e.targetId === narrow.id).map((e: any) => [e.tokenId, e.details])).toEqual([[narrow.id, { reason: 'manual', self: true }]])
+  })
+
+  test('a token in its rotation grace period is revoked now, not at the end of it', async () => {
+    const old = await makeToken(t, m, { scopes: ['tokens:write'] })
+    const rotated = await t.req('POST', `/api/v1/tokens/${old.id}/rotate`, { token: old.token, body: { gracePeriodSeconds: 3600 } })
+    expect(rotated.status).toBe(201)
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: old.token })).status).toBe(200)
+    const del = await t.req('DELETE', '/api/v1/tokens/self', { token: old.token })
+    expect(del.status).toBe(200)
+    expect(del.body.token.revokedAt).toBe(new Date(t.clock.now()).toISOString())
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: old.token })).body.code).toBe('token_revoked')
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: rotated.body.token })).status).toBe(200)
+  })
+
+  test("a terminal's browser sign-in ends its whole session: its refresh token no longer works", async () => {
+    const cli = await cliLogin(t, m)
+    const del = await t.req('DELETE', '/api/v1/tokens/self', { token: cli.accessToken })
+    expect(del.status).toBe(200)
+    expect(del.body.token.id).toBe(cli.sessionId)
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: cli.accessToken })).status).toBe(401)
+    const refresh = await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: cli.refreshToken } })
+    expect(refresh.status).toBe(401)
+  })
+
+  test('without a working token it is 401, and nothing is revoked', async () => {
+    expect((await t.req('DELETE', '/api/v1/tokens/self')).status).toBe(401)
+    expect((await t.req('DELETE', '/api/v1/tokens/self', { token: 'td_not-a-real-token' })).status).toBe(401)
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: m.token })).status).toBe(200)
+  })
 })

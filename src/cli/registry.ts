@@ -323,7 +323,13 @@ const CLIENT_COMMANDS: Declared[] = [
         options: { name: req('N'), 'expires-in-days': str('D (7-365)'), scopes: str('a,b') },
         load: () => tokens().then((m) => m.create),
       }),
-      leaf({ name: 'revoke', summary: 'refused from the next request on', positionals: { ...id('token'), missing: 'token ID (see "teamday tokens list")' }, load: () => tokens().then((m) => m.revoke) }),
+      leaf({
+        name: 'revoke',
+        summary: 'refused from the next request on',
+        notes: ['ID "self": the token this command runs with (a CI job giving up its own token)'],
+        positionals: { ...id('token'), synopsis: 'ID|self', missing: 'token ID (see "teamday tokens list")' },
+        load: () => tokens().then((m) => m.revoke),
+      }),
       leaf({
         name: 'rotate',
         summary: 'prints only the new token; the old one stops at once or after the grace period',

@@ -82,7 +82,11 @@ export interface paths {
         get: operations["getApiV1TokensSelf"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Revoke the calling token
+         * @description Revokes the token this request was sent with, at once: a CI job or script ending its own credential, as GitLab's `DELETE /personal_access_tokens/self`. Needs no particular scope (a token may always give itself up). The answer describes the token with its `revokedAt`; the very next request with it gets 401 `token_revoked`. A token in a rotation's grace period is revoked now. With a terminal's browser sign-in (`teamday login`), its whole session ends, as `teamday logout` does.
+         */
+        delete: operations["deleteApiV1TokensSelf"];
         options?: never;
         head?: never;
         patch?: never;
@@ -4625,6 +4629,75 @@ export interface operations {
         };
     };
     getApiV1TokensSelf: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for status 200 */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SelfTokenEnvelope"];
+                };
+            };
+            /** @description Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set. */
+            401: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Unauthorized"];
+                };
+            };
+            /** @description Forbidden: the token is valid but your role in this organization does not allow this (access denied). */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "WWW-Authenticate": components["headers"]["WWW-Authenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Forbidden"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            414: components["responses"]["UriTooLong"];
+            /** @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry. */
+            429: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
+                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
+                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
+                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
+                    RateLimit: components["headers"]["RateLimit"];
+                    "Teamday-Token-Expiration": components["headers"]["Teamday-Token-Expiration"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RateLimited"];
+                };
+            };
+            503: components["responses"]["DatabaseUnavailable"];
+        };
+    };
+    deleteApiV1TokensSelf: {
         parameters: {
             query?: never;
             header?: never;

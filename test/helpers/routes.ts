@@ -29,6 +29,7 @@ export const ROUTE_REQUIREMENTS: Record<string, Requirement> = {
   'GET /api/v1/tokens': 'tokens:read',
   'POST /api/v1/tokens': 'tokens:write',
   'GET /api/v1/tokens/self': 'authenticated',
+  'DELETE /api/v1/tokens/self': 'authenticated',
   'POST /api/v1/tokens/:id/rotate': 'tokens:write',
   'GET /api/v1/tokens/:id': 'tokens:read',
   'DELETE /api/v1/tokens/:id': 'tokens:write',

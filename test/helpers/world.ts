@@ -147,6 +147,8 @@ function chatOf(w: World, owner: Actor): Promise<string> {
 export interface Req {
   path: string
   body?: unknown
+  /** Sent with a new token of the calling member, not their usual one (a route that revokes its caller's token). */
+  freshToken?: boolean
 }
 
 /**
@@ -169,6 +171,7 @@ export const REQUESTS: Record<string, (w: World, owner: Actor) => Promise<Req> |
   'GET /api/v1/tokens': () => ({ path: '/api/v1/tokens' }),
   'POST /api/v1/tokens': () => ({ path: '/api/v1/tokens', body: { name: 'matrix' } }),
   'GET /api/v1/tokens/self': () => ({ path: '/api/v1/tokens/self' }),
+  'DELETE /api/v1/tokens/self': () => ({ path: '/api/v1/tokens/self', freshToken: true }),
   'POST /api/v1/tokens/:id/rotate': async (w, owner) => ({ path: `/api/v1/tokens/${mark(w, (await makeToken(w.t, owner, { scopes: ['tokens:read'] })).id)}/rotate`, body: {} }),
   'GET /api/v1/tokens/:id': (w) => ({ path: `/api/v1/tokens/${w.who.memberA.tokenId}` }),
   'DELETE /api/v1/tokens/:id': async (w, owner) => ({ path: `/api/v1/tokens/${mark(w, (await makeToken(w.t, owner, { scopes: ['tokens:read'] })).id)}` }),

@@ -1,7 +1,7 @@
 import { Elysia, t } from 'elysia'
 import { API_V1, type RouteKit } from '../../http/context'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
-import { createTokenForCaller, describeSelf, rotateToken } from './lifecycle'
+import { createTokenForCaller, describeSelf, revokeSelf, rotateToken } from './lifecycle'
 import { CreateTokenBody, ListTokensQuery, RotateTokenBody, TokenIdParams, tokenModels } from './model'
 import { getToken, listTokens, revokeToken, toPublicToken } from './service'
 import { boolParam, intParam } from '../query-params'
@@ -103,6 +103,15 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
         summary: 'Introspect the calling token',
         description:
           'The token this request was sent with: id, name, scopes, the user\'s current role, organization, user, creation, last use and expiry. Never the secret. Needs no particular scope. Every authenticated response also carries `Teamday-Token-Expiration`.',
+      },
+    })
+    .delete('/self', async ({ principal, request, set }) => ({ success: true as const, token: await revokeSelf(ctx(principal, request, set)) }), {
+      auth: 'authenticated',
+      response: { 200: 'SelfTokenEnvelope', ...authErrors },
+      detail: {
+        summary: 'Revoke the calling token',
+        description:
+          'Revokes the token this request was sent with, at once: a CI job or script ending its own credential, as GitLab\'s `DELETE /personal_access_tokens/self`. Needs no particular scope (a token may always give itself up). The answer describes the token with its `revokedAt`; the very next request with it gets 401 `token_revoked`. A token in a rotation\'s grace period is revoked now. With a terminal\'s browser sign-in (`teamday login`), its whole session ends, as `teamday logout` does.',
       },
     })
     .post(

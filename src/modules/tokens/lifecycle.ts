@@ -7,7 +7,8 @@ import { prepared } from '../../db/prepared'
 import { AppError } from '../../errors'
 import { assertMayManage, scopesForNewToken } from './access'
 import { revokeCreatedBy } from './revocation'
-import { createToken, findTokenById, findVisible, toPublicToken, type CreateTokenInput, type PublicToken } from './service'
+import { revokeCliSessionById } from '../cli-auth/service'
+import { createToken, findTokenById, findVisible, revokeById, toPublicToken, type CreateTokenInput, type PublicToken } from './service'
 import { DAY_MS, MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, resolveExpiry } from './validation'
 
 export const MAX_GRACE_SECONDS = 86_400
@@ -197,6 +198,25 @@ export async function describeSelf(ctx: Ctx): Promise<SelfToken> {
     // Authenticated, so a revocation time is in the future: a rotation's grace period.
     revokedAt: pub.revokedAt,
   }
+}
+
+/**
+ * DELETE /tokens/self: the calling token revokes itself (a CI job ending, a script done with its
+ * credential), whatever its scopes: revoking oneself gives nothing away. A personal access token
+ * is revoked as DELETE /tokens/{id} would (audited `token.revoked`, reason `manual`), a grace
+ * period running included; a terminal's browser sign-in ends its whole CLI session, as
+ * `teamday logout` does. Answers what the token was, with its revocation time.
+ */
+export async function revokeSelf(ctx: Ctx): Promise<SelfToken> {
+  const principal = callerOf(ctx)
+  const before = await describeSelf(ctx)
+  if (ctx.actor.kind === 'token' && ctx.actor.principal.credential === 'cli') {
+    await revokeCliSessionById(ctx, { id: before.id, userId: before.userId, organizationId: before.organizationId }, { userId: principal.userId, reason: 'logout' })
+    return { ...before, revokedAt: new Date(ctx.clock.now()).toISOString() }
+  }
+  const row = await revokeById(ctx, before.id, principal.userId, 'manual')
+  if (row) await recordAudit(ctx, { type: 'token.revoked', tokenId: row.id, targetType: 'token', targetId: row.id, details: { reason: 'manual', self: true } })
+  return { ...before, revokedAt: (row?.revokedAt ?? new Date(ctx.clock.now())).toISOString() }
 }
 
 async function organizationSlug(ctx: Ctx, id: string): Promise<string | null> {
