@@ -184,6 +184,7 @@ describe('document structure', () => {
         'GET /api/v1/tokens',
         'POST /api/v1/tokens',
         'GET /api/v1/tokens/self',
+        'DELETE /api/v1/tokens/self',
         'GET /api/v1/tokens/{id}',
         'DELETE /api/v1/tokens/{id}',
         'POST /api/v1/tokens/{id}/rotate',
