@@ -487,7 +487,12 @@ describe('GET /metrics', () => {
       expect(value(text, 'teamday_executions_queued')).toBe(0)
       expect(value(text, 'teamday_executions_running')).toBe(0)
       expect(value(text, 'teamday_db_query_duration_seconds_count')!).toBeGreaterThan(value(before, 'teamday_db_query_duration_seconds_count') ?? 0)
-      expect(text).toContain('process_cpu_user_seconds_total')
+      // The process's own CPU totals, not what was spent since prom-client was loaded (the first scrape).
+      const own = process.cpuUsage()
+      expect(value(text, 'process_cpu_user_seconds_total')!).toBeGreaterThan(0)
+      expect(value(text, 'process_cpu_user_seconds_total')!).toBeLessThanOrEqual(own.user / 1e6)
+      expect(value(text, 'process_cpu_seconds_total')!).toBeGreaterThan((own.user + own.system) / 1e6 / 2)
+      expect(text.match(/^# TYPE process_cpu_seconds_total counter$/gm)).toHaveLength(1)
       expect(text).toContain('process_resident_memory_bytes')
       // The earlier scrape counted itself once answered.
       expect(value(text, 'teamday_http_requests_total{method="GET",route="/metrics",status="200"}')).toBe(1)

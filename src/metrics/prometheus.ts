@@ -26,6 +26,17 @@ export class PrometheusExporter {
     const m = this.metrics
     const add = (name: string, help: string, type: 'counter' | 'gauge' | 'histogram', values: () => Value[]) =>
       registry.registerMetric({ name, help, type, aggregator: 'sum', get: async () => ({ name, help, type, aggregator: 'sum', values: values() }) } as any)
+    // prom-client counts CPU from the moment it is loaded (here: the first scrape), so the figures
+    // left out everything before it; they are the process's own totals, as their names say.
+    const cpu = (pick: (u: NodeJS.CpuUsage) => number) => () => [{ value: pick(process.cpuUsage()) / 1e6, labels: {} }]
+    for (const [name, help, pick] of [
+      ['process_cpu_user_seconds_total', 'Total user CPU time spent in seconds.', (u: NodeJS.CpuUsage) => u.user],
+      ['process_cpu_system_seconds_total', 'Total system CPU time spent in seconds.', (u: NodeJS.CpuUsage) => u.system],
+      ['process_cpu_seconds_total', 'Total user and system CPU time spent in seconds.', (u: NodeJS.CpuUsage) => u.user + u.system],
+    ] as const) {
+      registry.removeSingleMetric(name)
+      add(name, help, 'counter', cpu(pick))
+    }
     add('teamday_http_requests_total', 'HTTP requests answered, by method, route template and status.', 'counter', () => counterValues(m.requests))
     add('teamday_http_request_duration_seconds', 'Time to answer HTTP requests, by method and route template.', 'histogram', () => histogramValues('teamday_http_request_duration_seconds', m.latency))
     add('teamday_auth_failures_total', 'Refused authentications (401), by error code.', 'counter', () => counterValues(m.authFailures))
