@@ -102,12 +102,55 @@ describe('form bodies give arrays as JSON does', () => {
   })
 })
 
+describe('form bodies give booleans and objects as JSON does (the form media type is documented for every body)', () => {
+  test('booleans: true/false, 1/0, on/off in any case (each was refused as "must be a boolean"); anything else still is', async () => {
+    const agent = (await t.req('POST', '/api/v1/agents', { token: admin.token, body: { name: 'Form flags' } })).body
+    for (const [text, archived] of [['TRUE', true], ['0', false], ['on', true], ['false', false]] as const) {
+      const r = await form('PATCH', `/api/v1/agents/${agent.id}`, `archived=${text}`)
+      expect([text, r.status, r.body.agent?.archived]).toEqual([text, 200, archived])
+    }
+    const bad = await form('PATCH', `/api/v1/agents/${agent.id}`, 'archived=yes')
+    expect([bad.status, bad.body.details?.[0]?.field]).toEqual([422, 'archived'])
+  })
+
+  test("a task's metadata as metadata[key]=value (it answered 201 with {} and kept nothing); PATCH replaces it", async () => {
+    const created = await form('POST', '/api/v1/tasks', 'title=From a form&metadata[source]=cron&metadata[run]=42')
+    expect([created.status, created.body.metadata]).toEqual([201, { source: 'cron', run: '42' }])
+    const patched = await form('PATCH', `/api/v1/tasks/${created.body.id}`, 'metadata[source]=ci')
+    expect([patched.status, patched.body.metadata]).toEqual([200, { source: 'ci' }])
+    expect((await t.req('GET', `/api/v1/tasks/${created.body.id}`, { token: admin.token })).body.metadata).toEqual({ source: 'ci' })
+  })
+
+  test('secrets[KEY]=value on a space and on the organization (each was 422 "Unexpected property")', async () => {
+    const space = (await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Form secrets' } })).body.space
+    const r = await form('POST', `/api/v1/spaces/${space.id}/secrets`, 'secrets[API_KEY]=v1&secrets[OTHER]=v2')
+    expect([r.status, r.body.keys?.sort()]).toEqual([200, ['API_KEY', 'OTHER']])
+    const env = await form('POST', `/api/v1/organizations/${admin.organizationId}/env`, 'secrets[ORG_KEY]=v')
+    expect([env.status, env.body.keys]).toEqual([200, ['ORG_KEY']])
+  })
+
+  test('refused with a 422 naming the field, nothing stored: deeper brackets, an object sent twice, a misspelt object, a bracketed text field', async () => {
+    const before = (await t.req('GET', '/api/v1/tasks', { token: admin.token })).headers.get('x-total-count')
+    for (const [body, field] of [
+      ['title=x&metadata[a][b]=1', 'metadata[a][b]'],
+      ['title=x&metadata=1&metadata[a]=1', 'metadata'],
+      ['title=x&metdata[a]=1', 'metdata[a]'],
+      ['title[a]=x', 'title'],
+    ] as const) {
+      const r = await form('POST', '/api/v1/tasks', body)
+      expect([body, r.status, r.body.details?.[0]?.field]).toEqual([body, 422, field])
+    }
+    expect((await t.req('GET', '/api/v1/tasks', { token: admin.token })).headers.get('x-total-count')).toBe(before)
+  })
+})
+
 describe('nearestField', () => {
   const tokenFields = ['name', 'expiresInDays', 'expiresAt', 'scopes']
   test.each([
     ['scope', 'scopes'],
     ['Scopes', 'scopes'],
     ['scopes[]', 'scopes'],
+    ['scope[0]', 'scopes'],
     ['expires_in_days', 'expiresInDays'],
     ['expiresIn', 'expiresInDays'],
     ['nmae', 'name'],

@@ -43,7 +43,7 @@ export function nearestField(name: string, fields: readonly string[]): string | 
   return best
 }
 
-const squash = (name: string) => name.replace(/\[\]$/, '').replace(/[-_\s]/g, '').toLowerCase()
+const squash = (name: string) => name.replace(/(\[[^\]]*\])+$/, '').replace(/[-_\s]/g, '').toLowerCase()
 
 /**
  * Optimal string alignment distance (insertions, deletions, substitutions and swaps of two

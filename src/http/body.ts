@@ -52,11 +52,12 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  *   app's `normalize`) runs before validation and rebuilds a record from `Object.keys` of
  *   whatever is there, so `"secrets":"AB"` became `{"0":"A","1":"B"}` (a 1 MB string, a
  *   million keys: seconds) and a number `{}`, which then passed validation;
- * - form-urlencoded: Elysia's own form parser (flat strings: nothing nests);
+ * - form-urlencoded: Elysia's own form parser, then the route's arrays, booleans and objects as
+ *   JSON has them (formFields);
  * - any other type → 422 `validation_failed` saying to send JSON.
  */
 export async function readBody(request: Request, rule: BodyRule, shape: BodyShape = {}): Promise<object> {
-  const read = await readAny(request, rule, shape.arrays ?? [])
+  const read = await readAny(request, rule, shape)
   // Nothing sent to a route whose body must say something (the PATCHes, all of whose fields are
   // optional): 422, as empty JSON is a 400 there; it was a 200 that changed nothing.
   if (read === NOTHING && rule === 'required' && shape.fields) throw bodyRequired(shape.fields)
@@ -77,6 +78,8 @@ export interface BodyShape {
   fields?: readonly string[]
   /** Of those, the arrays. */
   arrays?: readonly string[]
+  /** Of those, the booleans. */
+  booleans?: readonly string[]
 }
 
 /**
@@ -95,12 +98,18 @@ function refuseNearMisses(body: Record<string, unknown>, fields: readonly string
 }
 
 /**
- * A form's arrays as JSON has them: a field declared as an array may be sent once (`scopes=a`,
- * which the form parser gives as a string: it was refused as "must be an array") or with the
- * brackets PHP and Rails forms use (`scopes[]=a&scopes[]=b`, which was ignored).
+ * A form's fields as JSON has them (a form gives flat strings, repeated names as arrays):
+ * - a field declared as an array may be sent once (`scopes=a`, which the form parser gives as a
+ *   string: it was refused as "must be an array") or with the brackets PHP and Rails forms use
+ *   (`scopes[]=a&scopes[]=b`, which was ignored);
+ * - a boolean as `true`/`false`, `1`/`0` or a checkbox's `on`/`off` (any case): every one was
+ *   refused as "must be a boolean", so `async`, `stream` and `archived` could not be sent;
+ * - an object field (a task's `metadata`, `secrets`) as `metadata[key]=value`, one level, string
+ *   values (any other field so given is refused by validation, as not an object): such fields were dropped without a word (`metadata[a]=1` answered 201 with `{}`) or
+ *   refused as unknown. A deeper bracket (`metadata[a][b]`) is refused: send JSON for that.
  */
-function formArrays(form: Record<string, unknown>, arrays: readonly string[]): Record<string, unknown> {
-  for (const name of arrays) {
+function formFields(form: Record<string, unknown>, shape: BodyShape): Record<string, unknown> {
+  for (const name of shape.arrays ?? []) {
     const bracketed = form[`${name}[]`]
     if (bracketed !== undefined) {
       const before = form[name]
@@ -109,7 +118,46 @@ function formArrays(form: Record<string, unknown>, arrays: readonly string[]): R
     }
     if (typeof form[name] === 'string') form[name] = [form[name]]
   }
+  for (const name of shape.booleans ?? []) {
+    const v = form[name]
+    if (typeof v !== 'string') continue
+    const lower = v.trim().toLowerCase()
+    if (FORM_TRUE.has(lower)) form[name] = true
+    else if (FORM_FALSE.has(lower)) form[name] = false
+  }
+  // Any other field the route takes (a task's metadata is declared as any JSON, which the service
+  // checks): what is not an object is then refused by the route's validation, naming it.
+  const objects = (shape.fields ?? []).filter((f) => !shape.arrays?.includes(f))
+  if (objects.length === 0) return form
+  for (const key of Object.keys(form)) {
+    const open = key.indexOf('[')
+    if (open <= 0) continue
+    const name = key.slice(0, open)
+    if (!objects.includes(name)) continue
+    const inner = /^\[([^\[\]]+)\]$/.exec(key.slice(open))
+    if (inner === null) throw formNestingRefused(key)
+    if (form[name] !== undefined && !isPlainObject(form[name])) throw formObjectTwice(name)
+    const object = (form[name] ??= {}) as Record<string, unknown>
+    const entry = inner[1]!
+    if (entry === '__proto__') throw protoKeyRefused()
+    object[entry] = form[key]
+    delete form[key]
+  }
   return form
+}
+
+const FORM_TRUE = new Set(['true', '1', 'on'])
+const FORM_FALSE = new Set(['false', '0', 'off'])
+
+function formNestingRefused(key: string): AppError {
+  const shown = key.length > 60 ? `${key.slice(0, 60)}…` : key
+  const message = `${shown}: a form gives an object's fields one level deep, as name[key]=value; send a JSON object with Content-Type: application/json for anything deeper`
+  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: shown, message }] })
+}
+
+function formObjectTwice(name: string): AppError {
+  const message = `${name} was sent both whole and as ${name}[key] fields: send one or the other`
+  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: name, message }] })
 }
 
 /** The value at a path of property names, or undefined when a step is missing or not an object. */
@@ -128,7 +176,7 @@ function notAnObjectField(field: string, v: unknown): AppError {
   return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
 }
 
-async function readAny(request: Request, rule: BodyRule, arrays: readonly string[]): Promise<object> {
+async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Promise<object> {
   if (rule === 'none') return {}
   const type = mediaType(request)
   const json = JSON_TYPE.test(type)
@@ -139,7 +187,7 @@ async function readAny(request: Request, rule: BodyRule, arrays: readonly string
     const form = await bodyText(request, notUtf8Form)
     if (form.includes('%00') || form.includes('\0')) throw nulRefused()
     if (form.trim() === '') return NOTHING
-    return formArrays(parseQuery(form) as Record<string, unknown>, arrays)
+    return formFields(parseQuery(form) as Record<string, unknown>, shape)
   }
   if (!json) throw notAnObject(type)
   const text = await bodyText(request, notUtf8Json)

@@ -18,6 +18,8 @@ export interface RouteRule {
   fields?: readonly string[]
   /** Of those, the ones that are arrays: a form may give them once (`scopes=a`) or as `scopes[]`. */
   arrays?: readonly string[]
+  /** Of those, the booleans: a form gives them as text (`async=true`). */
+  booleans?: readonly string[]
 }
 
 type Schema = { type?: unknown; anyOf?: unknown; properties?: Record<string, Schema> }
@@ -45,6 +47,12 @@ function queryKeys(schema: unknown): readonly string[] | undefined {
 function arrayKeys(schema: unknown): readonly string[] {
   const isArray = (s: Schema | undefined): boolean => s?.type === 'array' || (Array.isArray(s?.anyOf) && s.anyOf.some(isArray))
   return Object.entries(propertiesOf(schema) ?? {}).flatMap(([name, s]) => (isArray(s) ? [name] : []))
+}
+
+/** The fields of an object schema that are booleans (alone or in a union: nullable). */
+function booleanKeys(schema: unknown): readonly string[] {
+  const isBoolean = (s: Schema | undefined): boolean => s?.type === 'boolean' || (Array.isArray(s?.anyOf) && s.anyOf.some(isBoolean))
+  return Object.entries(propertiesOf(schema) ?? {}).flatMap(([name, s]) => (isBoolean(s) ? [name] : []))
 }
 
 /**
@@ -90,6 +98,7 @@ export class RouteTable {
         objects: objectPaths(body),
         fields: bodyFields(body),
         arrays: arrayKeys(body),
+        booleans: booleanKeys(body),
       })
     }
   }
