@@ -199,6 +199,44 @@ describe('sign-in', () => {
     }
   })
 
+  test('throttling holds under a burst: parallel wrong sign-ins check at most the limit of passwords, and leave the account locked', async () => {
+    const a = await makeActor(t)
+    await givePassword(t, a.userId)
+    const c = consoleClient(t, { ip: '127.0.0.4' })
+    const verify = spyOn(Bun.password, 'verify')
+    try {
+      // Before: every one of a burst passed the look at the lock before any failure was counted
+      // (30 × 401, 30 password checks), and a failure counted after the lock removed it again.
+      const burst = await Promise.all(Array.from({ length: 31 }, (_, i) => c.signIn(a.email, `wrong password ${i}`)))
+      const statuses = burst.map((r) => r.status)
+      expect(statuses.filter((s) => s === 401).length).toBe(THROTTLE.accountFailures)
+      expect(statuses.filter((s) => s === 429).length).toBe(31 - THROTTLE.accountFailures)
+      expect(verify.mock.calls.length).toBe(THROTTLE.accountFailures)
+      expect((await c.signIn(a.email)).status).toBe(429)
+    } finally {
+      verify.mockRestore()
+    }
+    // Per address too: 25 accounts tried at once from one address, at most 20 checked.
+    const ip = consoleClient(t, { ip: '127.0.0.5' })
+    const spread = await Promise.all(Array.from({ length: 25 }, (_, i) => ip.signIn(`nobody-${i}@example.com`, 'not the password at all')))
+    expect(spread.filter((r) => r.status === 401).length).toBe(THROTTLE.ipFailures)
+    // A right password gives its address's attempt back: it does not count against the others there.
+    const b = await makeActor(t)
+    await givePassword(t, b.userId)
+    const shared = consoleClient(t, { ip: '127.0.0.6' })
+    for (let i = 0; i < THROTTLE.ipFailures + 5; i++) expect((await shared.signIn(b.email)).status).toBe(303)
+  })
+
+  test('the current password on Settings → Profile is throttled the same way under a burst', async () => {
+    const a = await makeActor(t)
+    await givePassword(t, a.userId)
+    const c = consoleClient(t, { ip: '127.0.0.7' })
+    expect((await c.signIn(a.email)).status).toBe(303)
+    const burst = await Promise.all(Array.from({ length: 12 }, (_, i) => c.post('/settings/password', { current: `wrong current ${i}`, password: 'a brand new password 1', confirm: 'a brand new password 1' })))
+    const texts = burst.map((r) => r.text)
+    expect(texts.filter((x) => x.includes('Too many wrong passwords')).length).toBe(12 - THROTTLE.accountFailures)
+  })
+
   test('session fixation: a cookie sent before sign-in is not the one after, and it is ended', async () => {
     const a = await makeActor(t)
     await givePassword(t, a.userId)

@@ -1,5 +1,5 @@
-import { eq, inArray, sql } from 'drizzle-orm'
-import { withTx, type Ctx } from '../context'
+import { and, eq, gt, sql } from 'drizzle-orm'
+import type { Ctx } from '../context'
 import type { Db } from '../db/connection'
 import type { SecretBox } from '../crypto/secretbox'
 import { deleteBatch } from '../db/batch-delete'
@@ -8,12 +8,14 @@ import { ipBucket } from '../http/ip'
 
 /**
  * Sign-in throttling, checked before any password hashing, kept in the database (every
- * instance sees the same counts). Per account: 5 failures within 15 minutes lock the account's
- * sign-in for 10 minutes. Per client IP: 20 failures (several people may share an address).
+ * instance sees the same counts). Per account: 5 failed attempts within 15 minutes, and the next
+ * locks the account's sign-in for 10 minutes. Per client IP: 20 (several people may share an
+ * address). Every attempt counts from before its password is checked (reserveAttempt), so
+ * parallel attempts cannot pass together.
  * Both keys are keyed digests (SecretBox.digest, HMAC under the server key) of the e-mail and of
  * the address, so the table names nobody and holds no address: a plain SHA-256 of what was typed
  * in the e-mail field (sometimes a password) could be reversed by guessing, and the address was
- * stored in clear. Rows whose window and lock have passed are deleted as failures come in.
+ * stored in clear. Rows whose window and lock have passed are deleted as attempts come in.
  */
 export const THROTTLE = {
   windowMs: 15 * 60_000,
@@ -33,38 +35,74 @@ export function throttleKeys(box: SecretBox, email: string, ip: string | null): 
 
 const list = (k: ThrottleKeys) => (k.ip ? [k.account, k.ip] : [k.account])
 
-/** Milliseconds until a locked key frees, or 0 when sign-in may be tried. */
-export async function lockedFor(ctx: Ctx, keys: ThrottleKeys): Promise<number> {
+/**
+ * Reserves one password check against each key, before any hashing: answers 0 when it may go
+ * ahead (counted as a failure from now on, until attemptSucceeded says otherwise), else the
+ * milliseconds until the key that refused frees. Each key is one statement that reads and
+ * writes its row at once: with a look first and a count after the check, a burst of parallel
+ * attempts all passed the look before any failure was counted, and a failure counted after a
+ * lock wrote `locked_until = null` over it: 395 guesses in 8 s from one address, never a 429.
+ *
+ * A key allows `limit` attempts in its window; the next one locks it for THROTTLE.lockMs and is
+ * refused, as are all until the lock ends (then a new window starts). The address is reserved
+ * first; a refusal by the account gives the address's reservation back.
+ */
+export async function reserveAttempt(ctx: Ctx, keys: ThrottleKeys): Promise<number> {
   const now = ctx.clock.now()
-  const rows = await ctx.db.select().from(signInFailures).where(inArray(signInFailures.key, list(keys))).all()
-  return Math.max(0, ...rows.map((r) => (r.lockedUntil ? r.lockedUntil.getTime() - now : 0)))
-}
-
-/** Counts a failure against each key; a key that reaches its limit is locked. */
-export async function recordFailure(ctx: Ctx, keys: ThrottleKeys): Promise<void> {
-  const now = ctx.clock.now()
-  await withTx(ctx, async (tx) => {
-    // What no longer counts (its window has passed and it is not locked), a bounded batch of it:
-    // a failure never pays for a flood's backlog (the hourly housekeeping deletes the rest).
-    await deleteStaleSignInFailures(tx.db, now, STALE_BATCH)
-    for (const key of list(keys)) {
-      const limit = key.startsWith('ip:') ? THROTTLE.ipFailures : THROTTLE.accountFailures
-      const row = await tx.db.select().from(signInFailures).where(eq(signInFailures.key, key)).get()
-      const fresh = !row || row.windowStart.getTime() + THROTTLE.windowMs <= now
-      const failures = fresh ? 1 : row.failures + 1
-      const lockedUntil = failures >= limit ? new Date(now + THROTTLE.lockMs) : null
-      const values = { key, failures: lockedUntil ? 0 : failures, windowStart: fresh || lockedUntil ? new Date(now) : row!.windowStart, lockedUntil }
-      await tx.db.insert(signInFailures).values(values).onConflictDoUpdate({ target: signInFailures.key, set: values }).run()
+  await deleteStaleSignInFailures(ctx.db, now, STALE_BATCH)
+  const reserved: string[] = []
+  for (const key of keys.ip ? [keys.ip, keys.account] : [keys.account]) {
+    const wait = await reserve(ctx.db, key, key.startsWith('ip:') ? THROTTLE.ipFailures : THROTTLE.accountFailures, now)
+    if (wait > 0) {
+      for (const done of reserved) await giveBack(ctx.db, done)
+      return wait
     }
-  })
+    reserved.push(key)
+  }
+  return 0
 }
 
-/** A successful sign-in clears the account's count (not the IP's). */
-export async function clearFailures(ctx: Ctx, keys: ThrottleKeys): Promise<void> {
+/**
+ * The password was right: the account's count is cleared, and the address's reservation given
+ * back (a sign-in that works does not count against the people sharing an address).
+ */
+export async function attemptSucceeded(ctx: Ctx, keys: ThrottleKeys): Promise<void> {
   await ctx.db.delete(signInFailures).where(eq(signInFailures.key, keys.account)).run()
+  if (keys.ip) await giveBack(ctx.db, keys.ip)
 }
 
-/** Stale counts a failed sign-in deletes at most (recordFailure). */
+/** The existing row's column, named whole (what an upsert's SET reads is the row as it was). */
+const was = (name: 'failures' | 'window_start' | 'locked_until') => sql.raw(`"sign_in_failures"."${name}"`)
+
+async function reserve(db: Db, key: string, limit: number, now: number): Promise<number> {
+  const f = signInFailures
+  const locked = sql`${was('locked_until')} > ${dbTime(now)}`
+  const fresh = sql`${was('window_start')} <= ${dbTime(now - THROTTLE.windowMs)}`
+  const over = sql`${was('failures')} + 1 > ${limit}`
+  const row = await db
+    .insert(f)
+    .values({ key, failures: 1, windowStart: new Date(now), lockedUntil: null })
+    .onConflictDoUpdate({
+      target: f.key,
+      set: {
+        failures: sql`CASE WHEN ${locked} THEN ${was('failures')} WHEN ${fresh} THEN 1 WHEN ${over} THEN 0 ELSE ${was('failures')} + 1 END`,
+        windowStart: sql`CASE WHEN ${locked} THEN ${was('window_start')} WHEN ${fresh} OR ${over} THEN ${dbTime(now)} ELSE ${was('window_start')} END`,
+        lockedUntil: sql`CASE WHEN ${locked} THEN ${was('locked_until')} WHEN ${fresh} THEN NULL WHEN ${over} THEN ${dbTime(now + THROTTLE.lockMs)} ELSE NULL END`,
+      },
+    })
+    .returning({ lockedUntil: f.lockedUntil })
+    .get()
+  const until = row?.lockedUntil?.getTime() ?? 0
+  return until > now ? until - now : 0
+}
+
+/** One reservation back: the count one lower (never below 0), a lock left as it is. */
+async function giveBack(db: Db, key: string): Promise<void> {
+  const f = signInFailures
+  await db.update(f).set({ failures: sql`${f.failures} - 1` }).where(and(eq(f.key, key), gt(f.failures, 0))).run()
+}
+
+/** Stale counts a sign-in attempt deletes at most (reserveAttempt). */
 const STALE_BATCH = 100
 
 /**

@@ -11,7 +11,7 @@ import { FormBody, field, hidden } from '../form'
 import { HOME, page, redirect, safeNext, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
 import { createSession, endAllSessions, endSession, endSessionBySecret, pruneSessions } from '../session'
-import { clearFailures, lockedFor, recordFailure, throttleKeys } from '../throttle'
+import { attemptSucceeded, reserveAttempt, throttleKeys } from '../throttle'
 import { MessagePage, RefusedPage, SetPasswordPage, SignInPage } from '../views/auth'
 import { anonymousNav, errorOf } from './settings'
 
@@ -92,8 +92,9 @@ export function authRoutes(kit: ConsoleKit) {
       if (!kit.mayStartSession(request)) return signInPage(request, { next, email, error: tx.needsHttps }, 400)
       const ctx = kit.anonymousCtx(request, set)
       const keys = throttleKeys(ctx.box, email, ctx.origin?.ip() ?? null)
-      // Before any hashing: a locked account or address costs the server nothing.
-      const wait = await lockedFor(ctx, keys)
+      // Before any hashing: a locked account or address costs the server nothing. The attempt
+      // counts as a failure from here on, until the password proves right.
+      const wait = await reserveAttempt(ctx, keys)
       if (wait > 0) {
         const minutes = Math.ceil(wait / 60_000)
         return signInPage(request, { next, email, error: tx.tooManySignIns(minutes) }, 429)
@@ -101,7 +102,6 @@ export function authRoutes(kit: ConsoleKit) {
       const { user, named: known } = await checkPassword(ctx, email, field(body, 'password'))
       const orgs = user ? await listMemberships(ctx, user.id) : []
       if (!user || orgs.length === 0) {
-        await recordFailure(ctx, keys)
         // Whose account was tried, when the e-mail is one: the event goes to each organization
         // of theirs, where its admins read it (GET /audit-events); an unknown e-mail is the
         // operator's alone (`teamday audit list`). The page says the same in every case.
@@ -113,7 +113,7 @@ export function authRoutes(kit: ConsoleKit) {
         }
         return signInPage(request, { next, email, error: tx.wrongCredentials }, 401)
       }
-      await clearFailures(ctx, keys)
+      await attemptSucceeded(ctx, keys)
       await pruneSessions(ctx)
       // Session fixation: whatever session cookie came with this request is ended; the new id is fresh.
       const previous = kit.sessionSecret(request)

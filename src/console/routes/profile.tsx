@@ -6,7 +6,7 @@ import { FormBody, field, hidden } from '../form'
 import { redirect, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
 import { endOwnSession, type SignedIn } from '../session'
-import { clearFailures, lockedFor, recordFailure, throttleKeys } from '../throttle'
+import { attemptSucceeded, reserveAttempt, throttleKeys } from '../throttle'
 import { viewOf } from '../views/tokens'
 import { errorOf, settingsPage } from './settings'
 
@@ -24,12 +24,9 @@ export function profileRoutes(kit: ConsoleKit) {
     const ctx = kit.ctxOf(who, request, set)
     const tx = messages(langOf(request))
     const keys = throttleKeys(ctx.box, who.user.email, ctx.origin?.ip() ?? null)
-    if ((await lockedFor(ctx, keys)) > 0) return tx.errTooManyWrongPasswords
-    if (!(await checkPassword(ctx, who.user.email, current)).user) {
-      await recordFailure(ctx, keys)
-      return tx.errWrongCurrentPassword
-    }
-    await clearFailures(ctx, keys)
+    if ((await reserveAttempt(ctx, keys)) > 0) return tx.errTooManyWrongPasswords
+    if (!(await checkPassword(ctx, who.user.email, current)).user) return tx.errWrongCurrentPassword
+    await attemptSucceeded(ctx, keys)
     return null
   }
 
