@@ -95,6 +95,11 @@ describe('initiate and poll', () => {
     const thief = await t.req('GET', `/api/auth/cli/poll?code=${code}`, { ip: '203.0.113.66' })
     expect(thief.body.status).toBe('authorized')
     expect((await t.req('GET', '/api/v1/agents', { token: thief.body.accessToken })).status).toBe(200)
+    // In the seconds before the terminal polls, the thief mints a long-lived `*` token, and with it another.
+    const minted = await t.req('POST', '/api/v1/tokens', { token: thief.body.accessToken, body: { name: 'keep', scopes: ['*'], expiresInDays: 365 } })
+    expect(minted.status).toBe(201)
+    const second = await t.req('POST', '/api/v1/tokens', { token: minted.body.token, body: { name: 'keep too' } })
+    expect(second.status).toBe(201)
     t.clock.advance(2000)
     const terminal = await poll(t, code)
     expect([terminal.status, terminal.body.code]).toEqual([400, 'login_code_used'])
@@ -103,6 +108,13 @@ describe('initiate and poll', () => {
     expect((await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: thief.body.refreshToken } })).status).toBe(401)
     const events = (await t.req('GET', '/api/v1/audit-events?type=cli.session_revoked', { token: alice.token })).body.events
     expect(events.map((e: any) => e.details.reason)).toEqual(['code_reused'])
+    // The tokens made through that sign-in end with it (they outlived it).
+    for (const made of [minted.body, second.body]) expect((await t.req('GET', '/api/v1/tokens/self', { token: made.token })).body.code).toBe('token_revoked')
+    const cascade = (await t.req('GET', '/api/v1/audit-events?type=token.revoked', { token: alice.token })).body.events
+    expect(cascade.map((e: any) => [e.targetId, e.details.reason, e.details.cause]).sort()).toEqual(
+      [[minted.body.id, 'creator_revoked', 'code_reused'], [second.body.id, 'creator_revoked', 'code_reused']].sort(),
+    )
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: alice.token })).status).toBe(200)
   })
 
   test('the access token works on /api/v1 with the role of the person who approved', async () => {

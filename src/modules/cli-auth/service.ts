@@ -10,6 +10,7 @@ import { cliAccessTokens, cliLoginCodes, cliSessions, memberships, organizations
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { CLI_SESSION_KEEP_MS, deleteFinishedLoginCodes } from './cleanup'
+import { revokeCreatedBy } from '../tokens/created-by'
 
 /**
  * Browser sign-in for command-line tools (TeamDay CLI's polling flow, and `teamday login`):
@@ -150,13 +151,21 @@ export async function decideLogin(ctx: Ctx, code: string, who: { userId: string;
  * A poll of a code whose tokens went to an earlier poll: the code is the secret of the approval
  * link and of the polls alike, so a second poller holds it too (a link seen on a shared screen,
  * in a synced history). As OAuth has it for a code used twice (RFC 6749 §4.1.2), the sign-in it
- * gave is revoked: whoever polled first, thief or terminal, holds nothing that works, and the
- * person starts again. Audited as `cli.session_revoked` with reason `code_reused`.
+ * gave is revoked, with every token made through it: whoever polled first, thief or terminal,
+ * holds nothing that works, and the person starts again. Audited as `cli.session_revoked` with
+ * reason `code_reused` (and `token.revoked`, reason `creator_revoked`, for each token it took).
  */
 async function codeReused(ctx: Ctx, codeId: string): Promise<AppError> {
   const row = await ctx.db.select({ sessionId: cliLoginCodes.sessionId }).from(cliLoginCodes).where(eq(cliLoginCodes.id, codeId)).get()
   const session = row?.sessionId ? await findCliSession(ctx, row.sessionId) : undefined
   const revoked = session ? await revokeCliSessionById(ctx, session, { userId: null, reason: 'code_reused' }) : false
+  // What the first poller made with the session goes with it (a `*` PAT minted in the seconds
+  // before the terminal's own poll outlived it): as for a leaked CLI token. Also when the session
+  // was revoked before: it may have created tokens while it worked.
+  if (session) {
+    const cascaded = await revokeCreatedBy(ctx, [session.id], { cause: 'code_reused', by: 'code_reused', audit: { organizationId: session.organizationId, actor: null } })
+    if (cascaded.length) ctx.log.warn('cli_code_reused', { cliSessionId: session.id, createdTokensRevoked: cascaded.length, requestId: ctx.requestId })
+  }
   return new AppError(
     'login_code_used',
     `Login code already used: its tokens were delivered to the first poll after approval.${revoked ? ' A second poll means someone else may hold the code, so that sign-in has been revoked.' : ''} Start again: teamday login.`,

@@ -3,7 +3,7 @@ import { findTokenForAuth } from '../../auth/lookup'
 import { checkTokenFormat, hashToken } from '../../auth/tokens'
 import type { Ctx } from '../../context'
 import { revokeLeakedCliToken } from '../cli-auth/service'
-import { revokeCreatedBy } from '../tokens/revocation'
+import { revokeCreatedBy } from '../tokens/created-by'
 import { revokeById } from '../tokens/service'
 
 /** Tokens looked up between two turns of the event loop. */

@@ -6,7 +6,7 @@ import { cliSessions, organizations, personalAccessTokens, type PersonalAccessTo
 import { prepared } from '../../db/prepared'
 import { AppError } from '../../errors'
 import { assertMayManage, scopesForNewToken } from './access'
-import { revokeCreatedBy } from './revocation'
+import { revokeCreatedBy } from './created-by'
 import { revokeCliSessionById } from '../cli-auth/service'
 import { createToken, findTokenById, findVisible, revokeById, toPublicToken, type CreateTokenInput, type PublicToken } from './service'
 import { DAY_MS, MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, resolveExpiry } from './validation'

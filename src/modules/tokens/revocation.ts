@@ -4,56 +4,7 @@ import { withTx, type Ctx } from '../../context'
 import { dbTime, personalAccessTokens, sessions } from '../../db/schema'
 import { revokeCliSessionsOfMember } from '../cli-auth/service'
 
-/** Revocations that take other tokens along: a compromised creator, a member leaving. */
-
-/**
- * Revokes every still-active token created, directly or through other tokens, by one of `roots`
- * (`created_by_token_id`): whoever held a leaked secret may have minted tokens with it, and
- * those must not survive it. The walk goes on through tokens revoked earlier (they too may have
- * created tokens while they worked). Each revoked token gets a `token.revoked` audit event with
- * reason `creator_revoked`. Returns their ids.
- */
-export async function revokeCreatedBy(
-  ctx: Ctx,
-  roots: readonly string[],
-  opts: { cause: 'leak_report' | 'family_reuse'; by: string; audit?: Pick<AuditInput, 'organizationId' | 'source' | 'actor'> },
-): Promise<string[]> {
-  if (roots.length === 0) return []
-  // In a transaction: a token being created by one of the roots right now either committed
-  // before (and is found here) or finds its creator revoked (createToken checks it in its own
-  // transaction, which these exclude: src/db/pg.ts, SQLite's one writer).
-  return withTx(ctx, (tx) => revokeCreatedByNow(tx, roots, opts))
-}
-
-async function revokeCreatedByNow(ctx: Ctx, roots: readonly string[], opts: Parameters<typeof revokeCreatedBy>[2]): Promise<string[]> {
-  const now = ctx.clock.now()
-  const rootList = sql.join(roots.map((id) => sql`${id}`), sql`, `)
-  // A statement without a select list: rows come back as value arrays, in RETURNING's order.
-  const rows = await ctx.db.all<[string, string | null]>(sql`
-    UPDATE personal_access_tokens
-    SET revoked_at = ${dbTime(now)}, revoked_by = ${opts.by}, revoked_reason = 'creator_revoked'
-    WHERE id IN (
-      WITH RECURSIVE created(id) AS (
-        SELECT id FROM personal_access_tokens WHERE created_by_token_id IN (${rootList})
-        UNION
-        SELECT p.id FROM personal_access_tokens p JOIN created c ON p.created_by_token_id = c.id
-      )
-      SELECT id FROM created
-    ) AND (revoked_at IS NULL OR revoked_at > ${dbTime(now)})
-    RETURNING id, created_by_token_id AS createdBy`)
-  const revoked = rows.map(([id, createdBy]) => ({ id, createdBy }))
-  for (const r of revoked) {
-    await recordAudit(ctx, {
-      ...opts.audit,
-      type: 'token.revoked',
-      tokenId: r.id,
-      targetType: 'token',
-      targetId: r.id,
-      details: { reason: 'creator_revoked', cause: opts.cause, createdByTokenId: r.createdBy },
-    })
-  }
-  return revoked.map((r) => r.id)
-}
+/** Revocations that take other tokens along: a member leaving (and, in ./created-by.ts, a compromised creator). */
 
 /**
  * Revokes every token a user has in an organization that is not revoked yet (expired ones too,
