@@ -265,6 +265,44 @@ describe('Organization pages', () => {
     expect(self.body.token.role).toBe('viewer')
     expect((await c.post('/org/switch', { organizationId: 'org_notmine' })).status).toBe(303)
   })
+
+  test('a form from a tab left on another organization is refused (409), nothing done: it acted on the organization switched to since', async () => {
+    const { a, c } = await signedIn('admin', 'tab-one')
+    const { createUser } = await import('../src/modules/users/service')
+    await createUser(t.ctx, { email: a.email, orgSlug: 'tab-two', role: 'admin' })
+    const both = await makeActor(t, { role: 'member', org: 'tab-one' })
+    await createUser(t.ctx, { email: both.email, orgSlug: 'tab-two', role: 'member' })
+    // Tab A shows the members of tab-one; the hidden field says so.
+    const tabA = await c.get('/org/members')
+    const shownFor = /name="pageOrganization" value="(org_[A-Za-z0-9]+)"/.exec(tabA.text)![1]!
+    expect(shownFor).toBe(a.organizationId)
+    const second = /<option value="(org_[A-Za-z0-9]+)"[^>]*>tab-two<\/option>/.exec(tabA.text)![1]!
+    // Tab B switches to tab-two.
+    expect((await c.post('/org/switch', { organizationId: second })).status).toBe(303)
+    const rolesIn = async (slugOrg: string) => {
+      const { organizations, memberships } = await import('../src/db/schema')
+      const { and, eq } = await import('drizzle-orm')
+      const org = (await t.ctx.db.select().from(organizations).where(eq(organizations.slug, slugOrg)).get())!
+      return (await t.ctx.db.select().from(memberships).where(and(eq(memberships.organizationId, org.id), eq(memberships.userId, both.userId))).get())?.role ?? null
+    }
+    // Tab A's forms: role change, removal, a new member, a new token: each refused, nothing changed anywhere.
+    for (const [path, form] of [
+      [`/org/members/${both.userId}/role`, { role: 'viewer' }],
+      [`/org/members/${both.userId}/remove`, {}],
+      ['/org/members', { email: 'new-one@example.com', role: 'member' }],
+      ['/settings/tokens', { name: 'from tab A', expires: '7' }],
+    ] as const) {
+      const r = await c.post(path, { ...form, pageOrganization: shownFor })
+      expect([path, r.status]).toEqual([path, 409])
+      expect(r.text).toContain('Nothing was done')
+      expect(r.text).toContain('tab-two')
+    }
+    expect([await rolesIn('tab-one'), await rolesIn('tab-two')]).toEqual(['member', 'member'])
+    expect(tokenOf((await c.post('/settings/tokens', { name: 'from tab B', expires: '7', pageOrganization: second })).text)).toBeTruthy()
+    // The page of the organization now current acts as before.
+    expect((await c.post(`/org/members/${both.userId}/role`, { role: 'viewer', pageOrganization: second })).status).toBe(303)
+    expect([await rolesIn('tab-one'), await rolesIn('tab-two')]).toEqual(['member', 'viewer'])
+  })
 })
 
 describe('favicon', () => {

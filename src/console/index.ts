@@ -2,7 +2,7 @@ import { Elysia } from 'elysia'
 import type { Services } from '../context'
 import type { Engine } from '../engine/runner'
 import { consoleKit, crossOriginRefused, type ConsoleKit } from './http'
-import { refusedPage } from './routes/auth'
+import { refusedPage, switchedOrganizationPage } from './routes/auth'
 import { authRoutes } from './routes/auth'
 import { orgRoutes } from './routes/org'
 import { profileRoutes } from './routes/profile'
@@ -25,8 +25,9 @@ export function consolePlugin(kit: ConsoleKit) {
     // Local: the console's own routes only. Scoped, it also ran on the routes the app adds after
     // the console (TeamDay's /api/tokens aliases, /api/auth/cli/*), JSON APIs that authenticate
     // with a bearer token, so browsers on TEAMDAY_CORS_ORIGINS got this HTML 403 there.
-    .onBeforeHandle(async ({ request }) => {
+    .onBeforeHandle(async ({ request, body, set }) => {
       if (crossOriginRefused(request)) return refusedPage(request)
+      if (request.method === 'POST') return switchedOrganizationPage(kit, request, body, set)
     })
     .use(authRoutes(kit))
     .use(tokenRoutes(kit))

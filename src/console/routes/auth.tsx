@@ -13,7 +13,8 @@ import { langOf, messages } from '../i18n'
 import { createSession, endAllSessions, endSession, endSessionBySecret, pruneSessions } from '../session'
 import { attemptSucceeded, reserveAttempt, throttleKeys } from '../throttle'
 import { MessagePage, RefusedPage, SetPasswordPage, SignInPage } from '../views/auth'
-import { anonymousNav, errorOf } from './settings'
+import { anonymousNav, errorOf, navOf } from './settings'
+import { PAGE_ORGANIZATION } from '../views/layout'
 
 const SecretParams = t.Object({ secret: t.String() })
 /** Where a sign-in leads: Settings → Profile (its Personal Access Tokens section is one click or scroll away). */
@@ -21,6 +22,24 @@ const SecretParams = t.Object({ secret: t.String() })
 /** The page of a form posted from another site (the cross-origin check), in the request's language. */
 export async function refusedPage(request: Request): Promise<Response> {
   return page(await (<RefusedPage nav={anonymousNav(request)} />), { status: 403 })
+}
+
+/**
+ * A form of a page shown for one organization (PageOrganization), sent after the session switched
+ * to another: 409, nothing done. Members forms and the token form act on "the current
+ * organization": from a tab left open, a role change or a removal hit the same person in the
+ * organization switched to since, while the dialog named the other one. Undefined when the form
+ * may go on (no such field, or not signed in: the route sends that one to sign in).
+ */
+export async function switchedOrganizationPage(kit: ConsoleKit, request: Request, body: unknown, set: any): Promise<Response | undefined> {
+  const shownFor = field(body, PAGE_ORGANIZATION)
+  if (!shownFor) return undefined
+  const who = await kit.signedIn(request)
+  if (!who || who.organization.id === shownFor) return undefined
+  const nav = await navOf(kit, who, request, set)
+  const members = new URL(request.url).pathname.startsWith('/org/')
+  const link = members ? { href: '/org/members', label: nav.t.navMembers } : { href: '/settings/tokens', label: nav.t.navSettings }
+  return page(await (<MessagePage nav={nav} title={nav.t.orgSwitchedTitle} message={nav.t.orgSwitched(who.organization.name)} link={link} />), { status: 409 })
 }
 
 /** The console's stylesheet, scripts and icon (src/console/assets.ts): one route each. */

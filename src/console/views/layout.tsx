@@ -209,6 +209,16 @@ export type ConfirmButtonFace = { label: string } & ({ trash: true; title: strin
  * question, a heading (`title`) or a paragraph (`question`), in which the caller puts each name
  * in <bdi>; then an optional warning and note, and the two buttons, Cancel first (focused).
  */
+/**
+ * The organization a page was shown for, in a form whose action acts on "the current
+ * organization" (members, a new token): a form sent from a tab left open on another organization
+ * is refused instead of acting on the one switched to since (src/console/index.ts).
+ */
+export const PAGE_ORGANIZATION = 'pageOrganization'
+export function PageOrganization(props: { who: SignedIn }) {
+  return <input type="hidden" name={PAGE_ORGANIZATION} value={props.who.organization.id} />
+}
+
 export function ConfirmButton(
   props: {
     action: string

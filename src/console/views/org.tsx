@@ -4,7 +4,7 @@ import { AUDIT_TYPES } from '../../modules/audit/model'
 import type { MemberRow } from '../members-adapter'
 import type { SignedIn } from '../session'
 import { roleLabel } from '../i18n'
-import { ConfirmButton, ErrorBox, Layout, Notice, Table, When, type Nav } from './layout'
+import { ConfirmButton, ErrorBox, Layout, Notice, PageOrganization, Table, When, type Nav } from './layout'
 
 export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow[]; error?: string | null; notice?: string | null; link?: { email: string; url: string } | null }) {
   const { t } = props.nav
@@ -29,6 +29,7 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
       )}
       <h2>{t.addMemberHeading}</h2>
       <form method="post" action="/org/members" class="row">
+        <PageOrganization who={props.who} />
         <label>
           {t.email}
           <input type="email" name="email" required />
@@ -63,6 +64,7 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
                       <span safe>{roleLabel(t, m.role)}</span>
                     ) : (
                       <form method="post" action={`/org/members/${m.userId}/role`} class="row">
+                        <PageOrganization who={props.who} />
                         <label>
                           <span class="sr-only" safe>
                             {t.roleOf(m.email)}
@@ -93,6 +95,7 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
                         {m.linkAllowed ? (
                           <>
                             <form method="post" action={`/org/members/${m.userId}/link`} class="inline">
+                              <PageOrganization who={props.who} />
                               <button type="submit">{t.passwordLink}</button>
                             </form>{' '}
                           </>
@@ -112,7 +115,9 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
                           }
                           cancel={t.cancel}
                           confirm={t.remove}
-                        />
+                        >
+                          <PageOrganization who={props.who} />
+                        </ConfirmButton>
                       </>
                     )}
                   </td>

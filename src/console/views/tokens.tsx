@@ -6,7 +6,7 @@ import type { SignedIn } from '../session'
 import type { PublicCliSession } from '../../modules/cli-auth/service'
 import { CliSessionsSection } from './cli'
 import { TOKENS_ANCHOR, tokensHref, ViewFields, type TokenView } from './token-view'
-import { ConfirmButton, ErrorBox, Layout, Notice, Table, When, type Nav } from './layout'
+import { ConfirmButton, ErrorBox, Layout, Notice, PageOrganization, Table, When, type Nav } from './layout'
 
 /** The expiry choices of TeamDay's docs (7, 30, 90 recommended, 180, 365 days), with their catalogue labels. */
 export const EXPIRY_CHOICES = [
@@ -204,6 +204,7 @@ export function TokensSection(props: TokensSectionProps) {
       <ErrorBox message={props.error} />
       <h3>{t.createToken}</h3>
       <form method="post" action={`/settings/tokens#${TOKENS_ANCHOR}`} class="stack">
+        <PageOrganization who={props.who} />
         <ViewFields view={view} />
         <label>
           <span>
