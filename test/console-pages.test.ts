@@ -61,6 +61,48 @@ describe('Personal Access Tokens page', () => {
     expect(noName.text).toContain('name must be 1-100 characters')
   })
 
+  test('a reload of the page that showed a new token makes no second token: the form is sent once (409 naming the first)', async () => {
+    const { a, c } = await signedIn()
+    const key = /name="formKey" value="([0-9a-f-]{36})"/.exec((await c.get('/settings/profile')).text)![1]!
+    const form = { formKey: key, name: 'Sent twice', expires: '30', scope: '*' }
+    const first = await c.post('/settings/tokens', form)
+    expect(first.status).toBe(201)
+    const again = await c.post('/settings/tokens', form)
+    expect(again.status).toBe(409)
+    expect(again.text).toContain('This form was already sent, and nothing was done again')
+    expect(again.text).toContain('Sent twice')
+    expect(again.text).not.toMatch(/td_[A-Za-z0-9]{43}/)
+    const mine = (await t.req('GET', '/api/v1/tokens', { token: a.token })).body.tokens.filter((x: any) => x.name === 'Sent twice')
+    expect(mine).toHaveLength(1)
+    // Another page's form (a new key) makes another token; a refused form may be sent again once corrected.
+    const fresh = /name="formKey" value="([0-9a-f-]{36})"/.exec((await c.get('/settings/profile')).text)![1]!
+    expect(fresh).not.toBe(key)
+    expect((await c.post('/settings/tokens', { formKey: fresh, name: '', expires: '30' })).status).toBe(422)
+    expect((await c.post('/settings/tokens', { formKey: fresh, name: 'Corrected', expires: '30' })).status).toBe(201)
+  })
+
+  test('a reload of the page that showed a rotated token, minutes later, leaves the new token working (it was taken for reuse and revoked it)', async () => {
+    const { a, c } = await signedIn()
+    const old = await makeToken(t, a, { name: 'Rotated in the console' })
+    const page = (await c.get('/settings/profile')).text
+    const key = new RegExp(`action="/settings/tokens/${old.id}/rotate"[^>]*>\\s*<input type="hidden" name="formKey" value="([0-9a-f-]{36})"`).exec(page)![1]!
+    const rotated = await c.post(`/settings/tokens/${old.id}/rotate`, { formKey: key, grace: '0' })
+    expect(rotated.status).toBe(201)
+    const successor = tokenOf(rotated.text)!
+    t.clock.advance(5 * 60_000)
+    const again = await c.post(`/settings/tokens/${old.id}/rotate`, { formKey: key, grace: '0' })
+    expect(again.status).toBe(409)
+    expect(again.text).toContain('This form was already sent')
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: successor })).status).toBe(200)
+  })
+
+  test('a custom expiry date that does not exist (2027-02-30) is refused, not rolled over to March', async () => {
+    const { c } = await signedIn()
+    const r = await c.post('/settings/tokens', { name: 'Impossible day', expires: 'custom', date: '2027-02-30' })
+    expect(r.status).toBe(422)
+    expect(r.text).not.toMatch(/td_[A-Za-z0-9]{43}/)
+  })
+
   test('a token named <script>alert(1)</script> is shown as text', async () => {
     const { c } = await signedIn()
     const name = '<script>alert(1)</script>'

@@ -6,6 +6,7 @@ import { DAY_MS, MAX_EXPIRY_DAYS } from '../../modules/tokens/validation'
 import { listCliSessions } from '../../modules/cli-auth/service'
 import { listMemberships } from '../../modules/users/service'
 import { FormBody, field, fields, hidden } from '../form'
+import { onceForm, type FormUsed } from '../form-once'
 import { page, redirect, type ConsoleKit } from '../http'
 import { errorText, langOf, messages } from '../i18n'
 import { HOME } from '../http'
@@ -15,6 +16,16 @@ import { ProfilePage } from '../views/profile'
 import { TokenCreatedPage, tokensHref, viewOf, type TokenForm, type TokenView } from '../views/tokens'
 
 const IdParams = t.Object({ id: t.String() })
+
+/**
+ * The end of a custom expiry day (`YYYY-MM-DD` from the form's date input), or null when it is not
+ * a real date: Date.parse rolled `2027-02-30` over to March 2nd, which the API refuses.
+ */
+function customDate(date: string): number | null {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) return null
+  const at = Date.parse(`${date}T23:59:59.999Z`)
+  return Number.isNaN(at) || new Date(at).toISOString().slice(0, 10) !== date ? null : at
+}
 
 /** The header of a page nobody is signed in to: its language only. */
 export function anonymousNav(request: Request): Nav {
@@ -80,6 +91,20 @@ export function tokenRoutes(kit: ConsoleKit) {
   const backToSection = (request: Request, who: SignedIn, set: any, view: TokenView, e: AppError, form?: TokenForm) =>
     settingsPage(kit, who, request, set, { view, tokens: { error: errorOf(request, e), form } }, e.status)
 
+  /**
+   * A token form sent again (a reload of the page that showed the secret, a second click): what
+   * the first sending made is named, nothing is made again (src/console/form-once.tsx).
+   */
+  const formUsedAgain = async (request: Request, who: SignedIn, set: any, view: TokenView, u: FormUsed) => {
+    const t = messages(langOf(request))
+    let error: string = u.kind === 'busy' ? t.errFormBusy : t.errFormChanged
+    if (u.kind === 'made') {
+      const made = await getToken(kit.ctxOf(who, request, set), u.id).catch(() => null)
+      error = t.errFormAlreadySent(made ? `${made.name} (${made.maskedToken})` : u.id)
+    }
+    return settingsPage(kit, who, request, set, { view, tokens: { error } }, 409)
+  }
+
   // Adds its routes to the console's instance itself (a function plugin): a plugin instance
   // would have every route added twice more, once here and once by the console.
   return (app: Elysia) => app
@@ -95,27 +120,30 @@ export function tokenRoutes(kit: ConsoleKit) {
       const ctx = kit.ctxOf(who, request, set)
       const view = viewOf({ all: field(body, 'all'), inactive: field(body, 'inactive') })
       const form = { name: field(body, 'name'), expires: field(body, 'expires') || '90', date: field(body, 'date'), scopes: fields(body, 'scope') }
-      try {
-        const scopes = form.scopes.length === 0 || form.scopes.includes('*') ? ['*'] : form.scopes
-        let expiry: { expiresInDays?: number; expiresAt?: string }
-        if (form.expires === 'custom') {
-          const at = Date.parse(`${form.date}T23:59:59.999Z`)
-          if (Number.isNaN(at)) throw new AppError('validation_failed', messages('en').errCustomDate)
-          // The form's last day (today + 365) ends up to a day past the limit: that day means the
-          // limit. A later date is refused with the range, never silently cut to it.
-          const limit = ctx.clock.now() + MAX_EXPIRY_DAYS * DAY_MS
-          expiry = { expiresAt: new Date(at > limit && at - limit < DAY_MS ? limit : at).toISOString() }
-        } else expiry = { expiresInDays: Number(form.expires) }
-        const { token, row } = await createTokenForCaller(ctx, { name: form.name, scopes, ...expiry })
-        const nav = await navOf(kit, who, request, set, '/settings/profile')
-        return page(await (<TokenCreatedPage nav={nav} token={token} name={form.name.trim()} expiresAt={row.expiresAt.toISOString()} base={kit.publicBase(request)} view={view} />), {
-          status: 201,
-          secret: true,
-        })
-      } catch (e) {
-        if (e instanceof AppError) return backToSection(request, who, set, view, e, form)
-        throw e
-      }
+      return onceForm(ctx, who, request, body, async () => {
+        try {
+          const scopes = form.scopes.length === 0 || form.scopes.includes('*') ? ['*'] : form.scopes
+          let expiry: { expiresInDays?: number; expiresAt?: string }
+          if (form.expires === 'custom') {
+            const at = customDate(form.date)
+            if (at === null) throw new AppError('validation_failed', messages('en').errCustomDate)
+            // The form's last day (today + 365) ends up to a day past the limit: that day means the
+            // limit. A later date is refused with the range, never silently cut to it.
+            const limit = ctx.clock.now() + MAX_EXPIRY_DAYS * DAY_MS
+            expiry = { expiresAt: new Date(at > limit && at - limit < DAY_MS ? limit : at).toISOString() }
+          } else expiry = { expiresInDays: Number(form.expires) }
+          const { token, row } = await createTokenForCaller(ctx, { name: form.name, scopes, ...expiry })
+          const nav = await navOf(kit, who, request, set, '/settings/profile')
+          const answer = page(await (<TokenCreatedPage nav={nav} token={token} name={form.name.trim()} expiresAt={row.expiresAt.toISOString()} base={kit.publicBase(request)} view={view} />), {
+            status: 201,
+            secret: true,
+          })
+          return { made: row.id, answer }
+        } catch (e) {
+          if (e instanceof AppError) return { made: null, answer: await backToSection(request, who, set, view, e, form) }
+          throw e
+        }
+      }, (u) => formUsedAgain(request, who, set, view, u))
     }, { ...hidden, body: FormBody })
     // Revokes now: an active token, or a rotated one still in its grace period (it stops now
     // instead of at the end of the grace period).
@@ -135,17 +163,20 @@ export function tokenRoutes(kit: ConsoleKit) {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
       const view = viewOf({ all: field(body, 'all'), inactive: field(body, 'inactive') })
-      try {
-        const r = await rotateToken(kit.ctxOf(who, request, set), params.id, { gracePeriodSeconds: Number(field(body, 'grace') || '0') })
-        const nav = await navOf(kit, who, request, set, '/settings/profile')
-        const { name } = await getToken(kit.ctxOf(who, request, set), r.row.id)
-        return page(await (<TokenCreatedPage nav={nav} token={r.token} name={name} expiresAt={r.row.expiresAt.toISOString()} base={kit.publicBase(request)} view={view} rotatedFrom={params.id} />), {
-          status: 201,
-          secret: true,
-        })
-      } catch (e) {
-        if (e instanceof AppError) return backToSection(request, who, set, view, e)
-        throw e
-      }
+      return onceForm(kit.ctxOf(who, request, set), who, request, body, async () => {
+        try {
+          const r = await rotateToken(kit.ctxOf(who, request, set), params.id, { gracePeriodSeconds: Number(field(body, 'grace') || '0') })
+          const nav = await navOf(kit, who, request, set, '/settings/profile')
+          const { name } = await getToken(kit.ctxOf(who, request, set), r.row.id)
+          const answer = page(await (<TokenCreatedPage nav={nav} token={r.token} name={name} expiresAt={r.row.expiresAt.toISOString()} base={kit.publicBase(request)} view={view} rotatedFrom={params.id} />), {
+            status: 201,
+            secret: true,
+          })
+          return { made: r.row.id, answer }
+        } catch (e) {
+          if (e instanceof AppError) return { made: null, answer: await backToSection(request, who, set, view, e) }
+          throw e
+        }
+      }, (u) => formUsedAgain(request, who, set, view, u))
     }, { ...hidden, body: FormBody, params: IdParams })
 }

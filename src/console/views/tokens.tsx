@@ -7,6 +7,7 @@ import type { PublicCliSession } from '../../modules/cli-auth/service'
 import { CliSessionsSection } from './cli'
 import { TOKENS_ANCHOR, tokensHref, ViewFields, type TokenView } from './token-view'
 import { ConfirmButton, ErrorBox, Layout, Notice, PageOrganization, Table, When, type Nav } from './layout'
+import { FormKey } from '../form-once'
 
 /** The expiry choices of TeamDay's docs (7, 30, 90 recommended, 180, 365 days), with their catalogue labels. */
 export const EXPIRY_CHOICES = [
@@ -143,6 +144,7 @@ function TokenRow(props: { token: PublicToken; now: number; showOwner: boolean; 
               ''
             ) : (
               <form method="post" action={`/settings/tokens/${tk.id}/rotate`} class="row">
+                <FormKey />
                 <ViewFields view={props.view} />
                 <label>
                   <span class="sr-only" safe>
@@ -205,6 +207,7 @@ export function TokensSection(props: TokensSectionProps) {
       <h3>{t.createToken}</h3>
       <form method="post" action={`/settings/tokens#${TOKENS_ANCHOR}`} class="stack">
         <PageOrganization who={props.who} />
+        <FormKey />
         <ViewFields view={view} />
         <label>
           <span>
