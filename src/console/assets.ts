@@ -24,6 +24,8 @@ legend{font-weight:600;padding:0 .25rem}
 input,select,button{font:inherit;color:inherit}
 input[type=text],input[type=email],input[type=password],input[type=date],input[type=number],select{width:100%;padding:.45rem .5rem;border:1px solid var(--line);border-radius:6px;background:var(--bg)}
 button,.button{display:inline-block;padding:.45rem .9rem;border:1px solid var(--line);border-radius:6px;background:var(--card);cursor:pointer;text-decoration:none;color:var(--fg)}
+/* Copy buttons are hidden until console.js shows them: the rule above must not show them without it. */
+[hidden]{display:none!important}
 button.primary{background:var(--accent);border-color:var(--accent);color:#fff}
 button.danger{color:var(--bad)}
 :focus-visible{outline:3px solid var(--accent);outline-offset:2px}

@@ -216,6 +216,19 @@ if (!browserSuitesRun) {
       await other.context().close()
     })
 
+    test('without JavaScript a token is created and shown, and the Copy button that needs a script stays hidden', async () => {
+      const page = await newPage(await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1000, height: 720 } }))
+      await signIn(page, 'admin@localhost')
+      await page.waitForURL(`${base}/settings/profile`)
+      const tokens = page.getByRole('region', { name: 'Personal Access Tokens' })
+      await tokens.getByLabel('Name').fill('no script')
+      await tokens.getByRole('button', { name: 'Create Token' }).click()
+      expect((await page.locator('#new-token').innerText()).trim()).toMatch(/^td_[A-Za-z0-9]{43}$/)
+      // `button { display: inline-block }` showed it through its `hidden` attribute: a button that did nothing.
+      expect(await page.locator('button[data-copy]').evaluate((b) => getComputedStyle(b).display)).toBe('none')
+      await page.context().close()
+    })
+
     test('members: add (one-time link), the member signs in and makes a token, role change, removal → their token 401', async () => {
       await admin.goto(`${base}/org/members`)
       await admin.getByLabel('E-mail').fill('bob@example.com')
