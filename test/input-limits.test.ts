@@ -94,6 +94,15 @@ describe('a deeply nested body freezes nothing', () => {
   })
 })
 
+describe('a message over its limit is told so', () => {
+  test('execute with a 200,001-character message: 422 saying at most 200000 characters (it said "is required")', async () => {
+    const agent = (await t.req('POST', '/api/v1/agents', { token: admin.token, body: { name: 'Long reader' } })).body
+    const res = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: admin.token, body: { message: 'x'.repeat(200_001) } })
+    expectEnvelope(res, 422, 'validation_failed')
+    expect(res.body.details?.[0]?.message).toContain('at most 200000 characters')
+  })
+})
+
 describe('free-form JSON fields have a size limit', () => {
   test(`task metadata over ${MAX_FREE_FORM_JSON_BYTES / 1024} KiB as JSON → 422 naming the field`, async () => {
     const big = { blob: 'x'.repeat(MAX_FREE_FORM_JSON_BYTES) }

@@ -109,7 +109,7 @@ export const ExecutionTreeNode = t.Object({
 
 export const ExecuteBody = t.Object(
   {
-    message: t.String({ minLength: 1, maxLength: 200_000, description: 'The instruction for the agent', error: 'message is required: a non-empty string' }),
+    message: t.String({ minLength: 1, maxLength: 200_000, description: 'The instruction for the agent', error: 'message is required: a non-empty string of at most 200000 characters' }),
     spaceId: t.Optional(t.String({ maxLength: 100, description: 'Run in this space (its id or its slug): its instructions join the system prompt', error: 'spaceId must be a space id or slug string' })),
     sessionId: t.Optional(t.String({ minLength: 1, maxLength: 200, pattern: CHAT_ID_PATTERN, description: 'Continue this conversation (an id from an earlier answer, or one of your own: letters, digits and _ . : ~ -, not starting with . : ~ or -)', error: 'sessionId must be 1-200 letters, digits or _ . : ~ - (not starting with . : ~ or -)' })),
     chatId: t.Optional(t.String({ minLength: 1, maxLength: 200, pattern: CHAT_ID_PATTERN, description: 'Continue this chat (same as sessionId unless both are given); the same characters as sessionId, so that /chats/{id} can name it', error: 'chatId must be 1-200 letters, digits or _ . : ~ - (not starting with . : ~ or -)' })),
