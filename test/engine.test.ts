@@ -325,16 +325,21 @@ describe('operations', () => {
     }
   })
 
-  test('graceful shutdown: running executions that outlive the grace period fail; new ones get 503', async () => {
+  test('graceful shutdown: running executions that outlive the grace period fail (a waiting caller gets 503 with Retry-After); new ones get 503', async () => {
     const t = await app()
     const a = await makeActor(t)
     const ag = await agent(t, a)
     const slow = await exec(t, a, ag.id, { message: 'SLOW', async: true })
+    const waiting = exec(t, a, ag.id, { message: 'SLOW' })
     await until(async () => (await get(t, a, slow.body.executionId)).status === 'running')
+    await until(async () => (await t.req('GET', '/api/v1/executions?status=running', { token: a.token })).body.length === 2)
     await t.rt.engine.shutdown(100)
     expect(await get(t, a, slow.body.executionId)).toMatchObject({ status: 'failed', error: 'Execution interrupted by server shutdown' })
+    // Every 503 says when to come back: the interrupted synchronous run's had no Retry-After.
+    const interrupted = await waiting
+    expect([interrupted.status, interrupted.body.code, interrupted.headers.get('retry-after')]).toEqual([503, 'service_unavailable', '5'])
     const late = await exec(t, a, ag.id, { message: 'x' })
-    expect(late.status).toBe(503)
+    expect([late.status, late.headers.get('retry-after')]).toEqual([503, '5'])
   })
 })
 

@@ -218,6 +218,9 @@ describe('one instance', () => {
     await t.rt.engine.shutdown(100)
     for (const row of await Promise.all(waits)) expect(row).toMatchObject({ status: 'failed', error: 'Execution interrupted by server shutdown' })
     expect(await statusOf(t, running)).toBe('failed')
+    // Logged and counted as failed runs, the queued ones too (they were neither).
+    const failedLines = t.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'execution_failed').map((l) => l.executionId)
+    expect(failedLines.sort()).toEqual([running, ...queued].sort())
     expect(t.rt.engine.queued).toBe(0)
   }, 30_000)
 

@@ -108,15 +108,18 @@ describe('an OpenAI-compatible server only (Ollama, vLLM…)', () => {
     expect(list.body.map((x: any) => [x.id, x.status])).toEqual([[e.id, 'failed']])
     const logs = (await t.req('GET', `/api/v1/executions/${e.id}/logs`, { token: a.token })).body.logs
     expect(logs.map((l: any) => l.event)).toEqual(['failed'])
+    // The server's log and metrics count it as every failed run (it was neither logged nor counted).
+    const line = t.logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'execution_failed' && l.executionId === e.id)
+    expect(line).toMatchObject({ level: 'error', errorCode: 'model_not_served' })
   })
 
-  test('async (202, then failed) and stream (an SSE error event) fail the same way', async () => {
+  test('async (422 at once, as sync: it answered 202 "pending" for a run already failed) and stream (an SSE error event) fail the same way', async () => {
     const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl } })
     const a = await makeActor(t)
     const ag = await agent(t, a, 'claude-opus-4')
     const accepted = await exec(t, a, ag.id, { message: 'x', async: true })
-    expect(accepted.status).toBe(202)
-    expect(await getExecution(t, a, accepted.body.executionId)).toMatchObject({ status: 'failed', model: 'claude-opus-4' })
+    expect([accepted.status, accepted.body.code]).toEqual([422, 'model_not_served'])
+    expect(await getExecution(t, a, accepted.body.details.executionId)).toMatchObject({ status: 'failed', model: 'claude-opus-4' })
     const s = await exec(t, a, ag.id, { message: 'x', stream: true })
     expect(s.status).toBe(200)
     const events = parseSse(s.text)

@@ -47,6 +47,7 @@ export interface Started {
 /** How long a cancel waits for a run here to record its end before answering with the row as it is. */
 const CANCEL_SETTLE_MS = 2_000
 const STOPPING = 'The server is shutting down and accepts no new executions; retry in a moment.'
+const SHUTDOWN_FAILURE = 'Execution interrupted by server shutdown'
 
 /**
  * Runs executions: at most `maxConcurrentExecutions` top-level runs at once in the whole database
@@ -143,8 +144,10 @@ export class Engine {
     const id = job.execution.id
     if (opts.onEvent) this.subscribe(id, opts.onEvent)
     if (job.selected === null) {
-      // No configured provider serves the model: recorded as failed, nothing to run.
+      // No configured provider serves the model: recorded as failed, nothing to run. Logged and
+      // counted as every failed run is: this is the misconfiguration an operator looks for.
       await addLog(this.deps.db, id, this.deps.clock.now(), 'error', 'failed', { error: job.execution.error, code: 'model_not_served' })
+      this.failedUnrun(job.execution, 'model_not_served', job.execution.error ?? '')
       this.emit(id, { type: 'done', execution: job.execution })
       this.listeners.delete(id)
       return { execution: job.execution, done: Promise.resolve(job.execution) }
@@ -248,10 +251,18 @@ export class Engine {
     q.settle(row)
   }
 
+  /** The log line and the count of a run that failed without running (runJob's for those that ran). */
+  private failedUnrun(execution: Pick<Execution, 'id' | 'agentId' | 'organizationId'>, errorCode: string, error: string): void {
+    this.deps.log.error('execution_failed', { executionId: execution.id, agentId: execution.agentId, organizationId: execution.organizationId, errorCode, error })
+    this.deps.metrics?.execution('failed')
+  }
+
   private async failUnstarted(job: Job): Promise<Execution> {
     const id = job.execution.id
     const now = this.deps.clock.now()
-    await finishExecution(this.deps.db, id, { status: 'failed', error: 'Execution interrupted by server shutdown', errorCode: 'service_unavailable', completedAt: new Date(now), updatedAt: new Date(now) })
+    if (await finishExecution(this.deps.db, id, { status: 'failed', error: SHUTDOWN_FAILURE, errorCode: 'service_unavailable', completedAt: new Date(now), updatedAt: new Date(now) })) {
+      this.failedUnrun(job.execution, 'service_unavailable', SHUTDOWN_FAILURE)
+    }
     const row = (await getExecutionRow(this.deps.db, id))!
     this.emit(id, { type: 'done', execution: row })
     this.listeners.delete(id)
@@ -471,9 +482,11 @@ export class Engine {
     const { db, clock } = this.deps
     // A claim under way ends first (it starts nothing once stopping is set).
     await this.pumping
-    for (const id of [...this.queue.keys()]) {
+    for (const [id, q] of [...this.queue.entries()]) {
       const now = clock.now()
-      await finishExecution(db, id, { status: 'failed', error: 'Execution interrupted by server shutdown', errorCode: 'service_unavailable', completedAt: new Date(now), updatedAt: new Date(now) })
+      if (await finishExecution(db, id, { status: 'failed', error: SHUTDOWN_FAILURE, errorCode: 'service_unavailable', completedAt: new Date(now), updatedAt: new Date(now) })) {
+        this.failedUnrun(q.job.execution, 'service_unavailable', SHUTDOWN_FAILURE)
+      }
       this.settleQueued(id, (await getExecutionRow(db, id))!)
     }
     const all = () => Promise.allSettled([...this.done.values()])

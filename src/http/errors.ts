@@ -182,6 +182,9 @@ export function errorsPlugin(
         log.warn('auth_failed', { requestId, code: errCode, method: request.method, path: loggedTarget(request.url), ip: clientAddress(request) })
         onAuthFailure(errCode)
       }
+      // Every 503 says when to come back (RFC 9110 §10.2.3), as the README and the document promise:
+      // a run interrupted by a shutdown, a server stopping, had none.
+      if (status === 503 && !headers?.['retry-after']) headers = { ...headers, 'retry-after': '5' }
       set.status = status
       const envelope = () => {
         set.headers['content-type'] = 'application/json'

@@ -225,7 +225,7 @@ if (!browserSuitesRun) {
       await tokens.getByRole('button', { name: 'Create Token' }).click()
       expect((await page.locator('#new-token').innerText()).trim()).toMatch(/^td_[A-Za-z0-9]{43}$/)
       // `button { display: inline-block }` showed it through its `hidden` attribute: a button that did nothing.
-      expect(await page.locator('button[data-copy]').evaluate((b) => getComputedStyle(b).display)).toBe('none')
+      expect(await page.locator('button[data-copy]').evaluate((b) => (globalThis as any).getComputedStyle(b).display)).toBe('none')
       await page.context().close()
     })
 

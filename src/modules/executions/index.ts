@@ -87,6 +87,9 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
     const wantsStream = body.stream === true || (body.stream !== false && prefersEventStream(request.headers.get('accept')))
     if (body.async) {
       const { execution } = await startExecution(c, engine, agentRef, body)
+      // Failed as it was recorded (no configured provider serves its model): said now, as a
+      // synchronous execute says it, not a 202 "pending" for a run that will never start.
+      if (execution.status === 'failed') throw failureError(execution)
       set.status = 202
       return { success: true as const, executionId: execution.id, status: 'pending' as const }
     }
@@ -132,7 +135,7 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
             'Runs the agent (by id or slug: `/agents/deploy-bot/execute`) against the configured model provider with `message`; `spaceId` too may be the space\'s id or slug. Responses always carry ids. Default: waits and answers 200 with `result`, `messages`, `usage`. ' +
             '`stream: true` (or `Accept: text/event-stream`): Server-Sent Events `meta` {executionId, chatId, sessionId}, `message` (Anthropic stream events: content_block_start/delta/stop with text_delta, tool_use blocks around tool calls), `result` (the completed execution) or `error` {message, code}; a comment line every 15 s. ' +
             'If the client disconnects, the execution continues and is recorded; cancel it with POST /executions/{id}/cancel. ' +
-            '`async: true`: 202 at once, poll GET /executions/{id}. Pass `sessionId` (or `chatId`) from an earlier answer to continue that conversation. ' +
+            '`async: true`: 202 at once, poll GET /executions/{id} (a model no configured provider serves is 422 `model_not_served` at once, as without it). Pass `sessionId` (or `chatId`) from an earlier answer to continue that conversation. ' +
             'Tools the agent gets (each unless its `disallowedTools` names it): `delegate` when it has `subagentIds` (child executions, at most TEAMDAY_MAX_DELEGATION_DEPTH levels); `teamday_api` when it runs in a space whose secrets hold `TEAMDAY_TOKEN` and that token is the running user\'s own (anyone else\'s run there gets no such tool; at most 50 calls a run, one at a time; the execution stores only each answer\'s status and size): calls of this API (GET, POST, PATCH, DELETE under /api/v1/; not the execute routes, token creation or rotation) with that token, under its scopes, its user\'s role and its rate limit, answered as `HTTP <status>` and the body (at most 64 KiB); the token is never shown to the model, stored or logged. ' +
             'The model: the agent\'s, else TEAMDAY_DEFAULT_MODEL, mapped by TEAMDAY_MODEL_ALIASES; `claude-*` runs on Anthropic, everything else on the OpenAI-compatible provider (TEAMDAY_PROVIDER forces one); the execution records the model id actually sent. A model no configured provider serves fails the execution at once (422 `model_not_served`, naming the model and the providers configured). A provider error fails the execution (502), so does the timeout (504); no provider configured at all is 501.',
           [RESPONSE_CONTENT]: { 200: streamedExecute },
