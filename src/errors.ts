@@ -47,6 +47,8 @@ export const ERROR_STATUS = {
   last_admin: 409,
   idempotency_conflict: 409,
   idempotency_in_progress: 409,
+  /** The key's first request never answered (its server stopped): it may have taken effect; never run again. */
+  idempotency_interrupted: 409,
   idempotency_secret_withheld: 409,
   /** A retry of a streamed execute: the execution runs once; its stream is not replayed. */
   idempotency_stream_started: 409,

@@ -4,6 +4,7 @@ import { authPlugin } from '../src/auth/plugin'
 import { idempotency } from '../src/http/idempotency'
 import { idempotencyKeys } from '../src/db/schema'
 import { AppError } from '../src/errors'
+import { IN_PROGRESS_STALE_MS } from '../src/idempotency/service'
 import { authorizerOf, makeActor, makeTestApp, type TestApp } from './helpers/app'
 
 /** The real auth macro and Idempotency-Key plugin on a tiny app, for routes needing agents:write. */
@@ -190,6 +191,13 @@ describe('concurrent duplicates', () => {
     // The key of the write that was not recorded is held, not run again: no second task.
     const retry = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'once' }, headers: { 'idempotency-key': 'k-full-1' } })
     expect([retry.status, retry.body.code]).toEqual([409, 'idempotency_in_progress'])
+    expect((await t.req('GET', '/api/v1/tasks', { token: a.token })).body.filter((x: { title: string }) => x.title === 'once')).toHaveLength(1)
+    // Ten minutes on, the key is taken for an interrupted request: still not run again (it was
+    // taken over as abandoned, and the task was made a second time).
+    t.clock.advance(IN_PROGRESS_STALE_MS + 1)
+    const late = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'once' }, headers: { 'idempotency-key': 'k-full-1' } })
+    expect([late.status, late.body.code]).toEqual([409, 'idempotency_interrupted'])
+    expect(late.body.message).toContain('may or may not have taken effect')
     expect((await t.req('GET', '/api/v1/tasks', { token: a.token })).body.filter((x: { title: string }) => x.title === 'once')).toHaveLength(1)
   })
 

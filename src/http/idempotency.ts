@@ -75,7 +75,7 @@ export function idempotency(deps: KeyStoreDeps & { log: Logger }, callerOf: (req
           // The route's work is done (committed, or refused) whatever happens to its key: the
           // client gets the answer that work earned, never an error claiming otherwise (a write
           // reported as failed is retried, and made twice). The key stays "in progress": a retry
-          // with it is 409 idempotency_in_progress until the key is taken over as abandoned.
+          // with it is 409 idempotency_in_progress, then idempotency_interrupted: never run again.
           deps.log.error('idempotency_not_recorded', {
             requestId: set.headers['x-request-id'] === undefined ? null : String(set.headers['x-request-id']),
             method: request.method,

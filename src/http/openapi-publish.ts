@@ -246,7 +246,7 @@ function withIdempotency(method: string, op: Schema): Schema {
     const own = responses[status]
     responses[status] = isObject(own) ? { ...own, description: `${own.description ?? ''} Or, with an Idempotency-Key, ${codes} (see ${name}).`.trim() } : { $ref: `#/components/responses/${name}` }
   }
-  add('409', IDEMPOTENCY_CONFLICT, '`idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started`')
+  add('409', IDEMPOTENCY_CONFLICT, '`idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started`')
   add('400', INVALID_IDEMPOTENCY_KEY, '`invalid_idempotency_key`')
   const ordered = Object.fromEntries(Object.entries(responses).sort(([x], [y]) => x.localeCompare(y)))
   return { ...op, parameters: [...(Array.isArray(op.parameters) ? op.parameters : []), { $ref: '#/components/parameters/IdempotencyKey' }], responses: ordered }

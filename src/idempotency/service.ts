@@ -9,7 +9,10 @@ import { newId } from '../ids'
 
 /** Stored responses are replayed for 24 h. */
 export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000
-/** An in-progress key older than this is taken as abandoned (a crashed request) and reused. */
+/**
+ * An in-progress key older than this is taken as interrupted (its server stopped, or could not
+ * record the answer): 409 idempotency_interrupted, never run again (the first may have written).
+ */
 export const IN_PROGRESS_STALE_MS = 10 * 60_000
 export const MAX_KEY_LENGTH = 255
 const PURGE_EVERY_MS = 60_000
@@ -125,15 +128,26 @@ export class IdempotencyKeys {
       if (inserted) return { kind: 'new', id }
       const existing = await deps.db.select().from(t).where(and(eq(t.tokenId, req.tokenId), eq(t.key, req.key))).get()
       if (!existing) continue
-      const stale = existing.state === 'in_progress' && existing.createdAt.getTime() < now - IN_PROGRESS_STALE_MS
-      if (existing.expiresAt.getTime() <= now || stale) {
+      if (existing.expiresAt.getTime() <= now) {
         await deps.db.delete(t).where(eq(t.id, existing.id)).run()
         continue
       }
+      // A request that never answered (its server was killed, or lost its database between the
+      // write and the key's record): it may have written or not, and nothing here can tell. Taken
+      // over, it ran a second time (two tasks for one key, 11 minutes apart): a new key instead,
+      // once the client has looked.
+      const interrupted = existing.state === 'in_progress' && existing.createdAt.getTime() < now - IN_PROGRESS_STALE_MS
       if (existing.requestHash !== req.hash) {
         throw new AppError(
           'idempotency_conflict',
           `Idempotency-Key conflict: this key was already used with a different request (${existing.method} ${existing.path} or another body). Use a new key for a new request.`,
+        )
+      }
+      if (interrupted) {
+        throw new AppError(
+          'idempotency_interrupted',
+          `Idempotency-Key of an interrupted request: the request first sent with this key (${existing.method} ${existing.path}) started ${Math.round((now - existing.createdAt.getTime()) / 60_000)} minutes ago and never answered (its server stopped), so it may or may not have taken effect; it is not run again. Check whether it did (e.g. list what it would have created), then send it with a new key if needed.`,
+          { details: { since: existing.createdAt.toISOString() } },
         )
       }
       if (existing.state !== 'completed') {

@@ -1022,7 +1022,7 @@ export interface components {
          */
         InvalidPathParameter: components["schemas"]["Error"];
         /**
-         * @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`).
+         * @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered, its server stopped: it may have taken effect and is not run again (`idempotency_interrupted`, after 10 minutes); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`).
          * @example {
          *       "error": true,
          *       "statusCode": 409,
@@ -2481,7 +2481,7 @@ export interface components {
          */
         ExecutionQueryInvalid: components["schemas"]["Error"];
         /**
-         * @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`).
+         * @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered (`idempotency_interrupted`: it is not run again).
          * @example {
          *       "error": true,
          *       "statusCode": 409,
@@ -4213,7 +4213,7 @@ export interface components {
                 "application/json": components["schemas"]["DatabaseUnavailable"];
             };
         };
-        /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
+        /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered, its server stopped: it may have taken effect and is not run again (`idempotency_interrupted`, after 10 minutes); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
         IdempotencyConflict: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4861,7 +4861,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenNotFound"];
                 };
             };
-            /** @description Conflict: `token_reuse_detected` when the token was already revoked (its whole rotation family is then revoked); `invalid_state` when it was already rotated (grace period running) or has expired. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict: `token_reuse_detected` when the token was already revoked (its whole rotation family is then revoked); `invalid_state` when it was already rotated (grace period running) or has expired. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5331,7 +5331,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentForbidden"];
                 };
             };
-            /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5714,7 +5714,7 @@ export interface operations {
                     "application/json": components["schemas"]["AgentNotFound"];
                 };
             };
-            /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -5912,7 +5912,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecuteSpaceNotFound"];
                 };
             };
-            /** @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered (`idempotency_interrupted`: it is not run again). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6153,7 +6153,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecuteTargetNotFound"];
                 };
             };
-            /** @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered (`idempotency_interrupted`: it is not run again). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6675,7 +6675,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionNotFound"];
                 };
             };
-            /** @description The execution already completed or failed. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description The execution already completed or failed. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7200,7 +7200,7 @@ export interface operations {
                     "application/json": components["schemas"]["Forbidden"];
                 };
             };
-            /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7593,7 +7593,7 @@ export interface operations {
                     "application/json": components["schemas"]["SpaceNotFound"];
                 };
             };
-            /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8529,7 +8529,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberNotFound"];
                 };
             };
-            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8769,7 +8769,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberNotFound"];
                 };
             };
-            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
