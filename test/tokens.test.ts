@@ -344,3 +344,41 @@ describe('a token revokes itself: DELETE /api/v1/tokens/self', async () => {
     expect((await t.req('GET', '/api/v1/tokens/self', { token: m.token })).status).toBe(200)
   })
 })
+
+describe('two revocations of one token at once revoke it once', async () => {
+  // Each request reads its own `now`; the one whose `now` came a millisecond earlier found the
+  // other's revocation "in the future" (as a rotation's grace period is) and revoked again.
+  const t = await makeTestApp()
+  const admin = await makeActor(t, { role: 'admin' })
+  const events = async (id: string, type: string) => (await t.req('GET', `/api/v1/audit-events?type=${type}`, { token: admin.token })).body.events.filter((e: any) => e.targetId === id)
+
+  test('DELETE twice, the second with an earlier clock: one token.revoked, revokedAt kept', async () => {
+    const x = await makeToken(t, admin)
+    const at = t.clock.now()
+    expect((await t.req('DELETE', `/api/v1/tokens/${x.id}`, { token: admin.token })).status).toBe(200)
+    t.clock.ms = at - 1
+    const again = await t.req('DELETE', `/api/v1/tokens/${x.id}`, { token: admin.token })
+    expect([again.status, again.body.token.revokedAt]).toEqual([200, new Date(at).toISOString()])
+    expect(await events(x.id, 'token.revoked')).toHaveLength(1)
+    t.clock.ms = at + 1000
+  })
+
+  test('two leak reports, the second with an earlier clock: one token.leak_reported', async () => {
+    const x = await makeToken(t, admin)
+    const at = t.clock.now()
+    expect((await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [x.token] } })).status).toBe(202)
+    t.clock.ms = at - 1
+    expect((await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [x.token] } })).status).toBe(202)
+    expect(await events(x.id, 'token.leak_reported')).toHaveLength(1)
+    t.clock.ms = at + 1000
+  })
+
+  test("a rotation's grace period is still cut short by a revocation", async () => {
+    const old = await makeToken(t, admin, { scopes: ['tokens:write'] })
+    const rotated = await t.req('POST', `/api/v1/tokens/${old.id}/rotate`, { token: old.token, body: { gracePeriodSeconds: 600 } })
+    expect(rotated.status).toBe(201)
+    const del = await t.req('DELETE', `/api/v1/tokens/${old.id}`, { token: admin.token })
+    expect(del.body.token.revokedAt).toBe(new Date(t.clock.now()).toISOString())
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: old.token })).status).toBe(401)
+  })
+})

@@ -42,7 +42,7 @@ async function revokeCreatedByNow(ctx: Ctx, roots: readonly string[], opts: Para
         SELECT p.id FROM personal_access_tokens p JOIN created c ON p.created_by_token_id = c.id
       )
       SELECT id FROM created
-    ) AND (revoked_at IS NULL OR revoked_at > ${dbTime(now)})
+    ) AND (revoked_at IS NULL OR (revoked_reason = 'rotated' AND revoked_at > ${dbTime(now)}))
     RETURNING id, created_by_token_id AS createdBy`)
   const revoked = rows.map(([id, createdBy]) => ({ id, createdBy }))
   for (const r of revoked) {

@@ -8,7 +8,7 @@ import { AppError } from '../../errors'
 import { assertMayManage, scopesForNewToken } from './access'
 import { revokeCreatedBy } from './created-by'
 import { revokeCliSessionById } from '../cli-auth/service'
-import { createToken, findTokenById, findVisible, revokeById, toPublicToken, type CreateTokenInput, type PublicToken } from './service'
+import { createToken, findTokenById, findVisible, revocable, revokeById, toPublicToken, type CreateTokenInput, type PublicToken } from './service'
 import { DAY_MS, MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, resolveExpiry } from './validation'
 
 export const MAX_GRACE_SECONDS = 86_400
@@ -110,6 +110,7 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
   const revokeAt = new Date(now + grace * 1000)
   const t = personalAccessTokens
   // The claim on the old token and its successor commit together, or neither does.
+  const lost = new Error('rotated or revoked by a concurrent request')
   const created = await withTx(ctx, async (tx) => {
     const claimed = await tx.db
       .update(t)
@@ -117,10 +118,14 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
       .where(and(eq(t.id, old.id), isNull(t.revokedAt)))
       .returning({ id: t.id })
       .get()
-    if (!claimed) throw new AppError('invalid_state', `Token ${old.id} was rotated or revoked by a concurrent request; list your tokens and retry.`)
+    if (!claimed) throw lost
     const name = toPublicToken(tx, old, found.email).name
     const owner = { userId: principal.userId, organizationId: principal.organizationId, createdByTokenId: principal.tokenId }
     return createToken(tx, owner, { name, scopes: old.scopes }, { familyId: family, rotatedFromId: old.id, expiresAt, graceful: grace > 0 })
+  }).catch(async (e) => {
+    // Once this transaction is over the other request's rotation is committed (it held the row):
+    // the 409 names its successor, as the retry of a finished rotation does (it named none).
+    throw e === lost ? await concurrentlyRevoked(ctx, old) : e
   })
   await recordAudit(ctx, {
     type: 'token.rotated',
@@ -160,7 +165,7 @@ export async function revokeFamily(ctx: Ctx, familyId: string, by: string): Prom
   const revoked = await ctx.db
     .update(t)
     .set({ revokedAt: new Date(now), revokedBy: by, revokedReason: 'family_reuse' })
-    .where(and(inFamily, or(isNull(t.revokedAt), gt(t.revokedAt, new Date(now)))))
+    .where(and(inFamily, revocable(now)))
     .returning({ id: t.id })
     .all()
   const members = await ctx.db.select({ id: t.id }).from(t).where(inFamily).all()

@@ -23,7 +23,7 @@ export async function revokeTokensOfMember(ctx: Ctx, userId: string, organizatio
   const rows = await ctx.db
     .update(t)
     .set({ revokedAt: new Date(now), revokedBy: by, revokedReason: 'membership_removed' })
-    .where(and(eq(t.userId, userId), eq(t.organizationId, organizationId), or(isNull(t.revokedAt), gt(t.revokedAt, new Date(now)))))
+    .where(and(eq(t.userId, userId), eq(t.organizationId, organizationId), or(isNull(t.revokedAt), and(eq(t.revokedReason, 'rotated'), gt(t.revokedAt, new Date(now))))))
     .returning({ id: t.id })
     .all()
   return rows.map((r) => r.id)

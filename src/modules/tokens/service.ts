@@ -247,11 +247,10 @@ export async function revokeToken(ctx: Ctx, id: string): Promise<PublicToken> {
   const found = await findVisible(ctx, id)
   await assertMayManage(ctx, found.token, 'revoke')
   const row = await revokeById(ctx, id, principal.userId, 'manual')
-  if (row) {
-    found.token = row
-    await recordAudit(ctx, { type: 'token.revoked', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'manual' } })
-  }
-  return toPublicToken(ctx, found.token, found.email)
+  if (row) await recordAudit(ctx, { type: 'token.revoked', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'manual' } })
+  // Nothing changed: revoked already, maybe by a request racing this one since the read above.
+  // The answer is the token as it is now (it said "active" for a token that was revoked).
+  return toPublicToken(ctx, row ?? (await findTokenById(ctx, id)) ?? found.token, found.email)
 }
 
 export type RevokeReason = 'manual' | 'rotated' | 'leak_report' | 'family_reuse' | 'admin_cli' | 'creator_revoked' | 'membership_removed'
@@ -260,13 +259,24 @@ export type RevokeReason = 'manual' | 'rotated' | 'leak_report' | 'family_reuse'
  * Revokes now: a token not yet revoked, or one whose revocation is scheduled later (a rotation's
  * grace period). Returns the updated row, or undefined when it was already revoked.
  */
+/**
+ * A token a revocation still changes: not revoked, or revoked later by a rotation's grace period.
+ * Not "revoked_at later than now": two revocations at once each read their own `now`, and the
+ * one whose `now` was a millisecond earlier found the other's revocation "in the future" and
+ * revoked the token a second time (its revoked_at rewritten, a second token.revoked event).
+ */
+export function revocable(now: number) {
+  const t = personalAccessTokens
+  return or(isNull(t.revokedAt), and(eq(t.revokedReason, 'rotated'), gt(t.revokedAt, new Date(now))))!
+}
+
 export function revokeById(ctx: Ctx, id: string, revokedBy: string, reason: RevokeReason): Promise<PersonalAccessToken | undefined> {
   const t = personalAccessTokens
   const now = ctx.clock.now()
   return ctx.db
     .update(t)
     .set({ revokedAt: new Date(now), revokedBy, revokedReason: reason })
-    .where(and(eq(t.id, id), or(isNull(t.revokedAt), gt(t.revokedAt, new Date(now)))))
+    .where(and(eq(t.id, id), revocable(now)))
     .returning()
     .get()
 }
