@@ -27,6 +27,8 @@ describe('creating tokens: only scopes the calling token has', () => {
       expect(res.body.message).toContain('access denied')
       expect(res.body.details.missingScopes).toEqual(scopes.filter((s) => s !== 'tokens:write'))
       expect(res.body.details.tokenScopes).toEqual(['tokens:write'])
+      // The challenge every insufficient_scope answer carries (these had none), naming what is missing.
+      expect(res.headers.get('www-authenticate')).toBe(`Bearer realm="teamday", error="insufficient_scope", scope="${scopes.filter((s) => s !== 'tokens:write').join(' ')}"`)
     }
     // Nothing was created: the user still has just the two tokens.
     expect((await t.req('GET', '/api/v1/tokens', { token: a.token })).body.total).toBe(2)
@@ -78,8 +80,10 @@ describe('rotating and revoking: only itself or tokens it covers', () => {
       expect(r.body.code).toBe('insufficient_scope')
       expect(r.body.message).toContain(`cannot rotate token ${target}`)
       expect(r.body).not.toHaveProperty('token')
+      expect(r.headers.get('www-authenticate')).toStartWith('Bearer realm="teamday", error="insufficient_scope", scope="')
       const d = await revoke(t, narrow.token, target)
       expect(d.status).toBe(403)
+      expect(d.headers.get('www-authenticate')).toStartWith('Bearer realm="teamday", error="insufficient_scope", scope="')
       expect(d.body.message).toContain(`cannot revoke token ${target}`)
       expect((await status(t, target)).revoked).toBe(false)
     }

@@ -1,5 +1,6 @@
 import { and, count, eq, gt, isNull, or } from 'drizzle-orm'
 import { recordAuditOnce } from '../../audit/log'
+import { bearerChallenge } from '../../auth/authenticate'
 import { scopesCover, uncoveredScopes } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
@@ -30,7 +31,7 @@ export async function scopesForNewToken(ctx: Ctx, requested: string[] | undefine
   throw new AppError(
     'insufficient_scope',
     `Forbidden: a token can only create tokens with scopes it has itself (access denied). This token has ${list(principal.scopes)} and lacks ${list(missing)}. Ask for a subset of its scopes, or use a token that has them (\`*\` only from a \`*\` token).`,
-    { details: { requestedScopes: scopes, tokenScopes: principal.scopes, missingScopes: missing } },
+    { details: { requestedScopes: scopes, tokenScopes: principal.scopes, missingScopes: missing }, headers: scopeChallenge(missing) },
   )
 }
 
@@ -43,8 +44,17 @@ export async function assertMayManage(ctx: Ctx, target: PersonalAccessToken, act
   throw new AppError(
     'insufficient_scope',
     `Forbidden: this token cannot ${action} token ${target.id} (access denied): a token may rotate or revoke only itself or tokens whose scopes it has all of, and ${target.id} also has ${list(missing)}. Use a token with at least its scopes (or \`*\`).`,
-    { details: { targetTokenId: target.id, targetScopes: target.scopes, tokenScopes: principal.scopes, missingScopes: missing } },
+    { details: { targetTokenId: target.id, targetScopes: target.scopes, tokenScopes: principal.scopes, missingScopes: missing }, headers: scopeChallenge(missing) },
   )
+}
+
+/**
+ * The challenge of an `insufficient_scope` 403 (RFC 6750 §3: the scopes needed, space-separated),
+ * as a route's own scope check sends it: these refusals had none, though the document says every
+ * insufficient_scope answer carries one.
+ */
+function scopeChallenge(missing: readonly string[]): Record<string, string> {
+  return { 'www-authenticate': `${bearerChallenge('insufficient_scope')}, scope="${missing.join(' ')}"` }
 }
 
 /** An attempt to exceed the calling token is worth knowing (at most one event a minute per kind). */
