@@ -266,6 +266,10 @@ if (!browserSuitesRun) {
       await shot(admin, 'profile')
       await admin.goto(`${base}/org/audit`)
       expect(await admin.content()).toContain('user.signed_in')
+      // Its table holds nothing focusable: its scroll area is a named region the keyboard reaches.
+      const region = admin.getByRole('region', { name: 'Audit log' })
+      await region.focus()
+      expect(await region.evaluate((el) => el === (globalThis as any).document.activeElement)).toBe(true)
       await shot(admin, 'audit')
       const narrow = await newPage(await browser.newContext({ viewport: { width: 320, height: 640 } }))
       await narrow.goto(`${base}/login`)

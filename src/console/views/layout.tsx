@@ -159,11 +159,13 @@ export type Heading = string | { screenReader: string } | null | false
 
 /**
  * The console's table: the column headings (catalogue texts, escaped), then the rows it is given,
- * scrolled sideways inside `table-wrap` on a narrow screen.
+ * scrolled sideways inside `table-wrap` on a narrow screen. `label`: for a table whose cells hold
+ * nothing focusable (the audit log), its scroll area is a named region keyboard users can focus
+ * and scroll (axe: scrollable-region-focusable); elsewhere a link or button in it takes the focus.
  */
-export function Table(props: { head: Heading[]; children?: Children }) {
+export function Table(props: { head: Heading[]; children?: Children; label?: string }) {
   return (
-    <div class="table-wrap">
+    <div class="table-wrap" {...(props.label ? { role: 'region', 'aria-label': props.label, tabindex: '0' } : {})}>
       <table>
         <thead>
           <tr>

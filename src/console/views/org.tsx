@@ -172,7 +172,7 @@ export function AuditPage(props: { nav: Nav; events: PublicAuditEvent[]; people:
       {props.events.length === 0 ? (
         <p class="muted">{t.noEvents}</p>
       ) : (
-        <Table head={[t.colWhen, t.colEvent, t.colWho, t.colVia, t.colTarget, t.colIp, t.colDetails]}>
+        <Table head={[t.colWhen, t.colEvent, t.colWho, t.colVia, t.colTarget, t.colIp, t.colDetails]} label={t.auditTitle}>
               {props.events.map((e) => (
                 <tr>
                   <td>
