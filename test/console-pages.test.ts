@@ -194,6 +194,12 @@ describe('Profile', () => {
       const refused = await c.post('/settings/profile', { name: 'G', email, current: PASSWORD })
       expect([email, refused.status]).toEqual([email, 422])
     }
+    // Without the current password, a malformed or empty address is told so, not "wrong password".
+    for (const email of ['', 'not an email']) {
+      const refused = await c.post('/settings/profile', { name: 'G', email })
+      expect([email, refused.status, refused.text.includes('is not a valid e-mail address'), refused.text.includes('current password is wrong')]).toEqual([email, 422, true, false])
+    }
+    expect((await c.get('/settings/profile')).text).toMatch(/Last changed: <time[^>]*>[^<]*<\/time>\. /)
     expect((await c.post('/settings/password', { current: 'wrong password!', password: 'a new long password', confirm: 'a new long password' })).status).toBe(403)
     expect((await c.post('/settings/password', { current: PASSWORD, password: 'a new long password', confirm: 'a new long password' })).status).toBe(303)
     expect((await c.get('/settings/profile')).status).toBe(200)
@@ -208,6 +214,9 @@ describe('Organization pages', () => {
     const added = await c.post('/org/members', { email: 'new.member@example.com', role: 'member' })
     expect(added.status).toBe(201)
     const link = /id="member-link"[^>]*>\s*http:\/\/localhost(\/set-password\/[0-9A-Za-z]{43})\s*</.exec(added.text)![1]!
+    // Added twice: the page says how to change the role on it, not which API call to make.
+    const twice = await c.post('/org/members', { email: 'new.member@example.com', role: 'admin' })
+    expect([twice.status, twice.text.includes('Change button'), twice.text.includes('PATCH /api')]).toEqual([409, true, false])
     const newbie = consoleClient(t)
     expect((await newbie.post(link, { password: PASSWORD, confirm: PASSWORD })).status).toBe(303)
     expect((await newbie.signIn('new.member@example.com')).status).toBe(303)

@@ -1,6 +1,7 @@
 import { Elysia, t } from 'elysia'
 import { AppError } from '../../errors'
 import { checkPassword, setPassword } from '../../modules/users/passwords'
+import { checkNewEmail } from '../../modules/members/service'
 import { updateProfile } from '../../modules/users/profile'
 import { FormBody, field, hidden } from '../form'
 import { redirect, type ConsoleKit } from '../http'
@@ -57,6 +58,14 @@ export function profileRoutes(kit: ConsoleKit) {
       if (!who) return kit.toSignIn(request)
       const email = field(body, 'email').trim().toLowerCase()
       if (email !== who.user.email) {
+        // An address that could not be taken is said first: "the current password is wrong" for
+        // an empty or malformed address sent on its own sent people after the wrong field.
+        try {
+          checkNewEmail(email)
+        } catch (e) {
+          if (e instanceof AppError) return show(who, request, set, { error: errorOf(request, e) }, e.status)
+          throw e
+        }
         const wrong = await confirmCurrent(who, request, set, field(body, 'current'))
         if (wrong) return show(who, request, set, { error: wrong }, 403)
       }

@@ -73,7 +73,7 @@ export function ProfilePage(props: {
       </form>
       <h2>{t.changePassword}</h2>
       <p class="muted">
-        {t.lastChanged} <When at={u.passwordChangedAt} t={t} /> . {t.changeSignsOut}
+        {t.lastChanged} <When at={u.passwordChangedAt} t={t} />. {t.changeSignsOut}
       </p>
       <form method="post" action="/settings/password" class="stack">
         <label>

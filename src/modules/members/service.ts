@@ -191,7 +191,12 @@ export async function addMember(ctx: Ctx, organizationId: string, input: AddMemb
       )
     }
     if (existing) {
-      const how = tx.actor.kind === 'operator' ? 'use "teamday users set-role"' : `use PATCH /api/v1/organizations/${organizationId}/members/${user.id}`
+      const how =
+        tx.actor.kind === 'operator'
+          ? 'use "teamday users set-role"'
+          : tx.actor.kind === 'session'
+            ? 'use the Change button of their row on this page'
+            : `use PATCH /api/v1/organizations/${organizationId}/members/${user.id}`
       throw new AppError('already_member', `Conflict: ${email} is already a member of this organization (role ${existing.role}); to change the role, ${how}`, {
         details: { userId: user.id, role: existing.role },
       })
