@@ -64,6 +64,8 @@ describe('stream cut in the middle', () => {
     for (const kind of ['sync', 'stream'] as const) {
       const x = await outcome(kind, o)
       expect(x.row.status).toBe('failed')
+      // Said plainly, without Bun's advice to developers or "Cannot connect" for a connection that worked.
+      expect(x.row.error).toBe('Model provider error: the connection to the provider closed before its answer was complete (reset or cut by the network, a proxy or the provider)')
     }
   })
 

@@ -65,9 +65,19 @@ export function scrubProviderMessage(msg: string, keys: readonly (string | undef
   return out.replace(KEY_LIKE, '[redacted]').replace(MASKED, '[redacted]')
 }
 
+/** Bun's advice to developers at the end of a failed fetch's message: not the user's business. */
+const FETCH_HINT = /\s*For more information, pass `verbose: true` in the second argument to fetch\(\)\.?/g
+/** A connection that broke off, before the first byte or mid-answer (Bun's and the AI SDK's words for it). */
+const BROKE_OFF = /socket connection was closed unexpectedly|ECONNRESET|^Failed to process successful response/i
+const CUT = 'the connection to the provider closed before its answer was complete (reset or cut by the network, a proxy or the provider)'
+
 function providerMessage(e: unknown, keys: readonly (string | undefined)[] = []): string {
   const err = e as { message?: string; statusCode?: number; responseBody?: string; cause?: unknown }
-  let msg = scrubProviderMessage(err?.message || String(e), keys)
+  const raw = scrubProviderMessage(err?.message || String(e), keys).replace(FETCH_HINT, '')
+  // "Cannot connect to API: ECONNRESET" was said of a stream cut mid-answer too, and "Failed to
+  // process successful response (HTTP 200)" of another: said plainly, the same either way.
+  if (BROKE_OFF.test(raw)) return CUT
+  let msg = raw.replace(/^Cannot connect to API: /, 'cannot connect to the provider: ')
   if (err?.statusCode) msg = `${msg} (HTTP ${err.statusCode})`
   return msg.length > 1000 ? `${msg.slice(0, 1000)}...` : msg
 }
