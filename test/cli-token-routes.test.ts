@@ -2,6 +2,7 @@
 // the same role checks as a full personal access token of the same person: route by route, for
 // each member of the world, the two answer the same status.
 import { afterAll, describe, expect, test } from 'bun:test'
+import { makeToken } from './helpers/app'
 import { appRouteKeys, ROUTE_REQUIREMENTS } from './helpers/routes'
 import { cliLogin, makeWorld, MEMBERS, REQUESTS } from './helpers/world'
 
@@ -18,10 +19,13 @@ describe('a CLI access token answers like a full PAT of the same person', () => 
       const method = route.split(' ')[0]!
       for (const m of MEMBERS) {
         // Fresh fixtures (memberA's, as in the authorization matrix) for each request.
+        // A route that revokes its caller's token (DELETE /tokens/self) gets a new PAT and a new sign-in.
         const viaPat = await REQUESTS[route]!(w, w.who.memberA)
-        const pat = await w.t.req(method, viaPat.path, { token: w.who[m].token, body: viaPat.body })
+        const patToken = viaPat.freshToken ? (await makeToken(w.t, w.who[m])).token : w.who[m].token
+        const pat = await w.t.req(method, viaPat.path, { token: patToken, body: viaPat.body })
         const viaCli = await REQUESTS[route]!(w, w.who.memberA)
-        const res = await w.t.req(method, viaCli.path, { token: cli[m], body: viaCli.body })
+        const cliToken = viaCli.freshToken ? (await cliLogin(w.t, w.who[m])).accessToken : cli[m]
+        const res = await w.t.req(method, viaCli.path, { token: cliToken, body: viaCli.body })
         expect({ member: m, status: res.status }).toEqual({ member: m, status: pat.status })
         if (res.status >= 400) expect(res.body.code).toBe(pat.body.code)
       }
