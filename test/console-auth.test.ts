@@ -225,6 +225,18 @@ describe('sign-in', () => {
     await givePassword(t, b.userId)
     const shared = consoleClient(t, { ip: '127.0.0.6' })
     for (let i = 0; i < THROTTLE.ipFailures + 5; i++) expect((await shared.signIn(b.email)).status).toBe(303)
+    // Right passwords sent at once never lock anyone out (only failures lock): more than the
+    // limits of one account and one address at once, then the account and the address still sign in.
+    const people = await Promise.all(Array.from({ length: THROTTLE.ipFailures + 3 }, async () => {
+      const p = await makeActor(t)
+      await givePassword(t, p.userId)
+      return p
+    }))
+    const office = consoleClient(t, { ip: '127.0.0.8' })
+    const rush = await Promise.all([...people.map((p) => office.signIn(p.email)), ...Array.from({ length: THROTTLE.accountFailures + 2 }, () => office.signIn(b.email))])
+    expect(rush.every((r) => r.status === 303 || r.status === 429)).toBe(true)
+    expect((await office.signIn(b.email)).status).toBe(303)
+    expect((await office.signIn(people[0]!.email)).status).toBe(303)
   })
 
   test('the current password on Settings → Profile is throttled the same way under a burst', async () => {

@@ -1,4 +1,4 @@
-import { and, eq, gt, sql } from 'drizzle-orm'
+import { and, eq, gt, gte, isNull, lte, or, sql } from 'drizzle-orm'
 import type { Ctx } from '../context'
 import type { Db } from '../db/connection'
 import type { SecretBox } from '../crypto/secretbox'
@@ -8,10 +8,10 @@ import { ipBucket } from '../http/ip'
 
 /**
  * Sign-in throttling, checked before any password hashing, kept in the database (every
- * instance sees the same counts). Per account: 5 failed attempts within 15 minutes, and the next
- * locks the account's sign-in for 10 minutes. Per client IP: 20 (several people may share an
- * address). Every attempt counts from before its password is checked (reserveAttempt), so
- * parallel attempts cannot pass together.
+ * instance sees the same counts). Per account: 5 failures within 15 minutes lock the account's
+ * sign-in for 10 minutes. Per client IP: 20 (several people may share an address). Every attempt
+ * counts from before its password is checked (reserveAttempt), so parallel attempts cannot pass
+ * together; only failures lock.
  * Both keys are keyed digests (SecretBox.digest, HMAC under the server key) of the e-mail and of
  * the address, so the table names nobody and holds no address: a plain SHA-256 of what was typed
  * in the e-mail field (sometimes a password) could be reversed by guessing, and the address was
@@ -37,22 +37,23 @@ const list = (k: ThrottleKeys) => (k.ip ? [k.account, k.ip] : [k.account])
 
 /**
  * Reserves one password check against each key, before any hashing: answers 0 when it may go
- * ahead (counted as a failure from now on, until attemptSucceeded says otherwise), else the
- * milliseconds until the key that refused frees. Each key is one statement that reads and
- * writes its row at once: with a look first and a count after the check, a burst of parallel
- * attempts all passed the look before any failure was counted, and a failure counted after a
- * lock wrote `locked_until = null` over it: 395 guesses in 8 s from one address, never a 429.
+ * ahead (counted as a failure from now on, until attemptSucceeded gives it back), else the
+ * milliseconds to wait. Each key is one statement that reads and bumps its count at once: with a
+ * look first and a count after the check, a burst of parallel attempts all passed the look before
+ * any failure was counted, and a failure counted after a lock wrote `locked_until = null` over it
+ * (395 guesses in 8 s from one address, never a 429).
  *
- * A key allows `limit` attempts in its window; the next one locks it for THROTTLE.lockMs and is
- * refused, as are all until the lock ends (then a new window starts). The address is reserved
- * first; a refusal by the account gives the address's reservation back.
+ * A key lets `limit` attempts be under way or failed in its window; one more is refused (given
+ * back at once) without a lock: only failures lock (attemptFailed), so correct passwords sent at
+ * the same moment never lock anyone out. The address is reserved first; a refusal by the account
+ * gives the address's reservation back.
  */
 export async function reserveAttempt(ctx: Ctx, keys: ThrottleKeys): Promise<number> {
   const now = ctx.clock.now()
   await deleteStaleSignInFailures(ctx.db, now, STALE_BATCH)
   const reserved: string[] = []
   for (const key of keys.ip ? [keys.ip, keys.account] : [keys.account]) {
-    const wait = await reserve(ctx.db, key, key.startsWith('ip:') ? THROTTLE.ipFailures : THROTTLE.accountFailures, now)
+    const wait = await reserve(ctx.db, key, limitOf(key), now)
     if (wait > 0) {
       for (const done of reserved) await giveBack(ctx.db, done)
       return wait
@@ -71,6 +72,27 @@ export async function attemptSucceeded(ctx: Ctx, keys: ThrottleKeys): Promise<vo
   if (keys.ip) await giveBack(ctx.db, keys.ip)
 }
 
+/**
+ * The password was wrong (its reservation stays counted): a key whose failures reached its limit
+ * is locked for THROTTLE.lockMs, a new window starting. A lock in force is never touched.
+ */
+export async function attemptFailed(ctx: Ctx, keys: ThrottleKeys): Promise<void> {
+  const now = ctx.clock.now()
+  const f = signInFailures
+  for (const key of list(keys)) {
+    await ctx.db
+      .update(f)
+      .set({ failures: 0, windowStart: new Date(now), lockedUntil: new Date(now + THROTTLE.lockMs) })
+      .where(and(eq(f.key, key), gte(f.failures, limitOf(key)), or(isNull(f.lockedUntil), lte(f.lockedUntil, new Date(now)))))
+      .run()
+  }
+}
+
+const limitOf = (key: string) => (key.startsWith('ip:') ? THROTTLE.ipFailures : THROTTLE.accountFailures)
+
+/** How long a refusal without a lock (attempts under way already fill the count) asks to wait. */
+const BUSY_WAIT_MS = 60_000
+
 /** The existing row's column, named whole (what an upsert's SET reads is the row as it was). */
 const was = (name: 'failures' | 'window_start' | 'locked_until') => sql.raw(`"sign_in_failures"."${name}"`)
 
@@ -78,22 +100,24 @@ async function reserve(db: Db, key: string, limit: number, now: number): Promise
   const f = signInFailures
   const locked = sql`${was('locked_until')} > ${dbTime(now)}`
   const fresh = sql`${was('window_start')} <= ${dbTime(now - THROTTLE.windowMs)}`
-  const over = sql`${was('failures')} + 1 > ${limit}`
   const row = await db
     .insert(f)
     .values({ key, failures: 1, windowStart: new Date(now), lockedUntil: null })
     .onConflictDoUpdate({
       target: f.key,
       set: {
-        failures: sql`CASE WHEN ${locked} THEN ${was('failures')} WHEN ${fresh} THEN 1 WHEN ${over} THEN 0 ELSE ${was('failures')} + 1 END`,
-        windowStart: sql`CASE WHEN ${locked} THEN ${was('window_start')} WHEN ${fresh} OR ${over} THEN ${dbTime(now)} ELSE ${was('window_start')} END`,
-        lockedUntil: sql`CASE WHEN ${locked} THEN ${was('locked_until')} WHEN ${fresh} THEN NULL WHEN ${over} THEN ${dbTime(now + THROTTLE.lockMs)} ELSE NULL END`,
+        failures: sql`CASE WHEN ${locked} THEN ${was('failures')} WHEN ${fresh} THEN 1 ELSE ${was('failures')} + 1 END`,
+        windowStart: sql`CASE WHEN ${locked} THEN ${was('window_start')} WHEN ${fresh} THEN ${dbTime(now)} ELSE ${was('window_start')} END`,
+        lockedUntil: sql`CASE WHEN ${locked} THEN ${was('locked_until')} ELSE NULL END`,
       },
     })
-    .returning({ lockedUntil: f.lockedUntil })
+    .returning({ failures: f.failures, lockedUntil: f.lockedUntil })
     .get()
   const until = row?.lockedUntil?.getTime() ?? 0
-  return until > now ? until - now : 0
+  if (until > now) return until - now
+  if ((row?.failures ?? 0) <= limit) return 0
+  await giveBack(db, key)
+  return BUSY_WAIT_MS
 }
 
 /** One reservation back: the count one lower (never below 0), a lock left as it is. */

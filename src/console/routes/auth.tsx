@@ -11,7 +11,7 @@ import { FormBody, field, hidden } from '../form'
 import { HOME, page, redirect, safeNext, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
 import { createSession, endAllSessions, endSession, endSessionBySecret, pruneSessions } from '../session'
-import { attemptSucceeded, reserveAttempt, throttleKeys } from '../throttle'
+import { attemptFailed, attemptSucceeded, reserveAttempt, throttleKeys } from '../throttle'
 import { MessagePage, RefusedPage, SetPasswordPage, SignInPage } from '../views/auth'
 import { anonymousNav, errorOf, navOf } from './settings'
 import { PAGE_ORGANIZATION } from '../views/layout'
@@ -121,6 +121,7 @@ export function authRoutes(kit: ConsoleKit) {
       const { user, named: known } = await checkPassword(ctx, email, field(body, 'password'))
       const orgs = user ? await listMemberships(ctx, user.id) : []
       if (!user || orgs.length === 0) {
+        await attemptFailed(ctx, keys)
         // Whose account was tried, when the e-mail is one: the event goes to each organization
         // of theirs, where its admins read it (GET /audit-events); an unknown e-mail is the
         // operator's alone (`teamday audit list`). The page says the same in every case.

@@ -7,7 +7,7 @@ import { FormBody, field, hidden } from '../form'
 import { redirect, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
 import { endOwnSession, type SignedIn } from '../session'
-import { attemptSucceeded, reserveAttempt, throttleKeys } from '../throttle'
+import { attemptFailed, attemptSucceeded, reserveAttempt, throttleKeys } from '../throttle'
 import { viewOf } from '../views/tokens'
 import { errorOf, settingsPage } from './settings'
 
@@ -26,7 +26,10 @@ export function profileRoutes(kit: ConsoleKit) {
     const tx = messages(langOf(request))
     const keys = throttleKeys(ctx.box, who.user.email, ctx.origin?.ip() ?? null)
     if ((await reserveAttempt(ctx, keys)) > 0) return tx.errTooManyWrongPasswords
-    if (!(await checkPassword(ctx, who.user.email, current)).user) return tx.errWrongCurrentPassword
+    if (!(await checkPassword(ctx, who.user.email, current)).user) {
+      await attemptFailed(ctx, keys)
+      return tx.errWrongCurrentPassword
+    }
     await attemptSucceeded(ctx, keys)
     return null
   }
