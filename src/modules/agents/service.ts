@@ -9,7 +9,7 @@ import { agents, dialect, type Agent, type AgentVisibility, type Dialect } from 
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { caseClass } from '../../text'
-import { checkSlug, insertWithSlug, slugTaken, slugWrite } from '../slugs'
+import { checkSlug, insertWithSlug, refersToId, slugTaken, slugWrite } from '../slugs'
 import { agentByRef, canEditAgent, canUseAgent, visibleAgent, visibleAgentsSql } from './access'
 import type { Agent as AgentModel } from './model'
 
@@ -95,8 +95,20 @@ function cleanName(name: string): string {
 
 /**
  * subagentIds must name non-archived agents of the caller's organization that the caller can
- * see, and not the agent itself. Unknown, foreign and invisible ids get the same message.
+ * see, and not the agent itself. Unknown, foreign and invisible ids get the same message. Each
+ * may be an agent's id or its slug (a slug works wherever an id does: it was refused as "not
+ * found or archived"); they are stored as ids, each once (a repeat was stored twice).
  */
+async function resolveSubagents(ctx: Ctx, p: Caller, refs: string[], selfId: string, kept: readonly string[] = []): Promise<string[]> {
+  const ids: string[] = []
+  for (const ref of refs) {
+    const id = refersToId(ref, 'char') ? ref : ((await agentByRef(ctx.db, p.organizationId, ref))?.id ?? ref)
+    if (!ids.includes(id)) ids.push(id)
+  }
+  await checkSubagents(ctx, p, ids, selfId, kept)
+  return ids
+}
+
 async function checkSubagents(ctx: Ctx, p: Caller, ids: string[], selfId: string, kept: readonly string[] = []): Promise<void> {
   if (ids.length === 0) return
   if (ids.includes(selfId)) throw invalid('subagentIds', 'subagentIds must not contain the agent itself')
@@ -112,7 +124,7 @@ async function checkSubagents(ctx: Ctx, p: Caller, ids: string[], selfId: string
   const ok = new Set(rows.filter((r) => canUseAgent(p, r)).map((r) => r.id))
   const bad = unique.filter((id) => !ok.has(id))
   if (bad.length > 0) {
-    throw invalid('subagentIds', `subagentIds must be active agents of your organization; not found or archived: ${bad.slice(0, 5).join(', ')}`)
+    throw invalid('subagentIds', `subagentIds must be active agents of your organization that you may use (ids or slugs); not found, archived or not visible to you: ${bad.slice(0, 5).join(', ')}`)
   }
 }
 
@@ -150,7 +162,7 @@ export async function createAgent(ctx: Ctx, input: AgentInput & { name: string }
   const p = callerOf(ctx)
   const id = newId('char')
   const fields = columns(input)
-  await checkSubagents(ctx, p, fields.subagentIds ?? [], id)
+  if (fields.subagentIds) fields.subagentIds = await resolveSubagents(ctx, p, fields.subagentIds, id)
   const now = new Date(ctx.clock.now())
   const row = await insertWithSlug('agent', input.slug, fields.name!, (s) => slugInUse(ctx, p.organizationId, s), (slug) =>
     insertStatements(ctx.db, agents).get({
@@ -320,7 +332,7 @@ export async function updateAgent(ctx: Ctx, ref: string, input: AgentInput): Pro
     if (await slugInUse(ctx, p.organizationId, s)) throw slugTaken('agent', s)
     fields.slug = s
   }
-  if (fields.subagentIds) await checkSubagents(ctx, p, fields.subagentIds, id, current.subagentIds ?? [])
+  if (fields.subagentIds) fields.subagentIds = await resolveSubagents(ctx, p, fields.subagentIds, id, current.subagentIds ?? [])
   const now = new Date(ctx.clock.now())
   if (input.archived !== undefined && input.archived !== current.archived) {
     fields.archived = input.archived

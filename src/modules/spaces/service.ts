@@ -354,12 +354,22 @@ export async function updateSpace(ctx: Ctx, id: string, input: UpdateSpaceInput)
       patch.archived = input.archived
       patch.archivedAt = input.archived ? now : null
     }
+    // Nothing goes into an archived space (as no task does): agents were added to one, 200.
+    // Removing them, and its own fields, stay open to the editor; unarchiving in the same change
+    // lets them in.
+    if (input.addCharacters?.length && (input.archived ?? row.archived)) throw archivedSpaceRefuses(row.id, 'addCharacters', 'agents are not added')
     if (input.addCharacters !== undefined || input.removeCharacters !== undefined) {
       patch.agentRefs = await applyCharacters(tx, principal, row.agentRefs, input.addCharacters, input.removeCharacters)
     }
     return (await slugWrite('space', patch.slug ?? row.slug, () => tx.db.update(spaces).set(patch).where(eq(spaces.id, row.id)).returning().get()))!
   })
   return toPublicSpace(updated, await listSecretNames(ctx, updated.organizationId, { kind: 'space', spaceId: updated.id }))
+}
+
+/** 422 for a write into an archived space (`field`: what was sent; `what`: what it would have done). */
+export function archivedSpaceRefuses(id: string, field: string, what: string): AppError {
+  const message = `space ${id} is archived: ${what} to an archived space; unarchive it first (PATCH /api/v1/spaces/${id} {"archived": false})`
+  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
 }
 
 /** Archives (soft delete). Idempotent. */

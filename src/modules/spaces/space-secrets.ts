@@ -1,6 +1,6 @@
 import { callerOf, type Ctx } from '../../context'
 import { deleteSecrets, listSecretNames, setSecrets } from './secrets'
-import { assertCanEditSpace, findVisibleSpace } from './service'
+import { archivedSpaceRefuses, assertCanEditSpace, findVisibleSpace } from './service'
 
 /** Space secrets: anyone who may see the space reads the names; its creator or an admin writes. */
 
@@ -13,6 +13,7 @@ export async function listSpaceSecrets(ctx: Ctx, spaceId: string): Promise<{ spa
 export async function setSpaceSecrets(ctx: Ctx, spaceId: string, values: Record<string, string>): Promise<string[]> {
   const space = await findVisibleSpace(ctx, spaceId)
   assertCanEditSpace(callerOf(ctx), space, 'change the secrets of')
+  if (space.archived) throw archivedSpaceRefuses(space.id, 'secrets', 'secrets are not set')
   return setSecrets(ctx, space.organizationId, { kind: 'space', spaceId: space.id }, values)
 }
 

@@ -10,7 +10,7 @@ import { tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schem
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { jsonBytes, MAX_FREE_FORM_JSON_BYTES } from '../../json-limits'
-import { agentFilterId, usableAgentForWrite } from '../agents/access'
+import { agentByRef, usableAgentForWrite, visibleAgent } from '../agents/access'
 import { refersToId } from '../slugs'
 import { spaceAccessForWrite, spaceAccessOf, spaceFilterId, usableSpaceForWrite } from '../spaces/access'
 import { canEditTask, canSeeTask, visibleTasksSql } from './access'
@@ -128,6 +128,20 @@ async function checkSpace(ctx: Ctx, p: Caller, ref: string): Promise<string> {
 }
 
 /**
+ * Whether a change names the assignee the task already has, by `assignedTo` or its alias
+ * `assignTo`, by the agent's id or its slug: kept as it is, even if that agent has been archived
+ * or that person removed since (a client writing back what it read). The alias was not looked at
+ * (422 for what assignedTo kept), and the slug of an archived agent, no longer an agent one may
+ * assign, was stored as free text: the task silently lost its agent.
+ */
+async function keepsAssignee(ctx: Ctx, p: Caller, input: TaskInput, current: Task): Promise<boolean> {
+  const to = input.assignedTo !== undefined ? input.assignedTo : input.assignTo
+  if (to === undefined || to === null || (input.assigneeType ?? current.assigneeType) !== current.assigneeType) return false
+  if (to === current.assignedTo) return true
+  return current.assigneeType === 'agent' && !refersToId(to, 'char') && (await agentByRef(ctx.db, p.organizationId, to.trim()))?.id === current.assignedTo
+}
+
+/**
  * Maps the input's defined fields to columns, validating what the schema cannot. `current`: the
  * task being changed; a reference it already holds (its space, its agent) is kept as it is even
  * when archived since, so that a client that reads a task, edits it and writes it all back works.
@@ -141,8 +155,7 @@ async function columns(ctx: Ctx, p: Caller, input: TaskInput, current?: Task): P
   }
   if (input.description !== undefined) out.description = input.description
   if (input.priority !== undefined) out.priority = input.priority
-  const keepsAssignee = current !== undefined && input.assignedTo !== undefined && input.assignedTo === current.assignedTo && (input.assigneeType ?? current.assigneeType) === current.assigneeType
-  if (!keepsAssignee) Object.assign(out, await resolveAssignee(ctx, p, input))
+  if (!(current !== undefined && (await keepsAssignee(ctx, p, input, current)))) Object.assign(out, await resolveAssignee(ctx, p, input))
   if (input.spaceId !== undefined && !(current !== undefined && input.spaceId === current.spaceId)) {
     out.spaceId = input.spaceId === null ? null : await checkSpace(ctx, p, input.spaceId)
   }
@@ -231,9 +244,12 @@ export async function listTasks(ctx: Ctx, opts: ListTasksOptions): Promise<{ tas
   const p = callerOf(ctx)
   // spaceId may be a slug; the filter is on ids.
   const spaceId = opts.spaceId === undefined ? undefined : await spaceFilterId(ctx.db, p.organizationId, opts.spaceId)
-  // assignedTo may be an agent's slug, as when the task was assigned (stored as its id); a user id
-  // or free text matches as it is.
-  const assignedTo = opts.assignedTo === undefined || refersToId(opts.assignedTo, 'user') ? opts.assignedTo : await agentFilterId(ctx.db, p.organizationId, opts.assignedTo)
+  // assignedTo may be the slug of an agent the caller can see, as when the task was assigned
+  // (stored as its id); a user id or free text matches as it is. Another member's private agent's
+  // slug was taken for its id too: a task assigned that text by someone who may not see the agent
+  // (stored as free text, as assigning has it) was then never found by it.
+  const named = opts.assignedTo === undefined || refersToId(opts.assignedTo, 'user') || refersToId(opts.assignedTo, 'char') ? undefined : await visibleAgent(ctx.db, p, opts.assignedTo)
+  const assignedTo = named?.id ?? opts.assignedTo
   const f: TaskFilters = { status: opts.status, priority: opts.priority, assignedTo, spaceId }
   const admin = isOrgAdmin(p.role)
   const shape = [admin, f.status, f.priority, f.assignedTo, f.spaceId].map((v) => (v === undefined || v === false ? 0 : 1)).join('')

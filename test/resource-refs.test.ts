@@ -1,0 +1,79 @@
+import { describe, expect, test } from 'bun:test'
+import { makeActor, makeTestApp } from './helpers/app'
+
+/**
+ * References between resources by id or slug, as a client that reads, edits and writes back
+ * sends them: a slug works wherever an id does, the same rule when assigning and when filtering,
+ * and nothing is written into an archived space.
+ */
+
+const t = await makeTestApp()
+const admin = await makeActor(t, { role: 'admin' })
+const alice = await makeActor(t, { role: 'member' })
+const bob = await makeActor(t, { role: 'member' })
+
+const agent = async (as: typeof admin, body: Record<string, unknown>) => {
+  const r = await t.req('POST', '/api/v1/agents', { token: as.token, body })
+  expect(r.status).toBe(201)
+  return r.body
+}
+
+describe('tasks: the assignee by slug', () => {
+  test("a free-text assignee equal to another member's private agent's slug is found by that text (the filter took the slug for the agent)", async () => {
+    await agent(bob, { name: 'Ops bot', slug: 'ops-bot-private', visibility: 'private' })
+    const task = await t.req('POST', '/api/v1/tasks', { token: alice.token, body: { title: 'free text', assignedTo: 'ops-bot-private' } })
+    expect([task.body.assignedTo, task.body.assigneeType]).toEqual(['ops-bot-private', null])
+    const found = await t.req('GET', '/api/v1/tasks?assignedTo=ops-bot-private', { token: alice.token })
+    expect(found.body.map((x: any) => x.id)).toEqual([task.body.id])
+  })
+
+  test("re-sending an archived agent's slug (or id) keeps the task's agent; assignTo as assignedTo", async () => {
+    const a = await agent(alice, { name: 'Deploy bot', slug: 'deploy-bot-kept' })
+    const task = await t.req('POST', '/api/v1/tasks', { token: alice.token, body: { title: 'deploy', assignTo: 'deploy-bot-kept' } })
+    expect([task.body.assignedTo, task.body.assigneeType]).toEqual([a.id, 'agent'])
+    expect((await t.req('DELETE', `/api/v1/agents/${a.id}`, { token: alice.token })).status).toBe(200)
+    // By slug: it became free text ("deploy-bot-kept", type null) and the task left both filters.
+    const bySlug = await t.req('PATCH', `/api/v1/tasks/${task.body.id}`, { token: alice.token, body: { assignedTo: 'deploy-bot-kept', status: 'in_progress' } })
+    expect([bySlug.status, bySlug.body.assignedTo, bySlug.body.assigneeType]).toEqual([200, a.id, 'agent'])
+    // By the alias, with its id: it was 422 "must be an active agent" where assignedTo kept it.
+    const byAlias = await t.req('PATCH', `/api/v1/tasks/${task.body.id}`, { token: alice.token, body: { assignTo: a.id, status: 'completed' } })
+    expect([byAlias.status, byAlias.body.assignedTo]).toEqual([200, a.id])
+    expect((await t.req('GET', `/api/v1/tasks?assignedTo=${a.id}`, { token: alice.token })).body.map((x: any) => x.id)).toEqual([task.body.id])
+    // A new assignment to the archived agent is still refused.
+    const other = await t.req('POST', '/api/v1/tasks', { token: alice.token, body: { title: 'new', assignedTo: a.id } })
+    expect(other.status).toBe(422)
+  })
+})
+
+describe('an archived space takes nothing in', () => {
+  test('agents and secrets into an archived space: 422, nothing stored; unarchived in the same change, agents go in', async () => {
+    const a = await agent(admin, { name: 'Space bot' })
+    const space = (await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Old space' } })).body.space
+    expect((await t.req('DELETE', `/api/v1/spaces/${space.id}`, { token: admin.token })).status).toBe(200)
+    const add = await t.req('PATCH', `/api/v1/spaces/${space.id}`, { token: admin.token, body: { addCharacters: [a.id] } })
+    expect([add.status, add.body.details?.[0]?.field]).toEqual([422, 'addCharacters'])
+    const secret = await t.req('POST', `/api/v1/spaces/${space.id}/secrets`, { token: admin.token, body: { secrets: { API_KEY: 'v' } } })
+    expect([secret.status, secret.body.details?.[0]?.field]).toEqual([422, 'secrets'])
+    const now = (await t.req('GET', `/api/v1/spaces/${space.id}`, { token: admin.token })).body.space
+    expect([now.agentRefs, now.secretKeys]).toEqual([[], []])
+    // Its own fields stay editable, and unarchiving with the agents lets them in.
+    expect((await t.req('PATCH', `/api/v1/spaces/${space.id}`, { token: admin.token, body: { description: 'kept for the record' } })).status).toBe(200)
+    const back = await t.req('PATCH', `/api/v1/spaces/${space.id}`, { token: admin.token, body: { archived: false, addCharacters: [a.id] } })
+    expect([back.status, back.body.space.agentRefs.map((r: any) => r.agentId)]).toEqual([200, [a.id]])
+  })
+})
+
+describe('subagentIds by id or slug', () => {
+  test('a slug is taken for its agent (it was "not found or archived"), stored as its id; a repeat is stored once', async () => {
+    const sub = await agent(admin, { name: 'Sub one', slug: 'sub-one' })
+    const parent = await agent(admin, { name: 'Parent', subagentIds: ['sub-one', sub.id, 'sub-one'] })
+    expect(parent.agent.subagentIds).toEqual([sub.id])
+    const other = await agent(admin, { name: 'Sub two', slug: 'sub-two' })
+    const patched = await t.req('PATCH', `/api/v1/agents/${parent.id}`, { token: admin.token, body: { subagentIds: ['sub-one', 'sub-two'] } })
+    expect([patched.status, patched.body.agent.subagentIds]).toEqual([200, [sub.id, other.id]])
+    const self = await t.req('PATCH', `/api/v1/agents/${parent.id}`, { token: admin.token, body: { subagentIds: [parent.slug] } })
+    expect([self.status, self.body.details?.[0]?.message]).toEqual([422, 'subagentIds must not contain the agent itself'])
+    const unknown = await t.req('POST', '/api/v1/agents', { token: admin.token, body: { name: 'X', subagentIds: ['no-such-agent'] } })
+    expect([unknown.status, unknown.body.details?.[0]?.field]).toEqual([422, 'subagentIds'])
+  })
+})
