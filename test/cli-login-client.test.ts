@@ -174,6 +174,17 @@ describe('teamday login', () => {
     expect((await cli(['whoami', '--url', a.base])).code).toBe(3)
   })
 
+  test('tokens revoke self with a stored login ends the sign-in and forgets it, as logout does (it stayed, and the next command said to set a token)', async () => {
+    expect((await login(a, alice)).code).toBe(0)
+    const { accessToken } = JSON.parse(readFileSync(file(), 'utf8')).servers[a.base]
+    const r = await cli(['tokens', 'revoke', 'self', '--url', a.base])
+    expect(r.code).toBe(0)
+    expect(r.out).toContain(`signed out of ${a.base}`)
+    expect(JSON.parse(readFileSync(file(), 'utf8')).servers).toEqual({})
+    expect((await a.t.req('GET', '/api/v1/agents', { token: accessToken })).body.code).toBe('token_revoked')
+    expect((await cli(['logout', '--url', a.base])).out).toContain('Not signed in')
+  })
+
   test('a denied sign-in ends the command with the reason (exit 3)', async () => {
     const p = start(['login', '--url', a.base, '--no-browser'])
     let code: string | undefined

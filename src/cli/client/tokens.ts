@@ -2,6 +2,7 @@ import { inline, tokenRows } from '../common'
 import type { ClientValues, Run } from '../spec'
 import { compact, intFlag, listFlag, makeClient, nextPageHint, output, rows } from './common'
 import { enc } from './executions'
+import { writeCredentials } from '../../client/credentials'
 
 /**
  * `teamday tokens list|create|revoke|rotate` over HTTP with your token: without --email, --org
@@ -29,7 +30,11 @@ export async function create({ values, io }: Run<ClientValues & { name?: string;
 export async function revoke({ values, positionals, io }: Run<ClientValues>): Promise<void> {
   const client = await makeClient(io, values)
   const r = await client.request('DELETE', `/api/v1/tokens/${enc(positionals[0]!)}`)
-  output(io, values.json, r.body, () => `revoked token ${r.body.token.id}; requests using it are refused from now on`)
+  // `revoke self` with a stored sign-in (teamday login) ended that sign-in: it is forgotten, as
+  // `teamday logout` forgets it (it stayed, and the next command failed with a hint to set a token).
+  const login = positionals[0] === 'self' ? client.opts.login : undefined
+  if (login) await writeCredentials(login.file, login.baseUrl, null)
+  output(io, values.json, r.body, () => `revoked token ${r.body.token.id}; requests using it are refused from now on${login ? `; signed out of ${login.baseUrl} (removed from ${login.file})` : ''}`)
 }
 
 export async function rotate({ values, positionals, io }: Run<ClientValues & { 'expires-in-days'?: string; 'grace-period-seconds'?: string }>): Promise<void> {
