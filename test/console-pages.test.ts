@@ -81,6 +81,27 @@ describe('Personal Access Tokens page', () => {
     expect((await c.post('/settings/tokens', { formKey: fresh, name: 'Corrected', expires: '30' })).status).toBe(201)
   })
 
+  test('a token form whose first sending never answered says so in console words; a key the console did not write is no key', async () => {
+    const { a, c } = await signedIn()
+    const key = /name="formKey" value="([0-9a-f-]{36})"/.exec((await c.get('/settings/profile')).text)![1]!
+    expect((await c.post('/settings/tokens', { formKey: key, name: 'Lost answer', expires: '7' })).status).toBe(201)
+    // As if the server had stopped between the token and the key's record, ten minutes ago.
+    const { idempotencyKeys } = await import('../src/db/schema')
+    const { eq } = await import('drizzle-orm')
+    await t.db.update(idempotencyKeys).set({ state: 'in_progress', createdAt: new Date(t.clock.now() - 11 * 60_000) }).where(eq(idempotencyKeys.key, key)).run()
+    const again = await c.post('/settings/tokens', { formKey: key, name: 'Lost answer', expires: '7' })
+    expect(again.status).toBe(409)
+    expect(again.text).toContain('its answer was lost')
+    expect(again.text).not.toContain('Idempotency-Key')
+    expect(again.text).not.toContain('nothing was saved')
+    // A tampered key is no key (it was a 400 about an Idempotency-Key header nobody sent).
+    for (const forged of ['x'.repeat(300), 'key\twith tab']) {
+      const r = await c.post('/settings/tokens', { formKey: forged, name: `Forged ${forged.length}`, expires: '7' })
+      expect([forged.length, r.status]).toEqual([forged.length, 201])
+    }
+    expect((await t.req('GET', '/api/v1/tokens', { token: a.token })).body.tokens.filter((x: any) => x.name === 'Lost answer')).toHaveLength(1)
+  })
+
   test('a reload of the page that showed a rotated token, minutes later, leaves the new token working (it was taken for reuse and revoked it)', async () => {
     const { a, c } = await signedIn()
     const old = await makeToken(t, a, { name: 'Rotated in the console' })

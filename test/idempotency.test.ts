@@ -197,7 +197,7 @@ describe('concurrent duplicates', () => {
     t.clock.advance(IN_PROGRESS_STALE_MS + 1)
     const late = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'once' }, headers: { 'idempotency-key': 'k-full-1' } })
     expect([late.status, late.body.code]).toEqual([409, 'idempotency_interrupted'])
-    expect(late.body.message).toContain('may or may not have taken effect')
+    expect(late.body.message).toContain('may or may not take effect')
     expect((await t.req('GET', '/api/v1/tasks', { token: a.token })).body.filter((x: { title: string }) => x.title === 'once')).toHaveLength(1)
   })
 

@@ -20,7 +20,10 @@ export function FormKey() {
 }
 
 /** What a second use of a form's key is told: the id the first use made, or why it cannot go on. */
-export type FormUsed = { kind: 'made'; id: string } | { kind: 'busy' | 'changed' }
+export type FormUsed = { kind: 'made'; id: string } | { kind: 'busy' | 'changed' | 'interrupted' }
+
+/** What FormKey writes: anything else (a tampered form) is sent as a form without a key. */
+const KEY_SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /**
  * Runs `act` once per form key of this person's session: `act` returns its answer and the id of
@@ -29,7 +32,9 @@ export type FormUsed = { kind: 'made'; id: string } | { kind: 'busy' | 'changed'
  */
 export async function onceForm(ctx: Ctx, who: SignedIn, request: Request, body: unknown, act: () => Promise<{ made: string | null; answer: Response }>, used: (u: FormUsed) => Promise<Response>): Promise<Response> {
   const key = field(body, FORM_KEY)
-  if (!key) return (await act()).answer
+  // A key this console did not write (300 characters, a tab): no API wording about an
+  // Idempotency-Key header nobody sent; the form goes on as a form without one.
+  if (!KEY_SHAPE.test(key)) return (await act()).answer
   const store = new IdempotencyKeys({ db: ctx.db, box: ctx.box, clock: ctx.clock })
   const path = new URL(request.url).pathname
   const { [FORM_KEY]: _, ...rest } = (body ?? {}) as Record<string, unknown>
@@ -41,6 +46,7 @@ export async function onceForm(ctx: Ctx, who: SignedIn, request: Request, body: 
     if (e.code === 'idempotency_secret_withheld') return used({ kind: 'made', id: String((e.details as { createdId?: unknown } | undefined)?.createdId ?? '') })
     if (e.code === 'idempotency_in_progress') return used({ kind: 'busy' })
     if (e.code === 'idempotency_conflict') return used({ kind: 'changed' })
+    if (e.code === 'idempotency_interrupted') return used({ kind: 'interrupted' })
     throw e
   }
   if (begun.kind !== 'new') return used({ kind: 'busy' })

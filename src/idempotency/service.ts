@@ -146,7 +146,7 @@ export class IdempotencyKeys {
       if (interrupted) {
         throw new AppError(
           'idempotency_interrupted',
-          `Idempotency-Key of an interrupted request: the request first sent with this key (${existing.method} ${existing.path}) started ${Math.round((now - existing.createdAt.getTime()) / 60_000)} minutes ago and never answered (its server stopped), so it may or may not have taken effect; it is not run again. Check whether it did (e.g. list what it would have created), then send it with a new key if needed.`,
+          `Idempotency-Key of an interrupted request: the request first sent with this key (${existing.method} ${existing.path}) started ${Math.round((now - existing.createdAt.getTime()) / 60_000)} minutes ago and has not answered (its server stopped, or it is still running: a long synchronous execute), so it may or may not take effect; it is not run again. Check whether it did (e.g. list what it would have created), then send it with a new key if needed.`,
           { details: { since: existing.createdAt.toISOString() } },
         )
       }

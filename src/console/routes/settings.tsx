@@ -97,7 +97,7 @@ export function tokenRoutes(kit: ConsoleKit) {
    */
   const formUsedAgain = async (request: Request, who: SignedIn, set: any, view: TokenView, u: FormUsed) => {
     const t = messages(langOf(request))
-    let error: string = u.kind === 'busy' ? t.errFormBusy : t.errFormChanged
+    let error: string = u.kind === 'busy' ? t.errFormBusy : u.kind === 'interrupted' ? t.errFormInterrupted : t.errFormChanged
     if (u.kind === 'made') {
       const made = await getToken(kit.ctxOf(who, request, set), u.id).catch(() => null)
       error = t.errFormAlreadySent(made ? `${made.name} (${made.maskedToken})` : u.id)
