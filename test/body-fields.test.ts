@@ -136,6 +136,7 @@ describe('form bodies give booleans and objects as JSON does (the form media typ
       ['title=x&metadata=1&metadata[a]=1', 'metadata'],
       ['title=x&metdata[a]=1', 'metdata[a]'],
       ['title[a]=x', 'title'],
+      ['title=x&priority[]=high', 'priority'],
     ] as const) {
       const r = await form('POST', '/api/v1/tasks', body)
       expect([body, r.status, r.body.details?.[0]?.field]).toEqual([body, 422, field])

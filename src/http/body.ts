@@ -134,6 +134,7 @@ function formFields(form: Record<string, unknown>, shape: BodyShape): Record<str
     if (open <= 0) continue
     const name = key.slice(0, open)
     if (!objects.includes(name)) continue
+    if (key.slice(open) === '[]') throw formNotAList(name, key)
     const inner = /^\[([^\[\]]+)\]$/.exec(key.slice(open))
     if (inner === null) throw formNestingRefused(key)
     if (form[name] !== undefined && !isPlainObject(form[name])) throw formObjectTwice(name)
@@ -153,6 +154,11 @@ function formNestingRefused(key: string): AppError {
   const shown = key.length > 60 ? `${key.slice(0, 60)}…` : key
   const message = `${shown}: a form gives an object's fields one level deep, as name[key]=value; send a JSON object with Content-Type: application/json for anything deeper`
   return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: shown, message }] })
+}
+
+function formNotAList(name: string, key: string): AppError {
+  const message = `${name} takes one value, not a list (${key} was sent)`
+  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: name, message }] })
 }
 
 function formObjectTwice(name: string): AppError {
