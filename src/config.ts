@@ -162,7 +162,8 @@ export const DEFAULT_DB_PATH = './data/teamday.db'
 type Env = Record<string, string | undefined>
 
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
-  const dbPath = normalizeDatabase(overrides.dbPath ?? (env.TEAMDAY_DATABASE_URL || undefined) ?? env.TEAMDAY_DB ?? DEFAULT_DB_PATH)
+  // Set but empty is unset, as for PORT: `TEAMDAY_DB=` opened the current folder as the database.
+  const dbPath = normalizeDatabase(overrides.dbPath ?? (env.TEAMDAY_DATABASE_URL || undefined) ?? (env.TEAMDAY_DB || undefined) ?? DEFAULT_DB_PATH)
   rejectUnknownScheme(dbPath)
   // Empty is unset (`PORT=` listened on a random port).
   const port = overrides.port ?? parsePort(env.PORT || '3000', 'PORT')
@@ -178,7 +179,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   // The per-user default follows the per-token limit, including one given as an override.
   const rateLimit = overrides.rateLimit !== undefined ? overrides.rateLimit : ratePolicyVar('TEAMDAY_RATE_LIMIT', env.TEAMDAY_RATE_LIMIT, '1200/60s')
   return {
-    host: env.HOST ?? '0.0.0.0',
+    host: env.HOST || '0.0.0.0',
     port,
     dbPath,
     dbPool: parseIntVar('TEAMDAY_DB_POOL', env.TEAMDAY_DB_POOL, defaultDbPool(navigator.hardwareConcurrency), 1, 1000),

@@ -17,6 +17,14 @@ describe('the database setting', () => {
   })
 })
 
+describe('set but empty is unset', () => {
+  test('TEAMDAY_DB= is the default database (it opened the current folder), HOST= listens on every interface', () => {
+    const defaults = loadConfig({})
+    expect(loadConfig({ TEAMDAY_DB: '' }).dbPath).toBe(defaults.dbPath)
+    expect(loadConfig({ HOST: '' }).host).toBe('0.0.0.0')
+  })
+})
+
 describe('PORT', () => {
   test('empty is unset (3000), not a random port', () => {
     expect(loadConfig({ PORT: '' }).port).toBe(3000)

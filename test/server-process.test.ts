@@ -74,6 +74,21 @@ describe('a port in use', () => {
     expect(await first.exited).toBe(0)
   })
 
+  test('an address that cannot be listened on is an error with exit 1 naming it and its setting (it was a bare "EINVAL: invalid argument, listen")', async () => {
+    for (const [host, says] of [
+      ['256.0.0.1', '"256.0.0.1" is not an address to listen on'],
+      ['192.0.2.1', '192.0.2.1 is not an address of this machine'],
+    ] as const) {
+      const p = start([process.execPath, MAIN, 'serve', '--host', host, '--port', '0', '--db', join(dir, 'host.db')])
+      expect(await p.exited).toBe(1)
+      expect(p.err).toContain(`error: cannot listen on ${host}:0: ${says}`)
+      expect(p.err).toContain('(HOST / --host)')
+    }
+    const metrics = serve(['--port', '0', '--metrics-port', '0', '--metrics-host', '300.1.1.1', '--db', join(dir, 'host.db')])
+    expect(await metrics.exited).toBe(1)
+    expect(metrics.err).toContain('(TEAMDAY_METRICS_HOST / --metrics-host)')
+  })
+
   test('--reuse-port on both: two processes on one database share it', async () => {
     const db = join(dir, 'shared.db')
     const first = serve(['--port', '0', '--reuse-port', '--db', db])

@@ -223,9 +223,28 @@ function listenMetrics(rt: Runtime, config: Config) {
     app.listen({ hostname: config.metricsHost, port: config.metricsPort!, development: false, reusePort: false })
     return app
   } catch (e) {
-    if ((e as { code?: string }).code !== 'EADDRINUSE') throw e
+    if ((e as { code?: string }).code !== 'EADDRINUSE') throw listenRefused(e, config.metricsHost, config.metricsPort!, 'TEAMDAY_METRICS_HOST / --metrics-host', 'TEAMDAY_METRICS_PORT / --metrics-port')
     throw new Error(`metrics port ${config.metricsPort} is already in use on ${config.metricsHost}: choose another --metrics-port (TEAMDAY_METRICS_PORT)`)
   }
+}
+
+/**
+ * A listen the system refused for another reason than a port in use, naming the address and the
+ * settings it came from: a bad HOST (`256.0.0.1`, `bad_host`) was a bare "EINVAL: invalid
+ * argument, listen", which named neither.
+ */
+function listenRefused(e: unknown, host: string, port: number, hostSetting: string, portSetting: string): unknown {
+  const code = (e as { code?: string }).code
+  const why =
+    code === 'EINVAL' || code === 'ENOTFOUND' || code === 'EAI_NONAME'
+      ? `"${host}" is not an address to listen on: give an IP address such as 0.0.0.0 (every interface), 127.0.0.1 (this machine only) or ::, or a host name that resolves to one (${hostSetting})`
+      : code === 'EADDRNOTAVAIL'
+        ? `${host} is not an address of this machine: give one it has, or 0.0.0.0 for every interface (${hostSetting})`
+        : code === 'EACCES'
+          ? `port ${port} needs privileges this process does not have (ports below 1024 usually do): choose a port from 1024 up (${portSetting})`
+          : null
+  if (why === null) return e
+  return new Error(`cannot listen on ${formatHost(host)}:${port}: ${why}`)
 }
 
 /**
@@ -239,7 +258,7 @@ function listen(app: ReturnType<typeof createApp>, config: { host: string; port:
     // envelope for anything over maxBodyBytes (1 MiB) before reading it.
     app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes * 16, development: false, reusePort })
   } catch (e) {
-    if ((e as { code?: string }).code !== 'EADDRINUSE') throw e
+    if ((e as { code?: string }).code !== 'EADDRINUSE') throw listenRefused(e, config.host, config.port, 'HOST / --host', 'PORT / --port')
     throw new Error(
       `port ${config.port} is already in use on ${config.host} (another teamday, or another program): stop it, or choose another --port (PORT). ` +
         '--reuse-port shares a port between teamday processes on the same database only.',
