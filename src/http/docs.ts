@@ -37,7 +37,8 @@ them are over a \`maxLength\` of 200. Limits given in bytes (a secret's value) c
  * the page carry a CSP like the console's (scripts only from this origin). The pasted token is
  * not kept in localStorage (persistAuthorization: false): any script on the origin could read it.
  */
-const SWAGGER_SETTINGS = { dom_id: '#swagger-ui', url: `${DOCS_PATH}/json`, validatorUrl: 'none', persistAuthorization: false }
+// deepLinking: an operation opened is in the address (#/Tokens/postApiV1Tokens), to share or bookmark.
+const SWAGGER_SETTINGS = { dom_id: '#swagger-ui', url: `${DOCS_PATH}/json`, validatorUrl: 'none', persistAuthorization: false, deepLinking: true }
 const SWAGGER_INIT = `window.ui = SwaggerUIBundle(JSON.parse(document.getElementById('swagger-settings').textContent));\n`
 export const DOCS_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 

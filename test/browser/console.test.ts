@@ -294,6 +294,13 @@ if (!browserSuitesRun) {
       await page.goto(`${base}/swagger`)
       await page.locator('.swagger-ui .info').waitFor()
       await page.context().close()
+      // A link to an operation opens it (deep links); opening one puts it in the address.
+      const linked = await newPage()
+      await linked.goto(`${base}/swagger#/Tokens/postApiV1Tokens`)
+      await linked.locator('#operations-Tokens-postApiV1Tokens.is-open').waitFor({ timeout: 15_000 })
+      await linked.locator('#operations-Tokens-getApiV1Tokens .opblock-summary-control').click()
+      await linked.waitForURL(/#\/Tokens\/getApiV1Tokens$/)
+      await linked.context().close()
     })
 
     test('sign out: the session ends and pages ask to sign in again', async () => {
