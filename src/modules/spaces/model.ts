@@ -119,7 +119,8 @@ export const UpdateSpaceBody = t.Object(
     ...unserved(['addMcps', 'removeMcps'], 'MCP servers'),
     ...unserved(['addSkills', 'removeSkills'], 'skills'),
   },
-  { examples: [{ instructions: 'Answer in German.', addCharacters: ['char_3Hw7KqL2mP9xR1vN8tBc'], removeCharacters: ['char_7Lm2QxR9vB1nK4tZ8wYc'] }] },
+  // The first example is what Swagger UI fills in: one that works on any space as it is.
+  { examples: [{ instructions: 'Answer in German.' }, { addCharacters: ['char_3Hw7KqL2mP9xR1vN8tBc'], removeCharacters: ['char_7Lm2QxR9vB1nK4tZ8wYc'] }] },
 )
 
 export const ListSpacesQuery = t.Object({

@@ -87,7 +87,8 @@ export const CreateTaskBody = t.Object(
   { title: titleField, ...editable },
   {
     examples: [
-      { title: 'Review the Q3 report', description: 'Check the numbers', priority: 'high', assignTo: 'char_8Kq2LmX9vB3nR8kT1wYz', dueDate: '2026-12-31T17:00:00Z' },
+      // Swagger UI fills this in: it works as it is (an agent's slug, or the same text when there is no such agent).
+      { title: 'Review the Q3 report', description: 'Check the numbers', priority: 'high', assignTo: 'deploy-bot', dueDate: '2026-12-31T17:00:00Z' },
     ],
   },
 )
