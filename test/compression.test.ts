@@ -127,6 +127,19 @@ describe('response compression', () => {
     expect(unauthenticated.res.headers.get('content-encoding')).toBeNull()
   })
 
+  test('an error envelope of 1 KiB or more goes compressed like any JSON body, its status and headers kept (it went as it was)', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'member' })
+    const body = { name: '', slug: '-x-', visibility: 'nope', tags: [1, 2, 3], maxTurns: 'x', model: 5, role: 7, description: 8, category: 9 }
+    const plain = await raw(t, '/api/v1/agents', { authorization: `Bearer ${a.token}` }, { method: 'POST', body })
+    expect(plain.bytes.length).toBeGreaterThan(MIN_COMPRESSED_BYTES)
+    const packed = await raw(t, '/api/v1/agents', { authorization: `Bearer ${a.token}`, 'accept-encoding': 'gzip' }, { method: 'POST', body })
+    expect([packed.res.status, packed.res.headers.get('content-encoding'), packed.res.headers.get('content-type')]).toEqual([422, 'gzip', 'application/json'])
+    const decoded = JSON.parse(decode('gzip', packed.bytes))
+    expect(decoded).toMatchObject({ error: true, code: 'validation_failed', requestId: packed.res.headers.get('x-request-id') })
+    expect(decoded.details).toEqual(JSON.parse(decode(null, plain.bytes)).details)
+  })
+
   test('a created object (201) keeps its status and headers when compressed', async () => {
     const t = await makeTestApp()
     const a = await makeActor(t, { role: 'member' })

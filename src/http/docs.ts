@@ -24,7 +24,7 @@ one-time set-up link the first \`teamday serve\` prints), on the server with
 Tokens are \`td_\` + 43 base62 characters (the last 6 are a CRC32 checksum), matched by
 \`${TOKEN_SCAN_REGEX.source}\`. Every error has the same JSON envelope with a stable \`code\`.
 
-JSON bodies of 1 KiB or more are sent zstd- or gzip-compressed when the request's \`Accept-Encoding\`
+JSON bodies (error envelopes included) of 1 KiB or more are sent zstd- or gzip-compressed when the request's \`Accept-Encoding\`
 allows it (\`Content-Encoding\`, \`Vary: accept-encoding\`); without that header they are sent as they are.
 
 String lengths (\`minLength\`, \`maxLength\`) are counted in UTF-16 code units, as JavaScript counts
