@@ -77,3 +77,24 @@ describe('subagentIds by id or slug', () => {
     expect([unknown.status, unknown.body.details?.[0]?.field]).toEqual([422, 'subagentIds'])
   })
 })
+
+describe('a change that changes nothing writes nothing', () => {
+  test('PATCH {} or the values already there leaves updatedAt alone (agents, spaces, tasks); a real change moves it', async () => {
+    const a = await agent(admin, { name: 'Steady', tags: ['x'] })
+    const space = (await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Steady space' } })).body.space
+    const task = (await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'Steady task', metadata: { k: 1 } } })).body
+    t.clock.advance(60_000)
+    for (const [path, body, read] of [
+      [`/api/v1/agents/${a.agent.id}`, { name: 'Steady', tags: ['x'], archived: false }, (r: any) => r.agent],
+      [`/api/v1/spaces/${space.id}`, { name: 'Steady space', visibility: space.visibility }, (r: any) => r.space],
+      [`/api/v1/tasks/${task.id}`, { title: 'Steady task', metadata: { k: 1 }, status: 'pending' }, (r: any) => r],
+    ] as const) {
+      for (const sent of [{}, body]) {
+        const r = await t.req('PATCH', path, { token: admin.token, body: sent })
+        expect([path, r.status, read(r.body).updatedAt]).toEqual([path, 200, read(r.body).createdAt])
+      }
+      const real = await t.req('PATCH', path, { token: admin.token, body: { description: 'now different' } })
+      expect([path, read(real.body).updatedAt]).toEqual([path, new Date(t.clock.now()).toISOString()])
+    }
+  })
+})

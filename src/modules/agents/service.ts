@@ -9,6 +9,7 @@ import { agents, dialect, type Agent, type AgentVisibility, type Dialect } from 
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { caseClass } from '../../text'
+import { changes } from '../changes'
 import { checkSlug, insertWithSlug, refersToId, slugTaken, slugWrite } from '../slugs'
 import { agentByRef, canEditAgent, canUseAgent, visibleAgent, visibleAgentsSql } from './access'
 import type { Agent as AgentModel } from './model'
@@ -338,10 +339,12 @@ export async function updateAgent(ctx: Ctx, ref: string, input: AgentInput): Pro
     fields.archived = input.archived
     fields.archivedAt = input.archived ? now : null
   }
+  const changed = changes(fields, current)
+  if (Object.keys(changed).length === 0) return toPublicAgent(current)
   const row = await slugWrite('agent', fields.slug ?? current.slug, () =>
     ctx.db
       .update(agents)
-      .set({ ...fields, updatedAt: now })
+      .set({ ...changed, updatedAt: now })
       .where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId)))
       .returning()
       .get(),

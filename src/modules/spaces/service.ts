@@ -13,6 +13,7 @@ import { agentFilterId, canUseAgent } from '../agents/access'
 import { checkSlug, insertWithSlug, slugTaken, slugWrite } from '../slugs'
 import { canEditSpace, spaceByRef, visibleSpace, visibleSpacesSql } from './access'
 import { listSecretNames, secretNamesBySpace } from './secrets'
+import { changes } from '../changes'
 import type { Space as SpaceModel } from './model'
 
 export type SpaceVisibility = Space['visibility']
@@ -361,7 +362,10 @@ export async function updateSpace(ctx: Ctx, id: string, input: UpdateSpaceInput)
     if (input.addCharacters !== undefined || input.removeCharacters !== undefined) {
       patch.agentRefs = await applyCharacters(tx, principal, row.agentRefs, input.addCharacters, input.removeCharacters)
     }
-    return (await slugWrite('space', patch.slug ?? row.slug, () => tx.db.update(spaces).set(patch).where(eq(spaces.id, row.id)).returning().get()))!
+    const { updatedAt: _, ...asked } = patch
+    const changed = changes(asked, row)
+    if (Object.keys(changed).length === 0) return row
+    return (await slugWrite('space', patch.slug ?? row.slug, () => tx.db.update(spaces).set({ ...changed, updatedAt: now }).where(eq(spaces.id, row.id)).returning().get()))!
   })
   return toPublicSpace(updated, await listSecretNames(ctx, updated.organizationId, { kind: 'space', spaceId: updated.id }))
 }

@@ -11,6 +11,7 @@ import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { jsonBytes, MAX_FREE_FORM_JSON_BYTES } from '../../json-limits'
 import { agentByRef, usableAgentForWrite, visibleAgent } from '../agents/access'
+import { changes } from '../changes'
 import { refersToId } from '../slugs'
 import { spaceAccessForWrite, spaceAccessOf, spaceFilterId, usableSpaceForWrite } from '../spaces/access'
 import { canEditTask, canSeeTask, visibleTasksSql } from './access'
@@ -323,9 +324,11 @@ async function updateTaskNow(ctx: Ctx, id: string, input: TaskInput): Promise<Pu
     if (input.status === 'completed') fields.completedAt = current.status === 'completed' ? current.completedAt : now
     else fields.completedAt = null
   }
+  const changed = changes(fields, current)
+  if (Object.keys(changed).length === 0) return toPublicTask(current)
   const row = await ctx.db
     .update(tasks)
-    .set({ ...fields, updatedAt: now })
+    .set({ ...changed, updatedAt: now })
     .where(and(eq(tasks.id, id), eq(tasks.organizationId, p.organizationId)))
     .returning()
     .get()

@@ -1,0 +1,23 @@
+/**
+ * The fields of a change that differ from the row they would be written to. A PATCH that sends
+ * what is already there (`{}`, the same name, `archived: true` on an archived agent) changes
+ * nothing and writes nothing: `updatedAt` moved on every such request, so it did not say when
+ * the object last changed, and a client writing back what it read looked like an edit.
+ */
+export function changes<T extends object>(patch: Partial<T>, row: T): Partial<T> {
+  const out: Partial<T> = {}
+  for (const key of Object.keys(patch) as (keyof T)[]) {
+    const next = patch[key]
+    if (next === undefined || sameValue(next, row[key])) continue
+    out[key] = next
+  }
+  return out
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true
+  if (a instanceof Date || b instanceof Date) return a instanceof Date && b instanceof Date && a.getTime() === b.getTime()
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false
+  // Lists and JSON objects (tags, a task's metadata): the same JSON is the same value.
+  return JSON.stringify(a) === JSON.stringify(b)
+}
