@@ -237,6 +237,13 @@ describe('sign-in', () => {
     expect(rush.every((r) => r.status === 303 || r.status === 429)).toBe(true)
     expect((await office.signIn(b.email)).status).toBe(303)
     expect((await office.signIn(people[0]!.email)).status).toBe(303)
+    // Nor do they count toward a lock when one wrong password fails among them: 16 failures of 20
+    // locked the address, counting the right passwords still under way as failures.
+    const shared2 = consoleClient(t, { ip: '127.0.0.9' })
+    for (let i = 0; i < THROTTLE.ipFailures - 5; i++) expect((await shared2.signIn(`nobody-else-${i}@example.com`, 'not the password at all')).status).toBe(401)
+    const mixed = await Promise.all([shared2.signIn('nobody-at-all@example.com', 'not the password at all'), ...people.slice(0, 4).map((p) => shared2.signIn(p.email))])
+    expect(mixed.map((r) => r.status)).toEqual([401, 303, 303, 303, 303])
+    expect((await shared2.signIn(people[5]!.email)).status).toBe(303)
   })
 
   test('the current password on Settings → Profile is throttled the same way under a burst', async () => {
@@ -539,14 +546,15 @@ describe('throttling per IP and the set-password command', () => {
       // The password typed into the e-mail box, from a distinctive address.
       expect((await consoleClient(u, { ip }).signIn(PASSWORD, PASSWORD)).status).toBe(401)
       const keys = (await u.db.select().from(signInFailures).all()).map((r) => r.key)
-      expect(keys.length).toBe(2)
+      // The account's and the address's attempts, and their confirmed failures.
+      expect(keys.length).toBe(4)
       const unkeyed = Bun.CryptoHasher.hash('sha256', PASSWORD.trim().toLowerCase(), 'hex')
       for (const k of keys) expect([k.includes(ip), k.includes(unkeyed)]).toEqual([false, false])
       // Once the window has passed, the next failure (anyone's) deletes them.
       u.clock.advance(THROTTLE.windowMs + 1)
       await consoleClient(u, { ip: '127.0.0.88' }).signIn('someone@example.com', 'wrong password here')
       const left = (await u.db.select().from(signInFailures).all()).map((r) => r.key)
-      expect(left.length).toBe(2)
+      expect(left.length).toBe(4)
       expect(left.some((k) => keys.includes(k))).toBe(false)
       // In the files (closes the app): neither the address nor the plain hash, anywhere.
       const found = await readAtRest(u, dir)

@@ -1,4 +1,4 @@
-import { and, eq, gt, gte, isNull, lte, or, sql } from 'drizzle-orm'
+import { and, eq, gt, inArray, isNull, lte, or, sql } from 'drizzle-orm'
 import type { Ctx } from '../context'
 import type { Db } from '../db/connection'
 import type { SecretBox } from '../crypto/secretbox'
@@ -68,23 +68,40 @@ export async function reserveAttempt(ctx: Ctx, keys: ThrottleKeys): Promise<numb
  * back (a sign-in that works does not count against the people sharing an address).
  */
 export async function attemptSucceeded(ctx: Ctx, keys: ThrottleKeys): Promise<void> {
-  await ctx.db.delete(signInFailures).where(eq(signInFailures.key, keys.account)).run()
+  await ctx.db.delete(signInFailures).where(inArray(signInFailures.key, [keys.account, `${keys.account}:failed`])).run()
   if (keys.ip) await giveBack(ctx.db, keys.ip)
 }
 
 /**
- * The password was wrong (its reservation stays counted): a key whose failures reached its limit
- * is locked for THROTTLE.lockMs, a new window starting. A lock in force is never touched.
+ * The password was wrong (its reservation stays counted): the failure is counted on its own (a
+ * key's `:failed` row), and a key whose failures reach its limit is locked for THROTTLE.lockMs, a
+ * new window starting. The reservations' count could not decide it: it holds the attempts still
+ * under way too, and an address's right passwords under way at the moment of one wrong one locked
+ * everyone there (11 failures locked an address whose limit is 20). A lock in force is never touched.
  */
 export async function attemptFailed(ctx: Ctx, keys: ThrottleKeys): Promise<void> {
   const now = ctx.clock.now()
   const f = signInFailures
   for (const key of list(keys)) {
+    const failed = await ctx.db
+      .insert(f)
+      .values({ key: `${key}:failed`, failures: 1, windowStart: new Date(now), lockedUntil: null })
+      .onConflictDoUpdate({
+        target: f.key,
+        set: {
+          failures: sql`CASE WHEN ${was('window_start')} <= ${dbTime(now - THROTTLE.windowMs)} THEN 1 ELSE ${was('failures')} + 1 END`,
+          windowStart: sql`CASE WHEN ${was('window_start')} <= ${dbTime(now - THROTTLE.windowMs)} THEN ${dbTime(now)} ELSE ${was('window_start')} END`,
+        },
+      })
+      .returning({ failures: f.failures })
+      .get()
+    if ((failed?.failures ?? 0) < limitOf(key)) continue
     await ctx.db
       .update(f)
       .set({ failures: 0, windowStart: new Date(now), lockedUntil: new Date(now + THROTTLE.lockMs) })
-      .where(and(eq(f.key, key), gte(f.failures, limitOf(key)), or(isNull(f.lockedUntil), lte(f.lockedUntil, new Date(now)))))
+      .where(and(eq(f.key, key), or(isNull(f.lockedUntil), lte(f.lockedUntil, new Date(now)))))
       .run()
+    await ctx.db.delete(f).where(eq(f.key, `${key}:failed`)).run()
   }
 }
 
