@@ -75,6 +75,13 @@ describe('subagentIds by id or slug', () => {
     expect([self.status, self.body.details?.[0]?.message]).toEqual([422, 'subagentIds must not contain the agent itself'])
     const unknown = await t.req('POST', '/api/v1/agents', { token: admin.token, body: { name: 'X', subagentIds: ['no-such-agent'] } })
     expect([unknown.status, unknown.body.details?.[0]?.field]).toEqual([422, 'subagentIds'])
+    // Another member's private agent, by its slug: refused naming what was sent, never its id.
+    const hidden = await agent(bob, { name: 'Bob private', slug: 'bob-private-sub', visibility: 'private' })
+    const leak = await t.req('POST', '/api/v1/agents', { token: alice.token, body: { name: 'Y', subagentIds: ['bob-private-sub'] } })
+    expect([leak.status, leak.text.includes('bob-private-sub'), leak.text.includes(hidden.agent.id)]).toEqual([422, true, false])
+    // Spaces around an entry are not part of it.
+    const spaced = await agent(admin, { name: 'Spaced', subagentIds: [' sub-one '] })
+    expect(spaced.agent.subagentIds).toEqual([sub.id])
   })
 })
 

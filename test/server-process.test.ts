@@ -78,10 +78,11 @@ describe('a port in use', () => {
     for (const [host, says] of [
       ['256.0.0.1', '"256.0.0.1" is not an address to listen on'],
       ['192.0.2.1', '192.0.2.1 is not an address of this machine'],
+      ['::1%nope', '"::1%nope" is not an address to listen on'],
     ] as const) {
       const p = start([process.execPath, MAIN, 'serve', '--host', host, '--port', '0', '--db', join(dir, 'host.db')])
       expect(await p.exited).toBe(1)
-      expect(p.err).toContain(`error: cannot listen on ${host}:0: ${says}`)
+      expect(p.err).toContain(`error: cannot listen on ${host.includes(':') ? `[${host}]` : host}:0: ${says}`)
       expect(p.err).toContain('(HOST / --host)')
     }
     const metrics = serve(['--port', '0', '--metrics-port', '0', '--metrics-host', '300.1.1.1', '--db', join(dir, 'host.db')])

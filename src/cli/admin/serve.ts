@@ -235,8 +235,10 @@ function listenMetrics(rt: Runtime, config: Config) {
  */
 function listenRefused(e: unknown, host: string, port: number, hostSetting: string, portSetting: string): unknown {
   const code = (e as { code?: string }).code
+  // Bun's refusal of a host it cannot put in a URL (`::1%nope`): "baseURI must have a hostname".
+  const unusable = code === 'ERR_INVALID_ARG_TYPE' && /hostname/i.test((e as Error)?.message ?? '')
   const why =
-    code === 'EINVAL' || code === 'ENOTFOUND' || code === 'EAI_NONAME'
+    unusable || code === 'EINVAL' || code === 'ENOTFOUND' || code === 'EAI_NONAME'
       ? `"${host}" is not an address to listen on: give an IP address such as 0.0.0.0 (every interface), 127.0.0.1 (this machine only) or ::, or a host name that resolves to one (${hostSetting})`
       : code === 'EADDRNOTAVAIL'
         ? `${host} is not an address of this machine: give one it has, or 0.0.0.0 for every interface (${hostSetting})`

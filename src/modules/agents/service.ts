@@ -95,38 +95,29 @@ function cleanName(name: string): string {
 }
 
 /**
- * subagentIds must name non-archived agents of the caller's organization that the caller can
- * see, and not the agent itself. Unknown, foreign and invisible ids get the same message. Each
- * may be an agent's id or its slug (a slug works wherever an id does: it was refused as "not
- * found or archived"); they are stored as ids, each once (a repeat was stored twice).
+ * subagentIds must name non-archived agents of the caller's organization that the caller may use,
+ * and not the agent itself. Each may be an agent's id or its slug (a slug works wherever an id
+ * does: it was refused as "not found or archived"); they are stored as ids, each once (a repeat
+ * was stored twice). A refusal names the entries as they were sent, never what a slug stands for:
+ * another member's private agent is not found by its slug, as by its id. Entries the agent has
+ * already (by id or slug) are kept as they are, archived or made private since: a client that
+ * reads an agent, edits it and writes it all back keeps them; each delegation checks again anyway.
  */
 async function resolveSubagents(ctx: Ctx, p: Caller, refs: string[], selfId: string, kept: readonly string[] = []): Promise<string[]> {
   const ids: string[] = []
-  for (const ref of refs) {
-    const id = refersToId(ref, 'char') ? ref : ((await agentByRef(ctx.db, p.organizationId, ref))?.id ?? ref)
-    if (!ids.includes(id)) ids.push(id)
+  const bad: string[] = []
+  for (const sent of refs) {
+    const ref = sent.trim()
+    const found = ref === '' ? undefined : await agentByRef(ctx.db, p.organizationId, ref)
+    const id = found && (kept.includes(found.id) || found.id === selfId || canUseAgent(p, found)) ? found.id : null
+    if (id === null) bad.push(sent)
+    else if (!ids.includes(id)) ids.push(id)
   }
-  await checkSubagents(ctx, p, ids, selfId, kept)
-  return ids
-}
-
-async function checkSubagents(ctx: Ctx, p: Caller, ids: string[], selfId: string, kept: readonly string[] = []): Promise<void> {
-  if (ids.length === 0) return
   if (ids.includes(selfId)) throw invalid('subagentIds', 'subagentIds must not contain the agent itself')
-  // Only those being added: a client that reads an agent, edits it and writes it all back keeps
-  // a sub-agent archived (or made private) since; each delegation checks it again anyway.
-  const unique = [...new Set(ids)].filter((id) => !kept.includes(id))
-  if (unique.length === 0) return
-  const rows = await ctx.db
-    .select({ id: agents.id, organizationId: agents.organizationId, userId: agents.userId, visibility: agents.visibility, archived: agents.archived })
-    .from(agents)
-    .where(and(eq(agents.organizationId, p.organizationId), inArray(agents.id, unique)))
-    .all()
-  const ok = new Set(rows.filter((r) => canUseAgent(p, r)).map((r) => r.id))
-  const bad = unique.filter((id) => !ok.has(id))
   if (bad.length > 0) {
-    throw invalid('subagentIds', `subagentIds must be active agents of your organization that you may use (ids or slugs); not found, archived or not visible to you: ${bad.slice(0, 5).join(', ')}`)
+    throw invalid('subagentIds', `subagentIds must be active agents of your organization that you may use (ids or slugs); not found, archived or not visible to you: ${bad.slice(0, 5).map((b) => b.slice(0, 100)).join(', ')}`)
   }
+  return ids
 }
 
 /** Maps the input's defined fields to columns (snake-case API names to the schema's). */
