@@ -372,7 +372,7 @@ export async function updateSpace(ctx: Ctx, id: string, input: UpdateSpaceInput)
 
 /** 422 for a write into an archived space (`field`: what was sent; `what`: what it would have done). */
 export function archivedSpaceRefuses(id: string, field: string, what: string): AppError {
-  const message = `space ${id} is archived: ${what} to an archived space; unarchive it first (PATCH /api/v1/spaces/${id} {"archived": false})`
+  const message = `space ${id} is archived (or this change archives it): ${what} to an archived space; unarchive it first (PATCH /api/v1/spaces/${id} {"archived": false}), in the same change if you like`
   return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
 }
 
