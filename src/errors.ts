@@ -117,6 +117,11 @@ export class AppError extends Error {
   }
 }
 
+/** 422 `validation_failed` naming one field: the message, and `details` with the field and the message. */
+export function invalidField(field: string, message: string): AppError {
+  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
+}
+
 export interface ErrorBody {
   error: true
   statusCode: number

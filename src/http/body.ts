@@ -1,5 +1,5 @@
 import { parseQuery } from 'elysia/parse-query'
-import { AppError } from '../errors'
+import { AppError, invalidField } from '../errors'
 import { nearestField } from './body-fields'
 import { firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_JSON_DEPTH, scanJson } from '../json-limits'
 
@@ -93,7 +93,7 @@ function refuseNearMisses(body: Record<string, unknown>, fields: readonly string
     if (meant === null) continue
     const shown = name.length > 60 ? `${name.slice(0, 60)}…` : name
     const message = `unknown field "${shown}" (did you mean ${meant}?): this route takes ${fields.join(', ')}; a field it does not take is ignored, and this one looks like a misspelt ${meant}`
-    throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: shown, message }] })
+    throw invalidField(shown, message)
   }
 }
 
@@ -153,17 +153,17 @@ const FORM_FALSE = new Set(['false', '0', 'off'])
 function formNestingRefused(key: string): AppError {
   const shown = key.length > 60 ? `${key.slice(0, 60)}…` : key
   const message = `${shown}: a form gives an object's fields one level deep, as name[key]=value; send a JSON object with Content-Type: application/json for anything deeper`
-  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: shown, message }] })
+  return invalidField(shown, message)
 }
 
 function formNotAList(name: string, key: string): AppError {
   const message = `${name} takes one value, not a list (${key} was sent)`
-  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: name, message }] })
+  return invalidField(name, message)
 }
 
 function formObjectTwice(name: string): AppError {
   const message = `${name} was sent both whole and as ${name}[key] fields: send one or the other`
-  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: name, message }] })
+  return invalidField(name, message)
 }
 
 /** The value at a path of property names, or undefined when a step is missing or not an object. */
@@ -179,7 +179,7 @@ function valueAt(body: object, path: readonly string[]): unknown {
 function notAnObjectField(field: string, v: unknown): AppError {
   const got = v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? 'a string' : typeof v === 'number' ? 'a number' : typeof v === 'boolean' ? 'a boolean' : typeof v
   const message = `${field} must be an object (got ${got})`
-  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
+  return invalidField(field, message)
 }
 
 async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Promise<object> {
@@ -237,7 +237,7 @@ function hasProtoKey(v: unknown, depth: number): boolean {
 
 function protoKeyRefused(): AppError {
   const message = 'a key named __proto__ is not accepted anywhere in a body (it names an object\'s prototype in JavaScript); rename it'
-  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'body', message }] })
+  return invalidField('body', message)
 }
 
 /**
@@ -265,7 +265,7 @@ function notUtf8Json(): AppError {
 
 function notUtf8Form(): AppError {
   const message = 'body must be valid UTF-8 (percent-encode other bytes as UTF-8), or send a JSON object with Content-Type: application/json'
-  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'body', message }] })
+  return invalidField('body', message)
 }
 
 /**
@@ -299,17 +299,17 @@ function inexactNumberRefused(field: string, n: number): AppError {
   const message = Number.isFinite(n)
     ? `${field} is an integer beyond ±9007199254740991 (2^53 - 1): numbers are IEEE-754 doubles here, which do not hold every integer past that (9007199254740993 would come back as ...992); send it as a string`
     : `${field} is too large for a number (a double reaches about ±1.8e308; it would come back as null); send it as a string`
-  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
+  return invalidField(field, message)
 }
 
 function nulRefused(): AppError {
   const message = 'text must not contain the NUL character (U+0000)'
-  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'body', message }] })
+  return invalidField('body', message)
 }
 
 function loneSurrogateRefused(): AppError {
   const message = 'text must be well-formed Unicode: an escape \\ud800-\\udfff must be half of a surrogate pair'
-  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'body', message }] })
+  return invalidField('body', message)
 }
 
 /** What readAny answers when no body was sent (none, an empty text, an empty form): never handed on as it is. */
@@ -325,5 +325,5 @@ function empty(json: boolean, rule: BodyRule): object {
 
 function bodyRequired(fields: readonly string[]): AppError {
   const message = `a body is required: send a JSON object with at least one of ${fields.join(', ')}`
-  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'body', message }] })
+  return invalidField('body', message)
 }

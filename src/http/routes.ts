@@ -1,7 +1,7 @@
 import { OptionalKind } from '@sinclair/typebox'
 import { authRequirementOf, type AuthRequirement } from '../auth/plugin'
 import type { BodyRule } from './body'
-import { AppError } from '../errors'
+import { AppError, invalidField } from '../errors'
 import { nearestField } from './body-fields'
 
 export interface RouteRule {
@@ -43,16 +43,10 @@ function queryKeys(schema: unknown): readonly string[] | undefined {
   return properties ? Object.keys(properties) : undefined
 }
 
-/** The parameters of a query schema that are arrays (alone or in a union). */
-function arrayKeys(schema: unknown): readonly string[] {
-  const isArray = (s: Schema | undefined): boolean => s?.type === 'array' || (Array.isArray(s?.anyOf) && s.anyOf.some(isArray))
-  return Object.entries(propertiesOf(schema) ?? {}).flatMap(([name, s]) => (isArray(s) ? [name] : []))
-}
-
-/** The fields of an object schema that are booleans (alone or in a union: nullable). */
-function booleanKeys(schema: unknown): readonly string[] {
-  const isBoolean = (s: Schema | undefined): boolean => s?.type === 'boolean' || (Array.isArray(s?.anyOf) && s.anyOf.some(isBoolean))
-  return Object.entries(propertiesOf(schema) ?? {}).flatMap(([name, s]) => (isBoolean(s) ? [name] : []))
+/** The properties of an object schema of one JSON type, alone or in a union (nullable, or a list or one value). */
+function keysOfType(schema: unknown, type: 'array' | 'boolean'): readonly string[] {
+  const is = (s: Schema | undefined): boolean => s?.type === type || (Array.isArray(s?.anyOf) && s.anyOf.some(is))
+  return Object.entries(propertiesOf(schema) ?? {}).flatMap(([name, s]) => (is(s) ? [name] : []))
 }
 
 /**
@@ -94,11 +88,11 @@ export class RouteTable {
         auth: authRequirementOf(r.hooks),
         body: bodyRule(body),
         query: queryKeys(query),
-        repeatable: arrayKeys(query),
+        repeatable: keysOfType(query, 'array'),
         objects: objectPaths(body),
         fields: bodyFields(body),
-        arrays: arrayKeys(body),
-        booleans: booleanKeys(body),
+        arrays: keysOfType(body, 'array'),
+        booleans: keysOfType(body, 'boolean'),
       })
     }
   }
@@ -135,11 +129,11 @@ export function refusedQueryParameter(rule: RouteRule | undefined, names: Iterab
       }
       if (rule!.repeatable?.includes(name)) continue
       const message = `query parameter "${shown}" was given more than once: give it once (a repeated parameter is not a list here)`
-      return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: shown, message }] })
+      return invalidField(shown, message)
     }
     const near = nearestField(name, allowed)
     const message = `unknown query parameter "${shown}"${near ? ` (did you mean ${near}?)` : ''}: this route takes ${allowed.join(', ')}`
-    return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: shown, message }] })
+    return invalidField(shown, message)
   }
   return null
 }

@@ -1,4 +1,4 @@
-import { AppError, errorMessage } from '../errors'
+import { AppError, errorMessage, invalidField } from '../errors'
 import type { IdPrefix } from '../ids'
 import { randomBase62 } from '../auth/random'
 
@@ -44,7 +44,7 @@ export function deriveSlug(name: string, fallback: string): string {
 
 function invalidSlug(value: string): AppError {
   const message = `slug must be ${SLUG_RULE}; got "${value.slice(0, 100)}"`
-  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'slug', message }] })
+  return invalidField('slug', message)
 }
 
 /** A slug sent by a client, checked against the pattern (422 otherwise). */

@@ -6,7 +6,7 @@ import type { Db } from '../../db/connection'
 import { budgetedPages, cappedCount, countedPages, keysetPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, listedColumns, storedBytes } from '../../db/paging'
 import { insertStatements, prepared } from '../../db/prepared'
 import { agents, dialect, type Agent, type AgentVisibility, type Dialect } from '../../db/schema'
-import { AppError } from '../../errors'
+import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
 import { caseClass } from '../../text'
 import { changes } from '../changes'
@@ -84,13 +84,9 @@ export function toPublicAgent(row: Omit<Agent, 'contentBytes'>): PublicAgent {
   }
 }
 
-function invalid(field: string, message: string): AppError {
-  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
-}
-
 function cleanName(name: string): string {
   const n = name.trim()
-  if (n.length === 0) throw invalid('name', 'name is required: a string of 1-200 characters, not only spaces')
+  if (n.length === 0) throw invalidField('name', 'name is required: a string of 1-200 characters, not only spaces')
   return n
 }
 
@@ -113,9 +109,9 @@ async function resolveSubagents(ctx: Ctx, p: Caller, refs: string[], selfId: str
     if (id === null) bad.push(sent)
     else if (!ids.includes(id)) ids.push(id)
   }
-  if (ids.includes(selfId)) throw invalid('subagentIds', 'subagentIds must not contain the agent itself')
+  if (ids.includes(selfId)) throw invalidField('subagentIds', 'subagentIds must not contain the agent itself')
   if (bad.length > 0) {
-    throw invalid('subagentIds', `subagentIds must be active agents of your organization that you may use (ids or slugs); not found, archived or not visible to you: ${bad.slice(0, 5).map((b) => b.slice(0, 100)).join(', ')}`)
+    throw invalidField('subagentIds', `subagentIds must be active agents of your organization that you may use (ids or slugs); not found, archived or not visible to you: ${bad.slice(0, 5).map((b) => b.slice(0, 100)).join(', ')}`)
   }
   return ids
 }
@@ -143,7 +139,7 @@ function columns(input: AgentInput): Partial<Agent> {
   set('subagentIds', arr(input.subagentIds))
   if (input.maxTurns !== undefined) {
     if (input.maxTurns !== null && (!Number.isInteger(input.maxTurns) || input.maxTurns < 1 || input.maxTurns > 500)) {
-      throw invalid('maxTurns', 'maxTurns must be between 1 and 500')
+      throw invalidField('maxTurns', 'maxTurns must be between 1 and 500')
     }
     out.maxTurns = input.maxTurns
   }

@@ -5,7 +5,7 @@ import type { Db } from '../../db/connection'
 import { cappedCount, countedPages, keysetPages, listPage, type ListPage, type PageRequest, readPage, statementReads } from '../../db/paging'
 import { prepared } from '../../db/prepared'
 import { auditEvents, memberships, ROLES, users, type Membership, type Role, type User } from '../../db/schema'
-import { AppError } from '../../errors'
+import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
 import { HIDDEN_CHARACTER, nameTrouble } from '../../text'
 import { revokeTokensOfMember } from '../tokens/revocation'
@@ -29,11 +29,11 @@ export function normalizeEmail(email: string): string {
   if (HIDDEN_CHARACTER.test(e)) {
     // Not echoed: the address's own characters would hide or reorder the message around them.
     const message = 'an e-mail address must not contain control, zero-width or bidirectional formatting characters'
-    throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'email', message }] })
+    throw invalidField('email', message)
   }
   if (!EMAIL.test(e) || e.length > 254) {
     const message = `"${email.slice(0, 254)}" is not a valid e-mail address`
-    throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'email', message }] })
+    throw invalidField('email', message)
   }
   return e
 }
@@ -57,7 +57,7 @@ export function checkNewEmail(email: string): void {
   const domain = email.slice(at + 1)
   if (at > 0 && local.length <= 64 && LOCAL_PART.test(local) && domain.split('.').every((label) => DOMAIN_LABEL.test(label))) return
   const message = `"${email.slice(0, 254)}" is not a valid e-mail address: send name@domain, with letters, digits and . _ + - (no spaces, quotes, angle brackets or trailing dot)`
-  throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'email', message }] })
+  throw invalidField('email', message)
 }
 
 export const MAX_PERSON_NAME_LENGTH = 100
@@ -74,7 +74,7 @@ export function validatePersonName(raw: string | undefined | null): string | nul
 export function validateRole(role: string): Role {
   if (!(ROLES as readonly string[]).includes(role)) {
     const message = `role must be one of ${ROLES.join(', ')}`
-    throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'role', message }] })
+    throw invalidField('role', message)
   }
   return role as Role
 }

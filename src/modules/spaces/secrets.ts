@@ -4,7 +4,7 @@ import { callerOf, withTx, type Ctx } from '../../context'
 import { DecryptionError } from '../../crypto/secretbox'
 import { prepared } from '../../db/prepared'
 import { secrets } from '../../db/schema'
-import { AppError } from '../../errors'
+import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
 
 /**
@@ -27,14 +27,10 @@ const scopeName = (s: SecretScope) => (s.kind === 'org' ? 'org' : s.spaceId)
 const aad = (organizationId: string, scope: string, key: string) => `secret:${organizationId}:${scope}:${key}`
 const shown = (key: string) => JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key)
 
-function invalid(field: string, message: string): AppError {
-  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
-}
-
 /** Checks key names (never values): UPPER_SNAKE_CASE, at most 128 characters. */
 export function validateSecretKeys(keys: string[], field: string): void {
-  if (keys.length === 0) throw invalid(field, `${field} must name at least one key`)
-  if (keys.length > MAX_KEYS_PER_REQUEST) throw invalid(field, `${field} may hold at most ${MAX_KEYS_PER_REQUEST} keys per request (got ${keys.length})`)
+  if (keys.length === 0) throw invalidField(field, `${field} must name at least one key`)
+  if (keys.length > MAX_KEYS_PER_REQUEST) throw invalidField(field, `${field} may hold at most ${MAX_KEYS_PER_REQUEST} keys per request (got ${keys.length})`)
   const bad = keys.filter((k) => !SECRET_KEY_PATTERN.test(k) || k.length > MAX_KEY_LENGTH)
   if (bad.length > 0) {
     throw new AppError(
@@ -51,9 +47,9 @@ export function validateSecretValues(values: Record<string, string>): void {
   validateSecretKeys(keys, 'secrets')
   for (const k of keys) {
     const v = values[k]
-    if (typeof v !== 'string') throw invalid(`secrets.${k}`, `secrets.${k} must be a string`)
+    if (typeof v !== 'string') throw invalidField(`secrets.${k}`, `secrets.${k} must be a string`)
     if (Buffer.byteLength(v, 'utf8') > MAX_VALUE_BYTES) {
-      throw invalid(`secrets.${k}`, `secrets.${k} is too large: values are at most ${MAX_VALUE_BYTES} bytes (64 KiB)`)
+      throw invalidField(`secrets.${k}`, `secrets.${k} is too large: values are at most ${MAX_VALUE_BYTES} bytes (64 KiB)`)
     }
   }
 }
@@ -109,7 +105,7 @@ export async function setSecrets(ctx: Ctx, organizationId: string, scope: Secret
     const existing = new Set(rows.map((r) => r.key))
     const added = keys.filter((k) => !existing.has(k)).length
     if (existing.size + added > MAX_SECRETS_PER_SCOPE) {
-      throw invalid('secrets', `secrets: at most ${MAX_SECRETS_PER_SCOPE} secrets per ${scope.kind === 'org' ? 'organization' : 'space'} (${existing.size} exist, ${added} new)`)
+      throw invalidField('secrets', `secrets: at most ${MAX_SECRETS_PER_SCOPE} secrets per ${scope.kind === 'org' ? 'organization' : 'space'} (${existing.size} exist, ${added} new)`)
     }
     await tx.db
       .insert(secrets)

@@ -7,7 +7,7 @@ import { budgetedPages, cappedCount, countedPages, keysetPages, listPage, type L
 import { forShare } from '../../db/locks'
 import { prepared } from '../../db/prepared'
 import { agents, secrets, spaces, type AgentRef, type Space } from '../../db/schema'
-import { AppError } from '../../errors'
+import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
 import { agentFilterId, canUseAgent } from '../agents/access'
 import { checkSlug, insertWithSlug, slugTaken, slugWrite } from '../slugs'
@@ -49,7 +49,7 @@ const UNSERVED = ['addMcps', 'removeMcps', 'addSkills', 'removeSkills'] as const
 /** A change this server cannot make is refused, never answered 200 with nothing changed. */
 function refuseUnserved(input: UpdateSpaceInput): void {
   const sent = UNSERVED.find((k) => input[k] !== undefined)
-  if (sent) throw invalid(sent, `${sent}: this server has no MCP servers or skills (hosted TeamDay features), so a space cannot have them; nothing was changed`)
+  if (sent) throw invalidField(sent, `${sent}: this server has no MCP servers or skills (hosted TeamDay features), so a space cannot have them; nothing was changed`)
 }
 
 export const MAX_AGENTS_PER_SPACE = 200
@@ -74,20 +74,16 @@ export function toPublicSpace(row: Omit<Space, 'contentBytes'>, secretKeys: stri
   }
 }
 
-function invalid(field: string, message: string): AppError {
-  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
-}
-
 function validateName(name: string): string {
   const n = name.trim()
-  if (n.length === 0 || n.length > 200) throw invalid('name', 'name must be 1-200 characters, not only spaces')
+  if (n.length === 0 || n.length > 200) throw invalidField('name', 'name must be 1-200 characters, not only spaces')
   return n
 }
 
 /** Only empty spaces exist on this server: git and starter-kit spaces need a workspace backend. */
 function validateType(type: SpaceType | undefined): void {
   if (type !== undefined && type !== 'empty') {
-    throw invalid(
+    throw invalidField(
       'type',
       `type "${type}" is not supported by this server yet: only "empty" spaces can be created (git clones and starter kits are not implemented)`,
     )
@@ -159,14 +155,14 @@ async function applyCharacters(ctx: Ctx, principal: Caller, refs: AgentRef[], ad
   const remove = await agentIdsOf(ctx, principal.organizationId, removeRefs, named)
   const addSet = [...new Set(add)]
   const both = addSet.filter((id) => remove.includes(id))
-  if (both.length > 0) throw invalid('removeCharacters', `removeCharacters and addCharacters both name ${both.map((id) => named.get(id) ?? id).join(', ')}`)
+  if (both.length > 0) throw invalidField('removeCharacters', `removeCharacters and addCharacters both name ${both.map((id) => named.get(id) ?? id).join(', ')}`)
   const present = new Set(refs.map((r) => r.agentId))
   const toAdd = addSet.filter((id) => !present.has(id))
   await checkAgents(ctx, principal, toAdd, named)
   const removeSet = new Set(remove)
   const now = new Date(ctx.clock.now()).toISOString()
   const next = [...refs.filter((r) => !removeSet.has(r.agentId)), ...toAdd.map((agentId) => ({ agentId, enabled: true, addedAt: now, addedBy: principal.userId }))]
-  if (next.length > MAX_AGENTS_PER_SPACE) throw invalid('addCharacters', `a space holds at most ${MAX_AGENTS_PER_SPACE} agents`)
+  if (next.length > MAX_AGENTS_PER_SPACE) throw invalidField('addCharacters', `a space holds at most ${MAX_AGENTS_PER_SPACE} agents`)
   return next
 }
 
@@ -373,7 +369,7 @@ export async function updateSpace(ctx: Ctx, id: string, input: UpdateSpaceInput)
 /** 422 for a write into an archived space (`field`: what was sent; `what`: what it would have done). */
 export function archivedSpaceRefuses(id: string, field: string, what: string): AppError {
   const message = `space ${id} is archived (or this change archives it): ${what} to an archived space; unarchive it first (PATCH /api/v1/spaces/${id} {"archived": false}), in the same change if you like`
-  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
+  return invalidField(field, message)
 }
 
 /** Archives (soft delete). Idempotent. */

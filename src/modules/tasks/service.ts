@@ -7,7 +7,7 @@ import type { Db } from '../../db/connection'
 import { budgetedPages, cappedCount, countedPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, listedColumns, storedBytes } from '../../db/paging'
 import { insertStatements, prepared } from '../../db/prepared'
 import { tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schema'
-import { AppError } from '../../errors'
+import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
 import { jsonBytes, MAX_FREE_FORM_JSON_BYTES } from '../../json-limits'
 import { agentByRef, usableAgentForWrite, visibleAgent } from '../agents/access'
@@ -77,10 +77,6 @@ export function toPublicTask(row: Omit<Task, 'contentBytes'>): PublicTask {
   }
 }
 
-function invalid(field: string, message: string): AppError {
-  return new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field, message }] })
-}
-
 /**
  * The assignee: `assignedTo` (or its alias `assignTo`). An agent must be an active agent of the
  * organization that the caller can see; a user must be a member of the organization. Other
@@ -89,7 +85,7 @@ function invalid(field: string, message: string): AppError {
 async function resolveAssignee(ctx: Ctx, p: Caller, input: TaskInput): Promise<Pick<Task, 'assignedTo' | 'assigneeType'> | undefined> {
   const to = input.assignedTo !== undefined ? input.assignedTo : input.assignTo
   if (to === undefined) {
-    if (input.assigneeType !== undefined) throw invalid('assigneeType', 'assigneeType can only be sent together with assignedTo')
+    if (input.assigneeType !== undefined) throw invalidField('assigneeType', 'assigneeType can only be sent together with assignedTo')
     return undefined
   }
   const value = to?.trim() || null
@@ -101,10 +97,10 @@ async function resolveAssignee(ctx: Ctx, p: Caller, input: TaskInput): Promise<P
   if (type === 'agent') {
     // By id or, with assigneeType "agent", by slug; the task keeps the id.
     const a = await usableAgentForWrite(ctx.db, p, value)
-    if (!a) throw invalid('assignedTo', `assignedTo must be an active agent of your organization; not found: ${value.slice(0, 100)}`)
+    if (!a) throw invalidField('assignedTo', `assignedTo must be an active agent of your organization; not found: ${value.slice(0, 100)}`)
     return { assignedTo: a.id, assigneeType: type }
   } else if (type === 'user') {
-    if ((await roleIn(ctx.db, p.organizationId, value)) === undefined) throw invalid('assignedTo', `assignedTo must be a user of your organization; not found: ${value}`)
+    if ((await roleIn(ctx.db, p.organizationId, value)) === undefined) throw invalidField('assignedTo', `assignedTo must be a user of your organization; not found: ${value}`)
   }
   return { assignedTo: value, assigneeType: type }
 }
@@ -118,13 +114,13 @@ async function assertAssigneeSees(ctx: Ctx, organizationId: string, task: Pick<T
   if (task.assigneeType !== 'user' || task.assignedTo === null || task.spaceId === null) return
   const role = await roleIn(ctx.db, organizationId, task.assignedTo)
   if (role !== undefined && canSeeTask({ organizationId, userId: task.assignedTo, role }, { organizationId, spaceId: task.spaceId }, await spaceAccessForWrite(ctx.db, task.spaceId))) return
-  throw invalid('assignedTo', `assignedTo: ${task.assignedTo} cannot see the task's space ${task.spaceId}, so the task would never reach them; assign someone who can, or choose another space`)
+  throw invalidField('assignedTo', `assignedTo: ${task.assignedTo} cannot see the task's space ${task.spaceId}, so the task would never reach them; assign someone who can, or choose another space`)
 }
 
 /** A space of the caller's organization, not archived, that the caller can see, by id or slug: its id (in writeTx). */
 async function checkSpace(ctx: Ctx, p: Caller, ref: string): Promise<string> {
   const s = await usableSpaceForWrite(ctx.db, p, ref)
-  if (!s) throw invalid('spaceId', `spaceId must be an active space of your organization (its id or slug); not found: ${ref.slice(0, 100)}`)
+  if (!s) throw invalidField('spaceId', `spaceId must be an active space of your organization (its id or slug); not found: ${ref.slice(0, 100)}`)
   return s.id
 }
 
@@ -151,7 +147,7 @@ async function columns(ctx: Ctx, p: Caller, input: TaskInput, current?: Task): P
   const out: Partial<Task> = {}
   if (input.title !== undefined) {
     const title = input.title.trim()
-    if (!title) throw invalid('title', 'title is required: a string of 1-500 characters, not only spaces')
+    if (!title) throw invalidField('title', 'title is required: a string of 1-500 characters, not only spaces')
     out.title = title
   }
   if (input.description !== undefined) out.description = input.description
@@ -162,16 +158,16 @@ async function columns(ctx: Ctx, p: Caller, input: TaskInput, current?: Task): P
   }
   if (input.dueDate !== undefined) {
     const at = input.dueDate === null ? null : parseInstant(input.dueDate)
-    if (input.dueDate !== null && at === null) throw invalid('dueDate', 'dueDate must be an ISO-8601 date-time such as 2026-12-31T17:00:00Z, or null')
-    if (at !== null && !inInstantRange(at)) throw invalid('dueDate', `dueDate must be ${INSTANT_RANGE}`)
+    if (input.dueDate !== null && at === null) throw invalidField('dueDate', 'dueDate must be an ISO-8601 date-time such as 2026-12-31T17:00:00Z, or null')
+    if (at !== null && !inInstantRange(at)) throw invalidField('dueDate', `dueDate must be ${INSTANT_RANGE}`)
     out.dueDate = at === null ? null : new Date(at)
   }
   if (input.metadata !== undefined) {
     const m = input.metadata
-    if (m === null || typeof m !== 'object' || Array.isArray(m)) throw invalid('metadata', 'metadata must be a JSON object')
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) throw invalidField('metadata', 'metadata must be a JSON object')
     // Stored and sent back on every list: kept small (nesting is already capped for the whole body).
     const bytes = jsonBytes(m)
-    if (bytes > MAX_FREE_FORM_JSON_BYTES) throw invalid('metadata', `metadata must be at most ${MAX_FREE_FORM_JSON_BYTES / 1024} KiB as JSON (got ${bytes} bytes)`)
+    if (bytes > MAX_FREE_FORM_JSON_BYTES) throw invalidField('metadata', `metadata must be at most ${MAX_FREE_FORM_JSON_BYTES / 1024} KiB as JSON (got ${bytes} bytes)`)
     out.metadata = m as Record<string, unknown>
   }
   return out
@@ -319,7 +315,7 @@ async function updateTaskNow(ctx: Ctx, id: string, input: TaskInput): Promise<Pu
   }
   const now = new Date(ctx.clock.now())
   if (input.status !== undefined) {
-    if (!(TASK_STATUSES as readonly string[]).includes(input.status)) throw invalid('status', 'Invalid status. Must be: pending, in_progress, completed, cancelled')
+    if (!(TASK_STATUSES as readonly string[]).includes(input.status)) throw invalidField('status', 'Invalid status. Must be: pending, in_progress, completed, cancelled')
     fields.status = input.status
     if (input.status === 'completed') fields.completedAt = current.status === 'completed' ? current.completedAt : now
     else fields.completedAt = null
