@@ -78,6 +78,8 @@ export function consoleKit(deps: ConsoleDeps) {
   const secureCookie = (request: Request) => publicHttps || isHttps(request)
   const cookieName = (request: Request) => (secureCookie(request) ? SECURE_COOKIE : COOKIE)
 
+  const signedInOf = new WeakMap<Request, Promise<SignedIn | null>>()
+
   return {
     isHttps,
     engine,
@@ -89,9 +91,15 @@ export function consoleKit(deps: ConsoleDeps) {
     /** The session secret the request carries (the cookie of its transport), or null. */
     sessionSecret: (request: Request) => readCookie(request, cookieName(request)),
 
-    /** The signed-in person of a request, or null (no cookie, expired, signed out, no longer a member). */
-    async signedIn(request: Request): Promise<SignedIn | null> {
-      return resolveSession(services, readCookie(request, cookieName(request)))
+    /**
+     * The signed-in person of a request, or null (no cookie, expired, signed out, no longer a
+     * member). Read once per request: the console's check of a form's organization (index.ts) and
+     * the route both ask, and each asking was a session read.
+     */
+    signedIn(request: Request): Promise<SignedIn | null> {
+      let who = signedInOf.get(request)
+      if (who === undefined) signedInOf.set(request, (who = resolveSession(services, readCookie(request, cookieName(request)))))
+      return who
     },
 
     /** A 303 to the sign-in page that comes back to this request's path afterwards. */
