@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm'
 import { recordAudit, type AuditInput } from '../../audit/log'
 import { withTx, type Ctx } from '../../context'
 import { dbTime } from '../../db/schema'
+import { revocable } from './service'
 
 /**
  * A compromised creator's tokens. Its own module (not ./revocation.ts, which ends CLI sessions):
@@ -42,7 +43,7 @@ async function revokeCreatedByNow(ctx: Ctx, roots: readonly string[], opts: Para
         SELECT p.id FROM personal_access_tokens p JOIN created c ON p.created_by_token_id = c.id
       )
       SELECT id FROM created
-    ) AND (revoked_at IS NULL OR (revoked_reason = 'rotated' AND revoked_at > ${dbTime(now)}))
+    ) AND ${revocable(now)}
     RETURNING id, created_by_token_id AS createdBy`)
   const revoked = rows.map(([id, createdBy]) => ({ id, createdBy }))
   for (const r of revoked) {

@@ -1,8 +1,8 @@
-import { and, eq, gt, isNull, or, sql } from 'drizzle-orm'
-import { recordAudit, type AuditInput } from '../../audit/log'
-import { withTx, type Ctx } from '../../context'
-import { dbTime, personalAccessTokens, sessions } from '../../db/schema'
+import { and, eq } from 'drizzle-orm'
+import type { Ctx } from '../../context'
+import { personalAccessTokens, sessions } from '../../db/schema'
 import { revokeCliSessionsOfMember } from '../cli-auth/service'
+import { revocable } from './service'
 
 /** Revocations that take other tokens along: a member leaving (and, in ./created-by.ts, a compromised creator). */
 
@@ -23,7 +23,7 @@ export async function revokeTokensOfMember(ctx: Ctx, userId: string, organizatio
   const rows = await ctx.db
     .update(t)
     .set({ revokedAt: new Date(now), revokedBy: by, revokedReason: 'membership_removed' })
-    .where(and(eq(t.userId, userId), eq(t.organizationId, organizationId), or(isNull(t.revokedAt), and(eq(t.revokedReason, 'rotated'), gt(t.revokedAt, new Date(now))))))
+    .where(and(eq(t.userId, userId), eq(t.organizationId, organizationId), revocable(now)))
     .returning({ id: t.id })
     .all()
   return rows.map((r) => r.id)
