@@ -18,6 +18,7 @@ import sqlite14 from '../../drizzle/sqlite/0014_chats_default_assistant.sql' wit
 import sqlite15 from '../../drizzle/sqlite/0015_executions_seq_after_rebuild.sql' with { type: 'text' }
 import sqlite16 from '../../drizzle/sqlite/0016_execution_retention_idx.sql' with { type: 'text' }
 import sqlite17 from '../../drizzle/sqlite/0017_content_bytes.sql' with { type: 'text' }
+import sqlite18 from '../../drizzle/sqlite/0018_execution_token.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
 import pg1 from '../../drizzle/pg/0001_execution_waiting_idx.sql' with { type: 'text' }
@@ -25,6 +26,7 @@ import pg2 from '../../drizzle/pg/0002_agents_version_trigger.sql' with { type: 
 import pg3 from '../../drizzle/pg/0003_chats_default_assistant.sql' with { type: 'text' }
 import pg4 from '../../drizzle/pg/0004_execution_retention_idx.sql' with { type: 'text' }
 import pg5 from '../../drizzle/pg/0005_content_bytes.sql' with { type: 'text' }
+import pg6 from '../../drizzle/pg/0006_execution_token.sql' with { type: 'text' }
 
 export const sqliteMigrations = {
   journal: sqliteJournal,
@@ -47,6 +49,7 @@ export const sqliteMigrations = {
     "0015_executions_seq_after_rebuild": sqlite15,
     "0016_execution_retention_idx": sqlite16,
     "0017_content_bytes": sqlite17,
+    "0018_execution_token": sqlite18,
   } as Record<string, string>,
 }
 
@@ -59,5 +62,6 @@ export const pgMigrations = {
     "0003_chats_default_assistant": pg3,
     "0004_execution_retention_idx": pg4,
     "0005_content_bytes": pg5,
+    "0006_execution_token": pg6,
   } as Record<string, string>,
 }

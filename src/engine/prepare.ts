@@ -30,6 +30,8 @@ export interface JobInput {
   spaceId?: string | null
   message: string
   userId: string
+  /** The token whose request starts it (`Principal.tokenId`), if any; a delegated child: its parent's. */
+  tokenId?: string | null
   sessionId?: string
   chatId?: string
   parentExecutionId?: string | null
@@ -76,6 +78,7 @@ export async function createJob(deps: { db: Db; clock: Clock; instanceId: string
     id: newId('exec'),
     organizationId: input.agent.organizationId,
     userId: input.userId,
+    tokenId: input.tokenId ?? null,
     agentId: storedAgentId(input.agent),
     agentName: input.agent.name,
     agentVisibility: input.agent.visibility,

@@ -133,6 +133,8 @@ export class Engine {
       spaceId: input.spaceId,
       message: input.message,
       userId: input.userId,
+      // A delegation (no token of its own) runs for the token that started its parent.
+      tokenId: input.tokenId !== undefined ? input.tokenId : (parent?.tokenId ?? null),
       sessionId: input.sessionId,
       chatId: input.chatId,
       parentExecutionId: parent?.id ?? null,

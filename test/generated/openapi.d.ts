@@ -627,7 +627,7 @@ export interface paths {
         put?: never;
         /**
          * Report leaked tokens
-         * @description No authentication. Send tokens found where they should not be (a public repository, a paste, a log); each one that is a real token is revoked at once and the event is recorded in its organization's audit log (source `leak_report`). The answer is always 202 with the number of strings received, whether or not any matched: the endpoint is not an oracle for guessing tokens. Strict per-IP rate limit (TEAMDAY_LEAK_REPORT_RATE_LIMIT, default 10/60s).
+         * @description No authentication. Send tokens found where they should not be (a public repository, a paste, a log); each one that is a real token is revoked at once, with the tokens it created, and the event is recorded in its organization's audit log (source `leak_report`); runs it started that are still queued or running are cancelled. The answer is always 202 with the number of strings received, whether or not any matched: the endpoint is not an oracle for guessing tokens. Strict per-IP rate limit (TEAMDAY_LEAK_REPORT_RATE_LIMIT, default 10/60s).
          *
          *     How secret scanners recognise TeamDay tokens: `td_` followed by 43 base62 characters, matched by `\btd_[A-Za-z0-9]{43}\b`. The last 6 characters are a checksum of the 37 before them: CRC32 (IEEE) of characters 4-40 of the token (the 37 random characters after `td_`), written in base62 (alphabet 0-9A-Za-z) as 6 digits, most significant first, zero-padded. A match whose checksum fails is not a TeamDay token.
          */

@@ -434,6 +434,12 @@ export const executions = pgTable('executions', {
   seq: integer('seq').generatedByDefaultAsIdentity(),
   /** The bytes of its large columns (src/db/schema/shared.ts, contentBytes): what a list's page of it sizes. */
   contentBytes: integer('content_bytes').notNull().generatedAlwaysAs(contentBytes('executions', 'pg')),
+  /**
+   * The token whose request started it (a personal access token's id, or a CLI sign-in's:
+   * `Principal.tokenId`); a delegated child has its root's; null from the console. A leak report
+   * of that token cancels its runs still under way (src/modules/executions/leaked.ts).
+   */
+  tokenId: text('token_id'),
 }, (t) => [
   // The execution list, newest first, unfiltered and by each filter (the parent index also
   // serves delegation trees).
@@ -448,6 +454,7 @@ export const executions = pgTable('executions', {
   index('executions_org_user_chat_idx').on(t.organizationId, t.userId, t.chatId, t.delegated, t.createdAt, t.id),
   index('executions_status_idx').on(t.status),
   index('executions_lease_idx').on(t.status, t.leaseExpiresAt),
+  index('executions_token_idx').on(t.tokenId, t.status),
   // Retention (src/housekeeping/): the finished top-level runs that ended before a cut-off
   // (root_execution_id IS NULL, by completed_at), and the members of one delegation tree.
   index('executions_root_completed_idx').on(t.rootExecutionId, t.completedAt),

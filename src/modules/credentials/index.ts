@@ -41,7 +41,7 @@ export function credentialsModule(config: Pick<Config, 'leakReportRateLimit'>, l
       },
       detail: {
         summary: 'Report leaked tokens',
-        description: `No authentication. Send tokens found where they should not be (a public repository, a paste, a log); each one that is a real token is revoked at once and the event is recorded in its organization's audit log (source \`leak_report\`). The answer is always 202 with the number of strings received, whether or not any matched: the endpoint is not an oracle for guessing tokens. Strict per-IP rate limit (TEAMDAY_LEAK_REPORT_RATE_LIMIT, default 10/60s).\n\n${SCANNER_DOC}`,
+        description: `No authentication. Send tokens found where they should not be (a public repository, a paste, a log); each one that is a real token is revoked at once, with the tokens it created, and the event is recorded in its organization's audit log (source \`leak_report\`); runs it started that are still queued or running are cancelled. The answer is always 202 with the number of strings received, whether or not any matched: the endpoint is not an oracle for guessing tokens. Strict per-IP rate limit (TEAMDAY_LEAK_REPORT_RATE_LIMIT, default 10/60s).\n\n${SCANNER_DOC}`,
         security: [],
       },
     },

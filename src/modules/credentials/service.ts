@@ -5,6 +5,7 @@ import type { Ctx } from '../../context'
 import { revokeLeakedCliToken } from '../cli-auth/service'
 import { revokeCreatedBy } from '../tokens/created-by'
 import { revokeById } from '../tokens/service'
+import { cancelRunsOfLeakedTokens } from '../executions/leaked'
 
 /** Tokens looked up between two turns of the event loop. */
 const LOOKUPS_PER_TURN = 20
@@ -36,6 +37,7 @@ export async function reportLeakedCredentials(ctx: Ctx, credentials: readonly st
       if (session) {
         const audit = { organizationId: session.organizationId, source: 'leak_report' as const, actor: null }
         const cascaded = await revokeCreatedBy(ctx, [session.id], { cause: 'leak_report', by: 'leak_report', audit })
+        await cancelRunsOfLeakedTokens(ctx, [session.id, ...cascaded], 'leak_report')
         if (cascaded.length) ctx.log.warn('token_leak_reported', { cliSessionId: session.id, createdTokensRevoked: cascaded.length, requestId: ctx.requestId })
       }
       continue
@@ -49,6 +51,9 @@ export async function reportLeakedCredentials(ctx: Ctx, credentials: readonly st
     const audit = { organizationId: row.organizationId, source: 'leak_report' as const, actor: null }
     // Also when the token was already revoked: it may have created tokens while it worked.
     const cascaded = await revokeCreatedBy(ctx, [row.id], { cause: 'leak_report', by: 'leak_report', audit })
+    // Runs it (or a token it made) started and that are still under way stop too, also when it
+    // was revoked before (a run started before a plain revocation may still be going).
+    await cancelRunsOfLeakedTokens(ctx, [row.id, ...cascaded], 'leak_report')
     // A report that changes nothing (a token revoked before, nothing made through it) is not
     // recorded again: anyone may repeat one, and the audit log would fill with them.
     if (!revoked && cascaded.length === 0) continue

@@ -105,6 +105,7 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string |
       space,
       message: input.message,
       userId: p.userId,
+      tokenId: p.tokenId,
       sessionId: input.sessionId,
       chatId: input.chatId,
       parent,

@@ -7,6 +7,7 @@ import { prepared } from '../../db/prepared'
 import { AppError } from '../../errors'
 import { assertMayManage, scopesForNewToken } from './access'
 import { revokeCreatedBy } from './created-by'
+import { cancelRunsOfLeakedTokens } from '../executions/leaked'
 import { revokeCliSessionById } from '../cli-auth/service'
 import { createToken, findTokenById, findVisible, revocable, revokeById, toPublicToken, type CreateTokenInput, type PublicToken } from './service'
 import { DAY_MS, MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, resolveExpiry } from './validation'
@@ -77,6 +78,7 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
     const { revoked, members } = await revokeFamily(ctx, family, principal.userId)
     // Any member may have been used by whoever held the leaked secret: what they created goes too.
     const cascaded = await revokeCreatedBy(ctx, members, { cause: 'family_reuse', by: principal.userId })
+    await cancelRunsOfLeakedTokens(ctx, [...members, ...cascaded], 'family_reuse')
     await recordAudit(ctx, {
       type: 'token.family_revoked',
       tokenId: old.id,

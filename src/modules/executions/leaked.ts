@@ -1,0 +1,51 @@
+import { and, inArray } from 'drizzle-orm'
+import type { Ctx } from '../../context'
+import { executions } from '../../db/schema'
+import { ACTIVE, addLog, finishExecution } from '../../engine/store'
+
+/** Why a leak ends a run: what the token's revocation was (a leak report, a rotation reused, a CLI code polled twice). */
+export type LeakCause = 'leak_report' | 'family_reuse' | 'code_reused'
+
+const WHY: Record<LeakCause, string> = {
+  leak_report: 'was reported leaked',
+  family_reuse: 'was revoked for reuse of its rotated secret',
+  code_reused: "came from a sign-in whose code was polled twice",
+}
+
+/**
+ * Cancels the runs still under way (queued or running, delegated children included: they carry
+ * their root's token) that were started with one of `tokenIds` (PAT ids or CLI sign-in ids,
+ * `executions.token_id`), now that those are taken for leaked: whoever held the secret may have
+ * started them, and a run goes on spending the organization's model budget and reading its
+ * spaces' secrets after the token stopped. Only the row is written, as a cancel through another
+ * instance is: the instance running or queueing each one aborts it within a second
+ * (src/engine/runner.ts, `tick`). A plain revocation (DELETE, `tokens revoke self` at the end of a
+ * CI job, a rotation, a member's removal) leaves runs alone.
+ */
+export async function cancelRunsOfLeakedTokens(ctx: Ctx, tokenIds: readonly string[], cause: LeakCause): Promise<string[]> {
+  if (tokenIds.length === 0) return []
+  const x = executions
+  const rows = await ctx.db
+    .select({ id: x.id, organizationId: x.organizationId, agentId: x.agentId, status: x.status, startedAt: x.startedAt, tokenId: x.tokenId })
+    .from(x)
+    .where(and(inArray(x.tokenId, [...tokenIds]), inArray(x.status, ACTIVE)))
+    .all()
+  const now = ctx.clock.now()
+  const cancelled: string[] = []
+  for (const row of rows) {
+    const startedAt = row.startedAt?.getTime()
+    const done = await finishExecution(ctx.db, row.id, {
+      status: 'cancelled',
+      error: `Cancelled: the token that started it (${row.tokenId}) ${WHY[cause]}.`,
+      completedAt: new Date(now),
+      updatedAt: new Date(now),
+      executionTime: startedAt !== undefined ? Math.max(0, now - startedAt) : null,
+    })
+    // Ended meanwhile: that end stands.
+    if (!done) continue
+    await addLog(ctx.db, row.id, now, 'warn', 'cancelled', { reason: cause, tokenId: row.tokenId })
+    ctx.log.warn('execution_cancelled', { executionId: row.id, agentId: row.agentId, organizationId: row.organizationId, was: row.status, reason: cause, tokenId: row.tokenId, requestId: ctx.requestId })
+    cancelled.push(row.id)
+  }
+  return cancelled
+}

@@ -1,0 +1,110 @@
+// Runs started with a token that leaked stop with it: a leak report (or a rotation's reuse, which
+// means the same) cancels the runs the token started that are still queued or running, delegated
+// children included; a plain revocation leaves runs alone (a CI job revokes its own token at its
+// end), and another token's runs go on.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { agents } from '../src/db/schema'
+import { newId } from '../src/ids'
+import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
+import { startProviderDouble, type ProviderDouble } from './helpers/providers'
+import { until } from './helpers/scripted-provider'
+
+let double: ProviderDouble
+beforeAll(() => {
+  double = startProviderDouble()
+})
+afterAll(() => double.stop())
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+let ip = 0
+const nextIp = () => `198.51.100.${++ip}`
+
+async function agent(t: TestApp, owner: Actor, o: Partial<typeof agents.$inferInsert> = {}) {
+  const now = new Date(t.clock.now())
+  return await t.db
+    .insert(agents)
+    .values({ id: newId('char'), organizationId: owner.organizationId, userId: owner.userId, name: 'Agent', slug: `a-${Math.random()}`, visibility: 'organization', createdAt: now, updatedAt: now, ...o })
+    .returning()
+    .get()
+}
+
+const app = () => makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', maxConcurrentExecutions: 2 } })
+const start = async (t: TestApp, token: string, agentId: string, message: string) => {
+  const r = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token, body: { message, async: true } })
+  expect(r.status).toBe(202)
+  return r.body.executionId as string
+}
+
+describe('runs of a leaked token', () => {
+  test('a leak report cancels its running and queued runs (and their delegated children) within a second; another token of the same person keeps its run', async () => {
+    const t = await app()
+    const a = await makeActor(t, { role: 'admin' })
+    const leaked = await makeToken(t, a)
+    const other = await makeToken(t, a)
+    const child = await agent(t, a)
+    const root = await agent(t, a, { subagentIds: [child.id] })
+    const show = async (id: string) => (await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })).body.execution
+
+    const tree = await start(t, leaked.token, root.id, `DELEGATE ${child.id} SLOW`)
+    let kid: any
+    await until(async () => {
+      kid = (await t.req('GET', `/api/v1/executions?parentExecutionId=${tree}`, { token: a.token })).body[0]
+      return kid?.status === 'running'
+    })
+    const kept = await start(t, other.token, root.id, 'HANG')
+    await until(async () => (await show(kept)).status === 'running')
+    const queued = await start(t, leaked.token, root.id, 'HANG')
+    expect((await show(queued)).status).toBe('pending')
+
+    const abortedBefore = double.aborted
+    const began = Date.now()
+    const report = await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [leaked.token] }, ip: nextIp() })
+    expect(report.status).toBe(202)
+    for (const id of [tree, kid.id, queued]) {
+      expect(await show(id)).toMatchObject({ status: 'cancelled', error: expect.stringContaining(`token that started it (${leaked.id}) was reported leaked`) })
+    }
+    // The instance running them aborts their model calls on its next check (every 250 ms).
+    // (The root waits on its child's answer: the child's is the one model call under way.)
+    await until(() => double.aborted > abortedBefore && t.rt.engine.runningCount === 1 && t.rt.engine.queued === 0, 2000)
+    expect(Date.now() - began).toBeLessThan(1500)
+    // Their log says why; the other token's run goes on.
+    const log = (await t.req('GET', `/api/v1/executions/${tree}/logs`, { token: a.token })).body
+    expect(JSON.stringify(log)).toContain('leak_report')
+    expect((await show(kept)).status).toBe('running')
+    await t.req('POST', `/api/v1/executions/${kept}/cancel`, { token: a.token })
+    await t.rt.engine.shutdown(0)
+  })
+
+  test('a plain revocation (DELETE, tokens/self) leaves the runs it started running', async () => {
+    const t = await app()
+    const a = await makeActor(t, { role: 'admin' })
+    const job = await makeToken(t, a)
+    const ag = await agent(t, a)
+    const run = await start(t, job.token, ag.id, 'HANG')
+    await until(async () => (await t.req('GET', `/api/v1/executions/${run}`, { token: a.token })).body.execution.status === 'running')
+    expect((await t.req('DELETE', '/api/v1/tokens/self', { token: job.token })).status).toBe(200)
+    await sleep(600)
+    expect((await t.req('GET', `/api/v1/executions/${run}`, { token: a.token })).body.execution.status).toBe('running')
+    await t.req('POST', `/api/v1/executions/${run}/cancel`, { token: a.token })
+    await t.rt.engine.shutdown(0)
+  })
+
+  test("reuse of a rotated token's secret cancels the runs of its whole family", async () => {
+    const t = await app()
+    const a = await makeActor(t, { role: 'admin' })
+    const first = await makeToken(t, a)
+    const ag = await agent(t, a)
+    const rotated = await t.req('POST', `/api/v1/tokens/${first.id}/rotate`, { token: first.token, body: {} })
+    expect(rotated.status).toBe(201)
+    const run = await start(t, rotated.body.token, ag.id, 'HANG')
+    await until(async () => (await t.req('GET', `/api/v1/executions/${run}`, { token: a.token })).body.execution.status === 'running')
+    // Minutes later, the first secret is rotated again: someone else holds it.
+    t.clock.advance(5 * 60_000)
+    const reuse = await t.req('POST', `/api/v1/tokens/${first.id}/rotate`, { token: a.token, body: {} })
+    expect(reuse.status).toBe(409)
+    expect(reuse.body.code).toBe('token_reuse_detected')
+    expect((await t.req('GET', `/api/v1/executions/${run}`, { token: a.token })).body.execution).toMatchObject({ status: 'cancelled', error: expect.stringContaining('reuse of its rotated secret') })
+    await until(() => t.rt.engine.runningCount === 0, 2000)
+    await t.rt.engine.shutdown(0)
+  })
+})
