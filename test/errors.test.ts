@@ -106,6 +106,22 @@ describe('request ids', () => {
     expect(err.headers.get('x-request-id')).toMatch(/^req_[A-Za-z0-9]+$/)
     expect(err.text).not.toContain(leaked.token)
   })
+
+  test('nor without its td_ prefix, alone or inside a longer id; ids that only look alike are kept', async () => {
+    const leaked = await makeActor(t, { role: 'member' })
+    const body = leaked.token.slice('td_'.length)
+    for (const id of [body, `ci-${body}`, `x${body}`, `${body}.7`]) {
+      const res = await t.req('GET', '/api/v1/tokens', { token: admin.token, headers: { 'x-request-id': id } })
+      expect(res.status).toBe(200)
+      expect(res.headers.get('x-request-id')).toMatch(/^req_[A-Za-z0-9]+$/)
+    }
+    // 43 base62 characters whose last 6 are not the checksum of the 37 before: an id like any other.
+    const lookalike = body.slice(0, 37) + (body.endsWith('000000') ? '111111' : '000000')
+    for (const id of [lookalike, 'A'.repeat(64), `build-${'7'.repeat(50)}`]) {
+      const res = await t.req('GET', '/api/v1/tokens', { token: admin.token, headers: { 'x-request-id': id } })
+      expect(res.headers.get('x-request-id')).toBe(id)
+    }
+  })
 })
 
 describe('malformed JSON → 400 invalid_json', () => {

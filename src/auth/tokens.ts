@@ -41,6 +41,21 @@ export function generateToken(prefix: SecretPrefix = TOKEN_PREFIX): string {
   return prefix + random + checksum(random)
 }
 
+/**
+ * Whether `s` holds a secret's 43 characters without its prefix (a token's body: 37 base62 then
+ * their checksum), anywhere in a run of base62 characters. A random string of that shape passes
+ * the checksum once in 62⁶ (5.7·10¹⁰), so what passes is a secret cut off its `td_`.
+ */
+export function holdsTokenBody(s: string): boolean {
+  for (const run of s.match(BASE62_RUN) ?? []) {
+    for (let i = 0; i + TOKEN_BODY_LENGTH <= run.length; i++) {
+      if (checksum(run.slice(i, i + TOKEN_RANDOM_LENGTH)) === run.slice(i + TOKEN_RANDOM_LENGTH, i + TOKEN_BODY_LENGTH)) return true
+    }
+  }
+  return false
+}
+const BASE62_RUN = /[A-Za-z0-9]{43,}/g
+
 export type TokenFormatProblem =
   | 'missing_prefix'
   | 'wrong_length'

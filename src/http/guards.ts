@@ -3,7 +3,7 @@ import { AppError } from '../errors'
 import { pathStart } from './url-path'
 import { newId } from '../ids'
 import { abortedBody } from './body'
-import { redactTokens } from '../auth/tokens'
+import { holdsTokenBody, redactTokens } from '../auth/tokens'
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/
 /** Longest URL (path and query) answered: longer ones get 414 (see "Request limits" in the README). */
@@ -22,9 +22,10 @@ export function requestGuards(config: Pick<Config, 'maxBodyBytes'>) {
     /** The headers every answer carries, refusals included. */
     head({ request, set }: Context): void {
       const incoming = request.headers.get('x-request-id')
-      // A token sent as the id (pasted into the wrong header) is not kept: the id is echoed in
-      // the response and stored in audit events, where a token's plaintext never goes.
-      set.headers['x-request-id'] = incoming && REQUEST_ID.test(incoming) && redactTokens(incoming) === incoming ? incoming : newId('req')
+      // A token sent as the id (pasted into the wrong header), with its prefix or without, is not
+      // kept: the id is echoed in the response and written to the log and to audit events, where a
+      // token's plaintext never goes.
+      set.headers['x-request-id'] = incoming && REQUEST_ID.test(incoming) && redactTokens(incoming) === incoming && !holdsTokenBody(incoming) ? incoming : newId('req')
       set.headers['x-content-type-options'] = 'nosniff'
       // API answers hold tokens and private data: never stored by a cache on the way.
       if (request.url.includes('/api/')) set.headers['cache-control'] = 'no-store'
