@@ -194,7 +194,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     // The /api/v1 resources: each module's prefix starts with API_V1 (src/http/context.ts).
     .use(tokensModule(api))
     .use(agentsModule(api))
-    .use(executionsModule(rt.engine, api, rt.config.compression))
+    .use(executionsModule(rt.engine, rt.revocations, api, rt.config.compression))
     .use(chatsModule(api))
     .use(spacesModule(api))
     .use(organizationsModule(api))

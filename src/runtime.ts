@@ -17,6 +17,7 @@ import { createLogger, resolveLogFormat, type Logger } from './logger'
 import { newId } from './ids'
 import { Metrics } from './metrics/recorder'
 import { RateLimiter } from './ratelimit/limiter'
+import { RevocationWatch } from './auth/revocation-watch'
 import { PgRateLimitStore } from './ratelimit/pg-store'
 import type { RateLimitStore } from './ratelimit/store'
 
@@ -30,6 +31,8 @@ export interface Runtime extends Services {
   connection: SqliteConnection | PgConnection
   engine: Engine
   limiter: RateLimiter
+  /** Ends requests still open when their token is revoked (src/auth/revocation-watch.ts). */
+  revocations: RevocationWatch
   /** Where the encryption key came from (env, file, created, ephemeral). */
   keySource: KeySource
   migrationsApplied: number
@@ -90,7 +93,9 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       (require('./db/pg') as typeof import('./db/pg')).openPostgres(config.dbPath, { pool: config.dbPool, statementTimeoutMs: config.dbStatementTimeoutMs, schema: opts.pgSchema, idleTimeoutS: opts.pgIdleTimeoutS })
     : // One that may create the database still leaves another application's file alone.
       openDatabase(config.dbPath, { rowCache: config.cache, create: opts.create, check: mayCreate ? refuseForeignTables : undefined })
+  let revocations: RevocationWatch | undefined
   const close = async () => {
+    revocations?.stop()
     await connection.close()
   }
   try {
@@ -112,7 +117,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     // PostgreSQL: counters every instance shares; SQLite: one process, counted in memory.
     const store = opts.rateLimitStore ?? (connection.dialect === 'pg' ? new PgRateLimitStore(connection, box) : undefined)
     const limiter = new RateLimiter({ config, clock, log }, store)
-    return { ...services, connection, engine, limiter, keySource: source, migrationsApplied: applied,
+    revocations = new RevocationWatch({ db: connection.db, clock, log })
+    return { ...services, connection, engine, limiter, revocations, keySource: source, migrationsApplied: applied,
       migrationNames: names,
       metrics,
       checkDatabase: async () => connection.ping(),

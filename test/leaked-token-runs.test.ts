@@ -107,4 +107,65 @@ describe('runs of a leaked token', () => {
     await until(() => t.rt.engine.runningCount === 0, 2000)
     await t.rt.engine.shutdown(0)
   })
+
+  test('a request still open when its token is revoked ends within about a second: a stream with an error event, a synchronous execute with 401; the runs go on', async () => {
+    const t = await app()
+    const a = await makeActor(t, { role: 'admin' })
+    const streamer = await makeToken(t, a)
+    const waiter = await makeToken(t, a)
+    const ag = await agent(t, a)
+    const res = await t.app.handle(
+      new Request(`http://localhost/api/v1/agents/${ag.id}/execute`, { method: 'POST', headers: { authorization: `Bearer ${streamer.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ message: 'HANG', stream: true }) }),
+    )
+    expect(res.status).toBe(200)
+    const reader = res.body!.getReader()
+    let text = ''
+    while (!text.includes('event: meta')) text += new TextDecoder().decode((await reader.read()).value)
+    const streamed = /"executionId":"(exec_\w+)"/.exec(text)![1]!
+    const waiting = t.req('POST', `/api/v1/agents/${ag.id}/execute`, { token: waiter.token, body: { message: 'HANG' } })
+    await until(() => t.rt.engine.runningCount === 2)
+    expect(t.rt.revocations.size).toBe(2)
+
+    const began = Date.now()
+    expect((await t.req('DELETE', `/api/v1/tokens/${streamer.id}`, { token: a.token })).status).toBe(200)
+    expect((await t.req('DELETE', `/api/v1/tokens/${waiter.id}`, { token: a.token })).status).toBe(200)
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) break
+      text += new TextDecoder().decode(value)
+    }
+    const waited = await waiting
+    expect(Date.now() - began).toBeLessThan(2000)
+    const last = text.trim().split('\n\n').at(-1)!
+    expect(last).toContain('event: error')
+    expect(last).toContain('"code":"token_revoked"')
+    expect(last).toContain(streamed)
+    expect(waited.status).toBe(401)
+    expect(waited.body.code).toBe('token_revoked')
+    const waitedId = waited.body.details.executionId
+    // Both runs go on (a plain revocation); nothing is watched any more.
+    for (const id of [streamed, waitedId]) expect((await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })).body.execution.status).toBe('running')
+    expect(t.rt.revocations.size).toBe(0)
+    await t.rt.engine.shutdown(0)
+  })
+
+  test('a stream that ends by itself, or whose client goes away, is no longer watched', async () => {
+    const t = await app()
+    const a = await makeActor(t, { role: 'admin' })
+    const ag = await agent(t, a)
+    const done = await t.app.handle(
+      new Request(`http://localhost/api/v1/agents/${ag.id}/execute`, { method: 'POST', headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ message: 'hello', stream: true }) }),
+    )
+    expect(await done.text()).toContain('event: result')
+    expect(t.rt.revocations.size).toBe(0)
+    const gone = await t.app.handle(
+      new Request(`http://localhost/api/v1/agents/${ag.id}/execute`, { method: 'POST', headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ message: 'HANG', stream: true }) }),
+    )
+    expect(t.rt.revocations.size).toBe(1)
+    await gone.body!.cancel()
+    expect(t.rt.revocations.size).toBe(0)
+    expect((await t.req('POST', '/api/v1/agents/' + ag.id + '/execute', { token: a.token, body: { message: 'hi' } })).status).toBe(200)
+    expect(t.rt.revocations.size).toBe(0)
+    await t.rt.engine.shutdown(0)
+  })
 })

@@ -1,5 +1,8 @@
 import { Elysia } from 'elysia'
 import type { Engine } from '../../engine/runner'
+import type { RevocationWatch } from '../../auth/revocation-watch'
+import type { Principal } from '../../auth/principal'
+import { AppError } from '../../errors'
 import { API_V1, type RouteKit } from '../../http/context'
 import type { Ctx } from '../../context'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
@@ -77,13 +80,20 @@ const executeErrors = { 409: 'ExecutionCancelled', 422: 'ModelNotServed', 501: '
 /** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
 export const executionsApiModels = { ...sharedModels, ...listModels, ...executionModels, ...executionErrorModels }
 
-export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay }: RouteKit, compression: boolean) {
+/** What a request still open when its token is revoked is told; its execution goes on. */
+function revokedWhileOpen(executionId: string) {
+  return new AppError('token_revoked', `Token revoked while this request was open: the request ends here. Execution ${executionId} goes on (cancel it, or read its result, with another token: /api/v1/executions/${executionId}).`, {
+    details: { executionId },
+  })
+}
+
+export function executionsModule(engine: Engine, revocations: RevocationWatch, { auth, ctx, withholdFromReplay }: RouteKit, compression: boolean) {
   /**
    * Both execute routes: an agent (`agentRef`, its id or slug) or the built-in default assistant
    * (null). Default: waits and answers the completed run; `async`: 202 at once; `stream` (or
    * Accept: text/event-stream): Server-Sent Events.
    */
-  const execute = async (c: Ctx, agentRef: string | null, body: typeof ExecuteBody.static, request: Request, set: { status?: number | string }) => {
+  const execute = async (principal: Principal, c: Ctx, agentRef: string | null, body: typeof ExecuteBody.static, request: Request, set: { status?: number | string }) => {
     const wantsStream = body.stream === true || (body.stream !== false && prefersEventStream(request.headers.get('accept')))
     if (body.async) {
       const { execution } = await startExecution(c, engine, agentRef, body)
@@ -99,16 +109,28 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
       // A stream cannot be stored for replay: a retry with the same Idempotency-Key gets
       // 409 naming this execution instead of running the agent again.
       withholdFromReplay(request, execution.id, 'stream')
-      return stream.response(execution) as any
+      // Revoking its token ends the stream (TeamDay: revoking "stops all API requests using that
+      // token"), with an `error` event; the run goes on, as when the client goes away.
+      const unwatch = revocations.watch(principal, () => {
+        const e = revokedWhileOpen(execution.id)
+        stream.fail({ message: e.message, code: e.code, executionId: execution.id, status: 'running' })
+      })
+      return stream.response(execution, unwatch) as any
     }
-    const row = await (await startExecution(c, engine, agentRef, body)).done
+    const { execution, done } = await startExecution(c, engine, agentRef, body)
+    // Waiting for the run: a revocation of the token meanwhile ends the wait with its 401.
+    let unwatch = () => {}
+    const revoked = new Promise<never>((_, reject) => {
+      unwatch = revocations.watch(principal, () => reject(revokedWhileOpen(execution.id)))
+    })
+    const row = await Promise.race([done, revoked]).finally(unwatch)
     if (row.status !== 'completed') throw failureError(row)
     return executeResult(row)
   }
   return new Elysia({ prefix: API_V1, tags: ['Executions'] })
     .use(auth)
     .model(executionsApiModels)
-    .post('/execute', ({ principal, body, request, set }) => execute(ctx(principal, request, set), null, body, request, set), {
+    .post('/execute', ({ principal, body, request, set }) => execute(principal, ctx(principal, request, set), null, body, request, set), {
       auth: 'agents:execute',
       body: ExecuteBody,
       response: { 200: 'ExecuteResult', 202: 'ExecuteAccepted', 404: 'ExecuteSpaceNotFound', ...bodyErrors, ...authErrors, ...executeErrors },
@@ -123,7 +145,7 @@ export function executionsModule(engine: Engine, { auth, ctx, withholdFromReplay
     })
     .post(
       '/agents/:id/execute',
-      ({ principal, params, body, request, set }) => execute(ctx(principal, request, set), params.id, body, request, set),
+      ({ principal, params, body, request, set }) => execute(principal, ctx(principal, request, set), params.id, body, request, set),
       {
         auth: 'agents:execute',
         params: AgentIdParams,

@@ -34,12 +34,21 @@ export function executeResult(r: Execution) {
 export function executionStream() {
   const early: EngineEvent[] = []
   let deliver: ((e: EngineEvent) => void) | null = null
+  /** Ends the stream with an `error` event of the server's own (its token revoked), once it is open. */
+  let endWith: ((data: Record<string, unknown>) => void) | null = null
+  let ended: (() => void) | undefined
   return {
     push(e: EngineEvent): void {
       if (deliver) deliver(e)
       else early.push(e)
     },
-    response(r0: Execution): Response {
+    /** An `error` event, then the end of the stream; the execution goes on (as when the client goes away). */
+    fail(data: Record<string, unknown>): void {
+      endWith?.(data)
+    },
+    /** `onEnd`: called once when the stream ends, however it ends. */
+    response(r0: Execution, onEnd?: () => void): Response {
+      ended = onEnd
       const enc = new TextEncoder()
       let heartbeat: ReturnType<typeof setInterval> | undefined
       const body = new ReadableStream<Uint8Array>({
@@ -58,10 +67,13 @@ export function executionStream() {
             if (!open) return
             clearInterval(heartbeat)
             deliver = () => {}
+            endWith = null
             open = false
             try {
               controller.close()
             } catch {}
+            ended?.()
+            ended = undefined
           }
           let index = 0
           let textOpen = false
@@ -70,6 +82,11 @@ export function executionStream() {
             textOpen = false
           }
           const toolIndex = new Map<string, number>()
+          endWith = (data) => {
+            endText()
+            event('error', data)
+            close()
+          }
           send(': stream open\n\n')
           event('meta', { executionId: r0.id, chatId: r0.chatId, sessionId: r0.sessionId, agentId: r0.agentId, model: r0.model })
           heartbeat = setInterval(() => send(': heartbeat\n\n'), HEARTBEAT_MS)
@@ -105,6 +122,9 @@ export function executionStream() {
           // The client went away: stop writing, keep the execution running (see above).
           clearInterval(heartbeat)
           deliver = () => {}
+          endWith = null
+          ended?.()
+          ended = undefined
         },
       })
       return new Response(body, {
