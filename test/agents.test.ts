@@ -108,6 +108,30 @@ describe('agents: the CLI flow', () => {
     expect(p.body.agent.systemPrompt).toBe('patched')
   })
 
+  test("characterDescription (TeamDay's `characters create --description`) is accepted as description; description wins when both are sent", async () => {
+    const a = await create(memberA, { name: 'Described', characterDescription: 'Finds SEO issues' })
+    expect(a.description).toBe('Finds SEO issues')
+    expect(a).not.toHaveProperty('characterDescription')
+    expect((await create(memberA, { name: 'Both described', characterDescription: 'alias', description: 'main' })).description).toBe('main')
+    const p = await t.req('PATCH', `/api/v1/agents/${a.id}`, { token: memberA.token, body: { characterDescription: 'patched' } })
+    expect(p.body.agent.description).toBe('patched')
+  })
+
+  test("TeamDay's hosted agent fields (skills, greeting, image, template) are 422 naming the field, with nothing created or changed; null and [] pass", async () => {
+    const before = (await t.req('GET', '/api/v1/agents?limit=200', { token: memberA.token })).body.total
+    for (const [field, value] of [['skillIds', ['seo-audit']], ['initialGreeting', 'Hi!'], ['image', 'https://example.com/a.png'], ['basedOnAgentId', 'char_x']] as const) {
+      const r = await t.req('POST', '/api/v1/agents', { token: memberA.token, body: { name: 'Hosted', [field]: value } })
+      expect(r.status).toBe(422)
+      expect(r.body.details[0].field).toBe(field)
+      expect(r.body.message).toContain('not')
+    }
+    expect((await t.req('GET', '/api/v1/agents?limit=200', { token: memberA.token })).body.total).toBe(before)
+    const a = await create(memberA, { name: 'Plain', skillIds: [], initialGreeting: null, image: null, basedOnAgentId: null })
+    const p = await t.req('PATCH', `/api/v1/agents/${a.id}`, { token: memberA.token, body: { name: 'Renamed', skillIds: ['x'] } })
+    expect(p.status).toBe(422)
+    expect((await t.req('GET', `/api/v1/agents/${a.id}`, { token: memberA.token })).body.agent.name).toBe('Plain')
+  })
+
   test('arrays round-trip exactly, are replaced whole, and clear with []', async () => {
     const lists = {
       tags: ['b', 'a', 'b'],

@@ -318,6 +318,20 @@ describe('tasks', () => {
     expect((await cli(['tasks', 'get', id])).code).toBe(4)
     expect((await cli(['tasks', 'create', '--title', 'x', '--metadata', 'nope'])).code).toBe(2)
   })
+
+  test("the assignee is --assign-to or --assigned-to on create, update and list (TeamDay's CLI spells it --assigned-to)", async () => {
+    const me = (await api('/api/v1/tokens/self')).token.userId
+    const a = await ok(['tasks', 'create', '--title', 'Spelled one way', '--assigned-to', me, '--json'])
+    expect(a.json.assignedTo).toBe(me)
+    const b = await ok(['tasks', 'create', '--title', 'Spelled the other', '--assign-to', me, '--json'])
+    expect(b.json.assignedTo).toBe(me)
+    expect((await ok(['tasks', 'update', b.json.id, '--assigned-to', me, '--json'])).json.assignedTo).toBe(me)
+    for (const spelling of ['--assign-to', '--assigned-to']) {
+      const listed = (await ok(['tasks', 'list', spelling, me, '--json'])).json.map((t: { id: string }) => t.id)
+      expect(listed).toEqual(expect.arrayContaining([a.json.id, b.json.id]))
+    }
+    expect((await cli(['tasks', 'create', '--title', 'x', '--assign-to', me, '--assigned-to', 'someone-else'])).code).toBe(2)
+  })
 })
 
 describe('spaces and secrets', () => {

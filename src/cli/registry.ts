@@ -104,6 +104,7 @@ const taskFields = () =>
     description: str('D'),
     priority: str('P'),
     'assign-to': str('ID'),
+    'assigned-to': str('ID'),
     'assignee-type': str('user|agent'),
     space: str('ID'),
     due: str('ISO-DATE'),
@@ -286,7 +287,7 @@ const CLIENT_COMMANDS: Declared[] = [
   ),
   top('client', 'tasks', () =>
     group('tasks', 'tasks for people and agents', [
-      leaf({ name: 'list', summary: 'newest first', options: { status: str('pending|in_progress|completed|cancelled'), priority: str('low|medium|high|urgent'), 'assigned-to': str('ID'), space: str('ID'), ...page }, load: () => tasks().then((m) => m.list) }),
+      leaf({ name: 'list', summary: 'newest first', options: { status: str('pending|in_progress|completed|cancelled'), priority: str('low|medium|high|urgent'), 'assigned-to': str('ID'), 'assign-to': str('ID'), space: str('ID'), ...page }, load: () => tasks().then((m) => m.list) }),
       leaf({ name: 'get', summary: 'one task', positionals: id('task'), load: () => tasks().then((m) => m.get) }),
       leaf({ name: 'create', summary: 'prints the new task\'s id', options: { ...taskFields(), title: req('T') }, load: () => tasks().then((m) => m.create) }),
       leaf({ name: 'update', summary: 'changes only the options given', positionals: id('task'), options: { ...taskFields(), status: str('S') }, load: () => tasks().then((m) => m.update) }),

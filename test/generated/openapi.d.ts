@@ -5211,6 +5211,8 @@ export interface operations {
                     system_message?: string | null;
                     /** @description Free text */
                     description?: string | null;
+                    /** @description Alias of description (TeamDay's `characters create --description`); description wins when both are sent */
+                    characterDescription?: string | null;
                     /** @description Free text, used as a list filter */
                     category?: string | null;
                     /**
@@ -5236,6 +5238,14 @@ export interface operations {
                     subagentIds?: string[] | null;
                     /** @description Turn limit per execution, 1-500, or null for the default (10) */
                     maxTurns?: number | null;
+                    /** @description TeamDay's skills: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
+                    skillIds?: string[] | null;
+                    /** @description TeamDay's greeting shown when a chat opens: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
+                    initialGreeting?: string | null;
+                    /** @description TeamDay's avatar image URL: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
+                    image?: string | null;
+                    /** @description TeamDay's agent templates (`agents create --based-on`): not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
+                    basedOnAgentId?: string | null;
                 };
                 "application/x-www-form-urlencoded": {
                     /** @description Display name */
@@ -5253,6 +5263,8 @@ export interface operations {
                     system_message?: string | null;
                     /** @description Free text */
                     description?: string | null;
+                    /** @description Alias of description (TeamDay's `characters create --description`); description wins when both are sent */
+                    characterDescription?: string | null;
                     /** @description Free text, used as a list filter */
                     category?: string | null;
                     /**
@@ -5278,6 +5290,14 @@ export interface operations {
                     subagentIds?: string[] | null;
                     /** @description Turn limit per execution, 1-500, or null for the default (10) */
                     maxTurns?: number | null;
+                    /** @description TeamDay's skills: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
+                    skillIds?: string[] | null;
+                    /** @description TeamDay's greeting shown when a chat opens: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
+                    initialGreeting?: string | null;
+                    /** @description TeamDay's avatar image URL: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
+                    image?: string | null;
+                    /** @description TeamDay's agent templates (`agents create --based-on`): not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
+                    basedOnAgentId?: string | null;
                 };
             };
         };
@@ -5580,6 +5600,8 @@ export interface operations {
                     system_message?: string | null;
                     /** @description Free text */
                     description?: string | null;
+                    /** @description Alias of description (TeamDay's `characters create --description`); description wins when both are sent */
+                    characterDescription?: string | null;
                     /** @description Free text, used as a list filter */
                     category?: string | null;
                     /**
@@ -5605,6 +5627,14 @@ export interface operations {
                     subagentIds?: string[] | null;
                     /** @description Turn limit per execution, 1-500, or null for the default (10) */
                     maxTurns?: number | null;
+                    /** @description TeamDay's skills: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
+                    skillIds?: string[] | null;
+                    /** @description TeamDay's greeting shown when a chat opens: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
+                    initialGreeting?: string | null;
+                    /** @description TeamDay's avatar image URL: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
+                    image?: string | null;
+                    /** @description TeamDay's agent templates (`agents create --based-on`): not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
+                    basedOnAgentId?: string | null;
                     /** @description true archives the agent, false restores it */
                     archived?: boolean;
                 };
@@ -5624,6 +5654,8 @@ export interface operations {
                     system_message?: string | null;
                     /** @description Free text */
                     description?: string | null;
+                    /** @description Alias of description (TeamDay's `characters create --description`); description wins when both are sent */
+                    characterDescription?: string | null;
                     /** @description Free text, used as a list filter */
                     category?: string | null;
                     /**
@@ -5649,6 +5681,14 @@ export interface operations {
                     subagentIds?: string[] | null;
                     /** @description Turn limit per execution, 1-500, or null for the default (10) */
                     maxTurns?: number | null;
+                    /** @description TeamDay's skills: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
+                    skillIds?: string[] | null;
+                    /** @description TeamDay's greeting shown when a chat opens: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
+                    initialGreeting?: string | null;
+                    /** @description TeamDay's avatar image URL: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
+                    image?: string | null;
+                    /** @description TeamDay's agent templates (`agents create --based-on`): not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
+                    basedOnAgentId?: string | null;
                     /** @description true archives the agent, false restores it */
                     archived?: boolean;
                 };

@@ -5,10 +5,20 @@ import { enc } from './executions'
 
 /** `teamday tasks …` over HTTP (options and usage: src/cli/registry.ts). */
 
-type Fields = { title?: string; description?: string; priority?: string; 'assign-to'?: string; 'assignee-type'?: string; space?: string; due?: string; metadata?: string; status?: string }
+type Fields = { title?: string; description?: string; priority?: string; 'assign-to'?: string; 'assigned-to'?: string; 'assignee-type'?: string; space?: string; due?: string; metadata?: string; status?: string }
 
 const COLUMNS = ['id', 'title', 'status', 'priority', 'assignedTo', 'spaceId', 'dueDate', 'updatedAt']
 const DETAIL = ['id', 'title', 'description', 'status', 'priority', 'assignedTo', 'assigneeType', 'spaceId', 'dueDate', 'completedAt', 'metadata', 'createdBy', 'createdAt', 'updatedAt']
+
+/**
+ * The assignee: `--assign-to` or `--assigned-to` on every tasks command (TeamDay's CLI spells it
+ * `--assigned-to` on create, update and list alike; scripts written for it work here unchanged).
+ */
+function assignee(v: { 'assign-to'?: string; 'assigned-to'?: string }): string | undefined {
+  const [a, b] = [v['assign-to'], v['assigned-to']]
+  if (a !== undefined && b !== undefined && a !== b) throw new UsageError('--assign-to and --assigned-to are the same option: give one')
+  return a ?? b
+}
 
 function taskBody(v: Fields) {
   let metadata: unknown
@@ -23,7 +33,7 @@ function taskBody(v: Fields) {
     title: v.title,
     description: v.description,
     priority: v.priority,
-    assignedTo: v['assign-to'],
+    assignedTo: assignee(v),
     assigneeType: v['assignee-type'],
     spaceId: v.space,
     dueDate: v.due,
@@ -32,9 +42,9 @@ function taskBody(v: Fields) {
   })
 }
 
-export async function list({ values, io }: Run<ClientValues & { status?: string; priority?: string; 'assigned-to'?: string; space?: string; limit?: string; offset?: string }>): Promise<void> {
+export async function list({ values, io }: Run<ClientValues & { status?: string; priority?: string; 'assign-to'?: string; 'assigned-to'?: string; space?: string; limit?: string; offset?: string }>): Promise<void> {
   const client = await makeClient(io, values)
-  const query = { status: values.status, priority: values.priority, assignedTo: values['assigned-to'], spaceId: values.space, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
+  const query = { status: values.status, priority: values.priority, assignedTo: assignee(values), spaceId: values.space, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
   // A bare array; the count is in X-Total-Count (capped: X-Total-Count-Estimate says "at least").
   const r = await client.request<any[]>('GET', '/api/v1/tasks', { query, expect: 'list' })
   output(io, values.json, r.body, () => rows(r.body, COLUMNS, 'no tasks'))

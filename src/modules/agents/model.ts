@@ -41,6 +41,20 @@ export const Visibility = t.Union([t.Literal('private'), t.Literal('organization
  * What each field of an agent is, once: the response (`Agent`) and the create and update bodies
  * say it with these words.
  */
+/**
+ * Fields of TeamDay's hosted agents this server has nothing behind (its CLI's `--skills`,
+ * `--greeting`, `--image`, `--based-on`): declared so that sending one is a 422 naming it
+ * (src/modules/agents/service.ts, refuseUnserved), not a 201 or 200 that dropped it. null and []
+ * ask for nothing and pass.
+ */
+const unserved = (what: string) => `${what}: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass`
+const unservedAgentFields = {
+  skillIds: t.Optional(t.Nullable(t.Array(t.String()), { description: unserved("TeamDay's skills") })),
+  initialGreeting: t.Optional(t.Nullable(t.String(), { description: unserved("TeamDay's greeting shown when a chat opens") })),
+  image: t.Optional(t.Nullable(t.String(), { description: unserved("TeamDay's avatar image URL") })),
+  basedOnAgentId: t.Optional(t.Nullable(t.String(), { description: unserved("TeamDay's agent templates (`agents create --based-on`)") })),
+}
+
 const about = {
   name: 'Display name',
   role: 'What the agent does, e.g. "Senior Developer"; with the name, the system prompt when `systemPrompt` is empty',
@@ -110,6 +124,7 @@ const editable = {
   systemPrompt: text('systemPrompt', 100_000, about.systemPrompt),
   system_message: text('system_message', 100_000, 'Alias of systemPrompt (older clients); systemPrompt wins when both are sent'),
   description: text('description', 5000, about.description),
+  characterDescription: text('characterDescription', 5000, "Alias of description (TeamDay's `characters create --description`); description wins when both are sent"),
   category: text('category', 100, about.category),
   visibility: t.Optional(Visibility),
   model: text('model', 200, `${about.model}; null or empty: the server's default model (TEAMDAY_DEFAULT_MODEL)`),
@@ -121,6 +136,7 @@ const editable = {
   mcpInstanceIds: list('mcpInstanceIds', about.mcpInstanceIds),
   subagentIds: list('subagentIds', `${about.subagentIds}: ids of non-archived agents of the same organization that you can see, never the agent itself`),
   maxTurns: t.Optional(t.Nullable(t.Integer({ minimum: 1, maximum: 500 }), { description: `${about.maxTurns}, or null for the default (10)`, error: MAX_TURNS_ERROR })),
+  ...unservedAgentFields,
 }
 
 const nameField = (description: string) =>

@@ -38,6 +38,26 @@ export interface AgentInput {
   subagentIds?: string[] | null
   maxTurns?: number | null
   archived?: boolean
+  /** Alias of description (TeamDay's CLI sends it). */
+  characterDescription?: string | null
+  /** TeamDay's hosted fields (model.ts, unservedAgentFields): named only to be refused. */
+  skillIds?: string[] | null
+  initialGreeting?: string | null
+  image?: string | null
+  basedOnAgentId?: string | null
+}
+
+const UNSERVED = ['skillIds', 'initialGreeting', 'image', 'basedOnAgentId'] as const
+
+/** What this server cannot keep is refused, never answered 201 or 200 without it. */
+function refuseUnserved(input: AgentInput): void {
+  const sent = UNSERVED.find((k) => {
+    const v = input[k]
+    return v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0)
+  })
+  if (!sent) return
+  const what = sent === 'skillIds' ? 'skills' : sent === 'basedOnAgentId' ? 'agent templates' : sent === 'image' ? 'agent images' : 'greetings'
+  throw invalidField(sent, `${sent}: this server has no ${what} (a hosted TeamDay feature), so an agent cannot have them; nothing was changed. Leave ${sent} out.`)
 }
 
 export interface ListAgentsOptions {
@@ -123,10 +143,11 @@ function columns(input: AgentInput): Partial<Agent> {
   const set = <K extends keyof Agent>(k: K, v: Agent[K] | undefined) => {
     if (v !== undefined) out[k] = v
   }
+  refuseUnserved(input)
   if (input.name !== undefined) out.name = cleanName(input.name)
   set('role', input.role)
   set('systemPrompt', input.systemPrompt !== undefined ? input.systemPrompt : input.system_message)
-  set('description', input.description)
+  set('description', input.description !== undefined ? input.description : input.characterDescription)
   set('category', input.category)
   set('visibility', input.visibility)
   set('model', input.model)
