@@ -193,9 +193,13 @@ interface LargePage<R> {
 /**
  * A page of a list that gives its rows' sizes: when it comes to STREAMED_PAGE_BYTES or less, only
  * how many rows it has (the caller reads it in one statement, as any page); else also its rows in
- * batches of about STREAMED_BATCH_BYTES (`rest`), each read when asked for, by keyset after the
- * previous batch's last position (the offset applies to the first). A batch stops at its own last
- * position: rows deleted meanwhile leave the page shorter, never longer, and no row is sent twice.
+ * batches of about STREAMED_BATCH_BYTES (`rest`), each read when asked for. Every batch is read
+ * by keyset, never by offset: the first after the row before the page (the cursor's, or the row
+ * at offset - 1, read with the sizes), each next one after the previous batch's planned end; a
+ * batch reads on until it reaches its own planned end. So a row created or deleted elsewhere in
+ * the list meanwhile shifts nothing: rows deleted leave the page shorter, a row created inside
+ * the page's range joins it, one created ahead of a first page (newer than all) is left to a
+ * later look at the list, and no row of the plan is skipped or sent twice.
  * Each call of `rest` reads the page again (an answer that lists the page twice, as the agent
  * list's `agents` and `characters` do, reads it twice rather than keep it).
  */
@@ -206,7 +210,10 @@ async function largePage<R>(
   offset: number,
   after: Position | undefined,
 ): Promise<LargePage<R>> {
-  const sized = await sizes(limit + 1, offset, after)
+  // By offset: the row before the page too, whose position the first batch reads after.
+  const before = offset > 0 ? 1 : 0
+  const sized = await sizes(limit + 1 + before, offset - before, after)
+  const anchor = before && sized.length > 0 ? sized.shift()!.position : after
   const more = sized.length > limit
   if (more) sized.length = limit
   let total = 0
@@ -226,26 +233,43 @@ async function largePage<R>(
     bytes += s.bytes + ROW_BYTES
   }
   if (batch.length > 0) batches.push(batch)
+  // A first page from the top of the list: rows newer than its first planned one came since.
+  const newest = anchor === undefined ? sized[0]!.position : undefined
   const rest = async function* (): AsyncGenerator<R[]> {
-    let from = after
-    let skip = offset
-    for (const planned of batches) {
+    let from = anchor
+    for (const [i, planned] of batches.entries()) {
       const end = planned[planned.length - 1]!
-      const got = await src.rows(planned.length, skip, from, NO_BUDGET)
       const mine: R[] = []
-      for (const r of got) {
-        const p = src.position(r)
-        // Past the batch's end in list order (ids compare as bytes: C collation, see README).
-        if (p.t < end.t || (p.t === end.t && p.id < end.id)) break
-        mine.push(r)
+      // Until the batch's end: more rows than planned may lie before it (created meanwhile).
+      for (let at = from, reached = false; !reached; ) {
+        const got = await src.rows(planned.length, 0, at, NO_BUDGET)
+        if (got.length < planned.length) reached = true
+        for (const r of got) {
+          const p = src.position(r)
+          at = p
+          // Past the batch's end in list order (ids compare as bytes: C collation, see README).
+          if (olderThan(p, end)) {
+            reached = true
+            break
+          }
+          if (!(i === 0 && newest && olderThan(newest, p))) mine.push(r)
+          if (p.t === end.t && p.id === end.id) {
+            reached = true
+            break
+          }
+        }
       }
       if (mine.length > 0) yield mine
       from = end
-      skip = 0
     }
   }
   // Past STREAMED_PAGE_BYTES, the page has a row.
   return { rest, last: sized[sized.length - 1]!.position, rows: sized.length, more }
+}
+
+/** Whether `a` comes after `b` in list order (newest first, ties by id, descending). */
+function olderThan(a: Position, b: Position): boolean {
+  return a.t < b.t || (a.t === b.t && a.id < b.id)
 }
 
 /** A large page's batches (Page.rest) as the list's items, each batch made by `map`; undefined for a page read whole. */
