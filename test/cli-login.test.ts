@@ -86,6 +86,20 @@ describe('initiate and poll', () => {
     }
   })
 
+  test('a HEAD of the poll (a link checker, a monitor) is 405 and takes nothing: the terminal\'s GET still gets the tokens', async () => {
+    const t = await makeTestApp()
+    const alice = await makeActor(t, { role: 'admin' })
+    const { code } = (await initiate(t)).body
+    await approve(t, code, alice)
+    const head = await t.app.handle(new Request(`http://localhost/api/auth/cli/poll?code=${code}`, { method: 'HEAD' }))
+    expect(head.status).toBe(405)
+    expect(head.headers.get('allow')).toBe('GET')
+    t.clock.advance(2000)
+    const terminal = await poll(t, code)
+    expect(terminal.body.status).toBe('authorized')
+    expect((await t.req('GET', '/api/v1/agents', { token: terminal.body.accessToken })).status).toBe(200)
+  })
+
   test('a second poll after delivery revokes the sign-in it gave (whoever polled first holds nothing that works), audited', async () => {
     const t = await makeTestApp()
     const alice = await makeActor(t, { role: 'admin' })

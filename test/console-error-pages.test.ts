@@ -76,7 +76,7 @@ describe('errors on console page paths are console pages', () => {
     // A method the page does not take: 405 with its Allow.
     const del = await t.req('DELETE', `/agents/${agent}/chat`, { headers: { cookie: c.cookie! } })
     expectConsolePage(del, 405)
-    expect(del.headers.get('allow')).toBe('GET, POST')
+    expect(del.headers.get('allow')).toBe('GET, HEAD, POST')
   })
 
   test('a refused chat message (a NUL, a body over 1 MiB): a console page that says the form was not sent and leads back to the chat; nothing started', async () => {

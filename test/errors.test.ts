@@ -214,12 +214,14 @@ describe('routes and methods', () => {
   })
 
   test.each([
-    ['PUT', '/api/v1/tokens', ['GET', 'POST']],
-    ['DELETE', '/api/v1/tokens', ['GET', 'POST']],
-    ['PATCH', '/api/v1/tokens/pat_x', ['GET', 'DELETE']],
-    ['PUT', '/api/v1/tokens/pat_x', ['GET', 'DELETE']],
-    ['POST', '/api/v1/tokens/pat_x', ['GET', 'DELETE']],
-    ['POST', '/api/health', ['GET']],
+    ['PUT', '/api/v1/tokens', ['GET', 'HEAD', 'POST']],
+    ['DELETE', '/api/v1/tokens', ['GET', 'HEAD', 'POST']],
+    ['PATCH', '/api/v1/tokens/pat_x', ['GET', 'HEAD', 'DELETE']],
+    ['PUT', '/api/v1/tokens/pat_x', ['GET', 'HEAD', 'DELETE']],
+    ['POST', '/api/v1/tokens/pat_x', ['GET', 'HEAD', 'DELETE']],
+    ['POST', '/api/health', ['GET', 'HEAD']],
+    // The CLI sign-in's poll hands out its tokens once: no HEAD (a HEAD of it is 405 too, below).
+    ['POST', '/api/auth/cli/poll', ['GET']],
   ])('wrong method %s %s → 405 method_not_allowed with Allow', async (method, path, allowed) => {
     for (const token of [undefined, admin.token]) {
       const res = expectError(await t.req(method, path, { token }), 405, 'method_not_allowed')

@@ -6,6 +6,7 @@ import { newId } from '../ids'
 import type { Logger } from '../logger'
 import { loggedPath, loggedTarget } from './observe'
 import { PERCENT_ENCODING_RULE } from '../modules/shared-models'
+import { GET_WITHOUT_HEAD } from './routes'
 
 /**
  * The one onError (DESIGN.md, convention 4): every error leaves as the envelope of src/errors.ts
@@ -105,7 +106,7 @@ export function errorsPlugin(
   onAuthFailure: (code: string) => void = () => {},
   render?: ErrorRenderer,
 ) {
-  let matchers: { method: string; re: RegExp }[] | undefined
+  let matchers: { method: string; path: string; re: RegExp }[] | undefined
   return new Elysia({ name: 'teamday-errors' }).onError({ as: 'global' }, ({ code, error: thrown, set, request, path }) => {
     const requestId = String(set.headers['x-request-id'] ?? newId('req'))
     try {
@@ -141,8 +142,11 @@ export function errorsPlugin(
           message += ` (the body was sent ${type ? `as ${type}` : 'without a Content-Type'}; send a JSON object with Content-Type: application/json)`
         }
       } else if (code === 'NOT_FOUND') {
-        matchers ??= routes().map((r) => ({ method: r.method, re: routeMatcher(r.path) }))
-        const allowed = [...new Set(matchers.filter((m) => m.re.test(path)).map((m) => m.method))]
+        matchers ??= routes().map((r) => ({ method: r.method, path: r.path, re: routeMatcher(r.path) }))
+        const matching = matchers.filter((m) => m.re.test(path))
+        const allowed = [...new Set(matching.map((m) => m.method))]
+        // A GET route answers HEAD too (Elysia runs the GET for it), but a poll's (GET_WITHOUT_HEAD).
+        if (allowed.includes('GET') && !allowed.includes('HEAD') && !matching.some((m) => m.method === 'GET' && GET_WITHOUT_HEAD.has(m.path))) allowed.splice(allowed.indexOf('GET') + 1, 0, 'HEAD')
         // The path as the access log writes it: a token in it is redacted even when
         // percent-encoded (`td%5F…`), which the redaction of the body below would not see.
         const shown = loggedPath(request.url)

@@ -77,6 +77,20 @@ function bodyRule(schema: unknown): BodyRule {
  * and how it takes a body. Filled from the app's routes once they are all registered; read by
  * the body reader (authenticate first), the per-IP rate limit and idempotency.
  */
+/**
+ * GET routes that change something (the CLI sign-in's poll hands out its tokens once): a HEAD
+ * of one is 405, not a run of the GET that throws its answer away. Every other GET route also
+ * answers HEAD, and a 405 lists HEAD beside GET (src/http/errors.ts).
+ */
+export const GET_WITHOUT_HEAD: ReadonlySet<string> = new Set(['/api/auth/cli/poll'])
+
+/** HEAD asked of a GET route that may not run for it (GET_WITHOUT_HEAD): 405, nothing done. */
+export function refuseHead(request: Request, path: string): void {
+  if (request.method === 'HEAD') {
+    throw new AppError('method_not_allowed', `Method HEAD is not allowed on ${path}: a poll hands out the sign-in's tokens once, and a HEAD would throw them away; use GET.`, { headers: { allow: 'GET' } })
+  }
+}
+
 export class RouteTable {
   private readonly rules = new Map<string, RouteRule>()
 

@@ -8,6 +8,7 @@ import { bodyErrors, sharedModels } from '../shared-models'
 import { CliPollQuery, CliRefreshBody, cliAuthModels } from './model'
 import { initiateLogin, pollLogin, refreshAccess, revokeByRefreshToken } from './service'
 import { ipBucket } from '../../http/ip'
+import { refuseHead } from '../../http/routes'
 
 /** Each code may be polled 6 times per 10 s: TeamDay's CLI polls every 2 s (at most 5 per 10 s). */
 export const PER_CODE_POLL_LIMIT = { limit: 6, windowMs: 10_000 }
@@ -60,6 +61,7 @@ export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLi
     .get(
       '/poll',
       async ({ query, request, set }) => {
+        refuseHead(request, '/api/auth/cli/poll')
         const ctx = anonymous(request, set)
         await perIp('cli-poll', config.cliPollRateLimit, set, ctx.origin!.ip())
         await limiter.consume(`cli-code:${hashToken(query.code).slice(0, 32)}`, PER_CODE_POLL_LIMIT, set, 'cli-code')
