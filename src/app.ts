@@ -187,7 +187,10 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
       const q = request.url.indexOf('?')
       if (q < 0) return
       // From the URL: the validated query has had undeclared names cleaned away, and repeats folded, already.
-      const refused = refusedQueryParameter(routes.get(request.method, route), new URLSearchParams(request.url.slice(q + 1)).keys())
+      // The '&' keeps a second '?' (`/tasks??status=x`) in the first name, where the route reads
+      // it too: URLSearchParams drops a leading '?', so `status` looked declared and the filter
+      // (`?status` to the route) was dropped.
+      const refused = refusedQueryParameter(routes.get(request.method, route), new URLSearchParams(`&${request.url.slice(q + 1)}`).keys())
       if (refused) throw refused
     })
     .use(idempotent.plugin)

@@ -75,6 +75,9 @@ describe('a query parameter a list does not declare', () => {
       ['/api/v1/tasks?stauts=pending', 'stauts', 'status'],
       ['/api/v1/tasks?priorty=high', 'priorty', 'priority'],
       ['/api/v1/tasks?space=space_x', 'space', 'spaceId'],
+      // A doubled '?' (URLs put together by hand): the route reads `?status`, not status.
+      ['/api/v1/tasks??status=completed', '?status', 'status'],
+      ['/api/v1/tasks??limit=1', '?limit', 'limit'],
     ]
     for (const [path, name, near] of cases) {
       const r = await t.req('GET', path, { token: a.token })
