@@ -70,9 +70,13 @@ describe('fields a route does not take, and that are no near miss, are ignored a
     expect(space.status).toBe(201)
     const agent = await t.req('POST', '/api/v1/agents', {
       token: admin.token,
-      body: { name: 'Character', role: 'Helper', system_message: 'Help.', visibility: 'organization', characterDescription: 'd', initialGreeting: 'hi', image: 'x.png', skillIds: [], basedOnAgentId: 'char_x' },
+      body: { name: 'Character', role: 'Helper', system_message: 'Help.', visibility: 'organization', characterDescription: 'd', skillIds: [], initialGreeting: null },
     })
     expect(agent.status).toBe(201)
+    expect(agent.body.agent.description).toBe('d')
+    // What this server cannot keep (a greeting, an image, skills, a template) is refused instead (agents.test.ts).
+    const greeted = await t.req('POST', '/api/v1/agents', { token: admin.token, body: { name: 'Greeter', initialGreeting: 'hi' } })
+    expect([greeted.status, greeted.body.details?.[0]?.field]).toEqual([422, 'initialGreeting'])
   })
 })
 

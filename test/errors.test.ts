@@ -124,13 +124,29 @@ describe('request ids', () => {
   })
 })
 
+describe('an empty body is no body, whatever its Content-Type', () => {
+  test('labelled JSON or not (it was a 400 invalid_json with the label, a 422 without): 422 naming the body; an optional body is none', async () => {
+    for (const headers of [{ 'content-type': 'application/json' }, {}]) {
+      for (const raw of ['', '   ']) {
+        const created = expectError(await postRaw(raw, headers), 422, 'validation_failed')
+        expect(created.body.details[0].field).toBe('body')
+      }
+    }
+    const made = await t.req('POST', '/api/v1/tokens', { token: admin.token, body: { name: 'to patch' } })
+    const task = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'to patch' } })
+    const patched = expectError(await t.req('PATCH', `/api/v1/tasks/${task.body.id}`, { token: admin.token, raw: '', headers: { 'content-type': 'application/json' } }), 422, 'validation_failed')
+    expect(patched.body.message).toContain('a body is required')
+    const rotated = await t.req('POST', `/api/v1/tokens/${made.body.id}/rotate`, { token: admin.token, raw: '', headers: { 'content-type': 'application/json' } })
+    expect(rotated.status).toBe(201)
+  })
+})
+
 describe('malformed JSON → 400 invalid_json', () => {
   test.each([
     ['truncated object', '{"name":'],
     ['trailing comma', '{"name":"x",}'],
     ['single quotes', "{'name':'x'}"],
     ['bare word', 'hello'],
-    ['empty body', ''],
   ])('%s', async (_label, raw) => {
     const res = expectError(await postRaw(raw), 400, 'invalid_json')
     expect(res.body.message).toContain('Invalid JSON in request body')

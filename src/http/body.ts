@@ -36,7 +36,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * Reads a request body for a route, in place of Elysia's parsers (which swallow invalid JSON on
  * optional bodies and turn `[]`, `123`, `null` or a text body into an empty object):
  * - a route that declares no body ignores what was sent (never read): `{}`;
- * - nothing sent: `{}`, except 400 `invalid_json` for JSON on a route that requires a body;
+ * - nothing sent (no body, or an empty one of any type): `{}`, for validation to judge (a body
+ *   whose fields are all optional: 422, readBody);
  * - JSON: nesting over 32 levels → 400 `json_too_deep` (checked on the text, before parsing),
  *   invalid → 400 `invalid_json`, empty → as nothing sent, anything but an object → 422;
  * - the NUL character (U+0000) anywhere in a JSON or form body → 422: PostgreSQL cannot store it;
@@ -186,7 +187,7 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
   if (rule === 'none') return {}
   const type = mediaType(request)
   const json = JSON_TYPE.test(type)
-  if (request.body === null) return empty(json, rule)
+  if (request.body === null) return empty()
   const coding = contentCoding(request)
   if (coding !== null) throw encodingRefused(coding)
   if (type === 'application/x-www-form-urlencoded') {
@@ -197,7 +198,7 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
   }
   if (!json) throw notAnObject(type)
   const text = await bodyText(request, notUtf8Json)
-  if (text.trim() === '') return empty(json, rule)
+  if (text.trim() === '') return empty()
   const scan = scanJson(text)
   if (scan & JSON_TOO_DEEP) {
     throw new AppError('json_too_deep', `Request body nested too deeply: JSON may nest at most ${MAX_JSON_DEPTH} levels of objects and arrays.`)
@@ -315,11 +316,13 @@ function loneSurrogateRefused(): AppError {
 /** What readAny answers when no body was sent (none, an empty text, an empty form): never handed on as it is. */
 const NOTHING: object = Object.freeze({})
 
-function empty(json: boolean, rule: BodyRule): object {
-  // A required body sent as empty JSON is invalid JSON (as Elysia had it); without a JSON type
-  // the route's validation says which fields are missing (readBody: a route without required
-  // fields refuses it there).
-  if (json && rule === 'required') throw invalidJson()
+/**
+ * An empty body is no body, whatever its Content-Type says (README): the route's validation says
+ * which fields are missing, and a route whose fields are all optional refuses it (readBody).
+ * Empty JSON was a 400 `invalid_json` on routes that require a body (as Elysia had it) while the
+ * same empty body without the header was a 422, and an optional body's was taken as none.
+ */
+function empty(): object {
   return NOTHING
 }
 
