@@ -126,7 +126,7 @@ describe('request ids', () => {
 
 describe('an empty body is no body, whatever its Content-Type', () => {
   test('labelled JSON or not (it was a 400 invalid_json with the label, a 422 without): 422 naming the body; an optional body is none', async () => {
-    for (const headers of [{ 'content-type': 'application/json' }, {}]) {
+    for (const headers of [{ 'content-type': 'application/json' }, {}] as Record<string, string>[]) {
       for (const raw of ['', '   ']) {
         const created = expectError(await postRaw(raw, headers), 422, 'validation_failed')
         expect(created.body.details[0].field).toBe('body')

@@ -3,8 +3,16 @@ import { pathStart } from './url-path'
 
 type Adapter = typeof BunAdapter
 type Serve = Parameters<typeof Bun.serve>[0]
-/** What `app.listen(options)` takes here: Bun.serve's options, less the handler. */
-export type ListenOptions = Omit<Serve, 'fetch' | 'routes' | 'websocket'>
+/**
+ * What `app.listen(options)` takes here: Bun.serve's options, less the handler; and
+ * `handlingTimeout`, the seconds a request may take once it is in (handlingTime).
+ */
+export type ListenOptions = Omit<Serve, 'fetch' | 'routes' | 'websocket'> & { handlingTimeout?: number }
+
+/** Seconds a connection may stay silent: an idle keep-alive connection, a request's head and body on their way. */
+export const IDLE_TIMEOUT_S = 30
+/** The most Bun's per-request timeout takes (seconds; 0 is none). */
+export const MAX_TIMEOUT_S = 255
 type Fetch = (request: Request, server: Bun.Server<unknown>) => Response | Promise<Response>
 
 /**
@@ -27,11 +35,43 @@ export function listenOnce(adapter: Adapter): Adapter {
     listen: (app) => (options, callback) => {
       if (typeof options !== 'object') throw new TypeError('listen takes Bun.serve options')
       app.compile()
-      app.server = Bun.serve({ development: false, idleTimeout: 30, ...(options as ListenOptions), fetch: sentWhole(shortHostsRouted(app.fetch as Fetch)) } as Serve)
+      const { handlingTimeout, ...serve } = options as ListenOptions
+      const idle = serve.idleTimeout ?? IDLE_TIMEOUT_S
+      const fetch = sentWhole(shortHostsRouted(app.fetch as Fetch))
+      app.server = Bun.serve({ development: false, ...serve, idleTimeout: idle, fetch: handlingTimeout === undefined ? fetch : handlingTime(fetch, idle, handlingTimeout) } as Serve)
       for (const hook of app.event.start ?? []) hook.fn(app)
       callback?.(app.server)
     },
   }
+}
+
+/**
+ * Bun closes a connection that has been silent for its idle timeout, also while the request on it
+ * is being handled: a request that waited longer than that for the database (a lock, a statement
+ * running into TEAMDAY_DB_STATEMENT_TIMEOUT_MS, 30 s by default, as long as the idle timeout) got
+ * an empty reply instead of its 503, and nginx made it a 502. So while a request is handled its
+ * connection may stay silent for `handling` seconds (what the database may take, and more), and
+ * once its answer is ready again for `idle` only (an idle keep-alive connection). A synchronous
+ * execute, which waits for its run, lifts the bound for itself (withoutTimeout). Answers made
+ * without waiting cost nothing here.
+ */
+export function handlingTime(fetch: Fetch, idle: number, handling: number): Fetch {
+  return (request, server) => {
+    // Before the handler runs: one that lifts the bound (withoutTimeout) does so synchronously.
+    server.timeout(request, handling)
+    const back = () => server.timeout(request, idle)
+    const answer = fetch(request, server)
+    if (!(answer instanceof Promise)) {
+      back()
+      return answer
+    }
+    return answer.finally(back)
+  }
+}
+
+/** A request that may be silent for as long as it takes (a synchronous execute, bounded by its run's timeout), until its answer is ready. */
+export function withoutTimeout(server: { timeout(request: Request, seconds: number): void } | null | undefined, request: Request): void {
+  server?.timeout(request, 0)
 }
 
 /**

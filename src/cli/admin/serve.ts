@@ -5,6 +5,7 @@ import { createApp } from '../../app'
 import { startLeaseSweep } from '../../engine/leases'
 import { Housekeeping } from '../../housekeeping'
 import { gracefulStop } from './graceful-stop'
+import { IDLE_TIMEOUT_S, MAX_TIMEOUT_S, type ListenOptions } from '../../http/listen'
 import { COMMIT } from '../../build-info'
 import type { Config } from '../../config'
 import { metricsOnlyApp } from '../../modules/system'
@@ -217,6 +218,16 @@ export function startupSummary(rt: Pick<Runtime, 'migrationsApplied' | 'migratio
 }
 
 /** The separate metrics listener (no authentication): fails naming its port (serve then closes the main one). */
+/**
+ * How long a request may be silent while it is handled (src/http/listen.ts, handlingTime): a
+ * database that does not answer is a 503 after the statement timeout and a second, and a request
+ * may meet that twice (its token's look-up shared with another request's, then its own
+ * statement); then some. At least the idle timeout, at most what Bun takes (255 s).
+ */
+export function handlingTimeoutOf(config: { dbStatementTimeoutMs: number }): number {
+  return Math.min(MAX_TIMEOUT_S, Math.max(IDLE_TIMEOUT_S, 2 * Math.ceil(config.dbStatementTimeoutMs / 1000 + 1) + 5))
+}
+
 function listenMetrics(rt: Runtime, config: Config) {
   const app = metricsOnlyApp(rt)
   try {
@@ -254,11 +265,11 @@ function listenRefused(e: unknown, host: string, port: number, hostSetting: stri
  * second server on a port in use starts anyway and the kernel splits the connections between
  * the two (each with its own database): here sharing a port is an explicit choice.
  */
-function listen(app: ReturnType<typeof createApp>, config: { host: string; port: number; maxBodyBytes: number }, reusePort: boolean): void {
+function listen(app: ReturnType<typeof createApp>, config: { host: string; port: number; maxBodyBytes: number; dbStatementTimeoutMs: number }, reusePort: boolean): void {
   try {
     // maxRequestBodySize is only the socket's hard guard: the app answers 413 with the JSON
     // envelope for anything over maxBodyBytes (1 MiB) before reading it.
-    app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes * 16, development: false, reusePort })
+    app.listen({ hostname: config.host, port: config.port, maxRequestBodySize: config.maxBodyBytes * 16, development: false, reusePort, handlingTimeout: handlingTimeoutOf(config) } as ListenOptions as Parameters<typeof app.listen>[0])
   } catch (e) {
     if ((e as { code?: string }).code !== 'EADDRINUSE') throw listenRefused(e, config.host, config.port, 'HOST / --host', 'PORT / --port')
     throw new Error(

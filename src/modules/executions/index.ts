@@ -14,6 +14,9 @@ import { badCursor, listModels, pagingHeaderDocs, setPagingHeaders } from '../li
 import { RESPONSE_CONTENT, RESPONSE_HEADERS } from '../../http/openapi-publish'
 import { StreamedArray, streamedJson } from '../../http/streamed-json'
 import { prefersEventStream } from '../../http/accept'
+import { withoutTimeout } from '../../http/listen'
+
+type Server = { timeout(request: Request, seconds: number): void }
 
 const notFound = errorResponse(404, 'not_found', 'Not found: no such execution, or not visible to you, or in another organization.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz not found.')
 const agentNotFound = errorResponse(404, 'not_found', 'Not found: no such agent or space, archived, not visible to you, or in another organization.', 'Agent char_4Fk9QzL2mP7xR1vN8tBc not found (or archived, or not visible to you).')
@@ -93,7 +96,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
    * (null). Default: waits and answers the completed run; `async`: 202 at once; `stream` (or
    * Accept: text/event-stream): Server-Sent Events.
    */
-  const execute = async (principal: Principal, c: Ctx, agentRef: string | null, body: typeof ExecuteBody.static, request: Request, set: { status?: number | string }) => {
+  const execute = async (principal: Principal, c: Ctx, agentRef: string | null, body: typeof ExecuteBody.static, request: Request, set: { status?: number | string }, server: Server | null) => {
     const wantsStream = body.stream === true || (body.stream !== false && prefersEventStream(request.headers.get('accept')))
     if (body.async) {
       const { execution } = await startExecution(c, engine, agentRef, body)
@@ -118,6 +121,9 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
       return stream.response(execution, unwatch) as any
     }
     const { execution, done } = await startExecution(c, engine, agentRef, body)
+    // The run may take longer than a connection may be silent (src/http/listen.ts): the wait is
+    // the run's, bounded by its own timeout (and the client may go at any time).
+    withoutTimeout(server, request)
     // Waiting for the run: a revocation of the token meanwhile ends the wait with its 401.
     let unwatch = () => {}
     const revoked = new Promise<never>((_, reject) => {
@@ -130,7 +136,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
   return new Elysia({ prefix: API_V1, tags: ['Executions'] })
     .use(auth)
     .model(executionsApiModels)
-    .post('/execute', ({ principal, body, request, set }) => execute(principal, ctx(principal, request, set), null, body, request, set), {
+    .post('/execute', ({ principal, body, request, set, server }) => execute(principal, ctx(principal, request, set), null, body, request, set, server), {
       auth: 'agents:execute',
       body: ExecuteBody,
       response: { 200: 'ExecuteResult', 202: 'ExecuteAccepted', 404: 'ExecuteSpaceNotFound', ...bodyErrors, ...authErrors, ...executeErrors },
@@ -145,7 +151,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
     })
     .post(
       '/agents/:id/execute',
-      ({ principal, params, body, request, set }) => execute(principal, ctx(principal, request, set), params.id, body, request, set),
+      ({ principal, params, body, request, set, server }) => execute(principal, ctx(principal, request, set), params.id, body, request, set, server),
       {
         auth: 'agents:execute',
         params: AgentIdParams,

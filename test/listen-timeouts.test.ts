@@ -1,0 +1,71 @@
+// Bun closes a connection silent for its idle timeout even while the request on it is being
+// handled: a request that waited on the database as long as that (a statement timeout of 30 s,
+// the idle timeout's own length) got an empty reply instead of its 503. handlingTime
+// (src/http/listen.ts) gives a request being handled longer, and the idle keep-alive connection
+// its idle timeout again once the answer is ready; a synchronous execute lifts the bound.
+import { afterAll, describe, expect, test } from 'bun:test'
+import { connect } from 'node:net'
+import { handlingTime, withoutTimeout } from '../src/http/listen'
+import { handlingTimeoutOf } from '../src/cli/admin/serve'
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const servers: { stop(force: boolean): void }[] = []
+afterAll(() => {
+  for (const s of servers) s.stop(true)
+})
+
+/**
+ * Serves `handler` with a 1 s idle timeout, through handlingTime (handling `handling` s) or not.
+ * Bun looks at its timeouts every 4 s: a bound of N s ends a silent connection N to N + 4 s on.
+ */
+function serve(handler: (req: Request, server: any) => Promise<Response>, handling: number | null) {
+  const fetch = (req: Request, server: any) => handler(req, server)
+  const s = Bun.serve({ port: 0, idleTimeout: 1, fetch: handling !== null ? handlingTime(fetch, 1, handling) : fetch })
+  servers.push(s)
+  return s.port
+}
+
+/** One request on a raw connection: its answer (or '' when the connection closed first), and how long the connection then stays open idle. */
+function ask(port: number): Promise<{ answer: string; idleClosedAfterMs: number }> {
+  return new Promise((resolve) => {
+    const sock = connect(port, '127.0.0.1')
+    let answer = ''
+    let answeredAt = 0
+    sock.on('data', (d) => {
+      answer += d.toString()
+      if (answer.includes('\r\n\r\n')) answeredAt ||= Date.now()
+    })
+    sock.on('close', () => resolve({ answer, idleClosedAfterMs: answeredAt ? Date.now() - answeredAt : -1 }))
+    sock.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+  })
+}
+
+describe('a request handled longer than the idle timeout', () => {
+  test('without handlingTime Bun cuts it: an empty reply (what the bound is for)', async () => {
+    const port = serve(async () => (await sleep(6000), new Response('late')), null)
+    expect((await ask(port)).answer).toBe('')
+  }, 15_000)
+
+  test('with it, the answer arrives; the idle connection then closes after the idle timeout, not the handling one', async () => {
+    const port = serve(async () => (await sleep(6000), new Response('late')), 12)
+    const r = await ask(port)
+    expect(r.answer).toContain('late')
+    expect(r.idleClosedAfterMs).toBeGreaterThan(500)
+    expect(r.idleClosedAfterMs).toBeLessThan(5500)
+  }, 20_000)
+
+  test('a request that lifts the bound (a synchronous execute) may take longer than the handling bound', async () => {
+    const port = serve(async (req, server) => {
+      withoutTimeout(server, req)
+      await sleep(9000)
+      return new Response('very late')
+    }, 1)
+    expect((await ask(port)).answer).toContain('very late')
+  }, 20_000)
+
+  test("the server's bound follows the statement timeout: twice it and a margin, at least the idle timeout, at most Bun's 255 s", () => {
+    expect(handlingTimeoutOf({ dbStatementTimeoutMs: 30_000 })).toBe(67)
+    expect(handlingTimeoutOf({ dbStatementTimeoutMs: 100 })).toBe(30)
+    expect(handlingTimeoutOf({ dbStatementTimeoutMs: 3_600_000 })).toBe(255)
+  })
+})
