@@ -22,7 +22,7 @@ function serve(handler: (req: Request, server: any) => Promise<Response>, handli
   const fetch = (req: Request, server: any) => handler(req, server)
   const s = Bun.serve({ port: 0, idleTimeout: 1, fetch: handling !== null ? handlingTime(fetch, 1, handling) : fetch })
   servers.push(s)
-  return s.port
+  return s.port!
 }
 
 /** One request on a raw connection: its answer (or '' when the connection closed first), and how long the connection then stays open idle. */

@@ -323,6 +323,30 @@ describe.skipIf(!HAVE_PG)('two instances on PostgreSQL, one of them cut off from
     }
   }, 90_000)
 
+  test('connections reset by the database host after a freeze (a reboot, a partition healing) leave the server running: 503s, then served again, three times over', async () => {
+    const c = await start(viaRelayUrl, { TEAMDAY_DB_STATEMENT_TIMEOUT_MS: '1500' })
+    try {
+      for (let round = 0; round < 3; round++) {
+        await until('served', async () => (await req(c, 'GET', '/api/v1/tasks', undefined, 5000)).status === 200, 20_000)
+        relay.freeze()
+        const frozen = await req(c, 'GET', '/api/v1/tasks', undefined, 30_000)
+        expect(frozen.status).toBe(503)
+        // The host comes back and resets every connection it had (before: "error: read
+        // ECONNRESET … at close (node:net)", an unhandled rejection, and the process ended).
+        relay.cut()
+        relay.thaw()
+        relay.restore()
+        await Bun.sleep(300)
+        expect([round, c.proc.exitCode]).toEqual([round, null])
+      }
+      await until('served again', async () => (await req(c, 'GET', '/api/v1/tasks', undefined, 5000)).status === 200, 20_000)
+      expect(c.proc.exitCode).toBeNull()
+      expect(c.output()).not.toContain('Bun v')
+    } finally {
+      c.proc.kill('SIGKILL')
+    }
+  }, 120_000)
+
   test("a run whose end the outage keeps from being recorded: 503 with a plain reason, never a 502 naming the database's address", async () => {
     const agent = (await req(b, 'POST', '/api/v1/agents', { name: 'S', systemPrompt: 'x' })).body.id
     const sync = req(a, 'POST', `/api/v1/agents/${agent}/execute`, { message: 'PAUSE 2000' }, 60_000)

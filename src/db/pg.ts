@@ -247,6 +247,36 @@ function noAnswer(ms: number): Error {
 /** The advisory lock every transaction takes first (see PgConnection.transaction). */
 export const TX_LOCK = 731_041
 
+/** Socket errors of a connection that the network or the database host ended. */
+const SOCKET_ENDED = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH'])
+
+let guarded = false
+
+/**
+ * Bun's node:net can emit a socket's `error` after its `close` (a database host that answers a
+ * reconnection with a reset: after a freeze, a reboot, a partition healing), and postgres-js
+ * removes every listener of a socket when it closes: that error then had no listener and ended
+ * the server ("error: read ECONNRESET … at close (node:net)", found from outside, 2026-12-05).
+ * postgres-js has already failed the connection's queries and reconnects by itself, so such an
+ * error is only logged here. Any other uncaught error ends the process as it did (message,
+ * stack, exit status 1).
+ */
+export function guardLateSocketErrors(warn: (msg: string, fields: Record<string, unknown>) => void): void {
+  if (guarded) return
+  guarded = true
+  const guard = (e: unknown) => {
+    const err = e as { code?: unknown; syscall?: unknown; message?: unknown }
+    if (typeof err?.code === 'string' && SOCKET_ENDED.has(err.code) && typeof err.syscall === 'string') {
+      warn('database_socket_error', { code: err.code, syscall: err.syscall, note: 'a database connection ended by the network or the database host; its queries failed and it reconnects' })
+      return
+    }
+    console.error(e)
+    process.exit(1)
+  }
+  process.on('uncaughtException', guard)
+  process.on('unhandledRejection', guard)
+}
+
 /** Opens a pool on a postgres:// URL (nothing connects until the first query). */
 export function openPostgres(url: string, opts: PgOptions): PgConnection {
   const client = postgres(url, {

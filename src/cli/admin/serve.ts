@@ -50,7 +50,11 @@ export async function serve(
   // sign-ins, and the audit events and executions past their configured retention.
   const housekeeping = new Housekeeping({ db: rt.db, clock: rt.clock, log: rt.log, config })
   const sweep = await startLeaseSweep({ db: rt.db, clock: rt.clock, log: rt.log, instanceId: rt.engine.instanceId, leaseMs: config.executionLeaseMs, also: [housekeeping] })
-  if (rt.connection.dialect === 'pg' && (await autovacuumOff(rt.connection as PgConnection))) io.err(AUTOVACUUM_OFF)
+  if (rt.connection.dialect === 'pg') {
+    // A reset database connection must not end the server (src/db/pg.ts).
+    ;(require('../../db/pg') as typeof import('../../db/pg')).guardLateSocketErrors((msg, fields) => rt.log.warn(msg, fields))
+    if (await autovacuumOff(rt.connection as PgConnection)) io.err(AUTOVACUUM_OFF)
+  }
   // SQLite: the database file deleted or replaced under the running server is noticed within
   // seconds; writes are refused from then on (503) and readiness fails, instead of writes being
   // acknowledged into a file that the next start will not find (SqliteConnection.checkFile).
