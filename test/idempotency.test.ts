@@ -6,6 +6,7 @@ import { idempotencyKeys } from '../src/db/schema'
 import { AppError } from '../src/errors'
 import { IN_PROGRESS_STALE_MS } from '../src/idempotency/service'
 import { authorizerOf, makeActor, makeTestApp, type TestApp } from './helpers/app'
+import { until } from './helpers/scripted-provider'
 
 /** The real auth macro and Idempotency-Key plugin on a tiny app, for routes needing agents:write. */
 function plugins(t: TestApp) {
@@ -170,6 +171,37 @@ describe('concurrent duplicates', () => {
     expect(runs).toBe(1)
   })
 
+  test('a key whose record failed for a moment (a connection lost) is recorded again: a failed request\'s key is freed, so the retry its 503 asks for runs; a 201\'s is replayed', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const conn = t.rt.connection
+    const refuse = async () => {
+      if (conn.dialect === 'pg') {
+        await conn.client.unsafe(`CREATE OR REPLACE FUNCTION refuse_keys() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'connection lost'; END $$`)
+        await conn.client.unsafe('CREATE TRIGGER refuse_keys_u BEFORE UPDATE OR DELETE ON idempotency_keys FOR EACH ROW EXECUTE FUNCTION refuse_keys()')
+      } else for (const when of ['UPDATE', 'DELETE']) t.db.$client.exec(`CREATE TRIGGER refuse_keys_${when} BEFORE ${when} ON idempotency_keys BEGIN SELECT RAISE(FAIL, 'connection lost'); END`)
+    }
+    const accept = async () => {
+      if (conn.dialect === 'pg') await conn.client.unsafe('DROP TRIGGER refuse_keys_u ON idempotency_keys')
+      else for (const when of ['UPDATE', 'DELETE']) t.db.$client.exec(`DROP TRIGGER refuse_keys_${when}`)
+    }
+    await refuse()
+    const created = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'kept once' }, headers: { 'idempotency-key': 'k-back-1' } })
+    expect(created.status).toBe(201)
+    const failed = await t.req('PATCH', '/api/v1/tasks/task_nonexistent00000000', { token: a.token, body: { title: 'x' }, headers: { 'idempotency-key': 'k-back-2' } })
+    expect(failed.status).toBe(404)
+    await accept()
+    // The first retry comes half a second on.
+    await until(() => t.logs.filter((l) => l.includes('"idempotency_recorded_late"')).length === 2, 3000)
+    const replay = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'kept once' }, headers: { 'idempotency-key': 'k-back-1' } })
+    expect([replay.status, replay.headers.get('idempotency-status'), replay.body.id]).toEqual([201, 'replayed', created.body.id])
+    const task = (await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'to patch' } })).body.id
+    // The failed request's key is free again: the same key with a corrected request runs.
+    const retried = await t.req('PATCH', `/api/v1/tasks/${task}`, { token: a.token, body: { title: 'x' }, headers: { 'idempotency-key': 'k-back-2' } })
+    expect(retried.status).toBe(200)
+    expect(t.logs.some((l) => l.includes('"idempotency_not_recorded"'))).toBe(false)
+  })
+
   test('a key that cannot be recorded (a full disk, a lost connection) never turns the answer into an error: the write\'s 201, the route\'s own 404, as JSON; logged', async () => {
     const t = await makeTestApp()
     const a = await makeActor(t)
@@ -187,7 +219,8 @@ describe('concurrent duplicates', () => {
     // The route's own error (the key is released: that fails too) stays that error, in JSON.
     const missing = await t.req('PATCH', '/api/v1/tasks/task_nonexistent00000000', { token: a.token, body: { title: 'x' }, headers: { 'idempotency-key': 'k-full-2' } })
     expect([missing.status, missing.body?.code]).toEqual([404, 'not_found'])
-    expect(t.logs.filter((l) => l.includes('"idempotency_not_recorded"'))).toHaveLength(2)
+    // Recorded again in the background (below: once the database takes it); logged.
+    expect(t.logs.filter((l) => l.includes('"idempotency_record_retrying"'))).toHaveLength(2)
     // The key of the write that was not recorded is held, not run again: no second task.
     const retry = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'once' }, headers: { 'idempotency-key': 'k-full-1' } })
     expect([retry.status, retry.body.code]).toEqual([409, 'idempotency_in_progress'])

@@ -69,14 +69,18 @@ export function idempotency(deps: KeyStoreDeps & { log: Logger }, callerOf: (req
       const s = states.get(request)
       if (s !== undefined && s !== 'replayed') {
         states.delete(request)
+        const record = settlement(s.id, request, set, responseValue)
         try {
-          await settle(s.id, request, set, responseValue)
+          await record()
         } catch (e) {
           // The route's work is done (committed, or refused) whatever happens to its key: the
           // client gets the answer that work earned, never an error claiming otherwise (a write
-          // reported as failed is retried, and made twice). The key stays "in progress": a retry
-          // with it is 409 idempotency_in_progress, then idempotency_interrupted: never run again.
-          deps.log.error('idempotency_not_recorded', {
+          // reported as failed is retried, and made twice). The key is recorded (a 2xx) or freed
+          // (a failure: its 503 says "retry") again a few times in the background: a database
+          // connection lost at that moment left it "in progress" for good, so the retry the 503
+          // asked for was 409 idempotency_in_progress, then idempotency_interrupted: never run.
+          // Meanwhile a retry with the key is 409 idempotency_in_progress ("retry after it finishes").
+          void recordLater(record, {
             requestId: set.headers['x-request-id'] === undefined ? null : String(set.headers['x-request-id']),
             method: request.method,
             path: loggedTarget(request.url),
@@ -89,20 +93,35 @@ export function idempotency(deps: KeyStoreDeps & { log: Logger }, callerOf: (req
 
   return { plugin, withhold }
 
-  /** Stores or frees a key once its request's response is known. */
-  async function settle(id: string, request: Request, set: { status?: number | string; headers: Record<string, string | number> }, responseValue: unknown): Promise<void> {
+  /** What stores or frees a key once its request's response is known (decided now; done, and maybe done again, by the function returned). */
+  function settlement(id: string, request: Request, set: { status?: number | string; headers: Record<string, string | number> }, responseValue: unknown): () => Promise<void> {
     const status = responseValue instanceof Response ? responseValue.status : typeof set.status === 'number' ? set.status : 200
     const created = withheld.get(request)
-    if (created !== undefined && status < 300) {
-      await keys.complete(id, status, null, {}, created)
-      return
-    }
-    if (status >= 300 || responseValue instanceof Response) {
-      await keys.release(id)
-      return
-    }
+    if (created !== undefined && status < 300) return () => keys.complete(id, status, null, {}, created)
+    if (status >= 300 || responseValue instanceof Response) return () => keys.release(id)
     const headers: Record<string, string> = {}
     for (const h of KEPT_HEADERS) if (set.headers[h] !== undefined) headers[h] = String(set.headers[h])
-    await keys.complete(id, status, responseValue, headers)
+    return () => keys.complete(id, status, responseValue, headers)
+  }
+
+  /** Tries `record` again after 0.5, 1, 2, 4 and 8 s; logs the outcome. */
+  async function recordLater(record: () => Promise<void>, about: Record<string, unknown>): Promise<void> {
+    deps.log.warn('idempotency_record_retrying', about)
+    for (const delay of RECORD_RETRIES_MS) {
+      await new Promise((resolve) => setTimeout(resolve, delay))
+      try {
+        await record()
+        deps.log.info('idempotency_recorded_late', { ...about, error: undefined })
+        return
+      } catch (e) {
+        about = { ...about, error: errorMessage(e) }
+      }
+    }
+    // The key stays "in progress": a retry with it is 409 idempotency_in_progress, then
+    // idempotency_interrupted: never run again (the work may have been done).
+    deps.log.error('idempotency_not_recorded', about)
   }
 }
+
+/** When a key whose record failed is recorded again (src/http/idempotency.ts). */
+const RECORD_RETRIES_MS = [500, 1000, 2000, 4000, 8000]
