@@ -189,6 +189,27 @@ describe('agents of a space (addCharacters / removeCharacters)', () => {
     expect(s.status).toBe(201)
     expect(s.body.space.agentRefs[0].agentId).toBe(hidden)
   })
+
+  test("a member sees only the space's agents they may see: another's private agent is left out (its id is 404 for them), an archived one says enabled: false; the stored list keeps both", async () => {
+    const admin = await makeActor(t, { role: 'admin' })
+    const member = await makeActor(t, { role: 'member' })
+    const adminsPrivate = await makeAgent(t, admin, { visibility: 'private' })
+    const temp = await makeAgent(t, admin, { visibility: 'organization' })
+    const runner = await makeAgent(t, admin, { visibility: 'organization' })
+    const created = await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Team room', visibility: 'organization', addCharacters: [adminsPrivate, temp, runner] } })
+    const space = created.body.space.id
+    expect((await t.req('DELETE', `/api/v1/agents/${temp}`, { token: admin.token })).status).toBe(200)
+    const shown = (refs: { agentId: string; enabled: boolean }[]) => refs.map((r) => [r.agentId, r.enabled])
+    const asMember = (await t.req('GET', `/api/v1/spaces/${space}`, { token: member.token })).body.space
+    expect(shown(asMember.agentRefs)).toEqual([[temp, false], [runner, true]])
+    const listed = (await t.req('GET', '/api/v1/spaces?limit=200', { token: member.token })).body.spaces.find((x: { id: string }) => x.id === space)
+    expect(shown(listed.agentRefs)).toEqual([[temp, false], [runner, true]])
+    expect(JSON.stringify(listed)).not.toContain(adminsPrivate)
+    // The admin sees all three; the member's change of the list removes only what it names.
+    expect(shown((await t.req('GET', `/api/v1/spaces/${space}`, { token: admin.token })).body.space.agentRefs)).toEqual([[adminsPrivate, true], [temp, false], [runner, true]])
+    const changed = await t.req('PATCH', `/api/v1/spaces/${space}`, { token: admin.token, body: { removeCharacters: [temp] } })
+    expect(shown(changed.body.space.agentRefs)).toEqual([[adminsPrivate, true], [runner, true]])
+  })
 })
 
 describe('visibility, roles and other organizations', () => {

@@ -2865,7 +2865,7 @@ export interface components {
             type: "empty" | "git" | "starterKit";
             /** @description Instructions given to every agent working in the space */
             instructions: string | null;
-            /** @description The agents (characters) of the space */
+            /** @description The agents (characters) of the space that you may see (another member's private agent is left out); `enabled` is false for one archived since it was added */
             agentRefs: {
                 /** @description The agent (char_…) */
                 agentId: string;

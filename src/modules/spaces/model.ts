@@ -65,7 +65,7 @@ export const Space = t.Object(
     visibility: Visibility,
     type: Type,
     instructions: t.Nullable(t.String({ description: 'Instructions given to every agent working in the space' })),
-    agentRefs: t.Array(AgentRef, { description: 'The agents (characters) of the space' }),
+    agentRefs: t.Array(AgentRef, { description: 'The agents (characters) of the space that you may see (another member\'s private agent is left out); `enabled` is false for one archived since it was added' }),
     secretKeys: t.Array(t.String(), { description: 'Names of the space secrets, sorted. Never the values.' }),
     archived: t.Boolean({ description: 'true once archived: left out of lists unless `archived=true`, and no agent runs in it; an update with `archived: false` restores it' }),
     archivedAt: t.Nullable(t.String({ description: 'When it was archived, ISO-8601; null if not archived' })),

@@ -9,7 +9,7 @@ import { prepared } from '../../db/prepared'
 import { agents, secrets, spaces, type AgentRef, type Space } from '../../db/schema'
 import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
-import { agentFilterId, canUseAgent } from '../agents/access'
+import { agentFilterId, canSeeAgent, canUseAgent } from '../agents/access'
 import { checkSlug, insertWithSlug, slugTaken, slugWrite } from '../slugs'
 import { canEditSpace, spaceByRef, visibleSpace, visibleSpacesSql } from './access'
 import { listSecretNames, secretNamesBySpace } from './secrets'
@@ -54,7 +54,33 @@ function refuseUnserved(input: UpdateSpaceInput): void {
 
 export const MAX_AGENTS_PER_SPACE = 200
 
-export function toPublicSpace(row: Omit<Space, 'contentBytes'>, secretKeys: string[]): PublicSpace {
+/**
+ * A space's agents as the caller may know them (`shownRefs`): one the caller may not see (another
+ * member's private agent) is left out, since its id is 404 for them everywhere else; one archived
+ * since it was added, or that the caller may not run, says `enabled: false` (TeamDay's CLI runs
+ * the first enabled agent of a space, and got a 404). The stored list is not changed:
+ * `addCharacters` and `removeCharacters` change only the agents they name.
+ */
+async function agentRefsFor(db: Db, v: Caller, rows: readonly Pick<Space, 'agentRefs'>[]): Promise<(refs: AgentRef[]) => AgentRef[]> {
+  const ids = [...new Set(rows.flatMap((r) => r.agentRefs.map((a) => a.agentId)))]
+  const found = new Map<string, Pick<typeof agents.$inferSelect, 'organizationId' | 'userId' | 'visibility' | 'archived'>>()
+  for (let i = 0; i < ids.length; i += 500) {
+    const a = agents
+    const part = await db.select({ id: a.id, organizationId: a.organizationId, userId: a.userId, visibility: a.visibility, archived: a.archived }).from(a).where(inArray(a.id, ids.slice(i, i + 500))).all()
+    for (const r of part) found.set(r.id, r)
+  }
+  return (refs) => {
+    const shown: AgentRef[] = []
+    for (const ref of refs) {
+      const agent = found.get(ref.agentId)
+      if (!agent || !canSeeAgent(v, agent)) continue
+      shown.push(ref.enabled && !canUseAgent(v, agent) ? { ...ref, enabled: false } : ref)
+    }
+    return shown
+  }
+}
+
+export function toPublicSpace(row: Omit<Space, 'contentBytes'>, secretKeys: string[], shownRefs: (refs: AgentRef[]) => AgentRef[]): PublicSpace {
   return {
     id: row.id,
     name: row.name,
@@ -64,7 +90,7 @@ export function toPublicSpace(row: Omit<Space, 'contentBytes'>, secretKeys: stri
     visibility: row.visibility,
     type: row.type,
     instructions: row.instructions,
-    agentRefs: row.agentRefs,
+    agentRefs: shownRefs(row.agentRefs),
     secretKeys,
     archived: row.archived,
     archivedAt: row.archivedAt ? row.archivedAt.toISOString() : null,
@@ -197,7 +223,7 @@ export async function createSpace(ctx: Ctx, input: CreateSpaceInput): Promise<Pu
       return insert(tx, slug)
     }),
   )
-  return toPublicSpace({ ...row, slug }, [])
+  return toPublicSpace({ ...row, slug }, [], await agentRefsFor(ctx.db, principal, [row]))
 }
 
 export interface ListSpacesOptions {
@@ -268,7 +294,8 @@ export async function listSpaces(ctx: Ctx, opts: ListSpacesOptions): Promise<{ s
   })
   const publicSpaces = async (rows: Omit<Space, 'contentBytes'>[]) => {
     const names = await secretNamesBySpace(ctx, principal.organizationId, rows.map((r) => r.id))
-    return rows.map((r) => toPublicSpace(r, names.get(r.id) ?? []))
+    const refs = await agentRefsFor(ctx.db, principal, rows)
+    return rows.map((r) => toPublicSpace(r, names.get(r.id) ?? [], refs))
   }
   return { spaces: await publicSpaces(page.rows), ...listPage(page), rest: mapBatches(page.rest, publicSpaces) }
 }
@@ -323,7 +350,7 @@ export async function listSpaceSummaries(ctx: Ctx, opts: Omit<ListSpacesOptions,
 
 export async function getSpace(ctx: Ctx, id: string): Promise<PublicSpace> {
   const row = await findVisibleSpace(ctx, id)
-  return toPublicSpace(row, await listSecretNames(ctx, row.organizationId, { kind: 'space', spaceId: row.id }))
+  return toPublicSpace(row, await listSecretNames(ctx, row.organizationId, { kind: 'space', spaceId: row.id }), await agentRefsFor(ctx.db, callerOf(ctx), [row]))
 }
 
 export async function updateSpace(ctx: Ctx, id: string, input: UpdateSpaceInput): Promise<PublicSpace> {
@@ -363,7 +390,7 @@ export async function updateSpace(ctx: Ctx, id: string, input: UpdateSpaceInput)
     if (Object.keys(changed).length === 0) return row
     return (await slugWrite('space', patch.slug ?? row.slug, () => tx.db.update(spaces).set({ ...changed, updatedAt: now }).where(eq(spaces.id, row.id)).returning().get()))!
   })
-  return toPublicSpace(updated, await listSecretNames(ctx, updated.organizationId, { kind: 'space', spaceId: updated.id }))
+  return toPublicSpace(updated, await listSecretNames(ctx, updated.organizationId, { kind: 'space', spaceId: updated.id }), await agentRefsFor(ctx.db, principal, [updated]))
 }
 
 /** 422 for a write into an archived space (`field`: what was sent; `what`: what it would have done). */
