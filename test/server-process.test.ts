@@ -184,6 +184,36 @@ describe('npm start', () => {
   }
 })
 
+describe('a graceful stop', () => {
+  test("logs the request it answered during the stop (its access-log line was lost: the process ended before it was written)", async () => {
+    const db = join(dir, 'stop-log.db')
+    const server = start([process.execPath, MAIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--db', db], { env: env({ TEAMDAY_LOG_LEVEL: 'info' }) })
+    const port = await listening(server)
+    while (!SETUP_LINK.test(server.out)) await Bun.sleep(25)
+    const token = adminTokenVia([process.execPath, MAIN], db)
+    const { connect } = await import('node:net')
+    const body = JSON.stringify({ title: 'answered while stopping' })
+    const sock = connect(port, '127.0.0.1')
+    let answer = ''
+    sock.on('data', (d) => (answer += d))
+    const closed = new Promise((r) => sock.on('close', r))
+    sock.write(`POST /api/v1/tasks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\nX-Request-Id: req-during-stop\r\n\r\n`)
+    sock.write(body.slice(0, 5))
+    await Bun.sleep(300)
+    server.proc.kill('SIGTERM')
+    await Bun.sleep(300)
+    sock.write(body.slice(5))
+    await closed
+    expect(answer).toStartWith('HTTP/1.1 201')
+    expect(await server.exited).toBe(0)
+    const line = server.err.split('\n').find((l) => l.includes('"req-during-stop"') && l.includes('"msg":"request"'))
+    expect(line).toBeDefined()
+    expect(JSON.parse(line!)).toMatchObject({ method: 'POST', path: '/api/v1/tasks', status: 201 })
+    // Written before the stop's last line.
+    expect(server.err.indexOf('req-during-stop')).toBeLessThan(server.err.indexOf('"msg":"stopped"'))
+  }, 30_000)
+})
+
 describe('backup and restore beside a running server', () => {
   test('backup copies the running server\'s database; restore refuses until it stops', async () => {
     const db = join(dir, 'live.db')

@@ -174,10 +174,25 @@ export function noteJsonBytes(request: Request, bytes: number): void {
   if (noted !== undefined) noted.bytes = bytes
 }
 
+/** Requests this process has begun and not yet logged (every app's: the API's and the metrics listener's). */
+let unlogged = 0
+
+/**
+ * Resolves once every request begun has had its access-log line written (a request's line is
+ * written after its answer is sent, a moment after the server counted it as done), or after
+ * `ms`: a graceful stop waits for it before its last flush, so that the line of a request
+ * answered during the stop is not lost.
+ */
+export async function requestsLogged(ms: number): Promise<void> {
+  const until = performance.now() + ms
+  while (unlogged > 0 && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 5))
+}
+
 export function observe({ log, metrics, clientAddress, principalOf }: ObserveOptions) {
   const logging = log.accessEnabled
   const plugin = new Elysia({ name: 'teamday-observe' })
     .onRequest(({ request }) => {
+      unlogged++
       // The client address while the connection is there to ask (after the answer it may be gone).
       ;(request as Noted)[OBSERVED] = { t0: performance.now(), ip: logging ? clientAddress(request) : null, id: undefined, bytes: undefined }
     })
@@ -193,6 +208,7 @@ export function observe({ log, metrics, clientAddress, principalOf }: ObserveOpt
       return value as Response
     })
     .onAfterResponse({ as: 'global' }, (c) => {
+      unlogged = Math.max(0, unlogged - 1)
       const { request, set } = c
       const value = (c as { responseValue?: unknown }).responseValue
       const noted = (request as Noted)[OBSERVED]

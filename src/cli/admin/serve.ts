@@ -5,6 +5,7 @@ import { createApp } from '../../app'
 import { startLeaseSweep } from '../../engine/leases'
 import { Housekeeping } from '../../housekeeping'
 import { gracefulStop } from './graceful-stop'
+import { requestsLogged } from '../../http/observe'
 import { IDLE_TIMEOUT_S, MAX_TIMEOUT_S, type ListenOptions } from '../../http/listen'
 import { COMMIT } from '../../build-info'
 import type { Config } from '../../config'
@@ -119,6 +120,8 @@ export async function serve(
       } catch (e) {
         rt.log.warn('shutdown_failed', { error: errorMessage(e) })
       } finally {
+        // The last requests' access-log lines are written a moment after their answers went out.
+        await requestsLogged(1000)
         rt.log.info('stopped', {})
         rt.log.flush()
         resolve()
