@@ -5,7 +5,7 @@ import { FormBody, field, hidden } from '../form'
 import { crossOriginRefused, page, redirect, type ConsoleKit } from '../http'
 import { MessagePage, RefusedPage } from '../views/auth'
 import { AuthorizeDonePage, AuthorizePage } from '../views/cli'
-import { tokensHref, viewOf } from '../views/tokens'
+import { formView, tokensHref } from '../views/tokens'
 import { anonymousNav, errorOf, navOf } from './settings'
 
 const CodeParams = t.Object({ code: t.String({ maxLength: 200 }) })
@@ -83,7 +83,7 @@ export function cliRoutes(kit: ConsoleKit) {
           throw e
         }
         // Back to the list as it was (its view fields), at the CLI sign-ins.
-        return redirect(tokensHref(viewOf({ all: field(body, 'all'), inactive: field(body, 'inactive') }), { cli_revoked: '1' }, 'cli-sessions'))
+        return redirect(tokensHref(formView(body), { cli_revoked: '1' }, 'cli-sessions'))
       },
       { ...hidden, params: IdParams, body: FormBody },
     )

@@ -13,7 +13,7 @@ import { HOME } from '../http'
 import { listSessions, type SignedIn } from '../session'
 import type { Nav } from '../views/layout'
 import { ProfilePage } from '../views/profile'
-import { TokenCreatedPage, tokensHref, viewOf, type TokenForm, type TokenView } from '../views/tokens'
+import { formView, TokenCreatedPage, tokensHref, TOKENS_PAGE_SIZE, type TokenForm, type TokenView } from '../views/tokens'
 
 const IdParams = t.Object({ id: t.String() })
 
@@ -59,11 +59,22 @@ export interface SettingsExtra {
  */
 export async function settingsPage(kit: ConsoleKit, who: SignedIn, request: Request, set: any, extra: SettingsExtra = {}, status = 200): Promise<Response> {
   const ctx = kit.ctxOf(who, request, set)
-  const view = extra.view ?? { all: false, inactive: false }
-  const all = view.all && who.role === 'admin'
+  const asked = extra.view ?? { all: false, inactive: false, page: 1 }
+  const all = asked.all && who.role === 'admin'
   // "Revoking … will remove the token from your account" (TeamDay's docs): the list is of active
   // tokens (a rotated one in its grace period included) unless the revoked and expired are asked for.
-  const { tokens } = await listTokens(ctx, { organization: all, limit: 200, offset: 0, ...(view.inactive ? {} : { status: 'active' as const }) })
+  // Paged by offset, as the API's `offset` (a page of TOKENS_PAGE_SIZE): unlike a cursor, it has a
+  // previous page and a page number to come back to after a form; the list is one person's or one
+  // organization's tokens, whose index the database walks up to the page.
+  const read = (page: number) =>
+    listTokens(ctx, { organization: all, limit: TOKENS_PAGE_SIZE, offset: (page - 1) * TOKENS_PAGE_SIZE, ...(asked.inactive ? {} : { status: 'active' as const }) })
+  let view = { ...asked, all }
+  let list = await read(view.page)
+  // A page past the end (its last token revoked, a page number typed in): the last page there is.
+  if (list.tokens.length === 0 && view.page > 1) {
+    view = { ...view, page: Math.max(1, Math.ceil(list.total / TOKENS_PAGE_SIZE)) }
+    list = await read(view.page)
+  }
   const cliSessions = await listCliSessions(ctx, who.user.id, who.organization.id)
   const sessions = await listSessions(ctx, who.user.id, who.sessionId)
   const nav = await navOf(kit, who, request, set, '/settings/profile')
@@ -75,7 +86,7 @@ export async function settingsPage(kit: ConsoleKit, who: SignedIn, request: Requ
         sessions={sessions}
         error={extra.profile?.error}
         notice={extra.profile?.notice}
-        tokens={{ tokens, cliSessions, now: ctx.clock.now(), view: { ...view, all }, error: extra.tokens?.error, notice: extra.tokens?.notice, form: extra.tokens?.form }}
+        tokens={{ tokens: list.tokens, paging: { total: list.total, estimate: list.totalIsEstimate, more: list.nextCursor !== null }, cliSessions, now: ctx.clock.now(), view, error: extra.tokens?.error, notice: extra.tokens?.notice, form: extra.tokens?.form }}
       />
     ),
     { status },
@@ -118,7 +129,7 @@ export function tokenRoutes(kit: ConsoleKit) {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
       const ctx = kit.ctxOf(who, request, set)
-      const view = viewOf({ all: field(body, 'all'), inactive: field(body, 'inactive') })
+      const view = formView(body)
       const form = { name: field(body, 'name'), expires: field(body, 'expires') || '90', date: field(body, 'date'), scopes: fields(body, 'scope') }
       return onceForm(ctx, who, request, body, async () => {
         try {
@@ -134,7 +145,9 @@ export function tokenRoutes(kit: ConsoleKit) {
           } else expiry = { expiresInDays: Number(form.expires) }
           const { token, row } = await createTokenForCaller(ctx, { name: form.name, scopes, ...expiry })
           const nav = await navOf(kit, who, request, set, '/settings/profile')
-          const answer = page(await (<TokenCreatedPage nav={nav} token={token} name={form.name.trim()} expiresAt={row.expiresAt.toISOString()} base={kit.publicBase(request)} view={view} />), {
+          // Back to the list as it was, on its first page: where the new token is, the newest.
+          const back = { ...view, page: 1 }
+          const answer = page(await (<TokenCreatedPage nav={nav} token={token} name={form.name.trim()} expiresAt={row.expiresAt.toISOString()} base={kit.publicBase(request)} view={back} />), {
             status: 201,
             secret: true,
           })
@@ -150,7 +163,7 @@ export function tokenRoutes(kit: ConsoleKit) {
     .post('/settings/tokens/:id/revoke', async ({ request, set, params, body }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
-      const view = viewOf({ all: field(body, 'all'), inactive: field(body, 'inactive') })
+      const view = formView(body)
       try {
         await revokeToken(kit.ctxOf(who, request, set), params.id)
       } catch (e) {
@@ -162,7 +175,7 @@ export function tokenRoutes(kit: ConsoleKit) {
     .post('/settings/tokens/:id/rotate', async ({ request, set, params, body }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
-      const view = viewOf({ all: field(body, 'all'), inactive: field(body, 'inactive') })
+      const view = formView(body)
       return onceForm(kit.ctxOf(who, request, set), who, request, body, async () => {
         try {
           const r = await rotateToken(kit.ctxOf(who, request, set), params.id, { gracePeriodSeconds: Number(field(body, 'grace') || '0') })

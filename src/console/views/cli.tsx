@@ -85,7 +85,7 @@ export function AuthorizeDonePage(props: { nav: Nav; state: string }) {
     <Layout title={t[d.title]} nav={props.nav}>
       <p role="status">{t[d.message]}</p>
       <p>
-        <a href={tokensHref({ all: false, inactive: false }, {}, 'cli-sessions')}>{t.cliTitle}</a>
+        <a href={tokensHref({ all: false, inactive: false, page: 1 }, {}, 'cli-sessions')}>{t.cliTitle}</a>
       </p>
     </Layout>
   )

@@ -5,7 +5,7 @@ import { messages, type Messages } from '../i18n'
 import type { SignedIn } from '../session'
 import type { PublicCliSession } from '../../modules/cli-auth/service'
 import { CliSessionsSection } from './cli'
-import { TOKENS_ANCHOR, tokensHref, ViewFields, type TokenView } from './token-view'
+import { TOKENS_ANCHOR, TOKENS_PAGE_SIZE, tokensHref, ViewFields, type TokenView } from './token-view'
 import { ConfirmButton, ErrorBox, Layout, Notice, PageOrganization, Table, When, type Nav } from './layout'
 import { FormKey } from '../form-once'
 
@@ -20,7 +20,7 @@ export const EXPIRY_CHOICES = [
 
 // The section's anchor and list view live in ./token-view (the CLI sign-ins section uses them
 // too, and this file uses that section: one module for both avoids an import cycle).
-export { TOKENS_ANCHOR, tokensHref, viewOf, ViewFields, type TokenView } from './token-view'
+export { formView, TOKENS_ANCHOR, TOKENS_PAGE_SIZE, tokensHref, viewOf, ViewFields, type TokenView } from './token-view'
 
 const RESOURCES = [...new Set(PERMISSIONS.map((p) => p.split(':')[0]!))]
 const ACTIONS = [
@@ -175,6 +175,50 @@ export interface TokenForm {
   scopes: string[]
 }
 
+export interface TokenPaging {
+  total: number
+  estimate: boolean
+  more: boolean
+}
+
+/** Which tokens of how many the page shows (nothing when the list is empty). */
+function TokenCount(props: { t: Messages; view: TokenView; paging: TokenPaging; shown: number }) {
+  if (props.shown === 0) return ''
+  const from = (props.view.page - 1) * TOKENS_PAGE_SIZE + 1
+  return (
+    <p class="muted" safe>
+      {props.t.tokensShown(from, from + props.shown - 1, props.paging.total, props.paging.estimate)}
+    </p>
+  )
+}
+
+/** Links to the pages before and after this one, the view kept; nothing when the list has one page. */
+function TokenPages(props: { t: Messages; view: TokenView; paging: TokenPaging }) {
+  const { t, view, paging } = props
+  if (view.page === 1 && !paging.more) return ''
+  return (
+    <nav aria-label={t.tokenPages} class="row">
+      {view.page > 1 ? (
+        <a href={tokensHref({ ...view, page: view.page - 1 })} rel="prev">
+          {t.previousPage}
+        </a>
+      ) : (
+        ''
+      )}
+      <span class="muted" safe>
+        {t.pageNumber(view.page)}
+      </span>
+      {paging.more ? (
+        <a href={tokensHref({ ...view, page: view.page + 1 })} rel="next">
+          {t.nextPage}
+        </a>
+      ) : (
+        ''
+      )}
+    </nav>
+  )
+}
+
 export interface TokensSectionProps {
   t: Messages
   who: SignedIn
@@ -184,6 +228,8 @@ export interface TokensSectionProps {
   error?: string | null
   notice?: string | null
   form?: TokenForm
+  /** The list's size (TOKENS_PAGE_SIZE a page): how many match (at least, when `estimate`), and whether a page follows this one. */
+  paging: TokenPaging
   /** The person's CLI sign-ins (browser sign-in of `teamday login` / TeamDay's `auth login`), with Revoke. */
   cliSessions: PublicCliSession[]
 }
@@ -242,14 +288,15 @@ export function TokensSection(props: TokensSectionProps) {
       <p>
         {props.who.role === 'admin' ? (
           <>
-            {all ? <a href={tokensHref({ ...view, all: false })}>{t.showOnlyMine}</a> : <a href={tokensHref({ ...view, all: true })}>{t.showAllOfOrg}</a>}
+            {all ? <a href={tokensHref({ ...view, all: false, page: 1 })}>{t.showOnlyMine}</a> : <a href={tokensHref({ ...view, all: true, page: 1 })}>{t.showAllOfOrg}</a>}
             {' · '}
           </>
         ) : (
           ''
         )}
-        {view.inactive ? <a href={tokensHref({ ...view, inactive: false })}>{t.hideInactive}</a> : <a href={tokensHref({ ...view, inactive: true })}>{t.showInactive}</a>}
+        {view.inactive ? <a href={tokensHref({ ...view, inactive: false, page: 1 })}>{t.hideInactive}</a> : <a href={tokensHref({ ...view, inactive: true, page: 1 })}>{t.showInactive}</a>}
       </p>
+      <TokenCount t={t} view={view} paging={props.paging} shown={props.tokens.length} />
       {props.tokens.length === 0 ? (
         <p class="muted">{view.inactive ? t.noTokensYet : t.noActiveTokens}</p>
       ) : (
@@ -259,6 +306,7 @@ export function TokensSection(props: TokensSectionProps) {
               ))}
         </Table>
       )}
+      <TokenPages t={t} view={view} paging={props.paging} />
       <CliSessionsSection sessions={props.cliSessions} view={view} t={t} />
     </section>
   )

@@ -1,0 +1,117 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { makeActor, makeTestApp, makeToken } from './helpers/app'
+import { consoleClient, givePassword, signedInPerson } from './helpers/console'
+
+/**
+ * Settings → Profile → Personal Access Tokens as a list: its pages (every token reachable, the
+ * view kept), what the create form makes of its scope boxes, and what each row says of when the
+ * token stops or stopped.
+ */
+const t = await makeTestApp()
+afterAll(() => t.rt.close())
+
+const DE = { 'accept-language': 'de-DE,de;q=0.9' }
+/** The ids of the tokens a page lists (each has its revoke form). */
+const idsOn = (html: string) => [...html.matchAll(/action="\/settings\/tokens\/(pat_[A-Za-z0-9]+)\/revoke"/g)].map((m) => m[1]!)
+/** The hidden view fields of a page's revoke forms (all=1, inactive=1, page=N). */
+const viewFieldsOf = (html: string, id: string) => {
+  const form = new RegExp(`action="/settings/tokens/${id}/revoke"[^>]*>([\\s\\S]*?)</form>`).exec(html)![1]!
+  return Object.fromEntries([...form.matchAll(/<input type="hidden" name="(all|inactive|page)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]))
+}
+const hrefs = (html: string) => [...html.matchAll(/href="(\/settings\/profile[^"]*)"/g)].map((m) => m[1]!.replace(/&amp;/g, '&'))
+
+describe('the token list in pages', () => {
+  test('219 active tokens of an organization: every one reachable through next/previous pages that keep ?all=1 and ?inactive=1, with how many there are', async () => {
+    const { a: admin, c } = await signedInPerson(t, { role: 'admin', org: 'paged' })
+    const members = [await makeActor(t, { org: 'paged' }), await makeActor(t, { org: 'paged' })]
+    // 3 tokens from makeActor; 216 more, one a second, spread over the three people (each under its cap).
+    for (let i = 0; i < 216; i++) {
+      t.clock.advance(1000)
+      await makeToken(t, [admin, ...members][i % 3]!, { name: `paged ${i}` })
+    }
+    const every = new Set<string>()
+    let cursor: string | null = ''
+    while (cursor !== null) {
+      const r = await t.req('GET', `/api/v1/tokens?all=true&limit=200&cursor=${cursor}`, { token: admin.token })
+      for (const tk of r.body.tokens) every.add(tk.id)
+      cursor = r.body.nextCursor
+    }
+    expect(every.size).toBe(219)
+
+    const first = await c.get('/settings/profile?all=1')
+    expect(first.status).toBe(200)
+    expect(first.text).toContain('Tokens 1-100 of 219')
+    expect(hrefs(first.text)).toContain('/settings/profile?all=1&page=2#personal-access-tokens')
+    expect(first.text).not.toContain('rel="prev"')
+    const seen = new Set(idsOn(first.text))
+    expect(seen.size).toBe(100)
+    const second = await c.get('/settings/profile?all=1&page=2')
+    expect(second.text).toContain('Tokens 101-200 of 219')
+    expect(hrefs(second.text)).toEqual(expect.arrayContaining(['/settings/profile?all=1#personal-access-tokens', '/settings/profile?all=1&page=3#personal-access-tokens']))
+    for (const id of idsOn(second.text)) seen.add(id)
+    const third = await c.get('/settings/profile?all=1&page=3')
+    expect(third.text).toContain('Tokens 201-219 of 219')
+    expect(third.text).not.toContain('rel="next"')
+    expect(hrefs(third.text)).toContain('/settings/profile?all=1&page=2#personal-access-tokens')
+    for (const id of idsOn(third.text)) seen.add(id)
+    expect(seen).toEqual(every)
+
+    // The oldest token (the last one of page 3) is revoked from the console; its form brings the
+    // list back as it was: every token, page 3.
+    const oldest = idsOn(third.text).at(-1)!
+    expect(viewFieldsOf(third.text, oldest)).toEqual({ all: '1', page: '3' })
+    const revoked = await c.post(`/settings/tokens/${oldest}/revoke`, viewFieldsOf(third.text, oldest))
+    expect(revoked.status).toBe(303)
+    expect(revoked.headers.get('location')).toBe('/settings/profile?all=1&page=3&revoked=1#personal-access-tokens')
+    const after = await c.get(revoked.headers.get('location')!)
+    expect(after.text).toContain('Tokens 201-218 of 218')
+    expect(idsOn(after.text)).not.toContain(oldest)
+
+    // Revoked and expired ones too: 219 again, in pages that keep both choices.
+    const inactive = await c.get('/settings/profile?all=1&inactive=1')
+    expect(inactive.text).toContain('Tokens 1-100 of 219')
+    expect(hrefs(inactive.text)).toContain('/settings/profile?all=1&inactive=1&page=2#personal-access-tokens')
+    const inactive3 = await c.get('/settings/profile?all=1&inactive=1&page=3')
+    expect(inactive3.text).toContain('Tokens 201-219 of 219')
+    expect(inactive3.text).toContain('class="status-revoked"')
+    // The view's switches start again at the first page of the other list.
+    expect(hrefs(inactive3.text)).toEqual(expect.arrayContaining(['/settings/profile?all=1#personal-access-tokens', '/settings/profile?inactive=1#personal-access-tokens']))
+
+    // A page past the end (typed in, or its last token just revoked) shows the last page; nonsense is the first.
+    expect((await c.get('/settings/profile?all=1&page=9')).text).toContain('Tokens 201-218 of 218')
+    for (const page of ['0', '-1', 'x', '1e3', '2.5']) expect([page, (await c.get(`/settings/profile?all=1&page=${page}`)).text.includes('Tokens 1-100 of 218')]).toEqual([page, true])
+
+    // A form refused on page 2 shows page 2 again; a token made from page 2 is found on page 1.
+    const refused = await c.post('/settings/tokens', { name: '  ', expires: '90', scope: '*', all: '1', page: '2' })
+    expect(refused.status).toBe(422)
+    expect(refused.text).toContain('Tokens 101-200 of 218')
+    const made = await c.post('/settings/tokens', { name: 'made on page 2', expires: '90', scope: '*', all: '1', page: '2' })
+    expect(made.status).toBe(201)
+    expect(hrefs(made.text)).toContain('/settings/profile?all=1#personal-access-tokens')
+
+    // A member's own list of one page has no page links.
+    const mine = await consoleClient(t)
+    await givePassword(t, members[0]!.userId)
+    await mine.signIn(members[0]!.email)
+    const own = await mine.get('/settings/profile')
+    // 73, or 72 when the oldest token revoked above was this member's.
+    const n = idsOn(own.text).length
+    expect([72, 73]).toContain(n)
+    expect(own.text).toContain(`Tokens 1-${n} of ${n}`)
+    expect(own.text).not.toContain('rel="next"')
+    expect(own.text).not.toContain('Page 1')
+  })
+
+  test('in German', async () => {
+    const { a } = await signedInPerson(t, { role: 'admin', org: 'seiten' })
+    await makeActor(t, { org: 'seiten' })
+    for (let i = 0; i < 99; i++) await makeToken(t, a, { name: `seite ${i}` })
+    const c = consoleClient(t, { headers: DE })
+    await c.signIn(a.email)
+    const page = await c.get('/settings/profile?all=1&page=2')
+    expect(page.text).toContain('Tokens 101-101 von 101')
+    expect(page.text).toContain('← Vorherige Seite')
+    expect(page.text).toContain('Seite 2')
+    expect((await c.get('/settings/profile?all=1')).text).toContain('Nächste Seite →')
+  })
+})
