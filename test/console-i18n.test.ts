@@ -126,6 +126,7 @@ describe('German pages', () => {
     pages.push(['custom date error', await c.post('/settings/tokens', { name: 'x', expires: 'custom', date: '' })])
     pages.push(['expiry error', await c.post('/settings/tokens', { name: 'x', expires: '3' })])
     pages.push(['scope error', await c.post('/settings/tokens', { name: 'x', expires: '7', scope: 'nothing:here' })])
+    pages.push(['no scope chosen', await c.post('/settings/tokens', { name: 'x', expires: '7', scope: '' })])
     pages.push(['revoke error', await c.post('/settings/tokens/pat_nosuchtoken/revoke')])
     pages.push(['rotate error', await c.post(`/settings/tokens/${id}/rotate`, { grace: '0' })])
     const profile = await c.get('/settings/profile?all=1&inactive=1&revoked=1')

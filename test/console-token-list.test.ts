@@ -115,3 +115,37 @@ describe('the token list in pages', () => {
     expect((await c.get('/settings/profile?all=1')).text).toContain('Nächste Seite →')
   })
 })
+
+describe('the create form\'s scopes', () => {
+  /** The form as the page sends it: its empty `scope` first, then the boxes ticked. */
+  const sentForm = async (c: ReturnType<typeof consoleClient>, fields: Record<string, string | string[]>) => {
+    const page = (await c.get('/settings/profile')).text
+    const key = /name="formKey" value="([0-9a-f-]{36})"/.exec(page)![1]!
+    expect(page).toContain('<input type="hidden" name="scope" value=""/>')
+    return c.post('/settings/tokens', { formKey: key, ...fields })
+  }
+  const names = async (token: string) => (await t.req('GET', '/api/v1/tokens', { token })).body.tokens.map((x: any) => `${x.name}: ${x.scopes.join(' ')}`)
+
+  test('full access unticked and no scope ticked is refused with the form\'s error (English and German), nothing made; the default box gives *', async () => {
+    const { a, c } = await signedInPerson(t, { role: 'member', org: 'scoped' })
+    const none = await sentForm(c, { name: 'No scope', expires: '30', scope: [''] })
+    expect(none.status).toBe(422)
+    expect(none.text).toContain('<p class="error" role="alert">Validation failed: no scope chosen. Tick full access, or at least one scope of a resource.</p>')
+    expect(none.text).not.toMatch(/td_[A-Za-z0-9]{43}/)
+    // The form comes back as sent: the name kept, full access unticked.
+    expect(none.text).toContain('value="No scope"')
+    expect(none.text).not.toMatch(/name="scope" value="\*" checked/)
+    const de = consoleClient(t, { headers: DE })
+    await de.signIn(a.email)
+    const deNone = await sentForm(de, { name: 'Keine', expires: '30', scope: '' })
+    expect(deNone.status).toBe(422)
+    expect(deNone.text).toContain('Ungültige Eingabe: Keine Berechtigung gewählt. Kreuzen Sie Vollzugriff an oder mindestens eine Berechtigung einer Ressource.')
+    expect(await names(a.token)).not.toEqual(expect.arrayContaining([expect.stringMatching(/^(No scope|Keine):/)]))
+    // The default (full access ticked) is *, a box of a resource is that scope.
+    const full = await sentForm(c, { name: 'Full', expires: '30', scope: ['', '*'] })
+    expect(full.status).toBe(201)
+    const read = await sentForm(c, { name: 'Read', expires: '30', scope: ['', 'agents:read'] })
+    expect(read.status).toBe(201)
+    expect(await names(a.token)).toEqual(expect.arrayContaining(['Full: *', 'Read: agents:read']))
+  })
+})

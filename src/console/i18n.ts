@@ -204,6 +204,7 @@ const en = {
   noticeTokenRevoked: 'Token revoked: requests with it are refused from now on.',
   noticeCliRevoked: 'CLI sign-in revoked: that terminal is signed out; its access and refresh tokens are refused from now on.',
   errCustomDate: 'Validation failed: choose a custom expiration date (7-365 days from today)',
+  errNoScope: 'Validation failed: no scope chosen. Tick full access, or at least one scope of a resource.',
 
   // The new token, shown once
   tokenCreatedTitle: 'Token created',
@@ -550,6 +551,7 @@ const de = {
   noticeTokenRevoked: 'Token widerrufen: Anfragen damit werden ab sofort abgewiesen.',
   noticeCliRevoked: 'CLI-Anmeldung widerrufen: jenes Terminal ist abgemeldet; seine Zugriffs- und Erneuerungs-Tokens werden ab sofort abgewiesen.',
   errCustomDate: 'Ungültige Eingabe: Wählen Sie ein benutzerdefiniertes Ablaufdatum (7-365 Tage ab heute).',
+  errNoScope: 'Ungültige Eingabe: Keine Berechtigung gewählt. Kreuzen Sie Vollzugriff an oder mindestens eine Berechtigung einer Ressource.',
 
   tokenCreatedTitle: 'Token generiert',
   tokenRotatedTitle: 'Token rotiert',
@@ -779,6 +781,7 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^Validation failed: expires(?:InDays|At) must be/, () => 'Ungültige Eingabe: Das Ablaufdatum muss zwischen 7 und 365 Tagen in der Zukunft liegen.'],
   [/^Validation failed: expiresAt must be an ISO-8601/, () => 'Ungültige Eingabe: Wählen Sie ein gültiges Ablaufdatum.'],
   [/^Validation failed: choose a custom expiration date/, () => 'Ungültige Eingabe: Wählen Sie ein benutzerdefiniertes Ablaufdatum (7-365 Tage ab heute).'],
+  [/^Validation failed: no scope chosen/, () => de.errNoScope],
   [/^Validation failed: .*scope/i, () => 'Ungültige Eingabe: Diese Berechtigungen gibt es nicht oder Ihre Rolle hat sie nicht.'],
   [/^Validation failed: a password must be (\d+)-(\d+) characters/, (m) => `Ungültige Eingabe: Ein Passwort muss ${m[1]}-${m[2]} Zeichen lang sein.`],
   [/^Validation failed: ".*" is not a valid e-mail address/, () => 'Ungültige Eingabe: Das ist keine gültige E-Mail-Adresse.'],

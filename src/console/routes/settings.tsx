@@ -130,10 +130,15 @@ export function tokenRoutes(kit: ConsoleKit) {
       if (!who) return kit.toSignIn(request)
       const ctx = kit.ctxOf(who, request, set)
       const view = formView(body)
-      const form = { name: field(body, 'name'), expires: field(body, 'expires') || '90', date: field(body, 'date'), scopes: fields(body, 'scope') }
+      // The form always sends `scope` (an empty one before its boxes: unticked boxes send nothing),
+      // so none ticked is an empty choice, refused as the API refuses `"scopes": []`; a post
+      // without the field at all gets the API's default for a missing `scopes`, full access.
+      const sent = fields(body, 'scope')
+      const form = { name: field(body, 'name'), expires: field(body, 'expires') || '90', date: field(body, 'date'), scopes: sent.length === 0 ? ['*'] : sent.filter((s) => s !== '') }
       return onceForm(ctx, who, request, body, async () => {
         try {
-          const scopes = form.scopes.length === 0 || form.scopes.includes('*') ? ['*'] : form.scopes
+          if (form.scopes.length === 0) throw new AppError('validation_failed', messages('en').errNoScope)
+          const scopes = form.scopes.includes('*') ? ['*'] : form.scopes
           let expiry: { expiresInDays?: number; expiresAt?: string }
           if (form.expires === 'custom') {
             const at = customDate(form.date)

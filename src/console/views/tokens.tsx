@@ -31,10 +31,12 @@ const ACTIONS = [
 
 function ScopeTable(props: { checked: string[]; t: Messages }) {
   const { t } = props
-  const full = props.checked.length === 0 || props.checked.includes('*')
+  const full = props.checked.includes('*')
   return (
     <fieldset>
       <legend>{t.scopes}</legend>
+      {/* Sent whatever is ticked: no box ticked is then a choice the server refuses, not a form without scopes. */}
+      <input type="hidden" name="scope" value="" />
       <label class="row">
         <input type="checkbox" name="scope" value="*" checked={full} /> {t.fullAccess}
       </label>
