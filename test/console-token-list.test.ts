@@ -149,3 +149,76 @@ describe('the create form\'s scopes', () => {
     expect(await names(a.token)).toEqual(expect.arrayContaining(['Full: *', 'Read: agents:read']))
   })
 })
+
+describe('when a token stops, in the list', () => {
+  /** The Expires cell of the row of the token with this name (the older one, a rotated token's, when its successor has the name too). */
+  const expiresCell = (html: string, name: string) => [...html.matchAll(new RegExp(`<tr><td>${name}</td><td>.*?</td><td>.*?</td><td>(.*?)</td>`, 'g'))].at(-1)![1]!
+  const text = (cell: string) => cell.replace(/<time[^>]*>[^<]*<\/time>/g, '<time>').replace(/<[^t/][^>]*>|<\/(?!time)[^>]*>/g, ' ').replace(/\s+/g, ' ').trim()
+
+  /** Clients of the person signed in now, in English and German (a session ends after some hours: the tests move the clock by days). */
+  const clients = async (email: string) => {
+    const en = consoleClient(t)
+    const de = consoleClient(t, { headers: DE })
+    expect((await en.signIn(email)).status).toBe(303)
+    expect((await de.signIn(email)).status).toBe(303)
+    return { en: async (path: string) => (await en.get(path)).text, de: async (path: string) => (await de.get(path)).text, c: en }
+  }
+
+  test('a rotated token in its grace period says how many minutes or hours it has left, in English and German', async () => {
+    const a = await makeActor(t, { org: 'grace' })
+    await givePassword(t, a.userId)
+    const { en, de, c } = await clients(a.email)
+    const hour = await makeToken(t, a, { name: 'grace hour' })
+    const day = await makeToken(t, a, { name: 'grace day' })
+    // The successors are newer than the rotated tokens (listed first, the rotated ones after them).
+    t.clock.advance(1000)
+    expect((await c.post(`/settings/tokens/${hour.id}/rotate`, { grace: '3600' })).status).toBe(201)
+    expect((await c.post(`/settings/tokens/${day.id}/rotate`, { grace: '86400' })).status).toBe(201)
+    t.clock.advance(8 * 60_000)
+    expect(text(expiresCell(await en('/settings/profile'), 'grace hour'))).toBe('<time> stops in 52 minutes')
+    expect(text(expiresCell(await en('/settings/profile'), 'grace day'))).toBe('<time> stops in 23 hours 52 minutes')
+    expect(text(expiresCell(await de('/settings/profile'), 'grace hour'))).toBe('<time> endet in 52 Minuten')
+    expect(text(expiresCell(await de('/settings/profile'), 'grace day'))).toBe('<time> endet in 23 Stunden 52 Minuten')
+    t.clock.advance(51 * 60_000 + 30_000)
+    expect(text(expiresCell(await en('/settings/profile'), 'grace hour'))).toBe('<time> stops in 1 minute')
+    expect(text(expiresCell(await de('/settings/profile'), 'grace hour'))).toBe('<time> endet in 1 Minute')
+  })
+
+  test('a token with less than a day left says its hours; one with more, its days', async () => {
+    const a = await makeActor(t, { org: 'soon' })
+    await givePassword(t, a.userId)
+    await makeToken(t, a, { name: 'week', expiresInDays: 7 })
+    t.clock.advance(6 * 86_400_000 + 19 * 3_600_000)
+    await makeToken(t, a, { name: 'month', expiresInDays: 30 })
+    t.clock.advance(60_000)
+    const { en, de } = await clients(a.email)
+    expect(text(expiresCell(await en('/settings/profile'), 'week'))).toBe('<time> expires in 4 hours 59 minutes')
+    expect(text(expiresCell(await de('/settings/profile'), 'week'))).toBe('<time> läuft in 4 Stunden 59 Minuten ab')
+    t.clock.advance(59 * 60_000)
+    expect(text(expiresCell(await en('/settings/profile'), 'week'))).toBe('<time> expires in 4 hours')
+    expect(text(expiresCell(await de('/settings/profile'), 'week'))).toBe('<time> läuft in 4 Stunden ab')
+    expect(text(expiresCell(await en('/settings/profile'), 'month'))).toBe('<time> expires in 30 days')
+    expect(text(expiresCell(await de('/settings/profile'), 'month'))).toBe('<time> läuft in 30 Tagen ab')
+  })
+
+  test('"Show revoked and expired tokens": a revoked token says when it was revoked, an expired one when it expired, never a future expiry', async () => {
+    const a = await makeActor(t, { org: 'history' })
+    await givePassword(t, a.userId)
+    const gone = await makeToken(t, a, { name: 'revoked one', expiresInDays: 90 })
+    const old = await makeToken(t, a, { name: 'expired one', expiresInDays: 7 })
+    t.clock.advance(3_600_000)
+    const revokedAt = new Date(t.clock.now()).toISOString()
+    expect((await (await clients(a.email)).c.post(`/settings/tokens/${gone.id}/revoke`, { inactive: '1' })).status).toBe(303)
+    t.clock.advance(7 * 86_400_000)
+    const { en, de } = await clients(a.email)
+    const page = await en('/settings/profile?inactive=1')
+    expect(expiresCell(page, 'revoked one')).toStartWith(`revoked <time datetime="${revokedAt}"`)
+    expect(text(expiresCell(page, 'revoked one'))).toBe('revoked <time>')
+    expect(expiresCell(page, 'expired one')).toContain(`<time datetime="${(await t.req('GET', `/api/v1/tokens/${old.id}`, { token: a.token })).body.token.expiresAt}"`)
+    expect(text(expiresCell(page, 'expired one'))).toBe('expired <time>')
+    expect(page).not.toContain('expires in 90 days')
+    const dePage = await de('/settings/profile?inactive=1')
+    expect(text(expiresCell(dePage, 'revoked one'))).toBe('widerrufen am <time>')
+    expect(text(expiresCell(dePage, 'expired one'))).toBe('abgelaufen am <time>')
+  })
+})

@@ -181,7 +181,14 @@ const en = {
   colScopes: 'Scopes',
   colStatus: 'Status',
   expired: 'expired',
-  expiresIn: (days: number) => `expires in ${days} day${days === 1 ? '' : 's'}`,
+  remaining: (days: number, hours: number, minutes: number) =>
+    days > 0
+      ? `${days} day${days === 1 ? '' : 's'}`
+      : [hours > 0 ? `${hours} hour${hours === 1 ? '' : 's'}` : '', minutes > 0 || hours === 0 ? `${minutes} minute${minutes === 1 ? '' : 's'}` : ''].filter(Boolean).join(' '),
+  expiresIn: (remaining: string) => `expires in ${remaining}`,
+  stopsIn: (remaining: string) => `stops in ${remaining}`,
+  revokedOn: 'revoked',
+  expiredOn: 'expired',
   statusActive: 'active',
   statusExpired: 'expired',
   statusRevoked: 'revoked',
@@ -527,7 +534,14 @@ const de = {
   colScopes: 'Berechtigungen',
   colStatus: 'Status',
   expired: 'abgelaufen',
-  expiresIn: (days: number) => `läuft in ${days} Tag${days === 1 ? '' : 'en'} ab`,
+  remaining: (days: number, hours: number, minutes: number) =>
+    days > 0
+      ? `${days} Tag${days === 1 ? '' : 'en'}`
+      : [hours > 0 ? `${hours} Stunde${hours === 1 ? '' : 'n'}` : '', minutes > 0 || hours === 0 ? `${minutes} Minute${minutes === 1 ? '' : 'n'}` : ''].filter(Boolean).join(' '),
+  expiresIn: (remaining: string) => `läuft in ${remaining} ab`,
+  stopsIn: (remaining: string) => `endet in ${remaining}`,
+  revokedOn: 'widerrufen am',
+  expiredOn: 'abgelaufen am',
   statusActive: 'aktiv',
   statusExpired: 'abgelaufen',
   statusRevoked: 'widerrufen',

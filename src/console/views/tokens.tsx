@@ -64,11 +64,56 @@ function ScopeTable(props: { checked: string[]; t: Messages }) {
   )
 }
 
-function expiresText(t: Messages, expiresAt: string, now: number): string {
-  const ms = Date.parse(expiresAt) - now
+/**
+ * How long an active token has left, as the catalogue says it: whole days from a day on (rounded:
+ * a 90-day token made a second ago has 90), else hours and minutes (rounded up: 30 seconds left
+ * is 1 minute). `stops`: a rotated token in its grace period, which stops at the period's end.
+ */
+export function remainingText(t: Messages, stopsAt: string, now: number, stops: boolean): string {
+  const ms = Date.parse(stopsAt) - now
   if (ms <= 0) return t.expired
-  // Rounded up: a 90-day token made a second ago "expires in 90 days", one with an hour left in 1 day.
-  return t.expiresIn(Math.ceil(ms / DAY_MS))
+  let days = 0
+  let hours = 0
+  let minutes = 0
+  if (ms >= DAY_MS) days = Math.round(ms / DAY_MS)
+  else {
+    const total = Math.ceil(ms / 60_000)
+    if (total >= 24 * 60) days = 1
+    else [hours, minutes] = [Math.floor(total / 60), total % 60]
+  }
+  const remaining = t.remaining(days, hours, minutes)
+  return stops ? t.stopsIn(remaining) : t.expiresIn(remaining)
+}
+
+/**
+ * The Expires cell: an active token's end and how long it has left; a revoked one's revocation
+ * and an expired one's expiry, in the past (never "expires in 90 days" for a revoked token).
+ */
+function ExpiresCell(props: { token: PublicToken; now: number; pending: boolean; t: Messages }) {
+  const { t, token: tk } = props
+  if (tk.status === 'revoked') {
+    return (
+      <>
+        {t.revokedOn} <When at={tk.revokedAt} t={t} />
+      </>
+    )
+  }
+  if (tk.status === 'expired') {
+    return (
+      <>
+        {t.expiredOn} <When at={tk.expiresAt} t={t} />
+      </>
+    )
+  }
+  return (
+    <>
+      <When at={tk.expiresAt} t={t} />
+      <br />
+      <span class="muted" safe>
+        {remainingText(t, tk.expiresAt, props.now, props.pending)}
+      </span>
+    </>
+  )
 }
 
 function statusText(t: Messages, status: PublicToken['status']): string {
@@ -102,11 +147,7 @@ function TokenRow(props: { token: PublicToken; now: number; showOwner: boolean; 
         )}
       </td>
       <td>
-        <When at={tk.expiresAt} t={t} />
-        <br />
-        <span class="muted" safe>
-          {expiresText(t, tk.expiresAt, props.now)}
-        </span>
+        <ExpiresCell token={tk} now={props.now} pending={pending} t={t} />
       </td>
       <td class="mono" safe>
         {tk.maskedToken}
