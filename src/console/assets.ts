@@ -59,7 +59,7 @@ ol.chat .text{white-space:pre-wrap;overflow-wrap:anywhere;margin:.25rem 0 0}
 `
 
 /**
- * Local dates, copy buttons, <dialog> confirms for forms marked data-confirm, and links marked
+ * Local dates, copy buttons (a refused copy is said, and the text selected for a copy by hand), <dialog> confirms for forms marked data-confirm, and links marked
  * data-back that go back in the browser's history (to a refused form, with what was typed in it).
  * Pages work without it.
  */
@@ -70,9 +70,30 @@ document.querySelectorAll('time[datetime]').forEach(function (t) {
 });
 document.querySelectorAll('button[data-copy]').forEach(function (b) {
   b.hidden = false;
+  var status = document.getElementById(b.getAttribute('data-status'));
+  var label = b.textContent;
   b.addEventListener('click', function () {
     var el = document.getElementById(b.getAttribute('data-copy'));
-    navigator.clipboard.writeText(el.textContent.trim()).then(function () { b.textContent = b.getAttribute('data-copied') || 'Copied'; });
+    var copied = function () {
+      b.textContent = b.getAttribute('data-copied') || 'Copied';
+      if (status) status.textContent = '';
+    };
+    // The browser refused (no permission, not a secure context, no Clipboard API): say so and
+    // select the text, for a copy by hand.
+    var failed = function () {
+      var range = document.createRange();
+      range.selectNodeContents(el);
+      var sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+      b.textContent = b.getAttribute('data-text-failed') || label;
+      if (status) status.textContent = status.getAttribute('data-text-failed') || '';
+    };
+    try {
+      navigator.clipboard.writeText(el.textContent.trim()).then(copied, failed);
+    } catch (e) {
+      failed();
+    }
   });
 });
 document.querySelectorAll('a[data-back]').forEach(function (a) {

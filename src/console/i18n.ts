@@ -223,6 +223,9 @@ const en = {
   yourNewToken: 'Your new token',
   copy: 'Copy',
   copied: 'Copied',
+  copyFailedShort: 'Copy failed',
+  copyFailedToken: 'Copy failed: the browser did not allow it. The token is selected: copy it by hand (Ctrl+C, or Cmd+C on a Mac).',
+  copyFailedLink: 'Copy failed: the browser did not allow it. The link is selected: copy it by hand (Ctrl+C, or Cmd+C on a Mac).',
   useIt: 'Use it',
   securityGuidelines: 'Security guidelines',
   guidelines: [
@@ -576,6 +579,9 @@ const de = {
   yourNewToken: 'Ihr neues Token',
   copy: 'Kopieren',
   copied: 'Kopiert',
+  copyFailedShort: 'Kopieren fehlgeschlagen',
+  copyFailedToken: 'Kopieren fehlgeschlagen: Der Browser hat es nicht erlaubt. Das Token ist markiert: Kopieren Sie es von Hand (Strg+C, auf dem Mac Cmd+C).',
+  copyFailedLink: 'Kopieren fehlgeschlagen: Der Browser hat es nicht erlaubt. Der Link ist markiert: Kopieren Sie ihn von Hand (Strg+C, auf dem Mac Cmd+C).',
   useIt: 'Verwenden',
   securityGuidelines: 'Sicherheitsrichtlinien',
   guidelines: [

@@ -136,6 +136,23 @@ export function WhenFrom(props: { at: string | Date | null; ip: string | null; t
 }
 
 /** A refusal's message; `id`: for the field it is about (aria-describedby). */
+/**
+ * The Copy button of a secret shown once (`target`: the id of the element that holds it), hidden
+ * until console.js shows it; and the status line where the script says when the browser refused
+ * the copy (`failed`), having selected the text for a copy by hand.
+ */
+export function CopyButton(props: { target: string; failed: string; t: Messages }) {
+  const { t } = props
+  return (
+    <>
+      <button type="button" data-copy={props.target} data-copied={t.copied} data-text-failed={t.copyFailedShort} data-status={`${props.target}-copy-status`} hidden>
+        {t.copy}
+      </button>
+      <span id={`${props.target}-copy-status`} role="status" data-text-failed={props.failed}></span>
+    </>
+  )
+}
+
 export function ErrorBox(props: { message?: string | null; id?: string }) {
   if (!props.message) return ''
   return (

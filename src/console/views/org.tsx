@@ -4,7 +4,7 @@ import { AUDIT_TYPES } from '../../modules/audit/model'
 import type { MemberRow } from '../members-adapter'
 import type { SignedIn } from '../session'
 import { roleLabel } from '../i18n'
-import { ConfirmButton, ErrorBox, Layout, Notice, PageOrganization, Table, When, type Nav } from './layout'
+import { ConfirmButton, CopyButton, ErrorBox, Layout, Notice, PageOrganization, Table, When, type Nav } from './layout'
 
 export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow[]; error?: string | null; notice?: string | null; link?: { email: string; url: string } | null }) {
   const { t } = props.nav
@@ -19,9 +19,7 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
             <output id="member-link" safe>
               {props.link.url}
             </output>
-            <button type="button" data-copy="member-link" data-copied={t.copied} hidden>
-              {t.copy}
-            </button>
+            <CopyButton target="member-link" failed={t.copyFailedLink} t={t} />
           </div>
         </div>
       ) : (

@@ -6,7 +6,7 @@ import type { SignedIn } from '../session'
 import type { PublicCliSession } from '../../modules/cli-auth/service'
 import { CliSessionsSection } from './cli'
 import { TOKENS_ANCHOR, TOKENS_PAGE_SIZE, tokensHref, ViewFields, type TokenView } from './token-view'
-import { ConfirmButton, ErrorBox, Layout, Notice, PageOrganization, Table, When, type Nav } from './layout'
+import { ConfirmButton, CopyButton, ErrorBox, Layout, Notice, PageOrganization, Table, When, type Nav } from './layout'
 import { FormKey } from '../form-once'
 
 /** The expiry choices of TeamDay's docs (7, 30, 90 recommended, 180, 365 days), with their catalogue labels. */
@@ -373,9 +373,7 @@ export function TokenCreatedPage(props: { nav: Nav; token: string; name: string;
         <output id="new-token" aria-label={t.yourNewToken} safe>
           {props.token}
         </output>
-        <button type="button" data-copy="new-token" data-copied={t.copied} hidden>
-          {t.copy}
-        </button>
+        <CopyButton target="new-token" failed={t.copyFailedToken} t={t} />
       </div>
       <h2>{t.useIt}</h2>
       <pre id="token-env" safe>{`export TEAMDAY_TOKEN="${props.token}"

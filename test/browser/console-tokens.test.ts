@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
+import type { Browser, Page } from 'playwright-core'
+import { operatorContext } from '../../src/context'
+import { createToken } from '../../src/modules/tokens/service'
+import { setPassword } from '../../src/modules/users/passwords'
+import { createUser } from '../../src/modules/users/service'
+import type { Runtime } from '../../src/runtime'
+import { browserSuitesRun, launchChromium, listeningApp, NO_CHROMIUM, submitSignIn, watchedPage } from '../helpers/browser'
+import { PASSWORD } from '../helpers/console'
+
+/**
+ * Settings → Profile → Personal Access Tokens in Debian's Chromium, beyond the happy path of
+ * console.test.ts: a Copy the browser refuses (said, the token selected for a copy by hand, in
+ * English and German), the list's pages (an organization's oldest token reached and revoked,
+ * the page kept), and a form with no scope ticked. Without Chromium outside CI: one skipped test.
+ */
+setDefaultTimeout(90_000)
+
+if (!browserSuitesRun) {
+  test.skip(NO_CHROMIUM, () => {})
+} else {
+  let rt: Runtime
+  let stop: (() => Promise<void>) | undefined
+  let base: string
+  let browser: Browser
+  const problems: string[] = []
+  /** The id of the organization's oldest token, made first. */
+  let oldest: { id: string; token: string }
+
+  beforeAll(async () => {
+    ;({ rt, base, stop } = await listeningApp())
+    const ctx = operatorContext(rt)
+    const admin = await createUser(ctx, { email: 'ada@example.com', orgSlug: 'many', role: 'admin' })
+    const other = await createUser(ctx, { email: 'bob@example.com', orgSlug: 'many', role: 'member' })
+    await setPassword(ctx, admin.user.id, PASSWORD)
+    const o = await createToken(ctx, { userId: other.user.id, organizationId: other.organization.id }, { name: 'oldest token' })
+    oldest = { id: o.row.id, token: o.token }
+    // 130 tokens in all, each a millisecond newer than the last: two pages of the list.
+    for (let i = 0; i < 129; i++) {
+      await Bun.sleep(1)
+      const owner = i % 2 === 0 ? admin : other
+      await createToken(ctx, { userId: owner.user.id, organizationId: owner.organization.id }, { name: `token ${i}` })
+    }
+    browser = await launchChromium()
+  })
+
+  afterAll(async () => {
+    await browser?.close()
+    await stop?.()
+  })
+
+  async function signedIn(locale: string): Promise<Page> {
+    const page = await watchedPage(browser, problems, { locale })
+    await page.goto(`${base}/login`)
+    await submitSignIn(page, 'ada@example.com', PASSWORD, locale.startsWith('de') ? 'de' : 'en')
+    await page.waitForURL(`${base}/settings/profile`)
+    return page
+  }
+
+  const texts = {
+    en: { create: 'Create Token', copy: 'Copy', failed: 'Copy failed', says: 'Copy failed: the browser did not allow it. The token is selected: copy it by hand' },
+    de: { create: 'Neues Token generieren', copy: 'Kopieren', failed: 'Kopieren fehlgeschlagen', says: 'Kopieren fehlgeschlagen: Der Browser hat es nicht erlaubt. Das Token ist markiert: Kopieren Sie es von Hand' },
+  } as const
+
+  describe('Personal Access Tokens in Chromium', () => {
+    for (const lang of ['en', 'de'] as const) {
+      test(`${lang}: a Copy the browser refuses says so and selects the token for a copy by hand`, async () => {
+        const x = texts[lang]
+        const page = await signedIn(lang === 'de' ? 'de-DE' : 'en-GB')
+        const section = page.locator('#personal-access-tokens')
+        await section.getByLabel(/^Name/).fill(`copy refused ${lang}`)
+        await section.getByRole('button', { name: x.create }).click()
+        const token = (await page.locator('#new-token').innerText()).trim()
+        expect(token).toMatch(/^td_[A-Za-z0-9]{43}$/)
+        // As a browser that refuses the clipboard (permission denied by the person or a policy):
+        // writeText rejects, as Chromium's does, with "Write permission denied.".
+        await page.evaluate(() => {
+          const clip = (globalThis as any).navigator.clipboard
+          clip.writeText = () => Promise.reject(new DOMException('Write permission denied.', 'NotAllowedError'))
+        })
+        await page.getByRole('button', { name: x.copy, exact: true }).click()
+        await page.getByRole('button', { name: x.failed, exact: true }).waitFor()
+        expect(await page.getByRole('status').filter({ hasText: x.says }).count()).toBe(1)
+        expect(((await page.evaluate(() => String((globalThis as any).getSelection()))) as string).trim()).toBe(token)
+        expect(problems).toEqual([])
+        await page.context().close()
+      })
+    }
+
+    test('a Copy the browser allows still says Copied, and no status', async () => {
+      const page = await signedIn('en-GB')
+      await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base })
+      const section = page.locator('#personal-access-tokens')
+      await section.getByLabel(/^Name/).fill('copy allowed')
+      await section.getByRole('button', { name: 'Create Token' }).click()
+      await page.getByRole('button', { name: 'Copy', exact: true }).click()
+      await page.getByRole('button', { name: 'Copied' }).waitFor()
+      expect((await page.evaluate('navigator.clipboard.readText()')) as string).toBe((await page.locator('#new-token').innerText()).trim())
+      expect(await page.locator('#new-token-copy-status').innerText()).toBe('')
+      expect(problems).toEqual([])
+      await page.context().close()
+    })
+
+    test('the list in pages: next page, the oldest token of the organization revoked there, back on that page; previous page', async () => {
+      const page = await signedIn('en-GB')
+      await page.getByRole('link', { name: 'Show every token of the organization' }).click()
+      await page.getByText(/^Tokens 1-100 of 13\d$/).waitFor()
+      expect(await page.getByRole('row', { name: /oldest token/ }).count()).toBe(0)
+      await page.getByRole('navigation', { name: 'Pages of the token list' }).getByRole('link', { name: 'Next page →' }).click()
+      await page.waitForURL(/\/settings\/profile\?all=1&page=2#personal-access-tokens$/)
+      await page.getByText(/^Tokens 101-13\d of 13\d$/).waitFor()
+      const row = page.getByRole('row', { name: /oldest token/ })
+      expect(await row.innerText()).toContain('bob@example.com')
+      await row.getByRole('button', { name: 'Revoke token oldest token' }).click()
+      await page.getByRole('dialog').getByRole('button', { name: 'Revoke token' }).click()
+      await page.getByText('Token revoked').waitFor()
+      expect(new URL(page.url()).search).toBe('?all=1&page=2&revoked=1')
+      expect(await page.getByRole('row', { name: /oldest token/ }).count()).toBe(0)
+      expect((await fetch(`${base}/api/v1/agents`, { headers: { authorization: `Bearer ${oldest.token}` } })).status).toBe(401)
+      await page.getByRole('link', { name: '← Previous page' }).click()
+      await page.waitForURL(/\/settings\/profile\?all=1#personal-access-tokens$/)
+      await page.getByText(/^Tokens 1-100 of 1\d\d$/).waitFor()
+      expect(problems).toEqual([])
+      await page.context().close()
+    })
+
+    test('full access unticked and no scope ticked: the form says so, no token is made', async () => {
+      const page = await signedIn('en-GB')
+      const section = page.locator('#personal-access-tokens')
+      await section.getByLabel(/^Name/).fill('no scope at all')
+      await section.getByLabel(/Full access/).uncheck()
+      await section.getByRole('button', { name: 'Create Token' }).click()
+      await page.getByRole('alert').filter({ hasText: 'no scope chosen' }).waitFor()
+      expect(await page.locator('#new-token').count()).toBe(0)
+      expect(await section.getByLabel(/^Name/).inputValue()).toBe('no scope at all')
+      expect(problems).toEqual([])
+      await page.context().close()
+    })
+  })
+}
