@@ -1,4 +1,5 @@
 import { field } from '../form'
+import type { Messages } from '../i18n'
 
 /** The id of the Personal Access Tokens section of Settings → Profile ("API-Zugriff" in German). */
 export const TOKENS_ANCHOR = 'personal-access-tokens'
@@ -58,5 +59,50 @@ export function ViewFields(props: { view: TokenView }) {
       {props.view.inactive ? <input type="hidden" name="inactive" value="1" /> : ''}
       {props.view.page > 1 ? <input type="hidden" name="page" value={String(props.view.page)} /> : ''}
     </>
+  )
+}
+
+/** The list's size: how many match (at least, when `estimate`), and whether a page follows this one. */
+export interface TokenPaging {
+  total: number
+  estimate: boolean
+  more: boolean
+}
+
+/** Which tokens of how many the page shows (nothing when the list is empty). */
+export function TokenCount(props: { t: Messages; view: TokenView; paging: TokenPaging; shown: number }) {
+  if (props.shown === 0) return ''
+  const from = (props.view.page - 1) * TOKENS_PAGE_SIZE + 1
+  return (
+    <p class="muted" safe>
+      {props.t.tokensShown(from, from + props.shown - 1, props.paging.total, props.paging.estimate)}
+    </p>
+  )
+}
+
+/** Links to the pages before and after this one, the view kept; nothing when the list has one page. */
+export function TokenPages(props: { t: Messages; view: TokenView; paging: TokenPaging }) {
+  const { t, view, paging } = props
+  if (view.page === 1 && !paging.more) return ''
+  return (
+    <nav aria-label={t.tokenPages} class="row">
+      {view.page > 1 ? (
+        <a href={tokensHref({ ...view, page: view.page - 1 })} rel="prev">
+          {t.previousPage}
+        </a>
+      ) : (
+        ''
+      )}
+      <span class="muted" safe>
+        {t.pageNumber(view.page)}
+      </span>
+      {paging.more ? (
+        <a href={tokensHref({ ...view, page: view.page + 1 })} rel="next">
+          {t.nextPage}
+        </a>
+      ) : (
+        ''
+      )}
+    </nav>
   )
 }

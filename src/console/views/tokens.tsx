@@ -5,8 +5,9 @@ import { messages, type Messages } from '../i18n'
 import type { SignedIn } from '../session'
 import type { PublicCliSession } from '../../modules/cli-auth/service'
 import { CliSessionsSection } from './cli'
-import { TOKENS_ANCHOR, TOKENS_PAGE_SIZE, tokensHref, ViewFields, type TokenView } from './token-view'
-import { ConfirmButton, CopyButton, ErrorBox, Layout, Notice, PageOrganization, Table, When, type Nav } from './layout'
+import { TokenRow } from './token-row'
+import { TOKENS_ANCHOR, TokenCount, TokenPages, tokensHref, ViewFields, type TokenPaging, type TokenView } from './token-view'
+import { CopyButton, ErrorBox, Layout, Notice, PageOrganization, Table, When, type Nav } from './layout'
 import { FormKey } from '../form-once'
 
 /** The expiry choices of TeamDay's docs (7, 30, 90 recommended, 180, 365 days), with their catalogue labels. */
@@ -20,7 +21,7 @@ export const EXPIRY_CHOICES = [
 
 // The section's anchor and list view live in ./token-view (the CLI sign-ins section uses them
 // too, and this file uses that section: one module for both avoids an import cycle).
-export { formView, TOKENS_ANCHOR, TOKENS_PAGE_SIZE, tokensHref, viewOf, ViewFields, type TokenView } from './token-view'
+export { formView, TOKENS_ANCHOR, TOKENS_PAGE_SIZE, tokensHref, viewOf, ViewFields, type TokenPaging, type TokenView } from './token-view'
 
 const RESOURCES = [...new Set(PERMISSIONS.map((p) => p.split(':')[0]!))]
 const ACTIONS = [
@@ -64,202 +65,11 @@ function ScopeTable(props: { checked: string[]; t: Messages }) {
   )
 }
 
-/**
- * How long an active token has left, as the catalogue says it: whole days from a day on (rounded:
- * a 90-day token made a second ago has 90), else hours and minutes (rounded up: 30 seconds left
- * is 1 minute). `stops`: a rotated token in its grace period, which stops at the period's end.
- */
-export function remainingText(t: Messages, stopsAt: string, now: number, stops: boolean): string {
-  const ms = Date.parse(stopsAt) - now
-  if (ms <= 0) return t.expired
-  let days = 0
-  let hours = 0
-  let minutes = 0
-  if (ms >= DAY_MS) days = Math.round(ms / DAY_MS)
-  else {
-    const total = Math.ceil(ms / 60_000)
-    if (total >= 24 * 60) days = 1
-    else [hours, minutes] = [Math.floor(total / 60), total % 60]
-  }
-  const remaining = t.remaining(days, hours, minutes)
-  return stops ? t.stopsIn(remaining) : t.expiresIn(remaining)
-}
-
-/**
- * The Expires cell: an active token's end and how long it has left; a revoked one's revocation
- * and an expired one's expiry, in the past (never "expires in 90 days" for a revoked token).
- */
-function ExpiresCell(props: { token: PublicToken; now: number; pending: boolean; t: Messages }) {
-  const { t, token: tk } = props
-  if (tk.status === 'revoked') {
-    return (
-      <>
-        {t.revokedOn} <When at={tk.revokedAt} t={t} />
-      </>
-    )
-  }
-  if (tk.status === 'expired') {
-    return (
-      <>
-        {t.expiredOn} <When at={tk.expiresAt} t={t} />
-      </>
-    )
-  }
-  return (
-    <>
-      <When at={tk.expiresAt} t={t} />
-      <br />
-      <span class="muted" safe>
-        {remainingText(t, tk.expiresAt, props.now, props.pending)}
-      </span>
-    </>
-  )
-}
-
-function statusText(t: Messages, status: PublicToken['status']): string {
-  return status === 'active' ? t.statusActive : status === 'expired' ? t.statusExpired : t.statusRevoked
-}
-
-function TokenRow(props: { token: PublicToken; now: number; showOwner: boolean; mine: boolean; view: TokenView; t: Messages }) {
-  const { t, token: tk } = props
-  // A rotated token in its grace period: active until its scheduled revocation. It keeps the
-  // trash icon (revoking it stops it now) but cannot be rotated again (its successor can).
-  const pending = tk.status === 'active' && tk.revokedAt !== null
-  return (
-    <tr>
-      <td safe>{tk.name}</td>
-      {props.showOwner ? <td safe>{tk.userEmail}</td> : ''}
-      <td>
-        <When at={tk.createdAt} t={t} />
-      </td>
-      <td>
-        <When at={tk.lastUsedAt} t={t} />
-        {tk.lastUsedIp ? (
-          <>
-            {' '}
-            {t.from}{' '}
-            <span class="mono" safe>
-              {tk.lastUsedIp}
-            </span>
-          </>
-        ) : (
-          ''
-        )}
-      </td>
-      <td>
-        <ExpiresCell token={tk} now={props.now} pending={pending} t={t} />
-      </td>
-      <td class="mono" safe>
-        {tk.maskedToken}
-      </td>
-      <td safe>{tk.scopes.join(', ')}</td>
-      <td class={`status-${tk.status}`}>
-        {pending ? (
-          <>
-            {t.activeUntil} <When at={tk.revokedAt} t={t} /> {t.rotatedNote}
-          </>
-        ) : (
-          <span safe>{statusText(t, tk.status)}</span>
-        )}
-      </td>
-      <td>
-        {tk.status === 'active' ? (
-          <>
-            <ConfirmButton
-              action={`/settings/tokens/${tk.id}/revoke`}
-              dialog={`revoke-${tk.id}`}
-              button={{ trash: true, label: t.revokeTokenLabel(tk.name), title: t.revokeTitle }}
-              title={
-                <>
-                  {t.revokeAsk1}
-                  <bdi safe>{tk.name}</bdi>
-                  {t.revokeAsk2}
-                </>
-              }
-              warning={t.revokeWarning}
-              note={pending ? t.revokeGraceNote : null}
-              cancel={t.cancel}
-              confirm={t.revokeConfirm}
-            >
-              <ViewFields view={props.view} />
-            </ConfirmButton>
-            {!props.mine || pending ? (
-              ''
-            ) : (
-              <form method="post" action={`/settings/tokens/${tk.id}/rotate`} class="row">
-                <FormKey />
-                <ViewFields view={props.view} />
-                <label>
-                  <span class="sr-only" safe>
-                    {t.graceFor(tk.name)}
-                  </span>
-                  <select name="grace" aria-label={t.graceLabel(tk.name)}>
-                    <option value="0">{t.graceNone}</option>
-                    <option value="3600">{t.graceHour}</option>
-                    <option value="86400">{t.graceDay}</option>
-                  </select>
-                </label>
-                <button type="submit">{t.rotate}</button>
-              </form>
-            )}
-          </>
-        ) : (
-          ''
-        )}
-      </td>
-    </tr>
-  )
-}
-
 export interface TokenForm {
   name: string
   expires: string
   date: string
   scopes: string[]
-}
-
-export interface TokenPaging {
-  total: number
-  estimate: boolean
-  more: boolean
-}
-
-/** Which tokens of how many the page shows (nothing when the list is empty). */
-function TokenCount(props: { t: Messages; view: TokenView; paging: TokenPaging; shown: number }) {
-  if (props.shown === 0) return ''
-  const from = (props.view.page - 1) * TOKENS_PAGE_SIZE + 1
-  return (
-    <p class="muted" safe>
-      {props.t.tokensShown(from, from + props.shown - 1, props.paging.total, props.paging.estimate)}
-    </p>
-  )
-}
-
-/** Links to the pages before and after this one, the view kept; nothing when the list has one page. */
-function TokenPages(props: { t: Messages; view: TokenView; paging: TokenPaging }) {
-  const { t, view, paging } = props
-  if (view.page === 1 && !paging.more) return ''
-  return (
-    <nav aria-label={t.tokenPages} class="row">
-      {view.page > 1 ? (
-        <a href={tokensHref({ ...view, page: view.page - 1 })} rel="prev">
-          {t.previousPage}
-        </a>
-      ) : (
-        ''
-      )}
-      <span class="muted" safe>
-        {t.pageNumber(view.page)}
-      </span>
-      {paging.more ? (
-        <a href={tokensHref({ ...view, page: view.page + 1 })} rel="next">
-          {t.nextPage}
-        </a>
-      ) : (
-        ''
-      )}
-    </nav>
-  )
 }
 
 export interface TokensSectionProps {
