@@ -208,6 +208,8 @@ describe('validation → 422 validation_failed with per-field details', () => {
     expect(res.body.details.map((d: { field: string }) => d.field)).toContain('limit')
     const res2 = expectError(await t.req('GET', '/api/v1/tokens?status=bogus', { token: admin.token }), 422, 'validation_failed')
     expect(res2.body.details.map((d: { field: string }) => d.field)).toContain('status')
+    // It names the values it takes, as every enum filter does (it said "expected union value").
+    expect(res2.body.message).toContain('status must be one of: active, expired, revoked')
   })
 
   test('validation never echoes the value sent', async () => {

@@ -371,5 +371,12 @@ describe('total', () => {
     expect(past.body).toEqual([])
     expect(past.headers.get('x-total-count')).toBe(String(all.length))
     expect(past.headers.get('link')).toBeNull()
+    // A cursor and an offset: 422 naming offset (the offset skipped that many more rows on every
+    // page); offset=0 beside a cursor is what a client that starts from 0 sends, and passes.
+    const cursor = new URL(link, 'http://x').searchParams.get('cursor')!
+    const both = await get(taskList!, `limit=4&offset=1&cursor=${encodeURIComponent(cursor)}`)
+    expect([both.status, both.body.code, both.body.details?.[0]?.field]).toEqual([422, 'validation_failed', 'offset'])
+    const zero = await get(taskList!, `limit=4&offset=0&cursor=${encodeURIComponent(cursor)}`)
+    expect(zero.body.map((x: any) => x.id)).toEqual(all.slice(8, 12))
   })
 })

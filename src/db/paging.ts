@@ -1,6 +1,6 @@
 import { and, asc, desc, getTableColumns, getTableName, sql, type AnyColumn, type SQL } from 'drizzle-orm'
 import type { SQLiteColumn, SQLiteSelect, SQLiteTable } from 'drizzle-orm/sqlite-core'
-import { AppError } from '../errors'
+import { AppError, invalidField } from '../errors'
 import { MAX_INSTANT_MS } from '../instants'
 import { connectionOf, type Db } from './connection'
 import { dbTime } from './schema'
@@ -124,6 +124,9 @@ const NO_BUDGET = Number.MAX_SAFE_INTEGER
  */
 export async function readPage<R>(list: string, filters: unknown, req: PageRequest, src: PageSource<R>): Promise<Page<R>> {
   const scope = scopeOf(list, filters)
+  // A cursor says where its page starts: an offset beside it skipped that many more rows, on
+  // every page of a client that kept sending it.
+  if (req.cursor && req.offset > 0) throw invalidField('offset', 'offset cannot be combined with cursor: the cursor says where the page starts; leave offset out (or 0) when you follow nextCursor')
   // An empty cursor is the first page (a script's loop often starts with `cursor=`).
   const cursor = req.cursor ? decodeCursor(req.cursor, list, scope, src.count !== undefined) : undefined
   const after = cursor?.after

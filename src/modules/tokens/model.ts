@@ -22,7 +22,7 @@ const exampleToken = {
   createdByTokenId: 'pat_9Zx3Cv5Bn7Mq1Wr4Ty6U',
 }
 
-const tokenStatus = (description: string) => t.Union([t.Literal('active'), t.Literal('expired'), t.Literal('revoked')], { description })
+const tokenStatus = (description: string) => t.Union([t.Literal('active'), t.Literal('expired'), t.Literal('revoked')], { description, error: 'status must be one of: active, expired, revoked' })
 export const TokenStatus = tokenStatus(
   'active: neither expired nor revoked (a rotated token stays active until its grace period ends at `revokedAt`); expired: `expiresAt` has passed; revoked: `revokedAt` has passed',
 )
