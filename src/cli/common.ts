@@ -7,48 +7,113 @@ export interface Io {
 /** The Io of the commands: `write` prints without adding a newline (streamed text). */
 export interface ClientIo extends Io {
   write?(text: string): void
+  /**
+   * Resolves once everything printed on stdout so far has been written, and rejects with the
+   * write's error (an OutputError) if some of it could not be: what a command that must know
+   * (`tokens create`: a token nobody received) awaits. run() awaits it after every command.
+   */
+  flush?(): Promise<void>
 }
 
 /**
- * Lines go through console.log/console.error: Bun writes them natively. The first touch of
- * `process.stdout` builds a Node stream, which costs a compiled `teamday --version` several times
- * what the rest of the command does; only streamed text (`write`) takes that path. Both write
- * to the same descriptor synchronously, so lines and streamed text keep their order.
+ * Stdout could not take what a command printed (`> /dev/full`: ENOSPC; a reader that closed the
+ * pipe: EPIPE; a disk error). `code` is the system's (ENOSPC…).
+ */
+export class OutputError extends Error {
+  readonly code: string
+  constructor(cause: unknown) {
+    const code = (cause as { code?: unknown } | null)?.code
+    super(`could not write to standard output (${cause instanceof Error ? cause.message : String(cause)})`, { cause })
+    this.code = typeof code === 'string' ? code : 'output_failed'
+  }
+}
+
+/**
+ * Stdout goes through Bun's native file writer (Bun.stdout.writer()), flushed after every line,
+ * so that a write that fails throws (console.log dropped it: `teamday tokens create > /dev/full`
+ * exited 0 with a token nobody received). The first touch of `process.stdout` builds a Node
+ * stream, which costs a compiled `teamday --version` several times what the rest of the command
+ * does: neither path touches it. Stderr stays console.error (a message that cannot be written
+ * has nowhere else to go). On a terminal or a file the flush is synchronous, so lines on stdout
+ * and stderr keep their order; into a pipe that is full it completes later, and run() awaits it.
  */
 export const processIo: ClientIo = {
-  out: (s) => console.log(s.endsWith('\n') ? s.slice(0, -1) : s),
+  out: (s) => toStdout(s.endsWith('\n') ? s : s + '\n'),
   err: (s) => console.error(s.endsWith('\n') ? s.slice(0, -1) : s),
   write: (s) => {
     try {
-      stdout().write(s)
+      toStdout(s)
     } catch (e) {
       readerGone(e)
       throw e
     }
   },
+  flush: async () => {
+    // Flushes that complete later may be chained while this waits: until none is left.
+    while (pending !== settled) {
+      const p = pending
+      await p
+      if (pending === p) pending = settled
+    }
+    if (lost !== undefined) throw lost
+  },
   env: process.env,
+}
+
+let sink: import('bun').FileSink | undefined
+/** The first write error, once one happened: every later write and flush fails with it. */
+let lost: OutputError | undefined
+const settled: Promise<void> = Promise.resolve()
+/** The flushes still in progress (into a full pipe), as one promise. */
+let pending: Promise<unknown> = settled
+
+function toStdout(text: string): void {
+  if (lost !== undefined) throw lost
+  try {
+    sink ??= Bun.stdout.writer()
+    // A long text is written at once, the rest buffered: either may complete later (a full pipe).
+    later(sink.write(text))
+    later(sink.flush())
+  } catch (e) {
+    lost ??= new OutputError(e)
+    throw lost
+  }
+}
+
+/** A write or flush that completes later: awaited by flush(), its failure kept. */
+function later(done: number | Promise<number>): void {
+  if (typeof done === 'number') return
+  pending = Promise.all([
+    pending,
+    done.then(undefined, (e: unknown) => {
+      lost ??= new OutputError(e)
+    }),
+  ])
+}
+
+/**
+ * Prints a token that exists nowhere else (`tokens create`, `tokens rotate`) and waits until it
+ * is written. When stdout cannot take it, the command fails with `undelivered(why)`'s error,
+ * which says the token was created and how to revoke it: nobody received it. It is not revoked
+ * here: part of it may have been written (a reader that closed the pipe half-way), and the
+ * operator decides.
+ */
+export async function printToken(io: ClientIo, text: string, undelivered: (why: string) => Error): Promise<void> {
+  try {
+    io.out(text)
+    await io.flush?.()
+  } catch (e) {
+    throw undelivered(e instanceof Error ? e.message : String(e))
+  }
 }
 
 /**
  * Output piped into a reader that stopped reading (`… --stream | head -c 100`): the command ends
- * quietly, exit 0, as a list cut short by `| head` does (console.log drops what cannot be
- * written); streamed text threw EPIPE with a stack trace. The run goes on on the server.
+ * quietly, exit 0, as a list cut short by `| head` does (run() ends such a command with 0); streamed text threw EPIPE
+ * with a stack trace. The run goes on on the server.
  */
 function readerGone(e: unknown): void {
   if ((e as { code?: unknown } | null)?.code === 'EPIPE') process.exit(0)
-}
-
-let stdoutReady = false
-/** process.stdout, on first use (see processIo), with a write that fails later (its error event) ending as one that throws. */
-function stdout(): NodeJS.WriteStream {
-  if (!stdoutReady) {
-    stdoutReady = true
-    process.stdout.on('error', (e) => {
-      readerGone(e)
-      throw e
-    })
-  }
-  return process.stdout
 }
 
 /**

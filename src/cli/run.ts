@@ -4,7 +4,7 @@ import { versionLine } from '../build-info'
 import { OptionValueError, parseArgv, UnknownOptionError } from './args'
 import { ConfigError } from '../config-error'
 import { loadAdmin } from './admin-bundle'
-import { processIo, terminalSafeIo, UsageError, type ClientIo, type Io } from './common'
+import { OutputError, processIo, terminalSafeIo, UsageError, type ClientIo, type Io } from './common'
 import { COMMAND_NAMES, commandsNamed, EXIT, type ExitKind } from './registry'
 import { closest } from './suggest'
 import { COMMON_OPTIONS, type Command, type Mode, type Options, type TopCommand } from './spec'
@@ -16,6 +16,23 @@ import { COMMON_OPTIONS, type Command, type Mode, type Options, type TopCommand 
  * Everything a command prints passes terminalSafe (src/cli/common.ts).
  */
 export async function run(argv: string[], given: ClientIo = processIo): Promise<number> {
+  try {
+    const code = await command(argv, given)
+    // What is still on its way into a full pipe: a command succeeded only once its output is out.
+    if (code === EXIT.ok) await given.flush?.()
+    else await given.flush?.().catch(() => {})
+    return code
+  } catch (e) {
+    if (!(e instanceof OutputError)) throw e
+    // A reader that closed the pipe (`teamday tasks list | head -1`) took what it wanted: exit 0.
+    if (e.code === 'EPIPE') return EXIT.ok
+    // `> /dev/full`, a disk error: what the command printed is lost, and the script must know.
+    given.err(`error: ${e.message}`)
+    return EXIT.failed
+  }
+}
+
+async function command(argv: string[], given: ClientIo): Promise<number> {
   let io = terminalSafeIo(given)
   const json = wantsJson(argv)
   const refused = tokenArgumentError(argv)
@@ -95,6 +112,8 @@ export async function run(argv: string[], given: ClientIo = processIo): Promise<
     await handler({ values, positionals, io })
     return EXIT.ok
   } catch (e) {
+    // Stdout is broken: nothing more can be printed on it (run() says so on stderr).
+    if (e instanceof OutputError) throw e
     // An admin command's failure, said as an operator should read it (its bundle is loaded already).
     const said = top.mode === 'admin' && failure(e).kind === 'failed' ? (await loadAdmin()).explain(e) : e
     return fail(io, json, said, failure(said).showUsage ? await usage() : undefined)

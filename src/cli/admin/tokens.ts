@@ -3,7 +3,7 @@ import { auditTokenCreated } from '../../modules/tokens/lifecycle'
 import { createToken, findTokenById, listTokensOfUser, revokeById } from '../../modules/tokens/service'
 import { listMemberships, requireOrganization, requireUser } from '../../modules/users/service'
 import { AppError } from '../../errors'
-import { table, tokenRows, UsageError } from '../common'
+import { printToken, table, tokenRows, UsageError } from '../common'
 import { withRuntime } from './runtime'
 import type { Run } from '../spec'
 
@@ -20,7 +20,7 @@ export function create({ values, io }: Run<{ email?: string; org?: string; name?
   const days = daysRaw === undefined ? undefined : Number(daysRaw)
   if (daysRaw !== undefined && (!/^\d+$/.test(daysRaw) || !Number.isInteger(days))) throw new UsageError('--expires-in-days must be a whole number of days (7-365)')
   const scopes = values.scopes === undefined ? undefined : values.scopes.split(',').map((s) => s.trim()).filter(Boolean)
-  return withRuntime(io, values.db, async (_rt, ctx) => {
+  return withRuntime(io, values.db, async (rt, ctx) => {
     const user = await requireUser(ctx, email)
     const orgs = await listMemberships(ctx, user.id)
     let orgId: string
@@ -37,8 +37,14 @@ export function create({ values, io }: Run<{ email?: string; org?: string; name?
     }
     const { token, row } = await createToken(ctx, { userId: user.id, organizationId: orgId }, { name, expiresInDays: days, scopes })
     await auditTokenCreated(ctx, row)
-    io.out(token)
+    await printToken(io, token, (why) => new Error(`token ${row.id} was created, but ${why}: nobody received it. Revoke it: teamday tokens revoke ${row.id} --db ${dbArgument(rt.config.dbPath)}`))
   })
+}
+
+/** The --db of a command to run next on the same database (a PostgreSQL URL's password not repeated). */
+function dbArgument(db: string): string {
+  if (/^postgres(ql)?:\/\/[^/@]*:[^/@]*@/i.test(db)) return '<this database\'s URL>'
+  return /^[\w./:@%+=,-]+$/.test(db) ? db : `'${db.replace(/'/g, `'\\''`)}'`
 }
 
 export function list({ values, io }: Run<{ email?: string; json?: boolean; db?: string }>): Promise<void> {

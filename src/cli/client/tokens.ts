@@ -1,4 +1,5 @@
-import { inline, tokenRows } from '../common'
+import { inline, printToken, tokenRows } from '../common'
+import { ClientError } from '../../client/errors'
 import type { ClientValues, Run } from '../spec'
 import { compact, intFlag, listFlag, makeClient, nextPageHint, output, rows } from './common'
 import { enc } from './executions'
@@ -23,7 +24,7 @@ export async function create({ values, io }: Run<ClientValues & { name?: string;
   const body = compact({ name: values.name, expiresInDays: intFlag(values['expires-in-days'], '--expires-in-days', 1, 100000), scopes: listFlag(values.scopes) })
   const client = await makeClient(io, values)
   const r = await client.request('POST', '/api/v1/tokens', { body })
-  output(io, values.json, r.body, () => r.body.token)
+  await printToken(io, values.json ? JSON.stringify(r.body, null, 2) : r.body.token, (why) => new ClientError('failed', `token ${r.body.id} was created, but ${why}: nobody received it. Revoke it: teamday tokens revoke ${r.body.id}${urlArgument(values.url)}`))
   if (!values.json) io.err(`created token ${r.body.id} (${inline(r.body.name)}), expires ${r.body.expiresAt}; copy it now: it is not shown again`)
 }
 
@@ -41,6 +42,14 @@ export async function rotate({ values, positionals, io }: Run<ClientValues & { '
   const body = compact({ expiresInDays: intFlag(values['expires-in-days'], '--expires-in-days', 1, 100000), gracePeriodSeconds: intFlag(values['grace-period-seconds'], '--grace-period-seconds', 0, 86400) })
   const client = await makeClient(io, values)
   const r = await client.request('POST', `/api/v1/tokens/${enc(positionals[0]!)}/rotate`, { body })
-  output(io, values.json, r.body, () => r.body.token)
+  await printToken(io, values.json ? JSON.stringify(r.body, null, 2) : r.body.token, (why) =>
+    new ClientError('failed', `token ${positionals[0]} was rotated: the new token ${r.body.id} was created, but ${why}: nobody received it, and the old one stops at ${r.body.previousTokenRevokedAt ?? 'once'}. Revoke the new one (teamday tokens revoke ${r.body.id}${urlArgument(values.url)}) and, while the old one works, create another (teamday tokens create)`),
+  )
   if (!values.json) io.err(`rotated: new token ${r.body.id}, expires ${r.body.expiresAt}; the old one stops at ${r.body.previousTokenRevokedAt ?? 'once'}`)
+}
+
+/** The --url of a command to run next, as this one was given it. */
+function urlArgument(url: string | undefined): string {
+  if (url === undefined) return ''
+  return /^[\w./:@%+=,?&-]+$/.test(url) ? ` --url ${url}` : ` --url '${url.replace(/'/g, `'\\''`)}'`
 }
