@@ -197,6 +197,9 @@ describe('teamday audit list', () => {
     expect(byToken.every((e) => e.tokenId === withToken.tokenId)).toBe(true)
     const future = JSON.parse((await cli('audit', 'list', '--since', '2999-01-01', '--json')).out)
     expect(future.events).toEqual([])
-    expect((await cli('audit', 'list', '--since', 'yesterday')).code).not.toBe(0)
+    // Not a date: bad arguments (exit 2, as in client mode), naming the option.
+    const yesterday = await cli('audit', 'list', '--since', 'yesterday')
+    expect([yesterday.code, yesterday.out]).toEqual([2, ''])
+    expect(yesterday.err).toEndWith('since must be an ISO-8601 date-time (option --since)')
   })
 })

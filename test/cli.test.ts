@@ -117,15 +117,17 @@ describe('users', () => {
     expect(r.out).toBe('')
   })
 
-  test('create rejects an invalid role, e-mail or slug with exit 1 and a validation message', async () => {
-    for (const args of [
-      ['--email', 'ada@example.com', '--org', 'acme', '--role', 'owner'],
-      ['--email', 'not-an-email', '--org', 'acme'],
-      ['--email', 'ada@example.com', '--org', 'Bad Slug!'],
-    ]) {
+  test('create rejects an invalid role, e-mail or slug with exit 2 (bad arguments) and a validation message naming the option', async () => {
+    for (const [args, option] of [
+      [['--email', 'ada@example.com', '--org', 'acme', '--role', 'owner'], ' (option --role)'],
+      [['--email', 'not-an-email', '--org', 'acme'], ' (option --email)'],
+      [['--email', 'bad email', '--org', 'acme'], ' (option --email)'],
+      [['--email', 'ada@example.com', '--org', 'Bad Slug!'], ''],
+    ] as const) {
       const r = await tcli('users', 'create', ...args)
-      expect(r.code).toBe(1)
+      expect(r.code).toBe(2)
       expect(r.err).toMatch(/^error: Validation failed/m)
+      expect(r.err.trimEnd().endsWith(option)).toBe(true)
     }
   })
 
@@ -155,7 +157,8 @@ describe('users', () => {
     }
     // Unknown member / invalid role.
     expect((await tcli('users', 'set-role', '--email', 'ada@example.com', '--org', 'nope', '--role', 'admin')).code).toBe(1)
-    expect((await tcli('users', 'set-role', '--email', 'ada@example.com', '--org', 'acme', '--role', 'root')).code).toBe(1)
+    const root = await tcli('users', 'set-role', '--email', 'ada@example.com', '--org', 'acme', '--role', 'root')
+    expect([root.code, root.err.trim().split('\n').pop()]).toEqual([2, 'error: Validation failed: role must be one of admin, member, viewer (option --role)'])
     // --role is required for set-role.
     const missing = await tcli('users', 'set-role', '--email', 'ada@example.com', '--org', 'acme')
     expect(missing.code).toBe(2)
@@ -232,10 +235,11 @@ describe('tokens', () => {
     await ok('users', 'create', '--email', 'ada@example.com', '--org', 'acme')
     for (const days of ['400', '6', '366']) {
       const r = await tcli('tokens', 'create', '--email', 'ada@example.com', '--name', 'x', '--expires-in-days', days)
-      expect(r.code).toBe(1)
+      expect(r.code).toBe(2)
       expect(r.out).toBe('')
       expect(r.err).toContain('7')
       expect(r.err).toContain('365')
+      expect(r.err).toContain('(option --expires-in-days)')
     }
     for (const days of ['7', '365']) {
       const r = await tcli('tokens', 'create', '--email', 'ada@example.com', '--name', `d${days}`, '--expires-in-days', days)
@@ -250,8 +254,13 @@ describe('tokens', () => {
 
     // The name: 1-100 characters here too (the CLI has no request schema in front of the service).
     const longName = await tcli('tokens', 'create', '--email', 'ada@example.com', '--name', 'n'.repeat(101))
-    expect(longName.code).toBe(1)
+    expect(longName.code).toBe(2)
     expect(longName.err).toContain('name must be 1-100 characters')
+    // Scopes the server does not know: the same exit 2 as in client mode.
+    const scopes = await tcli('tokens', 'create', '--email', 'ada@example.com', '--name', 'x', '--scopes', 'foo:bar')
+    expect([scopes.code, scopes.out]).toEqual([2, ''])
+    expect(scopes.err).toContain('unknown scope(s) "foo:bar"')
+    expect(scopes.err).toContain('(option --scopes)')
 
     // Not a number at all: a usage error.
     const nan = await tcli('tokens', 'create', '--email', 'ada@example.com', '--name', 'x', '--expires-in-days', 'soon')

@@ -68,6 +68,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
   const top = named.find((c) => c.mode === mode) ?? named[0]!
   // The usage text is written only when it is shown (help, a usage error): most runs never format it.
   const usage = async () => (await help()).usageText([top])
+  let options: Options = {}
   try {
     // Down the subcommands: `spaces secrets set …`.
     let cmd: Command = top
@@ -95,7 +96,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
       path.push(sub)
       args = more
     }
-    const options = { ...COMMON_OPTIONS[top.mode], ...cmd.options }
+    options = { ...COMMON_OPTIONS[top.mode], ...cmd.options }
     const { values, positionals } = parse(args, options, `teamday ${path.join(' ')}`, `teamday help ${top.name}`)
     if (values.help) {
       io.out(await usage())
@@ -115,7 +116,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
     // Stdout is broken: nothing more can be printed on it (run() says so on stderr).
     if (e instanceof OutputError) throw e
     // An admin command's failure, said as an operator should read it (its bundle is loaded already).
-    const said = top.mode === 'admin' && failure(e).kind === 'failed' ? (await loadAdmin()).explain(e) : e
+    const said = top.mode === 'admin' && failure(e).kind === 'failed' ? (await loadAdmin()).explain(e) : top.mode === 'admin' ? namingOption(e, options) : e
     return fail(io, json, said, failure(said).showUsage ? await usage() : undefined)
   }
 }
@@ -168,8 +169,38 @@ export function failure(e: unknown): { kind: ExitKind; message: string; hint?: s
   if (e instanceof UsageError) return { kind: 'usage', message: e.message, showUsage: true }
   if (e instanceof ClientError) return { kind: e.kind, message: e.message, hint: e.hint, showUsage: false }
   if (e instanceof ConfigError) return { kind: 'usage', message: e.message, showUsage: false }
-  // AppError from a service (admin commands), and anything unexpected: the operation failed.
+  // Input a service refused (an admin command's arguments: `users create --role god`): usage, as
+  // the same statuses are for a client command (src/client/errors.ts).
+  if (isRejectedInput(e)) return { kind: 'usage', message: e.message, showUsage: false }
+  // Any other AppError from a service (admin commands), and anything unexpected: the operation failed.
   return { kind: 'failed', message: e instanceof Error ? e.message : String(e), showUsage: false }
+}
+
+/**
+ * An AppError (src/errors.ts) of a rejected input: 400, 413, 415 or 422, as an admin command's
+ * service throws it. By its name and status, not its class: the admin bundle has its own copy.
+ */
+function isRejectedInput(e: unknown): e is Error & { status: number; details?: unknown } {
+  const status = (e as { status?: unknown } | null)?.status
+  return e instanceof Error && e.name === 'AppError' && (status === 400 || status === 413 || status === 415 || status === 422)
+}
+
+/**
+ * A rejected input's message with the option it came from: the service names the field
+ * (`expiresInDays must be …`), the user typed `--expires-in-days`.
+ */
+function namingOption(e: unknown, options: Options): unknown {
+  if (!isRejectedInput(e) || !Array.isArray(e.details)) return e
+  const names: string[] = []
+  for (const d of e.details) {
+    const field = (d as { field?: unknown } | null)?.field
+    const option = typeof field === 'string' ? field.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`) : ''
+    if (Object.hasOwn(options, option) && !names.includes(`--${option}`)) names.push(`--${option}`)
+  }
+  if (names.length === 0) return e
+  const named = new Error(`${e.message} (option ${names.join(', ')})`)
+  Object.assign(named, { name: e.name, status: e.status, code: (e as { code?: unknown }).code })
+  return named
 }
 
 /** The strict option parser (src/cli/args.ts); its errors become usage errors (an unknown option: one line and a guess). */
