@@ -11,7 +11,8 @@ const OPTS = { name: { type: 'string' }, message: { type: 'string', short: 'm' }
 describe('the option parser', () => {
   test('values as the next word or after =, flags, short aliases, positionals, -- ends options', () => {
     expect(parseArgv(['a', '--name', 'x', '--json', 'b', '-m', 'hi', '-h'], OPTS)).toEqual({ values: { name: 'x', json: true, message: 'hi', help: true }, positionals: ['a', 'b'] })
-    expect(parseArgv(['--name=-dash', '-mhello', '--message='], OPTS).values).toEqual({ name: '-dash', message: '' })
+    expect(parseArgv(['--name=-dash', '-mhello'], OPTS).values).toEqual({ name: '-dash', message: 'hello' })
+    expect(parseArgv(['--message='], OPTS).values).toEqual({ message: '' })
     expect(parseArgv(['--', '--json', '-m'], OPTS)).toEqual({ values: {}, positionals: ['--json', '-m'] })
     expect(parseArgv(['-'], OPTS).positionals).toEqual(['-'])
   })
@@ -37,6 +38,17 @@ describe('the option parser', () => {
     expect(() => parseArgv(['--json=yes'], OPTS)).toThrow(new OptionValueError("option '--json' does not take a value"))
     expect(() => parseArgv(['--name', '--json'], OPTS)).toThrow(/write --name=--json/)
     expect(() => parseArgv(['-m'], OPTS)).toThrow(new OptionValueError("option '-m, --message <value>' needs a value"))
+  })
+
+  test('an option given twice is refused, naming it, however it is spelled (a second value replaced the first)', () => {
+    for (const args of [['--name', 'a', '--name', 'b'], ['--name=a', '--name', 'a'], ['-m', 'a', '--message=b'], ['--message', 'a', '-mb']]) {
+      const label = args[0]!.startsWith('--name') ? '--name' : '-m, --message'
+      expect(() => parseArgv(args, OPTS)).toThrow(new OptionValueError(`option '${label}' is given more than once; give it once`))
+    }
+    expect(() => parseArgv(['--json', '--json'], OPTS)).toThrow(new OptionValueError("option '--json' is given more than once; give it once"))
+    expect(() => parseArgv(['-h', '--help'], OPTS)).toThrow(new OptionValueError("option '-h, --help' is given more than once; give it once"))
+    // After --, words are positionals: `--name` there is no second --name.
+    expect(parseArgv(['--name', 'a', '--', '--name', 'b'], OPTS)).toEqual({ values: { name: 'a' }, positionals: ['--name', 'b'] })
   })
 })
 

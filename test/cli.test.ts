@@ -392,6 +392,19 @@ describe('migrate and openapi', () => {
 })
 
 describe('arguments', () => {
+  test('an option given twice is a usage error naming it, before anything is opened or created', async () => {
+    const r = await cli('users', 'create', '--email', 'x@ex.com', '--email', 'y@ex.com', '--org', 'acme', '--db', db)
+    expect(r.code).toBe(2)
+    expect(r.err).toStartWith("error: option '--email' is given more than once; give it once\n\nusage:")
+    expect(existsSync(db)).toBe(false)
+    const other = join(dir, 'other.db')
+    await ok('users', 'create', '--email', 'x@ex.com', '--org', 'acme')
+    const twoDbs = await cli('users', 'list', '--org', 'acme', '--db', db, '--db', other)
+    expect([twoDbs.code, twoDbs.out]).toEqual([2, ''])
+    expect(twoDbs.err).toStartWith("error: option '--db' is given more than once; give it once")
+    expect(existsSync(other)).toBe(false)
+  })
+
   test('--version prints the version', async () => {
     const pkg = JSON.parse(readFileSync(join(import.meta.dir, '..', 'package.json'), 'utf8'))
     for (const flag of ['--version', '-v', 'version']) {

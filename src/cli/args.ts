@@ -18,7 +18,7 @@ export class UnknownOptionError extends Error {
   }
 }
 
-/** A malformed option (a missing value, a value given to a flag, a value that looks like an option). */
+/** A malformed option (a missing value, a value given to a flag, a value that looks like an option, an option given twice). */
 export class OptionValueError extends Error {}
 
 export function parseArgv(args: readonly string[], options: Readonly<Record<string, ArgOption>>): { values: ArgValues; positionals: string[] } {
@@ -49,6 +49,9 @@ export function parseArgv(args: readonly string[], options: Readonly<Record<stri
       continue
     }
     const label = options[name]!.short ? `-${options[name]!.short}, --${name}` : `--${name}`
+    // No option is meant to repeat: a second value silently replaced the first (`users create
+    // --email a@… --email b@…` created b@…), as the API refuses a repeated query parameter.
+    if (values[name] !== undefined) throw new OptionValueError(`option '${label}' is given more than once; give it once`)
     if (options[name]!.type === 'boolean') {
       if (inline !== undefined) throw new OptionValueError(`option '${label}' does not take a value`)
       values[name] = true
