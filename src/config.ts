@@ -165,6 +165,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   // Set but empty is unset, as for PORT: `TEAMDAY_DB=` opened the current folder as the database.
   const dbPath = normalizeDatabase(overrides.dbPath ?? (env.TEAMDAY_DATABASE_URL || undefined) ?? (env.TEAMDAY_DB || undefined) ?? DEFAULT_DB_PATH)
   rejectUnknownScheme(dbPath)
+  if (isPostgresUrl(dbPath) && !isValidPostgresUrl(dbPath)) throw new ConfigError(`the database (--db, TEAMDAY_DATABASE_URL or TEAMDAY_DB) is not a valid PostgreSQL URL: ${POSTGRES_URL_FORM}`)
   // Empty is unset (`PORT=` listened on a random port).
   const port = overrides.port ?? parsePort(env.PORT || '3000', 'PORT')
   const logLevel = (env.TEAMDAY_LOG_LEVEL ?? 'info') as Config['logLevel']
@@ -231,6 +232,24 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
 /** Whether a database string names PostgreSQL (`postgres://` or `postgresql://`). */
 export function isPostgresUrl(db: string): boolean {
   return /^postgres(ql)?:\/\//i.test(db)
+}
+
+/** How a PostgreSQL URL is written, for the message that refuses one (which never repeats it: it may hold a password). */
+export const POSTGRES_URL_FORM = 'postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, with a space, @, / or % in the password or the name written %20, %40, %2F, %25'
+
+/**
+ * Whether the PostgreSQL driver (postgres.js) can read `url`: parsed as its parseUrl does (the
+ * first of several comma-separated hosts), which threw a bare `Invalid URL` at the first query.
+ */
+export function isValidPostgresUrl(url: string): boolean {
+  try {
+    let host = url.slice(url.indexOf('://') + 3).split(/[?/]/)[0]!
+    host = decodeURIComponent(host.slice(host.indexOf('@') + 1))
+    const u = new URL(url.replace(host, host.split(',')[0]!))
+    return u.hostname !== '' || host === ''
+  } catch {
+    return false
+  }
 }
 
 /**

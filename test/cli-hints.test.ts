@@ -123,6 +123,52 @@ describe('a database path that is a folder', () => {
   })
 })
 
+describe('paths and URLs that are not what the option needs: named, with the option', () => {
+  test('a --db that is not a SQLite file: serve, migrate, users create and restore name it (they said only "file is not a database")', async () => {
+    const text = join(dir, 'notsqlite.txt')
+    require('node:fs').writeFileSync(text, 'hello, this is text\n'.repeat(10))
+    const backup = join(dir, 'for-restore.db')
+    const key = { TEAMDAY_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64') }
+    expect((await cli(['users', 'create', '--email', 'a@example.com', '--org', 'acme', '--db', backup], key)).code).toBe(0)
+    for (const argv of [
+      ['serve', '--host', '127.0.0.1', '--port', '0', '--db', text],
+      ['migrate', '--db', text],
+      ['users', 'create', '--email', 'a@example.com', '--org', 'acme', '--db', text],
+      ['users', 'list', '--org', 'acme', '--db', text],
+      ['restore', '--from', backup, '--db', text],
+    ]) {
+      const r = await cli(argv, key)
+      expect({ argv, code: r.code, last: r.err.split('\n').pop() }).toEqual({ argv, code: 1, last: `error: ${text} is not a SQLite database (nor a teamday one); nothing was changed. Check --db (or TEAMDAY_DB)` })
+    }
+    expect(readFileSync(text, 'utf8')).toBe('hello, this is text\n'.repeat(10))
+    // The backup to restore, missing or not a database: --from is named, not --db.
+    const missing = await cli(['restore', '--from', join(dir, 'nonexist.db'), '--db', backup], key)
+    expect([missing.code, missing.err]).toEqual([1, `error: no database at ${join(dir, 'nonexist.db')}: there is no such file; check --from`])
+    const notDb = await cli(['restore', '--from', text, '--db', backup], key)
+    expect([notDb.code, notDb.err]).toEqual([1, `error: ${text} is not a SQLite database (nor a teamday one); nothing was changed. Check --from`])
+  })
+
+  test('TEAMDAY_KEY_FILE and openapi --out that are folders: the path and the variable or option, not a bare EISDIR', async () => {
+    const folder = mkdtempSync(join(dir, 'folder-'))
+    const db = join(dir, 'keyfile.db')
+    expect((await cli(['users', 'create', '--email', 'a@example.com', '--org', 'acme', '--db', db])).code).toBe(0)
+    const key = await cli(['users', 'list', '--org', 'acme', '--db', db], { TEAMDAY_KEY_FILE: folder })
+    expect([key.code, key.err]).toEqual([2, `error: cannot read the encryption key file ${folder}: it is a folder, not a file. TEAMDAY_KEY_FILE chooses it (default: teamday.key beside the database); or set TEAMDAY_ENCRYPTION_KEY`])
+    const out = await cli(['openapi', '--out', folder])
+    expect([out.code, out.err]).toEqual([1, `error: cannot write ${folder} (--out): it is a folder: give a file's path (--out ${join(folder, 'openapi.json')})`])
+  })
+
+  test('a PostgreSQL URL the driver cannot read is a usage error naming the option (it was "error: Invalid URL", exit 1), never repeating the URL', async () => {
+    const form = 'postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, with a space, @, / or % in the password or the name written %20, %40, %2F, %25'
+    const to = await cli(['migrate-data', '--from', join(dir, 'any.db'), '--to', 'postgres://u:hunter2@bad url/x'])
+    expect(to.code).toBe(2)
+    expect(to.err).toStartWith(`error: --to is not a valid PostgreSQL URL: ${form}\n`)
+    const db = await cli(['users', 'list', '--org', 'acme', '--db', 'postgres://u:hunter2@bad host:5432/x'])
+    expect([db.code, db.err]).toEqual([2, `error: the database (--db, TEAMDAY_DATABASE_URL or TEAMDAY_DB) is not a valid PostgreSQL URL: ${form}`])
+    expect(to.err + db.err).not.toContain('hunter2')
+  })
+})
+
 describe('a database that cannot take an admin command', () => {
   test("says what that means and SQLite's own words, not drizzle's failed SQL with its parameters", async () => {
     const { explain } = await import('../src/admin-entry')

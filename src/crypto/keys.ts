@@ -12,6 +12,21 @@ export function decodeKey(b64: string, what: string): Uint8Array {
   return key
 }
 
+/**
+ * The key file's text. One that cannot be read (a folder, no permission) is a setting to fix,
+ * named with its path and the variable that chooses it, not Node's bare `EISDIR: illegal
+ * operation on a directory, read`.
+ */
+function readKeyFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    const why = code === 'EISDIR' ? 'it is a folder, not a file' : code === 'EACCES' ? 'permission denied (it must be readable by the user teamday runs as)' : (e as Error).message
+    throw new ConfigError(`cannot read the encryption key file ${path}: ${why}. TEAMDAY_KEY_FILE chooses it (default: teamday.key beside the database); or set TEAMDAY_ENCRYPTION_KEY`)
+  }
+}
+
 /** How the key was found, for messages: `encryption key from /data/teamday.key`. */
 export function describeKey(source: KeySource, keyFile: string): string {
   switch (source) {
@@ -55,7 +70,7 @@ export function loadSecretBox(
   }
   if (!config.keyFile) return { box: new SecretBox(randomBytes(KEY_BYTES), previous), source: 'ephemeral' }
   if (existsSync(config.keyFile)) {
-    const key = decodeKey(readFileSync(config.keyFile, 'utf8'), `key file ${config.keyFile}`)
+    const key = decodeKey(readKeyFile(config.keyFile), `key file ${config.keyFile}`)
     const mode = statSync(config.keyFile).mode & 0o777
     const warning =
       (mode & 0o077) === 0
@@ -74,7 +89,7 @@ export function loadSecretBox(
     writeFileSync(config.keyFile, b64 + '\n', { mode: 0o600, flag: 'wx' })
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
-    return { box: new SecretBox(decodeKey(readFileSync(config.keyFile, 'utf8'), `key file ${config.keyFile}`), previous), source: 'file' }
+    return { box: new SecretBox(decodeKey(readKeyFile(config.keyFile), `key file ${config.keyFile}`), previous), source: 'file' }
   }
   chmodSync(config.keyFile, 0o600)
   return { box: new SecretBox(decodeKey(b64, 'generated key'), previous), source: 'created' }

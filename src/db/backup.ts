@@ -1,7 +1,7 @@
 import { Database } from 'bun:sqlite'
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { DatabaseOpenError } from './client'
+import { DatabaseOpenError, isNotADatabase } from './client'
 import { newerThanThisBuild, sqliteSchemaState } from './migrate'
 import { KEY_CHECK_SETTING } from './settings'
 
@@ -26,12 +26,12 @@ export interface DatabaseReport {
 /** Written by a teamday command (another server or command has the database open). */
 export class DatabaseBusyError extends Error {}
 
-/** A database file that exists; never created here. */
-function openExisting(path: string, opts: { readonly?: boolean } = {}): Database {
+/** A database file that exists; never created here. `option`: how the command was given the path, when not --db. */
+function openExisting(path: string, opts: { readonly?: boolean; option?: string } = {}): Database {
   try {
     return new Database(path, opts.readonly ? { readonly: true } : { readwrite: true })
   } catch (e) {
-    throw new DatabaseOpenError(path, false, e)
+    throw new DatabaseOpenError(path, false, e, opts.option)
   }
 }
 
@@ -88,9 +88,9 @@ function readSource(db: Database, from: string): void {
   if (!teamday) throw new Error(`${from} is not a teamday database (it has no teamday tables); nothing was written. Check --db (or TEAMDAY_DB)`)
 }
 
-/** Integrity, migrations and key check of a database file (opened read-only). */
-export function inspect(path: string): DatabaseReport {
-  const db = openExisting(path, { readonly: true })
+/** Integrity, migrations and key check of a database file (opened read-only); `option` names where the path came from (restore: --from). */
+export function inspect(path: string, option?: string): DatabaseReport {
+  const db = openExisting(path, { readonly: true, option })
   try {
     db.exec('PRAGMA busy_timeout = 5000')
     const integrity = db.query<{ integrity_check: string }, []>('PRAGMA integrity_check').all().map((r) => r.integrity_check)
@@ -99,7 +99,7 @@ export function inspect(path: string): DatabaseReport {
     const keyCheck = db.query<{ value: string }, [string]>('SELECT value FROM settings WHERE key = ?').get(KEY_CHECK_SETTING)?.value
     return { integrity, migrations: schema.applied, newerThanThisBuild: newerThanThisBuild(schema.newest), keyCheck }
   } catch (e) {
-    if ((e as { code?: string }).code === 'SQLITE_NOTADB') throw new Error(`${path} is not a SQLite database`)
+    if (isNotADatabase(e)) throw new Error(`${path} is not a SQLite database (nor a teamday one)${option ? `; nothing was changed. Check ${option}` : ''}`)
     throw e
   } finally {
     db.close()
@@ -134,6 +134,7 @@ export function restoreInto(from: string, target: string, keepAs: string): { kep
       db.exec('BEGIN EXCLUSIVE')
       db.exec('COMMIT')
     } catch (e) {
+      if (isNotADatabase(e)) throw new DatabaseOpenError(target, false, e)
       if ((e as { code?: string }).code?.startsWith('SQLITE_BUSY')) {
         throw new DatabaseBusyError(`${target} is in use: stop the server (and any teamday command on it) before restoring`)
       }

@@ -41,7 +41,8 @@ export function openDatabase(path: string, opts: { rowCache?: boolean; create?: 
       try {
         opts.check?.(sqlite, file)
       } catch (e) {
-        refused = e
+        // A file SQLite cannot read as a database (a text file given as --db): said with its path.
+        refused = isNotADatabase(e) ? new DatabaseOpenError(file, create, e) : e
       }
       if (refused === undefined) sqlite.exec('PRAGMA journal_mode = WAL')
     } catch (e) {
@@ -69,23 +70,37 @@ export function openDatabase(path: string, opts: { rowCache?: boolean; create?: 
 /** The size SQLite trims the -wal file back to after a checkpoint (PRAGMA journal_size_limit). */
 export const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 
-/** A database that cannot be opened; the message names its path. */
+/**
+ * A database that cannot be opened; the message names its path, and the option it came from:
+ * --db (or TEAMDAY_DB) unless `option` says otherwise (`restore --from`).
+ */
 export class DatabaseOpenError extends Error {
   constructor(
     readonly path: string,
     create: boolean,
     cause: unknown,
+    option?: string,
   ) {
     const why = cause instanceof Error ? cause.message : String(cause)
     const missing = !create && !existsSync(path)
+    const given = option ?? '--db FILE (or set TEAMDAY_DB)'
     super(
       missing
-        ? `no database at ${path}: pass --db FILE (or set TEAMDAY_DB) for an existing one; "teamday serve", "teamday migrate" or "teamday users create" create a new one`
+        ? option
+          ? `no database at ${path}: there is no such file; check ${option}`
+          : `no database at ${path}: pass --db FILE (or set TEAMDAY_DB) for an existing one; "teamday serve", "teamday migrate" or "teamday users create" create a new one`
         : isFolder(path)
-          ? `cannot open the database ${path}: it is a folder, not a database file. Pass --db FILE (or set TEAMDAY_DB) with a file's path, e.g. ${join(path, 'teamday.db')}`
-          : `cannot open the database ${path}: ${why}${/unable to open/i.test(why) ? ' (check that the folder exists and is writable by this user)' : ''}`,
+          ? `cannot open the database ${path}: it is a folder, not a database file. Pass ${given} with a file's path${option ? '' : `, e.g. ${join(path, 'teamday.db')}`}`
+          : isNotADatabase(cause)
+            ? `${path} is not a SQLite database (nor a teamday one); nothing was changed. Check ${option ?? '--db (or TEAMDAY_DB)'}`
+            : `cannot open the database ${path}: ${why}${/unable to open/i.test(why) ? ' (check that the folder exists and is writable by this user)' : ''}`,
     )
   }
+}
+
+/** SQLite's answer for a file that is not a database (a text file, an encrypted one): SQLITE_NOTADB. */
+export function isNotADatabase(e: unknown): boolean {
+  return (e as { code?: unknown } | null)?.code === 'SQLITE_NOTADB'
 }
 
 /**

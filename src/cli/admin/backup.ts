@@ -53,7 +53,7 @@ export function restore({ values, io }: Run<{ from?: string; db?: string }>): vo
   const from = resolve(values.from!)
   // Before anything opens --from: the live database under another name (a link) must not be opened as a second database.
   if (from === target || sameFile(from, target)) throw new UsageError(`--from must be a backup file, not the database itself${from === target ? '' : ` (${from} is ${target} under another name: a symbolic or hard link)`}`)
-  const report = inspect(from)
+  const report = inspect(from, '--from')
   if (!sound(report)) throw new Error(`${from} failed its integrity check (${report.integrity.slice(0, 3).join('; ')}); nothing was changed`)
   if (report.newerThanThisBuild) {
     throw new Error(`${from} was made by a newer teamday (it has migrations this build does not know): restore it with that version or a later one; nothing was changed`)

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { describeDatabase, isPostgresUrl, normalizeDatabase, type Config } from '../../config'
+import { describeDatabase, isPostgresUrl, isValidPostgresUrl, normalizeDatabase, POSTGRES_URL_FORM, type Config } from '../../config'
 import { decodeKey, describeKey, loadSecretBox, MissingKeyError } from '../../crypto/keys'
 import { copySqliteToPostgres, missingTargetDatabase, openSqliteSource, sourceKeyCheck, TargetNotEmptyError, type CopyReport } from '../../db/migrate-data'
 import { openPostgres } from '../../db/pg'
@@ -22,6 +22,7 @@ export async function migrateData({ values, io }: Run<{ from?: string; to?: stri
   const to = values.to!
   if (isPostgresUrl(from)) throw new UsageError('--from is the SQLite database file to copy, not a postgres:// URL')
   if (!isPostgresUrl(to)) throw new UsageError('--to must be a postgres:// (or postgresql://) URL: the database the instances will share')
+  if (!isValidPostgresUrl(to)) throw new UsageError(`--to is not a valid PostgreSQL URL: ${POSTGRES_URL_FORM}`)
   const path = normalizeDatabase(from)
   if (path === ':memory:') throw new UsageError('--from must be a database file (an in-memory database has nothing to copy)')
   const file = resolve(path)

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Run } from '../spec'
 
 /** The OpenAPI document of this build, generated from the routes (no database file needed). */
@@ -25,7 +26,13 @@ export async function openapiDocument(): Promise<unknown> {
 export async function openapi({ values, io }: Run<{ out?: string }>): Promise<void> {
   const json = JSON.stringify(await openapiDocument(), null, 2) + '\n'
   if (values.out) {
-    writeFileSync(values.out, json)
+    try {
+      writeFileSync(values.out, json)
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code
+      const why = code === 'EISDIR' ? `it is a folder: give a file's path (--out ${join(values.out, 'openapi.json')})` : code === 'ENOENT' ? 'its folder does not exist' : (e as Error).message
+      throw new Error(`cannot write ${values.out} (--out): ${why}`)
+    }
     io.out(`wrote ${values.out}`)
   } else io.out(json)
 }
