@@ -10,7 +10,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { asc, getTableColumns } from 'drizzle-orm'
@@ -74,6 +74,11 @@ async function sqliteRows(file: string): Promise<Record<string, unknown[]>> {
     return all
   } finally {
     db.close()
+    // drizzle's statements on this connection are finalized only when they are collected; until
+    // then SQLite keeps the closed connection, and its lock on the file, alive in this process:
+    // migrate-data, which takes SQLite's exclusive lock on its source, would find it in use
+    // (the command's own connection finalizes its statements: src/db/migrate-data.ts SourceDatabase).
+    Bun.gc(true)
   }
 }
 
@@ -375,6 +380,34 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
     expect(r.err).toContain('nothing was copied')
     // Also with --replace, whose first question to the target is who else is connected.
     expect((await cli(['migrate-data', '--from', dbFile, '--to', u.toString(), '--replace'])).err).toContain('createdb')
+  }, 30_000)
+
+  test('refused while a server has the source open (its later writes would be left behind); a copy leaves no -wal or -shm beside it', async () => {
+    const beside = () => readdirSync(dir).filter((f) => f.startsWith('teamday.db-'))
+    const target = urlFor(await createTestDatabase())
+    const server = await makeTestApp({ dbPath: dbFile, key })
+    try {
+      const r = await cli(['migrate-data', '--from', dbFile, '--to', target])
+      expect(r.code).toBe(1)
+      expect(r.err).toBe(`error: ${dbFile} is in use: stop the server (and any teamday command on it) before copying it: a write after the copy starts would be left behind; nothing was copied`)
+      // The server is not disturbed: it goes on writing.
+      expect((await server.req('GET', '/api/v1/agents', { token: admin.token })).status).toBe(200)
+    } finally {
+      await server.rt.close()
+    }
+    // Refused before the target was touched: not even migrated.
+    const pg = postgres(target, { max: 1, onnotice: () => {} })
+    try {
+      expect([...(await pg`SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()`)]).toEqual([])
+    } finally {
+      await pg.end({ timeout: 1 })
+    }
+    // Stopped: the copy runs, and leaves the folder as it found it (a read-only open left -wal and -shm).
+    expect(beside()).toEqual([])
+    const r = await cli(['migrate-data', '--from', dbFile, '--to', target])
+    expect([r.code, r.err]).toEqual([0, expect.not.stringContaining('error')])
+    expect(beside()).toEqual([])
+    expect(await pgRows(target)).toEqual(expected(await sqliteRows(dbFile)))
   }, 30_000)
 
   test('small batches (keyset pages by primary key, text and integer keys) copy the same rows', async () => {

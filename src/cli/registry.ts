@@ -201,7 +201,7 @@ const ADMIN_COMMANDS: Declared[] = [
       name: 'migrate-data',
       summary: 'copy a SQLite database into an empty PostgreSQL one',
       notes: [
-        'reads FILE only (migrated to this version first: teamday migrate --db FILE); stop its server so that no later write is left behind',
+        'reads FILE only (migrated to this version first: teamday migrate --db FILE); refused while a server has it open: stop it first',
         'migrates the target, copies every table in one transaction (all or nothing), checks each table\'s row count, prints them',
         'not copied: rate_limit_counters (the current window\'s counts; on SQLite they live in the server process)',
         'sealed values (secrets, token names, addresses) and token hashes are copied as they are, never decrypted: every',

@@ -128,16 +128,10 @@ export function restoreInto(from: string, target: string, keepAs: string): { kep
   }
   const db = openExisting(target)
   try {
-    db.exec('PRAGMA busy_timeout = 250')
-    db.exec('PRAGMA locking_mode = EXCLUSIVE')
     try {
-      db.exec('BEGIN EXCLUSIVE')
-      db.exec('COMMIT')
+      lockExclusively(db, target, 'before restoring')
     } catch (e) {
       if (isNotADatabase(e)) throw new DatabaseOpenError(target, false, e)
-      if ((e as { code?: string }).code?.startsWith('SQLITE_BUSY')) {
-        throw new DatabaseBusyError(`${target} is in use: stop the server (and any teamday command on it) before restoring`)
-      }
       throw e
     }
     try {
@@ -157,6 +151,27 @@ export function restoreInto(from: string, target: string, keepAs: string): { kep
     return { kept: true }
   } finally {
     db.close()
+  }
+}
+
+/**
+ * Takes SQLite's exclusive lock on the database `db` (opened read-write) and keeps it until the
+ * connection closes: while a server (or any connection, in any process) has the file open, its
+ * shared lock makes this fail at once with DatabaseBusyError ("stop the server … `when`"); once
+ * taken, nobody opens the file until this connection is closed. In WAL mode the connection uses
+ * no -shm file, and SQLite removes the -wal it opens when it closes.
+ */
+export function lockExclusively(db: Database, path: string, when: string): void {
+  db.exec('PRAGMA busy_timeout = 250')
+  db.exec('PRAGMA locking_mode = EXCLUSIVE')
+  try {
+    db.exec('BEGIN EXCLUSIVE')
+    db.exec('COMMIT')
+  } catch (e) {
+    if ((e as { code?: string }).code?.startsWith('SQLITE_BUSY')) {
+      throw new DatabaseBusyError(`${path} is in use: stop the server (and any teamday command on it) ${when}`)
+    }
+    throw e
   }
 }
 

@@ -1,4 +1,4 @@
-import { Database } from 'bun:sqlite'
+import { Database, type SQLQueryBindings } from 'bun:sqlite'
 import { existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { asc, gt } from 'drizzle-orm'
@@ -7,6 +7,8 @@ import { getTableConfig as pgConfig, type PgColumn, type PgTable } from 'drizzle
 import type postgres from 'postgres'
 import { getTableConfig as liteConfig, type SQLiteColumn, type SQLiteTable } from 'drizzle-orm/sqlite-core'
 import { errorMessage } from '../errors'
+import { DatabaseBusyError, lockExclusively } from './backup'
+import { isNotADatabase } from './client'
 import { embeddedMigrations, newerThanThisBuild, newestKnownMigration, runPgMigrations, sqliteSchemaState } from './migrate'
 import { TX_LOCK, type PgConnection } from './pg'
 import { TABLE_NAMES } from './schema'
@@ -65,17 +67,25 @@ export class TargetNotEmptyError extends MigrateDataError {
 }
 
 /**
- * Opens a teamday SQLite database read-only (never created, never changed) and checks that it is
- * sound and migrated exactly to this build's schema: an older one must be migrated first
- * (`teamday migrate`, which writes), a newer one copied by the teamday that made it.
+ * Opens a teamday SQLite database to read it (never created, its data never changed) and checks
+ * that it is sound and migrated exactly to this build's schema: an older one must be migrated
+ * first (`teamday migrate`, which writes), a newer one copied by the teamday that made it.
+ *
+ * It is read under SQLite's exclusive lock, as restore takes it (backup.ts lockExclusively): a
+ * server that has the file open makes this refuse, instead of copying a snapshot that its later
+ * writes are missing from, and no server opens it until the copy is done. The lock needs the file
+ * opened read-write (SQLite writes nothing for it; a -wal it opens is removed when it closes, and
+ * no -shm is made: a read-only connection left both beside the file). When the file cannot be
+ * opened so (no write permission on it or its folder), it is opened read-only and `warn` says that
+ * a running server could not be ruled out.
  */
-export function openSqliteSource(path: string): Database {
+export function openSqliteSource(path: string, warn: (line: string) => void = () => {}): Database {
   if (!existsSync(path)) throw new MigrateDataError(`no SQLite database at ${path} (--from): give the file a teamday server on SQLite uses (TEAMDAY_DB, by default ./data/teamday.db)`)
   // SQLite says only "disk I/O error" for a folder.
   if (statSync(path).isDirectory()) throw new MigrateDataError(`${path} is a folder, not a database file (--from): give the database file in it, e.g. ${join(path, 'teamday.db')}`)
-  let db: Database
+  let db = lockedSource(path, warn)
   try {
-    db = new Database(path, { readonly: true })
+    db ??= new SourceDatabase(path, { readonly: true })
   } catch (e) {
     throw new MigrateDataError(`cannot open ${path} read-only: ${(e as Error).message}`)
   }
@@ -98,6 +108,47 @@ export function openSqliteSource(path: string): Database {
     throw e
   }
 }
+
+/**
+ * The source's connection. drizzle prepares a statement for every query, and SQLite keeps a
+ * connection closed with statements left open until they are collected, with its exclusive lock:
+ * a process that goes on (a test, a program that copies and then serves) found the file in use.
+ * Here drizzle's statements come from query()'s cache, keyed by SQL text, which close() finalizes
+ * (drizzle runs each statement to completion synchronously, as CachingDatabase relies on).
+ */
+class SourceDatabase extends Database {
+  override prepare = ((sql: string, params?: SQLQueryBindings | SQLQueryBindings[]) => (params === undefined ? this.query(sql) : super.prepare(sql, params))) as Database['prepare']
+}
+
+const WHILE_COPYING = 'before copying it: a write after the copy starts would be left behind; nothing was copied'
+
+/** The source opened read-write under SQLite's exclusive lock; undefined (after `warn`) when it cannot be opened read-write. */
+function lockedSource(path: string, warn: (line: string) => void): Database | undefined {
+  let db: Database
+  try {
+    db = new SourceDatabase(path, { readwrite: true })
+  } catch (e) {
+    warn(cannotLock(path, e))
+    return undefined
+  }
+  try {
+    lockExclusively(db, path, WHILE_COPYING)
+    return db
+  } catch (e) {
+    db.close()
+    if (e instanceof DatabaseBusyError) throw new MigrateDataError(e.message)
+    if (isNotADatabase(e)) throw new MigrateDataError(`${path} is not a SQLite database`)
+    // A file SQLite opened read-only after all (its mode, a read-only mount): no lock to take.
+    if (/^SQLITE_(READONLY|CANTOPEN|PERM|AUTH)/.test((e as { code?: string }).code ?? '')) {
+      warn(cannotLock(path, e))
+      return undefined
+    }
+    throw e
+  }
+}
+
+const cannotLock = (path: string, e: unknown) =>
+  `warning: ${path} cannot be opened for writing (${(e as Error).message}), which SQLite's lock needs: whether a server has it open cannot be checked. Make sure its server is stopped: a write after the copy starts would be left behind`
 
 /** The sealed key check value of a source database (src/db/settings.ts), when it has one. */
 export function sourceKeyCheck(db: Database): string | undefined {

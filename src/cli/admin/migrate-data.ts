@@ -26,7 +26,7 @@ export async function migrateData({ values, io }: Run<{ from?: string; to?: stri
   const path = normalizeDatabase(from)
   if (path === ':memory:') throw new UsageError('--from must be a database file (an in-memory database has nothing to copy)')
   const file = resolve(path)
-  const source = openSqliteSource(file)
+  const source = openSqliteSource(file, (line) => io.err(line))
   let report: CopyReport
   let key: SourceKey
   const t0 = performance.now()
