@@ -149,8 +149,9 @@ describe('teamday tokens create --scopes', () => {
       rt.close()
     }
     const bad = await cli('tokens', 'create', '--email', 'ops@example.com', '--name', 'ci', '--scopes', 'agents:fly')
-    expect(bad.code).toBe(1)
+    expect(bad.code).toBe(2) // bad arguments, as the server's 422 is in client mode
     expect(bad.err).toContain('Validation failed: scopes has unknown scope(s) "agents:fly"')
+    expect(bad.err).toEndWith('(option --scopes)')
     expect(bad.err).toContain('tokens:write')
   })
 })

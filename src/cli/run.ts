@@ -169,20 +169,21 @@ export function failure(e: unknown): { kind: ExitKind; message: string; hint?: s
   if (e instanceof UsageError) return { kind: 'usage', message: e.message, showUsage: true }
   if (e instanceof ClientError) return { kind: e.kind, message: e.message, hint: e.hint, showUsage: false }
   if (e instanceof ConfigError) return { kind: 'usage', message: e.message, showUsage: false }
-  // Input a service refused (an admin command's arguments: `users create --role god`): usage, as
-  // the same statuses are for a client command (src/client/errors.ts).
+  // A value a service refused (an admin command's arguments: `users create --role god`): usage, as
+  // the server's 422 is for a client command (src/client/errors.ts).
   if (isRejectedInput(e)) return { kind: 'usage', message: e.message, showUsage: false }
   // Any other AppError from a service (admin commands), and anything unexpected: the operation failed.
   return { kind: 'failed', message: e instanceof Error ? e.message : String(e), showUsage: false }
 }
 
 /**
- * An AppError (src/errors.ts) of a rejected input: 400, 413, 415 or 422, as an admin command's
- * service throws it. By its name and status, not its class: the admin bundle has its own copy.
+ * An AppError (src/errors.ts) of an invalid value, `validation_failed`, as an admin command's
+ * service throws it for one of its arguments. Not the other 422s (`token_limit_reached`: the
+ * arguments are fine, the operation failed). By its name and code, not its class: the admin
+ * bundle has its own copy.
  */
 function isRejectedInput(e: unknown): e is Error & { status: number; details?: unknown } {
-  const status = (e as { status?: unknown } | null)?.status
-  return e instanceof Error && e.name === 'AppError' && (status === 400 || status === 413 || status === 415 || status === 422)
+  return e instanceof Error && e.name === 'AppError' && (e as { code?: unknown }).code === 'validation_failed'
 }
 
 /**
