@@ -203,6 +203,7 @@ describe.skipIf(!HAVE_PG)('PostgreSQL driver under load: concurrent prepared que
       tokensOutput: int4(r),
       instanceId: r.maybe(() => `inst_${r.int(0, 1e6)}`),
       leaseExpiresAt: r.maybe(() => instant(r)),
+      tokenId: r.maybe(() => `pat_${r.int(0, 1e6)}`),
       createdAt: instant(r),
       updatedAt: instant(r),
     } as any
