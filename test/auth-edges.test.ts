@@ -42,6 +42,15 @@ describe('whitespace in the Authorization header: only spaces and tabs separate,
     expect(res.headers.get('www-authenticate')).toBe('Bearer realm="teamday", error="invalid_token", error_description="Malformed token"')
   })
 
+  test('two Authorization headers (joined by a comma on the way in): 401 saying so, not "contains whitespace"', async () => {
+    for (const header of [`Bearer ${admin.token}, Bearer ${admin.token}`, `Bearer ${admin.token},bearer td_x`]) {
+      const res = await withHeader(header)
+      expect([res.status, res.body.code, res.body.details]).toEqual([401, 'malformed_token', { reason: 'several_headers' }])
+      expect(res.body.message).toContain('more than one was sent')
+      expect(res.text).not.toContain(admin.token)
+    }
+  })
+
   test('before the scheme: not the Bearer scheme', async () => {
     const res = await withHeader(`\u00a0Bearer ${admin.token}`)
     expect([res.status, res.body.code]).toEqual([401, 'unsupported_auth_scheme'])

@@ -104,6 +104,20 @@ describe('form bodies give arrays as JSON does', () => {
     const repeated = await form('POST', '/api/v1/tokens', 'name=repeated&scopes=tasks:read&scopes=agents:read')
     expect([repeated.status, repeated.body.scopes?.sort()]).toEqual([201, ['agents:read', 'tasks:read']])
   })
+
+  test('a field that is not a list, given twice, is 422 saying so (it was "title is required"); a bad percent escape is 422 (it was stored as sent)', async () => {
+    const before = (await t.req('GET', '/api/v1/tasks?limit=200', { token: admin.token })).body.length
+    const twice = await form('POST', '/api/v1/tasks', 'title=a&title=b')
+    expect([twice.status, twice.body.details?.[0]?.field]).toEqual([422, 'title'])
+    expect(twice.body.message).toContain('title was given more than once')
+    for (const raw of ['title=a%ZZ', 'title=a%FF', 'title=%', 'ti%2=x&title=y']) {
+      const bad = await form('POST', '/api/v1/tasks', raw)
+      expect([raw, bad.status, bad.body.message]).toEqual([raw, 422, expect.stringContaining('not valid percent-encoding')])
+    }
+    expect((await t.req('GET', '/api/v1/tasks?limit=200', { token: admin.token })).body.length).toBe(before)
+    const good = await form('POST', '/api/v1/tasks', 'title=caf%C3%A9+100%25')
+    expect([good.status, good.body.title]).toEqual([201, 'café 100%'])
+  })
 })
 
 describe('form bodies give booleans and objects as JSON does (the form media type is documented for every body)', () => {

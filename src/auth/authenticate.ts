@@ -93,6 +93,10 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
   if (credentials === '') {
     throw unauthorized('empty_bearer_token', `Invalid authorization header: "Bearer" was sent without a token. ${FIX}`, 'No token after Bearer')
   }
+  // Two Authorization headers reach the app as one, joined by ", " (`Bearer td_a, Bearer td_b`).
+  if (/,\s*bearer\s/i.test(credentials)) {
+    throw unauthorized('malformed_token', `Invalid authorization header: more than one was sent (they arrive joined by a comma); send exactly one "Authorization: Bearer td_…". ${FIX}`, 'Malformed token', { reason: 'several_headers' })
+  }
   if (/\s/.test(credentials)) {
     throw unauthorized(
       'malformed_token',

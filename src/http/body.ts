@@ -109,7 +109,31 @@ function refuseNearMisses(body: Record<string, unknown>, fields: readonly string
  *   values (any other field so given is refused by validation, as not an object): such fields were dropped without a word (`metadata[a]=1` answered 201 with `{}`) or
  *   refused as unknown. A deeper bracket (`metadata[a][b]`) is refused: send JSON for that.
  */
+/**
+ * A form's names and values must be percent-encoded as sent: `a%ZZ` or `%FF` (not UTF-8) was
+ * stored as it came, where the same in a path or query is refused.
+ */
+function refuseBadEscapes(form: string): void {
+  if (!form.includes('%')) return
+  for (const pair of form.split('&')) {
+    for (const part of pair.split('=')) {
+      try {
+        decodeURIComponent(part)
+      } catch {
+        const name = pair.split('=')[0]!
+        const shown = name.length > 60 ? `${name.slice(0, 60)}…` : name
+        throw invalidField(shown || 'body', `${shown || 'the form'}: not valid percent-encoding (a % must start %XX, and the bytes must be UTF-8)`)
+      }
+    }
+  }
+}
+
 function formFields(form: Record<string, unknown>, shape: BodyShape): Record<string, unknown> {
+  // A field given twice that is not a list: refused as a repeated query parameter is (it was
+  // "title is required", the repeated value being a list).
+  for (const name of shape.fields ?? []) {
+    if (Array.isArray(form[name]) && !shape.arrays?.includes(name)) throw invalidField(name, `${name} was given more than once: give it once (a repeated field is a list only for the fields that are lists)`)
+  }
   for (const name of shape.arrays ?? []) {
     const bracketed = form[`${name}[]`]
     if (bracketed !== undefined) {
@@ -194,6 +218,7 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
     const form = await bodyText(request, notUtf8Form)
     if (form.includes('%00') || form.includes('\0')) throw nulRefused()
     if (form.trim() === '') return NOTHING
+    refuseBadEscapes(form)
     return formFields(parseQuery(form) as Record<string, unknown>, shape)
   }
   if (!json) throw notAnObject(type)
