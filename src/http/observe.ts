@@ -176,16 +176,23 @@ export function noteJsonBytes(request: Request, bytes: number): void {
 
 /** Requests this process has begun and not yet logged (every app's: the API's and the metrics listener's). */
 let unlogged = 0
+/** When a request's line was last written. */
+let lastLogged = 0
 
 /**
  * Resolves once every request begun has had its access-log line written (a request's line is
- * written after its answer is sent, a moment after the server counted it as done), or after
+ * written after its answer is sent, a moment after the server counted it as done), or no line
+ * came for 100 ms (a request whose client went away mid-way may never have its line), or after
  * `ms`: a graceful stop waits for it before its last flush, so that the line of a request
  * answered during the stop is not lost.
  */
 export async function requestsLogged(ms: number): Promise<void> {
-  const until = performance.now() + ms
-  while (unlogged > 0 && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 5))
+  const start = performance.now()
+  for (;;) {
+    const now = performance.now()
+    if (unlogged === 0 || now - start >= ms || (now - start >= 100 && now - lastLogged >= 100)) return
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
 }
 
 export function observe({ log, metrics, clientAddress, principalOf }: ObserveOptions) {
@@ -209,6 +216,7 @@ export function observe({ log, metrics, clientAddress, principalOf }: ObserveOpt
     })
     .onAfterResponse({ as: 'global' }, (c) => {
       unlogged = Math.max(0, unlogged - 1)
+      lastLogged = performance.now()
       const { request, set } = c
       const value = (c as { responseValue?: unknown }).responseValue
       const noted = (request as Noted)[OBSERVED]
