@@ -225,3 +225,34 @@ async function until(cond: () => Promise<boolean>, ms = 5000): Promise<void> {
     await Bun.sleep(20)
   }
 }
+
+describe.skipIf(!HAVE_PG)('an instance starting while another holds the migration lock', () => {
+  test('waits the statement timeout, then says who holds what (it said only "the database is busy")', async () => {
+    const { default: postgres } = await import('postgres')
+    const { openPostgres } = await import('../src/db/pg')
+    const { runPgMigrations, PG_MIGRATION_LOCK } = await import('../src/db/migrate')
+    const pg = await freshPgSchema()
+    const holder = postgres(pg.url, { max: 1, onnotice: () => {} })
+    let release!: () => void
+    const released = new Promise<void>((r) => (release = r))
+    let locked!: () => void
+    const isLocked = new Promise<void>((r) => (locked = r))
+    const held = holder.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${PG_MIGRATION_LOCK})`
+      locked()
+      await released
+    })
+    await isLocked
+    const conn = openPostgres(pg.url, { pool: 1, statementTimeoutMs: 500, schema: pg.schema })
+    try {
+      const e = (await runPgMigrations(conn).catch((x) => x)) as Error
+      expect(e.message).toContain("another process holds teamday's migration lock")
+      expect(e.message).toContain('pg_locks')
+    } finally {
+      release()
+      await held
+      await holder.end()
+      await conn.close()
+    }
+  })
+})

@@ -226,7 +226,15 @@ export async function runPgMigrations(conn: PgConnection, opts: MigrationOptions
   const migrations = embeddedMigrations('pg')
   const name = opts.name ?? 'the database'
   const applied = await conn.client.begin(async (tx) => {
-    await tx`SELECT pg_advisory_xact_lock(${PG_MIGRATION_LOCK})`
+    try {
+      await tx`SELECT pg_advisory_xact_lock(${PG_MIGRATION_LOCK})`
+    } catch (e) {
+      // Waited the statement timeout: it said only "the database is busy".
+      if ((e as { code?: unknown }).code !== '57014') throw e
+      throw new Error(
+        `another process holds teamday's migration lock on ${name} (another instance migrating it, or a teamday migrate or migrate-data still running): waited TEAMDAY_DB_STATEMENT_TIMEOUT_MS for it. Start again once it is done; it is: SELECT pid, application_name, state, query_start FROM pg_locks JOIN pg_stat_activity USING (pid) WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = ${PG_MIGRATION_LOCK}`,
+      )
+    }
     // drizzle's place for it, or the schema of a connection given one (each test app its own).
     const book = tx(conn.schema ?? 'drizzle')
     await tx`CREATE SCHEMA IF NOT EXISTS ${book}`
