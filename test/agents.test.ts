@@ -237,6 +237,29 @@ describe('agents: validation', () => {
 })
 
 describe('agents: visibility and roles', () => {
+  test("subagentIds leave out another member's private agent for those who may not see it (its id is 404 for them); the creator's edits keep it", async () => {
+    const owner = await makeActor(t, { role: 'member' })
+    const secret = await create(admin, { name: 'Admin private', visibility: 'private' })
+    const shared = await create(owner, { name: 'Shared helper', visibility: 'organization' })
+    const lead = await create(owner, { name: 'Lead', visibility: 'organization' })
+    // The admin adds their private agent beside the member's own.
+    const added = await t.req('PATCH', `/api/v1/agents/${lead.id}`, { token: admin.token, body: { subagentIds: [secret.id, shared.id] } })
+    expect(added.body.agent.subagentIds).toEqual([secret.id, shared.id])
+    for (const who of [owner, memberB]) {
+      const one = (await t.req('GET', `/api/v1/agents/${lead.id}`, { token: who.token })).body.agent
+      expect(one.subagentIds).toEqual([shared.id])
+      const listed = (await t.req('GET', '/api/v1/agents?limit=200', { token: who.token })).body.agents.find((a: { id: string }) => a.id === lead.id)
+      expect(listed.subagentIds).toEqual([shared.id])
+      expect(JSON.stringify((await t.req('GET', '/api/v1/agents?limit=200', { token: who.token })).body)).not.toContain(secret.id)
+    }
+    // The creator writes back what they were shown, then a new list: the hidden one stays.
+    expect((await t.req('PATCH', `/api/v1/agents/${lead.id}`, { token: owner.token, body: { subagentIds: [shared.id] } })).body.agent.subagentIds).toEqual([shared.id])
+    expect((await t.req('GET', `/api/v1/agents/${lead.id}`, { token: admin.token })).body.agent.subagentIds).toEqual([secret.id, shared.id])
+    const cleared = await t.req('PATCH', `/api/v1/agents/${lead.id}`, { token: owner.token, body: { subagentIds: [] } })
+    expect(cleared.body.agent.subagentIds).toEqual([])
+    expect((await t.req('GET', `/api/v1/agents/${lead.id}`, { token: admin.token })).body.agent.subagentIds).toEqual([secret.id])
+  })
+
   let priv: any, org: any, pub: any, unl: any
   beforeAll(async () => {
     priv = await create(memberA, { name: 'A private' })

@@ -5234,7 +5234,7 @@ export interface operations {
                     mcpTypes?: string[] | null;
                     /** @description MCP instance ids (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
                     mcpInstanceIds?: string[] | null;
-                    /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Another member's private agent (which an admin may add) is left out of what you are shown, and kept when you change the list. Replaces the whole list; [] (or null) clears it. */
                     subagentIds?: string[] | null;
                     /** @description Turn limit per execution, 1-500, or null for the default (10) */
                     maxTurns?: number | null;
@@ -5286,7 +5286,7 @@ export interface operations {
                     mcpTypes?: string[] | null;
                     /** @description MCP instance ids (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
                     mcpInstanceIds?: string[] | null;
-                    /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Another member's private agent (which an admin may add) is left out of what you are shown, and kept when you change the list. Replaces the whole list; [] (or null) clears it. */
                     subagentIds?: string[] | null;
                     /** @description Turn limit per execution, 1-500, or null for the default (10) */
                     maxTurns?: number | null;
@@ -5623,7 +5623,7 @@ export interface operations {
                     mcpTypes?: string[] | null;
                     /** @description MCP instance ids (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
                     mcpInstanceIds?: string[] | null;
-                    /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Another member's private agent (which an admin may add) is left out of what you are shown, and kept when you change the list. Replaces the whole list; [] (or null) clears it. */
                     subagentIds?: string[] | null;
                     /** @description Turn limit per execution, 1-500, or null for the default (10) */
                     maxTurns?: number | null;
@@ -5677,7 +5677,7 @@ export interface operations {
                     mcpTypes?: string[] | null;
                     /** @description MCP instance ids (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
                     mcpInstanceIds?: string[] | null;
-                    /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Replaces the whole list; [] (or null) clears it. */
+                    /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Another member's private agent (which an admin may add) is left out of what you are shown, and kept when you change the list. Replaces the whole list; [] (or null) clears it. */
                     subagentIds?: string[] | null;
                     /** @description Turn limit per execution, 1-500, or null for the default (10) */
                     maxTurns?: number | null;

@@ -134,7 +134,7 @@ const editable = {
   disallowedTools: list('disallowedTools', about.disallowedTools),
   mcpTypes: list('mcpTypes', about.mcpTypes),
   mcpInstanceIds: list('mcpInstanceIds', about.mcpInstanceIds),
-  subagentIds: list('subagentIds', `${about.subagentIds}: ids of non-archived agents of the same organization that you can see, never the agent itself`),
+  subagentIds: list('subagentIds', `${about.subagentIds}: ids of non-archived agents of the same organization that you can see, never the agent itself. Another member's private agent (which an admin may add) is left out of what you are shown, and kept when you change the list`),
   maxTurns: t.Optional(t.Nullable(t.Integer({ minimum: 1, maximum: 500 }), { description: `${about.maxTurns}, or null for the default (10)`, error: MAX_TURNS_ERROR })),
   ...unservedAgentFields,
 }

@@ -11,7 +11,7 @@ import { newId } from '../../ids'
 import { caseClass } from '../../text'
 import { changes } from '../changes'
 import { checkSlug, insertWithSlug, refersToId, slugTaken, slugWrite } from '../slugs'
-import { agentByRef, canEditAgent, canUseAgent, visibleAgent, visibleAgentsSql } from './access'
+import { agentByRef, canEditAgent, canSeeAgent, canUseAgent, visibleAgent, visibleAgentsSql } from './access'
 import type { Agent as AgentModel } from './model'
 
 /** The agent as the API returns it: the response schema is the one source of this shape. */
@@ -74,6 +74,34 @@ export interface ListAgentsOptions {
    * it, every page is read whole.
    */
   batched?: boolean
+}
+
+/**
+ * Of the sub-agents the rows name, those `p` may not see (another member's private agent, added by
+ * an admin): their ids are 404 for `p` everywhere else, so an agent's `subagentIds` leaves them
+ * out for `p` (hiddenSubagents), and a change of the list by `p` keeps them (updateAgent). An admin
+ * sees every agent: nothing is hidden, and nothing is read.
+ */
+async function hiddenSubagents(db: Db, p: Caller, rows: readonly Pick<Agent, 'subagentIds'>[]): Promise<Set<string>> {
+  const hidden = new Set<string>()
+  if (isOrgAdmin(p.role)) return hidden
+  const ids = [...new Set(rows.flatMap((r) => r.subagentIds ?? []))]
+  for (let i = 0; i < ids.length; i += 500) {
+    const a = agents
+    const found = await db.select({ id: a.id, organizationId: a.organizationId, userId: a.userId, visibility: a.visibility }).from(a).where(inArray(a.id, ids.slice(i, i + 500))).all()
+    for (const r of found) if (!canSeeAgent(p, r)) hidden.add(r.id)
+  }
+  return hidden
+}
+
+/** The agents as `p` may see them: toPublicAgent, less the sub-agents hidden from `p`. */
+async function shownTo(db: Db, p: Caller, rows: Omit<Agent, 'contentBytes'>[]): Promise<PublicAgent[]> {
+  const hidden = await hiddenSubagents(db, p, rows)
+  return rows.map((r) => {
+    const shown = toPublicAgent(r)
+    if (hidden.size > 0 && r.subagentIds?.some((id) => hidden.has(id))) shown.subagentIds = r.subagentIds.filter((id) => !hidden.has(id))
+    return shown
+  })
 }
 
 export function toPublicAgent(row: Omit<Agent, 'contentBytes'>): PublicAgent {
@@ -287,7 +315,7 @@ export async function listAgents(ctx: Ctx, opts: ListAgentsOptions): Promise<{ a
     sizes: opts.batched ? sizesOf(q, params) : undefined,
     budgeted: opts.batched,
   })
-  return { agents: page.rows.map(toPublicAgent), ...listPage(page), rest: mapBatches(page.rest, (rows) => rows.map(toPublicAgent)) }
+  return { agents: await shownTo(ctx.db, p, page.rows), ...listPage(page), rest: mapBatches(page.rest, (rows) => shownTo(ctx.db, p, rows)) }
 }
 
 /**
@@ -328,7 +356,8 @@ async function findEditable(ctx: Ctx, p: Caller, id: string): Promise<Agent> {
 }
 
 export async function getAgent(ctx: Ctx, ref: string): Promise<PublicAgent> {
-  return toPublicAgent(await findVisible(ctx, callerOf(ctx), ref))
+  const p = callerOf(ctx)
+  return (await shownTo(ctx.db, p, [await findVisible(ctx, p, ref)]))[0]!
 }
 
 export async function updateAgent(ctx: Ctx, ref: string, input: AgentInput): Promise<PublicAgent> {
@@ -341,14 +370,22 @@ export async function updateAgent(ctx: Ctx, ref: string, input: AgentInput): Pro
     if (await slugInUse(ctx, p.organizationId, s)) throw slugTaken('agent', s)
     fields.slug = s
   }
-  if (fields.subagentIds) fields.subagentIds = await resolveSubagents(ctx, p, fields.subagentIds, id, current.subagentIds ?? [])
+  if (fields.subagentIds) {
+    const resolved = await resolveSubagents(ctx, p, fields.subagentIds, id, current.subagentIds ?? [])
+    // What `p` cannot see was not shown to them, so not left out on purpose: kept.
+    const hidden = await hiddenSubagents(ctx.db, p, [current])
+    const before = current.subagentIds ?? []
+    const seen = before.filter((s) => !hidden.has(s))
+    // The list as it was shown, sent back as it was: unchanged (hidden ones in their places).
+    fields.subagentIds = seen.length === resolved.length && seen.every((s, i) => s === resolved[i]) ? before : [...resolved, ...before.filter((s) => hidden.has(s) && !resolved.includes(s))]
+  }
   const now = new Date(ctx.clock.now())
   if (input.archived !== undefined && input.archived !== current.archived) {
     fields.archived = input.archived
     fields.archivedAt = input.archived ? now : null
   }
   const changed = changes(fields, current)
-  if (Object.keys(changed).length === 0) return toPublicAgent(current)
+  if (Object.keys(changed).length === 0) return (await shownTo(ctx.db, p, [current]))[0]!
   const row = await slugWrite('agent', fields.slug ?? current.slug, () =>
     ctx.db
       .update(agents)
@@ -358,7 +395,7 @@ export async function updateAgent(ctx: Ctx, ref: string, input: AgentInput): Pro
       .get(),
   )
   if (!row) throw new AppError('not_found', `Agent ${ref.slice(0, 100)} not found`)
-  return toPublicAgent(row)
+  return (await shownTo(ctx.db, p, [row]))[0]!
 }
 
 /** Soft delete: archives (idempotent). */
