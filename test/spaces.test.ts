@@ -210,6 +210,24 @@ describe('agents of a space (addCharacters / removeCharacters)', () => {
     const changed = await t.req('PATCH', `/api/v1/spaces/${space}`, { token: admin.token, body: { removeCharacters: [temp] } })
     expect(shown(changed.body.space.agentRefs)).toEqual([[adminsPrivate, true], [runner, true]])
   })
+
+  test("in the member's own space, an agent they may not see (added by an admin) is unknown to their edits: adding it is 422 as before it was there (no probe), removing it leaves it", async () => {
+    const admin = await makeActor(t, { role: 'admin' })
+    const member = await makeActor(t, { role: 'member' })
+    const hidden = await makeAgent(t, admin, { visibility: 'private', slug: `hidden-${Date.now()}` })
+    const mine = await makeAgent(t, member, { visibility: 'private' })
+    const space = (await t.req('POST', '/api/v1/spaces', { token: member.token, body: { name: 'Mine', visibility: 'organization', addCharacters: [mine] } })).body.space.id
+    const probe = async () => t.req('PATCH', `/api/v1/spaces/${space}`, { token: member.token, body: { addCharacters: [hidden] } })
+    const before = await probe()
+    expect(before.status).toBe(422)
+    expect((await t.req('PATCH', `/api/v1/spaces/${space}`, { token: admin.token, body: { addCharacters: [hidden] } })).status).toBe(200)
+    const after = await probe()
+    expect([after.status, after.body.message]).toEqual([422, before.body.message])
+    const removed = await t.req('PATCH', `/api/v1/spaces/${space}`, { token: member.token, body: { removeCharacters: [hidden] } })
+    expect(removed.status).toBe(200)
+    const stored = (await t.req('GET', `/api/v1/spaces/${space}`, { token: admin.token })).body.space.agentRefs.map((r: { agentId: string }) => r.agentId)
+    expect(stored).toEqual([mine, hidden])
+  })
 })
 
 describe('visibility, roles and other organizations', () => {

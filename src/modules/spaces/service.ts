@@ -145,6 +145,17 @@ export function assertCanEditSpace(principal: Caller, row: Space, what = 'change
  * that writes the space, the agents read with forShare (src/db/locks.ts): one archived at the
  * same moment either waits for the write or is refused here.
  */
+/** Of the agents `ids`, those `v` may not see. */
+async function unseenAgents(db: Db, v: Caller, ids: string[]): Promise<Set<string>> {
+  const unseen = new Set<string>()
+  if (ids.length === 0 || isOrgAdmin(v.role)) return unseen
+  const a = agents
+  for (const r of await db.select({ id: a.id, organizationId: a.organizationId, userId: a.userId, visibility: a.visibility }).from(a).where(inArray(a.id, ids)).all()) {
+    if (!canSeeAgent(v, r)) unseen.add(r.id)
+  }
+  return unseen
+}
+
 async function checkAgents(ctx: Ctx, principal: Caller, ids: string[], named: Map<string, string>): Promise<void> {
   if (ids.length === 0) return
   const rows = await forShare(
@@ -183,9 +194,14 @@ async function applyCharacters(ctx: Ctx, principal: Caller, refs: AgentRef[], ad
   const both = addSet.filter((id) => remove.includes(id))
   if (both.length > 0) throw invalidField('removeCharacters', `removeCharacters and addCharacters both name ${both.map((id) => named.get(id) ?? id).join(', ')}`)
   const present = new Set(refs.map((r) => r.agentId))
+  // An agent of the space the caller may not see (another member's private agent, added by an
+  // admin) is unknown to them here too, as in what they are shown (agentRefsFor): adding it is
+  // refused as for any agent they may not see (it was a 200 once present: a probe of whether a
+  // guessed slug's agent is in the space), removing it leaves it (it was dropped).
+  const unseen = await unseenAgents(ctx.db, principal, [...new Set([...addSet, ...remove])].filter((id) => present.has(id)))
   const toAdd = addSet.filter((id) => !present.has(id))
-  await checkAgents(ctx, principal, toAdd, named)
-  const removeSet = new Set(remove)
+  await checkAgents(ctx, principal, addSet.filter((id) => !present.has(id) || unseen.has(id)), named)
+  const removeSet = new Set(remove.filter((id) => !unseen.has(id)))
   const now = new Date(ctx.clock.now()).toISOString()
   const next = [...refs.filter((r) => !removeSet.has(r.agentId)), ...toAdd.map((agentId) => ({ agentId, enabled: true, addedAt: now, addedBy: principal.userId }))]
   if (next.length > MAX_AGENTS_PER_SPACE) throw invalidField('addCharacters', `a space holds at most ${MAX_AGENTS_PER_SPACE} agents`)
