@@ -290,6 +290,21 @@ describe('tasks: who they reach', () => {
     return r.body.space.id as string
   }
 
+  test("a task assigned to its creator's private agent: others see it assigned (assigneeType agent) but not the agent's id, which is 404 for them; the creator and admins see it", async () => {
+    const bot = (await t.req('POST', '/api/v1/agents', { token: memberB.token, body: { name: 'B private bot', visibility: 'private' } })).body.agent.id as string
+    const tk = await create(memberB, { title: 'for my bot', assignedTo: bot })
+    expect([tk.assignedTo, tk.assigneeType]).toEqual([bot, 'agent'])
+    const asA = (await t.req('GET', `/api/v1/tasks/${tk.id}`, { token: memberA.token })).body
+    expect([asA.assignedTo, asA.assigneeType]).toEqual([null, 'agent'])
+    const listed = (await t.req('GET', '/api/v1/tasks?limit=200', { token: memberA.token })).body
+    expect(listed.find((x: { id: string }) => x.id === tk.id).assignedTo).toBeNull()
+    expect(JSON.stringify(listed)).not.toContain(bot)
+    for (const who of [memberB, admin]) expect((await t.req('GET', `/api/v1/tasks/${tk.id}`, { token: who.token })).body.assignedTo).toBe(bot)
+    // The creator's edit of another field keeps the assignment.
+    const edited = await t.req('PATCH', `/api/v1/tasks/${tk.id}`, { token: memberB.token, body: { title: 'renamed' } })
+    expect(edited.body.assignedTo).toBe(bot)
+  })
+
   test("its assignee may edit it, not move it out of its creator's sight: only the creator or an admin moves a task", async () => {
     // B moved A's task into B's private space: A got 404 on their own task.
     const tk = await create(memberA, { title: "A's task, assigned to B", assignedTo: memberB.userId })

@@ -3434,7 +3434,7 @@ export interface components {
              * @enum {string}
              */
             priority: "low" | "medium" | "high" | "urgent";
-            /** @description An agent id (char_...), a user id (user_...), or free text */
+            /** @description An agent id (char_...), a user id (user_...), or free text; null with assigneeType "agent": assigned to an agent you may not see (another member's private agent) */
             assignedTo: string | null;
             /**
              * @description What assignedTo names: an agent or a user; null when unassigned or assigned as free text
@@ -3504,7 +3504,7 @@ export interface components {
              * @enum {string}
              */
             priority: "low" | "medium" | "high" | "urgent";
-            /** @description An agent id (char_...), a user id (user_...), or free text */
+            /** @description An agent id (char_...), a user id (user_...), or free text; null with assigneeType "agent": assigned to an agent you may not see (another member's private agent) */
             assignedTo: string | null;
             /**
              * @description What assignedTo names: an agent or a user; null when unassigned or assigned as free text

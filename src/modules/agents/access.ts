@@ -1,4 +1,4 @@
-import { and, eq, ne, or, sql, type SQL } from 'drizzle-orm'
+import { and, eq, inArray, ne, or, sql, type SQL } from 'drizzle-orm'
 import { isOrgAdmin } from '../../auth/roles'
 import type { Db } from '../../db/connection'
 import { forShare } from '../../db/locks'
@@ -28,6 +28,24 @@ export function canUseAgent(v: Viewer, a: AgentAccess & Pick<Agent, 'archived'>)
 /** Change or archive: its creator or an organization admin. */
 export function canEditAgent(v: Viewer, a: AgentAccess): boolean {
   return canSeeAgent(v, a) && (isOrgAdmin(v.role) || a.userId === v.userId)
+}
+
+/**
+ * Of the agents `ids` (of any organization), those `v` may not see (canSeeAgent): another member's
+ * private agent, whose id is 404 for `v` everywhere, is left out where another resource names it
+ * (a space's agentRefs, an agent's subagentIds, a task's assignee). An admin sees every agent of
+ * the organization: nothing is read for them. One statement per 500 ids; none for no ids.
+ */
+export async function agentsUnseenBy(db: Db, v: Viewer, ids: Iterable<string>): Promise<Set<string>> {
+  const unseen = new Set<string>()
+  const all = [...new Set(ids)]
+  if (all.length === 0 || isOrgAdmin(v.role)) return unseen
+  for (let i = 0; i < all.length; i += 500) {
+    const a = agents
+    const rows = await db.select({ id: a.id, organizationId: a.organizationId, userId: a.userId, visibility: a.visibility }).from(a).where(inArray(a.id, all.slice(i, i + 500))).all()
+    for (const r of rows) if (!canSeeAgent(v, r)) unseen.add(r.id)
+  }
+  return unseen
 }
 
 /** The rule as a list condition on `agents` (undefined for admins). Binds `user`. */

@@ -11,7 +11,7 @@ import { newId } from '../../ids'
 import { caseClass } from '../../text'
 import { changes } from '../changes'
 import { checkSlug, insertWithSlug, refersToId, slugTaken, slugWrite } from '../slugs'
-import { agentByRef, canEditAgent, canSeeAgent, canUseAgent, visibleAgent, visibleAgentsSql } from './access'
+import { agentByRef, agentsUnseenBy, canEditAgent, canUseAgent, visibleAgent, visibleAgentsSql } from './access'
 import type { Agent as AgentModel } from './model'
 
 /** The agent as the API returns it: the response schema is the one source of this shape. */
@@ -82,16 +82,8 @@ export interface ListAgentsOptions {
  * out for `p` (hiddenSubagents), and a change of the list by `p` keeps them (updateAgent). An admin
  * sees every agent: nothing is hidden, and nothing is read.
  */
-async function hiddenSubagents(db: Db, p: Caller, rows: readonly Pick<Agent, 'subagentIds'>[]): Promise<Set<string>> {
-  const hidden = new Set<string>()
-  if (isOrgAdmin(p.role)) return hidden
-  const ids = [...new Set(rows.flatMap((r) => r.subagentIds ?? []))]
-  for (let i = 0; i < ids.length; i += 500) {
-    const a = agents
-    const found = await db.select({ id: a.id, organizationId: a.organizationId, userId: a.userId, visibility: a.visibility }).from(a).where(inArray(a.id, ids.slice(i, i + 500))).all()
-    for (const r of found) if (!canSeeAgent(p, r)) hidden.add(r.id)
-  }
-  return hidden
+function hiddenSubagents(db: Db, p: Caller, rows: readonly Pick<Agent, 'subagentIds'>[]): Promise<Set<string>> {
+  return agentsUnseenBy(db, p, rows.flatMap((r) => r.subagentIds ?? []))
 }
 
 /** The agents as `p` may see them: toPublicAgent, less the sub-agents hidden from `p`. */

@@ -9,7 +9,7 @@ import { prepared } from '../../db/prepared'
 import { agents, secrets, spaces, type AgentRef, type Space } from '../../db/schema'
 import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
-import { agentFilterId, canSeeAgent, canUseAgent } from '../agents/access'
+import { agentFilterId, agentsUnseenBy, canSeeAgent, canUseAgent } from '../agents/access'
 import { checkSlug, insertWithSlug, slugTaken, slugWrite } from '../slugs'
 import { canEditSpace, spaceByRef, visibleSpace, visibleSpacesSql } from './access'
 import { listSecretNames, secretNamesBySpace } from './secrets'
@@ -145,17 +145,6 @@ export function assertCanEditSpace(principal: Caller, row: Space, what = 'change
  * that writes the space, the agents read with forShare (src/db/locks.ts): one archived at the
  * same moment either waits for the write or is refused here.
  */
-/** Of the agents `ids`, those `v` may not see. */
-async function unseenAgents(db: Db, v: Caller, ids: string[]): Promise<Set<string>> {
-  const unseen = new Set<string>()
-  if (ids.length === 0 || isOrgAdmin(v.role)) return unseen
-  const a = agents
-  for (const r of await db.select({ id: a.id, organizationId: a.organizationId, userId: a.userId, visibility: a.visibility }).from(a).where(inArray(a.id, ids)).all()) {
-    if (!canSeeAgent(v, r)) unseen.add(r.id)
-  }
-  return unseen
-}
-
 async function checkAgents(ctx: Ctx, principal: Caller, ids: string[], named: Map<string, string>): Promise<void> {
   if (ids.length === 0) return
   const rows = await forShare(
@@ -198,7 +187,7 @@ async function applyCharacters(ctx: Ctx, principal: Caller, refs: AgentRef[], ad
   // admin) is unknown to them here too, as in what they are shown (agentRefsFor): adding it is
   // refused as for any agent they may not see (it was a 200 once present: a probe of whether a
   // guessed slug's agent is in the space), removing it leaves it (it was dropped).
-  const unseen = await unseenAgents(ctx.db, principal, [...new Set([...addSet, ...remove])].filter((id) => present.has(id)))
+  const unseen = await agentsUnseenBy(ctx.db, principal, [...addSet, ...remove].filter((id) => present.has(id)))
   const toAdd = addSet.filter((id) => !present.has(id))
   await checkAgents(ctx, principal, addSet.filter((id) => !present.has(id) || unseen.has(id)), named)
   const removeSet = new Set(remove.filter((id) => !unseen.has(id)))

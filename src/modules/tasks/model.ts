@@ -40,7 +40,7 @@ const taskFields = {
   description: t.Nullable(t.String({ description: 'Free text; null if not set' })),
   status: TaskStatus,
   priority: TaskPriority,
-  assignedTo: t.Nullable(t.String({ description: 'An agent id (char_...), a user id (user_...), or free text' })),
+  assignedTo: t.Nullable(t.String({ description: 'An agent id (char_...), a user id (user_...), or free text; null with assigneeType "agent": assigned to an agent you may not see (another member\'s private agent)' })),
   assigneeType: t.Nullable(assigneeType('What assignedTo names: an agent or a user; null when unassigned or assigned as free text')),
   spaceId: t.Nullable(t.String({ description: 'The space the task belongs to (space_…); null if none' })),
   organizationId: t.String({ description: 'The organization the task belongs to (org_…)' }),

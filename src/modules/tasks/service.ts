@@ -10,7 +10,7 @@ import { tasks, TASK_PRIORITIES, TASK_STATUSES, type Task } from '../../db/schem
 import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
 import { jsonBytes, MAX_FREE_FORM_JSON_BYTES } from '../../json-limits'
-import { agentByRef, usableAgentForWrite, visibleAgent } from '../agents/access'
+import { agentByRef, agentsUnseenBy, usableAgentForWrite, visibleAgent } from '../agents/access'
 import { changes } from '../changes'
 import { refersToId } from '../slugs'
 import { spaceAccessForWrite, spaceAccessOf, spaceFilterId, usableSpaceForWrite } from '../spaces/access'
@@ -56,6 +56,23 @@ export interface ListTasksOptions {
 }
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
+
+/**
+ * The tasks as `p` may see them: toPublicTask, but a task assigned to an agent `p` may not see
+ * (another member's private agent, whose id is 404 for `p` everywhere else) says `assignedTo:
+ * null` with `assigneeType: "agent"`: assigned, to an agent hidden from `p`.
+ */
+async function shownTo(db: Db, p: Caller, rows: Omit<Task, 'contentBytes'>[]): Promise<PublicTask[]> {
+  const byAgent = (r: Omit<Task, 'contentBytes'>) => (r.assigneeType === 'agent' ? r.assignedTo : null)
+  const hidden = await agentsUnseenBy(db, p, rows.map(byAgent).filter((id): id is string => id !== null))
+  return rows.map((r) => {
+    const shown = toPublicTask(r)
+    if (hidden.size > 0 && hidden.has(byAgent(r) ?? '')) shown.assignedTo = null
+    return shown
+  })
+}
+
+const shownOne = async (db: Db, p: Caller, row: Omit<Task, 'contentBytes'>): Promise<PublicTask> => (await shownTo(db, p, [row]))[0]!
 
 export function toPublicTask(row: Omit<Task, 'contentBytes'>): PublicTask {
   return {
@@ -259,7 +276,7 @@ export async function listTasks(ctx: Ctx, opts: ListTasksOptions): Promise<{ tas
     sizes: opts.batched ? sizesOf(q, params) : undefined,
     budgeted: opts.batched,
   })
-  return { tasks: page.rows.map(toPublicTask), ...listPage(page), rest: mapBatches(page.rest, (rows) => rows.map(toPublicTask)) }
+  return { tasks: await shownTo(ctx.db, p, page.rows), ...listPage(page), rest: mapBatches(page.rest, (rows) => shownTo(ctx.db, p, rows)) }
 }
 
 /** A task the caller may see (tasks/access.ts), else 404. */
@@ -285,7 +302,8 @@ async function findEditable(ctx: Ctx, p: Caller, id: string): Promise<Task> {
 }
 
 export async function getTask(ctx: Ctx, id: string): Promise<PublicTask> {
-  return toPublicTask(await findVisible(ctx, callerOf(ctx), id))
+  const p = callerOf(ctx)
+  return shownOne(ctx.db, p, await findVisible(ctx, p, id))
 }
 
 /**
@@ -321,7 +339,7 @@ async function updateTaskNow(ctx: Ctx, id: string, input: TaskInput): Promise<Pu
     else fields.completedAt = null
   }
   const changed = changes(fields, current)
-  if (Object.keys(changed).length === 0) return toPublicTask(current)
+  if (Object.keys(changed).length === 0) return shownOne(ctx.db, p, current)
   const row = await ctx.db
     .update(tasks)
     .set({ ...changed, updatedAt: now })
@@ -329,7 +347,7 @@ async function updateTaskNow(ctx: Ctx, id: string, input: TaskInput): Promise<Pu
     .returning()
     .get()
   if (!row) throw new AppError('not_found', `Task ${id} not found`)
-  return toPublicTask(row)
+  return shownOne(ctx.db, p, row)
 }
 
 /** Hard delete. */
