@@ -118,8 +118,9 @@ const scenarios: Scenario[] = [
     method: 'GET',
     path: () => `/api/v1/executions/${f.treeRun}/logs`,
     status: 200,
-    contains: () => ['"childHidden":true'],
-    excludes: () => [f.hiddenChild],
+    contains: () => ['"childHidden":true', '"agentHidden":true'],
+    // Nor the private agent it ran (its id is 404 to this caller everywhere else).
+    excludes: () => [f.hiddenChild, f.privateHelper],
   },
   { name: 'leak 1: its starter sees the child in the log', caller: 'memberA', method: 'GET', path: () => `/api/v1/executions/${f.treeRun}/logs`, status: 200, contains: () => [f.hiddenChild], excludes: () => ['childHidden'] },
   {

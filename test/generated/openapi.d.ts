@@ -297,7 +297,7 @@ export interface paths {
         };
         /**
          * Get execution logs
-         * @description The event log of one execution, oldest first: started, tool calls, delegation, errors, completion. Never a secret. A `delegated` event names the child execution, unless you may not open it (then `childExecutionId` is null and `childHidden` true).
+         * @description The event log of one execution, oldest first: started, tool calls, delegation, errors, completion. Never a secret. A `delegated` event names the child execution, unless you may not open it (then `childExecutionId` is null and `childHidden` true); an agent you may not see (another member's private agent) is not named either (`agentId` null, `agentHidden` true).
          */
         get: operations["getApiV1ExecutionsByIdLogs"];
         put?: never;

@@ -209,7 +209,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
       auth: 'executions:read',
       params: ExecutionIdParams,
       response: { 200: 'LogsEnvelope', 404: 'ExecutionNotFound', ...authErrors },
-      detail: { summary: 'Get execution logs', description: 'The event log of one execution, oldest first: started, tool calls, delegation, errors, completion. Never a secret. A `delegated` event names the child execution, unless you may not open it (then `childExecutionId` is null and `childHidden` true).' },
+      detail: { summary: 'Get execution logs', description: 'The event log of one execution, oldest first: started, tool calls, delegation, errors, completion. Never a secret. A `delegated` event names the child execution, unless you may not open it (then `childExecutionId` is null and `childHidden` true); an agent you may not see (another member\'s private agent) is not named either (`agentId` null, `agentHidden` true).' },
     })
     .post('/executions/:id/cancel', async ({ principal, params, request, set }) => ({ success: true as const, execution: toPublicExecution(await cancelExecution(ctx(principal, request, set), engine, params.id)) }), {
       auth: 'executions:write',

@@ -9,7 +9,7 @@ import { dbTime, dialect, executions, type Agent, type Execution, type Execution
 import type { Engine, StartOptions, Started } from '../../engine/runner'
 import { getExecutionRow, listLogs } from '../../engine/store'
 import { AppError } from '../../errors'
-import { agentFilterId, usableAgent, usableAgentForWrite } from '../agents/access'
+import { agentFilterId, agentsUnseenBy, usableAgent, usableAgentForWrite } from '../agents/access'
 import { spaceAccessOf, spaceFilterId, usableSpace, usableSpaceForWrite } from '../spaces/access'
 import { canAttachTo, canCancelExecution, canOpenExecution, executionOpener, visibleExecutionsSql } from './access'
 import type { ExecutionTree } from './model'
@@ -279,10 +279,15 @@ export async function executionLogs(ctx: Ctx, id: string) {
     const child = typeof childId === 'string' ? await ctx.db.select(accessColumns()).from(executions).where(eq(executions.id, childId)).get() : undefined
     return child !== undefined && (await openable(child))
   }
+  // An agent the caller may not see (another member's private agent a run delegated to) is not
+  // named either: its id is 404 for them everywhere else.
+  const agentOf = (l: (typeof logs)[number]) => (l.data as Record<string, unknown> | null)?.agentId
+  const unseen = await agentsUnseenBy(ctx.db, callerOf(ctx), logs.map(agentOf).filter((a): a is string => typeof a === 'string'))
   const out = []
   for (const l of logs) {
     let data = (l.data ?? null) as Record<string, unknown> | null
     if (l.event === 'delegated' && data && !(await childOpenable(data.childExecutionId))) data = { ...data, childExecutionId: null, childHidden: true }
+    if (data && typeof data.agentId === 'string' && unseen.has(data.agentId)) data = { ...data, agentId: null, agentHidden: true }
     out.push({ timestamp: l.createdAt.toISOString(), level: l.level, event: l.event, data })
   }
   return out
