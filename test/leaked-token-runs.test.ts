@@ -75,6 +75,29 @@ describe('runs of a leaked token', () => {
     await t.rt.engine.shutdown(0)
   })
 
+  test('a leak report stops the runs of tokens the leaked one made, and its own, also when those tokens were revoked before (the runs went on); audited with the runs it cancelled', async () => {
+    const t = await app()
+    const a = await makeActor(t, { role: 'admin' })
+    const leaked = await makeToken(t, a)
+    const made = (await t.req('POST', '/api/v1/tokens', { token: leaked.token, body: { name: 'made by the leaked one' } })).body
+    const ag = await agent(t, a)
+    const madeRun = await start(t, made.token, ag.id, 'HANG')
+    const ownRun = await start(t, leaked.token, ag.id, 'HANG')
+    const show = async (id: string) => (await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })).body.execution
+    await until(async () => (await show(madeRun)).status === 'running' && (await show(ownRun)).status === 'running')
+    // Both revoked plainly first: their runs go on.
+    for (const id of [made.id, leaked.id]) expect((await t.req('DELETE', `/api/v1/tokens/${id}`, { token: a.token })).status).toBe(200)
+    await sleep(300)
+    expect([(await show(madeRun)).status, (await show(ownRun)).status]).toEqual(['running', 'running'])
+    expect((await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [leaked.token] }, ip: nextIp() })).status).toBe(202)
+    expect([(await show(madeRun)).status, (await show(ownRun)).status]).toEqual(['cancelled', 'cancelled'])
+    const events = (await t.req('GET', '/api/v1/audit-events?type=token.leak_reported', { token: a.token })).body.events
+    expect(events).toHaveLength(1)
+    expect(events[0].details.executionsCancelled.sort()).toEqual([madeRun, ownRun].sort())
+    await until(() => t.rt.engine.runningCount === 0, 2000)
+    await t.rt.engine.shutdown(0)
+  })
+
   test('a plain revocation (DELETE, tokens/self) leaves the runs it started running', async () => {
     const t = await app()
     const a = await makeActor(t, { role: 'admin' })

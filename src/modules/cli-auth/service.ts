@@ -165,7 +165,7 @@ async function codeReused(ctx: Ctx, codeId: string): Promise<AppError> {
   // was revoked before: it may have created tokens while it worked.
   if (session) {
     const cascaded = await revokeCreatedBy(ctx, [session.id], { cause: 'code_reused', by: 'code_reused', audit: { organizationId: session.organizationId, actor: null } })
-    await cancelRunsOfLeakedTokens(ctx, [session.id, ...cascaded], 'code_reused')
+    await cancelRunsOfLeakedTokens(ctx, [session.id], 'code_reused')
     if (cascaded.length) ctx.log.warn('cli_code_reused', { cliSessionId: session.id, createdTokensRevoked: cascaded.length, requestId: ctx.requestId })
   }
   return new AppError(

@@ -37,7 +37,8 @@ export async function reportLeakedCredentials(ctx: Ctx, credentials: readonly st
       if (session) {
         const audit = { organizationId: session.organizationId, source: 'leak_report' as const, actor: null }
         const cascaded = await revokeCreatedBy(ctx, [session.id], { cause: 'leak_report', by: 'leak_report', audit })
-        await cancelRunsOfLeakedTokens(ctx, [session.id, ...cascaded], 'leak_report')
+        const cancelled = await cancelRunsOfLeakedTokens(ctx, [session.id], 'leak_report')
+        if (cancelled.length) ctx.log.warn('token_leak_reported', { cliSessionId: session.id, executionsCancelled: cancelled.length, requestId: ctx.requestId })
         if (cascaded.length) ctx.log.warn('token_leak_reported', { cliSessionId: session.id, createdTokensRevoked: cascaded.length, requestId: ctx.requestId })
       }
       continue
@@ -53,18 +54,19 @@ export async function reportLeakedCredentials(ctx: Ctx, credentials: readonly st
     const cascaded = await revokeCreatedBy(ctx, [row.id], { cause: 'leak_report', by: 'leak_report', audit })
     // Runs it (or a token it made) started and that are still under way stop too, also when it
     // was revoked before (a run started before a plain revocation may still be going).
-    await cancelRunsOfLeakedTokens(ctx, [row.id, ...cascaded], 'leak_report')
-    // A report that changes nothing (a token revoked before, nothing made through it) is not
-    // recorded again: anyone may repeat one, and the audit log would fill with them.
-    if (!revoked && cascaded.length === 0) continue
+    const cancelled = await cancelRunsOfLeakedTokens(ctx, [row.id], 'leak_report')
+    // A report that changes nothing (a token revoked before, nothing made through it, no run
+    // under way) is not recorded again: anyone may repeat one, and the audit log would fill with
+    // them. One that stopped runs is, also when no token was left to revoke.
+    if (!revoked && cascaded.length === 0 && cancelled.length === 0) continue
     await recordAudit(ctx, {
       ...audit,
       type: 'token.leak_reported',
       tokenId: row.id,
       targetType: 'token',
       targetId: row.id,
-      details: { ownerUserId: row.userId, revokedNow: revoked !== undefined, createdTokenIdsRevoked: cascaded },
+      details: { ownerUserId: row.userId, revokedNow: revoked !== undefined, createdTokenIdsRevoked: cascaded, executionsCancelled: cancelled },
     })
-    if (revoked || cascaded.length) ctx.log.warn('token_leak_reported', { tokenId: row.id, createdTokensRevoked: cascaded.length, requestId: ctx.requestId })
+    ctx.log.warn('token_leak_reported', { tokenId: row.id, createdTokensRevoked: cascaded.length, executionsCancelled: cancelled.length, requestId: ctx.requestId })
   }
 }

@@ -2,6 +2,7 @@ import { and, inArray } from 'drizzle-orm'
 import type { Ctx } from '../../context'
 import { executions } from '../../db/schema'
 import { ACTIVE, addLog, finishExecution } from '../../engine/store'
+import { createdByTransitive } from '../tokens/created-by'
 
 /** Why a leak ends a run: what the token's revocation was (a leak report, a rotation reused, a CLI code polled twice). */
 export type LeakCause = 'leak_report' | 'family_reuse' | 'code_reused'
@@ -14,16 +15,20 @@ const WHY: Record<LeakCause, string> = {
 
 /**
  * Cancels the runs still under way (queued or running, delegated children included: they carry
- * their root's token) that were started with one of `tokenIds` (PAT ids or CLI sign-in ids,
- * `executions.token_id`), now that those are taken for leaked: whoever held the secret may have
+ * their root's token) that were started with one of `roots` (PAT ids or CLI sign-in ids), or with
+ * a token one of them created, directly or not (`executions.token_id`), now that those are taken
+ * for leaked: whoever held the secret may have
  * started them, and a run goes on spending the organization's model budget and reading its
  * spaces' secrets after the token stopped. Only the row is written, as a cancel through another
  * instance is: the instance running or queueing each one aborts it within a second
  * (src/engine/runner.ts, `tick`). A plain revocation (DELETE, `tokens revoke self` at the end of a
  * CI job, a rotation, a member's removal) leaves runs alone.
  */
-export async function cancelRunsOfLeakedTokens(ctx: Ctx, tokenIds: readonly string[], cause: LeakCause): Promise<string[]> {
-  if (tokenIds.length === 0) return []
+export async function cancelRunsOfLeakedTokens(ctx: Ctx, roots: readonly string[], cause: LeakCause): Promise<string[]> {
+  if (roots.length === 0) return []
+  // The tokens it made too (transitively), revoked now or before: a run such a token started
+  // before a plain revocation of it may still be going.
+  const tokenIds = [...new Set([...roots, ...(await createdByTransitive(ctx, roots))])]
   const x = executions
   const rows = await ctx.db
     .select({ id: x.id, organizationId: x.organizationId, agentId: x.agentId, status: x.status, startedAt: x.startedAt, tokenId: x.tokenId })

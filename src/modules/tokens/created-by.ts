@@ -29,6 +29,24 @@ export async function revokeCreatedBy(
   return withTx(ctx, (tx) => revokeCreatedByNow(tx, roots, opts))
 }
 
+/**
+ * Every token created, directly or through other tokens, by one of `roots` (PAT ids or CLI
+ * sign-in ids), revoked or not: what a leaked secret may have minted, whose runs stop with it
+ * (src/modules/executions/leaked.ts).
+ */
+export async function createdByTransitive(ctx: Ctx, roots: readonly string[]): Promise<string[]> {
+  if (roots.length === 0) return []
+  const rootList = sql.join(roots.map((id) => sql`${id}`), sql`, `)
+  const rows = await ctx.db.all<[string]>(sql`
+    WITH RECURSIVE created(id) AS (
+      SELECT id FROM personal_access_tokens WHERE created_by_token_id IN (${rootList})
+      UNION
+      SELECT p.id FROM personal_access_tokens p JOIN created c ON p.created_by_token_id = c.id
+    )
+    SELECT id FROM created`)
+  return rows.map(([id]) => id)
+}
+
 async function revokeCreatedByNow(ctx: Ctx, roots: readonly string[], opts: Parameters<typeof revokeCreatedBy>[2]): Promise<string[]> {
   const now = ctx.clock.now()
   const rootList = sql.join(roots.map((id) => sql`${id}`), sql`, `)

@@ -78,13 +78,13 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
     const { revoked, members } = await revokeFamily(ctx, family, principal.userId)
     // Any member may have been used by whoever held the leaked secret: what they created goes too.
     const cascaded = await revokeCreatedBy(ctx, members, { cause: 'family_reuse', by: principal.userId })
-    await cancelRunsOfLeakedTokens(ctx, [...members, ...cascaded], 'family_reuse')
+    const cancelled = await cancelRunsOfLeakedTokens(ctx, members, 'family_reuse')
     await recordAudit(ctx, {
       type: 'token.family_revoked',
       tokenId: old.id,
       targetType: 'token_family',
       targetId: family,
-      details: { reason: 'family_reuse', rotatedTokenId: old.id, revokedTokenIds: revoked, createdTokenIdsRevoked: cascaded },
+      details: { reason: 'family_reuse', rotatedTokenId: old.id, revokedTokenIds: revoked, createdTokenIdsRevoked: cascaded, executionsCancelled: cancelled },
     })
     const also = cascaded.length ? `, and so have the ${cascaded.length} token(s) they created` : ''
     throw new AppError(
