@@ -165,10 +165,32 @@ describe('runs of a leaked token', () => {
     expect(last).toContain(streamed)
     expect(waited.status).toBe(401)
     expect(waited.body.code).toBe('token_revoked')
+    // As every token_revoked 401; no expiry of a token that no longer works.
+    expect(waited.headers.get('www-authenticate')).toBe('Bearer realm="teamday", error="invalid_token", error_description="Token revoked"')
+    expect(waited.headers.get('teamday-token-expiration')).toBeNull()
     const waitedId = waited.body.details.executionId
     // Both runs go on (a plain revocation); nothing is watched any more.
     for (const id of [streamed, waitedId]) expect((await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })).body.execution.status).toBe('running')
     expect(t.rt.revocations.size).toBe(0)
+    await t.rt.engine.shutdown(0)
+  })
+
+  test("a queued run's stream says pending when its token is revoked", async () => {
+    const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', maxConcurrentExecutions: 1 } })
+    const a = await makeActor(t, { role: 'admin' })
+    const streamer = await makeToken(t, a)
+    const ag = await agent(t, a)
+    await start(t, a.token, ag.id, 'HANG')
+    await until(() => t.rt.engine.runningCount === 1)
+    const res = await t.app.handle(
+      new Request(`http://localhost/api/v1/agents/${ag.id}/execute`, { method: 'POST', headers: { authorization: `Bearer ${streamer.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ message: 'HANG', stream: true }) }),
+    )
+    expect(t.rt.engine.queued).toBe(1)
+    expect((await t.req('DELETE', `/api/v1/tokens/${streamer.id}`, { token: a.token })).status).toBe(200)
+    const text = await res.text()
+    const last = text.trim().split('\n\n').at(-1)!
+    expect(last).toContain('"code":"token_revoked"')
+    expect(last).toContain('"status":"pending"')
     await t.rt.engine.shutdown(0)
   })
 

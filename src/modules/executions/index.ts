@@ -3,6 +3,8 @@ import type { Engine } from '../../engine/runner'
 import type { RevocationWatch } from '../../auth/revocation-watch'
 import type { Principal } from '../../auth/principal'
 import { AppError } from '../../errors'
+import { bearerChallenge } from '../../auth/authenticate'
+import { getExecutionRow } from '../../engine/store'
 import { API_V1, type RouteKit } from '../../http/context'
 import type { Ctx } from '../../context'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
@@ -87,6 +89,8 @@ export const executionsApiModels = { ...sharedModels, ...listModels, ...executio
 function revokedWhileOpen(executionId: string) {
   return new AppError('token_revoked', `Token revoked while this request was open: the request ends here. Execution ${executionId} goes on (cancel it, or read its result, with another token: /api/v1/executions/${executionId}).`, {
     details: { executionId },
+    // As every other token_revoked 401 (src/auth/authenticate.ts).
+    headers: { 'www-authenticate': bearerChallenge('invalid_token', 'Token revoked') },
   })
 }
 
@@ -96,7 +100,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
    * (null). Default: waits and answers the completed run; `async`: 202 at once; `stream` (or
    * Accept: text/event-stream): Server-Sent Events.
    */
-  const execute = async (principal: Principal, c: Ctx, agentRef: string | null, body: typeof ExecuteBody.static, request: Request, set: { status?: number | string }, server: Server | null) => {
+  const execute = async (principal: Principal, c: Ctx, agentRef: string | null, body: typeof ExecuteBody.static, request: Request, set: { status?: number | string; headers: Record<string, unknown> }, server: Server | null) => {
     const wantsStream = body.stream === true || (body.stream !== false && prefersEventStream(request.headers.get('accept')))
     if (body.async) {
       const { execution } = await startExecution(c, engine, agentRef, body)
@@ -116,7 +120,11 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
       // token"), with an `error` event; the run goes on, as when the client goes away.
       const unwatch = revocations.watch(principal, () => {
         const e = revokedWhileOpen(execution.id)
-        stream.fail({ message: e.message, code: e.code, executionId: execution.id, status: 'running' })
+        // The run's status as it is now (queued runs are still pending).
+        void getExecutionRow(c.db, execution.id).then(
+          (row) => stream.fail({ message: e.message, code: e.code, executionId: execution.id, status: row?.status ?? 'running' }),
+          () => stream.fail({ message: e.message, code: e.code, executionId: execution.id, status: 'running' }),
+        )
       })
       return stream.response(execution, unwatch) as any
     }
@@ -127,7 +135,11 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
     // Waiting for the run: a revocation of the token meanwhile ends the wait with its 401.
     let unwatch = () => {}
     const revoked = new Promise<never>((_, reject) => {
-      unwatch = revocations.watch(principal, () => reject(revokedWhileOpen(execution.id)))
+      unwatch = revocations.watch(principal, () => {
+        // The token's expiry, set when it authenticated, no longer says when it stops working.
+        delete set.headers['teamday-token-expiration']
+        reject(revokedWhileOpen(execution.id))
+      })
     })
     const row = await Promise.race([done, revoked]).finally(unwatch)
     if (row.status !== 'completed') throw failureError(row)
