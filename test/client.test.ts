@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Server } from 'bun'
 import type { ClientIo } from '../src/cli/client/common'
 import { run } from '../src/main'
-import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
+import { until } from './helpers/scripted-provider'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 
 /**
@@ -179,6 +180,20 @@ describe('agents', () => {
     const wait = await cli(['agents', 'execute', agentId, '--message', 'please FAIL', '--wait'])
     expect(wait.code).toBe(1)
     expect(wait.err).toMatch(/execution exec_\S+ failed/)
+  })
+
+  test('--stream whose token is revoked while it streams exits 3 (authentication) with the new-token hint, as without --stream; the run goes on', async () => {
+    const doomed = await makeToken(t, admin)
+    const streaming = cli(['agents', 'execute', agentId, '--message', 'HANG', '--stream'], { env: { TEAMDAY_TOKEN: doomed.token } })
+    await until(() => t.rt.engine.runningCount > 0)
+    expect((await t.req('DELETE', `/api/v1/tokens/${doomed.id}`, { token: admin.token })).status).toBe(200)
+    const r = await streaming
+    expect(r.code).toBe(3)
+    expect(r.err).toContain('Token revoked while this request was open')
+    expect(r.err).not.toContain(doomed.token)
+    const run = /execution (exec_\w+)/.exec(r.err)![1]!
+    expect((await api(`/api/v1/executions/${run}`)).execution.status).toBe('running')
+    await t.req('POST', `/api/v1/executions/${run}/cancel`, { token: admin.token })
   })
 
   test('usage errors exit 2: missing --message, --stream with --async, no ID', async () => {

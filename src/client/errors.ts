@@ -46,7 +46,7 @@ export function unexpectedAnswer(server: string, status: number, what: string, b
   return new ClientError('server', `${server} answered HTTP ${status} with ${what}: this is not what a teamday (or TeamDay) server sends`, NOT_TEAMDAY_HINT, body, 'not_teamday')
 }
 
-const NEW_TOKEN_HINT =
+export const NEW_TOKEN_HINT =
   'Create a new token (with a working token: teamday tokens create --name NAME; on the server host: ' +
   'teamday tokens create --email YOU --name NAME) and set TEAMDAY_TOKEN, or pass --token-file FILE.'
 

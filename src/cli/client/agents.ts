@@ -1,4 +1,4 @@
-import { ClientError } from '../../client/errors'
+import { ClientError, NEW_TOKEN_HINT } from '../../client/errors'
 import { networkReason, parseJson } from '../../client/http'
 import { readSseOrFail } from '../../client/sse'
 import { inline, UsageError } from '../common'
@@ -64,6 +64,9 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
   if (values.stream) {
     const res = await client.open('POST', path, { body: { ...body, stream: true }, headers: { accept: 'text/event-stream' }, timeoutMs: null })
     let failure: string | null = null
+    // The stream ended because its token was revoked (the run goes on): an authentication
+    // failure (exit 3) with the new-token hint, as the same revocation without --stream.
+    let revoked = false
     let finished = false
     let last = '\n'
     const executionId = res.headers.get('x-execution-id') ?? '?'
@@ -78,9 +81,13 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
           last = data.delta.text
         }
       } else if (ev.event === 'result') finished = true
-      else if (ev.event === 'error') failure = `${data?.message ?? 'the execution failed'}${data?.executionId ? ` (execution ${data.executionId})` : ''}`
+      else if (ev.event === 'error') {
+        failure = `${data?.message ?? 'the execution failed'}${data?.executionId ? ` (execution ${data.executionId})` : ''}`
+        revoked = data?.code === 'token_revoked'
+      }
     }
     if (!values.json && !last.endsWith('\n')) writeRaw(io, '\n')
+    if (failure && revoked) throw new ClientError('auth', failure, NEW_TOKEN_HINT, undefined, 'token_revoked')
     if (failure) throw new ClientError('failed', failure, undefined, undefined, 'execution_failed')
     if (!finished) throw new ClientError('server', `the stream ended before the execution finished (execution ${executionId}); see teamday executions get ${executionId}`, undefined, undefined, 'stream_ended')
     return
