@@ -1,3 +1,4 @@
+import { receiving } from './http/listen'
 import { Elysia, t, type AnyElysia } from 'elysia'
 import './http/elysia-models' // before any model is registered
 import './http/formats' // numeric strings are decimal
@@ -146,12 +147,19 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     .onRequest(guards.undeclaredBody)
     // The one body parser (src/http/body.ts): a route that needs a token authorizes first, so
     // an unauthenticated request never has its body read, parsed or validated.
-    .onParse(async ({ request, route, set }) => {
+    .onParse(async ({ request, route, set, server }) => {
       const rule = routes.get(request.method, route)
       if (rule?.auth) await authorizer.principal(request, set, rule.auth)
       // Public routes: their per-address budget, before the body is read.
       else await ipLimit.count(request, route, set)
-      return readBody(request, rule?.body ?? 'required', rule)
+      // While the body comes in, the connection may be silent only the idle timeout, not the
+      // longer one of a request being handled (src/http/listen.ts, receiving).
+      const received = receiving(server, request)
+      try {
+        return await readBody(request, rule?.body ?? 'required', rule)
+      } finally {
+        received()
+      }
     })
     // Never run (readBody always returns a body): named so that OpenAPI, which skips function
     // parsers, lists the two body types readBody accepts.

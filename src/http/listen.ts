@@ -56,6 +56,7 @@ export function listenOnce(adapter: Adapter): Adapter {
  * without waiting cost nothing here.
  */
 export function handlingTime(fetch: Fetch, idle: number, handling: number): Fetch {
+  bounds = { idle, handling }
   return (request, server) => {
     // Before the handler runs: one that lifts the bound (withoutTimeout) does so synchronously.
     server.timeout(request, handling)
@@ -67,6 +68,21 @@ export function handlingTime(fetch: Fetch, idle: number, handling: number): Fetc
     }
     return answer.finally(back)
   }
+}
+
+/** The bounds handlingTime serves with (null: none set, as in process for tests). */
+let bounds: { idle: number; handling: number } | null = null
+
+/**
+ * While a request's body comes in: its connection may be silent only the idle timeout (a client
+ * that stops sending its body mid-way holds a connection 30 s, not the handling bound: anyone
+ * could, no token needed); the function returned gives it the handling bound back.
+ */
+export function receiving(server: { timeout(request: Request, seconds: number): void } | null | undefined, request: Request): () => void {
+  if (!server || bounds === null || request.body === null) return () => {}
+  const { idle, handling } = bounds
+  server.timeout(request, idle)
+  return () => server.timeout(request, handling)
 }
 
 /** A request that may be silent for as long as it takes (a synchronous execute, bounded by its run's timeout), until its answer is ready. */

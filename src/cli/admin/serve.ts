@@ -88,6 +88,9 @@ export async function serve(
     throw e
   }
   const port = app.server!.port
+  if (2 * Math.ceil(config.dbStatementTimeoutMs / 1000 + 1) + 5 > MAX_TIMEOUT_S) {
+    io.err(`warning: TEAMDAY_DB_STATEMENT_TIMEOUT_MS=${config.dbStatementTimeoutMs} is longer than a request may wait here: a connection silent for ${MAX_TIMEOUT_S} s (Bun's longest timeout) is closed, so a request still waiting on the database then gets an empty reply, not its 503. Keep it at 120000 or less for serve (a longer one suits admin commands).`)
+  }
   // After listening: a first start that cannot listen must not use up the one set-up link.
   const counts = await userCounts(systemContext(rt))
   const first = counts.users === 0 ? await namingSettings(() => bootstrapIfEmpty(systemContext(rt), { email: config.adminEmail, password: readAdminPassword(config.adminPasswordFile) })) : null
