@@ -139,6 +139,23 @@ describe('an empty body is no body, whatever its Content-Type', () => {
     const rotated = await t.req('POST', `/api/v1/tokens/${made.body.id}/rotate`, { token: admin.token, raw: '', headers: { 'content-type': 'application/json' } })
     expect(rotated.status).toBe(201)
   })
+
+  test('framed as chunks of nothing, or whitespace of any type: no body too (it was "body must be a JSON object … sent without a Content-Type")', async () => {
+    const nothing = () => new ReadableStream<Uint8Array>({ start: (c) => c.close() })
+    const send = (path: string, body: ReadableStream<Uint8Array> | string, type?: string) =>
+      t.app.handle(new Request(`http://localhost${path}`, { method: 'POST', body, headers: { authorization: `Bearer ${admin.token}`, ...(type ? { 'content-type': type } : {}) }, duplex: 'half' } as RequestInit))
+    const made = (await t.req('POST', '/api/v1/tokens', { token: admin.token, body: { name: 'chunks' } })).body
+    const rotated = await send(`/api/v1/tokens/${made.id}/rotate`, nothing())
+    expect(rotated.status).toBe(201)
+    for (const [body, type] of [[nothing(), undefined], [nothing(), 'text/plain'], [' \n', 'text/plain'], [' ', undefined]] as const) {
+      const r = await send('/api/v1/tasks', body, type)
+      const json = (await r.json()) as { code: string; message: string; details: { field: string }[] }
+      expect([r.status, json.details?.[0]?.field, json.message.includes('must be a JSON object')]).toEqual([422, 'body', false])
+    }
+    // A body that is there and is not JSON is still refused as such.
+    const text = await send('/api/v1/tasks', 'title=x; not json', 'text/plain')
+    expect(((await text.json()) as { message: string }).message).toContain('send a JSON object')
+  })
 })
 
 describe('malformed JSON → 400 invalid_json', () => {

@@ -221,7 +221,18 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
     refuseBadEscapes(form)
     return formFields(parseQuery(form) as Record<string, unknown>, shape)
   }
-  if (!json) throw notAnObject(type)
+  if (!json) {
+    // No body (nothing, or only whitespace, however it was framed: a chunked body of no bytes
+    // is not `null` as one of Content-Length 0 is), whatever its type: as nothing sent.
+    let bytes: Uint8Array
+    try {
+      bytes = await request.bytes()
+    } catch (e) {
+      throw abortedBody(e)
+    }
+    if (bytes.every((b) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d)) return empty()
+    throw notAnObject(type)
+  }
   const text = await bodyText(request, notUtf8Json)
   if (text.trim() === '') return empty()
   const scan = scanJson(text)
