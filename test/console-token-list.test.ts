@@ -21,6 +21,25 @@ const viewFieldsOf = (html: string, id: string) => {
 const hrefs = (html: string) => [...html.matchAll(/href="(\/settings\/profile[^"]*)"/g)].map((m) => m[1]!.replace(/&amp;/g, '&'))
 
 describe('the token list in pages', () => {
+  test('past 1,000 tokens (a total that says "more than"), a page past the end is still the last page', async () => {
+    const big = await makeTestApp({ config: { maxTokensPerUser: 2000 } })
+    try {
+      const { a: admin, c } = await signedInPerson(big, { role: 'admin', org: 'many' })
+      // 1 token of makeActor's; 1,076 more: 1,077 in all, the last page (11) holds 77.
+      for (let i = 0; i < 1076; i++) {
+        big.clock.advance(1000)
+        await makeToken(big, admin, { name: `many ${i}` })
+      }
+      expect((await c.get('/settings/profile?all=1&page=11')).text).toContain('Tokens 1001-1077 of 1077')
+      for (const page of ['12', '50', '10000', '1000000']) {
+        const r = await c.get(`/settings/profile?all=1&page=${page}`)
+        expect([page, r.text.includes('Tokens 1001-1077 of 1077')]).toEqual([page, true])
+      }
+    } finally {
+      await big.rt.close()
+    }
+  }, 60_000)
+
   test('219 active tokens of an organization: every one reachable through next/previous pages that keep ?all=1 and ?inactive=1, with how many there are', async () => {
     const { a: admin, c } = await signedInPerson(t, { role: 'admin', org: 'paged' })
     const members = [await makeActor(t, { org: 'paged' }), await makeActor(t, { org: 'paged' })]

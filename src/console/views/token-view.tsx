@@ -36,7 +36,7 @@ export function formView(body: unknown): TokenView {
 
 /** A page number as the URL or a form gives it: a whole number from 1 to MAX_TOKENS_PAGE, else the first page. */
 function pageOf(raw: unknown): number {
-  if (typeof raw !== 'string' || !/^[1-9]\d{0,5}$/.test(raw)) return 1
+  if (typeof raw !== 'string' || !/^[1-9]\d{0,8}$/.test(raw)) return 1
   return Math.min(Number(raw), MAX_TOKENS_PAGE)
 }
 
