@@ -115,6 +115,9 @@ describe('form bodies give arrays as JSON does', () => {
       expect([raw, bad.status, bad.body.message]).toEqual([raw, 422, expect.stringContaining('not valid percent-encoding')])
     }
     expect((await t.req('GET', '/api/v1/tasks?limit=200', { token: admin.token })).body.length).toBe(before)
+    // A form of separators alone says nothing: a PATCH refuses it as an empty one.
+    const tk = (await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'patched by forms' } })).body.id
+    for (const raw of ['&', '=', '&&', '&=&']) expect([raw, (await form('PATCH', `/api/v1/tasks/${tk}`, raw)).status]).toEqual([raw, 422])
     const good = await form('POST', '/api/v1/tasks', 'title=caf%C3%A9+100%25')
     expect([good.status, good.body.title]).toEqual([201, 'café 100%'])
   })

@@ -219,7 +219,10 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
     if (form.includes('%00') || form.includes('\0')) throw nulRefused()
     if (form.trim() === '') return NOTHING
     refuseBadEscapes(form)
-    return formFields(parseQuery(form) as Record<string, unknown>, shape)
+    const fields = parseQuery(form) as Record<string, unknown>
+    // `&`, `=`, `&&`: separators and no name, a form that says nothing (as an empty one).
+    if (Object.keys(fields).every((k) => k === '')) return NOTHING
+    return formFields(fields, shape)
   }
   if (!json) {
     // No body (nothing, or only whitespace, however it was framed: a chunked body of no bytes
