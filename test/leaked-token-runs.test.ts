@@ -3,11 +3,9 @@
 // children included; a plain revocation leaves runs alone (a CI job revokes its own token at its
 // end), and another token's runs go on.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { agents } from '../src/db/schema'
-import { newId } from '../src/ids'
-import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
+import { makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
-import { until } from './helpers/scripted-provider'
+import { agent, until } from './helpers/scripted-provider'
 
 let double: ProviderDouble
 beforeAll(() => {
@@ -19,14 +17,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 let ip = 0
 const nextIp = () => `198.51.100.${++ip}`
 
-async function agent(t: TestApp, owner: Actor, o: Partial<typeof agents.$inferInsert> = {}) {
-  const now = new Date(t.clock.now())
-  return await t.db
-    .insert(agents)
-    .values({ id: newId('char'), organizationId: owner.organizationId, userId: owner.userId, name: 'Agent', slug: `a-${Math.random()}`, visibility: 'organization', createdAt: now, updatedAt: now, ...o })
-    .returning()
-    .get()
-}
 
 const app = () => makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', maxConcurrentExecutions: 2 } })
 const start = async (t: TestApp, token: string, agentId: string, message: string) => {
