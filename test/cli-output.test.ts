@@ -62,6 +62,14 @@ describe('stdout that cannot be written', () => {
     expect(err.join('\n')).toMatch(/token pat_\w+ was created, but could not write to standard output \(EPIPE[^)]*\): nobody received it/)
   })
 
+  test('with --json too: a failure whose JSON error meets a closed pipe keeps its exit code (it was 0, a token undelivered among them)', async () => {
+    const piped = (args: string) =>
+      Bun.spawnSync(['bash', '-c', `"$BUN" "$MAIN" ${args} 2>/dev/null | true; echo "\${PIPESTATUS[0]}"`], { env: { ...env, BUN: process.execPath, MAIN, DB: db } }).stdout.toString().trim()
+    // A usage error (admin `tokens create` prints only the token: no --json) and a missing organization.
+    expect(piped('tokens create --email ops@example.com --name piped-json --json --db "$DB"')).toBe('2')
+    expect(piped('users list --org nowhere-at-all --json --db "$DB"')).toBe('1')
+  })
+
   test('client `tokens create > /dev/full`: exit 1 naming the created token and its revoke command, not "copy it now"', async () => {
     const url = `http://127.0.0.1:${server.port}`
     const r = await teamday(['tokens', 'create', '--name', 'x', '--url', url], { stdout: '/dev/full', env: { TEAMDAY_TOKEN: admin.token } })

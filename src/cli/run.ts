@@ -128,7 +128,15 @@ function fail(io: Io, json: boolean, e: unknown, usage?: string): number {
   // as a debugging proxy does) is not printed: the README's promise holds for this side too.
   io.err(redactTokens(`error: ${f.message}${f.hint ? `\n${f.hint}` : ''}${f.showUsage && usage ? `\n\n${usage}` : ''}`))
   // One line: after `--stream --json`'s one JSON object a line, the failure is one more line.
-  if (json) io.out(JSON.stringify(redactTokens(jsonError(e, f))))
+  if (json) {
+    try {
+      io.out(JSON.stringify(redactTokens(jsonError(e, f))))
+    } catch (out) {
+      // A reader gone (`| true`) does not turn the failure into a success: its exit code stands
+      // (a token created and not delivered was exit 0 with --json).
+      if (!(out instanceof OutputError && out.code === 'EPIPE')) throw out
+    }
+  }
   return EXIT[f.kind]
 }
 
