@@ -243,7 +243,13 @@ export const POSTGRES_URL_FORM = 'postgres://USER[:PASSWORD]@HOST[:PORT]/DATABAS
  */
 export function isValidPostgresUrl(url: string): boolean {
   try {
-    let host = url.slice(url.indexOf('://') + 3).split(/[?/]/)[0]!
+    const rest = url.slice(url.indexOf('://') + 3)
+    let host = rest.split(/[?/]/)[0]!
+    // The user, the password and the database name are percent-decoded too (a `%` not written
+    // %25 threw "URI error" at the first query).
+    const userinfo = host.includes('@') ? host.slice(0, host.indexOf('@')) : ''
+    for (const part of userinfo.split(':')) decodeURIComponent(part)
+    decodeURIComponent(rest.slice(host.length).split('?')[0]!)
     host = decodeURIComponent(host.slice(host.indexOf('@') + 1))
     const u = new URL(url.replace(host, host.split(',')[0]!))
     return u.hostname !== '' || host === ''

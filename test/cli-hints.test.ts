@@ -166,6 +166,11 @@ describe('paths and URLs that are not what the option needs: named, with the opt
     const db = await cli(['users', 'list', '--org', 'acme', '--db', 'postgres://u:hunter2@bad host:5432/x'])
     expect([db.code, db.err]).toEqual([2, `error: the database (--db, TEAMDAY_DATABASE_URL or TEAMDAY_DB) is not a valid PostgreSQL URL: ${form}`])
     expect(to.err + db.err).not.toContain('hunter2')
+    // A % not written %25 in the password or the database name (it was "error: URI error", exit 1).
+    for (const url of ['postgres://u:Pw%zz@127.0.0.1/db', 'postgres://u:Pw%SECRET@127.0.0.1/db', 'postgres://u@127.0.0.1/d%b']) {
+      const bad = await cli(['users', 'list', '--org', 'acme', '--db', url])
+      expect([url, bad.code, bad.err]).toEqual([url, 2, `error: the database (--db, TEAMDAY_DATABASE_URL or TEAMDAY_DB) is not a valid PostgreSQL URL: ${form}`])
+    }
   })
 })
 
