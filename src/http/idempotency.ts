@@ -104,22 +104,60 @@ export function idempotency(deps: KeyStoreDeps & { log: Logger }, callerOf: (req
     return () => keys.complete(id, status, responseValue, headers)
   }
 
-  /** Tries `record` again after 0.5, 1, 2, 4 and 8 s; logs the outcome. */
+  /** Tries `record` again after 0.5, 1, 2, 4 and 8 s (or at once, when the server stops: recordPendingKeys); logs the outcome. */
   async function recordLater(record: () => Promise<void>, about: Record<string, unknown>): Promise<void> {
     deps.log.warn('idempotency_record_retrying', about)
-    for (const delay of RECORD_RETRIES_MS) {
-      await new Promise((resolve) => setTimeout(resolve, delay))
-      try {
-        await record()
-        deps.log.info('idempotency_recorded_late', { ...about, error: undefined })
-        return
-      } catch (e) {
-        about = { ...about, error: errorMessage(e) }
+    const entry: PendingRecord = { record, about, done: false, log: deps.log }
+    pending.add(entry)
+    try {
+      for (const delay of RECORD_RETRIES_MS) {
+        await new Promise((resolve) => setTimeout(resolve, delay))
+        if (entry.done) return
+        if (await attempt(entry)) return
       }
+      entry.done = true
+      // The key stays "in progress": a retry with it is 409 idempotency_in_progress, then
+      // idempotency_interrupted: never run again (the work may have been done).
+      deps.log.error('idempotency_not_recorded', entry.about)
+    } finally {
+      pending.delete(entry)
     }
-    // The key stays "in progress": a retry with it is 409 idempotency_in_progress, then
-    // idempotency_interrupted: never run again (the work may have been done).
-    deps.log.error('idempotency_not_recorded', about)
+  }
+}
+
+interface PendingRecord {
+  record: () => Promise<void>
+  about: Record<string, unknown>
+  done: boolean
+  log: Logger
+}
+
+/** Keys whose record is being tried again (recordLater), in every app of the process. */
+const pending = new Set<PendingRecord>()
+
+async function attempt(entry: PendingRecord): Promise<boolean> {
+  try {
+    await entry.record()
+    entry.done = true
+    entry.log.info('idempotency_recorded_late', { ...entry.about, error: undefined })
+    return true
+  } catch (e) {
+    entry.about = { ...entry.about, error: errorMessage(e) }
+    return false
+  }
+}
+
+/**
+ * At a graceful stop, before the database closes: the keys still waiting for their record are
+ * tried once more now (the stop would otherwise leave them in progress for good: the retry a 503
+ * asked for then never runs); what still fails is logged as not recorded.
+ */
+export async function recordPendingKeys(): Promise<void> {
+  for (const entry of [...pending]) {
+    if (entry.done) continue
+    if (await attempt(entry)) continue
+    entry.done = true
+    entry.log.error('idempotency_not_recorded', entry.about)
   }
 }
 

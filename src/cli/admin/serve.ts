@@ -6,6 +6,7 @@ import { startLeaseSweep } from '../../engine/leases'
 import { Housekeeping } from '../../housekeeping'
 import { gracefulStop } from './graceful-stop'
 import { requestsLogged } from '../../http/observe'
+import { recordPendingKeys } from '../../http/idempotency'
 import { IDLE_TIMEOUT_S, MAX_TIMEOUT_S, type ListenOptions } from '../../http/listen'
 import { COMMIT } from '../../build-info'
 import type { Config } from '../../config'
@@ -114,6 +115,8 @@ export async function serve(
           engine: rt.engine,
           close: async () => {
             await stopBackground()
+            // Idempotency keys still waiting for their record (a connection lost at that moment).
+            await recordPendingKeys()
             await rt.close()
           },
           log: rt.log,
