@@ -138,8 +138,8 @@ function lockedSource(path: string, warn: (line: string) => void): Database | un
     db.close()
     if (e instanceof DatabaseBusyError) throw new MigrateDataError(e.message)
     if (isNotADatabase(e)) throw new MigrateDataError(`${path} is not a SQLite database`)
-    // A file SQLite opened read-only after all (its mode, a read-only mount): no lock to take.
-    if (/^SQLITE_(READONLY|CANTOPEN|PERM|AUTH)/.test((e as { code?: string }).code ?? '')) {
+    // A file SQLite opened read-only after all (its mode, a read-only mount; a file another user owns: SQLITE_IOERR_LOCK): no lock to take.
+    if (/^SQLITE_(READONLY|CANTOPEN|PERM|AUTH|IOERR_LOCK)/.test((e as { code?: string }).code ?? '')) {
       warn(cannotLock(path, e))
       return undefined
     }
