@@ -17,8 +17,17 @@ if (import.meta.main) {
   // No top-level await: the --bytecode build compiles to CommonJS.
   const argv = process.argv.slice(2)
   if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v' || argv[0] === 'version')) {
-    // What scripts ask most often, answered before any command code is evaluated.
-    console.log(versionLine())
+    // What scripts ask most often, answered before any command code is evaluated; a write that
+    // fails (`> /dev/full`) is an error, as for every other command (console.log dropped it).
+    try {
+      require('node:fs').writeSync(1, `${versionLine()}\n`)
+    } catch (e) {
+      const code = (e as { code?: string }).code
+      if (code !== 'EPIPE') {
+        require('node:fs').writeSync(2, `error: could not write to standard output (${code ?? (e as Error).message})\n`)
+        process.exit(1)
+      }
+    }
     process.exit(0)
   }
   void run(argv).then((code) => process.exit(code))

@@ -62,6 +62,14 @@ describe('stdout that cannot be written', () => {
     expect(err.join('\n')).toMatch(/token pat_\w+ was created, but could not write to standard output \(EPIPE[^)]*\): nobody received it/)
   })
 
+  test('--version (answered before any command code loads) into /dev/full: exit 1 and says so (it was 0)', async () => {
+    for (const arg of ['--version', '-v', 'version']) {
+      const r = await teamday([arg], { stdout: '/dev/full' })
+      expect([arg, r.code, r.err.trim()]).toEqual([arg, 1, 'error: could not write to standard output (ENOSPC)'])
+    }
+    expect((await teamday(['--version'])).out).toStartWith('teamday ')
+  })
+
   test('with --json too: a failure whose JSON error meets a closed pipe keeps its exit code (it was 0, a token undelivered among them)', async () => {
     const piped = (args: string) =>
       Bun.spawnSync(['bash', '-c', `"$BUN" "$MAIN" ${args} 2>/dev/null | true; echo "\${PIPESTATUS[0]}"`], { env: { ...env, BUN: process.execPath, MAIN, DB: db } }).stdout.toString().trim()
