@@ -19,16 +19,13 @@ if (import.meta.main) {
   if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v' || argv[0] === 'version')) {
     // What scripts ask most often, answered before any command code is evaluated; a write that
     // fails (`> /dev/full`) is an error, as for every other command (console.log dropped it).
-    try {
-      require('node:fs').writeSync(1, `${versionLine()}\n`)
-    } catch (e) {
-      const code = (e as { code?: string }).code
-      if (code !== 'EPIPE') {
-        require('node:fs').writeSync(2, `error: could not write to standard output (${code ?? (e as Error).message})\n`)
-        process.exit(1)
-      }
-    }
-    process.exit(0)
-  }
-  void run(argv).then((code) => process.exit(code))
+    // Bun's own writer: no node: module is evaluated for it (test/client-startup.test.ts).
+    Bun.write(Bun.stdout, `${versionLine()}\n`).then(
+      () => process.exit(0),
+      (e: { code?: string; message?: string }) => {
+        if (e?.code === 'EPIPE') process.exit(0)
+        void Bun.write(Bun.stderr, `error: could not write to standard output (${e?.code ?? e?.message})\n`).finally(() => process.exit(1))
+      },
+    )
+  } else void run(argv).then((code) => process.exit(code))
 }

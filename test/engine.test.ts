@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { agents, executions } from '../src/db/schema'
 
-import { startLeaseSweep, sweepLapsed } from '../src/engine/leases'
+import { renewLeases, startLeaseSweep, sweepLapsed } from '../src/engine/leases'
 import { newId } from '../src/ids'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { parseSse, startProviderDouble, type ProviderDouble } from './helpers/providers'
@@ -249,6 +249,19 @@ describe('Anthropic provider', async () => {
 })
 
 describe('operations', () => {
+  test('a renewal never shortens a lease: one that read the clock earlier and lands later leaves the later one (two renewals in flight at once, a test and the watcher under a loaded CI, failed two live runs)', async () => {
+    const t = await app()
+    const a = await makeActor(t)
+    const ag = await agent(t, a)
+    const now = t.clock.now()
+    const id = newId('exec')
+    await t.db.insert(executions).values({ id, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: 'A', agentVisibility: 'organization', chatId: 'c', sessionId: 'c', message: 'm', status: 'running', createdAt: new Date(now), updatedAt: new Date(now) } as any).run()
+    await renewLeases(t.rt.db, [id], 'inst_a', now + 5000, 1000)
+    await renewLeases(t.rt.db, [id], 'inst_a', now, 1000)
+    const row = await t.db.select({ lease: executions.leaseExpiresAt }).from(executions).all()
+    expect(row.map((r) => r.lease?.getTime())).toContain(now + 6000)
+  })
+
   // What `teamday serve` runs at start-up and every half lease (src/cli/admin/serve.ts).
   const sweepOf = (t: TestApp, clock = t.clock) => ({ db: t.rt.db, clock, log: t.rt.log, instanceId: t.rt.engine.instanceId, leaseMs: t.rt.config.executionLeaseMs })
 

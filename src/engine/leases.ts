@@ -1,7 +1,7 @@
-import { and, inArray, isNull, lt, ne, or } from 'drizzle-orm'
+import { and, inArray, isNull, lt, ne, or, sql } from 'drizzle-orm'
 import type { Clock } from '../clock'
 import type { Db } from '../db/connection'
-import { executions } from '../db/schema'
+import { dbTime, executions } from '../db/schema'
 import { errorMessage } from '../errors'
 import type { Logger } from '../logger'
 import { ACTIVE, addLog } from './store'
@@ -24,9 +24,12 @@ import { ACTIVE, addLog } from './store'
 /** Renews the leases of the executions this instance queues or runs. */
 export async function renewLeases(db: Db, ids: readonly string[], instanceId: string, now: number, leaseMs: number): Promise<void> {
   if (ids.length === 0) return
+  const until = dbTime(now + leaseMs)
+  // A renewal never shortens a lease: one that read the clock earlier and lands later (two
+  // renewals in flight at once) left the later one's lease overwritten by its own, shorter.
   await db
     .update(executions)
-    .set({ instanceId, leaseExpiresAt: new Date(now + leaseMs) })
+    .set({ instanceId, leaseExpiresAt: sql`CASE WHEN ${executions.leaseExpiresAt} > ${until} THEN ${executions.leaseExpiresAt} ELSE ${until} END` as unknown as Date })
     .where(and(inArray(executions.id, [...ids]), inArray(executions.status, ACTIVE)))
     .run()
 }
