@@ -337,7 +337,7 @@ describe.skipIf(!HAVE_PG)('two instances on PostgreSQL, one of them cut off from
         relay.thaw()
         relay.restore()
         await Bun.sleep(300)
-        expect([round, c.proc.exitCode]).toEqual([round, null])
+        expect([round, c.proc.exitCode, c.proc.exitCode === null ? "" : c.output().slice(-3000)]).toEqual([round, null, ""])
       }
       await until('served again', async () => (await req(c, 'GET', '/api/v1/tasks', undefined, 5000)).status === 200, 20_000)
       expect(c.proc.exitCode).toBeNull()

@@ -248,7 +248,9 @@ function noAnswer(ms: number): Error {
 export const TX_LOCK = 731_041
 
 /** Socket errors of a connection that the network or the database host ended. */
-const SOCKET_ENDED = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH'])
+const SOCKET_ENDED = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH'])
+/** postgres-js's own codes for a connection that ended or could not be made. */
+const CONNECTION_ENDED = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT'])
 
 let guarded = false
 
@@ -266,7 +268,7 @@ export function guardLateSocketErrors(warn: (msg: string, fields: Record<string,
   guarded = true
   const guard = (e: unknown) => {
     const err = e as { code?: unknown; syscall?: unknown; message?: unknown }
-    if (typeof err?.code === 'string' && SOCKET_ENDED.has(err.code) && typeof err.syscall === 'string') {
+    if (typeof err?.code === 'string' && ((SOCKET_ENDED.has(err.code) && typeof err.syscall === 'string') || CONNECTION_ENDED.has(err.code))) {
       warn('database_socket_error', { code: err.code, syscall: err.syscall, note: 'a database connection ended by the network or the database host; its queries failed and it reconnects' })
       return
     }
