@@ -171,11 +171,50 @@ describe('archived at the same moment: the write waits for the archive, sees it 
     expect([created.res.status, created.res.body.details?.[0]?.field]).toEqual([422, 'addCharacters'])
   })
 
+  test('PATCH /spaces/{id} adding an agent to the space being archived: 422, the agent is not added', async () => {
+    const { t, a, space, agent } = await world()
+    const { res, waited } = await whileArchiving(t, archiveStatement(t, 'spaces', space.id), () => t.req('PATCH', `/api/v1/spaces/${space.id}`, { token: a.token, body: { addCharacters: [agent.id] } }))
+    expect(waited).toBe(true)
+    expect([res.status, res.body.details?.[0]?.field]).toEqual([422, 'addCharacters'])
+    const after = (await t.req('GET', `/api/v1/spaces/${space.id}`, { token: a.token })).body.space
+    expect([after.archived, after.agentRefs]).toEqual([true, []])
+  })
+
+  test('POST /spaces/{id}/secrets on the space being archived: 422, no secret set', async () => {
+    const { t, a, space } = await world()
+    const { res, waited } = await whileArchiving(t, archiveStatement(t, 'spaces', space.id), () => t.req('POST', `/api/v1/spaces/${space.id}/secrets`, { token: a.token, body: { secrets: { LATE_KEY: 'v' } } }))
+    expect(waited).toBe(true)
+    expect([res.status, res.body.details?.[0]?.field]).toEqual([422, 'secrets'])
+    expect((await t.req('GET', `/api/v1/spaces/${space.id}/secrets`, { token: a.token })).body.secrets).toEqual([])
+  })
+
   test('without a space or an assignee a task is one statement: it does not wait for a transaction held elsewhere', async () => {
     const { t, a, space } = await world()
     const { res, waited } = await whileArchiving(t, archiveStatement(t, 'spaces', space.id), () => t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'plain' } }))
     expect(res.status).toBe(201)
     // On SQLite every write waits for the file's one write lock; on PostgreSQL a plain insert does not.
     if (t.backend === 'pg') expect(waited).toBe(false)
+  })
+})
+
+/**
+ * A status-only PATCH is one statement, outside any transaction: the row it read may have changed
+ * by the time its UPDATE lands. It writes status and completedAt together, so another request's
+ * completion (held open in another session here) never stays beside its own status: a probe on
+ * PostgreSQL got tasks `in_progress` with a completedAt from two PATCHes at once.
+ */
+describe('a task status changed by another session at the same moment', () => {
+  test('PATCH {status: in_progress} landing after another session completed it: completedAt is cleared', async () => {
+    const { t, a } = await world()
+    const task = (await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'raced' } })).body
+    const complete =
+      t.backend === 'pg'
+        ? `UPDATE tasks SET status = 'completed', completed_at = now(), updated_at = now() WHERE id = '${task.id}'`
+        : `UPDATE tasks SET status = 'completed', completed_at = ${Date.now()}, updated_at = ${Date.now()} WHERE id = '${task.id}'`
+    const { res, waited } = await whileArchiving(t, complete, () => t.req('PATCH', `/api/v1/tasks/${task.id}`, { token: a.token, body: { status: 'in_progress' } }))
+    expect(waited).toBe(true)
+    expect(res.status).toBe(200)
+    const after = (await t.req('GET', `/api/v1/tasks/${task.id}`, { token: a.token })).body
+    expect([after.status, after.completedAt]).toEqual(['in_progress', null])
   })
 })

@@ -4,12 +4,21 @@
  * nothing and writes nothing: `updatedAt` moved on every such request, so it did not say when
  * the object last changed, and a client writing back what it read looked like an edit.
  */
-export function changes<T extends object>(patch: Partial<T>, row: T): Partial<T> {
+export function changes<T extends object>(patch: Partial<T>, row: T, together: readonly (readonly (keyof T)[])[] = []): Partial<T> {
   const out: Partial<T> = {}
   for (const key of Object.keys(patch) as (keyof T)[]) {
     const next = patch[key]
     if (next === undefined || sameValue(next, row[key])) continue
     out[key] = next
+  }
+  // Fields that hold together (a task's status and completedAt): when one is written, all that
+  // the patch sets are. `row` may be stale by the time the UPDATE lands (a status-only PATCH is
+  // one statement, no row lock): leaving out a field because it matched the stale row kept
+  // another request's value of it beside ours, e.g. `in_progress` with a completedAt (PostgreSQL,
+  // two PATCHes at once).
+  for (const group of together) {
+    if (!group.some((key) => key in out)) continue
+    for (const key of group) if (patch[key] !== undefined) out[key] = patch[key]
   }
   return out
 }

@@ -124,10 +124,26 @@ export async function usableSpace(db: Db, v: Viewer, ref: string): Promise<Space
  * before the transaction let a probe file tasks in a space archived before they were inserted.
  */
 export async function usableSpaceForWrite(tx: Db, v: Viewer, ref: string): Promise<Space | undefined> {
+  const s = await spaceForWrite(tx, v, ref)
+  return s && canUseSpace(v, s) ? s : undefined
+}
+
+/** The space `ref` (id or slug) of the viewer's organization, read with forShare. */
+async function spaceForWrite(tx: Db, v: Viewer, ref: string): Promise<Space | undefined> {
   const where = refersToId(ref, 'space') ? eq(spaces.id, ref) : isSlug(ref) ? eq(spaces.slug, ref) : undefined
   if (where === undefined) return undefined
-  const s = await forShare(tx, tx.select().from(spaces).where(and(eq(spaces.organizationId, v.organizationId), where))).get()
-  return s && canUseSpace(v, s) ? s : undefined
+  return forShare(tx, tx.select().from(spaces).where(and(eq(spaces.organizationId, v.organizationId), where))).get()
+}
+
+/**
+ * visibleSpace for a change of the space itself inside that change's transaction (an update
+ * adding agents, secrets being set): read with forShare, so an archive at the same moment either
+ * waits for the change or is seen by its check (422). A plain read let a probe on PostgreSQL get
+ * agents and secrets acknowledged into a space archived while the change was being made.
+ */
+export async function visibleSpaceForWrite(tx: Db, v: Viewer, ref: string): Promise<Space | undefined> {
+  const s = await spaceForWrite(tx, v, ref)
+  return s && canSeeSpace(v, s) ? s : undefined
 }
 
 /** spaceAccessOf, inside a write's transaction, the row read with forShare (usableSpaceForWrite). */

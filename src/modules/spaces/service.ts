@@ -11,7 +11,7 @@ import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
 import { agentFilterId, agentsUnseenBy, canSeeAgent, canUseAgent } from '../agents/access'
 import { checkSlug, insertWithSlug, slugTaken, slugWrite } from '../slugs'
-import { canEditSpace, spaceByRef, visibleSpace, visibleSpacesSql } from './access'
+import { canEditSpace, spaceByRef, visibleSpace, visibleSpaceForWrite, visibleSpacesSql } from './access'
 import { listSecretNames, secretNamesBySpace } from './secrets'
 import { changes } from '../changes'
 import type { Space as SpaceModel } from './model'
@@ -121,7 +121,15 @@ function validateType(type: SpaceType | undefined): void {
  * otherwise 404 (existence is not revealed).
  */
 export async function findVisibleSpace(ctx: Ctx, ref: string): Promise<Space> {
-  const row = await visibleSpace(ctx.db, callerOf(ctx), ref)
+  return found(await visibleSpace(ctx.db, callerOf(ctx), ref), ref)
+}
+
+/** findVisibleSpace for a change of the space, inside its transaction (visibleSpaceForWrite: an archive at the same moment waits or is seen). */
+export async function findSpaceForWrite(tx: Ctx, ref: string): Promise<Space> {
+  return found(await visibleSpaceForWrite(tx.db, callerOf(tx), ref), ref)
+}
+
+function found(row: Space | undefined, ref: string): Space {
   if (!row) throw new AppError('not_found', `Space ${ref.slice(0, 100)} not found`)
   return row
 }
@@ -365,8 +373,10 @@ export async function updateSpace(ctx: Ctx, id: string, input: UpdateSpaceInput)
   // Read and written in one transaction: adding or removing agents rewrites the space's list of
   // them, and two updates at once must not lose one (on PostgreSQL, ten concurrent adds of
   // different agents kept two, each answered 200).
+  // The space is read with forShare: an archive at the same moment waits for this change or is
+  // seen by it (agents added to a space archived meanwhile were acknowledged, 200).
   const updated = await withTx(ctx, async (tx) => {
-    const row = await findVisibleSpace(tx, id)
+    const row = await findSpaceForWrite(tx, id)
     assertCanEditSpace(principal, row)
     const now = new Date(tx.clock.now())
     const patch: Partial<Space> = { updatedAt: now }

@@ -314,6 +314,12 @@ export async function updateTask(ctx: Ctx, id: string, input: TaskInput): Promis
   return writeTx(ctx, input, (ctx) => updateTaskNow(ctx, id, input))
 }
 
+/** A task's fields written together or not at all (changes): each pair is one fact. */
+const TOGETHER: (keyof Task)[][] = [
+  ['status', 'completedAt'],
+  ['assignedTo', 'assigneeType'],
+]
+
 async function updateTaskNow(ctx: Ctx, id: string, input: TaskInput): Promise<PublicTask> {
   const p = callerOf(ctx)
   const current = await findEditable(ctx, p, id)
@@ -338,7 +344,7 @@ async function updateTaskNow(ctx: Ctx, id: string, input: TaskInput): Promise<Pu
     if (input.status === 'completed') fields.completedAt = current.status === 'completed' ? current.completedAt : now
     else fields.completedAt = null
   }
-  const changed = changes(fields, current)
+  const changed = changes(fields, current, TOGETHER)
   if (Object.keys(changed).length === 0) return shownOne(ctx.db, p, current)
   const row = await ctx.db
     .update(tasks)
