@@ -71,6 +71,11 @@ beforeAll(async () => {
   f.root = await agent(A, { name: 'Root', visibility: 'organization', subagentIds: [f.privateHelper, f.sharedAgent] })
   f.treeRun = await run(A, f.root, { message: `DELEGATE ${f.privateHelper} child-of-shared-root` })
   ;[f.hiddenChild] = await childrenOf(A, f.treeRun)
+  // Leak 4: B runs a shared agent whose first sub-agent is A's private helper; the model takes it
+  // from the tool's enum (LOOP), so B never named it: the refused calls still carry its id.
+  f.loopRoot = await agent(A, { name: 'Loop root', visibility: 'organization', subagentIds: [f.privateHelper, f.sharedAgent], maxTurns: 2 })
+  f.loopChat = 'chat_loop_of_member_b'
+  f.loopRun = await run(B, f.loopRoot, { message: 'LOOP', chatId: f.loopChat })
   // A delegated child lives in its parent's space: a shared sub-agent run under a private-space run.
   f.spaceTreeRun = await run(A, f.root, { message: `DELEGATE ${f.sharedAgent} child-in-private-space`, spaceId: f.privateSpace })
   ;[f.spaceChild] = await childrenOf(A, f.spaceTreeRun)
@@ -122,6 +127,51 @@ const scenarios: Scenario[] = [
     // Nor the private agent it ran (its id is 404 to this caller everywhere else).
     excludes: () => [f.hiddenChild, f.privateHelper],
   },
+  {
+    name: "leak 1: the shared run's delegate tool call does not name the private agent (agentId null), nor the child run",
+    caller: 'memberB',
+    method: 'GET',
+    path: () => `/api/v1/executions/${f.treeRun}`,
+    status: 200,
+    excludes: () => [f.hiddenChild],
+    after: (r) => {
+      // (Its message names the agent: member A wrote it so, for the provider double.)
+      const calls = r.body.execution.toolCalls
+      expect(calls).toHaveLength(1)
+      expect(calls[0]).toMatchObject({ tool: 'delegate', arguments: { agentId: null, message: 'child-of-shared-root' } })
+      // What the child answered stays, as part of the parent's run (README).
+      expect(calls[0].result).toContain('Echo: child-of-shared-root')
+      expect(JSON.stringify(calls)).not.toContain(f.privateHelper)
+    },
+  },
+  {
+    name: 'leak 1: ... nor in the list of executions',
+    caller: 'memberB',
+    method: 'GET',
+    path: () => '/api/v1/executions?limit=200',
+    status: 200,
+    contains: () => [f.treeRun],
+    excludes: () => [f.hiddenChild],
+    after: (r) => expect(r.body.find((x: any) => x.id === f.treeRun).toolCalls[0].arguments.agentId).toBeNull(),
+  },
+  {
+    name: 'leak 1: ... nor in its tree',
+    caller: 'memberB',
+    method: 'GET',
+    path: () => `/api/v1/executions/${f.treeRun}/tree`,
+    status: 200,
+    after: (r) => expect(JSON.stringify(r.body.tree.toolCalls)).toBe(JSON.stringify([{ ...r.body.tree.toolCalls[0], arguments: { agentId: null, message: 'child-of-shared-root' } }])),
+  },
+  { name: 'leak 1: ... nor to a viewer', caller: 'viewer', method: 'GET', path: () => `/api/v1/executions/${f.treeRun}`, status: 200, after: (r) => expect(r.body.execution.toolCalls[0].arguments.agentId).toBeNull() },
+  {
+    name: 'leak 1: its starter sees the private agent in the tool call',
+    caller: 'memberA',
+    method: 'GET',
+    path: () => `/api/v1/executions/${f.treeRun}`,
+    status: 200,
+    after: (r) => expect(r.body.execution.toolCalls[0].arguments).toEqual({ agentId: f.privateHelper, message: 'child-of-shared-root' }),
+  },
+  { name: 'leak 1: ... and so does an admin', caller: 'admin', method: 'GET', path: () => `/api/v1/executions/${f.treeRun}`, status: 200, after: (r) => expect(r.body.execution.toolCalls[0].arguments.agentId).toBe(f.privateHelper) },
   { name: 'leak 1: its starter sees the child in the log', caller: 'memberA', method: 'GET', path: () => `/api/v1/executions/${f.treeRun}/logs`, status: 200, contains: () => [f.hiddenChild], excludes: () => ['childHidden'] },
   {
     name: 'leak 1: the children list leaves it out too',
@@ -196,6 +246,54 @@ const scenarios: Scenario[] = [
     contains: () => ['Delegated: Echo: hello'],
     after: () => expect(JSON.stringify(double.requests)).toContain(SECRET_PROMPT),
   },
+
+  // ── leak 4: one's own run that called a sub-agent hidden from one ──────────────────────────
+  {
+    name: "leak 4: a refused delegation to another member's private agent does not name it (arguments nor result)",
+    caller: 'memberB',
+    method: 'GET',
+    path: () => `/api/v1/executions/${f.loopRun}`,
+    status: 200,
+    contains: () => ['Error: sub-agent [hidden agent] not found'],
+    excludes: () => [f.privateHelper],
+    after: (r) => {
+      expect(r.body.execution.toolCalls.length).toBeGreaterThan(0)
+      for (const c of r.body.execution.toolCalls) expect(c).toMatchObject({ tool: 'delegate', arguments: { agentId: null, message: 'ping' } })
+    },
+  },
+  {
+    name: "leak 4: ... nor does one's chat",
+    caller: 'memberB',
+    method: 'GET',
+    path: () => `/api/v1/chats/${f.loopChat}`,
+    status: 200,
+    contains: () => ['not visible to the user who started this run'],
+    excludes: () => [f.privateHelper],
+    after: (r) => {
+      const calls = r.body.messages.flatMap((m: any) => m.toolCalls)
+      expect(calls.length).toBeGreaterThan(0)
+      for (const c of calls) expect(c).toMatchObject({ name: 'delegate', input: { agentId: null, message: 'ping' } })
+    },
+  },
+  {
+    name: 'leak 4: ... nor the Server-Sent Events of such a run (tool_use input, result)',
+    caller: 'memberB',
+    method: 'POST',
+    path: () => `/api/v1/agents/${f.loopRoot}/execute`,
+    body: () => ({ message: 'LOOP', stream: true }),
+    status: 200,
+    contains: () => ['"type":"tool_use"', '\\"agentId\\":null', 'event: result'],
+    excludes: () => [f.privateHelper],
+  },
+  {
+    name: "leak 4: the private agent's owner sees it named in the same run",
+    caller: 'memberA',
+    method: 'GET',
+    path: () => `/api/v1/executions/${f.loopRun}`,
+    status: 200,
+    contains: () => [f.privateHelper],
+  },
+  { name: 'leak 4: ... and so does an admin', caller: 'admin', method: 'GET', path: () => `/api/v1/executions/${f.loopRun}`, status: 200, contains: () => [f.privateHelper] },
 
   // ── leak 3: tasks and executions inherit their space's visibility ──────────────────────────
   { name: 'leak 3: the private space itself is 404 to another member', caller: 'memberB', method: 'GET', path: () => `/api/v1/spaces/${f.privateSpace}`, status: 404 },

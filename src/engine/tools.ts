@@ -3,8 +3,10 @@ import type { Job } from './prepare'
 import { aiSdk } from './sdk'
 import { API_METHODS, API_TOOL, MAX_API_RESULT_CHARS, type ApiCall, type ApiToolInput } from './api-tool'
 
+/** The sub-agent tool; its calls' `agentId` names an agent (the API hides one the reader may not see: src/modules/executions/service.ts). */
+export const DELEGATE_TOOL = 'delegate'
 /** Names under which a tool may be disallowed: ours, and Claude Code's name for sub-agents. */
-const DELEGATE_NAMES = ['delegate', 'Task', 'Agent']
+const DELEGATE_NAMES = [DELEGATE_TOOL, 'Task', 'Agent']
 
 export type RunChild = (parent: Job, agentId: string, message: string, signal: AbortSignal | undefined) => Promise<string>
 
@@ -21,7 +23,7 @@ export function buildTools(job: Job, runChild: RunChild, api?: ApiCall): ToolSet
   const tools: ToolSet = {}
   if (agent.subagentIds.length > 0 && !DELEGATE_NAMES.some((n) => disallowed.has(n))) {
     const { jsonSchema, tool } = aiSdk()
-    tools.delegate = tool({
+    tools[DELEGATE_TOOL] = tool({
       description:
         'Delegate a sub-task to another agent and get its answer back. Give a complete, self-contained instruction in `message`.',
       inputSchema: jsonSchema<{ agentId: string; message: string }>({

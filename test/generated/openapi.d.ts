@@ -2038,19 +2038,7 @@ export interface components {
                 timestamp: string;
             }[];
             /** @description The tool calls made during the run, in order */
-            toolCalls: {
-                /**
-                 * @description The tool called
-                 * @example delegate
-                 */
-                tool: string;
-                /** @description The input the model gave the tool (JSON) */
-                arguments: unknown;
-                /** @description What the tool returned (for a failed call: "Error: …") */
-                result: unknown;
-                /** @description When the result came back, ISO-8601 */
-                timestamp: string;
-            }[];
+            toolCalls: components["schemas"]["ToolCall"][];
             /** @description The execution that delegated this one (or the parentExecutionId sent to execute); null for a top-level run */
             parentExecutionId: string | null;
             /** @description 0 for a top-level run; its parent's depth + 1 for a delegated one */
@@ -2069,6 +2057,20 @@ export interface components {
             createdAt: string;
             /** @description When it last changed (ISO-8601) */
             updatedAt: string;
+        };
+        /** @description One tool call the model made */
+        ToolCall: {
+            /**
+             * @description The tool called
+             * @example delegate
+             */
+            tool: string;
+            /** @description The input the model gave the tool (JSON). A `delegate` call to an agent you may not see (another member's private agent) does not name it: `agentId` null, and `[hidden agent]` for its id in the rest of the call */
+            arguments: unknown;
+            /** @description What the tool returned (for a failed call: "Error: …") */
+            result: unknown;
+            /** @description When the result came back, ISO-8601 */
+            timestamp: string;
         };
         /** @description An execution with the executions it delegated to */
         ExecutionTreeNode: {
@@ -2116,19 +2118,7 @@ export interface components {
                 timestamp: string;
             }[];
             /** @description The tool calls made during the run, in order */
-            toolCalls: {
-                /**
-                 * @description The tool called
-                 * @example delegate
-                 */
-                tool: string;
-                /** @description The input the model gave the tool (JSON) */
-                arguments: unknown;
-                /** @description What the tool returned (for a failed call: "Error: …") */
-                result: unknown;
-                /** @description When the result came back, ISO-8601 */
-                timestamp: string;
-            }[];
+            toolCalls: components["schemas"]["ToolCall"][];
             /** @description The execution that delegated this one (or the parentExecutionId sent to execute); null for a top-level run */
             parentExecutionId: string | null;
             /** @description 0 for a top-level run; its parent's depth + 1 for a delegated one */
@@ -2641,7 +2631,7 @@ export interface components {
                  * @example delegate
                  */
                 name: string;
-                /** @description The input the model gave the tool (JSON) */
+                /** @description The input the model gave the tool (JSON). A `delegate` call to an agent you may not see (another member's private agent) does not name it: `agentId` null, and `[hidden agent]` for its id in the rest of the call */
                 input: unknown;
                 /** @description What the tool returned */
                 output: unknown;

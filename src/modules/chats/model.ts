@@ -55,7 +55,7 @@ export const Chat = t.Object(
 const ChatToolCall = t.Object(
   {
     name: t.String({ description: 'The tool called', examples: ['delegate'] }),
-    input: t.Unknown({ description: 'The input the model gave the tool (JSON)' }),
+    input: t.Unknown({ description: 'The input the model gave the tool (JSON). A `delegate` call to an agent you may not see (another member\'s private agent) does not name it: `agentId` null, and `[hidden agent]` for its id in the rest of the call' }),
     output: t.Unknown({ description: 'What the tool returned' }),
   },
   { description: 'A tool call made while the answer was written' },

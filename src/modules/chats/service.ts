@@ -8,7 +8,7 @@ import { prepared } from '../../db/prepared'
 import { executions, type Execution, type ExecutionStatus } from '../../db/schema'
 import { AppError } from '../../errors'
 import { agentFilterId } from '../agents/access'
-import { largeColumnsBytes } from '../executions/service'
+import { largeColumnsBytes, toolCallsShownTo } from '../executions/service'
 import { spaceFilterId } from '../spaces/access'
 import { chatExecutionsSql } from './access'
 
@@ -190,5 +190,7 @@ export async function readChat(ctx: Ctx, chatId: string) {
     n++
   }
   const rows = (await stmts.rows.all({ ...params, limit: n })).reverse()
-  return { chat: toPublicChat(head), messages: rows.flatMap(messagesOf), hasMore: n < sizes.length }
+  // Their tool calls as the caller may see them now (a sub-agent since made private by its owner is not named).
+  const shown = await toolCallsShownTo(ctx.db, callerOf(ctx), rows.map((r) => r.toolCalls))
+  return { chat: toPublicChat(head), messages: rows.flatMap((r) => messagesOf({ ...r, toolCalls: shown(r.toolCalls) })), hasMore: n < sizes.length }
 }

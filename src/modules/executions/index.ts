@@ -9,7 +9,7 @@ import { API_V1, type RouteKit } from '../../http/context'
 import type { Ctx } from '../../context'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { AgentIdParams, ExecuteBody, ExecutionIdParams, executionModels, ListExecutionsQuery } from './model'
-import { cancelExecution, executionLogs, executionTree, failureError, getVisibleExecution, listExecutions, startExecution, toPublicExecution } from './service'
+import { cancelExecution, eventShownTo, executionLogs, executionShownTo, executionTree, failureError, getVisibleExecution, listExecutions, startExecution } from './service'
 import { executeResult, executionStream } from './sse'
 import { intParam } from '../query-params'
 import { badCursor, listModels, pagingHeaderDocs, setPagingHeaders } from '../list-models'
@@ -54,7 +54,7 @@ const streamedExecute = {
       schema: {
         type: 'string',
         description:
-          'Server-Sent Events: `meta` {executionId, chatId, sessionId, agentId, model}; `message` events in the Anthropic stream-event shape (content_block_start, content_block_delta with text_delta, content_block_stop; tool_use blocks around tool calls); then `result` (the body a JSON answer would have had, with `execution`) or `error` {message, code, executionId, status}. A comment line every 15 s keeps proxies from closing an idle stream.',
+          'Server-Sent Events: `meta` {executionId, chatId, sessionId, agentId, model}; `message` events in the Anthropic stream-event shape (content_block_start, content_block_delta with text_delta, content_block_stop; tool_use blocks around tool calls, whose input names no agent hidden from you, as in `toolCalls`); then `result` (the body a JSON answer would have had, with `execution`) or `error` {message, code, executionId, status}. A comment line every 15 s keeps proxies from closing an idle stream.',
       },
       example:
         ': stream open\n\n' +
@@ -111,7 +111,8 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
       return { success: true as const, executionId: execution.id, status: 'pending' as const }
     }
     if (wantsStream) {
-      const stream = executionStream()
+      // Its tool calls as the caller may see them (a sub-agent hidden from them is not named).
+      const stream = executionStream((e) => eventShownTo(c.db, principal, e))
       const { execution } = await startExecution(c, engine, agentRef, body, { onEvent: stream.push })
       // A stream cannot be stored for replay: a retry with the same Idempotency-Key gets
       // 409 naming this execution instead of running the agent again.
@@ -205,7 +206,10 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
         },
       },
     )
-    .get('/executions/:id', async ({ principal, params, request, set }) => ({ success: true as const, execution: toPublicExecution(await getVisibleExecution(ctx(principal, request, set), params.id)) }), {
+    .get('/executions/:id', async ({ principal, params, request, set }) => {
+      const c = ctx(principal, request, set)
+      return { success: true as const, execution: await executionShownTo(c, await getVisibleExecution(c, params.id)) }
+    }, {
       auth: 'executions:read',
       params: ExecutionIdParams,
       response: { 200: 'ExecutionEnvelope', 404: 'ExecutionNotFound', ...authErrors },
@@ -223,7 +227,10 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
       response: { 200: 'LogsEnvelope', 404: 'ExecutionNotFound', ...authErrors },
       detail: { summary: 'Get execution logs', description: 'The event log of one execution, oldest first: started, tool calls, delegation, errors, completion. Never a secret. A `delegated` event names the child execution, unless you may not open it (then `childExecutionId` is null and `childHidden` true); an agent you may not see (another member\'s private agent) is not named either (`agentId` null, `agentHidden` true).' },
     })
-    .post('/executions/:id/cancel', async ({ principal, params, request, set }) => ({ success: true as const, execution: toPublicExecution(await cancelExecution(ctx(principal, request, set), engine, params.id)) }), {
+    .post('/executions/:id/cancel', async ({ principal, params, request, set }) => {
+      const c = ctx(principal, request, set)
+      return { success: true as const, execution: await executionShownTo(c, await cancelExecution(c, engine, params.id)) }
+    }, {
       auth: 'executions:write',
       params: ExecutionIdParams,
       response: {

@@ -55,7 +55,7 @@ const Message = t.Object(
 const ToolCall = t.Object(
   {
     tool: t.String({ description: 'The tool called', examples: ['delegate'] }),
-    arguments: t.Unknown({ description: 'The input the model gave the tool (JSON)' }),
+    arguments: t.Unknown({ description: 'The input the model gave the tool (JSON). A `delegate` call to an agent you may not see (another member\'s private agent) does not name it: `agentId` null, and `[hidden agent]` for its id in the rest of the call' }),
     result: t.Unknown({ description: 'What the tool returned (for a failed call: "Error: …")' }),
     timestamp: t.String({ description: 'When the result came back, ISO-8601' }),
   },
@@ -199,4 +199,4 @@ export const LogsEnvelope = t.Object(
 )
 
 /** Named in the OpenAPI document; routes refer to them by name. */
-export const executionModels = named({ Execution, ExecutionTreeNode, ExecutionList, ExecutionEnvelope, TreeEnvelope, LogsEnvelope, ExecuteResult, ExecuteAccepted })
+export const executionModels = named({ Execution, ToolCall, ExecutionTreeNode, ExecutionList, ExecutionEnvelope, TreeEnvelope, LogsEnvelope, ExecuteResult, ExecuteAccepted })

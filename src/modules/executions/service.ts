@@ -5,8 +5,10 @@ import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { afterParams, keysetPages, mapBatches, readPage, sizeStatements, sizesOf, listedColumns, storedBytes } from '../../db/paging'
 import { prepared } from '../../db/prepared'
-import { dbTime, dialect, executions, type Agent, type Execution, type ExecutionStatus, type Space } from '../../db/schema'
+import { dbTime, dialect, executions, type Agent, type Execution, type ExecutionStatus, type ExecutionToolCall, type Space } from '../../db/schema'
 import type { Engine, StartOptions, Started } from '../../engine/runner'
+import type { EngineEvent } from '../../engine/run'
+import { DELEGATE_TOOL } from '../../engine/tools'
 import { getExecutionRow, listLogs } from '../../engine/store'
 import { AppError } from '../../errors'
 import { agentFilterId, agentsUnseenBy, usableAgent, usableAgentForWrite } from '../agents/access'
@@ -14,6 +16,7 @@ import { spaceAccessOf, spaceFilterId, usableSpace, usableSpaceForWrite } from '
 import { canAttachTo, canCancelExecution, canOpenExecution, executionOpener, visibleExecutionsSql } from './access'
 import type { ExecutionTree } from './model'
 import { filterInstant } from '../../instants'
+import type { Viewer } from '../viewer'
 import { assistantAgent } from '../../engine/assistant'
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
@@ -46,6 +49,74 @@ export function toPublicExecution(r: Omit<Execution, 'contentBytes'>) {
     createdAt: r.createdAt.toISOString(),
     updatedAt: r.updatedAt.toISOString(),
   }
+}
+
+/** What stands for a hidden agent's id in the text of a tool call shown to someone who may not see it. */
+const HIDDEN_AGENT = '[hidden agent]'
+
+/** The agent a `delegate` call (src/engine/tools.ts) names, if it is one. */
+function delegatedTo(c: Pick<ExecutionToolCall, 'tool' | 'arguments'>): string | undefined {
+  const id = c.tool === DELEGATE_TOOL && c.arguments !== null && typeof c.arguments === 'object' ? (c.arguments as { agentId?: unknown }).agentId : undefined
+  return typeof id === 'string' ? id : undefined
+}
+
+/** `value` (JSON) with every mention of `id` in its strings replaced by HIDDEN_AGENT. */
+function unnamed(value: unknown, id: string): unknown {
+  if (typeof value === 'string') return value.split(id).join(HIDDEN_AGENT)
+  if (Array.isArray(value)) return value.map((v) => unnamed(v, id))
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unnamed(v, id)]))
+  return value
+}
+
+/** A `delegate` call to an agent `hidden` says the reader may not see: `arguments.agentId` null, its id nowhere else in the call either. */
+function withoutHiddenAgent<C extends Pick<ExecutionToolCall, 'tool' | 'arguments' | 'result'>>(c: C, hidden: (agentId: string) => boolean): C {
+  const id = delegatedTo(c)
+  if (id === undefined || !hidden(id)) return c
+  return { ...c, arguments: { ...(unnamed(c.arguments, id) as object), agentId: null }, result: unnamed(c.result, id) }
+}
+
+/**
+ * Tool calls as `v` may see them. A `delegate` call names the sub-agent it ran, or asked for and
+ * was refused: one `v` may not see (another member's private agent, whose id is 404 for `v`
+ * everywhere else: agentsUnseenBy) says `arguments.agentId: null`, and its id is replaced by
+ * HIDDEN_AGENT in the rest of the call (a refusal's "sub-agent char_… not found"). What the
+ * sub-agent answered stays: it is part of the parent's own run (README). One read for the calls
+ * of every list in `lists`; the answer shows any of them.
+ */
+export async function toolCallsShownTo(db: Db, v: Viewer, lists: readonly (readonly ExecutionToolCall[])[]): Promise<(calls: ExecutionToolCall[]) => ExecutionToolCall[]> {
+  const unseen = await agentsUnseenBy(db, v, lists.flatMap((calls) => calls.map(delegatedTo)).filter((id): id is string => id !== undefined))
+  return (calls) => (unseen.size === 0 ? calls : calls.map((c) => withoutHiddenAgent(c, (id) => unseen.has(id))))
+}
+
+/** Executions as the caller may see them: toPublicExecution, their tool calls as toolCallsShownTo shows them. */
+export async function executionsShownTo(ctx: Ctx, rows: Omit<Execution, 'contentBytes'>[]) {
+  const shown = await toolCallsShownTo(ctx.db, callerOf(ctx), rows.map((r) => r.toolCalls))
+  return rows.map((r) => toPublicExecution({ ...r, toolCalls: shown(r.toolCalls) }))
+}
+
+/** One execution as the caller may see it (executionsShownTo). */
+export const executionShownTo = async (ctx: Ctx, row: Execution) => (await executionsShownTo(ctx, [row]))[0]!
+
+/**
+ * An engine event as the reader of a run's stream (its starter) may see it: a `delegate` call
+ * starting, or the run's end, with its tool calls as toolCallsShownTo shows them. The stream
+ * cannot answer an error once open: if the agents cannot be read, every agent a call names is
+ * taken for hidden.
+ */
+export async function eventShownTo(db: Db, v: Viewer, e: EngineEvent): Promise<EngineEvent> {
+  const calls = e.type === 'tool_start' ? [{ tool: e.name, arguments: e.input, result: null, timestamp: '' }] : e.type === 'done' ? e.execution.toolCalls : []
+  const named = calls.map(delegatedTo).filter((id): id is string => id !== undefined)
+  if (named.length === 0) return e
+  let hidden: (id: string) => boolean
+  try {
+    const unseen = await agentsUnseenBy(db, v, named)
+    hidden = (id) => unseen.has(id)
+  } catch {
+    hidden = () => true
+  }
+  if (e.type === 'tool_start') return { ...e, input: withoutHiddenAgent(calls[0]!, hidden).arguments }
+  if (e.type === 'done') return { ...e, execution: { ...e.execution, toolCalls: e.execution.toolCalls.map((c) => withoutHiddenAgent(c, hidden)) } }
+  return e
 }
 
 /** An agent the caller may run (agents/access.ts usableAgent), by id or slug; else 404. */
@@ -219,10 +290,10 @@ export async function listExecutions(ctx: Ctx, q: ListInput) {
     sizes: sizesOf(stmts, params),
   })
   return {
-    executions: page.rows.map(toPublicExecution),
+    executions: await executionsShownTo(ctx, page.rows),
     nextCursor: page.nextCursor,
     /** A large page's executions, a batch at a time (`executions` is then empty, the JSON streamed). */
-    rest: mapBatches(page.rest, (rows) => rows.map(toPublicExecution)),
+    rest: mapBatches(page.rest, (rows) => executionsShownTo(ctx, rows)),
   }
 }
 
@@ -244,6 +315,7 @@ export async function executionTree(ctx: Ctx, id: string): Promise<ExecutionTree
   const openable = executionOpener(ctx.db, p)
   const x = executions
   const budget = { nodes: 1, bytes: 0 }
+  const nodes: ExecutionTree[] = []
   const build = async (r: Execution, depth: number): Promise<ExecutionTree> => {
     const kids = depth > 20 ? [] : await ctx.db.select({ ...accessColumns(), bytes: largeColumnsBytes(ctx.db) }).from(x).where(eq(x.parentExecutionId, r.id)).orderBy(x.createdAt, x.id).all()
     const children: ExecutionTree[] = []
@@ -259,9 +331,15 @@ export async function executionTree(ctx: Ctx, id: string): Promise<ExecutionTree
         if (row) children.push(await build(row, depth + 1))
       }
     }
-    return { ...toPublicExecution(r), children, hiddenChildren: hidden, omittedChildren: omitted }
+    const node = { ...toPublicExecution(r), children, hiddenChildren: hidden, omittedChildren: omitted }
+    nodes.push(node)
+    return node
   }
-  return build(root, 0)
+  const tree = await build(root, 0)
+  // Their tool calls as the caller may see them (toolCallsShownTo), read once for the whole tree.
+  const shown = await toolCallsShownTo(ctx.db, p, nodes.map((n) => n.toolCalls))
+  for (const n of nodes) n.toolCalls = shown(n.toolCalls)
+  return tree
 }
 
 /** The columns the execution rule reads (executions/access.ts), and the id: a row checked without its contents. */

@@ -31,16 +31,24 @@ export function executeResult(r: Execution) {
  * Client disconnect: the execution keeps running to its end and is recorded as usual (poll
  * GET /executions/{id}); cancel it explicitly with POST /executions/{id}/cancel.
  */
-export function executionStream() {
+export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>) {
   const early: EngineEvent[] = []
+  // Each event as its reader may see it (`shown` may read the database), in the order they came.
+  let order = Promise.resolve()
   let deliver: ((e: EngineEvent) => void) | null = null
   /** Ends the stream with an `error` event of the server's own (its token revoked), once it is open. */
   let endWith: ((data: Record<string, unknown>) => void) | null = null
   let ended: (() => void) | undefined
   return {
     push(e: EngineEvent): void {
-      if (deliver) deliver(e)
-      else early.push(e)
+      order = order
+        .then(() => shown(e))
+        .then((s) => {
+          if (deliver) deliver(s)
+          else early.push(s)
+        })
+        // Never a broken chain: the events after one that failed still go out.
+        .catch(() => {})
     },
     /** An `error` event, then the end of the stream; the execution goes on (as when the client goes away). */
     fail(data: Record<string, unknown>): void {
