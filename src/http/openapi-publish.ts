@@ -35,6 +35,8 @@ import {
   UNSUPPORTED_CONTENT_ENCODING,
   UNSUPPORTED_CONTENT_ENCODING_415,
 } from '../modules/shared-models'
+import { unlimitedRoute } from './ratelimit'
+import { ERROR_STATUS } from '../errors'
 
 type Json = any
 type Schema = Record<string, Json>
@@ -287,6 +289,32 @@ function withParameterDescriptions(op: Schema): Schema {
   return { ...op, parameters }
 }
 
+/** The 401 codes, each said once (the Unauthorized model's `code`). */
+const UNAUTHORIZED_CODES =
+  'Which way authentication failed: `missing_token` (no Authorization header), `missing_bearer_scheme` / `unsupported_auth_scheme` (not "Bearer …"), `empty_bearer_token`, `authorization_header_too_large`, `malformed_token` (not a td_ token, or two Authorization headers: `details.reason`), `invalid_token_checksum` (a mistyped token), `invalid_token` (not one this server issued), `token_expired`, `token_revoked`, `membership_revoked` (its user is no longer a member of the token\'s organization).'
+
+/** What a request body's description says of fields the operation does not name (src/http/body.ts). */
+export const OTHER_FIELDS_IGNORED = 'Fields it does not name are ignored, as by TeamDay\'s API; a misspelt one (`priorty`) is 422.'
+
+/**
+ * A request body's object schema says what the server does with other fields: it ignores them
+ * (drops them before the route sees the body). Elysia's `additionalProperties: false` on the
+ * body's top level (app.ts settleSchemas) said "not allowed": a gateway validating requests
+ * against this document refused the TeamDay CLI's bodies the server takes.
+ */
+function withOpenRequestBody(op: Schema): Schema {
+  if (!isObject(op.requestBody) || !isObject(op.requestBody.content)) return op
+  const content = Object.fromEntries(
+    Object.entries(op.requestBody.content).map(([type, media]) => {
+      if (!isObject(media) || !isObject(media.schema) || media.schema.additionalProperties !== false) return [type, media]
+      const { additionalProperties: _, ...schema } = media.schema
+      return [type, { ...media, schema }]
+    }),
+  )
+  const said = typeof op.requestBody.description === 'string' ? op.requestBody.description : ''
+  return { ...op, requestBody: { ...op.requestBody, content, description: said ? `${said} ${OTHER_FIELDS_IGNORED}` : OTHER_FIELDS_IGNORED } }
+}
+
 /** Every schema in an operation: parameters, request bodies, responses and their headers. */
 function mapOperationSchemas(op: Schema, fn: (s: Json) => Json): Schema {
   const content = (c: Json) => (isObject(c) ? Object.fromEntries(Object.entries(c).map(([type, media]) => [type, isObject(media) && media.schema ? { ...media, schema: fn(media.schema) } : media])) : c)
@@ -383,7 +411,7 @@ const RATE_LIMIT_HEADERS = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-Rat
  * The standard headers of each of an operation's own responses, as the server sends them: every
  * response has X-Request-Id (src/http/guards.ts); the rate-limit headers come with every answer
  * counted against a budget (src/http/ratelimit.ts: an authenticated route's once its token is
- * known, a public route's but for the liveness check and the docs, which are not limited) and
+ * known, a public route's but for the health checks and the docs, which are not limited: unlimitedRoute) and
  * are documented on its successes and its 429; Teamday-Token-Expiration likewise on an
  * authenticated route's (src/auth/plugin.ts);
  * WWW-Authenticate on 401 and 403; Retry-After on 429 and 503; Idempotency-Status on the success
@@ -394,7 +422,7 @@ const RATE_LIMIT_HEADERS = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-Rat
 function withStandardHeaders(path: string, method: string, op: Schema): Schema {
   if (!isObject(op.responses)) return op
   const authenticated = Array.isArray(op.security) && op.security.length > 0
-  const limited = authenticated || !(path === '/api/health' || path.startsWith('/swagger'))
+  const limited = authenticated || !unlimitedRoute(path)
   const idempotent = authenticated && (method === 'post' || method === 'patch')
   const responses: Schema = {}
   for (const [status, res] of Object.entries(op.responses)) {
@@ -422,7 +450,7 @@ export function publishDocument(generated: Json, servers: { url: string; descrip
     Object.entries(doc.paths).map(([path, item]) => [
       path,
       Object.fromEntries(
-        Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withStandardHeaders(path, m, withIdempotency(m, withRequestLimits(path, withParameterDescriptions(withResponseContent(withResponseHeaders(op)))))) : op]),
+        Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withStandardHeaders(path, m, withIdempotency(m, withRequestLimits(path, withParameterDescriptions(withOpenRequestBody(withResponseContent(withResponseHeaders(op))))))) : op]),
       ),
     ]),
   )
@@ -440,6 +468,14 @@ export function publishDocument(generated: Json, servers: { url: string; descrip
       const { description, examples, example } = s
       schemas[name] = { allOf: [ref(ERROR_MODEL)], ...(description !== undefined && { description }), ...(examples !== undefined && { examples }), ...(example !== undefined && { example }) }
     }
+  }
+  // 401: every code authentication can answer, as an enum of `code` (src/errors.ts, the codes of status 401).
+  const unauthorized = schemas.Unauthorized
+  if (isObject(unauthorized) && Array.isArray(unauthorized.allOf)) {
+    const codes = Object.entries(ERROR_STATUS)
+      .filter(([, status]) => status === 401)
+      .map(([code]) => code)
+    unauthorized.allOf = [...unauthorized.allOf, { type: 'object', properties: { code: { type: 'string', enum: codes, description: UNAUTHORIZED_CODES } } }]
   }
   // Models embedded in other schemas: by reference.
   const models = new Map<string, string>()

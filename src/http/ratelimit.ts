@@ -7,6 +7,11 @@ import type { RateLimiter } from '../ratelimit/limiter'
 import { ipBucket } from './ip'
 
 const EXEMPT = /^\/(api\/health|swagger)(\/|$)/
+
+/** Routes no limit counts: the health checks (liveness and readiness) and the API docs. The OpenAPI document asks this too. */
+export function unlimitedRoute(route: string): boolean {
+  return EXEMPT.test(route)
+}
 let seq = 0
 
 type Set = { headers: Record<string, string | number> }
@@ -31,7 +36,7 @@ export function rateLimits(limiter: RateLimiter, config: Pick<Config, 'rateLimit
     perIp(authenticates: (method: string, route: string) => boolean) {
       const counted = new WeakSet<Request>()
       const count = (request: Request, route: string, set: Set): void | Promise<void> => {
-        if (!config.rateLimit || counted.has(request) || authenticates(request.method, route) || EXEMPT.test(route)) return
+        if (!config.rateLimit || counted.has(request) || authenticates(request.method, route) || unlimitedRoute(route)) return
         counted.add(request)
         const ip = clientIp(request)
         if (ip) return limiter.consume(`ip:${ipBucket(ip)}`, config.rateLimit, set)

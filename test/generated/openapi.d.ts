@@ -905,7 +905,13 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        Unauthorized: components["schemas"]["Error"];
+        Unauthorized: components["schemas"]["Error"] & {
+            /**
+             * @description Which way authentication failed: `missing_token` (no Authorization header), `missing_bearer_scheme` / `unsupported_auth_scheme` (not "Bearer …"), `empty_bearer_token`, `authorization_header_too_large`, `malformed_token` (not a td_ token, or two Authorization headers: `details.reason`), `invalid_token_checksum` (a mistyped token), `invalid_token` (not one this server issued), `token_expired`, `token_revoked`, `membership_revoked` (its user is no longer a member of the token's organization).
+             * @enum {string}
+             */
+            code?: "missing_token" | "unsupported_auth_scheme" | "missing_bearer_scheme" | "empty_bearer_token" | "malformed_token" | "invalid_token_checksum" | "invalid_token" | "token_expired" | "token_revoked" | "membership_revoked" | "authorization_header_too_large";
+        };
         /**
          * @description Forbidden: the token is valid but your role in this organization does not allow this (access denied).
          * @example {
@@ -4338,11 +4344,6 @@ export interface operations {
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
-                    "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
-                    "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
-                    "X-RateLimit-Reset": components["headers"]["X-RateLimit-Reset"];
-                    "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
-                    RateLimit: components["headers"]["RateLimit"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4483,6 +4484,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
@@ -4769,6 +4771,7 @@ export interface operations {
             };
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
@@ -5183,6 +5186,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
@@ -5572,6 +5576,7 @@ export interface operations {
             };
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
@@ -5806,6 +5811,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
@@ -6047,6 +6053,7 @@ export interface operations {
             };
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
@@ -7114,6 +7121,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
@@ -7461,6 +7469,7 @@ export interface operations {
             };
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
@@ -7771,6 +7780,7 @@ export interface operations {
             };
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
@@ -7900,6 +7910,7 @@ export interface operations {
             };
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
@@ -8109,6 +8120,7 @@ export interface operations {
             };
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
@@ -8238,6 +8250,7 @@ export interface operations {
             };
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
@@ -8473,6 +8486,7 @@ export interface operations {
             };
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
@@ -8721,6 +8735,7 @@ export interface operations {
             };
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
@@ -8985,6 +9000,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
@@ -9331,6 +9347,7 @@ export interface operations {
             };
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
@@ -9631,6 +9648,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
@@ -9971,6 +9989,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
@@ -10068,6 +10087,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
@@ -10157,6 +10177,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
         requestBody: {
             content: {
                 "application/json": {
