@@ -14,6 +14,8 @@ import { aiSdk } from './sdk'
 import { buildTools, type RunChild } from './tools'
 import { API_TOOL, apiToolFor, storedApiResult, type ApiAccess } from './api-tool'
 import { refusalMessage, runnableNow, type RunRefusal } from '../modules/executions/access'
+import { roleIn } from '../auth/current-role'
+import { agentsUnseenBy } from '../modules/agents/access'
 
 export const DEFAULT_MAX_TURNS = 10
 
@@ -97,6 +99,21 @@ async function refuse(deps: EngineDeps, job: Job, reason: RunRefusal, now: numbe
 }
 
 /**
+ * The sub-agents the delegate tool offers: the agent's, but for those its run's user may not see
+ * (agentsUnseenBy). The tool's list is the model's to read and repeat: it named another member's
+ * private agent to a user who gets 404 for it (its delegation was refused anyway).
+ */
+async function offeredSubagents(db: Db, job: Job): Promise<string[]> {
+  const ids = job.agent.subagentIds
+  if (ids.length === 0) return ids
+  const { organizationId, userId } = job.execution
+  const role = await roleIn(db, organizationId, userId)
+  if (role === undefined) return []
+  const unseen = await agentsUnseenBy(db, { organizationId, userId, role }, ids)
+  return unseen.size === 0 ? ids : ids.filter((id) => !unseen.has(id))
+}
+
+/**
  * Runs one execution to its end: the tool loop through the AI SDK against the selected
  * provider, events to `emit`, the outcome into the row. Never throws; returns the final row.
  */
@@ -177,7 +194,7 @@ export async function runJob(
       model: job.selected.model,
       system: job.system,
       messages,
-      tools: buildTools(job, runChild, api),
+      tools: buildTools(job, runChild, api, await offeredSubagents(db, job)),
       stopWhen: isStepCount(maxTurns),
       abortSignal: ctrl.signal,
       maxRetries: 0,

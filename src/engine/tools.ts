@@ -12,16 +12,17 @@ export type RunChild = (parent: Job, agentId: string, message: string, signal: A
 
 /**
  * The tools an agent gets, each unless `disallowedTools` names it:
- * - `delegate`, when the agent has sub-agents: each call runs a child execution whose result is
- *   the tool result;
+ * - `delegate`, when the agent has sub-agents (`subagentIds`: those the run's user may see, so the
+ *   model is never told the id of another member's private agent): each call runs a child
+ *   execution whose result is the tool result;
  * - `teamday_api`, when the run's space holds a TEAMDAY_TOKEN secret (`api`: src/engine/api-tool.ts):
  *   a call of this server's /api/v1 with that token, whose status and body are the tool result.
  */
-export function buildTools(job: Job, runChild: RunChild, api?: ApiCall): ToolSet | undefined {
+export function buildTools(job: Job, runChild: RunChild, api?: ApiCall, subagentIds: string[] = job.agent.subagentIds): ToolSet | undefined {
   const { agent } = job
   const disallowed = new Set(agent.disallowedTools)
   const tools: ToolSet = {}
-  if (agent.subagentIds.length > 0 && !DELEGATE_NAMES.some((n) => disallowed.has(n))) {
+  if (subagentIds.length > 0 && !DELEGATE_NAMES.some((n) => disallowed.has(n))) {
     const { jsonSchema, tool } = aiSdk()
     tools[DELEGATE_TOOL] = tool({
       description:
@@ -29,14 +30,14 @@ export function buildTools(job: Job, runChild: RunChild, api?: ApiCall): ToolSet
       inputSchema: jsonSchema<{ agentId: string; message: string }>({
         type: 'object',
         properties: {
-          agentId: { type: 'string', enum: agent.subagentIds, description: 'The sub-agent to run' },
+          agentId: { type: 'string', enum: subagentIds, description: 'The sub-agent to run' },
           message: { type: 'string', description: 'The instruction for the sub-agent' },
         },
         required: ['agentId', 'message'],
         additionalProperties: false,
       }),
       execute: async (input, options) => {
-        if (!agent.subagentIds.includes(input.agentId)) return `Error: ${input.agentId} is not one of this agent's sub-agents.`
+        if (!subagentIds.includes(input.agentId)) return `Error: ${input.agentId} is not one of this agent's sub-agents.`
         return runChild(job, input.agentId, String(input.message ?? ''), options?.abortSignal)
       },
     })
