@@ -117,6 +117,12 @@ export interface Config {
   compression: boolean
   maxDelegationDepth: number
   /**
+   * Executions one delegation tree may start below its top-level run, in all
+   * (TEAMDAY_MAX_DELEGATIONS_PER_RUN): a model that delegates on every turn at every level made
+   * 1 110 child runs (and 11 110 model requests) from one execute with the default depth and turns.
+   */
+  maxDelegationsPerRun: number
+  /**
    * Top-level executions running at once in the whole database, every instance on it together
    * (TEAMDAY_MAX_CONCURRENT_EXECUTIONS); the rest wait as pending, picked fairly between
    * organizations (src/engine/queue.ts). Delegated children run in their parent's slot.
@@ -216,6 +222,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     cache: parseOnOff('TEAMDAY_CACHE', env.TEAMDAY_CACHE, true),
     compression: parseOnOff('TEAMDAY_COMPRESSION', env.TEAMDAY_COMPRESSION, true),
     maxDelegationDepth: parseIntVar('TEAMDAY_MAX_DELEGATION_DEPTH', env.TEAMDAY_MAX_DELEGATION_DEPTH, 3, 0, 20),
+    maxDelegationsPerRun: parseIntVar('TEAMDAY_MAX_DELEGATIONS_PER_RUN', env.TEAMDAY_MAX_DELEGATIONS_PER_RUN, 100, 0, 10_000),
     maxConcurrentExecutions: parseIntVar('TEAMDAY_MAX_CONCURRENT_EXECUTIONS', env.TEAMDAY_MAX_CONCURRENT_EXECUTIONS, 4, 1, 1000),
     maxQueuedExecutionsPerUser: parseIntVar('TEAMDAY_MAX_QUEUED_EXECUTIONS_PER_USER', env.TEAMDAY_MAX_QUEUED_EXECUTIONS_PER_USER, 50, 1, 100_000),
     executionTimeoutMs: parseIntVar('TEAMDAY_EXECUTION_TIMEOUT_MS', env.TEAMDAY_EXECUTION_TIMEOUT_MS, 300_000, 100, 86_400_000),

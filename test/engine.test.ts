@@ -79,6 +79,25 @@ describe('delegation', () => {
     expect(deep.body.details[0].field).toBe('delegationDepth')
   })
 
+  test('TEAMDAY_MAX_DELEGATIONS_PER_RUN bounds the child runs of one tree; the next run has its own budget', async () => {
+    const t = await app({ maxDelegationsPerRun: 3 })
+    const a = await makeActor(t)
+    const c = await agent(t, a)
+    const looper = await agent(t, a, { subagentIds: [c.id], maxTurns: 6 })
+    for (let round = 0; round < 2; round++) {
+      const r = await exec(t, a, looper.id, { message: 'LOOP' })
+      expect(r.status).toBe(200)
+      const e = await get(t, a, r.body.executionId)
+      expect(e.toolCalls).toHaveLength(6)
+      for (const call of e.toolCalls.slice(0, 3)) expect(call.result).toStartWith('Echo: ping')
+      for (const call of e.toolCalls.slice(3)) expect(call.result).toContain('the limit for one run (TEAMDAY_MAX_DELEGATIONS_PER_RUN)')
+      const kids = (await t.req('GET', `/api/v1/executions?parentExecutionId=${e.id}`, { token: a.token })).body
+      expect(kids).toHaveLength(3)
+      const logs = (await t.req('GET', `/api/v1/executions/${e.id}/logs`, { token: a.token })).body.logs
+      expect(logs.filter((l: any) => l.event === 'delegation_refused').map((l: any) => l.data?.reason ?? l.details?.reason)).toEqual(['tree_limit', 'tree_limit', 'tree_limit'])
+    }
+  })
+
   test('maxTurns stops the tool loop', async () => {
     const t = await app()
     const a = await makeActor(t)

@@ -14,6 +14,12 @@ export interface Job {
   agent: Agent
   system: string
   selected: SelectedModel
+  /** What its delegation tree has used of TEAMDAY_MAX_DELEGATIONS_PER_RUN: one object for the whole tree, which runs in one process. */
+  tree?: DelegationTree
+}
+
+export interface DelegationTree {
+  delegations: number
 }
 
 /** An execution recorded as failed at once: no configured provider serves its model. */
@@ -39,6 +45,8 @@ export interface JobInput {
   delegationDepth?: number
   /** A delegated child: runs in its parent's slot, never queued (src/engine/queue.ts). */
   delegated?: boolean
+  /** A delegated child: its parent's tree (Job.tree). */
+  tree?: DelegationTree
   /**
    * Checked in one transaction with the row's insert, and throws to refuse it (the per-user queue
    * limit: src/modules/executions/service.ts). Two requests at once cannot both pass it and both
@@ -110,5 +118,5 @@ export async function createJob(deps: { db: Db; clock: Clock; instanceId: string
       })
     : await insertExecution(deps.db, row)
   if (!selected) return { execution, selected: null }
-  return { execution, agent: input.agent, system: systemPrompt(input.agent, input.space), selected }
+  return { execution, agent: input.agent, system: systemPrompt(input.agent, input.space), selected, ...(input.tree && { tree: input.tree }) }
 }

@@ -24,7 +24,7 @@ export interface EngineDeps {
   db: Db
   clock: Clock
   log: Logger
-  config: Pick<Config, 'maxConcurrentExecutions' | 'maxDelegationDepth' | 'executionTimeoutMs' | 'executionLeaseMs'> & Partial<Pick<Config, 'openaiApiKey' | 'anthropicApiKey'>>
+  config: Pick<Config, 'maxConcurrentExecutions' | 'maxDelegationDepth' | 'maxDelegationsPerRun' | 'executionTimeoutMs' | 'executionLeaseMs'> & Partial<Pick<Config, 'openaiApiKey' | 'anthropicApiKey'>>
   providers: ModelProviders
   metrics?: Metrics
   /** This instance, as executions' owner (src/engine/leases.ts). */

@@ -142,6 +142,7 @@ export class Engine {
       delegationDepth: depth,
       delegated: opts.within !== undefined,
       admit: input.admit,
+      tree: input.tree,
     })
     const id = job.execution.id
     if (opts.onEvent) this.subscribe(id, opts.onEvent)
@@ -342,6 +343,13 @@ export class Engine {
   private async delegateNow(parent: Job, agentId: string, message: string, signal: AbortSignal): Promise<string> {
     const { db, clock, config } = this.deps
     const p = parent.execution
+    // The tree's budget of child runs, shared by every run of the tree (they run here, in memory).
+    const tree = (parent.tree ??= { delegations: 0 })
+    if (tree.delegations >= config.maxDelegationsPerRun) {
+      await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, reason: 'tree_limit', max: config.maxDelegationsPerRun })
+      return `Error: delegation refused: this run has started ${tree.delegations} sub-agent executions, the limit for one run (TEAMDAY_MAX_DELEGATIONS_PER_RUN). Answer without delegating.`
+    }
+    tree.delegations++
     // Checked now, for the user who started the run, in the run's space: the sub-agent may have
     // become private or been archived since the parent listed it, the user made a viewer or removed.
     const now = await runnableNow(db, p, agentId)
@@ -351,11 +359,11 @@ export class Engine {
       return `Error: delegation refused: ${refusalMessage(now.refused)}.`
     }
     const agent = now.agent
-    let started: Started
+    let child: Started
     try {
-      started = await this.start(
+      child = await this.start(
         // The child lives in its parent's space and so inherits its visibility (without its instructions).
-        { agent, space: null, spaceId: p.spaceId, message, userId: p.userId, sessionId: `${p.sessionId}:${p.id}:${agentId}`, parent: p },
+        { agent, space: null, spaceId: p.spaceId, message, userId: p.userId, sessionId: `${p.sessionId}:${p.id}:${agentId}`, parent: p, tree },
         { within: signal },
       )
     } catch (e) {
@@ -366,8 +374,8 @@ export class Engine {
       }
       return `Error: ${(e as Error).message}`
     }
-    await addLog(db, p.id, clock.now(), 'info', 'delegated', { childExecutionId: started.execution.id, agentId, depth: started.execution.delegationDepth })
-    const row = await started.done
+    await addLog(db, p.id, clock.now(), 'info', 'delegated', { childExecutionId: child.execution.id, agentId, depth: child.execution.delegationDepth })
+    const row = await child.done
     if (row.status === 'completed') return row.result ?? ''
     // Without the child's id: the parent's tool calls and answer are read by whoever may open the
     // parent, and the child may be one they may not open (its log and tree then hide it).
