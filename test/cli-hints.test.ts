@@ -186,6 +186,9 @@ describe('a database that cannot take an admin command', () => {
     expect(f.message).toBe("The database file cannot be written (its permissions, its folder's, or a read-only mount). (attempt to write a readonly database)")
     const full = failure(new Error('Failed query: insert …', { cause: Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }) }))
     expect(full.message).toBe('The disk holding the database is full. (database or disk is full)')
+    // PostgreSQL refusing teamday's role (a REVOKE, tables owned by another role): said so, without the SQL.
+    const denied = failure(new Error('Failed query: select "value" from "settings" where "settings"."key" = $1\nparams: encryption_key_check', { cause: Object.assign(new Error('permission denied for table settings'), { code: '42501' }) }))
+    expect(denied.message).toBe("The database refused teamday's role access to its tables or schema (permission denied, SQLSTATE 42501): an operator must grant the role its privileges again. (permission denied for table settings)")
     // Anything else keeps its own message.
     expect(failure(new Error('something else')).message).toBe('something else')
   })

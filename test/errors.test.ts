@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { makeActor, makeTestApp, type Actor, type Res, type TestApp } from './helpers/app'
-import { sqliteOnly } from './helpers/pg'
+import postgres from 'postgres'
+import { freshPgSchema, ON_PG, sqliteOnly } from './helpers/pg'
 
 /** Errors and limits (issue 2, section 5): one envelope, a request id, never a 500 for a client mistake. */
 
@@ -501,5 +502,49 @@ describe('a database that cannot take the request now → 503 with Retry-After, 
     expect(t.logs.filter((l) => l.includes('unhandled_error'))).toEqual([])
     expect((await t.req('GET', '/api/v1/tasks', { token: a.token })).body).toEqual([])
     expect((await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'after' } })).status).toBe(201)
+  })
+
+  test("PostgreSQL: teamday's role loses its privileges while the server runs (a REVOKE): 503 saying so, one log line with SQLSTATE 42501 and no SQL; served again once granted", async () => {
+    if (!ON_PG) return
+    // The app connects as a role of its own (a superuser is never refused anything).
+    const role = `teamday_t_${crypto.randomUUID().replaceAll('-', '').slice(0, 12)}`
+    const pg = await freshPgSchema()
+    const url = new URL(pg.url)
+    const owner = postgres(pg.url, { max: 1, onnotice: () => {} })
+    const grant = `GRANT ALL ON ALL TABLES IN SCHEMA ${pg.schema} TO ${role}`
+    await owner.unsafe(`CREATE ROLE ${role} LOGIN`)
+    try {
+      await owner.unsafe(`GRANT CREATE ON DATABASE ${url.pathname.slice(1)} TO ${role}; GRANT ALL ON SCHEMA ${pg.schema} TO ${role}; GRANT ALL ON ALL SEQUENCES IN SCHEMA ${pg.schema} TO ${role}; ${grant}`)
+      url.username = role
+      const t = await makeTestApp({ pg: { url: url.toString(), schema: pg.schema } })
+      try {
+        const a = await makeActor(t, { role: 'admin' })
+        expect((await t.req('GET', '/api/v1/tasks', { token: a.token })).status).toBe(200)
+        await owner.unsafe(`REVOKE ALL ON ALL TABLES IN SCHEMA ${pg.schema} FROM ${role}`)
+        for (const [method, path] of [['GET', '/api/v1/tasks'], ['POST', '/api/v1/tasks']] as const) {
+          const r = await t.req(method, path, { token: a.token, body: method === 'POST' ? { title: 'refused' } : undefined })
+          expectError(r, 503, 'service_unavailable')
+          expect(r.headers.get('retry-after')).toBe('1')
+          expect(r.body.message).toContain('permission denied')
+          expect(r.text).not.toMatch(/select|insert|from "|params/i)
+        }
+        const ready = await t.req('GET', '/api/health/ready')
+        expect([ready.status, ready.body.message]).toEqual([503, expect.stringContaining('permission denied')])
+        const logged = t.logs.map((l) => JSON.parse(l)).filter((l) => l.level === 'error' && l.msg !== 'request' && l.msg !== 'not_ready')
+        expect(logged.map((l) => [l.msg, l.code])).toEqual([
+          ['database_unavailable', '42501'],
+          ['database_unavailable', '42501'],
+        ])
+        expect(logged[0].error).toContain('permission denied for table')
+        expect(JSON.stringify(logged)).not.toMatch(/select|insert|params/i)
+        await owner.unsafe(grant)
+        expect((await t.req('GET', '/api/v1/tasks', { token: a.token })).status).toBe(200)
+      } finally {
+        await t.rt.close()
+      }
+    } finally {
+      await owner.unsafe(`DROP OWNED BY ${role}; DROP ROLE ${role}`)
+      await owner.end({ timeout: 1 })
+    }
   })
 })

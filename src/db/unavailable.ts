@@ -11,6 +11,9 @@ const PG_UNAVAILABLE: Record<string, string> = {
   '53100': 'The database server is out of disk space.',
   '53200': 'The database server is out of memory.',
   '58030': 'The database server could not read or write its files (an I/O error).',
+  // A REVOKE (or an ownership change) while the server runs: every request failed as a 500
+  // "internal error", and a start printed drizzle's failed SQL with its parameters.
+  '42501': "The database refused teamday's role access to its tables or schema (permission denied, SQLSTATE 42501): an operator must grant the role its privileges again.",
 }
 
 /** SQLite's (extended) result codes of a file that cannot take a write now, by prefix. */
@@ -43,11 +46,11 @@ export function databaseUnavailable(error: unknown): string | null {
   return null
 }
 
-/** Codes that will not pass by waiting: the pool was shut down, the file was moved away. */
-const FOR_GOOD = new Set(['CONNECTION_ENDED', 'SQLITE_READONLY_DBMOVED'])
+/** Codes that will not pass by waiting: the pool was shut down, the file was moved away, a privilege was revoked. */
+const FOR_GOOD = new Set(['CONNECTION_ENDED', 'SQLITE_READONLY_DBMOVED', '42501'])
 
 /** The string codes of `error` and of its causes (drizzle wraps the driver's error), outermost first. */
-function errorCodes(error: unknown): string[] {
+export function errorCodes(error: unknown): string[] {
   const codes: string[] = []
   let e: unknown = error
   for (let depth = 0; depth < 5 && e !== null && typeof e === 'object'; depth++) {

@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import { redactTokens } from '../auth/tokens'
-import { databaseUnavailable } from '../db/unavailable'
+import { databaseUnavailable, errorCodes } from '../db/unavailable'
 import { AppError, errorBody, errorMessage } from '../errors'
 import { newId } from '../ids'
 import type { Logger } from '../logger'
@@ -171,7 +171,8 @@ export function errorsPlugin(
           errCode = 'service_unavailable'
           message = `${busy} Nothing was changed by this request; retry in a moment.`
           headers = { 'retry-after': '1' }
-          log.error('database_unavailable', { requestId, method: request.method, path: loggedTarget(request.url), error: error instanceof Error ? `${error.name}: ${errorMessage(error)}` : String(error) })
+          // The driver's code (a SQLSTATE such as 42501, or ECONNRESET) and message, never the SQL.
+          log.error('database_unavailable', { requestId, method: request.method, path: loggedTarget(request.url), code: errorCodes(error).at(-1), error: error instanceof Error ? `${error.name}: ${errorMessage(error)}` : String(error) })
         }
       }
       if (status === 500) {
