@@ -428,6 +428,22 @@ describe('GET /api/health/ready', () => {
     expect((await t.req('GET', '/api/health/ready')).status).toBe(200)
   })
 
+  test('PostgreSQL: readiness answers within 2 s when no pooled connection comes (not after the statement timeout)', async () => {
+    const t = await makeTestApp()
+    const conn = t.rt.connection
+    if (conn.dialect !== 'pg') return
+    expect((await t.req('GET', '/api/health/ready')).status).toBe(200)
+    // Every pooled connection held for 4 s (as a reconnection hanging until connect_timeout held one).
+    const held = Promise.all(Array.from({ length: t.rt.config.dbPool }, () => conn.client.unsafe('SELECT pg_sleep(4)')))
+    await Bun.sleep(100)
+    const t0 = performance.now()
+    const busy = await t.req('GET', '/api/health/ready')
+    const ms = performance.now() - t0
+    expect([busy.status, busy.body.code, ms < 3000]).toEqual([503, 'service_unavailable', true])
+    await held
+    expect((await t.req('GET', '/api/health/ready')).status).toBe(200)
+  })
+
   test('PostgreSQL: a database that takes no writes (a standby, default_transaction_read_only) is not ready', async () => {
     const t = await makeTestApp()
     const conn = t.rt.connection

@@ -75,7 +75,11 @@ export class PgConnection implements DbConnection {
     // that takes writes: every request writes (rate-limit counters, last use), so a standby or a
     // primary demoted to read-only (default_transaction_read_only) served nothing but 500s while
     // `SELECT 1` said ready.
-    const [row] = await this.deadlined(this.client`SELECT current_setting('transaction_read_only') AS read_only, (SELECT 1 FROM settings LIMIT 1) AS seen`)
+    // Within READY_MS, not the statement timeout: it shares the request pool, so a connection that
+    // does not come back (a busy pool, a reconnection that hangs until connect_timeout) held the
+    // probe for as long (5 s and more measured after pg_terminate_backend), past a load
+    // balancer's patience (Kubernetes: 1 s), instead of saying not ready.
+    const [row] = await this.deadlined(this.client`SELECT current_setting('transaction_read_only') AS read_only, (SELECT 1 FROM settings LIMIT 1) AS seen`, undefined, Math.min(READY_MS, this.deadlineMs))
     if (row?.read_only === 'on') throw new Error('the database is read-only (a standby, or default_transaction_read_only is on): teamday writes on every request')
   }
 
@@ -204,8 +208,7 @@ export class PgConnection implements DbConnection {
     return this.deadlined(query)
   }
 
-  private deadlined<Q extends PromiseLike<unknown>>(query: Q, onLate?: (e: unknown) => void): Q {
-    const ms = this.deadlineMs
+  private deadlined<Q extends PromiseLike<unknown>>(query: Q, onLate?: (e: unknown) => void, ms = this.deadlineMs): Q {
     const then = query.then
     ;(query as { then: unknown }).then = function (this: Q, ok?: (v: unknown) => unknown, fail?: (e: unknown) => unknown) {
       const answer = new Promise((resolve, reject) => {
@@ -243,6 +246,9 @@ export class PgConnection implements DbConnection {
 function noAnswer(ms: number): Error {
   return Object.assign(new Error(`the database did not answer within ${ms} ms`), { code: 'ETIMEDOUT' })
 }
+
+/** How long readiness waits for the database's answer (see PgConnection.ping). */
+const READY_MS = 2000
 
 /** The advisory lock every transaction takes first (see PgConnection.transaction). */
 export const TX_LOCK = 731_041
