@@ -6,6 +6,7 @@
  * (test/helpers/pg.ts): skipped with one line where none answers, a failure in CI.
  */
 import { describe, expect, test } from 'bun:test'
+import postgres from 'postgres'
 import { eq } from 'drizzle-orm'
 import { findCliAccessTokenForAuth, findTokenForAuth } from '../src/auth/lookup'
 import { PgCountedLookup } from '../src/auth/pg-lookup'
@@ -152,4 +153,37 @@ describe.skipIf(!HAVE_PG)('authentication in one statement on PostgreSQL', () =>
     const both = await Promise.all(Array.from({ length: 8 }, (_, i) => t.req('GET', '/api/v1/agents', { token: i % 2 ? a.token : b.token }).then((r) => r.status)))
     expect(both.filter((s) => s === 200)).toHaveLength(3)
   }, 60_000)
+
+  test("a request that waited for its token's statement in flight, which timed out, gets its 503 then: not after a second timeout of its own", async () => {
+    // A start waits at most this timeout for the migration lock, which the schemas the helpers
+    // prepare meanwhile hold: a few tries.
+    let t: TestApp | undefined
+    for (let i = 0; !t; i++) t = await pgApp({ dbStatementTimeoutMs: 1000, rateLimit: { limit: 1000, windowMs: MIN } }).catch((e) => (i < 5 && String(e).includes('migration lock') ? undefined : Promise.reject(e)))
+    const a = await makeActor(t)
+    expect((await t.req('GET', '/api/v1/tasks', { token: a.token })).status).toBe(200)
+    // Another session holds the token's counter row: the auth statement waits on it until the statement timeout.
+    const other = postgres(t.pg!.url, { max: 1, onnotice: () => {}, connection: { search_path: t.pg!.schema } })
+    const tx = await other.reserve()
+    try {
+      await tx`BEGIN`
+      await tx`SELECT 1 FROM rate_limit_counters WHERE key = ${`tok:${a.tokenId}`} FOR UPDATE`
+      const timed = async () => {
+        const t0 = performance.now()
+        const r = await t.req('GET', '/api/v1/tasks', { token: a.token })
+        return { status: r.status, code: r.body?.code, ms: performance.now() - t0 }
+      }
+      const first = timed()
+      await Bun.sleep(200)
+      // Batched behind the first's statement (the same token).
+      const second = await timed()
+      expect([(await first).status, (await first).code, second.status, second.code]).toEqual([503, 'service_unavailable', 503, 'service_unavailable'])
+      // Before: the rest of the first's wait, then a statement of its own waiting the timeout again (1.8 s).
+      expect(second.ms).toBeLessThan(1400)
+    } finally {
+      await tx`ROLLBACK`
+      tx.release()
+      await other.end({ timeout: 1 })
+    }
+    expect((await t.req('GET', '/api/v1/tasks', { token: a.token })).status).toBe(200)
+  }, 30_000)
 })

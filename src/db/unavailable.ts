@@ -49,6 +49,14 @@ export function databaseUnavailable(error: unknown): string | null {
 /** Codes that will not pass by waiting: the pool was shut down, the file was moved away, a privilege was revoked. */
 const FOR_GOOD = new Set(['CONNECTION_ENDED', 'SQLITE_READONLY_DBMOVED', '42501'])
 
+/** Codes of a database that did not answer in time: a statement timeout, a connection not made, no answer by the deadline. */
+const TIMED_OUT = new Set(['57014', 'CONNECT_TIMEOUT', 'ETIMEDOUT'])
+
+/** Whether `error` (or a cause) says the database did not answer within its time (waiting again would take as long). */
+export function timedOut(error: unknown): boolean {
+  return errorCodes(error).some((c) => TIMED_OUT.has(c))
+}
+
 /** The string codes of `error` and of its causes (drizzle wraps the driver's error), outermost first. */
 export function errorCodes(error: unknown): string[] {
   const codes: string[] = []
