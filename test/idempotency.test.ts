@@ -7,6 +7,11 @@ import { AppError } from '../src/errors'
 import { IN_PROGRESS_STALE_MS } from '../src/idempotency/service'
 import { authorizerOf, makeActor, makeTestApp, type TestApp } from './helpers/app'
 import { until } from './helpers/scripted-provider'
+import { ON_PG } from './helpers/pg'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { eq } from 'drizzle-orm'
 
 /** The real auth macro and Idempotency-Key plugin on a tiny app, for routes needing agents:write. */
 function plugins(t: TestApp) {
@@ -259,6 +264,38 @@ describe('concurrent duplicates', () => {
     expect(third.headers.get('idempotency-status')).toBe('replayed')
     expect(await third.json()).toEqual({ ok: 2 })
     expect(calls).toBe(2)
+  })
+})
+
+describe('a retry after the server key rotated, or the server was upgraded', () => {
+  test('is replayed, not a conflict: the stored hash is recognized under a previous key and in the plain SHA-256 form older servers stored', async () => {
+    const k1 = crypto.getRandomValues(new Uint8Array(32))
+    const k2 = crypto.getRandomValues(new Uint8Array(32))
+    const dir = mkdtempSync(join(tmpdir(), 'teamday-idem-rotation-'))
+    try {
+      const file = join(dir, 'teamday.db')
+      const before = await makeTestApp({ key: k1, ...(ON_PG ? {} : { dbPath: file }) })
+      const a = await makeActor(before)
+      const send = (t: TestApp, key: string, title: string) => t.req('POST', '/api/v1/tasks', { token: a.token, headers: { 'idempotency-key': key }, body: { title } })
+      const first = await send(before, 'rotated-1', 'once')
+      expect(first.status).toBe(201)
+      // Restarted with a new key, the old one kept as previous (README, Rotating the key).
+      const after = await makeTestApp({ key: k2, previousKeys: [k1], ...(ON_PG ? { pg: before.pg } : { dbPath: file }) })
+      const retry = await send(after, 'rotated-1', 'once')
+      expect([retry.status, retry.headers.get('idempotency-status'), retry.body.id]).toEqual([201, 'replayed', first.body.id])
+      // A key an older teamday recorded: the plain SHA-256 (hex) of method, path and body.
+      const older = await send(after, 'older-1', 'from before the upgrade')
+      expect(older.status).toBe(201)
+      const plain = new Bun.CryptoHasher('sha256').update(`POST /api/v1/tasks\n${JSON.stringify({ title: 'from before the upgrade' })}`).digest('hex')
+      await after.db.update(idempotencyKeys).set({ requestHash: plain }).where(eq(idempotencyKeys.key, 'older-1')).run()
+      const olderRetry = await send(after, 'older-1', 'from before the upgrade')
+      expect([olderRetry.status, olderRetry.headers.get('idempotency-status'), olderRetry.body.id]).toEqual([201, 'replayed', older.body.id])
+      // Another body with either key is still a conflict.
+      for (const key of ['rotated-1', 'older-1']) expect((await send(after, key, 'something else')).body.code).toBe('idempotency_conflict')
+      if (!ON_PG) await Promise.all([before.rt.close(), after.rt.close()])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 

@@ -53,11 +53,21 @@ export class SecretBox {
    * reversed by trying every IPv4 address. Changes when the current key does.
    */
   digest(value: string, purpose: string): string {
-    this.digestKey ??= createHmac('sha256', this.keys.get(this.currentKeyId)!).update('teamday digest v1').digest()
-    return createHmac('sha256', this.digestKey).update(purpose).update('\u0000').update(value).digest('base64url')
+    return this.digestUnder(this.currentKeyId, value, purpose)
   }
 
-  private digestKey: Buffer | undefined
+  /** digest under every key of the ring, the current one first: what a value digested before a key rotation was stored as. */
+  digests(value: string, purpose: string): string[] {
+    return [...this.keys.keys()].map((id) => this.digestUnder(id, value, purpose))
+  }
+
+  private digestUnder(keyId: string, value: string, purpose: string): string {
+    let key = this.digestKeys.get(keyId)
+    if (key === undefined) this.digestKeys.set(keyId, (key = createHmac('sha256', this.keys.get(keyId)!).update('teamday digest v1').digest()))
+    return createHmac('sha256', key).update(purpose).update('\u0000').update(value).digest('base64url')
+  }
+
+  private readonly digestKeys = new Map<string, Buffer>()
 
   seal(plaintext: string, aad: string): string {
     const key = this.keys.get(this.currentKeyId)!

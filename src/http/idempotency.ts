@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import type { Principal } from '../auth/principal'
-import { IdempotencyKeys, requestHash, type KeyStoreDeps, type WithheldKind } from '../idempotency/service'
+import { IdempotencyKeys, requestHash, sameRequestAs, type KeyStoreDeps, type WithheldKind } from '../idempotency/service'
 import type { Logger } from '../logger'
 import { errorMessage } from '../errors'
 import { loggedTarget } from './observe'
@@ -47,7 +47,15 @@ export function idempotency(deps: KeyStoreDeps & { log: Logger }, callerOf: (req
       const url = new URL(request.url)
       // The hash binds the key to the exact target; what is stored (and quoted in a conflict's
       // message) is the target as the access log writes it, never a token sent in it.
-      const r = await keys.begin({ tokenId: principal.tokenId, key, method: request.method, path: loggedTarget(request.url), hash: requestHash(deps.box, request.method, url.pathname + url.search, body) })
+      const target = url.pathname + url.search
+      const r = await keys.begin({
+        tokenId: principal.tokenId,
+        key,
+        method: request.method,
+        path: loggedTarget(request.url),
+        hash: requestHash(deps.box, request.method, target, body),
+        sameAs: (stored) => sameRequestAs(deps.box, stored, request.method, target, body),
+      })
       if (r.kind === 'new') {
         states.set(request, { id: r.id })
         return

@@ -34,6 +34,8 @@ export interface IdempotentRequest {
   path: string
   /** requestHash of method, path and body: the same key with another request is a conflict. */
   hash: string
+  /** Whether a stored hash that is not `hash` is this request's all the same (sameRequestAs). */
+  sameAs?: (stored: string) => boolean
 }
 
 export type BeginResult =
@@ -57,7 +59,24 @@ export function validateIdempotencyKey(key: string): void {
  * `teamday spaces secrets set`, a token's name) offline, without the key.
  */
 export function requestHash(box: SecretBox, method: string, path: string, body: unknown): string {
-  return box.digest(`${method} ${path}\n${JSON.stringify(body ?? null)}`, 'idempotency.request')
+  return box.digest(requestText(method, path, body), 'idempotency.request')
+}
+
+/**
+ * Whether a key's stored hash is this request's, as an earlier server stored it: under a previous
+ * key of the ring (a retry across a key rotation), or as the plain SHA-256 (hex) teamday stored
+ * before the keyed digest (a retry across that upgrade; keys live 24 h). Both got 409
+ * idempotency_conflict, "a different request", and a client taking its advice (a new key) made
+ * the request twice. Asked only when the current digest differs.
+ */
+export function sameRequestAs(box: SecretBox, stored: string, method: string, path: string, body: unknown): boolean {
+  const text = requestText(method, path, body)
+  if (/^[0-9a-f]{64}$/.test(stored)) return new Bun.CryptoHasher('sha256').update(text).digest('hex') === stored
+  return box.digests(text, 'idempotency.request').includes(stored)
+}
+
+function requestText(method: string, path: string, body: unknown): string {
+  return `${method} ${path}\n${JSON.stringify(body ?? null)}`
 }
 
 /** What the key store works with (a service context has it all). */
@@ -137,7 +156,7 @@ export class IdempotencyKeys {
       // over, it ran a second time (two tasks for one key, 11 minutes apart): a new key instead,
       // once the client has looked.
       const interrupted = existing.state === 'in_progress' && existing.createdAt.getTime() < now - IN_PROGRESS_STALE_MS
-      if (existing.requestHash !== req.hash) {
+      if (existing.requestHash !== req.hash && !req.sameAs?.(existing.requestHash)) {
         throw new AppError(
           'idempotency_conflict',
           `Idempotency-Key conflict: this key was already used with a different request (${existing.method} ${existing.path} or another body). Use a new key for a new request.`,

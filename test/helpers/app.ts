@@ -62,6 +62,8 @@ export async function makeTestApp(
     dbPath?: string
     config?: Partial<Config>
     key?: Uint8Array
+    /** Earlier keys of the ring (TEAMDAY_ENCRYPTION_KEYS_PREVIOUS): a key rotation. */
+    previousKeys?: Uint8Array[]
     providers?: ModelProviders
     rateLimitStore?: RateLimitStore
     /** PostgreSQL: this schema (another app's, for a second instance on one database) instead of a fresh one. */
@@ -73,7 +75,7 @@ export async function makeTestApp(
   // The whole suite runs on either backend; a test that names a SQLite file gets SQLite.
   const pg = opts.pg ?? (ON_PG && opts.dbPath === undefined ? await freshPgSchema() : undefined)
   const config = loadConfig({}, { dbPath: opts.dbPath ?? ':memory:', ...opts.config, ...(pg ? { dbPath: pg.url, dbPool: 4 } : {}) })
-  const box = new SecretBox(opts.key ?? crypto.getRandomValues(new Uint8Array(32)))
+  const box = new SecretBox(opts.key ?? crypto.getRandomValues(new Uint8Array(32)), opts.previousKeys)
   const log = createLogger('debug', (l) => logs.push(l), clock.now)
   const rt = await createRuntime(config, { clock, log, box, providers: opts.providers, rateLimitStore: opts.rateLimitStore, pgSchema: pg?.schema, pgIdleTimeoutS: 2 })
   if (pg) closeAtEnd(rt)
