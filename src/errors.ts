@@ -76,6 +76,10 @@ export const ERROR_STATUS = {
   no_model_provider: 501,
   bad_gateway: 502,
   service_unavailable: 503,
+  /** The model provider's rate limit stopped the run (its 429): with its Retry-After when it sent one. */
+  provider_rate_limited: 503,
+  /** The model provider is overloaded (its 503, Anthropic's 529): with its Retry-After when it sent one. */
+  provider_overloaded: 503,
   gateway_timeout: 504,
 } as const
 

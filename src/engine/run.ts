@@ -45,10 +45,68 @@ export type AbortReason = 'cancel' | 'timeout' | 'shutdown' | 'ended'
 
 /** The provider's HTTP status of an error (the AI SDK's APICallError, or its cause), if any. */
 export function providerStatus(e: unknown): number | undefined {
+  return providerAnswer(e)?.statusCode
+}
+
+/** Whichever error of the chain carries the provider's answer (the AI SDK's APICallError, or its cause). */
+function providerAnswer(e: unknown): { statusCode: number; responseHeaders?: Record<string, string>; responseBody?: unknown; type?: unknown; code?: unknown } | undefined {
   for (let err = e as { statusCode?: unknown; cause?: unknown } | undefined, i = 0; err && i < 4; err = err.cause as typeof err, i++) {
-    if (typeof err.statusCode === 'number') return err.statusCode
+    if (typeof err.statusCode === 'number') return err as ReturnType<typeof providerAnswer>
   }
   return undefined
+}
+
+/**
+ * The provider's own limit, which passes with time: its rate limit (429) or its overload (503,
+ * Anthropic's 529; also an `overloaded_error` or `rate_limit_error` event in the middle of a
+ * stream, which the AI SDK gives those statuses). A 429 for an exhausted quota (OpenAI's
+ * `insufficient_quota`: billing) does not pass by waiting: it stays a provider error (502).
+ */
+export type ProviderLimit = { code: 'provider_rate_limited' | 'provider_overloaded'; retryAfterSeconds: number | null }
+
+/** The longest Retry-After passed on (a day); a provider's longer one is said as this. */
+const MAX_RETRY_AFTER_S = 86_400
+const QUOTA = /insufficient_quota/
+
+export function providerLimit(e: unknown, now: number): ProviderLimit | null {
+  const answer = providerAnswer(e)
+  if (!answer) return null
+  const status = answer.statusCode
+  const code = status === 429 ? 'provider_rate_limited' : status === 503 || status === 529 ? 'provider_overloaded' : null
+  if (code === null) return null
+  if (status === 429 && [answer.type, answer.code, answer.responseBody].some((v) => typeof v === 'string' && QUOTA.test(v))) return null
+  return { code, retryAfterSeconds: retryAfterOf(answer.responseHeaders, now) }
+}
+
+/** Seconds to wait from a provider's answer: `retry-after-ms` (OpenAI), else `retry-after` (seconds or an HTTP date); null without either. */
+function retryAfterOf(headers: Record<string, string> | undefined, now: number): number | null {
+  if (!headers) return null
+  const seconds = (s: number) => Math.min(MAX_RETRY_AFTER_S, Math.max(0, Math.ceil(s)))
+  const ms = headers['retry-after-ms']?.trim()
+  if (ms && /^\d+(\.\d+)?$/.test(ms)) return seconds(Number(ms) / 1000)
+  const after = headers['retry-after']?.trim()
+  if (!after) return null
+  if (/^\d+(\.\d+)?$/.test(after)) return seconds(Number(after))
+  const at = Date.parse(after)
+  return Number.isNaN(at) ? null : seconds((at - now) / 1000)
+}
+
+const PROVIDER_ERROR = 'Model provider error: '
+const LIMIT_WORDS: Record<ProviderLimit['code'], string> = {
+  provider_rate_limited: "the provider's rate limit was reached",
+  provider_overloaded: 'the provider is overloaded',
+}
+
+/** The stored error of a run the provider's limit failed: what happened, when to retry (when the provider said), its own words. */
+function limitMessage(limit: ProviderLimit, detail: string): string {
+  const after = limit.retryAfterSeconds === null ? '' : `, retry after ${limit.retryAfterSeconds} s`
+  return `${PROVIDER_ERROR}${LIMIT_WORDS[limit.code]}${after}: ${detail}`
+}
+
+/** The Retry-After a stored error of limitMessage names (written first, before the provider's words), else null. */
+export function retryAfterOfFailure(error: string | null): number | null {
+  const m = error === null ? null : /^Model provider error: [^:]*, retry after (\d+) s:/.exec(error)
+  return m ? Number(m[1]) : null
 }
 
 /** API-key-shaped words (sk-…, sk-ant-…, key-…), also when a provider masks part of them. */
@@ -305,15 +363,20 @@ export async function runJob(
       metrics?.execution('failed')
     }
   } else if (error) {
-    const msg = `Model provider error: ${providerMessage(error, keys)}`
-    if (!(await ended({ ...base, status: 'failed', error: msg, errorCode: 'bad_gateway' }, [userMsg]))) return (await getExecutionRow(db, id))!
+    // The provider's rate limit or overload is the provider's to lift: no retry here (maxRetries:
+    // 0 above), the client is told to come back (503, with the provider's Retry-After).
+    const limit = providerLimit(error, now)
+    const msg = limit ? limitMessage(limit, providerMessage(error, keys)) : `${PROVIDER_ERROR}${providerMessage(error, keys)}`
+    const errorCode = limit?.code ?? 'bad_gateway'
+    if (!(await ended({ ...base, status: 'failed', error: msg, errorCode }, [userMsg]))) return (await getExecutionRow(db, id))!
     await addLog(db, id, now, 'error', 'provider_error', { message: msg })
     const detail = scrubProviderMessage((error as { message?: string })?.message || String(error), keys)
     log.error('execution_failed', {
       ...about,
       ...figures,
-      errorCode: 'bad_gateway',
+      errorCode,
       providerStatus: providerStatus(error) ?? null,
+      ...(limit && limit.retryAfterSeconds !== null && { retryAfterSeconds: limit.retryAfterSeconds }),
       providerError: detail.length > 300 ? `${detail.slice(0, 300)}...` : detail,
     })
     metrics?.execution('failed')

@@ -219,7 +219,7 @@ export interface paths {
         put?: never;
         /**
          * Execute an agent
-         * @description Runs the agent (by id or slug: `/agents/deploy-bot/execute`) against the configured model provider with `message`; `spaceId` too may be the space's id or slug. Responses always carry ids. Default: waits and answers 200 with `result`, `messages`, `usage`. `stream: true` (or `Accept: text/event-stream`): Server-Sent Events `meta` {executionId, chatId, sessionId}, `message` (Anthropic stream events: content_block_start/delta/stop with text_delta, tool_use blocks around tool calls), `result` (the completed execution) or `error` {message, code}; a comment line every 15 s. If the client disconnects, the execution continues and is recorded; cancel it with POST /executions/{id}/cancel. `async: true`: 202 at once, poll GET /executions/{id} (a model no configured provider serves is 422 `model_not_served` at once, as without it). Pass `sessionId` (or `chatId`) from an earlier answer to continue that conversation. Tools the agent gets (each unless its `disallowedTools` names it): `delegate` when it has `subagentIds` (child executions, at most TEAMDAY_MAX_DELEGATION_DEPTH levels and TEAMDAY_MAX_DELEGATIONS_PER_RUN in one tree); `teamday_api` when it runs in a space whose secrets hold `TEAMDAY_TOKEN` and that token is the running user's own (anyone else's run there gets no such tool; at most 50 calls a run, one at a time; the execution stores only each answer's status and size): calls of this API (GET, POST, PATCH, DELETE under /api/v1/; not the execute routes, token creation or rotation) with that token, under its scopes, its user's role and its rate limit, answered as `HTTP <status>` and the body (at most 64 KiB); the token is never shown to the model, stored or logged. The model: the agent's, else TEAMDAY_DEFAULT_MODEL, mapped by TEAMDAY_MODEL_ALIASES; `claude-*` runs on Anthropic, everything else on the OpenAI-compatible provider (TEAMDAY_PROVIDER forces one); the execution records the model id actually sent. A model no configured provider serves fails the execution at once (422 `model_not_served`, naming the model and the providers configured). A provider error fails the execution (502), so does the timeout (504); no provider configured at all is 501.
+         * @description Runs the agent (by id or slug: `/agents/deploy-bot/execute`) against the configured model provider with `message`; `spaceId` too may be the space's id or slug. Responses always carry ids. Default: waits and answers 200 with `result`, `messages`, `usage`. `stream: true` (or `Accept: text/event-stream`): Server-Sent Events `meta` {executionId, chatId, sessionId}, `message` (Anthropic stream events: content_block_start/delta/stop with text_delta, tool_use blocks around tool calls), `result` (the completed execution) or `error` {message, code}; a comment line every 15 s. If the client disconnects, the execution continues and is recorded; cancel it with POST /executions/{id}/cancel. `async: true`: 202 at once, poll GET /executions/{id} (a model no configured provider serves is 422 `model_not_served` at once, as without it). Pass `sessionId` (or `chatId`) from an earlier answer to continue that conversation. Tools the agent gets (each unless its `disallowedTools` names it): `delegate` when it has `subagentIds` (child executions, at most TEAMDAY_MAX_DELEGATION_DEPTH levels and TEAMDAY_MAX_DELEGATIONS_PER_RUN in one tree); `teamday_api` when it runs in a space whose secrets hold `TEAMDAY_TOKEN` and that token is the running user's own (anyone else's run there gets no such tool; at most 50 calls a run, one at a time; the execution stores only each answer's status and size): calls of this API (GET, POST, PATCH, DELETE under /api/v1/; not the execute routes, token creation or rotation) with that token, under its scopes, its user's role and its rate limit, answered as `HTTP <status>` and the body (at most 64 KiB); the token is never shown to the model, stored or logged. The model: the agent's, else TEAMDAY_DEFAULT_MODEL, mapped by TEAMDAY_MODEL_ALIASES; `claude-*` runs on Anthropic, everything else on the OpenAI-compatible provider (TEAMDAY_PROVIDER forces one); the execution records the model id actually sent. A model no configured provider serves fails the execution at once (422 `model_not_served`, naming the model and the providers configured). A provider error fails the execution (502), so does the timeout (504); the provider's rate limit or overload is 503 (`provider_rate_limited` / `provider_overloaded`, its `Retry-After`; not retried here); no provider configured at all is 501.
          */
         post: operations["postApiV1AgentsByIdExecute"];
         delete?: never;
@@ -1973,6 +1973,7 @@ export interface components {
          *       "message": "Review the open pull requests",
          *       "result": "Two pull requests need changes: ...",
          *       "error": null,
+         *       "errorCode": null,
          *       "model": "gpt-4o-mini",
          *       "provider": "openai",
          *       "messages": [
@@ -2027,6 +2028,8 @@ export interface components {
             result: string | null;
             /** @description Why it failed or stopped (e.g. "Cancelled by request"); null otherwise */
             error: string | null;
+            /** @description The error code of its failure, as a synchronous execute answers it (`bad_gateway`, `provider_rate_limited`, `provider_overloaded`, `gateway_timeout`, `service_unavailable`, `model_not_served`, `forbidden`, `internal_error`); null unless it failed */
+            errorCode: string | null;
             /** @description The model id actually sent to the provider: the agent's model (else TEAMDAY_DEFAULT_MODEL) after TEAMDAY_MODEL_ALIASES. For a model no configured provider serves, the id it would have run as. */
             model: string | null;
             /** @description openai (any OpenAI-compatible server) or anthropic; null when no configured provider serves the model (the execution failed with `model_not_served`) */
@@ -2107,6 +2110,8 @@ export interface components {
             result: string | null;
             /** @description Why it failed or stopped (e.g. "Cancelled by request"); null otherwise */
             error: string | null;
+            /** @description The error code of its failure, as a synchronous execute answers it (`bad_gateway`, `provider_rate_limited`, `provider_overloaded`, `gateway_timeout`, `service_unavailable`, `model_not_served`, `forbidden`, `internal_error`); null unless it failed */
+            errorCode: string | null;
             /** @description The model id actually sent to the provider: the agent's model (else TEAMDAY_DEFAULT_MODEL) after TEAMDAY_MODEL_ALIASES. For a model no configured provider serves, the id it would have run as. */
             model: string | null;
             /** @description openai (any OpenAI-compatible server) or anthropic; null when no configured provider serves the model (the execution failed with `model_not_served`) */
@@ -2166,6 +2171,7 @@ export interface components {
          *         "message": "Review the open pull requests",
          *         "result": "Two pull requests need changes: ...",
          *         "error": null,
+         *         "errorCode": null,
          *         "model": "gpt-4o-mini",
          *         "provider": "openai",
          *         "messages": [
@@ -2210,6 +2216,7 @@ export interface components {
          *         "message": "Review the open pull requests",
          *         "result": "Two pull requests need changes: ...",
          *         "error": null,
+         *         "errorCode": null,
          *         "model": "gpt-4o-mini",
          *         "provider": "openai",
          *         "messages": [
@@ -2261,6 +2268,7 @@ export interface components {
          *         "message": "Review the open pull requests",
          *         "result": "Two pull requests need changes: ...",
          *         "error": null,
+         *         "errorCode": null,
          *         "model": "gpt-4o-mini",
          *         "provider": "openai",
          *         "messages": [
@@ -2518,7 +2526,7 @@ export interface components {
          */
         NoModelProvider: components["schemas"]["Error"];
         /**
-         * @description The model provider answered with an error; the execution is failed and keeps the message.
+         * @description The model provider failed (but for its rate limit or overload: 503); the execution is failed and keeps the message.
          * @example {
          *       "error": true,
          *       "statusCode": 502,
@@ -2530,17 +2538,22 @@ export interface components {
          */
         ProviderFailed: components["schemas"]["Error"];
         /**
-         * @description The server is shutting down.
+         * @description The model provider's rate limit (`provider_rate_limited`) or overload (`provider_overloaded`) failed the execution; retry after `Retry-After`: the provider's (also `details.retryAfterSeconds`) when it sent one, else 5. Or the server is shutting down (`service_unavailable`).
          * @example {
          *       "error": true,
          *       "statusCode": 503,
          *       "statusMessage": "Service Unavailable",
-         *       "code": "service_unavailable",
-         *       "message": "The server is shutting down and accepts no new executions; retry in a moment.",
-         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *       "code": "provider_rate_limited",
+         *       "message": "Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Model provider error: the provider's rate limit was reached, retry after 20 s: Rate limit reached for requests (HTTP 429)",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c",
+         *       "details": {
+         *         "executionId": "exec_8Kq2LmX9vB3nR8kT1wYz",
+         *         "status": "failed",
+         *         "retryAfterSeconds": 20
+         *       }
          *     }
          */
-        ShuttingDown: components["schemas"]["Error"];
+        ExecuteUnavailable: components["schemas"]["Error"];
         /**
          * @description The execution ran past TEAMDAY_EXECUTION_TIMEOUT_MS.
          * @example {
@@ -6007,7 +6020,7 @@ export interface operations {
                     "application/json": components["schemas"]["NoModelProvider"];
                 };
             };
-            /** @description The model provider answered with an error; the execution is failed and keeps the message. */
+            /** @description The model provider failed (but for its rate limit or overload: 503); the execution is failed and keeps the message. */
             502: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6017,7 +6030,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProviderFailed"];
                 };
             };
-            /** @description The server is shutting down. */
+            /** @description The model provider's rate limit (`provider_rate_limited`) or overload (`provider_overloaded`) failed the execution; retry after `Retry-After`: the provider's (also `details.retryAfterSeconds`) when it sent one, else 5. Or the server is shutting down (`service_unavailable`). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6025,7 +6038,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ShuttingDown"];
+                    "application/json": components["schemas"]["ExecuteUnavailable"];
                 };
             };
             /** @description The execution ran past TEAMDAY_EXECUTION_TIMEOUT_MS. */
@@ -6249,7 +6262,7 @@ export interface operations {
                     "application/json": components["schemas"]["NoModelProvider"];
                 };
             };
-            /** @description The model provider answered with an error; the execution is failed and keeps the message. */
+            /** @description The model provider failed (but for its rate limit or overload: 503); the execution is failed and keeps the message. */
             502: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6259,7 +6272,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProviderFailed"];
                 };
             };
-            /** @description The server is shutting down. */
+            /** @description The model provider's rate limit (`provider_rate_limited`) or overload (`provider_overloaded`) failed the execution; retry after `Retry-After`: the provider's (also `details.retryAfterSeconds`) when it sent one, else 5. Or the server is shutting down (`service_unavailable`). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6267,7 +6280,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ShuttingDown"];
+                    "application/json": components["schemas"]["ExecuteUnavailable"];
                 };
             };
             /** @description The execution ran past TEAMDAY_EXECUTION_TIMEOUT_MS. */

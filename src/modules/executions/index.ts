@@ -41,8 +41,14 @@ const executeErrorSchemas = {
     { executionId: 'exec_8Kq2LmX9vB3nR8kT1wYz', status: 'failed', model: 'claude-sonnet-4-5-20250929' },
   ),
   501: errorResponse(501, 'no_model_provider', 'No model provider is configured on this server.', 'No model provider is configured: set OPENAI_BASE_URL (and OPENAI_API_KEY if the server needs one) ... or ANTHROPIC_API_KEY ...'),
-  502: errorResponse(502, 'bad_gateway', 'The model provider answered with an error; the execution is failed and keeps the message.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Model provider error: Internal Server Error (HTTP 500)'),
-  503: errorResponse(503, 'service_unavailable', 'The server is shutting down.', 'The server is shutting down and accepts no new executions; retry in a moment.'),
+  502: errorResponse(502, 'bad_gateway', 'The model provider failed (but for its rate limit or overload: 503); the execution is failed and keeps the message.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Model provider error: Internal Server Error (HTTP 500)'),
+  503: errorResponse(
+    503,
+    'provider_rate_limited',
+    'The model provider\'s rate limit (`provider_rate_limited`) or overload (`provider_overloaded`) failed the execution; retry after `Retry-After`: the provider\'s (also `details.retryAfterSeconds`) when it sent one, else 5. Or the server is shutting down (`service_unavailable`).',
+    'Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Model provider error: the provider\'s rate limit was reached, retry after 20 s: Rate limit reached for requests (HTTP 429)',
+    { executionId: 'exec_8Kq2LmX9vB3nR8kT1wYz', status: 'failed', retryAfterSeconds: 20 },
+  ),
   504: errorResponse(504, 'gateway_timeout', 'The execution ran past TEAMDAY_EXECUTION_TIMEOUT_MS.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Execution timed out after 300000 ms'),
 }
 /** The 200 of a streamed execute: the same status, as Server-Sent Events (src/modules/executions/sse.ts). */
@@ -54,7 +60,7 @@ const streamedExecute = {
       schema: {
         type: 'string',
         description:
-          'Server-Sent Events: `meta` {executionId, chatId, sessionId, agentId, model}; `message` events in the Anthropic stream-event shape (content_block_start, content_block_delta with text_delta, content_block_stop; tool_use blocks around tool calls, whose input names no agent hidden from you, as in `toolCalls`); then `result` (the body a JSON answer would have had, with `execution`) or `error` {message, code, executionId, status}. A comment line every 15 s keeps proxies from closing an idle stream.',
+          'Server-Sent Events: `meta` {executionId, chatId, sessionId, agentId, model}; `message` events in the Anthropic stream-event shape (content_block_start, content_block_delta with text_delta, content_block_stop; tool_use blocks around tool calls, whose input names no agent hidden from you, as in `toolCalls`); then `result` (the body a JSON answer would have had, with `execution`) or `error` {message, code, executionId, status, retryAfterSeconds?} (the code and Retry-After a synchronous execute would answer). A comment line every 15 s keeps proxies from closing an idle stream.',
       },
       example:
         ': stream open\n\n' +
@@ -76,11 +82,11 @@ const executionErrorModels = named({
   ModelNotServed: executeErrorSchemas[422],
   NoModelProvider: executeErrorSchemas[501],
   ProviderFailed: executeErrorSchemas[502],
-  ShuttingDown: executeErrorSchemas[503],
+  ExecuteUnavailable: executeErrorSchemas[503],
   ExecutionTimedOut: executeErrorSchemas[504],
   ExecutionFinished: cancelConflict,
 })
-const executeErrors = { 409: 'ExecutionCancelled', 422: 'ModelNotServed', 501: 'NoModelProvider', 502: 'ProviderFailed', 503: 'ShuttingDown', 504: 'ExecutionTimedOut' } as const
+const executeErrors = { 409: 'ExecutionCancelled', 422: 'ModelNotServed', 501: 'NoModelProvider', 502: 'ProviderFailed', 503: 'ExecuteUnavailable', 504: 'ExecutionTimedOut' } as const
 
 /** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
 export const executionsApiModels = { ...sharedModels, ...listModels, ...executionModels, ...executionErrorModels }
@@ -178,7 +184,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
             'If the client disconnects, the execution continues and is recorded; cancel it with POST /executions/{id}/cancel. ' +
             '`async: true`: 202 at once, poll GET /executions/{id} (a model no configured provider serves is 422 `model_not_served` at once, as without it). Pass `sessionId` (or `chatId`) from an earlier answer to continue that conversation. ' +
             'Tools the agent gets (each unless its `disallowedTools` names it): `delegate` when it has `subagentIds` (child executions, at most TEAMDAY_MAX_DELEGATION_DEPTH levels and TEAMDAY_MAX_DELEGATIONS_PER_RUN in one tree); `teamday_api` when it runs in a space whose secrets hold `TEAMDAY_TOKEN` and that token is the running user\'s own (anyone else\'s run there gets no such tool; at most 50 calls a run, one at a time; the execution stores only each answer\'s status and size): calls of this API (GET, POST, PATCH, DELETE under /api/v1/; not the execute routes, token creation or rotation) with that token, under its scopes, its user\'s role and its rate limit, answered as `HTTP <status>` and the body (at most 64 KiB); the token is never shown to the model, stored or logged. ' +
-            'The model: the agent\'s, else TEAMDAY_DEFAULT_MODEL, mapped by TEAMDAY_MODEL_ALIASES; `claude-*` runs on Anthropic, everything else on the OpenAI-compatible provider (TEAMDAY_PROVIDER forces one); the execution records the model id actually sent. A model no configured provider serves fails the execution at once (422 `model_not_served`, naming the model and the providers configured). A provider error fails the execution (502), so does the timeout (504); no provider configured at all is 501.',
+            'The model: the agent\'s, else TEAMDAY_DEFAULT_MODEL, mapped by TEAMDAY_MODEL_ALIASES; `claude-*` runs on Anthropic, everything else on the OpenAI-compatible provider (TEAMDAY_PROVIDER forces one); the execution records the model id actually sent. A model no configured provider serves fails the execution at once (422 `model_not_served`, naming the model and the providers configured). A provider error fails the execution (502), so does the timeout (504); the provider\'s rate limit or overload is 503 (`provider_rate_limited` / `provider_overloaded`, its `Retry-After`; not retried here); no provider configured at all is 501.',
           [RESPONSE_CONTENT]: { 200: streamedExecute },
         },
       },

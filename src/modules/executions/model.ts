@@ -21,6 +21,7 @@ export const exampleExecution = {
   message: 'Review the open pull requests',
   result: 'Two pull requests need changes: ...',
   error: null,
+  errorCode: null,
   model: 'gpt-4o-mini',
   provider: 'openai',
   messages: [
@@ -78,6 +79,12 @@ export const Execution = t.Object(
     message: t.String({ description: 'The instruction sent' }),
     result: t.Nullable(t.String({ description: 'The answer (partial when cancelled)' })),
     error: t.Nullable(t.String({ description: 'Why it failed or stopped (e.g. "Cancelled by request"); null otherwise' })),
+    errorCode: t.Nullable(
+      t.String({
+        description:
+          'The error code of its failure, as a synchronous execute answers it (`bad_gateway`, `provider_rate_limited`, `provider_overloaded`, `gateway_timeout`, `service_unavailable`, `model_not_served`, `forbidden`, `internal_error`); null unless it failed',
+      }),
+    ),
     model: t.Nullable(t.String({ description: "The model id actually sent to the provider: the agent's model (else TEAMDAY_DEFAULT_MODEL) after TEAMDAY_MODEL_ALIASES. For a model no configured provider serves, the id it would have run as." })),
     provider: t.Nullable(t.String({ description: 'openai (any OpenAI-compatible server) or anthropic; null when no configured provider serves the model (the execution failed with `model_not_served`)' })),
     messages: Messages,

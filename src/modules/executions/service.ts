@@ -10,6 +10,7 @@ import type { Engine, StartOptions, Started } from '../../engine/runner'
 import type { EngineEvent } from '../../engine/run'
 import { DELEGATE_TOOL } from '../../engine/tools'
 import { getExecutionRow, listLogs } from '../../engine/store'
+import { retryAfterOfFailure } from '../../engine/run'
 import { AppError } from '../../errors'
 import { agentFilterId, agentsUnseenBy, usableAgent, usableAgentForWrite } from '../agents/access'
 import { spaceAccessOf, spaceFilterId, usableSpace, usableSpaceForWrite } from '../spaces/access'
@@ -35,6 +36,7 @@ export function toPublicExecution(r: Omit<Execution, 'contentBytes'>) {
     message: r.message,
     result: r.result,
     error: r.error,
+    errorCode: r.errorCode,
     model: r.model,
     provider: r.provider,
     messages: r.messages,
@@ -227,6 +229,14 @@ export function failureError(r: Execution): AppError {
   if (r.errorCode === 'forbidden') return new AppError('forbidden', `Execution ${r.id} failed: ${r.error ?? 'not permitted'}`, { details })
   // The server's own failure (recording the run), not the provider's: not a 502.
   if (r.errorCode === 'internal_error') return new AppError('internal_error', `Execution ${r.id} failed: ${r.error ?? 'internal error'}`, { details })
+  // The provider's rate limit or overload (src/engine/run.ts): 503, with the Retry-After it asked for.
+  if (r.errorCode === 'provider_rate_limited' || r.errorCode === 'provider_overloaded') {
+    const retryAfterSeconds = retryAfterOfFailure(r.error)
+    return new AppError(r.errorCode, `Execution ${r.id} failed: ${r.error ?? 'the model provider is busy'}`, {
+      details: retryAfterSeconds === null ? details : { ...details, retryAfterSeconds },
+      ...(retryAfterSeconds !== null && { headers: { 'retry-after': String(retryAfterSeconds) } }),
+    })
+  }
   const code = r.errorCode === 'gateway_timeout' ? 'gateway_timeout' : r.errorCode === 'service_unavailable' ? 'service_unavailable' : 'bad_gateway'
   return new AppError(code, `Execution ${r.id} failed: ${r.error ?? 'unknown error'}`, { details })
 }

@@ -119,7 +119,8 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>)
               if (r.status === 'completed') event('result', { ...executeResult(r), execution: toPublicExecution(r) })
               else {
                 const err = failureError(r)
-                event('error', { message: err.message, code: err.code, executionId: r.id, status: r.status })
+                const retryAfterSeconds = (err.details as { retryAfterSeconds?: number }).retryAfterSeconds
+                event('error', { message: err.message, code: err.code, executionId: r.id, status: r.status, ...(retryAfterSeconds !== undefined && { retryAfterSeconds }) })
               }
               close()
             }
