@@ -100,6 +100,70 @@ describe('access log', () => {
     expect(createLoggerLines('info', (l) => l.access({ requestId: 'r', method: 'GET', path: '/', status: 500, durationMs: 1, bytes: 2, ip: null }))[0]).toContain('"level":"error"')
   })
 
+  test('a streamed execute (Server-Sent Events) is logged once its stream ended, with the bytes it sent; a client that went away, with what was sent until then', async () => {
+    const double = startProviderDouble()
+    try {
+      const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+      const a = await makeActor(t)
+      const agent = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Streamer' } })
+      const path = `/api/v1/agents/${agent.body.id}/execute`
+      const send = (message: string) => t.app.handle(new Request(`http://localhost${path}`, { method: 'POST', headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json', accept: 'text/event-stream' }, body: JSON.stringify({ message }) }))
+      const res = await send('PAUSE 500 then answer')
+      expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
+      const reader = res.body!.getReader()
+      const first = await reader.read()
+      await settled()
+      // The answer has gone out, its body has not: no line yet.
+      expect(requests(t).filter((l) => l.path === path)).toHaveLength(0)
+      let sent = first.value!.byteLength
+      for (let r = await reader.read(); !r.done; r = await reader.read()) sent += r.value.byteLength
+      await settled()
+      const line = requests(t).find((l) => l.path === path)!
+      expect({ status: line.status, bytes: line.bytes, requestId: line.requestId }).toEqual({ status: 200, bytes: sent, requestId: res.headers.get('x-request-id') })
+      // The provider answered after 500 ms: the line's duration is the stream's.
+      expect(line.durationMs).toBeGreaterThanOrEqual(500)
+      expect(new TextDecoder().decode(first.value!)).toStartWith(': stream open')
+
+      // A client that reads the start and goes away: logged then, with the bytes handed over so far.
+      const gone = await send('PAUSE 5000 then answer')
+      const goneReader = gone.body!.getReader()
+      const head = await goneReader.read()
+      await settled()
+      expect(requests(t).filter((l) => l.path === path)).toHaveLength(1)
+      await goneReader.cancel()
+      await settled()
+      const lines = requests(t).filter((l) => l.path === path)
+      expect(lines).toHaveLength(2)
+      expect(lines[1]!.bytes).toBeGreaterThanOrEqual(head.value!.byteLength)
+      expect(lines[1]!.bytes).toBeLessThan(sent)
+    } finally {
+      double.stop()
+    }
+  }, 30_000)
+
+  test('a large page sent as it is read is logged once sent, with the bytes of its JSON, compressed (gzip, zstd) or not', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const letters = (n: number, seed: number) => Array.from({ length: n }, (_, i) => String.fromCharCode(97 + ((i * 7 + seed) % 26))).join('')
+    for (let i = 0; i < 16; i++) {
+      const res = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: `Task ${i}`, description: letters(20_000, i), metadata: { notes: letters(65_000, i) } } })
+      expect(res.status).toBe(201)
+    }
+    for (const coding of [null, 'gzip', 'zstd']) {
+      const res = await t.app.handle(new Request('http://localhost/api/v1/tasks?limit=16', { headers: { authorization: `Bearer ${a.token}`, ...(coding && { 'accept-encoding': coding }) } }))
+      expect(res.status).toBe(200)
+      // Sent as it is read: chunked, no Content-Length.
+      expect(res.headers.get('content-length')).toBeNull()
+      expect(res.headers.get('content-encoding')).toBe(coding)
+      const wire = new Uint8Array(await res.arrayBuffer())
+      const json = coding === 'gzip' ? Bun.gunzipSync(wire) : coding === 'zstd' ? Bun.zstdDecompressSync(wire) : wire
+      expect(json.byteLength).toBeGreaterThan(1 << 20)
+      expect(JSON.parse(new TextDecoder().decode(json))).toHaveLength(16)
+      const line = await lastRequest(t)
+      expect({ path: line.path, status: line.status, bytes: line.bytes }).toEqual({ path: '/api/v1/tasks?limit=16', status: 200, bytes: json.byteLength })
+    }
+  }, 60_000)
+
   test('a token in the path or the query string never reaches the log', async () => {
     const t = await makeTestApp()
     const a = await makeActor(t, { role: 'admin' })

@@ -153,6 +153,14 @@ interface Observed {
   ip: string | null
   id: string | undefined
   bytes: number | undefined
+  /** A body sent as it is produced (bodyMeter): its bytes so far, and the access line once it ends. */
+  stream?: Streamed
+}
+interface Streamed {
+  bytes: number
+  ended: boolean
+  /** The access line, written when the body ends (set when the answer went out before that). */
+  write?: () => void
 }
 const OBSERVED = Symbol('teamday.observed')
 type Noted = Request & { [OBSERVED]?: Observed }
@@ -172,6 +180,40 @@ export function plainJson(value: unknown): boolean {
 export function noteJsonBytes(request: Request, bytes: number): void {
   const noted = (request as Noted)[OBSERVED]
   if (noted !== undefined) noted.bytes = bytes
+}
+
+/** What a body sent as it is produced tells the access log (bodyMeter). */
+export interface BodyMeter {
+  /** `bytes` more were handed to the server. */
+  sent(bytes: number): void
+  /** The body ended, however it did (complete, failed, the client gone); again: nothing. */
+  end(): void
+}
+
+const NO_METER: BodyMeter = { sent() {}, end() {} }
+
+/**
+ * For a Response whose body is produced as it is sent (an execution's Server-Sent Events, a
+ * large list page: src/http/streamed-json.ts): its maker counts the bytes of each chunk it hands
+ * over, and says when the body ended. The request's access line then waits for that end, and
+ * logs the bytes counted and the time until then; a body that ends before the answer goes out
+ * is logged at once. Made when the Response is (a route that fails before is logged as usual).
+ */
+export function bodyMeter(request: Request): BodyMeter {
+  const noted = (request as Noted)[OBSERVED]
+  if (noted === undefined) return NO_METER
+  const stream: Streamed = { bytes: 0, ended: false }
+  noted.stream = stream
+  return {
+    sent(bytes) {
+      stream.bytes += bytes
+    },
+    end() {
+      if (stream.ended) return
+      stream.ended = true
+      stream.write?.()
+    },
+  }
 }
 
 /** Requests this process has begun and not yet logged (every app's: the API's and the metrics listener's). */
@@ -215,8 +257,6 @@ export function observe({ log, metrics, clientAddress, principalOf }: ObserveOpt
       return value as Response
     })
     .onAfterResponse({ as: 'global' }, (c) => {
-      unlogged = Math.max(0, unlogged - 1)
-      lastLogged = performance.now()
       const { request, set } = c
       const value = (c as { responseValue?: unknown }).responseValue
       const noted = (request as Noted)[OBSERVED]
@@ -224,10 +264,14 @@ export function observe({ log, metrics, clientAddress, principalOf }: ObserveOpt
       const status = value instanceof Response ? value.status : typeof set.status === 'number' ? set.status : 200
       const route = (c as { route?: string }).route || 'unmatched'
       metrics.request(request.method, route, status, ms / 1000)
-      if (!logging) return
+      if (!logging) {
+        unlogged = Math.max(0, unlogged - 1)
+        lastLogged = performance.now()
+        return
+      }
       const principal = principalOf(request)
       const requestId = noted?.id ?? set.headers['x-request-id'] ?? (value instanceof Response ? value.headers.get('x-request-id') : null)
-      log.access({
+      const line = {
         requestId: requestId === null || requestId === undefined ? null : String(requestId),
         method: request.method,
         path: loggedTarget(request.url),
@@ -237,8 +281,26 @@ export function observe({ log, metrics, clientAddress, principalOf }: ObserveOpt
         tokenId: principal?.tokenId,
         organizationId: principal?.organizationId,
         ip: noted?.ip ?? null,
-      })
+      }
+      // A body sent as it is produced (bodyMeter) is logged once it ended, with its bytes and the
+      // time until then (the metrics take the time to the answer, as for every request). HEAD
+      // sends no body: logged now.
+      const stream = value instanceof Response && request.method !== 'HEAD' ? noted?.stream : undefined
+      if (stream === undefined) return written(line)
+      const ended = () => {
+        line.bytes = stream.bytes
+        line.durationMs = Math.round((performance.now() - noted!.t0) * 100) / 100
+        written(line)
+      }
+      if (stream.ended) ended()
+      else stream.write = ended
     })
+  /** Writes a request's access line. */
+  function written(line: Parameters<Logger['access']>[0]): void {
+    unlogged = Math.max(0, unlogged - 1)
+    lastLogged = performance.now()
+    log.access(line)
+  }
   return {
     plugin,
     /** An onRequest hook for right after the request guards: notes the request id they set. */

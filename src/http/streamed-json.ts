@@ -1,5 +1,6 @@
 import { JSON_TYPE, MIN_COMPRESSED_BYTES, negotiate, type Coding } from './compression'
 import { sentAsItComes } from './listen'
+import { bodyMeter } from './observe'
 
 /**
  * The items of a JSON array read as they are sent (a large list page: src/db/paging.ts,
@@ -26,16 +27,31 @@ export class StreamedArray<T = unknown> {
 export async function streamedJson(request: Request, value: StreamedArray | Record<string, unknown>, compression: boolean): Promise<Response> {
   const encoder = new TextEncoder()
   const text = jsonText(value instanceof StreamedArray ? [value] : objectParts(value))
+  // The access log's bytes: the JSON's, before compression, as for every JSON answer.
+  const meter = bodyMeter(request)
   const json = new ReadableStream<Uint8Array>(
     {
       async pull(out) {
         // Let other requests in before the next batch: its read and its JSON are this pull's work.
         await new Promise((resolve) => setImmediate(resolve))
-        const next = await text.next()
-        if (next.done) out.close()
-        else out.enqueue(encoder.encode(next.value))
+        let next: IteratorResult<string>
+        try {
+          next = await text.next()
+        } catch (e) {
+          meter.end()
+          throw e
+        }
+        if (next.done) {
+          out.close()
+          meter.end()
+          return
+        }
+        const bytes = encoder.encode(next.value)
+        out.enqueue(bytes)
+        meter.sent(bytes.byteLength)
       },
       async cancel() {
+        meter.end()
         await text.return(undefined)
       },
     },

@@ -1,6 +1,7 @@
 import type { Execution } from '../../db/schema'
 import type { EngineEvent } from '../../engine/run'
 import { failureError, toPublicExecution } from './service'
+import { bodyMeter } from '../../http/observe'
 
 export const HEARTBEAT_MS = 15_000
 
@@ -54,9 +55,10 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>)
     fail(data: Record<string, unknown>): void {
       endWith?.(data)
     },
-    /** `onEnd`: called once when the stream ends, however it ends. */
-    response(r0: Execution, onEnd?: () => void): Response {
+    /** `onEnd`: called once when the stream ends, however it ends. The access log counts its bytes (bodyMeter). */
+    response(r0: Execution, request: Request, onEnd?: () => void): Response {
       ended = onEnd
+      const meter = bodyMeter(request)
       const enc = new TextEncoder()
       let heartbeat: ReturnType<typeof setInterval> | undefined
       const body = new ReadableStream<Uint8Array>({
@@ -65,7 +67,9 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>)
           const send = (chunk: string) => {
             if (!open) return
             try {
-              controller.enqueue(enc.encode(chunk))
+              const bytes = enc.encode(chunk)
+              controller.enqueue(bytes)
+              meter.sent(bytes.byteLength)
             } catch {
               open = false
             }
@@ -80,6 +84,7 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>)
             try {
               controller.close()
             } catch {}
+            meter.end()
             ended?.()
             ended = undefined
           }
@@ -132,6 +137,7 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>)
           clearInterval(heartbeat)
           deliver = () => {}
           endWith = null
+          meter.end()
           ended?.()
           ended = undefined
         },
