@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { agents, executions } from '../src/db/schema'
+import { eq } from 'drizzle-orm'
 
 import { renewLeases, startLeaseSweep, sweepLapsed } from '../src/engine/leases'
 import { newId } from '../src/ids'
@@ -312,6 +313,27 @@ describe('operations', () => {
     expect(await statuses()).toEqual(['failed', 'failed', 'failed', 'completed'])
     const r = await get(t, a, ids[0]!)
     expect(r.error).toContain('lease lapsed')
+  })
+
+  test("this instance's own run that its engine no longer holds (its end could not be recorded: the database out of reach, a full disk) fails once its lease lapses; one it runs does not", async () => {
+    const t = await app()
+    const a = await makeActor(t, { role: 'admin' })
+    const ag = await agent(t, a)
+    const live = (await exec(t, a, ag.id, { message: 'HANG', async: true })).body.executionId
+    await until(async () => (await get(t, a, live)).status === 'running')
+    // What a failed record leaves: a row of this instance, `running`, that nothing here runs.
+    const orphan = newId('exec')
+    const at = new Date(t.clock.now())
+    await t.db.insert(executions).values({ id: orphan, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: ag.name, agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status: 'running', message: 'm', instanceId: t.rt.engine.instanceId, leaseExpiresAt: new Date(t.clock.now() + 30_000), createdAt: at, updatedAt: at }).run()
+    const sweep = { ...sweepOf(t), held: () => t.rt.engine.held() }
+    expect(t.rt.engine.held()).toEqual([live])
+    expect(await sweepLapsed(sweep)).toBe(0)
+    t.clock.advance(30_001)
+    await t.db.update(executions).set({ leaseExpiresAt: new Date(t.clock.now() - 1) }).where(eq(executions.id, live)).run()
+    expect(await sweepLapsed(sweep)).toBe(1)
+    expect(await get(t, a, orphan)).toMatchObject({ status: 'failed', error: expect.stringContaining('lease lapsed') })
+    expect((await get(t, a, live)).status).toBe('running')
+    await t.req('POST', `/api/v1/executions/${live}/cancel`, { token: a.token })
   })
 
   test('a second process on the same database (--reuse-port) leaves the first one\'s running and queued runs alone; once the first stops renewing its leases, they fail', async () => {

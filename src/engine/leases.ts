@@ -1,4 +1,4 @@
-import { and, inArray, isNull, lt, ne, or, sql } from 'drizzle-orm'
+import { and, inArray, isNull, lt, ne, notInArray, or, sql } from 'drizzle-orm'
 import type { Clock } from '../clock'
 import type { Db } from '../db/connection'
 import { dbTime, executions } from '../db/schema'
@@ -35,16 +35,28 @@ export async function renewLeases(db: Db, ids: readonly string[], instanceId: st
 }
 
 /**
- * Fails unfinished executions whose lease lapsed (or that never had one), except `self`'s: the
- * instance sweeping is alive, so its own runs are too, even when it could not renew their leases
- * (a database outage longer than a lease). Returns how many.
+ * Fails unfinished executions whose lease lapsed (or that never had one), except those `self`
+ * still holds: the instance sweeping is alive, so the runs it runs or queues are too, even when
+ * it could not renew their leases (a database outage longer than a lease). `held`: the ids its
+ * engine runs or queues now. One of its own rows it no longer holds is failed like another's: a
+ * run whose end could not be recorded (the database out of reach, its disk full, at that moment)
+ * stayed `running` for the life of the process, and four of them took every slot of
+ * TEAMDAY_MAX_CONCURRENT_EXECUTIONS. Returns how many.
  */
-export async function failLapsed(db: Db, now: number, self: string | null, reason = 'interrupted: the instance running it stopped, or could not reach the database, for longer than its lease (its lease lapsed)'): Promise<number> {
+export async function failLapsed(
+  db: Db,
+  now: number,
+  self: string | null,
+  reason = 'interrupted: the instance running it stopped, or could not reach the database, for longer than its lease (its lease lapsed)',
+  held?: readonly string[],
+): Promise<number> {
   const at = new Date(now)
+  // Without `held`, none of self's rows; with it, self's but those.
+  const spared = self === null || held?.length === 0 ? undefined : held === undefined ? or(isNull(executions.instanceId), ne(executions.instanceId, self)) : or(isNull(executions.instanceId), ne(executions.instanceId, self), notInArray(executions.id, [...held]))
   const rows = await db
     .update(executions)
     .set({ status: 'failed', error: reason, errorCode: 'service_unavailable', completedAt: at, updatedAt: at })
-    .where(and(inArray(executions.status, ACTIVE), or(isNull(executions.leaseExpiresAt), lt(executions.leaseExpiresAt, at)), self === null ? undefined : or(isNull(executions.instanceId), ne(executions.instanceId, self))))
+    .where(and(inArray(executions.status, ACTIVE), or(isNull(executions.leaseExpiresAt), lt(executions.leaseExpiresAt, at)), spared))
     .returning({ id: executions.id })
     .all()
   for (const r of rows) await addLog(db, r.id, now, 'error', 'interrupted', { reason })
@@ -55,8 +67,10 @@ export interface SweepDeps {
   db: Db
   clock: Clock
   log: Logger
-  /** The sweeping instance (its own runs are alive: never failed by its sweep). */
+  /** The sweeping instance (the runs it holds are alive: never failed by its sweep). */
   instanceId: string
+  /** The executions this instance runs or queues now (Engine.held); without it, all of its own are spared. */
+  held?: () => readonly string[]
   leaseMs: number
   /**
    * Other periodic work riding on this timer rather than a timer of its own (the hourly
@@ -76,7 +90,7 @@ export interface Periodic {
 
 /** One sweep: fails the executions whose lease lapsed, and logs how many. */
 export async function sweepLapsed(d: SweepDeps): Promise<number> {
-  const n = await failLapsed(d.db, d.clock.now(), d.instanceId)
+  const n = await failLapsed(d.db, d.clock.now(), d.instanceId, undefined, d.held?.())
   if (n > 0) d.log.warn('executions_interrupted', { count: n, reason: 'lease lapsed' })
   return n
 }

@@ -110,6 +110,11 @@ export class Engine {
     return this.running.size
   }
 
+  /** The ids of the executions running or queued here now: what the lease sweep spares of this instance's own (src/engine/leases.ts). */
+  held(): string[] {
+    return [...this.running.keys(), ...this.queue.keys()]
+  }
+
   /**
    * The one way a run starts, from the API or from a delegation. In order: the delegation depth
    * (422 past TEAMDAY_MAX_DELEGATION_DEPTH), shutdown (503: no new top-level runs), the model

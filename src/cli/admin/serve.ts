@@ -51,7 +51,7 @@ export async function serve(
   // The same timer tells the hourly housekeeping (src/housekeeping.ts): ended sessions and CLI
   // sign-ins, and the audit events and executions past their configured retention.
   const housekeeping = new Housekeeping({ db: rt.db, clock: rt.clock, log: rt.log, config })
-  const sweep = await startLeaseSweep({ db: rt.db, clock: rt.clock, log: rt.log, instanceId: rt.engine.instanceId, leaseMs: config.executionLeaseMs, also: [housekeeping] })
+  const sweep = await startLeaseSweep({ db: rt.db, clock: rt.clock, log: rt.log, instanceId: rt.engine.instanceId, held: () => rt.engine.held(), leaseMs: config.executionLeaseMs, also: [housekeeping] })
   if (rt.connection.dialect === 'pg') {
     // A reset database connection must not end the server (src/db/pg.ts).
     ;(require('../../db/pg') as typeof import('../../db/pg')).guardLateSocketErrors((msg, fields) => rt.log.warn(msg, fields))
