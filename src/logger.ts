@@ -1,4 +1,4 @@
-import { writeSync } from 'node:fs'
+import { write, writeSync } from 'node:fs'
 import { redactTokens } from './auth/tokens'
 
 /**
@@ -61,7 +61,7 @@ export function createLogger(level: LogLevel = 'info', sink?: (line: string) => 
   const min = ORDER[level]
   const format = opts.format ?? 'json'
   const accessOn = opts.access !== false
-  const writer = sink ? null : stderrWriter()
+  const writer = sink ? null : stderrWriter((count) => line('warn', 'log_lines_dropped', { count, reason: 'stderr took no lines for a while (a stalled log reader?): these were dropped, not written' }))
   const emit = sink ?? writer!.write
   const line = (lvl: Level, msg: string, fields: Fields | undefined) => {
     const time = clock()
@@ -176,35 +176,83 @@ function prettyAccess(time: number, level: Level, f: AccessFields): string {
 
 const FLUSH_MS = 50
 const BUFFER_BYTES = 64 * 1024
+/** Lines held while stderr does not take them (a stalled log reader) before new ones are dropped, counted. */
+const BACKLOG_BYTES = 8 * 1024 * 1024
 const writers: { flush(): void }[] = []
 let exitHook = false
 
 /**
- * Lines gathered in memory and written in one go: after FLUSH_MS, or at once past BUFFER_BYTES,
- * and synchronously on flush() and at process exit (nothing buffered is lost on a clean stop).
+ * Lines gathered in memory and written in one go: after FLUSH_MS, or at once past BUFFER_BYTES.
+ * Written by asynchronous writes, one at a time, never by a write that blocks the event loop: a
+ * pipe whose reader stalled (a log shipper, `| logger`, a full Docker log driver) blocked
+ * writeSync, and every request with it, /api/health included. While a write waits, lines gather
+ * up to BACKLOG_BYTES; past that they are dropped and counted, and a `log_lines_dropped` line
+ * says how many once stderr takes lines again. flush() and process exit write what is left
+ * synchronously (nothing buffered is lost on a clean stop). A write cut by an error (a full disk)
+ * ends its torn line before the next one, so a line never runs into the next.
  */
-function stderrWriter() {
+function stderrWriter(droppedLine: (count: number) => string) {
   let pending = ''
   let timer: ReturnType<typeof setTimeout> | null = null
+  let writing = false
+  let dropped = 0
+  let torn = false
+  const take = (): string => {
+    let data = pending
+    pending = ''
+    if (torn) {
+      data = '\n' + data
+      torn = false
+    }
+    if (dropped > 0 && !writing) {
+      data += droppedLine(dropped) + '\n'
+      dropped = 0
+    }
+    return data
+  }
+  const next = () => {
+    if (timer !== null) {
+      clearTimeout(timer)
+      timer = null
+    }
+    if (writing || (pending === '' && dropped === 0 && !torn)) return
+    const buf = Buffer.from(take())
+    writing = true
+    writeOut(buf, 0)
+  }
+  const writeOut = (buf: Buffer, from: number) => {
+    write(2, buf, from, buf.length - from, null, (e, n) => {
+      if (!e && from + n < buf.length) return writeOut(buf, from + n)
+      if (e && (e as { code?: string }).code === 'EAGAIN') return void setTimeout(() => writeOut(buf, from), 1)
+      // A failed write (a full disk, a closed stderr) loses its lines, as writeSync did; a line
+      // it began is ended before the next.
+      if (e && from > 0 && buf[from - 1] !== 10) torn = true
+      writing = false
+      if (pending !== '' || dropped > 0) next()
+    })
+  }
+  const write_ = (line: string) => {
+    if (pending.length + line.length > BACKLOG_BYTES) {
+      dropped++
+      return
+    }
+    pending += line + '\n'
+    if (pending.length >= BUFFER_BYTES) next()
+    else if (timer === null) {
+      timer = setTimeout(next, FLUSH_MS)
+      ;(timer as { unref?: () => void }).unref?.()
+    }
+  }
+  /** Synchronously, what is gathered (a graceful stop, process exit): after a write in flight, if any, it may come out of order. */
   const flush = () => {
     if (timer !== null) {
       clearTimeout(timer)
       timer = null
     }
-    if (pending === '') return
-    const data = pending
-    pending = ''
-    writeAll(data)
+    if (pending === '' && dropped === 0 && !torn) return
+    writeAll(take())
   }
-  const write = (line: string) => {
-    pending += line + '\n'
-    if (pending.length >= BUFFER_BYTES) flush()
-    else if (timer === null) {
-      timer = setTimeout(flush, FLUSH_MS)
-      ;(timer as { unref?: () => void }).unref?.()
-    }
-  }
-  const w = { write, flush }
+  const w = { write: write_, flush }
   writers.push(w)
   if (!exitHook) {
     exitHook = true
@@ -215,7 +263,7 @@ function stderrWriter() {
   return w
 }
 
-/** One write of everything (stderr may be a non-blocking pipe: retried on EAGAIN). */
+/** One synchronous write of everything (stderr may be a non-blocking pipe: retried on EAGAIN). */
 function writeAll(data: string): void {
   try {
     const n = writeSync(2, data)

@@ -1,0 +1,60 @@
+/**
+ * A log reader that stops reading (a stalled shipper, `| logger`, a full Docker log driver):
+ * stderr is a pipe nobody empties. The server wrote its log with writeSync, which blocked on the
+ * full pipe, and with it every request, /api/health included, until the reader read again. Its
+ * log writes are asynchronous now (src/logger.ts): requests go on, lines wait (then are dropped,
+ * counted) while the pipe is full.
+ */
+import { afterAll, expect, test } from 'bun:test'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+
+const ROOT = resolve(import.meta.dir, '..')
+const dir = mkdtempSync(join(tmpdir(), 'teamday-log-stall-'))
+let group: number | undefined
+afterAll(() => {
+  if (group !== undefined) {
+    try {
+      process.kill(-group, 'SIGKILL')
+    } catch {}
+  }
+  rmSync(dir, { recursive: true, force: true })
+})
+
+test('a stderr pipe nobody reads does not stop the server: 2 000 access-log lines later, /api/health still answers at once', async () => {
+  // stderr into a process that never reads it (`sleep`): the pipe is full after about 64 KB.
+  const script = `exec "${process.execPath}" "${join(ROOT, 'src/main.ts')}" serve --host 127.0.0.1 --port 0 --db "${join(dir, 'teamday.db')}" 2> >(exec sleep 120)`
+  const p = spawn('bash', ['-c', script], { cwd: ROOT, env: { ...process.env, TEAMDAY_LOG_LEVEL: 'info', TEAMDAY_ACCESS_LOG: 'on', TEAMDAY_LOG_FORMAT: 'json', NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'ignore'], detached: true })
+  group = p.pid
+  let out = ''
+  p.stdout!.on('data', (d) => (out += d))
+  const deadline = Date.now() + 15_000
+  let port = 0
+  while (!port) {
+    const m = /listening on http:\/\/[^\s]+:(\d+)/.exec(out)
+    if (m) port = Number(m[1])
+    else if (Date.now() > deadline) throw new Error(`not listening: ${out}`)
+    else await Bun.sleep(25)
+  }
+  const base = `http://127.0.0.1:${port}`
+  // Each request writes an access-log line of about 250 bytes: far past what the pipe holds.
+  let slowest = 0
+  for (let round = 0; round < 20; round++) {
+    await Promise.all(
+      Array.from({ length: 100 }, async () => {
+        const t0 = performance.now()
+        const r = await fetch(`${base}/api/v1/agents`, { signal: AbortSignal.timeout(5_000) })
+        expect(r.status).toBe(401)
+        await r.text()
+        slowest = Math.max(slowest, performance.now() - t0)
+      }),
+    )
+  }
+  const t0 = performance.now()
+  const health = await fetch(`${base}/api/health`, { signal: AbortSignal.timeout(5_000) })
+  expect(health.status).toBe(200)
+  expect(performance.now() - t0).toBeLessThan(1_000)
+  expect(slowest).toBeLessThan(5_000)
+}, 60_000)
