@@ -44,6 +44,8 @@ export interface Logger {
   readonly accessEnabled: boolean
   /** Writes what is buffered, synchronously (at shutdown; also on process exit). */
   flush(): void
+  /** Resolves once every line so far is written (or at most `ms` later: a reader that stopped reading): before a stop's flush, so that no line is left in a write still under way when the process ends. */
+  written(ms: number): Promise<void>
 }
 
 export interface LoggerOptions {
@@ -86,6 +88,7 @@ export function createLogger(level: LogLevel = 'info', sink?: (line: string) => 
     },
     accessEnabled: accessOn && ORDER.info >= min,
     flush: () => writer?.flush(),
+    written: (ms) => writer?.written(ms) ?? Promise.resolve(),
   }
 }
 
@@ -229,6 +232,17 @@ function stderrWriter(droppedLine: (count: number) => string) {
       if (e && from > 0 && buf[from - 1] !== 10) torn = true
       writing = false
       if (pending !== '' || dropped > 0) next()
+      else for (const w of waiting.splice(0)) w()
+    })
+  }
+  const waiting: (() => void)[] = []
+  const written = (ms: number): Promise<void> => {
+    next()
+    if (!writing) return Promise.resolve()
+    return new Promise<void>((resolve) => {
+      waiting.push(resolve)
+      const t = setTimeout(resolve, ms)
+      ;(t as { unref?: () => void }).unref?.()
     })
   }
   const write_ = (line: string) => {
@@ -252,7 +266,7 @@ function stderrWriter(droppedLine: (count: number) => string) {
     if (pending === '' && dropped === 0 && !torn) return
     writeAll(take())
   }
-  const w = { write: write_, flush }
+  const w = { write: write_, flush, written }
   writers.push(w)
   if (!exitHook) {
     exitHook = true

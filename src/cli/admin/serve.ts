@@ -129,6 +129,7 @@ export async function serve(
         // The last requests' access-log lines are written a moment after their answers went out.
         await requestsLogged(1000)
         rt.log.info('stopped', {})
+        await rt.log.written(2000)
         rt.log.flush()
         resolve()
       }
