@@ -4,8 +4,6 @@ import { failureError, toPublicExecution } from './service'
 import { bodyMeter } from '../../http/observe'
 
 export const HEARTBEAT_MS = 15_000
-/** How far a stream may run ahead of a client that does not read it before it is cut (4 MiB of events waiting). */
-export const STREAM_BACKLOG_BYTES = 4 * 1024 * 1024
 
 /** The body of a completed synchronous execute (also the `result` event of a stream). */
 export function executeResult(r: Execution) {
@@ -72,19 +70,6 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>)
               const bytes = enc.encode(chunk)
               controller.enqueue(bytes)
               meter.sent(bytes.byteLength)
-              // A client that stopped reading: its events gathered here without bound (100 such
-              // streams of long answers held 1.6 GB for a minute). Past STREAM_BACKLOG_BYTES
-              // behind, the stream is cut (what is queued dropped); the execution goes on.
-              if ((controller.desiredSize ?? 0) < -STREAM_BACKLOG_BYTES) {
-                open = false
-                clearInterval(heartbeat)
-                deliver = () => {}
-                endWith = null
-                controller.error(new Error('the client is not reading the stream'))
-                meter.end()
-                ended?.()
-                ended = undefined
-              }
             } catch {
               open = false
             }
@@ -156,7 +141,7 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>)
           ended?.()
           ended = undefined
         },
-      }, new ByteLengthQueuingStrategy({ highWaterMark: 64 * 1024 }))
+      })
       return new Response(body, {
         status: 200,
         headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-store', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-execution-id': r0.id },
