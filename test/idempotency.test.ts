@@ -12,6 +12,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
+import { rekeyDatabase } from '../src/db/rekey'
+import { SecretBox } from '../src/crypto/secretbox'
 
 /** The real auth macro and Idempotency-Key plugin on a tiny app, for routes needing agents:write. */
 function plugins(t: TestApp) {
@@ -292,7 +294,13 @@ describe('a retry after the server key rotated, or the server was upgraded', () 
       expect([olderRetry.status, olderRetry.headers.get('idempotency-status'), olderRetry.body.id]).toEqual([201, 'replayed', older.body.id])
       // Another body with either key is still a conflict.
       for (const key of ['rotated-1', 'older-1']) expect((await send(after, key, 'something else')).body.code).toBe('idempotency_conflict')
-      if (!ON_PG) await Promise.all([before.rt.close(), after.rt.close()])
+      // `teamday rekey`, then the old key dropped (README, Rotating the key, steps 2 and 3): the
+      // hashes made under it can no longer be compared; a retry is replayed all the same.
+      await rekeyDatabase(after.rt.connection, new SecretBox(k2, [k1]), after.clock.now())
+      const alone = await makeTestApp({ key: k2, ...(ON_PG ? { pg: before.pg } : { dbPath: file }) })
+      const late = await send(alone, 'rotated-1', 'once')
+      expect([late.status, late.headers.get('idempotency-status'), late.body.id]).toEqual([201, 'replayed', first.body.id])
+      if (!ON_PG) await Promise.all([before.rt.close(), after.rt.close(), alone.rt.close()])
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

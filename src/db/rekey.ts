@@ -1,9 +1,10 @@
-import { and, asc, eq, gt, Param, sql } from 'drizzle-orm'
+import { and, asc, eq, gt, ne, Param, sql } from 'drizzle-orm'
 import type { SQLiteColumn, SQLiteTable } from 'drizzle-orm/sqlite-core'
 import { DecryptionError, type SecretBox } from '../crypto/secretbox'
 import type { Db, DbConnection } from './connection'
 import { auditEvents, cliLoginCodes, cliSessions, idempotencyKeys, personalAccessTokens, secrets, sessions } from './schema'
 import { prepared } from './prepared'
+import { REKEYED_REQUEST_HASH } from '../idempotency/service'
 import { moveKeyCheck } from './settings'
 
 /**
@@ -132,6 +133,10 @@ export function rekeyDatabase(conn: DbConnection, box: SecretBox, now: number): 
     const resealed: RekeyReport['resealed'] = []
     for (const [name, plan] of Object.entries(sealedTables())) resealed.push({ table: name, values: await resealTable(tx, box, name, plan) })
     resealed.push({ table: 'settings', values: (await moveKeyCheck(tx, box, now)) ? 1 : 0 })
+    // Idempotency keys' request hashes are digests under the key that made them, not sealed
+    // values: nothing can re-make them (the request is not stored), so they are marked as no
+    // longer comparable (src/idempotency/service.ts REKEYED_REQUEST_HASH).
+    await tx.update(idempotencyKeys).set({ requestHash: REKEYED_REQUEST_HASH }).where(ne(idempotencyKeys.requestHash, REKEYED_REQUEST_HASH)).run()
     return { keyId: box.currentKeyId, resealed, total: resealed.reduce((n, t) => n + t.values, 0) }
   })
 }
