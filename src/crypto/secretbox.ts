@@ -56,6 +56,11 @@ export class SecretBox {
     return this.digestUnder(this.currentKeyId, value, purpose)
   }
 
+  /** Whether the ring holds keys besides the current one (a key rotation under way). */
+  get hasPreviousKeys(): boolean {
+    return this.keys.size > 1
+  }
+
   /** digest under every key of the ring, the current one first: what a value digested before a key rotation was stored as. */
   digests(value: string, purpose: string): string[] {
     return [...this.keys.keys()].map((id) => this.digestUnder(id, value, purpose))

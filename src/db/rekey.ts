@@ -134,9 +134,10 @@ export function rekeyDatabase(conn: DbConnection, box: SecretBox, now: number): 
     for (const [name, plan] of Object.entries(sealedTables())) resealed.push({ table: name, values: await resealTable(tx, box, name, plan) })
     resealed.push({ table: 'settings', values: (await moveKeyCheck(tx, box, now)) ? 1 : 0 })
     // Idempotency keys' request hashes are digests under the key that made them, not sealed
-    // values: nothing can re-make them (the request is not stored), so they are marked as no
-    // longer comparable (src/idempotency/service.ts REKEYED_REQUEST_HASH).
-    await tx.update(idempotencyKeys).set({ requestHash: REKEYED_REQUEST_HASH }).where(ne(idempotencyKeys.requestHash, REKEYED_REQUEST_HASH)).run()
+    // values: nothing can re-make them (the request is not stored), so during a rotation (older
+    // keys configured) they are marked as no longer comparable (src/idempotency/service.ts
+    // REKEYED_REQUEST_HASH). A run with the current key alone has no older digests to mark.
+    if (box.hasPreviousKeys) await tx.update(idempotencyKeys).set({ requestHash: REKEYED_REQUEST_HASH }).where(ne(idempotencyKeys.requestHash, REKEYED_REQUEST_HASH)).run()
     return { keyId: box.currentKeyId, resealed, total: resealed.reduce((n, t) => n + t.values, 0) }
   })
 }
