@@ -12,6 +12,7 @@
  *                      after the tool result: "Delegated: <result>"
  *   NUL             -> an answer holding the NUL character ("before\u0000after"), which PostgreSQL cannot store
  *   SURROGATE       -> an answer holding a lone surrogate ("before\ud800after"), which jsonb cannot store
+ *   BIG <KiB>       -> an answer of that many KiB, in words of 50 KiB
  *   anything else   -> "Echo: <text> (user turns: N)"
  */
 export interface ProviderDouble {
@@ -52,6 +53,8 @@ function plan(userTexts: string[], toolResult: string | undefined, toolEnum: str
   if (last.includes('LOOP') && toolEnum?.length) return { kind: 'tool', tool: { name: 'delegate', args: { agentId: toolEnum[0], message: 'ping' } } }
   if (last.includes('NUL')) return { kind: 'text', text: 'before\u0000after' }
   if (last.includes('SURROGATE')) return { kind: 'text', text: 'before\ud800after' }
+  const big = /\bBIG (\d+)\b/.exec(last)
+  if (big) return { kind: 'text', text: Array.from({ length: Math.ceil(Number(big[1]) / 50) }, () => 'x'.repeat(50 * 1024 - 1) + ' ').join('').slice(0, Number(big[1]) * 1024) }
   if (last.includes('SLOW')) return { kind: 'text', slow: true, text: Array.from({ length: 100 }, (_, i) => `w${i} `).join('') }
   return { kind: 'text', text: `Echo: ${last} (user turns: ${userTexts.length})` }
 }
