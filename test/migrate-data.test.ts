@@ -21,7 +21,7 @@ import { getTableConfig as liteConfig, type SQLiteTable } from 'drizzle-orm/sqli
 import postgres from 'postgres'
 import type { Io } from '../src/cli/common'
 import { openDatabase } from '../src/db/client'
-import { TABLE_PLAN, copyOrder, copySqliteToPostgres, openSqliteSource, type TableName } from '../src/db/migrate-data'
+import { TABLE_PLAN, copyOrder, copySqliteToPostgres, openSqliteSource, SourceDatabase, type TableName } from '../src/db/migrate-data'
 import { openPostgres } from '../src/db/pg'
 import { runMigrations } from '../src/db/migrate'
 import { TABLE_NAMES } from '../src/db/schema'
@@ -62,7 +62,11 @@ function stored(rows: Record<string, unknown>[], table: SQLiteTable | PgTable): 
 }
 
 async function sqliteRows(file: string): Promise<Record<string, unknown[]>> {
-  const db = new Database(file, { readonly: true })
+  // Its statements are finalized when it closes: a statement left to the garbage collector keeps
+  // the closed connection, and its lock on the file, alive in this process, and migrate-data,
+  // which takes SQLite's exclusive lock on its source, found the file in use (a collection asked
+  // for with Bun.gc(true) did not always find them all: a flaky "in use" in CI).
+  const db = new SourceDatabase(file, { readonly: true })
   try {
     const lite = liteDrizzle({ client: db, schema: liteSchema })
     const all: Record<string, unknown[]> = {}
@@ -74,11 +78,6 @@ async function sqliteRows(file: string): Promise<Record<string, unknown[]>> {
     return all
   } finally {
     db.close()
-    // drizzle's statements on this connection are finalized only when they are collected; until
-    // then SQLite keeps the closed connection, and its lock on the file, alive in this process:
-    // migrate-data, which takes SQLite's exclusive lock on its source, would find it in use
-    // (the command's own connection finalizes its statements: src/db/migrate-data.ts SourceDatabase).
-    Bun.gc(true)
   }
 }
 

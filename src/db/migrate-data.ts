@@ -114,9 +114,10 @@ export function openSqliteSource(path: string, warn: (line: string) => void = ()
  * connection closed with statements left open until they are collected, with its exclusive lock:
  * a process that goes on (a test, a program that copies and then serves) found the file in use.
  * Here drizzle's statements come from query()'s cache, keyed by SQL text, which close() finalizes
- * (drizzle runs each statement to completion synchronously, as CachingDatabase relies on).
+ * (drizzle runs each statement to completion synchronously, as CachingDatabase relies on). Also
+ * the tests' way to read a database file and let it go at once.
  */
-class SourceDatabase extends Database {
+export class SourceDatabase extends Database {
   override prepare = ((sql: string, params?: SQLQueryBindings | SQLQueryBindings[]) => (params === undefined ? this.query(sql) : super.prepare(sql, params))) as Database['prepare']
 }
 
