@@ -181,6 +181,8 @@ const FLUSH_MS = 50
 const BUFFER_BYTES = 64 * 1024
 /** Lines held while stderr does not take them (a stalled log reader) before new ones are dropped, counted. */
 const BACKLOG_BYTES = 8 * 1024 * 1024
+/** A write to stderr taking this long means nobody reads it (flush() then writes nothing more). */
+const STALLED_MS = 1000
 const writers: { flush(): void }[] = []
 let exitHook = false
 
@@ -221,14 +223,18 @@ function stderrWriter(droppedLine: (count: number) => string) {
     if (writing || (pending === '' && dropped === 0 && !torn)) return
     const buf = Buffer.from(take())
     writing = true
+    progressed = performance.now()
     writeOut(buf, 0)
   }
   /** The write under way: what it holds, from where. */
   let inflight: { buf: Buffer; from: number } | null = null
+  /** When the lines being written last made progress (performance.now()): their write began, or took some bytes. */
+  let progressed = 0
   const writeOut = (buf: Buffer, from: number) => {
     inflight = { buf, from }
     write(2, buf, from, buf.length - from, null, (e, n) => {
       inflight = null
+      if (!e && n > 0) progressed = performance.now()
       if (!e && from + n < buf.length) return writeOut(buf, from + n)
       if (e && (e as { code?: string }).code === 'EAGAIN') return void setTimeout(() => writeOut(buf, from), 1)
       // A failed write (a full disk, a closed stderr) loses its lines, as writeSync did; a line
@@ -265,12 +271,18 @@ function stderrWriter(droppedLine: (count: number) => string) {
    * Synchronously, what is gathered (a graceful stop, after written(); process exit). A write
    * still under way is written again first: an asynchronous write is lost when the process ends
    * before it is done (measured: 4 times in 5 when exit followed at once), so its lines may come
-   * out twice rather than not at all.
+   * out twice rather than not at all. Unless the lines under way have waited STALLED_MS: nobody
+   * reads the pipe, a synchronous write would block until somebody does, and the process could
+   * never end (a stop waited for ever, until a SIGKILL); what is left is lost.
    */
   const flush = () => {
     if (timer !== null) {
       clearTimeout(timer)
       timer = null
+    }
+    if (writing && performance.now() - progressed >= STALLED_MS) {
+      pending = ''
+      return
     }
     if (inflight !== null) {
       writeAll(inflight.buf.subarray(inflight.from))

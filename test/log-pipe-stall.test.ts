@@ -57,4 +57,14 @@ test('a stderr pipe nobody reads does not stop the server: 2 000 access-log line
   expect(health.status).toBe(200)
   expect(performance.now() - t0).toBeLessThan(1_000)
   expect(slowest).toBeLessThan(5_000)
+
+  // A stop is not held up by the pipe either: the final flush wrote what was left with a
+  // synchronous write, which blocked on the full pipe for as long as nobody read it: the process
+  // never ended (until a SIGKILL). What the stalled reader never took is lost.
+  const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)))
+  const stopping = performance.now()
+  process.kill(p.pid!, 'SIGTERM')
+  const code = await Promise.race([exited, Bun.sleep(15_000).then(() => 'still running' as const)])
+  expect(code).toBe(0)
+  expect(performance.now() - stopping).toBeLessThan(10_000)
 }, 60_000)
