@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ClientIo } from '../src/cli/client/common'
 import { tokenFileWarning } from '../src/client/config'
-import { ApiClient, parseRetryAfter } from '../src/client/http'
+import { ApiClient } from '../src/client/http'
+import { retryAfterMs as parseRetryAfter } from '../src/retry-after'
 import { run } from '../src/main'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 
@@ -236,6 +237,8 @@ describe('retries', () => {
     expect(parseRetryAfter(new Date(10_000).toUTCString(), 4_000)).toBe(6000)
     expect(parseRetryAfter('soon', 0)).toBeNull()
     expect(parseRetryAfter(null, 0)).toBeNull()
+    expect(parseRetryAfter(' 1.5 ', 0)).toBe(1500)
+    expect(parseRetryAfter(new Date(1_000).toUTCString(), 4_000)).toBe(0)
   })
 })
 

@@ -1,6 +1,7 @@
 import { VERSION } from '../build-info'
 import { ClientError, errorFromResponse, EXECUTION_FAILURE_CODES, notTeamday, unexpectedAnswer } from './errors'
 import { NO_TOKEN_HINT, NO_TOKEN_MESSAGE, type ClientConfig } from './config'
+import { retryAfterMs } from '../retry-after'
 
 export interface ApiResponse<T = any> {
   status: number
@@ -172,7 +173,7 @@ export class ApiClient {
         const parsed = parseJson(text) as any
         if (parsed?.error === true && EXECUTION_FAILURE_CODES.has(parsed.code)) return new Response(text, { status: res.status, headers: res.headers })
       } else await res.body?.cancel().catch(() => {})
-      const retryAfter = parseRetryAfter(res.headers.get('retry-after'), this.now())
+      const retryAfter = retryAfterMs(res.headers.get('retry-after'), this.now())
       if (retryAfter !== null && retryAfter > MAX_RETRY_AFTER_MS) {
         throw new ClientError('server', `HTTP ${res.status}: the server asks to retry after ${Math.ceil(retryAfter / 1000)} s`, 'Try again later.', undefined, 'retry_later')
       }
@@ -253,14 +254,6 @@ export function parseJson(text: string): unknown {
   }
 }
 
-/** Retry-After in ms: delta-seconds or an HTTP date; null when absent or unreadable. */
-export function parseRetryAfter(value: string | null, now: number): number | null {
-  if (value === null || value.trim() === '') return null
-  const v = value.trim()
-  if (/^\d+$/.test(v)) return Number(v) * 1000
-  const at = Date.parse(v)
-  return Number.isNaN(at) ? null : Math.max(0, at - now)
-}
 
 export function networkReason(e: unknown, timeoutMs: number | null): string {
   const err = e as { name?: string; code?: string; message?: string }

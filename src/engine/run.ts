@@ -1,4 +1,5 @@
 import type { ModelMessage } from 'ai'
+import { retryAfterMs } from '../retry-after'
 import type { Execution, ExecutionMessage, ExecutionToolCall } from '../db/schema'
 import type { Clock } from '../clock'
 import type { Config } from '../config'
@@ -81,14 +82,9 @@ export function providerLimit(e: unknown, now: number): ProviderLimit | null {
 /** Seconds to wait from a provider's answer: `retry-after-ms` (OpenAI), else `retry-after` (seconds or an HTTP date); null without either. */
 function retryAfterOf(headers: Record<string, string> | undefined, now: number): number | null {
   if (!headers) return null
-  const seconds = (s: number) => Math.min(MAX_RETRY_AFTER_S, Math.max(0, Math.ceil(s)))
   const ms = headers['retry-after-ms']?.trim()
-  if (ms && /^\d+(\.\d+)?$/.test(ms)) return seconds(Number(ms) / 1000)
-  const after = headers['retry-after']?.trim()
-  if (!after) return null
-  if (/^\d+(\.\d+)?$/.test(after)) return seconds(Number(after))
-  const at = Date.parse(after)
-  return Number.isNaN(at) ? null : seconds((at - now) / 1000)
+  const after = ms && /^\d+(\.\d+)?$/.test(ms) ? Number(ms) : retryAfterMs(headers['retry-after'], now)
+  return after === null ? null : Math.min(MAX_RETRY_AFTER_S, Math.ceil(after / 1000))
 }
 
 const PROVIDER_ERROR = 'Model provider error: '
