@@ -33,7 +33,7 @@ function closure(inputs: Record<string, BundleInput>, roots: string[]): { module
 
 // The modules a client command may evaluate: the command line, the HTTP client, and five leaves
 // (the redaction of tokens in error output, src/auth/redact.ts, and the text helper it uses).
-const CLIENT_PATH = /^src\/(cli\/(client\/)?[a-z-]+\.ts|client\/[a-z-]+\.ts|build-info\.ts|config-error\.ts|production-mode\.ts|main\.ts|auth\/redact\.ts|text\.ts)$/
+const CLIENT_PATH = /^src\/(cli\/(client\/)?[a-z-]+\.ts|client\/[a-z-]+\.ts|build-info\.ts|config-error\.ts|production-mode\.ts|main\.ts|auth\/redact\.ts|text\.ts|retry-after\.ts)$/
 
 describe('what a client command loads', () => {
   test('the command line bundle holds no package and no server module; only `login` may import a node: module statically', async () => {
