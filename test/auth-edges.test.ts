@@ -51,6 +51,28 @@ describe('whitespace in the Authorization header: only spaces and tabs separate,
     }
   })
 
+  // Bun hands header bytes over as Latin-1 characters: a Unicode space that curl or a shell sends
+  // as UTF-8 arrived as two or three characters, and `Bearer<NBSP>td_…` was told to use "Bearer"
+  // (unsupported_auth_scheme), `Bearer <EM SPACE>td_…` that its token lacked the prefix.
+  test.each([
+    ['a no-break space (C2 A0) after Bearer', (tok: string) => `Bearer\u00c2\u00a0${tok}`],
+    ['an em space (E2 80 83) after Bearer', (tok: string) => `Bearer\u00e2\u0080\u0083${tok}`],
+    ['a space, then an ideographic space (E3 80 80)', (tok: string) => `Bearer \u00e3\u0080\u0080${tok}`],
+    ['an em space after the token', (tok: string) => `Bearer ${tok}\u00e2\u0080\u0083`],
+  ])('%s, as UTF-8 bytes: 401 malformed_token (invalid_characters)', async (_name, header) => {
+    const res = await withHeader(header(admin.token))
+    expect([res.status, res.body.code, res.body.details]).toEqual([401, 'malformed_token', { reason: 'invalid_characters' }])
+    expect(res.text).not.toContain(admin.token)
+  })
+
+  test('two Authorization headers, one of them empty, or a stray comma: several_headers too (it was wrong_length or unsupported_auth_scheme)', async () => {
+    for (const header of [`Bearer ${admin.token}, `, `, Bearer ${admin.token}`, `Bearer ${admin.token},`]) {
+      const res = await withHeader(header)
+      expect([header, res.status, res.body.code, res.body.details]).toEqual([header, 401, 'malformed_token', { reason: 'several_headers' }])
+      expect(res.text).not.toContain(admin.token)
+    }
+  })
+
   test('before the scheme: not the Bearer scheme', async () => {
     const res = await withHeader(`\u00a0Bearer ${admin.token}`)
     expect([res.status, res.body.code]).toEqual([401, 'unsupported_auth_scheme'])

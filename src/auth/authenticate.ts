@@ -20,10 +20,23 @@ function trimEdges(s: string): string {
   return s.slice(start, end)
 }
 
+/**
+ * The header's value as the client wrote it. Bun gives header bytes as Latin-1 characters, so a
+ * Unicode space that curl or a shell sends as UTF-8 (a no-break space: C2 A0) reads as two
+ * characters (`Â` and U+00A0): `Bearer<NBSP>td_…` looked like the scheme `BearerÂ`, and was
+ * told to use "Bearer". Bytes that are valid UTF-8 are read as UTF-8 (a token is ASCII: such a
+ * header is refused either way; this only picks the right reason).
+ */
+function asSent(header: string): string {
+  if (!/[^\x00-\x7f]/.test(header) || /[^\x00-\xff]/.test(header)) return header
+  const utf8 = Buffer.from(header, 'latin1').toString('utf8')
+  return utf8.includes('\ufffd') ? header : utf8
+}
+
 /** Between the scheme and the token: one or more spaces or tabs (RFC 7235's 1*SP, tabs tolerated). */
 const SEPARATOR = /^[ \t]+/
 
-const FIX = 'Create a new token in the web console (Settings → Profile → Personal Access Tokens, /settings/tokens) or on the server (`teamday tokens create --email … --name …`), and send it as "Authorization: Bearer td_…"; TeamDay\'s CLI signs in with `teamday auth login`.'
+const FIX = 'Create a new token in the web console (Settings → Profile → Personal Access Tokens, /settings/tokens) or on the server (`teamday tokens create --email … --name …`), and send it as "Authorization: Bearer td_…"; from a terminal, sign in with `teamday login` (TeamDay\'s CLI: `teamday auth login`).'
 const CLI_SIGN_IN = 'Sign in again from your terminal (`teamday login`, or `teamday auth login` with TeamDay\'s CLI)'
 const CLI_FIX = `${CLI_SIGN_IN}, or refresh the access token (POST /api/auth/cli/refresh).`
 
@@ -73,12 +86,17 @@ export interface Authenticated {
  * vertical tab…), wherever it is, and whitespace inside the token make the token malformed.
  */
 export async function authenticate(ctx: Ctx, header: string | null, lookup: TokenLookup = plainLookup): Promise<Authenticated> {
-  const value = header === null ? '' : trimEdges(header)
+  const value = header === null ? '' : trimEdges(asSent(header))
   if (value === '') {
     throw unauthorized('missing_token', `Authentication required: no token was sent. ${FIX}`, 'No token')
   }
   if (header!.length > MAX_AUTH_HEADER_BYTES) {
     throw unauthorized('authorization_header_too_large', `Invalid token: the Authorization header is over ${MAX_AUTH_HEADER_BYTES} bytes. ${FIX}`, 'Authorization header too large')
+  }
+  // Two Authorization headers reach the app as one, joined by ", " (`Bearer td_a, Bearer td_b`;
+  // `Bearer td_a, ` when the second is empty). Neither a scheme nor a token has a comma.
+  if (value.includes(',')) {
+    throw unauthorized('malformed_token', `Invalid authorization header: it has a comma, so more than one was sent (they arrive joined by a comma), or a comma was typed; send exactly one "Authorization: Bearer td_…". ${FIX}`, 'Malformed token', { reason: 'several_headers' })
   }
   // The scheme ends at any whitespace; only spaces and tabs separate it from the token.
   const scheme = /^\S*/.exec(value)![0]
@@ -92,10 +110,6 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
   }
   if (credentials === '') {
     throw unauthorized('empty_bearer_token', `Invalid authorization header: "Bearer" was sent without a token. ${FIX}`, 'No token after Bearer')
-  }
-  // Two Authorization headers reach the app as one, joined by ", " (`Bearer td_a, Bearer td_b`).
-  if (/,\s*bearer\s/i.test(credentials)) {
-    throw unauthorized('malformed_token', `Invalid authorization header: more than one was sent (they arrive joined by a comma); send exactly one "Authorization: Bearer td_…". ${FIX}`, 'Malformed token', { reason: 'several_headers' })
   }
   if (/\s/.test(credentials)) {
     throw unauthorized(

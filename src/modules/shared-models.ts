@@ -67,7 +67,7 @@ const authErrorSchemas = {
     401,
     'token_expired',
     'Unauthorized: the token is missing, malformed, unknown, expired or revoked, or its user left the organization. `code` says which; WWW-Authenticate: Bearer is set.',
-    'Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token in the web console (Settings → Profile → Personal Access Tokens, /settings/tokens) or on the server (`teamday tokens create --email … --name …`), and send it as "Authorization: Bearer td_…"; TeamDay\'s CLI signs in with `teamday auth login`.',
+    'Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token in the web console (Settings → Profile → Personal Access Tokens, /settings/tokens) or on the server (`teamday tokens create --email … --name …`), and send it as "Authorization: Bearer td_…"; from a terminal, sign in with `teamday login` (TeamDay\'s CLI: `teamday auth login`).',
   ),
   403: errorResponse(403, 'forbidden', 'Forbidden: the token is valid but your role in this organization does not allow this (access denied).', 'Forbidden: your role (viewer) does not allow tokens:write (access denied)', {
     requiredPermission: 'tokens:write',

@@ -901,7 +901,7 @@ export interface components {
          *       "statusCode": 401,
          *       "statusMessage": "Unauthorized",
          *       "code": "token_expired",
-         *       "message": "Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token in the web console (Settings → Profile → Personal Access Tokens, /settings/tokens) or on the server (`teamday tokens create --email … --name …`), and send it as \"Authorization: Bearer td_…\"; TeamDay's CLI signs in with `teamday auth login`.",
+         *       "message": "Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token in the web console (Settings → Profile → Personal Access Tokens, /settings/tokens) or on the server (`teamday tokens create --email … --name …`), and send it as \"Authorization: Bearer td_…\"; from a terminal, sign in with `teamday login` (TeamDay's CLI: `teamday auth login`).",
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
