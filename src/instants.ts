@@ -22,6 +22,9 @@ export const INSTANT_RANGE = 'between the years 1000 and 9999'
  * them over (2026-02-30 became March 2) and also took text such as `Dec 25 2026` or `2026-1-5`.
  * Without an offset a time is the server's local time, as in JavaScript (UTC in the Docker image).
  */
+/** A date alone (`2026-12-01`), no time: where the API reads a limit, the whole of that day, UTC. */
+export const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
+
 export function parseInstant(text: string): number | null {
   const m = ISO_INSTANT.exec(text)
   if (m === null) return null

@@ -149,6 +149,15 @@ describe('expiry range 7–365 days', async () => {
     expect(res.status).toBe(201)
     expect(res.body.expiresAt).toBe(at)
   })
+  test('expiresAt as a date alone is the end of that day, UTC, as the console\'s custom date (its midnight was refused as 6.6 days ahead)', async () => {
+    const day = (ms: number) => new Date(t.clock.now() + ms).toISOString().slice(0, 10)
+    const seventh = day(7 * DAY)
+    const res = await create({ expiresAt: seventh })
+    expect([res.status, res.body.expiresAt]).toEqual([201, `${seventh}T23:59:59.999Z`])
+    // The test clock is near noon: the 366th day's end is past the range, the 6th day's end short of it.
+    expect((await create({ expiresAt: day(366 * DAY) })).status).toBe(422)
+    expect((await create({ expiresAt: day(6 * DAY) })).status).toBe(422)
+  })
   for (const [label, offset] of [['6 days', 6 * DAY], ['366 days', 366 * DAY], ['in the past', -DAY]] as const) {
     test(`expiresAt ${label} ahead rejected`, async () => {
       const res = await create({ expiresAt: new Date(t.clock.now() + offset).toISOString() })

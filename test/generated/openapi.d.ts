@@ -4508,7 +4508,7 @@ export interface operations {
                      * @example 90
                      */
                     expiresInDays?: number;
-                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead */
+                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead; a date alone (`2027-03-01`) is the end of that day, UTC */
                     expiresAt?: string;
                     /**
                      * @description What the token may do (default: the calling token's own scopes, `["*"]` = everything your role allows for a full token). Any of: *, agents:read, agents:write, agents:execute, executions:read, executions:write, tasks:read, tasks:write, spaces:read, spaces:write, secrets:write, tokens:read, tokens:write, audit:read, members:read, members:write, metrics:read. `x:write` implies `x:read`. Only scopes the calling token has itself (`*` only from a `*` token; otherwise 403 `insufficient_scope`). Always bounded by your current role: a token never exceeds its user.
@@ -4527,7 +4527,7 @@ export interface operations {
                      * @example 90
                      */
                     expiresInDays?: number;
-                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead */
+                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead; a date alone (`2027-03-01`) is the end of that day, UTC */
                     expiresAt?: string;
                     /**
                      * @description What the token may do (default: the calling token's own scopes, `["*"]` = everything your role allows for a full token). Any of: *, agents:read, agents:write, agents:execute, executions:read, executions:write, tasks:read, tasks:write, spaces:read, spaces:write, secrets:write, tokens:read, tokens:write, audit:read, members:read, members:write, metrics:read. `x:write` implies `x:read`. Only scopes the calling token has itself (`*` only from a `*` token; otherwise 403 `insufficient_scope`). Always bounded by your current role: a token never exceeds its user.
@@ -10201,7 +10201,7 @@ export interface operations {
                      * @example 90
                      */
                     expiresInDays?: number;
-                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead */
+                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead; a date alone (`2027-03-01`) is the end of that day, UTC */
                     expiresAt?: string;
                     /**
                      * @description What the token may do (default: the calling token's own scopes, `["*"]` = everything your role allows for a full token). Any of: *, agents:read, agents:write, agents:execute, executions:read, executions:write, tasks:read, tasks:write, spaces:read, spaces:write, secrets:write, tokens:read, tokens:write, audit:read, members:read, members:write, metrics:read. `x:write` implies `x:read`. Only scopes the calling token has itself (`*` only from a `*` token; otherwise 403 `insufficient_scope`). Always bounded by your current role: a token never exceeds its user.
@@ -10222,7 +10222,7 @@ export interface operations {
                      * @example 90
                      */
                     expiresInDays?: number;
-                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead */
+                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead; a date alone (`2027-03-01`) is the end of that day, UTC */
                     expiresAt?: string;
                     /**
                      * @description What the token may do (default: the calling token's own scopes, `["*"]` = everything your role allows for a full token). Any of: *, agents:read, agents:write, agents:execute, executions:read, executions:write, tasks:read, tasks:write, spaces:read, spaces:write, secrets:write, tokens:read, tokens:write, audit:read, members:read, members:write, metrics:read. `x:write` implies `x:read`. Only scopes the calling token has itself (`*` only from a `*` token; otherwise 403 `insufficient_scope`). Always bounded by your current role: a token never exceeds its user.

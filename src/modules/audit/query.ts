@@ -8,7 +8,7 @@ import { prepared } from '../../db/prepared'
 import { auditEvents, dbTime, organizations, type AuditEvent } from '../../db/schema'
 import { AppError } from '../../errors'
 import type { AuditEventSchema } from './model'
-import { clampInstant, filterInstant } from '../../instants'
+import { clampInstant, DATE_ONLY, filterInstant } from '../../instants'
 
 /** The event as the API returns it: the response schema is the one source of this shape. */
 export type PublicAuditEvent = typeof AuditEventSchema.static
@@ -46,9 +46,7 @@ export function toPublicAuditEvent(box: SecretBox, e: AuditEvent): PublicAuditEv
   }
 }
 
-/** A date alone (`2026-12-01`): the whole day, UTC, so `until` then takes in its last millisecond. */
-const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/
-
+/** A date alone (`2026-12-01`) is the whole day, UTC: `until` then takes in its last millisecond. */
 function instant(field: 'since' | 'until', value: string | undefined): Date | undefined {
   const ms = filterInstant(field, value)
   if (ms === undefined) return undefined

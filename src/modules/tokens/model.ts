@@ -54,7 +54,7 @@ export const CreateTokenBody = t.Object(
     expiresInDays: t.Optional(
       t.Integer({ minimum: 7, maximum: 365, description: 'Lifetime in days, 7-365 (default 90). Numeric strings are accepted.', examples: [90], error: 'expiresInDays must be an integer between 7 and 365' }),
     ),
-    expiresAt: t.Optional(t.String({ description: 'Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead', error: 'expiresAt must be an ISO-8601 date-time string' })),
+    expiresAt: t.Optional(t.String({ description: 'Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead; a date alone (`2027-03-01`) is the end of that day, UTC', error: 'expiresAt must be an ISO-8601 date-time string' })),
     scopes: t.Optional(
       t.Array(t.String({ maxLength: 100 }), {
         maxItems: 50,

@@ -1,6 +1,6 @@
 import { SCOPES } from '../../auth/roles'
 import { AppError } from '../../errors'
-import { parseInstant } from '../../instants'
+import { DATE_ONLY, parseInstant } from '../../instants'
 import { nameTrouble } from '../../text'
 
 export interface CreateTokenInput {
@@ -28,7 +28,10 @@ export function resolveExpiry(input: Pick<CreateTokenInput, 'expiresInDays' | 'e
     })
   }
   if (input.expiresAt !== undefined) {
-    const at = parseInstant(input.expiresAt)
+    const given = parseInstant(input.expiresAt)
+    // A date alone is the end of that day, UTC, as the console's custom date (its midnight was
+    // refused as 6.6 days ahead where the console took the same day).
+    const at = given !== null && DATE_ONLY.test(input.expiresAt) ? given + DAY_MS - 1 : given
     if (at === null) {
       throw new AppError('validation_failed', 'Validation failed: expiresAt must be an ISO-8601 date-time', {
         details: [{ field: 'expiresAt', message: 'must be an ISO-8601 date-time' }],
