@@ -179,8 +179,8 @@ describe('role and membership are read on every request', () => {
     await removeMember(t2.ctx, a.email, a.orgSlug)
     const res = await t2.req('GET', '/api/v1/tokens', { token: a.token })
     expect(res.status).toBe(401)
-    // Removal revokes the member's tokens (a membership deleted by other means: membership_revoked).
-    expect(res.body.code).toBe('token_revoked')
+    // Removal revokes the member's tokens, and the answer says why.
+    expect(res.body.code).toBe('membership_revoked')
   })
 
   test('a token is scoped to the organization it was created in', async () => {

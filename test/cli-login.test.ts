@@ -262,15 +262,16 @@ describe('refresh and revocation', () => {
     expect((await t.req('POST', '/api/auth/cli/revoke', { body: { refreshToken: 'tdr_nope' } })).status).toBe(200)
   })
 
-  test('removed from the organization: the CLI session is revoked with the membership, and stays so when re-added', async () => {
+  test('removed from the organization: the CLI session is revoked with the membership (membership_revoked, which says why), and stays so when re-added (token_revoked)', async () => {
     const t = await makeTestApp()
     const alice = await makeActor(t)
     const s = await signIn(t, alice)
     await removeMember(t.ctx, alice.email, alice.orgSlug)
-    expect((await t.req('GET', '/api/v1/agents', { token: s.accessToken })).body.code).toBe('token_revoked')
-    expect((await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: s.refreshToken } })).body.code).toBe('token_revoked')
+    expect((await t.req('GET', '/api/v1/agents', { token: s.accessToken })).body.code).toBe('membership_revoked')
+    expect((await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: s.refreshToken } })).body.code).toBe('membership_revoked')
     await createUser(t.ctx, { email: alice.email, orgSlug: alice.orgSlug, role: 'admin' })
     expect((await t.req('GET', '/api/v1/agents', { token: s.accessToken })).body.code).toBe('token_revoked')
+    expect((await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: s.refreshToken } })).body.code).toBe('token_revoked')
   })
 
   test('a membership gone by any other path: membership_revoked for access and refresh', async () => {

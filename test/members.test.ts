@@ -204,7 +204,7 @@ describe('the last admin', () => {
     const r = await remove(admin, admin.userId)
     expect(r.status).toBe(200)
     expect(r.body.revokedTokenIds).toEqual([admin.tokenId])
-    expect((await list(admin)).body.code).toBe('token_revoked')
+    expect((await list(admin)).body.code).toBe('membership_revoked')
     expect((await list(second)).body.total).toBe(3)
   })
 })
@@ -261,7 +261,7 @@ describe('the rule (members/access.ts)', () => {
 })
 
 describe('removing a member revokes their tokens in the organization', () => {
-  test('every token of theirs is 401 token_revoked on the next request; elsewhere untouched; audited', async () => {
+  test('every token of theirs is 401 membership_revoked on the next request (token_revoked once they are back); elsewhere untouched; audited', async () => {
     const extra = await makeToken(t, member, { scopes: ['agents:read'] })
     const elsewhere = await makeActor(t, { org: 'beta', email: 'mem@acme.test' })
     expect((await t.req('GET', '/api/v1/agents', { token: member.token })).status).toBe(200)
@@ -272,7 +272,9 @@ describe('removing a member revokes their tokens in the organization', () => {
     for (const token of [member.token, extra.token]) {
       const res = await t.req('GET', '/api/v1/agents', { token })
       expect(res.status).toBe(401)
-      expect(res.body.code).toBe('token_revoked')
+      // Says why, and what to do: not "create a new token", which they no longer can.
+      expect(res.body.code).toBe('membership_revoked')
+      expect(res.body.message).toContain('no longer a member')
     }
     expect((await t.req('GET', '/api/v1/agents', { token: elsewhere.token })).status).toBe(200)
 

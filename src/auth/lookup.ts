@@ -17,6 +17,8 @@ export interface AuthRow {
   organizationId: string
   expiresAt: Date
   revokedAt: Date | null
+  /** Why it was revoked (`membership_removed`: its user left the organization). */
+  revokedReason: string | null
   lastUsedAt: Date | null
   scopes: string[]
   email: string
@@ -54,6 +56,7 @@ function prepareAuthLookup(db: Db) {
       organizationId: t.organizationId,
       expiresAt: t.expiresAt,
       revokedAt: t.revokedAt,
+      revokedReason: t.revokedReason,
       lastUsedAt: t.lastUsedAt,
       scopes: t.scopes,
       email: ownerEmail(db),
@@ -80,6 +83,7 @@ function prepareCliAuthLookup(db: Db) {
       organizationId: s.organizationId,
       expiresAt: a.expiresAt,
       revokedAt: s.revokedAt,
+      revokedReason: s.revokedReason,
       lastUsedAt: s.lastUsedAt,
       scopes: sql<string[]>`'["*"]'`.mapWith((v: string) => JSON.parse(v) as string[]),
       email: emailOf(db, s.userId),

@@ -80,12 +80,12 @@ export class PgCountedLookup {
     const auth =
       kind === 'pat'
         ? sql`
-        SELECT t.id, t.user_id, t.organization_id, t.expires_at, t.revoked_at, t.last_used_at, t.scopes,
+        SELECT t.id, t.user_id, t.organization_id, t.expires_at, t.revoked_at, t.revoked_reason, t.last_used_at, t.scopes,
           (SELECT u.email FROM users u WHERE u.id = t.user_id) AS email,
           (SELECT m.role FROM memberships m WHERE m.organization_id = t.organization_id AND m.user_id = t.user_id) AS role
         FROM personal_access_tokens t WHERE t.token_hash = ${hash}`
         : sql`
-        SELECT s.id, s.user_id, s.organization_id, a.expires_at, s.revoked_at, s.last_used_at, '["*"]'::jsonb AS scopes,
+        SELECT s.id, s.user_id, s.organization_id, a.expires_at, s.revoked_at, s.revoked_reason, s.last_used_at, '["*"]'::jsonb AS scopes,
           (SELECT u.email FROM users u WHERE u.id = s.user_id) AS email,
           (SELECT m.role FROM memberships m WHERE m.organization_id = s.organization_id AND m.user_id = s.user_id) AS role
         FROM cli_access_tokens a JOIN cli_sessions s ON s.id = a.session_id WHERE a.token_hash = ${hash}`
@@ -100,7 +100,7 @@ export class PgCountedLookup {
       ${b1 ? sql`, first AS (${upsert(b1, sql`${k}::int`, sql`valid, async_commit`)})` : sql``}
       ${b1 && b2 ? sql`, within AS (SELECT ${hitsWithin(sql, k, b1.policy.limit)} AS n FROM first),
       second AS (${upsert(b2, sql`n`, sql`valid, within WHERE n > 0`)})` : sql``}
-      SELECT a.id, a.user_id, a.organization_id, a.scopes, a.email, a.role,
+      SELECT a.id, a.user_id, a.organization_id, a.scopes, a.email, a.role, a.revoked_reason,
         (extract(epoch FROM a.expires_at) * 1000)::bigint AS expires_ms,
         (extract(epoch FROM a.revoked_at) * 1000)::bigint AS revoked_ms,
         (extract(epoch FROM a.last_used_at) * 1000)::bigint AS last_used_ms,
@@ -121,6 +121,7 @@ export class PgCountedLookup {
       // Timestamps as epoch milliseconds: the client hands drizzle the text of timestamptz values.
       expiresAt: new Date(Number(r.expires_ms)),
       revokedAt: r.revoked_ms === null ? null : new Date(Number(r.revoked_ms)),
+      revokedReason: r.revoked_reason,
       lastUsedAt: r.last_used_ms === null ? null : new Date(Number(r.last_used_ms)),
       scopes: r.scopes,
       email: r.email,

@@ -242,6 +242,8 @@ const refreshFailure = (code: 'invalid_token' | 'token_revoked' | 'token_expired
     headers: { 'www-authenticate': `Bearer realm="teamday", error="invalid_token", error_description="${code}"` },
   })
 
+const noLongerMember = () => refreshFailure('membership_revoked', 'Invalid refresh token: its user is no longer a member of the organization it was issued for.')
+
 function findSessionByRefresh(ctx: Ctx, refreshToken: string): Promise<CliSession | undefined> {
   if (checkTokenFormat(refreshToken.trim(), REFRESH_TOKEN_PREFIX) !== null) return Promise.resolve(undefined)
   return prepared(ctx.db, 'cliAuth.sessionByRefresh', () =>
@@ -259,9 +261,13 @@ export async function refreshAccess(ctx: Ctx, refreshToken: string): Promise<{ a
   const session = await findSessionByRefresh(ctx, refreshToken)
   if (!session) throw refreshFailure('invalid_token', `Invalid refresh token: it is not one this server issued (or its sign-in expired or was revoked over ${CLI_SESSION_KEEP_MS / 86_400_000} days ago).`)
   const now = ctx.clock.now()
-  if (session.revokedAt) throw refreshFailure('token_revoked', 'Invalid refresh token: its CLI session has been revoked (signed out).')
+  if (session.revokedAt) {
+    // Revoked because its user left the organization (and not back since): that is what to say.
+    if (session.revokedReason === 'membership_removed' && (await roleIn(ctx.db, session.organizationId, session.userId)) === undefined) throw noLongerMember()
+    throw refreshFailure('token_revoked', 'Invalid refresh token: its CLI session has been revoked (signed out).')
+  }
   if (session.refreshExpiresAt.getTime() <= now) throw refreshFailure('token_expired', `Invalid refresh token: it expired on ${session.refreshExpiresAt.toISOString()} (refresh tokens last 90 days).`)
-  if ((await roleIn(ctx.db, session.organizationId, session.userId)) === undefined) throw refreshFailure('membership_revoked', 'Invalid refresh token: its user is no longer a member of the organization it was issued for.')
+  if ((await roleIn(ctx.db, session.organizationId, session.userId)) === undefined) throw noLongerMember()
   const access = await withTx(ctx, async (tx) => {
     // Expired access tokens of this session are of no further use.
     await tx.db.delete(cliAccessTokens).where(and(eq(cliAccessTokens.sessionId, session.id), lt(cliAccessTokens.expiresAt, new Date(now)))).run()
