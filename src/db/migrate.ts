@@ -225,6 +225,16 @@ export const PG_MIGRATION_LOCK = 7_310_415_001
 export async function runPgMigrations(conn: PgConnection, opts: MigrationOptions = {}): Promise<MigrationResult> {
   const migrations = embeddedMigrations('pg')
   const name = opts.name ?? 'the database'
+  // A database that is up to date is only read: no lock, no CREATE. A least-privilege role
+  // (its tables' rows, USAGE on schema drizzle and SELECT on its journal; the schema changed
+  // by the owner with `teamday migrate`) starts; CREATE SCHEMA IF NOT EXISTS needs CREATE on
+  // the database even when the schema is there, and every command failed on it.
+  const current = await pgSchemaState(conn)
+  if (current !== null && current.applied > 0 && current.newest >= (migrations.at(-1)?.folderMillis ?? 0)) {
+    refuseNewer(current, name, 'pg')
+    if (opts.mayMigrate === false) refuseUnmigrated(current, name, 'pg')
+    return { applied: 0, total: migrations.length, names: [] }
+  }
   const applied = await conn.client.begin(async (tx) => {
     try {
       await tx`SELECT pg_advisory_xact_lock(${PG_MIGRATION_LOCK})`
@@ -255,7 +265,31 @@ export async function runPgMigrations(conn: PgConnection, opts: MigrationOptions
       n++
     }
     return n
+  }).catch((e) => {
+    if ((e as { code?: unknown }).code !== '42501') throw e
+    throw new SchemaError(
+      `teamday's role may not create or change its tables in ${name} (${(e as Error).message}), and there are migrations to apply. ` +
+        'Run `teamday migrate --db …` once as the database owner (or a role that may create in it), then start with this role: ' +
+        'it needs SELECT, INSERT, UPDATE and DELETE on the tables, USAGE on their sequences, and USAGE on schema drizzle with SELECT on drizzle.__drizzle_migrations (README: Running several instances)',
+    )
   })
   const tags = pgMigrations.journal.entries.map((e: { tag: string }) => e.tag)
   return { applied, total: migrations.length, names: applied > 0 ? tags.slice(-applied) : [] }
+}
+
+/**
+ * What drizzle's journal says, read without creating anything; null when there is no journal
+ * yet, or when the role may not read it (the locked path then says what is missing).
+ */
+async function pgSchemaState(conn: PgConnection): Promise<SchemaState | null> {
+  const book = conn.schema ?? 'drizzle'
+  try {
+    const [journal] = await conn.client`SELECT to_regclass(quote_ident(${book}) || '.__drizzle_migrations') IS NOT NULL AS present`
+    if (journal?.present !== true) return null
+    const [row] = await conn.client`SELECT count(*)::int AS n, coalesce(max(created_at), 0)::bigint AS newest, to_regclass('settings') IS NOT NULL AS settings FROM ${conn.client(book)}.__drizzle_migrations`
+    return { teamday: row!.settings === true, applied: row!.n as number, newest: Number(row!.newest) }
+  } catch (e) {
+    if ((e as { code?: unknown }).code === '42501') return null
+    throw e
+  }
 }
