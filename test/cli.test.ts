@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp } from '../src/app'
@@ -485,6 +485,23 @@ describe('arguments', () => {
       expect(r.err).toContain('usage')
     })
   }
+
+  test('--db given empty (`--db "$DB"` with DB unset): exit 2 saying so; no default database created (it made ./data/teamday.db and a key)', async () => {
+    const cwd = process.cwd()
+    const here = mkdtempSync(join(tmpdir(), 'teamday-emptydb-'))
+    process.chdir(here)
+    try {
+      for (const argv of [['users', 'create', '--email', 'a@b.c', '--org', 'acme', '--db', ''], ['users', 'list', '--org', 'acme', '--db=']]) {
+        const r = await cli(...argv)
+        expect([r.code, r.out]).toEqual([2, ''])
+        expect(r.err).toStartWith('error: --db is empty (an unset variable?)')
+      }
+      expect(readdirSync(here)).toEqual([])
+    } finally {
+      process.chdir(cwd)
+      rmSync(here, { recursive: true, force: true })
+    }
+  })
 
   test('bad arguments leave no database behind', async () => {
     await tcli('users', 'create', '--org', 'acme')

@@ -234,6 +234,9 @@ function check(cmd: Command, values: Record<string, unknown>, positionals: strin
   for (const [name, o] of Object.entries(cmd.options ?? {})) {
     if (o.required && (values[name] === undefined || values[name] === '')) throw new UsageError(`missing required option --${name}`)
   }
+  // `--db "$DB"` with DB unset: it meant the default database (./data/teamday.db, or TEAMDAY_DB),
+  // where a command went on to create one and a key beside it.
+  if (values.db === '') throw new UsageError('--db is empty (an unset variable?): give the database file or postgres:// URL, or leave --db out for the default')
 }
 
 /** `tokens rotate --db …`: say that rotate exists, in the other mode. */
