@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createApp } from '../src/app'
@@ -64,6 +64,19 @@ async function openApp() {
 }
 
 describe('users', () => {
+  test('an empty file made beforehand (touch, a volume mount) becomes a private database: 0600 (it kept 0644, and SQLite gives -wal and -shm the database's mode)', async () => {
+    const file = join(dir, 'touched.db')
+    writeFileSync(file, '', { mode: 0o644 })
+    chmodSync(file, 0o644)
+    const r = await cli('users', 'create', '--email', 'ada@example.com', '--org', 'acme', '--db', file)
+    expect(r.code).toBe(0)
+    expect(statSync(file).mode & 0o777).toBe(0o600)
+    // A database that holds data is left as it is (its mode is the operator's choice).
+    chmodSync(file, 0o640)
+    expect((await cli('users', 'create', '--email', 'bob@example.com', '--org', 'acme', '--db', file)).code).toBe(0)
+    expect(statSync(file).mode & 0o777).toBe(0o640)
+  })
+
   test('create makes the organization when missing, and the database files private', async () => {
     const r = await tcli('users', 'create', '--email', 'Ada@Example.com', '--org', 'acme', '--role', 'admin', '--name', 'Ada')
     expect(r.code).toBe(0)

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { drizzle as syncDrizzle } from 'drizzle-orm/bun-sqlite'
 import { SqliteConnection, type SyncDb } from './connection'
@@ -32,6 +32,10 @@ export function openDatabase(path: string, opts: { rowCache?: boolean; create?: 
     const madeDir = create && !existsSync(dir) ? mkdirSync(dir, { recursive: true, mode: 0o700 }) : undefined
     // The umask, not a chmod afterwards: the file is created with the right mode or not at all.
     const umask = process.umask(0o077)
+    // An empty file made beforehand (`touch`, a volume's mount point) becomes the database: it
+    // gets the mode a new one has (SQLite gives -wal and -shm the database's mode). By path,
+    // before SQLite opens it: no descriptor of it is opened or closed here.
+    if (create) ownerOnlyIfEmpty(file)
     // What `check` refused (a file not to use): thrown as it is, after the connection is closed.
     let refused: unknown
     try {
@@ -65,6 +69,16 @@ export function openDatabase(path: string, opts: { rowCache?: boolean; create?: 
   // reader (an open sqlite3 shell, a backup) lets it grow, and it stayed that size until a stop.
   sqlite.exec(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`)
   return new SqliteConnection(sqlite, syncDrizzle({ client: sqlite }) as unknown as SyncDb)
+}
+
+/** An existing empty file: mode 0600 (group and others lose access); anything else is left as it is. */
+function ownerOnlyIfEmpty(file: string): void {
+  try {
+    const st = statSync(file)
+    if (st.isFile() && st.size === 0 && (st.mode & 0o077) !== 0) chmodSync(file, st.mode & 0o700)
+  } catch {
+    // Not there (SQLite creates it, under the umask above), or not ours to change: SQLite says what is wrong.
+  }
 }
 
 /** The size SQLite trims the -wal file back to after a checkpoint (PRAGMA journal_size_limit). */
