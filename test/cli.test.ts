@@ -64,7 +64,7 @@ async function openApp() {
 }
 
 describe('users', () => {
-  test('an empty file made beforehand (touch, a volume mount) becomes a private database: 0600 (it kept 0644, and SQLite gives -wal and -shm the database's mode)', async () => {
+  test('an empty file made beforehand (touch, a volume mount) becomes a private database: 0600 (it kept 0644, and SQLite gives -wal and -shm the mode of the database)', async () => {
     const file = join(dir, 'touched.db')
     writeFileSync(file, '', { mode: 0o644 })
     chmodSync(file, 0o644)
