@@ -169,6 +169,10 @@ describe('teamday audit list', () => {
     expect(table.out).not.toContain(token)
     expect((await cli('audit', 'list', '--org', 'nope')).code).toBe(1)
     expect((await cli('audit', 'list', '--limit', 'many')).code).toBe(2)
+    // A cursor that is not one: a usage error naming --cursor (it was exit 1 with the API's words, "nextCursor").
+    const badCursor = await cli('audit', 'list', '--cursor', 'garbage')
+    expect(badCursor.code).toBe(2)
+    expect(badCursor.err).toContain('error: --cursor not a cursor: pass the --cursor value a previous "teamday audit list" printed')
   })
 
   test('every event is reachable: pages by --cursor (the table names the next one), filters by token, user and time', async () => {

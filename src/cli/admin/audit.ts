@@ -1,3 +1,4 @@
+import { AppError } from '../../errors'
 import { parseInstant } from '../../instants'
 import { organizationIdBySlug, queryAuditEvents } from '../../modules/audit/query'
 import { pruneAuditEvents } from '../../modules/audit/retention'
@@ -25,6 +26,11 @@ export function list({ values, io }: Run<{ org?: string; type?: string; 'token-i
       limit,
       offset: 0,
       cursor: values.cursor,
+    }).catch((e) => {
+      // The API's words name its query parameter and nextCursor: here it is --cursor, as printed below.
+      const bad = e instanceof AppError && (e.details as { field?: string }[] | undefined)?.[0]?.field === 'cursor'
+      if (!bad) throw e
+      throw new UsageError(`--cursor ${(e.details as { message: string }[])[0]!.message}: pass the --cursor value a previous "teamday audit list" printed, with the same options, or leave --cursor out for the newest events`)
     })
     if (values.json) io.out(JSON.stringify({ events, total, totalIsEstimate, nextCursor }, null, 2))
     else if (events.length === 0) io.out('no audit events')
