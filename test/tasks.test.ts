@@ -303,6 +303,14 @@ describe('tasks: who they reach', () => {
     // The creator's edit of another field keeps the assignment.
     const edited = await t.req('PATCH', `/api/v1/tasks/${tk.id}`, { token: memberB.token, body: { title: 'renamed' } })
     expect(edited.body.assignedTo).toBe(bot)
+    // Filtering by the hidden id finds nothing, as a made-up id: it found the task (and said the agent exists, and what it holds).
+    const byId = await t.req('GET', `/api/v1/tasks?assignedTo=${bot}`, { token: memberA.token })
+    const madeUp = await t.req('GET', `/api/v1/tasks?assignedTo=char_${'x'.repeat(20)}`, { token: memberA.token })
+    expect([byId.status, byId.body, byId.headers.get('x-total-count')]).toEqual([200, [], '0'])
+    expect([madeUp.status, madeUp.body, madeUp.headers.get('x-total-count')]).toEqual([200, [], '0'])
+    // A bad cursor is refused alike.
+    for (const assignee of [bot, `char_${'x'.repeat(20)}`]) expect((await t.req('GET', `/api/v1/tasks?assignedTo=${assignee}&cursor=garbage`, { token: memberA.token })).status).toBe(400)
+    for (const who of [memberB, admin]) expect((await t.req('GET', `/api/v1/tasks?assignedTo=${bot}`, { token: who.token })).body.map((x: { id: string }) => x.id)).toContain(tk.id)
   })
 
   test("its assignee may edit it, not move it out of its creator's sight: only the creator or an admin moves a task", async () => {

@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq, ne, sql } from 'drizzle-orm'
 import { roleIn } from '../../auth/current-role'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
@@ -225,7 +225,10 @@ export async function createTask(ctx: Ctx, input: TaskInput & { title: string })
 }
 
 /** Which filters are set: one prepared statement per combination, each on its own index. */
-type TaskFilters = Pick<ListTasksOptions, 'status' | 'priority' | 'assignedTo' | 'spaceId'>
+type TaskFilters = Pick<ListTasksOptions, 'status' | 'priority' | 'assignedTo' | 'spaceId'> & {
+  /** `assignedTo` names an agent the caller may not see: no task assigned to it is theirs to find. */
+  hiddenAgent?: true
+}
 
 function listStatements(db: Db, admin: boolean, f: TaskFilters) {
   const k = tasks
@@ -237,6 +240,7 @@ function listStatements(db: Db, admin: boolean, f: TaskFilters) {
     f.priority === undefined ? undefined : eq(k.priority, ph('priority')),
     f.assignedTo === undefined ? undefined : eq(k.assignedTo, ph('assignedTo')),
     f.spaceId === undefined ? undefined : eq(k.spaceId, ph('spaceId')),
+    f.hiddenAgent === undefined ? undefined : ne(k.assigneeType, 'agent'),
   ]
   // The bytes of what the client sets that can be large (src/db/paging.ts, largePage): metadata up
   // to 64 KiB and a description of 20,000 characters make a page of 200 tasks 17 MB. The title and
@@ -264,9 +268,14 @@ export async function listTasks(ctx: Ctx, opts: ListTasksOptions): Promise<{ tas
   // (stored as free text, as assigning has it) was then never found by it.
   const named = opts.assignedTo === undefined || refersToId(opts.assignedTo, 'user') || refersToId(opts.assignedTo, 'char') ? undefined : await visibleAgent(ctx.db, p, opts.assignedTo)
   const assignedTo = named?.id ?? opts.assignedTo
-  const f: TaskFilters = { status: opts.status, priority: opts.priority, assignedTo, spaceId }
+  // The id of an agent hidden from the caller (another member's private one) finds no task
+  // assigned to it, as a made-up id finds none: it found them, shown with `assignedTo: null`,
+  // which told that the agent exists and which tasks it holds. Still a query like any other
+  // (a bad cursor is refused alike).
+  const hiddenAgent = assignedTo !== undefined && refersToId(assignedTo, 'char') && (await agentsUnseenBy(ctx.db, p, [assignedTo])).size > 0 ? true : undefined
+  const f: TaskFilters = { status: opts.status, priority: opts.priority, assignedTo, spaceId, hiddenAgent }
   const admin = isOrgAdmin(p.role)
-  const shape = [admin, f.status, f.priority, f.assignedTo, f.spaceId].map((v) => (v === undefined || v === false ? 0 : 1)).join('')
+  const shape = [admin, f.status, f.priority, f.assignedTo, f.spaceId, f.hiddenAgent].map((v) => (v === undefined || v === false ? 0 : 1)).join('')
   const q = prepared(ctx.db, `tasks.list.${shape}`, () => listStatements(ctx.db, admin, f))
   const params = { org: p.organizationId, user: p.userId, ...f }
   const page = await readPage('tasks', { ...f, caller: [p.organizationId, p.userId] }, opts, {
