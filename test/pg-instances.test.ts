@@ -231,8 +231,11 @@ describe.skipIf(!HAVE_PG)('an instance starting while another holds the migratio
     const { default: postgres } = await import('postgres')
     const { openPostgres } = await import('../src/db/pg')
     const { runPgMigrations, PG_MIGRATION_LOCK } = await import('../src/db/migrate')
+    // A schema with migrations to apply (one that is up to date is only read: no lock is taken).
     const pg = await freshPgSchema()
     const holder = postgres(pg.url, { max: 1, onnotice: () => {} })
+    const schema = `${pg.schema}_empty`
+    await holder.unsafe(`CREATE SCHEMA ${schema}`)
     let release!: () => void
     const released = new Promise<void>((r) => (release = r))
     let locked!: () => void
@@ -243,7 +246,7 @@ describe.skipIf(!HAVE_PG)('an instance starting while another holds the migratio
       await released
     })
     await isLocked
-    const conn = openPostgres(pg.url, { pool: 1, statementTimeoutMs: 500, schema: pg.schema })
+    const conn = openPostgres(pg.url, { pool: 1, statementTimeoutMs: 500, schema })
     try {
       const e = (await runPgMigrations(conn).catch((x) => x)) as Error
       expect(e.message).toContain("another process holds teamday's migration lock")

@@ -27,7 +27,7 @@ describe('removing a member revokes their tokens of that organization', () => {
     const r = await removeMember(t.ctx, 'mia@example.com', 'acme')
     expect(r.revokedTokenIds.sort()).toEqual([m.tokenId, second.id].sort())
     expect((await findTokenById(t.ctx, m.tokenId))!.revokedReason).toBe('membership_removed')
-    expect((await t.req('GET', '/api/v1/tokens/self', { token: m.token })).body.code).toBe('token_revoked')
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: m.token })).body.code).toBe('membership_revoked')
     // Their membership of another organization, and its token, are untouched.
     expect((await t.req('GET', '/api/v1/tokens/self', { token: elsewhere.token })).status).toBe(200)
 
