@@ -120,6 +120,9 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
       // Its tool calls as the caller may see them (a sub-agent hidden from them is not named).
       const stream = executionStream((e) => eventShownTo(c.db, principal, e))
       const { execution } = await startExecution(c, engine, agentRef, body, { onEvent: stream.push })
+      // Failed as it was recorded (no configured provider serves its model): a 422 before any
+      // stream, as the other modes answer it (it was a 200 stream holding only an `error` event).
+      if (execution.status === 'failed') throw failureError(execution)
       // A stream cannot be stored for replay: a retry with the same Idempotency-Key gets
       // 409 naming this execution instead of running the agent again.
       withholdFromReplay(request, execution.id, 'stream')
