@@ -556,12 +556,15 @@ describe('/api/health', () => {
   test('is documented as public (security: []) and answers 200 {status, version}', async () => {
     const op = spec.paths['/api/health'].get
     expect(op.security).toEqual([])
-    expect(Object.keys(op.responses)).toEqual(['200', '413', '414'])
+    expect(Object.keys(op.responses)).toEqual(['200', '413', '414', '422'])
     expect(op.summary).toBeTruthy()
     expect(op.tags).toEqual(['System'])
     const res = await t.req('GET', '/api/health')
     expect(res.status).toBe(200)
     expect(res.body).toEqual({ status: 'ok', version: spec.info.version })
+    // The 422 it documents (the URL's NUL rule, before any route): it answered it undocumented.
+    const nul = await t.req('GET', '/api/health?x=%00')
+    expect([nul.status, nul.body.code, nul.body.details]).toEqual([422, 'validation_failed', [{ field: 'x', message: 'must not contain the NUL character (%00)' }]])
   })
 })
 

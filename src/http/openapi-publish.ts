@@ -32,6 +32,8 @@ import {
   INVALID_IDEMPOTENCY_KEY,
   INVALID_PATH_PARAMETER,
   INVALID_PATH_PARAMETER_422,
+  NUL_IN_QUERY,
+  NUL_IN_QUERY_422,
   UNSUPPORTED_CONTENT_ENCODING,
   UNSUPPORTED_CONTENT_ENCODING_415,
 } from '../modules/shared-models'
@@ -218,6 +220,8 @@ function withRequestLimits(path: string, op: Schema): Schema {
   add('414', 'UriTooLong')
   if (op.requestBody !== undefined) add('415', UNSUPPORTED_CONTENT_ENCODING)
   if (path.includes('{')) add('422', INVALID_PATH_PARAMETER, 'Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it).')
+  // Any route: the URL's NUL rule runs before routing (README, Request limits).
+  add('422', NUL_IN_QUERY, 'Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it).')
   // Every route but liveness and the docs reads or writes the database.
   if (path !== '/api/health' && !path.startsWith('/swagger')) add('503', DATABASE_UNAVAILABLE)
   return { ...op, responses: Object.fromEntries(Object.entries(responses).sort(([x], [y]) => x.localeCompare(y))) }
@@ -226,12 +230,14 @@ function withRequestLimits(path: string, op: Schema): Schema {
 /** What withRequestLimits refers to, in `components.responses`. */
 const REQUEST_LIMIT_COMPONENTS = {
   PayloadTooLarge: {
-    description: 'The body is over 1 MiB, as declared (Content-Length) or as sent (`payload_too_large`); any route answers this, also one that takes no body.',
+    description:
+      'The body is over 1 MiB, as declared (Content-Length) or as sent (`payload_too_large`); any route answers this, also one that takes no body. A body declared over 16 MiB is refused by the HTTP server itself, before the app: a 413 without a body, and the connection closed.',
     content: { 'application/json': { schema: ref('PayloadTooLarge') } },
   },
   UriTooLong: { description: 'The URL (path and query) is over 8 KiB (`uri_too_long`); any route answers this.', content: { 'application/json': { schema: ref('UriTooLong') } } },
   [UNSUPPORTED_CONTENT_ENCODING]: { description: UNSUPPORTED_CONTENT_ENCODING_415, content: { 'application/json': { schema: ref(UNSUPPORTED_CONTENT_ENCODING) } } },
   [INVALID_PATH_PARAMETER]: { description: INVALID_PATH_PARAMETER_422, content: { 'application/json': { schema: ref(INVALID_PATH_PARAMETER) } } },
+  [NUL_IN_QUERY]: { description: NUL_IN_QUERY_422, content: { 'application/json': { schema: ref(NUL_IN_QUERY) } } },
   [DATABASE_UNAVAILABLE]: { description: DATABASE_UNAVAILABLE_503, content: { 'application/json': { schema: ref(DATABASE_UNAVAILABLE) } } },
 }
 

@@ -107,6 +107,9 @@ export const DATABASE_UNAVAILABLE_503 =
   'The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. Nothing was changed; retry.'
 export const INVALID_PATH_PARAMETER = 'InvalidPathParameter'
 export const INVALID_PATH_PARAMETER_422 = 'A path parameter is not valid percent-encoding (`%ZZ`, or a cut UTF-8 sequence such as `%E0%A4`): `validation_failed`, `details` names it.'
+export const NUL_IN_QUERY = 'NulInQuery'
+export const NUL_IN_QUERY_422 =
+  'A query parameter holds the NUL character (%00), which no id, slug or filter can hold (`validation_failed`, `details` names it); any route answers this, also one that otherwise ignores its query.'
 /** The message of a path parameter that is not valid percent-encoding (src/http/errors.ts). */
 export const PERCENT_ENCODING_RULE = (field: string) => `${field} is not valid percent-encoding: each % must begin an escape of UTF-8 (%41, %C3%A9); write a % itself as %25`
 
@@ -134,6 +137,7 @@ export const sharedModels = named({
     'The database is busy: another process holds its write lock (an admin command, a rekey or a restore). Nothing was changed by this request; retry in a moment.',
   ),
   [INVALID_PATH_PARAMETER]: errorResponse(422, 'validation_failed', INVALID_PATH_PARAMETER_422, `Validation failed: ${PERCENT_ENCODING_RULE('id')}`, [{ field: 'id', message: PERCENT_ENCODING_RULE('id') }]),
+  [NUL_IN_QUERY]: errorResponse(422, 'validation_failed', NUL_IN_QUERY_422, 'Validation failed: x must not contain the NUL character (%00)', [{ field: 'x', message: 'must not contain the NUL character (%00)' }]),
   // Added to every authenticated POST and PATCH by the published document (src/http/openapi-publish.ts, withIdempotency).
   [IDEMPOTENCY_CONFLICT]: errorResponse(
     409,
