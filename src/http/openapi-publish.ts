@@ -302,6 +302,9 @@ const UNAUTHORIZED_CODES =
 /** What a request body's description says of fields the operation does not name (src/http/body.ts). */
 export const OTHER_FIELDS_IGNORED = 'Fields it does not name are ignored, as by TeamDay\'s API; a misspelt one (`priorty`) is 422.'
 
+/** A route's `detail` flag: its body may be left out (the published document says `required: false`). */
+const OPTIONAL_BODY = 'x-optional-body'
+
 /**
  * A request body's object schema says what the server does with other fields: it ignores them
  * (drops them before the route sees the body). Elysia's `additionalProperties: false` on the
@@ -310,6 +313,11 @@ export const OTHER_FIELDS_IGNORED = 'Fields it does not name are ignored, as by 
  */
 function withOpenRequestBody(op: Schema): Schema {
   if (!isObject(op.requestBody) || !isObject(op.requestBody.content)) return op
+  // A body the route takes as optional (`t.Optional`): the generator marks every body required.
+  if (op[OPTIONAL_BODY] === true) {
+    const { [OPTIONAL_BODY]: _, ...rest } = op
+    op = { ...rest, requestBody: { ...op.requestBody, required: false } }
+  }
   const content = Object.fromEntries(
     Object.entries(op.requestBody.content).map(([type, media]) => {
       if (!isObject(media) || !isObject(media.schema) || media.schema.additionalProperties !== false) return [type, media]

@@ -4817,7 +4817,7 @@ export interface operations {
             cookie?: never;
         };
         /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": {
                     /** @description Lifetime of the new token in days, 7-365 (default: the old token's lifetime) */

@@ -136,6 +136,8 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
         body: t.Optional(RotateTokenBody),
         response: { 201: 'RotatedToken', 404: 'TokenNotFound', 409: 'TokenReuse', ...bodyErrors, 422: 'TokenCreateInvalid', ...authErrors, 403: 'TokenScopeForbidden' },
         detail: {
+          // The body may be left out (every field has a default): src/http/openapi-publish.ts, OPTIONAL_BODY.
+          'x-optional-body': true,
           summary: 'Rotate a token',
           description:
             'Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new lifetime is `expiresInDays` or the old token\'s. Only the owner may rotate (admins revoke), with the token itself or a token that has all of its scopes (otherwise 403 `insufficient_scope`). Rotating a token that is already revoked revokes its whole rotation family, and the tokens they created (reuse detection), and answers 409 `token_reuse_detected`; within a minute of its rotation (a retry) it is 409 `invalid_state` naming the successor instead. A rotation without a grace period is never refused for the per-user cap; during a grace period the old token still counts, and a rotation with one may take the user at most one past TEAMDAY_MAX_TOKENS_PER_USER (else 422 `token_limit_reached`: rotate with gracePeriodSeconds 0, or wait for the earlier grace period to end).',
