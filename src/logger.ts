@@ -182,7 +182,9 @@ const BUFFER_BYTES = 64 * 1024
 /** Lines held while stderr does not take them (a stalled log reader) before new ones are dropped, counted. */
 const BACKLOG_BYTES = 8 * 1024 * 1024
 /** A write to stderr taking this long means nobody reads it (flush() then writes nothing more). */
-const STALLED_MS = 1000
+const STALLED_MS = 2000
+/** The most one write hands stderr: 16 KiB in STALLED_MS is 8 KB/s, the slowest reader still counted as reading. */
+const WRITE_BYTES = 16 * 1024
 const writers: { flush(): void }[] = []
 let exitHook = false
 
@@ -232,7 +234,10 @@ function stderrWriter(droppedLine: (count: number) => string) {
   let progressed = 0
   const writeOut = (buf: Buffer, from: number) => {
     inflight = { buf, from }
-    write(2, buf, from, buf.length - from, null, (e, n) => {
+    // At most WRITE_BYTES a write: a slow reader's progress is seen (one write of a large backlog
+    // to a reader taking 20 KB/s lasted seconds and looked stalled), and what the exit flush
+    // writes again after a write it cannot wait for is at most that much.
+    write(2, buf, from, Math.min(WRITE_BYTES, buf.length - from), null, (e, n) => {
       inflight = null
       if (!e && n > 0) progressed = performance.now()
       if (!e && from + n < buf.length) return writeOut(buf, from + n)

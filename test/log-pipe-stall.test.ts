@@ -7,17 +7,19 @@
  */
 import { afterAll, expect, test } from 'bun:test'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
 const ROOT = resolve(import.meta.dir, '..')
 const dir = mkdtempSync(join(tmpdir(), 'teamday-log-stall-'))
 let group: number | undefined
+let slowGroup: number | undefined
 afterAll(() => {
-  if (group !== undefined) {
+  for (const g of [group, slowGroup]) {
+    if (g === undefined) continue
     try {
-      process.kill(-group, 'SIGKILL')
+      process.kill(-g, 'SIGKILL')
     } catch {}
   }
   rmSync(dir, { recursive: true, force: true })
@@ -67,4 +69,52 @@ test('a stderr pipe nobody reads does not stop the server: 2 000 access-log line
   const code = await Promise.race([exited, Bun.sleep(15_000).then(() => 'still running' as const)])
   expect(code).toBe(0)
   expect(performance.now() - stopping).toBeLessThan(10_000)
+}, 60_000)
+
+test('a reader that is slow but reads (40 KB/s) gets every line at a stop: the stall rule is not taken for it', async () => {
+  // A reader taking 4 KiB at a time at 40 KB/s, into a file. One write of the whole backlog kept
+  // a write open for seconds: the stop took the reader for stalled and dropped 3 lines in 4.
+  const out = join(dir, 'slow-reader.log')
+  const reader = `import sys, time\nrate = int(sys.argv[1])\nf = open(sys.argv[2], 'wb')\nwhile True:\n    d = sys.stdin.buffer.read1(4096)\n    if not d:\n        break\n    f.write(d)\n    f.flush()\n    time.sleep(len(d) / rate)\n`
+  writeFileSync(join(dir, 'slow.py'), reader)
+  const script = `exec "${process.execPath}" "${join(ROOT, 'src/main.ts')}" serve --host 127.0.0.1 --port 0 --db "${join(dir, 'slow.db')}" 2> >(exec python3 "${join(dir, 'slow.py')}" 40000 "${out}")`
+  const p = spawn('bash', ['-c', script], { cwd: ROOT, env: { ...process.env, TEAMDAY_LOG_LEVEL: 'info', TEAMDAY_ACCESS_LOG: 'on', TEAMDAY_LOG_FORMAT: 'json', NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'ignore'], detached: true })
+  slowGroup = p.pid
+  let stdout = ''
+  p.stdout!.on('data', (d) => (stdout += d))
+  const deadline = Date.now() + 15_000
+  let port = 0
+  while (!port) {
+    const m = /listening on http:\/\/[^\s]+:(\d+)/.exec(stdout)
+    if (m) port = Number(m[1])
+    else if (Date.now() > deadline) throw new Error(`not listening: ${stdout}`)
+    else await Bun.sleep(25)
+  }
+  const N = 600
+  for (let round = 0; round < N / 100; round++) {
+    await Promise.all(Array.from({ length: 100 }, async () => void (await (await fetch(`http://127.0.0.1:${port}/api/v1/agents`)).text())))
+  }
+  const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)))
+  process.kill(p.pid!, 'SIGTERM')
+  expect(await exited).toBe(0)
+  // The reader drains what the pipe still holds, then sees its end.
+  let lines: { msg: string }[] = []
+  for (let i = 0; i < 200; i++) {
+    await Bun.sleep(100)
+    // Complete lines only: the reader may be halfway through one.
+    lines = readFileSync(out, 'utf8')
+      .split('\n')
+      .slice(0, -1)
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l)]
+        } catch {
+          return []
+        }
+      })
+    if (lines.some((l) => l.msg === 'stopped')) break
+  }
+  const requests = lines.filter((l) => l.msg === 'request').length
+  expect(requests).toBeGreaterThanOrEqual(N)
+  expect(lines.some((l) => l.msg === 'stopped')).toBe(true)
 }, 60_000)
