@@ -154,7 +154,10 @@ describe('expiry range 7–365 days', async () => {
     const seventh = day(7 * DAY)
     const res = await create({ expiresAt: seventh })
     expect([res.status, res.body.expiresAt]).toEqual([201, `${seventh}T23:59:59.999Z`])
-    // The test clock is near noon: the 366th day's end is past the range, the 6th day's end short of it.
+    // The 365th day, the console's last: its end is past the longest lifetime, so it ends there (it was refused).
+    const last = await create({ expiresAt: day(365 * DAY) })
+    expect([last.status, last.body.expiresAt]).toEqual([201, new Date(t.clock.now() + 365 * DAY).toISOString()])
+    // The test clock is near noon: the 366th day is past the range, the 6th day's end short of it.
     expect((await create({ expiresAt: day(366 * DAY) })).status).toBe(422)
     expect((await create({ expiresAt: day(6 * DAY) })).status).toBe(422)
   })

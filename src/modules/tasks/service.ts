@@ -278,7 +278,10 @@ export async function listTasks(ctx: Ctx, opts: ListTasksOptions): Promise<{ tas
   const shape = [admin, f.status, f.priority, f.assignedTo, f.spaceId, f.hiddenAgent].map((v) => (v === undefined || v === false ? 0 : 1)).join('')
   const q = prepared(ctx.db, `tasks.list.${shape}`, () => listStatements(ctx.db, admin, f))
   const params = { org: p.organizationId, user: p.userId, ...f }
-  const page = await readPage('tasks', { ...f, caller: [p.organizationId, p.userId] }, opts, {
+  // The cursor is bound to the filters as the caller gave them: not to hiddenAgent, which would
+  // tell a hidden agent's id from a made-up one by refusing a cursor made for the other.
+  const { hiddenAgent: _, ...given } = f
+  const page = await readPage('tasks', { ...given, caller: [p.organizationId, p.userId] }, opts, {
     ...statementReads(q, params),
     position: (r) => ({ t: r.createdAt.getTime(), id: r.id }),
     // A large page in batches, for a caller that sends it as it is read; read whole otherwise.
