@@ -13,6 +13,7 @@ import { run } from '../src/main'
 import { loadConfig } from '../src/config'
 import { createRuntime } from '../src/runtime'
 import { createApp } from '../src/app'
+import { PG_MIGRATION_LOCK } from '../src/db/migrate'
 import { createTestDatabase, needPostgres, urlFor } from './helpers/pg'
 
 const HAVE_PG = await needPostgres('test/pg-least-privilege.test.ts')
@@ -88,18 +89,64 @@ describe.skipIf(!HAVE_PG)('PostgreSQL: a role that may only read and write rows'
     }
   }, 60_000)
 
-  test('a database with migrations to apply: one line saying to run teamday migrate as the owner, and what the role needs', async () => {
+  test('a database without teamday tables: migrate says to run it as the owner, and what the role needs; other commands that it is not a teamday database', async () => {
     const e = postgres(empty, { max: 1, onnotice: () => {} })
     try {
       await e.unsafe(`GRANT USAGE ON SCHEMA public TO ${role}`)
     } finally {
       await e.end({ timeout: 1 })
     }
-    const r = await cli(['users', 'list', '--org', 'acme', '--db', asRole(empty)])
+    const r = await cli(['migrate', '--db', asRole(empty)])
     expect(r.code).toBe(1)
-    expect(r.err).toContain('there are migrations to apply')
+    expect(r.err).toContain('the database has no teamday tables yet')
     expect(r.err).toContain('teamday migrate --db')
     expect(r.err).toContain('USAGE on schema drizzle')
     expect(r.err).not.toContain('privileges again')
+    const list = await cli(['users', 'list', '--org', 'acme', '--db', asRole(empty)])
+    expect([list.code, list.err]).toEqual([1, expect.stringContaining('is not a teamday database')])
+  }, 60_000)
+
+  test('migrated while it waited for the lock (the owner running teamday migrate): it starts, creating nothing', async () => {
+    // One journal row fewer: this start finds a migration to apply and waits for the lock the "owner" holds.
+    const [lastRow] = await owner`SELECT id, hash, created_at FROM drizzle.__drizzle_migrations ORDER BY created_at DESC LIMIT 1`
+    await owner`DELETE FROM drizzle.__drizzle_migrations WHERE id = ${lastRow!.id}`
+    const holder = postgres(migrated, { max: 1, onnotice: () => {} })
+    let release!: () => void
+    const released = new Promise<void>((r) => (release = r))
+    let locked!: () => void
+    const isLocked = new Promise<void>((r) => (locked = r))
+    const held = holder.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${PG_MIGRATION_LOCK})`
+      // The "migration": its journal row comes back, committed with the lock's release.
+      await tx`INSERT INTO drizzle.__drizzle_migrations (id, hash, created_at) VALUES (${lastRow!.id}, ${lastRow!.hash}, ${lastRow!.created_at})`
+      locked()
+      await released
+    })
+    await isLocked
+    try {
+      const listing = cli(['users', 'list', '--org', 'acme', '--db', asRole(migrated)])
+      await Bun.sleep(300)
+      release()
+      await held
+      const r = await listing
+      expect([r.code, r.err]).toEqual([0, expect.not.stringContaining('error')])
+      expect(r.out).toContain('lp@example.com')
+    } finally {
+      release()
+      await holder.end({ timeout: 1 })
+    }
+  }, 60_000)
+
+  test('a role that may not read the journal: says so, and which grants it needs (not "migrations to apply")', async () => {
+    await owner.unsafe(`REVOKE USAGE ON SCHEMA drizzle FROM ${role}`)
+    try {
+      const r = await cli(['users', 'list', '--org', 'acme', '--db', asRole(migrated)])
+      expect(r.code).toBe(1)
+      expect(r.err).toContain('may not read the migrations journal')
+      expect(r.err).toContain('Grant it USAGE ON SCHEMA drizzle and SELECT ON drizzle.__drizzle_migrations')
+      expect(r.err).not.toContain('migrations to apply')
+    } finally {
+      await owner.unsafe(`GRANT USAGE ON SCHEMA drizzle TO ${role}`)
+    }
   }, 60_000)
 })

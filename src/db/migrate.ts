@@ -7,6 +7,7 @@ import type { SqliteConnection, SyncDb } from './connection'
 import { pgMigrations, sqliteMigrations } from './migrations.gen'
 import type { Dialect } from './schema'
 import type { PgConnection } from './pg'
+import type postgres from 'postgres'
 
 /** The migrations compiled into this build for a dialect, in drizzle's own MigrationMeta shape. */
 export function embeddedMigrations(dialect: Dialect = 'sqlite'): MigrationMeta[] {
@@ -229,12 +230,17 @@ export async function runPgMigrations(conn: PgConnection, opts: MigrationOptions
   // (its tables' rows, USAGE on schema drizzle and SELECT on its journal; the schema changed
   // by the owner with `teamday migrate`) starts; CREATE SCHEMA IF NOT EXISTS needs CREATE on
   // the database even when the schema is there, and every command failed on it.
-  const current = await pgSchemaState(conn)
-  if (current !== null && current.applied > 0 && current.newest >= (migrations.at(-1)?.folderMillis ?? 0)) {
+  const journal = conn.schema ?? 'drizzle'
+  const newest = migrations.at(-1)?.folderMillis ?? 0
+  const upToDate = (state: JournalState): state is SchemaState => typeof state === 'object' && state.applied > 0 && state.newest >= newest
+  const current = await journalState(conn.client, journal)
+  if (upToDate(current)) {
     refuseNewer(current, name, 'pg')
     if (opts.mayMigrate === false) refuseUnmigrated(current, name, 'pg')
     return { applied: 0, total: migrations.length, names: [] }
   }
+  // A command that may not migrate, on a database without teamday's journal: said without DDL.
+  if (current === 'absent' && opts.mayMigrate === false) refuseUnmigrated({ teamday: false, applied: 0, newest: 0 }, name, 'pg')
   const applied = await conn.client.begin(async (tx) => {
     try {
       await tx`SELECT pg_advisory_xact_lock(${PG_MIGRATION_LOCK})`
@@ -244,6 +250,13 @@ export async function runPgMigrations(conn: PgConnection, opts: MigrationOptions
       throw new Error(
         `another process holds teamday's migration lock on ${name} (another instance migrating it, or a teamday migrate or migrate-data still running): waited TEAMDAY_DB_STATEMENT_TIMEOUT_MS for it. Start again once it is done; it is: SELECT pid, application_name, state, query_start FROM pg_locks JOIN pg_stat_activity USING (pid) WHERE locktype = 'advisory' AND ((classid::bigint << 32) | objid::bigint) = ${PG_MIGRATION_LOCK}`,
       )
+    }
+    // Migrated while this one waited for the lock (another instance, or `teamday migrate`):
+    // nothing to do, and nothing to create (a least-privilege role may not).
+    const meanwhile = await journalState(tx, journal)
+    if (upToDate(meanwhile)) {
+      refuseNewer(meanwhile, name, 'pg')
+      return 0
     }
     // drizzle's place for it, or the schema of a connection given one (each test app its own).
     const book = tx(conn.schema ?? 'drizzle')
@@ -267,29 +280,35 @@ export async function runPgMigrations(conn: PgConnection, opts: MigrationOptions
     return n
   }).catch((e) => {
     if ((e as { code?: unknown }).code !== '42501') throw e
+    const needs = 'SELECT, INSERT, UPDATE and DELETE on the tables, USAGE on their sequences, and USAGE on schema drizzle with SELECT on drizzle.__drizzle_migrations (README: Running several instances)'
+    if (current === 'unreadable') {
+      throw new SchemaError(`teamday's role may not read the migrations journal of ${name}, drizzle.__drizzle_migrations (${(e as Error).message}), so it cannot tell whether the database is up to date. Grant it USAGE ON SCHEMA drizzle and SELECT ON drizzle.__drizzle_migrations; it needs ${needs}`)
+    }
     throw new SchemaError(
-      `teamday's role may not create or change its tables in ${name} (${(e as Error).message}), and there are migrations to apply. ` +
-        'Run `teamday migrate --db …` once as the database owner (or a role that may create in it), then start with this role: ' +
-        'it needs SELECT, INSERT, UPDATE and DELETE on the tables, USAGE on their sequences, and USAGE on schema drizzle with SELECT on drizzle.__drizzle_migrations (README: Running several instances)',
+      `teamday's role may not create or change its tables in ${name} (${(e as Error).message}), and ${current === 'absent' ? 'the database has no teamday tables yet' : 'there are migrations to apply'}. ` +
+        `Run \`teamday migrate --db …\` once as the database owner (or a role that may create in it), then start with this role: it needs ${needs}`,
     )
   })
   const tags = pgMigrations.journal.entries.map((e: { tag: string }) => e.tag)
   return { applied, total: migrations.length, names: applied > 0 ? tags.slice(-applied) : [] }
 }
 
-/**
- * What drizzle's journal says, read without creating anything; null when there is no journal
- * yet, or when the role may not read it (the locked path then says what is missing).
- */
-async function pgSchemaState(conn: PgConnection): Promise<SchemaState | null> {
-  const book = conn.schema ?? 'drizzle'
+/** What drizzle's journal says: its state, none there yet (`absent`), or there and not readable by this role (`unreadable`). */
+type JournalState = SchemaState | 'absent' | 'unreadable'
+
+/** The journal of `book` (a schema), read without creating anything: by the connection, or inside the migration's transaction. */
+async function journalState(q: postgres.Sql | postgres.TransactionSql, book: string): Promise<JournalState> {
   try {
-    const [journal] = await conn.client`SELECT to_regclass(quote_ident(${book}) || '.__drizzle_migrations') IS NOT NULL AS present`
-    if (journal?.present !== true) return null
-    const [row] = await conn.client`SELECT count(*)::int AS n, coalesce(max(created_at), 0)::bigint AS newest, to_regclass('settings') IS NOT NULL AS settings FROM ${conn.client(book)}.__drizzle_migrations`
+    const [found] = await q`
+      SELECT to_regclass(quote_ident(${book}) || '.__drizzle_migrations') IS NOT NULL AS journal,
+        n.oid IS NOT NULL AND NOT has_schema_privilege(n.oid, 'USAGE') AS hidden
+      FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = ${book}`
+    if (found?.hidden === true) return 'unreadable'
+    if (found?.journal !== true) return 'absent'
+    const [row] = await q`SELECT count(*)::int AS n, coalesce(max(created_at), 0)::bigint AS newest, to_regclass('settings') IS NOT NULL AS settings FROM ${q(book)}.__drizzle_migrations`
     return { teamday: row!.settings === true, applied: row!.n as number, newest: Number(row!.newest) }
   } catch (e) {
-    if ((e as { code?: unknown }).code === '42501') return null
+    if ((e as { code?: unknown }).code === '42501') return 'unreadable'
     throw e
   }
 }
