@@ -267,7 +267,10 @@ describe('refresh and revocation', () => {
     const alice = await makeActor(t)
     const s = await signIn(t, alice)
     await removeMember(t.ctx, alice.email, alice.orgSlug)
-    expect((await t.req('GET', '/api/v1/agents', { token: s.accessToken })).body.code).toBe('membership_revoked')
+    const gone = await t.req('GET', '/api/v1/agents', { token: s.accessToken })
+    expect(gone.body.code).toBe('membership_revoked')
+    // What to do about a terminal sign-in: sign in again, not "create a new token".
+    expect(gone.body.message).toContain('sign in again from your terminal')
     expect((await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: s.refreshToken } })).body.code).toBe('membership_revoked')
     await createUser(t.ctx, { email: alice.email, orgSlug: alice.orgSlug, role: 'admin' })
     expect((await t.req('GET', '/api/v1/agents', { token: s.accessToken })).body.code).toBe('token_revoked')

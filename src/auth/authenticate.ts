@@ -54,8 +54,14 @@ function unauthorized(code: ErrorCode, message: string, description: string, det
   return new AppError(code, message, { headers: { 'www-authenticate': challenge }, details })
 }
 
-const noLongerMember = () =>
-  unauthorized('membership_revoked', 'Invalid token: its user is no longer a member of the organization the token was created in. Ask an organization admin to add you again, then create a new token.', 'User no longer a member of the organization')
+const noLongerMember = (cli: boolean) =>
+  unauthorized(
+    'membership_revoked',
+    cli
+      ? 'Invalid token: its user is no longer a member of the organization this CLI sign-in was for. Ask an organization admin to add you again, then sign in again from your terminal (`teamday login`, or `teamday auth login` with TeamDay\'s CLI).'
+      : 'Invalid token: its user is no longer a member of the organization the token was created in. Ask an organization admin to add you again, then create a new token.',
+    'User no longer a member of the organization',
+  )
 
 /**
  * Finds a token by kind and hash. `now`: the time of the request. The answer's `now` is the time
@@ -143,7 +149,7 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
   if (!row) throw unauthorized('invalid_token', `Invalid or expired token: this token is not recognised. ${fix}`, 'Unknown token')
   if (row.revokedAt && row.revokedAt.getTime() <= now) {
     // Revoked because its user left the organization (and not back since): that is what to say.
-    if (row.revokedReason === 'membership_removed' && !row.role) throw noLongerMember()
+    if (row.revokedReason === 'membership_removed' && !row.role) throw noLongerMember(cli)
     // A revoked CLI session's refresh token is revoked with it: signing in again is the only way.
     throw unauthorized('token_revoked', cli ? `Invalid token: its CLI session has been revoked (signed out). ${CLI_SIGN_IN}.` : `Invalid token: this token has been revoked. ${FIX}`, 'Token revoked')
   }
@@ -163,7 +169,7 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
     })
     throw unauthorized('token_expired', `Invalid or expired token: this token expired on ${row.expiresAt.toISOString()}. ${FIX}`, 'Token expired')
   }
-  if (!row.role) throw noLongerMember()
+  if (!row.role) throw noLongerMember(cli)
   await touchLastUsed(ctx, row)
   const principal: Principal = {
     userId: row.userId,
