@@ -3,8 +3,8 @@
  * works air-gapped). Served from /console/assets/ because the CSP forbids inline code.
  */
 export const CSS = `
-:root{color-scheme:light dark;--fg:#1b1f24;--bg:#fff;--muted:#57606a;--line:#d0d7de;--accent:#0550ae;--bad:#b3261e;--ok:#116329;--card:#f6f8fa}
-@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;--muted:#9198a1;--line:#30363d;--accent:#4493f8;--bad:#f85149;--ok:#3fb950;--card:#161b22}}
+:root{color-scheme:light dark;--fg:#1b1f24;--bg:#fff;--muted:#57606a;--line:#d0d7de;--accent:#0550ae;--on-accent:#fff;--bad:#b3261e;--ok:#116329;--card:#f6f8fa}
+@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;--muted:#9198a1;--line:#30363d;--accent:#4493f8;--on-accent:#0d1117;--bad:#f85149;--ok:#3fb950;--card:#161b22}}
 *{box-sizing:border-box}
 body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
 a{color:var(--accent)}
@@ -18,6 +18,7 @@ main{max-width:64rem;margin:0 auto;padding:1rem}
 h1{font-size:1.5rem;margin:.5rem 0 1rem}
 h2{font-size:1.15rem;margin:1.5rem 0 .5rem}
 form.stack{display:grid;gap:.75rem;max-width:28rem}
+form.stack>*,fieldset{min-width:0}
 label{display:grid;gap:.25rem;font-weight:600}
 fieldset{border:1px solid var(--line);border-radius:6px;padding:.5rem .75rem}
 legend{font-weight:600;padding:0 .25rem}
@@ -26,14 +27,14 @@ input[type=text],input[type=email],input[type=password],input[type=date],input[t
 button,.button{display:inline-block;padding:.45rem .9rem;border:1px solid var(--line);border-radius:6px;background:var(--card);cursor:pointer;text-decoration:none;color:var(--fg)}
 /* Copy buttons are hidden until console.js shows them: the rule above must not show them without it. */
 [hidden]{display:none!important}
-button.primary{background:var(--accent);border-color:var(--accent);color:#fff}
+button.primary{background:var(--accent);border-color:var(--accent);color:var(--on-accent)}
 button.danger{color:var(--bad)}
 :focus-visible{outline:3px solid var(--accent);outline-offset:2px}
 .error{color:var(--bad);border:1px solid var(--bad);border-radius:6px;padding:.5rem .75rem}
 .notice{border:1px solid var(--line);border-left:4px solid var(--accent);border-radius:6px;padding:.5rem .75rem;background:var(--card)}
 .warning{border-left-color:#bf8700}
 .muted{color:var(--muted)}
-.table-wrap{overflow-x:auto}
+.table-wrap{overflow-x:auto;position:relative}
 table{border-collapse:collapse;width:100%;font-size:.95rem}
 th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
 code,pre,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em}

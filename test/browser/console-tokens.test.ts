@@ -124,6 +124,33 @@ if (!browserSuitesRun) {
       await page.context().close()
     })
 
+    test('at 320 CSS pixels (400 % zoom) the page does not scroll sideways; dark mode: the primary button\'s text has 4.5:1 contrast', async () => {
+      // WCAG 1.4.10 (reflow): hidden row labels placed outside the tables' scroll box, a table
+      // without one and the create form's min-content width made it 680 px wide.
+      const context = await browser.newContext({ viewport: { width: 320, height: 640 }, colorScheme: 'dark', locale: 'en-GB' })
+      const page = await watchedPage(browser, problems, { ctx: context })
+      await page.goto(`${base}/login`)
+      await submitSignIn(page, 'ada@example.com', PASSWORD, 'en')
+      await page.waitForURL(`${base}/settings/profile`)
+      for (const path of ['/settings/profile', '/settings/profile?all=1', '/org/members']) {
+        await page.goto(`${base}${path}`)
+        const [scroll, client] = (await page.evaluate('[document.documentElement.scrollWidth, document.documentElement.clientWidth]')) as number[]
+        expect([path, scroll]).toEqual([path, client])
+      }
+      // WCAG 1.4.3: white on the dark theme's accent was 3.09:1.
+      await page.goto(`${base}/settings/profile`)
+      const [fg, bg] = (await page.evaluate("(s => [s.color, s.backgroundColor])(getComputedStyle(document.querySelector('#personal-access-tokens button.primary')))")) as string[]
+      const lum = (c: string) => {
+        const f = (v: number) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4)
+        const [r, g, b] = (c.match(/\d+(\.\d+)?/g) ?? []).slice(0, 3).map(Number)
+        return 0.2126 * f(r!) + 0.7152 * f(g!) + 0.0722 * f(b!)
+      }
+      const ratio = (Math.max(lum(fg!), lum(bg!)) + 0.05) / (Math.min(lum(fg!), lum(bg!)) + 0.05)
+      expect(ratio).toBeGreaterThanOrEqual(4.5)
+      expect(problems).toEqual([])
+      await context.close()
+    })
+
     test('full access unticked and no scope ticked: the form says so, no token is made', async () => {
       const page = await signedIn('en-GB')
       const section = page.locator('#personal-access-tokens')

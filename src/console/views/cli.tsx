@@ -108,39 +108,41 @@ export function CliSessionsSection(props: { sessions: PublicCliSession[]; view: 
       {active.length === 0 ? (
         <p>{t.noCliSessions}</p>
       ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">{t.colDevice}</th>
-              <th scope="col">{t.colSignedIn}</th>
-              <th scope="col">{t.colLastUsed}</th>
-              <th scope="col">
-                <span class="sr-only">{t.colActions}</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {active.map((s) => (
+        <div class="table-wrap">
+          <table>
+            <thead>
               <tr>
-                <td safe>{s.device ?? t.unknownProgram}</td>
-                <td>
-                  <WhenFrom at={s.createdAt} ip={s.createdIp} t={t} />
-                </td>
-                <td>
-                  <WhenFrom at={s.lastUsedAt} ip={s.lastUsedIp} t={t} />
-                </td>
-                <td>
-                  <form method="post" action={`/settings/cli-sessions/${s.id}/revoke`} class="inline">
-                    <ViewFields view={props.view} />
-                    <button type="submit" aria-label={t.revokeCliLabel(s.device ?? t.thisProgram)}>
-                      {t.revoke}
-                    </button>
-                  </form>
-                </td>
+                <th scope="col">{t.colDevice}</th>
+                <th scope="col">{t.colSignedIn}</th>
+                <th scope="col">{t.colLastUsed}</th>
+                <th scope="col">
+                  <span class="sr-only">{t.colActions}</span>
+                </th>
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {active.map((s) => (
+                <tr>
+                  <td safe>{s.device ?? t.unknownProgram}</td>
+                  <td>
+                    <WhenFrom at={s.createdAt} ip={s.createdIp} t={t} />
+                  </td>
+                  <td>
+                    <WhenFrom at={s.lastUsedAt} ip={s.lastUsedIp} t={t} />
+                  </td>
+                  <td>
+                    <form method="post" action={`/settings/cli-sessions/${s.id}/revoke`} class="inline">
+                      <ViewFields view={props.view} />
+                      <button type="submit" aria-label={t.revokeCliLabel(s.device ?? t.thisProgram)}>
+                        {t.revoke}
+                      </button>
+                    </form>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </section>
   )
