@@ -137,6 +137,15 @@ describe('Personal Access Tokens page', () => {
     expect(list.text).toContain('<td>&lt;script&gt;alert(1)&lt;/script&gt;</td>')
   })
 
+  test('a keyboard user skips the header (the first link leads to <main>), and each row\'s Rotate button names its token', async () => {
+    const { c } = await signedIn()
+    await c.post('/settings/tokens', { name: 'deploy bot', expires: '7' })
+    const page = (await c.get('/settings/profile')).text
+    expect(page).toContain('<body><a class="skip" href="#main">Skip to content</a>')
+    expect(page).toContain('<main id="main">')
+    expect(page).toContain('<button type="submit" aria-label="Rotate token deploy bot">Rotate</button>')
+  })
+
   test('a name with a right-to-left override cannot reorder the sentence around it', async () => {
     // "Revoke "X‮?"..." would otherwise show the rest of the line reversed. Table cells are
     // paragraphs of their own; names inside sentences are isolated with <bdi>.

@@ -47,6 +47,7 @@ pre{background:var(--card);border:1px solid var(--line);border-radius:6px;paddin
 dialog{max-width:32rem;border:1px solid var(--line);border-radius:8px;color:var(--fg);background:var(--bg)}
 dialog::backdrop{background:rgb(0 0 0/.4)}
 .row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end}
+.skip{position:absolute;left:-9999px;top:0}.skip:focus{left:.5rem;top:.5rem;z-index:10;padding:.5rem .75rem;background:var(--bg);border:1px solid var(--line);border-radius:6px}
 .sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 textarea{font:inherit;color:inherit;width:100%;min-height:6rem;padding:.45rem .5rem;border:1px solid var(--line);border-radius:6px;background:var(--bg);resize:vertical}
 form.chat-form{display:grid;gap:.5rem;max-width:48rem;margin:1rem 0}

@@ -62,6 +62,7 @@ export function isolate(text: string): string {
 const en = {
   // Layout
   navLabel: 'Console',
+  skipToContent: 'Skip to content',
   navSettings: 'Settings',
   navAgents: 'Agents',
   navSpaces: 'Spaces',
@@ -195,6 +196,7 @@ const en = {
   activeUntil: 'active until',
   rotatedNote: '(rotated)',
   revokeTokenLabel: (name: string) => `Revoke token ${isolate(name)}`,
+  rotateTokenLabel: (name: string) => `Rotate token ${isolate(name)}`,
   revokeTitle: 'Revoke',
   revokeAsk1: 'Revoke "',
   revokeAsk2: '"?',
@@ -270,7 +272,7 @@ const en = {
   cliDelivered: 'The command-line tool is signed in. You can close this page; revoke it at any time under CLI sign-ins.',
   cliDeniedTitle: 'Denied',
   cliDenied:
-    "Nothing was signed in. `teamday login` stops at once. TeamDay's CLI (`teamday auth login`) does not notice and keeps waiting until its 5 minutes are up: press Ctrl-C in that terminal.",
+    "Nothing was signed in. “teamday login” stops at once. TeamDay's CLI (“teamday auth login”) does not notice and keeps waiting until its 5 minutes are up: press Ctrl-C in that terminal.",
   cliExpiredTitle: 'Expired',
   cliExpired: 'This sign-in request expired (requests last 5 minutes) and can no longer be approved. Start again from your terminal (Ctrl-C, then sign in again).',
   cliLinkInvalid: 'This sign-in link is not valid: no such request. Start again from your terminal.',
@@ -421,6 +423,7 @@ type Catalogue = { [K in keyof typeof en]: Widen<(typeof en)[K]> }
 
 const de = {
   navLabel: 'Konsole',
+  skipToContent: 'Zum Inhalt springen',
   navSettings: 'Einstellungen',
   navAgents: 'Agenten',
   navSpaces: 'Spaces',
@@ -551,6 +554,7 @@ const de = {
   activeUntil: 'aktiv bis',
   rotatedNote: '(rotiert)',
   revokeTokenLabel: (name: string) => `Token ${isolate(name)} widerrufen`,
+  rotateTokenLabel: (name: string) => `Token ${isolate(name)} rotieren`,
   revokeTitle: 'Widerrufen',
   revokeAsk1: '„',
   revokeAsk2: '“ widerrufen?',
@@ -625,7 +629,7 @@ const de = {
   cliDelivered: 'Das Kommandozeilen-Tool ist angemeldet. Sie können diese Seite schließen; widerrufen können Sie es jederzeit unter CLI-Anmeldungen.',
   cliDeniedTitle: 'Abgelehnt',
   cliDenied:
-    'Nichts wurde angemeldet. `teamday login` endet sofort. Das CLI von TeamDay (`teamday auth login`) bemerkt es nicht und wartet, bis seine 5 Minuten um sind: drücken Sie Strg-C in jenem Terminal.',
+    'Nichts wurde angemeldet. „teamday login“ endet sofort. Das CLI von TeamDay („teamday auth login“) bemerkt es nicht und wartet, bis seine 5 Minuten um sind: drücken Sie Strg-C in jenem Terminal.',
   cliExpiredTitle: 'Abgelaufen',
   cliExpired: 'Diese Anmeldeanfrage ist abgelaufen (Anfragen gelten 5 Minuten) und kann nicht mehr bestätigt werden. Beginnen Sie im Terminal neu (Strg-C, dann erneut anmelden).',
   cliLinkInvalid: 'Dieser Anmelde-Link ist ungültig: keine solche Anfrage. Beginnen Sie im Terminal neu.',

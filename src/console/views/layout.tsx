@@ -51,6 +51,9 @@ export function Layout(props: { title: string; nav: Nav; children?: Children; sc
         )}
       </head>
       <body>
+        <a class="skip" href="#main">
+          {t.skipToContent}
+        </a>
         <header>
           <span class="brand">teamday</span>
           {who ? (

@@ -145,7 +145,9 @@ export function TokenRow(props: { token: PublicToken; now: number; showOwner: bo
                     <option value="86400">{t.graceDay}</option>
                   </select>
                 </label>
-                <button type="submit">{t.rotate}</button>
+                <button type="submit" aria-label={t.rotateTokenLabel(tk.name)}>
+                  {t.rotate}
+                </button>
               </form>
             )}
           </>
