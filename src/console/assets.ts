@@ -62,8 +62,8 @@ ol.chat .text{white-space:pre-wrap;overflow-wrap:anywhere;margin:.25rem 0 0}
 
 /**
  * Local dates, copy buttons (a refused copy is said, and the text selected for a copy by hand), <dialog> confirms for forms marked data-confirm, and links marked
- * data-back that go back in the browser's history (to a refused form, with what was typed in it).
- * Pages work without it.
+ * data-back that go back in the browser's history (to a refused form, with what was typed in it),
+ * and the focus on a form's error. Pages work without it.
  */
 export const JS = `
 document.querySelectorAll('time[datetime]').forEach(function (t) {
@@ -97,6 +97,14 @@ document.querySelectorAll('button[data-copy]').forEach(function (b) {
       failed();
     }
   });
+});
+// A form's error takes the focus (its autofocus is not applied when the URL names a section, #…).
+// After the load: going to the section's fragment (#…) takes the focus away again.
+var formError = document.querySelector('p.error[role=alert][tabindex]');
+if (formError) addEventListener('load', function () {
+  setTimeout(function () {
+    if (!document.activeElement || document.activeElement === document.body) formError.focus();
+  }, 0);
 });
 document.querySelectorAll('a[data-back]').forEach(function (a) {
   a.addEventListener('click', function (e) {

@@ -158,6 +158,10 @@ if (!browserSuitesRun) {
       await section.getByLabel(/Full access/).uncheck()
       await section.getByRole('button', { name: 'Create Token' }).click()
       await page.getByRole('alert').filter({ hasText: 'no scope chosen' }).waitFor()
+      // The error has the focus (a keyboard user starts there; it stayed on the page, the header's links first), and the next Tab is the form's first field.
+      await page.waitForFunction("document.activeElement && document.activeElement.getAttribute('role') === 'alert'")
+      await page.keyboard.press('Tab')
+      expect(await page.evaluate("document.activeElement && document.activeElement.getAttribute('name')")).toBe('name')
       expect(await page.locator('#new-token').count()).toBe(0)
       expect(await section.getByLabel(/^Name/).inputValue()).toBe('no scope at all')
       expect(problems).toEqual([])

@@ -156,10 +156,21 @@ export function CopyButton(props: { target: string; failed: string; t: Messages 
   )
 }
 
+/**
+ * A form's error, announced (role=alert) and focused when the page loads, so that a keyboard or
+ * screen-reader user starts there and the next Tab goes on into the form (focus stayed on the
+ * page, the header's links before it). With `id`, the field it describes (aria-describedby)
+ * takes the focus instead (the chat's message box).
+ */
 export function ErrorBox(props: { message?: string | null; id?: string }) {
   if (!props.message) return ''
-  return (
+  return props.id ? (
     <p class="error" role="alert" id={props.id} safe>
+      {props.message}
+    </p>
+  ) : (
+    // autofocus is a global attribute (HTML), which the JSX types allow on form fields only.
+    <p class="error" role="alert" tabindex="-1" {...{ autofocus: true }} safe>
       {props.message}
     </p>
   )
