@@ -1,7 +1,7 @@
 import type { LoginRequest, PublicCliSession } from '../../modules/cli-auth/service'
 import type { Messages } from '../i18n'
 import type { SignedIn } from '../session'
-import { ErrorBox, Layout, When, WhenFrom, type Nav } from './layout'
+import { ErrorBox, Layout, Table, When, WhenFrom, type Nav } from './layout'
 import { ViewFields, tokensHref, type TokenView } from './token-view'
 
 /** The approval page of a CLI sign-in (`authUrl`): what asks, and Approve / Deny. */
@@ -108,41 +108,27 @@ export function CliSessionsSection(props: { sessions: PublicCliSession[]; view: 
       {active.length === 0 ? (
         <p>{t.noCliSessions}</p>
       ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">{t.colDevice}</th>
-                <th scope="col">{t.colSignedIn}</th>
-                <th scope="col">{t.colLastUsed}</th>
-                <th scope="col">
-                  <span class="sr-only">{t.colActions}</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {active.map((s) => (
-                <tr>
-                  <td safe>{s.device ?? t.unknownProgram}</td>
-                  <td>
-                    <WhenFrom at={s.createdAt} ip={s.createdIp} t={t} />
-                  </td>
-                  <td>
-                    <WhenFrom at={s.lastUsedAt} ip={s.lastUsedIp} t={t} />
-                  </td>
-                  <td>
-                    <form method="post" action={`/settings/cli-sessions/${s.id}/revoke`} class="inline">
-                      <ViewFields view={props.view} />
-                      <button type="submit" aria-label={t.revokeCliLabel(s.device ?? t.thisProgram)}>
-                        {t.revoke}
-                      </button>
-                    </form>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table head={[t.colDevice, t.colSignedIn, t.colLastUsed, { screenReader: t.colActions }]}>
+          {active.map((s) => (
+            <tr>
+              <td safe>{s.device ?? t.unknownProgram}</td>
+              <td>
+                <WhenFrom at={s.createdAt} ip={s.createdIp} t={t} />
+              </td>
+              <td>
+                <WhenFrom at={s.lastUsedAt} ip={s.lastUsedIp} t={t} />
+              </td>
+              <td>
+                <form method="post" action={`/settings/cli-sessions/${s.id}/revoke`} class="inline">
+                  <ViewFields view={props.view} />
+                  <button type="submit" aria-label={t.revokeCliLabel(s.device ?? t.thisProgram)}>
+                    {t.revoke}
+                  </button>
+                </form>
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
     </section>
   )

@@ -1,7 +1,7 @@
 import { MIN_PASSWORD_LENGTH } from '../../modules/users/passwords'
 import { roleLabel } from '../i18n'
 import type { SessionView, SignedIn } from '../session'
-import { ErrorBox, Layout, Notice, When, WhenFrom, type Nav } from './layout'
+import { ErrorBox, Layout, Notice, Table, When, WhenFrom, type Nav } from './layout'
 import { TOKENS_ANCHOR, TokensSection, type TokensSectionProps } from './tokens'
 
 /**
@@ -103,47 +103,32 @@ export function ProfilePage(props: {
       <section aria-labelledby="sessions">
         <h2 id="sessions">{t.sessionsTitle}</h2>
         <p class="muted">{t.sessionsIntro}</p>
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">{t.colBrowser}</th>
-                <th scope="col">{t.colSignedIn}</th>
-                <th scope="col">{t.colLastActive}</th>
-                <th scope="col">{t.colEnds}</th>
-                <th scope="col">
-                  <span class="sr-only">{t.colActions}</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.sessions.map((s) => (
-                <tr>
-                  <td>
-                    <bdi safe>{s.userAgent ?? t.unknownBrowser}</bdi>
-                    {s.current ? <strong>{t.thisBrowser}</strong> : ''}
-                  </td>
-                  <td>
-                    <WhenFrom at={s.createdAt} ip={s.ip} t={t} />
-                  </td>
-                  <td>
-                    <When at={s.lastSeenAt} t={t} />
-                  </td>
-                  <td>
-                    <When at={s.endsAt} t={t} />
-                  </td>
-                  <td>
-                    <form method="post" action={`/settings/sessions/${s.id}/end`} class="inline">
-                      <button type="submit" aria-label={s.current ? t.signOutThisBrowser : t.endSessionOf(s.userAgent ?? t.thatBrowser)}>
-                        {s.current ? t.signOut : t.endSession}
-                      </button>
-                    </form>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table head={[t.colBrowser, t.colSignedIn, t.colLastActive, t.colEnds, { screenReader: t.colActions }]}>
+          {props.sessions.map((s) => (
+            <tr>
+              <td>
+                <bdi safe>{s.userAgent ?? t.unknownBrowser}</bdi>
+                {s.current ? <strong>{t.thisBrowser}</strong> : ''}
+              </td>
+              <td>
+                <WhenFrom at={s.createdAt} ip={s.ip} t={t} />
+              </td>
+              <td>
+                <When at={s.lastSeenAt} t={t} />
+              </td>
+              <td>
+                <When at={s.endsAt} t={t} />
+              </td>
+              <td>
+                <form method="post" action={`/settings/sessions/${s.id}/end`} class="inline">
+                  <button type="submit" aria-label={s.current ? t.signOutThisBrowser : t.endSessionOf(s.userAgent ?? t.thatBrowser)}>
+                    {s.current ? t.signOut : t.endSession}
+                  </button>
+                </form>
+              </td>
+            </tr>
+          ))}
+        </Table>
         <form method="post" action="/logout/everywhere">
           <button type="submit">{t.signOutEverywhere}</button>
         </form>
