@@ -25,21 +25,25 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-test('a stderr pipe nobody reads does not stop the server: 2 000 access-log lines later, /api/health still answers at once', async () => {
-  // stderr into a process that never reads it (`sleep`): the pipe is full after about 64 KB.
-  const script = `exec "${process.execPath}" "${join(ROOT, 'src/main.ts')}" serve --host 127.0.0.1 --port 0 --db "${join(dir, 'teamday.db')}" 2> >(exec sleep 120)`
+/** The server `script` starts (its own process group), once it listens. */
+async function started(script: string) {
   const p = spawn('bash', ['-c', script], { cwd: ROOT, env: { ...process.env, TEAMDAY_LOG_LEVEL: 'info', TEAMDAY_ACCESS_LOG: 'on', TEAMDAY_LOG_FORMAT: 'json', NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'ignore'], detached: true })
-  group = p.pid
   let out = ''
   p.stdout!.on('data', (d) => (out += d))
   const deadline = Date.now() + 15_000
-  let port = 0
-  while (!port) {
+  for (;;) {
     const m = /listening on http:\/\/[^\s]+:(\d+)/.exec(out)
-    if (m) port = Number(m[1])
-    else if (Date.now() > deadline) throw new Error(`not listening: ${out}`)
-    else await Bun.sleep(25)
+    if (m) return { p, port: Number(m[1]) }
+    if (Date.now() > deadline) throw new Error(`not listening: ${out}`)
+    await Bun.sleep(25)
   }
+}
+
+test('a stderr pipe nobody reads does not stop the server: 2 000 access-log lines later, /api/health still answers at once', async () => {
+  // stderr into a process that never reads it (`sleep`): the pipe is full after about 64 KB.
+  const script = `exec "${process.execPath}" "${join(ROOT, 'src/main.ts')}" serve --host 127.0.0.1 --port 0 --db "${join(dir, 'teamday.db')}" 2> >(exec sleep 120)`
+  const { p, port } = await started(script)
+  group = p.pid
   const base = `http://127.0.0.1:${port}`
   // Each request writes an access-log line of about 250 bytes: far past what the pipe holds.
   let slowest = 0
@@ -78,18 +82,8 @@ test('a reader that is slow but reads (40 KB/s) gets every line at a stop: the s
   const reader = `import sys, time\nrate = int(sys.argv[1])\nf = open(sys.argv[2], 'wb')\nwhile True:\n    d = sys.stdin.buffer.read1(4096)\n    if not d:\n        break\n    f.write(d)\n    f.flush()\n    time.sleep(len(d) / rate)\n`
   writeFileSync(join(dir, 'slow.py'), reader)
   const script = `exec "${process.execPath}" "${join(ROOT, 'src/main.ts')}" serve --host 127.0.0.1 --port 0 --db "${join(dir, 'slow.db')}" 2> >(exec python3 "${join(dir, 'slow.py')}" 40000 "${out}")`
-  const p = spawn('bash', ['-c', script], { cwd: ROOT, env: { ...process.env, TEAMDAY_LOG_LEVEL: 'info', TEAMDAY_ACCESS_LOG: 'on', TEAMDAY_LOG_FORMAT: 'json', NODE_ENV: 'production' }, stdio: ['ignore', 'pipe', 'ignore'], detached: true })
+  const { p, port } = await started(script)
   slowGroup = p.pid
-  let stdout = ''
-  p.stdout!.on('data', (d) => (stdout += d))
-  const deadline = Date.now() + 15_000
-  let port = 0
-  while (!port) {
-    const m = /listening on http:\/\/[^\s]+:(\d+)/.exec(stdout)
-    if (m) port = Number(m[1])
-    else if (Date.now() > deadline) throw new Error(`not listening: ${stdout}`)
-    else await Bun.sleep(25)
-  }
   const N = 600
   for (let round = 0; round < N / 100; round++) {
     await Promise.all(Array.from({ length: 100 }, async () => void (await (await fetch(`http://127.0.0.1:${port}/api/v1/agents`)).text())))

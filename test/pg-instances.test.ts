@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import type { Config } from '../src/config'
 import { makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
-import { freshPgSchema, needPostgres } from './helpers/pg'
+import { freshPgSchema, holdMigrationLock, needPostgres } from './helpers/pg'
 import { startProviderDouble } from './helpers/providers'
 import { failLapsed } from '../src/engine/leases'
 import type { PgConnection } from '../src/db/pg'
@@ -230,31 +230,21 @@ describe.skipIf(!HAVE_PG)('an instance starting while another holds the migratio
   test('waits the statement timeout, then says who holds what (it said only "the database is busy")', async () => {
     const { default: postgres } = await import('postgres')
     const { openPostgres } = await import('../src/db/pg')
-    const { runPgMigrations, PG_MIGRATION_LOCK } = await import('../src/db/migrate')
+    const { runPgMigrations } = await import('../src/db/migrate')
     // A schema with migrations to apply (one that is up to date is only read: no lock is taken).
     const pg = await freshPgSchema()
     const holder = postgres(pg.url, { max: 1, onnotice: () => {} })
     const schema = `${pg.schema}_empty`
     await holder.unsafe(`CREATE SCHEMA ${schema}`)
-    let release!: () => void
-    const released = new Promise<void>((r) => (release = r))
-    let locked!: () => void
-    const isLocked = new Promise<void>((r) => (locked = r))
-    const held = holder.begin(async (tx) => {
-      await tx`SELECT pg_advisory_xact_lock(${PG_MIGRATION_LOCK})`
-      locked()
-      await released
-    })
-    await isLocked
+    await holder.end({ timeout: 1 })
+    const lock = await holdMigrationLock(pg.url)
     const conn = openPostgres(pg.url, { pool: 1, statementTimeoutMs: 500, schema })
     try {
       const e = (await runPgMigrations(conn).catch((x) => x)) as Error
       expect(e.message).toContain("another process holds teamday's migration lock")
       expect(e.message).toContain('pg_locks')
     } finally {
-      release()
-      await held
-      await holder.end()
+      await lock.release()
       await conn.close()
     }
   })

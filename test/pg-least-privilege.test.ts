@@ -13,8 +13,7 @@ import { run } from '../src/main'
 import { loadConfig } from '../src/config'
 import { createRuntime } from '../src/runtime'
 import { createApp } from '../src/app'
-import { PG_MIGRATION_LOCK } from '../src/db/migrate'
-import { createTestDatabase, needPostgres, urlFor } from './helpers/pg'
+import { createTestDatabase, holdMigrationLock, needPostgres, urlFor } from './helpers/pg'
 
 const HAVE_PG = await needPostgres('test/pg-least-privilege.test.ts')
 const KEY = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
@@ -110,31 +109,14 @@ describe.skipIf(!HAVE_PG)('PostgreSQL: a role that may only read and write rows'
     // One journal row fewer: this start finds a migration to apply and waits for the lock the "owner" holds.
     const [lastRow] = await owner`SELECT id, hash, created_at FROM drizzle.__drizzle_migrations ORDER BY created_at DESC LIMIT 1`
     await owner`DELETE FROM drizzle.__drizzle_migrations WHERE id = ${lastRow!.id}`
-    const holder = postgres(migrated, { max: 1, onnotice: () => {} })
-    let release!: () => void
-    const released = new Promise<void>((r) => (release = r))
-    let locked!: () => void
-    const isLocked = new Promise<void>((r) => (locked = r))
-    const held = holder.begin(async (tx) => {
-      await tx`SELECT pg_advisory_xact_lock(${PG_MIGRATION_LOCK})`
-      // The "migration": its journal row comes back, committed with the lock's release.
-      await tx`INSERT INTO drizzle.__drizzle_migrations (id, hash, created_at) VALUES (${lastRow!.id}, ${lastRow!.hash}, ${lastRow!.created_at})`
-      locked()
-      await released
-    })
-    await isLocked
-    try {
-      const listing = cli(['users', 'list', '--org', 'acme', '--db', asRole(migrated)])
-      await Bun.sleep(300)
-      release()
-      await held
-      const r = await listing
-      expect([r.code, r.err]).toEqual([0, expect.not.stringContaining('error')])
-      expect(r.out).toContain('lp@example.com')
-    } finally {
-      release()
-      await holder.end({ timeout: 1 })
-    }
+    // The "migration": its journal row comes back, committed with the lock's release.
+    const lock = await holdMigrationLock(migrated, (tx) => tx`INSERT INTO drizzle.__drizzle_migrations (id, hash, created_at) VALUES (${lastRow!.id}, ${lastRow!.hash}, ${lastRow!.created_at})`)
+    const listing = cli(['users', 'list', '--org', 'acme', '--db', asRole(migrated)])
+    await Bun.sleep(300)
+    await lock.release()
+    const r = await listing
+    expect([r.code, r.err]).toEqual([0, expect.not.stringContaining('error')])
+    expect(r.out).toContain('lp@example.com')
   }, 60_000)
 
   test('a role that may not read the journal: says so, and which grants it needs (not "migrations to apply")', async () => {

@@ -8,7 +8,7 @@
  *   tests create and drop only databases named teamday_t_<random>.
  */
 import postgres from 'postgres'
-import { runPgMigrations } from '../../src/db/migrate'
+import { PG_MIGRATION_LOCK, runPgMigrations } from '../../src/db/migrate'
 import { openPostgres } from '../../src/db/pg'
 
 export const PG_ADMIN_URL = process.env.TEAMDAY_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -167,3 +167,31 @@ export async function pgDump(url: string, schema?: string): Promise<string> {
   if (!/^COPY /m.test(text)) throw new Error(`pg_dump of ${schema ?? 'the database'} holds no table data`)
   return text
 }
+
+/**
+ * Holds teamday's migration lock (pg_advisory_xact_lock) in a transaction of its own on `url`,
+ * as an instance migrating does, after running `meanwhile` in it (what that migration commits);
+ * resolves once the lock is held. `release()` commits and ends it.
+ */
+export async function holdMigrationLock(url: string, meanwhile?: (tx: postgres.TransactionSql) => Promise<unknown>): Promise<{ release: () => Promise<void> }> {
+  const holder = postgres(url, { max: 1, onnotice: () => {} })
+  let done!: () => void
+  const released = new Promise<void>((r) => (done = r))
+  let locked!: () => void
+  const isLocked = new Promise<void>((r) => (locked = r))
+  const held = holder.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(${PG_MIGRATION_LOCK})`
+    await meanwhile?.(tx)
+    locked()
+    await released
+  })
+  await isLocked
+  return {
+    release: async () => {
+      done()
+      await held
+      await holder.end({ timeout: 1 })
+    },
+  }
+}
+
