@@ -181,7 +181,7 @@ describe('a CLI session\'s access token (tdo_)', () => {
 })
 
 describe('a personal access token of a user whose membership row is gone', () => {
-  test('is refused with 401 membership_revoked (removal through the API revokes it first: token_revoked)', async () => {
+  test('is refused with 401 membership_revoked (removal through the API revokes it too, and answers the same code)', async () => {
     const m = await makeActor(t)
     expect((await t.req('GET', '/api/v1/agents', { token: m.token })).status).toBe(200)
     await t.db.delete(memberships).where(eq(memberships.userId, m.userId)).run()
