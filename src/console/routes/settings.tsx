@@ -2,7 +2,7 @@ import { Elysia, t } from 'elysia'
 import { AppError } from '../../errors'
 import { createTokenForCaller, rotateToken } from '../../modules/tokens/lifecycle'
 import { getToken, listTokens, revokeToken } from '../../modules/tokens/service'
-import { DAY_MS, MAX_EXPIRY_DAYS } from '../../modules/tokens/validation'
+import { DATE_ONLY, parseInstant } from '../../instants'
 import { listCliSessions } from '../../modules/cli-auth/service'
 import { listMemberships } from '../../modules/users/service'
 import { FormBody, field, fields, hidden } from '../form'
@@ -18,14 +18,10 @@ import { formView, TokenCreatedPage, tokensHref, TOKENS_PAGE_SIZE, type TokenFor
 const IdParams = t.Object({ id: t.String() })
 
 /**
- * The end of a custom expiry day (`YYYY-MM-DD` from the form's date input), or null when it is not
- * a real date: Date.parse rolled `2027-02-30` over to March 2nd, which the API refuses.
+ * Whether a custom expiry day (`YYYY-MM-DD` from the form's date input) is a real date (not
+ * `2027-02-30`); the service reads it as the API reads a date alone (src/modules/tokens/validation.ts).
  */
-function customDate(date: string): number | null {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) return null
-  const at = Date.parse(`${date}T23:59:59.999Z`)
-  return Number.isNaN(at) || new Date(at).toISOString().slice(0, 10) !== date ? null : at
-}
+const isCustomDate = (date: string): boolean => DATE_ONLY.test(date) && parseInstant(date) !== null
 
 /** The header of a page nobody is signed in to: its language only. */
 export function anonymousNav(request: Request): Nav {
@@ -152,12 +148,8 @@ export function tokenRoutes(kit: ConsoleKit) {
           const scopes = form.scopes.includes('*') ? ['*'] : form.scopes
           let expiry: { expiresInDays?: number; expiresAt?: string }
           if (form.expires === 'custom') {
-            const at = customDate(form.date)
-            if (at === null) throw new AppError('validation_failed', messages('en').errCustomDate)
-            // The form's last day (today + 365) ends up to a day past the limit: that day means the
-            // limit. A later date is refused with the range, never silently cut to it.
-            const limit = ctx.clock.now() + MAX_EXPIRY_DAYS * DAY_MS
-            expiry = { expiresAt: new Date(at > limit && at - limit < DAY_MS ? limit : at).toISOString() }
+            if (!isCustomDate(form.date)) throw new AppError('validation_failed', messages('en').errCustomDate)
+            expiry = { expiresAt: form.date }
           } else expiry = { expiresInDays: Number(form.expires) }
           const { token, row } = await createTokenForCaller(ctx, { name: form.name, scopes, ...expiry })
           const nav = await navOf(kit, who, request, set, '/settings/profile')

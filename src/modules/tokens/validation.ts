@@ -29,10 +29,13 @@ export function resolveExpiry(input: Pick<CreateTokenInput, 'expiresInDays' | 'e
   }
   if (input.expiresAt !== undefined) {
     const given = parseInstant(input.expiresAt)
-    // A date alone is the end of that day, UTC, as the console's custom date (its midnight was
-    // refused as 6.6 days ahead where the console took the same day), and no later than the
-    // longest lifetime: the day 365 days ahead ends after it, and is the console's last day.
-    const at = given !== null && DATE_ONLY.test(input.expiresAt) ? Math.min(given + DAY_MS - 1, Math.max(given, now + MAX_EXPIRY_DAYS * DAY_MS)) : given
+    // A date alone is the end of that day, UTC (its midnight was refused as 6.6 days ahead where
+    // the console's custom date took the same day). The day 365 days ahead, the last one the
+    // console offers, ends up to a day past the longest lifetime: that day means the limit. A
+    // later one is refused with the range, never silently cut to it.
+    const limit = now + MAX_EXPIRY_DAYS * DAY_MS
+    const end = given !== null && DATE_ONLY.test(input.expiresAt) ? given + DAY_MS - 1 : null
+    const at = end === null ? given : end > limit && end - limit < DAY_MS ? limit : end
     if (at === null) {
       throw new AppError('validation_failed', 'Validation failed: expiresAt must be an ISO-8601 date-time', {
         details: [{ field: 'expiresAt', message: 'must be an ISO-8601 date-time' }],
