@@ -73,9 +73,15 @@ describe('whitespace in the Authorization header: only spaces and tabs separate,
     }
   })
 
-  test('before the scheme: not the Bearer scheme', async () => {
-    const res = await withHeader(`\u00a0Bearer ${admin.token}`)
-    expect([res.status, res.body.code]).toEqual([401, 'unsupported_auth_scheme'])
+  // It was unsupported_auth_scheme ("only Bearer tokens are accepted"), to someone who sent Bearer.
+  test('a Unicode space before the scheme: malformed_token (invalid_characters), saying whitespace', async () => {
+    for (const header of [`\u00a0Bearer ${admin.token}`, `\u00c2\u00a0Bearer ${admin.token}`, ` \u00a0 Bearer ${admin.token}`]) {
+      const res = await withHeader(header)
+      expect([res.status, res.body.code, res.body.details]).toEqual([401, 'malformed_token', { reason: 'invalid_characters' }])
+      expect(res.body.message).toStartWith('Invalid token format: it contains whitespace')
+    }
+    const other = await withHeader(`Basic ${Buffer.from('a:b').toString('base64')}`)
+    expect([other.status, other.body.code]).toEqual([401, 'unsupported_auth_scheme'])
   })
 
   test('Unicode spaces a header cannot carry over HTTP/1.1 (beyond Latin-1) are refused the same way', async () => {

@@ -54,6 +54,14 @@ function unauthorized(code: ErrorCode, message: string, description: string, det
   return new AppError(code, message, { headers: { 'www-authenticate': challenge }, details })
 }
 
+const whitespaceInToken = () =>
+  unauthorized(
+    'malformed_token',
+    `Invalid token format: it contains whitespace (only spaces or tabs may separate "Bearer" from the token, and only spaces, tabs, CR and LF may surround the header's value; a no-break space or another Unicode space may not, nor may any space inside the token). ${FIX}`,
+    'Malformed token',
+    { reason: 'invalid_characters' },
+  )
+
 const noLongerMember = (cli: boolean) =>
   unauthorized(
     'membership_revoked',
@@ -112,6 +120,9 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
   const rest = value.slice(scheme.length)
   const credentials = rest.replace(SEPARATOR, '')
   if (scheme.toLowerCase() !== 'bearer') {
+    // A Unicode space before the scheme (`<NBSP>Bearer td_…`, pasted from a document) leaves no
+    // scheme at all: say what is wrong (the space), not "only Bearer is accepted".
+    if (scheme === '' && /\s/.test(value[0]!)) throw whitespaceInToken()
     if (scheme.startsWith(TOKEN_PREFIX)) {
       throw unauthorized('missing_bearer_scheme', `Invalid authorization header: the token must follow the word "Bearer", as in "Authorization: Bearer td_…".`, 'Missing Bearer scheme')
     }
@@ -120,14 +131,7 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
   if (credentials === '') {
     throw unauthorized('empty_bearer_token', `Invalid authorization header: "Bearer" was sent without a token. ${FIX}`, 'No token after Bearer')
   }
-  if (/\s/.test(credentials)) {
-    throw unauthorized(
-      'malformed_token',
-      `Invalid token format: it contains whitespace (only spaces or tabs may separate "Bearer" from the token; a no-break space or another Unicode space may not, nor may any space inside it). ${FIX}`,
-      'Malformed token',
-      { reason: 'invalid_characters' },
-    )
-  }
+  if (/\s/.test(credentials)) throw whitespaceInToken()
   // A CLI session's access token (`tdo_…`): the same checks, one rule for both kinds.
   const cli = credentials.startsWith(ACCESS_TOKEN_PREFIX)
   const problem = checkTokenFormat(credentials, cli ? ACCESS_TOKEN_PREFIX : TOKEN_PREFIX)
