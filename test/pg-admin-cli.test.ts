@@ -65,3 +65,32 @@ describe.skipIf(!HAVE_PG)('the admin CLI with --db postgres://', () => {
     expect(audit.out).not.toContain(token)
   }, 60_000)
 })
+
+// Tables created under one search_path (`?search_path=app` at migrate), a connection without it:
+// the journal (schema drizzle) says migrated, and every command died on its first query with
+// drizzle's bare "Failed query: select "value" from "settings" …".
+describe.skipIf(!HAVE_PG)('teamday tables off the connection\'s search_path', () => {
+  test('serve and the admin commands say where the tables are and how to name the schema', async () => {
+    const base = urlFor(await createTestDatabase())
+    const pg = (await import('postgres')).default(base, { max: 1, onnotice: () => {} })
+    await pg.unsafe('CREATE SCHEMA app')
+    url = `${base}?search_path=app`
+    expect((await cli('migrate')).code).toBe(0)
+    url = base
+    const listed = await cli('users', 'list', '--org', 'acme')
+    expect(listed.code).not.toBe(0)
+    expect(listed.err).toContain('not on this connection\'s search_path (search_path: public): they are in schema app')
+    expect(listed.err).toContain('?search_path=app')
+    expect(listed.err).not.toContain('Failed query')
+    const started = await createRuntime(loadConfig(env, { dbPath: base })).then(
+      async (rt) => (await rt.close(), 'started'),
+      (e: Error) => e.message,
+    )
+    expect(started).toContain('they are in schema app')
+    // No teamday table anywhere, the journal still there: said too.
+    await pg.unsafe('DROP SCHEMA app CASCADE')
+    const dropped = await cli('users', 'list', '--org', 'acme')
+    expect(dropped.err).toContain('there is no teamday table in any schema')
+    await pg.end({ timeout: 1 })
+  }, 60_000)
+})

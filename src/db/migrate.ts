@@ -236,6 +236,7 @@ export async function runPgMigrations(conn: PgConnection, opts: MigrationOptions
   const current = await journalState(conn.client, journal)
   if (upToDate(current)) {
     refuseNewer(current, name, 'pg')
+    if (!current.teamday) throw await tablesOffSearchPath(conn.client, name)
     if (opts.mayMigrate === false) refuseUnmigrated(current, name, 'pg')
     return { applied: 0, total: migrations.length, names: [] }
   }
@@ -256,6 +257,7 @@ export async function runPgMigrations(conn: PgConnection, opts: MigrationOptions
     const meanwhile = await journalState(tx, journal)
     if (upToDate(meanwhile)) {
       refuseNewer(meanwhile, name, 'pg')
+      if (!meanwhile.teamday) throw await tablesOffSearchPath(tx, name)
       return 0
     }
     // drizzle's place for it, or the schema of a connection given one (each test app its own).
@@ -291,6 +293,28 @@ export async function runPgMigrations(conn: PgConnection, opts: MigrationOptions
   })
   const tags = pgMigrations.journal.entries.map((e: { tag: string }) => e.tag)
   return { applied, total: migrations.length, names: applied > 0 ? tags.slice(-applied) : [] }
+}
+
+/**
+ * The journal says migrated, yet `settings` is not on this connection's search_path: the tables
+ * were created under another one (a URL with `?search_path=app`, a role's setting) and this
+ * connection does not name it. Every command died on its first query with drizzle's bare
+ * "Failed query: select … from "settings"". Says where the tables are and how to name it.
+ */
+async function tablesOffSearchPath(q: postgres.Sql | postgres.TransactionSql, name: string): Promise<SchemaError> {
+  const [row] = await q`
+    SELECT array_to_string(current_schemas(false), ', ') AS path,
+      (SELECT string_agg(n.nspname, ', ' ORDER BY n.nspname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relname = 'settings' AND c.relkind IN ('r', 'p')) AS found`
+  const path = row?.path ? `search_path: ${row.path}` : 'its search_path names no schema it may use'
+  const where = row?.found as string | null
+  return new SchemaError(
+    where
+      ? `${name}'s migrations journal says teamday's tables are there, but they are not on this connection's search_path (${path}): they are in schema ${where}. ` +
+          `Name it in the URL (…?search_path=${where.split(', ')[0]}) or for the role (ALTER ROLE … SET search_path = ${where.split(', ')[0]}); nothing was changed`
+      : `${name}'s migrations journal says teamday's tables are there, but there is no teamday table in any schema (${path}): they were dropped, or the journal is another application's. ` +
+          'Restore the database from a backup, or use an empty database; nothing was changed',
+  )
 }
 
 /** What drizzle's journal says: its state, none there yet (`absent`), or there and not readable by this role (`unreadable`). */
