@@ -12,6 +12,7 @@ import postgres from 'postgres'
 import { AUTOVACUUM_OFF, serve } from '../src/cli/admin/serve'
 import type { ClientIo } from '../src/cli/common'
 import { loadConfig } from '../src/config'
+import { createLogger, type Logger } from '../src/logger'
 import { auditEvents, organizations, sessions, users } from '../src/db/schema'
 import { newId } from '../src/ids'
 import { createRuntime } from '../src/runtime'
@@ -25,11 +26,11 @@ const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('ba
 const HINT = 'Nobody has a console password yet'
 
 /** One start and stop of `serve` on `db`: everything it printed. `meanwhile` runs before the stop. */
-async function startAndStop(db: string, env: Record<string, string> = {}, meanwhile?: () => Promise<void>): Promise<string> {
+async function startAndStop(db: string, env: Record<string, string> = {}, meanwhile?: () => Promise<void>, log?: Logger): Promise<string> {
   const out: string[] = []
   const io: ClientIo = { out: (s) => void out.push(s), err: (s) => void out.push(s), env: { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent', ...env } }
   const signals = new EventEmitter()
-  const serving = serve({ values: { host: '127.0.0.1', port: '0', db }, positionals: [], io }, signals as unknown as NodeJS.Process)
+  const serving = serve({ values: { host: '127.0.0.1', port: '0', db }, positionals: [], io }, signals as unknown as NodeJS.Process, log ? { log } : {})
   const deadline = Date.now() + 20_000
   // The hint, when there is one, is the last line before the server waits for a signal.
   while (!out.some((l) => l.startsWith('Console: ')) && Date.now() < deadline) await Bun.sleep(10)
@@ -95,11 +96,24 @@ describe('serve: what a start prints', () => {
         await sql.end({ timeout: 5 })
       }
     }
-    const printed = await startAndStop(db)
+    const logged: string[] = []
+    const printed = await startAndStop(db, {}, undefined, createLogger('warn', (l) => void logged.push(l), Date.now, { format: 'json' }))
     expect(printed).toContain('listening on')
-    expect(printed.includes(AUTOVACUUM_OFF)).toBe(off)
+    expect(logged.map((l) => JSON.parse(l)).filter((l) => l.msg === 'autovacuum_off')).toEqual(off ? [expect.objectContaining({ level: 'warn', note: AUTOVACUUM_OFF })] : [])
+    expect(printed).not.toContain('autovacuum is off')
     // It names what bloats without it, not only the planner's statistics.
     for (const words of ['dead rows', 'rate_limit_counters', 'idempotency_keys', 'executions', 'VACUUM']) expect(AUTOVACUUM_OFF).toContain(words)
+  }, 30_000)
+
+  // It was a plain-text "warning: …" line on stderr, in the middle of a JSON log.
+  test('a statement timeout longer than a request may wait: a warning in the log, as a line of its format, not a plain-text line', async () => {
+    const db = await newDatabase('long-timeout')
+    const logged: string[] = []
+    const printed = await startAndStop(db, { TEAMDAY_DB_STATEMENT_TIMEOUT_MS: '300000' }, undefined, createLogger('warn', (l) => void logged.push(l), Date.now, { format: 'json' }))
+    expect(printed).toContain('listening on')
+    expect(printed).not.toContain('warning')
+    const warned = logged.map((l) => JSON.parse(l)).filter((l) => l.msg === 'statement_timeout_too_long')
+    expect(warned).toEqual([expect.objectContaining({ level: 'warn', timeoutMs: 300000, note: expect.stringContaining('Keep it at 120000 or less') })])
   }, 30_000)
 
   test('a start runs the housekeeping: ended console sessions, and audit events past TEAMDAY_AUDIT_RETENTION_DAYS, are deleted', async () => {

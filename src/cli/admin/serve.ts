@@ -19,7 +19,7 @@ import { bootstrapIfEmpty, userCounts, type Bootstrap } from '../../modules/user
 import { asc, eq } from 'drizzle-orm'
 import type { Ctx } from '../../context'
 import { memberships, organizations, users } from '../../db/schema'
-import { createRuntime, type Runtime } from '../../runtime'
+import { createRuntime, type Runtime, type RuntimeOptions } from '../../runtime'
 import { configFrom } from './runtime'
 import type { Run } from '../spec'
 import type { PgConnection } from '../../db/pg'
@@ -36,6 +36,7 @@ const DATABASE_FILE_CHECK_MS = 2_000
 export async function serve(
   { values, io }: Run<{ host?: string; port?: string; db?: string; 'reuse-port'?: boolean; 'metrics-host'?: string; 'metrics-port'?: string }>,
   signals: NodeJS.Process = process,
+  runtime: RuntimeOptions = {},
 ): Promise<void> {
   const config = configFrom(io, values.db, {
     ...(values.host ? { host: values.host } : {}),
@@ -43,7 +44,7 @@ export async function serve(
     ...(values['metrics-host'] ? { metricsHost: values['metrics-host'] } : {}),
     ...(values['metrics-port'] !== undefined ? { metricsPort: parsePort(values['metrics-port'], '--metrics-port') } : {}),
   })
-  const rt = await createRuntime(config)
+  const rt = await createRuntime(config, runtime)
   // Executions a crash left pending or running can never finish: recorded as failed once their
   // lease lapses, now and every half lease from now on (src/engine/leases.ts). On both databases:
   // other processes may be running and queueing theirs (PostgreSQL instances; --reuse-port on one
@@ -55,7 +56,8 @@ export async function serve(
   if (rt.connection.dialect === 'pg') {
     // A reset database connection must not end the server (src/db/pg.ts).
     ;(require('../../db/pg') as typeof import('../../db/pg')).guardLateSocketErrors((msg, fields) => rt.log.warn(msg, fields))
-    if (await autovacuumOff(rt.connection as PgConnection)) io.err(AUTOVACUUM_OFF)
+    // Warnings go to the log, as a line of its format: a plain-text line broke a JSON log's parsers.
+    if (await autovacuumOff(rt.connection as PgConnection)) rt.log.warn('autovacuum_off', { note: AUTOVACUUM_OFF })
   }
   // SQLite: the database file deleted or replaced under the running server is noticed within
   // seconds; writes are refused from then on (503) and readiness fails, instead of writes being
@@ -90,7 +92,10 @@ export async function serve(
   }
   const port = app.server!.port
   if (2 * Math.ceil(config.dbStatementTimeoutMs / 1000 + 1) + 5 > MAX_TIMEOUT_S) {
-    io.err(`warning: TEAMDAY_DB_STATEMENT_TIMEOUT_MS=${config.dbStatementTimeoutMs} is longer than a request may wait here: a connection silent for ${MAX_TIMEOUT_S} s (Bun's longest timeout) is closed, so a request still waiting on the database then gets an empty reply, not its 503. Keep it at 120000 or less for serve (a longer one suits admin commands).`)
+    rt.log.warn('statement_timeout_too_long', {
+      timeoutMs: config.dbStatementTimeoutMs,
+      note: `TEAMDAY_DB_STATEMENT_TIMEOUT_MS=${config.dbStatementTimeoutMs} is longer than a request may wait here: a connection silent for ${MAX_TIMEOUT_S} s (Bun's longest timeout) is closed, so a request still waiting on the database then gets an empty reply, not its 503. Keep it at 120000 or less for serve (a longer one suits admin commands).`,
+    })
   }
   // After listening: a first start that cannot listen must not use up the one set-up link.
   const counts = await userCounts(systemContext(rt))
@@ -301,7 +306,7 @@ function listen(app: ReturnType<typeof createApp>, config: { host: string; port:
  * statistics refreshed, on which the lists' plans depend.
  */
 export const AUTOVACUUM_OFF =
-  "warning: PostgreSQL's autovacuum is off on this database: nothing removes the dead rows that updates and deletes leave behind, so the tables written all the time bloat and slow down (rate_limit_counters: an update per request; idempotency_keys: written twice per key, purged after 24 h; executions: each running one's lease renewed every few seconds; and what the hourly housekeeping deletes), and nothing keeps the planner's statistics current, so as an organization grows its lists may come to read and sort every row. Turn autovacuum on, or run VACUUM (ANALYZE) regularly, e.g. hourly from cron (teamday migrate-data runs ANALYZE once)."
+  "PostgreSQL's autovacuum is off on this database: nothing removes the dead rows that updates and deletes leave behind, so the tables written all the time bloat and slow down (rate_limit_counters: an update per request; idempotency_keys: written twice per key, purged after 24 h; executions: each running one's lease renewed every few seconds; and what the hourly housekeeping deletes), and nothing keeps the planner's statistics current, so as an organization grows its lists may come to read and sort every row. Turn autovacuum on, or run VACUUM (ANALYZE) regularly, e.g. hourly from cron (teamday migrate-data runs ANALYZE once)."
 
 /** Whether PostgreSQL's autovacuum is off for this database (a setting of the server or of the database). */
 async function autovacuumOff(conn: PgConnection): Promise<boolean> {
