@@ -63,9 +63,26 @@ const ANNOTATIONS = new Set(['description', 'examples', 'example', 'title', 'def
  */
 export const ITEMS_MODEL = 'x-items-model'
 
+/**
+ * A schema option holding JSON Schema keywords for the document only: a rule that a service
+ * checks after the route's validation (src/modules/**), stated where a client reads the request
+ * schema, while the validator never sees it. The service's answer stays the one clients get: its
+ * status and `code`, its message naming the key or the count, and its order after the access
+ * checks (a member's oversized body to an admin-only route is 403 before it is 422). Published
+ * as those keywords on the schema that holds the option (after the schema's own).
+ */
+export const SERVICE_RULE = 'x-service-rule'
+
+/** The option stating `keywords` in the document only (SERVICE_RULE): spread into a schema's options. */
+export function serviceRule(keywords: Schema): { [SERVICE_RULE]: Schema } {
+  return { [SERVICE_RULE]: keywords }
+}
+
 /** One schema made OpenAPI 3.1 (a new object; nested schemas too). */
-export function publishSchema(input: Json): Json {
-  if (!isObject(input)) return input
+export function publishSchema(schema: Json): Json {
+  if (!isObject(schema)) return schema
+  const { [SERVICE_RULE]: rule, ...own } = schema
+  const input: Schema = isObject(rule) ? { ...own, ...rule } : schema
   const out: Schema = {}
   for (const [key, value] of Object.entries(input)) {
     if (DROPPED.includes(key)) continue
