@@ -40,6 +40,12 @@ export function parseInstant(text: string): number | null {
 
 const ISO_INSTANT = /^(\d{4}|[+-]\d{6})(?:-(\d{2})(?:-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:[Zz]|[+-](\d{2}):?(\d{2}))?)?)?)?$/
 
+/**
+ * The text parseInstant reads, as a JSON Schema `pattern` (for the OpenAPI document): the syntax
+ * only; the ranges of each part (no February 30) and of the year are said in words.
+ */
+export const ISO_INSTANT_PATTERN = ISO_INSTANT.source
+
 /** Days in `month` (1-12) of `year`, by the Gregorian calendar (years 0-99 are read as 1900-1999). */
 export function daysInMonth(year: number, month: number): number {
   return new Date(Date.UTC(year, month, 0)).getUTCDate()

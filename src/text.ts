@@ -90,6 +90,29 @@ const REORDERING = /[\p{Cc}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u
  */
 const BLANK = /^[\s\p{Cf}\p{Mn}\p{Me}\u115F\u1160\u3164\uFFA0\u2800]*$/u
 
+/**
+ * REORDERING's characters as the body of a character class without Unicode property escapes
+ * (\p{Cc} is U+0000-U+001F and U+007F-U+009F): a JSON Schema pattern is ECMA-262 without the u flag.
+ */
+const REORDERING_CLASS = '\\u0000-\\u001F\\u007F-\\u009F\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069'
+
+/** The longest display name of a person, once trimmed (src/modules/members/service.ts, validatePersonName). */
+export const MAX_PERSON_NAME_LENGTH = 100
+
+/** At least one character other than white space: what is left after trim() is not empty (JSON Schema `pattern`, unanchored). */
+export const NOT_ONLY_SPACES_PATTERN = '\\S'
+
+/**
+ * A name as the service takes it (JSON Schema `pattern`, for the OpenAPI document): once trimmed,
+ * 1 to `max` characters, none of them a control or bidirectional formatting character (the
+ * first rule of nameTrouble; its second, a visible character, is said in words). `optional`: a
+ * name that is empty once trimmed passes too (it means no name).
+ */
+export function namePattern(max: number, optional = false): string {
+  const c = REORDERING_CLASS
+  return `^\\s*(?:[^\\s${c}](?:[^${c}]{0,${max - 2}}[^\\s${c}])?)${optional ? '?' : ''}\\s*$`
+}
+
 /** What is wrong with a name people read (a token's, a person's), or null. Zero-width joiners inside emoji stay allowed. */
 export function nameTrouble(name: string): string | null {
   if (REORDERING.test(name)) return 'must not contain control or bidirectional formatting characters'

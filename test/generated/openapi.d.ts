@@ -4531,7 +4531,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description What the token is for, e.g. "CI Pipeline" */
+                    /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, and no control or bidirectional formatting characters */
                     name: string;
                     /**
                      * @description Lifetime in days, 7-365 (default 90). Numeric strings are accepted.
@@ -4547,10 +4547,10 @@ export interface operations {
                      *       "agents:execute"
                      *     ]
                      */
-                    scopes?: string[];
+                    scopes?: ("*" | "agents:read" | "agents:write" | "agents:execute" | "executions:read" | "executions:write" | "tasks:read" | "tasks:write" | "spaces:read" | "spaces:write" | "secrets:write" | "tokens:read" | "tokens:write" | "audit:read" | "members:read" | "members:write" | "metrics:read")[];
                 };
                 "application/x-www-form-urlencoded": {
-                    /** @description What the token is for, e.g. "CI Pipeline" */
+                    /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, and no control or bidirectional formatting characters */
                     name: string;
                     /**
                      * @description Lifetime in days, 7-365 (default 90). Numeric strings are accepted.
@@ -4566,7 +4566,7 @@ export interface operations {
                      *       "agents:execute"
                      *     ]
                      */
-                    scopes?: string[];
+                    scopes?: ("*" | "agents:read" | "agents:write" | "agents:execute" | "executions:read" | "executions:write" | "tasks:read" | "tasks:write" | "spaces:read" | "spaces:write" | "secrets:write" | "tokens:read" | "tokens:write" | "audit:read" | "members:read" | "members:write" | "metrics:read")[];
                 };
             };
         };
@@ -5279,12 +5279,21 @@ export interface operations {
                     maxTurns?: number | null;
                     /** @description TeamDay's skills: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
                     skillIds?: string[] | null;
-                    /** @description TeamDay's greeting shown when a chat opens: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
-                    initialGreeting?: string | null;
-                    /** @description TeamDay's avatar image URL: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
-                    image?: string | null;
-                    /** @description TeamDay's agent templates (`agents create --based-on`): not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
-                    basedOnAgentId?: string | null;
+                    /**
+                     * @description TeamDay's greeting shown when a chat opens: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass
+                     * @enum {string|null}
+                     */
+                    initialGreeting?: null;
+                    /**
+                     * @description TeamDay's avatar image URL: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass
+                     * @enum {string|null}
+                     */
+                    image?: null;
+                    /**
+                     * @description TeamDay's agent templates (`agents create --based-on`): not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass
+                     * @enum {string|null}
+                     */
+                    basedOnAgentId?: null;
                 };
                 "application/x-www-form-urlencoded": {
                     /** @description Display name */
@@ -5331,12 +5340,21 @@ export interface operations {
                     maxTurns?: number | null;
                     /** @description TeamDay's skills: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
                     skillIds?: string[] | null;
-                    /** @description TeamDay's greeting shown when a chat opens: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
-                    initialGreeting?: string | null;
-                    /** @description TeamDay's avatar image URL: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
-                    image?: string | null;
-                    /** @description TeamDay's agent templates (`agents create --based-on`): not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
-                    basedOnAgentId?: string | null;
+                    /**
+                     * @description TeamDay's greeting shown when a chat opens: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass
+                     * @enum {string|null}
+                     */
+                    initialGreeting?: null;
+                    /**
+                     * @description TeamDay's avatar image URL: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass
+                     * @enum {string|null}
+                     */
+                    image?: null;
+                    /**
+                     * @description TeamDay's agent templates (`agents create --based-on`): not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass
+                     * @enum {string|null}
+                     */
+                    basedOnAgentId?: null;
                 };
             };
         };
@@ -5669,12 +5687,21 @@ export interface operations {
                     maxTurns?: number | null;
                     /** @description TeamDay's skills: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
                     skillIds?: string[] | null;
-                    /** @description TeamDay's greeting shown when a chat opens: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
-                    initialGreeting?: string | null;
-                    /** @description TeamDay's avatar image URL: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
-                    image?: string | null;
-                    /** @description TeamDay's agent templates (`agents create --based-on`): not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
-                    basedOnAgentId?: string | null;
+                    /**
+                     * @description TeamDay's greeting shown when a chat opens: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass
+                     * @enum {string|null}
+                     */
+                    initialGreeting?: null;
+                    /**
+                     * @description TeamDay's avatar image URL: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass
+                     * @enum {string|null}
+                     */
+                    image?: null;
+                    /**
+                     * @description TeamDay's agent templates (`agents create --based-on`): not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass
+                     * @enum {string|null}
+                     */
+                    basedOnAgentId?: null;
                     /** @description true archives the agent, false restores it */
                     archived?: boolean;
                 };
@@ -5723,12 +5750,21 @@ export interface operations {
                     maxTurns?: number | null;
                     /** @description TeamDay's skills: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
                     skillIds?: string[] | null;
-                    /** @description TeamDay's greeting shown when a chat opens: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
-                    initialGreeting?: string | null;
-                    /** @description TeamDay's avatar image URL: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
-                    image?: string | null;
-                    /** @description TeamDay's agent templates (`agents create --based-on`): not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
-                    basedOnAgentId?: string | null;
+                    /**
+                     * @description TeamDay's greeting shown when a chat opens: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass
+                     * @enum {string|null}
+                     */
+                    initialGreeting?: null;
+                    /**
+                     * @description TeamDay's avatar image URL: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass
+                     * @enum {string|null}
+                     */
+                    image?: null;
+                    /**
+                     * @description TeamDay's agent templates (`agents create --based-on`): not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass
+                     * @enum {string|null}
+                     */
+                    basedOnAgentId?: null;
                     /** @description true archives the agent, false restores it */
                     archived?: boolean;
                 };
@@ -8535,25 +8571,25 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description The user's e-mail; the user is created when no user has it */
+                    /** @description The user's e-mail (name@domain, no control, zero-width or bidirectional formatting characters); the user is created when no user has it */
                     email: string;
                     /**
                      * @description admin: everything in the organization, members and audit log included; member: creates and runs agents, spaces and tasks; viewer: reads only
                      * @enum {string}
                      */
                     role: "admin" | "member" | "viewer";
-                    /** @description Display name, for a user created now (an existing user keeps theirs) */
+                    /** @description Display name, for a user created now (an existing user keeps theirs): at most 100 characters once trimmed, with a visible character, and no control or bidirectional formatting characters; only spaces: no name */
                     name?: string;
                 };
                 "application/x-www-form-urlencoded": {
-                    /** @description The user's e-mail; the user is created when no user has it */
+                    /** @description The user's e-mail (name@domain, no control, zero-width or bidirectional formatting characters); the user is created when no user has it */
                     email: string;
                     /**
                      * @description admin: everything in the organization, members and audit log included; member: creates and runs agents, spaces and tasks; viewer: reads only
                      * @enum {string}
                      */
                     role: "admin" | "member" | "viewer";
-                    /** @description Display name, for a user created now (an existing user keeps theirs) */
+                    /** @description Display name, for a user created now (an existing user keeps theirs): at most 100 characters once trimmed, with a visible character, and no control or bidirectional formatting characters; only spaces: no name */
                     name?: string;
                 };
             };
@@ -9063,7 +9099,7 @@ export interface operations {
                     /** @description Alias of assignedTo (older clients); assignedTo wins when both are sent */
                     assignTo?: string | null;
                     /**
-                     * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent
+                     * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent. Only together with assignedTo (or assignTo): alone it is 422
                      * @enum {string|null}
                      */
                     assigneeType?: "agent" | "user" | null;
@@ -9081,7 +9117,9 @@ export interface operations {
                      *       "source": "cli"
                      *     }
                      */
-                    metadata?: unknown;
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
                 };
                 "application/x-www-form-urlencoded": {
                     /** @description What to do */
@@ -9098,7 +9136,7 @@ export interface operations {
                     /** @description Alias of assignedTo (older clients); assignedTo wins when both are sent */
                     assignTo?: string | null;
                     /**
-                     * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent
+                     * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent. Only together with assignedTo (or assignTo): alone it is 422
                      * @enum {string|null}
                      */
                     assigneeType?: "agent" | "user" | null;
@@ -9116,7 +9154,9 @@ export interface operations {
                      *       "source": "cli"
                      *     }
                      */
-                    metadata?: unknown;
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
@@ -9415,7 +9455,7 @@ export interface operations {
                     /** @description Alias of assignedTo (older clients); assignedTo wins when both are sent */
                     assignTo?: string | null;
                     /**
-                     * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent
+                     * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent. Only together with assignedTo (or assignTo): alone it is 422
                      * @enum {string|null}
                      */
                     assigneeType?: "agent" | "user" | null;
@@ -9433,7 +9473,9 @@ export interface operations {
                      *       "source": "cli"
                      *     }
                      */
-                    metadata?: unknown;
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
                 };
                 "application/x-www-form-urlencoded": {
                     /** @description What to do */
@@ -9455,7 +9497,7 @@ export interface operations {
                     /** @description Alias of assignedTo (older clients); assignedTo wins when both are sent */
                     assignTo?: string | null;
                     /**
-                     * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent
+                     * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent. Only together with assignedTo (or assignTo): alone it is 422
                      * @enum {string|null}
                      */
                     assigneeType?: "agent" | "user" | null;
@@ -9473,7 +9515,9 @@ export interface operations {
                      *       "source": "cli"
                      *     }
                      */
-                    metadata?: unknown;
+                    metadata?: {
+                        [key: string]: unknown;
+                    };
                 };
             };
         };
@@ -10228,7 +10272,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description What the token is for, e.g. "CI Pipeline" */
+                    /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, and no control or bidirectional formatting characters */
                     name: string;
                     /**
                      * @description Lifetime in days, 7-365 (default 90). Numeric strings are accepted.
@@ -10244,12 +10288,12 @@ export interface operations {
                      *       "agents:execute"
                      *     ]
                      */
-                    scopes?: string[];
+                    scopes?: ("*" | "agents:read" | "agents:write" | "agents:execute" | "executions:read" | "executions:write" | "tasks:read" | "tasks:write" | "spaces:read" | "spaces:write" | "secrets:write" | "tokens:read" | "tokens:write" | "audit:read" | "members:read" | "members:write" | "metrics:read")[];
                     /** @description Must be the calling token's organization when given (TeamDay's CLI sends it) */
                     organizationId?: string;
                 };
                 "application/x-www-form-urlencoded": {
-                    /** @description What the token is for, e.g. "CI Pipeline" */
+                    /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, and no control or bidirectional formatting characters */
                     name: string;
                     /**
                      * @description Lifetime in days, 7-365 (default 90). Numeric strings are accepted.
@@ -10265,7 +10309,7 @@ export interface operations {
                      *       "agents:execute"
                      *     ]
                      */
-                    scopes?: string[];
+                    scopes?: ("*" | "agents:read" | "agents:write" | "agents:execute" | "executions:read" | "executions:write" | "tasks:read" | "tasks:write" | "spaces:read" | "spaces:write" | "secrets:write" | "tokens:read" | "tokens:write" | "audit:read" | "members:read" | "members:write" | "metrics:read")[];
                     /** @description Must be the calling token's organization when given (TeamDay's CLI sends it) */
                     organizationId?: string;
                 };

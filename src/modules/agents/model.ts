@@ -3,6 +3,8 @@ import { t } from 'elysia'
 import { QueryBoolean } from '../query-params'
 import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
 import { errorResponse, named, slugField, successField } from '../shared-models'
+import { serviceRule } from '../../http/openapi-publish'
+import { NOT_ONLY_SPACES_PATTERN } from '../../text'
 
 export const MAX_TURNS_ERROR = 'maxTurns must be between 1 and 500'
 
@@ -49,10 +51,10 @@ export const Visibility = t.Union([t.Literal('private'), t.Literal('organization
  */
 const unserved = (what: string) => `${what}: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass`
 const unservedAgentFields = {
-  skillIds: t.Optional(t.Nullable(t.Array(t.String()), { description: unserved("TeamDay's skills") })),
-  initialGreeting: t.Optional(t.Nullable(t.String(), { description: unserved("TeamDay's greeting shown when a chat opens") })),
-  image: t.Optional(t.Nullable(t.String(), { description: unserved("TeamDay's avatar image URL") })),
-  basedOnAgentId: t.Optional(t.Nullable(t.String(), { description: unserved("TeamDay's agent templates (`agents create --based-on`)") })),
+  skillIds: t.Optional(t.Nullable(t.Array(t.String(), serviceRule({ maxItems: 0 })), { description: unserved("TeamDay's skills") })),
+  initialGreeting: t.Optional(t.Nullable(t.String(), { description: unserved("TeamDay's greeting shown when a chat opens"), ...serviceRule({ enum: [null] }) })),
+  image: t.Optional(t.Nullable(t.String(), { description: unserved("TeamDay's avatar image URL"), ...serviceRule({ enum: [null] }) })),
+  basedOnAgentId: t.Optional(t.Nullable(t.String(), { description: unserved("TeamDay's agent templates (`agents create --based-on`)"), ...serviceRule({ enum: [null] }) })),
 }
 
 const about = {
@@ -140,7 +142,7 @@ const editable = {
 }
 
 const nameField = (description: string) =>
-  t.String({ minLength: 1, maxLength: 200, description, error: 'name is required: a string of 1-200 characters' })
+  t.String({ minLength: 1, maxLength: 200, description, error: 'name is required: a string of 1-200 characters', ...serviceRule({ pattern: NOT_ONLY_SPACES_PATTERN }) })
 
 export const CreateAgentBody = t.Object(
   { name: nameField(about.name), slug: slugField('agent'), ...editable },

@@ -2,7 +2,8 @@ import { t } from 'elysia'
 import { Type } from '@sinclair/typebox'
 import { limitParam, offsetParam } from '../list-models'
 import { named, successField } from '../shared-models'
-import { ITEMS_MODEL } from '../../http/openapi-publish'
+import { ITEMS_MODEL, serviceRule } from '../../http/openapi-publish'
+import { ISO_INSTANT_PATTERN } from '../../instants'
 
 /** A chat or session id a client may choose: one URL path segment as it is (GET /chats/{id}), never `.`, `..` or blank. */
 const CHAT_ID_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.:~-]*$'
@@ -175,7 +176,7 @@ export const ExecuteAccepted = t.Object(
 export const ListExecutionsQuery = t.Object({
   agentId: t.Optional(t.String({ maxLength: 100, description: 'Only this agent\'s executions (its id or slug)', error: 'agentId must be an agent id or slug string' })),
   status: t.Optional(t.Union([...statusLiterals()], { description: 'Only executions with this status', error: 'status must be one of pending, running, completed, failed, cancelled' })),
-  since: t.Optional(t.String({ maxLength: 40, description: 'ISO-8601: created at or after', error: 'since must be an ISO-8601 date-time' })),
+  since: t.Optional(t.String({ maxLength: 40, description: 'ISO-8601: created at or after', error: 'since must be an ISO-8601 date-time', ...serviceRule({ pattern: ISO_INSTANT_PATTERN }) })),
   spaceId: t.Optional(t.String({ maxLength: 100, description: 'Only executions in this space (its id or slug)', error: 'spaceId must be a space id or slug string' })),
   parentExecutionId: t.Optional(t.String({ maxLength: 100, description: 'Only the executions this one delegated to (its children)', error: 'parentExecutionId must be an execution id string' })),
   limit: limitParam,

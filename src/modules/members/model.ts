@@ -1,6 +1,11 @@
 import { t } from 'elysia'
 import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
 import { errorResponse, named, successField } from '../shared-models'
+import { serviceRule } from '../../http/openapi-publish'
+import { MAX_PERSON_NAME_LENGTH, namePattern } from '../../text'
+
+/** An address as normalizeEmail takes it once trimmed: something, @, something, no white space or other @ (JSON Schema `pattern`). */
+const EMAIL_PATTERN = '^\\s*[^\\s@]+@[^\\s@]+\\s*$'
 
 export const exampleMember = {
   userId: 'user_4Fk9QzL2mP7xR1vN8tBc',
@@ -55,9 +60,23 @@ export const RemovedMember = t.Object(
 
 export const AddMemberBody = t.Object(
   {
-    email: t.String({ minLength: 3, maxLength: 254, description: 'The user\'s e-mail; the user is created when no user has it', error: 'email is required: an e-mail address of at most 254 characters' }),
+    email: t.String({
+      minLength: 3,
+      maxLength: 254,
+      description: 'The user\'s e-mail (name@domain, no control, zero-width or bidirectional formatting characters); the user is created when no user has it',
+      error: 'email is required: an e-mail address of at most 254 characters',
+      ...serviceRule({ pattern: EMAIL_PATTERN }),
+    }),
     role: MemberRole,
-    name: t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Display name, for a user created now (an existing user keeps theirs)', error: 'name must be a string of 1-200 characters' })),
+    name: t.Optional(
+      t.String({
+        minLength: 1,
+        maxLength: 200,
+        description: `Display name, for a user created now (an existing user keeps theirs): at most ${MAX_PERSON_NAME_LENGTH} characters once trimmed, with a visible character, and no control or bidirectional formatting characters; only spaces: no name`,
+        error: 'name must be a string of 1-200 characters',
+        ...serviceRule({ pattern: namePattern(MAX_PERSON_NAME_LENGTH, true) }),
+      }),
+    ),
   },
   { examples: [{ email: 'ada@example.com', role: 'member', name: 'Ada Lovelace' }, { email: 'ci-bot@example.com', role: 'viewer' }] },
 )

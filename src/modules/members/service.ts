@@ -7,7 +7,7 @@ import { prepared } from '../../db/prepared'
 import { auditEvents, memberships, ROLES, users, type Membership, type Role, type User } from '../../db/schema'
 import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
-import { HIDDEN_CHARACTER, nameTrouble } from '../../text'
+import { HIDDEN_CHARACTER, MAX_PERSON_NAME_LENGTH, nameTrouble } from '../../text'
 import { revokeTokensOfMember } from '../tokens/revocation'
 import { assertCanManageMembers, mayLeaveWithoutAdmin } from './access'
 import type { Member as MemberModel } from './model'
@@ -60,7 +60,7 @@ export function checkNewEmail(email: string): void {
   throw invalidField('email', message)
 }
 
-export const MAX_PERSON_NAME_LENGTH = 100
+export { MAX_PERSON_NAME_LENGTH }
 
 /** A person's display name as sent (the console's profile and set-up forms, a member added over the API): trimmed, null when empty. */
 export function validatePersonName(raw: string | undefined | null): string | null {

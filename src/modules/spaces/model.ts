@@ -2,6 +2,8 @@ import { t } from 'elysia'
 import { QueryBoolean } from '../query-params'
 import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
 import { named, slugField, successField } from '../shared-models'
+import { serviceRule } from '../../http/openapi-publish'
+import { NOT_ONLY_SPACES_PATTERN } from '../../text'
 
 export const exampleSpace = {
   id: 'space_8Kq2LmX9vB3nR8kT1wYz',
@@ -93,7 +95,7 @@ const fields = {
 
 export const CreateSpaceBody = t.Object(
   {
-    name: t.String({ minLength: 1, maxLength: 200, description: 'Display name', error: 'name is required: a string of 1-200 characters' }),
+    name: t.String({ minLength: 1, maxLength: 200, description: 'Display name', error: 'name is required: a string of 1-200 characters', ...serviceRule({ pattern: NOT_ONLY_SPACES_PATTERN }) }),
     slug: slugField('space'),
     ...fields,
     addCharacters: t.Optional(AgentIds('addCharacters', 'Agents to add at creation, by id or slug: same organization, not archived, visible to you')),
@@ -104,13 +106,16 @@ export const CreateSpaceBody = t.Object(
 /** Fields of TeamDay's hosted API this server has nothing behind: declared so that sending one is a 422 naming it, not a 200 that changed nothing. */
 function unserved(names: string[], what: string) {
   return Object.fromEntries(
-    names.map((n) => [n, t.Optional(t.Array(t.String(), { description: `TeamDay's ${what}: not available on this server. Sending \`${n}\` is 422 validation_failed naming it, and nothing is changed` }))]),
+    // `not: {}`: no value passes ([] and null neither), as the service refuses any (refuseUnserved).
+    names.map((n) => [n, t.Optional(t.Array(t.String(), { description: `TeamDay's ${what}: not available on this server. Sending \`${n}\` is 422 validation_failed naming it, and nothing is changed`, ...serviceRule({ not: {} }) }))]),
   )
 }
 
 export const UpdateSpaceBody = t.Object(
   {
-    name: t.Optional(t.String({ minLength: 1, maxLength: 200, description: 'Display name (the slug stays: change it with `slug`)', error: 'name must be a string of 1-200 characters' })),
+    name: t.Optional(
+      t.String({ minLength: 1, maxLength: 200, description: 'Display name (the slug stays: change it with `slug`)', error: 'name must be a string of 1-200 characters', ...serviceRule({ pattern: NOT_ONLY_SPACES_PATTERN }) }),
+    ),
     slug: slugField('space'),
     ...fields,
     archived: t.Optional(t.Boolean({ description: 'true archives, false restores', error: 'archived must be a boolean' })),

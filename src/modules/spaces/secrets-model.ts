@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { t } from 'elysia'
+import { serviceRule } from '../../http/openapi-publish'
 import { errorResponse, named, successField } from '../shared-models'
 import { MAX_KEY_LENGTH, MAX_KEYS_PER_REQUEST, MAX_VALUE_BYTES, SECRET_KEY_PATTERN } from './secrets'
 
@@ -24,6 +25,7 @@ export const SetSecretsBody = t.Object(
       }),
       {
         propertyNames: SecretKeyNames,
+        ...serviceRule({ minProperties: 1, maxProperties: MAX_KEYS_PER_REQUEST }),
         description: `KEY → value. Keys are UPPER_SNAKE_CASE (${SECRET_KEY_PATTERN.source}, at most ${MAX_KEY_LENGTH} characters); values are strings of at most 64 KiB (${MAX_VALUE_BYTES} bytes in UTF-8); 1 to ${MAX_KEYS_PER_REQUEST} keys per request. Existing keys are replaced.`,
         error: 'secrets must be an object of KEY: "value" strings',
       },
@@ -34,7 +36,7 @@ export const SetSecretsBody = t.Object(
 
 export const DeleteSecretsBody = t.Object(
   {
-    keys: t.Array(t.String(), {
+    keys: t.Array(t.String({ ...serviceRule(SecretKeyNames) }), {
       minItems: 1,
       maxItems: 100,
       description: `Names of the secrets to delete, each UPPER_SNAKE_CASE (${SECRET_KEY_PATTERN.source}, at most ${MAX_KEY_LENGTH} characters; another name is 422). Names that do not exist are ignored.`,

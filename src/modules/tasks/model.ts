@@ -1,6 +1,9 @@
 import { t } from 'elysia'
 import { errorResponse, named, successField } from '../shared-models'
 import { limitParam, offsetParam } from '../list-models'
+import { serviceRule } from '../../http/openapi-publish'
+import { ISO_INSTANT_PATTERN } from '../../instants'
+import { NOT_ONLY_SPACES_PATTERN } from '../../text'
 
 export const STATUS_ERROR = 'Invalid status. Must be: pending, in_progress, completed, cancelled'
 
@@ -32,7 +35,9 @@ export const TaskPriority = t.Union([t.Literal('low'), t.Literal('medium'), t.Li
   error: 'priority must be one of: low, medium, high, urgent',
 })
 const assigneeType = (description: string) => t.Union([t.Literal('agent'), t.Literal('user')], { description, error: 'assigneeType must be agent or user' })
-const AssigneeType = assigneeType('agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent')
+// Sent alone (without assignedTo or assignTo) it is 422 (the service's resolveAssignee): said in
+// words, as a JSON Schema `dependentSchemas` of either field made Redocly's recommended rules warn.
+const AssigneeType = assigneeType('agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent. Only together with assignedTo (or assignTo): alone it is 422')
 
 const taskFields = {
   id: t.String({ description: 'Task id (task_...)' }),
@@ -72,16 +77,25 @@ const editable = {
     // 1900-2099 and a time without an offset, which the service's rule (parseInstant, as for
     // `since`, `until` and a token's `expiresAt`) takes; the service checks it, 422 naming dueDate.
     t.Nullable(
-      t.String({ maxLength: 40, description: 'ISO-8601 with a year from 1000 to 9999: a date-time (`2026-12-31T17:00:00Z`, an offset, or none: the server\'s local time) or a date alone (its midnight, UTC)', examples: ['2026-12-31T17:00:00Z', '2100-01-01'] }),
+      t.String({
+        maxLength: 40,
+        description: 'ISO-8601 with a year from 1000 to 9999: a date-time (`2026-12-31T17:00:00Z`, an offset, or none: the server\'s local time) or a date alone (its midnight, UTC)',
+        examples: ['2026-12-31T17:00:00Z', '2100-01-01'],
+        ...serviceRule({ pattern: ISO_INSTANT_PATTERN }),
+      }),
       { error: 'dueDate must be an ISO-8601 date-time such as 2026-12-31T17:00:00Z, or null' },
     ),
   ),
   metadata: t.Optional(
-    t.Unknown({ description: 'A JSON object of at most 64 KiB as JSON (nesting counts toward the body limit of 32 levels); replaces the stored one as a whole', examples: [{ source: 'cli' }] }),
+    t.Unknown({
+      description: 'A JSON object of at most 64 KiB as JSON (nesting counts toward the body limit of 32 levels); replaces the stored one as a whole',
+      examples: [{ source: 'cli' }],
+      ...serviceRule({ type: 'object', additionalProperties: true }),
+    }),
   ),
 }
 
-const titleField = t.String({ minLength: 1, maxLength: 500, description: 'What to do', error: 'title is required: a string of 1-500 characters' })
+const titleField = t.String({ minLength: 1, maxLength: 500, description: 'What to do', error: 'title is required: a string of 1-500 characters', ...serviceRule({ pattern: NOT_ONLY_SPACES_PATTERN }) })
 
 export const CreateTaskBody = t.Object(
   { title: titleField, ...editable },

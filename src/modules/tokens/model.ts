@@ -1,5 +1,8 @@
 import { t } from 'elysia'
 import { SCOPES } from '../../auth/roles'
+import { serviceRule } from '../../http/openapi-publish'
+import { ISO_INSTANT_PATTERN } from '../../instants'
+import { namePattern } from '../../text'
 import { QueryBoolean } from '../query-params'
 import { cursorParam, limitParam, offsetParam, pageFields } from '../list-models'
 import { named, successField } from '../shared-models'
@@ -50,14 +53,27 @@ export const Token = t.Object(
 
 export const CreateTokenBody = t.Object(
   {
-    name: t.String({ minLength: 1, maxLength: 100, description: 'What the token is for, e.g. "CI Pipeline"', error: 'name is required: a string of 1-100 characters' }),
+    name: t.String({
+      minLength: 1,
+      maxLength: 100,
+      description: 'What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, and no control or bidirectional formatting characters',
+      error: 'name is required: a string of 1-100 characters',
+      ...serviceRule({ pattern: namePattern(100) }),
+    }),
     expiresInDays: t.Optional(
       t.Integer({ minimum: 7, maximum: 365, description: 'Lifetime in days, 7-365 (default 90). Numeric strings are accepted.', examples: [90], error: 'expiresInDays must be an integer between 7 and 365' }),
     ),
-    expiresAt: t.Optional(t.String({ description: 'Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead; a date alone (`2027-03-01`) is the end of that day, UTC', error: 'expiresAt must be an ISO-8601 date-time string' })),
+    expiresAt: t.Optional(
+      t.String({
+        description: 'Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead; a date alone (`2027-03-01`) is the end of that day, UTC',
+        error: 'expiresAt must be an ISO-8601 date-time string',
+        ...serviceRule({ pattern: ISO_INSTANT_PATTERN }),
+      }),
+    ),
     scopes: t.Optional(
-      t.Array(t.String({ maxLength: 100 }), {
+      t.Array(t.String({ maxLength: 100, ...serviceRule({ enum: [...SCOPES] }) }), {
         maxItems: 50,
+        ...serviceRule({ minItems: 1 }),
         description:
           'What the token may do (default: the calling token\'s own scopes, `["*"]` = everything your role allows for a full token). Any of: *, ' +
           SCOPES.filter((s) => s !== '*').join(', ') +
