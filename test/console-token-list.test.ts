@@ -149,7 +149,7 @@ describe('the create form\'s scopes', () => {
     const { a, c } = await signedInPerson(t, { role: 'member', org: 'scoped' })
     const none = await sentForm(c, { name: 'No scope', expires: '30', scope: [''] })
     expect(none.status).toBe(422)
-    expect(none.text).toContain('<p class="error" role="alert" tabindex="-1" autofocus>Validation failed: no scope chosen. Tick full access, or at least one scope of a resource.</p>')
+    expect(none.text).toContain('<p class="error" role="alert" id="token-error" tabindex="-1" autofocus>Validation failed: no scope chosen. Tick full access, or at least one scope of a resource.</p>')
     expect(none.text).not.toMatch(/td_[A-Za-z0-9]{43}/)
     // The form comes back as sent: the name kept, full access unticked.
     expect(none.text).toContain('value="No scope"')

@@ -22,3 +22,14 @@ export function fields(body: unknown, name: string): string[] {
 
 /** The console's route options: hidden from the OpenAPI document (it describes /api only). */
 export const hidden = { detail: { hide: true } } as const
+
+/**
+ * The form field a service's refusal is about: the first `field` of its details (invalidField's
+ * `[{ field, message }]`), as the form calls it (`names`: the service's field → the form's key,
+ * src/console/views/layout.tsx FormError); null when it names none of the form's fields.
+ */
+export function refusedField(e: { details?: unknown }, names: Record<string, string>): string | null {
+  const first = Array.isArray(e.details) ? (e.details[0] as { field?: unknown } | undefined) : undefined
+  const name = typeof first?.field === 'string' ? first.field : null
+  return name !== null && Object.hasOwn(names, name) ? names[name]! : null
+}

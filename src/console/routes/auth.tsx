@@ -13,7 +13,8 @@ import { langOf, messages } from '../i18n'
 import { createSession, endAllSessions, endSession, endSessionBySecret, pruneSessions } from '../session'
 import { attemptFailed, attemptSucceeded, reserveAttempt, throttleKeys } from '../throttle'
 import { MessagePage, RefusedPage, SetPasswordPage, SignInPage } from '../views/auth'
-import { anonymousNav, errorOf, navOf } from './settings'
+import type { ErrorText } from '../views/layout'
+import { anonymousNav, errorOf, fieldErrorOf, navOf } from './settings'
 import { PAGE_ORGANIZATION } from '../views/layout'
 
 const SecretParams = t.Object({ secret: t.String() })
@@ -64,7 +65,7 @@ export function authRoutes(kit: ConsoleKit) {
       const nav = anonymousNav(request)
       return page(await (<MessagePage nav={nav} title={nav.t[texts.title]} message={nav.t.needsHttps} />), { status: 400 })
     }
-    const form = async (request: Request, secret: string, email: string, error?: string) => {
+    const form = async (request: Request, secret: string, email: string, error?: ErrorText) => {
       const nav = anonymousNav(request)
       return page(await (<SetPasswordPage nav={nav} action={`${base}${secret}`} email={email} title={nav.t[texts.title]} intro={nav.t[texts.intro]} withName={purpose === 'setup'} error={error} />), {
         status: error === undefined ? 200 : 422,
@@ -83,11 +84,11 @@ export function authRoutes(kit: ConsoleKit) {
         const found = await findLink(ctx, purpose, secret)
         if (!found) return invalid(request)
         if (!kit.mayStartSession(request)) return needsHttps(request)
-        if (field(body, 'password') !== field(body, 'confirm')) return form(request, secret, found.user.email, messages(langOf(request)).passwordsDiffer)
+        if (field(body, 'password') !== field(body, 'confirm')) return form(request, secret, found.user.email, { message: messages(langOf(request)).passwordsDiffer, field: 'confirm' })
         try {
           await useLink(ctx, purpose, secret, { password: field(body, 'password'), name: field(body, 'name') })
         } catch (e) {
-          if (e instanceof AppError) return form(request, secret, found.user.email, errorOf(request, e))
+          if (e instanceof AppError) return form(request, secret, found.user.email, fieldErrorOf(request, e, { password: 'password', name: 'name' }))
           throw e
         }
         return redirect('/login?done=password')

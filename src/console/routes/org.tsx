@@ -7,7 +7,8 @@ import { addMember, changeRole, listMembers, passwordLink, removeMemberNow } fro
 import { switchOrganization, type SignedIn } from '../session'
 import { AuditPage, ForbiddenPage, MembersPage } from '../views/org'
 import { langOf, messages } from '../i18n'
-import { errorOf, navOf } from './settings'
+import type { ErrorText } from '../views/layout'
+import { errorOf, fieldErrorOf, navOf } from './settings'
 import { HOME } from '../http'
 
 const UserParams = t.Object({ userId: t.String() })
@@ -15,21 +16,21 @@ const UserParams = t.Object({ userId: t.String() })
 /** Organization → Members and Audit log (admins), and the organization switcher. */
 export function orgRoutes(kit: ConsoleKit) {
 
-  const members = async (who: SignedIn, request: Request, set: any, extra: { error?: string; notice?: string; link?: { email: string; url: string } } = {}, status = 200) => {
+  const members = async (who: SignedIn, request: Request, set: any, extra: { error?: ErrorText; notice?: string; link?: { email: string; url: string } } = {}, status = 200) => {
     const nav = await navOf(kit, who, request, set, '/org/members')
     if (who.role !== 'admin') return page(await (<ForbiddenPage nav={nav} message={nav.t.adminsOnly} />), { status: 403 })
     const rows = await listMembers(kit.ctxOf(who, request, set), who)
     return page(await (<MembersPage nav={nav} who={who} members={rows} {...extra} />), { status, secret: extra.link !== undefined })
   }
 
-  /** Runs a member action; an AppError re-renders the page with its message. */
-  const act = async (request: Request, set: any, fn: (who: SignedIn) => Promise<Response>) => {
+  /** Runs a member action; an AppError re-renders the page with its message (`names`: the add form's fields it can be about, refusedField). */
+  const act = async (request: Request, set: any, fn: (who: SignedIn) => Promise<Response>, names: Record<string, string> = {}) => {
     const who = await kit.signedIn(request)
     if (!who) return kit.toSignIn(request)
     try {
       return await fn(who)
     } catch (e) {
-      if (e instanceof AppError) return members(who, request, set, { error: errorOf(request, e) }, e.status)
+      if (e instanceof AppError) return members(who, request, set, { error: fieldErrorOf(request, e, names) }, e.status)
       throw e
     }
   }
@@ -50,7 +51,7 @@ export function orgRoutes(kit: ConsoleKit) {
         const added = messages(langOf(request)).added(r.email)
         const notice = r.noLink ? `${added} ${errorOf(request, new AppError('forbidden', r.noLink))}` : added
         return members(who, request, set, { notice, ...(r.link ? { link: { email: r.email, url: kit.publicBase(request) + r.link } } : {}) }, 201)
-      }), { ...hidden, body: FormBody })
+      }, { email: 'email', role: 'role' }), { ...hidden, body: FormBody })
     .post('/org/members/:userId/role', ({ request, set, body, params }) =>
       act(request, set, async (who) => {
         await changeRole(kit.ctxOf(who, request, set), who, params.userId, field(body, 'role'))

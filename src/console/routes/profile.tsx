@@ -3,13 +3,16 @@ import { AppError } from '../../errors'
 import { checkPassword, setPassword } from '../../modules/users/passwords'
 import { checkNewEmail } from '../../modules/members/service'
 import { updateProfile } from '../../modules/users/profile'
+import { redactTokens } from '../../auth/tokens'
 import { FormBody, field, hidden } from '../form'
 import { redirect, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
 import { endOwnSession, type SignedIn } from '../session'
 import { attemptFailed, attemptSucceeded, reserveAttempt, throttleKeys } from '../throttle'
 import { viewOf } from '../views/tokens'
-import { errorOf, settingsPage } from './settings'
+import type { ErrorText } from '../views/layout'
+import type { ProfileForm } from '../views/profile'
+import { fieldErrorOf, settingsPage } from './settings'
 
 const IdParams = t.Object({ id: t.String({ maxLength: 100 }) })
 
@@ -18,7 +21,7 @@ const IdParams = t.Object({ id: t.String({ maxLength: 100 }) })
  * ./settings.tsx), CLI sign-ins, and the browsers signed in.
  */
 export function profileRoutes(kit: ConsoleKit) {
-  const show = (who: SignedIn, request: Request, set: any, profile: { error?: string; notice?: string } = {}, status = 200) => settingsPage(kit, who, request, set, { profile }, status)
+  const show = (who: SignedIn, request: Request, set: any, profile: { error?: ErrorText; notice?: string; form?: ProfileForm } = {}, status = 200) => settingsPage(kit, who, request, set, { profile }, status)
 
   /** The current password, throttled like sign-in (a stolen session must not guess it freely). */
   const confirmCurrent = async (who: SignedIn, request: Request, set: any, current: string): Promise<string | null> => {
@@ -60,22 +63,26 @@ export function profileRoutes(kit: ConsoleKit) {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
       const email = field(body, 'email').trim().toLowerCase()
+      // A refused form comes back as it was typed (a token pasted by mistake redacted, as the API
+      // does; the current password never); `field`: the one it is about, for its aria-invalid.
+      const form = { name: redactTokens(field(body, 'name').slice(0, 1000)), email: redactTokens(field(body, 'email').slice(0, 1000)) }
+      const refused = (e: AppError) => show(who, request, set, { error: fieldErrorOf(request, e, { name: 'profile.name', email: 'profile.email' }), form }, e.status)
       if (email !== who.user.email) {
         // An address that could not be taken is said first: "the current password is wrong" for
         // an empty or malformed address sent on its own sent people after the wrong field.
         try {
           checkNewEmail(email)
         } catch (e) {
-          if (e instanceof AppError) return show(who, request, set, { error: errorOf(request, e) }, e.status)
+          if (e instanceof AppError) return refused(e)
           throw e
         }
         const wrong = await confirmCurrent(who, request, set, field(body, 'current'))
-        if (wrong) return show(who, request, set, { error: wrong }, 403)
+        if (wrong) return show(who, request, set, { error: { message: wrong, field: 'profile.current' }, form }, 403)
       }
       try {
         await updateProfile(kit.ctxOf(who, request, set), who.user.id, { name: field(body, 'name'), email })
       } catch (e) {
-        if (e instanceof AppError) return show(who, request, set, { error: errorOf(request, e) }, e.status)
+        if (e instanceof AppError) return refused(e)
         throw e
       }
       return redirect('/settings/profile?saved=1')
@@ -83,13 +90,13 @@ export function profileRoutes(kit: ConsoleKit) {
     .post('/settings/password', async ({ request, set, body }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
-      if (field(body, 'password') !== field(body, 'confirm')) return show(who, request, set, { error: messages(langOf(request)).errNewPasswordsDiffer }, 422)
+      if (field(body, 'password') !== field(body, 'confirm')) return show(who, request, set, { error: { message: messages(langOf(request)).errNewPasswordsDiffer, field: 'password.confirm' } }, 422)
       const wrong = await confirmCurrent(who, request, set, field(body, 'current'))
-      if (wrong) return show(who, request, set, { error: wrong }, 403)
+      if (wrong) return show(who, request, set, { error: { message: wrong, field: 'password.current' } }, 403)
       try {
         await setPassword(kit.ctxOf(who, request, set), who.user.id, field(body, 'password'), { keepSessionId: who.sessionId, organizationId: who.organization.id })
       } catch (e) {
-        if (e instanceof AppError) return show(who, request, set, { error: errorOf(request, e) }, e.status)
+        if (e instanceof AppError) return show(who, request, set, { error: fieldErrorOf(request, e, { password: 'password.password' }) }, e.status)
         throw e
       }
       return redirect('/settings/profile?saved=password')

@@ -5,14 +5,14 @@ import { getToken, listTokens, revokeToken } from '../../modules/tokens/service'
 import { DATE_ONLY, parseInstant } from '../../instants'
 import { listCliSessions } from '../../modules/cli-auth/service'
 import { listMemberships } from '../../modules/users/service'
-import { FormBody, field, fields, hidden } from '../form'
+import { FormBody, field, fields, hidden, refusedField } from '../form'
 import { onceForm, type FormUsed } from '../form-once'
 import { page, redirect, type ConsoleKit } from '../http'
 import { errorText, langOf, messages } from '../i18n'
 import { HOME } from '../http'
 import { listSessions, type SignedIn } from '../session'
-import type { Nav } from '../views/layout'
-import { ProfilePage } from '../views/profile'
+import type { ErrorText, FormError, Nav } from '../views/layout'
+import { ProfilePage, type ProfileForm } from '../views/profile'
 import { formView, TokenCreatedPage, tokensHref, TOKENS_PAGE_SIZE, type TokenForm, type TokenView } from '../views/tokens'
 
 const IdParams = t.Object({ id: t.String() })
@@ -41,12 +41,23 @@ export function errorOf(request: Request, e: AppError): string {
   return errorText(langOf(request), e)
 }
 
+/**
+ * A service error in the language of the request, with the form field it is about (`names`: the
+ * service's field name → the form's key, refusedField), for the field's aria-invalid.
+ */
+export function fieldErrorOf(request: Request, e: AppError, names: Record<string, string>): FormError {
+  return { message: errorOf(request, e), field: refusedField(e, names) }
+}
+
+/** The fields of the create form a token service's refusal can be about (tokens/validation.ts), by the form's names. */
+const TOKEN_FIELDS = { name: 'name', expiresAt: 'date', expiresInDays: 'expires', scopes: 'scope' }
+
 export interface SettingsExtra {
   view?: TokenView
   /** A message at the top of the page (name, e-mail, password, sessions). */
-  profile?: { error?: string | null; notice?: string | null }
+  profile?: { error?: ErrorText; notice?: string | null; form?: ProfileForm }
   /** A message in the Personal Access Tokens section, and the create form as it was sent. */
-  tokens?: { error?: string | null; notice?: string | null; form?: TokenForm }
+  tokens?: { error?: ErrorText; notice?: string | null; form?: TokenForm }
 }
 
 /**
@@ -93,6 +104,7 @@ export async function settingsPage(kit: ConsoleKit, who: SignedIn, request: Requ
         sessions={sessions}
         error={extra.profile?.error}
         notice={extra.profile?.notice}
+        form={extra.profile?.form}
         tokens={{ tokens: list.tokens, paging: { total: list.total, estimate: list.totalIsEstimate, more: list.nextCursor !== null }, cliSessions, now: ctx.clock.now(), view, error: extra.tokens?.error, notice: extra.tokens?.notice, form: extra.tokens?.form }}
       />
     ),
@@ -107,7 +119,7 @@ export async function settingsPage(kit: ConsoleKit, who: SignedIn, request: Requ
  */
 export function tokenRoutes(kit: ConsoleKit) {
   const backToSection = (request: Request, who: SignedIn, set: any, view: TokenView, e: AppError, form?: TokenForm) =>
-    settingsPage(kit, who, request, set, { view, tokens: { error: errorOf(request, e), form } }, e.status)
+    settingsPage(kit, who, request, set, { view, tokens: { error: fieldErrorOf(request, e, TOKEN_FIELDS), form } }, e.status)
 
   /**
    * A token form sent again (a reload of the page that showed the secret, a second click): what
@@ -144,11 +156,11 @@ export function tokenRoutes(kit: ConsoleKit) {
       const form = { name: field(body, 'name'), expires: field(body, 'expires') || '90', date: field(body, 'date'), scopes: sent.length === 0 ? ['*'] : sent.filter((s) => s !== '') }
       return onceForm(ctx, who, request, body, async () => {
         try {
-          if (form.scopes.length === 0) throw new AppError('validation_failed', messages('en').errNoScope)
+          if (form.scopes.length === 0) throw new AppError('validation_failed', messages('en').errNoScope, { details: [{ field: 'scopes', message: 'choose at least one' }] })
           const scopes = form.scopes.includes('*') ? ['*'] : form.scopes
           let expiry: { expiresInDays?: number; expiresAt?: string }
           if (form.expires === 'custom') {
-            if (!isCustomDate(form.date)) throw new AppError('validation_failed', messages('en').errCustomDate)
+            if (!isCustomDate(form.date)) throw new AppError('validation_failed', messages('en').errCustomDate, { details: [{ field: 'expiresAt', message: 'choose a date' }] })
             expiry = { expiresAt: form.date }
           } else expiry = { expiresInDays: Number(form.expires) }
           const { token, row } = await createTokenForCaller(ctx, { name: form.name, scopes, ...expiry })

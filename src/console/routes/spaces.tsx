@@ -4,6 +4,7 @@ import { redactTokens } from '../../auth/tokens'
 import { AppError } from '../../errors'
 import { canEditSpace } from '../../modules/spaces/access'
 import { getSpace, listSpaceSummaries } from '../../modules/spaces/service'
+import { validateSecretKeys } from '../../modules/spaces/secrets'
 import { deleteSpaceSecrets, setSpaceSecrets } from '../../modules/spaces/space-secrets'
 import { FormBody, field, hidden } from '../form'
 import { page, redirect, type ConsoleKit } from '../http'
@@ -11,7 +12,7 @@ import { langOf, messages } from '../i18n'
 import type { SignedIn } from '../session'
 import { MessagePage } from '../views/auth'
 import { envHref, SpacePage, SpacesPage, type EnvSection } from '../views/spaces'
-import { errorOf, navOf } from './settings'
+import { errorOf, fieldErrorOf, navOf } from './settings'
 
 const IdParams = t.Object({ id: t.String() })
 
@@ -23,6 +24,20 @@ const CURRENT = '/spaces'
  * auth macro's own): decided before the space is looked up, as the API does.
  */
 const secretsRefusal = (who: SignedIn): AppError | null => roleRefusal(who.role, 'secrets:write')
+
+/**
+ * The add form's field a refusal of variable `name` is about (the service names `secrets.<key>`
+ * for both): the name when it is no valid key, else the value (too large).
+ */
+function envFields(name: string): Record<string, string> {
+  let keyOk = true
+  try {
+    validateSecretKeys([name], 'secrets')
+  } catch {
+    keyOk = false
+  }
+  return keyOk ? { secrets: 'name', [`secrets.${name}`]: 'value' } : { secrets: 'name', [`secrets.${name.slice(0, 64)}`]: 'name' }
+}
 
 /**
  * Spaces (header entry) and a space's page with Space Settings → Environment Variables: the same
@@ -70,7 +85,7 @@ export function spaceRoutes(kit: ConsoleKit) {
           return page(await (<MessagePage nav={nav} title={nav.t.notAllowedTitle} message={errorOf(request, e)} link={{ href: '/spaces', label: nav.t.backToSpaces }} />), { status: 403 })
         }
         // A token pasted into the name field by mistake is not echoed back (the API redacts it too).
-        return spacePage(who, request, set, ref, { error: errorOf(request, e), name: redactTokens(name.slice(0, 200)) }, e.status)
+        return spacePage(who, request, set, ref, { error: name === '' ? errorOf(request, e) : fieldErrorOf(request, e, envFields(name)), name: redactTokens(name.slice(0, 200)) }, e.status)
       }
       throw e
     }

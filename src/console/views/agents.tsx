@@ -191,7 +191,7 @@ export function AgentChatPage(props: AgentChatProps) {
       ) : (
         ''
       )}
-      <ErrorBox message={form.error} id="chat-error" />
+      <ErrorBox message={form.error} id="chat-error" focus="field" />
       {props.noRun === null ? (
         // The open chat in the action's query too: a refusal before the page runs (a body over the
         // limit) links back to this chat (src/console/error-pages.tsx).

@@ -1,5 +1,5 @@
 import { MIN_PASSWORD_LENGTH } from '../../modules/users/passwords'
-import { ErrorBox, Layout, Notice, type Nav } from './layout'
+import { ErrorBox, invalidField, Layout, Notice, type ErrorText, type Nav } from './layout'
 
 export function SignInPage(props: { nav: Nav; next: string | null; email?: string; error?: string | null; notice?: string | null }) {
   const { t } = props.nav
@@ -31,12 +31,13 @@ export function SignInPage(props: { nav: Nav; next: string | null; email?: strin
 }
 
 /** The first start's set-up page and a member's "set your password" page: one form. */
-export function SetPasswordPage(props: { nav: Nav; action: string; email: string; title: string; intro: string; withName?: boolean; error?: string | null }) {
+export function SetPasswordPage(props: { nav: Nav; action: string; email: string; title: string; intro: string; withName?: boolean; error?: ErrorText }) {
   const { t } = props.nav
+  const bad = (field: string) => invalidField(props.error, 'set-password-error', field)
   return (
     <Layout title={props.title} nav={props.nav}>
       <p safe>{props.intro}</p>
-      <ErrorBox message={props.error} />
+      <ErrorBox message={props.error} id="set-password-error" />
       <form method="post" action={props.action} class="stack">
         <label>
           {t.email}
@@ -45,7 +46,7 @@ export function SetPasswordPage(props: { nav: Nav; action: string; email: string
         {props.withName ? (
           <label>
             {t.yourName}
-            <input type="text" name="name" autocomplete="name" maxlength="100" />
+            <input type="text" name="name" autocomplete="name" maxlength="100" {...bad('name')} />
           </label>
         ) : (
           ''
@@ -57,11 +58,11 @@ export function SetPasswordPage(props: { nav: Nav; action: string; email: string
               {t.atLeastChars(MIN_PASSWORD_LENGTH)}
             </span>
           </span>
-          <input type="password" name="password" autocomplete="new-password" minlength={String(MIN_PASSWORD_LENGTH)} required />
+          <input type="password" name="password" autocomplete="new-password" minlength={String(MIN_PASSWORD_LENGTH)} required {...bad('password')} />
         </label>
         <label>
           {t.repeatPassword}
-          <input type="password" name="confirm" autocomplete="new-password" minlength={String(MIN_PASSWORD_LENGTH)} required />
+          <input type="password" name="confirm" autocomplete="new-password" minlength={String(MIN_PASSWORD_LENGTH)} required {...bad('confirm')} />
         </label>
         <div>
           <button type="submit" class="primary">

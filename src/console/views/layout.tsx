@@ -157,21 +157,52 @@ export function CopyButton(props: { target: string; failed: string; t: Messages 
 }
 
 /**
+ * A refused form's message, and the field it is about when it is about one: `field` is a key the
+ * page's view gives that field (its name, or form.name where two forms of a page share one).
+ */
+export interface FormError {
+  message: string
+  field?: string | null
+}
+
+/** What a view is given for a form's error: the message alone (about no field), with its field, or none. */
+export type ErrorText = FormError | string | null | undefined
+
+function formErrorOf(error: ErrorText): FormError | null {
+  if (!error) return null
+  return typeof error === 'string' ? { message: error } : error.message ? error : null
+}
+
+/**
+ * The attributes of a form field as its form's error leaves it: aria-invalid and
+ * aria-describedby naming the error's text (`id`, as its ErrorBox was given) on the field the
+ * error is about (`field`, a key of FormError.field; several for a group such as a fieldset,
+ * which gets the description only: aria-invalid is for the controls), nothing on the others.
+ * A screen reader then says the error on the field itself.
+ */
+export function invalidField(error: ErrorText, id: string, field: string, opts: { group?: boolean } = {}): { 'aria-invalid'?: 'true'; 'aria-describedby'?: string } {
+  const e = formErrorOf(error)
+  if (!e || e.field !== field) return {}
+  return opts.group ? { 'aria-describedby': id } : { 'aria-invalid': 'true', 'aria-describedby': id }
+}
+
+/**
  * A form's error, announced (role=alert) and focused when the page loads, so that a keyboard or
  * screen-reader user starts there and the next Tab goes on into the form (focus stayed on the
- * page, the header's links before it). With `id`, the field it describes (aria-describedby)
- * takes the focus instead (the chat's message box).
+ * page, the header's links before it). `id`: the error's id, which the field it is about points
+ * at (invalidField). `focus: 'field'`: that field takes the focus instead (the chat's message box).
  */
-export function ErrorBox(props: { message?: string | null; id?: string }) {
-  if (!props.message) return ''
-  return props.id ? (
+export function ErrorBox(props: { message?: ErrorText; id?: string; focus?: 'box' | 'field' }) {
+  const e = formErrorOf(props.message)
+  if (!e) return ''
+  return props.focus === 'field' ? (
     <p class="error" role="alert" id={props.id} safe>
-      {props.message}
+      {e.message}
     </p>
   ) : (
     // autofocus is a global attribute (HTML), which the JSX types allow on form fields only.
-    <p class="error" role="alert" tabindex="-1" {...{ autofocus: true }} safe>
-      {props.message}
+    <p class="error" role="alert" id={props.id} tabindex="-1" {...{ autofocus: true }} safe>
+      {e.message}
     </p>
   )
 }

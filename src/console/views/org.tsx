@@ -4,14 +4,14 @@ import { AUDIT_TYPES } from '../../modules/audit/model'
 import type { MemberRow } from '../members-adapter'
 import type { SignedIn } from '../session'
 import { roleLabel } from '../i18n'
-import { ConfirmButton, CopyButton, ErrorBox, Layout, Notice, PageOrganization, Table, When, type Nav } from './layout'
+import { ConfirmButton, CopyButton, ErrorBox, invalidField, Layout, Notice, PageOrganization, Table, When, type ErrorText, type Nav } from './layout'
 
-export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow[]; error?: string | null; notice?: string | null; link?: { email: string; url: string } | null }) {
+export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow[]; error?: ErrorText; notice?: string | null; link?: { email: string; url: string } | null }) {
   const { t } = props.nav
   return (
     <Layout title={t.membersTitle} nav={props.nav}>
       <Notice message={props.notice} />
-      <ErrorBox message={props.error} />
+      <ErrorBox message={props.error} id="members-error" />
       {props.link ? (
         <div class="notice warning" role="status">
           <p safe>{t.handLink(props.link.email)}</p>
@@ -30,11 +30,11 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
         <PageOrganization who={props.who} />
         <label>
           {t.email}
-          <input type="email" name="email" required />
+          <input type="email" name="email" required {...invalidField(props.error, 'members-error', 'email')} />
         </label>
         <label>
           {t.role}
-          <select name="role">
+          <select name="role" {...invalidField(props.error, 'members-error', 'role')}>
             {ROLES.map((r) => (
               <option value={r} selected={r === 'member'} safe>
                 {roleLabel(t, r)}

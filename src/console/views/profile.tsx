@@ -1,8 +1,17 @@
 import { MIN_PASSWORD_LENGTH } from '../../modules/users/passwords'
 import { roleLabel } from '../i18n'
 import type { SessionView, SignedIn } from '../session'
-import { ErrorBox, Layout, Notice, Table, When, WhenFrom, type Nav } from './layout'
+import { ErrorBox, invalidField, Layout, Notice, Table, When, WhenFrom, type ErrorText, type Nav } from './layout'
 import { TOKENS_ANCHOR, TokensSection, type TokensSectionProps } from './tokens'
+
+/** The name and e-mail form as it was sent, shown again when it was refused (never the password). */
+export interface ProfileForm {
+  name: string
+  email: string
+}
+
+/** The id of the page's error (profile and password forms), which the field it is about points at. */
+const PROFILE_ERROR = 'profile-error'
 
 /**
  * Settings → Profile: name and e-mail, password, Personal Access Tokens (German: API-Zugriff,
@@ -14,12 +23,16 @@ export function ProfilePage(props: {
   nav: Nav
   who: SignedIn
   sessions: SessionView[]
-  error?: string | null
+  /** A refused form's error; its field: profile.name, profile.email, profile.current, password.current, password.password or password.confirm. */
+  error?: ErrorText
   notice?: string | null
+  /** The name and e-mail form as sent, when it was refused. */
+  form?: ProfileForm
   tokens: Omit<TokensSectionProps, 't' | 'who'>
 }) {
   const { t } = props.nav
   const u = props.who.user
+  const bad = (field: string) => invalidField(props.error, PROFILE_ERROR, field)
   return (
     <Layout title={t.profileTitle} nav={props.nav}>
       <nav aria-label={t.navSettings} class="subnav">
@@ -41,7 +54,7 @@ export function ProfilePage(props: {
         </ul>
       </nav>
       <Notice message={props.notice} />
-      <ErrorBox message={props.error} />
+      <ErrorBox message={props.error} id={PROFILE_ERROR} />
       <p>
         <span safe>{roleLabel(t, props.who.role)}</span>
         {t.roleIn}
@@ -51,19 +64,19 @@ export function ProfilePage(props: {
       <form method="post" action="/settings/profile" class="stack">
         <label>
           {t.name}
-          <input type="text" name="name" maxlength="100" autocomplete="name" value={u.name ?? ''} />
+          <input type="text" name="name" maxlength="100" autocomplete="name" value={props.form ? props.form.name : (u.name ?? '')} {...bad('profile.name')} />
         </label>
         <label>
           <span>
             {t.email} <span class="muted">{t.emailHint}</span>
           </span>
-          <input type="email" name="email" required autocomplete="email" value={u.email} />
+          <input type="email" name="email" required autocomplete="email" value={props.form ? props.form.email : u.email} {...bad('profile.email')} />
         </label>
         <label>
           <span>
             {t.currentPassword} <span class="muted">{t.currentPasswordHint}</span>
           </span>
-          <input type="password" name="current" autocomplete="current-password" />
+          <input type="password" name="current" autocomplete="current-password" {...bad('profile.current')} />
         </label>
         <div>
           <button type="submit" class="primary">
@@ -78,7 +91,7 @@ export function ProfilePage(props: {
       <form method="post" action="/settings/password" class="stack">
         <label>
           {t.currentPassword}
-          <input type="password" name="current" autocomplete="current-password" required />
+          <input type="password" name="current" autocomplete="current-password" required {...bad('password.current')} />
         </label>
         <label>
           <span>
@@ -87,11 +100,11 @@ export function ProfilePage(props: {
               {t.atLeastChars(MIN_PASSWORD_LENGTH)}
             </span>
           </span>
-          <input type="password" name="password" autocomplete="new-password" minlength={String(MIN_PASSWORD_LENGTH)} required />
+          <input type="password" name="password" autocomplete="new-password" minlength={String(MIN_PASSWORD_LENGTH)} required {...bad('password.password')} />
         </label>
         <label>
           {t.repeatNewPassword}
-          <input type="password" name="confirm" autocomplete="new-password" minlength={String(MIN_PASSWORD_LENGTH)} required />
+          <input type="password" name="confirm" autocomplete="new-password" minlength={String(MIN_PASSWORD_LENGTH)} required {...bad('password.confirm')} />
         </label>
         <div>
           <button type="submit" class="primary">

@@ -1,7 +1,7 @@
 import type { PublicSpace, SpaceSummary } from '../../modules/spaces/service'
 import { MAX_KEY_LENGTH } from '../../modules/spaces/secrets'
 import type { Messages } from '../i18n'
-import { ConfirmButton, ErrorBox, Layout, Notice, Table, When, type Nav } from './layout'
+import { ConfirmButton, ErrorBox, invalidField, Layout, Notice, Table, When, type ErrorText, type Nav } from './layout'
 import { TOKENS_ANCHOR } from './tokens'
 
 /** The id of a space page's Space Settings section, and of its Environment Variables part (TeamDay's docs: "Space Settings → Environment Variables"). */
@@ -71,7 +71,8 @@ export function SpacesPage(props: { nav: Nav; spaces: SpaceSummary[]; archived: 
 }
 
 export interface EnvSection {
-  error?: string | null
+  /** A refused form's error; its field: name or value (the add form's). */
+  error?: ErrorText
   notice?: string | null
   /** The name sent with a refused form (never its value). */
   name?: string
@@ -126,7 +127,7 @@ export function SpacePage(props: { nav: Nav; space: PublicSpace; canWrite: boole
           <h3 id={`${ENV_ANCHOR}-title`}>{t.envTitle}</h3>
           <p class="muted">{t.envIntro}</p>
           <Notice message={env.notice} />
-          <ErrorBox message={env.error} />
+          <ErrorBox message={env.error} id="env-error" />
           {s.secretKeys.length === 0 ? (
             <p class="muted">{t.noEnvVars}</p>
           ) : (
@@ -174,13 +175,13 @@ export function SpacePage(props: { nav: Nav; space: PublicSpace; canWrite: boole
                       {t.envNameHint} <code>TEAMDAY_TOKEN</code>)
                     </span>
                   </span>
-                  <input type="text" name="name" required maxlength={String(MAX_KEY_LENGTH)} autocomplete="off" autocapitalize="characters" spellcheck="false" class="mono" value={env.name ?? ''} />
+                  <input type="text" name="name" required maxlength={String(MAX_KEY_LENGTH)} autocomplete="off" autocapitalize="characters" spellcheck="false" class="mono" value={env.name ?? ''} {...invalidField(env.error, 'env-error', 'name')} />
                 </label>
                 <label>
                   <span>
                     {t.envValue} <span class="muted">{t.envValueHint}</span>
                   </span>
-                  <input type="password" name="value" autocomplete="off" />
+                  <input type="password" name="value" autocomplete="off" {...invalidField(env.error, 'env-error', 'value')} />
                 </label>
                 <div>
                   <button type="submit" class="primary">

@@ -7,7 +7,7 @@ import type { PublicCliSession } from '../../modules/cli-auth/service'
 import { CliSessionsSection } from './cli'
 import { TokenRow } from './token-row'
 import { TOKENS_ANCHOR, TokenCount, TokenPages, tokensHref, ViewFields, type TokenPaging, type TokenView } from './token-view'
-import { CopyButton, ErrorBox, Layout, Notice, PageOrganization, Table, When, type Nav } from './layout'
+import { CopyButton, ErrorBox, invalidField, Layout, Notice, PageOrganization, Table, When, type ErrorText, type Nav } from './layout'
 import { FormKey } from '../form-once'
 
 /** The expiry choices of TeamDay's docs (7, 30, 90 recommended, 180, 365 days), with their catalogue labels. */
@@ -23,6 +23,9 @@ export const EXPIRY_CHOICES = [
 // too, and this file uses that section: one module for both avoids an import cycle).
 export { formView, TOKENS_ANCHOR, TOKENS_PAGE_SIZE, tokensHref, viewOf, ViewFields, type TokenPaging, type TokenView } from './token-view'
 
+/** The id of the Personal Access Tokens section's error, which the field it is about points at. */
+const TOKEN_ERROR = 'token-error'
+
 const RESOURCES = [...new Set(PERMISSIONS.map((p) => p.split(':')[0]!))]
 const ACTIONS = [
   { action: 'read', label: 'actionRead' },
@@ -30,11 +33,11 @@ const ACTIONS = [
   { action: 'execute', label: 'actionExecute' },
 ] as const
 
-function ScopeTable(props: { checked: string[]; t: Messages }) {
+function ScopeTable(props: { checked: string[]; t: Messages; error: ErrorText }) {
   const { t } = props
   const full = props.checked.includes('*')
   return (
-    <fieldset>
+    <fieldset {...invalidField(props.error, TOKEN_ERROR, 'scope', { group: true })}>
       <legend>{t.scopes}</legend>
       {/* Sent whatever is ticked: no box ticked is then a choice the server refuses, not a form without scopes. */}
       <input type="hidden" name="scope" value="" />
@@ -78,7 +81,8 @@ export interface TokensSectionProps {
   tokens: PublicToken[]
   now: number
   view: TokenView
-  error?: string | null
+  /** A refused create form's error; its field: name, expires, date or scope. */
+  error?: ErrorText
   notice?: string | null
   form?: TokenForm
   /** The list's size (TOKENS_PAGE_SIZE a page): how many match (at least, when `estimate`), and whether a page follows this one. */
@@ -102,7 +106,7 @@ export function TokensSection(props: TokensSectionProps) {
       <h2 id={`${TOKENS_ANCHOR}-title`}>{t.patTitle}</h2>
       <p class="muted">{t.patIntro}</p>
       <Notice message={props.notice} />
-      <ErrorBox message={props.error} />
+      <ErrorBox message={props.error} id={TOKEN_ERROR} />
       <h3>{t.createToken}</h3>
       <form method="post" action={`/settings/tokens#${TOKENS_ANCHOR}`} class="stack">
         <PageOrganization who={props.who} />
@@ -112,9 +116,9 @@ export function TokensSection(props: TokensSectionProps) {
           <span>
             {t.name} <span class="muted">{t.tokenNameHint}</span>
           </span>
-          <input type="text" name="name" maxlength="100" required value={f.name} />
+          <input type="text" name="name" maxlength="100" required value={f.name} {...invalidField(props.error, TOKEN_ERROR, 'name')} />
         </label>
-        <fieldset>
+        <fieldset {...invalidField(props.error, TOKEN_ERROR, 'expires', { group: true })}>
           <legend>{t.expiration}</legend>
           {EXPIRY_CHOICES.map((c) => (
             <label class="row">
@@ -127,10 +131,10 @@ export function TokensSection(props: TokensSectionProps) {
           </label>
           <label>
             <span class="sr-only">{t.customDateLabel}</span>
-            <input type="date" name="date" value={f.date} min={day(props.now + 7 * DAY_MS)} max={day(props.now + 365 * DAY_MS)} aria-label={t.customDateLabel} />
+            <input type="date" name="date" value={f.date} min={day(props.now + 7 * DAY_MS)} max={day(props.now + 365 * DAY_MS)} aria-label={t.customDateLabel} {...invalidField(props.error, TOKEN_ERROR, 'date')} />
           </label>
         </fieldset>
-        <ScopeTable checked={f.scopes} t={t} />
+        <ScopeTable checked={f.scopes} t={t} error={props.error} />
         <div>
           <button type="submit" class="primary">
             {t.createToken}

@@ -13,6 +13,6 @@ export async function updateProfile(ctx: Ctx, userId: string, input: { name: str
   const current = await ctx.db.select({ email: users.email }).from(users).where(eq(users.id, userId)).get()
   if (current?.email !== email) checkNewEmail(email)
   const taken = await ctx.db.select({ id: users.id }).from(users).where(and(eq(users.email, email), ne(users.id, userId))).get()
-  if (taken) throw new AppError('conflict', `The e-mail ${email} belongs to another user`)
+  if (taken) throw new AppError('conflict', `The e-mail ${email} belongs to another user`, { details: [{ field: 'email', message: 'belongs to another user' }] })
   await ctx.db.update(users).set({ name, email }).where(eq(users.id, userId)).run()
 }

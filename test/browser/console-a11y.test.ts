@@ -1,0 +1,186 @@
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
+import type { Browser, Locator, Page } from 'playwright-core'
+import { recordAudit } from '../../src/audit/log'
+import { operatorContext } from '../../src/context'
+import { createToken } from '../../src/modules/tokens/service'
+import { setPassword } from '../../src/modules/users/passwords'
+import { createUser } from '../../src/modules/users/service'
+import type { Runtime } from '../../src/runtime'
+import { browserSuitesRun, launchChromium, listeningApp, NO_CHROMIUM, submitSignIn, watchedPage } from '../helpers/browser'
+import { PASSWORD } from '../helpers/console'
+import { startProviderDouble, type ProviderDouble } from '../helpers/providers'
+
+/**
+ * What an accessibility review of the console asked for, in Debian's Chromium: a refused form's
+ * error tied to the field it is about (aria-invalid, aria-describedby naming the error's text), the
+ * e-mail form giving back what was typed (never the password), distinct names for the approval
+ * page's two organization selects, a <title> naming each page and the product (a chat's its own),
+ * and the audit log's way back to the newest events from an older page.
+ * Without Chromium outside CI: one skipped test.
+ */
+setDefaultTimeout(90_000)
+
+if (!browserSuitesRun) {
+  test.skip(NO_CHROMIUM, () => {})
+} else {
+  let rt: Runtime
+  let stop: (() => Promise<void>) | undefined
+  let double: ProviderDouble
+  let base: string
+  let browser: Browser
+  const problems: string[] = []
+  let agentId: string
+  let spaceId: string
+
+  beforeAll(async () => {
+    double = startProviderDouble()
+    ;({ rt, base, stop } = await listeningApp({ openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' }))
+    const ctx = operatorContext(rt)
+    // An admin of two organizations: the header shows the organization switcher.
+    const ada = await createUser(ctx, { email: 'ada@example.com', orgSlug: 'alpha', role: 'admin' })
+    await createUser(ctx, { email: 'ada@example.com', orgSlug: 'beta', role: 'member' })
+    await createUser(ctx, { email: 'taken@example.com', orgSlug: 'alpha', role: 'member' })
+    await setPassword(ctx, ada.user.id, PASSWORD)
+    const token = (await createToken(ctx, { userId: ada.user.id, organizationId: ada.organization.id }, { name: 'setup' })).token
+    const post = async (path: string, body: unknown) =>
+      (await (await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as any
+    agentId = (await post('/api/v1/agents', { name: 'Helper', description: 'Answers', visibility: 'organization' })).id
+    spaceId = (await post('/api/v1/spaces', { name: 'Room one', visibility: 'organization' })).space.id
+    // More than a page (50) of the audit log.
+    for (let i = 0; i < 60; i++) await recordAudit(ctx, { type: 'member.role_changed', organizationId: ada.organization.id, details: { n: i } })
+    browser = await launchChromium()
+  })
+
+  afterAll(async () => {
+    await browser?.close()
+    await stop?.()
+    double?.stop()
+  })
+
+  async function signedIn(locale = 'en-GB'): Promise<Page> {
+    const page = await watchedPage(browser, problems, { locale })
+    await page.goto(`${base}/login`)
+    await submitSignIn(page, 'ada@example.com', PASSWORD, locale.startsWith('de') ? 'de' : 'en')
+    await page.waitForURL(`${base}/settings/profile`)
+    return page
+  }
+
+  /** A field as a screen reader gets it: invalid or not, and the text of what describes it. */
+  const state = (field: Locator) =>
+    field.evaluate((el: any) => ({
+      invalid: el.getAttribute('aria-invalid'),
+      description: (el.getAttribute('aria-describedby') ?? '')
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((id: string) => el.ownerDocument.getElementById(id)?.textContent?.trim() ?? `(no #${id})`)
+        .join(' '),
+    }))
+  const untouched = { invalid: null, description: '' }
+
+  describe('a refused form ties its error to the field it is about', () => {
+    test('Create Token: a name of spaces, then a custom expiry without a date', async () => {
+      const page = await signedIn()
+      const section = page.locator('#personal-access-tokens')
+      const name = section.getByRole('textbox', { name: /^Name/ })
+      const date = section.getByLabel('Custom expiration date')
+      await name.fill('   ')
+      await section.getByRole('button', { name: 'Create Token' }).click()
+      const error = await page.getByRole('alert').innerText()
+      expect(error).toContain('name')
+      expect(await state(name)).toEqual({ invalid: 'true', description: error })
+      expect(await state(date)).toEqual(untouched)
+
+      await name.fill('custom without a date')
+      await section.getByRole('radio', { name: /^Custom date/ }).check()
+      await section.getByRole('button', { name: 'Create Token' }).click()
+      await page.getByRole('alert').filter({ hasText: 'custom expiration date' }).waitFor()
+      const dateError = await page.getByRole('alert').innerText()
+      expect(await state(date)).toEqual({ invalid: 'true', description: dateError })
+      expect(await state(name)).toEqual(untouched)
+      // No scope: the scopes' group is described by the error (aria-invalid is for its boxes, not a group).
+      await date.fill(new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10))
+      await section.getByLabel(/Full access/).uncheck()
+      await section.getByRole('button', { name: 'Create Token' }).click()
+      await page.getByRole('alert').filter({ hasText: 'no scope chosen' }).waitFor()
+      expect(await state(section.getByRole('group', { name: 'Scopes' }))).toEqual({ invalid: null, description: await page.getByRole('alert').innerText() })
+      expect(await state(date)).toEqual(untouched)
+      expect(problems).toEqual([])
+      await page.context().close()
+    })
+
+    test('Profile: an invalid or taken e-mail, a wrong current password, new passwords that differ; what was typed comes back, never a password', async () => {
+      const page = await signedIn()
+      const profile = page.locator('form[action="/settings/profile"]')
+      const email = profile.getByRole('textbox', { name: /^E-mail/ })
+      const name = profile.getByRole('textbox', { name: 'Name', exact: true })
+      const current = profile.getByLabel(/^Current password/)
+      // The browser's own check would stop it first: as a browser without it (or an address it takes and the server does not).
+      const sendProfile = async () => {
+        await profile.evaluate((f: any) => (f.noValidate = true))
+        await profile.getByRole('button', { name: 'Save' }).click()
+        await page.getByRole('alert').waitFor()
+        return page.getByRole('alert').innerText()
+      }
+      await name.fill('Ada L.')
+      await email.fill('not an e-mail')
+      await current.fill(PASSWORD)
+      let error = await sendProfile()
+      expect(error).toContain('not a valid e-mail address')
+      expect(await state(email)).toEqual({ invalid: 'true', description: error })
+      expect(await state(current)).toEqual(untouched)
+      expect([await email.inputValue(), await name.inputValue(), await current.inputValue()]).toEqual(['not an e-mail', 'Ada L.', ''])
+
+      await email.fill('ada.new@example.com')
+      await current.fill('not my password')
+      error = await sendProfile()
+      expect(error).toBe('The current password is wrong.')
+      expect(await state(current)).toEqual({ invalid: 'true', description: error })
+      expect(await state(email)).toEqual(untouched)
+      expect([await email.inputValue(), await current.inputValue()]).toEqual(['ada.new@example.com', ''])
+
+      await email.fill('Taken@example.com')
+      await current.fill(PASSWORD)
+      error = await sendProfile()
+      expect(error).toContain('belongs to another user')
+      expect(await state(email)).toEqual({ invalid: 'true', description: error })
+      expect(await email.inputValue()).toBe('Taken@example.com')
+
+      const pw = page.locator('form[action="/settings/password"]')
+      await pw.getByLabel('Current password', { exact: true }).fill(PASSWORD)
+      await pw.getByLabel(/^New password/).fill('a new long password 1')
+      await pw.getByLabel('Repeat the new password').fill('a new long password 2')
+      await pw.getByRole('button', { name: 'Change password' }).click()
+      await page.getByRole('alert').filter({ hasText: 'differ' }).waitFor()
+      expect(await state(pw.getByLabel('Repeat the new password'))).toEqual({ invalid: 'true', description: await page.getByRole('alert').innerText() })
+      expect(await state(pw.getByLabel(/^New password/))).toEqual(untouched)
+      // The profile form, not sent this time, shows the stored address again.
+      expect(await page.locator('form[action="/settings/profile"]').getByRole('textbox', { name: /^E-mail/ }).inputValue()).toBe('ada@example.com')
+      expect(problems).toEqual([])
+      await page.context().close()
+    })
+
+    test('Members: an invalid e-mail; a space variable: an invalid name', async () => {
+      const page = await signedIn()
+      await page.goto(`${base}/org/members`)
+      const add = page.locator('form[action="/org/members"]')
+      await add.evaluate((f: any) => (f.noValidate = true))
+      await add.getByRole('textbox', { name: 'E-mail' }).fill('no at sign')
+      await add.getByRole('button', { name: 'Add member' }).click()
+      await page.getByRole('alert').waitFor()
+      expect(await state(page.locator('form[action="/org/members"]').getByRole('textbox', { name: 'E-mail' }))).toEqual({ invalid: 'true', description: await page.getByRole('alert').innerText() })
+
+      await page.goto(`${base}/spaces/${spaceId}`)
+      const env = page.locator('#environment-variables form.stack')
+      await env.getByRole('textbox', { name: /^Name/ }).fill('lower-case')
+      await env.getByLabel(/^Value/).fill('secret value')
+      await env.getByRole('button', { name: 'Save variable' }).click()
+      await page.getByRole('alert').waitFor()
+      const error = await page.getByRole('alert').innerText()
+      expect(await state(env.getByRole('textbox', { name: /^Name/ }))).toEqual({ invalid: 'true', description: error })
+      expect(await state(env.getByLabel(/^Value/))).toEqual(untouched)
+      expect(await env.getByLabel(/^Value/).inputValue()).toBe('')
+      expect(problems).toEqual([])
+      await page.context().close()
+    })
+  })
+}
