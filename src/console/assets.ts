@@ -61,7 +61,7 @@ ol.chat .text{white-space:pre-wrap;overflow-wrap:anywhere;margin:.25rem 0 0}
 `
 
 /**
- * Local dates, copy buttons (a refused copy is said, and the text selected for a copy by hand), <dialog> confirms for forms marked data-confirm, and links marked
+ * Local dates, copy buttons (a copy is announced; a refused one is said, and the text selected for a copy by hand), <dialog> confirms for forms marked data-confirm, and links marked
  * data-back that go back in the browser's history (to a refused form, with what was typed in it),
  * and the focus on a form's error. Pages work without it.
  */
@@ -76,9 +76,16 @@ document.querySelectorAll('button[data-copy]').forEach(function (b) {
   var label = b.textContent;
   b.addEventListener('click', function () {
     var el = document.getElementById(b.getAttribute('data-copy'));
+    // Copied: the button says so, and so does the status line (a polite live region: a screen
+    // reader announces it), for screen readers only beside the button's word. Emptied first, so
+    // that a second copy is announced again.
     var copied = function () {
-      b.textContent = b.getAttribute('data-copied') || 'Copied';
-      if (status) status.textContent = '';
+      var word = b.getAttribute('data-copied') || 'Copied';
+      b.textContent = word;
+      if (!status) return;
+      status.classList.add('sr-only');
+      status.textContent = '';
+      setTimeout(function () { if (b.textContent === word) status.textContent = word; }, 100);
     };
     // The browser refused (no permission, not a secure context, no Clipboard API): say so and
     // select the text, for a copy by hand.
@@ -89,7 +96,10 @@ document.querySelectorAll('button[data-copy]').forEach(function (b) {
       sel.removeAllRanges();
       sel.addRange(range);
       b.textContent = b.getAttribute('data-text-failed') || label;
-      if (status) status.textContent = status.getAttribute('data-text-failed') || '';
+      if (status) {
+        status.classList.remove('sr-only');
+        status.textContent = status.getAttribute('data-text-failed') || '';
+      }
     };
     try {
       navigator.clipboard.writeText(el.textContent.trim()).then(copied, failed);

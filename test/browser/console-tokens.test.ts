@@ -11,7 +11,7 @@ import { PASSWORD } from '../helpers/console'
 /**
  * Settings → Profile → Personal Access Tokens in Debian's Chromium, beyond the happy path of
  * console.test.ts: a Copy the browser refuses (said, the token selected for a copy by hand, in
- * English and German), the list's pages (an organization's oldest token reached and revoked,
+ * English and German), one it allows (announced in a polite live region, in both languages), the list's pages (an organization's oldest token reached and revoked,
  * the page kept), and a form with no scope ticked. Without Chromium outside CI: one skipped test.
  */
 setDefaultTimeout(90_000)
@@ -58,8 +58,8 @@ if (!browserSuitesRun) {
   }
 
   const texts = {
-    en: { create: 'Create Token', copy: 'Copy', failed: 'Copy failed', says: 'Copy failed: the browser did not allow it. The token is selected: copy it by hand' },
-    de: { create: 'Neues Token generieren', copy: 'Kopieren', failed: 'Kopieren fehlgeschlagen', says: 'Kopieren fehlgeschlagen: Der Browser hat es nicht erlaubt. Das Token ist markiert: Kopieren Sie es von Hand' },
+    en: { create: 'Create Token', copy: 'Copy', copied: 'Copied', failed: 'Copy failed', says: 'Copy failed: the browser did not allow it. The token is selected: copy it by hand' },
+    de: { create: 'Neues Token generieren', copy: 'Kopieren', copied: 'Kopiert', failed: 'Kopieren fehlgeschlagen', says: 'Kopieren fehlgeschlagen: Der Browser hat es nicht erlaubt. Das Token ist markiert: Kopieren Sie es von Hand' },
   } as const
 
   describe('Personal Access Tokens in Chromium', () => {
@@ -87,19 +87,34 @@ if (!browserSuitesRun) {
       })
     }
 
-    test('a Copy the browser allows still says Copied, and no status', async () => {
-      const page = await signedIn('en-GB')
-      await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base })
-      const section = page.locator('#personal-access-tokens')
-      await section.getByLabel(/^Name/).fill('copy allowed')
-      await section.getByRole('button', { name: 'Create Token' }).click()
-      await page.getByRole('button', { name: 'Copy', exact: true }).click()
-      await page.getByRole('button', { name: 'Copied' }).waitFor()
-      expect((await page.evaluate('navigator.clipboard.readText()')) as string).toBe((await page.locator('#new-token').innerText()).trim())
-      expect(await page.locator('#new-token-copy-status').innerText()).toBe('')
-      expect(problems).toEqual([])
-      await page.context().close()
-    })
+    for (const lang of ['en', 'de'] as const) {
+      test(`${lang}: a Copy the browser allows says Copied on the button and in the polite status line (for screen readers), again on a second copy`, async () => {
+        const x = texts[lang]
+        const page = await signedIn(lang === 'de' ? 'de-DE' : 'en-GB')
+        await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base })
+        const section = page.locator('#personal-access-tokens')
+        await section.getByLabel(/^Name/).fill(`copy allowed ${lang}`)
+        await section.getByRole('button', { name: x.create }).click()
+        await page.getByRole('button', { name: x.copy, exact: true }).click()
+        await page.getByRole('button', { name: x.copied, exact: true }).waitFor()
+        expect((await page.evaluate('navigator.clipboard.readText()')) as string).toBe((await page.locator('#new-token').innerText()).trim())
+        // The button's new word is not announced by every screen reader: the status line (role=status,
+        // a polite live region) says it too, visually hidden beside the button.
+        const status = page.locator('#new-token-copy-status')
+        expect(await status.getAttribute('role')).toBe('status')
+        await page.waitForFunction((word) => (globalThis as any).document.getElementById('new-token-copy-status').textContent === word, x.copied)
+        expect(await status.evaluate((el) => (el as any).classList.contains('sr-only'))).toBe(true)
+        // A second copy is said again: the line is emptied, then filled.
+        const said: string[] = []
+        await page.exposeFunction('saidCopy', (text: string) => said.push(text))
+        await status.evaluate((el) => new (globalThis as any).MutationObserver(() => (globalThis as any).saidCopy(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true }))
+        await page.getByRole('button', { name: x.copied, exact: true }).click()
+        await Bun.sleep(300)
+        expect(said).toEqual(['', x.copied])
+        expect(problems).toEqual([])
+        await page.context().close()
+      })
+    }
 
     test('the list in pages: next page, the oldest token of the organization revoked there, back on that page; previous page', async () => {
       const page = await signedIn('en-GB')

@@ -141,8 +141,9 @@ export function WhenFrom(props: { at: string | Date | null; ip: string | null; t
 /** A refusal's message; `id`: for the field it is about (aria-describedby). */
 /**
  * The Copy button of a secret shown once (`target`: the id of the element that holds it), hidden
- * until console.js shows it; and the status line where the script says when the browser refused
- * the copy (`failed`), having selected the text for a copy by hand.
+ * until console.js shows it; and the status line (a polite live region) where the script says
+ * "Copied" for screen readers, or, shown, that the browser refused the copy (`failed`), having
+ * selected the text for a copy by hand.
  */
 export function CopyButton(props: { target: string; failed: string; t: Messages }) {
   const { t } = props
