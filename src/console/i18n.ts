@@ -69,7 +69,8 @@ const en = {
   navMembers: 'Members',
   navAudit: 'Audit log',
   navApiDocs: 'API docs',
-  organization: 'Organization',
+  /** The header's organization switcher (for screen readers; its button says Switch). */
+  switchToOrganization: 'Switch to organization',
   switchOrg: 'Switch',
   signOut: 'Sign out',
   never: 'never',
@@ -242,6 +243,8 @@ const en = {
 
   // CLI sign-in
   cliTitle: 'CLI sign-ins',
+  /** The approval page's choice of organization (the header's switcher is another select). */
+  cliOrganization: 'Organization to sign the tool in to',
   cliIntro1: 'Terminals signed in through the browser (',
   cliIntro2: ", TeamDay's ",
   cliIntro3: '). Revoking one stops its access and refresh tokens at once.',
@@ -430,7 +433,7 @@ const de = {
   navMembers: 'Mitglieder',
   navAudit: 'Protokoll',
   navApiDocs: 'API-Dokumentation',
-  organization: 'Organisation',
+  switchToOrganization: 'Zu Organisation wechseln',
   switchOrg: 'Wechseln',
   signOut: 'Abmelden',
   never: 'nie',
@@ -599,6 +602,7 @@ const de = {
   backToTokens: 'Fertig: zurück zu Ihren Tokens',
 
   cliTitle: 'CLI-Anmeldungen',
+  cliOrganization: 'Organisation, bei der sich das Tool anmeldet',
   cliIntro1: 'Terminals, die über den Browser angemeldet wurden (',
   cliIntro2: ', das CLI von TeamDay: ',
   cliIntro3: '). Widerrufen beendet sofort ihre Zugriffs- und Erneuerungs-Tokens.',

@@ -183,4 +183,19 @@ if (!browserSuitesRun) {
       await page.context().close()
     })
   })
+
+  test("CLI sign-in approval: the page's two organization selects say what each is for", async () => {
+    const page = await signedIn()
+    const started = (await (await fetch(`${base}/api/auth/cli/initiate`, { method: 'POST', headers: { 'content-type': 'application/json' } })).json()) as { authUrl: string }
+    await page.goto(started.authUrl)
+    await page.getByRole('button', { name: 'Approve' }).waitFor()
+    const names = await page.getByRole('combobox').evaluateAll((els: any[]) => els.map((el) => [...el.labels].map((l: any) => l.textContent.trim()).join(' ') || el.getAttribute('aria-label')))
+    expect(names).toHaveLength(2)
+    expect(new Set(names).size).toBe(2)
+    expect(await page.getByRole('combobox', { name: 'Organization', exact: true }).count()).toBe(0)
+    expect(await page.getByRole('combobox', { name: 'Switch to organization', exact: true }).count()).toBe(1)
+    expect(await page.locator('main').getByRole('combobox', { name: 'Organization to sign the tool in to', exact: true }).count()).toBe(1)
+    expect(problems).toEqual([])
+    await page.context().close()
+  })
 }

@@ -44,7 +44,7 @@ export function AuthorizePage(props: { nav: Nav; who: SignedIn; req: LoginReques
       <form method="post" action={`/cli/authorize/${req.code}`} class="stack">
         {organizations.length > 1 ? (
           <label>
-            {t.organization}
+            {t.cliOrganization}
             <select name="organizationId" required>
               {organizations.map((o) => (
                 <option value={o.id} selected={o.id === who.organization.id} safe>

@@ -75,7 +75,7 @@ export function Layout(props: { title: string; nav: Nav; children?: Children; sc
               {organizations.length > 1 ? (
                 <form method="post" action="/org/switch" class="row">
                   <label>
-                    <span class="sr-only">{t.organization}</span>
+                    <span class="sr-only">{t.switchToOrganization}</span>
                     <select name="organizationId">
                       {organizations.map((o) => (
                         <option value={o.id} selected={o.id === who.organization.id} safe>
