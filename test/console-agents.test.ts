@@ -562,7 +562,8 @@ describe('bidi overrides in names stay in their names', () => {
     }
     // The probe's case: the message header, the agent's name then the time.
     expect(pages.chat).toContain(`<bdi class="who">Support ${RLO}tob</bdi><time`)
-    expect(pages.chat).toContain(`<title>\u2068Support ${RLO}tob\u2069 - teamday</title>`)
+    expect(pages.chat).toContain(`<title>\u2068question ${RLO}one\u2069 - Chat with \u2068Support ${RLO}tob\u2069 - teamday</title>`)
+    expect(pages.newChat).toContain(`<title>New chat with \u2068Support ${RLO}tob\u2069 - teamday</title>`)
     expect(pages.spaces).toContain(`<bdi><a href="/spaces/${space}">Room ${RLO}one</a></bdi>`)
     expect(pages.profile).toContain(`aria-label="Revoke token \u2068CI ${HEBREW} pipeline\u2069"`)
     expect({ unisolated: unisolated(pages.profile, HEBREW) }).toEqual({ unisolated: [] })

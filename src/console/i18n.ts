@@ -377,6 +377,8 @@ const en = {
   visibilityUnlisted: 'unlisted',
   backToAgents: 'Back to the agents',
   newChat: 'New chat',
+  /** A chat page's <title> (before the product's name): the open chat's title, or a new chat, and the agent. */
+  chatPageTitle: (chat: string | null, agent: string) => (chat === null ? `New chat with ${isolate(agent)}` : `${isolate(chat)} - Chat with ${isolate(agent)}`),
   yourChats: 'Your chats with this agent',
   yourChatsIntro: 'Chats are private: only you see yours.',
   noChats: 'No chats with this agent yet.',
@@ -732,6 +734,7 @@ const de = {
   visibilityUnlisted: 'nicht gelistet',
   backToAgents: 'Zurück zu den Agenten',
   newChat: 'Neuer Chat',
+  chatPageTitle: (chat: string | null, agent: string) => (chat === null ? `Neuer Chat mit ${isolate(agent)}` : `${isolate(chat)} - Chat mit ${isolate(agent)}`),
   yourChats: 'Ihre Chats mit diesem Agenten',
   yourChatsIntro: 'Chats sind privat: nur Sie sehen Ihre.',
   noChats: 'Noch keine Chats mit diesem Agenten.',

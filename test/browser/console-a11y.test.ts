@@ -198,4 +198,39 @@ if (!browserSuitesRun) {
     expect(problems).toEqual([])
     await page.context().close()
   })
+
+  test('every page has a <title> naming it and the product; each chat its own', async () => {
+    const page = await signedIn()
+    const titles: Record<string, string> = {}
+    const visit = async (key: string, path: string) => {
+      await page.goto(`${base}${path}`)
+      titles[key] = await page.title()
+    }
+    // Two chats with the agent, started from its chat page.
+    const chats: string[] = []
+    for (const message of ['first question', 'second question']) {
+      await page.goto(`${base}/agents/${agentId}/chat`)
+      await page.getByRole('textbox', { name: 'Message', exact: true }).fill(message)
+      await page.getByRole('button', { name: 'Start chat' }).click()
+      await page.waitForURL(/\?chat=chat_/)
+      chats.push(new URL(page.url()).searchParams.get('chat')!)
+    }
+    await visit('profile', '/settings/profile')
+    await visit('agents', '/agents')
+    await visit('newChat', `/agents/${agentId}/chat`)
+    await visit('chat1', `/agents/${agentId}/chat?chat=${chats[0]}`)
+    await visit('chat2', `/agents/${agentId}/chat?chat=${chats[1]}`)
+    await visit('spaces', '/spaces')
+    await visit('space', `/spaces/${spaceId}`)
+    await visit('members', '/org/members')
+    await visit('audit', '/org/audit')
+    await visit('notFound', '/agents/agent_nope/chat')
+    for (const [key, title] of Object.entries(titles)) expect({ key, title }).toEqual({ key, title: expect.stringMatching(/^\S.* - teamday$/) })
+    expect(new Set(Object.values(titles)).size).toBe(Object.keys(titles).length)
+    expect(titles.newChat).toBe('New chat with Helper - teamday')
+    expect(titles.chat1).toBe('first question - Chat with Helper - teamday')
+    expect(titles.chat2).toBe('second question - Chat with Helper - teamday')
+    expect(problems).toEqual([])
+    await page.context().close()
+  })
 }

@@ -126,7 +126,7 @@ export function AgentChatPage(props: AgentChatProps) {
   const running = open?.chat.status === 'working'
   const form = props.form ?? {}
   return (
-    <Layout title={a.name} nav={props.nav} script={CHAT_SCRIPT} refresh={running ? NOSCRIPT_REFRESH_S : undefined}>
+    <Layout title={a.name} documentTitle={t.chatPageTitle(open ? open.chat.title || open.chat.id : null, a.name)} nav={props.nav} script={CHAT_SCRIPT} refresh={running ? NOSCRIPT_REFRESH_S : undefined}>
       <nav aria-label={t.agentsTitle} class="subnav">
         <ul>
           <li>

@@ -30,15 +30,17 @@ const LINKS = [
  * Every console page: one stylesheet, one script, a header with the navigation. `script`: a
  * further same-origin script of the page (the CSP allows no inline code). `refresh`: the page
  * refreshes itself every that many seconds without JavaScript (its script does it more gently).
+ * `documentTitle`: the <title> before the product's name when the heading (`title`) does not
+ * name the page alone (a chat: its title and its agent), people's texts in it isolated.
  */
-export function Layout(props: { title: string; nav: Nav; children?: Children; script?: string; refresh?: number }) {
+export function Layout(props: { title: string; nav: Nav; children?: Children; script?: string; refresh?: number; documentTitle?: string }) {
   const { who, organizations = [], current, t } = props.nav
   return (
     <html lang={props.nav.lang}>
       <head>
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title safe>{`${isolate(props.title)} - teamday`}</title>
+        <title safe>{`${props.documentTitle ?? isolate(props.title)} - teamday`}</title>
         <link rel="stylesheet" href="/console/assets/console.css" />
         <script src="/console/assets/console.js" defer></script>
         {props.script ? <script src={props.script} defer></script> : ''}
