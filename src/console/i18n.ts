@@ -326,6 +326,8 @@ const en = {
   colIp: 'IP',
   colDetails: 'Details',
   olderEvents: 'Older events',
+  newestEvents: '← Newest events',
+  auditPages: 'Pages of the audit log',
 
   // Spaces, and a space's Space Settings → Environment Variables
   spacesTitle: 'Spaces',
@@ -685,6 +687,8 @@ const de = {
   colIp: 'IP',
   colDetails: 'Details',
   olderEvents: 'Ältere Ereignisse',
+  newestEvents: '← Neueste Ereignisse',
+  auditPages: 'Seiten des Protokolls',
 
   spacesTitle: 'Spaces',
   spacesIntro: 'Die Spaces dieser Organisation, die Sie sehen dürfen. Öffnen Sie einen für seine Einstellungen und Umgebungsvariablen.',

@@ -233,4 +233,22 @@ if (!browserSuitesRun) {
     expect(problems).toEqual([])
     await page.context().close()
   })
+
+  test('the audit log: from an older page, back to the newest events, the filter kept', async () => {
+    const page = await signedIn()
+    await page.goto(`${base}/org/audit?type=member.role_changed`)
+    const pages = page.getByRole('navigation', { name: 'Pages of the audit log' })
+    expect(await pages.getByRole('link').allInnerTexts()).toEqual(['Older events'])
+    const newest = await page.locator('tbody tr').first().innerText()
+    await pages.getByRole('link', { name: 'Older events' }).click()
+    await page.waitForURL(/\/org\/audit\?type=member\.role_changed&cursor=/)
+    expect(await page.locator('tbody tr').count()).toBe(10)
+    expect(await pages.getByRole('link').allInnerTexts()).toEqual(['← Newest events'])
+    await pages.getByRole('link', { name: '← Newest events' }).click()
+    await page.waitForURL(`${base}/org/audit?type=member.role_changed`)
+    expect(await page.locator('tbody tr').first().innerText()).toBe(newest)
+    expect(await page.locator('tbody tr').count()).toBe(50)
+    expect(problems).toEqual([])
+    await page.context().close()
+  })
 }

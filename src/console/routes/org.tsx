@@ -76,11 +76,12 @@ export function orgRoutes(kit: ConsoleKit) {
       const people = (await listMembers(ctx, who)).map((m) => ({ id: m.userId, email: m.email }))
       const type = typeof query.type === 'string' ? query.type.slice(0, 64) : ''
       const person = typeof query.person === 'string' ? query.person.slice(0, 64) : ''
+      const cursor = typeof query.cursor === 'string' && query.cursor ? query.cursor : undefined
       try {
-        const r = await listAuditEvents(ctx, { type: type || undefined, userId: person || undefined, limit: 50, offset: 0, cursor: typeof query.cursor === 'string' && query.cursor ? query.cursor : undefined })
-        return page(await (<AuditPage nav={nav} events={r.events} people={people} type={type} person={person} next={r.nextCursor} />))
+        const r = await listAuditEvents(ctx, { type: type || undefined, userId: person || undefined, limit: 50, offset: 0, cursor })
+        return page(await (<AuditPage nav={nav} events={r.events} people={people} type={type} person={person} next={r.nextCursor} paged={cursor !== undefined} />))
       } catch (e) {
-        if (e instanceof AppError) return page(await (<AuditPage nav={nav} events={[]} people={people} type={type} person={person} next={null} error={errorOf(request, e)} />), { status: e.status })
+        if (e instanceof AppError) return page(await (<AuditPage nav={nav} events={[]} people={people} type={type} person={person} next={null} paged={cursor !== undefined} error={errorOf(request, e)} />), { status: e.status })
         throw e
       }
     }, hidden)

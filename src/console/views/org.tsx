@@ -135,10 +135,18 @@ function visibleControls(json: string): string {
   return json.replace(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }
 
-export function AuditPage(props: { nav: Nav; events: PublicAuditEvent[]; people: { id: string; email: string }[]; type: string; person: string; next: string | null; error?: string | null }) {
+/**
+ * Organization → Audit log, newest first, paged by cursor (`next`: the cursor of the older events
+ * after this page); `paged`: the page was asked with a cursor, so it links back to the newest
+ * events of the same filters (a cursor leads one way: to older events).
+ */
+export function AuditPage(props: { nav: Nav; events: PublicAuditEvent[]; people: { id: string; email: string }[]; type: string; person: string; next: string | null; paged: boolean; error?: string | null }) {
   const emailOf = new Map(props.people.map((p) => [p.id, p.email]))
   const { t } = props.nav
-  const qs = (cursor: string) => `/org/audit?${new URLSearchParams({ ...(props.type ? { type: props.type } : {}), ...(props.person ? { person: props.person } : {}), cursor }).toString()}`
+  const qs = (cursor?: string) => {
+    const q = new URLSearchParams({ ...(props.type ? { type: props.type } : {}), ...(props.person ? { person: props.person } : {}), ...(cursor ? { cursor } : {}) }).toString()
+    return `/org/audit${q ? `?${q}` : ''}`
+  }
   return (
     <Layout title={t.auditTitle} nav={props.nav}>
       <ErrorBox message={props.error} />
@@ -192,10 +200,23 @@ export function AuditPage(props: { nav: Nav; events: PublicAuditEvent[]; people:
               ))}
         </Table>
       )}
-      {props.next ? (
-        <p>
-          <a href={qs(props.next)}>{t.olderEvents}</a>
-        </p>
+      {props.paged || props.next ? (
+        <nav aria-label={t.auditPages} class="row">
+          {props.paged ? (
+            <a href={qs()} rel="first">
+              {t.newestEvents}
+            </a>
+          ) : (
+            ''
+          )}
+          {props.next ? (
+            <a href={qs(props.next)} rel="next">
+              {t.olderEvents}
+            </a>
+          ) : (
+            ''
+          )}
+        </nav>
       ) : (
         ''
       )}
