@@ -169,6 +169,24 @@ describe('the create form\'s scopes', () => {
   })
 })
 
+describe('a token pasted as a new token\'s name', () => {
+  test('is refused with the form\'s error on the name field, and the form comes back without it (redacted, or empty without its td_)', async () => {
+    const { a, c } = await signedInPerson(t, { role: 'member', org: 'pasted' })
+    const body = a.token.slice(3)
+    for (const [name, shown] of [[`old ${a.token}`, 'value="old td_…[redacted]"'], [body, 'value=""']] as const) {
+      const page = (await c.get('/settings/profile')).text
+      const key = /name="formKey" value="([0-9a-f-]{36})"/.exec(page)![1]!
+      const res = await c.post('/settings/tokens', { formKey: key, name, expires: '30', scope: ['', '*'] })
+      expect(res.status).toBe(422)
+      expect(res.text).toContain('must not contain a token')
+      expect(res.text).toContain(shown)
+      expect(res.text).toMatch(/<input[^>]*name="name"[^>]*aria-invalid="true"|aria-invalid="true"[^>]*name="name"/)
+      expect(res.text).not.toContain(body)
+    }
+    expect((await t.req('GET', '/api/v1/tokens', { token: a.token })).body.tokens).toHaveLength(1)
+  })
+})
+
 describe('when a token stops, in the list', () => {
   /** The Expires cell of the row of the token with this name (the older one, a rotated token's, when its successor has the name too). */
   const expiresCell = (html: string, name: string) => [...html.matchAll(new RegExp(`<tr><td>${name}</td><td>.*?</td><td>.*?</td><td>(.*?)</td>`, 'g'))].at(-1)![1]!

@@ -106,6 +106,27 @@ describe('a token pasted in the wrong place is never echoed or logged', () => {
     // Still usable: nothing was revoked by mistake.
     expect((await t.req('GET', '/api/v1/tokens', { token: a.token })).status).toBe(200)
   })
+
+  // A token pasted as a new token's name (to remember which is which) was stored and listed to
+  // the organization's admins in clear.
+  test("as a new token's name, with or without its td_, on either creation route: 422 naming the field, never stored or echoed", async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'admin' })
+    const body = a.token.slice(3)
+    for (const name of [a.token, `old: ${a.token}`, `ci ${body}`, body]) {
+      for (const [path, extra] of [['/api/v1/tokens', {}], ['/api/tokens/create', {}]] as const) {
+        const res = await t.req('POST', path, { token: a.token, body: { name, ...extra } })
+        expect([name === a.token ? 'token' : name.length, res.status, res.body.details?.[0]?.field]).toEqual([name === a.token ? 'token' : name.length, 422, 'name'])
+        expect(res.body.message).toContain('must not contain a token')
+        expect(res.text).not.toContain(body)
+      }
+    }
+    const listed = await t.req('GET', '/api/v1/tokens?all=true', { token: a.token })
+    expect(listed.body.tokens).toHaveLength(1)
+    expect(t.logs.join('\n')).not.toContain(body)
+    // A name that merely mentions the prefix, or a long id, is fine.
+    for (const name of ['td_ token for CI', 'pat_AbCdEfGhIjKlMnOpQrSt rotation']) expect((await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name } })).status).toBe(201)
+  })
 })
 
 describe('expiry range 7–365 days', async () => {

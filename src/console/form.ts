@@ -1,3 +1,4 @@
+import { holdsTokenBody, redactTokens } from '../auth/tokens'
 import { t } from 'elysia'
 
 /** Console forms: any flat form body (urlencoded); handlers read fields with `field`. */
@@ -32,4 +33,14 @@ export function refusedField(e: { details?: unknown }, names: Record<string, str
   const first = Array.isArray(e.details) ? (e.details[0] as { field?: unknown } | undefined) : undefined
   const name = typeof first?.field === 'string' ? first.field : null
   return name !== null && Object.hasOwn(names, name) ? names[name]! : null
+}
+
+/**
+ * A text field as a refused form shows it again: as typed, but a token pasted into it redacted
+ * (`td_…[redacted]`, as error bodies do), and a token's 43 characters without their prefix not
+ * shown at all (the field comes back empty). A secret is never echoed in a page.
+ */
+export function echoed(typed: string): string {
+  const text = redactTokens(typed.slice(0, 1000))
+  return holdsTokenBody(text) ? '' : text
 }

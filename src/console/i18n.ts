@@ -813,6 +813,7 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^Forbidden: only the space's creator or an organization admin can change the secrets of it/, () => 'Nicht erlaubt: Die Umgebungsvariablen eines Space ändern nur, wer ihn erstellt hat, oder ein Administrator der Organisation.'],
   [/^Forbidden: your role \((\w+)\) does not allow/, () => 'Nicht erlaubt: Ihre Rolle erlaubt das nicht.'],
   [/^Validation failed: name must be 1-(\d+) characters/, (m) => `Ungültige Eingabe: Der Name muss 1-${m[1]} Zeichen lang sein.`],
+  [/^Validation failed: name must not contain a token/, () => 'Ungültige Eingabe: Der Name darf kein Token und kein anderes Geheimnis enthalten: Er wird gespeichert und in Token-Listen angezeigt. Nennen Sie, wofür das Token ist.'],
   [/^Validation failed: expires(?:InDays|At) must be/, () => 'Ungültige Eingabe: Das Ablaufdatum muss zwischen 7 und 365 Tagen in der Zukunft liegen.'],
   [/^Validation failed: expiresAt must be an ISO-8601/, () => 'Ungültige Eingabe: Wählen Sie ein gültiges Ablaufdatum.'],
   [/^Validation failed: choose a custom expiration date/, () => 'Ungültige Eingabe: Wählen Sie ein benutzerdefiniertes Ablaufdatum (7-365 Tage ab heute).'],

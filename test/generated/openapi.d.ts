@@ -4531,7 +4531,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, and no control or bidirectional formatting characters */
+                    /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, no control or bidirectional formatting characters, and no token (a name is stored and listed: one holding a `td_…` secret is 422) */
                     name: string;
                     /**
                      * @description Lifetime in days, 7-365 (default 90). Numeric strings are accepted.
@@ -4550,7 +4550,7 @@ export interface operations {
                     scopes?: ("*" | "agents:read" | "agents:write" | "agents:execute" | "executions:read" | "executions:write" | "tasks:read" | "tasks:write" | "spaces:read" | "spaces:write" | "secrets:write" | "tokens:read" | "tokens:write" | "audit:read" | "members:read" | "members:write" | "metrics:read")[];
                 };
                 "application/x-www-form-urlencoded": {
-                    /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, and no control or bidirectional formatting characters */
+                    /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, no control or bidirectional formatting characters, and no token (a name is stored and listed: one holding a `td_…` secret is 422) */
                     name: string;
                     /**
                      * @description Lifetime in days, 7-365 (default 90). Numeric strings are accepted.
@@ -10272,7 +10272,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, and no control or bidirectional formatting characters */
+                    /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, no control or bidirectional formatting characters, and no token (a name is stored and listed: one holding a `td_…` secret is 422) */
                     name: string;
                     /**
                      * @description Lifetime in days, 7-365 (default 90). Numeric strings are accepted.
@@ -10293,7 +10293,7 @@ export interface operations {
                     organizationId?: string;
                 };
                 "application/x-www-form-urlencoded": {
-                    /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, and no control or bidirectional formatting characters */
+                    /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, no control or bidirectional formatting characters, and no token (a name is stored and listed: one holding a `td_…` secret is 422) */
                     name: string;
                     /**
                      * @description Lifetime in days, 7-365 (default 90). Numeric strings are accepted.

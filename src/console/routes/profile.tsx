@@ -3,8 +3,7 @@ import { AppError } from '../../errors'
 import { checkPassword, setPassword } from '../../modules/users/passwords'
 import { checkNewEmail } from '../../modules/members/service'
 import { updateProfile } from '../../modules/users/profile'
-import { redactTokens } from '../../auth/tokens'
-import { FormBody, field, hidden } from '../form'
+import { FormBody, echoed, field, hidden } from '../form'
 import { redirect, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
 import { endOwnSession, type SignedIn } from '../session'
@@ -65,7 +64,7 @@ export function profileRoutes(kit: ConsoleKit) {
       const email = field(body, 'email').trim().toLowerCase()
       // A refused form comes back as it was typed (a token pasted by mistake redacted, as the API
       // does; the current password never); `field`: the one it is about, for its aria-invalid.
-      const form = { name: redactTokens(field(body, 'name').slice(0, 1000)), email: redactTokens(field(body, 'email').slice(0, 1000)) }
+      const form = { name: echoed(field(body, 'name')), email: echoed(field(body, 'email')) }
       const refused = (e: AppError) => show(who, request, set, { error: fieldErrorOf(request, e, { name: 'profile.name', email: 'profile.email' }), form }, e.status)
       if (email !== who.user.email) {
         // An address that could not be taken is said first: "the current password is wrong" for

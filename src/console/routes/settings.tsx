@@ -5,7 +5,7 @@ import { getToken, listTokens, revokeToken } from '../../modules/tokens/service'
 import { DATE_ONLY, parseInstant } from '../../instants'
 import { listCliSessions } from '../../modules/cli-auth/service'
 import { listMemberships } from '../../modules/users/service'
-import { FormBody, field, fields, hidden, refusedField } from '../form'
+import { FormBody, echoed, field, fields, hidden, refusedField } from '../form'
 import { onceForm, type FormUsed } from '../form-once'
 import { page, redirect, type ConsoleKit } from '../http'
 import { errorText, langOf, messages } from '../i18n'
@@ -173,7 +173,7 @@ export function tokenRoutes(kit: ConsoleKit) {
           })
           return { made: row.id, answer }
         } catch (e) {
-          if (e instanceof AppError) return { made: null, answer: await backToSection(request, who, set, view, e, form) }
+          if (e instanceof AppError) return { made: null, answer: await backToSection(request, who, set, view, e, { ...form, name: echoed(form.name) }) }
           throw e
         }
       }, (u) => formUsedAgain(request, who, set, view, u))
