@@ -99,6 +99,13 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     await connection.close()
   }
   try {
+    // A box given by the caller (tests) was neither read nor written anywhere: ephemeral.
+    const keyOf = (create: boolean) => (opts.box ? { box: opts.box, source: 'ephemeral' as const, warning: undefined } : loadSecretBox(config, { create }))
+    // A database that has a key already is checked against the configured key before it is
+    // migrated: a start refused for a missing or wrong key had upgraded it first, so the older
+    // binary it came from refused it from then on ("migrated by a newer teamday"), and nothing said so.
+    let key = (await keyCheckBeforeMigrating(connection.db)) === undefined ? null : keyOf(false)
+    if (key) await verifyEncryptionKey(connection.db, key.box, clock.now(), { store: false })
     const migration = { mayMigrate: mayCreate, name }
     const { applied, names } = connection.dialect === 'pg' ? await runPgMigrations(connection, migration) : runMigrations(connection, migration)
     if (applied > 0) log.debug('migrations_applied', { count: applied, migrations: names })
@@ -106,9 +113,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     connection.onQuery = (seconds) => metrics.query(seconds)
     // A key file is written only for a database that has no key yet: one sealed under another
     // key (whose key file is elsewhere or lost) is refused without leaving a wrong key behind.
-    const sealed = (await readKeyCheck(connection.db)) !== undefined
-    // A box given by the caller (tests) was neither read nor written anywhere: ephemeral.
-    const { box, source, warning } = opts.box ? { box: opts.box, source: 'ephemeral' as const, warning: undefined } : loadSecretBox(config, { create: mayCreate && !sealed })
+    key ??= keyOf(mayCreate && (await readKeyCheck(connection.db)) === undefined)
+    const { box, source, warning } = key
     if (warning) log.warn('key_file_permissions', { warning })
     const services: Services = { db: connection.db, clock, box, log, audit: new AuditLog(), config }
     await verifyEncryptionKey(connection.db, box, clock.now(), { store: mayCreate })
@@ -126,6 +132,20 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   } catch (e) {
     await close()
     throw e
+  }
+}
+
+/**
+ * The key check of a database that has one, read before migrations: undefined for a new
+ * database, and for any that cannot be read yet (no settings table, a role that may not read it,
+ * a database out of reach), which the migrations then report as they always did; the check after
+ * them still runs.
+ */
+async function keyCheckBeforeMigrating(db: Runtime['db']): Promise<string | undefined> {
+  try {
+    return await readKeyCheck(db)
+  } catch {
+    return undefined
   }
 }
 

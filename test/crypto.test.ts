@@ -8,7 +8,7 @@ import { createRuntime } from '../src/runtime'
 import { generateKey, loadSecretBox } from '../src/crypto/keys'
 import { DecryptionError, SecretBox } from '../src/crypto/secretbox'
 import { openDatabase } from '../src/db/client'
-import { runMigrations } from '../src/db/migrate'
+import { embeddedMigrations, runMigrations } from '../src/db/migrate'
 import { readKeyCheck, verifyEncryptionKey, WrongKeyError } from '../src/db/settings'
 
 const key = () => crypto.getRandomValues(new Uint8Array(32))
@@ -184,6 +184,29 @@ describe('server key loading', () => {
     await expect(verifyEncryptionKey(db, new SecretBox(k2), Date.now())).rejects.toThrow(WrongKeyError)
     await expect(verifyEncryptionKey(db, new SecretBox(k2), Date.now())).rejects.toThrow('TEAMDAY_ENCRYPTION_KEYS_PREVIOUS')
     expect(new SecretBox(k2, [k1]).open(sealedName, 'pat.name:pat_1')).toBe('deploy bot')
+    conn.close()
+  })
+
+  // A start refused for its key had migrated the database first: the older binary it came from
+  // then refused it ("migrated by a newer teamday"), and the refusal did not say so.
+  test('a database with migrations to apply is checked against the key first: a missing or wrong key leaves it unmigrated', async () => {
+    const file = join(dir, 'older.db')
+    const conn = openDatabase(file)
+    const all = embeddedMigrations()
+    ;(conn.sync as any).dialect.migrate(all.slice(0, -1), (conn.sync as any).session, { migrationsFolder: '' })
+    const k1 = generateKey()
+    await verifyEncryptionKey(conn.db, new SecretBox(Buffer.from(k1, 'base64')), Date.now())
+    const applied = () => (conn.client.query('SELECT count(*) AS n FROM __drizzle_migrations').get() as { n: number }).n
+    expect(applied()).toBe(all.length - 1)
+    const start = (env: Record<string, string>) => createRuntime(loadConfig(env, { dbPath: file, keyFile: join(dir, 'older-no-such.key') }), { log: createLogger('silent') })
+    await expect(start({})).rejects.toThrow('no encryption key')
+    expect(existsSync(join(dir, 'older-no-such.key'))).toBe(false)
+    await expect(start({ TEAMDAY_ENCRYPTION_KEY: generateKey() })).rejects.toThrow(WrongKeyError)
+    expect(applied()).toBe(all.length - 1)
+    const rt = await start({ TEAMDAY_ENCRYPTION_KEY: k1 })
+    expect(rt.migrationsApplied).toBe(1)
+    await rt.close()
+    expect(applied()).toBe(all.length)
     conn.close()
   })
 
