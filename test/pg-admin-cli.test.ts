@@ -94,3 +94,29 @@ describe.skipIf(!HAVE_PG)('teamday tables off the connection\'s search_path', ()
     await pg.end({ timeout: 1 })
   }, 60_000)
 })
+
+// A database of a pre-release build whose 0000_init was regenerated since (its journal `when`
+// older than this build's): drizzle's rule ran 0000_init again and every start and migrate
+// failed with a bare `relation "agents" already exists`.
+describe.skipIf(!HAVE_PG)('a journal with migrations this build does not know (a pre-release build\'s)', () => {
+  test('migrate and serve refuse it, saying so, and change nothing', async () => {
+    url = urlFor(await createTestDatabase())
+    expect((await cli('migrate')).code).toBe(0)
+    const pg = (await import('postgres')).default(url, { max: 1, onnotice: () => {} })
+    // What such a build left: one journal row, 0000_init of an earlier generation.
+    await pg.unsafe('DELETE FROM drizzle.__drizzle_migrations WHERE id > (SELECT min(id) FROM drizzle.__drizzle_migrations)')
+    await pg.unsafe('UPDATE drizzle.__drizzle_migrations SET created_at = 1796174941364')
+    const m = await cli('migrate')
+    expect(m.code).not.toBe(0)
+    expect(m.err).toContain('was migrated by a pre-release teamday whose migrations were rewritten since')
+    expect(m.err).toContain('1 entry this build does not know, of 2026-12-02')
+    expect(m.err).not.toContain('already exists')
+    const started = await createRuntime(loadConfig(env, { dbPath: url })).then(
+      async (rt) => (await rt.close(), 'started'),
+      (e: Error) => e.message,
+    )
+    expect(started).toContain('pre-release teamday')
+    expect((await pg.unsafe('SELECT created_at::text AS at FROM drizzle.__drizzle_migrations')).map((r) => r.at)).toEqual(['1796174941364'])
+    await pg.end({ timeout: 1 })
+  }, 60_000)
+})

@@ -269,6 +269,18 @@ export async function runPgMigrations(conn: PgConnection, opts: MigrationOptions
     const state: SchemaState = { teamday: count!.settings === true, applied: count!.n as number, newest: last ? Number(last.created_at) : 0 }
     // Thrown inside the transaction: what it created above is rolled back with it.
     refuseNewer(state, name, 'pg')
+    // A journal entry older than this build's newest migration and none of its own: a pre-release
+    // build whose migrations were rewritten since (0000_init was regenerated twice on 2026-12-02).
+    // drizzle's rule (apply what is newer than the newest entry) ran 0000_init again on its
+    // tables and failed with a bare `relation "agents" already exists`.
+    const known = new Set(migrations.map((m) => m.folderMillis))
+    const foreign = (await tx`SELECT created_at FROM ${book}.__drizzle_migrations`).map((r) => Number(r.created_at)).filter((at) => !known.has(at) && at < newest)
+    if (foreign.length > 0) {
+      throw new SchemaError(
+        `${name} was migrated by a pre-release teamday whose migrations were rewritten since (its journal, drizzle.__drizzle_migrations, has ${foreign.length} entr${foreign.length === 1 ? 'y' : 'ies'} this build does not know, of ${new Date(Math.min(...foreign)).toISOString().slice(0, 10)}): ` +
+          'this build cannot upgrade it in place; nothing was changed. Start this teamday on a new database (and copy what you need over through the API), or keep running the build that made it',
+      )
+    }
     if (opts.mayMigrate === false) refuseUnmigrated(state, name, 'pg')
     let n = 0
     for (const m of migrations) {
