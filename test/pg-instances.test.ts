@@ -155,6 +155,9 @@ describe.skipIf(!HAVE_PG)('several instances on one PostgreSQL', () => {
       expect((await a.req('POST', `/api/v1/executions/${id}/cancel`, { token: m.token })).status).toBe(200)
       expect((await finished).status).toBe('cancelled')
       expect(Date.now() - t0).toBeLessThan(1000)
+      // Logged and counted once, by B, which ran it (A counted it too: more ends than starts).
+      const cancelledIn = (t: TestApp) => t.logs.filter((l) => l.includes('"execution_cancelled"') && l.includes(id)).length
+      expect([cancelledIn(a), cancelledIn(b)]).toEqual([0, 1])
     } finally {
       double.stop()
     }

@@ -465,8 +465,12 @@ export class Engine {
       // Ended meanwhile (its run recorded its answer first, here or on another instance): that end stands.
       if (!cancelled) continue
       await addLog(db, x, now, 'warn', 'cancelled', x === id ? {} : { by: id })
-      // A run here logs its own end (with its figures) once aborted; others are logged now.
-      if (!this.running.has(x)) {
+      // A run logs its own end (with its figures) once aborted: here, or on the instance whose
+      // live lease says it runs it (it sees the cancel within a second); counted here too, the
+      // sum over instances said more runs ended than started. Others (queued, or their instance
+      // gone) are logged now.
+      const runsElsewhere = row.status === 'running' && row.instanceId !== null && row.instanceId !== this.deps.instanceId && (row.leaseExpiresAt?.getTime() ?? 0) > now
+      if (!this.running.has(x) && !runsElsewhere) {
         this.deps.log.info('execution_cancelled', { executionId: x, agentId: row.agentId, organizationId: row.organizationId, was: row.status, ...(x === id ? {} : { by: id }) })
         this.deps.metrics?.execution('cancelled')
       }
