@@ -123,8 +123,8 @@ describe('cancel', () => {
       new Request(`http://localhost/api/v1/agents/${root.id}/execute`, { method: 'POST', headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ message: `DELEGATE ${b.id} SLOW`, stream: true }) }),
     )
     const reader = res.body!.getReader()
-    const first = new TextDecoder().decode((await reader.read()).value)
-    const id = /"executionId":"(exec_\w+)"/.exec(first + new TextDecoder().decode((await reader.read()).value))![1]!
+    const first = new TextDecoder().decode((await reader.read()).value) + new TextDecoder().decode((await reader.read()).value)
+    const id = /"executionId":"(exec_\w+)"/.exec(first)![1]!
     let child: any
     await until(async () => {
       const kids = (await t.req('GET', `/api/v1/executions?parentExecutionId=${id}`, { token: a.token })).body
@@ -145,6 +145,13 @@ describe('cancel', () => {
     }
     expect(Date.now() - started).toBeLessThan(1000)
     expect(parseSse(rest).at(-1)).toMatchObject({ event: 'error', data: { status: 'cancelled' } })
+    // Cancelled during its delegate call: that tool_use block is stopped before the error (it was
+    // left open: a client pairing blocks waited on it).
+    const blocks = parseSse(first + rest).filter((e) => e.event === 'message')
+    const started_ = blocks.filter((e) => e.data.type === 'content_block_start').map((e) => e.data.index)
+    const stopped = blocks.filter((e) => e.data.type === 'content_block_stop').map((e) => e.data.index)
+    expect(blocks.some((e) => e.data.content_block?.type === 'tool_use')).toBe(true)
+    expect(stopped.sort()).toEqual(started_.sort())
     expect((await get(t, a, child.id)).status).toBe('cancelled')
     await until(() => double.aborted > abortedBefore, 1000)
     // cancelling again is a no-op; a finished one is 409

@@ -95,8 +95,16 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>)
             textOpen = false
           }
           const toolIndex = new Map<string, number>()
-          endWith = (data) => {
+          /** Tool blocks started and not stopped yet (a run cancelled or failed during a tool call). */
+          const openTools = new Set<number>()
+          /** Every block still open is stopped before the stream's last event: a client that pairs them (Anthropic's SDKs do) is never left waiting on one. */
+          const endBlocks = () => {
             endText()
+            for (const i of openTools) event('message', { type: 'content_block_stop', index: i })
+            openTools.clear()
+          }
+          endWith = (data) => {
+            endBlocks()
             event('error', data)
             close()
           }
@@ -113,13 +121,16 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>)
             } else if (e.type === 'tool_start') {
               endText()
               toolIndex.set(e.id, index)
+              openTools.add(index)
               event('message', { type: 'content_block_start', index, content_block: { type: 'tool_use', id: e.id, name: e.name, input: {} } })
               event('message', { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: JSON.stringify(e.input ?? {}) } })
               index++
             } else if (e.type === 'tool_end') {
-              event('message', { type: 'content_block_stop', index: toolIndex.get(e.id) ?? index })
+              const i = toolIndex.get(e.id) ?? index
+              openTools.delete(i)
+              event('message', { type: 'content_block_stop', index: i })
             } else if (e.type === 'done') {
-              endText()
+              endBlocks()
               const r = e.execution
               if (r.status === 'completed') event('result', { ...executeResult(r), execution: toPublicExecution(r) })
               else {
