@@ -88,6 +88,22 @@ function retryAfterOf(headers: Record<string, string> | undefined, now: number):
 }
 
 const PROVIDER_ERROR = 'Model provider error: '
+
+/**
+ * The most text one run's answer may hold, in characters (UTF-16 code units: at most 6 MiB as
+ * UTF-8), over all its turns: far beyond what a model writes in one run (a 128k-token output is
+ * about half a million characters). A provider that streams on without end (broken, or
+ * hostile) grew the answer in memory until the run's timeout (gigabytes), and on PostgreSQL its
+ * record then failed (jsonb's limit) and lost it whole. Past it the run stops: failed, 502, with
+ * the answer up to the limit kept.
+ */
+export const MAX_ANSWER_CHARS = 2 * 1024 * 1024
+
+class AnswerTooLong extends Error {
+  constructor() {
+    super(`the answer passed ${MAX_ANSWER_CHARS.toLocaleString('en-US')} characters, this server's limit for one run: the run was stopped there (result holds the answer up to it)`)
+  }
+}
 const LIMIT_WORDS: Record<ProviderLimit['code'], string> = {
   provider_rate_limited: "the provider's rate limit was reached",
   provider_overloaded: 'the provider is overloaded',
@@ -242,6 +258,11 @@ export async function runJob(
     if (out) emit({ type: 'text', text: out })
   }
 
+  // The model call stops with the run, and alone when its answer passes MAX_ANSWER_CHARS (a
+  // provider streaming on without end is told so: its request is abandoned, not only unread).
+  const call = new AbortController()
+  const follow = () => call.abort(ctrl.signal.reason)
+  ctrl.signal.addEventListener('abort', follow, { once: true })
   try {
     const { streamText, isStepCount } = aiSdk()
     const result = streamText({
@@ -250,7 +271,7 @@ export async function runJob(
       messages,
       tools: buildTools(job, runChild, api, await offeredSubagents(db, job)),
       stopWhen: isStepCount(maxTurns),
-      abortSignal: ctrl.signal,
+      abortSignal: call.signal,
       maxRetries: 0,
       // Errors arrive as 'error' parts below and are recorded on the execution; no console noise.
       onError: () => {},
@@ -260,6 +281,11 @@ export async function runJob(
       switch (part.type) {
         case 'text-delta':
           if (part.text) {
+            if (text.length + part.text.length > MAX_ANSWER_CHARS) {
+              error = new AnswerTooLong()
+              call.abort()
+              break
+            }
             text += part.text
             emitText(part.text)
           }
@@ -291,8 +317,9 @@ export async function runJob(
       if (error) break
     }
   } catch (e) {
-    error = e
+    error ??= e
   } finally {
+    ctrl.signal.removeEventListener('abort', follow)
     clearTimeout(timer)
     if (held) emit({ type: 'text', text: held })
   }

@@ -13,6 +13,8 @@
  *   NUL             -> an answer holding the NUL character ("before\u0000after"), which PostgreSQL cannot store
  *   SURROGATE       -> an answer holding a lone surrogate ("before\ud800after"), which jsonb cannot store
  *   BIG <KiB>       -> an answer of that many KiB, in words of 50 KiB
+ *   WORDS <n>       -> an answer of n words "w " (n small deltas)
+ *   ENDLESS         -> words of 50 KiB for ever, as fast as they are read (until the client aborts)
  *   anything else   -> "Echo: <text> (user turns: N)"
  */
 export interface ProviderDouble {
@@ -32,6 +34,8 @@ interface Plan {
   kind: 'text' | 'tool' | 'fail' | 'hang'
   text?: string
   slow?: boolean
+  /** `text` again and again, for ever (openai only). */
+  endless?: boolean
   tool?: { name: string; args: Record<string, unknown> }
 }
 
@@ -55,6 +59,9 @@ function plan(userTexts: string[], toolResult: string | undefined, toolEnum: str
   if (last.includes('SURROGATE')) return { kind: 'text', text: 'before\ud800after' }
   const big = /\bBIG (\d+)\b/.exec(last)
   if (big) return { kind: 'text', text: Array.from({ length: Math.ceil(Number(big[1]) / 50) }, () => 'x'.repeat(50 * 1024 - 1) + ' ').join('').slice(0, Number(big[1]) * 1024) }
+  if (last.includes('ENDLESS')) return { kind: 'text', endless: true, text: 'x'.repeat(50 * 1024 - 1) + ' ' }
+  const many = /\bWORDS (\d+)\b/.exec(last)
+  if (many) return { kind: 'text', text: 'w '.repeat(Number(many[1])) }
   if (last.includes('SLOW')) return { kind: 'text', slow: true, text: Array.from({ length: 100 }, (_, i) => `w${i} `).join('') }
   return { kind: 'text', text: `Echo: ${last} (user turns: ${userTexts.length})` }
 }
@@ -137,6 +144,7 @@ export function startProviderDouble(): ProviderDouble {
           if (p.slow) await sleep(100)
           yield chunk({ choices: [{ index: 0, delta: { role: 'assistant', content: w }, finish_reason: null }] })
         }
+        while (p.endless) yield chunk({ choices: [{ index: 0, delta: { role: 'assistant', content: p.text }, finish_reason: null }] })
         yield chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })
       }
       yield chunk({ choices: [], usage })

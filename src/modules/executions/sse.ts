@@ -5,6 +5,14 @@ import { bodyMeter } from '../../http/observe'
 
 export const HEARTBEAT_MS = 15_000
 
+/**
+ * How far a stream's reader may fall behind, in bytes written and not yet taken: past it, the
+ * reader is taken as stopped (a paused process, a client that never reads) and the stream is
+ * dropped, as when a client goes away (the execution runs on). Without it, each event of a long
+ * answer waited in memory for a reader that never came: gigabytes for a few such clients.
+ */
+export const MAX_STREAM_BACKLOG_BYTES = 8 * 1024 * 1024
+
 /** The body of a completed synchronous execute (also the `result` event of a stream). */
 export function executeResult(r: Execution) {
   return {
@@ -66,6 +74,8 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>)
           let open = true
           const send = (chunk: string) => {
             if (!open) return
+            // Checked before the chunk: a fast reader's one large event (the result) still goes out.
+            if ((controller.desiredSize ?? 0) < -MAX_STREAM_BACKLOG_BYTES) return dropStuck()
             try {
               const bytes = enc.encode(chunk)
               controller.enqueue(bytes)
@@ -75,6 +85,19 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>)
             }
           }
           const event = (name: string, data: unknown) => send(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`)
+          /** The reader stopped reading: what waits for it is dropped with the connection; the run goes on. */
+          const dropStuck = () => {
+            open = false
+            clearInterval(heartbeat)
+            deliver = () => {}
+            endWith = null
+            try {
+              controller.error(new Error('the client stopped reading the stream'))
+            } catch {}
+            meter.end()
+            ended?.()
+            ended = undefined
+          }
           const close = () => {
             if (!open) return
             clearInterval(heartbeat)
@@ -152,7 +175,7 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>)
           ended?.()
           ended = undefined
         },
-      })
+      }, new ByteLengthQueuingStrategy({ highWaterMark: 64 * 1024 }))
       return new Response(body, {
         status: 200,
         headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-store', connection: 'keep-alive', 'x-accel-buffering': 'no', 'x-execution-id': r0.id },

@@ -1,0 +1,94 @@
+/**
+ * What bounds one run's answer in memory (found from outside, 2026-12-05): a provider that
+ * streams on without end grew the answer until the run's timeout (gigabytes; on PostgreSQL its
+ * record then failed on jsonb's limit and lost it whole), and each event of a streamed answer
+ * waited in memory for a client that never read it.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { agents } from '../src/db/schema'
+import { MAX_ANSWER_CHARS } from '../src/engine/run'
+import { MAX_STREAM_BACKLOG_BYTES } from '../src/modules/executions/sse'
+import { newId } from '../src/ids'
+import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { parseSse, startProviderDouble, type ProviderDouble } from './helpers/providers'
+
+let double: ProviderDouble
+let t: TestApp
+let a: Actor
+let agentId: string
+beforeAll(async () => {
+  double = startProviderDouble()
+  t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+  a = await makeActor(t)
+  const now = new Date(t.clock.now())
+  agentId = (await t.db.insert(agents).values({ id: newId('char'), organizationId: a.organizationId, userId: a.userId, name: 'Agent', slug: 'agent', visibility: 'organization', createdAt: now, updatedAt: now }).returning().get()).id
+}, 30_000)
+afterAll(() => double.stop())
+
+const execute = (body: object) => t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body })
+const execution = async (id: string) => (await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })).body.execution
+
+describe("a run's answer", () => {
+  // BIG answers in words of 50 KiB: 41 of them pass the limit, 40 (2,048,000 characters) do not.
+  test('past MAX_ANSWER_CHARS: the run stops (failed, 502 saying why), keeps the answer up to it, and the provider request is abandoned', async () => {
+    const abortedBefore = double.aborted
+    const r = await execute({ message: 'ENDLESS' })
+    expect([r.status, r.body.code]).toEqual([502, 'bad_gateway'])
+    expect(r.body.message).toContain(`the answer passed ${MAX_ANSWER_CHARS.toLocaleString('en-US')} characters`)
+    const row = await execution(r.body.details.executionId)
+    expect([row.status, row.errorCode]).toEqual(['failed', 'bad_gateway'])
+    expect(row.result.length).toBe(Math.floor(MAX_ANSWER_CHARS / (50 * 1024)) * 50 * 1024)
+    const deadline = Date.now() + 3000
+    while (double.aborted === abortedBefore && Date.now() < deadline) await Bun.sleep(20)
+    expect(double.aborted).toBeGreaterThan(abortedBefore)
+    // Up to the limit is an answer like any other.
+    const fits = await execute({ message: `BIG ${Math.floor(MAX_ANSWER_CHARS / 1024)}` })
+    expect([fits.status, fits.body.result.length]).toEqual([200, MAX_ANSWER_CHARS])
+  }, 60_000)
+
+  test('streamed to a client that never reads: dropped once MAX_STREAM_BACKLOG_BYTES wait for it; the run completes all the same', async () => {
+    // About 100 bytes of events per 2-character delta: well past the backlog allowed.
+    const n = Math.ceil((MAX_STREAM_BACKLOG_BYTES / 100) * 1.5)
+    const res = await t.app.handle(
+      new Request(`http://localhost/api/v1/agents/${agentId}/execute`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: JSON.stringify({ message: `WORDS ${n}` }),
+      }),
+    )
+    expect(res.status).toBe(200)
+    const id = res.headers.get('x-execution-id')!
+    const deadline = Date.now() + 45_000
+    while ((await execution(id)).status !== 'completed' && Date.now() < deadline) await Bun.sleep(100)
+    expect((await execution(id)).result.length).toBe(2 * n)
+    // The stream was dropped: what waited for its reader went with it (Bun resets the connection).
+    let got = 0
+    let failed = false
+    const reader = res.body!.getReader()
+    try {
+      for (;;) {
+        const { value, done } = await reader.read()
+        if (done) break
+        got += value.byteLength
+      }
+    } catch {
+      failed = true
+    }
+    expect(failed).toBe(true)
+    expect(got).toBeLessThan(MAX_STREAM_BACKLOG_BYTES)
+  }, 60_000)
+
+  test('streamed to a client that reads: every event, to the result', async () => {
+    const n = Math.ceil((MAX_STREAM_BACKLOG_BYTES / 100) * 1.5)
+    const res = await t.app.handle(
+      new Request(`http://localhost/api/v1/agents/${agentId}/execute`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+        body: JSON.stringify({ message: `WORDS ${n}` }),
+      }),
+    )
+    const events = parseSse(await res.text())
+    expect(events.at(-1)!.event).toBe('result')
+    expect(events.at(-1)!.data.result.length).toBe(2 * n)
+  }, 60_000)
+})
