@@ -167,7 +167,7 @@ if (!browserSuitesRun) {
       const { page, chatId } = await runningChat('Poller', 'HANG until signed out', 'de-DE')
       const seen = polls(page)
       await page.context().clearCookies()
-      await page.getByRole('status').getByText('Ihre Sitzung ist abgelaufen', { exact: false }).waitFor({ timeout: 15_000 })
+      await page.getByRole('status').getByText('Ihre Sitzung wurde beendet', { exact: false }).waitFor({ timeout: 15_000 })
       const link = page.getByRole('status').getByRole('link', { name: 'Erneut anmelden' })
       expect(await link.getAttribute('href')).toBe(`/login?next=${encodeURIComponent(`/agents/${agentIds.Poller}/chat?chat=${chatId}`)}`)
       expect(await page.locator('#conversation [data-refresh]').count()).toBe(0)

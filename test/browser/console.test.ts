@@ -176,7 +176,7 @@ if (!browserSuitesRun) {
       expect(await row.innerText()).toContain('aktiv')
       await row.getByRole('button', { name: 'Token CI Pipeline DE widerrufen' }).click()
       const dialog = page.getByRole('dialog')
-      await dialog.getByText('Das Widerrufen eines Tokens unterbricht').waitFor()
+      await dialog.getByText('Wenn Sie ein Token widerrufen, funktionieren alle Skripte').waitFor()
       await dialog.getByRole('button', { name: 'Token widerrufen' }).click()
       await page.getByText('Token widerrufen: Anfragen damit werden ab sofort abgewiesen.').waitFor()
       expect(await api('/api/v1/agents', token)).toBe(401)
