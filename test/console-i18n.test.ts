@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { CATALOGUE, LANGS, langOf } from '../src/console/i18n'
+import { CATALOGUE, errorText, LANGS, langOf } from '../src/console/i18n'
 import { createLink } from '../src/modules/users/links'
 import { makeActor, makeTestApp } from './helpers/app'
 import { consoleClient, givePassword, signedInPerson } from './helpers/console'
@@ -323,6 +323,44 @@ describe('the agent pages in German', () => {
       await app.rt.close()
       double.stop()
     }
+  })
+})
+
+describe('service errors that had no German', () => {
+  test('a name with a bidi control or without a visible character, a stale page link, a rotation with a grace period over the token limit: the German page says what is wrong and what to do', async () => {
+    const app = await makeTestApp({ config: { maxTokensPerUser: 2 } })
+    try {
+      const { a, c } = await signedInPerson(app, { role: 'admin', org: 'de-fehler', headers: DE })
+      const error = (html: string) => /<p class="error" role="alert"[^>]*>([^<]*)<\/p>/.exec(html)?.[1]
+      const bidi = await c.post('/settings/tokens', { name: 'Deploy \u202etob', expires: '90', scope: '*' })
+      expect([bidi.status, error(bidi.text)]).toEqual([422, 'Ungültige Eingabe: Der Name darf keine Steuerzeichen und keine Zeichen enthalten, die die Schreibrichtung ändern.'])
+      const invisible = await c.post('/settings/tokens', { name: '\u200b', expires: '90', scope: '*' })
+      expect([invisible.status, error(invisible.text)]).toEqual([422, 'Ungültige Eingabe: Der Name muss mindestens ein sichtbares Zeichen enthalten.'])
+      const person = await c.post('/settings/profile', { name: '\u200b\u200b', email: a.email })
+      expect([person.status, error(person.text)]).toEqual([422, 'Ungültige Eingabe: Der Name muss mindestens ein sichtbares Zeichen enthalten.'])
+      const audit = await c.get('/org/audit?cursor=nonsense')
+      expect(error(audit.text)).toBe('Ungültiger Seitenverweis: Folgen Sie den Links der Seite oder beginnen Sie wieder auf der ersten Seite.')
+      // Two active tokens (the actor's and this one) with a limit of 2: one rotation with a grace
+      // period may go one past it; the next is refused, and says so, not "revoke one first".
+      expect((await c.post('/settings/tokens', { name: 'zweites', expires: '90', scope: '*' })).status).toBe(201)
+      const rotateId = (html: string, name: string) => new RegExp(`<tr><td>${name}</td>.*?/settings/tokens/(pat_[A-Za-z0-9]+)/rotate`).exec(html)![1]!
+      const second = rotateId((await c.get('/settings/profile')).text, 'zweites')
+      expect((await c.post(`/settings/tokens/${second}/rotate`, { grace: '3600' })).status).toBe(201)
+      const over = await c.post(`/settings/tokens/${a.tokenId}/rotate`, { grace: '3600' })
+      expect([over.status, error(over.text)]).toEqual([
+        422,
+        'Zu viele Tokens für eine Rotation mit Übergangsfrist: Sie haben 3 aktive Tokens in dieser Organisation (Tokens in der Übergangsfrist einer Rotation zählen mit), erlaubt sind 2, und das alte Token würde neben dem neuen weiter funktionieren. Rotieren Sie mit „altes Token endet sofort“, warten Sie das Ende der früheren Übergangsfrist ab oder widerrufen Sie Tokens, die Sie nicht mehr verwenden.',
+      ])
+      expect(englishIn(over.text)).toEqual([])
+    } finally {
+      await app.rt.close()
+    }
+  })
+
+  test('an expiresAt that is no date is not answered with the 7-365 days range (its mapping came after the range\'s, which matched it first)', () => {
+    const de = (message: string) => errorText('de', { message, code: 'validation_failed', status: 422 })
+    expect(de('Validation failed: expiresAt must be an ISO-8601 date-time')).toBe('Ungültige Eingabe: Wählen Sie ein gültiges Ablaufdatum.')
+    expect(de('Validation failed: expiresAt must be between 7 and 365 days from now (got 3 days)')).toBe('Ungültige Eingabe: Das Ablaufdatum muss zwischen 7 und 365 Tagen in der Zukunft liegen.')
   })
 })
 

@@ -813,9 +813,13 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^Forbidden: only the space's creator or an organization admin can change the secrets of it/, () => 'Nicht erlaubt: Die Umgebungsvariablen eines Spaces können nur die Person, die ihn erstellt hat, und die Administratoren der Organisation ändern.'],
   [/^Forbidden: your role \((\w+)\) does not allow/, () => 'Nicht erlaubt: Ihre Rolle erlaubt das nicht.'],
   [/^Validation failed: name must be 1-(\d+) characters/, (m) => `Ungültige Eingabe: Der Name muss 1-${m[1]} Zeichen lang sein.`],
+  [/^Validation failed: name must be at most (\d+) characters/, (m) => `Ungültige Eingabe: Der Name darf höchstens ${m[1]} Zeichen lang sein.`],
+  [/^Validation failed: name must not contain control or bidirectional formatting characters/, () => 'Ungültige Eingabe: Der Name darf keine Steuerzeichen und keine Zeichen enthalten, die die Schreibrichtung ändern.'],
+  [/^Validation failed: name must contain a visible character/, () => 'Ungültige Eingabe: Der Name muss mindestens ein sichtbares Zeichen enthalten.'],
   [/^Validation failed: name must not contain a token/, () => 'Ungültige Eingabe: Der Name darf kein Token und kein anderes Geheimnis enthalten: Er wird gespeichert und in Token-Listen angezeigt. Geben Sie stattdessen an, wofür das Token dient.'],
-  [/^Validation failed: expires(?:InDays|At) must be/, () => 'Ungültige Eingabe: Das Ablaufdatum muss zwischen 7 und 365 Tagen in der Zukunft liegen.'],
+  // Before the range's: "expiresAt must be an ISO-8601 date-time" starts as "expiresAt must be …" too.
   [/^Validation failed: expiresAt must be an ISO-8601/, () => 'Ungültige Eingabe: Wählen Sie ein gültiges Ablaufdatum.'],
+  [/^Validation failed: expires(?:InDays|At) must be/, () => 'Ungültige Eingabe: Das Ablaufdatum muss zwischen 7 und 365 Tagen in der Zukunft liegen.'],
   [/^Validation failed: choose a custom expiration date/, () => 'Ungültige Eingabe: Wählen Sie ein benutzerdefiniertes Ablaufdatum (7-365 Tage ab heute).'],
   [/^Validation failed: no scope chosen/, () => de.errNoScope],
   [/^Validation failed: .*scope/i, () => 'Ungültige Eingabe: Diese Berechtigungen gibt es nicht oder Ihre Rolle hat sie nicht.'],
@@ -831,6 +835,11 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^Token \S+ was already rotated/, () => 'Dieses Token wurde schon rotiert und läuft mit seiner Übergangsfrist aus; rotieren Sie seinen Nachfolger.'],
   [/^Token \S+ expired on/, () => 'Dieses Token ist abgelaufen und kann nicht rotiert werden; generieren Sie ein neues.'],
   [/^Token \S+ was rotated or revoked by a concurrent request/, () => 'Dieses Token wurde gleichzeitig anderswo rotiert oder widerrufen; laden Sie die Liste neu und versuchen Sie es erneut.'],
+  [
+    /^Too many tokens for a rotation with a grace period: this user has (\d+) active tokens in this organization .* the limit is (\d+)/,
+    (m) =>
+      `Zu viele Tokens für eine Rotation mit Übergangsfrist: Sie haben ${m[1]} aktive Tokens in dieser Organisation (Tokens in der Übergangsfrist einer Rotation zählen mit), erlaubt sind ${m[2]}, und das alte Token würde neben dem neuen weiter funktionieren. Rotieren Sie mit „altes Token endet sofort“, warten Sie das Ende der früheren Übergangsfrist ab oder widerrufen Sie Tokens, die Sie nicht mehr verwenden.`,
+  ],
   [/^Forbidden: only a token's owner can rotate it/, () => 'Nicht erlaubt: Nur der Inhaber eines Tokens kann es rotieren; ein Administrator kann es stattdessen widerrufen.'],
   [/^Forbidden: only organization admins can list every token/, () => 'Nicht erlaubt: Nur Administratoren können alle Tokens der Organisation sehen.'],
   [/^Forbidden: only organization admins can see and manage members/, () => 'Nicht erlaubt: Nur Administratoren der Organisation können Mitglieder sehen und verwalten.'],
@@ -853,6 +862,7 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^This link is invalid, already used or expired/, () => 'Dieser Link ist ungültig, schon benutzt oder abgelaufen. Bitten Sie einen Administrator um einen neuen.'],
   [/^This sign-in request cannot be (approved|denied)/, () => 'Diese Anmeldeanfrage kann nicht mehr bestätigt oder abgelehnt werden: Die Anfrage ist abgelaufen, oder über sie wurde schon entschieden.'],
   [/^This sign-in link is not valid/, () => 'Dieser Anmelde-Link ist ungültig. Beginnen Sie im Terminal neu.'],
+  [/^Invalid cursor: /, () => 'Ungültiger Seitenverweis: Folgen Sie den Links der Seite oder beginnen Sie wieder auf der ersten Seite.'],
   // Refused before a console page runs (src/http/guards.ts, src/http/body.ts, src/http/errors.ts).
   [/^Not found: no id or slug contains the NUL character/, () => 'Nicht gefunden: Keine ID und kein Kurzname enthält das NUL-Zeichen (%00).'],
   [/^Validation failed: text must not contain the NUL character/, () => 'Ungültige Eingabe: Der Text enthält das NUL-Zeichen (U+0000), das sich nicht speichern lässt.'],
