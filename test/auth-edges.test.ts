@@ -73,6 +73,16 @@ describe('whitespace in the Authorization header: only spaces and tabs separate,
     }
   })
 
+  // Swagger UI adds "Bearer " itself: a token pasted with it was told "it contains whitespace".
+  test('Bearer twice (the word pasted where the client adds it): malformed_token (bearer_twice), saying so', async () => {
+    for (const header of [`Bearer Bearer ${admin.token}`, `bearer BEARER\t${admin.token}`]) {
+      const res = await withHeader(header)
+      expect([res.status, res.body.code, res.body.details]).toEqual([401, 'malformed_token', { reason: 'bearer_twice' }])
+      expect(res.body.message).toContain('the word "Bearer" was sent twice')
+      expect(res.text).not.toContain(admin.token.slice(3))
+    }
+  })
+
   // It was unsupported_auth_scheme ("only Bearer tokens are accepted"), to someone who sent Bearer.
   test('a Unicode space before the scheme: malformed_token (invalid_characters), saying whitespace', async () => {
     for (const header of [`\u00a0Bearer ${admin.token}`, `\u00c2\u00a0Bearer ${admin.token}`, ` \u00a0 Bearer ${admin.token}`]) {

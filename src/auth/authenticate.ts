@@ -131,6 +131,11 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
   if (credentials === '') {
     throw unauthorized('empty_bearer_token', `Invalid authorization header: "Bearer" was sent without a token. ${FIX}`, 'No token after Bearer')
   }
+  // `Bearer Bearer td_…`: the word pasted with the token where a client adds it itself (Swagger
+  // UI's Authorize dialog, an SDK's token option). Said as such, not as whitespace in the token.
+  if (/^bearer[ \t]/i.test(credentials)) {
+    throw unauthorized('malformed_token', `Invalid token format: the word "Bearer" was sent twice ("Bearer Bearer td_…"). Send the token alone where the client adds "Bearer" itself (Swagger UI's Authorize dialog, an SDK's token setting). ${FIX}`, 'Malformed token', { reason: 'bearer_twice' })
+  }
   if (/\s/.test(credentials)) throw whitespaceInToken()
   // A CLI session's access token (`tdo_…`): the same checks, one rule for both kinds.
   const cli = credentials.startsWith(ACCESS_TOKEN_PREFIX)

@@ -136,7 +136,7 @@ export function docsPlugin(config: Config, documented: () => AnyElysia) {
           type: 'http',
           scheme: 'bearer',
           bearerFormat: 'td_ personal access token or tdo_ CLI access token',
-          description: 'Personal Access Token: td_ followed by 43 characters; or a CLI access token from browser sign-in (tdo_ followed by 43 characters, 15 minutes, the role of the person who approved)',
+          description: 'Personal Access Token: td_ followed by 43 characters; or a CLI access token from browser sign-in (tdo_ followed by 43 characters, 15 minutes, the role of the person who approved). In Swagger UI\'s Authorize dialog, paste the token alone: the word Bearer is added for you.',
         },
       },
     },

@@ -314,10 +314,10 @@ function withParameterDescriptions(op: Schema): Schema {
 
 /** The 401 codes, each said once (the Unauthorized model's `code`). */
 const UNAUTHORIZED_CODES =
-  'Which way authentication failed: `missing_token` (no Authorization header), `missing_bearer_scheme` / `unsupported_auth_scheme` (not "Bearer …"), `empty_bearer_token`, `authorization_header_too_large`, `malformed_token` (not a td_ token, or two Authorization headers: `details.reason`), `invalid_token_checksum` (a mistyped token), `invalid_token` (not one this server issued), `token_expired`, `token_revoked`, `membership_revoked` (its user is no longer a member of the token\'s organization).'
+  'Which way authentication failed: `missing_token` (no Authorization header), `missing_bearer_scheme` / `unsupported_auth_scheme` (not "Bearer …"), `empty_bearer_token`, `authorization_header_too_large`, `malformed_token` (not a td_ token, two Authorization headers, or "Bearer Bearer td_…": `details.reason`), `invalid_token_checksum` (a mistyped token), `invalid_token` (not one this server issued), `token_expired`, `token_revoked`, `membership_revoked` (its user is no longer a member of the token\'s organization).'
 
 /** What a request body's description says of fields the operation does not name (src/http/body.ts). */
-export const OTHER_FIELDS_IGNORED = 'Fields it does not name are ignored, as by TeamDay\'s API; a misspelt one (`priorty`) is 422.'
+export const OTHER_FIELDS_IGNORED = 'Fields it does not name are ignored, as by TeamDay\'s API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`).'
 
 /** A route's `detail` flag: its body may be left out (the published document says `required: false`). */
 const OPTIONAL_BODY = 'x-optional-body'
@@ -335,8 +335,11 @@ function withOpenRequestBody(op: Schema): Schema {
     const { [OPTIONAL_BODY]: _, ...rest } = op
     op = { ...rest, requestBody: { ...op.requestBody, required: false } }
   }
+  // JSON only: the generator also listed a form type for every body, which Swagger UI then
+  // offered and filled wrongly (lists comma-joined, objects as a JSON string, every optional field
+  // sent with a sample); the server still reads forms (README, Request bodies), said in words.
   const content = Object.fromEntries(
-    Object.entries(op.requestBody.content).map(([type, media]) => {
+    Object.entries(op.requestBody.content).filter(([type]) => type === 'application/json').map(([type, media]) => {
       if (!isObject(media) || !isObject(media.schema) || media.schema.additionalProperties !== false) return [type, media]
       const { additionalProperties: _, ...schema } = media.schema
       return [type, { ...media, schema }]

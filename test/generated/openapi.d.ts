@@ -907,7 +907,7 @@ export interface components {
          */
         Unauthorized: components["schemas"]["Error"] & {
             /**
-             * @description Which way authentication failed: `missing_token` (no Authorization header), `missing_bearer_scheme` / `unsupported_auth_scheme` (not "Bearer …"), `empty_bearer_token`, `authorization_header_too_large`, `malformed_token` (not a td_ token, or two Authorization headers: `details.reason`), `invalid_token_checksum` (a mistyped token), `invalid_token` (not one this server issued), `token_expired`, `token_revoked`, `membership_revoked` (its user is no longer a member of the token's organization).
+             * @description Which way authentication failed: `missing_token` (no Authorization header), `missing_bearer_scheme` / `unsupported_auth_scheme` (not "Bearer …"), `empty_bearer_token`, `authorization_header_too_large`, `malformed_token` (not a td_ token, two Authorization headers, or "Bearer Bearer td_…": `details.reason`), `invalid_token_checksum` (a mistyped token), `invalid_token` (not one this server issued), `token_expired`, `token_revoked`, `membership_revoked` (its user is no longer a member of the token's organization).
              * @enum {string}
              */
             code?: "missing_token" | "unsupported_auth_scheme" | "missing_bearer_scheme" | "empty_bearer_token" | "malformed_token" | "invalid_token_checksum" | "invalid_token" | "token_expired" | "token_revoked" | "membership_revoked" | "authorization_header_too_large";
@@ -1546,7 +1546,7 @@ export interface components {
             slug: string;
             /** @description What the agent does, e.g. "Senior Developer"; with the name, the system prompt when `systemPrompt` is empty; null if not set */
             role: string | null;
-            /** @description The system prompt (when empty: "You are <name>, <role>."); a space's instructions are added after it when the agent runs in a space; null if not set */
+            /** @description The system prompt (when empty: `You are <name>, <role>.`); a space's instructions are added after it when the agent runs in a space; null if not set */
             systemPrompt: string | null;
             /** @description Free text; null if not set */
             description: string | null;
@@ -4527,29 +4527,10 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, no control or bidirectional formatting characters, and no token (a name is stored and listed: one holding a `td_…` secret is 422) */
-                    name: string;
-                    /**
-                     * @description Lifetime in days, 7-365 (default 90). Numeric strings are accepted.
-                     * @example 90
-                     */
-                    expiresInDays?: number;
-                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead; a date alone (`2027-03-01`) is the end of that day, UTC */
-                    expiresAt?: string;
-                    /**
-                     * @description What the token may do (default: the calling token's own scopes, `["*"]` = everything your role allows for a full token). Any of: *, agents:read, agents:write, agents:execute, executions:read, executions:write, tasks:read, tasks:write, spaces:read, spaces:write, secrets:write, tokens:read, tokens:write, audit:read, members:read, members:write, metrics:read. `x:write` implies `x:read`. Only scopes the calling token has itself (`*` only from a `*` token; otherwise 403 `insufficient_scope`). Always bounded by your current role: a token never exceeds its user.
-                     * @example [
-                     *       "agents:read",
-                     *       "agents:execute"
-                     *     ]
-                     */
-                    scopes?: ("*" | "agents:read" | "agents:write" | "agents:execute" | "executions:read" | "executions:write" | "tasks:read" | "tasks:write" | "spaces:read" | "spaces:write" | "secrets:write" | "tokens:read" | "tokens:write" | "audit:read" | "members:read" | "members:write" | "metrics:read")[];
-                };
-                "application/x-www-form-urlencoded": {
                     /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, no control or bidirectional formatting characters, and no token (a name is stored and listed: one holding a `td_…` secret is 422) */
                     name: string;
                     /**
@@ -4816,19 +4797,10 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody?: {
             content: {
                 "application/json": {
-                    /** @description Lifetime of the new token in days, 7-365 (default: the old token's lifetime) */
-                    expiresInDays?: number;
-                    /**
-                     * @description How long the old token keeps working, 0-86400 s (default 0: revoked at once)
-                     * @default 0
-                     */
-                    gracePeriodSeconds?: number;
-                };
-                "application/x-www-form-urlencoded": {
                     /** @description Lifetime of the new token in days, 7-365 (default: the old token's lifetime) */
                     expiresInDays?: number;
                     /**
@@ -5231,7 +5203,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody: {
             content: {
                 "application/json": {
@@ -5244,68 +5216,7 @@ export interface operations {
                     slug?: string;
                     /** @description What the agent does, e.g. "Senior Developer"; with the name, the system prompt when `systemPrompt` is empty */
                     role?: string | null;
-                    /** @description The system prompt (when empty: "You are <name>, <role>."); a space's instructions are added after it when the agent runs in a space */
-                    systemPrompt?: string | null;
-                    /** @description Alias of systemPrompt (older clients); systemPrompt wins when both are sent */
-                    system_message?: string | null;
-                    /** @description Free text */
-                    description?: string | null;
-                    /** @description Alias of description (TeamDay's `characters create --description`); description wins when both are sent */
-                    characterDescription?: string | null;
-                    /** @description Free text, used as a list filter */
-                    category?: string | null;
-                    /**
-                     * @description private: only you (and organization admins); organization: everyone in the organization; public: also listed at /api/public/agents; unlisted: like organization, not listed publicly
-                     * @enum {string}
-                     */
-                    visibility?: "private" | "organization" | "public" | "unlisted";
-                    /** @description The model the agent runs on (an id such as claude-sonnet-4-5, mapped by TEAMDAY_MODEL_ALIASES); null or empty: the server's default model (TEAMDAY_DEFAULT_MODEL) */
-                    model?: string | null;
-                    /** @description Labels. Replaces the whole list; [] (or null) clears it. */
-                    tags?: string[] | null;
-                    /** @description Advanced tool names (stored and returned as sent; this server does not use them). Replaces the whole list; [] (or null) clears it. */
-                    advanced_tools?: string[] | null;
-                    /** @description Tools the agent may use without asking (stored and returned as sent: this server never asks, so it changes nothing here). Replaces the whole list; [] (or null) clears it. */
-                    allowedTools?: string[] | null;
-                    /** @description Tools the agent may not use: `delegate`, `Task` or `Agent` takes the delegate tool away. Replaces the whole list; [] (or null) clears it. */
-                    disallowedTools?: string[] | null;
-                    /** @description MCP server types (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
-                    mcpTypes?: string[] | null;
-                    /** @description MCP instance ids (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
-                    mcpInstanceIds?: string[] | null;
-                    /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Another member's private agent (which an admin may add) is left out of what you are shown, and kept when you change the list. Replaces the whole list; [] (or null) clears it. */
-                    subagentIds?: string[] | null;
-                    /** @description Turn limit per execution, 1-500, or null for the default (10) */
-                    maxTurns?: number | null;
-                    /** @description TeamDay's skills: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
-                    skillIds?: string[] | null;
-                    /**
-                     * @description TeamDay's greeting shown when a chat opens: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass
-                     * @enum {string|null}
-                     */
-                    initialGreeting?: null;
-                    /**
-                     * @description TeamDay's avatar image URL: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass
-                     * @enum {string|null}
-                     */
-                    image?: null;
-                    /**
-                     * @description TeamDay's agent templates (`agents create --based-on`): not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass
-                     * @enum {string|null}
-                     */
-                    basedOnAgentId?: null;
-                };
-                "application/x-www-form-urlencoded": {
-                    /** @description Display name */
-                    name: string;
-                    /**
-                     * @description Unique in the organization: 1-64 lower-case letters (a-z), digits or dashes, not starting or ending with a dash (no underscores: ids have one). Usable wherever the agent id is. On create, derived from the name when left out (with a short suffix when that is taken); a slug sent that another agent has is 409 `slug_taken`.
-                     * @example deploy-bot
-                     */
-                    slug?: string;
-                    /** @description What the agent does, e.g. "Senior Developer"; with the name, the system prompt when `systemPrompt` is empty */
-                    role?: string | null;
-                    /** @description The system prompt (when empty: "You are <name>, <role>."); a space's instructions are added after it when the agent runs in a space */
+                    /** @description The system prompt (when empty: `You are <name>, <role>.`); a space's instructions are added after it when the agent runs in a space */
                     systemPrompt?: string | null;
                     /** @description Alias of systemPrompt (older clients); systemPrompt wins when both are sent */
                     system_message?: string | null;
@@ -5639,7 +5550,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody: {
             content: {
                 "application/json": {
@@ -5652,70 +5563,7 @@ export interface operations {
                     slug?: string;
                     /** @description What the agent does, e.g. "Senior Developer"; with the name, the system prompt when `systemPrompt` is empty */
                     role?: string | null;
-                    /** @description The system prompt (when empty: "You are <name>, <role>."); a space's instructions are added after it when the agent runs in a space */
-                    systemPrompt?: string | null;
-                    /** @description Alias of systemPrompt (older clients); systemPrompt wins when both are sent */
-                    system_message?: string | null;
-                    /** @description Free text */
-                    description?: string | null;
-                    /** @description Alias of description (TeamDay's `characters create --description`); description wins when both are sent */
-                    characterDescription?: string | null;
-                    /** @description Free text, used as a list filter */
-                    category?: string | null;
-                    /**
-                     * @description private: only you (and organization admins); organization: everyone in the organization; public: also listed at /api/public/agents; unlisted: like organization, not listed publicly
-                     * @enum {string}
-                     */
-                    visibility?: "private" | "organization" | "public" | "unlisted";
-                    /** @description The model the agent runs on (an id such as claude-sonnet-4-5, mapped by TEAMDAY_MODEL_ALIASES); null or empty: the server's default model (TEAMDAY_DEFAULT_MODEL) */
-                    model?: string | null;
-                    /** @description Labels. Replaces the whole list; [] (or null) clears it. */
-                    tags?: string[] | null;
-                    /** @description Advanced tool names (stored and returned as sent; this server does not use them). Replaces the whole list; [] (or null) clears it. */
-                    advanced_tools?: string[] | null;
-                    /** @description Tools the agent may use without asking (stored and returned as sent: this server never asks, so it changes nothing here). Replaces the whole list; [] (or null) clears it. */
-                    allowedTools?: string[] | null;
-                    /** @description Tools the agent may not use: `delegate`, `Task` or `Agent` takes the delegate tool away. Replaces the whole list; [] (or null) clears it. */
-                    disallowedTools?: string[] | null;
-                    /** @description MCP server types (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
-                    mcpTypes?: string[] | null;
-                    /** @description MCP instance ids (stored and returned as sent; this server runs no MCP servers). Replaces the whole list; [] (or null) clears it. */
-                    mcpInstanceIds?: string[] | null;
-                    /** @description Agents this agent may delegate to (its `delegate` tool): ids of non-archived agents of the same organization that you can see, never the agent itself. Another member's private agent (which an admin may add) is left out of what you are shown, and kept when you change the list. Replaces the whole list; [] (or null) clears it. */
-                    subagentIds?: string[] | null;
-                    /** @description Turn limit per execution, 1-500, or null for the default (10) */
-                    maxTurns?: number | null;
-                    /** @description TeamDay's skills: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass */
-                    skillIds?: string[] | null;
-                    /**
-                     * @description TeamDay's greeting shown when a chat opens: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass
-                     * @enum {string|null}
-                     */
-                    initialGreeting?: null;
-                    /**
-                     * @description TeamDay's avatar image URL: not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass
-                     * @enum {string|null}
-                     */
-                    image?: null;
-                    /**
-                     * @description TeamDay's agent templates (`agents create --based-on`): not available on this server. Sending it is 422 validation_failed naming it, and nothing is created or changed; null (and [] for a list) pass
-                     * @enum {string|null}
-                     */
-                    basedOnAgentId?: null;
-                    /** @description true archives the agent, false restores it */
-                    archived?: boolean;
-                };
-                "application/x-www-form-urlencoded": {
-                    /** @description Display name (the slug stays: change it with `slug`) */
-                    name?: string;
-                    /**
-                     * @description Unique in the organization: 1-64 lower-case letters (a-z), digits or dashes, not starting or ending with a dash (no underscores: ids have one). Usable wherever the agent id is. On create, derived from the name when left out (with a short suffix when that is taken); a slug sent that another agent has is 409 `slug_taken`.
-                     * @example deploy-bot
-                     */
-                    slug?: string;
-                    /** @description What the agent does, e.g. "Senior Developer"; with the name, the system prompt when `systemPrompt` is empty */
-                    role?: string | null;
-                    /** @description The system prompt (when empty: "You are <name>, <role>."); a space's instructions are added after it when the agent runs in a space */
+                    /** @description The system prompt (when empty: `You are <name>, <role>.`); a space's instructions are added after it when the agent runs in a space */
                     systemPrompt?: string | null;
                     /** @description Alias of systemPrompt (older clients); systemPrompt wins when both are sent */
                     system_message?: string | null;
@@ -5892,28 +5740,10 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description The instruction for the agent */
-                    message: string;
-                    /** @description Run in this space (its id or its slug): its instructions join the system prompt */
-                    spaceId?: string;
-                    /** @description Continue this conversation (an id from an earlier answer, or one of your own: letters, digits and _ . : ~ -, not starting with . : ~ or -) */
-                    sessionId?: string;
-                    /** @description Continue this chat (same as sessionId unless both are given); the same characters as sessionId, so that /chats/{id} can name it */
-                    chatId?: string;
-                    /** @description Server-Sent Events instead of one JSON answer (also with Accept: text/event-stream) */
-                    stream?: boolean;
-                    /** @description Answer 202 at once; poll GET /executions/{id} */
-                    async?: boolean;
-                    /** @description Record this run as a child of another execution; it must be one you started (else 403) */
-                    parentExecutionId?: string;
-                    /** @description Depth in a delegation tree (default 0; parent depth + 1 with parentExecutionId) */
-                    delegationDepth?: number;
-                };
-                "application/x-www-form-urlencoded": {
                     /** @description The instruction for the agent */
                     message: string;
                     /** @description Run in this space (its id or its slug): its instructions join the system prompt */
@@ -5937,6 +5767,11 @@ export interface operations {
             /** @description The execution completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status. */
             200: {
                 headers: {
+                    /**
+                     * @description On a streamed answer (text/event-stream): the execution's id, also in its `meta` event; to poll or cancel it whatever becomes of the stream.
+                     * @example exec_8Kq2LmX9vB3nR8kT1wYz
+                     */
+                    "X-Execution-Id"?: string;
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
@@ -6134,28 +5969,10 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description The instruction for the agent */
-                    message: string;
-                    /** @description Run in this space (its id or its slug): its instructions join the system prompt */
-                    spaceId?: string;
-                    /** @description Continue this conversation (an id from an earlier answer, or one of your own: letters, digits and _ . : ~ -, not starting with . : ~ or -) */
-                    sessionId?: string;
-                    /** @description Continue this chat (same as sessionId unless both are given); the same characters as sessionId, so that /chats/{id} can name it */
-                    chatId?: string;
-                    /** @description Server-Sent Events instead of one JSON answer (also with Accept: text/event-stream) */
-                    stream?: boolean;
-                    /** @description Answer 202 at once; poll GET /executions/{id} */
-                    async?: boolean;
-                    /** @description Record this run as a child of another execution; it must be one you started (else 403) */
-                    parentExecutionId?: string;
-                    /** @description Depth in a delegation tree (default 0; parent depth + 1 with parentExecutionId) */
-                    delegationDepth?: number;
-                };
-                "application/x-www-form-urlencoded": {
                     /** @description The instruction for the agent */
                     message: string;
                     /** @description Run in this space (its id or its slug): its instructions join the system prompt */
@@ -6179,6 +5996,11 @@ export interface operations {
             /** @description The execution completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status. */
             200: {
                 headers: {
+                    /**
+                     * @description On a streamed answer (text/event-stream): the execution's id, also in its `meta` event; to poll or cancel it whatever becomes of the stream.
+                     * @example exec_8Kq2LmX9vB3nR8kT1wYz
+                     */
+                    "X-Execution-Id"?: string;
                     "X-Request-Id": components["headers"]["X-Request-Id"];
                     "X-RateLimit-Limit": components["headers"]["X-RateLimit-Limit"];
                     "X-RateLimit-Remaining": components["headers"]["X-RateLimit-Remaining"];
@@ -7202,41 +7024,10 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Display name */
-                    name: string;
-                    /**
-                     * @description Unique in the organization: 1-64 lower-case letters (a-z), digits or dashes, not starting or ending with a dash (no underscores: ids have one). Usable wherever the space id is. On create, derived from the name when left out (with a short suffix when that is taken); a slug sent that another space has is 409 `slug_taken`.
-                     * @example production
-                     */
-                    slug?: string;
-                    /** @description Free text, at most 5000 characters; null clears it */
-                    description?: string | null;
-                    /**
-                     * @description private (default): its creator (and admins); organization/public: every member of the organization
-                     * @enum {string}
-                     */
-                    visibility?: "private" | "organization" | "public";
-                    /**
-                     * @description How the space is set up: only `empty` (the default). TeamDay's `git` and `starterKit` spaces are not supported by this server yet and are refused with 422.
-                     * @constant
-                     */
-                    type?: "empty";
-                    /** @description Instructions given to every agent working in the space (added to its system prompt), at most 100000 characters; null clears them */
-                    instructions?: string | null;
-                    /**
-                     * @description Agents to add at creation, by id or slug: same organization, not archived, visible to you
-                     * @example [
-                     *       "char_3Hw7KqL2mP9xR1vN8tBc",
-                     *       "code-reviewer"
-                     *     ]
-                     */
-                    addCharacters?: string[];
-                };
-                "application/x-www-form-urlencoded": {
                     /** @description Display name */
                     name: string;
                     /**
@@ -7550,59 +7341,10 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Display name (the slug stays: change it with `slug`) */
-                    name?: string;
-                    /**
-                     * @description Unique in the organization: 1-64 lower-case letters (a-z), digits or dashes, not starting or ending with a dash (no underscores: ids have one). Usable wherever the space id is. On create, derived from the name when left out (with a short suffix when that is taken); a slug sent that another space has is 409 `slug_taken`.
-                     * @example production
-                     */
-                    slug?: string;
-                    /** @description Free text, at most 5000 characters; null clears it */
-                    description?: string | null;
-                    /**
-                     * @description private (default): its creator (and admins); organization/public: every member of the organization
-                     * @enum {string}
-                     */
-                    visibility?: "private" | "organization" | "public";
-                    /**
-                     * @description How the space is set up: only `empty` (the default). TeamDay's `git` and `starterKit` spaces are not supported by this server yet and are refused with 422.
-                     * @constant
-                     */
-                    type?: "empty";
-                    /** @description Instructions given to every agent working in the space (added to its system prompt), at most 100000 characters; null clears them */
-                    instructions?: string | null;
-                    /** @description true archives, false restores */
-                    archived?: boolean;
-                    /**
-                     * @description Agents to add, by id or slug (same organization, not archived, visible to you); already present ones are left as they are
-                     * @example [
-                     *       "char_3Hw7KqL2mP9xR1vN8tBc",
-                     *       "code-reviewer"
-                     *     ]
-                     */
-                    addCharacters?: string[];
-                    /**
-                     * @description Agents to remove, by id or slug; absent ones are ignored
-                     * @example [
-                     *       "char_3Hw7KqL2mP9xR1vN8tBc",
-                     *       "code-reviewer"
-                     *     ]
-                     */
-                    removeCharacters?: string[];
-                    /** @description TeamDay's MCP servers: not available on this server. Sending `addMcps` is 422 validation_failed naming it, and nothing is changed */
-                    addMcps?: string[];
-                    /** @description TeamDay's MCP servers: not available on this server. Sending `removeMcps` is 422 validation_failed naming it, and nothing is changed */
-                    removeMcps?: string[];
-                    /** @description TeamDay's skills: not available on this server. Sending `addSkills` is 422 validation_failed naming it, and nothing is changed */
-                    addSkills?: string[];
-                    /** @description TeamDay's skills: not available on this server. Sending `removeSkills` is 422 validation_failed naming it, and nothing is changed */
-                    removeSkills?: string[];
-                };
-                "application/x-www-form-urlencoded": {
                     /** @description Display name (the slug stays: change it with `slug`) */
                     name?: string;
                     /**
@@ -7861,16 +7603,10 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description KEY → value. Keys are UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters); values are strings of at most 64 KiB (65536 bytes in UTF-8); 1 to 100 keys per request. Existing keys are replaced. */
-                    secrets: {
-                        [key: string]: string;
-                    };
-                };
-                "application/x-www-form-urlencoded": {
                     /** @description KEY → value. Keys are UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters); values are strings of at most 64 KiB (65536 bytes in UTF-8); 1 to 100 keys per request. Existing keys are replaced. */
                     secrets: {
                         [key: string]: string;
@@ -7991,14 +7727,10 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Names of the secrets to delete, each UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters; another name is 422). Names that do not exist are ignored. */
-                    keys: string[];
-                };
-                "application/x-www-form-urlencoded": {
                     /** @description Names of the secrets to delete, each UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters; another name is 422). Names that do not exist are ignored. */
                     keys: string[];
                 };
@@ -8201,16 +7933,10 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description KEY → value. Keys are UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters); values are strings of at most 64 KiB (65536 bytes in UTF-8); 1 to 100 keys per request. Existing keys are replaced. */
-                    secrets: {
-                        [key: string]: string;
-                    };
-                };
-                "application/x-www-form-urlencoded": {
                     /** @description KEY → value. Keys are UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters); values are strings of at most 64 KiB (65536 bytes in UTF-8); 1 to 100 keys per request. Existing keys are replaced. */
                     secrets: {
                         [key: string]: string;
@@ -8331,14 +8057,10 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Names of the secrets to delete, each UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters; another name is 422). Names that do not exist are ignored. */
-                    keys: string[];
-                };
-                "application/x-www-form-urlencoded": {
                     /** @description Names of the secrets to delete, each UPPER_SNAKE_CASE (^[A-Z][A-Z0-9_]*$, at most 128 characters; another name is 422). Names that do not exist are ignored. */
                     keys: string[];
                 };
@@ -8567,21 +8289,10 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description The user's e-mail (name@domain, no control, zero-width or bidirectional formatting characters); the user is created when no user has it */
-                    email: string;
-                    /**
-                     * @description admin: everything in the organization, members and audit log included; member: creates and runs agents, spaces and tasks; viewer: reads only
-                     * @enum {string}
-                     */
-                    role: "admin" | "member" | "viewer";
-                    /** @description Display name, for a user created now (an existing user keeps theirs): at most 100 characters once trimmed, with a visible character, and no control or bidirectional formatting characters; only spaces: no name */
-                    name?: string;
-                };
-                "application/x-www-form-urlencoded": {
                     /** @description The user's e-mail (name@domain, no control, zero-width or bidirectional formatting characters); the user is created when no user has it */
                     email: string;
                     /**
@@ -8816,17 +8527,10 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody: {
             content: {
                 "application/json": {
-                    /**
-                     * @description admin: everything in the organization, members and audit log included; member: creates and runs agents, spaces and tasks; viewer: reads only
-                     * @enum {string}
-                     */
-                    role: "admin" | "member" | "viewer";
-                };
-                "application/x-www-form-urlencoded": {
                     /**
                      * @description admin: everything in the organization, members and audit log included; member: creates and runs agents, spaces and tasks; viewer: reads only
                      * @enum {string}
@@ -9081,47 +8785,10 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description What to do */
-                    title: string;
-                    /** @description Free text */
-                    description?: string | null;
-                    /**
-                     * @description low | medium | high | urgent (default medium)
-                     * @enum {string}
-                     */
-                    priority?: "low" | "medium" | "high" | "urgent";
-                    /** @description Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns */
-                    assignedTo?: string | null;
-                    /** @description Alias of assignedTo (older clients); assignedTo wins when both are sent */
-                    assignTo?: string | null;
-                    /**
-                     * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent. Only together with assignedTo (or assignTo): alone it is 422
-                     * @enum {string|null}
-                     */
-                    assigneeType?: "agent" | "user" | null;
-                    /** @description A space of your organization, by id or slug (stored as its id); null detaches */
-                    spaceId?: string | null;
-                    /**
-                     * @description ISO-8601 with a year from 1000 to 9999: a date-time (`2026-12-31T17:00:00Z`, an offset, or none: the server's local time) or a date alone (its midnight, UTC)
-                     * @example 2026-12-31T17:00:00Z
-                     * @example 2100-01-01
-                     */
-                    dueDate?: string | null;
-                    /**
-                     * @description A JSON object of at most 64 KiB as JSON (nesting counts toward the body limit of 32 levels); replaces the stored one as a whole
-                     * @example {
-                     *       "source": "cli"
-                     *     }
-                     */
-                    metadata?: {
-                        [key: string]: unknown;
-                    };
-                };
-                "application/x-www-form-urlencoded": {
                     /** @description What to do */
                     title: string;
                     /** @description Free text */
@@ -9432,52 +9099,10 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description What to do */
-                    title?: string;
-                    /**
-                     * @description pending | in_progress | completed | cancelled
-                     * @enum {string}
-                     */
-                    status?: "pending" | "in_progress" | "completed" | "cancelled";
-                    /** @description Free text */
-                    description?: string | null;
-                    /**
-                     * @description low | medium | high | urgent (default medium)
-                     * @enum {string}
-                     */
-                    priority?: "low" | "medium" | "high" | "urgent";
-                    /** @description Who does it: an agent id (char_...) or user id (user_...) of your organization, or free text; null unassigns */
-                    assignedTo?: string | null;
-                    /** @description Alias of assignedTo (older clients); assignedTo wins when both are sent */
-                    assignTo?: string | null;
-                    /**
-                     * @description agent or user; inferred from an assignedTo id starting with char_ or user_ when not sent. Only together with assignedTo (or assignTo): alone it is 422
-                     * @enum {string|null}
-                     */
-                    assigneeType?: "agent" | "user" | null;
-                    /** @description A space of your organization, by id or slug (stored as its id); null detaches */
-                    spaceId?: string | null;
-                    /**
-                     * @description ISO-8601 with a year from 1000 to 9999: a date-time (`2026-12-31T17:00:00Z`, an offset, or none: the server's local time) or a date alone (its midnight, UTC)
-                     * @example 2026-12-31T17:00:00Z
-                     * @example 2100-01-01
-                     */
-                    dueDate?: string | null;
-                    /**
-                     * @description A JSON object of at most 64 KiB as JSON (nesting counts toward the body limit of 32 levels); replaces the stored one as a whole
-                     * @example {
-                     *       "source": "cli"
-                     *     }
-                     */
-                    metadata?: {
-                        [key: string]: unknown;
-                    };
-                };
-                "application/x-www-form-urlencoded": {
                     /** @description What to do */
                     title?: string;
                     /**
@@ -9737,14 +9362,10 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Strings found in public places that look like TeamDay tokens (\btd_[A-Za-z0-9]{43}\b), 1-1000. */
-                    credentials: string[];
-                };
-                "application/x-www-form-urlencoded": {
                     /** @description Strings found in public places that look like TeamDay tokens (\btd_[A-Za-z0-9]{43}\b), 1-1000. */
                     credentials: string[];
                 };
@@ -10080,14 +9701,10 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description The refresh token (`tdr_…`) from the poll */
-                    refreshToken: string;
-                };
-                "application/x-www-form-urlencoded": {
                     /** @description The refresh token (`tdr_…`) from the poll */
                     refreshToken: string;
                 };
@@ -10178,14 +9795,10 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description The refresh token (`tdr_…`) from the poll */
-                    refreshToken: string;
-                };
-                "application/x-www-form-urlencoded": {
                     /** @description The refresh token (`tdr_…`) from the poll */
                     refreshToken: string;
                 };
@@ -10268,31 +9881,10 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, no control or bidirectional formatting characters, and no token (a name is stored and listed: one holding a `td_…` secret is 422) */
-                    name: string;
-                    /**
-                     * @description Lifetime in days, 7-365 (default 90). Numeric strings are accepted.
-                     * @example 90
-                     */
-                    expiresInDays?: number;
-                    /** @description Alternative to expiresInDays: an ISO-8601 instant 7-365 days ahead; a date alone (`2027-03-01`) is the end of that day, UTC */
-                    expiresAt?: string;
-                    /**
-                     * @description What the token may do (default: the calling token's own scopes, `["*"]` = everything your role allows for a full token). Any of: *, agents:read, agents:write, agents:execute, executions:read, executions:write, tasks:read, tasks:write, spaces:read, spaces:write, secrets:write, tokens:read, tokens:write, audit:read, members:read, members:write, metrics:read. `x:write` implies `x:read`. Only scopes the calling token has itself (`*` only from a `*` token; otherwise 403 `insufficient_scope`). Always bounded by your current role: a token never exceeds its user.
-                     * @example [
-                     *       "agents:read",
-                     *       "agents:execute"
-                     *     ]
-                     */
-                    scopes?: ("*" | "agents:read" | "agents:write" | "agents:execute" | "executions:read" | "executions:write" | "tasks:read" | "tasks:write" | "spaces:read" | "spaces:write" | "secrets:write" | "tokens:read" | "tokens:write" | "audit:read" | "members:read" | "members:write" | "metrics:read")[];
-                    /** @description Must be the calling token's organization when given (TeamDay's CLI sends it) */
-                    organizationId?: string;
-                };
-                "application/x-www-form-urlencoded": {
                     /** @description What the token is for, e.g. "CI Pipeline": 1-100 characters once trimmed, with a visible character, no control or bidirectional formatting characters, and no token (a name is stored and listed: one holding a `td_…` secret is 422) */
                     name: string;
                     /**

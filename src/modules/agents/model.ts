@@ -60,7 +60,8 @@ const unservedAgentFields = {
 const about = {
   name: 'Display name',
   role: 'What the agent does, e.g. "Senior Developer"; with the name, the system prompt when `systemPrompt` is empty',
-  systemPrompt: 'The system prompt (when empty: "You are <name>, <role>."); a space\'s instructions are added after it when the agent runs in a space',
+  // In backticks: Swagger UI's Markdown took <name> and <role> for HTML tags and showed "You are , .".
+  systemPrompt: 'The system prompt (when empty: `You are <name>, <role>.`); a space\'s instructions are added after it when the agent runs in a space',
   description: 'Free text',
   category: 'Free text, used as a list filter',
   model: 'The model the agent runs on (an id such as claude-sonnet-4-5, mapped by TEAMDAY_MODEL_ALIASES)',

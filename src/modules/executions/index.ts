@@ -72,6 +72,16 @@ const streamedExecute = {
     },
   },
 }
+/** The header of a streamed execute's answer (src/modules/executions/sse.ts): its id before the first event is read. */
+const streamedHeaders = {
+  200: {
+    'X-Execution-Id': {
+      description: 'On a streamed answer (text/event-stream): the execution\'s id, also in its `meta` event; to poll or cancel it whatever becomes of the stream.',
+      schema: { type: 'string' },
+      example: 'exec_8Kq2LmX9vB3nR8kT1wYz',
+    },
+  },
+}
 const cancelConflict = errorResponse(409, 'invalid_state', 'The execution already completed or failed.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz already completed; only pending or running executions can be cancelled.')
 const executionErrorModels = named({
   ExecutionNotFound: notFound,
@@ -169,6 +179,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
           '`spaceId` (id or slug) runs it in a space you may use (404 otherwise): its instructions join the system prompt. Pass `chatId` (or `sessionId`) from an earlier answer to continue that chat. ' +
           'Its executions are yours alone (admins see them too): `agentId` null and `agentName` "Assistant" in executions and chats; the `meta` event\'s `agentId` is null.',
         [RESPONSE_CONTENT]: { 200: streamedExecute },
+        [RESPONSE_HEADERS]: streamedHeaders,
       },
     })
     .post(
@@ -189,6 +200,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
             'Tools the agent gets (each unless its `disallowedTools` names it): `delegate` when it has `subagentIds` (child executions, at most TEAMDAY_MAX_DELEGATION_DEPTH levels and TEAMDAY_MAX_DELEGATIONS_PER_RUN in one tree); `teamday_api` when it runs in a space whose secrets hold `TEAMDAY_TOKEN` and that token is the running user\'s own (anyone else\'s run there gets no such tool; at most 50 calls a run, one at a time; the execution stores only each answer\'s status and size): calls of this API (GET, POST, PATCH, DELETE under /api/v1/; not the execute routes, token creation or rotation) with that token, under its scopes, its user\'s role and its rate limit, answered as `HTTP <status>` and the body (at most 64 KiB); the token is never shown to the model, stored or logged. ' +
             'The model: the agent\'s, else TEAMDAY_DEFAULT_MODEL, mapped by TEAMDAY_MODEL_ALIASES; `claude-*` runs on Anthropic, everything else on the OpenAI-compatible provider (TEAMDAY_PROVIDER forces one); the execution records the model id actually sent. A model no configured provider serves fails the execution at once (422 `model_not_served`, naming the model and the providers configured). A provider error fails the execution (502), so does the timeout (504); the provider\'s rate limit or overload is 503 (`provider_rate_limited` / `provider_overloaded`, its `Retry-After`; not retried here); no provider configured at all is 501.',
           [RESPONSE_CONTENT]: { 200: streamedExecute },
+        [RESPONSE_HEADERS]: streamedHeaders,
         },
       },
     )
