@@ -1162,6 +1162,35 @@ export interface components {
             /** @description The token whose request created this one (for a rotated token: the token that rotated it); null when made by the admin CLI or in the web console */
             createdByTokenId: string | null;
         };
+        /**
+         * @example {
+         *       "success": true,
+         *       "tokens": [
+         *         {
+         *           "id": "pat_7Hq2LmX9vB3nR8kT1wYz",
+         *           "name": "CI Pipeline",
+         *           "maskedToken": "td_AbCd…yZ01",
+         *           "status": "active",
+         *           "scopes": [
+         *             "*"
+         *           ],
+         *           "userId": "user_4Fk9QzL2mP7xR1vN8tBc",
+         *           "userEmail": "admin@localhost",
+         *           "organizationId": "org_9Tr4Kx2LmQ7vB1nZ8wYc",
+         *           "createdAt": "2026-11-23T10:00:00.000Z",
+         *           "expiresAt": "2027-02-21T10:00:00.000Z",
+         *           "lastUsedAt": "2026-11-23T10:05:00.000Z",
+         *           "lastUsedIp": "203.0.113.7",
+         *           "lastUsedUserAgent": "curl/8.5.0",
+         *           "revokedAt": null,
+         *           "createdByTokenId": "pat_9Zx3Cv5Bn7Mq1Wr4Ty6U"
+         *         }
+         *       ],
+         *       "total": 1,
+         *       "totalIsEstimate": false,
+         *       "nextCursor": null
+         *     }
+         */
         TokenList: {
             /**
              * @description Always true: the request succeeded
@@ -1257,6 +1286,30 @@ export interface components {
             /** @description The token whose request created this one (for a rotated token: the token that rotated it); null when made by the admin CLI or in the web console */
             createdByTokenId: string | null;
         };
+        /**
+         * @example {
+         *       "success": true,
+         *       "token": {
+         *         "id": "pat_7Hq2LmX9vB3nR8kT1wYz",
+         *         "name": "CI Pipeline",
+         *         "maskedToken": "td_AbCd…yZ01",
+         *         "status": "active",
+         *         "scopes": [
+         *           "*"
+         *         ],
+         *         "userId": "user_4Fk9QzL2mP7xR1vN8tBc",
+         *         "userEmail": "admin@localhost",
+         *         "organizationId": "org_9Tr4Kx2LmQ7vB1nZ8wYc",
+         *         "createdAt": "2026-11-23T10:00:00.000Z",
+         *         "expiresAt": "2027-02-21T10:00:00.000Z",
+         *         "lastUsedAt": "2026-11-23T10:05:00.000Z",
+         *         "lastUsedIp": "203.0.113.7",
+         *         "lastUsedUserAgent": "curl/8.5.0",
+         *         "revokedAt": null,
+         *         "createdByTokenId": "pat_9Zx3Cv5Bn7Mq1Wr4Ty6U"
+         *       }
+         *     }
+         */
         TokenEnvelope: {
             /**
              * @description Always true: the request succeeded
@@ -9705,7 +9758,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description The refresh token (`tdr_…`) from the poll */
+                    /**
+                     * @description The refresh token (`tdr_…`) from the poll
+                     * @example tdr_9Zx3Cv5Bn7Mq1Wr4Ty6UPa4Dc7Fg2Hj5Kl8Mn0Qr2
+                     */
                     refreshToken: string;
                 };
             };
@@ -9799,7 +9855,10 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description The refresh token (`tdr_…`) from the poll */
+                    /**
+                     * @description The refresh token (`tdr_…`) from the poll
+                     * @example tdr_9Zx3Cv5Bn7Mq1Wr4Ty6UPa4Dc7Fg2Hj5Kl8Mn0Qr2
+                     */
                     refreshToken: string;
                 };
             };

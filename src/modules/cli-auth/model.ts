@@ -15,7 +15,7 @@ export const CliInitiated = t.Object(
 )
 
 export const CliPollQuery = t.Object({
-  code: t.String({ maxLength: 200, description: 'The code from initiate', error: 'code is required: the login code from POST /api/auth/cli/initiate' }),
+  code: t.String({ maxLength: 200, description: 'The code from initiate', examples: [exampleCode], error: 'code is required: the login code from POST /api/auth/cli/initiate' }),
 })
 
 export const CliPollAnswer = t.Union(
@@ -52,7 +52,7 @@ export const CliPollAnswer = t.Union(
 )
 
 export const CliRefreshBody = t.Object({
-  refreshToken: t.String({ minLength: 1, maxLength: 200, description: 'The refresh token (`tdr_…`) from the poll', error: 'refreshToken is required: the tdr_… token from the poll' }),
+  refreshToken: t.String({ minLength: 1, maxLength: 200, description: 'The refresh token (`tdr_…`) from the poll', examples: ['tdr_9Zx3Cv5Bn7Mq1Wr4Ty6UPa4Dc7Fg2Hj5Kl8Mn0Qr2'], error: 'refreshToken is required: the tdr_… token from the poll' }),
 })
 
 export const CliRefreshed = t.Object(

@@ -4,7 +4,7 @@ import { serviceRule } from '../../http/openapi-publish'
 import { ISO_INSTANT_PATTERN } from '../../instants'
 import { namePattern } from '../../text'
 import { QueryBoolean } from '../query-params'
-import { cursorParam, limitParam, offsetParam, pageFields } from '../list-models'
+import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '../list-models'
 import { named, successField } from '../shared-models'
 
 const exampleToken = {
@@ -109,13 +109,17 @@ export const CreatedToken = t.Object(
   },
 )
 
-export const TokenList = t.Object({
-  success: successField,
-  tokens: t.Array(Token, { description: 'This page of tokens, newest first' }),
-  ...pageFields('tokens'),
-})
+// With examples: without them Swagger UI made one up (a total of 0 beside a token, a cursor "string").
+export const TokenList = t.Object(
+  {
+    success: successField,
+    tokens: t.Array(Token, { description: 'This page of tokens, newest first' }),
+    ...pageFields('tokens'),
+  },
+  { examples: [{ success: true, tokens: [exampleToken], ...pageExample }] },
+)
 
-export const TokenEnvelope = t.Object({ success: successField, token: Token })
+export const TokenEnvelope = t.Object({ success: successField, token: Token }, { examples: [{ success: true, token: exampleToken }] })
 
 export const ListTokensQuery = t.Object({
   all: t.Optional(QueryBoolean({ description: 'Admins: every token of the organization, not just your own', error: 'all must be true or false' })),
