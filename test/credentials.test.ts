@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import { checksum, TOKEN_PREFIX, TOKEN_SCAN_REGEX } from '../src/auth/tokens'
-import { findTokenById } from '../src/modules/tokens/service'
+import { eq } from 'drizzle-orm'
+import { personalAccessTokens } from '../src/db/schema'
+import { createToken, findTokenById } from '../src/modules/tokens/service'
 import { makeActor, makeTestApp, makeToken } from './helpers/app'
 
 const unknownToken = () => {
@@ -116,6 +118,41 @@ describe('a report racing the reported token\'s own requests', () => {
     }
     expect(survivors).toEqual([])
   }, 60_000)
+})
+
+describe('a token created while its creator is revoked elsewhere', () => {
+  // The create read its time before waiting for the write lock; a leak report committed meanwhile
+  // (another process on the file, another instance) revoked the creator at a later time, so the
+  // creator still counted as active and its child outlived the report (3 processes on one file:
+  // 5 of 177 children). A clock that moves while the create waits plays that wait here.
+  const waiting = (t: Awaited<ReturnType<typeof makeTestApp>>, ms: number) => {
+    let calls = 0
+    return { ...t.ctx, clock: { now: () => t.clock.now() + (calls++ === 0 ? 0 : ms) } }
+  }
+  const creator = async (t: Awaited<ReturnType<typeof makeTestApp>>) => {
+    const a = await makeActor(t)
+    return { a, owner: { userId: a.userId, organizationId: a.organizationId, createdByTokenId: a.tokenId } }
+  }
+
+  test('revoked while the create waited for the lock: 401 token_revoked, nothing created', async () => {
+    const t = await makeTestApp()
+    const { a, owner } = await creator(t)
+    // A grace period that ended while it waited: revoked by the time the create holds the lock.
+    await t.db.update(personalAccessTokens).set({ revokedAt: new Date(t.clock.now() + 50), revokedReason: 'rotated' }).where(eq(personalAccessTokens.id, a.tokenId)).run()
+    await expect(createToken(waiting(t, 100), owner, { name: 'child' })).rejects.toMatchObject({ code: 'token_revoked' })
+    expect((await t.db.select().from(personalAccessTokens).where(eq(personalAccessTokens.createdByTokenId, a.tokenId)).all()).length).toBe(0)
+    await t.rt.close()
+  })
+
+  test('revoked by a report whose clock ran ahead (another machine): in force at once; a grace period still ahead lets the create through', async () => {
+    const t = await makeTestApp()
+    const { a, owner } = await creator(t)
+    await t.db.update(personalAccessTokens).set({ revokedAt: new Date(t.clock.now() + 500), revokedReason: 'leak_report' }).where(eq(personalAccessTokens.id, a.tokenId)).run()
+    await expect(createToken(t.ctx, owner, { name: 'child' })).rejects.toMatchObject({ code: 'token_revoked' })
+    await t.db.update(personalAccessTokens).set({ revokedReason: 'rotated' }).where(eq(personalAccessTokens.id, a.tokenId)).run()
+    expect((await createToken(t.ctx, owner, { name: 'child' })).row.createdByTokenId).toBe(a.tokenId)
+    await t.rt.close()
+  })
 })
 
 describe('a large report of real tokens', () => {

@@ -103,13 +103,18 @@ export async function createToken(
   const expiresAt = lineage?.expiresAt ?? resolveExpiry(input, now)
   const scopes = validateScopes(input.scopes)
   return withTx(ctx, async (tx) => {
+    // The time once this transaction holds the write lock, not before it waited for it: a leak
+    // report committed meanwhile by another process revoked the creator at a time after the
+    // request's, which then still counted it active, and the token it made outlived it (found
+    // with three processes on one file); tokens revoked meanwhile counted against the cap.
+    const at = tx.clock.now()
     // The rotated token itself was claimed (still unrevoked) in this very transaction.
-    if (owner.createdByTokenId && owner.createdByTokenId !== lineage?.rotatedFromId) await assertCreatorActive(tx, owner.createdByTokenId, now)
+    if (owner.createdByTokenId && owner.createdByTokenId !== lineage?.rotatedFromId) await assertCreatorActive(tx, owner.createdByTokenId, at)
     // A rotation replaces a token: only new tokens count against the per-user cap, and a
     // rotation's grace period may go one past it (assertRoomForGrace).
-    if (!lineage) await assertBelowTokenCap(tx, owner.userId, owner.organizationId, now)
-    else if (lineage.graceful) await assertRoomForGrace(tx, owner.userId, owner.organizationId, now)
-    return insertToken(tx, owner, name, scopes, now, expiresAt, lineage)
+    if (!lineage) await assertBelowTokenCap(tx, owner.userId, owner.organizationId, at)
+    else if (lineage.graceful) await assertRoomForGrace(tx, owner.userId, owner.organizationId, at)
+    return insertToken(tx, owner, name, scopes, at, expiresAt, lineage)
   })
 }
 
@@ -123,9 +128,11 @@ async function assertCreatorActive(ctx: Ctx, creatorId: string, now: number): Pr
   const t = personalAccessTokens
   const s = cliSessions
   const row =
-    (await ctx.db.select({ revokedAt: t.revokedAt }).from(t).where(eq(t.id, creatorId)).get()) ??
-    (await ctx.db.select({ revokedAt: s.revokedAt }).from(s).where(eq(s.id, creatorId)).get())
-  if (row?.revokedAt && row.revokedAt.getTime() <= now) {
+    (await ctx.db.select({ revokedAt: t.revokedAt, reason: t.revokedReason }).from(t).where(eq(t.id, creatorId)).get()) ??
+    (await ctx.db.select({ revokedAt: s.revokedAt, reason: sql<string | null>`null` }).from(s).where(eq(s.id, creatorId)).get())
+  // Only a rotation's grace period revokes ahead of time: any other revocation is in force once
+  // committed, whatever the clock of the instance that made it said (another machine's may run ahead).
+  if (row?.revokedAt && (row.reason !== 'rotated' || row.revokedAt.getTime() <= now)) {
     throw new AppError('token_revoked', 'Invalid token: the token this request authenticated with has been revoked meanwhile (no token was created).', {
       headers: { 'www-authenticate': bearerChallenge('invalid_token', 'Token revoked') },
     })
