@@ -142,6 +142,30 @@ describe('backup', () => {
   })
 })
 
+describe('a backup killed half-way', () => {
+  // It left a file by the backup's name (and its hot journal: opened, an empty database), which a
+  // rerun refused to overwrite and restore refused with "cannot be written" (found from outside).
+  test('leaves no file by the backup\'s name: only a part named as such; a rerun writes the backup', async () => {
+    const c = new Database(db)
+    c.exec('CREATE TABLE filler (b BLOB)')
+    for (let i = 0; i < 150; i++) c.query('INSERT INTO filler VALUES (randomblob(1048576))').run()
+    c.close()
+    const out = join(dir, 'nightly.db')
+    const child = Bun.spawn([process.execPath, join(import.meta.dir, '..', 'src', 'main.ts'), 'backup', '--out', out, '--db', db], { env: { ...process.env, TEAMDAY_LOG_LEVEL: 'silent' }, stdout: 'ignore', stderr: 'ignore' })
+    const part = () => readdirSync(dir).find((f) => f.startsWith('nightly.db.partial-'))
+    const deadline = Date.now() + 20_000
+    while (!part() && child.exitCode === null && Date.now() < deadline) await Bun.sleep(2)
+    expect(part()).toBeDefined()
+    child.kill('SIGKILL')
+    await child.exited
+    expect(existsSync(out)).toBe(false)
+    const again = await cli('backup', '--out', out)
+    expect([again.code, again.err]).toEqual([0, expect.any(String)])
+    expect(again.out).toContain(`backup written: ${out}`)
+    expect(existsSync(`${out}-journal`)).toBe(false)
+  }, 60_000)
+})
+
 describe('restore', () => {
   test('puts the backup back and keeps the database it replaced', async () => {
     await cli('tokens', 'create', '--email', 'ada@example.com', '--name', 'before')

@@ -1,5 +1,5 @@
 import { Database } from 'bun:sqlite'
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs'
+import { existsSync, linkSync, mkdirSync, rmSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseOpenError, isNotADatabase } from './client'
 import { newerThanThisBuild, sqliteSchemaState } from './migrate'
@@ -53,21 +53,40 @@ function privately<T>(fn: () => T): T {
  */
 export function vacuumInto(from: string, out: string): void {
   if (existsSync(out)) throw new Error(`${out} already exists: a backup never overwrites a file; choose a new name`)
+  // Written under another name and given its own once complete: a backup killed half-way left a
+  // file by the backup's name (and its hot journal: opened, it rolled back to an empty database),
+  // which a rerun refused to overwrite and `restore` refused with "cannot be written".
+  const part = `${out}.partial-${process.pid}`
   const db = openExisting(from)
   try {
     db.exec('PRAGMA busy_timeout = 5000')
     readSource(db, from)
     try {
-      privately(() => db.query('VACUUM INTO ?').run(out))
+      privately(() => db.query('VACUUM INTO ?').run(part))
     } catch (e) {
       // A part written before the failure is no backup (no connection holds it: VACUUM INTO closed it).
-      rmSync(out, { force: true })
+      removePart(part)
       if (SOURCE_ERROR.test((e as { code?: string }).code ?? '')) throw sourceError(from, e)
       throw new Error(`cannot write the backup ${out}: ${(e as Error).message}${/unable to open/i.test((e as Error).message) ? ' (does its folder exist, and is it writable?)' : ''}`)
     }
   } finally {
     db.close()
   }
+  try {
+    // A link, not a rename: it fails on a file made by that name meanwhile instead of replacing it.
+    linkSync(part, out)
+  } catch (e) {
+    removePart(part)
+    if ((e as { code?: string }).code === 'EEXIST') throw new Error(`${out} already exists: a backup never overwrites a file; choose a new name`)
+    throw new Error(`cannot write the backup ${out}: ${(e as Error).message}`)
+  }
+  rmSync(part, { force: true })
+}
+
+/** A backup's part that will not become one, with the journal VACUUM INTO may have left beside it. */
+function removePart(part: string): void {
+  rmSync(part, { force: true })
+  rmSync(`${part}-journal`, { force: true })
 }
 
 /** SQLite's codes for a database it cannot read as one (the source's fault, whatever is being written). */
