@@ -3,6 +3,7 @@ import { authRequirementOf, type AuthRequirement } from '../auth/plugin'
 import type { BodyRule } from './body'
 import { AppError, invalidField } from '../errors'
 import { nearestField } from './body-fields'
+import { SERVICE_RULE } from './openapi-publish'
 
 export interface RouteRule {
   /** The permission the route needs (src/auth/plugin.ts); undefined for public routes. */
@@ -22,7 +23,7 @@ export interface RouteRule {
   booleans?: readonly string[]
 }
 
-type Schema = { type?: unknown; anyOf?: unknown; properties?: Record<string, Schema> }
+type Schema = { type?: unknown; anyOf?: unknown; properties?: Record<string, Schema>; [SERVICE_RULE]?: Schema }
 
 function propertiesOf(schema: unknown): Record<string, Schema> | undefined {
   const properties = (schema as Schema | undefined)?.properties
@@ -59,7 +60,9 @@ function objectPaths(schema: unknown): readonly (readonly string[])[] {
   const stack: [Schema, string[]][] = Object.entries(propertiesOf(schema) ?? {}).reverse().map(([k, s]) => [s, [k]])
   while (stack.length > 0) {
     const [s, path] = stack.pop()!
-    if (!s || s.type !== 'object') continue
+    // Also a field the document states as an object for its service (task `metadata`: t.Unknown
+    // for the validator, `type: object` in the document): one rule, the body reader's, for both.
+    if (!s || (s.type !== 'object' && s[SERVICE_RULE]?.type !== 'object')) continue
     out.push(path)
     for (const [k, child] of Object.entries(propertiesOf(s) ?? {}).reverse()) stack.push([child, [...path, k]])
   }
