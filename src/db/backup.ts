@@ -83,10 +83,9 @@ export function vacuumInto(from: string, out: string): void {
   rmSync(part, { force: true })
 }
 
-/** A backup's part that will not become one, with the journal VACUUM INTO may have left beside it. */
+/** A backup's part that will not become one (a failed VACUUM INTO has rolled its journal back and removed it). */
 function removePart(part: string): void {
   rmSync(part, { force: true })
-  rmSync(`${part}-journal`, { force: true })
 }
 
 /** SQLite's codes for a database it cannot read as one (the source's fault, whatever is being written). */
