@@ -26,6 +26,15 @@ beforeAll(async () => {
 afterAll(() => double.stop())
 
 const execute = (body: object) => t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body })
+/** A streamed execute's response, its body left to the test to read or not. */
+const streamed = (message: string) =>
+  t.app.handle(
+    new Request(`http://localhost/api/v1/agents/${agentId}/execute`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ message }),
+    }),
+  )
 const execution = async (id: string) => (await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })).body.execution
 
 describe("a run's answer", () => {
@@ -49,13 +58,7 @@ describe("a run's answer", () => {
   test('streamed to a client that never reads: dropped once MAX_STREAM_BACKLOG_BYTES wait for it; the run completes all the same', async () => {
     // About 100 bytes of events per 2-character delta: well past the backlog allowed.
     const n = Math.ceil((MAX_STREAM_BACKLOG_BYTES / 100) * 1.5)
-    const res = await t.app.handle(
-      new Request(`http://localhost/api/v1/agents/${agentId}/execute`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json', accept: 'text/event-stream' },
-        body: JSON.stringify({ message: `WORDS ${n}` }),
-      }),
-    )
+    const res = await streamed(`WORDS ${n}`)
     expect(res.status).toBe(200)
     const id = res.headers.get('x-execution-id')!
     const deadline = Date.now() + 45_000
@@ -80,13 +83,7 @@ describe("a run's answer", () => {
 
   test('streamed to a client that reads: every event, to the result', async () => {
     const n = Math.ceil((MAX_STREAM_BACKLOG_BYTES / 100) * 1.5)
-    const res = await t.app.handle(
-      new Request(`http://localhost/api/v1/agents/${agentId}/execute`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json', accept: 'text/event-stream' },
-        body: JSON.stringify({ message: `WORDS ${n}` }),
-      }),
-    )
+    const res = await streamed(`WORDS ${n}`)
     const events = parseSse(await res.text())
     expect(events.at(-1)!.event).toBe('result')
     expect(events.at(-1)!.data.result.length).toBe(2 * n)
