@@ -130,7 +130,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     return need ? authorizer.principal(request, set, need) : null
   })
   const api: RouteKit = { auth: authPlugin(authorizer), ctx: contexts.caller, withholdFromReplay: idempotent.withhold }
-  const guards = requestGuards(rt.config)
+  const guards = requestGuards(rt.config, rt.drain)
   let registered: readonly { method: string; path: string }[] = []
 
   const observer = observe({ log: rt.log, metrics: rt.metrics, clientAddress, principalOf: authorizer.authenticated })

@@ -47,6 +47,11 @@ export interface Runtime extends Services {
   checkDatabase(): Promise<void>
   /** Closes the database (after the engine has stopped: see `teamday serve`); PostgreSQL's pool ends asynchronously. */
   close(): Promise<void>
+  /**
+   * Set by a graceful stop for its first moments (src/cli/admin/graceful-stop.ts): every answer
+   * then says `Connection: close` and readiness is 503, before the listener closes.
+   */
+  drain: { closing: boolean }
 }
 
 export interface RuntimeOptions {
@@ -128,7 +133,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       migrationNames: names,
       metrics,
       checkDatabase: async () => connection.ping(),
-      close }
+      close,
+      drain: { closing: false } }
   } catch (e) {
     await close()
     throw e

@@ -10,6 +10,7 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { EventEmitter } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gracefulStop } from '../src/cli/admin/graceful-stop'
@@ -82,7 +83,70 @@ function stopApp(engine?: { shutdown(graceMs: number): Promise<void> }) {
   return { stopping, closed: () => closed }
 }
 
+/**
+ * One keep-alive connection that sends its next request the moment an answer is in: how many
+ * answers it got, and how it ended (closed by the server after a `Connection: close` answer, or
+ * an error such as a reset with a request sent and unanswered).
+ */
+function busyConnection(port: number, request: string) {
+  let answers = 0
+  let closes = 0
+  const ended = new Promise<string>((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    let buffer = ''
+    let pending = false
+    const send = () => {
+      pending = true
+      socket.write(request)
+    }
+    socket.on('connect', send)
+    socket.on('data', (chunk) => {
+      buffer += chunk.toString('latin1')
+      for (;;) {
+        const head = buffer.indexOf('\r\n\r\n')
+        if (head < 0) return
+        const length = Number(/content-length: *(\d+)/i.exec(buffer.slice(0, head))?.[1] ?? 0)
+        if (buffer.length < head + 4 + length) return
+        const closing = /\r\nconnection: *close/i.test(buffer.slice(0, head))
+        buffer = buffer.slice(head + 4 + length)
+        answers++
+        pending = false
+        if (closing) {
+          closes++
+          socket.end()
+          return resolve('closed by an answer')
+        }
+        send()
+      }
+    })
+    socket.on('error', (e) => resolve(String((e as { code?: string }).code ?? e)))
+    socket.on('close', () => resolve(pending ? 'closed under a request' : 'closed'))
+  })
+  return { ended, answers: () => answers, closes: () => closes }
+}
+
 describe('graceful stop', () => {
+  // The stop closed a kept-alive connection as idle under a request its client had just sent: a
+  // reset, the request lost (8 of 8 busy connections at every stop, found from outside).
+  test('busy keep-alive connections: their answers say Connection: close for a moment before the listener closes, so none is reset under a request', async () => {
+    t = await makeTestApp()
+    t.app.listen({ hostname: '127.0.0.1', port: 0 })
+    const port = t.app.server!.port!
+    const clients = Array.from({ length: 6 }, () => busyConnection(port, `GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n`))
+    await Bun.sleep(200)
+    const app = t
+    const stopping = gracefulStop({ servers: [app.app], engine: app.rt.engine, close: () => app.rt.close(), log: app.rt.log, graceMs: 1000, drainMs: 1000, closing: { drain: app.rt.drain, closingMs: 250 } })
+    // Meanwhile readiness says this instance is going.
+    const ready = await fetch(`http://127.0.0.1:${port}/api/health/ready`)
+    void ready
+    const ends = await Promise.all(clients.map((c) => c.ended))
+    await stopping
+    expect(ends).toEqual(Array(6).fill('closed by an answer'))
+    for (const c of clients) expect(c.answers()).toBeGreaterThan(1)
+    expect(await knock(`http://127.0.0.1:${port}`)).toBe('ECONNREFUSED')
+  })
+
+
   test('in-flight requests get their normal answers, new connections are refused at once, the database closes after the last answer', async () => {
     const { base, answers } = await inFlight([400, 700, 1000])
     const { stopping, closed } = stopApp()
@@ -160,7 +224,7 @@ describe('graceful stop', () => {
     }
   }, 30_000)
 
-  test('teamday serve on SIGTERM: refuses new connections at once, answers the requests in flight, then ends', async () => {
+  test('teamday serve on SIGTERM: answers a quarter second more with Connection: close, then refuses new connections, answers the requests in flight, then ends', async () => {
     double = startProviderDouble()
     const dir = mkdtempSync(join(tmpdir(), 'teamday-stop-'))
     const db = ON_PG ? urlFor(await createTestDatabase()) : join(dir, 'teamday.db')
@@ -196,6 +260,9 @@ describe('graceful stop', () => {
       })
       while (double.requests.length < asked + 2) await Bun.sleep(10)
       signals.emit('SIGTERM')
+      const first = await fetch(`${base}/api/health`)
+      expect([first.status, first.headers.get('connection')]).toEqual([200, 'close'])
+      await Bun.sleep(400)
       expect(await knock(base)).toBe('ECONNREFUSED')
       for (const a of await Promise.all(answers)) {
         expect(a.status).toBe(200)

@@ -16,7 +16,7 @@ type Context = { request: Request; set: { headers: Record<string, string | numbe
  * First thing on every request: its id (the client's X-Request-Id when well-formed), headers
  * every answer carries, and the limits that need no parsing (URL length, declared body size).
  */
-export function requestGuards(config: Pick<Config, 'maxBodyBytes'>) {
+export function requestGuards(config: Pick<Config, 'maxBodyBytes'>, drain: { closing: boolean } = { closing: false }) {
   const tooLarge = () => new AppError('payload_too_large', `Request body too large: the limit is ${config.maxBodyBytes} bytes (1 MiB).`)
   return {
     /** The headers every answer carries, refusals included. */
@@ -29,6 +29,9 @@ export function requestGuards(config: Pick<Config, 'maxBodyBytes'>) {
       set.headers['x-content-type-options'] = 'nosniff'
       // API answers hold tokens and private data: never stored by a cache on the way.
       if (request.url.includes('/api/')) set.headers['cache-control'] = 'no-store'
+      // A graceful stop's first moments: each kept-alive connection closes after this answer, so
+      // that none is idle (and closed under a request just sent on it) when the listener stops.
+      if (drain.closing) set.headers.connection = 'close'
     },
     /**
      * The limits that need no parsing. After CORS (app.ts): a page on an allowed origin gets its

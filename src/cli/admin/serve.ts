@@ -29,6 +29,8 @@ import type { SqliteConnection } from '../../db/connection'
 const SHUTDOWN_GRACE_MS = 10_000
 /** Then in-flight requests get this long to end before their connections are cut. */
 const SHUTDOWN_DRAIN_MS = 5_000
+/** How long a stop's answers close their connections before the listener closes (graceful-stop.ts). */
+const SHUTDOWN_CLOSING_MS = 250
 /** How often `serve` asks SQLite whether its database file is still at its path. */
 const DATABASE_FILE_CHECK_MS = 2_000
 
@@ -127,6 +129,7 @@ export async function serve(
           log: rt.log,
           graceMs: SHUTDOWN_GRACE_MS,
           drainMs: SHUTDOWN_DRAIN_MS,
+          closing: { drain: rt.drain, closingMs: SHUTDOWN_CLOSING_MS },
         })
       } catch (e) {
         rt.log.warn('shutdown_failed', { error: errorMessage(e) })

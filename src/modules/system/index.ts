@@ -35,10 +35,11 @@ export const readinessApiModels = { ...readyModels, UriTooLong: sharedModels.Uri
  * Readiness: the runtime's one database check (`rt.checkDatabase`), 200 or a 503 envelope. The
  * cause goes to the log, never to the caller.
  */
-export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log'>) {
+export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log'> & { drain?: Runtime['drain'] }) {
   return new Elysia({ name: 'teamday-ready' }).model(readinessApiModels).get(
     '/api/health/ready',
     async () => {
+      if (rt.drain?.closing) throw new AppError('service_unavailable', 'Not ready: this instance is stopping. Take it out of rotation.')
       try {
         await rt.checkDatabase()
       } catch (e) {
