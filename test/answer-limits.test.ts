@@ -6,8 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { agents } from '../src/db/schema'
-import { MAX_ANSWER_CHARS } from '../src/engine/run'
-import { MAX_STREAM_BACKLOG_BYTES } from '../src/modules/executions/sse'
+import { MAX_ANSWER_CHARS, MAX_STREAMED_PARTS } from '../src/engine/run'
+import { MAX_STREAM_BACKLOG_BYTES, STREAM_STALL_MS } from '../src/modules/executions/sse'
 import { newId } from '../src/ids'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { parseSse, startProviderDouble, type ProviderDouble } from './helpers/providers'
@@ -38,15 +38,15 @@ const streamed = (message: string) =>
 const execution = async (id: string) => (await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })).body.execution
 
 describe("a run's answer", () => {
-  // BIG answers in words of 50 KiB: 41 of them pass the limit, 40 (2,048,000 characters) do not.
+  // ENDLESS answers in words of 50 KiB: the one that crosses the limit is kept up to it.
   test('past MAX_ANSWER_CHARS: the run stops (failed, 502 saying why), keeps the answer up to it, and the provider request is abandoned', async () => {
     const abortedBefore = double.aborted
     const r = await execute({ message: 'ENDLESS' })
     expect([r.status, r.body.code]).toEqual([502, 'bad_gateway'])
-    expect(r.body.message).toContain(`the answer passed ${MAX_ANSWER_CHARS.toLocaleString('en-US')} characters`)
+    expect(r.body.message).toContain(`the model's output passed ${MAX_ANSWER_CHARS.toLocaleString('en-US')} characters`)
     const row = await execution(r.body.details.executionId)
     expect([row.status, row.errorCode]).toEqual(['failed', 'bad_gateway'])
-    expect(row.result.length).toBe(Math.floor(MAX_ANSWER_CHARS / (50 * 1024)) * 50 * 1024)
+    expect(row.result.length).toBe(MAX_ANSWER_CHARS)
     const deadline = Date.now() + 3000
     while (double.aborted === abortedBefore && Date.now() < deadline) await Bun.sleep(20)
     expect(double.aborted).toBeGreaterThan(abortedBefore)
@@ -55,9 +55,32 @@ describe("a run's answer", () => {
     expect([fits.status, fits.body.result.length]).toEqual([200, MAX_ANSWER_CHARS])
   }, 60_000)
 
-  test('streamed to a client that never reads: dropped once MAX_STREAM_BACKLOG_BYTES wait for it; the run completes all the same', async () => {
-    // About 100 bytes of events per 2-character delta: well past the backlog allowed.
-    const n = Math.ceil((MAX_STREAM_BACKLOG_BYTES / 100) * 1.5)
+  // Reasoning was not counted: an endless one took the server to gigabytes and "Out of memory".
+  test('endless reasoning counts too: stopped at the same limit, the provider request abandoned', async () => {
+    const abortedBefore = double.aborted
+    const r = await execute({ message: 'ENDLESS_REASONING' })
+    expect([r.status, r.body.code]).toEqual([502, 'bad_gateway'])
+    expect(r.body.message).toContain(`the model's output passed ${MAX_ANSWER_CHARS.toLocaleString('en-US')} characters`)
+    const deadline = Date.now() + 3000
+    while (double.aborted === abortedBefore && Date.now() < deadline) await Bun.sleep(20)
+    expect(double.aborted).toBeGreaterThan(abortedBefore)
+  }, 60_000)
+
+  // Each streamed part is kept by the AI SDK until the run ends: a flood of tiny ones under the
+  // character limit held 885 MB for one run.
+  test('past MAX_STREAMED_PARTS tiny deltas: stopped too', async () => {
+    const r = await execute({ message: `WORDS ${MAX_STREAMED_PARTS + 10}`, async: true })
+    const id = r.body.executionId
+    const deadline = Date.now() + 50_000
+    while (['pending', 'running'].includes((await execution(id)).status) && Date.now() < deadline) await Bun.sleep(100)
+    const row = await execution(id)
+    expect([row.status, row.errorCode, row.result.length]).toEqual(['failed', 'bad_gateway', 2 * MAX_STREAMED_PARTS])
+    expect(row.error).toContain(`the model's output passed ${MAX_STREAMED_PARTS.toLocaleString('en-US')} streamed parts`)
+  }, 60_000)
+
+  test('streamed to a client that never reads: dropped once MAX_STREAM_BACKLOG_BYTES wait for it, untaken for STREAM_STALL_MS; the run completes all the same', async () => {
+    // About 100 bytes of events per 2-character delta: well past the backlog allowed, for longer.
+    const n = Math.ceil((MAX_STREAM_BACKLOG_BYTES / 100) * 3)
     const res = await streamed(`WORDS ${n}`)
     expect(res.status).toBe(200)
     const id = res.headers.get('x-execution-id')!
@@ -79,6 +102,33 @@ describe("a run's answer", () => {
     }
     expect(failed).toBe(true)
     expect(got).toBeLessThan(MAX_STREAM_BACKLOG_BYTES)
+  }, 60_000)
+
+  // A reader slower than the model was dropped as one that had stopped (found from outside: 1 MB/s).
+  test('streamed to a client that reads, more slowly than the model writes: kept, every event to the result', async () => {
+    const n = Math.ceil((MAX_STREAM_BACKLOG_BYTES / 100) * 1.5)
+    const res = await streamed(`WORDS ${n}`)
+    const reader = res.body!.getReader()
+    const chunks: Uint8Array[] = []
+    let got = 0
+    let paused = 0
+    let behind = false
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) break
+      chunks.push(value)
+      got += value.byteLength
+      // About 2 MB/s: well behind the model until its run has ended.
+      if (got - paused > 80_000) {
+        paused = got
+        await Bun.sleep(40)
+        if (!behind) behind = (await execution(res.headers.get('x-execution-id')!)).status === 'completed'
+      }
+    }
+    const events = parseSse(Buffer.concat(chunks).toString('utf8'))
+    expect(behind).toBe(true)
+    expect(events.at(-1)!.event).toBe('result')
+    expect(events.at(-1)!.data.result.length).toBe(2 * n)
   }, 60_000)
 
   test('streamed to a client that reads: every event, to the result', async () => {

@@ -90,18 +90,21 @@ function retryAfterOf(headers: Record<string, string> | undefined, now: number):
 const PROVIDER_ERROR = 'Model provider error: '
 
 /**
- * The most text one run's answer may hold, in characters (UTF-16 code units: at most 6 MiB as
- * UTF-8), over all its turns: far beyond what a model writes in one run (a 128k-token output is
- * about half a million characters). A provider that streams on without end (broken, or
- * hostile) grew the answer in memory until the run's timeout (gigabytes), and on PostgreSQL its
- * record then failed (jsonb's limit) and lost it whole. Past it the run stops: failed, 502, with
- * the answer up to the limit kept.
+ * The most a model may write in one run, over all its turns, in characters (UTF-16 code units:
+ * at most 6 MiB as UTF-8): its answer, its reasoning and its tool calls' input together; far
+ * beyond what a model writes in one run (a 128k-token output is about half a million
+ * characters). And the most streamed parts (deltas) it may send, each of which the AI SDK keeps
+ * until the run ends (a few hundred bytes apiece). A provider that streams on without end
+ * (broken, or hostile) grew a run in memory until its timeout (gigabytes; reasoning and tool
+ * input were not counted at first), and on PostgreSQL its record then failed (jsonb's limit) and
+ * lost the answer whole. Past either the run stops: failed, 502, with the answer up to there kept.
  */
 export const MAX_ANSWER_CHARS = 2 * 1024 * 1024
+export const MAX_STREAMED_PARTS = 256 * 1024
 
 class AnswerTooLong extends Error {
-  constructor() {
-    super(`the answer passed ${MAX_ANSWER_CHARS.toLocaleString('en-US')} characters, this server's limit for one run: the run was stopped there (result holds the answer up to it)`)
+  constructor(what: string) {
+    super(`the model's output passed ${what}, this server's limit for one run: the run was stopped there (result holds the answer up to it)`)
   }
 }
 const LIMIT_WORDS: Record<ProviderLimit['code'], string> = {
@@ -276,16 +279,37 @@ export async function runJob(
       // Errors arrive as 'error' parts below and are recorded on the execution; no console noise.
       onError: () => {},
     })
+    // What the model has written so far (answer, reasoning, tool input), and in how many parts.
+    let written = 0
+    let parts = 0
+    const tooLong = (what: string) => {
+      error = new AnswerTooLong(what)
+      call.abort()
+    }
     for await (const part of result.fullStream) {
       if (ctrl.signal.aborted) break
+      const delta = part.type === 'text-delta' || part.type === 'reasoning-delta' ? part.text : part.type === 'tool-input-delta' ? part.delta : undefined
+      if (delta !== undefined) {
+        if (++parts > MAX_STREAMED_PARTS) {
+          tooLong(`${MAX_STREAMED_PARTS.toLocaleString('en-US')} streamed parts`)
+          break
+        }
+        if (written + delta.length > MAX_ANSWER_CHARS) {
+          // The answer keeps what fits (a character's two halves are not split).
+          let room = part.type === 'text-delta' ? MAX_ANSWER_CHARS - written : 0
+          if (room > 0 && /[\ud800-\udbff]/.test(delta[room - 1]!)) room--
+          if (room > 0) {
+            text += delta.slice(0, room)
+            emitText(delta.slice(0, room))
+          }
+          tooLong(`${MAX_ANSWER_CHARS.toLocaleString('en-US')} characters`)
+          break
+        }
+        written += delta.length
+      }
       switch (part.type) {
         case 'text-delta':
           if (part.text) {
-            if (text.length + part.text.length > MAX_ANSWER_CHARS) {
-              error = new AnswerTooLong()
-              call.abort()
-              break
-            }
             text += part.text
             emitText(part.text)
           }

@@ -15,6 +15,7 @@
  *   BIG <KiB>       -> an answer of that many KiB, in words of 50 KiB
  *   WORDS <n>       -> an answer of n words "w " (n small deltas)
  *   ENDLESS         -> words of 50 KiB for ever, as fast as they are read (until the client aborts)
+ *   ENDLESS_REASONING -> reasoning (`reasoning_content`) of 50 KiB a chunk for ever (openai only)
  *   anything else   -> "Echo: <text> (user turns: N)"
  */
 export interface ProviderDouble {
@@ -34,8 +35,9 @@ interface Plan {
   kind: 'text' | 'tool' | 'fail' | 'hang'
   text?: string
   slow?: boolean
-  /** `text` again and again, for ever (openai only). */
+  /** `text` again and again, for ever (openai only); as reasoning, not as the answer. */
   endless?: boolean
+  reasoning?: boolean
   tool?: { name: string; args: Record<string, unknown> }
 }
 
@@ -59,6 +61,7 @@ function plan(userTexts: string[], toolResult: string | undefined, toolEnum: str
   if (last.includes('SURROGATE')) return { kind: 'text', text: 'before\ud800after' }
   const big = /\bBIG (\d+)\b/.exec(last)
   if (big) return { kind: 'text', text: Array.from({ length: Math.ceil(Number(big[1]) / 50) }, () => 'x'.repeat(50 * 1024 - 1) + ' ').join('').slice(0, Number(big[1]) * 1024) }
+  if (last.includes('ENDLESS_REASONING')) return { kind: 'text', endless: true, reasoning: true, text: 'x'.repeat(50 * 1024 - 1) + ' ' }
   if (last.includes('ENDLESS')) return { kind: 'text', endless: true, text: 'x'.repeat(50 * 1024 - 1) + ' ' }
   const many = /\bWORDS (\d+)\b/.exec(last)
   if (many) return { kind: 'text', text: 'w '.repeat(Number(many[1])) }
@@ -144,7 +147,7 @@ export function startProviderDouble(): ProviderDouble {
           if (p.slow) await sleep(100)
           yield chunk({ choices: [{ index: 0, delta: { role: 'assistant', content: w }, finish_reason: null }] })
         }
-        while (p.endless) yield chunk({ choices: [{ index: 0, delta: { role: 'assistant', content: p.text }, finish_reason: null }] })
+        while (p.endless) yield chunk({ choices: [{ index: 0, delta: { role: 'assistant', ...(p.reasoning ? { reasoning_content: p.text } : { content: p.text }) }, finish_reason: null }] })
         yield chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] })
       }
       yield chunk({ choices: [], usage })

@@ -6,12 +6,16 @@ import { bodyMeter } from '../../http/observe'
 export const HEARTBEAT_MS = 15_000
 
 /**
- * How far a stream's reader may fall behind, in bytes written and not yet taken: past it, the
- * reader is taken as stopped (a paused process, a client that never reads) and the stream is
- * dropped, as when a client goes away (the execution runs on). Without it, each event of a long
- * answer waited in memory for a reader that never came: gigabytes for a few such clients.
+ * How far a stream's reader may fall behind, in bytes written and not yet taken: past it, a
+ * reader that has taken nothing for STREAM_STALL_MS is taken as stopped (a paused process, a
+ * client that never reads) and the stream is dropped, as when a client goes away (the execution
+ * runs on); one that reads, if slower than the model writes, keeps its stream up to
+ * MAX_STREAM_BACKLOG_HARD_BYTES behind. Without it, each event of a long answer waited in memory
+ * for a reader that never came: gigabytes for a few such clients.
  */
 export const MAX_STREAM_BACKLOG_BYTES = 8 * 1024 * 1024
+export const MAX_STREAM_BACKLOG_HARD_BYTES = 32 * 1024 * 1024
+export const STREAM_STALL_MS = 2_000
 
 /** The body of a completed synchronous execute (also the `result` event of a stream). */
 export function executeResult(r: Execution) {
@@ -72,13 +76,23 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>)
       const body = new ReadableStream<Uint8Array>({
         start(controller) {
           let open = true
+          // What the reader has taken so far (written minus waiting), and when it last took some.
+          let written = 0
+          let taken = 0
+          let tookAt = Date.now()
           const send = (chunk: string) => {
             if (!open) return
             // Checked before the chunk: a fast reader's one large event (the result) still goes out.
-            if ((controller.desiredSize ?? 0) < -MAX_STREAM_BACKLOG_BYTES) return dropStuck()
+            const waiting = -(controller.desiredSize ?? 0)
+            if (written - waiting > taken) {
+              taken = written - waiting
+              tookAt = Date.now()
+            }
+            if (waiting > MAX_STREAM_BACKLOG_HARD_BYTES || (waiting > MAX_STREAM_BACKLOG_BYTES && Date.now() - tookAt > STREAM_STALL_MS)) return dropStuck()
             try {
               const bytes = enc.encode(chunk)
               controller.enqueue(bytes)
+              written += bytes.byteLength
               meter.sent(bytes.byteLength)
             } catch {
               open = false
