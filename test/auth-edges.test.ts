@@ -75,7 +75,7 @@ describe('whitespace in the Authorization header: only spaces and tabs separate,
 
   // Swagger UI adds "Bearer " itself: a token pasted with it was told "it contains whitespace".
   test('Bearer twice (the word pasted where the client adds it): malformed_token (bearer_twice), saying so', async () => {
-    for (const header of [`Bearer Bearer ${admin.token}`, `bearer BEARER\t${admin.token}`]) {
+    for (const header of [`Bearer Bearer ${admin.token}`, `bearer BEARER\t${admin.token}`, 'Bearer Bearer']) {
       const res = await withHeader(header)
       expect([res.status, res.body.code, res.body.details]).toEqual([401, 'malformed_token', { reason: 'bearer_twice' }])
       expect(res.body.message).toContain('the word "Bearer" was sent twice')
@@ -85,11 +85,15 @@ describe('whitespace in the Authorization header: only spaces and tabs separate,
 
   // It was unsupported_auth_scheme ("only Bearer tokens are accepted"), to someone who sent Bearer.
   test('a Unicode space before the scheme: malformed_token (invalid_characters), saying whitespace', async () => {
-    for (const header of [`\u00a0Bearer ${admin.token}`, `\u00c2\u00a0Bearer ${admin.token}`, ` \u00a0 Bearer ${admin.token}`]) {
+    // A zero-width space and a BOM are no spaces to a regular expression: the same answer.
+    for (const header of [`\u00a0Bearer ${admin.token}`, `\u00c2\u00a0Bearer ${admin.token}`, ` \u00a0 Bearer ${admin.token}`, `\u00e2\u0080\u008bBearer ${admin.token}`, `\u00ef\u00bb\u00bfBearer ${admin.token}`]) {
       const res = await withHeader(header)
       expect([res.status, res.body.code, res.body.details]).toEqual([401, 'malformed_token', { reason: 'invalid_characters' }])
       expect(res.body.message).toStartWith('Invalid token format: it contains whitespace')
     }
+    const colon = await withHeader(`Bearer: ${admin.token}`)
+    expect([colon.status, colon.body.code, colon.body.details]).toEqual([401, 'malformed_token', { reason: 'invalid_characters' }])
+    expect(colon.body.message).toContain('"Bearer:" has a colon')
     const other = await withHeader(`Basic ${Buffer.from('a:b').toString('base64')}`)
     expect([other.status, other.body.code]).toEqual([401, 'unsupported_auth_scheme'])
   })

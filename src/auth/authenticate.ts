@@ -123,6 +123,13 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
     // A Unicode space before the scheme (`<NBSP>Bearer td_…`, pasted from a document) leaves no
     // scheme at all: say what is wrong (the space), not "only Bearer is accepted".
     if (scheme === '' && /\s/.test(value[0]!)) throw whitespaceInToken()
+    // The same with an invisible character that is no space to a regular expression (a zero-width
+    // space U+200B, a BOM): `<ZWSP>Bearer td_…` was told that only Bearer is accepted.
+    if (scheme.replace(/[\p{Cf}\p{Zs}]/gu, '').toLowerCase() === 'bearer') throw whitespaceInToken()
+    // `Bearer: td_…`: the header's own colon written twice.
+    if (scheme.toLowerCase() === 'bearer:') {
+      throw unauthorized('malformed_token', `Invalid authorization header: "Bearer:" has a colon; send "Authorization: Bearer td_…" (a space, no colon, after Bearer). ${FIX}`, 'Malformed token', { reason: 'invalid_characters' })
+    }
     if (scheme.startsWith(TOKEN_PREFIX)) {
       throw unauthorized('missing_bearer_scheme', `Invalid authorization header: the token must follow the word "Bearer", as in "Authorization: Bearer td_…".`, 'Missing Bearer scheme')
     }
@@ -133,7 +140,7 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
   }
   // `Bearer Bearer td_…`: the word pasted with the token where a client adds it itself (Swagger
   // UI's Authorize dialog, an SDK's token option). Said as such, not as whitespace in the token.
-  if (/^bearer[ \t]/i.test(credentials)) {
+  if (/^bearer([ \t]|$)/i.test(credentials)) {
     throw unauthorized('malformed_token', `Invalid token format: the word "Bearer" was sent twice ("Bearer Bearer td_…"). Send the token alone where the client adds "Bearer" itself (Swagger UI's Authorize dialog, an SDK's token setting). ${FIX}`, 'Malformed token', { reason: 'bearer_twice' })
   }
   if (/\s/.test(credentials)) throw whitespaceInToken()
