@@ -1,3 +1,4 @@
+import { updateProfile } from '../src/modules/users/profile'
 import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -124,6 +125,11 @@ describe('a token pasted in the wrong place is never echoed or logged', () => {
     const listed = await t.req('GET', '/api/v1/tokens?all=true', { token: a.token })
     expect(listed.body.tokens).toHaveLength(1)
     expect(t.logs.join('\n')).not.toContain(body)
+    // A person's display name too (an added member's, the profile's): shown to the organization.
+    const member = await t.req('POST', `/api/v1/organizations/${a.organizationId}/members`, { token: a.token, body: { email: 'named@example.com', role: 'member', name: `key ${a.token}` } })
+    expect([member.status, member.body.details?.[0]?.field]).toEqual([422, 'name'])
+    expect(member.text).not.toContain(body)
+    await expect(updateProfile(t.ctx, a.userId, { name: body, email: a.email })).rejects.toMatchObject({ code: 'validation_failed' })
     // A name that merely mentions the prefix, or a long id, is fine.
     for (const name of ['td_ token for CI', 'pat_AbCdEfGhIjKlMnOpQrSt rotation']) expect((await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name } })).status).toBe(201)
   })

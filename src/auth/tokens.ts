@@ -1,4 +1,5 @@
 import { BASE62, randomBase62 } from './random'
+import { ISSUED_SECRET } from './redact'
 
 /**
  * Personal access token format: `td_` + 43 characters =
@@ -55,6 +56,11 @@ export function holdsTokenBody(s: string): boolean {
   return false
 }
 const BASE62_RUN = /[A-Za-z0-9]{43,}/g
+
+/** Whether `text` holds an issued secret: with its prefix (`td_…`, `tdo_…`, …), or its 43 characters alone. Names refuse it (they are stored and shown to others). */
+export function holdsSecret(text: string): boolean {
+  return ISSUED_SECRET.test(text) || holdsTokenBody(text)
+}
 
 export type TokenFormatProblem =
   | 'missing_prefix'

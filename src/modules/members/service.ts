@@ -9,6 +9,7 @@ import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
 import { HIDDEN_CHARACTER, MAX_PERSON_NAME_LENGTH, nameTrouble } from '../../text'
 import { revokeTokensOfMember } from '../tokens/revocation'
+import { holdsSecret } from '../../auth/tokens'
 import { assertCanManageMembers, mayLeaveWithoutAdmin } from './access'
 import type { Member as MemberModel } from './model'
 
@@ -66,7 +67,11 @@ export { MAX_PERSON_NAME_LENGTH }
 export function validatePersonName(raw: string | undefined | null): string | null {
   const name = raw?.trim() ?? ''
   if (name === '') return null
-  const trouble = name.length > MAX_PERSON_NAME_LENGTH ? `must be at most ${MAX_PERSON_NAME_LENGTH} characters` : nameTrouble(name)
+  // A secret pasted as a name would be stored and shown to the organization's members in clear.
+  const trouble =
+    name.length > MAX_PERSON_NAME_LENGTH
+      ? `must be at most ${MAX_PERSON_NAME_LENGTH} characters`
+      : (nameTrouble(name) ?? (holdsSecret(name) ? 'must not contain a token or another secret: a name is stored and shown to the organization\'s members' : null))
   if (trouble) throw new AppError('validation_failed', `Validation failed: name ${trouble}`, { details: [{ field: 'name', message: trouble }] })
   return name
 }

@@ -1,5 +1,5 @@
 import { SCOPES } from '../../auth/roles'
-import { holdsTokenBody, ISSUED_SECRET } from '../../auth/tokens'
+import { holdsSecret } from '../../auth/tokens'
 import { AppError } from '../../errors'
 import { DATE_ONLY, parseInstant } from '../../instants'
 import { nameTrouble } from '../../text'
@@ -73,7 +73,7 @@ export function validateTokenName(name: string): string {
   if (trouble) throw new AppError('validation_failed', `Validation failed: name ${trouble}`, { details: [{ field: 'name', message: trouble }] })
   // A secret pasted as a name (to remember which token is which) would be stored and listed to
   // the organization's admins in clear: refused, as GitHub's push protection refuses one in code.
-  if (ISSUED_SECRET.test(n) || holdsTokenBody(n)) {
+  if (holdsSecret(n)) {
     const message = 'must not contain a token or another secret: a name is stored and shown in token lists; say what the token is for'
     throw new AppError('validation_failed', `Validation failed: name ${message}`, { details: [{ field: 'name', message }] })
   }
