@@ -1,5 +1,4 @@
 import { BASE62, randomBase62 } from './random'
-import { ISSUED_SECRET } from './redact'
 
 /**
  * Personal access token format: `td_` + 43 characters =
@@ -57,10 +56,15 @@ export function holdsTokenBody(s: string): boolean {
 }
 const BASE62_RUN = /[A-Za-z0-9]{43,}/g
 
-/** Whether `text` holds an issued secret: with its prefix (`td_…`, `tdo_…`, …), or its 43 characters alone. Names refuse it (they are stored and shown to others). */
+/**
+ * Whether `text` holds an issued secret: with its prefix (`td_…`, `tdo_…`, …) and at least its 37
+ * random characters (a copy cut short by up to its 6 checksum characters is rebuilt from them),
+ * or its 43 characters alone. Names refuse it (they are stored and shown to others).
+ */
 export function holdsSecret(text: string): boolean {
-  return ISSUED_SECRET.test(text) || holdsTokenBody(text)
+  return SECRET_CUT_SHORT.test(text) || holdsTokenBody(text)
 }
+const SECRET_CUT_SHORT = new RegExp(`td[cor]?_[A-Za-z0-9]{${TOKEN_RANDOM_LENGTH},}`)
 
 export type TokenFormatProblem =
   | 'missing_prefix'
