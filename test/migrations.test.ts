@@ -155,6 +155,20 @@ async function cli(argv: string[], env: Record<string, string>) {
 /** A created_at later than any migration of this build: a row only a newer teamday writes. */
 const FUTURE = Date.now() + 86_400_000 * 3650
 
+// A journal of a pre-release build (its migrations rewritten since) got drizzle's bare error.
+describe('a database migrated by a pre-release teamday', () => {
+  test('SQLite: runMigrations refuses it, saying so, and changes nothing', () => {
+    const db = openDatabase(join(dir, 'pre-release.db'))
+    runMigrations(db)
+    db.client.run('DELETE FROM __drizzle_migrations')
+    db.client.run("INSERT INTO __drizzle_migrations (hash, created_at) VALUES ('deadbeef', 1796000000000)")
+    expect(() => runMigrations(db, { name: 'pre-release.db' })).toThrow(SchemaError)
+    expect(() => runMigrations(db, { name: 'pre-release.db' })).toThrow('pre-release.db was migrated by a pre-release teamday whose migrations were rewritten since')
+    expect(db.client.query('SELECT hash FROM __drizzle_migrations').all()).toEqual([{ hash: 'deadbeef' }])
+    db.client.close()
+  })
+})
+
 describe('a database migrated by a newer teamday', () => {
   test('SQLite: runMigrations refuses it (SchemaError naming the database and what to do)', () => {
     const db = openDatabase(join(dir, 'newer.db'))

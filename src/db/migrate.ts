@@ -198,6 +198,7 @@ function applyPending(db: SyncDb, migrations: MigrationMeta[], name: string): nu
   db.run(sql.raw(JOURNAL_DDL))
   const state = sqliteSchemaState(db.$client)
   refuseNewer(state, name, 'sqlite')
+  refuseForeignJournal((db.$client.query('SELECT created_at FROM __drizzle_migrations').all() as { created_at: unknown }[]).map((r) => Number(r.created_at)), migrations, name)
   let n = 0
   for (const m of migrations) {
     if (state.applied > 0 && state.newest >= m.folderMillis) continue
@@ -206,6 +207,24 @@ function applyPending(db: SyncDb, migrations: MigrationMeta[], name: string): nu
     n++
   }
   return n
+}
+
+/**
+ * A journal entry older than this build's newest migration and none of its own: a pre-release
+ * build whose migrations were rewritten since (PostgreSQL's 0000_init was regenerated twice on
+ * 2026-12-02). drizzle's rule (apply what is newer than the newest entry) ran migrations again on
+ * tables that had them and failed with a bare `relation "agents" already exists` (or SQLite's
+ * "Failed to run the query 'ALTER TABLE …'"). Thrown inside the migration's transaction.
+ */
+function refuseForeignJournal(createdAt: number[], migrations: MigrationMeta[], name: string): void {
+  const known = new Set(migrations.map((m) => m.folderMillis))
+  const newest = migrations.at(-1)?.folderMillis ?? 0
+  const foreign = createdAt.filter((at) => !known.has(at) && at < newest)
+  if (foreign.length === 0) return
+  throw new SchemaError(
+    `${name} was migrated by a pre-release teamday whose migrations were rewritten since (its migrations journal, __drizzle_migrations, has ${foreign.length} entr${foreign.length === 1 ? 'y' : 'ies'} this build does not know, of ${new Date(Math.min(...foreign)).toISOString().slice(0, 10)}): ` +
+      'this build cannot upgrade it in place; nothing was changed. Start this teamday on a new database (and copy what you need over through the API), or keep running the build that made it',
+  )
 }
 
 /** drizzle's CREATE of its journal table, character for character (sqlite_master keeps the text). */
@@ -273,14 +292,7 @@ export async function runPgMigrations(conn: PgConnection, opts: MigrationOptions
     // build whose migrations were rewritten since (0000_init was regenerated twice on 2026-12-02).
     // drizzle's rule (apply what is newer than the newest entry) ran 0000_init again on its
     // tables and failed with a bare `relation "agents" already exists`.
-    const known = new Set(migrations.map((m) => m.folderMillis))
-    const foreign = (await tx`SELECT created_at FROM ${book}.__drizzle_migrations`).map((r) => Number(r.created_at)).filter((at) => !known.has(at) && at < newest)
-    if (foreign.length > 0) {
-      throw new SchemaError(
-        `${name} was migrated by a pre-release teamday whose migrations were rewritten since (its journal, drizzle.__drizzle_migrations, has ${foreign.length} entr${foreign.length === 1 ? 'y' : 'ies'} this build does not know, of ${new Date(Math.min(...foreign)).toISOString().slice(0, 10)}): ` +
-          'this build cannot upgrade it in place; nothing was changed. Start this teamday on a new database (and copy what you need over through the API), or keep running the build that made it',
-      )
-    }
+    refuseForeignJournal((await tx`SELECT created_at FROM ${book}.__drizzle_migrations`).map((r) => Number(r.created_at)), migrations, name)
     if (opts.mayMigrate === false) refuseUnmigrated(state, name, 'pg')
     let n = 0
     for (const m of migrations) {
