@@ -41,14 +41,43 @@ export async function loadClientConfig(env: Env, flags: { url?: string; tokenFil
     const token = text.trim()
     if (!token) throw new ClientError('auth', `the token file ${flags.tokenFile} is empty`, undefined, undefined, 'token_file')
     if (/\s/.test(token)) throw new ClientError('auth', `the token file ${flags.tokenFile} must hold only the token (one line, no spaces)`, undefined, undefined, 'token_file')
-    return { baseUrl, token, tokenSource: `--token-file ${flags.tokenFile}` }
+    return { baseUrl, token: checkTokenCharacters(token, `--token-file ${flags.tokenFile}`), tokenSource: `--token-file ${flags.tokenFile}` }
   }
-  if (env.TEAMDAY_TOKEN) return { baseUrl, token: env.TEAMDAY_TOKEN.trim(), tokenSource: 'TEAMDAY_TOKEN' }
-  if (env.TEAMDAY_API_TOKEN) return { baseUrl, token: env.TEAMDAY_API_TOKEN.trim(), tokenSource: 'TEAMDAY_API_TOKEN' }
+  if (env.TEAMDAY_TOKEN) return { baseUrl, token: checkTokenCharacters(env.TEAMDAY_TOKEN.trim(), 'TEAMDAY_TOKEN'), tokenSource: 'TEAMDAY_TOKEN' }
+  if (env.TEAMDAY_API_TOKEN) return { baseUrl, token: checkTokenCharacters(env.TEAMDAY_API_TOKEN.trim(), 'TEAMDAY_API_TOKEN'), tokenSource: 'TEAMDAY_API_TOKEN' }
   const file = await credentialsPath(env)
   const stored = (await readCredentials(file, warn))[baseUrl]
-  if (stored) return { baseUrl, token: stored.accessToken, tokenSource: `teamday login (${file})`, login: new LoginSession(file, baseUrl, stored) }
+  if (stored) {
+    const source = `teamday login (${file})`
+    checkTokenCharacters(stored.accessToken, source)
+    checkTokenCharacters(stored.refreshToken, source)
+    return { baseUrl, token: stored.accessToken, tokenSource: source, login: new LoginSession(file, baseUrl, stored) }
+  }
   return { baseUrl, token: null, tokenSource: null }
+}
+
+/**
+ * A TeamDay token is printable ASCII (a prefix, `td_`, `tdo_`, `tdr_`, and base62 letters). Any
+ * other character (a zero-width space pasted with it, a byte 0xff at a file's end, a letter
+ * outside Latin-1) cannot go in an HTTP header: Bun's fetch refused the header, which read as
+ * "cannot reach the server" and was retried 3 times (exit 5). Refused here, before any request:
+ * exit 3, naming where the token came from and the character (never the token).
+ */
+export function checkTokenCharacters(token: string, source: string): string {
+  for (let i = 0; i < token.length; i++) {
+    const c = token.charCodeAt(i)
+    if (c > 0x20 && c < 0x7f) continue
+    const cp = token.codePointAt(i)!
+    const name = `U+${cp.toString(16).toUpperCase().padStart(4, '0')}${cp === 0xfffd ? ', a byte that is not UTF-8' : ''}`
+    throw new ClientError(
+      'auth',
+      `the token from ${source} holds a character a TeamDay token never has (${name}, character ${i + 1} of ${token.length}): it was copied with something else`,
+      'A TeamDay token is a prefix (td_) and 43 letters and digits. Copy it again without what came with it (an invisible space, a line ending of another system), or create a new one.',
+      undefined,
+      'token_invalid_character',
+    )
+  }
+  return token
 }
 
 /**
