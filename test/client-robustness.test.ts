@@ -79,3 +79,34 @@ describe('a token with a character no TeamDay token has', () => {
     expect(hits).toBe(0)
   })
 })
+
+describe('BUN_CONFIG_VERBOSE_FETCH', () => {
+  test('Bun prints no request of a client command: the token and a refresh token never show (bun src/main.ts)', async () => {
+    handler = (req, path) => {
+      if (path === '/api/auth/cli/refresh') return Response.json({ accessToken: 'tdo_' + 'N'.repeat(43), expiresAt: new Date(Date.now() + 900_000).toISOString() })
+      return Response.json([], { headers: { 'x-total-count': '0' } })
+    }
+    const home = join(dir, 'verbose')
+    mkdirSync(join(home, 'teamday'), { recursive: true, mode: 0o700 })
+    const login = { accessToken: 'tdo_' + 'O'.repeat(43), refreshToken: 'tdr_' + 'R'.repeat(43), expiresAt: '2000-01-01T00:00:00.000Z', userId: 'u', organizationId: 'o', savedAt: '2000-01-01T00:00:00.000Z' }
+    writeFileSync(join(home, 'teamday', 'credentials.json'), JSON.stringify({ version: 1, servers: { [base]: login } }), { mode: 0o600 })
+    for (const [value, env] of [
+      ['curl', { TEAMDAY_TOKEN: TOKEN }],
+      ['1', { TEAMDAY_TOKEN: TOKEN }],
+      ['curl', {}], // the stored login, refreshed first: the refresh body holds the refresh token
+    ] as const) {
+      // Asynchronous: the scripted server answers from this process.
+      const p = Bun.spawn([process.execPath, 'src/main.ts', 'tasks', 'list'], {
+        cwd: join(import.meta.dir, '..'),
+        env: { PATH: process.env.PATH, HOME: home, XDG_CONFIG_HOME: home, TEAMDAY_URL: base, BUN_CONFIG_VERBOSE_FETCH: value, ...env },
+        stdout: 'pipe',
+        stderr: 'pipe',
+      })
+      const all = (await new Response(p.stdout).text()) + (await new Response(p.stderr).text())
+      expect(await p.exited).toBe(0)
+      expect(all).toContain('no tasks')
+      for (const secret of [TOKEN, 'O'.repeat(43), 'R'.repeat(43), 'N'.repeat(43)]) expect(all).not.toContain(secret)
+      expect(all).not.toContain('curl')
+    }
+  }, 30_000)
+})

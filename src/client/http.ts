@@ -52,6 +52,15 @@ export const EXPIRY_WARNING_DAYS = 7
 const DEFAULT_TIMEOUT_MS = 30_000
 
 /**
+ * Bun prints every request, headers and body included, on stderr when BUN_CONFIG_VERBOSE_FETCH
+ * is set (`curl`: as a curl command line): the Authorization header in full, a refresh token in
+ * a refresh's body. A client command never prints its token, so every request it sends says
+ * `verbose: false`, which wins over the variable (deleting the variable from process.env at
+ * start-up does not: Bun has read it by then, in `bun src/main.ts` and a compiled binary alike).
+ */
+export const QUIET = { verbose: false } as RequestInit
+
+/**
  * The HTTP client of the CLI. Retries 429/502/503/504 and connection errors with exponential
  * backoff and full jitter, honouring Retry-After; requests that are not idempotent (POST,
  * PATCH) are retried only with an Idempotency-Key, which it generates for them, so a retried
@@ -145,7 +154,7 @@ export class ApiClient {
       const last = !retryable || attempt >= this.opts.retries
       let res: Response
       try {
-        res = await this.fetchFn(url, { method, headers, body, redirect: 'manual', signal: timeoutMs === null ? undefined : AbortSignal.timeout(timeoutMs) })
+        res = await this.fetchFn(url, { method, headers, body, redirect: 'manual', signal: timeoutMs === null ? undefined : AbortSignal.timeout(timeoutMs), ...QUIET })
       } catch (e) {
         const why = networkReason(e, timeoutMs)
         if (last) throw new ClientError('server', `cannot reach the server at ${this.opts.baseUrl}: ${why}`, 'Check --url / TEAMDAY_URL and that "teamday serve" runs there (teamday health).', undefined, 'connection_failed')

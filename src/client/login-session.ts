@@ -32,6 +32,8 @@ export class LoginSession {
       body: JSON.stringify({ refreshToken: this.login.refreshToken }),
       redirect: 'manual',
       signal: AbortSignal.timeout(30_000),
+      // Never on stderr with BUN_CONFIG_VERBOSE_FETCH (the body is the refresh token): see QUIET in ./http.
+      ...({ verbose: false } as RequestInit),
     }).catch((e) => {
       throw new ClientError('server', `cannot reach the server at ${this.baseUrl} to refresh your sign-in: ${(e as Error).message}`, undefined, undefined, 'connection_failed')
     })
