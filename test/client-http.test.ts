@@ -159,8 +159,8 @@ describe('retries', () => {
   test('a replayed POST (first answer lost) creates nothing twice', async () => {
     const key = crypto.randomUUID()
     const client = new ApiClient({ baseUrl: base, token: admin.token, tokenSource: 'test', retries: 0, warn: () => {} })
-    const a = await client.request('POST', '/api/v1/tasks', { body: { title: 'dup' }, headers: { 'idempotency-key': key } })
-    const b = await client.request('POST', '/api/v1/tasks', { body: { title: 'dup' }, headers: { 'idempotency-key': key } })
+    const a = await client.request('POST', '/api/v1/tasks', { body: { title: 'dup' }, headers: { 'idempotency-key': key }, expect: { id: 'string' } })
+    const b = await client.request('POST', '/api/v1/tasks', { body: { title: 'dup' }, headers: { 'idempotency-key': key }, expect: { id: 'string' } })
     expect(b.body.id).toBe(a.body.id)
     expect(b.headers.get('idempotency-status')).toBe('replayed')
   })
@@ -200,7 +200,7 @@ describe('retries', () => {
   test('connection errors are retried (GET), then reported', async () => {
     const sleeps: number[] = []
     const client = new ApiClient({ baseUrl: 'http://127.0.0.1:9', token: admin.token, tokenSource: 'test', retries: 3, warn: () => {}, sleep: async (ms) => void sleeps.push(ms), random: () => 0.5 })
-    await expect(client.request('GET', '/api/v1/tokens/self')).rejects.toMatchObject({ kind: 'server' })
+    await expect(client.request('GET', '/api/v1/tokens/self', { expect: { token: 'object' } })).rejects.toMatchObject({ kind: 'server' })
     // Exponential with jitter in [50%, 100%] of 0.5 s, 1 s, 2 s.
     expect(sleeps).toEqual([375, 750, 1500])
   })
@@ -212,12 +212,12 @@ describe('retries', () => {
       return new Response('', { status: 503 })
     }) as unknown as typeof fetch
     const opts = { baseUrl: base, token: admin.token, tokenSource: 'test', warn: () => {}, fetch: fake, sleep: async () => {} }
-    await expect(new ApiClient({ ...opts, retries: 2 }).request('POST', '/api/v1/tasks', { body: { title: 'x' } })).rejects.toMatchObject({ kind: 'server' })
+    await expect(new ApiClient({ ...opts, retries: 2 }).request('POST', '/api/v1/tasks', { body: { title: 'x' }, expect: { id: 'string' } })).rejects.toMatchObject({ kind: 'server' })
     expect(keys).toHaveLength(3)
     expect(keys[0]).toBeTruthy()
     expect(new Set(keys).size).toBe(1)
     keys.length = 0
-    await expect(new ApiClient({ ...opts, retries: 0 }).request('POST', '/api/v1/tasks', { body: { title: 'x' } })).rejects.toMatchObject({ kind: 'server' })
+    await expect(new ApiClient({ ...opts, retries: 0 }).request('POST', '/api/v1/tasks', { body: { title: 'x' }, expect: { id: 'string' } })).rejects.toMatchObject({ kind: 'server' })
     expect(keys).toEqual([null])
   })
 
@@ -228,7 +228,7 @@ describe('retries', () => {
       return Response.json({ error: true, statusCode: 502, code: 'bad_gateway', message: 'Execution exec_x failed: boom' }, { status: 502 })
     }) as unknown as typeof fetch
     const client = new ApiClient({ baseUrl: base, token: admin.token, tokenSource: 'test', retries: 3, warn: () => {}, fetch: fake, sleep: async () => {} })
-    await expect(client.request('POST', '/api/v1/agents/char_x/execute', { body: { message: 'x' } })).rejects.toMatchObject({ kind: 'failed' })
+    await expect(client.request('POST', '/api/v1/agents/char_x/execute', { body: { message: 'x' }, expect: { result: 'string' } })).rejects.toMatchObject({ kind: 'failed' })
     expect(calls).toBe(1)
   })
 

@@ -110,3 +110,66 @@ describe('BUN_CONFIG_VERBOSE_FETCH', () => {
     }
   }, 30_000)
 })
+
+describe('a 200 JSON answer of another shape (README: exit 5, not_teamday), for every command', () => {
+  const commands: string[][] = [
+    ['tasks', 'get', 'task_x'],
+    ['tasks', 'create', '--title', 't'],
+    ['tasks', 'update', 'task_x', '--title', 't'],
+    ['agents', 'get', 'a'],
+    ['agents', 'create', '--name', 'n'],
+    ['agents', 'update', 'a', '--name', 'n'],
+    ['agents', 'execute', 'a', '--message', 'm'],
+    ['agents', 'execute', 'a', '--message', 'm', '--async'],
+    ['agents', 'execute', 'a', '--message', 'm', '--wait'],
+    ['spaces', 'get', 's'],
+    ['spaces', 'create', '--name', 'n'],
+    ['spaces', 'update', 's', '--name', 'n'],
+    ['spaces', 'secrets', 'list', 's'],
+    ['spaces', 'secrets', 'set', 's', 'K=v'],
+    ['executions', 'get', 'e'],
+    ['executions', 'tree', 'e'],
+    ['executions', 'logs', 'e'],
+    ['executions', 'cancel', 'e'],
+    ['members', 'list'],
+    ['members', 'add', '--email', 'a@b.c'],
+    ['members', 'set-role', 'u', '--role', 'admin'],
+    ['members', 'remove', 'u'],
+    ['tokens', 'create', '--name', 'n'],
+    ['tokens', 'revoke', 'pat_x'],
+    ['tokens', 'rotate', 'pat_x'],
+    ['tokens', 'list'],
+    ['agents', 'list'],
+    ['spaces', 'list'],
+    ['audit', 'list'],
+    ['whoami'],
+    ['login', '--no-browser'],
+  ]
+  for (const [name, answer] of [
+    ['[]', []],
+    ['{}', {}],
+    ['{"success":true}', { success: true }],
+  ] as const) {
+    test(`answered 200 ${name}: exit 5, not_teamday, never a runtime error or "undefined"`, async () => {
+      handler = () => Response.json(answer)
+      for (const argv of commands) {
+        for (const json of [false, true]) {
+          const r = await cli([...argv, ...(json ? ['--json'] : [])])
+          const what = `${argv.join(' ')}${json ? ' --json' : ''}: ${r.code} ${r.out} ${r.err}`
+          expect(what).toContain('not what a teamday')
+          expect(r.code, what).toBe(5)
+          expect(r.out + r.err, what).not.toContain('undefined')
+          expect(r.out + r.err, what).not.toContain('evaluating')
+          if (json) expect(r.json?.code, what).toBe('not_teamday')
+        }
+      }
+    })
+  }
+  test('a DELETE answered with a list (not an object) is not "deleted"', async () => {
+    handler = () => Response.json([])
+    for (const argv of [['tasks', 'delete', 't'], ['agents', 'delete', 'a'], ['spaces', 'delete', 's'], ['spaces', 'secrets', 'delete', 's', 'K']]) {
+      const r = await cli(argv)
+      expect(r.code, argv.join(' ')).toBe(5)
+    }
+  })
+})

@@ -20,16 +20,17 @@ export interface RequestOptions {
   /** Per-attempt time limit; null = none (executions run as long as the server lets them). */
   timeoutMs?: number | null
   headers?: Record<string, string>
-  /** What a 2xx body must hold for the command to show it (else exit 5: see Expected). */
-  expect?: Expected
 }
 
 /**
- * The shape a command relies on: the body itself is a list, or these fields are a list, an
- * object or a string. Checked before the body is printed, with --json too: an answer of another
- * shape comes from something that is not teamday, whatever its status.
+ * The shape a command relies on: the body itself is a list (of objects) or an object, or these
+ * fields are a list of objects, a list of strings, an object or a string; a field may be a path
+ * (`space.id`). Checked before the body is printed, with --json too: an answer of another shape
+ * comes from something that is not teamday, whatever its status. Every request() names one
+ * (the type requires it): a command that read a field the answer lacked printed
+ * `created agent undefined` or crashed with a runtime error ("undefined is not an object").
  */
-export type Expected = 'list' | Record<string, 'list' | 'object' | 'string'>
+export type Expected = 'list' | 'object' | Record<string, 'list' | 'strings' | 'object' | 'string'>
 
 export interface ClientOptions extends ClientConfig {
   /** Retries after the first attempt (--retries, default 3). */
@@ -87,7 +88,7 @@ export class ApiClient {
   }
 
   /** JSON request: resolves with a 2xx response, throws ClientError otherwise. */
-  async request<T = any>(method: string, path: string, o: RequestOptions = {}): Promise<ApiResponse<T>> {
+  async request<T = any>(method: string, path: string, o: RequestOptions & { expect: Expected }): Promise<ApiResponse<T>> {
     let res: Response
     let text: string
     for (let attempt = 0; ; attempt++) {
@@ -112,7 +113,7 @@ export class ApiClient {
     if (!res.ok) throw this.error(res, body, text, path)
     // Every teamday answer is a JSON object or array; a web page with 200 is another server.
     if (body === null || typeof body !== 'object') throw notTeamday(this.opts.baseUrl, res.status, `with ${text ? 'a body that is not JSON' : 'an empty body'}`)
-    const wrong = o.expect && unexpectedShape(body, o.expect)
+    const wrong = unexpectedShape(body, o.expect)
     if (wrong) throw unexpectedAnswer(this.opts.baseUrl, res.status, wrong, body)
     return { status: res.status, headers: res.headers, body: body as T, text }
   }
@@ -216,7 +217,7 @@ export class ApiClient {
     this.warnedExpiry = true
     let self: { id?: string; name?: string; createdAt?: string; revokedAt?: string | null }
     try {
-      self = (await this.request('GET', '/api/v1/tokens/self', { timeoutMs: 5_000 })).body?.token ?? {}
+      self = (await this.request('GET', '/api/v1/tokens/self', { timeoutMs: 5_000, expect: { token: 'object' } })).body.token
     } catch {
       return
     }
@@ -238,14 +239,17 @@ export function expiryWarning(id: string, source: string | null, at: number, lef
   return `warning: the token ${id}${source ? ` (${source})` : ''} expires ${when}, on ${new Date(at).toISOString()}; rotate it now (teamday tokens rotate ${id}) and update the secret`
 }
 
-const KIND_OF = { list: 'a list of objects', object: 'an object', string: 'a string' } as const
+const KIND_OF = { list: 'a list of objects', strings: 'a list of strings', object: 'an object', string: 'a string' } as const
 
-/** What is wrong with a JSON body for `expected` ("a body that is not a list", "agents that is not a list"), or undefined. */
+/** What is wrong with a JSON body for `expected` ("a body that is not a list", `"agents" that is not a list`), or undefined. */
 export function unexpectedShape(body: object, expected: Expected): string | undefined {
   if (expected === 'list') return !Array.isArray(body) ? 'a body that is not a list' : body.every(isObject) ? undefined : 'a list whose items are not objects'
+  if (Array.isArray(body)) return 'a list where an object belongs'
+  if (expected === 'object') return undefined
   for (const [field, kind] of Object.entries(expected)) {
-    const v = (body as Record<string, unknown>)[field]
-    const ok = kind === 'list' ? Array.isArray(v) && v.every(isObject) : kind === 'object' ? isObject(v) : typeof v === 'string'
+    let v: unknown = body
+    for (const name of field.split('.')) v = isObject(v) ? (v as Record<string, unknown>)[name] : undefined
+    const ok = kind === 'list' ? Array.isArray(v) && v.every(isObject) : kind === 'strings' ? Array.isArray(v) && v.every((x) => typeof x === 'string') : kind === 'object' ? isObject(v) : typeof v === 'string'
     if (!ok) return `"${field}" ${v === undefined ? 'missing' : `that is not ${KIND_OF[kind]}`}`
   }
   return undefined

@@ -39,11 +39,11 @@ export async function list({ values, io }: Run<ClientValues & { visibility?: str
 
 export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {
   const client = await makeClient(io, values)
-  const r = await client.request('POST', '/api/v1/agents', { body: agentBody(values) })
+  const r = await client.request('POST', '/api/v1/agents', { body: agentBody(values), expect: { id: 'string' } })
   output(io, values.json, r.body, () => `created agent ${r.body.id} (${inline(r.body.name)})`)
 }
 
-const ONE = { path: '/api/v1/agents', noun: 'agent', detail: DETAIL, pick: (b: any) => b.agent, deleted: 'archived' }
+const ONE = { path: '/api/v1/agents', noun: 'agent', detail: DETAIL, expect: { agent: 'object' }, pick: (b: any) => b.agent, deleted: 'archived' } as const
 export const get = (run: Run<ClientValues>) => getOrDelete(run, 'get', ONE)
 export const remove = (run: Run<ClientValues>) => getOrDelete(run, 'delete', ONE)
 
@@ -51,7 +51,7 @@ export async function update({ values, positionals, io }: Run<ClientValues & Fie
   const body = { ...agentBody(values), ...compact({ archived: boolFlag(values.archived, '--archived') }) }
   if (Object.keys(body).length === 0) throw new UsageError('nothing to update: pass at least one option')
   const client = await makeClient(io, values)
-  const r = await client.request('PATCH', `/api/v1/agents/${enc(positionals[0]!)}`, { body })
+  const r = await client.request('PATCH', `/api/v1/agents/${enc(positionals[0]!)}`, { body, expect: { agent: 'object' } })
   output(io, values.json, r.body, () => details(r.body.agent, DETAIL))
 }
 
@@ -94,7 +94,7 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
   }
 
   if (values.async || values.wait) {
-    const r = await client.request('POST', path, { body: { ...body, async: true } })
+    const r = await client.request('POST', path, { body: { ...body, async: true }, expect: { executionId: 'string', status: 'string' } })
     if (!values.wait) {
       output(io, values.json, r.body, () => r.body.executionId)
       return

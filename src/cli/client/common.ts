@@ -1,5 +1,5 @@
 import { loadClientConfig } from '../../client/config'
-import { ApiClient } from '../../client/http'
+import { ApiClient, type Expected } from '../../client/http'
 import { keyValueLines, table, terminalSafe, UsageError, type ClientIo, type Io } from '../common'
 import type { ClientValues, Run } from '../spec'
 
@@ -89,7 +89,7 @@ export function rows(items: Record<string, unknown>[], columns: string[], empty:
 }
 
 /** One object as aligned `key  value` lines (nested values as compact JSON). */
-export function details(obj: Record<string, unknown>, keys?: string[]): string {
+export function details(obj: Record<string, unknown>, keys?: readonly string[]): string {
   const ks = keys ?? Object.keys(obj)
   // Loops for the same reason as table()'s (src/cli/common.ts).
   const names: string[] = []
@@ -140,16 +140,16 @@ function short(text: string | null, collapse: boolean): string | null {
 export async function getOrDelete(
   { values, positionals, io }: Run<ClientValues>,
   sub: 'get' | 'delete',
-  r: { path: string; noun: string; detail: string[]; pick: (body: any) => Record<string, unknown>; deleted: string },
+  r: { path: string; noun: string; detail: readonly string[]; expect: Expected; pick: (body: any) => Record<string, unknown>; deleted: string },
 ): Promise<void> {
   const client = await makeClient(io, values)
   const id = positionals[0]!
   const url = `${r.path}/${encodeURIComponent(id)}`
   if (sub === 'get') {
-    const res = await client.request('GET', url)
+    const res = await client.request('GET', url, { expect: r.expect })
     output(io, values.json, res.body, () => details(r.pick(res.body), r.detail))
   } else {
-    const res = await client.request('DELETE', url)
+    const res = await client.request('DELETE', url, { expect: 'object' })
     output(io, values.json, res.body, () => `${r.deleted} ${r.noun} ${id}`)
   }
 }

@@ -20,7 +20,7 @@ export const enc = encodeURIComponent
 export async function waitForExecution(io: Io, client: ApiClient, id: string, json: boolean | undefined, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<void> {
   let delay = 250
   for (;;) {
-    const r = await client.request('GET', `/api/v1/executions/${enc(id)}`)
+    const r = await client.request('GET', `/api/v1/executions/${enc(id)}`, { expect: { 'execution.id': 'string', 'execution.status': 'string' } })
     const ex = r.body.execution
     if (TERMINAL.has(ex.status)) {
       if (ex.status === 'completed') {
@@ -46,26 +46,26 @@ export async function list({ values, io }: Run<ClientValues & { agent?: string; 
 
 export async function get({ values, positionals, io }: Run<ClientValues>): Promise<void> {
   const client = await makeClient(io, values)
-  const r = await client.request('GET', `/api/v1/executions/${enc(positionals[0]!)}`)
+  const r = await client.request('GET', `/api/v1/executions/${enc(positionals[0]!)}`, { expect: { execution: 'object' } })
   const ex = r.body.execution
   output(io, values.json, r.body, () => details({ ...ex, duration: duration(ex.executionTime) }, ['id', 'agentId', 'agentName', 'status', 'spaceId', 'sessionId', 'message', 'result', 'error', 'model', 'provider', 'parentExecutionId', 'createdAt', 'startedAt', 'completedAt', 'duration', 'tokensInput', 'tokensOutput']))
 }
 
 export async function tree({ values, positionals, io }: Run<ClientValues>): Promise<void> {
   const client = await makeClient(io, values)
-  const r = await client.request('GET', `/api/v1/executions/${enc(positionals[0]!)}/tree`)
+  const r = await client.request('GET', `/api/v1/executions/${enc(positionals[0]!)}/tree`, { expect: { 'tree.id': 'string' } })
   output(io, values.json, r.body, () => renderTree(r.body.tree))
 }
 
 export async function cancel({ values, positionals, io }: Run<ClientValues>): Promise<void> {
   const client = await makeClient(io, values)
-  const r = await client.request('POST', `/api/v1/executions/${enc(positionals[0]!)}/cancel`)
+  const r = await client.request('POST', `/api/v1/executions/${enc(positionals[0]!)}/cancel`, { expect: { 'execution.id': 'string', 'execution.status': 'string' } })
   output(io, values.json, r.body, () => `execution ${r.body.execution.id} is ${r.body.execution.status}`)
 }
 
 export async function logs({ values, positionals, io }: Run<ClientValues>): Promise<void> {
   const client = await makeClient(io, values)
-  const r = await client.request('GET', `/api/v1/executions/${enc(positionals[0]!)}/logs`)
+  const r = await client.request('GET', `/api/v1/executions/${enc(positionals[0]!)}/logs`, { expect: { logs: 'list' } })
   output(io, values.json, r.body, () => (r.body.logs.length === 0 ? 'no log entries' : r.body.logs.map((l: any) => `${l.timestamp}  ${l.level.padEnd(5)}  ${l.event}${l.data === null || l.data === undefined ? '' : '  ' + JSON.stringify(l.data)}`).join('\n')))
 }
 

@@ -42,7 +42,7 @@ export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: 
   const baseUrl = serverUrl(io.env, values.url)
   const retries = retriesOf(values)
   const client = new ApiClient({ baseUrl, token: null, tokenSource: null, retries, warn: (line) => io.err(line) })
-  const started = await client.request('POST', '/api/auth/cli/initiate', { auth: false })
+  const started = await client.request('POST', '/api/auth/cli/initiate', { auth: false, expect: { code: 'string', authUrl: 'string' } })
   const { code, authUrl, expiresIn } = started.body as { code: string; authUrl: string; expiresIn: number }
   const interval = Math.max(1, Number(started.body.interval) || 2) * 1000
   io.err(`To sign in to ${baseUrl}, open this page in a browser and approve:\n\n  ${authUrl}\n\nCheck that the page shows the code ${loginCodeDisplay(code)}. Waiting for approval (up to ${Math.round(expiresIn / 60)} minutes; Ctrl-C to stop)...`)
@@ -53,7 +53,7 @@ export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: 
     await sleep(interval)
     let r
     try {
-      r = await client.request('GET', '/api/auth/cli/poll', { auth: false, query: { code } })
+      r = await client.request('GET', '/api/auth/cli/poll', { auth: false, query: { code }, expect: { status: 'string' } })
     } catch (e) {
       if (e instanceof ClientError && e.body && (e.body as any).code) {
         const why = (e.body as any).code as string
@@ -71,7 +71,7 @@ export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: 
   const login = { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: tokens.expiresAt, userId: tokens.userId, organizationId: tokens.organizationId, savedAt: new Date().toISOString() }
   // Who it is, with the new token, before saving it.
   const me = new ApiClient({ baseUrl, token: tokens.accessToken, tokenSource: 'teamday login', retries, warn: (line) => io.err(line) })
-  const self = (await me.request('GET', '/api/v1/tokens/self')).body.token
+  const self = (await me.request('GET', '/api/v1/tokens/self', { expect: { token: 'object' } })).body.token
   await writeCredentials(file, baseUrl, { ...login, email: self.email })
   io.out(`Signed in to ${baseUrl} as ${self.email} (${self.organizationSlug ?? self.organizationId}, ${self.role}). Saved in ${file}.`)
 }
@@ -88,7 +88,7 @@ export async function logout({ values, io }: Run<ClientValues>): Promise<void> {
   const client = new ApiClient({ baseUrl, token: null, tokenSource: null, retries, warn: (line) => io.err(line) })
   let revoked = true
   try {
-    await client.request('POST', '/api/auth/cli/revoke', { auth: false, body: { refreshToken: stored.refreshToken } })
+    await client.request('POST', '/api/auth/cli/revoke', { auth: false, body: { refreshToken: stored.refreshToken }, expect: 'object' })
   } catch (e) {
     revoked = false
     io.err(`warning: could not revoke the sign-in on the server (${(e as Error).message}); it ends by itself within 90 days, or revoke it in the console (Settings, tokens page).`)

@@ -14,7 +14,7 @@ const COLUMNS = ['email', 'userId', 'role', 'name', 'joinedAt']
 
 /** `/api/v1/organizations/{the token's organization}/members`. */
 async function membersPath(client: ApiClient): Promise<string> {
-  const self = await client.request('GET', '/api/v1/tokens/self')
+  const self = await client.request('GET', '/api/v1/tokens/self', { expect: { 'token.organizationId': 'string' } })
   return `/api/v1/organizations/${enc(self.body.token.organizationId)}/members`
 }
 
@@ -24,7 +24,7 @@ async function userIdOf(client: ApiClient, path: string, who: string): Promise<s
   const email = who.trim().toLowerCase()
   let cursor: string | undefined
   do {
-    const r = await client.request('GET', path, { query: { limit: 200, cursor } })
+    const r = await client.request('GET', path, { query: { limit: 200, cursor }, expect: { members: 'list' } })
     const found = r.body.members.find((m: any) => m.email === email)
     if (found) return found.userId
     cursor = r.body.nextCursor ?? undefined
@@ -42,7 +42,7 @@ export async function list({ values, io }: Run<ClientValues & { limit?: string; 
 
 export async function add({ values, io }: Run<ClientValues & { email?: string; role?: string; name?: string }>): Promise<void> {
   const client = await makeClient(io, values)
-  const r = await client.request('POST', await membersPath(client), { body: compact({ email: values.email, role: values.role ?? 'member', name: values.name }) })
+  const r = await client.request('POST', await membersPath(client), { body: compact({ email: values.email, role: values.role ?? 'member', name: values.name }), expect: { member: 'object' } })
   const m = r.body.member
   output(io, values.json, r.body, () => `${r.body.createdUser ? 'created user' : 'added user'} ${m.email} (${m.userId}) as ${m.role}; they need a token to use the API`)
 }
@@ -50,13 +50,13 @@ export async function add({ values, io }: Run<ClientValues & { email?: string; r
 export async function setRole({ values, positionals, io }: Run<ClientValues & { role?: string }>): Promise<void> {
   const client = await makeClient(io, values)
   const path = await membersPath(client)
-  const r = await client.request('PATCH', `${path}/${enc(await userIdOf(client, path, positionals[0]!))}`, { body: { role: values.role } })
+  const r = await client.request('PATCH', `${path}/${enc(await userIdOf(client, path, positionals[0]!))}`, { body: { role: values.role }, expect: { member: 'object' } })
   output(io, values.json, r.body, () => `${r.body.member.email} is now ${r.body.member.role}; this applies to their tokens from the next request`)
 }
 
 export async function remove({ values, positionals, io }: Run<ClientValues>): Promise<void> {
   const client = await makeClient(io, values)
   const path = await membersPath(client)
-  const r = await client.request('DELETE', `${path}/${enc(await userIdOf(client, path, positionals[0]!))}`)
+  const r = await client.request('DELETE', `${path}/${enc(await userIdOf(client, path, positionals[0]!))}`, { expect: { member: 'object', revokedTokenIds: 'strings' } })
   output(io, values.json, r.body, () => `removed ${r.body.member.email} (was ${r.body.member.role}); revoked their ${r.body.revokedTokenIds.length} token(s) in this organization`)
 }

@@ -34,11 +34,11 @@ export async function list({ values, io }: Run<ClientValues & { archived?: boole
 
 export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {
   const client = await makeClient(io, values)
-  const r = await client.request('POST', '/api/v1/spaces', { body: spaceBody(values) })
+  const r = await client.request('POST', '/api/v1/spaces', { body: spaceBody(values), expect: { 'space.id': 'string' } })
   output(io, values.json, r.body, () => `created space ${r.body.space.id} (${inline(r.body.space.name)})`)
 }
 
-const ONE = { path: '/api/v1/spaces', noun: 'space', detail: DETAIL, pick: (b: any) => b.space, deleted: 'archived' }
+const ONE = { path: '/api/v1/spaces', noun: 'space', detail: DETAIL, expect: { space: 'object' }, pick: (b: any) => b.space, deleted: 'archived' } as const
 export const get = (run: Run<ClientValues>) => getOrDelete(run, 'get', ONE)
 export const remove = (run: Run<ClientValues>) => getOrDelete(run, 'delete', ONE)
 
@@ -46,13 +46,13 @@ export async function update({ values, positionals, io }: Run<ClientValues & Fie
   const body = { ...spaceBody(values), ...compact({ archived: boolFlag(values.archived, '--archived') }) }
   if (Object.keys(body).length === 0) throw new UsageError('nothing to update: pass at least one option')
   const client = await makeClient(io, values)
-  const r = await client.request('PATCH', `/api/v1/spaces/${enc(positionals[0]!)}`, { body })
+  const r = await client.request('PATCH', `/api/v1/spaces/${enc(positionals[0]!)}`, { body, expect: { space: 'object' } })
   output(io, values.json, r.body, () => details(r.body.space, DETAIL))
 }
 
 export async function secretsList({ values, positionals, io }: Run<ClientValues>): Promise<void> {
   const client = await makeClient(io, values)
-  const r = await client.request('GET', `/api/v1/spaces/${enc(positionals[0]!)}/secrets`)
+  const r = await client.request('GET', `/api/v1/spaces/${enc(positionals[0]!)}/secrets`, { expect: { secrets: 'strings' } })
   output(io, values.json, r.body, () => (r.body.secrets.length ? r.body.secrets.join('\n') : 'no secrets'))
 }
 
@@ -69,13 +69,13 @@ export async function secretsSet({ values, positionals, io }: Run<ClientValues>)
     map[key] = value
   }
   const client = await makeClient(io, values)
-  const r = await client.request('POST', `/api/v1/spaces/${enc(space!)}/secrets`, { body: { secrets: map } })
+  const r = await client.request('POST', `/api/v1/spaces/${enc(space!)}/secrets`, { body: { secrets: map }, expect: { keys: 'strings' } })
   output(io, values.json, r.body, () => `set ${r.body.keys.join(', ')} on space ${space}`)
 }
 
 export async function secretsDelete({ values, positionals, io }: Run<ClientValues>): Promise<void> {
   const [space, ...items] = positionals
   const client = await makeClient(io, values)
-  const r = await client.request('DELETE', `/api/v1/spaces/${enc(space!)}/secrets`, { body: { keys: items } })
+  const r = await client.request('DELETE', `/api/v1/spaces/${enc(space!)}/secrets`, { body: { keys: items }, expect: 'object' })
   output(io, values.json, r.body, () => `deleted ${Array.isArray(r.body.deleted) ? r.body.deleted.join(', ') || 'nothing' : r.body.deleted} from space ${space}`)
 }

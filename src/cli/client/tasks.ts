@@ -54,11 +54,11 @@ export async function list({ values, io }: Run<ClientValues & { status?: string;
 
 export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {
   const client = await makeClient(io, values)
-  const r = await client.request('POST', '/api/v1/tasks', { body: taskBody(values) })
+  const r = await client.request('POST', '/api/v1/tasks', { body: taskBody(values), expect: { id: 'string' } })
   output(io, values.json, r.body, () => `created task ${r.body.id} (${inline(r.body.title)})`)
 }
 
-const ONE = { path: '/api/v1/tasks', noun: 'task', detail: DETAIL, pick: (b: any) => b, deleted: 'deleted' }
+const ONE = { path: '/api/v1/tasks', noun: 'task', detail: DETAIL, expect: { id: 'string' }, pick: (b: any) => b, deleted: 'deleted' } as const
 export const get = (run: Run<ClientValues>) => getOrDelete(run, 'get', ONE)
 export const remove = (run: Run<ClientValues>) => getOrDelete(run, 'delete', ONE)
 
@@ -66,6 +66,6 @@ export async function update({ values, positionals, io }: Run<ClientValues & Fie
   const body = taskBody(values)
   if (Object.keys(body).length === 0) throw new UsageError('nothing to update: pass at least one option')
   const client = await makeClient(io, values)
-  const r = await client.request('PATCH', `/api/v1/tasks/${enc(positionals[0]!)}`, { body })
+  const r = await client.request('PATCH', `/api/v1/tasks/${enc(positionals[0]!)}`, { body, expect: { id: 'string' } })
   output(io, values.json, r.body, () => details(r.body, DETAIL))
 }

@@ -23,14 +23,14 @@ export async function list({ values, io }: Run<ClientValues & { all?: boolean; s
 export async function create({ values, io }: Run<ClientValues & { name?: string; 'expires-in-days'?: string; scopes?: string }>): Promise<void> {
   const body = compact({ name: values.name, expiresInDays: intFlag(values['expires-in-days'], '--expires-in-days', 1, 100000), scopes: listFlag(values.scopes) })
   const client = await makeClient(io, values)
-  const r = await client.request('POST', '/api/v1/tokens', { body })
+  const r = await client.request('POST', '/api/v1/tokens', { body, expect: { token: 'string', id: 'string' } })
   await printToken(io, values.json ? JSON.stringify(r.body, null, 2) : r.body.token, (why) => new ClientError('failed', `token ${r.body.id} was created, but ${why}: nobody received it. Revoke it: teamday tokens revoke ${r.body.id}${urlArgument(values.url)}`))
   if (!values.json) io.err(`created token ${r.body.id} (${inline(r.body.name)}), expires ${r.body.expiresAt}; copy it now: it is not shown again`)
 }
 
 export async function revoke({ values, positionals, io }: Run<ClientValues>): Promise<void> {
   const client = await makeClient(io, values)
-  const r = await client.request('DELETE', `/api/v1/tokens/${enc(positionals[0]!)}`)
+  const r = await client.request('DELETE', `/api/v1/tokens/${enc(positionals[0]!)}`, { expect: { 'token.id': 'string' } })
   // `revoke self` with a stored sign-in (teamday login) ended that sign-in: it is forgotten, as
   // `teamday logout` forgets it (it stayed, and the next command failed with a hint to set a token).
   const login = positionals[0] === 'self' ? client.opts.login : undefined
@@ -41,7 +41,7 @@ export async function revoke({ values, positionals, io }: Run<ClientValues>): Pr
 export async function rotate({ values, positionals, io }: Run<ClientValues & { 'expires-in-days'?: string; 'grace-period-seconds'?: string }>): Promise<void> {
   const body = compact({ expiresInDays: intFlag(values['expires-in-days'], '--expires-in-days', 1, 100000), gracePeriodSeconds: intFlag(values['grace-period-seconds'], '--grace-period-seconds', 0, 86400) })
   const client = await makeClient(io, values)
-  const r = await client.request('POST', `/api/v1/tokens/${enc(positionals[0]!)}/rotate`, { body })
+  const r = await client.request('POST', `/api/v1/tokens/${enc(positionals[0]!)}/rotate`, { body, expect: { token: 'string', id: 'string' } })
   await printToken(io, values.json ? JSON.stringify(r.body, null, 2) : r.body.token, (why) =>
     new ClientError('failed', `token ${positionals[0]} was rotated: the new token ${r.body.id} was created, but ${why}: nobody received it, and the old one stops at ${r.body.previousTokenRevokedAt ?? 'once'}. Revoke the new one (teamday tokens revoke ${r.body.id}${urlArgument(values.url)}) and, while the old one works, create another (teamday tokens create)`),
   )
