@@ -173,3 +173,61 @@ describe('a 200 JSON answer of another shape (README: exit 5, not_teamday), for 
     }
   })
 })
+
+/**
+ * A bare HTTP/1.1 server on a TCP socket, one request per connection: `answer` gets the request
+ * line ("POST /api/v1/… HTTP/1.1") and gives the raw response, or null to close the connection
+ * without answering (a reset on the way, a proxy dropping the answer).
+ */
+function rawServer(answer: (line: string) => string | null) {
+  return Bun.listen<{ done: boolean }>({
+    hostname: '127.0.0.1',
+    port: 0,
+    socket: {
+      open(sock) {
+        sock.data = { done: false }
+      },
+      data(sock, data) {
+        if (sock.data.done) return
+        sock.data.done = true
+        const reply = answer(data.toString().split('\r\n')[0]!)
+        if (reply !== null) sock.write(reply)
+        sock.end()
+      },
+    },
+  })
+}
+
+function httpJson(status: number, body: unknown): string {
+  const text = JSON.stringify(body)
+  return `HTTP/1.1 ${status} X\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`
+}
+
+describe('a --stream execute whose first answer was lost', () => {
+  test('the retry is told the execution it started (409 idempotency_stream_started): followed to its end, its result printed, exit 0', async () => {
+    let executes = 0
+    const raw = rawServer((line) => {
+      if (line.startsWith('POST /api/v1/agents/a/execute')) {
+        // The first attempt started the run; its answer never arrived.
+        if (executes++ === 0) return null
+        return httpJson(409, { error: true, statusCode: 409, code: 'idempotency_stream_started', message: 'Idempotency-Key already used: that request started execution exec_lost1 as a stream', details: { executionId: 'exec_lost1' } })
+      }
+      if (line.startsWith('GET /api/v1/executions/exec_lost1 ')) return httpJson(200, { success: true, execution: { id: 'exec_lost1', status: 'completed', result: 'the answer', sessionId: 's1', tokensInput: 1, tokensOutput: 2 } })
+      return httpJson(404, { error: true, statusCode: 404, code: 'route_not_found', message: 'no' })
+    })
+    try {
+      const url = `http://127.0.0.1:${raw.port}`
+      const r = await cli(['agents', 'execute', 'a', '--message', 'hi', '--stream'], { TEAMDAY_URL: url })
+      expect(r.code, r.err).toBe(0)
+      expect(r.out).toBe('the answer\n')
+      expect(r.err).toContain('exec_lost1')
+      expect(executes).toBe(2)
+      const j = await cli(['agents', 'execute', 'a', '--message', 'hi', '--stream', '--json'], { TEAMDAY_URL: url })
+      expect(j.code, j.err).toBe(0)
+      const last = JSON.parse(j.out.trim().split('\n').at(-1)!)
+      expect(last).toMatchObject({ event: 'result', data: { executionId: 'exec_lost1', result: 'the answer', status: 'completed' } })
+    } finally {
+      raw.stop(true)
+    }
+  })
+})

@@ -1,4 +1,4 @@
-import { ClientError, NEW_TOKEN_HINT } from '../../client/errors'
+import { ClientError, isErrorEnvelope, NEW_TOKEN_HINT } from '../../client/errors'
 import { networkReason, parseJson } from '../../client/http'
 import { readSseOrFail } from '../../client/sse'
 import { inline, UsageError } from '../common'
@@ -62,7 +62,19 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
   const body = compact({ message: values.message, spaceId: values.space, sessionId: values.session })
 
   if (values.stream) {
-    const res = await client.open('POST', path, { body: { ...body, stream: true }, headers: { accept: 'text/event-stream' }, timeoutMs: null })
+    let res: Response
+    try {
+      res = await client.open('POST', path, { body: { ...body, stream: true }, headers: { accept: 'text/event-stream' }, timeoutMs: null })
+    } catch (e) {
+      // The first attempt started the execution and its answer was lost on the way (a reset, a
+      // proxy's 502): the retry, with the same Idempotency-Key, is told which execution that was
+      // (a stream is not run again or replayed). It ran: follow it to its end and print its
+      // result as a completed stream would, instead of failing (exit 1) a run that happened.
+      const started = e instanceof ClientError && isErrorEnvelope(e.body) && e.body.code === 'idempotency_stream_started' ? e.body.details?.executionId : undefined
+      if (typeof started !== 'string') throw e
+      io.err(`the stream's answer was lost on the way; its execution ${started} runs: following it to its end (teamday executions get ${started})`)
+      return waitForExecution(io, client, started, values.json ? 'stream' : false)
+    }
     let failure: string | null = null
     // The stream ended because its token was revoked (the run goes on): an authentication
     // failure (exit 3) with the new-token hint, as the same revocation without --stream.

@@ -16,15 +16,22 @@ function duration(ms: unknown): string | null {
 }
 export const enc = encodeURIComponent
 
-/** Polls GET /executions/{id} until it ends; exit 1 when it failed or was cancelled. */
-export async function waitForExecution(io: Io, client: ApiClient, id: string, json: boolean | undefined, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<void> {
+/**
+ * Polls GET /executions/{id} until it ends; exit 1 when it failed or was cancelled. `json`:
+ * 'stream' prints the end as `execute --stream --json` does, one `result` event line.
+ */
+export async function waitForExecution(io: Io, client: ApiClient, id: string, json: boolean | 'stream' | undefined, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<void> {
   let delay = 250
   for (;;) {
     const r = await client.request('GET', `/api/v1/executions/${enc(id)}`, { expect: { 'execution.id': 'string', 'execution.status': 'string' } })
     const ex = r.body.execution
     if (TERMINAL.has(ex.status)) {
       if (ex.status === 'completed') {
-        io.out(json ? JSON.stringify(r.body, null, 2) : (ex.result ?? ''))
+        if (json === 'stream') {
+          // The shape of the stream's own `result` event (src/modules/executions/sse.ts, executeResult).
+          const data = { success: true, executionId: ex.id, id: ex.id, status: ex.status, result: ex.result ?? '', messages: ex.messages, chatId: ex.chatId, sessionId: ex.sessionId, usage: { inputTokens: ex.tokensInput, outputTokens: ex.tokensOutput }, execution: ex }
+          io.out(JSON.stringify({ event: 'result', data }))
+        } else io.out(json ? JSON.stringify(r.body, null, 2) : (ex.result ?? ''))
         return
       }
       // With --json the error object (printed by the guard) carries the execution.
