@@ -231,3 +231,73 @@ describe('a --stream execute whose first answer was lost', () => {
     }
   })
 })
+
+describe('agents execute has time limits (a hung server blocked a cron job for ever)', () => {
+  const sse = (chunks: { at: number; text: string }[], end?: number) =>
+    new Response(
+      new ReadableStream<Uint8Array>({
+        async start(c) {
+          let t = 0
+          for (const ch of chunks) {
+            await Bun.sleep(ch.at - t)
+            t = ch.at
+            c.enqueue(new TextEncoder().encode(ch.text))
+          }
+          if (end !== undefined) {
+            await Bun.sleep(end - t)
+            c.close()
+          }
+        },
+      }),
+      { headers: { 'content-type': 'text/event-stream', 'x-execution-id': 'exec_stall1' } },
+    )
+  const meta = 'event: meta\ndata: {"executionId":"exec_stall1"}\n\n'
+  const delta = (text: string) => `event: message\ndata: ${JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } })}\n\n`
+
+  test('--stream: nothing for the idle limit (60 s; here 300 ms) is exit 5 naming the execution; heartbeats keep it alive', async () => {
+    const { EXECUTE_TIMING } = await import('../src/cli/client/agents')
+    const saved = { ...EXECUTE_TIMING }
+    EXECUTE_TIMING.streamIdleMs = 300
+    try {
+      hits = 0
+      handler = () => sse([{ at: 0, text: ': stream open\n\n' + meta + delta('Hel') }])
+      const stalled = await cli(['agents', 'execute', 'a', '--message', 'm', '--stream'])
+      expect(stalled.code).toBe(5)
+      expect(stalled.out).toBe('Hel\n')
+      expect(stalled.err).toContain('exec_stall1')
+      expect(stalled.err).toContain('nothing arrived')
+      expect(stalled.err).toContain('teamday executions get exec_stall1')
+      expect(hits).toBe(1)
+      const j = await cli(['agents', 'execute', 'a', '--message', 'm', '--stream', '--json'])
+      expect(j.code).toBe(5)
+      expect(JSON.parse(j.out.trim().split('\n').at(-1)!)).toMatchObject({ error: true, code: 'timeout' })
+      // A heartbeat every 150 ms for 900 ms, then the result: never idle for 300 ms.
+      const beats = [150, 300, 450, 600, 750, 900].map((at) => ({ at, text: ': heartbeat\n\n' }))
+      handler = () => sse([{ at: 0, text: meta }, ...beats, { at: 950, text: delta('done') + 'event: result\ndata: {"result":"done"}\n\n' }], 960)
+      const alive = await cli(['agents', 'execute', 'a', '--message', 'm', '--stream'])
+      expect(alive.code, alive.err).toBe(0)
+      expect(alive.out).toBe('done\n')
+    } finally {
+      Object.assign(EXECUTE_TIMING, saved)
+    }
+  })
+
+  test('sync: no answer within the limit (15 minutes; here 300 ms) is exit 5 at once, not retried', async () => {
+    const { EXECUTE_TIMING } = await import('../src/cli/client/agents')
+    const saved = { ...EXECUTE_TIMING }
+    EXECUTE_TIMING.syncMs = 300
+    try {
+      hits = 0
+      handler = () => new Promise<Response>((resolve) => setTimeout(() => resolve(Response.json({ result: 'late' })), 5_000))
+      const started = Date.now()
+      const r = await cli(['agents', 'execute', 'a', '--message', 'm', '--json'])
+      expect(r.code).toBe(5)
+      expect(r.json).toMatchObject({ error: true, code: 'timeout' })
+      expect(r.err).toContain('may still run')
+      expect(hits).toBe(1)
+      expect(Date.now() - started).toBeLessThan(3_000)
+    } finally {
+      Object.assign(EXECUTE_TIMING, saved)
+    }
+  })
+})

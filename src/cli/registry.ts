@@ -269,7 +269,11 @@ const CLIENT_COMMANDS: Declared[] = [
       leaf({
         name: 'execute',
         summary: 'prints the agent\'s answer; --stream prints it as it is written; --async prints the execution',
-        notes: ['id at once; --wait (implies --async) polls until it ends. Exit 1 when the execution failed.'],
+        notes: [
+          'id at once; --wait (implies --async) polls until it ends. Exit 1 when the execution failed.',
+          'Time limits (exit 5): without --stream, the answer must come within 15 minutes; a stream',
+          'fails when nothing (not even its 15 s heartbeat) arrives for 60 s. The run may go on.',
+        ],
         positionals: ref('agent'),
         options: { message: { ...req('M'), short: 'm' }, space: str('ID|SLUG'), session: str('ID'), stream: flag, async: flag, wait: flag },
         load: () => agents().then((m) => m.execute),

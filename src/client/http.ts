@@ -20,6 +20,16 @@ export interface RequestOptions {
   /** Per-attempt time limit; null = none (executions run as long as the server lets them). */
   timeoutMs?: number | null
   headers?: Record<string, string>
+  /**
+   * Aborts the request (and the reading of its body) when it fires: a stream's own idle limit.
+   * An aborted request is not retried; its reason's message says why.
+   */
+  signal?: AbortSignal
+  /**
+   * A request that may not be repeated once its time limit passed (a synchronous execute: it ran
+   * on the server, and a retry would only wait for the same run): the message for that failure.
+   */
+  timeoutMessage?: string
 }
 
 /**
@@ -155,9 +165,13 @@ export class ApiClient {
       const last = !retryable || attempt >= this.opts.retries
       let res: Response
       try {
-        res = await this.fetchFn(url, { method, headers, body, redirect: 'manual', signal: timeoutMs === null ? undefined : AbortSignal.timeout(timeoutMs), ...QUIET })
+        const limit = timeoutMs === null ? undefined : AbortSignal.timeout(timeoutMs)
+        const signal = o.signal && limit ? AbortSignal.any([o.signal, limit]) : (o.signal ?? limit)
+        res = await this.fetchFn(url, { method, headers, body, redirect: 'manual', signal, ...QUIET })
       } catch (e) {
         const why = networkReason(e, timeoutMs)
+        if (o.timeoutMessage && (e as Error)?.name === 'TimeoutError') throw new ClientError('server', o.timeoutMessage, undefined, undefined, 'timeout')
+        if (o.signal?.aborted) throw new ClientError('server', `no answer from ${this.opts.baseUrl}: ${why}`, undefined, undefined, 'timeout')
         if (last) throw new ClientError('server', `cannot reach the server at ${this.opts.baseUrl}: ${why}`, 'Check --url / TEAMDAY_URL and that "teamday serve" runs there (teamday health).', undefined, 'connection_failed')
         const delay = this.backoff(attempt)
         this.opts.warn(`${why}; retrying in ${fmtDelay(delay)} (${attempt + 1}/${this.opts.retries})`)

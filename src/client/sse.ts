@@ -3,11 +3,15 @@ export interface SseEvent {
   data: string
 }
 
-/** Server-Sent Events from a response body, as they arrive (comments and heartbeats skipped). */
-export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
+/**
+ * Server-Sent Events from a response body, as they arrive (comments and heartbeats skipped).
+ * `onChunk`: called on every chunk read, heartbeats included (a stream's idle timer).
+ */
+export async function* readSse(body: ReadableStream<Uint8Array>, onChunk?: () => void): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder()
   let buf = ''
   for await (const chunk of body) {
+    onChunk?.()
     buf += decoder.decode(chunk, { stream: true }).replace(/\r\n?/g, '\n')
     let end: number
     while ((end = buf.indexOf('\n\n')) >= 0) {
@@ -26,9 +30,9 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
  * turned into `broken(e)`: a stream that breaks off is a network failure with the run's id, not a
  * raw runtime error. What the consumer's own loop throws is not caught here.
  */
-export async function* readSseOrFail(body: ReadableStream<Uint8Array>, broken: (e: unknown) => Error): AsyncGenerator<SseEvent> {
+export async function* readSseOrFail(body: ReadableStream<Uint8Array>, broken: (e: unknown) => Error, onChunk?: () => void): AsyncGenerator<SseEvent> {
   try {
-    yield* readSse(body)
+    yield* readSse(body, onChunk)
   } catch (e) {
     throw broken(e)
   }

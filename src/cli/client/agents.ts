@@ -8,6 +8,16 @@ import { enc, waitForExecution } from './executions'
 
 /** `teamday agents …` over HTTP (options and usage: src/cli/registry.ts). */
 
+/**
+ * How long `agents execute` waits (README, "Client commands"; a test shortens them).
+ * - streamIdleMs: a stream in which nothing arrives this long has stalled: the server sends a
+ *   heartbeat comment every 15 s (src/modules/executions/sse.ts, HEARTBEAT_MS).
+ * - syncMs: a synchronous execute answers when its run ends; runs end after
+ *   TEAMDAY_EXECUTION_TIMEOUT_MS (default 5 minutes), plus what they waited in the queue. A
+ *   server that allows longer runs is used with --stream or --async --wait.
+ */
+export const EXECUTE_TIMING = { streamIdleMs: 60_000, syncMs: 15 * 60_000 }
+
 type Fields = { name?: string; slug?: string; 'system-prompt'?: string; role?: string; visibility?: string; model?: string; description?: string; category?: string; tags?: string; subagents?: string; 'max-turns'?: string }
 
 const COLUMNS = ['id', 'name', 'role', 'visibility', 'model', 'archived', 'updatedAt']
@@ -62,10 +72,21 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
   const body = compact({ message: values.message, spaceId: values.space, sessionId: values.session })
 
   if (values.stream) {
+    // No time limit for the run, but one for silence: a hung server (or a proxy holding the
+    // connection open) blocked a cron job for ever.
+    const idle = new AbortController()
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const stalled = () => Object.assign(new Error(`nothing arrived for ${Math.round(EXECUTE_TIMING.streamIdleMs / 1000)} s (the server sends a heartbeat every 15 s)`), { name: 'StreamStalled' })
+    const touch = () => {
+      clearTimeout(timer)
+      timer = setTimeout(() => idle.abort(stalled()), EXECUTE_TIMING.streamIdleMs)
+    }
+    touch()
     let res: Response
     try {
-      res = await client.open('POST', path, { body: { ...body, stream: true }, headers: { accept: 'text/event-stream' }, timeoutMs: null })
+      res = await client.open('POST', path, { body: { ...body, stream: true }, headers: { accept: 'text/event-stream' }, timeoutMs: null, signal: idle.signal })
     } catch (e) {
+      clearTimeout(timer)
       // The first attempt started the execution and its answer was lost on the way (a reset, a
       // proxy's 502): the retry, with the same Idempotency-Key, is told which execution that was
       // (a stream is not run again or replayed). It ran: follow it to its end and print its
@@ -81,24 +102,31 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
     let revoked = false
     let finished = false
     let last = '\n'
-    const executionId = res.headers.get('x-execution-id') ?? '?'
+    let executionId = res.headers.get('x-execution-id') ?? '?'
     const broken = (e: unknown) =>
-      new ClientError('server', `the stream broke off (execution ${executionId}): ${networkReason(e, null)}; the run may go on: teamday executions get ${executionId}`, undefined, undefined, 'connection_failed')
-    for await (const ev of readSseOrFail(res.body!, broken)) {
-      const data = parseJson(ev.data) as any
-      if (values.json) io.out(JSON.stringify({ event: ev.event, data }))
-      if (ev.event === 'message' && data?.type === 'content_block_delta' && data.delta?.type === 'text_delta') {
-        if (!values.json && data.delta.text) {
-          writeRaw(io, data.delta.text)
-          last = data.delta.text
+      idle.signal.aborted
+        ? new ClientError('server', `the stream stalled (execution ${executionId}): ${networkReason(e, null)}; the run may go on: teamday executions get ${executionId}`, undefined, undefined, 'timeout')
+        : new ClientError('server', `the stream broke off (execution ${executionId}): ${networkReason(e, null)}; the run may go on: teamday executions get ${executionId}`, undefined, undefined, 'connection_failed')
+    try {
+      for await (const ev of readSseOrFail(res.body!, broken, touch)) {
+        const data = parseJson(ev.data) as any
+        if (values.json) io.out(JSON.stringify({ event: ev.event, data }))
+        if (ev.event === 'meta' && typeof data?.executionId === 'string') executionId = data.executionId
+        else if (ev.event === 'message' && data?.type === 'content_block_delta' && data.delta?.type === 'text_delta') {
+          if (!values.json && data.delta.text) {
+            writeRaw(io, data.delta.text)
+            last = data.delta.text
+          }
+        } else if (ev.event === 'result') finished = true
+        else if (ev.event === 'error') {
+          failure = `${data?.message ?? 'the execution failed'}${data?.executionId ? ` (execution ${data.executionId})` : ''}`
+          revoked = data?.code === 'token_revoked'
         }
-      } else if (ev.event === 'result') finished = true
-      else if (ev.event === 'error') {
-        failure = `${data?.message ?? 'the execution failed'}${data?.executionId ? ` (execution ${data.executionId})` : ''}`
-        revoked = data?.code === 'token_revoked'
       }
+    } finally {
+      clearTimeout(timer)
+      if (!values.json && !last.endsWith('\n')) writeRaw(io, '\n')
     }
-    if (!values.json && !last.endsWith('\n')) writeRaw(io, '\n')
     if (failure && revoked) throw new ClientError('auth', failure, NEW_TOKEN_HINT, undefined, 'token_revoked')
     if (failure) throw new ClientError('failed', failure, undefined, undefined, 'execution_failed')
     if (!finished) throw new ClientError('server', `the stream ended before the execution finished (execution ${executionId}); see teamday executions get ${executionId}`, undefined, undefined, 'stream_ended')
@@ -115,6 +143,13 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
     return waitForExecution(io, client, r.body.executionId, values.json)
   }
 
-  const r = await client.request('POST', path, { body, timeoutMs: null, expect: { result: 'string' } })
+  const minutes = Math.round(EXECUTE_TIMING.syncMs / 60_000)
+  const r = await client.request('POST', path, {
+    body,
+    timeoutMs: EXECUTE_TIMING.syncMs,
+    // Not retried: the run went on (or still goes on) on the server.
+    timeoutMessage: `no answer from ${client.opts.baseUrl} within ${minutes} minutes: the execution may still run (teamday executions list --agent ${positionals[0]}); for longer runs use --stream or --async --wait`,
+    expect: { result: 'string' },
+  })
   output(io, values.json, r.body, () => r.body.result)
 }
