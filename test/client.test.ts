@@ -446,12 +446,18 @@ describe('a list with more than one page', () => {
     expect([last.out.trimEnd().split('\n').length, last.err]).toEqual([3, ''])
     const beyond = await cli(['tasks', 'list', '--offset', '1000'])
     expect([beyond.out.trim(), beyond.err]).toEqual(['no tasks', ''])
-    // The lists whose body carries the cursor say so too; --json says nothing more (its body has nextCursor).
+    // The lists whose body carries the cursor say so too.
     for (const name of ['Pager one', 'Pager two']) expect((await cli(['agents', 'create', '--name', name])).code).toBe(0)
     const agents = await cli(['agents', 'list', '--limit', '1'])
     expect(agents.out.trimEnd().split('\n')).toHaveLength(2)
     expect(agents.err).toMatch(/^1 of \d+ agents shown; the next page: --offset 1\n$/)
-    expect((await cli(['tasks', 'list', '--limit', '1', '--json'])).err).toBe('')
+    // --json too, on stderr (stdout stays the JSON): tasks and executions are bare arrays, which
+    // carry no sign of a next page.
+    const json = await cli(['tasks', 'list', '--limit', '1', '--json'])
+    expect(json.json).toHaveLength(1)
+    expect(json.err).toMatch(/^1 of \d+ tasks shown; the next page: --offset 1\n$/)
+    expect((await cli(['agents', 'list', '--limit', '1', '--json'])).err).toMatch(/^1 of \d+ agents shown/)
+    expect((await cli(['tasks', 'list', '--offset', '1000', '--json'])).err).toBe('')
   })
 })
 

@@ -53,11 +53,12 @@ export function output(io: Io, json: boolean | undefined, body: unknown, human: 
 
 /**
  * After a page of a list, when the server has a next one: how many were shown and the --offset of
- * the next page, on stderr, so that stdout holds only the rows (`| wc -l`, `| while read`). Not
- * with --json, whose body carries nextCursor. `more`: the server gave a next cursor.
+ * the next page, on stderr, so that stdout holds only the rows (`| wc -l`, `| while read`) or the
+ * JSON. With --json too: tasks and executions are bare arrays, whose next page only headers
+ * said (the note was the only sign, and --json dropped it). `more`: the server gave a next cursor.
  */
-export function nextPageHint(io: Io, json: boolean | undefined, page: { noun: string; shown: number; offset: number | undefined; more: boolean; total?: string | number | null; estimate?: boolean }): void {
-  if (json || !page.more) return
+export function nextPageHint(io: Io, _json: boolean | undefined, page: { noun: string; shown: number; offset: number | undefined; more: boolean; total?: string | number | null; estimate?: boolean }): void {
+  if (!page.more) return
   const of = page.total === undefined || page.total === null ? '' : ` of ${page.total}${page.estimate ? '+' : ''}`
   io.err(`${page.shown}${of} ${page.noun} shown; the next page: --offset ${(page.offset ?? 0) + page.shown}`)
 }
