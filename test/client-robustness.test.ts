@@ -301,3 +301,27 @@ describe('agents execute has time limits (a hung server blocked a cron job for e
     }
   })
 })
+
+describe('create commands print the new id alone (help: "prints the new task\'s id")', () => {
+  test('tasks, agents, spaces create: the id on stdout, the sentence on stderr; --json the body', async () => {
+    handler = (_req, path) =>
+      path === '/api/v1/tasks'
+        ? Response.json({ success: true, id: 'task_new1', title: 'T' }, { status: 201 })
+        : path === '/api/v1/agents'
+          ? Response.json({ success: true, id: 'char_new1', name: 'A' }, { status: 201 })
+          : Response.json({ success: true, space: { id: 'space_new1', name: 'S' } }, { status: 201 })
+    for (const [argv, id, sentence] of [
+      [['tasks', 'create', '--title', 'T'], 'task_new1', 'created task task_new1 (T)'],
+      [['agents', 'create', '--name', 'A'], 'char_new1', 'created agent char_new1 (A)'],
+      [['spaces', 'create', '--name', 'S'], 'space_new1', 'created space space_new1 (S)'],
+    ] as const) {
+      const r = await cli([...argv])
+      expect(r.code).toBe(0)
+      expect(r.out).toBe(`${id}\n`)
+      expect(r.err).toBe(`${sentence}\n`)
+      const j = await cli([...argv, '--json'])
+      expect(j.err).toBe('')
+      expect(JSON.stringify(j.json)).toContain(id)
+    }
+  })
+})

@@ -115,7 +115,9 @@ describe('agents', () => {
     expect(created.json).toMatchObject({ success: true, name: 'Reviewer' })
     expect(created.json.agent).toMatchObject({ systemPrompt: 'You review code.', role: 'Senior Dev', tags: ['code', 'review'] })
     const plain = await ok(['agents', 'create', '--name', 'Second'])
-    expect(plain.out).toMatch(/^created agent char_\S+ \(Second\)\n$/)
+    // The id alone on stdout (help: "prints the new agent's id"), the sentence on stderr.
+    expect(plain.out).toMatch(/^char_\S+\n$/)
+    expect(plain.err).toBe(`created agent ${plain.out.trim()} (Second)\n`)
 
     const got = await ok(['agents', 'get', agentId, '--json'])
     expect(got.json).toEqual(await api(`/api/v1/agents/${agentId}`))
@@ -129,7 +131,7 @@ describe('agents', () => {
 
     const upd = await ok(['agents', 'update', agentId, '--model', 'gpt-4o-mini', '--json'])
     expect(upd.json.agent.model).toBe('gpt-4o-mini')
-    const del = await ok(['agents', 'delete', plain.out.split(' ')[2]!])
+    const del = await ok(['agents', 'delete', plain.out.trim()])
     expect(del.out).toContain('archived agent')
   })
 

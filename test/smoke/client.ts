@@ -145,7 +145,7 @@ check('agents create with --token-file: exit 0', viaFile.code === 0 && agentId.s
 const got = await client(['agents', 'get', agentId], env)
 check('agents get: a readable view', got.code === 0 && /name\s+Smoke agent/.test(got.out), got)
 const task = await client(['tasks', 'create', '--title', 'From the binary'], env)
-check('tasks create (a POST with an Idempotency-Key)', task.code === 0 && task.out.startsWith('created task task_'), task)
+check('tasks create (a POST with an Idempotency-Key)', task.code === 0 && /^task_\S+\n$/.test(task.out), task)
 // GET /tasks is a bare array (TeamDay's CLI reads it so); the client lists it as rows.
 const tasksJson = await client(['tasks', 'list', '--json'], env)
 let listed: unknown

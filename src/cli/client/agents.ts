@@ -3,7 +3,7 @@ import { networkReason, parseJson } from '../../client/http'
 import { readSseOrFail } from '../../client/sse'
 import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
-import { boolFlag, compact, details, getOrDelete, intFlag, listFlag, makeClient, nextPageHint, output, rows, writeRaw } from './common'
+import { boolFlag, compact, created, details, getOrDelete, intFlag, listFlag, makeClient, nextPageHint, output, rows, writeRaw } from './common'
 import { enc, waitForExecution } from './executions'
 
 /** `teamday agents …` over HTTP (options and usage: src/cli/registry.ts). */
@@ -50,7 +50,7 @@ export async function list({ values, io }: Run<ClientValues & { visibility?: str
 export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {
   const client = await makeClient(io, values)
   const r = await client.request('POST', '/api/v1/agents', { body: agentBody(values), expect: { id: 'string' } })
-  output(io, values.json, r.body, () => `created agent ${r.body.id} (${inline(r.body.name)})`)
+  created(io, values.json, r.body, r.body.id, `created agent ${r.body.id} (${inline(r.body.name)})`)
 }
 
 const ONE = { path: '/api/v1/agents', noun: 'agent', detail: DETAIL, expect: { agent: 'object' }, pick: (b: any) => b.agent, deleted: 'archived' } as const

@@ -52,6 +52,16 @@ export function output(io: Io, json: boolean | undefined, body: unknown, human: 
 }
 
 /**
+ * What a create command prints: the new object's id alone on stdout (`ID=$(teamday tasks create
+ * …)`, as help says), the sentence for a person on stderr; --json: the API body.
+ */
+export function created(io: Io, json: boolean | undefined, body: unknown, id: string, sentence: string): void {
+  if (json) return output(io, json, body, () => '')
+  io.out(id)
+  io.err(sentence)
+}
+
+/**
  * After a page of a list, when the server has a next one: how many were shown and the --offset of
  * the next page, on stderr, so that stdout holds only the rows (`| wc -l`, `| while read`) or the
  * JSON. With --json too: tasks and executions are bare arrays, whose next page only headers

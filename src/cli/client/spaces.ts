@@ -1,6 +1,6 @@
 import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
-import { boolFlag, compact, details, getOrDelete, intFlag, listFlag, makeClient, nextPageHint, output, rows } from './common'
+import { boolFlag, compact, created, details, getOrDelete, intFlag, listFlag, makeClient, nextPageHint, output, rows } from './common'
 import { enc } from './executions'
 
 /** `teamday spaces …` and `teamday spaces secrets …` over HTTP (options and usage: src/cli/registry.ts). */
@@ -35,7 +35,7 @@ export async function list({ values, io }: Run<ClientValues & { archived?: boole
 export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {
   const client = await makeClient(io, values)
   const r = await client.request('POST', '/api/v1/spaces', { body: spaceBody(values), expect: { 'space.id': 'string' } })
-  output(io, values.json, r.body, () => `created space ${r.body.space.id} (${inline(r.body.space.name)})`)
+  created(io, values.json, r.body, r.body.space.id, `created space ${r.body.space.id} (${inline(r.body.space.name)})`)
 }
 
 const ONE = { path: '/api/v1/spaces', noun: 'space', detail: DETAIL, expect: { space: 'object' }, pick: (b: any) => b.space, deleted: 'archived' } as const

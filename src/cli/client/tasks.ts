@@ -1,6 +1,6 @@
 import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
-import { compact, details, getOrDelete, intFlag, makeClient, nextPageHint, output, rows } from './common'
+import { compact, created, details, getOrDelete, intFlag, makeClient, nextPageHint, output, rows } from './common'
 import { enc } from './executions'
 
 /** `teamday tasks …` over HTTP (options and usage: src/cli/registry.ts). */
@@ -55,7 +55,7 @@ export async function list({ values, io }: Run<ClientValues & { status?: string;
 export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {
   const client = await makeClient(io, values)
   const r = await client.request('POST', '/api/v1/tasks', { body: taskBody(values), expect: { id: 'string' } })
-  output(io, values.json, r.body, () => `created task ${r.body.id} (${inline(r.body.title)})`)
+  created(io, values.json, r.body, r.body.id, `created task ${r.body.id} (${inline(r.body.title)})`)
 }
 
 const ONE = { path: '/api/v1/tasks', noun: 'task', detail: DETAIL, expect: { id: 'string' }, pick: (b: any) => b, deleted: 'deleted' } as const
