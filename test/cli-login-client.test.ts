@@ -81,8 +81,8 @@ const cli = (argv: string[], env?: Record<string, string>) => start(argv, env).d
  * Runs `teamday login`, waits for the URL it prints, and does the browser step as `who`: opens it
  * with a console session (sign-in, then back through `next`) and posts Approve, as the page's form does.
  */
-async function login(s: Served, who: Actor): Promise<Result> {
-  const p = start(['login', '--url', s.base, '--no-browser'])
+async function login(s: Served, who: Actor, extra: string[] = [], env: Record<string, string> = {}): Promise<Result> {
+  const p = start(['login', '--url', s.base, '--no-browser', ...extra], env)
   let url: string | undefined
   for (let i = 0; i < 200 && !url; i++) {
     await Bun.sleep(10)
@@ -183,6 +183,32 @@ describe('teamday login', () => {
     expect(JSON.parse(readFileSync(file(), 'utf8')).servers).toEqual({})
     expect((await a.t.req('GET', '/api/v1/agents', { token: accessToken })).body.code).toBe('token_revoked')
     expect((await cli(['logout', '--url', a.base])).out).toContain('Not signed in')
+  })
+
+  test('login and logout --json print JSON on stdout (they printed a sentence)', async () => {
+    const r = await login(a, alice, ['--json'])
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.out)).toMatchObject({ signedIn: true, server: a.base, email: alice.email, credentialsFile: file() })
+    const out = await cli(['logout', '--url', a.base, '--json'])
+    expect(out.code).toBe(0)
+    expect(JSON.parse(out.out)).toEqual({ signedOut: true, server: a.base, credentialsFile: file(), revoked: true })
+    const again = await cli(['logout', '--url', a.base, '--json'])
+    expect(JSON.parse(again.out)).toMatchObject({ signedOut: false, reason: 'not_signed_in' })
+  })
+
+  test('signing in again to the same server revokes the session it replaces; a token in the environment that comes first is named', async () => {
+    expect((await login(a, alice)).code).toBe(0)
+    const first = JSON.parse(readFileSync(file(), 'utf8')).servers[a.base]
+    const r = await login(a, alice, [], { TEAMDAY_TOKEN: alice.token })
+    expect(r.code).toBe(0)
+    expect(r.out).toContain('The sign-in it replaces was revoked')
+    expect(r.err).toContain('warning: TEAMDAY_TOKEN is set and comes before this login')
+    const second = JSON.parse(readFileSync(file(), 'utf8')).servers[a.base]
+    expect(second.refreshToken).not.toBe(first.refreshToken)
+    expect((await a.t.req('GET', '/api/v1/agents', { token: first.accessToken })).body.code).toBe('token_revoked')
+    expect((await a.t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: first.refreshToken } })).status).toBe(401)
+    expect((await a.t.req('GET', '/api/v1/agents', { token: second.accessToken })).status).toBe(200)
+    expect((await cli(['logout', '--url', a.base])).code).toBe(0)
   })
 
   test('a denied sign-in ends the command with the reason (exit 3)', async () => {

@@ -68,12 +68,39 @@ export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: 
     if (Date.now() > deadline) throw new ClientError('auth', 'sign-in timed out: nobody approved it within 5 minutes', 'Run "teamday login" again.', undefined, 'login_timeout')
   }
   const file = await credentialsPath(io.env)
+  // The login this one replaces (signed in again to the same server): its session is revoked once
+  // the new one is saved, as logout would (it stayed valid on the server for its 90 days).
+  const previous = (await readCredentials(file, (line) => io.err(line)))[baseUrl]
   const login = { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresAt: tokens.expiresAt, userId: tokens.userId, organizationId: tokens.organizationId, savedAt: new Date().toISOString() }
   // Who it is, with the new token, before saving it.
   const me = new ApiClient({ baseUrl, token: tokens.accessToken, tokenSource: 'teamday login', retries, warn: (line) => io.err(line) })
   const self = (await me.request('GET', '/api/v1/tokens/self', { expect: { token: 'object' } })).body.token
   await writeCredentials(file, baseUrl, { ...login, email: self.email })
-  io.out(`Signed in to ${baseUrl} as ${self.email} (${self.organizationSlug ?? self.organizationId}, ${self.role}). Saved in ${file}.`)
+  let previousRevoked: boolean | null = null
+  if (previous && previous.refreshToken !== login.refreshToken) {
+    const why = await revokeSession(client, previous.refreshToken)
+    previousRevoked = why === null
+    if (why !== null) io.err(`warning: could not revoke the sign-in this one replaces (${why}); it ends by itself within 90 days, or revoke it in the console (Settings, tokens page).`)
+  }
+  // A token in the environment (or --token-file) comes before a stored login: say so, or the
+  // next command runs as someone else than who just signed in.
+  const before = values['token-file'] !== undefined ? '--token-file' : io.env.TEAMDAY_TOKEN ? 'TEAMDAY_TOKEN' : io.env.TEAMDAY_API_TOKEN ? 'TEAMDAY_API_TOKEN' : null
+  if (before) io.err(`warning: ${before} is set and comes before this login: commands use it, not this sign-in, while it is set${before === '--token-file' ? ' (drop --token-file)' : ` (unset ${before})`}.`)
+  if (values.json) {
+    io.out(JSON.stringify({ signedIn: true, server: baseUrl, email: self.email, userId: self.userId, organizationId: self.organizationId, organizationSlug: self.organizationSlug ?? null, role: self.role, credentialsFile: file, previousLoginRevoked: previousRevoked, tokenSourceFirst: before }, null, 2))
+    return
+  }
+  io.out(`Signed in to ${baseUrl} as ${self.email} (${self.organizationSlug ?? self.organizationId}, ${self.role}). Saved in ${file}.${previousRevoked ? ' The sign-in it replaces was revoked.' : ''}`)
+}
+
+/** Revokes a stored sign-in's session on the server: null when done, else why not (best effort: the caller goes on). */
+async function revokeSession(client: ApiClient, refreshToken: string): Promise<string | null> {
+  try {
+    await client.request('POST', '/api/auth/cli/revoke', { auth: false, body: { refreshToken }, expect: 'object' })
+    return null
+  } catch (e) {
+    return (e as Error).message
+  }
 }
 
 export async function logout({ values, io }: Run<ClientValues>): Promise<void> {
@@ -82,17 +109,15 @@ export async function logout({ values, io }: Run<ClientValues>): Promise<void> {
   const file = await credentialsPath(io.env)
   const stored = (await readCredentials(file, (line) => io.err(line)))[baseUrl]
   if (!stored) {
-    io.out(`Not signed in to ${baseUrl} (nothing stored in ${file}).`)
+    if (values.json) io.out(JSON.stringify({ signedOut: false, server: baseUrl, credentialsFile: file, reason: 'not_signed_in' }, null, 2))
+    else io.out(`Not signed in to ${baseUrl} (nothing stored in ${file}).`)
     return
   }
   const client = new ApiClient({ baseUrl, token: null, tokenSource: null, retries, warn: (line) => io.err(line) })
-  let revoked = true
-  try {
-    await client.request('POST', '/api/auth/cli/revoke', { auth: false, body: { refreshToken: stored.refreshToken }, expect: 'object' })
-  } catch (e) {
-    revoked = false
-    io.err(`warning: could not revoke the sign-in on the server (${(e as Error).message}); it ends by itself within 90 days, or revoke it in the console (Settings, tokens page).`)
-  }
+  const why = await revokeSession(client, stored.refreshToken)
+  const revoked = why === null
+  if (why !== null) io.err(`warning: could not revoke the sign-in on the server (${why}); it ends by itself within 90 days, or revoke it in the console (Settings, tokens page).`)
   await writeCredentials(file, baseUrl, null)
-  io.out(`Signed out of ${baseUrl}${revoked ? ' (the server revoked the session)' : ''}; removed from ${file}.`)
+  if (values.json) io.out(JSON.stringify({ signedOut: true, server: baseUrl, credentialsFile: file, revoked }, null, 2))
+  else io.out(`Signed out of ${baseUrl}${revoked ? ' (the server revoked the session)' : ''}; removed from ${file}.`)
 }
