@@ -239,6 +239,23 @@ describe('retries', () => {
     expect(parseRetryAfter(null, 0)).toBeNull()
     expect(parseRetryAfter(' 1.5 ', 0)).toBe(1500)
     expect(parseRetryAfter(new Date(1_000).toUTCString(), 4_000)).toBe(0)
+    // Negative or otherwise not delay-seconds: unreadable (it was read as the year -5: a wait of 0).
+    for (const v of ['-5', '-0.5', '1e3', '12-2024']) expect(parseRetryAfter(v, Date.now())).toBeNull()
+  })
+
+  test('the wait is the server\'s Retry-After plus up to 250 ms of jitter; an unreadable or negative one is the normal back-off', async () => {
+    for (const [header, expected] of [
+      ['2', [2000 + 125]],
+      ['-5', [375]],
+      ['soon', [375]],
+    ] as const) {
+      const sleeps: number[] = []
+      let calls = 0
+      const fake = (async () => (calls++ === 0 ? new Response('', { status: 503, headers: { 'retry-after': header } }) : Response.json({ token: {} }))) as unknown as typeof fetch
+      const client = new ApiClient({ baseUrl: base, token: admin.token, tokenSource: 'test', retries: 3, warn: () => {}, fetch: fake, sleep: async (ms) => void sleeps.push(ms), random: () => 0.5 })
+      await client.request('GET', '/api/v1/tokens/self', { expect: { token: 'object' } })
+      expect([header, sleeps]).toEqual([header, [...expected]])
+    }
   })
 })
 
