@@ -325,3 +325,25 @@ describe('create commands print the new id alone (help: "prints the new task\'s 
     }
   })
 })
+
+describe("network failures in plain words, not Bun's texts for developers", () => {
+  test('refused, reset, DNS', async () => {
+    const refused = await cli(['tasks', 'list', '--retries', '0'], { TEAMDAY_URL: 'http://127.0.0.1:9' })
+    expect(refused.code).toBe(5)
+    expect(refused.err).toContain('cannot reach the server at http://127.0.0.1:9: connection refused')
+    expect(refused.err).not.toContain('Is the computer able')
+    const raw = rawServer(() => null)
+    try {
+      const reset = await cli(['tasks', 'list', '--retries', '0'], { TEAMDAY_URL: `http://127.0.0.1:${raw.port}` })
+      expect(reset.code).toBe(5)
+      expect(reset.err).toContain('the connection was closed before the answer was complete')
+      expect(reset.err).not.toContain('verbose')
+    } finally {
+      raw.stop(true)
+    }
+    const dns = await cli(['tasks', 'list', '--retries', '0'], { TEAMDAY_URL: 'http://no-such-host.invalid' })
+    expect(dns.code).toBe(5)
+    expect(dns.err).toMatch(/does not resolve|could not be resolved/)
+    expect(dns.err).not.toContain('getaddrinfo')
+  })
+})

@@ -59,6 +59,37 @@ function serverOf(location: string, path: string | undefined): string {
   return path && path !== '/' && target.endsWith(path) ? target.slice(0, -path.length) || '/' : target
 }
 
+/** What Bun's fetch errors mean, in plain words (its own texts: "Is the computer able to access the url?", "pass `verbose: true` …"). */
+const NETWORK_REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused (nothing listens at that address and port)',
+  ECONNRESET: 'the connection was closed before the answer was complete (reset)',
+  ENOTFOUND: 'the host name does not resolve (DNS: no such host)',
+  EAI_AGAIN: 'the host name could not be resolved now (DNS lookup failed; try again)',
+  ETIMEDOUT: 'the connection timed out',
+  EHOSTUNREACH: 'no route to the host',
+  ENETUNREACH: 'the network is unreachable',
+  EPIPE: 'the connection was closed while the request was sent',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the TLS certificate is not trusted (unknown issuer)',
+  SELF_SIGNED_CERT_IN_CHAIN: 'the TLS certificate is not trusted (self-signed in the chain)',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'the TLS certificate is not trusted (self-signed)',
+  CERT_HAS_EXPIRED: 'the TLS certificate has expired',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'the TLS certificate is for another host name',
+}
+
+/**
+ * Why a request got no answer, in words for the person reading the error: a timeout, a known
+ * socket or DNS error, else the runtime's message without its advice to developers.
+ */
+export function networkReason(e: unknown, timeoutMs: number | null): string {
+  const err = e as { name?: string; code?: string; message?: string }
+  if (err?.name === 'TimeoutError') return timeoutMs === null ? 'no answer in time' : `no answer within ${timeoutMs} ms`
+  if (err?.code && NETWORK_REASONS[err.code]) return `${NETWORK_REASONS[err.code]} [${err.code}]`
+  let msg = err?.message ?? String(e)
+  const verbose = msg.indexOf(' For more information, pass `verbose: true`')
+  if (verbose >= 0) msg = msg.slice(0, verbose)
+  return err?.code && !msg.startsWith(err.code) ? `${err.code}: ${msg}` : msg
+}
+
 /** Executions that ran and failed come back as 502/504 with these codes: exit 1, never retried. */
 export const EXECUTION_FAILURE_CODES = new Set(['bad_gateway', 'gateway_timeout'])
 

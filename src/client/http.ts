@@ -1,5 +1,7 @@
 import { VERSION } from '../build-info'
-import { ClientError, errorFromResponse, EXECUTION_FAILURE_CODES, notTeamday, unexpectedAnswer } from './errors'
+import { ClientError, errorFromResponse, EXECUTION_FAILURE_CODES, networkReason, notTeamday, unexpectedAnswer } from './errors'
+
+export { networkReason }
 import { NO_TOKEN_HINT, NO_TOKEN_MESSAGE, type ClientConfig } from './config'
 import { retryAfterMs } from '../retry-after'
 
@@ -281,13 +283,6 @@ export function parseJson(text: string): unknown {
   }
 }
 
-
-export function networkReason(e: unknown, timeoutMs: number | null): string {
-  const err = e as { name?: string; code?: string; message?: string }
-  if (err?.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`
-  const msg = err?.message ?? String(e)
-  return err?.code && !msg.startsWith(err.code) ? `${err.code}: ${msg}` : msg
-}
 
 function fmtDelay(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms} ms`

@@ -1,6 +1,6 @@
 import { VERSION } from '../build-info'
 import { writeCredentials, type StoredLogin } from './credentials'
-import { ClientError, errorFromResponse } from './errors'
+import { ClientError, errorFromResponse, networkReason } from './errors'
 
 /**
  * A stored browser sign-in (`teamday login`) in use: hands out its access token, refreshing it
@@ -35,7 +35,7 @@ export class LoginSession {
       // Never on stderr with BUN_CONFIG_VERBOSE_FETCH (the body is the refresh token): see QUIET in ./http.
       ...({ verbose: false } as RequestInit),
     }).catch((e) => {
-      throw new ClientError('server', `cannot reach the server at ${this.baseUrl} to refresh your sign-in: ${(e as Error).message}`, undefined, undefined, 'connection_failed')
+      throw new ClientError('server', `cannot reach the server at ${this.baseUrl} to refresh your sign-in: ${networkReason(e, 30_000)}`, undefined, undefined, 'connection_failed')
     })
     const text = await res.text()
     let body: any
