@@ -347,3 +347,22 @@ describe("network failures in plain words, not Bun's texts for developers", () =
     expect(dns.err).not.toContain('getaddrinfo')
   })
 })
+
+describe("README's list of --json error codes", () => {
+  test('names every code the client gives a failure of its own', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs')
+    const root = join(import.meta.dir, '..')
+    const readme = readFileSync(join(root, 'README.md'), 'utf8')
+    const bullet = readme.slice(readme.indexOf('- **Errors with `--json`.**'), readme.indexOf('- **Not a teamday server.**'))
+    const codes = new Set<string>(['server', 'failed', 'usage', 'config', 'notFound', 'execution_failed', 'execution_cancelled'])
+    for (const folder of ['src/client', 'src/cli/client']) {
+      for (const f of readdirSync(join(root, folder))) {
+        const text = readFileSync(join(root, folder, f), 'utf8')
+        for (const m of text.matchAll(/, '([a-z]+(?:_[a-z]+)+)'\)/g)) codes.add(m[1]!)
+      }
+    }
+    expect(codes.size).toBeGreaterThan(14)
+    const missing = [...codes].filter((c) => !bullet.includes(`\`${c}\``))
+    expect(missing).toEqual([])
+  })
+})
