@@ -87,6 +87,21 @@ describe.skipIf(!HAVE_PG)('teamday tables off the connection\'s search_path', ()
       (e: Error) => e.message,
     )
     expect(started).toContain('they are in schema app')
+    // Named in the URL, but a role without USAGE on it: its search_path leaves it out. The
+    // advice was to name it in the URL, which the URL did.
+    const role = `teamday_nouse_${crypto.randomUUID().replaceAll('-', '').slice(0, 10)}`
+    await pg.unsafe(`CREATE ROLE ${role} LOGIN; GRANT USAGE ON SCHEMA drizzle TO ${role}; GRANT SELECT ON drizzle.__drizzle_migrations TO ${role}`)
+    try {
+      const u = new URL(base)
+      u.username = role
+      url = `${u.toString()}?search_path=app`
+      const barred = await cli('users', 'list', '--org', 'acme')
+      expect(barred.err).toContain('teamday tables are in schema app, which this role may not use (no USAGE privilege)')
+      expect(barred.err).toContain('GRANT USAGE ON SCHEMA app')
+    } finally {
+      url = base
+      await pg.unsafe(`DROP OWNED BY ${role}; DROP ROLE ${role}`)
+    }
     // No teamday table anywhere, the journal still there: said too.
     await pg.unsafe('DROP SCHEMA app CASCADE')
     const dropped = await cli('users', 'list', '--org', 'acme')

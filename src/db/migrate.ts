@@ -329,11 +329,18 @@ async function tablesOffSearchPath(q: postgres.Sql | postgres.TransactionSql, na
   const [row] = await q`
     SELECT array_to_string(current_schemas(false), ', ') AS path,
       (SELECT string_agg(n.nspname, ', ' ORDER BY n.nspname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relname = 'settings' AND c.relkind IN ('r', 'p')) AS found`
+        WHERE c.relname = 'settings' AND c.relkind IN ('r', 'p')) AS found,
+      (SELECT string_agg(n.nspname, ', ' ORDER BY n.nspname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relname = 'settings' AND c.relkind IN ('r', 'p') AND NOT has_schema_privilege(n.oid, 'USAGE')) AS barred`
   const path = row?.path ? `search_path: ${row.path}` : 'its search_path names no schema it may use'
   const where = row?.found as string | null
+  const barred = row?.barred as string | null
   return new SchemaError(
-    where
+    // Named on the search_path already, but this role may not use the schema: it leaves it out.
+    barred && barred === where
+      ? `${name}'s teamday tables are in schema ${where}, which this role may not use (no USAGE privilege), so its search_path (${path}) leaves it out. ` +
+          `Grant it: GRANT USAGE ON SCHEMA ${where.split(', ')[0]} TO <this role> (with the row privileges README's "Running several instances" lists); nothing was changed`
+      : where
       ? `${name}'s migrations journal says teamday's tables are there, but they are not on this connection's search_path (${path}): they are in schema ${where}. ` +
           `Name it in the URL (…?search_path=${where.split(', ')[0]}) or for the role (ALTER ROLE … SET search_path = ${where.split(', ')[0]}); nothing was changed`
       : `${name}'s migrations journal says teamday's tables are there, but there is no teamday table in any schema (${path}): they were dropped, or the journal is another application's. ` +
