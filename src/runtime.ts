@@ -10,7 +10,7 @@ import { MEMORY, openDatabase, type SqliteConnection } from './db/client'
 import { refuseForeignTables, requireCurrentSqliteFile, runMigrations, runPgMigrations } from './db/migrate'
 import type { PgConnection } from './db/pg'
 import { useDialect } from './db/schema'
-import { readKeyCheck, verifyEncryptionKey } from './db/settings'
+import { readKeyCheck, sealedSample, verifyEncryptionKey } from './db/settings'
 import { configProviders, type ModelProviders } from './engine/providers'
 import { Engine } from './engine/runner'
 import { createLogger, resolveLogFormat, type Logger } from './logger'
@@ -118,7 +118,9 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     connection.onQuery = (seconds) => metrics.query(seconds)
     // A key file is written only for a database that has no key yet: one sealed under another
     // key (whose key file is elsewhere or lost) is refused without leaving a wrong key behind.
-    key ??= keyOf(mayCreate && (await readKeyCheck(connection.db)) === undefined)
+    // Nor for one whose check is missing while it holds sealed data (damaged, hand-edited): that
+    // data's key is needed, not a new one.
+    key ??= keyOf(mayCreate && (await readKeyCheck(connection.db)) === undefined && (await sealedSample(connection.db)) === undefined)
     const { box, source, warning } = key
     if (warning) log.warn('key_file_permissions', { warning })
     const services: Services = { db: connection.db, clock, box, log, audit: new AuditLog(), config }

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError, loadConfig } from '../src/config'
 import { createLogger } from '../src/logger'
-import { createRuntime } from '../src/runtime'
+import { createRuntime, sqliteConnection } from '../src/runtime'
+import { personalAccessTokens } from '../src/db/schema'
 import { generateKey, loadSecretBox } from '../src/crypto/keys'
 import { DecryptionError, SecretBox } from '../src/crypto/secretbox'
 import { openDatabase } from '../src/db/client'
@@ -208,6 +209,27 @@ describe('server key loading', () => {
     await rt.close()
     expect(applied()).toBe(all.length)
     conn.close()
+  })
+
+  // Stamped with whatever key came (a new key file, or a wrong key), the sealed data became unreadable for good.
+  test('a database whose key check is missing while it holds sealed data: a key that does not open it is refused, and no key file is made', async () => {
+    const file = join(dir, 'unchecked-sealed.db')
+    const keyFile = join(dir, 'unchecked-sealed.key')
+    const k1 = generateKey()
+    const start = (env: Record<string, string>) => createRuntime(loadConfig(env, { dbPath: file, keyFile }), { log: createLogger('silent') })
+    const rt = await start({ TEAMDAY_ENCRYPTION_KEY: k1 })
+    // A token (its name sealed under k1), written without its user and organization.
+    sqliteConnection(rt).client.exec('PRAGMA foreign_keys = OFF')
+    const token = { id: 'pat_sealed1', userId: 'user_x', organizationId: 'org_x', tokenHash: 'h'.repeat(64), hint: 'td_a…b', scopes: ['*'], createdAt: new Date(), expiresAt: new Date(Date.now() + 86_400_000), familyId: 'pat_sealed1' }
+    await rt.db.insert(personalAccessTokens).values({ ...token, nameEnc: rt.box.seal('deploy', 'pat.name:pat_sealed1') }).run()
+    sqliteConnection(rt).client.run("DELETE FROM settings WHERE key = 'encryption_key_check'")
+    await rt.close()
+    await expect(start({})).rejects.toThrow('no encryption key')
+    expect(existsSync(keyFile)).toBe(false)
+    await expect(start({ TEAMDAY_ENCRYPTION_KEY: generateKey() })).rejects.toThrow('its key check is missing')
+    const right = await start({ TEAMDAY_ENCRYPTION_KEY: k1 })
+    expect(await readKeyCheck(right.db)).toBeDefined()
+    await right.close()
   })
 
   test('store: false (commands that must not write) leaves a database without a check as it is; the first check stored stays', async () => {

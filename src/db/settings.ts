@@ -1,7 +1,7 @@
 import { eq } from 'drizzle-orm'
 import { DecryptionError, type SecretBox } from '../crypto/secretbox'
 import type { Db } from './connection'
-import { settings } from './schema'
+import { personalAccessTokens, settings } from './schema'
 
 export async function getSetting(db: Db, key: string): Promise<string | undefined> {
   return (await db.select({ value: settings.value }).from(settings).where(eq(settings.key, key)).get())?.value
@@ -19,6 +19,11 @@ const KEY_CHECK = 'encryption_key_check'
 const KEY_CHECK_PLAIN = 'teamday-key-check-v1'
 
 export class WrongKeyError extends Error {}
+
+/** One piece of sealed data, when the database holds any (a token's name): what a key must open. */
+export function sealedSample(db: Db): Promise<{ id: string; nameEnc: string } | undefined> {
+  return db.select({ id: personalAccessTokens.id, nameEnc: personalAccessTokens.nameEnc }).from(personalAccessTokens).limit(1).get()
+}
 
 /** The database's sealed key check value, when it has one (none yet: a new database). */
 export function readKeyCheck(db: Db): Promise<string | undefined> {
@@ -43,6 +48,19 @@ export async function verifyEncryptionKey(db: Db, box: SecretBox, now: number, o
   let stored = await readKeyCheck(db)
   if (stored === undefined) {
     if (opts.store === false) return
+    // No check, yet sealed data (a damaged or hand-edited database): the key must open it before
+    // a check is stamped under it; any key was stamped, and the data became unreadable for good.
+    const sample = await sealedSample(db)
+    if (sample) {
+      try {
+        box.open(sample.nameEnc, `pat.name:${sample.id}`)
+      } catch (e) {
+        throw new WrongKeyError(
+          `The encryption key does not open this database's sealed data (${e instanceof DecryptionError ? e.message : String(e)}), and its key check is missing. ` +
+            'Start with the TEAMDAY_ENCRYPTION_KEY (or key file) the database was created with; after a key rotation, keep the old key in TEAMDAY_ENCRYPTION_KEYS_PREVIOUS.',
+        )
+      }
+    }
     await db
       .insert(settings)
       .values({ key: KEY_CHECK, value: box.seal(KEY_CHECK_PLAIN, `settings.${KEY_CHECK}`), updatedAt: new Date(now) })
