@@ -283,20 +283,17 @@ export async function runPgMigrations(conn: PgConnection, opts: MigrationOptions
     const book = tx(conn.schema ?? 'drizzle')
     await tx`CREATE SCHEMA IF NOT EXISTS ${book}`
     await tx`CREATE TABLE IF NOT EXISTS ${book}.__drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)`
-    const [last] = await tx`SELECT created_at FROM ${book}.__drizzle_migrations ORDER BY created_at DESC LIMIT 1`
-    const [count] = await tx`SELECT count(*)::int AS n, to_regclass('settings') IS NOT NULL AS settings FROM ${book}.__drizzle_migrations`
-    const state: SchemaState = { teamday: count!.settings === true, applied: count!.n as number, newest: last ? Number(last.created_at) : 0 }
+    // The journal read once: its newest entry, its count and any entry this build does not know.
+    const entries = (await tx`SELECT created_at FROM ${book}.__drizzle_migrations`).map((r) => Number(r.created_at))
+    const [seen] = await tx`SELECT to_regclass('settings') IS NOT NULL AS settings`
+    const state: SchemaState = { teamday: seen!.settings === true, applied: entries.length, newest: entries.length > 0 ? Math.max(...entries) : 0 }
     // Thrown inside the transaction: what it created above is rolled back with it.
     refuseNewer(state, name, 'pg')
-    // A journal entry older than this build's newest migration and none of its own: a pre-release
-    // build whose migrations were rewritten since (0000_init was regenerated twice on 2026-12-02).
-    // drizzle's rule (apply what is newer than the newest entry) ran 0000_init again on its
-    // tables and failed with a bare `relation "agents" already exists`.
-    refuseForeignJournal((await tx`SELECT created_at FROM ${book}.__drizzle_migrations`).map((r) => Number(r.created_at)), migrations, name)
+    refuseForeignJournal(entries, migrations, name)
     if (opts.mayMigrate === false) refuseUnmigrated(state, name, 'pg')
     let n = 0
     for (const m of migrations) {
-      if (last && Number(last.created_at) >= m.folderMillis) continue
+      if (state.applied > 0 && state.newest >= m.folderMillis) continue
       // drizzle-kit writes foreign keys as "public"."table": the tables go to the connection's
       // schema (search_path; public unless the URL or role says otherwise), and so do they.
       for (const stmt of m.sql) if (stmt.trim()) await tx.unsafe(stmt.replaceAll('"public".', ''))
