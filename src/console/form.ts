@@ -38,9 +38,10 @@ export function refusedField(e: { details?: unknown }, names: Record<string, str
 /**
  * A text field as a refused form shows it again: as typed, but a token pasted into it redacted
  * (`td_…[redacted]`, as error bodies do), and a token's 43 characters without their prefix not
- * shown at all (the field comes back empty). A secret is never echoed in a page.
+ * shown at all (the field comes back empty). A secret is never echoed in a page. At most `max`
+ * characters come back.
  */
-export function echoed(typed: string): string {
-  const text = redactTokens(typed.slice(0, 1000))
+export function echoed(typed: string, max = 1000): string {
+  const text = redactTokens(typed.slice(0, max))
   return holdsTokenBody(text) ? '' : text
 }

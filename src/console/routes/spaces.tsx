@@ -1,12 +1,11 @@
 import { Elysia, t } from 'elysia'
 import { roleRefusal } from '../../auth/roles'
-import { redactTokens } from '../../auth/tokens'
 import { AppError } from '../../errors'
 import { canEditSpace } from '../../modules/spaces/access'
 import { getSpace, listSpaceSummaries } from '../../modules/spaces/service'
 import { validateSecretKeys } from '../../modules/spaces/secrets'
 import { deleteSpaceSecrets, setSpaceSecrets } from '../../modules/spaces/space-secrets'
-import { FormBody, field, hidden } from '../form'
+import { echoed, FormBody, field, hidden } from '../form'
 import { page, redirect, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
 import type { SignedIn } from '../session'
@@ -85,7 +84,7 @@ export function spaceRoutes(kit: ConsoleKit) {
           return page(await (<MessagePage nav={nav} title={nav.t.notAllowedTitle} message={errorOf(request, e)} link={{ href: '/spaces', label: nav.t.backToSpaces }} />), { status: 403 })
         }
         // A token pasted into the name field by mistake is not echoed back (the API redacts it too).
-        return spacePage(who, request, set, ref, { error: name === '' ? errorOf(request, e) : fieldErrorOf(request, e, envFields(name)), name: redactTokens(name.slice(0, 200)) }, e.status)
+        return spacePage(who, request, set, ref, { error: name === '' ? errorOf(request, e) : fieldErrorOf(request, e, envFields(name)), name: echoed(name, 200) }, e.status)
       }
       throw e
     }
