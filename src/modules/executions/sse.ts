@@ -73,6 +73,15 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>)
       const meter = bodyMeter(request)
       const enc = new TextEncoder()
       let heartbeat: ReturnType<typeof setInterval> | undefined
+      /** No more writing, however the stream ends (its end, the client gone, a reader that stopped): the run goes on. */
+      const stopWriting = () => {
+        clearInterval(heartbeat)
+        deliver = () => {}
+        endWith = null
+        meter.end()
+        ended?.()
+        ended = undefined
+      }
       const body = new ReadableStream<Uint8Array>({
         start(controller) {
           let open = true
@@ -102,28 +111,18 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>)
           /** The reader stopped reading: what waits for it is dropped with the connection; the run goes on. */
           const dropStuck = () => {
             open = false
-            clearInterval(heartbeat)
-            deliver = () => {}
-            endWith = null
             try {
               controller.error(new Error('the client stopped reading the stream'))
             } catch {}
-            meter.end()
-            ended?.()
-            ended = undefined
+            stopWriting()
           }
           const close = () => {
             if (!open) return
-            clearInterval(heartbeat)
-            deliver = () => {}
-            endWith = null
             open = false
             try {
               controller.close()
             } catch {}
-            meter.end()
-            ended?.()
-            ended = undefined
+            stopWriting()
           }
           let index = 0
           let textOpen = false
@@ -182,12 +181,7 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>)
         },
         cancel() {
           // The client went away: stop writing, keep the execution running (see above).
-          clearInterval(heartbeat)
-          deliver = () => {}
-          endWith = null
-          meter.end()
-          ended?.()
-          ended = undefined
+          stopWriting()
         },
       }, new ByteLengthQueuingStrategy({ highWaterMark: 64 * 1024 }))
       return new Response(body, {
