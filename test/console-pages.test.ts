@@ -124,6 +124,26 @@ describe('Personal Access Tokens page', () => {
     expect(r.text).not.toMatch(/td_[A-Za-z0-9]{43}/)
   })
 
+  // TeamDay's German docs: "Legen Sie optional ein benutzerdefiniertes Ablaufdatum fest". A date
+  // filled in while a period stays chosen (a browser without the page's script, which ticks
+  // "Custom date" for it) made a token of that period, the date dropped without a word.
+  test('a custom date filled in with a period still chosen is refused, naming the date, and makes no token (English and German)', async () => {
+    const day = new Date(t.clock.now() + 30 * 86_400_000).toISOString().slice(0, 10)
+    for (const [lang, says] of [
+      ['en', 'a custom expiration date is filled in, but another period is chosen'],
+      ['de', 'ein benutzerdefiniertes Ablaufdatum eingetragen, aber eine andere Laufzeit gewählt'],
+    ] as const) {
+      const { c } = await signedInPerson(t, { headers: { 'accept-language': lang } })
+      const r = await c.post('/settings/tokens', { name: `Dated ${lang}`, expires: '90', date: day, scope: '*' })
+      expect(r.status).toBe(422)
+      expect(r.text).toContain(says)
+      expect(r.text).not.toMatch(/td_[A-Za-z0-9]{43}/)
+      // The date field is the one marked, and keeps what was typed.
+      expect(r.text).toMatch(new RegExp(`<input type="date" name="date"[^>]*value="${day}"[^>]*aria-invalid="true"`))
+      expect((await c.get('/settings/profile')).text).not.toContain(`Dated ${lang}`)
+    }
+  })
+
   test('a token named <script>alert(1)</script> is shown as text', async () => {
     const { c } = await signedIn()
     const name = '<script>alert(1)</script>'

@@ -63,7 +63,8 @@ ol.chat .text{white-space:pre-wrap;overflow-wrap:anywhere;margin:.25rem 0 0}
 /**
  * Local dates, copy buttons (a copy is announced; a refused one is said, and the text selected for a copy by hand), <dialog> confirms for forms marked data-confirm, and links marked
  * data-back that go back in the browser's history (to a refused form, with what was typed in it),
- * and the focus on a form's error. Pages work without it.
+ * date fields that tick their choice (data-choose), and the focus on a form's error. Pages work
+ * without it.
  */
 export const JS = `
 document.querySelectorAll('time[datetime]').forEach(function (t) {
@@ -121,6 +122,19 @@ document.querySelectorAll('a[data-back]').forEach(function (a) {
     if (history.length < 2) return;
     e.preventDefault();
     history.back();
+  });
+});
+// A date typed into a field marked data-choose ticks the choice it belongs to ("Custom date");
+// another choice of the same group empties the field, so what is sent is what is shown.
+document.querySelectorAll('input[data-choose]').forEach(function (d) {
+  var own = document.getElementById(d.getAttribute('data-choose'));
+  if (!own || !own.form) return;
+  var pick = function () { if (d.value) own.checked = true; };
+  d.addEventListener('input', pick);
+  d.addEventListener('change', pick);
+  own.form.querySelectorAll('input[type=radio]').forEach(function (r) {
+    if (r.name !== own.name || r === own) return;
+    r.addEventListener('change', function () { if (r.checked) d.value = ''; });
   });
 });
 document.querySelectorAll('form[data-confirm]').forEach(function (f) {

@@ -214,6 +214,7 @@ const en = {
   noticeTokenRevoked: 'Token revoked: requests with it are refused from now on.',
   noticeCliRevoked: 'CLI sign-in revoked: that terminal is signed out; its access and refresh tokens are refused from now on.',
   errCustomDate: 'Validation failed: choose a custom expiration date (7-365 days from today)',
+  errDateNotChosen: 'Validation failed: a custom expiration date is filled in, but another period is chosen. Choose "Custom date" to use the date, or clear it.',
   errNoScope: 'Validation failed: no scope chosen. Tick full access, or at least one scope of a resource.',
 
   // The new token, shown once
@@ -579,6 +580,7 @@ const de = {
   noticeTokenRevoked: 'Token widerrufen: Anfragen damit werden ab sofort abgewiesen.',
   noticeCliRevoked: 'CLI-Anmeldung widerrufen: Das Terminal ist abgemeldet; seine Zugriffs- und Erneuerungs-Tokens werden ab sofort abgewiesen.',
   errCustomDate: 'Ungültige Eingabe: Wählen Sie ein benutzerdefiniertes Ablaufdatum (7-365 Tage ab heute).',
+  errDateNotChosen: 'Ungültige Eingabe: Sie haben ein benutzerdefiniertes Ablaufdatum eingetragen, aber eine andere Laufzeit gewählt. Wählen Sie „Benutzerdefiniertes Ablaufdatum“, um das Datum zu verwenden, oder löschen Sie es.',
   errNoScope: 'Ungültige Eingabe: Keine Berechtigung gewählt. Kreuzen Sie Vollzugriff an oder mindestens eine Berechtigung einer Ressource.',
 
   tokenCreatedTitle: 'Token generiert',
@@ -821,6 +823,7 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^Validation failed: expiresAt must be an ISO-8601/, () => 'Ungültige Eingabe: Wählen Sie ein gültiges Ablaufdatum.'],
   [/^Validation failed: expires(?:InDays|At) must be/, () => 'Ungültige Eingabe: Das Ablaufdatum muss zwischen 7 und 365 Tagen in der Zukunft liegen.'],
   [/^Validation failed: choose a custom expiration date/, () => 'Ungültige Eingabe: Wählen Sie ein benutzerdefiniertes Ablaufdatum (7-365 Tage ab heute).'],
+  [/^Validation failed: a custom expiration date is filled in, but another period is chosen/, () => de.errDateNotChosen],
   [/^Validation failed: no scope chosen/, () => de.errNoScope],
   [/^Validation failed: .*scope/i, () => 'Ungültige Eingabe: Diese Berechtigungen gibt es nicht oder Ihre Rolle hat sie nicht.'],
   [/^Validation failed: a password must be (\d+)-(\d+) characters/, (m) => `Ungültige Eingabe: Ein Passwort muss ${m[1]}-${m[2]} Zeichen lang sein.`],

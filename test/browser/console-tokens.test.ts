@@ -166,6 +166,37 @@ if (!browserSuitesRun) {
       await context.close()
     })
 
+    // TeamDay's German docs: "Legen Sie optional ein benutzerdefiniertes Ablaufdatum fest (7-365
+    // Tage, Standard: 90 Tage)". A date typed into the field left "90 days" chosen, and the token
+    // was made for 90 days, the date dropped without a word.
+    for (const lang of ['en', 'de'] as const) {
+      test(`${lang}: a date typed into the custom date field is the token's expiry; a period chosen after it empties the field`, async () => {
+        const page = await signedIn(lang === 'de' ? 'de-DE' : 'en-GB')
+        const section = page.locator('#personal-access-tokens')
+        const dateField = section.getByLabel(lang === 'de' ? 'Benutzerdefiniertes Ablaufdatum' : 'Custom expiration date', { exact: true })
+        const create = async (name: string) => {
+          await section.getByLabel(/^Name/).fill(name)
+          await section.getByRole('button', { name: texts[lang].create }).click()
+          const token = (await page.locator('#new-token').innerText()).trim()
+          const self = (await (await fetch(`${base}/api/v1/tokens/self`, { headers: { authorization: `Bearer ${token}` } })).json()) as any
+          return self.token.expiresAt as string
+        }
+        const day = new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10)
+        await dateField.fill(day)
+        expect(await section.locator('input[name=expires][value=custom]').isChecked()).toBe(true)
+        expect(await create(`dated ${lang}`)).toBe(`${day}T23:59:59.999Z`)
+
+        await page.goto(`${base}/settings/profile`)
+        await dateField.fill(day)
+        await section.getByLabel(/^30 (days|Tage)/).check()
+        expect(await dateField.inputValue()).toBe('')
+        const expires = Date.parse(await create(`thirty days ${lang}`))
+        expect(Math.abs(expires - (Date.now() + 30 * 86_400_000))).toBeLessThan(60_000)
+        expect(problems).toEqual([])
+        await page.context().close()
+      })
+    }
+
     test('full access unticked and no scope ticked: the form says so, no token is made', async () => {
       const page = await signedIn('en-GB')
       const section = page.locator('#personal-access-tokens')

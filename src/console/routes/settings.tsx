@@ -162,7 +162,12 @@ export function tokenRoutes(kit: ConsoleKit) {
           if (form.expires === 'custom') {
             if (!isCustomDate(form.date)) throw new AppError('validation_failed', messages('en').errCustomDate, { details: [{ field: 'expiresAt', message: 'choose a date' }] })
             expiry = { expiresAt: form.date }
-          } else expiry = { expiresInDays: Number(form.expires) }
+          } else {
+            // A date typed in while a period stays chosen (no script to tick "Custom date" for
+            // it): which one was meant is unknown, so neither is used in silence.
+            if (form.date.trim() !== '') throw new AppError('validation_failed', messages('en').errDateNotChosen, { details: [{ field: 'expiresAt', message: 'a date is filled in, but another period is chosen' }] })
+            expiry = { expiresInDays: Number(form.expires) }
+          }
           const { token, row } = await createTokenForCaller(ctx, { name: form.name, scopes, ...expiry })
           const nav = await navOf(kit, who, request, set, '/settings/profile')
           // Back to the list as it was, on its first page: where the new token is, the newest.

@@ -25,6 +25,12 @@ export { formView, TOKENS_ANCHOR, TOKENS_PAGE_SIZE, tokensHref, viewOf, ViewFiel
 
 /** The id of the Personal Access Tokens section's error, which the field it is about points at. */
 const TOKEN_ERROR = 'token-error'
+/**
+ * The id of the "Custom date" choice, which a date typed into the field beside it ticks (the page's
+ * script; a period chosen after it empties the field): a date is used only when "Custom date" is
+ * chosen, and the server refuses a date sent with a period.
+ */
+const CUSTOM_EXPIRY = 'expires-custom'
 
 const RESOURCES = [...new Set(PERMISSIONS.map((p) => p.split(':')[0]!))]
 const ACTIONS = [
@@ -127,11 +133,11 @@ export function TokensSection(props: TokensSectionProps) {
             </label>
           ))}
           <label class="row">
-            <input type="radio" name="expires" value="custom" checked={f.expires === 'custom'} /> {t.customDate}
+            <input type="radio" name="expires" value="custom" id={CUSTOM_EXPIRY} checked={f.expires === 'custom'} /> {t.customDate}
           </label>
           <label>
             <span class="sr-only">{t.customDateLabel}</span>
-            <input type="date" name="date" value={f.date} min={day(props.now + 7 * DAY_MS)} max={day(props.now + 365 * DAY_MS)} aria-label={t.customDateLabel} {...invalidField(props.error, TOKEN_ERROR, 'date')} />
+            <input type="date" name="date" data-choose={CUSTOM_EXPIRY} value={f.date} min={day(props.now + 7 * DAY_MS)} max={day(props.now + 365 * DAY_MS)} aria-label={t.customDateLabel} {...invalidField(props.error, TOKEN_ERROR, 'date')} />
           </label>
         </fieldset>
         <ScopeTable checked={f.scopes} t={t} error={props.error} />
