@@ -475,6 +475,26 @@ function withStandardHeaders(path: string, method: string, op: Schema): Schema {
 }
 
 /**
+ * An operationId as code generators take it: a camelCase identifier (letters and digits, a
+ * lower-case letter first). The generator makes one from the method and the path, and a path
+ * segment with a hyphen (`/audit-events`) gave `getApiV1Audit-events`, which a generator turns
+ * into an invalid method name or renames in its own way. Each run of other characters is dropped
+ * and the letter after it capitalised (`getApiV1AuditEvents`); an id that is one already is kept
+ * as it is, so the ids (and Swagger UI's deep links, `#/Tokens/postApiV1Tokens`) stay.
+ */
+export function camelOperationId(id: string): string {
+  const parts = id.split(/[^A-Za-z0-9]+/).filter((part) => part !== '')
+  // An identifier starts with a letter: a leading digit (or nothing at all) gets `operation` before it.
+  if (!/^[A-Za-z]/.test(parts[0] ?? '')) parts.unshift('operation')
+  const [first = '', ...rest] = parts
+  return first.charAt(0).toLowerCase() + first.slice(1) + rest.map((part) => part.charAt(0).toUpperCase() + part.slice(1)).join('')
+}
+
+function withOperationId(op: Schema): Schema {
+  return typeof op.operationId === 'string' ? { ...op, operationId: camelOperationId(op.operationId) } : op
+}
+
+/**
  * The published document. `servers` goes right after `info` (first in the file where a reader
  * looks for it).
  */
@@ -484,7 +504,7 @@ export function publishDocument(generated: Json, servers: { url: string; descrip
     Object.entries(doc.paths).map(([path, item]) => [
       path,
       Object.fromEntries(
-        Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withStandardHeaders(path, m, withIdempotency(m, withRequestLimits(path, withParameterDescriptions(withOpenRequestBody(withResponseContent(withResponseHeaders(op))))))) : op]),
+        Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withStandardHeaders(path, m, withIdempotency(m, withRequestLimits(path, withParameterDescriptions(withOpenRequestBody(withResponseContent(withResponseHeaders(withOperationId(op)))))))) : op]),
       ),
     ]),
   )

@@ -607,7 +607,7 @@ export interface paths {
          * List audit events
          * @description Organization admins only. Security events of this organization, newest first: token created, rotated, revoked (by whom, why), leak-reported, rotation family revoked, scope denied, expired token used, first use from a new IP, secret set/deleted, member added, role changed, member removed (with the tokens that revoked); each with actor, IP, user agent, time and request id, never a secret. Filter by `type`, `tokenId`, `userId` (the actor), `since`/`until` (ISO-8601); paged with `limit` and `cursor` (the previous page's `nextCursor`) or `offset`; `total` counts the matches (up to 1000, see `totalIsEstimate`).
          */
-        get: operations["getApiV1Audit-events"];
+        get: operations["getApiV1AuditEvents"];
         put?: never;
         post?: never;
         delete?: never;
@@ -9302,7 +9302,7 @@ export interface operations {
             503: components["responses"]["DatabaseUnavailable"];
         };
     };
-    "getApiV1Audit-events": {
+    getApiV1AuditEvents: {
         parameters: {
             query?: {
                 /** @description Only this event type, e.g. token.revoked */
