@@ -15,7 +15,7 @@
  * - A parameter's description: on the parameter (where Swagger UI shows it), not in its schema.
  * - Named models (components.schemas) that the generator inlined where another schema embeds them
  *   (an agent in a list of agents) are replaced by a `$ref`; an error variant (`TaskNotFound`) is
- *   the one error envelope (`Error`) by `allOf`, with its own description and example.
+ *   the error envelope's (`Error`) object schema with its own description and example (errorVariant).
  *
  * One loss happens inside the generator, before that copy: it turns a union of literals
  * (`t.Union([t.Literal('active'), …], { description })`) into `{type: 'string', enum}` and drops
@@ -241,6 +241,9 @@ function withRequestLimits(path: string, op: Schema): Schema {
   add('422', NUL_IN_QUERY, 'Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it).')
   // Every route but liveness and the docs reads or writes the database.
   if (path !== '/api/health' && !path.startsWith('/swagger')) add('503', DATABASE_UNAVAILABLE)
+  // Any other status an error comes with (a 500 too) has the same envelope: `default`, the Error
+  // model (DEFAULT_ERROR_RESPONSE), which the error variants no longer refer to (errorVariant).
+  add('default', ERROR_MODEL)
   return { ...op, responses: Object.fromEntries(Object.entries(responses).sort(([x], [y]) => x.localeCompare(y))) }
 }
 
@@ -312,9 +315,49 @@ function withParameterDescriptions(op: Schema): Schema {
   return { ...op, parameters }
 }
 
+/**
+ * An error variant (`TaskNotFound`: the envelope with its own description and example) as an
+ * object model of its own: the envelope's type, properties, required fields and
+ * `additionalProperties: false`, each property's example taken from the variant's example (the
+ * envelope's are a 401's). It was `allOf: [$ref: Error]`, which Swagger UI's model view labels
+ * "(any)" (it types an unresolved `$ref` as any) and which shows a 404 model with a 401's
+ * examples. The body on the wire is the envelope either way. `code`, when given, replaces the
+ * `code` property (the 401's enum of codes).
+ */
+function errorVariant(envelope: Schema, variant: Schema, code?: Schema): Schema {
+  const { description, examples, example } = variant
+  const sample: Json = Array.isArray(examples) ? examples[0] : example
+  const properties = Object.fromEntries(
+    Object.entries<Json>(envelope.properties ?? {}).map(([key, p]) => {
+      const { examples: _, example: _e, ...own } = isObject(p) ? p : {}
+      const value = isObject(sample) && key in sample ? sample[key] : undefined
+      const merged = key === 'code' && code ? { ...own, ...code } : own
+      // A constant (`error: true`) says its one value already.
+      return [key, value === undefined || 'const' in merged ? merged : { ...merged, examples: [value] }]
+    }),
+  )
+  const { description: _d, examples: _x, example: _y, title: _t, ...rest } = envelope
+  return {
+    ...(description !== undefined && { description }),
+    ...rest,
+    properties,
+    ...(examples !== undefined && { examples }),
+    ...(example !== undefined && { example }),
+  }
+}
+
 /** The 401 codes, each said once (the Unauthorized model's `code`). */
 const UNAUTHORIZED_CODES =
   'Which way authentication failed: `missing_token` (no Authorization header), `missing_bearer_scheme` / `unsupported_auth_scheme` (not "Bearer …"), `empty_bearer_token`, `authorization_header_too_large`, `malformed_token` (not a td_ token, two Authorization headers, or "Bearer Bearer td_…": `details.reason`), `invalid_token_checksum` (a mistyped token), `invalid_token` (not one this server issued), `token_expired`, `token_revoked`, `membership_revoked` (its user is no longer a member of the token\'s organization).'
+
+/** The 401's `code`: every code authentication answers (src/errors.ts, the codes of status 401). */
+const UNAUTHORIZED_CODE: Schema = {
+  type: 'string',
+  enum: Object.entries(ERROR_STATUS)
+    .filter(([, status]) => status === 401)
+    .map(([code]) => code),
+  description: UNAUTHORIZED_CODES,
+}
 
 /** What a request body's description says of fields the operation does not name (src/http/body.ts). */
 export const OTHER_FIELDS_IGNORED = 'Fields it does not name are ignored, as by TeamDay\'s API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`).'
@@ -382,8 +425,14 @@ function mapAllSchemas(doc: Json, fn: (s: Json, name?: string) => Json): Json {
   return { ...doc, paths, components }
 }
 
-/** The name of the error envelope model: error variants refer to it. */
+/** The name of the error envelope model: each error variant is its shape (errorVariant); `default` responses refer to it. */
 export const ERROR_MODEL = 'Error'
+
+/** Every operation's `default` response (withRequestLimits), in `components.responses`. */
+const DEFAULT_ERROR_RESPONSE = {
+  description: 'Any other error: every error this server answers, whatever its status, has this JSON envelope; `code` says which error it is.',
+  content: { 'application/json': { schema: ref(ERROR_MODEL) } },
+}
 
 /**
  * The headers the server sends beside a response's body, each described once in
@@ -509,9 +558,10 @@ export function publishDocument(generated: Json, servers: { url: string; descrip
     ]),
   )
   const schemas: Schema = doc.components.schemas
-  // Error variants: the envelope by reference, with their own description and example.
+  // Error variants (TaskNotFound…): the envelope's own object schema, with their description and
+  // example (errorVariant). The 401 also names every code authentication answers.
   const envelope = schemas[ERROR_MODEL]
-  if (envelope) {
+  if (isObject(envelope)) {
     const shape = (s: Schema) => {
       const { description, examples, example, title, ...rest } = s
       return modelKey(rest)
@@ -519,27 +569,18 @@ export function publishDocument(generated: Json, servers: { url: string; descrip
     const envelopeShape = shape(envelope)
     for (const [name, s] of Object.entries(schemas)) {
       if (name === ERROR_MODEL || !isObject(s) || shape(s) !== envelopeShape) continue
-      const { description, examples, example } = s
-      schemas[name] = { allOf: [ref(ERROR_MODEL)], ...(description !== undefined && { description }), ...(examples !== undefined && { examples }), ...(example !== undefined && { example }) }
+      schemas[name] = errorVariant(envelope, s, name === 'Unauthorized' ? UNAUTHORIZED_CODE : undefined)
     }
-  }
-  // 401: every code authentication can answer, as an enum of `code` (src/errors.ts, the codes of status 401).
-  const unauthorized = schemas.Unauthorized
-  if (isObject(unauthorized) && Array.isArray(unauthorized.allOf)) {
-    const codes = Object.entries(ERROR_STATUS)
-      .filter(([, status]) => status === 401)
-      .map(([code]) => code)
-    unauthorized.allOf = [...unauthorized.allOf, { type: 'object', properties: { code: { type: 'string', enum: codes, description: UNAUTHORIZED_CODES } } }]
   }
   // Models embedded in other schemas: by reference.
   const models = new Map<string, string>()
   for (const [name, s] of Object.entries(schemas)) {
-    if (!isObject(s) || s.allOf) continue
+    if (!isObject(s)) continue
     const key = modelKey(s)
     if (!models.has(key)) models.set(key, name)
   }
   doc = mapAllSchemas(doc, (s, name) => refModels(s, models, name, name !== undefined))
-  const responses: Schema = { ...doc.components.responses, ...REQUEST_LIMIT_COMPONENTS, ...IDEMPOTENCY_COMPONENTS.responses }
+  const responses: Schema = { ...doc.components.responses, ...REQUEST_LIMIT_COMPONENTS, ...IDEMPOTENCY_COMPONENTS.responses, [ERROR_MODEL]: DEFAULT_ERROR_RESPONSE }
   for (const [name, res] of Object.entries(responses)) responses[name] = withHeaders(res, name === DATABASE_UNAVAILABLE ? ['X-Request-Id', 'Retry-After'] : ['X-Request-Id'])
   doc.components = { ...doc.components, parameters: { ...doc.components.parameters, ...IDEMPOTENCY_COMPONENTS.parameters }, responses, headers: STANDARD_HEADERS }
   const { openapi, info, ...rest } = doc

@@ -833,7 +833,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        UriTooLong: components["schemas"]["Error"];
+        UriTooLong: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 414
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example URI Too Long
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example uri_too_long
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example URL too long: the limit is 8192 bytes (8 KiB) for the path and query.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description Ready: the database answers; this instance can serve requests.
          * @example {
@@ -858,7 +891,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        NotReady: components["schemas"]["Error"];
+        NotReady: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 503
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Service Unavailable
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example service_unavailable
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Not ready: the database is not answering (database is locked). Retry in a moment.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /** @description Error envelope */
         Error: {
             /**
@@ -905,12 +971,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        Unauthorized: components["schemas"]["Error"] & {
+        Unauthorized: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 401
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unauthorized
+             */
+            statusMessage: string;
             /**
              * @description Which way authentication failed: `missing_token` (no Authorization header), `missing_bearer_scheme` / `unsupported_auth_scheme` (not "Bearer …"), `empty_bearer_token`, `authorization_header_too_large`, `malformed_token` (not a td_ token, two Authorization headers, or "Bearer Bearer td_…": `details.reason`), `invalid_token_checksum` (a mistyped token), `invalid_token` (not one this server issued), `token_expired`, `token_revoked`, `membership_revoked` (its user is no longer a member of the token's organization).
+             * @example token_expired
              * @enum {string}
              */
-            code?: "missing_token" | "unsupported_auth_scheme" | "missing_bearer_scheme" | "empty_bearer_token" | "malformed_token" | "invalid_token_checksum" | "invalid_token" | "token_expired" | "token_revoked" | "membership_revoked" | "authorization_header_too_large";
+            code: "missing_token" | "unsupported_auth_scheme" | "missing_bearer_scheme" | "empty_bearer_token" | "malformed_token" | "invalid_token_checksum" | "invalid_token" | "token_expired" | "token_revoked" | "membership_revoked" | "authorization_header_too_large";
+            /**
+             * @description What went wrong and what to do
+             * @example Invalid or expired token: this token expired on 2026-01-01T00:00:00.000Z. Create a new token in the web console (Settings → Profile → Personal Access Tokens, /settings/tokens) or on the server (`teamday tokens create --email … --name …`), and send it as "Authorization: Bearer td_…"; from a terminal, sign in with `teamday login` (TeamDay's CLI: `teamday auth login`).
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
         };
         /**
          * @description Forbidden: the token is valid but your role in this organization does not allow this (access denied).
@@ -927,7 +1021,46 @@ export interface components {
          *       }
          *     }
          */
-        Forbidden: components["schemas"]["Error"];
+        Forbidden: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 403
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Forbidden
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example forbidden
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Forbidden: your role (viewer) does not allow tokens:write (access denied)
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example {
+             *       "requiredPermission": "tokens:write",
+             *       "role": "viewer"
+             *     }
+             */
+            details?: unknown;
+        };
         /**
          * @description Too many requests: the token's budget (TEAMDAY_RATE_LIMIT, default 1200 a minute) or its user's (all their tokens together) is spent; `Retry-After` and `details.retryAfterSeconds` say when to retry.
          * @example {
@@ -942,7 +1075,45 @@ export interface components {
          *       }
          *     }
          */
-        RateLimited: components["schemas"]["Error"];
+        RateLimited: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 429
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Too Many Requests
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example rate_limited
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Too many requests: the limit is 1200 requests per 60 s for each token. Retry in 42 s.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example {
+             *       "retryAfterSeconds": 42
+             *     }
+             */
+            details?: unknown;
+        };
         /**
          * @description The body is not valid JSON or not UTF-8 (`invalid_json`), or nests objects and arrays deeper than 32 levels (`json_too_deep`).
          * @example {
@@ -954,7 +1125,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        InvalidJson: components["schemas"]["Error"];
+        InvalidJson: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 400
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Bad Request
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example invalid_json
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Invalid JSON in request body: send a valid JSON object with Content-Type: application/json.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description The body is over 1 MiB.
          * @example {
@@ -966,7 +1170,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        PayloadTooLarge: components["schemas"]["Error"];
+        PayloadTooLarge: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 413
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Payload Too Large
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example payload_too_large
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Request body too large: the limit is 1048576 bytes (1 MiB).
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description Validation failed: `details` names each invalid field.
          * @example {
@@ -984,7 +1221,48 @@ export interface components {
          *       ]
          *     }
          */
-        ValidationFailed: components["schemas"]["Error"];
+        ValidationFailed: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example validation_failed
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Validation failed: expiresInDays must be an integer between 7 and 365
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "expiresInDays",
+             *         "message": "expiresInDays must be an integer between 7 and 365"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description The body has a Content-Encoding other than identity (gzip, br, …): request bodies are read as sent, never decompressed (`unsupported_media_type`; `Accept-Encoding: identity` is set). Send it uncompressed.
          * @example {
@@ -996,7 +1274,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        UnsupportedContentEncoding: components["schemas"]["Error"];
+        UnsupportedContentEncoding: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 415
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unsupported Media Type
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example unsupported_media_type
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Unsupported Content-Encoding "gzip": this server reads request bodies as sent and decodes none. Send the body uncompressed, without a Content-Encoding header.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. Nothing was changed; retry.
          * @example {
@@ -1008,7 +1319,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        DatabaseUnavailable: components["schemas"]["Error"];
+        DatabaseUnavailable: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 503
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Service Unavailable
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example service_unavailable
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example The database is busy: another process holds its write lock (an admin command, a rekey or a restore). Nothing was changed by this request; retry in a moment.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description A path parameter is not valid percent-encoding (`%ZZ`, or a cut UTF-8 sequence such as `%E0%A4`): `validation_failed`, `details` names it.
          * @example {
@@ -1026,7 +1370,48 @@ export interface components {
          *       ]
          *     }
          */
-        InvalidPathParameter: components["schemas"]["Error"];
+        InvalidPathParameter: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example validation_failed
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Validation failed: id is not valid percent-encoding: each % must begin an escape of UTF-8 (%41, %C3%A9); write a % itself as %25
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "id",
+             *         "message": "id is not valid percent-encoding: each % must begin an escape of UTF-8 (%41, %C3%A9); write a % itself as %25"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description A query parameter holds the NUL character (%00), which no id, slug or filter can hold (`validation_failed`, `details` names it); any route answers this, also one that otherwise ignores its query.
          * @example {
@@ -1044,7 +1429,48 @@ export interface components {
          *       ]
          *     }
          */
-        NulInQuery: components["schemas"]["Error"];
+        NulInQuery: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example validation_failed
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Validation failed: x must not contain the NUL character (%00)
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "x",
+             *         "message": "must not contain the NUL character (%00)"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered, its server stopped: it may have taken effect and is not run again (`idempotency_interrupted`, after 10 minutes); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`).
          * @example {
@@ -1056,7 +1482,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        IdempotencyConflict: components["schemas"]["Error"];
+        IdempotencyConflict: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 409
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Conflict
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example idempotency_conflict
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Idempotency-Key conflict: this key was already used with a different request (POST /api/v1/tasks or another body). Use a new key for a new request.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description The Idempotency-Key header is not 1-255 printable ASCII characters (`invalid_idempotency_key`).
          * @example {
@@ -1074,7 +1533,48 @@ export interface components {
          *       ]
          *     }
          */
-        InvalidIdempotencyKey: components["schemas"]["Error"];
+        InvalidIdempotencyKey: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 400
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Bad Request
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example invalid_idempotency_key
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Invalid Idempotency-Key header: it must be 1-255 printable ASCII characters, e.g. a UUID.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "Idempotency-Key",
+             *         "message": "must be 1-255 printable ASCII characters"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description The cursor is not one this list issued, or it was issued under other filters or to another caller.
          * @example {
@@ -1092,7 +1592,48 @@ export interface components {
          *       ]
          *     }
          */
-        BadCursor: components["schemas"]["Error"];
+        BadCursor: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 400
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Bad Request
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example bad_request
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Invalid cursor: it was issued for other filters or to another caller. Pass the nextCursor of a previous response of this same list (tasks) with the same filters, or leave cursor out for the first page.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "cursor",
+             *         "message": "it was issued for other filters or to another caller"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description A personal access token's metadata: never its secret or hash
          * @example {
@@ -1476,7 +2017,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        TokenNotFound: components["schemas"]["Error"];
+        TokenNotFound: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 404
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Not Found
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example not_found
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Token pat_7Hq2LmX9vB3nR8kT1wYz not found
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description Conflict: `token_reuse_detected` when the token was already revoked (its whole rotation family is then revoked); `invalid_state` when it was already rotated (grace period running) or has expired.
          * @example {
@@ -1494,7 +2068,48 @@ export interface components {
          *       }
          *     }
          */
-        TokenReuse: components["schemas"]["Error"];
+        TokenReuse: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 409
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Conflict
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example token_reuse_detected
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Token reuse detected: token pat_7Hq2LmX9vB3nR8kT1wYz was already revoked, so rotating it suggests its secret leaked. Every token of its rotation family (1 still active) has been revoked; create a new token.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example {
+             *       "familyId": "pat_7Hq2LmX9vB3nR8kT1wYz",
+             *       "revokedTokenIds": [
+             *         "pat_2Lk9Qw4ErT7yU1iO3pAs"
+             *       ]
+             *     }
+             */
+            details?: unknown;
+        };
         /**
          * @description Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of.
          * @example {
@@ -1517,7 +2132,53 @@ export interface components {
          *       }
          *     }
          */
-        TokenScopeForbidden: components["schemas"]["Error"];
+        TokenScopeForbidden: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 403
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Forbidden
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example insufficient_scope
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Forbidden: a token can only create tokens with scopes it has itself (access denied). This token has tokens:write and lacks *. Ask for a subset of its scopes, or use a token that has them (`*` only from a `*` token).
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example {
+             *       "requestedScopes": [
+             *         "*"
+             *       ],
+             *       "tokenScopes": [
+             *         "tokens:write"
+             *       ],
+             *       "missingScopes": [
+             *         "*"
+             *       ]
+             *     }
+             */
+            details?: unknown;
+        };
         /**
          * @description Unprocessable: `validation_failed` when a field is invalid (`details` names it); `token_limit_reached` when the user already has TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens in this organization.
          * @example {
@@ -1533,7 +2194,46 @@ export interface components {
          *       }
          *     }
          */
-        TokenCreateInvalid: components["schemas"]["Error"];
+        TokenCreateInvalid: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example token_limit_reached
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Too many tokens: this user already has 100 active tokens in this organization, the limit is 100 (TEAMDAY_MAX_TOKENS_PER_USER). Revoke tokens that are no longer used (teamday tokens list / teamday tokens revoke ID), then create the new one.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example {
+             *       "activeTokens": 100,
+             *       "maxTokensPerUser": 100
+             *     }
+             */
+            details?: unknown;
+        };
         /**
          * @description Validation failed: a query parameter is invalid; `details` names it.
          * @example {
@@ -1551,7 +2251,48 @@ export interface components {
          *       ]
          *     }
          */
-        TokenQueryInvalid: components["schemas"]["Error"];
+        TokenQueryInvalid: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example validation_failed
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Validation failed: limit must be an integer between 1 and 200
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "limit",
+             *         "message": "limit must be an integer between 1 and 200"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description An agent (a "character" in TeamDay's older name)
          * @example {
@@ -1962,7 +2703,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        AgentNotFound: components["schemas"]["Error"];
+        AgentNotFound: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 404
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Not Found
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example not_found
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Agent char_8Kq2LmX9vB3nR8kT1wYz not found
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description Forbidden: your role does not allow writing agents (viewers), or you are a member changing an agent someone else created.
          * @example {
@@ -1974,7 +2748,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        AgentForbidden: components["schemas"]["Error"];
+        AgentForbidden: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 403
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Forbidden
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example forbidden
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Forbidden: only the agent's creator or an organization admin can change this agent (access denied)
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description Conflict: the `slug` sent is used by another agent of your organization (archived ones keep theirs).
          * @example {
@@ -1992,7 +2799,48 @@ export interface components {
          *       ]
          *     }
          */
-        AgentSlugTaken: components["schemas"]["Error"];
+        AgentSlugTaken: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 409
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Conflict
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example slug_taken
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Conflict: the slug "deploy-bot" is already used by another agent of your organization. Choose another slug.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "slug",
+             *         "message": "\"deploy-bot\" is taken"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description Validation failed: `details` names each invalid field.
          * @example {
@@ -2010,7 +2858,48 @@ export interface components {
          *       ]
          *     }
          */
-        AgentBodyInvalid: components["schemas"]["Error"];
+        AgentBodyInvalid: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example validation_failed
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Validation failed: maxTurns must be between 1 and 500
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "maxTurns",
+             *         "message": "maxTurns must be between 1 and 500"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description Validation failed: a query parameter is invalid; `details` names it.
          * @example {
@@ -2028,7 +2917,48 @@ export interface components {
          *       ]
          *     }
          */
-        AgentQueryInvalid: components["schemas"]["Error"];
+        AgentQueryInvalid: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example validation_failed
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Validation failed: limit must be an integer between 1 and 200
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "limit",
+             *         "message": "limit must be an integer between 1 and 200"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description One run of an agent
          * @example {
@@ -2512,7 +3442,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        ExecutionNotFound: components["schemas"]["Error"];
+        ExecutionNotFound: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 404
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Not Found
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example not_found
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Execution exec_8Kq2LmX9vB3nR8kT1wYz not found.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description Not found: no such agent or space, archived, not visible to you, or in another organization.
          * @example {
@@ -2524,7 +3487,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        ExecuteTargetNotFound: components["schemas"]["Error"];
+        ExecuteTargetNotFound: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 404
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Not Found
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example not_found
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Agent char_4Fk9QzL2mP7xR1vN8tBc not found (or archived, or not visible to you).
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description Not found: no such space, archived, not visible to you, or in another organization.
          * @example {
@@ -2536,7 +3532,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        ExecuteSpaceNotFound: components["schemas"]["Error"];
+        ExecuteSpaceNotFound: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 404
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Not Found
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example not_found
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Space production not found (or archived, or not visible to you).
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description Validation failed: a query parameter is invalid; `details` names it.
          * @example {
@@ -2554,7 +3583,48 @@ export interface components {
          *       ]
          *     }
          */
-        ExecutionQueryInvalid: components["schemas"]["Error"];
+        ExecutionQueryInvalid: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example validation_failed
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Validation failed: limit must be an integer between 1 and 200
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "limit",
+             *         "message": "limit must be an integer between 1 and 200"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered (`idempotency_interrupted`: it is not run again).
          * @example {
@@ -2566,7 +3636,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        ExecutionCancelled: components["schemas"]["Error"];
+        ExecutionCancelled: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 409
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Conflict
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example invalid_state
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Execution exec_8Kq2LmX9vB3nR8kT1wYz was cancelled before it completed.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description Validation failed (`validation_failed`: `details` names each invalid field); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`).
          * @example {
@@ -2583,7 +3686,47 @@ export interface components {
          *       }
          *     }
          */
-        ModelNotServed: components["schemas"]["Error"];
+        ModelNotServed: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example model_not_served
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Model "claude-sonnet-4-5-20250929" is not served by this server: claude-* models go to Anthropic, which is not configured (ANTHROPIC_API_KEY). Providers configured: openai (the OpenAI-compatible server at OPENAI_BASE_URL). To run it, map it to a model your server has with TEAMDAY_MODEL_ALIASES (e.g. "claude-sonnet-4-5*=llama3.1:8b"), change the agent's model, or set TEAMDAY_PROVIDER=openai if your OpenAI-compatible server serves it.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example {
+             *       "executionId": "exec_8Kq2LmX9vB3nR8kT1wYz",
+             *       "status": "failed",
+             *       "model": "claude-sonnet-4-5-20250929"
+             *     }
+             */
+            details?: unknown;
+        };
         /**
          * @description No model provider is configured on this server.
          * @example {
@@ -2595,7 +3738,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        NoModelProvider: components["schemas"]["Error"];
+        NoModelProvider: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 501
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Not Implemented
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example no_model_provider
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example No model provider is configured: set OPENAI_BASE_URL (and OPENAI_API_KEY if the server needs one) ... or ANTHROPIC_API_KEY ...
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description The model provider failed (but for its rate limit or overload: 503); the execution is failed and keeps the message.
          * @example {
@@ -2607,7 +3783,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        ProviderFailed: components["schemas"]["Error"];
+        ProviderFailed: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 502
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Bad Gateway
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example bad_gateway
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Model provider error: Internal Server Error (HTTP 500)
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description The model provider's rate limit (`provider_rate_limited`) or overload (`provider_overloaded`) failed the execution; retry after `Retry-After`: the provider's (also `details.retryAfterSeconds`) when it sent one, else 5. Or the server is shutting down (`service_unavailable`).
          * @example {
@@ -2624,7 +3833,47 @@ export interface components {
          *       }
          *     }
          */
-        ExecuteUnavailable: components["schemas"]["Error"];
+        ExecuteUnavailable: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 503
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Service Unavailable
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example provider_rate_limited
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Model provider error: the provider's rate limit was reached, retry after 20 s: Rate limit reached for requests (HTTP 429)
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example {
+             *       "executionId": "exec_8Kq2LmX9vB3nR8kT1wYz",
+             *       "status": "failed",
+             *       "retryAfterSeconds": 20
+             *     }
+             */
+            details?: unknown;
+        };
         /**
          * @description The execution ran past TEAMDAY_EXECUTION_TIMEOUT_MS.
          * @example {
@@ -2636,7 +3885,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        ExecutionTimedOut: components["schemas"]["Error"];
+        ExecutionTimedOut: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 504
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Gateway Timeout
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example gateway_timeout
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Execution timed out after 300000 ms
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description The execution already completed or failed.
          * @example {
@@ -2648,7 +3930,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        ExecutionFinished: components["schemas"]["Error"];
+        ExecutionFinished: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 409
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Conflict
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example invalid_state
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Execution exec_8Kq2LmX9vB3nR8kT1wYz already completed; only pending or running executions can be cancelled.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description A conversation: your executions that share a chatId, read from them
          * @example {
@@ -2874,7 +4189,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        ChatNotFound: components["schemas"]["Error"];
+        ChatNotFound: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 404
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Not Found
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example not_found
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Chat chat_2Hn8Qw4Rt6Yu1Io3Pa5S not found.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description Validation failed: a query parameter is invalid; `details` names it.
          * @example {
@@ -2892,7 +4240,48 @@ export interface components {
          *       ]
          *     }
          */
-        ChatQueryInvalid: components["schemas"]["Error"];
+        ChatQueryInvalid: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example validation_failed
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Validation failed: limit must be an integer between 1 and 200
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "limit",
+             *         "message": "limit must be an integer between 1 and 200"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description A space (workspace): its agents, instructions and the names of its secrets
          * @example {
@@ -3170,7 +4559,48 @@ export interface components {
          *       ]
          *     }
          */
-        SecretsInvalid: components["schemas"]["Error"];
+        SecretsInvalid: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example validation_failed
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Validation failed: secrets has invalid key "api-key": keys must be UPPER_SNAKE_CASE (A-Z, 0-9, _; starting with a letter), at most 128 characters
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "secrets.api-key",
+             *         "message": "key must be UPPER_SNAKE_CASE, at most 128 characters"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description Not found: no such space, it is another member's private space, or it belongs to another organization.
          * @example {
@@ -3182,7 +4612,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        SpaceNotFound: components["schemas"]["Error"];
+        SpaceNotFound: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 404
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Not Found
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example not_found
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Space space_8Kq2LmX9vB3nR8kT1wYz not found
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description Validation failed: a query parameter is invalid; `details` names it.
          * @example {
@@ -3200,7 +4663,48 @@ export interface components {
          *       ]
          *     }
          */
-        SpaceQueryInvalid: components["schemas"]["Error"];
+        SpaceQueryInvalid: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example validation_failed
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Validation failed: limit must be an integer between 1 and 200
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "limit",
+             *         "message": "limit must be an integer between 1 and 200"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description Validation failed: a field is invalid, `type` is git/starterKit (not supported yet), MCP servers or skills were sent (`addMcps`, `removeMcps`, `addSkills`, `removeSkills`: not on this server), or an agent id is unknown, archived or not visible to you. `details` names the field.
          * @example {
@@ -3218,7 +4722,48 @@ export interface components {
          *       ]
          *     }
          */
-        SpaceBodyInvalid: components["schemas"]["Error"];
+        SpaceBodyInvalid: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example validation_failed
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Validation failed: type must be "empty": git and starterKit spaces are not supported by this server yet (leave type out or send "empty")
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "type",
+             *         "message": "type must be \"empty\": git and starterKit spaces are not supported by this server yet (leave type out or send \"empty\")"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description Conflict: the `slug` sent is used by another space of your organization (archived ones keep theirs).
          * @example {
@@ -3236,7 +4781,48 @@ export interface components {
          *       ]
          *     }
          */
-        SpaceSlugTaken: components["schemas"]["Error"];
+        SpaceSlugTaken: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 409
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Conflict
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example slug_taken
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Conflict: the slug "production" is already used by another space of your organization. Choose another slug.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "slug",
+             *         "message": "\"production\" is taken"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description Forbidden: `orgId` is not your token's organization ("Access denied to this organization"), or your role may not do this (viewers read nothing here; only admins write).
          * @example {
@@ -3248,7 +4834,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        OrganizationForbidden: components["schemas"]["Error"];
+        OrganizationForbidden: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 403
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Forbidden
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example forbidden
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Access denied to this organization: your token belongs to another organization (forbidden).
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description Not found: `orgId` holds the NUL character (`%00`), which no id or slug does (another organization's id is 403).
          * @example {
@@ -3260,7 +4879,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        OrganizationNotFound: components["schemas"]["Error"];
+        OrganizationNotFound: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 404
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Not Found
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example not_found
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Not found: no id or slug contains the NUL character (%00).
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description A user and their role in this organization
          * @example {
@@ -3410,7 +5062,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        MemberNotFound: components["schemas"]["Error"];
+        MemberNotFound: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 404
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Not Found
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example not_found
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example User user_4Fk9QzL2mP7xR1vN8tBc is not a member of this organization
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description Conflict: `already_member` when the user is a member already (change the role with PATCH); `last_admin` when the change would leave the organization without an admin (make someone else admin first); `conflict` when an account with that e-mail exists elsewhere on this server and was never a member here (the server operator attaches it).
          * @example {
@@ -3422,7 +5107,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        MemberConflict: components["schemas"]["Error"];
+        MemberConflict: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 409
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Conflict
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example last_admin
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Conflict: ada@example.com is the last admin of this organization; make another member admin first, then demote this one (last admin).
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description Validation failed: `details` names the invalid field (e-mail, role or name).
          * @example {
@@ -3440,7 +5158,48 @@ export interface components {
          *       ]
          *     }
          */
-        MemberBodyInvalid: components["schemas"]["Error"];
+        MemberBodyInvalid: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example validation_failed
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Validation failed: "not-an-email" is not a valid e-mail address
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "email",
+             *         "message": "\"not-an-email\" is not a valid e-mail address"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description Validation failed: a query parameter is invalid; `details` names it.
          * @example {
@@ -3458,7 +5217,48 @@ export interface components {
          *       ]
          *     }
          */
-        MemberQueryInvalid: components["schemas"]["Error"];
+        MemberQueryInvalid: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example validation_failed
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Validation failed: limit must be an integer between 1 and 200
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "limit",
+             *         "message": "limit must be an integer between 1 and 200"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description Forbidden: only organization admins see and manage members (members and viewers: access denied).
          * @example {
@@ -3474,7 +5274,46 @@ export interface components {
          *       }
          *     }
          */
-        MemberForbidden: components["schemas"]["Error"];
+        MemberForbidden: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 403
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Forbidden
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example forbidden
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Forbidden: your role (member) does not allow members:read (access denied)
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example {
+             *       "requiredPermission": "members:read",
+             *       "role": "member"
+             *     }
+             */
+            details?: unknown;
+        };
         /**
          * @description A task for an agent or a person
          * @example {
@@ -3659,7 +5498,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        TaskNotFound: components["schemas"]["Error"];
+        TaskNotFound: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 404
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Not Found
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example not_found
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Task task_5Nq8LmX2vB3nR8kT1wYa not found
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description Forbidden: your role does not allow writing tasks (viewers), or you are a member changing a task you neither created nor are assigned to.
          * @example {
@@ -3671,7 +5543,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        TaskForbidden: components["schemas"]["Error"];
+        TaskForbidden: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 403
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Forbidden
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example forbidden
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Forbidden: only the task's creator, its assignee or an organization admin can change this task (access denied)
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description Validation failed: `details` names each invalid field.
          * @example {
@@ -3689,7 +5594,48 @@ export interface components {
          *       ]
          *     }
          */
-        TaskBodyInvalid: components["schemas"]["Error"];
+        TaskBodyInvalid: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example validation_failed
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Validation failed: status: Invalid status. Must be: pending, in_progress, completed, cancelled
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "status",
+             *         "message": "status: Invalid status. Must be: pending, in_progress, completed, cancelled"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description Validation failed: a query parameter is invalid; `details` names it.
          * @example {
@@ -3707,7 +5653,48 @@ export interface components {
          *       ]
          *     }
          */
-        TaskQueryInvalid: components["schemas"]["Error"];
+        TaskQueryInvalid: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example validation_failed
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Validation failed: limit must be an integer between 1 and 200
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "limit",
+             *         "message": "limit must be an integer between 1 and 200"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description One security audit event
          * @example {
@@ -3823,7 +5810,48 @@ export interface components {
          *       ]
          *     }
          */
-        AuditQueryInvalid: components["schemas"]["Error"];
+        AuditQueryInvalid: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example validation_failed
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Validation failed: since must be an ISO-8601 date-time
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "since",
+             *         "message": "since must be an ISO-8601 date-time"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @example {
          *       "success": true,
@@ -3853,7 +5881,45 @@ export interface components {
          *       }
          *     }
          */
-        LeakReportRateLimited: components["schemas"]["Error"];
+        LeakReportRateLimited: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 429
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Too Many Requests
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example rate_limited
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Too many requests: the limit is 10 requests per 60 s. Retry in 42 s.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example {
+             *       "retryAfterSeconds": 42
+             *     }
+             */
+            details?: unknown;
+        };
         /**
          * @description A public agent: only these fields of it
          * @example {
@@ -3934,7 +6000,48 @@ export interface components {
          *       ]
          *     }
          */
-        PublicQueryInvalid: components["schemas"]["Error"];
+        PublicQueryInvalid: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example validation_failed
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Validation failed: limit must be an integer between 1 and 200
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "limit",
+             *         "message": "limit must be an integer between 1 and 200"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
         /**
          * @description Too many requests from this address: routes without a token count per IP (TEAMDAY_RATE_LIMIT, default 1200 a minute); `Retry-After` says when to retry.
          * @example {
@@ -3949,7 +6056,45 @@ export interface components {
          *       }
          *     }
          */
-        PublicRateLimited: components["schemas"]["Error"];
+        PublicRateLimited: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 429
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Too Many Requests
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example rate_limited
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Too many requests: the limit is 1200 requests per 60 s. Retry in 42 s.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example {
+             *       "retryAfterSeconds": 42
+             *     }
+             */
+            details?: unknown;
+        };
         /**
          * @example {
          *       "code": "tdc_8Kq2LmX9vB3nR8kT1wYzPa4Dc7Fg2Hj5Kl8Mn0Qr",
@@ -4051,7 +6196,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        CliPollFailed: components["schemas"]["Error"];
+        CliPollFailed: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 400
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Bad Request
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example login_denied
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Sign-in denied: the request was denied in the browser. Start again if that was a mistake.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description The refresh token is unknown (`invalid_token`), its CLI session was revoked (`token_revoked`), it is over 90 days old (`token_expired`), or its user left the organization (`membership_revoked`). Sign in again.
          * @example {
@@ -4063,7 +6241,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        CliRefreshFailed: components["schemas"]["Error"];
+        CliRefreshFailed: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 401
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unauthorized
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example token_revoked
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Invalid refresh token: its CLI session has been revoked (signed out). Sign in again: teamday login (TeamDay's CLI: teamday auth login).
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description Too many requests from this address, or polls of this code faster than one per second or two.
          * @example {
@@ -4078,7 +6289,45 @@ export interface components {
          *       }
          *     }
          */
-        CliRateLimited: components["schemas"]["Error"];
+        CliRateLimited: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 429
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Too Many Requests
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example rate_limited
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Too many requests: the limit is 6 requests per 10 s. Retry in 4 s.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example {
+             *       "retryAfterSeconds": 4
+             *     }
+             */
+            details?: unknown;
+        };
         /**
          * @example {
          *       "success": true,
@@ -4209,7 +6458,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        AliasOrgForbidden: components["schemas"]["Error"];
+        AliasOrgForbidden: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 403
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Forbidden
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example forbidden
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Access denied to this organization: your token belongs to another organization (forbidden).
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description No such token, or it belongs to another user (non-admins) or organization.
          * @example {
@@ -4221,7 +6503,40 @@ export interface components {
          *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
          *     }
          */
-        AliasTokenNotFound: components["schemas"]["Error"];
+        AliasTokenNotFound: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 404
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Not Found
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example not_found
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Token pat_7Hq2LmX9vB3nR8kT1wYz not found
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
         /**
          * @description Validation failed: a query parameter this route does not take (it takes `organizationId` only), or an invalid `organizationId`; `details` names it.
          * @example {
@@ -4239,7 +6554,48 @@ export interface components {
          *       ]
          *     }
          */
-        AliasQueryInvalid: components["schemas"]["Error"];
+        AliasQueryInvalid: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example validation_failed
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Validation failed: unknown query parameter "org": this route takes organizationId
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "org",
+             *         "message": "unknown query parameter \"org\": this route takes organizationId"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
     };
     responses: {
         /** @description The body is over 1 MiB, as declared (Content-Length) or as sent (`payload_too_large`); any route answers this, also one that takes no body. A body declared over 16 MiB is refused by the HTTP server itself, before the app: a 413 without a body, and the connection closed. */
@@ -4321,6 +6677,16 @@ export interface components {
             };
             content: {
                 "application/json": components["schemas"]["InvalidIdempotencyKey"];
+            };
+        };
+        /** @description Any other error: every error this server answers, whatever its status, has this JSON envelope; `code` says which error it is. */
+        Error: {
+            headers: {
+                "X-Request-Id": components["headers"]["X-Request-Id"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"];
             };
         };
     };
@@ -4424,6 +6790,7 @@ export interface operations {
                 };
             };
             422: components["responses"]["NulInQuery"];
+            default: components["responses"]["Error"];
         };
     };
     getApiHealthReady: {
@@ -4468,6 +6835,7 @@ export interface operations {
                     "application/json": components["schemas"]["NotReady"];
                 };
             };
+            default: components["responses"]["Error"];
         };
     };
     getApiV1Tokens: {
@@ -4568,6 +6936,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     postApiV1Tokens: {
@@ -4695,6 +7064,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiV1TokensSelf: {
@@ -4765,6 +7135,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     deleteApiV1TokensSelf: {
@@ -4835,6 +7206,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     postApiV1TokensByIdRotate: {
@@ -4974,6 +7346,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiV1TokensById: {
@@ -5057,6 +7430,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     deleteApiV1TokensById: {
@@ -5140,6 +7514,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiV1Agents: {
@@ -5244,6 +7619,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     postApiV1Agents: {
@@ -5422,6 +7798,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiV1AgentsById: {
@@ -5505,6 +7882,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     deleteApiV1AgentsById: {
@@ -5588,6 +7966,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     patchApiV1AgentsById: {
@@ -5781,6 +8160,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     postApiV1Execute: {
@@ -6007,6 +8387,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionTimedOut"];
                 };
             };
+            default: components["responses"]["Error"];
         };
     };
     postApiV1AgentsByIdExecute: {
@@ -6236,6 +8617,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionTimedOut"];
                 };
             };
+            default: components["responses"]["Error"];
         };
     };
     getApiV1Executions: {
@@ -6352,6 +8734,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiV1ExecutionsById: {
@@ -6435,6 +8818,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiV1ExecutionsByIdTree: {
@@ -6518,6 +8902,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiV1ExecutionsByIdLogs: {
@@ -6601,6 +8986,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     postApiV1ExecutionsByIdCancel: {
@@ -6699,6 +9085,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiV1Chats: {
@@ -6801,6 +9188,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiV1ChatsById: {
@@ -6884,6 +9272,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiV1ChatsByIdMessages: {
@@ -6967,6 +9356,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiV1Spaces: {
@@ -7065,6 +9455,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     postApiV1Spaces: {
@@ -7213,6 +9604,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiV1SpacesById: {
@@ -7296,6 +9688,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     deleteApiV1SpacesById: {
@@ -7379,6 +9772,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     patchApiV1SpacesById: {
@@ -7558,6 +9952,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiV1SpacesByIdSecrets: {
@@ -7641,6 +10036,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     postApiV1SpacesByIdSecrets: {
@@ -7768,6 +10164,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     deleteApiV1SpacesByIdSecrets: {
@@ -7888,6 +10285,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiV1OrganizationsByOrgIdEnv: {
@@ -7971,6 +10369,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     postApiV1OrganizationsByOrgIdEnv: {
@@ -8098,6 +10497,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     deleteApiV1OrganizationsByOrgIdEnv: {
@@ -8218,6 +10618,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiV1OrganizationsByOrgIdMembers: {
@@ -8327,6 +10728,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     postApiV1OrganizationsByOrgIdMembers: {
@@ -8468,6 +10870,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     deleteApiV1OrganizationsByOrgIdMembersByUserId: {
@@ -8563,6 +10966,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     patchApiV1OrganizationsByOrgIdMembersByUserId: {
@@ -8702,6 +11106,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiV1Tasks: {
@@ -8826,6 +11231,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     postApiV1Tasks: {
@@ -8971,6 +11377,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiV1TasksById: {
@@ -9054,6 +11461,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     deleteApiV1TasksById: {
@@ -9137,6 +11545,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     patchApiV1TasksById: {
@@ -9300,6 +11709,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiV1AuditEvents: {
@@ -9406,6 +11816,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     postApiV1CredentialsRevoke: {
@@ -9489,6 +11900,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiPublicAgents: {
@@ -9561,6 +11973,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getMetrics: {
@@ -9631,6 +12044,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     postApiAuthCliInitiate: {
@@ -9677,6 +12091,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiAuthCliPoll: {
@@ -9745,6 +12160,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     postApiAuthCliRefresh: {
@@ -9842,6 +12258,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     postApiAuthCliRevoke: {
@@ -9928,6 +12345,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     postApiTokensCreate: {
@@ -10057,6 +12475,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     getApiTokensList: {
@@ -10139,6 +12558,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
     postApiTokensByIdRevoke: {
@@ -10228,6 +12648,7 @@ export interface operations {
                 };
             };
             503: components["responses"]["DatabaseUnavailable"];
+            default: components["responses"]["Error"];
         };
     };
 }
