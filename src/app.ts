@@ -37,6 +37,7 @@ import { tokensModule, tokensApiModels } from './modules/tokens'
 import { sharedModels } from './modules/shared-models'
 import { tokenAliasesModule } from './modules/token-aliases'
 import type { Runtime } from './runtime'
+import { RESPONSE_DESCRIPTIONS } from './http/openapi-publish'
 
 export { MAX_URL_BYTES } from './http/guards'
 export { validationDetails } from './http/errors'
@@ -184,7 +185,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     })
     .get('/api/health', () => ({ status: 'ok' as const, version: rt.config.version }), {
       response: { 200: t.Object({ status: t.Literal('ok', { description: 'Always ok: the process answers' }), version: t.String({ description: 'The server version (as `teamday --version` prints it)' }) }, { examples: [{ status: 'ok', version: rt.config.version }] }), 414: 'UriTooLong' },
-      detail: { summary: 'Health check', description: 'Liveness and version. No authentication; touches nothing (see /api/health/ready for the database).', tags: ['System'], security: [] },
+      detail: { summary: 'Health check', description: 'Liveness and version. No authentication; touches nothing (see /api/health/ready for the database).', tags: ['System'], security: [], [RESPONSE_DESCRIPTIONS]: { 200: 'Alive: `status` is `ok`, with this build\'s `version`.' } },
     })
     .use(readinessRoute(rt))
     // Public routes per address, before validation (authenticated ones: the authorizer, above).

@@ -93,3 +93,35 @@ describe('every field in the OpenAPI document has a description', () => {
     expect(missing).toEqual([])
   })
 })
+
+/** What a generator writes when it knows nothing of a response, and words that say no more. */
+const GENERIC = /^(Response for status \d+|OK|Success|Successful( response| operation)?|Created|Accepted|No Content|Default response)\.?$/i
+
+describe("each operation's success response says what it returns", () => {
+  /** Every 2xx of every operation: "METHOD path status" → its description. */
+  const successes = () =>
+    operations().flatMap(({ label, op }) =>
+      Object.entries<Json>(op.responses ?? {})
+        .filter(([status]) => status.startsWith('2'))
+        .map(([status, res]) => ({ at: `${label} ${status}`, description: resolveRef(res).description as unknown })),
+    )
+
+  test('every operation has one', () => {
+    for (const { op, label } of operations()) expect({ label, successes: Object.keys(op.responses ?? {}).filter((s) => s.startsWith('2')).length > 0 }).toEqual({ label, successes: true })
+  })
+
+  test('none is missing, generic ("Response for status 200", "OK", "Success") or a few words only', () => {
+    const bad = successes().filter(({ description }) => typeof description !== 'string' || GENERIC.test(description.trim()) || description.trim().split(/\s+/).length < 4)
+    expect(bad).toEqual([])
+  })
+
+  test('no two successes say the same thing: each is about its own operation', () => {
+    const byText = new Map<string, string[]>()
+    for (const { at, description } of successes()) byText.set(String(description), [...(byText.get(String(description)) ?? []), at])
+    expect([...byText].filter(([, at]) => at.length > 1)).toEqual([])
+  })
+
+  test('the routes\' option that says it does not reach the document', () => {
+    expect(JSON.stringify(spec)).not.toContain('x-response-descriptions')
+  })
+})

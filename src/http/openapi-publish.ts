@@ -199,6 +199,23 @@ function withResponseHeaders(op: Schema): Schema {
 }
 
 /**
+ * What each of a route's successes returns, said for that operation (`x-response-descriptions:
+ * { 201: 'The task created, …' }`): the generator describes a response by its model's
+ * description, or as "Response for status 200", the same words on every operation. Put in
+ * place of what the generator wrote (and of an `x-response-content` description).
+ */
+export const RESPONSE_DESCRIPTIONS = 'x-response-descriptions'
+
+function withResponseDescriptions(op: Schema): Schema {
+  const said = op[RESPONSE_DESCRIPTIONS]
+  if (!isObject(said)) return op
+  const { [RESPONSE_DESCRIPTIONS]: _, ...rest } = op
+  const responses = { ...rest.responses }
+  for (const [status, description] of Object.entries(said)) if (isObject(responses[status]) && typeof description === 'string') responses[status] = { ...responses[status], description }
+  return { ...rest, responses }
+}
+
+/**
  * Other media types a route's response may come as (`x-response-content: { 200: { description,
  * content: { 'text/event-stream': {…} } } }`): the generator writes only the response schema's
  * JSON, so they are added here, with a description of the response as a whole.
@@ -553,7 +570,7 @@ export function publishDocument(generated: Json, servers: { url: string; descrip
     Object.entries(doc.paths).map(([path, item]) => [
       path,
       Object.fromEntries(
-        Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withStandardHeaders(path, m, withIdempotency(m, withRequestLimits(path, withParameterDescriptions(withOpenRequestBody(withResponseContent(withResponseHeaders(withOperationId(op)))))))) : op]),
+        Object.entries(item as Schema).map(([m, op]) => [m, METHODS.has(m) && isObject(op) ? withStandardHeaders(path, m, withIdempotency(m, withRequestLimits(path, withParameterDescriptions(withOpenRequestBody(withResponseDescriptions(withResponseContent(withResponseHeaders(withOperationId(op))))))))) : op]),
       ),
     ]),
   )

@@ -6760,7 +6760,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description Alive: `status` is `ok`, with this build's `version`. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6858,7 +6858,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description A page of your tokens (with `all=true`, an admin's: the organization's), newest first, as metadata with the masked value, never the secret; `nextCursor` leads to the next page. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6974,7 +6974,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Response for status 201 */
+            /** @description The token created: its secret in `token`, shown this once and never again, with its metadata. */
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7076,7 +7076,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description The token this request was sent with, as metadata (scopes, role, organization, user, expiry), never its secret. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7147,7 +7147,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description The token this request was sent with, now revoked (`revokedAt` set); it authenticates nothing from here on. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7237,7 +7237,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Response for status 201 */
+            /** @description The new token: its secret in `token`, shown this once, and `rotatedFromId` and `previousTokenRevokedAt` saying when the old one stops working. */
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7361,7 +7361,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description The token's metadata (masked value, status, scopes, expiry, last use), never its secret. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7445,7 +7445,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description The token, revoked (`status: revoked`, `revokedAt`); also when it was revoked already. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7541,7 +7541,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description A page of the agents you may see, newest first, in `agents` (and, the same list, `characters`); `nextCursor` leads to the next page. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7699,7 +7699,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Response for status 201 */
+            /** @description The agent created: its `id`, `slug` and `chatUrl` at the top level, and the whole agent in `agent`. */
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7813,7 +7813,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description The agent, in `agent` and again in `character` for older clients. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -7897,7 +7897,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The agent is archived */
+            /** @description The agent is archived (also when it was already): `success: true`. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8051,7 +8051,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Response for status 200 */
+            /** @description The agent as it is after the change, in `agent`. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8197,7 +8197,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The execution completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status. */
+            /** @description The default assistant's run completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status. */
             200: {
                 headers: {
                     /**
@@ -8238,7 +8238,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description Response for status 202 */
+            /** @description With `async: true`: the default assistant's run is queued; poll GET /api/v1/executions/{executionId} for its result. */
             202: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8427,7 +8427,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The execution completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status. */
+            /** @description The agent's run completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status. */
             200: {
                 headers: {
                     /**
@@ -8468,7 +8468,7 @@ export interface operations {
                     "text/event-stream": string;
                 };
             };
-            /** @description Response for status 202 */
+            /** @description With `async: true`: the agent's run is queued; poll GET /api/v1/executions/{executionId} for its result. */
             202: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8646,7 +8646,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A bare JSON array, newest first */
+            /** @description A page of the executions you may see, newest first, as a bare JSON array; paging in the X-Total-Count and Link headers. */
             200: {
                 headers: {
                     /**
@@ -8749,7 +8749,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description The execution, in `execution`: its status, result, messages, tool calls, timing and token usage. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8833,7 +8833,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description The execution and the child executions you may open, recursively under `tree.children`, with counts of those hidden or omitted. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8917,7 +8917,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description The execution's event log, oldest first, in `logs`. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9004,7 +9004,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description The execution, cancelled, in `execution`: with its messages and the answer so far when this instance was running it. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9110,7 +9110,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description A page of your chats in this organization, latest message first, in `chats`; `nextCursor` leads to the next page. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9203,7 +9203,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description The chat in `chat` and its messages, oldest first, in `messages`; `hasMore` when there are more than this answer holds. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9287,7 +9287,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description The chat's messages, oldest first, with its `chatId`, `title` and `status` (the shape TeamDay's CLI reads). */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9377,7 +9377,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description A page of the spaces you may see, newest first, in `spaces`; `nextCursor` leads to the next page. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9505,7 +9505,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Response for status 201 */
+            /** @description The space created, in `space`. */
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9619,7 +9619,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description The space, in `space`, with its agents and the names (never the values) of its secrets. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9703,7 +9703,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description The space is archived (also when it was already): `success: true`. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9843,7 +9843,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Response for status 200 */
+            /** @description The space as it is after the change, in `space`. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -9967,7 +9967,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description The names of the space's secrets, sorted, and how many there are; never a value. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10064,7 +10064,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Response for status 200 */
+            /** @description The secrets are stored: `keys` lists the names set. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10187,7 +10187,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Response for status 200 */
+            /** @description The named secrets of the space are gone: `deleted` lists those that were there. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10300,7 +10300,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description The names of the organization's secrets, sorted, and how many there are; never a value. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10397,7 +10397,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Response for status 200 */
+            /** @description The organization secrets are stored: `keys` lists the names set. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10520,7 +10520,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Response for status 200 */
+            /** @description The named organization secrets are gone: `deleted` lists those that were there. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10640,7 +10640,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description A page of the organization's members, newest first, in `members`; `nextCursor` leads to the next page. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10761,7 +10761,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Response for status 201 */
+            /** @description The new member, in `member`; `createdUser` says whether the user was created for it. */
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10887,7 +10887,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description The member removed, in `member`, and the ids of the tokens this revoked, in `revokedTokenIds`. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -10997,7 +10997,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Response for status 200 */
+            /** @description The member with the new role, in `member`. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11133,7 +11133,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A bare JSON array, newest first; paging in the X-Total-Count and Link headers */
+            /** @description A page of the tasks you may see, newest first, as a bare JSON array; paging in the X-Total-Count and Link headers. */
             200: {
                 headers: {
                     /**
@@ -11287,7 +11287,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Response for status 201 */
+            /** @description The task created (`pending`), its fields at the top level. */
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11392,7 +11392,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description The task, its fields at the top level. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11476,7 +11476,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The task is deleted */
+            /** @description The task is deleted: `success: true`. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11609,7 +11609,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Response for status 200 */
+            /** @description The task as it is after the change, its fields at the top level. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11738,7 +11738,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description A page of the organization's audit events, newest first, in `events`; `nextCursor` leads to the next page. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11836,7 +11836,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Response for status 202 */
+            /** @description The report is taken: `received` counts the tokens sent. Whether any of them was real is not said. */
             202: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11919,7 +11919,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description A page of the public agents of every organization on this server, newest first, in `data`, with paging in `meta`. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -11985,7 +11985,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Prometheus text exposition format 0.0.4 */
+            /** @description This instance's metrics, in the Prometheus text exposition format 0.0.4. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12056,7 +12056,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description A login code, the `authUrl` to open in a browser, and how long and how often to poll. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12106,7 +12106,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description `{status: "pending"}` while the code waits for approval; once approved, exactly once, the access and refresh tokens. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12183,7 +12183,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Response for status 200 */
+            /** @description A new access token and when it expires. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12281,7 +12281,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Response for status 200 */
+            /** @description The CLI session is over (or was never there): `success: true`. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12385,7 +12385,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Response for status 201 */
+            /** @description The token created, as TeamDay's CLI reads it: its secret in `token`, shown this once, with `id`, `expiresAt` and `tokenPreview`. */
             201: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12490,7 +12490,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description Your 200 newest tokens in this organization that are not revoked, as TeamDay's CLI reads them, and their `count`. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -12576,7 +12576,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Response for status 200 */
+            /** @description The token's `id`, its `status` (`revoked`) and `revokedAt`, as TeamDay's CLI reads them. */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

@@ -9,6 +9,7 @@ import { agentsVersionScope, readVersion } from '../../db/versions'
 import { boolParam, intParam } from '../query-params'
 import { badCursor, listModels } from '../list-models'
 import { StreamedArray, streamedJson } from '../../http/streamed-json'
+import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 
 const writeErrors = { ...authErrors, ...bodyErrors, 403: 'AgentForbidden', 409: 'AgentSlugTaken', 422: 'AgentBodyInvalid' } as const
 
@@ -62,6 +63,7 @@ export function agentsModule({ auth, ctx }: RouteKit) {
         response: { 200: 'AgentList', 400: badCursor, 422: 'AgentQueryInvalid', ...authErrors },
         detail: {
           summary: 'List agents',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'A page of the agents you may see, newest first, in `agents` (and, the same list, `characters`); `nextCursor` leads to the next page.' },
           description:
             'The agents you may see, newest first: your own (any visibility) and the organization, public and unlisted agents of your organization; organization admins see every agent of the organization. Archived agents are left out unless `archived=true` (which includes them). Filters: `visibility`, `category`, `q` (name substring). `characters` repeats `agents` for older clients. Paged by `cursor` (the previous page\'s `nextCursor`) or `offset`.',
         },
@@ -80,6 +82,7 @@ export function agentsModule({ auth, ctx }: RouteKit) {
         response: { 201: 'CreatedAgent', ...writeErrors },
         detail: {
           summary: 'Create an agent',
+          [RESPONSE_DESCRIPTIONS]: { 201: 'The agent created: its `id`, `slug` and `chatUrl` at the top level, and the whole agent in `agent`.' },
           description:
             'Creates an agent in your organization, owned by you. `slug` (unique in the organization, usable instead of the id in every agent URL) is derived from the name when not sent, with a short suffix when that slug is taken; a `slug` sent that is taken is 409 `slug_taken`. `systemPrompt` may also be sent as `system_message`. Lists default to []. `subagentIds` must name active agents of your organization that you can see. `visibility` defaults to private. Server fields (id, organizationId, userId, archived, timestamps) sent by the client are ignored.',
         },
@@ -94,6 +97,7 @@ export function agentsModule({ auth, ctx }: RouteKit) {
       response: { 200: 'AgentWithCharacter', 404: 'AgentNotFound', ...authErrors },
       detail: {
         summary: 'Get an agent',
+        [RESPONSE_DESCRIPTIONS]: { 200: 'The agent, in `agent` and again in `character` for older clients.' },
         description: 'One agent you may see (archived ones too), by id or slug. Another user\'s private agent (unless you are an admin) or another organization\'s agent is 404. `character` repeats `agent` for older clients.',
       },
     })
@@ -107,6 +111,7 @@ export function agentsModule({ auth, ctx }: RouteKit) {
         response: { 200: 'AgentEnvelope', 404: 'AgentNotFound', ...writeErrors },
         detail: {
           summary: 'Update an agent',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'The agent as it is after the change, in `agent`.' },
           description:
             'Changes the fields sent (the agent by id or slug); a list replaces the whole list ([] clears it); null clears a text field or maxTurns. Renaming keeps the slug; `slug` changes it (409 `slug_taken` when another agent has it). `archived: true` archives, `archived: false` restores. Members may change only agents they created (403 otherwise); admins any agent of the organization.',
         },
@@ -124,6 +129,7 @@ export function agentsModule({ auth, ctx }: RouteKit) {
         response: { 200: 'AgentArchived', 404: 'AgentNotFound', ...authErrors, 403: 'AgentForbidden' },
         detail: {
           summary: 'Delete (archive) an agent',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'The agent is archived (also when it was already): `success: true`.' },
           description:
             'Soft delete (the agent by id or slug): the agent is archived (hidden from lists unless `archived=true`, restorable with PATCH `{archived:false}`). Idempotent. Members may archive only agents they created; admins any agent of the organization.',
         },

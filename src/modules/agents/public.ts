@@ -6,6 +6,7 @@ import { PublicAgentsQuery, publicAgentModels } from './model'
 import { listPublicAgents } from './directory'
 import { intParam } from '../query-params'
 import { badCursor, listModels } from '../list-models'
+import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 
 const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
   { field: 'limit', message: 'limit must be an integer between 1 and 200' },
@@ -38,6 +39,7 @@ export function publicAgentsModule(config: Pick<Config, 'version'>, contexts: Re
       response: { 200: 'PublicAgentList', 400: badCursor, 422: 'PublicQueryInvalid', 429: 'PublicRateLimited' },
       detail: {
         summary: 'List public agents',
+        [RESPONSE_DESCRIPTIONS]: { 200: 'A page of the public agents of every organization on this server, newest first, in `data`, with paging in `meta`.' },
         description:
           'No authentication. The agents marked `visibility: public` and not archived, of every organization on this self-hosted server (not TeamDay\'s hosted directory), newest first, with only id, name, slug, description, role and category. Paged with `limit` (1-200, default 50) and `cursor` (`meta.nextCursor` of the previous page), or `offset`; `meta.total` counts them all (up to 1000, see `meta.totalIsEstimate`).',
         security: [],

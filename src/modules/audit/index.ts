@@ -5,6 +5,7 @@ import { auditModels, ListAuditEventsQuery } from './model'
 import { listAuditEvents } from './query'
 import { intParam } from '../query-params'
 import { badCursor, listModels } from '../list-models'
+import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 
 const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: since must be an ISO-8601 date-time', [
   { field: 'since', message: 'since must be an ISO-8601 date-time' },
@@ -38,6 +39,7 @@ export function auditModule({ auth, ctx }: RouteKit) {
         response: { 200: 'AuditEventList', 400: badCursor, 422: 'AuditQueryInvalid', ...authErrors },
         detail: {
           summary: 'List audit events',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'A page of the organization\'s audit events, newest first, in `events`; `nextCursor` leads to the next page.' },
           description:
             "Organization admins only. Security events of this organization, newest first: token created, rotated, revoked (by whom, why), leak-reported, rotation family revoked, scope denied, expired token used, first use from a new IP, secret set/deleted, member added, role changed, member removed (with the tokens that revoked); each with actor, IP, user agent, time and request id, never a secret. Filter by `type`, `tokenId`, `userId` (the actor), `since`/`until` (ISO-8601); paged with `limit` and `cursor` (the previous page's `nextCursor`) or `offset`; `total` counts the matches (up to 1000, see `totalIsEstimate`).",
         },

@@ -5,6 +5,7 @@ import { boolParam, intParam } from '../query-params'
 import { authErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { ChatIdParams, chatModels, ListChatsQuery } from './model'
 import { listChats, readChat } from './service'
+import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 
 const notFound = errorResponse(404, 'not_found', 'Not found: you have no chat with this id in this organization (another user\'s chat, or another organization\'s, is not yours to read).', 'Chat chat_2Hn8Qw4Rt6Yu1Io3Pa5S not found.')
 const badQuery = errorResponse(422, 'validation_failed', 'Validation failed: a query parameter is invalid; `details` names it.', 'Validation failed: limit must be an integer between 1 and 200', [
@@ -41,6 +42,7 @@ export function chatsModule({ auth, ctx }: RouteKit) {
         response: { 200: 'ChatList', 400: badCursor, 422: 'ChatQueryInvalid', ...authErrors },
         detail: {
           summary: 'List chats',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'A page of your chats in this organization, latest message first, in `chats`; `nextCursor` leads to the next page.' },
           description: `Your chats in this organization, latest message first. ${PRIVATE} Filters: \`agentId\` and \`spaceId\` (ids or slugs: the agent and the space of a chat's latest message); \`mission=true\` (chats started by missions) is always empty here. Paged by \`cursor\` (the previous page's \`nextCursor\`) or \`offset\`; \`total\` as in every list.`,
         },
       },
@@ -51,6 +53,7 @@ export function chatsModule({ auth, ctx }: RouteKit) {
       response: { 200: 'ChatEnvelope', 404: 'ChatNotFound', ...authErrors },
       detail: {
         summary: 'Get a chat',
+        [RESPONSE_DESCRIPTIONS]: { 200: 'The chat in `chat` and its messages, oldest first, in `messages`; `hasMore` when there are more than this answer holds.' },
         description: `The chat and its messages, oldest first: each execution's message and, once it completed, its answer (with the tool calls made for it). ${PRIVATE} One answer holds the latest 200 executions and about 8 MiB of them; \`hasMore\` says when earlier ones are left out.`,
       },
     })
@@ -66,6 +69,7 @@ export function chatsModule({ auth, ctx }: RouteKit) {
         response: { 200: 'ChatMessages', 404: 'ChatNotFound', ...authErrors },
         detail: {
           summary: 'List a chat\'s messages',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'The chat\'s messages, oldest first, with its `chatId`, `title` and `status` (the shape TeamDay\'s CLI reads).' },
           description: `The messages of a chat, oldest first, with its title and status (what TeamDay's CLI reads for \`chat --read\`): the same messages as GET /chats/{id}. ${PRIVATE}`,
         },
       },

@@ -9,6 +9,7 @@ import { CliPollQuery, CliRefreshBody, cliAuthModels } from './model'
 import { initiateLogin, pollLogin, refreshAccess, revokeByRefreshToken } from './service'
 import { ipBucket } from '../../http/ip'
 import { refuseHead } from '../../http/routes'
+import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 
 /** Each code may be polled 6 times per 10 s: TeamDay's CLI polls every 2 s (at most 5 per 10 s). */
 export const PER_CODE_POLL_LIMIT = { limit: 6, windowMs: 10_000 }
@@ -52,6 +53,7 @@ export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLi
         response: { 200: 'CliInitiated', 429: 'CliRateLimited' },
         detail: {
           summary: 'Start a browser sign-in (CLI)',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'A login code, the `authUrl` to open in a browser, and how long and how often to poll.' },
           description:
             'No authentication and no body (an empty body with Content-Type: application/json is fine). Returns a login code valid for 300 s and the `authUrl` to open in a browser, where a signed-in person approves (choosing an organization) or denies. Then poll `GET /api/auth/cli/poll?code=` every 2 s. Limited per client address (TEAMDAY_CLI_LOGIN_RATE_LIMIT, default 30/60s).',
           security: [],
@@ -75,6 +77,7 @@ export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLi
         response: { 200: 'CliPollAnswer', 400: 'CliPollFailed', 422: 'ValidationFailed', 429: 'CliRateLimited' },
         detail: {
           summary: 'Poll a browser sign-in (CLI)',
+          [RESPONSE_DESCRIPTIONS]: { 200: '`{status: "pending"}` while the code waits for approval; once approved, exactly once, the access and refresh tokens.' },
           description:
             '`{status:"pending"}` until the code is approved; then, exactly once, `{status:"authorized", accessToken, refreshToken, expiresAt, userId, organizationId}`. The access token (`tdo_…`) lasts 15 minutes and works on every /api/v1 route with the role of the person who approved (no scope restriction beyond the role); `expiresAt` is reported 60 s early. The refresh token (`tdr_…`) lasts 90 days. Every later poll, a denied or an expired code is 400 with its own `code`; nothing secret is sent twice. Limited to 6 polls per 10 s per code and TEAMDAY_CLI_POLL_RATE_LIMIT (default 120/60s) per address.',
           security: [],
@@ -95,6 +98,7 @@ export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLi
         response: { 200: 'CliRefreshed', ...bodyErrors, 401: 'CliRefreshFailed', 429: 'CliRateLimited' },
         detail: {
           summary: 'Refresh a CLI access token',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'A new access token and when it expires.' },
           description:
             'A new access token (15 minutes) for the refresh token from the poll. The refresh token is not rotated: keep using the same one until its CLI session is revoked or 90 days have passed. Access tokens issued before stay valid until they expire.',
           security: [],
@@ -114,6 +118,7 @@ export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLi
         response: { 200: 'CliRevoked', ...bodyErrors, 429: 'CliRateLimited' },
         detail: {
           summary: 'Sign out a CLI (revoke its session)',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'The CLI session is over (or was never there): `success: true`.' },
           description:
             'Ends the CLI session of this refresh token: the refresh token and every access token it handed out stop working at once (`teamday logout`). Like RFC 7009, the answer is 200 whether or not the token was known or already revoked.',
           security: [],

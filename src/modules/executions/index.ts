@@ -13,7 +13,7 @@ import { cancelExecution, eventShownTo, executionLogs, executionShownTo, executi
 import { executeResult, executionStream } from './sse'
 import { intParam } from '../query-params'
 import { badCursor, listModels, pagingHeaderDocs, setPagingHeaders } from '../list-models'
-import { RESPONSE_CONTENT, RESPONSE_HEADERS } from '../../http/openapi-publish'
+import { RESPONSE_CONTENT, RESPONSE_DESCRIPTIONS, RESPONSE_HEADERS } from '../../http/openapi-publish'
 import { StreamedArray, streamedJson } from '../../http/streamed-json'
 import { prefersEventStream } from '../../http/accept'
 import { withoutTimeout } from '../../http/listen'
@@ -51,10 +51,11 @@ const executeErrorSchemas = {
   ),
   504: errorResponse(504, 'gateway_timeout', 'The execution ran past TEAMDAY_EXECUTION_TIMEOUT_MS.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Execution timed out after 300000 ms'),
 }
-/** The 200 of a streamed execute: the same status, as Server-Sent Events (src/modules/executions/sse.ts). */
+/**
+ * The 200 of a streamed execute: the same status, as Server-Sent Events (src/modules/executions/sse.ts),
+ * beside the JSON one; each route says what its 200 is (RESPONSE_DESCRIPTIONS).
+ */
 const streamedExecute = {
-  description:
-    'The execution completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status.',
   content: {
     'text/event-stream': {
       schema: {
@@ -174,6 +175,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
       response: { 200: 'ExecuteResult', 202: 'ExecuteAccepted', 404: 'ExecuteSpaceNotFound', ...bodyErrors, ...authErrors, ...executeErrors },
       detail: {
         summary: 'Execute the default assistant',
+        [RESPONSE_DESCRIPTIONS]: { 200: 'The default assistant\'s run completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status.', 202: 'With `async: true`: the default assistant\'s run is queued; poll GET /api/v1/executions/{executionId} for its result.' },
         description:
           'Runs the built-in default assistant, for when you choose no agent (TeamDay\'s CLI calls it in an organization without agents): a plain system prompt, the server\'s default model (TEAMDAY_DEFAULT_MODEL, mapped by TEAMDAY_MODEL_ALIASES), no sub-agents. Everything else is POST /agents/{id}/execute: the same body, answers (200 with `result`; `stream: true` or `Accept: text/event-stream` for Server-Sent Events `meta`, `message`, `result` or `error`; `async: true` for 202), Idempotency-Key, queue and limits. ' +
           '`spaceId` (id or slug) runs it in a space you may use (404 otherwise): its instructions join the system prompt. Pass `chatId` (or `sessionId`) from an earlier answer to continue that chat. ' +
@@ -192,6 +194,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
         response: { 200: 'ExecuteResult', 202: 'ExecuteAccepted', 404: 'ExecuteTargetNotFound', ...bodyErrors, ...authErrors, ...executeErrors },
         detail: {
           summary: 'Execute an agent',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'The agent\'s run completed: its result as JSON (application/json); or, with `stream: true` or `Accept: text/event-stream`, its Server-Sent Events (text/event-stream), sent as the run goes. A run that fails after the stream has started ends with an `error` event, not an error status.', 202: 'With `async: true`: the agent\'s run is queued; poll GET /api/v1/executions/{executionId} for its result.' },
           description:
             'Runs the agent (by id or slug: `/agents/deploy-bot/execute`) against the configured model provider with `message`; `spaceId` too may be the space\'s id or slug. Responses always carry ids. Default: waits and answers 200 with `result`, `messages`, `usage`. ' +
             '`stream: true` (or `Accept: text/event-stream`): Server-Sent Events `meta` {executionId, chatId, sessionId}, `message` (Anthropic stream events: content_block_start/delta/stop with text_delta, tool_use blocks around tool calls), `result` (the completed execution) or `error` {message, code}; a comment line every 15 s. ' +
@@ -221,6 +224,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
         response: { 200: 'ExecutionList', 400: badCursor, 422: 'ExecutionQueryInvalid', ...authErrors },
         detail: {
           summary: 'List executions',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'A page of the executions you may see, newest first, as a bare JSON array; paging in the X-Total-Count and Link headers.' },
           description:
             'Executions newest first, as a bare JSON array. Members see their own and those of agents shared with the organization, except those in a space they may not see; admins every one of the organization. Filters: agentId, status, since (ISO-8601), spaceId, parentExecutionId; limit 1-200 (default 50). Paging: when there is a next page, `Link: <…&cursor=…>; rel="next"` (RFC 8288) points at it and `X-Next-Cursor` holds its cursor alone; pass it as `cursor`. `offset` works too (slower for deep pages). No total: counting executions is what this list avoids. A page whose executions come to more than 1 MiB (long answers) is sent as it is read, about 1 MiB of executions at a time, chunked (no Content-Length): the same array, headers and next page.',
           [RESPONSE_HEADERS]: { 200: pagingHeaderDocs('executions', `${API_V1}/executions`, false) },
@@ -234,19 +238,19 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
       auth: 'executions:read',
       params: ExecutionIdParams,
       response: { 200: 'ExecutionEnvelope', 404: 'ExecutionNotFound', ...authErrors },
-      detail: { summary: 'Get an execution', description: 'Status, result, messages, tool calls, timing and token usage of one execution. Poll it after an async execute.' },
+      detail: { summary: 'Get an execution', description: 'Status, result, messages, tool calls, timing and token usage of one execution. Poll it after an async execute.', [RESPONSE_DESCRIPTIONS]: { 200: 'The execution, in `execution`: its status, result, messages, tool calls, timing and token usage.' } },
     })
     .get('/executions/:id/tree', async ({ principal, params, request, set }) => ({ success: true as const, tree: (await executionTree(ctx(principal, request, set), params.id)) as any }), {
       auth: 'executions:read',
       params: ExecutionIdParams,
       response: { 200: 'TreeEnvelope', 404: 'ExecutionNotFound', ...authErrors },
-      detail: { summary: 'Get a delegation tree', description: 'The execution with its child executions (from delegation), recursively under `children`: only those you may open (the same rule as GET /executions/{id}); `hiddenChildren` counts the ones left out. At most 200 executions and 8 MiB of their answers and messages, depth first: `omittedChildren` counts the children past that (read them alone).' },
+      detail: { summary: 'Get a delegation tree', description: 'The execution with its child executions (from delegation), recursively under `children`: only those you may open (the same rule as GET /executions/{id}); `hiddenChildren` counts the ones left out. At most 200 executions and 8 MiB of their answers and messages, depth first: `omittedChildren` counts the children past that (read them alone).', [RESPONSE_DESCRIPTIONS]: { 200: 'The execution and the child executions you may open, recursively under `tree.children`, with counts of those hidden or omitted.' } },
     })
     .get('/executions/:id/logs', async ({ principal, params, request, set }) => ({ success: true as const, logs: await executionLogs(ctx(principal, request, set), params.id) }), {
       auth: 'executions:read',
       params: ExecutionIdParams,
       response: { 200: 'LogsEnvelope', 404: 'ExecutionNotFound', ...authErrors },
-      detail: { summary: 'Get execution logs', description: 'The event log of one execution, oldest first: started, tool calls, delegation, errors, completion. Never a secret. A `delegated` event names the child execution, unless you may not open it (then `childExecutionId` is null and `childHidden` true); an agent you may not see (another member\'s private agent) is not named either (`agentId` null, `agentHidden` true).' },
+      detail: { summary: 'Get execution logs', description: 'The event log of one execution, oldest first: started, tool calls, delegation, errors, completion. Never a secret. A `delegated` event names the child execution, unless you may not open it (then `childExecutionId` is null and `childHidden` true); an agent you may not see (another member\'s private agent) is not named either (`agentId` null, `agentHidden` true).', [RESPONSE_DESCRIPTIONS]: { 200: 'The execution\'s event log, oldest first, in `logs`.' } },
     })
     .post('/executions/:id/cancel', async ({ principal, params, request, set }) => {
       const c = ctx(principal, request, set)
@@ -262,6 +266,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
       },
       detail: {
         summary: 'Cancel an execution',
+        [RESPONSE_DESCRIPTIONS]: { 200: 'The execution, cancelled, in `execution`: with its messages and the answer so far when this instance was running it.' },
         description:
           'Stops a pending or running execution and every running descendant within a second: aborts the provider requests and marks them cancelled. Answers with the execution as it ended (its messages and the answer so far) when this instance was running it; on several instances, a cancel sent to another one answers with the row marked cancelled, and the run records its end within a second. Cancelling a cancelled execution changes nothing; a finished one is 409. Only its starter or an admin may cancel.',
       },

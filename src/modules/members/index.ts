@@ -5,6 +5,7 @@ import { intParam } from '../query-params'
 import { authErrors, bodyErrors, sharedModels } from '../shared-models'
 import { AddMemberBody, ListMembersQuery, MemberParams, memberModels, OrgParams, SetRoleBody } from './model'
 import { addMember, listMembers, removeMember, setMemberRole } from './service'
+import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 
 const errors = { ...authErrors, 403: 'MemberForbidden', 404: 'MemberNotFound' } as const
 const writeErrors = { ...errors, ...bodyErrors, 409: 'MemberConflict', 422: 'MemberBodyInvalid' } as const
@@ -30,6 +31,7 @@ export function membersModule({ auth, ctx }: RouteKit) {
         response: { 200: 'MemberList', 400: badCursor, 422: 'MemberQueryInvalid', ...errors },
         detail: {
           summary: 'List members',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'A page of the organization\'s members, newest first, in `members`; `nextCursor` leads to the next page.' },
           description:
             'The members of your organization, newest first: user id, e-mail, name, role, when they joined. Organization admins only (`members:read`); another organization\'s id is 404. Paged by `cursor` (the previous page\'s `nextCursor`) or `offset`; `total` counts them (up to 1000, see `totalIsEstimate`).',
         },
@@ -49,6 +51,7 @@ export function membersModule({ auth, ctx }: RouteKit) {
         response: { 201: 'AddedMember', ...writeErrors },
         detail: {
           summary: 'Add a member',
+          [RESPONSE_DESCRIPTIONS]: { 201: 'The new member, in `member`; `createdUser` says whether the user was created for it.' },
           description:
             'Adds the user with this e-mail to your organization with `role`, creating the user when no user has the e-mail (`createdUser: true`; `name` is used then). The new member has no token yet: they get one from an admin (`teamday tokens create --email …` on the server host) or the console. A member already is 409 `already_member` (change the role with PATCH). An account that exists elsewhere on this server (in another organization, or with a password this organization did not give it) and was never a member here is 409 `conflict`: e-mail addresses are not verified, so it may have been claimed by someone else, and only the server operator attaches it (`teamday users create --email … --org …`). Tokens left from an earlier membership stay revoked. Audited as `member.added`. Admins only (`members:write`).',
         },
@@ -67,6 +70,7 @@ export function membersModule({ auth, ctx }: RouteKit) {
         response: { 200: 'MemberEnvelope', ...writeErrors },
         detail: {
           summary: 'Change a member\'s role',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'The member with the new role, in `member`.' },
           description:
             'Sets the member\'s role; it applies to every token of theirs from their next request (a token never exceeds its user\'s role). Demoting the organization\'s last admin is 409 `last_admin`. Audited as `member.role_changed` (from, to). Admins only (`members:write`).',
         },
@@ -81,6 +85,7 @@ export function membersModule({ auth, ctx }: RouteKit) {
         response: { 200: 'RemovedMember', ...errors, 409: 'MemberConflict' },
         detail: {
           summary: 'Remove a member',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'The member removed, in `member`, and the ids of the tokens this revoked, in `revokedTokenIds`.' },
           description:
             'Removes the user from your organization and revokes every token they have in it, at once: their next request is 401 `token_revoked`, and adding them again later does not bring a token back. The user and their memberships elsewhere stay. Removing the last admin is 409 `last_admin`. Audited as `member.removed` (with the revoked token ids) and `token.revoked` per token. Admins only (`members:write`).',
         },

@@ -3,6 +3,7 @@ import { API_V1, type RouteKit } from '../../http/context'
 import { DeleteSecretsBody, secretBodyErrors, secretModels, SetSecretsBody } from '../spaces/secrets-model'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { deleteOrgSecrets, listOrgSecrets, setOrgSecrets } from './service'
+import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 
 const OrgParams = t.Object({ orgId: t.String({ description: 'Your organization id (org_…)', examples: ['org_9Tr4Kx2LmQ7vB1nZ8wYc'] }) })
 
@@ -33,6 +34,7 @@ export function organizationsModule({ auth, ctx }: RouteKit) {
       response: { 200: 'OrgSecretNames', ...authErrors, 403: 'OrganizationForbidden', 404: 'OrganizationNotFound' },
       detail: {
         summary: 'List organization secret names',
+        [RESPONSE_DESCRIPTIONS]: { 200: 'The names of the organization\'s secrets, sorted, and how many there are; never a value.' },
         description:
           'The names of the organization\'s secrets (environment variables of every execution), sorted; never the values. Members and admins. Another organization\'s id is 403 "Access denied to this organization".',
       },
@@ -44,6 +46,7 @@ export function organizationsModule({ auth, ctx }: RouteKit) {
       response: { 200: 'SecretKeysResult', ...bodyErrors, ...secretBodyErrors, ...authErrors, 403: 'OrganizationForbidden', 404: 'OrganizationNotFound' },
       detail: {
         summary: 'Set organization secrets',
+        [RESPONSE_DESCRIPTIONS]: { 200: 'The organization secrets are stored: `keys` lists the names set.' },
         description:
           'Creates or replaces organization secrets. Values are encrypted with AES-256-GCM and never returned; a space secret of the same name wins in that space. Admins only.',
       },
@@ -55,6 +58,7 @@ export function organizationsModule({ auth, ctx }: RouteKit) {
       response: { 200: 'SecretsDeleted', ...bodyErrors, ...secretBodyErrors, ...authErrors, 403: 'OrganizationForbidden', 404: 'OrganizationNotFound' },
       detail: {
         summary: 'Delete organization secrets',
+        [RESPONSE_DESCRIPTIONS]: { 200: 'The named organization secrets are gone: `deleted` lists those that were there.' },
         description: 'Deletes the named organization secrets (JSON body `{keys: [...]}`). Names that do not exist are ignored; `deleted` lists those removed. Admins only.',
       },
     })

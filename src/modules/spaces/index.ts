@@ -8,6 +8,7 @@ import { deleteSpaceSecrets, listSpaceSecrets, setSpaceSecrets } from './space-s
 import { boolParam, intParam } from '../query-params'
 import { badCursor, listModels } from '../list-models'
 import { StreamedArray, streamedJson } from '../../http/streamed-json'
+import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 
 const notFound = errorResponse(
   404,
@@ -59,6 +60,7 @@ export function spacesModule({ auth, ctx }: RouteKit) {
         response: { 200: 'SpaceList', 400: badCursor, 422: 'SpaceQueryInvalid', ...authErrors },
         detail: {
           summary: 'List spaces',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'A page of the spaces you may see, newest first, in `spaces`; `nextCursor` leads to the next page.' },
           description:
             'The spaces you may see, newest first: your own and the organization/public ones of your organization (admins: all of the organization). Archived spaces only with `archived=true`. Paged by `cursor` (the previous page\'s `nextCursor`) or `offset`.',
         },
@@ -77,6 +79,7 @@ export function spacesModule({ auth, ctx }: RouteKit) {
         response: { 201: 'SpaceEnvelope', ...badSpace, ...authErrors },
         detail: {
           summary: 'Create a space',
+          [RESPONSE_DESCRIPTIONS]: { 201: 'The space created, in `space`.' },
           description:
             'Creates a space in your organization, owned by you. `slug` (unique in the organization, usable instead of the id in every space URL and as `spaceId` of an execute) is derived from the name when not sent, with a short suffix when that slug is taken; a `slug` sent that is taken is 409 `slug_taken`. `visibility` defaults to private. Only `type: "empty"` is supported by this server yet (git and starterKit → 422). `addCharacters` adds agents at creation.',
         },
@@ -86,7 +89,7 @@ export function spacesModule({ auth, ctx }: RouteKit) {
       auth: 'spaces:read',
       params: SpaceIdParams,
       response: { 200: 'SpaceEnvelope', 404: 'SpaceNotFound', ...authErrors },
-      detail: { summary: 'Get a space', description: 'One space you may see (by id or slug), with its agents and the names (never the values) of its secrets.' },
+      detail: { summary: 'Get a space', description: 'One space you may see (by id or slug), with its agents and the names (never the values) of its secrets.', [RESPONSE_DESCRIPTIONS]: { 200: 'The space, in `space`, with its agents and the names (never the values) of its secrets.' } },
     })
     .patch('/:id', async ({ principal, params, body, request, set }) => ({ success: true as const, space: await updateSpace(ctx(principal, request, set), params.id, body) }), {
       auth: 'spaces:write',
@@ -95,6 +98,7 @@ export function spacesModule({ auth, ctx }: RouteKit) {
       response: { 200: 'SpaceEnvelope', 404: 'SpaceNotFound', ...badSpace, ...authErrors },
       detail: {
         summary: 'Update a space',
+        [RESPONSE_DESCRIPTIONS]: { 200: 'The space as it is after the change, in `space`.' },
         description:
           'Changes the fields sent (the space by id or slug). Renaming keeps the slug; `slug` changes it (409 `slug_taken` when another space has it). `addCharacters` / `removeCharacters` add and remove agents by id or slug (added agents must be of your organization, not archived and visible to you; adding a present one is a no-op). Members change the spaces they created; admins any.',
       },
@@ -109,14 +113,14 @@ export function spacesModule({ auth, ctx }: RouteKit) {
         auth: 'spaces:write',
         params: SpaceIdParams,
         response: { 200: 'SpaceArchived', 404: 'SpaceNotFound', ...authErrors },
-        detail: { summary: 'Archive a space', description: 'Archives the space, by id or slug (soft delete; restore with PATCH `{archived:false}`). Idempotent. Members archive the spaces they created; admins any.' },
+        detail: { summary: 'Archive a space', description: 'Archives the space, by id or slug (soft delete; restore with PATCH `{archived:false}`). Idempotent. Members archive the spaces they created; admins any.', [RESPONSE_DESCRIPTIONS]: { 200: 'The space is archived (also when it was already): `success: true`.' } },
       },
     )
     .get('/:id/secrets', async ({ principal, params, request, set }) => ({ success: true as const, ...(await listSpaceSecrets(ctx(principal, request, set), params.id)) }), {
       auth: 'spaces:read',
       params: SpaceIdParams,
       response: { 200: 'SpaceSecretNames', 404: 'SpaceNotFound', ...authErrors },
-      detail: { summary: 'List space secret names', description: 'The names of the space\'s secrets (the space by id or slug), sorted. Values are never returned by any endpoint.' },
+      detail: { summary: 'List space secret names', description: 'The names of the space\'s secrets (the space by id or slug), sorted. Values are never returned by any endpoint.', [RESPONSE_DESCRIPTIONS]: { 200: 'The names of the space\'s secrets, sorted, and how many there are; never a value.' } },
     })
     .post('/:id/secrets', async ({ principal, params, body, request, set }) => ({ success: true as const, keys: await setSpaceSecrets(ctx(principal, request, set), params.id, body.secrets) }), {
       auth: 'secrets:write',
@@ -125,6 +129,7 @@ export function spacesModule({ auth, ctx }: RouteKit) {
       response: { 200: 'SecretKeysResult', 404: 'SpaceNotFound', ...bodyErrors, ...secretBodyErrors, ...authErrors },
       detail: {
         summary: 'Set space secrets',
+        [RESPONSE_DESCRIPTIONS]: { 200: 'The secrets are stored: `keys` lists the names set.' },
         description:
           'Creates or replaces secrets of the space (by id or slug): environment variables for executions in this space; they override organization secrets of the same name. Values are encrypted with AES-256-GCM and never returned. The space\'s creator or an admin.',
       },
@@ -136,6 +141,7 @@ export function spacesModule({ auth, ctx }: RouteKit) {
       response: { 200: 'SecretsDeleted', 404: 'SpaceNotFound', ...bodyErrors, ...secretBodyErrors, ...authErrors },
       detail: {
         summary: 'Delete space secrets',
+        [RESPONSE_DESCRIPTIONS]: { 200: 'The named secrets of the space are gone: `deleted` lists those that were there.' },
         description: 'Deletes the named secrets of the space, by id or slug (JSON body `{keys: [...]}`). Names that do not exist are ignored; `deleted` lists those removed. The space\'s creator or an admin.',
       },
     })

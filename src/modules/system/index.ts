@@ -6,6 +6,7 @@ import { textResponse } from '../../http/compression'
 import { PrometheusExporter } from '../../metrics/prometheus'
 import type { Runtime } from '../../runtime'
 import { authErrors, errorResponse, named, sharedModels } from '../shared-models'
+import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 
 const notReady = errorResponse(
   503,
@@ -55,6 +56,7 @@ export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log'> & { dr
       response: { 200: 'Ready', 414: 'UriTooLong', 503: 'NotReady' },
       detail: {
         summary: 'Readiness check',
+        [RESPONSE_DESCRIPTIONS]: { 200: 'Ready: the database answers; this instance can serve requests.' },
         description:
           'For load balancers and Kubernetes readiness probes: 200 when this instance can serve requests (its database answers a trivial query), 503 otherwise. No authentication. `/api/health` stays the cheap liveness check.',
         tags: ['System'],
@@ -81,6 +83,7 @@ export function metricsRoute(rt: Pick<Runtime, 'metrics' | 'config'>, auth: Auth
         response: { 200: t.String({ description: 'Prometheus text exposition format 0.0.4', examples: [METRICS_EXAMPLE] }), ...authErrors },
         detail: {
           summary: 'Prometheus metrics',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'This instance\'s metrics, in the Prometheus text exposition format 0.0.4.' },
           description:
             'Prometheus text format: requests by route template and status, latency histogram, authentication failures by code, rate-limit rejections, executions by status, queue depth and running count, model tokens used, database statement time, and the process metrics (CPU, memory, event loop). Needs a token with the `metrics:read` scope, which only organization admins hold; or scrape the separate metrics listener (`--metrics-port`), which needs none.',
         },

@@ -5,7 +5,7 @@ import { CreateTaskBody, ListTasksQuery, TaskIdParams, taskModels, UpdateTaskBod
 import { createTask, deleteTask, getTask, listTasks, updateTask } from './service'
 import { intParam } from '../query-params'
 import { badCursor, listModels, pagingHeaderDocs, setPagingHeaders } from '../list-models'
-import { RESPONSE_HEADERS } from '../../http/openapi-publish'
+import { RESPONSE_DESCRIPTIONS, RESPONSE_HEADERS } from '../../http/openapi-publish'
 import { StreamedArray, streamedJson } from '../../http/streamed-json'
 
 const writeErrors = { ...authErrors, ...bodyErrors, 403: 'TaskForbidden', 422: 'TaskBodyInvalid' } as const
@@ -44,6 +44,7 @@ export function tasksModule({ auth, ctx }: RouteKit) {
         response: { 200: 'TaskList', 400: badCursor, 422: 'TaskQueryInvalid', ...authErrors },
         detail: {
           summary: 'List tasks',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'A page of the tasks you may see, newest first, as a bare JSON array; paging in the X-Total-Count and Link headers.' },
           description:
             'The tasks of your organization, newest first, as a bare JSON array (TeamDay\'s shape, like executions). Tasks are organization-wide, except those in a space you may not see (a private space of another member): they are left out, and a get of one is 404. Filters: `status`, `priority`, `assignedTo` (an agent id or slug, a user id, or free text), `spaceId` (id or slug). Paging in headers: `X-Total-Count` (capped at 1000, then `X-Total-Count-Estimate: true`) and, when there is a next page, `Link: <…&cursor=…>; rel="next"` (RFC 8288) and `X-Next-Cursor`. `offset` works too (slower for deep pages).',
           [RESPONSE_HEADERS]: { 200: pagingHeaderDocs('tasks', `${API_V1}/tasks`, true) },
@@ -63,6 +64,7 @@ export function tasksModule({ auth, ctx }: RouteKit) {
         response: { 201: 'TaskResponse', ...writeErrors },
         detail: {
           summary: 'Create a task',
+          [RESPONSE_DESCRIPTIONS]: { 201: 'The task created (`pending`), its fields at the top level.' },
           description:
             'Creates a task in your organization; it starts `pending` (a `status` or `id` sent by the client is ignored). `assignTo` is accepted as an alias of `assignedTo`; an agent (char_...) or user (user_...) assignee must belong to your organization. `spaceId` must be an active space of your organization. Returns the task\'s fields at the top level.',
         },
@@ -72,7 +74,7 @@ export function tasksModule({ auth, ctx }: RouteKit) {
       auth: 'tasks:read',
       params: TaskIdParams,
       response: { 200: 'TaskResponse', 404: 'TaskNotFound', ...authErrors },
-      detail: { summary: 'Get a task', description: 'One task of your organization, its fields at the top level. Another organization\'s task is 404.' },
+      detail: { summary: 'Get a task', description: 'One task of your organization, its fields at the top level. Another organization\'s task is 404.', [RESPONSE_DESCRIPTIONS]: { 200: 'The task, its fields at the top level.' } },
     })
     .patch(
       '/:id',
@@ -84,6 +86,7 @@ export function tasksModule({ auth, ctx }: RouteKit) {
         response: { 200: 'TaskResponse', 404: 'TaskNotFound', ...writeErrors },
         detail: {
           summary: 'Update a task',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'The task as it is after the change, its fields at the top level.' },
           description:
             'Changes the fields sent; null clears. `status` is one of pending, in_progress, completed, cancelled (any may follow any): entering completed sets `completedAt`, leaving it clears it. `metadata` replaces the stored object. Members may change tasks they created or that are assigned to them; admins any task of the organization.',
         },
@@ -101,6 +104,7 @@ export function tasksModule({ auth, ctx }: RouteKit) {
         response: { 200: 'TaskDeleted', 404: 'TaskNotFound', ...authErrors, 403: 'TaskForbidden' },
         detail: {
           summary: 'Delete a task',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'The task is deleted: `success: true`.' },
           description: 'Deletes the task for good (tasks are not archived). Members may delete tasks they created or that are assigned to them; admins any task of the organization.',
         },
       },

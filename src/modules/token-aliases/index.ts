@@ -6,6 +6,7 @@ import { authErrors, bodyErrors, errorResponse, named, sharedModels, successFiel
 import { createTokenForCaller } from '../tokens/lifecycle'
 import { CreatedToken, CreateTokenBody, Token, TokenIdParams, tokenModels } from '../tokens/model'
 import { listTokens, revokeToken, toPublicToken } from '../tokens/service'
+import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 
 /**
  * TeamDay CLI's token commands (`teamday auth create-token`, `list-tokens`, `revoke-token`) call
@@ -140,6 +141,7 @@ export function tokenAliasesModule({ auth, ctx, withholdFromReplay }: RouteKit) 
         response: { 201: 'AliasTokenCreated', ...bodyErrors, ...authErrors, 403: 'AliasOrgForbidden' },
         detail: {
           summary: 'Create a token (TeamDay CLI alias)',
+          [RESPONSE_DESCRIPTIONS]: { 201: 'The token created, as TeamDay\'s CLI reads it: its secret in `token`, shown this once, with `id`, `expiresAt` and `tokenPreview`.' },
           description: 'TeamDay CLI\'s `auth create-token`: the same as POST /api/v1/tokens (same rules: 7-365 days, scopes no broader than the calling token, the per-user cap), answered as `{token, id, expiresAt, …}`.',
         },
       },
@@ -160,6 +162,7 @@ export function tokenAliasesModule({ auth, ctx, withholdFromReplay }: RouteKit) 
         response: { 200: 'AliasTokenList', ...authErrors, 403: 'AliasOrgForbidden', 422: 'AliasQueryInvalid' },
         detail: {
           summary: 'List your tokens (TeamDay CLI alias)',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'Your 200 newest tokens in this organization that are not revoked, as TeamDay\'s CLI reads them, and their `count`.' },
           description: 'TeamDay CLI\'s `auth list-tokens`: your 200 newest tokens in this organization that are not revoked, as `{tokens:[{id, name, tokenPreview, createdAt, expiresAt, lastUsedAt}], count}`. GET /api/v1/tokens pages through all of them.',
         },
       },
@@ -176,6 +179,7 @@ export function tokenAliasesModule({ auth, ctx, withholdFromReplay }: RouteKit) 
         response: { 200: 'AliasTokenRevoked', 404: 'AliasTokenNotFound', ...authErrors, 403: 'AliasOrgForbidden' },
         detail: {
           summary: 'Revoke a token (TeamDay CLI alias)',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'The token\'s `id`, its `status` (`revoked`) and `revokedAt`, as TeamDay\'s CLI reads them.' },
           description: 'TeamDay CLI\'s `auth revoke-token`: the same as DELETE /api/v1/tokens/{id}. No body needed (an empty JSON body is fine).',
         },
       },

@@ -6,6 +6,7 @@ import { CreateTokenBody, ListTokensQuery, RotateTokenBody, TokenIdParams, token
 import { getToken, listTokens, revokeToken, toPublicToken } from './service'
 import { boolParam, intParam } from '../query-params'
 import { badCursor, listModels } from '../list-models'
+import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 
 const notFound = errorResponse(
   404,
@@ -65,6 +66,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
         response: { 200: 'TokenList', 400: badCursor, 422: 'TokenQueryInvalid', ...authErrors },
         detail: {
           summary: 'List personal access tokens',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'A page of your tokens (with `all=true`, an admin\'s: the organization\'s), newest first, as metadata with the masked value, never the secret; `nextCursor` leads to the next page.' },
           description:
             'Your tokens in this organization, newest first, with name, masked value, status, creation, expiry and last use. Never the secret or its hash. Organization admins may pass `all=true` to see every token of the organization. Paged by `cursor` (the previous page\'s `nextCursor`) or `offset`.',
         },
@@ -90,6 +92,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
         response: { 201: 'CreatedToken', ...bodyErrors, ...authErrors, 403: 'TokenScopeForbidden', 422: 'TokenCreateInvalid' },
         detail: {
           summary: 'Create a personal access token',
+          [RESPONSE_DESCRIPTIONS]: { 201: 'The token created: its secret in `token`, shown this once and never again, with its metadata.' },
           description:
             'Creates a token for the calling user in the calling token\'s organization. It inherits the user\'s current role there. `expiresInDays` is 7-365 (default 90); alternatively `expiresAt`. `scopes` (default: the calling token\'s own) limits what it may do; unknown or no scopes are 422. Only scopes the calling token has itself may be asked for (`*` only from a `*` token): anything broader is 403 `insufficient_scope`. A request always needs both the scope and the user\'s current role: a token never exceeds its user. The new token records the calling token (`createdByTokenId`): if that token is reported leaked or its rotation family is revoked for reuse, this one is revoked too. A user may have at most TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens per organization: beyond, 422 `token_limit_reached`. The `token` field is the only time the secret is ever shown.',
         },
@@ -101,6 +104,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
       response: { 200: 'SelfTokenEnvelope', ...authErrors },
       detail: {
         summary: 'Introspect the calling token',
+        [RESPONSE_DESCRIPTIONS]: { 200: 'The token this request was sent with, as metadata (scopes, role, organization, user, expiry), never its secret.' },
         description:
           'The token this request was sent with: id, name, scopes, the user\'s current role, organization, user, creation, last use and expiry. Never the secret. Needs no particular scope. Every authenticated response also carries `Teamday-Token-Expiration`.',
       },
@@ -110,6 +114,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
       response: { 200: 'SelfTokenEnvelope', ...authErrors },
       detail: {
         summary: 'Revoke the calling token',
+        [RESPONSE_DESCRIPTIONS]: { 200: 'The token this request was sent with, now revoked (`revokedAt` set); it authenticates nothing from here on.' },
         description:
           'Revokes the token this request was sent with, at once: a CI job or script ending its own credential, as GitLab\'s `DELETE /personal_access_tokens/self`. Needs no particular scope (a token may always give itself up). The answer describes the token with its `revokedAt`; the very next request with it gets 401 `token_revoked`. A token in a rotation\'s grace period is revoked now. With a terminal\'s browser sign-in (`teamday login`), its whole session ends, as `teamday logout` does.',
       },
@@ -139,6 +144,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
           // The body may be left out (every field has a default): src/http/openapi-publish.ts, OPTIONAL_BODY.
           'x-optional-body': true,
           summary: 'Rotate a token',
+          [RESPONSE_DESCRIPTIONS]: { 201: 'The new token: its secret in `token`, shown this once, and `rotatedFromId` and `previousTokenRevokedAt` saying when the old one stops working.' },
           description:
             'Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new lifetime is `expiresInDays` or the old token\'s. Only the owner may rotate (admins revoke), with the token itself or a token that has all of its scopes (otherwise 403 `insufficient_scope`). Rotating a token that is already revoked revokes its whole rotation family, and the tokens they created (reuse detection), and answers 409 `token_reuse_detected`; within a minute of its rotation (a retry) it is 409 `invalid_state` naming the successor instead. A rotation without a grace period is never refused for the per-user cap; during a grace period the old token still counts, and a rotation with one may take the user at most one past TEAMDAY_MAX_TOKENS_PER_USER (else 422 `token_limit_reached`: rotate with gracePeriodSeconds 0, or wait for the earlier grace period to end).',
         },
@@ -148,7 +154,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
       auth: 'tokens:read',
       params: TokenIdParams,
       response: { 200: 'TokenEnvelope', 404: 'TokenNotFound', ...authErrors },
-      detail: { summary: 'Get one token', description: 'Metadata of one of your tokens (admins: any token of the organization). Another user\'s or organization\'s token is 404.' },
+      detail: { summary: 'Get one token', description: 'Metadata of one of your tokens (admins: any token of the organization). Another user\'s or organization\'s token is 404.', [RESPONSE_DESCRIPTIONS]: { 200: 'The token\'s metadata (masked value, status, scopes, expiry, last use), never its secret.' } },
     })
     .delete(
       '/:id',
@@ -159,6 +165,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
         response: { 200: 'TokenEnvelope', 404: 'TokenNotFound', ...authErrors, 403: 'TokenScopeForbidden' },
         detail: {
           summary: 'Revoke a token',
+          [RESPONSE_DESCRIPTIONS]: { 200: 'The token, revoked (`status: revoked`, `revokedAt`); also when it was revoked already.' },
           description:
             'Revokes the token immediately: the very next request with it gets 401 `token_revoked`. Idempotent. Admins may revoke any token of the organization. The calling token may revoke itself or a token whose scopes it has all of (otherwise 403 `insufficient_scope`); tokens it cannot see are 404.',
         },
