@@ -175,7 +175,7 @@ describe('teamday audit list', () => {
     expect(badCursor.err).toContain('error: --cursor not a cursor: pass the --cursor value a previous "teamday audit list" printed')
   })
 
-  test('every event is reachable: pages by --cursor (the table names the next one), filters by token, user and time', async () => {
+  test('every event is reachable: pages by --cursor (stderr names the next one), filters by token, user and time', async () => {
     const all = JSON.parse((await cli('audit', 'list', '--limit', '1000', '--json')).out).events as { id: string; tokenId: string | null; actorUserId: string | null; createdAt: string }[]
     expect(all.length).toBeGreaterThanOrEqual(4)
     // One event a page, following the cursor the table prints, to the end: each event once, newest first.
@@ -187,11 +187,13 @@ describe('teamday audit list', () => {
       const body = JSON.parse(page.out)
       seen.push(...body.events.map((e: { id: string }) => e.id))
       const shown = await cli(...args)
+      // stdout: the header and the row, nothing else (`| wc -l`); the next page's cursor on stderr.
+      expect(shown.out.trimEnd().split('\n')).toHaveLength(2)
       if (!body.nextCursor) {
-        expect(shown.out).not.toContain('--cursor')
+        expect(shown.err).not.toContain('--cursor')
         break
       }
-      expect(shown.out).toContain(`older: the same command with --cursor ${body.nextCursor}`)
+      expect(shown.err).toContain(`older: the same command with --cursor ${body.nextCursor}`)
       args = ['audit', 'list', '--limit', '1', '--cursor', body.nextCursor]
     }
     expect(seen).toEqual(all.map((e) => e.id))

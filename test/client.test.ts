@@ -460,6 +460,17 @@ describe('a list with more than one page', () => {
     expect(json.err).toMatch(/^1 of \d+ tasks shown; the next page: --offset 1\n$/)
     expect((await cli(['agents', 'list', '--limit', '1', '--json'])).err).toMatch(/^1 of \d+ agents shown/)
     expect((await cli(['tasks', 'list', '--offset', '1000', '--json'])).err).toBe('')
+    // audit list too: its "(1 of N; use --limit/--offset)" was a line of stdout among the rows,
+    // with --offset on the last page as well.
+    const events = (await ok(['audit', 'list', '--json'])).json.total as number
+    const audit = await cli(['audit', 'list', '--limit', '1'])
+    expect(audit.out.trimEnd().split('\n')).toHaveLength(2)
+    expect(audit.err).toMatch(/^1 of \d+ audit events shown; the next page: --offset 1\n$/)
+    const auditJson = await cli(['audit', 'list', '--limit', '1', '--json'])
+    expect(auditJson.json.events).toHaveLength(1)
+    expect(auditJson.err).toMatch(/^1 of \d+ audit events shown/)
+    const auditLast = await cli(['audit', 'list', '--limit', '1', '--offset', String(events - 1)])
+    expect([auditLast.out.trimEnd().split('\n').length, auditLast.err]).toEqual([2, ''])
   })
 })
 

@@ -37,9 +37,11 @@ export function list({ values, io }: Run<{ org?: string; type?: string; 'token-i
     else {
       const rows = events.map((e) => ({ ...e, actor: e.actorUserId ?? e.source, details: e.details ? JSON.stringify(e.details) : null }))
       io.out(table(rows, ['createdAt', 'type', 'actor', 'tokenId', 'ip', 'requestId', 'details']))
-      // Older events: the next page by its cursor (the same options with --cursor), or a narrower --since/--until.
-      if (nextCursor) io.out(`(${events.length} of ${total}${totalIsEstimate ? '+' : ''}; older: the same command with --cursor ${nextCursor})`)
     }
+    // Older events: the next page by its cursor (the same options with --cursor), or a narrower
+    // --since/--until. On stderr, so that stdout holds only the rows (`| wc -l`) or the JSON (which
+    // carries nextCursor itself); it was a line among the rows.
+    if (nextCursor) io.err(`${events.length} of ${total}${totalIsEstimate ? '+' : ''} audit events shown; older: the same command with --cursor ${nextCursor}`)
   })
 }
 

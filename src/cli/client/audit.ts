@@ -1,5 +1,5 @@
 import type { ClientValues, Run } from '../spec'
-import { intFlag, makeClient, output, rows } from './common'
+import { intFlag, makeClient, nextPageHint, output, rows } from './common'
 
 /**
  * `teamday audit list` over HTTP (organization admins): without --org or --db (options and
@@ -11,7 +11,9 @@ export async function list({ values, io }: Run<ClientValues & { type?: string; '
   const r = await client.request('GET', '/api/v1/audit-events', { query, expect: { events: 'list' } })
   output(io, values.json, r.body, () => {
     const list = r.body.events.map((e: any) => ({ ...e, actor: e.actorUserId ?? e.source }))
-    const t = rows(list, ['createdAt', 'type', 'actor', 'tokenId', 'ip', 'details'], 'no audit events')
-    return r.body.total > list.length ? `${t}\n(${list.length} of ${r.body.total}${r.body.totalIsEstimate ? '+' : ''}; use --limit/--offset)` : t
+    return rows(list, ['createdAt', 'type', 'actor', 'tokenId', 'ip', 'details'], 'no audit events')
   })
+  // On stderr, as every other list's (a line of it among the rows broke `| wc -l`); from the
+  // server's next cursor, not `total > shown` (the last page of an --offset has none).
+  nextPageHint(io, values.json, { noun: 'audit events', shown: r.body.events.length, offset: query.offset, more: !!r.body.nextCursor, total: r.body.total, estimate: r.body.totalIsEstimate })
 }
