@@ -285,7 +285,7 @@ describe('agents execute has time limits (a hung server blocked a cron job for e
   test('sync: no answer within the limit (15 minutes; here 300 ms) is exit 5 at once, not retried', async () => {
     const { EXECUTE_TIMING } = await import('../src/cli/client/agents')
     const saved = { ...EXECUTE_TIMING }
-    EXECUTE_TIMING.syncMs = 300
+    EXECUTE_TIMING.totalMs = 300
     try {
       hits = 0
       handler = () => new Promise<Response>((resolve) => setTimeout(() => resolve(Response.json({ result: 'late' })), 5_000))
@@ -298,6 +298,120 @@ describe('agents execute has time limits (a hung server blocked a cron job for e
       expect(Date.now() - started).toBeLessThan(3_000)
     } finally {
       Object.assign(EXECUTE_TIMING, saved)
+    }
+  })
+})
+
+describe('agents execute --wait has an overall limit (it polled a run that never ended for ever)', () => {
+  /** A server whose execution never ends: POST answers 202 pending, every GET says running. */
+  const running = () => {
+    let polls = 0
+    handler = (req, path) => {
+      if (req.method === 'POST' && path === '/api/v1/agents/a/execute') return Response.json({ success: true, executionId: 'exec_slow1', status: 'pending' }, { status: 202 })
+      if (path === '/api/v1/executions/exec_slow1') {
+        polls++
+        return Response.json({ success: true, execution: { id: 'exec_slow1', status: 'running' } })
+      }
+      return Response.json({ error: true, statusCode: 404, code: 'not_found', message: 'no' }, { status: 404 })
+    }
+    return () => polls
+  }
+
+  test('--timeout S: exit 5, code timeout, naming the execution and how to follow or stop it; --json is one error object', async () => {
+    const polls = running()
+    const started = Date.now()
+    const r = await cli(['agents', 'execute', 'a', '--message', 'm', '--wait', '--timeout', '1'])
+    expect(r.code).toBe(5)
+    expect(Date.now() - started).toBeLessThan(4_000)
+    expect(polls()).toBeGreaterThan(1)
+    expect(r.out).toBe('')
+    expect(r.err).toContain('execution exec_slow1 has not ended within 1 s (--timeout 1) (it is running)')
+    expect(r.err).toContain('teamday executions cancel exec_slow1')
+    const j = await cli(['agents', 'execute', 'a', '--message', 'm', '--wait', '--timeout', '1', '--json'])
+    expect(j.code).toBe(5)
+    expect(j.json).toMatchObject({ error: true, code: 'timeout', exitCode: 5, execution: { id: 'exec_slow1', status: 'running' } })
+  })
+
+  test('without --timeout the default limit applies (15 minutes; here 300 ms)', async () => {
+    const { EXECUTE_TIMING } = await import('../src/cli/client/agents')
+    const saved = { ...EXECUTE_TIMING }
+    EXECUTE_TIMING.totalMs = 300
+    try {
+      running()
+      const r = await cli(['agents', 'execute', 'a', '--message', 'm', '--wait', '--json'])
+      expect(r.code).toBe(5)
+      expect(r.json).toMatchObject({ error: true, code: 'timeout' })
+      expect(r.err).toContain('has not ended within 0.3 s')
+    } finally {
+      Object.assign(EXECUTE_TIMING, saved)
+    }
+  })
+
+  test('--timeout is seconds 1-86400, and refused with --async alone (which does not wait)', async () => {
+    hits = 0
+    for (const bad of ['0', '1.5', '90000', 'soon']) {
+      const r = await cli(['agents', 'execute', 'a', '--message', 'm', '--wait', '--timeout', bad])
+      expect([bad, r.code, r.err.split('\n')[0]]).toEqual([bad, 2, 'error: --timeout must be a whole number 1-86400'])
+    }
+    const r = await cli(['agents', 'execute', 'a', '--message', 'm', '--async', '--timeout', '60'])
+    expect(r.code).toBe(2)
+    expect(r.err).toContain('--async alone does not wait')
+    expect(hits).toBe(0)
+  })
+
+  test('--stream: the same overall limit, even while heartbeats keep arriving', async () => {
+    handler = () =>
+      new Response(
+        new ReadableStream({
+          async start(c) {
+            c.enqueue(new TextEncoder().encode('event: meta\ndata: {"executionId":"exec_beat1"}\n\n'))
+            for (let i = 0; i < 40; i++) {
+              await Bun.sleep(100)
+              try {
+                c.enqueue(new TextEncoder().encode(': heartbeat\n\n'))
+              } catch {
+                return
+              }
+            }
+          },
+        }),
+        { headers: { 'content-type': 'text/event-stream', 'x-execution-id': 'exec_beat1' } },
+      )
+    const started = Date.now()
+    const r = await cli(['agents', 'execute', 'a', '--message', 'm', '--stream', '--timeout', '1', '--json'])
+    expect(r.code).toBe(5)
+    expect(Date.now() - started).toBeLessThan(3_000)
+    expect(JSON.parse(r.out.trim().split('\n').at(-1)!)).toMatchObject({ error: true, code: 'timeout' })
+    expect(r.err).toContain('exec_beat1')
+    expect(r.err).toContain('did not end within 1 s (--timeout 1)')
+  })
+})
+
+describe('teamday login waits a bounded time, whatever the server says', () => {
+  test('no expiresIn (it polled for ever: the deadline was NaN), or a huge one: the default or the cap, then exit 3 login_timeout', async () => {
+    const { LOGIN_TIMING } = await import('../src/cli/client/login')
+    const saved = { ...LOGIN_TIMING }
+    Object.assign(LOGIN_TIMING, { defaultWaitMs: 300, maxWaitMs: 600 })
+    try {
+      for (const extra of [{}, { expiresIn: 'soon' }, { expiresIn: 1e12, interval: 1e9 }]) {
+        let polls = 0
+        handler = (_req, path) => {
+          if (path === '/api/auth/cli/initiate') return Response.json({ code: 'c'.repeat(32), authUrl: `${base}/cli/authorize/x`, interval: 1, ...extra })
+          if (path === '/api/auth/cli/poll') {
+            polls++
+            return Response.json({ status: 'pending' })
+          }
+          return Response.json({ error: true, statusCode: 404, code: 'not_found', message: 'no' }, { status: 404 })
+        }
+        const started = Date.now()
+        const r = await cli(['login', '--no-browser', '--json'])
+        expect([JSON.stringify(extra), r.code, r.json?.code]).toEqual([JSON.stringify(extra), 3, 'login_timeout'])
+        expect(Date.now() - started).toBeLessThan(3_000)
+        expect(polls).toBeGreaterThan(0)
+        expect(r.err).toMatch(/nobody approved it within 0\.[36] s/)
+      }
+    } finally {
+      Object.assign(LOGIN_TIMING, saved)
     }
   })
 })

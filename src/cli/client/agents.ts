@@ -12,11 +12,21 @@ import { enc, waitForExecution } from './executions'
  * How long `agents execute` waits (README, "Client commands"; a test shortens them).
  * - streamIdleMs: a stream in which nothing arrives this long has stalled: the server sends a
  *   heartbeat comment every 15 s (src/modules/executions/sse.ts, HEARTBEAT_MS).
- * - syncMs: a synchronous execute answers when its run ends; runs end after
- *   TEAMDAY_EXECUTION_TIMEOUT_MS (default 5 minutes), plus what they waited in the queue. A
- *   server that allows longer runs is used with --stream or --async --wait.
+ * - totalMs: the default of --timeout, the whole wait for the run's end in every mode: the
+ *   synchronous answer, the stream's result, --wait's polling. Runs end after
+ *   TEAMDAY_EXECUTION_TIMEOUT_MS (default 5 minutes), plus what they waited in the queue; a
+ *   server that allows longer runs is used with a larger --timeout.
  */
-export const EXECUTE_TIMING = { streamIdleMs: 60_000, syncMs: 15 * 60_000 }
+export const EXECUTE_TIMING = { streamIdleMs: 60_000, totalMs: 15 * 60_000 }
+
+/** The most --timeout accepts, in seconds: a day. */
+const MAX_TIMEOUT_S = 86_400
+
+/** "15 minutes", "90 s": a limit in words. */
+function inWords(ms: number): string {
+  const s = Math.round(ms / 1000)
+  return s >= 120 && s % 60 === 0 ? `${s / 60} minutes` : `${ms < 1000 ? ms / 1000 : s} s`
+}
 
 type Fields = { name?: string; slug?: string; 'system-prompt'?: string; role?: string; visibility?: string; model?: string; description?: string; category?: string; tags?: string; subagents?: string; 'max-turns'?: string }
 
@@ -65,28 +75,39 @@ export async function update({ values, positionals, io }: Run<ClientValues & Fie
   output(io, values.json, r.body, () => details(r.body.agent, DETAIL))
 }
 
-export async function execute({ values, positionals, io }: Run<ClientValues & { message?: string; space?: string; session?: string; stream?: boolean; async?: boolean; wait?: boolean }>): Promise<void> {
+export async function execute({ values, positionals, io }: Run<ClientValues & { message?: string; space?: string; session?: string; stream?: boolean; async?: boolean; wait?: boolean; timeout?: string }>): Promise<void> {
   if (values.stream && (values.async || values.wait)) throw new UsageError('--stream cannot be combined with --async or --wait')
+  const seconds = intFlag(values.timeout, '--timeout', 1, MAX_TIMEOUT_S)
+  if (seconds !== undefined && values.async && !values.wait) throw new UsageError('--timeout limits how long this command waits for the run; --async alone does not wait (add --wait)')
+  // Every mode waits at most this long for the run's end (it waited for ever with --wait).
+  const limitMs = seconds === undefined ? EXECUTE_TIMING.totalMs : seconds * 1000
+  const limit = { deadline: Date.now() + limitMs, words: seconds === undefined ? inWords(limitMs) : `${inWords(limitMs)} (--timeout ${seconds})` }
   const client = await makeClient(io, values)
   const path = `/api/v1/agents/${enc(positionals[0]!)}/execute`
   const body = compact({ message: values.message, spaceId: values.space, sessionId: values.session })
 
   if (values.stream) {
-    // No time limit for the run, but one for silence: a hung server (or a proxy holding the
-    // connection open) blocked a cron job for ever.
-    const idle = new AbortController()
+    // A time limit for silence (a hung server, or a proxy holding the connection open) and one
+    // for the whole stream (heartbeats forever kept it open).
+    const stop = new AbortController()
     let timer: ReturnType<typeof setTimeout> | undefined
     const stalled = () => Object.assign(new Error(`nothing arrived for ${Math.round(EXECUTE_TIMING.streamIdleMs / 1000)} s (the server sends a heartbeat every 15 s)`), { name: 'StreamStalled' })
+    const overTime = () => Object.assign(new Error(`the execution did not end within ${limit.words}`), { name: 'StreamOverTime' })
     const touch = () => {
       clearTimeout(timer)
-      timer = setTimeout(() => idle.abort(stalled()), EXECUTE_TIMING.streamIdleMs)
+      timer = setTimeout(() => stop.abort(stalled()), EXECUTE_TIMING.streamIdleMs)
+    }
+    const whole = setTimeout(() => stop.abort(overTime()), limitMs)
+    const done = () => {
+      clearTimeout(timer)
+      clearTimeout(whole)
     }
     touch()
     let res: Response
     try {
-      res = await client.open('POST', path, { body: { ...body, stream: true }, headers: { accept: 'text/event-stream' }, timeoutMs: null, signal: idle.signal })
+      res = await client.open('POST', path, { body: { ...body, stream: true }, headers: { accept: 'text/event-stream' }, timeoutMs: null, signal: stop.signal })
     } catch (e) {
-      clearTimeout(timer)
+      done()
       // The first attempt started the execution and its answer was lost on the way (a reset, a
       // proxy's 502): the retry, with the same Idempotency-Key, is told which execution that was
       // (a stream is not run again or replayed). It ran: follow it to its end and print its
@@ -94,7 +115,7 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
       const started = e instanceof ClientError && isErrorEnvelope(e.body) && e.body.code === 'idempotency_stream_started' ? e.body.details?.executionId : undefined
       if (typeof started !== 'string') throw e
       io.err(`the stream's answer was lost on the way; its execution ${started} runs: following it to its end (teamday executions get ${started})`)
-      return waitForExecution(io, client, started, values.json ? 'stream' : false)
+      return waitForExecution(io, client, started, values.json ? 'stream' : false, limit)
     }
     let failure: string | null = null
     // The stream ended because its token was revoked (the run goes on): an authentication
@@ -104,8 +125,8 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
     let last = '\n'
     let executionId = res.headers.get('x-execution-id') ?? '?'
     const broken = (e: unknown) =>
-      idle.signal.aborted
-        ? new ClientError('server', `the stream stalled (execution ${executionId}): ${networkReason(e, null)}; the run may go on: teamday executions get ${executionId}`, undefined, undefined, 'timeout')
+      stop.signal.aborted
+        ? new ClientError('server', `the stream ${stop.signal.reason?.name === 'StreamOverTime' ? 'was stopped' : 'stalled'} (execution ${executionId}): ${networkReason(e, null)}; the run may go on: teamday executions get ${executionId}`, undefined, undefined, 'timeout')
         : new ClientError('server', `the stream broke off (execution ${executionId}): ${networkReason(e, null)}; the run may go on: teamday executions get ${executionId}`, undefined, undefined, 'connection_failed')
     try {
       for await (const ev of readSseOrFail(res.body!, broken, touch)) {
@@ -124,7 +145,7 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
         }
       }
     } finally {
-      clearTimeout(timer)
+      done()
       if (!values.json && !last.endsWith('\n')) writeRaw(io, '\n')
     }
     if (failure && revoked) throw new ClientError('auth', failure, NEW_TOKEN_HINT, undefined, 'token_revoked')
@@ -139,16 +160,17 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
       output(io, values.json, r.body, () => r.body.executionId)
       return
     }
-    io.err(`execution ${r.body.executionId} ${r.body.status}; waiting for it to end`)
-    return waitForExecution(io, client, r.body.executionId, values.json)
+    io.err(`execution ${r.body.executionId} ${r.body.status}; waiting for it to end (at most ${limit.words})`)
+    return waitForExecution(io, client, r.body.executionId, values.json, limit)
   }
 
-  const minutes = Math.round(EXECUTE_TIMING.syncMs / 60_000)
   const r = await client.request('POST', path, {
     body,
-    timeoutMs: EXECUTE_TIMING.syncMs,
+    // One limit for the whole request, its retries included (a 503's retry started the wait anew).
+    timeoutMs: null,
+    signal: AbortSignal.timeout(limitMs),
     // Not retried: the run went on (or still goes on) on the server.
-    timeoutMessage: `no answer from ${client.opts.baseUrl} within ${minutes} minutes: the execution may still run (teamday executions list --agent ${positionals[0]}); for longer runs use --stream or --async --wait`,
+    timeoutMessage: `no answer from ${client.opts.baseUrl} within ${limit.words}: the execution may still run (teamday executions list --agent ${positionals[0]}); for longer runs raise --timeout (seconds)`,
     expect: { result: 'string' },
   })
   output(io, values.json, r.body, () => r.body.result)

@@ -16,14 +16,43 @@ function duration(ms: unknown): string | null {
 }
 export const enc = encodeURIComponent
 
+/** How long a wait may last, and how to say it: `--wait`'s and a lost stream's follow-up. */
+export interface WaitLimit {
+  /** When the wait ends (ms since the epoch, of `now`). */
+  deadline: number
+  /** The limit in words for the message: "15 minutes (--timeout 900)". */
+  words: string
+  sleep?: (ms: number) => Promise<void>
+  now?: () => number
+}
+
+/** A poll's own time limit past the deadline: the last look at the deadline gets an answer. */
+const LAST_POLL_MS = 2_000
+
 /**
- * Polls GET /executions/{id} until it ends; exit 1 when it failed or was cancelled. `json`:
- * 'stream' prints the end as `execute --stream --json` does, one `result` event line.
+ * Polls GET /executions/{id} until it ends; exit 1 when it failed or was cancelled, exit 5
+ * (`timeout`) when it has not ended by the limit's deadline (it waited for ever: a run stuck on
+ * a server, or one that lets runs last hours, held a cron job without end). `json`: 'stream'
+ * prints the end as `execute --stream --json` does, one `result` event line.
  */
-export async function waitForExecution(io: Io, client: ApiClient, id: string, json: boolean | 'stream' | undefined, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<void> {
+export async function waitForExecution(io: Io, client: ApiClient, id: string, json: boolean | 'stream' | undefined, limit: WaitLimit): Promise<void> {
+  const sleep = limit.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)))
+  const now = limit.now ?? Date.now
+  let status = 'pending'
+  let last: unknown
+  const overTime = () => {
+    const message = `execution ${id} has not ended within ${limit.words} (it is ${status}); it goes on: teamday executions get ${id}, or stop it: teamday executions cancel ${id}`
+    return new ClientError('server', message, 'Wait longer with a larger --timeout (seconds).', { error: true, code: 'timeout', message, exitCode: 5, ...(last ? { execution: last } : {}) }, 'timeout')
+  }
   let delay = 250
   for (;;) {
-    const r = await client.request('GET', `/api/v1/executions/${enc(id)}`, { expect: { 'execution.id': 'string', 'execution.status': 'string' } })
+    let r
+    try {
+      r = await client.request('GET', `/api/v1/executions/${enc(id)}`, { signal: AbortSignal.timeout(Math.max(0, limit.deadline - now()) + LAST_POLL_MS), expect: { 'execution.id': 'string', 'execution.status': 'string' } })
+    } catch (e) {
+      if (now() >= limit.deadline) throw overTime()
+      throw e
+    }
     const ex = r.body.execution
     if (TERMINAL.has(ex.status)) {
       if (ex.status === 'completed') {
@@ -38,7 +67,11 @@ export async function waitForExecution(io: Io, client: ApiClient, id: string, js
       const message = `execution ${ex.id} ${ex.status}${ex.error ? `: ${ex.error}` : ''}`
       throw new ClientError('failed', message, undefined, { error: true, code: `execution_${ex.status}`, message, execution: ex }, `execution_${ex.status}`)
     }
-    await sleep(delay)
+    status = ex.status
+    last = ex
+    const left = limit.deadline - now()
+    if (left <= 0) throw overTime()
+    await sleep(Math.min(delay, left))
     delay = Math.min(5_000, Math.round(delay * 1.5))
   }
 }

@@ -35,6 +35,21 @@ function openBrowser(url: string, env: Env): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/**
+ * How long `teamday login` waits for the approval (a test shortens them). The server says how
+ * long its code lasts (expiresIn, 300 s) and how often to poll (interval, 2 s); an answer
+ * without them, or with absurd ones, polled for ever (a missing expiresIn made the deadline NaN,
+ * which no time passes) or slept for ever between polls.
+ * - defaultWaitMs: without a usable expiresIn; maxWaitMs: at most, whatever it says.
+ * - maxIntervalMs: the longest pause between two polls.
+ */
+export const LOGIN_TIMING = { defaultWaitMs: 5 * 60_000, maxWaitMs: 15 * 60_000, maxIntervalMs: 30_000 }
+
+/** "5 minutes", "0.3 s". */
+function inWords(ms: number): string {
+  return ms >= 120_000 && ms % 60_000 === 0 ? `${ms / 60_000} minutes` : `${ms >= 1000 ? Math.round(ms / 1000) : ms / 1000} s`
+}
+
 /** --retries, read as every other client command reads it (src/cli/client/common.ts makeClient). */
 const retriesOf = (values: ClientValues): number => intFlag(values.retries, '--retries', 0, 10) ?? 3
 
@@ -43,14 +58,16 @@ export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: 
   const retries = retriesOf(values)
   const client = new ApiClient({ baseUrl, token: null, tokenSource: null, retries, warn: (line) => io.err(line) })
   const started = await client.request('POST', '/api/auth/cli/initiate', { auth: false, expect: { code: 'string', authUrl: 'string' } })
-  const { code, authUrl, expiresIn } = started.body as { code: string; authUrl: string; expiresIn: number }
-  const interval = Math.max(1, Number(started.body.interval) || 2) * 1000
-  io.err(`To sign in to ${baseUrl}, open this page in a browser and approve:\n\n  ${authUrl}\n\nCheck that the page shows the code ${loginCodeDisplay(code)}. Waiting for approval (up to ${Math.round(expiresIn / 60)} minutes; Ctrl-C to stop)...`)
+  const { code, authUrl } = started.body as { code: string; authUrl: string }
+  const expiresIn = Number(started.body.expiresIn)
+  const waitMs = Number.isFinite(expiresIn) && expiresIn > 0 ? Math.min(expiresIn * 1000, LOGIN_TIMING.maxWaitMs) : LOGIN_TIMING.defaultWaitMs
+  const interval = Math.min(Math.max(1, Number(started.body.interval) || 2) * 1000, LOGIN_TIMING.maxIntervalMs)
+  io.err(`To sign in to ${baseUrl}, open this page in a browser and approve:\n\n  ${authUrl}\n\nCheck that the page shows the code ${loginCodeDisplay(code)}. Waiting for approval (up to ${inWords(waitMs)}; Ctrl-C to stop)...`)
   if (!values['no-browser'] && openBrowser(authUrl, io.env)) io.err('(opened in your browser)')
-  const deadline = Date.now() + expiresIn * 1000
+  const deadline = Date.now() + waitMs
   let tokens: any
   for (;;) {
-    await sleep(interval)
+    await sleep(Math.max(0, Math.min(interval, deadline - Date.now())))
     let r
     try {
       r = await client.request('GET', '/api/auth/cli/poll', { auth: false, query: { code }, expect: { status: 'string' } })
@@ -65,7 +82,7 @@ export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: 
       tokens = r.body
       break
     }
-    if (Date.now() > deadline) throw new ClientError('auth', 'sign-in timed out: nobody approved it within 5 minutes', 'Run "teamday login" again.', undefined, 'login_timeout')
+    if (Date.now() >= deadline) throw new ClientError('auth', `sign-in timed out: nobody approved it within ${inWords(waitMs)}`, 'Run "teamday login" again.', undefined, 'login_timeout')
   }
   const file = await credentialsPath(io.env)
   // The login this one replaces (signed in again to the same server): its session is revoked once
