@@ -468,7 +468,7 @@ describe("README's list of --json error codes", () => {
     const root = join(import.meta.dir, '..')
     const readme = readFileSync(join(root, 'README.md'), 'utf8')
     const bullet = readme.slice(readme.indexOf('- **Errors with `--json`.**'), readme.indexOf('- **Not a teamday server.**'))
-    const codes = new Set<string>(['server', 'failed', 'usage', 'config', 'notFound', 'execution_failed', 'execution_cancelled'])
+    const codes = new Set<string>(['server', 'failed', 'usage', 'config', 'execution_failed', 'execution_cancelled'])
     for (const folder of ['src/client', 'src/cli/client']) {
       for (const f of readdirSync(join(root, folder))) {
         const text = readFileSync(join(root, folder, f), 'utf8')

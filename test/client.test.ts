@@ -378,6 +378,33 @@ describe('spaces and secrets', () => {
     expect(bad.code).toBe(2)
     expect(bad.err).not.toContain('sk-very-secret-3')
   })
+
+  test('secrets delete of a name the space does not have: exit 4, not_found, naming it (it was "deleted nothing", exit 0)', async () => {
+    const space = (await ok(['spaces', 'create', '--name', 'Secrets gone', '--json'])).json.space.id
+    await ok(['spaces', 'secrets', 'set', space, 'KEEP=1', 'DROP=2'])
+    const none = await cli(['spaces', 'secrets', 'delete', space, 'NOPE'])
+    expect([none.code, none.out]).toEqual([4, ''])
+    expect(none.err).toStartWith(`error: space ${space} has no secret NOPE\n`)
+    expect(none.err).toContain(`teamday spaces secrets list ${space}`)
+    // Some there, some not: those are deleted and said on stdout; the missing ones fail the command.
+    const some = await cli(['spaces', 'secrets', 'delete', space, 'DROP', 'NOPE', 'NOPE'])
+    expect([some.code, some.out]).toEqual([4, `deleted DROP from space ${space}\n`])
+    expect(some.err).toStartWith(`error: space ${space} has no secret NOPE (deleted DROP)\n`)
+    expect((await ok(['spaces', 'secrets', 'list', space])).out).toBe('KEEP\n')
+    // --json: stdout is one error object, as for the API's 404s (jq .code), with what happened.
+    await ok(['spaces', 'secrets', 'set', space, 'DROP=2'])
+    const json = await cli(['spaces', 'secrets', 'delete', space, 'DROP', 'NOPE', '--json'])
+    expect(json.code).toBe(4)
+    expect(json.json).toMatchObject({ error: true, code: 'not_found', exitCode: 4, deleted: ['DROP'], missing: ['NOPE'] })
+    const gone = await cli(['spaces', 'secrets', 'delete', 'space_doesnotexist', 'KEEP', '--json'])
+    expect([gone.code, gone.json.code]).toEqual([4, 'not_found'])
+    // The other not-found of this side says the API's code too (it said "notFound").
+    const member = await cli(['members', 'remove', 'nobody@example.com', '--json'])
+    expect([member.code, member.json.code]).toEqual([4, 'not_found'])
+    // All there: exit 0, as before.
+    const all = await ok(['spaces', 'secrets', 'delete', space, 'KEEP', '--json'])
+    expect(all.json).toEqual({ success: true, deleted: ['KEEP'] })
+  })
 })
 
 describe('tokens and audit (client mode: no --email/--org/--db)', () => {

@@ -314,7 +314,7 @@ const CLIENT_COMMANDS: Declared[] = [
           positionals: { synopsis: 'SPACE KEY=VALUE... | KEY...', min: 2, max: 1000, missing: 'space ID and KEY=VALUE' },
           load: () => spaces().then((m) => m.secretsSet),
         }),
-        leaf({ name: 'delete', summary: 'removes the secrets', positionals: { synopsis: 'SPACE KEY...', min: 2, max: 1000, missing: 'space ID and KEY' }, load: () => spaces().then((m) => m.secretsDelete) }),
+        leaf({ name: 'delete', summary: 'removes the secrets; a KEY the space does not have: exit 4', positionals: { synopsis: 'SPACE KEY...', min: 2, max: 1000, missing: 'space ID and KEY' }, load: () => spaces().then((m) => m.secretsDelete) }),
       ]),
     ]),
   ),

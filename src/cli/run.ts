@@ -146,7 +146,11 @@ function fail(io: Io, json: boolean, e: unknown, usage?: string): number {
  * failure, a usage error, a failed admin operation).
  */
 export function jsonError(e: unknown, f: ReturnType<typeof failure>): unknown {
-  if (e instanceof ClientError && isErrorEnvelope(e.body)) return e.body
+  if (e instanceof ClientError && isErrorEnvelope(e.body)) {
+    // The API's body as it came (it has a statusCode); one built on this side (an execution that
+    // failed, a secret that is not there) gets its exit code, as the objects below carry theirs.
+    return 'statusCode' in e.body || 'exitCode' in e.body ? e.body : { ...e.body, exitCode: EXIT[f.kind] }
+  }
   const own = (e as { code?: unknown } | null)?.code
   const code = e instanceof ClientError ? (e.code ?? e.kind) : e instanceof UsageError ? 'usage' : e instanceof ConfigError ? 'config' : typeof own === 'string' ? own : 'failed'
   return { error: true, code, message: f.message, exitCode: EXIT[f.kind] }

@@ -42,7 +42,7 @@ export async function waitForExecution(io: Io, client: ApiClient, id: string, js
   let last: unknown
   const overTime = () => {
     const message = `execution ${id} has not ended within ${limit.words} (it is ${status}); it goes on: teamday executions get ${id}, or stop it: teamday executions cancel ${id}`
-    return new ClientError('server', message, 'Wait longer with a larger --timeout (seconds).', { error: true, code: 'timeout', message, exitCode: 5, ...(last ? { execution: last } : {}) }, 'timeout')
+    return new ClientError('server', message, 'Wait longer with a larger --timeout (seconds).', { error: true, code: 'timeout', message, ...(last ? { execution: last } : {}) }, 'timeout')
   }
   let delay = 250
   for (;;) {

@@ -29,7 +29,8 @@ async function userIdOf(client: ApiClient, path: string, who: string): Promise<s
     if (found) return found.userId
     cursor = r.body.nextCursor ?? undefined
   } while (cursor)
-  throw new ClientError('notFound', `${email} is not a member of this organization (see teamday members list)`)
+  // The API's code for a missing object (`jq .code` reads not_found for every exit 4).
+  throw new ClientError('notFound', `${email} is not a member of this organization (see teamday members list)`, undefined, undefined, 'not_found')
 }
 
 export async function list({ values, io }: Run<ClientValues & { limit?: string; offset?: string }>): Promise<void> {

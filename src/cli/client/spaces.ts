@@ -1,3 +1,4 @@
+import { ClientError } from '../../client/errors'
 import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
 import { boolFlag, compact, created, details, getOrDelete, intFlag, listFlag, makeClient, nextPageHint, output, rows } from './common'
@@ -76,6 +77,14 @@ export async function secretsSet({ values, positionals, io }: Run<ClientValues>)
 export async function secretsDelete({ values, positionals, io }: Run<ClientValues>): Promise<void> {
   const [space, ...items] = positionals
   const client = await makeClient(io, values)
-  const r = await client.request('DELETE', `/api/v1/spaces/${enc(space!)}/secrets`, { body: { keys: items }, expect: 'object' })
-  output(io, values.json, r.body, () => `deleted ${Array.isArray(r.body.deleted) ? r.body.deleted.join(', ') || 'nothing' : r.body.deleted} from space ${space}`)
+  const r = await client.request('DELETE', `/api/v1/spaces/${enc(space!)}/secrets`, { body: { keys: items }, expect: { deleted: 'strings' } })
+  const deleted: string[] = r.body.deleted
+  // The API ignores names the space does not have; the command says so and fails with the
+  // not-found exit code (it said "deleted nothing" with exit 0: a typo in a clean-up script
+  // left the secret in place unnoticed). What it did delete is still said on stdout.
+  const missing = [...new Set(items)].filter((k) => !deleted.includes(k))
+  if (missing.length === 0) return output(io, values.json, r.body, () => `deleted ${deleted.join(', ')} from space ${space}`)
+  if (!values.json && deleted.length > 0) io.out(`deleted ${deleted.join(', ')} from space ${space}`)
+  const message = `space ${space} has no secret ${missing.map(inline).join(', ')}${deleted.length > 0 ? ` (deleted ${deleted.join(', ')})` : ''}`
+  throw new ClientError('notFound', message, `See its secrets: teamday spaces secrets list ${space}`, { error: true, code: 'not_found', message, deleted, missing }, 'not_found')
 }
