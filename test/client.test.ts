@@ -274,6 +274,9 @@ describe('members (organization admins)', () => {
     const again = await cli(['members', 'add', '--email', 'newbie@example.com'])
     expect(again.code).toBe(1)
     expect(again.err).toContain('already')
+    // The way to change the role, as a command (the API's message names its PATCH route).
+    expect(again.err).toContain('To change their role: teamday members set-role newbie@example.com --role ROLE')
+    expect((await cli(['members', 'add', '--email', 'newbie@example.com', '--role', 'admin', '--json'])).json.code).toBe('already_member')
     const last = await cli(['members', 'remove', admin.email])
     expect(last.code).toBe(1)
     expect(last.err).toContain('last admin')

@@ -1,4 +1,4 @@
-import { ClientError } from '../../client/errors'
+import { ClientError, isErrorEnvelope } from '../../client/errors'
 import type { ApiClient } from '../../client/http'
 import type { ClientValues, Run } from '../spec'
 import { compact, intFlag, makeClient, nextPageHint, output, rows } from './common'
@@ -43,7 +43,15 @@ export async function list({ values, io }: Run<ClientValues & { limit?: string; 
 
 export async function add({ values, io }: Run<ClientValues & { email?: string; role?: string; name?: string }>): Promise<void> {
   const client = await makeClient(io, values)
-  const r = await client.request('POST', await membersPath(client), { body: compact({ email: values.email, role: values.role ?? 'member', name: values.name }), expect: { member: 'object' } })
+  const r = await client
+    .request('POST', await membersPath(client), { body: compact({ email: values.email, role: values.role ?? 'member', name: values.name }), expect: { member: 'object' } })
+    .catch((e) => {
+      // The API's message names its PATCH route; here the way is a command.
+      if (e instanceof ClientError && isErrorEnvelope(e.body) && e.body.code === 'already_member') {
+        throw new ClientError(e.kind, e.message, `To change their role: teamday members set-role ${values.email} --role ${values.role ?? 'ROLE'}`, e.body, e.code)
+      }
+      throw e
+    })
   const m = r.body.member
   output(io, values.json, r.body, () => `${r.body.createdUser ? 'created user' : 'added user'} ${m.email} (${m.userId}) as ${m.role}; they need a token to use the API`)
 }
