@@ -160,7 +160,7 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
       output(io, values.json, r.body, () => r.body.executionId)
       return
     }
-    io.err(`execution ${r.body.executionId} ${r.body.status}; waiting for it to end (at most ${limit.words})`)
+    io.err(`execution ${r.body.executionId} ${r.body.status}; waiting at most ${limit.words} for it to end`)
     return waitForExecution(io, client, r.body.executionId, values.json, limit)
   }
 
