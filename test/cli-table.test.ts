@@ -15,7 +15,10 @@ const reference = {
   },
   short(v: unknown): string | null {
     if (v === null || v === undefined) return null
-    const s = terminalSafe((Array.isArray(v) ? v.join(',') : typeof v === 'object' ? JSON.stringify(v) : String(v)).replace(/\s+/g, ' '))
+    const text = Array.isArray(v) ? v.join(',') : typeof v === 'object' ? JSON.stringify(v) : String(v)
+    // An empty list or a blank text shows '-', as no value does: every row has every column.
+    if (text.trim() === '') return null
+    const s = terminalSafe(text.replace(/\s+/g, ' '))
     if (s.length <= 60) return s
     // The longest run of whole units (an escape, a surrogate pair, any other character) within 59.
     let out = ''
@@ -115,6 +118,8 @@ describe('client tables', () => {
       'b22  ' + 'x'.repeat(59) + '…  dev',
     ])
     expect(rows([], ['id'], 'no agents')).toBe('no agents')
+    // No secrets, a blank name: '-', so that the row keeps its columns (`read id name keys archived`).
+    expect(rows([{ id: 's1', name: ' ', secretKeys: [], archived: false }], ['id', 'name', 'secretKeys', 'archived'], 'none').split('\n')[1]).toBe('s1  -     -           false')
     expect(keyValueLines(['id', 'name'], ['1', 'x'])).toBe('id    1\nname  x')
   })
 })

@@ -121,9 +121,15 @@ function fmt(v: unknown): string {
 /** Whitespace that a table cell shows differently: anything but a lone space. */
 const SPACE_TO_COLLAPSE = /[^\S ]|  /
 
+/**
+ * A cell's text, or null for '-': no value, and also an empty list or a blank text (a space
+ * without secrets showed nothing in its SECRETKEYS column, and the row read as one column short
+ * to `read` and `awk`).
+ */
 function cellText(v: unknown): string | null {
   if (v === null || v === undefined) return null
-  return Array.isArray(v) ? v.join(',') : typeof v === 'object' ? JSON.stringify(v) : String(v)
+  const t = Array.isArray(v) ? v.join(',') : typeof v === 'object' ? JSON.stringify(v) : String(v)
+  return t.trim() === '' ? null : t
 }
 
 /**
