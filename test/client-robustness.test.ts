@@ -332,6 +332,19 @@ describe('agents execute --wait has an overall limit (it polled a run that never
     expect(j.json).toMatchObject({ error: true, code: 'timeout', exitCode: 5, execution: { id: 'exec_slow1', status: 'running' } })
   })
 
+  test("a rate limit's Retry-After does not hold it past its limit (it waited 11 s with --timeout 3)", async () => {
+    handler = (req, path) => {
+      if (req.method === 'POST' && path === '/api/v1/agents/a/execute') return Response.json({ success: true, executionId: 'exec_slow1', status: 'pending' }, { status: 202 })
+      return Response.json({ error: true, statusCode: 429, code: 'rate_limited', message: 'Too many requests' }, { status: 429, headers: { 'retry-after': '30' } })
+    }
+    const started = Date.now()
+    const r = await cli(['agents', 'execute', 'a', '--message', 'm', '--wait', '--timeout', '1', '--json'])
+    expect(r.code).toBe(5)
+    expect(Date.now() - started).toBeLessThan(4_000)
+    expect(r.json).toMatchObject({ error: true, code: 'timeout' })
+    expect(r.err).toContain('has not ended within 1 s')
+  })
+
   test('without --timeout the default limit applies (15 minutes; here 300 ms)', async () => {
     const { EXECUTE_TIMING } = await import('../src/cli/client/agents')
     const saved = { ...EXECUTE_TIMING }

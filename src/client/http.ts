@@ -118,7 +118,7 @@ export class ApiClient {
         }
         const delay = this.backoff(attempt)
         this.opts.warn(`the answer broke off (${why}); retrying in ${fmtDelay(delay)} (${attempt + 1}/${this.opts.retries})`)
-        await this.sleep(delay)
+        await this.pause(delay, o.signal)
       }
     }
     const body = parseJson(text)
@@ -177,7 +177,7 @@ export class ApiClient {
         if (last) throw new ClientError('server', `cannot reach the server at ${this.opts.baseUrl}: ${why}`, 'Check --url / TEAMDAY_URL and that "teamday serve" runs there (teamday health).', undefined, 'connection_failed')
         const delay = this.backoff(attempt)
         this.opts.warn(`${why}; retrying in ${fmtDelay(delay)} (${attempt + 1}/${this.opts.retries})`)
-        await this.sleep(delay)
+        await this.pause(delay, o.signal)
         continue
       }
       if (res.status === 401 && login && !refreshed) {
@@ -205,8 +205,26 @@ export class ApiClient {
       }
       const delay = retryAfter !== null ? retryAfter + Math.floor(this.random() * 250) : this.backoff(attempt)
       this.opts.warn(`HTTP ${res.status}; retrying in ${fmtDelay(delay)} (${attempt + 1}/${this.opts.retries})`)
-      await this.sleep(delay)
+      await this.pause(delay, o.signal)
     }
+  }
+
+  /**
+   * The wait before a retry, cut short when the request's signal fires: the next attempt then
+   * fails at once as aborted. A Retry-After of up to 2 minutes held a command past its own
+   * time limit (`agents execute --timeout 3` waited 11 s for a rate limit's 9 s).
+   */
+  private pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    if (!signal) return this.sleep(ms)
+    if (signal.aborted) return Promise.resolve()
+    return new Promise((resolve) => {
+      const done = () => {
+        signal.removeEventListener('abort', done)
+        resolve()
+      }
+      signal.addEventListener('abort', done)
+      this.sleep(ms).then(done, done)
+    })
   }
 
   /** Full jitter: a random delay in [50%, 100%] of min(8 s, 0.5 s × 2^attempt). */
