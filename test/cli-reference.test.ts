@@ -5,6 +5,9 @@ import type { Io } from '../src/cli/common'
 import { allCommands } from '../src/cli/registry'
 import { COMMON_OPTIONS, type Command, type Options } from '../src/cli/spec'
 import { run } from '../src/main'
+import { Visibility as AgentVisibility } from '../src/modules/agents/model'
+import { ExecutionStatus } from '../src/modules/executions/model'
+import { TaskPriority, TaskStatus } from '../src/modules/tasks/model'
 
 /**
  * Each client command's options, three times: declared in the registry (src/cli/registry.ts),
@@ -140,6 +143,15 @@ describe('client commands: registry, --help and README name the same options', (
       return missing.length || extra.length ? [`${key}: ${missing.length ? `not in README ${missing.join(' ')}` : ''}${extra.length ? ` not an option ${extra.join(' ')}` : ''}`] : []
     })
     expect(drift).toEqual([])
+  })
+
+  test("an option's listed values are the API's (agents list --visibility lacked unlisted)", () => {
+    const literals = (schema: { anyOf?: { const?: unknown }[] }) => (schema.anyOf ?? []).map((s) => s.const).join('|')
+    const option = (path: string, name: string) => clientLeaves.find((l) => l.path.join(' ') === path)!.cmd.options![name]!.arg
+    expect(option('agents list', 'visibility')).toBe(literals(AgentVisibility))
+    expect(option('executions list', 'status')).toBe(literals(ExecutionStatus))
+    expect(option('tasks list', 'status')).toBe(literals(TaskStatus))
+    expect(option('tasks list', 'priority')).toBe(literals(TaskPriority))
   })
 
   test('README names the options every client command accepts', () => {

@@ -261,7 +261,7 @@ const ADMIN_COMMANDS: Declared[] = [
 const CLIENT_COMMANDS: Declared[] = [
   top('client', 'agents', () =>
     group('agents', 'list, read, create, change, archive, run agents', [
-      leaf({ name: 'list', summary: 'the agents you may see', options: { visibility: str('private|organization|public'), category: str('C'), q: str('TEXT'), archived: flag, ...page }, load: () => agents().then((m) => m.list) }),
+      leaf({ name: 'list', summary: 'the agents you may see', options: { visibility: str('private|organization|public|unlisted'), category: str('C'), q: str('TEXT'), archived: flag, ...page }, load: () => agents().then((m) => m.list) }),
       leaf({ name: 'get', summary: 'one agent, with its system prompt', positionals: ref('agent'), load: () => agents().then((m) => m.get) }),
       leaf({ name: 'create', summary: 'prints the new agent\'s id', options: { ...agentFields(), name: req('N') }, load: () => agents().then((m) => m.create) }),
       leaf({ name: 'update', summary: 'changes only the options given', positionals: ref('agent'), options: { ...agentFields(), archived: str('true|false') }, load: () => agents().then((m) => m.update) }),
