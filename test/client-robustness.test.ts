@@ -332,6 +332,28 @@ describe('agents execute --wait has an overall limit (it polled a run that never
     expect(j.json).toMatchObject({ error: true, code: 'timeout', exitCode: 5, execution: { id: 'exec_slow1', status: 'running' } })
   })
 
+  test('the server out of reach for a while (a restart) does not end the wait: it goes on until the run ends', async () => {
+    let polls = 0
+    handler = (req, path) => {
+      if (req.method === 'POST' && path === '/api/v1/agents/a/execute') return Response.json({ success: true, executionId: 'exec_back1', status: 'pending' }, { status: 202 })
+      if (path === '/api/v1/executions/exec_back1' && ++polls <= 3) return new Response('<html>502 Bad Gateway</html>', { status: 502, headers: { 'content-type': 'text/html' } })
+      if (path === '/api/v1/executions/exec_back1') return Response.json({ success: true, execution: { id: 'exec_back1', status: 'completed', result: 'done after all' } })
+      return Response.json({ error: true, statusCode: 404, code: 'not_found', message: 'no' }, { status: 404 })
+    }
+    const r = await cli(['agents', 'execute', 'a', '--message', 'm', '--wait', '--retries', '0', '--timeout', '30'])
+    expect(r.code, r.err).toBe(0)
+    expect(r.out).toBe('done after all\n')
+    expect(r.err).toContain('could not read execution exec_back1')
+    expect(r.err).toContain('still waiting for its end until')
+    // A missing execution is not waited for.
+    handler = (req, path) =>
+      req.method === 'POST' && path === '/api/v1/agents/a/execute'
+        ? Response.json({ success: true, executionId: 'exec_gone1', status: 'pending' }, { status: 202 })
+        : Response.json({ error: true, statusCode: 404, code: 'not_found', message: 'Execution exec_gone1 not found' }, { status: 404 })
+    const gone = await cli(['agents', 'execute', 'a', '--message', 'm', '--wait', '--retries', '0', '--timeout', '30'])
+    expect(gone.code).toBe(4)
+  })
+
   test("a rate limit's Retry-After does not hold it past its limit (it waited 11 s with --timeout 3)", async () => {
     handler = (req, path) => {
       if (req.method === 'POST' && path === '/api/v1/agents/a/execute') return Response.json({ success: true, executionId: 'exec_slow1', status: 'pending' }, { status: 202 })

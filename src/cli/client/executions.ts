@@ -1,4 +1,4 @@
-import { ClientError } from '../../client/errors'
+import { ClientError, isErrorEnvelope } from '../../client/errors'
 import type { ApiClient } from '../../client/http'
 import type { Io } from '../common'
 import type { ClientValues, Run } from '../spec'
@@ -51,7 +51,15 @@ export async function waitForExecution(io: Io, client: ApiClient, id: string, js
       r = await client.request('GET', `/api/v1/executions/${enc(id)}`, { signal: AbortSignal.timeout(Math.max(0, limit.deadline - now()) + LAST_POLL_MS), expect: { 'execution.id': 'string', 'execution.status': 'string' } })
     } catch (e) {
       if (now() >= limit.deadline) throw overTime()
-      throw e
+      // The server out of reach for longer than a request's retries (a restart, a deploy behind
+      // a proxy's 502s): the run's state is in the database, so the wait goes on until its
+      // deadline (it failed with exit 5 while the run went on). Not another server, not a
+      // missing execution, not a refused token: those fail at once.
+      if (!(e instanceof ClientError) || e.kind !== 'server' || e.code === 'not_teamday' || e.code === 'retry_later' || (isErrorEnvelope(e.body) && e.body.code === 'route_not_found')) throw e
+      io.err(`could not read execution ${id} (${e.message}); still waiting for its end until ${new Date(limit.deadline).toISOString()}`)
+      await sleep(Math.min(delay, Math.max(0, limit.deadline - now())))
+      delay = Math.min(5_000, Math.round(delay * 1.5))
+      continue
     }
     const ex = r.body.execution
     if (TERMINAL.has(ex.status)) {
