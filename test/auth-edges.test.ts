@@ -6,6 +6,7 @@ import { loginCodeDisplay } from '../src/auth/login-code'
 import { randomBase62 } from '../src/auth/random'
 import { ACCESS_TOKEN_PREFIX, checkTokenFormat, checksum, generateToken, redactTokens, REFRESH_TOKEN_PREFIX } from '../src/auth/tokens'
 import { eq } from 'drizzle-orm'
+import { connect } from 'node:net'
 import { memberships } from '../src/db/schema'
 import { decideLogin } from '../src/modules/cli-auth/service'
 import { requestAuthorizer } from '../src/auth/plugin'
@@ -65,6 +66,59 @@ describe('whitespace in the Authorization header: only spaces and tabs separate,
     expect(res.text).not.toContain(admin.token)
   })
 
+  // The scheme ran to the first whitespace, and a zero-width space is none: `Bearer<ZWSP>td_…` was
+  // the scheme "Bearer<ZWSP>td_…" (unsupported_auth_scheme, "only Bearer tokens are accepted"),
+  // `Bearer <ZWSP>td_…` a token without its prefix, `Bearer td_…<ZWSP>` one of the wrong length.
+  test.each([
+    ['a zero-width space (E2 80 8B) instead of the space after Bearer', (tok: string) => `Bearer\u00e2\u0080\u008b${tok}`, 'an invisible character (U+200B'],
+    ['a zero-width space after the space', (tok: string) => `Bearer \u00e2\u0080\u008b${tok}`, 'an invisible character (U+200B'],
+    ['a zero-width space after the token', (tok: string) => `Bearer ${tok}\u00e2\u0080\u008b`, 'an invisible character (U+200B'],
+    ['a word joiner (E2 81 A0) after Bearer', (tok: string) => `bearer\u00e2\u0081\u00a0${tok}`, 'an invisible character (U+2060'],
+    ['a soft hyphen (one byte, AD) after Bearer', (tok: string) => `Bearer\u00ad${tok}`, 'an invisible character (U+00AD'],
+    ['a BOM (EF BB BF) after Bearer', (tok: string) => `Bearer\u00ef\u00bb\u00bf${tok}`, 'an invisible character (U+FEFF'],
+    ['a no-break space (one byte, A0) after Bearer', (tok: string) => `Bearer\u00a0${tok}`, 'whitespace (U+00A0)'],
+    ['a letter that is not ASCII (C3 A9) in the token', (tok: string) => `Bearer ${tok.slice(0, 20)}\u00c3\u00a9${tok.slice(21)}`, 'a character that is not ASCII (U+00E9'],
+  ])('%s: 401 malformed_token (invalid_characters), naming the character, not the token', async (_name, header, said) => {
+    const res = await withHeader(header(admin.token))
+    expect([res.status, res.body.code, res.body.details]).toEqual([401, 'malformed_token', { reason: 'invalid_characters' }])
+    expect(res.body.message).toStartWith(`Invalid token format: it contains ${said}`)
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="teamday", error="invalid_token", error_description="Malformed token"')
+    expect(res.text).not.toContain(admin.token)
+    expect(res.text).not.toContain(admin.token.slice(3, 30))
+  })
+
+  test('over a real socket, the bytes as curl sends them: the same answers', async () => {
+    const served = t.app as unknown as { listen(o: object): unknown; stop(): Promise<unknown>; server: { port: number } | null }
+    served.listen({ hostname: '127.0.0.1', port: 0 })
+    const port = served.server!.port
+    try {
+      const send = (header: Buffer) =>
+        new Promise<string>((resolve, reject) => {
+          const head = Buffer.from(`GET /api/v1/tokens HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\nAuthorization: `)
+          const socket = connect(port, '127.0.0.1', () => socket.write(Buffer.concat([head, header, Buffer.from('\r\n\r\n')])))
+          let got = ''
+          socket.on('data', (c) => (got += c.toString('latin1')))
+          socket.on('close', () => resolve(got))
+          socket.on('error', reject)
+        })
+      const tok = Buffer.from(admin.token)
+      for (const [name, bytes, said] of [
+        ['ZWSP', Buffer.concat([Buffer.from('Bearer\u200b', 'utf8'), tok]), 'an invisible character (U+200B'],
+        ['space ZWSP', Buffer.concat([Buffer.from('Bearer \u200b', 'utf8'), tok]), 'an invisible character (U+200B'],
+        ['NBSP as UTF-8', Buffer.concat([Buffer.from('Bearer\u00a0', 'utf8'), tok]), 'whitespace (U+00A0)'],
+        ['NBSP as one byte', Buffer.concat([Buffer.from('Bearer\u00a0', 'latin1'), tok]), 'whitespace (U+00A0)'],
+      ] as const) {
+        const answer = await send(bytes)
+        const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))
+        expect([name, answer.split('\r\n')[0], body.code, body.details]).toEqual([name, 'HTTP/1.1 401 Unauthorized', 'malformed_token', { reason: 'invalid_characters' }])
+        expect(body.message).toStartWith(`Invalid token format: it contains ${said}`)
+        expect(answer).not.toContain(admin.token.slice(3, 30))
+      }
+    } finally {
+      await served.stop()
+    }
+  })
+
   test('two Authorization headers, one of them empty, or a stray comma: several_headers too (it was wrong_length or unsupported_auth_scheme)', async () => {
     for (const header of [`Bearer ${admin.token}, `, `, Bearer ${admin.token}`, `Bearer ${admin.token},`]) {
       const res = await withHeader(header)
@@ -85,11 +139,16 @@ describe('whitespace in the Authorization header: only spaces and tabs separate,
 
   // It was unsupported_auth_scheme ("only Bearer tokens are accepted"), to someone who sent Bearer.
   test('a Unicode space before the scheme: malformed_token (invalid_characters), saying whitespace', async () => {
-    // A zero-width space and a BOM are no spaces to a regular expression: the same answer.
-    for (const header of [`\u00a0Bearer ${admin.token}`, `\u00c2\u00a0Bearer ${admin.token}`, ` \u00a0 Bearer ${admin.token}`, `\u00e2\u0080\u008bBearer ${admin.token}`, `\u00ef\u00bb\u00bfBearer ${admin.token}`]) {
+    for (const header of [`\u00a0Bearer ${admin.token}`, `\u00c2\u00a0Bearer ${admin.token}`, ` \u00a0 Bearer ${admin.token}`]) {
       const res = await withHeader(header)
       expect([res.status, res.body.code, res.body.details]).toEqual([401, 'malformed_token', { reason: 'invalid_characters' }])
-      expect(res.body.message).toStartWith('Invalid token format: it contains whitespace')
+      expect(res.body.message).toStartWith('Invalid token format: it contains whitespace (U+00A0)')
+    }
+    // A zero-width space and a BOM are no spaces to a regular expression: the same code, said as invisible.
+    for (const [header, at] of [[`\u00e2\u0080\u008bBearer ${admin.token}`, 'U+200B'], [`\u00ef\u00bb\u00bfBearer ${admin.token}`, 'U+FEFF'], [`Bea\u00e2\u0080\u008brer ${admin.token}`, 'U+200B']]) {
+      const res = await withHeader(header!)
+      expect([res.status, res.body.code, res.body.details]).toEqual([401, 'malformed_token', { reason: 'invalid_characters' }])
+      expect(res.body.message).toStartWith(`Invalid token format: it contains an invisible character (${at}`)
     }
     const colon = await withHeader(`Bearer: ${admin.token}`)
     expect([colon.status, colon.body.code, colon.body.details]).toEqual([401, 'malformed_token', { reason: 'invalid_characters' }])
@@ -99,7 +158,7 @@ describe('whitespace in the Authorization header: only spaces and tabs separate,
   })
 
   test('Unicode spaces a header cannot carry over HTTP/1.1 (beyond Latin-1) are refused the same way', async () => {
-    for (const space of ['\u2003', '\u3000', '\u2028', '\ufeff', '\u1680']) {
+    for (const space of ['\u2003', '\u3000', '\u2028', '\ufeff', '\u1680', '\u200b', '\u2060']) {
       const code = await authenticate(t.ctx, `Bearer${space}${admin.token}`).then(
         () => 'accepted',
         (e) => e.code,

@@ -54,13 +54,28 @@ function unauthorized(code: ErrorCode, message: string, description: string, det
   return new AppError(code, message, { headers: { 'www-authenticate': challenge }, details })
 }
 
-const whitespaceInToken = () =>
-  unauthorized(
-    'malformed_token',
-    `Invalid token format: it contains whitespace (only spaces or tabs may separate "Bearer" from the token, and only spaces, tabs, CR and LF may surround the header's value; a no-break space or another Unicode space may not, nor may any space inside the token). ${FIX}`,
-    'Malformed token',
-    { reason: 'invalid_characters' },
-  )
+/** U+00A0 for a no-break space: the character named, never the token around it. */
+const codePoint = (c: string) => `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`
+
+/**
+ * A character no Authorization header of ours holds, found where the scheme, its separator or the
+ * token is: whitespace other than spaces and tabs (a no-break space, another Unicode space, a
+ * space inside the token), an invisible character (a zero-width space U+200B, a word joiner, a
+ * BOM, a soft hyphen: pasted with the token from a document or a chat) or any other non-ASCII one.
+ * Named by its code point; the token is never echoed.
+ */
+const strayCharacter = (c: string) => {
+  // Format characters first: a BOM (U+FEFF) is whitespace to a regular expression, invisible to whoever pasted it.
+  const what = /\p{Cf}/u.test(c)
+    ? `an invisible character (${codePoint(c)}, such as a zero-width space pasted with the token from a document or a chat; only spaces or tabs may separate "Bearer" from the token)`
+    : /\s/.test(c)
+      ? `whitespace${c === ' ' ? '' : ` (${codePoint(c)})`} (only spaces or tabs may separate "Bearer" from the token, and only spaces, tabs, CR and LF may surround the header's value; a no-break space or another Unicode space may not, nor may any space inside the token)`
+      : `a character that is not ASCII (${codePoint(c)}; "Bearer", the spaces or tabs after it and the token are all ASCII)`
+  return unauthorized('malformed_token', `Invalid token format: it contains ${what}. ${FIX}`, 'Malformed token', { reason: 'invalid_characters' })
+}
+
+/** The first character of `s` that is not printable ASCII (a whole code point), or null. */
+const firstStray = (s: string) => /[^!-~]/u.exec(s)?.[0] ?? null
 
 const noLongerMember = (cli: boolean) =>
   unauthorized(
@@ -115,17 +130,19 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
   if (value.includes(',')) {
     throw unauthorized('malformed_token', `Invalid authorization header: it has a comma, so more than one was sent (they arrive joined by a comma), or a comma was typed; send exactly one "Authorization: Bearer td_…". ${FIX}`, 'Malformed token', { reason: 'several_headers' })
   }
-  // The scheme ends at any whitespace; only spaces and tabs separate it from the token.
-  const scheme = /^\S*/.exec(value)![0]
+  // A scheme is printable ASCII: it ends at whitespace and at any other character, so that
+  // `Bearer<ZWSP>td_…` reads as Bearer and a stray character, not as the scheme "Bearer<ZWSP>td_…".
+  // Only spaces and tabs separate it from the token.
+  const scheme = /^[!-~]*/.exec(value)![0]
   const rest = value.slice(scheme.length)
   const credentials = rest.replace(SEPARATOR, '')
   if (scheme.toLowerCase() !== 'bearer') {
-    // A Unicode space before the scheme (`<NBSP>Bearer td_…`, pasted from a document) leaves no
-    // scheme at all: say what is wrong (the space), not "only Bearer is accepted".
-    if (scheme === '' && /\s/.test(value[0]!)) throw whitespaceInToken()
-    // The same with an invisible character that is no space to a regular expression (a zero-width
-    // space U+200B, a BOM): `<ZWSP>Bearer td_…` was told that only Bearer is accepted.
-    if (scheme.replace(/[\p{Cf}\p{Zs}]/gu, '').toLowerCase() === 'bearer') throw whitespaceInToken()
+    // A Unicode space or an invisible character before the scheme (`<NBSP>Bearer td_…`,
+    // `<ZWSP>Bearer td_…`, pasted from a document) leaves no scheme at all, and one inside it
+    // (`Bea<ZWSP>rer`) cuts it short: say what is wrong (that character), not "only Bearer is accepted".
+    if (scheme === '') throw strayCharacter(firstStray(value)!)
+    const word = /^\S*/.exec(value)![0]
+    if (rest !== '' && !/^[ \t]/.test(rest) && word.replace(/[^!-~]/gu, '').toLowerCase().startsWith('bearer')) throw strayCharacter(firstStray(rest)!)
     // `Bearer: td_…`: the header's own colon written twice.
     if (scheme.toLowerCase() === 'bearer:') {
       throw unauthorized('malformed_token', `Invalid authorization header: "Bearer:" has a colon; send "Authorization: Bearer td_…" (a space, no colon, after Bearer). ${FIX}`, 'Malformed token', { reason: 'invalid_characters' })
@@ -143,7 +160,10 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
   if (/^bearer([ \t]|$)/i.test(credentials)) {
     throw unauthorized('malformed_token', `Invalid token format: the word "Bearer" was sent twice ("Bearer Bearer td_…"). Send the token alone where the client adds "Bearer" itself (Swagger UI's Authorize dialog, an SDK's token setting). ${FIX}`, 'Malformed token', { reason: 'bearer_twice' })
   }
-  if (/\s/.test(credentials)) throw whitespaceInToken()
+  // Whitespace, an invisible character (`Bearer <ZWSP>td_…` was missing_prefix, `Bearer td_…<ZWSP>`
+  // wrong_length) or another non-ASCII one: named as such, same code and reason.
+  const stray = firstStray(credentials)
+  if (stray !== null) throw strayCharacter(stray)
   // A CLI session's access token (`tdo_…`): the same checks, one rule for both kinds.
   const cli = credentials.startsWith(ACCESS_TOKEN_PREFIX)
   const problem = checkTokenFormat(credentials, cli ? ACCESS_TOKEN_PREFIX : TOKEN_PREFIX)
