@@ -20,6 +20,7 @@ import { idempotency } from './http/idempotency'
 import { observe } from './http/observe'
 import { rateLimits } from './http/ratelimit'
 import { refusedQueryParameter, RouteTable } from './http/routes'
+import { routeByDecodedPath } from './http/url-path'
 import { agentsModule, agentsApiModels } from './modules/agents'
 import { publicAgentsModule, publicAgentsApiModels } from './modules/agents/public'
 import { auditModule, auditApiModels } from './modules/audit'
@@ -137,6 +138,12 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   const observer = observe({ log: rt.log, metrics: rt.metrics, clientAddress, principalOf: authorizer.authenticated })
 
   const app = new Elysia({ normalize: true, adapter: listenOnce(compressingAdapter(rt.config.compression)) })
+    // Before the router reads the path (nothing else runs that early): `%73elf` is `self`, for
+    // every route, the access log and the console alike (src/http/url-path.ts).
+    .wrap((handle, request) => {
+      routeByDecodedPath(request)
+      return handle
+    })
     // First: the access log and request metrics measure everything below.
     .use(observer.plugin)
     .use(errorsPlugin(rt.log, () => registered, clientAddress, (code) => rt.metrics.authFailure(code), webConsole.errorPages))

@@ -229,9 +229,11 @@ describe('access log', () => {
     ]
     for (const [p, logged] of sent) {
       const r = await t.req('GET', p, { ip: '127.0.0.1' })
-      // The link itself opens its page (which posts back to it); the other forms are 404s.
-      expect(r.status).toBe(p === path ? 200 : 404)
-      if (p !== path) expect(r.text).not.toContain(secret)
+      // The link itself opens its page (which posts back to it), also with an escaped letter (the
+      // same path: test/percent-encoded-paths.test.ts); the other forms are 404s.
+      const opens = p === path || p.startsWith('/%73et-password/')
+      expect(r.status).toBe(opens ? 200 : 404)
+      if (!opens) expect(r.text).not.toContain(secret)
       expect((await lastRequest(t)).path).toBe(logged)
     }
     expect(t.logs.join('\n')).not.toContain(secret)
