@@ -148,6 +148,8 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     .use(observer.plugin)
     .use(errorsPlugin(rt.log, () => registered, clientAddress, (code) => rt.metrics.authFailure(code), webConsole.errorPages))
     .onRequest(guards.head)
+    // A console form from another site: its 403 page before anything reads the body (src/console/index.ts).
+    .onRequest(webConsole.crossOriginGuard)
     // Browsers on other origins (TEAMDAY_CORS_ORIGINS): a preflight is answered here, before any route.
     .use(cors(rt.config))
     .onRequest(guards.limits)

@@ -501,6 +501,48 @@ describe('sessions and the API', () => {
     expect([initiated.status, initiated.headers.get('content-type')]).toEqual([200, expect.stringContaining('application/json')])
   })
 
+  // The check ran in the console's beforeHandle, after the app's parser had read and Elysia had
+  // validated the body: a cross-site form with enctype="text/plain" (no CORS preflight needed) got
+  // a 422 page, a bad JSON body a 400, before the refusal.
+  test('a cross-site POST to any console form is refused (403) before its body is read, whatever the body and its type; nothing is done', async () => {
+    const a = await makeActor(t, { role: 'admin' })
+    await givePassword(t, a.userId)
+    const c = consoleClient(t)
+    await c.signIn(a.email)
+    const forms = (t.app.routes as { method: string; path: string }[]).filter((r) => r.method === 'POST' && !r.path.startsWith('/api/'))
+    expect(forms.length).toBeGreaterThan(10)
+    const bodies: [string | null, string][] = [
+      ['text/plain', 'name=from+evil&email=x'],
+      ['text/plain', '{"name":"from evil"}'],
+      ['application/json', '{"name":"from evil"}'],
+      ['application/json', '{'],
+      ['multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name="name"\r\n\r\nfrom evil\r\n--b--\r\n'],
+      ['application/octet-stream', '\u0000\u00ff'],
+      [null, 'name=from evil'],
+      ['application/x-www-form-urlencoded', 'name=%ZZ'],
+    ]
+    const problems: string[] = []
+    for (const r of forms) {
+      for (const [type, raw] of bodies) {
+        const headers: Record<string, string> = { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example', cookie: c.cookie! }
+        if (type) headers['content-type'] = type
+        const res = await t.req('POST', r.path.replace(/:(\w+)/g, 'x_$1'), { headers, raw, ip: '127.0.0.1' })
+        if (res.status !== 403 || !res.text.includes('Cross-origin request refused') || !res.headers.get('x-request-id')) problems.push(`${r.path} [${type}] -> ${res.status} ${res.text.slice(0, 80)}`)
+      }
+    }
+    expect(problems).toEqual([])
+    // Each refusal has its access-log line (written once the answer is out).
+    await Bun.sleep(20)
+    const lines = t.logs.filter((l) => l.includes('"msg":"request"') && l.includes('"path":"/settings/tokens"') && l.includes('"status":403'))
+    expect(lines.length).toBeGreaterThanOrEqual(bodies.length)
+    // Nothing done: no token made, still signed in.
+    expect((await t.req('GET', '/api/v1/tokens', { token: a.token })).body.tokens.map((x: { name: string }) => x.name)).not.toContain('from evil')
+    expect((await c.get('/settings/profile')).status).toBe(200)
+    // The same forms from the console itself are read as before.
+    const bad = await c.post('/settings/tokens', {}, { 'content-type': 'text/plain' })
+    expect(bad.status).not.toBe(403)
+  })
+
   test('cross-site form POSTs are refused (Go CrossOriginProtection); same-origin and header-less ones pass', async () => {
     const a = await makeActor(t)
     await givePassword(t, a.userId)

@@ -1,8 +1,9 @@
 import { routeMatcher, type ErrorAnswer, type ErrorRenderer } from '../http/errors'
 import { pathStart } from '../http/url-path'
 import { ASSETS } from './assets'
-import { page, safeNext } from './http'
+import { CROSS_ORIGIN, page, safeNext } from './http'
 import { errorText, type Messages } from './i18n'
+import { refusedPage } from './routes/auth'
 import { anonymousNav } from './routes/settings'
 import { ErrorPage } from './views/errors'
 
@@ -75,6 +76,9 @@ export function consoleErrorPages(owned: () => readonly Route[]): ErrorRenderer 
   // Null at once for a path that is not a console page's (the API's errors stay synchronous).
   return (e: ErrorAnswer) => {
     const { path, query } = targetOf(e.request.url)
-    return matched().some((p) => p.re.test(path)) ? render(e, path, query) : null
+    if (!matched().some((p) => p.re.test(path))) return null
+    // A form from another site (src/console/index.ts, crossOriginGuard): its own page, as before the body is read.
+    if ((e.details as { reason?: unknown } | undefined)?.reason === CROSS_ORIGIN) return refusedPage(e.request)
+    return render(e, path, query)
   }
 }

@@ -4,6 +4,7 @@ import type { Origin } from '../actor'
 import type { Engine } from '../engine/runner'
 import { isLoopback } from '../http/client-address'
 import { htmlResponse } from '../http/compression'
+import { AppError } from '../errors'
 import { resolveSession, sessionContext, SESSION_MAX_MS, type SignedIn } from './session'
 
 /**
@@ -159,6 +160,14 @@ export function crossOriginRefused(request: Request): boolean {
   } catch {
     return true
   }
+}
+
+/** `details.reason` of the cross-origin refusal, which the console's error pages answer with its own page. */
+export const CROSS_ORIGIN = 'cross_origin'
+
+/** The refusal of a cross-origin form (crossOriginRefused), as the console's 403 page shows it (error-pages.tsx). */
+export function crossOriginRefusal(): AppError {
+  return new AppError('forbidden', 'Cross-origin request refused: this form was sent from another site. Go back to the console and try again.', { details: { reason: CROSS_ORIGIN } })
 }
 
 export function redirect(location: string, headers: Record<string, string> = {}): Response {

@@ -86,6 +86,8 @@ export interface ErrorAnswer {
   requestId: string
   /** Headers the answer carries whatever its form (Allow of a 405, Retry-After of a 503). */
   headers?: Record<string, string>
+  /** The error's details (a refusal's `reason`), for a renderer that answers some of them its own way. */
+  details?: unknown
 }
 
 /**
@@ -213,7 +215,7 @@ export function errorsPlugin(
       }
       let rendered: ReturnType<ErrorRenderer>
       try {
-        rendered = render({ request, status, code: errCode, message: redactTokens(message), requestId, headers })
+        rendered = render({ request, status, code: errCode, message: redactTokens(message), requestId, headers, details })
       } catch (e) {
         return failed(e)
       }
