@@ -184,6 +184,31 @@ if (!browserSuitesRun) {
     })
   })
 
+  // Each row's role select was named for its member, but its Change and Password link buttons
+  // were not: moving through the table's buttons, a screen reader said "Change", "Password link"
+  // once per member, with nothing to tell whose role or link each was.
+  test("Members: each row's role select and its buttons name the member of that row, in English and German", async () => {
+    for (const [locale, names] of [
+      ['en-GB', { role: 'Role of taken@example.com', change: 'Change the role of taken@example.com', link: 'Password link for taken@example.com', remove: 'Remove taken@example.com' }],
+      ['de-DE', { role: 'Rolle von taken@example.com', change: 'Rolle von taken@example.com ändern', link: 'Passwort-Link für taken@example.com', remove: 'taken@example.com entfernen' }],
+    ] as const) {
+      const page = await signedIn(locale)
+      await page.goto(`${base}/org/members`)
+      const row = page.getByRole('row').filter({ has: page.getByRole('cell', { name: 'taken@example.com', exact: true }) })
+      expect(await row.count()).toBe(1)
+      expect(await row.getByRole('combobox', { name: names.role, exact: true }).count()).toBe(1)
+      for (const name of [names.change, names.link, names.remove]) expect([locale, name, await row.getByRole('button', { name, exact: true }).count()]).toEqual([locale, name, 1])
+      // The visible word stays in the name (WCAG 2.5.3, label in name), and no two of the table's controls share a name.
+      expect(await row.getByRole('button', { name: names.change, exact: true }).innerText()).toBe(locale === 'en-GB' ? 'Change' : 'Ändern')
+      const table = page.getByRole('table')
+      const controls = await table.locator('button, select').evaluateAll((els: any[]) => els.map((el) => el.getAttribute('aria-label') ?? el.textContent.trim()))
+      expect(controls.length).toBeGreaterThanOrEqual(4)
+      expect(new Set(controls).size).toBe(controls.length)
+      expect(problems).toEqual([])
+      await page.context().close()
+    }
+  })
+
   test("CLI sign-in approval: the page's two organization selects say what each is for", async () => {
     const page = await signedIn()
     const started = (await (await fetch(`${base}/api/auth/cli/initiate`, { method: 'POST', headers: { 'content-type': 'application/json' } })).json()) as { authUrl: string }

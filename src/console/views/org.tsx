@@ -75,7 +75,9 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
                             ))}
                           </select>
                         </label>
-                        <button type="submit">{t.change}</button>
+                        <button type="submit" aria-label={t.changeRoleLabel(m.email)}>
+                          {t.change}
+                        </button>
                       </form>
                     )}
                   </td>
@@ -94,7 +96,9 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
                           <>
                             <form method="post" action={`/org/members/${m.userId}/link`} class="inline">
                               <PageOrganization who={props.who} />
-                              <button type="submit">{t.passwordLink}</button>
+                              <button type="submit" aria-label={t.passwordLinkLabel(m.email)}>
+                                {t.passwordLink}
+                              </button>
                             </form>{' '}
                           </>
                         ) : null}
