@@ -151,7 +151,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     // A console form from another site: its 403 page before anything reads the body (src/console/index.ts).
     .onRequest(webConsole.crossOriginGuard)
     // Browsers on other origins (TEAMDAY_CORS_ORIGINS): a preflight is answered here, before any route.
-    .use(cors(rt.config))
+    .use(cors(rt.config, observer.answeredEarly))
     .onRequest(guards.limits)
     .onRequest(observer.noteRequestId)
     .onRequest(guards.undeclaredBody)

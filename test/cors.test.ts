@@ -43,6 +43,18 @@ describe('CORS for listed origins', () => {
     for (const path of ['/api/v1/tasks/task_x', '/api/health', '/api/tokens/list']) expect((await t.req('OPTIONS', path, { headers: preflight('http://localhost:5173') })).status).toBe(204)
   })
 
+  // Answered by an onRequest hook, before routing: Elysia runs no afterResponse hook for such an
+  // answer, so no preflight ever had its access-log line ("one line per request, whatever answered").
+  test('a preflight answered before routing has its access-log line and its request count, as every request does', async () => {
+    const t = await makeTestApp({ config: { corsOrigins: [DASH] } })
+    const pre = await t.req('OPTIONS', '/api/v1/agents', { headers: { ...preflight(DASH), 'x-request-id': 'preflight-1' }, ip: '203.0.113.9' })
+    expect(pre.status).toBe(204)
+    await Bun.sleep(20)
+    const lines = t.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request' && l.method === 'OPTIONS')
+    expect(lines).toMatchObject([{ requestId: 'preflight-1', path: '/api/v1/agents', status: 204, bytes: 0, ip: '203.0.113.9' }])
+    expect([...t.rt.metrics.requests.series.values()].filter((s) => s.labels.method === 'OPTIONS')).toEqual([{ labels: { method: 'OPTIONS', route: 'unmatched', status: '204' }, value: 1 }])
+  })
+
   test('answers to a listed origin let the page read them: the paging, rate-limit and request-id headers, and errors too', async () => {
     const t = await makeTestApp({ config: { corsOrigins: [DASH] } })
     const a = await makeActor(t, { role: 'admin' })

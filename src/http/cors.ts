@@ -37,14 +37,14 @@ type Context = { request: Request; set: { headers: Record<string, string | numbe
  * Access-Control-Request-Method) from an allowed origin is answered 204 before authentication,
  * as browsers send it without the token; from another origin it gets what it got before.
  */
-export function cors(config: Pick<Config, 'corsOrigins'>) {
+export function cors(config: Pick<Config, 'corsOrigins'>, answeredEarly: (request: Request, set: Context['set'], response: Response) => void = () => {}) {
   const plugin = new Elysia({ name: 'teamday-cors' })
-  const hook = corsHook(config)
+  const hook = corsHook(config, answeredEarly)
   // Off: no hook at all, nothing to pay per request.
   return hook ? plugin.onRequest(hook) : plugin
 }
 
-function corsHook(config: Pick<Config, 'corsOrigins'>): ((c: Context) => Response | undefined) | null {
+function corsHook(config: Pick<Config, 'corsOrigins'>, answeredEarly: (request: Request, set: Context['set'], response: Response) => void): ((c: Context) => Response | undefined) | null {
   if (config.corsOrigins.length === 0) return null
   const any = config.corsOrigins[0] === '*'
   const allowed = new Set(config.corsOrigins)
@@ -65,7 +65,10 @@ function corsHook(config: Pick<Config, 'corsOrigins'>): ((c: Context) => Respons
       const id = set.headers['x-request-id']
       if (id !== undefined) headers['x-request-id'] = String(id)
       if (!any) headers.vary = 'origin'
-      return new Response(null, { status: 204, headers })
+      const response = new Response(null, { status: 204, headers })
+      // Answered before routing: no afterResponse hook runs, so its access line is written from here.
+      answeredEarly(request, set, response)
+      return response
     }
     set.headers['access-control-allow-origin'] = allowOrigin
     set.headers['access-control-expose-headers'] = EXPOSE_HEADERS

@@ -128,7 +128,9 @@ function bodyBytes(value: unknown): number | null {
     const declared = (value as { [BODY_SIZE]?: number })[BODY_SIZE]
     if (declared !== undefined) return declared
     const length = value.headers.get('content-length')
-    return length === null ? null : Number(length)
+    if (length !== null) return Number(length)
+    // No body at all (a 204, a redirect made without one): nothing was sent.
+    return value.body === null ? 0 : null
   }
   if (value === undefined || value === null) return 0
   return null
@@ -256,45 +258,50 @@ export function observe({ log, metrics, clientAddress, principalOf }: ObserveOpt
       if (logging && plainJson(value)) noteJsonBytes(c.request, Buffer.byteLength(JSON.stringify(value)))
       return value as Response
     })
-    .onAfterResponse({ as: 'global' }, (c) => {
-      const { request, set } = c
-      const value = (c as { responseValue?: unknown }).responseValue
-      const noted = (request as Noted)[OBSERVED]
-      const ms = noted === undefined ? 0 : performance.now() - noted.t0
-      const status = value instanceof Response ? value.status : typeof set.status === 'number' ? set.status : 200
-      const route = (c as { route?: string }).route || 'unmatched'
-      metrics.request(request.method, route, status, ms / 1000)
-      if (!logging) {
-        unlogged = Math.max(0, unlogged - 1)
-        lastLogged = performance.now()
-        return
-      }
-      const principal = principalOf(request)
-      const requestId = noted?.id ?? set.headers['x-request-id'] ?? (value instanceof Response ? value.headers.get('x-request-id') : null)
-      const line = {
-        requestId: requestId === null || requestId === undefined ? null : String(requestId),
-        method: request.method,
-        path: loggedTarget(request.url),
-        status,
-        durationMs: Math.round(ms * 100) / 100,
-        bytes: noted?.bytes ?? bodyBytes(value),
-        tokenId: principal?.tokenId,
-        organizationId: principal?.organizationId,
-        ip: noted?.ip ?? null,
-      }
-      // A body sent as it is produced (bodyMeter) is logged once it ended, with its bytes and the
-      // time until then (the metrics take the time to the answer, as for every request). HEAD
-      // sends no body: logged now.
-      const stream = value instanceof Response && request.method !== 'HEAD' ? noted?.stream : undefined
-      if (stream === undefined) return written(line)
-      const ended = () => {
-        line.bytes = stream.bytes
-        line.durationMs = Math.round((performance.now() - noted!.t0) * 100) / 100
-        written(line)
-      }
-      if (stream.ended) ended()
-      else stream.write = ended
-    })
+    .onAfterResponse({ as: 'global' }, (c) => answered(c))
+  /**
+   * A request's metrics and access line, once its answer is out. `route`: the route that answered
+   * (none for a 404 or an answer given before routing).
+   */
+  function answered(c: { request: Request; set: { headers: Record<string, string | number>; status?: number | string }; responseValue?: unknown; route?: string }): void {
+    const { request, set } = c
+    const value = c.responseValue
+    const noted = (request as Noted)[OBSERVED]
+    const ms = noted === undefined ? 0 : performance.now() - noted.t0
+    const status = value instanceof Response ? value.status : typeof set.status === 'number' ? set.status : 200
+    const route = c.route || 'unmatched'
+    metrics.request(request.method, route, status, ms / 1000)
+    if (!logging) {
+      unlogged = Math.max(0, unlogged - 1)
+      lastLogged = performance.now()
+      return
+    }
+    const principal = principalOf(request)
+    const requestId = noted?.id ?? set.headers['x-request-id'] ?? (value instanceof Response ? value.headers.get('x-request-id') : null)
+    const line = {
+      requestId: requestId === null || requestId === undefined ? null : String(requestId),
+      method: request.method,
+      path: loggedTarget(request.url),
+      status,
+      durationMs: Math.round(ms * 100) / 100,
+      bytes: noted?.bytes ?? bodyBytes(value),
+      tokenId: principal?.tokenId,
+      organizationId: principal?.organizationId,
+      ip: noted?.ip ?? null,
+    }
+    // A body sent as it is produced (bodyMeter) is logged once it ended, with its bytes and the
+    // time until then (the metrics take the time to the answer, as for every request). HEAD
+    // sends no body: logged now.
+    const stream = value instanceof Response && request.method !== 'HEAD' ? noted?.stream : undefined
+    if (stream === undefined) return written(line)
+    const ended = () => {
+      line.bytes = stream.bytes
+      line.durationMs = Math.round((performance.now() - noted!.t0) * 100) / 100
+      written(line)
+    }
+    if (stream.ended) ended()
+    else stream.write = ended
+  }
   /** Writes a request's access line. */
   function written(line: Parameters<Logger['access']>[0]): void {
     unlogged = Math.max(0, unlogged - 1)
@@ -303,6 +310,14 @@ export function observe({ log, metrics, clientAddress, principalOf }: ObserveOpt
   }
   return {
     plugin,
+    /**
+     * For an onRequest hook that answers itself (a CORS preflight): Elysia runs no later hook for
+     * such an answer, this one's afterResponse included, so the hook reports it here (metrics and
+     * access line, after the event loop turns, as for other answers).
+     */
+    answeredEarly(request: Request, set: { headers: Record<string, string | number> }, response: Response): void {
+      setImmediate(() => answered({ request, set, responseValue: response }))
+    },
     /** An onRequest hook for right after the request guards: notes the request id they set. */
     noteRequestId({ request, set }: { request: Request; set: { headers: Record<string, string | number> } }): void {
       const noted = (request as Noted)[OBSERVED]
