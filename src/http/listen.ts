@@ -85,6 +85,21 @@ export function receiving(server: { timeout(request: Request, seconds: number): 
   return () => server.timeout(request, handling)
 }
 
+/** Seconds a connection whose answer was given up (closeWhenSilent) may stay silent. */
+export const GIVEN_UP_TIMEOUT_S = 1
+
+/**
+ * Closes a request's connection once it has been silent GIVEN_UP_TIMEOUT_S: for an answer this
+ * server gave up on while its client read nothing (a dropped event stream). Erroring the body's
+ * stream does not close it: Bun notices the error only once the socket takes what it still holds,
+ * and a client that reads nothing kept its connection (and the kernel's buffers for it, megabytes)
+ * until the idle timeout, 30 s after the last byte it took. Bun looks at timeouts every 4 s: it is
+ * closed 1 to 5 s on. A client still reading takes what is left and then meets the error.
+ */
+export function closeWhenSilent(server: { timeout(request: Request, seconds: number): void } | null | undefined, request: Request): void {
+  server?.timeout(request, GIVEN_UP_TIMEOUT_S)
+}
+
 /** A request that may be silent for as long as it takes (a synchronous execute, bounded by its run's timeout), until its answer is ready. */
 export function withoutTimeout(server: { timeout(request: Request, seconds: number): void } | null | undefined, request: Request): void {
   server?.timeout(request, 0)

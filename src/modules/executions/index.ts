@@ -147,7 +147,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
           () => stream.fail({ message: e.message, code: e.code, executionId: execution.id, status: 'running' }),
         )
       })
-      return stream.response(execution, request, unwatch) as any
+      return stream.response(execution, request, { onEnd: unwatch, server }) as any
     }
     const { execution, done } = await startExecution(c, engine, agentRef, body)
     // The run may take longer than a connection may be silent (src/http/listen.ts): the wait is

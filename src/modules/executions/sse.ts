@@ -2,14 +2,15 @@ import type { Execution } from '../../db/schema'
 import type { EngineEvent } from '../../engine/run'
 import { failureError, toPublicExecution } from './service'
 import { bodyMeter } from '../../http/observe'
+import { closeWhenSilent } from '../../http/listen'
 
 export const HEARTBEAT_MS = 15_000
 
 /**
  * How far a stream's reader may fall behind, in bytes written and not yet taken: past it, a
  * reader that has taken nothing for STREAM_STALL_MS is taken as stopped (a paused process, a
- * client that never reads) and the stream is dropped, as when a client goes away (the execution
- * runs on); one that reads, if slower than the model writes, keeps its stream up to
+ * client that never reads) and the stream is dropped, its connection closed within seconds, as
+ * when a client goes away (the execution runs on); one that reads, if slower than the model writes, keeps its stream up to
  * MAX_STREAM_BACKLOG_HARD_BYTES behind. Without it, each event of a long answer waited in memory
  * for a reader that never came: gigabytes for a few such clients.
  */
@@ -67,9 +68,13 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>)
     fail(data: Record<string, unknown>): void {
       endWith?.(data)
     },
-    /** `onEnd`: called once when the stream ends, however it ends. The access log counts its bytes (bodyMeter). */
-    response(r0: Execution, request: Request, onEnd?: () => void): Response {
-      ended = onEnd
+    /**
+     * `onEnd`: called once when the stream ends, however it ends. The access log counts its bytes
+     * (bodyMeter). `server`: the one serving `request` (null in process), which closes its
+     * connection when the stream is dropped.
+     */
+    response(r0: Execution, request: Request, o: { onEnd?: () => void; server?: Parameters<typeof closeWhenSilent>[0] } = {}): Response {
+      ended = o.onEnd
       const meter = bodyMeter(request)
       const enc = new TextEncoder()
       let heartbeat: ReturnType<typeof setInterval> | undefined
@@ -108,12 +113,13 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>)
             }
           }
           const event = (name: string, data: unknown) => send(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`)
-          /** The reader stopped reading: what waits for it is dropped with the connection; the run goes on. */
+          /** The reader stopped reading: what waits for it is dropped with the connection, closed within seconds; the run goes on. */
           const dropStuck = () => {
             open = false
             try {
               controller.error(new Error('the client stopped reading the stream'))
             } catch {}
+            closeWhenSilent(o.server, request)
             stopWriting()
           }
           const close = () => {
