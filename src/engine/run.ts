@@ -163,12 +163,26 @@ async function refuse(deps: EngineDeps, job: Job, reason: RunRefusal, now: numbe
   const id = job.execution.id
   const error = `Not run: ${refusalMessage(reason)} (checked when its turn came).`
   const failed = await finishExecution(db, id, { status: 'failed', error, errorCode: 'forbidden', completedAt: new Date(now), updatedAt: new Date(now), executionTime: 0 })
-  if (failed) {
-    await addLog(db, id, now, 'error', 'refused', { reason })
-    log.warn('execution_refused', { executionId: id, agentId: job.execution.agentId, organizationId: job.execution.organizationId, reason })
-    metrics?.execution('failed')
-  }
+  if (!failed) return endedBeforeStart(deps, job)
+  await addLog(db, id, now, 'error', 'refused', { reason })
+  log.warn('execution_refused', { executionId: id, agentId: job.execution.agentId, organizationId: job.execution.organizationId, reason })
+  metrics?.execution('failed')
   return (await getExecutionRow(db, id))!
+}
+
+/**
+ * A run whose row ended before it started: cancelled after its claim (or, delegated, after its
+ * row was made), or ended elsewhere. Never counted as started; a cancel is logged and counted
+ * here, once: this instance holds the run, and whoever recorded the cancel left that to it
+ * (Engine.cancel, src/modules/executions/leaked.ts). It was counted nowhere.
+ */
+async function endedBeforeStart(deps: EngineDeps, job: Job): Promise<Execution> {
+  const row = (await getExecutionRow(deps.db, job.execution.id))!
+  if (row.status === 'cancelled') {
+    deps.log.info('execution_cancelled', { executionId: row.id, agentId: row.agentId, organizationId: row.organizationId, was: 'pending' })
+    deps.metrics?.execution('cancelled')
+  }
+  return row
 }
 
 /**
@@ -212,7 +226,7 @@ export async function runJob(
     visibility = now.agent.visibility
   }
   const started = await finishExecution(db, id, { status: 'running', startedAt: new Date(startedAt), updatedAt: new Date(startedAt), ...(visibility && { agentVisibility: visibility }) })
-  if (!started) return (await getExecutionRow(db, id))! // cancelled while pending (or just claimed)
+  if (!started) return endedBeforeStart(deps, job) // cancelled while pending (or just claimed)
   await addLog(db, id, startedAt, 'info', 'started', {
     provider: job.selected.provider,
     model: job.selected.modelId,

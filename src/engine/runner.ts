@@ -249,14 +249,24 @@ export class Engine {
     return this.pumping
   }
 
-  /** Ends a queued execution's wait with its final row (cancelled, failed). */
-  private settleQueued(id: string, row: Execution) {
+  /** Ends a queued execution's wait with its final row (cancelled, failed); false when it no longer waited here. */
+  private settleQueued(id: string, row: Execution): boolean {
     const q = this.queue.get(id)
-    if (!q) return
+    if (!q) return false
     this.queue.delete(id)
     this.emit(id, { type: 'done', execution: row })
     this.listeners.delete(id)
     q.settle(row)
+    return true
+  }
+
+  /**
+   * The log line and the count of a cancel of a run that never started here (queued, or ended
+   * before its start), once, by this instance, which held it (see cancel()).
+   */
+  private cancelledUnrun(row: Pick<Execution, 'id' | 'agentId' | 'organizationId'>, by?: string): void {
+    this.deps.log.info('execution_cancelled', { executionId: row.id, agentId: row.agentId, organizationId: row.organizationId, was: 'pending', ...(by !== undefined && { by }) })
+    this.deps.metrics?.execution('cancelled')
   }
 
   /** The log line and the count of a run that failed without running (runJob's for those that ran). */
@@ -268,10 +278,11 @@ export class Engine {
   private async failUnstarted(job: Job): Promise<Execution> {
     const id = job.execution.id
     const now = this.deps.clock.now()
-    if (await finishExecution(this.deps.db, id, { status: 'failed', error: SHUTDOWN_FAILURE, errorCode: 'service_unavailable', completedAt: new Date(now), updatedAt: new Date(now) })) {
-      this.failedUnrun(job.execution, 'service_unavailable', SHUTDOWN_FAILURE)
-    }
+    const failed = await finishExecution(this.deps.db, id, { status: 'failed', error: SHUTDOWN_FAILURE, errorCode: 'service_unavailable', completedAt: new Date(now), updatedAt: new Date(now) })
+    if (failed) this.failedUnrun(job.execution, 'service_unavailable', SHUTDOWN_FAILURE)
     const row = (await getExecutionRow(this.deps.db, id))!
+    // Cancelled as it was recorded: its cancel is this instance's to count (it holds the run).
+    if (!failed && row.status === 'cancelled') this.cancelledUnrun(row)
     this.emit(id, { type: 'done', execution: row })
     this.listeners.delete(id)
     return row
@@ -424,7 +435,11 @@ export class Engine {
         else if (status !== undefined && status !== 'running' && status !== 'pending') ctrl.abort('ended')
       }
       if (this.queue.size > 0) {
-        for (const row of await settledOf(this.deps.db, [...this.queue.keys()])) this.settleQueued(row.id, row)
+        // Ended elsewhere while waiting here: a cancel recorded by another instance or a leak
+        // report leaves its count to this instance, which holds the run (see cancel()).
+        for (const row of await settledOf(this.deps.db, [...this.queue.keys()])) {
+          if (this.settleQueued(row.id, row) && row.status === 'cancelled') this.cancelledUnrun(row)
+        }
       }
       if (performance.now() - this.renewedAt >= this.deps.config.executionLeaseMs / 3) await this.renewLeases()
       if (this.queue.size > 0) await this.pump()
@@ -464,18 +479,25 @@ export class Engine {
       })
       // Ended meanwhile (its run recorded its answer first, here or on another instance): that end stands.
       if (!cancelled) continue
+      // Who logs and counts the cancel: the instance that holds the run, once. Decided in the turn
+      // the row changed, with no await between: a run queued here (claimed meanwhile or not) is
+      // let go now and never runs, and is counted here; one running here logs its own end (with
+      // its figures) once aborted, also when the cancel came before its start (runJob); one that
+      // another instance holds (its live lease), queued or running, is logged and counted there
+      // (it sees the cancel within a second). Only a run no live instance holds any more is counted
+      // here. Counted by both, the sum over instances said more runs ended than started; counted
+      // by neither, a cancel between a queued run's claim and its start was lost.
+      const queuedHere = this.settleQueued(x, cancelled)
+      this.running.get(x)?.abort('cancel')
+      const owner = cancelled.instanceId
+      const heldHere = !queuedHere && owner === this.deps.instanceId
+      const heldElsewhere = owner !== null && owner !== this.deps.instanceId && (cancelled.leaseExpiresAt?.getTime() ?? 0) > now
       await addLog(db, x, now, 'warn', 'cancelled', x === id ? {} : { by: id })
-      // A run logs its own end (with its figures) once aborted: here, or on the instance whose
-      // live lease says it runs it (it sees the cancel within a second); counted here too, the
-      // sum over instances said more runs ended than started. Others (queued, or their instance
-      // gone) are logged now.
-      const runsElsewhere = row.status === 'running' && row.instanceId !== null && row.instanceId !== this.deps.instanceId && (row.leaseExpiresAt?.getTime() ?? 0) > now
-      if (!this.running.has(x) && !runsElsewhere) {
+      if (queuedHere) this.cancelledUnrun(cancelled, x === id ? undefined : id)
+      else if (!heldHere && !heldElsewhere) {
         this.deps.log.info('execution_cancelled', { executionId: x, agentId: row.agentId, organizationId: row.organizationId, was: row.status, ...(x === id ? {} : { by: id }) })
         this.deps.metrics?.execution('cancelled')
       }
-      this.running.get(x)?.abort('cancel')
-      if (this.queue.has(x)) this.settleQueued(x, (await getExecutionRow(db, x))!)
     }
     // A slot may be free now (a running one was cancelled: its end pumps too).
     if (this.queue.size > 0) void this.pump()
@@ -503,10 +525,11 @@ export class Engine {
     await this.pumping
     for (const [id, q] of [...this.queue.entries()]) {
       const now = clock.now()
-      if (await finishExecution(db, id, { status: 'failed', error: SHUTDOWN_FAILURE, errorCode: 'service_unavailable', completedAt: new Date(now), updatedAt: new Date(now) })) {
-        this.failedUnrun(q.job.execution, 'service_unavailable', SHUTDOWN_FAILURE)
-      }
-      this.settleQueued(id, (await getExecutionRow(db, id))!)
+      const failed = await finishExecution(db, id, { status: 'failed', error: SHUTDOWN_FAILURE, errorCode: 'service_unavailable', completedAt: new Date(now), updatedAt: new Date(now) })
+      if (failed) this.failedUnrun(q.job.execution, 'service_unavailable', SHUTDOWN_FAILURE)
+      const row = (await getExecutionRow(db, id))!
+      // Cancelled elsewhere and not yet let go here: its cancel is counted here (as tick() does).
+      if (this.settleQueued(id, row) && !failed && row.status === 'cancelled') this.cancelledUnrun(row)
     }
     const all = () => Promise.allSettled([...this.done.values()])
     const timer = new Promise((r) => setTimeout(r, graceMs))

@@ -21,7 +21,8 @@ const WHY: Record<LeakCause, string> = {
  * started them, and a run goes on spending the organization's model budget and reading its
  * spaces' secrets after the token stopped. Only the row is written, as a cancel through another
  * instance is: the instance running or queueing each one aborts it within a second
- * (src/engine/runner.ts, `tick`). A plain revocation (DELETE, `tokens revoke self` at the end of a
+ * (src/engine/runner.ts, `tick`), and logs its end and counts it in the metrics (a queued one's
+ * cancel was counted nowhere). A plain revocation (DELETE, `tokens revoke self` at the end of a
  * CI job, a rotation, a member's removal) leaves runs alone.
  */
 export async function cancelRunsOfLeakedTokens(ctx: Ctx, roots: readonly string[], cause: LeakCause): Promise<string[]> {

@@ -1,0 +1,94 @@
+/**
+ * teamday_executions_total{status} and the execution_* log lines: a run is counted `started` when
+ * it starts, and its end once (completed, failed, cancelled), by the instance that holds it. A run
+ * cancelled before it started (queued, or claimed for its slot and not yet started) is never
+ * `started`, and its cancel counts once. Found 2026-12-05: a queued run cancelled by a leak report
+ * was counted nowhere, nor one cancelled between its claim and its start.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { eq } from 'drizzle-orm'
+import { executions } from '../src/db/schema'
+import { makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
+import { startProviderDouble, type ProviderDouble } from './helpers/providers'
+import { agent, getExec, until } from './helpers/scripted-provider'
+import { sqliteOnly } from './helpers/pg'
+
+let double: ProviderDouble
+beforeAll(() => {
+  double = startProviderDouble()
+})
+afterAll(() => double.stop())
+
+const app = () => makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', maxConcurrentExecutions: 1 } })
+const counts = (t: TestApp) => Object.fromEntries([...t.rt.metrics.executions.series.values()].map((s) => [s.labels.status, s.value]))
+const cancelledLines = (t: TestApp, id: string) => t.logs.filter((l) => l.includes('"execution_cancelled"') && l.includes(id)).length
+const start = async (t: TestApp, token: string, agentId: string, message: string) => {
+  const r = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token, body: { message, async: true } })
+  expect(r.status).toBe(202)
+  return r.body.executionId as string
+}
+
+describe('a run cancelled before it started', () => {
+  test('queued, cancelled through the API: cancelled once, never started', async () => {
+    const t = await app()
+    const a = await makeActor(t)
+    const ag = await agent(t, a)
+    const busy = await start(t, a.token, ag.id, 'HANG')
+    await until(async () => (await getExec(t, a, busy)).status === 'running')
+    const queued = await start(t, a.token, ag.id, 'hi')
+    expect((await t.req('POST', `/api/v1/executions/${queued}/cancel`, { token: a.token })).body.execution.status).toBe('cancelled')
+    expect(counts(t)).toEqual({ started: 1, cancelled: 1 })
+    expect(cancelledLines(t, queued)).toBe(1)
+    await t.req('POST', `/api/v1/executions/${busy}/cancel`, { token: a.token })
+    expect(counts(t)).toEqual({ started: 1, cancelled: 2 })
+  })
+
+  test('queued, cancelled by a leak report of its token: counted once, by the instance it waited on', async () => {
+    const t = await app()
+    const a = await makeActor(t, { role: 'admin' })
+    const ag = await agent(t, a)
+    const leaked = await makeToken(t, a)
+    const busy = await start(t, a.token, ag.id, 'HANG')
+    await until(async () => (await getExec(t, a, busy)).status === 'running')
+    const queued = await start(t, leaked.token, ag.id, 'hi')
+    expect((await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [leaked.token] }, ip: '198.51.100.7' })).status).toBe(202)
+    expect((await getExec(t, a, queued)).status).toBe('cancelled')
+    // The instance it waits on lets it go on its next check (every 250 ms).
+    await until(() => t.rt.engine.queued === 0, 2000)
+    await Bun.sleep(300)
+    expect(counts(t)).toEqual({ started: 1, cancelled: 1 })
+    await t.req('POST', `/api/v1/executions/${busy}/cancel`, { token: a.token })
+  })
+
+  test.skipIf(sqliteOnly("the cancel is written synchronously at the claim's log line, which only SQLite's synchronous driver can do"))(
+    'claimed for its slot, cancelled before its own start (by another instance, which leaves the count to the one holding the run): cancelled once, never started',
+    async () => {
+      const t = await app()
+      const a = await makeActor(t)
+      const ag = await agent(t, a)
+      // The claim marks the row running; the run's start follows a few statements later. The cancel
+      // comes in between, written as a cancel through another instance writes it (the row alone).
+      let target = ''
+      const push = t.logs.push.bind(t.logs)
+      t.logs.push = (...lines: string[]) => {
+        for (const l of lines) {
+          if (target && l.includes('"execution_claimed"') && l.includes(target)) {
+            const now = new Date(t.clock.now())
+            t.db.update(executions).set({ status: 'cancelled', error: 'Cancelled by request', completedAt: now, updatedAt: now }).where(eq(executions.id, target)).run()
+          }
+        }
+        return push(...lines)
+      }
+      const busy = await start(t, a.token, ag.id, 'HANG')
+      await until(async () => (await getExec(t, a, busy)).status === 'running')
+      const queued = await start(t, a.token, ag.id, 'hi')
+      target = queued
+      await t.req('POST', `/api/v1/executions/${busy}/cancel`, { token: a.token })
+      await until(() => t.rt.engine.runningCount === 0 && t.rt.engine.queued === 0, 2000)
+      expect((await getExec(t, a, queued)).status).toBe('cancelled')
+      expect(counts(t)).toEqual({ started: 1, cancelled: 2 })
+      expect(cancelledLines(t, queued)).toBe(1)
+      expect(double.requests.filter((r) => JSON.stringify(r.body).includes('"hi"'))).toHaveLength(0)
+    },
+  )
+})
