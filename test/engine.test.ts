@@ -61,6 +61,26 @@ describe('delegation', () => {
     expect(logs.body.logs.map((l: any) => l.event)).toEqual(['started', 'tool_call', 'delegated', 'tool_result', 'completed'])
   })
 
+  // Children of one parent to the same sub-agent shared one session: each one's model request
+  // carried every earlier sibling's turns, a request size growing with the square of the siblings.
+  test("each delegated child has a conversation of its own: a sub-agent called again by the same parent gets only its own message", async () => {
+    const t = await app()
+    const a = await makeActor(t)
+    const child = await agent(t, a, { name: 'Child' })
+    const root = await agent(t, a, { name: 'Root', subagentIds: [child.id], maxTurns: 4 })
+    const before = double.requests.length
+    // LOOP: the root delegates `ping` on each of its turns.
+    const r = await exec(t, a, root.id, { message: 'LOOP' })
+    expect(r.status).toBe(200)
+    const kids = (await t.req('GET', `/api/v1/executions?parentExecutionId=${r.body.executionId}`, { token: a.token })).body
+    expect(kids.length).toBeGreaterThanOrEqual(3)
+    const childRequests = double.requests.slice(before).filter((q) => (q.body.messages as { role: string; content: unknown }[]).at(-1)?.content === 'ping')
+    expect(childRequests).toHaveLength(kids.length)
+    for (const q of childRequests) expect((q.body.messages as { role: string; content: unknown }[]).filter((m) => m.role !== 'system')).toEqual([{ role: 'user', content: 'ping' }])
+    for (const k of kids) expect(k.result).toBe('Echo: ping (user turns: 1)')
+    expect(new Set(kids.map((k: { sessionId: string }) => k.sessionId)).size).toBe(kids.length)
+  })
+
   test('delegation past TEAMDAY_MAX_DELEGATION_DEPTH is refused; disallowedTools removes delegate', async () => {
     const t = await app({ maxDelegationDepth: 1 })
     const a = await makeActor(t)

@@ -375,11 +375,16 @@ export class Engine {
       return `Error: delegation refused: ${refusalMessage(now.refused)}.`
     }
     const agent = now.agent
+    // A conversation of its own: only its message, none of its siblings' turns. Children of one
+    // parent with the same sub-agent shared `<session>:<parent>:<agent>`, so each one's model
+    // request carried every earlier sibling's turns (a size growing with their square). The
+    // tree's count numbers it: unique in the tree.
+    const sessionId = `${p.sessionId}:${p.id}:${agentId}:${tree.delegations}`
     let child: Started
     try {
       child = await this.start(
         // The child lives in its parent's space and so inherits its visibility (without its instructions).
-        { agent, space: null, spaceId: p.spaceId, message, userId: p.userId, sessionId: `${p.sessionId}:${p.id}:${agentId}`, parent: p, tree },
+        { agent, space: null, spaceId: p.spaceId, message, userId: p.userId, sessionId, parent: p, tree },
         { within: signal },
       )
     } catch (e) {
