@@ -55,6 +55,29 @@ describe("a run's answer", () => {
     expect([fits.status, fits.body.result.length]).toEqual([200, MAX_ANSWER_CHARS])
   }, 60_000)
 
+  // Counted per run, a parent took each sub-agent's answer into its context (its tool result, its
+  // stored tool calls) besides its own: a tree held up to TEAMDAY_MAX_DELEGATIONS_PER_RUN times
+  // the limit. A tree's runs now share it.
+  test("a delegation tree shares the limit: a sub-agent's answer counts against it, and its parent writing on past it stops there", async () => {
+    const now = new Date(t.clock.now())
+    const child = (await t.db.insert(agents).values({ id: newId('char'), organizationId: a.organizationId, userId: a.userId, name: 'Child', slug: 'child', visibility: 'organization', createdAt: now, updatedAt: now }).returning().get()).id
+    const parent = (await t.db.insert(agents).values({ id: newId('char'), organizationId: a.organizationId, userId: a.userId, name: 'Parent', slug: 'parent', visibility: 'organization', subagentIds: [child], createdAt: now, updatedAt: now }).returning().get()).id
+    // Under the limit alone (1,536,000 characters); with the parent's answer repeating it, past it.
+    const kib = 1500
+    const r = await t.req('POST', `/api/v1/agents/${parent}/execute`, { token: a.token, body: { message: `DELEGATE ${child} BIG ${kib}` } })
+    expect([r.status, r.body.code]).toEqual([502, 'bad_gateway'])
+    expect(r.body.message).toContain(`the model's output passed ${MAX_ANSWER_CHARS.toLocaleString('en-US')} characters`)
+    const root = await execution(r.body.details.executionId)
+    const kids = (await t.req('GET', `/api/v1/executions?parentExecutionId=${root.id}`, { token: a.token })).body
+    expect(kids.map((k: { status: string }) => k.status)).toEqual(['completed'])
+    expect(kids[0].result.length).toBe(kib * 1024)
+    expect(root.result.startsWith('Delegated: xxx')).toBe(true)
+    // What the tree's models wrote in all (the parent's delegate call's input too): the limit.
+    const total = kids[0].result.length + root.result.length
+    expect(total).toBeLessThanOrEqual(MAX_ANSWER_CHARS)
+    expect(total).toBeGreaterThan(MAX_ANSWER_CHARS - 200)
+  }, 60_000)
+
   // Reasoning was not counted: an endless one took the server to gigabytes and "Out of memory".
   test('endless reasoning counts too: stopped at the same limit, the provider request abandoned', async () => {
     const abortedBefore = double.aborted

@@ -14,13 +14,25 @@ export interface Job {
   agent: Agent
   system: string
   selected: SelectedModel
-  /** What its delegation tree has used of TEAMDAY_MAX_DELEGATIONS_PER_RUN: one object for the whole tree, which runs in one process. */
+  /** What its delegation tree has used of its budgets: one object for the whole tree, which runs in one process. */
   tree?: DelegationTree
 }
 
+/**
+ * What one delegation tree (a run, the sub-agents it delegates to, theirs) has used, against
+ * limits that bound the tree as a whole: child runs (TEAMDAY_MAX_DELEGATIONS_PER_RUN), and what
+ * its models have written, in characters and streamed parts (MAX_ANSWER_CHARS and
+ * MAX_STREAMED_PARTS, src/engine/run.ts). A child's answer becomes its parent's tool result, in
+ * the parent's context and its stored tool calls, so a run counted alone could hold each of its
+ * children's answers besides its own: 100 children of 2 MiB characters each.
+ */
 export interface DelegationTree {
   delegations: number
+  written: number
+  parts: number
 }
+
+export const newDelegationTree = (): DelegationTree => ({ delegations: 0, written: 0, parts: 0 })
 
 /** An execution recorded as failed at once: no configured provider serves its model. */
 export interface Unserved {

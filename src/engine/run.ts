@@ -7,7 +7,7 @@ import type { Db } from '../db/connection'
 import type { Logger } from '../logger'
 import type { Metrics } from '../metrics/recorder'
 import type { ModelProviders } from './providers'
-import type { Job } from './prepare'
+import { newDelegationTree, type Job } from './prepare'
 import { addLog, finishExecution, getExecutionRow, sessionHistory, updateExecution } from './store'
 import { retryWhileUnavailable } from '../db/unavailable'
 import { errorMessage } from '../errors'
@@ -90,21 +90,26 @@ function retryAfterOf(headers: Record<string, string> | undefined, now: number):
 const PROVIDER_ERROR = 'Model provider error: '
 
 /**
- * The most a model may write in one run, over all its turns, in characters (UTF-16 code units:
- * at most 6 MiB as UTF-8): its answer, its reasoning and its tool calls' input together; far
- * beyond what a model writes in one run (a 128k-token output is about half a million
- * characters). And the most streamed parts (deltas) it may send, each of which the AI SDK keeps
- * until the run ends (a few hundred bytes apiece). A provider that streams on without end
- * (broken, or hostile) grew a run in memory until its timeout (gigabytes; reasoning and tool
+ * The most the models of one run and of the sub-agents it delegates to (its delegation tree:
+ * DelegationTree, src/engine/prepare.ts) may write in all, over all their turns, in characters
+ * (UTF-16 code units: at most 6 MiB as UTF-8): answers, reasoning and tool calls' input
+ * together; far beyond what a model writes in one run (a 128k-token output is about half a
+ * million characters). And the most streamed parts (deltas) they may send, each of which the AI
+ * SDK keeps until its run ends (a few hundred bytes apiece). A provider that streams on without
+ * end (broken, or hostile) grew a run in memory until its timeout (gigabytes; reasoning and tool
  * input were not counted at first), and on PostgreSQL its record then failed (jsonb's limit) and
- * lost the answer whole. Past either the run stops: failed, 502, with the answer up to there kept.
+ * lost the answer whole. Counted per run, a parent took each child's answer into its context
+ * besides its own (TEAMDAY_MAX_DELEGATIONS_PER_RUN children: a hundred times the limit). Past
+ * either the run that crosses it stops: failed, 502, with the answer up to there kept; its parent
+ * is told so, and stops the same way if it writes on.
  */
 export const MAX_ANSWER_CHARS = 2 * 1024 * 1024
 export const MAX_STREAMED_PARTS = 256 * 1024
 
 class AnswerTooLong extends Error {
-  constructor(what: string) {
-    super(`the model's output passed ${what}, this server's limit for one run: the run was stopped there (result holds the answer up to it)`)
+  constructor(what: string, delegated: boolean) {
+    const whose = delegated ? "one run's delegation tree (this sub-agent's run, the run that delegated to it and the others of its tree, together)" : 'one run (with the sub-agents it delegates to)'
+    super(`the model's output passed ${what}, this server's limit for ${whose}: the run was stopped there (result holds the answer up to it)`)
   }
 }
 const LIMIT_WORDS: Record<ProviderLimit['code'], string> = {
@@ -293,33 +298,34 @@ export async function runJob(
       // Errors arrive as 'error' parts below and are recorded on the execution; no console noise.
       onError: () => {},
     })
-    // What the model has written so far (answer, reasoning, tool input), and in how many parts.
-    let written = 0
-    let parts = 0
+    // What the models of this run's delegation tree have written so far (answers, reasoning,
+    // tool input), and in how many parts: this run's writing adds to its tree's.
+    const tree = (job.tree ??= newDelegationTree())
     const tooLong = (what: string) => {
-      error = new AnswerTooLong(what)
+      error = new AnswerTooLong(what, job.execution.delegated)
       call.abort()
     }
     for await (const part of result.fullStream) {
       if (ctrl.signal.aborted) break
       const delta = part.type === 'text-delta' || part.type === 'reasoning-delta' ? part.text : part.type === 'tool-input-delta' ? part.delta : undefined
       if (delta !== undefined) {
-        if (++parts > MAX_STREAMED_PARTS) {
+        if (++tree.parts > MAX_STREAMED_PARTS) {
           tooLong(`${MAX_STREAMED_PARTS.toLocaleString('en-US')} streamed parts`)
           break
         }
-        if (written + delta.length > MAX_ANSWER_CHARS) {
+        if (tree.written + delta.length > MAX_ANSWER_CHARS) {
           // The answer keeps what fits (a character's two halves are not split).
-          let room = part.type === 'text-delta' ? MAX_ANSWER_CHARS - written : 0
+          let room = part.type === 'text-delta' ? MAX_ANSWER_CHARS - tree.written : 0
           if (room > 0 && /[\ud800-\udbff]/.test(delta[room - 1]!)) room--
           if (room > 0) {
             text += delta.slice(0, room)
             emitText(delta.slice(0, room))
           }
+          tree.written = MAX_ANSWER_CHARS
           tooLong(`${MAX_ANSWER_CHARS.toLocaleString('en-US')} characters`)
           break
         }
-        written += delta.length
+        tree.written += delta.length
       }
       switch (part.type) {
         case 'text-delta':

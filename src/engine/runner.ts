@@ -2,7 +2,7 @@ import type { Agent, Execution, Space } from '../db/schema'
 import { databaseUnavailable } from '../db/unavailable'
 import { AppError, errorMessage } from '../errors'
 import { refusalMessage, runnableNow } from '../modules/executions/access'
-import { createJob, type Job, type JobInput } from './prepare'
+import { createJob, newDelegationTree, type Job, type JobInput } from './prepare'
 import type { ModelProviders } from './providers'
 import { runJob, type EngineDeps, type EngineEvent } from './run'
 import type { ApiAccess } from './api-tool'
@@ -360,7 +360,7 @@ export class Engine {
     const { db, clock, config } = this.deps
     const p = parent.execution
     // The tree's budget of child runs, shared by every run of the tree (they run here, in memory).
-    const tree = (parent.tree ??= { delegations: 0 })
+    const tree = (parent.tree ??= newDelegationTree())
     if (tree.delegations >= config.maxDelegationsPerRun) {
       await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, reason: 'tree_limit', max: config.maxDelegationsPerRun })
       return `Error: delegation refused: this run has started ${tree.delegations} sub-agent executions, the limit for one run (TEAMDAY_MAX_DELEGATIONS_PER_RUN). Answer without delegating.`
