@@ -10,7 +10,7 @@ import { MEMORY, openDatabase, type SqliteConnection } from './db/client'
 import { refuseForeignTables, requireCurrentSqliteFile, runMigrations, runPgMigrations } from './db/migrate'
 import type { PgConnection } from './db/pg'
 import { useDialect } from './db/schema'
-import { readKeyCheck, sealedSample, verifyEncryptionKey } from './db/settings'
+import { openKeyCheck, readStartSettings, sealedSample, stampKeyCheck, type StartSettings } from './db/settings'
 import { configProviders, type ModelProviders } from './engine/providers'
 import { Engine } from './engine/runner'
 import { createLogger, resolveLogFormat, type Logger } from './logger'
@@ -109,22 +109,33 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     // A database that has a key already is checked against the configured key before it is
     // migrated: a start refused for a missing or wrong key had upgraded it first, so the older
     // binary it came from refused it from then on ("migrated by a newer teamday"), and nothing said so.
-    let key = (await keyCheckBeforeMigrating(connection.db)) === undefined ? null : keyOf(false)
-    if (key) await verifyEncryptionKey(connection.db, key.box, clock.now(), { store: false })
+    const before = await settingsBeforeMigrating(connection.db)
+    let key = before.keyCheck === undefined ? null : keyOf(false)
+    if (key) openKeyCheck(key.box, before.keyCheck!)
     const migration = { mayMigrate: mayCreate, name }
     const { applied, names } = connection.dialect === 'pg' ? await runPgMigrations(connection, migration) : runMigrations(connection, migration)
     if (applied > 0) log.debug('migrations_applied', { count: applied, migrations: names })
     const metrics = new Metrics()
     connection.onQuery = (seconds) => metrics.query(seconds)
+    // Read again only when there was no check before the migrations (a new database, or one not
+    // readable until migrated; another process starting at once may have stamped one since).
+    // One that was there is what the key was proved against: reading it twice more (here and
+    // after stamping) proved nothing new.
+    const found = before.keyCheck === undefined ? await readStartSettings(connection.db) : before
     // A key file is written only for a database that has no key yet: one sealed under another
     // key (whose key file is elsewhere or lost) is refused without leaving a wrong key behind.
     // Nor for one whose check is missing while it holds sealed data (damaged, hand-edited): that
     // data's key is needed, not a new one.
-    key ??= keyOf(mayCreate && (await readKeyCheck(connection.db)) === undefined && (await sealedSample(connection.db)) === undefined)
+    const sample = found.keyCheck === undefined && mayCreate ? await sealedSample(connection.db) : undefined
+    key ??= keyOf(mayCreate && found.keyCheck === undefined && sample === undefined)
     const { box, source, warning } = key
     if (warning) log.warn('key_file_permissions', { warning })
     const services: Services = { db: connection.db, clock, box, log, audit: new AuditLog(), config }
-    await verifyEncryptionKey(connection.db, box, clock.now(), { store: mayCreate })
+    // The check as read above: opened before the migrations already, or now; a new database gets one.
+    if (found !== before) {
+      if (found.keyCheck !== undefined) openKeyCheck(box, found.keyCheck)
+      else if (mayCreate) await stampKeyCheck(connection.db, box, clock.now(), sample)
+    }
     const engine = new Engine({ db: connection.db, clock, log, config, providers: opts.providers ?? configProviders(config), metrics, instanceId: newId('inst') })
     metrics.gauges = { executionsQueued: () => engine.queued, executionsRunning: () => engine.runningCount }
     // PostgreSQL: counters every instance shares; SQLite: one process, counted in memory.
@@ -144,16 +155,15 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
 }
 
 /**
- * The key check of a database that has one, read before migrations: undefined for a new
- * database, and for any that cannot be read yet (no settings table, a role that may not read it,
- * a database out of reach), which the migrations then report as they always did; the check after
- * them still runs.
+ * The key check of a database that has one, read before migrations: nothing for a new database, and for any that cannot be read yet (no settings table, a role that may not read
+ * it, a database out of reach), which the migrations then report as they always did; the
+ * settings are read again after them.
  */
-async function keyCheckBeforeMigrating(db: Runtime['db']): Promise<string | undefined> {
+async function settingsBeforeMigrating(db: Runtime['db']): Promise<StartSettings> {
   try {
-    return await readKeyCheck(db)
+    return await readStartSettings(db)
   } catch {
-    return undefined
+    return {}
   }
 }
 

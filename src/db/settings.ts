@@ -30,44 +30,22 @@ export function readKeyCheck(db: Db): Promise<string | undefined> {
   return getSetting(db, KEY_CHECK)
 }
 
+/** What a start reads of the settings, in one query (src/runtime.ts). */
+export interface StartSettings {
+  /** The sealed key check value; none yet: a new database. */
+  keyCheck?: string
+}
+
+export async function readStartSettings(db: Db): Promise<StartSettings> {
+  return { keyCheck: await readKeyCheck(db) }
+}
+
 /**
- * Proves at start-up that the configured key opens what this database holds: a database
- * encrypted under another key is refused with a clear message instead of yielding garbage later.
- * A new database (no check value yet) gets one sealed under the current key, unless `store` is
- * false (commands that must not write); of two processes starting at once the first one's stays
- * and the other is checked against it.
- *
- * The check value is never re-sealed here, under a newer key: the data (secrets, token names,
- * addresses) stays sealed under the key it was written with until `teamday rekey` re-seals it.
- * Moving the check sooner would let the new key alone pass every start-up check while requests
- * fail on the data it cannot open; left where it is, a start without the old key (in
- * TEAMDAY_ENCRYPTION_KEYS_PREVIOUS) is refused at once. Only rekey moves it (`moveKeyCheck`), in
- * the transaction that re-sealed everything else (README: Keys, Rotating the key).
+ * Proves that the configured key opens a database's key check value (as read by the caller): a
+ * database encrypted under another key is refused with a clear message instead of yielding
+ * garbage later.
  */
-export async function verifyEncryptionKey(db: Db, box: SecretBox, now: number, opts: { store?: boolean } = {}): Promise<void> {
-  let stored = await readKeyCheck(db)
-  if (stored === undefined) {
-    if (opts.store === false) return
-    // No check, yet sealed data (a damaged or hand-edited database): the key must open it before
-    // a check is stamped under it; any key was stamped, and the data became unreadable for good.
-    const sample = await sealedSample(db)
-    if (sample) {
-      try {
-        box.open(sample.nameEnc, `pat.name:${sample.id}`)
-      } catch (e) {
-        throw new WrongKeyError(
-          `The encryption key does not open this database's sealed data (${e instanceof DecryptionError ? e.message : String(e)}), and its key check is missing. ` +
-            'Start with the TEAMDAY_ENCRYPTION_KEY (or key file) the database was created with; after a key rotation, keep the old key in TEAMDAY_ENCRYPTION_KEYS_PREVIOUS.',
-        )
-      }
-    }
-    await db
-      .insert(settings)
-      .values({ key: KEY_CHECK, value: box.seal(KEY_CHECK_PLAIN, `settings.${KEY_CHECK}`), updatedAt: new Date(now) })
-      .onConflictDoNothing({ target: settings.key })
-      .run()
-    stored = (await readKeyCheck(db))!
-  }
+export function openKeyCheck(box: SecretBox, stored: string): void {
   let plain: string
   try {
     plain = box.open(stored, `settings.${KEY_CHECK}`)
@@ -79,6 +57,51 @@ export async function verifyEncryptionKey(db: Db, box: SecretBox, now: number, o
     )
   }
   if (plain !== KEY_CHECK_PLAIN) throw new WrongKeyError('The encryption key check value is corrupt.')
+}
+
+/**
+ * Gives a database that has no key check one, sealed under the current key, and proves the key
+ * opens the check that is then stored: of two processes starting at once the first one's stays
+ * and the other is checked against it. `sample` is the database's sealed data as the caller read
+ * it (sealedSample): with no check, yet sealed data (a damaged or hand-edited database), the key
+ * must open that data before a check is stamped under it; any key was stamped, and the data
+ * became unreadable for good.
+ */
+export async function stampKeyCheck(db: Db, box: SecretBox, now: number, sample: { id: string; nameEnc: string } | undefined): Promise<void> {
+  if (sample) {
+    try {
+      box.open(sample.nameEnc, `pat.name:${sample.id}`)
+    } catch (e) {
+      throw new WrongKeyError(
+        `The encryption key does not open this database's sealed data (${e instanceof DecryptionError ? e.message : String(e)}), and its key check is missing. ` +
+          'Start with the TEAMDAY_ENCRYPTION_KEY (or key file) the database was created with; after a key rotation, keep the old key in TEAMDAY_ENCRYPTION_KEYS_PREVIOUS.',
+      )
+    }
+  }
+  await db
+    .insert(settings)
+    .values({ key: KEY_CHECK, value: box.seal(KEY_CHECK_PLAIN, `settings.${KEY_CHECK}`), updatedAt: new Date(now) })
+    .onConflictDoNothing({ target: settings.key })
+    .run()
+  openKeyCheck(box, (await readKeyCheck(db))!)
+}
+
+/**
+ * Reads the key check and proves the key opens it (openKeyCheck); a new database (no check value
+ * yet) gets one (stampKeyCheck), unless `store` is false (commands that must not write).
+ * createRuntime does the same from the settings it read once.
+ *
+ * The check value is never re-sealed here, under a newer key: the data (secrets, token names,
+ * addresses) stays sealed under the key it was written with until `teamday rekey` re-seals it.
+ * Moving the check sooner would let the new key alone pass every start-up check while requests
+ * fail on the data it cannot open; left where it is, a start without the old key (in
+ * TEAMDAY_ENCRYPTION_KEYS_PREVIOUS) is refused at once. Only rekey moves it (`moveKeyCheck`), in
+ * the transaction that re-sealed everything else (README: Keys, Rotating the key).
+ */
+export async function verifyEncryptionKey(db: Db, box: SecretBox, now: number, opts: { store?: boolean } = {}): Promise<void> {
+  const stored = await readKeyCheck(db)
+  if (stored !== undefined) return openKeyCheck(box, stored)
+  if (opts.store !== false) await stampKeyCheck(db, box, now, await sealedSample(db))
 }
 
 /**
