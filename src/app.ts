@@ -33,7 +33,7 @@ import { membersModule, membersApiModels } from './modules/members'
 import { organizationsModule, organizationsApiModels } from './modules/organizations'
 import { spacesModule, spacesApiModels } from './modules/spaces'
 import { tasksModule, tasksApiModels } from './modules/tasks'
-import { metricsRoute, readinessApiModels, readinessRoute } from './modules/system'
+import { metricsRoute, readinessApiModels, readinessRoute, sameDatabaseApiModels, sameDatabaseRoute } from './modules/system'
 import { tokensModule, tokensApiModels } from './modules/tokens'
 import { sharedModels } from './modules/shared-models'
 import { tokenAliasesModule } from './modules/token-aliases'
@@ -180,6 +180,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     .model({ UriTooLong: sharedModels.UriTooLong })
     .model({
       ...readinessApiModels,
+      ...sameDatabaseApiModels,
       ...tokensApiModels,
       ...agentsApiModels,
       ...executionsApiModels,
@@ -197,6 +198,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
       detail: { summary: 'Health check', description: 'Liveness and version. No authentication; touches nothing (see /api/health/ready for the database).', tags: ['System'], security: [], [RESPONSE_DESCRIPTIONS]: { 200: 'Alive: `status` is `ok`, with this build\'s `version`.' } },
     })
     .use(readinessRoute(rt))
+    .use(sameDatabaseRoute(rt))
     // Public routes per address, before validation (authenticated ones: the authorizer, above).
     .use(ipLimit.plugin)
     // After authentication (the auth macro's transform) and validation: a query parameter a

@@ -10,7 +10,8 @@ import { MEMORY, openDatabase, type SqliteConnection } from './db/client'
 import { refuseForeignTables, requireCurrentSqliteFile, runMigrations, runPgMigrations } from './db/migrate'
 import type { PgConnection } from './db/pg'
 import { useDialect } from './db/schema'
-import { openKeyCheck, readStartSettings, sealedSample, stampKeyCheck, type StartSettings } from './db/settings'
+import { DatabaseIdentity } from './db/identity'
+import { openKeyCheck, readStartSettings, sealedSample, stampDatabaseId, stampKeyCheck, type StartSettings } from './db/settings'
 import { configProviders, type ModelProviders } from './engine/providers'
 import { Engine } from './engine/runner'
 import { createLogger, resolveLogFormat, type Logger } from './logger'
@@ -35,6 +36,11 @@ export interface Runtime extends Services {
   revocations: RevocationWatch
   /** Where the encryption key came from (env, file, created, ephemeral). */
   keySource: KeySource
+  /**
+   * The database's identity, which `serve --reuse-port` compares with the process already on its
+   * port (src/db/identity.ts); null for a command that may not write, on a database that has none.
+   */
+  databaseIdentity: DatabaseIdentity | null
   migrationsApplied: number
   /** Names of the migrations this start applied (empty when the schema was current). */
   migrationNames: string[]
@@ -136,13 +142,14 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       if (found.keyCheck !== undefined) openKeyCheck(box, found.keyCheck)
       else if (mayCreate) await stampKeyCheck(connection.db, box, clock.now(), sample)
     }
+    const databaseId = found.databaseId ?? (mayCreate ? await stampDatabaseId(connection.db, clock.now()) : undefined)
     const engine = new Engine({ db: connection.db, clock, log, config, providers: opts.providers ?? configProviders(config), metrics, instanceId: newId('inst') })
     metrics.gauges = { executionsQueued: () => engine.queued, executionsRunning: () => engine.runningCount }
     // PostgreSQL: counters every instance shares; SQLite: one process, counted in memory.
     const store = opts.rateLimitStore ?? (connection.dialect === 'pg' ? new PgRateLimitStore(connection, box) : undefined)
     const limiter = new RateLimiter({ config, clock, log }, store)
     revocations = new RevocationWatch({ db: connection.db, clock, log })
-    return { ...services, connection, engine, limiter, revocations, keySource: source, migrationsApplied: applied,
+    return { ...services, connection, engine, limiter, revocations, keySource: source, databaseIdentity: databaseId === undefined ? null : new DatabaseIdentity(databaseId), migrationsApplied: applied,
       migrationNames: names,
       metrics,
       checkDatabase: async () => connection.ping(),
@@ -155,7 +162,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
 }
 
 /**
- * The key check of a database that has one, read before migrations: nothing for a new database, and for any that cannot be read yet (no settings table, a role that may not read
+ * The key check and identity of a database that has them, read before migrations: nothing for a
+ * new database, and for any that cannot be read yet (no settings table, a role that may not read
  * it, a database out of reach), which the migrations then report as they always did; the
  * settings are read again after them.
  */

@@ -33,6 +33,7 @@ const rows: Row[] = [
   { route: 'GET /swagger/', expect: ALL_OK(200), ok: 'swagger-ui' },
   { route: 'GET /api/health', expect: ALL_OK(200), ok: '"status":"ok"' },
   { route: 'GET /api/health/ready', expect: ALL_OK(200), ok: '"status":"ready"' },
+  { route: 'GET /api/health/database-proof', expect: ALL_OK(200), ok: '"proof":"' },
   // Server-wide figures: organization admins only.
   { route: 'GET /metrics', expect: [200, 403, 403, 403, 403], ok: '# TYPE teamday_http_requests_total counter' },
 

@@ -183,6 +183,7 @@ describe('document structure', () => {
       [
         'GET /api/health',
         'GET /api/health/ready',
+        'GET /api/health/database-proof',
         'GET /metrics',
         'GET /api/public/agents',
         'GET /api/v1/tokens',
@@ -393,7 +394,7 @@ describe('published schemas (issue 14)', () => {
   })
 
   test('the health checks, which no limit counts, document no rate-limit headers', () => {
-    for (const path of ['/api/health', '/api/health/ready']) expect({ path, headers: Object.keys(spec.paths[path].get.responses['200'].headers) }).toEqual({ path, headers: ['X-Request-Id'] })
+    for (const path of ['/api/health', '/api/health/ready', '/api/health/database-proof']) expect({ path, headers: Object.keys(spec.paths[path].get.responses['200'].headers) }).toEqual({ path, headers: ['X-Request-Id'] })
   })
 
   test('each list envelope refers to its resource by $ref; error variants are object models of the envelope', () => {

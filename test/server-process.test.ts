@@ -100,6 +100,23 @@ describe('a port in use', () => {
     expect(await Promise.all([first.exited, second.exited])).toEqual([0, 0])
   })
 
+  test('--reuse-port on another database: refused with exit 1, nothing of it listens, every connection still reaches the first (it joined silently, and split the clients between two sets of data)', async () => {
+    const first = serve(['--port', '0', '--reuse-port', '--db', join(dir, 'mine.db')])
+    const port = await listening(first)
+    const token = adminTokenVia([process.execPath, MAIN], join(dir, 'mine.db'), { cwd: ROOT, env: env() })
+    const other = serve(['--port', String(port), '--reuse-port', '--db', join(dir, 'theirs.db')])
+    expect(await Promise.race([other.exited, Bun.sleep(20_000).then(() => 'still running')])).toBe(1)
+    expect(other.err).toContain(`error: port ${port} on 127.0.0.1 is held by a teamday on another database: --reuse-port shares a port only between teamday processes on the same database`)
+    expect(other.out).not.toContain('listening')
+    // Each on a connection of its own (the kernel spreads new connections among the listeners).
+    for (let i = 0; i < 16; i++) {
+      const r = await fetch(`http://127.0.0.1:${port}/api/v1/tokens/self`, { headers: { authorization: `Bearer ${token}`, connection: 'close' }, signal: AbortSignal.timeout(3_000) })
+      expect(r.status).toBe(200)
+    }
+    first.proc.kill('SIGTERM')
+    expect(await first.exited).toBe(0)
+  }, 30_000)
+
   test("--reuse-port on one SQLite file: the second start leaves the first one's running execution alone; killed, the first one's run fails once its lease lapses", async () => {
     const double = startProviderDouble()
     try {

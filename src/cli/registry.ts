@@ -130,7 +130,7 @@ const ADMIN_COMMANDS: Declared[] = [
       notes: [
         'defaults: --host 0.0.0.0 --port 3000 --db ./data/teamday.db; env: HOST, PORT, TEAMDAY_DB (flags win)',
         'migrates the database first; --port 0 picks a free port; a port in use is an error (exit 1)',
-        '--reuse-port: share the port with other teamday processes on the SAME database (the kernel spreads connections)',
+        '--reuse-port: share the port with other teamday processes on the SAME database (the kernel spreads connections); a start on a port held by a server on another database, or by one that cannot show which, is refused',
         '--metrics-port P [--metrics-host H]: a second listener serving GET /metrics without a token (default host 127.0.0.1; env TEAMDAY_METRICS_PORT, TEAMDAY_METRICS_HOST)',
       ],
       options: { host: str('HOST'), port: str('PORT'), db: str('FILE'), 'reuse-port': flag, 'metrics-host': str('HOST'), 'metrics-port': str('PORT') },

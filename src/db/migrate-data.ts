@@ -1,7 +1,7 @@
 import { Database, type SQLQueryBindings } from 'bun:sqlite'
 import { existsSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { asc, gt } from 'drizzle-orm'
+import { and, asc, gt, notInArray } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/bun-sqlite'
 import { getTableConfig as pgConfig, type PgColumn, type PgTable } from 'drizzle-orm/pg-core'
 import type postgres from 'postgres'
@@ -14,7 +14,7 @@ import { TX_LOCK, type PgConnection } from './pg'
 import { TABLE_NAMES } from './schema'
 import * as pgSchema from './schema/pg'
 import * as liteSchema from './schema/sqlite'
-import { KEY_CHECK_SETTING } from './settings'
+import { DATABASE_ID_SETTING, KEY_CHECK_SETTING } from './settings'
 
 /**
  * `teamday migrate-data`: copies a SQLite database into an empty PostgreSQL one, every durable
@@ -31,9 +31,11 @@ export type TableName = (typeof TABLE_NAMES)[number]
  * What happens to each table (a new table fails to compile until it is decided here). Copied:
  * everything durable, including what keeps people signed in and retries safe (console sessions,
  * CLI sessions and access tokens, one-time links, idempotency keys, sign-in lockouts) and the
- * settings (the encryption key check: an instance with another key refuses to start).
+ * settings (the encryption key check: an instance with another key refuses to start), but for
+ * the database's identity: the copy is another database (`serve --reuse-port` shares a port only
+ * between processes on one database, src/cli/admin/port-holder.ts), and gets its own at its first start.
  */
-export const TABLE_PLAN: Record<TableName, { copy: true } | { skip: string }> = {
+export const TABLE_PLAN: Record<TableName, { copy: true; /** Rows (by primary key) left behind. */ exceptKeys?: string[] } | { skip: string }> = {
   organizations: { copy: true },
   users: { copy: true },
   memberships: { copy: true },
@@ -44,7 +46,7 @@ export const TABLE_PLAN: Record<TableName, { copy: true } | { skip: string }> = 
   tasks: { copy: true },
   auditEvents: { copy: true },
   idempotencyKeys: { copy: true },
-  settings: { copy: true },
+  settings: { copy: true, exceptKeys: [DATABASE_ID_SETTING] },
   rateLimitCounters: { skip: 'counters of the current rate-limit window (seconds to minutes); on SQLite they live in the server process, so the table is empty there' },
   executions: { copy: true },
   executionLogs: { copy: true },
@@ -242,8 +244,13 @@ export async function copySqliteToPostgres(source: Database, target: PgConnectio
           tables.push({ name, rows: 0, skipped: plan.skip })
           continue
         }
-        const copied = await copyTable(lite, tx, n, opts.batchRows ?? 1000)
-        const expected = source.query<{ n: number }, []>(`SELECT count(*) AS n FROM ${quote(name)}`).get()!.n
+        const copied = await copyTable(lite, tx, n, opts.batchRows ?? 1000, plan.exceptKeys)
+        // Rows left behind (exceptKeys: primary key values) are not expected in the target.
+        const except = plan.exceptKeys ?? []
+        const pk = liteConfig(liteSchema[n] as SQLiteTable).columns.find((c) => c.primary)!.name
+        const expected = source
+          .query<{ n: number }, string[]>(`SELECT count(*) AS n FROM ${quote(name)}${except.length > 0 ? ` WHERE ${quote(pk)} NOT IN (${except.map(() => '?').join(', ')})` : ''}`)
+          .get(...except)!.n
         const landed = await countRows(tx, n)
         if (copied !== expected || landed !== expected) {
           throw new Error(`${name}: ${expected} rows in the source, ${copied} copied, ${landed} in the target; nothing was changed`)
@@ -359,7 +366,7 @@ async function countRows(tx: postgres.TransactionSql, n: TableName): Promise<num
  * Rows are read as drizzle's SQLite row type and each value is mapped by the PostgreSQL column's
  * own `mapToDriverValue` (Date → ISO text for timestamptz, values → JSON text for jsonb).
  */
-async function copyTable(lite: ReturnType<typeof drizzle<typeof liteSchema>>, tx: postgres.TransactionSql, n: TableName, batchRows: number): Promise<number> {
+async function copyTable(lite: ReturnType<typeof drizzle<typeof liteSchema>>, tx: postgres.TransactionSql, n: TableName, batchRows: number, exceptKeys: string[] = []): Promise<number> {
   const from = liteSchema[n] as SQLiteTable
   const to = pgSchema[n] as PgTable
   const config = liteConfig(from)
@@ -380,7 +387,8 @@ async function copyTable(lite: ReturnType<typeof drizzle<typeof liteSchema>>, tx
   for (;;) {
     let rows: Record<string, unknown>[]
     try {
-      rows = lite.select().from(from).where(last === undefined ? undefined : gt(key, last)).orderBy(asc(key)).limit(size).all() as Record<string, unknown>[]
+      const left = exceptKeys.length > 0 ? notInArray(key, exceptKeys) : undefined
+      rows = lite.select().from(from).where(and(left, last === undefined ? undefined : gt(key, last))).orderBy(asc(key)).limit(size).all() as Record<string, unknown>[]
     } catch (e) {
       throw new MigrateDataError(`${config.name}: a row of the source cannot be read (${(e as Error).message}); nothing was changed`)
     }

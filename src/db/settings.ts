@@ -1,4 +1,5 @@
-import { eq } from 'drizzle-orm'
+import { randomBytes } from 'node:crypto'
+import { eq, inArray } from 'drizzle-orm'
 import { DecryptionError, type SecretBox } from '../crypto/secretbox'
 import type { Db } from './connection'
 import { personalAccessTokens, settings } from './schema'
@@ -17,6 +18,8 @@ export async function putSetting(db: Db, key: string, value: string, now: number
 
 const KEY_CHECK = 'encryption_key_check'
 const KEY_CHECK_PLAIN = 'teamday-key-check-v1'
+/** The database's random identity (stampDatabaseId). */
+const DATABASE_ID = 'database_id'
 
 export class WrongKeyError extends Error {}
 
@@ -30,14 +33,22 @@ export function readKeyCheck(db: Db): Promise<string | undefined> {
   return getSetting(db, KEY_CHECK)
 }
 
-/** What a start reads of the settings, in one query (src/runtime.ts). */
+/** What a start reads of the settings, in one query (src/runtime.ts): the key check, and the database's identity. */
 export interface StartSettings {
   /** The sealed key check value; none yet: a new database. */
   keyCheck?: string
+  /** The database's random identity (src/db/identity.ts); none: a new database, or one an older build made. */
+  databaseId?: string
 }
 
 export async function readStartSettings(db: Db): Promise<StartSettings> {
-  return { keyCheck: await readKeyCheck(db) }
+  const rows = await db.select({ key: settings.key, value: settings.value }).from(settings).where(inArray(settings.key, [KEY_CHECK, DATABASE_ID])).all()
+  const found: StartSettings = {}
+  for (const r of rows) {
+    if (r.key === KEY_CHECK) found.keyCheck = r.value
+    else found.databaseId = r.value
+  }
+  return found
 }
 
 /**
@@ -105,6 +116,20 @@ export async function verifyEncryptionKey(db: Db, box: SecretBox, now: number, o
 }
 
 /**
+ * The database's identity, given one when it has none (a new database, or one an older build
+ * made): a random value, of two processes starting at once the first one's. What `serve
+ * --reuse-port` compares (src/db/identity.ts); it never leaves the process.
+ */
+export async function stampDatabaseId(db: Db, now: number): Promise<string> {
+  await db
+    .insert(settings)
+    .values({ key: DATABASE_ID, value: randomBytes(32).toString('base64url'), updatedAt: new Date(now) })
+    .onConflictDoNothing({ target: settings.key })
+    .run()
+  return (await getSetting(db, DATABASE_ID))!
+}
+
+/**
  * Re-seals the key check under the current key (`teamday rekey`, last, inside the transaction
  * that re-sealed every other value: from then on a start without the old keys is accepted).
  * Returns whether it moved; false when it was under the current key already. A check no
@@ -120,6 +145,9 @@ export async function moveKeyCheck(db: Db, box: SecretBox, now: number): Promise
 
 /** The setting that records which key a database is sealed under (backup and restore read it with plain SQL). */
 export const KEY_CHECK_SETTING = KEY_CHECK
+
+/** The setting that holds a database's identity (migrate-data leaves it behind: a copy is another database). */
+export const DATABASE_ID_SETTING = DATABASE_ID
 
 /** Whether `box` opens a database's key check value (read-only: nothing is re-sealed). */
 export function keyOpensCheck(box: SecretBox, stored: string): boolean {

@@ -44,6 +44,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/health/database-proof": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Same-database proof
+         * @description For `teamday serve --reuse-port`: a server that starts on a port another already listens on asks it this, and starts only when the answer shows both are on the same database (the kernel spreads connections between them). The proof is keyed with a random identity stored in the database; it reveals nothing about the database, and no two answers are alike. No authentication; not rate-limited.
+         */
+        get: operations["getApiHealthDatabaseProof"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tokens": {
         parameters: {
             query?: never;
@@ -915,6 +935,129 @@ export interface components {
             /**
              * @description What went wrong and what to do
              * @example Not ready: the database is not answering (database is locked). Retry in a moment.
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /** @description Per-field validation errors or other specifics */
+            details?: unknown;
+        };
+        /**
+         * @description Proof of which database this server is on, checkable only by a process on the same database.
+         * @example {
+         *       "salt": "Vb0mT3qL8xR2cN6wK1yH5sJ9dF4gA7zE0pU3iO6lQ2e",
+         *       "proof": "x9Kd2LmQ7vT0bR4nW8cJ1yF5hS3gA6zE9pU2iO5lN0e"
+         *     }
+         */
+        SameDatabaseProof: {
+            /**
+             * @description Chosen afresh by this server for every answer
+             * @example q3Jx0c6mW1gS9kV2bT7nY4hL8pR5dZ0aE3uI6oF1jKs
+             */
+            salt: string;
+            /**
+             * @description HMAC-SHA256 of the challenge and the salt, keyed with the database's identity (base64url)
+             * @example q3Jx0c6mW1gS9kV2bT7nY4hL8pR5dZ0aE3uI6oF1jKs
+             */
+            proof: string;
+        };
+        /**
+         * @description Validation failed: the challenge is not 43 base64url characters.
+         * @example {
+         *       "error": true,
+         *       "statusCode": 422,
+         *       "statusMessage": "Unprocessable Entity",
+         *       "code": "validation_failed",
+         *       "message": "Validation failed: challenge expected string to match '^[A-Za-z0-9_-]{43}$'",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c",
+         *       "details": [
+         *         {
+         *           "field": "challenge",
+         *           "message": "challenge expected string to match '^[A-Za-z0-9_-]{43}$'"
+         *         }
+         *       ]
+         *     }
+         */
+        SameDatabaseInvalid: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 422
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Unprocessable Entity
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example validation_failed
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example Validation failed: challenge expected string to match '^[A-Za-z0-9_-]{43}$'
+             */
+            message: string;
+            /**
+             * @description Also in the X-Request-Id header; quote it when reporting a problem
+             * @example req_3xY7kQ2mN8pL4vR6tB1c
+             */
+            requestId: string;
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example [
+             *       {
+             *         "field": "challenge",
+             *         "message": "challenge expected string to match '^[A-Za-z0-9_-]{43}$'"
+             *       }
+             *     ]
+             */
+            details?: unknown;
+        };
+        /**
+         * @description This process has no database identity to prove (started by a command that may not write).
+         * @example {
+         *       "error": true,
+         *       "statusCode": 503,
+         *       "statusMessage": "Service Unavailable",
+         *       "code": "service_unavailable",
+         *       "message": "This server cannot prove which database it is on.",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *     }
+         */
+        SameDatabaseUnknown: {
+            /**
+             * @description Always true: this body is an error
+             * @constant
+             */
+            error: true;
+            /**
+             * @description The HTTP status code of the response, repeated
+             * @example 503
+             */
+            statusCode: number;
+            /**
+             * @description The standard reason phrase of that status
+             * @example Service Unavailable
+             */
+            statusMessage: string;
+            /**
+             * @description Stable machine-readable error code
+             * @example service_unavailable
+             */
+            code: string;
+            /**
+             * @description What went wrong and what to do
+             * @example This server cannot prove which database it is on.
              */
             message: string;
             /**
@@ -6833,6 +6976,63 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NotReady"];
+                };
+            };
+            default: components["responses"]["Error"];
+        };
+    };
+    getApiHealthDatabaseProof: {
+        parameters: {
+            query: {
+                /** @description 32 random bytes, base64url, chosen by the caller */
+                challenge: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Proof of which database this server is on, checkable only by a process on the same database. */
+            200: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SameDatabaseProof"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            /** @description The URL (path and query) is over 8 KiB; any route can answer this. */
+            414: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UriTooLong"];
+                };
+            };
+            /** @description Validation failed: the challenge is not 43 base64url characters. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            422: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SameDatabaseInvalid"];
+                };
+            };
+            /** @description This process has no database identity to prove (started by a command that may not write). */
+            503: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SameDatabaseUnknown"];
                 };
             };
             default: components["responses"]["Error"];

@@ -24,6 +24,7 @@ export const ROUTE_REQUIREMENTS: Record<string, Requirement> = {
   'GET /swagger/': 'public',
   'GET /api/health': 'public',
   'GET /api/health/ready': 'public',
+  'GET /api/health/database-proof': 'public',
   'GET /metrics': 'metrics:read',
   // Tokens
   'GET /api/v1/tokens': 'tokens:read',

@@ -20,6 +20,7 @@ import { asc, eq } from 'drizzle-orm'
 import type { Ctx } from '../../context'
 import { memberships, organizations, users } from '../../db/schema'
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../runtime'
+import { refuseAnotherDatabase } from './port-holder'
 import { configFrom } from './runtime'
 import type { Run } from '../spec'
 import type { PgConnection } from '../../db/pg'
@@ -33,6 +34,14 @@ const SHUTDOWN_DRAIN_MS = 5_000
 const SHUTDOWN_CLOSING_MS = 250
 /** How often `serve` asks SQLite whether its database file is still at its path. */
 const DATABASE_FILE_CHECK_MS = 2_000
+/**
+ * --reuse-port: questions to the port once this process listens on it too, each on a new
+ * connection (src/cli/admin/port-holder.ts). Two processes on different databases that started
+ * at the same moment both found the port free; the kernel hands each connection to one of the
+ * listeners, so with two of them 8 questions all miss the other one once in 256 (and each of the
+ * two asks).
+ */
+const SHARED_PORT_ROUNDS = 8
 
 /** `teamday serve`: starts the server; resolves after SIGINT/SIGTERM/SIGHUP and a graceful stop. */
 export async function serve(
@@ -83,8 +92,19 @@ export async function serve(
     if (fileWatch) clearInterval(fileWatch)
   }
   let metricsServer: ReturnType<typeof listenMetrics> | null = null
+  const reusePort = values['reuse-port'] === true
   try {
-    listen(app, config, values['reuse-port'] === true)
+    // A port is shared only with processes on the same database: whoever holds it is asked
+    // before this one listens (nothing of theirs is disturbed when it is refused), and once more
+    // after, for one that started at the same moment (--port 0 picks a port nobody holds).
+    const sameDatabase = async (rounds: number) => {
+      if (!reusePort || config.port === 0) return
+      if (!rt.databaseIdentity) throw new Error('--reuse-port: this database has no identity to compare with the process on the port (a start that may not write); start without --reuse-port')
+      await refuseAnotherDatabase(config.host, config.port, rt.databaseIdentity, rounds)
+    }
+    await sameDatabase(1)
+    listen(app, config, reusePort)
+    await sameDatabase(SHARED_PORT_ROUNDS)
     metricsServer = config.metricsPort === null ? null : listenMetrics(rt, config)
   } catch (e) {
     if (app.server) await app.stop()

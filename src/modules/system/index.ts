@@ -5,6 +5,7 @@ import type { AuthPlugin } from '../../auth/plugin'
 import { textResponse } from '../../http/compression'
 import { PrometheusExporter } from '../../metrics/prometheus'
 import type { Runtime } from '../../runtime'
+import { PROOF_TOKEN } from '../../db/identity'
 import { authErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 
@@ -59,6 +60,51 @@ export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log'> & { dr
         [RESPONSE_DESCRIPTIONS]: { 200: 'Ready: the database answers; this instance can serve requests.' },
         description:
           'For load balancers and Kubernetes readiness probes: 200 when this instance can serve requests (its database answers a trivial query), 503 otherwise. No authentication. `/api/health` stays the cheap liveness check.',
+        tags: ['System'],
+        security: [],
+      },
+    },
+  )
+}
+
+const proofToken = (description: string) => t.String({ pattern: PROOF_TOKEN, description, examples: ['q3Jx0c6mW1gS9kV2bT7nY4hL8pR5dZ0aE3uI6oF1jKs'] })
+
+const sameDatabaseModels = named({
+  SameDatabaseProof: t.Object(
+    {
+      salt: proofToken('Chosen afresh by this server for every answer'),
+      proof: proofToken("HMAC-SHA256 of the challenge and the salt, keyed with the database's identity (base64url)"),
+    },
+    { description: 'Proof of which database this server is on, checkable only by a process on the same database.', examples: [{ salt: 'Vb0mT3qL8xR2cN6wK1yH5sJ9dF4gA7zE0pU3iO6lQ2e', proof: 'x9Kd2LmQ7vT0bR4nW8cJ1yF5hS3gA6zE9pU2iO5lN0e' }] },
+  ),
+  SameDatabaseInvalid: errorResponse(422, 'validation_failed', 'Validation failed: the challenge is not 43 base64url characters.', "Validation failed: challenge expected string to match '^[A-Za-z0-9_-]{43}$'", [
+    { field: 'challenge', message: "challenge expected string to match '^[A-Za-z0-9_-]{43}$'" },
+  ]),
+  SameDatabaseUnknown: errorResponse(503, 'service_unavailable', 'This process has no database identity to prove (started by a command that may not write).', 'This server cannot prove which database it is on.'),
+})
+
+/** The named OpenAPI models of the same-database route (also registered once by createApp: src/app.ts). */
+export const sameDatabaseApiModels = { ...sameDatabaseModels, UriTooLong: sharedModels.UriTooLong }
+
+/**
+ * GET /api/health/database-proof: what `teamday serve --reuse-port` asks the process already on
+ * its port (src/cli/admin/port-holder.ts), to share the port only with one on the same database.
+ * The answer is a keyed hash (src/db/identity.ts): it tells nobody else anything.
+ */
+export function sameDatabaseRoute(rt: Pick<Runtime, 'databaseIdentity'>) {
+  return new Elysia({ name: 'teamday-same-database' }).model(sameDatabaseApiModels).get(
+    '/api/health/database-proof',
+    ({ query }) => {
+      if (!rt.databaseIdentity) throw new AppError('service_unavailable', 'This server cannot prove which database it is on.')
+      return rt.databaseIdentity.prove(query.challenge)
+    },
+    {
+      query: t.Object({ challenge: proofToken('32 random bytes, base64url, chosen by the caller') }),
+      response: { 200: 'SameDatabaseProof', 414: 'UriTooLong', 422: 'SameDatabaseInvalid', 503: 'SameDatabaseUnknown' },
+      detail: {
+        summary: 'Same-database proof',
+        description:
+          "For `teamday serve --reuse-port`: a server that starts on a port another already listens on asks it this, and starts only when the answer shows both are on the same database (the kernel spreads connections between them). The proof is keyed with a random identity stored in the database; it reveals nothing about the database, and no two answers are alike. No authentication; not rate-limited.",
         tags: ['System'],
         security: [],
       },

@@ -1,0 +1,130 @@
+import { connect } from 'node:net'
+import { newProofToken, type DatabaseIdentity } from '../../db/identity'
+
+/** The route a teamday answers with a proof of its database (src/modules/system). */
+export const PROOF_PATH = '/api/health/database-proof'
+/** How long one question may take; a holder that does not answer in time is not shared with. */
+const ANSWER_MS = 3_000
+/** Further tries after a connection that broke (a reset, no answer): a holder busy at that moment. */
+const RETRIES = 2
+/** Answers smaller than this are all a proof needs. */
+const MAX_ANSWER_BYTES = 64 * 1024
+
+/** What one GET met: nobody listening, an HTTP answer, or a connection that did not give one. */
+export type Reply = { kind: 'nobody' } | { kind: 'http'; status: number; body: string } | { kind: 'failed'; why: string }
+
+/** Where a process listening on `host` is reached from this machine: loopback for a wildcard. */
+export function probeAddresses(host: string): string[] {
+  if (host === '0.0.0.0') return ['127.0.0.1']
+  // A dual-stack wildcard: an IPv4 listener on the port takes 127.0.0.1's connections.
+  if (host === '::' || host === '[::]') return ['::1', '127.0.0.1']
+  return [host.replace(/^\[(.*)\]$/, '$1')]
+}
+
+/**
+ * One GET on a connection of its own: never a pooled one (each question must be free to reach
+ * any of the processes sharing the port) and never through an HTTP proxy from the environment.
+ */
+export function getOnce(host: string, port: number, path: string, timeoutMs = ANSWER_MS): Promise<Reply> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    let settled = false
+    const done = (r: Reply) => {
+      if (settled) return
+      settled = true
+      socket.destroy()
+      resolve(r)
+    }
+    const socket = connect({ host, port })
+    socket.setTimeout(timeoutMs, () => done({ kind: 'failed', why: `no answer within ${timeoutMs / 1000} s` }))
+    socket.on('connect', () => {
+      const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${authority}\r\nUser-Agent: teamday-serve\r\nAccept: application/json\r\nConnection: close\r\n\r\n`)
+    })
+    socket.on('data', (d: Buffer) => {
+      chunks.push(d)
+      size += d.length
+      if (size > MAX_ANSWER_BYTES) done({ kind: 'failed', why: 'an answer too long to be a proof' })
+    })
+    socket.on('end', () => done(parseReply(Buffer.concat(chunks).toString('utf8'))))
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      // Nothing listens there: refused, or (IPv6) no such address on this machine.
+      if (size === 0 && (e.code === 'ECONNREFUSED' || e.code === 'EADDRNOTAVAIL' || e.code === 'ENETUNREACH' || e.code === 'EAFNOSUPPORT')) done({ kind: 'nobody' })
+      else done({ kind: 'failed', why: e.code ?? e.message })
+    })
+  })
+}
+
+/** An HTTP/1.x answer read to its end: status and body (a chunked body decoded). */
+export function parseReply(text: string): Reply {
+  const head = text.indexOf('\r\n\r\n')
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(text)
+  if (head < 0 || !status) return { kind: 'failed', why: text.length === 0 ? 'the connection closed without an answer' : 'an answer that is not HTTP' }
+  let body = text.slice(head + 4)
+  if (/^transfer-encoding:\s*chunked\s*$/im.test(text.slice(0, head))) {
+    let out = ''
+    for (;;) {
+      const eol = body.indexOf('\r\n')
+      const n = eol < 0 ? NaN : parseInt(body.slice(0, eol), 16)
+      if (!(n > 0)) break
+      out += body.slice(eol + 2, eol + 2 + n)
+      body = body.slice(eol + 2 + n + 2)
+    }
+    body = out
+  }
+  return { kind: 'http', status: Number(status[1]), body }
+}
+
+/** Who holds a port, as far as sharing it goes: nobody, processes on this database, or what else. */
+export type Holder = { kind: 'nobody' } | { kind: 'same' } | { kind: 'other'; what: string; remedy: string }
+
+const ANOTHER_PORT = 'use another --port (PORT)'
+
+/** Asks whoever answers at `address:port` (once; again after a broken connection) which database it is on. */
+export async function askHolder(address: string, port: number, identity: DatabaseIdentity, timeoutMs = ANSWER_MS): Promise<Holder> {
+  const challenge = newProofToken()
+  let reply: Reply = { kind: 'nobody' }
+  for (let i = 0; i <= RETRIES; i++) {
+    reply = await getOnce(address, port, `${PROOF_PATH}?challenge=${challenge}`, timeoutMs)
+    if (reply.kind !== 'failed') break
+  }
+  if (reply.kind === 'nobody') return reply
+  if (reply.kind === 'failed') return { kind: 'other', what: `something that does not answer as a teamday (${reply.why})`, remedy: `${ANOTHER_PORT}, or stop what holds it` }
+  let answer: unknown
+  try {
+    answer = JSON.parse(reply.body)
+  } catch {}
+  if (reply.status === 200 && identity.proves(challenge, answer)) return { kind: 'same' }
+  // A well-formed proof that does not check out: a teamday of this version on another database.
+  if (reply.status === 200 && typeof (answer as { proof?: unknown })?.proof === 'string') {
+    return { kind: 'other', what: 'a teamday on another database', remedy: `${ANOTHER_PORT}, or the database that server is on (--db / TEAMDAY_DB)` }
+  }
+  return {
+    kind: 'other',
+    what: `a server that does not show which database it is on (HTTP ${reply.status} to GET ${PROOF_PATH}: a teamday older than this one, or another program)`,
+    remedy: `${ANOTHER_PORT}; an older teamday shares its port with none of this version: stop it, then start this one`,
+  }
+}
+
+/**
+ * Refuses (throws, naming the port) unless every process that answers on the port serves the
+ * same database as `identity`, or none does. `rounds` questions per address, each on a connection
+ * of its own: the kernel hands each new connection to one of the listeners, so several rounds
+ * reach several of them.
+ */
+export async function refuseAnotherDatabase(host: string, port: number, identity: DatabaseIdentity, rounds: number, timeoutMs = ANSWER_MS): Promise<void> {
+  for (const address of probeAddresses(host)) {
+    for (let i = 0; i < rounds; i++) {
+      const holder = await askHolder(address, port, identity, timeoutMs)
+      if (holder.kind === 'nobody') break
+      if (holder.kind === 'other') {
+        const shown = host.includes(':') ? `[${host}]` : host
+        throw new Error(
+          `port ${port} on ${shown} is held by ${holder.what}: --reuse-port shares a port only between teamday processes on the same database ` +
+            `(the kernel would spread connections between servers with different data): ${holder.remedy}. Nothing was started.`,
+        )
+      }
+    }
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * The compiled binary with `serve --reuse-port`, on SQLite and on PostgreSQL: a second process on
+ * the same database shares the port; one on another database (another SQLite file, another
+ * PostgreSQL database, SQLite beside PostgreSQL) is refused with exit 1 and leaves nothing
+ * listening, and every connection still reaches the first (it joined silently, and the kernel
+ * split the clients between two sets of data). The in-process side: test/reuse-port.test.ts.
+ *
+ *   npm run build && TEAMDAY_TEST_BINARY=dist/teamday bun test test/reuse-port-binary.test.ts
+ *
+ * Skipped (and says so) without TEAMDAY_TEST_BINARY; .ci/run runs it in the "binary execution"
+ * stage. Needs PostgreSQL (test/helpers/pg.ts): a failure in CI where none answers.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { adminTokenVia } from './helpers/first-start'
+import { createTestDatabase, dropDatabases, needPostgres, urlFor } from './helpers/pg'
+
+const binary = process.env.TEAMDAY_TEST_BINARY
+if (!binary) console.warn('reuse-port-binary: set TEAMDAY_TEST_BINARY=dist/teamday to run the compiled-binary --reuse-port test')
+const HAVE_PG = binary ? await needPostgres('test/reuse-port-binary.test.ts') : false
+const run = binary && HAVE_PG ? describe : describe.skip
+
+run('compiled binary: --reuse-port shares a port only with processes on the same database', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'teamday-reuse-bin-'))
+  const procs: ReturnType<typeof Bun.spawn>[] = []
+  const databases: string[] = []
+  let env: Record<string, string>
+
+  beforeAll(async () => {
+    copyFileSync(resolve(binary!), join(dir, 'teamday'))
+    Bun.spawnSync(['chmod', '755', join(dir, 'teamday')])
+    const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
+    env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'warn' }
+    for (let i = 0; i < 2; i++) databases.push(await createTestDatabase())
+  }, 30_000)
+
+  afterAll(async () => {
+    for (const p of procs) p.kill('SIGKILL')
+    await dropDatabases(databases).catch(() => {})
+    rmSync(dir, { recursive: true, force: true })
+  }, 30_000)
+
+  function serve(db: string, port: number) {
+    const proc = Bun.spawn(['./teamday', 'serve', '--host', '127.0.0.1', '--port', String(port), '--reuse-port', '--db', db], { cwd: dir, env, stdout: 'pipe', stderr: 'pipe' })
+    procs.push(proc)
+    let out = ''
+    const dec = new TextDecoder()
+    const drain = async (s: ReadableStream<Uint8Array>) => {
+      for await (const chunk of s) out += dec.decode(chunk, { stream: true })
+    }
+    void drain(proc.stdout as ReadableStream<Uint8Array>)
+    void drain(proc.stderr as ReadableStream<Uint8Array>)
+    return { proc, output: () => out }
+  }
+  type Served = ReturnType<typeof serve>
+
+  async function listening(s: Served): Promise<number> {
+    const deadline = Date.now() + 20_000
+    for (;;) {
+      const m = /listening on http:\/\/[^\s]+:(\d+)/.exec(s.output())
+      if (m) return Number(m[1])
+      if (s.proc.exitCode !== null || Date.now() > deadline) throw new Error(`did not start: ${s.output()}`)
+      await Bun.sleep(20)
+    }
+  }
+
+  /** Refused: exit 1 naming the port, never listening. */
+  async function refused(s: Served, port: number, what: string) {
+    expect(await Promise.race([s.proc.exited, Bun.sleep(20_000).then(() => 'still running')])).toBe(1)
+    await Bun.sleep(50) // its last output
+    expect(s.output()).toContain(`error: port ${port} on 127.0.0.1 is held by ${what}`)
+    expect(s.output()).not.toContain('listening on')
+  }
+
+  /** Every new connection to the port reaches a server that knows the token (16 of them, each its own). */
+  async function allReach(port: number, token: string) {
+    for (let i = 0; i < 16; i++) {
+      const r = await fetch(`http://127.0.0.1:${port}/api/v1/tokens/self`, { headers: { authorization: `Bearer ${token}`, connection: 'close' }, signal: AbortSignal.timeout(5_000) })
+      expect({ i, status: r.status }).toEqual({ i, status: 200 })
+    }
+  }
+
+  async function stop(s: Served) {
+    s.proc.kill('SIGTERM')
+    expect(await s.proc.exited).toBe(0)
+  }
+
+  test('on SQLite: another file, or a PostgreSQL database, is refused; the same file shares the port', async () => {
+    const mine = join(dir, 'mine.db')
+    const first = serve(mine, 0)
+    const port = await listening(first)
+    const token = adminTokenVia(['./teamday'], mine, { cwd: dir, env })
+    await refused(serve(join(dir, 'theirs.db'), port), port, 'a teamday on another database')
+    await refused(serve(urlFor(databases[0]!), port), port, 'a teamday on another database')
+    await allReach(port, token)
+    const second = serve(mine, port)
+    expect(await listening(second)).toBe(port)
+    await allReach(port, token)
+    await Promise.all([stop(first), stop(second)])
+  }, 90_000)
+
+  test('on PostgreSQL: another database, or a SQLite file, is refused; the same database (by another URL) shares the port', async () => {
+    const mine = urlFor(databases[1]!)
+    const first = serve(mine, 0)
+    const port = await listening(first)
+    const token = adminTokenVia(['./teamday'], mine, { cwd: dir, env })
+    await refused(serve(urlFor(databases[0]!), port), port, 'a teamday on another database')
+    await refused(serve(join(dir, 'third.db'), port), port, 'a teamday on another database')
+    await allReach(port, token)
+    // The same database named another way: what counts is the database, not its URL.
+    const second = serve(mine.replace('127.0.0.1', 'localhost'), port)
+    expect(await listening(second)).toBe(port)
+    await allReach(port, token)
+    await Promise.all([stop(first), stop(second)])
+  }, 90_000)
+
+  test('a server that cannot show its database (as a teamday older than this one answers: 404) is not shared with', async () => {
+    const older = Bun.serve({ hostname: '127.0.0.1', port: 0, reusePort: true, fetch: () => Response.json({ error: true, statusCode: 404, code: 'not_found' }, { status: 404 }) })
+    try {
+      await refused(serve(join(dir, 'mine.db'), older.port!), older.port!, 'a server that does not show which database it is on (HTTP 404 to GET /api/health/database-proof')
+    } finally {
+      older.stop(true)
+    }
+  }, 30_000)
+})

@@ -1,0 +1,153 @@
+/**
+ * `serve --reuse-port` shares a port only with processes on the same database: each database has
+ * a random identity (src/db/settings.ts stampDatabaseId), a server proves it holds the same one
+ * (GET /api/health/database-proof, src/db/identity.ts), and a start asks whoever is on its port
+ * (src/cli/admin/port-holder.ts). The processes themselves: test/server-process.test.ts and, the
+ * compiled binary on both databases, test/reuse-port-binary.test.ts.
+ */
+import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseReply, PROOF_PATH, refuseAnotherDatabase } from '../src/cli/admin/port-holder'
+import { DatabaseIdentity, newProofToken } from '../src/db/identity'
+import { makeTestApp, type TestApp } from './helpers/app'
+import { ON_PG } from './helpers/pg'
+
+const dir = mkdtempSync(join(tmpdir(), 'teamday-reuse-port-'))
+const stops: (() => void)[] = []
+afterAll(() => {
+  // Not awaited: a stopped server's promise may wait on connections its peer has long closed.
+  for (const stop of stops) stop()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const key = crypto.getRandomValues(new Uint8Array(32))
+/** Two apps on one database (another instance on the same PostgreSQL schema, or on the same SQLite file). */
+async function oneDatabase(): Promise<() => Promise<TestApp>> {
+  if (ON_PG) {
+    const a = await makeTestApp({ key })
+    return async () => makeTestApp({ pg: a.pg, key })
+  }
+  const file = join(dir, `${newProofToken().slice(0, 8)}.db`)
+  return () => makeTestApp({ dbPath: file, key })
+}
+
+const proofOf = async (t: TestApp, challenge: string) => (await t.req('GET', `${PROOF_PATH}?challenge=${challenge}`)).body
+
+describe('a database identity and its proof', () => {
+  test('a server proves which database it is on, to a process on the same database only; no two answers are alike', async () => {
+    const instance = await oneDatabase()
+    const [a, b] = [await instance(), await instance()]
+    const other = await makeTestApp()
+    const challenge = newProofToken()
+    const res = await a.req('GET', `${PROOF_PATH}?challenge=${challenge}`)
+    expect(res.status).toBe(200)
+    expect(Object.keys(res.body).sort()).toEqual(['proof', 'salt'])
+    expect(res.body.proof).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(b.rt.databaseIdentity!.proves(challenge, res.body)).toBe(true)
+    expect(a.rt.databaseIdentity!.proves(challenge, await proofOf(b, challenge))).toBe(true)
+    expect(other.rt.databaseIdentity!.proves(challenge, res.body)).toBe(false)
+    expect(a.rt.databaseIdentity!.proves(challenge, await proofOf(other, challenge))).toBe(false)
+    // Not an answer to another challenge; and every answer has its own salt and proof.
+    expect(b.rt.databaseIdentity!.proves(newProofToken(), res.body)).toBe(false)
+    const again = await proofOf(a, challenge)
+    expect(again.salt).not.toBe(res.body.salt)
+    expect(again.proof).not.toBe(res.body.proof)
+    // The identity itself is nowhere in an answer.
+    const [{ value }] = (await a.db.select().from((await import('../src/db/schema')).settings).all()).filter((r: { key: string }) => r.key === 'database_id')
+    expect(value).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(res.text).not.toContain(value)
+  })
+
+  test('a challenge that is not 43 base64url characters is a 422 envelope', async () => {
+    const t = await makeTestApp()
+    for (const q of ['', '?challenge=short', `?challenge=${'a'.repeat(42)}!`, `?challenge=${'a'.repeat(44)}`]) {
+      const res = await t.req('GET', `${PROOF_PATH}${q}`)
+      expect({ q, status: res.status, code: res.body?.code }).toEqual({ q, status: 422, code: 'validation_failed' })
+    }
+  })
+
+  test('a database an older build made gets an identity at its next start, the same one from then on', async () => {
+    const instance = await oneDatabase()
+    const first = await instance()
+    const { settings } = await import('../src/db/schema')
+    const { eq } = await import('drizzle-orm')
+    await first.db.delete(settings).where(eq(settings.key, 'database_id')).run()
+    const [second, third] = [await instance(), await instance()]
+    const challenge = newProofToken()
+    expect(third.rt.databaseIdentity!.proves(challenge, await proofOf(second, challenge))).toBe(true)
+    expect(first.rt.databaseIdentity!.proves(challenge, await proofOf(second, challenge))).toBe(false)
+  })
+})
+
+/** A server on 127.0.0.1 (on `port`, shared, or a free one) answering every request with `answer`. */
+function holder(answer: (req: Request) => Response | Promise<Response>, port = 0) {
+  const server = Bun.serve({ hostname: '127.0.0.1', port, reusePort: true, fetch: answer })
+  stops.push(() => void server.stop(true))
+  return server as typeof server & { port: number }
+}
+const provingWith = (identity: DatabaseIdentity) => (req: Request) => Response.json(identity.prove(new URL(req.url).searchParams.get('challenge')!))
+
+describe('the start asks whoever holds the port', () => {
+  const mine = new DatabaseIdentity(newProofToken())
+  const another = new DatabaseIdentity(newProofToken())
+
+  test('nobody there, or a teamday on the same database: it may share the port', async () => {
+    const free = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response('') })
+    const port = free.port!
+    await free.stop(true)
+    await refuseAnotherDatabase('127.0.0.1', port, mine, 1)
+    const same = holder(provingWith(mine))
+    await refuseAnotherDatabase('127.0.0.1', same.port, mine, 4)
+    // A wildcard host is asked on loopback.
+    await refuseAnotherDatabase('0.0.0.0', same.port, mine, 1)
+  })
+
+  test('a teamday on another database: refused, naming the port and what to do', async () => {
+    const other = holder(provingWith(another))
+    const refused = refuseAnotherDatabase('127.0.0.1', other.port, mine, 1)
+    await expect(refused).rejects.toThrow(`port ${other.port} on 127.0.0.1 is held by a teamday on another database: --reuse-port shares a port only between teamday processes on the same database`)
+    await expect(refuseAnotherDatabase('0.0.0.0', other.port, mine, 1)).rejects.toThrow('use another --port (PORT), or the database that server is on (--db / TEAMDAY_DB)')
+  })
+
+  test('a server that cannot prove its database (an older teamday: 404; another program; an answer that is not a proof) is not shared with', async () => {
+    const older = holder(() => Response.json({ error: true, statusCode: 404, code: 'not_found' }, { status: 404 }))
+    await expect(refuseAnotherDatabase('127.0.0.1', older.port, mine, 1)).rejects.toThrow('a server that does not show which database it is on (HTTP 404 to GET /api/health/database-proof: a teamday older than this one, or another program)')
+    for (const answer of [() => new Response('hello'), () => Response.json({ salt: newProofToken(), proof: 'x' }), () => Response.json({ salt: 'x', proof: newProofToken() }), () => Response.json(another.prove(newProofToken()))]) {
+      const s = holder(answer)
+      await expect(refuseAnotherDatabase('127.0.0.1', s.port, mine, 1)).rejects.toThrow(`port ${s.port} on 127.0.0.1 is held by`)
+    }
+  })
+
+  test('something that is not HTTP, or says nothing, is not shared with (and the question gives up)', async () => {
+    const sockets: Socket[] = []
+    const closes: Server = createServer((socket) => socket.end())
+    const silent: Server = createServer((socket) => void sockets.push(socket))
+    for (const s of [closes, silent]) {
+      await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+      stops.push(() => {
+        for (const c of sockets) c.destroy()
+        s.close()
+      })
+    }
+    const portOf = (s: Server) => (s.address() as { port: number }).port
+    await expect(refuseAnotherDatabase('127.0.0.1', portOf(closes), mine, 1)).rejects.toThrow('something that does not answer as a teamday (the connection closed without an answer)')
+    const started = Date.now()
+    await expect(refuseAnotherDatabase('127.0.0.1', portOf(silent), mine, 1, 200)).rejects.toThrow('something that does not answer as a teamday (no answer within 0.2 s)')
+    expect(Date.now() - started).toBeLessThan(2_000)
+  })
+
+  test('two processes on the port (one started at the same moment on another database): the questions reach both, and the start is refused', async () => {
+    const same = holder(provingWith(mine))
+    holder(provingWith(another), same.port)
+    await expect(refuseAnotherDatabase('127.0.0.1', same.port, mine, 32)).rejects.toThrow('held by a teamday on another database')
+  })
+
+  test('an answer is read to its end, chunked or not', () => {
+    expect(parseReply('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}')).toEqual({ kind: 'http', status: 200, body: '{}' })
+    expect(parseReply('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{"a\r\n4\r\n":1}\r\n0\r\n\r\n')).toEqual({ kind: 'http', status: 200, body: '{"a":1}' })
+    expect(parseReply('SSH-2.0-OpenSSH_9.2\r\n')).toEqual({ kind: 'failed', why: 'an answer that is not HTTP' })
+  })
+})
