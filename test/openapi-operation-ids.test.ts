@@ -20,6 +20,7 @@ const CAMEL_CASE = /^[a-z][a-zA-Z0-9]*$/
 /** Method and path → operationId, as published. `getApiV1Audit-events` became `getApiV1AuditEvents`. */
 const PINNED: Record<string, string> = {
   'GET /api/health': 'getApiHealth',
+  'GET /api/health/database-proof': 'getApiHealthDatabaseProof',
   'GET /api/health/ready': 'getApiHealthReady',
   'GET /api/v1/tokens': 'getApiV1Tokens',
   'POST /api/v1/tokens': 'postApiV1Tokens',
