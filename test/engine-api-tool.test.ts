@@ -4,6 +4,8 @@
  * outside client meets (scopes, role, rate limit, revocation, audit), and the token is nowhere the
  * model, the client or the logs can see it. The model's side is scripted (test/helpers/scripted-provider.ts).
  *
+ * (An execute through it runs as a child of the run: test/engine-api-execute.test.ts.)
+ *
  * Only the token's own user gets the tool (a run started by anyone else: none, `not_owner` in its
  * log), the default assistant never does, a run's calls go one at a time and at most
  * MAX_API_CALLS_PER_RUN of them, and the execution stores only a summary of each result (what the
@@ -220,7 +222,7 @@ describe("teamday_api: the token's rights, as for any client", () => {
 })
 
 describe('teamday_api: what it refuses, and how much it gives back', () => {
-  test('paths outside /api/v1, sneaky paths, execute routes, token creation and rotation are refused without a request', async () => {
+  test('paths outside /api/v1, sneaky paths, token creation and rotation are refused without a request', async () => {
     const w = await world({ runner: 'admin', token: async (_t, admin) => admin.token })
     const refused = [
       { method: 'GET', path: '/api/tokens/list' },
@@ -232,9 +234,6 @@ describe('teamday_api: what it refuses, and how much it gives back', () => {
       { method: 'GET', path: '/api/v1/agents%2F..%2F..%2Fmetrics' },
       { method: 'GET', path: '/api/v1/agents?limit=1' },
       { method: 'PUT', path: '/api/v1/agents' },
-      { method: 'POST', path: '/api/v1/execute', body: { message: 'hi' } },
-      { method: 'POST', path: `/api/v1/agents/${w.ag.id}/execute`, body: { message: 'again' } },
-      { method: 'POST', path: `/api/v1/agents/${w.ag.id}/Execute/`, body: { message: 'again' } },
       { method: 'POST', path: '/api/v1/tokens', body: { name: 'new' } },
       { method: 'POST', path: `/api/v1/tokens/${w.admin.tokenId}/rotate`, body: {} },
       { method: 'GET', path: '/api/v1/agents', body: { a: 1 } },
@@ -247,7 +246,7 @@ describe('teamday_api: what it refuses, and how much it gives back', () => {
     const out = results(before)
     expect(out).toHaveLength(refused.length + 1)
     for (const [i, x] of out.slice(0, -1).entries()) expect({ call: refused[i], refused: x.startsWith('Error: refused: ') }).toEqual({ call: refused[i], refused: true })
-    expect(out[9]).toContain('`delegate`')
+    expect(out[9]).toContain('plaintext is never shown')
     // The query object becomes the query string.
     expect(out.at(-1)).toStartWith('HTTP 200\n')
     // Refusals are stored as they are; the answer as its summary.
@@ -574,7 +573,9 @@ describe('teamday_api: the caller alone', () => {
   test('refusedPath', () => {
     expect(refusedPath('GET', '/api/v1/agents')).toBeNull()
     expect(refusedPath('DELETE', '/api/v1/tokens/pat_1')).toBeNull()
-    expect(refusedPath('POST', '/api/v1/agents/a/execute')).toContain('delegate')
+    // An execute runs as a child of the run (test/engine-api-execute.test.ts).
+    expect(refusedPath('POST', '/api/v1/agents/a/execute')).toBeNull()
+    expect(refusedPath('POST', '/api/v1/tokens/pat_1/rotate')).toContain('rotat')
     expect(refusedPath('GET', '/api/v1/agents/a/execute')).toBeNull() // not a route: the API answers 404
     expect(refusedPath('GET', '/api/v1/a%ZZ')).toContain('percent-encoding')
     expect(refusedPath('GET', '/api/v1//agents')).toContain('segments')

@@ -6,6 +6,7 @@ import type { Clock } from '../clock'
 import type { Logger } from '../logger'
 import type { Job } from './prepare'
 import { addLog } from './store'
+import type { RunRequests } from './run-requests'
 
 /**
  * The `teamday_api` tool: an agent running in a space whose secrets hold TEAMDAY_TOKEN (TeamDay's
@@ -17,6 +18,11 @@ import { addLog } from './store'
  * closure below: never in the system prompt, the tool's description, a result, a log row or a
  * server log line. Results pass the token redaction (src/auth/tokens.ts) and are cut at
  * MAX_API_RESULT_CHARS.
+ *
+ * An execute it makes (POST /api/v1/agents/{id}/execute, /api/v1/execute: TeamDay's "delegate
+ * work to other agents") runs as a child of the calling run, in its delegation tree: each request
+ * is marked as this run's (src/engine/run-requests.ts) and the execute routes give it the child
+ * treatment (src/modules/executions/index.ts, Engine.start `from`).
  */
 
 /** How the engine reaches the app: `app.handle` (src/app.ts). */
@@ -35,6 +41,8 @@ export interface ApiAccess {
    * Throws AppError `decryption_failed` when the sealed value does not open.
    */
   token(execution: Pick<Execution, 'organizationId' | 'spaceId' | 'userId'>): Promise<string | 'not_owner' | null>
+  /** Where a run's requests are marked as its own (set by Engine.useApi). */
+  runs?: RunRequests
 }
 
 export const API_TOOL = 'teamday_api'
@@ -65,11 +73,6 @@ export type ApiCall = (input: ApiToolInput, signal: AbortSignal | undefined) => 
 
 /** Paths a run may not call, and why (matched on the decoded path, lower case). */
 const REFUSED: { method: ApiMethod; pattern: RegExp; why: string }[] = [
-  {
-    method: 'POST',
-    pattern: /^\/api\/v1\/(agents\/[^/]+\/)?execute$/,
-    why: 'running an agent from inside a run is what the `delegate` tool is for (sub-agents run inside this run\'s slot, at most TEAMDAY_MAX_DELEGATION_DEPTH levels deep); a synchronous execute here could recurse without bound',
-  },
   { method: 'POST', pattern: /^\/api\/v1\/tokens$/, why: 'a new token\'s plaintext is never shown to an agent, so creating one here would make a token nobody can use' },
   { method: 'POST', pattern: /^\/api\/v1\/tokens\/[^/]+\/rotate$/, why: 'a rotated token\'s plaintext is never shown to an agent, so rotating here would end the token this space holds' },
 ]
@@ -203,7 +206,7 @@ export function apiCaller(handler: ApiHandler, token: string, about: { execution
  */
 export async function apiToolFor(
   deps: { db: Db; api?: ApiAccess; log: Logger; clock: Clock },
-  job: Pick<Job, 'execution' | 'agent'>,
+  job: Job,
 ): Promise<ApiCall | undefined> {
   const { db, api, log, clock } = deps
   const x = job.execution
@@ -224,7 +227,15 @@ export async function apiToolFor(
     return undefined
   }
   const secret = token
-  const call = apiCaller(api.handle, secret, { executionId: x.id })
+  // Each request marked as this run's before the app gets it: an execute among them is a child of this run.
+  const runs = api.runs
+  const handle: ApiHandler = runs
+    ? (request) => {
+        runs.mark(request, job, request.signal)
+        return api.handle(request)
+      }
+    : api.handle
+  const call = apiCaller(handle, secret, { executionId: x.id })
   // One call at a time (a model asking for 500 in one step waits its turn), and at most
   // MAX_API_CALLS_PER_RUN in a run: the calls share their user's rate limit with every client of theirs.
   let calls = 0

@@ -6,6 +6,8 @@ import { createJob, newDelegationTree, type Job, type JobInput } from './prepare
 import type { ModelProviders } from './providers'
 import { runJob, type EngineDeps, type EngineEvent } from './run'
 import type { ApiAccess } from './api-tool'
+import { RunRequests, type RunRequest } from './run-requests'
+import { storedAgentId } from './assistant'
 import { renewLeases } from './leases'
 import { claimNext, settledOf } from './queue'
 import { ACTIVE, addLog, descendantsOf, finishExecution, getExecutionRow, storable } from './store'
@@ -35,6 +37,12 @@ export interface StartOptions {
   onEvent?: Listener
   /** A delegation: runs at once inside its parent's slot (not queued), aborted with the parent. */
   within?: AbortSignal
+  /**
+   * A run's own execute (its `teamday_api` tool's request: src/engine/run-requests.ts): a child
+   * of that run in its delegation tree, as a `delegate` call's (Engine.startFrom); `input.parent`
+   * is that run, whatever was asked.
+   */
+  from?: RunRequest
 }
 
 export interface Started {
@@ -65,6 +73,8 @@ export class Engine {
   private readonly queue = new Map<string, Queued>()
   /** Per parent execution, the end of its last child's turn (delegate: one child at a time). */
   private readonly childTurns = new Map<string, Promise<void>>()
+  /** The requests runs here make through `teamday_api`, by their Request object (src/engine/run-requests.ts). */
+  private readonly runRequests = new RunRequests()
   private stopping = false
   private watcher: ReturnType<typeof setInterval> | null = null
   private ticking = false
@@ -88,7 +98,16 @@ export class Engine {
    * client's do. Set by createApp; without it (the admin CLI's runtime) no run gets the tool.
    */
   useApi(access: ApiAccess): void {
-    this.deps.api = access
+    this.deps.api = { ...access, runs: this.runRequests }
+  }
+
+  /**
+   * The run here that made `request` through its `teamday_api` tool, if it is such a request:
+   * known by the object itself, which only this engine marks (never by anything the request
+   * carries, which a client could send too).
+   */
+  runOf(request: Request): RunRequest | undefined {
+    return this.runRequests.of(request)
   }
 
   /** This process's instance id (the owner of the executions it queues and runs). */
@@ -123,6 +142,7 @@ export class Engine {
    * queued, or, for a delegation, run at once in its parent's slot.
    */
   async start(input: StartInput, opts: StartOptions = {}): Promise<Started> {
+    if (opts.from) return this.startFrom(input, opts.from, opts.onEvent)
     const { config } = this.deps
     const parent = input.parent ?? null
     const depth = Math.max(input.delegationDepth ?? 0, parent ? parent.delegationDepth + 1 : 0)
@@ -340,20 +360,74 @@ export class Engine {
    * has at most one running execution per level (TEAMDAY_MAX_DELEGATION_DEPTH + 1 in all).
    */
   private async delegate(parent: Job, agentId: string, message: string, signal: AbortSignal): Promise<string> {
-    const id = parent.execution.id
-    const before = this.childTurns.get(id)
-    let done!: () => void
-    const mine = new Promise<void>((resolve) => (done = resolve))
-    const turn = before ? before.then(() => mine) : mine
-    this.childTurns.set(id, turn)
+    const release = await this.childTurn(parent.execution.id)
     try {
-      if (before) await before
       if (signal.aborted) return 'Error: the run was stopped before this sub-agent could start.'
       return await this.delegateNow(parent, agentId, message, signal)
     } finally {
-      done()
-      if (this.childTurns.get(id) === turn) this.childTurns.delete(id)
+      release()
     }
+  }
+
+  /**
+   * Waits for the turn of a new child of `parentId`: children of one parent, whether a `delegate`
+   * call or a `teamday_api` execute asked for them, run one after another in the order asked.
+   * Resolves with the function that ends the turn (once the child has ended).
+   */
+  private async childTurn(parentId: string): Promise<() => void> {
+    const before = this.childTurns.get(parentId)
+    let done!: () => void
+    const mine = new Promise<void>((resolve) => (done = resolve))
+    const turn = before ? before.then(() => mine) : mine
+    this.childTurns.set(parentId, turn)
+    if (before) await before
+    return () => {
+      done()
+      if (this.childTurns.get(parentId) === turn) this.childTurns.delete(parentId)
+    }
+  }
+
+  /**
+   * An execute a run made through its `teamday_api` tool (the execute routes, after every check
+   * they make of the token, its user and the agent): a child of that run, bounded as a `delegate`
+   * call's is. It waits for the run's other children, counts against the tree's
+   * TEAMDAY_MAX_DELEGATIONS_PER_RUN, is one level deeper (TEAMDAY_MAX_DELEGATION_DEPTH), runs in
+   * the run's slot (never queued: a run waiting for a slot it holds itself would wait for ever)
+   * and is stopped with it. A refusal is thrown as the route answers it (422), and logged on the
+   * run as a `delegate` refusal is (`delegation_refused`, `via: teamday_api`).
+   */
+  private async startFrom(input: StartInput, from: RunRequest, onEvent?: Listener): Promise<Started> {
+    const { db, clock, config } = this.deps
+    const p = from.job.execution
+    const agentId = storedAgentId(input.agent)
+    const release = await this.childTurn(p.id)
+    let child: Started
+    try {
+      if (from.signal.aborted) throw new AppError('invalid_state', `Execution ${p.id}, which asked for this run, was stopped before it could start.`)
+      const tree = (from.job.tree ??= { delegations: 0 })
+      if (tree.delegations >= config.maxDelegationsPerRun) {
+        await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, reason: 'tree_limit', max: config.maxDelegationsPerRun, via: 'teamday_api' })
+        throw new AppError(
+          'validation_failed',
+          `Validation failed: this run's delegation tree has started ${tree.delegations} child executions, the most one tree may (TEAMDAY_MAX_DELEGATIONS_PER_RUN). Answer without running another agent.`,
+        )
+      }
+      tree.delegations++
+      try {
+        child = await this.start({ ...input, parent: p, tree }, { within: from.signal, onEvent })
+      } catch (e) {
+        if (e instanceof AppError && e.code === 'validation_failed') {
+          await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, depth: Math.max(input.delegationDepth ?? 0, p.delegationDepth + 1), max: config.maxDelegationDepth, via: 'teamday_api' })
+        }
+        throw e
+      }
+    } catch (e) {
+      release()
+      throw e
+    }
+    const done = child.done.finally(release)
+    await addLog(db, p.id, clock.now(), 'info', 'delegated', { childExecutionId: child.execution.id, agentId, depth: child.execution.delegationDepth, via: 'teamday_api' })
+    return { execution: child.execution, done }
   }
 
   private async delegateNow(parent: Job, agentId: string, message: string, signal: AbortSignal): Promise<string> {

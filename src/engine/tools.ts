@@ -16,7 +16,8 @@ export type RunChild = (parent: Job, agentId: string, message: string, signal: A
  *   model is never told the id of another member's private agent): each call runs a child
  *   execution whose result is the tool result;
  * - `teamday_api`, when the run's space holds a TEAMDAY_TOKEN secret (`api`: src/engine/api-tool.ts):
- *   a call of this server's /api/v1 with that token, whose status and body are the tool result.
+ *   a call of this server's /api/v1 with that token, whose status and body are the tool result
+ *   (an execute among them runs as a child of this run, as a `delegate` call's does).
  */
 export function buildTools(job: Job, runChild: RunChild, api?: ApiCall, subagentIds: string[] = job.agent.subagentIds): ToolSet | undefined {
   const { agent } = job
@@ -50,7 +51,8 @@ export function buildTools(job: Job, runChild: RunChild, api?: ApiCall, subagent
         "the token's scopes and its user's role decide what you may do, as for any API client; you never see the token. Examples: GET /api/v1/agents, GET /api/v1/executions with query {\"limit\": 10}, " +
         'GET /api/v1/spaces/{id}, POST /api/v1/tasks {"title": "..."}. The result is `HTTP <status>` and the JSON body, at most ' +
         `${MAX_API_RESULT_CHARS / 1024} KiB of it (page long lists with \`limit\` and \`cursor\`). An error status (401, 403, 404, 422, 429) comes back the same way: read its \`message\`. ` +
-        'Not available: running agents (POST /api/v1/execute, /api/v1/agents/{id}/execute; sub-agents run through `delegate`), creating or rotating tokens.',
+        'To hand work to another agent, POST /api/v1/agents/{id}/execute {"message": "..."} (or /api/v1/execute for the default assistant): it runs as a sub-agent of this run, within its delegation limits (depth and the number of sub-agent runs), and the result is its answer (`result`) once it is done; `async` is refused and `stream` is answered the same way. ' +
+        'Not available: creating or rotating tokens.',
       inputSchema: jsonSchema<ApiToolInput>({
         type: 'object',
         properties: {

@@ -239,7 +239,7 @@ export interface paths {
         put?: never;
         /**
          * Execute an agent
-         * @description Runs the agent (by id or slug: `/agents/deploy-bot/execute`) against the configured model provider with `message`; `spaceId` too may be the space's id or slug. Responses always carry ids. Default: waits and answers 200 with `result`, `messages`, `usage`. `stream: true` (or `Accept: text/event-stream`): Server-Sent Events `meta` {executionId, chatId, sessionId}, `message` (Anthropic stream events: content_block_start/delta/stop with text_delta, tool_use blocks around tool calls), `result` (the completed execution) or `error` {message, code}; a comment line every 15 s. If the client disconnects, the execution continues and is recorded; cancel it with POST /executions/{id}/cancel. `async: true`: 202 at once, poll GET /executions/{id} (a model no configured provider serves is 422 `model_not_served` at once, as without it). Pass `sessionId` (or `chatId`) from an earlier answer to continue that conversation. Tools the agent gets (each unless its `disallowedTools` names it): `delegate` when it has `subagentIds` (child executions, at most TEAMDAY_MAX_DELEGATION_DEPTH levels and TEAMDAY_MAX_DELEGATIONS_PER_RUN in one tree); `teamday_api` when it runs in a space whose secrets hold `TEAMDAY_TOKEN` and that token is the running user's own (anyone else's run there gets no such tool; at most 50 calls a run, one at a time; the execution stores only each answer's status and size): calls of this API (GET, POST, PATCH, DELETE under /api/v1/; not the execute routes, token creation or rotation) with that token, under its scopes, its user's role and its rate limit, answered as `HTTP <status>` and the body (at most 64 KiB); the token is never shown to the model, stored or logged. The model: the agent's, else TEAMDAY_DEFAULT_MODEL, mapped by TEAMDAY_MODEL_ALIASES; `claude-*` runs on Anthropic, everything else on the OpenAI-compatible provider (TEAMDAY_PROVIDER forces one); the execution records the model id actually sent. A model no configured provider serves fails the execution at once (422 `model_not_served`, naming the model and the providers configured). A provider error fails the execution (502), so does the timeout (504); the provider's rate limit or overload is 503 (`provider_rate_limited` / `provider_overloaded`, its `Retry-After`; not retried here); no provider configured at all is 501.
+         * @description Runs the agent (by id or slug: `/agents/deploy-bot/execute`) against the configured model provider with `message`; `spaceId` too may be the space's id or slug. Responses always carry ids. Default: waits and answers 200 with `result`, `messages`, `usage`. `stream: true` (or `Accept: text/event-stream`): Server-Sent Events `meta` {executionId, chatId, sessionId}, `message` (Anthropic stream events: content_block_start/delta/stop with text_delta, tool_use blocks around tool calls), `result` (the completed execution) or `error` {message, code}; a comment line every 15 s. If the client disconnects, the execution continues and is recorded; cancel it with POST /executions/{id}/cancel. `async: true`: 202 at once, poll GET /executions/{id} (a model no configured provider serves is 422 `model_not_served` at once, as without it). Pass `sessionId` (or `chatId`) from an earlier answer to continue that conversation. Tools the agent gets (each unless its `disallowedTools` names it): `delegate` when it has `subagentIds` (child executions, at most TEAMDAY_MAX_DELEGATION_DEPTH levels and TEAMDAY_MAX_DELEGATIONS_PER_RUN in one tree); `teamday_api` when it runs in a space whose secrets hold `TEAMDAY_TOKEN` and that token is the running user's own (anyone else's run there gets no such tool; at most 50 calls a run, one at a time; the execution stores only each answer's status and size): calls of this API (GET, POST, PATCH, DELETE under /api/v1/; not token creation or rotation) with that token, under its scopes, its user's role and its rate limit, answered as `HTTP <status>` and the body (at most 64 KiB); the token is never shown to the model, stored or logged. An execute through `teamday_api` (this route or POST /execute) runs as a child of the calling run, after the same checks as any request of that token: in its delegation tree and slot (never queued), under TEAMDAY_MAX_DELEGATION_DEPTH and TEAMDAY_MAX_DELEGATIONS_PER_RUN (422 past either), one child at a time, stopped with the run; answered as a synchronous execute (`stream: true` too); `async: true` is 422. Only the engine's own requests are taken for a run's: no header or field makes a request one. The model: the agent's, else TEAMDAY_DEFAULT_MODEL, mapped by TEAMDAY_MODEL_ALIASES; `claude-*` runs on Anthropic, everything else on the OpenAI-compatible provider (TEAMDAY_PROVIDER forces one); the execution records the model id actually sent. A model no configured provider serves fails the execution at once (422 `model_not_served`, naming the model and the providers configured). A provider error fails the execution (502), so does the timeout (504); the provider's rate limit or overload is 503 (`provider_rate_limited` / `provider_overloaded`, its `Retry-After`; not retried here); no provider configured at all is 501.
          */
         post: operations["postApiV1AgentsByIdExecute"];
         delete?: never;
@@ -3814,7 +3814,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Validation failed (`validation_failed`: `details` names each invalid field); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`).
+         * @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`, or a child past TEAMDAY_MAX_DELEGATION_DEPTH or TEAMDAY_MAX_DELEGATIONS_PER_RUN); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`).
          * @example {
          *       "error": true,
          *       "statusCode": 422,
@@ -8389,7 +8389,7 @@ export interface operations {
                     stream?: boolean;
                     /** @description Answer 202 at once; poll GET /executions/{id} */
                     async?: boolean;
-                    /** @description Record this run as a child of another execution; it must be one you started (else 403) */
+                    /** @description Record this run as a child of another execution; it must be one you started (else 403). From a run's `teamday_api` the new run is a child of that run, and this may only name it (else 422) */
                     parentExecutionId?: string;
                     /** @description Depth in a delegation tree (default 0; parent depth + 1 with parentExecutionId) */
                     delegationDepth?: number;
@@ -8519,7 +8519,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed (`validation_failed`: `details` names each invalid field); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`, or a child past TEAMDAY_MAX_DELEGATION_DEPTH or TEAMDAY_MAX_DELEGATIONS_PER_RUN); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8619,7 +8619,7 @@ export interface operations {
                     stream?: boolean;
                     /** @description Answer 202 at once; poll GET /executions/{id} */
                     async?: boolean;
-                    /** @description Record this run as a child of another execution; it must be one you started (else 403) */
+                    /** @description Record this run as a child of another execution; it must be one you started (else 403). From a run's `teamday_api` the new run is a child of that run, and this may only name it (else 422) */
                     parentExecutionId?: string;
                     /** @description Depth in a delegation tree (default 0; parent depth + 1 with parentExecutionId) */
                     delegationDepth?: number;
@@ -8749,7 +8749,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed (`validation_failed`: `details` names each invalid field); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`, or a child past TEAMDAY_MAX_DELEGATION_DEPTH or TEAMDAY_MAX_DELEGATIONS_PER_RUN); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

@@ -36,7 +36,7 @@ const executeErrorSchemas = {
   422: errorResponse(
     422,
     'model_not_served',
-    'Validation failed (`validation_failed`: `details` names each invalid field); or no configured provider serves the agent\'s model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`).',
+    'Validation failed (`validation_failed`: `details` names each invalid field; from a run\'s `teamday_api`, also `async`, or a child past TEAMDAY_MAX_DELEGATION_DEPTH or TEAMDAY_MAX_DELEGATIONS_PER_RUN); or no configured provider serves the agent\'s model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`).',
     'Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Model "claude-sonnet-4-5-20250929" is not served by this server: claude-* models go to Anthropic, which is not configured (ANTHROPIC_API_KEY). Providers configured: openai (the OpenAI-compatible server at OPENAI_BASE_URL). To run it, map it to a model your server has with TEAMDAY_MODEL_ALIASES (e.g. "claude-sonnet-4-5*=llama3.1:8b"), change the agent\'s model, or set TEAMDAY_PROVIDER=openai if your OpenAI-compatible server serves it.',
     { executionId: 'exec_8Kq2LmX9vB3nR8kT1wYz', status: 'failed', model: 'claude-sonnet-4-5-20250929' },
   ),
@@ -118,7 +118,19 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
    * Accept: text/event-stream): Server-Sent Events.
    */
   const execute = async (principal: Principal, c: Ctx, agentRef: string | null, body: typeof ExecuteBody.static, request: Request, set: { status?: number | string; headers: Record<string, unknown> }, server: Server | null) => {
-    const wantsStream = body.stream === true || (body.stream !== false && prefersEventStream(request.headers.get('accept')))
+    // A run's own request (its `teamday_api` tool's), known by the Request object the engine
+    // made, never by anything a client could send: after every check below, the new run is a
+    // child of that run, in its delegation tree (Engine.start `from`), answered as a synchronous
+    // execute is (the tool reads JSON only). `stream` too: a stream would be read by nobody, and
+    // its `result` event is this very body. `async` is refused: a child runs in its parent's slot
+    // and is stopped with it, so it cannot go on after the call, which is what async promises.
+    const from = engine.runOf(request)
+    if (from && body.async) {
+      throw new AppError('validation_failed', 'Validation failed: async is not available when a run executes an agent: the agent runs as a child of that run, inside its slot, and is stopped with it; leave async out and the answer comes back when it is done', {
+        details: [{ field: 'async', message: 'async must be left out (or false) when a run executes an agent' }],
+      })
+    }
+    const wantsStream = !from && (body.stream === true || (body.stream !== false && prefersEventStream(request.headers.get('accept'))))
     if (body.async) {
       const { execution } = await startExecution(c, engine, agentRef, body)
       // Failed as it was recorded (no configured provider serves its model): said now, as a
@@ -149,7 +161,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
       })
       return stream.response(execution, request, { onEnd: unwatch, server }) as any
     }
-    const { execution, done } = await startExecution(c, engine, agentRef, body)
+    const { execution, done } = await startExecution(c, engine, agentRef, body, { from })
     // The run may take longer than a connection may be silent (src/http/listen.ts): the wait is
     // the run's, bounded by its own timeout (and the client may go at any time).
     withoutTimeout(server, request)
@@ -200,7 +212,8 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
             '`stream: true` (or `Accept: text/event-stream`): Server-Sent Events `meta` {executionId, chatId, sessionId}, `message` (Anthropic stream events: content_block_start/delta/stop with text_delta, tool_use blocks around tool calls), `result` (the completed execution) or `error` {message, code}; a comment line every 15 s. ' +
             'If the client disconnects, the execution continues and is recorded; cancel it with POST /executions/{id}/cancel. ' +
             '`async: true`: 202 at once, poll GET /executions/{id} (a model no configured provider serves is 422 `model_not_served` at once, as without it). Pass `sessionId` (or `chatId`) from an earlier answer to continue that conversation. ' +
-            'Tools the agent gets (each unless its `disallowedTools` names it): `delegate` when it has `subagentIds` (child executions, at most TEAMDAY_MAX_DELEGATION_DEPTH levels and TEAMDAY_MAX_DELEGATIONS_PER_RUN in one tree); `teamday_api` when it runs in a space whose secrets hold `TEAMDAY_TOKEN` and that token is the running user\'s own (anyone else\'s run there gets no such tool; at most 50 calls a run, one at a time; the execution stores only each answer\'s status and size): calls of this API (GET, POST, PATCH, DELETE under /api/v1/; not the execute routes, token creation or rotation) with that token, under its scopes, its user\'s role and its rate limit, answered as `HTTP <status>` and the body (at most 64 KiB); the token is never shown to the model, stored or logged. ' +
+            'Tools the agent gets (each unless its `disallowedTools` names it): `delegate` when it has `subagentIds` (child executions, at most TEAMDAY_MAX_DELEGATION_DEPTH levels and TEAMDAY_MAX_DELEGATIONS_PER_RUN in one tree); `teamday_api` when it runs in a space whose secrets hold `TEAMDAY_TOKEN` and that token is the running user\'s own (anyone else\'s run there gets no such tool; at most 50 calls a run, one at a time; the execution stores only each answer\'s status and size): calls of this API (GET, POST, PATCH, DELETE under /api/v1/; not token creation or rotation) with that token, under its scopes, its user\'s role and its rate limit, answered as `HTTP <status>` and the body (at most 64 KiB); the token is never shown to the model, stored or logged. ' +
+            'An execute through `teamday_api` (this route or POST /execute) runs as a child of the calling run, after the same checks as any request of that token: in its delegation tree and slot (never queued), under TEAMDAY_MAX_DELEGATION_DEPTH and TEAMDAY_MAX_DELEGATIONS_PER_RUN (422 past either), one child at a time, stopped with the run; answered as a synchronous execute (`stream: true` too); `async: true` is 422. Only the engine\'s own requests are taken for a run\'s: no header or field makes a request one. ' +
             'The model: the agent\'s, else TEAMDAY_DEFAULT_MODEL, mapped by TEAMDAY_MODEL_ALIASES; `claude-*` runs on Anthropic, everything else on the OpenAI-compatible provider (TEAMDAY_PROVIDER forces one); the execution records the model id actually sent. A model no configured provider serves fails the execution at once (422 `model_not_served`, naming the model and the providers configured). A provider error fails the execution (502), so does the timeout (504); the provider\'s rate limit or overload is 503 (`provider_rate_limited` / `provider_overloaded`, its `Retry-After`; not retried here); no provider configured at all is 501.',
           [RESPONSE_CONTENT]: { 200: streamedExecute },
         [RESPONSE_HEADERS]: streamedHeaders,

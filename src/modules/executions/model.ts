@@ -123,7 +123,7 @@ export const ExecuteBody = t.Object(
     chatId: t.Optional(t.String({ minLength: 1, maxLength: 200, pattern: CHAT_ID_PATTERN, description: 'Continue this chat (same as sessionId unless both are given); the same characters as sessionId, so that /chats/{id} can name it', error: 'chatId must be 1-200 letters, digits or _ . : ~ - (not starting with . : ~ or -)' })),
     stream: t.Optional(t.Boolean({ description: 'Server-Sent Events instead of one JSON answer (also with Accept: text/event-stream)', error: 'stream must be a boolean' })),
     async: t.Optional(t.Boolean({ description: 'Answer 202 at once; poll GET /executions/{id}', error: 'async must be a boolean' })),
-    parentExecutionId: t.Optional(t.String({ maxLength: 100, description: 'Record this run as a child of another execution; it must be one you started (else 403)', error: 'parentExecutionId must be an execution id string' })),
+    parentExecutionId: t.Optional(t.String({ maxLength: 100, description: 'Record this run as a child of another execution; it must be one you started (else 403). From a run\'s `teamday_api` the new run is a child of that run, and this may only name it (else 422)', error: 'parentExecutionId must be an execution id string' })),
     delegationDepth: t.Optional(t.Integer({ minimum: 0, maximum: 20, description: 'Depth in a delegation tree (default 0; parent depth + 1 with parentExecutionId)', error: 'delegationDepth must be an integer between 0 and 20' })),
   },
   { examples: [{ message: 'Review the open pull requests' }, { message: 'Deploy commit 4f2a9c1 to production', spaceId: 'production', stream: false }, { message: 'Summarise yesterday', async: true }] },

@@ -160,13 +160,28 @@ export interface ExecuteInput {
  * use (404 otherwise), a parent one they started (403); the engine does the rest
  * (src/engine/runner.ts `start`: depth, shutdown, model, queue). `agentId` null: the built-in
  * default assistant (POST /api/v1/execute, src/engine/assistant.ts), under the same rules.
+ *
+ * `opts.from`: the request is a run's own (its `teamday_api` tool's): the new run is a child of
+ * that run (Engine.startFrom), never queued, so the per-user queue limit does not apply to it;
+ * every other check does. Its parent is that run: a `parentExecutionId` naming another is 422.
  */
 export async function startExecution(ctx: Ctx, engine: Engine, agentId: string | null, input: ExecuteInput, opts: StartOptions = {}): Promise<Started> {
   const p = callerOf(ctx)
+  const from = opts.from?.job.execution
+  // The tool holds only a token of the run's own user (src/modules/executions/api-access.ts).
+  if (from && (from.userId !== p.userId || from.organizationId !== p.organizationId)) {
+    throw new AppError('forbidden', "Forbidden: a run may run agents only with its own user's token (access denied)")
+  }
   const agent = agentId === null ? assistantAgent(p.organizationId, p.userId) : await runnableAgent(ctx, p, agentId)
   const space = input.spaceId ? await spaceToRunIn(ctx, p, input.spaceId) : null
   let parent: Execution | null = null
-  if (input.parentExecutionId) {
+  if (from) {
+    if (input.parentExecutionId !== undefined && input.parentExecutionId !== from.id) {
+      throw new AppError('validation_failed', `Validation failed: an agent run from inside execution ${from.id} is a child of that execution; parentExecutionId may only name it`, {
+        details: [{ field: 'parentExecutionId', message: `parentExecutionId must be ${from.id} (or left out)` }],
+      })
+    }
+  } else if (input.parentExecutionId) {
     parent = await getVisibleExecution(ctx, input.parentExecutionId)
     if (!canAttachTo(p, parent, await spaceAccessOf(ctx.db, parent.spaceId))) {
       throw new AppError('forbidden', 'Forbidden: parentExecutionId must be an execution you started (access denied)')
@@ -184,7 +199,7 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string |
       parent,
       delegationDepth: input.delegationDepth,
       admit: async (tx) => {
-        await assertQueueRoom(tx, ctx.config.maxQueuedExecutionsPerUser, p)
+        if (!from) await assertQueueRoom(tx, ctx.config.maxQueuedExecutionsPerUser, p)
         // Again in the transaction that records the run, read with forShare (src/db/locks.ts):
         // an agent or a space archived (or closed to the caller) at the same moment either
         // waits for the run's row or refuses it here, never leaves a 202 for a run in an

@@ -1,0 +1,286 @@
+/**
+ * An agent that delegates through its token (TeamDay's "Using Tokens in Virtual Environments":
+ * "Your agent can then use this token to call other TeamDay APIs or delegate work to other
+ * agents"): an execute made through the `teamday_api` tool runs as a child of the calling run, in
+ * its delegation tree, bounded as a `delegate` call is (depth, the tree's count, stopped with its
+ * parent, never queued behind it), after every check the HTTP route makes of the token. Only the
+ * engine's own Request objects get that treatment: nothing a client sends does.
+ *
+ * The model side is test/helpers/providers.ts: `TEAMDAY_API <METHOD> <path> <JSON body>` makes a
+ * `teamday_api` call, and the run then answers "Delegated: <the tool result>".
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { eq } from 'drizzle-orm'
+import { agents, executions } from '../src/db/schema'
+import { agentApiAccess } from '../src/modules/executions/api-access'
+import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
+import { startProviderDouble, type ProviderDouble } from './helpers/providers'
+import { agent, exec, getExec, getLogs, oaiChunk, oaiDone, oaiFull, oaiStop, oaiUsage, rawStream, startScripted, until, type Scripted } from './helpers/scripted-provider'
+
+let double: ProviderDouble
+let scripted: Scripted
+beforeAll(() => {
+  double = startProviderDouble()
+  scripted = startScripted()
+})
+afterAll(() => {
+  double.stop()
+  scripted.stop()
+})
+
+interface World {
+  t: TestApp
+  admin: Actor
+  member: Actor
+  spaceId: string
+  /** The member's token held by the space (TEAMDAY_TOKEN). */
+  spaceToken: { token: string; id: string }
+  /** The agent the member runs, and the one it hands work to. */
+  boss: Awaited<ReturnType<typeof agent>>
+  helper: Awaited<ReturnType<typeof agent>>
+}
+
+async function world(config: object = {}, scopes?: string[], openaiBaseUrl = double.openaiBaseUrl): Promise<World> {
+  const t = await makeTestApp({ config: { openaiBaseUrl, defaultModel: 'test-model', maxConcurrentExecutions: 1, ...config } })
+  const admin = await makeActor(t, { role: 'admin' })
+  const member = await makeActor(t, { role: 'member' })
+  const space = await t.req('POST', '/api/v1/spaces', { token: member.token, body: { name: 'Work', visibility: 'organization' } })
+  expect(space.status).toBe(201)
+  const spaceId = space.body.space.id as string
+  const spaceToken = await makeToken(t, member, { name: 'for agents', ...(scopes && { scopes: scopes as any }) })
+  expect((await t.req('POST', `/api/v1/spaces/${spaceId}/secrets`, { token: member.token, body: { secrets: { TEAMDAY_TOKEN: spaceToken.token } } })).status).toBe(200)
+  const boss = await agent(t, admin, { name: 'Boss', maxTurns: 4 })
+  const helper = await agent(t, admin, { name: 'Helper' })
+  return { t, admin, member, spaceId, spaceToken, boss, helper }
+}
+
+/** The model's message that runs `agentId` with `body` through teamday_api. */
+const runThrough = (agentId: string, body: object) => `TEAMDAY_API POST /api/v1/agents/${agentId}/execute ${JSON.stringify(body)}`
+/** The tool result inside a parent's answer ("Delegated: HTTP <status>\n<json>"). */
+function toolResult(answer: string): { status: number; body: any } {
+  const m = /^Delegated: HTTP (\d{3})[^\n]*\n([\s\S]*)$/.exec(answer)
+  expect(m).not.toBeNull()
+  return { status: Number(m![1]), body: JSON.parse(m![2]!) }
+}
+const row = async (t: TestApp, id: string) => (await t.db.select().from(executions).where(eq(executions.id, id)).get())!
+const childrenOf = async (t: TestApp, id: string) => t.db.select().from(executions).where(eq(executions.parentExecutionId, id)).all()
+
+describe('an execute through teamday_api runs as a child of the calling run', () => {
+  test("the run gets the other agent's answer; the child is a delegated child in the run's tree, run in its slot (one slot in all), for the space's token", async () => {
+    const w = await world()
+    const r = await exec(w.t, w.member, w.boss.id, { message: runThrough(w.helper.id, { message: 'summarise the week' }), spaceId: w.spaceId })
+    expect(r.status).toBe(200)
+    expect(r.body.status).toBe('completed')
+    const got = toolResult(r.body.result)
+    expect(got.status).toBe(200)
+    // The route's normal JSON answer of a synchronous execute.
+    expect(got.body).toMatchObject({ success: true, status: 'completed', result: 'Echo: summarise the week (user turns: 1)' })
+    const parentId = r.body.executionId
+    const kids = await childrenOf(w.t, parentId)
+    expect(kids).toHaveLength(1)
+    const child = kids[0]!
+    expect(got.body.executionId).toBe(child.id)
+    expect(child).toMatchObject({ agentId: w.helper.id, userId: w.member.userId, parentExecutionId: parentId, rootExecutionId: parentId, delegationDepth: 1, delegated: true, status: 'completed', tokenId: w.spaceToken.id })
+    // The tree and the parent's log show it, as a `delegate` call's child.
+    const tree = (await w.t.req('GET', `/api/v1/executions/${parentId}/tree`, { token: w.member.token })).body.tree
+    expect(tree.children.map((c: any) => [c.id, c.parentExecutionId, c.delegationDepth])).toEqual([[child.id, parentId, 1]])
+    const logs = await getLogs(w.t, w.member, parentId)
+    expect(logs.find((l: any) => l.event === 'delegated')?.data).toEqual({ childExecutionId: child.id, agentId: w.helper.id, depth: 1, via: 'teamday_api' })
+    expect(logs.find((l: any) => l.event === 'api_call')?.data).toEqual({ method: 'POST', path: `/api/v1/agents/${w.helper.id}/execute`, status: 200 })
+    // The member's list shows the child under its parent.
+    const listed = await w.t.req('GET', `/api/v1/executions?parentExecutionId=${parentId}`, { token: w.member.token })
+    expect(listed.body.map((e: any) => e.id)).toEqual([child.id])
+  })
+
+  test('the default assistant (POST /api/v1/execute) too; `stream: true` is answered as JSON; `async: true` is refused (422) and runs nothing', async () => {
+    const w = await world()
+    const assistant = await exec(w.t, w.member, w.boss.id, { message: 'TEAMDAY_API POST /api/v1/execute {"message":"hello there","stream":true}', spaceId: w.spaceId })
+    const got = toolResult(assistant.body.result)
+    expect(got).toMatchObject({ status: 200, body: { success: true, status: 'completed', result: 'Echo: hello there (user turns: 1)' } })
+    expect((await row(w.t, got.body.executionId))).toMatchObject({ agentId: null, parentExecutionId: assistant.body.executionId, delegated: true, delegationDepth: 1 })
+
+    const later = await exec(w.t, w.member, w.boss.id, { message: runThrough(w.helper.id, { message: 'in the background', async: true }), spaceId: w.spaceId })
+    const refused = toolResult(later.body.result)
+    expect(refused.status).toBe(422)
+    expect(refused.body).toMatchObject({ error: true, code: 'validation_failed', details: [{ field: 'async' }] })
+    expect(refused.body.message).toContain('async')
+    expect(await childrenOf(w.t, later.body.executionId)).toEqual([])
+
+    // Its parent is the run: another execution (the user's own, which a client could name) is 422.
+    const elsewhere = await exec(w.t, w.member, w.boss.id, { message: runThrough(w.helper.id, { message: 'graft', parentExecutionId: assistant.body.executionId }), spaceId: w.spaceId })
+    expect(toolResult(elsewhere.body.result)).toMatchObject({ status: 422, body: { code: 'validation_failed', details: [{ field: 'parentExecutionId' }] } })
+    expect(await childrenOf(w.t, elsewhere.body.executionId)).toEqual([])
+    expect((await childrenOf(w.t, assistant.body.executionId)).map((k) => k.agentId)).toEqual([null])
+  })
+
+  test("a run's request that reaches the route with another user's token (only a broken handler could) is refused, not made a child", async () => {
+    const w = await world()
+    // The handler hands the app the run's own request object, its Authorization swapped for the admin's.
+    w.t.rt.engine.useApi(
+      agentApiAccess(w.t.rt, (request) => {
+        request.headers.set('authorization', `Bearer ${w.admin.token}`)
+        return w.t.app.handle(request)
+      }),
+    )
+    const r = await exec(w.t, w.member, w.boss.id, { message: runThrough(w.helper.id, { message: 'as the admin' }), spaceId: w.spaceId })
+    expect(toolResult(r.body.result)).toMatchObject({ status: 403, body: { code: 'forbidden' } })
+    expect(await w.t.db.select().from(executions).where(eq(executions.agentId, w.helper.id)).all()).toEqual([])
+  })
+})
+
+describe('bounded as delegation is', () => {
+  test('past TEAMDAY_MAX_DELEGATION_DEPTH the execute is refused (422), logged on the run that asked', async () => {
+    const w = await world({ maxDelegationDepth: 1 })
+    // The child (depth 1), in the same space, asks for a grandchild (depth 2).
+    const inner = runThrough(w.helper.id, { message: 'too deep' })
+    const r = await exec(w.t, w.member, w.boss.id, { message: runThrough(w.boss.id, { message: inner, spaceId: w.spaceId }), spaceId: w.spaceId })
+    expect(r.body.status).toBe('completed')
+    const outer = toolResult(r.body.result)
+    expect(outer.status).toBe(200)
+    const deep = toolResult(outer.body.result)
+    expect(deep.status).toBe(422)
+    expect(deep.body).toMatchObject({ code: 'validation_failed', details: [{ field: 'delegationDepth' }] })
+    const [child] = await childrenOf(w.t, r.body.executionId)
+    expect(child!.delegationDepth).toBe(1)
+    expect(await childrenOf(w.t, child!.id)).toEqual([])
+    const logs = await getLogs(w.t, w.member, child!.id)
+    expect(logs.find((l: any) => l.event === 'delegation_refused')?.data).toMatchObject({ depth: 2, max: 1, via: 'teamday_api' })
+  })
+
+  test("TEAMDAY_MAX_DELEGATIONS_PER_RUN counts the tree's children through teamday_api too", async () => {
+    const w = await world({ maxDelegationsPerRun: 2, maxDelegationDepth: 5 })
+    const third = runThrough(w.helper.id, { message: 'third' })
+    const second = runThrough(w.boss.id, { message: third, spaceId: w.spaceId })
+    const r = await exec(w.t, w.member, w.boss.id, { message: runThrough(w.boss.id, { message: second, spaceId: w.spaceId }), spaceId: w.spaceId })
+    expect(r.body.status).toBe('completed')
+    const one = toolResult(r.body.result)
+    const two = toolResult(one.body.result)
+    const three = toolResult(two.body.result)
+    expect([one.status, two.status, three.status]).toEqual([200, 200, 422])
+    expect(three.body.message).toContain('TEAMDAY_MAX_DELEGATIONS_PER_RUN')
+    const tree = await w.t.db.select().from(executions).where(eq(executions.rootExecutionId, r.body.executionId)).all()
+    expect(tree).toHaveLength(2)
+    const logs = await getLogs(w.t, w.member, two.body.executionId)
+    expect(logs.find((l: any) => l.event === 'delegation_refused')?.data).toMatchObject({ reason: 'tree_limit', max: 2, via: 'teamday_api' })
+    // A new top-level run has a budget of its own.
+    const again = await exec(w.t, w.member, w.boss.id, { message: runThrough(w.helper.id, { message: 'fresh' }), spaceId: w.spaceId })
+    expect(toolResult(again.body.result).status).toBe(200)
+  })
+
+  test('cancelling the parent cancels the child and stops its model call', async () => {
+    const w = await world()
+    const started = exec(w.t, w.member, w.boss.id, { message: runThrough(w.helper.id, { message: 'SLOW' }), spaceId: w.spaceId })
+    let parentId = ''
+    let child: any
+    await until(async () => {
+      const list = (await w.t.req('GET', '/api/v1/executions', { token: w.member.token })).body as any[]
+      child = list.find((e) => e.parentExecutionId !== null)
+      parentId = child?.parentExecutionId ?? ''
+      return child?.status === 'running'
+    })
+    const abortedBefore = double.aborted
+    const c = await w.t.req('POST', `/api/v1/executions/${parentId}/cancel`, { token: w.member.token })
+    expect(c.status).toBe(200)
+    expect(c.body.execution.status).toBe('cancelled')
+    expect((await started).status).toBe(409)
+    await until(async () => (await getExec(w.t, w.member, child.id)).status === 'cancelled')
+    await until(() => double.aborted > abortedBefore)
+  })
+
+  test("a `delegate` call and an execute asked for in one step run one after the other, as a run's children always do", async () => {
+    const w = await world({}, undefined, scripted.openaiBaseUrl)
+    await w.t.db.update(agents).set({ subagentIds: [w.helper.id] }).where(eq(agents.id, w.boss.id)).run()
+    let inFlight = 0
+    let most = 0
+    const lastUser = (body: any) => String((body.messages as any[]).findLast((m) => m.role === 'user')?.content ?? '')
+    scripted.handler = async (_req, body) => {
+      const said = lastUser(body)
+      if (said.startsWith('child ')) {
+        most = Math.max(most, ++inFlight)
+        await Bun.sleep(150)
+        inFlight--
+        return rawStream(oaiFull(`${said} done`))
+      }
+      if ((body.messages as any[]).some((m) => m.role === 'tool')) return rawStream(oaiFull('both done'))
+      const call = (index: number, name: string, args: object) => ({ index, id: `call_${index}`, type: 'function', function: { name, arguments: JSON.stringify(args) } })
+      const calls = [call(0, 'delegate', { agentId: w.helper.id, message: 'child A' }), call(1, 'teamday_api', { method: 'POST', path: `/api/v1/agents/${w.helper.id}/execute`, body: { message: 'child B' } })]
+      return rawStream([oaiChunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: calls }, finish_reason: null }] }), oaiStop('tool_calls'), oaiUsage(), oaiDone])
+    }
+    const r = await exec(w.t, w.member, w.boss.id, { message: 'do both', spaceId: w.spaceId })
+    expect(r.body.status).toBe('completed')
+    expect(most).toBe(1)
+    const kids = await childrenOf(w.t, r.body.executionId)
+    expect(kids.map((k) => [k.message, k.status, k.result]).sort()).toEqual([
+      ['child A', 'completed', 'child A done'],
+      ['child B', 'completed', 'child B done'],
+    ])
+  })
+
+  test('a parent that ends (its timeout) stops its child at once, not at its own timeout', async () => {
+    const w = await world({ executionTimeoutMs: 2000 })
+    // The parent waits 800 ms before its call: the child's own timeout would come about 800 ms after the parent's.
+    const started = performance.now()
+    const r = await exec(w.t, w.member, w.boss.id, { message: `PAUSE 800 ${runThrough(w.helper.id, { message: 'SLOW' })}`, spaceId: w.spaceId })
+    expect(r.status).toBe(504)
+    const [child] = await childrenOf(w.t, r.body.details.executionId)
+    expect(child).toBeDefined()
+    await until(async () => (await row(w.t, child!.id)).status !== 'running', 400)
+    expect(performance.now() - started).toBeLessThan(2600)
+    expect(await row(w.t, child!.id)).toMatchObject({ status: 'failed', errorCode: 'gateway_timeout' })
+  })
+})
+
+describe("the route's checks apply to the token", () => {
+  test('a token without agents:execute gets 403 through the tool, and nothing runs', async () => {
+    const w = await world({}, ['agents:read', 'executions:read'])
+    const r = await exec(w.t, w.member, w.boss.id, { message: runThrough(w.helper.id, { message: 'hi' }), spaceId: w.spaceId })
+    expect(r.body.status).toBe('completed')
+    const got = toolResult(r.body.result)
+    expect(got.status).toBe(403)
+    expect(got.body.code).toBe('insufficient_scope')
+    expect(await childrenOf(w.t, r.body.executionId)).toEqual([])
+  })
+
+  test("another member's private agent is 404, as for any client of the token's user", async () => {
+    const w = await world()
+    const secret = await agent(w.t, w.admin, { name: 'Private', visibility: 'private' })
+    const r = await exec(w.t, w.member, w.boss.id, { message: runThrough(secret.id, { message: 'hi' }), spaceId: w.spaceId })
+    const got = toolResult(r.body.result)
+    expect(got.status).toBe(404)
+    expect(got.body.code).toBe('not_found')
+    expect(await childrenOf(w.t, r.body.executionId)).toEqual([])
+  })
+})
+
+describe('no client can pass for a run', () => {
+  test('an outside execute naming a running run, with any header a run might carry, is an ordinary top-level run (queued, async allowed)', async () => {
+    const w = await world()
+    // The same token through a run's tool: a child, in the run's slot.
+    const own = await exec(w.t, w.member, w.boss.id, { message: runThrough(w.helper.id, { message: 'mine' }), spaceId: w.spaceId })
+    expect(await row(w.t, toolResult(own.body.result).body.executionId)).toMatchObject({ parentExecutionId: own.body.executionId, delegated: true })
+    // A run that holds the only slot for a while.
+    const parent = await exec(w.t, w.member, w.helper.id, { message: 'PAUSE 1500 then answer', async: true })
+    const parentId = parent.body.executionId
+    await until(async () => (await getExec(w.t, w.member, parentId)).status === 'running')
+    const forged = await w.t.req('POST', `/api/v1/agents/${w.helper.id}/execute`, {
+      token: w.spaceToken.token,
+      body: { message: 'me too', async: true, parentExecutionId: parentId },
+      headers: {
+        'user-agent': `teamday-agent (execution ${parentId})`,
+        'x-execution-id': parentId,
+        'x-parent-execution-id': parentId,
+        'x-teamday-execution': parentId,
+        'x-teamday-run': parentId,
+        'x-forwarded-for': '127.0.0.1',
+        forwarded: 'for=127.0.0.1',
+        origin: 'http://localhost',
+      },
+    })
+    // async is refused to a run's own execute: this one was taken for a client's.
+    expect(forged.status).toBe(202)
+    const x = await row(w.t, forged.body.executionId)
+    // Recorded under the parent (the API's parentExecutionId), but not delegated: it waits for a slot.
+    expect(x).toMatchObject({ parentExecutionId: parentId, delegated: false, status: 'pending' })
+    await until(async () => (await getExec(w.t, w.member, forged.body.executionId)).status === 'completed', 8000)
+  })
+})
