@@ -404,7 +404,7 @@ export class Engine {
     let child: Started
     try {
       if (from.signal.aborted) throw new AppError('invalid_state', `Execution ${p.id}, which asked for this run, was stopped before it could start.`)
-      const tree = (from.job.tree ??= { delegations: 0 })
+      const tree = (from.job.tree ??= newDelegationTree())
       if (tree.delegations >= config.maxDelegationsPerRun) {
         await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, reason: 'tree_limit', max: config.maxDelegationsPerRun, via: 'teamday_api' })
         throw new AppError(
