@@ -122,6 +122,37 @@ describe('POST /tokens/:id/rotate', () => {
     expect((await t.req('GET', '/api/v1/tokens/self', { token: made.body.token })).status).toBe(401)
   })
 
+  test('a token in its grace period works on, but makes no token and rotates or revokes no other: the old secret cannot take the family over nor outlive its rotation', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const old = await makeToken(t, a, { name: 'ci' })
+    const successor = (await t.req('POST', `/api/v1/tokens/${old.id}/rotate`, { token: old.token, body: { gracePeriodSeconds: 3600 } })).body
+    const sibling = await makeToken(t, a, { name: 'other job' })
+    const before = (await t.req('GET', '/api/v1/tokens?limit=200', { token: a.token })).body.total
+    // Whoever still holds the old secret (the rotation's very reason, when it leaked).
+    const refusals = [
+      await t.req('POST', '/api/v1/tokens', { token: old.token, body: { name: 'outlives the grace' } }),
+      await t.req('POST', '/api/tokens/create', { token: old.token, body: { name: 'outlives the grace', expiresInDays: 30 } }),
+      await t.req('POST', `/api/v1/tokens/${successor.id}/rotate`, { token: old.token, body: {} }),
+      await t.req('DELETE', `/api/v1/tokens/${successor.id}`, { token: old.token }),
+      await t.req('POST', `/api/tokens/${successor.id}/revoke`, { token: old.token }),
+      await t.req('DELETE', `/api/v1/tokens/${sibling.id}`, { token: old.token }),
+    ]
+    for (const r of refusals) {
+      expect([r.status, r.body.code]).toEqual([403, 'forbidden'])
+      expect(r.body.message).toContain(successor.id)
+      expect(r.text).not.toMatch(/td_[A-Za-z0-9]{43}/)
+    }
+    expect((await t.req('GET', '/api/v1/tokens?limit=200', { token: a.token })).body.total).toBe(before)
+    for (const tok of [successor.token, sibling.token]) expect((await t.req('GET', '/api/v1/tokens/self', { token: tok })).status).toBe(200)
+    // Its ordinary work goes on until the grace ends, and it may still give itself up.
+    expect((await t.req('GET', '/api/v1/tokens', { token: old.token })).status).toBe(200)
+    expect((await t.req('POST', '/api/v1/agents', { token: old.token, body: { name: 'still working' } })).status).toBe(201)
+    expect((await t.req('DELETE', `/api/v1/tokens/${old.id}`, { token: old.token })).status).toBe(200)
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: old.token })).body.code).toBe('token_revoked')
+    expect((await t.req('GET', '/api/v1/tokens/self', { token: successor.token })).status).toBe(200)
+  })
+
   test('a token from before families (null family id) counts as its own family', async () => {
     const t = await makeTestApp()
     const a = await makeActor(t)

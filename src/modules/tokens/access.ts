@@ -12,6 +12,7 @@ import { validateScopes } from './validation'
  * What a token may do to tokens (issue 11): `tokens:write` is not as good as a full token.
  * - it creates only tokens whose scopes it covers (`*` only from `*`);
  * - it rotates or revokes only itself or tokens whose scopes it covers;
+ * - a token in a rotation's grace period creates none, and rotates or revokes only itself;
  * - a user has at most TEAMDAY_MAX_TOKENS_PER_USER active tokens per organization.
  * Visibility (another user's or organization's token is 404) is decided before, in findVisible.
  */
@@ -38,13 +39,41 @@ export async function scopesForNewToken(ctx: Ctx, requested: string[] | undefine
 /** Rotating or revoking `target` through the API: the calling token itself, or one whose scopes it covers. */
 export async function assertMayManage(ctx: Ctx, target: PersonalAccessToken, action: 'rotate' | 'revoke'): Promise<void> {
   const principal = callerOf(ctx)
-  if (target.id === principal.tokenId || scopesCover(principal.scopes, target.scopes)) return
+  if (target.id === principal.tokenId) return
+  if (principal.tokenId !== null) await assertNotSuperseded(ctx.db, principal.tokenId, action)
+  if (scopesCover(principal.scopes, target.scopes)) return
   const missing = uncoveredScopes(principal.scopes, target.scopes)
   await denied(ctx, action, target.id, { targetScopes: target.scopes, missingScopes: missing })
   throw new AppError(
     'insufficient_scope',
     `Forbidden: this token cannot ${action} token ${target.id} (access denied): a token may rotate or revoke only itself or tokens whose scopes it has all of, and ${target.id} also has ${list(missing)}. Use a token with at least its scopes (or \`*\`).`,
     { details: { targetTokenId: target.id, targetScopes: target.scopes, tokenScopes: principal.scopes, missingScopes: missing }, headers: scopeChallenge(missing) },
+  )
+}
+
+/**
+ * A token in a rotation's grace period (rotated, working on until the grace ends so that its
+ * clients can move to the successor) does nothing to tokens but give itself up: it creates no
+ * token (a rotation's successor included) and rotates or revokes no other. Either would let the
+ * secret being retired outlive its rotation: a token it made lives on after the grace, and
+ * rotating its own successor handed whoever held the old secret a new one while revoking the
+ * owner's (found from outside). `state`: the token's revocation, when the caller read it already.
+ * Tokens of CLI sign-ins are never rotated (their ids are no personal access token's).
+ */
+export async function assertNotSuperseded(
+  db: Db,
+  tokenId: string,
+  action: 'create' | 'rotate' | 'revoke',
+  state?: { revokedAt: Date | null; reason: string | null },
+): Promise<void> {
+  const t = personalAccessTokens
+  const row = state ?? (await db.select({ revokedAt: t.revokedAt, reason: t.revokedReason }).from(t).where(eq(t.id, tokenId)).get())
+  if (!row?.revokedAt || row.reason !== 'rotated') return
+  const successor = (await db.select({ id: t.id }).from(t).where(eq(t.rotatedFromId, tokenId)).get())?.id
+  const what = action === 'create' ? 'create a token' : `${action} another token`
+  throw new AppError(
+    'forbidden',
+    `Forbidden: this token was rotated${successor ? ` (its successor is ${successor})` : ''} and works only until ${row.revokedAt.toISOString()}, the end of its grace period, and not on tokens: it cannot ${what} (access denied), as that would let the secret being retired outlive its rotation. Use the successor.`,
   )
 }
 

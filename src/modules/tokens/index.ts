@@ -24,7 +24,7 @@ const reuse = errorResponse(
 const broader = errorResponse(
   403,
   'insufficient_scope',
-  'Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of.',
+  'Forbidden: `forbidden` when your role does not allow tokens:write; `insufficient_scope` when the token lacks tokens:write or would exceed itself: a token creates only tokens with scopes it has (`*` only from `*`), and rotates or revokes only itself or tokens whose scopes it has all of; `forbidden` also when the calling token was rotated and is in its grace period: it creates no token and rotates or revokes none but itself.',
   'Forbidden: a token can only create tokens with scopes it has itself (access denied). This token has tokens:write and lacks *. Ask for a subset of its scopes, or use a token that has them (`*` only from a `*` token).',
   { requestedScopes: ['*'], tokenScopes: ['tokens:write'], missingScopes: ['*'] },
 )
@@ -94,7 +94,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
           summary: 'Create a personal access token',
           [RESPONSE_DESCRIPTIONS]: { 201: 'The token created: its secret in `token`, shown this once and never again, with its metadata.' },
           description:
-            'Creates a token for the calling user in the calling token\'s organization. It inherits the user\'s current role there. `expiresInDays` is 7-365 (default 90); alternatively `expiresAt`. `scopes` (default: the calling token\'s own) limits what it may do; unknown or no scopes are 422. Only scopes the calling token has itself may be asked for (`*` only from a `*` token): anything broader is 403 `insufficient_scope`. A request always needs both the scope and the user\'s current role: a token never exceeds its user. The new token records the calling token (`createdByTokenId`): if that token is reported leaked or its rotation family is revoked for reuse, this one is revoked too. A user may have at most TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens per organization: beyond, 422 `token_limit_reached`. The `token` field is the only time the secret is ever shown.',
+            'Creates a token for the calling user in the calling token\'s organization. It inherits the user\'s current role there. `expiresInDays` is 7-365 (default 90); alternatively `expiresAt`. `scopes` (default: the calling token\'s own) limits what it may do; unknown or no scopes are 422. Only scopes the calling token has itself may be asked for (`*` only from a `*` token): anything broader is 403 `insufficient_scope`. A request always needs both the scope and the user\'s current role: a token never exceeds its user. A token in a rotation\'s grace period creates none (403 `forbidden`): it would outlive the secret being retired. The new token records the calling token (`createdByTokenId`): if that token is reported leaked or its rotation family is revoked for reuse, this one is revoked too. A user may have at most TEAMDAY_MAX_TOKENS_PER_USER (default 100) active tokens per organization: beyond, 422 `token_limit_reached`. The `token` field is the only time the secret is ever shown.',
         },
       },
     )
@@ -146,7 +146,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
           summary: 'Rotate a token',
           [RESPONSE_DESCRIPTIONS]: { 201: 'The new token: its secret in `token`, shown this once, and `rotatedFromId` and `previousTokenRevokedAt` saying when the old one stops working.' },
           description:
-            'Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new lifetime is `expiresInDays` or the old token\'s. Only the owner may rotate (admins revoke), with the token itself or a token that has all of its scopes (otherwise 403 `insufficient_scope`). Rotating a token that is already revoked revokes its whole rotation family, and the tokens they created (reuse detection), and answers 409 `token_reuse_detected`; within a minute of its rotation (a retry) it is 409 `invalid_state` naming the successor instead. A rotation without a grace period is never refused for the per-user cap; during a grace period the old token still counts, and a rotation with one may take the user at most one past TEAMDAY_MAX_TOKENS_PER_USER (else 422 `token_limit_reached`: rotate with gracePeriodSeconds 0, or wait for the earlier grace period to end).',
+            'Creates a new token with the same name, scopes and rotation family and revokes the old one at once or after `gracePeriodSeconds` (0-86400, default 0). The new lifetime is `expiresInDays` or the old token\'s. Only the owner may rotate (admins revoke), with the token itself or a token that has all of its scopes (otherwise 403 `insufficient_scope`); a token in a rotation\'s grace period rotates none (403 `forbidden`). Rotating a token that is already revoked revokes its whole rotation family, and the tokens they created (reuse detection), and answers 409 `token_reuse_detected`; within a minute of its rotation (a retry) it is 409 `invalid_state` naming the successor instead. A rotation without a grace period is never refused for the per-user cap; during a grace period the old token still counts, and a rotation with one may take the user at most one past TEAMDAY_MAX_TOKENS_PER_USER (else 422 `token_limit_reached`: rotate with gracePeriodSeconds 0, or wait for the earlier grace period to end).',
         },
       },
     )
@@ -167,7 +167,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
           summary: 'Revoke a token',
           [RESPONSE_DESCRIPTIONS]: { 200: 'The token, revoked (`status: revoked`, `revokedAt`); also when it was revoked already.' },
           description:
-            'Revokes the token immediately: the very next request with it gets 401 `token_revoked`. Idempotent. Admins may revoke any token of the organization. The calling token may revoke itself or a token whose scopes it has all of (otherwise 403 `insufficient_scope`); tokens it cannot see are 404.',
+            'Revokes the token immediately: the very next request with it gets 401 `token_revoked`. Idempotent. Admins may revoke any token of the organization. The calling token may revoke itself or a token whose scopes it has all of (otherwise 403 `insufficient_scope`), and a token in a rotation\'s grace period only itself (403 `forbidden`); tokens it cannot see are 404.',
         },
       },
     )

@@ -12,7 +12,7 @@ import { prepared } from '../../db/prepared'
 import { cliSessions, dbTime, personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
-import { assertBelowTokenCap, assertMayManage, assertRoomForGrace } from './access'
+import { assertBelowTokenCap, assertMayManage, assertNotSuperseded, assertRoomForGrace } from './access'
 import { resolveExpiry, validateScopes, validateTokenName, type CreateTokenInput } from './validation'
 import type { Token } from './model'
 
@@ -109,7 +109,7 @@ export async function createToken(
     // with three processes on one file); tokens revoked meanwhile counted against the cap.
     const at = tx.clock.now()
     // The rotated token itself was claimed (still unrevoked) in this very transaction.
-    if (owner.createdByTokenId && owner.createdByTokenId !== lineage?.rotatedFromId) await assertCreatorActive(tx, owner.createdByTokenId, at)
+    if (owner.createdByTokenId && owner.createdByTokenId !== lineage?.rotatedFromId) await assertCreatorActive(tx, owner.createdByTokenId, at, lineage ? 'rotate' : 'create')
     // A rotation replaces a token: only new tokens count against the per-user cap, and a
     // rotation's grace period may go one past it (assertRoomForGrace).
     if (!lineage) await assertBelowTokenCap(tx, owner.userId, owner.organizationId, at)
@@ -124,7 +124,7 @@ export async function createToken(
  * token and then everything it created (revokeCreatedBy, in a transaction these exclude), and a
  * token created in between must not outlive it. 401 token_revoked, as its next request would get.
  */
-async function assertCreatorActive(ctx: Ctx, creatorId: string, now: number): Promise<void> {
+async function assertCreatorActive(ctx: Ctx, creatorId: string, now: number, action: 'create' | 'rotate'): Promise<void> {
   const t = personalAccessTokens
   const s = cliSessions
   const row =
@@ -137,6 +137,9 @@ async function assertCreatorActive(ctx: Ctx, creatorId: string, now: number): Pr
       headers: { 'www-authenticate': bearerChallenge('invalid_token', 'Token revoked') },
     })
   }
+  // In its grace period: it works on, but makes no token (checked here, under the write lock, so
+  // that a rotation committed while this request waited counts too).
+  if (row) await assertNotSuperseded(ctx.db, creatorId, action, row)
 }
 
 async function insertToken(
