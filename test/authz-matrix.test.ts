@@ -46,6 +46,11 @@ const rows: Row[] = [
   // Only the owner rotates; an admin sees the token (403), others do not (404).
   { route: 'POST /api/v1/tokens/:id/rotate', expect: [403, 201, 404, 404, 404], ok: '"token":"td_' },
   { route: 'GET /api/v1/tokens/:id', expect: [200, 200, 404, 404, 404], ok: '"success":true' },
+  // A token in a rotation's grace period works on, but not on tokens: it makes none and rotates or revokes none but itself.
+  { name: 'POST /api/v1/tokens with a token in its grace period', route: 'POST /api/v1/tokens', request: async (w) => ({ ...(await REQUESTS['POST /api/v1/tokens']!(w, w.who.memberA)), supersededToken: true }), expect: ALL_OK(403), ok: '' },
+  { name: 'POST /api/tokens/create with a token in its grace period', route: 'POST /api/tokens/create', request: async (w) => ({ ...(await REQUESTS['POST /api/tokens/create']!(w, w.who.memberA)), supersededToken: true }), expect: ALL_OK(403), ok: '' },
+  { name: 'POST /api/v1/tokens/:id/rotate with a token in its grace period', route: 'POST /api/v1/tokens/:id/rotate', request: async (w) => ({ ...(await REQUESTS['POST /api/v1/tokens/:id/rotate']!(w, w.who.memberA)), supersededToken: true }), expect: [403, 403, 404, 404, 404], ok: '' },
+  { name: 'DELETE /api/v1/tokens/:id with a token in its grace period', route: 'DELETE /api/v1/tokens/:id', request: async (w) => ({ ...(await REQUESTS['DELETE /api/v1/tokens/:id']!(w, w.who.memberA)), supersededToken: true }), expect: [403, 403, 404, 404, 404], ok: '' },
   { route: 'DELETE /api/v1/tokens/:id', expect: [200, 200, 404, 404, 404], ok: '"status":"revoked"' },
 
   { route: 'GET /api/v1/agents', expect: ALL_OK(200), ok: '"agents":[' },
@@ -140,7 +145,14 @@ afterAll(() => w.close())
 
 async function run(s: Scenario) {
   const req = await s.request(w)
-  const token = req.freshToken && MEMBERS.includes(s.caller as Member) ? (await makeToken(w.t, w.who[s.caller as Member])).token : w.tokenOf(s.caller)
+  const member = MEMBERS.includes(s.caller as Member) ? w.who[s.caller as Member] : undefined
+  let token = req.freshToken && member ? (await makeToken(w.t, member)).token : w.tokenOf(s.caller)
+  if (req.supersededToken && member) {
+    const old = await makeToken(w.t, member)
+    const rotated = await w.t.req('POST', `/api/v1/tokens/${old.id}/rotate`, { token: old.token, body: { gracePeriodSeconds: 3600 } })
+    if (rotated.status !== 201) throw new Error(`fixture rotation: ${rotated.status} ${rotated.text}`)
+    token = old.token
+  }
   const res = await w.t.req(s.method, req.path, { token, body: req.body })
   expect({ scenario: s.name, status: res.status }).toEqual({ scenario: s.name, status: s.status })
   expect(res.text).toContain(s.body)

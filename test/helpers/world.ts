@@ -149,6 +149,8 @@ export interface Req {
   body?: unknown
   /** Sent with a new token of the calling member, not their usual one (a route that revokes its caller's token). */
   freshToken?: boolean
+  /** Sent with a new token of the calling member that was then rotated with a grace period: superseded, still working. */
+  supersededToken?: boolean
 }
 
 /**
