@@ -131,6 +131,27 @@ describe('initiate and poll', () => {
     expect((await t.req('GET', '/api/v1/tokens/self', { token: alice.token })).status).toBe(200)
   })
 
+  test('two polls at the same moment (both read the code approved, one claims it): the other is 400 login_code_used and the sign-in is revoked, as for a later poll', async () => {
+    const t = await makeTestApp()
+    const alice = await makeActor(t, { role: 'admin' })
+    for (let round = 0; round < 3; round++) {
+      const { code } = (await initiate(t)).body
+      await approve(t, code, alice)
+      // The terminal and whoever else holds the link, at once.
+      const polls = await Promise.all([poll(t, code, '198.51.100.7'), poll(t, code, '203.0.113.66')])
+      const won = polls.filter((r) => r.status === 200)
+      const lost = polls.filter((r) => r.status !== 200)
+      expect(won.map((r) => r.body.status)).toEqual(['authorized'])
+      expect(lost.map((r) => [r.status, r.body.code])).toEqual([[400, 'login_code_used']])
+      expect(lost[0]!.body.message).toContain('revoked')
+      expect((await t.req('GET', '/api/v1/agents', { token: won[0]!.body.accessToken })).body.code).toBe('token_revoked')
+      expect((await t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: won[0]!.body.refreshToken } })).status).toBe(401)
+      t.clock.advance(5000)
+    }
+    const events = (await t.req('GET', '/api/v1/audit-events?type=cli.session_revoked', { token: alice.token })).body.events
+    expect(events.map((e: any) => e.details.reason)).toEqual(['code_reused', 'code_reused', 'code_reused'])
+  })
+
   test('the access token works on /api/v1 with the role of the person who approved', async () => {
     const t = await makeTestApp()
     const viewer = await makeActor(t, { role: 'viewer' })

@@ -191,7 +191,7 @@ export async function pollLogin(ctx: Ctx, code: string): Promise<PollResult> {
   if (row.state === 'delivered') throw await codeReused(ctx, row.id)
   if (row.expiresAt.getTime() <= now) throw new AppError('login_code_expired', 'Login code expired: it was not approved within 5 minutes. Start again: teamday login.')
   if (row.state === 'pending') return { status: 'pending' }
-  return withTx(ctx, async (tx) => {
+  const delivered = await withTx(ctx, async (tx) => {
     const c = cliLoginCodes
     const sessionId = newId('clis')
     const claimed = await tx.db
@@ -200,7 +200,11 @@ export async function pollLogin(ctx: Ctx, code: string): Promise<PollResult> {
       .where(and(eq(c.id, row.id), eq(c.state, 'approved')))
       .returning({ userId: c.userId, organizationId: c.organizationId })
       .get()
-    if (!claimed?.userId || !claimed.organizationId) throw await codeReused(ctx, row.id)
+    // Claimed by a poll at the same moment (it read the code approved too, and committed first):
+    // a second poll like any other, answered once this transaction is over (nothing written in
+    // it), when that poll's sign-in is there to revoke. Revoking from inside it went through the
+    // outer ctx: a 500 on PostgreSQL, and the first poller's sign-in kept working.
+    if (!claimed?.userId || !claimed.organizationId) return null
     const refreshToken = generateToken(REFRESH_TOKEN_PREFIX)
     const ua = tx.box.openOrNull(row.requestUaEnc, `clic.ua:${row.id}`)
     const ip = tx.box.openOrNull(row.requestIpEnc, `clic.ip:${row.id}`)
@@ -225,6 +229,8 @@ export async function pollLogin(ctx: Ctx, code: string): Promise<PollResult> {
     const access = await issueAccessToken(tx, sessionId, now)
     return { status: 'authorized' as const, ...access, refreshToken, userId: claimed.userId, organizationId: claimed.organizationId, sessionId }
   })
+  if (delivered === null) throw await codeReused(ctx, row.id)
+  return delivered
 }
 
 async function issueAccessToken(ctx: Ctx, sessionId: string, now: number): Promise<{ accessToken: string; expiresAt: string }> {
