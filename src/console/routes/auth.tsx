@@ -10,7 +10,7 @@ import { ASSETS } from '../assets'
 import { FormBody, field, hidden } from '../form'
 import { HOME, page, redirect, safeNext, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
-import { createSession, endAllSessions, endSession, endSessionBySecret, pruneSessions } from '../session'
+import { endAllSessions, endSession, endSessionBySecret, pruneSessions, startSignedInSession } from '../session'
 import { attemptFailed, attemptSucceeded, reserveAttempt, throttleKeys } from '../throttle'
 import { MessagePage, RefusedPage, SetPasswordPage, SignInPage } from '../views/auth'
 import type { ErrorText } from '../views/layout'
@@ -121,25 +121,27 @@ export function authRoutes(kit: ConsoleKit) {
       }
       const { user, named: known } = await checkPassword(ctx, email, field(body, 'password'))
       const orgs = user ? await listMemberships(ctx, user.id) : []
-      if (!user || orgs.length === 0) {
+      // Null also when the password was changed while it was being checked: the old one no longer signs in.
+      const started = user && orgs.length > 0 ? await startSignedInSession(ctx, user, orgs[0]!.organization.id) : null
+      if (!user || !started) {
         await attemptFailed(ctx, keys)
         // Whose account was tried, when the e-mail is one: the event goes to each organization
         // of theirs, where its admins read it (GET /audit-events); an unknown e-mail is the
         // operator's alone (`teamday audit list`). The page says the same in every case.
         // (What was typed may be no e-mail at all, a password even: then it names no one.)
-        const reason = user ? 'no_membership' : known ? 'wrong_password' : 'unknown_email'
-        const orgIds = known && !user ? (await listMemberships(ctx, known.id)).map((m) => m.organization.id) : []
+        const reason = user ? (orgs.length === 0 ? 'no_membership' : 'wrong_password') : known ? 'wrong_password' : 'unknown_email'
+        const orgIds = known && reason === 'wrong_password' ? (await listMemberships(ctx, known.id)).map((m) => m.organization.id) : []
         for (const organizationId of orgIds.length > 0 ? orgIds : [null]) {
           await recordAudit(ctx, { type: 'user.sign_in_failed', organizationId, targetType: known ? 'user' : null, targetId: known?.id ?? null, details: { reason } })
         }
         return signInPage(request, { next, email, error: tx.wrongCredentials }, 401)
       }
+      const { secret, session } = started
       await attemptSucceeded(ctx, keys)
       await pruneSessions(ctx)
       // Session fixation: whatever session cookie came with this request is ended; the new id is fresh.
       const previous = kit.sessionSecret(request)
       if (previous) await endSessionBySecret(ctx, previous)
-      const { secret, session } = await createSession(ctx, user.id, orgs[0]!.organization.id)
       await ctx.db.update(users).set({ lastSignInAt: new Date(ctx.clock.now()) }).where(eq(users.id, user.id)).run()
       await recordAudit(ctx, { type: 'user.signed_in', organizationId: session.organizationId, actor: { userId: user.id, tokenId: null }, targetType: 'session', targetId: session.id })
       return redirect(next ?? HOME, { 'set-cookie': kit.sessionCookie(request, secret) })

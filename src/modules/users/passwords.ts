@@ -60,7 +60,16 @@ export async function checkPassword(ctx: Ctx, email: string, password: string): 
   const ok = await Bun.password.verify(pw, named?.passwordHash ?? (await dummyHash()))
   if (!named?.passwordHash || !ok) return { user: null, named }
   if (!named.passwordHash.startsWith(CURRENT_PARAMS)) {
-    await ctx.db.update(users).set({ passwordHash: await hashPassword(pw) }).where(eq(users.id, named.id)).run()
+    // Only over the hash just verified: a password changed while it was verified stays changed
+    // (the old one was written back over it, and signed in again).
+    const rehashed = await ctx.db
+      .update(users)
+      .set({ passwordHash: await hashPassword(pw) })
+      .where(and(eq(users.id, named.id), eq(users.passwordHash, named.passwordHash)))
+      .returning({ passwordHash: users.passwordHash })
+      .get()
+    // The user as stored now: `passwordHash` is the hash this check stands for (startSignedInSession).
+    if (rehashed) return { user: { ...named, passwordHash: rehashed.passwordHash }, named }
   }
   return { user: named, named }
 }
