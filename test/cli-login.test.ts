@@ -503,4 +503,41 @@ describe('a password change and "sign out everywhere" end the terminals\' sign-i
     const reasons = (await t.req('GET', '/api/v1/audit-events?type=cli.session_revoked', { token: a.token })).body.events.map((e: any) => e.details.reason)
     expect(reasons.sort()).toEqual(['password_changed', 'signed_out_everywhere'])
   })
+
+  test('also a sign-in approved before and polled after: an intruder who approved a code cannot collect it once the password changed, the account signed out everywhere, or the member was removed', async () => {
+    const { setPassword } = await import('../src/modules/users/passwords')
+    const { consoleClient, givePassword, PASSWORD } = await import('./helpers/console')
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'admin' })
+    const approved = async () => {
+      const { code } = (await initiate(t)).body
+      await approve(t, code, a)
+      return code as string
+    }
+    const refused = async (code: string) => {
+      const res = await poll(t, code)
+      expect([res.status, res.body.code]).toEqual([400, 'login_denied'])
+      expect(res.text).not.toMatch(/td[or]_[A-Za-z0-9]{43}/)
+    }
+    // Approved by whoever was signed in as them, collected after the owner recovered the account.
+    const beforeChange = await approved()
+    await setPassword(t.ctx, a.userId, 'a brand new long passphrase')
+    await refused(beforeChange)
+    await givePassword(t, a.userId)
+    const c = consoleClient(t)
+    expect((await c.signIn(a.email, PASSWORD)).status).toBe(303)
+    const beforeSignOut = await approved()
+    expect((await c.post('/logout/everywhere')).status).toBe(303)
+    await refused(beforeSignOut)
+    // Another admin removes the member: their approved, uncollected sign-in there goes with them.
+    const admin = await makeActor(t, { role: 'admin', org: a.orgSlug })
+    const beforeRemoval = await approved()
+    expect((await t.req('DELETE', `/api/v1/organizations/${a.organizationId}/members/${a.userId}`, { token: admin.token })).status).toBe(200)
+    await refused(beforeRemoval)
+    expect(await listCliSessions(t.ctx, a.userId)).toEqual([])
+    // A sign-in approved after all that works as before.
+    await createUser(t.ctx, { email: a.email, orgSlug: a.orgSlug, role: 'admin' })
+    const after = await approved()
+    expect((await poll(t, after)).body.status).toBe('authorized')
+  })
 })

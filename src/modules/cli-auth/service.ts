@@ -187,7 +187,7 @@ export async function pollLogin(ctx: Ctx, code: string): Promise<PollResult> {
   const row = await findCode(ctx, code)
   if (!row) throw new AppError('invalid_login_code', 'Invalid login code: it is not one this server issued (or it finished over an hour ago). Start again: teamday login.')
   const now = ctx.clock.now()
-  if (row.state === 'denied') throw new AppError('login_denied', 'Sign-in denied: the request was denied in the browser. Start again if that was a mistake.')
+  if (row.state === 'denied') throw loginDenied()
   if (row.state === 'delivered') throw await codeReused(ctx, row.id)
   if (row.expiresAt.getTime() <= now) throw new AppError('login_code_expired', 'Login code expired: it was not approved within 5 minutes. Start again: teamday login.')
   if (row.state === 'pending') return { status: 'pending' }
@@ -229,9 +229,19 @@ export async function pollLogin(ctx: Ctx, code: string): Promise<PollResult> {
     const access = await issueAccessToken(tx, sessionId, now)
     return { status: 'authorized' as const, ...access, refreshToken, userId: claimed.userId, organizationId: claimed.organizationId, sessionId }
   })
-  if (delivered === null) throw await codeReused(ctx, row.id)
+  if (delivered === null) {
+    // Lost the claim: to a poll at the same moment, or to a withdrawal of the approval.
+    const now = await ctx.db.select({ state: cliLoginCodes.state }).from(cliLoginCodes).where(eq(cliLoginCodes.id, row.id)).get()
+    throw now?.state === 'denied' ? loginDenied() : await codeReused(ctx, row.id)
+  }
   return delivered
 }
+
+const loginDenied = () =>
+  new AppError(
+    'login_denied',
+    "Sign-in denied: the request was denied in the browser, or its approval was withdrawn (the account's password changed, it signed out everywhere, or it left the organization) before the terminal collected it. Start again if that was a mistake.",
+  )
 
 async function issueAccessToken(ctx: Ctx, sessionId: string, now: number): Promise<{ accessToken: string; expiresAt: string }> {
   const accessToken = generateToken(ACCESS_TOKEN_PREFIX)
@@ -319,8 +329,26 @@ export async function revokeCliSessionById(ctx: Ctx, session: Pick<CliSession, '
   return true
 }
 
+/**
+ * Sign-ins a person approved that no terminal has collected yet (approved, not delivered): they
+ * are withdrawn (`denied`: the poll answers login_denied) wherever the person's sign-ins end, or
+ * one approved by whoever was signed in as them a minute before a password change was collected
+ * after it, as a CLI session of 90 days the change was meant to end (found from outside). Before
+ * the sessions are read: a poll claiming one of these codes at the same moment either committed
+ * first (its session is then there to revoke) or finds it withdrawn.
+ */
+async function withdrawApprovals(ctx: Ctx, userId: string, organizationId?: string): Promise<void> {
+  const c = cliLoginCodes
+  await ctx.db
+    .update(c)
+    .set({ state: 'denied' })
+    .where(and(eq(c.userId, userId), eq(c.state, 'approved'), organizationId ? eq(c.organizationId, organizationId) : undefined))
+    .run()
+}
+
 /** A member leaves an organization: their CLI sessions there end with it (never come back if re-added). */
 export async function revokeCliSessionsOfMember(ctx: Ctx, userId: string, organizationId: string): Promise<string[]> {
+  await withdrawApprovals(ctx, userId, organizationId)
   const s = cliSessions
   const open = await ctx.db.select().from(s).where(and(eq(s.userId, userId), eq(s.organizationId, organizationId), isNull(s.revokedAt))).all()
   for (const session of open) await revokeCliSessionById(ctx, session, { userId: null, reason: 'membership_removed' })
@@ -334,6 +362,7 @@ export async function revokeCliSessionsOfMember(ctx: Ctx, userId: string, organi
  * signed in. Returns the ids ended.
  */
 export async function revokeCliSessionsOfUser(ctx: Ctx, userId: string, reason: 'password_changed' | 'signed_out_everywhere'): Promise<string[]> {
+  await withdrawApprovals(ctx, userId)
   const s = cliSessions
   const open = await ctx.db.select().from(s).where(and(eq(s.userId, userId), isNull(s.revokedAt))).all()
   for (const session of open) await revokeCliSessionById(ctx, session, { userId, reason })
