@@ -540,4 +540,24 @@ describe('a password change and "sign out everywhere" end the terminals\' sign-i
     const after = await approved()
     expect((await poll(t, after)).body.status).toBe('authorized')
   })
+
+  test('an approval from a console session that a password change ended while the approval was under way is refused, not written after the change withdrew the others', async () => {
+    const { setPassword } = await import('../src/modules/users/passwords')
+    const { consoleClient, givePassword, PASSWORD } = await import('./helpers/console')
+    const { resolveSession, sessionContext } = await import('../src/console/session')
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'admin' })
+    await givePassword(t, a.userId)
+    const c = consoleClient(t)
+    expect((await c.signIn(a.email, PASSWORD)).status).toBe(303)
+    // The page's request found its session (kit.signedIn) ...
+    const who = (await resolveSession(t.rt, c.cookie!.split('=')[1]!))!
+    expect(who.user.id).toBe(a.userId)
+    const { code } = (await initiate(t)).body
+    // ... and the owner's password change committed before the approval was written.
+    await setPassword(t.ctx, a.userId, 'a brand new long passphrase')
+    const ctx = sessionContext(t.rt, who, { requestId: null, origin: null })
+    await expect(decideLogin(ctx, code, { userId: a.userId }, 'approve')).rejects.toMatchObject({ code: 'invalid_state' })
+    expect((await poll(t, code)).body.status).toBe('pending')
+  })
 })

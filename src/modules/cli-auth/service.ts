@@ -6,7 +6,8 @@ import { touchCliSession } from '../../auth/lookup'
 import { ACCESS_TOKEN_PREFIX, checkTokenFormat, generateToken, hashToken, LOGIN_CODE_PREFIX, REFRESH_TOKEN_PREFIX } from '../../auth/tokens'
 import { withTx, type Ctx } from '../../context'
 import { prepared } from '../../db/prepared'
-import { cliAccessTokens, cliLoginCodes, cliSessions, memberships, organizations, type CliLoginCode, type CliSession, type Role } from '../../db/schema'
+import { cliAccessTokens, cliLoginCodes, cliSessions, memberships, organizations, sessions, type CliLoginCode, type CliSession, type Role } from '../../db/schema'
+import { forShare } from '../../db/locks'
 import { AppError } from '../../errors'
 import { newId } from '../../ids'
 import { CLI_SESSION_KEEP_MS, deleteFinishedLoginCodes } from './cleanup'
@@ -127,12 +128,23 @@ export async function decideLogin(ctx: Ctx, code: string, who: { userId: string;
     organizationId = chosen.id
   }
   const c = cliLoginCodes
-  const changed = await ctx.db
-    .update(c)
-    .set({ state: decision === 'approve' ? 'approved' : 'denied', userId: who.userId, organizationId, decidedAt: new Date(now) })
-    .where(and(eq(c.id, row.id), eq(c.state, 'pending'), gt(c.expiresAt, new Date(now))))
-    .returning({ id: c.id })
-    .get()
+  const changed = await withTx(ctx, async (tx) => {
+    // Decided in the console: its session must still be there when the decision is written. A
+    // password change (or a sign-out everywhere) that ended it while this request was under way
+    // withdrew the approvals it found; one written after it was collected, as a terminal of 90
+    // days. The session is read forShare: an end under way is waited for and seen, a later one
+    // waits for this write and then withdraws it with the others.
+    if (tx.actor.kind === 'session') {
+      const alive = await forShare(tx.db, tx.db.select({ id: sessions.id }).from(sessions).where(eq(sessions.id, tx.actor.sessionId))).get()
+      if (!alive) throw new AppError('invalid_state', 'This sign-in request was not decided: your console session ended meanwhile (signed out, or the password changed). Sign in again, then start again from your terminal.')
+    }
+    return tx.db
+      .update(c)
+      .set({ state: decision === 'approve' ? 'approved' : 'denied', userId: who.userId, organizationId, decidedAt: new Date(now) })
+      .where(and(eq(c.id, row.id), eq(c.state, 'pending'), gt(c.expiresAt, new Date(now))))
+      .returning({ id: c.id })
+      .get()
+  })
   if (!changed) {
     const why = row.expiresAt.getTime() <= now ? 'it has expired (codes last 5 minutes); start again from your terminal' : `it was already ${row.state}`
     throw new AppError('invalid_state', `This sign-in request cannot be ${decision === 'approve' ? 'approved' : 'denied'}: ${why}.`)

@@ -16,8 +16,10 @@ import { revocable } from './service'
  * come back to life when the person is added again. Returns the ids of the tokens.
  */
 export async function revokeTokensOfMember(ctx: Ctx, userId: string, organizationId: string, by: string): Promise<string[]> {
-  await revokeCliSessionsOfMember(ctx, userId, organizationId)
+  // Console sessions first: an approval of a terminal's sign-in written from one of them
+  // meanwhile is then either refused or withdrawn with the CLI sign-ins (cli-auth/service.ts).
   await ctx.db.delete(sessions).where(and(eq(sessions.userId, userId), eq(sessions.organizationId, organizationId))).run()
+  await revokeCliSessionsOfMember(ctx, userId, organizationId)
   const t = personalAccessTokens
   const now = ctx.clock.now()
   const rows = await ctx.db
