@@ -1,5 +1,5 @@
 import type { ClientValues, Run } from '../spec'
-import { intFlag, makeClient, nextPageHint, output, rows } from './common'
+import { intFlag, makeClient, nextPageHint, noun, output, rows } from './common'
 
 /**
  * `teamday audit list` over HTTP (organization admins): without --org or --db (options and
@@ -15,5 +15,5 @@ export async function list({ values, io }: Run<ClientValues & { type?: string; '
   })
   // On stderr, as every other list's (a line of it among the rows broke `| wc -l`); from the
   // server's next cursor, not `total > shown` (the last page of an --offset has none).
-  nextPageHint(io, values.json, { noun: 'audit events', shown: r.body.events.length, offset: query.offset, more: !!r.body.nextCursor, total: r.body.total, estimate: r.body.totalIsEstimate })
+  nextPageHint(io, values.json, { noun: noun('audit event'), shown: r.body.events.length, offset: query.offset, more: !!r.body.nextCursor, total: r.body.total, estimate: r.body.totalIsEstimate })
 }

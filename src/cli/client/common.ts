@@ -61,16 +61,27 @@ export function created(io: Io, json: boolean | undefined, body: unknown, id: st
   io.err(sentence)
 }
 
+/** What a list is of: `1 execution`, `2 executions`. */
+export interface Noun {
+  singular: string
+  plural: string
+}
+
+/** A noun whose plural adds an s (every list the client shows: agents, audit events…). */
+export const noun = (singular: string): Noun => ({ singular, plural: `${singular}s` })
+
 /**
  * After a page of a list, when the server has a next one: how many were shown and the --offset of
  * the next page, on stderr, so that stdout holds only the rows (`| wc -l`, `| while read`) or the
  * JSON. With --json too: tasks and executions are bare arrays, whose next page only headers
  * said (the note was the only sign, and --json dropped it). `more`: the server gave a next cursor.
  */
-export function nextPageHint(io: Io, _json: boolean | undefined, page: { noun: string; shown: number; offset: number | undefined; more: boolean; total?: string | number | null; estimate?: boolean }): void {
+export function nextPageHint(io: Io, _json: boolean | undefined, page: { noun: Noun; shown: number; offset: number | undefined; more: boolean; total?: string | number | null; estimate?: boolean }): void {
   if (!page.more) return
   const of = page.total === undefined || page.total === null ? '' : ` of ${page.total}${page.estimate ? '+' : ''}`
-  io.err(`${page.shown}${of} ${page.noun} shown; the next page: --offset ${(page.offset ?? 0) + page.shown}`)
+  // "1 of 40 tasks", but "1 execution" (a server that sends no total said "1 executions").
+  const noun = page.shown === 1 && of === '' ? page.noun.singular : page.noun.plural
+  io.err(`${page.shown}${of} ${noun} shown; the next page: --offset ${(page.offset ?? 0) + page.shown}`)
 }
 
 export function rows(items: Record<string, unknown>[], columns: string[], empty: string): string {

@@ -2,7 +2,7 @@ import { ClientError, isErrorEnvelope } from '../../client/errors'
 import type { ApiClient } from '../../client/http'
 import type { Io } from '../common'
 import type { ClientValues, Run } from '../spec'
-import { details, intFlag, makeClient, nextPageHint, output, rows } from './common'
+import { details, intFlag, makeClient, nextPageHint, noun, output, rows } from './common'
 
 /** `teamday executions …` over HTTP (options and usage: src/cli/registry.ts). */
 
@@ -89,7 +89,7 @@ export async function list({ values, io }: Run<ClientValues & { agent?: string; 
   const query = { agentId: values.agent, status: values.status, spaceId: values.space, since: values.since, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
   const r = await client.request<any[]>('GET', '/api/v1/executions', { query, expect: 'list' })
   output(io, values.json, r.body, () => rows(r.body.map((e: any) => ({ ...e, duration: duration(e.executionTime) })), COLUMNS, 'no executions'))
-  nextPageHint(io, values.json, { noun: 'executions', shown: r.body.length, offset: query.offset, more: r.headers.has('x-next-cursor') })
+  nextPageHint(io, values.json, { noun: noun('execution'), shown: r.body.length, offset: query.offset, more: r.headers.has('x-next-cursor') })
 }
 
 export async function get({ values, positionals, io }: Run<ClientValues>): Promise<void> {

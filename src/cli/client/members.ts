@@ -1,7 +1,7 @@
 import { ClientError, isErrorEnvelope } from '../../client/errors'
 import type { ApiClient } from '../../client/http'
 import type { ClientValues, Run } from '../spec'
-import { compact, intFlag, makeClient, nextPageHint, output, rows } from './common'
+import { compact, intFlag, makeClient, nextPageHint, noun, output, rows } from './common'
 import { enc } from './executions'
 
 /**
@@ -38,7 +38,7 @@ export async function list({ values, io }: Run<ClientValues & { limit?: string; 
   const query = { limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
   const r = await client.request('GET', await membersPath(client), { query, expect: { members: 'list' } })
   output(io, values.json, r.body, () => rows(r.body.members, COLUMNS, 'no members'))
-  nextPageHint(io, values.json, { noun: 'members', shown: r.body.members.length, offset: query.offset, more: !!r.body.nextCursor, total: r.body.total, estimate: r.body.totalIsEstimate })
+  nextPageHint(io, values.json, { noun: noun('member'), shown: r.body.members.length, offset: query.offset, more: !!r.body.nextCursor, total: r.body.total, estimate: r.body.totalIsEstimate })
 }
 
 export async function add({ values, io }: Run<ClientValues & { email?: string; role?: string; name?: string }>): Promise<void> {

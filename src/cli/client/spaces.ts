@@ -1,7 +1,7 @@
 import { ClientError } from '../../client/errors'
 import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
-import { boolFlag, compact, created, details, getOrDelete, intFlag, listFlag, makeClient, nextPageHint, output, rows } from './common'
+import { boolFlag, compact, created, details, getOrDelete, intFlag, listFlag, makeClient, nextPageHint, noun, output, rows } from './common'
 import { enc } from './executions'
 
 /** `teamday spaces …` and `teamday spaces secrets …` over HTTP (options and usage: src/cli/registry.ts). */
@@ -30,7 +30,7 @@ export async function list({ values, io }: Run<ClientValues & { archived?: boole
   const query = { archived: values.archived ? 'true' : undefined, limit: intFlag(values.limit, '--limit', 1, 200), offset: intFlag(values.offset, '--offset', 0, 1e9) }
   const r = await client.request('GET', '/api/v1/spaces', { query, expect: { spaces: 'list' } })
   output(io, values.json, r.body, () => rows(r.body.spaces, COLUMNS, 'no spaces'))
-  nextPageHint(io, values.json, { noun: 'spaces', shown: r.body.spaces.length, offset: query.offset, more: !!r.body.nextCursor, total: r.body.total, estimate: r.body.totalIsEstimate })
+  nextPageHint(io, values.json, { noun: noun('space'), shown: r.body.spaces.length, offset: query.offset, more: !!r.body.nextCursor, total: r.body.total, estimate: r.body.totalIsEstimate })
 }
 
 export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {

@@ -1,6 +1,6 @@
 import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
-import { compact, created, details, getOrDelete, intFlag, makeClient, nextPageHint, output, rows } from './common'
+import { compact, created, details, getOrDelete, intFlag, makeClient, nextPageHint, noun, output, rows } from './common'
 import { enc } from './executions'
 
 /** `teamday tasks …` over HTTP (options and usage: src/cli/registry.ts). */
@@ -49,7 +49,7 @@ export async function list({ values, io }: Run<ClientValues & { status?: string;
   const r = await client.request<any[]>('GET', '/api/v1/tasks', { query, expect: 'list' })
   output(io, values.json, r.body, () => rows(r.body, COLUMNS, 'no tasks'))
   const total = r.headers.get('x-total-count')
-  nextPageHint(io, values.json, { noun: 'tasks', shown: r.body.length, offset: query.offset, more: r.headers.has('x-next-cursor'), total, estimate: r.headers.get('x-total-count-estimate') === 'true' })
+  nextPageHint(io, values.json, { noun: noun('task'), shown: r.body.length, offset: query.offset, more: r.headers.has('x-next-cursor'), total, estimate: r.headers.get('x-total-count-estimate') === 'true' })
 }
 
 export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {

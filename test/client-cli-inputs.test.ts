@@ -1,0 +1,61 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import type { Server } from 'bun'
+import type { ClientIo } from '../src/cli/common'
+import { run } from '../src/main'
+
+/**
+ * What the client commands say and send, against a stub server that answers as told and records
+ * each request: the next-page hint's grammar, the rate-limit hint, the secret-name rule, the
+ * version and help with --json, long texts read from stdin or a file.
+ */
+
+interface Seen {
+  method: string
+  path: string
+  body: any
+}
+
+let answer: (req: Request) => Response = () => Response.json({})
+const seen: Seen[] = []
+const server: Server<unknown> = Bun.serve({
+  port: 0,
+  hostname: '127.0.0.1',
+  fetch: async (req) => {
+    const text = await req.text()
+    seen.push({ method: req.method, path: new URL(req.url).pathname, body: text ? JSON.parse(text) : undefined })
+    return answer(req)
+  },
+})
+const base = `http://127.0.0.1:${server.port}`
+afterAll(() => server.stop(true))
+
+async function cli(argv: string[], o: { stdin?: string | Uint8Array[] } = {}) {
+  seen.length = 0
+  const out: string[] = []
+  const err: string[] = []
+  const io: ClientIo = {
+    out: (s) => out.push(s.endsWith('\n') ? s : s + '\n'),
+    err: (s) => err.push(s.endsWith('\n') ? s : s + '\n'),
+    write: (s) => out.push(s),
+    env: { TEAMDAY_URL: base, TEAMDAY_TOKEN: 'td_' + 'a'.repeat(40), TEAMDAY_LOG_LEVEL: 'silent' },
+  }
+  const code = await run(argv, io)
+  return { code, out: out.join(''), err: err.join('') }
+}
+
+describe('the next-page hint', () => {
+  test('one row without a total: "1 execution shown"; two: "2 executions shown"', async () => {
+    answer = () => Response.json([{ id: 'exec_1', status: 'completed' }], { headers: { 'x-next-cursor': 'c1' } })
+    const one = await cli(['executions', 'list', '--limit', '1'])
+    expect(one.code).toBe(0)
+    expect(one.err).toBe('1 execution shown; the next page: --offset 1\n')
+    answer = () => Response.json([{ id: 'exec_1' }, { id: 'exec_2' }], { headers: { 'x-next-cursor': 'c1' } })
+    const two = await cli(['executions', 'list', '--limit', '2', '--offset', '4'])
+    expect(two.err).toBe('2 executions shown; the next page: --offset 6\n')
+    // With a total the plural stays: "1 of 7 tasks".
+    answer = () => Response.json([{ id: 'task_1' }], { headers: { 'x-next-cursor': 'c1', 'x-total-count': '7' } })
+    expect((await cli(['tasks', 'list', '--limit', '1'])).err).toBe('1 of 7 tasks shown; the next page: --offset 1\n')
+    answer = () => Response.json({ events: [{ id: 'ev_1' }], nextCursor: 'c1', total: null })
+    expect((await cli(['audit', 'list', '--limit', '1'])).err).toBe('1 audit event shown; the next page: --offset 1\n')
+  })
+})
