@@ -59,3 +59,27 @@ describe('the next-page hint', () => {
     expect((await cli(['audit', 'list', '--limit', '1'])).err).toBe('1 audit event shown; the next page: --offset 1\n')
   })
 })
+
+describe('still rate limited', () => {
+  const limited = () => Response.json({ error: true, statusCode: 429, code: 'rate_limited', message: 'Too many requests', requestId: 'req_1' }, { status: 429, headers: { 'retry-after': '0' } })
+
+  test('--retries 0: the hint says it was not retried, not "after the retries"', async () => {
+    answer = limited
+    const r = await cli(['agents', 'list', '--retries', '0'])
+    expect(r.code).toBe(5)
+    expect(seen).toHaveLength(1)
+    expect(r.err).not.toContain('after the retries')
+    expect(r.err).toContain('not retried (--retries 0)')
+  })
+
+  test('--retries 1: "after 1 retry"; 2: "after 2 retries"', async () => {
+    answer = limited
+    const one = await cli(['agents', 'list', '--retries', '1'])
+    expect(one.code).toBe(5)
+    expect(seen).toHaveLength(2)
+    expect(one.err).toContain('Still rate limited after 1 retry;')
+    const two = await cli(['agents', 'list', '--retries', '2'])
+    expect(seen).toHaveLength(3)
+    expect(two.err).toContain('Still rate limited after 2 retries;')
+  })
+})

@@ -98,7 +98,7 @@ export const EXECUTION_FAILURE_CODES = new Set(['bad_gateway', 'gateway_timeout'
  * error body, a 4xx (or a redirect) is not a missing object or a bad token: the URL points at
  * something else (a 5xx or 429 page from a proxy in front of teamday stays a server error).
  */
-export function errorFromResponse(status: number, body: any, text: string, server = 'the server', location?: string | null, path?: string): ClientError {
+export function errorFromResponse(status: number, body: any, text: string, server = 'the server', location?: string | null, path?: string, retried?: number): ClientError {
   const envelope = isErrorEnvelope(body)
   if (!envelope && status < 500 && status !== 429) {
     const e = notTeamday(server, status, location ? `with a redirect to ${location}` : 'without a teamday error body', body)
@@ -126,7 +126,17 @@ export function errorFromResponse(status: number, body: any, text: string, serve
   if (status === 404) return new ClientError('notFound', full, undefined, body)
   if (status === 400 || status === 413 || status === 415 || status === 422) return new ClientError('usage', full, undefined, body)
   if (code && EXECUTION_FAILURE_CODES.has(code)) return new ClientError('failed', full, undefined, body)
-  if (status === 429) return new ClientError('server', full, 'Still rate limited after the retries; try later or raise --retries.', body)
+  if (status === 429) return new ClientError('server', full, rateLimitedHint(retried), body)
   if (status >= 500) return new ClientError('server', full, undefined, body)
   return new ClientError('failed', full, undefined, body)
+}
+
+/**
+ * After a final 429: what the client did. `retried`: how many times it retried (undefined: not
+ * known, a request outside ApiClient). With --retries 0 it did not retry, and said it had.
+ */
+export function rateLimitedHint(retried: number | undefined): string {
+  if (retried === undefined) return 'Rate limited; try again later.'
+  if (retried === 0) return 'Rate limited, and not retried (--retries 0); try later or pass --retries N (up to 10).'
+  return `Still rate limited after ${retried} ${retried === 1 ? 'retry' : 'retries'}; try later or raise --retries (up to 10).`
 }

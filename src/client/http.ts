@@ -139,8 +139,11 @@ export class ApiClient {
   }
 
   private error(res: Response, body: unknown, text: string, path: string): ClientError {
-    return errorFromResponse(res.status, body, text, this.opts.baseUrl, res.status >= 300 && res.status < 400 ? res.headers.get('location') : null, path)
+    return errorFromResponse(res.status, body, text, this.opts.baseUrl, res.status >= 300 && res.status < 400 ? res.headers.get('location') : null, path, this.retried.get(res))
   }
+
+  /** How many times send() retried before it returned this response (the 429 hint says it). */
+  private readonly retried = new WeakMap<Response, number>()
 
   /** One logical request with its retries; returns the final Response (any status). */
   private async send(method: string, path: string, o: RequestOptions): Promise<Response> {
@@ -192,12 +195,19 @@ export class ApiClient {
         }
       }
       await this.checkExpiry(res.headers)
-      if (!RETRY_STATUSES.has(res.status) || last) return res
+      if (!RETRY_STATUSES.has(res.status) || last) {
+        this.retried.set(res, attempt)
+        return res
+      }
       if (res.status === 502 || res.status === 504) {
         // An execution that ran and failed is an answer, not a transient gateway error.
         const text = await res.text()
         const parsed = parseJson(text) as any
-        if (parsed?.error === true && EXECUTION_FAILURE_CODES.has(parsed.code)) return new Response(text, { status: res.status, headers: res.headers })
+        if (parsed?.error === true && EXECUTION_FAILURE_CODES.has(parsed.code)) {
+          const answer = new Response(text, { status: res.status, headers: res.headers })
+          this.retried.set(answer, attempt)
+          return answer
+        }
       } else await res.body?.cancel().catch(() => {})
       const retryAfter = retryAfterMs(res.headers.get('retry-after'), this.now())
       if (retryAfter !== null && retryAfter > MAX_RETRY_AFTER_MS) {
