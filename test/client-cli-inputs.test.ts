@@ -83,3 +83,27 @@ describe('still rate limited', () => {
     expect(two.err).toContain('Still rate limited after 2 retries;')
   })
 })
+
+describe('secret names: the server\'s rule, checked before sending', () => {
+  test('lowercase, a leading _ or over 128 characters: exit 2, nothing sent, the value never echoed', async () => {
+    answer = () => Response.json({ keys: ['X'] })
+    for (const name of ['lower', 'Mixed_Case', '_LEADING', 'A'.repeat(129)]) {
+      const set = await cli(['spaces', 'secrets', 'set', 'space_1', 'OK=1', `${name}=sk-value-never-shown`])
+      expect(set.code).toBe(2)
+      expect(seen).toHaveLength(0)
+      expect(set.err).toContain('UPPER_SNAKE_CASE')
+      expect(set.err).toContain('(KEY 2 of 2)')
+      expect(set.err).not.toContain('sk-value-never-shown')
+      const del = await cli(['spaces', 'secrets', 'delete', 'space_1', name])
+      expect(del.code).toBe(2)
+      expect(seen).toHaveLength(0)
+    }
+  })
+
+  test('what the server accepts is sent', async () => {
+    answer = () => Response.json({ keys: ['API_KEY', 'A', 'B2_X'] })
+    const r = await cli(['spaces', 'secrets', 'set', 'space_1', 'API_KEY=1', 'A=2', `B2_X=3`, `${'C'.repeat(128)}=4`])
+    expect(r.code).toBe(0)
+    expect(Object.keys(seen[0]!.body.secrets)).toEqual(['API_KEY', 'A', 'B2_X', 'C'.repeat(128)])
+  })
+})

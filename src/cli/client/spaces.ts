@@ -1,4 +1,5 @@
 import { ClientError } from '../../client/errors'
+import { isSecretKey, SECRET_KEY_RULE } from '../../secret-names'
 import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
 import { boolFlag, compact, created, details, getOrDelete, intFlag, listFlag, makeClient, nextPageHint, noun, output, rows } from './common'
@@ -10,7 +11,6 @@ type Fields = { name?: string; slug?: string; description?: string; visibility?:
 
 const COLUMNS = ['id', 'name', 'visibility', 'type', 'secretKeys', 'archived', 'updatedAt']
 const DETAIL = ['id', 'name', 'slug', 'description', 'visibility', 'type', 'instructions', 'agentRefs', 'secretKeys', 'archived', 'createdBy', 'createdAt', 'updatedAt']
-const SECRET_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/
 
 function spaceBody(v: Fields) {
   return compact({
@@ -57,6 +57,15 @@ export async function secretsList({ values, positionals, io }: Run<ClientValues>
   output(io, values.json, r.body, () => (r.body.secrets.length ? r.body.secrets.join('\n') : 'no secrets'))
 }
 
+/**
+ * A name the server would refuse (422), refused before anything is sent, by the server's own rule
+ * (it accepted "lower" and "_X", which the server then rejected). Names the argument by its place:
+ * `set` arguments may hold values.
+ */
+function badName(index: number, count: number): UsageError {
+  return new UsageError(`secret names are ${SECRET_KEY_RULE} (KEY ${index + 1} of ${count})`)
+}
+
 export async function secretsSet({ values, positionals, io }: Run<ClientValues>): Promise<void> {
   const [space, ...items] = positionals
   const map: Record<string, string> = {}
@@ -64,7 +73,7 @@ export async function secretsSet({ values, positionals, io }: Run<ClientValues>)
     const eq = item.indexOf('=')
     const key = eq < 0 ? item : item.slice(0, eq)
     // Never echo the argument: it may hold a value.
-    if (!SECRET_KEY.test(key)) throw new UsageError(`secret names are letters, digits and _ and do not start with a digit (argument ${items.indexOf(item) + 1})`)
+    if (!isSecretKey(key)) throw badName(items.indexOf(item), items.length)
     const value = eq < 0 ? io.env[key] : item.slice(eq + 1)
     if (value === undefined) throw new UsageError(`${key}: no value; pass ${key}=VALUE or set the environment variable ${key}`)
     map[key] = value
@@ -76,6 +85,8 @@ export async function secretsSet({ values, positionals, io }: Run<ClientValues>)
 
 export async function secretsDelete({ values, positionals, io }: Run<ClientValues>): Promise<void> {
   const [space, ...items] = positionals
+  const bad = items.findIndex((k) => !isSecretKey(k))
+  if (bad >= 0) throw badName(bad, items.length)
   const client = await makeClient(io, values)
   const r = await client.request('DELETE', `/api/v1/spaces/${enc(space!)}/secrets`, { body: { keys: items }, expect: { deleted: 'strings' } })
   const deleted: string[] = r.body.deleted

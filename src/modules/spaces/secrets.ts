@@ -6,6 +6,7 @@ import { prepared } from '../../db/prepared'
 import { secrets } from '../../db/schema'
 import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
+import { isSecretKey, MAX_KEY_LENGTH, SECRET_KEY_RULE } from '../../secret-names'
 
 /**
  * The secret store shared by organization secrets (scope 'org') and space secrets (scope = the
@@ -15,8 +16,7 @@ import { newId } from '../../ids'
  * for the execution engine only.
  */
 
-export const SECRET_KEY_PATTERN = /^[A-Z][A-Z0-9_]*$/
-export const MAX_KEY_LENGTH = 128
+export { MAX_KEY_LENGTH, SECRET_KEY_PATTERN } from '../../secret-names'
 export const MAX_VALUE_BYTES = 64 * 1024
 export const MAX_KEYS_PER_REQUEST = 100
 export const MAX_SECRETS_PER_SCOPE = 500
@@ -31,11 +31,11 @@ const shown = (key: string) => JSON.stringify(key.length > 64 ? `${key.slice(0, 
 export function validateSecretKeys(keys: string[], field: string): void {
   if (keys.length === 0) throw invalidField(field, `${field} must name at least one key`)
   if (keys.length > MAX_KEYS_PER_REQUEST) throw invalidField(field, `${field} may hold at most ${MAX_KEYS_PER_REQUEST} keys per request (got ${keys.length})`)
-  const bad = keys.filter((k) => !SECRET_KEY_PATTERN.test(k) || k.length > MAX_KEY_LENGTH)
+  const bad = keys.filter((k) => !isSecretKey(k))
   if (bad.length > 0) {
     throw new AppError(
       'validation_failed',
-      `Validation failed: ${field} has invalid key ${bad.map(shown).join(', ')}: keys must be UPPER_SNAKE_CASE (A-Z, 0-9, _; starting with a letter), at most ${MAX_KEY_LENGTH} characters`,
+      `Validation failed: ${field} has invalid key ${bad.map(shown).join(', ')}: keys must be ${SECRET_KEY_RULE}`,
       { details: bad.map((k) => ({ field: `${field}.${k.slice(0, 64)}`, message: 'key must be UPPER_SNAKE_CASE, at most 128 characters' })) },
     )
   }
