@@ -107,3 +107,26 @@ describe('secret names: the server\'s rule, checked before sending', () => {
     expect(Object.keys(seen[0]!.body.secrets)).toEqual(['API_KEY', 'A', 'B2_X', 'C'.repeat(128)])
   })
 })
+
+describe('--json with --version and help', () => {
+  test('--version --json (and version, -v): one JSON object with the version and the commit', async () => {
+    for (const argv of [['--version', '--json'], ['version', '--json'], ['-v', '--json']]) {
+      const r = await cli(argv)
+      expect(r.code).toBe(0)
+      const body = JSON.parse(r.out)
+      expect(body).toEqual({ name: 'teamday', version: expect.stringMatching(/^\d+\.\d+\.\d+/), commit: expect.any(String) })
+    }
+  })
+
+  test('help --json, help CMD --json, CMD --help --json: exit 2 with the JSON error on stdout, not the text', async () => {
+    for (const argv of [['help', '--json'], ['--help', '--json'], ['help', 'agents', '--json'], ['agents', '--help', '--json'], ['agents', 'list', '--help', '--json'], ['spaces', 'secrets', '-h', '--json']]) {
+      const r = await cli(argv)
+      expect(r.code).toBe(2)
+      const body = JSON.parse(r.out)
+      expect(body).toMatchObject({ error: true, code: 'usage', exitCode: 2 })
+      expect(body.message).toContain('help has no --json form')
+    }
+    // Without --json, help is as it was.
+    expect((await cli(['help', 'agents'])).out).toStartWith('usage:')
+  })
+})

@@ -112,7 +112,7 @@ export function helpText(): string {
     '  --env-file FILE (every command): VAR=value lines; a .env file is never read by itself; set variables win',
     `  exit codes: ${exitCodes}`,
     '',
-    `${'  teamday --version | help [COMMAND]'.padEnd(OVERVIEW_COLUMN)}e.g. teamday help agents`,
+    `${'  teamday --version [--json] | help [COMMAND]'.padEnd(OVERVIEW_COLUMN)}e.g. teamday help agents`,
     '',
     ENVIRONMENT,
   ].join('\n')

@@ -1,6 +1,6 @@
 import { ClientError, isErrorEnvelope } from '../client/errors'
 import { redactTokens } from '../auth/redact'
-import { versionLine } from '../build-info'
+import { COMMIT, VERSION, versionLine } from '../build-info'
 import { OptionValueError, parseArgv, UnknownOptionError } from './args'
 import { ConfigError } from '../config-error'
 import { loadAdmin } from './admin-bundle'
@@ -44,6 +44,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
     return EXIT.usage
   }
   if (isHelp(name)) {
+    if (json) return fail(io, json, new UsageError(HELP_NOT_JSON))
     if (rest[0] === undefined) {
       io.out((await help()).helpText())
       return EXIT.ok
@@ -59,7 +60,8 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
     return EXIT.ok
   }
   if (name === '--version' || name === '-v' || name === 'version') {
-    io.out(versionLine())
+    // A script that compares versions reads them from JSON, as `health --json` gives the server's.
+    io.out(json ? JSON.stringify({ name: 'teamday', version: VERSION, commit: COMMIT }) : versionLine())
     return EXIT.ok
   }
   const named = commandsNamed(name)
@@ -76,6 +78,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
     let args = rest
     while (cmd.subcommands) {
       const [sub, ...more] = args
+      if (sub !== undefined && isHelp(sub) && json) throw new UsageError(HELP_NOT_JSON)
       if (sub === undefined || isHelp(sub)) {
         // `teamday tokens` shows both modes; `teamday spaces secrets --help` the whole of spaces.
         const text = cmd === top ? (await help()).usageText(named) : await usage()
@@ -99,6 +102,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
     options = { ...COMMON_OPTIONS[top.mode], ...cmd.options }
     const { values, positionals } = parse(args, options, `teamday ${path.join(' ')}`, `teamday help ${top.name}`)
     if (values.help) {
+      if (json) throw new UsageError(HELP_NOT_JSON)
       io.out(await usage())
       return EXIT.ok
     }
@@ -120,6 +124,13 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
     return fail(io, json, said, failure(said).showUsage ? await usage() : undefined)
   }
 }
+
+/**
+ * `help --json`, `agents --help --json`: the usage is text for people, with no JSON form, so
+ * --json there is refused as every command without a JSON output refuses it (exit 2, the JSON
+ * error on stdout): a script that asked for JSON never gets text to parse.
+ */
+const HELP_NOT_JSON = 'help has no --json form (it is text for people): leave out --json, or see the README\'s command reference'
 
 /** The message on stderr (with the usage when it helps), the JSON error on stdout with --json; the exit code. */
 function fail(io: Io, json: boolean, e: unknown, usage?: string): number {
