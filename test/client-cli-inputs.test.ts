@@ -1,5 +1,8 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import type { Server } from 'bun'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { ClientIo } from '../src/cli/common'
 import { run } from '../src/main'
 
@@ -38,6 +41,10 @@ async function cli(argv: string[], o: { stdin?: string | Uint8Array[] } = {}) {
     err: (s) => err.push(s.endsWith('\n') ? s : s + '\n'),
     write: (s) => out.push(s),
     env: { TEAMDAY_URL: base, TEAMDAY_TOKEN: 'td_' + 'a'.repeat(40), TEAMDAY_LOG_LEVEL: 'silent' },
+    stdin: async function* () {
+      const given = o.stdin ?? []
+      for (const chunk of typeof given === 'string' ? [new TextEncoder().encode(given)] : given) yield chunk
+    },
   }
   const code = await run(argv, io)
   return { code, out: out.join(''), err: err.join('') }
@@ -129,4 +136,119 @@ describe('--json with --version and help', () => {
     // Without --json, help is as it was.
     expect((await cli(['help', 'agents'])).out).toStartWith('usage:')
   })
+})
+
+describe('long texts from a file or stdin', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'teamday-texts-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+  const executed = () => Response.json({ result: 'done', executionId: 'exec_1' })
+  // More than an argument may hold (~128 KB), as a nightly job's log.
+  const log = 'line of a log\n'.repeat(20_000)
+
+  test('agents execute --message-file FILE and -m - send the whole text as read', async () => {
+    answer = executed
+    const file = join(dir, 'log.txt')
+    writeFileSync(file, log)
+    const r = await cli(['agents', 'execute', 'bot', '--message-file', file])
+    expect(r.code).toBe(0)
+    expect(r.out).toBe('done\n')
+    expect(seen[0]!.body.message).toBe(log)
+    const piped = await cli(['agents', 'execute', 'bot', '-m', '-'], { stdin: [Buffer.from(log.slice(0, 1000)), Buffer.from(log.slice(1000))] })
+    expect(piped.code).toBe(0)
+    expect(seen[0]!.body.message).toBe(log)
+    const fileDash = await cli(['agents', 'execute', 'bot', '--message-file', '-'], { stdin: 'héllo ✓' })
+    expect(fileDash.code).toBe(0)
+    expect(seen[0]!.body.message).toBe('héllo ✓')
+  })
+
+  test('the other long texts: --system-prompt-file, --description -, --instructions-file', async () => {
+    const file = join(dir, 'prompt.md')
+    writeFileSync(file, '# You review code\n')
+    answer = () => Response.json({ id: 'char_1', name: 'A' })
+    expect((await cli(['agents', 'create', '--name', 'A', '--system-prompt-file', file])).code).toBe(0)
+    expect(seen[0]!.body).toEqual({ name: 'A', systemPrompt: '# You review code\n' })
+    answer = () => Response.json({ agent: { id: 'char_1' } })
+    expect((await cli(['agents', 'update', 'char_1', '--system-prompt', '-'], { stdin: 'new prompt' })).code).toBe(0)
+    expect(seen[0]!.body).toEqual({ systemPrompt: 'new prompt' })
+    answer = () => Response.json({ id: 'task_1', title: 'T' })
+    expect((await cli(['tasks', 'create', '--title', 'T', '--description', '-'], { stdin: 'the details' })).code).toBe(0)
+    expect(seen[0]!.body).toEqual({ title: 'T', description: 'the details' })
+    expect((await cli(['tasks', 'update', 'task_1', '--description-file', file])).code).toBe(0)
+    expect(seen[0]!.body).toEqual({ description: '# You review code\n' })
+    answer = () => Response.json({ space: { id: 'space_1', name: 'S' } })
+    expect((await cli(['spaces', 'create', '--name', 'S', '--instructions-file', file])).code).toBe(0)
+    expect(seen[0]!.body).toEqual({ name: 'S', instructions: '# You review code\n' })
+    expect((await cli(['spaces', 'update', 'space_1', '--instructions', '-'], { stdin: 'be brief' })).code).toBe(0)
+    expect(seen[0]!.body).toEqual({ instructions: 'be brief' })
+  })
+
+  test('a missing file, an empty stdin or file, more than 1 MiB, not UTF-8: exit 2, a code, nothing sent', async () => {
+    answer = executed
+    const cases: [string[], string | Uint8Array[] | undefined, string, string][] = [
+      [['--message-file', join(dir, 'nope.txt')], undefined, 'input_unreadable', 'no such file'],
+      [['--message-file', dir], undefined, 'input_unreadable', 'directory'],
+      [['-m', '-'], '', 'input_empty', 'stdin is empty'],
+      [['--message-file', '-'], [], 'input_empty', 'stdin is empty'],
+      [['--message-file', emptyFile()], undefined, 'input_empty', 'is empty'],
+      [['-m', '-'], [new Uint8Array(600_000).fill(97), new Uint8Array(600_000).fill(97)], 'input_too_large', 'more than 1048576 bytes'],
+      [['--message-file', bigFile()], undefined, 'input_too_large', 'more than 1048576 bytes'],
+      [['-m', '-'], [new Uint8Array([0x68, 0xff, 0x69])], 'input_not_utf8', 'not UTF-8'],
+    ]
+    for (const [args, stdin, code, words] of cases) {
+      const r = await cli(['agents', 'execute', 'bot', ...args, '--json'], { stdin })
+      expect({ args, code: r.code }).toEqual({ args, code: 2 })
+      expect(JSON.parse(r.out)).toMatchObject({ error: true, code, exitCode: 2 })
+      expect(r.err).toContain(words)
+      expect(seen).toHaveLength(0)
+    }
+    // Exactly 1 MiB is allowed.
+    const r = await cli(['agents', 'execute', 'bot', '-m', '-'], { stdin: [new Uint8Array(1024 * 1024).fill(97)] })
+    expect(r.code).toBe(0)
+    expect(seen[0]!.body.message).toHaveLength(1024 * 1024)
+  })
+
+  test('usage errors: no message at all, an option with its -file twin, stdin asked for twice', async () => {
+    answer = executed
+    const none = await cli(['agents', 'execute', 'bot'])
+    expect(none.code).toBe(2)
+    expect(none.err).toContain('missing required option --message (or --message-file)')
+    const both = await cli(['agents', 'execute', 'bot', '-m', 'hi', '--message-file', '-'], { stdin: 'x' })
+    expect(both.code).toBe(2)
+    expect(both.err).toContain('--message and --message-file cannot be used together')
+    const twice = await cli(['tasks', 'create', '--title', 'T', '--description', '-', '--description-file', '-'], { stdin: 'x' })
+    expect(twice.code).toBe(2)
+    expect(seen).toHaveLength(0)
+    // A message given as an argument is as before, "-" apart.
+    expect((await cli(['agents', 'execute', 'bot', '-m', 'hello'])).code).toBe(0)
+    expect(seen[0]!.body.message).toBe('hello')
+  })
+
+  function emptyFile(): string {
+    const f = join(dir, 'empty.txt')
+    writeFileSync(f, '')
+    return f
+  }
+
+  function bigFile(): string {
+    const f = join(dir, 'big.txt')
+    writeFileSync(f, 'a'.repeat(1024 * 1024 + 1))
+    return f
+  }
+})
+
+describe('stdin of a real process', () => {
+  test('teamday agents execute -m - < 300 KB: the whole text arrives (more than an argument may hold)', async () => {
+    answer = () => Response.json({ result: 'done', executionId: 'exec_1' })
+    seen.length = 0
+    const text = 'x'.repeat(300_000) + '\n'
+    const p = Bun.spawn([process.execPath, join(import.meta.dir, '..', 'src', 'main.ts'), 'agents', 'execute', 'bot', '-m', '-'], {
+      stdin: new TextEncoder().encode(text),
+      stdout: 'pipe',
+      stderr: 'pipe',
+      env: { PATH: process.env.PATH ?? '', HOME: tmpdir(), TEAMDAY_URL: base, TEAMDAY_TOKEN: 'td_' + 'a'.repeat(40) },
+    })
+    expect(await p.exited).toBe(0)
+    expect(await new Response(p.stdout).text()).toBe('done\n')
+    expect(seen[0]!.body.message).toBe(text)
+  }, 30_000)
 })

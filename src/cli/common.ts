@@ -7,6 +7,8 @@ export interface Io {
 /** The Io of the commands: `write` prints without adding a newline (streamed text). */
 export interface ClientIo extends Io {
   write?(text: string): void
+  /** Stdin, for `--message -` and the like (src/cli/client/text-input.ts); default Bun.stdin. */
+  stdin?(): AsyncIterable<Uint8Array>
   /**
    * Resolves once everything printed on stdout so far has been written, and rejects with the
    * write's error (an OutputError) if some of it could not be: what a command that must know

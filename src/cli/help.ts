@@ -12,11 +12,14 @@ const OVERVIEW_COLUMN = 60
 
 /** The options as the usage shows them: `--name N`, `[--limit N]`, `[--archived]`. */
 export function optionWords(options: Options = {}): string[] {
+  const word = (name: string, o: Options[string]) => (o.type === 'boolean' ? `--${name}` : `--${name} ${o.arg ?? 'VALUE'}`)
+  const partners = new Set(Object.values(options).flatMap((o) => (o.or ? [o.or] : [])))
   return Object.entries(options)
-    .filter(([, o]) => !o.hidden)
+    .filter(([name, o]) => !o.hidden && !partners.has(name))
     .map(([name, o]) => {
-      const word = o.type === 'boolean' ? `--${name}` : `--${name} ${o.arg ?? 'VALUE'}`
-      return o.required ? word : `[${word}]`
+      const other = o.or === undefined ? undefined : options[o.or]
+      const words = other ? `${word(name, o)} | ${word(o.or!, other)}` : word(name, o)
+      return o.required ? words : `[${words}]`
     })
 }
 

@@ -60,6 +60,9 @@ function top(mode: Mode, name: string, define: () => Omit<TopCommand, 'mode'>): 
 }
 
 const page = { limit: str('N'), offset: str('N') } as const
+
+/** The long texts (src/cli/client/text-input.ts): from a file or stdin, past the ~128 KB of an argument. */
+const textNote = (name: string) => `a long --${name} (an argument stops at ~128 KB): --${name}-file FILE, or --${name} - for stdin`
 const db = { db: str('FILE') } as const
 
 // One loader per file: `users create` must not load `serve` (Elysia, the engine). Admin code comes
@@ -87,7 +90,8 @@ const agentFields = () =>
   ({
     name: str('N'),
     slug: str('SLUG'),
-    'system-prompt': str('P'),
+    'system-prompt': str('P', { or: 'system-prompt-file' }),
+    'system-prompt-file': str('FILE'),
     role: str('R'),
     visibility: str('V'),
     model: str('M'),
@@ -101,7 +105,8 @@ const agentFields = () =>
 const taskFields = () =>
   ({
     title: str('T'),
-    description: str('D'),
+    description: str('D', { or: 'description-file' }),
+    'description-file': str('FILE'),
     priority: str('P'),
     'assign-to': str('ID'),
     'assigned-to': str('ID'),
@@ -118,7 +123,8 @@ const spaceFields = () =>
     description: str('D'),
     visibility: str('private|organization|public'),
     type: str('empty'),
-    instructions: str('TEXT'),
+    instructions: str('TEXT', { or: 'instructions-file' }),
+    'instructions-file': str('FILE'),
     'add-agents': str('ID,ID'),
   }) as const
 
@@ -263,8 +269,8 @@ const CLIENT_COMMANDS: Declared[] = [
     group('agents', 'list, read, create, change, archive, run agents', [
       leaf({ name: 'list', summary: 'the agents you may see', options: { visibility: str('private|organization|public|unlisted'), category: str('C'), q: str('TEXT'), archived: flag, ...page }, load: () => agents().then((m) => m.list) }),
       leaf({ name: 'get', summary: 'one agent, with its system prompt', positionals: ref('agent'), load: () => agents().then((m) => m.get) }),
-      leaf({ name: 'create', summary: 'prints the new agent\'s id', options: { ...agentFields(), name: req('N') }, load: () => agents().then((m) => m.create) }),
-      leaf({ name: 'update', summary: 'changes only the options given', positionals: ref('agent'), options: { ...agentFields(), archived: str('true|false') }, load: () => agents().then((m) => m.update) }),
+      leaf({ name: 'create', summary: 'prints the new agent\'s id', notes: [textNote('system-prompt')], options: { ...agentFields(), name: req('N') }, load: () => agents().then((m) => m.create) }),
+      leaf({ name: 'update', summary: 'changes only the options given', notes: [textNote('system-prompt')], positionals: ref('agent'), options: { ...agentFields(), archived: str('true|false') }, load: () => agents().then((m) => m.update) }),
       leaf({ name: 'delete', summary: 'archives the agent', positionals: ref('agent'), load: () => agents().then((m) => m.remove) }),
       leaf({
         name: 'execute',
@@ -274,9 +280,11 @@ const CLIENT_COMMANDS: Declared[] = [
           'Time limits (exit 5, code timeout; the run may go on): the answer, the stream\'s end or --wait\'s end',
           'must come within --timeout seconds (default 900, at most 86400); a stream also fails when nothing',
           '(not even its 15 s heartbeat) arrives for 60 s.',
+          'The message is required; a long one (a log: an argument stops at ~128 KB): --message-file FILE,',
+          'or --message - for stdin. Such texts are sent as read, at most 1 MiB (the server\'s request limit).',
         ],
         positionals: ref('agent'),
-        options: { message: { ...req('M'), short: 'm' }, space: str('ID|SLUG'), session: str('ID'), stream: flag, async: flag, wait: flag, timeout: str('S') },
+        options: { message: str('M', { required: true, short: 'm', or: 'message-file' }), 'message-file': str('FILE'), space: str('ID|SLUG'), session: str('ID'), stream: flag, async: flag, wait: flag, timeout: str('S') },
         load: () => agents().then((m) => m.execute),
       }),
     ]),
@@ -294,8 +302,8 @@ const CLIENT_COMMANDS: Declared[] = [
     group('tasks', 'tasks for people and agents', [
       leaf({ name: 'list', summary: 'newest first', options: { status: str('pending|in_progress|completed|cancelled'), priority: str('low|medium|high|urgent'), 'assigned-to': str('ID'), 'assign-to': str('ID'), space: str('ID'), ...page }, load: () => tasks().then((m) => m.list) }),
       leaf({ name: 'get', summary: 'one task', positionals: id('task'), load: () => tasks().then((m) => m.get) }),
-      leaf({ name: 'create', summary: 'prints the new task\'s id', options: { ...taskFields(), title: req('T') }, load: () => tasks().then((m) => m.create) }),
-      leaf({ name: 'update', summary: 'changes only the options given', positionals: id('task'), options: { ...taskFields(), status: str('S') }, load: () => tasks().then((m) => m.update) }),
+      leaf({ name: 'create', summary: 'prints the new task\'s id', notes: [textNote('description')], options: { ...taskFields(), title: req('T') }, load: () => tasks().then((m) => m.create) }),
+      leaf({ name: 'update', summary: 'changes only the options given', notes: [textNote('description')], positionals: id('task'), options: { ...taskFields(), status: str('S') }, load: () => tasks().then((m) => m.update) }),
       leaf({ name: 'delete', summary: 'deletes the task', positionals: id('task'), load: () => tasks().then((m) => m.remove) }),
     ]),
   ),
@@ -303,8 +311,8 @@ const CLIENT_COMMANDS: Declared[] = [
     group('spaces', 'spaces and their secrets', [
       leaf({ name: 'list', summary: 'the spaces you may see', options: { archived: flag, ...page }, load: () => spaces().then((m) => m.list) }),
       leaf({ name: 'get', summary: 'one space', positionals: ref('space'), load: () => spaces().then((m) => m.get) }),
-      leaf({ name: 'create', summary: 'prints the new space\'s id', options: { ...spaceFields(), name: req('N') }, load: () => spaces().then((m) => m.create) }),
-      leaf({ name: 'update', summary: 'changes only the options given', positionals: ref('space'), options: { ...spaceFields(), 'remove-agents': str('ID,ID'), archived: str('true|false') }, load: () => spaces().then((m) => m.update) }),
+      leaf({ name: 'create', summary: 'prints the new space\'s id', notes: [textNote('instructions')], options: { ...spaceFields(), name: req('N') }, load: () => spaces().then((m) => m.create) }),
+      leaf({ name: 'update', summary: 'changes only the options given', notes: [textNote('instructions')], positionals: ref('space'), options: { ...spaceFields(), 'remove-agents': str('ID,ID'), archived: str('true|false') }, load: () => spaces().then((m) => m.update) }),
       leaf({ name: 'delete', summary: 'archives the space', positionals: ref('space'), load: () => spaces().then((m) => m.remove) }),
       group('secrets', 'secrets of a space, by name', [
         leaf({ name: 'list', summary: 'names only, never values', positionals: { synopsis: 'SPACE', min: 1, max: 1, missing: 'space ID or slug' }, load: () => spaces().then((m) => m.secretsList) }),

@@ -247,7 +247,8 @@ function check(cmd: Command, values: Record<string, unknown>, positionals: strin
   if (positionals.length < p.min) throw new UsageError(`missing ${p.missing}`)
   if (positionals.length > p.max) throw new UsageError(`unexpected argument "${positionals[p.max]}"`)
   for (const [name, o] of Object.entries(cmd.options ?? {})) {
-    if (o.required && (values[name] === undefined || values[name] === '')) throw new UsageError(`missing required option --${name}`)
+    const absent = (n: string) => values[n] === undefined || values[n] === ''
+    if (o.required && absent(name) && (o.or === undefined || absent(o.or))) throw new UsageError(`missing required option --${name}${o.or ? ` (or --${o.or})` : ''}`)
   }
   // `--db "$DB"` with DB unset: it meant the default database (./data/teamday.db, or TEAMDAY_DB),
   // where a command went on to create one and a key beside it.

@@ -18,6 +18,12 @@ export interface OptionSpec {
   required?: boolean
   /** Accepted but not listed in the usage (--help). */
   hidden?: boolean
+  /**
+   * Another option that gives the same value another way (`--message` or `--message-file`): the
+   * usage shows them as one choice (`--message M | --message-file FILE`), and a required option
+   * is satisfied by either.
+   */
+  or?: string
 }
 
 export type Options = Record<string, OptionSpec>

@@ -5,6 +5,7 @@ import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
 import { boolFlag, compact, created, details, getOrDelete, intFlag, listFlag, makeClient, nextPageHint, noun, output, rows, writeRaw } from './common'
 import { enc, waitForExecution } from './executions'
+import { readTexts } from './text-input'
 
 /** `teamday agents …` over HTTP (options and usage: src/cli/registry.ts). */
 
@@ -28,7 +29,7 @@ function inWords(ms: number): string {
   return s >= 120 && s % 60 === 0 ? `${s / 60} minutes` : `${ms < 1000 ? ms / 1000 : s} s`
 }
 
-type Fields = { name?: string; slug?: string; 'system-prompt'?: string; role?: string; visibility?: string; model?: string; description?: string; category?: string; tags?: string; subagents?: string; 'max-turns'?: string }
+type Fields = { name?: string; slug?: string; 'system-prompt'?: string; 'system-prompt-file'?: string; role?: string; visibility?: string; model?: string; description?: string; category?: string; tags?: string; subagents?: string; 'max-turns'?: string }
 
 const COLUMNS = ['id', 'name', 'role', 'visibility', 'model', 'archived', 'updatedAt']
 const DETAIL = ['id', 'name', 'slug', 'role', 'description', 'category', 'visibility', 'model', 'tags', 'subagentIds', 'maxTurns', 'systemPrompt', 'archived', 'createdAt', 'updatedAt']
@@ -57,9 +58,17 @@ export async function list({ values, io }: Run<ClientValues & { visibility?: str
   nextPageHint(io, values.json, { noun: noun('agent'), shown: r.body.agents.length, offset: query.offset, more: !!r.body.nextCursor, total: r.body.total, estimate: r.body.totalIsEstimate })
 }
 
+/** The body, its --system-prompt read from stdin or a file when asked (after the other options are checked). */
+async function agentBodyWithTexts(io: Run<unknown>['io'], values: Fields) {
+  const body = agentBody(values)
+  const texts = await readTexts(io, values, ['system-prompt'])
+  return texts['system-prompt'] === undefined ? body : { ...body, systemPrompt: texts['system-prompt'] }
+}
+
 export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {
+  const body = await agentBodyWithTexts(io, values)
   const client = await makeClient(io, values)
-  const r = await client.request('POST', '/api/v1/agents', { body: agentBody(values), expect: { id: 'string' } })
+  const r = await client.request('POST', '/api/v1/agents', { body, expect: { id: 'string' } })
   created(io, values.json, r.body, r.body.id, `created agent ${r.body.id} (${inline(r.body.name)})`)
 }
 
@@ -68,23 +77,25 @@ export const get = (run: Run<ClientValues>) => getOrDelete(run, 'get', ONE)
 export const remove = (run: Run<ClientValues>) => getOrDelete(run, 'delete', ONE)
 
 export async function update({ values, positionals, io }: Run<ClientValues & Fields & { archived?: string }>): Promise<void> {
-  const body = { ...agentBody(values), ...compact({ archived: boolFlag(values.archived, '--archived') }) }
+  const body = { ...(await agentBodyWithTexts(io, values)), ...compact({ archived: boolFlag(values.archived, '--archived') }) }
   if (Object.keys(body).length === 0) throw new UsageError('nothing to update: pass at least one option')
   const client = await makeClient(io, values)
   const r = await client.request('PATCH', `/api/v1/agents/${enc(positionals[0]!)}`, { body, expect: { agent: 'object' } })
   output(io, values.json, r.body, () => details(r.body.agent, DETAIL))
 }
 
-export async function execute({ values, positionals, io }: Run<ClientValues & { message?: string; space?: string; session?: string; stream?: boolean; async?: boolean; wait?: boolean; timeout?: string }>): Promise<void> {
+export async function execute({ values, positionals, io }: Run<ClientValues & { message?: string; 'message-file'?: string; space?: string; session?: string; stream?: boolean; async?: boolean; wait?: boolean; timeout?: string }>): Promise<void> {
   if (values.stream && (values.async || values.wait)) throw new UsageError('--stream cannot be combined with --async or --wait')
   const seconds = intFlag(values.timeout, '--timeout', 1, MAX_TIMEOUT_S)
   if (seconds !== undefined && values.async && !values.wait) throw new UsageError('--timeout limits how long this command waits for the run; --async alone does not wait (add --wait)')
   // Every mode waits at most this long for the run's end (it waited for ever with --wait).
   const limitMs = seconds === undefined ? EXECUTE_TIMING.totalMs : seconds * 1000
   const limit = { deadline: Date.now() + limitMs, words: seconds === undefined ? inWords(limitMs) : `${inWords(limitMs)} (--timeout ${seconds})` }
+  // The message as given, or read from stdin (-m -) or a file (--message-file); one is required (the registry).
+  const { message } = await readTexts(io, values, ['message'])
   const client = await makeClient(io, values)
   const path = `/api/v1/agents/${enc(positionals[0]!)}/execute`
-  const body = compact({ message: values.message, spaceId: values.space, sessionId: values.session })
+  const body = compact({ message, spaceId: values.space, sessionId: values.session })
 
   if (values.stream) {
     // A time limit for silence (a hung server, or a proxy holding the connection open) and one

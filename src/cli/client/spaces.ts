@@ -4,10 +4,11 @@ import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
 import { boolFlag, compact, created, details, getOrDelete, intFlag, listFlag, makeClient, nextPageHint, noun, output, rows } from './common'
 import { enc } from './executions'
+import { readTexts } from './text-input'
 
 /** `teamday spaces …` and `teamday spaces secrets …` over HTTP (options and usage: src/cli/registry.ts). */
 
-type Fields = { name?: string; slug?: string; description?: string; visibility?: string; type?: string; instructions?: string; 'add-agents'?: string; 'remove-agents'?: string }
+type Fields = { name?: string; slug?: string; description?: string; visibility?: string; type?: string; instructions?: string; 'instructions-file'?: string; 'add-agents'?: string; 'remove-agents'?: string }
 
 const COLUMNS = ['id', 'name', 'visibility', 'type', 'secretKeys', 'archived', 'updatedAt']
 const DETAIL = ['id', 'name', 'slug', 'description', 'visibility', 'type', 'instructions', 'agentRefs', 'secretKeys', 'archived', 'createdBy', 'createdAt', 'updatedAt']
@@ -33,9 +34,16 @@ export async function list({ values, io }: Run<ClientValues & { archived?: boole
   nextPageHint(io, values.json, { noun: noun('space'), shown: r.body.spaces.length, offset: query.offset, more: !!r.body.nextCursor, total: r.body.total, estimate: r.body.totalIsEstimate })
 }
 
+/** The body, its --instructions read from stdin or a file when asked. */
+async function spaceBodyWithTexts(io: Run<unknown>['io'], values: Fields) {
+  const body = spaceBody(values)
+  return { ...body, ...(await readTexts(io, values, ['instructions'])) }
+}
+
 export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {
+  const body = await spaceBodyWithTexts(io, values)
   const client = await makeClient(io, values)
-  const r = await client.request('POST', '/api/v1/spaces', { body: spaceBody(values), expect: { 'space.id': 'string' } })
+  const r = await client.request('POST', '/api/v1/spaces', { body, expect: { 'space.id': 'string' } })
   created(io, values.json, r.body, r.body.space.id, `created space ${r.body.space.id} (${inline(r.body.space.name)})`)
 }
 
@@ -44,7 +52,7 @@ export const get = (run: Run<ClientValues>) => getOrDelete(run, 'get', ONE)
 export const remove = (run: Run<ClientValues>) => getOrDelete(run, 'delete', ONE)
 
 export async function update({ values, positionals, io }: Run<ClientValues & Fields & { archived?: string }>): Promise<void> {
-  const body = { ...spaceBody(values), ...compact({ archived: boolFlag(values.archived, '--archived') }) }
+  const body = { ...(await spaceBodyWithTexts(io, values)), ...compact({ archived: boolFlag(values.archived, '--archived') }) }
   if (Object.keys(body).length === 0) throw new UsageError('nothing to update: pass at least one option')
   const client = await makeClient(io, values)
   const r = await client.request('PATCH', `/api/v1/spaces/${enc(positionals[0]!)}`, { body, expect: { space: 'object' } })

@@ -2,10 +2,11 @@ import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
 import { compact, created, details, getOrDelete, intFlag, makeClient, nextPageHint, noun, output, rows } from './common'
 import { enc } from './executions'
+import { readTexts } from './text-input'
 
 /** `teamday tasks …` over HTTP (options and usage: src/cli/registry.ts). */
 
-type Fields = { title?: string; description?: string; priority?: string; 'assign-to'?: string; 'assigned-to'?: string; 'assignee-type'?: string; space?: string; due?: string; metadata?: string; status?: string }
+type Fields = { title?: string; description?: string; 'description-file'?: string; priority?: string; 'assign-to'?: string; 'assigned-to'?: string; 'assignee-type'?: string; space?: string; due?: string; metadata?: string; status?: string }
 
 const COLUMNS = ['id', 'title', 'status', 'priority', 'assignedTo', 'spaceId', 'dueDate', 'updatedAt']
 const DETAIL = ['id', 'title', 'description', 'status', 'priority', 'assignedTo', 'assigneeType', 'spaceId', 'dueDate', 'completedAt', 'metadata', 'createdBy', 'createdAt', 'updatedAt']
@@ -52,9 +53,16 @@ export async function list({ values, io }: Run<ClientValues & { status?: string;
   nextPageHint(io, values.json, { noun: noun('task'), shown: r.body.length, offset: query.offset, more: r.headers.has('x-next-cursor'), total, estimate: r.headers.get('x-total-count-estimate') === 'true' })
 }
 
+/** The body, its --description read from stdin or a file when asked (after the other options are checked). */
+async function taskBodyWithTexts(io: Run<unknown>['io'], values: Fields) {
+  const body = taskBody(values)
+  return { ...body, ...(await readTexts(io, values, ['description'])) }
+}
+
 export async function create({ values, io }: Run<ClientValues & Fields>): Promise<void> {
+  const body = await taskBodyWithTexts(io, values)
   const client = await makeClient(io, values)
-  const r = await client.request('POST', '/api/v1/tasks', { body: taskBody(values), expect: { id: 'string' } })
+  const r = await client.request('POST', '/api/v1/tasks', { body, expect: { id: 'string' } })
   created(io, values.json, r.body, r.body.id, `created task ${r.body.id} (${inline(r.body.title)})`)
 }
 
@@ -63,7 +71,7 @@ export const get = (run: Run<ClientValues>) => getOrDelete(run, 'get', ONE)
 export const remove = (run: Run<ClientValues>) => getOrDelete(run, 'delete', ONE)
 
 export async function update({ values, positionals, io }: Run<ClientValues & Fields>): Promise<void> {
-  const body = taskBody(values)
+  const body = await taskBodyWithTexts(io, values)
   if (Object.keys(body).length === 0) throw new UsageError('nothing to update: pass at least one option')
   const client = await makeClient(io, values)
   const r = await client.request('PATCH', `/api/v1/tasks/${enc(positionals[0]!)}`, { body, expect: { id: 'string' } })
