@@ -56,7 +56,7 @@ async function readText(io: ClientIo, source: Source): Promise<string> {
   const bytes = source.file === null ? await readStdin(io, source) : await readFile(source)
   if (bytes.length === 0) {
     const what = source.file === null ? 'stdin is empty' : `${source.file} is empty`
-    throw inputError('input_empty', `${source.option}: ${what}, nothing to send`, source.file === null ? 'Pipe the text in (some-command | teamday …), or pass it as an argument; an empty value: --OPTION \'\'.' : undefined)
+    throw inputError('input_empty', `${source.option}: ${what}, nothing to send`, source.file === null ? 'Pipe the text in: some-command | teamday … (or < FILE).' : undefined)
   }
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
