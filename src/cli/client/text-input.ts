@@ -73,6 +73,10 @@ function tooLarge(source: Source): ClientError {
 async function readStdin(io: ClientIo, source: Source): Promise<Uint8Array> {
   const chunks: Uint8Array[] = []
   let size = 0
+  if (!io.stdin && (await import('node:tty')).isatty(0)) {
+    // Typed in: without a word it looked like a hang.
+    io.err(`${source.option}: reading the text from the terminal; end it with Ctrl-D`)
+  }
   const stream = io.stdin ? io.stdin() : Bun.stdin.stream()
   for await (const chunk of stream) {
     chunks.push(chunk)
