@@ -193,16 +193,10 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
       ...credentialsApiModels,
       ...publicAgentsApiModels,
     })
-    .get('/api/health', () => ({ status: 'ok' as const, version: rt.config.version }), {
-      response: { 200: t.Object({ status: t.Literal('ok', { description: 'Always ok: the process answers' }), version: t.String({ description: 'The server version (as `teamday --version` prints it)' }) }, { examples: [{ status: 'ok', version: rt.config.version }] }), 414: 'UriTooLong' },
-      detail: { summary: 'Health check', description: 'Liveness and version. No authentication; touches nothing (see /api/health/ready for the database).', tags: ['System'], security: [], [RESPONSE_DESCRIPTIONS]: { 200: 'Alive: `status` is `ok`, with this build\'s `version`.' } },
-    })
-    .use(readinessRoute(rt))
-    .use(sameDatabaseRoute(rt))
-    // Public routes per address, before validation (authenticated ones: the authorizer, above).
-    .use(ipLimit.plugin)
     // After authentication (the auth macro's transform) and validation: a query parameter a
     // list does not declare, or one given twice, is refused, not ignored (src/http/routes.ts).
+    // Registered before the health routes, so that it holds for them too (the reuse-port proof
+    // took a repeated challenge as its last value).
     .onBeforeHandle({ as: 'global' }, ({ request, route }) => {
       const q = request.url.indexOf('?')
       if (q < 0) return
@@ -213,6 +207,14 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
       const refused = refusedQueryParameter(routes.get(request.method, route), new URLSearchParams(`&${request.url.slice(q + 1)}`).keys())
       if (refused) throw refused
     })
+    .get('/api/health', () => ({ status: 'ok' as const, version: rt.config.version }), {
+      response: { 200: t.Object({ status: t.Literal('ok', { description: 'Always ok: the process answers' }), version: t.String({ description: 'The server version (as `teamday --version` prints it)' }) }, { examples: [{ status: 'ok', version: rt.config.version }] }), 414: 'UriTooLong' },
+      detail: { summary: 'Health check', description: 'Liveness and version. No authentication; touches nothing (see /api/health/ready for the database).', tags: ['System'], security: [], [RESPONSE_DESCRIPTIONS]: { 200: 'Alive: `status` is `ok`, with this build\'s `version`.' } },
+    })
+    .use(readinessRoute(rt))
+    .use(sameDatabaseRoute(rt))
+    // Public routes per address, before validation (authenticated ones: the authorizer, above).
+    .use(ipLimit.plugin)
     .use(idempotent.plugin)
     // The /api/v1 resources: each module's prefix starts with API_V1 (src/http/context.ts).
     .use(tokensModule(api))
