@@ -451,6 +451,37 @@ describe('teamday login waits a bounded time, whatever the server says', () => {
   })
 })
 
+describe('teamday login shows and opens only a web page, and says when it is not on the server', () => {
+  const answer = (authUrl: string) => {
+    handler = (_req, path) => {
+      if (path === '/api/auth/cli/initiate') return Response.json({ code: 'c'.repeat(32), authUrl, expiresIn: 300, interval: 1 })
+      if (path === '/api/auth/cli/poll') return Response.json({ error: true, statusCode: 400, code: 'login_denied', message: 'Denied.' }, { status: 400 })
+      return Response.json({ error: true, statusCode: 404, code: 'not_found', message: 'no' }, { status: 404 })
+    }
+  }
+  // It printed and handed to xdg-open whatever the server sent: another handler's address, or
+  // escape sequences for the terminal.
+  test('a file:, javascript: or other scheme is refused (not_teamday), before anything is shown or polled', async () => {
+    for (const url of ['file:///etc/passwd', 'javascript:alert(1)', 'ssh://evil.example/x', 'not a url']) {
+      answer(url)
+      const r = await cli(['login', '--no-browser', '--json'])
+      expect([url, r.code, r.json?.code]).toEqual([url, 5, 'not_teamday'])
+      expect(r.err).not.toContain('open this page')
+    }
+  })
+  test('control characters are shown escaped; a page on another host is shown with a caution, not as the server\'s', async () => {
+    answer(`${base}/cli/authorize/x\u001b[2J\u0007y`)
+    const same = await cli(['login', '--no-browser'])
+    expect(same.err).toContain(`${base}/cli/authorize/x%1B[2J%07y`)
+    expect(same.err).not.toContain('\u001b')
+    expect(same.err).not.toContain('is not on')
+    answer('https://teamday.evil.example/cli/authorize/x')
+    const other = await cli(['login', '--no-browser'])
+    expect(other.err).toContain('https://teamday.evil.example/cli/authorize/x')
+    expect(other.err).toContain(`This page is not on ${new URL(base).host}: open it yourself only if teamday.evil.example is that server's public address.`)
+  })
+})
+
 describe('create commands print the new id alone (help: "prints the new task\'s id")', () => {
   test('tasks, agents, spaces create: the id on stdout, the sentence on stderr; --json the body', async () => {
     handler = (_req, path) =>

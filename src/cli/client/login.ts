@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { loginCodeDisplay } from '../../auth/login-code'
 import { DEFAULT_URL, normalizeUrl } from '../../client/config'
 import { credentialsPath, readCredentials, writeCredentials } from '../../client/credentials'
-import { ClientError } from '../../client/errors'
+import { ClientError, unexpectedAnswer } from '../../client/errors'
 import { ApiClient } from '../../client/http'
 import type { ClientValues, Run } from '../spec'
 import { intFlag } from './common'
@@ -36,6 +36,25 @@ function openBrowser(url: string, env: Env): boolean {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /**
+ * The sign-in page the server named, as it is shown and opened: a web page (http or https) only,
+ * printed as the URL parser writes it (control characters escaped), and opened by itself only
+ * when it is on the server signed in to. It was printed and handed to xdg-open as sent: a server
+ * (or a man in the middle of plain http) could have the terminal print escape sequences, or the
+ * desktop open a file:, javascript: or any other handler's address, or a look-alike site.
+ */
+export function signInPage(authUrl: string, baseUrl: string): { href: string; host: string; sameServer: boolean } {
+  let u: URL
+  try {
+    u = new URL(authUrl)
+  } catch {
+    throw unexpectedAnswer(baseUrl, 200, 'a sign-in address (authUrl) that is no URL')
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw unexpectedAnswer(baseUrl, 200, `a sign-in address (authUrl) that is not a web page (${JSON.stringify(u.protocol.slice(0, 32))}); not opened`)
+  return { href: u.href, host: u.host, sameServer: u.origin === new URL(baseUrl).origin }
+}
+
+
+/**
  * How long `teamday login` waits for the approval (a test shortens them). The server says how
  * long its code lasts (expiresIn, 300 s) and how often to poll (interval, 2 s); an answer
  * without them, or with absurd ones, polled for ever (a missing expiresIn made the deadline NaN,
@@ -62,8 +81,12 @@ export async function login({ values, io }: Run<ClientValues & { 'no-browser'?: 
   const expiresIn = Number(started.body.expiresIn)
   const waitMs = Number.isFinite(expiresIn) && expiresIn > 0 ? Math.min(expiresIn * 1000, LOGIN_TIMING.maxWaitMs) : LOGIN_TIMING.defaultWaitMs
   const interval = Math.min(Math.max(1, Number(started.body.interval) || 2) * 1000, LOGIN_TIMING.maxIntervalMs)
-  io.err(`To sign in to ${baseUrl}, open this page in a browser and approve:\n\n  ${authUrl}\n\nCheck that the page shows the code ${loginCodeDisplay(code)}. Waiting for approval (up to ${inWords(waitMs)}; Ctrl-C to stop)...`)
-  if (!values['no-browser'] && openBrowser(authUrl, io.env)) io.err('(opened in your browser)')
+  const page = signInPage(authUrl, baseUrl)
+  // Another address than the server's (its public URL, TEAMDAY_PUBLIC_URL, behind a proxy, or
+  // someone else's page): shown with a word of caution, and not opened without the person.
+  const elsewhere = page.sameServer ? '' : `\n\nThis page is not on ${new URL(baseUrl).host}: open it yourself only if ${page.host} is that server's public address.`
+  io.err(`To sign in to ${baseUrl}, open this page in a browser and approve:\n\n  ${page.href}${elsewhere}\n\nCheck that the page shows the code ${loginCodeDisplay(code)}. Waiting for approval (up to ${inWords(waitMs)}; Ctrl-C to stop)...`)
+  if (page.sameServer && !values['no-browser'] && openBrowser(page.href, io.env)) io.err('(opened in your browser)')
   const deadline = Date.now() + waitMs
   let tokens: any
   for (;;) {
