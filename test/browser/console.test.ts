@@ -249,7 +249,7 @@ if (!browserSuitesRun) {
       const token = (await bob.locator('#new-token').innerText()).trim()
       expect(await api('/api/v1/agents', token)).toBe(200)
       await admin.goto(`${base}/org/members`)
-      await admin.getByLabel('Role of bob@example.com').selectOption('viewer')
+      await admin.getByLabel('Role of bob@example.com', { exact: true }).selectOption('viewer')
       await admin.getByRole('row', { name: /bob@example.com/ }).getByRole('button', { name: 'Change' }).click()
       await admin.getByText('Role changed').waitFor()
       await admin.getByRole('button', { name: 'Remove bob@example.com' }).click()
