@@ -80,7 +80,18 @@ if (!browserSuitesRun) {
         el.scrollTop = 0
       })
       const model = page.locator(MODEL).filter({ has: page.locator('.json-schema-2020-12__title', { hasText: /^TaskNotFound$/ }) })
-      for (let step = 0; step < 1000 && (await model.count()) === 0; step++) await page.locator('section.models .models-scroll').evaluate((el) => (el.scrollTop += 300))
+      // A step at a time, each given its moment to render (the list is virtualized; scrolled on
+      // without a pause on a busy machine, the model was passed before it was drawn).
+      for (let step = 0; step < 1000 && (await model.count()) === 0; step++) {
+        const atEnd = await page.locator('section.models .models-scroll').evaluate((el) => {
+          const before = el.scrollTop
+          el.scrollTop += 300
+          return el.scrollTop === before
+        })
+        await page.waitForTimeout(atEnd ? 250 : 25)
+        if (atEnd && (await model.count()) === 0) break
+      }
+      await model.first().scrollIntoViewIfNeeded()
       await model.locator('.json-schema-2020-12-expand-deep-button').first().click()
       const text = await model.innerText()
       for (const field of ['statusCode', 'statusMessage', 'code', 'message', 'requestId', 'details']) expect(text).toContain(field)
