@@ -107,6 +107,19 @@ describe('secret names: the server\'s rule, checked before sending', () => {
     }
   })
 
+  // Past the API's 100 a request it was the server's 422 after the request, or past 1000 "unexpected argument".
+  test('more than the API takes in one request: exit 2 saying the limit, nothing sent', async () => {
+    answer = () => Response.json({ keys: [] })
+    const names = Array.from({ length: 101 }, (_, i) => `K${i}`)
+    const set = await cli(['spaces', 'secrets', 'set', 'space_1', ...names.map((k) => `${k}=v`)])
+    const del = await cli(['spaces', 'secrets', 'delete', 'space_1', ...names])
+    for (const r of [set, del]) {
+      expect(r.code).toBe(2)
+      expect(r.err).toContain('at most 100 secrets per command, the API\'s limit for one request (got 101)')
+    }
+    expect(seen).toHaveLength(0)
+  })
+
   test('what the server accepts is sent', async () => {
     answer = () => Response.json({ keys: ['API_KEY', 'A', 'B2_X'] })
     const r = await cli(['spaces', 'secrets', 'set', 'space_1', 'API_KEY=1', 'A=2', `B2_X=3`, `${'C'.repeat(128)}=4`])

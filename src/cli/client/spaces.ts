@@ -1,5 +1,5 @@
 import { ClientError } from '../../client/errors'
-import { isSecretKey, SECRET_KEY_RULE } from '../../secret-names'
+import { isSecretKey, MAX_KEYS_PER_REQUEST, SECRET_KEY_RULE } from '../../secret-names'
 import { inline, UsageError } from '../common'
 import type { ClientValues, Run } from '../spec'
 import { boolFlag, compact, created, details, getOrDelete, intFlag, listFlag, makeClient, nextPageHint, noun, output, rows } from './common'
@@ -74,8 +74,14 @@ function badName(index: number, count: number): UsageError {
   return new UsageError(`secret names are ${SECRET_KEY_RULE} (KEY ${index + 1} of ${count})`)
 }
 
+/** More than the API takes in one request: said before anything is sent (it was the server's 422, or "unexpected argument" past 1000). */
+function assertFewEnough(count: number): void {
+  if (count > MAX_KEYS_PER_REQUEST) throw new UsageError(`at most ${MAX_KEYS_PER_REQUEST} secrets per command, the API's limit for one request (got ${count}): split them over several commands`)
+}
+
 export async function secretsSet({ values, positionals, io }: Run<ClientValues>): Promise<void> {
   const [space, ...items] = positionals
+  assertFewEnough(items.length)
   const map: Record<string, string> = {}
   for (const item of items) {
     const eq = item.indexOf('=')
@@ -93,6 +99,7 @@ export async function secretsSet({ values, positionals, io }: Run<ClientValues>)
 
 export async function secretsDelete({ values, positionals, io }: Run<ClientValues>): Promise<void> {
   const [space, ...items] = positionals
+  assertFewEnough(items.length)
   const bad = items.findIndex((k) => !isSecretKey(k))
   if (bad >= 0) throw badName(bad, items.length)
   const client = await makeClient(io, values)

@@ -6,7 +6,7 @@ import { prepared } from '../../db/prepared'
 import { secrets } from '../../db/schema'
 import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
-import { isSecretKey, MAX_KEY_LENGTH, SECRET_KEY_RULE } from '../../secret-names'
+import { isSecretKey, MAX_KEY_LENGTH, MAX_KEYS_PER_REQUEST, SECRET_KEY_RULE } from '../../secret-names'
 
 /**
  * The secret store shared by organization secrets (scope 'org') and space secrets (scope = the
@@ -16,9 +16,8 @@ import { isSecretKey, MAX_KEY_LENGTH, SECRET_KEY_RULE } from '../../secret-names
  * for the execution engine only.
  */
 
-export { MAX_KEY_LENGTH, SECRET_KEY_PATTERN } from '../../secret-names'
+export { MAX_KEY_LENGTH, MAX_KEYS_PER_REQUEST, SECRET_KEY_PATTERN } from '../../secret-names'
 export const MAX_VALUE_BYTES = 64 * 1024
-export const MAX_KEYS_PER_REQUEST = 100
 export const MAX_SECRETS_PER_SCOPE = 500
 
 export type SecretScope = { kind: 'org' } | { kind: 'space'; spaceId: string }
