@@ -467,29 +467,38 @@ describe('first start and one-time links', () => {
     expect((await c.get('/settings/profile')).status).toBe(303)
   })
 
+  /**
+   * The user's password is changed (to 'the new password after recovery') while the first password
+   * check after this call is verifying: the moment a sign-in loop with the old password can hit.
+   */
+  function changePasswordDuringFirstVerify(userId: string) {
+    const original = Bun.password.verify.bind(Bun.password)
+    const state = { changed: false, restore: () => spy.mockRestore() }
+    const spy = spyOn(Bun.password, 'verify').mockImplementation(async (password, hash, algorithm) => {
+      const ok = await original(password, hash, algorithm)
+      if (!state.changed) {
+        state.changed = true
+        await setPassword(t.ctx, userId, 'the new password after recovery')
+      }
+      return ok
+    })
+    return state
+  }
+
   test('a sign-in with the old password whose check straddles a password change starts no session (it would have outlived the change)', async () => {
     const a = await makeActor(t)
     await givePassword(t, a.userId)
     const c = consoleClient(t, { ip: '127.0.0.41' })
     // The account's owner changes the password while the intruder's sign-in is being verified
     // (an argon2id verify takes 40-120 ms: a sign-in loop with the old password hits it).
-    const original = Bun.password.verify.bind(Bun.password)
-    let changed = false
-    const verify = spyOn(Bun.password, 'verify').mockImplementation(async (password, hash, algorithm) => {
-      const ok = await original(password, hash, algorithm)
-      if (!changed) {
-        changed = true
-        await setPassword(t.ctx, a.userId, 'the new password after recovery')
-      }
-      return ok
-    })
+    const verify = changePasswordDuringFirstVerify(a.userId)
     try {
       const res = await c.signIn(a.email)
-      expect(changed).toBe(true)
+      expect(verify.changed).toBe(true)
       expect(res.status).toBe(401)
       expect(c.cookie).toBeNull()
     } finally {
-      verify.mockRestore()
+      verify.restore()
     }
     expect((await t.db.select().from(sessions).where(eq(sessions.userId, a.userId)).all()).length).toBe(0)
     expect((await c.get('/settings/profile')).status).toBe(303)
@@ -502,22 +511,13 @@ describe('first start and one-time links', () => {
     // A hash with other parameters than today's (an earlier version's): a right sign-in re-hashes it.
     await t.db.update(users).set({ passwordHash: await Bun.password.hash(PASSWORD, { algorithm: 'argon2id', memoryCost: 8192, timeCost: 1 }) }).where(eq(users.id, a.userId)).run()
     const c = consoleClient(t, { ip: '127.0.0.42' })
-    const original = Bun.password.verify.bind(Bun.password)
-    let changed = false
-    const verify = spyOn(Bun.password, 'verify').mockImplementation(async (password, hash, algorithm) => {
-      const ok = await original(password, hash, algorithm)
-      if (!changed) {
-        changed = true
-        await setPassword(t.ctx, a.userId, 'the new password after recovery')
-      }
-      return ok
-    })
+    const verify = changePasswordDuringFirstVerify(a.userId)
     try {
       await c.signIn(a.email)
     } finally {
-      verify.mockRestore()
+      verify.restore()
     }
-    expect(changed).toBe(true)
+    expect(verify.changed).toBe(true)
     expect((await c.signIn(a.email)).status).toBe(401)
     expect((await c.signIn(a.email, 'the new password after recovery')).status).toBe(303)
   })

@@ -114,22 +114,27 @@ async function lint(name: string, doc: string, config?: string): Promise<LintRes
 /** The problems, one line each, so a failure says what to fix. */
 const summary = (r: LintResult) => r.problems.map((p) => `${p.ruleId}: ${p.message} at ${p.location[0]?.pointer}`)
 
+/** The committed document and the one a fresh app serves, linted (with `config`, if given): no problem at all. */
+async function expectCleanCommittedAndServed(prefix: string, config?: Parameters<typeof lint>[2]): Promise<void> {
+  const { app, rt } = await makeTestApp()
+  const served = await app.handle(new Request('http://teamday.internal:3000/swagger/json'))
+  expect(served.status).toBe(200)
+  const [committed, live] = await Promise.all([
+    lint(`${prefix}committed.json`, readFileSync(join(ROOT, 'openapi', 'openapi.json'), 'utf8'), config),
+    lint(`${prefix}served.json`, await served.text(), config),
+  ])
+  rt.close()
+  for (const result of [committed, live]) {
+    expect(summary(result)).toEqual([])
+    expect(result.totals).toEqual({ errors: 0, warnings: 0, ignored: 0 })
+  }
+}
+
 describe('redocly lint (no ignore file)', () => {
   test(
     'the committed openapi/openapi.json and the served /swagger/json: 0 errors, 0 warnings',
     async () => {
-      const { app, rt } = await makeTestApp()
-      const served = await app.handle(new Request('http://teamday.internal:3000/swagger/json'))
-      expect(served.status).toBe(200)
-      const [committed, live] = await Promise.all([
-        lint('committed.json', readFileSync(join(ROOT, 'openapi', 'openapi.json'), 'utf8')),
-        lint('served.json', await served.text()),
-      ])
-      rt.close()
-      for (const result of [committed, live]) {
-        expect(summary(result)).toEqual([])
-        expect(result.totals).toEqual({ errors: 0, warnings: 0, ignored: 0 })
-      }
+      await expectCleanCommittedAndServed('')
     },
     60_000,
   )
@@ -152,18 +157,7 @@ describe('redocly lint (no ignore file)', () => {
   test(
     'recommended-strict and the further rules the document meets (STRICT_CONFIG): committed and served, 0 problems',
     async () => {
-      const { app, rt } = await makeTestApp()
-      const served = await app.handle(new Request('http://teamday.internal:3000/swagger/json'))
-      expect(served.status).toBe(200)
-      const [committed, live] = await Promise.all([
-        lint('strict-committed.json', readFileSync(join(ROOT, 'openapi', 'openapi.json'), 'utf8'), STRICT_CONFIG),
-        lint('strict-served.json', await served.text(), STRICT_CONFIG),
-      ])
-      rt.close()
-      for (const result of [committed, live]) {
-        expect(summary(result)).toEqual([])
-        expect(result.totals).toEqual({ errors: 0, warnings: 0, ignored: 0 })
-      }
+      await expectCleanCommittedAndServed('strict-', STRICT_CONFIG)
     },
     60_000,
   )
