@@ -100,6 +100,18 @@ describe('Idempotency-Key on POST', () => {
     expect((await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'ci' }, headers: { 'idempotency-key': 'k'.repeat(255) } })).status).toBe(201)
   })
 
+  // Two headers arrive joined by ", " and were taken as one key (made of both).
+  test('two Idempotency-Key headers (joined by ", ") → 400 saying so, nothing done; a comma alone is part of a key', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    const twice = new Headers([['idempotency-key', 'key-one'], ['idempotency-key', 'key-two']])
+    const r = await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'twice' }, headers: Object.fromEntries(twice) })
+    expect([r.status, r.body.code]).toEqual([400, 'invalid_idempotency_key'])
+    expect(r.body.message).toContain('more than one was sent')
+    expect((await t.req('GET', '/api/v1/tokens', { token: a.token })).body.tokens.map((x: { name: string }) => x.name)).not.toContain('twice')
+    expect((await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'comma' }, headers: { 'idempotency-key': 'order,42' } })).status).toBe(201)
+  })
+
   test('a failed first attempt frees the key; GET and unauthenticated requests ignore the header', async () => {
     const t = await makeTestApp()
     const a = await makeActor(t)

@@ -43,6 +43,15 @@ export type BeginResult =
   | { kind: 'replay'; status: number; body: unknown; headers: Record<string, string> }
 
 export function validateIdempotencyKey(key: string): void {
+  // Two Idempotency-Key headers arrive as one, joined by ", ": taken as one key, a request sent
+  // with two keys (a client's and a proxy's, a retry library's and the caller's) matched neither.
+  if (key.includes(', ')) {
+    throw new AppError(
+      'invalid_idempotency_key',
+      'Invalid Idempotency-Key header: it holds ", ", so more than one was sent (they arrive joined by a comma and a space), or a comma and a space were typed; send exactly one key, e.g. a UUID.',
+      { details: [{ field: 'Idempotency-Key', message: 'must be sent once, without ", "' }] },
+    )
+  }
   if (!KEY_SHAPE.test(key)) {
     throw new AppError(
       'invalid_idempotency_key',
