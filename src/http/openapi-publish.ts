@@ -189,13 +189,26 @@ function refModels(s: Json, models: Map<string, string>, self: string | undefine
  */
 export const RESPONSE_HEADERS = 'x-response-headers'
 
-function withResponseHeaders(op: Schema): Schema {
-  const extra = op[RESPONSE_HEADERS]
-  if (!isObject(extra)) return op
-  const { [RESPONSE_HEADERS]: _, ...rest } = op
+/**
+ * `op` without its extension `key` (`{ <status>: value }`), each of its responses that the
+ * extension names replaced by `merge(response, value)` (kept when that is undefined); a status the
+ * operation does not answer is skipped. The three response extensions below are read this way.
+ */
+function mergedPerStatus(op: Schema, key: string, merge: (own: Schema, value: unknown) => Schema | undefined): Schema {
+  const said = op[key]
+  if (!isObject(said)) return op
+  const { [key]: _, ...rest } = op
   const responses = { ...rest.responses }
-  for (const [status, headers] of Object.entries(extra)) if (isObject(responses[status])) responses[status] = { ...responses[status], headers: { ...responses[status].headers, ...headers } }
+  for (const [status, value] of Object.entries(said)) {
+    const own = responses[status]
+    if (!isObject(own)) continue
+    responses[status] = merge(own, value) ?? own
+  }
   return { ...rest, responses }
+}
+
+function withResponseHeaders(op: Schema): Schema {
+  return mergedPerStatus(op, RESPONSE_HEADERS, (own, headers) => ({ ...own, headers: { ...own.headers, ...(headers as Schema) } }))
 }
 
 /**
@@ -207,12 +220,7 @@ function withResponseHeaders(op: Schema): Schema {
 export const RESPONSE_DESCRIPTIONS = 'x-response-descriptions'
 
 function withResponseDescriptions(op: Schema): Schema {
-  const said = op[RESPONSE_DESCRIPTIONS]
-  if (!isObject(said)) return op
-  const { [RESPONSE_DESCRIPTIONS]: _, ...rest } = op
-  const responses = { ...rest.responses }
-  for (const [status, description] of Object.entries(said)) if (isObject(responses[status]) && typeof description === 'string') responses[status] = { ...responses[status], description }
-  return { ...rest, responses }
+  return mergedPerStatus(op, RESPONSE_DESCRIPTIONS, (own, description) => (typeof description === 'string' ? { ...own, description } : undefined))
 }
 
 /**
@@ -223,16 +231,9 @@ function withResponseDescriptions(op: Schema): Schema {
 export const RESPONSE_CONTENT = 'x-response-content'
 
 function withResponseContent(op: Schema): Schema {
-  const extra = op[RESPONSE_CONTENT]
-  if (!isObject(extra)) return op
-  const { [RESPONSE_CONTENT]: _, ...rest } = op
-  const responses = { ...rest.responses }
-  for (const [status, more] of Object.entries(extra)) {
-    const own = responses[status]
-    if (!isObject(own) || !isObject(more)) continue
-    responses[status] = { ...own, ...(typeof more.description === 'string' && { description: more.description }), content: { ...own.content, ...more.content } }
-  }
-  return { ...rest, responses }
+  return mergedPerStatus(op, RESPONSE_CONTENT, (own, more) =>
+    isObject(more) ? { ...own, ...(typeof more.description === 'string' && { description: more.description }), content: { ...own.content, ...more.content } } : undefined,
+  )
 }
 
 /**
