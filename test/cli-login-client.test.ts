@@ -7,7 +7,7 @@ import type { Server } from 'bun'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { ClientIo } from '../src/cli/client/common'
+import { recordingIo } from './helpers/cli-io'
 import { run } from '../src/main'
 import { decideLogin } from '../src/modules/cli-auth/service'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
@@ -64,15 +64,8 @@ interface Result {
 
 /** `teamday ARGV` with a clean environment: HOME and XDG_CONFIG_HOME in the test's folder. */
 function start(argv: string[], env: Record<string, string> = {}) {
-  const out: string[] = []
-  const err: string[] = []
-  const io: ClientIo = {
-    out: (s) => out.push(s.endsWith('\n') ? s : s + '\n'),
-    err: (s) => err.push(s.endsWith('\n') ? s : s + '\n'),
-    write: (s) => out.push(s),
-    env: { HOME: home, XDG_CONFIG_HOME: join(home, 'config'), ...env },
-  }
-  const done = run(argv, io).then((code): Result => ({ code, out: out.join(''), err: err.join('') }))
+  const { io, out, err } = recordingIo({ HOME: home, XDG_CONFIG_HOME: join(home, 'config'), ...env })
+  const done = run(argv, io).then((code): Result => ({ code, out: out(), err: err() }))
   return { done, err }
 }
 const cli = (argv: string[], env?: Record<string, string>) => start(argv, env).done
@@ -86,7 +79,7 @@ async function login(s: Served, who: Actor, extra: string[] = [], env: Record<st
   let url: string | undefined
   for (let i = 0; i < 200 && !url; i++) {
     await Bun.sleep(10)
-    url = /(http:\S+\/cli\/authorize\/tdc_[A-Za-z0-9]+)/.exec(p.err.join(''))?.[1]
+    url = /(http:\S+\/cli\/authorize\/tdc_[A-Za-z0-9]+)/.exec(p.err())?.[1]
   }
   expect(url).toBeTruthy()
   const path = new URL(url!).pathname
@@ -216,7 +209,7 @@ describe('teamday login', () => {
     let code: string | undefined
     for (let i = 0; i < 200 && !code; i++) {
       await Bun.sleep(10)
-      code = /\/cli\/authorize\/(tdc_[A-Za-z0-9]+)/.exec(p.err.join(''))?.[1]
+      code = /\/cli\/authorize\/(tdc_[A-Za-z0-9]+)/.exec(p.err())?.[1]
     }
     await decideLogin(a.t.ctx, code!, { userId: alice.userId }, 'deny')
     const r = await p.done

@@ -3,7 +3,7 @@ import type { Server } from 'bun'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { ClientIo } from '../src/cli/common'
+import { recordingIo } from './helpers/cli-io'
 import { run } from '../src/main'
 
 /**
@@ -34,20 +34,17 @@ afterAll(() => server.stop(true))
 
 async function cli(argv: string[], o: { stdin?: string | Uint8Array[] } = {}) {
   seen.length = 0
-  const out: string[] = []
-  const err: string[] = []
-  const io: ClientIo = {
-    out: (s) => out.push(s.endsWith('\n') ? s : s + '\n'),
-    err: (s) => err.push(s.endsWith('\n') ? s : s + '\n'),
-    write: (s) => out.push(s),
-    env: { TEAMDAY_URL: base, TEAMDAY_TOKEN: 'td_' + 'a'.repeat(40), TEAMDAY_LOG_LEVEL: 'silent' },
-    stdin: async function* () {
-      const given = o.stdin ?? []
-      for (const chunk of typeof given === 'string' ? [new TextEncoder().encode(given)] : given) yield chunk
+  const { io, out, err } = recordingIo(
+    { TEAMDAY_URL: base, TEAMDAY_TOKEN: 'td_' + 'a'.repeat(40), TEAMDAY_LOG_LEVEL: 'silent' },
+    {
+      stdin: async function* () {
+        const given = o.stdin ?? []
+        for (const chunk of typeof given === 'string' ? [new TextEncoder().encode(given)] : given) yield chunk
+      },
     },
-  }
+  )
   const code = await run(argv, io)
-  return { code, out: out.join(''), err: err.join('') }
+  return { code, out: out(), err: err() }
 }
 
 describe('the next-page hint', () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Server } from 'bun'
-import type { ClientIo } from '../src/cli/client/common'
+import { recordingIo } from './helpers/cli-io'
 import { run } from '../src/main'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 import { until } from './helpers/scripted-provider'
@@ -45,16 +45,9 @@ interface Result {
 /** Runs `teamday ARGV` as `who` (TEAMDAY_URL + TEAMDAY_TOKEN); asserts the token never shows. */
 async function cli(argv: string[], o: { who?: Actor | null; env?: Record<string, string> } = {}): Promise<Result> {
   const who = o.who === undefined ? admin : o.who
-  const out: string[] = []
-  const err: string[] = []
-  const io: ClientIo = {
-    out: (s) => out.push(s.endsWith('\n') ? s : s + '\n'),
-    err: (s) => err.push(s.endsWith('\n') ? s : s + '\n'),
-    write: (s) => out.push(s),
-    env: { TEAMDAY_URL: base, ...(who ? { TEAMDAY_TOKEN: who.token } : {}), ...o.env },
-  }
+  const { io, out: stdout, err: stderr } = recordingIo({ TEAMDAY_URL: base, ...(who ? { TEAMDAY_TOKEN: who.token } : {}), ...o.env })
   const code = await run(argv, io)
-  const r = { code, out: out.join(''), err: err.join(''), json: undefined as any }
+  const r = { code, out: stdout(), err: stderr(), json: undefined as any }
   for (const a of [admin, member, viewer]) {
     expect(r.out).not.toContain(a.token)
     expect(r.err).not.toContain(a.token)
