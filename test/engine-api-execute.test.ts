@@ -228,6 +228,26 @@ describe('bounded as delegation is', () => {
     expect(performance.now() - started).toBeLessThan(2600)
     expect(await row(w.t, child!.id)).toMatchObject({ status: 'failed', errorCode: 'gateway_timeout' })
   })
+
+  test("the space's token revoked while its child runs: the tool is answered 401 and the child is cancelled with it, not left running past its parent", async () => {
+    const w = await world()
+    const started = exec(w.t, w.member, w.boss.id, { message: runThrough(w.helper.id, { message: 'SLOW' }), spaceId: w.spaceId })
+    let child: any
+    await until(async () => {
+      const list = (await w.t.req('GET', '/api/v1/executions', { token: w.member.token })).body as any[]
+      child = list.find((e) => e.parentExecutionId !== null)
+      return child?.status === 'running'
+    })
+    const abortedBefore = double.aborted
+    expect((await w.t.req('DELETE', `/api/v1/tokens/${w.spaceToken.id}`, { token: w.member.token })).status).toBe(200)
+    const r = await started
+    expect(r.body.status).toBe('completed')
+    expect(toolResult(r.body.result)).toMatchObject({ status: 401, body: { code: 'token_revoked', details: { executionId: child.id } } })
+    // The parent has ended: its child ended before it (it ran in its slot), cancelled, its model call stopped.
+    expect(await row(w.t, child.id)).toMatchObject({ status: 'cancelled' })
+    await until(() => double.aborted > abortedBefore)
+    expect(w.t.rt.engine.runningCount).toBe(0)
+  })
 })
 
 describe("the route's checks apply to the token", () => {

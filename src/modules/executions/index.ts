@@ -102,9 +102,12 @@ const executeErrors = { 409: 'ExecutionCancelled', 422: 'ModelNotServed', 501: '
 /** The named OpenAPI models of these routes (also registered once by createApp: src/app.ts). */
 export const executionsApiModels = { ...sharedModels, ...listModels, ...executionModels, ...executionErrorModels }
 
-/** What a request still open when its token is revoked is told; its execution goes on. */
-function revokedWhileOpen(executionId: string) {
-  return new AppError('token_revoked', `Token revoked while this request was open: the request ends here. Execution ${executionId} goes on (cancel it, or read its result, with another token: /api/v1/executions/${executionId}).`, {
+/** What a request still open when its token is revoked is told; its execution goes on, but for a run's own child (`cancelled`), which ends with the call. */
+function revokedWhileOpen(executionId: string, cancelled = false) {
+  const after = cancelled
+    ? `Execution ${executionId}, a child of the run that asked for it, was cancelled with it.`
+    : `Execution ${executionId} goes on (cancel it, or read its result, with another token: /api/v1/executions/${executionId}).`
+  return new AppError('token_revoked', `Token revoked while this request was open: the request ends here. ${after}`, {
     details: { executionId },
     // As every other token_revoked 401 (src/auth/authenticate.ts).
     headers: { 'www-authenticate': bearerChallenge('invalid_token', 'Token revoked') },
@@ -171,7 +174,15 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
       unwatch = revocations.watch(principal, () => {
         // The token's expiry, set when it authenticated, no longer says when it stops working.
         delete set.headers['teamday-token-expiration']
-        reject(revokedWhileOpen(execution.id))
+        if (!from) return reject(revokedWhileOpen(execution.id))
+        // A run's own child is this call's work, run in the run's slot: it ends with the call.
+        // Left running, it went on after its parent had read the 401 and ended (outside any
+        // slot, its model call paid for), until its own timeout.
+        const refusal = revokedWhileOpen(execution.id, true)
+        void engine.cancel(execution.id).then(
+          () => reject(refusal),
+          () => reject(refusal),
+        )
       })
     })
     const row = await Promise.race([done, revoked]).finally(unwatch)
