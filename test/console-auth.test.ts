@@ -521,6 +521,37 @@ describe('first start and one-time links', () => {
     expect((await c.signIn(a.email)).status).toBe(401)
     expect((await c.signIn(a.email, 'the new password after recovery')).status).toBe(303)
   })
+
+  test("two sign-ins at once with the right password and an old-parameter hash both start a session (the first one's re-hash is no password change for the other)", async () => {
+    const a = await makeActor(t)
+    await t.db.update(users).set({ passwordHash: await Bun.password.hash(PASSWORD, { algorithm: 'argon2id', memoryCost: 8192, timeCost: 1 }) }).where(eq(users.id, a.userId)).run()
+    // Both checks verify the old hash before either re-hashes it: two tabs, or a browser and a retry.
+    const original = Bun.password.verify.bind(Bun.password)
+    let verified = 0
+    let bothVerified!: () => void
+    const barrier = new Promise<void>((resolve) => (bothVerified = resolve))
+    const spy = spyOn(Bun.password, 'verify').mockImplementation(async (password, hash, algorithm) => {
+      const ok = await original(password, hash, algorithm)
+      if (++verified === 2) bothVerified()
+      if (verified <= 2) await barrier
+      return ok
+    })
+    const one = consoleClient(t, { ip: '127.0.0.43' })
+    const two = consoleClient(t, { ip: '127.0.0.44' })
+    let answers: number[]
+    try {
+      answers = (await Promise.all([one.signIn(a.email), two.signIn(a.email)])).map((r) => r.status)
+    } finally {
+      spy.mockRestore()
+    }
+    expect(answers).toEqual([303, 303])
+    expect((await t.db.select().from(sessions).where(eq(sessions.userId, a.userId)).all()).length).toBe(2)
+    // Neither was taken for a wrong password.
+    const failed = (await t.db.select().from(auditEvents).all()).filter((e) => e.type === 'user.sign_in_failed' && e.targetId === a.userId)
+    expect(failed).toEqual([])
+    expect((await one.get('/settings/profile')).status).toBe(200)
+    expect((await two.get('/settings/profile')).status).toBe(200)
+  })
 })
 
 describe('sessions and the API', () => {

@@ -51,7 +51,8 @@ export interface PasswordCheck {
 
 /**
  * Checks an e-mail and password with one read of the user. Always one argon2id verify, whether
- * the user exists, has no password yet, or not.
+ * the user exists, has no password yet, or not (a second one only for the right password of an
+ * old-parameter hash that another sign-in re-hashed meanwhile).
  */
 export async function checkPassword(ctx: Ctx, email: string, password: string): Promise<PasswordCheck> {
   const normalized = email.trim().toLowerCase()
@@ -70,6 +71,14 @@ export async function checkPassword(ctx: Ctx, email: string, password: string): 
       .get()
     // The user as stored now: `passwordHash` is the hash this check stands for (startSignedInSession).
     if (rehashed) return { user: { ...named, passwordHash: rehashed.passwordHash }, named }
+    // Another hash is stored now. Another sign-in with this same password may have re-hashed it
+    // first (two tabs, a retry): that is no password change, and this one was refused as a wrong
+    // password (audited so, counted against the throttle). The hash stored now decides: a new
+    // password does not verify and stays refused (startSignedInSession), the same one does.
+    const now = await ctx.db.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, named.id)).get()
+    if (now?.passwordHash && now.passwordHash !== named.passwordHash && (await Bun.password.verify(pw, now.passwordHash))) {
+      return { user: { ...named, passwordHash: now.passwordHash }, named }
+    }
   }
   return { user: named, named }
 }
