@@ -139,6 +139,32 @@ describe('the start asks whoever holds the port', () => {
     expect(Date.now() - started).toBeLessThan(2_000)
   })
 
+  test('a holder that answers a byte at a time, for ever, is given up on at the limit, not waited for (the limit is for the whole answer, not between bytes)', async () => {
+    const sockets: Socket[] = []
+    const timers: ReturnType<typeof setInterval>[] = []
+    const dribbles: Server = createServer((socket) => {
+      sockets.push(socket)
+      socket.on('error', () => {})
+      socket.write('HTTP/1.1 200 OK\r\n')
+      timers.push(setInterval(() => socket.write('x'), 50))
+    })
+    await new Promise<void>((r) => dribbles.listen(0, '127.0.0.1', r))
+    stops.push(() => {
+      for (const t of timers) clearInterval(t)
+      for (const c of sockets) c.destroy()
+      dribbles.close()
+    })
+    const started = Date.now()
+    const asked = refuseAnotherDatabase('127.0.0.1', (dribbles.address() as { port: number }).port, mine, 1, 200).then(
+      () => 'shared',
+      (e: Error) => e.message,
+    )
+    const outcome = await Promise.race([asked, Bun.sleep(4_000).then(() => 'still waiting')])
+    expect(outcome).toContain('something that does not answer as a teamday (no answer within 0.2 s)')
+    // Three tries of 0.2 s each.
+    expect(Date.now() - started).toBeLessThan(2_000)
+  })
+
   test('two processes on the port (one started at the same moment on another database): the questions reach both, and the start is refused', async () => {
     const same = holder(provingWith(mine))
     holder(provingWith(another), same.port)

@@ -3,7 +3,7 @@ import { newProofToken, type DatabaseIdentity } from '../../db/identity'
 
 /** The route a teamday answers with a proof of its database (src/modules/system). */
 export const PROOF_PATH = '/api/health/database-proof'
-/** How long one question may take; a holder that does not answer in time is not shared with. */
+/** How long one question may take, its whole answer; a holder that does not answer in time is not shared with. */
 const ANSWER_MS = 3_000
 /** Further tries after a connection that broke (a reset, no answer): a holder busy at that moment. */
 const RETRIES = 2
@@ -33,11 +33,14 @@ export function getOnce(host: string, port: number, path: string, timeoutMs = AN
     const done = (r: Reply) => {
       if (settled) return
       settled = true
+      clearTimeout(deadline)
       socket.destroy()
       resolve(r)
     }
     const socket = connect({ host, port })
-    socket.setTimeout(timeoutMs, () => done({ kind: 'failed', why: `no answer within ${timeoutMs / 1000} s` }))
+    // For the whole answer: a socket's own timeout counts only silence, and a holder sending a
+    // byte now and then (a slow or hostile program on the port) held the start for hours.
+    const deadline = setTimeout(() => done({ kind: 'failed', why: `no answer within ${timeoutMs / 1000} s` }), timeoutMs)
     socket.on('connect', () => {
       const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
       socket.write(`GET ${path} HTTP/1.1\r\nHost: ${authority}\r\nUser-Agent: teamday-serve\r\nAccept: application/json\r\nConnection: close\r\n\r\n`)
