@@ -78,6 +78,9 @@ describe('whitespace in the Authorization header: only spaces and tabs separate,
     ['a BOM (EF BB BF) after Bearer', (tok: string) => `Bearer\u00ef\u00bb\u00bf${tok}`, 'an invisible character (U+FEFF'],
     ['a no-break space (one byte, A0) after Bearer', (tok: string) => `Bearer\u00a0${tok}`, 'whitespace (U+00A0)'],
     ['a letter that is not ASCII (C3 A9) in the token', (tok: string) => `Bearer ${tok.slice(0, 20)}\u00c3\u00a9${tok.slice(21)}`, 'a character that is not ASCII (U+00E9'],
+    // DEL is ASCII: a control character, not a character "that is not ASCII".
+    ['DEL (7F) after Bearer', (tok: string) => `Bearer\u007f${tok}`, 'a control character (U+007F'],
+    ['DEL (7F) in the token', (tok: string) => `Bearer ${tok.slice(0, 20)}\u007f${tok.slice(21)}`, 'a control character (U+007F'],
   ])('%s: 401 malformed_token (invalid_characters), naming the character, not the token', async (_name, header, said) => {
     const res = await withHeader(header(admin.token))
     expect([res.status, res.body.code, res.body.details]).toEqual([401, 'malformed_token', { reason: 'invalid_characters' }])

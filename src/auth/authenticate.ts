@@ -61,7 +61,8 @@ const codePoint = (c: string) => `U+${c.codePointAt(0)!.toString(16).toUpperCase
  * A character no Authorization header of ours holds, found where the scheme, its separator or the
  * token is: whitespace other than spaces and tabs (a no-break space, another Unicode space, a
  * space inside the token), an invisible character (a zero-width space U+200B, a word joiner, a
- * BOM, a soft hyphen: pasted with the token from a document or a chat) or any other non-ASCII one.
+ * BOM, a soft hyphen: pasted with the token from a document or a chat), a control character (DEL)
+ * or any other non-ASCII one.
  * Named by its code point; the token is never echoed.
  */
 const strayCharacter = (c: string) => {
@@ -70,7 +71,9 @@ const strayCharacter = (c: string) => {
     ? `an invisible character (${codePoint(c)}, such as a zero-width space pasted with the token from a document or a chat; only spaces or tabs may separate "Bearer" from the token)`
     : /\s/.test(c)
       ? `whitespace${c === ' ' ? '' : ` (${codePoint(c)})`} (only spaces or tabs may separate "Bearer" from the token, and only spaces, tabs, CR and LF may surround the header's value; a no-break space or another Unicode space may not, nor may any space inside the token)`
-      : `a character that is not ASCII (${codePoint(c)}; "Bearer", the spaces or tabs after it and the token are all ASCII)`
+      : /\p{Cc}/u.test(c)
+        ? `a control character (${codePoint(c)}; "Bearer", the spaces or tabs after it and the token are all printable)`
+        : `a character that is not ASCII (${codePoint(c)}; "Bearer", the spaces or tabs after it and the token are all ASCII)`
   return unauthorized('malformed_token', `Invalid token format: it contains ${what}. ${FIX}`, 'Malformed token', { reason: 'invalid_characters' })
 }
 
