@@ -250,6 +250,27 @@ describe('bounded as delegation is', () => {
   })
 })
 
+describe('a child whose parent was cancelled as it was being made', () => {
+  // A cancel reads the tree once: a child recorded a moment later (its parent's cancel came
+  // between the delegation's check of the parent's signal and the child's first step) is stopped
+  // by the parent's signal, not by the cancel, and was left `running` with no end.
+  test('is recorded cancelled, not left running', async () => {
+    const w = await world()
+    const done = await exec(w.t, w.member, w.boss.id, { message: 'hello', spaceId: w.spaceId })
+    const parent = await row(w.t, done.body.executionId)
+    const helper = (await w.t.db.select().from(agents).where(eq(agents.id, w.helper.id)).get())!
+    const stopped = new AbortController()
+    stopped.abort('cancel')
+    const child = await w.t.rt.engine.start({ agent: helper, space: null, spaceId: null, message: 'too late', userId: w.member.userId, parent }, { within: stopped.signal })
+    const end = await child.done
+    expect(end).toMatchObject({ status: 'cancelled', parentExecutionId: parent.id })
+    expect(end.completedAt).not.toBeNull()
+    expect(await row(w.t, child.execution.id)).toMatchObject({ status: 'cancelled' })
+    const logs = await getLogs(w.t, w.member, child.execution.id)
+    expect(logs.find((l: any) => l.event === 'cancelled')?.data).toEqual({ by: parent.id })
+  })
+})
+
 describe("the route's checks apply to the token", () => {
   test('a token without agents:execute gets 403 through the tool, and nothing runs', async () => {
     const w = await world({}, ['agents:read', 'executions:read'])

@@ -392,7 +392,13 @@ export async function runJob(
   // produced before it, and say so once. Only this run logs its own cancel (cancel() leaves a
   // run executing here to it).
   const cancelled = async (messages: ExecutionMessage[]) => {
-    await updateExecution(db, id, { ...base, completedAt: undefined, messages })
+    // Stopped by its parent's cancel, a child that cancel did not see (recorded after it read the
+    // tree, as the delegation made it) is still active: recorded cancelled here, or it stayed
+    // `running` with no end.
+    const parentId = job.execution.parentExecutionId
+    const marked = parentId ? await finishExecution(db, id, { ...base, status: 'cancelled', error: 'Cancelled by request', messages }) : undefined
+    if (marked) await addLog(db, id, now, 'warn', 'cancelled', { by: parentId })
+    else await updateExecution(db, id, { ...base, completedAt: undefined, messages })
     log.info('execution_cancelled', { ...about, ...figures })
     metrics?.execution('cancelled')
   }
