@@ -82,6 +82,31 @@ describe('a database identity and its proof', () => {
   })
 })
 
+describe('a copy of a SQLite database file', () => {
+  // The copy holds the same database_id, but its data parts from the original's at the first
+  // write to either: a backup started as a server on the live one's port joined it, and clients
+  // were split between the two.
+  test.skipIf(ON_PG)('is another database: neither proves itself to the other', async () => {
+    const file = join(dir, `${newProofToken().slice(0, 8)}.db`)
+    const copy = `${file}.copy`
+    const original = await makeTestApp({ dbPath: file, key })
+    const { Database } = await import('bun:sqlite')
+    const reader = new Database(file)
+    reader.exec(`VACUUM INTO '${copy}'`)
+    reader.close()
+    const copied = await makeTestApp({ dbPath: copy, key })
+    const { settings } = await import('../src/db/schema')
+    const idOf = async (t: TestApp) => (await t.db.select().from(settings).all()).find((r: { key: string }) => r.key === 'database_id')?.value
+    expect(await idOf(copied)).toBe((await idOf(original))!)
+    const challenge = newProofToken()
+    expect(copied.rt.databaseIdentity!.proves(challenge, await proofOf(original, challenge))).toBe(false)
+    expect(original.rt.databaseIdentity!.proves(challenge, await proofOf(copied, challenge))).toBe(false)
+    // The same file opened again still proves itself.
+    const again = await makeTestApp({ dbPath: file, key })
+    expect(again.rt.databaseIdentity!.proves(challenge, await proofOf(original, challenge))).toBe(true)
+  })
+})
+
 /** A server on 127.0.0.1 (on `port`, shared, or a free one) answering every request with `answer`. */
 function holder(answer: (req: Request) => Response | Promise<Response>, port = 0) {
   const server = Bun.serve({ hostname: '127.0.0.1', port, reusePort: true, fetch: answer })
