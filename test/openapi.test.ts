@@ -445,6 +445,41 @@ describe('published schemas (issue 14)', () => {
     expect(spec.components.responses.Error.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Error' })
   })
 
+  test('every *List model has typed items: its model by $ref, and a list that is a bare array says their type beside it (Swagger UI labelled TaskList and ExecutionList "array<any>")', () => {
+    const s = spec.components.schemas
+    const prefix = '#/components/schemas/'
+    const lists = Object.keys(s).filter((name) => name.endsWith('List'))
+    expect(lists).toEqual(expect.arrayContaining(['TaskList', 'ExecutionList', 'AgentList', 'TokenList', 'SpaceList', 'ChatList', 'MemberList', 'AuditEventList']))
+    /** Each array in a list model (the model itself, or its properties), by where it is. */
+    const arrays = (name: string): [string, Json][] => {
+      const m = s[name]
+      if (m.type === 'array') return [[name, m]]
+      return Object.entries<Json>(m.properties ?? {})
+        .filter(([, p]) => p.type === 'array' || (Array.isArray(p.type) && p.type.includes('array')))
+        .map(([key, p]) => [`${name}.${key}`, p])
+    }
+    let bare = 0
+    for (const name of lists) {
+      const found = arrays(name)
+      expect({ name, arrays: found.length > 0 }).toEqual({ name, arrays: true })
+      for (const [where, array] of found) {
+        const items = array.items
+        // Its items are a named model (a resource, not `any` or an inline copy), an object.
+        expect({ where, ref: typeof items?.$ref === 'string' && items.$ref.startsWith(prefix) }).toEqual({ where, ref: true })
+        const model = s[items.$ref.slice(prefix.length)]
+        expect({ where, model: model?.type }).toEqual({ where, model: 'object' })
+        // A model that is the array itself: its collapsed row in Swagger UI reads no reference,
+        // so the items say their type too (the model's own, nothing else beside the $ref).
+        if (where === name) {
+          bare++
+          expect({ where, items }).toEqual({ where, items: { $ref: items.$ref, type: model.type } })
+        }
+      }
+    }
+    // TaskList and ExecutionList are bare arrays (TeamDay's shape).
+    expect(bare).toBe(2)
+  })
+
   test('every named model is used ($ref) somewhere', () => {
     const text = JSON.stringify(spec)
     for (const name of Object.keys(spec.components.schemas)) expect({ name, used: text.includes(`"#/components/schemas/${name}"`) }).toEqual({ name, used: true })

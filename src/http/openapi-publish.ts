@@ -184,6 +184,27 @@ function refModels(s: Json, models: Map<string, string>, self: string | undefine
 }
 
 /**
+ * A model that is a list itself (TaskList, ExecutionList: a bare JSON array) says its items'
+ * type beside their `$ref` (`items: {$ref: Task, type: 'object'}`). Swagger UI labels a model's
+ * collapsed row from the model alone, before it resolves any reference: a `$ref` without a type
+ * is "any", and those two were "array<any>" where every other list (an object whose `tokens`,
+ * `agents`… are `$ref`s, resolved once the row is opened) showed its items' type. JSON Schema
+ * 2020-12 (OpenAPI 3.1) takes keywords beside a `$ref`; `type` repeats the model's own.
+ */
+function withTypedRootItems(schemas: Schema): Schema {
+  const prefix = '#/components/schemas/'
+  return Object.fromEntries(
+    Object.entries(schemas).map(([name, s]) => {
+      const items = isObject(s) ? s.items : undefined
+      if (!isObject(items) || typeof items.$ref !== 'string' || !items.$ref.startsWith(prefix) || items.type !== undefined) return [name, s]
+      const model = schemas[items.$ref.slice(prefix.length)]
+      if (!isObject(model) || model.type === undefined) return [name, s]
+      return [name, { ...s, items: { ...items, type: model.type } }]
+    }),
+  )
+}
+
+/**
  * Response headers a route declares in its detail (`x-response-headers: { 200: { Link: {…} } }`):
  * the generator rebuilds `responses` from the response schemas, so they are put there here.
  */
@@ -598,6 +619,7 @@ export function publishDocument(generated: Json, servers: { url: string; descrip
     if (!models.has(key)) models.set(key, name)
   }
   doc = mapAllSchemas(doc, (s, name) => refModels(s, models, name, name !== undefined))
+  doc.components.schemas = withTypedRootItems(doc.components.schemas)
   const responses: Schema = { ...doc.components.responses, ...REQUEST_LIMIT_COMPONENTS, ...IDEMPOTENCY_COMPONENTS.responses, [ERROR_MODEL]: DEFAULT_ERROR_RESPONSE }
   for (const [name, res] of Object.entries(responses)) responses[name] = withHeaders(res, name === DATABASE_UNAVAILABLE ? ['X-Request-Id', 'Retry-After'] : ['X-Request-Id'])
   doc.components = { ...doc.components, parameters: { ...doc.components.parameters, ...IDEMPOTENCY_COMPONENTS.parameters }, responses, headers: STANDARD_HEADERS }

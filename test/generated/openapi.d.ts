@@ -6510,6 +6510,48 @@ export interface components {
             warning: string;
         };
         /**
+         * @description One of your tokens
+         * @example {
+         *       "id": "pat_7Hq2LmX9vB3nR8kT1wYz",
+         *       "name": "CI Pipeline",
+         *       "tokenPreview": "td_AbCd…8dSn",
+         *       "status": "active",
+         *       "scopes": [
+         *         "*"
+         *       ],
+         *       "createdAt": "2026-11-23T10:00:00.000Z",
+         *       "expiresAt": "2027-02-21T10:00:00.000Z",
+         *       "lastUsedAt": null
+         *     }
+         */
+        AliasToken: {
+            /** @description Token id (not the secret) */
+            id: string;
+            /** @description The name given at creation (stored encrypted) */
+            name: string;
+            /** @description The masked token (td_AbCd…8dSn) */
+            tokenPreview: string;
+            /** @description active or expired (revoked tokens are not listed) */
+            status: string;
+            /** @description "*" = everything the user's role allows */
+            scopes: string[];
+            /**
+             * Format: date-time
+             * @description When the token was created
+             */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description When the token stops working: its expiry, or the end of its rotation grace period when that comes first (also in the Teamday-Token-Expiration header of its own requests)
+             */
+            expiresAt: string;
+            /**
+             * Format: date-time
+             * @description When a request last authenticated with it, recorded at most once a minute; null if never used
+             */
+            lastUsedAt: string | null;
+        };
+        /**
          * @example {
          *       "success": true,
          *       "count": 1,
@@ -6536,33 +6578,7 @@ export interface components {
              */
             success: true;
             /** @description Your tokens in this organization that are not revoked, newest first, from your 200 newest */
-            tokens: {
-                /** @description Token id (not the secret) */
-                id: string;
-                /** @description The name given at creation (stored encrypted) */
-                name: string;
-                /** @description The masked token (td_AbCd…8dSn) */
-                tokenPreview: string;
-                /** @description active or expired (revoked tokens are not listed) */
-                status: string;
-                /** @description "*" = everything the user's role allows */
-                scopes: string[];
-                /**
-                 * Format: date-time
-                 * @description When the token was created
-                 */
-                createdAt: string;
-                /**
-                 * Format: date-time
-                 * @description When the token stops working: its expiry, or the end of its rotation grace period when that comes first (also in the Teamday-Token-Expiration header of its own requests)
-                 */
-                expiresAt: string;
-                /**
-                 * Format: date-time
-                 * @description When a request last authenticated with it, recorded at most once a minute; null if never used
-                 */
-                lastUsedAt: string | null;
-            }[];
+            tokens: components["schemas"]["AliasToken"][];
             /** @description How many tokens are listed */
             count: number;
         };

@@ -65,7 +65,10 @@ const AliasTokenItem = t.Object(
     expiresAt: Token.properties.expiresAt,
     lastUsedAt: Token.properties.lastUsedAt,
   },
-  { description: 'One of your tokens' },
+  {
+    description: 'One of your tokens',
+    examples: [{ id: 'pat_7Hq2LmX9vB3nR8kT1wYz', name: 'CI Pipeline', tokenPreview: 'td_AbCd…8dSn', status: 'active', scopes: ['*'], createdAt: '2026-11-23T10:00:00.000Z', expiresAt: '2027-02-21T10:00:00.000Z', lastUsedAt: null }],
+  },
 )
 
 const AliasTokenList = t.Object(
@@ -111,7 +114,7 @@ const aliasQueryInvalid = errorResponse(
   [{ field: 'org', message: 'unknown query parameter "org": this route takes organizationId' }],
 )
 
-const aliasModels = named({ AliasTokenCreated: AliasCreated, AliasTokenList, AliasTokenRevoked: AliasRevoked, AliasOrgForbidden: otherOrg, AliasTokenNotFound: aliasNotFound, AliasQueryInvalid: aliasQueryInvalid })
+const aliasModels = named({ AliasTokenCreated: AliasCreated, AliasToken: AliasTokenItem, AliasTokenList, AliasTokenRevoked: AliasRevoked, AliasOrgForbidden: otherOrg, AliasTokenNotFound: aliasNotFound, AliasQueryInvalid: aliasQueryInvalid })
 
 function sameOrganization(principal: Principal, organizationId: string | undefined): void {
   if (organizationId !== undefined && organizationId !== '' && organizationId !== principal.organizationId) {
