@@ -67,6 +67,12 @@ export const ERROR_STATUS = {
   token_limit_reached: 422,
   /** The agent's model is one no configured provider serves (the execution is recorded as failed). */
   model_not_served: 422,
+  /**
+   * A run's execute (through its `teamday_api` tool) past a bound of its delegation tree, as a
+   * `delegate` call would be refused: TEAMDAY_MAX_DELEGATION_DEPTH or
+   * TEAMDAY_MAX_DELEGATIONS_PER_RUN (`details.limit` names it). Nothing is started.
+   */
+  delegation_limit: 422,
   // 429
   rate_limited: 429,
   // 500

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { agents, executions } from '../src/db/schema'
 import { agentApiAccess } from '../src/modules/executions/api-access'
+import { ERROR_STATUS } from '../src/errors'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 import { agent, exec, getExec, getLogs, oaiChunk, oaiDone, oaiFull, oaiStop, oaiUsage, rawStream, startScripted, until, type Scripted } from './helpers/scripted-provider'
@@ -129,7 +130,7 @@ describe('an execute through teamday_api runs as a child of the calling run', ()
 })
 
 describe('bounded as delegation is', () => {
-  test('past TEAMDAY_MAX_DELEGATION_DEPTH the execute is refused (422), logged on the run that asked', async () => {
+  test('past TEAMDAY_MAX_DELEGATION_DEPTH the execute is refused (422 delegation_limit, naming the bound), logged on the run that asked', async () => {
     const w = await world({ maxDelegationDepth: 1 })
     // The child (depth 1), in the same space, asks for a grandchild (depth 2).
     const inner = runThrough(w.helper.id, { message: 'too deep' })
@@ -139,7 +140,10 @@ describe('bounded as delegation is', () => {
     expect(outer.status).toBe(200)
     const deep = toolResult(outer.body.result)
     expect(deep.status).toBe(422)
-    expect(deep.body).toMatchObject({ code: 'validation_failed', details: [{ field: 'delegationDepth' }] })
+    // Its own code, not a field's validation_failed: the request was well formed, the tree is at its bound.
+    expect(deep.body).toMatchObject({ code: 'delegation_limit', statusCode: 422, details: { limit: 'TEAMDAY_MAX_DELEGATION_DEPTH', max: 1, depth: 2 } })
+    expect(deep.body.message).toContain('TEAMDAY_MAX_DELEGATION_DEPTH')
+    expect(deep.body.message).not.toContain('TEAMDAY_MAX_DELEGATIONS_PER_RUN')
     const [child] = await childrenOf(w.t, r.body.executionId)
     expect(child!.delegationDepth).toBe(1)
     expect(await childrenOf(w.t, child!.id)).toEqual([])
@@ -157,7 +161,9 @@ describe('bounded as delegation is', () => {
     const two = toolResult(one.body.result)
     const three = toolResult(two.body.result)
     expect([one.status, two.status, three.status]).toEqual([200, 200, 422])
+    expect(three.body).toMatchObject({ code: 'delegation_limit', details: { limit: 'TEAMDAY_MAX_DELEGATIONS_PER_RUN', max: 2, started: 2 } })
     expect(three.body.message).toContain('TEAMDAY_MAX_DELEGATIONS_PER_RUN')
+    expect(three.body.message).not.toContain('TEAMDAY_MAX_DELEGATION_DEPTH ')
     const tree = await w.t.db.select().from(executions).where(eq(executions.rootExecutionId, r.body.executionId)).all()
     expect(tree).toHaveLength(2)
     const logs = await getLogs(w.t, w.member, two.body.executionId)
@@ -290,6 +296,22 @@ describe("the route's checks apply to the token", () => {
     expect(got.status).toBe(404)
     expect(got.body.code).toBe('not_found')
     expect(await childrenOf(w.t, r.body.executionId)).toEqual([])
+  })
+})
+
+describe('the delegation_limit refusal in the catalogue and the document', () => {
+  test('is 422, and both execute routes document it in their 422 response', async () => {
+    expect(ERROR_STATUS.delegation_limit).toBe(422)
+    const t = await makeTestApp()
+    const doc = (await t.req('GET', '/swagger/json')).body
+    const resolve = (x: any) => (typeof x?.$ref === 'string' ? x.$ref.split('/').slice(1).reduce((o: any, k: string) => o[k], doc) : x)
+    for (const path of ['/api/v1/agents/{id}/execute', '/api/v1/execute']) {
+      const res = resolve(doc.paths[path].post.responses['422'])
+      const text = `${res.description} ${resolve(res.content['application/json'].schema).description}`
+      expect({ path, documented: text.includes('`delegation_limit`') }).toEqual({ path, documented: true })
+      expect(text).toContain('TEAMDAY_MAX_DELEGATION_DEPTH')
+      expect(text).toContain('TEAMDAY_MAX_DELEGATIONS_PER_RUN')
+    }
   })
 })
 

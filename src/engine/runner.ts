@@ -393,7 +393,8 @@ export class Engine {
    * call's is. It waits for the run's other children, counts against the tree's
    * TEAMDAY_MAX_DELEGATIONS_PER_RUN, is one level deeper (TEAMDAY_MAX_DELEGATION_DEPTH), runs in
    * the run's slot (never queued: a run waiting for a slot it holds itself would wait for ever)
-   * and is stopped with it. A refusal is thrown as the route answers it (422), and logged on the
+   * and is stopped with it. A refusal past either bound is thrown as the route answers it (422
+   * `delegation_limit`, naming the bound; it starts nothing and does not count), and logged on the
    * run as a `delegate` refusal is (`delegation_refused`, `via: teamday_api`).
    */
   private async startFrom(input: StartInput, from: RunRequest, onEvent?: Listener): Promise<Started> {
@@ -408,8 +409,20 @@ export class Engine {
       if (tree.delegations >= config.maxDelegationsPerRun) {
         await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, reason: 'tree_limit', max: config.maxDelegationsPerRun, via: 'teamday_api' })
         throw new AppError(
-          'validation_failed',
-          `Validation failed: this run's delegation tree has started ${tree.delegations} child executions, the most one tree may (TEAMDAY_MAX_DELEGATIONS_PER_RUN). Answer without running another agent.`,
+          'delegation_limit',
+          `Delegation limit: this run's delegation tree has started ${tree.delegations} child executions, the most one tree may (TEAMDAY_MAX_DELEGATIONS_PER_RUN = ${config.maxDelegationsPerRun}). Answer without running another agent.`,
+          { details: { limit: 'TEAMDAY_MAX_DELEGATIONS_PER_RUN', max: config.maxDelegationsPerRun, started: tree.delegations } },
+        )
+      }
+      // One level below the run: past the deepest a tree may go, refused as the bound it is (a
+      // `delegationDepth` in the body deeper still is that field's own 422, from start).
+      const depth = p.delegationDepth + 1
+      if (depth > config.maxDelegationDepth) {
+        await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, depth, max: config.maxDelegationDepth, via: 'teamday_api' })
+        throw new AppError(
+          'delegation_limit',
+          `Delegation limit: a child of this run would be at depth ${depth}, past the deepest a delegation tree may go (TEAMDAY_MAX_DELEGATION_DEPTH = ${config.maxDelegationDepth}). Answer without running another agent.`,
+          { details: { limit: 'TEAMDAY_MAX_DELEGATION_DEPTH', max: config.maxDelegationDepth, depth } },
         )
       }
       tree.delegations++
