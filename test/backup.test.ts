@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Io } from '../src/cli/common'
 import { loadConfig } from '../src/config'
+import { createApp } from '../src/app'
+import { refuseAnotherDatabase } from '../src/cli/admin/port-holder'
 import { run } from '../src/main'
 import { createRuntime, sqliteConnection } from '../src/runtime'
 
@@ -298,4 +300,113 @@ describe('restore', () => {
     expect(k.err).toContain(`the encryption key from ${join(dir, 'data', 'teamday.key')} does not open this backup`)
     expect(readdirSync(join(dir, 'data')).some((f) => f.includes('before-restore'))).toBe(false)
   })
+})
+
+/**
+ * Each database has a random identity (src/db/settings.ts stampDatabaseId) that `serve
+ * --reuse-port` compares before it shares a port (src/cli/admin/port-holder.ts). A backup, and
+ * a database restored from one, are other databases: neither holds the original's identity (a
+ * backup served on the original's port passed for it, and the kernel split the clients between
+ * two sets of data); each gets its own at its first start, which every process on it then shares.
+ */
+describe('a copy is another database (serve --reuse-port)', () => {
+  const identityIn = (path: string): string | undefined => {
+    const d = new Database(path, { readonly: true })
+    try {
+      return d.query<{ value: string }, []>("SELECT value FROM settings WHERE key = 'database_id'").get()?.value
+    } finally {
+      d.close()
+    }
+  }
+
+  /** The admin runtime of `path` served on 127.0.0.1 (the key file is the one beside `db`). */
+  async function served(path: string) {
+    const rt = await createRuntime(loadConfig({ TEAMDAY_KEY_FILE: join(dir, 'data', 'teamday.key') }, { dbPath: path }))
+    const app = createApp(rt)
+    const server = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: (req) => app.handle(req) })
+    return {
+      rt,
+      port: server.port!,
+      stop: async () => {
+        await server.stop(true)
+        await rt.close()
+      },
+    }
+  }
+  /** Whether a `--reuse-port` start on `path` would share the port of `holder`. */
+  async function joins(path: string, holder: { port: number }): Promise<boolean> {
+    const rt = await createRuntime(loadConfig({ TEAMDAY_KEY_FILE: join(dir, 'data', 'teamday.key') }, { dbPath: path }))
+    try {
+      expect(rt.databaseIdentity).not.toBeNull()
+      await refuseAnotherDatabase('127.0.0.1', holder.port, rt.databaseIdentity!, 1)
+      return true
+    } catch (e) {
+      expect((e as Error).message).toContain('is held by a teamday on another database')
+      return false
+    } finally {
+      await rt.close()
+    }
+  }
+
+  test("a backup leaves the original's identity behind (no trace of it in the file): served on the original's port it is refused", async () => {
+    const original = identityIn(db)!
+    expect(original).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    const out = join(dir, 'data', 'b.db')
+    expect((await cli('backup', '--out', out)).code).toBe(0)
+    expect(identityIn(out)).toBeUndefined()
+    expect(Buffer.from(await Bun.file(out).arrayBuffer()).includes(original)).toBe(false)
+    expect(readdirSync(join(dir, 'data')).filter((f) => f.startsWith('b.db'))).toEqual(['b.db'])
+    const holder = await served(db)
+    try {
+      // Another process on the original: the same database.
+      expect(await joins(db, holder)).toBe(true)
+      // The backup, at its first start: a database of its own.
+      expect(await joins(out, holder)).toBe(false)
+      expect(identityIn(out)).not.toBe(original)
+      expect(identityIn(db)).toBe(original)
+    } finally {
+      await holder.stop()
+    }
+  }, 60_000)
+
+  test("a restore gives the database an identity of its own, also from a backup that still holds its original's (an older build's), over a database or onto a new machine", async () => {
+    const original = identityIn(db)!
+    const out = join(dir, 'data', 'old-style.db')
+    expect((await cli('backup', '--out', out)).code).toBe(0)
+    // As an older build wrote its backups: with the original's identity.
+    const b = new Database(out)
+    b.query("INSERT OR REPLACE INTO settings (key, value, updated_at) VALUES ('database_id', ?, 0)").run(original)
+    b.close()
+    // Another database, then restored over with that backup; and a new machine's.
+    const other = join(dir, 'data', 'other.db')
+    expect((await cliWith({ TEAMDAY_DB: other }, 'users', 'create', '--email', 'bo@example.com', '--org', 'acme', '--role', 'admin')).code).toBe(0)
+    const otherBefore = identityIn(other)!
+    expect((await cliWith({ TEAMDAY_DB: other }, 'restore', '--from', out)).code).toBe(0)
+    const fresh = join(dir, 'data', 'new-machine.db')
+    expect((await cliWith({ TEAMDAY_DB: fresh }, 'restore', '--from', out)).code).toBe(0)
+    for (const restored of [other, fresh]) expect({ restored, id: identityIn(restored) }).toEqual({ restored, id: undefined })
+
+    // The original still runs: neither restored database may join it.
+    const holder = await served(db)
+    try {
+      expect(await joins(other, holder)).toBe(false)
+      expect(await joins(fresh, holder)).toBe(false)
+    } finally {
+      await holder.stop()
+    }
+    const ids = [identityIn(other), identityIn(fresh)]
+    expect(new Set([original, otherBefore, ...ids]).size).toBe(4)
+
+    // The operator's restore of the database itself, nothing running: it serves again, and every
+    // process started on it shares the port (they share its new identity).
+    expect((await cli('restore', '--from', out)).code).toBe(0)
+    const again = await served(db)
+    try {
+      expect(await joins(db, again)).toBe(true)
+      expect(await joins(other, again)).toBe(false)
+    } finally {
+      await again.stop()
+    }
+    expect(identityIn(db)).not.toBe(original)
+  }, 60_000)
 })

@@ -3,7 +3,7 @@ import { existsSync, linkSync, mkdirSync, rmSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseOpenError, isNotADatabase } from './client'
 import { newerThanThisBuild, sqliteSchemaState } from './migrate'
-import { KEY_CHECK_SETTING } from './settings'
+import { DATABASE_ID_SETTING, KEY_CHECK_SETTING } from './settings'
 
 /**
  * Backup and restore of a SQLite database, through SQLite only (DESIGN.md: "Never touch
@@ -50,6 +50,12 @@ function privately<T>(fn: () => T): T {
  * not exist. An error is blamed on the file it comes from: a source that is not a (teamday)
  * database, or that SQLite finds damaged while reading it, is named as the source, never as the
  * backup being written.
+ *
+ * The copy is another database from then on: it leaves the original's identity behind
+ * (withoutIdentity), as `migrate-data` does, and gets its own at its first start. With the
+ * original's, a backup (or a restore of it onto a new machine) served with `--reuse-port` on the
+ * original's port passed for the same database, and the kernel split the clients between two
+ * sets of data.
  */
 export function vacuumInto(from: string, out: string): void {
   if (existsSync(out)) throw new Error(`${out} already exists: a backup never overwrites a file; choose a new name`)
@@ -73,6 +79,12 @@ export function vacuumInto(from: string, out: string): void {
     db.close()
   }
   try {
+    withoutIdentity(part)
+  } catch (e) {
+    removePart(part)
+    throw new Error(`cannot write the backup ${out}: ${(e as Error).message}`)
+  }
+  try {
     // A link, not a rename: it fails on a file made by that name meanwhile instead of replacing it.
     linkSync(part, out)
   } catch (e) {
@@ -81,6 +93,22 @@ export function vacuumInto(from: string, out: string): void {
     throw new Error(`cannot write the backup ${out}: ${(e as Error).message}`)
   }
   rmSync(part, { force: true })
+}
+
+/**
+ * Removes the database identity (src/db/settings.ts stampDatabaseId) from a copy nobody else has
+ * open yet (a backup's part): overwritten in the file (secure_delete), its journal kept in memory,
+ * so that no trace of the original's identity is left in the copy's pages or beside it.
+ */
+function withoutIdentity(path: string): void {
+  const db = openExisting(path)
+  try {
+    db.exec('PRAGMA journal_mode = MEMORY')
+    db.exec('PRAGMA secure_delete = ON')
+    db.query('DELETE FROM settings WHERE key = ?').run(DATABASE_ID_SETTING)
+  } finally {
+    db.close()
+  }
 }
 
 /** A backup's part that will not become one (a failed VACUUM INTO has rolled its journal back and removed it). */
@@ -239,7 +267,11 @@ function copyFrom(db: Database, from: string): void {
       for (const o of theirs.filter((t) => t.type === 'table')) {
         // Stored columns only: a generated one (content_bytes) is computed, never inserted.
         const stored = db.query<{ name: string; hidden: number }, []>(`PRAGMA src.table_xinfo(${quote(o.name)})`).all().filter((c) => c.hidden === 0).map((c) => quote(c.name)).join(', ')
-        db.exec(`INSERT INTO main.${quote(o.name)} (${stored}) SELECT ${stored} FROM src.${quote(o.name)}`)
+        // Not the backup's identity: the restored database gets its own at its first start (a
+        // backup an older build made still holds its original's, which a server may be on).
+        const insert = `INSERT INTO main.${quote(o.name)} (${stored}) SELECT ${stored} FROM src.${quote(o.name)}`
+        if (o.name === 'settings') db.query(`${insert} WHERE key <> ?`).run(DATABASE_ID_SETTING)
+        else db.exec(insert)
       }
       const hasSequence = (schema: string) => db.query(`SELECT 1 FROM ${schema}.sqlite_master WHERE name = 'sqlite_sequence'`).get() !== null
       if (hasSequence('main')) {
