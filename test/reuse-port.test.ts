@@ -10,10 +10,14 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseReply, PROOF_PATH, refuseAnotherDatabase } from '../src/cli/admin/port-holder'
+import { EventEmitter } from 'node:events'
+import { parseReply, probeAddresses, PROOF_PATH, refuseAnotherDatabase, type Get } from '../src/cli/admin/port-holder'
+import { serve } from '../src/cli/admin/serve'
+import type { ClientIo } from '../src/cli/common'
+import { createLogger } from '../src/logger'
 import { DatabaseIdentity, newProofToken } from '../src/db/identity'
 import { makeTestApp, type TestApp } from './helpers/app'
-import { ON_PG } from './helpers/pg'
+import { createTestDatabase, ON_PG, urlFor } from './helpers/pg'
 
 const dir = mkdtempSync(join(tmpdir(), 'teamday-reuse-port-'))
 const stops: (() => void)[] = []
@@ -201,4 +205,82 @@ describe('the start asks whoever holds the port', () => {
     expect(parseReply('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{"a\r\n4\r\n":1}\r\n0\r\n\r\n')).toEqual({ kind: 'http', status: 200, body: '{"a":1}' })
     expect(parseReply('SSH-2.0-OpenSSH_9.2\r\n')).toEqual({ kind: 'failed', why: 'an answer that is not HTTP' })
   })
+})
+
+describe('a start that cannot reach its own listener says the check was skipped', () => {
+  const mine = new DatabaseIdentity(newProofToken())
+
+  test('every spelling of a wildcard --host is asked on loopback of its family (a connection to the wildcard itself reaches a listener on some systems only)', () => {
+    for (const host of ['0.0.0.0', '[0.0.0.0]']) expect({ host, asked: probeAddresses(host) }).toEqual({ host, asked: ['127.0.0.1'] })
+    for (const host of ['::', '[::]', '::0', '[::0]', '0:0:0:0:0:0:0:0', '0000::0000']) expect({ host, asked: probeAddresses(host) }).toEqual({ host, asked: ['::1', '127.0.0.1'] })
+    // Any other host is asked where it is.
+    for (const [host, asked] of [
+      ['127.0.0.1', '127.0.0.1'],
+      ['[::1]', '::1'],
+      ['192.0.2.7', '192.0.2.7'],
+      ['::ffff:0.0.0.0', '::ffff:0.0.0.0'],
+      ['localhost', 'localhost'],
+    ])
+      expect({ host, asked: probeAddresses(host!) }).toEqual({ host, asked: [asked] })
+  })
+
+  test('what the questions met: a process (on this database), or nobody at any address asked, with each address and its error', async () => {
+    const same = holder(provingWith(mine))
+    expect(await refuseAnotherDatabase('127.0.0.1', same.port, mine, 2)).toEqual({ reached: true })
+    const free = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response('') })
+    const port = free.port!
+    await free.stop(true)
+    expect(await refuseAnotherDatabase('127.0.0.1', port, mine, 2)).toEqual({ reached: false, why: `no connection to 127.0.0.1:${port} (ECONNREFUSED) reached a listener` })
+    // A transport that reaches nothing (an address this machine cannot connect to).
+    const unreachable: Get = async () => ({ kind: 'nobody', why: 'ENETUNREACH' })
+    expect(await refuseAnotherDatabase('::', same.port, mine, 2, undefined, unreachable)).toEqual({
+      reached: false,
+      why: `no connection to [::1]:${same.port} (ENETUNREACH) or 127.0.0.1:${same.port} (ENETUNREACH) reached a listener`,
+    })
+  })
+
+  /** A port nobody holds (a fixed one: --reuse-port asks nobody on port 0), from 4000-4999. */
+  function freePort(): number {
+    for (let tries = 0; tries < 100; tries++) {
+      const port = 4000 + Math.floor(Math.random() * 1000)
+      try {
+        Bun.serve({ hostname: '127.0.0.1', port, fetch: () => new Response('') }).stop(true)
+        return port
+      } catch {}
+    }
+    throw new Error('no free port in 4000-4999')
+  }
+
+  test('serve --reuse-port: when its own listener cannot be reached, the log says the check was skipped and why; otherwise it says nothing of it', async () => {
+    const db = ON_PG ? urlFor(await createTestDatabase()) : join(dir, `unchecked-${newProofToken().slice(0, 8)}.db`)
+    const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
+    /** One start and stop on a port of this helper's range: the JSON log lines. */
+    async function startAndStop(probe?: Get) {
+      const out: string[] = []
+      const logged: string[] = []
+      const io: ClientIo = { out: (s) => void out.push(s), err: (s) => void out.push(s), env: { TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'silent' } }
+      const signals = new EventEmitter()
+      const port = String(freePort())
+      const serving = serve({ values: { host: '127.0.0.1', port, db, 'reuse-port': true }, positionals: [], io }, signals as unknown as NodeJS.Process, { log: createLogger('warn', (l) => void logged.push(l), Date.now, { format: 'json' }) }, probe)
+      const deadline = Date.now() + 20_000
+      while (!out.some((l) => l.startsWith('Console: ')) && Date.now() < deadline) await Bun.sleep(10)
+      expect(out.join('\n')).toContain(`listening on http://127.0.0.1:${port}`)
+      signals.emit('SIGTERM')
+      await serving
+      return { port: Number(port), log: logged.map((l) => JSON.parse(l)).filter((l) => l.msg === 'reuse_port_unchecked') }
+    }
+    const unreachable: Get = async () => ({ kind: 'nobody', why: 'EADDRNOTAVAIL' })
+    const skipped = await startAndStop(unreachable)
+    expect(skipped.log).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        host: '127.0.0.1',
+        port: skipped.port,
+        reason: `no connection to 127.0.0.1:${skipped.port} (EADDRNOTAVAIL) reached a listener`,
+        note: expect.stringContaining('was skipped: this server could not reach its own listener'),
+      }),
+    ])
+    // The real question reaches the server's own listener: checked, nothing said.
+    expect((await startAndStop()).log).toEqual([])
+  }, 60_000)
 })

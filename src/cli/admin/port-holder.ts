@@ -1,4 +1,4 @@
-import { connect } from 'node:net'
+import { connect, isIPv4, isIPv6 } from 'node:net'
 import { newProofToken, type DatabaseIdentity } from '../../db/identity'
 
 /** The route a teamday answers with a proof of its database (src/modules/system). */
@@ -11,14 +11,19 @@ const RETRIES = 2
 const MAX_ANSWER_BYTES = 64 * 1024
 
 /** What one GET met: nobody listening, an HTTP answer, or a connection that did not give one. */
-export type Reply = { kind: 'nobody' } | { kind: 'http'; status: number; body: string } | { kind: 'failed'; why: string }
+export type Reply = { kind: 'nobody'; why: string } | { kind: 'http'; status: number; body: string } | { kind: 'failed'; why: string }
 
-/** Where a process listening on `host` is reached from this machine: loopback for a wildcard. */
+/**
+ * Where a process listening on `host` is reached from this machine: loopback of the same family
+ * for a wildcard, however it is spelt (`0.0.0.0`; `::`, `::0`, `0:0:0:0:0:0:0:0`), where a
+ * connection to the wildcard itself reaches a listener on some systems only.
+ */
 export function probeAddresses(host: string): string[] {
-  if (host === '0.0.0.0') return ['127.0.0.1']
+  const bare = host.replace(/^\[(.*)\]$/, '$1')
+  if (isIPv4(bare) && bare.split('.').every((part) => Number(part) === 0)) return ['127.0.0.1']
   // A dual-stack wildcard: an IPv4 listener on the port takes 127.0.0.1's connections.
-  if (host === '::' || host === '[::]') return ['::1', '127.0.0.1']
-  return [host.replace(/^\[(.*)\]$/, '$1')]
+  if (isIPv6(bare) && !bare.includes('.') && bare.split(':').every((group) => /^0*$/.test(group))) return ['::1', '127.0.0.1']
+  return [bare]
 }
 
 /**
@@ -53,7 +58,7 @@ export function getOnce(host: string, port: number, path: string, timeoutMs = AN
     socket.on('end', () => done(parseReply(Buffer.concat(chunks).toString('utf8'))))
     socket.on('error', (e: NodeJS.ErrnoException) => {
       // Nothing listens there: refused, or (IPv6) no such address on this machine.
-      if (size === 0 && (e.code === 'ECONNREFUSED' || e.code === 'EADDRNOTAVAIL' || e.code === 'ENETUNREACH' || e.code === 'EAFNOSUPPORT')) done({ kind: 'nobody' })
+      if (size === 0 && (e.code === 'ECONNREFUSED' || e.code === 'EADDRNOTAVAIL' || e.code === 'ENETUNREACH' || e.code === 'EAFNOSUPPORT')) done({ kind: 'nobody', why: e.code })
       else done({ kind: 'failed', why: e.code ?? e.message })
     })
   })
@@ -80,16 +85,19 @@ export function parseReply(text: string): Reply {
 }
 
 /** Who holds a port, as far as sharing it goes: nobody, processes on this database, or what else. */
-export type Holder = { kind: 'nobody' } | { kind: 'same' } | { kind: 'other'; what: string; remedy: string }
+export type Holder = { kind: 'nobody'; why: string } | { kind: 'same' } | { kind: 'other'; what: string; remedy: string }
+
+/** How a question is sent: getOnce (a caller may bring its own transport). */
+export type Get = typeof getOnce
 
 const ANOTHER_PORT = 'use another --port (PORT)'
 
 /** Asks whoever answers at `address:port` (once; again after a broken connection) which database it is on. */
-export async function askHolder(address: string, port: number, identity: DatabaseIdentity, timeoutMs = ANSWER_MS): Promise<Holder> {
+export async function askHolder(address: string, port: number, identity: DatabaseIdentity, timeoutMs = ANSWER_MS, get: Get = getOnce): Promise<Holder> {
   const challenge = newProofToken()
-  let reply: Reply = { kind: 'nobody' }
+  let reply: Reply = { kind: 'nobody', why: 'not asked' }
   for (let i = 0; i <= RETRIES; i++) {
-    reply = await getOnce(address, port, `${PROOF_PATH}?challenge=${challenge}`, timeoutMs)
+    reply = await get(address, port, `${PROOF_PATH}?challenge=${challenge}`, timeoutMs)
     if (reply.kind !== 'failed') break
   }
   if (reply.kind === 'nobody') return reply
@@ -111,16 +119,29 @@ export async function askHolder(address: string, port: number, identity: Databas
 }
 
 /**
+ * What the questions met: a process on the port (every one that answered on this database), or
+ * nobody at any address asked, and why (each address's error). Once this process listens on the
+ * port, nobody means that it could not reach its own listener: the check did not happen.
+ */
+export type PortCheck = { reached: true } | { reached: false; why: string }
+
+/**
  * Refuses (throws, naming the port) unless every process that answers on the port serves the
  * same database as `identity`, or none does. `rounds` questions per address, each on a connection
  * of its own: the kernel hands each new connection to one of the listeners, so several rounds
  * reach several of them.
  */
-export async function refuseAnotherDatabase(host: string, port: number, identity: DatabaseIdentity, rounds: number, timeoutMs = ANSWER_MS): Promise<void> {
+export async function refuseAnotherDatabase(host: string, port: number, identity: DatabaseIdentity, rounds: number, timeoutMs = ANSWER_MS, get: Get = getOnce): Promise<PortCheck> {
+  const missed: string[] = []
+  let reached = false
   for (const address of probeAddresses(host)) {
     for (let i = 0; i < rounds; i++) {
-      const holder = await askHolder(address, port, identity, timeoutMs)
-      if (holder.kind === 'nobody') break
+      const holder = await askHolder(address, port, identity, timeoutMs, get)
+      if (holder.kind === 'nobody') {
+        missed.push(`${address.includes(':') ? `[${address}]` : address}:${port} (${holder.why})`)
+        break
+      }
+      reached = true
       if (holder.kind === 'other') {
         const shown = host.includes(':') ? `[${host}]` : host
         throw new Error(
@@ -130,4 +151,5 @@ export async function refuseAnotherDatabase(host: string, port: number, identity
       }
     }
   }
+  return reached ? { reached: true } : { reached: false, why: `no connection to ${missed.join(' or ')} reached a listener` }
 }

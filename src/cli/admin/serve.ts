@@ -20,7 +20,7 @@ import { asc, eq } from 'drizzle-orm'
 import type { Ctx } from '../../context'
 import { memberships, organizations, users } from '../../db/schema'
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../runtime'
-import { refuseAnotherDatabase } from './port-holder'
+import { getOnce, refuseAnotherDatabase, type Get, type PortCheck } from './port-holder'
 import { configFrom } from './runtime'
 import type { Run } from '../spec'
 import type { PgConnection } from '../../db/pg'
@@ -43,11 +43,15 @@ const DATABASE_FILE_CHECK_MS = 2_000
  */
 const SHARED_PORT_ROUNDS = 8
 
-/** `teamday serve`: starts the server; resolves after SIGINT/SIGTERM/SIGHUP and a graceful stop. */
+/**
+ * `teamday serve`: starts the server; resolves after SIGINT/SIGTERM/SIGHUP and a graceful stop.
+ * `probe`: how `--reuse-port` asks whoever is on the port (src/cli/admin/port-holder.ts getOnce).
+ */
 export async function serve(
   { values, io }: Run<{ host?: string; port?: string; db?: string; 'reuse-port'?: boolean; 'metrics-host'?: string; 'metrics-port'?: string }>,
   signals: NodeJS.Process = process,
   runtime: RuntimeOptions = {},
+  probe: Get = getOnce,
 ): Promise<void> {
   const config = configFrom(io, values.db, {
     ...(values.host ? { host: values.host } : {}),
@@ -97,14 +101,25 @@ export async function serve(
     // A port is shared only with processes on the same database: whoever holds it is asked
     // before this one listens (nothing of theirs is disturbed when it is refused), and once more
     // after, for one that started at the same moment (--port 0 picks a port nobody holds).
-    const sameDatabase = async (rounds: number) => {
-      if (!reusePort || config.port === 0) return
+    const sameDatabase = async (rounds: number): Promise<PortCheck | null> => {
+      if (!reusePort || config.port === 0) return null
       if (!rt.databaseIdentity) throw new Error('--reuse-port: this database has no identity to compare with the process on the port (a start that may not write); start without --reuse-port')
-      await refuseAnotherDatabase(config.host, config.port, rt.databaseIdentity, rounds)
+      return refuseAnotherDatabase(config.host, config.port, rt.databaseIdentity, rounds, undefined, probe)
     }
     await sameDatabase(1)
     listen(app, config, reusePort)
-    await sameDatabase(SHARED_PORT_ROUNDS)
+    // Listening now, it reaches at least itself; unless the address cannot be reached from this
+    // machine (a firewall that refuses them, an unusual --host): then nothing was checked, before or after, and
+    // a process on another database on the port would go unnoticed. Said, with why.
+    const after = await sameDatabase(SHARED_PORT_ROUNDS)
+    if (after && !after.reached) {
+      rt.log.warn('reuse_port_unchecked', {
+        host: config.host,
+        port: config.port,
+        reason: after.why,
+        note: `--reuse-port: the check that every process on port ${config.port} serves this database was skipped: this server could not reach its own listener (${after.why}). Make sure no teamday on another database listens on this port, or use a --host this machine can connect to.`,
+      })
+    }
     metricsServer = config.metricsPort === null ? null : listenMetrics(rt, config)
   } catch (e) {
     if (app.server) await app.stop()
