@@ -1,7 +1,8 @@
 /**
  * The compiled binary with `serve --reuse-port`, on SQLite and on PostgreSQL: a second process on
  * the same database shares the port; one on another database (another SQLite file, another
- * PostgreSQL database, SQLite beside PostgreSQL) is refused with exit 1 and leaves nothing
+ * PostgreSQL database, SQLite beside PostgreSQL, a backup of the same file or a database restored
+ * from one) is refused with exit 1 and leaves nothing
  * listening, and every connection still reaches the first (it joined silently, and the kernel
  * split the clients between two sets of data). The in-process side: test/reuse-port.test.ts.
  *
@@ -87,13 +88,20 @@ run('compiled binary: --reuse-port shares a port only with processes on the same
     expect(await s.proc.exited).toBe(0)
   }
 
-  test('on SQLite: another file, or a PostgreSQL database, is refused; the same file shares the port', async () => {
+  test('on SQLite: another file, a backup of this one or a database restored from it, or a PostgreSQL database, is refused; the same file shares the port', async () => {
     const mine = join(dir, 'mine.db')
     const first = serve(mine, 0)
     const port = await listening(first)
     const token = adminTokenVia(['./teamday'], mine, { cwd: dir, env })
     await refused(serve(join(dir, 'theirs.db'), port), port, 'a teamday on another database')
     await refused(serve(urlFor(databases[0]!), port), port, 'a teamday on another database')
+    // A backup of this very database, taken while it runs, and a database restored from it: other
+    // databases (each gets an identity of its own), refused as any other.
+    const admin = (...args: string[]) => Bun.spawnSync(['./teamday', ...args], { cwd: dir, env })
+    expect(admin('backup', '--db', mine, '--out', join(dir, 'mine-backup.db')).exitCode).toBe(0)
+    await refused(serve(join(dir, 'mine-backup.db'), port), port, 'a teamday on another database')
+    expect(admin('restore', '--from', join(dir, 'mine-backup.db'), '--db', join(dir, 'restored.db')).exitCode).toBe(0)
+    await refused(serve(join(dir, 'restored.db'), port), port, 'a teamday on another database')
     await allReach(port, token)
     const second = serve(mine, port)
     expect(await listening(second)).toBe(port)
