@@ -134,6 +134,15 @@ export interface Config {
    * on the instance that queued it (its model client, its message).
    */
   maxQueuedExecutionsPerUser: number
+  /**
+   * What a run that continues a session sends the model at most (TEAMDAY_MAX_HISTORY_CHARS), in
+   * characters (about 4 to a token): its system prompt and message, then the session's newest
+   * earlier turns that fit in what is left, whole turns only; older ones stay stored but are not
+   * read or sent, and the run's log says how many were left out (`history_trimmed`). Without it a
+   * long conversation outgrew every model's context window (each further message then failed at
+   * the provider) and each run read the whole session into memory.
+   */
+  maxHistoryChars: number
   executionTimeoutMs: number
   /** First start only: the admin's e-mail (TEAMDAY_ADMIN_EMAIL; default admin@localhost). */
   adminEmail?: string
@@ -164,6 +173,12 @@ import { ConfigError } from './config-error'
 
 export { ConfigError, VERSION }
 export const DEFAULT_DB_PATH = './data/teamday.db'
+/**
+ * TEAMDAY_MAX_HISTORY_CHARS's default: 200,000 characters, about 50,000 tokens, well inside the
+ * 128,000 to 200,000 of today's usual context windows, leaving the run room for its own tool calls
+ * and answer.
+ */
+export const DEFAULT_MAX_HISTORY_CHARS = 200_000
 
 type Env = Record<string, string | undefined>
 
@@ -225,6 +240,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxDelegationsPerRun: parseIntVar('TEAMDAY_MAX_DELEGATIONS_PER_RUN', env.TEAMDAY_MAX_DELEGATIONS_PER_RUN, 100, 0, 10_000),
     maxConcurrentExecutions: parseIntVar('TEAMDAY_MAX_CONCURRENT_EXECUTIONS', env.TEAMDAY_MAX_CONCURRENT_EXECUTIONS, 4, 1, 1000),
     maxQueuedExecutionsPerUser: parseIntVar('TEAMDAY_MAX_QUEUED_EXECUTIONS_PER_USER', env.TEAMDAY_MAX_QUEUED_EXECUTIONS_PER_USER, 50, 1, 100_000),
+    maxHistoryChars: parseIntVar('TEAMDAY_MAX_HISTORY_CHARS', env.TEAMDAY_MAX_HISTORY_CHARS, DEFAULT_MAX_HISTORY_CHARS, 0, 100_000_000),
     executionTimeoutMs: parseIntVar('TEAMDAY_EXECUTION_TIMEOUT_MS', env.TEAMDAY_EXECUTION_TIMEOUT_MS, 300_000, 100, 86_400_000),
     adminEmail: env.TEAMDAY_ADMIN_EMAIL || undefined,
     adminPasswordFile: env.TEAMDAY_ADMIN_PASSWORD_FILE || undefined,

@@ -19,6 +19,7 @@ import sqlite15 from '../../drizzle/sqlite/0015_executions_seq_after_rebuild.sql
 import sqlite16 from '../../drizzle/sqlite/0016_execution_retention_idx.sql' with { type: 'text' }
 import sqlite17 from '../../drizzle/sqlite/0017_content_bytes.sql' with { type: 'text' }
 import sqlite18 from '../../drizzle/sqlite/0018_execution_token.sql' with { type: 'text' }
+import sqlite19 from '../../drizzle/sqlite/0019_session_history_idx.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
 import pg1 from '../../drizzle/pg/0001_execution_waiting_idx.sql' with { type: 'text' }
@@ -27,6 +28,7 @@ import pg3 from '../../drizzle/pg/0003_chats_default_assistant.sql' with { type:
 import pg4 from '../../drizzle/pg/0004_execution_retention_idx.sql' with { type: 'text' }
 import pg5 from '../../drizzle/pg/0005_content_bytes.sql' with { type: 'text' }
 import pg6 from '../../drizzle/pg/0006_execution_token.sql' with { type: 'text' }
+import pg7 from '../../drizzle/pg/0007_session_history_idx.sql' with { type: 'text' }
 
 export const sqliteMigrations = {
   journal: sqliteJournal,
@@ -50,6 +52,7 @@ export const sqliteMigrations = {
     "0016_execution_retention_idx": sqlite16,
     "0017_content_bytes": sqlite17,
     "0018_execution_token": sqlite18,
+    "0019_session_history_idx": sqlite19,
   } as Record<string, string>,
 }
 
@@ -63,5 +66,6 @@ export const pgMigrations = {
     "0004_execution_retention_idx": pg4,
     "0005_content_bytes": pg5,
     "0006_execution_token": pg6,
+    "0007_session_history_idx": pg7,
   } as Record<string, string>,
 }

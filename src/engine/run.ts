@@ -8,7 +8,7 @@ import type { Logger } from '../logger'
 import type { Metrics } from '../metrics/recorder'
 import type { ModelProviders } from './providers'
 import { newDelegationTree, type Job } from './prepare'
-import { addLog, finishExecution, getExecutionRow, sessionHistory, updateExecution } from './store'
+import { addLog, finishExecution, getExecutionRow, MESSAGE_OVERHEAD_CHARS, sessionHistory, updateExecution } from './store'
 import { retryWhileUnavailable } from '../db/unavailable'
 import { errorMessage } from '../errors'
 import { aiSdk } from './sdk'
@@ -25,7 +25,7 @@ export interface EngineDeps {
   db: Db
   clock: Clock
   log: Logger
-  config: Pick<Config, 'maxConcurrentExecutions' | 'maxDelegationDepth' | 'maxDelegationsPerRun' | 'executionTimeoutMs' | 'executionLeaseMs'> & Partial<Pick<Config, 'openaiApiKey' | 'anthropicApiKey'>>
+  config: Pick<Config, 'maxConcurrentExecutions' | 'maxDelegationDepth' | 'maxDelegationsPerRun' | 'executionTimeoutMs' | 'executionLeaseMs' | 'maxHistoryChars'> & Partial<Pick<Config, 'openaiApiKey' | 'anthropicApiKey'>>
   providers: ModelProviders
   metrics?: Metrics
   /** This instance, as executions' owner (src/engine/leases.ts). */
@@ -252,8 +252,14 @@ export async function runJob(
 
   const timer = setTimeout(() => ctrl.abort('timeout' satisfies AbortReason), config.executionTimeoutMs)
   const maxTurns = job.agent.maxTurns && job.agent.maxTurns > 0 ? job.agent.maxTurns : DEFAULT_MAX_TURNS
-  const history = await sessionHistory(db, job.execution.organizationId, job.execution.userId, job.execution.sessionId, id)
-  const messages: ModelMessage[] = [...history.map((m) => ({ role: m.role, content: m.content }) as ModelMessage), { role: 'user', content: job.execution.message }]
+  // The session's earlier turns, as many of the newest as fit beside the system prompt and the
+  // message in TEAMDAY_MAX_HISTORY_CHARS; the log says when older ones were left out.
+  const own = (job.system?.length ?? 0) + job.execution.message.length + 2 * MESSAGE_OVERHEAD_CHARS
+  const history = await sessionHistory(db, { ...job.execution, excludeId: id }, Math.max(0, config.maxHistoryChars - own))
+  if (history.omitted > 0) {
+    await addLog(db, id, clock.now(), 'warn', 'history_trimmed', { turnsSent: history.turns, turnsOmitted: history.omitted, charsSent: history.chars, maxChars: config.maxHistoryChars })
+  }
+  const messages: ModelMessage[] = [...history.messages.map((m) => ({ role: m.role, content: m.content }) as ModelMessage), { role: 'user', content: job.execution.message }]
   const toolCalls: ExecutionToolCall[] = []
   // The space's TEAMDAY_TOKEN, opened now and held only by this run's `teamday_api` tool.
   const api = await apiToolFor(deps, job)

@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, sql } from 'drizzle-orm'
+import { and, asc, count, desc, eq, inArray, lt, lte, ne, or, sql } from 'drizzle-orm'
 import type { Db } from '../db/connection'
 import { mapStrings } from '../text'
 import { openableAtRunTime } from '../modules/executions/access'
@@ -52,18 +52,137 @@ export function listLogs(db: Db, executionId: string) {
   return db.select().from(executionLogs).where(eq(executionLogs.executionId, executionId)).orderBy(asc(executionLogs.id)).all()
 }
 
-/** Earlier turns of a session (same organization and user), oldest first, for the model. */
-export async function sessionHistory(db: Db, organizationId: string, userId: string, sessionId: string, excludeId: string): Promise<ExecutionMessage[]> {
+/**
+ * What one message costs beyond its text, in characters: its role and framing, which providers
+ * count as a few tokens of their own (about 4 characters each). Also what bounds the rows one
+ * history reads (a turn costs at least two of these), however short its turns.
+ */
+export const MESSAGE_OVERHEAD_CHARS = 16
+/** Earlier turns weighed per query, newest first. */
+const HISTORY_PAGE = 64
+/** Turns whose messages are read per query (the ids of one `IN` list). */
+const HISTORY_FETCH = 256
+
+/** A session's earlier turns as a run sends them (sessionHistory). */
+export interface SessionHistory {
+  /** The messages of the turns sent, oldest first. */
+  messages: ExecutionMessage[]
+  /** Turns (earlier executions) sent. */
+  turns: number
+  /** Their characters, MESSAGE_OVERHEAD_CHARS per message included. */
+  chars: number
+  /** Earlier completed turns of the session not sent: older than the oldest sent (or than the run, when none was). */
+  omitted: number
+  /** Rows the history read: weighed (no messages), then fetched (with their messages). */
+  rowsWeighed: number
+  rowsFetched: number
+}
+
+/**
+ * The characters of an execution's messages, counted by the database: what a turn weighs before
+ * its (up to MiBs of) text is read.
+ */
+function messagesCharsSql() {
+  return dialect === 'sqlite'
+    ? sql<number>`(SELECT coalesce(sum(length(json_extract(m.value, '$.content'))), 0) FROM json_each(${executions.messages}) m)`
+    : sql<number>`(SELECT coalesce(sum(length(m ->> 'content')), 0) FROM jsonb_array_elements(${executions.messages}) m)`
+}
+
+/** Number of messages of an execution, counted by the database. */
+function messagesCountSql() {
+  return dialect === 'sqlite' ? sql<number>`json_array_length(${executions.messages})` : sql<number>`jsonb_array_length(${executions.messages})`
+}
+
+/** A session's earlier turns: the run's user's completed executions in it, but the run's own. */
+function sessionTurnsSql(run: { organizationId: string; userId: string; sessionId: string; excludeId: string }) {
   const x = executions
-  const rows = await db
-    .select({ id: x.id, messages: x.messages, organizationId: x.organizationId, userId: x.userId, agentVisibility: x.agentVisibility, spaceId: x.spaceId })
+  return and(eq(x.organizationId, run.organizationId), eq(x.userId, run.userId), eq(x.sessionId, run.sessionId), eq(x.status, 'completed'), ne(x.id, run.excludeId))
+}
+
+/**
+ * One page of a session's earlier turns, newest first, after `after` (a keyset cursor), each
+ * with what deciding whether it is sent needs: its size, and what its access rule reads. On
+ * executions_session_history_idx, in its order (test/session-history.test.ts checks the plans).
+ */
+export function sessionTurnsPage(
+  db: Db,
+  run: { organizationId: string; userId: string; sessionId: string; excludeId: string },
+  after: { createdAt: Date; id: string } | null,
+  limit: number,
+) {
+  const x = executions
+  return db
+    .select({ id: x.id, createdAt: x.createdAt, organizationId: x.organizationId, userId: x.userId, agentVisibility: x.agentVisibility, spaceId: x.spaceId, chars: messagesCharsSql(), count: messagesCountSql() })
     .from(x)
-    .where(and(eq(x.organizationId, organizationId), eq(x.userId, userId), eq(x.sessionId, sessionId), eq(x.status, 'completed')))
-    .orderBy(asc(x.createdAt), asc(x.id))
-    .all()
-  // Only the turns the user may still read (a space that became private hides its runs).
-  const readable = await openableAtRunTime(db, { organizationId, userId }, rows.filter((r) => r.id !== excludeId))
-  return readable.flatMap((r) => r.messages)
+    .where(and(sessionTurnsSql(run), after ? or(lt(x.createdAt, after.createdAt), and(eq(x.createdAt, after.createdAt), lt(x.id, after.id))) : undefined))
+    .orderBy(desc(x.createdAt), desc(x.id))
+    .limit(limit)
+}
+
+/**
+ * The earlier turns of a session (same organization and user, completed) that a run sends the
+ * model with its message: the newest whole turns whose messages fit in `budget` characters
+ * (MESSAGE_OVERHEAD_CHARS per message counted), oldest first. A turn is one execution's user
+ * message and answer, sent together or not at all; the first turn that does not fit ends the
+ * history (no gaps). Only turns the user may still read count (openableAtRunTime).
+ *
+ * Bounded in what it reads whatever the session's length: turns are weighed newest first a page
+ * at a time on executions_session_history_idx, by sizes the database computes (no message text leaves
+ * it), at most budget / (2 × MESSAGE_OVERHEAD_CHARS) + one page of them; then the messages of
+ * the turns kept, and only those, are read. Older turns stay stored (logs and lists show them).
+ */
+export async function sessionHistory(
+  db: Db,
+  run: { organizationId: string; userId: string; sessionId: string; excludeId: string },
+  budget: number,
+): Promise<SessionHistory> {
+  const x = executions
+  const inSession = sessionTurnsSql(run)
+  const maxWeighed = Math.floor(budget / (2 * MESSAGE_OVERHEAD_CHARS)) + HISTORY_PAGE
+  const kept: { id: string; createdAt: Date }[] = []
+  let left = budget
+  let chars = 0
+  let rowsWeighed = 0
+  /** Where the turns sent end: the newest turn not sent, and every older one. */
+  let cut: { createdAt: Date; id: string; kept?: boolean } | null = null
+  let after: { createdAt: Date; id: string } | null = null
+  weigh: while (budget > 0) {
+    const limit = Math.min(HISTORY_PAGE, maxWeighed - rowsWeighed)
+    const page = await sessionTurnsPage(db, run, after, limit).all()
+    const full = page.length === limit
+    rowsWeighed += page.length
+    // Only the turns the user may still read (a space that became private hides its runs).
+    const readable = new Set((await openableAtRunTime(db, run, page)).map((r) => r.id))
+    for (const r of page) {
+      if (!readable.has(r.id)) continue
+      const cost = Number(r.chars) + Number(r.count) * MESSAGE_OVERHEAD_CHARS
+      if (cost > left) {
+        cut = r
+        break weigh
+      }
+      left -= cost
+      chars += cost
+      kept.push(r)
+    }
+    if (!full) break
+    after = page.at(-1)!
+    if (rowsWeighed >= maxWeighed) {
+      // Turns too many to weigh (each of them tiny): the older ones are left out.
+      cut = { ...after, kept: true }
+      break
+    }
+  }
+  // The messages of the turns kept, a bounded list of ids at a time.
+  const byId = new Map<string, ExecutionMessage[]>()
+  for (let i = 0; i < kept.length; i += HISTORY_FETCH) {
+    const ids = kept.slice(i, i + HISTORY_FETCH).map((k) => k.id)
+    for (const r of await db.select({ id: x.id, messages: x.messages }).from(x).where(inArray(x.id, ids)).all()) byId.set(r.id, r.messages)
+  }
+  const messages = kept.toReversed().flatMap((k) => byId.get(k.id) ?? [])
+  // How many were left out: the turn that did not fit and every older one (none read).
+  const older = budget <= 0 ? inSession : cut && and(inSession, or(lt(x.createdAt, cut.createdAt), and(eq(x.createdAt, cut.createdAt), (cut.kept ? lt : lte)(x.id, cut.id))))
+  const omitted = older ? Number((await db.select({ n: count() }).from(x).where(older).get())?.n ?? 0) : 0
+  return { messages, turns: kept.length, chars, omitted, rowsWeighed, rowsFetched: byId.size }
 }
 
 /** Direct children of the given executions. */

@@ -455,7 +455,8 @@ export const executions = sqliteTable('executions', {
   index('executions_org_status_idx').on(t.organizationId, t.status, t.createdAt, t.id),
   index('executions_org_space_idx').on(t.organizationId, t.spaceId, t.createdAt, t.id),
   index('executions_parent_idx').on(t.parentExecutionId, t.createdAt, t.id),
-  index('executions_session_idx').on(t.organizationId, t.sessionId, t.createdAt),
+  // A session's completed turns newest first, what a run continuing it weighs and sends (src/engine/store.ts, sessionHistory).
+  index('executions_session_history_idx').on(t.organizationId, t.userId, t.sessionId, t.status, t.createdAt, t.id),
   // Chats (src/modules/chats/): a user's top-level executions newest first, and one chat's executions.
   index('executions_org_user_time_idx').on(t.organizationId, t.userId, t.delegated, t.createdAt, t.id),
   index('executions_org_user_chat_idx').on(t.organizationId, t.userId, t.chatId, t.delegated, t.createdAt, t.id),

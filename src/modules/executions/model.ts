@@ -119,7 +119,7 @@ export const ExecuteBody = t.Object(
   {
     message: t.String({ minLength: 1, maxLength: 200_000, description: 'The instruction for the agent', error: 'message is required: a non-empty string of at most 200000 characters' }),
     spaceId: t.Optional(t.String({ maxLength: 100, description: 'Run in this space (its id or its slug): its instructions join the system prompt', error: 'spaceId must be a space id or slug string' })),
-    sessionId: t.Optional(t.String({ minLength: 1, maxLength: 200, pattern: CHAT_ID_PATTERN, description: 'Continue this conversation (an id from an earlier answer, or one of your own: letters, digits and _ . : ~ -, not starting with . : ~ or -)', error: 'sessionId must be 1-200 letters, digits or _ . : ~ - (not starting with . : ~ or -)' })),
+    sessionId: t.Optional(t.String({ minLength: 1, maxLength: 200, pattern: CHAT_ID_PATTERN, description: 'Continue this conversation (an id from an earlier answer, or one of your own: letters, digits and _ . : ~ -, not starting with . : ~ or -): its newest earlier turns that fit in TEAMDAY_MAX_HISTORY_CHARS (200,000 characters by default, system prompt and message included) are sent with the message, whole turns only; older ones stay stored but are left out (the log says so: `history_trimmed`)', error: 'sessionId must be 1-200 letters, digits or _ . : ~ - (not starting with . : ~ or -)' })),
     chatId: t.Optional(t.String({ minLength: 1, maxLength: 200, pattern: CHAT_ID_PATTERN, description: 'Continue this chat (same as sessionId unless both are given); the same characters as sessionId, so that /chats/{id} can name it', error: 'chatId must be 1-200 letters, digits or _ . : ~ - (not starting with . : ~ or -)' })),
     stream: t.Optional(t.Boolean({ description: 'Server-Sent Events instead of one JSON answer (also with Accept: text/event-stream)', error: 'stream must be a boolean' })),
     async: t.Optional(t.Boolean({ description: 'Answer 202 at once; poll GET /executions/{id}', error: 'async must be a boolean' })),
@@ -195,7 +195,7 @@ export const LogsEnvelope = t.Object(
         {
           timestamp: t.String({ description: 'When it happened, ISO-8601' }),
           level: t.String({ description: 'info, warn or error' }),
-          event: t.String({ description: 'What happened: started, tool_call, tool_result, delegated, delegation_refused, max_turns_reached, completed, cancelled, timeout, interrupted, provider_error, failed' }),
+          event: t.String({ description: 'What happened: started, tool_call, tool_result, delegated, delegation_refused, history_trimmed (older turns of the session left out: turnsSent, turnsOmitted, charsSent, maxChars), max_turns_reached, answer_cut, completed, cancelled, timeout, interrupted, provider_error, failed' }),
           data: t.Nullable(t.Unknown(), { description: 'Details of the event (JSON; e.g. the provider and model for started); null when none' }),
         },
         { description: 'One event of the run' },
