@@ -1,6 +1,6 @@
 /**
  * The compiled binary runs an agent created through the API against an OpenAI-compatible
- * server (the provider double), streamed and not; then by slug (the docs' recipe), and adds and
+ * server (the provider double), streamed and not, a session past TEAMDAY_MAX_HISTORY_CHARS; then by slug (the docs' recipe), and adds and
  * removes a member over the API (the removed member's token stops at once). Needs a built binary:
  *
  *   npm run build && TEAMDAY_TEST_BINARY=dist/teamday bun test test/executions-binary.test.ts
@@ -31,7 +31,7 @@ run('compiled binary executes an agent against an OpenAI-compatible server', () 
   test('serve, create an agent, execute sync and streamed', async () => {
     copyFileSync(resolve(binary!), join(dir, 'teamday'))
     Bun.spawnSync(['chmod', '755', join(dir, 'teamday')])
-    const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, OPENAI_BASE_URL: double.openaiBaseUrl, TEAMDAY_DEFAULT_MODEL: 'test-model', TEAMDAY_DB: './data/teamday.db' }
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, OPENAI_BASE_URL: double.openaiBaseUrl, TEAMDAY_DEFAULT_MODEL: 'test-model', TEAMDAY_DB: './data/teamday.db', TEAMDAY_MAX_HISTORY_CHARS: '200' }
     proc = Bun.spawn(['./teamday', 'serve', '--host', '127.0.0.1', '--port', '0'], { cwd: dir, env, stdout: 'pipe', stderr: 'pipe' })
     let out = ''
     const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader()
@@ -69,6 +69,15 @@ run('compiled binary executes an agent against an OpenAI-compatible server', () 
     const rows: any = await list.json()
     expect(Array.isArray(rows)).toBe(true)
     expect(rows.length).toBe(2)
+
+    // A third turn: with its system prompt and message, 200 characters hold the newest earlier
+    // turn (the first one is left out, and the log says so).
+    const third = await fetch(`${base}/agents/${agentId}/execute`, { method: 'POST', headers: h, body: JSON.stringify({ message: 'third', sessionId: syncBody.sessionId }) })
+    const thirdBody: any = await third.json()
+    expect(thirdBody.result).toBe('Echo: third (user turns: 2)')
+    expect(double.requests.at(-1)!.body.messages.map((m: any) => m.content)).toEqual(['You are compiled.', 'streamed', 'Echo: streamed (user turns: 2)', 'third'])
+    const logs: any = await (await fetch(`${base}/executions/${thirdBody.executionId}/logs`, { headers: h })).json()
+    expect(logs.logs.find((l: any) => l.event === 'history_trimmed')?.data).toEqual({ turnsSent: 1, turnsOmitted: 1, charsSent: 70, maxChars: 200 })
 
     // Issue 14: the docs' recipe with slugs, and members over the API.
     const post = (path: string, body: unknown, auth = h) => fetch(`${base}${path}`, { method: 'POST', headers: auth, body: JSON.stringify(body) })
