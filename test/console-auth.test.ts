@@ -629,6 +629,38 @@ describe('sessions and the API', () => {
     expect(bad.status).not.toBe(403)
   })
 
+  // The cross-origin guard refused any non-GET method on a form's path (403, as if the form had
+  // been sent from another site): a DELETE or PUT there is a method the path does not take.
+  test('a method a console path does not take is 405 with its Allow, cross-site or not; a cross-site POST to the same path stays 403', async () => {
+    const a = await makeActor(t)
+    await givePassword(t, a.userId)
+    const c = consoleClient(t)
+    await c.signIn(a.email)
+    const routes = (t.app.routes as { method: string; path: string }[]).filter((r) => !r.path.startsWith('/api/'))
+    const forms = [...new Set(routes.filter((r) => r.method === 'POST').map((r) => r.path))]
+    expect(forms.length).toBeGreaterThan(10)
+    const problems: string[] = []
+    for (const path of forms) {
+      const url = path.replace(/:(\w+)/g, 'x_$1')
+      const methods = routes.filter((r) => r.path === path).map((r) => r.method)
+      const allow = methods.includes('GET') ? 'GET, HEAD, POST' : 'POST'
+      for (const method of ['DELETE', 'PUT', 'PATCH']) {
+        for (const site of [{ 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' }, { 'sec-fetch-site': 'same-origin' }] as Record<string, string>[]) {
+          const res = await t.req(method, url, { headers: { ...site, cookie: c.cookie!, 'content-type': 'application/x-www-form-urlencoded' }, raw: 'name=x', ip: '127.0.0.1' })
+          const got = `${res.status} ${res.headers.get('allow')} ${res.headers.get('content-type')}`
+          if (got !== `405 ${allow} text/html; charset=utf-8`) problems.push(`${method} ${path} ${site['sec-fetch-site']} -> ${got}`)
+        }
+      }
+      const post = await t.req('POST', url, { headers: { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example', cookie: c.cookie! }, ip: '127.0.0.1' })
+      if (post.status !== 403 || !post.text.includes('Cross-origin request refused')) problems.push(`POST ${path} cross-site -> ${post.status}`)
+    }
+    expect(problems).toEqual([])
+    // The page says which methods the path takes.
+    const put = await t.req('PUT', '/settings/profile', { headers: { 'sec-fetch-site': 'cross-site', cookie: c.cookie! }, ip: '127.0.0.1' })
+    expect(put.text).toContain('Method PUT is not allowed on /settings/profile; use GET, HEAD, POST.')
+    expect((await c.get('/settings/profile')).status).toBe(200)
+  })
+
   test('cross-site form POSTs are refused (Go CrossOriginProtection); same-origin and header-less ones pass', async () => {
     const a = await makeActor(t)
     await givePassword(t, a.userId)

@@ -62,19 +62,29 @@ export function createConsole(services: Services & { engine: Engine }, clientAdd
  * fields did not fit got a 422 or 400 page, the refusal never reached; the parser's rules ran
  * for another site's request. Thrown, not returned: an answer returned by an onRequest hook skips
  * the access log (its line is written after the response). Other paths (the API, with its CORS
- * origins) pass untouched.
+ * origins) pass untouched, and so does a method the path does not take (a DELETE or PUT on a
+ * form's path): no route reads its body, and routing answers it 405 with its Allow, as for the
+ * API's paths, where it was refused 403 as if the form had been sent.
  */
 export function crossOriginGuard(owned: () => readonly { method: string; path: string }[]) {
-  let forms: RegExp[] | undefined
+  let forms: Map<string, RegExp[]> | undefined
   const isForm = (request: Request) => {
-    forms ??= owned()
-      .filter((r) => r.method !== 'GET' && r.method !== 'HEAD' && r.method !== 'OPTIONS')
-      .map((r) => routeMatcher(r.path))
+    if (!forms) {
+      forms = new Map()
+      for (const r of owned()) {
+        if (r.method === 'GET' || r.method === 'HEAD' || r.method === 'OPTIONS') continue
+        const list = forms.get(r.method) ?? []
+        list.push(routeMatcher(r.path))
+        forms.set(r.method, list)
+      }
+    }
+    const methodForms = forms.get(request.method)
+    if (!methodForms) return false
     const url = request.url
     const start = Math.max(0, pathStart(url))
     const query = url.indexOf('?', start)
     const path = url.slice(start, query < 0 ? url.length : query)
-    return forms.some((re) => re.test(path))
+    return methodForms.some((re) => re.test(path))
   }
   return ({ request }: { request: Request }): void => {
     if (crossOriginRefused(request) && isForm(request)) throw crossOriginRefusal()
