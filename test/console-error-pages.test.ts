@@ -143,6 +143,37 @@ describe('errors on console page paths are console pages', () => {
     expect({ status: api405.status, ...json(api405) }).toEqual({ status: 405, type: 'application/json', envelope: true })
   })
 
+  // `/settings//` and other paths of the console's sections that no route has got the API's JSON
+  // 404 ("See /swagger for the API reference") in the browser.
+  test("a path no route has in one of the console's sections is the console's 404 page for a browser; JSON for clients that ask for it and for other paths", async () => {
+    const { c } = await member('no-such-page-org')
+    const BROWSER = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' }
+    for (const path of ['/settings//', '/settings//profile', '/settings/profile//', '/settings/nope', '/agents//chat', '/agents/x/chat/more', '/spaces//', '/login//', '/org/members/x', '/setup/', '/cli/authorize/', '///', '/settings//?x=1']) {
+      const r = await c.get(path, BROWSER)
+      expectConsolePage(r, 404)
+      expect({ path, text: main(r.text).includes('There is no such page in the console.') }).toEqual({ path, text: true })
+      expect(r.text).not.toContain('/swagger')
+      const de = await c.get(path, { ...BROWSER, ...DE })
+      expectConsolePage(de, 404, 'de')
+      expect(de.text).toContain('<h1>Nicht gefunden</h1>')
+      expect(de.text).toContain('Diese Seite gibt es in der Konsole nicht.')
+      // A client that asks for JSON (or for nothing in particular) keeps the API's 404.
+      for (const accept of ['application/json', 'text/html, application/json', '*/*', 'text/html;q=0']) {
+        const j = await c.get(path, { accept })
+        expect({ path, accept, status: j.status, type: j.headers.get('content-type'), code: j.body?.code }).toEqual({ path, accept, status: 404, type: 'application/json', code: 'route_not_found' })
+      }
+      const none = await c.get(path)
+      expect({ path, type: none.headers.get('content-type') }).toEqual({ path, type: 'application/json' })
+    }
+    // A HEAD of such a path: the same status.
+    expect((await t.req('HEAD', '/settings//', { headers: { ...BROWSER, cookie: c.cookie! } })).status).toBe(404)
+    // Paths outside the console's sections keep the envelope, for a browser too.
+    for (const path of ['/no/such/page', '/api/v1/nope', '/api/v1/agents//', '/swagger/nope', '/metrics/x', '/console/assets/nope.css', '/favicon.ico/x']) {
+      const r = await c.get(path, BROWSER)
+      expect({ path, status: r.status, type: r.headers.get('content-type') }).toEqual({ path, status: 404, type: 'application/json' })
+    }
+  })
+
   test("every route the console registers is a console page path (but its files); every other route of the app is not", async () => {
     const { c } = await member('routes-org')
     const consoleRoutes = createConsole(t.rt, () => null, () => false).plugin.routes

@@ -1,3 +1,4 @@
+import { prefersHtml } from '../http/accept'
 import { routeMatcher, type ErrorAnswer, type ErrorRenderer } from '../http/errors'
 import { pathStart } from '../http/url-path'
 import { ASSETS } from './assets'
@@ -54,6 +55,24 @@ export function consoleErrorPages(owned: () => readonly Route[]): ErrorRenderer 
       .filter((r) => !assets.has(r.path))
       .map((r) => ({ re: routeMatcher(r.path), get: r.method === 'GET' })))
   const hasPage = (path: string) => matched().some((p) => p.get && p.re.test(path))
+  // The first segments of the console's pages (`settings`, `agents`, `login`…): the console's part of the URL space.
+  let sections: Set<string> | undefined
+  const firstSegment = (path: string) => path.split('/')[1] ?? ''
+  /**
+   * A path no route has (`/settings//`, `/settings/nope`, `/agents/x/chat/more`), in one of the
+   * console's sections, asked for by a browser (Accept prefers HTML): the console's 404 page, where
+   * it got the API's JSON 404. A path of slashes only is the console's too (its home is `/`).
+   * Clients that ask for JSON (or say nothing) keep the envelope, and so do other paths (the API's).
+   */
+  const consoleSection = (path: string) => {
+    sections ??= new Set(
+      owned()
+        .filter((r) => !assets.has(r.path))
+        .map((r) => firstSegment(r.path))
+        .filter((s) => s !== ''),
+    )
+    return /^\/+$/.test(path) || sections.has(firstSegment(path))
+  }
 
   /**
    * Where the page's link leads: for a refused form, the page it came from (the GET of its
@@ -69,14 +88,17 @@ export function consoleErrorPages(owned: () => readonly Route[]): ErrorRenderer 
   const render = async (e: ErrorAnswer, path: string, query: string): Promise<Response> => {
     const nav = anonymousNav(e.request)
     const form = e.request.method !== 'GET' && e.request.method !== 'HEAD'
-    const message = errorText(nav.lang, { message: e.message, code: e.code, status: e.status })
+    // The API's "No route … See /swagger" means nothing to a visitor of a page.
+    const message = e.code === 'route_not_found' ? nav.t.errNoSuchPage : errorText(nav.lang, { message: e.message, code: e.code, status: e.status })
     const html = await (<ErrorPage nav={nav} title={titleOf(nav.t, e.status)} message={message} requestId={e.requestId} back={backOf(path, query, form)} form={form} />)
     return page(html, { status: e.status, headers: e.headers })
   }
   // Null at once for a path that is not a console page's (the API's errors stay synchronous).
   return (e: ErrorAnswer) => {
     const { path, query } = targetOf(e.request.url)
-    if (!matched().some((p) => p.re.test(path))) return null
+    if (!matched().some((p) => p.re.test(path))) {
+      if (e.code !== 'route_not_found' || !consoleSection(path) || !prefersHtml(e.request.headers.get('accept'))) return null
+    }
     // A form from another site (src/console/index.ts, crossOriginGuard): its own page, as before the body is read.
     if ((e.details as { reason?: unknown } | undefined)?.reason === CROSS_ORIGIN) return refusedPage(e.request)
     return render(e, path, query)

@@ -36,3 +36,20 @@ export function prefersEventStream(accept: string | null): boolean {
   })
   return stream > 0 && stream >= json
 }
+
+/**
+ * Whether an Accept header asks for an HTML page over JSON: `text/html` (or
+ * `application/xhtml+xml`) named with q > 0 and weighing more than JSON does (`application/json`,
+ * `application/*` or the wildcard of all types). A browser's navigation (`text/html,…,*\/*;q=0.8`)
+ * does; no Accept, `*\/*`, or a client that names JSON as high as HTML keeps JSON, the API's answer.
+ */
+export function prefersHtml(accept: string | null): boolean {
+  if (!accept) return false
+  let html = -1
+  let json = -1
+  eachWeighted(accept, (name, q) => {
+    if (name === 'text/html' || name === 'application/xhtml+xml') html = Math.max(html, q)
+    else if (name === 'application/json' || name === 'application/*' || name === '*/*') json = Math.max(json, q)
+  })
+  return html > 0 && html > json
+}
