@@ -162,6 +162,8 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
       if (rule?.auth) await authorizer.principal(request, set, rule.auth)
       // Public routes: their per-address budget, before the body is read.
       else await ipLimit.count(request, route, set)
+      // A console form: its person's console budget, before the body is read (src/console/ratelimit.ts).
+      await webConsole.limit.count(request, route, set)
       // While the body comes in, the connection may be silent only the idle timeout, not the
       // longer one of a request being handled (src/http/listen.ts, receiving).
       const received = receiving(server, request)

@@ -87,6 +87,11 @@ export interface Config {
   /** Polls of login codes per IP, all codes together (TEAMDAY_CLI_POLL_RATE_LIMIT); null = off. Each code also allows 6 polls per 10 s. */
   cliPollRateLimit: RatePolicy | null
   /**
+   * Web console requests per signed-in person, all their sessions and browsers together
+   * (TEAMDAY_CONSOLE_RATE_LIMIT); null = off. Its own budget: browsing does not spend the API's.
+   */
+  consoleRateLimit: RatePolicy | null
+  /**
    * The server's address as browsers reach it (TEAMDAY_PUBLIC_URL, e.g. https://teamday.example.com):
    * the base of the sign-in links handed to CLIs. Unset: the origin the request was sent to.
    */
@@ -226,6 +231,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     leakReportRateLimit: ratePolicyVar('TEAMDAY_LEAK_REPORT_RATE_LIMIT', env.TEAMDAY_LEAK_REPORT_RATE_LIMIT, '10/60s'),
     cliLoginRateLimit: ratePolicyVar('TEAMDAY_CLI_LOGIN_RATE_LIMIT', env.TEAMDAY_CLI_LOGIN_RATE_LIMIT, '30/60s'),
     cliPollRateLimit: ratePolicyVar('TEAMDAY_CLI_POLL_RATE_LIMIT', env.TEAMDAY_CLI_POLL_RATE_LIMIT, '120/60s'),
+    consoleRateLimit: ratePolicyVar('TEAMDAY_CONSOLE_RATE_LIMIT', env.TEAMDAY_CONSOLE_RATE_LIMIT, '600/60s'),
     publicUrl: publicUrlVar(env.TEAMDAY_PUBLIC_URL),
     openaiBaseUrl: httpUrlVar('OPENAI_BASE_URL', env.OPENAI_BASE_URL) ?? (env.OPENAI_API_KEY ? 'https://api.openai.com/v1' : undefined),
     openaiApiKey: env.OPENAI_API_KEY || undefined,

@@ -23,7 +23,7 @@ const ids: Record<string, string> = {}
 beforeAll(async () => {
   // No rate limit may hide an answer behind a 429.
   t = await makeTestApp({
-    config: { rateLimit: null, userRateLimit: null, authFailureLimit: null, leakReportRateLimit: null, cliLoginRateLimit: null, cliPollRateLimit: null },
+    config: { rateLimit: null, userRateLimit: null, authFailureLimit: null, leakReportRateLimit: null, cliLoginRateLimit: null, cliPollRateLimit: null, consoleRateLimit: null },
   })
   admin = await makeActor(t, { role: 'admin' })
   doc = (await t.req('GET', '/swagger/json')).body

@@ -879,6 +879,10 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^Validation failed: .* is not valid percent-encoding/, () => 'Ungültige Eingabe: Die Adresse enthält eine ungültige Prozent-Kodierung (jedes % beginnt ein Escape von UTF-8).'],
   [/^Request body too large: the limit is (\d+) bytes/, (m) => `Die Anfrage ist zu groß: höchstens ${m[1]} Bytes (1 MiB), nach der Kodierung des Formulars. Kürzen Sie den Text.`],
   [/^URL too long: the limit is (\d+) bytes/, (m) => `Die Adresse ist zu lang: höchstens ${m[1]} Bytes für Pfad und Abfrage.`],
+  [
+    /^Too many requests from your account: the console allows (\d+) requests per (\d+) s for each person\. Wait (\d+) s/,
+    (m) => `Zu viele Anfragen von Ihrem Konto: Die Konsole erlaubt jeder Person ${m[1]} Anfragen in ${m[2]} s. Warten Sie ${m[3]} s und laden Sie die Seite dann neu.`,
+  ],
   [/^Method (\S+) is not allowed on \S+; use (.+)\.$/, (m) => `Die Methode ${m[1]} ist hier nicht erlaubt; erlaubt sind: ${m[2]}.`],
   [/Nothing was changed by this request; retry in a moment/, () => 'Die Datenbank ist gerade nicht erreichbar; nichts wurde geändert. Versuchen Sie es gleich noch einmal.'],
 ]

@@ -13,6 +13,8 @@ import { agentRoutes } from './routes/agents'
 import { consoleErrorPages } from './error-pages'
 import { routeMatcher } from '../http/errors'
 import { pathStart } from '../http/url-path'
+import type { RateLimiter } from '../ratelimit/limiter'
+import { consoleRateLimit, type ConsoleRateLimit } from './ratelimit'
 
 export { consoleKit, safeNext, type ConsoleKit } from './http'
 export type { SignedIn } from './session'
@@ -22,8 +24,14 @@ export type { SignedIn } from './session'
  * non-GET request passes the cross-origin check first; sessions never reach /api/v1 (the API's
  * auth plugin reads only the Authorization header).
  */
-export function consolePlugin(kit: ConsoleKit) {
+export function consolePlugin(kit: ConsoleKit, limit?: ConsoleRateLimit) {
   return new Elysia({ name: 'console' })
+    // Each signed-in request counts against its person's console budget (src/console/ratelimit.ts):
+    // here for a request without a body; one with a body was counted by the app's body parser,
+    // before its body was read. Local: the console's routes only.
+    .onTransform(async ({ request, route, set }) => {
+      await limit?.count(request, route, set)
+    })
     // Local: the console's own routes only. Scoped, it also ran on the routes the app adds after
     // the console (TeamDay's /api/tokens aliases, /api/auth/cli/*), JSON APIs that authenticate
     // with a bearer token, so browsers on TEAMDAY_CORS_ORIGINS got this HTML 403 there.
@@ -47,10 +55,11 @@ export function consolePlugin(kit: ConsoleKit) {
  * `errorPages`: for the errors plugin (src/http/errors.ts): an error on one of the console's page
  * paths, as the console registered them, is answered as a console page (src/console/error-pages.tsx).
  */
-export function createConsole(services: Services & { engine: Engine }, clientAddress: (r: Request) => string | null, isHttps: (r: Request) => boolean) {
+export function createConsole(services: Services & { engine: Engine; limiter: RateLimiter }, clientAddress: (r: Request) => string | null, isHttps: (r: Request) => boolean) {
   const kit = consoleKit({ services, engine: services.engine, clientAddress, isHttps })
-  const plugin = consolePlugin(kit)
-  return { kit, plugin, errorPages: consoleErrorPages(() => plugin.routes), crossOriginGuard: crossOriginGuard(() => plugin.routes) }
+  const limit = consoleRateLimit(kit, services.limiter, services.config.consoleRateLimit, () => plugin.routes)
+  const plugin = consolePlugin(kit, limit)
+  return { kit, plugin, limit, errorPages: consoleErrorPages(() => plugin.routes), crossOriginGuard: crossOriginGuard(() => plugin.routes) }
 }
 
 /**

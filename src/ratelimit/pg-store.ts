@@ -5,7 +5,7 @@ import type { ChainedHit, Hit, RateLimitStore } from './store'
 
 const INT4_MAX = 2_147_483_647
 /** Limiter keys stored as they are: ids, never a client address (see rowKey). */
-const CLEAR_KEY = /^(tok|user):[A-Za-z0-9_-]+$/
+const CLEAR_KEY = /^(tok|user|console):[A-Za-z0-9_-]+$/
 
 interface Waiter<R> {
   ok: (r: R) => void
@@ -211,8 +211,9 @@ export class PgRateLimitStore implements RateLimitStore {
   }
 
   /**
-   * The row's key: a token's and a user's counters (`tok:…`, `user:…`) by the limiter's key as it
-   * is (ids; src/auth/pg-lookup.ts computes them in SQL from the token's row), every other one
+   * The row's key: a token's and a user's counters (`tok:…`, `user:…`; a user's console budget,
+   * `console:…`) by the limiter's key as it is (ids; src/auth/pg-lookup.ts computes the first two
+   * in SQL from the token's row), every other one
    * by a keyed digest of the limiter's key (no client address in clear). A digest is base64url:
    * it never contains the ':' of the former.
    */
