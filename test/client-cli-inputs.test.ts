@@ -148,6 +148,68 @@ describe('--json with --version and help', () => {
   })
 })
 
+// `teamday --json --version` was "unknown command --json": only the command's own arguments took options.
+describe('options before the command', () => {
+  test('--json, --version and --help in any order before the command: --json --version is the JSON version', async () => {
+    for (const argv of [['--json', '--version'], ['--json', '-v'], ['--version', '--json']]) {
+      const r = await cli(argv)
+      expect({ argv, code: r.code, err: r.err }).toEqual({ argv, code: 0, err: '' })
+      expect(JSON.parse(r.out)).toEqual({ name: 'teamday', version: expect.stringMatching(/^\d+\.\d+\.\d+/), commit: expect.any(String) })
+    }
+    // help stays text only, whichever comes first.
+    for (const argv of [['--json', 'help'], ['--json', '--help'], ['--json', 'help', 'agents'], ['--json', '--help', 'agents'], ['-h', '--json']]) {
+      const r = await cli(argv)
+      expect({ argv, code: r.code }).toEqual({ argv, code: 2 })
+      expect(JSON.parse(r.out)).toMatchObject({ error: true, code: 'usage', exitCode: 2, message: expect.stringContaining('help has no --json form') })
+    }
+    // --help before a command is its usage, as help COMMAND.
+    const usage = await cli(['--help', 'agents'])
+    expect(usage.code).toBe(0)
+    expect(usage.out).toBe((await cli(['help', 'agents'])).out)
+    expect((await cli(['-h'])).out).toBe((await cli(['help'])).out)
+  })
+
+  test("the common options before the command are the command's: --json, --url, --token-file, --retries", async () => {
+    answer = () => Response.json([{ id: 'exec_1', status: 'completed' }])
+    const json = await cli(['--json', 'executions', 'list'])
+    expect(json.code).toBe(0)
+    expect(JSON.parse(json.out)).toEqual([{ id: 'exec_1', status: 'completed' }])
+    expect(seen.map((x) => `${x.method} ${x.path}`)).toEqual(['GET /api/v1/executions'])
+    // A server named before the command is the one asked (TEAMDAY_URL names the stub: a dead one first).
+    const other = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => Response.json({ status: 'ok', version: '9.9.9' }) })
+    try {
+      const health = await cli(['--url', `http://127.0.0.1:${other.port}`, '--json', 'health'])
+      expect({ code: health.code, body: JSON.parse(health.out) }).toEqual({ code: 0, body: { status: 'ok', version: '9.9.9' } })
+      const inline = await cli([`--url=http://127.0.0.1:${other.port}`, 'health', '--json'])
+      expect(JSON.parse(inline.out).version).toBe('9.9.9')
+    } finally {
+      other.stop(true)
+    }
+    expect((await cli(['--retries', '0', '--json', 'executions', 'list'])).code).toBe(0)
+    // The token file named before the command is the one read.
+    const noFile = await cli(['--token-file', '/nonexistent/teamday-token', 'executions', 'list'])
+    expect(noFile.code).not.toBe(0)
+    expect(noFile.err).toContain('/nonexistent/teamday-token')
+    expect(seen).toEqual([])
+    // Checked as after the command: a value missing, an option twice, one a command does not take.
+    const missing = await cli(['--retries', 'agents', 'list'])
+    expect(missing.code).toBe(2)
+    expect((await cli(['--json', 'agents', 'list', '--json'])).err).toContain("option '--json' is given more than once")
+    expect((await cli(['--json=yes', 'health'])).err).toContain("option '--json' does not take a value")
+    const admin = await cli(['--url', base, 'users', 'list'])
+    expect(admin.code).toBe(2)
+    expect(admin.err).toContain('unknown option --url for "teamday users')
+    // Anything else before the command is still no command at all.
+    const unknown = await cli(['--verbose', 'health'])
+    expect(unknown.code).toBe(2)
+    expect(unknown.err).toContain('unknown command "--verbose"')
+    // Options and no command: the overview on stderr (a JSON error with --json), exit 2.
+    expect((await cli(['--url', base])).code).toBe(2)
+    const none = await cli(['--json'])
+    expect({ code: none.code, body: JSON.parse(none.out) }).toMatchObject({ code: 2, body: { error: true, code: 'usage' } })
+  })
+})
+
 describe('long texts from a file or stdin', () => {
   const dir = mkdtempSync(join(tmpdir(), 'teamday-texts-'))
   afterAll(() => rmSync(dir, { recursive: true, force: true }))

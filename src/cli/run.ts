@@ -37,8 +37,18 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
   const json = wantsJson(argv)
   const refused = tokenArgumentError(argv)
   if (refused) return fail(io, json, new UsageError(refused.replace(/^error: /, '')))
-  const [name, ...rest] = argv
+  // Options before the command (`teamday --json agents list`, `teamday --url URL health`): taken
+  // out here and given to the command after its name, as if written there.
+  const lead = leadingOptions(argv)
+  if (lead.version) {
+    // A script that compares versions reads them from JSON, as `health --json` gives the server's.
+    io.out(json ? JSON.stringify({ name: 'teamday', version: VERSION, commit: COMMIT }) : versionLine())
+    return EXIT.ok
+  }
+  // `teamday --help agents` is `teamday help agents`.
+  const [name, ...rest] = lead.help ? ['help', ...lead.rest.slice(0, 1)] : lead.rest
   if (name === undefined) {
+    if (json) return fail(io, json, new UsageError('no command given: see "teamday help"'))
     // Nothing asked: the overview, on stderr, as a usage error (a script that lost its arguments fails).
     io.err((await help()).helpText())
     return EXIT.usage
@@ -100,7 +110,7 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
       args = more
     }
     options = { ...COMMON_OPTIONS[top.mode], ...cmd.options }
-    const { values, positionals } = parse(args, options, `teamday ${path.join(' ')}`, `teamday help ${top.name}`)
+    const { values, positionals } = parse([...lead.options, ...args], options, `teamday ${path.join(' ')}`, `teamday help ${top.name}`)
     if (values.help) {
       if (json) throw new UsageError(HELP_NOT_JSON)
       io.out(await usage())
@@ -265,6 +275,36 @@ function otherMode(named: TopCommand[], top: TopCommand, path: string[], sub: st
 }
 
 const isHelp = (arg: string) => arg === 'help' || arg === '--help' || arg === '-h'
+
+/**
+ * The options every command takes (the client's common ones: --json, --url, --token-file,
+ * --retries, --env-file), --help and --version, written before the command's name: `teamday
+ * --json --version`, `teamday --url URL health`. `options`: the words of the common ones (a value
+ * as the next word or after `=`), checked by the command's own parse as if written after it;
+ * `rest`: the command and its arguments. Anything else stops the scan: an unknown option there is
+ * an unknown command, as before.
+ */
+export function leadingOptions(argv: readonly string[]): { options: string[]; rest: string[]; version: boolean; help: boolean } {
+  const options: string[] = []
+  let version = false
+  let wantsHelp = false
+  let i = 0
+  for (; i < argv.length; i++) {
+    const word = argv[i]!
+    if (word === '--version' || word === '-v') version = true
+    else if (word === '--help' || word === '-h') wantsHelp = true
+    else if (word.startsWith('--') && LEADING_FLAGS.some((o) => word === o || word.startsWith(`${o}=`))) options.push(word)
+    else if (word.startsWith('--') && LEADING_VALUED.some((o) => word === o || word.startsWith(`${o}=`))) {
+      options.push(word)
+      // The value as the next word (a missing one is the command's parse to report).
+      if (!word.includes('=') && i + 1 < argv.length) options.push(argv[++i]!)
+    } else break
+  }
+  return { options, rest: argv.slice(i), version, help: wantsHelp }
+}
+/** The client's common options (src/cli/spec.ts) that may come before the command: flags, then those with a value. */
+const LEADING_FLAGS = ['--json']
+const LEADING_VALUED = ['--url', '--token-file', '--retries', '--env-file']
 
 /**
  * Admin (database) mode of `tokens` and `audit`: iff --db, --email or --org is passed. String
