@@ -157,7 +157,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     .onRequest(guards.undeclaredBody)
     // The one body parser (src/http/body.ts): a route that needs a token authorizes first, so
     // an unauthenticated request never has its body read, parsed or validated.
-    .onParse(async ({ request, route, set, server }) => {
+    .onParse(async ({ request, route, set }) => {
       const rule = routes.get(request.method, route)
       if (rule?.auth) await authorizer.principal(request, set, rule.auth)
       // Public routes: their per-address budget, before the body is read.
@@ -165,8 +165,11 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
       // A console form: its person's console budget, before the body is read (src/console/ratelimit.ts).
       await webConsole.limit.count(request, route, set)
       // While the body comes in, the connection may be silent only the idle timeout, not the
-      // longer one of a request being handled (src/http/listen.ts, receiving).
-      const received = receiving(server, request)
+      // longer one of a request being handled (src/http/listen.ts, receiving). The app's own
+      // server (the one Elysia's context would give), not the context's `server`: naming that
+      // here made Elysia define a getter on every request's context, GETs included
+      // (test/elysia-inference.test.ts).
+      const received = receiving(made?.server, request)
       try {
         return await readBody(request, rule?.body ?? 'required', rule)
       } finally {

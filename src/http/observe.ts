@@ -258,7 +258,12 @@ export function observe({ log, metrics, clientAddress, principalOf }: ObserveOpt
       if (logging && plainJson(value)) noteJsonBytes(c.request, Buffer.byteLength(JSON.stringify(value)))
       return value as Response
     })
-    .onAfterResponse({ as: 'global' }, (c) => answered(c))
+    // The context's parts named, never the context itself: Elysia reads each hook's source to
+    // learn what a route's context needs (its "sucrose" inference), and a context handed whole to
+    // a function counts as needing everything: every route then parsed the Cookie header (and
+    // answered a cached Response by copying it into a new one), built an object of all request
+    // headers, and defined a `server` getter, on every request.
+    .onAfterResponse({ as: 'global' }, ({ request, set, responseValue, route }) => answered({ request, set, responseValue, route }))
   /**
    * A request's metrics and access line, once its answer is out. `route`: the route that answered
    * (none for a 404 or an answer given before routing).
