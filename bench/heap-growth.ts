@@ -13,6 +13,7 @@ import { heapStats } from 'bun:jsc'
 import { decideLogin } from '../src/modules/cli-auth/service'
 import { makeActor, makeTestApp, type Actor, type TestApp } from '../test/helpers/app'
 import { consoleClient, givePassword } from '../test/helpers/console'
+import { dropTestDatabases } from '../test/helpers/pg'
 import { startProviderDouble } from '../test/helpers/providers'
 
 const ROUNDS = Number(process.env.HEAP_ROUNDS ?? 8)
@@ -155,5 +156,7 @@ if (rising.length === 0) console.log('no object type grew in every round of the 
 else for (const [type, perRound, now] of rising.slice(0, 25)) console.log(`  rising: ${type.padEnd(32)} +${perRound.toFixed(0)} a round (now ${now})`)
 console.log('\nanswers:', [...statuses].sort().map(([k, v]) => `${k}: ${v}`).join(', '))
 double.stop()
-await t.rt.close?.()
+// On PostgreSQL the runtime is closed and its test database dropped (as the test suite does after each file).
+if (t.backend === 'pg') await dropTestDatabases()
+else await t.rt.close()
 process.exit(0)
