@@ -45,26 +45,108 @@ export function generateToken(prefix: SecretPrefix = TOKEN_PREFIX): string {
  * Whether `s` holds a secret's 43 characters without its prefix (a token's body: 37 base62 then
  * their checksum), anywhere in a run of base62 characters. A random string of that shape passes
  * the checksum once in 62⁶ (5.7·10¹⁰), so what passes is a secret cut off its `td_`.
+ *
+ * One pass, whatever the length: the CRC32 of the 37 characters before each position is rolled
+ * (the next character added, the one 37 back taken out, as CRC is linear), and the 6 characters
+ * after it are compared as a base62 number. Every field of every request body is looked at
+ * (src/http/secret-fields.ts): a CRC computed afresh at each offset took 80 ms for 64 KiB of
+ * base62 (a task's metadata at its limit) and 0.25-0.5 s for 1 MiB (a body at its limit); this
+ * takes about 0.4 ms and 40 ms (test/secrets-in-fields.test.ts bounds it).
  */
 export function holdsTokenBody(s: string): boolean {
-  for (const run of s.match(BASE62_RUN) ?? []) {
-    for (let i = 0; i + TOKEN_BODY_LENGTH <= run.length; i++) {
-      if (checksum(run.slice(i, i + TOKEN_RANDOM_LENGTH)) === run.slice(i + TOKEN_RANDOM_LENGTH, i + TOKEN_BODY_LENGTH)) return true
-    }
-  }
-  return false
+  return tokenBodyAt(s) >= 0
 }
-const BASE62_RUN = /[A-Za-z0-9]{43,}/g
+
+/** Where the first token body (holdsTokenBody) starts in `s`, or -1. */
+function tokenBodyAt(s: string): number {
+  const n = s.length
+  if (n < TOKEN_BODY_LENGTH) return -1
+  let run = 0
+  let reg = 0
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i)
+    if (DIGIT[c & 0x7f]! < 0 || c > 0x7f) {
+      run = 0
+      reg = 0
+      continue
+    }
+    reg = CRC_TABLE[(reg ^ c) & 0xff]! ^ (reg >>> 8)
+    if (++run > TOKEN_RANDOM_LENGTH) reg ^= CRC_DROP[s.charCodeAt(i - TOKEN_RANDOM_LENGTH)]!
+    if (run < TOKEN_RANDOM_LENGTH || i + TOKEN_CHECKSUM_LENGTH >= n) continue
+    // The checksum's first digit is at most 4 (2³² < 5·62⁵): most positions end here.
+    const first = base62Digit(s.charCodeAt(i + 1))
+    if (first < 0 || first > 4) continue
+    if (base62Number(s, i + 1) === ((reg ^ CRC_WINDOW_INIT) ^ 0xffffffff) >>> 0) return i + 1 - TOKEN_RANDOM_LENGTH
+  }
+  return -1
+}
+
+/** The value of a base62 digit's character code, or -1. */
+function base62Digit(c: number): number {
+  return c > 0x7f ? -1 : DIGIT[c]!
+}
+
+/** The 6 base62 digits at `at` as a number; -1 when one is not a base62 digit. */
+function base62Number(s: string, at: number): number {
+  let v = 0
+  for (let k = 0; k < TOKEN_CHECKSUM_LENGTH; k++) {
+    const d = base62Digit(s.charCodeAt(at + k))
+    if (d < 0) return -1
+    v = v * 62 + d
+  }
+  return v
+}
+
+const DIGIT = new Int8Array(128).fill(-1)
+for (let d = 0; d < 62; d++) DIGIT[BASE62.charCodeAt(d)] = d
+/** CRC-32 (IEEE, reflected, as Bun.hash.crc32): the register's step for each byte. */
+const CRC_TABLE = new Uint32Array(256)
+for (let b = 0; b < 256; b++) {
+  let c = b
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+  CRC_TABLE[b] = c >>> 0
+}
+const crcStep = (reg: number, byte: number) => (CRC_TABLE[(reg ^ byte) & 0xff]! ^ (reg >>> 8)) >>> 0
+/** What a byte leaves in the register (from 0) after it and 37 zero bytes: taken out when it leaves the window. */
+const CRC_DROP = new Uint32Array(128)
+for (let b = 0; b < 128; b++) {
+  let reg = crcStep(0, b)
+  for (let k = 0; k < TOKEN_RANDOM_LENGTH; k++) reg = crcStep(reg, 0)
+  CRC_DROP[b] = reg
+}
+/** The register after 37 zero bytes from CRC-32's initial value: the window's CRC is the rolled register xor this, inverted. */
+const CRC_WINDOW_INIT = (() => {
+  let reg = 0xffffffff
+  for (let k = 0; k < TOKEN_RANDOM_LENGTH; k++) reg = crcStep(reg, 0)
+  return reg
+})()
 
 /**
  * Whether `text` holds an issued secret: with its prefix (`td_…`, `tdo_…`, …) and at least its 37
- * random characters (a copy cut short by up to its 6 checksum characters is rebuilt from them),
- * or its 43 characters alone. Names refuse it (they are stored and shown to others).
+ * random characters, the characters that follow them (up to 6) being the start of their checksum
+ * (a copy cut short is still the secret: the 37 rebuild it), or its 43 characters alone. What is
+ * stored and shown to others refuses it: names (src/modules/tokens/validation.ts,
+ * src/modules/members/service.ts) and every field of a request body (src/http/secret-fields.ts).
+ * A near miss (`td_` and 42 characters whose last 5 are not the checksum's) is not one.
  */
 export function holdsSecret(text: string): boolean {
-  return SECRET_CUT_SHORT.test(text) || holdsTokenBody(text)
+  return prefixedSecretAt(text) || tokenBodyAt(text) >= 0
 }
-const SECRET_CUT_SHORT = new RegExp(`td[cor]?_[A-Za-z0-9]{${TOKEN_RANDOM_LENGTH},}`)
+
+function prefixedSecretAt(text: string): boolean {
+  if (!text.includes('td')) return false
+  PREFIXED.lastIndex = 0
+  for (let m = PREFIXED.exec(text); m !== null; m = PREFIXED.exec(text)) {
+    const rest = m[1]!
+    const random = rest.slice(0, TOKEN_RANDOM_LENGTH)
+    const shown = rest.slice(TOKEN_RANDOM_LENGTH, TOKEN_BODY_LENGTH)
+    if (checksum(random).startsWith(shown)) return true
+    // Not this one: a secret may still start later in the same run (`td_td_…` is two matches).
+    PREFIXED.lastIndex = m.index + 1
+  }
+  return false
+}
+const PREFIXED = new RegExp(`td[cor]?_([A-Za-z0-9]{${TOKEN_RANDOM_LENGTH},})`, 'g')
 
 export type TokenFormatProblem =
   | 'missing_prefix'

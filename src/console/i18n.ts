@@ -824,7 +824,13 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^Validation failed: name must be at most (\d+) characters/, (m) => `Ungültige Eingabe: Der Name darf höchstens ${m[1]} Zeichen lang sein.`],
   [/^Validation failed: name must not contain control or bidirectional formatting characters/, () => 'Ungültige Eingabe: Der Name darf keine Steuerzeichen und keine Zeichen enthalten, die die Schreibrichtung ändern.'],
   [/^Validation failed: name must contain a visible character/, () => 'Ungültige Eingabe: Der Name muss mindestens ein sichtbares Zeichen enthalten.'],
-  [/^Validation failed: name must not contain a token/, () => 'Ungültige Eingabe: Der Name darf kein Token und kein anderes Geheimnis enthalten: Er wird gespeichert und in Token-Listen angezeigt. Geben Sie stattdessen an, wofür das Token dient.'],
+  // A token in any field of a form (src/http/secret-fields.ts), before the page's own rules.
+  [
+    /^Validation failed: (\S+) must not contain a token or another secret: what is sent here/,
+    (m) =>
+      `Ungültige Eingabe: Das Feld ${m[1]} darf kein Token und kein anderes Geheimnis enthalten: Was hier eingegeben wird, wird gespeichert und anderen in der Organisation angezeigt, und den Klartext eines Tokens gibt es nur in der Antwort, die es erzeugt. Ein Token oder Geheimnis für einen Agenten gehört in ein Geheimnis des Bereichs, wo es versiegelt und nie angezeigt wird. Es wurde nichts gespeichert.`,
+  ],
+  [/^Validation failed: name must not contain a token or another secret: a name is stored and shown in token lists/, () => 'Ungültige Eingabe: Der Name darf kein Token und kein anderes Geheimnis enthalten: Er wird gespeichert und in Token-Listen angezeigt. Geben Sie stattdessen an, wofür das Token dient.'],
   // Before the range's: "expiresAt must be an ISO-8601 date-time" starts as "expiresAt must be …" too.
   [/^Validation failed: expiresAt must be an ISO-8601/, () => 'Ungültige Eingabe: Wählen Sie ein gültiges Ablaufdatum.'],
   [/^Validation failed: expires(?:InDays|At) must be/, () => 'Ungültige Eingabe: Das Ablaufdatum muss zwischen 7 und 365 Tagen in der Zukunft liegen.'],

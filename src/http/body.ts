@@ -1,6 +1,7 @@
 import { parseQuery } from 'elysia/parse-query'
 import { AppError, invalidField } from '../errors'
 import { nearestField } from './body-fields'
+import { secretRefusal } from './secret-fields'
 import { firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_JSON_DEPTH, scanJson } from '../json-limits'
 
 /** How a route takes a body: none declared, optional (may be absent) or required. */
@@ -53,6 +54,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  *   app's `normalize`) runs before validation and rebuilds a record from `Object.keys` of
  *   whatever is there, so `"secrets":"AB"` became `{"0":"A","1":"B"}` (a 1 MB string, a
  *   million keys: seconds) and a number `{}`, which then passed validation;
+ * - a token (`td_…`, `tdo_…`, …) in any string or key but the route's fields designed to receive
+ *   one → 422 naming the field, nothing stored (src/http/secret-fields.ts);
  * - form-urlencoded: Elysia's own form parser, then the route's arrays, booleans and objects as
  *   JSON has them (formFields);
  * - any other type → 422 `validation_failed` saying to send JSON.
@@ -81,6 +84,8 @@ export interface BodyShape {
   arrays?: readonly string[]
   /** Of those, the booleans. */
   booleans?: readonly string[]
+  /** The fields that may hold a token (src/http/secret-fields.ts); any other holding one is refused. */
+  secretFields?: readonly (readonly string[])[]
 }
 
 /**
@@ -222,7 +227,10 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
     const fields = parseQuery(form) as Record<string, unknown>
     // `&`, `=`, `&&`: separators and no name, a form that says nothing (as an empty one).
     if (Object.keys(fields).every((k) => k === '')) return NOTHING
-    return formFields(fields, shape)
+    const read = formFields(fields, shape)
+    const secret = secretRefusal(read, shape.secretFields ?? [])
+    if (secret) throw secret
+    return read
   }
   if (!json) {
     // No body (nothing, or only whitespace, however it was framed: a chunked body of no bytes
@@ -258,6 +266,8 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
     const found = target === undefined ? null : numberPath(value, target)
     if (found !== null) throw inexactNumberRefused(found.path, found.value)
   }
+  const secret = secretRefusal(value, shape.secretFields ?? [], text)
+  if (secret) throw secret
   return value
 }
 

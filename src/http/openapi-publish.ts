@@ -399,7 +399,7 @@ const UNAUTHORIZED_CODE: Schema = {
 }
 
 /** What a request body's description says of fields the operation does not name (src/http/body.ts). */
-export const OTHER_FIELDS_IGNORED = 'Fields it does not name are ignored, as by TeamDay\'s API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`).'
+export const OTHER_FIELDS_IGNORED = 'Fields it does not name are ignored, as by TeamDay\'s API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret\'s value, a leak report\'s `credentials`, a `refreshToken`) take one; give an agent a token as a space secret.'
 
 /** A route's `detail` flag: its body may be left out (the published document says `required: false`). */
 const OPTIONAL_BODY = 'x-optional-body'

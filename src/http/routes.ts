@@ -4,6 +4,7 @@ import type { BodyRule } from './body'
 import { AppError, invalidField } from '../errors'
 import { nearestField } from './body-fields'
 import { SERVICE_RULE } from './openapi-publish'
+import { secretFieldsOf } from './secret-fields'
 
 export interface RouteRule {
   /** The permission the route needs (src/auth/plugin.ts); undefined for public routes. */
@@ -21,6 +22,8 @@ export interface RouteRule {
   arrays?: readonly string[]
   /** Of those, the booleans: a form gives them as text (`async=true`). */
   booleans?: readonly string[]
+  /** The body's fields designed to receive a secret (src/http/secret-fields.ts): the only ones that may hold a token. */
+  secretFields?: readonly (readonly string[])[]
 }
 
 type Schema = { type?: unknown; anyOf?: unknown; properties?: Record<string, Schema>; [SERVICE_RULE]?: Schema }
@@ -110,6 +113,7 @@ export class RouteTable {
         fields: bodyFields(body),
         arrays: keysOfType(body, 'array'),
         booleans: keysOfType(body, 'boolean'),
+        secretFields: secretFieldsOf(r.method, r.path),
       })
     }
   }

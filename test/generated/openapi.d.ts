@@ -7165,7 +7165,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody: {
             content: {
                 "application/json": {
@@ -7438,7 +7438,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody?: {
             content: {
                 "application/json": {
@@ -7848,7 +7848,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody: {
             content: {
                 "application/json": {
@@ -8198,7 +8198,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody: {
             content: {
                 "application/json": {
@@ -8389,7 +8389,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody: {
             content: {
                 "application/json": {
@@ -8619,7 +8619,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody: {
             content: {
                 "application/json": {
@@ -9684,7 +9684,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody: {
             content: {
                 "application/json": {
@@ -10004,7 +10004,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody: {
             content: {
                 "application/json": {
@@ -10268,7 +10268,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody: {
             content: {
                 "application/json": {
@@ -10393,7 +10393,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody: {
             content: {
                 "application/json": {
@@ -10601,7 +10601,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody: {
             content: {
                 "application/json": {
@@ -10726,7 +10726,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody: {
             content: {
                 "application/json": {
@@ -10960,7 +10960,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody: {
             content: {
                 "application/json": {
@@ -11200,7 +11200,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody: {
             content: {
                 "application/json": {
@@ -11460,7 +11460,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody: {
             content: {
                 "application/json": {
@@ -11777,7 +11777,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody: {
             content: {
                 "application/json": {
@@ -12042,7 +12042,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody: {
             content: {
                 "application/json": {
@@ -12386,7 +12386,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody: {
             content: {
                 "application/json": {
@@ -12484,7 +12484,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody: {
             content: {
                 "application/json": {
@@ -12574,7 +12574,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). */
+        /** @description Fields it does not name are ignored, as by TeamDay's API; a misspelt one (`priorty`) is 422. The same fields are read from a form (`application/x-www-form-urlencoded`: a list as a repeated field, an object as `field[KEY]=value`). A token (`td_…`, or a `tdo_`/`tdr_`/`tdc_` secret) in any field or key is 422 `validation_failed` naming the field, nothing stored: only the fields made to receive a secret (a secret's value, a leak report's `credentials`, a `refreshToken`) take one; give an agent a token as a space secret. */
         requestBody: {
             content: {
                 "application/json": {

@@ -1,0 +1,86 @@
+import { holdsSecret } from '../auth/tokens'
+import { invalidField, type AppError } from '../errors'
+
+/**
+ * "A token's plaintext exists only in its creation response": a token (`td_…`, or a CLI sign-in's
+ * `tdo_`/`tdr_`/`tdc_` secret, src/auth/tokens.ts holdsSecret) pasted into a field that is stored
+ * (a task's title or metadata, an agent's instructions, a space's description, a message to an
+ * agent, a console form) is refused, as GitHub's push protection refuses a commit holding one:
+ * 422 naming the field, nothing stored. Checked once, by the body reader (src/http/body.ts), for
+ * every route's JSON or form body: the API's, the console's forms', and so the `teamday_api` tool's
+ * (an agent's own requests go through the same routes).
+ *
+ * The fields designed to receive a secret are exempt, all named here, by route (`METHOD path`, as
+ * Elysia lists it) and field path (`*`: any key or index there):
+ */
+export const SECRET_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  // A space's or the organization's secret values: sealed at rest, never shown (a TEAMDAY_TOKEN is the documented use).
+  'POST /api/v1/spaces/:id/secrets': ['secrets.*'],
+  'POST /api/v1/organizations/:orgId/env': ['secrets.*'],
+  // A leaked-token report: the credentials are the point (hashed, never stored as sent).
+  'POST /api/v1/credentials/revoke': ['credentials'],
+  // The CLI sign-in: its refresh token, to refresh or revoke.
+  'POST /api/auth/cli/refresh': ['refreshToken'],
+  'POST /api/auth/cli/revoke': ['refreshToken'],
+  // Console: passwords (checked against a hash, never stored as sent) and a space secret's value.
+  'POST /login': ['password'],
+  'POST /setup/:secret': ['password', 'confirm'],
+  'POST /set-password/:secret': ['password', 'confirm'],
+  'POST /settings/password': ['current', 'password', 'confirm'],
+  'POST /settings/profile': ['current'],
+  'POST /spaces/:id/secrets': ['value'],
+}
+
+/** The exempt field paths of a route (SECRET_FIELDS), as lists of segments. */
+export function secretFieldsOf(method: string, path: string): readonly (readonly string[])[] {
+  return (SECRET_FIELDS[`${method} ${path}`] ?? []).map((p) => p.split('.'))
+}
+
+/**
+ * The refusal of a body that holds a secret outside its route's exempt fields, or null.
+ * `text`: the JSON body as sent, when there is one: looked at first, in one pass (well under a
+ * millisecond for 64 KiB), so that a body without a secret anywhere costs no walk of its values.
+ * JSON keeps every string's characters as they are unless escaped (`\u0074d_`), so a text with
+ * an escape is walked anyway.
+ */
+export function secretRefusal(body: unknown, exempt: readonly (readonly string[])[], text?: string): AppError | null {
+  if (text !== undefined && !text.includes('\\u') && !holdsSecret(text)) return null
+  const field = secretPath(body, exempt)
+  return field === null ? null : invalidField(field, refusalMessage(field))
+}
+
+function refusalMessage(field: string): string {
+  return `${field} must not contain a token or another secret: what is sent here is stored and shown to others in the organization, and a token's plaintext is kept nowhere but in its creation response. To give an agent a token or another secret, set it as a space secret (POST /api/v1/spaces/{id}/secrets), where it is sealed and never shown; if you pasted a token here by mistake, nothing was stored`
+}
+
+/**
+ * Where in `body` (parsed JSON or form) the first string or key holding a secret is, as a field
+ * path (`metadata.notes`, `tags[2]`), skipping the exempt paths; null when nowhere. Iterative. A
+ * key that holds one is named by its parent's path and `[key]`, never shown.
+ */
+function secretPath(body: unknown, exempt: readonly (readonly string[])[]): string | null {
+  type Node = { v: unknown; path: string; at: readonly string[] }
+  const stack: Node[] = [{ v: body, path: '', at: [] }]
+  while (stack.length > 0) {
+    const { v, path, at } = stack.pop()!
+    if (at.length > 0 && isExempt(at, exempt)) continue
+    if (typeof v === 'string') {
+      if (holdsSecret(v)) return path || 'body'
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], path: `${path}[${i}]`, at: [...at, String(i)] })
+    } else if (v !== null && typeof v === 'object') {
+      const keys = Object.keys(v)
+      for (const k of keys) if (holdsSecret(k)) return `${path || 'body'}[key]`
+      for (let i = keys.length - 1; i >= 0; i--) {
+        const k = keys[i]!
+        const shown = k.length > 64 ? `${k.slice(0, 64)}…` : k
+        stack.push({ v: (v as Record<string, unknown>)[k], path: path === '' ? shown : `${path}.${shown}`, at: [...at, k] })
+      }
+    }
+  }
+  return null
+}
+
+function isExempt(at: readonly string[], exempt: readonly (readonly string[])[]): boolean {
+  return exempt.some((p) => p.length === at.length && p.every((seg, i) => seg === '*' || seg === at[i]))
+}

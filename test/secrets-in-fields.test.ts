@@ -1,0 +1,252 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { checksum, generateToken, holdsSecret, holdsTokenBody } from '../src/auth/tokens'
+import { randomBase62 } from '../src/auth/random'
+import { SECRET_FIELDS } from '../src/http/secret-fields'
+import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { atRestApp, expectNoPlaintext, readAtRest } from './helpers/at-rest'
+import { signedInPerson } from './helpers/console'
+
+/**
+ * A token pasted into a field that is stored (a task's title, an agent's instructions, a message
+ * to an agent, a console form) was stored and shown to the whole organization, and written to
+ * the database file. Now the body reader refuses it (src/http/secret-fields.ts): 422 naming the
+ * field, nothing stored, the token not echoed; the fields designed to receive a secret (a space
+ * secret's value, a leak report, passwords, the CLI sign-in's refresh token) still take one.
+ */
+
+const DE = { 'accept-language': 'de-DE,de;q=0.9' }
+const REFUSED = 'must not contain a token or another secret'
+
+/** A token of the same shape with a wrong checksum: `td_` and 43 characters that are no secret. */
+function badChecksum(token: string): string {
+  const last = token.at(-1)!
+  return token.slice(0, -1) + (last === 'a' ? 'b' : 'a')
+}
+
+describe('what counts as a secret', () => {
+  test('issued secrets of every prefix, cut short, or without their prefix; never a near miss or random base62', () => {
+    for (const prefix of ['td_', 'tdo_', 'tdr_', 'tdc_'] as const) {
+      const token = generateToken(prefix)
+      const body = token.slice(prefix.length)
+      for (const s of [token, `see ${token}.`, `x${token}y`, body, `key=${body}`, token.slice(0, -3), token.slice(0, prefix.length + 37)]) {
+        expect({ s: s.length, found: holdsSecret(s) }).toEqual({ s: s.length, found: true })
+      }
+      // A near miss: 42 characters whose last 5 are not the checksum's, or 43 with a wrong one.
+      const near = badChecksum(token.slice(0, -1))
+      expect(holdsSecret(near)).toBe(false)
+      expect(holdsSecret(badChecksum(token))).toBe(false)
+    }
+    // Random base62 of a token's length, or long runs of it, pass the checksum once in 62^6.
+    for (let i = 0; i < 2000; i++) expect(holdsSecret(randomBase62(43))).toBe(false)
+    expect(holdsTokenBody(randomBase62(64 * 1024))).toBe(false)
+    // The rolled CRC finds a body wherever it is in a run.
+    const random = randomBase62(37)
+    for (const pad of [0, 1, 36, 37, 500]) expect(holdsTokenBody(randomBase62(pad) + random + checksum(random) + randomBase62(pad % 7))).toBe(true)
+  })
+
+  test('cheap enough for every request: 64 KiB of base62 (a full metadata) in a few milliseconds', () => {
+    const text = randomBase62(64 * 1024)
+    holdsSecret(text)
+    const start = performance.now()
+    for (let i = 0; i < 10; i++) holdsSecret(text)
+    // A CRC per offset (the old check) took ~80 ms each; the rolled one well under 1 ms.
+    expect((performance.now() - start) / 10).toBeLessThan(15)
+  })
+})
+
+describe('every write route', () => {
+  let t: TestApp
+  let admin: Actor
+  const ids: Record<string, string> = {}
+
+  beforeAll(async () => {
+    t = await makeTestApp({
+      config: { rateLimit: null, userRateLimit: null, authFailureLimit: null, leakReportRateLimit: null, cliLoginRateLimit: null, cliPollRateLimit: null },
+    })
+    admin = await makeActor(t, { role: 'admin' })
+    ids.agent = (await t.req('POST', '/api/v1/agents', { token: admin.token, body: { name: 'Agent', role: 'r', systemPrompt: 'p' } })).body.id
+    ids.space = (await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Space' } })).body.space.id
+    ids.task = (await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'Task' } })).body.id
+  }, 60_000)
+
+  const concrete = (path: string) =>
+    path
+      .replace(':orgId', admin.organizationId)
+      .replace(':userId', admin.userId)
+      .replace(/agents\/:id/, `agents/${ids.agent}`)
+      .replace(/spaces\/:id/, `spaces/${ids.space}`)
+      .replace(/tasks\/:id/, `tasks/${ids.task}`)
+      .replace(/:[A-Za-z]+/g, 'x_unknown')
+
+  /** The value a field of this schema gets, with the token in it: itself, in a list, or in an object. */
+  const holding = (schema: any, secret: string): { value: unknown; at: string } => {
+    const types = JSON.stringify(schema)
+    if (schema?.type === 'array') return { value: [secret], at: '[0]' }
+    if (schema?.type === 'object' || /"type":"object"/.test(types)) return { value: { note: secret }, at: '.note' }
+    return { value: `notes: ${secret}`, at: '' }
+  }
+
+  test('a token in any field of any API body is 422 naming it, but for the fields designed to receive one', async () => {
+    const routes = t.app.routes.filter((r) => r.method !== 'GET' && r.method !== 'HEAD' && r.method !== 'OPTIONS' && r.path.startsWith('/api'))
+    const exemptSeen = new Set<string>()
+    let checked = 0
+    for (const r of routes) {
+      const key = `${r.method} ${r.path}`
+      const properties: Record<string, unknown> = (r.hooks as any)?.body?.properties ?? (r.hooks as any)?.body?.anyOf?.[0]?.properties ?? {}
+      // A route that takes no body never reads one: nothing sent there is stored.
+      if (!(r.hooks as any)?.body) continue
+      const exempt = SECRET_FIELDS[key] ?? []
+      // Every declared field, and one the route does not declare (ignored, never stored, refused all the same).
+      for (const name of [...Object.keys(properties), 'notDeclaredAnywhere']) {
+        const secret = generateToken(name.length % 2 === 0 ? 'td_' : 'tdo_')
+        const { value, at } = holding(properties[name], secret)
+        const res = await t.req(r.method, concrete(r.path), { token: admin.token, body: { [name]: value } })
+        const isExempt = exempt.some((p) => p === name || p.startsWith(`${name}.`))
+        if (isExempt) {
+          exemptSeen.add(`${key} ${name}`)
+          expect({ key, name, refused: String(res.body?.message).includes(REFUSED) }).toEqual({ key, name, refused: false })
+        } else {
+          expect({ key, name, status: res.status, field: res.body?.details?.[0]?.field, message: String(res.body?.message).includes(REFUSED) }).toEqual({
+            key,
+            name,
+            status: 422,
+            field: `${name}${at}`,
+            message: true,
+          })
+          expect(res.body.code).toBe('validation_failed')
+        }
+        // Never echoed, in any form.
+        expect(res.text).not.toContain(secret.slice(secret.indexOf('_') + 1, secret.indexOf('_') + 17))
+        checked++
+      }
+    }
+    expect(checked).toBeGreaterThan(40)
+    // Every exempt API field was tried and kept its token.
+    const apiExempt = Object.entries(SECRET_FIELDS).filter(([k]) => k.includes(' /api')).flatMap(([k, ps]) => ps.map((p) => `${k} ${p.split('.')[0]}`))
+    expect([...exemptSeen].sort()).toEqual([...new Set(apiExempt)].sort())
+  }, 120_000)
+
+  test('a PATCH, a key holding the token, a bare body, a cut-short copy, a JSON escape: all refused', async () => {
+    const secret = generateToken()
+    const body = secret.slice(3)
+    const cases: [string, string, unknown, string][] = [
+      ['PATCH', `/api/v1/tasks/${ids.task}`, { description: `token ${body}` }, 'description'],
+      ['PATCH', `/api/v1/agents/${ids.agent}`, { instructions: secret.slice(0, -2) }, 'instructions'],
+      ['PATCH', `/api/v1/spaces/${ids.space}`, { description: `x ${secret}` }, 'description'],
+      ['POST', '/api/v1/tasks', { title: 'ok', metadata: { [secret]: 1 } }, 'metadata[key]'],
+      ['POST', '/api/v1/tasks', { title: 'ok', metadata: { deep: [{ a: [`${secret}`] }] } }, 'metadata.deep[0].a[0]'],
+    ]
+    for (const [method, path, sent, field] of cases) {
+      const res = await t.req(method, path, { token: admin.token, body: sent })
+      expect({ path, status: res.status, field: res.body.details?.[0]?.field }).toEqual({ path, status: 422, field })
+      expect(res.text).not.toContain(body.slice(0, 16))
+    }
+    // An escape (`\u0074d_…`) is the same text once parsed.
+    const escaped = `{"title":"\\u0074d_${body}"}`
+    const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw: escaped, headers: { 'content-type': 'application/json' } })
+    expect([res.status, res.body.details?.[0]?.field]).toEqual([422, 'title'])
+    // A form body too.
+    const form = await t.req('POST', '/api/v1/tasks', { token: admin.token, raw: `title=${secret}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+    expect([form.status, form.body.details?.[0]?.field]).toEqual([422, 'title'])
+  })
+
+  test('near misses and look-alikes are stored as sent', async () => {
+    const secret = generateToken()
+    for (const title of [badChecksum(secret.slice(0, -1)), badChecksum(secret), randomBase62(43), `td_${randomBase62(20)}`, `std::string ${randomBase62(60)}`]) {
+      const res = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title } })
+      expect([title, res.status]).toEqual([title, 201])
+      expect(res.body.title).toBe(title)
+    }
+  })
+
+  test('an Idempotency-Key sent with a refused body is not spent: the corrected body, same key, is created', async () => {
+    const key = `k-${randomBase62(12)}`
+    const refused = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: generateToken() }, headers: { 'idempotency-key': key } })
+    expect(refused.status).toBe(422)
+    const made = await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'clean' }, headers: { 'idempotency-key': key } })
+    expect([made.status, made.body.title]).toEqual([201, 'clean'])
+  })
+
+  test('the fields designed for a secret take one: a space secret, the organization env, a leak report', async () => {
+    const secret = (await t.req('POST', '/api/v1/tokens', { token: admin.token, body: { name: 'for an agent' } })).body.token as string
+    const space = await t.req('POST', `/api/v1/spaces/${ids.space}/secrets`, { token: admin.token, body: { secrets: { TEAMDAY_TOKEN: secret } } })
+    expect(space.status).toBe(200)
+    const env = await t.req('POST', `/api/v1/organizations/${admin.organizationId}/env`, { token: admin.token, body: { secrets: { ORG_TOKEN: secret } } })
+    expect(env.status).toBe(200)
+    // But a secret's name is shown: a token there is refused.
+    const named = await t.req('POST', `/api/v1/spaces/${ids.space}/secrets`, { token: admin.token, body: { secrets: { [secret]: 'x' } } })
+    expect([named.status, named.body.details?.[0]?.field]).toEqual([422, 'secrets[key]'])
+    const leak = await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [secret] } })
+    expect(leak.status).toBeLessThan(300)
+  })
+})
+
+describe('nothing stored', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'teamday-secret-fields-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  test('tokens sent in tasks, agents, spaces, executions and members: refused, and at rest nowhere (database files, dump, logs)', async () => {
+    const t = await atRestApp(dir)
+    const admin = await makeActor(t, { role: 'admin' })
+    const secrets = [generateToken(), generateToken('tdo_'), generateToken('tdr_'), generateToken('tdc_')]
+    const agent = (await t.req('POST', '/api/v1/agents', { token: admin.token, body: { name: 'A', role: 'r', systemPrompt: 'p' } })).body.id
+    const space = (await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'S' } })).body.space.id
+    const task = (await t.req('POST', '/api/v1/tasks', { token: admin.token, body: { title: 'T' } })).body.id
+    for (const s of secrets) {
+      const bare = s.slice(s.indexOf('_') + 1)
+      const sends: [string, string, unknown][] = [
+        ['POST', '/api/v1/tasks', { title: `deploy with ${s}` }],
+        ['POST', '/api/v1/tasks', { title: 'ok', description: bare }],
+        ['POST', '/api/v1/tasks', { title: 'ok', metadata: { token: s } }],
+        ['PATCH', `/api/v1/tasks/${task}`, { title: s }],
+        ['POST', '/api/v1/agents', { name: 'B', role: 'r', systemPrompt: `use ${s}` }],
+        ['POST', '/api/v1/agents', { name: 'B', role: 'r', instructions: s, model: s, description: s }],
+        ['PATCH', `/api/v1/agents/${agent}`, { systemPrompt: s }],
+        ['POST', '/api/v1/spaces', { name: 'S2', description: s }],
+        ['PATCH', `/api/v1/spaces/${space}`, { instructions: s }],
+        ['POST', `/api/v1/agents/${agent}/execute`, { message: `here is my token ${s}`, async: true }],
+        ['POST', '/api/v1/execute', { agentId: agent, message: s }],
+        ['POST', `/api/v1/organizations/${admin.organizationId}/members`, { email: 'm@example.com', role: 'member', name: s }],
+      ]
+      for (const [method, path, body] of sends) {
+        const res = await t.req(method, path, { token: admin.token, body })
+        expect({ path, status: res.status }).toEqual({ path, status: 422 })
+      }
+    }
+    const found = await readAtRest(t, dir)
+    expectNoPlaintext(found, secrets)
+  }, 60_000)
+})
+
+describe('console forms', () => {
+  test('a token in a console form: the 422 page names the field, in English and German, without the token; nothing sent', async () => {
+    const t = await makeTestApp()
+    const { a, c } = await signedInPerson(t, { role: 'admin' })
+    const agent = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Chat', role: 'r', systemPrompt: 'p', visibility: 'organization' } })).body.id
+    const secret = generateToken()
+    const bare = secret.slice(3)
+    const en = await c.post(`/agents/${agent}/chat`, { message: `please use ${secret}` })
+    expect(en.status).toBe(422)
+    expect(en.text).toContain('message must not contain a token or another secret')
+    expect(en.text).not.toContain(bare.slice(0, 16))
+    const de = await c.post(`/agents/${agent}/chat`, { message: bare }, DE)
+    expect(de.status).toBe(422)
+    expect(de.text).toContain('Das Feld message darf kein Token')
+    expect(de.text).not.toContain(bare.slice(0, 16))
+    const runs = await t.req('GET', '/api/v1/executions', { token: a.token })
+    expect(runs.body).toHaveLength(0)
+    // Every console form, whatever its field; its password and secret-value fields excepted.
+    const forms = t.app.routes.filter((r) => r.method === 'POST' && !r.path.startsWith('/api'))
+    for (const r of forms) {
+      const res = await c.post(r.path.replace(/:[A-Za-z]+/g, 'x_unknown'), { note: secret })
+      expect([r.path, res.status, res.text.includes('note must not contain a token')]).toEqual([r.path, 422, true])
+    }
+    // A space secret's value from its console page is a secret: taken.
+    const space = (await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'Console space' } })).body.space.id
+    const set = await c.post(`/spaces/${space}/secrets`, { name: 'TEAMDAY_TOKEN', value: secret })
+    expect(set.status).toBe(303)
+  })
+})
