@@ -244,6 +244,9 @@ describe('console forms', () => {
       const res = await c.post(r.path.replace(/:[A-Za-z]+/g, 'x_unknown'), { note: secret })
       expect([r.path, res.status, res.text.includes('note must not contain a token')]).toEqual([r.path, 422, true])
     }
+    // The new token's name: its page refuses it itself, showing the form again (test/console-token-list.test.ts).
+    const named = await c.post('/settings/tokens', { name: `old ${secret}`, expires: '30', scope: ['', '*'] })
+    expect([named.status, named.text.includes('must not contain a token'), named.text.includes(bare.slice(0, 16))]).toEqual([422, true, false])
     // A space secret's value from its console page is a secret: taken.
     const space = (await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'Console space' } })).body.space.id
     const set = await c.post(`/spaces/${space}/secrets`, { name: 'TEAMDAY_TOKEN', value: secret })

@@ -31,9 +31,20 @@ export const SECRET_FIELDS: Readonly<Record<string, readonly string[]>> = {
   'POST /spaces/:id/secrets': ['value'],
 }
 
-/** The exempt field paths of a route (SECRET_FIELDS), as lists of segments. */
+/**
+ * Console form fields whose page refuses a token itself, through its service's own rule, and shows
+ * the form again with the error on the field (what the body reader's refusal cannot do: it answers
+ * with the console's 422 page, a link back to the form): the new token's name
+ * (src/modules/tokens/validation.ts). Never stored either way.
+ */
+export const CHECKED_BY_PAGE: Readonly<Record<string, readonly string[]>> = {
+  'POST /settings/tokens': ['name'],
+}
+
+/** The field paths of a route the body reader leaves alone (SECRET_FIELDS, CHECKED_BY_PAGE), as lists of segments. */
 export function secretFieldsOf(method: string, path: string): readonly (readonly string[])[] {
-  return (SECRET_FIELDS[`${method} ${path}`] ?? []).map((p) => p.split('.'))
+  const key = `${method} ${path}`
+  return [...(SECRET_FIELDS[key] ?? []), ...(CHECKED_BY_PAGE[key] ?? [])].map((p) => p.split('.'))
 }
 
 /**
