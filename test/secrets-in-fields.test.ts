@@ -7,7 +7,7 @@ import { randomBase62 } from '../src/auth/random'
 import { SECRET_FIELDS } from '../src/http/secret-fields'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { atRestApp, expectNoPlaintext, readAtRest } from './helpers/at-rest'
-import { signedInPerson } from './helpers/console'
+import { createLink, signedInPerson } from './helpers/console'
 
 /**
  * A token pasted into a field that is stored (a task's title, an agent's instructions, a message
@@ -222,7 +222,7 @@ describe('nothing stored', () => {
 })
 
 describe('console forms', () => {
-  test('a token in a console form: the 422 page names the field, in English and German, without the token; nothing sent', async () => {
+  test('a message holding a token: the chat form comes back empty with the error, in English and German; nothing sent', async () => {
     const t = await makeTestApp()
     const { a, c } = await signedInPerson(t, { role: 'admin' })
     const agent = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Chat', role: 'r', systemPrompt: 'p', visibility: 'organization' } })).body.id
@@ -231,25 +231,84 @@ describe('console forms', () => {
     const en = await c.post(`/agents/${agent}/chat`, { message: `please use ${secret}` })
     expect(en.status).toBe(422)
     expect(en.text).toContain('message must not contain a token or another secret')
+    // The chat page itself, its form there to type again.
+    expect(en.text).toContain('name="message"')
     expect(en.text).not.toContain(bare.slice(0, 16))
     const de = await c.post(`/agents/${agent}/chat`, { message: bare }, DE)
     expect(de.status).toBe(422)
     expect(de.text).toContain('Das Feld message darf kein Token')
+    expect(de.text).toContain('name="message"')
     expect(de.text).not.toContain(bare.slice(0, 16))
-    const runs = await t.req('GET', '/api/v1/executions', { token: a.token })
-    expect(runs.body).toHaveLength(0)
-    // Every console form, whatever its field; its password and secret-value fields excepted.
-    const forms = t.app.routes.filter((r) => r.method === 'POST' && !r.path.startsWith('/api'))
-    for (const r of forms) {
-      const res = await c.post(r.path.replace(/:[A-Za-z]+/g, 'x_unknown'), { note: secret })
-      expect([r.path, res.status, res.text.includes('note must not contain a token')]).toEqual([r.path, 422, true])
-    }
-    // The new token's name: its page refuses it itself, showing the form again (test/console-token-list.test.ts).
-    const named = await c.post('/settings/tokens', { name: `old ${secret}`, expires: '30', scope: ['', '*'] })
-    expect([named.status, named.text.includes('must not contain a token'), named.text.includes(bare.slice(0, 16))]).toEqual([422, true, false])
-    // A space secret's value from its console page is a secret: taken.
-    const space = (await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'Console space' } })).body.space.id
-    const set = await c.post(`/spaces/${space}/secrets`, { name: 'TEAMDAY_TOKEN', value: secret })
-    expect(set.status).toBe(303)
+    expect((await t.req('GET', '/api/v1/executions', { token: a.token })).body).toHaveLength(0)
+    // A near miss is a message like any other.
+    const near = await c.post(`/agents/${agent}/chat`, { message: badChecksum(secret) })
+    expect(near.text).not.toContain('must not contain a token')
   })
+
+  test('the profile form comes back with the error on the name field, the name empty, nothing changed', async () => {
+    const t = await makeTestApp()
+    const { a, c } = await signedInPerson(t, { role: 'member' })
+    const secret = generateToken('tdr_')
+    const res = await c.post('/settings/profile', { name: `me ${secret}`, email: a.email })
+    expect(res.status).toBe(422)
+    expect(res.text).toContain('name must not contain a token')
+    expect(res.text).toMatch(/<input[^>]*name="name"[^>]*aria-invalid="true"|aria-invalid="true"[^>]*name="name"/)
+    expect(res.text).not.toContain(secret.slice(4, 20))
+  })
+
+  const dir = mkdtempSync(join(tmpdir(), 'teamday-secret-forms-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  test('every console form, a token in each of its fields (but passwords and a secret\'s value): at rest nowhere; the exempt ones taken', async () => {
+    const t = await atRestApp(dir)
+    const { a, c } = await signedInPerson(t, { role: 'admin' })
+    const space = (await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'Console space', visibility: 'organization' } })).body.space.id
+    const agent = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Chat', role: 'r', systemPrompt: 'p', visibility: 'organization' } })).body.id
+    // A new member's set-password link: its form takes a name (stored, shown to the organization).
+    const newbie = await makeActor(t, { org: a.orgSlug })
+    const setPasswordPath = (await createLink(t.ctx, newbie.userId, newbie.organizationId, 'set_password')).path
+    // Every text field of each console form (src/console/routes/*.tsx), by route.
+    const FORM_FIELDS: Record<string, string[]> = {
+      'POST /login': ['email', 'next'],
+      'POST /logout': [],
+      'POST /logout/everywhere': [],
+      'POST /setup/:secret': ['name'],
+      'POST /set-password/:secret': ['name'],
+      'POST /settings/tokens': ['name', 'date', 'scope'],
+      'POST /settings/tokens/:id/revoke': [],
+      'POST /settings/tokens/:id/rotate': ['grace'],
+      'POST /settings/profile': ['name', 'email'],
+      'POST /settings/password': [],
+      'POST /settings/sessions/:id/end': [],
+      'POST /org/members': ['email', 'role'],
+      'POST /org/members/:userId/role': ['role'],
+      'POST /org/members/:userId/remove': [],
+      'POST /org/members/:userId/link': [],
+      'POST /org/switch': ['organizationId'],
+      'POST /spaces/:id/secrets': ['name'],
+      'POST /spaces/:id/secrets/remove': ['name'],
+      'POST /agents/:id/chat': ['message', 'chatId'],
+      'POST /cli/authorize/:code': ['decision', 'organizationId'],
+      'POST /settings/cli-sessions/:id/revoke': [],
+    }
+    const forms = t.app.routes.filter((r) => r.method === 'POST' && !r.path.startsWith('/api')).map((r) => `${r.method} ${r.path}`)
+    expect(forms.sort()).toEqual(Object.keys(FORM_FIELDS).sort())
+    const secrets: string[] = []
+    const concrete = (path: string) =>
+      path === '/set-password/:secret' ? setPasswordPath : path.replace(':id/chat', `${agent}/chat`).replace(/spaces\/:id/, `spaces/${space}`).replace(':userId', a.userId).replace(/:[A-Za-z]+/g, 'x_unknown')
+    for (const [route, names] of Object.entries(FORM_FIELDS)) {
+      for (const name of names) {
+        // The sign-out forms last: the others need the session.
+        const secret = generateToken(secrets.length % 2 === 0 ? 'td_' : 'tdc_')
+        secrets.push(secret)
+        const res = await c.post(concrete(route.slice(5)), { [name]: `x ${secret}` })
+        expect({ route, name, status: res.status < 500, echoed: res.text.includes(secret.slice(4, 20)) }).toEqual({ route, name, status: true, echoed: false })
+      }
+    }
+    // The exempt fields take a token: a space secret's value (sealed), and a password.
+    const kept = generateToken()
+    expect((await c.post(`/spaces/${space}/secrets`, { name: 'TEAMDAY_TOKEN', value: kept })).status).toBe(303)
+    const found = await readAtRest(t, dir)
+    expectNoPlaintext(found, [...secrets, kept])
+  }, 60_000)
 })

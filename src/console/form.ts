@@ -1,12 +1,19 @@
 import { holdsTokenBody, redactTokens } from '../auth/tokens'
 import { t } from 'elysia'
+import { formRefusal } from '../http/secret-fields'
 
 /** Console forms: any flat form body (urlencoded); handlers read fields with `field`. */
 export const FormBody = t.Object({}, { additionalProperties: true })
 export const NoBody = undefined
 
-/** A form field as one string ('' when absent, or when repeated with different values). */
+/**
+ * A form field as one string ('' when absent, or when repeated with different values). A field
+ * that held a token (taken out by the body reader, src/http/secret-fields.ts) throws its 422
+ * refusal: the page shows its form again with the error on the field, as for its own refusals.
+ */
 export function field(body: unknown, name: string): string {
+  const refused = formRefusal(body, name)
+  if (refused) throw refused
   const v = body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined
   // Sent more than once: the same value is that value; different ones (`decision=deny&decision=approve`)
   // are no answer, as if the field were missing (the form's own check then refuses it), never one picked.
@@ -14,8 +21,10 @@ export function field(body: unknown, name: string): string {
   return typeof v === 'string' ? v : ''
 }
 
-/** Every value of a repeated field (checkboxes). */
+/** Every value of a repeated field (checkboxes); a field that held a token throws, as `field`. */
 export function fields(body: unknown, name: string): string[] {
+  const refused = formRefusal(body, name)
+  if (refused) throw refused
   const v = body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined
   if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string')
   return typeof v === 'string' ? [v] : []
@@ -42,6 +51,12 @@ export function refusedField(e: { details?: unknown }, names: Record<string, str
  * characters come back.
  */
 export function echoed(typed: string, max = 1000): string {
+  if (typed === '') return typed
   const text = redactTokens(typed.slice(0, max))
   return holdsTokenBody(text) ? '' : text
+}
+
+/** A form field as a refused form shows it again (echoed); '' for one that held a token. */
+export function echoedField(body: unknown, name: string, max?: number): string {
+  return formRefusal(body, name) ? '' : echoed(field(body, name), max)
 }

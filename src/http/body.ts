@@ -1,7 +1,7 @@
 import { parseQuery } from 'elysia/parse-query'
 import { AppError, invalidField } from '../errors'
 import { nearestField } from './body-fields'
-import { secretRefusal } from './secret-fields'
+import { secretRefusal, takeSecretsOutOfForm } from './secret-fields'
 import { firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_JSON_DEPTH, scanJson } from '../json-limits'
 
 /** How a route takes a body: none declared, optional (may be absent) or required. */
@@ -55,7 +55,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  *   whatever is there, so `"secrets":"AB"` became `{"0":"A","1":"B"}` (a 1 MB string, a
  *   million keys: seconds) and a number `{}`, which then passed validation;
  * - a token (`td_…`, `tdo_…`, …) in any string or key but the route's fields designed to receive
- *   one → 422 naming the field, nothing stored (src/http/secret-fields.ts);
+ *   one → 422 naming the field, nothing stored (src/http/secret-fields.ts); a console page's form
+ *   has the field taken out instead, for the page to refuse and show again;
  * - form-urlencoded: Elysia's own form parser, then the route's arrays, booleans and objects as
  *   JSON has them (formFields);
  * - any other type → 422 `validation_failed` saying to send JSON.
@@ -86,6 +87,8 @@ export interface BodyShape {
   booleans?: readonly string[]
   /** The fields that may hold a token (src/http/secret-fields.ts); any other holding one is refused. */
   secretFields?: readonly (readonly string[])[]
+  /** A console page's form: a field holding a token is taken out, for the page to refuse (takeSecretsOutOfForm). */
+  pageForm?: boolean
 }
 
 /**
@@ -228,6 +231,10 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
     // `&`, `=`, `&&`: separators and no name, a form that says nothing (as an empty one).
     if (Object.keys(fields).every((k) => k === '')) return NOTHING
     const read = formFields(fields, shape)
+    if (shape.pageForm) {
+      takeSecretsOutOfForm(read, shape.secretFields ?? [])
+      return read
+    }
     const secret = secretRefusal(read, shape.secretFields ?? [])
     if (secret) throw secret
     return read

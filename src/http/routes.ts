@@ -24,6 +24,8 @@ export interface RouteRule {
   booleans?: readonly string[]
   /** The body's fields designed to receive a secret (src/http/secret-fields.ts): the only ones that may hold a token. */
   secretFields?: readonly (readonly string[])[]
+  /** A console page's form (not under /api/): a field holding a token is taken out and refused by the page (src/http/secret-fields.ts). */
+  pageForm?: boolean
 }
 
 type Schema = { type?: unknown; anyOf?: unknown; properties?: Record<string, Schema>; [SERVICE_RULE]?: Schema }
@@ -114,6 +116,7 @@ export class RouteTable {
         arrays: keysOfType(body, 'array'),
         booleans: keysOfType(body, 'boolean'),
         secretFields: secretFieldsOf(r.method, r.path),
+        pageForm: !r.path.startsWith('/api/'),
       })
     }
   }

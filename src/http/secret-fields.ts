@@ -48,6 +48,41 @@ export function secretFieldsOf(method: string, path: string): readonly (readonly
 }
 
 /**
+ * What a console form's field that held a secret holds instead (takeSecretsOutOfForm): no client
+ * can send it (the NUL character is refused in every body), and it survives the copies Elysia
+ * makes of a body before the page gets it. The page's form reading (src/console/form.ts) throws
+ * the field's refusal when the page reads it, so that the page shows its form again with the
+ * error on the field, as for any of its own refusals; a page that reads it outside its error
+ * handling answers the console's 422 page instead. Either way the token reaches no page.
+ */
+export const TAKEN_OUT = '\u0000[a token was taken out of this field]'
+
+/**
+ * Takes out of a console form (parsed, flat: field → string or list of strings) every field that
+ * holds a secret outside the exempt ones (TAKEN_OUT in its place). A field's name that holds one
+ * cannot be taken out: that is thrown, the console's 422 page.
+ */
+export function takeSecretsOutOfForm(form: Record<string, unknown>, exempt: readonly (readonly string[])[]): void {
+  for (let refused = secretRefusal(form, exempt); refused !== null; refused = secretRefusal(form, exempt)) {
+    const path = (refused.details as { field: string }[])[0]!.field
+    const name = /^[^.[]*/.exec(path)![0]
+    if (path.endsWith('[key]') || !Object.hasOwn(form, name)) throw refused
+    form[name] = TAKEN_OUT
+  }
+}
+
+/** The refusal of a console form's field that held a secret (TAKEN_OUT), or of its first such field when `name` is not given; null when none. */
+export function formRefusal(form: unknown, name?: string): AppError | null {
+  if (form === null || typeof form !== 'object') return null
+  const names = name === undefined ? Object.keys(form) : [name]
+  for (const n of names) {
+    const v = (form as Record<string, unknown>)[n]
+    if (v === TAKEN_OUT || (Array.isArray(v) && v.includes(TAKEN_OUT))) return invalidField(n, refusalMessage(n))
+  }
+  return null
+}
+
+/**
  * The refusal of a body that holds a secret outside its route's exempt fields, or null.
  * `text`: the JSON body as sent, when there is one: looked at first, in one pass (well under a
  * millisecond for 64 KiB), so that a body without a secret anywhere costs no walk of its values.

@@ -9,6 +9,7 @@ import { listChats, readChat, readChatHead } from '../../modules/chats/service'
 import { ExecuteBody } from '../../modules/executions/model'
 import { startExecution } from '../../modules/executions/service'
 import { FormBody, field, hidden } from '../form'
+import { formRefusal } from '../../http/secret-fields'
 import { page, redirect, SECURITY_HEADERS, type ConsoleKit } from '../http'
 import type { SignedIn } from '../session'
 import { AgentChatPage, AgentsPage, agentChatHref, CHAT_VERSION_HEADER, chatVersion, type ChatForm, type ChatRead, type PublicChat } from '../views/agents'
@@ -164,9 +165,12 @@ export function agentRoutes(kit: ConsoleKit) {
     .post('/agents/:id/chat', async ({ request, set, params, body }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
-      const message = field(body, 'message')
+      // A message that held a token comes back empty, with the refusal (src/http/secret-fields.ts).
+      const message = formRefusal(body, 'message') ? '' : field(body, 'message')
       const chatId = field(body, 'chatId') || undefined
       try {
+        const pasted = formRefusal(body, 'message')
+        if (pasted) throw pasted
         // In the API's order: the role (the auth macro), the body (its schema), then the agent.
         const refused = roleRefusal(who.role, RUN)
         if (refused) throw refused

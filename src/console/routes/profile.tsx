@@ -3,7 +3,8 @@ import { AppError } from '../../errors'
 import { checkPassword, setPassword } from '../../modules/users/passwords'
 import { checkNewEmail } from '../../modules/members/service'
 import { updateProfile } from '../../modules/users/profile'
-import { FormBody, echoed, field, hidden } from '../form'
+import { FormBody, echoedField, field, hidden } from '../form'
+import { formRefusal } from '../../http/secret-fields'
 import { redirect, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
 import { endOwnSession, type SignedIn } from '../session'
@@ -61,11 +62,14 @@ export function profileRoutes(kit: ConsoleKit) {
     .post('/settings/profile', async ({ request, set, body }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
-      const email = field(body, 'email').trim().toLowerCase()
-      // A refused form comes back as it was typed (a token pasted by mistake redacted, as the API
-      // does; the current password never); `field`: the one it is about, for its aria-invalid.
-      const form = { name: echoed(field(body, 'name')), email: echoed(field(body, 'email')) }
+      // A refused form comes back as it was typed (a token pasted by mistake taken out, as the body
+      // reader does: src/http/secret-fields.ts; the current password never); `field`: the one it
+      // is about, for its aria-invalid.
+      const form = { name: echoedField(body, 'name'), email: echoedField(body, 'email') }
       const refused = (e: AppError) => show(who, request, set, { error: fieldErrorOf(request, e, { name: 'profile.name', email: 'profile.email' }), form }, e.status)
+      const pasted = formRefusal(body)
+      if (pasted) return refused(pasted)
+      const email = field(body, 'email').trim().toLowerCase()
       if (email !== who.user.email) {
         // An address that could not be taken is said first: "the current password is wrong" for
         // an empty or malformed address sent on its own sent people after the wrong field.
