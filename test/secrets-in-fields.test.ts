@@ -8,6 +8,7 @@ import { SECRET_FIELDS } from '../src/http/secret-fields'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { atRestApp, expectNoPlaintext, readAtRest } from './helpers/at-rest'
 import { createLink, signedInPerson } from './helpers/console'
+import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 
 /**
  * A token pasted into a field that is stored (a task's title, an agent's instructions, a message
@@ -311,4 +312,31 @@ describe('console forms', () => {
     const found = await readAtRest(t, dir)
     expectNoPlaintext(found, [...secrets, kept])
   }, 60_000)
+})
+
+describe("an agent's own API requests (the teamday_api tool)", () => {
+  let double: ProviderDouble
+  beforeAll(() => {
+    double = startProviderDouble()
+  })
+  afterAll(() => double.stop())
+
+  test('go through the same body reader: a token in a task it creates is refused (HTTP 422), no task made', async () => {
+    const t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+    const admin = await makeActor(t, { role: 'admin' })
+    const made = (await t.req('POST', '/api/v1/tokens', { token: admin.token, body: { name: 'Space agent token' } })).body.token as string
+    const space = (await t.req('POST', '/api/v1/spaces', { token: admin.token, body: { name: 'Agent API', visibility: 'organization' } })).body.space.id
+    expect((await t.req('POST', `/api/v1/spaces/${space}/secrets`, { token: admin.token, body: { secrets: { TEAMDAY_TOKEN: made } } })).status).toBe(200)
+    const agent = (await t.req('POST', '/api/v1/agents', { token: admin.token, body: { name: 'API caller', role: 'operator' } })).body.id
+    // The model's tool call carries a token (its JSON every character escaped, so the message
+    // itself holds none: the execute route would refuse that).
+    const pasted = generateToken()
+    const escaped = [...pasted].map((ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')
+    const run = await t.req('POST', `/api/v1/agents/${agent}/execute`, { token: admin.token, body: { message: `TEAMDAY_API POST /api/v1/tasks {"title":"${escaped}"}`, spaceId: space } })
+    expect(run.status).toBe(200)
+    expect(String(run.body.result)).toStartWith('Delegated: HTTP 422')
+    expect(String(run.body.result)).toContain('must not contain a token')
+    expect(String(run.body.result)).not.toContain(pasted.slice(3, 19))
+    expect((await t.req('GET', '/api/v1/tasks', { token: admin.token })).body).toHaveLength(0)
+  })
 })
