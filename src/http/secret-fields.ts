@@ -32,10 +32,10 @@ export const SECRET_FIELDS: Readonly<Record<string, readonly string[]>> = {
 }
 
 /**
- * Console form fields whose page refuses a token itself, through its service's own rule, and shows
- * the form again with the error on the field (what the body reader's refusal cannot do: it answers
- * with the console's 422 page, a link back to the form): the new token's name
- * (src/modules/tokens/validation.ts). Never stored either way.
+ * Console form fields whose page refuses a token itself, through its service's own rule: the new
+ * token's name (src/modules/tokens/validation.ts). That page reads its fields before its error
+ * handling (a field taken out, TAKEN_OUT below, would answer the console's 422 page), and its own
+ * refusal shows the form again with the name as typed, the token redacted. Never stored either way.
  */
 export const CHECKED_BY_PAGE: Readonly<Record<string, readonly string[]>> = {
   'POST /settings/tokens': ['name'],
