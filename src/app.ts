@@ -125,7 +125,12 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   const store = rt.limiter.store
   const counting = store instanceof PgRateLimitStore && rt.connection.dialect === 'pg' ? new PgCountedLookup(rt.connection, store, rt.config) : null
   const lookup: TokenLookup | undefined = counting ? (_ctx, kind, hash, now) => counting.lookup(kind, hash, now) : undefined
-  const authorizer = requestAuthorizer({ contextOf: contexts.of, onAuthenticated: limits.onAuthenticated, onRefused: limits.onRefused, lookup })
+  // An agent run's own request (its teamday_api tool's) may do no more than the credential that started the run.
+  const runLimit = (request: Request) => {
+    const x = rt.engine.runOf(request)?.job.execution
+    return x?.scopeLimit ? { executionId: x.id, scopes: x.scopeLimit } : undefined
+  }
+  const authorizer = requestAuthorizer({ contextOf: contexts.of, onAuthenticated: limits.onAuthenticated, onRefused: limits.onRefused, lookup, runLimit })
   // Idempotency-Key on authenticated POST/PATCH: keys are per token, so it asks the authorizer.
   const idempotent = idempotency(rt, (request, set, route) => {
     const need = routes.get(request.method, route)?.auth

@@ -7,7 +7,7 @@ import { loggedPath } from '../http/observe'
 import { authenticate, bearerChallenge, type TokenLookup } from './authenticate'
 import type { CountedHits } from './pg-lookup'
 import type { Principal } from './principal'
-import { roleRefusal, scopesAllow, type Permission } from './roles'
+import { intersectScopes, roleRefusal, scopesAllow, type Permission } from './roles'
 
 let seq = 0
 
@@ -32,6 +32,19 @@ export interface AuthorizerOptions {
   lookup?: TokenLookup
   /** After a presented credential was refused (e.g. a brute-force budget per address: 429 instead of the 401). */
   onRefused?(origin: Origin | null): void | Promise<void>
+  /**
+   * When `request` is an agent run's own (its `teamday_api` tool's: src/engine/run-requests.ts),
+   * the most that run may do: the scopes of the credential that started it (executions.scope_limit).
+   * Such a request passes only with the permission in both its token's scopes and these, and its
+   * principal holds their intersection, as if it were a token with only those.
+   */
+  runLimit?(request: Request): RunLimit | undefined
+}
+
+/** The limit of an agent run's requests (AuthorizerOptions.runLimit). */
+export interface RunLimit {
+  executionId: string
+  scopes: readonly string[]
 }
 
 /**
@@ -75,7 +88,8 @@ export function requestAuthorizer(options: AuthorizerOptions) {
     // Synchronous with the in-process counters (SQLite); awaited only when it is a promise.
     const limited = options.onAuthenticated?.(principal, set, counted)
     if (limited) await limited
-    if (permission === 'authenticated') return principal
+    const limit = options.runLimit?.(request)
+    if (permission === 'authenticated') return limit ? narrowed(principal, limit) : principal
     const refused = roleRefusal(principal.role, permission)
     if (refused) throw refused
     if (!scopesAllow(principal.scopes, permission)) {
@@ -89,7 +103,24 @@ export function requestAuthorizer(options: AuthorizerOptions) {
         headers: { 'www-authenticate': `${bearerChallenge('insufficient_scope')}, scope="${permission}"` },
       })
     }
-    return principal
+    if (!limit) return principal
+    if (!scopesAllow(limit.scopes, permission)) {
+      // The space's token may; the credential that started the run may not: the run may not either.
+      await recordAuditOnce({ ...ctx, actor: { kind: 'token', principal } }, `run_scope_denied:${principal.tokenId}:${permission}`, {
+        type: 'token.scope_denied',
+        tokenId: principal.tokenId,
+        details: { requiredScope: permission, tokenScopes: principal.scopes, runScopes: [...limit.scopes], executionId: limit.executionId, method: request.method, path: loggedPath(request.url) },
+      })
+      throw new AppError(
+        'insufficient_scope',
+        `Forbidden: this agent run was started by a credential without the ${permission} scope (access denied). A run's teamday_api calls may do only what both the space's TEAMDAY_TOKEN and the credential that started the run may; start it with a token that has ${permission}.`,
+        {
+          details: { requiredScopes: [permission], tokenScopes: principal.scopes, runScopes: [...limit.scopes], executionId: limit.executionId },
+          headers: { 'www-authenticate': `${bearerChallenge('insufficient_scope')}, scope="${permission}"` },
+        },
+      )
+    }
+    return narrowed(principal, limit)
   }
 
   return {
@@ -107,6 +138,15 @@ export function requestAuthorizer(options: AuthorizerOptions) {
 }
 
 export type RequestAuthorizer = ReturnType<typeof requestAuthorizer>
+
+/**
+ * An agent run's request as the services see it: its token with only the scopes the run may use,
+ * so their own scope rules (a token creates, rotates or revokes only tokens it covers:
+ * src/modules/tokens/access.ts) hold the run to the credential that started it too.
+ */
+function narrowed(principal: Principal, limit: RunLimit): Principal {
+  return { ...principal, scopes: intersectScopes(principal.scopes, limit.scopes) }
+}
 
 /**
  * What a route registered with the auth macro requires, read back from the OpenAPI security

@@ -60,6 +60,18 @@ export function scopesAllow(scopes: readonly string[], permission: Permission): 
 }
 
 /**
+ * What both `a` and `b` allow, as a list of scopes: `*` only when both are `*`; otherwise each
+ * permission both grant (scopesAllow: so `x:write` and `x:read` give `x:read`). The rights of an
+ * agent's run: the credential that started it, and the space token its calls carry
+ * (executions.scope_limit).
+ */
+export function intersectScopes(a: readonly string[], b: readonly string[]): string[] {
+  if (a.includes('*')) return [...b]
+  if (b.includes('*')) return [...a]
+  return PERMISSIONS.filter((p) => scopesAllow(a, p) && scopesAllow(b, p))
+}
+
+/**
  * Whether a token with scopes `held` may hand out, rotate or revoke a token with scopes `wanted`:
  * each wanted scope is one `held` grants (so `x:write` covers `x:read`), and `*` is covered only
  * by `*`. A token can then never mint or take over a token that may do more than itself.

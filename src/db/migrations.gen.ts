@@ -20,6 +20,7 @@ import sqlite16 from '../../drizzle/sqlite/0016_execution_retention_idx.sql' wit
 import sqlite17 from '../../drizzle/sqlite/0017_content_bytes.sql' with { type: 'text' }
 import sqlite18 from '../../drizzle/sqlite/0018_execution_token.sql' with { type: 'text' }
 import sqlite19 from '../../drizzle/sqlite/0019_session_history_idx.sql' with { type: 'text' }
+import sqlite20 from '../../drizzle/sqlite/0020_execution_scope_limit.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
 import pg1 from '../../drizzle/pg/0001_execution_waiting_idx.sql' with { type: 'text' }
@@ -29,6 +30,7 @@ import pg4 from '../../drizzle/pg/0004_execution_retention_idx.sql' with { type:
 import pg5 from '../../drizzle/pg/0005_content_bytes.sql' with { type: 'text' }
 import pg6 from '../../drizzle/pg/0006_execution_token.sql' with { type: 'text' }
 import pg7 from '../../drizzle/pg/0007_session_history_idx.sql' with { type: 'text' }
+import pg8 from '../../drizzle/pg/0008_execution_scope_limit.sql' with { type: 'text' }
 
 export const sqliteMigrations = {
   journal: sqliteJournal,
@@ -53,6 +55,7 @@ export const sqliteMigrations = {
     "0017_content_bytes": sqlite17,
     "0018_execution_token": sqlite18,
     "0019_session_history_idx": sqlite19,
+    "0020_execution_scope_limit": sqlite20,
   } as Record<string, string>,
 }
 
@@ -67,5 +70,6 @@ export const pgMigrations = {
     "0005_content_bytes": pg5,
     "0006_execution_token": pg6,
     "0007_session_history_idx": pg7,
+    "0008_execution_scope_limit": pg8,
   } as Record<string, string>,
 }

@@ -13,7 +13,9 @@ import type { RunRequests } from './run-requests'
  * "Using Tokens in Virtual Environments") calls this server's /api/v1 with that token. The request
  * goes through the app's own handler in-process (`ApiAccess.handle`, handed to the engine by createApp),
  * so everything applies exactly as for an outside client: the token's scopes, its user's role,
- * rate limits, audit events with the token as actor, expiry and revocation (checked per call).
+ * rate limits, audit events with the token as actor, expiry and revocation (checked per call),
+ * and besides, the run's own limit: no more than the credential that started it may
+ * (executions.scope_limit, checked by the authorizer: src/auth/plugin.ts, runLimit).
  * The token is opened from the space's sealed secret when the run starts and lives only in the
  * closure below: never in the system prompt, the tool's description, a result, a log row or a
  * server log line. Results pass the token redaction (src/auth/tokens.ts) and are cut at

@@ -50,6 +50,11 @@ export interface JobInput {
   userId: string
   /** The token whose request starts it (`Principal.tokenId`), if any; a delegated child: its parent's. */
   tokenId?: string | null
+  /**
+   * The scopes of the credential that starts it (`*` from the console): the most its
+   * `teamday_api` calls may do (executions.scope_limit); a delegated child: its parent's.
+   */
+  scopeLimit?: string[] | null
   sessionId?: string
   chatId?: string
   parentExecutionId?: string | null
@@ -99,6 +104,7 @@ export async function createJob(deps: { db: Db; clock: Clock; instanceId: string
     organizationId: input.agent.organizationId,
     userId: input.userId,
     tokenId: input.tokenId ?? null,
+    scopeLimit: input.scopeLimit ?? null,
     agentId: storedAgentId(input.agent),
     agentName: input.agent.name,
     agentVisibility: input.agent.visibility,

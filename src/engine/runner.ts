@@ -160,6 +160,8 @@ export class Engine {
       userId: input.userId,
       // A delegation (no token of its own) runs for the token that started its parent.
       tokenId: input.tokenId !== undefined ? input.tokenId : (parent?.tokenId ?? null),
+      // A delegation runs under its parent's limit (a `delegate` call has no credential of its own).
+      scopeLimit: input.scopeLimit !== undefined ? input.scopeLimit : (parent?.scopeLimit ?? null),
       sessionId: input.sessionId,
       chatId: input.chatId,
       parentExecutionId: parent?.id ?? null,

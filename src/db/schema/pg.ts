@@ -440,6 +440,13 @@ export const executions = pgTable('executions', {
    * of that token cancels its runs still under way (src/modules/executions/leaked.ts).
    */
   tokenId: text('token_id'),
+  /**
+   * The most its `teamday_api` calls may do (src/auth/plugin.ts, runLimit): the scopes of the
+   * credential that started it (`*` from the console), intersected along a delegation (a child:
+   * its parent's, and for an execute through `teamday_api` also that call's token's). A call
+   * needs them as well as the space's TEAMDAY_TOKEN's. Null before this migration: no limit.
+   */
+  scopeLimit: jsonb('scope_limit').$type<string[]>(),
 }, (t) => [
   // The execution list, newest first, unfiltered and by each filter (the parent index also
   // serves delegation trees).

@@ -1,6 +1,6 @@
 import { and, eq, gte, sql } from 'drizzle-orm'
 import type { Caller } from '../../auth/principal'
-import { isOrgAdmin } from '../../auth/roles'
+import { intersectScopes, isOrgAdmin } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { afterParams, keysetPages, mapBatches, readPage, sizeStatements, sizesOf, listedColumns, storedBytes } from '../../db/paging'
@@ -194,6 +194,9 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string |
       message: input.message,
       userId: p.userId,
       tokenId: p.tokenId,
+      // What its teamday_api calls may do at most: what the caller may (a console session: `*`);
+      // from a run's own execute, also no more than that run may.
+      scopeLimit: from?.scopeLimit ? intersectScopes(from.scopeLimit, p.scopes) : [...p.scopes],
       sessionId: input.sessionId,
       chatId: input.chatId,
       parent,
