@@ -4,6 +4,7 @@ import { deleteEndedSessions } from './console/session'
 import { deleteStaleSignInFailures } from './console/throttle'
 import type { Db } from './db/connection'
 import { errorMessage } from './errors'
+import { deleteStaleLiveProbes } from './db/settings'
 import { deleteExpiredIdempotencyKeys } from './idempotency/service'
 import type { Logger } from './logger'
 import { AUDIT_PRUNE_BATCH, deleteAuditEventsBefore } from './modules/audit/retention'
@@ -17,7 +18,7 @@ import { deleteSpentLinks } from './modules/users/links'
  * expired or they were revoked, with their access tokens; access tokens a day after they expired;
  * finished login codes; one-time links a day after they were used or expired; expired
  * Idempotency-Keys and sign-in failure counts that no longer count, which were otherwise deleted
- * only as new ones came in) and, when the operator asked for it, audit events older than
+ * only as new ones came in; the `serve --reuse-port` probes a start that crashed left behind) and, when the operator asked for it, audit events older than
  * TEAMDAY_AUDIT_RETENTION_DAYS and finished executions (with their logs) older than
  * TEAMDAY_EXECUTION_RETENTION_DAYS. Nothing else ever deleted them.
  *
@@ -51,6 +52,8 @@ export interface HousekeepingCounts {
   oneTimeLinks: number
   idempotencyKeys: number
   signInFailures: number
+  /** `serve --reuse-port` probes a start that crashed while asking left behind (src/db/settings.ts). */
+  reusePortProbes: number
   auditEvents: number
   executions: number
 }
@@ -105,6 +108,7 @@ export class Housekeeping {
       oneTimeLinks: await this.drain('oneTimeLinks', BATCH, (n) => deleteSpentLinks(db, now, n)),
       idempotencyKeys: await this.drain('idempotencyKeys', BATCH, (n) => deleteExpiredIdempotencyKeys(db, now, n)),
       signInFailures: await this.drain('signInFailures', BATCH, (n) => deleteStaleSignInFailures(db, now, n)),
+      reusePortProbes: await this.drain('reusePortProbes', BATCH, (n) => deleteStaleLiveProbes(db, now, n)),
       auditEvents: audit === null ? 0 : await this.drain('auditEvents', AUDIT_PRUNE_BATCH, async (n) => (await deleteAuditEventsBefore(db, now - audit * DAY_MS, n)).length),
       executions: runs === null ? 0 : await this.drain('executions', EXECUTION_PRUNE_BATCH, (n) => deleteExecutionTreesBefore(db, now - runs * DAY_MS, n)),
     }

@@ -7,6 +7,7 @@ import type { Io } from '../src/cli/common'
 import { loadConfig } from '../src/config'
 import { createApp } from '../src/app'
 import { refuseAnotherDatabase } from '../src/cli/admin/port-holder'
+import { liveProbeStore } from '../src/db/settings'
 import { run } from '../src/main'
 import { createRuntime, sqliteConnection } from '../src/runtime'
 
@@ -338,7 +339,7 @@ describe('a copy is another database (serve --reuse-port)', () => {
     const rt = await createRuntime(loadConfig({ TEAMDAY_KEY_FILE: join(dir, 'data', 'teamday.key') }, { dbPath: path }))
     try {
       expect(rt.databaseIdentity).not.toBeNull()
-      await refuseAnotherDatabase('127.0.0.1', holder.port, rt.databaseIdentity!, 1)
+      await refuseAnotherDatabase('127.0.0.1', holder.port, { identity: rt.databaseIdentity!, probes: liveProbeStore(rt.db, () => rt.clock.now()) }, 1)
       return true
     } catch (e) {
       expect((e as Error).message).toContain('is held by a teamday on another database')

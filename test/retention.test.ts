@@ -58,7 +58,7 @@ describe('the sweep runs once an hour, by the runtime clock', () => {
   test('at the first tick, then at the first tick an hour or more later; one run at a time; none after stop', async () => {
     const t = await makeTestApp()
     const hk = housekeeping(t)
-    expect(await hk.runIfDue()).toEqual({ consoleSessions: 0, cliSessions: 0, cliAccessTokens: 0, cliLoginCodes: 0, oneTimeLinks: 0, idempotencyKeys: 0, signInFailures: 0, auditEvents: 0, executions: 0 })
+    expect(await hk.runIfDue()).toEqual({ consoleSessions: 0, cliSessions: 0, cliAccessTokens: 0, cliLoginCodes: 0, oneTimeLinks: 0, idempotencyKeys: 0, signInFailures: 0, reusePortProbes: 0, auditEvents: 0, executions: 0 })
     expect(await hk.runIfDue()).toBeNull()
     t.clock.advance(HOUR - 1)
     expect(await hk.runIfDue()).toBeNull()
@@ -287,7 +287,7 @@ describe('audit retention (TEAMDAY_AUDIT_RETENTION_DAYS)', () => {
     for (let i = 0; i < rows.length; i += 500) await t.db.insert(auditEvents).values(rows.slice(i, i + 500)).run()
     // One statement deletes at most its limit, the oldest first.
     expect(await deleteAuditEventsBefore(t.rt.db, t.clock.now() - DAY, 10)).toHaveLength(10)
-    // The sweep: one statement for each of the seven other kinds (nothing to delete), three for
+    // The sweep: one statement for each of the eight other kinds (nothing to delete), three for
     // the 2,490 events left.
     let statements = 0
     const observe = t.rt.connection.onQuery
@@ -296,7 +296,7 @@ describe('audit retention (TEAMDAY_AUDIT_RETENTION_DAYS)', () => {
       observe?.(seconds)
     }
     expect(await housekeeping(t).runIfDue()).toMatchObject({ auditEvents: 2490 })
-    expect(statements).toBe(7 + 3)
+    expect(statements).toBe(8 + 3)
     expect(await count(t, auditEvents)).toBe(0)
   })
 })

@@ -2,7 +2,7 @@
  * The compiled binary with `serve --reuse-port`, on SQLite and on PostgreSQL: a second process on
  * the same database shares the port; one on another database (another SQLite file, another
  * PostgreSQL database, SQLite beside PostgreSQL, a backup of the same file or a database restored
- * from one) is refused with exit 1 and leaves nothing
+ * from one, a PostgreSQL database restored from a pg_dump of the first) is refused with exit 1 and leaves nothing
  * listening, and every connection still reaches the first (it joined silently, and the kernel
  * split the clients between two sets of data). The in-process side: test/reuse-port.test.ts.
  *
@@ -16,7 +16,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { adminTokenVia } from './helpers/first-start'
-import { createTestDatabase, dropDatabases, needPostgres, urlFor } from './helpers/pg'
+import { createTestDatabase, dropDatabases, needPostgres, pgDump, urlFor } from './helpers/pg'
 
 const binary = process.env.TEAMDAY_TEST_BINARY
 if (!binary) console.warn('reuse-port-binary: set TEAMDAY_TEST_BINARY=dist/teamday to run the compiled-binary --reuse-port test')
@@ -34,7 +34,7 @@ run('compiled binary: --reuse-port shares a port only with processes on the same
     Bun.spawnSync(['chmod', '755', join(dir, 'teamday')])
     const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
     env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'warn' }
-    for (let i = 0; i < 2; i++) databases.push(await createTestDatabase())
+    for (let i = 0; i < 3; i++) databases.push(await createTestDatabase())
   }, 30_000)
 
   afterAll(async () => {
@@ -109,13 +109,21 @@ run('compiled binary: --reuse-port shares a port only with processes on the same
     await Promise.all([stop(first), stop(second)])
   }, 90_000)
 
-  test('on PostgreSQL: another database, or a SQLite file, is refused; the same database (by another URL) shares the port', async () => {
+  test('on PostgreSQL: another database, one restored from a pg_dump of this one, or a SQLite file, is refused; the same database (by another URL) shares the port', async () => {
     const mine = urlFor(databases[1]!)
     const first = serve(mine, 0)
     const port = await listening(first)
     const token = adminTokenVia(['./teamday'], mine, { cwd: dir, env })
     await refused(serve(urlFor(databases[0]!), port), port, 'a teamday on another database')
     await refused(serve(join(dir, 'third.db'), port), port, 'a teamday on another database')
+    // A database restored from a dump of this one, taken while it runs: the same identity (its
+    // database_id row), the same data for now, yet another database from its first write. It did
+    // not see the probe the start wrote: refused (it was taken for this one and joined).
+    const restored = urlFor(databases[2]!)
+    const psql = Bun.spawn(['psql', '-q', '-v', 'ON_ERROR_STOP=1', restored], { stdin: new TextEncoder().encode(await pgDump(mine)), stdout: 'pipe', stderr: 'pipe' })
+    const [psqlErr, psqlCode] = await Promise.all([new Response(psql.stderr).text(), psql.exited])
+    expect({ psqlCode, psqlErr }).toEqual({ psqlCode: 0, psqlErr: '' })
+    await refused(serve(restored, port), port, 'a teamday on another database')
     await allReach(port, token)
     // The same database named another way: what counts is the database, not its URL.
     const second = serve(mine.replace('127.0.0.1', 'localhost'), port)

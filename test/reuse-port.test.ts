@@ -16,6 +16,10 @@ import { serve } from '../src/cli/admin/serve'
 import type { ClientIo } from '../src/cli/common'
 import { createLogger } from '../src/logger'
 import { DatabaseIdentity, newProofToken } from '../src/db/identity'
+import { LIVE_PROBE_TTL_MS, putLiveProbe } from '../src/db/settings'
+import { settings } from '../src/db/schema'
+import { Housekeeping } from '../src/housekeeping'
+import { eq } from 'drizzle-orm'
 import { makeTestApp, type TestApp } from './helpers/app'
 import { createTestDatabase, ON_PG, urlFor } from './helpers/pg'
 
@@ -38,51 +42,117 @@ async function oneDatabase(): Promise<() => Promise<TestApp>> {
   return () => makeTestApp({ dbPath: file, key })
 }
 
-const proofOf = async (t: TestApp, challenge: string) => (await t.req('GET', `${PROOF_PATH}?challenge=${challenge}`)).body
+/** A probe written into `t`'s database, as a starting process writes one (src/cli/admin/port-holder.ts askHolder). */
+async function probeIn(t: TestApp, at = t.clock.now()) {
+  const name = newProofToken()
+  const nonce = newProofToken()
+  await putLiveProbe(t.rt.db, name, nonce, at)
+  return { name, nonce }
+}
+const ask = (t: TestApp, challenge: string, name: string) => t.req('GET', `${PROOF_PATH}?challenge=${challenge}&probe=${name}`)
+const proofOf = async (t: TestApp, challenge: string, name: string) => (await ask(t, challenge, name)).body
+const settingsOf = async (t: TestApp) => (await t.db.select().from(settings).all()) as { key: string; value: string }[]
+const idOf = async (t: TestApp) => (await settingsOf(t)).find((r) => r.key === 'database_id')?.value
 
-describe('a database identity and its proof', () => {
-  test('a server proves which database it is on, to a process on the same database only; no two answers are alike', async () => {
+describe('a database identity and its proof of the live database', () => {
+  test('a server proves it read the probe a process on the same database wrote there; to anyone else its answer says nothing; no two answers are alike', async () => {
     const instance = await oneDatabase()
     const [a, b] = [await instance(), await instance()]
-    const other = await makeTestApp()
+    const other = await makeTestApp({ key })
     const challenge = newProofToken()
-    const res = await a.req('GET', `${PROOF_PATH}?challenge=${challenge}`)
+    const probe = await probeIn(a)
+    const res = await ask(b, challenge, probe.name)
     expect(res.status).toBe(200)
     expect(Object.keys(res.body).sort()).toEqual(['proof', 'salt'])
     expect(res.body.proof).toMatch(/^[A-Za-z0-9_-]{43}$/)
-    expect(b.rt.databaseIdentity!.proves(challenge, res.body)).toBe(true)
-    expect(a.rt.databaseIdentity!.proves(challenge, await proofOf(b, challenge))).toBe(true)
-    expect(other.rt.databaseIdentity!.proves(challenge, res.body)).toBe(false)
-    expect(a.rt.databaseIdentity!.proves(challenge, await proofOf(other, challenge))).toBe(false)
-    // Not an answer to another challenge; and every answer has its own salt and proof.
-    expect(b.rt.databaseIdentity!.proves(newProofToken(), res.body)).toBe(false)
-    const again = await proofOf(a, challenge)
+    expect(a.rt.databaseIdentity!.proves(challenge, probe.nonce, res.body)).toBe(true)
+    // The process itself reads its own probe too (the start asks its own listener once it listens).
+    expect(a.rt.databaseIdentity!.proves(challenge, probe.nonce, await proofOf(a, challenge, probe.name))).toBe(true)
+    // Another database has no such row: an answer of the same shape, which proves nothing.
+    const elsewhere = await ask(other, challenge, probe.name)
+    expect(elsewhere.status).toBe(200)
+    expect(Object.keys(elsewhere.body).sort()).toEqual(['proof', 'salt'])
+    expect(elsewhere.body.proof).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    expect(a.rt.databaseIdentity!.proves(challenge, probe.nonce, elsewhere.body)).toBe(false)
+    // Nor is it an answer to another challenge, or under another nonce; every answer has its own salt and proof.
+    expect(a.rt.databaseIdentity!.proves(newProofToken(), probe.nonce, res.body)).toBe(false)
+    expect(a.rt.databaseIdentity!.proves(challenge, newProofToken(), res.body)).toBe(false)
+    const again = await proofOf(b, challenge, probe.name)
     expect(again.salt).not.toBe(res.body.salt)
     expect(again.proof).not.toBe(res.body.proof)
-    // The identity itself is nowhere in an answer.
-    const [{ value }] = (await a.db.select().from((await import('../src/db/schema')).settings).all()).filter((r: { key: string }) => r.key === 'database_id')
-    expect(value).toMatch(/^[A-Za-z0-9_-]{43}$/)
-    expect(res.text).not.toContain(value)
+    // The identity and the nonce are nowhere in an answer.
+    const id = (await idOf(a))!
+    expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/)
+    for (const text of [res.text, elsewhere.text]) {
+      expect(text).not.toContain(id)
+      expect(text).not.toContain(probe.nonce)
+    }
   })
 
-  test('a challenge that is not 43 base64url characters is a 422 envelope', async () => {
+  test('a name nobody wrote, and one a probe holds, get answers alike in shape, status and headers', async () => {
+    const t = await makeTestApp({ key })
+    const probe = await probeIn(t)
+    const [found, missing] = [await ask(t, newProofToken(), probe.name), await ask(t, newProofToken(), newProofToken())]
+    expect(missing.status).toBe(found.status)
+    const shape = (r: typeof found) => ({ keys: Object.keys(r.body), lengths: Object.values(r.body).map((v) => String(v).length), headers: [...r.headers.keys()].filter((h) => h !== 'x-request-id' && h !== 'date').sort(), length: r.text.length })
+    expect(shape(missing)).toEqual(shape(found))
+  })
+
+  test('a database that holds the identity of another (a pg_dump restored, a file copied) is another database: neither proves itself to the other', async () => {
+    // The old proof was keyed with the identity alone (on SQLite with the file's device and inode):
+    // a PostgreSQL database restored from a dump of another was taken for it on a shared port.
+    const instance = await oneDatabase()
+    const original = await instance()
+    const before = await makeTestApp({ key, ...(ON_PG ? {} : { dbPath: join(dir, `${newProofToken().slice(0, 8)}.db`) }) })
+    await before.db.update(settings).set({ value: (await idOf(original))! }).where(eq(settings.key, 'database_id')).run()
+    // Started on it from then on (the identity is read at a start), as a restored database would be.
+    const copy = await makeTestApp({ key, ...(ON_PG ? { pg: before.pg! } : { dbPath: before.rt.config.dbPath }) })
+    expect(await idOf(copy)).toBe((await idOf(original))!)
+    const challenge = newProofToken()
+    const mine = await probeIn(original)
+    expect(original.rt.databaseIdentity!.proves(challenge, mine.nonce, await proofOf(copy, challenge, mine.name))).toBe(false)
+    const theirs = await probeIn(copy)
+    expect(copy.rt.databaseIdentity!.proves(challenge, theirs.nonce, await proofOf(original, challenge, theirs.name))).toBe(false)
+    // The original's other instances still prove themselves to it.
+    const again = await instance()
+    expect(original.rt.databaseIdentity!.proves(challenge, mine.nonce, await proofOf(again, challenge, mine.name))).toBe(true)
+  })
+
+  test('a challenge or a probe that is not 43 base64url characters, or missing, is a 422 envelope (before any database read)', async () => {
     const t = await makeTestApp()
-    for (const q of ['', '?challenge=short', `?challenge=${'a'.repeat(42)}!`, `?challenge=${'a'.repeat(44)}`]) {
+    const ok = newProofToken()
+    for (const q of ['', `?challenge=${ok}`, `?probe=${ok}`, `?challenge=short&probe=${ok}`, `?challenge=${ok}&probe=short`, `?challenge=${ok}&probe=${'a'.repeat(42)}!`, `?challenge=${ok}&probe=${'a'.repeat(44)}`, `?challenge=${ok}&probe=${ok.slice(0, 40)}%25%27`]) {
       const res = await t.req('GET', `${PROOF_PATH}${q}`)
       expect({ q, status: res.status, code: res.body?.code }).toEqual({ q, status: 422, code: 'validation_failed' })
     }
   })
 
+  test('a probe is good for a minute from when it was written; an older one proves nothing, and housekeeping deletes it', async () => {
+    const instance = await oneDatabase()
+    const [a, b] = [await instance(), await instance()]
+    const challenge = newProofToken()
+    const stale = await probeIn(a, a.clock.now() - LIVE_PROBE_TTL_MS - 1)
+    const fresh = await probeIn(a)
+    expect(a.rt.databaseIdentity!.proves(challenge, stale.nonce, await proofOf(b, challenge, stale.name))).toBe(false)
+    expect(a.rt.databaseIdentity!.proves(challenge, fresh.nonce, await proofOf(b, challenge, fresh.name))).toBe(true)
+    const probes = async () => (await settingsOf(a)).filter((r) => r.key.startsWith('reuse_port_probe:')).map((r) => r.key)
+    expect((await probes()).sort()).toEqual([`reuse_port_probe:${stale.name}`, `reuse_port_probe:${fresh.name}`].sort())
+    const hk = new Housekeeping({ db: a.rt.db, clock: a.clock, log: a.rt.log, config: { auditRetentionDays: null, executionRetentionDays: null } })
+    expect(await hk.runIfDue()).toMatchObject({ reusePortProbes: 1 })
+    expect(await probes()).toEqual([`reuse_port_probe:${fresh.name}`])
+    // Nothing else of the settings is touched.
+    expect(await idOf(a)).toMatch(/^[A-Za-z0-9_-]{43}$/)
+  })
+
   test('a database an older build made gets an identity at its next start, the same one from then on', async () => {
     const instance = await oneDatabase()
     const first = await instance()
-    const { settings } = await import('../src/db/schema')
-    const { eq } = await import('drizzle-orm')
     await first.db.delete(settings).where(eq(settings.key, 'database_id')).run()
     const [second, third] = [await instance(), await instance()]
     const challenge = newProofToken()
-    expect(third.rt.databaseIdentity!.proves(challenge, await proofOf(second, challenge))).toBe(true)
-    expect(first.rt.databaseIdentity!.proves(challenge, await proofOf(second, challenge))).toBe(false)
+    const probe = await probeIn(third)
+    expect(third.rt.databaseIdentity!.proves(challenge, probe.nonce, await proofOf(second, challenge, probe.name))).toBe(true)
+    expect(first.rt.databaseIdentity!.proves(challenge, probe.nonce, await proofOf(second, challenge, probe.name))).toBe(false)
   })
 })
 
@@ -99,15 +169,15 @@ describe('a copy of a SQLite database file', () => {
     reader.exec(`VACUUM INTO '${copy}'`)
     reader.close()
     const copied = await makeTestApp({ dbPath: copy, key })
-    const { settings } = await import('../src/db/schema')
-    const idOf = async (t: TestApp) => (await t.db.select().from(settings).all()).find((r: { key: string }) => r.key === 'database_id')?.value
     expect(await idOf(copied)).toBe((await idOf(original))!)
     const challenge = newProofToken()
-    expect(copied.rt.databaseIdentity!.proves(challenge, await proofOf(original, challenge))).toBe(false)
-    expect(original.rt.databaseIdentity!.proves(challenge, await proofOf(copied, challenge))).toBe(false)
+    const mine = await probeIn(original)
+    const theirs = await probeIn(copied)
+    expect(copied.rt.databaseIdentity!.proves(challenge, theirs.nonce, await proofOf(original, challenge, theirs.name))).toBe(false)
+    expect(original.rt.databaseIdentity!.proves(challenge, mine.nonce, await proofOf(copied, challenge, mine.name))).toBe(false)
     // The same file opened again still proves itself.
     const again = await makeTestApp({ dbPath: file, key })
-    expect(again.rt.databaseIdentity!.proves(challenge, await proofOf(original, challenge))).toBe(true)
+    expect(original.rt.databaseIdentity!.proves(challenge, mine.nonce, await proofOf(again, challenge, mine.name))).toBe(true)
   })
 })
 
@@ -117,10 +187,22 @@ function holder(answer: (req: Request) => Response | Promise<Response>, port = 0
   stops.push(() => void server.stop(true))
   return server as typeof server & { port: number }
 }
-const provingWith = (identity: DatabaseIdentity) => (req: Request) => Response.json(identity.prove(new URL(req.url).searchParams.get('challenge')!))
+/** A database in memory, as far as probes go: its rows (name → nonce), and a starting process's way of writing them. */
+function memoryDatabase() {
+  const rows = new Map<string, string>()
+  const written: string[] = []
+  return { rows, written, probes: { put: async (name: string, nonce: string) => void (rows.set(name, nonce), written.push(name)), remove: async (name: string) => void rows.delete(name) } }
+}
+/** A holder answering as a teamday does (src/modules/system), with the nonces of `rows`. */
+const provingWith = (identity: DatabaseIdentity, rows: Map<string, string>) => (req: Request) => {
+  const q = new URL(req.url).searchParams
+  return Response.json(identity.prove(q.get('challenge')!, rows.get(q.get('probe')!)))
+}
 
 describe('the start asks whoever holds the port', () => {
-  const mine = new DatabaseIdentity(newProofToken())
+  const myDatabase = memoryDatabase()
+  const identity = new DatabaseIdentity(newProofToken())
+  const mine = { identity, probes: myDatabase.probes }
   const another = new DatabaseIdentity(newProofToken())
 
   test('nobody there, or a teamday on the same database: it may share the port', async () => {
@@ -128,14 +210,41 @@ describe('the start asks whoever holds the port', () => {
     const port = free.port!
     await free.stop(true)
     await refuseAnotherDatabase('127.0.0.1', port, mine, 1)
-    const same = holder(provingWith(mine))
+    const same = holder(provingWith(identity, myDatabase.rows))
     await refuseAnotherDatabase('127.0.0.1', same.port, mine, 4)
     // A wildcard host is asked on loopback.
     await refuseAnotherDatabase('0.0.0.0', same.port, mine, 1)
+    // Each question (the one that met nobody too) wrote a probe of its own, and removed it.
+    expect(myDatabase.written.length).toBe(6)
+    expect(new Set(myDatabase.written).size).toBe(6)
+    expect(myDatabase.rows.size).toBe(0)
+  })
+
+  test('a teamday with the same identity on a copy of the database (a pg_dump restored: it did not see the probe) is refused as another database, and the probe is removed', async () => {
+    const copy = holder(provingWith(identity, new Map()))
+    await expect(refuseAnotherDatabase('127.0.0.1', copy.port, mine, 1)).rejects.toThrow(`port ${copy.port} on 127.0.0.1 is held by a teamday on another database`)
+    expect(myDatabase.rows.size).toBe(0)
+  })
+
+  test('a teamday of the previous round (its proof keyed with the identity alone; it knows no probe: 422) is not shared with', async () => {
+    const older = holder(() => Response.json({ error: true, statusCode: 422, code: 'validation_failed' }, { status: 422 }))
+    await expect(refuseAnotherDatabase('127.0.0.1', older.port, mine, 1)).rejects.toThrow('a server that does not show which database it is on (HTTP 422 to GET /api/health/database-proof: a teamday older than this one, or another program)')
+    // Even answering a proof keyed as it was, with the identity but no nonce: not this database's.
+    const keyedAsBefore = holder((req) => Response.json(identity.prove(new URL(req.url).searchParams.get('challenge')!, undefined)))
+    await expect(refuseAnotherDatabase('127.0.0.1', keyedAsBefore.port, mine, 1)).rejects.toThrow('held by a teamday on another database')
+    expect(myDatabase.rows.size).toBe(0)
+  })
+
+  test('a question that fails on the way (the transport throws) still removes its probe', async () => {
+    const broken: Get = async () => {
+      throw new Error('boom')
+    }
+    await expect(refuseAnotherDatabase('127.0.0.1', 1, mine, 1, undefined, broken)).rejects.toThrow('boom')
+    expect(myDatabase.rows.size).toBe(0)
   })
 
   test('a teamday on another database: refused, naming the port and what to do', async () => {
-    const other = holder(provingWith(another))
+    const other = holder(provingWith(another, myDatabase.rows))
     const refused = refuseAnotherDatabase('127.0.0.1', other.port, mine, 1)
     await expect(refused).rejects.toThrow(`port ${other.port} on 127.0.0.1 is held by a teamday on another database: --reuse-port shares a port only between teamday processes on the same database`)
     await expect(refuseAnotherDatabase('0.0.0.0', other.port, mine, 1)).rejects.toThrow('use another --port (PORT), or the database that server is on (--db / TEAMDAY_DB)')
@@ -144,7 +253,7 @@ describe('the start asks whoever holds the port', () => {
   test('a server that cannot prove its database (an older teamday: 404; another program; an answer that is not a proof) is not shared with', async () => {
     const older = holder(() => Response.json({ error: true, statusCode: 404, code: 'not_found' }, { status: 404 }))
     await expect(refuseAnotherDatabase('127.0.0.1', older.port, mine, 1)).rejects.toThrow('a server that does not show which database it is on (HTTP 404 to GET /api/health/database-proof: a teamday older than this one, or another program)')
-    for (const answer of [() => new Response('hello'), () => Response.json({ salt: newProofToken(), proof: 'x' }), () => Response.json({ salt: 'x', proof: newProofToken() }), () => Response.json(another.prove(newProofToken()))]) {
+    for (const answer of [() => new Response('hello'), () => Response.json({ salt: newProofToken(), proof: 'x' }), () => Response.json({ salt: 'x', proof: newProofToken() }), () => Response.json(another.prove(newProofToken(), undefined))]) {
       const s = holder(answer)
       await expect(refuseAnotherDatabase('127.0.0.1', s.port, mine, 1)).rejects.toThrow(`port ${s.port} on 127.0.0.1 is held by`)
     }
@@ -195,8 +304,8 @@ describe('the start asks whoever holds the port', () => {
   })
 
   test('two processes on the port (one started at the same moment on another database): the questions reach both, and the start is refused', async () => {
-    const same = holder(provingWith(mine))
-    holder(provingWith(another), same.port)
+    const same = holder(provingWith(identity, myDatabase.rows))
+    holder(provingWith(another, new Map()), same.port)
     await expect(refuseAnotherDatabase('127.0.0.1', same.port, mine, 32)).rejects.toThrow('held by a teamday on another database')
   })
 
@@ -208,7 +317,9 @@ describe('the start asks whoever holds the port', () => {
 })
 
 describe('a start that cannot reach its own listener says the check was skipped', () => {
-  const mine = new DatabaseIdentity(newProofToken())
+  const myDatabase = memoryDatabase()
+  const identity = new DatabaseIdentity(newProofToken())
+  const mine = { identity, probes: myDatabase.probes }
 
   test('every spelling of a wildcard --host is asked on loopback of its family (a connection to the wildcard itself reaches a listener on some systems only)', () => {
     for (const host of ['0.0.0.0', '[0.0.0.0]']) expect({ host, asked: probeAddresses(host) }).toEqual({ host, asked: ['127.0.0.1'] })
@@ -225,7 +336,7 @@ describe('a start that cannot reach its own listener says the check was skipped'
   })
 
   test('what the questions met: a process (on this database), or nobody at any address asked, with each address and its error', async () => {
-    const same = holder(provingWith(mine))
+    const same = holder(provingWith(identity, myDatabase.rows))
     expect(await refuseAnotherDatabase('127.0.0.1', same.port, mine, 2)).toEqual({ reached: true })
     const free = Bun.serve({ hostname: '127.0.0.1', port: 0, fetch: () => new Response('') })
     const port = free.port!

@@ -53,7 +53,7 @@ export interface paths {
         };
         /**
          * Same-database proof
-         * @description For `teamday serve --reuse-port`: a server that starts on a port another already listens on asks it this, and starts only when the answer shows both are on the same database (the kernel spreads connections between them). The proof is keyed with a random identity stored in the database; it reveals nothing about the database, and no two answers are alike. No authentication; not rate-limited.
+         * @description For `teamday serve --reuse-port`: a server that starts on a port another already listens on writes a random nonce into its own database under the name `probe`, asks this, and starts only when the answer shows the server read that very row, i.e. both are on the same live database (the kernel spreads connections between them); a copy of the database (a file copied, a dump restored) did not see the row. The proof is keyed with the database's random identity and the nonce; a name that does not exist gets an answer of the same shape keyed with random bytes, so to anyone who does not know the nonce the answer reveals nothing about the database, and no two answers are alike. No authentication; not rate-limited, like the other health checks (one primary-key read, after both parameters are checked).
          */
         get: operations["getApiHealthDatabaseProof"];
         put?: never;
@@ -959,13 +959,13 @@ export interface components {
              */
             salt: string;
             /**
-             * @description HMAC-SHA256 of the challenge and the salt, keyed with the database's identity (base64url)
+             * @description HMAC-SHA256 of the challenge and the salt, keyed with the database's identity and the nonce read under the probe's name (random bytes when there is none) (base64url)
              * @example q3Jx0c6mW1gS9kV2bT7nY4hL8pR5dZ0aE3uI6oF1jKs
              */
             proof: string;
         };
         /**
-         * @description Validation failed: the challenge is not 43 base64url characters.
+         * @description Validation failed: the challenge or the probe is not 43 base64url characters, or is missing.
          * @example {
          *       "error": true,
          *       "statusCode": 422,
@@ -7002,6 +7002,8 @@ export interface operations {
             query: {
                 /** @description 32 random bytes, base64url, chosen by the caller */
                 challenge: string;
+                /** @description The name under which the caller has just written a random nonce into its own database (a `settings` row `reuse_port_probe:<probe>`, removed after the answer). Only a server that reads that row in its database can make a proof the caller accepts. */
+                probe: string;
             };
             header?: never;
             path?: never;
@@ -7030,7 +7032,7 @@ export interface operations {
                     "application/json": components["schemas"]["UriTooLong"];
                 };
             };
-            /** @description Validation failed: the challenge is not 43 base64url characters. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed: the challenge or the probe is not 43 base64url characters, or is missing. Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

@@ -168,7 +168,7 @@ export const REQUESTS: Record<string, (w: World, owner: Actor) => Promise<Req> |
   'GET /swagger/': () => ({ path: '/swagger/' }),
   'GET /api/health': () => ({ path: '/api/health' }),
   'GET /api/health/ready': () => ({ path: '/api/health/ready' }),
-  'GET /api/health/database-proof': () => ({ path: `/api/health/database-proof?challenge=${'A'.repeat(43)}` }),
+  'GET /api/health/database-proof': () => ({ path: `/api/health/database-proof?challenge=${'A'.repeat(43)}&probe=${'B'.repeat(43)}` }),
   'GET /metrics': () => ({ path: '/metrics' }),
 
   'GET /api/v1/tokens': () => ({ path: '/api/v1/tokens' }),

@@ -92,13 +92,38 @@ export type Get = typeof getOnce
 
 const ANOTHER_PORT = 'use another --port (PORT)'
 
-/** Asks whoever answers at `address:port` (once; again after a broken connection) which database it is on. */
-export async function askHolder(address: string, port: number, identity: DatabaseIdentity, timeoutMs = ANSWER_MS, get: Get = getOnce): Promise<Holder> {
+/**
+ * The starting process's side: its database's identity, and where it writes its probes (a row of
+ * its own database's settings, src/db/settings.ts putLiveProbe; an in-memory map in tests of the
+ * questions alone).
+ */
+export interface Prober {
+  identity: DatabaseIdentity
+  probes: {
+    put(name: string, nonce: string): Promise<void>
+    remove(name: string): Promise<void>
+  }
+}
+
+/**
+ * Asks whoever answers at `address:port` (once; again after a broken connection) whether it is on
+ * this very database: a fresh nonce is written into this process's database under a fresh name,
+ * and only a process that reads it there can answer (src/db/identity.ts). The row is removed
+ * again whatever the answer (or the error); one a crash leaves expires (LIVE_PROBE_TTL_MS).
+ */
+export async function askHolder(address: string, port: number, me: Prober, timeoutMs = ANSWER_MS, get: Get = getOnce): Promise<Holder> {
   const challenge = newProofToken()
+  const name = newProofToken()
+  const nonce = newProofToken()
   let reply: Reply = { kind: 'nobody', why: 'not asked' }
-  for (let i = 0; i <= RETRIES; i++) {
-    reply = await get(address, port, `${PROOF_PATH}?challenge=${challenge}`, timeoutMs)
-    if (reply.kind !== 'failed') break
+  await me.probes.put(name, nonce)
+  try {
+    for (let i = 0; i <= RETRIES; i++) {
+      reply = await get(address, port, `${PROOF_PATH}?challenge=${challenge}&probe=${name}`, timeoutMs)
+      if (reply.kind !== 'failed') break
+    }
+  } finally {
+    await me.probes.remove(name)
   }
   if (reply.kind === 'nobody') return reply
   if (reply.kind === 'failed') return { kind: 'other', what: `something that does not answer as a teamday (${reply.why})`, remedy: `${ANOTHER_PORT}, or stop what holds it` }
@@ -106,13 +131,15 @@ export async function askHolder(address: string, port: number, identity: Databas
   try {
     answer = JSON.parse(reply.body)
   } catch {}
-  if (reply.status === 200 && identity.proves(challenge, answer)) return { kind: 'same' }
-  // A well-formed proof that does not check out: a teamday of this version on another database.
+  if (reply.status === 200 && me.identity.proves(challenge, nonce, answer)) return { kind: 'same' }
+  // A well-formed proof that does not check out: a teamday of this version on another database
+  // (or a copy of this one: a file copied, a dump restored, which did not see the probe).
   if (reply.status === 200 && typeof (answer as { proof?: unknown })?.proof === 'string') {
     return { kind: 'other', what: 'a teamday on another database', remedy: `${ANOTHER_PORT}, or the database that server is on (--db / TEAMDAY_DB)` }
   }
   return {
     kind: 'other',
+    // An older teamday answers 404 (no such route) or 422 (it knows no `probe`).
     what: `a server that does not show which database it is on (HTTP ${reply.status} to GET ${PROOF_PATH}: a teamday older than this one, or another program)`,
     remedy: `${ANOTHER_PORT}; an older teamday shares its port with none of this version: stop it, then start this one`,
   }
@@ -127,16 +154,16 @@ export type PortCheck = { reached: true } | { reached: false; why: string }
 
 /**
  * Refuses (throws, naming the port) unless every process that answers on the port serves the
- * same database as `identity`, or none does. `rounds` questions per address, each on a connection
+ * same live database as `me`, or none does. `rounds` questions per address, each on a connection
  * of its own: the kernel hands each new connection to one of the listeners, so several rounds
  * reach several of them.
  */
-export async function refuseAnotherDatabase(host: string, port: number, identity: DatabaseIdentity, rounds: number, timeoutMs = ANSWER_MS, get: Get = getOnce): Promise<PortCheck> {
+export async function refuseAnotherDatabase(host: string, port: number, me: Prober, rounds: number, timeoutMs = ANSWER_MS, get: Get = getOnce): Promise<PortCheck> {
   const missed: string[] = []
   let reached = false
   for (const address of probeAddresses(host)) {
     for (let i = 0; i < rounds; i++) {
-      const holder = await askHolder(address, port, identity, timeoutMs, get)
+      const holder = await askHolder(address, port, me, timeoutMs, get)
       if (holder.kind === 'nobody') {
         missed.push(`${address.includes(':') ? `[${address}]` : address}:${port} (${holder.why})`)
         break

@@ -21,6 +21,7 @@ import type { Ctx } from '../../context'
 import { memberships, organizations, users } from '../../db/schema'
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../runtime'
 import { getOnce, refuseAnotherDatabase, type Get, type PortCheck } from './port-holder'
+import { liveProbeStore } from '../../db/settings'
 import { configFrom } from './runtime'
 import type { Run } from '../spec'
 import type { PgConnection } from '../../db/pg'
@@ -104,7 +105,9 @@ export async function serve(
     const sameDatabase = async (rounds: number): Promise<PortCheck | null> => {
       if (!reusePort || config.port === 0) return null
       if (!rt.databaseIdentity) throw new Error('--reuse-port: this database has no identity to compare with the process on the port (a start that may not write); start without --reuse-port')
-      return refuseAnotherDatabase(config.host, config.port, rt.databaseIdentity, rounds, undefined, probe)
+      // Each question's probe is a row of this database, written before and removed after it.
+      const probes = liveProbeStore(rt.db, () => rt.clock.now())
+      return refuseAnotherDatabase(config.host, config.port, { identity: rt.databaseIdentity, probes }, rounds, undefined, probe)
     }
     await sameDatabase(1)
     listen(app, config, reusePort)

@@ -6,6 +6,7 @@ import { textResponse } from '../../http/compression'
 import { PrometheusExporter } from '../../metrics/prometheus'
 import type { Runtime } from '../../runtime'
 import { PROOF_TOKEN } from '../../db/identity'
+import { readLiveProbe } from '../../db/settings'
 import { authErrors, errorResponse, named, sharedModels } from '../shared-models'
 import { RESPONSE_DESCRIPTIONS } from '../../http/openapi-publish'
 
@@ -73,11 +74,11 @@ const sameDatabaseModels = named({
   SameDatabaseProof: t.Object(
     {
       salt: proofToken('Chosen afresh by this server for every answer'),
-      proof: proofToken("HMAC-SHA256 of the challenge and the salt, keyed with the database's identity (base64url)"),
+      proof: proofToken("HMAC-SHA256 of the challenge and the salt, keyed with the database's identity and the nonce read under the probe's name (random bytes when there is none) (base64url)"),
     },
     { description: 'Proof of which database this server is on, checkable only by a process on the same database.', examples: [{ salt: 'Vb0mT3qL8xR2cN6wK1yH5sJ9dF4gA7zE0pU3iO6lQ2e', proof: 'x9Kd2LmQ7vT0bR4nW8cJ1yF5hS3gA6zE9pU2iO5lN0e' }] },
   ),
-  SameDatabaseInvalid: errorResponse(422, 'validation_failed', 'Validation failed: the challenge is not 43 base64url characters.', "Validation failed: challenge expected string to match '^[A-Za-z0-9_-]{43}$'", [
+  SameDatabaseInvalid: errorResponse(422, 'validation_failed', 'Validation failed: the challenge or the probe is not 43 base64url characters, or is missing.', "Validation failed: challenge expected string to match '^[A-Za-z0-9_-]{43}$'", [
     { field: 'challenge', message: "challenge expected string to match '^[A-Za-z0-9_-]{43}$'" },
   ]),
   SameDatabaseUnknown: errorResponse(503, 'service_unavailable', 'This process has no database identity to prove (started by a command that may not write).', 'This server cannot prove which database it is on.'),
@@ -89,22 +90,29 @@ export const sameDatabaseApiModels = { ...sameDatabaseModels, UriTooLong: shared
 /**
  * GET /api/health/database-proof: what `teamday serve --reuse-port` asks the process already on
  * its port (src/cli/admin/port-holder.ts), to share the port only with one on the same database.
- * The answer is a keyed hash (src/db/identity.ts): it tells nobody else anything.
+ * The answer is a keyed hash (src/db/identity.ts) over the nonce the caller wrote into its own
+ * database, read here: it tells nobody else anything.
  */
-export function sameDatabaseRoute(rt: Pick<Runtime, 'databaseIdentity'>) {
+export function sameDatabaseRoute(rt: Pick<Runtime, 'databaseIdentity' | 'db' | 'clock'>) {
   return new Elysia({ name: 'teamday-same-database' }).model(sameDatabaseApiModels).get(
     '/api/health/database-proof',
-    ({ query }) => {
+    async ({ query }) => {
       if (!rt.databaseIdentity) throw new AppError('service_unavailable', 'This server cannot prove which database it is on.')
-      return rt.databaseIdentity.prove(query.challenge)
+      // The probe's name was checked (43 base64url characters) before this one primary-key read;
+      // found or not, the answer is made alike (src/db/identity.ts).
+      const nonce = await readLiveProbe(rt.db, query.probe, rt.clock.now())
+      return rt.databaseIdentity.prove(query.challenge, nonce)
     },
     {
-      query: t.Object({ challenge: proofToken('32 random bytes, base64url, chosen by the caller') }),
+      query: t.Object({
+        challenge: proofToken('32 random bytes, base64url, chosen by the caller'),
+        probe: proofToken("The name under which the caller has just written a random nonce into its own database (a `settings` row `reuse_port_probe:<probe>`, removed after the answer). Only a server that reads that row in its database can make a proof the caller accepts."),
+      }),
       response: { 200: 'SameDatabaseProof', 414: 'UriTooLong', 422: 'SameDatabaseInvalid', 503: 'SameDatabaseUnknown' },
       detail: {
         summary: 'Same-database proof',
         description:
-          "For `teamday serve --reuse-port`: a server that starts on a port another already listens on asks it this, and starts only when the answer shows both are on the same database (the kernel spreads connections between them). The proof is keyed with a random identity stored in the database; it reveals nothing about the database, and no two answers are alike. No authentication; not rate-limited.",
+          "For `teamday serve --reuse-port`: a server that starts on a port another already listens on writes a random nonce into its own database under the name `probe`, asks this, and starts only when the answer shows the server read that very row, i.e. both are on the same live database (the kernel spreads connections between them); a copy of the database (a file copied, a dump restored) did not see the row. The proof is keyed with the database's random identity and the nonce; a name that does not exist gets an answer of the same shape keyed with random bytes, so to anyone who does not know the nonce the answer reveals nothing about the database, and no two answers are alike. No authentication; not rate-limited, like the other health checks (one primary-key read, after both parameters are checked).",
         tags: ['System'],
         security: [],
       },
