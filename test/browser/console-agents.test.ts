@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import type { Browser, Page } from 'playwright-core'
+import type { Browser, Locator, Page } from 'playwright-core'
 import { operatorContext } from '../../src/context'
 import { createToken } from '../../src/modules/tokens/service'
 import { setPassword } from '../../src/modules/users/passwords'
@@ -110,13 +110,71 @@ if (!browserSuitesRun) {
     })
   }
 
-  /** Signed in, on agent `name`'s chat page with a turn of `message` running (the page at ?chat=). */
+  /**
+   * Records, in the page, each poll the chat script sends (a fetch carrying X-Chat-Version): the
+   * page's time when sent, and what came back (the status, `→ /path` for an answer that
+   * redirected, 'failed' for a network error); `__pending` counts those not answered yet.
+   */
+  const POLL_RECORDER = `(() => {
+    const original = window.fetch
+    window.__polls = []
+    window.__pending = 0
+    window.fetch = function (input, init) {
+      if (!init || !init.headers || init.headers['x-chat-version'] === undefined) return original.apply(this, arguments)
+      const poll = { at: Date.now(), status: null }
+      window.__polls.push(poll)
+      window.__pending++
+      const answer = original.apply(this, arguments)
+      answer.then(
+        (r) => { poll.status = r.redirected ? '→ ' + new URL(r.url).pathname : r.status; window.__pending-- },
+        () => { poll.status = 'failed'; window.__pending-- },
+      )
+      return answer
+    }
+  })()`
+
+  type Poll = { at: number; status: number | string | null }
+  const pollsOf = (page: Page) => page.evaluate('window.__polls') as Promise<Poll[]>
+
+  /** One step of the page's clock: a poll's answer is handled (and the next poll timed) within the step it was sent in. */
+  const STEP_MS = 250
+
+  /**
+   * Moves the page's clock on by `ms` (the chat script's timers fire as they fall due), a step at
+   * a time, each step ending when every poll sent has its answer handled by the page.
+   */
+  async function advance(page: Page, ms: number): Promise<void> {
+    for (let t = 0; t < ms; t += STEP_MS) {
+      await page.clock.runFor(Math.min(STEP_MS, ms - t))
+      for (let i = 0; (await page.evaluate('window.__pending')) !== 0; i++) {
+        if (i > 1500) throw new Error('a poll got no answer within 15 s')
+        await Bun.sleep(10)
+      }
+    }
+  }
+
+  /** Moves the page's clock on until `shown` is there (at most `ms` of the page's time). */
+  async function advanceUntil(page: Page, shown: Locator, ms = 30_000): Promise<void> {
+    for (let t = 0; (await shown.count()) === 0; t += STEP_MS) {
+      if (t > ms) throw new Error(`not shown after ${ms} ms of the page's time`)
+      await advance(page, STEP_MS)
+    }
+  }
+
+  /**
+   * Signed in, on agent `name`'s chat page with a turn of `message` running (the page at ?chat=).
+   * The page's clock stands still from before the chat page loads: its polls happen only as
+   * `advance` moves the clock (no test waits the seconds the script waits between them).
+   */
   async function runningChat(name: string, message: string, locale = 'en-GB'): Promise<{ page: Page; chatId: string }> {
     const page = await newPage(locale)
+    await page.clock.install()
+    await page.addInitScript(POLL_RECORDER)
     await page.goto(`${base}/login`)
     await submitSignIn(page, 'ada@example.com', PASSWORD, locale.startsWith('de') ? 'de' : 'en')
     await page.waitForURL(`${base}/settings/profile`)
     await page.goto(`${base}/agents/${agentIds[name]}/chat`)
+    await page.clock.pauseAt((await page.evaluate('Date.now()')) as number + 1000)
     await page.getByRole('textbox', { name: locale.startsWith('de') ? 'Nachricht' : 'Message', exact: true }).fill(message)
     await page.locator('form.chat-form button[type=submit]').click()
     await page.waitForURL(/\?chat=chat_/)
@@ -132,30 +190,16 @@ if (!browserSuitesRun) {
     }
   }
 
-  /** The page's polls (requests carrying X-Chat-Version) with the time and status of their answers. */
-  function polls(page: Page): { at: number; status: number | 'failed' }[] {
-    const seen: { at: number; status: number | 'failed' }[] = []
-    page.on('requestfinished', async (req) => {
-      if (req.headers()['x-chat-version'] === undefined) return
-      seen.push({ at: Date.now(), status: (await req.response())?.status() ?? 'failed' })
-    })
-    page.on('requestfailed', (req) => {
-      if (req.headers()['x-chat-version'] !== undefined) seen.push({ at: Date.now(), status: 'failed' })
-    })
-    return seen
-  }
-
   describe('the live refresh of a chat in Chromium', () => {
     test('while nothing changes the poll gets 204s and the conversation stays as it is; when the turn ends it is swapped in and announced', async () => {
       const { page } = await runningChat('Poller', 'HANG until cancelled')
-      const seen = polls(page)
       await page.evaluate("window.conversationAtStart = document.getElementById('conversation'), true")
-      await page.waitForTimeout(5000)
-      expect(seen.length).toBeGreaterThanOrEqual(2)
-      expect(seen.every((p) => p.status === 204)).toBe(true)
+      await advance(page, 5000)
+      // Every 2 seconds of the page's time: 2 polls in 5 seconds, each a 204.
+      expect((await pollsOf(page)).map((p) => p.status)).toEqual([204, 204])
       expect(await page.evaluate("window.conversationAtStart === document.getElementById('conversation')")).toBe(true)
       await cancelRunning()
-      await page.getByRole('status').getByText('The answer has arrived.', { exact: true }).waitFor({ timeout: 15_000 })
+      await advanceUntil(page, page.getByRole('status').getByText('The answer has arrived.', { exact: true }))
       expect(await page.evaluate("window.conversationAtStart === document.getElementById('conversation')")).toBe(false)
       expect(await page.locator('#conversation [data-refresh]').count()).toBe(0)
       expect(await page.locator('#conversation li.assistant').innerText()).toContain('[Cancelled: ')
@@ -165,22 +209,23 @@ if (!browserSuitesRun) {
 
     test('the session ends while a turn runs: the page says so in its language, links to sign in again, and stops asking', async () => {
       const { page, chatId } = await runningChat('Poller', 'HANG until signed out', 'de-DE')
-      const seen = polls(page)
+      // The server's answer to the poll, as Playwright reports it (the page sees where it led).
+      const answers: number[] = []
+      page.on('response', (r) => {
+        if (r.request().headers()['x-chat-version'] !== undefined) answers.push(r.status())
+      })
       await page.context().clearCookies()
-      await page.getByRole('status').getByText('Ihre Sitzung wurde beendet', { exact: false }).waitFor({ timeout: 15_000 })
+      await advanceUntil(page, page.getByRole('status').getByText('Ihre Sitzung wurde beendet', { exact: false }))
       const link = page.getByRole('status').getByRole('link', { name: 'Erneut anmelden' })
       expect(await link.getAttribute('href')).toBe(`/login?next=${encodeURIComponent(`/agents/${agentIds.Poller}/chat?chat=${chatId}`)}`)
       expect(await page.locator('#conversation [data-refresh]').count()).toBe(0)
-      // Playwright reports a request finished after the page may have handled its answer (here the
-      // poll's 303 and the sign-in page it was sent to): counted once no report came for a second.
-      for (let n = -1, i = 0; n !== seen.length && i < 10; i++) {
-        n = seen.length
-        await page.waitForTimeout(1000)
-      }
-      expect(seen.some((p) => p.status === 303)).toBe(true)
-      const asked = seen.length
-      await page.waitForTimeout(5000)
-      expect(seen.length).toBe(asked)
+      expect((await pollsOf(page)).at(-1)?.status).toBe('→ /login')
+      for (let i = 0; i < 100 && !answers.includes(303); i++) await Bun.sleep(50)
+      expect(answers).toContain(303)
+      // It stops asking: nothing more in 10 seconds of the page's time (5 polls' worth).
+      const asked = (await pollsOf(page)).length
+      await advance(page, 10_000)
+      expect((await pollsOf(page)).length).toBe(asked)
       await cancelRunning()
       await link.click()
       await page.waitForURL(/\/login\?next=/)
@@ -190,7 +235,6 @@ if (!browserSuitesRun) {
 
     test('429, 5xx and network errors: it says it retries, waits longer each time, and carries on when the server answers again', async () => {
       const { page } = await runningChat('Poller', 'HANG through the outage')
-      const seen = polls(page)
       const failures: ('429' | '503' | 'abort')[] = ['429', '503', 'abort']
       await page.route(/\/agents\/[^/]+\/chat\?chat=/, async (route) => {
         if (route.request().headers()['x-chat-version'] === undefined) return route.continue()
@@ -199,40 +243,40 @@ if (!browserSuitesRun) {
         if (next === 'abort') return route.abort('connectionreset')
         return route.fulfill({ status: Number(next), body: 'busy' })
       })
-      await page.getByRole('status').getByText('The server cannot be reached right now', { exact: false }).waitFor({ timeout: 15_000 })
+      await advanceUntil(page, page.getByRole('status').getByText('The server cannot be reached right now', { exact: false }))
       // Still running: the notice stays while it retries.
       expect(await page.locator('#conversation [data-refresh]').count()).toBe(1)
-      // Back to normal: the retry notice cleared (a 204 came).
-      for (let i = 0; i < 300 && (await page.locator('#chat-status').textContent()) !== ''; i++) await page.waitForTimeout(100)
+      // Back to normal: the fourth poll gets a 204 and the retry notice is cleared.
+      for (let t = 0; (await pollsOf(page)).length < 4; t += STEP_MS) {
+        if (t > 30_000) throw new Error(`${(await pollsOf(page)).length} polls in 30 s of the page's time`)
+        await advance(page, STEP_MS)
+      }
+      const polls = (await pollsOf(page)).slice(0, 4)
+      expect(polls.map((p) => p.status)).toEqual([429, 503, 'failed', 204])
       expect(await page.locator('#chat-status').textContent()).toBe('')
-      for (let i = 0; i < 50 && seen.length < 4; i++) await page.waitForTimeout(100)
-      expect(seen.slice(0, 4).map((p) => p.status)).toEqual([429, 503, 'failed', 204])
-      // Backed off: 2, 4 then 8 seconds between the tries (give or take the answers' time).
-      const gaps = seen.slice(0, 4).map((p, i, a) => (i === 0 ? 0 : p.at - a[i - 1]!.at)).slice(1)
-      expect(gaps[0]!).toBeGreaterThan(1500)
-      expect(gaps[1]!).toBeGreaterThan(3500)
-      expect(gaps[2]!).toBeGreaterThan(7000)
+      // Backed off: 2, 4 then 8 seconds of the page's time between the tries (to a step of the clock).
+      const gaps = polls.slice(1).map((p, i) => p.at - polls[i]!.at)
+      for (const [i, wait] of [2000, 4000, 8000].entries()) {
+        expect(gaps[i]!).toBeGreaterThanOrEqual(wait)
+        expect(gaps[i]!).toBeLessThan(wait + STEP_MS)
+      }
       await cancelRunning()
-      await page.getByRole('status').getByText('The answer has arrived.', { exact: true }).waitFor({ timeout: 15_000 })
+      await advanceUntil(page, page.getByRole('status').getByText('The answer has arrived.', { exact: true }))
       await page.context().close()
       expect(problems).toEqual([])
-    }, 90_000)
+    })
 
     test('the chat is gone (404): the page says so and stops asking', async () => {
       const { page } = await runningChat('Poller', 'HANG until gone')
-      const seen = polls(page)
       await page.route(/\/agents\/[^/]+\/chat\?chat=/, (route) =>
         route.request().headers()['x-chat-version'] === undefined ? route.continue() : route.fulfill({ status: 404, contentType: 'text/html', body: '<!doctype html><p>Not found</p>' }),
       )
-      await page.getByRole('status').getByText('This chat is no longer there', { exact: false }).waitFor({ timeout: 15_000 })
+      await advanceUntil(page, page.getByRole('status').getByText('This chat is no longer there', { exact: false }))
       expect(await page.locator('#conversation [data-refresh]').count()).toBe(0)
-      // The 404 is recorded when Playwright reports its request finished, which may come after
-      // the page has handled the answer: counted from there.
-      for (let i = 0; i < 50 && !seen.some((p) => p.status === 404); i++) await page.waitForTimeout(100)
-      expect(seen.at(-1)?.status).toBe(404)
-      const asked = seen.length
-      await page.waitForTimeout(5000)
-      expect(seen.length).toBe(asked)
+      expect((await pollsOf(page)).map((p) => p.status)).toEqual([404])
+      // It stops asking: nothing more in 10 seconds of the page's time (5 polls' worth).
+      await advance(page, 10_000)
+      expect((await pollsOf(page)).length).toBe(1)
       await cancelRunning()
       await page.context().close()
       expect(problems).toEqual([])
