@@ -8,56 +8,36 @@
  * Skipped (and says so) without TEAMDAY_TEST_BINARY, so the unit suite does not depend on a build.
  */
 import { afterAll, describe, expect, test } from 'bun:test'
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { readFileSync, rmSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 import { loadConfig } from '../src/config'
 import { operatorContext } from '../src/context'
 import { decideLogin } from '../src/modules/cli-auth/service'
 import { findUserByEmail, listMemberships } from '../src/modules/users/service'
 import { createRuntime } from '../src/runtime'
+import { binaryInTempDir, spawnCollected, startServer, type Served } from './helpers/spawn'
 
 const binary = process.env.TEAMDAY_TEST_BINARY
 const run = binary ? describe : describe.skip
 if (!binary) console.warn('cli-login-binary: set TEAMDAY_TEST_BINARY=dist/teamday to run the compiled-binary sign-in test')
 
 run('compiled binary: teamday login against teamday serve', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'teamday-login-bin-'))
-  let server: ReturnType<typeof Bun.spawn> | undefined
+  const dir = binary ? binaryInTempDir(binary, 'teamday-login-bin-') : ''
+  let server: Served | undefined
   afterAll(() => {
-    server?.kill('SIGKILL')
+    server?.proc.kill('SIGKILL')
     rmSync(dir, { recursive: true, force: true })
   })
 
   test('login, whoami, agents list, logout', async () => {
-    copyFileSync(resolve(binary!), join(dir, 'teamday'))
-    Bun.spawnSync(['chmod', '755', join(dir, 'teamday')])
     const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, XDG_CONFIG_HOME: join(dir, 'config'), TEAMDAY_DB: './data/teamday.db' }
     const made = Bun.spawnSync(['./teamday', 'users', 'create', '--email', 'dev@example.com', '--org', 'acme', '--role', 'member'], { cwd: dir, env })
     expect(made.exitCode).toBe(0)
-    server = Bun.spawn(['./teamday', 'serve', '--host', '127.0.0.1', '--port', '0'], { cwd: dir, env, stdout: 'pipe', stderr: 'pipe' })
-    let out = ''
-    const reader = (server.stdout as ReadableStream<Uint8Array>).getReader()
-    const dec = new TextDecoder()
-    const deadline = Date.now() + 15_000
-    while (!/listening on http:\/\/[^:]+:(\d+)/.test(out)) {
-      if (Date.now() > deadline) throw new Error(`server did not start: ${out}`)
-      const { value, done } = await reader.read()
-      if (done) throw new Error(`server exited: ${out}`)
-      out += dec.decode(value)
-    }
-    const port = /listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]
-    const url = `http://127.0.0.1:${port}`
+    server = await startServer(['./teamday', 'serve', '--host', '127.0.0.1', '--port', '0'], { cwd: dir, env })
+    const url = server.origin
 
-    const login = Bun.spawn(['./teamday', 'login', '--url', url, '--no-browser'], { cwd: dir, env, stdout: 'pipe', stderr: 'pipe' })
-    let err = ''
-    const errReader = (login.stderr as ReadableStream<Uint8Array>).getReader()
-    while (!/\/cli\/authorize\/(tdc_[A-Za-z0-9]{43})/.test(err)) {
-      const { value, done } = await errReader.read()
-      if (done) throw new Error(`login exited: ${err}`)
-      err += dec.decode(value)
-    }
-    const code = /\/cli\/authorize\/(tdc_[A-Za-z0-9]{43})/.exec(err)![1]!
+    const login = spawnCollected(['./teamday', 'login', '--url', url, '--no-browser'], { cwd: dir, env })
+    const code = (await login.waitFor(/\/cli\/authorize\/(tdc_[A-Za-z0-9]{43})/))[1]!
     // The browser step, on the server's database file (what the approval page's POST does).
     const rt = await createRuntime(loadConfig({ TEAMDAY_DB: join(dir, 'data/teamday.db'), TEAMDAY_LOG_LEVEL: 'silent' }), { create: false })
     try {
@@ -68,8 +48,8 @@ run('compiled binary: teamday login against teamday serve', () => {
     } finally {
       rt.close()
     }
-    expect(await login.exited).toBe(0)
-    expect(await new Response(login.stdout as ReadableStream).text()).toContain(`Signed in to ${url} as dev@example.com`)
+    expect(await login.exited()).toBe(0)
+    expect(login.output()).toContain(`Signed in to ${url} as dev@example.com`)
     const file = join(dir, 'config', 'teamday', 'credentials.json')
     expect(statSync(file).mode & 0o777).toBe(0o600)
     expect(Object.keys(JSON.parse(readFileSync(file, 'utf8')).servers)).toEqual([url])

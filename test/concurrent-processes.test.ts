@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { adminTokenVia, SETUP_LINK } from './helpers/first-start'
+import { startServer } from './helpers/spawn'
 
 // A real server process under write load while other processes open its database file: the
 // admin CLI (`teamday tokens list`, `teamday audit list`) and the sqlite3 shell. SQLite keeps a
@@ -16,24 +17,11 @@ const MAIN = resolve(import.meta.dir, '../src/main.ts')
 const db = join(dir, 'teamday.db')
 const env = { ...process.env, TEAMDAY_LOG_LEVEL: 'warn', TEAMDAY_RATE_LIMIT: 'off', NODE_ENV: 'production' }
 
-async function startServer() {
-  const proc = Bun.spawn([process.execPath, MAIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--db', db], { env, stdout: 'pipe', stderr: 'pipe' })
-  const reader = proc.stdout.getReader()
-  let out = ''
-  const deadline = Date.now() + 15_000
-  while (!/listening on http:\/\/[^\s]+:\d+/.test(out) || !SETUP_LINK.test(out)) {
-    if (Date.now() > deadline) throw new Error(`server did not start: ${out}`)
-    const { value, done } = await reader.read()
-    if (done) throw new Error(`server exited: ${out}`)
-    out += new TextDecoder().decode(value)
-  }
-  // Keep draining stdout so the server never blocks on a full pipe.
-  void (async () => {
-    for (;;) if ((await reader.read()).done) return
-  })()
-  const port = Number(/listening on http:\/\/[^\s]+:(\d+)/.exec(out)![1])
+/** The server on `db`, started (its first start prints the set-up link), with the admin's token. */
+async function serveWithAdmin() {
+  const { proc, origin } = await startServer([process.execPath, MAIN, 'serve', '--port', '0', '--host', '127.0.0.1', '--db', db], { env, ready: [SETUP_LINK], ms: 15_000 })
   const token = adminTokenVia([process.execPath, MAIN], db, { env })
-  return { proc, base: `http://127.0.0.1:${port}`, token }
+  return { proc, base: origin, token }
 }
 
 /** POSIX locks held by `pid` on the file with inode `ino`, from /proc/locks. */
@@ -49,7 +37,7 @@ function locksOn(pid: number, ino: number): string[] {
 
 describe('other processes opening the database while the server writes', () => {
   test('the server keeps its -shm lock, survives 50 admin CLI / sqlite3 opens under write load, and the file stays intact', async () => {
-    const { proc, base, token } = await startServer()
+    const { proc, base, token } = await serveWithAdmin()
     try {
       const ino = statSync(`${db}-shm`).ino
       expect(locksOn(proc.pid, ino).length).toBeGreaterThan(0)

@@ -12,15 +12,14 @@
  * stage. Needs PostgreSQL (test/helpers/pg.ts): a failure in CI where none answers.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { rmSync } from 'node:fs'
 import postgres from 'postgres'
 import { hashToken } from '../src/auth/tokens'
 import { expectNoPlaintext } from './helpers/at-rest'
 import { adminTokenVia } from './helpers/first-start'
 import { createTestDatabase, dropDatabases, needPostgres, pgDump, urlFor } from './helpers/pg'
 import { startProviderDouble } from './helpers/providers'
+import { binaryInTempDir, randomKey, startServer, type Served } from './helpers/spawn'
 
 const binary = process.env.TEAMDAY_TEST_BINARY
 if (!binary) console.warn('pg-binaries: set TEAMDAY_TEST_BINARY=dist/teamday to run the two-binaries-on-PostgreSQL test')
@@ -33,18 +32,17 @@ const RATE_LIMIT = 40
 const LEASE_MS = 2000
 const UA = 'PgBinariesProbe/1.0 (two instances)'
 
-interface Server {
+/** A process of the binary; `output()`: everything it printed (stdout and stderr: the JSON log lines). */
+interface Server extends Served {
   name: string
-  proc: ReturnType<typeof Bun.spawn>
+  /** Its API: http://127.0.0.1:port/api/v1 */
   base: string
-  /** Everything it printed (stdout and stderr: the JSON log lines). */
-  output(): string
 }
 
 run('two compiled binaries on one PostgreSQL', () => {
   const double = startProviderDouble()
-  const dir = mkdtempSync(join(tmpdir(), 'teamday-pg-bin-'))
-  const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
+  const dir = binary ? binaryInTempDir(binary, 'teamday-pg-bin-') : ''
+  const key = randomKey()
   let dbName = ''
   let url = ''
   let sql: postgres.Sql
@@ -56,21 +54,8 @@ run('two compiled binaries on one PostgreSQL', () => {
   const used: string[] = []
 
   async function start(name: string): Promise<Server> {
-    const proc = Bun.spawn(['./teamday', 'serve', '--host', '127.0.0.1', '--port', '0', '--db', url], { cwd: dir, env, stdout: 'pipe', stderr: 'pipe' })
-    let out = ''
-    const dec = new TextDecoder()
-    const drain = async (s: ReadableStream<Uint8Array>) => {
-      for await (const chunk of s) out += dec.decode(chunk, { stream: true })
-    }
-    void drain(proc.stdout as ReadableStream<Uint8Array>)
-    void drain(proc.stderr as ReadableStream<Uint8Array>)
-    const deadline = Date.now() + 20_000
-    while (!/listening on http:\/\/[^:]+:(\d+)/.test(out)) {
-      if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`${name} did not start: ${out}`)
-      await Bun.sleep(20)
-    }
-    const port = /listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]
-    return { name, proc, base: `http://127.0.0.1:${port}/api/v1`, output: () => out }
+    const s = await startServer(['./teamday', 'serve', '--host', '127.0.0.1', '--port', '0', '--db', url], { cwd: dir, env })
+    return { ...s, name, base: `${s.origin}/api/v1` }
   }
 
   async function req(s: Server, method: string, path: string, token: string, body?: unknown, headers: Record<string, string> = {}) {
@@ -115,8 +100,6 @@ run('two compiled binaries on one PostgreSQL', () => {
     dbName = await createTestDatabase()
     url = urlFor(dbName)
     sql = postgres(url, { max: 2, onnotice: () => {} })
-    copyFileSync(resolve(binary!), join(dir, 'teamday'))
-    Bun.spawnSync(['chmod', '755', join(dir, 'teamday')])
     env = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: dir,

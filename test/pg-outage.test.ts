@@ -11,13 +11,12 @@
  * concurrency limit, and a run's end lost to the outage answered a 502 naming the database address.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { existsSync, rmSync } from 'node:fs'
 import postgres from 'postgres'
 import { adminTokenVia } from './helpers/first-start'
 import { createTestDatabase, dropDatabases, needPostgres, urlFor } from './helpers/pg'
 import { startProviderDouble } from './helpers/providers'
+import { binaryInTempDir, randomKey, startServer, type Served } from './helpers/spawn'
 
 const binary = process.env.TEAMDAY_TEST_BINARY
 if (!binary) console.warn('pg-outage: set TEAMDAY_TEST_BINARY=dist/teamday to run the database-outage test of two binaries')
@@ -114,16 +113,15 @@ function startRelay(upHost: string, upPort: number) {
   }
 }
 
-interface Server {
-  proc: ReturnType<typeof Bun.spawn>
+/** A process of the binary; `base`: http://127.0.0.1:port */
+interface Server extends Served {
   base: string
-  output(): string
 }
 
 describe.skipIf(!HAVE_PG)('two instances on PostgreSQL, one of them cut off from the database', () => {
   const double = startProviderDouble()
-  const dir = mkdtempSync(join(tmpdir(), 'teamday-outage-'))
-  const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
+  const dir = HAVE_PG ? binaryInTempDir(binary!, 'teamday-outage-') : ''
+  const key = randomKey()
   let dbName = ''
   let direct = ''
   let relay: ReturnType<typeof startRelay>
@@ -134,20 +132,8 @@ describe.skipIf(!HAVE_PG)('two instances on PostgreSQL, one of them cut off from
   let viaRelayUrl = ''
 
   async function start(db: string, extra: Record<string, string> = {}): Promise<Server> {
-    const proc = Bun.spawn(['./teamday', 'serve', '--host', '127.0.0.1', '--port', '0', '--db', db], { cwd: dir, env: { ...env, ...extra }, stdout: 'pipe', stderr: 'pipe' })
-    let out = ''
-    const dec = new TextDecoder()
-    const drain = async (s: ReadableStream<Uint8Array>) => {
-      for await (const c of s) out += dec.decode(c, { stream: true })
-    }
-    void drain(proc.stdout as ReadableStream<Uint8Array>)
-    void drain(proc.stderr as ReadableStream<Uint8Array>)
-    const deadline = Date.now() + 20_000
-    while (!/listening on http:\/\/[^:]+:(\d+)/.test(out)) {
-      if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`did not start: ${out}`)
-      await Bun.sleep(20)
-    }
-    return { proc, base: `http://127.0.0.1:${/listening on http:\/\/[^:]+:(\d+)/.exec(out)![1]}`, output: () => out }
+    const s = await startServer(['./teamday', 'serve', '--host', '127.0.0.1', '--port', '0', '--db', db], { cwd: dir, env: { ...env, ...extra } })
+    return { ...s, base: s.origin }
   }
 
   async function req(s: Server, method: string, path: string, body?: unknown, timeoutMs = 60_000) {
@@ -191,8 +177,6 @@ describe.skipIf(!HAVE_PG)('two instances on PostgreSQL, one of them cut off from
     const viaRelay = new URL(direct)
     viaRelay.port = String(relay.port)
     sql = postgres(direct, { max: 2, onnotice: () => {} })
-    copyFileSync(resolve(binary!), join(dir, 'teamday'))
-    Bun.spawnSync(['chmod', '755', join(dir, 'teamday')])
     env = {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: dir,

@@ -30,6 +30,7 @@ import { createToken } from '../src/modules/tokens/service'
 import { createUser } from '../src/modules/users/service'
 import { createRuntime, type Runtime } from '../src/runtime'
 import { createTestDatabase, needPostgres, ON_PG, urlFor } from './helpers/pg'
+import { startServer } from './helpers/spawn'
 
 const HAVE_DB = ON_PG ? await needPostgres('test/rekey.test.ts') : true
 
@@ -324,19 +325,9 @@ describe.skipIf(!HAVE_DB)('teamday rekey', () => {
     opened.splice(opened.indexOf(first.rt), 1)
 
     const env = { PATH: process.env.PATH ?? '', TEAMDAY_LOG_LEVEL: 'warn', TEAMDAY_RATE_LIMIT: 'off', TEAMDAY_USER_RATE_LIMIT: 'off', ...keys(k2, k1) }
-    const serving = Bun.spawn([process.execPath, 'src/main.ts', 'serve', '--port', '0', '--host', '127.0.0.1', '--db', db], { env, stdout: 'pipe', stderr: 'pipe' })
+    const serving = await startServer([process.execPath, 'src/main.ts', 'serve', '--port', '0', '--host', '127.0.0.1', '--db', db], { env })
     try {
-      const reader = serving.stdout.getReader()
-      let out = ''
-      while (!/listening on http:\/\/[^\s]+:\d+/.test(out)) {
-        const { value, done } = await reader.read()
-        if (done) throw new Error(`server exited: ${out}${await new Response(serving.stderr).text()}`)
-        out += new TextDecoder().decode(value)
-      }
-      void (async () => {
-        for (;;) if ((await reader.read()).done) return
-      })()
-      const base = `http://127.0.0.1:${/listening on http:\/\/[^\s]+:(\d+)/.exec(out)![1]}`
+      const base = serving.origin
       const statuses: number[] = []
       let stop = false
       const send = async (method: string, path: string, body?: unknown) => {
@@ -365,8 +356,8 @@ describe.skipIf(!HAVE_DB)('teamday rekey', () => {
       expect(statuses.length).toBeGreaterThan(during)
       expect(statuses.filter((s) => s >= 300)).toEqual([])
     } finally {
-      serving.kill('SIGTERM')
-      await serving.exited
+      serving.proc.kill('SIGTERM')
+      await serving.exited()
     }
     const alone = await server(db, keys(k2))
     expect(await sealedUnder(alone.rt, idOf(k1))).toEqual({})

@@ -12,11 +12,11 @@
  * stage. Needs PostgreSQL (test/helpers/pg.ts): a failure in CI where none answers.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { adminTokenVia } from './helpers/first-start'
 import { createTestDatabase, dropDatabases, needPostgres, pgDump, urlFor } from './helpers/pg'
+import { binaryInTempDir, LISTENING, randomKey, spawnCollected, type Spawned } from './helpers/spawn'
 
 const binary = process.env.TEAMDAY_TEST_BINARY
 if (!binary) console.warn('reuse-port-binary: set TEAMDAY_TEST_BINARY=dist/teamday to run the compiled-binary --reuse-port test')
@@ -24,53 +24,33 @@ const HAVE_PG = binary ? await needPostgres('test/reuse-port-binary.test.ts') : 
 const run = binary && HAVE_PG ? describe : describe.skip
 
 run('compiled binary: --reuse-port shares a port only with processes on the same database', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'teamday-reuse-bin-'))
-  const procs: ReturnType<typeof Bun.spawn>[] = []
+  const dir = binary ? binaryInTempDir(binary, 'teamday-reuse-bin-') : ''
+  const procs: Spawned[] = []
   const databases: string[] = []
   let env: Record<string, string>
 
   beforeAll(async () => {
-    copyFileSync(resolve(binary!), join(dir, 'teamday'))
-    Bun.spawnSync(['chmod', '755', join(dir, 'teamday')])
-    const key = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
-    env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, TEAMDAY_ENCRYPTION_KEY: key, TEAMDAY_LOG_LEVEL: 'warn' }
+    env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, TEAMDAY_ENCRYPTION_KEY: randomKey(), TEAMDAY_LOG_LEVEL: 'warn' }
     for (let i = 0; i < 3; i++) databases.push(await createTestDatabase())
   }, 30_000)
 
   afterAll(async () => {
-    for (const p of procs) p.kill('SIGKILL')
+    for (const p of procs) p.proc.kill('SIGKILL')
     await dropDatabases(databases).catch(() => {})
     rmSync(dir, { recursive: true, force: true })
   }, 30_000)
 
-  function serve(db: string, port: number) {
-    const proc = Bun.spawn(['./teamday', 'serve', '--host', '127.0.0.1', '--port', String(port), '--reuse-port', '--db', db], { cwd: dir, env, stdout: 'pipe', stderr: 'pipe' })
-    procs.push(proc)
-    let out = ''
-    const dec = new TextDecoder()
-    const drain = async (s: ReadableStream<Uint8Array>) => {
-      for await (const chunk of s) out += dec.decode(chunk, { stream: true })
-    }
-    void drain(proc.stdout as ReadableStream<Uint8Array>)
-    void drain(proc.stderr as ReadableStream<Uint8Array>)
-    return { proc, output: () => out }
+  function serve(db: string, port: number): Spawned {
+    const s = spawnCollected(['./teamday', 'serve', '--host', '127.0.0.1', '--port', String(port), '--reuse-port', '--db', db], { cwd: dir, env })
+    procs.push(s)
+    return s
   }
-  type Served = ReturnType<typeof serve>
 
-  async function listening(s: Served): Promise<number> {
-    const deadline = Date.now() + 20_000
-    for (;;) {
-      const m = /listening on http:\/\/[^\s]+:(\d+)/.exec(s.output())
-      if (m) return Number(m[1])
-      if (s.proc.exitCode !== null || Date.now() > deadline) throw new Error(`did not start: ${s.output()}`)
-      await Bun.sleep(20)
-    }
-  }
+  const listening = async (s: Spawned): Promise<number> => Number((await s.waitFor(LISTENING))[1])
 
   /** Refused: exit 1 naming the port, never listening. */
-  async function refused(s: Served, port: number, what: string) {
-    expect(await Promise.race([s.proc.exited, Bun.sleep(20_000).then(() => 'still running')])).toBe(1)
-    await Bun.sleep(50) // its last output
+  async function refused(s: Spawned, port: number, what: string) {
+    expect(await s.exited()).toBe(1)
     expect(s.output()).toContain(`error: port ${port} on 127.0.0.1 is held by ${what}`)
     expect(s.output()).not.toContain('listening on')
   }
@@ -83,9 +63,9 @@ run('compiled binary: --reuse-port shares a port only with processes on the same
     }
   }
 
-  async function stop(s: Served) {
+  async function stop(s: Spawned) {
     s.proc.kill('SIGTERM')
-    expect(await s.proc.exited).toBe(0)
+    expect(await s.exited()).toBe(0)
   }
 
   test('on SQLite: another file, a backup of this one or a database restored from it, or a PostgreSQL database, is refused; the same file shares the port', async () => {
