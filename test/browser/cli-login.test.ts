@@ -6,21 +6,16 @@
 // outside CI the suite is skipped (its one skipped test says so); in CI (.ci/run installs it) it runs.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import type { Server } from 'bun'
-import { existsSync, mkdirSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { createApp } from '../../src/app'
 import { makeActor, makeTestApp, type Actor, type TestApp } from '../helpers/app'
-import { submitSignIn } from '../helpers/browser'
+import { browserSuitesRun, launchChromium, NO_CHROMIUM, SHOTS, submitSignIn } from '../helpers/browser'
 import { givePassword } from '../helpers/console'
 
-const CHROMIUM = '/usr/bin/chromium'
-// Rewritten only on request (TEAMDAY_SCREENSHOTS=1), as in console.test.ts: a test run leaves the tree clean.
-const SHOTS = process.env.TEAMDAY_SCREENSHOTS === '1' ? join(import.meta.dir, '../../docs/screenshots') : join(tmpdir(), 'teamday-screenshots')
-const available = existsSync(CHROMIUM) || process.env.CI === 'true'
-if (!available) test.skip(`browser suite: no Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`, () => {})
-const suite = available ? describe : () => {}
+if (!browserSuitesRun) test.skip(NO_CHROMIUM, () => {})
+const suite = browserSuitesRun ? describe : () => {}
 
 suite('CLI sign-in in Chromium', () => {
   let t: TestApp
@@ -39,11 +34,7 @@ suite('CLI sign-in in Chromium', () => {
     base = `http://127.0.0.1:${server.port}`
     alice = await makeActor(t, { role: 'member' })
     await givePassword(t, alice.userId)
-    const { chromium } = await import('playwright-core')
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-    })
+    browser = await launchChromium()
     page = await browser.newPage({ viewport: { width: 1000, height: 720 }, timezoneId: 'Europe/Berlin', locale: 'en-GB' })
     mkdirSync(SHOTS, { recursive: true })
     // Chromium's start (and its close below) took over 30 s on a two-core machine at load average 15+.

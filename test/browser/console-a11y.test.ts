@@ -3,10 +3,9 @@ import type { Browser, Locator, Page } from 'playwright-core'
 import { recordAudit } from '../../src/audit/log'
 import { operatorContext } from '../../src/context'
 import { createToken } from '../../src/modules/tokens/service'
-import { setPassword } from '../../src/modules/users/passwords'
 import { createUser } from '../../src/modules/users/service'
 import type { Runtime } from '../../src/runtime'
-import { browserSuitesRun, launchChromium, listeningApp, NO_CHROMIUM, submitSignIn, watchedPage } from '../helpers/browser'
+import { browserSuitesRun, browserAndApp, NO_CHROMIUM, signIn, userWithPassword, watchedPage } from '../helpers/browser'
 import { PASSWORD } from '../helpers/console'
 import { startProviderDouble, type ProviderDouble } from '../helpers/providers'
 
@@ -34,13 +33,12 @@ if (!browserSuitesRun) {
 
   beforeAll(async () => {
     double = startProviderDouble()
-    ;({ rt, base, stop } = await listeningApp({ openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' }))
+    ;({ rt, base, stop, browser } = await browserAndApp({ openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' }))
     const ctx = operatorContext(rt)
     // An admin of two organizations: the header shows the organization switcher.
-    const ada = await createUser(ctx, { email: 'ada@example.com', orgSlug: 'alpha', role: 'admin' })
+    const ada = await userWithPassword(rt, { email: 'ada@example.com', orgSlug: 'alpha', role: 'admin' })
     await createUser(ctx, { email: 'ada@example.com', orgSlug: 'beta', role: 'member' })
     await createUser(ctx, { email: 'taken@example.com', orgSlug: 'alpha', role: 'member' })
-    await setPassword(ctx, ada.user.id, PASSWORD)
     const token = (await createToken(ctx, { userId: ada.user.id, organizationId: ada.organization.id }, { name: 'setup' })).token
     const post = async (path: string, body: unknown) =>
       (await (await fetch(`${base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as any
@@ -48,20 +46,16 @@ if (!browserSuitesRun) {
     spaceId = (await post('/api/v1/spaces', { name: 'Room one', visibility: 'organization' })).space.id
     // More than a page (50) of the audit log.
     for (let i = 0; i < 60; i++) await recordAudit(ctx, { type: 'member.role_changed', organizationId: ada.organization.id, details: { n: i } })
-    browser = await launchChromium()
   })
 
   afterAll(async () => {
-    await browser?.close()
     await stop?.()
     double?.stop()
   })
 
   async function signedIn(locale = 'en-GB'): Promise<Page> {
     const page = await watchedPage(browser, problems, { locale })
-    await page.goto(`${base}/login`)
-    await submitSignIn(page, 'ada@example.com', PASSWORD, locale.startsWith('de') ? 'de' : 'en')
-    await page.waitForURL(`${base}/settings/profile`)
+    await signIn(page, base, 'ada@example.com', { lang: locale.startsWith('de') ? 'de' : 'en' })
     return page
   }
 

@@ -2,11 +2,8 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from '
 import type { Browser, Locator, Page } from 'playwright-core'
 import { operatorContext } from '../../src/context'
 import { createToken } from '../../src/modules/tokens/service'
-import { setPassword } from '../../src/modules/users/passwords'
-import { createUser } from '../../src/modules/users/service'
 import type { Runtime } from '../../src/runtime'
-import { browserSuitesRun, launchChromium, listeningApp, NO_CHROMIUM, submitSignIn, watchedPage } from '../helpers/browser'
-import { PASSWORD } from '../helpers/console'
+import { browserSuitesRun, browserAndApp, NO_CHROMIUM, signIn, userWithPassword, watchedPage } from '../helpers/browser'
 import { startProviderDouble, type ProviderDouble } from '../helpers/providers'
 
 /**
@@ -32,22 +29,18 @@ if (!browserSuitesRun) {
 
   beforeAll(async () => {
     double = startProviderDouble()
-    ;({ rt, base, stop } = await listeningApp({ openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' }))
-    const ctx = operatorContext(rt)
-    const u = await createUser(ctx, { email: 'ada@example.com', orgSlug: 'bots', role: 'member' })
-    await setPassword(ctx, u.user.id, PASSWORD)
-    token = (await createToken(ctx, { userId: u.user.id, organizationId: u.organization.id }, { name: 'setup' })).token
+    ;({ rt, base, stop, browser } = await browserAndApp({ openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' }))
+    const u = await userWithPassword(rt, { email: 'ada@example.com', orgSlug: 'bots', role: 'member' })
+    token = (await createToken(operatorContext(rt), { userId: u.user.id, organizationId: u.organization.id }, { name: 'setup' })).token
     for (const [name, description] of [['Helper', 'Answers questions'], ['Helfer', 'Beantwortet Fragen'], ['Poller', 'Runs long'], ['Support \u202Etob', 'A bidi override in its name']]) {
       const r = await fetch(`${base}/api/v1/agents`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name, description, visibility: 'organization' }) })
       const body = (await r.json()) as { id: string; chatUrl: string }
       expect(body.chatUrl).toBe(`/agents/${body.id}/chat`)
       agentIds[name!] = body.id
     }
-    browser = await launchChromium()
   })
 
   afterAll(async () => {
-    await browser?.close()
     await stop?.()
     double?.stop()
   })
@@ -65,9 +58,7 @@ if (!browserSuitesRun) {
       test(`${x.agents} → ${x.agent} → send a message → the answer appears; a second message continues the chat`, async () => {
         const page = await newPage(lang === 'de' ? 'de-DE' : 'en-GB')
         const id = agentIds[x.agent]!
-        await page.goto(`${base}/login`)
-        await submitSignIn(page, 'ada@example.com', PASSWORD, lang)
-        await page.waitForURL(`${base}/settings/profile`)
+        await signIn(page, base, 'ada@example.com', { lang })
         // Agents → the agent's chat page (the API's chatUrl).
         await page.getByRole('navigation', { name: x.nav }).getByRole('link', { name: x.agents, exact: true }).click()
         await page.waitForURL(`${base}/agents`)
@@ -170,9 +161,7 @@ if (!browserSuitesRun) {
     const page = await newPage(locale)
     await page.clock.install()
     await page.addInitScript(POLL_RECORDER)
-    await page.goto(`${base}/login`)
-    await submitSignIn(page, 'ada@example.com', PASSWORD, locale.startsWith('de') ? 'de' : 'en')
-    await page.waitForURL(`${base}/settings/profile`)
+    await signIn(page, base, 'ada@example.com', { lang: locale.startsWith('de') ? 'de' : 'en' })
     await page.goto(`${base}/agents/${agentIds[name]}/chat`)
     await page.clock.pauseAt((await page.evaluate('Date.now()')) as number + 1000)
     await page.getByRole('textbox', { name: locale.startsWith('de') ? 'Nachricht' : 'Message', exact: true }).fill(message)
@@ -286,9 +275,7 @@ if (!browserSuitesRun) {
   describe('names and refused forms in Chromium', () => {
     test("an agent named with a bidi override: the message header's time still reads left to right", async () => {
       const page = await newPage('en-GB')
-      await page.goto(`${base}/login`)
-      await submitSignIn(page, 'ada@example.com')
-      await page.waitForURL(`${base}/settings/profile`)
+      await signIn(page, base, 'ada@example.com')
       await page.goto(`${base}/agents/${agentIds['Support \u202Etob']}/chat`)
       await page.getByRole('textbox', { name: 'Message', exact: true }).fill('hello')
       await page.getByRole('button', { name: 'Start chat' }).click()
@@ -311,9 +298,7 @@ if (!browserSuitesRun) {
 
     test('a message the server refuses before the page runs: a console page that says so, and Back to the form returns with the text', async () => {
       const page = await newPage('de-DE')
-      await page.goto(`${base}/login`)
-      await submitSignIn(page, 'ada@example.com', PASSWORD, 'de')
-      await page.waitForURL(`${base}/settings/profile`)
+      await signIn(page, base, 'ada@example.com', { lang: 'de' })
       await page.goto(`${base}/agents/${agentIds.Helfer}/chat`)
       const text = 'vorher\u0000nachher: ein langer Text'
       const box = page.getByRole('textbox', { name: 'Nachricht', exact: true })

@@ -3,10 +3,8 @@ import type { Browser, Page } from 'playwright-core'
 import { operatorContext } from '../../src/context'
 import { resolveSecrets } from '../../src/modules/spaces/secrets'
 import { createToken } from '../../src/modules/tokens/service'
-import { setPassword } from '../../src/modules/users/passwords'
-import { createUser } from '../../src/modules/users/service'
 import type { Runtime } from '../../src/runtime'
-import { browserSuitesRun, launchChromium, listeningApp, NO_CHROMIUM, submitSignIn, watchedPage } from '../helpers/browser'
+import { browserSuitesRun, browserAndApp, NO_CHROMIUM, signIn, submitSignIn, userWithPassword, watchedPage } from '../helpers/browser'
 import { PASSWORD } from '../helpers/console'
 
 /**
@@ -30,10 +28,9 @@ if (!browserSuitesRun) {
   const problems: string[] = []
 
   beforeAll(async () => {
-    ;({ rt, base, stop } = await listeningApp())
+    ;({ rt, base, stop, browser } = await browserAndApp())
     const ctx = operatorContext(rt)
-    const u = await createUser(ctx, { email: 'ada@example.com', orgSlug: 'bots', role: 'member' })
-    await setPassword(ctx, u.user.id, PASSWORD)
+    const u = await userWithPassword(rt, { email: 'ada@example.com', orgSlug: 'bots', role: 'member' })
     orgId = u.organization.id
     // The token the docs put in a space: made on Settings → Profile → Personal Access Tokens (here by the service).
     token = (await createToken(ctx, { userId: u.user.id, organizationId: orgId }, { name: 'agents in Deploy' })).token
@@ -41,11 +38,9 @@ if (!browserSuitesRun) {
       const r = await fetch(`${base}/api/v1/spaces`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ name }) })
       spaceIds[name] = ((await r.json()) as { space: { id: string } }).space.id
     }
-    browser = await launchChromium()
   })
 
   afterAll(async () => {
-    await browser?.close()
     await stop?.()
   })
 

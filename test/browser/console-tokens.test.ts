@@ -2,11 +2,9 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from '
 import type { Browser, Page } from 'playwright-core'
 import { operatorContext } from '../../src/context'
 import { createToken } from '../../src/modules/tokens/service'
-import { setPassword } from '../../src/modules/users/passwords'
 import { createUser } from '../../src/modules/users/service'
 import type { Runtime } from '../../src/runtime'
-import { browserSuitesRun, launchChromium, listeningApp, NO_CHROMIUM, submitSignIn, watchedPage } from '../helpers/browser'
-import { PASSWORD } from '../helpers/console'
+import { browserSuitesRun, browserAndApp, NO_CHROMIUM, signIn, userWithPassword, watchedPage } from '../helpers/browser'
 
 /**
  * Settings → Profile → Personal Access Tokens in Debian's Chromium, beyond the happy path of
@@ -28,11 +26,10 @@ if (!browserSuitesRun) {
   let oldest: { id: string; token: string }
 
   beforeAll(async () => {
-    ;({ rt, base, stop } = await listeningApp())
+    ;({ rt, base, stop, browser } = await browserAndApp())
     const ctx = operatorContext(rt)
-    const admin = await createUser(ctx, { email: 'ada@example.com', orgSlug: 'many', role: 'admin' })
+    const admin = await userWithPassword(rt, { email: 'ada@example.com', orgSlug: 'many', role: 'admin' })
     const other = await createUser(ctx, { email: 'bob@example.com', orgSlug: 'many', role: 'member' })
-    await setPassword(ctx, admin.user.id, PASSWORD)
     const o = await createToken(ctx, { userId: other.user.id, organizationId: other.organization.id }, { name: 'oldest token' })
     oldest = { id: o.row.id, token: o.token }
     // 130 tokens in all, each a millisecond newer than the last: two pages of the list.
@@ -41,19 +38,15 @@ if (!browserSuitesRun) {
       const owner = i % 2 === 0 ? admin : other
       await createToken(ctx, { userId: owner.user.id, organizationId: owner.organization.id }, { name: `token ${i}` })
     }
-    browser = await launchChromium()
   })
 
   afterAll(async () => {
-    await browser?.close()
     await stop?.()
   })
 
   async function signedIn(locale: string): Promise<Page> {
     const page = await watchedPage(browser, problems, { locale })
-    await page.goto(`${base}/login`)
-    await submitSignIn(page, 'ada@example.com', PASSWORD, locale.startsWith('de') ? 'de' : 'en')
-    await page.waitForURL(`${base}/settings/profile`)
+    await signIn(page, base, 'ada@example.com', { lang: locale.startsWith('de') ? 'de' : 'en' })
     return page
   }
 
@@ -144,9 +137,7 @@ if (!browserSuitesRun) {
       // without one and the create form's min-content width made it 680 px wide.
       const context = await browser.newContext({ viewport: { width: 320, height: 640 }, colorScheme: 'dark', locale: 'en-GB' })
       const page = await watchedPage(browser, problems, { ctx: context })
-      await page.goto(`${base}/login`)
-      await submitSignIn(page, 'ada@example.com', PASSWORD, 'en')
-      await page.waitForURL(`${base}/settings/profile`)
+      await signIn(page, base, 'ada@example.com')
       for (const path of ['/settings/profile', '/settings/profile?all=1', '/org/members']) {
         await page.goto(`${base}${path}`)
         const [scroll, client] = (await page.evaluate('[document.documentElement.scrollWidth, document.documentElement.clientWidth]')) as number[]

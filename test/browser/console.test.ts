@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { mkdirSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { systemContext } from '../../src/context'
 import { bootstrapIfEmpty } from '../../src/modules/users/bootstrap'
 import type { Runtime } from '../../src/runtime'
-import { browserSuitesRun, launchChromium, listeningApp, NO_CHROMIUM, submitSignIn, watchedPage } from '../helpers/browser'
+import { browserSuitesRun, browserAndApp, NO_CHROMIUM, SHOTS, submitSignIn, watchedPage } from '../helpers/browser'
 import { PASSWORD } from '../helpers/console'
 
 /**
@@ -17,9 +16,6 @@ import { PASSWORD } from '../helpers/console'
  */
 // A browser on a 2-core machine shared with other work: each step may take a while.
 setDefaultTimeout(90_000)
-// The README's screenshots are rewritten only on request (TEAMDAY_SCREENSHOTS=1 bun test test/browser);
-// otherwise they go to a temporary folder, so a test run leaves the tree clean.
-const SHOTS = process.env.TEAMDAY_SCREENSHOTS === '1' ? join(import.meta.dir, '../../docs/screenshots') : join(tmpdir(), 'teamday-screenshots')
 
 if (!browserSuitesRun) {
   test.skip(NO_CHROMIUM, () => {})
@@ -32,16 +28,14 @@ if (!browserSuitesRun) {
   const problems: string[] = []
 
   beforeAll(async () => {
-    ;({ rt, base, stop } = await listeningApp())
+    ;({ rt, base, stop, browser } = await browserAndApp())
     const first = await bootstrapIfEmpty(systemContext(rt))
     if (first?.kind !== 'setup_link') throw new Error('no set-up link')
     setupPath = first.path
-    browser = await launchChromium()
     mkdirSync(SHOTS, { recursive: true })
   })
 
   afterAll(async () => {
-    await browser?.close()
     await stop?.()
   })
 

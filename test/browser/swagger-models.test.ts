@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import type { Browser, Page } from 'playwright-core'
-import { browserSuitesRun, launchChromium, listeningApp, NO_CHROMIUM, watchedPage } from '../helpers/browser'
+import { browserSuitesRun, browserAndApp, NO_CHROMIUM, watchedPage } from '../helpers/browser'
 
 /**
  * The Swagger UI served at /swagger, in Debian's Chromium: its model view (the "Schemas" section)
@@ -24,13 +24,11 @@ if (!browserSuitesRun) {
   const problems: string[] = []
 
   beforeAll(async () => {
-    ;({ base, stop } = await listeningApp())
+    ;({ base, stop, browser } = await browserAndApp())
     spec = await (await fetch(`${base}/swagger/json`)).json()
-    browser = await launchChromium()
   })
 
   afterAll(async () => {
-    await browser?.close()
     await stop?.()
   })
 

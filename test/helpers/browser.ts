@@ -1,9 +1,14 @@
 import { existsSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { createApp } from '../../src/app'
 import { loadConfig, type Config } from '../../src/config'
+import { operatorContext } from '../../src/context'
 import { SecretBox } from '../../src/crypto/secretbox'
 import { createLogger } from '../../src/logger'
+import { setPassword } from '../../src/modules/users/passwords'
+import { createUser, type CreateUserResult } from '../../src/modules/users/service'
 import { createRuntime, type Runtime } from '../../src/runtime'
 import { PASSWORD } from './console'
 
@@ -18,6 +23,12 @@ export const browserSuitesRun = existsSync(CHROMIUM) || process.env.CI === 'true
 
 /** The skipped test's title when they do not run (each browser file's line in test/skip-allowlist.txt). */
 export const NO_CHROMIUM = `browser suite: no Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run does)`
+
+/**
+ * Where the browser tests' screenshots go: the README's (docs/screenshots/) only on request
+ * (TEAMDAY_SCREENSHOTS=1 bun test test/browser), otherwise a temporary folder, so a test run leaves the tree clean.
+ */
+export const SHOTS = process.env.TEAMDAY_SCREENSHOTS === '1' ? join(import.meta.dir, '../../docs/screenshots') : join(tmpdir(), 'teamday-screenshots')
 
 export async function launchChromium(): Promise<Browser> {
   const { chromium } = await import('playwright-core')
@@ -57,6 +68,26 @@ export async function listeningApp(config: Partial<Config> = {}): Promise<{ rt: 
   return { rt, app, base: `http://127.0.0.1:${app.server!.port}`, stop }
 }
 
+/**
+ * listeningApp and Chromium, as a browser test file's set-up makes them: `stop` closes the
+ * browser, then the app.
+ */
+export async function browserAndApp(config: Partial<Config> = {}): Promise<Awaited<ReturnType<typeof listeningApp>> & { browser: Browser }> {
+  const served = await listeningApp(config)
+  let browser: Browser
+  try {
+    browser = await launchChromium()
+  } catch (e) {
+    await served.stop()
+    throw e
+  }
+  const stop = async () => {
+    await browser.close()
+    await served.stop()
+  }
+  return { ...served, browser, stop }
+}
+
 /** The sign-in form's labels and button in each language of the console. */
 const SIGN_IN_FORM = {
   en: { email: 'E-mail', password: 'Password', submit: 'Sign in' },
@@ -69,4 +100,19 @@ export async function submitSignIn(page: Page, email: string, password: string =
   await page.getByLabel(form.email).fill(email)
   await page.getByLabel(form.password).fill(password)
   await page.getByRole('button', { name: form.submit }).click()
+}
+
+/** Signs in on `base`'s sign-in page (in `lang`, the page's language) and waits for Settings → Profile, where it leads. */
+export async function signIn(page: Page, base: string, email: string, opts: { password?: string; lang?: keyof typeof SIGN_IN_FORM } = {}): Promise<void> {
+  await page.goto(`${base}/login`)
+  await submitSignIn(page, email, opts.password ?? PASSWORD, opts.lang ?? 'en')
+  await page.waitForURL(`${base}/settings/profile`)
+}
+
+/** A user of organization `orgSlug` (made with it if new) who signs in with PASSWORD. */
+export async function userWithPassword(rt: Runtime, user: { email: string; orgSlug: string; role: 'admin' | 'member' }): Promise<CreateUserResult> {
+  const ctx = operatorContext(rt)
+  const made = await createUser(ctx, user)
+  await setPassword(ctx, made.user.id, PASSWORD)
+  return made
 }
