@@ -56,7 +56,7 @@ if (!browserSuitesRun) {
     const x = texts[lang]
     describe(`an agent's chat in Chromium (${lang})`, () => {
       test(`${x.agents} → ${x.agent} → send a message → the answer appears; a second message continues the chat`, async () => {
-        const page = await newPage(lang === 'de' ? 'de-DE' : 'en-GB')
+        const page = await clockedPage(lang === 'de' ? 'de-DE' : 'en-GB')
         const id = agentIds[x.agent]!
         await signIn(page, base, 'ada@example.com', { lang })
         // Agents → the agent's chat page (the API's chatUrl).
@@ -66,6 +66,7 @@ if (!browserSuitesRun) {
         await page.getByRole('link', { name: x.agent, exact: true }).click()
         await page.waitForURL(`${base}/agents/${id}/chat`)
         expect(await page.getByRole('heading', { level: 1 }).innerText()).toBe(x.agent)
+        await pauseClock(page)
         // A message that takes a moment: the page says the agent works on it, then the answer appears by itself.
         const first = `PAUSE 2500 ${x.hello}`
         await page.getByRole('textbox', { name: x.message, exact: true }).fill(first)
@@ -78,7 +79,7 @@ if (!browserSuitesRun) {
         expect(await page.evaluate("document.activeElement && document.activeElement.getAttribute('name')")).toBe('message')
         // Typed while it runs: kept when the page reads itself again.
         await page.getByRole('textbox', { name: x.message, exact: true }).fill('half a thought')
-        await messages.getByText(`Echo: ${first} (user turns: 1)`).waitFor({ timeout: 30_000 })
+        await advanceUntil(page, messages.getByText(`Echo: ${first} (user turns: 1)`))
         expect(page.url()).toBe(`${base}/agents/${id}/chat?chat=${chatId}`)
         // The running notice is gone; the status region (outside the swapped part) says the answer arrived.
         expect(await page.locator('#conversation .notice').count()).toBe(0)
@@ -89,7 +90,7 @@ if (!browserSuitesRun) {
         // A second message: the same chat.
         await page.getByRole('textbox', { name: x.message, exact: true }).fill('and once more')
         await page.getByRole('button', { name: x.send }).click()
-        await messages.getByText('Echo: and once more (user turns: 2)').waitFor({ timeout: 30_000 })
+        await advanceUntil(page, messages.getByText('Echo: and once more (user turns: 2)'))
         expect(new URL(page.url()).searchParams.get('chat')).toBe(chatId)
         expect(await messages.getByRole('listitem').count()).toBe(4)
         // The chat is listed, current.
@@ -144,13 +145,28 @@ if (!browserSuitesRun) {
     }
   }
 
-  /** Moves the page's clock on until `shown` is there (at most `ms` of the page's time). */
+  /**
+   * Moves the page's clock on until `shown` is there; fails after `ms` of real time (what the page
+   * waits for may take real time: a turn the provider double pauses runs on the server's clock).
+   */
   async function advanceUntil(page: Page, shown: Locator, ms = 30_000): Promise<void> {
-    for (let t = 0; (await shown.count()) === 0; t += STEP_MS) {
-      if (t > ms) throw new Error(`not shown after ${ms} ms of the page's time`)
+    const deadline = Date.now() + ms
+    while ((await shown.count()) === 0) {
+      if (Date.now() > deadline) throw new Error(`not shown after ${ms} ms`)
       await advance(page, STEP_MS)
     }
   }
+
+  /** A new page whose clock Playwright drives (running as usual until pauseClock) and whose polls are recorded (POLL_RECORDER). */
+  async function clockedPage(locale: string): Promise<Page> {
+    const page = await newPage(locale)
+    await page.clock.install()
+    await page.addInitScript(POLL_RECORDER)
+    return page
+  }
+
+  /** From now on the page's clock moves only by `advance` (also in the pages it loads next). */
+  const pauseClock = async (page: Page) => page.clock.pauseAt(((await page.evaluate('Date.now()')) as number) + 1000)
 
   /**
    * Signed in, on agent `name`'s chat page with a turn of `message` running (the page at ?chat=).
@@ -158,12 +174,10 @@ if (!browserSuitesRun) {
    * `advance` moves the clock (no test waits the seconds the script waits between them).
    */
   async function runningChat(name: string, message: string, locale = 'en-GB'): Promise<{ page: Page; chatId: string }> {
-    const page = await newPage(locale)
-    await page.clock.install()
-    await page.addInitScript(POLL_RECORDER)
+    const page = await clockedPage(locale)
     await signIn(page, base, 'ada@example.com', { lang: locale.startsWith('de') ? 'de' : 'en' })
     await page.goto(`${base}/agents/${agentIds[name]}/chat`)
-    await page.clock.pauseAt((await page.evaluate('Date.now()')) as number + 1000)
+    await pauseClock(page)
     await page.getByRole('textbox', { name: locale.startsWith('de') ? 'Nachricht' : 'Message', exact: true }).fill(message)
     await page.locator('form.chat-form button[type=submit]').click()
     await page.waitForURL(/\?chat=chat_/)
