@@ -151,6 +151,35 @@ describe('bounded as delegation is', () => {
     expect(logs.find((l: any) => l.event === 'delegation_refused')?.data).toMatchObject({ depth: 2, max: 1, via: 'teamday_api' })
   })
 
+  test('an API client whose parentExecutionId is already at TEAMDAY_MAX_DELEGATION_DEPTH gets the same 422 delegation_limit, on both execute routes', async () => {
+    const w = await world({ maxDelegationDepth: 1 })
+    const top = await exec(w.t, w.member, w.helper.id, { message: 'top' })
+    expect(top.status).toBe(200)
+    const child = await exec(w.t, w.member, w.helper.id, { message: 'child', parentExecutionId: top.body.executionId })
+    expect(child.status).toBe(200)
+    expect(await row(w.t, child.body.executionId)).toMatchObject({ parentExecutionId: top.body.executionId, delegationDepth: 1 })
+    const before = (await w.t.db.select().from(executions).all()).length
+    for (const [path, body] of [
+      [`/api/v1/agents/${w.helper.id}/execute`, { message: 'too deep', parentExecutionId: child.body.executionId }],
+      ['/api/v1/execute', { message: 'too deep', parentExecutionId: child.body.executionId }],
+    ] as const) {
+      const deep = await w.t.req('POST', path, { token: w.member.token, body })
+      expect({ path, status: deep.status }).toEqual({ path, status: 422 })
+      // The refusal a run's own execute past the bound gets: its code and details, not a field's validation_failed.
+      expect(deep.body).toMatchObject({ code: 'delegation_limit', statusCode: 422, details: { limit: 'TEAMDAY_MAX_DELEGATION_DEPTH', max: 1, depth: 2 } })
+      expect(Object.keys(deep.body.details).sort()).toEqual(['depth', 'limit', 'max'])
+      expect(deep.body.message).toContain('TEAMDAY_MAX_DELEGATION_DEPTH')
+      expect(deep.body.message).toContain(child.body.executionId)
+    }
+    // Nothing was started.
+    expect((await w.t.db.select().from(executions).all()).length).toBe(before)
+    expect(await childrenOf(w.t, child.body.executionId)).toEqual([])
+    // A delegationDepth field past the bound is still that field's own 422.
+    const field = await exec(w.t, w.member, w.helper.id, { message: 'x', delegationDepth: 2, parentExecutionId: top.body.executionId })
+    expect(field.status).toBe(422)
+    expect(field.body).toMatchObject({ code: 'validation_failed', details: [{ field: 'delegationDepth' }] })
+  })
+
   test("TEAMDAY_MAX_DELEGATIONS_PER_RUN counts the tree's children through teamday_api too", async () => {
     const w = await world({ maxDelegationsPerRun: 2, maxDelegationDepth: 5 })
     const third = runThrough(w.helper.id, { message: 'third' })

@@ -136,7 +136,8 @@ export class Engine {
 
   /**
    * The one way a run starts, from the API or from a delegation. In order: the delegation depth
-   * (422 past TEAMDAY_MAX_DELEGATION_DEPTH), shutdown (503: no new top-level runs), the model
+   * (422 past TEAMDAY_MAX_DELEGATION_DEPTH: `validation_failed` for a `delegationDepth` field past
+   * it, `delegation_limit` for a child of a parent already at it), shutdown (503: no new top-level runs), the model
    * (501 before anything is stored when no provider is configured; a model none of them serves is
    * recorded as a failed execution, done at once); then the execution is recorded as pending and
    * queued, or, for a delegation, run at once in its parent's slot.
@@ -146,10 +147,20 @@ export class Engine {
     const { config } = this.deps
     const parent = input.parent ?? null
     const depth = Math.max(input.delegationDepth ?? 0, parent ? parent.delegationDepth + 1 : 0)
-    if (depth > config.maxDelegationDepth) {
-      throw new AppError('validation_failed', `Validation failed: delegationDepth ${depth} exceeds the maximum delegation depth (${config.maxDelegationDepth}, TEAMDAY_MAX_DELEGATION_DEPTH)`, {
+    if ((input.delegationDepth ?? 0) > config.maxDelegationDepth) {
+      // The body's own field past the bound: that field is wrong, whatever the parent.
+      throw new AppError('validation_failed', `Validation failed: delegationDepth ${input.delegationDepth} exceeds the maximum delegation depth (${config.maxDelegationDepth}, TEAMDAY_MAX_DELEGATION_DEPTH)`, {
         details: [{ field: 'delegationDepth', message: `delegationDepth must be at most ${config.maxDelegationDepth}` }],
       })
+    }
+    if (depth > config.maxDelegationDepth) {
+      // A well-formed request under a parent already at the deepest level (an API client's
+      // parentExecutionId): the tree's bound, refused as a run's teamday_api execute past it is.
+      throw new AppError(
+        'delegation_limit',
+        `Delegation limit: execution ${parent!.id} is at depth ${parent!.delegationDepth}; a child of it would be at depth ${depth}, past the deepest a delegation tree may go (TEAMDAY_MAX_DELEGATION_DEPTH = ${config.maxDelegationDepth}). Nothing was started.`,
+        { details: { limit: 'TEAMDAY_MAX_DELEGATION_DEPTH', max: config.maxDelegationDepth, depth } },
+      )
     }
     if (this.stopping && !opts.within) throw new AppError('service_unavailable', STOPPING)
     const job = await createJob(this.deps, this.providers, {
@@ -477,7 +488,7 @@ export class Engine {
         { within: signal },
       )
     } catch (e) {
-      if (e instanceof AppError && e.code === 'validation_failed') {
+      if (e instanceof AppError && e.code === 'delegation_limit') {
         const depth = p.delegationDepth + 1
         await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, depth, max: config.maxDelegationDepth })
         return `Error: delegation refused: depth ${depth} exceeds TEAMDAY_MAX_DELEGATION_DEPTH (${config.maxDelegationDepth}). Answer without delegating.`

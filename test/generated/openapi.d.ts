@@ -3814,7 +3814,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or, from a run's `teamday_api`, a child past a bound of the run's delegation tree (`delegation_limit`: `details.limit` names it, TEAMDAY_MAX_DELEGATION_DEPTH or TEAMDAY_MAX_DELEGATIONS_PER_RUN, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`).
+         * @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or a child past a bound of a delegation tree (`delegation_limit`, whoever asks: a `parentExecutionId` already at TEAMDAY_MAX_DELEGATION_DEPTH, or, from a run's `teamday_api`, past that or the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN; `details.limit` names the bound, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`).
          * @example {
          *       "error": true,
          *       "statusCode": 422,
@@ -8407,7 +8407,7 @@ export interface operations {
                     stream?: boolean;
                     /** @description Answer 202 at once; poll GET /executions/{id} */
                     async?: boolean;
-                    /** @description Record this run as a child of another execution; it must be one you started (else 403). From a run's `teamday_api` the new run is a child of that run, and this may only name it (else 422) */
+                    /** @description Record this run as a child of another execution; it must be one you started (else 403), below TEAMDAY_MAX_DELEGATION_DEPTH (else 422 `delegation_limit`). From a run's `teamday_api` the new run is a child of that run, and this may only name it (else 422) */
                     parentExecutionId?: string;
                     /** @description Depth in a delegation tree (default 0; parent depth + 1 with parentExecutionId) */
                     delegationDepth?: number;
@@ -8537,7 +8537,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or, from a run's `teamday_api`, a child past a bound of the run's delegation tree (`delegation_limit`: `details.limit` names it, TEAMDAY_MAX_DELEGATION_DEPTH or TEAMDAY_MAX_DELEGATIONS_PER_RUN, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or a child past a bound of a delegation tree (`delegation_limit`, whoever asks: a `parentExecutionId` already at TEAMDAY_MAX_DELEGATION_DEPTH, or, from a run's `teamday_api`, past that or the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN; `details.limit` names the bound, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8637,7 +8637,7 @@ export interface operations {
                     stream?: boolean;
                     /** @description Answer 202 at once; poll GET /executions/{id} */
                     async?: boolean;
-                    /** @description Record this run as a child of another execution; it must be one you started (else 403). From a run's `teamday_api` the new run is a child of that run, and this may only name it (else 422) */
+                    /** @description Record this run as a child of another execution; it must be one you started (else 403), below TEAMDAY_MAX_DELEGATION_DEPTH (else 422 `delegation_limit`). From a run's `teamday_api` the new run is a child of that run, and this may only name it (else 422) */
                     parentExecutionId?: string;
                     /** @description Depth in a delegation tree (default 0; parent depth + 1 with parentExecutionId) */
                     delegationDepth?: number;
@@ -8767,7 +8767,7 @@ export interface operations {
             };
             414: components["responses"]["UriTooLong"];
             415: components["responses"]["UnsupportedContentEncoding"];
-            /** @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or, from a run's `teamday_api`, a child past a bound of the run's delegation tree (`delegation_limit`: `details.limit` names it, TEAMDAY_MAX_DELEGATION_DEPTH or TEAMDAY_MAX_DELEGATIONS_PER_RUN, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
+            /** @description Validation failed (`validation_failed`: `details` names each invalid field; from a run's `teamday_api`, also `async`); or a child past a bound of a delegation tree (`delegation_limit`, whoever asks: a `parentExecutionId` already at TEAMDAY_MAX_DELEGATION_DEPTH, or, from a run's `teamday_api`, past that or the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN; `details.limit` names the bound, with `max`; nothing is started, as a `delegate` call past it is refused); or no configured provider serves the agent's model (`model_not_served`: the execution is recorded as failed with this message, which names the model and the providers configured; `details.executionId`). Or a path parameter is not valid percent-encoding (`validation_failed`, `details` names it). Or a query parameter holds the NUL character, %00 (`validation_failed`, `details` names it). */
             422: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
