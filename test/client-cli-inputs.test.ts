@@ -210,6 +210,43 @@ describe('options before the command', () => {
   })
 })
 
+// `teamday agents --json` was "unknown agents command "--json"", where `teamday agents` is its usage.
+describe('a command group followed only by options', () => {
+  test('is the group alone: its usage on stderr, exit 2; with --json the JSON usage error on stdout, as `teamday --json` gives', async () => {
+    const alone = await cli(['agents'])
+    expect(alone.code).toBe(2)
+    expect(alone.err).toStartWith('usage:')
+    for (const argv of [['agents', '--url', base], ['agents', `--url=${base}`, '--retries', '1'], ['spaces', 'secrets', '--token-file', '/nonexistent/x'], ['agents', '--url']]) {
+      const r = await cli(argv)
+      const usage = argv[0] === 'agents' ? alone.err : (await cli(['spaces', 'secrets'])).err
+      expect({ argv, code: r.code, out: r.out, err: r.err }).toEqual({ argv, code: 2, out: '', err: usage })
+    }
+    for (const [argv, group, topic] of [
+      [['agents', '--json'], 'agents', 'agents'],
+      [['agents', '--url', base, '--json'], 'agents', 'agents'],
+      [['spaces', 'secrets', '--json'], 'spaces secrets', 'spaces'],
+      [['tokens', '--json'], 'tokens', 'tokens'],
+      // Admin mode's group, with the options that choose the database.
+      [['users', '--db', '/nonexistent/teamday.db', '--json'], 'users', 'users'],
+    ] as const) {
+      const r = await cli([...argv])
+      expect({ argv, code: r.code }).toEqual({ argv, code: 2 })
+      expect(JSON.parse(r.out)).toEqual({ error: true, code: 'usage', message: `no ${group} command given: see "teamday help ${topic}"`, exitCode: 2 })
+      expect(r.err).toContain('usage:')
+      expect(r.err).not.toContain('unknown')
+    }
+    const none = await cli(['--json'])
+    expect({ code: none.code, body: JSON.parse(none.out) }).toMatchObject({ code: 2, body: { error: true, code: 'usage' } })
+    // Options then --help: the group's help (refused with --json, as every help is).
+    expect(await cli(['agents', '--url', base, '--help'])).toMatchObject({ code: 0, out: (await cli(['agents', '--help'])).out })
+    expect(JSON.parse((await cli(['agents', '--json', '--help'])).out).message).toContain('help has no --json form')
+    // An option the group does not take is still refused as before.
+    const other = await cli(['agents', '--limit', '5'])
+    expect(other.code).toBe(2)
+    expect(other.err).toContain('unknown agents command "--limit"')
+  })
+})
+
 describe('long texts from a file or stdin', () => {
   const dir = mkdtempSync(join(tmpdir(), 'teamday-texts-'))
   afterAll(() => rmSync(dir, { recursive: true, force: true }))

@@ -87,15 +87,21 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
     const path = [top.name]
     let args = rest
     while (cmd.subcommands) {
-      const [sub, ...more] = args
+      // Only options after a group (`teamday agents --json`, `teamday tokens --db FILE`): no
+      // subcommand, as the group alone is; options then --help: its help.
+      const lead = args[0]?.startsWith('-') && !isHelp(args[0]) ? groupOptionsEnd(args, top.mode) : 0
+      const bare = lead > 0 && lead === args.length
+      const [sub, ...more] = lead > 0 && !bare && isHelp(args[lead]!) ? args.slice(lead) : args
       if (sub !== undefined && isHelp(sub) && json) throw new UsageError(HELP_NOT_JSON)
-      if (sub === undefined || isHelp(sub)) {
+      if (sub === undefined || isHelp(sub) || bare) {
         // `teamday tokens` shows both modes; `teamday spaces secrets --help` the whole of spaces.
         const text = cmd === top ? (await help()).usageText(named) : await usage()
-        if (sub !== undefined) {
+        if (sub !== undefined && !bare) {
           io.out(text)
           return EXIT.ok
         }
+        // With --json, as `teamday --json` is: the usage error as JSON on stdout, exit 2.
+        if (json) return fail(io, json, new UsageError(`no ${path.join(' ')} command given: see "teamday help ${top.name}"`), text)
         io.err(text)
         return EXIT.usage
       }
@@ -305,6 +311,28 @@ export function leadingOptions(argv: readonly string[]): { options: string[]; re
 /** The client's common options (src/cli/spec.ts) that may come before the command: flags, then those with a value. */
 const LEADING_FLAGS = ['--json']
 const LEADING_VALUED = ['--url', '--token-file', '--retries', '--env-file']
+
+/**
+ * How many of `args`, the words after a command group (`agents`, `spaces secrets`), are options
+ * of the group's mode, from the first: --json, and for the client the other common ones (a valued
+ * one with its value as the next word or after `=`), for admin those that choose the database and
+ * the user (--db, --email, --org) and --env-file. All of them: no subcommand was given.
+ */
+export function groupOptionsEnd(args: readonly string[], mode: Mode): number {
+  const flags = LEADING_FLAGS
+  const valued = mode === 'client' ? LEADING_VALUED : GROUP_ADMIN_VALUED
+  const named = (list: readonly string[], word: string) => list.some((o) => word === o || word.startsWith(`${o}=`))
+  let i = 0
+  for (; i < args.length; i++) {
+    const word = args[i]!
+    if (named(flags, word)) continue
+    if (!named(valued, word)) break
+    // The value as the next word (missing at the end: still no subcommand).
+    if (!word.includes('=')) i++
+  }
+  return Math.min(i, args.length)
+}
+const GROUP_ADMIN_VALUED = ['--db', '--email', '--org', '--env-file']
 
 /**
  * Admin (database) mode of `tokens` and `audit`: iff --db, --email or --org is passed. String
