@@ -7,7 +7,7 @@ import { randomBase62 } from '../src/auth/random'
 import { SECRET_FIELDS } from '../src/http/secret-fields'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { atRestApp, expectNoPlaintext, readAtRest } from './helpers/at-rest'
-import { createLink, signedInPerson } from './helpers/console'
+import { consoleClient, createLink, signedInPerson } from './helpers/console'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 
 /**
@@ -255,6 +255,22 @@ describe('console forms', () => {
     expect(res.text).toContain('name must not contain a token')
     expect(res.text).toMatch(/<input[^>]*name="name"[^>]*aria-invalid="true"|aria-invalid="true"[^>]*name="name"/)
     expect(res.text).not.toContain(secret.slice(4, 20))
+  })
+
+  test("the sign-in's next: the CLI approval page's path (its login code) is followed; any other secret there is dropped, never echoed", async () => {
+    const t = await makeTestApp()
+    const { a } = await signedInPerson(t, { role: 'member' })
+    const c = consoleClient(t)
+    const code = generateToken('tdc_')
+    const pasted = generateToken()
+    // A wrong password: the sign-in page again, with the next it keeps.
+    const kept = await c.post('/login', { email: a.email, password: 'wrong password here', next: `/cli/authorize/${code}` })
+    expect(kept.text).toContain(`name="next" value="/cli/authorize/${code}"`)
+    const dropped = await c.post('/login', { email: a.email, password: 'wrong password here', next: `/tasks?q=${pasted}` })
+    expect(dropped.status).toBeLessThan(500)
+    expect(dropped.text).not.toContain(pasted.slice(3, 20))
+    expect(dropped.text).not.toContain('name="next"')
+    expect(t.logs.join('\n')).not.toContain(pasted.slice(3, 20))
   })
 
   const dir = mkdtempSync(join(tmpdir(), 'teamday-secret-forms-'))

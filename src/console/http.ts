@@ -5,6 +5,7 @@ import type { Engine } from '../engine/runner'
 import { isLoopback } from '../http/client-address'
 import { htmlResponse } from '../http/compression'
 import { AppError } from '../errors'
+import { holdsSecret } from '../auth/tokens'
 import { resolveSession, sessionContext, SESSION_MAX_MS, type SignedIn } from './session'
 
 /**
@@ -44,10 +45,13 @@ function readCookie(request: Request, name: string): string | null {
   return null
 }
 
+/** The CLI sign-in's approval page (src/console/routes/cli.tsx): its path is its login code. */
+const CLI_APPROVAL_PAGE = /^\/cli\/authorize\/tdc_[A-Za-z0-9]{43}$/
+
 /**
  * A same-origin relative path to return to after sign-in, or null: one leading slash, no
  * scheme, no `//` or `/\` (protocol-relative) before or after dot segments are resolved, no
- * control characters; at most 512 characters.
+ * control characters, no secret but the CLI approval page's login code; at most 512 characters.
  */
 export function safeNext(next: unknown): string | null {
   if (typeof next !== 'string' || next.length === 0 || next.length > 512) return null
@@ -58,7 +62,10 @@ export function safeNext(next: unknown): string | null {
     // Checked again once normalised: dot segments collapse (`/.//evil.example` → `//evil.example`,
     // which a browser follows to another site).
     const path = u.pathname + u.search
-    return path.startsWith('//') || path.startsWith('/\\') ? null : path
+    if (path.startsWith('//') || path.startsWith('/\\')) return null
+    // A secret in it is dropped (the sign-in page would echo it in its form), but for the CLI
+    // approval page's own login code, which its address holds by design.
+    return holdsSecret(path) && !CLI_APPROVAL_PAGE.test(path) ? null : path
   } catch {
     return null
   }

@@ -23,7 +23,10 @@ export const SECRET_FIELDS: Readonly<Record<string, readonly string[]>> = {
   'POST /api/auth/cli/refresh': ['refreshToken'],
   'POST /api/auth/cli/revoke': ['refreshToken'],
   // Console: passwords (checked against a hash, never stored as sent) and a space secret's value.
-  'POST /login': ['password'],
+  // …and the sign-in's `next`: the page to go back to, never stored. The CLI approval page's path
+  // holds its login code (`/cli/authorize/tdc_…`), as the browser's address bar does; any other
+  // secret there is dropped by safeNext (src/console/http.ts), never echoed.
+  'POST /login': ['password', 'next'],
   'POST /setup/:secret': ['password', 'confirm'],
   'POST /set-password/:secret': ['password', 'confirm'],
   'POST /settings/password': ['current', 'password', 'confirm'],
