@@ -202,6 +202,46 @@ describe('bounded as delegation is', () => {
     expect(toolResult(again.body.result).status).toBe(200)
   })
 
+  // A child refused when the engine starts it (here a delegationDepth field within the schema's
+  // 20 but past TEAMDAY_MAX_DELEGATION_DEPTH, which only the engine checks) took one of the
+  // tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN all the same. A child whose model no provider serves
+  // is recorded (failed) and counts, as a `delegate` call's does.
+  test('TEAMDAY_MAX_DELEGATIONS_PER_RUN counts only children recorded: an execute refused as it starts does not use up the tree', async () => {
+    const w = await world({ maxDelegationsPerRun: 2, maxDelegationDepth: 3 }, undefined, scripted.openaiBaseUrl)
+    const unserved = await agent(w.t, w.admin, { name: 'Unserved', model: 'claude-unserved-1' })
+    await w.t.db.update(agents).set({ maxTurns: 6 }).where(eq(agents.id, w.boss.id)).run()
+    const lastUser = (body: any) => String((body.messages as any[]).findLast((m) => m.role === 'user')?.content ?? '')
+    const api = (body: object, agentId = w.helper.id) => ({ index: 0, id: 'call_0', type: 'function', function: { name: 'teamday_api', arguments: JSON.stringify({ method: 'POST', path: `/api/v1/agents/${agentId}/execute`, body }) } })
+    // What the model was told (the run stores only each answer's status and size).
+    let told: string[] = []
+    scripted.handler = async (_req, body) => {
+      const said = lastUser(body)
+      if (said === 'child') return rawStream(oaiFull('child done'))
+      const tool = (body.messages as any[]).filter((m) => m.role === 'tool')
+      const results = tool.length
+      told = tool.map((m) => (typeof m.content === 'string' ? m.content : JSON.stringify(m.content)))
+      const next = [api({ message: 'child', delegationDepth: 10 }), api({ message: 'unserved' }, unserved.id), api({ message: 'child' }), api({ message: 'child' })][results]
+      if (!next) return rawStream(oaiFull('boss done'))
+      return rawStream([oaiChunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [next] }, finish_reason: null }] }), oaiStop('tool_calls'), oaiUsage(), oaiDone])
+    }
+    const r = await exec(w.t, w.member, w.boss.id, { message: 'go', spaceId: w.spaceId })
+    expect([r.status, r.body.result]).toEqual([200, 'boss done'])
+    expect(told).toHaveLength(4)
+    expect(told[0]).toContain('HTTP 422')
+    expect(told[0]).toContain('delegationDepth')
+    expect(told[1]).toContain('HTTP 422')
+    expect(told[1]).toContain('model_not_served')
+    expect(told[2]).toContain('HTTP 200')
+    expect(told[2]).toContain('child done')
+    expect(told[3]).toContain('HTTP 422')
+    expect(told[3]).toContain('"started":2')
+    const kids = await childrenOf(w.t, r.body.executionId)
+    expect(kids.map((k) => [k.message, k.status]).sort()).toEqual([
+      ['child', 'completed'],
+      ['unserved', 'failed'],
+    ])
+  })
+
   test('cancelling the parent cancels the child and stops its model call', async () => {
     const w = await world()
     const started = exec(w.t, w.member, w.boss.id, { message: runThrough(w.helper.id, { message: 'SLOW' }), spaceId: w.spaceId })

@@ -7,12 +7,18 @@ import { newId } from '../src/ids'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { parseSse, startProviderDouble, type ProviderDouble } from './helpers/providers'
 import { freshPgSchema, ON_PG, sqliteOnly } from './helpers/pg'
+import { oaiChunk, oaiDone, oaiFull, oaiStop, oaiUsage, rawStream, startScripted, type Scripted } from './helpers/scripted-provider'
 
 let double: ProviderDouble
+let scripted: Scripted
 beforeAll(() => {
   double = startProviderDouble()
+  scripted = startScripted()
 })
-afterAll(() => double.stop())
+afterAll(() => {
+  double.stop()
+  scripted.stop()
+})
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -117,6 +123,70 @@ describe('delegation', () => {
       const logs = (await t.req('GET', `/api/v1/executions/${e.id}/logs`, { token: a.token })).body.logs
       expect(logs.filter((l: any) => l.event === 'delegation_refused').map((l: any) => l.data?.reason ?? l.details?.reason)).toEqual(['tree_limit', 'tree_limit', 'tree_limit'])
     }
+  })
+
+  // A call refused for its depth took one of the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN, as did one
+  // refused for its sub-agent: a tree whose children tried to go one level too deep ran out of
+  // budget for children it never had.
+  test("TEAMDAY_MAX_DELEGATIONS_PER_RUN counts the children a tree started: not a call refused for its depth or its sub-agent; a child whose model is not served is recorded, and counts", async () => {
+    const t = await makeTestApp({ config: { openaiBaseUrl: scripted.openaiBaseUrl, defaultModel: 'test-model', maxDelegationsPerRun: 3, maxDelegationDepth: 1 } })
+    const a = await makeActor(t)
+    const leaf = await agent(t, a, { name: 'Leaf', systemPrompt: 'LEAF' })
+    const middle = await agent(t, a, { name: 'Middle', systemPrompt: 'MIDDLE', subagentIds: [leaf.id] })
+    const gone = await agent(t, a, { name: 'Gone', systemPrompt: 'GONE' })
+    // Its model goes to Anthropic, which is not configured: recorded as a failed child.
+    const unserved = await agent(t, a, { name: 'Unserved', model: 'claude-unserved-1' })
+    const root = await agent(t, a, { name: 'Root', systemPrompt: 'ROOT', subagentIds: [middle.id, gone.id, unserved.id] })
+    const call = (index: number, name: string, args: object) => ({ index, id: `call_${index}`, type: 'function', function: { name, arguments: JSON.stringify(args) } })
+    const calls = (list: object[]) => rawStream([oaiChunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: list }, finish_reason: null }] }), oaiStop('tool_calls'), oaiUsage(), oaiDone])
+    scripted.handler = async (_req, body) => {
+      const messages = body.messages as { role: string; content: unknown }[]
+      const who = String(messages.find((m) => m.role === 'system')?.content ?? '')
+      const answered = messages.some((m) => m.role === 'tool')
+      if (who.startsWith('ROOT')) {
+        if (answered) return rawStream(oaiFull('root done'))
+        // Archived after the run listed it: that call is refused for its sub-agent.
+        await t.db.update(agents).set({ archived: true, archivedAt: new Date(t.clock.now()) }).where(eq(agents.id, gone.id)).run()
+        return calls([
+          call(0, 'delegate', { agentId: middle.id, message: 'first' }),
+          call(1, 'delegate', { agentId: gone.id, message: 'archived meanwhile' }),
+          call(2, 'delegate', { agentId: unserved.id, message: 'no provider' }),
+          call(3, 'delegate', { agentId: middle.id, message: 'second' }),
+          call(4, 'delegate', { agentId: middle.id, message: 'one too many' }),
+        ])
+      }
+      // Each middle child asks for a grandchild at depth 2, past TEAMDAY_MAX_DELEGATION_DEPTH = 1.
+      if (who.startsWith('MIDDLE')) return answered ? rawStream(oaiFull('middle done')) : calls([call(0, 'delegate', { agentId: leaf.id, message: 'too deep' })])
+      return rawStream(oaiFull(`unexpected ${who}`))
+    }
+    const r = await exec(t, a, root.id, { message: 'go' })
+    expect([r.status, r.body.result]).toEqual([200, 'root done'])
+    const e = await get(t, a, r.body.executionId)
+    const results = e.toolCalls.map((c: any) => String(c.result))
+    expect(results[0]).toBe('middle done')
+    expect(results[1]).toContain('not found, archived, or not visible')
+    expect(results[2]).toContain('claude-unserved-1')
+    expect(results[3]).toBe('middle done')
+    expect(results[4]).toContain('the limit for one run (TEAMDAY_MAX_DELEGATIONS_PER_RUN)')
+    const kids = (await t.req('GET', `/api/v1/executions?parentExecutionId=${e.id}`, { token: a.token })).body
+    expect(kids.map((k: any) => [k.message, k.status]).sort()).toEqual([
+      ['first', 'completed'],
+      ['no provider', 'failed'],
+      ['second', 'completed'],
+    ])
+    // The first middle child's call was refused for its depth; the second's, with the tree's 3 taken, for the tree.
+    const first = kids.find((k: any) => k.message === 'first')
+    expect((await get(t, a, first.id)).toolCalls.map((c: any) => c.result)).toEqual(['Error: delegation refused: depth 2 exceeds TEAMDAY_MAX_DELEGATION_DEPTH (1). Answer without delegating.'])
+    const firstLogs = (await t.req('GET', `/api/v1/executions/${first.id}/logs`, { token: a.token })).body.logs
+    expect(firstLogs.find((l: any) => l.event === 'delegation_refused')?.data).toEqual({ agentId: leaf.id, depth: 2, max: 1 })
+    const second = kids.find((k: any) => k.message === 'second')
+    expect((await get(t, a, second.id)).toolCalls.map((c: any) => c.result)[0]).toContain('(TEAMDAY_MAX_DELEGATIONS_PER_RUN)')
+    expect(await t.db.select().from(executions).where(eq(executions.parentExecutionId, first.id)).all()).toEqual([])
+    const logs = (await t.req('GET', `/api/v1/executions/${e.id}/logs`, { token: a.token })).body.logs
+    expect(logs.filter((l: any) => l.event === 'delegation_refused').map((l: any) => l.data.reason)).toEqual(['not_visible', 'tree_limit'])
+    expect(logs.filter((l: any) => l.event === 'delegated')).toHaveLength(3)
+    // Each recorded child has a session of its own.
+    expect(new Set(kids.map((k: any) => k.sessionId)).size).toBe(3)
   })
 
   test('maxTurns stops the tool loop', async () => {

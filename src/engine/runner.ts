@@ -407,8 +407,9 @@ export class Engine {
    * TEAMDAY_MAX_DELEGATIONS_PER_RUN, is one level deeper (TEAMDAY_MAX_DELEGATION_DEPTH), runs in
    * the run's slot (never queued: a run waiting for a slot it holds itself would wait for ever)
    * and is stopped with it. A refusal past either bound is thrown as the route answers it (422
-   * `delegation_limit`, naming the bound; it starts nothing and does not count), and logged on the
-   * run as a `delegate` refusal is (`delegation_refused`, `via: teamday_api`).
+   * `delegation_limit`, naming the bound), and logged on the run as a `delegate` refusal is
+   * (`delegation_refused`, `via: teamday_api`). Only a child recorded counts (one whose model no
+   * provider serves too: it is recorded, failed); a refusal of any kind starts nothing and does not.
    */
   private async startFrom(input: StartInput, from: RunRequest, onEvent?: Listener): Promise<Started> {
     const { db, clock, config } = this.deps
@@ -438,10 +439,13 @@ export class Engine {
           { details: { limit: 'TEAMDAY_MAX_DELEGATION_DEPTH', max: config.maxDelegationDepth, depth } },
         )
       }
+      // Taken with no await since the check (two children of the tree cannot both take the
+      // last one), and given back when nothing is recorded: the budget counts children started.
       tree.delegations++
       try {
         child = await this.start({ ...input, parent: p, tree }, { within: from.signal, onEvent })
       } catch (e) {
+        tree.delegations--
         if (e instanceof AppError && e.code === 'validation_failed') {
           await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, depth: Math.max(input.delegationDepth ?? 0, p.delegationDepth + 1), max: config.maxDelegationDepth, via: 'teamday_api' })
         }
@@ -465,35 +469,43 @@ export class Engine {
       await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, reason: 'tree_limit', max: config.maxDelegationsPerRun })
       return `Error: delegation refused: this run has started ${tree.delegations} sub-agent executions, the limit for one run (TEAMDAY_MAX_DELEGATIONS_PER_RUN). Answer without delegating.`
     }
+    // Taken now, with no await since the check (two children of the tree cannot both take the
+    // last one), and given back below unless a child is recorded: the budget counts the children
+    // a tree has started (one whose model no provider serves is recorded, failed, and counts),
+    // never a call refused before anything was recorded (its depth, the sub-agent, an error).
     tree.delegations++
-    // Checked now, for the user who started the run, in the run's space: the sub-agent may have
-    // become private or been archived since the parent listed it, the user made a viewer or removed.
-    const now = await runnableNow(db, p, agentId)
-    if ('refused' in now) {
-      await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, reason: now.refused === 'agent' ? 'not_visible' : now.refused })
-      if (now.refused === 'agent') return `Error: sub-agent ${agentId} not found, archived, or not visible to the user who started this run.`
-      return `Error: delegation refused: ${refusalMessage(now.refused)}.`
-    }
-    const agent = now.agent
-    // A conversation of its own: only its message, none of its siblings' turns. Children of one
-    // parent with the same sub-agent shared `<session>:<parent>:<agent>`, so each one's model
-    // request carried every earlier sibling's turns (a size growing with their square). The
-    // tree's count numbers it: unique in the tree.
-    const sessionId = `${p.sessionId}:${p.id}:${agentId}:${tree.delegations}`
-    let child: Started
+    let child: Started | undefined
     try {
-      child = await this.start(
-        // The child lives in its parent's space and so inherits its visibility (without its instructions).
-        { agent, space: null, spaceId: p.spaceId, message, userId: p.userId, sessionId, parent: p, tree },
-        { within: signal },
-      )
-    } catch (e) {
-      if (e instanceof AppError && e.code === 'delegation_limit') {
-        const depth = p.delegationDepth + 1
+      const depth = p.delegationDepth + 1
+      if (depth > config.maxDelegationDepth) {
         await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, depth, max: config.maxDelegationDepth })
         return `Error: delegation refused: depth ${depth} exceeds TEAMDAY_MAX_DELEGATION_DEPTH (${config.maxDelegationDepth}). Answer without delegating.`
       }
-      return `Error: ${(e as Error).message}`
+      // Checked now, for the user who started the run, in the run's space: the sub-agent may have
+      // become private or been archived since the parent listed it, the user made a viewer or removed.
+      const now = await runnableNow(db, p, agentId)
+      if ('refused' in now) {
+        await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, reason: now.refused === 'agent' ? 'not_visible' : now.refused })
+        if (now.refused === 'agent') return `Error: sub-agent ${agentId} not found, archived, or not visible to the user who started this run.`
+        return `Error: delegation refused: ${refusalMessage(now.refused)}.`
+      }
+      const agent = now.agent
+      // A conversation of its own: only its message, none of its siblings' turns. Children of one
+      // parent with the same sub-agent shared `<session>:<parent>:<agent>`, so each one's model
+      // request carried every earlier sibling's turns (a size growing with their square). The
+      // tree's count numbers it: unique among the tree's recorded children.
+      const sessionId = `${p.sessionId}:${p.id}:${agentId}:${tree.delegations}`
+      try {
+        child = await this.start(
+          // The child lives in its parent's space and so inherits its visibility (without its instructions).
+          { agent, space: null, spaceId: p.spaceId, message, userId: p.userId, sessionId, parent: p, tree },
+          { within: signal },
+        )
+      } catch (e) {
+        return `Error: ${(e as Error).message}`
+      }
+    } finally {
+      if (child === undefined) tree.delegations--
     }
     await addLog(db, p.id, clock.now(), 'info', 'delegated', { childExecutionId: child.execution.id, agentId, depth: child.execution.delegationDepth })
     const row = await child.done
