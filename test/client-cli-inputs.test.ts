@@ -240,10 +240,81 @@ describe('a command group followed only by options', () => {
     // Options then --help: the group's help (refused with --json, as every help is).
     expect(await cli(['agents', '--url', base, '--help'])).toMatchObject({ code: 0, out: (await cli(['agents', '--help'])).out })
     expect(JSON.parse((await cli(['agents', '--json', '--help'])).out).message).toContain('help has no --json form')
-    // An option the group does not take is still refused as before.
+    // An option of a subcommand, with none given: which commands take it, to be written after one.
     const other = await cli(['agents', '--limit', '5'])
-    expect(other.code).toBe(2)
-    expect(other.err).toContain('unknown agents command "--limit"')
+    expect({ code: other.code, out: other.out }).toEqual({ code: 2, out: '' })
+    expect(other.err).toBe('error: no agents command given before --limit (an option of "teamday agents list": write it after the command). See "teamday help agents".\n')
+  })
+})
+
+// `teamday agents --json list` was "unknown agents command "--json"", where `teamday --json agents
+// list` and `teamday agents list --json` worked.
+describe('options between a group and its subcommand', () => {
+  const same = async (between: string[], after: string[]) => {
+    const a = await cli(between)
+    const requestsA = seen.map((x) => `${x.method} ${x.path}`)
+    const b = await cli(after)
+    expect({ argv: between, ...a, requests: requestsA }).toEqual({ argv: between, ...b, requests: seen.map((x) => `${x.method} ${x.path}`) })
+    return a
+  }
+
+  test("are the command's, as before the group or after the subcommand", async () => {
+    answer = () => Response.json({ agents: [{ id: 'char_1', name: 'Writer' }] })
+    const listed = await same(['agents', '--json', 'list'], ['agents', 'list', '--json'])
+    expect({ code: listed.code, body: JSON.parse(listed.out) }).toEqual({ code: 0, body: { agents: [{ id: 'char_1', name: 'Writer' }] } })
+    await same(['agents', '--json', 'list'], ['--json', 'agents', 'list'])
+    await same(['agents', `--url=${base}`, '--retries', '0', '--json', 'list', '--limit', '1'], ['agents', 'list', '--limit', '1', `--url=${base}`, '--retries', '0', '--json'])
+    // Between each level of a nested group.
+    answer = () => Response.json({ secrets: ['API_KEY'] })
+    const secrets = await same(['spaces', '--json', 'secrets', '--retries', '0', 'list', 'sp_1'], ['spaces', 'secrets', 'list', 'sp_1', '--json', '--retries', '0'])
+    expect(secrets.code).toBe(0)
+    expect(seen.map((x) => `${x.method} ${x.path}`)).toEqual(['GET /api/v1/spaces/sp_1/secrets'])
+    // A server named there is the one asked.
+    const other = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: () => Response.json([{ id: 'exec_9', status: 'completed' }]) })
+    try {
+      answer = () => Response.json([])
+      const named = await cli(['executions', '--url', `http://127.0.0.1:${other.port}`, '--json', 'list'])
+      expect({ code: named.code, body: JSON.parse(named.out) }).toEqual({ code: 0, body: [{ id: 'exec_9', status: 'completed' }] })
+      expect(seen).toEqual([])
+    } finally {
+      other.stop(true)
+    }
+    // The token file named there is the one read.
+    const noFile = await cli(['agents', '--token-file', '/nonexistent/teamday-token', 'list'])
+    expect(noFile.code).not.toBe(0)
+    expect(noFile.err).toContain('/nonexistent/teamday-token')
+    expect(seen).toEqual([])
+  })
+
+  test('are checked as after the subcommand: a missing value, a repeat, a value on a flag, an option the command does not take (exit 2)', async () => {
+    for (const [between, after] of [
+      [['agents', '--json', 'list', '--json'], ['agents', 'list', '--json', '--json']],
+      [['agents', '--json=yes', 'list'], ['agents', 'list', '--json=yes']],
+      [['agents', '--retries', '--json', 'list'], ['agents', 'list', '--retries', '--json']],
+      [['agents', '--url', base, 'list', '--url', base], ['agents', 'list', '--url', base, '--url', base]],
+      // Admin mode: an option its command does not take is that command's unknown option.
+      [['users', '--url', base, 'list', '--org', 'acme'], ['users', 'list', '--org', 'acme', '--url', base]],
+      [['users', '--token-file', '/x', 'list', '--org', 'acme'], ['users', 'list', '--org', 'acme', '--token-file', '/x']],
+      [['tokens', '--db', '/nonexistent/teamday.db', '--json', 'list'], ['tokens', 'list', '--db', '/nonexistent/teamday.db', '--json']],
+    ]) {
+      const r = await same(between, after)
+      expect({ argv: between, code: r.code }).toEqual({ argv: between, code: 2 })
+      expect(seen).toEqual([])
+    }
+    expect((await cli(['agents', '--json', 'list', '--json'])).err).toContain("option '--json' is given more than once")
+    expect((await cli(['users', '--url', base, 'list', '--org', 'acme'])).err).toContain('unknown option --url for "teamday users list"')
+    expect((await cli(['tokens', '--db', '/nonexistent/teamday.db', 'list'])).err).toContain('missing required option --email')
+    // Admin groups take the options that choose the database and the user there.
+    const admin = await same(['users', '--db', '/nonexistent/teamday.db', '--json', 'list', '--org', 'acme'], ['users', 'list', '--org', 'acme', '--db', '/nonexistent/teamday.db', '--json'])
+    expect(admin.code).toBe(1)
+    expect(admin.err).toContain('/nonexistent/teamday.db')
+    await same(['users', '--org', 'acme', '--db', '/nonexistent/teamday.db', 'list'], ['users', 'list', '--org', 'acme', '--db', '/nonexistent/teamday.db'])
+    // An unknown option there: one line, with a guess; with --json, the JSON usage error.
+    const typo = await cli(['agents', '--jsn', 'list'])
+    expect({ code: typo.code, err: typo.err }).toEqual({ code: 2, err: 'error: unknown option --jsn for "teamday agents"; did you mean "--json"? See "teamday help agents".\n' })
+    const json = await cli(['agents', '--json', '--name', 'x', 'create'])
+    expect(json.code).toBe(2)
+    expect(JSON.parse(json.out)).toEqual({ error: true, code: 'usage', message: 'no agents command given before --name (an option of "teamday agents create", "teamday agents update": write it after the command). See "teamday help agents".', exitCode: 2 })
   })
 })
 

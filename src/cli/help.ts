@@ -111,7 +111,7 @@ export function helpText(): string {
     'Client (talk HTTP to a server with a token; for scripts, cron jobs, CI and containers):',
     ...overview('client'),
     ...CLIENT_NOTES,
-    '  common options may also come before the command: teamday --json agents list, teamday --url URL health',
+    '  common options may also come before the command or its subcommand: teamday --json agents list, teamday agents --json list',
     '  a token is never accepted as an argument (shell history, ps)',
     '  --env-file FILE (every command): VAR=value lines; a .env file is never read by itself; set variables win',
     `  exit codes: ${exitCodes}`,

@@ -86,12 +86,15 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
     let cmd: Command = top
     const path = [top.name]
     let args = rest
+    // The common options written between a group and its subcommand (`teamday agents --json
+    // list`, `teamday tokens --db FILE list`): given to the command as if written after it.
+    const between: string[] = []
     while (cmd.subcommands) {
-      // Only options after a group (`teamday agents --json`, `teamday tokens --db FILE`): no
-      // subcommand, as the group alone is; options then --help: its help.
-      const lead = args[0]?.startsWith('-') && !isHelp(args[0]) ? groupOptionsEnd(args, top.mode) : 0
-      const bare = lead > 0 && lead === args.length
-      const [sub, ...more] = lead > 0 && !bare && isHelp(args[lead]!) ? args.slice(lead) : args
+      const end = args[0]?.startsWith('-') && !isHelp(args[0]) ? groupOptionsEnd(args) : 0
+      // Only such options (`teamday agents --json`, `teamday tokens --db FILE`): no subcommand, as
+      // the group alone is; options then --help: its help.
+      const bare = end > 0 && end === args.length
+      const [sub, ...more] = bare ? args : args.slice(end)
       if (sub !== undefined && isHelp(sub) && json) throw new UsageError(HELP_NOT_JSON)
       if (sub === undefined || isHelp(sub) || bare) {
         // `teamday tokens` shows both modes; `teamday spaces secrets --help` the whole of spaces.
@@ -105,18 +108,21 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
         io.err(text)
         return EXIT.usage
       }
+      // Any other option where the subcommand goes (`teamday agents --limit 5`).
+      if (sub.startsWith('-')) throw optionBeforeCommand(sub, cmd, path, top.name)
       const next = cmd.subcommands.find((s) => s.name === sub)
       if (!next) {
         const other = otherMode(named, top, path, sub)
         if (other) throw new UnknownError(`unknown ${path.join(' ')} command "${sub}"${other}. See "teamday help ${top.name}".`)
         throw unknown(`unknown ${path.join(' ')} command "${sub}"`, sub, cmd.subcommands.map((s) => s.name), `teamday help ${top.name}`)
       }
+      between.push(...args.slice(0, end))
       cmd = next
       path.push(sub)
       args = more
     }
     options = { ...COMMON_OPTIONS[top.mode], ...cmd.options }
-    const { values, positionals } = parse([...lead.options, ...args], options, `teamday ${path.join(' ')}`, `teamday help ${top.name}`)
+    const { values, positionals } = parse([...lead.options, ...between, ...args], options, `teamday ${path.join(' ')}`, `teamday help ${top.name}`)
     if (values.help) {
       if (json) throw new UsageError(HELP_NOT_JSON)
       io.out(await usage())
@@ -313,26 +319,47 @@ const LEADING_FLAGS = ['--json']
 const LEADING_VALUED = ['--url', '--token-file', '--retries', '--env-file']
 
 /**
- * How many of `args`, the words after a command group (`agents`, `spaces secrets`), are options
- * of the group's mode, from the first: --json, and for the client the other common ones (a valued
- * one with its value as the next word or after `=`), for admin those that choose the database and
- * the user (--db, --email, --org) and --env-file. All of them: no subcommand was given.
+ * How many of `args`, the words after a command group (`agents`, `spaces secrets`), are common
+ * options, from the first: --json, the client's other common ones and those that choose an admin
+ * command's database and user (--db, --email, --org), a valued one with its value as the next
+ * word or after `=`. The command's own parse checks them as if written after it (one it does not
+ * take, `teamday users --url URL list`, is its unknown option). All of them: no subcommand.
  */
-export function groupOptionsEnd(args: readonly string[], mode: Mode): number {
-  const flags = LEADING_FLAGS
-  const valued = mode === 'client' ? LEADING_VALUED : GROUP_ADMIN_VALUED
+export function groupOptionsEnd(args: readonly string[]): number {
   const named = (list: readonly string[], word: string) => list.some((o) => word === o || word.startsWith(`${o}=`))
   let i = 0
   for (; i < args.length; i++) {
     const word = args[i]!
-    if (named(flags, word)) continue
-    if (!named(valued, word)) break
+    if (named(LEADING_FLAGS, word)) continue
+    if (!named(GROUP_VALUED, word)) break
     // The value as the next word (missing at the end: still no subcommand).
     if (!word.includes('=')) i++
   }
   return Math.min(i, args.length)
 }
-const GROUP_ADMIN_VALUED = ['--db', '--email', '--org', '--env-file']
+const GROUP_VALUED = [...LEADING_VALUED, '--db', '--email', '--org']
+
+/**
+ * An option other than the common ones where a group's subcommand goes (`teamday agents --limit
+ * 5`): which commands of the group take it, to be written after one; or, taken by none, an unknown
+ * option of the group (with a guess).
+ */
+function optionBeforeCommand(word: string, group: Command, path: string[], topic: string): UnknownError {
+  const long = word.startsWith('--')
+  const name = (long ? word.slice(2) : word.slice(1)).split('=')[0]!
+  const takers: string[] = []
+  const candidates = new Set([...LEADING_FLAGS, ...GROUP_VALUED])
+  const walk = (c: Command, at: string[]) => {
+    if (c.subcommands) return c.subcommands.forEach((s) => walk(s, [...at, s.name]))
+    const options = Object.entries(c.options ?? {})
+    for (const [n, o] of options) if (!o.hidden) candidates.add(`--${n}`)
+    if (options.some(([n, o]) => (long ? n === name : o.short === name))) takers.push(`"teamday ${at.join(' ')}"`)
+  }
+  walk(group, path)
+  const see = `teamday help ${topic}`
+  if (takers.length === 0) return unknown(`unknown option ${word} for "teamday ${path.join(' ')}"`, word, [...candidates], see)
+  return new UnknownError(`no ${path.join(' ')} command given before ${word} (an option of ${takers.join(', ')}: write it after the command). See "${see}".`)
+}
 
 /**
  * Admin (database) mode of `tokens` and `audit`: iff --db, --email or --org is passed. String
