@@ -204,6 +204,7 @@ describe.skipIf(!HAVE_PG)('PostgreSQL driver under load: concurrent prepared que
       instanceId: r.maybe(() => `inst_${r.int(0, 1e6)}`),
       leaseExpiresAt: r.maybe(() => instant(r)),
       tokenId: r.maybe(() => `pat_${r.int(0, 1e6)}`),
+      scopeLimit: r.maybe(() => r.pick([['*'], [], ['agents:execute'], ['agents:read', 'tasks:write', 'audit:read']])),
       createdAt: instant(r),
       updatedAt: instant(r),
     } as any
