@@ -7,7 +7,7 @@ import { randomBase62 } from '../src/auth/random'
 import { SECRET_FIELDS } from '../src/http/secret-fields'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { atRestApp, expectNoPlaintext, readAtRest } from './helpers/at-rest'
-import { consoleClient, createLink, signedInPerson } from './helpers/console'
+import { consoleClient, createLink, PASSWORD, signedInPerson } from './helpers/console'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 
 /**
@@ -328,6 +328,133 @@ describe('console forms', () => {
     const found = await readAtRest(t, dir)
     expectNoPlaintext(found, [...secrets, kept])
   }, 60_000)
+})
+
+describe('every console form, a token in each of its fields: the page\'s own form again, the error on the field', () => {
+  /**
+   * Each console form (src/console/routes/*.tsx) as its page sends it, and which of its fields
+   * a person sees: a token pasted into one of them is refused by the page itself (422), which
+   * shows its form again with the error tied to that field (aria-invalid and aria-describedby
+   * naming the error), never the console's generic 422 page, and the token appears nowhere. A
+   * hidden field (the list's view, the form's key, the page's organization, a chat's id, a
+   * button's value) has no control to mark: the form comes back with the error all the same.
+   * Passwords and a space secret's value are exempt (SECRET_FIELDS): not tried here.
+   */
+  type Case = { path: string; form: Record<string, string | string[]>; visible: string[]; hidden: string[]; page: string; near?: Record<string, string>; anonymous?: boolean }
+
+  test('in English and German, for every form and field', async () => {
+    const t = await makeTestApp()
+    const { a, c } = await signedInPerson(t, { role: 'admin', org: 'forms-first' })
+    // In two organizations: the header's switcher and the CLI approval's choice are shown.
+    const { createUser } = await import('../src/modules/users/service')
+    await createUser(t.ctx, { email: a.email, orgSlug: 'forms-second', role: 'viewer' })
+    const other = await makeActor(t, { org: 'forms-first' })
+    const space = (await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'Forms space', visibility: 'organization' } })).body.space.id
+    const agent = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Forms chat', role: 'r', systemPrompt: 'p', visibility: 'organization' } })).body.id
+    const made = await c.post('/settings/tokens', { name: 'Row token', expires: '90', scope: ['', '*'] })
+    expect(made.status).toBe(201)
+    const rowToken = (await t.req('GET', '/api/v1/tokens', { token: a.token })).body.tokens.find((x: { name: string }) => x.name === 'Row token').id as string
+    const setupPath = (await createLink(t.ctx, other.userId, other.organizationId, 'setup')).path
+    const setPasswordPath = (await createLink(t.ctx, other.userId, other.organizationId, 'set_password')).path
+    const cli = (await t.req('POST', '/api/auth/cli/initiate', { headers: { 'content-type': 'application/json' } })).body
+    const cliPath = new URL(cli.authUrl).pathname
+    const view = { all: '1', inactive: '1', page: '1' }
+    const org = { pageOrganization: a.organizationId }
+    const formKey = () => crypto.randomUUID()
+    const CASES: Record<string, Case | null> = {
+      // `next` is exempt (a CLI sign-in's approval path holds its code): not tried.
+      'POST /login': { path: '/login', anonymous: true, form: { email: a.email, password: 'not the password', next: '/spaces' }, visible: ['email'], hidden: [], page: 'action="/login"' },
+      'POST /logout': null,
+      'POST /logout/everywhere': null,
+      'POST /setup/:secret': { path: setupPath, anonymous: true, form: { name: 'Newcomer', password: PASSWORD, confirm: PASSWORD }, visible: ['name'], hidden: [], page: `action="${setupPath}"` },
+      // Its page shows no name field (the set-up's does); one sent is refused all the same.
+      'POST /set-password/:secret': { path: setPasswordPath, anonymous: true, form: { name: 'Newcomer', password: PASSWORD, confirm: PASSWORD }, visible: [], hidden: ['name'], page: `action="${setPasswordPath}"` },
+      'POST /settings/tokens': {
+        path: '/settings/tokens',
+        form: { name: 'New token', expires: '90', date: '', scope: ['', 'agents:read'], formKey: 'KEY', ...view, ...org },
+        visible: ['name', 'expires', 'date', 'scope'],
+        hidden: ['formKey', 'all', 'inactive', 'page', 'pageOrganization'],
+        page: 'action="/settings/tokens#personal-access-tokens"',
+      },
+      'POST /settings/tokens/:id/revoke': { path: `/settings/tokens/${rowToken}/revoke`, form: { ...view, ...org }, visible: [], hidden: ['all', 'inactive', 'page', 'pageOrganization'], page: 'action="/settings/tokens#personal-access-tokens"' },
+      'POST /settings/tokens/:id/rotate': {
+        path: `/settings/tokens/${rowToken}/rotate`,
+        form: { grace: '0', formKey: 'KEY', ...view },
+        visible: ['grace'],
+        hidden: ['formKey', 'all', 'inactive', 'page'],
+        page: 'action="/settings/tokens#personal-access-tokens"',
+        near: { grace: 'Row token' },
+      },
+      'POST /settings/profile': { path: '/settings/profile', form: { name: 'Me', email: a.email, current: '' }, visible: ['name', 'email'], hidden: [], page: 'action="/settings/profile"' },
+      'POST /settings/password': null,
+      'POST /settings/sessions/:id/end': null,
+      'POST /org/members': { path: '/org/members', form: { email: 'added@example.com', role: 'member', ...org }, visible: ['email', 'role'], hidden: ['pageOrganization'], page: 'action="/org/members"' },
+      'POST /org/members/:userId/role': { path: `/org/members/${other.userId}/role`, form: { role: 'viewer', ...org }, visible: ['role'], hidden: ['pageOrganization'], page: 'action="/org/members"', near: { role: other.email } },
+      'POST /org/members/:userId/remove': { path: `/org/members/${other.userId}/remove`, form: { ...org }, visible: [], hidden: ['pageOrganization'], page: 'action="/org/members"' },
+      'POST /org/members/:userId/link': { path: `/org/members/${other.userId}/link`, form: { ...org }, visible: [], hidden: ['pageOrganization'], page: 'action="/org/members"' },
+      'POST /org/switch': { path: '/org/switch', form: { organizationId: a.organizationId }, visible: ['organizationId'], hidden: [], page: 'action="/org/switch"' },
+      'POST /spaces/:id/secrets': { path: `/spaces/${space}/secrets`, form: { name: 'API_KEY', value: 'v' }, visible: ['name'], hidden: [], page: `action="/spaces/${space}/secrets#` },
+      'POST /spaces/:id/secrets/remove': { path: `/spaces/${space}/secrets/remove`, form: { name: 'API_KEY' }, visible: [], hidden: ['name'], page: `action="/spaces/${space}/secrets#` },
+      'POST /agents/:id/chat': { path: `/agents/${agent}/chat`, form: { message: 'hello', chatId: 'chat_notyetthere' }, visible: ['message'], hidden: ['chatId'], page: 'name="message"' },
+      'POST /cli/authorize/:code': { path: cliPath, form: { decision: 'deny', organizationId: a.organizationId }, visible: ['organizationId'], hidden: ['decision'], page: `action="${cliPath}"` },
+      'POST /settings/cli-sessions/:id/revoke': { path: '/settings/cli-sessions/cs_unknown/revoke', form: { ...view }, visible: [], hidden: ['all', 'inactive', 'page'], page: 'action="/settings/tokens#personal-access-tokens"' },
+    }
+    const forms = t.app.routes.filter((r) => r.method === 'POST' && !r.path.startsWith('/api')).map((r) => `${r.method} ${r.path}`)
+    expect(forms.sort()).toEqual(Object.keys(CASES).sort())
+
+    const anonymous = consoleClient(t)
+    const failures: unknown[] = []
+    let tried = 0
+    for (const [route, k] of Object.entries(CASES)) {
+      if (!k) continue
+      for (const name of [...k.visible, ...k.hidden]) {
+        for (const lang of ['en', 'de'] as const) {
+          const secret = generateToken(tried % 2 === 0 ? 'td_' : 'tdr_')
+          const bare = secret.slice(secret.indexOf('_') + 1)
+          tried++
+          const sent = Object.fromEntries(Object.entries(k.form).map(([f, v]) => [f, v === 'KEY' ? formKey() : v]))
+          // The token as pasted among what the field holds (a list: one of its values).
+          const old = sent[name]
+          sent[name] = Array.isArray(old) ? [...old, `x ${secret}`] : `${old ?? ''} ${secret}`
+          const res = await (k.anonymous ? anonymous : c).post(k.path, sent, lang === 'de' ? DE : {})
+          const html = res.text
+          // The error box and what points at it.
+          const box = /<p class="error" role="alert" id="([^"]+)"[^>]*>([^<]*)<\/p>/.exec(html)
+          const pointing = box ? [...html.matchAll(new RegExp(`<(input|select|textarea|fieldset)\\b[^>]*aria-describedby="${box[1]}"[^>]*>`, 'g'))] : []
+          const marked = pointing.filter((m) => {
+            const tag = m[0]
+            const control = tag.includes(`name="${name}"`) && tag.includes('aria-invalid="true"')
+            // A group (the expiry's choices, the scopes' boxes): its fieldset, holding the field.
+            const group = m[1] === 'fieldset' && html.slice(m.index!, html.indexOf('</fieldset>', m.index!)).includes(`name="${name}"`)
+            return (control || group) && (k.near?.[name] === undefined || tag.includes(k.near[name]!))
+          })
+          const refusal = lang === 'en' ? 'must not contain a token' : 'darf kein Token'
+          const got = {
+            route,
+            name,
+            lang,
+            status: res.status,
+            ownForm: html.includes(k.page),
+            error: box !== null && box[2]!.includes(refusal),
+            marked: k.visible.includes(name) ? marked.length === 1 && pointing.length === 1 : 'hidden',
+            echoed: html.includes(bare.slice(0, 16)) || html.includes(bare.slice(-16)),
+          }
+          const want = { ...got, status: 422, ownForm: true, error: true, marked: k.visible.includes(name) ? true : 'hidden', echoed: false }
+          if (!Bun.deepEquals(got, want)) failures.push(got)
+        }
+      }
+    }
+    expect(failures).toEqual([])
+    expect(tried).toBeGreaterThan(60)
+    // Nothing was done: no member added, the role and the token as they were, no session for the sign-in form.
+    const members = (await t.req('GET', `/api/v1/organizations/${a.organizationId}/members`, { token: a.token })).body
+    expect(JSON.stringify(members)).not.toContain('added@example.com')
+    expect(anonymous.cookie).toBeNull()
+    const tokens = (await t.req('GET', '/api/v1/tokens', { token: a.token })).body.tokens as { name: string; status: string }[]
+    expect(tokens.filter((x) => x.status !== 'active')).toEqual([])
+    expect(tokens.filter((x) => x.name === 'Row token')).toHaveLength(1)
+    expect(tokens.filter((x) => x.name === 'New token')).toHaveLength(0)
+  }, 120_000)
 })
 
 describe("an agent's own API requests (the teamday_api tool)", () => {

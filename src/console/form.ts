@@ -1,6 +1,6 @@
 import { holdsTokenBody, redactTokens } from '../auth/tokens'
 import { t } from 'elysia'
-import { formRefusal } from '../http/secret-fields'
+import { formRefusal, TAKEN_OUT } from '../http/secret-fields'
 
 /** Console forms: any flat form body (urlencoded); handlers read fields with `field`. */
 export const FormBody = t.Object({}, { additionalProperties: true })
@@ -28,6 +28,23 @@ export function fields(body: unknown, name: string): string[] {
   const v = body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined
   if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string')
   return typeof v === 'string' ? [v] : []
+}
+
+/**
+ * A form field as typed, for what a page shows or carries again before its error handling runs
+ * (the list's view, a form shown again, a hidden field): '' for a field that held a token, which
+ * `field` would throw. The page then refuses the form itself (`formRefusal(body)`, the first field
+ * that held one) where its own refusals are handled, so that it shows its form again.
+ */
+export function typedField(body: unknown, name: string): string {
+  return formRefusal(body, name) ? '' : field(body, name)
+}
+
+/** Every value of a repeated field as typed (typedField): the values that held a token left out. */
+export function typedFields(body: unknown, name: string): string[] {
+  const v = body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined
+  const all = Array.isArray(v) ? v : [v]
+  return all.filter((x): x is string => typeof x === 'string' && x !== TAKEN_OUT)
 }
 
 /** The console's route options: hidden from the OpenAPI document (it describes /api only). */
@@ -58,5 +75,5 @@ export function echoed(typed: string, max = 1000): string {
 
 /** A form field as a refused form shows it again (echoed); '' for one that held a token. */
 export function echoedField(body: unknown, name: string, max?: number): string {
-  return formRefusal(body, name) ? '' : echoed(field(body, name), max)
+  return echoed(typedField(body, name), max)
 }

@@ -8,7 +8,7 @@ import { getAgent, listAgentSummaries, type PublicAgent } from '../../modules/ag
 import { listChats, readChat, readChatHead } from '../../modules/chats/service'
 import { ExecuteBody } from '../../modules/executions/model'
 import { startExecution } from '../../modules/executions/service'
-import { FormBody, field, hidden } from '../form'
+import { FormBody, hidden, typedField } from '../form'
 import { formRefusal } from '../../http/secret-fields'
 import { page, redirect, SECURITY_HEADERS, type ConsoleKit } from '../http'
 import type { SignedIn } from '../session'
@@ -166,10 +166,11 @@ export function agentRoutes(kit: ConsoleKit) {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
       // A message that held a token comes back empty, with the refusal (src/http/secret-fields.ts).
-      const message = formRefusal(body, 'message') ? '' : field(body, 'message')
-      const chatId = field(body, 'chatId') || undefined
+      const message = typedField(body, 'message')
+      const chatId = typedField(body, 'chatId') || undefined
       try {
-        const pasted = formRefusal(body, 'message')
+        // Its hidden chat id too: the chat's page again (a new chat, when that was the field).
+        const pasted = formRefusal(body)
         if (pasted) throw pasted
         // In the API's order: the role (the auth macro), the body (its schema), then the agent.
         const refused = roleRefusal(who.role, RUN)

@@ -7,7 +7,8 @@ import { checkPassword } from '../../modules/users/passwords'
 import { listMemberships } from '../../modules/users/service'
 import { eq } from 'drizzle-orm'
 import { ASSETS } from '../assets'
-import { FormBody, field, hidden } from '../form'
+import { FormBody, echoedField, field, hidden, typedField } from '../form'
+import { formRefusal } from '../../http/secret-fields'
 import { HOME, page, redirect, safeNext, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
 import { endAllSessions, endSession, endSessionBySecret, pruneSessions, startSignedInSession } from '../session'
@@ -33,7 +34,8 @@ export async function refusedPage(request: Request): Promise<Response> {
  * may go on (no such field, or not signed in: the route sends that one to sign in).
  */
 export async function switchedOrganizationPage(kit: ConsoleKit, request: Request, body: unknown, set: any): Promise<Response | undefined> {
-  const shownFor = field(body, PAGE_ORGANIZATION)
+  // A token in it is the page's to refuse, with the form's other fields (typedField).
+  const shownFor = typedField(body, PAGE_ORGANIZATION)
   if (!shownFor) return undefined
   const who = await kit.signedIn(request)
   if (!who || who.organization.id === shownFor) return undefined
@@ -106,10 +108,14 @@ export function authRoutes(kit: ConsoleKit) {
       return signInPage(request, { next, notice: query.done === 'password' ? tx.passwordSetNotice : null })
     }, hidden)
     .post('/login', async ({ request, body, set }) => {
-      const next = safeNext(field(body, 'next'))
-      const email = field(body, 'email').trim()
+      // A token pasted into the e-mail field (or a `next` holding one): the form again, the
+      // error on the field, what was typed kept but the token (src/http/secret-fields.ts).
+      const pasted = formRefusal(body)
+      const next = safeNext(typedField(body, 'next'))
+      const email = (pasted ? echoedField(body, 'email') : field(body, 'email')).trim()
       const tx = messages(langOf(request))
       if (!kit.mayStartSession(request)) return signInPage(request, { next, email, error: tx.needsHttps }, 400)
+      if (pasted) return signInPage(request, { next, email, error: fieldErrorOf(request, pasted, { email: 'email' }) }, pasted.status)
       const ctx = kit.anonymousCtx(request, set)
       const keys = throttleKeys(ctx.box, email, ctx.origin?.ip() ?? null)
       // Before any hashing: a locked account or address costs the server nothing. The attempt

@@ -6,7 +6,8 @@ import { crossOriginRefused, page, redirect, type ConsoleKit } from '../http'
 import { MessagePage, RefusedPage } from '../views/auth'
 import { AuthorizeDonePage, AuthorizePage } from '../views/cli'
 import { formView, tokensHref } from '../views/tokens'
-import { anonymousNav, errorOf, navOf } from './settings'
+import { anonymousNav, errorOf, fieldErrorOf, navOf, settingsPage } from './settings'
+import { formRefusal } from '../../http/secret-fields'
 
 const CodeParams = t.Object({ code: t.String({ maxLength: 200 }) })
 const IdParams = t.Object({ id: t.String({ maxLength: 100 }) })
@@ -48,8 +49,17 @@ export function cliRoutes(kit: ConsoleKit) {
         const who = await kit.signedIn(request)
         if (!who) return kit.toSignIn(request)
         const ctx = kit.ctxOf(who, request, set)
-        const decision = field(body, 'decision')
         const nav = await navOf(kit, who, request, set)
+        // A field holding a token (src/http/secret-fields.ts): the page again with the error (on
+        // the organization's choice when it was that one), nothing decided.
+        const pasted = formRefusal(body)
+        if (pasted) {
+          const req = await describeLoginRequest(ctx, code)
+          if (!req) return notFound(request)
+          if (req.state !== 'pending') return page(await (<AuthorizeDonePage nav={nav} state={req.state} />), { status: 409 })
+          return page(await (<AuthorizePage nav={nav} who={who} req={req} organizations={await organizationsOf(ctx, who.user.id)} error={fieldErrorOf(request, pasted, { organizationId: 'organizationId' })} />), { status: pasted.status })
+        }
+        const decision = field(body, 'decision')
         if (decision !== 'approve' && decision !== 'deny') {
           const req = await describeLoginRequest(ctx, code)
           if (!req) return notFound(request)
@@ -76,6 +86,9 @@ export function cliRoutes(kit: ConsoleKit) {
         if (crossOriginRefused(request)) return refused(request)
         const who = await kit.signedIn(request)
         if (!who) return kit.toSignIn(request)
+        // Its hidden fields (the list's view) holding a token: the section with the error, nothing revoked.
+        const pasted = formRefusal(body)
+        if (pasted) return settingsPage(kit, who, request, set, { view: formView(body), tokens: { error: errorOf(request, pasted) } }, pasted.status)
         try {
           await revokeOwnCliSession(kit.ctxOf(who, request, set), who.user.id, id)
         } catch (e) {

@@ -8,7 +8,9 @@ import { switchOrganization, type SignedIn } from '../session'
 import { AuditPage, ForbiddenPage, MembersPage } from '../views/org'
 import { langOf, messages } from '../i18n'
 import type { ErrorText } from '../views/layout'
-import { errorOf, fieldErrorOf, navOf } from './settings'
+import { errorOf, fieldErrorOf, navOf, settingsPage } from './settings'
+import { formRefusal } from '../../http/secret-fields'
+import { SWITCHER } from '../views/layout'
 import { HOME } from '../http'
 
 const UserParams = t.Object({ userId: t.String() })
@@ -24,10 +26,14 @@ export function orgRoutes(kit: ConsoleKit) {
   }
 
   /** Runs a member action; an AppError re-renders the page with its message (`names`: the add form's fields it can be about, refusedField). */
-  const act = async (request: Request, set: any, fn: (who: SignedIn) => Promise<Response>, names: Record<string, string> = {}) => {
+  const act = async (request: Request, set: any, body: unknown, fn: (who: SignedIn) => Promise<Response>, names: Record<string, string> = {}) => {
     const who = await kit.signedIn(request)
     if (!who) return kit.toSignIn(request)
     try {
+      // A field holding a token (src/http/secret-fields.ts), the hidden ones too: refused as the
+      // service's refusals are, before anything is done.
+      const pasted = formRefusal(body)
+      if (pasted) throw pasted
       return await fn(who)
     } catch (e) {
       if (e instanceof AppError) return members(who, request, set, { error: fieldErrorOf(request, e, names) }, e.status)
@@ -46,24 +52,24 @@ export function orgRoutes(kit: ConsoleKit) {
       return members(who, request, set, { notice })
     }, hidden)
     .post('/org/members', ({ request, set, body }) =>
-      act(request, set, async (who) => {
+      act(request, set, body, async (who) => {
         const r = await addMember(kit.ctxOf(who, request, set), who, field(body, 'email'), field(body, 'role') || 'member')
         const added = messages(langOf(request)).added(r.email)
         const notice = r.noLink ? `${added} ${errorOf(request, new AppError('forbidden', r.noLink))}` : added
         return members(who, request, set, { notice, ...(r.link ? { link: { email: r.email, url: kit.publicBase(request) + r.link } } : {}) }, 201)
       }, { email: 'email', role: 'role' }), { ...hidden, body: FormBody })
     .post('/org/members/:userId/role', ({ request, set, body, params }) =>
-      act(request, set, async (who) => {
+      act(request, set, body, async (who) => {
         await changeRole(kit.ctxOf(who, request, set), who, params.userId, field(body, 'role'))
         return redirect('/org/members?done=role')
-      }), { ...hidden, body: FormBody, params: UserParams })
-    .post('/org/members/:userId/remove', ({ request, set, params }) =>
-      act(request, set, async (who) => {
+      }, { role: `role.${params.userId}` }), { ...hidden, body: FormBody, params: UserParams })
+    .post('/org/members/:userId/remove', ({ request, set, params, body }) =>
+      act(request, set, body, async (who) => {
         await removeMemberNow(kit.ctxOf(who, request, set), who, params.userId)
         return redirect('/org/members?done=removed')
       }), { ...hidden, body: FormBody, params: UserParams })
-    .post('/org/members/:userId/link', ({ request, set, params }) =>
-      act(request, set, async (who) => {
+    .post('/org/members/:userId/link', ({ request, set, params, body }) =>
+      act(request, set, body, async (who) => {
         const { email, path } = await passwordLink(kit.ctxOf(who, request, set), who, params.userId)
         return members(who, request, set, { link: { email, url: kit.publicBase(request) + path } })
       }), { ...hidden, body: FormBody, params: UserParams })
@@ -88,6 +94,10 @@ export function orgRoutes(kit: ConsoleKit) {
     .post('/org/switch', async ({ request, set, body }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
+      // The header's switcher holding a token (src/http/secret-fields.ts): Settings → Profile
+      // (where a switch leads) with the error, on the switcher.
+      const pasted = formRefusal(body)
+      if (pasted) return settingsPage(kit, who, request, set, { profile: { error: { message: errorOf(request, pasted), field: SWITCHER } } }, pasted.status)
       await switchOrganization(kit.ctxOf(who, request, set), who.sessionId, who.user.id, field(body, 'organizationId'))
       return redirect(HOME)
     }, { ...hidden, body: FormBody })

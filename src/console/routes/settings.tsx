@@ -5,14 +5,15 @@ import { getToken, listTokens, revokeToken } from '../../modules/tokens/service'
 import { DATE_ONLY, parseInstant } from '../../instants'
 import { listCliSessions } from '../../modules/cli-auth/service'
 import { listMemberships } from '../../modules/users/service'
-import { FormBody, echoed, field, fields, hidden, refusedField } from '../form'
+import { FormBody, echoed, field, hidden, refusedField, typedField, typedFields } from '../form'
+import { formRefusal } from '../../http/secret-fields'
 import { onceForm, type FormUsed } from '../form-once'
 import { page, redirect, type ConsoleKit } from '../http'
 import { errorText, langOf, messages } from '../i18n'
 import { HOME } from '../http'
 import { listSessions, type SignedIn } from '../session'
-import type { ErrorText, FormError, Nav } from '../views/layout'
-import { ProfilePage, type ProfileForm } from '../views/profile'
+import { SWITCHER, type ErrorText, type FormError, type Nav } from '../views/layout'
+import { PROFILE_ERROR, ProfilePage, type ProfileForm } from '../views/profile'
 import { formView, TokenCreatedPage, tokensHref, TOKENS_PAGE_SIZE, type TokenForm, type TokenView } from '../views/tokens'
 
 const IdParams = t.Object({ id: t.String() })
@@ -50,7 +51,7 @@ export function fieldErrorOf(request: Request, e: AppError, names: Record<string
 }
 
 /** The fields of the create form a token service's refusal can be about (tokens/validation.ts), by the form's names. */
-const TOKEN_FIELDS = { name: 'name', expiresAt: 'date', expiresInDays: 'expires', scopes: 'scope' }
+const TOKEN_FIELDS = { name: 'name', expiresAt: 'date', expiresInDays: 'expires', scopes: 'scope', date: 'date', expires: 'expires', scope: 'scope' }
 
 export interface SettingsExtra {
   view?: TokenView
@@ -96,6 +97,9 @@ export async function settingsPage(kit: ConsoleKit, who: SignedIn, request: Requ
   const cliSessions = await listCliSessions(ctx, who.user.id, who.organization.id)
   const sessions = await listSessions(ctx, who.user.id, who.sessionId)
   const nav = await navOf(kit, who, request, set, '/settings/profile')
+  // The page's error about the header's organization switcher (a refused POST /org/switch): on it.
+  const profileError = extra.profile?.error
+  if (profileError && typeof profileError === 'object' && profileError.field === SWITCHER) nav.switcherError = PROFILE_ERROR
   return page(
     await (
       <ProfilePage
@@ -118,8 +122,10 @@ export async function settingsPage(kit: ConsoleKit, who: SignedIn, request: Requ
  * section, their query kept.
  */
 export function tokenRoutes(kit: ConsoleKit) {
-  const backToSection = (request: Request, who: SignedIn, set: any, view: TokenView, e: AppError, form?: TokenForm) =>
-    settingsPage(kit, who, request, set, { view, tokens: { error: fieldErrorOf(request, e, TOKEN_FIELDS), form } }, e.status)
+  const backToSection = (request: Request, who: SignedIn, set: any, view: TokenView, e: AppError, form?: TokenForm, names: Record<string, string> = TOKEN_FIELDS) =>
+    settingsPage(kit, who, request, set, { view, tokens: { error: fieldErrorOf(request, e, names), form } }, e.status)
+  /** A rotate form's fields, by the service's name and the form's: the grace select of its token's row. */
+  const rotateFields = (id: string) => ({ grace: `grace.${id}`, gracePeriodSeconds: `grace.${id}` })
 
   /**
    * A token form sent again (a reload of the page that showed the secret, a second click): what
@@ -152,8 +158,12 @@ export function tokenRoutes(kit: ConsoleKit) {
       // The form always sends `scope` (an empty one before its boxes: unticked boxes send nothing),
       // so none ticked is an empty choice, refused as the API refuses `"scopes": []`; a post
       // without the field at all gets the API's default for a missing `scopes`, full access.
-      const sent = fields(body, 'scope')
-      const form = { name: field(body, 'name'), expires: field(body, 'expires') || '90', date: field(body, 'date'), scopes: sent.length === 0 ? ['*'] : sent.filter((s) => s !== '') }
+      // A field holding a token (the name is the token service's own check): the form shown
+      // again as typed but that field, the error on it (src/http/secret-fields.ts).
+      const pasted = formRefusal(body)
+      const sent = typedFields(body, 'scope')
+      const form = { name: field(body, 'name'), expires: typedField(body, 'expires') || '90', date: typedField(body, 'date'), scopes: sent.length === 0 && !formRefusal(body, 'scope') ? ['*'] : sent.filter((s) => s !== '') }
+      if (pasted) return backToSection(request, who, set, view, pasted, { ...form, name: echoed(form.name) })
       return onceForm(ctx, who, request, body, async () => {
         try {
           if (form.scopes.length === 0) throw new AppError('validation_failed', messages('en').errNoScope, { details: [{ field: 'scopes', message: 'choose at least one' }] })
@@ -190,6 +200,8 @@ export function tokenRoutes(kit: ConsoleKit) {
       if (!who) return kit.toSignIn(request)
       const view = formView(body)
       try {
+        const pasted = formRefusal(body)
+        if (pasted) throw pasted
         await revokeToken(kit.ctxOf(who, request, set), params.id)
       } catch (e) {
         if (e instanceof AppError) return backToSection(request, who, set, view, e)
@@ -201,6 +213,8 @@ export function tokenRoutes(kit: ConsoleKit) {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
       const view = formView(body)
+      const pasted = formRefusal(body)
+      if (pasted) return backToSection(request, who, set, view, pasted, undefined, rotateFields(params.id))
       return onceForm(kit.ctxOf(who, request, set), who, request, body, async () => {
         try {
           const r = await rotateToken(kit.ctxOf(who, request, set), params.id, { gracePeriodSeconds: Number(field(body, 'grace') || '0') })
@@ -212,7 +226,7 @@ export function tokenRoutes(kit: ConsoleKit) {
           })
           return { made: r.row.id, answer }
         } catch (e) {
-          if (e instanceof AppError) return { made: null, answer: await backToSection(request, who, set, view, e) }
+          if (e instanceof AppError) return { made: null, answer: await backToSection(request, who, set, view, e, undefined, rotateFields(params.id)) }
           throw e
         }
       }, (u) => formUsedAgain(request, who, set, view, u))

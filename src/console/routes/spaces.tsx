@@ -5,7 +5,8 @@ import { canEditSpace } from '../../modules/spaces/access'
 import { getSpace, listSpaceSummaries } from '../../modules/spaces/service'
 import { validateSecretKeys } from '../../modules/spaces/secrets'
 import { deleteSpaceSecrets, setSpaceSecrets } from '../../modules/spaces/space-secrets'
-import { echoed, FormBody, field, hidden } from '../form'
+import { echoed, FormBody, field, hidden, typedField } from '../form'
+import { formRefusal } from '../../http/secret-fields'
 import { page, redirect, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
 import type { SignedIn } from '../session'
@@ -68,12 +69,16 @@ export function spaceRoutes(kit: ConsoleKit) {
    * Runs a variable change; a refusal re-renders the section with the service's error (the name
    * kept, never the value), or the 404 page when the space is not the person's to see.
    */
-  const change = async (request: Request, set: any, ref: string, name: string, fn: (who: SignedIn) => Promise<Response>): Promise<Response> => {
+  const change = async (request: Request, set: any, ref: string, body: unknown, name: string | null, fn: (who: SignedIn) => Promise<Response>): Promise<Response> => {
     const who = await kit.signedIn(request)
     if (!who) return kit.toSignIn(request)
     try {
       const refused = secretsRefusal(who)
       if (refused) throw refused
+      // A token in a field (the value is exempt: src/http/secret-fields.ts): refused here, the
+      // section shown again with the error on the add form's name, as for the service's refusals.
+      const pasted = formRefusal(body)
+      if (pasted) throw pasted
       return await fn(who)
     } catch (e) {
       if (e instanceof AppError) {
@@ -84,7 +89,9 @@ export function spaceRoutes(kit: ConsoleKit) {
           return page(await (<MessagePage nav={nav} title={nav.t.notAllowedTitle} message={errorOf(request, e)} link={{ href: '/spaces', label: nav.t.backToSpaces }} />), { status: 403 })
         }
         // A token pasted into the name field by mistake is not echoed back (the API redacts it too).
-        return spacePage(who, request, set, ref, { error: name === '' ? errorOf(request, e) : fieldErrorOf(request, e, envFields(name)), name: echoed(name, 200) }, e.status)
+        // `name`: the add form's (the remove form's is hidden, its key); null for the remove form.
+        const error = name === null ? errorOf(request, e) : fieldErrorOf(request, e, { name: 'name', ...(name === '' ? {} : envFields(name)) })
+        return spacePage(who, request, set, ref, { error, name: echoed(name ?? '', 200) }, e.status)
       }
       throw e
     }
@@ -115,8 +122,8 @@ export function spaceRoutes(kit: ConsoleKit) {
     }, { ...hidden, params: IdParams })
     // Add or replace one variable (POST /api/v1/spaces/{id}/secrets with one key).
     .post('/spaces/:id/secrets', ({ request, set, params, body }) => {
-      const name = field(body, 'name')
-      return change(request, set, params.id, name, async (who) => {
+      const name = typedField(body, 'name')
+      return change(request, set, params.id, body, name, async (who) => {
         // A computed key is an own property, whatever the name ('__proto__' too); the service validates it.
         await setSpaceSecrets(kit.ctxOf(who, request, set), params.id, { [name]: field(body, 'value') })
         return redirect(envHref(params.id, 'saved'))
@@ -124,7 +131,7 @@ export function spaceRoutes(kit: ConsoleKit) {
     }, { ...hidden, body: FormBody, params: IdParams })
     // Remove one variable (DELETE /api/v1/spaces/{id}/secrets with one key).
     .post('/spaces/:id/secrets/remove', ({ request, set, params, body }) =>
-      change(request, set, params.id, '', async (who) => {
+      change(request, set, params.id, body, null, async (who) => {
         const deleted = await deleteSpaceSecrets(kit.ctxOf(who, request, set), params.id, [field(body, 'name')])
         return redirect(envHref(params.id, deleted.length > 0 ? 'removed' : 'absent'))
       }), { ...hidden, body: FormBody, params: IdParams })

@@ -1,17 +1,17 @@
 import { MIN_PASSWORD_LENGTH } from '../../modules/users/passwords'
 import { ErrorBox, invalidField, Layout, Notice, type ErrorText, type Nav } from './layout'
 
-export function SignInPage(props: { nav: Nav; next: string | null; email?: string; error?: string | null; notice?: string | null }) {
+export function SignInPage(props: { nav: Nav; next: string | null; email?: string; error?: ErrorText; notice?: string | null }) {
   const { t } = props.nav
   return (
     <Layout title={t.signInTitle} nav={props.nav}>
       <Notice message={props.notice} />
-      <ErrorBox message={props.error} />
+      <ErrorBox message={props.error} id="sign-in-error" />
       <form method="post" action="/login" class="stack">
         {props.next ? <input type="hidden" name="next" value={props.next} /> : ''}
         <label>
           {t.email}
-          <input type="email" name="email" autocomplete="username" required value={props.email ?? ''} autofocus />
+          <input type="email" name="email" autocomplete="username" required value={props.email ?? ''} autofocus {...invalidField(props.error, 'sign-in-error', 'email')} />
         </label>
         <label>
           {t.password}

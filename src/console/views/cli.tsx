@@ -1,16 +1,16 @@
 import type { LoginRequest, PublicCliSession } from '../../modules/cli-auth/service'
 import type { Messages } from '../i18n'
 import type { SignedIn } from '../session'
-import { ErrorBox, Layout, Table, When, WhenFrom, type Nav } from './layout'
+import { ErrorBox, invalidField, Layout, Table, When, WhenFrom, type ErrorText, type Nav } from './layout'
 import { ViewFields, tokensHref, type TokenView } from './token-view'
 
 /** The approval page of a CLI sign-in (`authUrl`): what asks, and Approve / Deny. */
-export function AuthorizePage(props: { nav: Nav; who: SignedIn; req: LoginRequest; organizations: { id: string; name: string; slug: string }[]; error?: string | null }) {
+export function AuthorizePage(props: { nav: Nav; who: SignedIn; req: LoginRequest; organizations: { id: string; name: string; slug: string }[]; error?: ErrorText }) {
   const { req, who, organizations } = props
   const { t } = props.nav
   return (
     <Layout title={t.cliAuthorizeTitle} nav={props.nav}>
-      <ErrorBox message={props.error} />
+      <ErrorBox message={props.error} id="cli-error" />
       <p>
         {t.cliAsks1}
         <strong>
@@ -45,7 +45,7 @@ export function AuthorizePage(props: { nav: Nav; who: SignedIn; req: LoginReques
         {organizations.length > 1 ? (
           <label>
             {t.cliOrganization}
-            <select name="organizationId" required>
+            <select name="organizationId" required {...invalidField(props.error, 'cli-error', 'organizationId')}>
               {organizations.map((o) => (
                 <option value={o.id} selected={o.id === who.organization.id} safe>
                   {o.name}

@@ -10,7 +10,12 @@ export interface Nav {
   /** Organizations the person belongs to (the switcher shows when there are several). */
   organizations?: { id: string; slug: string; name: string }[]
   current?: string
+  /** The id of the page's error when it is about the header's organization switcher (SWITCHER): its aria-describedby. */
+  switcherError?: string
 }
+
+/** FormError.field of a refusal of the header's organization switcher (POST /org/switch). */
+export const SWITCHER = 'org.switch'
 
 /**
  * The header's entries. "Agents" lists the agents one may see, each with its chat page (the
@@ -78,7 +83,7 @@ export function Layout(props: { title: string; nav: Nav; children?: Children; sc
                 <form method="post" action="/org/switch" class="row">
                   <label>
                     <span class="sr-only">{t.switchToOrganization}</span>
-                    <select name="organizationId">
+                    <select name="organizationId" {...(props.nav.switcherError ? { 'aria-invalid': 'true', 'aria-describedby': props.nav.switcherError } : {})}>
                       {organizations.map((o) => (
                         <option value={o.id} selected={o.id === who.organization.id} safe>
                           {o.name}

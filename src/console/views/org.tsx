@@ -67,7 +67,7 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
                           <span class="sr-only" safe>
                             {t.roleOf(m.email)}
                           </span>
-                          <select name="role" aria-label={t.roleOf(m.email)}>
+                          <select name="role" aria-label={t.roleOf(m.email)} {...invalidField(props.error, 'members-error', `role.${m.userId}`)}>
                             {ROLES.map((r) => (
                               <option value={r} selected={r === m.role} safe>
                                 {roleLabel(t, r)}

@@ -11,7 +11,7 @@ export interface ProfileForm {
 }
 
 /** The id of the page's error (profile and password forms), which the field it is about points at. */
-const PROFILE_ERROR = 'profile-error'
+export const PROFILE_ERROR = 'profile-error'
 
 /**
  * Settings → Profile: name and e-mail, password, Personal Access Tokens (German: API-Zugriff,

@@ -2,7 +2,10 @@ import type { PublicToken } from '../../modules/tokens/service'
 import { DAY_MS } from '../../modules/tokens/validation'
 import type { Messages } from '../i18n'
 import { FormKey } from '../form-once'
-import { ConfirmButton, When } from './layout'
+import { ConfirmButton, invalidField, When, type ErrorText } from './layout'
+
+/** The id of the Personal Access Tokens section's error, which the field it is about points at. */
+export const TOKEN_ERROR = 'token-error'
 import { ViewFields, type TokenView } from './token-view'
 
 /**
@@ -66,7 +69,7 @@ function statusText(t: Messages, status: PublicToken['status']): string {
  * organization), dates, what it has left or when it stopped, masked value, scopes, status, and
  * its revoke and rotate forms.
  */
-export function TokenRow(props: { token: PublicToken; now: number; showOwner: boolean; mine: boolean; view: TokenView; t: Messages }) {
+export function TokenRow(props: { token: PublicToken; now: number; showOwner: boolean; mine: boolean; view: TokenView; t: Messages; error?: ErrorText }) {
   const { t, token: tk } = props
   // A rotated token in its grace period: active until its scheduled revocation. It keeps the
   // trash icon (revoking it stops it now) but cannot be rotated again (its successor can).
@@ -139,7 +142,7 @@ export function TokenRow(props: { token: PublicToken; now: number; showOwner: bo
                   <span class="sr-only" safe>
                     {t.graceFor(tk.name)}
                   </span>
-                  <select name="grace" aria-label={t.graceLabel(tk.name)}>
+                  <select name="grace" aria-label={t.graceLabel(tk.name)} {...invalidField(props.error, TOKEN_ERROR, `grace.${tk.id}`)}>
                     <option value="0">{t.graceNone}</option>
                     <option value="3600">{t.graceHour}</option>
                     <option value="86400">{t.graceDay}</option>

@@ -1,4 +1,4 @@
-import { field } from '../form'
+import { typedField } from '../form'
 import type { Messages } from '../i18n'
 
 /** The id of the Personal Access Tokens section of Settings → Profile ("API-Zugriff" in German). */
@@ -29,9 +29,12 @@ export function viewOf(source: { all?: unknown; inactive?: unknown; page?: unkno
   return { all: source.all === '1', inactive: source.inactive === '1', page: pageOf(source.page) }
 }
 
-/** The view a form of the section carries (ViewFields). */
+/**
+ * The view a form of the section carries (ViewFields); a field of it that held a token is left
+ * out (the form's page refuses it: src/console/form.ts typedField), the list shown as without it.
+ */
 export function formView(body: unknown): TokenView {
-  return viewOf({ all: field(body, 'all'), inactive: field(body, 'inactive'), page: field(body, 'page') })
+  return viewOf({ all: typedField(body, 'all'), inactive: typedField(body, 'inactive'), page: typedField(body, 'page') })
 }
 
 /** A page number as the URL or a form gives it: a whole number from 1 to MAX_TOKENS_PAGE, else the first page. */

@@ -5,7 +5,7 @@ import { messages, type Messages } from '../i18n'
 import type { SignedIn } from '../session'
 import type { PublicCliSession } from '../../modules/cli-auth/service'
 import { CliSessionsSection } from './cli'
-import { TokenRow } from './token-row'
+import { TOKEN_ERROR, TokenRow } from './token-row'
 import { TOKENS_ANCHOR, TokenCount, TokenPages, tokensHref, ViewFields, type TokenPaging, type TokenView } from './token-view'
 import { CopyButton, ErrorBox, invalidField, Layout, Notice, PageOrganization, Table, When, type ErrorText, type Nav } from './layout'
 import { FormKey } from '../form-once'
@@ -23,8 +23,6 @@ export const EXPIRY_CHOICES = [
 // too, and this file uses that section: one module for both avoids an import cycle).
 export { formView, TOKENS_ANCHOR, TOKENS_PAGE_SIZE, tokensHref, viewOf, ViewFields, type TokenPaging, type TokenView } from './token-view'
 
-/** The id of the Personal Access Tokens section's error, which the field it is about points at. */
-const TOKEN_ERROR = 'token-error'
 /**
  * The id of the "Custom date" choice, which a date typed into the field beside it ticks (the page's
  * script; a period chosen after it empties the field): a date is used only when "Custom date" is
@@ -165,7 +163,7 @@ export function TokensSection(props: TokensSectionProps) {
       ) : (
         <Table head={[t.colName, all && t.colOwner, t.colCreated, t.colLastUsed, t.colExpires, t.colToken, t.colScopes, t.colStatus, { screenReader: t.colActions }]}>
               {props.tokens.map((tk) => (
-                <TokenRow token={tk} now={props.now} showOwner={all} mine={tk.userId === props.who.user.id} view={view} t={t} />
+                <TokenRow token={tk} now={props.now} showOwner={all} mine={tk.userId === props.who.user.id} view={view} t={t} error={props.error} />
               ))}
         </Table>
       )}
