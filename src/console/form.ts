@@ -9,7 +9,8 @@ export const NoBody = undefined
 /**
  * A form field as one string ('' when absent, or when repeated with different values). A field
  * that held a token (taken out by the body reader, src/http/secret-fields.ts) throws its 422
- * refusal: the page shows its form again with the error on the field, as for its own refusals.
+ * refusal, which a page meets only where its own refusals are handled: each form checks
+ * `formRefusal(body)` there first, and reads what it shows before that with `typedField`.
  */
 export function field(body: unknown, name: string): string {
   const refused = formRefusal(body, name)

@@ -36,9 +36,8 @@ export const SECRET_FIELDS: Readonly<Record<string, readonly string[]>> = {
 
 /**
  * Console form fields whose page refuses a token itself, through its service's own rule: the new
- * token's name (src/modules/tokens/validation.ts). That page reads its fields before its error
- * handling (a field taken out, TAKEN_OUT below, would answer the console's 422 page), and its own
- * refusal shows the form again with the name as typed, the token redacted. Never stored either way.
+ * token's name (src/modules/tokens/validation.ts), whose refusal says why a name must hold none.
+ * The page shows the form again with the name as typed, the token redacted. Never stored either way.
  */
 export const CHECKED_BY_PAGE: Readonly<Record<string, readonly string[]>> = {
   'POST /settings/tokens': ['name'],
@@ -53,10 +52,10 @@ export function secretFieldsOf(method: string, path: string): readonly (readonly
 /**
  * What a console form's field that held a secret holds instead (takeSecretsOutOfForm): no client
  * can send it (the NUL character is refused in every body), and it survives the copies Elysia
- * makes of a body before the page gets it. The page's form reading (src/console/form.ts) throws
- * the field's refusal when the page reads it, so that the page shows its form again with the
- * error on the field, as for any of its own refusals; a page that reads it outside its error
- * handling answers the console's 422 page instead. Either way the token reaches no page.
+ * makes of a body before the page gets it. Every console form refuses it itself (formRefusal, where
+ * its own refusals are handled) and shows its form again with the error on the field, what it shows
+ * again read without it (src/console/form.ts typedField); `field` throws the refusal, should a page
+ * read it anyway (the console's 422 page). Either way the token reaches no page.
  */
 export const TAKEN_OUT = '\u0000[a token was taken out of this field]'
 

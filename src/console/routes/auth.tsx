@@ -7,7 +7,7 @@ import { checkPassword } from '../../modules/users/passwords'
 import { listMemberships } from '../../modules/users/service'
 import { eq } from 'drizzle-orm'
 import { ASSETS } from '../assets'
-import { FormBody, echoedField, field, hidden, typedField } from '../form'
+import { FormBody, field, hidden, typedField } from '../form'
 import { formRefusal } from '../../http/secret-fields'
 import { HOME, page, redirect, safeNext, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
@@ -108,11 +108,11 @@ export function authRoutes(kit: ConsoleKit) {
       return signInPage(request, { next, notice: query.done === 'password' ? tx.passwordSetNotice : null })
     }, hidden)
     .post('/login', async ({ request, body, set }) => {
-      // A token pasted into the e-mail field (or a `next` holding one): the form again, the
-      // error on the field, what was typed kept but the token (src/http/secret-fields.ts).
+      // A token pasted into the e-mail field: the form again, the error on the field, the field
+      // empty (src/http/secret-fields.ts). `next` may hold one (a CLI sign-in's approval path).
       const pasted = formRefusal(body)
       const next = safeNext(typedField(body, 'next'))
-      const email = (pasted ? echoedField(body, 'email') : field(body, 'email')).trim()
+      const email = typedField(body, 'email').trim()
       const tx = messages(langOf(request))
       if (!kit.mayStartSession(request)) return signInPage(request, { next, email, error: tx.needsHttps }, 400)
       if (pasted) return signInPage(request, { next, email, error: fieldErrorOf(request, pasted, { email: 'email' }) }, pasted.status)
