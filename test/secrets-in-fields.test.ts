@@ -340,7 +340,8 @@ describe('every console form, a token in each of its fields: the page\'s own for
    * button's value) has no control to mark: the form comes back with the error all the same.
    * Passwords and a space secret's value are exempt (SECRET_FIELDS): not tried here.
    */
-  type Case = { path: string; form: Record<string, string | string[]>; visible: string[]; hidden: string[]; page: string; near?: Record<string, string>; anonymous?: boolean }
+  /** `kept`: how the page shows a field again as typed, when another field was refused. */
+  type Case = { path: string; form: Record<string, string | string[]>; visible: string[]; hidden: string[]; page: string; near?: Record<string, string>; anonymous?: boolean; kept?: Record<string, RegExp> }
 
   test('in English and German, for every form and field', async () => {
     const t = await makeTestApp()
@@ -375,6 +376,7 @@ describe('every console form, a token in each of its fields: the page\'s own for
         visible: ['name', 'expires', 'date', 'scope'],
         hidden: ['formKey', 'all', 'inactive', 'page', 'pageOrganization'],
         page: 'action="/settings/tokens#personal-access-tokens"',
+        kept: { name: /name="name"[^>]*value="New token"/ },
       },
       'POST /settings/tokens/:id/revoke': { path: `/settings/tokens/${rowToken}/revoke`, form: { ...view, ...org }, visible: [], hidden: ['all', 'inactive', 'page', 'pageOrganization'], page: 'action="/settings/tokens#personal-access-tokens"' },
       'POST /settings/tokens/:id/rotate': {
@@ -385,17 +387,24 @@ describe('every console form, a token in each of its fields: the page\'s own for
         page: 'action="/settings/tokens#personal-access-tokens"',
         near: { grace: 'Row token' },
       },
-      'POST /settings/profile': { path: '/settings/profile', form: { name: 'Me', email: a.email, current: '' }, visible: ['name', 'email'], hidden: [], page: 'action="/settings/profile"' },
+      'POST /settings/profile': { path: '/settings/profile', form: { name: 'Me', email: a.email, current: '' }, visible: ['name', 'email'], hidden: [], page: 'action="/settings/profile"', kept: { name: /name="name"[^>]*value="Me"/, email: new RegExp(`name="email"[^>]*value="${a.email}"`) } },
       'POST /settings/password': null,
       'POST /settings/sessions/:id/end': null,
-      'POST /org/members': { path: '/org/members', form: { email: 'added@example.com', role: 'member', ...org }, visible: ['email', 'role'], hidden: ['pageOrganization'], page: 'action="/org/members"' },
+      'POST /org/members': {
+        path: '/org/members',
+        form: { email: 'added@example.com', role: 'viewer', ...org },
+        visible: ['email', 'role'],
+        hidden: ['pageOrganization'],
+        page: 'action="/org/members"',
+        kept: { email: /name="email"[^>]*value="added@example.com"/, role: /<option value="viewer" selected/ },
+      },
       'POST /org/members/:userId/role': { path: `/org/members/${other.userId}/role`, form: { role: 'viewer', ...org }, visible: ['role'], hidden: ['pageOrganization'], page: 'action="/org/members"', near: { role: other.email } },
       'POST /org/members/:userId/remove': { path: `/org/members/${other.userId}/remove`, form: { ...org }, visible: [], hidden: ['pageOrganization'], page: 'action="/org/members"' },
       'POST /org/members/:userId/link': { path: `/org/members/${other.userId}/link`, form: { ...org }, visible: [], hidden: ['pageOrganization'], page: 'action="/org/members"' },
       'POST /org/switch': { path: '/org/switch', form: { organizationId: a.organizationId }, visible: ['organizationId'], hidden: [], page: 'action="/org/switch"' },
       'POST /spaces/:id/secrets': { path: `/spaces/${space}/secrets`, form: { name: 'API_KEY', value: 'v' }, visible: ['name'], hidden: [], page: `action="/spaces/${space}/secrets#` },
       'POST /spaces/:id/secrets/remove': { path: `/spaces/${space}/secrets/remove`, form: { name: 'API_KEY' }, visible: [], hidden: ['name'], page: `action="/spaces/${space}/secrets#` },
-      'POST /agents/:id/chat': { path: `/agents/${agent}/chat`, form: { message: 'hello', chatId: 'chat_notyetthere' }, visible: ['message'], hidden: ['chatId'], page: 'name="message"' },
+      'POST /agents/:id/chat': { path: `/agents/${agent}/chat`, form: { message: 'hello', chatId: 'chat_notyetthere' }, visible: ['message'], hidden: ['chatId'], page: 'name="message"', kept: { message: />hello<\/textarea>/ } },
       'POST /cli/authorize/:code': { path: cliPath, form: { decision: 'deny', organizationId: a.organizationId }, visible: ['organizationId'], hidden: ['decision'], page: `action="${cliPath}"` },
       'POST /settings/cli-sessions/:id/revoke': { path: '/settings/cli-sessions/cs_unknown/revoke', form: { ...view }, visible: [], hidden: ['all', 'inactive', 'page'], page: 'action="/settings/tokens#personal-access-tokens"' },
     }
@@ -438,8 +447,9 @@ describe('every console form, a token in each of its fields: the page\'s own for
             error: box !== null && box[2]!.includes(refusal),
             marked: k.visible.includes(name) ? marked.length === 1 && pointing.length === 1 : 'hidden',
             echoed: html.includes(bare.slice(0, 16)) || html.includes(bare.slice(-16)),
+            notKept: Object.entries(k.kept ?? {}).filter(([f, re]) => f !== name && !re.test(html)).map(([f]) => f),
           }
-          const want = { ...got, status: 422, ownForm: true, error: true, marked: k.visible.includes(name) ? true : 'hidden', echoed: false }
+          const want = { ...got, status: 422, ownForm: true, error: true, marked: k.visible.includes(name) ? true : 'hidden', echoed: false, notKept: [] }
           if (!Bun.deepEquals(got, want)) failures.push(got)
         }
       }

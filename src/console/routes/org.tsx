@@ -1,7 +1,7 @@
 import { Elysia, t } from 'elysia'
 import { AppError } from '../../errors'
 import { listAuditEvents } from '../../modules/audit/query'
-import { FormBody, field, hidden } from '../form'
+import { echoedField, FormBody, field, hidden, typedField } from '../form'
 import { page, redirect, type ConsoleKit } from '../http'
 import { addMember, changeRole, listMembers, passwordLink, removeMemberNow } from '../members-adapter'
 import { switchOrganization, type SignedIn } from '../session'
@@ -18,15 +18,18 @@ const UserParams = t.Object({ userId: t.String() })
 /** Organization → Members and Audit log (admins), and the organization switcher. */
 export function orgRoutes(kit: ConsoleKit) {
 
-  const members = async (who: SignedIn, request: Request, set: any, extra: { error?: ErrorText; notice?: string; link?: { email: string; url: string } } = {}, status = 200) => {
+  const members = async (who: SignedIn, request: Request, set: any, extra: { error?: ErrorText; notice?: string; link?: { email: string; url: string }; form?: { email: string; role: string } } = {}, status = 200) => {
     const nav = await navOf(kit, who, request, set, '/org/members')
     if (who.role !== 'admin') return page(await (<ForbiddenPage nav={nav} message={nav.t.adminsOnly} />), { status: 403 })
     const rows = await listMembers(kit.ctxOf(who, request, set), who)
     return page(await (<MembersPage nav={nav} who={who} members={rows} {...extra} />), { status, secret: extra.link !== undefined })
   }
 
-  /** Runs a member action; an AppError re-renders the page with its message (`names`: the add form's fields it can be about, refusedField). */
-  const act = async (request: Request, set: any, body: unknown, fn: (who: SignedIn) => Promise<Response>, names: Record<string, string> = {}) => {
+  /**
+   * Runs a member action; an AppError re-renders the page with its message (`names`: the add
+   * form's fields it can be about, refusedField; `form`: the add form as typed, a token left out).
+   */
+  const act = async (request: Request, set: any, body: unknown, fn: (who: SignedIn) => Promise<Response>, names: Record<string, string> = {}, form?: { email: string; role: string }) => {
     const who = await kit.signedIn(request)
     if (!who) return kit.toSignIn(request)
     try {
@@ -36,7 +39,7 @@ export function orgRoutes(kit: ConsoleKit) {
       if (pasted) throw pasted
       return await fn(who)
     } catch (e) {
-      if (e instanceof AppError) return members(who, request, set, { error: fieldErrorOf(request, e, names) }, e.status)
+      if (e instanceof AppError) return members(who, request, set, { error: fieldErrorOf(request, e, names), form }, e.status)
       throw e
     }
   }
@@ -57,7 +60,7 @@ export function orgRoutes(kit: ConsoleKit) {
         const added = messages(langOf(request)).added(r.email)
         const notice = r.noLink ? `${added} ${errorOf(request, new AppError('forbidden', r.noLink))}` : added
         return members(who, request, set, { notice, ...(r.link ? { link: { email: r.email, url: kit.publicBase(request) + r.link } } : {}) }, 201)
-      }, { email: 'email', role: 'role' }), { ...hidden, body: FormBody })
+      }, { email: 'email', role: 'role' }, { email: echoedField(body, 'email', 320), role: typedField(body, 'role') }), { ...hidden, body: FormBody })
     .post('/org/members/:userId/role', ({ request, set, body, params }) =>
       act(request, set, body, async (who) => {
         await changeRole(kit.ctxOf(who, request, set), who, params.userId, field(body, 'role'))

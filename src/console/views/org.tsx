@@ -6,7 +6,7 @@ import type { SignedIn } from '../session'
 import { roleLabel } from '../i18n'
 import { ConfirmButton, CopyButton, ErrorBox, invalidField, Layout, Notice, PageOrganization, Table, When, type ErrorText, type Nav } from './layout'
 
-export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow[]; error?: ErrorText; notice?: string | null; link?: { email: string; url: string } | null }) {
+export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow[]; error?: ErrorText; notice?: string | null; link?: { email: string; url: string } | null; form?: { email: string; role: string } }) {
   const { t } = props.nav
   return (
     <Layout title={t.membersTitle} nav={props.nav}>
@@ -30,13 +30,13 @@ export function MembersPage(props: { nav: Nav; who: SignedIn; members: MemberRow
         <PageOrganization who={props.who} />
         <label>
           {t.email}
-          <input type="email" name="email" required {...invalidField(props.error, 'members-error', 'email')} />
+          <input type="email" name="email" required value={props.form?.email ?? ''} {...invalidField(props.error, 'members-error', 'email')} />
         </label>
         <label>
           {t.role}
           <select name="role" {...invalidField(props.error, 'members-error', 'role')}>
             {ROLES.map((r) => (
-              <option value={r} selected={r === 'member'} safe>
+              <option value={r} selected={r === (props.form && ROLES.includes(props.form.role as never) ? props.form.role : 'member')} safe>
                 {roleLabel(t, r)}
               </option>
             ))}
