@@ -1,6 +1,7 @@
 import { dirname, join, resolve } from 'node:path'
 import { compileTrustedProxies } from './http/client-address'
 import { parseModelAliases, type ModelAlias } from './engine/model-aliases'
+import { PASSWORD_HASHING, type PasswordHashing } from './modules/users/password-hashing'
 
 /** A rate-limit policy: at most `limit` requests per `windowMs`. */
 export interface RatePolicy {
@@ -171,6 +172,13 @@ export interface Config {
    * (TEAMDAY_EXECUTION_RETENTION_DAYS); null (the default) keeps them for ever.
    */
   executionRetentionDays: number | null
+  /**
+   * The cost of hashing a console password (argon2id; src/modules/users/password-hashing.ts).
+   * Not a setting an operator should lower: always PASSWORD_HASHING from the environment; the
+   * test harness builds its runtimes with a cheap cost where a test is not about the hash itself.
+   * A stored hash of other parameters is re-hashed with these at its user's next sign-in.
+   */
+  passwordHashing: PasswordHashing
 }
 
 import { VERSION } from './build-info'
@@ -253,6 +261,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     executionLeaseMs: parseIntVar('TEAMDAY_EXECUTION_LEASE_MS', env.TEAMDAY_EXECUTION_LEASE_MS, 30_000, 1_000, 3_600_000),
     auditRetentionDays: retentionDaysVar('TEAMDAY_AUDIT_RETENTION_DAYS', env.TEAMDAY_AUDIT_RETENTION_DAYS),
     executionRetentionDays: retentionDaysVar('TEAMDAY_EXECUTION_RETENTION_DAYS', env.TEAMDAY_EXECUTION_RETENTION_DAYS),
+    passwordHashing: PASSWORD_HASHING,
     ...overrides,
     ...(overrides.dbPath !== undefined ? { dbPath } : {}),
   }

@@ -4,6 +4,8 @@ import { consoleClient, givePassword, PASSWORD } from './helpers/console'
 import { bootstrapIfEmpty } from '../src/modules/users/bootstrap'
 import { createLink } from '../src/modules/users/links'
 import { setPassword } from '../src/modules/users/passwords'
+import { hashPrefix, PASSWORD_HASHING } from '../src/modules/users/password-hashing'
+import { loadConfig } from '../src/config'
 import { createUser } from '../src/modules/users/service'
 import { SESSION_IDLE_MS, SESSION_MAX_MS } from '../src/console/session'
 import { THROTTLE } from '../src/console/throttle'
@@ -14,7 +16,26 @@ import { openAuditFields } from '../src/audit/log'
 import { eq } from 'drizzle-orm'
 
 const t = await makeTestApp()
-afterAll(() => t.rt.close())
+/**
+ * For the tests of the hash itself (its cost, its time, the re-hash of an older one): an app that
+ * hashes at the server's cost, where every other app of the harness hashes cheaply (TEST_PASSWORD_HASHING).
+ */
+const atServerCost = await makeTestApp({ config: { passwordHashing: PASSWORD_HASHING } })
+afterAll(() => {
+  t.rt.close()
+  atServerCost.rt.close()
+})
+/**
+ * A hash of PASSWORD with an earlier version's parameters, which a right sign-in on `app`
+ * re-hashes: they differ from the ones `app` hashes with.
+ */
+async function olderHash(app: TestApp): Promise<string> {
+  const older = { algorithm: 'argon2id', memoryCost: 8192, timeCost: 1 } as const
+  expect(hashPrefix(older)).not.toBe(hashPrefix(app.rt.config.passwordHashing))
+  return Bun.password.hash(PASSWORD, older)
+}
+/** The hash stored for a user now. */
+const storedHash = async (app: TestApp, userId: string) => (await app.db.select({ h: users.passwordHash }).from(users).where(eq(users.id, userId)).get())?.h
 
 describe('failed sign-ins and password changes in the audit log', () => {
   test("a wrong password goes to each of the account's organizations, naming it; an unknown e-mail to the operator alone; an admin-CLI password change to each organization", async () => {
@@ -159,7 +180,9 @@ describe('sign-in', () => {
     p.rt.close()
   })
 
+  // At the server's cost: with the harness's, a hash takes less time than the rest of a sign-in.
   test('wrong password and unknown e-mail get the same answer; both audited; the unknown one still costs a hash', async () => {
+    const t = atServerCost
     const a = await makeActor(t)
     await givePassword(t, a.userId)
     const c = consoleClient(t, { ip: '127.0.0.2' })
@@ -176,6 +199,27 @@ describe('sign-in', () => {
     // Both paths run one argon2id verify (~40-120 ms here); a skipped hash would be < 5 ms.
     expect(d2).toBeGreaterThan(d1 / 4)
     expect(wrong.headers.get('set-cookie')).toBeNull()
+  })
+
+  // Hashing is given its cost by the runtime (Config.passwordHashing), so that tests may hash
+  // cheaply: a server's, from its environment, is PASSWORD_HASHING, the OWASP minimum.
+  test('a server hashes passwords with argon2id at m=19456 (19 MiB), t=2, p=1; a right sign-in re-hashes a hash of older parameters at that cost, a wrong one leaves it', async () => {
+    expect(loadConfig({ TEAMDAY_DB: ':memory:' }).passwordHashing).toEqual({ algorithm: 'argon2id', memoryCost: 19_456, timeCost: 2 })
+    const current = '$argon2id$v=19$m=19456,t=2,p=1$'
+    const a = await makeActor(atServerCost)
+    await givePassword(atServerCost, a.userId)
+    expect(await storedHash(atServerCost, a.userId)).toStartWith(current)
+    const old = await olderHash(atServerCost)
+    await atServerCost.db.update(users).set({ passwordHash: old }).where(eq(users.id, a.userId)).run()
+    expect((await consoleClient(atServerCost, { ip: '127.0.0.45' }).signIn(a.email, 'not the right password at all')).status).toBe(401)
+    expect(await storedHash(atServerCost, a.userId)).toBe(old)
+    expect((await consoleClient(atServerCost, { ip: '127.0.0.45' }).signIn(a.email)).status).toBe(303)
+    const rehashed = (await storedHash(atServerCost, a.userId))!
+    expect(rehashed).toStartWith(current)
+    expect(await Bun.password.verify(PASSWORD, rehashed)).toBe(true)
+    // Made once: the next sign-in keeps it.
+    expect((await consoleClient(atServerCost, { ip: '127.0.0.45' }).signIn(a.email)).status).toBe(303)
+    expect(await storedHash(atServerCost, a.userId)).toBe(rehashed)
   })
 
   test(`throttling: ${THROTTLE.accountFailures} failures lock the account for 10 minutes, checked before hashing`, async () => {
@@ -509,7 +553,7 @@ describe('first start and one-time links', () => {
   test('a password check that re-hashes an old-parameter hash does not write it over a password changed meanwhile', async () => {
     const a = await makeActor(t)
     // A hash with other parameters than today's (an earlier version's): a right sign-in re-hashes it.
-    await t.db.update(users).set({ passwordHash: await Bun.password.hash(PASSWORD, { algorithm: 'argon2id', memoryCost: 8192, timeCost: 1 }) }).where(eq(users.id, a.userId)).run()
+    await t.db.update(users).set({ passwordHash: await olderHash(t) }).where(eq(users.id, a.userId)).run()
     const c = consoleClient(t, { ip: '127.0.0.42' })
     const verify = changePasswordDuringFirstVerify(a.userId)
     try {
@@ -524,7 +568,7 @@ describe('first start and one-time links', () => {
 
   test("two sign-ins at once with the right password and an old-parameter hash both start a session (the first one's re-hash is no password change for the other)", async () => {
     const a = await makeActor(t)
-    await t.db.update(users).set({ passwordHash: await Bun.password.hash(PASSWORD, { algorithm: 'argon2id', memoryCost: 8192, timeCost: 1 }) }).where(eq(users.id, a.userId)).run()
+    await t.db.update(users).set({ passwordHash: await olderHash(t) }).where(eq(users.id, a.userId)).run()
     // Both checks verify the old hash before either re-hashes it: two tabs, or a browser and a retry.
     const original = Bun.password.verify.bind(Bun.password)
     let verified = 0
@@ -551,6 +595,8 @@ describe('first start and one-time links', () => {
     expect(failed).toEqual([])
     expect((await one.get('/settings/profile')).status).toBe(200)
     expect((await two.get('/settings/profile')).status).toBe(200)
+    // Re-hashed, at the app's parameters.
+    expect(await storedHash(t, a.userId)).toStartWith(hashPrefix(t.rt.config.passwordHashing))
   })
 })
 

@@ -7,6 +7,7 @@ import { SecretBox } from '../../src/crypto/secretbox'
 import type { SyncDb } from '../../src/db/connection'
 import type { Role } from '../../src/db/schema'
 import type { ModelProviders } from '../../src/engine/providers'
+import type { PasswordHashing } from '../../src/modules/users/password-hashing'
 import { createLogger } from '../../src/logger'
 import type { RateLimitStore } from '../../src/ratelimit/store'
 import { createRuntime, type Runtime } from '../../src/runtime'
@@ -57,6 +58,15 @@ export interface Res {
 
 let seq = 0
 
+/**
+ * The password hashing cost of a test app unless its test asks for another (`config.passwordHashing`):
+ * argon2id at its cheapest (a fraction of a millisecond where the server's cost, PASSWORD_HASHING,
+ * takes 40-120 ms on this machine), since most tests give people passwords without being about the
+ * hash. A test of the hash itself (its cost, the re-hash of an older one, the time a sign-in takes)
+ * builds its app with PASSWORD_HASHING.
+ */
+export const TEST_PASSWORD_HASHING: PasswordHashing = { algorithm: 'argon2id', memoryCost: 64, timeCost: 1 }
+
 export async function makeTestApp(
   opts: {
     dbPath?: string
@@ -74,7 +84,7 @@ export async function makeTestApp(
   const logs: string[] = []
   // The whole suite runs on either backend; a test that names a SQLite file gets SQLite.
   const pg = opts.pg ?? (ON_PG && opts.dbPath === undefined ? await freshPgSchema() : undefined)
-  const config = loadConfig({}, { dbPath: opts.dbPath ?? ':memory:', ...opts.config, ...(pg ? { dbPath: pg.url, dbPool: 4 } : {}) })
+  const config = loadConfig({}, { dbPath: opts.dbPath ?? ':memory:', passwordHashing: TEST_PASSWORD_HASHING, ...opts.config, ...(pg ? { dbPath: pg.url, dbPool: 4 } : {}) })
   const box = new SecretBox(opts.key ?? crypto.getRandomValues(new Uint8Array(32)), opts.previousKeys)
   const log = createLogger('debug', (l) => logs.push(l), clock.now)
   const rt = await createRuntime(config, { clock, log, box, providers: opts.providers, rateLimitStore: opts.rateLimitStore, pgSchema: pg?.schema, pgIdleTimeoutS: 2 })

@@ -4,19 +4,16 @@ import { withTx, type Ctx } from '../../context'
 import { memberships, oneTimeLinks, sessions, users, type User } from '../../db/schema'
 import { AppError } from '../../errors'
 import { revokeCliSessionsOfUser } from '../cli-auth/service'
+import { hashPrefix, type PasswordHashing } from './password-hashing'
 
 /**
- * Human passwords (console sign-in). argon2id through Bun.password with the OWASP minimum
- * parameters: m = 19 MiB, t = 2, p = 1. Measured on the 2-core build machine: ~40 ms per verify
- * when quiet, ~120 ms under load from other processes; Bun's default (m = 64 MiB) took 160-280 ms.
- * Sign-in throttling (src/console/throttle.ts) runs before any hashing, so an attacker cannot
- * spend the server's CPU faster than the throttle allows. Hashes carry their parameters (PHC
- * string): raising them later re-hashes a user's password at their next sign-in.
+ * Human passwords (console sign-in), hashed with argon2id at the runtime's cost
+ * (Config.passwordHashing; PASSWORD_HASHING on a server: src/modules/users/password-hashing.ts).
+ * Hashes carry their parameters (PHC string): raising them later re-hashes a user's password at
+ * their next sign-in.
  */
-export const PASSWORD_HASH = { algorithm: 'argon2id', memoryCost: 19_456, timeCost: 2 } as const
 export const MIN_PASSWORD_LENGTH = 12
 export const MAX_PASSWORD_LENGTH = 256
-const CURRENT_PARAMS = `$argon2id$v=19$m=${PASSWORD_HASH.memoryCost},t=${PASSWORD_HASH.timeCost},p=1$`
 
 export function validatePassword(password: unknown): string {
   if (typeof password !== 'string' || password.length < MIN_PASSWORD_LENGTH || password.length > MAX_PASSWORD_LENGTH) {
@@ -27,15 +24,18 @@ export function validatePassword(password: unknown): string {
   return password
 }
 
-export function hashPassword(password: string): Promise<string> {
-  return Bun.password.hash(password, PASSWORD_HASH)
+export function hashPassword(password: string, params: PasswordHashing): Promise<string> {
+  return Bun.password.hash(password, params)
 }
 
-// A real hash of a random password: verifying against it costs what a real verify costs, so an
-// unknown e-mail answers in the same time as a wrong password.
-let dummy: Promise<string> | undefined
-function dummyHash(): Promise<string> {
-  dummy ??= hashPassword(crypto.randomUUID())
+// A real hash of a random password at the runtime's cost: verifying against it costs what a real
+// verify costs, so an unknown e-mail answers in the same time as a wrong password. One per cost
+// (a process has one, but for tests that build runtimes of either).
+const dummies = new Map<string, Promise<string>>()
+function dummyHash(params: PasswordHashing): Promise<string> {
+  const key = hashPrefix(params)
+  let dummy = dummies.get(key)
+  if (!dummy) dummies.set(key, (dummy = hashPassword(crypto.randomUUID(), params)))
   return dummy
 }
 
@@ -58,14 +58,15 @@ export async function checkPassword(ctx: Ctx, email: string, password: string): 
   const normalized = email.trim().toLowerCase()
   const named = (normalized.length <= 254 ? await ctx.db.select().from(users).where(eq(users.email, normalized)).get() : undefined) ?? null
   const pw = password.slice(0, MAX_PASSWORD_LENGTH)
-  const ok = await Bun.password.verify(pw, named?.passwordHash ?? (await dummyHash()))
+  const params = ctx.config.passwordHashing
+  const ok = await Bun.password.verify(pw, named?.passwordHash ?? (await dummyHash(params)))
   if (!named?.passwordHash || !ok) return { user: null, named }
-  if (!named.passwordHash.startsWith(CURRENT_PARAMS)) {
+  if (!named.passwordHash.startsWith(hashPrefix(params))) {
     // Only over the hash just verified: a password changed while it was verified stays changed
     // (the old one was written back over it, and signed in again).
     const rehashed = await ctx.db
       .update(users)
-      .set({ passwordHash: await hashPassword(pw) })
+      .set({ passwordHash: await hashPassword(pw, params) })
       .where(and(eq(users.id, named.id), eq(users.passwordHash, named.passwordHash)))
       .returning({ passwordHash: users.passwordHash })
       .get()
@@ -88,7 +89,7 @@ export async function checkPassword(ctx: Ctx, email: string, password: string): 
  * changed it, when changed in the console); audited as user.password_changed.
  */
 export async function setPassword(ctx: Ctx, userId: string, password: string, opts: { keepSessionId?: string; organizationId?: string | null } = {}): Promise<void> {
-  const hash = await hashPassword(validatePassword(password))
+  const hash = await hashPassword(validatePassword(password), ctx.config.passwordHashing)
   const now = new Date(ctx.clock.now())
   await withTx(ctx, async (tx) => {
     const updated = await tx.db.update(users).set({ passwordHash: hash, passwordChangedAt: now }).where(eq(users.id, userId)).returning({ id: users.id }).get()
