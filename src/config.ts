@@ -1,6 +1,7 @@
 import { dirname, join, resolve } from 'node:path'
 import { compileTrustedProxies } from './http/client-address'
 import { parseModelAliases, type ModelAlias } from './engine/model-aliases'
+import { DEFAULT_OUTPUT_LIMITS, type OutputLimits } from './engine/output-limits'
 import { PASSWORD_HASHING, type PasswordHashing } from './modules/users/password-hashing'
 
 /** A rate-limit policy: at most `limit` requests per `windowMs`. */
@@ -173,6 +174,13 @@ export interface Config {
    */
   executionRetentionDays: number | null
   /**
+   * What one run's output may hold in memory: characters and streamed parts its delegation tree's
+   * models may write, bytes a stream keeps waiting for a slow reader (src/engine/output-limits.ts).
+   * Not a setting: always DEFAULT_OUTPUT_LIMITS from the environment (README states them); a
+   * runtime built in process (the tests) may give smaller ones to reach them with kilobytes.
+   */
+  outputLimits: OutputLimits
+  /**
    * The cost of hashing a console password (argon2id; src/modules/users/password-hashing.ts).
    * Not a setting an operator should lower: always PASSWORD_HASHING from the environment; the
    * test harness builds its runtimes with a cheap cost where a test is not about the hash itself.
@@ -261,6 +269,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     executionLeaseMs: parseIntVar('TEAMDAY_EXECUTION_LEASE_MS', env.TEAMDAY_EXECUTION_LEASE_MS, 30_000, 1_000, 3_600_000),
     auditRetentionDays: retentionDaysVar('TEAMDAY_AUDIT_RETENTION_DAYS', env.TEAMDAY_AUDIT_RETENTION_DAYS),
     executionRetentionDays: retentionDaysVar('TEAMDAY_EXECUTION_RETENTION_DAYS', env.TEAMDAY_EXECUTION_RETENTION_DAYS),
+    outputLimits: { ...DEFAULT_OUTPUT_LIMITS },
     passwordHashing: PASSWORD_HASHING,
     ...overrides,
     ...(overrides.dbPath !== undefined ? { dbPath } : {}),

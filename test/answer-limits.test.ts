@@ -3,14 +3,27 @@
  * streams on without end grew the answer until the run's timeout (gigabytes; on PostgreSQL its
  * record then failed on jsonb's limit and lost it whole), and each event of a streamed answer
  * waited in memory for a client that never read it.
+ *
+ * The app runs with small output limits (Config.outputLimits, src/engine/output-limits.ts), so
+ * that each bound is reached with kilobytes through the same code a server runs with its
+ * defaults (megabytes; the first test checks those are what README says).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { join } from 'node:path'
 import { agents } from '../src/db/schema'
-import { MAX_ANSWER_CHARS, MAX_STREAMED_PARTS } from '../src/engine/run'
-import { MAX_STREAM_BACKLOG_BYTES, STREAM_STALL_MS } from '../src/modules/executions/sse'
+import { loadConfig } from '../src/config'
+import type { OutputLimits } from '../src/engine/output-limits'
 import { newId } from '../src/ids'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { parseSse, startProviderDouble, type ProviderDouble } from './helpers/providers'
+
+/**
+ * A thousandth or so of a server's: 120 KiB characters (two words of 50 KiB and part of a third),
+ * 8,192 parts; a stream's reader 64 KiB behind and idle for 1 s is dropped, one 256 KiB behind
+ * whatever it does. Each stream event of a 2-character delta is about 100 bytes.
+ */
+const LIMITS: OutputLimits = { answerChars: 120 * 1024, streamedParts: 8192, streamBacklogBytes: 64 * 1024, streamBacklogHardBytes: 256 * 1024, streamStallMs: 1_000 }
+const { answerChars: MAX_CHARS, streamedParts: MAX_PARTS, streamBacklogBytes: BACKLOG, streamBacklogHardBytes: HARD_BACKLOG, streamStallMs: STALL_MS } = LIMITS
 
 let double: ProviderDouble
 let t: TestApp
@@ -18,12 +31,23 @@ let a: Actor
 let agentId: string
 beforeAll(async () => {
   double = startProviderDouble()
-  t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+  t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', outputLimits: LIMITS } })
   a = await makeActor(t)
   const now = new Date(t.clock.now())
   agentId = (await t.db.insert(agents).values({ id: newId('char'), organizationId: a.organizationId, userId: a.userId, name: 'Agent', slug: 'agent', visibility: 'organization', createdAt: now, updatedAt: now }).returning().get()).id
 }, 30_000)
 afterAll(() => double.stop())
+
+test("a server's limits are README's: 2,097,152 characters in 262,144 streamed parts; a stream 8 MiB behind untaken for 2 s, or 32 MiB behind, is dropped", async () => {
+  const limits = loadConfig({}).outputLimits
+  expect(limits).toEqual({ answerChars: 2_097_152, streamedParts: 262_144, streamBacklogBytes: 8 * 1024 * 1024, streamBacklogHardBytes: 32 * 1024 * 1024, streamStallMs: 2_000 })
+  const readme = (await Bun.file(join(import.meta.dir, '../README.md')).text()).replace(/\s+/g, ' ')
+  const MiB = 1024 * 1024
+  expect(readme).toContain(`is at most ${limits.answerChars.toLocaleString('en-US')} characters (answers, reasoning and tool calls' input together) in at most ${limits.streamedParts.toLocaleString('en-US')} streamed parts`)
+  expect(readme).toContain(`once ${limits.streamBacklogBytes / MiB} MiB of events wait for it and it has taken none for ${limits.streamStallMs / 1000} s (or ${limits.streamBacklogHardBytes / MiB} MiB wait, however it reads)`)
+  // And the test app's are its own (not a server's).
+  expect(t.rt.config.outputLimits).toEqual(LIMITS)
+})
 
 const execute = (body: object) => t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body })
 /** A streamed execute's response, its body left to the test to read or not. */
@@ -39,21 +63,21 @@ const execution = async (id: string) => (await t.req('GET', `/api/v1/executions/
 
 describe("a run's answer", () => {
   // ENDLESS answers in words of 50 KiB: the one that crosses the limit is kept up to it.
-  test('past MAX_ANSWER_CHARS: the run stops (failed, 502 saying why), keeps the answer up to it, and the provider request is abandoned', async () => {
+  test('past the character limit: the run stops (failed, 502 saying why), keeps the answer up to it, and the provider request is abandoned', async () => {
     const abortedBefore = double.aborted
     const r = await execute({ message: 'ENDLESS' })
     expect([r.status, r.body.code]).toEqual([502, 'bad_gateway'])
-    expect(r.body.message).toContain(`the model's output passed ${MAX_ANSWER_CHARS.toLocaleString('en-US')} characters`)
+    expect(r.body.message).toContain(`the model's output passed ${MAX_CHARS.toLocaleString('en-US')} characters`)
     const row = await execution(r.body.details.executionId)
     expect([row.status, row.errorCode]).toEqual(['failed', 'bad_gateway'])
-    expect(row.result.length).toBe(MAX_ANSWER_CHARS)
+    expect(row.result.length).toBe(MAX_CHARS)
     const deadline = Date.now() + 3000
     while (double.aborted === abortedBefore && Date.now() < deadline) await Bun.sleep(20)
     expect(double.aborted).toBeGreaterThan(abortedBefore)
     // Up to the limit is an answer like any other.
-    const fits = await execute({ message: `BIG ${Math.floor(MAX_ANSWER_CHARS / 1024)}` })
-    expect([fits.status, fits.body.result.length]).toEqual([200, MAX_ANSWER_CHARS])
-  }, 60_000)
+    const fits = await execute({ message: `BIG ${Math.floor(MAX_CHARS / 1024)}` })
+    expect([fits.status, fits.body.result.length]).toEqual([200, MAX_CHARS])
+  })
 
   // Counted per run, a parent took each sub-agent's answer into its context (its tool result, its
   // stored tool calls) besides its own: a tree held up to TEAMDAY_MAX_DELEGATIONS_PER_RUN times
@@ -62,11 +86,11 @@ describe("a run's answer", () => {
     const now = new Date(t.clock.now())
     const child = (await t.db.insert(agents).values({ id: newId('char'), organizationId: a.organizationId, userId: a.userId, name: 'Child', slug: 'child', visibility: 'organization', createdAt: now, updatedAt: now }).returning().get()).id
     const parent = (await t.db.insert(agents).values({ id: newId('char'), organizationId: a.organizationId, userId: a.userId, name: 'Parent', slug: 'parent', visibility: 'organization', subagentIds: [child], createdAt: now, updatedAt: now }).returning().get()).id
-    // Under the limit alone (1,536,000 characters); with the parent's answer repeating it, past it.
-    const kib = 1500
+    // Under the limit alone (three quarters of it); with the parent's answer repeating it, past it.
+    const kib = Math.floor((MAX_CHARS * 0.75) / 1024)
     const r = await t.req('POST', `/api/v1/agents/${parent}/execute`, { token: a.token, body: { message: `DELEGATE ${child} BIG ${kib}` } })
     expect([r.status, r.body.code]).toEqual([502, 'bad_gateway'])
-    expect(r.body.message).toContain(`the model's output passed ${MAX_ANSWER_CHARS.toLocaleString('en-US')} characters`)
+    expect(r.body.message).toContain(`the model's output passed ${MAX_CHARS.toLocaleString('en-US')} characters`)
     const root = await execution(r.body.details.executionId)
     const kids = (await t.req('GET', `/api/v1/executions?parentExecutionId=${root.id}`, { token: a.token })).body
     expect(kids.map((k: { status: string }) => k.status)).toEqual(['completed'])
@@ -74,43 +98,39 @@ describe("a run's answer", () => {
     expect(root.result.startsWith('Delegated: xxx')).toBe(true)
     // What the tree's models wrote in all (the parent's delegate call's input too): the limit.
     const total = kids[0].result.length + root.result.length
-    expect(total).toBeLessThanOrEqual(MAX_ANSWER_CHARS)
-    expect(total).toBeGreaterThan(MAX_ANSWER_CHARS - 200)
-  }, 60_000)
+    expect(total).toBeLessThanOrEqual(MAX_CHARS)
+    expect(total).toBeGreaterThan(MAX_CHARS - 200)
+  })
 
   // Reasoning was not counted: an endless one took the server to gigabytes and "Out of memory".
   test('endless reasoning counts too: stopped at the same limit, the provider request abandoned', async () => {
     const abortedBefore = double.aborted
     const r = await execute({ message: 'ENDLESS_REASONING' })
     expect([r.status, r.body.code]).toEqual([502, 'bad_gateway'])
-    expect(r.body.message).toContain(`the model's output passed ${MAX_ANSWER_CHARS.toLocaleString('en-US')} characters`)
+    expect(r.body.message).toContain(`the model's output passed ${MAX_CHARS.toLocaleString('en-US')} characters`)
     const deadline = Date.now() + 3000
     while (double.aborted === abortedBefore && Date.now() < deadline) await Bun.sleep(20)
     expect(double.aborted).toBeGreaterThan(abortedBefore)
-  }, 60_000)
+  })
 
   // Each streamed part is kept by the AI SDK until the run ends: a flood of tiny ones under the
   // character limit held 885 MB for one run.
-  test('past MAX_STREAMED_PARTS tiny deltas: stopped too', async () => {
-    const r = await execute({ message: `WORDS ${MAX_STREAMED_PARTS + 10}`, async: true })
+  test('past the limit of streamed parts, in tiny deltas far under the character limit: stopped too', async () => {
+    expect(2 * (MAX_PARTS + 10)).toBeLessThan(MAX_CHARS)
+    const r = await execute({ message: `WORDS ${MAX_PARTS + 10}`, async: true })
     const id = r.body.executionId
-    const deadline = Date.now() + 50_000
-    while (['pending', 'running'].includes((await execution(id)).status) && Date.now() < deadline) await Bun.sleep(100)
+    const deadline = Date.now() + 20_000
+    while (['pending', 'running'].includes((await execution(id)).status) && Date.now() < deadline) await Bun.sleep(50)
     const row = await execution(id)
-    expect([row.status, row.errorCode, row.result.length]).toEqual(['failed', 'bad_gateway', 2 * MAX_STREAMED_PARTS])
-    expect(row.error).toContain(`the model's output passed ${MAX_STREAMED_PARTS.toLocaleString('en-US')} streamed parts`)
-  }, 60_000)
+    expect([row.status, row.errorCode, row.result.length]).toEqual(['failed', 'bad_gateway', 2 * MAX_PARTS])
+    expect(row.error).toContain(`the model's output passed ${MAX_PARTS.toLocaleString('en-US')} streamed parts`)
+  })
+})
 
-  test('streamed to a client that never reads: dropped once MAX_STREAM_BACKLOG_BYTES wait for it, untaken for STREAM_STALL_MS; the run completes all the same', async () => {
-    // About 100 bytes of events per 2-character delta: well past the backlog allowed, for longer.
-    const n = Math.ceil((MAX_STREAM_BACKLOG_BYTES / 100) * 3)
-    const res = await streamed(`WORDS ${n}`)
-    expect(res.status).toBe(200)
-    const id = res.headers.get('x-execution-id')!
-    const deadline = Date.now() + 45_000
-    while ((await execution(id)).status !== 'completed' && Date.now() < deadline) await Bun.sleep(100)
-    expect((await execution(id)).result.length).toBe(2 * n)
-    // The stream was dropped: what waited for its reader went with it (Bun resets the connection).
+describe('a streamed answer whose reader falls behind', () => {
+  /** Reads `res` to its end, or to its failure (a dropped stream: Bun resets the connection), calling `each` after every chunk. */
+  const readAll = async (res: Response, each: (got: number) => Promise<void> = async () => {}) => {
+    const chunks: Uint8Array[] = []
     let got = 0
     let failed = false
     const reader = res.body!.getReader()
@@ -118,57 +138,86 @@ describe("a run's answer", () => {
       for (;;) {
         const { value, done } = await reader.read()
         if (done) break
+        chunks.push(value)
         got += value.byteLength
+        await each(got)
       }
     } catch {
       failed = true
     }
+    return { got, failed, events: failed ? [] : parseSse(Buffer.concat(chunks).toString('utf8')) }
+  }
+  const completed = async (id: string, words: number) => {
+    const deadline = Date.now() + 20_000
+    while ((await execution(id)).status !== 'completed' && Date.now() < deadline) await Bun.sleep(50)
+    expect((await execution(id)).result.length).toBe(2 * words)
+  }
+
+  test('a client that never reads: dropped once the backlog allowed waits for it, untaken for the stall time; the run completes all the same', async () => {
+    // Three times the backlog allowed, then the model pauses past the stall time before its last word.
+    const n = Math.ceil((BACKLOG / 100) * 3)
+    expect(n * 100).toBeLessThan(HARD_BACKLOG)
+    const res = await streamed(`WORDS ${n} HOLD ${STALL_MS + 500}`)
+    expect(res.status).toBe(200)
+    await completed(res.headers.get('x-execution-id')!, n)
+    // The stream was dropped: what waited for its reader went with it.
+    const { got, failed } = await readAll(res)
     expect(failed).toBe(true)
-    expect(got).toBeLessThan(MAX_STREAM_BACKLOG_BYTES)
-  }, 60_000)
+    expect(got).toBeLessThan(BACKLOG)
+  })
+
+  test('a client that reads, but falls behind by more than the hard bound: dropped as well; the run completes', async () => {
+    // Twice the hard bound, taken a chunk every 20 ms: never idle for the stall time, ever further behind.
+    const n = Math.ceil((HARD_BACKLOG / 100) * 2)
+    expect(2 * n).toBeLessThan(MAX_CHARS)
+    expect(n).toBeLessThan(MAX_PARTS)
+    const res = await streamed(`WORDS ${n}`)
+    const read = readAll(res, () => Bun.sleep(20))
+    await completed(res.headers.get('x-execution-id')!, n)
+    const { got, failed } = await read
+    expect(failed).toBe(true)
+    expect(got).toBeLessThan(n * 100 - HARD_BACKLOG)
+  })
 
   // A reader slower than the model was dropped as one that had stopped (found from outside: 1 MB/s).
-  test('streamed to a client that reads, more slowly than the model writes: kept, every event to the result', async () => {
-    const n = Math.ceil((MAX_STREAM_BACKLOG_BYTES / 100) * 1.5)
+  test('a client that reads, more slowly than the model writes: kept, every event to the result', async () => {
+    const n = Math.ceil((BACKLOG / 100) * 2.5)
+    expect(n * 100).toBeLessThan(HARD_BACKLOG)
     const res = await streamed(`WORDS ${n}`)
-    const reader = res.body!.getReader()
-    const chunks: Uint8Array[] = []
+    const id = res.headers.get('x-execution-id')!
     let got = 0
-    let paused = 0
     // How much the reader had taken when the run ended (watched apart: a slow look-up must not stall the reader).
     let gotAtEnd = -1
     let reading = true
     const watch = (async () => {
       while (reading && gotAtEnd < 0) {
-        await Bun.sleep(100)
-        if ((await execution(res.headers.get('x-execution-id')!)).status === 'completed') gotAtEnd = got
+        await Bun.sleep(50)
+        if ((await execution(id)).status === 'completed') gotAtEnd = got
       }
     })()
-    for (;;) {
-      const { value, done } = await reader.read()
-      if (done) break
-      chunks.push(value)
-      got += value.byteLength
-      // About 2 MB/s: well behind the model until its run has ended.
-      if (got - paused > 80_000) {
+    // About 200 KB/s (a pause of 40 ms each 8 KB): well behind the model until its run has ended.
+    let paused = 0
+    const { events, failed } = await readAll(res, async (n) => {
+      got = n
+      if (got - paused > 8_000) {
         paused = got
         await Bun.sleep(40)
       }
-    }
+    })
     reading = false
     await watch
-    const events = parseSse(Buffer.concat(chunks).toString('utf8'))
+    expect(failed).toBe(false)
     expect(gotAtEnd).toBeGreaterThan(0)
-    expect(gotAtEnd).toBeLessThan(got - MAX_STREAM_BACKLOG_BYTES / 2)
+    expect(gotAtEnd).toBeLessThan(got - BACKLOG / 2)
     expect(events.at(-1)!.event).toBe('result')
     expect(events.at(-1)!.data.result.length).toBe(2 * n)
-  }, 60_000)
+  })
 
-  test('streamed to a client that reads: every event, to the result', async () => {
-    const n = Math.ceil((MAX_STREAM_BACKLOG_BYTES / 100) * 1.5)
+  test('a client that reads: every event, to the result', async () => {
+    const n = Math.ceil((BACKLOG / 100) * 3)
     const res = await streamed(`WORDS ${n}`)
     const events = parseSse(await res.text())
     expect(events.at(-1)!.event).toBe('result')
     expect(events.at(-1)!.data.result.length).toBe(2 * n)
-  }, 60_000)
+  })
 })

@@ -8,7 +8,6 @@ import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { connect } from 'node:net'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { agent, getExec, oaiDone, oaiStop, oaiText, oaiUsage, startScripted, until, type Scripted } from './helpers/scripted-provider'
-import { MAX_STREAM_BACKLOG_BYTES } from '../src/modules/executions/sse'
 
 let s: Scripted
 let t: TestApp
@@ -28,7 +27,7 @@ test('a stream dropped for a client that reads nothing has its connection closed
   // run's character limit, in few parts. Then the model holds its answer's end until released.
   const piece = '\u0001'.repeat(24)
   const deltas = 80_000
-  expect(deltas * 240).toBeGreaterThan(2 * MAX_STREAM_BACKLOG_BYTES)
+  expect(deltas * 240).toBeGreaterThan(2 * t.rt.config.outputLimits.streamBacklogBytes)
   let release!: () => void
   const held = new Promise<void>((r) => (release = r))
   s.handler = () => {

@@ -22,8 +22,8 @@ export interface Job {
  * What one delegation tree (a run, the sub-agents it delegates to, theirs) has used, against
  * limits that bound the tree as a whole: child runs (TEAMDAY_MAX_DELEGATIONS_PER_RUN: each child
  * recorded, never a delegation refused before it was, src/engine/runner.ts), and what
- * its models have written, in characters and streamed parts (MAX_ANSWER_CHARS and
- * MAX_STREAMED_PARTS, src/engine/run.ts). A child's answer becomes its parent's tool result, in
+ * its models have written, in characters and streamed parts (Config.outputLimits: answerChars
+ * and streamedParts, src/engine/output-limits.ts). A child's answer becomes its parent's tool result, in
  * the parent's context and its stored tool calls, so a run counted alone could hold each of its
  * children's answers besides its own: 100 children of 2 MiB characters each.
  */

@@ -25,7 +25,7 @@ export interface EngineDeps {
   db: Db
   clock: Clock
   log: Logger
-  config: Pick<Config, 'maxConcurrentExecutions' | 'maxDelegationDepth' | 'maxDelegationsPerRun' | 'executionTimeoutMs' | 'executionLeaseMs' | 'maxHistoryChars'> & Partial<Pick<Config, 'openaiApiKey' | 'anthropicApiKey'>>
+  config: Pick<Config, 'maxConcurrentExecutions' | 'maxDelegationDepth' | 'maxDelegationsPerRun' | 'executionTimeoutMs' | 'executionLeaseMs' | 'maxHistoryChars' | 'outputLimits'> & Partial<Pick<Config, 'openaiApiKey' | 'anthropicApiKey'>>
   providers: ModelProviders
   metrics?: Metrics
   /** This instance, as executions' owner (src/engine/leases.ts). */
@@ -89,23 +89,7 @@ function retryAfterOf(headers: Record<string, string> | undefined, now: number):
 
 const PROVIDER_ERROR = 'Model provider error: '
 
-/**
- * The most the models of one run and of the sub-agents it delegates to (its delegation tree:
- * DelegationTree, src/engine/prepare.ts) may write in all, over all their turns, in characters
- * (UTF-16 code units: at most 6 MiB as UTF-8): answers, reasoning and tool calls' input
- * together; far beyond what a model writes in one run (a 128k-token output is about half a
- * million characters). And the most streamed parts (deltas) they may send, each of which the AI
- * SDK keeps until its run ends (a few hundred bytes apiece). A provider that streams on without
- * end (broken, or hostile) grew a run in memory until its timeout (gigabytes; reasoning and tool
- * input were not counted at first), and on PostgreSQL its record then failed (jsonb's limit) and
- * lost the answer whole. Counted per run, a parent took each child's answer into its context
- * besides its own (TEAMDAY_MAX_DELEGATIONS_PER_RUN children: a hundred times the limit). Past
- * either the run that crosses it stops: failed, 502, with the answer up to there kept; its parent
- * is told so, and stops the same way if it writes on.
- */
-export const MAX_ANSWER_CHARS = 2 * 1024 * 1024
-export const MAX_STREAMED_PARTS = 256 * 1024
-
+/** A run past its tree's Config.outputLimits (answerChars or streamedParts: src/engine/output-limits.ts). */
 class AnswerTooLong extends Error {
   constructor(what: string, delegated: boolean) {
     const whose = delegated ? "one run's delegation tree (this sub-agent's run, the run that delegated to it and the others of its tree, together)" : 'one run (with the sub-agents it delegates to)'
@@ -286,7 +270,7 @@ export async function runJob(
     if (out) emit({ type: 'text', text: out })
   }
 
-  // The model call stops with the run, and alone when its answer passes MAX_ANSWER_CHARS (a
+  // The model call stops with the run, and alone when its answer passes the limit (a
   // provider streaming on without end is told so: its request is abandoned, not only unread).
   const call = new AbortController()
   const follow = () => call.abort(ctrl.signal.reason)
@@ -307,6 +291,8 @@ export async function runJob(
     // What the models of this run's delegation tree have written so far (answers, reasoning,
     // tool input), and in how many parts: this run's writing adds to its tree's.
     const tree = (job.tree ??= newDelegationTree())
+    // Config.outputLimits (src/engine/output-limits.ts): DEFAULT_OUTPUT_LIMITS on a server.
+    const { answerChars: maxChars, streamedParts: maxParts } = config.outputLimits
     const tooLong = (what: string) => {
       error = new AnswerTooLong(what, job.execution.delegated)
       call.abort()
@@ -315,20 +301,20 @@ export async function runJob(
       if (ctrl.signal.aborted) break
       const delta = part.type === 'text-delta' || part.type === 'reasoning-delta' ? part.text : part.type === 'tool-input-delta' ? part.delta : undefined
       if (delta !== undefined) {
-        if (++tree.parts > MAX_STREAMED_PARTS) {
-          tooLong(`${MAX_STREAMED_PARTS.toLocaleString('en-US')} streamed parts`)
+        if (++tree.parts > maxParts) {
+          tooLong(`${maxParts.toLocaleString('en-US')} streamed parts`)
           break
         }
-        if (tree.written + delta.length > MAX_ANSWER_CHARS) {
+        if (tree.written + delta.length > maxChars) {
           // The answer keeps what fits (a character's two halves are not split).
-          let room = part.type === 'text-delta' ? MAX_ANSWER_CHARS - tree.written : 0
+          let room = part.type === 'text-delta' ? maxChars - tree.written : 0
           if (room > 0 && /[\ud800-\udbff]/.test(delta[room - 1]!)) room--
           if (room > 0) {
             text += delta.slice(0, room)
             emitText(delta.slice(0, room))
           }
-          tree.written = MAX_ANSWER_CHARS
-          tooLong(`${MAX_ANSWER_CHARS.toLocaleString('en-US')} characters`)
+          tree.written = maxChars
+          tooLong(`${maxChars.toLocaleString('en-US')} characters`)
           break
         }
         tree.written += delta.length

@@ -14,6 +14,7 @@
  *   SURROGATE       -> an answer holding a lone surrogate ("before\ud800after"), which jsonb cannot store
  *   BIG <KiB>       -> an answer of that many KiB, in words of 50 KiB
  *   WORDS <n>       -> an answer of n words "w " (n small deltas)
+ *   WORDS <n> HOLD <ms> -> the same, its last word held back <ms> (a model that pauses before its end)
  *   ENDLESS         -> words of 50 KiB for ever, as fast as they are read (until the client aborts)
  *   ENDLESS_REASONING -> reasoning (`reasoning_content`) of 50 KiB a chunk for ever (openai only)
  *   anything else   -> "Echo: <text> (user turns: N)"
@@ -35,6 +36,8 @@ interface Plan {
   kind: 'text' | 'tool' | 'fail' | 'hang'
   text?: string
   slow?: boolean
+  /** Milliseconds the last word waits. */
+  holdLastMs?: number
   /** `text` again and again, for ever (openai only); as reasoning, not as the answer. */
   endless?: boolean
   reasoning?: boolean
@@ -63,8 +66,8 @@ function plan(userTexts: string[], toolResult: string | undefined, toolEnum: str
   if (big) return { kind: 'text', text: Array.from({ length: Math.ceil(Number(big[1]) / 50) }, () => 'x'.repeat(50 * 1024 - 1) + ' ').join('').slice(0, Number(big[1]) * 1024) }
   if (last.includes('ENDLESS_REASONING')) return { kind: 'text', endless: true, reasoning: true, text: 'x'.repeat(50 * 1024 - 1) + ' ' }
   if (last.includes('ENDLESS')) return { kind: 'text', endless: true, text: 'x'.repeat(50 * 1024 - 1) + ' ' }
-  const many = /\bWORDS (\d+)\b/.exec(last)
-  if (many) return { kind: 'text', text: 'w '.repeat(Number(many[1])) }
+  const many = /\bWORDS (\d+)(?: HOLD (\d+))?\b/.exec(last)
+  if (many) return { kind: 'text', text: 'w '.repeat(Number(many[1])), ...(many[2] && { holdLastMs: Number(many[2]) }) }
   if (last.includes('SLOW')) return { kind: 'text', slow: true, text: Array.from({ length: 100 }, (_, i) => `w${i} `).join('') }
   return { kind: 'text', text: `Echo: ${last} (user turns: ${userTexts.length})` }
 }
@@ -143,8 +146,10 @@ export function startProviderDouble(): ProviderDouble {
         yield chunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [{ index: 0, id: `call_${requests.length}`, type: 'function', function: { name: p.tool!.name, arguments: JSON.stringify(p.tool!.args) } }] }, finish_reason: null }] })
         yield chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }] })
       } else {
-        for (const w of words(p.text!)) {
+        const all = words(p.text!)
+        for (const [i, w] of all.entries()) {
           if (p.slow) await sleep(100)
+          if (p.holdLastMs && i === all.length - 1) await sleep(p.holdLastMs)
           yield chunk({ choices: [{ index: 0, delta: { role: 'assistant', content: w }, finish_reason: null }] })
         }
         while (p.endless) yield chunk({ choices: [{ index: 0, delta: { role: 'assistant', ...(p.reasoning ? { reasoning_content: p.text } : { content: p.text }) }, finish_reason: null }] })
@@ -182,8 +187,10 @@ export function startProviderDouble(): ProviderDouble {
         yield ev('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: JSON.stringify(p.tool!.args) } })
       } else {
         yield ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } })
-        for (const w of words(p.text!)) {
+        const all = words(p.text!)
+        for (const [i, w] of all.entries()) {
           if (p.slow) await sleep(100)
+          if (p.holdLastMs && i === all.length - 1) await sleep(p.holdLastMs)
           yield ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: w } })
         }
       }

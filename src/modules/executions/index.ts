@@ -144,7 +144,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
     }
     if (wantsStream) {
       // Its tool calls as the caller may see them (a sub-agent hidden from them is not named).
-      const stream = executionStream((e) => eventShownTo(c.db, principal, e))
+      const stream = executionStream((e) => eventShownTo(c.db, principal, e), c.config.outputLimits)
       const { execution } = await startExecution(c, engine, agentRef, body, { onEvent: stream.push })
       // Failed as it was recorded (no configured provider serves its model): a 422 before any
       // stream, as the other modes answer it (it was a 200 stream holding only an `error` event).

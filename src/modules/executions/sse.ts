@@ -3,20 +3,9 @@ import type { EngineEvent } from '../../engine/run'
 import { failureError, toPublicExecution } from './service'
 import { bodyMeter } from '../../http/observe'
 import { closeWhenSilent } from '../../http/listen'
+import type { OutputLimits } from '../../engine/output-limits'
 
 export const HEARTBEAT_MS = 15_000
-
-/**
- * How far a stream's reader may fall behind, in bytes written and not yet taken: past it, a
- * reader that has taken nothing for STREAM_STALL_MS is taken as stopped (a paused process, a
- * client that never reads) and the stream is dropped, its connection closed within seconds, as
- * when a client goes away (the execution runs on); one that reads, if slower than the model writes, keeps its stream up to
- * MAX_STREAM_BACKLOG_HARD_BYTES behind. Without it, each event of a long answer waited in memory
- * for a reader that never came: gigabytes for a few such clients.
- */
-export const MAX_STREAM_BACKLOG_BYTES = 8 * 1024 * 1024
-export const MAX_STREAM_BACKLOG_HARD_BYTES = 32 * 1024 * 1024
-export const STREAM_STALL_MS = 2_000
 
 /** The body of a completed synchronous execute (also the `result` event of a stream). */
 export function executeResult(r: Execution) {
@@ -43,9 +32,13 @@ export function executeResult(r: Execution) {
  * `engine.start` as `onEvent`); those that come before the response exists wait for it.
  *
  * Client disconnect: the execution keeps running to its end and is recorded as usual (poll
- * GET /executions/{id}); cancel it explicitly with POST /executions/{id}/cancel.
+ * GET /executions/{id}); cancel it explicitly with POST /executions/{id}/cancel. A reader that
+ * falls behind is bounded by `limits` (Config.outputLimits: streamBacklogBytes,
+ * streamBacklogHardBytes, streamStallMs; src/engine/output-limits.ts): one that stopped reading is
+ * dropped, as one that went away.
  */
-export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>) {
+export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>, limits: Pick<OutputLimits, 'streamBacklogBytes' | 'streamBacklogHardBytes' | 'streamStallMs'>) {
+  const { streamBacklogBytes, streamBacklogHardBytes, streamStallMs } = limits
   const early: EngineEvent[] = []
   // Each event as its reader may see it (`shown` may read the database), in the order they came.
   let order = Promise.resolve()
@@ -102,7 +95,7 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>)
               taken = written - waiting
               tookAt = Date.now()
             }
-            if (waiting > MAX_STREAM_BACKLOG_HARD_BYTES || (waiting > MAX_STREAM_BACKLOG_BYTES && Date.now() - tookAt > STREAM_STALL_MS)) return dropStuck()
+            if (waiting > streamBacklogHardBytes || (waiting > streamBacklogBytes && Date.now() - tookAt > streamStallMs)) return dropStuck()
             try {
               const bytes = enc.encode(chunk)
               controller.enqueue(bytes)
