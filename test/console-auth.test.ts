@@ -204,7 +204,11 @@ describe('sign-in', () => {
   // Hashing is given its cost by the runtime (Config.passwordHashing), so that tests may hash
   // cheaply: a server's, from its environment, is PASSWORD_HASHING, the OWASP minimum.
   test('a server hashes passwords with argon2id at m=19456 (19 MiB), t=2, p=1; a right sign-in re-hashes a hash of older parameters at that cost, a wrong one leaves it', async () => {
-    expect(loadConfig({ TEAMDAY_DB: ':memory:' }).passwordHashing).toEqual({ algorithm: 'argon2id', memoryCost: 19_456, timeCost: 2 })
+    const server = loadConfig({}).passwordHashing
+    expect(server).toEqual({ algorithm: 'argon2id', memoryCost: 19_456, timeCost: 2 })
+    // As README says.
+    const readme = (await Bun.file(`${import.meta.dir}/../README.md`).text()).replace(/\s+/g, ' ')
+    expect(readme).toContain(`**Passwords.** argon2id via \`Bun.password\`, m = ${server.memoryCost / 1024} MiB, t = ${server.timeCost}, p = 1 (the OWASP minimum)`)
     const current = '$argon2id$v=19$m=19456,t=2,p=1$'
     const a = await makeActor(atServerCost)
     await givePassword(atServerCost, a.userId)
