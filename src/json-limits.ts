@@ -102,20 +102,35 @@ export function firstInexactLiteral(text: string): number | undefined {
  * body being refused.
  */
 export function numberPath(value: unknown, target: number): { path: string; value: number } | null {
-  type Node = { v: unknown; path: string }
-  const stack: Node[] = [{ v: value, path: '' }]
+  return firstInJson(value, (v, path) => (typeof v === 'number' && Object.is(v, target) ? { path, value: v } : undefined))
+}
+
+/** What a `firstInJson` visitor returns to leave a value's contents unvisited. */
+export const SKIP_CONTENTS: unique symbol = Symbol('skip contents')
+
+/**
+ * Visits parsed JSON `value` depth first, in document order, iteratively (no recursion, whatever
+ * the depth), and returns the first answer `visit` gives other than undefined (or SKIP_CONTENTS,
+ * which leaves that value's elements and members unvisited); null when none. `visit` gets each
+ * value with its field path (`metadata.ids[2]`, '' for the whole value; a key longer than 64
+ * characters shortened) and its segments (keys and indexes, as given).
+ */
+export function firstInJson<R>(value: unknown, visit: (v: unknown, path: string, at: readonly string[]) => R | undefined | typeof SKIP_CONTENTS): R | null {
+  type Node = { v: unknown; path: string; at: readonly string[] }
+  const stack: Node[] = [{ v: value, path: '', at: [] }]
   while (stack.length > 0) {
-    const { v, path } = stack.pop()!
-    if (typeof v === 'number') {
-      if (Object.is(v, target)) return { path, value: v }
-    } else if (Array.isArray(v)) {
-      for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], path: `${path}[${i}]` })
+    const { v, path, at } = stack.pop()!
+    const answer = visit(v, path, at)
+    if (answer === SKIP_CONTENTS) continue
+    if (answer !== undefined) return answer
+    if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], path: `${path}[${i}]`, at: [...at, String(i)] })
     } else if (v !== null && typeof v === 'object') {
       const keys = Object.keys(v)
       for (let i = keys.length - 1; i >= 0; i--) {
         const k = keys[i]!
         const shown = k.length > 64 ? `${k.slice(0, 64)}…` : k
-        stack.push({ v: (v as Record<string, unknown>)[k], path: path === '' ? shown : `${path}.${shown}` })
+        stack.push({ v: (v as Record<string, unknown>)[k], path: path === '' ? shown : `${path}.${shown}`, at: [...at, k] })
       }
     }
   }

@@ -1,5 +1,6 @@
 import { holdsSecret } from '../auth/tokens'
 import { invalidField, type AppError } from '../errors'
+import { firstInJson, SKIP_CONTENTS } from '../json-limits'
 
 /**
  * "A token's plaintext exists only in its creation response": a token (`td_…`, or a CLI sign-in's
@@ -107,26 +108,12 @@ function refusalMessage(field: string): string {
  * key that holds one is named by its parent's path and `[key]`, never shown.
  */
 function secretPath(body: unknown, exempt: readonly (readonly string[])[]): string | null {
-  type Node = { v: unknown; path: string; at: readonly string[] }
-  const stack: Node[] = [{ v: body, path: '', at: [] }]
-  while (stack.length > 0) {
-    const { v, path, at } = stack.pop()!
-    if (at.length > 0 && isExempt(at, exempt)) continue
-    if (typeof v === 'string') {
-      if (holdsSecret(v)) return path || 'body'
-    } else if (Array.isArray(v)) {
-      for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], path: `${path}[${i}]`, at: [...at, String(i)] })
-    } else if (v !== null && typeof v === 'object') {
-      const keys = Object.keys(v)
-      for (const k of keys) if (holdsSecret(k)) return `${path || 'body'}[key]`
-      for (let i = keys.length - 1; i >= 0; i--) {
-        const k = keys[i]!
-        const shown = k.length > 64 ? `${k.slice(0, 64)}…` : k
-        stack.push({ v: (v as Record<string, unknown>)[k], path: path === '' ? shown : `${path}.${shown}`, at: [...at, k] })
-      }
-    }
-  }
-  return null
+  return firstInJson(body, (v, path, at) => {
+    if (at.length > 0 && isExempt(at, exempt)) return SKIP_CONTENTS
+    if (typeof v === 'string') return holdsSecret(v) ? path || 'body' : undefined
+    if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).some(holdsSecret)) return `${path || 'body'}[key]`
+    return undefined
+  })
 }
 
 function isExempt(at: readonly string[], exempt: readonly (readonly string[])[]): boolean {
