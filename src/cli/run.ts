@@ -305,8 +305,8 @@ export function leadingOptions(argv: readonly string[]): { options: string[]; re
     const word = argv[i]!
     if (word === '--version' || word === '-v') version = true
     else if (word === '--help' || word === '-h') wantsHelp = true
-    else if (word.startsWith('--') && LEADING_FLAGS.some((o) => word === o || word.startsWith(`${o}=`))) options.push(word)
-    else if (word.startsWith('--') && LEADING_VALUED.some((o) => word === o || word.startsWith(`${o}=`))) {
+    else if (isOneOf(LEADING_FLAGS, word)) options.push(word)
+    else if (isOneOf(LEADING_VALUED, word)) {
       options.push(word)
       // The value as the next word (a missing one is the command's parse to report).
       if (!word.includes('=') && i + 1 < argv.length) options.push(argv[++i]!)
@@ -317,6 +317,8 @@ export function leadingOptions(argv: readonly string[]): { options: string[]; re
 /** The client's common options (src/cli/spec.ts) that may come before the command: flags, then those with a value. */
 const LEADING_FLAGS = ['--json']
 const LEADING_VALUED = ['--url', '--token-file', '--retries', '--env-file']
+/** Whether `word` is one of the long options `list` names, alone or with its value after `=`. */
+const isOneOf = (list: readonly string[], word: string) => list.some((o) => word === o || word.startsWith(`${o}=`))
 
 /**
  * How many of `args`, the words after a command group (`agents`, `spaces secrets`), are common
@@ -326,12 +328,11 @@ const LEADING_VALUED = ['--url', '--token-file', '--retries', '--env-file']
  * take, `teamday users --url URL list`, is its unknown option). All of them: no subcommand.
  */
 export function groupOptionsEnd(args: readonly string[]): number {
-  const named = (list: readonly string[], word: string) => list.some((o) => word === o || word.startsWith(`${o}=`))
   let i = 0
   for (; i < args.length; i++) {
     const word = args[i]!
-    if (named(LEADING_FLAGS, word)) continue
-    if (!named(GROUP_VALUED, word)) break
+    if (isOneOf(LEADING_FLAGS, word)) continue
+    if (!isOneOf(GROUP_VALUED, word)) break
     // The value as the next word (missing at the end: still no subcommand).
     if (!word.includes('=')) i++
   }
