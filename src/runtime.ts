@@ -5,7 +5,6 @@ import type { Services } from './context'
 import { loadSecretBox, type KeySource } from './crypto/keys'
 import type { SecretBox } from './crypto/secretbox'
 import { describeDatabase, isPostgresUrl } from './config'
-import { statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { MEMORY, openDatabase, type SqliteConnection } from './db/client'
 import { refuseForeignTables, requireCurrentSqliteFile, runMigrations, runPgMigrations } from './db/migrate'
@@ -150,12 +149,10 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     const store = opts.rateLimitStore ?? (connection.dialect === 'pg' ? new PgRateLimitStore(connection, box) : undefined)
     const limiter = new RateLimiter({ config, clock, log }, store)
     revocations = new RevocationWatch({ db: connection.db, clock, log })
-    // SQLite: the file itself as well (its device and inode). A copy of the file (a backup started
-    // as a server, a `cp`) holds the same database_id, and its data parts from the original's at
-    // their next write: proved "the same", a copy on the port of the live server shared it, and
-    // the kernel split the clients between two sets of data (found from outside).
-    const sameFile = !pg && config.dbPath !== MEMORY ? fileIdentity(resolve(config.dbPath)) : ''
-    const databaseIdentity = databaseId === undefined ? null : new DatabaseIdentity(sameFile ? `${databaseId}\n${sameFile}` : databaseId)
+    // The identity alone, on SQLite too: a copy of the file (a backup, a `cp`) keeps it, but never
+    // sees the nonce a start writes into the live file, which is what the proof is keyed with
+    // (src/db/identity.ts); the file's device and inode, once part of it, told nothing more.
+    const databaseIdentity = databaseId === undefined ? null : new DatabaseIdentity(databaseId)
     return { ...services, connection, engine, limiter, revocations, keySource: source, databaseIdentity, migrationsApplied: applied,
       migrationNames: names,
       metrics,
@@ -186,10 +183,4 @@ async function settingsBeforeMigrating(db: Runtime['db']): Promise<StartSettings
 export function sqliteConnection(rt: Pick<Runtime, 'connection'>): SqliteConnection {
   if (rt.connection.dialect !== 'sqlite') throw new Error('this needs a SQLite database (the runtime is on PostgreSQL)')
   return rt.connection
-}
-
-/** Which file `path` is on this machine (device and inode): the same for every process that opens it, another for a copy. */
-function fileIdentity(path: string): string {
-  const st = statSync(path, { bigint: true })
-  return `file ${st.dev}:${st.ino}`
 }

@@ -99,8 +99,8 @@ describe('a database identity and its proof of the live database', () => {
   })
 
   test('a database that holds the identity of another (a pg_dump restored, a file copied) is another database: neither proves itself to the other', async () => {
-    // The old proof was keyed with the identity alone (on SQLite with the file's device and inode):
-    // a PostgreSQL database restored from a dump of another was taken for it on a shared port.
+    // A proof keyed with the identity alone (before the probe) took a PostgreSQL database restored
+    // from a dump of another for it on a shared port.
     const instance = await oneDatabase()
     const original = await instance()
     const before = await makeTestApp({ key, ...(ON_PG ? {} : { dbPath: join(dir, `${newProofToken().slice(0, 8)}.db`) }) })
@@ -159,7 +159,8 @@ describe('a database identity and its proof of the live database', () => {
 describe('a copy of a SQLite database file', () => {
   // The copy holds the same database_id, but its data parts from the original's at the first
   // write to either: a backup started as a server on the live one's port joined it, and clients
-  // were split between the two.
+  // were split between the two. Refused since by the probe alone: the copy never sees the nonce
+  // written into the original (the proof no longer covers the file's device and inode).
   test.skipIf(ON_PG)('is another database: neither proves itself to the other', async () => {
     const file = join(dir, `${newProofToken().slice(0, 8)}.db`)
     const copy = `${file}.copy`
