@@ -211,13 +211,27 @@ describe('the start asks whoever holds the port', () => {
     const port = free.port!
     await free.stop(true)
     await refuseAnotherDatabase('127.0.0.1', port, mine, 1)
+    // Nobody to ask: no probe written (one was, and deleted, for every start on a free port).
+    expect(myDatabase.written).toEqual([])
     const same = holder(provingWith(identity, myDatabase.rows))
     await refuseAnotherDatabase('127.0.0.1', same.port, mine, 4)
     // A wildcard host is asked on loopback.
     await refuseAnotherDatabase('0.0.0.0', same.port, mine, 1)
-    // Each question (the one that met nobody too) wrote a probe of its own, and removed it.
-    expect(myDatabase.written.length).toBe(6)
-    expect(new Set(myDatabase.written).size).toBe(6)
+    // Each question that reached the holder wrote a probe of its own, and removed it.
+    expect(myDatabase.written.length).toBe(5)
+    expect(new Set(myDatabase.written).size).toBe(5)
+    expect(myDatabase.rows.size).toBe(0)
+  })
+
+  test('a probe that cannot be written (the database refuses it) fails the start with that error, and nothing is asked', async () => {
+    let asked = 0
+    const same = holder((req) => (asked++, provingWith(identity, myDatabase.rows)(req)))
+    const refuse = async () => {
+      throw new Error('database is locked')
+    }
+    const failing = { identity, probes: { ...myDatabase.probes, put: refuse } }
+    await expect(refuseAnotherDatabase('127.0.0.1', same.port, failing, 1)).rejects.toThrow('database is locked')
+    expect(asked).toBe(0)
     expect(myDatabase.rows.size).toBe(0)
   })
 
@@ -236,11 +250,14 @@ describe('the start asks whoever holds the port', () => {
     expect(myDatabase.rows.size).toBe(0)
   })
 
-  test('a question that fails on the way (the transport throws) still removes its probe', async () => {
-    const broken: Get = async () => {
+  test('a question that fails on the way (the transport throws once connected) still removes its probe', async () => {
+    const before = myDatabase.written.length
+    const broken: Get = async (_host, _port, _path, _timeoutMs, connected) => {
+      await connected?.()
       throw new Error('boom')
     }
     await expect(refuseAnotherDatabase('127.0.0.1', 1, mine, 1, undefined, broken)).rejects.toThrow('boom')
+    expect(myDatabase.written.length).toBe(before + 1)
     expect(myDatabase.rows.size).toBe(0)
   })
 

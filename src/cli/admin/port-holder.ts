@@ -29,9 +29,11 @@ export function probeAddresses(host: string): string[] {
 /**
  * One GET on a connection of its own: never a pooled one (each question must be free to reach
  * any of the processes sharing the port) and never through an HTTP proxy from the environment.
+ * `connected` runs once the connection is made, before the request is sent (askHolder writes its
+ * probe then: nothing is written when nobody listens); should it throw, so does this.
  */
-export function getOnce(host: string, port: number, path: string, timeoutMs = ANSWER_MS): Promise<Reply> {
-  return new Promise((resolve) => {
+export function getOnce(host: string, port: number, path: string, timeoutMs = ANSWER_MS, connected: () => Promise<void> = async () => {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
     let settled = false
@@ -48,7 +50,16 @@ export function getOnce(host: string, port: number, path: string, timeoutMs = AN
     const deadline = setTimeout(() => done({ kind: 'failed', why: `no answer within ${timeoutMs / 1000} s` }), timeoutMs)
     socket.on('connect', () => {
       const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${authority}\r\nUser-Agent: teamday-serve\r\nAccept: application/json\r\nConnection: close\r\n\r\n`)
+      connected().then(
+        () => void (settled || socket.write(`GET ${path} HTTP/1.1\r\nHost: ${authority}\r\nUser-Agent: teamday-serve\r\nAccept: application/json\r\nConnection: close\r\n\r\n`)),
+        (e: unknown) => {
+          if (settled) return
+          settled = true
+          clearTimeout(deadline)
+          socket.destroy()
+          reject(e)
+        },
+      )
     })
     socket.on('data', (d: Buffer) => {
       chunks.push(d)
@@ -107,23 +118,29 @@ export interface Prober {
 
 /**
  * Asks whoever answers at `address:port` (once; again after a broken connection) whether it is on
- * this very database: a fresh nonce is written into this process's database under a fresh name,
- * and only a process that reads it there can answer (src/db/identity.ts). The row is removed
- * again whatever the answer (or the error); one a crash leaves expires (LIVE_PROBE_TTL_MS).
+ * this very database: once a connection is made (nobody listening: nothing is written), a fresh
+ * nonce is written into this process's database under a fresh name, and only a process that
+ * reads it there can answer (src/db/identity.ts). The row is removed again whatever the answer
+ * (or the error); one a crash leaves expires (LIVE_PROBE_TTL_MS).
  */
 export async function askHolder(address: string, port: number, me: Prober, timeoutMs = ANSWER_MS, get: Get = getOnce): Promise<Holder> {
   const challenge = newProofToken()
   const name = newProofToken()
   const nonce = newProofToken()
   let reply: Reply = { kind: 'nobody', why: 'not asked' }
-  await me.probes.put(name, nonce)
+  // Written at the first connection, once for every try (a try given up on may still be writing it).
+  let written: Promise<void> | undefined
+  const connected = () => (written ??= me.probes.put(name, nonce))
   try {
     for (let i = 0; i <= RETRIES; i++) {
-      reply = await get(address, port, `${PROOF_PATH}?challenge=${challenge}&probe=${name}`, timeoutMs)
+      reply = await get(address, port, `${PROOF_PATH}?challenge=${challenge}&probe=${name}`, timeoutMs, connected)
       if (reply.kind !== 'failed') break
     }
   } finally {
-    await me.probes.remove(name)
+    if (written) {
+      await written.catch(() => {})
+      await me.probes.remove(name)
+    }
   }
   if (reply.kind === 'nobody') return reply
   if (reply.kind === 'failed') return { kind: 'other', what: `something that does not answer as a teamday (${reply.why})`, remedy: `${ANOTHER_PORT}, or stop what holds it` }
