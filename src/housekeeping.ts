@@ -108,7 +108,7 @@ export class Housekeeping {
       oneTimeLinks: await this.drain('oneTimeLinks', BATCH, (n) => deleteSpentLinks(db, now, n)),
       idempotencyKeys: await this.drain('idempotencyKeys', BATCH, (n) => deleteExpiredIdempotencyKeys(db, now, n)),
       signInFailures: await this.drain('signInFailures', BATCH, (n) => deleteStaleSignInFailures(db, now, n)),
-      reusePortProbes: await this.drain('reusePortProbes', BATCH, (n) => deleteStaleLiveProbes(db, now, n)),
+      reusePortProbes: await this.drain('reusePortProbes', BATCH, (n) => deleteStaleLiveProbes(db, n)),
       auditEvents: audit === null ? 0 : await this.drain('auditEvents', AUDIT_PRUNE_BATCH, async (n) => (await deleteAuditEventsBefore(db, now - audit * DAY_MS, n)).length),
       executions: runs === null ? 0 : await this.drain('executions', EXECUTION_PRUNE_BATCH, (n) => deleteExecutionTreesBefore(db, now - runs * DAY_MS, n)),
     }

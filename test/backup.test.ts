@@ -339,7 +339,7 @@ describe('a copy is another database (serve --reuse-port)', () => {
     const rt = await createRuntime(loadConfig({ TEAMDAY_KEY_FILE: join(dir, 'data', 'teamday.key') }, { dbPath: path }))
     try {
       expect(rt.databaseIdentity).not.toBeNull()
-      await refuseAnotherDatabase('127.0.0.1', holder.port, { identity: rt.databaseIdentity!, probes: liveProbeStore(rt.db, () => rt.clock.now()) }, 1)
+      await refuseAnotherDatabase('127.0.0.1', holder.port, { identity: rt.databaseIdentity!, probes: liveProbeStore(rt.db) }, 1)
       return true
     } catch (e) {
       expect((e as Error).message).toContain('is held by a teamday on another database')

@@ -19,7 +19,7 @@ import { DatabaseIdentity, newProofToken } from '../src/db/identity'
 import { LIVE_PROBE_TTL_MS, putLiveProbe } from '../src/db/settings'
 import { settings } from '../src/db/schema'
 import { Housekeeping } from '../src/housekeeping'
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
 import { makeTestApp, type TestApp } from './helpers/app'
 import { createTestDatabase, ON_PG, urlFor } from './helpers/pg'
 
@@ -43,11 +43,16 @@ async function oneDatabase(): Promise<() => Promise<TestApp>> {
 }
 
 /** A probe written into `t`'s database, as a starting process writes one (src/cli/admin/port-holder.ts askHolder). */
-async function probeIn(t: TestApp, at = t.clock.now()) {
+async function probeIn(t: TestApp) {
   const name = newProofToken()
   const nonce = newProofToken()
-  await putLiveProbe(t.rt.db, name, nonce, at)
+  await putLiveProbe(t.rt.db, name, nonce)
   return { name, nonce }
+}
+/** Moves a probe's writing time `ms` back, as the database stores it: one a start left behind that long ago. */
+async function age(t: TestApp, name: string, ms: number) {
+  const earlier = ON_PG ? sql`${settings.updatedAt} - ${sql.raw(`interval '${ms} milliseconds'`)}` : sql`${settings.updatedAt} - ${ms}`
+  await t.db.update(settings).set({ updatedAt: earlier }).where(eq(settings.key, `reuse_port_probe:${name}`)).run()
 }
 const ask = (t: TestApp, challenge: string, name: string) => t.req('GET', `${PROOF_PATH}?challenge=${challenge}&probe=${name}`)
 const proofOf = async (t: TestApp, challenge: string, name: string) => (await ask(t, challenge, name)).body
@@ -131,7 +136,8 @@ describe('a database identity and its proof of the live database', () => {
     const instance = await oneDatabase()
     const [a, b] = [await instance(), await instance()]
     const challenge = newProofToken()
-    const stale = await probeIn(a, a.clock.now() - LIVE_PROBE_TTL_MS - 1)
+    const stale = await probeIn(a)
+    await age(a, stale.name, LIVE_PROBE_TTL_MS + 1_000)
     const fresh = await probeIn(a)
     expect(a.rt.databaseIdentity!.proves(challenge, stale.nonce, await proofOf(b, challenge, stale.name))).toBe(false)
     expect(a.rt.databaseIdentity!.proves(challenge, fresh.nonce, await proofOf(b, challenge, fresh.name))).toBe(true)
@@ -142,6 +148,29 @@ describe('a database identity and its proof of the live database', () => {
     expect(await probes()).toEqual([`reuse_port_probe:${fresh.name}`])
     // Nothing else of the settings is touched.
     expect(await idOf(a)).toMatch(/^[A-Za-z0-9_-]{43}$/)
+  })
+
+  test("processes whose clocks are minutes apart judge a probe's age alike, by the database's clock: a fresh one is good and a stale one is not, whoever asks, and housekeeping deletes only the stale one", async () => {
+    // Each process's clock was the judge: with more than the TTL between two instances' clocks
+    // (PostgreSQL instances on several machines), a probe just written was "expired" to one and a
+    // stale one "alive" to the other; a process whose clock ran ahead deleted probes being asked.
+    const instance = await oneDatabase()
+    const [a, ahead, behind] = [await instance(), await instance(), await instance()]
+    const skew = 5 * LIVE_PROBE_TTL_MS
+    ahead.clock.advance(skew)
+    behind.clock.advance(-skew)
+    const challenge = newProofToken()
+    const fresh = await probeIn(a)
+    for (const b of [ahead, behind]) expect(a.rt.databaseIdentity!.proves(challenge, fresh.nonce, await proofOf(b, challenge, fresh.name))).toBe(true)
+    const mineAhead = await probeIn(ahead)
+    expect(ahead.rt.databaseIdentity!.proves(challenge, mineAhead.nonce, await proofOf(behind, challenge, mineAhead.name))).toBe(true)
+    const stale = await probeIn(a)
+    await age(a, stale.name, LIVE_PROBE_TTL_MS + 1_000)
+    for (const b of [a, ahead, behind]) expect(a.rt.databaseIdentity!.proves(challenge, stale.nonce, await proofOf(b, challenge, stale.name))).toBe(false)
+    const hk = new Housekeeping({ db: ahead.rt.db, clock: ahead.clock, log: ahead.rt.log, config: { auditRetentionDays: null, executionRetentionDays: null } })
+    expect(await hk.runIfDue()).toMatchObject({ reusePortProbes: 1 })
+    const left = (await settingsOf(a)).filter((r) => r.key.startsWith('reuse_port_probe:')).map((r) => r.key)
+    expect(left.sort()).toEqual([`reuse_port_probe:${fresh.name}`, `reuse_port_probe:${mineAhead.name}`].sort())
   })
 
   test('a database an older build made gets an identity at its next start, the same one from then on', async () => {

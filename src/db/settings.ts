@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { and, eq, gte, inArray, lt, sql } from 'drizzle-orm'
+import { and, eq, gte, inArray, lt, lte, sql } from 'drizzle-orm'
 import { deleteBatch } from './batch-delete'
 import { DecryptionError, type SecretBox } from '../crypto/secretbox'
 import type { Db } from './connection'
-import { dbTime, personalAccessTokens, settings } from './schema'
+import { dbNow, dbTime, personalAccessTokens, settings } from './schema'
 
 export async function getSetting(db: Db, key: string): Promise<string | undefined> {
   return (await db.select({ value: settings.value }).from(settings).where(eq(settings.key, key)).get())?.value
@@ -165,22 +165,27 @@ export function keyOpensCheck(box: SecretBox, stored: string): boolean {
  * the process on its port to prove it reads that row (GET /api/health/database-proof), and
  * deletes the row. A row is good for LIVE_PROBE_TTL_MS from when it was written; one a crash
  * left behind is ignored from then on and deleted by the next housekeeping run (src/housekeeping.ts).
+ * Both times are the database's (dbNow): the writer and the reader are different processes, on
+ * PostgreSQL possibly on machines whose clocks are more than the TTL apart.
  */
 const LIVE_PROBE = 'reuse_port_probe:'
 /** The first key past every probe's (';' follows ':'): the probes are a range of the primary key. */
 const LIVE_PROBE_END = 'reuse_port_probe;'
-/** Longer than one question with its retries (src/cli/admin/port-holder.ts: 3 tries of 3 s), with room for clocks a little apart. */
+/** Longer than one question with its retries (src/cli/admin/port-holder.ts: 3 tries of 3 s). */
 export const LIVE_PROBE_TTL_MS = 60_000
 
-export async function putLiveProbe(db: Db, name: string, nonce: string, now: number): Promise<void> {
-  await db.insert(settings).values({ key: LIVE_PROBE + name, value: nonce, updatedAt: new Date(now) }).run()
+export async function putLiveProbe(db: Db, name: string, nonce: string): Promise<void> {
+  await db.insert(settings).values({ key: LIVE_PROBE + name, value: nonce, updatedAt: dbNow() }).run()
 }
 
-/** The nonce a probe's name holds, unless it is missing or out of date (written more than the TTL before or after `now`). */
-export async function readLiveProbe(db: Db, name: string, now: number): Promise<string | undefined> {
-  const row = await db.select({ value: settings.value, updatedAt: settings.updatedAt }).from(settings).where(eq(settings.key, LIVE_PROBE + name)).get()
-  if (!row || Math.abs(now - row.updatedAt.getTime()) > LIVE_PROBE_TTL_MS) return undefined
-  return row.value
+/** The nonce a probe's name holds, unless it is missing or out of date (written more than the TTL before or after the database's now). */
+export async function readLiveProbe(db: Db, name: string): Promise<string | undefined> {
+  const row = await db
+    .select({ value: settings.value })
+    .from(settings)
+    .where(and(eq(settings.key, LIVE_PROBE + name), gte(settings.updatedAt, dbNow(-LIVE_PROBE_TTL_MS)), lte(settings.updatedAt, dbNow(LIVE_PROBE_TTL_MS))))
+    .get()
+  return row?.value
 }
 
 export async function deleteLiveProbe(db: Db, name: string): Promise<void> {
@@ -188,11 +193,11 @@ export async function deleteLiveProbe(db: Db, name: string): Promise<void> {
 }
 
 /** Where `serve --reuse-port` writes its probes: this database (src/cli/admin/port-holder.ts Prober). */
-export function liveProbeStore(db: Db, now: () => number) {
-  return { put: (name: string, nonce: string) => putLiveProbe(db, name, nonce, now()), remove: (name: string) => deleteLiveProbe(db, name) }
+export function liveProbeStore(db: Db) {
+  return { put: (name: string, nonce: string) => putLiveProbe(db, name, nonce), remove: (name: string) => deleteLiveProbe(db, name) }
 }
 
-/** Housekeeping: up to `limit` probes written more than the TTL ago (a start that crashed while asking). */
-export function deleteStaleLiveProbes(db: Db, now: number, limit: number): Promise<number> {
-  return deleteBatch(db, settings, settings.key, and(gte(settings.key, LIVE_PROBE), lt(settings.key, LIVE_PROBE_END), sql`${settings.updatedAt} < ${dbTime(now - LIVE_PROBE_TTL_MS)}`)!, limit)
+/** Housekeeping: up to `limit` probes written more than the TTL ago by the database's clock (a start that crashed while asking). */
+export function deleteStaleLiveProbes(db: Db, limit: number): Promise<number> {
+  return deleteBatch(db, settings, settings.key, and(gte(settings.key, LIVE_PROBE), lt(settings.key, LIVE_PROBE_END), lt(settings.updatedAt, dbNow(-LIVE_PROBE_TTL_MS)))!, limit)
 }

@@ -106,7 +106,7 @@ export async function serve(
       if (!reusePort || config.port === 0) return null
       if (!rt.databaseIdentity) throw new Error('--reuse-port: this database has no identity to compare with the process on the port (a start that may not write); start without --reuse-port')
       // Each question's probe is a row of this database, written before and removed after it.
-      const probes = liveProbeStore(rt.db, () => rt.clock.now())
+      const probes = liveProbeStore(rt.db)
       return refuseAnotherDatabase(config.host, config.port, { identity: rt.databaseIdentity, probes }, rounds, undefined, probe)
     }
     await sameDatabase(1)

@@ -51,6 +51,17 @@ export function dbTime(ms: number): number | string {
 }
 
 /**
+ * The database's own clock, `offsetMs` from its now, as its timestamp columns hold a time: for
+ * what every process on one database must judge alike, whose own clocks may be minutes apart
+ * (PostgreSQL instances on several machines). PostgreSQL: now(), the transaction's start; SQLite:
+ * its 'now' in milliseconds (the machine's clock, which every process on the file reads).
+ */
+export function dbNow(offsetMs = 0): SQL {
+  const ms = Math.trunc(offsetMs)
+  return sql.raw(dialect === 'pg' ? `(now() + interval '${ms} milliseconds')` : `(cast((julianday('now') - 2440587.5) * 86400000 as integer) + ${ms})`)
+}
+
+/**
  * `column IN (subquery)` for a DELETE of the rows a bounded subquery picks (the housekeeping's
  * batches), each found by its key. PostgreSQL gets `= ANY (ARRAY(subquery))`: the list is built
  * once and the rows are looked up in the column's index, where its plan for `IN` (a join) read

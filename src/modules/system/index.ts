@@ -93,14 +93,14 @@ export const sameDatabaseApiModels = { ...sameDatabaseModels, UriTooLong: shared
  * The answer is a keyed hash (src/db/identity.ts) over the nonce the caller wrote into its own
  * database, read here: it tells nobody else anything.
  */
-export function sameDatabaseRoute(rt: Pick<Runtime, 'databaseIdentity' | 'db' | 'clock'>) {
+export function sameDatabaseRoute(rt: Pick<Runtime, 'databaseIdentity' | 'db'>) {
   return new Elysia({ name: 'teamday-same-database' }).model(sameDatabaseApiModels).get(
     '/api/health/database-proof',
     async ({ query }) => {
       if (!rt.databaseIdentity) throw new AppError('service_unavailable', 'This server cannot prove which database it is on.')
       // The probe's name was checked (43 base64url characters) before this one primary-key read;
       // found or not, the answer is made alike (src/db/identity.ts).
-      const nonce = await readLiveProbe(rt.db, query.probe, rt.clock.now())
+      const nonce = await readLiveProbe(rt.db, query.probe)
       return rt.databaseIdentity.prove(query.challenge, nonce)
     },
     {
