@@ -146,6 +146,31 @@ describe("a run's teamday_api calls: the intersection of the starter's scopes an
     expect(await tokenRevoked(w)).toBe(false)
   })
 
+  test("the space's own token is not ended by a run started with fewer scopes: DELETE /tokens/self and /tokens/{its id} are 403; a `*` run may end it", async () => {
+    const w = await world()
+    plans.set('work', () => [
+      { tool: 'teamday_api', args: { method: 'DELETE', path: '/api/v1/tokens/self' } },
+      { tool: 'teamday_api', args: { method: 'DELETE', path: `/api/v1/tokens/${w.spaceToken.id}` } },
+    ])
+    const spaceTokenWorks = async () => (await w.t.req('GET', '/api/v1/tokens/self', { token: w.spaceToken.token })).status === 200
+    for (const scopes of [['agents:execute'], ['agents:execute', 'tokens:write']]) {
+      const ci = await makeToken(w.t, w.member, { name: `ci ${scopes.length}`, scopes })
+      const r = await w.t.req('POST', `/api/v1/agents/${w.worker.id}/execute`, { token: ci.token, body: { message: 'go', spaceId: w.spaceId } })
+      expect(r.status).toBe(200)
+      const [self, byId] = answers(r.body.result)
+      expect(self!.status).toBe(403)
+      expect(self!.body).toMatchObject({ code: 'insufficient_scope', details: { targetTokenId: w.spaceToken.id, missingScopes: ['*'] } })
+      expect(self!.body.message).toContain('cannot revoke the token it calls with')
+      if (scopes.includes('tokens:write')) expect(byId!.body).toMatchObject({ code: 'insufficient_scope', details: { targetTokenId: w.spaceToken.id } })
+      else expectRunRefusal(byId!, 'tokens:write')
+      expect(await spaceTokenWorks()).toBe(true)
+    }
+    // The same calls from a `*` caller: the first ends the token (200), the second then finds it revoked (401).
+    const r = await exec(w.t, w.member, w.worker.id, { message: 'go', spaceId: w.spaceId })
+    expect(answers(r.body.result).map((a) => a.status)).toEqual([200, 401])
+    expect(await spaceTokenWorks()).toBe(false)
+  })
+
   test('a `*` caller keeps what the space token may: the task is created, agents listed, the other token revoked', async () => {
     const w = await world()
     plans.set('work', () => work(w))

@@ -104,7 +104,7 @@ export interface paths {
         post?: never;
         /**
          * Revoke the calling token
-         * @description Revokes the token this request was sent with, at once: a CI job or script ending its own credential, as GitLab's `DELETE /personal_access_tokens/self`. Needs no particular scope (a token may always give itself up). The answer describes the token with its `revokedAt`; the very next request with it gets 401 `token_revoked`. A token in a rotation's grace period is revoked now. With a terminal's browser sign-in (`teamday login`), its whole session ends, as `teamday logout` does.
+         * @description Revokes the token this request was sent with, at once: a CI job or script ending its own credential, as GitLab's `DELETE /personal_access_tokens/self`. Needs no particular scope (a token may always give itself up), but for an agent run's `teamday_api` call: the run was started by a credential without all of the space token's scopes (403 `insufficient_scope`: the run may not end a token broader than its starter). The answer describes the token with its `revokedAt`; the very next request with it gets 401 `token_revoked`. A token in a rotation's grace period is revoked now. With a terminal's browser sign-in (`teamday login`), its whole session ends, as `teamday logout` does.
          */
         delete: operations["deleteApiV1TokensSelf"];
         options?: never;

@@ -39,7 +39,7 @@ export async function scopesForNewToken(ctx: Ctx, requested: string[] | undefine
 /** Rotating or revoking `target` through the API: the calling token itself, or one whose scopes it covers. */
 export async function assertMayManage(ctx: Ctx, target: PersonalAccessToken, action: 'rotate' | 'revoke'): Promise<void> {
   const principal = callerOf(ctx)
-  if (target.id === principal.tokenId) return
+  if (target.id === principal.tokenId) return assertMayEndItself(ctx, target.scopes, action)
   if (principal.tokenId !== null) await assertNotSuperseded(ctx.db, principal.tokenId, action)
   if (scopesCover(principal.scopes, target.scopes)) return
   const missing = uncoveredScopes(principal.scopes, target.scopes)
@@ -48,6 +48,26 @@ export async function assertMayManage(ctx: Ctx, target: PersonalAccessToken, act
     'insufficient_scope',
     `Forbidden: this token cannot ${action} token ${target.id} (access denied): a token may rotate or revoke only itself or tokens whose scopes it has all of, and ${target.id} also has ${list(missing)}. Use a token with at least its scopes (or \`*\`).`,
     { details: { targetTokenId: target.id, targetScopes: target.scopes, tokenScopes: principal.scopes, missingScopes: missing }, headers: scopeChallenge(missing) },
+  )
+}
+
+/**
+ * A token ends itself (revokes or rotates itself) whatever its scopes: it gives nothing away. An
+ * agent run's request is the exception: it carries the space's TEAMDAY_TOKEN with only the scopes
+ * the credential that started the run has too (src/auth/plugin.ts, narrowed), and ends that token
+ * only when those cover it, as for any other token: a run started with `agents:execute` or
+ * `tokens:write` revoked the space's `*` token through DELETE /tokens/self or /tokens/{its id}.
+ * `ownScopes`: the calling token's own (a CLI sign-in's: `*`).
+ */
+export async function assertMayEndItself(ctx: Ctx, ownScopes: readonly string[], action: 'rotate' | 'revoke'): Promise<void> {
+  const principal = callerOf(ctx)
+  if (scopesCover(principal.scopes, ownScopes)) return
+  const missing = uncoveredScopes(principal.scopes, ownScopes)
+  await denied(ctx, action, principal.tokenId, { targetScopes: ownScopes, missingScopes: missing })
+  throw new AppError(
+    'insufficient_scope',
+    `Forbidden: this agent run cannot ${action} the token it calls with (access denied): a run's teamday_api calls may do only what both the space's TEAMDAY_TOKEN and the credential that started the run may, and that token also has ${list(missing)}, which the run lacks. Start the run with a token that has at least its scopes (or \`*\`).`,
+    { details: { targetTokenId: principal.tokenId, targetScopes: ownScopes, tokenScopes: principal.scopes, missingScopes: missing }, headers: scopeChallenge(missing) },
   )
 }
 

@@ -5,7 +5,7 @@ import { callerOf, withTx, type Ctx } from '../../context'
 import { cliSessions, organizations, personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
 import { prepared } from '../../db/prepared'
 import { AppError } from '../../errors'
-import { assertMayManage, scopesForNewToken } from './access'
+import { assertMayEndItself, assertMayManage, scopesForNewToken } from './access'
 import { revokeCreatedBy } from './created-by'
 import { cancelRunsOfLeakedTokens } from '../executions/leaked'
 import { revokeCliSessionById } from '../cli-auth/service'
@@ -209,7 +209,8 @@ export async function describeSelf(ctx: Ctx): Promise<SelfToken> {
 
 /**
  * DELETE /tokens/self: the calling token revokes itself (a CI job ending, a script done with its
- * credential), whatever its scopes: revoking oneself gives nothing away. A personal access token
+ * credential), whatever its scopes: revoking oneself gives nothing away (but for an agent run's
+ * call made with fewer scopes than the token's: assertMayEndItself). A personal access token
  * is revoked as DELETE /tokens/{id} would (audited `token.revoked`, reason `manual`), a grace
  * period running included; a terminal's browser sign-in ends its whole CLI session, as
  * `teamday logout` does. Answers what the token was, with its revocation time.
@@ -217,7 +218,10 @@ export async function describeSelf(ctx: Ctx): Promise<SelfToken> {
 export async function revokeSelf(ctx: Ctx): Promise<SelfToken> {
   const principal = callerOf(ctx)
   const before = await describeSelf(ctx)
-  if (ctx.actor.kind === 'token' && ctx.actor.principal.credential === 'cli') {
+  const cli = ctx.actor.kind === 'token' && ctx.actor.principal.credential === 'cli'
+  // A CLI sign-in's access token has every scope its role allows (src/auth/lookup.ts).
+  await assertMayEndItself(ctx, cli ? ['*'] : before.scopes, 'revoke')
+  if (cli) {
     await revokeCliSessionById(ctx, { id: before.id, userId: before.userId, organizationId: before.organizationId }, { userId: principal.userId, reason: 'logout' })
     return { ...before, revokedAt: new Date(ctx.clock.now()).toISOString() }
   }
