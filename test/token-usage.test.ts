@@ -10,6 +10,7 @@ import { findTokenForAuth, LAST_USED_RESOLUTION_MS, touchCliSession, touchLastUs
 import { decideLogin, listCliSessions } from '../src/modules/cli-auth/service'
 import { contextOf } from '../src/context'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
+import { signedInPerson } from './helpers/console'
 
 const DAY = 86_400_000
 let t: TestApp
@@ -55,6 +56,25 @@ describe('status and last use', () => {
     const ua = (await describeToken(tok.id)).lastUsedUserAgent
     expect(ua).toBe(`agent/${'x'.repeat(600)}`.slice(0, 512))
     expect(t.logs.filter((l) => l.includes('last_used_update_failed'))).toEqual([])
+  })
+})
+
+describe('a secret pasted into the User-Agent', () => {
+  test('is redacted wherever the user agent is stored and shown: the token list, audit events, the console\'s sessions', async () => {
+    const tok = await makeToken(t, admin)
+    const pasted = await makeToken(t, admin, { name: 'pasted' })
+    const body = pasted.token.slice(3)
+    const ua = `ci-bot/1 ${pasted.token} and ${body} again`
+    expect((await use(tok.token, { 'user-agent': ua }, '198.51.100.90')).status).toBe(200)
+    const shown = (await describeToken(tok.id)).lastUsedUserAgent as string
+    expect(shown).toBe('ci-bot/1 td_…[redacted] and …[redacted] again')
+    const events = (await t.req('GET', `/api/v1/audit-events?type=token.new_ip&tokenId=${tok.id}`, { token: admin.token })).body.events
+    expect(events.map((e: any) => e.userAgent)).toEqual([shown])
+    const { c } = await signedInPerson(t, { headers: { 'user-agent': ua } })
+    const page = await c.get('/settings/profile')
+    expect(page.status).toBe(200)
+    expect(page.text).toContain('ci-bot/1')
+    expect(page.text).not.toContain(body)
   })
 })
 

@@ -1,4 +1,5 @@
 import { BASE62, randomBase62 } from './random'
+import { redactTokens } from './redact'
 
 /**
  * Personal access token format: `td_` + 43 characters =
@@ -147,6 +148,18 @@ function prefixedSecretAt(text: string): boolean {
   return false
 }
 const PREFIXED = new RegExp(`td[cor]?_([A-Za-z0-9]{${TOKEN_RANDOM_LENGTH},})`, 'g')
+
+/**
+ * `text` with every secret it holds replaced by `…[redacted]`: those with their prefix
+ * (redactTokens) and a token's 43 characters without it (holdsTokenBody). For what a client sends
+ * outside a body that is stored and shown back (a User-Agent: a token's last use, a session's
+ * device, audit events), where the body reader's refusal (src/http/secret-fields.ts) does not reach.
+ */
+export function withoutSecrets(text: string): string {
+  let out = redactTokens(text)
+  for (let at = tokenBodyAt(out); at >= 0; at = tokenBodyAt(out)) out = `${out.slice(0, at)}…[redacted]${out.slice(at + TOKEN_BODY_LENGTH)}`
+  return out
+}
 
 export type TokenFormatProblem =
   | 'missing_prefix'

@@ -3,6 +3,7 @@ import { contextOf } from '../context'
 import type { Origin } from '../actor'
 import type { Engine } from '../engine/runner'
 import { isLoopback } from '../http/client-address'
+import { userAgentOf } from '../http/context'
 import { htmlResponse } from '../http/compression'
 import { AppError } from '../errors'
 import { holdsSecret } from '../auth/tokens'
@@ -75,7 +76,7 @@ export function consoleKit(deps: ConsoleDeps) {
   const { services, engine, clientAddress, isHttps } = deps
   const origin = (request: Request): Origin => {
     let ip: string | null | undefined
-    return { ip: () => (ip === undefined ? (ip = clientAddress(request)) : ip), userAgent: request.headers.get('user-agent') }
+    return { ip: () => (ip === undefined ? (ip = clientAddress(request)) : ip), userAgent: userAgentOf(request) }
   }
   const requestIdOf = (set: Set) => String(set.headers['x-request-id'] ?? '') || null
   const publicUrl = services.config.publicUrl

@@ -1,3 +1,4 @@
+import { withoutSecrets } from '../auth/tokens'
 import type { Actor, Origin } from '../actor'
 import type { AuthPlugin } from '../auth/plugin'
 import type { Principal } from '../auth/principal'
@@ -15,13 +16,22 @@ class RequestOrigin implements Origin {
     private readonly request: Request,
     private readonly clientAddress: (request: Request) => string | null,
   ) {
-    this.userAgent = request.headers.get('user-agent')
+    this.userAgent = userAgentOf(request)
   }
 
   ip(): string | null {
     if (this.address === undefined) this.address = this.clientAddress(this.request)
     return this.address
   }
+}
+
+/**
+ * A request's User-Agent as it may be stored and shown (a token's `lastUsedUserAgent`, a console or
+ * CLI session's device, audit events): a secret pasted into it is redacted, never kept.
+ */
+export function userAgentOf(request: Request): string | null {
+  const ua = request.headers.get('user-agent')
+  return ua === null ? null : withoutSecrets(ua)
 }
 
 /**
