@@ -100,6 +100,19 @@ describe('Idempotency-Key on POST', () => {
     expect((await t.req('POST', '/api/v1/tokens', { token: a.token, body: { name: 'ci' }, headers: { 'idempotency-key': 'k'.repeat(255) } })).status).toBe(201)
   })
 
+  test('a key holding a token (with its prefix or its 43 characters alone) → 400 invalid_idempotency_key, nothing done or stored, the token not echoed', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t)
+    for (const key of [a.token, `retry-${a.token.slice(3)}`]) {
+      const r = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'keyed' }, headers: { 'idempotency-key': key } })
+      expect([r.status, r.body.code]).toEqual([400, 'invalid_idempotency_key'])
+      expect(r.body.message).toContain('holds a token')
+      expect(JSON.stringify(r.body)).not.toContain(a.token.slice(3))
+    }
+    expect(await t.db.select().from(idempotencyKeys).all()).toEqual([])
+    expect((await t.req('GET', '/api/v1/tasks', { token: a.token })).body).toEqual([])
+  })
+
   // Two headers arrive joined by ", " and were taken as one key (made of both).
   test('two Idempotency-Key headers (joined by ", ") → 400 saying so, nothing done; a comma alone is part of a key', async () => {
     const t = await makeTestApp()

@@ -1,4 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm'
+import { holdsSecret } from '../auth/tokens'
 import type { Clock } from '../clock'
 import type { SecretBox } from '../crypto/secretbox'
 import type { Db } from '../db/connection'
@@ -57,6 +58,16 @@ export function validateIdempotencyKey(key: string): void {
       'invalid_idempotency_key',
       `Invalid Idempotency-Key header: it must be 1-${MAX_KEY_LENGTH} printable ASCII characters, e.g. a UUID.`,
       { details: [{ field: 'Idempotency-Key', message: `must be 1-${MAX_KEY_LENGTH} printable ASCII characters` }] },
+    )
+  }
+  // A key is stored as sent (to find its retry) and quoted by nothing: a token pasted here would
+  // sit in the database in plaintext for a day, where a token's plaintext exists only in its
+  // creation response. Refused as a body field holding one is (src/http/secret-fields.ts).
+  if (holdsSecret(key)) {
+    throw new AppError(
+      'invalid_idempotency_key',
+      'Invalid Idempotency-Key header: it holds a token or another secret, which would be stored with the key; nothing was done or stored. Send a key of your own making, e.g. a UUID.',
+      { details: [{ field: 'Idempotency-Key', message: 'must not contain a token or another secret' }] },
     )
   }
 }

@@ -94,7 +94,7 @@ const bodyErrorSchemas = {
 /** What an Idempotency-Key can add to an authenticated POST or PATCH (README, Idempotency keys). */
 export const IDEMPOTENCY_409 =
   'With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered, its server stopped: it may have taken effect and is not run again (`idempotency_interrupted`, after 10 minutes); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`).'
-export const IDEMPOTENCY_400 = 'The Idempotency-Key header is not 1-255 printable ASCII characters, or it was sent more than once (two headers arrive joined by ", ") (`invalid_idempotency_key`).'
+export const IDEMPOTENCY_400 = 'The Idempotency-Key header is not 1-255 printable ASCII characters, or it was sent more than once (two headers arrive joined by ", "), or it holds a token (`invalid_idempotency_key`).'
 export const IDEMPOTENCY_CONFLICT = 'IdempotencyConflict'
 export const INVALID_IDEMPOTENCY_KEY = 'InvalidIdempotencyKey'
 

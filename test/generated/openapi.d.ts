@@ -1660,7 +1660,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description The Idempotency-Key header is not 1-255 printable ASCII characters, or it was sent more than once (two headers arrive joined by ", ") (`invalid_idempotency_key`).
+         * @description The Idempotency-Key header is not 1-255 printable ASCII characters, or it was sent more than once (two headers arrive joined by ", "), or it holds a token (`invalid_idempotency_key`).
          * @example {
          *       "error": true,
          *       "statusCode": 400,
@@ -6828,7 +6828,7 @@ export interface components {
                 "application/json": components["schemas"]["IdempotencyConflict"];
             };
         };
-        /** @description The Idempotency-Key header is not 1-255 printable ASCII characters, or it was sent more than once (two headers arrive joined by ", ") (`invalid_idempotency_key`). */
+        /** @description The Idempotency-Key header is not 1-255 printable ASCII characters, or it was sent more than once (two headers arrive joined by ", "), or it holds a token (`invalid_idempotency_key`). */
         InvalidIdempotencyKey: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
