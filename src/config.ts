@@ -438,10 +438,16 @@ export function defaultDbPool(cores: number): number {
   return Math.min(10, 2 * Math.max(1, Math.floor(cores) || 1) + 1)
 }
 
+/**
+ * A whole number in decimal digits; unset, empty or blank is the default. Number() alone took a
+ * blank value (`VAR= ` in an env or compose file) for 0, which turned delegation or a session's
+ * history off without a word, and `0x10` or `1e3` for 16 and 1000 (parsePort refused them).
+ */
 function parseIntVar(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
-  if (value === undefined || value === '') return fallback
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be an integer ${min}-${max} (got "${value}")`)
+  const v = (value ?? '').trim()
+  if (v === '') return fallback
+  const n = Number(v)
+  if (!/^\d+$/.test(v) || n < min || n > max) throw new ConfigError(`${name} must be an integer ${min}-${max} (got "${value}")`)
   return n
 }
 

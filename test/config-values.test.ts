@@ -36,6 +36,21 @@ describe('PORT', () => {
   })
 })
 
+describe('integer settings', () => {
+  test('blank is the default, not 0; only decimal digits are taken (no 0x10, 1e3 or 1.0)', () => {
+    const defaults = loadConfig({})
+    for (const blank of [' ', '\t', '  ']) {
+      const c = loadConfig({ TEAMDAY_MAX_DELEGATION_DEPTH: blank, TEAMDAY_MAX_HISTORY_CHARS: blank, TEAMDAY_MAX_DELEGATIONS_PER_RUN: blank })
+      expect([c.maxDelegationDepth, c.maxHistoryChars, c.maxDelegationsPerRun]).toEqual([defaults.maxDelegationDepth, defaults.maxHistoryChars, defaults.maxDelegationsPerRun])
+    }
+    for (const bad of ['0x10', '1e3', '1.0', '+5', '-0', '0b1']) {
+      expect(() => loadConfig({ TEAMDAY_MAX_HISTORY_CHARS: bad })).toThrow(`TEAMDAY_MAX_HISTORY_CHARS must be an integer 0-100000000 (got "${bad}")`)
+    }
+    expect(loadConfig({ TEAMDAY_MAX_HISTORY_CHARS: ' 100 ' }).maxHistoryChars).toBe(100)
+    expect(loadConfig({ TEAMDAY_MAX_DELEGATION_DEPTH: '0' }).maxDelegationDepth).toBe(0)
+  })
+})
+
 describe('model provider URLs', () => {
   test('OPENAI_BASE_URL and ANTHROPIC_BASE_URL must be http(s) URLs: refused at start, naming the variable', () => {
     for (const name of ['OPENAI_BASE_URL', 'ANTHROPIC_BASE_URL']) {
