@@ -180,6 +180,47 @@ describe('bounded as delegation is', () => {
     expect(field.body).toMatchObject({ code: 'validation_failed', details: [{ field: 'delegationDepth' }] })
   })
 
+  // An API client's parentExecutionId was held to the tree's depth but not to its count: a
+  // member could attach any number of executions under one run.
+  test('an API client attaching children with parentExecutionId is held to TEAMDAY_MAX_DELEGATIONS_PER_RUN: the same 422 delegation_limit, on both execute routes, async too', async () => {
+    const w = await world({ maxDelegationsPerRun: 2, maxDelegationDepth: 5 })
+    const top = await exec(w.t, w.member, w.helper.id, { message: 'top' })
+    const one = await exec(w.t, w.member, w.helper.id, { message: 'one', parentExecutionId: top.body.executionId })
+    // A grandchild is in the same tree (its root is top).
+    const two = await exec(w.t, w.member, w.helper.id, { message: 'two', parentExecutionId: one.body.executionId })
+    expect([top.status, one.status, two.status]).toEqual([200, 200, 200])
+    expect(await row(w.t, two.body.executionId)).toMatchObject({ rootExecutionId: top.body.executionId, delegationDepth: 2 })
+    const before = (await w.t.db.select().from(executions).all()).length
+    for (const [path, body] of [
+      [`/api/v1/agents/${w.helper.id}/execute`, { message: 'three', parentExecutionId: top.body.executionId }],
+      ['/api/v1/execute', { message: 'three', parentExecutionId: two.body.executionId }],
+      [`/api/v1/agents/${w.helper.id}/execute`, { message: 'three', parentExecutionId: one.body.executionId, async: true }],
+    ] as const) {
+      const r = await w.t.req('POST', path, { token: w.member.token, body })
+      expect({ path, status: r.status }).toEqual({ path, status: 422 })
+      expect(r.body).toMatchObject({ code: 'delegation_limit', statusCode: 422, details: { limit: 'TEAMDAY_MAX_DELEGATIONS_PER_RUN', max: 2, started: 2 } })
+      expect(r.body.message).toContain('TEAMDAY_MAX_DELEGATIONS_PER_RUN = 2')
+      expect(r.body.message).toContain(top.body.executionId)
+    }
+    expect((await w.t.db.select().from(executions).all()).length).toBe(before)
+    // Another tree has a budget of its own.
+    const other = await exec(w.t, w.member, w.helper.id, { message: 'other' })
+    expect((await exec(w.t, w.member, w.helper.id, { message: 'fine', parentExecutionId: other.body.executionId })).status).toBe(200)
+  })
+
+  test("a run's own children and an API client's share the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN", async () => {
+    const w = await world({ maxDelegationsPerRun: 2, maxDelegationDepth: 5 })
+    const top = await exec(w.t, w.member, w.helper.id, { message: 'top' })
+    expect((await exec(w.t, w.member, w.helper.id, { message: 'attached', parentExecutionId: top.body.executionId })).status).toBe(200)
+    // A run attached under top takes the tree's second place; the child it asks for has none left.
+    const run = await exec(w.t, w.member, w.boss.id, { message: runThrough(w.helper.id, { message: 'child' }), spaceId: w.spaceId, parentExecutionId: top.body.executionId })
+    expect([run.status, run.body.status]).toEqual([200, 'completed'])
+    expect(toolResult(run.body.result)).toMatchObject({ status: 422, body: { code: 'delegation_limit', details: { limit: 'TEAMDAY_MAX_DELEGATIONS_PER_RUN', max: 2, started: 2 } } })
+    expect(await childrenOf(w.t, run.body.executionId)).toEqual([])
+    const logs = await getLogs(w.t, w.member, run.body.executionId)
+    expect(logs.find((l: any) => l.event === 'delegation_refused')?.data).toMatchObject({ reason: 'tree_limit', max: 2, via: 'teamday_api' })
+  })
+
   test("TEAMDAY_MAX_DELEGATIONS_PER_RUN counts the tree's children through teamday_api too", async () => {
     const w = await world({ maxDelegationsPerRun: 2, maxDelegationDepth: 5 })
     const third = runThrough(w.helper.id, { message: 'third' })

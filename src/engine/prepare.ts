@@ -1,7 +1,8 @@
 import { randomBase62 } from '../auth/random'
 import type { Clock } from '../clock'
 import { connectionOf, type Db } from '../db/connection'
-import type { Agent, Execution, executions, Space } from '../db/schema'
+import { eq } from 'drizzle-orm'
+import { executions, type Agent, type Execution, type Space } from '../db/schema'
 import { AppError } from '../errors'
 import { newId } from '../ids'
 import type { ModelProviders, SelectedModel } from './providers'
@@ -19,18 +20,49 @@ export interface Job {
 }
 
 /**
- * What one delegation tree (a run, the sub-agents it delegates to, theirs) has used, against
- * limits that bound the tree as a whole: child runs (TEAMDAY_MAX_DELEGATIONS_PER_RUN: each child
- * recorded, never a delegation refused before it was, src/engine/runner.ts), and what
- * its models have written, in characters and streamed parts (Config.outputLimits: answerChars
- * and streamedParts, src/engine/output-limits.ts). A child's answer becomes its parent's tool result, in
- * the parent's context and its stored tool calls, so a run counted alone could hold each of its
+ * What one run's delegation tree (the run and the children started within it, by `delegate` or
+ * by an execute through `teamday_api`: all in this process) has written: its models' characters
+ * and streamed parts, against Config.outputLimits (answerChars and streamedParts,
+ * src/engine/output-limits.ts). A child's answer becomes its parent's tool result, in the
+ * parent's context and its stored tool calls, so a run counted alone could hold each of its
  * children's answers besides its own: 100 children of 2 MiB characters each.
+ *
+ * `delegations` only numbers the sessions of its `delegate` children (src/engine/runner.ts); the
+ * tree's budget of children (TEAMDAY_MAX_DELEGATIONS_PER_RUN) is counted in the database, by
+ * assertTreeRoom, whoever asks for the child.
  */
 export interface DelegationTree {
   delegations: number
   written: number
   parts: number
+}
+
+/**
+ * The refusal of a child past TEAMDAY_MAX_DELEGATIONS_PER_RUN: 422 `delegation_limit`, naming the
+ * bound. One for every way a child is asked for: a `delegate` call (its tool result says it), a
+ * run's execute through `teamday_api`, an API client's `parentExecutionId`.
+ */
+export function treeLimit(rootId: string, started: number, max: number): AppError {
+  return new AppError(
+    'delegation_limit',
+    `Delegation limit: the delegation tree of execution ${rootId} has started ${started} child executions, the most one tree may (TEAMDAY_MAX_DELEGATIONS_PER_RUN = ${max}). Nothing was started.`,
+    { details: { limit: 'TEAMDAY_MAX_DELEGATIONS_PER_RUN', max, started } },
+  )
+}
+
+/**
+ * TEAMDAY_MAX_DELEGATIONS_PER_RUN, the one rule: a delegation tree (its root execution and every
+ * execution recorded under it, `root_execution_id`) holds at most `max` children, however they
+ * were asked for. Counted in the database, in the transaction that records the new child
+ * (createJob, JobInput.bound): transactions take one lock (SQLite's one writer, PostgreSQL's
+ * advisory lock, src/db/pg.ts), so two children asked for at once, on any instance, cannot both
+ * take the last place. Only children recorded count (one whose model no provider serves too: it
+ * is recorded, failed); a request refused before that (its depth, the sub-agent) does not.
+ */
+export async function assertTreeRoom(db: Db, rootId: string, max: number): Promise<void> {
+  const started = (await db.select({ id: executions.id }).from(executions).where(eq(executions.rootExecutionId, rootId)).limit(max).all()).length
+  if (started < max) return
+  throw treeLimit(rootId, started, max)
 }
 
 export const newDelegationTree = (): DelegationTree => ({ delegations: 0, written: 0, parts: 0 })
@@ -71,6 +103,11 @@ export interface JobInput {
    * insert: SQLite has one writer, and PostgreSQL's transactions take one lock (src/db/pg.ts).
    */
   admit?: (tx: Db) => Promise<void>
+  /**
+   * Checked like `admit`, in the same transaction, also for a child recorded as failed (a model
+   * no provider serves): a bound of its delegation tree (assertTreeRoom).
+   */
+  bound?: (tx: Db) => Promise<void>
 }
 
 /** The agent's system prompt, then the space's instructions. Secrets are never part of it. */
@@ -129,13 +166,14 @@ export async function createJob(deps: { db: Db; clock: Clock; instanceId: string
     createdAt: now,
     updatedAt: now,
   }
-  const admit = selected ? input.admit : undefined
-  const execution = admit
-    ? await connectionOf(deps.db).transaction(async (tx) => {
-        await admit(tx)
-        return insertExecution(tx, row)
-      })
-    : await insertExecution(deps.db, row)
+  const checks = [input.bound, selected ? input.admit : undefined].filter((c) => c !== undefined)
+  const execution =
+    checks.length > 0
+      ? await connectionOf(deps.db).transaction(async (tx) => {
+          for (const check of checks) await check(tx)
+          return insertExecution(tx, row)
+        })
+      : await insertExecution(deps.db, row)
   if (!selected) return { execution, selected: null }
   return { execution, agent: input.agent, system: systemPrompt(input.agent, input.space), selected, ...(input.tree && { tree: input.tree }) }
 }

@@ -2,7 +2,7 @@ import type { Agent, Execution, Space } from '../db/schema'
 import { databaseUnavailable } from '../db/unavailable'
 import { AppError, errorMessage } from '../errors'
 import { refusalMessage, runnableNow } from '../modules/executions/access'
-import { createJob, newDelegationTree, type Job, type JobInput } from './prepare'
+import { assertTreeRoom, createJob, newDelegationTree, type Job, type JobInput } from './prepare'
 import type { ModelProviders } from './providers'
 import { runJob, type EngineDeps, type EngineEvent } from './run'
 import type { ApiAccess } from './api-tool'
@@ -16,6 +16,9 @@ export type { EngineDeps } from './run'
 
 type Listener = (e: EngineEvent) => void
 
+/** A refusal of assertTreeRoom (src/engine/prepare.ts): the tree has all the children it may. */
+const isTreeLimit = (e: unknown): e is AppError => e instanceof AppError && e.code === 'delegation_limit' && (e.details as { limit?: unknown } | undefined)?.limit === 'TEAMDAY_MAX_DELEGATIONS_PER_RUN'
+
 interface Queued {
   job: Job
   settle: (row: Execution) => void
@@ -27,7 +30,7 @@ interface Queued {
  * its ids; `userId` is the user of the request, or of the parent run for a delegation, and
  * `delegationDepth` the depth asked for (TeamDay's delegationDepth), at least the parent's + 1.
  */
-export type StartInput = Omit<JobInput, 'parentExecutionId' | 'rootExecutionId' | 'delegated'> & {
+export type StartInput = Omit<JobInput, 'parentExecutionId' | 'rootExecutionId' | 'delegated' | 'bound'> & {
   /** The execution this one is recorded under: a delegation's parent, or the API's parentExecutionId. */
   parent?: Execution | null
 }
@@ -163,6 +166,7 @@ export class Engine {
       )
     }
     if (this.stopping && !opts.within) throw new AppError('service_unavailable', STOPPING)
+    const rootId = parent ? (parent.rootExecutionId ?? parent.id) : null
     const job = await createJob(this.deps, this.providers, {
       agent: input.agent,
       space: input.space,
@@ -176,10 +180,13 @@ export class Engine {
       sessionId: input.sessionId,
       chatId: input.chatId,
       parentExecutionId: parent?.id ?? null,
-      rootExecutionId: parent ? (parent.rootExecutionId ?? parent.id) : null,
+      rootExecutionId: rootId,
       delegationDepth: depth,
       delegated: opts.within !== undefined,
       admit: input.admit,
+      // Every child, whoever asks for it (a `delegate` call, a run's teamday_api execute, an API
+      // client's parentExecutionId): the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN (422 past it).
+      bound: rootId === null ? undefined : (tx) => assertTreeRoom(tx, rootId, config.maxDelegationsPerRun),
       tree: input.tree,
     })
     const id = job.execution.id
@@ -420,14 +427,6 @@ export class Engine {
     try {
       if (from.signal.aborted) throw new AppError('invalid_state', `Execution ${p.id}, which asked for this run, was stopped before it could start.`)
       const tree = (from.job.tree ??= newDelegationTree())
-      if (tree.delegations >= config.maxDelegationsPerRun) {
-        await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, reason: 'tree_limit', max: config.maxDelegationsPerRun, via: 'teamday_api' })
-        throw new AppError(
-          'delegation_limit',
-          `Delegation limit: this run's delegation tree has started ${tree.delegations} child executions, the most one tree may (TEAMDAY_MAX_DELEGATIONS_PER_RUN = ${config.maxDelegationsPerRun}). Answer without running another agent.`,
-          { details: { limit: 'TEAMDAY_MAX_DELEGATIONS_PER_RUN', max: config.maxDelegationsPerRun, started: tree.delegations } },
-        )
-      }
       // One level below the run: past the deepest a tree may go, refused as the bound it is (a
       // `delegationDepth` in the body deeper still is that field's own 422, from start).
       const depth = p.delegationDepth + 1
@@ -439,13 +438,11 @@ export class Engine {
           { details: { limit: 'TEAMDAY_MAX_DELEGATION_DEPTH', max: config.maxDelegationDepth, depth } },
         )
       }
-      // Taken with no await since the check (two children of the tree cannot both take the
-      // last one), and given back when nothing is recorded: the budget counts children started.
-      tree.delegations++
       try {
+        // The tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN is start's (assertTreeRoom), as for any child.
         child = await this.start({ ...input, parent: p, tree }, { within: from.signal, onEvent })
       } catch (e) {
-        tree.delegations--
+        if (isTreeLimit(e)) await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, reason: 'tree_limit', max: config.maxDelegationsPerRun, via: 'teamday_api' })
         if (e instanceof AppError && e.code === 'validation_failed') {
           await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, depth: Math.max(input.delegationDepth ?? 0, p.delegationDepth + 1), max: config.maxDelegationDepth, via: 'teamday_api' })
         }
@@ -463,16 +460,9 @@ export class Engine {
   private async delegateNow(parent: Job, agentId: string, message: string, signal: AbortSignal): Promise<string> {
     const { db, clock, config } = this.deps
     const p = parent.execution
-    // The tree's budget of child runs, shared by every run of the tree (they run here, in memory).
     const tree = (parent.tree ??= newDelegationTree())
-    if (tree.delegations >= config.maxDelegationsPerRun) {
-      await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, reason: 'tree_limit', max: config.maxDelegationsPerRun })
-      return `Error: delegation refused: this run has started ${tree.delegations} sub-agent executions, the limit for one run (TEAMDAY_MAX_DELEGATIONS_PER_RUN). Answer without delegating.`
-    }
-    // Taken now, with no await since the check (two children of the tree cannot both take the
-    // last one), and given back below unless a child is recorded: the budget counts the children
-    // a tree has started (one whose model no provider serves is recorded, failed, and counts),
-    // never a call refused before anything was recorded (its depth, the sub-agent, an error).
+    // Numbers the child's session (below); given back unless a child is recorded. The tree's
+    // budget of children is start's (assertTreeRoom), checked as the child is recorded.
     tree.delegations++
     let child: Started | undefined
     try {
@@ -502,6 +492,11 @@ export class Engine {
           { within: signal },
         )
       } catch (e) {
+        if (isTreeLimit(e)) {
+          await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, reason: 'tree_limit', max: config.maxDelegationsPerRun })
+          const started = (e.details as { started: number }).started
+          return `Error: delegation refused: this run's delegation tree has started ${started} sub-agent executions, the limit for one run (TEAMDAY_MAX_DELEGATIONS_PER_RUN). Answer without delegating.`
+        }
         return `Error: ${(e as Error).message}`
       }
     } finally {
