@@ -92,3 +92,52 @@ describe('a run cancelled before it started', () => {
     },
   )
 })
+
+/**
+ * A cancel of a run that another instance owns (multi-instance PostgreSQL, or --reuse-port on one
+ * SQLite file), told apart by that instance's lease. Found 2026-12: a run whose owner had stopped
+ * renewing its lease (dead, or cut off from the database) was marked cancelled and its cancel
+ * counted here, though no one ran it, and counted again by an owner that was only cut off once
+ * it read the row; the answer said "cancelled" with nothing of what had happened.
+ */
+describe("a cancel of another instance's run", () => {
+  const insertRun = async (t: TestApp, a: { organizationId: string; userId: string }, ag: { id: string; name: string }, status: 'running' | 'pending', leaseMs: number) => {
+    const id = `exec_lease${Math.random().toString(36).slice(2, 12)}`
+    const at = new Date(t.clock.now() - 60_000)
+    await t.db.insert(executions).values({ id, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: ag.name, agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status, message: 'm', instanceId: 'inst_elsewhere', leaseExpiresAt: new Date(t.clock.now() + leaseMs), startedAt: status === 'running' ? at : null, createdAt: at, updatedAt: at }).run()
+    return id
+  }
+
+  test('whose lease lapsed: failed as interrupted, as the lease sweep fails it, and the cancel answers 409 saying so; no cancel counted', async () => {
+    const t = await app()
+    const a = await makeActor(t)
+    const ag = await agent(t, a)
+    for (const status of ['running', 'pending'] as const) {
+      const id = await insertRun(t, a, ag, status, -1)
+      const r = await t.req('POST', `/api/v1/executions/${id}/cancel`, { token: a.token })
+      expect([r.status, r.body.code]).toEqual([409, 'invalid_state'])
+      expect(r.body.message).toContain(`Execution ${id} already failed (interrupted:`)
+      expect(r.body.message).toContain('its lease lapsed')
+      expect(r.body.details).toEqual({ executionId: id, status: 'failed', errorCode: 'service_unavailable' })
+      const row = await getExec(t, a, id)
+      expect([row.status, row.errorCode]).toEqual(['failed', 'service_unavailable'])
+      const logs = (await t.req('GET', `/api/v1/executions/${id}/logs`, { token: a.token })).body.logs
+      expect(logs.map((l: any) => l.event)).toEqual(['interrupted'])
+      expect(cancelledLines(t, id)).toBe(0)
+      // A second cancel: the same answer, nothing changed.
+      expect((await t.req('POST', `/api/v1/executions/${id}/cancel`, { token: a.token })).body.details).toEqual({ executionId: id, status: 'failed', errorCode: 'service_unavailable' })
+    }
+    expect(counts(t)).toEqual({})
+  })
+
+  test('whose lease is live: cancelled, and its count left to the instance that holds it', async () => {
+    const t = await app()
+    const a = await makeActor(t)
+    const ag = await agent(t, a)
+    const id = await insertRun(t, a, ag, 'running', 30_000)
+    const r = await t.req('POST', `/api/v1/executions/${id}/cancel`, { token: a.token })
+    expect([r.status, r.body.execution.status]).toEqual([200, 'cancelled'])
+    expect(cancelledLines(t, id)).toBe(0)
+    expect(counts(t)).toEqual({})
+  })
+})

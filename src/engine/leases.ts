@@ -34,6 +34,9 @@ export async function renewLeases(db: Db, ids: readonly string[], instanceId: st
     .run()
 }
 
+/** The error of an execution failed for its lapsed lease (failLapsed). */
+export const LAPSED = 'interrupted: the instance running it stopped, or could not reach the database, for longer than its lease (its lease lapsed)'
+
 /**
  * Fails unfinished executions whose lease lapsed (or that never had one), except those `self`
  * still holds: the instance sweeping is alive, so the runs it runs or queues are too, even when
@@ -47,8 +50,10 @@ export async function failLapsed(
   db: Db,
   now: number,
   self: string | null,
-  reason = 'interrupted: the instance running it stopped, or could not reach the database, for longer than its lease (its lease lapsed)',
+  reason = LAPSED,
   held?: readonly string[],
+  /** Only these executions (a cancel's: Engine.cancel); without it, every one the rule takes. */
+  only?: readonly string[],
 ): Promise<number> {
   const at = new Date(now)
   // Without `held`, none of self's rows; with it, self's but those.
@@ -56,7 +61,7 @@ export async function failLapsed(
   const rows = await db
     .update(executions)
     .set({ status: 'failed', error: reason, errorCode: 'service_unavailable', completedAt: at, updatedAt: at })
-    .where(and(inArray(executions.status, ACTIVE), or(isNull(executions.leaseExpiresAt), lt(executions.leaseExpiresAt, at)), spared))
+    .where(and(inArray(executions.status, ACTIVE), or(isNull(executions.leaseExpiresAt), lt(executions.leaseExpiresAt, at)), spared, only === undefined ? undefined : inArray(executions.id, [...only])))
     .returning({ id: executions.id })
     .all()
   for (const r of rows) await addLog(db, r.id, now, 'error', 'interrupted', { reason })

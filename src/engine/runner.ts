@@ -8,7 +8,7 @@ import { runJob, type EngineDeps, type EngineEvent } from './run'
 import type { ApiAccess } from './api-tool'
 import { RunRequests, type RunRequest } from './run-requests'
 import { storedAgentId } from './assistant'
-import { renewLeases } from './leases'
+import { failLapsed, renewLeases } from './leases'
 import { claimNext, settledOf } from './queue'
 import { ACTIVE, addLog, descendantsOf, finishExecution, getExecutionRow, storable } from './store'
 
@@ -581,6 +581,20 @@ export class Engine {
     for (const x of ids) {
       const row = await getExecutionRow(db, x)
       if (!row || !ACTIVE.includes(row.status)) continue
+      // No instance holds it any more: its owner stopped renewing its lease (it died, or has been
+      // cut off from the database for longer than a lease), and it is not running or queued here.
+      // Nothing runs it to cancel: it is failed as the lease sweep fails it (the same rule and
+      // row, failLapsed), now rather than at the next sweep, and the cancel answers with that end
+      // (409, saying why: src/modules/executions/service.ts). Cancelled instead, this instance
+      // counted the cancel while an owner that was only cut off counted it again once it read the
+      // row. Failed, an owner still alive stops it without a word (AbortReason `ended`).
+      const lease = row.leaseExpiresAt?.getTime()
+      if (!this.running.has(x) && !this.queue.has(x) && (lease === undefined || lease < now)) {
+        if ((await failLapsed(db, now, this.deps.instanceId, undefined, this.held(), [x])) > 0) {
+          this.deps.log.warn('executions_interrupted', { count: 1, reason: 'lease lapsed', executionId: x, instanceId: row.instanceId, found: 'cancel' })
+          continue
+        }
+      }
       const startedAt = row.startedAt?.getTime()
       const cancelled = await finishExecution(db, x, {
         status: 'cancelled',

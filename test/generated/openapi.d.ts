@@ -339,7 +339,7 @@ export interface paths {
         put?: never;
         /**
          * Cancel an execution
-         * @description Stops a pending or running execution and every running descendant within a second: aborts the provider requests and marks them cancelled. Answers with the execution as it ended (its messages and the answer so far) when this instance was running it; on several instances, a cancel sent to another one answers with the row marked cancelled, and the run records its end within a second. Cancelling a cancelled execution changes nothing; a finished one is 409. Only its starter or an admin may cancel.
+         * @description Stops a pending or running execution and every running descendant within a second: aborts the provider requests and marks them cancelled. Answers with the execution as it ended (its messages and the answer so far) when this instance was running it; on several instances, a cancel sent to another one answers with the row marked cancelled, and the run records its end within a second. A run whose instance has stopped renewing its lease (it died, or lost the database for longer than TEAMDAY_EXECUTION_LEASE_MS) is run by no one: the cancel fails it as interrupted (`service_unavailable`, as the lease sweep would) and answers 409 saying so. Cancelling a cancelled execution changes nothing; a finished one is 409. Only its starter or an admin may cancel.
          */
         post: operations["postApiV1ExecutionsByIdCancel"];
         delete?: never;
@@ -4063,14 +4063,19 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description The execution already completed or failed.
+         * @description The execution already completed or failed (`details.status`, `errorCode`; a failure's error is in the message). Also a run no instance held any more (its instance stopped, or lost the database, for longer than its lease, TEAMDAY_EXECUTION_LEASE_MS): the cancel fails it as interrupted (`service_unavailable`), as the lease sweep would a moment later, and answers this.
          * @example {
          *       "error": true,
          *       "statusCode": 409,
          *       "statusMessage": "Conflict",
          *       "code": "invalid_state",
-         *       "message": "Execution exec_8Kq2LmX9vB3nR8kT1wYz already completed; only pending or running executions can be cancelled.",
-         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c"
+         *       "message": "Execution exec_8Kq2LmX9vB3nR8kT1wYz already failed (interrupted: the instance running it stopped, or could not reach the database, for longer than its lease (its lease lapsed)); only pending or running executions can be cancelled.",
+         *       "requestId": "req_3xY7kQ2mN8pL4vR6tB1c",
+         *       "details": {
+         *         "executionId": "exec_8Kq2LmX9vB3nR8kT1wYz",
+         *         "status": "failed",
+         *         "errorCode": "service_unavailable"
+         *       }
          *     }
          */
         ExecutionFinished: {
@@ -4096,7 +4101,7 @@ export interface components {
             code: string;
             /**
              * @description What went wrong and what to do
-             * @example Execution exec_8Kq2LmX9vB3nR8kT1wYz already completed; only pending or running executions can be cancelled.
+             * @example Execution exec_8Kq2LmX9vB3nR8kT1wYz already failed (interrupted: the instance running it stopped, or could not reach the database, for longer than its lease (its lease lapsed)); only pending or running executions can be cancelled.
              */
             message: string;
             /**
@@ -4104,7 +4109,14 @@ export interface components {
              * @example req_3xY7kQ2mN8pL4vR6tB1c
              */
             requestId: string;
-            /** @description Per-field validation errors or other specifics */
+            /**
+             * @description Per-field validation errors or other specifics
+             * @example {
+             *       "executionId": "exec_8Kq2LmX9vB3nR8kT1wYz",
+             *       "status": "failed",
+             *       "errorCode": "service_unavailable"
+             *     }
+             */
             details?: unknown;
         };
         /**
@@ -9272,7 +9284,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecutionNotFound"];
                 };
             };
-            /** @description The execution already completed or failed. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description The execution already completed or failed (`details.status`, `errorCode`; a failure's error is in the message). Also a run no instance held any more (its instance stopped, or lost the database, for longer than its lease, TEAMDAY_EXECUTION_LEASE_MS): the cancel fails it as interrupted (`service_unavailable`), as the lease sweep would a moment later, and answers this. Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

@@ -83,7 +83,13 @@ const streamedHeaders = {
     },
   },
 }
-const cancelConflict = errorResponse(409, 'invalid_state', 'The execution already completed or failed.', 'Execution exec_8Kq2LmX9vB3nR8kT1wYz already completed; only pending or running executions can be cancelled.')
+const cancelConflict = errorResponse(
+  409,
+  'invalid_state',
+  'The execution already completed or failed (`details.status`, `errorCode`; a failure\'s error is in the message). Also a run no instance held any more (its instance stopped, or lost the database, for longer than its lease, TEAMDAY_EXECUTION_LEASE_MS): the cancel fails it as interrupted (`service_unavailable`), as the lease sweep would a moment later, and answers this.',
+  'Execution exec_8Kq2LmX9vB3nR8kT1wYz already failed (interrupted: the instance running it stopped, or could not reach the database, for longer than its lease (its lease lapsed)); only pending or running executions can be cancelled.',
+  { executionId: 'exec_8Kq2LmX9vB3nR8kT1wYz', status: 'failed', errorCode: 'service_unavailable' },
+)
 const executionErrorModels = named({
   ExecutionNotFound: notFound,
   ExecuteTargetNotFound: agentNotFound,
@@ -293,7 +299,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
         summary: 'Cancel an execution',
         [RESPONSE_DESCRIPTIONS]: { 200: 'The execution, cancelled, in `execution`: with its messages and the answer so far when this instance was running it.' },
         description:
-          'Stops a pending or running execution and every running descendant within a second: aborts the provider requests and marks them cancelled. Answers with the execution as it ended (its messages and the answer so far) when this instance was running it; on several instances, a cancel sent to another one answers with the row marked cancelled, and the run records its end within a second. Cancelling a cancelled execution changes nothing; a finished one is 409. Only its starter or an admin may cancel.',
+          'Stops a pending or running execution and every running descendant within a second: aborts the provider requests and marks them cancelled. Answers with the execution as it ended (its messages and the answer so far) when this instance was running it; on several instances, a cancel sent to another one answers with the row marked cancelled, and the run records its end within a second. A run whose instance has stopped renewing its lease (it died, or lost the database for longer than TEAMDAY_EXECUTION_LEASE_MS) is run by no one: the cancel fails it as interrupted (`service_unavailable`, as the lease sweep would) and answers 409 saying so. Cancelling a cancelled execution changes nothing; a finished one is 409. Only its starter or an admin may cancel.',
       },
     })
 }

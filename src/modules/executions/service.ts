@@ -405,10 +405,15 @@ export async function cancelExecution(ctx: Ctx, engine: Engine, id: string): Pro
   const r = await getVisibleExecution(ctx, id)
   if (!canCancelExecution(p, r, await spaceAccessOf(ctx.db, r.spaceId))) throw new AppError('forbidden', 'Forbidden: only the user who started an execution (or an organization admin) may cancel it.')
   if (r.status === 'cancelled') return r
-  const finished = (status: string) => new AppError('invalid_state', `Execution ${id} already ${status}; only pending or running executions can be cancelled.`)
-  if (r.status === 'completed' || r.status === 'failed') throw finished(r.status)
+  // Says how it ended: a run whose instance stopped (its lease lapsed) was failed as interrupted.
+  const finished = (row: Execution) =>
+    new AppError('invalid_state', `Execution ${id} already ${row.status}${row.status === 'failed' && row.error ? ` (${row.error})` : ''}; only pending or running executions can be cancelled.`, {
+      details: { executionId: id, status: row.status, errorCode: row.errorCode },
+    })
+  if (r.status === 'completed' || r.status === 'failed') throw finished(r)
   const after = (await engine.cancel(id)) ?? r
-  // It ended on its own while the cancel was on its way: the cancel changed nothing.
-  if (after.status === 'completed' || after.status === 'failed') throw finished(after.status)
+  // It ended on its own while the cancel was on its way (the cancel changed nothing), or no
+  // instance held it any more and the cancel failed it as the lease sweep does (Engine.cancel).
+  if (after.status === 'completed' || after.status === 'failed') throw finished(after)
   return after
 }
