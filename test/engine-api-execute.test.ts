@@ -457,3 +457,43 @@ describe('no client can pass for a run', () => {
     await until(async () => (await getExec(w.t, w.member, forged.body.executionId)).status === 'completed', 8000)
   })
 })
+
+describe('execution.created in the audit log', () => {
+  // An execute was in no audit event: who started which run, with which token, from where, was
+  // only in the execution's row (without address or user agent, and gone with its retention).
+  test('every execute that records a run: actor, token id (never the token), agent, space, execution; a run\'s own teamday_api execute too; a refused one leaves none', async () => {
+    const w = await world({ maxDelegationDepth: 1 })
+    const ip = '203.0.113.9'
+    const headers = { 'user-agent': 'teamday-cli/1.0', 'x-request-id': 'req-exec-audit-1' }
+    const direct = await w.t.req('POST', `/api/v1/agents/${w.helper.id}/execute`, { token: w.member.token, body: { message: 'hi', spaceId: w.spaceId, async: true }, headers, ip })
+    expect(direct.status).toBe(202)
+    await until(async () => (await getExec(w.t, w.member, direct.body.executionId)).status === 'completed')
+    const assistant = await w.t.req('POST', '/api/v1/execute', { token: w.member.token, body: { message: 'hello' } })
+    const run = await exec(w.t, w.member, w.boss.id, { message: runThrough(w.helper.id, { message: 'from the run' }), spaceId: w.spaceId })
+    const child = toolResult(run.body.result).body.executionId
+    // Refused (depth): nothing recorded, no event.
+    const refused = await w.t.req('POST', `/api/v1/agents/${w.helper.id}/execute`, { token: w.member.token, body: { message: 'x', parentExecutionId: child } })
+    expect(refused.status).toBe(422)
+    const list = (await w.t.req('GET', '/api/v1/audit-events?type=execution.created&limit=50', { token: w.admin.token })).body
+    const byTarget = Object.fromEntries(list.events.map((e: any) => [e.targetId, e]))
+    expect(list.events).toHaveLength(4)
+    expect(byTarget[direct.body.executionId]).toMatchObject({
+      type: 'execution.created',
+      source: 'api',
+      organizationId: w.member.organizationId,
+      actorUserId: w.member.userId,
+      actorTokenId: w.member.tokenId,
+      targetType: 'execution',
+      ip,
+      userAgent: 'teamday-cli/1.0',
+      requestId: 'req-exec-audit-1',
+      details: { agentId: w.helper.id, spaceId: w.spaceId, status: 'pending' },
+    })
+    expect(byTarget[assistant.body.executionId].details).toEqual({ agentId: null, spaceId: null, status: 'pending' })
+    expect(byTarget[run.body.executionId].details).toEqual({ agentId: w.boss.id, spaceId: w.spaceId, status: 'pending' })
+    // The run's own execute, with the space's token: that token is the actor.
+    expect(byTarget[child]).toMatchObject({ actorUserId: w.member.userId, actorTokenId: w.spaceToken.id, details: { agentId: w.helper.id, parentExecutionId: run.body.executionId, via: 'teamday_api' } })
+    const stored = JSON.stringify(list) + JSON.stringify(await w.t.db.select().from(executions).all())
+    for (const secret of [w.member.token, w.spaceToken.token, w.admin.token]) expect(stored).not.toContain(secret)
+  })
+})

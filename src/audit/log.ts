@@ -10,7 +10,8 @@ import { newId } from '../ids'
 import type { Logger } from '../logger'
 
 /**
- * The audit log: security-relevant events (token lifecycle, scope denials, secret changes).
+ * The audit log: security-relevant events (token lifecycle, scope denials, secret changes, agent
+ * runs started).
  * Below the modules: authentication, services and the admin CLI all write it. Callers pass
  * names and ids only — never a token, a secret value or a request body.
  */
@@ -37,6 +38,7 @@ export type AuditEventType =
   | 'cli.login_denied'
   | 'cli.token_refreshed'
   | 'cli.session_revoked'
+  | 'execution.created'
   | 'audit.pruned'
 
 export type AuditSource = 'api' | 'console' | 'cli' | 'leak_report' | 'system'

@@ -44,6 +44,7 @@ export const AUDIT_TYPES = [
   'cli.login_denied',
   'cli.token_refreshed',
   'cli.session_revoked',
+  'execution.created',
   'audit.pruned',
 ] as const
 
@@ -56,7 +57,7 @@ export const AuditEventSchema = t.Object(
     actorUserId: t.Nullable(t.String({ description: 'Who did it (null for the admin CLI and leak reports)' })),
     actorTokenId: t.Nullable(t.String({ description: 'With which token' })),
     tokenId: t.Nullable(t.String({ description: 'The token the event is about' })),
-    targetType: t.Nullable(t.String({ description: 'The kind of object acted on: token, token_family, user, session, cli_login, cli_session, space or organization; null when none' })),
+    targetType: t.Nullable(t.String({ description: 'The kind of object acted on: token, token_family, user, session, cli_login, cli_session, space, organization or execution; null when none' })),
     targetId: t.Nullable(t.String({ description: 'The id of that object; null when none' })),
     ip: t.Nullable(t.String({ description: 'The client address of the request that caused it (behind a trusted proxy: the address the proxy reports); null when not from a request (admin CLI) or unknown' })),
     userAgent: t.Nullable(t.String({ description: 'The User-Agent of that request, first 512 characters, with anything that looks like a token redacted; null when none' })),

@@ -19,6 +19,7 @@ import type { ExecutionTree } from './model'
 import { filterInstant } from '../../instants'
 import type { Viewer } from '../viewer'
 import { assistantAgent } from '../../engine/assistant'
+import { recordAudit } from '../../audit/log'
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
@@ -187,7 +188,7 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string |
       throw new AppError('forbidden', 'Forbidden: parentExecutionId must be an execution you started (access denied)')
     }
   }
-  return engine.start(
+  const started = await engine.start(
     {
       agent,
       space,
@@ -213,6 +214,34 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string |
     },
     opts,
   )
+  await auditCreated(ctx, started.execution, from?.id)
+  return started
+}
+
+/**
+ * `execution.created`: an execute request recorded a run (from the API, the console, or a run's
+ * own `teamday_api`), as GitHub's audit log records a workflow run created. The execution's row
+ * says the same, but it goes with TEAMDAY_EXECUTION_RETENTION_DAYS and holds neither the address
+ * nor the user agent: after a token leak, this is what says which runs the token started, from
+ * where, for as long as audit events are kept. The actor (user, token id: never the token) and
+ * the request come from the context; the message is not recorded (it may hold anything). A
+ * `delegate` call's children are not requests: the run's log has them (`delegated`). A request
+ * refused before anything was recorded leaves no event.
+ */
+function auditCreated(ctx: Ctx, e: Execution, runId: string | undefined): Promise<void> {
+  return recordAudit(ctx, {
+    type: 'execution.created',
+    organizationId: e.organizationId,
+    targetType: 'execution',
+    targetId: e.id,
+    details: {
+      agentId: e.agentId,
+      spaceId: e.spaceId,
+      status: e.status,
+      ...(e.parentExecutionId !== null && { parentExecutionId: e.parentExecutionId }),
+      ...(runId !== undefined && { via: 'teamday_api' }),
+    },
+  })
 }
 
 /**
