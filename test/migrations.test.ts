@@ -122,11 +122,12 @@ describe('0014/0015: executions rebuilt (agent_id nullable) on a database that h
     expect(runMigrations(db).names).toEqual(sqliteMigrationTags().slice(upTo))
     // Nothing lost: the rows as they were (seq renumbered in the same order), the logs untouched;
     // and the columns later migrations add: content_bytes (0017), computed from those rows, and
-    // token_id (0018) and scope_limit (0020), unknown for runs started before them.
+    // token_id (0018), scope_limit (0020) and history_trimmed (0021), unknown for runs started before them.
     const after = c.query('SELECT * FROM executions ORDER BY seq').all() as Record<string, unknown>[]
     expect(after.map((r) => r.token_id)).toEqual([null, null, null])
     expect(after.map((r) => r.scope_limit)).toEqual([null, null, null])
-    expect(after.map(({ content_bytes: _, token_id: __, scope_limit: ___, ...r }) => r) as unknown[]).toEqual(before)
+    expect(after.map((r) => r.history_trimmed)).toEqual([null, null, null])
+    expect(after.map(({ content_bytes: _, token_id: __, scope_limit: ___, history_trimmed: ____, ...r }) => r) as unknown[]).toEqual(before)
     // The message and result, and the empty lists `[]` of messages and tool calls.
     expect(after.map((r) => r.content_bytes)).toEqual(['m0r0', 'm1r1', 'm2r2'].map((s) => s.length + 4))
     expect(c.query('SELECT * FROM execution_logs ORDER BY id').all()).toEqual(logsBefore)

@@ -21,6 +21,7 @@ import sqlite17 from '../../drizzle/sqlite/0017_content_bytes.sql' with { type: 
 import sqlite18 from '../../drizzle/sqlite/0018_execution_token.sql' with { type: 'text' }
 import sqlite19 from '../../drizzle/sqlite/0019_session_history_idx.sql' with { type: 'text' }
 import sqlite20 from '../../drizzle/sqlite/0020_execution_scope_limit.sql' with { type: 'text' }
+import sqlite21 from '../../drizzle/sqlite/0021_execution_history_trimmed.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
 import pg1 from '../../drizzle/pg/0001_execution_waiting_idx.sql' with { type: 'text' }
@@ -31,6 +32,7 @@ import pg5 from '../../drizzle/pg/0005_content_bytes.sql' with { type: 'text' }
 import pg6 from '../../drizzle/pg/0006_execution_token.sql' with { type: 'text' }
 import pg7 from '../../drizzle/pg/0007_session_history_idx.sql' with { type: 'text' }
 import pg8 from '../../drizzle/pg/0008_execution_scope_limit.sql' with { type: 'text' }
+import pg9 from '../../drizzle/pg/0009_execution_history_trimmed.sql' with { type: 'text' }
 
 export const sqliteMigrations = {
   journal: sqliteJournal,
@@ -56,6 +58,7 @@ export const sqliteMigrations = {
     "0018_execution_token": sqlite18,
     "0019_session_history_idx": sqlite19,
     "0020_execution_scope_limit": sqlite20,
+    "0021_execution_history_trimmed": sqlite21,
   } as Record<string, string>,
 }
 
@@ -71,5 +74,6 @@ export const pgMigrations = {
     "0006_execution_token": pg6,
     "0007_session_history_idx": pg7,
     "0008_execution_scope_limit": pg8,
+    "0009_execution_history_trimmed": pg9,
   } as Record<string, string>,
 }

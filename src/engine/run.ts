@@ -237,11 +237,14 @@ export async function runJob(
   const timer = setTimeout(() => ctrl.abort('timeout' satisfies AbortReason), config.executionTimeoutMs)
   const maxTurns = job.agent.maxTurns && job.agent.maxTurns > 0 ? job.agent.maxTurns : DEFAULT_MAX_TURNS
   // The session's earlier turns, as many of the newest as fit beside the system prompt and the
-  // message in TEAMDAY_MAX_HISTORY_CHARS; the log says when older ones were left out.
+  // message in TEAMDAY_MAX_HISTORY_CHARS; the log and the execution say when older ones were left out.
   const own = (job.system?.length ?? 0) + job.execution.message.length + 2 * MESSAGE_OVERHEAD_CHARS
   const history = await sessionHistory(db, { ...job.execution, excludeId: id }, Math.max(0, config.maxHistoryChars - own))
   if (history.omitted > 0) {
-    await addLog(db, id, clock.now(), 'warn', 'history_trimmed', { turnsSent: history.turns, turnsOmitted: history.omitted, charsSent: history.chars, maxChars: config.maxHistoryChars })
+    const trimmed = { turnsSent: history.turns, turnsOmitted: history.omitted, charsSent: history.chars, maxChars: config.maxHistoryChars }
+    await addLog(db, id, clock.now(), 'warn', 'history_trimmed', trimmed)
+    // And on the execution itself (`historyTrimmed`), where an API client reads the run.
+    await updateExecution(db, id, { historyTrimmed: trimmed })
   }
   const messages: ModelMessage[] = [...history.messages.map((m) => ({ role: m.role, content: m.content }) as ModelMessage), { role: 'user', content: job.execution.message }]
   const toolCalls: ExecutionToolCall[] = []

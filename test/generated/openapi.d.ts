@@ -239,7 +239,7 @@ export interface paths {
         put?: never;
         /**
          * Execute an agent
-         * @description Runs the agent (by id or slug: `/agents/deploy-bot/execute`) against the configured model provider with `message`; `spaceId` too may be the space's id or slug. Responses always carry ids. Default: waits and answers 200 with `result`, `messages`, `usage`. `stream: true` (or `Accept: text/event-stream`): Server-Sent Events `meta` {executionId, chatId, sessionId}, `message` (Anthropic stream events: content_block_start/delta/stop with text_delta, tool_use blocks around tool calls), `result` (the completed execution) or `error` {message, code}; a comment line every 15 s. If the client disconnects, the execution continues and is recorded; cancel it with POST /executions/{id}/cancel. `async: true`: 202 at once, poll GET /executions/{id} (a model no configured provider serves is 422 `model_not_served` at once, as without it). Pass `sessionId` (or `chatId`) from an earlier answer to continue that conversation: the model gets the system prompt, the newest earlier turns (your completed executions of that session, each its message and answer, whole) that fit with the system prompt and `message` in TEAMDAY_MAX_HISTORY_CHARS (200,000 characters, about 50,000 tokens, by default), then `message`; older turns stay stored (GET /chats/{id} shows them) but are not sent, and the run's log then has a `history_trimmed` event {turnsSent, turnsOmitted, charsSent, maxChars}. Tools the agent gets (each unless its `disallowedTools` names it): `delegate` when it has `subagentIds` (child executions, at most TEAMDAY_MAX_DELEGATION_DEPTH levels and TEAMDAY_MAX_DELEGATIONS_PER_RUN in one tree); `teamday_api` when it runs in a space whose secrets hold `TEAMDAY_TOKEN` and that token is the running user's own (anyone else's run there gets no such tool; at most 50 calls a run, one at a time; the execution stores only each answer's status and size): calls of this API (GET, POST, PATCH, DELETE under /api/v1/; not token creation or rotation) with that token, under its scopes, its user's role and its rate limit, answered as `HTTP <status>` and the body (at most 64 KiB); the token is never shown to the model, stored or logged. Those calls may do no more than the credential that started the run: only what both its scopes and the space token's allow (an `agents:execute`-only token running an agent whose space holds a `*` token: the agent's POST /tasks is 403 `insufficient_scope`, "started by a credential without the tasks:write scope", with `details.runScopes`); from the console, what the space token allows. The limit is stored with the execution, so an `async` run keeps it when it starts later, and its children keep it (a `delegate` child; an execute through `teamday_api`, also within that call's token). An execute through `teamday_api` (this route or POST /execute) runs as a child of the calling run, after the same checks as any request of that token: in its delegation tree and slot (never queued), under TEAMDAY_MAX_DELEGATION_DEPTH and TEAMDAY_MAX_DELEGATIONS_PER_RUN (422 `delegation_limit` past either, naming it in `details.limit`), one child at a time, stopped with the run; answered as a synchronous execute (`stream: true` too); `async: true` is 422. Only the engine's own requests are taken for a run's: no header or field makes a request one. The model: the agent's, else TEAMDAY_DEFAULT_MODEL, mapped by TEAMDAY_MODEL_ALIASES; `claude-*` runs on Anthropic, everything else on the OpenAI-compatible provider (TEAMDAY_PROVIDER forces one); the execution records the model id actually sent. A model no configured provider serves fails the execution at once (422 `model_not_served`, naming the model and the providers configured). A provider error fails the execution (502), so does the timeout (504); the provider's rate limit or overload is 503 (`provider_rate_limited` / `provider_overloaded`, its `Retry-After`; not retried here); no provider configured at all is 501.
+         * @description Runs the agent (by id or slug: `/agents/deploy-bot/execute`) against the configured model provider with `message`; `spaceId` too may be the space's id or slug. Responses always carry ids. Default: waits and answers 200 with `result`, `messages`, `usage`. `stream: true` (or `Accept: text/event-stream`): Server-Sent Events `meta` {executionId, chatId, sessionId}, `message` (Anthropic stream events: content_block_start/delta/stop with text_delta, tool_use blocks around tool calls), `result` (the completed execution) or `error` {message, code}; a comment line every 15 s. If the client disconnects, the execution continues and is recorded; cancel it with POST /executions/{id}/cancel. `async: true`: 202 at once, poll GET /executions/{id} (a model no configured provider serves is 422 `model_not_served` at once, as without it). Pass `sessionId` (or `chatId`) from an earlier answer to continue that conversation: the model gets the system prompt, the newest earlier turns (your completed executions of that session, each its message and answer, whole) that fit with the system prompt and `message` in TEAMDAY_MAX_HISTORY_CHARS (200,000 characters, about 50,000 tokens, by default), then `message`; older turns stay stored (GET /chats/{id} shows them) but are not sent, and the execution's `historyTrimmed` and its log's `history_trimmed` event then say {turnsSent, turnsOmitted, charsSent, maxChars}. Tools the agent gets (each unless its `disallowedTools` names it): `delegate` when it has `subagentIds` (child executions, at most TEAMDAY_MAX_DELEGATION_DEPTH levels and TEAMDAY_MAX_DELEGATIONS_PER_RUN in one tree); `teamday_api` when it runs in a space whose secrets hold `TEAMDAY_TOKEN` and that token is the running user's own (anyone else's run there gets no such tool; at most 50 calls a run, one at a time; the execution stores only each answer's status and size): calls of this API (GET, POST, PATCH, DELETE under /api/v1/; not token creation or rotation) with that token, under its scopes, its user's role and its rate limit, answered as `HTTP <status>` and the body (at most 64 KiB); the token is never shown to the model, stored or logged. Those calls may do no more than the credential that started the run: only what both its scopes and the space token's allow (an `agents:execute`-only token running an agent whose space holds a `*` token: the agent's POST /tasks is 403 `insufficient_scope`, "started by a credential without the tasks:write scope", with `details.runScopes`); from the console, what the space token allows. The limit is stored with the execution, so an `async` run keeps it when it starts later, and its children keep it (a `delegate` child; an execute through `teamday_api`, also within that call's token). An execute through `teamday_api` (this route or POST /execute) runs as a child of the calling run, after the same checks as any request of that token: in its delegation tree and slot (never queued), under TEAMDAY_MAX_DELEGATION_DEPTH and TEAMDAY_MAX_DELEGATIONS_PER_RUN (422 `delegation_limit` past either, naming it in `details.limit`), one child at a time, stopped with the run; answered as a synchronous execute (`stream: true` too); `async: true` is 422. Only the engine's own requests are taken for a run's: no header or field makes a request one. The model: the agent's, else TEAMDAY_DEFAULT_MODEL, mapped by TEAMDAY_MODEL_ALIASES; `claude-*` runs on Anthropic, everything else on the OpenAI-compatible provider (TEAMDAY_PROVIDER forces one); the execution records the model id actually sent. A model no configured provider serves fails the execution at once (422 `model_not_served`, naming the model and the providers configured). A provider error fails the execution (502), so does the timeout (504); the provider's rate limit or overload is 503 (`provider_rate_limited` / `provider_overloaded`, its `Retry-After`; not retried here); no provider configured at all is 501.
          */
         post: operations["postApiV1AgentsByIdExecute"];
         delete?: never;
@@ -3135,6 +3135,7 @@ export interface components {
          *       "toolCalls": [],
          *       "parentExecutionId": null,
          *       "delegationDepth": 0,
+         *       "historyTrimmed": null,
          *       "startedAt": "2026-11-23T10:00:00.000Z",
          *       "completedAt": "2026-11-23T10:00:04.200Z",
          *       "executionTime": 4200,
@@ -3196,6 +3197,17 @@ export interface components {
             parentExecutionId: string | null;
             /** @description 0 for a top-level run; its parent's depth + 1 for a delegated one */
             delegationDepth: number;
+            /** @description Set when the run continued a session whose earlier turns did not all fit in TEAMDAY_MAX_HISTORY_CHARS (`maxChars`): the newest `turnsSent` (`charsSent` characters) were sent, `turnsOmitted` older ones left out (still stored). Also its log's `history_trimmed`. Else null. */
+            historyTrimmed: {
+                /** @description Turns sent */
+                turnsSent: number;
+                /** @description Turns left out */
+                turnsOmitted: number;
+                /** @description Their characters */
+                charsSent: number;
+                /** @description The bound */
+                maxChars: number;
+            } | null;
             /** @description When it began running (ISO-8601); null while pending or when it never ran */
             startedAt: string | null;
             /** @description When it ended (ISO-8601); null while pending or running */
@@ -3278,6 +3290,17 @@ export interface components {
             parentExecutionId: string | null;
             /** @description 0 for a top-level run; its parent's depth + 1 for a delegated one */
             delegationDepth: number;
+            /** @description Set when the run continued a session whose earlier turns did not all fit in TEAMDAY_MAX_HISTORY_CHARS (`maxChars`): the newest `turnsSent` (`charsSent` characters) were sent, `turnsOmitted` older ones left out (still stored). Also its log's `history_trimmed`. Else null. */
+            historyTrimmed: {
+                /** @description Turns sent */
+                turnsSent: number;
+                /** @description Turns left out */
+                turnsOmitted: number;
+                /** @description Their characters */
+                charsSent: number;
+                /** @description The bound */
+                maxChars: number;
+            } | null;
             /** @description When it began running (ISO-8601); null while pending or when it never ran */
             startedAt: string | null;
             /** @description When it ended (ISO-8601); null while pending or running */
@@ -3333,6 +3356,7 @@ export interface components {
          *         "toolCalls": [],
          *         "parentExecutionId": null,
          *         "delegationDepth": 0,
+         *         "historyTrimmed": null,
          *         "startedAt": "2026-11-23T10:00:00.000Z",
          *         "completedAt": "2026-11-23T10:00:04.200Z",
          *         "executionTime": 4200,
@@ -3378,6 +3402,7 @@ export interface components {
          *         "toolCalls": [],
          *         "parentExecutionId": null,
          *         "delegationDepth": 0,
+         *         "historyTrimmed": null,
          *         "startedAt": "2026-11-23T10:00:00.000Z",
          *         "completedAt": "2026-11-23T10:00:04.200Z",
          *         "executionTime": 4200,
@@ -3430,6 +3455,7 @@ export interface components {
          *         "toolCalls": [],
          *         "parentExecutionId": null,
          *         "delegationDepth": 0,
+         *         "historyTrimmed": null,
          *         "startedAt": "2026-11-23T10:00:00.000Z",
          *         "completedAt": "2026-11-23T10:00:04.200Z",
          *         "executionTime": 4200,

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
 import { boolean, index, integer, jsonb, pgTable, text, timestamp as pgTimestamp, uniqueIndex } from 'drizzle-orm/pg-core'
-import { AGENT_VISIBILITIES, CLI_LOGIN_STATES, ASSIGNEE_TYPES, EXECUTION_STATUSES, ROLES, SPACE_TYPES, SPACE_VISIBILITIES, TASK_PRIORITIES, TASK_STATUSES, type AgentRef, type ExecutionMessage, type ExecutionToolCall, contentBytes } from './shared'
+import { AGENT_VISIBILITIES, CLI_LOGIN_STATES, ASSIGNEE_TYPES, EXECUTION_STATUSES, ROLES, SPACE_TYPES, SPACE_VISIBILITIES, TASK_PRIORITIES, TASK_STATUSES, type AgentRef, type ExecutionMessage, type ExecutionToolCall, type HistoryTrimmed, contentBytes } from './shared'
 
 export * from './shared'
 
@@ -447,6 +447,12 @@ export const executions = pgTable('executions', {
    * needs them as well as the space's TEAMDAY_TOKEN's. Null before this migration: no limit.
    */
   scopeLimit: jsonb('scope_limit').$type<string[]>(),
+  /**
+   * Set when the run continued a session whose earlier turns did not all fit in
+   * TEAMDAY_MAX_HISTORY_CHARS (src/engine/run.ts): what was sent and what was left out, as its
+   * log's `history_trimmed` event says. Null when nothing was left out.
+   */
+  historyTrimmed: jsonb('history_trimmed').$type<HistoryTrimmed>(),
 }, (t) => [
   // The execution list, newest first, unfiltered and by each filter (the parent index also
   // serves delegation trees).

@@ -37,6 +37,14 @@ export interface ExecutionToolCall {
   timestamp: string
 }
 
+/** What a run continuing a session left out of its history (executions.history_trimmed). */
+export interface HistoryTrimmed {
+  turnsSent: number
+  turnsOmitted: number
+  charsSent: number
+  maxChars: number
+}
+
 /** A CLI login code's states (cli_login_codes.state). */
 export const CLI_LOGIN_STATES = ['pending', 'approved', 'denied', 'delivered'] as const
 export type CliLoginState = (typeof CLI_LOGIN_STATES)[number]

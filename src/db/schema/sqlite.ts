@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core'
-import { AGENT_VISIBILITIES, CLI_LOGIN_STATES, ASSIGNEE_TYPES, EXECUTION_STATUSES, ROLES, SPACE_TYPES, SPACE_VISIBILITIES, TASK_PRIORITIES, TASK_STATUSES, type AgentRef, type ExecutionMessage, type ExecutionToolCall, contentBytes } from './shared'
+import { AGENT_VISIBILITIES, CLI_LOGIN_STATES, ASSIGNEE_TYPES, EXECUTION_STATUSES, ROLES, SPACE_TYPES, SPACE_VISIBILITIES, TASK_PRIORITIES, TASK_STATUSES, type AgentRef, type ExecutionMessage, type ExecutionToolCall, type HistoryTrimmed, contentBytes } from './shared'
 
 export * from './shared'
 
@@ -454,6 +454,12 @@ export const executions = sqliteTable('executions', {
    * needs them as well as the space's TEAMDAY_TOKEN's. Null before this migration: no limit.
    */
   scopeLimit: text('scope_limit', { mode: 'json' }).$type<string[]>(),
+  /**
+   * Set when the run continued a session whose earlier turns did not all fit in
+   * TEAMDAY_MAX_HISTORY_CHARS (src/engine/run.ts): what was sent and what was left out, as its
+   * log's `history_trimmed` event says. Null when nothing was left out.
+   */
+  historyTrimmed: text('history_trimmed', { mode: 'json' }).$type<HistoryTrimmed>(),
 }, (t) => [
   // The execution list, newest first, unfiltered and by each filter (the parent index also
   // serves delegation trees).

@@ -32,6 +32,7 @@ export const exampleExecution = {
   toolCalls: [],
   parentExecutionId: null,
   delegationDepth: 0,
+  historyTrimmed: null,
   startedAt: ts,
   completedAt: '2026-11-23T10:00:04.200Z',
   executionTime: 4200,
@@ -92,6 +93,13 @@ export const Execution = t.Object(
     toolCalls: t.Array(ToolCall, { description: 'The tool calls made during the run, in order' }),
     parentExecutionId: t.Nullable(t.String({ description: 'The execution that delegated this one (or the parentExecutionId sent to execute); null for a top-level run' })),
     delegationDepth: Int('0 for a top-level run; its parent\'s depth + 1 for a delegated one'),
+    historyTrimmed: t.Nullable(
+      t.Object({ turnsSent: Int('Turns sent'), turnsOmitted: Int('Turns left out'), charsSent: Int('Their characters'), maxChars: Int('The bound') }),
+      {
+        description:
+          'Set when the run continued a session whose earlier turns did not all fit in TEAMDAY_MAX_HISTORY_CHARS (`maxChars`): the newest `turnsSent` (`charsSent` characters) were sent, `turnsOmitted` older ones left out (still stored). Also its log\'s `history_trimmed`. Else null.',
+      },
+    ),
     startedAt: t.Nullable(t.String({ description: 'When it began running (ISO-8601); null while pending or when it never ran' })),
     completedAt: t.Nullable(t.String({ description: 'When it ended (ISO-8601); null while pending or running' })),
     executionTime: t.Nullable(Int('Milliseconds from start to end')),

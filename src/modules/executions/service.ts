@@ -44,6 +44,7 @@ export function toPublicExecution(r: Omit<Execution, 'contentBytes'>) {
     toolCalls: r.toolCalls,
     parentExecutionId: r.parentExecutionId,
     delegationDepth: r.delegationDepth,
+    historyTrimmed: r.historyTrimmed ?? null,
     startedAt: iso(r.startedAt),
     completedAt: iso(r.completedAt),
     executionTime: r.executionTime,

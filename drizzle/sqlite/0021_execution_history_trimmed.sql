@@ -1,0 +1,1 @@
+ALTER TABLE `executions` ADD `history_trimmed` text;
