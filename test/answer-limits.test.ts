@@ -62,6 +62,19 @@ const streamed = (message: string) =>
 const execution = async (id: string) => (await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })).body.execution
 
 describe("a run's answer", () => {
+  // What "one run's limit" counts, said and held: the model's steps in this run, not the earlier
+  // turns of a session it continues (input, bounded by TEAMDAY_MAX_HISTORY_CHARS).
+  test('a run continuing a session has the whole limit: earlier turns at the limit each do not count against it, and README says so', async () => {
+    const session = `limits-${Date.now()}-${Math.random().toString(36).slice(2)}`
+    for (let i = 0; i < 3; i++) {
+      const r = await execute({ message: `BIG ${Math.floor(MAX_CHARS / 1024)}`, sessionId: session })
+      expect([i, r.status, r.body.result.length]).toEqual([i, 200, MAX_CHARS])
+    }
+    const readme = (await Bun.file(join(import.meta.dir, '../README.md')).text()).replace(/\s+/g, ' ')
+    expect(readme).toContain('the earlier turns of a session it continues are not')
+    expect(readme).toContain('bounded by `TEAMDAY_MAX_HISTORY_CHARS`')
+  })
+
   // ENDLESS answers in words of 50 KiB: the one that crosses the limit is kept up to it.
   test('past the character limit: the run stops (failed, 502 saying why), keeps the answer up to it, and the provider request is abandoned', async () => {
     const abortedBefore = double.aborted

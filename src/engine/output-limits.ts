@@ -9,7 +9,8 @@
 export interface OutputLimits {
   /**
    * The most the models of one run and of the sub-agents it delegates to (its delegation tree:
-   * DelegationTree, src/engine/prepare.ts) may write in all, over all their turns, in characters
+   * DelegationTree, src/engine/prepare.ts) may write in all, over all their model turns (steps)
+   * in this run, in characters
    * (UTF-16 code units: at most 6 MiB as UTF-8 by default): answers, reasoning and tool calls'
    * input together; far beyond what a model writes in one run (a 128k-token output is about half
    * a million characters). A provider that streams on without end (broken, or hostile) grew a run
@@ -19,6 +20,14 @@ export interface OutputLimits {
    * (TEAMDAY_MAX_DELEGATIONS_PER_RUN children: a hundred times the limit). Past it (or
    * `streamedParts`) the run that crosses it stops: failed, 502, with the answer up to there kept;
    * its parent is told so, and stops the same way if it writes on.
+   *
+   * Not counted: the earlier turns of a session the run continues. Earlier runs wrote them, each
+   * under this limit, and they come back as input, bounded by TEAMDAY_MAX_HISTORY_CHARS
+   * (src/engine/store.ts, sessionHistory): what a run holds is at most that history and this.
+   * Counted, a conversation would stop working for good once its turns together reached it. Nor
+   * are runs attached with an API client's parentExecutionId: each is an execute of its own,
+   * whose answer never enters the parent's context (they count in the tree's
+   * TEAMDAY_MAX_DELEGATIONS_PER_RUN: src/engine/prepare.ts, assertTreeRoom).
    */
   answerChars: number
   /** The most streamed parts (deltas) one delegation tree's models may send, each of which the AI SDK keeps until its run ends (a few hundred bytes apiece). */
