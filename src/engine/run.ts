@@ -20,6 +20,38 @@ import { agentsUnseenBy } from '../modules/agents/access'
 
 export const DEFAULT_MAX_TURNS = 10
 
+/**
+ * How long a run's reading of its model's stream may keep the event loop, without a turn for the
+ * rest of the server (I/O, timers, other requests), before it lets them in. A provider that sends
+ * faster than its parts are handled leaves them buffered, and `for await` then takes one after
+ * another in microtasks: nothing else ran for up to a second at a time, other requests waited,
+ * and a streaming client that had gone away was seen only then, megabytes of events later, all
+ * written for a dead connection (test/stream-dropped-connection.test.ts).
+ */
+export const RUN_TURN_MS = 10
+
+/**
+ * `due()`: undefined while the caller has had the event loop for at most `ms` since its first
+ * call or its last turn (a setImmediate of its own ran since: it waited for I/O, or yielded),
+ * else a promise that resolves after one turn. A loop that awaits it when given one never holds
+ * the event loop much longer than `ms`; one whose input comes slower than it is handled seldom
+ * yields.
+ */
+export function turnTaker(ms: number): () => Promise<void> | undefined {
+  let since = -1
+  let turned = false
+  const arm = () => {
+    turned = false
+    since = performance.now()
+    setImmediate(() => (turned = true))
+  }
+  return () => {
+    if (since < 0 || turned) arm()
+    else if (performance.now() - since > ms) return new Promise<void>((resolve) => setImmediate(resolve)).then(arm)
+    return undefined
+  }
+}
+
 /** What the engine works with; built once by createRuntime. */
 export interface EngineDeps {
   db: Db
@@ -300,10 +332,15 @@ export async function runJob(
       error = new AnswerTooLong(what, job.execution.delegated)
       call.abort()
     }
+    const turnDue = turnTaker(RUN_TURN_MS)
     for await (const part of result.fullStream) {
       if (ctrl.signal.aborted) break
       const delta = part.type === 'text-delta' || part.type === 'reasoning-delta' ? part.text : part.type === 'tool-input-delta' ? part.delta : undefined
       if (delta !== undefined) {
+        // A flood of deltas lets the rest of the server in (RUN_TURN_MS); never before a tool
+        // call, whose log comes before what the tool itself records.
+        const due = turnDue()
+        if (due) await due
         if (++tree.parts > maxParts) {
           tooLong(`${maxParts.toLocaleString('en-US')} streamed parts`)
           break

@@ -46,8 +46,11 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>,
   /** Ends the stream with an `error` event of the server's own (its token revoked), once it is open. */
   let endWith: ((data: Record<string, unknown>) => void) | null = null
   let ended: (() => void) | undefined
+  /** Nothing more is written (stopWriting): the run's further events are not even prepared. */
+  let stopped = false
   return {
     push(e: EngineEvent): void {
+      if (stopped) return
       order = order
         .then(() => shown(e))
         .then((s) => {
@@ -73,6 +76,8 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>,
       let heartbeat: ReturnType<typeof setInterval> | undefined
       /** No more writing, however the stream ends (its end, the client gone, a reader that stopped): the run goes on. */
       const stopWriting = () => {
+        stopped = true
+        early.length = 0
         clearInterval(heartbeat)
         deliver = () => {}
         endWith = null
