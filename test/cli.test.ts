@@ -586,3 +586,71 @@ describe('while another connection holds the database open', () => {
     }
   })
 })
+
+// `teamday --db FILE tokens list --email E` was "unknown command "--db"": only the client's
+// common options could come before the command's name.
+describe('the options that choose the database and user, before the command', () => {
+  test('--db, --email, --org (and --json) before the name are the command\'s, as after it: same output, same mode', async () => {
+    await ok('users', 'create', '--email', 'a@ex.com', '--org', 'acme')
+    const token = await createToken('a@ex.com')
+    for (const [before, after] of [
+      [['--db', db, 'users', 'list', '--org', 'acme'], ['users', 'list', '--org', 'acme', '--db', db]],
+      [[`--db=${db}`, '--org', 'acme', '--json', 'users', 'list'], ['users', 'list', '--org', 'acme', '--json', '--db', db]],
+      // --db or --email before `tokens` chooses its admin mode.
+      [['--db', db, 'tokens', 'list', '--email', 'a@ex.com'], ['tokens', 'list', '--email', 'a@ex.com', '--db', db]],
+      [['--email', 'a@ex.com', '--db', db, 'tokens', 'list'], ['tokens', 'list', '--email', 'a@ex.com', '--db', db]],
+      [['--json', '--db', db, 'audit', 'list', '--limit', '2'], ['audit', 'list', '--limit', '2', '--json', '--db', db]],
+      [['--db', db, 'migrate'], ['migrate', '--db', db]],
+    ]) {
+      const early = await cli(...before!)
+      const late = await cli(...after!)
+      expect({ before, code: early.code, out: early.out, err: early.err }).toEqual({ before, code: 0, out: late.out, err: late.err })
+    }
+    expect((await cli('--db', db, 'tokens', 'list', '--email', 'a@ex.com')).out).toContain('ci')
+    const revoked = await cli('--db', db, 'tokens', 'revoke', (await cli('--db', db, '--json', 'tokens', 'list', '--email', 'a@ex.com')).out.match(/"id": "(pat_\w+)"/)![1]!)
+    expect(revoked.code).toBe(0)
+    expect((await (await openApp()).get('/api/v1/tokens/self', token)).status).toBe(401)
+  })
+
+  test('checked as after the command: twice, a value missing, one the command does not take, a mode\'s other command (exit 2, nothing opened)', async () => {
+    const cases: [string[], string][] = [
+      [['--db', db, 'users', 'list', '--org', 'acme', '--db', db], "error: option '--db' is given more than once; give it once"],
+      // No command: the overview on stderr.
+      [['--org', 'acme', '--db'], 'Server and administration'],
+      [['--email', 'a@ex.com', '--db', db, 'migrate'], 'error: unknown option --email for "teamday migrate"'],
+      [['--db', db, 'tokens', 'rotate', 'pat_1'], 'error: unknown tokens command "rotate" in admin mode (rotate is a client command: run it without --db/--email/--org)'],
+      [['--db', db, 'agents', 'list'], 'error: unknown option --db for "teamday agents list"'],
+    ]
+    for (const [argv, said] of cases) {
+      const r = await cli(...argv)
+      expect({ argv, code: r.code, out: r.out }).toEqual({ argv, code: 2, out: '' })
+      expect(r.err).toContain(said)
+    }
+    expect(existsSync(db)).toBe(false)
+  })
+
+  test('a misplaced option: which command takes it, to be written after it; an unknown one with a guess; a command taken as a value (exit 2)', async () => {
+    const cases: [string[], string][] = [
+      [
+        ['--db', db, '--limit', '5', 'audit', 'list'],
+        'error: option --limit before the command: it is an option of "teamday audit list": write it after the command (only --json, --url, --token-file, --retries, --env-file, --db, --email, --org, --help and --version may come before it). See "teamday help audit".\n',
+      ],
+      [['--db', db, '--name', 'ci', 'tokens', 'create', '--email', 'a@ex.com'], 'error: option --name before the command: it is an option of "teamday tokens create": write it after the command'],
+      [['--db', db, '--emial', 'a@ex.com', 'tokens', 'list'], 'error: unknown option --emial before "teamday tokens"; did you mean "--email"? See "teamday help tokens".\n'],
+      [['--db', 'tokens', 'list', '--email', 'a@ex.com'], 'error: option --db took "tokens" as its value, leaving "list" as the command: give --db its value (teamday --db VALUE tokens …). See "teamday help tokens".\n'],
+    ]
+    for (const [argv, said] of cases) {
+      const r = await cli(...argv)
+      expect({ argv, code: r.code, out: r.out }).toEqual({ argv, code: 2, out: '' })
+      if (said.endsWith('\n')) expect(r.err).toBe(said)
+      else expect(r.err).toStartWith(said)
+    }
+    // With --json, the JSON usage error on stdout.
+    const json = await cli('--json', '--db', db, '--limit', '5', 'audit', 'list')
+    expect(json.code).toBe(2)
+    expect(JSON.parse(json.out)).toMatchObject({ error: true, code: 'usage', exitCode: 2, message: expect.stringContaining('option --limit before the command') })
+    // Nothing before a word that is no command and names none: still an unknown command.
+    expect((await cli('--db', db, 'tokenz', 'list')).err).toBe('error: unknown command "tokenz"; did you mean "tokens"? See "teamday help".\n')
+    expect(existsSync(db)).toBe(false)
+  })
+})

@@ -199,10 +199,12 @@ describe('options before the command', () => {
     const admin = await cli(['--url', base, 'users', 'list'])
     expect(admin.code).toBe(2)
     expect(admin.err).toContain('unknown option --url for "teamday users')
-    // Anything else before the command is still no command at all.
+    // Anything else before the command: an unknown option of the command named after it (a
+    // misplaced one: test/cli.test.ts); before no command, an unknown command.
     const unknown = await cli(['--verbose', 'health'])
     expect(unknown.code).toBe(2)
-    expect(unknown.err).toContain('unknown command "--verbose"')
+    expect(unknown.err).toBe('error: unknown option --verbose before "teamday health". See "teamday help health".\n')
+    expect((await cli(['--verbose', 'x'])).err).toContain('unknown command "--verbose"')
     // Options and no command: the overview on stderr (a JSON error with --json), exit 2.
     expect((await cli(['--url', base])).code).toBe(2)
     const none = await cli(['--json'])

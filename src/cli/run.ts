@@ -75,8 +75,9 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
     return EXIT.ok
   }
   const named = commandsNamed(name)
-  if (named.length === 0) return fail(io, json, unknown(`unknown command "${name}"`, name, TOP_NAMES, 'teamday help'))
-  const mode: Mode = isAdminMode(rest) ? 'admin' : 'client'
+  if (named.length === 0) return fail(io, json, misplaced(name, rest, lead.valueTaken) ?? unknown(`unknown command "${name}"`, name, TOP_NAMES, 'teamday help'))
+  // Chosen by the options before the command too: `teamday --db FILE tokens list --email E`.
+  const mode: Mode = isAdminMode(lead.options) || isAdminMode(rest) ? 'admin' : 'client'
   const top = named.find((c) => c.mode === mode) ?? named[0]!
   // The usage text is written only when it is shown (help, a usage error): most runs never format it.
   const usage = async () => (await help()).usageText([top])
@@ -289,56 +290,103 @@ function otherMode(named: TopCommand[], top: TopCommand, path: string[], sub: st
 const isHelp = (arg: string) => arg === 'help' || arg === '--help' || arg === '-h'
 
 /**
- * The options every command takes (the client's common ones: --json, --url, --token-file,
- * --retries, --env-file), --help and --version, written before the command's name: `teamday
- * --json --version`, `teamday --url URL health`. `options`: the words of the common ones (a value
- * as the next word or after `=`), checked by the command's own parse as if written after it;
- * `rest`: the command and its arguments. Anything else stops the scan: an unknown option there is
- * an unknown command, as before.
+ * The common options, wherever they may come before a command's own arguments: --json, the
+ * client's other common ones (--url, --token-file, --retries, --env-file) and those that choose an
+ * admin command's database and user (--db, --email, --org). The one rule of both places they may
+ * be written early: before the command's name (`teamday --json agents list`, `teamday --db FILE
+ * tokens list --email E`) and between a group and its subcommand (`teamday tokens --db FILE list`).
+ * Either way they are given to the command after its name, as if written there, and its own parse
+ * checks them (one it does not take, `teamday --url URL users list`, is its unknown option).
  */
-export function leadingOptions(argv: readonly string[]): { options: string[]; rest: string[]; version: boolean; help: boolean } {
-  const options: string[] = []
-  let version = false
-  let wantsHelp = false
-  let i = 0
-  for (; i < argv.length; i++) {
-    const word = argv[i]!
-    if (word === '--version' || word === '-v') version = true
-    else if (word === '--help' || word === '-h') wantsHelp = true
-    else if (isOneOf(LEADING_FLAGS, word)) options.push(word)
-    else if (isOneOf(LEADING_VALUED, word)) {
-      options.push(word)
-      // The value as the next word (a missing one is the command's parse to report).
-      if (!word.includes('=') && i + 1 < argv.length) options.push(argv[++i]!)
-    } else break
-  }
-  return { options, rest: argv.slice(i), version, help: wantsHelp }
-}
-/** The client's common options (src/cli/spec.ts) that may come before the command: flags, then those with a value. */
-const LEADING_FLAGS = ['--json']
-const LEADING_VALUED = ['--url', '--token-file', '--retries', '--env-file']
+const COMMON_FLAGS = ['--json']
+const COMMON_VALUED = ['--url', '--token-file', '--retries', '--env-file', '--db', '--email', '--org']
 /** Whether `word` is one of the long options `list` names, alone or with its value after `=`. */
 const isOneOf = (list: readonly string[], word: string) => list.some((o) => word === o || word.startsWith(`${o}=`))
 
 /**
+ * How many words of `args` from `i` are one common option: 1 for a flag or `--name=value`, 2 for a
+ * valued one with its value as the next word (1 when there is none: the command's parse says it is
+ * missing), 0 for any other word.
+ */
+function commonOptionWords(args: readonly string[], i: number): number {
+  const word = args[i]!
+  if (isOneOf(COMMON_FLAGS, word)) return 1
+  if (!isOneOf(COMMON_VALUED, word)) return 0
+  return word.includes('=') || i + 1 >= args.length ? 1 : 2
+}
+
+/**
+ * The common options (commonOptionWords), --help and --version written before the command's name.
+ * `options`: the words of the common ones; `rest`: the command and its arguments; `valueTaken`:
+ * the last valued option given its value as the next word, and that word (`teamday --db tokens
+ * list`: "tokens" is --db's value). Anything else stops the scan (see misplaced).
+ */
+export function leadingOptions(argv: readonly string[]): { options: string[]; rest: string[]; version: boolean; help: boolean; valueTaken?: { option: string; value: string } } {
+  const options: string[] = []
+  let version = false
+  let wantsHelp = false
+  let valueTaken: { option: string; value: string } | undefined
+  let i = 0
+  while (i < argv.length) {
+    const word = argv[i]!
+    if (word === '--version' || word === '-v') version = true
+    else if (word === '--help' || word === '-h') wantsHelp = true
+    else {
+      const n = commonOptionWords(argv, i)
+      if (n === 0) break
+      options.push(...argv.slice(i, i + n))
+      valueTaken = n === 2 ? { option: word, value: argv[i + 1]! } : undefined
+      i += n
+      continue
+    }
+    i++
+  }
+  return { options, rest: argv.slice(i), version, help: wantsHelp, ...(valueTaken && { valueTaken }) }
+}
+
+/**
  * How many of `args`, the words after a command group (`agents`, `spaces secrets`), are common
- * options, from the first: --json, the client's other common ones and those that choose an admin
- * command's database and user (--db, --email, --org), a valued one with its value as the next
- * word or after `=`. The command's own parse checks them as if written after it (one it does not
- * take, `teamday users --url URL list`, is its unknown option). All of them: no subcommand.
+ * options (commonOptionWords), from the first. All of them: no subcommand.
  */
 export function groupOptionsEnd(args: readonly string[]): number {
   let i = 0
-  for (; i < args.length; i++) {
-    const word = args[i]!
-    if (isOneOf(LEADING_FLAGS, word)) continue
-    if (!isOneOf(GROUP_VALUED, word)) break
-    // The value as the next word (missing at the end: still no subcommand).
-    if (!word.includes('=')) i++
-  }
-  return Math.min(i, args.length)
+  for (let n; i < args.length && (n = commonOptionWords(args, i)) > 0; ) i += n
+  return i
 }
-const GROUP_VALUED = [...LEADING_VALUED, '--db', '--email', '--org']
+
+/**
+ * What stopped the scan of the options before the command, when it is not a command: an option
+ * of the command named after it (`teamday --db FILE --limit 5 audit list`), to be written after
+ * that command (or, taken by none of its commands, its unknown option, with a guess); or a command
+ * taken as the value of the option before it (`teamday --db tokens list`: the file is missing).
+ * Undefined when nothing says so (an unknown command).
+ */
+function misplaced(word: string, rest: readonly string[], valueTaken: { option: string; value: string } | undefined): UnknownError | undefined {
+  if (valueTaken && commandsNamed(valueTaken.value).length > 0) {
+    return new UnknownError(`option ${valueTaken.option} took "${valueTaken.value}" as its value, leaving "${word}" as the command: give ${valueTaken.option} its value (teamday ${valueTaken.option} VALUE ${valueTaken.value} …). See "teamday help ${valueTaken.value}".`)
+  }
+  if (!word.startsWith('-')) return undefined
+  const name = rest.find((w) => commandsNamed(w).length > 0)
+  if (name === undefined) return undefined
+  const named = commandsNamed(name)
+  const long = word.startsWith('--')
+  const option = (long ? word.slice(2) : word.slice(1)).split('=')[0]!
+  const takers: string[] = []
+  const candidates = new Set([...COMMON_FLAGS, ...COMMON_VALUED])
+  const walk = (c: Command, at: string[]) => {
+    if (c.subcommands) return c.subcommands.forEach((s) => walk(s, [...at, s.name]))
+    const options = Object.entries(c.options ?? {})
+    for (const [n, o] of options) if (!o.hidden) candidates.add(`--${n}`)
+    const command = `"teamday ${at.join(' ')}"`
+    if (options.some(([n, o]) => (long ? n === option : o.short === option)) && !takers.includes(command)) takers.push(command)
+  }
+  for (const top of named) walk(top, [top.name])
+  const see = `teamday help ${name}`
+  if (takers.length === 0) return unknown(`unknown option ${word} before "teamday ${name}"`, word, [...candidates], see)
+  return new UnknownError(
+    `option ${word} before the command: it is an option of ${takers.join(', ')}: write it after the command (only ${[...COMMON_FLAGS, ...COMMON_VALUED].join(', ')}, --help and --version may come before it). See "${see}".`,
+  )
+}
 
 /**
  * An option other than the common ones where a group's subcommand goes (`teamday agents --limit
@@ -349,7 +397,7 @@ function optionBeforeCommand(word: string, group: Command, path: string[], topic
   const long = word.startsWith('--')
   const name = (long ? word.slice(2) : word.slice(1)).split('=')[0]!
   const takers: string[] = []
-  const candidates = new Set([...LEADING_FLAGS, ...GROUP_VALUED])
+  const candidates = new Set([...COMMON_FLAGS, ...COMMON_VALUED])
   const walk = (c: Command, at: string[]) => {
     if (c.subcommands) return c.subcommands.forEach((s) => walk(s, [...at, s.name]))
     const options = Object.entries(c.options ?? {})
