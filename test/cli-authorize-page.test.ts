@@ -133,6 +133,32 @@ describe('the approval page', () => {
     expect((await t.req('POST', '/api/v1/agents', { token: poll.body.accessToken, body: { name: 'x' } })).status).toBe(403)
   })
 
+  // The approval form shown again after a refusal had the console's organization picked, not the
+  // one chosen: the next Approve signed the terminal in there.
+  test('several organizations: the one chosen stays picked when the page is shown again, and the approval from it is that organization\'s', async () => {
+    const { t, alice } = await setup()
+    const other = await createUser(t.ctx, { email: alice.email, orgSlug: 'second', role: 'admin' })
+    const { authUrl, code } = await initiate(t)
+    const c = await signedIn(t, alice)
+    const picked = (html: string) => /<select name="organizationId" required[^>]*>.*?<option value="(org_\w+)" selected/.exec(html.replace(/<option value="org_\w+">/g, ''))?.[1]
+    expect(picked((await c.get(path(authUrl))).text)).toBe(alice.organizationId)
+    // No decision; a token pasted into a field: each page shown again keeps the choice.
+    const undecided = await c.post(path(authUrl), { organizationId: other.organization.id })
+    expect(undecided.status).toBe(422)
+    expect(picked(undecided.text)).toBe(other.organization.id)
+    const pasted = await c.post(path(authUrl), { organizationId: other.organization.id, note: `td_${'a'.repeat(43)}` })
+    expect(pasted.status).toBe(422)
+    expect(picked(pasted.text)).toBe(other.organization.id)
+    // One not among the person's is not shown as picked.
+    expect(picked((await c.post(path(authUrl), { organizationId: 'org_someoneelse' })).text)).toBe(alice.organizationId)
+    // Approve as the page shown again sends it.
+    expect((await c.post(path(authUrl), { decision: 'approve', organizationId: picked(undecided.text)! })).status).toBe(303)
+    const poll = await t.req('GET', `/api/auth/cli/poll?code=${code}`)
+    expect(poll.body).toMatchObject({ status: 'authorized', organizationId: other.organization.id })
+    const self = await t.req('GET', '/api/v1/tokens/self', { token: poll.body.accessToken })
+    expect(self.body.token).toMatchObject({ organizationId: other.organization.id, organizationSlug: 'second', role: 'admin' })
+  })
+
   test('an expired or unknown code: a page that says so, no details', async () => {
     const { t, alice } = await setup()
     const { authUrl } = await initiate(t)

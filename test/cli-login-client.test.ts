@@ -11,7 +11,8 @@ import { recordingIo } from './helpers/cli-io'
 import { run } from '../src/main'
 import { decideLogin } from '../src/modules/cli-auth/service'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
-import { consoleClient, givePassword } from './helpers/console'
+import { consoleClient, givePassword, type ConsoleClient } from './helpers/console'
+import { createUser } from '../src/modules/users/service'
 
 interface Served {
   t: TestApp
@@ -74,7 +75,9 @@ const cli = (argv: string[], env?: Record<string, string>) => start(argv, env).d
  * Runs `teamday login`, waits for the URL it prints, and does the browser step as `who`: opens it
  * with a console session (sign-in, then back through `next`) and posts Approve, as the page's form does.
  */
-async function login(s: Served, who: Actor, extra: string[] = [], env: Record<string, string> = {}): Promise<Result> {
+async function login(s: Served, who: Actor, extra: string[] = [], env: Record<string, string> = {}, approve = async (browser: ConsoleClient, path: string) => {
+  expect((await browser.post(path, { decision: 'approve', organizationId: who.organizationId })).status).toBe(303)
+}): Promise<Result> {
   const p = start(['login', '--url', s.base, '--no-browser', ...extra], env)
   let url: string | undefined
   for (let i = 0; i < 200 && !url; i++) {
@@ -90,7 +93,7 @@ async function login(s: Served, who: Actor, extra: string[] = [], env: Record<st
   const signedIn = await browser.post('/login', { email: who.email, password: 'correct horse battery staple', next: path })
   expect(signedIn.headers.get('location')).toBe(path)
   expect((await browser.get(path)).text).toContain('value="approve"')
-  expect((await browser.post(path, { decision: 'approve', organizationId: who.organizationId })).status).toBe(303)
+  await approve(browser, path)
   return p.done
 }
 
@@ -201,6 +204,33 @@ describe('teamday login', () => {
     expect((await a.t.req('GET', '/api/v1/agents', { token: first.accessToken })).body.code).toBe('token_revoked')
     expect((await a.t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: first.refreshToken } })).status).toBe(401)
     expect((await a.t.req('GET', '/api/v1/agents', { token: second.accessToken })).status).toBe(200)
+    expect((await cli(['logout', '--url', a.base])).code).toBe(0)
+  })
+
+  // The approval page shown again after a refusal had the console's organization picked: the
+  // terminal was signed in there, and stored it, not in the one the person had chosen.
+  test('the organization chosen on the approval page is the stored login\'s, whoami\'s and the token\'s, also after the page was shown again', async () => {
+    const bob = await makeActor(a.t, { role: 'member', org: 'bobs-home' })
+    const second = await createUser(a.t.ctx, { email: bob.email, orgSlug: 'bobs-second', role: 'admin' })
+    const r = await login(a, bob, ['--json'], {}, async (browser, path) => {
+      // Sent without a decision (the page is shown again, 422), then Approve as that page has it.
+      const again = await browser.post(path, { organizationId: second.organization.id })
+      expect(again.status).toBe(422)
+      const form = /<select name="organizationId" required[^>]*>(.*?)<\/select>/.exec(again.text)![1]!
+      const picked = /<option value="(org_\w+)" selected/.exec(form)?.[1]
+      expect(picked).toBe(second.organization.id)
+      expect((await browser.post(path, { decision: 'approve', organizationId: picked! })).status).toBe(303)
+    })
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.out)).toMatchObject({ signedIn: true, email: bob.email, organizationId: second.organization.id, organizationSlug: 'bobs-second', role: 'admin' })
+    const stored = JSON.parse(readFileSync(file(), 'utf8')).servers[a.base]
+    expect(stored.organizationId).toBe(second.organization.id)
+    const who = await cli(['whoami', '--url', a.base, '--json'])
+    expect(who.code).toBe(0)
+    expect(JSON.parse(who.out).token).toMatchObject({ organizationId: second.organization.id, organizationSlug: 'bobs-second', role: 'admin' })
+    // It acts there: its members are that organization's.
+    const members = await cli(['members', 'list', '--url', a.base, '--json'])
+    expect(JSON.parse(members.out).members.map((m: { email: string }) => m.email)).toEqual([bob.email])
     expect((await cli(['logout', '--url', a.base])).code).toBe(0)
   })
 

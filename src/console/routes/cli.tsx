@@ -1,7 +1,7 @@
 import { Elysia, t } from 'elysia'
 import { AppError } from '../../errors'
 import { decideLogin, describeLoginRequest, organizationsOf, revokeOwnCliSession } from '../../modules/cli-auth/service'
-import { FormBody, field, hidden } from '../form'
+import { FormBody, field, hidden, typedField } from '../form'
 import { crossOriginRefused, page, redirect, type ConsoleKit } from '../http'
 import { MessagePage, RefusedPage } from '../views/auth'
 import { AuthorizeDonePage, AuthorizePage } from '../views/cli'
@@ -50,6 +50,9 @@ export function cliRoutes(kit: ConsoleKit) {
         if (!who) return kit.toSignIn(request)
         const ctx = kit.ctxOf(who, request, set)
         const nav = await navOf(kit, who, request, set)
+        // The organization picked: a page shown again keeps it picked (it fell back to the
+        // console's, and the next Approve signed the terminal in there).
+        const chosen = typedField(body, 'organizationId')
         // A field holding a token (src/http/secret-fields.ts): the page again with the error (on
         // the organization's choice when it was that one), nothing decided.
         const pasted = formRefusal(body)
@@ -57,13 +60,13 @@ export function cliRoutes(kit: ConsoleKit) {
           const req = await describeLoginRequest(ctx, code)
           if (!req) return notFound(request)
           if (req.state !== 'pending') return page(await (<AuthorizeDonePage nav={nav} state={req.state} />), { status: 409 })
-          return page(await (<AuthorizePage nav={nav} who={who} req={req} organizations={await organizationsOf(ctx, who.user.id)} error={fieldErrorOf(request, pasted, { organizationId: 'organizationId' })} />), { status: pasted.status })
+          return page(await (<AuthorizePage nav={nav} who={who} req={req} organizations={await organizationsOf(ctx, who.user.id)} chosen={chosen} error={fieldErrorOf(request, pasted, { organizationId: 'organizationId' })} />), { status: pasted.status })
         }
         const decision = field(body, 'decision')
         if (decision !== 'approve' && decision !== 'deny') {
           const req = await describeLoginRequest(ctx, code)
           if (!req) return notFound(request)
-          return page(await (<AuthorizePage nav={nav} who={who} req={req} organizations={await organizationsOf(ctx, who.user.id)} error={nav.t.chooseApproveOrDeny} />), { status: 422 })
+          return page(await (<AuthorizePage nav={nav} who={who} req={req} organizations={await organizationsOf(ctx, who.user.id)} chosen={chosen} error={nav.t.chooseApproveOrDeny} />), { status: 422 })
         }
         try {
           await decideLogin(ctx, code, { userId: who.user.id, organizationId: field(body, 'organizationId') || undefined }, decision)
@@ -72,7 +75,7 @@ export function cliRoutes(kit: ConsoleKit) {
           if (e.code === 'not_found') return notFound(request)
           const req = await describeLoginRequest(ctx, code)
           if (!req || req.state !== 'pending') return page(await (<AuthorizeDonePage nav={nav} state={req?.state ?? 'expired'} />), { status: 409 })
-          return page(await (<AuthorizePage nav={nav} who={who} req={req} organizations={await organizationsOf(ctx, who.user.id)} error={errorOf(request, e)} />), { status: e.status })
+          return page(await (<AuthorizePage nav={nav} who={who} req={req} organizations={await organizationsOf(ctx, who.user.id)} chosen={chosen} error={errorOf(request, e)} />), { status: e.status })
         }
         return redirect(`/cli/authorize/${code}`)
       },

@@ -4,10 +4,15 @@ import type { SignedIn } from '../session'
 import { ErrorBox, invalidField, Layout, Table, When, WhenFrom, type ErrorText, type Nav } from './layout'
 import { ViewFields, tokensHref, type TokenView } from './token-view'
 
-/** The approval page of a CLI sign-in (`authUrl`): what asks, and Approve / Deny. */
-export function AuthorizePage(props: { nav: Nav; who: SignedIn; req: LoginRequest; organizations: { id: string; name: string; slug: string }[]; error?: ErrorText }) {
+/**
+ * The approval page of a CLI sign-in (`authUrl`): what asks, and Approve / Deny. `chosen`: the
+ * organization picked in the form this page answers (shown again after a refusal, it stays
+ * picked; one not among the person's is ignored); else the console's current one.
+ */
+export function AuthorizePage(props: { nav: Nav; who: SignedIn; req: LoginRequest; organizations: { id: string; name: string; slug: string }[]; error?: ErrorText; chosen?: string }) {
   const { req, who, organizations } = props
   const { t } = props.nav
+  const picked = organizations.some((o) => o.id === props.chosen) ? props.chosen : who.organization.id
   return (
     <Layout title={t.cliAuthorizeTitle} nav={props.nav}>
       <ErrorBox message={props.error} id="cli-error" />
@@ -47,7 +52,7 @@ export function AuthorizePage(props: { nav: Nav; who: SignedIn; req: LoginReques
             {t.cliOrganization}
             <select name="organizationId" required {...invalidField(props.error, 'cli-error', 'organizationId')}>
               {organizations.map((o) => (
-                <option value={o.id} selected={o.id === who.organization.id} safe>
+                <option value={o.id} selected={o.id === picked} safe>
                   {o.name}
                 </option>
               ))}
