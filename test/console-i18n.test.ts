@@ -364,6 +364,34 @@ describe('service errors that had no German', () => {
   })
 })
 
+describe('a refusal names the field as the form labels it, never by its name in the API', () => {
+  test('English: a date out of range, an unknown role, a name too long: "Custom expiration date", "Role", "Name" (not expiresAt, role, name); German names none', async () => {
+    const app = await makeTestApp()
+    try {
+      const { c } = await signedInPerson(app, { role: 'admin', org: 'labels' })
+      const error = (html: string) => /<p class="error" role="alert"[^>]*>([^<]*)<\/p>/.exec(html)?.[1]?.replaceAll('&quot;', '"')
+      const past = await c.post('/settings/tokens', { name: 'old date', expires: 'custom', date: '2020-01-01', scope: ['', '*'] })
+      expect(past.status).toBe(422)
+      expect(error(past.text)).toStartWith('Validation failed: "Custom expiration date" must be between 7 and 365 days from now')
+      const role = await c.post('/org/members', { email: 'someone@example.com', role: 'owner' })
+      expect([role.status, error(role.text)]).toEqual([422, 'Validation failed: "Role" must be one of admin, member, viewer'])
+      const long = await c.post('/settings/profile', { name: 'x'.repeat(101), email: (await c.get('/settings/profile')).text.match(/name="email"[^>]*value="([^"]+)"/)![1]! })
+      expect([long.status, error(long.text)]).toEqual([422, 'Validation failed: "Name" must be at most 100 characters'])
+      const de = await c.post('/settings/tokens', { name: 'altes Datum', expires: 'custom', date: '2020-01-01', scope: ['', '*'] }, DE)
+      expect(error(de.text)).toBe('Ungültige Eingabe: Das Ablaufdatum muss zwischen 7 und 365 Tagen in der Zukunft liegen.')
+    } finally {
+      await app.rt.close()
+    }
+  })
+
+  test("the console's error page for a token in a field's name (no form to show again) names no field in German", () => {
+    const message = 'Validation failed: body[key] must not contain a token or another secret: what is sent here is stored and shown to others in the organization'
+    const de = errorText('de', { message, code: 'validation_failed', status: 422 })
+    expect(de).not.toContain('body')
+    expect(de).toContain('Umgebungsvariable eines Spaces')
+  })
+})
+
 describe('a rotated token in its grace period', () => {
   test('shows "active until <time> (rotated)", keeps the trash icon, and revoking it stops it now', async () => {
     const a = await makeActor(t, { role: 'member', org: 'grace-org' })

@@ -58,7 +58,7 @@ describe('Personal Access Tokens page', () => {
     expect(tooLate.text).toContain('between 7 and 365 days')
     const noName = await c.post('/settings/tokens', { name: '   ', expires: '90' })
     expect(noName.status).toBe(422)
-    expect(noName.text).toContain('name must be 1-100 characters')
+    expect(noName.text).toContain('Validation failed: &quot;Name&quot; must be 1-100 characters')
   })
 
   test('a reload of the page that showed a new token makes no second token: the form is sent once (409 naming the first)', async () => {

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { checksum, generateToken, holdsSecret, holdsTokenBody } from '../src/auth/tokens'
 import { randomBase62 } from '../src/auth/random'
 import { SECRET_FIELDS } from '../src/http/secret-fields'
+import { messages } from '../src/console/i18n'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { atRestApp, expectNoPlaintext, readAtRest } from './helpers/at-rest'
 import { consoleClient, createLink, PASSWORD, signedInPerson } from './helpers/console'
@@ -231,13 +232,13 @@ describe('console forms', () => {
     const bare = secret.slice(3)
     const en = await c.post(`/agents/${agent}/chat`, { message: `please use ${secret}` })
     expect(en.status).toBe(422)
-    expect(en.text).toContain('message must not contain a token or another secret')
+    expect(en.text).toContain('Validation failed: &quot;Message&quot; must not contain a token or another secret')
     // The chat page itself, its form there to type again.
     expect(en.text).toContain('name="message"')
     expect(en.text).not.toContain(bare.slice(0, 16))
     const de = await c.post(`/agents/${agent}/chat`, { message: bare }, DE)
     expect(de.status).toBe(422)
-    expect(de.text).toContain('Das Feld message darf kein Token')
+    expect(de.text).toContain('Ungültige Eingabe: „Nachricht“ darf kein Token')
     expect(de.text).toContain('name="message"')
     expect(de.text).not.toContain(bare.slice(0, 16))
     expect((await t.req('GET', '/api/v1/executions', { token: a.token })).body).toHaveLength(0)
@@ -252,7 +253,7 @@ describe('console forms', () => {
     const secret = generateToken('tdr_')
     const res = await c.post('/settings/profile', { name: `me ${secret}`, email: a.email })
     expect(res.status).toBe(422)
-    expect(res.text).toContain('name must not contain a token')
+    expect(res.text).toContain('Validation failed: &quot;Name&quot; must not contain a token')
     expect(res.text).toMatch(/<input[^>]*name="name"[^>]*aria-invalid="true"|aria-invalid="true"[^>]*name="name"/)
     expect(res.text).not.toContain(secret.slice(4, 20))
   })
@@ -437,14 +438,22 @@ describe('every console form, a token in each of its fields: the page\'s own for
             const group = m[1] === 'fieldset' && html.slice(m.index!, html.indexOf('</fieldset>', m.index!)).includes(`name="${name}"`)
             return (control || group) && (k.near?.[name] === undefined || tag.includes(k.near[name]!))
           })
-          const refusal = lang === 'en' ? 'must not contain a token' : 'darf kein Token'
+          // A field a person types into (or chooses in) is named by its label, as the page shows
+          // it (its <label>, its group's <legend>), never by its name in the form; a hidden one is
+          // said to be a field the page fills in itself.
+          const said = box === null ? '' : box[2]!.replaceAll('&quot;', '"').replaceAll('&#39;', "'")
+          // (A new token's name: its service's own refusal, which says why a name holds none; "Der Name" in German.)
+          const named = (lang === 'en' ? /^Validation failed: "([^"]+)" must not contain a token or another secret[.:]/ : /^Ungültige Eingabe: (?:„([^“]+)“|Der (Name)) darf kein Token und kein anderes Geheimnis enthalten[.:]/).exec(said)
+          const label = named?.[1] ?? named?.[2]
+          const shownLabel = label !== undefined && label !== name && html.replace(box![0], '').includes(label)
+          const pageFilled = said === (lang === 'en' ? messages('en').errTokenInPageField : messages('de').errTokenInPageField)
           const got = {
             route,
             name,
             lang,
             status: res.status,
             ownForm: html.includes(k.page),
-            error: box !== null && box[2]!.includes(refusal),
+            error: k.visible.includes(name) ? shownLabel : pageFilled,
             marked: k.visible.includes(name) ? marked.length === 1 && pointing.length === 1 : 'hidden',
             echoed: html.includes(bare.slice(0, 16)) || html.includes(bare.slice(-16)),
             notKept: Object.entries(k.kept ?? {}).filter(([f, re]) => f !== name && !re.test(html)).map(([f]) => f),

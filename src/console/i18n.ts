@@ -216,6 +216,12 @@ const en = {
   errCustomDate: 'Validation failed: choose a custom expiration date (7-365 days from today)',
   errDateNotChosen: 'Validation failed: a custom expiration date is filled in, but another period is chosen. Choose "Custom date" to use the date, or clear it.',
   errNoScope: 'Validation failed: no scope chosen. Tick full access, or at least one scope of a resource.',
+  // A token in a form's field (src/http/secret-fields.ts): one a person types into, named by its label; one the page fills in itself.
+  errTokenInField: (label: string) =>
+    `Validation failed: "${isolate(label)}" must not contain a token or another secret. Nothing was saved. A token belongs only where it is asked for: to give an agent one, set it as an environment variable of a space (Spaces → the space → Environment Variables), where it is sealed and never shown.`,
+  errTokenInPageField:
+    'Validation failed: this form arrived with a token in a field that the page fills in itself, not in one you type into: something changed the form after the page was shown (a browser extension or a script, for example). Nothing was done. Reload the page and send the form again.',
+  graceField: 'Old token keeps working for',
 
   // The new token, shown once
   tokenCreatedTitle: 'Token created',
@@ -585,6 +591,11 @@ const de = {
   errCustomDate: 'Ungültige Eingabe: Wählen Sie ein benutzerdefiniertes Ablaufdatum (7-365 Tage ab heute).',
   errDateNotChosen: 'Ungültige Eingabe: Sie haben ein benutzerdefiniertes Ablaufdatum eingetragen, aber eine andere Laufzeit gewählt. Wählen Sie „Benutzerdefiniertes Ablaufdatum“, um das Datum zu verwenden, oder löschen Sie es.',
   errNoScope: 'Ungültige Eingabe: Keine Berechtigung gewählt. Kreuzen Sie Vollzugriff an oder mindestens eine Berechtigung einer Ressource.',
+  errTokenInField: (label: string) =>
+    `Ungültige Eingabe: „${isolate(label)}“ darf kein Token und kein anderes Geheimnis enthalten. Es wurde nichts gespeichert. Ein Token gehört nur dorthin, wo danach gefragt wird: Einem Agenten geben Sie eines als Umgebungsvariable eines Spaces (Spaces → der Space → Umgebungsvariablen), wo es versiegelt und nie angezeigt wird.`,
+  errTokenInPageField:
+    'Ungültige Eingabe: Dieses Formular kam mit einem Token in einem Feld an, das die Seite selbst ausfüllt, nicht in einem, in das Sie etwas eingeben: Etwas hat das Formular verändert, nachdem die Seite angezeigt wurde (zum Beispiel eine Browser-Erweiterung oder ein Skript). Es wurde nichts ausgeführt. Laden Sie die Seite neu und senden Sie das Formular erneut.',
+  graceField: 'Übergangsfrist des alten Tokens',
 
   tokenCreatedTitle: 'Token generiert',
   tokenRotatedTitle: 'Token rotiert',
@@ -825,10 +836,12 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^Validation failed: name must not contain control or bidirectional formatting characters/, () => 'Ungültige Eingabe: Der Name darf keine Steuerzeichen und keine Zeichen enthalten, die die Schreibrichtung ändern.'],
   [/^Validation failed: name must contain a visible character/, () => 'Ungültige Eingabe: Der Name muss mindestens ein sichtbares Zeichen enthalten.'],
   // A token in any field of a form (src/http/secret-fields.ts), before the page's own rules.
+  // A page words its own fields' refusals (src/console/routes/settings.tsx fieldErrorOf); this is
+  // for the console's error page, whose message names no field of a form (a field's name held one).
   [
-    /^Validation failed: (\S+) must not contain a token or another secret: what is sent here/,
-    (m) =>
-      `Ungültige Eingabe: Das Feld ${m[1]} darf kein Token und kein anderes Geheimnis enthalten: Was hier eingegeben wird, wird gespeichert und anderen in der Organisation angezeigt, und den Klartext eines Tokens gibt es nur in der Antwort, die es erzeugt. Ein Token oder Geheimnis für einen Agenten gehört in ein Geheimnis des Bereichs, wo es versiegelt und nie angezeigt wird. Es wurde nichts gespeichert.`,
+    /^Validation failed: \S+ must not contain a token or another secret: what is sent here/,
+    () =>
+      'Ungültige Eingabe: Das Formular enthielt ein Token oder ein anderes Geheimnis, wo keines hingehört. Es wurde nichts gespeichert. Einem Agenten geben Sie ein Token als Umgebungsvariable eines Spaces (Spaces → der Space → Umgebungsvariablen), wo es versiegelt und nie angezeigt wird.',
   ],
   [/^Validation failed: name must not contain a token or another secret: a name is stored and shown in token lists/, () => 'Ungültige Eingabe: Der Name darf kein Token und kein anderes Geheimnis enthalten: Er wird gespeichert und in Token-Listen angezeigt. Geben Sie stattdessen an, wofür das Token dient.'],
   // Before the range's: "expiresAt must be an ISO-8601 date-time" starts as "expiresAt must be …" too.
@@ -914,11 +927,19 @@ const DE_BY_CODE: Partial<Record<string, string>> = {
   decryption_failed: 'Gespeicherte Daten konnten nicht entschlüsselt werden; der Schlüssel des Servers hat sich vielleicht geändert. Bitten Sie den Betreiber, TEAMDAY_ENCRYPTION_KEY zu prüfen.',
 }
 
-/** The message of a service error in the page's language. */
-export function errorText(lang: Lang, e: { message: string; code: string; status: number }): string {
+/**
+ * The message of a service error in the page's language. `field`: the form field it is about, by
+ * the service's name for it and the label the form shows: an English message names the label
+ * instead (`Validation failed: expiresAt must be …` is `Validation failed: "Custom expiration
+ * date" must be …`); the German ones name no field of the API.
+ */
+export function errorText(lang: Lang, e: { message: string; code: string; status: number }, field?: { name: string; label: string }): string {
   // A token pasted where it does not belong (a name field) is never shown back: as in the API's errors.
   const message = redactTokens(e.message)
-  if (lang === 'en') return message
+  if (lang === 'en') {
+    const about = field ? `Validation failed: ${field.name} ` : null
+    return about && message.startsWith(about) ? `Validation failed: "${isolate(field!.label)}" ${message.slice(about.length)}` : message
+  }
   for (const [re, german] of DE_ERRORS) {
     const m = re.exec(message)
     if (m) return german(m)

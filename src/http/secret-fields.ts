@@ -1,5 +1,5 @@
 import { holdsSecret } from '../auth/tokens'
-import { invalidField, type AppError } from '../errors'
+import { AppError, invalidField } from '../errors'
 import { firstInJson, SKIP_CONTENTS } from '../json-limits'
 
 /**
@@ -74,13 +74,26 @@ export function takeSecretsOutOfForm(form: Record<string, unknown>, exempt: read
   }
 }
 
+/**
+ * The refusal of a console form's field that held a secret (TAKEN_OUT): the API's 422 about
+ * `field`, which a console page words for a person itself (src/console/routes/settings.tsx
+ * fieldErrorOf): the field named by its visible label, or, for a field the page fills in itself
+ * (a hidden one), said to be one.
+ */
+export class FormFieldRefusal extends AppError {
+  constructor(readonly field: string) {
+    const e = invalidField(field, refusalMessage(field))
+    super(e.code, e.message, { details: e.details })
+  }
+}
+
 /** The refusal of a console form's field that held a secret (TAKEN_OUT), or of its first such field when `name` is not given; null when none. */
-export function formRefusal(form: unknown, name?: string): AppError | null {
+export function formRefusal(form: unknown, name?: string): FormFieldRefusal | null {
   if (form === null || typeof form !== 'object') return null
   const names = name === undefined ? Object.keys(form) : [name]
   for (const n of names) {
     const v = (form as Record<string, unknown>)[n]
-    if (v === TAKEN_OUT || (Array.isArray(v) && v.includes(TAKEN_OUT))) return invalidField(n, refusalMessage(n))
+    if (v === TAKEN_OUT || (Array.isArray(v) && v.includes(TAKEN_OUT))) return new FormFieldRefusal(n)
   }
   return null
 }

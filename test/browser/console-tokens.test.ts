@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from '
 import type { Browser, Page } from 'playwright-core'
 import { operatorContext } from '../../src/context'
 import { createToken } from '../../src/modules/tokens/service'
+import { generateToken } from '../../src/auth/tokens'
+import { messages } from '../../src/console/i18n'
 import { createUser } from '../../src/modules/users/service'
 import type { Runtime } from '../../src/runtime'
 import { browserSuitesRun, browserAndApp, NO_CHROMIUM, signIn, userWithPassword, watchedPage } from '../helpers/browser'
@@ -187,6 +189,40 @@ if (!browserSuitesRun) {
         await page.context().close()
       })
     }
+
+    // A token refused in a field: named by the label the person sees (German too: not `name`,
+    // `pageOrganization`); one in a field the page fills in itself (a hidden one, changed by an
+    // extension or a script) said to be that, with what to do, and no field marked.
+    test('de: a token in the Name field is named „Name“ on the field; one in a hidden field says the page filled it in, and what to do', async () => {
+      const page = await signedIn('de-DE')
+      const section = page.locator('#personal-access-tokens')
+      const name = section.getByLabel(/^Name/)
+      await name.fill(`CI ${generateToken()}`)
+      await section.getByRole('button', { name: texts.de.create }).click()
+      const alert = page.getByRole('alert')
+      await alert.waitFor()
+      expect(await alert.innerText()).toStartWith('Ungültige Eingabe: Der Name darf kein Token')
+      expect(await name.getAttribute('aria-invalid')).toBe('true')
+
+      await page.goto(`${base}/settings/profile`)
+      await name.fill('Deploy')
+      await page.evaluate((token) => {
+        const input = (globalThis as any).document.querySelector('#personal-access-tokens input[name=pageOrganization]')
+        input.value = token
+      }, generateToken())
+      await section.getByRole('button', { name: texts.de.create }).click()
+      await alert.waitFor()
+      const said = await alert.innerText()
+      expect(said).toBe(messages('de').errTokenInPageField)
+      expect(said).not.toContain('pageOrganization')
+      // Focused, the form as typed; no field is marked, none is to blame.
+      await page.waitForFunction("document.activeElement && document.activeElement.getAttribute('role') === 'alert'")
+      expect(await section.locator('[aria-invalid]').count()).toBe(0)
+      expect(await name.inputValue()).toBe('Deploy')
+      expect(await page.locator('#new-token').count()).toBe(0)
+      expect(problems).toEqual([])
+      await page.context().close()
+    })
 
     test('full access unticked and no scope ticked: the form says so, no token is made', async () => {
       const page = await signedIn('en-GB')

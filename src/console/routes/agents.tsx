@@ -8,14 +8,14 @@ import { getAgent, listAgentSummaries, type PublicAgent } from '../../modules/ag
 import { listChats, readChat, readChatHead } from '../../modules/chats/service'
 import { ExecuteBody } from '../../modules/executions/model'
 import { startExecution } from '../../modules/executions/service'
-import { FormBody, hidden, typedField } from '../form'
+import { FormBody, hidden, shown, typedField } from '../form'
 import { formRefusal } from '../../http/secret-fields'
 import { page, redirect, SECURITY_HEADERS, type ConsoleKit } from '../http'
 import type { SignedIn } from '../session'
 import { AgentChatPage, AgentsPage, agentChatHref, CHAT_VERSION_HEADER, chatVersion, type ChatForm, type ChatRead, type PublicChat } from '../views/agents'
 import { MessagePage } from '../views/auth'
 import type { Nav } from '../views/layout'
-import { errorOf, navOf } from './settings'
+import { errorOf, fieldErrorOf, navOf } from './settings'
 
 const IdParams = t.Object({ id: t.String() })
 
@@ -186,7 +186,7 @@ export function agentRoutes(kit: ConsoleKit) {
         if (e.status === 403 && !(await getAgent(kit.ctxOf(who, request, set), params.id).then(() => true, () => false))) {
           return refusedPage(await navOf(kit, who, request, set, CURRENT), request, e)
         }
-        return chatPage(who, request, set, params.id, { chatId, keepChat: true, form: { error: errorOf(request, e), message }, status: e.status })
+        return chatPage(who, request, set, params.id, { chatId, keepChat: true, form: { error: fieldErrorOf(request, e, { message: shown('message', (t) => t.messageLabel) }).message, message }, status: e.status })
       }
     }, { ...hidden, body: FormBody, params: IdParams })
 }

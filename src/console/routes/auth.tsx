@@ -7,7 +7,7 @@ import { checkPassword } from '../../modules/users/passwords'
 import { listMemberships } from '../../modules/users/service'
 import { eq } from 'drizzle-orm'
 import { ASSETS } from '../assets'
-import { FormBody, field, hidden, typedField } from '../form'
+import { FormBody, field, hidden, shown, typedField, type FormFields } from '../form'
 import { formRefusal } from '../../http/secret-fields'
 import { HOME, page, redirect, safeNext, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
@@ -59,6 +59,8 @@ export function authRoutes(kit: ConsoleKit) {
   const signInPage = async (request: Request, props: Omit<Parameters<typeof SignInPage>[0], 'nav'>, status = 200) => page(await (<SignInPage nav={anonymousNav(request)} {...props} />), { status })
 
   const linkRoutes = (purpose: LinkPurpose, base: string, texts: { title: 'setupTitle' | 'setPasswordTitle'; intro: 'setupIntro' | 'setPasswordIntro' }) => (app: Elysia) => {
+    // The form's fields (the set-up's asks for a name too; the set-password page shows none).
+    const linkFields: FormFields = { password: shown('password', (t) => t.newPassword), ...(purpose === 'setup' ? { name: shown('name', (t) => t.yourName) } : {}) }
     const invalid = async (request: Request) => {
       const nav = anonymousNav(request)
       return page(await (<MessagePage nav={nav} title={nav.t.linkInvalidTitle} message={nav.t.linkInvalid} link={{ href: '/login', label: nav.t.signInButton }} />), { status: 404 })
@@ -90,7 +92,7 @@ export function authRoutes(kit: ConsoleKit) {
         try {
           await useLink(ctx, purpose, secret, { password: field(body, 'password'), name: field(body, 'name') })
         } catch (e) {
-          if (e instanceof AppError) return form(request, secret, found.user.email, fieldErrorOf(request, e, { password: 'password', name: 'name' }))
+          if (e instanceof AppError) return form(request, secret, found.user.email, fieldErrorOf(request, e, linkFields))
           throw e
         }
         return redirect('/login?done=password')
@@ -115,7 +117,7 @@ export function authRoutes(kit: ConsoleKit) {
       const email = typedField(body, 'email').trim()
       const tx = messages(langOf(request))
       if (!kit.mayStartSession(request)) return signInPage(request, { next, email, error: tx.needsHttps }, 400)
-      if (pasted) return signInPage(request, { next, email, error: fieldErrorOf(request, pasted, { email: 'email' }) }, pasted.status)
+      if (pasted) return signInPage(request, { next, email, error: fieldErrorOf(request, pasted, { email: shown('email', (t) => t.email) }) }, pasted.status)
       const ctx = kit.anonymousCtx(request, set)
       const keys = throttleKeys(ctx.box, email, ctx.origin?.ip() ?? null)
       // Before any hashing: a locked account or address costs the server nothing. The attempt

@@ -1,7 +1,7 @@
 import { Elysia, t } from 'elysia'
 import { AppError } from '../../errors'
 import { decideLogin, describeLoginRequest, organizationsOf, revokeOwnCliSession } from '../../modules/cli-auth/service'
-import { FormBody, field, hidden, typedField } from '../form'
+import { FormBody, field, hidden, shown, typedField, type FormFields } from '../form'
 import { crossOriginRefused, page, redirect, type ConsoleKit } from '../http'
 import { MessagePage, RefusedPage } from '../views/auth'
 import { AuthorizeDonePage, AuthorizePage } from '../views/cli'
@@ -60,7 +60,10 @@ export function cliRoutes(kit: ConsoleKit) {
           const req = await describeLoginRequest(ctx, code)
           if (!req) return notFound(request)
           if (req.state !== 'pending') return page(await (<AuthorizeDonePage nav={nav} state={req.state} />), { status: 409 })
-          return page(await (<AuthorizePage nav={nav} who={who} req={req} organizations={await organizationsOf(ctx, who.user.id)} chosen={chosen} error={fieldErrorOf(request, pasted, { organizationId: 'organizationId' })} />), { status: pasted.status })
+          // The organization's choice is a field shown only to a member of several (else hidden).
+          const organizations = await organizationsOf(ctx, who.user.id)
+          const fields: FormFields = organizations.length > 1 ? { organizationId: shown('organizationId', (t) => t.cliOrganization) } : {}
+          return page(await (<AuthorizePage nav={nav} who={who} req={req} organizations={organizations} chosen={chosen} error={fieldErrorOf(request, pasted, fields)} />), { status: pasted.status })
         }
         const decision = field(body, 'decision')
         if (decision !== 'approve' && decision !== 'deny') {

@@ -1,7 +1,7 @@
 import { Elysia, t } from 'elysia'
 import { AppError } from '../../errors'
 import { listAuditEvents } from '../../modules/audit/query'
-import { echoedField, FormBody, field, hidden, typedField } from '../form'
+import { echoedField, FormBody, field, hidden, shown, typedField, type FormFields } from '../form'
 import { page, redirect, type ConsoleKit } from '../http'
 import { addMember, changeRole, listMembers, passwordLink, removeMemberNow } from '../members-adapter'
 import { switchOrganization, type SignedIn } from '../session'
@@ -29,7 +29,7 @@ export function orgRoutes(kit: ConsoleKit) {
    * Runs a member action; an AppError re-renders the page with its message (`names`: the add
    * form's fields it can be about, refusedField; `form`: the add form as typed, a token left out).
    */
-  const act = async (request: Request, set: any, body: unknown, fn: (who: SignedIn) => Promise<Response>, names: Record<string, string> = {}, form?: { email: string; role: string }) => {
+  const act = async (request: Request, set: any, body: unknown, fn: (who: SignedIn) => Promise<Response>, names: FormFields = {}, form?: { email: string; role: string }) => {
     const who = await kit.signedIn(request)
     if (!who) return kit.toSignIn(request)
     try {
@@ -60,12 +60,12 @@ export function orgRoutes(kit: ConsoleKit) {
         const added = messages(langOf(request)).added(r.email)
         const notice = r.noLink ? `${added} ${errorOf(request, new AppError('forbidden', r.noLink))}` : added
         return members(who, request, set, { notice, ...(r.link ? { link: { email: r.email, url: kit.publicBase(request) + r.link } } : {}) }, 201)
-      }, { email: 'email', role: 'role' }, { email: echoedField(body, 'email', 320), role: typedField(body, 'role') }), { ...hidden, body: FormBody })
+      }, { email: shown('email', (t) => t.email), role: shown('role', (t) => t.role) }, { email: echoedField(body, 'email', 320), role: typedField(body, 'role') }), { ...hidden, body: FormBody })
     .post('/org/members/:userId/role', ({ request, set, body, params }) =>
       act(request, set, body, async (who) => {
         await changeRole(kit.ctxOf(who, request, set), who, params.userId, field(body, 'role'))
         return redirect('/org/members?done=role')
-      }, { role: `role.${params.userId}` }), { ...hidden, body: FormBody, params: UserParams })
+      }, { role: shown(`role.${params.userId}`, (t) => t.role) }), { ...hidden, body: FormBody, params: UserParams })
     .post('/org/members/:userId/remove', ({ request, set, params, body }) =>
       act(request, set, body, async (who) => {
         await removeMemberNow(kit.ctxOf(who, request, set), who, params.userId)
@@ -100,7 +100,7 @@ export function orgRoutes(kit: ConsoleKit) {
       // The header's switcher holding a token (src/http/secret-fields.ts): Settings → Profile
       // (where a switch leads) with the error, on the switcher.
       const pasted = formRefusal(body)
-      if (pasted) return settingsPage(kit, who, request, set, { profile: { error: { message: errorOf(request, pasted), field: SWITCHER } } }, pasted.status)
+      if (pasted) return settingsPage(kit, who, request, set, { profile: { error: fieldErrorOf(request, pasted, { organizationId: shown(SWITCHER, (t) => t.switchToOrganization) }) } }, pasted.status)
       await switchOrganization(kit.ctxOf(who, request, set), who.sessionId, who.user.id, field(body, 'organizationId'))
       return redirect(HOME)
     }, { ...hidden, body: FormBody })

@@ -3,7 +3,7 @@ import { AppError } from '../../errors'
 import { checkPassword, setPassword } from '../../modules/users/passwords'
 import { checkNewEmail } from '../../modules/members/service'
 import { updateProfile } from '../../modules/users/profile'
-import { FormBody, echoedField, field, hidden } from '../form'
+import { FormBody, echoedField, field, hidden, shown } from '../form'
 import { formRefusal } from '../../http/secret-fields'
 import { redirect, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
@@ -66,7 +66,7 @@ export function profileRoutes(kit: ConsoleKit) {
       // reader does: src/http/secret-fields.ts; the current password never); `field`: the one it
       // is about, for its aria-invalid.
       const form = { name: echoedField(body, 'name'), email: echoedField(body, 'email') }
-      const refused = (e: AppError) => show(who, request, set, { error: fieldErrorOf(request, e, { name: 'profile.name', email: 'profile.email' }), form }, e.status)
+      const refused = (e: AppError) => show(who, request, set, { error: fieldErrorOf(request, e, { name: shown('profile.name', (t) => t.name), email: shown('profile.email', (t) => t.email) }), form }, e.status)
       const pasted = formRefusal(body)
       if (pasted) return refused(pasted)
       const email = field(body, 'email').trim().toLowerCase()
@@ -99,7 +99,7 @@ export function profileRoutes(kit: ConsoleKit) {
       try {
         await setPassword(kit.ctxOf(who, request, set), who.user.id, field(body, 'password'), { keepSessionId: who.sessionId, organizationId: who.organization.id })
       } catch (e) {
-        if (e instanceof AppError) return show(who, request, set, { error: fieldErrorOf(request, e, { password: 'password.password' }) }, e.status)
+        if (e instanceof AppError) return show(who, request, set, { error: fieldErrorOf(request, e, { password: shown('password.password', (t) => t.newPassword) }) }, e.status)
         throw e
       }
       return redirect('/settings/profile?saved=password')

@@ -5,8 +5,8 @@ import { getToken, listTokens, revokeToken } from '../../modules/tokens/service'
 import { DATE_ONLY, parseInstant } from '../../instants'
 import { listCliSessions } from '../../modules/cli-auth/service'
 import { listMemberships } from '../../modules/users/service'
-import { FormBody, echoed, field, hidden, refusedField, typedField, typedFields } from '../form'
-import { formRefusal } from '../../http/secret-fields'
+import { FormBody, echoed, field, hidden, refusedField, shown, typedField, typedFields, type FormFields } from '../form'
+import { formRefusal, FormFieldRefusal } from '../../http/secret-fields'
 import { onceForm, type FormUsed } from '../form-once'
 import { page, redirect, type ConsoleKit } from '../http'
 import { errorText, langOf, messages } from '../i18n'
@@ -37,21 +37,34 @@ export async function navOf(kit: ConsoleKit, who: SignedIn, request: Request, se
   return { who, lang, t: messages(lang), current, organizations: orgs.map((m) => ({ id: m.organization.id, slug: m.organization.slug, name: m.organization.name })) }
 }
 
-/** A service error in the language of the request. */
+/** A refusal in the language of the request, about no field of a form (a token in one: a field the page fills in itself). */
 export function errorOf(request: Request, e: AppError): string {
-  return errorText(langOf(request), e)
+  return fieldErrorOf(request, e, {}).message
 }
 
 /**
- * A service error in the language of the request, with the form field it is about (`names`: the
- * service's field name → the form's key, refusedField), for the field's aria-invalid.
+ * A refusal in the language of the request, and the form field it is about (`fields`: the form's
+ * fields, by the service's name and the form's, refusedField), for the field's aria-invalid and
+ * named in the message by its label. A token in a field (src/http/secret-fields.ts): in one a
+ * person types into, named by its label; in any other (a hidden field), said to be a field the
+ * page fills in itself: nobody typed it there, and its name means nothing to the reader.
  */
-export function fieldErrorOf(request: Request, e: AppError, names: Record<string, string>): FormError {
-  return { message: errorOf(request, e), field: refusedField(e, names) }
+export function fieldErrorOf(request: Request, e: AppError, fields: FormFields): FormError {
+  const lang = langOf(request)
+  const t = messages(lang)
+  const about = refusedField(e, fields)
+  if (e instanceof FormFieldRefusal) return about ? { message: t.errTokenInField(about.shown.label(t)), field: about.shown.key } : { message: t.errTokenInPageField, field: null }
+  return { message: errorText(lang, e, about ? { name: about.name, label: about.shown.label(t) } : undefined), field: about?.shown.key ?? null }
 }
 
-/** The fields of the create form a token service's refusal can be about (tokens/validation.ts), by the form's names. */
-const TOKEN_FIELDS = { name: 'name', expiresAt: 'date', expiresInDays: 'expires', scopes: 'scope', date: 'date', expires: 'expires', scope: 'scope' }
+/** The fields of the create form a token service's refusal can be about (tokens/validation.ts), by the service's names and the form's. */
+const TOKEN_FIELDS: FormFields = (() => {
+  const name = shown('name', (t) => t.name)
+  const date = shown('date', (t) => t.customDateLabel)
+  const expires = shown('expires', (t) => t.expiration)
+  const scope = shown('scope', (t) => t.scopes)
+  return { name, expiresAt: date, expiresInDays: expires, scopes: scope, date, expires, scope }
+})()
 
 export interface SettingsExtra {
   view?: TokenView
@@ -122,10 +135,13 @@ export async function settingsPage(kit: ConsoleKit, who: SignedIn, request: Requ
  * section, their query kept.
  */
 export function tokenRoutes(kit: ConsoleKit) {
-  const backToSection = (request: Request, who: SignedIn, set: any, view: TokenView, e: AppError, form?: TokenForm, names: Record<string, string> = TOKEN_FIELDS) =>
-    settingsPage(kit, who, request, set, { view, tokens: { error: fieldErrorOf(request, e, names), form } }, e.status)
+  const backToSection = (request: Request, who: SignedIn, set: any, view: TokenView, e: AppError, form?: TokenForm, fields: FormFields = TOKEN_FIELDS) =>
+    settingsPage(kit, who, request, set, { view, tokens: { error: fieldErrorOf(request, e, fields), form } }, e.status)
   /** A rotate form's fields, by the service's name and the form's: the grace select of its token's row. */
-  const rotateFields = (id: string) => ({ grace: `grace.${id}`, gracePeriodSeconds: `grace.${id}` })
+  const rotateFields = (id: string): FormFields => {
+    const grace = shown(`grace.${id}`, (t) => t.graceField)
+    return { grace, gracePeriodSeconds: grace }
+  }
 
   /**
    * A token form sent again (a reload of the page that showed the secret, a second click): what
@@ -204,7 +220,8 @@ export function tokenRoutes(kit: ConsoleKit) {
         if (pasted) throw pasted
         await revokeToken(kit.ctxOf(who, request, set), params.id)
       } catch (e) {
-        if (e instanceof AppError) return backToSection(request, who, set, view, e)
+        // Its fields are the page's own (the list's view): a refusal names none of the create form's.
+        if (e instanceof AppError) return backToSection(request, who, set, view, e, undefined, {})
         throw e
       }
       return redirect(tokensHref(view, { revoked: '1' }))

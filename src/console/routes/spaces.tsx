@@ -5,7 +5,7 @@ import { canEditSpace } from '../../modules/spaces/access'
 import { getSpace, listSpaceSummaries } from '../../modules/spaces/service'
 import { validateSecretKeys } from '../../modules/spaces/secrets'
 import { deleteSpaceSecrets, setSpaceSecrets } from '../../modules/spaces/space-secrets'
-import { echoed, FormBody, field, hidden, typedField } from '../form'
+import { echoed, FormBody, field, hidden, shown, typedField, type FormFields } from '../form'
 import { formRefusal } from '../../http/secret-fields'
 import { page, redirect, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
@@ -29,14 +29,15 @@ const secretsRefusal = (who: SignedIn): AppError | null => roleRefusal(who.role,
  * The add form's field a refusal of variable `name` is about (the service names `secrets.<key>`
  * for both): the name when it is no valid key, else the value (too large).
  */
-function envFields(name: string): Record<string, string> {
+function envFields(name: string): FormFields {
   let keyOk = true
   try {
     validateSecretKeys([name], 'secrets')
   } catch {
     keyOk = false
   }
-  return keyOk ? { secrets: 'name', [`secrets.${name}`]: 'value' } : { secrets: 'name', [`secrets.${name.slice(0, 64)}`]: 'name' }
+  const key = shown('name', (t) => t.envName)
+  return keyOk ? { secrets: key, [`secrets.${name}`]: shown('value', (t) => t.envValue) } : { secrets: key, [`secrets.${name.slice(0, 64)}`]: key }
 }
 
 /**
@@ -90,7 +91,7 @@ export function spaceRoutes(kit: ConsoleKit) {
         }
         // A token pasted into the name field by mistake is not echoed back (the API redacts it too).
         // `name`: the add form's (the remove form's is hidden, its key); null for the remove form.
-        const error = name === null ? errorOf(request, e) : fieldErrorOf(request, e, { name: 'name', ...(name === '' ? {} : envFields(name)) })
+        const error = name === null ? errorOf(request, e) : fieldErrorOf(request, e, { name: shown('name', (t) => t.envName), ...(name === '' ? {} : envFields(name)) })
         return spacePage(who, request, set, ref, { error, name: echoed(name ?? '', 200) }, e.status)
       }
       throw e
