@@ -107,8 +107,10 @@ describe('Personal Access Tokens page', () => {
     const old = await makeToken(t, a, { name: 'Rotated in the console' })
     const page = (await c.get('/settings/profile')).text
     const key = new RegExp(`action="/settings/tokens/${old.id}/rotate"[^>]*>\\s*<input type="hidden" name="formKey" value="([0-9a-f-]{36})"`).exec(page)![1]!
-    const rotated = await c.post(`/settings/tokens/${old.id}/rotate`, { formKey: key, grace: '0' })
+    const rotated = await c.post(`/settings/tokens/${old.id}/rotate`, { formKey: key, grace: '0' }, { 'accept-language': 'de' })
     expect(rotated.status).toBe(201)
+    expect(rotated.text).toContain('Das alte Token funktioniert nicht mehr.')
+    expect(rotated.text).not.toContain(old.id)
     const successor = tokenOf(rotated.text)!
     t.clock.advance(5 * 60_000)
     const again = await c.post(`/settings/tokens/${old.id}/rotate`, { formKey: key, grace: '0' })
@@ -209,6 +211,12 @@ describe('Personal Access Tokens page', () => {
     const fresh = tokenOf(rotated.text)!
     expect(fresh).not.toBe(old)
     expect(rotated.text).toContain('rotating')
+    // The token it replaces as the list shows it (masked), not by an id nobody saw, and when that one stops.
+    const masked = `${old.slice(0, 7)}…${old.slice(-4)}`
+    expect(rotated.text).toContain(`; it replaces ${masked}</span>.`)
+    expect(rotated.text).not.toContain(id)
+    const until = new Date(t.clock.now() + 3_600_000).toISOString()
+    expect(rotated.text).toContain(`The old token keeps working until <time datetime="${until}"`)
     expect((await t.req('GET', '/api/v1/agents', { token: old })).status).toBe(200)
     expect((await t.req('GET', '/api/v1/agents', { token: fresh })).status).toBe(200)
     t.clock.advance(3_600_001)

@@ -234,10 +234,13 @@ export function tokenRoutes(kit: ConsoleKit) {
       if (pasted) return backToSection(request, who, set, view, pasted, undefined, rotateFields(params.id))
       return onceForm(kit.ctxOf(who, request, set), who, request, body, async () => {
         try {
-          const r = await rotateToken(kit.ctxOf(who, request, set), params.id, { gracePeriodSeconds: Number(field(body, 'grace') || '0') })
+          const ctx = kit.ctxOf(who, request, set)
+          const r = await rotateToken(ctx, params.id, { gracePeriodSeconds: Number(field(body, 'grace') || '0') })
           const nav = await navOf(kit, who, request, set, '/settings/profile')
-          const { name } = await getToken(kit.ctxOf(who, request, set), r.row.id)
-          const answer = page(await (<TokenCreatedPage nav={nav} token={r.token} name={name} expiresAt={r.row.expiresAt.toISOString()} base={kit.publicBase(request)} view={view} rotatedFrom={params.id} />), {
+          const { name } = await getToken(ctx, r.row.id)
+          const old = await getToken(ctx, params.id)
+          const rotatedFrom = { masked: old.maskedToken, stopsAt: r.previous.revokedAt?.getTime() ?? ctx.clock.now(), now: ctx.clock.now() }
+          const answer = page(await (<TokenCreatedPage nav={nav} token={r.token} name={name} expiresAt={r.row.expiresAt.toISOString()} base={kit.publicBase(request)} view={view} rotatedFrom={rotatedFrom} />), {
             status: 201,
             secret: true,
           })

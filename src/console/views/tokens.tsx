@@ -173,8 +173,18 @@ export function TokensSection(props: TokensSectionProps) {
   )
 }
 
+/**
+ * The token a rotation replaced, as its list showed it (its masked value: its id means nothing to
+ * the reader), and when it stops working (now, or at the end of its grace period).
+ */
+export interface RotatedFrom {
+  masked: string
+  stopsAt: number
+  now: number
+}
+
 /** The new token, shown once (the page is sent with Cache-Control: no-store). */
-export function TokenCreatedPage(props: { nav: Nav; token: string; name: string; expiresAt: string; base: string; view: TokenView; rotatedFrom?: string | null }) {
+export function TokenCreatedPage(props: { nav: Nav; token: string; name: string; expiresAt: string; base: string; view: TokenView; rotatedFrom?: RotatedFrom | null }) {
   const { t } = props.nav
   return (
     <Layout title={props.rotatedFrom ? t.tokenRotatedTitle : t.tokenCreatedTitle} nav={props.nav}>
@@ -185,7 +195,19 @@ export function TokenCreatedPage(props: { nav: Nav; token: string; name: string;
         {props.nav.lang === 'de' ? '„' : '"'}
         <bdi safe>{props.name}</bdi>
         {t.createdExpires} <When at={props.expiresAt} t={t} />
-        {props.rotatedFrom ? <span safe>{t.replaces(props.rotatedFrom)}</span> : ''}.
+        {props.rotatedFrom ? <span safe>{t.replaces(props.rotatedFrom.masked)}</span> : ''}.
+        {props.rotatedFrom ? (
+          props.rotatedFrom.stopsAt > props.rotatedFrom.now ? (
+            <>
+              {' '}
+              {t.oldWorksUntil} <When at={new Date(props.rotatedFrom.stopsAt)} t={t} />.
+            </>
+          ) : (
+            <> {t.oldStopsNow}</>
+          )
+        ) : (
+          ''
+        )}
       </p>
       <div class="token">
         <output id="new-token" aria-label={t.yourNewToken} safe>
