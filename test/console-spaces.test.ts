@@ -271,10 +271,11 @@ describe('Environment Variables: add, replace, remove', () => {
       const api = await t.req('POST', `/api/v1/spaces/${id}/secrets`, { token: a.token, body: { secrets: { [name]: value } } })
       expect({ name, status: res.status }).toEqual({ name, status: 422 })
       expect(res.headers.get('cache-control')).toBe('no-store')
-      // The service's own message (the API answers with the same one; a JSON key __proto__ is
+      // The service's own message (the API answers with it too; a JSON key __proto__ is
       // refused before, by the API's body parser: the console's form has no such key).
       expect(res.text).toContain('keys must be UPPER_SNAKE_CASE')
-      if (name !== '__proto__') expect(res.text).toContain(Bun.escapeHTML(api.body.message))
+      // The API's message, the field named as the form labels it ("Name", not secrets).
+      if (name !== '__proto__') expect(res.text).toContain(Bun.escapeHTML(api.body.message.replace('Validation failed: secrets ', 'Validation failed: "Name" ')))
       expect(res.text).toContain('role="alert"')
       expect(res.text).not.toContain(value)
       expect(res.text).toMatch(/<input type="password" name="value" autocomplete="off"\/?>/)
@@ -291,6 +292,10 @@ describe('Environment Variables: add, replace, remove', () => {
     const tooBig = await c.post(`/spaces/${id}/secrets`, { name: 'BIG', value: big })
     expect(tooBig.status).toBe(422)
     expect(tooBig.text).toContain('at most 65536 bytes')
+    // Named by the add form's labels, not the API's field (secrets, secrets.KEY).
+    expect(tooBig.text).toContain('Validation failed: &quot;Value&quot; is too large')
+    const lower = await c.post(`/spaces/${id}/secrets`, { name: 'lower-case', value: 'v' })
+    expect(lower.text).toContain('Validation failed: &quot;Name&quot; has invalid key')
     expect(tooBig.text).not.toContain('v'.repeat(100))
     const bad = await c.post(`/spaces/${id}/secrets/remove`, { name: 'lower' })
     expect(bad.status).toBe(422)

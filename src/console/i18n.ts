@@ -941,8 +941,14 @@ export function errorText(lang: Lang, e: { message: string; code: string; status
   // A token pasted where it does not belong (a name field) is never shown back: as in the API's errors.
   const message = redactTokens(e.message)
   if (lang === 'en') {
-    const about = field ? `Validation failed: ${field.name} ` : null
-    return about && message.startsWith(about) ? `Validation failed: "${isolate(field!.label)}" ${message.slice(about.length)}` : message
+    if (!field) return message
+    // The message names the field as its details do (`secrets.KEY is too large`) or by the map
+    // that holds it (`secrets has invalid key "KEY"`).
+    for (const name of [field.name, field.name.split('.')[0]!]) {
+      const about = `Validation failed: ${name} `
+      if (message.startsWith(about)) return `Validation failed: "${isolate(field.label)}" ${message.slice(about.length)}`
+    }
+    return message
   }
   for (const [re, german] of DE_ERRORS) {
     const m = re.exec(message)

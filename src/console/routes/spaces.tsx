@@ -91,7 +91,7 @@ export function spaceRoutes(kit: ConsoleKit) {
         }
         // A token pasted into the name field by mistake is not echoed back (the API redacts it too).
         // `name`: the add form's (the remove form's is hidden, its key); null for the remove form.
-        const error = name === null ? errorOf(request, e) : fieldErrorOf(request, e, { name: shown('name', (t) => t.envName), ...(name === '' ? {} : envFields(name)) })
+        const error = name === null ? errorOf(request, e) : fieldErrorOf(request, e, { name: shown('name', (t) => t.envName), ...envFields(name) })
         return spacePage(who, request, set, ref, { error, name: echoed(name ?? '', 200) }, e.status)
       }
       throw e
