@@ -384,6 +384,10 @@ describe('chats on the page', () => {
       expect(r.text).toContain(Bun.escapeHTML(api.body.message))
       expect(r.text).toContain('role="alert"')
       expect(r.text).toContain('anyone there?</textarea>')
+      // Nothing wrong with the message: described by the error, not marked invalid.
+      const box = /<textarea name="message"[^>]*>/.exec(r.text)![0]
+      expect(box).toContain('aria-describedby="chat-error"')
+      expect(box).not.toContain('aria-invalid')
       expect((await bare.req('GET', `/api/v1/executions?agentId=${id}`, { token: a.token })).body).toEqual([])
     } finally {
       await bare.rt.close()

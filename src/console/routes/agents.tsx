@@ -186,7 +186,7 @@ export function agentRoutes(kit: ConsoleKit) {
         if (e.status === 403 && !(await getAgent(kit.ctxOf(who, request, set), params.id).then(() => true, () => false))) {
           return refusedPage(await navOf(kit, who, request, set, CURRENT), request, e)
         }
-        return chatPage(who, request, set, params.id, { chatId, keepChat: true, form: { error: fieldErrorOf(request, e, { message: shown('message', (t) => t.messageLabel) }).message, message }, status: e.status })
+        return chatPage(who, request, set, params.id, { chatId, keepChat: true, form: { error: fieldErrorOf(request, e, { message: shown('message', (t) => t.messageLabel) }), message }, status: e.status })
       }
     }, { ...hidden, body: FormBody, params: IdParams })
 }

@@ -1,7 +1,7 @@
 import type { AgentSummary, PublicAgent } from '../../modules/agents/service'
 import type { listChats, readChat } from '../../modules/chats/service'
 import type { Messages } from '../i18n'
-import { ErrorBox, Layout, Table, When, type Nav } from './layout'
+import { ErrorBox, invalidField, Layout, Table, When, type ErrorText, type Nav } from './layout'
 
 /** One chat as the chats service lists it (GET /api/v1/chats). */
 export type PublicChat = Awaited<ReturnType<typeof listChats>>['chats'][number]
@@ -93,8 +93,12 @@ export function AgentsPage(props: { nav: Nav; agents: AgentSummary[]; next: stri
 }
 
 export interface ChatForm {
-  /** The error of a refused message (the service's, in the page's language). */
-  error?: string | null
+  /**
+   * The error of a refused message (the service's, in the page's language), and the field it is
+   * about: the message box is marked invalid only for an error about the message (not for a
+   * server without a model provider, a role, a queue that is full), and described by any.
+   */
+  error?: ErrorText
   /** The message as it was sent, kept in the form after an error. */
   message?: string
 }
@@ -205,7 +209,7 @@ export function AgentChatPage(props: AgentChatProps) {
               required
               maxlength={String(CHAT_MAX_CHARS)}
               autofocus={open !== null || !!form.error}
-              aria-invalid={form.error ? 'true' : undefined}
+              aria-invalid={invalidField(form.error, 'chat-error', 'message')['aria-invalid']}
               aria-describedby={form.error ? 'chat-error' : undefined}
               safe
             >
