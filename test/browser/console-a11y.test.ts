@@ -80,7 +80,7 @@ if (!browserSuitesRun) {
       await name.fill('   ')
       await section.getByRole('button', { name: 'Create Token' }).click()
       const error = await page.getByRole('alert').innerText()
-      expect(error).toContain('name')
+      expect(error).toStartWith('Validation failed: "Name" must be')
       expect(await state(name)).toEqual({ invalid: 'true', description: error })
       expect(await state(date)).toEqual(untouched)
 
