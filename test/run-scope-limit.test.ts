@@ -171,6 +171,29 @@ describe("a run's teamday_api calls: the intersection of the starter's scopes an
     expect(await spaceTokenWorks()).toBe(false)
   })
 
+  test('GET /tokens/self inside the run shows what the run may use: `scopes` narrowed, `tokenScopes` the space token\'s, `agentRun` its starter', async () => {
+    const w = await world()
+    plans.set('work', () => [{ tool: 'teamday_api', args: { method: 'GET', path: '/api/v1/tokens/self' } }])
+    const ci = await makeToken(w.t, w.member, { name: 'ci', scopes: ['agents:execute', 'agents:read'] })
+    const r = await w.t.req('POST', `/api/v1/agents/${w.worker.id}/execute`, { token: ci.token, body: { message: 'go', spaceId: w.spaceId } })
+    expect(r.status).toBe(200)
+    const [self] = answers(r.body.result)
+    expect(self!.status).toBe(200)
+    expect(self!.body.token).toMatchObject({
+      id: w.spaceToken.id,
+      scopes: ['agents:execute', 'agents:read'],
+      tokenScopes: ['*'],
+      agentRun: { executionId: r.body.executionId, starterScopes: ['agents:execute', 'agents:read'] },
+    })
+    // Outside a run the same token is itself: `scopes` its own, no run.
+    const direct = await w.t.req('GET', '/api/v1/tokens/self', { token: w.spaceToken.token })
+    expect(direct.body.token).toMatchObject({ id: w.spaceToken.id, scopes: ['*'], tokenScopes: ['*'], agentRun: null })
+    // A `*` starter: the run may use all the space token may.
+    const full = await exec(w.t, w.member, w.worker.id, { message: 'go', spaceId: w.spaceId })
+    const [fullSelf] = answers(full.body.result)
+    expect(fullSelf!.body.token).toMatchObject({ scopes: ['*'], tokenScopes: ['*'], agentRun: { executionId: full.body.executionId, starterScopes: ['*'] } })
+  })
+
   test('a `*` caller keeps what the space token may: the task is created, agents listed, the other token revoked', async () => {
     const w = await world()
     plans.set('work', () => work(w))

@@ -145,7 +145,7 @@ export type RequestAuthorizer = ReturnType<typeof requestAuthorizer>
  * src/modules/tokens/access.ts) hold the run to the credential that started it too.
  */
 function narrowed(principal: Principal, limit: RunLimit): Principal {
-  return { ...principal, scopes: intersectScopes(principal.scopes, limit.scopes) }
+  return { ...principal, scopes: intersectScopes(principal.scopes, limit.scopes), run: { executionId: limit.executionId, starterScopes: [...limit.scopes] } }
 }
 
 /**

@@ -27,4 +27,10 @@ export interface Principal extends Caller {
    * its own statement (PostgreSQL: src/auth/pg-lookup.ts), as of this request; else read it.
    */
   agentsVersion?: string
+  /**
+   * Set when the request is an agent run's own (its `teamday_api` tool's): the run, and the scopes
+   * of the credential that started it. `scopes` above is then already the intersection of the
+   * token's scopes and these (src/auth/plugin.ts, narrowed): what the request may really do.
+   */
+  run?: { executionId: string; starterScopes: string[] }
 }

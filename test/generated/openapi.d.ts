@@ -97,7 +97,7 @@ export interface paths {
         };
         /**
          * Introspect the calling token
-         * @description The token this request was sent with: id, name, scopes, the user's current role, organization, user, creation, last use and expiry. Never the secret. Needs no particular scope. Every authenticated response also carries `Teamday-Token-Expiration`.
+         * @description The token this request was sent with: id, name, scopes, the user's current role, organization, user, creation, last use and expiry. Never the secret. Needs no particular scope. `scopes` is what this request may do: in an agent run's `teamday_api` call, only what both the token and the run's starter have (`agentRun`). Every authenticated response also carries `Teamday-Token-Expiration`.
          */
         get: operations["getApiV1TokensSelf"];
         put?: never;
@@ -2097,6 +2097,10 @@ export interface components {
          *         "scopes": [
          *           "*"
          *         ],
+         *         "tokenScopes": [
+         *           "*"
+         *         ],
+         *         "agentRun": null,
          *         "role": "member",
          *         "organizationId": "org_9Tr4Kx2LmQ7vB1nZ8wYc",
          *         "organizationSlug": "acme",
@@ -2122,8 +2126,17 @@ export interface components {
                 id: string;
                 /** @description The token's name; "CLI session (browser sign-in)" for a CLI access token */
                 name: string;
-                /** @description What the token may do ("*" = everything the role allows); always bounded by `role` */
+                /** @description What this request may do ("*" = everything the role allows), bounded by `role`: `tokenScopes`, or in an agent run only those its starter has too */
                 scopes: string[];
+                /** @description The token's own scopes ("*" for a CLI access token) */
+                tokenScopes: string[];
+                /** @description This request is an agent run's `teamday_api` call; null otherwise */
+                agentRun: {
+                    /** @description The run (exec_…) */
+                    executionId: string;
+                    /** @description Scopes of the credential that started it */
+                    starterScopes: string[];
+                } | null;
                 /**
                  * @description The user's current role in the token's organization
                  * @enum {string}

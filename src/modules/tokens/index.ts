@@ -106,7 +106,7 @@ export function tokensModule({ auth, ctx, withholdFromReplay }: RouteKit) {
         summary: 'Introspect the calling token',
         [RESPONSE_DESCRIPTIONS]: { 200: 'The token this request was sent with, as metadata (scopes, role, organization, user, expiry), never its secret.' },
         description:
-          'The token this request was sent with: id, name, scopes, the user\'s current role, organization, user, creation, last use and expiry. Never the secret. Needs no particular scope. Every authenticated response also carries `Teamday-Token-Expiration`.',
+          'The token this request was sent with: id, name, scopes, the user\'s current role, organization, user, creation, last use and expiry. Never the secret. Needs no particular scope. `scopes` is what this request may do: in an agent run\'s `teamday_api` call, only what both the token and the run\'s starter have (`agentRun`). Every authenticated response also carries `Teamday-Token-Expiration`.',
       },
     })
     .delete('/self', async ({ principal, request, set }) => ({ success: true as const, token: await revokeSelf(ctx(principal, request, set)) }), {

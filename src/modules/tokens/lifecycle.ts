@@ -178,6 +178,23 @@ export interface SelfToken extends Pick<PublicToken, 'id' | 'name' | 'scopes' | 
   role: Caller['role']
   organizationSlug: string | null
   email: string
+  /** The token's own scopes; `scopes` is what this request may use (narrower inside an agent run). */
+  tokenScopes: string[]
+  /** The agent run this request is from (its `teamday_api` call), and the scopes of its starter; else null. */
+  agentRun: { executionId: string; starterScopes: string[] } | null
+}
+
+/**
+ * What the calling request may use, in GET /tokens/self: `scopes` is the principal's, so inside an
+ * agent run the intersection of the space token's and its starter's (src/auth/plugin.ts,
+ * narrowed), as the authorizer checks them; `tokenScopes` the token's own.
+ */
+function effectiveScopes(principal: Pick<Principal, 'scopes' | 'run'>, tokenScopes: string[]): Pick<SelfToken, 'scopes' | 'tokenScopes' | 'agentRun'> {
+  return {
+    scopes: [...principal.scopes],
+    tokenScopes,
+    agentRun: principal.run ? { executionId: principal.run.executionId, starterScopes: [...principal.run.starterScopes] } : null,
+  }
 }
 
 /** GET /tokens/self: what the calling token is, never its secret. */
@@ -192,7 +209,7 @@ export async function describeSelf(ctx: Ctx): Promise<SelfToken> {
   return {
     id: pub.id,
     name: pub.name,
-    scopes: pub.scopes,
+    ...effectiveScopes(ctx.actor.kind === 'token' ? ctx.actor.principal : principal, pub.scopes),
     role: principal.role,
     organizationId: pub.organizationId,
     organizationSlug: org,
@@ -219,8 +236,7 @@ export async function revokeSelf(ctx: Ctx): Promise<SelfToken> {
   const principal = callerOf(ctx)
   const before = await describeSelf(ctx)
   const cli = ctx.actor.kind === 'token' && ctx.actor.principal.credential === 'cli'
-  // A CLI sign-in's access token has every scope its role allows (src/auth/lookup.ts).
-  await assertMayEndItself(ctx, cli ? ['*'] : before.scopes, 'revoke')
+  await assertMayEndItself(ctx, before.tokenScopes, 'revoke')
   if (cli) {
     await revokeCliSessionById(ctx, { id: before.id, userId: before.userId, organizationId: before.organizationId }, { userId: principal.userId, reason: 'logout' })
     return { ...before, revokedAt: new Date(ctx.clock.now()).toISOString() }
@@ -247,7 +263,8 @@ async function describeCliSelf(ctx: Ctx, principal: Principal): Promise<SelfToke
   return {
     id: session.id,
     name: 'CLI session (browser sign-in)',
-    scopes: principal.scopes,
+    // A CLI sign-in's access token has every scope its role allows (src/auth/lookup.ts).
+    ...effectiveScopes(principal, ['*']),
     role: principal.role,
     organizationId: session.organizationId,
     organizationSlug: await organizationSlug(ctx, session.organizationId),

@@ -168,7 +168,19 @@ export const SelfTokenEnvelope = t.Object(
     token: t.Object({
       id: t.String({ description: 'Token id (pat_…); for a CLI access token (tdo_), its CLI session id (clis_…)' }),
       name: t.String({ description: 'The token\'s name; "CLI session (browser sign-in)" for a CLI access token' }),
-      scopes: t.Array(t.String(), { description: 'What the token may do ("*" = everything the role allows); always bounded by `role`' }),
+      scopes: t.Array(t.String(), {
+        description: 'What this request may do ("*" = everything the role allows), bounded by `role`: `tokenScopes`, or in an agent run only those its starter has too',
+      }),
+      tokenScopes: t.Array(t.String(), { description: 'The token\'s own scopes ("*" for a CLI access token)' }),
+      agentRun: t.Nullable(
+        t.Object(
+          {
+            executionId: t.String({ description: 'The run (exec_…)' }),
+            starterScopes: t.Array(t.String(), { description: 'Scopes of the credential that started it' }),
+          },
+          { description: 'This request is an agent run\'s `teamday_api` call; null otherwise' },
+        ),
+      ),
       role: t.Union([t.Literal('admin'), t.Literal('member'), t.Literal('viewer')], { description: "The user's current role in the token's organization" }),
       organizationId: t.String({ description: 'The organization the token works in (org_…)' }),
       organizationSlug: t.Nullable(t.String({ description: "That organization's slug; null if the organization is gone" })),
@@ -189,6 +201,8 @@ export const SelfTokenEnvelope = t.Object(
           id: exampleToken.id,
           name: exampleToken.name,
           scopes: ['*'],
+          tokenScopes: ['*'],
+          agentRun: null,
           role: 'member',
           organizationId: exampleToken.organizationId,
           organizationSlug: 'acme',
