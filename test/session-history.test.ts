@@ -175,6 +175,39 @@ describe('a session longer than TEAMDAY_MAX_HISTORY_CHARS', () => {
   })
 })
 
+describe('chatId and sessionId: one conversation key under two names', () => {
+  test('either continues the chat with its history, both equal too; different values are 422 naming both, nothing started (the turn was filed under chatId with the history of sessionId)', async () => {
+    const t = await app()
+    const a = await makeActor(t)
+    const ag = await agent(t, a, { systemPrompt: SYSTEM })
+    const answer = (i: number) => `answer ${i}`
+    await seedTurns(t, a, ag.id, 'chat_main', 2, answer)
+    await seedTurns(t, a, ag.id, 'chat_other', 3, (i) => `other ${i}`)
+    const count = async () => (await t.db.select().from(executions).all()).length
+    const before = await count()
+    for (const stream of [false, true]) {
+      const r = await t.req('POST', `/api/v1/agents/${ag.id}/execute`, { token: a.token, body: { message: 'more', chatId: 'chat_main', sessionId: 'chat_other', stream } })
+      expect([stream, r.status, r.body.code, r.body.details?.map((d: any) => d.field)]).toEqual([stream, 422, 'validation_failed', ['chatId', 'sessionId']])
+      expect(r.body.message).toContain('chatId and sessionId name the same conversation, and they differ')
+    }
+    // The default assistant's execute: the same rule.
+    const assistant = await t.req('POST', '/api/v1/execute', { token: a.token, body: { message: 'more', chatId: 'chat_main', sessionId: 'chat_other' } })
+    expect([assistant.status, assistant.body.code]).toEqual([422, 'validation_failed'])
+    expect(await count()).toBe(before)
+    for (const body of [{ chatId: 'chat_main' }, { sessionId: 'chat_main' }, { chatId: 'chat_main', sessionId: 'chat_main' }]) {
+      const r = await t.req('POST', `/api/v1/agents/${ag.id}/execute`, { token: a.token, body: { message: 'more', ...body } })
+      expect(r.status).toBe(200)
+      expect([r.body.chatId, r.body.sessionId]).toEqual(['chat_main', 'chat_main'])
+      // The chat's own turns (the earlier ones of this loop too), never the other chat's.
+      const sent = lastSent().map((m) => m.content)
+      expect(sent).toContain('answer 1')
+      expect(sent.some((c) => c.startsWith('other '))).toBe(false)
+    }
+    const chat = await t.req('GET', '/api/v1/chats/chat_main', { token: a.token })
+    expect(chat.status).toBe(200)
+  })
+})
+
 describe('what a continued session reads', () => {
   test('40 turns of 1 MiB: the run sends and holds none of them (the server\'s memory grows by far less than the session)', async () => {
     const t = await app()

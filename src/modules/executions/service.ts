@@ -148,6 +148,27 @@ export async function getVisibleExecution(ctx: Ctx, id: string): Promise<Executi
   return r
 }
 
+/**
+ * The conversation an execute continues: `chatId` and `sessionId` are two names of one key here
+ * (TeamDay's CLI sends back both from an answer's `meta`, where they are equal). A turn is filed
+ * under the chat (GET /chats/{id}) and its history read from the session, so two different values
+ * filed it in one conversation while the model saw the other's turns: refused, 422 naming both
+ * fields, before anything is looked up or stored. Undefined: a new conversation.
+ */
+export function conversationOf(input: { chatId?: string; sessionId?: string }): string | undefined {
+  const { chatId, sessionId } = input
+  if (chatId !== undefined && sessionId !== undefined && chatId !== sessionId) {
+    const message = 'chatId and sessionId name the same conversation, and they differ: send one of them (or the same value in both). The turn would be filed under chatId with the history of sessionId'
+    throw new AppError('validation_failed', `Validation failed: ${message}`, {
+      details: [
+        { field: 'chatId', message: 'differs from sessionId' },
+        { field: 'sessionId', message: 'differs from chatId' },
+      ],
+    })
+  }
+  return chatId ?? sessionId
+}
+
 export interface ExecuteInput {
   message: string
   spaceId?: string
@@ -169,6 +190,7 @@ export interface ExecuteInput {
  */
 export async function startExecution(ctx: Ctx, engine: Engine, agentId: string | null, input: ExecuteInput, opts: StartOptions = {}): Promise<Started> {
   const p = callerOf(ctx)
+  const conversation = conversationOf(input)
   const from = opts.from?.job.execution
   // The tool holds only a token of the run's own user (src/modules/executions/api-access.ts).
   if (from && (from.userId !== p.userId || from.organizationId !== p.organizationId)) {
@@ -199,8 +221,8 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string |
       // What its teamday_api calls may do at most: what the caller may (a console session: `*`);
       // from a run's own execute, also no more than that run may.
       scopeLimit: from?.scopeLimit ? intersectScopes(from.scopeLimit, p.scopes) : [...p.scopes],
-      sessionId: input.sessionId,
-      chatId: input.chatId,
+      sessionId: conversation,
+      chatId: conversation,
       parent,
       delegationDepth: input.delegationDepth,
       admit: async (tx) => {
