@@ -15,7 +15,7 @@ type Headers = Record<string, string | number>
  */
 export class RateLimiter {
   /** Header values that never change for a policy, built once. */
-  private readonly fixedHeaders = new Map<RatePolicy, Map<string, { limit: string; policy: string }>>()
+  private readonly fixedHeaders = new Map<RatePolicy, Map<string, FixedHeaders>>()
 
   constructor(
     private readonly deps: { config: Config; clock: Clock; log: Logger },
@@ -34,7 +34,7 @@ export class RateLimiter {
   consume(key: string, policy: RatePolicy | null, set: { headers: Headers }, name = 'default'): void | Promise<void> {
     if (!policy) return
     const done = (w: Window) => {
-      this.setHeaders(set.headers, [w], w)
+      this.setHeaders(set.headers, w)
       if (w.count > policy.limit) throw tooMany(w.resetIn, `Too many requests: the limit is ${policy.limit} requests per ${policy.windowMs / 1000} s`)
     }
     const w = this.hit(key, policy, name)
@@ -83,7 +83,7 @@ export class RateLimiter {
 
   private checkToken(tok: Window | null, set: { headers: Headers }): void {
     if (tok && tok.count > tok.policy.limit) {
-      this.setHeaders(set.headers, [tok], tok)
+      this.setHeaders(set.headers, tok)
       throw tooMany(tok.resetIn, `Too many requests: the limit is ${tok.policy.limit} requests per ${tok.policy.windowMs / 1000} s for each token`)
     }
   }
@@ -97,13 +97,12 @@ export class RateLimiter {
   }
 
   private afterUser(tok: Window | null, user: Window | null, set: { headers: Headers }): void {
-    const windows = tok && user ? [tok, user] : tok ? [tok] : user ? [user] : []
-    if (windows.length === 0) return
+    if (tok === null && user === null) return
     // X-RateLimit-* describe the budget with less left; a refusal's, the budget that refused
     // (on a tie at 0 the token's was chosen while the 429 named the user's limit).
     const over = user !== null && user.count > user.policy.limit
-    const tightest = tok && user ? (over || user.remaining < tok.remaining ? user : tok) : windows[0]!
-    this.setHeaders(set.headers, windows, tightest)
+    if (tok !== null && user !== null) this.setHeaders(set.headers, tok, over || user.remaining < tok.remaining ? user : tok, user)
+    else this.setHeaders(set.headers, (tok ?? user)!)
     if (user && over) {
       throw tooMany(user.resetIn, `Too many requests for this user: the limit is ${user.policy.limit} requests per ${user.policy.windowMs / 1000} s for all of the user's tokens together`)
     }
@@ -140,21 +139,47 @@ export class RateLimiter {
 
   /**
    * X-RateLimit-* (TeamDay's names) from `main`; draft-ietf-httpapi-ratelimit-headers-09's
-   * RateLimit-Policy / RateLimit as structured-field lists with one item per window.
+   * RateLimit-Policy / RateLimit as structured-field lists with one item per window: `first`, and
+   * `second` when two budgets counted (the token's and the user's). Every authenticated request
+   * sets these five: the policy list is built once per pair of policies, the rest by concatenation.
    */
-  private setHeaders(h: Headers, windows: readonly Window[], main: Window): void {
-    h['x-ratelimit-limit'] = this.policyHeaders(main.policy, main.name).limit
+  private setHeaders(h: Headers, first: Window, main: Window = first, second?: Window): void {
+    const fixed = this.policyHeaders(main.policy, main.name)
+    h['x-ratelimit-limit'] = fixed.limit
     h['x-ratelimit-remaining'] = main.remaining
     h['x-ratelimit-reset'] = Math.ceil(main.resetAt / 1000)
-    h['ratelimit-policy'] = windows.length === 1 ? this.policyHeaders(main.policy, main.name).policy : windows.map((w) => this.policyHeaders(w.policy, w.name).policy).join(', ')
-    h['ratelimit'] = windows.map((w) => `"${w.name}";r=${w.remaining};t=${w.resetIn}`).join(', ')
+    const one = `"${first.name}";r=${first.remaining};t=${first.resetIn}`
+    if (second === undefined) {
+      h['ratelimit-policy'] = this.policyHeaders(first.policy, first.name).policy
+      h['ratelimit'] = one
+      return
+    }
+    h['ratelimit-policy'] = this.policyHeaders(first.policy, first.name).pairedWith(this.policyHeaders(second.policy, second.name))
+    h['ratelimit'] = `${one}, "${second.name}";r=${second.remaining};t=${second.resetIn}`
   }
 
-  private policyHeaders(policy: RatePolicy, name: string): { limit: string; policy: string } {
+  private policyHeaders(policy: RatePolicy, name: string): FixedHeaders {
     let byName = this.fixedHeaders.get(policy)
     if (!byName) this.fixedHeaders.set(policy, (byName = new Map()))
     let v = byName.get(name)
-    if (!v) byName.set(name, (v = { limit: String(policy.limit), policy: `"${name}";q=${policy.limit};w=${Math.round(policy.windowMs / 1000)}` }))
+    if (!v) byName.set(name, (v = new FixedHeaders(String(policy.limit), `"${name}";q=${policy.limit};w=${Math.round(policy.windowMs / 1000)}`)))
+    return v
+  }
+}
+
+/** A policy's header values that never change: its limit, its RateLimit-Policy item, and its lists with another policy's. */
+class FixedHeaders {
+  private readonly pairs = new Map<FixedHeaders, string>()
+
+  constructor(
+    readonly limit: string,
+    readonly policy: string,
+  ) {}
+
+  /** RateLimit-Policy listing this policy, then `other`. */
+  pairedWith(other: FixedHeaders): string {
+    let v = this.pairs.get(other)
+    if (v === undefined) this.pairs.set(other, (v = `${this.policy}, ${other.policy}`))
     return v
   }
 }
