@@ -224,6 +224,41 @@ describe('a revocation scheduled for later (a rotation\'s grace period)', () => 
   })
 })
 
+describe('"Bearer " and a token-shaped word, the header as clients send it (read by one match: src/auth/authenticate.ts)', () => {
+  // The shortcut takes `Bearer td_…` / `Bearer tdo_…` with 43 characters of [A-Za-z0-9_-]; the
+  // token's own format and checksum are still checked, and every other header (another case of
+  // the scheme, more spaces, a trailing newline) takes the general parse: the same answers.
+  test.each([
+    ['a PAT', (tok: string) => `Bearer ${tok}`],
+    ['the scheme in lower case', (tok: string) => `bearer ${tok}`],
+    ['two spaces after Bearer', (tok: string) => `Bearer  ${tok}`],
+    ['a tab after Bearer', (tok: string) => `Bearer\t${tok}`],
+    ['a trailing CRLF', (tok: string) => `Bearer ${tok}\r\n`],
+  ])('%s: 200', async (_name, header) => {
+    expect((await withHeader(header(admin.token))).status).toBe(200)
+  })
+
+  test('a word of the shape whose characters or checksum are wrong is refused as in the general parse', async () => {
+    const body = admin.token.slice(3)
+    const cases: [string, string, unknown][] = [
+      // `-` and `_` fit the shape, not a checksum made of base62.
+      [`Bearer td_${body.slice(0, 42)}-`, 'invalid_token_checksum', undefined],
+      [`Bearer td_${'_'.repeat(43)}`, 'invalid_token_checksum', undefined],
+      // An access token is base62 only.
+      [`Bearer tdo_${body.slice(0, 42)}_`, 'malformed_token', { reason: 'invalid_characters' }],
+      // One character short or long: the general parse's wrong_length.
+      [`Bearer td_${body.slice(0, 42)}`, 'malformed_token', { reason: 'wrong_length' }],
+      [`Bearer td_${body}x`, 'malformed_token', { reason: 'wrong_length' }],
+      // A valid checksum under another prefix than the one it was made with: unknown.
+      [`Bearer tdo_${body}`, 'invalid_token', undefined],
+    ]
+    for (const [header, code, details] of cases) {
+      const res = await withHeader(header)
+      expect([header, res.status, res.body.code, res.body.details]).toEqual([header, 401, code, details])
+    }
+  })
+})
+
 describe('a CLI session\'s access token (tdo_)', () => {
   /** Browser sign-in as the CLI does it: initiate, approve as `who`, poll once. */
   async function cliAccessToken(who: Actor): Promise<string> {

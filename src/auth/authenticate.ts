@@ -36,6 +36,12 @@ function asSent(header: string): string {
 /** Between the scheme and the token: one or more spaces or tabs (RFC 7235's 1*SP, tabs tolerated). */
 const SEPARATOR = /^[ \t]+/
 
+/**
+ * `Bearer `, then a token of either kind's shape (`td_` or `tdo_` and 43 token characters), and
+ * nothing else: what credentialsOf would take apart to that same token.
+ */
+const PLAIN_BEARER = /^Bearer (tdo?_[A-Za-z0-9_-]{43})$/
+
 const FIX = 'Create a new token in the web console (Settings → Profile → Personal Access Tokens, /settings/tokens) or on the server (`teamday tokens create --email … --name …`), and send it as "Authorization: Bearer td_…"; from a terminal, sign in with `teamday login` (TeamDay\'s CLI: `teamday auth login`).'
 const CLI_SIGN_IN = 'Sign in again from your terminal (`teamday login`, or `teamday auth login` with TeamDay\'s CLI)'
 const CLI_FIX = `${CLI_SIGN_IN}, or refresh the access token (POST /api/auth/cli/refresh).`
@@ -121,52 +127,9 @@ export interface Authenticated {
  * vertical tab…), wherever it is, and whitespace inside the token make the token malformed.
  */
 export async function authenticate(ctx: Ctx, header: string | null, lookup: TokenLookup = plainLookup): Promise<Authenticated> {
-  const value = header === null ? '' : trimEdges(asSent(header))
-  if (value === '') {
-    throw unauthorized('missing_token', `Authentication required: no token was sent. ${FIX}`, 'No token')
-  }
-  if (header!.length > MAX_AUTH_HEADER_BYTES) {
-    throw unauthorized('authorization_header_too_large', `Invalid token: the Authorization header is over ${MAX_AUTH_HEADER_BYTES} bytes. ${FIX}`, 'Authorization header too large')
-  }
-  // Two Authorization headers reach the app as one, joined by ", " (`Bearer td_a, Bearer td_b`;
-  // `Bearer td_a, ` when the second is empty). Neither a scheme nor a token has a comma.
-  if (value.includes(',')) {
-    throw unauthorized('malformed_token', `Invalid authorization header: it has a comma, so more than one was sent (they arrive joined by a comma), or a comma was typed; send exactly one "Authorization: Bearer td_…". ${FIX}`, 'Malformed token', { reason: 'several_headers' })
-  }
-  // A scheme is printable ASCII: it ends at whitespace and at any other character, so that
-  // `Bearer<ZWSP>td_…` reads as Bearer and a stray character, not as the scheme "Bearer<ZWSP>td_…".
-  // Only spaces and tabs separate it from the token.
-  const scheme = /^[!-~]*/.exec(value)![0]
-  const rest = value.slice(scheme.length)
-  const credentials = rest.replace(SEPARATOR, '')
-  if (scheme.toLowerCase() !== 'bearer') {
-    // A Unicode space or an invisible character before the scheme (`<NBSP>Bearer td_…`,
-    // `<ZWSP>Bearer td_…`, pasted from a document) leaves no scheme at all, and one inside it
-    // (`Bea<ZWSP>rer`) cuts it short: say what is wrong (that character), not "only Bearer is accepted".
-    if (scheme === '') throw strayCharacter(firstStray(value)!)
-    const word = /^\S*/.exec(value)![0]
-    if (rest !== '' && !/^[ \t]/.test(rest) && word.replace(/[^!-~]/gu, '').toLowerCase().startsWith('bearer')) throw strayCharacter(firstStray(rest)!)
-    // `Bearer: td_…`: the header's own colon written twice.
-    if (scheme.toLowerCase() === 'bearer:') {
-      throw unauthorized('malformed_token', `Invalid authorization header: "Bearer:" has a colon; send "Authorization: Bearer td_…" (a space, no colon, after Bearer). ${FIX}`, 'Malformed token', { reason: 'invalid_characters' })
-    }
-    if (scheme.startsWith(TOKEN_PREFIX)) {
-      throw unauthorized('missing_bearer_scheme', `Invalid authorization header: the token must follow the word "Bearer", as in "Authorization: Bearer td_…".`, 'Missing Bearer scheme')
-    }
-    throw unauthorized('unsupported_auth_scheme', `Invalid authorization scheme: only "Bearer" tokens are accepted. ${FIX}`, 'Unsupported authorization scheme')
-  }
-  if (credentials === '') {
-    throw unauthorized('empty_bearer_token', `Invalid authorization header: "Bearer" was sent without a token. ${FIX}`, 'No token after Bearer')
-  }
-  // `Bearer Bearer td_…`: the word pasted with the token where a client adds it itself (Swagger
-  // UI's Authorize dialog, an SDK's token option). Said as such, not as whitespace in the token.
-  if (/^bearer([ \t]|$)/i.test(credentials)) {
-    throw unauthorized('malformed_token', `Invalid token format: the word "Bearer" was sent twice ("Bearer Bearer td_…"). Send the token alone where the client adds "Bearer" itself (Swagger UI's Authorize dialog, an SDK's token setting). ${FIX}`, 'Malformed token', { reason: 'bearer_twice' })
-  }
-  // Whitespace, an invisible character (`Bearer <ZWSP>td_…` was missing_prefix, `Bearer td_…<ZWSP>`
-  // wrong_length) or another non-ASCII one: named as such, same code and reason.
-  const stray = firstStray(credentials)
-  if (stray !== null) throw strayCharacter(stray)
+  // The header as clients send it passes every check of credentialsOf with the token as it is:
+  // one match instead of them (the token's own format and checksum are checked below either way).
+  const credentials = (header !== null && PLAIN_BEARER.exec(header)?.[1]) || credentialsOf(header)
   // A CLI session's access token (`tdo_…`): the same checks, one rule for both kinds.
   const cli = credentials.startsWith(ACCESS_TOKEN_PREFIX)
   const problem = checkTokenFormat(credentials, cli ? ACCESS_TOKEN_PREFIX : TOKEN_PREFIX)
@@ -222,4 +185,58 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
   }
   if (agentsVersion !== undefined) principal.agentsVersion = agentsVersion
   return counted ? { principal, counted } : { principal }
+}
+
+/**
+ * The token of an Authorization header, or the 401 for what is wrong with the header around it
+ * (the token's own format is authenticate's to check).
+ */
+function credentialsOf(header: string | null): string {
+  const value = header === null ? '' : trimEdges(asSent(header))
+  if (value === '') {
+    throw unauthorized('missing_token', `Authentication required: no token was sent. ${FIX}`, 'No token')
+  }
+  if (header!.length > MAX_AUTH_HEADER_BYTES) {
+    throw unauthorized('authorization_header_too_large', `Invalid token: the Authorization header is over ${MAX_AUTH_HEADER_BYTES} bytes. ${FIX}`, 'Authorization header too large')
+  }
+  // Two Authorization headers reach the app as one, joined by ", " (`Bearer td_a, Bearer td_b`;
+  // `Bearer td_a, ` when the second is empty). Neither a scheme nor a token has a comma.
+  if (value.includes(',')) {
+    throw unauthorized('malformed_token', `Invalid authorization header: it has a comma, so more than one was sent (they arrive joined by a comma), or a comma was typed; send exactly one "Authorization: Bearer td_…". ${FIX}`, 'Malformed token', { reason: 'several_headers' })
+  }
+  // A scheme is printable ASCII: it ends at whitespace and at any other character, so that
+  // `Bearer<ZWSP>td_…` reads as Bearer and a stray character, not as the scheme "Bearer<ZWSP>td_…".
+  // Only spaces and tabs separate it from the token.
+  const scheme = /^[!-~]*/.exec(value)![0]
+  const rest = value.slice(scheme.length)
+  const credentials = rest.replace(SEPARATOR, '')
+  if (scheme.toLowerCase() !== 'bearer') {
+    // A Unicode space or an invisible character before the scheme (`<NBSP>Bearer td_…`,
+    // `<ZWSP>Bearer td_…`, pasted from a document) leaves no scheme at all, and one inside it
+    // (`Bea<ZWSP>rer`) cuts it short: say what is wrong (that character), not "only Bearer is accepted".
+    if (scheme === '') throw strayCharacter(firstStray(value)!)
+    const word = /^\S*/.exec(value)![0]
+    if (rest !== '' && !/^[ \t]/.test(rest) && word.replace(/[^!-~]/gu, '').toLowerCase().startsWith('bearer')) throw strayCharacter(firstStray(rest)!)
+    // `Bearer: td_…`: the header's own colon written twice.
+    if (scheme.toLowerCase() === 'bearer:') {
+      throw unauthorized('malformed_token', `Invalid authorization header: "Bearer:" has a colon; send "Authorization: Bearer td_…" (a space, no colon, after Bearer). ${FIX}`, 'Malformed token', { reason: 'invalid_characters' })
+    }
+    if (scheme.startsWith(TOKEN_PREFIX)) {
+      throw unauthorized('missing_bearer_scheme', `Invalid authorization header: the token must follow the word "Bearer", as in "Authorization: Bearer td_…".`, 'Missing Bearer scheme')
+    }
+    throw unauthorized('unsupported_auth_scheme', `Invalid authorization scheme: only "Bearer" tokens are accepted. ${FIX}`, 'Unsupported authorization scheme')
+  }
+  if (credentials === '') {
+    throw unauthorized('empty_bearer_token', `Invalid authorization header: "Bearer" was sent without a token. ${FIX}`, 'No token after Bearer')
+  }
+  // `Bearer Bearer td_…`: the word pasted with the token where a client adds it itself (Swagger
+  // UI's Authorize dialog, an SDK's token option). Said as such, not as whitespace in the token.
+  if (/^bearer([ \t]|$)/i.test(credentials)) {
+    throw unauthorized('malformed_token', `Invalid token format: the word "Bearer" was sent twice ("Bearer Bearer td_…"). Send the token alone where the client adds "Bearer" itself (Swagger UI's Authorize dialog, an SDK's token setting). ${FIX}`, 'Malformed token', { reason: 'bearer_twice' })
+  }
+  // Whitespace, an invisible character (`Bearer <ZWSP>td_…` was missing_prefix, `Bearer td_…<ZWSP>`
+  // wrong_length) or another non-ASCII one: named as such, same code and reason.
+  const stray = firstStray(credentials)
+  if (stray !== null) throw strayCharacter(stray)
+  return credentials
 }
