@@ -165,10 +165,15 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     .onParse(async ({ request, route, set }) => {
       const rule = routes.get(request.method, route)
       if (rule?.auth) await authorizer.principal(request, set, rule.auth)
-      // Public routes: their per-address budget, before the body is read.
-      else await ipLimit.count(request, route, set)
-      // A console form: its person's console budget, before the body is read (src/console/ratelimit.ts).
-      await webConsole.limit.count(request, route, set)
+      else {
+        // Public routes: their per-address budget, before the body is read (a promise only on PostgreSQL).
+        const counting = ipLimit.count(request, route, set)
+        if (counting) await counting
+      }
+      // A console form: its person's console budget, before the body is read (src/console/ratelimit.ts);
+      // nothing to wait for on the API's routes.
+      const consoleCounting = webConsole.limit.count(request, route, set)
+      if (consoleCounting) await consoleCounting
       // While the body comes in, the connection may be silent only the idle timeout, not the
       // longer one of a request being handled (src/http/listen.ts, receiving). The app's own
       // server (the one Elysia's context would give), not the context's `server`: naming that

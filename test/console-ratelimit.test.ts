@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { loadConfig } from '../src/config'
 import { ASSETS } from '../src/console/assets'
+import { consoleRateLimit } from '../src/console/ratelimit'
 import { makeTestApp, type Res, type TestApp } from './helpers/app'
 import { consoleClient, signedInPerson } from './helpers/console'
 import { ON_PG } from './helpers/pg'
@@ -94,6 +95,26 @@ describe('the console budget per person', () => {
     for (let i = 0; i < LIMIT; i++) expect((await (i % 2 ? onSecond : c).get('/settings/profile')).status).toBe(200)
     expectTooMany(await onSecond.get('/settings/profile'))
     expectTooMany(await c.get('/settings/profile'))
+  })
+
+  test("a request it does not count (the API's bodies, a console without a budget) gets nothing to await: no session read, no promise", async () => {
+    const t = await app()
+    let sessionReads = 0
+    const kit = { signedIn: async () => (sessionReads++, null) }
+    const owned = () => [{ method: 'POST', path: '/settings/tokens' }]
+    const post = (path: string) => new Request(`http://localhost${path}`, { method: 'POST', body: 'name=x' })
+    const set = { headers: {} }
+    const limit = consoleRateLimit(kit, t.rt.limiter, { limit: LIMIT, windowMs: 60_000 }, owned)
+    expect(limit.count(post('/api/v1/agents'), '/api/v1/agents', set)).toBeUndefined()
+    expect(consoleRateLimit(kit, t.rt.limiter, null, owned).count(post('/settings/tokens'), '/settings/tokens', set)).toBeUndefined()
+    expect(sessionReads).toBe(0)
+    // A console form is counted: its session is read (once per request, however often asked).
+    const form = post('/settings/tokens')
+    const counting = limit.count(form, '/settings/tokens', set)
+    expect(counting).toBeInstanceOf(Promise)
+    await counting
+    expect(limit.count(form, '/settings/tokens', set)).toBeUndefined()
+    expect(sessionReads).toBe(1)
   })
 
   test('TEAMDAY_CONSOLE_RATE_LIMIT: 600/60s by default, a policy or off', () => {

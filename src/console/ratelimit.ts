@@ -30,24 +30,32 @@ export function consoleRateLimit(kit: Pick<ConsoleKit, 'signedIn'>, limiter: Rat
     return pages.has(`${method} ${route}`) || (method === 'HEAD' && pages.has(`GET ${route}`))
   }
   return {
-    /** Counts `request` (on `route`, as the router matched it) when it is a console page's and signed in. */
-    async count(request: Request, route: string, set: ResponseSet): Promise<void> {
+    /**
+     * Counts `request` (on `route`, as the router matched it) when it is a console page's and
+     * signed in. Every request with a body passes here (the app's body parser): one that is not
+     * counted (the API's) gets nothing to await.
+     */
+    count(request: Request, route: string, set: ResponseSet): void | Promise<void> {
       if (!policy || counted.has(request) || !isPage(request.method, route)) return
       counted.add(request)
-      const who = await kit.signedIn(request)
-      if (!who) return
-      try {
-        await limiter.consume(`console:${who.user.id}`, policy, set, 'console')
-      } catch (e) {
-        if (!(e instanceof AppError) || e.code !== 'rate_limited') throw e
-        const seconds = (e.details as { retryAfterSeconds: number }).retryAfterSeconds
-        throw new AppError(
-          'rate_limited',
-          `Too many requests from your account: the console allows ${policy.limit} requests per ${policy.windowMs / 1000} s for each person. Wait ${seconds} s, then reload the page.`,
-          { details: e.details, headers: e.headers },
-        )
-      }
+      return countSignedIn(request, policy, set)
     },
+  }
+
+  async function countSignedIn(request: Request, policy: RatePolicy, set: ResponseSet): Promise<void> {
+    const who = await kit.signedIn(request)
+    if (!who) return
+    try {
+      await limiter.consume(`console:${who.user.id}`, policy, set, 'console')
+    } catch (e) {
+      if (!(e instanceof AppError) || e.code !== 'rate_limited') throw e
+      const seconds = (e.details as { retryAfterSeconds: number }).retryAfterSeconds
+      throw new AppError(
+        'rate_limited',
+        `Too many requests from your account: the console allows ${policy.limit} requests per ${policy.windowMs / 1000} s for each person. Wait ${seconds} s, then reload the page.`,
+        { details: e.details, headers: e.headers },
+      )
+    }
   }
 }
 
