@@ -15,6 +15,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { executableFormat, readHead, RELEASE_TARGETS } from './formats'
+import { STARTUP_JIT_POLICY } from '../src/jit-policy'
 
 const root = resolve(import.meta.dir, '..')
 const dist = join(root, 'dist')
@@ -38,6 +39,9 @@ function build(target: string, outfile: string, stamp: string): void {
     '--minify-whitespace',
     '--minify-syntax',
     '--bytecode',
+    // Start-up code stays in the interpreter longer; `serve` sets the normal policy back once
+    // started (src/jit-policy.ts).
+    `--compile-jit-policy=${STARTUP_JIT_POLICY}`,
     // The binary reads no .env or bunfig.toml of the directory it runs in: `--env-file FILE` instead.
     '--no-compile-autoload-dotenv',
     '--no-compile-autoload-bunfig',

@@ -3,7 +3,7 @@
  * database of the suite's backend: the first start's set-up, and on later starts the hint that
  * nobody can sign in to the console yet, which goes away once somebody has a password.
  */
-import { afterAll, describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, spyOn, test } from 'bun:test'
 import { EventEmitter } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -17,6 +17,7 @@ import { auditEvents, organizations, sessions, users } from '../src/db/schema'
 import { newId } from '../src/ids'
 import { createRuntime } from '../src/runtime'
 import { createTestDatabase, ON_PG, urlFor } from './helpers/pg'
+import { STARTUP_JIT_MS } from '../src/jit-policy'
 
 const DAY = 86_400_000
 
@@ -153,4 +154,20 @@ describe('serve: what a start prints', () => {
     expect(seen.audit).toContain('token.revoked')
     expect(seen.audit).not.toContain('token.created')
   }, 40_000)
+
+  test("a start sets JavaScriptCore's normal JIT policy back once started (the binary starts with a higher one: src/jit-policy.ts), not before it listens", async () => {
+    const db = await newDatabase('jit')
+    const set = spyOn(Bun.unsafe, 'setJITPolicy')
+    try {
+      let atStart: unknown[][] = []
+      await startAndStop(db, {}, async () => {
+        atStart = [...set.mock.calls]
+        await Bun.sleep(STARTUP_JIT_MS + 300)
+      })
+      expect(atStart).toEqual([])
+      expect(set.mock.calls).toEqual([[1]])
+    } finally {
+      set.mockRestore()
+    }
+  }, 30_000)
 })

@@ -23,6 +23,7 @@ import { createRuntime, type Runtime, type RuntimeOptions } from '../../runtime'
 import { getOnce, refuseAnotherDatabase, type Get, type PortCheck } from './port-holder'
 import { liveProbeStore } from '../../db/settings'
 import { configFrom } from './runtime'
+import { normalJitAfterStart } from '../../jit-policy'
 import type { Run } from '../spec'
 import type { PgConnection } from '../../db/pg'
 import type { SqliteConnection } from '../../db/connection'
@@ -147,11 +148,13 @@ export async function serve(
   const base = `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`
   // Before the first line a supervisor or test waits for: a SIGTERM sent on seeing it must find
   // the handlers in place (otherwise it kills the process outright).
+  let cancelNormalJit = () => {}
   const stopped = new Promise<void>((resolve) => {
     let stopping = false
     const stop = async (sig: string) => {
       if (stopping) return
       stopping = true
+      cancelNormalJit()
       rt.log.info('shutting_down', { signal: sig })
       try {
         // Stops accepting first, closes the database last (src/cli/admin/graceful-stop.ts).
@@ -197,6 +200,7 @@ export async function serve(
   rt.log.info('server_started', startupSummary(rt, config, { listen: `http://${formatHost(config.host)}:${port}`, swagger: `${base}/swagger`, metrics: metricsUrl }))
   if (first) io.out(firstStartText(first, base))
   else if (counts.withPassword === 0) io.out(noPasswordHint(await firstAdmin(systemContext(rt))))
+  cancelNormalJit = normalJitAfterStart()
   await stopped
   io.out('teamday stopped')
 }
