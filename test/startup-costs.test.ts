@@ -151,4 +151,20 @@ describe('start-up costs', () => {
     expect(viaRef.Check({ item: { id: 'x' } })).toBe(true)
     expect(viaRef.Check({ item: { id: 1 } })).toBe(false)
   })
+
+  test("evaluating the token module computes no CRC table: the rolling checksum's tables are built when a body is first looked at", () => {
+    const out = inFreshProcess(`
+      let made = 0
+      const Native = Uint32Array
+      globalThis.Uint32Array = class extends Native { constructor(...a) { super(...a); made++ } }
+      const { holdsSecret, generateToken } = await import('./src/auth/tokens')
+      const atImport = made
+      const body = generateToken().slice(3)
+      console.log(JSON.stringify({ atImport, found: holdsSecret('x ' + body), after: made }))`)
+    const { atImport, found, after } = JSON.parse(out)
+    expect(atImport).toBe(0)
+    expect(found).toBe(true)
+    expect(after).toBeGreaterThan(0)
+  })
 })
+

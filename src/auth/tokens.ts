@@ -62,6 +62,7 @@ export function holdsTokenBody(s: string): boolean {
 function tokenBodyAt(s: string): number {
   const n = s.length
   if (n < TOKEN_BODY_LENGTH) return -1
+  const { table, drop, windowInit } = (crc ??= rollingCrc())
   let run = 0
   let reg = 0
   for (let i = 0; i < n; i++) {
@@ -71,13 +72,13 @@ function tokenBodyAt(s: string): number {
       reg = 0
       continue
     }
-    reg = CRC_TABLE[(reg ^ c) & 0xff]! ^ (reg >>> 8)
-    if (++run > TOKEN_RANDOM_LENGTH) reg ^= CRC_DROP[s.charCodeAt(i - TOKEN_RANDOM_LENGTH)]!
+    reg = table[(reg ^ c) & 0xff]! ^ (reg >>> 8)
+    if (++run > TOKEN_RANDOM_LENGTH) reg ^= drop[s.charCodeAt(i - TOKEN_RANDOM_LENGTH)]!
     if (run < TOKEN_RANDOM_LENGTH || i + TOKEN_CHECKSUM_LENGTH >= n) continue
     // The checksum's first digit is at most 4 (2³² < 5·62⁵): most positions end here.
     const first = base62Digit(s.charCodeAt(i + 1))
     if (first < 0 || first > 4) continue
-    if (base62Number(s, i + 1) === ((reg ^ CRC_WINDOW_INIT) ^ 0xffffffff) >>> 0) return i + 1 - TOKEN_RANDOM_LENGTH
+    if (base62Number(s, i + 1) === ((reg ^ windowInit) ^ 0xffffffff) >>> 0) return i + 1 - TOKEN_RANDOM_LENGTH
   }
   return -1
 }
@@ -100,27 +101,30 @@ function base62Number(s: string, at: number): number {
 
 const DIGIT = new Int8Array(128).fill(-1)
 for (let d = 0; d < 62; d++) DIGIT[BASE62.charCodeAt(d)] = d
-/** CRC-32 (IEEE, reflected, as Bun.hash.crc32): the register's step for each byte. */
-const CRC_TABLE = new Uint32Array(256)
-for (let b = 0; b < 256; b++) {
-  let c = b
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-  CRC_TABLE[b] = c >>> 0
+/** The rolling CRC's tables (tokenBodyAt), computed on first use: a start answers no body before its first request needs them. */
+let crc: { table: Uint32Array; drop: Uint32Array; windowInit: number } | undefined
+
+function rollingCrc(): { table: Uint32Array; drop: Uint32Array; windowInit: number } {
+  /** CRC-32 (IEEE, reflected, as Bun.hash.crc32): the register's step for each byte. */
+  const table = new Uint32Array(256)
+  for (let b = 0; b < 256; b++) {
+    let c = b
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+    table[b] = c >>> 0
+  }
+  const step = (reg: number, byte: number) => (table[(reg ^ byte) & 0xff]! ^ (reg >>> 8)) >>> 0
+  /** What a byte leaves in the register (from 0) after it and 37 zero bytes: taken out when it leaves the window. */
+  const drop = new Uint32Array(128)
+  for (let b = 0; b < 128; b++) {
+    let reg = step(0, b)
+    for (let k = 0; k < TOKEN_RANDOM_LENGTH; k++) reg = step(reg, 0)
+    drop[b] = reg
+  }
+  /** The register after 37 zero bytes from CRC-32's initial value: the window's CRC is the rolled register xor this, inverted. */
+  let windowInit = 0xffffffff
+  for (let k = 0; k < TOKEN_RANDOM_LENGTH; k++) windowInit = step(windowInit, 0)
+  return { table, drop, windowInit }
 }
-const crcStep = (reg: number, byte: number) => (CRC_TABLE[(reg ^ byte) & 0xff]! ^ (reg >>> 8)) >>> 0
-/** What a byte leaves in the register (from 0) after it and 37 zero bytes: taken out when it leaves the window. */
-const CRC_DROP = new Uint32Array(128)
-for (let b = 0; b < 128; b++) {
-  let reg = crcStep(0, b)
-  for (let k = 0; k < TOKEN_RANDOM_LENGTH; k++) reg = crcStep(reg, 0)
-  CRC_DROP[b] = reg
-}
-/** The register after 37 zero bytes from CRC-32's initial value: the window's CRC is the rolled register xor this, inverted. */
-const CRC_WINDOW_INIT = (() => {
-  let reg = 0xffffffff
-  for (let k = 0; k < TOKEN_RANDOM_LENGTH; k++) reg = crcStep(reg, 0)
-  return reg
-})()
 
 /**
  * Whether `text` holds an issued secret: with its prefix (`td_…`, `tdo_…`, …) and at least its 37
