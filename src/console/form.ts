@@ -1,41 +1,77 @@
 import { holdsTokenBody, redactTokens } from '../auth/tokens'
 import { t } from 'elysia'
 import type { Messages } from './i18n'
-import { formRefusal, FormFieldRefusal, TAKEN_OUT } from '../http/secret-fields'
+import { FormFieldRefusal, TAKEN_OUT } from '../http/secret-fields'
+import { RepeatedFieldRefusal, UnreadableFormRefusal, unreadableFormRefusal } from '../http/page-form'
 
 /** Console forms: any flat form body (urlencoded); handlers read fields with `field`. */
 export const FormBody = t.Object({}, { additionalProperties: true })
 export const NoBody = undefined
 
 /**
- * A form field as one string ('' when absent, or when repeated with different values). A field
- * that held a token (taken out by the body reader, src/http/secret-fields.ts) throws its 422
- * refusal, which a page meets only where its own refusals are handled: each form checks
- * `formRefusal(body)` there first, and reads what it shows before that with `typedField`.
+ * A form field as one string ('' when absent). A field that held a token (taken out by the body
+ * reader, src/http/secret-fields.ts), one sent more than once with different values (never one of
+ * them picked: `decision=deny&decision=approve`), or a body that came as no form
+ * (src/http/page-form.ts) throws its 422 refusal, which a page meets only where its own refusals
+ * are handled: each form checks `pageRefusal(body)` there first, and reads what it shows before
+ * that with `typedField`. The same value twice is that value.
  */
 export function field(body: unknown, name: string): string {
   const v = sent(body, name)
-  if (v === TAKEN_OUT) throw new FormFieldRefusal(name)
+  if (typeof v !== 'string') throw v
   return v
 }
 
+/** What a form field can be refused for as sent (sent). */
+type FieldRefusal = FormFieldRefusal | RepeatedFieldRefusal | UnreadableFormRefusal
+
 /**
- * A field's one value as sent ('' when absent, or when repeated with different values), or
- * TAKEN_OUT when it (one of its values) held a token: the one reading of a field, and so the one
- * check for a token, that `field` and `typedField` share.
+ * A field's one value as sent ('' when absent), or its refusal: the body came as no form, the
+ * field (one of its values) held a token, or it was sent more than once with different values.
+ * The one reading of a field, and so the one check of it, that `field`, `typedField` and
+ * `pageRefusal` share.
  */
-function sent(body: unknown, name: string): string {
-  const v = body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined
-  // Sent more than once: the same value is that value; different ones (`decision=deny&decision=approve`)
-  // are no answer, as if the field were missing (the form's own check then refuses it), never one picked.
-  if (Array.isArray(v)) return v.includes(TAKEN_OUT) ? TAKEN_OUT : v.length > 0 && v.every((x) => x === v[0]) && typeof v[0] === 'string' ? v[0] : ''
+function sent(body: unknown, name: string): string | FieldRefusal {
+  if (body === null || typeof body !== 'object') return ''
+  const unreadable = unreadableFormRefusal(body)
+  if (unreadable) return unreadable
+  const v = (body as Record<string, unknown>)[name]
+  if (Array.isArray(v)) {
+    if (v.includes(TAKEN_OUT)) return new FormFieldRefusal(name)
+    if (v.some((x) => x !== v[0])) return new RepeatedFieldRefusal(name)
+    return typeof v[0] === 'string' ? v[0] : ''
+  }
+  if (v === TAKEN_OUT) return new FormFieldRefusal(name)
   return typeof v === 'string' ? v : ''
 }
 
-/** Every value of a repeated field (checkboxes); a field that held a token throws, as `field`. */
+/**
+ * What a console form as a whole is refused for, before a page reads its fields, or null: a body
+ * that came as no form (src/http/page-form.ts), a field that held a token (the first one;
+ * src/http/secret-fields.ts), or else a field sent more than once with different values
+ * (`name=a&name=b`; `lists`: the form's fields that are lists, its checkbox groups, which may be).
+ * Each form checks it first where its own refusals are handled, and shows itself again with it
+ * (src/console/routes/settings.tsx fieldErrorOf words it, naming the field by its label).
+ */
+export function pageRefusal(body: unknown, lists: readonly string[] = []): FieldRefusal | null {
+  if (body === null || typeof body !== 'object') return null
+  let repeated: RepeatedFieldRefusal | null = null
+  for (const name of Object.keys(body)) {
+    const v = sent(body, name)
+    if (v instanceof RepeatedFieldRefusal) {
+      if (!lists.includes(name)) repeated ??= v
+    } else if (typeof v !== 'string') return v
+  }
+  return repeated
+}
+
+/**
+ * Every value of a repeated field (checkboxes); a field that held a token, or a body that came as
+ * no form, throws, as `field`.
+ */
 export function fields(body: unknown, name: string): string[] {
-  const refused = formRefusal(body, name)
-  if (refused) throw refused
+  const refused = sent(body, name)
+  if (typeof refused !== 'string' && !(refused instanceof RepeatedFieldRefusal)) throw refused
   const v = body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined
   if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string')
   return typeof v === 'string' ? [v] : []
@@ -43,13 +79,13 @@ export function fields(body: unknown, name: string): string[] {
 
 /**
  * A form field as typed, for what a page shows or carries again before its error handling runs
- * (the list's view, a form shown again, a hidden field): '' for a field that held a token, which
- * `field` would throw. The page then refuses the form itself (`formRefusal(body)`, the first field
- * that held one) where its own refusals are handled, so that it shows its form again.
+ * (the list's view, a form shown again, a hidden field): '' for a field that `field` would throw
+ * for (a token, different values, no form). The page then refuses the form itself
+ * (`pageRefusal(body)`) where its own refusals are handled, so that it shows its form again.
  */
 export function typedField(body: unknown, name: string): string {
   const v = sent(body, name)
-  return v === TAKEN_OUT ? '' : v
+  return typeof v === 'string' ? v : ''
 }
 
 /** Every value of a repeated field as typed (typedField): the values that held a token left out. */

@@ -221,6 +221,15 @@ const en = {
     `Validation failed: "${isolate(label)}" must not contain a token or another secret. Nothing was saved. A token belongs only where it is asked for: to give an agent one, set it as an environment variable of a space (Spaces → the space → Environment Variables), where it is sealed and never shown.`,
   errTokenInPageField:
     'Validation failed: this form arrived with a token in a field that the page fills in itself, not in one you type into: something changed the form after the page was shown (a browser extension or a script, for example). Nothing was done. Reload the page and send the form again.',
+  // A form refused as a whole (src/http/page-form.ts): a field sent twice with different values (named
+  // by its label; one the page fills in itself), a body that is no form (`type`: as it came, '' for none).
+  errRepeatedField: (label: string) =>
+    `Validation failed: "${isolate(label)}" was sent more than once, with different values; a form sends it once. Nothing was done: fill in the form and send it again.`,
+  errRepeatedPageField:
+    'Validation failed: this form arrived with a field that the page fills in itself sent more than once, with different values: something changed the form after the page was shown (a browser extension or a script, for example). Nothing was done. Reload the page and send the form again.',
+  errUnreadableForm: (type: string) =>
+    `Validation failed: the form could not be read: it was sent ${type === '' ? 'without a Content-Type' : `as ${isolate(type)}`}, and the console's forms send their fields URL-encoded (application/x-www-form-urlencoded). Nothing was done: fill in the form and send it again from its page.`,
+  errExpiryChoice: 'Validation failed: choose one of the offered expiration periods (7, 30, 90, 180 or 365 days), or "Custom date" with a date.',
   graceField: 'Old token keeps working for',
 
   // The new token, shown once
@@ -597,6 +606,13 @@ const de = {
     `Ungültige Eingabe: „${isolate(label)}“ darf kein Token und kein anderes Geheimnis enthalten. Es wurde nichts gespeichert. Ein Token gehört nur dorthin, wo danach gefragt wird: Einem Agenten geben Sie eines als Umgebungsvariable eines Spaces (Spaces → der Space → Umgebungsvariablen), wo es versiegelt und nie angezeigt wird.`,
   errTokenInPageField:
     'Ungültige Eingabe: Dieses Formular kam mit einem Token in einem Feld an, das die Seite selbst ausfüllt, nicht in einem, in das Sie etwas eingeben: Etwas hat das Formular verändert, nachdem die Seite angezeigt wurde (zum Beispiel eine Browser-Erweiterung oder ein Skript). Es wurde nichts ausgeführt. Laden Sie die Seite neu und senden Sie das Formular erneut.',
+  errRepeatedField: (label: string) =>
+    `Ungültige Eingabe: „${isolate(label)}“ wurde mehrmals mit verschiedenen Werten gesendet; ein Formular sendet es einmal. Es wurde nichts ausgeführt: Füllen Sie das Formular aus und senden Sie es erneut.`,
+  errRepeatedPageField:
+    'Ungültige Eingabe: Dieses Formular kam mit einem Feld an, das die Seite selbst ausfüllt und das mehrmals mit verschiedenen Werten gesendet wurde: Etwas hat das Formular verändert, nachdem die Seite angezeigt wurde (zum Beispiel eine Browser-Erweiterung oder ein Skript). Es wurde nichts ausgeführt. Laden Sie die Seite neu und senden Sie das Formular erneut.',
+  errUnreadableForm: (type: string) =>
+    `Ungültige Eingabe: Das Formular ließ sich nicht lesen: Es wurde ${type === '' ? 'ohne Content-Type' : `als ${isolate(type)}`} gesendet, die Formulare der Konsole senden ihre Felder aber URL-kodiert (application/x-www-form-urlencoded). Es wurde nichts ausgeführt: Füllen Sie das Formular aus und senden Sie es von seiner Seite erneut.`,
+  errExpiryChoice: 'Ungültige Eingabe: Wählen Sie eine der angebotenen Laufzeiten (7, 30, 90, 180 oder 365 Tage) oder „Benutzerdefiniertes Ablaufdatum“ mit einem Datum.',
   graceField: 'Übergangsfrist des alten Tokens',
 
   tokenCreatedTitle: 'Token generiert',
@@ -854,6 +870,11 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^Validation failed: choose a custom expiration date/, () => 'Ungültige Eingabe: Wählen Sie ein benutzerdefiniertes Ablaufdatum (7-365 Tage ab heute).'],
   [/^Validation failed: a custom expiration date is filled in, but another period is chosen/, () => de.errDateNotChosen],
   [/^Validation failed: no scope chosen/, () => de.errNoScope],
+  [/^Validation failed: choose one of the offered expiration periods/, () => de.errExpiryChoice],
+  // A console form refused as a whole (src/http/page-form.ts): a page words it itself (fieldErrorOf,
+  // by the field's label); this is for the console's error page, which names no field of a form.
+  [/^Validation failed: the field \S+ was sent more than once, with different values/, () => 'Ungültige Eingabe: Ein Feld des Formulars wurde mehrmals mit verschiedenen Werten gesendet; ein Formular sendet es einmal. Es wurde nichts ausgeführt: Füllen Sie das Formular aus und senden Sie es erneut.'],
+  [/^Validation failed: the form could not be read: it was sent (?:as ([^\s,]+)|without a Content-Type)/, (m) => de.errUnreadableForm(m[1] ?? '')],
   [/^Validation failed: .*scope/i, () => 'Ungültige Eingabe: Diese Berechtigungen gibt es nicht oder Ihre Rolle hat sie nicht.'],
   [/^Validation failed: a password must be (\d+)-(\d+) characters/, (m) => `Ungültige Eingabe: Ein Passwort muss ${m[1]}-${m[2]} Zeichen lang sein.`],
   [/^Validation failed: ".*" is not a valid e-mail address/, () => 'Ungültige Eingabe: Das ist keine gültige E-Mail-Adresse.'],

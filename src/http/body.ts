@@ -2,6 +2,7 @@ import { parseQuery } from 'elysia/parse-query'
 import { AppError, invalidField } from '../errors'
 import { nearestField } from './body-fields'
 import { secretRefusal, takeSecretsOutOfForm } from './secret-fields'
+import { unreadableForm } from './page-form'
 import { firstInexactLiteral, hasLoneSurrogate, JSON_INEXACT_NUMBER, numberPath, JSON_TOO_DEEP, jsonHasNul, jsonMayHaveSurrogate, MAX_JSON_DEPTH, scanJson } from '../json-limits'
 
 /** How a route takes a body: none declared, optional (may be absent) or required. */
@@ -59,7 +60,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  *   has the field taken out instead, for the page to refuse and show again;
  * - form-urlencoded: Elysia's own form parser, then the route's arrays, booleans and objects as
  *   JSON has them (formFields);
- * - any other type → 422 `validation_failed` saying to send JSON.
+ * - any other type → 422 `validation_failed` saying to send JSON; to a console page's form, a body
+ *   that says so (src/http/page-form.ts), for the page to show its form again with the message.
  */
 export async function readBody(request: Request, rule: BodyRule, shape: BodyShape = {}): Promise<object> {
   const read = await readAny(request, rule, shape)
@@ -249,6 +251,9 @@ async function readAny(request: Request, rule: BodyRule, shape: BodyShape): Prom
       throw abortedBody(e)
     }
     if (bytes.every((b) => b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d)) return empty()
+    // A console page's form sent as multipart/form-data (or text/plain): the page refuses it in its
+    // own terms, its form shown again (src/http/page-form.ts), where "send JSON" made no sense.
+    if (shape.pageForm) return unreadableForm(type)
     throw notAnObject(type)
   }
   const text = await bodyText(request, notUtf8Json)

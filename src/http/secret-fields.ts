@@ -53,10 +53,11 @@ export function secretFieldsOf(method: string, path: string): readonly (readonly
 /**
  * What a console form's field that held a secret holds instead (takeSecretsOutOfForm): no client
  * can send it (the NUL character is refused in every body), and it survives the copies Elysia
- * makes of a body before the page gets it. Every console form refuses it itself (formRefusal, where
- * its own refusals are handled) and shows its form again with the error on the field, what it shows
- * again read without it (src/console/form.ts typedField); `field` throws the refusal, should a page
- * read it anyway (the console's 422 page). Either way the token reaches no page.
+ * makes of a body before the page gets it. Every console form refuses it itself (pageRefusal,
+ * src/console/form.ts, where its own refusals are handled) and shows its form again with the
+ * error on the field, what it shows again read without it (typedField); `field` throws the
+ * refusal, should a page read it anyway (the console's 422 page). Either way the token reaches
+ * no page.
  */
 export const TAKEN_OUT = '\u0000[a token was taken out of this field]'
 

@@ -8,8 +8,7 @@ import { getAgent, listAgentSummaries, type PublicAgent } from '../../modules/ag
 import { listChats, readChat, readChatHead } from '../../modules/chats/service'
 import { ExecuteBody } from '../../modules/executions/model'
 import { startExecution } from '../../modules/executions/service'
-import { FormBody, hidden, shown, typedField } from '../form'
-import { formRefusal } from '../../http/secret-fields'
+import { FormBody, hidden, pageRefusal, shown, typedField } from '../form'
 import { page, redirect, SECURITY_HEADERS, type ConsoleKit } from '../http'
 import type { SignedIn } from '../session'
 import { AgentChatPage, AgentsPage, agentChatHref, CHAT_VERSION_HEADER, chatVersion, type ChatForm, type ChatRead, type PublicChat } from '../views/agents'
@@ -169,8 +168,9 @@ export function agentRoutes(kit: ConsoleKit) {
       const message = typedField(body, 'message')
       const chatId = typedField(body, 'chatId') || undefined
       try {
-        // Its hidden chat id too: the chat's page again (a new chat, when that was the field).
-        const pasted = formRefusal(body)
+        // Its hidden chat id too: the chat's page again (a new chat, when that was the field). A
+        // field sent twice with different values, a body that is no form: the same (src/http/page-form.ts).
+        const pasted = pageRefusal(body)
         if (pasted) throw pasted
         // In the API's order: the role (the auth macro), the body (its schema), then the agent.
         const refused = roleRefusal(who.role, RUN)

@@ -7,8 +7,7 @@ import { checkPassword } from '../../modules/users/passwords'
 import { listMemberships } from '../../modules/users/service'
 import { eq } from 'drizzle-orm'
 import { ASSETS } from '../assets'
-import { FormBody, field, hidden, shown, typedField, type FormFields } from '../form'
-import { formRefusal } from '../../http/secret-fields'
+import { FormBody, field, hidden, pageRefusal, shown, typedField, type FormFields } from '../form'
 import { HOME, page, redirect, safeNext, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
 import { endAllSessions, endSession, endSessionBySecret, pruneSessions, startSignedInSession } from '../session'
@@ -60,7 +59,11 @@ export function authRoutes(kit: ConsoleKit) {
 
   const linkRoutes = (purpose: LinkPurpose, base: string, texts: { title: 'setupTitle' | 'setPasswordTitle'; intro: 'setupIntro' | 'setPasswordIntro' }) => (app: Elysia) => {
     // The form's fields (the set-up's asks for a name too; the set-password page shows none).
-    const linkFields: FormFields = { password: shown('password', (t) => t.newPassword), ...(purpose === 'setup' ? { name: shown('name', (t) => t.yourName) } : {}) }
+    const linkFields: FormFields = {
+      password: shown('password', (t) => t.newPassword),
+      confirm: shown('confirm', (t) => t.repeatPassword),
+      ...(purpose === 'setup' ? { name: shown('name', (t) => t.yourName) } : {}),
+    }
     const invalid = async (request: Request) => {
       const nav = anonymousNav(request)
       return page(await (<MessagePage nav={nav} title={nav.t.linkInvalidTitle} message={nav.t.linkInvalid} link={{ href: '/login', label: nav.t.signInButton }} />), { status: 404 })
@@ -88,6 +91,9 @@ export function authRoutes(kit: ConsoleKit) {
         const found = await findLink(ctx, purpose, secret)
         if (!found) return invalid(request)
         if (!kit.mayStartSession(request)) return needsHttps(request)
+        // A field sent twice with different values, a body that is no form (src/http/page-form.ts).
+        const refused = pageRefusal(body)
+        if (refused) return form(request, secret, found.user.email, fieldErrorOf(request, refused, linkFields))
         if (field(body, 'password') !== field(body, 'confirm')) return form(request, secret, found.user.email, { message: messages(langOf(request)).passwordsDiffer, field: 'confirm' })
         try {
           await useLink(ctx, purpose, secret, { password: field(body, 'password'), name: field(body, 'name') })
@@ -111,13 +117,14 @@ export function authRoutes(kit: ConsoleKit) {
     }, hidden)
     .post('/login', async ({ request, body, set }) => {
       // A token pasted into the e-mail field: the form again, the error on the field, the field
-      // empty (src/http/secret-fields.ts). `next` may hold one (a CLI sign-in's approval path).
-      const pasted = formRefusal(body)
+      // empty (src/http/secret-fields.ts). `next` may hold one (a CLI sign-in's approval path). A
+      // field sent twice with different values, a body that is no form: the same (src/http/page-form.ts).
+      const pasted = pageRefusal(body)
       const next = safeNext(typedField(body, 'next'))
       const email = typedField(body, 'email').trim()
       const tx = messages(langOf(request))
       if (!kit.mayStartSession(request)) return signInPage(request, { next, email, error: tx.needsHttps }, 400)
-      if (pasted) return signInPage(request, { next, email, error: fieldErrorOf(request, pasted, { email: shown('email', (t) => t.email) }) }, pasted.status)
+      if (pasted) return signInPage(request, { next, email, error: fieldErrorOf(request, pasted, { email: shown('email', (t) => t.email), password: shown('password', (t) => t.password) }) }, pasted.status)
       const ctx = kit.anonymousCtx(request, set)
       const keys = throttleKeys(ctx.box, email, ctx.origin?.ip() ?? null)
       // Before any hashing: a locked account or address costs the server nothing. The attempt

@@ -1,13 +1,12 @@
 import { Elysia, t } from 'elysia'
 import { AppError } from '../../errors'
 import { decideLogin, describeLoginRequest, organizationsOf, revokeOwnCliSession } from '../../modules/cli-auth/service'
-import { FormBody, field, hidden, shown, typedField, type FormFields } from '../form'
+import { FormBody, field, hidden, pageRefusal, shown, typedField, type FormFields } from '../form'
 import { crossOriginRefused, page, redirect, type ConsoleKit } from '../http'
 import { MessagePage, RefusedPage } from '../views/auth'
 import { AuthorizeDonePage, AuthorizePage } from '../views/cli'
 import { formView, tokensHref } from '../views/tokens'
 import { anonymousNav, errorOf, fieldErrorOf, navOf, settingsPage } from './settings'
-import { formRefusal } from '../../http/secret-fields'
 
 const CodeParams = t.Object({ code: t.String({ maxLength: 200 }) })
 const IdParams = t.Object({ id: t.String({ maxLength: 100 }) })
@@ -54,8 +53,10 @@ export function cliRoutes(kit: ConsoleKit) {
         // console's, and the next Approve signed the terminal in there).
         const chosen = typedField(body, 'organizationId')
         // A field holding a token (src/http/secret-fields.ts): the page again with the error (on
-        // the organization's choice when it was that one), nothing decided.
-        const pasted = formRefusal(body)
+        // the organization's choice when it was that one), nothing decided. A field sent twice
+        // with different values (`decision=deny&decision=approve`: no decision), a body that is no
+        // form: the same (src/http/page-form.ts).
+        const pasted = pageRefusal(body)
         if (pasted) {
           const req = await describeLoginRequest(ctx, code)
           if (!req) return notFound(request)
@@ -92,8 +93,9 @@ export function cliRoutes(kit: ConsoleKit) {
         if (crossOriginRefused(request)) return refused(request)
         const who = await kit.signedIn(request)
         if (!who) return kit.toSignIn(request)
-        // Its hidden fields (the list's view) holding a token: the section with the error, nothing revoked.
-        const pasted = formRefusal(body)
+        // Its hidden fields (the list's view) holding a token, sent twice with different values, a
+        // body that is no form: the section with the error, nothing revoked.
+        const pasted = pageRefusal(body)
         if (pasted) return settingsPage(kit, who, request, set, { view: formView(body), tokens: { error: errorOf(request, pasted) } }, pasted.status)
         try {
           await revokeOwnCliSession(kit.ctxOf(who, request, set), who.user.id, id)

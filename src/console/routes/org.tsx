@@ -1,7 +1,7 @@
 import { Elysia, t } from 'elysia'
 import { AppError } from '../../errors'
 import { listAuditEvents } from '../../modules/audit/query'
-import { echoedField, FormBody, field, hidden, shown, typedField, type FormFields } from '../form'
+import { echoedField, FormBody, field, hidden, pageRefusal, shown, typedField, type FormFields } from '../form'
 import { page, redirect, type ConsoleKit } from '../http'
 import { addMember, changeRole, listMembers, passwordLink, removeMemberNow } from '../members-adapter'
 import { switchOrganization, type SignedIn } from '../session'
@@ -9,7 +9,6 @@ import { AuditPage, ForbiddenPage, MembersPage } from '../views/org'
 import { langOf, messages } from '../i18n'
 import type { ErrorText } from '../views/layout'
 import { errorOf, fieldErrorOf, navOf, settingsPage } from './settings'
-import { formRefusal } from '../../http/secret-fields'
 import { SWITCHER } from '../views/layout'
 import { HOME } from '../http'
 
@@ -34,8 +33,9 @@ export function orgRoutes(kit: ConsoleKit) {
     if (!who) return kit.toSignIn(request)
     try {
       // A field holding a token (src/http/secret-fields.ts), the hidden ones too: refused as the
-      // service's refusals are, before anything is done.
-      const pasted = formRefusal(body)
+      // service's refusals are, before anything is done; a field sent twice with different values,
+      // a body that is no form, the same (src/http/page-form.ts).
+      const pasted = pageRefusal(body)
       if (pasted) throw pasted
       return await fn(who)
     } catch (e) {
@@ -98,8 +98,9 @@ export function orgRoutes(kit: ConsoleKit) {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
       // The header's switcher holding a token (src/http/secret-fields.ts): Settings → Profile
-      // (where a switch leads) with the error, on the switcher.
-      const pasted = formRefusal(body)
+      // (where a switch leads) with the error, on the switcher (as for a switcher sent twice with
+      // different values, or a body that is no form: src/http/page-form.ts).
+      const pasted = pageRefusal(body)
       if (pasted) return settingsPage(kit, who, request, set, { profile: { error: fieldErrorOf(request, pasted, { organizationId: shown(SWITCHER, (t) => t.switchToOrganization) }) } }, pasted.status)
       await switchOrganization(kit.ctxOf(who, request, set), who.sessionId, who.user.id, field(body, 'organizationId'))
       return redirect(HOME)

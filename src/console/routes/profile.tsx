@@ -3,8 +3,7 @@ import { AppError } from '../../errors'
 import { checkPassword, setPassword } from '../../modules/users/passwords'
 import { checkNewEmail } from '../../modules/members/service'
 import { updateProfile } from '../../modules/users/profile'
-import { FormBody, echoedField, field, hidden, shown } from '../form'
-import { formRefusal } from '../../http/secret-fields'
+import { FormBody, echoedField, field, hidden, pageRefusal, shown, type FormFields } from '../form'
 import { redirect, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
 import { endOwnSession, type SignedIn } from '../session'
@@ -66,8 +65,10 @@ export function profileRoutes(kit: ConsoleKit) {
       // reader does: src/http/secret-fields.ts; the current password never); `field`: the one it
       // is about, for its aria-invalid.
       const form = { name: echoedField(body, 'name'), email: echoedField(body, 'email') }
-      const refused = (e: AppError) => show(who, request, set, { error: fieldErrorOf(request, e, { name: shown('profile.name', (t) => t.name), email: shown('profile.email', (t) => t.email) }), form }, e.status)
-      const pasted = formRefusal(body)
+      const fields: FormFields = { name: shown('profile.name', (t) => t.name), email: shown('profile.email', (t) => t.email), current: shown('profile.current', (t) => t.currentPassword) }
+      const refused = (e: AppError) => show(who, request, set, { error: fieldErrorOf(request, e, fields), form }, e.status)
+      // A token in a field, a field sent twice with different values, a body that is no form.
+      const pasted = pageRefusal(body)
       if (pasted) return refused(pasted)
       const email = field(body, 'email').trim().toLowerCase()
       if (email !== who.user.email) {
@@ -93,13 +94,21 @@ export function profileRoutes(kit: ConsoleKit) {
     .post('/settings/password', async ({ request, set, body }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
+      const fields: FormFields = {
+        current: shown('password.current', (t) => t.currentPassword),
+        password: shown('password.password', (t) => t.newPassword),
+        confirm: shown('password.confirm', (t) => t.repeatNewPassword),
+      }
+      // A field sent twice with different values, a body that is no form (src/http/page-form.ts).
+      const refused = pageRefusal(body)
+      if (refused) return show(who, request, set, { error: fieldErrorOf(request, refused, fields) }, refused.status)
       if (field(body, 'password') !== field(body, 'confirm')) return show(who, request, set, { error: { message: messages(langOf(request)).errNewPasswordsDiffer, field: 'password.confirm' } }, 422)
       const wrong = await confirmCurrent(who, request, set, field(body, 'current'))
       if (wrong) return show(who, request, set, { error: { message: wrong, field: 'password.current' } }, 403)
       try {
         await setPassword(kit.ctxOf(who, request, set), who.user.id, field(body, 'password'), { keepSessionId: who.sessionId, organizationId: who.organization.id })
       } catch (e) {
-        if (e instanceof AppError) return show(who, request, set, { error: fieldErrorOf(request, e, { password: shown('password.password', (t) => t.newPassword) }) }, e.status)
+        if (e instanceof AppError) return show(who, request, set, { error: fieldErrorOf(request, e, fields) }, e.status)
         throw e
       }
       return redirect('/settings/profile?saved=password')

@@ -5,8 +5,9 @@ import { getToken, listTokens, revokeToken } from '../../modules/tokens/service'
 import { DATE_ONLY, parseInstant } from '../../instants'
 import { listCliSessions } from '../../modules/cli-auth/service'
 import { listMemberships } from '../../modules/users/service'
-import { FormBody, echoed, field, hidden, refusedField, shown, typedField, typedFields, type FormFields } from '../form'
+import { FormBody, echoed, field, hidden, pageRefusal, refusedField, shown, typedField, typedFields, type FormFields } from '../form'
 import { formRefusal, FormFieldRefusal } from '../../http/secret-fields'
+import { RepeatedFieldRefusal, UnreadableFormRefusal } from '../../http/page-form'
 import { onceForm, type FormUsed } from '../form-once'
 import { page, redirect, type ConsoleKit } from '../http'
 import { errorText, langOf, messages } from '../i18n'
@@ -14,7 +15,7 @@ import { HOME } from '../http'
 import { listSessions, type SignedIn } from '../session'
 import { SWITCHER, type ErrorText, type FormError, type Nav } from '../views/layout'
 import { PROFILE_ERROR, ProfilePage, type ProfileForm } from '../views/profile'
-import { formView, TokenCreatedPage, tokensHref, TOKENS_PAGE_SIZE, type TokenForm, type TokenView } from '../views/tokens'
+import { EXPIRY_CHOICES, formView, TokenCreatedPage, tokensHref, TOKENS_PAGE_SIZE, type TokenForm, type TokenView } from '../views/tokens'
 
 const IdParams = t.Object({ id: t.String() })
 
@@ -47,13 +48,17 @@ export function errorOf(request: Request, e: AppError): string {
  * fields, by the service's name and the form's, refusedField), for the field's aria-invalid and
  * named in the message by its label. A token in a field (src/http/secret-fields.ts): in one a
  * person types into, named by its label; in any other (a hidden field), said to be a field the
- * page fills in itself: nobody typed it there, and its name means nothing to the reader.
+ * page fills in itself: nobody typed it there, and its name means nothing to the reader. A field
+ * sent more than once with different values (src/http/page-form.ts) likewise; a body that came as
+ * no form is about none of its fields.
  */
 export function fieldErrorOf(request: Request, e: AppError, fields: FormFields): FormError {
   const lang = langOf(request)
   const t = messages(lang)
   const about = refusedField(e, fields)
   if (e instanceof FormFieldRefusal) return about ? { message: t.errTokenInField(about.shown.label(t)), field: about.shown.key } : { message: t.errTokenInPageField, field: null }
+  if (e instanceof RepeatedFieldRefusal) return about ? { message: t.errRepeatedField(about.shown.label(t)), field: about.shown.key } : { message: t.errRepeatedPageField, field: null }
+  if (e instanceof UnreadableFormRefusal) return { message: t.errUnreadableForm(e.type), field: null }
   return { message: errorText(lang, e, about ? { name: about.name, label: about.shown.label(t) } : undefined), field: about?.shown.key ?? null }
 }
 
@@ -175,10 +180,11 @@ export function tokenRoutes(kit: ConsoleKit) {
       // so none ticked is an empty choice, refused as the API refuses `"scopes": []`; a post
       // without the field at all gets the API's default for a missing `scopes`, full access.
       // A field holding a token (the name is the token service's own check): the form shown
-      // again as typed but that field, the error on it (src/http/secret-fields.ts).
-      const pasted = formRefusal(body)
+      // again as typed but that field, the error on it (src/http/secret-fields.ts). A field sent
+      // twice with different values, or a body that is no form: the same (src/http/page-form.ts).
+      const pasted = pageRefusal(body, ['scope'])
       const sent = typedFields(body, 'scope')
-      const form = { name: field(body, 'name'), expires: typedField(body, 'expires') || '90', date: typedField(body, 'date'), scopes: sent.length === 0 && !formRefusal(body, 'scope') ? ['*'] : sent.filter((s) => s !== '') }
+      const form = { name: typedField(body, 'name'), expires: typedField(body, 'expires') || '90', date: typedField(body, 'date'), scopes: sent.length === 0 && !formRefusal(body, 'scope') ? ['*'] : sent.filter((s) => s !== '') }
       if (pasted) return backToSection(request, who, set, view, pasted, { ...form, name: echoed(form.name) })
       return onceForm(ctx, who, request, body, async () => {
         try {
@@ -192,7 +198,10 @@ export function tokenRoutes(kit: ConsoleKit) {
             // A date typed in while a period stays chosen (no script to tick "Custom date" for
             // it): which one was meant is unknown, so neither is used in silence.
             if (form.date.trim() !== '') throw new AppError('validation_failed', messages('en').errDateNotChosen, { details: [{ field: 'expiresAt', message: 'a date is filled in, but another period is chosen' }] })
-            expiry = { expiresInDays: Number(form.expires) }
+            // Only the periods the form offers: Number() took `1e1`, `0x1e` or ` 30 ` as days.
+            const choice = EXPIRY_CHOICES.find((c) => String(c.days) === form.expires)
+            if (!choice) throw new AppError('validation_failed', messages('en').errExpiryChoice, { details: [{ field: 'expires', message: 'choose one of the offered periods' }] })
+            expiry = { expiresInDays: choice.days }
           }
           const { token, row } = await createTokenForCaller(ctx, { name: form.name, scopes, ...expiry })
           const nav = await navOf(kit, who, request, set, '/settings/profile')
@@ -216,7 +225,7 @@ export function tokenRoutes(kit: ConsoleKit) {
       if (!who) return kit.toSignIn(request)
       const view = formView(body)
       try {
-        const pasted = formRefusal(body)
+        const pasted = pageRefusal(body)
         if (pasted) throw pasted
         await revokeToken(kit.ctxOf(who, request, set), params.id)
       } catch (e) {
@@ -230,7 +239,7 @@ export function tokenRoutes(kit: ConsoleKit) {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
       const view = formView(body)
-      const pasted = formRefusal(body)
+      const pasted = pageRefusal(body)
       if (pasted) return backToSection(request, who, set, view, pasted, undefined, rotateFields(params.id))
       return onceForm(kit.ctxOf(who, request, set), who, request, body, async () => {
         try {

@@ -5,8 +5,7 @@ import { canEditSpace } from '../../modules/spaces/access'
 import { getSpace, listSpaceSummaries } from '../../modules/spaces/service'
 import { validateSecretKeys } from '../../modules/spaces/secrets'
 import { deleteSpaceSecrets, setSpaceSecrets } from '../../modules/spaces/space-secrets'
-import { echoed, FormBody, field, hidden, shown, typedField, type FormFields } from '../form'
-import { formRefusal } from '../../http/secret-fields'
+import { echoed, FormBody, field, hidden, pageRefusal, shown, typedField, type FormFields } from '../form'
 import { page, redirect, type ConsoleKit } from '../http'
 import { langOf, messages } from '../i18n'
 import type { SignedIn } from '../session'
@@ -77,8 +76,9 @@ export function spaceRoutes(kit: ConsoleKit) {
       const refused = secretsRefusal(who)
       if (refused) throw refused
       // A token in a field (the value is exempt: src/http/secret-fields.ts): refused here, the
-      // section shown again with the error on the add form's name, as for the service's refusals.
-      const pasted = formRefusal(body)
+      // section shown again with the error on the add form's name, as for the service's refusals;
+      // a field sent twice with different values, a body that is no form, the same (src/http/page-form.ts).
+      const pasted = pageRefusal(body)
       if (pasted) throw pasted
       return await fn(who)
     } catch (e) {
@@ -91,7 +91,7 @@ export function spaceRoutes(kit: ConsoleKit) {
         }
         // A token pasted into the name field by mistake is not echoed back (the API redacts it too).
         // `name`: the add form's (the remove form's is hidden, its key); null for the remove form.
-        const error = name === null ? errorOf(request, e) : fieldErrorOf(request, e, { name: shown('name', (t) => t.envName), ...envFields(name) })
+        const error = name === null ? errorOf(request, e) : fieldErrorOf(request, e, { name: shown('name', (t) => t.envName), value: shown('value', (t) => t.envValue), ...envFields(name) })
         return spacePage(who, request, set, ref, { error, name: echoed(name ?? '', 200) }, e.status)
       }
       throw e
