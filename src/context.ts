@@ -1,5 +1,5 @@
 import type { Actor, Origin } from './actor'
-import type { AuditLog } from './audit/log'
+import { recordAudit, type AuditInput, type AuditLog } from './audit/log'
 import { withCurrentRole } from './auth/current-role'
 import type { Caller } from './auth/principal'
 import type { Clock } from './clock'
@@ -72,4 +72,20 @@ export function withTx<T>(ctx: Ctx, fn: (tx: Ctx) => Promise<T>): Promise<T> {
   const conn = connectionOf(ctx.db)
   if (conn.isTransaction(ctx.db)) return fn(ctx)
   return conn.transaction(async (db) => fn({ ...ctx, db, actor: await withCurrentRole(db, ctx.actor) }))
+}
+
+/**
+ * Runs a change and records its audit events in one transaction (withTx: joined when there is
+ * one already), so they commit together or not at all, on SQLite and PostgreSQL: a crash or an
+ * error between the two leaves neither. `events` says what happened from `fn`'s result (null or
+ * an empty list: nothing changed, nothing recorded); each event's actor, source, address, user
+ * agent and request id come from the context, as recordAudit's do.
+ */
+export function audited<T>(ctx: Ctx, fn: (tx: Ctx) => Promise<T>, events: (result: T) => AuditInput | readonly AuditInput[] | null): Promise<T> {
+  return withTx(ctx, async (tx) => {
+    const result = await fn(tx)
+    const list = events(result)
+    for (const e of list === null ? [] : Array.isArray(list) ? list : [list as AuditInput]) await recordAudit(tx, e)
+    return result
+  })
 }

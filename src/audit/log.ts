@@ -3,7 +3,7 @@ import type { Actor, Origin } from '../actor'
 import { redactTokens } from '../auth/tokens'
 import type { Clock } from '../clock'
 import type { SecretBox } from '../crypto/secretbox'
-import type { Db } from '../db/connection'
+import { connectionOf, type Db } from '../db/connection'
 import { auditEvents, type AuditEvent } from '../db/schema'
 import { insertStatements } from '../db/prepared'
 import { newId } from '../ids'
@@ -15,31 +15,43 @@ import type { Logger } from '../logger'
  * Below the modules: authentication, services and the admin CLI all write it. Callers pass
  * names and ids only — never a token, a secret value or a request body.
  */
-export type AuditEventType =
-  | 'token.created'
-  | 'token.rotated'
-  | 'token.revoked'
-  | 'token.leak_reported'
-  | 'token.family_revoked'
-  | 'token.scope_denied'
-  | 'token.expired_used'
-  | 'token.new_ip'
-  | 'secret.set'
-  | 'secret.deleted'
-  | 'member.added'
-  | 'member.role_changed'
-  | 'member.removed'
-  | 'user.signed_in'
-  | 'user.sign_in_failed'
-  | 'user.password_changed'
-  | 'user.password_link_created'
-  | 'session.ended'
-  | 'cli.login_approved'
-  | 'cli.login_denied'
-  | 'cli.token_refreshed'
-  | 'cli.session_revoked'
-  | 'execution.created'
-  | 'audit.pruned'
+export const AUDIT_EVENT_TYPES = [
+  'token.created',
+  'token.rotated',
+  'token.revoked',
+  'token.leak_reported',
+  'token.family_revoked',
+  'token.scope_denied',
+  'token.expired_used',
+  'token.new_ip',
+  'secret.set',
+  'secret.deleted',
+  'member.added',
+  'member.role_changed',
+  'member.removed',
+  'user.signed_in',
+  'user.sign_in_failed',
+  'user.password_changed',
+  'user.password_link_created',
+  'session.ended',
+  'cli.login_approved',
+  'cli.login_denied',
+  'cli.token_refreshed',
+  'cli.session_revoked',
+  'execution.created',
+  'execution.cancelled',
+  'agent.created',
+  'agent.updated',
+  'agent.archived',
+  'space.created',
+  'space.updated',
+  'space.archived',
+  'task.deleted',
+  'user.profile_updated',
+  'audit.pruned',
+] as const
+
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number]
 
 export type AuditSource = 'api' | 'console' | 'cli' | 'leak_report' | 'system'
 
@@ -83,7 +95,11 @@ export class AuditLog {
 
   /**
    * Records an event through the context's database (inside a transaction: the transaction's).
-   * Never throws: an audit write failure is logged, not turned into a 500.
+   * Outside a transaction it never throws: an audit write failure is logged, not turned into a
+   * 500. Inside one it is logged and thrown: the transaction rolls back, so the change it audits
+   * is not made without its event (fail closed). Swallowed there, SQLite committed the change
+   * without its event, and PostgreSQL, whose failed statement aborts the transaction, turned the
+   * COMMIT into a ROLLBACK while the request answered as if the change had been made.
    */
   async record(scope: AuditScope, e: AuditInput): Promise<void> {
     try {
@@ -113,6 +129,7 @@ export class AuditLog {
       })
     } catch (err) {
       scope.log.error('audit_write_failed', { type: e.type, error: errorMessage(err) })
+      if (inTransaction(scope.db)) throw err
     }
   }
 
@@ -136,6 +153,14 @@ export class AuditLog {
 /** Records an event in the context's audit log (see AuditLog.record). */
 export function recordAudit(scope: AuditScope, e: AuditInput): Promise<void> {
   return scope.audit.record(scope, e)
+}
+
+function inTransaction(db: Db): boolean {
+  try {
+    return connectionOf(db).isTransaction(db)
+  } catch {
+    return false
+  }
 }
 
 /** Records an event at most once per window per `dedupeKey` (see AuditLog.recordOnce). */

@@ -108,6 +108,12 @@ export interface JobInput {
    * no provider serves): a bound of its delegation tree (assertTreeRoom).
    */
   bound?: (tx: Db) => Promise<void>
+  /**
+   * Writes what goes with the new row in its transaction, after the insert (the request's
+   * `execution.created` audit event: src/modules/executions/service.ts): the row and it commit
+   * together or not at all. Also for a run recorded as failed (a model no provider serves).
+   */
+  recorded?: (tx: Db, execution: Execution) => Promise<void>
 }
 
 /** The agent's system prompt, then the space's instructions. Secrets are never part of it. */
@@ -167,11 +173,14 @@ export async function createJob(deps: { db: Db; clock: Clock; instanceId: string
     updatedAt: now,
   }
   const checks = [input.bound, selected ? input.admit : undefined].filter((c) => c !== undefined)
+  const { recorded } = input
   const execution =
-    checks.length > 0
+    checks.length > 0 || recorded
       ? await connectionOf(deps.db).transaction(async (tx) => {
           for (const check of checks) await check(tx)
-          return insertExecution(tx, row)
+          const inserted = await insertExecution(tx, row)
+          if (recorded) await recorded(tx, inserted)
+          return inserted
         })
       : await insertExecution(deps.db, row)
   if (!selected) return { execution, selected: null }

@@ -1,4 +1,5 @@
 import type { Agent, Execution, Space } from '../db/schema'
+import { connectionOf, type Db } from '../db/connection'
 import { databaseUnavailable } from '../db/unavailable'
 import { AppError, errorMessage } from '../errors'
 import { refusalMessage, runnableNow } from '../modules/executions/access'
@@ -184,6 +185,7 @@ export class Engine {
       delegationDepth: depth,
       delegated: opts.within !== undefined,
       admit: input.admit,
+      recorded: input.recorded,
       // Every child, whoever asks for it (a `delegate` call, a run's teamday_api execute, an API
       // client's parentExecutionId): the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN (422 past it).
       bound: rootId === null ? undefined : (tx) => assertTreeRoom(tx, rootId, config.maxDelegationsPerRun),
@@ -572,9 +574,12 @@ export class Engine {
 
   /**
    * Cancels an execution and every active descendant: marks them cancelled at once, aborts
-   * their provider requests, drops them from the queue. Returns the row.
+   * their provider requests, drops them from the queue. Returns the row. `recorded` writes what
+   * goes with the execution's own cancel in the transaction that marks it cancelled (the
+   * request's `execution.cancelled` audit event: src/modules/executions/service.ts); not called
+   * when the cancel changed nothing (it had ended) or failed a run no instance held.
    */
-  async cancel(id: string): Promise<Execution | undefined> {
+  async cancel(id: string, recorded?: (tx: Db, cancelled: Execution, before: Execution) => Promise<void>): Promise<Execution | undefined> {
     const { db, clock } = this.deps
     const now = clock.now()
     const ids = [id, ...(await descendantsOf(db, id)).filter((d) => ACTIVE.includes(d.status)).map((d) => d.id)]
@@ -596,13 +601,22 @@ export class Engine {
         }
       }
       const startedAt = row.startedAt?.getTime()
-      const cancelled = await finishExecution(db, x, {
-        status: 'cancelled',
-        error: 'Cancelled by request',
-        completedAt: new Date(now),
-        updatedAt: new Date(now),
-        executionTime: startedAt !== undefined ? Math.max(0, now - startedAt) : null,
-      })
+      const cancel = (tx: Db) =>
+        finishExecution(tx, x, {
+          status: 'cancelled',
+          error: 'Cancelled by request',
+          completedAt: new Date(now),
+          updatedAt: new Date(now),
+          executionTime: startedAt !== undefined ? Math.max(0, now - startedAt) : null,
+        })
+      const cancelled =
+        x === id && recorded
+          ? await connectionOf(db).transaction(async (tx) => {
+              const done = await cancel(tx)
+              if (done) await recorded(tx, done, row)
+              return done
+            })
+          : await cancel(db)
       // Ended meanwhile (its run recorded its answer first, here or on another instance): that end stands.
       if (!cancelled) continue
       // Who logs and counts the cancel: the instance that holds the run, once. Decided in the turn

@@ -30,3 +30,21 @@ function sameValue(a: unknown, b: unknown): boolean {
   // Lists and JSON objects (tags, a task's metadata): the same JSON is the same value.
   return JSON.stringify(a) === JSON.stringify(b)
 }
+
+/** The fields whose old and new values an audit event of a change names (the rest by name only). */
+const AUDITED_VALUES = ['visibility', 'archived', 'slug'] as const
+
+/**
+ * What an `*.updated` audit event says of a change (src/audit/log.ts): the names of the fields it
+ * wrote, and for those that decide who sees the object or how it is named (visibility, archived,
+ * slug) their values before and after. Never the other values: a prompt, instructions or a
+ * description can hold anything.
+ */
+export function changeDetails<T extends object>(before: T, changed: Partial<T>): Record<string, unknown> {
+  const fields = Object.keys(changed).sort()
+  const out: Record<string, unknown> = { fields }
+  for (const key of AUDITED_VALUES) {
+    if (key in changed) out[key] = { from: (before as Record<string, unknown>)[key] ?? null, to: (changed as Record<string, unknown>)[key] ?? null }
+  }
+  return out
+}

@@ -5914,7 +5914,7 @@ export interface components {
         AuditEvent: {
             /** @description Event id (evt_…) */
             id: string;
-            /** @description One of token.created, token.rotated, token.revoked, token.leak_reported, token.family_revoked, token.scope_denied, token.expired_used, token.new_ip, secret.set, secret.deleted, member.added, member.role_changed, member.removed, user.signed_in, user.sign_in_failed, user.password_changed, user.password_link_created, session.ended, cli.login_approved, cli.login_denied, cli.token_refreshed, cli.session_revoked, execution.created, audit.pruned */
+            /** @description One of token.created, token.rotated, token.revoked, token.leak_reported, token.family_revoked, token.scope_denied, token.expired_used, token.new_ip, secret.set, secret.deleted, member.added, member.role_changed, member.removed, user.signed_in, user.sign_in_failed, user.password_changed, user.password_link_created, session.ended, cli.login_approved, cli.login_denied, cli.token_refreshed, cli.session_revoked, execution.created, execution.cancelled, agent.created, agent.updated, agent.archived, space.created, space.updated, space.archived, task.deleted, user.profile_updated, audit.pruned */
             type: string;
             /** @description How the actor acted: api, console, cli, leak_report or system */
             source: string;
@@ -5926,7 +5926,7 @@ export interface components {
             actorTokenId: string | null;
             /** @description The token the event is about */
             tokenId: string | null;
-            /** @description The kind of object acted on: token, token_family, user, session, cli_login, cli_session, space, organization or execution; null when none */
+            /** @description The kind of object acted on: token, token_family, user, session, cli_login, cli_session, agent, space, task, organization or execution; null when none */
             targetType: string | null;
             /** @description The id of that object; null when none */
             targetId: string | null;

@@ -1,5 +1,5 @@
-import { recordAudit } from '../../audit/log'
-import { auditTokenCreated } from '../../modules/tokens/lifecycle'
+import { audited } from '../../context'
+import { tokenCreatedEvent } from '../../modules/tokens/lifecycle'
 import { createToken, findTokenById, listTokensOfUser, revokeById } from '../../modules/tokens/service'
 import { listMemberships, requireOrganization, requireUser } from '../../modules/users/service'
 import { AppError } from '../../errors'
@@ -35,8 +35,7 @@ export function create({ values, io }: Run<{ email?: string; org?: string; name?
     } else {
       throw new UsageError(`${user.email} belongs to several organizations (${orgs.map((m) => m.organization.slug).join(', ')}); pass --org`)
     }
-    const { token, row } = await createToken(ctx, { userId: user.id, organizationId: orgId }, { name, expiresInDays: days, scopes })
-    await auditTokenCreated(ctx, row)
+    const { token, row } = await audited(ctx, (tx) => createToken(tx, { userId: user.id, organizationId: orgId! }, { name, expiresInDays: days, scopes }), (created) => tokenCreatedEvent(created.row))
     await printToken(io, token, (why) => new Error(`token ${row.id} was created, but ${why}: nobody received it. Revoke it: teamday tokens revoke ${row.id} --db ${dbArgument(rt.config.dbPath)}`))
   })
 }
@@ -63,10 +62,11 @@ export function revoke({ values, positionals, io }: Run<{ db?: string }>): Promi
   return withRuntime(io, values.db, async (_rt, ctx) => {
     const existing = await findTokenById(ctx, id)
     if (!existing) throw new AppError('not_found', `Token ${id} not found`)
-    const revoked = await revokeById(ctx, id, 'cli', 'admin_cli')
-    if (revoked) {
-      await recordAudit(ctx, { type: 'token.revoked', organizationId: revoked.organizationId, tokenId: id, targetType: 'token', targetId: id, details: { reason: 'admin_cli' } })
-    }
+    const revoked = await audited(
+      ctx,
+      (tx) => revokeById(tx, id, 'cli', 'admin_cli'),
+      (r) => (r ? { type: 'token.revoked', organizationId: r.organizationId, tokenId: id, targetType: 'token', targetId: id, details: { reason: 'admin_cli' } } : null),
+    )
     if (revoked) io.out(`revoked token ${id}; requests using it are refused from now on`)
     else io.out(`token ${id} was already revoked at ${existing.revokedAt!.toISOString()}`)
   })

@@ -1,7 +1,7 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
-import { callerOf, type Ctx } from '../../context'
+import { callerOf, type Ctx, audited } from '../../context'
 import type { Db } from '../../db/connection'
 import { budgetedPages, cappedCount, countedPages, keysetPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, listedColumns, storedBytes } from '../../db/paging'
 import { insertStatements, prepared } from '../../db/prepared'
@@ -9,7 +9,7 @@ import { agents, dialect, type Agent, type AgentVisibility, type Dialect } from 
 import { AppError, invalidField } from '../../errors'
 import { newId } from '../../ids'
 import { caseClass } from '../../text'
-import { changes } from '../changes'
+import { changeDetails, changes } from '../changes'
 import { checkSlug, insertWithSlug, refersToId, slugTaken, slugWrite } from '../slugs'
 import { agentByRef, agentsUnseenBy, canEditAgent, canUseAgent, visibleAgent, visibleAgentsSql } from './access'
 import type { Agent as AgentModel } from './model'
@@ -194,18 +194,23 @@ export async function createAgent(ctx: Ctx, input: AgentInput & { name: string }
   if (fields.subagentIds) fields.subagentIds = await resolveSubagents(ctx, p, fields.subagentIds, id)
   const now = new Date(ctx.clock.now())
   const row = await insertWithSlug('agent', input.slug, fields.name!, (s) => slugInUse(ctx, p.organizationId, s), (slug) =>
-    insertStatements(ctx.db, agents).get({
-      ...fields,
-      id,
-      organizationId: p.organizationId,
-      userId: p.userId,
-      name: fields.name!,
-      slug,
-      archived: false,
-      archivedAt: null,
-      createdAt: now,
-      updatedAt: now,
-    }),
+    audited(
+      ctx,
+      (tx) =>
+        insertStatements(tx.db, agents).get({
+          ...fields,
+          id,
+          organizationId: p.organizationId,
+          userId: p.userId,
+          name: fields.name!,
+          slug,
+          archived: false,
+          archivedAt: null,
+          createdAt: now,
+          updatedAt: now,
+        }),
+      (r) => ({ type: 'agent.created', organizationId: r.organizationId, targetType: 'agent', targetId: r.id, details: { slug: r.slug, visibility: r.visibility } }),
+    ),
   )
   return toPublicAgent(row)
 }
@@ -379,12 +384,17 @@ export async function updateAgent(ctx: Ctx, ref: string, input: AgentInput): Pro
   const changed = changes(fields, current)
   if (Object.keys(changed).length === 0) return (await shownTo(ctx.db, p, [current]))[0]!
   const row = await slugWrite('agent', fields.slug ?? current.slug, () =>
-    ctx.db
-      .update(agents)
-      .set({ ...changed, updatedAt: now })
-      .where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId)))
-      .returning()
-      .get(),
+    audited(
+      ctx,
+      (tx) =>
+        tx.db
+          .update(agents)
+          .set({ ...changed, updatedAt: now })
+          .where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId)))
+          .returning()
+          .get(),
+      (r) => (r ? { type: 'agent.updated', organizationId: r.organizationId, targetType: 'agent', targetId: r.id, details: changeDetails(current, changed) } : null),
+    ),
   )
   if (!row) throw new AppError('not_found', `Agent ${ref.slice(0, 100)} not found`)
   return (await shownTo(ctx.db, p, [row]))[0]!
@@ -397,9 +407,15 @@ export async function archiveAgent(ctx: Ctx, ref: string): Promise<void> {
   const id = current.id
   if (current.archived) return
   const now = new Date(ctx.clock.now())
-  await ctx.db
-    .update(agents)
-    .set({ archived: true, archivedAt: now, updatedAt: now })
-    .where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId)))
-    .run()
+  await audited(
+    ctx,
+    (tx) =>
+      tx.db
+        .update(agents)
+        .set({ archived: true, archivedAt: now, updatedAt: now })
+        .where(and(eq(agents.id, id), eq(agents.organizationId, p.organizationId), eq(agents.archived, false)))
+        .returning({ id: agents.id })
+        .get(),
+    (r) => (r ? { type: 'agent.archived', organizationId: p.organizationId, targetType: 'agent', targetId: r.id, details: { slug: current.slug } } : null),
+  )
 }

@@ -3,6 +3,7 @@ import { cursorParam, limitParam, offsetParam, pageExample, pageFields } from '.
 import { named, successField } from '../shared-models'
 import { serviceRule } from '../../http/openapi-publish'
 import { ISO_INSTANT_PATTERN } from '../../instants'
+import { AUDIT_EVENT_TYPES } from '../../audit/log'
 
 const exampleEvent = {
   id: 'evt_5Rt8Yu2IoP4aS6dF9gHj',
@@ -21,32 +22,8 @@ const exampleEvent = {
   createdAt: '2026-11-23T10:00:00.000Z',
 }
 
-export const AUDIT_TYPES = [
-  'token.created',
-  'token.rotated',
-  'token.revoked',
-  'token.leak_reported',
-  'token.family_revoked',
-  'token.scope_denied',
-  'token.expired_used',
-  'token.new_ip',
-  'secret.set',
-  'secret.deleted',
-  'member.added',
-  'member.role_changed',
-  'member.removed',
-  'user.signed_in',
-  'user.sign_in_failed',
-  'user.password_changed',
-  'user.password_link_created',
-  'session.ended',
-  'cli.login_approved',
-  'cli.login_denied',
-  'cli.token_refreshed',
-  'cli.session_revoked',
-  'execution.created',
-  'audit.pruned',
-] as const
+/** Every event type (src/audit/log.ts). */
+export const AUDIT_TYPES = AUDIT_EVENT_TYPES
 
 export const AuditEventSchema = t.Object(
   {
@@ -57,7 +34,7 @@ export const AuditEventSchema = t.Object(
     actorUserId: t.Nullable(t.String({ description: 'Who did it (null for the admin CLI and leak reports)' })),
     actorTokenId: t.Nullable(t.String({ description: 'With which token' })),
     tokenId: t.Nullable(t.String({ description: 'The token the event is about' })),
-    targetType: t.Nullable(t.String({ description: 'The kind of object acted on: token, token_family, user, session, cli_login, cli_session, space, organization or execution; null when none' })),
+    targetType: t.Nullable(t.String({ description: 'The kind of object acted on: token, token_family, user, session, cli_login, cli_session, agent, space, task, organization or execution; null when none' })),
     targetId: t.Nullable(t.String({ description: 'The id of that object; null when none' })),
     ip: t.Nullable(t.String({ description: 'The client address of the request that caused it (behind a trusted proxy: the address the proxy reports); null when not from a request (admin CLI) or unknown' })),
     userAgent: t.Nullable(t.String({ description: 'The User-Agent of that request, first 512 characters, with anything that looks like a token redacted; null when none' })),

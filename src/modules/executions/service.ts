@@ -234,10 +234,11 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string |
         if (agentId !== null && !(await usableAgentForWrite(tx, p, agent.id))) throw agentNotFound(agentId)
         if (space && !(await usableSpaceForWrite(tx, p, space.id))) throw spaceNotFound(input.spaceId!)
       },
+      // In the transaction that records the run: no run without its event, nor the reverse.
+      recorded: (tx, e) => auditCreated({ ...ctx, db: tx }, e, from?.id),
     },
     opts,
   )
-  await auditCreated(ctx, started.execution, from?.id)
   return started
 }
 
@@ -249,7 +250,8 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string |
  * where, for as long as audit events are kept. The actor (user, token id: never the token) and
  * the request come from the context; the message is not recorded (it may hold anything). A
  * `delegate` call's children are not requests: the run's log has them (`delegated`). A request
- * refused before anything was recorded leaves no event.
+ * refused before anything was recorded leaves no event. Written in the transaction that inserts
+ * the run (JobInput.recorded): a crash between the two left a run no event told of.
  */
 function auditCreated(ctx: Ctx, e: Execution, runId: string | undefined): Promise<void> {
   return recordAudit(ctx, {
@@ -264,6 +266,25 @@ function auditCreated(ctx: Ctx, e: Execution, runId: string | undefined): Promis
       ...(e.parentExecutionId !== null && { parentExecutionId: e.parentExecutionId }),
       ...(runId !== undefined && { via: 'teamday_api' }),
     },
+  })
+}
+
+/**
+ * `execution.cancelled`: a cancel request stopped a pending or running run (GitHub's audit log
+ * records a workflow run cancelled). The execution's row says it was cancelled, not by whom: an
+ * admin cancelling another member's run is told here (the actor; `details.ownerUserId` the run's
+ * user). Written in the transaction that marks the run cancelled (Engine.cancel); none for a
+ * cancel of a run already cancelled or ended (nothing changed), nor for one that found a run no
+ * instance held and failed it (409). Its descendants, cancelled with it, are counted in the run's
+ * log (`cancelled`, `by`), not here.
+ */
+function auditCancelled(ctx: Ctx, e: Execution, before: Execution): Promise<void> {
+  return recordAudit(ctx, {
+    type: 'execution.cancelled',
+    organizationId: e.organizationId,
+    targetType: 'execution',
+    targetId: e.id,
+    details: { agentId: e.agentId, spaceId: e.spaceId, ownerUserId: e.userId, was: before.status, ...(e.parentExecutionId !== null && { parentExecutionId: e.parentExecutionId }) },
   })
 }
 
@@ -463,7 +484,7 @@ export async function cancelExecution(ctx: Ctx, engine: Engine, id: string): Pro
       details: { executionId: id, status: row.status, errorCode: row.errorCode },
     })
   if (r.status === 'completed' || r.status === 'failed') throw finished(r)
-  const after = (await engine.cancel(id)) ?? r
+  const after = (await engine.cancel(id, (tx, cancelled, before) => auditCancelled({ ...ctx, db: tx }, cancelled, before))) ?? r
   // It ended on its own while the cancel was on its way (the cancel changed nothing), or no
   // instance held it any more and the cancel failed it as the lease sweep does (Engine.cancel).
   if (after.status === 'completed' || after.status === 'failed') throw finished(after)

@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm'
 import { recordAudit } from '../../audit/log'
-import { callerOf, withTx, type Ctx } from '../../context'
+import { audited, callerOf, withTx, type Ctx } from '../../context'
 import { DecryptionError } from '../../crypto/secretbox'
 import { prepared } from '../../db/prepared'
 import { secrets } from '../../db/schema'
@@ -143,21 +143,23 @@ export async function setSecrets(ctx: Ctx, organizationId: string, scope: Secret
  */
 export async function deleteSecrets(ctx: Ctx, organizationId: string, scope: SecretScope, keys: string[]): Promise<string[]> {
   validateSecretKeys(keys, 'keys')
-  const rows = await ctx.db
-    .delete(secrets)
-    .where(and(eq(secrets.organizationId, organizationId), eq(secrets.scope, scopeName(scope)), inArray(secrets.key, [...new Set(keys)])))
-    .returning({ key: secrets.key })
-    .all()
-  const deleted = rows.map((r) => r.key).sort()
-  if (deleted.length > 0) {
-    await recordAudit(ctx, {
-      organizationId,
-      type: 'secret.deleted',
-      targetType: scope.kind === 'org' ? 'organization' : 'space',
-      targetId: scope.kind === 'org' ? organizationId : scope.spaceId,
-      details: { keys: deleted },
-    })
-  }
+  const deleted = await audited(
+    ctx,
+    async (tx) =>
+      (
+        await tx.db
+          .delete(secrets)
+          .where(and(eq(secrets.organizationId, organizationId), eq(secrets.scope, scopeName(scope)), inArray(secrets.key, [...new Set(keys)])))
+          .returning({ key: secrets.key })
+          .all()
+      )
+        .map((r) => r.key)
+        .sort(),
+    (keys) =>
+      keys.length > 0
+        ? { organizationId, type: 'secret.deleted', targetType: scope.kind === 'org' ? 'organization' : 'space', targetId: scope.kind === 'org' ? organizationId : scope.spaceId, details: { keys } }
+        : null,
+  )
   return deleted
 }
 

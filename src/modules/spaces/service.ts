@@ -1,7 +1,7 @@
 import { and, eq, inArray, sql } from 'drizzle-orm'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
-import { callerOf, withTx, type Ctx } from '../../context'
+import { callerOf, withTx, type Ctx, audited } from '../../context'
 import type { Db } from '../../db/connection'
 import { budgetedPages, cappedCount, countedPages, keysetPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, listedColumns, storedBytes } from '../../db/paging'
 import { forShare } from '../../db/locks'
@@ -13,7 +13,8 @@ import { agentFilterId, agentsUnseenBy, canSeeAgent, canUseAgent } from '../agen
 import { checkSlug, insertWithSlug, slugTaken, slugWrite } from '../slugs'
 import { canEditSpace, spaceByRef, visibleSpace, visibleSpaceForWrite, visibleSpacesSql } from './access'
 import { listSecretNames, secretNamesBySpace } from './secrets'
-import { changes } from '../changes'
+import { changeDetails, changes } from '../changes'
+import type { AuditInput } from '../../audit/log'
 import type { Space as SpaceModel } from './model'
 
 export type SpaceVisibility = Space['visibility']
@@ -226,15 +227,19 @@ export async function createSpace(ctx: Ctx, input: CreateSpaceInput): Promise<Pu
     createdAt: now,
     updatedAt: now,
   }
-  const insert = (c: Ctx, slug: string) => c.db.insert(spaces).values({ ...row, slug }).run().then(() => slug)
-  // With agents: checked and inserted in one transaction per attempt (a slug conflict ends it;
-  // insertWithSlug then tries again in a new one).
+  // Its agents checked, the row inserted and `space.created` recorded in one transaction per
+  // attempt (a slug conflict ends it; insertWithSlug then tries again in a new one).
   const adds = input.addCharacters ?? []
   const slug = await insertWithSlug('space', input.slug, name, (s) => slugInUse(ctx, principal.organizationId, s), (slug) =>
-    adds.length === 0 ? insert(ctx, slug) : withTx(ctx, async (tx) => {
-      row.agentRefs = await applyCharacters(tx, callerOf(tx), [], adds)
-      return insert(tx, slug)
-    }),
+    audited(
+      ctx,
+      async (tx) => {
+        if (adds.length > 0) row.agentRefs = await applyCharacters(tx, callerOf(tx), [], adds)
+        await tx.db.insert(spaces).values({ ...row, slug }).run()
+        return slug
+      },
+      (slug) => ({ type: 'space.created', organizationId: row.organizationId, targetType: 'space', targetId: row.id, details: { slug, visibility: row.visibility } }),
+    ),
   )
   return toPublicSpace({ ...row, slug }, [], await agentRefsFor(ctx.db, principal, [row]))
 }
@@ -375,7 +380,7 @@ export async function updateSpace(ctx: Ctx, id: string, input: UpdateSpaceInput)
   // different agents kept two, each answered 200).
   // The space is read with forShare: an archive at the same moment waits for this change or is
   // seen by it (agents added to a space archived meanwhile were acknowledged, 200).
-  const updated = await withTx(ctx, async (tx) => {
+  const { updated } = await audited(ctx, async (tx) => {
     const row = await findSpaceForWrite(tx, id)
     assertCanEditSpace(principal, row)
     const now = new Date(tx.clock.now())
@@ -402,9 +407,10 @@ export async function updateSpace(ctx: Ctx, id: string, input: UpdateSpaceInput)
     }
     const { updatedAt: _, ...asked } = patch
     const changed = changes(asked, row)
-    if (Object.keys(changed).length === 0) return row
-    return (await slugWrite('space', patch.slug ?? row.slug, () => tx.db.update(spaces).set({ ...changed, updatedAt: now }).where(eq(spaces.id, row.id)).returning().get()))!
-  })
+    if (Object.keys(changed).length === 0) return { updated: row, event: null }
+    const updated = (await slugWrite('space', patch.slug ?? row.slug, () => tx.db.update(spaces).set({ ...changed, updatedAt: now }).where(eq(spaces.id, row.id)).returning().get()))!
+    return { updated, event: { type: 'space.updated', organizationId: row.organizationId, targetType: 'space', targetId: row.id, details: changeDetails(row, changed) } satisfies AuditInput }
+  }, (r) => r.event)
   return toPublicSpace(updated, await listSecretNames(ctx, updated.organizationId, { kind: 'space', spaceId: updated.id }), await agentRefsFor(ctx.db, principal, [updated]))
 }
 
@@ -421,5 +427,9 @@ export async function archiveSpace(ctx: Ctx, id: string): Promise<void> {
   assertCanEditSpace(principal, row, 'archive')
   if (row.archived) return
   const now = new Date(ctx.clock.now())
-  await ctx.db.update(spaces).set({ archived: true, archivedAt: now, updatedAt: now }).where(eq(spaces.id, row.id)).run()
+  await audited(
+    ctx,
+    (tx) => tx.db.update(spaces).set({ archived: true, archivedAt: now, updatedAt: now }).where(and(eq(spaces.id, row.id), eq(spaces.archived, false))).returning({ id: spaces.id }).get(),
+    (r) => (r ? { type: 'space.archived', organizationId: row.organizationId, targetType: 'space', targetId: r.id, details: { slug: row.slug } } : null),
+  )
 }

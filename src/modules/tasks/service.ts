@@ -2,7 +2,7 @@ import { and, eq, ne, sql } from 'drizzle-orm'
 import { roleIn } from '../../auth/current-role'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
-import { callerOf, withTx, type Ctx } from '../../context'
+import { callerOf, withTx, type Ctx, audited } from '../../context'
 import type { Db } from '../../db/connection'
 import { budgetedPages, cappedCount, countedPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, listedColumns, storedBytes } from '../../db/paging'
 import { insertStatements, prepared } from '../../db/prepared'
@@ -374,6 +374,11 @@ export async function deleteTask(ctx: Ctx, id: string): Promise<void> {
   await findEditable(ctx, p, id)
   // A concurrent delete may have taken it between the check and here: then it is 404 here too,
   // as it is for a delete that comes after (on PostgreSQL both deletes found the row first).
-  const gone = await ctx.db.delete(tasks).where(and(eq(tasks.id, id), eq(tasks.organizationId, p.organizationId))).returning({ id: tasks.id }).get()
+  // Recorded with it (`task.deleted`): the row is gone, the event is what says who deleted it.
+  const gone = await audited(
+    ctx,
+    (tx) => tx.db.delete(tasks).where(and(eq(tasks.id, id), eq(tasks.organizationId, p.organizationId))).returning({ id: tasks.id, createdBy: tasks.createdBy, spaceId: tasks.spaceId }).get(),
+    (r) => (r ? { type: 'task.deleted', organizationId: p.organizationId, targetType: 'task', targetId: r.id, details: { createdBy: r.createdBy, spaceId: r.spaceId } } : null),
+  )
   if (!gone) throw new AppError('not_found', `Task ${id} not found`)
 }

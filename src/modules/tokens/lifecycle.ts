@@ -1,7 +1,7 @@
 import { and, eq, gt, isNull, or, sql } from 'drizzle-orm'
-import { recordAudit } from '../../audit/log'
+import { recordAudit, type AuditInput } from '../../audit/log'
+import { audited, callerOf, withTx, type Ctx } from '../../context'
 import type { Caller, Principal } from '../../auth/principal'
-import { callerOf, withTx, type Ctx } from '../../context'
 import { cliSessions, organizations, personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
 import { prepared } from '../../db/prepared'
 import { AppError } from '../../errors'
@@ -14,16 +14,16 @@ import { DAY_MS, MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, resolveExpiry } from './valid
 
 export const MAX_GRACE_SECONDS = 86_400
 
-/** Records `token.created` for a token made through the API or the admin CLI. */
-export async function auditTokenCreated(ctx: Ctx, row: PersonalAccessToken): Promise<void> {
-  await recordAudit(ctx, {
+/** `token.created` for a token made through the API, the console or the admin CLI (written with it: audited). */
+export function tokenCreatedEvent(row: PersonalAccessToken): AuditInput {
+  return {
     organizationId: row.organizationId,
     type: 'token.created',
     tokenId: row.id,
     targetType: 'token',
     targetId: row.id,
     details: { scopes: row.scopes, expiresAt: row.expiresAt.toISOString(), ownerUserId: row.userId },
-  })
+  }
 }
 
 /** POST /tokens: a token for the caller, in the caller's organization, audited. */
@@ -31,9 +31,7 @@ export async function createTokenForCaller(ctx: Ctx, input: CreateTokenInput): P
   const principal = callerOf(ctx)
   const scopes = await scopesForNewToken(ctx, input.scopes)
   const owner = { userId: principal.userId, organizationId: principal.organizationId, createdByTokenId: principal.tokenId }
-  const created = await createToken(ctx, owner, { ...input, scopes })
-  await auditTokenCreated(ctx, created.row)
-  return created
+  return audited(ctx, (tx) => createToken(tx, owner, { ...input, scopes }), (created) => tokenCreatedEvent(created.row))
 }
 
 export interface RotateInput {
@@ -241,8 +239,11 @@ export async function revokeSelf(ctx: Ctx): Promise<SelfToken> {
     await revokeCliSessionById(ctx, { id: before.id, userId: before.userId, organizationId: before.organizationId }, { userId: principal.userId, reason: 'logout' })
     return { ...before, revokedAt: new Date(ctx.clock.now()).toISOString() }
   }
-  const row = await revokeById(ctx, before.id, principal.userId, 'manual')
-  if (row) await recordAudit(ctx, { type: 'token.revoked', tokenId: row.id, targetType: 'token', targetId: row.id, details: { reason: 'manual', self: true } })
+  const row = await audited(
+    ctx,
+    (tx) => revokeById(tx, before.id, principal.userId, 'manual'),
+    (r) => (r ? { type: 'token.revoked', tokenId: r.id, targetType: 'token', targetId: r.id, details: { reason: 'manual', self: true } } : null),
+  )
   return { ...before, revokedAt: (row?.revokedAt ?? new Date(ctx.clock.now())).toISOString() }
 }
 

@@ -1,10 +1,9 @@
 import { and, desc, eq, gt, isNull, lte, or, sql } from 'drizzle-orm'
-import { recordAudit } from '../../audit/log'
+import { audited, callerOf, withTx, type Ctx } from '../../context'
 import { bearerChallenge } from '../../auth/authenticate'
 import { ownerEmail } from '../../auth/lookup'
 import { isOrgAdmin } from '../../auth/roles'
 import { generateToken, hashToken, maskFromHint, stopsAt, tokenHint } from '../../auth/tokens'
-import { callerOf, withTx, type Ctx } from '../../context'
 import { DecryptionError } from '../../crypto/secretbox'
 import type { Db } from '../../db/connection'
 import { afterParams, cappedCount, countedPages, keysetPages, listPage, type ListPage, readPage } from '../../db/paging'
@@ -256,8 +255,11 @@ export async function revokeToken(ctx: Ctx, id: string): Promise<PublicToken> {
   const principal = callerOf(ctx)
   const found = await findVisible(ctx, id)
   await assertMayManage(ctx, found.token, 'revoke')
-  const row = await revokeById(ctx, id, principal.userId, 'manual')
-  if (row) await recordAudit(ctx, { type: 'token.revoked', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'manual' } })
+  const row = await audited(
+    ctx,
+    (tx) => revokeById(tx, id, principal.userId, 'manual'),
+    (r) => (r ? { type: 'token.revoked', tokenId: id, targetType: 'token', targetId: id, details: { reason: 'manual' } } : null),
+  )
   // Nothing changed: revoked already, maybe by a request racing this one since the read above.
   // The answer is the token as it is now (it said "active" for a token that was revoked).
   return toPublicToken(ctx, row ?? (await findTokenById(ctx, id)) ?? found.token, found.email)
