@@ -294,12 +294,15 @@ describe('GET /tokens/self', () => {
     const res = await t.req('GET', '/api/v1/tokens/self', { token: tok.token })
     expect(res.status).toBe(200)
     expect(Object.keys(res.body.token).sort()).toEqual(
-      ['id', 'name', 'scopes', 'role', 'organizationId', 'organizationSlug', 'userId', 'email', 'createdAt', 'lastUsedAt', 'expiresAt', 'maskedToken', 'revokedAt'].sort(),
+      ['id', 'name', 'scopes', 'role', 'organizationId', 'organizationSlug', 'userId', 'email', 'createdAt', 'lastUsedAt', 'expiresAt', 'maskedToken', 'revokedAt', 'tokenScopes', 'agentRun'].sort(),
     )
     expect(res.body.token).toMatchObject({
       id: tok.id,
       name: 'dashboard',
       scopes: ['spaces:read'],
+      // Outside an agent run the request may use what the token may (test/run-scope-limit.test.ts for a run).
+      tokenScopes: ['spaces:read'],
+      agentRun: null,
       role: 'viewer',
       organizationId: a.organizationId,
       organizationSlug: 'initech',
