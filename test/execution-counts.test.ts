@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { executions } from '../src/db/schema'
+import { failLapsed } from '../src/engine/leases'
 import { makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 import { agent, getExec, until } from './helpers/scripted-provider'
@@ -139,5 +140,34 @@ describe("a cancel of another instance's run", () => {
     expect([r.status, r.body.execution.status]).toEqual([200, 'cancelled'])
     expect(cancelledLines(t, id)).toBe(0)
     expect(counts(t)).toEqual({})
+  })
+})
+
+/**
+ * A run of this instance that another instance's lease sweep failed (this one was cut off from the
+ * database, or paused, for longer than a lease): this instance still holds it, stops it when it
+ * reads its row, and counts its end, once. Found 2026-12 by an outside probe (a SIGSTOP of one of
+ * two binaries on PostgreSQL): the sweep counts nothing (it runs nothing), and the owner stopped
+ * the run without a count, so its teamday_executions_total said 3 started and 1 ended.
+ */
+describe("a run of this instance failed by another instance's lease sweep", () => {
+  test('running and queued: each failed once, counted and logged here, where it was started or queued', async () => {
+    const t = await app()
+    const a = await makeActor(t)
+    const ag = await agent(t, a)
+    const busy = await start(t, a.token, ag.id, 'HANG')
+    await until(async () => (await getExec(t, a, busy)).status === 'running')
+    const queued = await start(t, a.token, ag.id, 'hi')
+    // Another instance's sweep, once this one's leases have lapsed (as src/engine/leases.ts runs it there).
+    const later = t.clock.now() + 3_600_001 // past any lease (TEAMDAY_EXECUTION_LEASE_MS is at most an hour)
+    expect(await failLapsed(t.rt.db, later, 'inst_elsewhere', undefined, [])).toBe(2)
+    await until(() => t.rt.engine.runningCount === 0 && t.rt.engine.queued === 0, 3000)
+    await until(() => counts(t).failed === 2, 2000)
+    expect(counts(t)).toEqual({ started: 1, failed: 2 })
+    for (const id of [busy, queued]) {
+      expect(t.logs.filter((l) => l.includes('"execution_failed"') && l.includes(id))).toHaveLength(1)
+      const row = await getExec(t, a, id)
+      expect([row.status, row.errorCode]).toEqual(['failed', 'service_unavailable'])
+    }
   })
 })

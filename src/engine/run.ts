@@ -455,6 +455,13 @@ export async function runJob(
     // holds this very end.
     if (retried && row !== undefined && row.status === patch.status && row.completedAt?.getTime() === patch.completedAt?.getTime()) return true
     if (row?.status === 'cancelled') await cancelled(messages)
+    else if (row?.status === 'failed') {
+      // Failed by another instance's lease sweep (this one could not renew the run's lease for
+      // longer than a lease: src/engine/leases.ts), which counts nothing: it ran nothing. This
+      // instance ran it, and counts its end once, as that failure.
+      log.error('execution_failed', { ...about, ...figures, errorCode: row.errorCode, error: row.error })
+      metrics?.execution('failed')
+    }
     return false
   }
   if (reason === 'cancel') {

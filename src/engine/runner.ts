@@ -311,6 +311,16 @@ export class Engine {
     this.deps.metrics?.execution('cancelled')
   }
 
+  /**
+   * The log line and the count of a run queued here that another instance ended: cancelled (a
+   * cancel or a leak report sent there), or failed by its lease sweep (this instance could not
+   * renew the lease for longer than a lease). Neither counts it there: this instance holds it.
+   */
+  private endedElsewhere(row: Execution): void {
+    if (row.status === 'cancelled') this.cancelledUnrun(row)
+    else if (row.status === 'failed') this.failedUnrun(row, row.errorCode ?? 'service_unavailable', row.error ?? '')
+  }
+
   /** The log line and the count of a run that failed without running (runJob's for those that ran). */
   private failedUnrun(execution: Pick<Execution, 'id' | 'agentId' | 'organizationId'>, errorCode: string, error: string): void {
     this.deps.log.error('execution_failed', { executionId: execution.id, agentId: execution.agentId, organizationId: execution.organizationId, errorCode, error })
@@ -550,9 +560,10 @@ export class Engine {
       }
       if (this.queue.size > 0) {
         // Ended elsewhere while waiting here: a cancel recorded by another instance or a leak
-        // report leaves its count to this instance, which holds the run (see cancel()).
+        // report, or another instance's lease sweep (this one could not renew its lease), leaves
+        // its count to this instance, which holds the run (see cancel(), failLapsed).
         for (const row of await settledOf(this.deps.db, [...this.queue.keys()])) {
-          if (this.settleQueued(row.id, row) && row.status === 'cancelled') this.cancelledUnrun(row)
+          if (this.settleQueued(row.id, row)) this.endedElsewhere(row)
         }
       }
       if (performance.now() - this.renewedAt >= this.deps.config.executionLeaseMs / 3) await this.renewLeases()
@@ -668,8 +679,8 @@ export class Engine {
       const failed = await finishExecution(db, id, { status: 'failed', error: SHUTDOWN_FAILURE, errorCode: 'service_unavailable', completedAt: new Date(now), updatedAt: new Date(now) })
       if (failed) this.failedUnrun(q.job.execution, 'service_unavailable', SHUTDOWN_FAILURE)
       const row = (await getExecutionRow(db, id))!
-      // Cancelled elsewhere and not yet let go here: its cancel is counted here (as tick() does).
-      if (this.settleQueued(id, row) && !failed && row.status === 'cancelled') this.cancelledUnrun(row)
+      // Ended elsewhere and not yet let go here: its end is counted here (as tick() does).
+      if (this.settleQueued(id, row) && !failed) this.endedElsewhere(row)
     }
     const all = () => Promise.allSettled([...this.done.values()])
     const timer = new Promise((r) => setTimeout(r, graceMs))
