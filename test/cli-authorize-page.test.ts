@@ -2,6 +2,7 @@
 // with a console session: sign-in first and back through `next`, what the page shows, Approve
 // and Deny as CSRF-checked POSTs, the organization picker, revoke from the console → 401.
 import { describe, expect, test } from 'bun:test'
+import { generateToken } from '../src/auth/tokens'
 import { createUser } from '../src/modules/users/service'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { consoleClient, givePassword } from './helpers/console'
@@ -20,6 +21,9 @@ async function initiate(t: TestApp, ua = UA) {
   return res.body as { code: string; authUrl: string; shortCode: string }
 }
 const path = (authUrl: string) => new URL(authUrl).pathname
+const DE = { 'accept-language': 'de-DE,de;q=0.9' }
+/** The organization the approval form's picker holds. */
+const picked = (html: string) => /<select name="organizationId" required[^>]*>.*?<option value="(org_\w+)" selected/.exec(html.replace(/<option value="org_\w+">/g, ''))?.[1]
 
 async function signedIn(t: TestApp, who: Actor) {
   const c = consoleClient(t)
@@ -140,7 +144,6 @@ describe('the approval page', () => {
     const other = await createUser(t.ctx, { email: alice.email, orgSlug: 'second', role: 'admin' })
     const { authUrl, code } = await initiate(t)
     const c = await signedIn(t, alice)
-    const picked = (html: string) => /<select name="organizationId" required[^>]*>.*?<option value="(org_\w+)" selected/.exec(html.replace(/<option value="org_\w+">/g, ''))?.[1]
     expect(picked((await c.get(path(authUrl))).text)).toBe(alice.organizationId)
     // No decision; a token pasted into a field: each page shown again keeps the choice.
     const undecided = await c.post(path(authUrl), { organizationId: other.organization.id })
@@ -157,6 +160,102 @@ describe('the approval page', () => {
     expect(poll.body).toMatchObject({ status: 'authorized', organizationId: other.organization.id })
     const self = await t.req('GET', '/api/v1/tokens/self', { token: poll.body.accessToken })
     expect(self.body.token).toMatchObject({ organizationId: other.organization.id, organizationSlug: 'second', role: 'admin' })
+  })
+
+  // The header's organization switcher led to Settings → Profile: the approval page was lost, and
+  // the person had to find the terminal's link again.
+  test('the header\'s organization switcher comes back to the approval page, whose picker then holds the organization switched to (English and German)', async () => {
+    const { t, alice } = await setup()
+    const other = await createUser(t.ctx, { email: alice.email, orgSlug: 'second', role: 'admin' })
+    const { authUrl, code } = await initiate(t)
+    const c = await signedIn(t, alice)
+    const first = await c.get(path(authUrl))
+    const switcher = /<form method="post" action="\/org\/switch"[^>]*>(.*?)<\/form>/s.exec(first.text)![1]!
+    expect(switcher).toContain(`<input type="hidden" name="next" value="${path(authUrl)}"/>`)
+    const to = await c.post('/org/switch', { organizationId: other.organization.id, next: path(authUrl) })
+    expect(to.status).toBe(303)
+    expect(to.headers.get('location')).toBe(path(authUrl))
+    const back = await c.get(path(authUrl))
+    expect(picked(back.text)).toBe(other.organization.id)
+    // In German: the same way back, the page in German.
+    const de = await c.post('/org/switch', { organizationId: alice.organizationId, next: path(authUrl) }, DE)
+    expect(de.headers.get('location')).toBe(path(authUrl))
+    const deBack = await c.get(path(authUrl), DE)
+    expect(deBack.text).toContain('<html lang="de">')
+    expect(picked(deBack.text)).toBe(alice.organizationId)
+    expect(/<form method="post" action="\/org\/switch"[^>]*>(.*?)<\/form>/s.exec(deBack.text)![1]).toContain(`name="next" value="${path(authUrl)}"`)
+    // The approval from there is for the organization switched to.
+    await c.post('/org/switch', { organizationId: other.organization.id, next: path(authUrl) })
+    expect((await c.post(path(authUrl), { decision: 'approve', organizationId: picked((await c.get(path(authUrl))).text)! })).status).toBe(303)
+    expect((await t.req('GET', `/api/auth/cli/poll?code=${code}`)).body.organizationId).toBe(other.organization.id)
+  })
+
+  test('the switcher\'s return path is a same-origin path only; anything else (another site, a secret but the approval page\'s code) leads to Settings → Profile', async () => {
+    const { t, alice } = await setup()
+    const other = await createUser(t.ctx, { email: alice.email, orgSlug: 'second', role: 'viewer' })
+    const c = await signedIn(t, alice)
+    // Pages with nothing to come back to send none: Settings → Profile, as before.
+    const spaces = await c.get('/spaces')
+    expect(/<form method="post" action="\/org\/switch"[^>]*>(.*?)<\/form>/s.exec(spaces.text)![1]).not.toContain('name="next"')
+    const cases: [string | undefined, string][] = [
+      [undefined, '/settings/profile'],
+      ['', '/settings/profile'],
+      ['/spaces', '/spaces'],
+      ['//evil.example/x', '/settings/profile'],
+      ['https://evil.example/', '/settings/profile'],
+      ['/\\evil.example', '/settings/profile'],
+      ['/.//evil.example', '/settings/profile'],
+      ['javascript:alert(1)', '/settings/profile'],
+      [`/settings/profile?k=${generateToken()}`, '/settings/profile'],
+      [`/cli/authorize/${generateToken('tdc_')}/more`, '/settings/profile'],
+      ['/x'.repeat(300), '/settings/profile'],
+    ]
+    for (const [next, want] of cases) {
+      const res = await c.post('/org/switch', { organizationId: other.organization.id, ...(next === undefined ? {} : { next }) })
+      expect({ next, status: res.status, location: res.headers.get('location') }).toEqual({ next, status: 303, location: want })
+    }
+    // The approval page's own path, its code in it, is one.
+    const code = generateToken('tdc_')
+    expect((await c.post('/org/switch', { organizationId: alice.organizationId, next: `/cli/authorize/${code}` })).headers.get('location')).toBe(`/cli/authorize/${code}`)
+  })
+
+  // The page after Approve said "Return to your terminal" but not where the terminal was signed in.
+  test('after Approve the page says which organization the terminal was signed in to, with which role, to the person who approved it (English and German)', async () => {
+    const { t, alice } = await setup()
+    const other = await createUser(t.ctx, { email: alice.email, orgSlug: 'second-org', role: 'admin' })
+    const { authUrl, code } = await initiate(t)
+    const c = await signedIn(t, alice)
+    expect((await c.post(path(authUrl), { decision: 'approve', organizationId: other.organization.id })).status).toBe(303)
+    const en = (await c.get(path(authUrl))).text
+    expect(en).toContain('Return to your terminal')
+    expect(en).toContain('This sign-in is for the organization second-org, with your role there: admin.')
+    const de = (await c.get(path(authUrl), DE)).text
+    expect(de).toContain('Diese Anmeldung gilt für die Organisation second-org, mit Ihrer Rolle dort: Administrator.')
+    // Once the terminal has its tokens: the same.
+    expect((await t.req('GET', `/api/auth/cli/poll?code=${code}`)).body.status).toBe('authorized')
+    const delivered = (await c.get(path(authUrl))).text
+    expect(delivered).toContain('The command-line tool is signed in.')
+    expect(delivered).toContain('This sign-in is for the organization second-org, with your role there: admin.')
+    // A decision sent again (409): the same page.
+    const again = await c.post(path(authUrl), { decision: 'approve', organizationId: other.organization.id })
+    expect(again.status).toBe(409)
+    expect(again.text).toContain('with your role there: admin.')
+    // Someone else with the link: what happened, not where.
+    const bob = await makeActor(t, { org: 'bobs-org' })
+    await givePassword(t, bob.userId)
+    const b = await signedIn(t, bob)
+    const theirs = (await b.get(path(authUrl))).text
+    expect(theirs).toContain('The command-line tool is signed in.')
+    expect(theirs).not.toContain('second-org')
+    expect(theirs).not.toContain('with your role there')
+  })
+
+  test('a denied request says no organization', async () => {
+    const { t, alice } = await setup()
+    const { authUrl } = await initiate(t)
+    const c = await signedIn(t, alice)
+    expect((await c.post(path(authUrl), { decision: 'deny' })).status).toBe(303)
+    expect((await c.get(path(authUrl))).text).not.toContain('with your role there')
   })
 
   test('an expired or unknown code: a page that says so, no details', async () => {

@@ -402,6 +402,7 @@ describe('every console form, a token in each of its fields: the page\'s own for
       'POST /org/members/:userId/role': { path: `/org/members/${other.userId}/role`, form: { role: 'viewer', ...org }, visible: ['role'], hidden: ['pageOrganization'], page: 'action="/org/members"', near: { role: other.email } },
       'POST /org/members/:userId/remove': { path: `/org/members/${other.userId}/remove`, form: { ...org }, visible: [], hidden: ['pageOrganization'], page: 'action="/org/members"' },
       'POST /org/members/:userId/link': { path: `/org/members/${other.userId}/link`, form: { ...org }, visible: [], hidden: ['pageOrganization'], page: 'action="/org/members"' },
+      // `next` is exempt (the CLI approval page's path, Nav.back, holds its code): not tried.
       'POST /org/switch': { path: '/org/switch', form: { organizationId: a.organizationId }, visible: ['organizationId'], hidden: [], page: 'action="/org/switch"' },
       'POST /spaces/:id/secrets': { path: `/spaces/${space}/secrets`, form: { name: 'API_KEY', value: 'v' }, visible: ['name'], hidden: [], page: `action="/spaces/${space}/secrets#` },
       'POST /spaces/:id/secrets/remove': { path: `/spaces/${space}/secrets/remove`, form: { name: 'API_KEY' }, visible: [], hidden: ['name'], page: `action="/spaces/${space}/secrets#` },

@@ -291,6 +291,7 @@ const en = {
   cliApproved: 'Return to your terminal: it finishes signing in within a few seconds. You can close this page.',
   cliDeliveredTitle: 'Signed in',
   cliDelivered: 'The command-line tool is signed in. You can close this page; revoke it at any time under CLI sign-ins.',
+  cliSignedInto: (org: string, role: string) => `This sign-in is for the organization ${isolate(org)}, with your role there: ${role}.`,
   cliDeniedTitle: 'Denied',
   cliDenied:
     "Nothing was signed in. “teamday login” stops at once. TeamDay's CLI (“teamday auth login”) does not notice and keeps waiting until its 5 minutes are up: press Ctrl-C in that terminal.",
@@ -671,6 +672,7 @@ const de = {
   cliApproved: 'Kehren Sie zu Ihrem Terminal zurück: Es schließt die Anmeldung in wenigen Sekunden ab. Sie können diese Seite schließen.',
   cliDeliveredTitle: 'Angemeldet',
   cliDelivered: 'Das Kommandozeilen-Tool ist angemeldet. Sie können diese Seite schließen; widerrufen können Sie es jederzeit unter CLI-Anmeldungen.',
+  cliSignedInto: (org: string, role: string) => `Diese Anmeldung gilt für die Organisation ${isolate(org)}, mit Ihrer Rolle dort: ${role}.`,
   cliDeniedTitle: 'Abgelehnt',
   cliDenied:
     'Es wurde nichts angemeldet. „teamday login“ endet sofort. Das CLI von TeamDay („teamday auth login“) bemerkt es nicht und wartet, bis seine 5 Minuten um sind: Drücken Sie dort Strg+C.',

@@ -28,6 +28,8 @@ export const SECRET_FIELDS: Readonly<Record<string, readonly string[]>> = {
   // holds its login code (`/cli/authorize/tdc_…`), as the browser's address bar does; any other
   // secret there is dropped by safeNext (src/console/http.ts), never echoed.
   'POST /login': ['password', 'next'],
+  // …and the header's organization switcher's `next` (Nav.back: the CLI approval page's path), by the same rule.
+  'POST /org/switch': ['next'],
   'POST /setup/:secret': ['password', 'confirm'],
   'POST /set-password/:secret': ['password', 'confirm'],
   'POST /settings/password': ['current', 'password', 'confirm'],

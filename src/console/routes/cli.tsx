@@ -1,6 +1,9 @@
 import { Elysia, t } from 'elysia'
 import { AppError } from '../../errors'
-import { decideLogin, describeLoginRequest, organizationsOf, revokeOwnCliSession } from '../../modules/cli-auth/service'
+import { decideLogin, describeLoginRequest, organizationsOf, revokeOwnCliSession, type LoginRequest } from '../../modules/cli-auth/service'
+import type { Ctx } from '../../context'
+import type { SignedIn } from '../session'
+import type { Nav } from '../views/layout'
 import { FormBody, field, hidden, pageRefusal, shown, typedField, type FormFields } from '../form'
 import { crossOriginRefused, page, redirect, type ConsoleKit } from '../http'
 import { MessagePage, RefusedPage } from '../views/auth'
@@ -18,12 +21,27 @@ const notFound = async (request: Request) => {
 }
 
 /**
+ * The page of a request no longer pending (AuthorizeDonePage), `req` undefined: expired. An
+ * approval says to the person who gave it which organization the terminal was signed in to, and
+ * with which role (their role there now: the one the terminal's requests get); to anyone else, nothing.
+ */
+async function donePage(ctx: Ctx, who: SignedIn, nav: Nav, req: LoginRequest | undefined, status = 200): Promise<Response> {
+  const approved = req !== undefined && (req.state === 'approved' || req.state === 'delivered') && req.decidedBy === who.user.id
+  const into = approved && req.organizationId ? (await organizationsOf(ctx, who.user.id)).find((o) => o.id === req.organizationId) : undefined
+  return page(await (<AuthorizeDonePage nav={nav} state={req?.state ?? 'expired'} into={into} />), { status })
+}
+
+/**
  * The approval page of a CLI sign-in (the `authUrl` of POST /api/auth/cli/initiate), and the
  * Revoke of a CLI session (they are listed in Settings → Profile → Personal Access Tokens). Sign-in first (then back here through `next`); Approve and
  * Deny are POSTs that pass the cross-origin check; the page is sent with Referrer-Policy:
  * no-referrer (the code is in its URL) like every console page.
  */
 export function cliRoutes(kit: ConsoleKit) {
+  // The header's organization switcher comes back to this page (Nav.back): its organization
+  // picker then holds the organization switched to, where it led to Settings → Profile and the
+  // page was lost. The path holds the login code, as the address bar does (safeNext allows it).
+  const navFor = async (who: SignedIn, request: Request, set: any, code: string): Promise<Nav> => ({ ...(await navOf(kit, who, request, set)), back: `/cli/authorize/${code}` })
   // Adds its routes to the console's instance itself (a function plugin): a plugin instance
   // would have every route added twice more, once here and once by the console.
   return (app: Elysia) => app
@@ -35,8 +53,8 @@ export function cliRoutes(kit: ConsoleKit) {
         const ctx = kit.ctxOf(who, request, set)
         const req = await describeLoginRequest(ctx, code)
         if (!req) return notFound(request)
-        const nav = await navOf(kit, who, request, set)
-        if (req.state !== 'pending') return page(await (<AuthorizeDonePage nav={nav} state={req.state} />))
+        const nav = await navFor(who, request, set, code)
+        if (req.state !== 'pending') return donePage(ctx, who, nav, req)
         return page(await (<AuthorizePage nav={nav} who={who} req={req} organizations={await organizationsOf(ctx, who.user.id)} />))
       },
       { ...hidden, params: CodeParams },
@@ -48,7 +66,7 @@ export function cliRoutes(kit: ConsoleKit) {
         const who = await kit.signedIn(request)
         if (!who) return kit.toSignIn(request)
         const ctx = kit.ctxOf(who, request, set)
-        const nav = await navOf(kit, who, request, set)
+        const nav = await navFor(who, request, set, code)
         // The organization picked: a page shown again keeps it picked (it fell back to the
         // console's, and the next Approve signed the terminal in there).
         const chosen = typedField(body, 'organizationId')
@@ -60,7 +78,7 @@ export function cliRoutes(kit: ConsoleKit) {
         if (pasted) {
           const req = await describeLoginRequest(ctx, code)
           if (!req) return notFound(request)
-          if (req.state !== 'pending') return page(await (<AuthorizeDonePage nav={nav} state={req.state} />), { status: 409 })
+          if (req.state !== 'pending') return donePage(ctx, who, nav, req, 409)
           // The organization's choice is a field shown only to a member of several (else hidden).
           const organizations = await organizationsOf(ctx, who.user.id)
           const fields: FormFields = organizations.length > 1 ? { organizationId: shown('organizationId', (t) => t.cliOrganization) } : {}
@@ -78,7 +96,7 @@ export function cliRoutes(kit: ConsoleKit) {
           if (!(e instanceof AppError)) throw e
           if (e.code === 'not_found') return notFound(request)
           const req = await describeLoginRequest(ctx, code)
-          if (!req || req.state !== 'pending') return page(await (<AuthorizeDonePage nav={nav} state={req?.state ?? 'expired'} />), { status: 409 })
+          if (!req || req.state !== 'pending') return donePage(ctx, who, nav, req, 409)
           return page(await (<AuthorizePage nav={nav} who={who} req={req} organizations={await organizationsOf(ctx, who.user.id)} chosen={chosen} error={errorOf(request, e)} />), { status: e.status })
         }
         return redirect(`/cli/authorize/${code}`)

@@ -1,5 +1,5 @@
 import type { LoginRequest, PublicCliSession } from '../../modules/cli-auth/service'
-import type { Messages } from '../i18n'
+import { roleLabel, type Messages } from '../i18n'
 import type { SignedIn } from '../session'
 import { ErrorBox, invalidField, Layout, Table, When, WhenFrom, type ErrorText, type Nav } from './layout'
 import { ViewFields, tokensHref, type TokenView } from './token-view'
@@ -82,13 +82,17 @@ const DONE = {
   expired: { title: 'cliExpiredTitle', message: 'cliExpired' },
 } as const
 
-/** A request that is no longer pending: what happened, never its details. */
-export function AuthorizeDonePage(props: { nav: Nav; state: string }) {
+/**
+ * A request that is no longer pending: what happened, never its details; `into`: for an approval,
+ * to the person who gave it, the organization the terminal was signed in to and their role there.
+ */
+export function AuthorizeDonePage(props: { nav: Nav; state: string; into?: { name: string; role: string } }) {
   const { t } = props.nav
   const d = DONE[props.state as keyof typeof DONE] ?? DONE.expired
   return (
     <Layout title={t[d.title]} nav={props.nav}>
       <p role="status">{t[d.message]}</p>
+      {props.into ? <p safe>{t.cliSignedInto(props.into.name, roleLabel(t, props.into.role))}</p> : ''}
       <p>
         <a href={tokensHref({ all: false, inactive: false, page: 1 }, {}, 'cli-sessions')}>{t.cliTitle}</a>
       </p>

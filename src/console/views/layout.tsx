@@ -12,6 +12,13 @@ export interface Nav {
   current?: string
   /** The id of the page's error when it is about the header's organization switcher (SWITCHER): its aria-describedby. */
   switcherError?: string
+  /**
+   * The page the header's organization switcher comes back to (its `next`, POST /org/switch):
+   * a page that shows the same thing in any organization, such as the CLI approval page. Without
+   * it a switch leads to Settings → Profile (HOME): a space or a chat of one organization is
+   * another organization's 404.
+   */
+  back?: string
 }
 
 /** FormError.field of a refusal of the header's organization switcher (POST /org/switch). */
@@ -81,6 +88,7 @@ export function Layout(props: { title: string; nav: Nav; children?: Children; sc
               </nav>
               {organizations.length > 1 ? (
                 <form method="post" action="/org/switch" class="row">
+                  {props.nav.back ? <input type="hidden" name="next" value={props.nav.back} /> : ''}
                   <label>
                     <span class="sr-only">{t.switchToOrganization}</span>
                     <select name="organizationId" {...(props.nav.switcherError ? { 'aria-invalid': 'true', 'aria-describedby': props.nav.switcherError } : {})}>

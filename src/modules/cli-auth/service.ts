@@ -79,6 +79,9 @@ export interface LoginRequest {
   userAgent: string | null
   createdAt: string
   expiresAt: string
+  /** Who decided it (approved or denied), and the organization an approval signs the terminal in to; null while pending. */
+  decidedBy: string | null
+  organizationId: string | null
 }
 
 export async function describeLoginRequest(ctx: Ctx, code: string): Promise<LoginRequest | undefined> {
@@ -94,6 +97,8 @@ export async function describeLoginRequest(ctx: Ctx, code: string): Promise<Logi
     userAgent: ctx.box.openOrNull(row.requestUaEnc, `clic.ua:${row.id}`),
     createdAt: row.createdAt.toISOString(),
     expiresAt: row.expiresAt.toISOString(),
+    decidedBy: row.userId,
+    organizationId: row.organizationId,
   }
 }
 
