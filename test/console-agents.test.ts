@@ -202,7 +202,8 @@ describe("an agent's chat page decides visibility and permission as the API does
     }
     const goneRes = await owner.c.post(`/agents/${gone}/chat`, { message: 'run it' })
     expect(goneRes.text).toContain('<h1>Gone bot</h1>')
-    expect(goneRes.text).toContain('not found (or archived, or not visible to you)')
+    // The API's "not found (or archived, or not visible to you)" as the page words every not-found (src/console/i18n.ts NOT_FOUND).
+    expect(goneRes.text).toContain(`Agent ${gone} not found (or archived), or you may not see it.`)
     expect((await other.c.post(`/agents/${hidden}/chat`, { message: 'run it' })).text).not.toContain('Hidden bot')
     for (const id of [shared, hidden, gone]) expect(await executionsOf(owner.a, id)).toEqual([])
   })
@@ -267,7 +268,7 @@ describe('chats on the page', () => {
     }
     const wrongAgent = await c.get(`/agents/${elsewhere}/chat?chat=${chatId}`)
     expect(wrongAgent.status).toBe(404)
-    expect(wrongAgent.text).toContain(`Chat ${chatId} not found.`)
+    expect(wrongAgent.text).toContain(`Chat ${chatId} not found, or it is not yours.`)
   })
 
   test('POST sends a message: a turn through the execute service (303 to the chat), its answer on the page; a second message continues the chat; CSRF refused; empty messages refused with nothing started', async () => {

@@ -326,6 +326,46 @@ describe('the agent pages in German', () => {
   })
 })
 
+// The English "Space X not found" did not say what the German one did ("oder Sie dürfen ihn
+// nicht sehen"): that it may be there and not be the reader's to see (another organization's
+// object is answered as a missing one on purpose).
+describe('not-found pages say the same in English and German', () => {
+  test('a space, an agent (archived too), a chat, a token of another organization or none: "or you may not see it" in both, the page as for an unknown id', async () => {
+    const en = await signedInPerson(t, { role: 'admin', org: 'nf-mine' })
+    const de = await signedInPerson(t, { role: 'admin', org: 'nf-mine', headers: DE })
+    const stranger = await makeActor(t, { role: 'admin', org: 'nf-theirs' })
+    const space = (await t.req('POST', '/api/v1/spaces', { token: stranger.token, body: { name: 'Their space', visibility: 'organization' } })).body.space.id as string
+    const agent = (await t.req('POST', '/api/v1/agents', { token: stranger.token, body: { name: 'Their agent', visibility: 'organization' } })).body.id as string
+    const mine = (await t.req('POST', '/api/v1/agents', { token: en.a.token, body: { name: 'Our agent', visibility: 'organization' } })).body.id as string
+    const gone = (await t.req('POST', '/api/v1/agents', { token: en.a.token, body: { name: 'Gone agent', visibility: 'organization' } })).body.id as string
+    await t.req('DELETE', `/api/v1/agents/${gone}`, { token: en.a.token })
+    const theirToken = (await t.req('GET', '/api/v1/tokens', { token: stranger.token })).body.tokens[0].id as string
+    const unknownToken = 'pat_nosuchtoken0000000000'
+    // (Another person's chat is this page too: test/console-agents.test.ts.)
+    const chatId = 'chat_nosuchchat000000'
+    const cases: [string, (c: typeof en.c) => Promise<{ status: number; text: string }>, string, string][] = [
+      ['space', (c) => c.get(`/spaces/${space}`), `Space ${space} not found, or you may not see it.`, 'Diesen Space gibt es nicht, oder Sie dürfen ihn nicht sehen.'],
+      ['agent', (c) => c.get(`/agents/${agent}/chat`), `Agent ${agent} not found, or you may not see it.`, 'Diesen Agenten gibt es nicht, oder Sie dürfen ihn nicht sehen.'],
+      ['archived agent, a message sent', (c) => c.post(`/agents/${gone}/chat`, { message: 'hello' }), `Agent ${gone} not found (or archived), or you may not see it.`, 'Diesen Agenten gibt es nicht (oder er ist archiviert), oder Sie dürfen ihn nicht sehen.'],
+      ['chat', (c) => c.get(`/agents/${mine}/chat?chat=${chatId}`), `Chat ${chatId} not found, or it is not yours.`, 'Diesen Chat gibt es nicht, oder er gehört nicht Ihnen.'],
+      ['token', (c) => c.post(`/settings/tokens/${theirToken}/revoke`), `Token ${theirToken} not found, or it belongs to someone else.`, 'Dieses Token gibt es nicht, oder es gehört jemand anderem.'],
+    ]
+    for (const [what, get, english, german] of cases) {
+      const e = await get(en.c)
+      const d = await get(de.c)
+      expect({ what, status: [e.status, d.status], en: e.text.includes(Bun.escapeHTML(english)), de: d.text.includes(german) }).toEqual({ what, status: [404, 404], en: true, de: true })
+    }
+    // Another organization's space, agent, token: the page an unknown id gets, but for the id.
+    const same = async (path: (id: string) => string, theirs: string, unknown: string, post = false) => {
+      const [a, b] = await Promise.all([theirs, unknown].map((id) => (post ? en.c.post(path(id)) : en.c.get(path(id)))))
+      expect(a!.text.replaceAll(theirs, 'ID').replace(/name="formKey" value="[^"]*"/g, '')).toBe(b!.text.replaceAll(unknown, 'ID').replace(/name="formKey" value="[^"]*"/g, ''))
+    }
+    await same((id) => `/spaces/${id}`, space, 'space_nosuchspace0000000')
+    await same((id) => `/agents/${id}/chat`, agent, 'char_nosuchagent00000000')
+    await same((id) => `/settings/tokens/${id}/revoke`, theirToken, unknownToken, true)
+  })
+})
+
 describe('service errors that had no German', () => {
   test('a name with a bidi control or without a visible character, a stale page link, a rotation with a grace period over the token limit: the German page says what is wrong and what to do', async () => {
     const app = await makeTestApp({ config: { maxTokensPerUser: 2 } })

@@ -837,6 +837,32 @@ export function roleLabel(t: Messages, role: string): string {
 }
 
 /**
+ * A page's "not found" for a space, an agent, a chat or a token (the services' `Space X not
+ * found`, …), in English and German alike: another organization's object, a colleague's private
+ * one, another person's chat or token is answered as a missing one on purpose (404), so the page
+ * says it may be there and not be the reader's to see. (The English page showed the service's
+ * message, which did not say so; the German one did.) The id as asked for is kept in English.
+ */
+const NOT_FOUND: [RegExp, (m: RegExpExecArray) => Record<Lang, string>][] = [
+  [
+    /^Space (.+?) not found( \(or archived, or not visible to you\))?\.?$/s,
+    (m) =>
+      m[2]
+        ? { en: `Space ${m[1]} not found (or archived), or you may not see it.`, de: 'Diesen Space gibt es nicht (oder er ist archiviert), oder Sie dürfen ihn nicht sehen.' }
+        : { en: `Space ${m[1]} not found, or you may not see it.`, de: 'Diesen Space gibt es nicht, oder Sie dürfen ihn nicht sehen.' },
+  ],
+  [
+    /^Agent (.+?) not found( \(or archived, or not visible to you\))?\.?$/s,
+    (m) =>
+      m[2]
+        ? { en: `Agent ${m[1]} not found (or archived), or you may not see it.`, de: 'Diesen Agenten gibt es nicht (oder er ist archiviert), oder Sie dürfen ihn nicht sehen.' }
+        : { en: `Agent ${m[1]} not found, or you may not see it.`, de: 'Diesen Agenten gibt es nicht, oder Sie dürfen ihn nicht sehen.' },
+  ],
+  [/^Chat (.+?) not found\.?$/s, (m) => ({ en: `Chat ${m[1]} not found, or it is not yours.`, de: 'Diesen Chat gibt es nicht, oder er gehört nicht Ihnen.' })],
+  [/^Token (.+?) not found\.?$/s, (m) => ({ en: `Token ${m[1]} not found, or it belongs to someone else.`, de: 'Dieses Token gibt es nicht, oder es gehört jemand anderem.' })],
+]
+
+/**
  * German for the service errors a console page can show. The services speak English (the API's
  * messages); English pages show them as they are, German pages a translation: of the message
  * when it is one of these, else of its code (no English sentence on a German page).
@@ -845,9 +871,6 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^Validation failed: (?:secrets|keys) has invalid key/, () => 'Ungültige Eingabe: Ein Name besteht aus Großbuchstaben, Ziffern und _, beginnt mit einem Buchstaben und darf höchstens 128 Zeichen lang sein.'],
   [/^Validation failed: secrets\.\S+ is too large/, () => 'Ungültige Eingabe: Ein Wert darf höchstens 64 KiB groß sein.'],
   [/^Validation failed: secrets: at most (\d+) secrets per space/, (m) => `Ungültige Eingabe: Ein Space kann höchstens ${m[1]} Umgebungsvariablen haben.`],
-  [/^Space \S+ not found/, () => 'Diesen Space gibt es nicht, oder Sie dürfen ihn nicht sehen.'],
-  [/^Agent \S+ not found/, () => 'Diesen Agenten gibt es nicht (oder er ist archiviert), oder Sie dürfen ihn nicht sehen.'],
-  [/^Chat \S+ not found/, () => 'Diesen Chat gibt es nicht, oder er gehört nicht Ihnen.'],
   [/^Validation failed: message is required/, () => 'Ungültige Eingabe: Schreiben Sie eine Nachricht (höchstens 200000 Zeichen).'],
   [/^Validation failed: chatId must be/, () => 'Ungültige Eingabe: Diese Chat-ID ist ungültig.'],
   [/^Too many executions waiting: (\d+)/, (m) => `Zu viele Ausführungen warten: ${m[1]} Ihrer Ausführungen stehen in dieser Organisation schon an. Warten Sie, bis sie starten, oder brechen Sie einige ab.`],
@@ -885,7 +908,6 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^Validation failed: choose one of your organizations/, () => 'Ungültige Eingabe: Wählen Sie eine Ihrer Organisationen.'],
   [/^You are not a member of any organization/, () => 'Sie sind in keiner Organisation Mitglied, es gibt also nichts, wofür Sie sich anmelden könnten.'],
   [/^The e-mail .* belongs to another user/, () => 'Diese E-Mail-Adresse gehört einem anderen Benutzer.'],
-  [/^Token \S+ not found/, () => 'Dieses Token gibt es nicht (oder es gehört jemand anderem).'],
   [/^CLI session \S+ not found/, () => 'Diese CLI-Anmeldung gibt es nicht.'],
   [/^Token \S+ was already rotated/, () => 'Dieses Token wurde schon rotiert und läuft mit seiner Übergangsfrist aus; rotieren Sie seinen Nachfolger.'],
   [/^Token \S+ expired on/, () => 'Dieses Token ist abgelaufen und kann nicht rotiert werden; generieren Sie ein neues.'],
@@ -963,6 +985,12 @@ const DE_BY_CODE: Partial<Record<string, string>> = {
 export function errorText(lang: Lang, e: { message: string; code: string; status: number }, field?: { name: string; label: string }): string {
   // A token pasted where it does not belong (a name field) is never shown back: as in the API's errors.
   const message = redactTokens(e.message)
+  if (e.code === 'not_found') {
+    for (const [re, said] of NOT_FOUND) {
+      const m = re.exec(message)
+      if (m) return said(m)[lang]
+    }
+  }
   if (lang === 'en') {
     if (!field) return message
     // The message names the field as its details do (`secrets.KEY is too large`) or by the map
