@@ -259,3 +259,23 @@ describe('when a token stops, in the list', () => {
     expect(text(expiresCell(dePage, 'expired one'))).toBe('abgelaufen am <time>')
   })
 })
+
+// The rotate form's grace select had two names: a hidden label ("Grace period for X") and an
+// aria-label ("Old token keeps working for (rotating X)"), which screen readers read instead.
+describe('the rotate form\'s grace select', () => {
+  test('has one accessible name, its label: what the choice is and for which token (English and German)', async () => {
+    const { a, c } = await signedInPerson(t, { role: 'member', org: 'grace-name' })
+    await makeToken(t, a, { name: 'deploy key' })
+    for (const [headers, name] of [[{}, 'Old token keeps working for (rotating deploy key)'], [DE, 'Übergangsfrist des alten Tokens (Rotation von deploy key)']] as const) {
+      const html = (await c.get('/settings/profile', headers)).text
+      const labels = [...html.matchAll(/<label>((?:(?!<\/label>)[\s\S])*?<select name="grace"[^>]*>)/g)].map((m) => m[1]!)
+      expect(labels.length).toBeGreaterThan(0)
+      const mine = labels.find((l) => l.includes('deploy key'))!
+      // The select itself names nothing: no aria-label or aria-labelledby beside its label.
+      expect(/<select name="grace"[^>]*>/.exec(mine)![0]).not.toMatch(/aria-label/)
+      expect(mine.replace(/<select[\s\S]*$/, '').replace(/<[^>]+>/g, '')).toBe(name)
+      expect(html).not.toContain('Grace period for')
+      expect(html).not.toContain('Übergangsfrist für')
+    }
+  })
+})

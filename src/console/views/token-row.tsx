@@ -138,11 +138,12 @@ export function TokenRow(props: { token: PublicToken; now: number; showOwner: bo
               <form method="post" action={`/settings/tokens/${tk.id}/rotate`} class="row">
                 <FormKey />
                 <ViewFields view={props.view} />
+                {/* One accessible name, its label's (it had an aria-label too, which was read instead): what the choice is, for which token. */}
                 <label>
                   <span class="sr-only" safe>
-                    {t.graceFor(tk.name)}
+                    {t.graceLabel(tk.name)}
                   </span>
-                  <select name="grace" aria-label={t.graceLabel(tk.name)} {...invalidField(props.error, TOKEN_ERROR, `grace.${tk.id}`)}>
+                  <select name="grace" {...invalidField(props.error, TOKEN_ERROR, `grace.${tk.id}`)}>
                     <option value="0">{t.graceNone}</option>
                     <option value="3600">{t.graceHour}</option>
                     <option value="86400">{t.graceDay}</option>
