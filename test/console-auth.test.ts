@@ -807,3 +807,28 @@ describe('throttling per IP and the set-password command', () => {
     }
   }, 60_000)
 })
+
+// Chromium's console warned "Password forms should have (optionally hidden) username fields" on
+// Settings → Profile: the Change password form had no field naming the account, so a password
+// manager could not tell whose password it was to update.
+describe('the Change password form names its account for password managers', () => {
+  test('a hidden autocomplete="username" field with the e-mail, never sent; the change works as before (English and German)', async () => {
+    const a = await makeActor(t, { org: 'pw-managers' })
+    await givePassword(t, a.userId)
+    const c = consoleClient(t)
+    expect((await c.signIn(a.email)).status).toBe(303)
+    for (const headers of [{}, { 'accept-language': 'de-DE,de;q=0.9' }] as Record<string, string>[]) {
+      const html = (await c.get('/settings/profile', headers)).text
+      const form = /<form method="post" action="\/settings\/password"[^>]*>([\s\S]*?)<\/form>/.exec(html)![1]!
+      const username = /<input[^>]*autocomplete="username"[^>]*>/.exec(form)?.[0]
+      expect(username).toBe(`<input type="email" autocomplete="username" value="${a.email}" hidden readonly/>`)
+      // No name: the e-mail is not part of what the form sends.
+      expect(username).not.toContain('name=')
+      // Before the password fields, as a sign-in form has it.
+      expect(form.indexOf('autocomplete="username"')).toBeLessThan(form.indexOf('autocomplete="current-password"'))
+    }
+    const changed = await c.post('/settings/password', { current: PASSWORD, password: 'a brand new password 1', confirm: 'a brand new password 1' })
+    expect(changed.status).toBe(303)
+    expect((await consoleClient(t).signIn(a.email, 'a brand new password 1')).status).toBe(303)
+  })
+})

@@ -218,6 +218,38 @@ if (!browserSuitesRun) {
     await page.context().close()
   })
 
+  // The header's switcher led to Settings → Profile: the approval page, and the terminal's link, were lost.
+  test('CLI sign-in approval: switching organization in the header comes back to the approval page, its choice the organization switched to', async () => {
+    const page = await signedIn()
+    const started = (await (await fetch(`${base}/api/auth/cli/initiate`, { method: 'POST', headers: { 'content-type': 'application/json' } })).json()) as { authUrl: string }
+    await page.goto(started.authUrl)
+    const choice = page.locator('main').getByRole('combobox', { name: 'Organization to sign the tool in to', exact: true })
+    expect(await choice.locator('option:checked').innerText()).toBe('alpha')
+    await page.getByRole('combobox', { name: 'Switch to organization', exact: true }).selectOption({ label: 'beta' })
+    await page.getByRole('button', { name: 'Switch', exact: true }).click()
+    await page.waitForURL(started.authUrl)
+    expect(await choice.locator('option:checked').innerText()).toBe('beta')
+    expect(await page.getByRole('button', { name: 'Approve' }).count()).toBe(1)
+    expect(problems).toEqual([])
+    await page.context().close()
+  })
+
+  // Chromium's console said "[DOM] Password forms should have (optionally hidden) username fields"
+  // on Settings → Profile (a verbose message, which watchedPage does not collect).
+  test('Settings → Profile: no password form without a username field for password managers (English and German)', async () => {
+    for (const locale of ['en-GB', 'de-DE']) {
+      const page = await signedIn(locale)
+      const said: string[] = []
+      page.on('console', (m) => said.push(m.text()))
+      await page.goto(`${base}/settings/profile`)
+      await page.waitForLoadState('load')
+      expect({ locale, said: said.filter((m) => m.includes('username')) }).toEqual({ locale, said: [] })
+      expect(await page.locator('form[action="/settings/password"] input[autocomplete="username"]').inputValue({ timeout: 5000 })).toBe('ada@example.com')
+      expect(problems).toEqual([])
+      await page.context().close()
+    }
+  })
+
   test('every page has a <title> naming it and the product; each chat its own', async () => {
     const page = await signedIn()
     const titles: Record<string, string> = {}

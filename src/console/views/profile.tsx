@@ -10,6 +10,15 @@ export interface ProfileForm {
   email: string
 }
 
+/**
+ * The account a form's password belongs to, for password managers: a hidden field holding the
+ * e-mail one signs in with (autocomplete="username"), as they expect in a form with a password
+ * and no visible username (Chromium's console warned of each such form). No name: never sent.
+ */
+function AccountName(props: { email: string }) {
+  return <input type="email" autocomplete="username" value={props.email} hidden readonly />
+}
+
 /** The id of the page's error (profile and password forms), which the field it is about points at. */
 export const PROFILE_ERROR = 'profile-error'
 
@@ -89,6 +98,7 @@ export function ProfilePage(props: {
         {t.lastChanged} <When at={u.passwordChangedAt} t={t} />. {t.changeSignsOut}
       </p>
       <form method="post" action="/settings/password" class="stack">
+        <AccountName email={u.email} />
         <label>
           {t.currentPassword}
           <input type="password" name="current" autocomplete="current-password" required {...bad('password.current')} />
