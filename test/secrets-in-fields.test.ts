@@ -247,6 +247,28 @@ describe('console forms', () => {
     expect(near.text).not.toContain('must not contain a token')
   })
 
+  // The message box was marked invalid for any refusal; it is so only for one about the message
+  // (c1372ad). A token in the hidden chat id is about no field a person typed into.
+  test('a token in the chat page\'s hidden chatId: the page-filled field\'s message, the message kept and not marked invalid, in English and German; nothing sent', async () => {
+    const t = await makeTestApp()
+    const { a, c } = await signedInPerson(t, { role: 'admin' })
+    const agent = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Chat', role: 'r', systemPrompt: 'p', visibility: 'organization' } })).body.id
+    for (const [lang, headers] of [['en', {}], ['de', DE]] as const) {
+      const secret = generateToken()
+      const res = await c.post(`/agents/${agent}/chat`, { message: 'hello there', chatId: secret }, headers)
+      expect(res.status).toBe(422)
+      const box = /<p class="error" role="alert" id="chat-error"[^>]*>([^<]*)<\/p>/.exec(res.text)
+      expect(box?.[1]).toBe(Bun.escapeHTML(messages(lang).errTokenInPageField))
+      const textarea = /<textarea name="message"[^>]*>/.exec(res.text)![0]
+      expect(textarea).toContain('aria-describedby="chat-error"')
+      expect(textarea).not.toContain('aria-invalid')
+      expect(res.text).not.toContain('aria-invalid')
+      expect(res.text).toContain('>hello there</textarea>')
+      expect(res.text).not.toContain(secret.slice(3, 19))
+    }
+    expect((await t.req('GET', '/api/v1/executions', { token: a.token })).body).toHaveLength(0)
+  })
+
   test('the profile form comes back with the error on the name field, the name empty, nothing changed', async () => {
     const t = await makeTestApp()
     const { a, c } = await signedInPerson(t, { role: 'member' })
@@ -437,7 +459,10 @@ describe('every console form, a token in each of its fields: the page\'s own for
             const control = tag.includes(`name="${name}"`) && tag.includes('aria-invalid="true"')
             // A group (the expiry's choices, the scopes' boxes): its fieldset, holding the field.
             const group = m[1] === 'fieldset' && html.slice(m.index!, html.indexOf('</fieldset>', m.index!)).includes(`name="${name}"`)
-            return (control || group) && (k.near?.[name] === undefined || tag.includes(k.near[name]!))
+            // `near`: the control's row, named by its tag (an aria-label) or by the label around it.
+            const label = html.lastIndexOf('<label>', m.index!)
+            const labelled = label >= 0 && !html.slice(label, m.index!).includes('</label>') ? html.slice(label, m.index!) : ''
+            return (control || group) && (k.near?.[name] === undefined || tag.includes(k.near[name]!) || labelled.includes(k.near[name]!))
           })
           // A field a person types into (or chooses in) is named by its label, as the page shows
           // it (its <label>, its group's <legend>), never by its name in the form; a hidden one is
@@ -455,7 +480,8 @@ describe('every console form, a token in each of its fields: the page\'s own for
             status: res.status,
             ownForm: html.includes(k.page),
             error: k.visible.includes(name) ? shownLabel : pageFilled,
-            marked: k.visible.includes(name) ? marked.length === 1 && pointing.length === 1 : 'hidden',
+            // A hidden field's refusal marks no control invalid (it is about none a person typed into).
+            marked: k.visible.includes(name) ? marked.length === 1 && pointing.length === 1 : html.includes('aria-invalid') ? 'hidden, yet a control marked invalid' : 'hidden',
             echoed: html.includes(bare.slice(0, 16)) || html.includes(bare.slice(-16)),
             notKept: Object.entries(k.kept ?? {}).filter(([f, re]) => f !== name && !re.test(html)).map(([f]) => f),
           }
