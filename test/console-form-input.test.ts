@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { makeTestApp, type Res } from './helpers/app'
+import { makeTestApp, makeToken, type Res } from './helpers/app'
 import { signedInPerson } from './helpers/console'
 
 /**
@@ -139,5 +139,27 @@ describe("the token form's expiry: only the periods it offers", () => {
     expect((await c.post('/settings/tokens', { name: 'default', scope: ['', '*'] })).status).toBe(201)
     const made = (await tokens()).filter((n) => /^d\d+$|^default$/.test(n))
     expect(made.sort()).toEqual(['d180', 'd30', 'd365', 'd7', 'd90', 'default'])
+  })
+})
+
+describe("the rotate form's grace period: only the periods it offers", () => {
+  test('1e3, 0x10, " 3600", 3600.0, 60, -1 and 86401 are refused naming the offered periods (Number() took 1e3 as 1000 seconds), in English and German, nothing rotated; the offered ones and none sent work', async () => {
+    const { a, c } = await person()
+    const target = await makeToken(t, a, { name: 'to rotate' })
+    const listed = async () => ((await t.req('GET', '/api/v1/tokens', { token: a.token })).body.tokens as any[]).map((x) => [x.id, x.revokedAt])
+    const before = await listed()
+    for (const grace of ['1e3', '0x10', ' 3600', '3600.0', '60', '-1', '86401']) {
+      const r = await c.post(`/settings/tokens/${target.id}/rotate`, { grace })
+      expect([grace, r.status, alertOf(r)]).toEqual([grace, 422, 'Validation failed: choose one of the offered periods for the old token (stops now, 1 more hour, 1 more day).'])
+    }
+    const de = await c.post(`/settings/tokens/${target.id}/rotate`, { grace: '1e3' }, DE)
+    expect([de.status, alertOf(de)]).toEqual([422, expect.stringContaining('Ungültige Eingabe: Wählen Sie eine der angebotenen Übergangsfristen')])
+    expect(await listed()).toEqual(before)
+    // What the select offers, and a form without the field (none: the old token stops now).
+    for (const grace of ['0', '3600', '86400', undefined]) {
+      const tok = await makeToken(t, a)
+      const r = await c.post(`/settings/tokens/${tok.id}/rotate`, grace === undefined ? {} : { grace })
+      expect([grace, r.status]).toEqual([grace, 201])
+    }
   })
 })

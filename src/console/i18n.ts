@@ -229,6 +229,7 @@ const en = {
   errUnreadableForm: (type: string) =>
     `Validation failed: the form could not be read: it was sent ${type === '' ? 'without a Content-Type' : `as ${isolate(type)}`}, and the console's forms send their fields URL-encoded (application/x-www-form-urlencoded). Nothing was done: fill in the form and send it again from its page.`,
   errExpiryChoice: 'Validation failed: choose one of the offered expiration periods (7, 30, 90, 180 or 365 days), or "Custom date" with a date.',
+  errGraceChoice: 'Validation failed: choose one of the offered periods for the old token (stops now, 1 more hour, 1 more day).',
   graceField: 'Old token keeps working for',
 
   // The new token, shown once
@@ -612,6 +613,7 @@ const de = {
   errUnreadableForm: (type: string) =>
     `Ungültige Eingabe: Das Formular ließ sich nicht lesen: Es wurde ${type === '' ? 'ohne Content-Type' : `als ${isolate(type)}`} gesendet, die Formulare der Konsole senden ihre Felder aber URL-kodiert (application/x-www-form-urlencoded). Es wurde nichts ausgeführt: Füllen Sie das Formular aus und senden Sie es von seiner Seite erneut.`,
   errExpiryChoice: 'Ungültige Eingabe: Wählen Sie eine der angebotenen Laufzeiten (7, 30, 90, 180 oder 365 Tage) oder „Benutzerdefiniertes Ablaufdatum“ mit einem Datum.',
+  errGraceChoice: 'Ungültige Eingabe: Wählen Sie eine der angebotenen Übergangsfristen des alten Tokens (endet sofort, noch 1 Stunde, noch 1 Tag).',
   graceField: 'Übergangsfrist des alten Tokens',
 
   tokenCreatedTitle: 'Token generiert',
@@ -894,6 +896,7 @@ const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^Validation failed: a custom expiration date is filled in, but another period is chosen/, () => de.errDateNotChosen],
   [/^Validation failed: no scope chosen/, () => de.errNoScope],
   [/^Validation failed: choose one of the offered expiration periods/, () => de.errExpiryChoice],
+  [/^Validation failed: choose one of the offered periods for the old token/, () => de.errGraceChoice],
   // A console form refused as a whole (src/http/page-form.ts): a page words it itself (fieldErrorOf,
   // by the field's label); this is for the console's error page, which names no field of a form.
   [/^Validation failed: the field \S+ was sent more than once, with different values/, () => 'Ungültige Eingabe: Ein Feld des Formulars wurde mehrmals mit verschiedenen Werten gesendet; ein Formular sendet es einmal. Es wurde nichts ausgeführt: Füllen Sie das Formular aus und senden Sie es erneut.'],

@@ -16,6 +16,7 @@ import { listSessions, type SignedIn } from '../session'
 import { SWITCHER, type ErrorText, type FormError, type Nav } from '../views/layout'
 import { PROFILE_ERROR, ProfilePage, type ProfileForm } from '../views/profile'
 import { EXPIRY_CHOICES, formView, TokenCreatedPage, tokensHref, TOKENS_PAGE_SIZE, type TokenForm, type TokenView } from '../views/tokens'
+import { GRACE_CHOICES } from '../views/token-row'
 
 const IdParams = t.Object({ id: t.String() })
 
@@ -142,6 +143,15 @@ export async function settingsPage(kit: ConsoleKit, who: SignedIn, request: Requ
 export function tokenRoutes(kit: ConsoleKit) {
   const backToSection = (request: Request, who: SignedIn, set: any, view: TokenView, e: AppError, form?: TokenForm, fields: FormFields = TOKEN_FIELDS) =>
     settingsPage(kit, who, request, set, { view, tokens: { error: fieldErrorOf(request, e, fields), form } }, e.status)
+  /**
+   * The rotate form's grace period: one of the values its select offers (GRACE_CHOICES; none sent
+   * is the first, "old stops now"), where Number() took 1e3 or 0x10 as seconds the form never offers.
+   */
+  const graceOf = (sent: string): number => {
+    const choice = sent === '' ? GRACE_CHOICES[0] : GRACE_CHOICES.find((c) => String(c.seconds) === sent)
+    if (!choice) throw new AppError('validation_failed', messages('en').errGraceChoice, { details: [{ field: 'grace', message: 'choose one of the offered periods' }] })
+    return choice.seconds
+  }
   /** A rotate form's fields, by the service's name and the form's: the grace select of its token's row. */
   const rotateFields = (id: string): FormFields => {
     const grace = shown(`grace.${id}`, (t) => t.graceField)
@@ -244,7 +254,7 @@ export function tokenRoutes(kit: ConsoleKit) {
       return onceForm(kit.ctxOf(who, request, set), who, request, body, async () => {
         try {
           const ctx = kit.ctxOf(who, request, set)
-          const r = await rotateToken(ctx, params.id, { gracePeriodSeconds: Number(field(body, 'grace') || '0') })
+          const r = await rotateToken(ctx, params.id, { gracePeriodSeconds: graceOf(field(body, 'grace')) })
           const nav = await navOf(kit, who, request, set, '/settings/profile')
           const { name } = await getToken(ctx, r.row.id)
           const old = await getToken(ctx, params.id)

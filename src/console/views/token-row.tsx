@@ -4,6 +4,13 @@ import type { Messages } from '../i18n'
 import { FormKey } from '../form-once'
 import { ConfirmButton, invalidField, When, type ErrorText } from './layout'
 
+/** The rotate form's grace periods (seconds the old token keeps working), with their catalogue labels: the only values the form takes. */
+export const GRACE_CHOICES = [
+  { seconds: 0, label: 'graceNone' },
+  { seconds: 3600, label: 'graceHour' },
+  { seconds: 86400, label: 'graceDay' },
+] as const
+
 /** The id of the Personal Access Tokens section's error, which the field it is about points at. */
 export const TOKEN_ERROR = 'token-error'
 import { ViewFields, type TokenView } from './token-view'
@@ -144,9 +151,9 @@ export function TokenRow(props: { token: PublicToken; now: number; showOwner: bo
                     {t.graceLabel(tk.name)}
                   </span>
                   <select name="grace" {...invalidField(props.error, TOKEN_ERROR, `grace.${tk.id}`)}>
-                    <option value="0">{t.graceNone}</option>
-                    <option value="3600">{t.graceHour}</option>
-                    <option value="86400">{t.graceDay}</option>
+                    {GRACE_CHOICES.map((c) => (
+                      <option value={String(c.seconds)}>{t[c.label]}</option>
+                    ))}
                   </select>
                 </label>
                 <button type="submit" aria-label={t.rotateTokenLabel(tk.name)}>
