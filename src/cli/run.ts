@@ -355,6 +355,27 @@ export function groupOptionsEnd(args: readonly string[]): number {
 }
 
 /**
+ * The commands under `roots` (each with its path of words) that take option `word` (`--name` or
+ * `-x`, a value after `=` ignored), each named once as `"teamday …"`; and every option a user could
+ * have meant there (the common ones and each command's shown ones), for a guess.
+ */
+function optionTakers(word: string, roots: [Command, string[]][]): { takers: string[]; candidates: Set<string> } {
+  const long = word.startsWith('--')
+  const option = (long ? word.slice(2) : word.slice(1)).split('=')[0]!
+  const takers: string[] = []
+  const candidates = new Set([...COMMON_FLAGS, ...COMMON_VALUED])
+  const walk = (c: Command, at: string[]) => {
+    if (c.subcommands) return c.subcommands.forEach((s) => walk(s, [...at, s.name]))
+    const options = Object.entries(c.options ?? {})
+    for (const [n, o] of options) if (!o.hidden) candidates.add(`--${n}`)
+    const command = `"teamday ${at.join(' ')}"`
+    if (options.some(([n, o]) => (long ? n === option : o.short === option)) && !takers.includes(command)) takers.push(command)
+  }
+  for (const [c, at] of roots) walk(c, at)
+  return { takers, candidates }
+}
+
+/**
  * What stopped the scan of the options before the command, when it is not a command: an option
  * of the command named after it (`teamday --db FILE --limit 5 audit list`), to be written after
  * that command (or, taken by none of its commands, its unknown option, with a guess); or a command
@@ -368,19 +389,7 @@ function misplaced(word: string, rest: readonly string[], valueTaken: { option: 
   if (!word.startsWith('-')) return undefined
   const name = rest.find((w) => commandsNamed(w).length > 0)
   if (name === undefined) return undefined
-  const named = commandsNamed(name)
-  const long = word.startsWith('--')
-  const option = (long ? word.slice(2) : word.slice(1)).split('=')[0]!
-  const takers: string[] = []
-  const candidates = new Set([...COMMON_FLAGS, ...COMMON_VALUED])
-  const walk = (c: Command, at: string[]) => {
-    if (c.subcommands) return c.subcommands.forEach((s) => walk(s, [...at, s.name]))
-    const options = Object.entries(c.options ?? {})
-    for (const [n, o] of options) if (!o.hidden) candidates.add(`--${n}`)
-    const command = `"teamday ${at.join(' ')}"`
-    if (options.some(([n, o]) => (long ? n === option : o.short === option)) && !takers.includes(command)) takers.push(command)
-  }
-  for (const top of named) walk(top, [top.name])
+  const { takers, candidates } = optionTakers(word, commandsNamed(name).map((top) => [top, [top.name]]))
   const see = `teamday help ${name}`
   if (takers.length === 0) return unknown(`unknown option ${word} before "teamday ${name}"`, word, [...candidates], see)
   return new UnknownError(
@@ -394,17 +403,7 @@ function misplaced(word: string, rest: readonly string[], valueTaken: { option: 
  * option of the group (with a guess).
  */
 function optionBeforeCommand(word: string, group: Command, path: string[], topic: string): UnknownError {
-  const long = word.startsWith('--')
-  const name = (long ? word.slice(2) : word.slice(1)).split('=')[0]!
-  const takers: string[] = []
-  const candidates = new Set([...COMMON_FLAGS, ...COMMON_VALUED])
-  const walk = (c: Command, at: string[]) => {
-    if (c.subcommands) return c.subcommands.forEach((s) => walk(s, [...at, s.name]))
-    const options = Object.entries(c.options ?? {})
-    for (const [n, o] of options) if (!o.hidden) candidates.add(`--${n}`)
-    if (options.some(([n, o]) => (long ? n === name : o.short === name))) takers.push(`"teamday ${at.join(' ')}"`)
-  }
-  walk(group, path)
+  const { takers, candidates } = optionTakers(word, [[group, path]])
   const see = `teamday help ${topic}`
   if (takers.length === 0) return unknown(`unknown option ${word} for "teamday ${path.join(' ')}"`, word, [...candidates], see)
   return new UnknownError(`no ${path.join(' ')} command given before ${word} (an option of ${takers.join(', ')}: write it after the command). See "${see}".`)
