@@ -24,13 +24,12 @@ beforeAll(async () => {
 }, 30_000)
 afterAll(() => s.stop())
 
-test('a stream dropped for a client that reads nothing has its connection closed within seconds; the run goes on and completes', async () => {
-  // JSON writes a control character as six bytes (\u0001): each delta is an event of about 240
-  // bytes for 24 characters, so the answer passes the backlog allowed more than twice within the
-  // run's character limit, in few parts. Then the model holds its answer's end until released.
-  const piece = '\u0001'.repeat(24)
-  const deltas = 80_000
-  expect(deltas * 240).toBeGreaterThan(2 * t.rt.config.outputLimits.streamBacklogBytes)
+/**
+ * The model: `deltas` text deltas of `piece` as fast as it can (500 an SSE chunk, no pause), then
+ * its answer's end held until `release()`. And the app listening on a real socket, with a raw
+ * connection to it.
+ */
+function floodingModelAndSocket(piece: string, deltas: number) {
   let release!: () => void
   const held = new Promise<void>((r) => (release = r))
   s.handler = () => {
@@ -55,6 +54,17 @@ test('a stream dropped for a client that reads nothing has its connection closed
   app.listen({ hostname: '127.0.0.1', port: 0 })
   const sock = connect(app.server!.port, '127.0.0.1')
   sock.on('error', () => {})
+  return { release, app, sock }
+}
+
+test('a stream dropped for a client that reads nothing has its connection closed within seconds; the run goes on and completes', async () => {
+  // JSON writes a control character as six bytes (\u0001): each delta is an event of about 240
+  // bytes for 24 characters, so the answer passes the backlog allowed more than twice within the
+  // run's character limit, in few parts. Then the model holds its answer's end until released.
+  const piece = '\u0001'.repeat(24)
+  const deltas = 80_000
+  expect(deltas * 240).toBeGreaterThan(2 * t.rt.config.outputLimits.streamBacklogBytes)
+  const { release, app, sock } = floodingModelAndSocket(piece, deltas)
   try {
     const body = JSON.stringify({ message: 'go', stream: true })
     sock.write(`POST /api/v1/agents/${agentId}/execute HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${a.token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`)
@@ -86,31 +96,7 @@ test('a stream dropped for a client that reads nothing has its connection closed
 test('a client that closes its connection mid-stream: nothing more is written for it (not megabytes later); the run goes on and completes', async () => {
   const piece = '\u0001'.repeat(24)
   const deltas = 80_000
-  let release!: () => void
-  const held = new Promise<void>((r) => (release = r))
-  s.handler = () => {
-    const enc = new TextEncoder()
-    let i = 0
-    const body = new ReadableStream({
-      async pull(c) {
-        if (i < deltas) {
-          // As fast as it can: 500 deltas a chunk, no pause.
-          let chunk = ''
-          for (let k = 0; k < 500 && i < deltas; k++, i++) chunk += oaiText(piece)
-          c.enqueue(enc.encode(chunk))
-          return
-        }
-        await held
-        c.enqueue(enc.encode(oaiStop() + oaiUsage() + oaiDone))
-        c.close()
-      },
-    })
-    return new Response(body, { headers: { 'content-type': 'text/event-stream' } })
-  }
-  const app = t.app as unknown as { listen(o: object): unknown; stop(force?: boolean): Promise<unknown>; server: { port: number; pendingRequests: number } | null }
-  app.listen({ hostname: '127.0.0.1', port: 0 })
-  const sock = connect(app.server!.port, '127.0.0.1')
-  sock.on('error', () => {})
+  const { release, app, sock } = floodingModelAndSocket(piece, deltas)
   // What the client took before it closed: it reads until a megabyte has come, then closes.
   let received = 0
   let head = ''
