@@ -5,4 +5,4 @@ import { dropTestDatabases } from './pg'
 
 afterAll(async () => {
   await dropTestDatabases()
-}, 60_000)
+}, 240_000)
