@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { agents, executions } from '../src/db/schema'
+import { agents, executionLogs, executions } from '../src/db/schema'
 import { eq } from 'drizzle-orm'
 
 import { renewLeases, startLeaseSweep, sweepLapsed } from '../src/engine/leases'
@@ -85,6 +85,50 @@ describe('delegation', () => {
     for (const q of childRequests) expect((q.body.messages as { role: string; content: unknown }[]).filter((m) => m.role !== 'system')).toEqual([{ role: 'user', content: 'ping' }])
     for (const k of kids) expect(k.result).toBe('Echo: ping (user turns: 1)')
     expect(new Set(kids.map((k: { sessionId: string }) => k.sessionId)).size).toBe(kids.length)
+  })
+
+  // The run's `tool_call` line is written before its tool runs (src/engine/run.ts), so that what
+  // a tool records comes after it by construction. The run wrote it as it read the call from the
+  // model's stream, while the AI SDK ran the step's tools once the model's answer was in: a
+  // tool that logs at once (a delegation refused for its depth) wrote its line first whenever
+  // the run's write was the slower (a PostgreSQL round trip on a busy connection; here, 50 ms).
+  test("a tool's own log lines come after the run's tool_call line of that call, however slow that line's write", async () => {
+    const t = await makeTestApp({ config: { openaiBaseUrl: scripted.openaiBaseUrl, defaultModel: 'test-model', maxDelegationDepth: 0 } })
+    const a = await makeActor(t)
+    const leaves: Awaited<ReturnType<typeof agent>>[] = []
+    for (let i = 0; i < 3; i++) leaves.push(await agent(t, a, { name: `Leaf ${i}` }))
+    const root = await agent(t, a, { name: 'Root', subagentIds: leaves.map((l) => l.id) })
+    const call = (index: number) => ({ index, id: `call_${index}`, type: 'function', function: { name: 'delegate', arguments: JSON.stringify({ agentId: leaves[index]!.id, message: `m${index}` }) } })
+    scripted.handler = async (_req, body) => {
+      if ((body.messages as { role: string }[]).some((m) => m.role === 'tool')) return rawStream(oaiFull('done'))
+      return rawStream([oaiChunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: leaves.map((_, i) => call(i)) }, finish_reason: null }] }), oaiStop('tool_calls'), oaiUsage(), oaiDone])
+    }
+    // The run's database, whose writes of a tool_call line take 50 ms.
+    const db = t.rt.db as unknown as { insert: (table: unknown) => any }
+    const insert = db.insert.bind(db)
+    db.insert = (table) => {
+      const q = insert(table)
+      if (table !== executionLogs) return q
+      const values = q.values.bind(q)
+      q.values = (v: { event: string }) => {
+        const stmt = values(v)
+        const run = stmt.run.bind(stmt)
+        if (v.event === 'tool_call') stmt.run = async () => (await sleep(50), run())
+        return stmt
+      }
+      return q
+    }
+    const r = await exec(t, a, root.id, { message: 'go' })
+    expect([r.status, r.body.result]).toEqual([200, 'done'])
+    const logs: { event: string; data: Record<string, string> }[] = (await t.req('GET', `/api/v1/executions/${r.body.executionId}/logs`, { token: a.token })).body.logs
+    const at = (event: string, key: string, value: string) => logs.findIndex((l) => l.event === event && l.data[key] === value)
+    leaves.forEach((leaf, i) => {
+      const called = at('tool_call', 'toolCallId', `call_${i}`)
+      const refused = at('delegation_refused', 'agentId', leaf.id)
+      expect([i, called > 0, refused > called, at('tool_result', 'toolCallId', `call_${i}`) > refused]).toEqual([i, true, true, true])
+    })
+    expect(logs.map((l) => l.event).filter((e) => e === 'tool_call')).toHaveLength(3)
+    expect([logs[0]!.event, logs.at(-1)!.event]).toEqual(['started', 'completed'])
   })
 
   test('delegation past TEAMDAY_MAX_DELEGATION_DEPTH is refused; disallowedTools removes delegate', async () => {

@@ -1,4 +1,4 @@
-import type { ModelMessage } from 'ai'
+import type { ModelMessage, ToolSet } from 'ai'
 import { retryAfterMs } from '../retry-after'
 import type { Execution, ExecutionMessage, ExecutionToolCall } from '../db/schema'
 import type { Clock } from '../clock'
@@ -50,6 +50,31 @@ export function turnTaker(ms: number): () => Promise<void> | undefined {
     else if (performance.now() - since > ms) return new Promise<void>((resolve) => setImmediate(resolve)).then(arm)
     return undefined
   }
+}
+
+/**
+ * The tools, each of whose calls first awaits `before(toolCallId, toolName)`: what the run
+ * records of a call (its `tool_call` log line) is written before the tool runs, so that what the
+ * tool records itself (`delegated`, `api_call`, …) comes after it by construction. The AI SDK runs
+ * a step's tools once the model's answer is in, not when the run reads the call from its stream:
+ * a line written only then was written after the tool's own whenever the run was the slower.
+ */
+export function callsFirst(tools: ToolSet | undefined, before: (toolCallId: string, tool: string) => Promise<void>): ToolSet | undefined {
+  if (!tools) return tools
+  const out: ToolSet = {}
+  for (const [name, t] of Object.entries(tools)) {
+    const execute = t.execute
+    out[name] = execute
+      ? {
+          ...t,
+          execute: async (input: unknown, options: Parameters<typeof execute>[1]) => {
+            await before(options.toolCallId, name)
+            return execute(input, options)
+          },
+        }
+      : t
+  }
+  return out
 }
 
 /** What the engine works with; built once by createRuntime. */
@@ -283,6 +308,23 @@ export async function runJob(
   // The space's TEAMDAY_TOKEN, opened now and held only by this run's `teamday_api` tool.
   const api = await apiToolFor(deps, job)
   const pendingCalls = new Map<string, { name: string; input: unknown }>()
+  // Each call's `tool_call` line, written once: by its tool before it runs (callsFirst), or when
+  // the run reads the call (one no tool runs: an unknown tool or invalid input), whichever
+  // comes first; the other waits for the same write. The lines are written one after another,
+  // in the order asked, so that a step's tools still start in the order of its calls (a
+  // parent's children run in that order: src/engine/runner.ts childTurn), however long each
+  // write takes (concurrent writes on PostgreSQL's pool end in any order).
+  const callLines = new Map<string, Promise<void>>()
+  let lastLine: Promise<void> = Promise.resolve()
+  const logCall = (toolCallId: string, tool: string): Promise<void> => {
+    let line = callLines.get(toolCallId)
+    if (!line) {
+      const write = () => addLog(db, id, clock.now(), 'info', 'tool_call', { tool, toolCallId })
+      callLines.set(toolCallId, (line = lastLine.then(write, write)))
+      lastLine = line
+    }
+    return line
+  }
   let text = ''
   let steps = 0
   let lastFinish = ''
@@ -316,7 +358,7 @@ export async function runJob(
       model: job.selected.model,
       system: job.system,
       messages,
-      tools: buildTools(job, runChild, api, await offeredSubagents(db, job)),
+      tools: callsFirst(buildTools(job, runChild, api, await offeredSubagents(db, job)), logCall),
       stopWhen: isStepCount(maxTurns),
       abortSignal: call.signal,
       maxRetries: 0,
@@ -335,12 +377,12 @@ export async function runJob(
     const turnDue = turnTaker(RUN_TURN_MS)
     for await (const part of result.fullStream) {
       if (ctrl.signal.aborted) break
+      // A flood of parts lets the rest of the server in (RUN_TURN_MS). Anywhere: a call's log
+      // line comes before what its tool records whatever the run is doing (callsFirst).
+      const due = turnDue()
+      if (due) await due
       const delta = part.type === 'text-delta' || part.type === 'reasoning-delta' ? part.text : part.type === 'tool-input-delta' ? part.delta : undefined
       if (delta !== undefined) {
-        // A flood of deltas lets the rest of the server in (RUN_TURN_MS); never before a tool
-        // call, whose log comes before what the tool itself records.
-        const due = turnDue()
-        if (due) await due
         if (++tree.parts > maxParts) {
           tooLong(`${maxParts.toLocaleString('en-US')} streamed parts`)
           break
@@ -368,7 +410,7 @@ export async function runJob(
           break
         case 'tool-call':
           pendingCalls.set(part.toolCallId, { name: part.toolName, input: part.input })
-          await addLog(db, id, clock.now(), 'info', 'tool_call', { tool: part.toolName, toolCallId: part.toolCallId })
+          await logCall(part.toolCallId, part.toolName)
           emit({ type: 'tool_start', id: part.toolCallId, name: part.toolName, input: part.input })
           break
         case 'tool-result':
