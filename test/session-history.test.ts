@@ -111,7 +111,8 @@ describe('a session longer than TEAMDAY_MAX_HISTORY_CHARS', () => {
     const trimmed = (await logsOf(t, a, r.body.executionId)).filter((l) => l.event === 'history_trimmed')
     expect(trimmed).toEqual([expect.objectContaining({ level: 'warn', data: { turnsSent: turns.length, turnsOmitted: 30 - turns.length, charsSent: total - cost([SYSTEM, 'next']), maxChars: MAX } })])
     // And on the execution itself, where an API client reads the run (it was only in the log):
-    // GET /executions/{id}, the list, and the tree.
+    // the synchronous execute's answer, GET /executions/{id}, the list, and the tree.
+    expect(r.body.historyTrimmed).toEqual(trimmed[0]!.data)
     const execution = (await t.req('GET', `/api/v1/executions/${r.body.executionId}`, { token: a.token })).body.execution
     expect(execution.historyTrimmed).toEqual(trimmed[0]!.data)
     const listed = (await t.req('GET', `/api/v1/executions?agentId=${ag.id}&limit=1`, { token: a.token })).body
@@ -158,6 +159,7 @@ describe('a session longer than TEAMDAY_MAX_HISTORY_CHARS', () => {
     expect(sentTurns(lastSent(), 'more', answer)).toEqual([0, 1, 2, 3, 4])
     expect((await logsOf(t, a, r.body.executionId)).map((l) => l.event)).not.toContain('history_trimmed')
     expect((await t.req('GET', `/api/v1/executions/${r.body.executionId}`, { token: a.token })).body.execution.historyTrimmed).toBeNull()
+    expect(r.body.historyTrimmed).toBeNull()
   })
 
   test('TEAMDAY_MAX_HISTORY_CHARS: 200,000 by default, 0 sends no earlier turn, anything else not a whole number 0-100,000,000 refuses to start', async () => {

@@ -154,6 +154,7 @@ export const ExecuteResult = t.Object(
       { inputTokens: Int('Input tokens the provider reported, summed over every turn'), outputTokens: Int('Output tokens the provider reported, summed over every turn') },
       { description: 'Token usage of the run' },
     ),
+    historyTrimmed: Execution.properties.historyTrimmed,
   },
   {
     examples: [
@@ -167,6 +168,7 @@ export const ExecuteResult = t.Object(
         chatId: exampleExecution.chatId,
         sessionId: exampleExecution.sessionId,
         usage: { inputTokens: 812, outputTokens: 240 },
+        historyTrimmed: null,
       },
     ],
   },

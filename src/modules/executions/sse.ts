@@ -19,6 +19,7 @@ export function executeResult(r: Execution) {
     chatId: r.chatId,
     sessionId: r.sessionId,
     usage: { inputTokens: r.tokensInput, outputTokens: r.tokensOutput },
+    historyTrimmed: r.historyTrimmed ?? null,
   }
 }
 
