@@ -87,6 +87,32 @@ describe('health and whoami', () => {
     expect({ ...j.json.token, lastUsedAt: null }).toEqual({ ...direct.token, lastUsedAt: null })
   })
 
+  // Inside an agent run (its teamday_api calls) GET /tokens/self says what the run may use in
+  // `scopes`, the token's own in `tokenScopes` and the run in `agentRun`: whoami showed only
+  // `scopes`, so the token's own and the run's starter were nowhere in the table.
+  test("whoami in an agent run: scopes (the run's), tokenScopes (the token's own) and agentRun; outside one, neither", async () => {
+    // A server that takes each request for a run's, as the engine marks its teamday_api calls
+    // (src/engine/run-requests.ts), the run started by an `agents:read`-only credential.
+    const runs = (t.rt.engine as unknown as { runRequests: { mark: (r: Request, job: unknown, s: AbortSignal) => void } }).runRequests
+    const job = { execution: { id: 'exec_inrun', scopeLimit: ['agents:read'] } }
+    const inRun = Bun.serve({ port: 0, hostname: '127.0.0.1', fetch: (req) => (runs.mark(req, job, req.signal), t.app.handle(req)) })
+    try {
+      const env = { TEAMDAY_URL: `http://127.0.0.1:${inRun.port}` }
+      const j = await ok(['whoami', '--json'], { env })
+      expect(j.json.token).toMatchObject({ id: admin.tokenId, scopes: ['agents:read'], tokenScopes: ['*'], agentRun: { executionId: 'exec_inrun', starterScopes: ['agents:read'] } })
+      const r = await ok(['whoami'], { env })
+      const row = (name: string) => new RegExp(`^${name} +(.*)$`, 'm').exec(r.out)?.[1]
+      expect([row('scopes'), row('tokenScopes'), row('agentRun'), row('starterScopes')]).toEqual(['["agents:read"]', '["*"]', 'exec_inrun', '["agents:read"]'])
+    } finally {
+      inRun.stop(true)
+    }
+    // Outside a run the two are the same: one row, as before.
+    const out = (await ok(['whoami'])).out
+    expect(out).toContain('scopes')
+    for (const name of ['tokenScopes', 'agentRun', 'starterScopes']) expect(out).not.toContain(name)
+    expect((await ok(['whoami', '--json'])).json.token).toMatchObject({ scopes: ['*'], tokenScopes: ['*'], agentRun: null })
+  })
+
   test('--url wins over TEAMDAY_URL, which wins over TEAMDAY_API_URL; /api/v1 suffix accepted', async () => {
     expect((await cli(['health', '--retries', '0', '--url', base], { env: { TEAMDAY_URL: 'http://127.0.0.1:9' } })).code).toBe(0)
     expect((await cli(['health', '--retries', '0'], { who: null, env: { TEAMDAY_URL: '', TEAMDAY_API_URL: `${base}/api/v1` } })).code).toBe(0)

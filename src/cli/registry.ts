@@ -388,7 +388,7 @@ const CLIENT_COMMANDS: Declared[] = [
     }),
   ),
   top('client', 'logout', () => leaf({ name: 'logout', summary: 'revokes the stored login for this server and deletes it', load: () => login().then((m) => m.logout) })),
-  top('client', 'whoami', () => leaf({ name: 'whoami', summary: 'the token in use: where from, role, scopes, expiry', notes: ['source (--token-file, TEAMDAY_TOKEN, TEAMDAY_API_TOKEN or teamday login), id, name, scopes, role, organization, user, expiry; never the secret'], load: () => status().then((m) => m.whoami) })),
+  top('client', 'whoami', () => leaf({ name: 'whoami', summary: 'the token in use: where from, role, scopes, expiry', notes: ['source (--token-file, TEAMDAY_TOKEN, TEAMDAY_API_TOKEN or teamday login), id, name, scopes, role, organization, user, expiry; never the secret', "inside an agent run (its teamday_api): scopes is what the run may use, tokenScopes the token's own, agentRun the run's execution and starterScopes the scopes of what started it"], load: () => status().then((m) => m.whoami) })),
   top('client', 'health', () => leaf({ name: 'health', summary: 'is the server up? (no token needed)', notes: ['GET /api/health; exit 0 when the server answers ok, 5 otherwise'], load: () => status().then((m) => m.health) })),
 ]
 
