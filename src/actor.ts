@@ -10,7 +10,8 @@ export type Actor =
   /** A person signed in to the console (web pages only; never /api/v1). */
   | { kind: 'session'; principal: Caller; sessionId: string }
   | { kind: 'operator' }
-  | { kind: 'anonymous' }
+  /** Nobody authenticated; `via: 'console'`: a console page nobody is signed in to (sign-in, set-up links), audited with source `console`. */
+  | { kind: 'anonymous'; via?: 'console' }
   | { kind: 'system' }
 
 /** Where a request came from, for the audit log. The address is looked up when first asked for (a system call). */

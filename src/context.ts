@@ -85,7 +85,7 @@ export function audited<T>(ctx: Ctx, fn: (tx: Ctx) => Promise<T>, events: (resul
   return withTx(ctx, async (tx) => {
     const result = await fn(tx)
     const list = events(result)
-    for (const e of list === null ? [] : Array.isArray(list) ? list : [list as AuditInput]) await recordAudit(tx, e)
+    for (const e of list == null ? [] : Array.isArray(list) ? list : [list as AuditInput]) await recordAudit(tx, e)
     return result
   })
 }

@@ -1,17 +1,21 @@
-// The audit matrix: every mutating route of the API (v1 and the TeamDay-compatible aliases) and the
-// console's Run and profile, each performed once, with the audit event it must write: its type,
-// who did it (user and token id, never a token), the object it acted on, the request it came in
-// (X-Request-Id), the sealed address and user agent. Generated from the app's route list like
-// test/authz-matrix.test.ts: a mutating route added without a row here fails. A route that
-// writes no event says why. Then: a change and its event commit together or not at all.
+// The audit matrix: every mutating route of the API (v1 and the TeamDay-compatible aliases) and
+// every form of the web console, each performed once, with the audit event it must write: its
+// type, who did it (user and token id, never a token), the object it acted on, the request it
+// came in (X-Request-Id), the sealed address and user agent, and that no token or secret sent or
+// answered is stored in clear. Generated from the app's route list like test/authz-matrix.test.ts:
+// a mutating route (or console form) added without a row here fails. A route that writes no event
+// says why. Then: a change and its event commit together or not at all.
 import { afterAll, describe, expect, test } from 'bun:test'
-import { eq } from 'drizzle-orm'
+import { and, eq, inArray, isNull } from 'drizzle-orm'
 import { openAuditFields } from '../src/audit/log'
-import { auditEvents, executions, type AuditEvent } from '../src/db/schema'
-import { makeToken, type Actor, type Res } from './helpers/app'
+import { hashSecret } from '../src/console/session'
+import { auditEvents, cliAccessTokens, cliSessions, executions, memberships, personalAccessTokens, sessions, users, type AuditEvent, type Role } from '../src/db/schema'
+import { createLink } from '../src/modules/users/links'
+import { describeLoginRequest, initiateLogin } from '../src/modules/cli-auth/service'
+import { makeActor, makeToken, type Actor, type Res } from './helpers/app'
 import { cliLogin, makeWorld, REQUESTS, type Member, type Req, type World } from './helpers/world'
 import { appRouteKeys, ROUTE_REQUIREMENTS } from './helpers/routes'
-import { givePassword, consoleClient, PASSWORD } from './helpers/console'
+import { givePassword, consoleClient, PASSWORD, type ConsoleClient } from './helpers/console'
 
 const IP = '198.51.100.23'
 const UA = 'audit-matrix/1.0'
@@ -164,36 +168,339 @@ describe('audit matrix: each mutating route and its event', () => {
   }
 })
 
-describe("audit matrix: the console's mutations", () => {
-  async function person() {
-    const who = w.who.memberA
-    await givePassword(w.t, who.userId)
-    // From loopback: a session starts over plain HTTP only there.
-    const c = consoleClient(w.t, { ip: '127.0.0.1', headers: { 'user-agent': UA } })
-    expect((await c.signIn(who.email)).status).toBe(303)
-    return { who, c }
+/** Every text of the database (each row of each table), to find a secret stored in clear. */
+async function databaseText(): Promise<string> {
+  const conn = w.t.rt.connection
+  const parts: string[] = []
+  if (conn.dialect === 'pg') {
+    const tables = await conn.client.unsafe(`SELECT tablename FROM pg_tables WHERE schemaname = current_schema()`)
+    for (const { tablename } of tables) parts.push(JSON.stringify(await conn.client.unsafe(`SELECT * FROM "${tablename}"`)))
+  } else {
+    const tables = w.t.db.$client.query(`SELECT name FROM sqlite_master WHERE type = 'table'`).all() as { name: string }[]
+    for (const { name } of tables) parts.push(JSON.stringify(w.t.db.$client.query(`SELECT * FROM "${name}"`).all()))
   }
+  return parts.join('\n')
+}
 
-  test("the console's Run writes execution.created, by the signed-in person, no token", async () => {
-    const { who, c } = await person()
-    const res = await c.post(`/agents/${w.agentId}/chat`, { message: 'from the console' })
-    expect(res.status).toBeLessThan(400)
-    const [e] = (await eventsOf(res.headers.get('x-request-id')!)).filter((x) => x.type === 'execution.created')
-    const run = await w.t.db.select().from(executions).where(eq(executions.id, e!.targetId!)).get()
-    expect({ source: e!.source, user: e!.actorUserId, token: e!.actorTokenId, targetType: e!.targetType, message: run?.message }).toEqual({ source: 'console', user: who.userId, token: null, targetType: 'execution', message: 'from the console' })
-    expect(openAuditFields(w.t.ctx.box, e!)).toMatchObject({ ip: '127.0.0.1', userAgent: UA, details: { agentId: w.agentId } })
+const NEW_PASSWORD = 'a brand new passphrase for the matrix'
+
+/** A new member of organization A with a console password, signed in from loopback (a session over plain HTTP starts only there). */
+async function signedIn(role: Role = 'member'): Promise<{ a: Actor; c: ConsoleClient }> {
+  const a = await makeActor(w.t, { role, org: 'alpha' })
+  return { a, c: await signIn(a) }
+}
+
+/** Gives `a` the console password (which ends their other sessions) unless `again`, and signs in. */
+async function signIn(a: Actor, again = false): Promise<ConsoleClient> {
+  if (!again) await givePassword(w.t, a.userId)
+  const c = consoleClient(w.t, { headers: { 'user-agent': UA } })
+  expect((await c.signIn(a.email)).status).toBe(303)
+  return c
+}
+
+/** The console session of a client's cookie. */
+async function sessionOf(c: ConsoleClient): Promise<string> {
+  const secret = c.cookie!.split('=')[1]!
+  return (await w.t.db.select({ id: sessions.id }).from(sessions).where(eq(sessions.secretHash, hashSecret(secret))).get())!.id
+}
+
+/** A one-time link's secret, from its path or a page that shows it. */
+const linkSecret = (text: string) => /\/(?:setup|set-password)\/([0-9A-Za-z]{43})/.exec(text)?.[1]
+
+interface Sent {
+  res: Res
+  /** Who the event names (user; never a token in the console), or null: nobody is signed in (a link's holder). */
+  actor: Actor | null
+  /** The organization the event belongs to. */
+  org: string
+  target: string
+  /** Secrets the request or the answer held besides tokens (passwords, link and cookie secrets, a secret's value). */
+  secrets?: string[]
+  /** The request's form (tokens in it are searched). */
+  form?: Record<string, string>
+}
+
+interface ConsoleRow {
+  route: string
+  type: string | null
+  none?: string
+  targetType?: string
+  send: () => Promise<Sent>
+}
+
+const consoleRows: ConsoleRow[] = [
+  {
+    route: 'POST /login',
+    type: 'user.signed_in',
+    targetType: 'session',
+    send: async () => {
+      const a = await makeActor(w.t, { org: 'alpha' })
+      await givePassword(w.t, a.userId)
+      const c = consoleClient(w.t, { headers: { 'user-agent': UA } })
+      const res = await c.signIn(a.email)
+      return { res, actor: a, org: a.organizationId, target: await sessionOf(c), secrets: [PASSWORD, c.cookie!.split('=')[1]!] }
+    },
+  },
+  {
+    route: 'POST /logout',
+    type: 'session.ended',
+    targetType: 'session',
+    send: async () => {
+      const { a, c } = await signedIn()
+      const target = await sessionOf(c)
+      return { res: await c.post('/logout'), actor: a, org: a.organizationId, target }
+    },
+  },
+  {
+    route: 'POST /logout/everywhere',
+    type: 'session.ended',
+    targetType: 'user',
+    send: async () => {
+      const { a, c } = await signedIn()
+      return { res: await c.post('/logout/everywhere'), actor: a, org: a.organizationId, target: a.userId }
+    },
+  },
+  ...(['setup', 'set_password'] as const).map(
+    (purpose): ConsoleRow => ({
+      route: purpose === 'setup' ? 'POST /setup/:secret' : 'POST /set-password/:secret',
+      type: 'user.password_changed',
+      targetType: 'user',
+      // The link's holder is signed in to nothing: the event names no actor.
+      send: async () => {
+        const a = await makeActor(w.t, { org: 'alpha' })
+        const { path } = await createLink(w.t.ctx, a.userId, a.organizationId, purpose)
+        const c = consoleClient(w.t, { headers: { 'user-agent': UA } })
+        const form = { password: NEW_PASSWORD, confirm: NEW_PASSWORD, ...(purpose === 'setup' ? { name: 'Set Up' } : {}) }
+        return { res: await c.post(path, form), actor: null, org: a.organizationId, target: a.userId, secrets: [NEW_PASSWORD, linkSecret(path)!], form }
+      },
+    }),
+  ),
+  {
+    route: 'POST /settings/tokens',
+    type: 'token.created',
+    targetType: 'token',
+    send: async () => {
+      const { a, c } = await signedIn()
+      const res = await c.post('/settings/tokens', { name: 'console matrix', expires: '90', scope: '*' })
+      const mine = await w.t.db.select({ id: personalAccessTokens.id }).from(personalAccessTokens).where(eq(personalAccessTokens.userId, a.userId)).all()
+      return { res, actor: a, org: a.organizationId, target: mine.map((x) => x.id).find((id) => id !== a.tokenId)! }
+    },
+  },
+  {
+    route: 'POST /settings/tokens/:id/revoke',
+    type: 'token.revoked',
+    targetType: 'token',
+    send: async () => {
+      const { a, c } = await signedIn()
+      const tok = await makeToken(w.t, a)
+      return { res: await c.post(`/settings/tokens/${tok.id}/revoke`), actor: a, org: a.organizationId, target: tok.id, secrets: [tok.token] }
+    },
+  },
+  {
+    route: 'POST /settings/tokens/:id/rotate',
+    type: 'token.rotated',
+    targetType: 'token',
+    send: async () => {
+      const { a, c } = await signedIn()
+      const tok = await makeToken(w.t, a)
+      const res = await c.post(`/settings/tokens/${tok.id}/rotate`, { grace: '0' })
+      const next = await w.t.db.select({ id: personalAccessTokens.id }).from(personalAccessTokens).where(eq(personalAccessTokens.rotatedFromId, tok.id)).get()
+      return { res, actor: a, org: a.organizationId, target: next!.id, secrets: [tok.token] }
+    },
+  },
+  {
+    route: 'POST /settings/profile',
+    type: 'user.profile_updated',
+    targetType: 'user',
+    send: async () => {
+      const { a, c } = await signedIn()
+      return { res: await c.post('/settings/profile', { name: 'Console Matrix', email: a.email }), actor: a, org: a.organizationId, target: a.userId }
+    },
+  },
+  {
+    route: 'POST /settings/password',
+    type: 'user.password_changed',
+    targetType: 'user',
+    send: async () => {
+      const { a, c } = await signedIn()
+      const form = { current: PASSWORD, password: NEW_PASSWORD, confirm: NEW_PASSWORD }
+      return { res: await c.post('/settings/password', form), actor: a, org: a.organizationId, target: a.userId, secrets: [PASSWORD, NEW_PASSWORD], form }
+    },
+  },
+  {
+    route: 'POST /settings/sessions/:id/end',
+    type: 'session.ended',
+    targetType: 'session',
+    send: async () => {
+      const { a, c } = await signedIn()
+      const other = await sessionOf(await signIn(a, true))
+      return { res: await c.post(`/settings/sessions/${other}/end`), actor: a, org: a.organizationId, target: other }
+    },
+  },
+  {
+    route: 'POST /org/members',
+    type: 'member.added',
+    targetType: 'user',
+    send: async () => {
+      const { a, c } = await signedIn('admin')
+      const email = `console-added-${crypto.randomUUID().slice(0, 8)}@example.com`
+      const res = await c.post('/org/members', { email, role: 'member' })
+      const added = await w.t.db.select({ id: users.id }).from(users).where(eq(users.email, email)).get()
+      // The answer shows the new member's set-password link: its secret is not stored either.
+      return { res, actor: a, org: a.organizationId, target: added!.id, secrets: [linkSecret(res.text)!] }
+    },
+  },
+  {
+    route: 'POST /org/members/:userId/role',
+    type: 'member.role_changed',
+    targetType: 'user',
+    send: async () => {
+      const { a, c } = await signedIn('admin')
+      const b = await makeActor(w.t, { org: 'alpha' })
+      return { res: await c.post(`/org/members/${b.userId}/role`, { role: 'viewer' }), actor: a, org: a.organizationId, target: b.userId }
+    },
+  },
+  {
+    route: 'POST /org/members/:userId/remove',
+    type: 'member.removed',
+    targetType: 'user',
+    send: async () => {
+      const { a, c } = await signedIn('admin')
+      const b = await makeActor(w.t, { org: 'alpha' })
+      return { res: await c.post(`/org/members/${b.userId}/remove`), actor: a, org: a.organizationId, target: b.userId, secrets: [b.token] }
+    },
+  },
+  {
+    route: 'POST /org/members/:userId/link',
+    type: 'user.password_link_created',
+    targetType: 'user',
+    send: async () => {
+      const { a, c } = await signedIn('admin')
+      const b = await makeActor(w.t, { org: 'alpha' })
+      const res = await c.post(`/org/members/${b.userId}/link`)
+      return { res, actor: a, org: a.organizationId, target: b.userId, secrets: [linkSecret(res.text)!] }
+    },
+  },
+  {
+    route: 'POST /org/switch',
+    type: null,
+    none: 'which organization a session shows is a view, not a change of anything it may do',
+    send: async () => {
+      const { a, c } = await signedIn()
+      return { res: await c.post('/org/switch', { organizationId: a.organizationId }), actor: a, org: a.organizationId, target: '' }
+    },
+  },
+  {
+    route: 'POST /spaces/:id/secrets',
+    type: 'secret.set',
+    targetType: 'space',
+    send: async () => {
+      const a = w.who.memberA
+      const c = await signIn(a)
+      return { res: await c.post(`/spaces/${w.spaceId}/secrets`, { name: 'CONSOLE_KEY', value: 'console-matrix-secret-value' }), actor: a, org: a.organizationId, target: w.spaceId, secrets: ['console-matrix-secret-value'] }
+    },
+  },
+  {
+    route: 'POST /spaces/:id/secrets/remove',
+    type: 'secret.deleted',
+    targetType: 'space',
+    send: async () => {
+      const a = w.who.memberA
+      const c = await signIn(a)
+      expect((await c.post(`/spaces/${w.spaceId}/secrets`, { name: 'GONE_KEY', value: 'v' })).status).toBe(303)
+      return { res: await c.post(`/spaces/${w.spaceId}/secrets/remove`, { name: 'GONE_KEY' }), actor: a, org: a.organizationId, target: w.spaceId }
+    },
+  },
+  {
+    route: 'POST /agents/:id/chat',
+    type: 'execution.created',
+    targetType: 'execution',
+    send: async () => {
+      const a = w.who.memberA
+      const c = await signIn(a)
+      const message = `from the console ${crypto.randomUUID()}`
+      const res = await c.post(`/agents/${w.agentId}/chat`, { message })
+      const run = await w.t.db.select({ id: executions.id }).from(executions).where(eq(executions.message, message)).get()
+      return { res, actor: a, org: a.organizationId, target: run!.id }
+    },
+  },
+  {
+    route: 'POST /cli/authorize/:code',
+    type: 'cli.login_approved',
+    targetType: 'cli_login',
+    send: async () => {
+      const { a, c } = await signedIn()
+      const { code } = await initiateLogin(w.t.ctx)
+      const res = await c.post(`/cli/authorize/${code}`, { decision: 'approve' })
+      return { res, actor: a, org: a.organizationId, target: (await describeLoginRequest(w.t.ctx, code))!.id, secrets: [code] }
+    },
+  },
+  {
+    route: 'POST /settings/cli-sessions/:id/revoke',
+    type: 'cli.session_revoked',
+    targetType: 'cli_session',
+    send: async () => {
+      const { a, c } = await signedIn()
+      const cli = await cliLogin(w.t, a)
+      return { res: await c.post(`/settings/cli-sessions/${cli.sessionId}/revoke`), actor: a, org: a.organizationId, target: cli.sessionId, secrets: [cli.accessToken, cli.refreshToken] }
+    },
+  },
+]
+
+describe("audit matrix: the console's forms", () => {
+  test('the rows name only console forms the app serves, and every console form has a row', () => {
+    const served = appRouteKeys(w.t.app)
+    const forms = served.filter((r) => !r.startsWith('GET ') && ROUTE_REQUIREMENTS[r] === 'console')
+    expect(forms.length).toBeGreaterThan(15)
+    expect(consoleRows.map((r) => r.route).filter((r) => !forms.includes(r))).toEqual([])
+    expect(forms.filter((r) => !consoleRows.some((x) => x.route === r))).toEqual([])
   })
 
-  test('a changed name or e-mail writes user.profile_updated with the old and new address', async () => {
-    const { who, c } = await person()
-    const email = `renamed-${who.userId.slice(-6).toLowerCase()}@example.com`
+  for (const row of consoleRows) {
+    test(`${row.route} → ${row.type ?? `no event (${row.none})`}`, async () => {
+      const sent = await row.send()
+      const { res } = sent
+      expect({ route: row.route, status: res.status < 400 ? 'ok' : res.status }).toEqual({ route: row.route, status: 'ok' })
+      const requestId = res.headers.get('x-request-id')!
+      const events = await eventsOf(requestId)
+      if (row.type === null) {
+        expect(events.map((e) => e.type)).toEqual([])
+        return
+      }
+      expect({ route: row.route, types: events.map((x) => x.type) }).toEqual({ route: row.route, types: expect.arrayContaining([row.type]) })
+      const e = events.find((x) => x.type === row.type)!
+      const opened = openAuditFields(w.t.ctx.box, e)
+      expect({ org: e.organizationId, user: e.actorUserId, token: e.actorTokenId, targetType: e.targetType, target: e.targetId, ip: opened.ip, userAgent: opened.userAgent }).toEqual({
+        org: sent.org,
+        user: sent.actor?.userId ?? null,
+        // A console session is no token: none is named.
+        token: null,
+        targetType: row.targetType!,
+        target: sent.target,
+        ip: '127.0.0.1',
+        userAgent: UA,
+      })
+      // Signed in or not (a sign-in, a link's holder): the console's.
+      expect({ route: row.route, source: e.source }).toEqual({ route: row.route, source: 'console' })
+      // No token, password, link or cookie secret, nor a secret's value, in clear: not in the
+      // event (sealed or opened), nor anywhere in the database.
+      const secrets = [...tokensIn(sent.actor?.token ?? '', JSON.stringify(sent.form ?? null), res.text), ...(sent.secrets ?? [])]
+      expect(secrets.length).toBeGreaterThan(0)
+      const db = await databaseText()
+      // (The dump holds every table's rows: the users' e-mail addresses, the event's target.)
+      expect([db.includes(w.who.memberA.email), db.includes(sent.target)]).toEqual([true, true])
+      const stored = JSON.stringify({ ...e, ...opened }) + db
+      expect({ route: row.route, leaked: secrets.filter((x) => stored.includes(x)) }).toEqual({ route: row.route, leaked: [] })
+    })
+  }
+
+  test('a changed e-mail: user.profile_updated with the old and new address; sent again unchanged, nothing recorded', async () => {
+    const { a, c } = await signedIn()
+    const email = `renamed-${a.userId.slice(-6).toLowerCase()}@example.com`
     const res = await c.post('/settings/profile', { name: 'Renamed Person', email, current: PASSWORD })
     expect(res.status).toBeLessThan(400)
     const [e] = (await eventsOf(res.headers.get('x-request-id')!)).filter((x) => x.type === 'user.profile_updated')
-    expect({ source: e?.source, user: e?.actorUserId, target: e?.targetId }).toEqual({ source: 'console', user: who.userId, target: who.userId })
-    expect(openAuditFields(w.t.ctx.box, e!).details).toEqual({ fields: ['name', 'email'], email: { from: who.email, to: email } })
-    who.email = email
-    // Sent again unchanged: nothing changed, nothing recorded.
+    expect(openAuditFields(w.t.ctx.box, e!).details).toEqual({ fields: ['name', 'email'], email: { from: a.email, to: email } })
     const again = await c.post('/settings/profile', { name: 'Renamed Person', email })
     expect((await eventsOf(again.headers.get('x-request-id')!)).map((x) => x.type)).toEqual([])
   })
@@ -236,5 +543,101 @@ describe('a change and its audit event commit together', () => {
     expect((await w.t.req('GET', `/api/v1/agents/${w.agentId}`, { token: w.who.memberA.token })).body.agent.description).not.toBe('not audited')
     // And with the audit log back, the cancel goes through (and is audited).
     expect((await w.t.req('POST', `/api/v1/executions/${running}/cancel`, { token: w.who.memberA.token })).status).toBe(200)
+  })
+
+  test('rotations, CLI sign-ins, console sessions, sign-ins, leak reports and removals whose event cannot be written change nothing', async () => {
+    const member = w.who.memberA
+    const rotated = await makeToken(w.t, member, { scopes: ['tokens:read'] })
+    const leaked = await makeToken(w.t, member)
+    // A person signed in twice (one session ends the other), a pending sign-in code, two CLI sign-ins.
+    const person = await makeActor(w.t, { org: 'alpha' })
+    const c = await signIn(person)
+    const c2 = await signIn(person, true)
+    const [mine, other] = [await sessionOf(c), await sessionOf(c2)]
+    const { code } = await initiateLogin(w.t.ctx)
+    const cli = await cliLogin(w.t, person)
+    const cli2 = await cliLogin(w.t, person)
+    const accessTokens = async () => (await w.t.db.select({ id: cliAccessTokens.id }).from(cliAccessTokens).where(eq(cliAccessTokens.sessionId, cli.sessionId)).all()).length
+    const issued = await accessTokens()
+    // Someone about to sign in, and a member about to be removed.
+    const newcomer = await makeActor(w.t, { org: 'alpha' })
+    await givePassword(w.t, newcomer.userId)
+    const leaving = await makeActor(w.t, { org: 'alpha' })
+    const leavingCli = await cliLogin(w.t, leaving)
+
+    const statuses: Record<string, number> = {}
+    await refuseAuditWrites(true)
+    try {
+      statuses.rotate = (await w.t.req('POST', `/api/v1/tokens/${rotated.id}/rotate`, { token: member.token, body: {} })).status
+      statuses.leak = (await w.t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [leaked.token] } })).status
+      statuses.refresh = (await w.t.req('POST', '/api/auth/cli/refresh', { body: { refreshToken: cli.refreshToken } })).status
+      statuses.cliLogout = (await w.t.req('POST', '/api/auth/cli/revoke', { body: { refreshToken: cli.refreshToken } })).status
+      statuses.cliRevoke = (await c.post(`/settings/cli-sessions/${cli2.sessionId}/revoke`)).status
+      statuses.approve = (await c.post(`/cli/authorize/${code}`, { decision: 'approve' })).status
+      statuses.deny = (await c.post(`/cli/authorize/${code}`, { decision: 'deny' })).status
+      statuses.endOther = (await c.post(`/settings/sessions/${other}/end`)).status
+      statuses.everywhere = (await c2.post('/logout/everywhere')).status
+      statuses.logout = (await c.post('/logout')).status
+      statuses.signIn = (await consoleClient(w.t).signIn(newcomer.email)).status
+      statuses.remove = (await w.t.req('DELETE', `/api/v1/organizations/${member.organizationId}/members/${leaving.userId}`, { token: w.who.adminA.token })).status
+    } finally {
+      await refuseAuditWrites(false)
+    }
+    // Each request failed (500), rather than answering as if done.
+    expect(Object.entries(statuses).filter(([, s]) => s < 500)).toEqual([])
+
+    const t = personalAccessTokens
+    const tokens = await w.t.db.select({ id: t.id, revokedAt: t.revokedAt, rotatedFrom: t.rotatedFromId }).from(t).where(inArray(t.id, [rotated.id, leaked.id, leaving.tokenId])).all()
+    const successors = await w.t.db.select({ id: t.id }).from(t).where(eq(t.rotatedFromId, rotated.id)).all()
+    const clis = await w.t.db.select({ id: cliSessions.id }).from(cliSessions).where(and(inArray(cliSessions.id, [cli.sessionId, cli2.sessionId, leavingCli.sessionId]), isNull(cliSessions.revokedAt))).all()
+    const live = await w.t.db.select({ id: sessions.id }).from(sessions).where(inArray(sessions.userId, [person.userId, newcomer.userId])).all()
+    const signedInAt = await w.t.db.select({ at: users.lastSignInAt }).from(users).where(eq(users.id, newcomer.userId)).get()
+    const stillMember = await w.t.db.select({ id: memberships.id }).from(memberships).where(eq(memberships.userId, leaving.userId)).get()
+    expect({
+      tokensRevoked: tokens.filter((x) => x.revokedAt !== null).map((x) => x.id),
+      successors: successors.length,
+      accessTokensIssued: (await accessTokens()) - issued,
+      cliSessionsLive: clis.length,
+      code: (await describeLoginRequest(w.t.ctx, code))?.state,
+      sessions: live.map((x) => x.id).sort(),
+      newcomerSignedIn: signedInAt?.at ?? null,
+      stillMember: stillMember !== undefined,
+    }).toEqual({ tokensRevoked: [], successors: 0, accessTokensIssued: 0, cliSessionsLive: 3, code: 'pending', sessions: [mine, other].sort(), newcomerSignedIn: null, stillMember: true })
+
+    // And with the audit log back, the same requests go through, each with its event.
+    const types = async (res: Res) => (await eventsOf(res.headers.get('x-request-id')!)).map((e) => e.type)
+    expect(await types(await w.t.req('POST', `/api/v1/tokens/${rotated.id}/rotate`, { token: member.token, body: {} }))).toContain('token.rotated')
+    expect(await types(await c.post(`/cli/authorize/${code}`, { decision: 'deny' }))).toContain('cli.login_denied')
+    expect(await types(await w.t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [leaked.token] } }))).toContain('token.leak_reported')
+  })
+
+  test('a cancel of a run with children: one event naming them; refused, neither the run nor its children are cancelled', async () => {
+    const member = w.who.memberA
+    const tree = async () => {
+      const parent = await w.runningExecution()
+      const res = await w.t.req('POST', `/api/v1/agents/${w.agentId}/execute`, { token: member.token, body: { message: 'HANG', async: true, parentExecutionId: parent } })
+      expect(res.status).toBe(202)
+      return { parent, child: res.body.executionId as string }
+    }
+    const statusOf = async (id: string) => (await w.t.db.select({ status: executions.status }).from(executions).where(eq(executions.id, id)).get())?.status
+
+    const refused = await tree()
+    await refuseAuditWrites(true)
+    try {
+      expect((await w.t.req('POST', `/api/v1/executions/${refused.parent}/cancel`, { token: member.token })).status).toBeGreaterThanOrEqual(500)
+    } finally {
+      await refuseAuditWrites(false)
+    }
+    expect([await statusOf(refused.parent), await statusOf(refused.child)]).not.toContain('cancelled')
+
+    const res = await w.t.req('POST', `/api/v1/executions/${refused.parent}/cancel`, { token: member.token })
+    expect(res.status).toBe(200)
+    expect([await statusOf(refused.parent), await statusOf(refused.child)]).toEqual(['cancelled', 'cancelled'])
+    const events = await eventsOf(res.headers.get('x-request-id')!)
+    expect(events.map((e) => [e.type, e.targetId])).toEqual([['execution.cancelled', refused.parent]])
+    expect(openAuditFields(w.t.ctx.box, events[0]!).details).toMatchObject({ was: 'running', descendantsCancelled: [refused.child] })
+    // The child's own log says by which cancel.
+    const logs = await w.t.req('GET', `/api/v1/executions/${refused.child}/logs`, { token: member.token })
+    expect(JSON.stringify(logs.body)).toContain(refused.parent)
   })
 })

@@ -117,7 +117,7 @@ export class AuditLog {
         type: e.type,
         actorUserId: actor?.userId ?? null,
         actorTokenId: actor?.tokenId ?? null,
-        source: e.source ?? SOURCES[scope.actor.kind],
+        source: e.source ?? (scope.actor.kind === 'anonymous' && scope.actor.via === 'console' ? 'console' : SOURCES[scope.actor.kind]),
         tokenId: e.tokenId ?? null,
         targetType: e.targetType ?? null,
         targetId: e.targetId ?? null,

@@ -125,7 +125,7 @@ export function consoleKit(deps: ConsoleDeps) {
 
     /** A context for a request nobody is signed in to (sign-in, set-up links). */
     anonymousCtx(request: Request, set: Set): Ctx {
-      return contextOf(services, { kind: 'anonymous' }, { requestId: requestIdOf(set), origin: origin(request) })
+      return contextOf(services, { kind: 'anonymous', via: 'console' }, { requestId: requestIdOf(set), origin: origin(request) })
     },
 
     /**

@@ -1,9 +1,9 @@
 import { and, desc, eq, gt, sql } from 'drizzle-orm'
-import { recordAudit } from '../audit/log'
+import type { AuditInput } from '../audit/log'
 import { revokeCliSessionsOfUser } from '../modules/cli-auth/service'
 import { randomBase62 } from '../auth/random'
 import type { Caller } from '../auth/principal'
-import { contextOf, withTx, type Ctx, type Origin, type Services } from '../context'
+import { audited, contextOf, type Ctx, type Origin, type Services } from '../context'
 import type { Db } from '../db/connection'
 import { deleteBatch } from '../db/batch-delete'
 import { forShare } from '../db/locks'
@@ -74,11 +74,19 @@ export async function startSignedInSession(
   user: { id: string; passwordHash: string | null },
   organizationId: string,
 ): Promise<{ secret: string; session: Session } | null> {
-  return withTx(ctx, async (tx) => {
-    const now = await forShare(tx.db, tx.db.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, user.id))).get()
-    if (!now || user.passwordHash === null || now.passwordHash !== user.passwordHash) return null
-    return createSession(tx, user.id, organizationId)
-  })
+  // The session, the user's last sign-in time and `user.signed_in` commit together (audited).
+  return audited(
+    ctx,
+    async (tx) => {
+      const now = await forShare(tx.db, tx.db.select({ passwordHash: users.passwordHash }).from(users).where(eq(users.id, user.id))).get()
+      if (!now || user.passwordHash === null || now.passwordHash !== user.passwordHash) return null
+      const started = await createSession(tx, user.id, organizationId)
+      await tx.db.update(users).set({ lastSignInAt: started.session.createdAt }).where(eq(users.id, user.id)).run()
+      return started
+    },
+    (started): AuditInput | null =>
+      started && { type: 'user.signed_in', organizationId: started.session.organizationId, actor: { userId: user.id, tokenId: null }, targetType: 'session', targetId: started.session.id },
+  )
 }
 
 /** The session of a cookie value, still valid and still a member; touches lastSeenAt. Else null. */
@@ -119,9 +127,21 @@ export function sessionContext(services: Services, who: SignedIn, request: { req
 
 /** Sign out: ends one session. */
 export async function endSession(ctx: Ctx, sessionId: string, reason: 'sign_out' | 'everywhere' = 'sign_out'): Promise<void> {
-  const ended = await ctx.db.delete(sessions).where(eq(sessions.id, sessionId)).returning().get()
-  if (ended) await recordAudit(ctx, { type: 'session.ended', organizationId: ended.organizationId, targetType: 'session', targetId: sessionId, details: { reason } })
+  await audited(
+    ctx,
+    (tx) => tx.db.delete(sessions).where(eq(sessions.id, sessionId)).returning().get(),
+    (ended) => (ended ? sessionEnded(ended, reason) : null),
+  )
 }
+
+/** `session.ended` for one console session ended (written with its deletion: audited). */
+const sessionEnded = (ended: Session, reason: 'sign_out' | 'everywhere' | 'ended_by_user'): AuditInput => ({
+  type: 'session.ended',
+  organizationId: ended.organizationId,
+  targetType: 'session',
+  targetId: ended.id,
+  details: { reason },
+})
 
 /** A signed-in browser as Settings → Profile lists it (GitLab's "Active sessions"). */
 export interface SessionView {
@@ -160,10 +180,12 @@ export async function listSessions(ctx: Ctx, userId: string, currentId: string):
 
 /** Ends one of the user's own sessions (another person's, or none, is false: the caller answers 404). */
 export async function endOwnSession(ctx: Ctx, userId: string, sessionId: string): Promise<boolean> {
-  const ended = await ctx.db.delete(sessions).where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId))).returning().get()
-  if (!ended) return false
-  await recordAudit(ctx, { type: 'session.ended', organizationId: ended.organizationId, targetType: 'session', targetId: sessionId, details: { reason: 'ended_by_user' } })
-  return true
+  const ended = await audited(
+    ctx,
+    (tx) => tx.db.delete(sessions).where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId))).returning().get(),
+    (ended) => (ended ? sessionEnded(ended, 'ended_by_user') : null),
+  )
+  return ended !== undefined
 }
 
 /** Ends the session of a cookie value, if any (sign-in ends a session cookie sent with it: no fixation). */
@@ -173,9 +195,15 @@ export async function endSessionBySecret(ctx: Ctx, secret: string): Promise<void
 
 /** "Sign out everywhere": every session of the user, their terminals' browser sign-ins included. Returns how many console sessions ended. */
 export async function endAllSessions(ctx: Ctx, userId: string, organizationId: string | null): Promise<number> {
-  const ended = await ctx.db.delete(sessions).where(eq(sessions.userId, userId)).returning({ id: sessions.id }).all()
-  const cliEnded = await revokeCliSessionsOfUser(ctx, userId, 'signed_out_everywhere')
-  await recordAudit(ctx, { type: 'session.ended', organizationId, targetType: 'user', targetId: userId, details: { reason: 'everywhere', sessionsEnded: ended.length, cliSessionsEnded: cliEnded.length } })
+  // The sessions, the CLI sign-ins and their events: one transaction (audited).
+  const { ended } = await audited(
+    ctx,
+    async (tx) => ({
+      ended: await tx.db.delete(sessions).where(eq(sessions.userId, userId)).returning({ id: sessions.id }).all(),
+      cliEnded: await revokeCliSessionsOfUser(tx, userId, 'signed_out_everywhere'),
+    }),
+    ({ ended, cliEnded }): AuditInput => ({ type: 'session.ended', organizationId, targetType: 'user', targetId: userId, details: { reason: 'everywhere', sessionsEnded: ended.length, cliSessionsEnded: cliEnded.length } }),
+  )
   return ended.length
 }
 

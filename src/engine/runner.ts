@@ -584,16 +584,21 @@ export class Engine {
   }
 
   /**
-   * Cancels an execution and every active descendant: marks them cancelled at once, aborts
-   * their provider requests, drops them from the queue. Returns the row. `recorded` writes what
-   * goes with the execution's own cancel in the transaction that marks it cancelled (the
-   * request's `execution.cancelled` audit event: src/modules/executions/service.ts); not called
-   * when the cancel changed nothing (it had ended) or failed a run no instance held.
+   * Cancels an execution and every active descendant: marks them cancelled at once, in one
+   * transaction, aborts their provider requests, drops them from the queue. Returns the row.
+   * `recorded` writes what goes with the cancel in that transaction (the request's one
+   * `execution.cancelled` audit event, which names the descendants it cancelled:
+   * src/modules/executions/service.ts); not called when the cancel changed nothing. All or
+   * nothing: when the execution itself is no longer cancelled by it (it ended meanwhile, or no
+   * instance held it and it was failed as the lease sweep fails it), neither are its descendants
+   * (as a cancel of an ended run touches none of the runs attached to it): the answer says it had
+   * ended, and a cancel that stopped runs is always told by its event.
    */
-  async cancel(id: string, recorded?: (tx: Db, cancelled: Execution, before: Execution) => Promise<void>): Promise<Execution | undefined> {
+  async cancel(id: string, recorded?: (tx: Db, cancelled: Execution, before: Execution, descendants: string[]) => Promise<void>): Promise<Execution | undefined> {
     const { db, clock } = this.deps
     const now = clock.now()
     const ids = [id, ...(await descendantsOf(db, id)).filter((d) => ACTIVE.includes(d.status)).map((d) => d.id)]
+    const found: Execution[] = []
     for (const x of ids) {
       const row = await getExecutionRow(db, x)
       if (!row || !ACTIVE.includes(row.status)) continue
@@ -611,45 +616,56 @@ export class Engine {
           continue
         }
       }
+      found.push(row)
+    }
+    const cancel = (tx: Db, row: Execution) => {
       const startedAt = row.startedAt?.getTime()
-      const cancel = (tx: Db) =>
-        finishExecution(tx, x, {
-          status: 'cancelled',
-          error: 'Cancelled by request',
-          completedAt: new Date(now),
-          updatedAt: new Date(now),
-          executionTime: startedAt !== undefined ? Math.max(0, now - startedAt) : null,
-        })
-      const cancelled =
-        x === id && recorded
-          ? await connectionOf(db).transaction(async (tx) => {
-              const done = await cancel(tx)
-              if (done) await recorded(tx, done, row)
-              return done
-            })
-          : await cancel(db)
-      // Ended meanwhile (its run recorded its answer first, here or on another instance): that end stands.
-      if (!cancelled) continue
-      // Who logs and counts the cancel: the instance that holds the run, once. Decided in the turn
-      // the row changed, with no await between: a run queued here (claimed meanwhile or not) is
-      // let go now and never runs, and is counted here; one running here logs its own end (with
-      // its figures) once aborted, also when the cancel came before its start (runJob); one that
-      // another instance holds (its live lease), queued or running, is logged and counted there
-      // (it sees the cancel within a second). Only a run no live instance holds any more is counted
-      // here. Counted by both, the sum over instances said more runs ended than started; counted
-      // by neither, a cancel between a queued run's claim and its start was lost.
+      return finishExecution(tx, row.id, {
+        status: 'cancelled',
+        error: 'Cancelled by request',
+        completedAt: new Date(now),
+        updatedAt: new Date(now),
+        executionTime: startedAt !== undefined ? Math.max(0, now - startedAt) : null,
+      })
+    }
+    const changed: { row: Execution; cancelled: Execution }[] =
+      found[0]?.id !== id
+        ? []
+        : await connectionOf(db).transaction(async (tx) => {
+            const own = await cancel(tx, found[0]!)
+            // Ended meanwhile (its run recorded its answer first, here or on another instance): that end stands, and the cancel changes nothing.
+            if (!own) return []
+            const out = [{ row: found[0]!, cancelled: own }]
+            for (const row of found.slice(1)) {
+              const done = await cancel(tx, row)
+              if (done) out.push({ row, cancelled: done })
+            }
+            if (recorded) await recorded(tx, own, found[0]!, out.slice(1).map((c) => c.cancelled.id))
+            return out
+          })
+    // Who logs and counts each cancel: the instance that holds the run, once. Decided in the turn
+    // the rows changed, with no await between: a run queued here (claimed meanwhile or not) is
+    // let go now and never runs, and is counted here; one running here logs its own end (with
+    // its figures) once aborted, also when the cancel came before its start (runJob); one that
+    // another instance holds (its live lease), queued or running, is logged and counted there
+    // (it sees the cancel within a second). Only a run no live instance holds any more is counted
+    // here. Counted by both, the sum over instances said more runs ended than started; counted
+    // by neither, a cancel between a queued run's claim and its start was lost.
+    const ends = changed.map(({ row, cancelled }) => {
+      const x = cancelled.id
       const queuedHere = this.settleQueued(x, cancelled)
       this.running.get(x)?.abort('cancel')
       const owner = cancelled.instanceId
       const heldHere = !queuedHere && owner === this.deps.instanceId
       const heldElsewhere = owner !== null && owner !== this.deps.instanceId && (cancelled.leaseExpiresAt?.getTime() ?? 0) > now
-      await addLog(db, x, now, 'warn', 'cancelled', x === id ? {} : { by: id })
       if (queuedHere) this.cancelledUnrun(cancelled, x === id ? undefined : id)
       else if (!heldHere && !heldElsewhere) {
         this.deps.log.info('execution_cancelled', { executionId: x, agentId: row.agentId, organizationId: row.organizationId, was: row.status, ...(x === id ? {} : { by: id }) })
         this.deps.metrics?.execution('cancelled')
       }
-    }
+      return x
+    })
+    for (const x of ends) await addLog(db, x, now, 'warn', 'cancelled', x === id ? {} : { by: id })
     // A slot may be free now (a running one was cancelled: its end pumps too).
     if (this.queue.size > 0) void this.pump()
     // A run here records what it had produced once aborted (its messages, partial answer, usage):

@@ -1,11 +1,9 @@
 import { Elysia, t } from 'elysia'
 import { recordAudit } from '../../audit/log'
-import { users } from '../../db/schema'
 import { AppError } from '../../errors'
 import { findLink, useLink, type LinkPurpose } from '../../modules/users/links'
 import { checkPassword } from '../../modules/users/passwords'
 import { listMemberships } from '../../modules/users/service'
-import { eq } from 'drizzle-orm'
 import { ASSETS } from '../assets'
 import { FormBody, field, hidden, pageRefusal, shown, typedField, type FormFields } from '../form'
 import { HOME, page, redirect, safeNext, type ConsoleKit } from '../http'
@@ -151,14 +149,13 @@ export function authRoutes(kit: ConsoleKit) {
         }
         return signInPage(request, { next, email, error: tx.wrongCredentials }, 401)
       }
-      const { secret, session } = started
+      const { secret } = started
       await attemptSucceeded(ctx, keys)
       await pruneSessions(ctx)
       // Session fixation: whatever session cookie came with this request is ended; the new id is fresh.
       const previous = kit.sessionSecret(request)
       if (previous) await endSessionBySecret(ctx, previous)
-      await ctx.db.update(users).set({ lastSignInAt: new Date(ctx.clock.now()) }).where(eq(users.id, user.id)).run()
-      await recordAudit(ctx, { type: 'user.signed_in', organizationId: session.organizationId, actor: { userId: user.id, tokenId: null }, targetType: 'session', targetId: session.id })
+      // lastSignInAt and `user.signed_in` were written with the session (startSignedInSession).
       return redirect(next ?? HOME, { 'set-cookie': kit.sessionCookie(request, secret) })
     }, { ...hidden, body: FormBody })
     .post('/logout', async ({ request, set }) => {

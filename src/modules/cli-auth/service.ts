@@ -1,10 +1,10 @@
 import { and, desc, eq, gt, isNull, lt, sql } from 'drizzle-orm'
-import { recordAudit } from '../../audit/log'
+import type { AuditInput } from '../../audit/log'
 import { roleIn } from '../../auth/current-role'
 import { loginCodeDisplay } from '../../auth/login-code'
 import { touchCliSession } from '../../auth/lookup'
 import { ACCESS_TOKEN_PREFIX, checkTokenFormat, generateToken, hashToken, LOGIN_CODE_PREFIX, REFRESH_TOKEN_PREFIX } from '../../auth/tokens'
-import { withTx, type Ctx } from '../../context'
+import { audited, withTx, type Ctx } from '../../context'
 import { prepared } from '../../db/prepared'
 import { cliAccessTokens, cliLoginCodes, cliSessions, memberships, organizations, sessions, type CliLoginCode, type CliSession, type Role } from '../../db/schema'
 import { forShare } from '../../db/locks'
@@ -133,7 +133,8 @@ export async function decideLogin(ctx: Ctx, code: string, who: { userId: string;
     organizationId = chosen.id
   }
   const c = cliLoginCodes
-  const changed = await withTx(ctx, async (tx) => {
+  // The decision and its event (`cli.login_approved`, `cli.login_denied`) commit together (audited).
+  const changed = await audited(ctx, async (tx) => {
     // Decided in the console: its session must still be there when the decision is written. A
     // password change (or a sign-out everywhere) that ended it while this request was under way
     // withdrew the approvals it found; one written after it was collected, as a terminal of 90
@@ -143,25 +144,26 @@ export async function decideLogin(ctx: Ctx, code: string, who: { userId: string;
       const alive = await forShare(tx.db, tx.db.select({ id: sessions.id }).from(sessions).where(eq(sessions.id, tx.actor.sessionId))).get()
       if (!alive) throw new AppError('invalid_state', 'This sign-in request was not decided: your console session ended meanwhile (signed out, or the password changed). Sign in again, then start again from your terminal.')
     }
-    return tx.db
+    const done = await tx.db
       .update(c)
       .set({ state: decision === 'approve' ? 'approved' : 'denied', userId: who.userId, organizationId, decidedAt: new Date(now) })
       .where(and(eq(c.id, row.id), eq(c.state, 'pending'), gt(c.expiresAt, new Date(now))))
       .returning({ id: c.id })
       .get()
-  })
-  if (!changed) {
-    const why = row.expiresAt.getTime() <= now ? 'it has expired (codes last 5 minutes); start again from your terminal' : `it was already ${row.state}`
-    throw new AppError('invalid_state', `This sign-in request cannot be ${decision === 'approve' ? 'approved' : 'denied'}: ${why}.`)
-  }
-  await recordAudit(ctx, {
+    // A denial names no organization: the event goes to the person's first one.
+    return done ? { organizationId: organizationId ?? (await organizationsOf(tx, who.userId))[0]?.id ?? null } : null
+  }, (done): AuditInput | null => done && {
     type: decision === 'approve' ? 'cli.login_approved' : 'cli.login_denied',
-    organizationId: organizationId ?? (await organizationsOf(ctx, who.userId))[0]?.id ?? null,
+    organizationId: done.organizationId,
     actor: { userId: who.userId, tokenId: null },
     targetType: 'cli_login',
     targetId: row.id,
     details: { requestIp: ctx.box.openOrNull(row.requestIpEnc, `clic.ip:${row.id}`), userAgent: ctx.box.openOrNull(row.requestUaEnc, `clic.ua:${row.id}`) },
   })
+  if (!changed) {
+    const why = row.expiresAt.getTime() <= now ? 'it has expired (codes last 5 minutes); start again from your terminal' : `it was already ${row.state}`
+    throw new AppError('invalid_state', `This sign-in request cannot be ${decision === 'approve' ? 'approved' : 'denied'}: ${why}.`)
+  }
   return (await describeLoginRequest(ctx, code))!
 }
 
@@ -176,15 +178,18 @@ export async function decideLogin(ctx: Ctx, code: string, who: { userId: string;
 async function codeReused(ctx: Ctx, codeId: string): Promise<AppError> {
   const row = await ctx.db.select({ sessionId: cliLoginCodes.sessionId }).from(cliLoginCodes).where(eq(cliLoginCodes.id, codeId)).get()
   const session = row?.sessionId ? await findCliSession(ctx, row.sessionId) : undefined
-  const revoked = session ? await revokeCliSessionById(ctx, session, { userId: null, reason: 'code_reused' }) : false
-  // What the first poller made with the session goes with it (a `*` PAT minted in the seconds
-  // before the terminal's own poll outlived it): as for a leaked CLI token. Also when the session
-  // was revoked before: it may have created tokens while it worked.
-  if (session) {
-    const cascaded = await revokeCreatedBy(ctx, [session.id], { cause: 'code_reused', by: 'code_reused', audit: { organizationId: session.organizationId, actor: null } })
-    await cancelRunsOfLeakedTokens(ctx, [session.id], 'code_reused')
-    if (cascaded.length) ctx.log.warn('cli_code_reused', { cliSessionId: session.id, createdTokensRevoked: cascaded.length, requestId: ctx.requestId })
-  }
+  // The session, what was made through it, its runs and their events: one transaction.
+  const { revoked, cascaded } = await withTx(ctx, async (tx) => {
+    const revoked = session ? await revokeCliSessionById(tx, session, { userId: null, reason: 'code_reused' }) : false
+    // What the first poller made with the session goes with it (a `*` PAT minted in the seconds
+    // before the terminal's own poll outlived it): as for a leaked CLI token. Also when the session
+    // was revoked before: it may have created tokens while it worked.
+    if (!session) return { revoked, cascaded: [] }
+    const cascaded = await revokeCreatedBy(tx, [session.id], { cause: 'code_reused', by: 'code_reused', audit: { organizationId: session.organizationId, actor: null } })
+    await cancelRunsOfLeakedTokens(tx, [session.id], 'code_reused')
+    return { revoked, cascaded }
+  })
+  if (session && cascaded.length) ctx.log.warn('cli_code_reused', { cliSessionId: session.id, createdTokensRevoked: cascaded.length, requestId: ctx.requestId })
   return new AppError(
     'login_code_used',
     `Login code already used: its tokens were delivered to the first poll after approval.${revoked ? ' A second poll means someone else may hold the code, so that sign-in has been revoked.' : ''} Start again: teamday login.`,
@@ -301,20 +306,24 @@ export async function refreshAccess(ctx: Ctx, refreshToken: string): Promise<{ a
   }
   if (session.refreshExpiresAt.getTime() <= now) throw refreshFailure('token_expired', `Invalid refresh token: it expired on ${session.refreshExpiresAt.toISOString()} (refresh tokens last 90 days).`)
   if ((await roleIn(ctx.db, session.organizationId, session.userId)) === undefined) throw noLongerMember()
-  const access = await withTx(ctx, async (tx) => {
-    // Expired access tokens of this session are of no further use.
-    await tx.db.delete(cliAccessTokens).where(and(eq(cliAccessTokens.sessionId, session.id), lt(cliAccessTokens.expiresAt, new Date(now)))).run()
-    return issueAccessToken(tx, session.id, now)
-  })
+  // The new access token and its `cli.token_refreshed` event commit together (audited).
+  const access = await audited(
+    ctx,
+    async (tx) => {
+      // Expired access tokens of this session are of no further use.
+      await tx.db.delete(cliAccessTokens).where(and(eq(cliAccessTokens.sessionId, session.id), lt(cliAccessTokens.expiresAt, new Date(now)))).run()
+      return issueAccessToken(tx, session.id, now)
+    },
+    (): AuditInput => ({
+      type: 'cli.token_refreshed',
+      organizationId: session.organizationId,
+      actor: { userId: session.userId, tokenId: session.id },
+      tokenId: session.id,
+      targetType: 'cli_session',
+      targetId: session.id,
+    }),
+  )
   await touchCliSession(ctx, session.id, now)
-  await recordAudit(ctx, {
-    type: 'cli.token_refreshed',
-    organizationId: session.organizationId,
-    actor: { userId: session.userId, tokenId: session.id },
-    tokenId: session.id,
-    targetType: 'cli_session',
-    targetId: session.id,
-  })
   return { ...access, sessionId: session.id }
 }
 
@@ -327,23 +336,31 @@ export type CliRevokeReason = 'manual' | 'logout' | 'leak_report' | 'membership_
 export async function revokeCliSessionById(ctx: Ctx, session: Pick<CliSession, 'id' | 'userId' | 'organizationId'>, by: { userId: string | null; reason: CliRevokeReason }): Promise<boolean> {
   const s = cliSessions
   const now = ctx.clock.now()
-  const done = await ctx.db
-    .update(s)
-    .set({ revokedAt: new Date(now), revokedBy: by.userId ?? by.reason, revokedReason: by.reason })
-    .where(and(eq(s.id, session.id), isNull(s.revokedAt)))
-    .returning({ id: s.id })
-    .get()
-  if (!done) return false
-  await recordAudit(ctx, {
-    type: 'cli.session_revoked',
-    organizationId: session.organizationId,
-    actor: by.userId ? { userId: by.userId, tokenId: by.reason === 'logout' ? session.id : null } : null,
-    tokenId: session.id,
-    targetType: 'cli_session',
-    targetId: session.id,
-    details: { reason: by.reason, ownerUserId: session.userId },
-  })
-  return true
+  // The revocation and its `cli.session_revoked` event commit together (audited; inside a
+  // member's removal or a password change, with it).
+  const done = await audited(
+    ctx,
+    (tx) =>
+      tx.db
+        .update(s)
+        .set({ revokedAt: new Date(now), revokedBy: by.userId ?? by.reason, revokedReason: by.reason })
+        .where(and(eq(s.id, session.id), isNull(s.revokedAt)))
+        .returning({ id: s.id })
+        .get(),
+    (done): AuditInput | null =>
+      done
+        ? {
+            type: 'cli.session_revoked',
+            organizationId: session.organizationId,
+            actor: by.userId ? { userId: by.userId, tokenId: by.reason === 'logout' ? session.id : null } : null,
+            tokenId: session.id,
+            targetType: 'cli_session',
+            targetId: session.id,
+            details: { reason: by.reason, ownerUserId: session.userId },
+          }
+        : null,
+  )
+  return done !== undefined
 }
 
 /**

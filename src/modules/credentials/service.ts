@@ -1,7 +1,7 @@
-import { recordAudit } from '../../audit/log'
+import type { AuditInput } from '../../audit/log'
 import { findTokenForAuth } from '../../auth/lookup'
 import { checkTokenFormat, hashToken } from '../../auth/tokens'
-import type { Ctx } from '../../context'
+import { audited, withTx, type Ctx } from '../../context'
 import { revokeLeakedCliToken } from '../cli-auth/service'
 import { revokeCreatedBy } from '../tokens/created-by'
 import { revokeById } from '../tokens/service'
@@ -33,14 +33,17 @@ export async function reportLeakedCredentials(ctx: Ctx, credentials: readonly st
     if (candidate.startsWith('tdo_') || candidate.startsWith('tdr_')) {
       seen.add(candidate)
       looked++
-      const session = await revokeLeakedCliToken(ctx, candidate)
-      if (session) {
+      // The session, what was made through it, its runs and their events: one transaction.
+      const found = await withTx(ctx, async (tx) => {
+        const session = await revokeLeakedCliToken(tx, candidate)
+        if (!session) return null
         const audit = { organizationId: session.organizationId, source: 'leak_report' as const, actor: null }
-        const cascaded = await revokeCreatedBy(ctx, [session.id], { cause: 'leak_report', by: 'leak_report', audit })
-        const cancelled = await cancelRunsOfLeakedTokens(ctx, [session.id], 'leak_report')
-        if (cancelled.length) ctx.log.warn('token_leak_reported', { cliSessionId: session.id, executionsCancelled: cancelled.length, requestId: ctx.requestId })
-        if (cascaded.length) ctx.log.warn('token_leak_reported', { cliSessionId: session.id, createdTokensRevoked: cascaded.length, requestId: ctx.requestId })
-      }
+        const cascaded = await revokeCreatedBy(tx, [session.id], { cause: 'leak_report', by: 'leak_report', audit })
+        const cancelled = await cancelRunsOfLeakedTokens(tx, [session.id], 'leak_report')
+        return { session, cascaded, cancelled }
+      })
+      if (found?.cancelled.length) ctx.log.warn('token_leak_reported', { cliSessionId: found.session.id, executionsCancelled: found.cancelled.length, requestId: ctx.requestId })
+      if (found?.cascaded.length) ctx.log.warn('token_leak_reported', { cliSessionId: found.session.id, createdTokensRevoked: found.cascaded.length, requestId: ctx.requestId })
       continue
     }
     if (checkTokenFormat(candidate) !== null) continue
@@ -48,25 +51,35 @@ export async function reportLeakedCredentials(ctx: Ctx, credentials: readonly st
     looked++
     const row = await findTokenForAuth(ctx.db, hashToken(candidate))
     if (!row) continue
-    const revoked = await revokeById(ctx, row.id, 'leak_report', 'leak_report')
     const audit = { organizationId: row.organizationId, source: 'leak_report' as const, actor: null }
-    // Also when the token was already revoked: it may have created tokens while it worked.
-    const cascaded = await revokeCreatedBy(ctx, [row.id], { cause: 'leak_report', by: 'leak_report', audit })
-    // Runs it (or a token it made) started and that are still under way stop too, also when it
-    // was revoked before (a run started before a plain revocation may still be going).
-    const cancelled = await cancelRunsOfLeakedTokens(ctx, [row.id], 'leak_report')
-    // A report that changes nothing (a token revoked before, nothing made through it, no run
-    // under way) is not recorded again: anyone may repeat one, and the audit log would fill with
-    // them. One that stopped runs is, also when no token was left to revoke.
+    // The token, what it made, its runs and `token.leak_reported`: one transaction (audited).
+    const { revoked, cascaded, cancelled } = await audited(
+      ctx,
+      async (tx) => {
+        const revoked = await revokeById(tx, row.id, 'leak_report', 'leak_report')
+        // Also when the token was already revoked: it may have created tokens while it worked.
+        const cascaded = await revokeCreatedBy(tx, [row.id], { cause: 'leak_report', by: 'leak_report', audit })
+        // Runs it (or a token it made) started and that are still under way stop too, also when it
+        // was revoked before (a run started before a plain revocation may still be going).
+        const cancelled = await cancelRunsOfLeakedTokens(tx, [row.id], 'leak_report')
+        return { revoked, cascaded, cancelled }
+      },
+      // A report that changes nothing (a token revoked before, nothing made through it, no run
+      // under way) is not recorded again: anyone may repeat one, and the audit log would fill with
+      // them. One that stopped runs is, also when no token was left to revoke.
+      ({ revoked, cascaded, cancelled }): AuditInput | null =>
+        !revoked && cascaded.length === 0 && cancelled.length === 0
+          ? null
+          : {
+              ...audit,
+              type: 'token.leak_reported',
+              tokenId: row.id,
+              targetType: 'token',
+              targetId: row.id,
+              details: { ownerUserId: row.userId, revokedNow: revoked !== undefined, createdTokenIdsRevoked: cascaded, executionsCancelled: cancelled },
+            },
+    )
     if (!revoked && cascaded.length === 0 && cancelled.length === 0) continue
-    await recordAudit(ctx, {
-      ...audit,
-      type: 'token.leak_reported',
-      tokenId: row.id,
-      targetType: 'token',
-      targetId: row.id,
-      details: { ownerUserId: row.userId, revokedNow: revoked !== undefined, createdTokenIdsRevoked: cascaded, executionsCancelled: cancelled },
-    })
     ctx.log.warn('token_leak_reported', { tokenId: row.id, createdTokensRevoked: cascaded.length, executionsCancelled: cancelled.length, requestId: ctx.requestId })
   }
 }

@@ -273,18 +273,27 @@ function auditCreated(ctx: Ctx, e: Execution, runId: string | undefined): Promis
  * `execution.cancelled`: a cancel request stopped a pending or running run (GitHub's audit log
  * records a workflow run cancelled). The execution's row says it was cancelled, not by whom: an
  * admin cancelling another member's run is told here (the actor; `details.ownerUserId` the run's
- * user). Written in the transaction that marks the run cancelled (Engine.cancel); none for a
- * cancel of a run already cancelled or ended (nothing changed), nor for one that found a run no
- * instance held and failed it (409). Its descendants, cancelled with it, are counted in the run's
- * log (`cancelled`, `by`), not here.
+ * user). Written in the transaction that marks the run and its active descendants cancelled
+ * (Engine.cancel); none for a cancel of a run already cancelled or ended (nothing changed), nor
+ * for one that found a run no instance held and failed it (409): those cancel no descendant
+ * either. One event per cancel: the descendants cancelled with the run (its delegations and the
+ * runs attached to it, at any depth) get none of their own; `details.descendantsCancelled` lists
+ * their ids (empty when there were none), and each one's log says `cancelled`, `by` the run.
  */
-function auditCancelled(ctx: Ctx, e: Execution, before: Execution): Promise<void> {
+function auditCancelled(ctx: Ctx, e: Execution, before: Execution, descendants: string[]): Promise<void> {
   return recordAudit(ctx, {
     type: 'execution.cancelled',
     organizationId: e.organizationId,
     targetType: 'execution',
     targetId: e.id,
-    details: { agentId: e.agentId, spaceId: e.spaceId, ownerUserId: e.userId, was: before.status, ...(e.parentExecutionId !== null && { parentExecutionId: e.parentExecutionId }) },
+    details: {
+      agentId: e.agentId,
+      spaceId: e.spaceId,
+      ownerUserId: e.userId,
+      was: before.status,
+      ...(e.parentExecutionId !== null && { parentExecutionId: e.parentExecutionId }),
+      descendantsCancelled: descendants,
+    },
   })
 }
 
@@ -472,7 +481,7 @@ export async function executionLogs(ctx: Ctx, id: string) {
   return out
 }
 
-/** Cancels a pending/running execution and its descendants; a cancelled one is a no-op; a finished one 409. */
+/** Cancels a pending/running execution and its active descendants (one audit event); a cancelled one is a no-op; a finished one 409 (its descendants untouched). */
 export async function cancelExecution(ctx: Ctx, engine: Engine, id: string): Promise<Execution> {
   const p = callerOf(ctx)
   const r = await getVisibleExecution(ctx, id)
@@ -484,7 +493,7 @@ export async function cancelExecution(ctx: Ctx, engine: Engine, id: string): Pro
       details: { executionId: id, status: row.status, errorCode: row.errorCode },
     })
   if (r.status === 'completed' || r.status === 'failed') throw finished(r)
-  const after = (await engine.cancel(id, (tx, cancelled, before) => auditCancelled({ ...ctx, db: tx }, cancelled, before))) ?? r
+  const after = (await engine.cancel(id, (tx, cancelled, before, descendants) => auditCancelled({ ...ctx, db: tx }, cancelled, before, descendants))) ?? r
   // It ended on its own while the cancel was on its way (the cancel changed nothing), or no
   // instance held it any more and the cancel failed it as the lease sweep does (Engine.cancel).
   if (after.status === 'completed' || after.status === 'failed') throw finished(after)

@@ -1,6 +1,6 @@
 import { and, eq, gt, isNull, or, sql } from 'drizzle-orm'
-import { recordAudit, type AuditInput } from '../../audit/log'
-import { audited, callerOf, withTx, type Ctx } from '../../context'
+import type { AuditInput } from '../../audit/log'
+import { audited, callerOf, type Ctx } from '../../context'
 import type { Caller, Principal } from '../../auth/principal'
 import { cliSessions, organizations, personalAccessTokens, type PersonalAccessToken } from '../../db/schema'
 import { prepared } from '../../db/prepared'
@@ -73,17 +73,24 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
     // retry of the same rotation (a double submit, a retry without an Idempotency-Key) would
     // otherwise revoke the successor its first attempt has just handed out.
     if (old.revokedReason === 'rotated' && now - old.revokedAt.getTime() < RETRY_WINDOW_MS) throw await concurrentlyRevoked(ctx, old)
-    const { revoked, members } = await revokeFamily(ctx, family, principal.userId)
-    // Any member may have been used by whoever held the leaked secret: what they created goes too.
-    const cascaded = await revokeCreatedBy(ctx, members, { cause: 'family_reuse', by: principal.userId })
-    const cancelled = await cancelRunsOfLeakedTokens(ctx, members, 'family_reuse')
-    await recordAudit(ctx, {
-      type: 'token.family_revoked',
-      tokenId: old.id,
-      targetType: 'token_family',
-      targetId: family,
-      details: { reason: 'family_reuse', rotatedTokenId: old.id, revokedTokenIds: revoked, createdTokenIdsRevoked: cascaded, executionsCancelled: cancelled },
-    })
+    // The family, what its members created, their runs and the event: one transaction (audited).
+    const { revoked, cascaded } = await audited(
+      ctx,
+      async (tx) => {
+        const { revoked, members } = await revokeFamily(tx, family, principal.userId)
+        // Any member may have been used by whoever held the leaked secret: what they created goes too.
+        const cascaded = await revokeCreatedBy(tx, members, { cause: 'family_reuse', by: principal.userId })
+        const cancelled = await cancelRunsOfLeakedTokens(tx, members, 'family_reuse')
+        return { revoked, cascaded, cancelled }
+      },
+      ({ revoked, cascaded, cancelled }): AuditInput => ({
+        type: 'token.family_revoked',
+        tokenId: old.id,
+        targetType: 'token_family',
+        targetId: family,
+        details: { reason: 'family_reuse', rotatedTokenId: old.id, revokedTokenIds: revoked, createdTokenIdsRevoked: cascaded, executionsCancelled: cancelled },
+      }),
+    )
     const also = cascaded.length ? `, and so have the ${cascaded.length} token(s) they created` : ''
     throw new AppError(
       'token_reuse_detected',
@@ -109,9 +116,9 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
   const expiresAt = input.expiresInDays !== undefined ? resolveExpiry({ expiresInDays: input.expiresInDays }, now) : new Date(now + lifetime)
   const revokeAt = new Date(now + grace * 1000)
   const t = personalAccessTokens
-  // The claim on the old token and its successor commit together, or neither does.
+  // The claim on the old token, its successor and the `token.rotated` event commit together, or none does.
   const lost = new Error('rotated or revoked by a concurrent request')
-  const created = await withTx(ctx, async (tx) => {
+  const created = await audited(ctx, async (tx) => {
     const claimed = await tx.db
       .update(t)
       .set({ revokedAt: revokeAt, revokedBy: principal.userId, revokedReason: 'rotated' })
@@ -122,17 +129,16 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
     const name = toPublicToken(tx, old, found.email).name
     const owner = { userId: principal.userId, organizationId: principal.organizationId, createdByTokenId: principal.tokenId }
     return createToken(tx, owner, { name, scopes: old.scopes }, { familyId: family, rotatedFromId: old.id, expiresAt, graceful: grace > 0 })
-  }).catch(async (e) => {
-    // Once this transaction is over the other request's rotation is committed (it held the row):
-    // the 409 names its successor, as the retry of a finished rotation does (it named none).
-    throw e === lost ? await concurrentlyRevoked(ctx, old) : e
-  })
-  await recordAudit(ctx, {
+  }, (made): AuditInput => ({
     type: 'token.rotated',
     tokenId: old.id,
     targetType: 'token',
-    targetId: created.row.id,
-    details: { newTokenId: created.row.id, gracePeriodSeconds: grace, previousRevokedAt: revokeAt.toISOString() },
+    targetId: made.row.id,
+    details: { newTokenId: made.row.id, gracePeriodSeconds: grace, previousRevokedAt: revokeAt.toISOString() },
+  })).catch(async (e) => {
+    // Once this transaction is over the other request's rotation is committed (it held the row):
+    // the 409 names its successor, as the retry of a finished rotation does (it named none).
+    throw e === lost ? await concurrentlyRevoked(ctx, old) : e
   })
   return { ...created, email: found.email, previous: { ...old, revokedAt: revokeAt, revokedBy: principal.userId, revokedReason: 'rotated' } }
 }
