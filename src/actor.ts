@@ -10,8 +10,12 @@ export type Actor =
   /** A person signed in to the console (web pages only; never /api/v1). */
   | { kind: 'session'; principal: Caller; sessionId: string }
   | { kind: 'operator' }
-  /** Nobody authenticated; `via: 'console'`: a console page nobody is signed in to (sign-in, set-up links), audited with source `console`. */
-  | { kind: 'anonymous'; via?: 'console' }
+  /**
+   * Nobody authenticated: a request to the API without a (valid) token — a CLI sign-in's refresh
+   * or logout, a leak report, a failed authentication — or a console page nobody is signed in to
+   * (sign-in, set-up links). Its events record `via` as their source (`api`, `console`).
+   */
+  | { kind: 'anonymous'; via: 'api' | 'console' }
   | { kind: 'system' }
 
 /** Where a request came from, for the audit log. The address is looked up when first asked for (a system call). */

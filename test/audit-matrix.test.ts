@@ -37,6 +37,8 @@ interface Row {
    * anyone may send one); the caller's user with the CLI sign-in its refresh token belongs to.
    */
   actor?: 'caller' | 'none' | 'cli'
+  /** The event's source: `api` (default: the API, a token or not — a CLI sign-in's refresh and logout carry none), `leak_report`. */
+  source?: string
   details?: (w: World) => Record<string, unknown>
 }
 
@@ -81,6 +83,7 @@ const rows: Row[] = [
     type: 'token.leak_reported',
     targetType: 'token',
     actor: 'none',
+    source: 'leak_report',
   },
   { route: 'POST /api/auth/cli/initiate', type: null, none: 'an unauthenticated request for a sign-in code: its approval is the event (cli.login_approved)' },
   { route: 'POST /api/auth/cli/refresh', type: 'cli.token_refreshed', targetType: 'cli_session', actor: 'cli' },
@@ -140,9 +143,10 @@ describe('audit matrix: each mutating route and its event', () => {
       const e = events.find((x) => x.type === row.type)
       expect({ route: row.route, types: events.map((x) => x.type) }).toEqual({ route: row.route, types: expect.arrayContaining([row.type]) })
       const opened = openAuditFields(w.t.ctx.box, e!)
-      expect({ route: row.route, org: e!.organizationId, requestId: e!.requestId, targetType: e!.targetType, ip: opened.ip, userAgent: opened.userAgent }).toEqual({
+      expect({ route: row.route, org: e!.organizationId, source: e!.source, requestId: e!.requestId, targetType: e!.targetType, ip: opened.ip, userAgent: opened.userAgent }).toEqual({
         route: row.route,
         org: who.organizationId,
+        source: row.source ?? 'api',
         requestId,
         targetType: row.targetType!,
         ip: IP,

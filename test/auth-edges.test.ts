@@ -334,7 +334,7 @@ describe('the authorizer (src/auth/plugin.ts)', () => {
     expect((await ask({ authorization: `Bearer ${admin.token}` })).userId).toBe(admin.userId)
     await expect(ask({ authorization: 'Bearer td_nope' })).rejects.toMatchObject({ code: 'malformed_token' })
     await expect(ask({})).rejects.toMatchObject({ code: 'missing_token' })
-    expect(asked).toEqual([{ kind: 'anonymous' }, { kind: 'anonymous' }, { kind: 'anonymous' }])
+    expect(asked).toEqual([{ kind: 'anonymous', via: 'api' }, { kind: 'anonymous', via: 'api' }, { kind: 'anonymous', via: 'api' }])
   })
 
   test('the memo of Teamday-Token-Expiration strings is bounded: at 1000 distinct expiry dates it starts over, and every answer stays right', async () => {

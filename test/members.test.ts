@@ -221,7 +221,7 @@ describe('the rule (members/access.ts)', () => {
     expect(canManageMembers(token('org_b', 'admin'), 'org_a')).toBe(false)
     expect(canManageMembers({ kind: 'operator' }, 'org_a')).toBe(true)
     expect(canManageMembers({ kind: 'system' }, 'org_a')).toBe(true)
-    expect(canManageMembers({ kind: 'anonymous' }, 'org_a')).toBe(false)
+    expect(canManageMembers({ kind: 'anonymous', via: 'api' }, 'org_a')).toBe(false)
     expect(mayLeaveWithoutAdmin(token('org_a', 'admin'))).toBe(false)
     expect(mayLeaveWithoutAdmin({ kind: 'operator' })).toBe(true)
   })
@@ -245,12 +245,12 @@ describe('the rule (members/access.ts)', () => {
     for (const who of [session('org_a', 'member'), session('org_a', 'viewer'), token('org_a', 'member'), token('org_a', 'viewer')]) {
       expect(() => assertCanManageMembers(who, 'org_a')).toThrow(expect.objectContaining({ code: 'forbidden', status: 403 }))
     }
-    for (const who of [session('org_b', 'admin'), token('org_b', 'admin'), { kind: 'anonymous' as const }]) {
+    for (const who of [session('org_b', 'admin'), token('org_b', 'admin'), { kind: 'anonymous' as const, via: 'api' as const }]) {
       expect(() => assertCanManageMembers(who, 'org_a')).toThrow(expect.objectContaining({ code: 'not_found', status: 404, message: 'Organization org_a not found' }))
     }
     // The id is echoed cut to 100 characters.
     const long = `org_${'x'.repeat(200)}`
-    expect(() => assertCanManageMembers({ kind: 'anonymous' }, long)).toThrow(expect.objectContaining({ message: `Organization ${long.slice(0, 100)} not found` }))
+    expect(() => assertCanManageMembers({ kind: 'anonymous', via: 'api' }, long)).toThrow(expect.objectContaining({ message: `Organization ${long.slice(0, 100)} not found` }))
   })
 
   test('the operator (admin CLI) may demote the last admin: it is the way back in', async () => {

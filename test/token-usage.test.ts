@@ -22,7 +22,7 @@ beforeAll(async () => {
 }, 60_000)
 
 /** The context of an unauthenticated request from `ip` (as authentication has it). */
-const requestCtx = (ip: string, requestId: string | null = null) => contextOf(t.rt, { kind: 'anonymous' }, { requestId, origin: { ip: () => ip, userAgent: null } })
+const requestCtx = (ip: string, requestId: string | null = null) => contextOf(t.rt, { kind: 'anonymous', via: 'api' }, { requestId, origin: { ip: () => ip, userAgent: null } })
 
 const describeToken = async (id: string) => (await t.req('GET', `/api/v1/tokens/${id}`, { token: admin.token })).body.token
 const use = (token: string, headers: Record<string, string> = {}, ip?: string) => t.req('GET', '/api/v1/tokens/self', { token, headers, ip })

@@ -87,7 +87,9 @@ export interface AuditScope {
 export const AUDIT_DEDUPE_MS = 60_000
 const MAX_DEDUPE_KEYS = 10_000
 
-const SOURCES: Record<Actor['kind'], AuditSource> = { token: 'api', session: 'console', operator: 'cli', anonymous: 'system', system: 'system' }
+const SOURCES: Record<Exclude<Actor['kind'], 'anonymous'>, AuditSource> = { token: 'api', session: 'console', operator: 'cli', system: 'system' }
+/** An event's source by who acts: a request's is where it came in (an anonymous one's too); `cli` is the admin CLI on the database. */
+const sourceOf = (actor: Actor): AuditSource => (actor.kind === 'anonymous' ? actor.via : SOURCES[actor.kind])
 
 /** The audit writer of one runtime; it remembers recently deduplicated events (see recordOnce). */
 export class AuditLog {
@@ -117,7 +119,7 @@ export class AuditLog {
         type: e.type,
         actorUserId: actor?.userId ?? null,
         actorTokenId: actor?.tokenId ?? null,
-        source: e.source ?? (scope.actor.kind === 'anonymous' && scope.actor.via === 'console' ? 'console' : SOURCES[scope.actor.kind]),
+        source: e.source ?? sourceOf(scope.actor),
         tokenId: e.tokenId ?? null,
         targetType: e.targetType ?? null,
         targetId: e.targetId ?? null,

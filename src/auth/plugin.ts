@@ -69,7 +69,7 @@ export function requestAuthorizer(options: AuthorizerOptions) {
   }
 
   async function authorize(request: Request, set: Set, permission: AuthRequirement): Promise<Principal> {
-    const ctx = options.contextOf({ kind: 'anonymous' }, request, set)
+    const ctx = options.contextOf({ kind: 'anonymous', via: 'api' }, request, set)
     let principal: Principal
     let counted: CountedHits | undefined
     try {

@@ -30,7 +30,7 @@ export function publicAgentsModule(config: Pick<Config, 'version'>, contexts: Re
     .get(
     '/agents',
     async ({ query, request, set }) => {
-      const ctx = contexts.of({ kind: 'anonymous' }, request, set)
+      const ctx = contexts.of({ kind: 'anonymous', via: 'api' }, request, set)
       const { data, ...page } = await listPublicAgents(ctx, { limit: intParam(query.limit, 50), offset: intParam(query.offset, 0), cursor: query.cursor })
       return { data, meta: { timestamp: new Date(ctx.clock.now()).toISOString(), version: config.version, ...page } }
     },

@@ -32,7 +32,7 @@ export const authorizePath = (code: string) => `/cli/authorize/${code}`
  * which is never logged (log lines name the path only).
  */
 export function cliAuthModule(config: Pick<Config, 'publicUrl' | 'cliLoginRateLimit' | 'cliPollRateLimit'>, limiter: RateLimiter, contexts: RequestContexts) {
-  const anonymous = (request: Request, set: Set) => contexts.of({ kind: 'anonymous' }, request, set)
+  const anonymous = (request: Request, set: Set) => contexts.of({ kind: 'anonymous', via: 'api' }, request, set)
   // In-process requests (no socket, no trusted proxy header) have no address and are not limited per address.
   // A promise with a shared (PostgreSQL) store: awaited, so its 429 is the answer.
   const perIp = (key: string, policy: Config['cliLoginRateLimit'], set: Set, ip: string | null): void | Promise<void> => {

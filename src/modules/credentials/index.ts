@@ -26,7 +26,7 @@ export function credentialsModule(config: Pick<Config, 'leakReportRateLimit'>, l
     .post(
     '/revoke',
     async ({ body, request, set }) => {
-      const ctx = contexts.of({ kind: 'anonymous' }, request, set)
+      const ctx = contexts.of({ kind: 'anonymous', via: 'api' }, request, set)
       const ip = ctx.origin!.ip()
       if (ip) await limiter.consume(`leak:${ipBucket(ip)}`, config.leakReportRateLimit, set, 'leak-report')
       await reportLeakedCredentials(ctx, body.credentials)
