@@ -68,10 +68,38 @@ export function callerOf(ctx: Ctx): Caller {
  * holds at the start of the transaction (src/auth/current-role.ts): decisions by role belong
  * inside it.
  */
-export function withTx<T>(ctx: Ctx, fn: (tx: Ctx) => Promise<T>): Promise<T> {
+export async function withTx<T>(ctx: Ctx, fn: (tx: Ctx) => Promise<T>): Promise<T> {
   const conn = connectionOf(ctx.db)
   if (conn.isTransaction(ctx.db)) return fn(ctx)
-  return conn.transaction(async (db) => fn({ ...ctx, db, actor: await withCurrentRole(db, ctx.actor) }))
+  const later: (() => void)[] = []
+  const result = await conn.transaction(async (db) => {
+    committedHooks.set(db, later)
+    try {
+      return await fn({ ...ctx, db, actor: await withCurrentRole(db, ctx.actor) })
+    } finally {
+      // Before COMMIT, while the transaction is still this one: SQLite hands every transaction
+      // the same handle, and the next must not find these.
+      committedHooks.delete(db)
+    }
+  })
+  for (const f of later) f()
+  return result
+}
+
+/** What each open transaction of withTx does once it has committed (afterCommit). */
+const committedHooks = new WeakMap<Db, (() => void)[]>()
+
+/**
+ * Runs `f` once the transaction `ctx` queries through has committed (withTx's; at once outside
+ * one), never when it rolls back: for what must tell only of a change that was made — a log line
+ * such as `execution_cancelled`, written from inside the transaction, told of a cancel that a
+ * later failure (an audit event refused) rolled back. Lines about a failure itself (why it rolled
+ * back) are written at once, not through this.
+ */
+export function afterCommit(ctx: Pick<Ctx, 'db'>, f: () => void): void {
+  const hooks = committedHooks.get(ctx.db)
+  if (hooks) hooks.push(f)
+  else f()
 }
 
 /**

@@ -12,6 +12,7 @@ import { hashSecret } from '../src/console/session'
 import { auditEvents, cliAccessTokens, cliSessions, executions, memberships, personalAccessTokens, sessions, users, type AuditEvent, type Role } from '../src/db/schema'
 import { createLink } from '../src/modules/users/links'
 import { describeLoginRequest, initiateLogin } from '../src/modules/cli-auth/service'
+import { RETRY_WINDOW_MS } from '../src/modules/tokens/lifecycle'
 import { makeActor, makeToken, type Actor, type Res } from './helpers/app'
 import { cliLogin, makeWorld, REQUESTS, type Member, type Req, type World } from './helpers/world'
 import { appRouteKeys, ROUTE_REQUIREMENTS } from './helpers/routes'
@@ -613,6 +614,44 @@ describe('a change and its audit event commit together', () => {
     expect(await types(await w.t.req('POST', `/api/v1/tokens/${rotated.id}/rotate`, { token: member.token, body: {} }))).toContain('token.rotated')
     expect(await types(await c.post(`/cli/authorize/${code}`, { decision: 'deny' }))).toContain('cli.login_denied')
     expect(await types(await w.t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [leaked.token] } }))).toContain('token.leak_reported')
+  })
+
+  test("a leak report and a rotation's reuse that stop a run: refused, no run is cancelled nor logged as cancelled; then one line each", async () => {
+    const member = w.who.memberA
+    const statusOf = async (id: string) => (await w.t.db.select({ status: executions.status }).from(executions).where(eq(executions.id, id)).get())?.status
+    const cancelLines = (run: string) => w.t.logs.filter((l) => l.includes('"execution_cancelled"') && l.includes(run))
+    // A run of a token then reported leaked.
+    const leaked = await makeToken(w.t, member)
+    const leakedRun = await w.runningExecution({ ...member, token: leaked.token, tokenId: leaked.id })
+    // A run of a rotation's successor, whose rotated token is then rotated again (later than a retry).
+    const first = await makeToken(w.t, member)
+    const rotated = await w.t.req('POST', `/api/v1/tokens/${first.id}/rotate`, { token: member.token, body: {} })
+    expect(rotated.status).toBe(201)
+    const successor = { ...member, token: rotated.body.token as string, tokenId: rotated.body.id as string }
+    w.t.clock.advance(RETRY_WINDOW_MS)
+    const familyRun = await w.runningExecution(successor)
+    const reuse = () => w.t.req('POST', `/api/v1/tokens/${first.id}/rotate`, { token: member.token, body: {} })
+    const report = () => w.t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [leaked.token] } })
+
+    await refuseAuditWrites(true)
+    try {
+      expect((await report()).status).toBeGreaterThanOrEqual(500)
+      expect((await reuse()).status).toBeGreaterThanOrEqual(500)
+    } finally {
+      await refuseAuditWrites(false)
+    }
+    expect([await statusOf(leakedRun), await statusOf(familyRun)]).toEqual(['running', 'running'])
+    expect((await w.t.req('GET', '/api/v1/tokens/self', { token: successor.token })).status).toBe(200)
+    // The rolled-back cancels told of in no log line.
+    expect([...cancelLines(leakedRun), ...cancelLines(familyRun)]).toEqual([])
+
+    expect((await report()).status).toBe(202)
+    const again = await reuse()
+    expect({ status: again.status, code: again.body.code }).toEqual({ status: 409, code: 'token_reuse_detected' })
+    expect([await statusOf(leakedRun), await statusOf(familyRun)]).toEqual(['cancelled', 'cancelled'])
+    expect([cancelLines(leakedRun).length, cancelLines(familyRun).length]).toEqual([1, 1])
+    const [e] = (await eventsOf(again.headers.get('x-request-id')!)).filter((x) => x.type === 'token.family_revoked')
+    expect(openAuditFields(w.t.ctx.box, e!).details).toMatchObject({ revokedTokenIds: [successor.tokenId], executionsCancelled: [familyRun] })
   })
 
   test('a cancel of a run with children: one event naming them; refused, neither the run nor its children are cancelled', async () => {

@@ -1,5 +1,5 @@
 import { and, inArray } from 'drizzle-orm'
-import type { Ctx } from '../../context'
+import { afterCommit, type Ctx } from '../../context'
 import { executions } from '../../db/schema'
 import { ACTIVE, addLog, finishExecution } from '../../engine/store'
 import { createdByTransitive } from '../tokens/created-by'
@@ -50,7 +50,9 @@ export async function cancelRunsOfLeakedTokens(ctx: Ctx, roots: readonly string[
     // Ended meanwhile: that end stands.
     if (!done) continue
     await addLog(ctx.db, row.id, now, 'warn', 'cancelled', { reason: cause, tokenId: row.tokenId })
-    ctx.log.warn('execution_cancelled', { executionId: row.id, agentId: row.agentId, organizationId: row.organizationId, was: row.status, reason: cause, tokenId: row.tokenId, requestId: ctx.requestId })
+    // Once the cancel has committed: a leak report, a rotation's reuse or a code's whose event is
+    // refused rolls it back, and no line may tell of it then.
+    afterCommit(ctx, () => ctx.log.warn('execution_cancelled', { executionId: row.id, agentId: row.agentId, organizationId: row.organizationId, was: row.status, reason: cause, tokenId: row.tokenId, requestId: ctx.requestId }))
     cancelled.push(row.id)
   }
   return cancelled
