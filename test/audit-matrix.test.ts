@@ -9,11 +9,13 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { and, eq, inArray, isNull } from 'drizzle-orm'
 import { openAuditFields } from '../src/audit/log'
 import { hashSecret } from '../src/console/session'
-import { auditEvents, cliAccessTokens, cliSessions, executions, memberships, personalAccessTokens, sessions, users, type AuditEvent, type Role } from '../src/db/schema'
+import { auditEvents, cliAccessTokens, cliSessions, executions, memberships, oneTimeLinks, personalAccessTokens, sessions, users, type AuditEvent, type Role } from '../src/db/schema'
 import { createLink } from '../src/modules/users/links'
+import { BOOTSTRAP_EMAIL, bootstrapIfEmpty } from '../src/modules/users/bootstrap'
+import { systemContext } from '../src/context'
 import { describeLoginRequest, initiateLogin } from '../src/modules/cli-auth/service'
 import { RETRY_WINDOW_MS } from '../src/modules/tokens/lifecycle'
-import { makeActor, makeToken, type Actor, type Res } from './helpers/app'
+import { makeActor, makeTestApp, makeToken, type Actor, type Res, type TestApp } from './helpers/app'
 import { cliLogin, makeWorld, REQUESTS, type Member, type Req, type World } from './helpers/world'
 import { appRouteKeys, ROUTE_REQUIREMENTS } from './helpers/routes'
 import { givePassword, consoleClient, PASSWORD, type ConsoleClient } from './helpers/console'
@@ -511,22 +513,24 @@ describe("audit matrix: the console's forms", () => {
   })
 })
 
-describe('a change and its audit event commit together', () => {
-  // The audit insert fails (a trigger refuses it): the change it audits must not be made.
-  async function refuseAuditWrites(on: boolean) {
-    const conn = w.t.rt.connection
-    if (conn.dialect === 'pg') {
-      if (on) {
-        await conn.client.unsafe(`CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$`)
-        await conn.client.unsafe('CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse_audit()')
-      } else {
-        await conn.client.unsafe('DROP TRIGGER refuse_audit ON audit_events')
-        await conn.client.unsafe('DROP FUNCTION refuse_audit()')
-      }
+/** The audit insert fails (a trigger refuses it; only events of `type` when given): the change it audits must not be made. */
+async function refuseAuditWrites(on: boolean, t: TestApp = w.t, type?: string) {
+  const conn = t.rt.connection
+  const only = type === undefined ? '' : ` WHEN (NEW.type = '${type}')`
+  if (conn.dialect === 'pg') {
+    if (on) {
+      await conn.client.unsafe(`CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$`)
+      await conn.client.unsafe(`CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events FOR EACH ROW${only} EXECUTE FUNCTION refuse_audit()`)
     } else {
-      w.t.db.$client.exec(on ? `CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'audit refused'); END` : 'DROP TRIGGER refuse_audit')
+      await conn.client.unsafe('DROP TRIGGER refuse_audit ON audit_events')
+      await conn.client.unsafe('DROP FUNCTION refuse_audit()')
     }
+  } else {
+    t.db.$client.exec(on ? `CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events FOR EACH ROW${only} BEGIN SELECT RAISE(ABORT, 'audit refused'); END` : 'DROP TRIGGER refuse_audit')
   }
+}
+
+describe('a change and its audit event commit together', () => {
 
   test('an execute whose event cannot be written records no run; a cancel that cannot be audited cancels nothing', async () => {
     const running = await w.runningExecution()
@@ -682,5 +686,50 @@ describe('a change and its audit event commit together', () => {
     // The child's own log says by which cancel.
     const logs = await w.t.req('GET', `/api/v1/executions/${refused.child}/logs`, { token: member.token })
     expect(JSON.stringify(logs.body)).toContain(refused.parent)
+  })
+})
+
+// The server acting on its own at its first start, on a database with no organization yet: the
+// admin and organization `default` (member.added) and the one-time set-up link it prints
+// (user.password_link_created), with no actor, address or request, source `system`.
+describe('audit matrix: the first start', () => {
+  test('the set-up link: user.password_link_created (and member.added), source system, nobody acting; the link nowhere in the database', async () => {
+    const t = await makeTestApp()
+    try {
+      const first = await bootstrapIfEmpty(systemContext(t.rt))
+      if (first?.kind !== 'setup_link') throw new Error('expected a set-up link')
+      const admin = (await t.db.select().from(users).where(eq(users.email, BOOTSTRAP_EMAIL)).get())!
+      const org = (await t.db.select({ organizationId: memberships.organizationId }).from(memberships).where(eq(memberships.userId, admin.id)).get())!.organizationId
+      const events = await t.db.select().from(auditEvents).all()
+      const seen = events.map((e) => ({ type: e.type, org: e.organizationId, source: e.source, user: e.actorUserId, token: e.actorTokenId, targetType: e.targetType, target: e.targetId, ip: e.ip, ua: e.userAgent, requestId: e.requestId }))
+      const about = { org, source: 'system', user: null, token: null, targetType: 'user', target: admin.id, ip: null, ua: null, requestId: null }
+      expect(seen.sort((a, b) => a.type.localeCompare(b.type))).toEqual([
+        { type: 'member.added', ...about },
+        { type: 'user.password_link_created', ...about },
+      ])
+      const link = events.find((e) => e.type === 'user.password_link_created')!
+      expect(openAuditFields(t.ctx.box, link).details).toEqual({ purpose: 'setup', expiresAt: first.expiresAt.toISOString() })
+      const secret = linkSecret(first.path)!
+      expect(secret).toBeTruthy()
+      expect(JSON.stringify(await t.db.select().from(oneTimeLinks).all()) + JSON.stringify(events)).not.toContain(secret)
+    } finally {
+      await t.rt.close()
+    }
+  })
+
+  test("refused, the link's event leaves no admin behind: the next start makes the link", async () => {
+    const t = await makeTestApp()
+    try {
+      await refuseAuditWrites(true, t, 'user.password_link_created')
+      try {
+        await expect(bootstrapIfEmpty(systemContext(t.rt))).rejects.toThrow()
+      } finally {
+        await refuseAuditWrites(false, t)
+      }
+      expect({ users: (await t.db.select({ id: users.id }).from(users).all()).length, events: (await t.db.select({ id: auditEvents.id }).from(auditEvents).all()).length }).toEqual({ users: 0, events: 0 })
+      expect((await bootstrapIfEmpty(systemContext(t.rt)))?.kind).toBe('setup_link')
+    } finally {
+      await t.rt.close()
+    }
   })
 })

@@ -1,5 +1,5 @@
 import { count } from 'drizzle-orm'
-import type { Ctx } from '../../context'
+import { withTx, type Ctx } from '../../context'
 import { users } from '../../db/schema'
 import { AppError } from '../../errors'
 import { createLink } from './links'
@@ -24,21 +24,25 @@ export async function bootstrapIfEmpty(ctx: Ctx, admin: { email?: string; passwo
   // Checked before anything is created: a bad password file must not leave an admin without one.
   if (admin.password !== undefined) validatePassword(admin.password)
   const email = admin.email ? normalizeEmail(admin.email) : BOOTSTRAP_EMAIL
-  let created
+  const password = admin.password
   try {
-    created = await createUser(ctx, { email, orgSlug: BOOTSTRAP_ORG, role: 'admin', name: 'Administrator' })
+    // The admin, its organization and its password or set-up link, with their events: one
+    // transaction. Apart, a failure between (an audit event refused, a crash) left an admin with
+    // neither, and a next start, finding a user, made no link.
+    return await withTx(ctx, async (tx): Promise<Bootstrap> => {
+      const { user, organization } = await createUser(tx, { email, orgSlug: BOOTSTRAP_ORG, role: 'admin', name: 'Administrator' })
+      if (password !== undefined) {
+        await setPassword(tx, user.id, password, { organizationId: organization.id })
+        return { kind: 'password_file', email: user.email, org: organization.slug }
+      }
+      const link = await createLink(tx, user.id, organization.id, 'setup')
+      return { kind: 'setup_link', email: user.email, org: organization.slug, ...link }
+    })
   } catch (e) {
     // Another process on the same database (--reuse-port) bootstrapped first: nothing to do here.
     if (e instanceof AppError && (e.code === 'already_member' || e.code === 'conflict')) return null
     throw e
   }
-  const { user, organization } = created
-  if (admin.password !== undefined) {
-    await setPassword(ctx, user.id, admin.password, { organizationId: organization.id })
-    return { kind: 'password_file', email: user.email, org: organization.slug }
-  }
-  const link = await createLink(ctx, user.id, organization.id, 'setup')
-  return { kind: 'setup_link', email: user.email, org: organization.slug, ...link }
 }
 
 /**
