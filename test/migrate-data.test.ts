@@ -1,8 +1,9 @@
 /**
  * `teamday migrate-data --from FILE --to postgres://…`: a SQLite database built through the API
  * (users, an organization, members, tokens of every state, agents, spaces, tasks, sealed
- * organization and space secrets, an execution and its log, audit events, an Idempotency-Key)
- * is copied into a fresh PostgreSQL database; every copied table then holds the same rows,
+ * organization and space secrets, an execution and its log, audit events, an Idempotency-Key;
+ * every column of every copied table given a value in some row, test/helpers/every-column.ts, so
+ * that a column the copy leaves out fails the comparison) is copied into a fresh PostgreSQL database; every copied table then holds the same rows,
  * compared row by row through drizzle's row types; the server started on PostgreSQL with the same
  * key accepts the old tokens, lists the same objects and opens the secrets. Refusals: a target
  * that holds rows, a missing or foreign --from, an unmigrated file, the wrong key; a failed
@@ -13,24 +14,22 @@ import { Database } from 'bun:sqlite'
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { asc, getTableColumns } from 'drizzle-orm'
-import { drizzle as liteDrizzle } from 'drizzle-orm/bun-sqlite'
+import { asc } from 'drizzle-orm'
 import { getTableConfig as pgConfig, type PgTable } from 'drizzle-orm/pg-core'
 import { drizzle as pgDrizzle } from 'drizzle-orm/postgres-js'
-import { getTableConfig as liteConfig, type SQLiteTable } from 'drizzle-orm/sqlite-core'
 import postgres from 'postgres'
 import type { Io } from '../src/cli/common'
 import { openDatabase } from '../src/db/client'
-import { TABLE_PLAN, copyOrder, copySqliteToPostgres, openSqliteSource, SourceDatabase, type TableName } from '../src/db/migrate-data'
+import { TABLE_PLAN, copyOrder, copySqliteToPostgres, openSqliteSource, type TableName } from '../src/db/migrate-data'
 import { openPostgres } from '../src/db/pg'
 import { runMigrations } from '../src/db/migrate'
 import { TABLE_NAMES } from '../src/db/schema'
 import * as pgSchema from '../src/db/schema/pg'
-import * as liteSchema from '../src/db/schema/sqlite'
 import { run } from '../src/main'
 import { resolveSecrets } from '../src/modules/spaces/secrets'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { plaintexts, SENSITIVE, sensitiveWorkload, type Workload } from './helpers/at-rest'
+import { everyColumnSet, neverSet, sqliteRows, stored } from './helpers/every-column'
 import { createTestDatabase, needPostgres, urlFor } from './helpers/pg'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 
@@ -49,36 +48,6 @@ async function cli(argv: string[], extraEnv: Record<string, string> = {}) {
   const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), env: { ...env, ...extraEnv } }
   const code = await run(argv, io)
   return { code, out: out.join('\n'), err: err.join('\n') }
-}
-
-/** Every row of every table, through drizzle's row types, ordered by primary key. */
-/**
- * Rows without their generated columns: content_bytes is each database's own count of the row's
- * large columns (PostgreSQL writes jsonb out with a space after each comma), computed, not copied.
- */
-function stored(rows: Record<string, unknown>[], table: SQLiteTable | PgTable): Record<string, unknown>[] {
-  const generated = Object.entries(getTableColumns(table)).filter(([, c]) => c.generated !== undefined).map(([k]) => k)
-  return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !generated.includes(k))))
-}
-
-async function sqliteRows(file: string): Promise<Record<string, unknown[]>> {
-  // Its statements are finalized when it closes: a statement left to the garbage collector keeps
-  // the closed connection, and its lock on the file, alive in this process, and migrate-data,
-  // which takes SQLite's exclusive lock on its source, found the file in use (a collection asked
-  // for with Bun.gc(true) did not always find them all: a flaky "in use" in CI).
-  const db = new SourceDatabase(file, { readonly: true })
-  try {
-    const lite = liteDrizzle({ client: db, schema: liteSchema })
-    const all: Record<string, unknown[]> = {}
-    for (const n of TABLE_NAMES) {
-      const t = liteSchema[n] as SQLiteTable
-      const pk = liteConfig(t).columns.find((c) => c.primary)!
-      all[n] = stored(lite.select().from(t).orderBy(asc(pk)).all(), t)
-    }
-    return all
-  } finally {
-    db.close()
-  }
 }
 
 async function pgRows(url: string): Promise<Record<string, unknown[]>> {
@@ -121,7 +90,8 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
     double = startProviderDouble()
     // The key file beside the database, as `teamday serve` makes it; the test app seals with the same key.
     writeFileSync(join(dir, 'teamday.key'), keyB64 + '\n', { mode: 0o600 })
-    const t = await makeTestApp({ dbPath: dbFile, key, config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' } })
+    // maxHistoryChars 1: a continued session sends no earlier turn (historyTrimmed, everyColumnSet).
+    const t = await makeTestApp({ dbPath: dbFile, key, config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', maxHistoryChars: 1 } })
     admin = await makeActor(t, { role: 'admin', org: 'acme' })
     member = await makeActor(t, { role: 'member', org: 'acme' })
     await makeActor(t, { role: 'viewer', org: 'other' })
@@ -139,6 +109,7 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
     await ok('POST', '/api/v1/tasks', member.token, { title: 'Write the report', priority: 'high', metadata: { n: 1, nested: { ok: true } }, spaceId: work.spaceId }, { 'idempotency-key': 'report-1' })
     await ok('POST', '/api/v1/tasks', admin.token, { title: 'Second' })
     const ran = await ok('POST', `/api/v1/agents/${agent.id}/execute`, admin.token, { message: 'hello', spaceId: work.spaceId })
+    await everyColumnSet(t, { admin, member, helperAgentId: agent.id, session: ran.sessionId })
     before = {
       agents: await ok('GET', '/api/v1/agents', admin.token),
       tasks: await ok('GET', '/api/v1/tasks', member.token),
@@ -178,6 +149,9 @@ describe.skipIf(!HAVE_PG)('teamday migrate-data (SQLite to PostgreSQL)', () => {
       expect({ table: n, rows: source[n]!.length > 0 }).toEqual({ table: n, rows: true })
     }
     expect(source.agents!.some((a: any) => a.archived === true && a.archivedAt instanceof Date)).toBe(true)
+    // Every stored column of every copied table holds a value in some source row: a column the
+    // copy left out (null in the target) then fails the row-by-row comparison below.
+    expect(neverSet(source, TABLE_NAMES.filter((n) => !('skip' in TABLE_PLAN[n])))).toEqual([])
     expect(source.tasks!.some((t: any) => t.dueDate instanceof Date && t.metadata.list?.[3]?.deep?.[0] === 'x')).toBe(true)
     const r = await cli(['migrate-data', '--from', dbFile, '--to', url])
     expect(r.err).not.toContain('error')
