@@ -1,15 +1,20 @@
 import { Database } from 'bun:sqlite'
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
-import { existsSync, linkSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Io } from '../src/cli/common'
 import { loadConfig } from '../src/config'
 import { createApp } from '../src/app'
 import { refuseAnotherDatabase } from '../src/cli/admin/port-holder'
-import { liveProbeStore } from '../src/db/settings'
+import { TABLE_NAMES } from '../src/db/schema'
+import { DATABASE_ID_SETTING, liveProbeStore } from '../src/db/settings'
 import { run } from '../src/main'
 import { createRuntime, sqliteConnection } from '../src/runtime'
+import { makeActor, makeTestApp } from './helpers/app'
+import { sensitiveWorkload } from './helpers/at-rest'
+import { everyColumnSet, neverSet, sqliteRows } from './helpers/every-column'
+import { startProviderDouble } from './helpers/providers'
 
 /**
  * `teamday backup --out FILE` and `teamday restore --from FILE` (issue 13), in-process on real
@@ -409,5 +414,43 @@ describe('a copy is another database (serve --reuse-port)', () => {
       await again.stop()
     }
     expect(identityIn(db)).not.toBe(original)
+  }, 60_000)
+})
+
+describe('backup and restore carry every row', () => {
+  test('every table, row by row, every column holding a value in some row (a column a copy left out would show)', async () => {
+    const double = startProviderDouble()
+    try {
+      const key = new Uint8Array(Buffer.from(readFileSync(join(dir, 'data', 'teamday.key'), 'utf8').trim(), 'base64'))
+      // maxHistoryChars 1: a continued session sends no earlier turn (historyTrimmed, everyColumnSet).
+      const t = await makeTestApp({ dbPath: db, key, config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', maxHistoryChars: 1 } })
+      try {
+        const admin = await makeActor(t, { role: 'admin', org: 'rows' })
+        const member = await makeActor(t, { role: 'member', org: 'rows' })
+        await sensitiveWorkload(t, admin)
+        const agent = await t.req('POST', '/api/v1/agents', { token: admin.token, body: { name: 'Helper', visibility: 'organization', tags: ['a'] } })
+        const ran = await t.req('POST', `/api/v1/agents/${agent.body.id}/execute`, { token: admin.token, body: { message: 'hello' } })
+        expect(ran.status).toBe(200)
+        expect((await t.req('POST', '/api/v1/tasks', { token: member.token, body: { title: 'Once', metadata: { n: 1 }, dueDate: '2026-07-01T08:30:00.123Z', description: 'd' }, headers: { 'idempotency-key': 'once-1' } })).status).toBe(201)
+        await everyColumnSet(t, { admin, member, helperAgentId: agent.body.id, session: ran.body.sessionId })
+      } finally {
+        await t.rt.close()
+      }
+      const tables = TABLE_NAMES.filter((n) => n !== 'rateLimitCounters') // kept in the server process on SQLite: always empty
+      const source = await sqliteRows(db)
+      expect(neverSet(source, tables)).toEqual([])
+      // Neither a backup nor a restored database keeps the database's identity.
+      const withoutIdentity = (rows: Record<string, unknown[]>) => ({ ...rows, settings: rows.settings!.filter((r: any) => r.key !== DATABASE_ID_SETTING) })
+      const out = join(dir, 'b.db')
+      expect((await cli('backup', '--out', out)).code).toBe(0)
+      expect(await sqliteRows(out)).toEqual(withoutIdentity(source))
+
+      expect((await cli('tokens', 'create', '--email', 'ada@example.com', '--name', 'after the backup')).code).toBe(0)
+      expect(await sqliteRows(db)).not.toEqual(source)
+      expect((await cli('restore', '--from', out)).code).toBe(0)
+      expect(await sqliteRows(db)).toEqual(withoutIdentity(source))
+    } finally {
+      double.stop()
+    }
   }, 60_000)
 })

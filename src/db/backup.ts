@@ -263,7 +263,12 @@ function copyFrom(db: Database, from: string): void {
           "SELECT type, name, sql FROM src.sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY CASE type WHEN 'table' THEN 0 WHEN 'index' THEN 1 ELSE 2 END",
         )
         .all()
-      for (const o of theirs) db.exec(o.sql) // unqualified CREATE: into main
+      // Unqualified CREATE: into main. Triggers (and views) once the rows are in, so that none fires
+      // on the copy: the agents trigger bumped each organization's agents version
+      // (src/db/versions.ts) once per copied agent, past the copied value (migrate-data keeps them
+      // off while it copies, for the same reason).
+      const schemaFirst = theirs.filter((o) => o.type === 'table' || o.type === 'index')
+      for (const o of schemaFirst) db.exec(o.sql)
       for (const o of theirs.filter((t) => t.type === 'table')) {
         // Stored columns only: a generated one (content_bytes) is computed, never inserted.
         const stored = db.query<{ name: string; hidden: number }, []>(`PRAGMA src.table_xinfo(${quote(o.name)})`).all().filter((c) => c.hidden === 0).map((c) => quote(c.name)).join(', ')
@@ -273,6 +278,7 @@ function copyFrom(db: Database, from: string): void {
         if (o.name === 'settings') db.query(`${insert} WHERE key <> ?`).run(DATABASE_ID_SETTING)
         else db.exec(insert)
       }
+      for (const o of theirs.filter((t) => !schemaFirst.includes(t))) db.exec(o.sql)
       const hasSequence = (schema: string) => db.query(`SELECT 1 FROM ${schema}.sqlite_master WHERE name = 'sqlite_sequence'`).get() !== null
       if (hasSequence('main')) {
         db.exec('DELETE FROM main.sqlite_sequence')

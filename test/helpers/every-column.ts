@@ -59,12 +59,13 @@ export function neverSet(rows: Record<string, unknown[]>, tables: readonly Table
 }
 
 /**
- * What the API stores only in some cases, so that every column of every copied table holds a
- * value in some row (checked by neverSet; the app made with config maxHistoryChars 1): an agent's role, category, model and turn limit; a
- * described space and an archived one; an assigned, completed task; a failed run, a delegated
- * child, a continued session whose history was trimmed (the source app sends no earlier turn);
- * a named member, a console password and sign-in (its session), a lockout, a spent one-time link;
- * a CLI sign-in refreshed and one revoked (their code, session and access token rows).
+ * What the API stores only in some cases, so that every column of every table holds a value in
+ * some row (checked by neverSet; `t` made with config maxHistoryChars 1): an agent with every
+ * field and an archived one; a described space and an archived one, a run and a task in it; an
+ * assigned, completed task; a failed run, a delegated child, a continued session whose history
+ * was trimmed; a named member, a console password and sign-in (its session), a lockout, a spent
+ * one-time link; a CLI sign-in refreshed and one revoked (their code, session and token rows).
+ * `session`: a session of one completed turn of the agent `helperAgentId`, which the admin ran.
  */
 export async function everyColumnSet(t: TestApp, o: { admin: Actor; member: Actor; helperAgentId: string; session: string }) {
   const { admin, member } = o
@@ -73,15 +74,17 @@ export async function everyColumnSet(t: TestApp, o: { admin: Actor; member: Acto
     if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${r.text}`)
     return r.body
   }
-  const lead = await ok('POST', '/api/v1/agents', admin.token, { name: 'Lead', role: 'lead', category: 'research', model: 'test-model', maxTurns: 5, subagentIds: [o.helperAgentId], visibility: 'organization' })
-  await ok('POST', `/api/v1/agents/${lead.id}/execute`, admin.token, { message: `DELEGATE ${o.helperAgentId} look it up` })
+  const space = (await ok('POST', '/api/v1/spaces', admin.token, { name: 'Described', description: 'what it is for', instructions: 'be careful', visibility: 'organization' })).space
+  const lead = await ok('POST', '/api/v1/agents', admin.token, { name: 'Lead', role: 'lead', category: 'research', description: 'leads', systemPrompt: 'Be brief.', model: 'test-model', maxTurns: 5, subagentIds: [o.helperAgentId], visibility: 'organization' })
+  const archived = await ok('POST', '/api/v1/agents', admin.token, { name: 'Archived' })
+  await ok('DELETE', `/api/v1/agents/${archived.id}`, admin.token)
+  await ok('POST', `/api/v1/agents/${lead.id}/execute`, admin.token, { message: `DELEGATE ${o.helperAgentId} look it up`, spaceId: space.id })
   const trimmed = await ok('POST', `/api/v1/agents/${o.helperAgentId}/execute`, admin.token, { message: 'and again', sessionId: o.session })
   expect(trimmed.historyTrimmed).toMatchObject({ turnsSent: 0, turnsOmitted: 1 })
   expect((await t.req('POST', `/api/v1/agents/${lead.id}/execute`, { token: admin.token, body: { message: 'FAIL please' } })).status).toBe(502)
-  await ok('POST', '/api/v1/spaces', admin.token, { name: 'Described', description: 'what it is for', instructions: 'be careful' })
   const gone = await ok('POST', '/api/v1/spaces', admin.token, { name: 'Gone' })
   await ok('DELETE', `/api/v1/spaces/${gone.space.id}`, admin.token)
-  const task = await ok('POST', '/api/v1/tasks', admin.token, { title: 'Assigned', assignedTo: member.userId })
+  const task = await ok('POST', '/api/v1/tasks', admin.token, { title: 'Assigned', assignedTo: member.userId, spaceId: space.id })
   await ok('PATCH', `/api/v1/tasks/${task.id}`, admin.token, { status: 'completed' })
   // People: a named member with a spent set-password link, a console sign-in, a locked-out account.
   const named = await ok('POST', `/api/v1/organizations/${admin.organizationId}/members`, admin.token, { email: 'named@example.com', role: 'viewer', name: 'Named Person' })
