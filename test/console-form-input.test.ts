@@ -163,3 +163,24 @@ describe("the rotate form's grace period: only the periods it offers", () => {
     }
   })
 })
+
+describe("the token form's scopes: a choice sent is never widened to full access", () => {
+  test('a body whose `scope` is there but holds no scope name (JSON [], [5], null, 5) is the empty choice, refused in English and German, nothing made; only a body without the field gets full access', async () => {
+    const { a, c } = await person()
+    const list = async () => ((await t.req('GET', '/api/v1/tokens', { token: a.token })).body.tokens as any[]).map((x) => [x.name, x.scopes])
+    const json = (body: unknown, headers: Record<string, string> = {}) =>
+      t.req('POST', '/settings/tokens', { raw: JSON.stringify(body), headers: { 'content-type': 'application/json', 'sec-fetch-site': 'same-origin', cookie: c.cookie!, ...headers }, ip: '127.0.0.1' })
+    const before = await list()
+    for (const scope of [[], [5], null, 5, ['']]) {
+      const r = await json({ name: 'chosen', scope })
+      expect([scope, r.status, alertOf(r)]).toEqual([scope, 422, 'Validation failed: no scope chosen. Tick full access, or at least one scope of a resource.'])
+    }
+    const de = await json({ name: 'chosen', scope: [] }, DE)
+    expect([de.status, alertOf(de)]).toEqual([422, expect.stringContaining('Ungültige Eingabe: Keine Berechtigung gewählt.')])
+    expect(await list()).toEqual(before)
+    // The names it holds are the choice; no `scope` at all is the API's default for no `scopes`.
+    expect((await json({ name: 'narrow', scope: ['tasks:read', 5] })).status).toBe(201)
+    expect((await json({ name: 'default' })).status).toBe(201)
+    expect((await list()).filter(([n]) => n === 'narrow' || n === 'default').sort()).toEqual([['default', ['*']], ['narrow', ['tasks:read']]])
+  })
+})

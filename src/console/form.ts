@@ -88,6 +88,11 @@ export function typedField(body: unknown, name: string): string {
   return typeof v === 'string' ? v : ''
 }
 
+/** Whether the body has the field at all, whatever it holds (one that held a token included). */
+export function hasField(body: unknown, name: string): boolean {
+  return body !== null && typeof body === 'object' && Object.hasOwn(body, name)
+}
+
 /** Every value of a repeated field as typed (typedField): the values that held a token left out. */
 export function typedFields(body: unknown, name: string): string[] {
   const v = body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined

@@ -5,8 +5,8 @@ import { getToken, listTokens, revokeToken } from '../../modules/tokens/service'
 import { DATE_ONLY, parseInstant } from '../../instants'
 import { listCliSessions } from '../../modules/cli-auth/service'
 import { listMemberships } from '../../modules/users/service'
-import { FormBody, echoed, field, hidden, pageRefusal, refusedField, shown, typedField, typedFields, type FormFields } from '../form'
-import { formRefusal, FormFieldRefusal } from '../../http/secret-fields'
+import { FormBody, echoed, field, hasField, hidden, pageRefusal, refusedField, shown, typedField, typedFields, type FormFields } from '../form'
+import { FormFieldRefusal } from '../../http/secret-fields'
 import { RepeatedFieldRefusal, UnreadableFormRefusal } from '../../http/page-form'
 import { onceForm, type FormUsed } from '../form-once'
 import { page, redirect, type ConsoleKit } from '../http'
@@ -188,13 +188,15 @@ export function tokenRoutes(kit: ConsoleKit) {
       const view = formView(body)
       // The form always sends `scope` (an empty one before its boxes: unticked boxes send nothing),
       // so none ticked is an empty choice, refused as the API refuses `"scopes": []`; a post
-      // without the field at all gets the API's default for a missing `scopes`, full access.
+      // without the field at all gets the API's default for a missing `scopes`, full access. The
+      // field there with no scope name in it (JSON `[]`, `null`, a number) is that empty choice
+      // too, never full access.
       // A field holding a token (the name is the token service's own check): the form shown
       // again as typed but that field, the error on it (src/http/secret-fields.ts). A field sent
       // twice with different values, or a body that is no form: the same (src/http/page-form.ts).
       const pasted = pageRefusal(body, ['scope'])
       const sent = typedFields(body, 'scope')
-      const form = { name: typedField(body, 'name'), expires: typedField(body, 'expires') || '90', date: typedField(body, 'date'), scopes: sent.length === 0 && !formRefusal(body, 'scope') ? ['*'] : sent.filter((s) => s !== '') }
+      const form = { name: typedField(body, 'name'), expires: typedField(body, 'expires') || '90', date: typedField(body, 'date'), scopes: hasField(body, 'scope') ? sent.filter((s) => s !== '') : ['*'] }
       if (pasted) return backToSection(request, who, set, view, pasted, { ...form, name: echoed(form.name) })
       return onceForm(ctx, who, request, body, async () => {
         try {
