@@ -232,6 +232,32 @@ describe('a --stream execute whose first answer was lost', () => {
   })
 })
 
+describe("a lost stream's follow-up prints the stream's own result event", () => {
+  test('--json: its data is the shape of the server\'s result event, historyTrimmed included (the follow-up had its own copy of the shape, without it)', async () => {
+    const { executeResult } = await import('../src/execute-result')
+    const trimmed = { turnsSent: 1, turnsOmitted: 2, charsSent: 120, maxChars: 200 }
+    const execution = { id: 'exec_lost2', status: 'completed', result: 'the answer', messages: [{ role: 'user', content: 'hi' }], chatId: 'chat_1', sessionId: 'chat_1', tokensInput: 1, tokensOutput: 2, historyTrimmed: trimmed }
+    let executes = 0
+    const raw = rawServer((line) => {
+      if (line.startsWith('POST /api/v1/agents/a/execute')) {
+        if (executes++ === 0) return null
+        return httpJson(409, { error: true, statusCode: 409, code: 'idempotency_stream_started', message: 'Idempotency-Key already used', details: { executionId: 'exec_lost2' } })
+      }
+      if (line.startsWith('GET /api/v1/executions/exec_lost2 ')) return httpJson(200, { success: true, execution })
+      return httpJson(404, { error: true, statusCode: 404, code: 'route_not_found', message: 'no' })
+    })
+    try {
+      const j = await cli(['agents', 'execute', 'a', '--message', 'hi', '--stream', '--json'], { TEAMDAY_URL: `http://127.0.0.1:${raw.port}` })
+      expect(j.code, j.err).toBe(0)
+      const last = JSON.parse(j.out.trim().split('\n').at(-1)!)
+      expect(last).toEqual({ event: 'result', data: { ...executeResult(execution), execution } })
+      expect(last.data.historyTrimmed).toEqual(trimmed)
+    } finally {
+      raw.stop(true)
+    }
+  })
+})
+
 describe('agents execute has time limits (a hung server blocked a cron job for ever)', () => {
   const sse = (chunks: { at: number; text: string }[], end?: number) =>
     new Response(

@@ -2,6 +2,7 @@ import { ClientError, isErrorEnvelope } from '../../client/errors'
 import type { ApiClient } from '../../client/http'
 import type { Io } from '../common'
 import type { ClientValues, Run } from '../spec'
+import { executeResult } from '../../execute-result'
 import { details, intFlag, makeClient, nextPageHint, noun, output, rows } from './common'
 
 /** `teamday executions …` over HTTP (options and usage: src/cli/registry.ts). */
@@ -65,9 +66,8 @@ export async function waitForExecution(io: Io, client: ApiClient, id: string, js
     if (TERMINAL.has(ex.status)) {
       if (ex.status === 'completed') {
         if (json === 'stream') {
-          // The shape of the stream's own `result` event (src/modules/executions/sse.ts, executeResult).
-          const data = { success: true, executionId: ex.id, id: ex.id, status: ex.status, result: ex.result ?? '', messages: ex.messages, chatId: ex.chatId, sessionId: ex.sessionId, usage: { inputTokens: ex.tokensInput, outputTokens: ex.tokensOutput }, execution: ex }
-          io.out(JSON.stringify({ event: 'result', data }))
+          // The stream's own `result` event, made by the server's rule (src/execute-result.ts).
+          io.out(JSON.stringify({ event: 'result', data: { ...executeResult(ex), execution: ex } }))
         } else io.out(json ? JSON.stringify(r.body, null, 2) : (ex.result ?? ''))
         return
       }

@@ -4,24 +4,9 @@ import { failureError, toPublicExecution } from './service'
 import { bodyMeter } from '../../http/observe'
 import { closeWhenSilent } from '../../http/listen'
 import type { OutputLimits } from '../../engine/output-limits'
+import { executeResult } from '../../execute-result'
 
 export const HEARTBEAT_MS = 15_000
-
-/** The body of a completed synchronous execute (also the `result` event of a stream). */
-export function executeResult(r: Execution) {
-  return {
-    success: true as const,
-    executionId: r.id,
-    id: r.id,
-    status: 'completed' as const,
-    result: r.result ?? '',
-    messages: r.messages,
-    chatId: r.chatId,
-    sessionId: r.sessionId,
-    usage: { inputTokens: r.tokensInput, outputTokens: r.tokensOutput },
-    historyTrimmed: r.historyTrimmed ?? null,
-  }
-}
 
 /**
  * Streams one execution as Server-Sent Events: `meta`, then `message` events in the Anthropic
