@@ -5,7 +5,7 @@ import { loadConfig, type Config } from '../../src/config'
 import { operatorContext, type Ctx } from '../../src/context'
 import { SecretBox } from '../../src/crypto/secretbox'
 import type { SyncDb } from '../../src/db/connection'
-import type { Role } from '../../src/db/schema'
+import { useDialect, type Role } from '../../src/db/schema'
 import type { ModelProviders } from '../../src/engine/providers'
 import type { PasswordHashing } from '../../src/modules/users/password-hashing'
 import { createLogger } from '../../src/logger'
@@ -89,6 +89,18 @@ export async function makeTestApp(
   const log = createLogger('debug', (l) => logs.push(l), clock.now)
   const rt = await createRuntime(config, { clock, log, box, providers: opts.providers, rateLimitStore: opts.rateLimitStore, pgSchema: pg?.schema, pgIdleTimeoutS: 2 })
   if (pg) closeAtEnd(rt)
+  else if (ON_PG) {
+    // A SQLite file's app in the PostgreSQL pass: the process's table bindings are one dialect's
+    // (src/db/schema/index.ts useDialect), and opening the file turned them to SQLite's; its close
+    // turns them back, so the file's PostgreSQL app goes on with its own (a test after one that
+    // opened a SQLite file inserted a Date as SQLite's milliseconds into PostgreSQL).
+    const close = rt.close.bind(rt)
+    rt.close = () => {
+      const closed = close()
+      useDialect('pg')
+      return closed
+    }
+  }
   // Injected the way the server injects Bun's requestIP: the app asks for a request's peer.
   const peers = new WeakMap<Request, string>()
   const app = createApp(rt, { peerAddress: (r) => peers.get(r) ?? null })
@@ -138,8 +150,9 @@ export async function makeActor(t: TestApp, o: { role?: Role; org?: string; emai
   let r
   try {
     r = await createUser(t.ctx, { email, orgSlug, role })
-  } catch {
-    throw new Error(`makeActor: ${email} already in ${orgSlug}`)
+  } catch (e) {
+    // Said as it was: not every failure here is a user already in the organization.
+    throw new Error(`makeActor: ${email} in ${orgSlug}: ${e instanceof Error ? e.message : String(e)}`, { cause: e })
   }
   const { token, row } = await createToken(t.ctx, { userId: r.user.id, organizationId: r.organization.id }, { name: `token ${n}`, ...o.token })
   return { userId: r.user.id, email, organizationId: r.organization.id, orgSlug, role, token, tokenId: row.id }
