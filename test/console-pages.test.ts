@@ -88,7 +88,8 @@ describe('Personal Access Tokens page', () => {
     // As if the server had stopped between the token and the key's record, ten minutes ago.
     const { idempotencyKeys } = await import('../src/db/schema')
     const { eq } = await import('drizzle-orm')
-    await t.db.update(idempotencyKeys).set({ state: 'in_progress', createdAt: new Date(t.clock.now() - 11 * 60_000) }).where(eq(idempotencyKeys.key, key)).run()
+    const { keyDigest } = await import('../src/idempotency/service')
+    await t.db.update(idempotencyKeys).set({ state: 'in_progress', createdAt: new Date(t.clock.now() - 11 * 60_000) }).where(eq(idempotencyKeys.keyHash, keyDigest(key))).run()
     const again = await c.post('/settings/tokens', { formKey: key, name: 'Lost answer', expires: '7' })
     expect(again.status).toBe(409)
     expect(again.text).toContain('its answer was lost')

@@ -1,10 +1,10 @@
-import { describe, expect, test } from 'bun:test'
+import { afterAll, describe, expect, test } from 'bun:test'
 import { Elysia, t as schema } from 'elysia'
 import { authPlugin } from '../src/auth/plugin'
 import { idempotency, recordPendingKeys } from '../src/http/idempotency'
 import { idempotencyKeys } from '../src/db/schema'
 import { AppError } from '../src/errors'
-import { IN_PROGRESS_STALE_MS } from '../src/idempotency/service'
+import { IN_PROGRESS_STALE_MS, keyDigest } from '../src/idempotency/service'
 import { authorizerOf, makeActor, makeTestApp, type TestApp } from './helpers/app'
 import { until } from './helpers/scripted-provider'
 import { ON_PG } from './helpers/pg'
@@ -14,6 +14,8 @@ import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
 import { rekeyDatabase } from '../src/db/rekey'
 import { SecretBox } from '../src/crypto/secretbox'
+import { generateToken } from '../src/auth/tokens'
+import { atRestApp, expectNoPlaintext, readAtRest } from './helpers/at-rest'
 
 /** The real auth macro and Idempotency-Key plugin on a tiny app, for routes needing agents:write. */
 function plugins(t: TestApp) {
@@ -314,7 +316,7 @@ describe('a retry after the server key rotated, or the server was upgraded', () 
       const older = await send(after, 'older-1', 'from before the upgrade')
       expect(older.status).toBe(201)
       const plain = new Bun.CryptoHasher('sha256').update(`POST /api/v1/tasks\n${JSON.stringify({ title: 'from before the upgrade' })}`).digest('hex')
-      await after.db.update(idempotencyKeys).set({ requestHash: plain }).where(eq(idempotencyKeys.key, 'older-1')).run()
+      await after.db.update(idempotencyKeys).set({ requestHash: plain }).where(eq(idempotencyKeys.keyHash, keyDigest('older-1'))).run()
       const olderRetry = await send(after, 'older-1', 'from before the upgrade')
       expect([olderRetry.status, olderRetry.headers.get('idempotency-status'), olderRetry.body.id]).toEqual([201, 'replayed', older.body.id])
       // Another body with either key is still a conflict.
@@ -352,4 +354,30 @@ describe('what the key store keeps of a request', () => {
     const other = await t.req('POST', path, { token: admin.token, body: { secrets: { DB_PASSWORD: 'hunter2' } }, headers: { 'idempotency-key': key } })
     expect([other.status, other.body.code]).toEqual([409, 'idempotency_conflict'])
   })
+
+  const dir = mkdtempSync(join(tmpdir(), 'teamday-idem-keys-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  // A key was stored as sent for a day: one holding a token's first 30 characters (27 of its 37
+  // random ones; only a whole token is refused) or a secret of the client's sat there in clear.
+  test('a key is stored only as a digest: neither a token prefix nor a secret-looking key is found at rest (database files, dump, logs); replay and 409 unchanged', async () => {
+    const t = await atRestApp(dir)
+    const a = await makeActor(t)
+    const keys = [generateToken().slice(0, 30), 'sk_live_Zx81QpWmT4vRb6NcKe0Ls9Hd']
+    for (const key of keys) {
+      const headers = { 'idempotency-key': key }
+      const first = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'keyed' }, headers })
+      expect(first.status).toBe(201)
+      const retry = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'keyed' }, headers })
+      expect([retry.status, retry.headers.get('idempotency-status'), retry.body.id]).toEqual([201, 'replayed', first.body.id])
+      const other = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'another' }, headers })
+      expect([other.status, other.body.code]).toEqual([409, 'idempotency_conflict'])
+      const patched = await t.req('PATCH', `/api/v1/tasks/${first.body.id}`, { token: a.token, body: { title: 'renamed' }, headers: { 'idempotency-key': `${key}-patch` } })
+      expect(patched.status).toBe(200)
+    }
+    const stored = (await t.db.select({ keyHash: idempotencyKeys.keyHash }).from(idempotencyKeys).all()).map((r) => r.keyHash).sort()
+    expect(stored).toEqual(keys.flatMap((k) => [keyDigest(k), keyDigest(`${k}-patch`)]).sort())
+    expect((await t.req('GET', '/api/v1/tasks', { token: a.token })).body.length).toBe(2)
+    expectNoPlaintext(await readAtRest(t, dir), keys)
+  }, 60_000)
 })

@@ -7,7 +7,8 @@ import { migrate } from 'drizzle-orm/bun-sqlite/migrator'
 import { renderMigrationsModule } from '../scripts/gen-migrations'
 import { openDatabase, WAL_SIZE_LIMIT_BYTES } from '../src/db/client'
 import { embeddedMigrations, runMigrations, SchemaError } from '../src/db/migrate'
-import { sqliteMigrations } from '../src/db/migrations.gen'
+import { pgMigrations, sqliteMigrations } from '../src/db/migrations.gen'
+import { keyDigest } from '../src/idempotency/service'
 import { insertExecution } from '../src/engine/store'
 import postgres from 'postgres'
 import type { Io } from '../src/cli/common'
@@ -158,6 +159,36 @@ async function cli(argv: string[], env: Record<string, string>) {
 const FUTURE = Date.now() + 86_400_000 * 3650
 
 // A journal of a pre-release build (its migrations rewritten since) got drizzle's bare error.
+describe('0022 (SQLite) / 0010 (PostgreSQL): idempotency keys stored as sent before the upgrade', () => {
+  const row = (key: string) => `INSERT INTO idempotency_keys (id, token_id, key, method, path, request_hash, state, created_at, expires_at) VALUES ('idem_1', 'pat_1', '${key}', 'POST', '/api/v1/tasks', 'h', 'completed', 0, 0)`
+  test.skipIf(sqliteOnly("SQLite's migration 0022"))('SQLite: deleted (its SQL has no SHA-256 to rehash them), the key text gone', () => {
+    const db = openDatabase(join(dir, 'idem.db'))
+    const all = embeddedMigrations()
+    const upTo = all.findIndex((_, i) => sqliteJournalTag(i).startsWith('0022_'))
+    expect(upTo).toBe(22)
+    ;(db.sync as any).dialect.migrate(all.slice(0, upTo), (db.sync as any).session, { migrationsFolder: '' })
+    db.client.run(row('td_secretPrefixOfAToken'))
+    expect(runMigrations(db).names).toEqual(sqliteMigrationTags().slice(upTo))
+    expect(db.client.query('SELECT count(*) AS n FROM idempotency_keys').get()).toEqual({ n: 0 })
+    db.client.close()
+  })
+
+  test('PostgreSQL: rehashed to what a lookup computes (keyDigest), so a retry across the upgrade still matches', async () => {
+    if (!(await needPostgres('test/migrations.test.ts'))) return
+    const url = urlFor(await createTestDatabase())
+    expect((await cli(['migrate', '--db', url], { TEAMDAY_ENCRYPTION_KEY: newKey() })).code).toBe(0)
+    const sql = postgres(url, { max: 1, onnotice: () => {} })
+    try {
+      const key = 'retry-42 ~!"#$%&()*+,-./:;<=>?@[]^_`{|}'
+      await sql.unsafe(row(key.replaceAll("'", "''")).replace(', 0, 0)', ', now(), now())'))
+      await sql.unsafe(pgMigrations.sql['0010_idempotency_key_hash']!)
+      expect((await sql`SELECT key FROM idempotency_keys`).map((r) => r.key)).toEqual([keyDigest(key)])
+    } finally {
+      await sql.end({ timeout: 5 })
+    }
+  }, 30_000)
+})
+
 describe('a database migrated by a pre-release teamday', () => {
   test('SQLite: runMigrations refuses it, saying so, and changes nothing', () => {
     const db = openDatabase(join(dir, 'pre-release.db'))

@@ -25,6 +25,7 @@ import { decideLogin } from '../src/modules/cli-auth/service'
 import { deleteExecutionTreesBefore, EXECUTION_PRUNE_BATCH, executionTreesEndedBefore } from '../src/modules/executions/retention'
 import { createToken } from '../src/modules/tokens/service'
 import { createUser } from '../src/modules/users/service'
+import { keyDigest } from '../src/idempotency/service'
 import { createLink, findLink, LINK_PATH, useLink } from '../src/modules/users/links'
 import { createRuntime } from '../src/runtime'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
@@ -223,8 +224,8 @@ describe('what was deleted only as new ones came in', () => {
     t.clock.advance(2 * HOUR)
     // 'old' is 25 h old (kept 24 h), 'new' 2 h.
     expect(await hk.runIfDue()).toMatchObject({ idempotencyKeys: 1 })
-    const left = (await t.db.select({ key: idempotencyKeys.key }).from(idempotencyKeys).all()).map((k) => k.key)
-    expect(left).toEqual(['new'])
+    const left = (await t.db.select({ keyHash: idempotencyKeys.keyHash }).from(idempotencyKeys).all()).map((k) => k.keyHash)
+    expect(left).toEqual([keyDigest('new')])
     expect((await send('new')).headers.get('idempotency-status')).toBe('replayed')
   })
 

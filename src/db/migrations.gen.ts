@@ -22,6 +22,7 @@ import sqlite18 from '../../drizzle/sqlite/0018_execution_token.sql' with { type
 import sqlite19 from '../../drizzle/sqlite/0019_session_history_idx.sql' with { type: 'text' }
 import sqlite20 from '../../drizzle/sqlite/0020_execution_scope_limit.sql' with { type: 'text' }
 import sqlite21 from '../../drizzle/sqlite/0021_execution_history_trimmed.sql' with { type: 'text' }
+import sqlite22 from '../../drizzle/sqlite/0022_idempotency_key_hash.sql' with { type: 'text' }
 import pgJournal from '../../drizzle/pg/meta/_journal.json'
 import pg0 from '../../drizzle/pg/0000_init.sql' with { type: 'text' }
 import pg1 from '../../drizzle/pg/0001_execution_waiting_idx.sql' with { type: 'text' }
@@ -33,6 +34,7 @@ import pg6 from '../../drizzle/pg/0006_execution_token.sql' with { type: 'text' 
 import pg7 from '../../drizzle/pg/0007_session_history_idx.sql' with { type: 'text' }
 import pg8 from '../../drizzle/pg/0008_execution_scope_limit.sql' with { type: 'text' }
 import pg9 from '../../drizzle/pg/0009_execution_history_trimmed.sql' with { type: 'text' }
+import pg10 from '../../drizzle/pg/0010_idempotency_key_hash.sql' with { type: 'text' }
 
 export const sqliteMigrations = {
   journal: sqliteJournal,
@@ -59,6 +61,7 @@ export const sqliteMigrations = {
     "0019_session_history_idx": sqlite19,
     "0020_execution_scope_limit": sqlite20,
     "0021_execution_history_trimmed": sqlite21,
+    "0022_idempotency_key_hash": sqlite22,
   } as Record<string, string>,
 }
 
@@ -75,5 +78,6 @@ export const pgMigrations = {
     "0007_session_history_idx": pg7,
     "0008_execution_scope_limit": pg8,
     "0009_execution_history_trimmed": pg9,
+    "0010_idempotency_key_hash": pg10,
   } as Record<string, string>,
 }

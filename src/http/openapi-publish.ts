@@ -327,7 +327,7 @@ const IDEMPOTENCY_COMPONENTS = {
       in: 'header',
       required: false,
       description:
-        'Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID.',
+        'Makes a retry safe: the first successful response is stored for 24 hours for this token and key, and a retry with the same key gets it again (`Idempotency-Status: replayed`) instead of running twice. 1-255 printable ASCII characters, e.g. a UUID; only its SHA-256 is stored, and one holding a token is refused (400 `invalid_idempotency_key`).',
       schema: { type: 'string', minLength: 1, maxLength: 255, pattern: '^[\\x20-\\x7E]+$' },
       // No `example`: Swagger UI fills a parameter's example into "Try it out", so every try
       // would send one fixed key, and the second POST anywhere would be 409 for 24 hours.

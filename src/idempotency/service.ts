@@ -60,9 +60,9 @@ export function validateIdempotencyKey(key: string): void {
       { details: [{ field: 'Idempotency-Key', message: `must be 1-${MAX_KEY_LENGTH} printable ASCII characters` }] },
     )
   }
-  // A key is stored as sent (to find its retry) and quoted by nothing: a token pasted here would
-  // sit in the database in plaintext for a day, where a token's plaintext exists only in its
-  // creation response. Refused as a body field holding one is (src/http/secret-fields.ts).
+  // Only a key's digest is stored (keyDigest), but a token pasted here is a client's mistake all
+  // the same (it went to a header meant for a value of its own making): refused as a body field
+  // holding one is (src/http/secret-fields.ts), so the client learns of it.
   if (holdsSecret(key)) {
     throw new AppError(
       'invalid_idempotency_key',
@@ -70,6 +70,17 @@ export function validateIdempotencyKey(key: string): void {
       { details: [{ field: 'Idempotency-Key', message: 'must not contain a token or another secret' }] },
     )
   }
+}
+
+/**
+ * What is stored of an Idempotency-Key, and looked up (with the token: keys are per token): its
+ * SHA-256, hex. Stored as sent, a key holding part of a token (its first 30 characters pass
+ * validateIdempotencyKey) or any other secret sat in the database in plaintext for a day. Not a
+ * keyed digest: a rotation of the server key would orphan every stored key, and a key is the
+ * client's own random value, not something worth guessing.
+ */
+export function keyDigest(key: string): string {
+  return new Bun.CryptoHasher('sha256').update(key).digest('hex')
 }
 
 /**
@@ -155,6 +166,7 @@ export class IdempotencyKeys {
     await this.purgeExpired()
     const now = deps.clock.now()
     const t = idempotencyKeys
+    const keyHash = keyDigest(req.key)
     for (let attempt = 0; attempt < 2; attempt++) {
       const id = newId('idem')
       const inserted = await deps.db
@@ -162,7 +174,7 @@ export class IdempotencyKeys {
         .values({
           id,
           tokenId: req.tokenId,
-          key: req.key,
+          keyHash,
           method: req.method,
           path: req.path,
           requestHash: req.hash,
@@ -177,7 +189,7 @@ export class IdempotencyKeys {
         .returning({ id: t.id })
         .get()
       if (inserted) return { kind: 'new', id }
-      const existing = await deps.db.select().from(t).where(and(eq(t.tokenId, req.tokenId), eq(t.key, req.key))).get()
+      const existing = await deps.db.select().from(t).where(and(eq(t.tokenId, req.tokenId), eq(t.keyHash, keyHash))).get()
       if (!existing) continue
       if (existing.expiresAt.getTime() <= now) {
         await deps.db.delete(t).where(eq(t.id, existing.id)).run()

@@ -284,7 +284,8 @@ export const auditEvents = sqliteTable('audit_events', {
 export const idempotencyKeys = sqliteTable('idempotency_keys', {
   id: text('id').primaryKey(),
   tokenId: text('token_id').notNull(),
-  key: text('key').notNull(),
+  /** The key's SHA-256 (hex; keyDigest in src/idempotency/service.ts), never the key as sent. */
+  keyHash: text('key').notNull(),
   method: text('method').notNull(),
   path: text('path').notNull(),
   requestHash: text('request_hash').notNull(),
@@ -296,7 +297,7 @@ export const idempotencyKeys = sqliteTable('idempotency_keys', {
   createdAt: timestamp('created_at').notNull(),
   expiresAt: timestamp('expires_at').notNull(),
 }, (t) => [
-  uniqueIndex('idempotency_token_key_unique').on(t.tokenId, t.key),
+  uniqueIndex('idempotency_token_key_unique').on(t.tokenId, t.keyHash),
   index('idempotency_expires_idx').on(t.expiresAt),
 ])
 
