@@ -2,6 +2,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { AUDIT_EVENT_TYPES } from '../src/audit/log'
 import { auditEvents } from '../src/db/schema'
 import { cliOn } from './helpers/cli'
 import { makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
@@ -133,6 +134,19 @@ describe('GET /api/v1/audit-events', async () => {
     expect(await ids('&until=2026-05-31')).not.toContain(late.id)
   })
 
+  test('an unknown type is refused (422 naming type, listing the types), not answered as an empty log; every known type is accepted', async () => {
+    for (const q of ['?type=token.revokd', '?type=token.*', '?type=TOKEN.REVOKED']) {
+      const r = await t.req('GET', `/api/v1/audit-events${q}`, { token: admin.token })
+      expect([r.status, r.body.code]).toEqual([422, 'validation_failed'])
+      expect(r.body.details[0].field).toBe('type')
+      for (const known of AUDIT_EVENT_TYPES) expect(r.body.details[0].message).toContain(known)
+      expect(r.body.message).toStartWith(`Validation failed: type "${decodeURIComponent(q.slice(6))}" is not an audit event type; the types are: token.created, `)
+    }
+    for (const type of AUDIT_EVENT_TYPES) expect((await t.req('GET', `/api/v1/audit-events?type=${type}`, { token: admin.token })).status).toBe(200)
+    // An empty type is no filter, as before.
+    expect((await t.req('GET', '/api/v1/audit-events?type=', { token: admin.token })).status).toBe(200)
+  })
+
   test('422 for bad filters', async () => {
     for (const q of ['?since=yesterday', '?until=2026-13-01', '?limit=0', '?limit=201', '?offset=-1']) {
       const r = await t.req('GET', `/api/v1/audit-events${q}`, { token: admin.token })
@@ -169,6 +183,11 @@ describe('teamday audit list', () => {
     expect(table.out).not.toContain(token)
     expect((await cli('audit', 'list', '--org', 'nope')).code).toBe(1)
     expect((await cli('audit', 'list', '--limit', 'many')).code).toBe(2)
+    // A type that is none (a typo): a usage error naming --type and the types, not "no audit events".
+    const typo = await cli('audit', 'list', '--type', 'token.revokd')
+    expect([typo.code, typo.out]).toEqual([2, ''])
+    expect(typo.err).toContain('type "token.revokd" is not an audit event type; the types are: token.created')
+    expect(typo.err).toContain('(option --type)')
     // A cursor that is not one: a usage error naming --cursor (it was exit 1 with the API's words, "nextCursor").
     const badCursor = await cli('audit', 'list', '--cursor', 'garbage')
     expect(badCursor.code).toBe(2)

@@ -467,6 +467,11 @@ describe('tokens and audit (client mode: no --email/--org/--db)', () => {
     expect(r.json).toEqual(await api('/api/v1/audit-events?type=token.created'))
     expect(r.json.events.length).toBeGreaterThan(0)
     expect((await ok(['audit', 'list'])).out).toContain('token.created')
+    // A type that is none (a typo): the server's 422 naming the types, exit 2, not "no audit events".
+    const typo = await cli(['audit', 'list', '--type', 'token.revokd'])
+    expect([typo.code, typo.out]).toEqual([2, ''])
+    expect(typo.err).toContain('type "token.revokd" is not an audit event type; the types are: token.created')
+    expect(typo.err).not.toContain('no audit events')
     const denied = await cli(['audit', 'list'], { who: member })
     expect(denied.code).toBe(3)
     expect(denied.err).toContain('Forbidden')

@@ -360,6 +360,11 @@ describe('Organization pages', () => {
     const only = await c.get(`/org/audit?type=token.created&person=${a.userId}`)
     expect(only.text).not.toContain('<code>user.signed_in</code>')
     expect(only.text.match(/<code>token.created<\/code>/g)!.length).toBe(3)
+    // A type that is none (an edited address): said so, with the types, not an empty log.
+    const typo = await c.get('/org/audit?type=token.creatd')
+    expect(typo.status).toBe(422)
+    expect(typo.text).toContain('Validation failed: type &quot;token.creatd&quot; is not an audit event type; the types are: token.created, ')
+    expect(typo.text).not.toContain('<code>token.created</code>')
   })
 
   test('organization switcher: a person in two organizations switches; tokens are per organization', async () => {

@@ -868,6 +868,8 @@ const NOT_FOUND: [RegExp, (m: RegExpExecArray) => Record<Lang, string>][] = [
  * when it is one of these, else of its code (no English sentence on a German page).
  */
 const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
+  // Before the scope's below: the list of types names token.scope_denied.
+  [/^Validation failed: type "(.*)" is not an audit event type/s, (m) => `Ungültige Eingabe: „${m[1]}“ ist kein Ereignistyp des Protokolls. Wählen Sie unter „Typ“ einen der angebotenen Typen oder „alle“.`],
   [/^Validation failed: (?:secrets|keys) has invalid key/, () => 'Ungültige Eingabe: Ein Name besteht aus Großbuchstaben, Ziffern und _, beginnt mit einem Buchstaben und darf höchstens 128 Zeichen lang sein.'],
   [/^Validation failed: secrets\.\S+ is too large/, () => 'Ungültige Eingabe: Ein Wert darf höchstens 64 KiB groß sein.'],
   [/^Validation failed: secrets: at most (\d+) secrets per space/, (m) => `Ungültige Eingabe: Ein Space kann höchstens ${m[1]} Umgebungsvariablen haben.`],

@@ -51,7 +51,7 @@ export const AuditEventList = t.Object(
 )
 
 export const ListAuditEventsQuery = t.Object({
-  type: t.Optional(t.String({ maxLength: 100, description: 'Only this event type, e.g. token.revoked', examples: ['token.revoked'], error: 'type must be an event type such as token.revoked' })),
+  type: t.Optional(t.String({ maxLength: 100, description: 'Only this event type, e.g. token.revoked; an unknown type is refused (422), not answered with no events', examples: ['token.revoked'], error: 'type must be an event type such as token.revoked', ...serviceRule({ enum: [...AUDIT_TYPES] }) })),
   tokenId: t.Optional(t.String({ maxLength: 100, description: 'Only events about this token', error: 'tokenId must be a token id (pat_...)' })),
   userId: t.Optional(t.String({ maxLength: 100, description: 'Only events by this user (the actor)', error: 'userId must be a user id (user_...)' })),
   since: t.Optional(t.String({ maxLength: 40, description: 'From this instant (ISO-8601, inclusive; a date alone: from its start, UTC; one before the year 1000 selects from the start)', examples: ['2026-12-01', '2026-12-01T09:00:00Z'], error: 'since must be an ISO-8601 date-time', ...serviceRule({ pattern: ISO_INSTANT_PATTERN }) })),

@@ -1,5 +1,5 @@
 import { and, eq, getTableColumns, gte, lte, sql } from 'drizzle-orm'
-import { openAuditFields } from '../../audit/log'
+import { AUDIT_EVENT_TYPES, openAuditFields } from '../../audit/log'
 import { callerOf, type Ctx } from '../../context'
 import type { SecretBox } from '../../crypto/secretbox'
 import type { Db } from '../../db/connection'
@@ -53,6 +53,17 @@ function instant(field: 'since' | 'until', value: string | undefined): Date | un
   return new Date(field === 'until' && DATE_ONLY.test(value!) ? clampInstant(ms + 86_400_000 - 1) : ms)
 }
 
+/**
+ * The `type` filter is one of AUDIT_EVENT_TYPES, or none: an unknown one (a typo) would match
+ * nothing and read as an empty log, so it is refused, naming the types there are. The API, the
+ * admin CLI's `audit list` and the console's audit page all filter through here.
+ */
+export function checkAuditType(type: string | undefined): void {
+  if (!type || (AUDIT_EVENT_TYPES as readonly string[]).includes(type)) return
+  const message = `type "${type.slice(0, 100)}" is not an audit event type; the types are: ${AUDIT_EVENT_TYPES.join(', ')}`
+  throw new AppError('validation_failed', `Validation failed: ${message}`, { details: [{ field: 'type', message }] })
+}
+
 type AuditFilters = Omit<AuditFilter, 'limit' | 'offset' | 'cursor'>
 
 /** One prepared statement per combination of filters, each on an index that starts with them. */
@@ -76,6 +87,7 @@ function listStatements(db: Db, f: AuditFilters) {
 
 /** Audit events, newest first, filtered, one page; `total` counts the matches (up to TOTAL_CAP). */
 export async function queryAuditEvents(ctx: Ctx, f: AuditFilter): Promise<{ events: PublicAuditEvent[] } & ListPage> {
+  checkAuditType(f.type)
   const since = instant('since', f.since)
   const until = instant('until', f.until)
   const filters: AuditFilters = { organizationId: f.organizationId, type: f.type || undefined, tokenId: f.tokenId || undefined, userId: f.userId || undefined, since: f.since, until: f.until }
