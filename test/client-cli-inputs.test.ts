@@ -205,10 +205,18 @@ describe('options before the command', () => {
     expect(unknown.code).toBe(2)
     expect(unknown.err).toBe('error: unknown option --verbose before "teamday health". See "teamday help health".\n')
     expect((await cli(['--verbose', 'x'])).err).toContain('unknown command "--verbose"')
-    // Options and no command: the overview on stderr (a JSON error with --json), exit 2.
-    expect((await cli(['--url', base])).code).toBe(2)
+    // Options and no command, or nothing: the same usage error on stderr, its line then the
+    // overview, exit 2; with --json its JSON on stdout too (`--url` alone had no error line, `--json` no overview).
+    const nothing = await cli([])
+    expect([nothing.code, nothing.out]).toEqual([2, ''])
+    expect(nothing.err).toStartWith('error: no command given: see "teamday help"\n\n')
+    expect(nothing.err).toContain('Client (talk HTTP')
+    for (const argv of [['--url', base], ['--url'], [`--url=${base}`, '--retries', '1']]) {
+      const r = await cli(argv)
+      expect({ argv, code: r.code, out: r.out, err: r.err }).toEqual({ argv, code: 2, out: '', err: nothing.err })
+    }
     const none = await cli(['--json'])
-    expect({ code: none.code, body: JSON.parse(none.out) }).toMatchObject({ code: 2, body: { error: true, code: 'usage' } })
+    expect({ code: none.code, body: JSON.parse(none.out), err: none.err }).toEqual({ code: 2, body: { error: true, code: 'usage', message: 'no command given: see "teamday help"', exitCode: 2 }, err: nothing.err })
   })
 })
 

@@ -48,10 +48,11 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
   // `teamday --help agents` is `teamday help agents`.
   const [name, ...rest] = lead.help ? ['help', ...lead.rest.slice(0, 1)] : lead.rest
   if (name === undefined) {
-    if (json) return fail(io, json, new UsageError('no command given: see "teamday help"'))
-    // Nothing asked: the overview, on stderr, as a usage error (a script that lost its arguments fails).
-    io.err((await help()).helpText())
-    return EXIT.usage
+    // Nothing asked (`teamday`, `teamday --url URL`, `teamday --json`): one usage error, the same
+    // with options or without: its line, then the overview, on stderr (a script that lost its
+    // arguments fails, exit 2); with --json its JSON on stdout too. `--url URL` alone printed the
+    // overview without the line that `--json` printed, and `--json` no overview.
+    return fail(io, json, new UsageError('no command given: see "teamday help"'), (await help()).helpText())
   }
   if (isHelp(name)) {
     if (json) return fail(io, json, new UsageError(HELP_NOT_JSON))
