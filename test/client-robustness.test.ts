@@ -258,6 +258,23 @@ describe("a lost stream's follow-up prints the stream's own result event", () =>
   })
 })
 
+describe('executions get shows what only --json had', () => {
+  test('errorCode, delegationDepth and historyTrimmed when set; left out when not', async () => {
+    const plain = { id: 'exec_plain', agentId: 'a', agentName: 'A', status: 'completed', spaceId: null, sessionId: 'chat_1', message: 'hi', result: 'ok', error: null, errorCode: null, model: 'm', provider: 'openai', parentExecutionId: null, delegationDepth: 0, historyTrimmed: null, createdAt: '2026-12-01T00:00:00.000Z', startedAt: null, completedAt: null, executionTime: 5, tokensInput: 1, tokensOutput: 2 }
+    const failed = { ...plain, id: 'exec_failed', status: 'failed', result: null, error: 'provider down', errorCode: 'bad_gateway', parentExecutionId: 'exec_parent', delegationDepth: 2, historyTrimmed: { turnsSent: 4, turnsOmitted: 3, charsSent: 1500, maxChars: 2000 } }
+    handler = (_req, path) => Response.json({ success: true, execution: path.endsWith('exec_plain') ? plain : failed })
+    const shown = await cli(['executions', 'get', 'exec_failed'])
+    expect(shown.code, shown.err).toBe(0)
+    expect(shown.out).toMatch(/^errorCode\s+bad_gateway$/m)
+    expect(shown.out).toMatch(/^delegationDepth\s+2$/m)
+    expect(shown.out).toMatch(/^historyTrimmed\s+3 older turn\(s\) left out; the newest 4 sent \(1500 of at most 2000 characters\)$/m)
+    const quiet = await cli(['executions', 'get', 'exec_plain'])
+    expect(quiet.code, quiet.err).toBe(0)
+    expect(quiet.out).toMatch(/^status\s+completed$/m)
+    for (const key of ['errorCode', 'delegationDepth', 'historyTrimmed']) expect(quiet.out).not.toContain(key)
+  })
+})
+
 describe('agents execute has time limits (a hung server blocked a cron job for ever)', () => {
   const sse = (chunks: { at: number; text: string }[], end?: number) =>
     new Response(

@@ -96,7 +96,26 @@ export async function get({ values, positionals, io }: Run<ClientValues>): Promi
   const client = await makeClient(io, values)
   const r = await client.request('GET', `/api/v1/executions/${enc(positionals[0]!)}`, { expect: { execution: 'object' } })
   const ex = r.body.execution
-  output(io, values.json, r.body, () => details({ ...ex, duration: duration(ex.executionTime) }, ['id', 'agentId', 'agentName', 'status', 'spaceId', 'sessionId', 'message', 'result', 'error', 'model', 'provider', 'parentExecutionId', 'createdAt', 'startedAt', 'completedAt', 'duration', 'tokensInput', 'tokensOutput']))
+  // errorCode, delegationDepth and historyTrimmed only when set (a failure's code, a delegated
+  // run, a session's history cut short): the table had none of them, only --json.
+  const when = (set: boolean, key: string) => (set ? [key] : [])
+  const keys = [
+    ...['id', 'agentId', 'agentName', 'status', 'spaceId', 'sessionId'],
+    ...when(!!ex.historyTrimmed, 'historyTrimmed'),
+    ...['message', 'result', 'error'],
+    ...when(ex.errorCode != null, 'errorCode'),
+    ...['model', 'provider', 'parentExecutionId'],
+    ...when(typeof ex.delegationDepth === 'number' && ex.delegationDepth > 0, 'delegationDepth'),
+    ...['createdAt', 'startedAt', 'completedAt', 'duration', 'tokensInput', 'tokensOutput'],
+  ]
+  output(io, values.json, r.body, () => details({ ...ex, duration: duration(ex.executionTime), historyTrimmed: trimmedWords(ex.historyTrimmed) }, keys))
+}
+
+/** A session's history cut short for this run (the execution's historyTrimmed), in words. */
+function trimmedWords(h: unknown): string | null {
+  if (!h || typeof h !== 'object') return null
+  const { turnsSent, turnsOmitted, charsSent, maxChars } = h as Record<string, unknown>
+  return `${turnsOmitted} older turn(s) left out; the newest ${turnsSent} sent (${charsSent} of at most ${maxChars} characters)`
 }
 
 export async function tree({ values, positionals, io }: Run<ClientValues>): Promise<void> {
