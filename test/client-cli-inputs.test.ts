@@ -222,10 +222,14 @@ describe('options before the command', () => {
 
 // `teamday agents --json` was "unknown agents command "--json"", where `teamday agents` is its usage.
 describe('a command group followed only by options', () => {
-  test('is the group alone: its usage on stderr, exit 2; with --json the JSON usage error on stdout, as `teamday --json` gives', async () => {
+  test('is the group alone: one usage error, its line then the usage on stderr, exit 2; with --json its JSON on stdout too, as `teamday --json` gives', async () => {
+    // The group alone had its usage and no error line, where `teamday agents --json` had both.
     const alone = await cli(['agents'])
-    expect(alone.code).toBe(2)
-    expect(alone.err).toStartWith('usage:')
+    expect([alone.code, alone.out]).toEqual([2, ''])
+    expect(alone.err).toStartWith('error: no agents command given: see "teamday help agents"\n\nusage:')
+    const secrets = await cli(['spaces', 'secrets'])
+    expect([secrets.code, secrets.out]).toEqual([2, ''])
+    expect(secrets.err).toStartWith('error: no spaces secrets command given: see "teamday help spaces"\n\nusage:')
     for (const argv of [['agents', '--url', base], ['agents', `--url=${base}`, '--retries', '1'], ['spaces', 'secrets', '--token-file', '/nonexistent/x'], ['agents', '--url']]) {
       const r = await cli(argv)
       const usage = argv[0] === 'agents' ? alone.err : (await cli(['spaces', 'secrets'])).err
@@ -244,6 +248,8 @@ describe('a command group followed only by options', () => {
       expect(JSON.parse(r.out)).toEqual({ error: true, code: 'usage', message: `no ${group} command given: see "teamday help ${topic}"`, exitCode: 2 })
       expect(r.err).toContain('usage:')
       expect(r.err).not.toContain('unknown')
+      // The same stderr as the group alone.
+      expect(r.err).toBe((await cli(argv.filter((a) => a !== '--json'))).err)
     }
     const none = await cli(['--json'])
     expect({ code: none.code, body: JSON.parse(none.out) }).toMatchObject({ code: 2, body: { error: true, code: 'usage' } })

@@ -105,10 +105,9 @@ async function command(argv: string[], given: ClientIo): Promise<number> {
           io.out(text)
           return EXIT.ok
         }
-        // With --json, as `teamday --json` is: the usage error as JSON on stdout, exit 2.
-        if (json) return fail(io, json, new UsageError(`no ${path.join(' ')} command given: see "teamday help ${top.name}"`), text)
-        io.err(text)
-        return EXIT.usage
+        // No subcommand (`teamday agents`, `teamday agents --json`): one usage error, as `teamday`
+        // alone is: its line then the group's usage on stderr, exit 2; with --json its JSON on stdout.
+        return fail(io, json, new UsageError(`no ${path.join(' ')} command given: see "teamday help ${top.name}"`), text)
       }
       // Any other option where the subcommand goes (`teamday agents --limit 5`).
       if (sub.startsWith('-')) throw optionBeforeCommand(sub, cmd, path, top.name)
