@@ -335,6 +335,15 @@ describe('chats on the page', () => {
     const kept = await c.post(`/agents/${id}/chat`, { message: ' ', chatId })
     expect(kept.text).toContain(`<input type="hidden" name="chatId" value="${chatId}"/>`)
     expect(messagesOf(kept.text).length).toBe(4)
+    // Its chat id sent twice with different values: refused, and the page is the chat its address
+    // names again, not "New chat".
+    const twice = await c.post(`/agents/${id}/chat?chat=${chatId}`, { message: 'x', chatId: [chatId, 'chat_other'] })
+    expect(twice.status).toBe(422)
+    expect(twice.text).toContain('role="alert"')
+    expect(twice.text).toContain(`<input type="hidden" name="chatId" value="${chatId}"/>`)
+    expect(twice.text).toContain(`action="/agents/${id}/chat?chat=${chatId}"`)
+    expect(twice.text).toContain('<title>hello console - Chat with')
+    expect(messagesOf(twice.text).length).toBe(4)
     expect((await executionsOf(a, id)).length).toBe(3)
   })
 

@@ -161,7 +161,7 @@ export function agentRoutes(kit: ConsoleKit) {
     }, { ...hidden, params: IdParams })
     // Sends a message: a turn of POST /api/v1/agents/{id}/execute (async), in the chat `chatId`
     // when given (a new chat otherwise); 303 to the chat, which shows the turn running.
-    .post('/agents/:id/chat', async ({ request, set, params, body }) => {
+    .post('/agents/:id/chat', async ({ request, set, params, query, body }) => {
       const who = await kit.signedIn(request)
       if (!who) return kit.toSignIn(request)
       // A message that held a token comes back empty, with the refusal (src/http/secret-fields.ts).
@@ -186,7 +186,9 @@ export function agentRoutes(kit: ConsoleKit) {
         if (e.status === 403 && !(await getAgent(kit.ctxOf(who, request, set), params.id).then(() => true, () => false))) {
           return refusedPage(await navOf(kit, who, request, set, CURRENT), request, e)
         }
-        return chatPage(who, request, set, params.id, { chatId, keepChat: true, form: { error: fieldErrorOf(request, e, { message: shown('message', (t) => t.messageLabel) }), message }, status: e.status })
+        // The chat shown again: the form's, or when its field could not be read (sent twice with
+        // different values, a body that is no form) the one the form's address names (its action).
+        return chatPage(who, request, set, params.id, { chatId: chatId ?? param(query.chat), keepChat: true, form: { error: fieldErrorOf(request, e, { message: shown('message', (t) => t.messageLabel) }), message }, status: e.status })
       }
     }, { ...hidden, body: FormBody, params: IdParams })
 }
