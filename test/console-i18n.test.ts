@@ -381,7 +381,7 @@ describe('service errors that had no German', () => {
       const audit = await c.get('/org/audit?cursor=nonsense')
       expect(error(audit.text)).toBe('Ungültiger Seitenverweis: Folgen Sie den Links der Seite oder beginnen Sie wieder auf der ersten Seite.')
       const typo = await c.get('/org/audit?type=token.creatd')
-      expect([typo.status, error(typo.text)]).toEqual([422, 'Ungültige Eingabe: „token.creatd“ ist kein Ereignistyp des Protokolls. Wählen Sie unter „Typ“ einen der angebotenen Typen oder „alle“.'])
+      expect([typo.status, error(typo.text)]).toEqual([422, 'Unbekannter Ereignistyp „token.creatd“: Wählen Sie einen aus der Liste.'])
       // Two active tokens (the actor's and this one) with a limit of 2: one rotation with a grace
       // period may go one past it; the next is refused, and says so, not "revoke one first".
       expect((await c.post('/settings/tokens', { name: 'zweites', expires: '90', scope: '*' })).status).toBe(201)

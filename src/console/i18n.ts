@@ -863,13 +863,23 @@ const NOT_FOUND: [RegExp, (m: RegExpExecArray) => Record<Lang, string>][] = [
 ]
 
 /**
+ * Service errors a page says in its own words in either language, where the API's message is
+ * written for a reader without the page: an unknown `type` filter of the audit log (an edited
+ * address) names all the types there are, which the page's "Type" list already offers.
+ */
+const WORDED: [RegExp, (m: RegExpExecArray) => Record<Lang, string>][] = [
+  [
+    /^Validation failed: type "(.*)" is not an audit event type/s,
+    (m) => ({ en: `Unknown event type "${isolate(m[1]!)}": choose one from the list.`, de: `Unbekannter Ereignistyp „${isolate(m[1]!)}“: Wählen Sie einen aus der Liste.` }),
+  ],
+]
+
+/**
  * German for the service errors a console page can show. The services speak English (the API's
  * messages); English pages show them as they are, German pages a translation: of the message
  * when it is one of these, else of its code (no English sentence on a German page).
  */
 const DE_ERRORS: [RegExp, (m: RegExpExecArray) => string][] = [
-  // Before the scope's below: the list of types names token.scope_denied.
-  [/^Validation failed: type "(.*)" is not an audit event type/s, (m) => `Ungültige Eingabe: „${m[1]}“ ist kein Ereignistyp des Protokolls. Wählen Sie unter „Typ“ einen der angebotenen Typen oder „alle“.`],
   [/^Validation failed: (?:secrets|keys) has invalid key/, () => 'Ungültige Eingabe: Ein Name besteht aus Großbuchstaben, Ziffern und _, beginnt mit einem Buchstaben und darf höchstens 128 Zeichen lang sein.'],
   [/^Validation failed: secrets\.\S+ is too large/, () => 'Ungültige Eingabe: Ein Wert darf höchstens 64 KiB groß sein.'],
   [/^Validation failed: secrets: at most (\d+) secrets per space/, (m) => `Ungültige Eingabe: Ein Space kann höchstens ${m[1]} Umgebungsvariablen haben.`],
@@ -988,6 +998,10 @@ const DE_BY_CODE: Partial<Record<string, string>> = {
 export function errorText(lang: Lang, e: { message: string; code: string; status: number }, field?: { name: string; label: string }): string {
   // A token pasted where it does not belong (a name field) is never shown back: as in the API's errors.
   const message = redactTokens(e.message)
+  for (const [re, said] of WORDED) {
+    const m = re.exec(message)
+    if (m) return said(m)[lang]
+  }
   if (e.code === 'not_found') {
     for (const [re, said] of NOT_FOUND) {
       const m = re.exec(message)
