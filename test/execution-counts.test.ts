@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { executions } from '../src/db/schema'
 import { failLapsed } from '../src/engine/leases'
-import { makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
+import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 import { agent, getExec, until } from './helpers/scripted-provider'
 import { sqliteOnly } from './helpers/pg'
@@ -28,15 +28,19 @@ const start = async (t: TestApp, token: string, agentId: string, message: string
   expect(r.status).toBe(202)
   return r.body.executionId as string
 }
+/** One run holding the only slot (its model hangs) and one queued behind it, the second with `token` (the actor's own unless given). */
+const busyAndQueued = async (t: TestApp, a: Actor, agentId: string, token = a.token) => {
+  const busy = await start(t, a.token, agentId, 'HANG')
+  await until(async () => (await getExec(t, a, busy)).status === 'running')
+  return { busy, queued: await start(t, token, agentId, 'hi') }
+}
 
 describe('a run cancelled before it started', () => {
   test('queued, cancelled through the API: cancelled once, never started', async () => {
     const t = await app()
     const a = await makeActor(t)
     const ag = await agent(t, a)
-    const busy = await start(t, a.token, ag.id, 'HANG')
-    await until(async () => (await getExec(t, a, busy)).status === 'running')
-    const queued = await start(t, a.token, ag.id, 'hi')
+    const { busy, queued } = await busyAndQueued(t, a, ag.id)
     expect((await t.req('POST', `/api/v1/executions/${queued}/cancel`, { token: a.token })).body.execution.status).toBe('cancelled')
     expect(counts(t)).toEqual({ started: 1, cancelled: 1 })
     expect(cancelledLines(t, queued)).toBe(1)
@@ -49,9 +53,7 @@ describe('a run cancelled before it started', () => {
     const a = await makeActor(t, { role: 'admin' })
     const ag = await agent(t, a)
     const leaked = await makeToken(t, a)
-    const busy = await start(t, a.token, ag.id, 'HANG')
-    await until(async () => (await getExec(t, a, busy)).status === 'running')
-    const queued = await start(t, leaked.token, ag.id, 'hi')
+    const { busy, queued } = await busyAndQueued(t, a, ag.id, leaked.token)
     expect((await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [leaked.token] }, ip: '198.51.100.7' })).status).toBe(202)
     expect((await getExec(t, a, queued)).status).toBe('cancelled')
     // The instance it waits on lets it go on its next check (every 250 ms).
@@ -80,9 +82,7 @@ describe('a run cancelled before it started', () => {
         }
         return push(...lines)
       }
-      const busy = await start(t, a.token, ag.id, 'HANG')
-      await until(async () => (await getExec(t, a, busy)).status === 'running')
-      const queued = await start(t, a.token, ag.id, 'hi')
+      const { busy, queued } = await busyAndQueued(t, a, ag.id)
       target = queued
       await t.req('POST', `/api/v1/executions/${busy}/cancel`, { token: a.token })
       await until(() => t.rt.engine.runningCount === 0 && t.rt.engine.queued === 0, 2000)
@@ -155,9 +155,7 @@ describe("a run of this instance failed by another instance's lease sweep", () =
     const t = await app()
     const a = await makeActor(t)
     const ag = await agent(t, a)
-    const busy = await start(t, a.token, ag.id, 'HANG')
-    await until(async () => (await getExec(t, a, busy)).status === 'running')
-    const queued = await start(t, a.token, ag.id, 'hi')
+    const { busy, queued } = await busyAndQueued(t, a, ag.id)
     // Another instance's sweep, once this one's leases have lapsed (as src/engine/leases.ts runs it there).
     const later = t.clock.now() + 3_600_001 // past any lease (TEAMDAY_EXECUTION_LEASE_MS is at most an hour)
     expect(await failLapsed(t.rt.db, later, 'inst_elsewhere', undefined, [])).toBe(2)
