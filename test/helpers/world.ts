@@ -5,6 +5,8 @@
  * the provider double. `REQUESTS` holds one concrete request per route of the app; destructive
  * routes build a fresh fixture on each call.
  */
+import { eq } from 'drizzle-orm'
+import { executions } from '../../src/db/schema'
 import { revokeById } from '../../src/modules/tokens/service'
 import { decideLogin, initiateLogin, pollLogin } from '../../src/modules/cli-auth/service'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './app'
@@ -111,7 +113,16 @@ export async function makeWorld(): Promise<World> {
     newAgent,
     newSpace,
     newTask,
-    runningExecution: (owner = who.memberA) => execute(agentId, 'HANG', owner, true),
+    runningExecution: async (owner = who.memberA) => {
+      // An async execute answers 202 while the run may still be queued: wait until it has
+      // really started, so a cancel finds it running (on a loaded machine it can lag).
+      const id = await execute(agentId, 'HANG', owner, true)
+      for (const deadline = Date.now() + 10_000; ; await Bun.sleep(5)) {
+        const row = await t.db.select({ status: executions.status }).from(executions).where(eq(executions.id, id)).get()
+        if (row?.status === 'running') return id
+        if (Date.now() > deadline) throw new Error(`fixture: execution ${id} is ${row?.status}, not running, after 10 s`)
+      }
+    },
     tokenOf(c) {
       if (c === 'revoked') return revoked.token
       if (c === 'expired') return expired.token
