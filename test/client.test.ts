@@ -171,6 +171,37 @@ describe('agents', () => {
     expect((await api(`/api/v1/executions/${first.json.executionId}`)).execution.spaceId).toBe(space.json.space.id)
   })
 
+  // The API's parentExecutionId had no option: a script could not attach a run to a tree.
+  test('execute --parent-execution records the run under that execution, in its tree and its depth limit', async () => {
+    const top = await ok(['agents', 'execute', agentId, '--message', 'top', '--json'])
+    let parent: string = top.json.executionId
+    for (const depth of [1, 2, 3]) {
+      const child = await ok(['agents', 'execute', agentId, '--message', `level ${depth}`, '--parent-execution', parent, '--json'])
+      expect((await api(`/api/v1/executions/${child.json.executionId}`)).execution).toMatchObject({ parentExecutionId: parent, delegationDepth: depth })
+      parent = child.json.executionId
+    }
+    expect((await ok(['executions', 'tree', top.json.executionId, '--json'])).json.tree.children[0].children[0].children[0].id).toBe(parent)
+    // One level past TEAMDAY_MAX_DELEGATION_DEPTH (3 here): the API's refusal, nothing started.
+    const before = (await api(`/api/v1/executions?parentExecutionId=${parent}`)).length
+    for (const mode of [[], ['--async'], ['--stream']]) {
+      const past = await cli(['agents', 'execute', agentId, '--message', 'too deep', '--parent-execution', parent, '--json', ...mode])
+      expect(past.code).toBe(2)
+      expect(past.json).toMatchObject({ code: 'delegation_limit', details: { limit: 'TEAMDAY_MAX_DELEGATION_DEPTH', max: 3, depth: 4 } })
+    }
+    expect((await api(`/api/v1/executions?parentExecutionId=${parent}`)).length).toBe(before)
+    // Under another user's execution (one the member may see: the agent is the organization's): refused, exit 3.
+    const other = await cli(['agents', 'execute', agentId, '--message', 'graft', '--parent-execution', top.json.executionId, '--json'], { who: member })
+    expect(other.code).toBe(3)
+    expect(other.json.code).toBe('forbidden')
+  })
+
+  test('execute --parent-execution "" (an unset variable) is a usage error, not a top-level run', async () => {
+    const r = await cli(['agents', 'execute', agentId, '--message', 'x', '--parent-execution', ''])
+    expect(r.code).toBe(2)
+    expect(r.err).toContain('--parent-execution is empty')
+    expect((await ok(['help', 'agents'])).out).toContain('--parent-execution ID')
+  })
+
   test('execute --stream prints the text as it arrives', async () => {
     const r = await ok(['agents', 'execute', agentId, '--message', 'streamed', '--stream'])
     expect(r.out).toBe('Echo: streamed (user turns: 1)\n')

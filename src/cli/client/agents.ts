@@ -84,10 +84,13 @@ export async function update({ values, positionals, io }: Run<ClientValues & Fie
   output(io, values.json, r.body, () => details(r.body.agent, DETAIL))
 }
 
-export async function execute({ values, positionals, io }: Run<ClientValues & { message?: string; 'message-file'?: string; space?: string; session?: string; stream?: boolean; async?: boolean; wait?: boolean; timeout?: string }>): Promise<void> {
+export async function execute({ values, positionals, io }: Run<ClientValues & { message?: string; 'message-file'?: string; space?: string; session?: string; 'parent-execution'?: string; stream?: boolean; async?: boolean; wait?: boolean; timeout?: string }>): Promise<void> {
   if (values.stream && (values.async || values.wait)) throw new UsageError('--stream cannot be combined with --async or --wait')
   const seconds = intFlag(values.timeout, '--timeout', 1, MAX_TIMEOUT_S)
   if (seconds !== undefined && values.async && !values.wait) throw new UsageError('--timeout limits how long this command waits for the run; --async alone does not wait (add --wait)')
+  // The API takes an empty parentExecutionId for none: a top-level run, outside the tree meant
+  // (`--parent-execution "$PARENT"` with PARENT unset).
+  if (values['parent-execution'] === '') throw new UsageError('--parent-execution is empty (an unset variable?): give the parent execution\'s id, or leave the option out for a top-level run')
   // Every mode waits at most this long for the run's end (it waited for ever with --wait).
   const limitMs = seconds === undefined ? EXECUTE_TIMING.totalMs : seconds * 1000
   const limit = { deadline: Date.now() + limitMs, words: seconds === undefined ? inWords(limitMs) : `${inWords(limitMs)} (--timeout ${seconds})` }
@@ -95,7 +98,7 @@ export async function execute({ values, positionals, io }: Run<ClientValues & { 
   const { message } = await readTexts(io, values, ['message'])
   const client = await makeClient(io, values)
   const path = `/api/v1/agents/${enc(positionals[0]!)}/execute`
-  const body = compact({ message, spaceId: values.space, sessionId: values.session })
+  const body = compact({ message, spaceId: values.space, sessionId: values.session, parentExecutionId: values['parent-execution'] })
 
   if (values.stream) {
     // A time limit for silence (a hung server, or a proxy holding the connection open) and one
