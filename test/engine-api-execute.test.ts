@@ -180,6 +180,72 @@ describe('bounded as delegation is', () => {
     expect(field.body).toMatchObject({ code: 'validation_failed', details: [{ field: 'delegationDepth' }] })
   })
 
+  // The depth bound was written out three times (Engine.start for an API client's parent, its
+  // startFrom for a run's teamday_api execute, delegateNow for a `delegate` call), each with its
+  // own comparison and words; now one rule (depthLimit, src/engine/prepare.ts). Each way of asking
+  // goes one level at a time from a top-level run: all accept a child at `max` and refuse the
+  // one below it, with the same error for the same parent.
+  test('a delegate call, a run\'s teamday_api execute and an API client\'s parentExecutionId are refused at the same depth with the same delegation_limit', async () => {
+    for (const max of [1, 2]) {
+      const w = await world({ maxDelegationDepth: max })
+      /** The refusal with its parent's id taken out: what the three must share. */
+      const shape = (message: string, parentId: string) => message.replaceAll(parentId, '<parent>')
+      const chainTo = async (topId: string) => {
+        const chain = [(await row(w.t, topId))!]
+        for (let kids = await childrenOf(w.t, topId); kids.length > 0; kids = await childrenOf(w.t, kids[0]!.id)) {
+          expect(kids).toHaveLength(1)
+          chain.push(kids[0]!)
+        }
+        return chain
+      }
+
+      // An API client, one parentExecutionId at a time.
+      let parentId = (await exec(w.t, w.member, w.helper.id, { message: 'top' })).body.executionId as string
+      for (let depth = 1; depth <= max; depth++) {
+        const child = await exec(w.t, w.member, w.helper.id, { message: `level ${depth}`, parentExecutionId: parentId })
+        expect({ max, depth, status: child.status }).toEqual({ max, depth, status: 200 })
+        parentId = child.body.executionId
+      }
+      const byApi = await exec(w.t, w.member, w.helper.id, { message: 'too deep', parentExecutionId: parentId })
+      expect({ max, status: byApi.status }).toEqual({ max, status: 422 })
+      expect(byApi.body.details).toEqual({ limit: 'TEAMDAY_MAX_DELEGATION_DEPTH', max, depth: max + 1 })
+      const refusal = shape(byApi.body.message, parentId)
+
+      // A run's teamday_api execute, nested: each run asks for the next.
+      let ask = runThrough(w.helper.id, { message: 'too deep' })
+      for (let i = 0; i < max; i++) ask = runThrough(w.boss.id, { message: ask, spaceId: w.spaceId })
+      const viaApi = await exec(w.t, w.member, w.boss.id, { message: ask, spaceId: w.spaceId })
+      let answer = viaApi.body.result as string
+      for (let i = 0; i < max; i++) answer = toolResult(answer).body.result
+      const deepApi = toolResult(answer)
+      expect({ max, status: deepApi.status }).toEqual({ max, status: 422 })
+      const apiChain = await chainTo(viaApi.body.executionId)
+      expect(apiChain.map((e) => e.delegationDepth)).toEqual([...Array(max + 1).keys()])
+      const apiParent = apiChain.at(-1)!.id
+      expect({ code: deepApi.body.code, details: deepApi.body.details, message: shape(deepApi.body.message, apiParent) }).toEqual({ code: 'delegation_limit', details: byApi.body.details, message: refusal })
+
+      // A `delegate` call, nested: two agents that may delegate to each other.
+      const ping = await agent(w.t, w.admin, { name: 'Ping' })
+      const pong = await agent(w.t, w.admin, { name: 'Pong', subagentIds: [ping.id] })
+      await w.t.db.update(agents).set({ subagentIds: [pong.id] }).where(eq(agents.id, ping.id)).run()
+      // Ping (depth 0) asks for Pong, Pong for Ping, …: max + 1 calls, the last one too deep.
+      const asked = Array.from({ length: max + 1 }, (_, i) => `DELEGATE ${i % 2 === 0 ? pong.id : ping.id}`)
+      const viaDelegate = await exec(w.t, w.member, ping.id, { message: `${asked.join(' ')} too deep` })
+      expect({ max, status: viaDelegate.body.status }).toEqual({ max, status: 'completed' })
+      const delegateChain = await chainTo(viaDelegate.body.executionId)
+      expect(delegateChain.map((e) => e.delegationDepth)).toEqual([...Array(max + 1).keys()])
+      const deepest = delegateChain.at(-1)!
+      const told = String((await getExec(w.t, w.member, deepest.id)).toolCalls[0].result)
+      expect(told).toBe(`Error: delegation refused: ${refusal.replaceAll('<parent>', deepest.id)} Answer without delegating.`)
+
+      // Logged on the parent that asked, the same depth and bound.
+      for (const id of [apiParent, deepest.id]) {
+        const logs = await getLogs(w.t, w.member, id)
+        expect(logs.find((l: any) => l.event === 'delegation_refused')?.data).toMatchObject({ depth: max + 1, max })
+      }
+    }
+  })
+
   // An API client's parentExecutionId was held to the tree's depth but not to its count: a
   // member could attach any number of executions under one run.
   test('an API client attaching children with parentExecutionId is held to TEAMDAY_MAX_DELEGATIONS_PER_RUN: the same 422 delegation_limit, on both execute routes, async too', async () => {

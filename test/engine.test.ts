@@ -221,11 +221,11 @@ describe('delegation', () => {
     // Each middle child's call was refused for its depth (checked before the tree's count, which
     // the database answers as the child is recorded): neither took one of the tree's 3.
     const first = kids.find((k: any) => k.message === 'first')
-    expect((await get(t, a, first.id)).toolCalls.map((c: any) => c.result)).toEqual(['Error: delegation refused: depth 2 exceeds TEAMDAY_MAX_DELEGATION_DEPTH (1). Answer without delegating.'])
+    expect((await get(t, a, first.id)).toolCalls.map((c: any) => c.result)).toEqual([`Error: delegation refused: Delegation limit: execution ${first.id} is at depth 1; a child of it would be at depth 2, past the deepest a delegation tree may go (TEAMDAY_MAX_DELEGATION_DEPTH = 1). Nothing was started. Answer without delegating.`])
     const firstLogs = (await t.req('GET', `/api/v1/executions/${first.id}/logs`, { token: a.token })).body.logs
     expect(firstLogs.find((l: any) => l.event === 'delegation_refused')?.data).toEqual({ agentId: leaf.id, depth: 2, max: 1 })
     const second = kids.find((k: any) => k.message === 'second')
-    expect((await get(t, a, second.id)).toolCalls.map((c: any) => c.result)[0]).toContain('exceeds TEAMDAY_MAX_DELEGATION_DEPTH (1)')
+    expect((await get(t, a, second.id)).toolCalls.map((c: any) => c.result)[0]).toContain('(TEAMDAY_MAX_DELEGATION_DEPTH = 1). Nothing was started.')
     expect(await t.db.select().from(executions).where(eq(executions.parentExecutionId, first.id)).all()).toEqual([])
     const logs = (await t.req('GET', `/api/v1/executions/${e.id}/logs`, { token: a.token })).body.logs
     expect(logs.filter((l: any) => l.event === 'delegation_refused').map((l: any) => l.data.reason)).toEqual(['not_visible', 'tree_limit'])

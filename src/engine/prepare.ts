@@ -38,6 +38,27 @@ export interface DelegationTree {
 }
 
 /**
+ * TEAMDAY_MAX_DELEGATION_DEPTH, the one rule: a child is one level below its parent, and a
+ * delegation tree goes no deeper than `max`. Null when a child of `parent` may be started; else
+ * the refusal, 422 `delegation_limit` naming the bound, the same for every way a child is asked
+ * for: Engine.start throws it (an API client's `parentExecutionId`, a run's execute through
+ * `teamday_api`), a `delegate` call's tool result says it (src/engine/runner.ts). Decided before
+ * anything is read or recorded. (A `delegationDepth` field past `max` is that field's own 422.)
+ */
+export function depthLimit(parent: Pick<Execution, 'id' | 'delegationDepth'>, max: number): DepthLimit | null {
+  const depth = parent.delegationDepth + 1
+  if (depth <= max) return null
+  return new AppError(
+    'delegation_limit',
+    `Delegation limit: execution ${parent.id} is at depth ${parent.delegationDepth}; a child of it would be at depth ${depth}, past the deepest a delegation tree may go (TEAMDAY_MAX_DELEGATION_DEPTH = ${max}). Nothing was started.`,
+    { details: { limit: 'TEAMDAY_MAX_DELEGATION_DEPTH', max, depth } },
+  ) as DepthLimit
+}
+
+/** depthLimit's refusal: its details say the depth the child would have had, and the bound. */
+export type DepthLimit = AppError & { details: { limit: 'TEAMDAY_MAX_DELEGATION_DEPTH'; max: number; depth: number } }
+
+/**
  * The refusal of a child past TEAMDAY_MAX_DELEGATIONS_PER_RUN: 422 `delegation_limit`, naming the
  * bound. One for every way a child is asked for: a `delegate` call (its tool result says it), a
  * run's execute through `teamday_api`, an API client's `parentExecutionId`.

@@ -3,7 +3,7 @@ import { connectionOf, type Db } from '../db/connection'
 import { databaseUnavailable } from '../db/unavailable'
 import { AppError, errorMessage } from '../errors'
 import { refusalMessage, runnableNow } from '../modules/executions/access'
-import { assertTreeRoom, createJob, newDelegationTree, type Job, type JobInput } from './prepare'
+import { assertTreeRoom, createJob, depthLimit, newDelegationTree, type Job, type JobInput } from './prepare'
 import type { ModelProviders } from './providers'
 import { runJob, type EngineDeps, type EngineEvent } from './run'
 import type { ApiAccess } from './api-tool'
@@ -19,6 +19,8 @@ type Listener = (e: EngineEvent) => void
 
 /** A refusal of assertTreeRoom (src/engine/prepare.ts): the tree has all the children it may. */
 const isTreeLimit = (e: unknown): e is AppError => e instanceof AppError && e.code === 'delegation_limit' && (e.details as { limit?: unknown } | undefined)?.limit === 'TEAMDAY_MAX_DELEGATIONS_PER_RUN'
+/** A refusal of depthLimit (src/engine/prepare.ts): the child would be past the deepest level. */
+const isDepthLimit = (e: unknown): e is AppError => e instanceof AppError && e.code === 'delegation_limit' && (e.details as { limit?: unknown } | undefined)?.limit === 'TEAMDAY_MAX_DELEGATION_DEPTH'
 
 interface Queued {
   job: Job
@@ -150,22 +152,18 @@ export class Engine {
     if (opts.from) return this.startFrom(input, opts.from, opts.onEvent)
     const { config } = this.deps
     const parent = input.parent ?? null
-    const depth = Math.max(input.delegationDepth ?? 0, parent ? parent.delegationDepth + 1 : 0)
     if ((input.delegationDepth ?? 0) > config.maxDelegationDepth) {
       // The body's own field past the bound: that field is wrong, whatever the parent.
       throw new AppError('validation_failed', `Validation failed: delegationDepth ${input.delegationDepth} exceeds the maximum delegation depth (${config.maxDelegationDepth}, TEAMDAY_MAX_DELEGATION_DEPTH)`, {
         details: [{ field: 'delegationDepth', message: `delegationDepth must be at most ${config.maxDelegationDepth}` }],
       })
     }
-    if (depth > config.maxDelegationDepth) {
-      // A well-formed request under a parent already at the deepest level (an API client's
-      // parentExecutionId): the tree's bound, refused as a run's teamday_api execute past it is.
-      throw new AppError(
-        'delegation_limit',
-        `Delegation limit: execution ${parent!.id} is at depth ${parent!.delegationDepth}; a child of it would be at depth ${depth}, past the deepest a delegation tree may go (TEAMDAY_MAX_DELEGATION_DEPTH = ${config.maxDelegationDepth}). Nothing was started.`,
-        { details: { limit: 'TEAMDAY_MAX_DELEGATION_DEPTH', max: config.maxDelegationDepth, depth } },
-      )
-    }
+    // A well-formed request under a parent already at the deepest level (an API client's
+    // parentExecutionId, a run's teamday_api execute): the tree's bound, the rule a `delegate`
+    // call is refused by (delegateNow).
+    const tooDeep = parent && depthLimit(parent, config.maxDelegationDepth)
+    if (tooDeep) throw tooDeep
+    const depth = Math.max(input.delegationDepth ?? 0, parent ? parent.delegationDepth + 1 : 0)
     if (this.stopping && !opts.within) throw new AppError('service_unavailable', STOPPING)
     const rootId = parent ? (parent.rootExecutionId ?? parent.id) : null
     const job = await createJob(this.deps, this.providers, {
@@ -439,23 +437,14 @@ export class Engine {
     try {
       if (from.signal.aborted) throw new AppError('invalid_state', `Execution ${p.id}, which asked for this run, was stopped before it could start.`)
       const tree = (from.job.tree ??= newDelegationTree())
-      // One level below the run: past the deepest a tree may go, refused as the bound it is (a
-      // `delegationDepth` in the body deeper still is that field's own 422, from start).
-      const depth = p.delegationDepth + 1
-      if (depth > config.maxDelegationDepth) {
-        await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, depth, max: config.maxDelegationDepth, via: 'teamday_api' })
-        throw new AppError(
-          'delegation_limit',
-          `Delegation limit: a child of this run would be at depth ${depth}, past the deepest a delegation tree may go (TEAMDAY_MAX_DELEGATION_DEPTH = ${config.maxDelegationDepth}). Answer without running another agent.`,
-          { details: { limit: 'TEAMDAY_MAX_DELEGATION_DEPTH', max: config.maxDelegationDepth, depth } },
-        )
-      }
       try {
-        // The tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN is start's (assertTreeRoom), as for any child.
+        // The tree's bounds are start's, as for any child: its depth (depthLimit, one level below
+        // the run) and its TEAMDAY_MAX_DELEGATIONS_PER_RUN (assertTreeRoom).
         child = await this.start({ ...input, parent: p, tree }, { within: from.signal, onEvent })
       } catch (e) {
         if (isTreeLimit(e)) await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, reason: 'tree_limit', max: config.maxDelegationsPerRun, via: 'teamday_api' })
-        if (e instanceof AppError && e.code === 'validation_failed') {
+        // Past the depth (a `delegationDepth` in the body deeper still is that field's own 422).
+        if (isDepthLimit(e) || (e instanceof AppError && e.code === 'validation_failed')) {
           await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, depth: Math.max(input.delegationDepth ?? 0, p.delegationDepth + 1), max: config.maxDelegationDepth, via: 'teamday_api' })
         }
         throw e
@@ -478,10 +467,12 @@ export class Engine {
     tree.delegations++
     let child: Started | undefined
     try {
-      const depth = p.delegationDepth + 1
-      if (depth > config.maxDelegationDepth) {
-        await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, depth, max: config.maxDelegationDepth })
-        return `Error: delegation refused: depth ${depth} exceeds TEAMDAY_MAX_DELEGATION_DEPTH (${config.maxDelegationDepth}). Answer without delegating.`
+      // Start's rule (depthLimit), decided here before the sub-agent is looked up; told as a
+      // `delegate` call's other refusals are ("delegation refused: …").
+      const tooDeep = depthLimit(p, config.maxDelegationDepth)
+      if (tooDeep) {
+        await addLog(db, p.id, clock.now(), 'warn', 'delegation_refused', { agentId, depth: tooDeep.details.depth, max: tooDeep.details.max })
+        return `Error: delegation refused: ${tooDeep.message} Answer without delegating.`
       }
       // Checked now, for the user who started the run, in the run's space: the sub-agent may have
       // become private or been archived since the parent listed it, the user made a viewer or removed.
