@@ -1,6 +1,9 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { makeTestApp, makeToken, type Res } from './helpers/app'
 import { signedInPerson } from './helpers/console'
+import { fields } from '../src/console/form'
+import { unreadableForm, UnreadableFormRefusal } from '../src/http/page-form'
+import { FormFieldRefusal, TAKEN_OUT } from '../src/http/secret-fields'
 
 /**
  * What a console form says to input its page never sends (src/http/page-form.ts, src/console/form.ts
@@ -182,5 +185,29 @@ describe("the token form's scopes: a choice sent is never widened to full access
     expect((await json({ name: 'narrow', scope: ['tasks:read', 5] })).status).toBe(201)
     expect((await json({ name: 'default' })).status).toBe(201)
     expect((await list()).filter(([n]) => n === 'narrow' || n === 'default').sort()).toEqual([['default', ['*']], ['narrow', ['tasks:read']]])
+  })
+})
+
+describe('fields(): the values of a checkbox group', () => {
+  test('its values as sent, different ones included; a token in it or a body that came as no form throws', () => {
+    expect(fields({ scope: ['', 'tasks:read', 'agents:read'] }, 'scope')).toEqual(['', 'tasks:read', 'agents:read'])
+    expect(fields({ scope: ['x', 'x'] }, 'scope')).toEqual(['x', 'x'])
+    expect(fields({ scope: 'x' }, 'scope')).toEqual(['x'])
+    expect(fields({ scope: ['x', 5] }, 'scope')).toEqual(['x'])
+    expect(fields({ scope: 5 }, 'scope')).toEqual([])
+    expect(fields({}, 'scope')).toEqual([])
+    expect(fields(null, 'scope')).toEqual([])
+    expect(() => fields({ scope: ['x', TAKEN_OUT] }, 'scope')).toThrow(FormFieldRefusal)
+    expect(() => fields({ scope: TAKEN_OUT }, 'scope')).toThrow(FormFieldRefusal)
+    expect(() => fields(unreadableForm('text/plain'), 'scope')).toThrow(UnreadableFormRefusal)
+  })
+
+  // It checked one reading of the field and returned another: a value its check never saw.
+  test('the values returned are the values checked: the field is read once', () => {
+    const reads: unknown[][] = [['a', 'b'], [TAKEN_OUT]]
+    let n = 0
+    const body = Object.defineProperty({}, 'scope', { enumerable: true, get: () => reads[Math.min(n++, 1)] })
+    expect(fields(body, 'scope')).toEqual(['a', 'b'])
+    expect(n).toBe(1)
   })
 })

@@ -28,14 +28,25 @@ type FieldRefusal = FormFieldRefusal | RepeatedFieldRefusal | UnreadableFormRefu
 /**
  * A field's one value as sent ('' when absent), or its refusal: the body came as no form, the
  * field (one of its values) held a token, or it was sent more than once with different values.
- * The one reading of a field, and so the one check of it, that `field`, `typedField` and
- * `pageRefusal` share.
+ * The one reading of a field (read), and so the one check of it (checked), that `field`,
+ * `fields`, `typedField` and `pageRefusal` share.
  */
 function sent(body: unknown, name: string): string | FieldRefusal {
-  if (body === null || typeof body !== 'object') return ''
-  const unreadable = unreadableFormRefusal(body)
-  if (unreadable) return unreadable
-  const v = (body as Record<string, unknown>)[name]
+  const v = read(body, name)
+  return v instanceof UnreadableFormRefusal ? v : checked(name, v.value)
+}
+
+/**
+ * A field's value as the body holds it (undefined when absent, or no body at all), read once; or
+ * the refusal of a body that came as no form.
+ */
+function read(body: unknown, name: string): { value: unknown } | UnreadableFormRefusal {
+  if (body === null || typeof body !== 'object') return { value: undefined }
+  return unreadableFormRefusal(body) ?? { value: (body as Record<string, unknown>)[name] }
+}
+
+/** The check of a field's value as read: its one value ('' for none), or its refusal. */
+function checked(name: string, v: unknown): string | FormFieldRefusal | RepeatedFieldRefusal {
   if (Array.isArray(v)) {
     if (v.includes(TAKEN_OUT)) return new FormFieldRefusal(name)
     if (v.some((x) => x !== v[0])) return new RepeatedFieldRefusal(name)
@@ -70,11 +81,13 @@ export function pageRefusal(body: unknown, lists: readonly string[] = []): Field
  * no form, throws, as `field`.
  */
 export function fields(body: unknown, name: string): string[] {
-  const refused = sent(body, name)
+  // Read once: the values returned are the values checked.
+  const v = read(body, name)
+  if (v instanceof UnreadableFormRefusal) throw v
+  const refused = checked(name, v.value)
   if (typeof refused !== 'string' && !(refused instanceof RepeatedFieldRefusal)) throw refused
-  const v = body && typeof body === 'object' ? (body as Record<string, unknown>)[name] : undefined
-  if (Array.isArray(v)) return v.filter((x): x is string => typeof x === 'string')
-  return typeof v === 'string' ? [v] : []
+  if (Array.isArray(v.value)) return v.value.filter((x): x is string => typeof x === 'string')
+  return typeof v.value === 'string' ? [v.value] : []
 }
 
 /**
