@@ -180,6 +180,19 @@ describe('bounded as delegation is', () => {
     expect(field.body).toMatchObject({ code: 'validation_failed', details: [{ field: 'delegationDepth' }] })
   })
 
+  // An empty parentExecutionId was taken for none: a top-level run, outside the tree the client
+  // meant (a script's `"parentExecutionId": "$PARENT"` with PARENT unset).
+  test('an empty parentExecutionId is 422 on both execute routes, and nothing is started', async () => {
+    const w = await world({})
+    const before = (await w.t.db.select().from(executions).all()).length
+    for (const path of [`/api/v1/agents/${w.helper.id}/execute`, '/api/v1/execute']) {
+      const res = await w.t.req('POST', path, { token: w.member.token, body: { message: 'x', parentExecutionId: '' } })
+      expect({ path, status: res.status }).toEqual({ path, status: 422 })
+      expect(res.body).toMatchObject({ code: 'validation_failed', details: [{ field: 'parentExecutionId' }] })
+    }
+    expect((await w.t.db.select().from(executions).all()).length).toBe(before)
+  })
+
   // The depth bound was written out three times (Engine.start for an API client's parent, its
   // startFrom for a run's teamday_api execute, delegateNow for a `delegate` call), each with its
   // own comparison and words; now one rule (depthLimit, src/engine/prepare.ts). Each way of asking
