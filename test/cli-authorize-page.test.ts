@@ -194,9 +194,10 @@ describe('the approval page', () => {
     const { t, alice } = await setup()
     const other = await createUser(t.ctx, { email: alice.email, orgSlug: 'second', role: 'viewer' })
     const c = await signedIn(t, alice)
-    // Pages with nothing to come back to send none: Settings → Profile, as before.
-    const spaces = await c.get('/spaces')
-    expect(/<form method="post" action="\/org\/switch"[^>]*>(.*?)<\/form>/s.exec(spaces.text)![1]).not.toContain('name="next"')
+    // Pages with nothing to come back to send none: Settings → Profile, as before (Agents and
+    // Spaces come back to their lists: test/console-pages.test.ts).
+    const profile = await c.get('/settings/profile')
+    expect(/<form method="post" action="\/org\/switch"[^>]*>(.*?)<\/form>/s.exec(profile.text)![1]).not.toContain('name="next"')
     const cases: [string | undefined, string][] = [
       [undefined, '/settings/profile'],
       ['', '/settings/profile'],

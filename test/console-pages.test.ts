@@ -384,6 +384,37 @@ describe('Organization pages', () => {
     expect((await c.post('/org/switch', { organizationId: 'org_notmine' })).status).toBe(303)
   })
 
+  // A switch from the Agents or Spaces pages led to Settings → Profile: the person looking at
+  // agents had to find them again. It comes back to that list now (a chat or a space of one
+  // organization: to its list, which the other organization has too); elsewhere to the profile.
+  test('organization switcher: from Agents or Spaces (a list, a chat, a space) back to that list; from the profile or the organization pages to the profile', async () => {
+    const { a, c } = await signedIn('member', 'list-one')
+    const { createUser } = await import('../src/modules/users/service')
+    await createUser(t.ctx, { email: a.email, orgSlug: 'list-two', role: 'member' })
+    const agent = await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Switch agent', visibility: 'organization' } })
+    const space = await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'Switch space', visibility: 'organization' } })
+    const nextOf = (html: string) => /<form method="post" action="\/org\/switch"[^>]*>\s*(?:<input type="hidden" name="next" value="([^"]*)")?/.exec(html)
+    for (const [page, back] of [
+      ['/agents', '/agents'],
+      [`/agents/${agent.body.id}/chat`, '/agents'],
+      ['/spaces', '/spaces'],
+      [`/spaces/${space.body.space.id}`, '/spaces'],
+      ['/settings/profile', undefined],
+    ] as const) {
+      const shown = await c.get(page)
+      expect({ page, status: shown.status }).toEqual({ page, status: 200 })
+      const form = nextOf(shown.text)
+      expect({ page, form: form !== null }).toEqual({ page, form: true })
+      expect({ page, next: form![1] as string | undefined }).toEqual({ page, next: back })
+    }
+    // The switch itself goes there, in the other organization.
+    const two = /<option value="(org_[A-Za-z0-9]+)"[^>]*>list-two<\/option>/.exec((await c.get('/agents')).text)![1]!
+    const res = await c.post('/org/switch', { organizationId: two, next: '/agents' })
+    expect(res.status).toBe(303)
+    expect(res.headers.get('location')).toBe('/agents')
+    expect((await c.get('/agents')).text).toMatch(/<option value="org_[A-Za-z0-9]+" selected[^>]*>list-two<\/option>/)
+  })
+
   test('a form from a tab left on another organization is refused (409), nothing done: it acted on the organization switched to since', async () => {
     const { a, c } = await signedIn('admin', 'tab-one')
     const { createUser } = await import('../src/modules/users/service')

@@ -15,10 +15,20 @@ export interface Nav {
   /**
    * The page the header's organization switcher comes back to (its `next`, POST /org/switch):
    * a page that shows the same thing in any organization, such as the CLI approval page. Without
-   * it a switch leads to Settings → Profile (HOME): a space or a chat of one organization is
-   * another organization's 404.
+   * it a switch leads back to the list the page belongs to when every member may see that list in
+   * any organization (Agents, Spaces: SWITCH_BACK), else to Settings → Profile (HOME): a space or a
+   * chat of one organization is another organization's 404, and the organization's own pages are
+   * for its admins.
    */
   back?: string
+}
+
+/** The header entries whose list a switch comes back to (a page under them: its list). */
+const SWITCH_BACK = new Set(['/agents', '/spaces'])
+
+/** Where the organization switcher leads: the page's own `back`, or its list (SWITCH_BACK), or none (HOME). */
+export function switchBack(nav: Pick<Nav, 'back' | 'current'>): string | undefined {
+  return nav.back ?? (nav.current && SWITCH_BACK.has(nav.current) ? nav.current : undefined)
 }
 
 /** FormError.field of a refusal of the header's organization switcher (POST /org/switch). */
@@ -88,7 +98,7 @@ export function Layout(props: { title: string; nav: Nav; children?: Children; sc
               </nav>
               {organizations.length > 1 ? (
                 <form method="post" action="/org/switch" class="row">
-                  {props.nav.back ? <input type="hidden" name="next" value={props.nav.back} /> : ''}
+                  {switchBack(props.nav) ? <input type="hidden" name="next" value={switchBack(props.nav)} /> : ''}
                   <label>
                     <span class="sr-only">{t.switchToOrganization}</span>
                     <select name="organizationId" {...(props.nav.switcherError ? { 'aria-invalid': 'true', 'aria-describedby': props.nav.switcherError } : {})}>
