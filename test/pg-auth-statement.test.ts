@@ -88,9 +88,13 @@ describe.skipIf(!HAVE_PG)('authentication in one statement on PostgreSQL', () =>
     const cases: [string, boolean, (a: Actor) => unknown][] = [
       ['valid', true, async () => {}],
       ['used before', true, (a) => pat(a, { lastUsedAt: at(-5 * MIN) })],
-      ['revoked now', false, (a) => pat(a, { revokedAt: at(0) })],
-      ['revoked a millisecond ago', false, (a) => pat(a, { revokedAt: at(-1) })],
-      ['revoked in a millisecond', true, (a) => pat(a, { revokedAt: at(1) })],
+      ['revoked now', false, (a) => pat(a, { revokedAt: at(0), revokedReason: 'manual' })],
+      ['revoked a millisecond ago', false, (a) => pat(a, { revokedAt: at(-1), revokedReason: 'manual' })],
+      // Only a rotation's grace period revokes ahead of time; any other revocation dated later
+      // came from an instance whose clock runs ahead, and is in force (src/auth/revoked.ts).
+      ['rotated, its grace period ending in a millisecond', true, (a) => pat(a, { revokedAt: at(1), revokedReason: 'rotated' })],
+      ['rotated, its grace period ended now', false, (a) => pat(a, { revokedAt: at(0), revokedReason: 'rotated' })],
+      ['revoked by an instance whose clock runs a millisecond ahead', false, (a) => pat(a, { revokedAt: at(1), revokedReason: 'manual' })],
       ['expiring now', false, (a) => pat(a, { expiresAt: at(0) })],
       ['expiring in a millisecond', true, (a) => pat(a, { expiresAt: at(1) })],
       ['no longer a member', false, noMember],

@@ -140,7 +140,8 @@ describe('what counts and in which order (on PostgreSQL the look-up and the coun
     const now = () => new Date(t.clock.now())
     const causes: [string, (a: Actor) => unknown, (a: Actor) => unknown][] = [
       // [code, still valid one millisecond before the cause, the cause]
-      ['token_revoked', (a) => setToken(t, a, { revokedAt: new Date(t.clock.now() + 1) }), (a) => setToken(t, a, { revokedAt: now() })],
+      // (Still valid before the revocation: a rotation's grace period ending a millisecond later.)
+      ['token_revoked', (a) => setToken(t, a, { revokedAt: new Date(t.clock.now() + 1), revokedReason: 'rotated' }), (a) => setToken(t, a, { revokedAt: now() })],
       ['token_expired', (a) => setToken(t, a, { expiresAt: new Date(t.clock.now() + 1) }), (a) => setToken(t, a, { expiresAt: now() })],
       ['membership_revoked', async () => {}, (a) => t.db.delete(memberships).where(eq(memberships.userId, a.userId)).run()],
     ]

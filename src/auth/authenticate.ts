@@ -4,6 +4,7 @@ import { AppError, type ErrorCode } from '../errors'
 import { findCliAccessTokenForAuth, findTokenForAuth, touchLastUsed, type AuthRow } from './lookup'
 import type { CountedHits, CountedLookup } from './pg-lookup'
 import type { Principal } from './principal'
+import { revocationInForce } from './revoked'
 import { ACCESS_TOKEN_PREFIX, checkTokenFormat, hashToken, stopsAt, TOKEN_PREFIX } from './tokens'
 
 export const MAX_AUTH_HEADER_BYTES = 8 * 1024
@@ -149,7 +150,8 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
   const { row, now, counted, agentsVersion } = await lookup(ctx, cli ? 'cli' : 'pat', hash, ctx.clock.now())
   const fix = cli ? CLI_FIX : FIX
   if (!row) throw unauthorized('invalid_token', `Invalid or expired token: this token is not recognised. ${fix}`, 'Unknown token')
-  if (row.revokedAt && row.revokedAt.getTime() <= now) {
+  // In force once committed, whatever the clock of the instance that made it (src/auth/revoked.ts).
+  if (revocationInForce(row, now)) {
     // Revoked because its user left the organization (and not back since): that is what to say.
     if (row.revokedReason === 'membership_removed' && !row.role) throw noLongerMember(cli)
     // A revoked CLI session's refresh token is revoked with it: signing in again is the only way.

@@ -35,7 +35,8 @@ type Kind = AuthRow['kind']
  * as one statement with data-modifying CTEs.
  *
  * The counters are hit only when the token is valid at `now` by the rules authenticate applies
- * afterwards with the same `now` (found; not revoked at or before `now`; expiring after `now`;
+ * afterwards with the same `now` (found; no revocation in force, src/auth/revoked.ts: revoked
+ * at all but for a rotation's grace period still running; expiring after `now`;
  * its user still a member): a refused credential counts against its address's failures as
  * before (RateLimiter.authFailed), never against a token's or user's budget; the user's budget
  * only for hits within the token's (RateLimiter.consumeAuthenticated). Nothing is cached:
@@ -94,7 +95,7 @@ export class PgCountedLookup {
       WITH auth AS (${auth}),
       valid AS (
         SELECT id, user_id FROM auth
-        WHERE role IS NOT NULL AND expires_at > ${nowIso}::timestamptz AND (revoked_at IS NULL OR revoked_at > ${nowIso}::timestamptz)
+        WHERE role IS NOT NULL AND expires_at > ${nowIso}::timestamptz AND (revoked_at IS NULL OR (revoked_reason = 'rotated' AND revoked_at > ${nowIso}::timestamptz))
       ),
       async_commit AS (SELECT set_config('synchronous_commit', 'off', true) FROM valid)
       ${b1 ? sql`, first AS (${upsert(b1, sql`${k}::int`, sql`valid, async_commit`)})` : sql``}

@@ -1,10 +1,11 @@
-import { and, inArray, isNotNull, lte } from 'drizzle-orm'
+import { and, inArray } from 'drizzle-orm'
 import type { Clock } from '../clock'
 import type { Db } from '../db/connection'
 import { cliSessions, personalAccessTokens } from '../db/schema'
 import { errorMessage } from '../errors'
 import type { Logger } from '../logger'
 import type { Principal } from './principal'
+import { revokedSql } from './revoked'
 
 /** How often the tokens of requests still open are checked (a revocation ends them within about this). */
 export const REVOCATION_CHECK_MS = 1000
@@ -22,7 +23,8 @@ interface Watched {
  * before. Such a request registers here while it is open; every REVOCATION_CHECK_MS one
  * statement per kind of token asks which of the watched tokens (personal access tokens, CLI
  * sign-ins) have been revoked since, whichever instance revoked them, and their requests end
- * (`onRevoked`). A rotated token in its grace period is revoked when the grace ends. Expiry does
+ * (`onRevoked`). A rotated token in its grace period is revoked when the grace ends; any other
+ * revocation is in force once committed, whatever its time (src/auth/revoked.ts). Expiry does
  * not end a request: it was valid when it came. No request open: no timer, no statement.
  */
 export class RevocationWatch {
@@ -77,12 +79,12 @@ export class RevocationWatch {
     const pats = ids('pat')
     if (pats.length) {
       const t = personalAccessTokens
-      for (const r of await this.deps.db.select({ id: t.id }).from(t).where(and(inArray(t.id, pats), isNotNull(t.revokedAt), lte(t.revokedAt, now))).all()) out.add(`pat:${r.id}`)
+      for (const r of await this.deps.db.select({ id: t.id }).from(t).where(and(inArray(t.id, pats), revokedSql(t, now))).all()) out.add(`pat:${r.id}`)
     }
     const sessions = ids('cli')
     if (sessions.length) {
       const s = cliSessions
-      for (const r of await this.deps.db.select({ id: s.id }).from(s).where(and(inArray(s.id, sessions), isNotNull(s.revokedAt), lte(s.revokedAt, now))).all()) out.add(`cli:${r.id}`)
+      for (const r of await this.deps.db.select({ id: s.id }).from(s).where(and(inArray(s.id, sessions), revokedSql(s, now))).all()) out.add(`cli:${r.id}`)
     }
     return out
   }

@@ -1,6 +1,7 @@
-import { and, count, eq, gt, isNull, or } from 'drizzle-orm'
+import { and, count, eq, gt } from 'drizzle-orm'
 import { recordAuditOnce } from '../../audit/log'
 import { bearerChallenge } from '../../auth/authenticate'
+import { notRevokedSql } from '../../auth/revoked'
 import { scopesCover, uncoveredScopes } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
@@ -125,7 +126,7 @@ export async function countActiveTokens(db: Db, userId: string, organizationId: 
   const row = await db
     .select({ n: count() })
     .from(t)
-    .where(and(eq(t.userId, userId), eq(t.organizationId, organizationId), or(isNull(t.revokedAt), gt(t.revokedAt, at)), gt(t.expiresAt, at)))
+    .where(and(eq(t.userId, userId), eq(t.organizationId, organizationId), notRevokedSql(t, at), gt(t.expiresAt, at)))
     .get()
   return row?.n ?? 0
 }

@@ -7,6 +7,7 @@ import { prepared } from '../../db/prepared'
 import { AppError } from '../../errors'
 import { assertMayEndItself, assertMayManage, scopesForNewToken } from './access'
 import { revokeCreatedBy } from './created-by'
+import { revocationInForce } from '../../auth/revoked'
 import { cancelRunsOfLeakedTokens } from '../executions/leaked'
 import { revokeCliSessionById } from '../cli-auth/service'
 import { createToken, findTokenById, findVisible, revocable, revokeById, toPublicToken, type CreateTokenInput, type PublicToken } from './service'
@@ -63,7 +64,7 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
   await assertMayManage(ctx, old, 'rotate')
   const now = ctx.clock.now()
   const family = old.familyId ?? old.id
-  if (old.revokedAt && old.revokedAt.getTime() <= now) {
+  if (revocationInForce(old, now)) {
     // This request authenticated with the very token, so it was valid when the request came in:
     // a rotation or revocation that committed since (a client's retry racing its first attempt,
     // across instances on PostgreSQL) is no sign of a leaked secret, and must not revoke the

@@ -1,6 +1,7 @@
 import { and, desc, eq, gt, isNull, lte, or, sql } from 'drizzle-orm'
 import { audited, callerOf, withTx, type Ctx } from '../../context'
 import { bearerChallenge } from '../../auth/authenticate'
+import { notRevokedSql, revocationInForce } from '../../auth/revoked'
 import { ownerEmail } from '../../auth/lookup'
 import { isOrgAdmin } from '../../auth/roles'
 import { generateToken, hashToken, maskFromHint, stopsAt, tokenHint } from '../../auth/tokens'
@@ -131,7 +132,7 @@ async function assertCreatorActive(ctx: Ctx, creatorId: string, now: number, act
     (await ctx.db.select({ revokedAt: s.revokedAt, reason: sql<string | null>`null` }).from(s).where(eq(s.id, creatorId)).get())
   // Only a rotation's grace period revokes ahead of time: any other revocation is in force once
   // committed, whatever the clock of the instance that made it said (another machine's may run ahead).
-  if (row?.revokedAt && (row.reason !== 'rotated' || row.revokedAt.getTime() <= now)) {
+  if (row && revocationInForce({ revokedAt: row.revokedAt, revokedReason: row.reason }, now)) {
     throw new AppError('token_revoked', 'Invalid token: the token this request authenticated with has been revoked meanwhile (no token was created).', {
       headers: { 'www-authenticate': bearerChallenge('invalid_token', 'Token revoked') },
     })
@@ -268,19 +269,17 @@ export async function revokeToken(ctx: Ctx, id: string): Promise<PublicToken> {
 export type RevokeReason = 'manual' | 'rotated' | 'leak_report' | 'family_reuse' | 'admin_cli' | 'creator_revoked' | 'membership_removed'
 
 /**
+ * A token a revocation still changes: one whose revocation is not in force (src/auth/revoked.ts):
+ * not revoked, or revoked later by a rotation's grace period.
+ */
+export function revocable(now: number) {
+  return notRevokedSql(personalAccessTokens, new Date(now))
+}
+
+/**
  * Revokes now: a token not yet revoked, or one whose revocation is scheduled later (a rotation's
  * grace period). Returns the updated row, or undefined when it was already revoked.
  */
-/**
- * A token a revocation still changes: not revoked, or revoked later by a rotation's grace period.
- * Not "revoked_at later than now": two revocations at once each read their own `now`, and the
- * one whose `now` was a millisecond earlier found the other's revocation "in the future" and
- * revoked the token a second time (its revoked_at rewritten, a second token.revoked event).
- */
-export function revocable(now: number) {
-  const t = personalAccessTokens
-  return or(isNull(t.revokedAt), and(eq(t.revokedReason, 'rotated'), gt(t.revokedAt, new Date(now))))!
-}
 
 export function revokeById(ctx: Ctx, id: string, revokedBy: string, reason: RevokeReason): Promise<PersonalAccessToken | undefined> {
   const t = personalAccessTokens

@@ -1,0 +1,98 @@
+// Revocation across instances: in force on every instance from its commit, whatever the clock of
+// the instance that made it says.
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
+import { ON_PG } from './helpers/pg'
+import { startProviderDouble, type ProviderDouble } from './helpers/providers'
+import { cliLogin } from './helpers/world'
+import { agent } from './helpers/scripted-provider'
+
+let double: ProviderDouble
+const dir = mkdtempSync(join(tmpdir(), 'teamday-revocation-races-'))
+beforeAll(() => {
+  double = startProviderDouble()
+})
+afterAll(() => {
+  double.stop()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const config = () => ({ openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' })
+describe('a revocation made through an instance whose clock runs ahead', () => {
+  // Each instance judged a revocation by its own clock: "revoked at or before now". One made
+  // through an instance 5 s ahead (another machine) let the token in on every other instance for
+  // those 5 s, and an open stream there went on. Only a rotation's grace period is a revocation
+  // ahead of time; any other is in force once committed (src/auth/revoked.ts).
+  const SKEW_MS = 5_000
+  let n = 0
+  /** Two instances on one database (a SQLite file, or one PostgreSQL schema), `ahead`'s clock SKEW_MS ahead of `here`'s. */
+  async function instances(): Promise<{ here: TestApp; ahead: TestApp }> {
+    const key = crypto.getRandomValues(new Uint8Array(32))
+    const here = await makeTestApp({ key, config: config(), ...(ON_PG ? {} : { dbPath: join(dir, `skew${++n}.db`) }) })
+    const ahead = await makeTestApp({ key, config: config(), ...(here.pg ? { pg: here.pg } : { dbPath: join(dir, `skew${n}.db`) }) })
+    ahead.clock.advance(SKEW_MS)
+    return { here, ahead }
+  }
+
+  test('the next request on the other instance is 401 token_revoked (a plain revocation, a leak report, a CLI sign-in signed out); a grace period still runs there', async () => {
+    const { here, ahead } = await instances()
+    const a = await makeActor(here, { role: 'admin' })
+    const revoked = await makeToken(here, a)
+    const leaked = await makeToken(here, a)
+    const self = (token: string) => here.req('GET', '/api/v1/tokens/self', { token })
+    const cli = await cliLogin(here, a)
+    for (const token of [revoked.token, leaked.token, cli.accessToken]) expect((await self(token)).status).toBe(200)
+
+    expect((await ahead.req('DELETE', `/api/v1/tokens/${revoked.id}`, { token: a.token })).status).toBe(200)
+    expect((await ahead.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [leaked.token] }, ip: '198.51.100.200' })).status).toBe(202)
+    expect((await ahead.req('DELETE', '/api/v1/tokens/self', { token: cli.accessToken })).status).toBe(200)
+    for (const token of [revoked.token, leaked.token, cli.accessToken]) {
+      const r = await self(token)
+      expect(r.status).toBe(401)
+      expect(r.body.code).toBe('token_revoked')
+    }
+
+    // A rotation's grace period, ended by the instance ahead: 5 s later by this one's clock.
+    const rotated = await makeToken(here, a)
+    const successor = await ahead.req('POST', `/api/v1/tokens/${rotated.id}/rotate`, { token: rotated.token, body: { gracePeriodSeconds: 1 } })
+    expect(successor.status).toBe(201)
+    expect((await self(rotated.token)).status).toBe(200)
+    here.clock.advance(SKEW_MS + 1_000)
+    expect((await self(rotated.token)).status).toBe(401)
+    await ahead.rt.close()
+    await here.rt.close()
+  })
+
+  test('a stream open on the other instance ends with its error event', async () => {
+    const { here, ahead } = await instances()
+    const a = await makeActor(here, { role: 'admin' })
+    const streamer = await makeToken(here, a)
+    const ag = await agent(here, a)
+    const res = await here.app.handle(
+      new Request(`http://localhost/api/v1/agents/${ag.id}/execute`, { method: 'POST', headers: { authorization: `Bearer ${streamer.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ message: 'HANG', stream: true }) }),
+    )
+    expect(res.status).toBe(200)
+    const reader = res.body!.getReader()
+    let text = ''
+    while (!text.includes('event: meta')) text += new TextDecoder().decode((await reader.read()).value)
+    expect((await ahead.req('DELETE', `/api/v1/tokens/${streamer.id}`, { token: a.token })).status).toBe(200)
+    // The watch asks every second; a few of its checks are plenty (the stream's end is the condition).
+    const ended = (async () => {
+      for (;;) {
+        const { value, done } = await reader.read()
+        if (done) return text
+        text += new TextDecoder().decode(value)
+      }
+    })()
+    const out = await Promise.race([ended, new Promise<null>((r) => setTimeout(() => r(null), 10_000))])
+    expect(out).not.toBeNull()
+    expect(out!).toContain('event: error')
+    expect(out!).toContain('"code":"token_revoked"')
+    await here.rt.engine.shutdown(0)
+    await ahead.rt.close()
+    await here.rt.close()
+  }, 30_000)
+})
