@@ -1,14 +1,18 @@
-// Revocation across instances: in force on every instance from its commit, whatever the clock of
-// the instance that made it says.
+// Revocation against requests in flight and across instances. A request is let in while its
+// token is good; what it writes after that must not outlive a revocation that was meant to take
+// it along. And a revocation is in force on every instance from its commit, whatever the clock of
+// the instance that made it says. Each request in flight here is held after its authentication
+// by the rate limiter's count of it (test/helpers/pause.ts): deterministic, no sleeps.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { makeActor, makeTestApp, makeToken, type TestApp } from './helpers/app'
+import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
+import { PausingStore } from './helpers/pause'
 import { ON_PG } from './helpers/pg'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 import { cliLogin } from './helpers/world'
-import { agent } from './helpers/scripted-provider'
+import { agent, until } from './helpers/scripted-provider'
 
 let double: ProviderDouble
 const dir = mkdtempSync(join(tmpdir(), 'teamday-revocation-races-'))
@@ -21,6 +25,83 @@ afterAll(() => {
 })
 
 const config = () => ({ openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model' })
+let ip = 0
+const report = (t: TestApp, token: string) => t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [token] }, ip: `198.51.100.${++ip}` })
+/** The executions of an agent, as its organization's admin lists them. */
+const runsOf = async (t: TestApp, admin: Actor, agentId: string) => (await t.req('GET', `/api/v1/executions?agentId=${agentId}&limit=200`, { token: admin.token })).body as { id: string; status: string }[]
+
+describe('an execute in flight when its token is revoked', () => {
+  // The leak report cancels the runs the token started (and those of the tokens it made); a run
+  // recorded by a request that authenticated just before the report, and wrote after it, escaped
+  // that sweep: 202, and the run went on for whoever held the leaked secret. Now the transaction
+  // that records a run asks again whether its token is unrevoked: 401, nothing recorded.
+  for (const mode of ['async', 'stream', 'sync'] as const) {
+    test(`a leak report meanwhile (${mode}): 401 token_revoked, no run recorded; the same for a token the leaked one made`, async () => {
+      const store = new PausingStore()
+      const t = await makeTestApp({ rateLimitStore: store, config: config() })
+      const a = await makeActor(t, { role: 'admin' })
+      const leaked = await makeToken(t, a)
+      const made = (await t.req('POST', '/api/v1/tokens', { token: leaked.token, body: { name: 'made by the leaked one' } })).body as { id: string; token: string }
+      const ag = await agent(t, a)
+      const body = { message: 'hello', ...(mode === 'async' && { async: true }), ...(mode === 'stream' && { stream: true }) }
+      // Both requests authenticated, then held; the report of the leaked token (which revokes the
+      // one it made too) commits; then they go on.
+      const held = [leaked, made].map((x) => ({ gate: store.pauseNext(x.id), token: x.token }))
+      const requests = held.map((h) => t.req('POST', `/api/v1/agents/${ag.id}/execute`, { token: h.token, body }))
+      for (const h of held) await h.gate.reached
+      expect((await report(t, leaked.token)).status).toBe(202)
+      for (const h of held) h.gate.release()
+      for (const r of await Promise.all(requests)) {
+        expect(r.status).toBe(401)
+        expect(r.body.code).toBe('token_revoked')
+        expect(r.headers.get('www-authenticate')).toContain('invalid_token')
+      }
+      expect(await runsOf(t, a, ag.id)).toEqual([])
+      await t.rt.close()
+    })
+  }
+
+  test('a plain revocation or a removal from the organization meanwhile: refused too (401 token_revoked, membership_revoked), nothing recorded', async () => {
+    const store = new PausingStore()
+    const t = await makeTestApp({ rateLimitStore: store, config: config() })
+    const admin = await makeActor(t, { role: 'admin' })
+    const ag = await agent(t, admin)
+    const cases = [
+      { code: 'token_revoked', change: (m: Actor) => t.req('DELETE', `/api/v1/tokens/${m.tokenId}`, { token: admin.token }) },
+      { code: 'membership_revoked', change: (m: Actor) => t.req('DELETE', `/api/v1/organizations/${m.organizationId}/members/${m.userId}`, { token: admin.token }) },
+    ]
+    for (const c of cases) {
+      const m = await makeActor(t, { role: 'member' })
+      const gate = store.pauseNext(m.tokenId)
+      const request = t.req('POST', `/api/v1/agents/${ag.id}/execute`, { token: m.token, body: { message: 'hello', async: true } })
+      await gate.reached
+      expect((await c.change(m)).status).toBe(200)
+      gate.release()
+      const r = await request
+      expect(r.status).toBe(401)
+      expect(r.body.code).toBe(c.code)
+    }
+    expect(await runsOf(t, admin, ag.id)).toEqual([])
+    await t.rt.close()
+  })
+
+  test('a rotation with a grace period meanwhile is no revocation yet: the run is recorded and runs', async () => {
+    const store = new PausingStore()
+    const t = await makeTestApp({ rateLimitStore: store, config: config() })
+    const a = await makeActor(t, { role: 'admin' })
+    const ag = await agent(t, a)
+    const gate = store.pauseNext(a.tokenId)
+    const request = t.req('POST', `/api/v1/agents/${ag.id}/execute`, { token: a.token, body: { message: 'hello', async: true } })
+    await gate.reached
+    expect((await t.req('POST', `/api/v1/tokens/${a.tokenId}/rotate`, { token: a.token, body: { gracePeriodSeconds: 600 } })).status).toBe(201)
+    gate.release()
+    const r = await request
+    expect(r.status).toBe(202)
+    await until(async () => (await runsOf(t, a, ag.id))[0]?.status === 'completed')
+    await t.rt.close()
+  })
+})
+
 describe('a revocation made through an instance whose clock runs ahead', () => {
   // Each instance judged a revocation by its own clock: "revoked at or before now". One made
   // through an instance 5 s ahead (another machine) let the token in on every other instance for

@@ -23,12 +23,15 @@ export async function withCurrentRole(db: Db, actor: Actor): Promise<Actor> {
   if (actor.kind !== 'token' && actor.kind !== 'session') return actor
   const p = actor.principal
   const role = await roleIn(db, p.organizationId, p.userId)
-  if (role === undefined) {
-    throw new AppError('membership_revoked', 'Invalid token: its user is no longer a member of the organization the token was created in (removed while this request ran). Nothing was changed.', {
-      // bearerChallenge's answer (src/auth/authenticate.ts, which this cannot import: it needs the context).
-      headers: { 'www-authenticate': 'Bearer realm="teamday", error="invalid_token", error_description="User no longer a member of the organization"' },
-    })
-  }
+  if (role === undefined) throw noLongerMemberMeanwhile()
   if (role === p.role) return actor
   return { ...actor, principal: { ...actor.principal, role } } as Actor
+}
+
+/** 401 membership_revoked for a request whose user was removed from the organization while it ran. */
+export function noLongerMemberMeanwhile(): AppError {
+  return new AppError('membership_revoked', 'Invalid token: its user is no longer a member of the organization the token was created in (removed while this request ran). Nothing was changed.', {
+    // bearerChallenge's answer (src/auth/authenticate.ts, which this cannot import: it needs the context).
+    headers: { 'www-authenticate': 'Bearer realm="teamday", error="invalid_token", error_description="User no longer a member of the organization"' },
+  })
 }

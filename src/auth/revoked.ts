@@ -1,4 +1,9 @@
 import { and, eq, gt, isNotNull, isNull, lte, ne, or, type Column, type SQL } from 'drizzle-orm'
+import type { Actor } from '../actor'
+import type { Db } from '../db/connection'
+import { cliSessions, personalAccessTokens } from '../db/schema'
+import { AppError } from '../errors'
+import { noLongerMemberMeanwhile, roleIn } from './current-role'
 
 /**
  * When a revocation is in force: the one rule for a personal access token and a CLI sign-in,
@@ -31,3 +36,25 @@ export function revokedSql(t: { revokedAt: Column; revokedReason: Column }, now:
   return and(isNotNull(t.revokedAt), or(isNull(t.revokedReason), ne(t.revokedReason, 'rotated'), lte(t.revokedAt, now)))!
 }
 
+/**
+ * For a write whose result a revocation of the request's credential must take along, in that
+ * write's transaction (`db`): the credential the request authenticated with (a personal access
+ * token; a CLI sign-in) has no revocation in force now. A request is let in while its token is
+ * good, and a leak report (or a rotation's reuse, a CLI code polled twice) committed while it was
+ * under way cancels the runs the token started and revokes the tokens it made: a run recorded
+ * after that sweep escaped it and ran on for whoever held the leaked secret. Refused as the
+ * request's next one would be: 401 token_revoked (membership_revoked once its user left), nothing
+ * written. Console sessions and the server's own actors have no such credential.
+ */
+export async function assertCredentialUnrevoked(db: Db, actor: Actor, now: number): Promise<void> {
+  if (actor.kind !== 'token') return
+  const p = actor.principal
+  const t = p.credential === 'cli' ? cliSessions : personalAccessTokens
+  const row = await db.select({ revokedAt: t.revokedAt, revokedReason: t.revokedReason }).from(t).where(eq(t.id, p.tokenId)).get()
+  if (row && !revocationInForce(row, now)) return
+  if (row?.revokedReason === 'membership_removed' && (await roleIn(db, p.organizationId, p.userId)) === undefined) throw noLongerMemberMeanwhile()
+  throw new AppError('token_revoked', 'Invalid token: the token this request authenticated with was revoked while the request ran. Nothing was started or changed.', {
+    // bearerChallenge's answer (src/auth/authenticate.ts, which this cannot import: it needs the context).
+    headers: { 'www-authenticate': 'Bearer realm="teamday", error="invalid_token", error_description="Token revoked"' },
+  })
+}

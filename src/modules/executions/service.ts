@@ -1,6 +1,7 @@
 import { and, eq, gte, sql } from 'drizzle-orm'
 import type { Caller } from '../../auth/principal'
 import { intersectScopes, isOrgAdmin } from '../../auth/roles'
+import { assertCredentialUnrevoked } from '../../auth/revoked'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { afterParams, keysetPages, mapBatches, readPage, sizeStatements, sizesOf, listedColumns, storedBytes } from '../../db/paging'
@@ -226,6 +227,9 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string |
       parent,
       delegationDepth: input.delegationDepth,
       admit: async (tx) => {
+        // The token that starts it, unrevoked still: a leak report committed since the request
+        // came in cancelled the token's runs, and this one, recorded after, would escape it.
+        await assertCredentialUnrevoked(tx, ctx.actor, ctx.clock.now())
         if (!from) await assertQueueRoom(tx, ctx.config.maxQueuedExecutionsPerUser, p)
         // Again in the transaction that records the run, read with forShare (src/db/locks.ts):
         // an agent or a space archived (or closed to the caller) at the same moment either
