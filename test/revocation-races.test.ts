@@ -102,6 +102,36 @@ describe('an execute in flight when its token is revoked', () => {
   })
 })
 
+describe('a rotation in flight when its own token is revoked', () => {
+  // It made no successor either way; it answered 409 invalid_state "rotated or revoked by a
+  // concurrent request; list your tokens and retry", which is for a rotation racing another
+  // rotation of the token (still so), and sent a leaked token's holder back to try again.
+  test('by a leak report, a DELETE or its user\'s removal: 401 as its next request (token_revoked, membership_revoked), no successor; raced by a rotation: 409 naming the successor', async () => {
+    const store = new PausingStore()
+    const t = await makeTestApp({ rateLimitStore: store })
+    const admin = await makeActor(t, { role: 'admin' })
+    const cases: [string, string, (m: Actor) => Promise<unknown>][] = [
+      ['leak report', 'token_revoked', (m) => report(t, m.token)],
+      ['DELETE', 'token_revoked', (m) => t.req('DELETE', `/api/v1/tokens/${m.tokenId}`, { token: admin.token })],
+      ['removal', 'membership_revoked', (m) => t.req('DELETE', `/api/v1/organizations/${m.organizationId}/members/${m.userId}`, { token: admin.token })],
+      ['rotation', 'invalid_state', (m) => t.req('POST', `/api/v1/tokens/${m.tokenId}/rotate`, { token: m.token, body: {} })],
+    ]
+    for (const [what, code, change] of cases) {
+      const m = await makeActor(t)
+      const gate = store.pauseNext(m.tokenId)
+      const request = t.req('POST', `/api/v1/tokens/${m.tokenId}/rotate`, { token: m.token, body: {} })
+      await gate.reached
+      await change(m)
+      gate.release()
+      const r = await request
+      expect([what, r.status, r.body.code]).toEqual([what, code === 'invalid_state' ? 409 : 401, code])
+      const successors = (await t.req('GET', `/api/v1/tokens?all=true&limit=200`, { token: admin.token })).body.tokens.filter((x: { userId: string; id: string }) => x.userId === m.userId && x.id !== m.tokenId)
+      expect([what, successors.length]).toEqual([what, code === 'invalid_state' ? 1 : 0])
+    }
+    await t.rt.close()
+  })
+})
+
 describe('a revocation made through an instance whose clock runs ahead', () => {
   // Each instance judged a revocation by its own clock: "revoked at or before now". One made
   // through an instance 5 s ahead (another machine) let the token in on every other instance for

@@ -7,7 +7,7 @@ import { prepared } from '../../db/prepared'
 import { AppError } from '../../errors'
 import { assertMayEndItself, assertMayManage, scopesForNewToken } from './access'
 import { revokeCreatedBy } from './created-by'
-import { revocationInForce } from '../../auth/revoked'
+import { assertCredentialUnrevoked, revocationInForce } from '../../auth/revoked'
 import { cancelRunsOfLeakedTokens } from '../executions/leaked'
 import { revokeCliSessionById } from '../cli-auth/service'
 import { createToken, findTokenById, findVisible, revocable, revokeById, toPublicToken, type CreateTokenInput, type PublicToken } from './service'
@@ -154,6 +154,13 @@ async function successorOf(ctx: Ctx, id: string): Promise<string | undefined> {
 export const RETRY_WINDOW_MS = 60_000
 
 async function concurrentlyRevoked(ctx: Ctx, old: PersonalAccessToken): Promise<AppError> {
+  // The calling token itself, revoked meanwhile by other than a rotation (a DELETE, a leak report,
+  // its user's removal): this request is refused as its next one is, 401 token_revoked or
+  // membership_revoked; a 409 "retry" sent whoever held it back to try again.
+  if (callerOf(ctx).tokenId === old.id) {
+    const now = await findTokenById(ctx, old.id)
+    if (now?.revokedReason !== 'rotated') await assertCredentialUnrevoked(ctx.db, ctx.actor, ctx.clock.now())
+  }
   const successor = await successorOf(ctx, old.id)
   return new AppError(
     'invalid_state',
