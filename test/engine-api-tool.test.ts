@@ -207,6 +207,27 @@ describe("teamday_api: the token's rights, as for any client", () => {
     expect(JSON.parse(second!.slice('HTTP 401\n'.length))).toMatchObject({ statusCode: 401, code: 'token_revoked' })
   })
 
+  test("the member who started the run removed from the organization meanwhile: the next call is a 401 result (membership_revoked), and the run still completes", async () => {
+    const w = await world()
+    script([
+      { method: 'GET', path: '/api/v1/agents' },
+      async () => {
+        const removed = await w.t.req('DELETE', `/api/v1/organizations/${w.member.organizationId}/members/${w.member.userId}`, { token: w.admin.token })
+        expect(removed.status).toBe(200)
+        return { method: 'GET', path: '/api/v1/agents' }
+      },
+    ])
+    const before = p.requests.length
+    // Asynchronous: a synchronous execute's wait would end with the member's own token, revoked too.
+    const r = await exec(w.t, w.member, w.ag.id, { message: 'twice', spaceId: w.spaceId, async: true })
+    expect(r.status).toBe(202)
+    await until(async () => (await getExec(w.t, w.admin, r.body.executionId)).status === 'completed')
+    const [first, second] = results(before)
+    expect(first).toStartWith('HTTP 200\n')
+    expect(second).toStartWith('HTTP 401\n')
+    expect(JSON.parse(second!.slice('HTTP 401\n'.length))).toMatchObject({ statusCode: 401, code: 'membership_revoked' })
+  })
+
   test('the rate limit of the token applies: past it the result is 429 with Retry-After', async () => {
     const w = await world({ config: { rateLimit: { limit: 5, windowMs: 60_000 }, userRateLimit: null } })
     script([1, 2, 3, 4, 5, 6].map(() => ({ method: 'GET', path: '/api/v1/agents' })))
