@@ -1,6 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import { nearestField } from '../src/http/body-fields'
+import { resolve } from 'node:path'
 import { makeActor, makeTestApp } from './helpers/app'
+import { spawnCollected } from './helpers/spawn'
 
 /**
  * A body's fields the route does not take: ignored (TeamDay's API and its CLI rely on that), unless
@@ -211,5 +213,101 @@ describe('nearestField', () => {
       for (const f of fields) if (!declared!.includes(f) && nearestField(f, declared!) !== null) refused.push(`${route} ${f}`)
     }
     expect(refused).toEqual([])
+  })
+})
+
+describe('unknown fields a body is full of: compared in time linear in what was sent', () => {
+  // A trailing `[…]` was dropped with /(\[[^\]]*\])+$/, which backtracks over every `[` of a name
+  // without a closing `]`: 40,000 of them held the event loop 1.6 s, a 1 MiB key about a quarter of
+  // an hour, on POST /api/v1/credentials/revoke too (no token needed). Run in a child process with
+  // a deadline of minutes' margin (milliseconds now), so that the old code fails instead of holding
+  // the test runner.
+  test('names of 1 MiB of brackets: each compared at once', async () => {
+    const script = `
+      const { nearestField } = await import(${JSON.stringify(resolve(import.meta.dir, '../src/http/body-fields.ts'))})
+      const fields = ['name', 'expiresInDays', 'expiresAt', 'scopes']
+      const M = 1 << 20
+      const names = ['['.repeat(M), '['.repeat(M) + ']', 'scope' + '['.repeat(M) + ']', '[]'.repeat(M / 2), 'scopes' + '[x]'.repeat(M / 3), ']'.repeat(M), 'a['.repeat(M / 2) + ']']
+      console.log('answers ' + JSON.stringify(names.map((n) => nearestField(n, fields))))`
+    const child = spawnCollected([process.execPath, '-e', script])
+    const code = await child.exited(20_000)
+    if (code === 'still running') child.proc.kill()
+    expect([code, child.output().trim()]).toEqual([0, 'answers ' + JSON.stringify([null, null, 'scopes', null, 'scopes', null, null])])
+  }, 30_000)
+
+  test('through the API: a key of brackets is ignored, 50,000 unknown fields are ignored, and a near miss among them is still found', async () => {
+    const brackets = await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: ['td_not_a_token'], ['['.repeat(20_000)]: 1 } })
+    expect(brackets.status).toBe(202)
+    const many = Object.fromEntries(Array.from({ length: 50_000 }, (_, i) => [`unknown${i}`, i]))
+    const ok = await t.req('POST', '/api/v1/agents', { token: admin.token, body: { name: 'Many unknown fields', ...many } })
+    expect([ok.status, ok.body.agent?.name]).toEqual([201, 'Many unknown fields'])
+    const typo = await t.req('POST', '/api/v1/agents', { token: admin.token, body: { name: 'One typo', ...many, visiblity: 'private' } })
+    expect([typo.status, typo.body.details?.[0]?.field]).toEqual([422, 'visiblity'])
+  })
+
+  test('the same answers as the straightforward comparison it replaces, for 100,000 names near and far', () => {
+    // The rules as first written: every field squashed and compared in full for every name.
+    const squash = (name: string) => name.replace(/(\[[^\]]*\])+$/, '').replace(/[-_\s]/g, '').toLowerCase()
+    const distance = (a: string, b: string, limit: number) => {
+      if (Math.abs(a.length - b.length) > limit) return limit + 1
+      const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
+      for (let i = 1; i <= a.length; i++) {
+        for (let j = 1; j <= b.length; j++) {
+          d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+          if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1)
+        }
+      }
+      return d[a.length]![b.length]!
+    }
+    const reference = (name: string, fields: readonly string[]) => {
+      const a = squash(name)
+      if (a === '') return null
+      let best: string | null = null
+      let bestDistance = Infinity
+      for (const field of fields) {
+        const b = squash(field)
+        if (a === b) return field
+        if (a.length >= 5 && b.startsWith(a) && bestDistance > 0.5) [best, bestDistance] = [field, 0.5]
+        else if (Math.min(a.length, b.length) >= 3 && (a + 's' === b || b + 's' === a) && bestDistance > 1) [best, bestDistance] = [field, 1]
+        else if (Math.min(a.length, b.length) >= 4) {
+          const limit = Math.min(a.length, b.length) >= 8 ? 2 : 1
+          const d = distance(a, b, limit)
+          if (d <= limit && d < bestDistance) [best, bestDistance] = [field, d]
+        }
+      }
+      return best
+    }
+    const lists = [
+      ['name', 'expiresInDays', 'expiresAt', 'scopes'],
+      ['name', 'slug', 'role', 'systemPrompt', 'system_message', 'description', 'characterDescription', 'category', 'visibility', 'model', 'tags', 'advanced_tools', 'allowedTools', 'maxTurns', 'archived'],
+      ['title', 'status', 'description', 'priority', 'assignedTo', 'assignTo', 'assigneeType', 'spaceId', 'dueDate', 'metadata'],
+      ['keys'],
+      ['refreshToken'],
+    ]
+    // A fixed pseudo-random sequence: the same names on every run.
+    let seed = 12345
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648)
+    const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)]!
+    const alphabet = [...'aeiosrtnmdlcpkyAEST_- []0é']
+    const differ: string[] = []
+    for (let i = 0; i < 100_000; i++) {
+      const fields = pick(lists)
+      let name: string
+      if (random() < 0.3) name = Array.from({ length: 1 + Math.floor(random() * 16) }, () => pick(alphabet)).join('')
+      else {
+        const chars = pick(fields).split('')
+        for (let k = 1 + Math.floor(random() * 3); k > 0; k--) {
+          const at = Math.floor(random() * (chars.length + 1))
+          const op = random()
+          if (op < 0.25) chars.splice(at, 0, pick(alphabet))
+          else if (op < 0.5) chars.splice(at, 1)
+          else if (op < 0.75) chars[at] = pick(alphabet)
+          else if (at + 1 < chars.length) [chars[at], chars[at + 1]] = [chars[at + 1]!, chars[at]!]
+        }
+        name = chars.join('') + (random() < 0.2 ? pick(['[]', '[0]', '[a][b]', '[[x]', 's', '_', ']', '[']) : '')
+      }
+      if (nearestField(name, fields) !== reference(name, fields)) differ.push(`${JSON.stringify(name)}: ${nearestField(name, fields)} / ${reference(name, fields)}`)
+    }
+    expect(differ.slice(0, 10)).toEqual([])
   })
 })
