@@ -6,9 +6,11 @@
  * error, or completed with what the row stores being what was streamed.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { resolve } from 'node:path'
 import { makeActor } from './helpers/app'
 import { agent, antEv, exec, getExec, getLogs, makeTestApp, oaiChunk, oaiDone, oaiFull, oaiStop, oaiText, oaiUsage, rawStream, startScripted, type Scripted } from './helpers/scripted-provider'
 import { parseSse } from './helpers/providers'
+import { spawnCollected } from './helpers/spawn'
 
 let p: Scripted
 beforeAll(() => {
@@ -145,6 +147,29 @@ describe('HTTP errors never leak the key', () => {
     expect(x.row.status).toBe('failed')
     expect(x.all).not.toContain(KEY.slice(0, 8))
     expect(x.row.error).toContain('[redacted]')
+  })
+  // A masked secret was found with /[A-Za-z0-9_\-.]*\*{4,}[A-Za-z0-9_\-.]*\/g, which tries every start
+  // of a long word without stars to its end: an error of 40,000 letters held the event loop 1.3 s,
+  // one of 1 MB about a quarter of an hour, with every request waiting. In a child process with a
+  // deadline of minutes' margin (milliseconds now), so that the old code fails instead of hanging.
+  test('a long error message (1 MB of one word, a masked key at its end) is scrubbed at once', async () => {
+    const script = `
+      const { scrubProviderMessage } = await import(${JSON.stringify(resolve(import.meta.dir, '../src/engine/run.ts'))})
+      const long = 'a'.repeat(1 << 20)
+      const out = scrubProviderMessage(long + ' key: my-provi************5b4a, then ' + 'b*'.repeat(1 << 19), [])
+      console.log(JSON.stringify({ length: out.length, redacted: out.includes(long + ' key: [redacted], then '), leaked: out.includes('5b4a') || out.includes('my-provi') }))`
+    const child = spawnCollected([process.execPath, '-e', script])
+    const code = await child.exited(20_000)
+    if (code === 'still running') child.proc.kill()
+    expect([code, child.output().trim()]).toEqual([0, JSON.stringify({ length: (1 << 20) + 23 + (1 << 20), redacted: true, leaked: false })])
+  }, 30_000)
+  test('a long error message through a run: failed, cut to 1000 characters, scrubbed', async () => {
+    const o = await setup()
+    p.handler = () => Response.json({ error: { message: `${'x'.repeat(30_000)} ${KEY.slice(0, 8)}************${KEY.slice(-4)}` } }, { status: 400 })
+    const x = await outcome('sync', o)
+    expect(x.row.status).toBe('failed')
+    expect(x.row.error.length).toBeLessThan(1200)
+    expect(x.all).not.toContain(KEY.slice(-4))
   })
   test('text/plain error body', async () => {
     const o = await setup()
