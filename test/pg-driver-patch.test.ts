@@ -1,4 +1,6 @@
 /**
+ * Two fixes to postgres-js 3.4.9, in patches/postgres+3.4.9.patch.
+ *
  * postgres-js 3.4.9 cancels a closed connection's pending write without forgetting it: a
  * connection closed while a query waited for its write (a backend terminated, a reset) could
  * never send its login again, and every later use of it waited connect_timeout and failed
@@ -7,10 +9,20 @@
  * patches/postgres+3.4.9.patch, applied by `npm install` (patch-package, postinstall); the
  * binary bundles the driver from node_modules. This checks that the driver every entry point
  * loads (Bun's export condition and the CommonJS one) carries it.
+ *
+ * And a transaction whose connection closed (pg_terminate_backend, a reset) while its code ran:
+ * `begin()` rejected at once, but the code went on, and its next statement was written to that
+ * connection: with the socket gone, from a timer that threw and ended the process ("null is not
+ * an object (evaluating 'socket.write')": a teamday server died on the first terminated backend
+ * under load, found from outside, 2026-12-05); once the pool had connected it again for other
+ * queries, outside the transaction (committed, though the transaction had failed and rolled
+ * back), or inside another request's transaction (its ROLLBACK or COMMIT ending that one).
  */
 import { describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
+import postgres from 'postgres'
+import { needPostgres, PG_ADMIN_URL, urlFor, createTestDatabase } from './helpers/pg'
 
 const root = dirname(require.resolve('postgres/package.json'))
 
@@ -27,4 +39,89 @@ describe('postgres-js carries the pending-write fix (patches/)', () => {
       }
     })
   }
+})
+
+const HAVE_PG = await needPostgres('test/pg-driver-patch.test.ts')
+
+describe.skipIf(!HAVE_PG)('a transaction whose connection is terminated while its code runs', () => {
+  test('its later statements fail (CONNECTION_CLOSED), never run on the connection connected again, and nothing throws uncaught', async () => {
+    const url = urlFor(await createTestDatabase())
+    const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} })
+    // One connection: the query after the close connects that same connection again.
+    const sql = postgres(url, { max: 1, onnotice: () => {}, fetch_types: false })
+    const uncaught: unknown[] = []
+    const onUncaught = (e: unknown) => void uncaught.push(e)
+    process.on('uncaughtException', onUncaught)
+    try {
+      await sql`CREATE TABLE rows_written (v text)`
+      let release!: () => void
+      const gate = new Promise<void>((r) => (release = r))
+      let started!: (pid: number) => void
+      const pid = new Promise<number>((r) => (started = r))
+      let said!: (what: string) => void
+      const second = new Promise<string>((r) => (said = r))
+      const tx = sql.begin(async (t) => {
+        const [row] = await t`SELECT pg_backend_pid() AS pid`
+        await t`INSERT INTO rows_written VALUES ('first')`
+        started(row!.pid)
+        await gate
+        said(
+          await t`INSERT INTO rows_written VALUES ('second')`.then(
+            () => 'written',
+            (e: { code?: string }) => e.code ?? 'failed',
+          ),
+        )
+      })
+      const ended = tx.then(
+        () => 'committed',
+        (e: { code?: string }) => e.code ?? 'failed',
+      )
+      await admin`SELECT pg_terminate_backend(${await pid})`
+      expect(await ended).toBe('CONNECTION_CLOSED')
+      // The pool's connection is connected again, for a query of its own.
+      expect((await sql`SELECT 1 AS one`)[0]!.one).toBe(1)
+      release()
+      // On the old driver: 'written', outside the transaction, on the new connection.
+      expect(await second).toBe('CONNECTION_CLOSED')
+      expect((await sql`SELECT v FROM rows_written`).map((r) => r.v)).toEqual([])
+
+      // Closed and not yet connected again: the statement fails instead of a timer writing to
+      // no socket (which threw, uncaught).
+      const lone = postgres(url, { max: 1, onnotice: () => {}, fetch_types: false })
+      try {
+        let go!: () => void
+        const wait = new Promise<void>((r) => (go = r))
+        let lonePid!: (pid: number) => void
+        const known = new Promise<number>((r) => (lonePid = r))
+        let answered!: (what: string) => void
+        const late = new Promise<string>((r) => (answered = r))
+        const lost = lone
+          .begin(async (t) => {
+            lonePid((await t`SELECT pg_backend_pid() AS pid`)[0]!.pid)
+            await wait
+            answered(
+              await t`SELECT 1`.then(
+                () => 'answered',
+                (e: { code?: string }) => e.code ?? 'failed',
+              ),
+            )
+          })
+          .catch((e: { code?: string }) => e.code)
+        await admin`SELECT pg_terminate_backend(${await known})`
+        expect(await lost).toBe('CONNECTION_CLOSED')
+        go()
+        expect(await late).toBe('CONNECTION_CLOSED')
+        // A turn of the event loop for the timer the old driver armed.
+        await new Promise((r) => setImmediate(r))
+        await Bun.sleep(10)
+      } finally {
+        await lone.end({ timeout: 1 })
+      }
+      expect(uncaught).toEqual([])
+    } finally {
+      process.off('uncaughtException', onUncaught)
+      await sql.end({ timeout: 1 })
+      await admin.end({ timeout: 1 })
+    }
+  }, 30_000)
 })

@@ -124,10 +124,16 @@ export class PgConnection implements DbConnection {
     // connection, and the request with it. The transaction ends on the server by
     // idle_in_transaction_session_timeout, or with the connection.
     let abort!: (e: unknown) => void
+    // Why the caller was answered before the transaction ended (the deadline passed, the driver
+    // gave it up): from then on nothing of it may be written, the caller having been told nothing was.
+    let gaveUp: { why: unknown } | undefined
     const aborted = new Promise<never>((_, reject) => (abort = reject))
     const beginTimer = setTimeout(() => abort(noAnswer(this.deadlineMs)), this.deadlineMs)
     const run = (this.db as unknown as PgDatabase<any, any>).transaction(async (tx) => {
       clearTimeout(beginTimer)
+      // Its BEGIN answered after the deadline (a connection freed late, a network that healed):
+      // the caller has its 503 already, and the body ran and committed all the same.
+      if (gaveUp) throw gaveUp.why
       const session = (tx as any).session
       session.client = this.guard(session.client, () => (state.open ? undefined : 'A transaction handle was used outside its transaction.'), abort)
       // Per schema: one deployment's instances share it; separate schemas (tests) do not.
@@ -142,7 +148,10 @@ export class PgConnection implements DbConnection {
       }
     })
     run.catch(() => {}).finally(() => clearTimeout(beginTimer))
-    return Promise.race([run, aborted])
+    return Promise.race([run, aborted]).catch((e: unknown) => {
+      gaveUp = { why: e }
+      throw e
+    })
   }
 
   private escaping(): string | undefined {
