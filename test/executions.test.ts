@@ -385,3 +385,91 @@ describe('the database out of reach when a run ends', () => {
     expect(t.logs.some((l) => l.includes('execution_record_failed') && l.includes('ECONNREFUSED'))).toBe(true)
   })
 })
+
+describe('the database connection lost around a run (found probing the binary: pg_terminate_backend under load)', () => {
+  /** A lease far longer than the test: no sweep fails a row here, only what the engine does itself. */
+  const LONG_LEASE = { executionLeaseMs: 600_000 }
+  const lost = () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })
+
+  test('a start recorded whose answer was lost: 503, and its row is failed at once, not left pending at the head of the queue', async () => {
+    const t = await openaiApp(LONG_LEASE)
+    const a = await makeActor(t)
+    const agentId = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'A' } })).body.id
+    const { connectionOf } = await import('../src/db/connection')
+    const conn = connectionOf(t.rt.db) as { transaction: (fn: (tx: unknown) => Promise<unknown>) => Promise<unknown> }
+    const transaction = conn.transaction.bind(conn)
+    let orphan: string | undefined
+    // The execution's transaction commits; its answer is lost with the connection.
+    conn.transaction = async (fn) => {
+      const result = (await transaction(fn)) as { id?: string; status?: string } | undefined
+      if (orphan === undefined && result?.id?.startsWith('exec_') && result.status === 'pending') {
+        orphan = result.id
+        throw lost()
+      }
+      return result
+    }
+    try {
+      const r = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'hi' } })
+      expect([r.status, r.body.code]).toEqual([503, 'service_unavailable'])
+    } finally {
+      conn.transaction = transaction
+    }
+    expect(orphan).toBeDefined()
+    // Pending, owned by this instance and never queued here, it stayed the queue's head until its
+    // lease lapsed: no run started, here or on any instance.
+    const row = async () => (await t.req('GET', `/api/v1/executions/${orphan}`, { token: a.token })).body.execution
+    await until(async () => (await row()).status === 'failed', 10_000)
+    expect((await row()).errorCode).toBe('service_unavailable')
+    expect(t.logs.some((l) => l.includes('execution_start_unconfirmed') && l.includes(orphan!))).toBe(true)
+    const next = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'after' } })
+    expect([next.status, next.body.status]).toEqual([200, 'completed'])
+  }, 30_000)
+
+  test('a run that failed on the database and could not record that either: recorded once the database answers, not left running, holding a slot, until its lease lapses', async () => {
+    const t = await openaiApp({ ...LONG_LEASE, maxConcurrentExecutions: 1 })
+    const a = await makeActor(t)
+    const agentId = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'A' } })).body.id
+    const { executionLogs, executions } = await import('../src/db/schema')
+    const db = t.rt.db as unknown as { insert: (table: unknown) => unknown; update: (table: unknown) => unknown }
+    const insert = db.insert.bind(db)
+    const update = db.update.bind(db)
+    let logRefused = 0
+    let failedRefused = 0
+    // The run's first log line meets a lost connection (runJob throws), and so does the write of its failure, once.
+    db.insert = (table: unknown) => {
+      if (table === executionLogs && logRefused === 0) {
+        logRefused++
+        throw lost()
+      }
+      return insert(table)
+    }
+    db.update = (table: unknown) => {
+      const builder = update(table) as { set: (patch: { status?: string }) => unknown }
+      if (table !== executions) return builder
+      const set = builder.set.bind(builder)
+      builder.set = (patch) => {
+        if (patch.status === 'failed' && failedRefused === 0) {
+          failedRefused++
+          throw lost()
+        }
+        return set(patch)
+      }
+      return builder
+    }
+    let id: string
+    try {
+      const r = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'hi' } })
+      expect([r.status, r.body.code]).toEqual([503, 'service_unavailable'])
+      id = r.body.details.executionId
+    } finally {
+      db.insert = insert
+      db.update = update
+    }
+    expect([logRefused, failedRefused]).toEqual([1, 1])
+    const row = async () => (await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })).body.execution
+    await until(async () => (await row()).status === 'failed', 10_000)
+    // The only slot is free again: the next run runs.
+    const next = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'after' } })
+    expect([next.status, next.body.status]).toEqual([200, 'completed'])
+  }, 30_000)
+})

@@ -152,7 +152,13 @@ export const newChatId = () => `chat_${randomBase62(20)}`
  * reason (`model_not_served`: the model, and the providers there are). A conversation key:
  * `sessionId`, else `chatId`, else a new one; the other defaults to the same value.
  */
-export async function createJob(deps: { db: Db; clock: Clock; instanceId: string; config: { executionLeaseMs: number } }, providers: ModelProviders, input: JobInput): Promise<Job | Unserved> {
+export async function createJob(
+  deps: { db: Db; clock: Clock; instanceId: string; config: { executionLeaseMs: number } },
+  providers: ModelProviders,
+  input: JobInput,
+  /** The new execution's id (chosen by the caller, which must know it when the write fails). */
+  id: string = newId('exec'),
+): Promise<Job | Unserved> {
   let selected: SelectedModel | null = null
   let unserved: AppError | null = null
   try {
@@ -165,7 +171,7 @@ export async function createJob(deps: { db: Db; clock: Clock; instanceId: string
   const sessionId = input.sessionId ?? input.chatId ?? newChatId()
   const chatId = input.chatId ?? sessionId
   const row: typeof executions.$inferInsert = {
-    id: newId('exec'),
+    id,
     organizationId: input.agent.organizationId,
     userId: input.userId,
     tokenId: input.tokenId ?? null,

@@ -1,7 +1,8 @@
 import type { Agent, Execution, Space } from '../db/schema'
 import { connectionOf, type Db } from '../db/connection'
-import { databaseUnavailable } from '../db/unavailable'
+import { databaseUnavailable, retryWhileUnavailable } from '../db/unavailable'
 import { AppError, errorMessage } from '../errors'
+import { newId } from '../ids'
 import { refusalMessage, runnableNow } from '../modules/executions/access'
 import { assertTreeRoom, createJob, depthLimit, newDelegationTree, type Job, type JobInput } from './prepare'
 import type { ModelProviders } from './providers'
@@ -62,6 +63,8 @@ export interface Started {
 const CANCEL_SETTLE_MS = 2_000
 const STOPPING = 'The server is shutting down and accepts no new executions; retry in a moment.'
 const SHUTDOWN_FAILURE = 'Execution interrupted by server shutdown'
+/** The error of an execution whose start was recorded but could not be confirmed to its request (failIfRecorded). */
+const START_UNCONFIRMED = 'not started: the database connection was lost as this execution was recorded, and its request was answered 503'
 
 /**
  * Runs executions: at most `maxConcurrentExecutions` top-level runs at once in the whole database
@@ -166,6 +169,7 @@ export class Engine {
     const depth = Math.max(input.delegationDepth ?? 0, parent ? parent.delegationDepth + 1 : 0)
     if (this.stopping && !opts.within) throw new AppError('service_unavailable', STOPPING)
     const rootId = parent ? (parent.rootExecutionId ?? parent.id) : null
+    const id = newId('exec')
     const job = await createJob(this.deps, this.providers, {
       agent: input.agent,
       space: input.space,
@@ -188,8 +192,10 @@ export class Engine {
       // client's parentExecutionId): the tree's TEAMDAY_MAX_DELEGATIONS_PER_RUN (422 past it).
       bound: rootId === null ? undefined : (tx) => assertTreeRoom(tx, rootId, config.maxDelegationsPerRun),
       tree: input.tree,
+    }, id).catch((e: unknown) => {
+      if (databaseUnavailable(e) !== null) this.failIfRecorded(id)
+      throw e
     })
-    const id = job.execution.id
     if (opts.onEvent) this.subscribe(id, opts.onEvent)
     if (job.selected === null) {
       // No configured provider serves the model: recorded as failed, nothing to run. Logged and
@@ -325,6 +331,43 @@ export class Engine {
     this.deps.metrics?.execution('failed')
   }
 
+  /**
+   * A failed run's end, written again while the database cannot take it (up to half a lease; past
+   * that its lease lapses and the sweep fails it). A conditional write: nothing when the row
+   * ended meanwhile.
+   */
+  private recordLater(id: string, failed: Partial<Execution>): void {
+    const { db, config, log } = this.deps
+    retryWhileUnavailable(() => finishExecution(db, id, failed), config.executionLeaseMs / 2).then(
+      (row) => {
+        if (row) log.info('execution_failure_recorded', { executionId: id, note: 'written once the database answered again' })
+      },
+      (e: unknown) => log.warn('execution_record_failed', { executionId: id, error: errorMessage(e), note: 'failed by the lease sweep once its lease lapses' }),
+    )
+  }
+
+  /**
+   * A start whose write failed as the database went away may have been recorded all the same (a
+   * COMMIT applied whose answer was lost with its connection): the request was told 503 and
+   * nothing runs it, but the row waited as `pending`, owned by this instance, which never queued
+   * it. The oldest, it was the head of the queue, which every instance then left to this one:
+   * no execution started anywhere until its lease lapsed and a sweep failed it (30-45 s after a
+   * blip of a second). Failed as soon as the database answers again; a conditional write, which
+   * changes nothing when no such row was recorded.
+   */
+  private failIfRecorded(id: string): void {
+    const { db, clock, config, log } = this.deps
+    const now = new Date(clock.now())
+    const failed = { status: 'failed' as const, error: START_UNCONFIRMED, errorCode: 'service_unavailable', completedAt: now, updatedAt: now }
+    retryWhileUnavailable(() => finishExecution(db, id, failed), config.executionLeaseMs / 2).then(
+      (row) => {
+        if (row) log.warn('execution_start_unconfirmed', { executionId: id, agentId: row.agentId, organizationId: row.organizationId, note: START_UNCONFIRMED })
+      },
+      // Still out of reach: its lease lapses, and the sweep fails it.
+      () => {},
+    )
+  }
+
   private async failUnstarted(job: Job): Promise<Execution> {
     const id = job.execution.id
     const now = this.deps.clock.now()
@@ -371,6 +414,11 @@ export class Engine {
       } catch (again) {
         this.deps.log.warn('execution_record_failed', { executionId: id, error: errorMessage(again) })
         row = { ...job.execution, ...failed }
+        // Left `running`, the row held a slot of TEAMDAY_MAX_CONCURRENT_EXECUTIONS, for every
+        // instance, until its lease lapsed and a sweep failed it: 30-45 s after a blip of the
+        // database of a second (a terminated backend, a failover), four such rows stopped every
+        // run. Recorded as soon as the database answers again; the answer does not wait for it.
+        if (databaseUnavailable(again) !== null) this.recordLater(id, failed)
       }
     } finally {
       parent?.removeEventListener('abort', onParent)
