@@ -425,6 +425,38 @@ describe('the database connection lost around a run (found probing the binary: p
     expect([next.status, next.body.status]).toEqual([200, 'completed'])
   }, 30_000)
 
+  test('a claim of a queued run whose answer was lost: the run starts all the same, not left waiting, holding its slot, until a stop', async () => {
+    const t = await openaiApp(LONG_LEASE)
+    const a = await makeActor(t)
+    const agentId = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'A' } })).body.id
+    const { connectionOf } = await import('../src/db/connection')
+    const conn = connectionOf(t.rt.db) as { transaction: (fn: (tx: unknown) => Promise<unknown>) => Promise<unknown> }
+    const transaction = conn.transaction.bind(conn)
+    let claimed: string | undefined
+    // The claim's transaction (pending -> running) commits; its answer is lost with the connection.
+    conn.transaction = async (fn) => {
+      const result = (await transaction(fn)) as { id?: string; status?: string } | undefined
+      if (claimed === undefined && result?.id?.startsWith('exec_') && result.status === 'running') {
+        claimed = result.id
+        throw lost()
+      }
+      return result
+    }
+    let id: string
+    try {
+      const r = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'hi', async: true } })
+      expect(r.status).toBe(202)
+      id = r.body.executionId
+      await until(() => claimed !== undefined, 10_000)
+    } finally {
+      conn.transaction = transaction
+    }
+    expect(claimed).toBe(id)
+    const row = async () => (await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })).body.execution
+    await until(async () => (await row()).status === 'completed', 10_000)
+    expect((await row()).result).toBe('Echo: hi (user turns: 1)')
+  }, 30_000)
+
   test('a run that failed on the database and could not record that either: recorded once the database answers, not left running, holding a slot, until its lease lapses', async () => {
     const t = await openaiApp({ ...LONG_LEASE, maxConcurrentExecutions: 1 })
     const a = await makeActor(t)

@@ -112,12 +112,16 @@ export async function claimNext(db: Db, instanceId: string, limit: number, now: 
   })
 }
 
-/** Of the given executions, those no longer active (cancelled or failed elsewhere), with their rows. */
-export function settledOf(db: Db, ids: readonly string[]): Promise<Execution[]> {
+/**
+ * Of the given executions (queued here), those no longer pending, with their rows: ended
+ * (cancelled or failed elsewhere), or `running`, claimed by this instance by a claim whose
+ * answer was lost (its COMMIT applied, the connection gone before the answer came).
+ */
+export function claimedOrSettledOf(db: Db, ids: readonly string[]): Promise<Execution[]> {
   if (ids.length === 0) return Promise.resolve([])
   return db
     .select()
     .from(executions)
-    .where(and(inArray(executions.id, [...ids]), ne(executions.status, 'pending'), ne(executions.status, 'running')))
+    .where(and(inArray(executions.id, [...ids]), ne(executions.status, 'pending')))
     .all()
 }

@@ -11,7 +11,7 @@ import type { ApiAccess } from './api-tool'
 import { RunRequests, type RunRequest } from './run-requests'
 import { storedAgentId } from './assistant'
 import { failLapsed, renewLeases } from './leases'
-import { claimNext, settledOf } from './queue'
+import { claimNext, claimedOrSettledOf } from './queue'
 import { ACTIVE, addLog, descendantsOf, finishExecution, getExecutionRow, storable } from './store'
 
 export type { EngineDeps } from './run'
@@ -273,15 +273,10 @@ export class Engine {
           while (this.queue.size > 0 && !this.stopping) {
             const row = await claimNext(db, instanceId, config.maxConcurrentExecutions, clock.now(), (id) => this.queue.has(id))
             if (!row) break
-            const next = this.queue.get(row.id)
-            // Settled meanwhile (a cancel here): its row is final; nothing to run.
-            if (!next) continue
-            this.queue.delete(row.id)
-            log.debug('execution_claimed', { executionId: row.id, running: this.running.size + 1, queued: this.queue.size })
-            next.job.execution = row
-            this.execute(next.job)
-              .then(next.settle)
-              .finally(() => void this.pump())
+            // Settled meanwhile (a cancel here), or started by tick(): nothing to run.
+            if (!this.queue.has(row.id)) continue
+            log.debug('execution_claimed', { executionId: row.id, running: this.running.size + 1, queued: this.queue.size - 1 })
+            this.startClaimed(row)
           }
         } while (this.pumpAgain && !this.stopping)
       } catch (e) {
@@ -293,6 +288,17 @@ export class Engine {
     }
     this.pumping = loop()
     return this.pumping
+  }
+
+  /** Runs a queued execution here once its row is claimed (`running`). */
+  private startClaimed(row: Execution): void {
+    const next = this.queue.get(row.id)
+    if (!next) return
+    this.queue.delete(row.id)
+    next.job.execution = row
+    this.execute(next.job)
+      .then(next.settle)
+      .finally(() => void this.pump())
   }
 
   /** Ends a queued execution's wait with its final row (cancelled, failed); false when it no longer waited here. */
@@ -601,8 +607,16 @@ export class Engine {
         // Ended elsewhere while waiting here: a cancel recorded by another instance or a leak
         // report, or another instance's lease sweep (this one could not renew its lease), leaves
         // its count to this instance, which holds the run (see cancel(), failLapsed).
-        for (const row of await settledOf(this.deps.db, [...this.queue.keys()])) {
-          if (this.settleQueued(row.id, row)) this.endedElsewhere(row)
+        for (const row of await claimedOrSettledOf(this.deps.db, [...this.queue.keys()])) {
+          // Claimed by this instance, the claim's answer lost with its connection (queue_claim_failed):
+          // no later claim takes a row that is no longer pending, and it waited here, holding its
+          // slot, until a stop (its request with it).
+          // (Not while a claim is under way: the row it just claimed is started by it.)
+          if (row.status === 'running') {
+            if (this.pumping !== null) continue
+            this.deps.log.warn('execution_claim_recovered', { executionId: row.id, note: 'claimed by a claim whose answer was lost with its database connection; started now' })
+            this.startClaimed(row)
+          } else if (this.settleQueued(row.id, row)) this.endedElsewhere(row)
         }
       }
       if (performance.now() - this.renewedAt >= this.deps.config.executionLeaseMs / 3) await this.renewLeases()
