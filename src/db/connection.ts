@@ -116,6 +116,8 @@ export class SqliteConnection implements DbConnection {
       let result: T
       try {
         result = await this.scope.run(token, () => fn(this.txDb))
+        // Not committed into a file no longer at its path (rolled back below): see checkFile.
+        if (this.checkFile()) throw databaseMoved()
         this.client.exec('COMMIT')
       } catch (e) {
         if (this.client.inTransaction) this.client.exec('ROLLBACK')
@@ -147,9 +149,12 @@ export class SqliteConnection implements DbConnection {
   /**
    * Whether the database file is still the one at its path, as SQLite tells through its own API
    * (SQLITE_FCNTL_HAS_MOVED: deleted, renamed or replaced while open; nothing here opens or
-   * stats its files). Once it has moved, every statement but a read is refused (503): SQLite
-   * would go on writing to the unlinked file, acknowledged, and lose it all at the next start.
-   * Asked by the readiness check and every few seconds by `teamday serve`. False for an
+   * stats its files: SQLite stats the path, a few microseconds). Once it has moved, every
+   * statement but a read is refused (503): SQLite would go on writing to the unlinked file,
+   * acknowledged, and lose it all at the next start. Asked before every write outside a
+   * transaction and before every COMMIT (asked only every 2 s by `teamday serve`, the writes
+   * of those seconds were acknowledged and lost: found from outside, 2026-12-05), by the
+   * readiness check, and every few seconds by `teamday serve` (which logs it). False for an
    * in-memory database, which has no file.
    */
   checkFile(): boolean {
@@ -218,8 +223,9 @@ export class SqliteConnection implements DbConnection {
   }
 
   private execute(sql: string, params: unknown[], method: Method): Rows | unknown {
-    // One boolean test while the file is where it was (checkFile).
-    if (this.moved && !/^\s*select\b/i.test(sql)) throw databaseMoved()
+    // A write outside a transaction commits at once: asked first whether the file is still at its
+    // path (a transaction's writes are asked about once, before its COMMIT).
+    if (!/^\s*select\b/i.test(sql) && (this.moved || (!this.held && this.checkFile()))) throw databaseMoved()
     const stmt = this.client.prepare(sql)
     if (method === 'run') return stmt.run(...(params as any[]))
     const rows = stmt.values(...(params as any[]))
