@@ -143,6 +143,58 @@ describe('server key loading', () => {
     expect(second.box.open(first.box.seal('x', 'a'), 'a')).toBe('x')
   })
 
+  // Found probing the binary with its key file on a full disk (2026-12-05): the start failed with a
+  // bare "ENOSPC: no space left on device, write" and left an empty key file, which every later
+  // start refused ("must be base64 of exactly 32 bytes (got 0); generate one with openssl").
+  test('a key file that cannot be written whole: a clear error naming it, and nothing left behind', () => {
+    const sub = join(dir, 'full')
+    const keyFile = join(sub, 'teamday.key')
+    const real = require('node:fs') as typeof import('node:fs')
+    // The disk fills as the key is written (or, second, the folder refuses the link).
+    const cases = [
+      { what: 'writeSync', error: Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }), says: 'no space left on its disk' },
+      { what: 'linkSync', error: Object.assign(new Error('EROFS: read-only file system, link'), { code: 'EROFS' }), says: 'its folder is on a read-only file system' },
+    ]
+    for (const { what, error, says } of cases) {
+      const fs = {
+        openSync: real.openSync,
+        writeSync: real.writeSync,
+        fsyncSync: real.fsyncSync,
+        closeSync: real.closeSync,
+        chmodSync: real.chmodSync,
+        linkSync: real.linkSync,
+        unlinkSync: real.unlinkSync,
+        [what]: () => {
+          throw error
+        },
+      }
+      let thrown: unknown
+      try {
+        loadSecretBox({ previousEncryptionKeys: [], keyFile }, { fs } as Parameters<typeof loadSecretBox>[1])
+      } catch (e) {
+        thrown = e
+      }
+      expect(thrown).toBeInstanceOf(Error)
+      expect((thrown as Error).message).toStartWith(`cannot write the new encryption key file ${keyFile}: ${says}; nothing was written there.`)
+      expect(real.readdirSync(sub)).toEqual([])
+    }
+    // Space again: the next start writes it.
+    expect(loadSecretBox({ previousEncryptionKeys: [], keyFile }).source).toBe('created')
+    expect(Buffer.from(readFileSync(keyFile, 'utf8').trim(), 'base64').length).toBe(32)
+    expect(real.readdirSync(sub)).toEqual(['teamday.key'])
+  })
+
+  test('a key file that holds no key (empty, cut short) is refused as damaged: restore it from the backup', () => {
+    const keyFile = join(dir, 'damaged.key')
+    for (const content of ['', 'aGVsbG8=\n']) {
+      writeFileSync(keyFile, content, { mode: 0o600 })
+      expect(() => loadSecretBox({ previousEncryptionKeys: [], keyFile })).toThrow(ConfigError)
+      expect(() => loadSecretBox({ previousEncryptionKeys: [], keyFile })).toThrow(`the encryption key file ${keyFile} holds no key (${content === '' ? 'it is empty' : '5 bytes, not 32'}): it is damaged, or not a key file. Restore it from your backup`)
+      // Nothing overwrote it.
+      expect(readFileSync(keyFile, 'utf8')).toBe(content)
+    }
+  })
+
   test('a key file others may read is used, with a warning naming the file, who may read it and the fix; a start logs it', async () => {
     const keyFile = join(dir, 'loose.key')
     writeFileSync(keyFile, generateKey() + '\n', { mode: 0o600 })

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { ConfigError, type Config } from '../config'
 import { KEY_BYTES, SecretBox } from './secretbox'
@@ -25,6 +25,21 @@ function readKeyFile(path: string): string {
     const why = code === 'EISDIR' ? 'it is a folder, not a file' : code === 'EACCES' ? 'permission denied (it must be readable by the user teamday runs as)' : (e as Error).message
     throw new ConfigError(`cannot read the encryption key file ${path}: ${why}. TEAMDAY_KEY_FILE chooses it (default: teamday.key beside the database); or set TEAMDAY_ENCRYPTION_KEY`)
   }
+}
+
+/**
+ * The key in a key file. One that holds no key (empty: an older teamday's start on a full disk
+ * left such a file; cut short; another file) is said to be damaged: "generate one with openssl"
+ * suited a new database only, and a database already holding data sealed under the lost key
+ * then refused the new one too.
+ */
+function keyOfFile(path: string): Uint8Array {
+  const text = readKeyFile(path)
+  const key = Buffer.from(text.trim(), 'base64')
+  if (key.length === KEY_BYTES) return key
+  throw new ConfigError(
+    `the encryption key file ${path} holds no key (${text.trim() === '' ? 'it is empty' : `${key.length} bytes, not ${KEY_BYTES}`}): it is damaged, or not a key file. Restore it from your backup (what the database sealed needs that key) and start again; only a new database may take a new one (openssl rand -base64 32, or delete the file and a start writes one). TEAMDAY_KEY_FILE chooses the file (default: teamday.key beside the database); TEAMDAY_ENCRYPTION_KEY gives the key itself`,
+  )
 }
 
 /** How the key was found, for messages: `encryption key from /data/teamday.key`. */
@@ -57,7 +72,7 @@ export type KeySource = 'env' | 'file' | 'created' | 'ephemeral'
  */
 export function loadSecretBox(
   config: Pick<Config, 'encryptionKey' | 'previousEncryptionKeys' | 'keyFile'>,
-  opts: { create?: boolean } = {},
+  opts: { create?: boolean; fs?: KeyFileSystem } = {},
 ): {
   box: SecretBox
   source: KeySource
@@ -70,7 +85,7 @@ export function loadSecretBox(
   }
   if (!config.keyFile) return { box: new SecretBox(randomBytes(KEY_BYTES), previous), source: 'ephemeral' }
   if (existsSync(config.keyFile)) {
-    const key = decodeKey(readKeyFile(config.keyFile), `key file ${config.keyFile}`)
+    const key = keyOfFile(config.keyFile)
     const mode = statSync(config.keyFile).mode & 0o777
     const warning =
       (mode & 0o077) === 0
@@ -84,13 +99,101 @@ export function loadSecretBox(
   const dir = dirname(config.keyFile)
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 })
   const b64 = generateKey()
-  try {
-    // 'wx': never overwrite a key another process created a moment ago.
-    writeFileSync(config.keyFile, b64 + '\n', { mode: 0o600, flag: 'wx' })
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
-    return { box: new SecretBox(decodeKey(readKeyFile(config.keyFile), `key file ${config.keyFile}`), previous), source: 'file' }
+  if (!createKeyFile(config.keyFile, b64 + '\n', opts.fs ?? nodeFs)) {
+    // Another process created it a moment ago: that key is the one.
+    return { box: new SecretBox(keyOfFile(config.keyFile), previous), source: 'file' }
   }
-  chmodSync(config.keyFile, 0o600)
   return { box: new SecretBox(decodeKey(b64, 'generated key'), previous), source: 'created' }
 }
+
+/** The file operations a new key file is written with (node:fs; a test gives one that fails). */
+export interface KeyFileSystem {
+  openSync(path: string, flags: string, mode?: number): number
+  writeSync(fd: number, buffer: Uint8Array, offset: number): number
+  fsyncSync(fd: number): void
+  closeSync(fd: number): void
+  chmodSync(path: string, mode: number): void
+  linkSync(existing: string, path: string): void
+  unlinkSync(path: string): void
+}
+
+const nodeFs: KeyFileSystem = { openSync, writeSync, fsyncSync, closeSync, chmodSync, linkSync, unlinkSync }
+
+/**
+ * Writes a new key file, whole or not at all: the key goes to a temporary file beside it (mode
+ * 0600, synced to the disk), which is then linked to its name, and never over an existing file
+ * (another process's key of a moment ago: false). Written in place, a full disk left an empty
+ * key file (every later start then refused it: "must be base64 of exactly 32 bytes (got 0)"), a
+ * crash one whose key was not on the disk yet, and a process starting at the same moment could
+ * read it half-written. A failure says which file and why, and leaves nothing behind.
+ */
+function createKeyFile(path: string, text: string, fs: KeyFileSystem): boolean {
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
+  let fd: number | undefined
+  let made = false
+  try {
+    fd = fs.openSync(tmp, 'wx', 0o600)
+    made = true
+    const bytes = Buffer.from(text)
+    for (let at = 0; at < bytes.length; ) at += fs.writeSync(fd, bytes, at)
+    fs.fsyncSync(fd)
+    fs.closeSync(fd)
+    fd = undefined
+    // The umask may have taken the owner's bits: exactly 0600.
+    fs.chmodSync(tmp, 0o600)
+    try {
+      fs.linkSync(tmp, path)
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false
+      throw e
+    }
+    syncFolder(dirname(path), fs)
+    return true
+  } catch (e) {
+    throw new Error(cannotWriteKey(path, e))
+  } finally {
+    if (fd !== undefined) {
+      try {
+        fs.closeSync(fd)
+      } catch {
+        // closing after a failed write: nothing more to do
+      }
+    }
+    if (made) {
+      try {
+        fs.unlinkSync(tmp)
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+/** The folder's entry for a new file, on the disk (where the system can sync a folder). */
+function syncFolder(dir: string, fs: KeyFileSystem): void {
+  let fd: number | undefined
+  try {
+    fd = fs.openSync(dir, 'r')
+    fs.fsyncSync(fd)
+  } catch {
+    // Windows opens no folder; the key's own bytes are synced already.
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd)
+  }
+}
+
+/** Why a new key file could not be written, for an operator. */
+function cannotWriteKey(path: string, e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code
+  const why =
+    code === 'ENOSPC' || code === 'EDQUOT'
+      ? 'no space left on its disk'
+      : code === 'EROFS'
+        ? 'its folder is on a read-only file system'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied (its folder must be writable by the user teamday runs as)'
+          : errorText(e)
+  return `cannot write the new encryption key file ${path}: ${why}; nothing was written there. Fix that and start again, or give the key yourself: TEAMDAY_ENCRYPTION_KEY, or TEAMDAY_KEY_FILE naming a file that holds it`
+}
+
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e))
