@@ -6,7 +6,7 @@ import { loadSecretBox, type KeySource } from './crypto/keys'
 import type { SecretBox } from './crypto/secretbox'
 import { describeDatabase, isPostgresUrl } from './config'
 import { resolve } from 'node:path'
-import { MEMORY, openDatabase, type SqliteConnection } from './db/client'
+import { MEMORY, openDatabase, sqliteStartError, type SqliteConnection } from './db/client'
 import { refuseForeignTables, requireCurrentSqliteFile, runMigrations, runPgMigrations } from './db/migrate'
 import type { PgConnection } from './db/pg'
 import { useDialect } from './db/schema'
@@ -96,14 +96,21 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   useDialect(pg ? 'pg' : 'sqlite')
   const mayCreate = opts.create !== false
   const name = describeDatabase(config.dbPath)
-  // Before the connection is opened for use (which switches the file to WAL mode): a command
-  // that may not create or migrate leaves any file that is not a current teamday database alone.
-  if (!pg && !mayCreate && config.dbPath !== MEMORY) requireCurrentSqliteFile(resolve(config.dbPath))
-  const connection = pg
-    ? // PostgreSQL's driver and drizzle's pg-core are required only here: a SQLite start does not evaluate them.
-      (require('./db/pg') as typeof import('./db/pg')).openPostgres(config.dbPath, { pool: config.dbPool, statementTimeoutMs: config.dbStatementTimeoutMs, schema: opts.pgSchema, idleTimeoutS: opts.pgIdleTimeoutS })
-    : // One that may create the database still leaves another application's file alone.
-      openDatabase(config.dbPath, { rowCache: config.cache, create: opts.create, check: mayCreate ? refuseForeignTables : undefined })
+  // A SQLite file that cannot be read or written is named, with why (sqliteStartError).
+  const said = (e: unknown) => (pg ? e : sqliteStartError(config.dbPath, e))
+  let connection: SqliteConnection | PgConnection
+  try {
+    // Before the connection is opened for use (which switches the file to WAL mode): a command
+    // that may not create or migrate leaves any file that is not a current teamday database alone.
+    if (!pg && !mayCreate && config.dbPath !== MEMORY) requireCurrentSqliteFile(resolve(config.dbPath))
+    connection = pg
+      ? // PostgreSQL's driver and drizzle's pg-core are required only here: a SQLite start does not evaluate them.
+        (require('./db/pg') as typeof import('./db/pg')).openPostgres(config.dbPath, { pool: config.dbPool, statementTimeoutMs: config.dbStatementTimeoutMs, schema: opts.pgSchema, idleTimeoutS: opts.pgIdleTimeoutS })
+      : // One that may create the database still leaves another application's file alone.
+        openDatabase(config.dbPath, { rowCache: config.cache, create: opts.create, check: mayCreate ? refuseForeignTables : undefined })
+  } catch (e) {
+    throw said(e)
+  }
   let revocations: RevocationWatch | undefined
   const close = async () => {
     revocations?.stop()
@@ -161,7 +168,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       drain: { closing: false } }
   } catch (e) {
     await close()
-    throw e
+    throw said(e)
   }
 }
 

@@ -334,3 +334,49 @@ describe('a refused start writes no key file', () => {
     }
   })
 })
+
+// Found probing the binary (2026-12-05): a database on a read-only mount said only "error: The
+// database file could not be opened. (unable to open database file)", a file or folder the user
+// may not write "The database file cannot be written (its permissions, its folder's, or a
+// read-only mount)": neither named the file, nor which of those it was.
+describe('a database file that cannot be written: the error names it and says why', () => {
+  test('through the command line (serve and users create): a -wal/-shm path that is a folder', async () => {
+    const db = join(dir, 'teamday.db')
+    const env = { TEAMDAY_ENCRYPTION_KEY: Buffer.alloc(32, 3).toString('base64') }
+    expect((await cli(['users', 'create', '--email', 'a@example.com', '--org', 'acme', '--db', db], env)).code).toBe(0)
+    // SQLite opens such a database read-only (as root too): the first write is refused.
+    const { mkdirSync } = await import('node:fs')
+    mkdirSync(`${db}-shm`)
+    const said = `error: cannot use the database ${db}: ${db}-shm is a folder, not a file: remove it (SQLite makes its own) and start again (SQLite: attempt to write a readonly database)`
+    const created = await cli(['users', 'create', '--email', 'b@example.com', '--org', 'acme', '--db', db], env)
+    expect([created.code, created.err.split('\n').at(-1)]).toEqual([1, said])
+    const served = await cli(['serve', '--host', '127.0.0.1', '--port', '0', '--db', db], env)
+    expect([served.code, served.err.split('\n').at(-1)]).toEqual([1, said])
+  }, 30_000)
+
+  test('what is told apart: a read-only file system, a file or a folder this user may not write, a full disk', async () => {
+    const { sqliteStartError, DatabaseUnusableError } = await import('../src/db/client')
+    const file = join(dir, 'teamday.db')
+    const readonly = new Error('Failed query: update "executions" …', { cause: Object.assign(new Error('attempt to write a readonly database'), { code: 'SQLITE_READONLY' }) })
+    const cantOpen = Object.assign(new Error('unable to open database file'), { code: 'SQLITE_CANTOPEN' })
+    const probe = (denied: Record<string, string>) => ({
+      notWritable: (p: string) => denied[p] ?? null,
+      kind: (p: string) => (p === file || p === `${file}-shm` ? ('file' as const) : null),
+      owner: () => ({ mode: 0o400, uid: 1000 }),
+      user: () => 'teamday, uid 999',
+    })
+    const message = (e: unknown, denied: Record<string, string>) => {
+      const out = sqliteStartError(file, e, probe(denied))
+      expect(out).toBeInstanceOf(DatabaseUnusableError)
+      return (out as Error).message
+    }
+    expect(message(cantOpen, { [dir]: 'EROFS', [file]: 'EROFS' })).toBe(`cannot use the database ${file}: it is on a read-only file system; teamday writes the database and its -wal and -shm files beside it: mount ${dir} read-write (SQLite: unable to open database file)`)
+    expect(message(readonly, { [`${file}-shm`]: 'EACCES' })).toBe(`cannot use the database ${file}: ${file}-shm is not writable by the user teamday runs as (teamday, uid 999) (mode 0400, owner uid 1000): give that user write access to it (chmod u+w, chown), or run teamday as its owner (SQLite: attempt to write a readonly database)`)
+    expect(message(readonly, { [dir]: 'EACCES' })).toBe(`cannot use the database ${file}: its folder ${dir} is not writable by the user teamday runs as (teamday, uid 999): SQLite creates the -wal and -shm files beside the database there (SQLite: attempt to write a readonly database)`)
+    expect(message(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' }), {})).toBe(`cannot use the database ${file}: the disk holding it is full; free some space and start again (SQLite: database or disk is full)`)
+    // Anything else is left as it is: a busy file, a wrong key, an in-memory database.
+    const busy = Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })
+    expect(sqliteStartError(file, busy, probe({}))).toBe(busy)
+    expect(sqliteStartError(':memory:', readonly, probe({}))).toBe(readonly)
+  })
+})

@@ -1,5 +1,7 @@
-import { chmodSync, existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs'
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs'
+import { userInfo } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
+import { databaseUnavailable, errorCodes } from './unavailable'
 import { drizzle as syncDrizzle } from 'drizzle-orm/bun-sqlite'
 import { SqliteConnection, type SyncDb } from './connection'
 import { CachingDatabase } from './sqlite'
@@ -110,6 +112,97 @@ export class DatabaseOpenError extends Error {
             : `cannot open the database ${path}: ${why}${/unable to open/i.test(why) ? ' (check that the folder exists and is writable by this user)' : ''}`,
     )
   }
+}
+
+/**
+ * A SQLite database a start (or an admin command) cannot use: named, with what is wrong with it
+ * where that can be told (a read-only file system, a file or folder this user may not write, a
+ * -wal or -shm that is not a file, a full disk). Its message is the whole story: no code and no
+ * cause, so the command line does not say it again in general words (src/admin-entry.ts explain).
+ */
+export class DatabaseUnusableError extends Error {}
+
+/** The path-based checks the diagnosis makes (node:fs; a test gives others). None opens a descriptor. */
+export interface PathProbe {
+  /** The error code when this user may not write `path`, else null. */
+  notWritable(path: string): string | null
+  /** 'file', 'folder', 'other', or null when nothing is there. */
+  kind(path: string): 'file' | 'folder' | 'other' | null
+  /** Mode and owner of `path`, when it can be read. */
+  owner(path: string): { mode: number; uid: number } | null
+  /** Who this process runs as. */
+  user(): string
+}
+
+const nodeProbe: PathProbe = {
+  notWritable(path) {
+    try {
+      accessSync(path, constants.W_OK)
+      return null
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code ?? 'EACCES'
+    }
+  },
+  kind(path) {
+    try {
+      const st = statSync(path)
+      return st.isFile() ? 'file' : st.isDirectory() ? 'folder' : 'other'
+    } catch {
+      return null
+    }
+  },
+  owner(path) {
+    try {
+      const st = statSync(path)
+      return { mode: st.mode & 0o777, uid: st.uid }
+    } catch {
+      return null
+    }
+  },
+  user() {
+    try {
+      const u = userInfo()
+      return `${u.username}, uid ${u.uid}`
+    } catch {
+      return `uid ${process.getuid?.() ?? '?'}`
+    }
+  },
+}
+
+/**
+ * `e` as an operator should read it when it is SQLite's refusal to read or write the database
+ * file at a start (read-only, cannot open, I/O error, full): a DatabaseUnusableError naming the
+ * file and, where it can be told, why. It said only "The database file could not be opened.
+ * (unable to open database file)" for a database on a read-only mount, without the path (found
+ * from outside, 2026-12-05). Anything else is returned as it is.
+ */
+export function sqliteStartError(path: string, e: unknown, probe: PathProbe = nodeProbe): unknown {
+  if (path === MEMORY || e instanceof DatabaseUnusableError) return e
+  const code = errorCodes(e).find((c) => /^SQLITE_(READONLY|CANTOPEN|IOERR|FULL|PERM)/.test(c))
+  if (code === undefined) return e
+  const file = resolve(path)
+  let inner = e
+  for (let depth = 0; depth < 5 && inner instanceof Error && inner.cause instanceof Error; depth++) inner = inner.cause
+  const said = inner instanceof Error ? inner.message : String(inner)
+  return new DatabaseUnusableError(`cannot use the database ${file}: ${diagnose(file, code, e, probe)} (SQLite: ${said})`)
+}
+
+function diagnose(file: string, code: string, e: unknown, probe: PathProbe): string {
+  if (code.startsWith('SQLITE_FULL')) return 'the disk holding it is full; free some space and start again'
+  const dir = dirname(file)
+  if (probe.notWritable(dir) === 'EROFS') return `it is on a read-only file system; teamday writes the database and its -wal and -shm files beside it: mount ${dir} read-write`
+  for (const p of [file, `${file}-wal`, `${file}-shm`]) {
+    const kind = probe.kind(p)
+    if (kind !== null && kind !== 'file') return `${p} is a ${kind === 'folder' ? 'folder' : 'special file'}, not a file: remove it (SQLite makes its own) and start again`
+    if (kind === 'file' && probe.notWritable(p) === 'EACCES') {
+      const o = probe.owner(p)
+      const how = o ? ` (mode ${o.mode.toString(8).padStart(4, '0')}, owner uid ${o.uid})` : ''
+      return `${p} is not writable by the user teamday runs as (${probe.user()})${how}: give that user write access to it (chmod u+w, chown), or run teamday as its owner`
+    }
+  }
+  if (probe.notWritable(dir) === 'EACCES') return `its folder ${dir} is not writable by the user teamday runs as (${probe.user()}): SQLite creates the -wal and -shm files beside the database there`
+  if (code.startsWith('SQLITE_IOERR')) return 'its disk reported an I/O error: check the disk (dmesg), then the file (PRAGMA integrity_check)'
+  return databaseUnavailable(e) ?? code
 }
 
 /** SQLite's answer for a file that is not a database (a text file, an encrypted one): SQLITE_NOTADB. */

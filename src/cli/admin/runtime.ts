@@ -5,6 +5,7 @@ import { describeKey } from '../../crypto/keys'
 import { createRuntime, type Runtime } from '../../runtime'
 import type { Io } from '../common'
 import { describeDatabase, isPostgresUrl, loadConfig, type Config } from '../../config'
+import { sqliteStartError } from '../../db/client'
 
 /** The server's settings for an admin command: the environment, and --db when given. */
 export function configFrom(io: Io, db: string | undefined, overrides: Partial<Config> = {}): Config {
@@ -28,6 +29,9 @@ export async function withRuntime<T>(io: Io, db: string | undefined, body: (rt: 
   try {
     // The admin CLI acts as the operator (audit events: source cli).
     return await body(rt, operatorContext(rt))
+  } catch (e) {
+    // A SQLite file that takes no write (read-only, its disk full): named, with why.
+    throw sqliteStartError(config.dbPath, e)
   } finally {
     await rt.close()
   }

@@ -27,6 +27,7 @@ import { normalJitAfterStart } from '../../jit-policy'
 import type { Run } from '../spec'
 import type { PgConnection } from '../../db/pg'
 import type { SqliteConnection } from '../../db/connection'
+import { sqliteStartError } from '../../db/client'
 
 /** Running executions get this long to finish at a stop, then fail "interrupted by server shutdown". */
 const SHUTDOWN_GRACE_MS = 10_000
@@ -69,7 +70,13 @@ export async function serve(
   // The same timer tells the hourly housekeeping (src/housekeeping.ts): ended sessions and CLI
   // sign-ins, and the audit events and executions past their configured retention.
   const housekeeping = new Housekeeping({ db: rt.db, clock: rt.clock, log: rt.log, config })
-  const sweep = await startLeaseSweep({ db: rt.db, clock: rt.clock, log: rt.log, instanceId: rt.engine.instanceId, held: () => rt.engine.held(), leaseMs: config.executionLeaseMs, also: [housekeeping] })
+  // Its first sweep is the start's first write: a file that takes none (read-only) is named, with why.
+  const sweep = await startLeaseSweep({ db: rt.db, clock: rt.clock, log: rt.log, instanceId: rt.engine.instanceId, held: () => rt.engine.held(), leaseMs: config.executionLeaseMs, also: [housekeeping] }).catch(
+    async (e: unknown) => {
+      await rt.close()
+      throw sqliteStartError(config.dbPath, e)
+    },
+  )
   if (rt.connection.dialect === 'pg') {
     // A reset database connection must not end the server (src/db/pg.ts).
     ;(require('../../db/pg') as typeof import('../../db/pg')).guardLateSocketErrors((msg, fields) => rt.log.warn(msg, fields))
