@@ -226,6 +226,36 @@ describe('a streamed answer whose reader falls behind', () => {
     expect(events.at(-1)!.data.result.length).toBe(2 * n)
   })
 
+  // Found reading the code for clock jumps (2026-12-05): how long a reader had taken nothing was
+  // measured with the wall clock, so a clock stepped forward (NTP, a VM resumed, an operator's
+  // `date -s`) made every reader then behind by the backlog allowed look stalled for that long,
+  // and dropped it; one stepped back kept a stopped reader past its stall time.
+  test('the wall clock stepped an hour forward while a reader pauses for less than the stall time: kept', async () => {
+    const n = Math.ceil((BACKLOG / 100) * 2.5)
+    expect(n * 100).toBeLessThan(HARD_BACKLOG)
+    const res = await streamed(`WORDS ${n}`)
+    const wall = Date.now
+    let stepped = false
+    try {
+      const { events, failed } = await readAll(res, async () => {
+        if (stepped) return
+        stepped = true
+        // A pause of a third of the stall time, the model writing on past the backlog allowed;
+        // in its middle (once the writer has seen this chunk taken), the clock is stepped.
+        await Bun.sleep(STALL_MS / 6)
+        const offset = 3_600_000
+        Date.now = () => wall() + offset
+        await Bun.sleep(STALL_MS / 6)
+      })
+      expect(stepped).toBe(true)
+      expect(failed).toBe(false)
+      expect(events.at(-1)!.event).toBe('result')
+      expect(events.at(-1)!.data.result.length).toBe(2 * n)
+    } finally {
+      Date.now = wall
+    }
+  })
+
   test('a client that reads: every event, to the result', async () => {
     const n = Math.ceil((BACKLOG / 100) * 3)
     const res = await streamed(`WORDS ${n}`)

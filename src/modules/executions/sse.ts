@@ -77,16 +77,17 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>,
           // What the reader has taken so far (written minus waiting), and when it last took some.
           let written = 0
           let taken = 0
-          let tookAt = Date.now()
+          // A duration: the monotonic clock, which a step of the wall clock does not move.
+          let tookAt = performance.now()
           const send = (chunk: string) => {
             if (!open) return
             // Checked before the chunk: a fast reader's one large event (the result) still goes out.
             const waiting = -(controller.desiredSize ?? 0)
             if (written - waiting > taken) {
               taken = written - waiting
-              tookAt = Date.now()
+              tookAt = performance.now()
             }
-            if (waiting > streamBacklogHardBytes || (waiting > streamBacklogBytes && Date.now() - tookAt > streamStallMs)) return dropStuck()
+            if (waiting > streamBacklogHardBytes || (waiting > streamBacklogBytes && performance.now() - tookAt > streamStallMs)) return dropStuck()
             try {
               const bytes = enc.encode(chunk)
               controller.enqueue(bytes)
