@@ -247,6 +247,30 @@ describe('sign-in', () => {
     }
   })
 
+  // Found reading the code for clock jumps (2026-12-05): a lock or a failure window made before the
+  // server's clock was set back lasted as much longer as the clock went back (an hour: 70 minutes).
+  test('throttling after the clock is set back an hour: the lock ends a lock from then, not an hour later; counting starts afresh', async () => {
+    const own = await makeTestApp()
+    try {
+      const a = await makeActor(own)
+      await givePassword(own, a.userId)
+      const c = consoleClient(own, { ip: '127.0.0.4' })
+      for (let i = 0; i < THROTTLE.accountFailures; i++) expect((await c.signIn(a.email, 'wrong password ' + i)).status).toBe(401)
+      expect((await c.signIn(a.email)).status).toBe(429)
+      own.clock.advance(-3_600_000)
+      const locked = await c.signIn(a.email)
+      expect(locked.status).toBe(429)
+      expect(locked.text).toContain('Try again in 10 minutes.')
+      own.clock.advance(THROTTLE.lockMs + 1)
+      expect((await c.signIn(a.email)).status).toBe(303)
+      // The next failures count in a window of their own, from the set-back clock's now.
+      for (let i = 0; i < THROTTLE.accountFailures - 1; i++) expect((await c.signIn(a.email, 'wrong again ' + i)).status).toBe(401)
+      expect((await c.signIn(a.email)).status).toBe(303)
+    } finally {
+      await own.rt.close()
+    }
+  })
+
   test('throttling holds under a burst: parallel wrong sign-ins check at most the limit of passwords, and leave the account locked', async () => {
     const a = await makeActor(t)
     await givePassword(t, a.userId)

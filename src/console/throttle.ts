@@ -89,8 +89,8 @@ export async function attemptFailed(ctx: Ctx, keys: ThrottleKeys): Promise<void>
       .onConflictDoUpdate({
         target: f.key,
         set: {
-          failures: sql`CASE WHEN ${was('window_start')} <= ${dbTime(now - THROTTLE.windowMs)} THEN 1 ELSE ${was('failures')} + 1 END`,
-          windowStart: sql`CASE WHEN ${was('window_start')} <= ${dbTime(now - THROTTLE.windowMs)} THEN ${dbTime(now)} ELSE ${was('window_start')} END`,
+          failures: sql`CASE WHEN ${freshWindow(now)} THEN 1 ELSE ${was('failures')} + 1 END`,
+          windowStart: sql`CASE WHEN ${freshWindow(now)} THEN ${dbTime(now)} ELSE ${was('window_start')} END`,
         },
       })
       .returning({ failures: f.failures })
@@ -107,6 +107,21 @@ export async function attemptFailed(ctx: Ctx, keys: ThrottleKeys): Promise<void>
 
 const limitOf = (key: string) => (key.startsWith('ip:') ? THROTTLE.ipFailures : THROTTLE.accountFailures)
 
+/**
+ * How far a stored window may start after now, or a lock end after a lock made now would, before
+ * it counts as made by a clock since set back (or by an instance whose clock is ahead by more):
+ * instances whose clocks differ a little share one window, as with the rate limits
+ * (src/ratelimit/pg-store.ts CLOCK_SLACK_MS).
+ */
+const CLOCK_SLACK_MS = 60_000
+
+/**
+ * A window whose count starts afresh: it has ended, or it starts after now (made by a clock since
+ * set back). Kept, a clock set back an hour kept counting failures into one window for an hour
+ * and a quarter (found reading the code for clock jumps, 2026-12-05).
+ */
+const freshWindow = (now: number) => sql`(${was('window_start')} <= ${dbTime(now - THROTTLE.windowMs)} OR ${was('window_start')} > ${dbTime(now + CLOCK_SLACK_MS)})`
+
 /** How long a refusal without a lock (attempts under way already fill the count) asks to wait. */
 const BUSY_WAIT_MS = 60_000
 
@@ -116,7 +131,12 @@ const was = (name: 'failures' | 'window_start' | 'locked_until') => sql.raw(`"si
 async function reserve(db: Db, key: string, limit: number, now: number): Promise<number> {
   const f = signInFailures
   const locked = sql`${was('locked_until')} > ${dbTime(now)}`
-  const fresh = sql`${was('window_start')} <= ${dbTime(now - THROTTLE.windowMs)}`
+  const fresh = freshWindow(now)
+  // A lock that ends later than one made now would: made before the clock was set back. It ends a
+  // lock from now, not as much later as the clock went back (an hour set back locked the account
+  // for 70 minutes); it is never shortened below that.
+  const lockEnd = now + THROTTLE.lockMs
+  const lockedUntil = sql`CASE WHEN ${was('locked_until')} > ${dbTime(lockEnd + CLOCK_SLACK_MS)} THEN ${dbTime(lockEnd)} ELSE ${was('locked_until')} END`
   const row = await db
     .insert(f)
     .values({ key, failures: 1, windowStart: new Date(now), lockedUntil: null })
@@ -125,7 +145,7 @@ async function reserve(db: Db, key: string, limit: number, now: number): Promise
       set: {
         failures: sql`CASE WHEN ${locked} THEN ${was('failures')} WHEN ${fresh} THEN 1 ELSE ${was('failures')} + 1 END`,
         windowStart: sql`CASE WHEN ${locked} THEN ${was('window_start')} WHEN ${fresh} THEN ${dbTime(now)} ELSE ${was('window_start')} END`,
-        lockedUntil: sql`CASE WHEN ${locked} THEN ${was('locked_until')} ELSE NULL END`,
+        lockedUntil: sql`CASE WHEN ${locked} THEN ${lockedUntil} ELSE NULL END`,
       },
     })
     .returning({ failures: f.failures, lockedUntil: f.lockedUntil })
