@@ -13,6 +13,10 @@
  *   NUL             -> an answer holding the NUL character ("before\u0000after"), which PostgreSQL cannot store
  *   SURROGATE       -> an answer holding a lone surrogate ("before\ud800after"), which jsonb cannot store
  *   BIG <KiB>       -> an answer of that many KiB, in words of 50 KiB
+ *   PROSE <KiB>     -> an answer of that many KiB of prose (words, punctuation, "quotes", lines and
+ *                      paragraphs: what JSON escapes and compression meet in a real answer), in
+ *                      parts of 4 KiB, one per event-loop turn (as a network delivers them: the
+ *                      double shares the app's event loop, and holds it no longer than a part)
  *   WORDS <n>       -> an answer of n words "w " (n small deltas)
  *   WORDS <n> HOLD <ms> -> the same, its last word held back <ms> (a model that pauses before its end)
  *   ENDLESS         -> words of 50 KiB for ever, as fast as they are read (until the client aborts)
@@ -41,6 +45,8 @@ interface Plan {
   /** `text` again and again, for ever (openai only); as reasoning, not as the answer. */
   endless?: boolean
   reasoning?: boolean
+  /** The answer's streamed parts, when not its words: one per event-loop turn. */
+  parts?: string[]
   tool?: { name: string; args: Record<string, unknown> }
 }
 
@@ -64,12 +70,51 @@ function plan(userTexts: string[], toolResult: string | undefined, toolEnum: str
   if (last.includes('SURROGATE')) return { kind: 'text', text: 'before\ud800after' }
   const big = /\bBIG (\d+)\b/.exec(last)
   if (big) return { kind: 'text', text: Array.from({ length: Math.ceil(Number(big[1]) / 50) }, () => 'x'.repeat(50 * 1024 - 1) + ' ').join('').slice(0, Number(big[1]) * 1024) }
+  const prose = /\bPROSE (\d+)\b/.exec(last)
+  if (prose) {
+    const text = proseOf(Number(prose[1]) * 1024)
+    return { kind: 'text', text, parts: partsOf(text) }
+  }
   if (last.includes('ENDLESS_REASONING')) return { kind: 'text', endless: true, reasoning: true, text: 'x'.repeat(50 * 1024 - 1) + ' ' }
   if (last.includes('ENDLESS')) return { kind: 'text', endless: true, text: 'x'.repeat(50 * 1024 - 1) + ' ' }
   const many = /\bWORDS (\d+)(?: HOLD (\d+))?\b/.exec(last)
   if (many) return { kind: 'text', text: 'w '.repeat(Number(many[1])), ...(many[2] && { holdLastMs: Number(many[2]) }) }
   if (last.includes('SLOW')) return { kind: 'text', slow: true, text: Array.from({ length: 100 }, (_, i) => `w${i} `).join('') }
   return { kind: 'text', text: `Echo: ${last} (user turns: ${userTexts.length})` }
+}
+
+const VOCABULARY = 'the a of and to in model answer server request table value every which would report line its first last more than time data "quoted" word, clause; end. (aside)'.split(' ')
+
+/** Made once per size (and its parts once per text): a test's double shares its event loop with the app. */
+const proses = new Map<number, string>()
+const parts = new Map<string, string[]>()
+
+/** `chars` characters of prose-like text, the same each time: words, punctuation, quotes, lines and paragraphs. */
+export function proseOf(chars: number): string {
+  let text = proses.get(chars)
+  if (text === undefined) proses.set(chars, (text = makeProse(chars)))
+  return text
+}
+
+/** `text` in parts of 4 KiB (the same array for the same text). */
+function partsOf(text: string): string[] {
+  let out = parts.get(text)
+  if (out === undefined) parts.set(text, (out = Array.from({ length: Math.ceil(text.length / 4096) }, (_, i) => text.slice(i * 4096, (i + 1) * 4096))))
+  return out
+}
+
+function makeProse(chars: number): string {
+  const out: string[] = []
+  let n = 0
+  let line = 0
+  for (let i = 0; n < chars; i++) {
+    const w = VOCABULARY[(i * 7919 + (i >> 3)) % VOCABULARY.length]!
+    const sep = line > 72 ? (i % 11 === 0 ? '\n\n' : '\n') : ' '
+    line = sep === ' ' ? line + w.length + 1 : 0
+    out.push(w, sep)
+    n += w.length + sep.length
+  }
+  return out.join('').slice(0, chars)
 }
 
 function sse(chunks: AsyncGenerator<string> | Generator<string>, signal: AbortSignal, onAbort: () => void): Response {
@@ -92,11 +137,12 @@ function words(text: string): string[] {
   return text.match(/\S+\s*/g) ?? ['']
 }
 
-export function startProviderDouble(): ProviderDouble {
+/** `port`: 0 (the default) for any free one. */
+export function startProviderDouble(port = 0): ProviderDouble {
   const requests: ProviderDouble['requests'] = []
   const state = { aborted: 0 }
   const server = Bun.serve({
-    port: 0,
+    port,
     idleTimeout: 0,
     async fetch(req) {
       const path = new URL(req.url).pathname
@@ -146,10 +192,11 @@ export function startProviderDouble(): ProviderDouble {
         yield chunk({ choices: [{ index: 0, delta: { role: 'assistant', tool_calls: [{ index: 0, id: `call_${requests.length}`, type: 'function', function: { name: p.tool!.name, arguments: JSON.stringify(p.tool!.args) } }] }, finish_reason: null }] })
         yield chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'tool_calls' }] })
       } else {
-        const all = words(p.text!)
+        const all = p.parts ?? words(p.text!)
         for (const [i, w] of all.entries()) {
           if (p.slow) await sleep(100)
           if (p.holdLastMs && i === all.length - 1) await sleep(p.holdLastMs)
+          if (p.parts) await new Promise((r) => setImmediate(r))
           yield chunk({ choices: [{ index: 0, delta: { role: 'assistant', content: w }, finish_reason: null }] })
         }
         while (p.endless) yield chunk({ choices: [{ index: 0, delta: { role: 'assistant', ...(p.reasoning ? { reasoning_content: p.text } : { content: p.text }) }, finish_reason: null }] })
@@ -187,10 +234,11 @@ export function startProviderDouble(): ProviderDouble {
         yield ev('content_block_delta', { index: 0, delta: { type: 'input_json_delta', partial_json: JSON.stringify(p.tool!.args) } })
       } else {
         yield ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } })
-        const all = words(p.text!)
+        const all = p.parts ?? words(p.text!)
         for (const [i, w] of all.entries()) {
           if (p.slow) await sleep(100)
           if (p.holdLastMs && i === all.length - 1) await sleep(p.holdLastMs)
+          if (p.parts) await new Promise((r) => setImmediate(r))
           yield ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: w } })
         }
       }
