@@ -500,6 +500,8 @@ export async function runJob(
     log.info('execution_cancelled', { ...about, ...figures })
     metrics?.execution('cancelled')
   }
+  /** The row as this run's end recorded it (finishExecution's: its answer as written, not read back). */
+  let final: Execution | undefined
   /**
    * Records the run's end unless its row stopped being active meanwhile: a cancel through any
    * instance may commit between the model's last answer and this write (finishExecution then
@@ -515,6 +517,7 @@ export async function runJob(
       retried = true
       log.warn('execution_record_retried', { executionId: id, attempt, error: errorMessage(e) })
     })
+    final = recorded
     if (recorded) return true
     const row = await getExecutionRow(db, id)
     // An attempt whose answer was lost with its connection may have been applied: the row then
@@ -570,5 +573,6 @@ export async function runJob(
       metrics?.execution('completed')
     }
   }
-  return (await getExecutionRow(db, id))!
+  // What was just written needs no second read (the log lines since change nothing in the row).
+  return final ?? (await getExecutionRow(db, id))!
 }

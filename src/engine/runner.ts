@@ -13,6 +13,7 @@ import { storedAgentId } from './assistant'
 import { failLapsed, renewLeases } from './leases'
 import { claimNext, claimedOrSettledOf } from './queue'
 import { ACTIVE, addLog, descendantsOf, finishExecution, getExecutionRow, storable } from './store'
+import { afterOtherRequests } from '../next-turn'
 
 export type { EngineDeps } from './run'
 
@@ -65,6 +66,9 @@ const STOPPING = 'The server is shutting down and accepts no new executions; ret
 const SHUTDOWN_FAILURE = 'Execution interrupted by server shutdown'
 /** The error of an execution whose start was recorded but could not be confirmed to its request (failIfRecorded). */
 const START_UNCONFIRMED = 'not started: the database connection was lost as this execution was recorded, and its request was answered 503'
+
+/** An answer this long or longer is recorded and answered with in separate event-loop turns (Engine.execute). */
+export const LARGE_ANSWER_CHARS = 64 * 1024
 
 /**
  * Runs executions: at most `maxConcurrentExecutions` top-level runs at once in the whole database
@@ -241,8 +245,10 @@ export class Engine {
   private emit(id: string, event: EngineEvent) {
     const listeners = this.listeners.get(id)
     if (!listeners) return
-    // What a stream relays is what the run stores: a model's NUL is U+FFFD in both.
-    const e = storable(event)
+    // What a stream relays is what the run stores: a model's NUL is U+FFFD in both. A `done`
+    // event's execution is a row as stored (read, or as finishExecution wrote it): already so,
+    // and walking its answer again (MiBs) held the event loop for nothing.
+    const e = event.type === 'done' ? event : storable(event)
     for (const fn of listeners) {
       try {
         fn(e)
@@ -430,6 +436,10 @@ export class Engine {
       parent?.removeEventListener('abort', onParent)
       this.running.delete(id)
     }
+    // A large answer: the rest of the server gets a turn between recording the run and answering
+    // with it. Each handles the whole answer (MiBs: the row written; its JSON, its stream event),
+    // and in one piece they held every other request for the sum of both.
+    if ((row.result?.length ?? 0) >= LARGE_ANSWER_CHARS) await afterOtherRequests()
     this.emit(id, { type: 'done', execution: row })
     this.listeners.delete(id)
     return row

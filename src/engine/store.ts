@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, inArray, lt, lte, ne, or, sql } from 'drizzle-orm'
+import { and, asc, count, desc, eq, getTableColumns, inArray, lt, lte, ne, or, sql } from 'drizzle-orm'
 import type { Db } from '../db/connection'
 import { mapStrings } from '../text'
 import { openableAtRunTime } from '../modules/executions/access'
@@ -39,9 +39,36 @@ export function updateExecution(db: Db, id: string, patch: Partial<typeof execut
   return db.update(executions).set(storable(patch)).where(eq(executions.id, id)).returning().get()
 }
 
-/** Sets a final status only while the row is still active: a cancel already recorded wins. */
-export function finishExecution(db: Db, id: string, patch: Partial<typeof executions.$inferInsert>): Promise<Execution | undefined> {
-  return db.update(executions).set(storable(patch)).where(and(eq(executions.id, id), inArray(executions.status, ACTIVE))).returning().get()
+/**
+ * The columns that may hold a model's whole answer (up to MiBs) and that a run writes at its end:
+ * returned from what was written, never read back (src/engine/store.ts finishExecution).
+ */
+const ANSWER_COLUMNS = ['result', 'messages'] as const
+
+/**
+ * Sets a final status only while the row is still active: a cancel already recorded wins. The
+ * row it returns is the database's, but for the answer's columns the patch sets (ANSWER_COLUMNS),
+ * which are the values written (made storable) rather than read back: the same strings, where a
+ * read of a run's end held the event loop once more for each MiB of its answer (SQLite's text
+ * turned into strings again, PostgreSQL's jsonb parsed again).
+ */
+export async function finishExecution(db: Db, id: string, patch: Partial<typeof executions.$inferInsert>): Promise<Execution | undefined> {
+  const values = storable(patch)
+  // A copy: getTableColumns hands out the table's own object.
+  const columns: Partial<ReturnType<typeof getTableColumns<typeof executions>>> = { ...getTableColumns(executions) }
+  const written: Partial<Pick<Execution, (typeof ANSWER_COLUMNS)[number]>> = {}
+  for (const c of ANSWER_COLUMNS) {
+    if (values[c] === undefined) continue
+    delete columns[c]
+    Object.assign(written, { [c]: values[c] })
+  }
+  const row = await db
+    .update(executions)
+    .set(values)
+    .where(and(eq(executions.id, id), inArray(executions.status, ACTIVE)))
+    .returning(columns as ReturnType<typeof getTableColumns<typeof executions>>)
+    .get()
+  return row && { ...row, ...written }
 }
 
 export async function addLog(db: Db, executionId: string, now: number, level: 'info' | 'warn' | 'error', event: string, data?: Record<string, unknown>): Promise<void> {

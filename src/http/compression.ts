@@ -2,6 +2,7 @@ import { BunAdapter } from 'elysia/adapter/bun'
 import { eachWeighted } from './accept'
 import { asItCameFrom, noteSentBytes } from './listen'
 import { noteJsonBytes, plainJson } from './observe'
+import { jsonText } from '../json-text'
 
 /**
  * Response compression: a JSON body of at least MIN_COMPRESSED_BYTES goes out compressed when
@@ -191,7 +192,9 @@ export function compressingAdapter(enabled: boolean): typeof BunAdapter {
     if (!plainJson(response)) return base.mapResponse(response, set, context)
     const headers = set.headers as Record<string, unknown>
     if (headers['content-type'] === undefined) headers['content-type'] = JSON_TYPE
-    const text = JSON.stringify(response)
+    // An answer that holds a long string twice (an execution's answer: its result and its last
+    // message) has it escaped once (src/json-text.ts).
+    const text = jsonText(response)
     const textBytes = Buffer.byteLength(text)
     if (request) noteJsonBytes(request, textBytes)
     const coding = enabled ? negotiate(request, textBytes, headers) : null

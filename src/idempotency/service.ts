@@ -7,6 +7,8 @@ import { deleteBatch } from '../db/batch-delete'
 import { dbTime, idempotencyKeys } from '../db/schema'
 import { AppError } from '../errors'
 import { newId } from '../ids'
+import { jsonTextKept } from '../json-text'
+import { afterOtherRequests } from '../next-turn'
 
 /** Stored responses are replayed for 24 h. */
 export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000
@@ -20,6 +22,9 @@ const PURGE_EVERY_MS = 60_000
 /** Expired keys deleted at most by one lazy purge (IdempotencyKeys.purgeExpired). */
 const PURGE_BATCH = 1000
 const KEY_SHAPE = /^[\x20-\x7e]{1,255}$/
+/** A response body this long or longer (its JSON) is serialized, sealed and stored in event-loop turns of their own (complete). */
+const LARGE_BODY_CHARS = 256 * 1024
+
 /** Marks a completed key whose response was not stored (see completeIdempotent), and why. */
 const WITHHELD = 'x-teamday-withheld-id'
 const WITHHELD_KIND = 'x-teamday-withheld-kind'
@@ -244,7 +249,15 @@ export class IdempotencyKeys {
    */
   async complete(id: string, status: number, body: unknown, headers: Record<string, string>, withheld?: { id: string; kind: WithheldKind }): Promise<void> {
     const { deps } = this
-    const sealed = withheld === undefined ? deps.box.seal(JSON.stringify(body ?? null), `idem:${id}`) : null
+    // An execute's answer (its result, and its last message) escaped once, and the JSON kept for
+    // the response that sends it next (jsonTextKept): a route's value, which nothing changes since.
+    const json = withheld === undefined ? (typeof body === 'object' && body !== null ? jsonTextKept(body) : JSON.stringify(body ?? null)) : null
+    // A large body (an execute's answer: MiBs) is serialized, sealed and written in event-loop
+    // turns of their own: at once, they held every other request for the three together.
+    const large = json !== null && json.length >= LARGE_BODY_CHARS
+    if (large) await afterOtherRequests()
+    const sealed = json === null ? null : deps.box.seal(json, `idem:${id}`)
+    if (large) await afterOtherRequests()
     await deps.db
       .update(idempotencyKeys)
       .set({ state: 'completed', responseStatus: status, responseBody: sealed, responseHeaders: withheld === undefined ? headers : { [WITHHELD]: withheld.id, [WITHHELD_KIND]: withheld.kind } })

@@ -5,6 +5,7 @@ import { bodyMeter } from '../../http/observe'
 import { closeWhenSilent } from '../../http/listen'
 import type { OutputLimits } from '../../engine/output-limits'
 import { executeResult } from '../../execute-result'
+import { jsonParts } from '../../json-text'
 
 export const HEARTBEAT_MS = 15_000
 
@@ -79,9 +80,10 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>,
           let taken = 0
           // A duration: the monotonic clock, which a step of the wall clock does not move.
           let tookAt = performance.now()
-          const send = (chunk: string) => {
+          /** Queues one event's bytes, in one piece or several (`more`); nothing once the stream no longer writes. */
+          const sendBytes = (first: Uint8Array, ...more: Uint8Array[]) => {
             if (!open) return
-            // Checked before the chunk: a fast reader's one large event (the result) still goes out.
+            // Checked before the event: a fast reader's one large event (the result) still goes out.
             const waiting = -(controller.desiredSize ?? 0)
             if (written - waiting > taken) {
               taken = written - waiting
@@ -89,15 +91,34 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>,
             }
             if (waiting > streamBacklogHardBytes || (waiting > streamBacklogBytes && performance.now() - tookAt > streamStallMs)) return dropStuck()
             try {
-              const bytes = enc.encode(chunk)
-              controller.enqueue(bytes)
-              written += bytes.byteLength
-              meter.sent(bytes.byteLength)
+              for (const bytes of [first, ...more]) {
+                controller.enqueue(bytes)
+                written += bytes.byteLength
+                meter.sent(bytes.byteLength)
+              }
             } catch {
               open = false
             }
           }
+          const send = (chunk: string) => sendBytes(enc.encode(chunk))
           const event = (name: string, data: unknown) => send(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`)
+          /**
+           * An event that holds a long string several times (the `result`: the answer is its
+           * `result`, its last message, and both again in `execution`): its JSON in parts
+           * (src/json-text.ts), the answer escaped and encoded once and its bytes queued
+           * wherever it appears (nothing changes a queued chunk). 16 MiB of JSON written and
+           * encoded at once for a 4 MiB answer held the event loop for 40-100 ms.
+           */
+          const largeEvent = (name: string, data: unknown) => {
+            // By identity: a repeated part is the same string each time (a Map would hash MiBs).
+            const encoded: [string, Uint8Array][] = []
+            const bytesOf = (part: string) => {
+              let bytes = encoded.find(([p]) => p === part)?.[1]
+              if (bytes === undefined) encoded.push([part, (bytes = enc.encode(part))])
+              return bytes
+            }
+            sendBytes(enc.encode(`event: ${name}\ndata: `), ...jsonParts(data).map(bytesOf), enc.encode('\n\n'))
+          }
           /** The reader stopped reading: what waits for it is dropped with the connection, closed within seconds; the run goes on. */
           const dropStuck = () => {
             open = false
@@ -159,8 +180,10 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>,
             } else if (e.type === 'done') {
               endBlocks()
               const r = e.execution
-              if (r.status === 'completed') event('result', { ...executeResult(r), execution: toPublicExecution(r) })
-              else {
+              if (r.status === 'completed') {
+                const execution = toPublicExecution(r)
+                largeEvent('result', { ...executeResult(execution), execution })
+              } else {
                 const err = failureError(r)
                 const retryAfterSeconds = (err.details as { retryAfterSeconds?: number }).retryAfterSeconds
                 event('error', { message: err.message, code: err.code, executionId: r.id, status: r.status, ...(retryAfterSeconds !== undefined && { retryAfterSeconds }) })
