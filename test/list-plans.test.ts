@@ -362,7 +362,9 @@ describe('each list walks its own index, without sorting or scanning the table',
       for (const q of [...pages, ...(counted ? [counted] : [])]) expect(sqlOf(q), `${c.name} reads content_bytes`).not.toMatch(/(^select |, )("\w+"\.)?"content_bytes"(,| from )/i)
       // PostgreSQL sizes a page by its rows' content_bytes, which it computed when they were
       // written: no jsonb is written out as text to size a page (src/db/paging.ts, storedBytes).
-      if (t.backend === 'pg') for (const q of [...pages, ...(counted ? [counted] : [])]) expect(sqlOf(q), `${c.name}: ${sqlOf(q)}`).not.toMatch(/::text|octet_length\("(?!secrets)/)
+      // An execution's answer counts twice, as it is shown (largeColumnsBytes): the octet_length
+      // of a text column is the size it is stored with (the TOAST pointer's), no text is read.
+      if (t.backend === 'pg') for (const q of [...pages, ...(counted ? [counted] : [])]) expect(sqlOf(q), `${c.name}: ${sqlOf(q)}`).not.toMatch(/::text|octet_length\("(?!secrets|executions"\."result"\))/)
       await checkCase(c)
     })
   }

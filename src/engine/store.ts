@@ -2,7 +2,7 @@ import { and, asc, count, desc, eq, getTableColumns, inArray, lt, lte, ne, or, s
 import type { Db } from '../db/connection'
 import { mapStrings } from '../text'
 import { openableAtRunTime } from '../modules/executions/access'
-import { dialect, executionLogs, executions, type Execution, type ExecutionMessage, type ExecutionStatus } from '../db/schema'
+import { dialect, executionLogs, executions, shownMessages, storedMessages, type Execution, type ExecutionMessage, type ExecutionStatus } from '../db/schema'
 
 /** Database access for the engine: execution rows and their event log. */
 
@@ -32,11 +32,17 @@ export function getExecutionRow(db: Db, id: string): Promise<Execution | undefin
  */
 export async function insertExecution(db: Db, row: typeof executions.$inferInsert): Promise<Execution> {
   const seq = dialect === 'sqlite' ? { seq: sql`(SELECT coalesce(max(rowid), 0) + 1 FROM ${executions})` } : {}
-  return (await db.insert(executions).values({ ...storable(row), ...seq }).returning().get())!
+  return (await db.insert(executions).values({ ...storedForm(row), ...seq }).returning().get())!
 }
 
 export function updateExecution(db: Db, id: string, patch: Partial<typeof executions.$inferInsert>): Promise<Execution | undefined> {
-  return db.update(executions).set(storable(patch)).where(eq(executions.id, id)).returning().get()
+  return db.update(executions).set(storedForm(patch)).where(eq(executions.id, id)).returning().get()
+}
+
+/** What a write stores of `values`: storable, and its messages without the answer `result` holds (storedMessages). */
+function storedForm<T extends Partial<typeof executions.$inferInsert>>(values: T): T {
+  const out = storable(values)
+  return out.messages === undefined ? out : { ...out, messages: storedMessages(out.messages, out.result) }
 }
 
 /**
@@ -53,7 +59,7 @@ const ANSWER_COLUMNS = ['result', 'messages'] as const
  * turned into strings again, PostgreSQL's jsonb parsed again).
  */
 export async function finishExecution(db: Db, id: string, patch: Partial<typeof executions.$inferInsert>): Promise<Execution | undefined> {
-  const values = storable(patch)
+  const values = storedForm(patch)
   // A copy: getTableColumns hands out the table's own object.
   const columns: Partial<ReturnType<typeof getTableColumns<typeof executions>>> = { ...getTableColumns(executions) }
   const written: Partial<Pick<Execution, (typeof ANSWER_COLUMNS)[number]>> = {}
@@ -107,12 +113,26 @@ export interface SessionHistory {
 
 /**
  * The characters of an execution's messages, counted by the database: what a turn weighs before
- * its (up to MiBs of) text is read.
+ * its (up to MiBs of) text is read. A message stored without its content has the result's
+ * (storedMessages).
  */
 function messagesCharsSql() {
+  const x = executions
   return dialect === 'sqlite'
-    ? sql<number>`(SELECT coalesce(sum(length(json_extract(m.value, '$.content'))), 0) FROM json_each(${executions.messages}) m)`
-    : sql<number>`(SELECT coalesce(sum(length(m ->> 'content')), 0) FROM jsonb_array_elements(${executions.messages}) m)`
+    ? sql<number>`(SELECT coalesce(sum(coalesce(length(json_extract(m.value, '$.content')), length(${x.result}))), 0) FROM json_each(${x.messages}) m)`
+    : sql<number>`(SELECT coalesce(sum(coalesce(length(m ->> 'content'), length(${x.result}))), 0) FROM jsonb_array_elements(${x.messages}) m)`
+}
+
+/**
+ * An execution's result when its messages need it to be shown (the last one was stored without
+ * its content: storedMessages), else null: a row stored before holds its answer in both, and is
+ * not read twice.
+ */
+function resultIfElidedSql() {
+  const x = executions
+  return dialect === 'sqlite'
+    ? sql<string | null>`CASE WHEN json_type(${x.messages}, '$[#-1].content') IS NULL THEN ${x.result} END`
+    : sql<string | null>`CASE WHEN jsonb_exists(${x.messages} -> -1, 'content') THEN NULL ELSE ${x.result} END`
 }
 
 /** Number of messages of an execution, counted by the database. */
@@ -203,7 +223,7 @@ export async function sessionHistory(
   const byId = new Map<string, ExecutionMessage[]>()
   for (let i = 0; i < kept.length; i += HISTORY_FETCH) {
     const ids = kept.slice(i, i + HISTORY_FETCH).map((k) => k.id)
-    for (const r of await db.select({ id: x.id, messages: x.messages }).from(x).where(inArray(x.id, ids)).all()) byId.set(r.id, r.messages)
+    for (const r of await db.select({ id: x.id, messages: x.messages, result: resultIfElidedSql() }).from(x).where(inArray(x.id, ids)).all()) byId.set(r.id, shownMessages(r.messages, r.result))
   }
   const messages = kept.toReversed().flatMap((k) => byId.get(k.id) ?? [])
   // How many were left out: the turn that did not fit and every older one (none read).

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm'
 import { boolean, index, integer, jsonb, pgTable, text, timestamp as pgTimestamp, uniqueIndex } from 'drizzle-orm/pg-core'
-import { AGENT_VISIBILITIES, CLI_LOGIN_STATES, ASSIGNEE_TYPES, EXECUTION_STATUSES, ROLES, SPACE_TYPES, SPACE_VISIBILITIES, TASK_PRIORITIES, TASK_STATUSES, type AgentRef, type ExecutionMessage, type ExecutionToolCall, type HistoryTrimmed, contentBytes } from './shared'
+import { AGENT_VISIBILITIES, CLI_LOGIN_STATES, ASSIGNEE_TYPES, EXECUTION_STATUSES, ROLES, SPACE_TYPES, SPACE_VISIBILITIES, TASK_PRIORITIES, TASK_STATUSES, type AgentRef, type ExecutionMessage, type StoredExecutionMessage, type ExecutionToolCall, type HistoryTrimmed, contentBytes } from './shared'
 
 export * from './shared'
 
@@ -405,7 +405,7 @@ export const executions = pgTable('executions', {
   errorCode: text('error_code'),
   model: text('model'),
   provider: text('provider'),
-  messages: json<ExecutionMessage[]>('messages').notNull().default(sql`'[]'::jsonb`),
+  messages: json<StoredExecutionMessage[]>('messages').notNull().default(sql`'[]'::jsonb`),
   toolCalls: json<ExecutionToolCall[]>('tool_calls').notNull().default(sql`'[]'::jsonb`),
   parentExecutionId: text('parent_execution_id'),
   rootExecutionId: text('root_execution_id'),

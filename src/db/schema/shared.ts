@@ -30,6 +30,30 @@ export interface ExecutionMessage {
   timestamp: string
 }
 
+/**
+ * A message as executions.messages stores it. A completed run's answer is its `result` and the
+ * content of its last message (the API shows it in both); it is stored once, in `result`: that
+ * last message is stored without `content` (storedMessages) and shown with the result as its
+ * content (shownMessages). Written twice, an answer of MiBs was twice the write that held the
+ * event loop at a run's end (src/engine/store.ts finishExecution). Rows written before hold the
+ * content, and are shown as they are.
+ */
+export type StoredExecutionMessage = Omit<ExecutionMessage, 'content'> & { content?: string }
+
+/** `messages` as stored beside `result`: the last message without its content when it is the answer (an assistant's, equal to `result`). */
+export function storedMessages(messages: StoredExecutionMessage[], result: string | null | undefined): StoredExecutionMessage[] {
+  const last = messages.at(-1)
+  if (last === undefined || last.role !== 'assistant' || typeof result !== 'string' || last.content !== result) return messages
+  const { content: _, ...rest } = last
+  return [...messages.slice(0, -1), rest]
+}
+
+/** Stored messages as the API shows them: a message stored without content (storedMessages) has the execution's result. The same array when none is. */
+export function shownMessages(messages: StoredExecutionMessage[], result: string | null): ExecutionMessage[] {
+  if (messages.every((m) => m.content !== undefined)) return messages as ExecutionMessage[]
+  return messages.map(({ role, content, ...rest }) => ({ role, content: content ?? result ?? '', ...rest }))
+}
+
 export interface ExecutionToolCall {
   tool: string
   arguments: unknown

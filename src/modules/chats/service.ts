@@ -5,7 +5,7 @@ import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { afterParams, cappedCount, countedPages, keysetPages, listPage, readPage, type ListPage } from '../../db/paging'
 import { prepared } from '../../db/prepared'
-import { executions, type Execution, type ExecutionStatus } from '../../db/schema'
+import { executions, shownMessages, type Execution, type ExecutionStatus } from '../../db/schema'
 import { AppError } from '../../errors'
 import { agentFilterId } from '../agents/access'
 import { largeColumnsBytes, toolCallsShownTo } from '../executions/service'
@@ -145,7 +145,7 @@ function readStatements(db: Db, admin: boolean) {
 
 /** One execution's part of its chat: its stored messages (a run not ended yet: its message). */
 function messagesOf(r: Execution) {
-  let stored = r.messages.length > 0 ? r.messages : [{ role: 'user' as const, content: r.message, timestamp: r.createdAt.toISOString() }]
+  let stored = r.messages.length > 0 ? shownMessages(r.messages, r.result) : [{ role: 'user' as const, content: r.message, timestamp: r.createdAt.toISOString() }]
   // A turn that failed or was cancelled stores no answer: the reader sees what came of it (the
   // partial answer, then why it ended), not a question left without a reply.
   if ((r.status === 'failed' || r.status === 'cancelled') && !stored.some((m) => m.role === 'assistant')) {

@@ -5,6 +5,7 @@ import type { Principal } from '../../auth/principal'
 import { AppError } from '../../errors'
 import { bearerChallenge } from '../../auth/authenticate'
 import { getExecutionRow } from '../../engine/store'
+import { shownMessages } from '../../db/schema'
 import { API_V1, type RouteKit } from '../../http/context'
 import type { Ctx } from '../../context'
 import { authErrors, bodyErrors, errorResponse, named, sharedModels } from '../shared-models'
@@ -194,7 +195,8 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
     })
     const row = await Promise.race([done, revoked]).finally(unwatch)
     if (row.status !== 'completed') throw failureError(row)
-    return executeResult(row)
+    // Its messages as shown: the answer is stored once (src/db/schema/shared.ts storedMessages).
+    return executeResult({ ...row, messages: shownMessages(row.messages, row.result) })
   }
   return new Elysia({ prefix: API_V1, tags: ['Executions'] })
     .use(auth)

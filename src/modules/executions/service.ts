@@ -6,7 +6,7 @@ import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
 import { afterParams, keysetPages, mapBatches, readPage, sizeStatements, sizesOf, listedColumns, storedBytes } from '../../db/paging'
 import { prepared } from '../../db/prepared'
-import { dbTime, dialect, executions, type Agent, type Execution, type ExecutionStatus, type ExecutionToolCall, type Space } from '../../db/schema'
+import { dbTime, dialect, executions, shownMessages, type Agent, type Execution, type ExecutionStatus, type ExecutionToolCall, type Space } from '../../db/schema'
 import type { Engine, StartOptions, Started } from '../../engine/runner'
 import type { EngineEvent } from '../../engine/run'
 import { DELEGATE_TOOL } from '../../engine/tools'
@@ -41,7 +41,7 @@ export function toPublicExecution(r: Omit<Execution, 'contentBytes'>) {
     errorCode: r.errorCode,
     model: r.model,
     provider: r.provider,
-    messages: r.messages,
+    messages: shownMessages(r.messages, r.result),
     toolCalls: r.toolCalls,
     parentExecutionId: r.parentExecutionId,
     delegationDepth: r.delegationDepth,
@@ -360,9 +360,12 @@ type ListFilters = Omit<ListInput, 'limit' | 'offset' | 'cursor'>
 
 /**
  * The bytes of an execution's large columns (its answer, error, message, messages and tool
- * calls), counted by the database, none of them read into JavaScript (storedBytes).
+ * calls), counted by the database, none of them read into JavaScript (storedBytes); its answer
+ * twice: it is shown twice (`result` and the content of the last message), and stored once
+ * (storedMessages) since rows of 2026-12, so that what a page or a tree holds stays bounded as
+ * shown. An older row, whose messages hold it too, counts it three times (a bound on the safe side).
  */
-export const largeColumnsBytes = (db: Db) => storedBytes(db, executions)
+export const largeColumnsBytes = (db: Db) => storedBytes(db, executions, [sql`coalesce(octet_length(${executions.result}), 0)`])
 
 /** One prepared statement per combination of filters, each on an index that starts with them. */
 function listStatements(db: Db, admin: boolean, f: ListFilters) {
