@@ -1,4 +1,5 @@
 import type { ModelMessage, ToolSet } from 'ai'
+import { afterOtherRequests } from '../next-turn'
 import { retryAfterMs } from '../retry-after'
 import type { Execution, ExecutionMessage, ExecutionToolCall } from '../db/schema'
 import type { Clock } from '../clock'
@@ -47,7 +48,7 @@ export function turnTaker(ms: number): () => Promise<void> | undefined {
   }
   return () => {
     if (since < 0 || turned) arm()
-    else if (performance.now() - since > ms) return new Promise<void>((resolve) => setImmediate(resolve)).then(arm)
+    else if (performance.now() - since > ms) return afterOtherRequests().then(arm)
     return undefined
   }
 }

@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm'
+import { afterOtherRequests } from '../../next-turn'
 import { recordAudit } from '../../audit/log'
 import type { Ctx } from '../../context'
 import type { Db } from '../../db/connection'
@@ -44,7 +45,7 @@ export async function deleteAllAuditEventsBefore(db: Db, before: number, stopped
     const rows = await deleteAuditEventsBefore(db, before, AUDIT_PRUNE_BATCH)
     for (const r of rows) counts.set(r.organizationId, (counts.get(r.organizationId) ?? 0) + 1)
     if (rows.length < AUDIT_PRUNE_BATCH || stopped()) return counts
-    await new Promise<void>((resolve) => setImmediate(resolve))
+    await afterOtherRequests()
   }
 }
 

@@ -1,4 +1,5 @@
 import type { AuditInput } from '../../audit/log'
+import { afterOtherRequests } from '../../next-turn'
 import { findTokenForAuth } from '../../auth/lookup'
 import { checkTokenFormat, hashToken } from '../../auth/tokens'
 import { audited, withTx, type Ctx } from '../../context'
@@ -27,7 +28,7 @@ export async function reportLeakedCredentials(ctx: Ctx, credentials: readonly st
     if (seen.has(candidate)) continue
     // A report may name up to 1,000 real tokens, each a few statements: other requests get a
     // turn every few (before, 1,000 revoked tokens held the server for 0.4-0.8 s, unauthenticated).
-    if (looked > 0 && looked % LOOKUPS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve))
+    if (looked > 0 && looked % LOOKUPS_PER_TURN === 0) await afterOtherRequests()
     // A CLI sign-in's access or refresh token (tdo_, tdr_): its whole session goes, with every
     // token made through it (a PAT created with a tdo_ records the session as its creator).
     if (candidate.startsWith('tdo_') || candidate.startsWith('tdr_')) {
