@@ -57,7 +57,7 @@ describe('a run cancelled before it started', () => {
     expect((await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [leaked.token] }, ip: '198.51.100.7' })).status).toBe(202)
     expect((await getExec(t, a, queued)).status).toBe('cancelled')
     // The instance it waits on lets it go on its next check (every 250 ms).
-    await until(() => t.rt.engine.queued === 0, 2000)
+    await until(() => t.rt.engine.queued === 0)
     await Bun.sleep(300)
     expect(counts(t)).toEqual({ started: 1, cancelled: 1 })
     await t.req('POST', `/api/v1/executions/${busy}/cancel`, { token: a.token })
@@ -85,7 +85,7 @@ describe('a run cancelled before it started', () => {
       const { busy, queued } = await busyAndQueued(t, a, ag.id)
       target = queued
       await t.req('POST', `/api/v1/executions/${busy}/cancel`, { token: a.token })
-      await until(() => t.rt.engine.runningCount === 0 && t.rt.engine.queued === 0, 2000)
+      await until(() => t.rt.engine.runningCount === 0 && t.rt.engine.queued === 0)
       expect((await getExec(t, a, queued)).status).toBe('cancelled')
       expect(counts(t)).toEqual({ started: 1, cancelled: 2 })
       expect(cancelledLines(t, queued)).toBe(1)
@@ -159,8 +159,8 @@ describe("a run of this instance failed by another instance's lease sweep", () =
     // Another instance's sweep, once this one's leases have lapsed (as src/engine/leases.ts runs it there).
     const later = t.clock.now() + 3_600_001 // past any lease (TEAMDAY_EXECUTION_LEASE_MS is at most an hour)
     expect(await failLapsed(t.rt.db, later, 'inst_elsewhere', undefined, [])).toBe(2)
-    await until(() => t.rt.engine.runningCount === 0 && t.rt.engine.queued === 0, 3000)
-    await until(() => counts(t).failed === 2, 2000)
+    await until(() => t.rt.engine.runningCount === 0 && t.rt.engine.queued === 0)
+    await until(() => counts(t).failed === 2)
     expect(counts(t)).toEqual({ started: 1, failed: 2 })
     for (const id of [busy, queued]) {
       expect(t.logs.filter((l) => l.includes('"execution_failed"') && l.includes(id))).toHaveLength(1)

@@ -41,7 +41,8 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-async function until(fn: () => Promise<boolean> | boolean, ms = 5000, what = 'condition') {
+/** Waits for `fn` to hold: generous (10 s), since a loaded 2-core CI machine can be seconds behind. */
+async function until(fn: () => Promise<boolean> | boolean, ms = 10_000, what = 'condition') {
   const end = Date.now() + ms
   while (!(await fn())) {
     if (Date.now() > end) throw new Error(`${what} not met in ${ms} ms`)
@@ -151,7 +152,7 @@ describe('fair between organizations', () => {
     const y2 = await enqueue(t, y, agentY, 'HANG')
     expect([await statusOf(t, x3), await statusOf(t, y2)]).toEqual(['pending', 'pending'])
     await t.rt.engine.cancel(y1) // Y: 0 running, X: 2
-    await until(async () => (await statusOf(t, y2)) === 'running', 3000, 'y2 running')
+    await until(async () => (await statusOf(t, y2)) === 'running', 10_000, 'y2 running')
     expect(await statusOf(t, x3)).toBe('pending')
     for (const id of [x1, x2, x3, y2]) await t.rt.engine.cancel(id)
   }, 30_000)
@@ -198,7 +199,7 @@ describe('one instance', () => {
     await t.rt.db.update(executions).set({ leaseExpiresAt: new Date(t.clock.now() - 1) }).where(eq(executions.organizationId, dead.organizationId)).run()
     t.clock.advance(1)
     const mine = await enqueue(t, a, await newAgent(t, a), 'hello')
-    await until(async () => (await statusOf(t, mine)) === 'completed', 3000, 'own run completed')
+    await until(async () => (await statusOf(t, mine)) === 'completed', 10_000, 'own run completed')
   })
 
   test('graceful shutdown fails the queued runs at once and settles their waiters', async () => {
@@ -405,19 +406,20 @@ describe.skipIf(on === 'pg' && !HAVE_PG)(on === 'pg' ? 'several instances on one
     a.clock.advance(1)
     const a2 = await enqueue(a, x, agentX, 'HANG')
     expect([await statusOf(a, b1), await statusOf(a, a2)]).toEqual(['pending', 'pending'])
-    const t0 = Date.now()
     await a.rt.engine.cancel(a1) // A's slot frees; A pumps at once, B on its next poll
-    await until(async () => (await statusOf(a, b1)) === 'running', 1500, 'b1 running')
-    expect(Date.now() - t0).toBeLessThan(1000)
+    // B's poll (every Engine.CANCEL_POLL_MS, 250 ms) is not timed here (a loaded machine can be a
+    // second late): nothing else starts b1, so without it this fails.
+    await until(async () => (await statusOf(a, b1)) === 'running', 10_000, 'b1 running')
     expect(await statusOf(a, a2)).toBe('pending')
     expect(a.rt.engine.queued).toBe(1)
-    expect(b.rt.engine.runningCount).toBe(1)
+    // B's claim is committed (and seen through A's connection) a moment before B starts the run.
+    await until(() => b.rt.engine.runningCount === 1, 10_000, 'b1 running on B')
     await sleep(300) // A's polls meanwhile: the slot is B's run's
     expect(await statusOf(a, a2)).toBe('pending')
     // B stops: it fails only its own; A's queued run takes the slot.
     await b.rt.engine.shutdown(0)
     expect(await statusOf(a, b1)).toBe('failed')
-    await until(async () => (await statusOf(a, a2)) === 'running', 2000, 'a2 running')
+    await until(async () => (await statusOf(a, a2)) === 'running', 10_000, 'a2 running')
     await a.rt.engine.cancel(a2)
   }, 30_000)
 
@@ -430,11 +432,14 @@ describe.skipIf(on === 'pg' && !HAVE_PG)(on === 'pg' ? 'several instances on one
     const queued = await enqueue(b, m, ag, 'never')
     const waiter = b.rt.engine.wait(queued)!
     expect(b.rt.engine.queued).toBe(1)
-    const t0 = Date.now()
+    let settled: Awaited<typeof waiter> | undefined
+    void waiter.then((row) => (settled = row))
     const r = await a.req('POST', `/api/v1/executions/${queued}/cancel`, { token: m.token })
     expect(r.status).toBe(200)
-    expect((await waiter).status).toBe('cancelled')
-    expect(Date.now() - t0).toBeLessThan(1000)
+    // Settled at B's next look at its rows (every Engine.CANCEL_POLL_MS, 250 ms), not timed here (a
+    // loaded machine can be a second late): the run ahead HANGs, so without that look it waits for ever.
+    await until(() => settled !== undefined, 10_000, "the queued run's waiter settled")
+    expect(settled!.status).toBe('cancelled')
     expect(b.rt.engine.queued).toBe(0)
     const asked = double.requests.length
     await a.rt.engine.cancel(first)
@@ -451,7 +456,7 @@ describe('how many runs one person may have waiting', () => {
     const b = await makeActor(t)
     const agentId = await newAgent(t, a)
     const running = await enqueue(t, a, agentId, 'HANG')
-    await until(async () => (await statusOf(t, running)) === 'running', 5000, 'the first run running')
+    await until(async () => (await statusOf(t, running)) === 'running', 10_000, 'the first run running')
     const waiting = [await enqueue(t, a, agentId, 'one'), await enqueue(t, a, agentId, 'two'), await enqueue(t, a, agentId, 'three')]
     const over = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'four', async: true } })
     expect([over.status, over.body.code]).toEqual([429, 'rate_limited'])
@@ -471,7 +476,7 @@ describe('how many runs one person may have waiting', () => {
     const a = await makeActor(t)
     const agentId = await newAgent(t, a)
     const running = await enqueue(t, a, agentId, 'HANG')
-    await until(async () => (await statusOf(t, running)) === 'running', 5000, 'the first run running')
+    await until(async () => (await statusOf(t, running)) === 'running', 10_000, 'the first run running')
     const burst = await Promise.all(Array.from({ length: 60 }, (_, i) => t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: `burst ${i}`, async: true } })))
     expect(burst.filter((r) => r.status === 202).length).toBe(5)
     expect(burst.every((r) => r.status === 202 || r.body.code === 'rate_limited')).toBe(true)
@@ -485,12 +490,12 @@ describe('a queued run is decided again when its turn comes', () => {
   /** One slot, held by a HANG run of `holder`; returns a function that frees it. */
   async function slotTaken(t: TestApp, holder: Actor) {
     const running = await enqueue(t, holder, await newAgent(t, holder), 'HANG')
-    await until(async () => (await statusOf(t, running)) === 'running', 5000, 'the holder running')
+    await until(async () => (await statusOf(t, running)) === 'running', 10_000, 'the holder running')
     return () => t.req('POST', `/api/v1/executions/${running}/cancel`, { token: holder.token })
   }
   const rowOf = async (t: TestApp, id: string) => (await t.rt.db.select().from(executions).where(eq(executions.id, id)).get())!
   const ended = async (t: TestApp, id: string) => {
-    await until(async () => !['pending', 'running'].includes(await statusOf(t, id)), 5000, 'the queued run ended')
+    await until(async () => !['pending', 'running'].includes(await statusOf(t, id)), 10_000, 'the queued run ended')
     return rowOf(t, id)
   }
   const asked = (message: string) => double.requests.filter((q) => JSON.stringify(q.body).includes(message)).length
@@ -547,9 +552,9 @@ describe('a queued run is decided again when its turn comes', () => {
     const child = (await t.req('POST', '/api/v1/agents', { token: m.token, body: { name: 'Child', visibility: 'organization', systemPrompt: 'CHILD OF THE DEMOTED' } })).body.id
     const parent = (await t.req('POST', '/api/v1/agents', { token: m.token, body: { name: 'Parent', visibility: 'organization', subagentIds: [child] } })).body.id
     const id = await enqueue(t, m, parent, `PAUSE 400 DELEGATE ${child} hello`)
-    await until(async () => (await statusOf(t, id)) === 'running', 5000, 'the parent running')
+    await until(async () => (await statusOf(t, id)) === 'running', 10_000, 'the parent running')
     expect((await t.req('PATCH', `/api/v1/organizations/${m.organizationId}/members/${m.userId}`, { token: admin.token, body: { role: 'viewer' } })).status).toBe(200)
-    await until(async () => (await statusOf(t, id)) === 'completed', 5000, 'the parent completed')
+    await until(async () => (await statusOf(t, id)) === 'completed', 10_000, 'the parent completed')
     const events = (await t.req('GET', `/api/v1/executions/${id}/logs`, { token: admin.token })).body.logs.map((l: any) => [l.event, l.data?.reason])
     expect(events).toContainEqual(['delegation_refused', 'role'])
     expect(double.requests.filter((q) => JSON.stringify(q.body).includes('CHILD OF THE DEMOTED')).length).toBe(0)

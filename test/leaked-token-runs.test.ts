@@ -47,16 +47,16 @@ describe('runs of a leaked token', () => {
     expect((await show(queued)).status).toBe('pending')
 
     const abortedBefore = double.aborted
-    const began = Date.now()
     const report = await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [leaked.token] }, ip: nextIp() })
     expect(report.status).toBe(202)
     for (const id of [tree, kid.id, queued]) {
       expect(await show(id)).toMatchObject({ status: 'cancelled', error: expect.stringContaining(`token that started it (${leaked.id}) was reported leaked`) })
     }
-    // The instance running them aborts their model calls on its next check (every 250 ms).
+    // The instance running them aborts their model calls on its next check (every 250 ms), not
+    // timed here (a loaded machine can be a second late): the child's SLOW answer ends on its own
+    // only after 10 s, and then not as an abort, so without the check this fails.
     // (The root waits on its child's answer: the child's is the one model call under way.)
-    await until(() => double.aborted > abortedBefore && t.rt.engine.runningCount === 1 && t.rt.engine.queued === 0, 2000)
-    expect(Date.now() - began).toBeLessThan(1500)
+    await until(() => double.aborted > abortedBefore && t.rt.engine.runningCount === 1 && t.rt.engine.queued === 0)
     // Their log says why; the other token's run goes on.
     const log = (await t.req('GET', `/api/v1/executions/${tree}/logs`, { token: a.token })).body
     expect(JSON.stringify(log)).toContain('leak_report')
@@ -84,7 +84,7 @@ describe('runs of a leaked token', () => {
     const events = (await t.req('GET', '/api/v1/audit-events?type=token.leak_reported', { token: a.token })).body.events
     expect(events).toHaveLength(1)
     expect(events[0].details.executionsCancelled.sort()).toEqual([madeRun, ownRun].sort())
-    await until(() => t.rt.engine.runningCount === 0, 2000)
+    await until(() => t.rt.engine.runningCount === 0)
     await t.rt.engine.shutdown(0)
   })
 
@@ -117,7 +117,7 @@ describe('runs of a leaked token', () => {
     expect(reuse.status).toBe(409)
     expect(reuse.body.code).toBe('token_reuse_detected')
     expect((await t.req('GET', `/api/v1/executions/${run}`, { token: a.token })).body.execution).toMatchObject({ status: 'cancelled', error: expect.stringContaining('reuse of its rotated secret') })
-    await until(() => t.rt.engine.runningCount === 0, 2000)
+    await until(() => t.rt.engine.runningCount === 0)
     await t.rt.engine.shutdown(0)
   })
 
@@ -139,16 +139,22 @@ describe('runs of a leaked token', () => {
     await until(() => t.rt.engine.runningCount === 2)
     expect(t.rt.revocations.size).toBe(2)
 
-    const began = Date.now()
     expect((await t.req('DELETE', `/api/v1/tokens/${streamer.id}`, { token: a.token })).status).toBe(200)
     expect((await t.req('DELETE', `/api/v1/tokens/${waiter.id}`, { token: a.token })).status).toBe(200)
-    for (;;) {
-      const { value, done } = await reader.read()
-      if (done) break
-      text += new TextDecoder().decode(value)
-    }
+    // Both end at the revocation watch's next check (about a second), not timed here (a loaded
+    // machine can be seconds late): their runs HANG, so without the watch neither ever ends.
+    let ended = false
+    const reading = (async () => {
+      for (;;) {
+        const { value, done } = await reader.read()
+        if (done) break
+        text += new TextDecoder().decode(value)
+      }
+    })()
+    void Promise.allSettled([reading, waiting]).then(() => (ended = true))
+    await until(() => ended)
+    await reading
     const waited = await waiting
-    expect(Date.now() - began).toBeLessThan(2000)
     const last = text.trim().split('\n\n').at(-1)!
     expect(last).toContain('event: error')
     expect(last).toContain('"code":"token_revoked"')

@@ -141,7 +141,7 @@ describe('a port in use', () => {
           await Bun.sleep(50)
         }
       }
-      await until('running', async () => (await execution()).status === 'running', 5_000)
+      await until('running', async () => (await execution()).status === 'running', 10_000)
       const second = start([process.execPath, MAIN, ...args, '--port', String(port)], { env: e })
       expect(await listening(second)).toBe(port)
       // Past the second one's start-up sweep and two more (every half lease), and the first one's checks of its rows.
@@ -149,16 +149,16 @@ describe('a port in use', () => {
       expect(await execution()).toMatchObject({ status: 'running', error: null })
       first.proc.kill('SIGKILL')
       await first.exited
-      const killedAt = Date.now()
-      await until('failed', async () => (await execution()).status === 'failed', LEASE_MS * 3)
-      expect(Date.now() - killedAt).toBeLessThan(LEASE_MS * 2) // lapses within a lease of the kill; swept every half lease
+      // Lapses within a lease of the kill and is swept every half lease: about 3 s, waited for with
+      // a loaded machine's seconds to spare (the 30 s default lease, were the setting not applied, is far past).
+      await until('failed', async () => (await execution()).status === 'failed', LEASE_MS + 8_000)
       expect((await execution()).error).toContain('lease lapsed')
       second.proc.kill('SIGTERM')
       expect(await second.exited).toBe(0)
     } finally {
       double.stop()
     }
-  }, 30_000)
+  }, 60_000)
 })
 
 /** The pid of the one child of `pid` (npm's script process: with `exec`, the server itself). */
