@@ -6,6 +6,7 @@ import { agents, executions, spaces } from '../src/db/schema'
 import { newId } from '../src/ids'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
+import { until } from './helpers/scripted-provider'
 
 let double: ProviderDouble
 beforeAll(() => {
@@ -175,9 +176,11 @@ describe('GET /api/v1/chats/{id} and /messages', () => {
     t.clock.advance(1000)
     const started = await t.req('POST', '/api/v1/execute', { token: a.token, body: { message: 'PAUSE 5000', chatId: first.chatId, async: true } })
     expect(started.status).toBe(202)
-    for (let i = 0; i < 100 && (await t.req('GET', `/api/v1/executions/${started.body.executionId}`, { token: a.token })).body.execution?.status !== 'running'; i++) await Bun.sleep(20)
+    const status = async () => (await t.req('GET', `/api/v1/executions/${started.body.executionId}`, { token: a.token })).body.execution?.status
+    // Running (the async answer comes while it may still be queued), then cancelled.
+    await until(async () => (await status()) === 'running')
     expect((await t.req('POST', `/api/v1/executions/${started.body.executionId}/cancel`, { token: a.token })).status).toBe(200)
-    for (let i = 0; i < 100 && (await t.req('GET', `/api/v1/executions/${started.body.executionId}`, { token: a.token })).body.execution?.status !== 'cancelled'; i++) await Bun.sleep(20)
+    expect(await status()).toBe('cancelled')
     const r = await t.req('GET', `/api/v1/chats/${first.chatId}/messages`, { token: a.token })
     expect(r.status).toBe(200)
     const said = r.body.messages.map((m: any) => [m.role, m.content])

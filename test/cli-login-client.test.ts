@@ -80,7 +80,8 @@ async function login(s: Served, who: Actor, extra: string[] = [], env: Record<st
 }): Promise<Result> {
   const p = start(['login', '--url', s.base, '--no-browser', ...extra], env)
   let url: string | undefined
-  for (let i = 0; i < 200 && !url; i++) {
+  // Printed once the server answered the start of the login: waited for (10 s), as a loaded machine can take a while.
+  for (const end = Date.now() + 10_000; !url && Date.now() < end; ) {
     await Bun.sleep(10)
     url = /(http:\S+\/cli\/authorize\/tdc_[A-Za-z0-9]+)/.exec(p.err())?.[1]
   }
@@ -237,7 +238,7 @@ describe('teamday login', () => {
   test('a denied sign-in ends the command with the reason (exit 3)', async () => {
     const p = start(['login', '--url', a.base, '--no-browser'])
     let code: string | undefined
-    for (let i = 0; i < 200 && !code; i++) {
+    for (const end = Date.now() + 10_000; !code && Date.now() < end; ) {
       await Bun.sleep(10)
       code = /\/cli\/authorize\/(tdc_[A-Za-z0-9]+)/.exec(p.err())?.[1]
     }

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { ASSISTANT_PROMPT } from '../src/engine/assistant'
 import { makeActor, makeTestApp, type TestApp } from './helpers/app'
 import { parseSse, startProviderDouble, type ProviderDouble } from './helpers/providers'
+import { until } from './helpers/scripted-provider'
 import { and, eq } from 'drizzle-orm'
 import { agents, memberships, spaces } from '../src/db/schema'
 import { newId } from '../src/ids'
@@ -156,8 +157,7 @@ describe('POST /api/v1/execute', () => {
     // Claimed (running) before the next: until then it is itself the one queued run the limit allows
     // (on PostgreSQL the claim takes a round trip or two).
     const statusOf = async (id: string) => (await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })).body.execution?.status
-    for (let i = 0; i < 200 && (await statusOf(running.body.executionId)) !== 'running'; i++) await Bun.sleep(10)
-    expect(await statusOf(running.body.executionId)).toBe('running')
+    await until(async () => (await statusOf(running.body.executionId)) === 'running')
     const queued = await t.req('POST', '/api/v1/execute', { token: a.token, body: { message: 'wait', async: true } })
     expect(queued.status).toBe(202)
     const refused = await t.req('POST', '/api/v1/execute', { token: a.token, body: { message: 'one more', async: true } })

@@ -36,7 +36,8 @@ export function raw(t: TestApp, method: string, path: string, token: string, bod
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-async function poll(t: TestApp, a: Actor, id: string, until: (e: any) => boolean, ms = 3000) {
+/** The execution once `until` holds of it, or as it is after `ms` (generous: a loaded CI machine can be seconds behind). */
+async function poll(t: TestApp, a: Actor, id: string, until: (e: any) => boolean, ms = 10_000) {
   const end = Date.now() + ms
   for (;;) {
     const r = await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })
@@ -215,16 +216,20 @@ describe('errors', () => {
     const a = await makeActor(t)
     const agent = await insertAgent(t, a)
     const before = double.aborted
-    const started = Date.now()
-    const r = await t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'HANG' } })
-    expect(Date.now() - started).toBeLessThan(2000)
+    // The model never answers: only the 300 ms timeout ends the request (waited for generously:
+    // a loaded machine can be seconds behind).
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const r = await Promise.race([
+      t.req('POST', `/api/v1/agents/${agent.id}/execute`, { token: a.token, body: { message: 'HANG' } }),
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no answer within 10 s: the execution timeout did not end the run')), 10_000))),
+    ]).finally(() => clearTimeout(timer))
     expect(r.status).toBe(504)
     expect(r.body.code).toBe('gateway_timeout')
     expect(r.body.message).toContain('timed out')
     const g = await t.req('GET', `/api/v1/executions/${r.body.details.executionId}`, { token: a.token })
     expect(g.body.execution).toMatchObject({ status: 'failed', error: expect.stringContaining('timed out') })
-    await sleep(50)
-    expect(double.aborted).toBeGreaterThan(before)
+    // The double sees the abort when the connection closes: a moment later, more on a loaded machine.
+    await until(() => double.aborted > before)
   })
 
   test('viewer 403; foreign or archived agent 404; foreign space 404; 422 without message', async () => {

@@ -190,7 +190,7 @@ describe('concurrent duplicates', () => {
     const first = send()
     // The first has claimed its key once its handler runs (the claim comes before it); a fixed
     // sleep was too short on a loaded PostgreSQL, and a duplicate sent before the claim runs too.
-    for (const deadline = Date.now() + 3000; runs === 0 && Date.now() < deadline; ) await Bun.sleep(1)
+    await until(() => runs > 0)
     expect(runs).toBe(1)
     const dup = await send()
     expect(dup.status).toBe(409)

@@ -139,7 +139,8 @@ describe('a body the client never finishes', () => {
     await Bun.sleep(50)
     socket.end()
     let line: { status?: number } | undefined
-    for (let i = 0; i < 100 && line === undefined; i++) {
+    // Written once the answer is out: waited for (10 s), as a loaded machine can take a while.
+    for (const deadline = Date.now() + 10_000; line === undefined && Date.now() < deadline; ) {
       await Bun.sleep(10)
       const found = t.logs.slice(before).find((l) => l.includes('"msg":"request"') && l.includes('"method":"POST","path":"/api/v1/tasks"'))
       if (found) line = JSON.parse(found)
@@ -192,8 +193,9 @@ describe('a request without a usable Host header', () => {
   /** The request line and headers of `method path` without a Host (HTTP/1.0) or with `Host: host`. */
   const request = (method: string, path: string, host: string | null, headers = '', body = '') =>
     `${method} ${path} ${host === null ? 'HTTP/1.0' : 'HTTP/1.1'}\r\n${host === null ? '' : `Host: ${host}\r\nConnection: close\r\n`}${headers}${body ? `Content-Length: ${Buffer.byteLength(body)}\r\n` : ''}\r\n${body}`
+  /** The request's access line, written once the answer is out: waited for (10 s), as a loaded machine can take a while. */
   const accessLine = async (before: number, path: string) => {
-    for (let i = 0; i < 100; i++) {
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
       const found = t.logs.slice(before).find((l) => l.includes('"msg":"request"') && l.includes(`"path":${JSON.stringify(path)}`))
       if (found) return JSON.parse(found) as { status: number; path: string }
       await Bun.sleep(10)

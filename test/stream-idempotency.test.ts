@@ -3,6 +3,7 @@ import { parseSse, startProviderDouble, type ProviderDouble } from './helpers/pr
 import { agents } from '../src/db/schema'
 import { newId } from '../src/ids'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { until } from './helpers/scripted-provider'
 
 let double: ProviderDouble
 beforeAll(() => {
@@ -51,11 +52,11 @@ describe('Idempotency-Key on a streamed execute', () => {
     expect(answer.message).toContain(`GET /api/v1/executions/${executionId}`)
     // Claimed from the queue (a write transaction of its own): running within moments, never run twice.
     const status = async () => (await t.req('GET', `/api/v1/executions/${executionId}`, { token: a.token })).body.execution.status
-    for (let i = 0; i < 100 && (await status()) === 'pending'; i++) await Bun.sleep(20)
+    await until(async () => (await status()) !== 'pending')
     expect(await status()).toBe('running')
 
     // The provider has the one request (hanging) before the run is cancelled.
-    for (let i = 0; i < 100 && calls(message) === 0; i++) await Bun.sleep(20)
+    await until(() => calls(message) > 0)
     expect((await t.req('POST', `/api/v1/executions/${executionId}/cancel`, { token: a.token })).status).toBe(200)
     expect(parseSse(await body).at(-1)!.event).toBe('error')
     expect(calls(message)).toBe(1)

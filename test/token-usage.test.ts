@@ -11,6 +11,7 @@ import { decideLogin, listCliSessions } from '../src/modules/cli-auth/service'
 import { contextOf } from '../src/context'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 import { signedInPerson } from './helpers/console'
+import { until } from './helpers/scripted-provider'
 
 const DAY = 86_400_000
 let t: TestApp
@@ -104,7 +105,7 @@ describe('first use from a new address', () => {
     const both = Promise.all([touchLastUsed(requestCtx('192.0.2.1', 'r1'), row), touchLastUsed(requestCtx('192.0.2.2', 'r2'), row)])
     if (lock && conn.dialect === 'pg') {
       const waiting = async () => (await conn.client.unsafe(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'update "personal_access_tokens"%'`))[0]!.n as number
-      for (let i = 0; i < 500 && (await waiting()) < 2; i++) await Bun.sleep(10)
+      await until(async () => (await waiting()) >= 2)
       expect(await waiting()).toBe(2)
       await lock.unsafe('COMMIT')
       lock.release()

@@ -82,10 +82,14 @@ export const exec = (t: TestApp, a: Actor, id: string, body: object, headers?: R
 export const getExec = async (t: TestApp, a: Actor, id: string) => (await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })).body.execution
 export const getLogs = async (t: TestApp, a: Actor, id: string) => (await t.req('GET', `/api/v1/executions/${id}/logs`, { token: a.token })).body.logs
 
-export async function until(fn: () => Promise<boolean> | boolean, ms = 5000) {
+/**
+ * Waits for `fn` to hold, or fails after `ms`: generous (10 s), since on a loaded 2-core CI machine
+ * a run's start, an abort seen by the provider double or a watcher's next check can be seconds late.
+ */
+export async function until(fn: () => Promise<boolean> | boolean, ms = 10_000) {
   const end = Date.now() + ms
   while (!(await fn())) {
-    if (Date.now() > end) throw new Error('condition not met in time')
+    if (Date.now() > end) throw new Error(`condition not met in ${ms} ms: ${fn.toString().slice(0, 200)}`)
     await Bun.sleep(20)
   }
 }
