@@ -30,6 +30,7 @@ import { createToken } from '../src/modules/tokens/service'
 import { createUser } from '../src/modules/users/service'
 import { createRuntime, type Runtime } from '../src/runtime'
 import { createTestDatabase, needPostgres, ON_PG, urlFor } from './helpers/pg'
+import { until } from './helpers/scripted-provider'
 import { startServer } from './helpers/spawn'
 
 const HAVE_DB = ON_PG ? await needPostgres('test/rekey.test.ts') : true
@@ -347,7 +348,8 @@ describe.skipIf(!HAVE_DB)('teamday rekey', () => {
       const rekey = Bun.spawn([process.execPath, 'src/main.ts', 'rekey', '--db', db], { env, stdout: 'pipe', stderr: 'pipe' })
       const [rOut, rErr, code] = await Promise.all([new Response(rekey.stdout).text(), new Response(rekey.stderr).text(), rekey.exited])
       const during = statuses.length
-      await Bun.sleep(200)
+      // Answers go on after the rekey (waited for, not slept for: a loaded machine can take longer than a fixed pause).
+      await until(() => statuses.length > during)
       stop = true
       await Promise.all(writers)
       expect({ code, rErr: rErr.includes('error') ? rErr : '' }).toEqual({ code: 0, rErr: '' })
