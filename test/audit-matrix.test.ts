@@ -633,7 +633,13 @@ describe('a change and its audit event commit together', () => {
     expect(rotated.status).toBe(201)
     const successor = { ...member, token: rotated.body.token as string, tokenId: rotated.body.id as string }
     w.t.clock.advance(RETRY_WINDOW_MS)
+    // This instance is alive through that minute: it renews its runs' leases (its watcher does, every lease/3).
+    await w.t.rt.engine.renewLeases()
     const familyRun = await w.runningExecution(successor)
+    // And a run of the leaked token that no live instance holds any more (its owner died: its lease lapsed).
+    const orphanRun = `exec_orphan${Math.random().toString(36).slice(2, 12)}`
+    const at = new Date(w.t.clock.now() - 60_000)
+    await w.t.db.insert(executions).values({ id: orphanRun, organizationId: member.organizationId, userId: member.userId, tokenId: leaked.id, agentId: w.agentId, agentName: 'Shared agent', agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status: 'running', message: 'm', instanceId: 'inst_gone', leaseExpiresAt: new Date(w.t.clock.now() - 1), startedAt: at, createdAt: at, updatedAt: at }).run()
     const reuse = () => w.t.req('POST', `/api/v1/tokens/${first.id}/rotate`, { token: member.token, body: {} })
     const report = () => w.t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [leaked.token] } })
 
@@ -644,16 +650,23 @@ describe('a change and its audit event commit together', () => {
     } finally {
       await refuseAuditWrites(false)
     }
-    expect([await statusOf(leakedRun), await statusOf(familyRun)]).toEqual(['running', 'running'])
+    expect([await statusOf(leakedRun), await statusOf(familyRun), await statusOf(orphanRun)]).toEqual(['running', 'running', 'running'])
     expect((await w.t.req('GET', '/api/v1/tokens/self', { token: successor.token })).status).toBe(200)
     // The rolled-back cancels told of in no log line.
-    expect([...cancelLines(leakedRun), ...cancelLines(familyRun)]).toEqual([])
+    expect([...cancelLines(leakedRun), ...cancelLines(familyRun), ...cancelLines(orphanRun)]).toEqual([])
 
     expect((await report()).status).toBe(202)
     const again = await reuse()
     expect({ status: again.status, code: again.body.code }).toEqual({ status: 409, code: 'token_reuse_detected' })
-    expect([await statusOf(leakedRun), await statusOf(familyRun)]).toEqual(['cancelled', 'cancelled'])
-    expect([cancelLines(leakedRun).length, cancelLines(familyRun).length]).toEqual([1, 1])
+    expect([await statusOf(leakedRun), await statusOf(familyRun), await statusOf(orphanRun)]).toEqual(['cancelled', 'cancelled', 'cancelled'])
+    // The runs this instance holds are logged by it once it has stopped them (its next check of its
+    // rows: waited for, not assumed to come before or after these lines); the orphan by the report.
+    // The report logged the held ones too, and then each had two lines (a fast machine asserted
+    // before the second one came; a loaded one, after).
+    for (const end = Date.now() + 10_000; [leakedRun, familyRun].some((id) => w.t.rt.engine.wait(id) !== undefined) && Date.now() < end; ) await Bun.sleep(20)
+    expect([leakedRun, familyRun].map((id) => w.t.rt.engine.wait(id))).toEqual([undefined, undefined])
+    expect([cancelLines(leakedRun).length, cancelLines(familyRun).length, cancelLines(orphanRun).length]).toEqual([1, 1, 1])
+    expect(JSON.parse(cancelLines(orphanRun)[0]!)).toMatchObject({ reason: 'leak_report', tokenId: leaked.id })
     const [e] = (await eventsOf(again.headers.get('x-request-id')!)).filter((x) => x.type === 'token.family_revoked')
     expect(openAuditFields(w.t.ctx.box, e!).details).toMatchObject({ revokedTokenIds: [successor.tokenId], executionsCancelled: [familyRun] })
   })

@@ -60,7 +60,24 @@ describe('a run cancelled before it started', () => {
     await until(() => t.rt.engine.queued === 0)
     await Bun.sleep(300)
     expect(counts(t)).toEqual({ started: 1, cancelled: 1 })
+    expect(cancelledLines(t, queued)).toBe(1)
     await t.req('POST', `/api/v1/executions/${busy}/cancel`, { token: a.token })
+  })
+
+  test('running, cancelled by a leak report of its token: counted and logged once, by the instance that runs it', async () => {
+    const t = await app()
+    const a = await makeActor(t, { role: 'admin' })
+    const ag = await agent(t, a)
+    const leaked = await makeToken(t, a)
+    const run = await start(t, leaked.token, ag.id, 'HANG')
+    await until(async () => (await getExec(t, a, run)).status === 'running')
+    expect((await t.req('POST', '/api/v1/credentials/revoke', { body: { credentials: [leaked.token] }, ip: '198.51.100.8' })).status).toBe(202)
+    // This instance stops it on its next check (every 250 ms) and logs its end: the report did too,
+    // and the run had two execution_cancelled lines.
+    await until(() => t.rt.engine.runningCount === 0)
+    await Bun.sleep(300)
+    expect(counts(t)).toEqual({ started: 1, cancelled: 1 })
+    expect(cancelledLines(t, run)).toBe(1)
   })
 
   test.skipIf(sqliteOnly("the cancel is written synchronously at the claim's log line, which only SQLite's synchronous driver can do"))(

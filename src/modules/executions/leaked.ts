@@ -22,8 +22,11 @@ const WHY: Record<LeakCause, string> = {
  * spaces' secrets after the token stopped. Only the row is written, as a cancel through another
  * instance is: the instance running or queueing each one aborts it within a second
  * (src/engine/runner.ts, `tick`), and logs its end and counts it in the metrics (a queued one's
- * cancel was counted nowhere). A plain revocation (DELETE, `tokens revoke self` at the end of a
- * CI job, a rotation, a member's removal) leaves runs alone.
+ * cancel was counted nowhere). Its `execution_cancelled` line is written here only for a run no
+ * live instance holds (no owner, or its lease lapsed), which nobody else will log, as
+ * Engine.cancel decides who logs a cancel. Written here for every run, a run held by a live
+ * instance had two lines (this one, and its holder's a moment later). A plain revocation (DELETE, `tokens revoke
+ * self` at the end of a CI job, a rotation, a member's removal) leaves runs alone.
  */
 export async function cancelRunsOfLeakedTokens(ctx: Ctx, roots: readonly string[], cause: LeakCause): Promise<string[]> {
   if (roots.length === 0) return []
@@ -32,7 +35,7 @@ export async function cancelRunsOfLeakedTokens(ctx: Ctx, roots: readonly string[
   const tokenIds = [...new Set([...roots, ...(await createdByTransitive(ctx, roots))])]
   const x = executions
   const rows = await ctx.db
-    .select({ id: x.id, organizationId: x.organizationId, agentId: x.agentId, status: x.status, startedAt: x.startedAt, tokenId: x.tokenId })
+    .select({ id: x.id, organizationId: x.organizationId, agentId: x.agentId, status: x.status, startedAt: x.startedAt, tokenId: x.tokenId, instanceId: x.instanceId, leaseExpiresAt: x.leaseExpiresAt })
     .from(x)
     .where(and(inArray(x.tokenId, [...tokenIds]), inArray(x.status, ACTIVE)))
     .all()
@@ -50,9 +53,11 @@ export async function cancelRunsOfLeakedTokens(ctx: Ctx, roots: readonly string[
     // Ended meanwhile: that end stands.
     if (!done) continue
     await addLog(ctx.db, row.id, now, 'warn', 'cancelled', { reason: cause, tokenId: row.tokenId })
+    // A live instance holds it (its lease holds): that instance logs its end, once.
+    const held = row.instanceId !== null && (row.leaseExpiresAt?.getTime() ?? 0) > now
     // Once the cancel has committed: a leak report, a rotation's reuse or a code's whose event is
     // refused rolls it back, and no line may tell of it then.
-    afterCommit(ctx, () => ctx.log.warn('execution_cancelled', { executionId: row.id, agentId: row.agentId, organizationId: row.organizationId, was: row.status, reason: cause, tokenId: row.tokenId, requestId: ctx.requestId }))
+    if (!held) afterCommit(ctx, () => ctx.log.warn('execution_cancelled', { executionId: row.id, agentId: row.agentId, organizationId: row.organizationId, was: row.status, reason: cause, tokenId: row.tokenId, requestId: ctx.requestId }))
     cancelled.push(row.id)
   }
   return cancelled
