@@ -269,17 +269,18 @@ describe('cancel', () => {
     })
     await sleep(250) // a few words streamed
     const abortedBefore = double.aborted
-    const started = Date.now()
     const c = await t.req('POST', `/api/v1/executions/${id}/cancel`, { token: a.token })
     expect(c.status).toBe(200)
     expect(c.body.execution.status).toBe('cancelled')
+    // The stream ends with the cancel: not timed here (a loaded machine can take a second to write
+    // the run's end); a child left running would answer on for 10 s, and its provider request
+    // would end without the abort waited for below.
     let rest = ''
     for (;;) {
       const { value, done } = await reader.read()
       if (done) break
       rest += new TextDecoder().decode(value)
     }
-    expect(Date.now() - started).toBeLessThan(1000)
     expect(parseSse(rest).at(-1)).toMatchObject({ event: 'error', data: { status: 'cancelled' } })
     // Cancelled during its delegate call: that tool_use block is stopped before the error (it was
     // left open: a client pairing blocks waited on it).
