@@ -18,6 +18,7 @@ import { eq } from 'drizzle-orm'
 import { executions, tasks } from '../src/db/schema'
 import { makeActor, makeTestApp, type Actor, type Res, type TestApp } from './helpers/app'
 import { ON_PG } from './helpers/pg'
+import type { PgConnection } from '../src/db/pg'
 import { startProviderDouble } from './helpers/providers'
 
 const dir = mkdtempSync(join(tmpdir(), 'teamday-archive-race-'))
@@ -30,7 +31,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-/** How long the other session keeps its archive uncommitted. */
+/** How long the other session keeps its archive uncommitted (SQLite; on PostgreSQL, until the request has been seen waiting or has answered). */
 const HOLD_MS = 800
 
 let n = 0
@@ -59,14 +60,17 @@ db.exec('BEGIN IMMEDIATE')
 db.exec(process.env.STATEMENT)
 console.log('held')
 await Bun.sleep(Number(process.env.HOLD_MS))
+const at = Date.now()
 db.exec('COMMIT')
-console.log('committed')
+console.log('committed ' + at)
 `,
 )
 
 /**
  * Runs `statement` in another session and, while it is uncommitted, sends `request`; then lets it
- * commit. Returns the request's answer, and whether it was still waiting when the archive committed.
+ * commit. Returns the request's answer, and whether it waited for the archive's commit. Seen, not
+ * timed against a fixed pause: on a loaded machine a request that does not wait can take longer
+ * than the pause, and the pause can start late.
  */
 async function whileArchiving(t: TestApp, statement: string, request: () => Promise<Res>): Promise<{ res: Res; waited: boolean }> {
   if (t.backend === 'pg') {
@@ -84,8 +88,18 @@ async function whileArchiving(t: TestApp, statement: string, request: () => Prom
       await isHeld
       let settled = false
       const pending = request().finally(() => (settled = true))
-      await Bun.sleep(HOLD_MS)
-      const waited = !settled
+      // Waiting for the archive's row lock is a backend of this database waiting on a lock (not
+      // the advisory lock every transaction of the app takes first); not waiting, it answers
+      // while the archive is still uncommitted.
+      const client = (t.rt.connection as PgConnection).client
+      const lockWaits = async () => (await client.unsafe(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event <> 'advisory'`))[0]!.n as number
+      let waited: boolean | undefined
+      for (const end = Date.now() + 10_000; waited === undefined; ) {
+        if (settled) waited = false
+        else if ((await lockWaits()) > 0) waited = true
+        else if (Date.now() > end) throw new Error('the request neither answered nor waited for the archive within 10 s')
+        else await Bun.sleep(10)
+      }
       release()
       await tx
       return { res: await pending, waited }
@@ -101,11 +115,16 @@ async function whileArchiving(t: TestApp, statement: string, request: () => Prom
     if (done) throw new Error(`holder exited: ${out} ${await new Response(proc.stderr as ReadableStream).text()}`)
     out += new TextDecoder().decode(value)
   }
-  const t0 = performance.now()
   const res = await request()
   // This process waits on SQLite's file lock (busy_timeout) without yielding: it answered only
-  // once the holder had committed, or it did not wait at all.
-  const waited = performance.now() - t0 >= HOLD_MS / 2
+  // once the holder had committed (after the time the holder printed), or it did not wait at all.
+  const answeredAt = Date.now()
+  while (!/committed \d+/.test(out)) {
+    const { value, done } = await reader.read()
+    if (done) throw new Error(`holder exited: ${out} ${await new Response(proc.stderr as ReadableStream).text()}`)
+    out += new TextDecoder().decode(value)
+  }
+  const waited = answeredAt >= Number(/committed (\d+)/.exec(out)![1])
   expect(await proc.exited).toBe(0)
   return { res, waited }
 }
