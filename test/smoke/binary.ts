@@ -108,7 +108,7 @@ class Server {
     return false
   }
 
-  async waitForLog(re: RegExp, timeoutMs = 5_000): Promise<boolean> {
+  async waitForLog(re: RegExp, timeoutMs = 10_000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline) {
       if (re.test(this.err)) return true
@@ -117,7 +117,7 @@ class Server {
     return re.test(this.err)
   }
 
-  async waitForOutput(re: RegExp, timeoutMs = 5_000): Promise<boolean> {
+  async waitForOutput(re: RegExp, timeoutMs = 10_000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline) {
       if (re.test(this.out)) return true
@@ -127,7 +127,7 @@ class Server {
   }
 
   /** SIGTERM, then the exit code (null when it did not exit within the limit: then SIGKILL). */
-  async stop(timeoutMs = 5_000): Promise<number | null> {
+  async stop(timeoutMs = 10_000): Promise<number | null> {
     this.proc.kill('SIGTERM')
     const code = await Promise.race([this.proc.exited, sleep(timeoutMs).then(() => null)])
     if (code === null) this.proc.kill('SIGKILL')
@@ -377,7 +377,7 @@ async function developmentOnRequest() {
   try {
     if (!check('serve with NODE_ENV=development starts', await dev.started(), { out: dev.out, err: dev.err })) return
     await dev.waitForOutput(/API docs/)
-    const deadline = Date.now() + 2_000
+    const deadline = Date.now() + 10_000
     while (!dev.err.includes('http_mode') && Date.now() < deadline) await sleep(20)
     check('NODE_ENV=development is honoured (and warned about)', /"level":"warn","msg":"http_mode","mode":"development"/.test(dev.err), dev.err.slice(0, 500))
     check('development serve: SIGTERM -> exit 0', (await dev.stop()) === 0)
