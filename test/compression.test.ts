@@ -176,23 +176,28 @@ describe('response compression', () => {
 
   test("the first compression of Swagger UI's bundle does not hold other requests (made off the event loop)", async () => {
     // Health checks, one after the other, for as long as the bundle's first compressed form is
-    // being made: made synchronously (40-80 ms on a quiet machine) it held one of them until
-    // done; off the event loop each answers within a few ms. Best of three apps (each makes its
-    // forms anew): the block was there every time, a slow check from elsewhere on the machine is
-    // not. The bound is what the synchronous form takes on this machine in this run (the same
-    // levels, timed between the attempts): the slowest check must stay under half of it. (An
-    // absolute 25 ms failed on a CI machine at load 13, where everything was 3-4 times slower.)
-    const best: Record<string, number> = { zstd: Infinity, gzip: Infinity }
-    const blocking: Record<string, number[]> = { zstd: [], gzip: [] }
+    // being made: made synchronously (40-80 ms here) it held one of them until done, so the
+    // slowest check took most of the whole bundle request (0.6-0.99 of it, idle or loaded); off
+    // the event loop the checks go on answering meanwhile, and the slowest is a small part of it
+    // (0.07-0.10 with the test and two busy loops on one core). A share of the request, not a
+    // bound in ms: a loaded machine slows the checks and the compression alike, and its slowest
+    // check passed a fixed 25 ms with nothing held (42 ms in a loaded run on PostgreSQL, 30-108
+    // ms on one shared core). Best of three apps (each makes its forms anew): the block was there
+    // every time, a slow check from elsewhere on the machine is not.
+    const best: Record<string, { share: number; slowest: number; took: number }> = {}
     for (let attempt = 0; attempt < 3; attempt++) {
       const t = await makeTestApp()
       // The routes' first requests compile them (tens of ms): not what is measured here.
-      const plain = await raw(t, '/swagger/assets/swagger-ui-bundle.js', {})
-      expect(plain.res.status).toBe(200)
+      expect((await raw(t, '/swagger/assets/swagger-ui-bundle.js', {})).res.status).toBe(200)
       expect((await raw(t, '/api/health', {})).res.status).toBe(200)
       for (const accept of ['zstd', 'gzip']) {
         let done = false
-        const bundle = raw(t, '/swagger/assets/swagger-ui-bundle.js', { 'accept-encoding': accept }).finally(() => (done = true))
+        const started = performance.now()
+        let took = 0
+        const bundle = raw(t, '/swagger/assets/swagger-ui-bundle.js', { 'accept-encoding': accept }).finally(() => {
+          done = true
+          took = performance.now() - started
+        })
         let slowest = 0
         let checks = 0
         while (!done) {
@@ -204,17 +209,14 @@ describe('response compression', () => {
         const r = await bundle
         expect(r.res.headers.get('content-encoding')).toBe(accept)
         expect(checks).toBeGreaterThan(1)
-        best[accept] = Math.min(best[accept]!, slowest)
-        // What the old code held the event loop for: the same compression, synchronously.
-        const t0 = performance.now()
-        if (accept === 'zstd') Bun.zstdCompressSync(plain.bytes, { level: 9 })
-        else Bun.gzipSync(plain.bytes, { level: 6 })
-        blocking[accept]!.push(performance.now() - t0)
+        const share = slowest / took
+        if (share < (best[accept]?.share ?? Infinity)) best[accept] = { share, slowest, took }
       }
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!
-    expect({ zstd: best.zstd! < median(blocking.zstd!) / 2, slowest: best.zstd, blocking: blocking.zstd }).toMatchObject({ zstd: true })
-    expect({ gzip: best.gzip! < median(blocking.gzip!) / 2, slowest: best.gzip, blocking: blocking.gzip }).toMatchObject({ gzip: true })
+    for (const accept of ['zstd', 'gzip']) {
+      const { share, slowest, took } = best[accept]!
+      expect(share, `${accept}: the slowest health check took ${slowest.toFixed(1)} ms of the bundle's ${took.toFixed(1)} ms`).toBeLessThan(0.3)
+    }
   })
 
   test("Swagger UI's files go out compressed to a browser, the same bytes once decoded", async () => {
