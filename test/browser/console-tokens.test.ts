@@ -218,7 +218,7 @@ if (!browserSuitesRun) {
       expect(said).toBe(messages('de').errTokenInPageField)
       expect(said).not.toContain('pageOrganization')
       // Focused, the form as typed; no field is marked, none is to blame.
-      await page.waitForFunction("document.activeElement && document.activeElement.getAttribute('role') === 'alert'")
+      await page.waitForFunction(() => (globalThis as any).document.activeElement?.getAttribute('role') === 'alert')
       expect(await section.locator('[aria-invalid]').count()).toBe(0)
       expect(await name.inputValue()).toBe('Deploy')
       expect(await page.locator('#new-token').count()).toBe(0)
@@ -234,7 +234,7 @@ if (!browserSuitesRun) {
       await section.getByRole('button', { name: 'Create Token' }).click()
       await page.getByRole('alert').filter({ hasText: 'no scope chosen' }).waitFor()
       // The error has the focus (a keyboard user starts there; it stayed on the page, the header's links first), and the next Tab is the form's first field.
-      await page.waitForFunction("document.activeElement && document.activeElement.getAttribute('role') === 'alert'")
+      await page.waitForFunction(() => (globalThis as any).document.activeElement?.getAttribute('role') === 'alert')
       await page.keyboard.press('Tab')
       expect(await page.evaluate("document.activeElement && document.activeElement.getAttribute('name')")).toBe('name')
       expect(await page.locator('#new-token').count()).toBe(0)

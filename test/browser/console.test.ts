@@ -182,7 +182,7 @@ if (!browserSuitesRun) {
       await page.goto(`${base}/`)
       expect(page.url()).toBe(`${base}/login?next=%2Fsettings%2Fprofile`)
       // The e-mail field takes the focus itself (autofocus); wait for it rather than type into nothing.
-      await page.waitForFunction("document.activeElement && document.activeElement.getAttribute('name') === 'email'")
+      await page.waitForFunction(() => (globalThis as any).document.activeElement?.getAttribute('name') === 'email')
       await page.keyboard.type('admin@localhost')
       await page.keyboard.press('Tab')
       const outline = await page.evaluate('getComputedStyle(document.activeElement).outlineStyle')
