@@ -110,12 +110,17 @@ describe('other processes opening the database while the server writes', () => {
 
 describe("nothing in src/ touches SQLite's own files", () => {
   test('no Bun.mmap, and no path naming a -wal, -shm or -journal file, anywhere in src/', () => {
+    // The one exception: once SQLite itself refused to open the database at start-up, the
+    // diagnosis of why (src/db/client.ts diagnose) looks at the files it would use beside it with
+    // stat and access only (no descriptor opened, so no lock of SQLite's dropped; the server has no
+    // connection yet), to name the one that is a folder or not writable.
+    const allowed = new Set(['src/db/client.ts: for (const p of [file, `${file}-wal`, `${file}-shm`]) {'])
     const offenders: string[] = []
     for (const file of new Bun.Glob('src/**/*.ts').scanSync(resolve(import.meta.dir, '..'))) {
       const text = readFileSync(resolve(import.meta.dir, '..', file), 'utf8')
       text.split('\n').forEach((line, i) => {
         if (/^\s*(\/\/|\*)/.test(line)) return // comments may explain the rule
-        if (/Bun\.mmap|-(shm|wal|journal)\b['"`]/.test(line)) offenders.push(`${file}:${i + 1}: ${line.trim()}`)
+        if (/Bun\.mmap|-(shm|wal|journal)\b['"`]/.test(line) && !allowed.has(`${file}: ${line.trim()}`)) offenders.push(`${file}:${i + 1}: ${line.trim()}`)
       })
     }
     expect(offenders).toEqual([])
