@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { agents, executionLogs, executions } from '../src/db/schema'
 import { eq } from 'drizzle-orm'
 
-import { renewLeases, startLeaseSweep, sweepLapsed } from '../src/engine/leases'
+import { leaseTime, renewLeases, startLeaseSweep, sweepLapsed } from '../src/engine/leases'
+import { ageLeases } from './helpers/leases'
 import { newId } from '../src/ids'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { parseSse, startProviderDouble, type ProviderDouble } from './helpers/providers'
@@ -426,11 +427,12 @@ describe('operations', () => {
     const ag = await agent(t, a)
     const now = t.clock.now()
     const id = newId('exec')
-    await t.db.insert(executions).values({ id, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: 'A', agentVisibility: 'organization', chatId: 'c', sessionId: 'c', message: 'm', status: 'running', createdAt: new Date(now), updatedAt: new Date(now) } as any).run()
-    await renewLeases(t.rt.db, [id], 'inst_a', now + 5000, 1000)
+    // The later renewal (a minute's lease, as of now) landed first.
+    await t.db.insert(executions).values({ id, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: 'A', agentVisibility: 'organization', chatId: 'c', sessionId: 'c', message: 'm', status: 'running', instanceId: 'inst_a', leaseExpiresAt: leaseTime(now, 60_000), createdAt: new Date(now), updatedAt: new Date(now) } as any).run()
+    const lease = async () => (await t.db.select({ lease: executions.leaseExpiresAt }).from(executions).where(eq(executions.id, id)).get())!.lease!.getTime()
+    const before = await lease()
     await renewLeases(t.rt.db, [id], 'inst_a', now, 1000)
-    const row = await t.db.select({ lease: executions.leaseExpiresAt }).from(executions).all()
-    expect(row.map((r) => r.lease?.getTime())).toContain(now + 6000)
+    expect(await lease()).toBe(before)
   })
 
   // What `teamday serve` runs at start-up and every half lease (src/cli/admin/serve.ts).
@@ -448,7 +450,7 @@ describe('operations', () => {
     for (const [status, lease] of [['running', now + 30_000], ['pending', now + 30_000], ['running', null], ['completed', null]] as const) {
       const id = newId('exec')
       const at = new Date(now)
-      await t.db.insert(executions).values({ id, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: ag.name, agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status, message: 'm', instanceId: 'inst_crashed', leaseExpiresAt: lease === null ? null : new Date(lease), createdAt: at, updatedAt: at }).run()
+      await t.db.insert(executions).values({ id, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: ag.name, agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status, message: 'm', instanceId: 'inst_crashed', leaseExpiresAt: lease === null ? null : (leaseTime(now, lease - now) as unknown as Date), createdAt: at, updatedAt: at }).run()
       ids.push(id)
     }
     const statuses = async () => (await Promise.all(ids.map((id) => get(t, a, id)))).map((e) => e.status)
@@ -457,9 +459,9 @@ describe('operations', () => {
     sweep.stop()
     expect(sweep.interrupted).toBe(1)
     expect(await statuses()).toEqual(['running', 'pending', 'failed', 'completed'])
-    t.clock.advance(29_999)
+    await ageLeases(t, 25_000)
     expect(await sweepLapsed(sweepOf(t))).toBe(0)
-    t.clock.advance(2)
+    await ageLeases(t, 5_001)
     expect(await sweepLapsed(sweepOf(t))).toBe(2)
     expect(await statuses()).toEqual(['failed', 'failed', 'failed', 'completed'])
     const r = await get(t, a, ids[0]!)
@@ -475,12 +477,12 @@ describe('operations', () => {
     // What a failed record leaves: a row of this instance, `running`, that nothing here runs.
     const orphan = newId('exec')
     const at = new Date(t.clock.now())
-    await t.db.insert(executions).values({ id: orphan, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: ag.name, agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status: 'running', message: 'm', instanceId: t.rt.engine.instanceId, leaseExpiresAt: new Date(t.clock.now() + 30_000), createdAt: at, updatedAt: at }).run()
+    await t.db.insert(executions).values({ id: orphan, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: ag.name, agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status: 'running', message: 'm', instanceId: t.rt.engine.instanceId, leaseExpiresAt: leaseTime(t.clock.now(), 30_000) as unknown as Date, createdAt: at, updatedAt: at }).run()
     const sweep = { ...sweepOf(t), held: () => t.rt.engine.held() }
     expect(t.rt.engine.held()).toEqual([live])
     expect(await sweepLapsed(sweep)).toBe(0)
-    t.clock.advance(30_001)
-    await t.db.update(executions).set({ leaseExpiresAt: new Date(t.clock.now() - 1) }).where(eq(executions.id, live)).run()
+    await ageLeases(t, 30_001)
+    await t.db.update(executions).set({ leaseExpiresAt: leaseTime(t.clock.now(), -1) as unknown as Date }).where(eq(executions.id, live)).run()
     expect(await sweepLapsed(sweep)).toBe(1)
     expect(await get(t, a, orphan)).toMatchObject({ status: 'failed', error: expect.stringContaining('lease lapsed') })
     expect((await get(t, a, live)).status).toBe('running')
@@ -513,12 +515,12 @@ describe('operations', () => {
       expect([first.rt.engine.runningCount, first.rt.engine.queued]).toEqual([1, 1])
       expect([(await get(second, a, running)).status, (await get(second, a, queued)).status]).toEqual(['running', 'pending'])
       // Time passes; the first process renews its leases (its watcher does, every lease/3).
-      first.clock.advance(5_000)
+      await ageLeases(first, 5_000)
       await first.rt.engine.renewLeases()
       expect(await sweepLapsed(sweepOf(second, first.clock))).toBe(0)
       // The first process dies (kill -9: it renews nothing more); its leases lapse.
       first.rt.engine.renewLeases = async () => {}
-      first.clock.advance(1_001)
+      await ageLeases(first, 1_001)
       expect(await sweepLapsed(sweepOf(second, first.clock))).toBe(2)
       for (const id of [running, queued]) expect(await get(second, a, id)).toMatchObject({ status: 'failed', error: expect.stringContaining('lease lapsed') })
       // (Not dead here, only silent: it sees the rows end and stops, its model call with it.)

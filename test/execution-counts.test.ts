@@ -8,7 +8,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { executions } from '../src/db/schema'
-import { failLapsed } from '../src/engine/leases'
+import { failLapsed, leaseTime } from '../src/engine/leases'
+import { ageLeases } from './helpers/leases'
 import { makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 import { agent, getExec, until } from './helpers/scripted-provider'
@@ -122,7 +123,7 @@ describe("a cancel of another instance's run", () => {
   const insertRun = async (t: TestApp, a: { organizationId: string; userId: string }, ag: { id: string; name: string }, status: 'running' | 'pending', leaseMs: number) => {
     const id = `exec_lease${Math.random().toString(36).slice(2, 12)}`
     const at = new Date(t.clock.now() - 60_000)
-    await t.db.insert(executions).values({ id, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: ag.name, agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status, message: 'm', instanceId: 'inst_elsewhere', leaseExpiresAt: new Date(t.clock.now() + leaseMs), startedAt: status === 'running' ? at : null, createdAt: at, updatedAt: at }).run()
+    await t.db.insert(executions).values({ id, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: ag.name, agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status, message: 'm', instanceId: 'inst_elsewhere', leaseExpiresAt: leaseTime(t.clock.now(), leaseMs) as unknown as Date, startedAt: status === 'running' ? at : null, createdAt: at, updatedAt: at }).run()
     return id
   }
 
@@ -174,8 +175,10 @@ describe("a run of this instance failed by another instance's lease sweep", () =
     const ag = await agent(t, a)
     const { busy, queued } = await busyAndQueued(t, a, ag.id)
     // Another instance's sweep, once this one's leases have lapsed (as src/engine/leases.ts runs it there).
-    const later = t.clock.now() + 3_600_001 // past any lease (TEAMDAY_EXECUTION_LEASE_MS is at most an hour)
-    expect(await failLapsed(t.rt.db, later, 'inst_elsewhere', undefined, [])).toBe(2)
+    // Cut off: it renews nothing, and time passes past any lease (TEAMDAY_EXECUTION_LEASE_MS is at most an hour).
+    t.rt.engine.renewLeases = async () => {}
+    await ageLeases(t, 3_600_001)
+    expect(await failLapsed(t.rt.db, t.clock.now(), 'inst_elsewhere', undefined, [])).toBe(2)
     await until(() => t.rt.engine.runningCount === 0 && t.rt.engine.queued === 0)
     await until(() => counts(t).failed === 2)
     expect(counts(t)).toEqual({ started: 1, failed: 2 })

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Config } from '../src/config'
 import { executions } from '../src/db/schema'
+import { leaseTime } from '../src/engine/leases'
 import { claimNext, fairHeadQuery, fairOrganizationQuery } from '../src/engine/queue'
 import { insertExecution } from '../src/engine/store'
 import { newId } from '../src/ids'
@@ -85,7 +86,7 @@ function startOrder(t: TestApp): string[] {
 async function seedPending(t: TestApp, a: Actor, agentId: string, instanceId: string, n: number): Promise<void> {
   for (let i = 0; i < n; i++) {
     const now = new Date(t.clock.now())
-    await insertExecution(t.rt.db, { id: newId('exec'), organizationId: a.organizationId, userId: a.userId, agentId, agentName: 'A', agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status: 'pending', message: 'm', instanceId, leaseExpiresAt: new Date(now.getTime() + 60_000), createdAt: now, updatedAt: now })
+    await insertExecution(t.rt.db, { id: newId('exec'), organizationId: a.organizationId, userId: a.userId, agentId, agentName: 'A', agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status: 'pending', message: 'm', instanceId, leaseExpiresAt: leaseTime(now.getTime(), 60_000) as unknown as Date, createdAt: now, updatedAt: now })
   }
 }
 
@@ -196,7 +197,7 @@ describe('one instance', () => {
     const a = await makeActor(t)
     // Older, from an organization with nothing running or started: it would be the fair head.
     await seedPending(t, dead, await newAgent(t, dead), 'inst_dead', 1)
-    await t.rt.db.update(executions).set({ leaseExpiresAt: new Date(t.clock.now() - 1) }).where(eq(executions.organizationId, dead.organizationId)).run()
+    await t.rt.db.update(executions).set({ leaseExpiresAt: leaseTime(t.clock.now(), -1) as unknown as Date }).where(eq(executions.organizationId, dead.organizationId)).run()
     t.clock.advance(1)
     const mine = await enqueue(t, a, await newAgent(t, a), 'hello')
     await until(async () => (await statusOf(t, mine)) === 'completed', 10_000, 'own run completed')
@@ -268,7 +269,7 @@ async function claimPlansOnPostgres(t: TestApp) {
     await seedExecutions(t.db, owner, 5000, { now: now - 10_000_000, step: 1000, agentIds })
     if (i % 2 === 0) {
       const waiting = await seedExecutions(t.db, owner, 200, { now, step: 10, agentIds })
-      const lease = new Date(now + 60_000)
+      const lease = leaseTime(now, 60_000) as unknown as Date
       await t.rt.db.update(executions).set({ status: 'pending', startedAt: null, completedAt: null, instanceId: instanceOf(t), leaseExpiresAt: lease }).where(inArray(executions.id, waiting)).run()
       await t.rt.db.update(executions).set({ status: 'running', instanceId: instanceOf(t), leaseExpiresAt: lease }).where(inArray(executions.id, waiting.slice(0, 1))).run()
     }

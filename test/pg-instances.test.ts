@@ -184,7 +184,8 @@ describe.skipIf(!HAVE_PG)('several instances on one PostgreSQL', () => {
       b.rt.engine.renewLeases = async () => {}
       a.clock.advance(5_000)
       await a.rt.engine.renewLeases()
-      expect(await failLapsed(a.rt.db, a.clock.now(), a.rt.engine.instanceId)).toBe(1)
+      // Leases are the database's clock's (src/engine/leases.ts): B's lapses within its lease, 1 s.
+      await until(async () => (await failLapsed(a.rt.db, a.clock.now(), a.rt.engine.instanceId)) === 1)
       const bRow = await status(onB)
       expect(bRow.status).toBe('failed')
       expect(bRow.error).toContain('lease lapsed')
@@ -195,6 +196,41 @@ describe.skipIf(!HAVE_PG)('several instances on one PostgreSQL', () => {
       double.stop()
     }
   })
+
+  test("clocks apart by more than the lease: leases are judged by the database's clock, so an instance ahead fails no live run of another's, and a dead one's runs still fail once their lease lapses", async () => {
+    // Each instance judged leases by its own clock: A, 10 minutes ahead of B, failed B's live
+    // run at its first sweep; 10 minutes behind, it kept a dead B's run alive for those 10 minutes.
+    const double = startProviderDouble()
+    try {
+      const pg = await freshPgSchema()
+      const key = crypto.getRandomValues(new Uint8Array(32))
+      // A lease long enough that B's renewal still holds at A's sweep on a loaded machine.
+      const config = { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', executionLeaseMs: 5000, maxConcurrentExecutions: 10 }
+      const a = await makeTestApp({ pg, key, config })
+      const b = await makeTestApp({ pg, key, config })
+      opened.push(a, b)
+      a.clock.advance(10 * MIN)
+      const m = await makeActor(a, { role: 'admin' })
+      const agentId = (await a.req('POST', '/api/v1/agents', { token: m.token, body: { name: 'H', systemPrompt: 'x' } })).body.id
+      const onB = (await b.req('POST', `/api/v1/agents/${agentId}/execute`, { token: m.token, body: { message: 'HANG', async: true } })).body.executionId as string
+      const status = async () => (await a.req('GET', `/api/v1/executions/${onB}`, { token: m.token })).body.execution
+      await until(async () => (await status()).status === 'running')
+      // B is alive and renews (as its watcher does); A, ahead, sweeps: nothing has lapsed.
+      await b.rt.engine.renewLeases()
+      expect(await failLapsed(a.rt.db, a.clock.now(), a.rt.engine.instanceId)).toBe(0)
+      expect((await status()).status).toBe('running')
+      // Now A is 10 minutes behind B, and B dies (it renews nothing more): its run fails once
+      // its lease (5 s) lapses by the database's clock, not 10 minutes later.
+      a.clock.advance(-20 * MIN)
+      b.rt.engine.renewLeases = async () => {}
+      await until(async () => (await failLapsed(a.rt.db, a.clock.now(), a.rt.engine.instanceId)) === 1, 30_000)
+      expect(await status()).toMatchObject({ status: 'failed', error: expect.stringContaining('lease lapsed') })
+      // (B, only silent here, sees its row end and stops the run.)
+      await until(async () => b.rt.engine.runningCount === 0)
+    } finally {
+      double.stop()
+    }
+  }, 60_000)
 
   test('an outage longer than the lease: the sweeping instance spares its own live runs, and a run failed by another stops where it runs', async () => {
     // Neither instance could renew through the outage. A's sweep failed every run, its own too,
@@ -212,7 +248,7 @@ describe.skipIf(!HAVE_PG)('several instances on one PostgreSQL', () => {
       a.rt.engine.renewLeases = async () => {}
       b.rt.engine.renewLeases = async () => {}
       a.clock.advance(5_000)
-      expect(await failLapsed(a.rt.db, a.clock.now(), a.rt.engine.instanceId)).toBe(1)
+      await until(async () => (await failLapsed(a.rt.db, a.clock.now(), a.rt.engine.instanceId)) === 1)
       expect([await status(onA), await status(onB)]).toEqual(['running', 'failed'])
       // B sees its row ended at its next check and stops the run (its model call aborted).
       await until(async () => b.rt.engine.runningCount === 0)

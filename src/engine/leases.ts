@@ -1,7 +1,7 @@
-import { and, inArray, isNull, lt, ne, notInArray, or, sql } from 'drizzle-orm'
+import { and, eq, getTableColumns, inArray, isNull, lt, ne, notInArray, or, sql, type SQL } from 'drizzle-orm'
 import type { Clock } from '../clock'
 import type { Db } from '../db/connection'
-import { dbTime, executions } from '../db/schema'
+import { dbNow, dbTime, dialect, executions, type Execution } from '../db/schema'
 import { errorMessage } from '../errors'
 import type { Logger } from '../logger'
 import { ACTIVE, addLog } from './store'
@@ -19,12 +19,48 @@ import { ACTIVE, addLog } from './store'
  * once: it cannot tell them from a live neighbour's. An instance cut off from the database for
  * longer than a lease cannot be told from a dead one: its runs are failed by the others, and it
  * stops them when it reads their rows again (Engine's watcher).
+ *
+ * A lease is written and judged by one clock (leaseTime): on PostgreSQL the database's (now(), in
+ * the statements that write a lease and that judge it), since instances on several machines
+ * have clocks that disagree; judged by each instance's own, one whose clock ran ahead of another's
+ * by more than a lease failed that one's live runs, and one behind kept a dead one's runs alive
+ * that much longer. On SQLite every process on the file runs on one machine, whose clock is
+ * the process's (its injected Clock): leases are written and judged by that.
  */
+
+/**
+ * The lease clock's now, `offsetMs` on (src/engine/leases.ts): the database's on PostgreSQL,
+ * the process's (`now`) on SQLite, as a value for a statement (compared with or written to
+ * `lease_expires_at`).
+ */
+export function leaseTime(now: number, offsetMs = 0): SQL {
+  return dialect === 'pg' ? dbNow(offsetMs) : sql`${dbTime(now + offsetMs)}`
+}
+
+/**
+ * Whether an execution's lease has lapsed (or it has none) by the lease clock, as a column of the
+ * statement that reads the row (1 or 0): never a lease read and held against this process's clock.
+ */
+export function leaseLapsed(now: number): SQL<number> {
+  return sql`(CASE WHEN ${executions.leaseExpiresAt} IS NULL OR ${executions.leaseExpiresAt} < ${leaseTime(now)} THEN 1 ELSE 0 END)`.mapWith(Number)
+}
+
+/** An execution's row, and whether its lease has lapsed (leaseLapsed), in one read. */
+export async function rowAndLease(db: Db, id: string, now: number): Promise<{ row: Execution; lapsed: boolean } | undefined> {
+  const got = await db
+    .select({ ...getTableColumns(executions), lapsed: leaseLapsed(now) })
+    .from(executions)
+    .where(eq(executions.id, id))
+    .get()
+  if (!got) return undefined
+  const { lapsed, ...row } = got
+  return { row: row as Execution, lapsed: lapsed === 1 }
+}
 
 /** Renews the leases of the executions this instance queues or runs. */
 export async function renewLeases(db: Db, ids: readonly string[], instanceId: string, now: number, leaseMs: number): Promise<void> {
   if (ids.length === 0) return
-  const until = dbTime(now + leaseMs)
+  const until = leaseTime(now, leaseMs)
   // A renewal never shortens a lease: one that read the clock earlier and lands later (two
   // renewals in flight at once) left the later one's lease overwritten by its own, shorter.
   await db
@@ -61,7 +97,7 @@ export async function failLapsed(
   const rows = await db
     .update(executions)
     .set({ status: 'failed', error: reason, errorCode: 'service_unavailable', completedAt: at, updatedAt: at })
-    .where(and(inArray(executions.status, ACTIVE), or(isNull(executions.leaseExpiresAt), lt(executions.leaseExpiresAt, at)), spared, only === undefined ? undefined : inArray(executions.id, [...only])))
+    .where(and(inArray(executions.status, ACTIVE), or(isNull(executions.leaseExpiresAt), lt(executions.leaseExpiresAt, leaseTime(now))), spared, only === undefined ? undefined : inArray(executions.id, [...only])))
     .returning({ id: executions.id })
     .all()
   for (const r of rows) await addLog(db, r.id, now, 'error', 'interrupted', { reason })

@@ -7,6 +7,7 @@ import { AppError } from '../errors'
 import { newId } from '../ids'
 import type { ModelProviders, SelectedModel } from './providers'
 import { insertExecution } from './store'
+import { leaseTime } from './leases'
 import { storedAgentId } from './assistant'
 
 /** Everything one run needs, fixed when the execution is created. */
@@ -193,9 +194,9 @@ export async function createJob(
     rootExecutionId: input.rootExecutionId ?? null,
     delegationDepth: input.delegationDepth ?? 0,
     delegated: input.delegated ?? false,
-    // Owned by this instance from the start (queued runs too): see src/engine/leases.ts.
+    // Owned by this instance from the start (queued runs too), its lease on the lease clock: see src/engine/leases.ts.
     instanceId: deps.instanceId,
-    leaseExpiresAt: new Date(now.getTime() + deps.config.executionLeaseMs),
+    leaseExpiresAt: leaseTime(now.getTime(), deps.config.executionLeaseMs) as unknown as Date,
     createdAt: now,
     updatedAt: now,
   }

@@ -1,6 +1,7 @@
 import { and, asc, count, eq, inArray, lt, ne, not, sql } from 'drizzle-orm'
 import { connectionOf, type Db } from '../db/connection'
 import { dialect, executions, type Execution } from '../db/schema'
+import { leaseTime } from './leases'
 
 /**
  * The execution queue is the database: a top-level execution waits as a `pending` row until a
@@ -28,7 +29,7 @@ export async function runningTopLevel(db: Db): Promise<number> {
  * executions_lease_idx and a sort, away from executions_queue_idx, which has the waiting rows in
  * organization order (test/execution-queue.test.ts checks the plans).
  */
-const waiting = (now: number) => and(isWaiting(), not(lt(executions.leaseExpiresAt, new Date(now))))
+const waiting = (now: number) => and(isWaiting(), not(lt(executions.leaseExpiresAt, leaseTime(now))))
 
 /**
  * Pending and top-level. On PostgreSQL as literals, the very predicate of executions_waiting_idx

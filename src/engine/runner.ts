@@ -10,7 +10,7 @@ import { runJob, type EngineDeps, type EngineEvent } from './run'
 import type { ApiAccess } from './api-tool'
 import { RunRequests, type RunRequest } from './run-requests'
 import { storedAgentId } from './assistant'
-import { failLapsed, renewLeases } from './leases'
+import { failLapsed, renewLeases, rowAndLease } from './leases'
 import { claimNext, claimedOrSettledOf } from './queue'
 import { ACTIVE, addLog, descendantsOf, finishExecution, getExecutionRow, storable } from './store'
 import { afterOtherRequests } from '../next-turn'
@@ -662,9 +662,13 @@ export class Engine {
     const now = clock.now()
     const ids = [id, ...(await descendantsOf(db, id)).filter((d) => ACTIVE.includes(d.status)).map((d) => d.id)]
     const found: Execution[] = []
+    // Whether each one's lease had lapsed when read, by the lease clock (src/engine/leases.ts).
+    const lapsed = new Map<string, boolean>()
     for (const x of ids) {
-      const row = await getExecutionRow(db, x)
-      if (!row || !ACTIVE.includes(row.status)) continue
+      const got = await rowAndLease(db, x, now)
+      if (!got || !ACTIVE.includes(got.row.status)) continue
+      const row = got.row
+      lapsed.set(x, got.lapsed)
       // No instance holds it any more: its owner stopped renewing its lease (it died, or has been
       // cut off from the database for longer than a lease), and it is not running or queued here.
       // Nothing runs it to cancel: it is failed as the lease sweep fails it (the same rule and
@@ -672,8 +676,7 @@ export class Engine {
       // (409, saying why: src/modules/executions/service.ts). Cancelled instead, this instance
       // counted the cancel while an owner that was only cut off counted it again once it read the
       // row. Failed, an owner still alive stops it without a word (AbortReason `ended`).
-      const lease = row.leaseExpiresAt?.getTime()
-      if (!this.running.has(x) && !this.queue.has(x) && (lease === undefined || lease < now)) {
+      if (!this.running.has(x) && !this.queue.has(x) && got.lapsed) {
         if ((await failLapsed(db, now, this.deps.instanceId, undefined, this.held(), [x])) > 0) {
           this.deps.log.warn('executions_interrupted', { count: 1, reason: 'lease lapsed', executionId: x, instanceId: row.instanceId, found: 'cancel' })
           continue
@@ -720,7 +723,7 @@ export class Engine {
       this.running.get(x)?.abort('cancel')
       const owner = cancelled.instanceId
       const heldHere = !queuedHere && owner === this.deps.instanceId
-      const heldElsewhere = owner !== null && owner !== this.deps.instanceId && (cancelled.leaseExpiresAt?.getTime() ?? 0) > now
+      const heldElsewhere = owner !== null && owner !== this.deps.instanceId && lapsed.get(x) === false
       if (queuedHere) this.cancelledUnrun(cancelled, x === id ? undefined : id)
       else if (!heldHere && !heldElsewhere) {
         this.deps.log.info('execution_cancelled', { executionId: x, agentId: row.agentId, organizationId: row.organizationId, was: row.status, ...(x === id ? {} : { by: id }) })

@@ -2,6 +2,7 @@ import { and, inArray } from 'drizzle-orm'
 import { afterCommit, type Ctx } from '../../context'
 import { executions } from '../../db/schema'
 import { ACTIVE, addLog, finishExecution } from '../../engine/store'
+import { leaseLapsed } from '../../engine/leases'
 import { createdByTransitive } from '../tokens/created-by'
 
 /** Why a leak ends a run: what the token's revocation was (a leak report, a rotation reused, a CLI code polled twice). */
@@ -35,7 +36,7 @@ export async function cancelRunsOfLeakedTokens(ctx: Ctx, roots: readonly string[
   const tokenIds = [...new Set([...roots, ...(await createdByTransitive(ctx, roots))])]
   const x = executions
   const rows = await ctx.db
-    .select({ id: x.id, organizationId: x.organizationId, agentId: x.agentId, status: x.status, startedAt: x.startedAt, tokenId: x.tokenId, instanceId: x.instanceId, leaseExpiresAt: x.leaseExpiresAt })
+    .select({ id: x.id, organizationId: x.organizationId, agentId: x.agentId, status: x.status, startedAt: x.startedAt, tokenId: x.tokenId, instanceId: x.instanceId, lapsed: leaseLapsed(ctx.clock.now()) })
     .from(x)
     .where(and(inArray(x.tokenId, [...tokenIds]), inArray(x.status, ACTIVE)))
     .all()
@@ -54,7 +55,7 @@ export async function cancelRunsOfLeakedTokens(ctx: Ctx, roots: readonly string[
     if (!done) continue
     await addLog(ctx.db, row.id, now, 'warn', 'cancelled', { reason: cause, tokenId: row.tokenId })
     // A live instance holds it (its lease holds): that instance logs its end, once.
-    const held = row.instanceId !== null && (row.leaseExpiresAt?.getTime() ?? 0) > now
+    const held = row.instanceId !== null && row.lapsed === 0
     // Once the cancel has committed: a leak report, a rotation's reuse or a code's whose event is
     // refused rolls it back, and no line may tell of it then.
     if (!held) afterCommit(ctx, () => ctx.log.warn('execution_cancelled', { executionId: row.id, agentId: row.agentId, organizationId: row.organizationId, was: row.status, reason: cause, tokenId: row.tokenId, requestId: ctx.requestId }))
