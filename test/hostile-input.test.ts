@@ -194,29 +194,45 @@ describe('a body field that must be an object, sent as anything else: a quick 42
     expect([ok.status, ok.body.keys]).toEqual([200, ['API_KEY']])
   })
 
-  test('a 1 MB string in secrets is answered in well under a second, and /api/health meanwhile', async () => {
+  test('a 1 MB string in secrets costs no more than 1 MB in the object it should be, and /api/health is not held meanwhile', async () => {
+    // Elysia's clean-up turned the string into a million keys: 2-9 s, the event loop held all along
+    // (about 2 s here, against 15-40 ms for the same 1 MB sent as the object the field expects).
+    // A share of that baseline, measured in the same run, not a bound in ms: a loaded machine
+    // slows both alike. Best of three: the stall was there every time, a slow moment from
+    // elsewhere on the machine is not.
     const raw = JSON.stringify({ secrets: 'x'.repeat(1_000_000) })
+    const harmless = JSON.stringify({ secrets: { API_KEY: 'x'.repeat(1_000_000) } })
     for (const path of [`/api/v1/spaces/${spaceId}/secrets`, `/api/v1/organizations/${admin.organizationId}/env`]) {
-      // /api/health every 10 ms while it runs, each late by as long as the event loop was held.
-      const started = performance.now()
-      let running = true
-      const slow = t.req('POST', path, { token: admin.token, raw, headers: JSON_TYPE }).finally(() => (running = false))
-      const late: number[] = []
-      const pings = (async () => {
-        for (let k = 0; running || k < 3; k++) {
-          const due = started + k * 10
-          await Bun.sleep(Math.max(0, due - performance.now()))
-          const health = await t.req('GET', '/api/health')
-          expect(health.status).toBe(200)
-          late.push(performance.now() - due)
-        }
-      })()
-      const res = await slow
-      const ms = performance.now() - started
-      await pings
-      expect(ms).toBeLessThan(500)
-      expect(Math.max(...late)).toBeLessThan(500)
-      expect([res.status, res.body.code, res.body.message]).toEqual([422, 'validation_failed', 'Validation failed: secrets must be an object (got a string)'])
+      const shares: string[] = []
+      let best = Infinity
+      for (let attempt = 0; attempt < 3 && best >= 10; attempt++) {
+        const b0 = performance.now()
+        const base = await t.req('POST', path, { token: admin.token, raw: harmless, headers: JSON_TYPE })
+        const baseline = performance.now() - b0
+        expect(base.status).toBeLessThan(500)
+        // /api/health every 10 ms while it runs, each late by as long as the event loop was held.
+        const started = performance.now()
+        let running = true
+        const slow = t.req('POST', path, { token: admin.token, raw, headers: JSON_TYPE }).finally(() => (running = false))
+        const late: number[] = []
+        const pings = (async () => {
+          for (let k = 0; running || k < 3; k++) {
+            const due = started + k * 10
+            await Bun.sleep(Math.max(0, due - performance.now()))
+            const health = await t.req('GET', '/api/health')
+            expect(health.status).toBe(200)
+            late.push(performance.now() - due)
+          }
+        })()
+        const res = await slow
+        const ms = performance.now() - started
+        await pings
+        expect([res.status, res.body.code, res.body.message]).toEqual([422, 'validation_failed', 'Validation failed: secrets must be an object (got a string)'])
+        const share = Math.max(ms, ...late) / baseline
+        shares.push(`${share.toFixed(1)} (${ms.toFixed(0)} ms, late ${Math.max(...late).toFixed(0)} ms, baseline ${baseline.toFixed(0)} ms)`)
+        best = Math.min(best, share)
+      }
+      expect({ path, best: best < 10 ? 'under 10x the baseline' : shares }).toEqual({ path, best: 'under 10x the baseline' })
     }
   })
 })

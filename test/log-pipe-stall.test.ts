@@ -39,40 +39,34 @@ async function started(script: string) {
   }
 }
 
-test('a stderr pipe nobody reads does not stop the server: 2 000 access-log lines later, /api/health still answers at once', async () => {
+test('a stderr pipe nobody reads does not stop the server: 2 000 access-log lines later, /api/health still answers', async () => {
   // stderr into a process that never reads it (`sleep`): the pipe is full after about 64 KB.
   const script = `exec "${process.execPath}" "${join(ROOT, 'src/main.ts')}" serve --host 127.0.0.1 --port 0 --db "${join(dir, 'teamday.db')}" 2> >(exec sleep 120)`
   const { p, port } = await started(script)
   group = p.pid
   const base = `http://127.0.0.1:${port}`
   // Each request writes an access-log line of about 250 bytes: far past what the pipe holds.
-  let slowest = 0
+  // With the event loop blocked on the full pipe nothing answers again, ever: a generous deadline
+  // on each request catches that, not a bound in ms (a loaded machine is slow, not stopped).
   for (let round = 0; round < 20; round++) {
     await Promise.all(
       Array.from({ length: 100 }, async () => {
-        const t0 = performance.now()
-        const r = await fetch(`${base}/api/v1/agents`, { signal: AbortSignal.timeout(5_000) })
+        const r = await fetch(`${base}/api/v1/agents`, { signal: AbortSignal.timeout(15_000) })
         expect(r.status).toBe(401)
         await r.text()
-        slowest = Math.max(slowest, performance.now() - t0)
       }),
     )
   }
-  const t0 = performance.now()
-  const health = await fetch(`${base}/api/health`, { signal: AbortSignal.timeout(5_000) })
+  const health = await fetch(`${base}/api/health`, { signal: AbortSignal.timeout(15_000) })
   expect(health.status).toBe(200)
-  expect(performance.now() - t0).toBeLessThan(1_000)
-  expect(slowest).toBeLessThan(5_000)
 
   // A stop is not held up by the pipe either: the final flush wrote what was left with a
   // synchronous write, which blocked on the full pipe for as long as nobody read it: the process
   // never ended (until a SIGKILL). What the stalled reader never took is lost.
   const exited = new Promise<number | null>((resolve) => p.on('exit', (code) => resolve(code)))
-  const stopping = performance.now()
   process.kill(p.pid!, 'SIGTERM')
   const code = await Promise.race([exited, Bun.sleep(15_000).then(() => 'still running' as const)])
   expect(code).toBe(0)
-  expect(performance.now() - stopping).toBeLessThan(10_000)
 }, 60_000)
 
 test('a reader that is slow but reads (40 KB/s) gets every line at a stop: the stall rule is not taken for it', async () => {

@@ -319,9 +319,12 @@ describe('the start asks whoever holds the port', () => {
     }
     const portOf = (s: Server) => (s.address() as { port: number }).port
     await expect(refuseAnotherDatabase('127.0.0.1', portOf(closes), mine, 1)).rejects.toThrow('something that does not answer as a teamday (the connection closed without an answer)')
-    const started = Date.now()
-    await expect(refuseAnotherDatabase('127.0.0.1', portOf(silent), mine, 1, 200)).rejects.toThrow('something that does not answer as a teamday (no answer within 0.2 s)')
-    expect(Date.now() - started).toBeLessThan(2_000)
+    // Not answered, it would wait for ever: a deadline, not a bound in ms (a loaded machine is slow).
+    const silence = refuseAnotherDatabase('127.0.0.1', portOf(silent), mine, 1, 200).then(
+      () => 'shared',
+      (e: Error) => e.message,
+    )
+    expect(await Promise.race([silence, Bun.sleep(15_000).then(() => 'still waiting')])).toContain('something that does not answer as a teamday (no answer within 0.2 s)')
   })
 
   test('a holder that answers a byte at a time, for ever, is given up on at the limit, not waited for (the limit is for the whole answer, not between bytes)', async () => {
@@ -339,15 +342,14 @@ describe('the start asks whoever holds the port', () => {
       for (const c of sockets) c.destroy()
       dribbles.close()
     })
-    const started = Date.now()
     const asked = refuseAnotherDatabase('127.0.0.1', (dribbles.address() as { port: number }).port, mine, 1, 200).then(
       () => 'shared',
       (e: Error) => e.message,
     )
-    const outcome = await Promise.race([asked, Bun.sleep(4_000).then(() => 'still waiting')])
+    // Timing only the silence between bytes, it waited for ever: a deadline, not a bound in ms (a
+    // loaded machine is slow); that the limit was the 0.2 s asked for, the message says.
+    const outcome = await Promise.race([asked, Bun.sleep(15_000).then(() => 'still waiting')])
     expect(outcome).toContain('something that does not answer as a teamday (no answer within 0.2 s)')
-    // Three tries of 0.2 s each.
-    expect(Date.now() - started).toBeLessThan(2_000)
   })
 
   test('two processes on the port (one started at the same moment on another database): the questions reach both, and the start is refused', async () => {
