@@ -163,6 +163,38 @@ describe('HTTP errors never leak the key', () => {
     if (code === 'still running') child.proc.kill()
     expect([code, child.output().trim()]).toEqual([0, JSON.stringify({ length: (1 << 20) + 23 + (1 << 20), redacted: true, leaked: false })])
   }, 30_000)
+  // Bun's advice at the end of a failed fetch's message was dropped with /\s*For more information,
+  // pass `verbose: true` in the second argument to fetch\(\)\.?/g, which tries every start of a long
+  // run of white space not followed by it, each to the end of the run: an error message of 1 MB of
+  // spaces held the event loop for minutes. In a child process with a deadline of minutes' margin.
+  test("Bun's fetch advice is dropped from an error message, and 1 MB of spaces in one is read at once", async () => {
+    const script = `
+      const { providerMessage } = await import(${JSON.stringify(resolve(import.meta.dir, '../src/engine/run.ts'))})
+      const hint = 'For more information, pass \`verbose: true\` in the second argument to fetch()'
+      const spaces = providerMessage(new Error(' '.repeat(1 << 20) + 'x'))
+      console.log(JSON.stringify([
+        spaces.length,
+        providerMessage(new Error('Unable to connect. Is the computer able to access the url? ' + hint + '.')),
+        providerMessage(new Error('a \\n ' + hint + ' b\\t' + hint + hint + '. c')),
+      ]))`
+    const child = spawnCollected([process.execPath, '-e', script])
+    const code = await child.exited(20_000)
+    if (code === 'still running') child.proc.kill()
+    expect([code, child.output().trim()]).toEqual([0, JSON.stringify([1003, 'Unable to connect. Is the computer able to access the url?', 'a b c'])])
+  }, 30_000)
+  test("the fetch advice: the same messages as the expression it replaces (100,000 made of spaces, dots, words and the advice)", async () => {
+    const { providerMessage, scrubProviderMessage } = await import('../src/engine/run')
+    const OLD = /\s*For more information, pass `verbose: true` in the second argument to fetch\(\)\.?/g
+    const hint = 'For more information, pass `verbose: true` in the second argument to fetch()'
+    const pieces = [' ', '\t', '\n', '\u00a0', '\u2028', '.', 'x', 'For', hint, hint, hint.slice(0, 20)]
+    let seed = 7
+    const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n)
+    for (let i = 0; i < 100_000; i++) {
+      const msg = Array.from({ length: random(9) }, () => pieces[random(pieces.length)]).join('')
+      // (An empty message is the error's name; none of these is over 1000 characters.)
+      expect(providerMessage(new Error(msg))).toBe(scrubProviderMessage(msg || 'Error', []).replace(OLD, ''))
+    }
+  })
   test('a long error message through a run: failed, cut to 1000 characters, scrubbed', async () => {
     const o = await setup()
     p.handler = () => Response.json({ error: { message: `${'x'.repeat(30_000)} ${KEY.slice(0, 8)}************${KEY.slice(-4)}` } }, { status: 400 })

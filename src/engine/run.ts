@@ -212,14 +212,35 @@ export function scrubProviderMessage(msg: string, keys: readonly (string | undef
 }
 
 /** Bun's advice to developers at the end of a failed fetch's message: not the user's business. */
-const FETCH_HINT = /\s*For more information, pass `verbose: true` in the second argument to fetch\(\)\.?/g
+const FETCH_HINT = 'For more information, pass `verbose: true` in the second argument to fetch()'
+
+/**
+ * `msg` without FETCH_HINT, the white space before it and a full stop after it, wherever it is:
+ * what /\s*For more information, …fetch\(\)\.?/g removed, by a scan. That expression tried every
+ * start of a long run of white space not followed by the hint, each to the end of the run: a
+ * provider's error message of 1 MB of spaces held the event loop for minutes.
+ */
+function withoutFetchHint(msg: string): string {
+  const parts = msg.split(FETCH_HINT)
+  if (parts.length === 1) return msg
+  let out = ''
+  for (let i = 0; i < parts.length; i++) {
+    let part = parts[i]!
+    if (i > 0 && part.startsWith('.')) part = part.slice(1)
+    // trimEnd removes what \s matches (WhiteSpace and LineTerminator), and the run ends at the
+    // part's start at the latest: at the message's start or right after the hint before it.
+    out += i < parts.length - 1 ? part.trimEnd() : part
+  }
+  return out
+}
 /** A connection that broke off, before the first byte or mid-answer (Bun's and the AI SDK's words for it). */
 const BROKE_OFF = /socket connection was closed unexpectedly|ECONNRESET|^Failed to process successful response/i
 const CUT = 'the connection to the provider closed before its answer was complete (reset or cut by the network, a proxy or the provider)'
 
-function providerMessage(e: unknown, keys: readonly (string | undefined)[] = []): string {
+/** What a failed run says of a provider's error `e`: scrubbed (scrubProviderMessage), plainly worded, at most 1000 characters. */
+export function providerMessage(e: unknown, keys: readonly (string | undefined)[] = []): string {
   const err = e as { message?: string; statusCode?: number; responseBody?: string; cause?: unknown }
-  const raw = scrubProviderMessage(err?.message || String(e), keys).replace(FETCH_HINT, '')
+  const raw = withoutFetchHint(scrubProviderMessage(err?.message || String(e), keys))
   // "Cannot connect to API: ECONNRESET" was said of a stream cut mid-answer too, and "Failed to
   // process successful response (HTTP 200)" of another: said plainly, the same either way.
   if (BROKE_OFF.test(raw)) return CUT
