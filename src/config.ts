@@ -1,4 +1,5 @@
 import { dirname, join, resolve } from 'node:path'
+import { trimEndChar } from './text'
 import { compileTrustedProxies } from './http/client-address'
 import { parseModelAliases, type ModelAlias } from './engine/model-aliases'
 import { DEFAULT_OUTPUT_LIMITS, type OutputLimits } from './engine/output-limits'
@@ -504,5 +505,5 @@ function publicUrlVar(value: string | undefined): string | undefined {
   if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.username || u.password || u.search || u.hash) {
     throw new ConfigError(`TEAMDAY_PUBLIC_URL must be an http(s) URL without credentials, query or fragment (got "${value}")`)
   }
-  return `${u.origin}${u.pathname.replace(/\/+$/, '')}`
+  return `${u.origin}${trimEndChar(u.pathname, '/')}`
 }

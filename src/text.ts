@@ -122,3 +122,21 @@ export function nameTrouble(name: string): string | null {
 
 /** Any control or format character (zero-width, bidirectional): never part of an e-mail address. */
 export const HIDDEN_CHARACTER = /[\p{Cc}\p{Cf}]/u
+
+/**
+ * `s` without the run of `ch` (one character) at its end: what `s.replace(/ch+$/, '')` gives, by a
+ * scan. That expression tries every start of a long run that does not reach the end (`///…/x`),
+ * each to the end of the run: time quadratic in the run, on the event loop.
+ */
+export function trimEndChar(s: string, ch: string): string {
+  let end = s.length
+  while (end > 0 && s[end - 1] === ch) end--
+  return end === s.length ? s : s.slice(0, end)
+}
+
+/** `s` without the runs of `ch` (one character) at its start and end: `s.replace(/^ch+|ch+$/g, '')`, by a scan. */
+export function trimChar(s: string, ch: string): string {
+  let start = 0
+  while (start < s.length && s[start] === ch) start++
+  return trimEndChar(s.slice(start), ch)
+}

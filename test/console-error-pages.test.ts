@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, test } from 'bun:test'
+import { resolve } from 'node:path'
 import { createConsole } from '../src/console'
 import { ASSETS } from '../src/console/assets'
 import { CHAT_MAX_CHARS } from '../src/console/views/agents'
@@ -6,6 +7,7 @@ import { makeActor, makeTestApp, type Res } from './helpers/app'
 import { consoleClient, givePassword, signedInPerson } from './helpers/console'
 import { startProviderDouble } from './helpers/providers'
 import { until } from './helpers/scripted-provider'
+import { spawnCollected } from './helpers/spawn'
 
 /**
  * Errors on the console's page paths are console pages (src/console/error-pages.tsx, through the
@@ -173,6 +175,28 @@ describe('errors on console page paths are console pages', () => {
       expect({ path, status: r.status, type: r.headers.get('content-type') }).toEqual({ path, status: 404, type: 'application/json' })
     }
   })
+
+  // The page's link back dropped a path's trailing slashes with /\/+$/, which tries every start of
+  // a long run of slashes that does not end the path, each to the end of the run: a browser's GET
+  // of an 8 KiB path (the longest URL) held the event loop some 100 ms, unauthenticated; the
+  // renderer given 1 MiB, for half an hour. In a child process with a deadline of minutes' margin.
+  test('a long run of slashes in such a path is answered at once: 8 KiB through the app, 1 MiB given to the renderer', async () => {
+    const long = await t.req('GET', `/settings/${'/'.repeat(8000)}x`, { headers: { accept: 'text/html' } })
+    expectConsolePage(long, 404)
+    expect(long.text).toContain('href="/">')
+    const script = `
+      const { consoleErrorPages } = await import(${JSON.stringify(resolve(import.meta.dir, '../src/console/error-pages.tsx'))})
+      const render = consoleErrorPages(() => [{ method: 'GET', path: '/settings' }, { method: 'GET', path: '/settings/tokens' }])
+      const page = async (path) => {
+        const r = await render({ request: new Request('http://127.0.0.1' + path, { headers: { accept: 'text/html' } }), status: 404, code: 'route_not_found', message: 'No route', requestId: 'req_1' })
+        return [r.status, (await r.text()).match(/href="([^"]*)">Back to the console/)?.[1]]
+      }
+      console.log(JSON.stringify([await page('/settings/' + '/'.repeat(1 << 20) + 'x'), await page('/settings/tokens/' + '/'.repeat(1 << 20)), await page('/settings/tokens/x')]))`
+    const child = spawnCollected([process.execPath, '-e', script])
+    const code = await child.exited(20_000)
+    if (code === 'still running') child.proc.kill()
+    expect([code, child.output().trim()]).toEqual([0, JSON.stringify([[404, '/'], [404, '/settings'], [404, '/settings/tokens']])])
+  }, 30_000)
 
   test("every route the console registers is a console page path (but its files); every other route of the app is not", async () => {
     const { c } = await member('routes-org')

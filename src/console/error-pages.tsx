@@ -1,4 +1,5 @@
 import { prefersHtml } from '../http/accept'
+import { trimEndChar } from '../text'
 import { routeMatcher, type ErrorAnswer, type ErrorRenderer } from '../http/errors'
 import { pathStart } from '../http/url-path'
 import { ASSETS } from './assets'
@@ -36,7 +37,7 @@ function targetOf(url: string): { path: string; query: string } {
 }
 
 /** A path one segment shorter: `/spaces/x/secrets` → `/spaces/x`, `/agents` → `/`. */
-const parent = (path: string) => path.slice(0, path.replace(/\/+$/, '').lastIndexOf('/')) || '/'
+const parent = (path: string) => path.slice(0, trimEndChar(path, '/').lastIndexOf('/')) || '/'
 
 /**
  * The console's error pages (issue: console URLs answered with the API's JSON error). Given the

@@ -1,4 +1,5 @@
 import { redactTokens } from '../auth/tokens'
+import { trimEndChar } from '../text'
 import type { Db } from '../db/connection'
 import type { Execution } from '../db/schema'
 import { AppError } from '../errors'
@@ -95,7 +96,7 @@ export function refusedPath(method: string, path: unknown): string | null {
   }
   if (/%2f|%5c|%3f|%23/i.test(path)) return 'path must not percent-encode separators (/, \\, ?, #)'
   if (decoded.split('/').some((s) => s === '.' || s === '..') || decoded.includes('//')) return 'path must not contain empty, `.` or `..` segments'
-  const normal = decoded.toLowerCase().replace(/\/+$/, '')
+  const normal = trimEndChar(decoded.toLowerCase(), '/')
   for (const r of REFUSED) if (r.method === method && r.pattern.test(normal)) return `${method} ${path} is not available to agents: ${r.why}`
   return null
 }

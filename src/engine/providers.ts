@@ -1,4 +1,5 @@
 import type { LanguageModel } from 'ai'
+import { trimEndChar } from '../text'
 import type { Config } from '../config'
 import { AppError } from '../errors'
 import { resolveAlias } from './model-aliases'
@@ -30,7 +31,7 @@ const NO_PROVIDER =
 /** Anthropic's own SDKs take the base URL without /v1; the AI SDK wants it with. Accept both. */
 export function anthropicBaseUrl(url: string | undefined): string | undefined {
   if (!url) return undefined
-  const trimmed = url.replace(/\/+$/, '')
+  const trimmed = trimEndChar(url, '/')
   return /\/v1$/.test(trimmed) ? trimmed : `${trimmed}/v1`
 }
 
@@ -73,7 +74,7 @@ export function configProviders(config: Config): ModelProviders {
   let openai: ReturnType<OpenAICompatible['createOpenAICompatible']> | undefined
   let anthropic: ReturnType<Anthropic['createAnthropic']> | undefined
   const openaiClient = () =>
-    (openai ??= openaiCompatibleSdk().createOpenAICompatible({ name: 'openai', baseURL: openaiUrl!.replace(/\/+$/, ''), apiKey: config.openaiApiKey, includeUsage: true }))
+    (openai ??= openaiCompatibleSdk().createOpenAICompatible({ name: 'openai', baseURL: trimEndChar(openaiUrl!, '/'), apiKey: config.openaiApiKey, includeUsage: true }))
   const anthropicClient = () => (anthropic ??= anthropicSdk().createAnthropic({ apiKey: anthropicKey, baseURL: anthropicBaseUrl(config.anthropicBaseUrl) }))
   const configured = [openaiUrl && ('openai' as const), anthropicKey && ('anthropic' as const)].filter((n): n is ProviderName => !!n)
   const aliases = config.modelAliases ?? []

@@ -1,6 +1,7 @@
 import { AppError, errorMessage, invalidField } from '../errors'
 import type { IdPrefix } from '../ids'
 import { randomBase62 } from '../auth/random'
+import { trimChar, trimEndChar } from '../text'
 
 /**
  * Slugs of agents and spaces: a second name for URLs and scripts (`/agents/deploy-bot/execute`),
@@ -31,14 +32,12 @@ export function refersToId(ref: string, prefix: IdPrefix): boolean {
  * Not unique: `chooseSlug` makes it so.
  */
 export function deriveSlug(name: string, fallback: string): string {
-  const s = name
+  const dashed = name
     .normalize('NFKD')
     .replace(/[\u0300-\u036f]/g, '')
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, SLUG_MAX)
-    .replace(/-+$/, '')
+  const s = trimEndChar(trimChar(dashed, '-').slice(0, SLUG_MAX), '-')
   return s || fallback
 }
 
@@ -82,7 +81,7 @@ export async function chooseSlug(
   }
   const base = deriveSlug(name, what)
   if (!(await taken(base))) return base
-  const stem = base.slice(0, SLUG_MAX - 9).replace(/-+$/, '')
+  const stem = trimEndChar(base.slice(0, SLUG_MAX - 9), '-')
   for (const n of [4, 4, 4, 8, 8]) {
     const s = `${stem}-${suffix(n)}`
     if (!(await taken(s))) return s

@@ -1,4 +1,5 @@
 import { AppError, errorMessage } from '../../errors'
+import { trimEndChar } from '../../text'
 import { resolve } from 'node:path'
 import { isProduction } from 'elysia/error'
 import { createApp } from '../../app'
@@ -254,7 +255,7 @@ export function describeDatabase(location: string): string {
 function bareUrl(url: string): string {
   try {
     const u = new URL(url)
-    return `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '')}`
+    return `${u.protocol}//${u.host}${trimEndChar(u.pathname, '/')}`
   } catch {
     return '(unparseable URL)'
   }
