@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
+import { resolve } from 'node:path'
 import { loadConfig, ConfigError } from '../src/config'
 import { agents } from '../src/db/schema'
 import { globMatches, parseModelAliases, resolveAlias } from '../src/engine/model-aliases'
@@ -7,6 +8,7 @@ import { modelNotServed, type ModelProviders } from '../src/engine/providers'
 import { newId } from '../src/ids'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { parseSse, startProviderDouble, type ProviderDouble } from './helpers/providers'
+import { spawnCollected } from './helpers/spawn'
 
 /**
  * Issue 14: routing by model. `claude-*` runs on Anthropic, everything else on the
@@ -60,6 +62,40 @@ describe('TEAMDAY_MODEL_ALIASES', () => {
     expect(globMatches('gpt-4.1', 'gpt-4.1')).toBe(true)
     expect(globMatches('*', 'anything')).toBe(true)
     expect(parseModelAliases('')).toEqual([])
+  })
+
+  // A pattern was matched with /^part.*part.*part$/i, which tries every way to place the parts: time
+  // growing with the id's length to the power of the stars less one (an agent's model is anyone's
+  // text of up to 200 characters). In a child process with a deadline of minutes' margin.
+  test('a pattern of many stars against a long id is answered at once', async () => {
+    const script = `
+      const { globMatches } = await import(${JSON.stringify(resolve(import.meta.dir, '../src/engine/model-aliases.ts'))})
+      const id = 'a'.repeat(5000)
+      console.log(JSON.stringify([globMatches('*a*a*a*a*a*a*b', id), globMatches('*a*a*a*a*a*a*', id), globMatches('a*a*a*a*a*a*b', id + 'b')]))`
+    const child = spawnCollected([process.execPath, '-e', script])
+    const code = await child.exited(20_000)
+    if (code === 'still running') child.proc.kill()
+    expect([code, child.output().trim()]).toEqual([0, JSON.stringify([false, true, true])])
+  }, 30_000)
+
+  test('the same answers as the expression it replaces, for 200,000 patterns and ids (case, line breaks, look-alike letters)', () => {
+    const old = (pattern: string, id: string) => new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i').test(id)
+    // The Kelvin sign and the long s upper-case to ASCII letters, which the expression does not take for them.
+    const letters = ['a', 'A', 'b', '-', '.', '(', '\\', 'k', 'K', '\u212a', 's', '\u017f', '\u00df', '\u0130', 'i', '\u00e9', '\u00c9', '\n', '\u2028', ' ', '\ud83d']
+    let seed = 11
+    const random = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n)
+    const text = (n: number, extra: string[] = []) => Array.from({ length: random(n) }, () => [...letters, ...extra][random(letters.length + extra.length)]).join('')
+    const swapCase = (s: string) => [...s].map((c) => (random(2) ? c.toUpperCase() : c.toLowerCase())).join('')
+    let matched = 0
+    for (let i = 0; i < 200_000; i++) {
+      const pattern = text(8, ['*', '*', '*'])
+      // Half the ids made from the pattern (its stars filled in, its letters' case changed), half at random.
+      const id = random(2) ? pattern.split('*').map(swapCase).join(text(4)) : text(9)
+      const expected = old(pattern, id)
+      if (globMatches(pattern, id) !== expected) expect({ pattern, id, matches: globMatches(pattern, id) }).toEqual({ pattern, id, matches: expected })
+      if (expected) matched++
+    }
+    expect(matched).toBeGreaterThan(20_000)
   })
 
   test('a malformed value stops the server at start with what is wrong', () => {
