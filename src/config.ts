@@ -20,7 +20,9 @@ const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000 } as const
 export function parseRatePolicy(value: string): RatePolicy | 'off' | undefined {
   const v = value.trim().toLowerCase()
   if (v === 'off' || v === 'none' || v === '0') return 'off'
-  const m = /^(\d{1,9})\s*\/\s*(\d{0,7})\s*([smh])$/.exec(v)
+  // Not (\d{0,7})\s*: two \s* side by side when the count is left out, which backtracks in time
+  // quadratic in a run of white space.
+  const m = /^(\d{1,9})\s*\/\s*(?:(\d{1,7})\s*)?([smh])$/.exec(v)
   if (!m) return undefined
   const limit = Number(m[1])
   const windowMs = Number(m[2] || '1') * UNIT_MS[m[3] as keyof typeof UNIT_MS]

@@ -110,7 +110,10 @@ export const NOT_ONLY_SPACES_PATTERN = '\\S'
  */
 export function namePattern(max: number, optional = false): string {
   const c = REORDERING_CLASS
-  return `^\\s*(?:[^\\s${c}](?:[^${c}]{0,${max - 2}}[^\\s${c}])?)${optional ? '?' : ''}\\s*$`
+  const name = `[^\\s${c}](?:[^${c}]{0,${max - 2}}[^\\s${c}])?`
+  // Optional: the closing \s* inside the optional group. `^\s*(?:name)?\s*$` has two \s* side by
+  // side without a name, and a client's validator backtracks in time quadratic in a run of spaces.
+  return optional ? `^\\s*(?:${name}\\s*)?$` : `^\\s*(?:${name})\\s*$`
 }
 
 /** What is wrong with a name people read (a token's, a person's), or null. Zero-width joiners inside emoji stay allowed. */

@@ -245,7 +245,9 @@ export function keyValueLines(keys: string[], values: string[]): string {
 
 /** A name or title inside a one-line message: its line breaks as spaces (it cannot start a line of its own). */
 export function inline(text: unknown): string {
-  return String(text).replace(/\s*\r?\n\s*/g, ' ')
+  // Each run of white space with a line break in it: what /\s*\r?\n\s*/g found, without its
+  // backtracking (every start of a long run without a break, each to the run's end).
+  return String(text).replace(/\s+/g, (run) => (run.includes('\n') ? ' ' : run))
 }
 
 /**

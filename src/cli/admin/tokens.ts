@@ -42,7 +42,7 @@ export function create({ values, io }: Run<{ email?: string; org?: string; name?
 
 /** The --db of a command to run next on the same database (a PostgreSQL URL's password not repeated). */
 function dbArgument(db: string): string {
-  if (/^postgres(ql)?:\/\/[^/@]*:[^/@]*@/i.test(db)) return '<this database\'s URL>'
+  if (/^postgres(ql)?:\/\/[^/@:]*:[^/@]*@/i.test(db)) return '<this database\'s URL>'
   return /^[\w./:@%+=,-]+$/.test(db) ? db : `'${db.replace(/'/g, `'\\''`)}'`
 }
 
