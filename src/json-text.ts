@@ -14,6 +14,8 @@ const LOOK_AT_MOST = 4096
 
 /** What stands for a long string in the JSON first written (a random key of the process's: no text a client sends holds it). */
 const MARK = `\u0000json-text-${crypto.randomUUID()}-`
+/** Each mark as the frame holds it: a JSON string of its own (quotes and the escaped U+0000 included). */
+export const MARKED = new RegExp(`${escapeRegExp(JSON.stringify(MARK).slice(0, -1))}(\\d+)"`, 'g')
 
 /**
  * The long strings (SHARED_FROM_CHARS or more) that `value` holds more than once, each once; null
@@ -63,11 +65,9 @@ export function jsonParts(value: unknown): string[] {
     return i < 0 ? v : `${MARK}${i}`
   })
   const escaped = long.map((s) => JSON.stringify(s))
-  // Each mark as the frame holds it: a JSON string of its own (quotes and the escaped U+0000 included).
-  const marked = new RegExp(`${escapeRegExp(JSON.stringify(MARK).slice(0, -1))}(\\d+)"`, 'g')
   const parts: string[] = []
   let at = 0
-  for (const m of frame.matchAll(marked)) {
+  for (const m of frame.matchAll(MARKED)) {
     parts.push(frame.slice(at, m.index), escaped[Number(m[1])]!)
     at = m.index + m[0].length
   }

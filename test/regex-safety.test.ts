@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'bun:test'
+import { MARKED } from '../src/json-text'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -56,6 +57,8 @@ const BUILT: { file: string; text: string; instances: () => RegExp[] }[] = [
     // `x`: a segment holds no `/`, so what it says does not change how the expression backtracks.
     instances: () => [...new Set(Object.keys(ROUTE_REQUIREMENTS).map((k) => k.split(' ')[1]!.split('/').map((s) => (s === '' || s === '*' || s.startsWith(':') ? s : 'x')).join('/')))].map(routeMatcher),
   },
+  // The mark of a long string in a frame (src/json-text.ts): a fixed text, escaped, and digits.
+  { file: 'src/json-text.ts', text: "new RegExp(`${escapeRegExp(JSON.stringify(MARK).slice(0, -1))}(\\\\d+)\"`, 'g')", instances: () => [MARKED] },
   { file: 'src/ids.ts', text: "new RegExp(`^(?:${prefixes.join('|')})_[A-Za-z0-9]{${ID_CHARS}}$`)", instances: () => [idPattern(Object.keys(ID_PREFIXES) as IdPrefix[])] },
   { file: 'src/modules/tokens/model.ts', text: 'pattern: namePattern(100)', instances: () => [new RegExp(namePattern(100))] },
   { file: 'src/modules/members/model.ts', text: 'pattern: namePattern(MAX_PERSON_NAME_LENGTH, true)', instances: () => [new RegExp(namePattern(MAX_PERSON_NAME_LENGTH, true))] },
