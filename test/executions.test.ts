@@ -395,30 +395,40 @@ describe('the database connection lost around a run (found probing the binary: p
   /** A lease far longer than the test: no sweep fails a row here, only what the engine does itself. */
   const LONG_LEASE = { executionLeaseMs: 600_000 }
   const lost = () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })
+  /**
+   * The app's next transaction whose result is an execution in `status` commits, and its answer
+   * is lost with the connection (the error a terminated backend gives): `lostId()` says which
+   * execution it was; `restore()` puts the connection's transaction back.
+   */
+  const loseAnswerOnce = async (t: TestApp, status: 'pending' | 'running') => {
+    const { connectionOf } = await import('../src/db/connection')
+    const conn = connectionOf(t.rt.db) as { transaction: (fn: (tx: unknown) => Promise<unknown>) => Promise<unknown> }
+    const transaction = conn.transaction.bind(conn)
+    let id: string | undefined
+    conn.transaction = async (fn) => {
+      const result = (await transaction(fn)) as { id?: string; status?: string } | undefined
+      if (id === undefined && result?.id?.startsWith('exec_') && result.status === status) {
+        id = result.id
+        throw lost()
+      }
+      return result
+    }
+    return { lostId: () => id, restore: () => (conn.transaction = transaction) }
+  }
 
   test('a start recorded whose answer was lost: 503, and its row is failed at once, not left pending at the head of the queue', async () => {
     const t = await openaiApp(LONG_LEASE)
     const a = await makeActor(t)
     const agentId = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'A' } })).body.id
-    const { connectionOf } = await import('../src/db/connection')
-    const conn = connectionOf(t.rt.db) as { transaction: (fn: (tx: unknown) => Promise<unknown>) => Promise<unknown> }
-    const transaction = conn.transaction.bind(conn)
-    let orphan: string | undefined
     // The execution's transaction commits; its answer is lost with the connection.
-    conn.transaction = async (fn) => {
-      const result = (await transaction(fn)) as { id?: string; status?: string } | undefined
-      if (orphan === undefined && result?.id?.startsWith('exec_') && result.status === 'pending') {
-        orphan = result.id
-        throw lost()
-      }
-      return result
-    }
+    const lose = await loseAnswerOnce(t, 'pending')
     try {
       const r = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'hi' } })
       expect([r.status, r.body.code]).toEqual([503, 'service_unavailable'])
     } finally {
-      conn.transaction = transaction
+      lose.restore()
     }
+    const orphan = lose.lostId()
     expect(orphan).toBeDefined()
     // Pending, owned by this instance and never queued here, it stayed the queue's head until its
     // lease lapsed: no run started, here or on any instance.
@@ -434,29 +444,18 @@ describe('the database connection lost around a run (found probing the binary: p
     const t = await openaiApp(LONG_LEASE)
     const a = await makeActor(t)
     const agentId = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'A' } })).body.id
-    const { connectionOf } = await import('../src/db/connection')
-    const conn = connectionOf(t.rt.db) as { transaction: (fn: (tx: unknown) => Promise<unknown>) => Promise<unknown> }
-    const transaction = conn.transaction.bind(conn)
-    let claimed: string | undefined
     // The claim's transaction (pending -> running) commits; its answer is lost with the connection.
-    conn.transaction = async (fn) => {
-      const result = (await transaction(fn)) as { id?: string; status?: string } | undefined
-      if (claimed === undefined && result?.id?.startsWith('exec_') && result.status === 'running') {
-        claimed = result.id
-        throw lost()
-      }
-      return result
-    }
+    const lose = await loseAnswerOnce(t, 'running')
     let id: string
     try {
       const r = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'hi', async: true } })
       expect(r.status).toBe(202)
       id = r.body.executionId
-      await until(() => claimed !== undefined, 10_000)
+      await until(() => lose.lostId() !== undefined, 10_000)
     } finally {
-      conn.transaction = transaction
+      lose.restore()
     }
-    expect(claimed).toBe(id)
+    expect(lose.lostId()).toBe(id)
     const row = async () => (await t.req('GET', `/api/v1/executions/${id}`, { token: a.token })).body.execution
     await until(async () => (await row()).status === 'completed', 10_000)
     expect((await row()).result).toBe('Echo: hi (user turns: 1)')
