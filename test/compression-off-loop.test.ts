@@ -1,4 +1,5 @@
 import { beforeAll, expect, test } from 'bun:test'
+import { watchEventLoop } from './helpers/event-loop'
 import { agents, executions } from '../src/db/schema'
 import { OFF_LOOP_FROM_BYTES } from '../src/http/compression'
 import { newId } from '../src/ids'
@@ -36,16 +37,7 @@ const read = (coding?: string) => t.app.handle(new Request(`http://localhost/api
 
 /** The longest time the event loop was held while `f` ran (a 1 ms timer that notes each late firing). */
 async function longestBlock(f: () => Promise<unknown>): Promise<number> {
-  let last = performance.now()
-  let longest = 0
-  const timer = setInterval(() => {
-    const now = performance.now()
-    longest = Math.max(longest, now - last)
-    last = now
-  }, 1)
-  await f()
-  clearInterval(timer)
-  return Math.max(longest, performance.now() - last)
+  return (await watchEventLoop(f)).longest
 }
 
 for (const coding of ['gzip', 'zstd'] as const) {

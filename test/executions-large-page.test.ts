@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
+import { watchEventLoop } from './helpers/event-loop'
 import { eq } from 'drizzle-orm'
 import { agents, executions } from '../src/db/schema'
 import { STREAMED_PAGE_BYTES } from '../src/db/paging'
@@ -124,21 +125,9 @@ describe('a page of large executions', () => {
   test('other requests run while it is sent: the event loop is never held for the whole page', async () => {
     // A timer that fires whenever the loop is free; before batching, a page like this one was one
     // uninterrupted block of 100-250 ms here (the timer did not fire once while it was answered).
-    let ticks = 0
-    let last = performance.now()
-    let longest = 0
-    const timer = setInterval(() => {
-      const now = performance.now()
-      longest = Math.max(longest, now - last)
-      last = now
-      ticks++
-    }, 1)
     const t0 = performance.now()
-    const res = await list('limit=30')
-    const text = await res.text()
+    const { value: text, longest, ticks } = await watchEventLoop(async () => (await list('limit=30')).text())
     const took = performance.now() - t0
-    clearInterval(timer)
-    longest = Math.max(longest, performance.now() - last)
     expect(JSON.parse(text)).toHaveLength(30)
     // About one tick a batch (30 here); how long each pause is depends on the machine's load.
     expect(ticks, `longest pause ${longest.toFixed(1)} ms of ${took.toFixed(1)} ms`).toBeGreaterThanOrEqual(10)

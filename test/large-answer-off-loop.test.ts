@@ -13,6 +13,7 @@
  * app, the best of three each. The provider double hands out one 4 KiB part of the answer per
  * turn, as a network would (test/helpers/providers.ts, PROSE).
  */
+import { threadCpuMs, watchEventLoop } from './helpers/event-loop'
 import { beforeAll, afterAll, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { agents, executions } from '../src/db/schema'
@@ -40,26 +41,9 @@ beforeAll(async () => {
 }, 30_000)
 afterAll(() => double.stop())
 
-const threadCpuMs = () => {
-  const u = process.threadCpuUsage()
-  return (u.user + u.system) / 1000
-}
-
 /** The most CPU time the main thread spent in one event-loop turn while `f` ran (between two firings of a 1 ms timer). */
 async function longestTurnCpu(f: () => Promise<void>): Promise<number> {
-  let last = threadCpuMs()
-  let longest = 0
-  const timer = setInterval(() => {
-    const now = threadCpuMs()
-    longest = Math.max(longest, now - last)
-    last = now
-  }, 1)
-  try {
-    await f()
-  } finally {
-    clearInterval(timer)
-  }
-  return Math.max(longest, threadCpuMs() - last)
+  return (await watchEventLoop(f, threadCpuMs)).longest
 }
 
 const post = (body: object, accept = 'application/json') =>
