@@ -2,7 +2,7 @@
 // one pass instead of Elysia's regular expressions and Date parse, for every time of every row sent.
 import { describe, expect, test } from 'bun:test'
 import { FormatRegistry } from '@sinclair/typebox'
-import { checkDateTime, elysiaDateTime, isDateTime } from '../src/http/formats'
+import { checkDateTime, elysiaDateTime, isDateTime, MAX_ELYSIA_DATE_TIME } from '../src/http/formats'
 import { createApp } from '../src/app'
 import { makeActor, makeTestApp, makeToken } from './helpers/app'
 
@@ -83,6 +83,56 @@ describe('date-time format', () => {
       if (!elysia(v)) expect(`${v} taken by isDateTime only`).toBe('')
     }
     expect(taken).toBeGreaterThan(20_000)
+  })
+
+  // Elysia's check tries unanchored expressions, one of which (Date's toString form, its zone's
+  // name in parentheses) backtracks in time quadratic in the length: 144 KB of that form repeated,
+  // no `)`, took 340 ms (a plain string of the same length: 0.1 ms). It is given no string longer
+  // than any form it takes.
+  test("Elysia's check is given no long string: toString's form repeated costs no more than a plain string of that length", () => {
+    const hostile = 'Tue Dec 00 0000 00:00:00 GMT+0000 (D'.repeat(4000)
+    const plain = 'x'.repeat(hostile.length)
+    const fastest = (f: () => boolean) => {
+      let best = Infinity
+      for (let i = 0; i < 3; i++) {
+        const started = performance.now()
+        expect(f()).toBe(false)
+        best = Math.min(best, performance.now() - started)
+      }
+      return best
+    }
+    // The harmless string through Elysia's check itself: the linear work of that length.
+    const plainMs = fastest(() => elysiaDateTime(plain))
+    const hostileMs = fastest(() => checkDateTime(hostile))
+    expect({ hostileMs, plainMs, within: hostileMs < 20 * plainMs }).toEqual({ hostileMs, plainMs, within: true })
+    // What that refuses: nothing of the length Date writes (the longest zone names included).
+    for (const zone of ['Coordinated Universal Time', 'Australian Central Western Standard Time']) {
+      const v = `Thu Jan 01 1970 08:45:00 GMT+0845 (${zone})`
+      expect([v, checkDateTime(v)]).toEqual([v, true])
+    }
+    const padded = `Thu Jan 01 1970 00:00:00 GMT+0000 (${'x'.repeat(MAX_ELYSIA_DATE_TIME)})`
+    expect([elysiaDateTime(padded), checkDateTime(padded)]).toEqual([true, false])
+  })
+
+  // A format's check runs on the client's string only if a request schema declares it: those are
+  // the app's own (src/http/formats.ts, linear, their expressions checked by regex-safety), never
+  // one of Elysia's or TypeBox's (`date-time` falls back to Elysia's, `email`, `uri`… are theirs).
+  test('request schemas declare only the formats the app registers itself', async () => {
+    const t = await makeTestApp()
+    const formats = new Map<string, string[]>()
+    const walk = (s: unknown, where: string) => {
+      if (s === null || typeof s !== 'object') return
+      if (Array.isArray(s)) return s.forEach((x) => walk(x, where))
+      const o = s as Record<string, unknown>
+      if (typeof o.format === 'string') formats.set(o.format, [...(formats.get(o.format) ?? []), where])
+      for (const v of Object.values(o)) walk(v, where)
+    }
+    for (const r of t.app.routes as { method: string; path: string; hooks?: Record<string, unknown> }[]) {
+      for (const part of ['body', 'query', 'params', 'headers', 'cookie']) walk(r.hooks?.[part], `${r.method} ${r.path} ${part}`)
+    }
+    expect(formats.get('integer')?.length).toBeGreaterThan(3)
+    expect([...formats.keys()].filter((f) => f !== 'integer' && f !== 'numeric').map((f) => [f, formats.get(f)])).toEqual([])
+    await t.rt.close()
   })
 
   test("a token's and a member's times still pass the response check through HTTP", async () => {
