@@ -189,6 +189,33 @@ describe('0022 (SQLite) / 0010 (PostgreSQL): idempotency keys stored as sent bef
   }, 30_000)
 })
 
+// Rows this build writes that the build before cannot read (a completed run's last message
+// stored without its content: storedMessages): that build served such a database (500 on the
+// execution, its chat, its list; a later turn of its session failed) where it must refuse it.
+describe('0023 (SQLite) / 0011 (PostgreSQL): answers stored once, a database an older build must refuse', () => {
+  const marker = (journal: { entries: { tag: string; when: number }[] }, tag: string) => {
+    const i = journal.entries.findIndex((e) => e.tag === tag)
+    expect(i).toBeGreaterThan(0)
+    return { when: journal.entries[i]!.when, before: journal.entries[i - 1]!.when }
+  }
+
+  test('SQLite: this build migrates past the newest migration a build storing answers twice knows', () => {
+    const { when, before } = marker(sqliteMigrations.journal, '0023_execution_answer_stored_once')
+    expect(when).toBeGreaterThan(before)
+    const db = openDatabase(join(dir, 'answer-once.db'))
+    runMigrations(db)
+    const newest = Number((db.client.query('SELECT max(created_at) AS m FROM __drizzle_migrations').get() as { m: number }).m)
+    db.client.close()
+    // What refuseNewer of a build whose newest migration is `before` decides: migrated by a newer teamday.
+    expect(newest).toBeGreaterThan(before)
+  })
+
+  test('PostgreSQL: the same marker in its journal', () => {
+    const { when, before } = marker(pgMigrations.journal, '0011_execution_answer_stored_once')
+    expect(when).toBeGreaterThan(before)
+  })
+})
+
 describe('a database migrated by a pre-release teamday', () => {
   test('SQLite: runMigrations refuses it, saying so, and changes nothing', () => {
     const db = openDatabase(join(dir, 'pre-release.db'))
