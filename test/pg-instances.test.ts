@@ -232,6 +232,58 @@ describe.skipIf(!HAVE_PG)('several instances on one PostgreSQL', () => {
     }
   }, 60_000)
 
+  test("a run recorded after its transaction waited for another instance's: its lease is counted from its write, not from the transaction's start", async () => {
+    // Its insert waits for the advisory lock every instance's transactions take (src/db/pg.ts)
+    // behind another instance's transaction. The lease was now() + lease, now() the transaction's
+    // start: a wait as long as the lease (the statement timeout and the lease are both 30 s by
+    // default) left it lapsed at its commit, and another instance's sweep failed the run just
+    // queued before its first renewal.
+    const { default: postgres } = await import('postgres')
+    const { TX_LOCK } = await import('../src/db/pg')
+    const double = startProviderDouble()
+    const pg = await freshPgSchema()
+    const holder = postgres(pg.url, { max: 1, onnotice: () => {}, connection: { search_path: pg.schema } })
+    const watch = postgres(pg.url, { max: 1, onnotice: () => {} })
+    try {
+      const leaseMs = 5000
+      const a = await makeTestApp({ pg, config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', executionLeaseMs: leaseMs } })
+      opened.push(a)
+      const m = await makeActor(a, { role: 'admin' })
+      const agentId = (await a.req('POST', '/api/v1/agents', { token: m.token, body: { name: 'H', systemPrompt: 'x' } })).body.id
+      // Only the lease as written: A renews nothing (a renewal would extend it).
+      a.rt.engine.renewLeases = async () => {}
+      let release!: () => void
+      const released = new Promise<void>((r) => (release = r))
+      let held!: () => void
+      const isHeld = new Promise<void>((r) => (held = r))
+      // Another instance's transaction: it holds the lock, then says by the database's clock when it lets go.
+      const other = holder.begin(async (tx) => {
+        await tx.unsafe(`SELECT pg_advisory_xact_lock(${TX_LOCK}, hashtext(current_schema()))`)
+        held()
+        await released
+        return (await tx`SELECT clock_timestamp() AS at`)[0]!.at as Date
+      })
+      await isHeld
+      const execute = a.req('POST', `/api/v1/agents/${agentId}/execute`, { token: m.token, body: { message: 'HANG', async: true } })
+      // The execute's transaction has waited a second for the lock (by the database's clock; the
+      // database's other schemas, other tests', have other transactions and locks).
+      const waiting = `SELECT pg_advisory_xact_lock(${TX_LOCK}, hashtext(current_schema()))`
+      await until(async () => (await watch`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query = ${waiting} AND wait_event_type = 'Lock' AND clock_timestamp() - xact_start > interval '1 second'`).length === 1)
+      release()
+      const letGo = await other
+      const r = await execute
+      expect(r.status).toBe(202)
+      const [row] = await watch`SELECT lease_expires_at FROM ${watch(pg.schema)}.executions WHERE id = ${r.body.executionId}`
+      // Written after the lock was let go: a whole lease from then on (it was a second and more short of it).
+      expect((row!.lease_expires_at as Date).getTime()).toBeGreaterThanOrEqual(letGo.getTime() + leaseMs)
+      await a.rt.engine.cancel(r.body.executionId)
+    } finally {
+      await holder.end({ timeout: 5 })
+      await watch.end({ timeout: 5 })
+      double.stop()
+    }
+  }, 30_000)
+
   test('an outage longer than the lease: the sweeping instance spares its own live runs, and a run failed by another stops where it runs', async () => {
     // Neither instance could renew through the outage. A's sweep failed every run, its own too,
     // and B's run went on calling the model outside the concurrency limit into a failed row.

@@ -20,8 +20,8 @@ import { ACTIVE, addLog } from './store'
  * longer than a lease cannot be told from a dead one: its runs are failed by the others, and it
  * stops them when it reads their rows again (Engine's watcher).
  *
- * A lease is written and judged by one clock (leaseTime): on PostgreSQL the database's (now(), in
- * the statements that write a lease and that judge it), since instances on several machines
+ * A lease is written and judged by one clock (leaseUntil, leaseTime): on PostgreSQL the database's
+ * (clock_timestamp() in the statements that write a lease, now() in those that judge it), since instances on several machines
  * have clocks that disagree; judged by each instance's own, one whose clock ran ahead of another's
  * by more than a lease failed that one's live runs, and one behind kept a dead one's runs alive
  * that much longer. On SQLite every process on the file runs on one machine, whose clock is
@@ -35,6 +35,21 @@ import { ACTIVE, addLog } from './store'
  */
 export function leaseTime(now: number, offsetMs = 0): SQL {
   return dialect === 'pg' ? dbNow(offsetMs) : sql`${dbTime(now + offsetMs)}`
+}
+
+/**
+ * The end of a lease written now, `leaseMs` on, by the lease clock (leaseTime): on PostgreSQL
+ * the database's clock when the statement runs (clock_timestamp()), not its transaction's start
+ * (now()). The insert of a run waits in its transaction for the advisory lock that serializes
+ * every instance's transactions (src/db/pg.ts): behind another instance's long transaction (a
+ * `teamday rekey`, a lock held to the statement timeout, 30 s by default, as long as the default
+ * lease), a lease counted from the transaction's start was that much shorter, lapsed or nearly so
+ * once committed, and another instance's sweep failed the run just queued before its first
+ * renewal. The statements that judge a lease keep now() (leaseTime): within a transaction that
+ * waited it is earlier, which only judges a lease more leniently.
+ */
+export function leaseUntil(now: number, leaseMs: number): SQL {
+  return dialect === 'pg' ? sql.raw(`(clock_timestamp() + interval '${Math.trunc(leaseMs)} milliseconds')`) : sql`${dbTime(now + leaseMs)}`
 }
 
 /**
@@ -60,7 +75,7 @@ export async function rowAndLease(db: Db, id: string, now: number): Promise<{ ro
 /** Renews the leases of the executions this instance queues or runs. */
 export async function renewLeases(db: Db, ids: readonly string[], instanceId: string, now: number, leaseMs: number): Promise<void> {
   if (ids.length === 0) return
-  const until = leaseTime(now, leaseMs)
+  const until = leaseUntil(now, leaseMs)
   // A renewal never shortens a lease: one that read the clock earlier and lands later (two
   // renewals in flight at once) left the later one's lease overwritten by its own, shorter.
   await db

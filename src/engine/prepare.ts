@@ -7,7 +7,7 @@ import { AppError } from '../errors'
 import { newId } from '../ids'
 import type { ModelProviders, SelectedModel } from './providers'
 import { insertExecution } from './store'
-import { leaseTime } from './leases'
+import { leaseUntil } from './leases'
 import { storedAgentId } from './assistant'
 
 /** Everything one run needs, fixed when the execution is created. */
@@ -196,7 +196,7 @@ export async function createJob(
     delegated: input.delegated ?? false,
     // Owned by this instance from the start (queued runs too), its lease on the lease clock: see src/engine/leases.ts.
     instanceId: deps.instanceId,
-    leaseExpiresAt: leaseTime(now.getTime(), deps.config.executionLeaseMs) as unknown as Date,
+    leaseExpiresAt: leaseUntil(now.getTime(), deps.config.executionLeaseMs) as unknown as Date,
     createdAt: now,
     updatedAt: now,
   }
