@@ -201,6 +201,80 @@ describe.skipIf(READ_CACHE_SQLITE_ONLY)('token look-ups are cached, and every ch
   })
 })
 
+describe.skipIf(READ_CACHE_SQLITE_ONLY)("a token's GET: one shared row while nothing is committed, shown at each request's time", () => {
+  const setup = async () => {
+    const file = dbFile()
+    const t = await makeTestApp({ dbPath: file })
+    const admin = await makeActor(t, { role: 'admin' })
+    const member = await makeActor(t, { role: 'member', token: { expiresInDays: 30 } })
+    // The member's token gets a last address and user agent (sealed) to show.
+    await t.req('GET', '/api/v1/tokens/self', { token: member.token, ip: '203.0.113.7', headers: { 'user-agent': 'teamday-cli/1.0' } })
+    return { t, file, admin, member, get: () => t.req('GET', `/api/v1/tokens/${member.tokenId}`, { token: admin.token }) }
+  }
+
+  test('repeated GETs open no sealed value and write no instant again: the same answer, from the shared row', async () => {
+    const { t, member, get } = await setup()
+    const first = await get()
+    expect(first.status).toBe(200)
+    expect(first.body.token).toMatchObject({ id: member.tokenId, status: 'active', lastUsedIp: '203.0.113.7', lastUsedUserAgent: 'teamday-cli/1.0' })
+    expect((await get()).status).toBe(200) // the admin's own first use is recorded by then
+    // Opened values of the member's token, counted from here (the box caches plaintexts, but
+    // showing the token still asked it for each of three fields on every request).
+    const opened: string[] = []
+    const open = t.rt.box.open.bind(t.rt.box)
+    t.rt.box.open = (sealed: string, aad: string) => {
+      if (aad.endsWith(`:${member.tokenId}`)) opened.push(aad)
+      return open(sealed, aad)
+    }
+    const g = changeSignal(sqliteConnection(t.rt)).generation()
+    const answers = []
+    for (let i = 0; i < 5; i++) answers.push(await get())
+    expect(changeSignal(sqliteConnection(t.rt)).generation()).toBe(g)
+    for (const a of answers) expect(a.text).toBe(first.text)
+    expect(opened).toEqual([])
+  })
+
+  test('a change committed by another process is shown by the next GET', async () => {
+    const { file, member, get } = await setup()
+    expect((await get()).body.token.status).toBe('active')
+    expect((await get()).body.token.revokedAt).toBeNull()
+    writeFromAnotherProcess(file, `UPDATE personal_access_tokens SET revoked_at = 5 WHERE id = '${member.tokenId}'`)
+    await nextTurn()
+    const after = (await get()).body.token
+    expect(after.status).toBe('revoked')
+    expect(after.revokedAt).toBe(new Date(5).toISOString())
+  })
+
+  test('status and end follow the clock with no commit between: a grace period ends, a token expires', async () => {
+    const { t, file, member, get } = await setup()
+    const row = t.db.select().from(personalAccessTokens).where(eq(personalAccessTokens.id, member.tokenId)).get()!
+    // A rotation's grace period: revoked an hour from now, so it stops then, not at its expiry.
+    const graceEnd = t.clock.ms + 3_600_000
+    writeFromAnotherProcess(file, `UPDATE personal_access_tokens SET revoked_at = ${graceEnd} WHERE id = '${member.tokenId}'`)
+    await nextTurn()
+    // A moment before its end (the admin's own use is recorded at the new time: a commit).
+    t.clock.ms = graceEnd - 1
+    const before = (await get()).body.token
+    expect(before).toMatchObject({ status: 'active', expiresAt: new Date(graceEnd).toISOString(), revokedAt: new Date(graceEnd).toISOString() })
+    const g = changeSignal(sqliteConnection(t.rt)).generation()
+    t.clock.ms = graceEnd
+    const ended = (await get()).body.token
+    expect(ended).toMatchObject({ status: 'revoked', expiresAt: row.expiresAt.toISOString(), revokedAt: new Date(graceEnd).toISOString() })
+    expect(changeSignal(sqliteConnection(t.rt)).generation()).toBe(g)
+
+    // Without a grace period: active, then expired at its expiry (30 days: the admin's own token
+    // lasts 90).
+    writeFromAnotherProcess(file, `UPDATE personal_access_tokens SET revoked_at = NULL WHERE id = '${member.tokenId}'`)
+    await nextTurn()
+    t.clock.ms = row.expiresAt.getTime() - 1
+    expect((await get()).body.token).toMatchObject({ status: 'active', expiresAt: row.expiresAt.toISOString(), revokedAt: null })
+    const g2 = changeSignal(sqliteConnection(t.rt)).generation()
+    t.clock.ms = row.expiresAt.getTime()
+    expect((await get()).body.token).toMatchObject({ status: 'expired', expiresAt: row.expiresAt.toISOString() })
+    expect(changeSignal(sqliteConnection(t.rt)).generation()).toBe(g2)
+  })
+})
+
 describe.skipIf(READ_CACHE_SQLITE_ONLY)('statement reuse', () => {
   test('the same SQL text reuses one compiled statement; bound parameters or a full cache do not', () => {
     const db = openDatabase(':memory:')

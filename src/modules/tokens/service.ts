@@ -63,24 +63,78 @@ function openField(deps: Shown, value: string | null, aad: string): string | nul
 }
 
 export function toPublicToken(deps: Shown, row: ShownToken, userEmail: string): PublicToken {
-  const now = deps.clock.now()
+  return shownAt(shownParts(deps, row), row, userEmail, deps.clock.now())
+}
+
+/** What toPublicToken shows of a row that does not depend on the time: its sealed fields opened, its instants written out. */
+interface ShownParts {
+  box: Shown['box']
+  name: string
+  maskedToken: string
+  createdAt: string
+  expiresAt: string
+  lastUsedAt: string | null
+  lastUsedIp: string | null
+  lastUsedUserAgent: string | null
+  revokedAt: string | null
+}
+
+function shownParts(deps: Shown, row: ShownToken): ShownParts {
   return {
-    id: row.id,
+    box: deps.box,
     name: openField(deps, row.nameEnc, `pat.name:${row.id}`)!,
     maskedToken: maskFromHint(row.hint),
+    createdAt: row.createdAt.toISOString(),
+    expiresAt: row.expiresAt.toISOString(),
+    lastUsedAt: iso(row.lastUsedAt),
+    lastUsedIp: openField(deps, row.lastUsedIpEnc, `pat.ip:${row.id}`),
+    lastUsedUserAgent: openField(deps, row.lastUsedUaEnc, `pat.ua:${row.id}`),
+    revokedAt: iso(row.revokedAt),
+  }
+}
+
+/** The token as shown at `now`: its status, and when it stops working (a grace period's end, or its expiry). */
+function shownAt(parts: ShownParts, row: ShownToken, userEmail: string, now: number): PublicToken {
+  return {
+    id: row.id,
+    name: parts.name,
+    maskedToken: parts.maskedToken,
     status: tokenStatus(row, now),
     scopes: row.scopes,
     userId: row.userId,
     userEmail,
     organizationId: row.organizationId,
-    createdAt: row.createdAt.toISOString(),
-    expiresAt: stopsAt(row, now).toISOString(),
-    lastUsedAt: iso(row.lastUsedAt),
-    lastUsedIp: openField(deps, row.lastUsedIpEnc, `pat.ip:${row.id}`),
-    lastUsedUserAgent: openField(deps, row.lastUsedUaEnc, `pat.ua:${row.id}`),
-    revokedAt: iso(row.revokedAt),
+    createdAt: parts.createdAt,
+    expiresAt: stopsAt(row, now) === row.expiresAt ? parts.expiresAt : parts.revokedAt!,
+    lastUsedAt: parts.lastUsedAt,
+    lastUsedIp: parts.lastUsedIp,
+    lastUsedUserAgent: parts.lastUsedUserAgent,
+    revokedAt: parts.revokedAt,
     createdByTokenId: row.createdByTokenId,
   }
+}
+
+/**
+ * The parts of shared results already shown (shownFound), by result object. A shared result is
+ * the same frozen object for as long as the connection's row cache answers with the same row
+ * (until the next commit: src/db/prepared.ts, `shared`), so this keeps no rule of its own: a
+ * changed token or e-mail is a new result object, and an entry goes with its result. The box is
+ * kept to compare: the parts opened by another runtime's box (tests run several) are not reused.
+ */
+const shownShared = new WeakMap<object, ShownParts>()
+
+/**
+ * toPublicToken of findVisible's result. Read through the row cache (SQLite, outside a
+ * transaction), it is a shared, frozen object: its opened name and address, its mask and its
+ * instants as text are then made once per result, not per request (a token's GET opened three
+ * sealed values and wrote four instants every time); its status and end are still decided at the
+ * request's time. Any other result (PostgreSQL, a transaction) is shown as toPublicToken shows it.
+ */
+function shownFound(deps: Shown, found: { token: ShownToken; email: string }): PublicToken {
+  if (!Object.isFrozen(found)) return toPublicToken(deps, found.token, found.email)
+  let parts = shownShared.get(found)
+  if (parts === undefined || parts.box !== deps.box) shownShared.set(found, (parts = shownParts(deps, found.token)))
+  return shownAt(parts, found.token, found.email, deps.clock.now())
 }
 
 export { DAY_MS, DEFAULT_EXPIRY_DAYS, MAX_EXPIRY_DAYS, MAX_NAME_LENGTH, MIN_EXPIRY_DAYS, resolveExpiry, validateScopes, validateTokenName } from './validation'
@@ -239,7 +293,9 @@ export async function findVisible(ctx: Ctx, id: string) {
       .from(t)
       .where(and(eq(t.id, sql.placeholder('id')), eq(t.organizationId, sql.placeholder('org'))))
       .prepare()
-  }).get({ id, org: principal.organizationId })
+    // Shared: while the row cache answers with the same row, the same mapped object, read only
+    // (a token's GET mapped its 19 columns again on every request).
+  }, { shared: true }).get({ id, org: principal.organizationId })
   if (!found || (found.token.userId !== principal.userId && !isOrgAdmin(principal.role))) {
     throw new AppError('not_found', `Token ${id} not found`)
   }
@@ -248,7 +304,7 @@ export async function findVisible(ctx: Ctx, id: string) {
 
 export async function getToken(ctx: Ctx, id: string): Promise<PublicToken> {
   const found = await findVisible(ctx, id)
-  return toPublicToken(ctx, found.token, found.email)
+  return shownFound(ctx, found)
 }
 
 /** Revokes at once (idempotent). The very next request with the token is refused. */
