@@ -47,7 +47,7 @@ const isQuery = (q: unknown): q is DrizzlePrepared => typeof (q as DrizzlePrepar
 /**
  * Gives a prepared query's `get` and `all` a synchronous path, falling back to drizzle's own.
  *
- * `shared` (the per-request look-ups: a token, a data version): while the connection's row
+ * `shared` (the per-request look-ups: a token, a data version; the token a GET shows): while the connection's row
  * cache answers with the same row (until the next commit, src/db/sqlite.ts: the one rule that
  * invalidates both), `get` answers with the same mapped object, frozen, instead of mapping the
  * row again; callers only read it (`Readonly<…>`). Drizzle's mapping was ~10 % of the CPU of a
