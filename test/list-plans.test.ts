@@ -155,8 +155,8 @@ interface Case {
 /** What an agent or a space holds that can be large: the API's lists send it, the console's do not read it. */
 const LARGE_AGENT_COLUMNS = ['system_prompt', 'tags', 'advanced_tools', 'allowed_tools', 'disallowed_tools', 'mcp_types', 'mcp_instance_ids', 'subagent_ids']
 const LARGE_SPACE_COLUMNS = ['description', 'instructions', 'agent_refs', 'key']
-/** What a token list never reads (SHOWN_TOKEN_COLUMNS): its hash, and the revocation's and rotation's bookkeeping. */
-const UNSHOWN_TOKEN_COLUMNS = ['token_hash', 'revoked_by', 'revoked_reason', 'family_id', 'rotated_from_id']
+/** What a token list never reads (SHOWN_TOKEN_COLUMNS): its hash, and the revocation's and rotation's bookkeeping (why it was revoked it reads: its status needs it). */
+const UNSHOWN_TOKEN_COLUMNS = ['token_hash', 'revoked_by', 'family_id', 'rotated_from_id']
 
 const cases: Case[] = [
   { name: 'tasks', path: '/api/v1/tasks', table: 'tasks', index: ['tasks_org_idx'] },

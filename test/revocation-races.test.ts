@@ -177,6 +177,38 @@ describe('a revocation made through an instance whose clock runs ahead', () => {
     await here.rt.close()
   })
 
+  test('the token list on the other instance says revoked (status, its filters, expiresAt); a grace period is still active there', async () => {
+    // tokenStatus and the list's status filters read "revoked_at at or before now": the token
+    // was refused on this instance and listed there as `active`, with `expiresAt` its revocation
+    // time (stopsAt took it for a grace period), under ?status=active and not ?status=revoked.
+    const { here, ahead } = await instances()
+    const a = await makeActor(here, { role: 'admin' })
+    const revoked = await makeToken(here, a)
+    const rotated = await makeToken(here, a)
+    type Listed = { id: string; status: string; expiresAt: string; revokedAt: string | null }
+    const list = async (status?: string) => ((await here.req('GET', `/api/v1/tokens?limit=200${status ? `&status=${status}` : ''}`, { token: a.token })).body.tokens as Listed[])
+    const one = async (id: string) => (await list()).find((x) => x.id === id)!
+    const expiry = (await one(revoked.id)).expiresAt
+    expect((await ahead.req('DELETE', `/api/v1/tokens/${revoked.id}`, { token: a.token })).status).toBe(200)
+    expect((await ahead.req('POST', `/api/v1/tokens/${rotated.id}/rotate`, { token: rotated.token, body: { gracePeriodSeconds: 60 } })).status).toBe(201)
+
+    const shown = await one(revoked.id)
+    expect(new Date(shown.revokedAt!).getTime()).toBeGreaterThan(here.clock.now())
+    expect([shown.status, shown.expiresAt]).toEqual(['revoked', expiry])
+    expect((await here.req('GET', `/api/v1/tokens/${revoked.id}`, { token: a.token })).body.token.status).toBe('revoked')
+    expect((await list('revoked')).map((x) => x.id)).toEqual([revoked.id])
+    expect((await list('active')).map((x) => x.id)).not.toContain(revoked.id)
+    // The grace period the instance ahead started: active here until it ends, and its end is when the token stops.
+    const grace = await one(rotated.id)
+    expect([grace.status, grace.expiresAt]).toEqual(['active', grace.revokedAt!])
+    expect((await list('active')).map((x) => x.id)).toContain(rotated.id)
+    here.clock.advance(SKEW_MS + 61_000)
+    expect((await one(rotated.id)).status).toBe('revoked')
+    expect((await list('revoked')).map((x) => x.id).sort()).toEqual([revoked.id, rotated.id].sort())
+    await ahead.rt.close()
+    await here.rt.close()
+  })
+
   test('a stream open on the other instance ends with its error event', async () => {
     const { here, ahead } = await instances()
     const a = await makeActor(here, { role: 'admin' })

@@ -1,4 +1,4 @@
-import { and, eq, gt, isNotNull, isNull, lte, ne, or, type Column, type SQL } from 'drizzle-orm'
+import { and, eq, gt, isNotNull, isNull, lte, ne, or, type Column, type Placeholder, type SQL } from 'drizzle-orm'
 import type { Actor } from '../actor'
 import type { Db } from '../db/connection'
 import { cliSessions, personalAccessTokens } from '../db/schema'
@@ -25,14 +25,14 @@ export function revocationInForce<R extends { revokedAt: Date | null; revokedRea
  * revoked, or revoked later by a rotation's grace period. Also what a revocation still changes:
  * not "revoked_at later than now" (two revocations at once each read their own `now`, and the one
  * whose `now` was a millisecond earlier found the other's revocation "in the future" and revoked
- * the token a second time).
+ * the token a second time). `now` may be a prepared statement's placeholder.
  */
-export function notRevokedSql(t: { revokedAt: Column; revokedReason: Column }, now: Date): SQL {
+export function notRevokedSql(t: { revokedAt: Column; revokedReason: Column }, now: Date | Placeholder): SQL {
   return or(isNull(t.revokedAt), and(eq(t.revokedReason, 'rotated'), gt(t.revokedAt, now)))!
 }
 
 /** The rows whose revocation is in force at `now` (revocationInForce, as a condition). */
-export function revokedSql(t: { revokedAt: Column; revokedReason: Column }, now: Date): SQL {
+export function revokedSql(t: { revokedAt: Column; revokedReason: Column }, now: Date | Placeholder): SQL {
   return and(isNotNull(t.revokedAt), or(isNull(t.revokedReason), ne(t.revokedReason, 'rotated'), lte(t.revokedAt, now)))!
 }
 

@@ -206,9 +206,10 @@ export { ISSUED_SECRET, redactTokens } from './redact'
  * When a token stops working: its expiry, or the end of a rotation's grace period when that comes
  * first (a rotated token is revoked at a future instant, and works until then). What the API's
  * `expiresAt` and the Teamday-Token-Expiration header say, so a script warned ahead of time is
- * warned of the real end.
+ * warned of the real end. Any other revocation is in force once committed, whatever its time
+ * (src/auth/revoked.ts): one stamped ahead of this clock by another instance is no end to come.
  */
-export function stopsAt(row: { expiresAt: Date; revokedAt: Date | null }, now: number): Date {
+export function stopsAt(row: { expiresAt: Date; revokedAt: Date | null; revokedReason: string | null }, now: number): Date {
   const r = row.revokedAt
-  return r !== null && r.getTime() > now && r.getTime() < row.expiresAt.getTime() ? r : row.expiresAt
+  return r !== null && row.revokedReason === 'rotated' && r.getTime() > now && r.getTime() < row.expiresAt.getTime() ? r : row.expiresAt
 }

@@ -1807,7 +1807,7 @@ export interface components {
             /** @description td_ + first 4 … last 4 characters, for identification */
             maskedToken: string;
             /**
-             * @description active: neither expired nor revoked (a rotated token stays active until its grace period ends at `revokedAt`); expired: `expiresAt` has passed; revoked: `revokedAt` has passed
+             * @description active: neither expired nor revoked (a rotated token stays active until its grace period ends at `revokedAt`); expired: `expiresAt` has passed; revoked: revoked, from the moment the revocation was made (a rotation's grace period: once `revokedAt` has passed)
              * @enum {string}
              */
             status: "active" | "expired" | "revoked";
@@ -1931,7 +1931,7 @@ export interface components {
             /** @description td_ + first 4 … last 4 characters, for identification */
             maskedToken: string;
             /**
-             * @description active: neither expired nor revoked (a rotated token stays active until its grace period ends at `revokedAt`); expired: `expiresAt` has passed; revoked: `revokedAt` has passed
+             * @description active: neither expired nor revoked (a rotated token stays active until its grace period ends at `revokedAt`); expired: `expiresAt` has passed; revoked: revoked, from the moment the revocation was made (a rotation's grace period: once `revokedAt` has passed)
              * @enum {string}
              */
             status: "active" | "expired" | "revoked";
@@ -2045,7 +2045,7 @@ export interface components {
             /** @description td_ + first 4 … last 4 characters, for identification */
             maskedToken: string;
             /**
-             * @description active: neither expired nor revoked (a rotated token stays active until its grace period ends at `revokedAt`); expired: `expiresAt` has passed; revoked: `revokedAt` has passed
+             * @description active: neither expired nor revoked (a rotated token stays active until its grace period ends at `revokedAt`); expired: `expiresAt` has passed; revoked: revoked, from the moment the revocation was made (a rotation's grace period: once `revokedAt` has passed)
              * @enum {string}
              */
             status: "active" | "expired" | "revoked";

@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm'
+import { notRevokedSql } from '../../auth/revoked'
 import type { Db } from '../../db/connection'
 import { deleteBatch } from '../../db/batch-delete'
 import { cliAccessTokens, cliLoginCodes, cliSessions, dbTime, personalAccessTokens } from '../../db/schema'
@@ -51,6 +52,6 @@ export async function deleteEndedCliSessions(db: Db, now: number, limit: number)
   const before = dbTime(now - CLI_SESSION_KEEP_MS)
   const at = dbTime(now)
   const ended = sql`(${s.refreshExpiresAt} < ${before} OR ${s.revokedAt} < ${before})
-    AND NOT EXISTS (SELECT 1 FROM ${p} WHERE ${p.createdByTokenId} = ${s.id} AND ${p.expiresAt} > ${at} AND (${p.revokedAt} IS NULL OR ${p.revokedAt} > ${at}))`
+    AND NOT EXISTS (SELECT 1 FROM ${p} WHERE ${p.createdByTokenId} = ${s.id} AND ${p.expiresAt} > ${at} AND ${notRevokedSql(p, new Date(now))})`
   return deleteBatch(db, s, s.id, ended, limit)
 }

@@ -1,6 +1,7 @@
 import { and, desc, eq, gt, isNull, lt, sql } from 'drizzle-orm'
 import type { AuditInput } from '../../audit/log'
 import { roleIn } from '../../auth/current-role'
+import { revocationInForce } from '../../auth/revoked'
 import { loginCodeDisplay } from '../../auth/login-code'
 import { touchCliSession } from '../../auth/lookup'
 import { ACCESS_TOKEN_PREFIX, checkTokenFormat, generateToken, hashToken, LOGIN_CODE_PREFIX, REFRESH_TOKEN_PREFIX } from '../../auth/tokens'
@@ -299,7 +300,7 @@ export async function refreshAccess(ctx: Ctx, refreshToken: string): Promise<{ a
   const session = await findSessionByRefresh(ctx, refreshToken)
   if (!session) throw refreshFailure('invalid_token', `Invalid refresh token: it is not one this server issued (or its sign-in expired or was revoked over ${CLI_SESSION_KEEP_MS / 86_400_000} days ago).`)
   const now = ctx.clock.now()
-  if (session.revokedAt) {
+  if (revocationInForce(session, now)) {
     // Revoked because its user left the organization (and not back since): that is what to say.
     if (session.revokedReason === 'membership_removed' && (await roleIn(ctx.db, session.organizationId, session.userId)) === undefined) throw noLongerMember()
     throw refreshFailure('token_revoked', 'Invalid refresh token: its CLI session has been revoked (signed out).')
@@ -469,7 +470,7 @@ export async function listCliSessions(ctx: Ctx, userId: string, organizationId?:
     lastUsedAt: r.lastUsedAt ? r.lastUsedAt.toISOString() : null,
     lastUsedIp: ctx.box.openOrNull(r.lastUsedIpEnc, `clis.ip:${r.id}`),
     refreshExpiresAt: r.refreshExpiresAt.toISOString(),
-    status: r.revokedAt ? 'revoked' : r.refreshExpiresAt.getTime() <= now ? 'expired' : 'active',
+    status: revocationInForce(r, now) ? 'revoked' : r.refreshExpiresAt.getTime() <= now ? 'expired' : 'active',
     revokedAt: r.revokedAt ? r.revokedAt.toISOString() : null,
   }))
 }

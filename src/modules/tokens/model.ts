@@ -27,7 +27,7 @@ const exampleToken = {
 
 const tokenStatus = (description: string) => t.Union([t.Literal('active'), t.Literal('expired'), t.Literal('revoked')], { description, error: 'status must be one of: active, expired, revoked' })
 export const TokenStatus = tokenStatus(
-  'active: neither expired nor revoked (a rotated token stays active until its grace period ends at `revokedAt`); expired: `expiresAt` has passed; revoked: `revokedAt` has passed',
+  'active: neither expired nor revoked (a rotated token stays active until its grace period ends at `revokedAt`); expired: `expiresAt` has passed; revoked: revoked, from the moment the revocation was made (a rotation\'s grace period: once `revokedAt` has passed)',
 )
 
 export const Token = t.Object(

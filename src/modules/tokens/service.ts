@@ -1,7 +1,7 @@
-import { and, desc, eq, gt, isNull, lte, or, sql } from 'drizzle-orm'
+import { and, desc, eq, gt, lte, sql } from 'drizzle-orm'
 import { audited, callerOf, withTx, type Ctx } from '../../context'
 import { bearerChallenge } from '../../auth/authenticate'
-import { notRevokedSql, revocationInForce } from '../../auth/revoked'
+import { notRevokedSql, revocationInForce, revokedSql } from '../../auth/revoked'
 import { ownerEmail } from '../../auth/lookup'
 import { isOrgAdmin } from '../../auth/roles'
 import { generateToken, hashToken, maskFromHint, stopsAt, tokenHint } from '../../auth/tokens'
@@ -28,11 +28,12 @@ const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
 /**
  * The columns of a token the API shows (toPublicToken), and all a list reads: not its hash, nor
- * the revocation's and rotation's bookkeeping (who revoked it and why, its family, what it
- * replaced). A list's page materializes 13 columns a row instead of 18, and no list ever holds
- * a token's hash in memory.
+ * the revocation's and rotation's bookkeeping (who revoked it, its family, what it replaced), but
+ * why it was revoked, which its status needs (a rotation's grace period is the only revocation
+ * ahead of time: tokenStatus). A list's page materializes 14 columns a row instead of 18, and no
+ * list ever holds a token's hash in memory.
  */
-export const SHOWN_TOKEN_COLUMNS = ['id', 'nameEnc', 'hint', 'scopes', 'userId', 'organizationId', 'createdAt', 'expiresAt', 'lastUsedAt', 'lastUsedIpEnc', 'lastUsedUaEnc', 'revokedAt', 'createdByTokenId'] as const
+export const SHOWN_TOKEN_COLUMNS = ['id', 'nameEnc', 'hint', 'scopes', 'userId', 'organizationId', 'createdAt', 'expiresAt', 'lastUsedAt', 'lastUsedIpEnc', 'lastUsedUaEnc', 'revokedAt', 'revokedReason', 'createdByTokenId'] as const
 export type ShownToken = Pick<PersonalAccessToken, (typeof SHOWN_TOKEN_COLUMNS)[number]>
 
 function shownColumns() {
@@ -40,9 +41,14 @@ function shownColumns() {
   return Object.fromEntries(SHOWN_TOKEN_COLUMNS.map((k) => [k, t[k]])) as { [K in (typeof SHOWN_TOKEN_COLUMNS)[number]]: (typeof t)[K] }
 }
 
-export function tokenStatus(row: Pick<PersonalAccessToken, 'revokedAt' | 'expiresAt'>, now: number): TokenStatus {
-  // A revocation time in the future is a rotation's grace period: still active until then.
-  if (row.revokedAt && row.revokedAt.getTime() <= now) return 'revoked'
+/**
+ * A token's status at `now`: revoked once its revocation is in force (revocationInForce, the one
+ * rule: a rotation's grace period is active until it ends; any other revocation is in force once
+ * committed, whatever its time says), else expired once its expiry has passed. "revoked_at at or
+ * before now" showed `active` on every instance whose clock ran behind the one that revoked it.
+ */
+export function tokenStatus(row: Pick<PersonalAccessToken, 'revokedAt' | 'revokedReason' | 'expiresAt'>, now: number): TokenStatus {
+  if (revocationInForce(row, now)) return 'revoked'
   if (row.expiresAt.getTime() <= now) return 'expired'
   return 'active'
 }
@@ -268,10 +274,10 @@ export async function listTokens(ctx: Ctx, opts: ListTokensOptions): Promise<{ t
 function listStatements(db: Db, all: boolean, status: TokenStatus | undefined) {
   const t = personalAccessTokens
   const ph = sql.placeholder
-  // A revocation time in the future is a rotation's grace period: still active until then.
-  const notRevoked = or(isNull(t.revokedAt), gt(t.revokedAt, ph('now')))
+  // As tokenStatus decides: revokedSql / notRevokedSql (src/auth/revoked.ts).
+  const notRevoked = notRevokedSql(t, ph('now'))
   const byStatus = {
-    revoked: lte(t.revokedAt, ph('now')),
+    revoked: revokedSql(t, ph('now')),
     expired: and(notRevoked, lte(t.expiresAt, ph('now'))),
     active: and(notRevoked, gt(t.expiresAt, ph('now'))),
   }
