@@ -16,9 +16,11 @@ import { until } from './helpers/scripted-provider'
 const DAY = 86_400_000
 let t: TestApp
 let admin: Actor
+/** The server key, for a second instance on the same database (PostgreSQL). */
+const KEY = crypto.getRandomValues(new Uint8Array(32))
 
 beforeAll(async () => {
-  t = await makeTestApp()
+  t = await makeTestApp({ key: KEY })
   admin = await makeActor(t, { role: 'admin' })
 }, 60_000)
 
@@ -95,25 +97,42 @@ describe('first use from a new address', () => {
     // On PostgreSQL the two run on two connections, and the second can reach its read after the
     // first has written (a connection still opening, a busy machine): then it is a later request,
     // rightly audited as a move. So the token's row is locked here until both wait to write:
-    // both have read by then, as the test's premise says.
+    // both have read by then, as the test's premise says. A move is written in a transaction with
+    // its event, and one instance's transactions wait their turn in the process: the second
+    // request comes through a second instance on the same schema (with the same key), whose
+    // transaction then waits for the first's, under the
+    // advisory lock every transaction takes first.
     const conn = t.rt.connection
     const lock = conn.dialect === 'pg' ? await conn.client.reserve() : null
+    let lockPid = 0
     if (lock) {
       await lock.unsafe('BEGIN')
       await lock.unsafe('SELECT 1 FROM personal_access_tokens WHERE id = $1 FOR UPDATE', [tok.id])
+      lockPid = (await lock.unsafe('SELECT pg_backend_pid() AS pid'))[0]!.pid as number
     }
-    const both = Promise.all([touchLastUsed(requestCtx('192.0.2.1', 'r1'), row), touchLastUsed(requestCtx('192.0.2.2', 'r2'), row)])
+    const other = t.pg ? await makeTestApp({ pg: t.pg, key: KEY }) : t
+    const otherCtx = contextOf(other.rt, { kind: 'anonymous', via: 'api' }, { requestId: 'r2', origin: { ip: () => '192.0.2.2', userAgent: null } })
+    const both = Promise.all([touchLastUsed(requestCtx('192.0.2.1', 'r1'), row), touchLastUsed(otherCtx, row)])
     if (lock && conn.dialect === 'pg') {
-      const waiting = async () => (await conn.client.unsafe(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'update "personal_access_tokens"%'`))[0]!.n as number
-      await until(async () => (await waiting()) >= 2)
-      expect(await waiting()).toBe(2)
-      await lock.unsafe('COMMIT')
-      lock.release()
+      try {
+        // One waits for the row (its UPDATE, blocked by the lock held here), the other for the
+        // first's transaction (the advisory lock, blocked by the first): counted by who blocks
+        // them, so other tests' backends in this database are not.
+        const waiting = async () =>
+          (await conn.client.unsafe(`WITH first AS (SELECT pid FROM pg_stat_activity WHERE pg_blocking_pids(pid) && ARRAY[$1::int])
+            SELECT (SELECT count(*) FROM first)::int + (SELECT count(*) FROM pg_stat_activity WHERE pg_blocking_pids(pid) && ARRAY(SELECT pid FROM first))::int AS n`, [lockPid]))[0]!.n as number
+        await until(async () => (await waiting()) >= 2)
+        expect(await waiting()).toBe(2)
+      } finally {
+        await lock.unsafe('COMMIT')
+        lock.release()
+      }
     }
     await both
     const events = (await t.req('GET', `/api/v1/audit-events?type=token.new_ip&tokenId=${tok.id}`, { token: admin.token })).body.events
     expect(events).toHaveLength(1)
     expect((await describeToken(tok.id)).lastUsedIp).toBe(events[0].ip)
+    if (other !== t) await other.rt.close()
   })
 
   test('a use from another address within the minute is recorded at once; addresses seen lately are not audited again', async () => {
@@ -137,6 +156,39 @@ describe('first use from a new address', () => {
     // A third address is.
     await use(tok.token, {}, '192.0.2.200')
     expect((await newIp())[0]).toEqual(['192.0.2.200', '203.0.113.66'])
+  })
+
+  test('a move whose event cannot be written stores no address either: the next use from there records both', async () => {
+    // The address was stored, then its event failed (logged, swallowed): every later use from
+    // there found the address stored, and the move was never audited.
+    const tok = await makeToken(t, admin)
+    expect((await use(tok.token, {}, '198.51.100.31')).status).toBe(200)
+    const conn = t.rt.connection
+    const refuse = async (on: boolean) => {
+      if (conn.dialect === 'pg') {
+        if (on) {
+          await conn.client.unsafe(`CREATE FUNCTION refuse_new_ip() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$`)
+          await conn.client.unsafe(`CREATE TRIGGER refuse_new_ip BEFORE INSERT ON audit_events FOR EACH ROW WHEN (NEW.type = 'token.new_ip') EXECUTE FUNCTION refuse_new_ip()`)
+        } else {
+          await conn.client.unsafe('DROP TRIGGER refuse_new_ip ON audit_events')
+          await conn.client.unsafe('DROP FUNCTION refuse_new_ip()')
+        }
+      } else t.db.$client.exec(on ? `CREATE TRIGGER refuse_new_ip BEFORE INSERT ON audit_events FOR EACH ROW WHEN (NEW.type = 'token.new_ip') BEGIN SELECT RAISE(ABORT, 'audit refused'); END` : 'DROP TRIGGER refuse_new_ip')
+    }
+    const moves = async () => ((await t.req('GET', `/api/v1/audit-events?type=token.new_ip&tokenId=${tok.id}&limit=200`, { token: admin.token })).body.events as { ip: string; details: { previousIp: string | null } }[]).map((e) => [e.ip, e.details.previousIp])
+    await refuse(true)
+    try {
+      expect((await use(tok.token, {}, '203.0.113.32')).status).toBe(200)
+    } finally {
+      await refuse(false)
+    }
+    expect((await describeToken(tok.id)).lastUsedIp).toBe('198.51.100.31')
+    expect(await moves()).toEqual([['198.51.100.31', null]])
+    // Within the minute (and after it) the next use from there is a move again, audited.
+    expect((await use(tok.token, {}, '203.0.113.32')).status).toBe(200)
+    expect((await describeToken(tok.id)).lastUsedIp).toBe('203.0.113.32')
+    // (At one instant of the test clock: listed in the order of their ids.)
+    expect((await moves()).sort()).toEqual([['198.51.100.31', null], ['203.0.113.32', '198.51.100.31']])
   })
 
   test('a failure to record use does not fail the request and is logged with the token id', async () => {

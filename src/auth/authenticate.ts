@@ -162,7 +162,9 @@ export async function authenticate(ctx: Ctx, header: string | null, lookup: Toke
     throw unauthorized('token_expired', `Invalid or expired token: this access token expired on ${row.expiresAt.toISOString()}. ${CLI_FIX}`, 'Token expired')
   }
   if (row.expiresAt.getTime() <= now) {
-    // Someone still uses it: worth knowing (at most one event per token per minute).
+    // Someone still uses it: worth knowing (at most one event per token per minute). Alone, not
+    // in a transaction: nothing is written with it (the request is refused either way), so an
+    // event that cannot be written is logged (audit_write_failed) and the answer is the same 401.
     await recordAuditOnce(ctx, `expired_used:${row.id}`, {
       type: 'token.expired_used',
       organizationId: row.organizationId,

@@ -1,6 +1,5 @@
 import { and, eq, isNull, lt, or, sql, type AnyColumn } from 'drizzle-orm'
-import { recordAudit } from '../audit/log'
-import type { Ctx } from '../context'
+import { audited, type Ctx } from '../context'
 import type { Db } from '../db/connection'
 import { prepared } from '../db/prepared'
 import { errorMessage } from '../errors'
@@ -141,12 +140,21 @@ function remember(tokenId: string, ip: string): void {
   seen.push(ip)
 }
 
+/** An address whose move could not be recorded: not "seen lately", so its next use records it. */
+function forget(tokenId: string, ip: string): void {
+  const seen = recentAddresses.get(tokenId)
+  const at = seen?.indexOf(ip) ?? -1
+  if (at >= 0) seen!.splice(at, 1)
+}
+
 /**
  * Records last use: time, address and user agent, at most once per LAST_USED_RESOLUTION_MS per
  * token; and at once, with a `token.new_ip` audit event, when a request comes from an address
  * that is neither the stored last one nor one this process saw the token use lately, so that a
  * stolen token used from elsewhere within that minute leaves its trace. The conditional updates
- * make concurrent requests (or instances) write once and audit once. Never throws: a failure to
+ * make concurrent requests (or instances) write once and audit once; a move's address and its
+ * event commit together (one transaction, taken only for a move: the minute's plain update of the
+ * time stays one statement). Never throws: a failure to
  * record use must not fail the request. `ctx` is the request's (its origin and request id).
  */
 export async function touchLastUsed(ctx: Ctx, row: Readonly<AuthRow>): Promise<void> {
@@ -172,28 +180,35 @@ export async function touchLastUsed(ctx: Ctx, row: Readonly<AuthRow>): Promise<v
     if (recent && !moved) return
     const unchanged = before?.ip ? eq(t.lastUsedIpEnc, before.ip) : isNull(t.lastUsedIpEnc)
     const due = or(isNull(t.lastUsedAt), lt(t.lastUsedAt, new Date(now - LAST_USED_RESOLUTION_MS)))
-    const written = await ctx.db
-      .update(t)
-      .set({
-        lastUsedAt: new Date(now),
-        lastUsedIpEnc: ip ? ctx.box.seal(ip, `pat.ip:${row.id}`) : null,
-        lastUsedUaEnc: userAgent ? ctx.box.seal(userAgent.slice(0, 512), `pat.ua:${row.id}`) : null,
-      })
-      .where(and(eq(t.id, row.id), moved ? unchanged : due))
-      .returning({ id: t.id })
-      .get()
-    // A use from a new address: neither the stored last one nor one this process saw lately.
-    if (written && moved) {
+    const write = (db: Db) =>
+      db
+        .update(t)
+        .set({
+          lastUsedAt: new Date(now),
+          lastUsedIpEnc: ip ? ctx.box.seal(ip, `pat.ip:${row.id}`) : null,
+          lastUsedUaEnc: userAgent ? ctx.box.seal(userAgent.slice(0, 512), `pat.ua:${row.id}`) : null,
+        })
+        .where(and(eq(t.id, row.id), moved ? unchanged : due))
+        .returning({ id: t.id })
+        .get()
+    // Once a minute, no address new: the time alone, one statement, no event.
+    if (!moved) return void (await write(ctx.db))
+    // A use from a new address (neither the stored last one nor one this process saw lately): the
+    // address and its `token.new_ip` event commit together (audited), or neither does. Written
+    // apart, an event that failed after its address had been stored was lost for good: every
+    // later request from there found the address stored, and the stolen token's move left no
+    // trace. Now the address stays the old one, and the next request from the new one tries again.
+    const written = await audited(
+      ctx,
+      (tx) => write(tx.db),
+      (w) => (w ? { type: 'token.new_ip', organizationId: row.organizationId, source: 'api', actor: { userId: row.userId, tokenId: row.id }, tokenId: row.id, details: { previousIp, firstUse: row.lastUsedAt === null } } : null),
+    ).catch((e: unknown) => {
+      forget(row.id, ip)
+      throw e
+    })
+    if (written) {
       if (movedAt.size >= RECENT_TOKENS_MAX) movedAt.clear()
       movedAt.set(row.id, [...recentMoves(row.id, now), now])
-      await recordAudit(ctx, {
-        type: 'token.new_ip',
-        organizationId: row.organizationId,
-        source: 'api',
-        actor: { userId: row.userId, tokenId: row.id },
-        tokenId: row.id,
-        details: { previousIp, firstUse: row.lastUsedAt === null },
-      })
     }
   } catch (e) {
     ctx.log.warn('last_used_update_failed', { tokenId: row.id, error: errorMessage(e) })

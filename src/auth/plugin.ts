@@ -93,6 +93,9 @@ export function requestAuthorizer(options: AuthorizerOptions) {
     const refused = roleRefusal(principal.role, permission)
     if (refused) throw refused
     if (!scopesAllow(principal.scopes, permission)) {
+      // The event alone, not in a transaction: the request is refused and changes nothing, so
+      // there is no write it must commit with (the same for the run's refusal below, and for
+      // tokens/access.ts denied). One that cannot be written is logged; the answer stays 403.
       await recordAuditOnce({ ...ctx, actor: { kind: 'token', principal } }, `scope_denied:${principal.tokenId}:${permission}`, {
         type: 'token.scope_denied',
         tokenId: principal.tokenId,

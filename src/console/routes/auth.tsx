@@ -142,6 +142,12 @@ export function authRoutes(kit: ConsoleKit) {
         // of theirs, where its admins read it (GET /audit-events); an unknown e-mail is the
         // operator's alone (`teamday audit list`). The page says the same in every case.
         // (What was typed may be no e-mail at all, a password even: then it names no one.)
+        // Not in one transaction with attemptFailed's count, on purpose: the count must stand
+        // whether or not its event is written (rolled back with a failed event, it would give
+        // the guess back: unthrottled guessing for whoever can make audit writes fail), and a
+        // transaction per wrong password (on PostgreSQL under the lock every instance's
+        // transactions share) would let a guessing flood hold up every write. An event that
+        // cannot be written is logged (audit_write_failed); the attempt is counted all the same.
         const reason = user ? (orgs.length === 0 ? 'no_membership' : 'wrong_password') : known ? 'wrong_password' : 'unknown_email'
         const orgIds = known && reason === 'wrong_password' ? (await listMemberships(ctx, known.id)).map((m) => m.organization.id) : []
         for (const organizationId of orgIds.length > 0 ? orgIds : [null]) {

@@ -107,7 +107,11 @@ function scopeChallenge(missing: readonly string[]): Record<string, string> {
   return { 'www-authenticate': `${bearerChallenge('insufficient_scope')}, scope="${missing.join(' ')}"` }
 }
 
-/** An attempt to exceed the calling token is worth knowing (at most one event a minute per kind). */
+/**
+ * An attempt to exceed the calling token is worth knowing (at most one event a minute per kind).
+ * Alone, outside any transaction: the attempt is refused and writes nothing the event must
+ * commit with (src/auth/plugin.ts says the same of a route's scope refusal).
+ */
 async function denied(ctx: Ctx, action: string, targetId: string | null, details: Record<string, unknown>): Promise<void> {
   const principal = callerOf(ctx)
   await recordAuditOnce(ctx, `escalation:${principal.tokenId}:${action}:${targetId ?? ''}`, {
