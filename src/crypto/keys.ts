@@ -4,12 +4,16 @@ import { dirname } from 'node:path'
 import { ConfigError, type Config } from '../config'
 import { KEY_BYTES, SecretBox } from './secretbox'
 
-export function decodeKey(b64: string, what: string): Uint8Array {
+/**
+ * The key `b64` holds: base64 of exactly KEY_BYTES bytes, spaces and line ends around it ignored.
+ * The one check of every key (a variable, a key file, one just generated). Else a ConfigError:
+ * `what` names the setting ("… must be base64 of exactly 32 bytes"), or says it all from the
+ * number of bytes it held (a key file's refusal: keyOfFile).
+ */
+export function decodeKey(b64: string, what: string | ((bytes: number) => string)): Uint8Array {
   const key = Buffer.from(b64.trim(), 'base64')
-  if (key.length !== KEY_BYTES) {
-    throw new ConfigError(`${what} must be base64 of exactly ${KEY_BYTES} bytes (got ${key.length}); generate one with: openssl rand -base64 32`)
-  }
-  return key
+  if (key.length === KEY_BYTES) return key
+  throw new ConfigError(typeof what === 'function' ? what(key.length) : `${what} must be base64 of exactly ${KEY_BYTES} bytes (got ${key.length}); generate one with: openssl rand -base64 32`)
 }
 
 /**
@@ -33,12 +37,12 @@ function readKeyFile(path: string): string {
  * suited a new database only, and a database already holding data sealed under the lost key
  * then refused the new one too.
  */
-function keyOfFile(path: string): Uint8Array {
+export function keyOfFile(path: string): Uint8Array {
   const text = readKeyFile(path)
-  const key = Buffer.from(text.trim(), 'base64')
-  if (key.length === KEY_BYTES) return key
-  throw new ConfigError(
-    `the encryption key file ${path} holds no key (${text.trim() === '' ? 'it is empty' : `${key.length} bytes, not ${KEY_BYTES}`}): it is damaged, or not a key file. Restore it from your backup (what the database sealed needs that key) and start again; only a new database may take a new one (openssl rand -base64 32, or delete the file and a start writes one). TEAMDAY_KEY_FILE chooses the file (default: teamday.key beside the database); TEAMDAY_ENCRYPTION_KEY gives the key itself`,
+  return decodeKey(
+    text,
+    (bytes) =>
+      `the encryption key file ${path} holds no key (${text.trim() === '' ? 'it is empty' : `${bytes} bytes, not ${KEY_BYTES}`}): it is damaged, or not a key file. Restore it from your backup (what the database sealed needs that key) and start again; only a new database may take a new one (openssl rand -base64 32, or delete the file and a start writes one). TEAMDAY_KEY_FILE chooses the file (default: teamday.key beside the database); TEAMDAY_ENCRYPTION_KEY gives the key itself`,
   )
 }
 

@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { describeDatabase, isPostgresUrl, isValidPostgresUrl, normalizeDatabase, POSTGRES_URL_FORM, type Config } from '../../config'
-import { decodeKey, describeKey, loadSecretBox, MissingKeyError } from '../../crypto/keys'
+import { describeKey, keyOfFile, loadSecretBox, MissingKeyError } from '../../crypto/keys'
 import { copySqliteToPostgres, missingTargetDatabase, openSqliteSource, sourceKeyCheck, TargetNotEmptyError, type CopyReport } from '../../db/migrate-data'
 import { openPostgres } from '../../db/pg'
 import { keyOpensCheck } from '../../db/settings'
@@ -122,7 +122,7 @@ function keyAdvice(key: SourceKey, pg: Config): string {
 
 function sameKey(a: string, b: string): boolean {
   try {
-    return Buffer.from(decodeKey(readFileSync(a, 'utf8'), a)).equals(decodeKey(readFileSync(b, 'utf8'), b))
+    return Buffer.from(keyOfFile(a)).equals(keyOfFile(b))
   } catch {
     return false
   }
