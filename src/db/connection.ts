@@ -224,8 +224,10 @@ export class SqliteConnection implements DbConnection {
 
   private execute(sql: string, params: unknown[], method: Method): Rows | unknown {
     // A write outside a transaction commits at once: asked first whether the file is still at its
-    // path (a transaction's writes are asked about once, before its COMMIT).
-    if (!/^\s*select\b/i.test(sql) && (this.moved || (!this.held && this.checkFile()))) throw databaseMoved()
+    // path (a transaction's writes are asked about once, before its COMMIT). The flags first: a
+    // statement inside a transaction of a file not known to have moved (most of them) needs no
+    // look at its text.
+    if ((this.moved || !this.held) && !/^\s*select\b/i.test(sql) && (this.moved || this.checkFile())) throw databaseMoved()
     const stmt = this.client.prepare(sql)
     if (method === 'run') return stmt.run(...(params as any[]))
     const rows = stmt.values(...(params as any[]))
