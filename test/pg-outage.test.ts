@@ -16,102 +16,13 @@ import postgres from 'postgres'
 import { adminTokenVia } from './helpers/first-start'
 import { createTestDatabase, dropDatabases, needPostgres, urlFor } from './helpers/pg'
 import { startProviderDouble } from './helpers/providers'
+import { startRelay } from './helpers/relay'
 import { binaryInTempDir, randomKey, startServer, type Served } from './helpers/spawn'
 
 const binary = process.env.TEAMDAY_TEST_BINARY
 if (!binary) console.warn('pg-outage: set TEAMDAY_TEST_BINARY=dist/teamday to run the database-outage test of two binaries')
 const HAVE_PG = binary && existsSync(binary) ? await needPostgres('test/pg-outage.test.ts') : false
 const LEASE_MS = 2000
-
-/**
- * A TCP relay to PostgreSQL: cut() closes every relayed connection and refuses new ones
- * (ECONNREFUSED); freeze() keeps every connection open and accepts new ones but passes nothing
- * on either way (a frozen host, a partition that drops packets), until thaw() sends what waited.
- */
-function startRelay(upHost: string, upPort: number) {
-  let listener: { port: number; stop(closeActive?: boolean): void } | null = null
-  const pairs = new Set<{ client: any; server: any }>()
-  let port = 0
-  let frozen = false
-  const held: [() => void][] = []
-  const send = (write: () => void) => (frozen ? held.push([write]) : write())
-  const open = () => {
-    const l = Bun.listen<{ pair: { client: any; server: any; pending: Uint8Array[] } }>({
-      hostname: '127.0.0.1',
-      port,
-      socket: {
-        open(client) {
-          const pair: any = { client, server: null, pending: [] }
-          client.data = { pair }
-          pairs.add(pair)
-          Bun.connect({
-            hostname: upHost,
-            port: upPort,
-            socket: {
-              open(server) {
-                pair.server = server
-                for (const b of pair.pending) send(() => server.write(b))
-                pair.pending = []
-              },
-              data(_s, d) {
-                const b = new Uint8Array(d)
-                send(() => client.write(b))
-              },
-              close() {
-                client.end()
-                pairs.delete(pair)
-              },
-              error() {
-                client.end()
-              },
-            },
-          }).catch(() => client.end())
-        },
-        data(client, d) {
-          const pair = client.data.pair
-          const b = new Uint8Array(d)
-          if (pair.server) send(() => pair.server.write(b))
-          else pair.pending.push(b)
-        },
-        close(client) {
-          client.data.pair.server?.end()
-          pairs.delete(client.data.pair)
-        },
-      },
-    })
-    listener = l
-    port = l.port
-  }
-  open()
-  return {
-    get port() {
-      return port
-    },
-    cut() {
-      listener?.stop(true)
-      listener = null
-      for (const p of pairs) {
-        p.client.terminate?.() ?? p.client.end()
-        p.server?.terminate?.() ?? p.server?.end()
-      }
-      pairs.clear()
-    },
-    restore() {
-      open()
-    },
-    freeze() {
-      frozen = true
-    },
-    thaw() {
-      frozen = false
-      for (const [write] of held.splice(0)) write()
-    },
-    stop() {
-      this.thaw()
-      this.cut()
-    },
-  }
-}
 
 /** A process of the binary; `base`: http://127.0.0.1:port */
 interface Server extends Served {

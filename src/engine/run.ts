@@ -83,7 +83,7 @@ export interface EngineDeps {
   db: Db
   clock: Clock
   log: Logger
-  config: Pick<Config, 'maxConcurrentExecutions' | 'maxDelegationDepth' | 'maxDelegationsPerRun' | 'executionTimeoutMs' | 'executionLeaseMs' | 'maxHistoryChars' | 'outputLimits'> & Partial<Pick<Config, 'openaiApiKey' | 'anthropicApiKey'>>
+  config: Pick<Config, 'maxConcurrentExecutions' | 'maxDelegationDepth' | 'maxDelegationsPerRun' | 'executionTimeoutMs' | 'executionLeaseMs' | 'maxHistoryChars' | 'outputLimits' | 'dbStatementTimeoutMs'> & Partial<Pick<Config, 'openaiApiKey' | 'anthropicApiKey'>>
   providers: ModelProviders
   metrics?: Metrics
   /** This instance, as executions' owner (src/engine/leases.ts). */

@@ -27,6 +27,8 @@ const isDepthLimit = (e: unknown): e is AppError => e instanceof AppError && e.c
 interface Queued {
   job: Job
   settle: (row: Execution) => void
+  /** A request waits for its end (StartOptions.awaited). */
+  awaited: boolean
 }
 
 /**
@@ -51,6 +53,13 @@ export interface StartOptions {
    * is that run, whatever was asked.
    */
   from?: RunRequest
+  /**
+   * A request waits for this run's end (a synchronous execute, a stream): while it waits for a
+   * slot, that wait ends once the database has taken none of this instance's writes for
+   * TEAMDAY_DB_STATEMENT_TIMEOUT_MS and a second (Engine.giveUpWaiting), where it waited for as
+   * long as the outage lasted. An `async` run, which nobody waits for, keeps its place.
+   */
+  awaited?: boolean
 }
 
 export interface Started {
@@ -64,6 +73,9 @@ export interface Started {
 const CANCEL_SETTLE_MS = 2_000
 const STOPPING = 'The server is shutting down and accepts no new executions; retry in a moment.'
 const SHUTDOWN_FAILURE = 'Execution interrupted by server shutdown'
+/** The error of a queued run whose request stopped waiting for a database out of reach (giveUpWaiting). */
+const UNREACHABLE_WHILE_QUEUED = (seconds: number) =>
+  `not started: the database could not be reached for ${seconds} s (TEAMDAY_DB_STATEMENT_TIMEOUT_MS and a second) while it waited for a slot; its request was answered 503 and it will not run. Start it again once the database answers`
 /** The error of an execution whose start was recorded but could not be confirmed to its request (failIfRecorded). */
 const START_UNCONFIRMED = 'not started: the database connection was lost as this execution was recorded, and its request was answered 503'
 
@@ -100,6 +112,15 @@ export class Engine {
    */
   static readonly CANCEL_POLL_MS = 250
   private renewedAt = performance.now()
+  /**
+   * The database as the queue sees it: when it last took one of this instance's writes (a run
+   * recorded, its leases renewed), and since when its work has been failing because the
+   * database cannot take it (databaseUnavailable), null while it goes through. Reads alone do
+   * not clear it: a SQLite file another process holds the write lock of is read as usual, and
+   * no run can be claimed from it.
+   */
+  private wroteAt = performance.now()
+  private failingSince: number | null = null
 
   constructor(private readonly deps: EngineDeps) {
     this.providers = deps.providers
@@ -200,6 +221,7 @@ export class Engine {
       if (databaseUnavailable(e) !== null) this.failIfRecorded(id)
       throw e
     })
+    this.wrote()
     if (opts.onEvent) this.subscribe(id, opts.onEvent)
     if (job.selected === null) {
       // No configured provider serves the model: recorded as failed, nothing to run. Logged and
@@ -216,7 +238,7 @@ export class Engine {
       return { execution: job.execution, done: this.failUnstarted(job) }
     }
     const done = new Promise<Execution>((settle) => {
-      this.queue.set(id, { job, settle })
+      this.queue.set(id, { job, settle, awaited: opts.awaited === true })
     })
     this.deps.log.debug('execution_queued', { executionId: id, agentId: job.execution.agentId, queued: this.queue.size, running: this.running.size })
     this.done.set(id, done)
@@ -287,6 +309,7 @@ export class Engine {
         } while (this.pumpAgain && !this.stopping)
       } catch (e) {
         // e.g. the database is closing during shutdown; the watcher's next tick tries again.
+        this.failing(e)
         log.warn('queue_claim_failed', { error: errorMessage(e) })
       } finally {
         this.pumping = null
@@ -344,13 +367,13 @@ export class Engine {
   }
 
   /**
-   * A failed run's end, written again while the database cannot take it (up to half a lease; past
-   * that its lease lapses and the sweep fails it). A conditional write: nothing when the row
-   * ended meanwhile.
+   * A failed run's end, written again while the database cannot take it (for `windowMs`, half a
+   * lease by default; past that its lease lapses and the sweep fails it). A conditional write:
+   * nothing when the row ended meanwhile.
    */
-  private recordLater(id: string, failed: Partial<Execution>): void {
-    const { db, config, log } = this.deps
-    retryWhileUnavailable(() => finishExecution(db, id, failed), config.executionLeaseMs / 2).then(
+  private recordLater(id: string, failed: Partial<Execution>, windowMs = this.deps.config.executionLeaseMs / 2): void {
+    const { db, log } = this.deps
+    retryWhileUnavailable(() => finishExecution(db, id, failed), windowMs).then(
       (row) => {
         if (row) log.info('execution_failure_recorded', { executionId: id, note: 'written once the database answered again' })
       },
@@ -601,6 +624,8 @@ export class Engine {
       this.watcher = null
       return
     }
+    // Before the guard: a tick stuck on a database that does not answer must not hold it up.
+    this.giveUpWaiting()
     if (this.ticking) return
     this.ticking = true
     try {
@@ -629,10 +654,13 @@ export class Engine {
           } else if (this.settleQueued(row.id, row)) this.endedElsewhere(row)
         }
       }
-      if (performance.now() - this.renewedAt >= this.deps.config.executionLeaseMs / 3) await this.renewLeases()
+      // While the database fails the queue's work, every tick: the first renewal that goes
+      // through says it takes writes again (and renews leases that may be close to lapsing).
+      if (this.failingSince !== null || performance.now() - this.renewedAt >= this.deps.config.executionLeaseMs / 3) await this.renewLeases()
       if (this.queue.size > 0) await this.pump()
     } catch (e) {
       // e.g. the database is closing during shutdown: the next tick (or shutdown) settles it.
+      this.failing(e)
       this.deps.log.warn('cancel_check_failed', { error: errorMessage(e) })
     } finally {
       this.ticking = false
@@ -644,6 +672,45 @@ export class Engine {
     this.renewedAt = performance.now()
     const ids = [...this.running.keys(), ...this.queue.keys()]
     await renewLeases(this.deps.db, ids, this.deps.instanceId, this.deps.clock.now(), this.deps.config.executionLeaseMs)
+    if (ids.length > 0) this.wrote()
+  }
+
+  /** The database took a write of this instance's: the queue's work goes through. */
+  private wrote(): void {
+    this.wroteAt = performance.now()
+    this.failingSince = null
+  }
+
+  /** The queue's work failed: noted when it is the database that cannot take it (a lost connection, a locked or full file). */
+  private failing(e: unknown): void {
+    if (this.failingSince === null && databaseUnavailable(e) !== null) this.failingSince = performance.now()
+  }
+
+  /**
+   * The runs queued here that a request waits for (a synchronous execute, a stream), once the
+   * database has failed the queue's work and taken none of its writes for
+   * TEAMDAY_DB_STATEMENT_TIMEOUT_MS and a second, the longest any other request waits for it: they
+   * stop waiting, failed `service_unavailable`, so their requests are answered 503 (naming the
+   * execution) rather than held for as long as the outage lasts. Such a run never runs: it
+   * leaves the queue now, and its end is written as soon as the database answers (within a
+   * lease; past that, its lease has lapsed and the sweep fails it). Its request was told it will
+   * not run; run later, it would have run twice for a client that retried. An `async` run,
+   * which nobody waits for, keeps its place and runs once the database is back.
+   */
+  private giveUpWaiting(): void {
+    if (this.failingSince === null) return
+    const { config, clock } = this.deps
+    const boundMs = config.dbStatementTimeoutMs + 1000
+    if (performance.now() - this.wroteAt < boundMs) return
+    for (const [id, q] of [...this.queue]) {
+      if (!q.awaited) continue
+      const at = new Date(clock.now())
+      const error = UNREACHABLE_WHILE_QUEUED(Math.ceil(boundMs / 1000))
+      const failed = { status: 'failed' as const, error, errorCode: 'service_unavailable', completedAt: at, updatedAt: at }
+      this.settleQueued(id, { ...q.job.execution, ...failed })
+      this.failedUnrun(q.job.execution, 'service_unavailable', error)
+      this.recordLater(id, failed, config.executionLeaseMs)
+    }
   }
 
   /**

@@ -4012,7 +4012,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description The model provider's rate limit (`provider_rate_limited`) or overload (`provider_overloaded`) failed the execution; retry after `Retry-After`: the provider's (also `details.retryAfterSeconds`) when it sent one, else 5. Or the server is shutting down (`service_unavailable`).
+         * @description The model provider's rate limit (`provider_rate_limited`) or overload (`provider_overloaded`) failed the execution; retry after `Retry-After`: the provider's (also `details.retryAfterSeconds`) when it sent one, else 5. Or the server is shutting down (`service_unavailable`), or the database could not be reached: nothing was recorded (the message says so), or the run was recorded and waited for a slot while the database took no write for TEAMDAY_DB_STATEMENT_TIMEOUT_MS and a second (`service_unavailable`, `details.executionId`: it is failed and will not run; start it again).
          * @example {
          *       "error": true,
          *       "statusCode": 503,
@@ -8647,7 +8647,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProviderFailed"];
                 };
             };
-            /** @description The model provider's rate limit (`provider_rate_limited`) or overload (`provider_overloaded`) failed the execution; retry after `Retry-After`: the provider's (also `details.retryAfterSeconds`) when it sent one, else 5. Or the server is shutting down (`service_unavailable`). */
+            /** @description The model provider's rate limit (`provider_rate_limited`) or overload (`provider_overloaded`) failed the execution; retry after `Retry-After`: the provider's (also `details.retryAfterSeconds`) when it sent one, else 5. Or the server is shutting down (`service_unavailable`), or the database could not be reached: nothing was recorded (the message says so), or the run was recorded and waited for a slot while the database took no write for TEAMDAY_DB_STATEMENT_TIMEOUT_MS and a second (`service_unavailable`, `details.executionId`: it is failed and will not run; start it again). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8877,7 +8877,7 @@ export interface operations {
                     "application/json": components["schemas"]["ProviderFailed"];
                 };
             };
-            /** @description The model provider's rate limit (`provider_rate_limited`) or overload (`provider_overloaded`) failed the execution; retry after `Retry-After`: the provider's (also `details.retryAfterSeconds`) when it sent one, else 5. Or the server is shutting down (`service_unavailable`). */
+            /** @description The model provider's rate limit (`provider_rate_limited`) or overload (`provider_overloaded`) failed the execution; retry after `Retry-After`: the provider's (also `details.retryAfterSeconds`) when it sent one, else 5. Or the server is shutting down (`service_unavailable`), or the database could not be reached: nothing was recorded (the message says so), or the run was recorded and waited for a slot while the database took no write for TEAMDAY_DB_STATEMENT_TIMEOUT_MS and a second (`service_unavailable`, `details.executionId`: it is failed and will not run; start it again). */
             503: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

@@ -47,7 +47,7 @@ const executeErrorSchemas = {
   503: errorResponse(
     503,
     'provider_rate_limited',
-    'The model provider\'s rate limit (`provider_rate_limited`) or overload (`provider_overloaded`) failed the execution; retry after `Retry-After`: the provider\'s (also `details.retryAfterSeconds`) when it sent one, else 5. Or the server is shutting down (`service_unavailable`).',
+    'The model provider\'s rate limit (`provider_rate_limited`) or overload (`provider_overloaded`) failed the execution; retry after `Retry-After`: the provider\'s (also `details.retryAfterSeconds`) when it sent one, else 5. Or the server is shutting down (`service_unavailable`), or the database could not be reached: nothing was recorded (the message says so), or the run was recorded and waited for a slot while the database took no write for TEAMDAY_DB_STATEMENT_TIMEOUT_MS and a second (`service_unavailable`, `details.executionId`: it is failed and will not run; start it again).',
     'Execution exec_8Kq2LmX9vB3nR8kT1wYz failed: Model provider error: the provider\'s rate limit was reached, retry after 20 s: Rate limit reached for requests (HTTP 429)',
     { executionId: 'exec_8Kq2LmX9vB3nR8kT1wYz', status: 'failed', retryAfterSeconds: 20 },
   ),
@@ -153,7 +153,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
     if (wantsStream) {
       // Its tool calls as the caller may see them (a sub-agent hidden from them is not named).
       const stream = executionStream((e) => eventShownTo(c.db, principal, e), c.config.outputLimits)
-      const { execution } = await startExecution(c, engine, agentRef, body, { onEvent: stream.push })
+      const { execution } = await startExecution(c, engine, agentRef, body, { onEvent: stream.push, awaited: true })
       // Failed as it was recorded (no configured provider serves its model): a 422 before any
       // stream, as the other modes answer it (it was a 200 stream holding only an `error` event).
       if (execution.status === 'failed') throw failureError(execution)
@@ -172,7 +172,7 @@ export function executionsModule(engine: Engine, revocations: RevocationWatch, {
       })
       return stream.response(execution, request, { onEnd: unwatch, server }) as any
     }
-    const { execution, done } = await startExecution(c, engine, agentRef, body, { from })
+    const { execution, done } = await startExecution(c, engine, agentRef, body, { from, awaited: true })
     // The run may take longer than a connection may be silent (src/http/listen.ts): the wait is
     // the run's, bounded by its own timeout (and the client may go at any time).
     withoutTimeout(server, request)

@@ -1,0 +1,114 @@
+/**
+ * A synchronous execute whose run waits in the queue while the database cannot be reached
+ * (found reading the engine, 2026-12-06: nothing bounded that wait but the outage's end). The
+ * request is answered 503 once the database has taken none of the instance's writes for
+ * TEAMDAY_DB_STATEMENT_TIMEOUT_MS and a second, naming the execution, which never runs; an
+ * `async` run queued beside it keeps its place and runs once the database is back.
+ *
+ * The outage is a real one on either backend: on SQLite another connection holds the file's
+ * write lock (an admin command, a rekey: SQLITE_BUSY after the 5 s busy timeout, the event loop
+ * held meanwhile); on PostgreSQL the app reaches the database through a relay this test cuts.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { Database } from 'bun:sqlite'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { eq } from 'drizzle-orm'
+import { executions } from '../src/db/schema'
+import { makeActor, makeTestApp, type TestApp } from './helpers/app'
+import { freshPgSchema, ON_PG } from './helpers/pg'
+import { startProviderDouble, type ProviderDouble } from './helpers/providers'
+import { startRelay } from './helpers/relay'
+import { until } from './helpers/scripted-provider'
+
+// Ports of this file's own (the relay, the model double).
+const RELAY_PORT = 42_611
+const DOUBLE_PORT = 42_612
+
+let double: ProviderDouble
+const dirs: string[] = []
+beforeAll(() => {
+  double = startProviderDouble(DOUBLE_PORT)
+})
+afterAll(() => {
+  double.stop()
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+/** An app on a database this test can take away (`down`) and give back (`up`). */
+async function appWithOutage(config: object): Promise<{ t: TestApp; down: () => void; up: () => void; stop: () => void }> {
+  const common = { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', maxConcurrentExecutions: 1, ...config }
+  if (ON_PG) {
+    const pg = await freshPgSchema()
+    const u = new URL(pg.url)
+    const relay = startRelay(u.hostname, Number(u.port || 5432), RELAY_PORT)
+    u.port = String(relay.port)
+    const t = await makeTestApp({ pg: { url: u.toString(), schema: pg.schema }, config: common })
+    return { t, down: () => relay.cut(), up: () => relay.restore(), stop: () => relay.stop() }
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'teamday-queued-outage-'))
+  dirs.push(dir)
+  const file = join(dir, 'teamday.db')
+  const t = await makeTestApp({ dbPath: file, config: common })
+  let other: Database | null = null
+  const down = () => {
+    other = new Database(file)
+    other.exec('BEGIN IMMEDIATE')
+  }
+  const up = () => {
+    other?.exec('ROLLBACK')
+    other?.close()
+    other = null
+  }
+  return { t, down, up, stop: up }
+}
+
+describe('a synchronous execute queued while the database is out of reach', () => {
+  test('answered 503 with Retry-After and the execution id once the database took no write for the statement timeout and a second; that run never runs, an async one beside it does', async () => {
+    // The bound: 0.5 s and a second. A lease long enough for the end of the abandoned run to be
+    // written once the database is back (it is tried again for a lease).
+    const { t, down, up, stop } = await appWithOutage({ dbStatementTimeoutMs: 500, executionLeaseMs: 10_000 })
+    try {
+      const a = await makeActor(t)
+      const agentId = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'A' } })).body.id
+      const row = async (id: string) => (await t.db.select().from(executions).where(eq(executions.id, id)).get())!
+      // The only slot is taken by a run whose model answers late.
+      const holder = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'PAUSE 60000 holder', async: true } })
+      expect(holder.status).toBe(202)
+      await until(async () => (await row(holder.body.executionId)).status === 'running', 10_000)
+      // Queued behind it: one nobody waits for, and one a synchronous execute waits for.
+      const queuedAsync = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'nobody waits', async: true } })
+      expect(queuedAsync.status).toBe(202)
+      const sync = t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'a request waits' } })
+      await until(async () => (await t.db.select().from(executions).all()).some((x) => x.message === 'a request waits' && x.status === 'pending'), 10_000)
+      down()
+      let answer: Awaited<typeof sync> | 'still waiting'
+      try {
+        // Before: the request waited as long as the outage lasted (here: until this bound, then failed).
+        answer = await Promise.race([sync, Bun.sleep(40_000).then(() => 'still waiting' as const)])
+      } finally {
+        up()
+      }
+      expect(answer).not.toBe('still waiting')
+      const r = answer as Awaited<typeof sync>
+      expect([r.status, r.body.code]).toEqual([503, 'service_unavailable'])
+      expect(r.headers.get('retry-after')).toMatch(/^\d+$/)
+      expect(r.body.message).toContain('could not be reached for 2 s')
+      expect(r.body.message).toContain('will not run')
+      const id = r.body.details.executionId as string
+      expect(id).toMatch(/^exec_/)
+      // Its end is written once the database is back; it never started, no model call was made for it.
+      await until(async () => (await row(id)).status === 'failed', 20_000)
+      expect([(await row(id)).errorCode, (await row(id)).startedAt]).toEqual(['service_unavailable', null])
+      expect(t.logs.some((l) => l.includes('execution_failure_recorded') && l.includes(id))).toBe(true)
+      // The async run kept its place: once the slot is free, it runs.
+      expect((await t.req('POST', `/api/v1/executions/${holder.body.executionId}/cancel`, { token: a.token })).status).toBe(200)
+      await until(async () => (await row(queuedAsync.body.executionId)).status === 'completed', 20_000)
+      expect(double.requests.some((q) => JSON.stringify(q.body).includes('a request waits'))).toBe(false)
+      expect(double.requests.some((q) => JSON.stringify(q.body).includes('nobody waits'))).toBe(true)
+    } finally {
+      stop()
+    }
+  }, 90_000)
+})
