@@ -112,6 +112,8 @@ export class Engine {
    */
   static readonly CANCEL_POLL_MS = 250
   private renewedAt = performance.now()
+  /** How long the last lease renewal took (a failed one on SQLite: the busy timeout, the event loop held). */
+  private renewalTook = 0
   /**
    * The database as the queue sees it: when it last took one of this instance's writes (a run
    * recorded, its leases renewed), and since when its work has been failing because the
@@ -654,9 +656,12 @@ export class Engine {
           } else if (this.settleQueued(row.id, row)) this.endedElsewhere(row)
         }
       }
-      // While the database fails the queue's work, every tick: the first renewal that goes
-      // through says it takes writes again (and renews leases that may be close to lapsing).
-      if (this.failingSince !== null || performance.now() - this.renewedAt >= this.deps.config.executionLeaseMs / 3) await this.renewLeases()
+      // While the database fails the queue's work, sooner: the first renewal that goes through
+      // says it takes writes again (and renews leases that may be close to lapsing). At the
+      // earliest three times as long after the last attempt as it took: a failed write on SQLite
+      // held the event loop for the busy timeout (5 s), and one every tick held it for good.
+      const every = this.deps.config.executionLeaseMs / 3
+      if (performance.now() - this.renewedAt >= (this.failingSince === null ? every : Math.min(every, 3 * this.renewalTook))) await this.renewLeases()
       if (this.queue.size > 0) await this.pump()
     } catch (e) {
       // e.g. the database is closing during shutdown: the next tick (or shutdown) settles it.
@@ -669,9 +674,13 @@ export class Engine {
 
   /** Renews the leases of every execution queued or running here (src/engine/leases.ts). */
   async renewLeases(): Promise<void> {
-    this.renewedAt = performance.now()
+    const start = (this.renewedAt = performance.now())
     const ids = [...this.running.keys(), ...this.queue.keys()]
-    await renewLeases(this.deps.db, ids, this.deps.instanceId, this.deps.clock.now(), this.deps.config.executionLeaseMs)
+    try {
+      await renewLeases(this.deps.db, ids, this.deps.instanceId, this.deps.clock.now(), this.deps.config.executionLeaseMs)
+    } finally {
+      this.renewalTook = performance.now() - start
+    }
     if (ids.length > 0) this.wrote()
   }
 
