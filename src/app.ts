@@ -126,9 +126,10 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   const counting = store instanceof PgRateLimitStore && rt.connection.dialect === 'pg' ? new PgCountedLookup(rt.connection, store, rt.config) : null
   const lookup: TokenLookup | undefined = counting ? (_ctx, kind, hash, now) => counting.lookup(kind, hash, now) : undefined
   // An agent run's own request (its teamday_api tool's) may do no more than the credential that started the run.
+  // A run without a recorded limit (none is recorded so since src/engine/starter-scopes.ts) may use no scope: never "no limit".
   const runLimit = (request: Request) => {
     const x = rt.engine.runOf(request)?.job.execution
-    return x?.scopeLimit ? { executionId: x.id, scopes: x.scopeLimit } : undefined
+    return x ? { executionId: x.id, scopes: x.scopeLimit ?? [] } : undefined
   }
   const authorizer = requestAuthorizer({ contextOf: contexts.of, onAuthenticated: limits.onAuthenticated, onRefused: limits.onRefused, lookup, runLimit })
   // Idempotency-Key on authenticated POST/PATCH: keys are per token, so it asks the authorizer.

@@ -276,4 +276,59 @@ describe("a run's teamday_api calls: the intersection of the starter's scopes an
     expectRunRefusal(revoke!, 'tokens:write')
     expect(await tasksOf(w)).toEqual([])
   })
+
+  /**
+   * A run queued behind a full house whose row is then written as a build before scope_limit
+   * (migration sqlite 0020 / pg 0008) wrote it: the column NULL; `keepToken` false also without
+   * token_id (a run from the console, or older than sqlite 0018 / pg 0006). Its turn then comes.
+   */
+  async function queuedWithoutLimit(w: World, starter: { token: string }, keepToken: boolean): Promise<string> {
+    plans.set('hold', () => [])
+    const holder = await agent(w.t, w.member, { name: 'Holder', systemPrompt: 'PLAN hold' })
+    let open!: () => void
+    gate = new Promise<void>((resolve) => (open = resolve))
+    const held = await exec(w.t, w.member, holder.id, { message: 'wait', async: true })
+    expect(held.status).toBe(202)
+    await until(async () => (await row(w.t, held.body.executionId)).status === 'running')
+    const queued = await w.t.req('POST', `/api/v1/agents/${w.worker.id}/execute`, { token: starter.token, body: { message: 'go', spaceId: w.spaceId, async: true } })
+    expect(queued.status).toBe(202)
+    const id = queued.body.executionId as string
+    await w.t.db.update(executions).set({ scopeLimit: null, ...(keepToken ? {} : { tokenId: null }) }).where(eq(executions.id, id)).run()
+    expect((await row(w.t, id)).scopeLimit).toBeNull()
+    open()
+    await until(async () => (await row(w.t, id)).status === 'completed', 10_000)
+    return id
+  }
+
+  test('a queued run recorded without a limit (by an older build) gets its token\'s scopes when its turn comes, not "no limit"', async () => {
+    const w = await world({ maxConcurrentExecutions: 1 })
+    plans.set('work', () => work(w))
+    const ci = await makeToken(w.t, w.member, { name: 'ci', scopes: ['agents:execute', 'agents:read'] })
+    const id = await queuedWithoutLimit(w, ci, true)
+    const [task, list, revoke] = answers((await row(w.t, id)).result!)
+    // Before: 201, 200, 200 (a task made, the `*` token revoked) for a credential with neither scope.
+    expectRunRefusal(task!, 'tasks:write')
+    expect(list!.status).toBe(200)
+    expectRunRefusal(revoke!, 'tokens:write')
+    expect(await tasksOf(w)).toEqual([])
+    expect(await tokenRevoked(w)).toBe(false)
+    // Recorded with its start, and said in its log and the server's.
+    expect((await row(w.t, id)).scopeLimit).toEqual(['agents:execute', 'agents:read'])
+    const log = (await w.t.req('GET', `/api/v1/executions/${id}/logs`, { token: w.member.token })).body
+    expect(JSON.stringify(log)).toContain('scope_limit_recovered')
+    expect(w.t.logs.some((l) => l.includes('execution_scope_limit_recovered') && l.includes(id) && l.includes('"from":"token"'))).toBe(true)
+  })
+
+  test('one without a stored token as well (the console, or a build before token_id): no scope, every call refused', async () => {
+    const w = await world({ maxConcurrentExecutions: 1 })
+    plans.set('work', () => work(w))
+    const id = await queuedWithoutLimit(w, w.member, false)
+    const [task, list, revoke] = answers((await row(w.t, id)).result!)
+    expectRunRefusal(task!, 'tasks:write')
+    expectRunRefusal(list!, 'agents:read')
+    expectRunRefusal(revoke!, 'tokens:write')
+    expect(await tasksOf(w)).toEqual([])
+    expect(await tokenRevoked(w)).toBe(false)
+    expect((await row(w.t, id)).scopeLimit).toEqual([])
+  })
 })

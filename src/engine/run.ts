@@ -18,6 +18,7 @@ import { API_TOOL, apiToolFor, storedApiResult, type ApiAccess } from './api-too
 import { refusalMessage, runnableNow, type RunRefusal } from '../modules/executions/access'
 import { roleIn } from '../auth/current-role'
 import { agentsUnseenBy } from '../modules/agents/access'
+import { starterScopes } from './starter-scopes'
 
 export const DEFAULT_MAX_TURNS = 10
 
@@ -312,13 +313,29 @@ export async function runJob(
   // current role (a delegated child was checked by its delegation a moment ago). The visibility
   // it records is the agent's as of now (an owner's run of an agent made private is private).
   let visibility: Execution['agentVisibility'] | undefined
+  // A run recorded without its starter's scopes (by an older build): they are found now, and
+  // recorded with its start (src/engine/starter-scopes.ts); never "no limit".
+  let recovered: Awaited<ReturnType<typeof starterScopes>> | undefined
   if (!job.execution.delegated) {
     const now = await runnableNow(db, job.execution, job.execution.agentId)
     if ('refused' in now) return refuse(deps, job, now.refused, startedAt)
     visibility = now.agent.visibility
+    if (job.execution.scopeLimit === null) recovered = await starterScopes(db, job.execution)
   }
-  const started = await finishExecution(db, id, { status: 'running', startedAt: new Date(startedAt), updatedAt: new Date(startedAt), ...(visibility && { agentVisibility: visibility }) })
+  const started = await finishExecution(db, id, {
+    status: 'running',
+    startedAt: new Date(startedAt),
+    updatedAt: new Date(startedAt),
+    ...(visibility && { agentVisibility: visibility }),
+    ...(recovered && { scopeLimit: recovered.scopes }),
+  })
   if (!started) return endedBeforeStart(deps, job) // cancelled while pending (or just claimed)
+  if (recovered) {
+    // What its teamday_api calls (src/app.ts runLimit) and its children (Engine.start) read.
+    job.execution.scopeLimit = recovered.scopes
+    await addLog(db, id, startedAt, 'warn', 'scope_limit_recovered', { scopes: recovered.scopes, from: recovered.from })
+    log.warn('execution_scope_limit_recovered', { executionId: id, organizationId: job.execution.organizationId, scopes: recovered.scopes, from: recovered.from })
+  }
   await addLog(db, id, startedAt, 'info', 'started', {
     provider: job.selected.provider,
     model: job.selected.modelId,
