@@ -18,7 +18,7 @@ import { eq } from 'drizzle-orm'
 import { executions } from '../src/db/schema'
 import { makeActor, makeTestApp, type TestApp } from './helpers/app'
 import { freshPgSchema, ON_PG } from './helpers/pg'
-import { startProviderDouble, type ProviderDouble } from './helpers/providers'
+import { parseSse, startProviderDouble, type ProviderDouble } from './helpers/providers'
 import { startRelay } from './helpers/relay'
 import { until } from './helpers/scripted-provider'
 
@@ -65,7 +65,7 @@ async function appWithOutage(config: object): Promise<{ t: TestApp; down: () => 
 }
 
 describe('a synchronous execute queued while the database is out of reach', () => {
-  test('answered 503 with Retry-After and the execution id once the database took no write for the statement timeout and a second; that run never runs, an async one beside it does', async () => {
+  test('answered 503 with Retry-After and the execution id (a stream: its error event) once the database took no write for the statement timeout and a second; that run never runs, an async one beside it does', async () => {
     // The bound: 0.5 s and a second. A lease long enough for the end of the abandoned run to be
     // written once the database is back (it is tried again for a lease).
     const { t, down, up, stop } = await appWithOutage({ dbStatementTimeoutMs: 500, executionLeaseMs: 10_000 })
@@ -81,7 +81,10 @@ describe('a synchronous execute queued while the database is out of reach', () =
       const queuedAsync = await t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'nobody waits', async: true } })
       expect(queuedAsync.status).toBe(202)
       const sync = t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'a request waits' } })
-      await until(async () => (await t.db.select().from(executions).all()).some((x) => x.message === 'a request waits' && x.status === 'pending'), 10_000)
+      // And a stream: its client waits for the end as well.
+      const streamed = t.req('POST', `/api/v1/agents/${agentId}/execute`, { token: a.token, body: { message: 'a stream waits', stream: true } })
+      const pending = async (message: string) => (await t.db.select().from(executions).all()).some((x) => x.message === message && x.status === 'pending')
+      await until(async () => (await pending('a request waits')) && (await pending('a stream waits')), 10_000)
       down()
       let answer: Awaited<typeof sync> | 'still waiting'
       try {
@@ -98,14 +101,23 @@ describe('a synchronous execute queued while the database is out of reach', () =
       expect(r.body.message).toContain('will not run')
       const id = r.body.details.executionId as string
       expect(id).toMatch(/^exec_/)
+      // The stream ends with the same refusal as its `error` event.
+      const s = await streamed
+      const error = parseSse(s.text).find((e) => e.event === 'error')
+      expect(error?.data).toMatchObject({ code: 'service_unavailable', status: 'failed' })
+      expect(String(error?.data?.message)).toContain('will not run')
       // Its end is written once the database is back; it never started, no model call was made for it.
-      await until(async () => (await row(id)).status === 'failed', 20_000)
-      expect([(await row(id)).errorCode, (await row(id)).startedAt]).toEqual(['service_unavailable', null])
-      expect(t.logs.some((l) => l.includes('execution_failure_recorded') && l.includes(id))).toBe(true)
+      const streamId = parseSse(s.text).find((e) => e.event === 'meta')?.data.executionId as string
+      expect(error?.data.executionId).toBe(streamId)
+      for (const x of [id, streamId]) {
+        await until(async () => (await row(x)).status === 'failed', 20_000)
+        expect([(await row(x)).errorCode, (await row(x)).startedAt]).toEqual(['service_unavailable', null])
+        expect(t.logs.some((l) => l.includes('execution_failure_recorded') && l.includes(x))).toBe(true)
+      }
       // The async run kept its place: once the slot is free, it runs.
       expect((await t.req('POST', `/api/v1/executions/${holder.body.executionId}/cancel`, { token: a.token })).status).toBe(200)
       await until(async () => (await row(queuedAsync.body.executionId)).status === 'completed', 20_000)
-      expect(double.requests.some((q) => JSON.stringify(q.body).includes('a request waits'))).toBe(false)
+      expect(double.requests.some((q) => JSON.stringify(q.body).includes('a request waits') || JSON.stringify(q.body).includes('a stream waits'))).toBe(false)
       expect(double.requests.some((q) => JSON.stringify(q.body).includes('nobody waits'))).toBe(true)
     } finally {
       stop()

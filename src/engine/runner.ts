@@ -373,13 +373,21 @@ export class Engine {
    * lease by default; past that its lease lapses and the sweep fails it). A conditional write:
    * nothing when the row ended meanwhile.
    */
-  private recordLater(id: string, failed: Partial<Execution>, windowMs = this.deps.config.executionLeaseMs / 2): void {
+  private recordLater(ids: string | readonly string[], failed: Partial<Execution>, windowMs = this.deps.config.executionLeaseMs / 2): void {
     const { db, log } = this.deps
-    retryWhileUnavailable(() => finishExecution(db, id, failed), windowMs).then(
-      (row) => {
-        if (row) log.info('execution_failure_recorded', { executionId: id, note: 'written once the database answered again' })
+    const all = typeof ids === 'string' ? [ids] : ids
+    const written = new Set<string>()
+    // One attempt for all of them: on SQLite each failed one held the event loop for the busy timeout.
+    const attempt = async () => {
+      for (const id of all) if (!written.has(id) && (await finishExecution(db, id, failed))) written.add(id)
+    }
+    retryWhileUnavailable(attempt, windowMs).then(
+      () => {
+        for (const id of written) log.info('execution_failure_recorded', { executionId: id, note: 'written once the database answered again' })
       },
-      (e: unknown) => log.warn('execution_record_failed', { executionId: id, error: errorMessage(e), note: 'failed by the lease sweep once its lease lapses' }),
+      (e: unknown) => {
+        for (const id of all) if (!written.has(id)) log.warn('execution_record_failed', { executionId: id, error: errorMessage(e), note: 'failed by the lease sweep once its lease lapses' })
+      },
     )
   }
 
@@ -711,15 +719,17 @@ export class Engine {
     const { config, clock } = this.deps
     const boundMs = config.dbStatementTimeoutMs + 1000
     if (performance.now() - this.wroteAt < boundMs) return
+    const at = new Date(clock.now())
+    const error = UNREACHABLE_WHILE_QUEUED(Math.ceil(boundMs / 1000))
+    const failed = { status: 'failed' as const, error, errorCode: 'service_unavailable', completedAt: at, updatedAt: at }
+    const given: string[] = []
     for (const [id, q] of [...this.queue]) {
       if (!q.awaited) continue
-      const at = new Date(clock.now())
-      const error = UNREACHABLE_WHILE_QUEUED(Math.ceil(boundMs / 1000))
-      const failed = { status: 'failed' as const, error, errorCode: 'service_unavailable', completedAt: at, updatedAt: at }
       this.settleQueued(id, { ...q.job.execution, ...failed })
       this.failedUnrun(q.job.execution, 'service_unavailable', error)
-      this.recordLater(id, failed, config.executionLeaseMs)
+      given.push(id)
     }
+    if (given.length > 0) this.recordLater(given, failed, config.executionLeaseMs)
   }
 
   /**
