@@ -68,7 +68,7 @@ describe('a synchronous execute queued while the database is out of reach', () =
   test('answered 503 with Retry-After and the execution id (a stream: its error event) once the database took no write for the statement timeout and a second; that run never runs, an async one beside it does', async () => {
     // The bound: 0.5 s and a second. A lease long enough for the end of the abandoned run to be
     // written once the database is back (it is tried again for a lease).
-    const { t, down, up, stop } = await appWithOutage({ dbStatementTimeoutMs: 500, executionLeaseMs: 10_000 })
+    const { t, down, up, stop } = await appWithOutage({ dbStatementTimeoutMs: 500, executionLeaseMs: 20_000 })
     try {
       const a = await makeActor(t)
       const agentId = (await t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'A' } })).body.id
