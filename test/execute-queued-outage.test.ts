@@ -22,9 +22,11 @@ import { parseSse, startProviderDouble, type ProviderDouble } from './helpers/pr
 import { startRelay } from './helpers/relay'
 import { until } from './helpers/scripted-provider'
 
-// Ports of this file's own (the relay, the model double).
-const RELAY_PORT = 42_611
-const DOUBLE_PORT = 42_612
+// The relay's and the model double's ports: TEAMDAY_TEST_PORT_BASE and the next (a machine that
+// hands out fixed ranges), else any free ones.
+const PORT_BASE = Number(process.env.TEAMDAY_TEST_PORT_BASE ?? 0)
+const RELAY_PORT = PORT_BASE
+const DOUBLE_PORT = PORT_BASE === 0 ? 0 : PORT_BASE + 1
 
 let double: ProviderDouble
 const dirs: string[] = []
