@@ -97,16 +97,20 @@ if (spawnSync(process.execPath, ['build', '--compile', '--bytecode', '--target=b
   throw new Error('could not compile the fetch baseline')
 }
 
-const admin = (db: string, ...argv: string[]) => {
-  const r = spawnSync(BIN, [...argv, '--db', db], { env, encoding: 'utf8' })
+const admin = (db: string, bin: string, ...argv: string[]) => {
+  const r = spawnSync(bin, [...argv, '--db', db], { env, encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}: ${r.stderr}`)
   return r.stdout.trim()
 }
 
-/** A new database with an admin and a token, made by the admin CLI (not timed). */
-function provision(db: string): string {
-  admin(db, 'users', 'create', '--email', 'admin@localhost', '--org', 'default', '--role', 'admin')
-  return admin(db, 'tokens', 'create', '--email', 'admin@localhost', '--name', 'bench')
+/**
+ * A new database with an admin and a token, made by the admin CLI (not timed) of the binary that
+ * will serve it: a build refuses a database that a newer one migrated, so two builds a migration
+ * apart each start on a database of their own making.
+ */
+function provision(db: string, bin = BIN): string {
+  admin(db, bin, 'users', 'create', '--email', 'admin@localhost', '--org', 'default', '--role', 'admin')
+  return admin(db, bin, 'tokens', 'create', '--email', 'admin@localhost', '--name', 'bench')
 }
 
 async function startServe(db: string, bin = BIN): Promise<{ child: ReturnType<typeof spawn>; base: string; startedAt: number }> {
@@ -159,7 +163,7 @@ async function serveToFirst200(path: string, withToken: boolean, bins: string[] 
   for (let i = 0; i < Math.min(RUNS, 10) + 1; i++) {
     for (const [b, bin] of bins.entries()) {
       const db = join(dir, `fresh-${withToken ? 'token' : 'new'}-${i}-${b}.db`)
-      const token = withToken ? provision(db) : undefined
+      const token = withToken ? provision(db, bin) : undefined
       const { child, base, startedAt } = await startServe(db, bin)
       const res = await fetch(`${base}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} })
       await res.arrayBuffer()
