@@ -468,6 +468,27 @@ describe('operations', () => {
     expect(r.error).toContain('lease lapsed')
   })
 
+  // serve's first housekeeping pass ran with the start's sweep, between its listening line and its
+  // first answers: it now comes once the start is over (src/cli/admin/serve.ts).
+  test('what rides on the sweep (the housekeeping) is told of the start alsoFirstAfterMs after the start-up sweep, not with it; a stop before then cancels it', async () => {
+    const t = await app()
+    const ticks: number[] = []
+    const periodic = { tick: () => void ticks.push(Date.now()), stop: async () => {} }
+    const told = await startLeaseSweep({ ...sweepOf(t), also: [periodic], alsoFirstAfterMs: 50 })
+    expect(ticks).toHaveLength(0)
+    for (const end = Date.now() + 10_000; ticks.length === 0 && Date.now() < end; ) await Bun.sleep(10)
+    await told.stop()
+    expect(ticks).toHaveLength(1)
+    const cancelled = await startLeaseSweep({ ...sweepOf(t), also: [periodic], alsoFirstAfterMs: 50 })
+    await cancelled.stop()
+    await Bun.sleep(200)
+    expect(ticks).toHaveLength(1)
+    // Without it, with the sweep, as before (the tests' runtimes, any other caller).
+    const atOnce = await startLeaseSweep({ ...sweepOf(t), also: [periodic] })
+    await atOnce.stop()
+    expect(ticks).toHaveLength(2)
+  })
+
   test("this instance's own run that its engine no longer holds (its end could not be recorded: the database out of reach, a full disk) fails once its lease lapses; one it runs does not", async () => {
     const t = await app()
     const a = await makeActor(t, { role: 'admin' })

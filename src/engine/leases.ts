@@ -134,6 +134,13 @@ export interface SweepDeps {
    * whether it is due and never holds the lease sweep up; stopped with it.
    */
   also?: readonly Periodic[]
+  /**
+   * Tells `also` of the start this long after the start-up sweep instead of with it (serve: once
+   * its start is over, so that the first housekeeping pass, a dozen statements, does not compete
+   * with the start and its first requests). A stop before then cancels it; a tick of the timer
+   * that comes first tells them anyway.
+   */
+  alsoFirstAfterMs?: number
 }
 
 /** Work told of each tick of the lease sweep's timer (see SweepDeps.also). */
@@ -162,7 +169,15 @@ export async function sweepLapsed(d: SweepDeps): Promise<number> {
 export async function startLeaseSweep(d: SweepDeps): Promise<{ interrupted: number; stop: () => Promise<void> }> {
   const interrupted = await sweepLapsed(d)
   const others = d.also ?? []
-  for (const p of others) p.tick()
+  const tellOthers = () => {
+    for (const p of others) p.tick()
+  }
+  let first: ReturnType<typeof setTimeout> | null = null
+  if (d.alsoFirstAfterMs === undefined) tellOthers()
+  else {
+    first = setTimeout(tellOthers, d.alsoFirstAfterMs)
+    ;(first as { unref?: () => void }).unref?.()
+  }
   const timer = setInterval(() => {
     sweepLapsed(d).catch((e) => d.log.warn('lease_sweep_failed', { error: errorMessage(e) }))
     for (const p of others) p.tick()
@@ -173,6 +188,7 @@ export async function startLeaseSweep(d: SweepDeps): Promise<{ interrupted: numb
     interrupted,
     stop: async () => {
       clearInterval(timer)
+      if (first !== null) clearTimeout(first)
       await Promise.all(others.map((p) => p.stop()))
     },
   }

@@ -24,7 +24,7 @@ import { createRuntime, type Runtime, type RuntimeOptions } from '../../runtime'
 import { getOnce, refuseAnotherDatabase, type Get, type PortCheck } from './port-holder'
 import { liveProbeStore } from '../../db/settings'
 import { configFrom } from './runtime'
-import { normalJitAfterStart } from '../../jit-policy'
+import { normalJitAfterStart, STARTUP_JIT_MS } from '../../jit-policy'
 import type { Run } from '../spec'
 import type { PgConnection } from '../../db/pg'
 import type { SqliteConnection } from '../../db/connection'
@@ -69,10 +69,13 @@ export async function serve(
   // other processes may be running and queueing theirs (PostgreSQL instances; --reuse-port on one
   // SQLite file), and failing every unfinished execution here aborted their model calls.
   // The same timer tells the hourly housekeeping (src/housekeeping.ts): ended sessions and CLI
-  // sign-ins, and the audit events and executions past their configured retention.
+  // sign-ins, and the audit events and executions past their configured retention. Its first
+  // pass comes once the start is over (STARTUP_JIT_MS after the sweep): run with the start, its
+  // eight DELETEs (each built by drizzle's cold code) ran between the listening line and the first
+  // request's answer, ~6 ms of the main thread's CPU to that answer (docs/performance.md).
   const housekeeping = new Housekeeping({ db: rt.db, clock: rt.clock, log: rt.log, config })
   // Its first sweep is the start's first write: a file that takes none (read-only) is named, with why.
-  const sweep = await startLeaseSweep({ db: rt.db, clock: rt.clock, log: rt.log, instanceId: rt.engine.instanceId, held: () => rt.engine.held(), leaseMs: config.executionLeaseMs, also: [housekeeping] }).catch(
+  const sweep = await startLeaseSweep({ db: rt.db, clock: rt.clock, log: rt.log, instanceId: rt.engine.instanceId, held: () => rt.engine.held(), leaseMs: config.executionLeaseMs, also: [housekeeping], alsoFirstAfterMs: STARTUP_JIT_MS }).catch(
     async (e: unknown) => {
       await rt.close()
       throw sqliteStartError(config.dbPath, e)
