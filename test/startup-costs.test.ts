@@ -93,6 +93,27 @@ describe('start-up costs', () => {
     expect(inputs.filter((m) => /node_modules\/(ai|@ai-sdk\/[^/]+|zod)\//.test(m) || m === 'src/engine/sdk-entry.ts')).toEqual([])
   })
 
+  // Every serve loads the console with the API; its texts (two languages, ~340 each, 54 of them
+  // functions) were built as the module loaded, ~2 ms of a start's CPU (docs/performance.md).
+  test("neither createApp nor an API request builds the console's texts; a page's first read of them does", () => {
+    const out = inFreshProcess(`${BUILD_APP}
+      const app = createApp(rt)
+      ${ADMIN_TOKEN}
+      const res = await app.handle(new Request('http://localhost/api/v1/agents', { headers: { authorization: 'Bearer ' + token } }))
+      const { heapStats } = await import('bun:jsc')
+      const functions = () => (Bun.gc(true), heapStats().objectTypeCounts.Function ?? 0)
+      const before = functions()
+      const { messages } = await import('./src/console/i18n')
+      const texts = [messages('en'), messages('de')]
+      console.log(JSON.stringify({ status: res.status, built: functions() - before, same: messages('en') === texts[0] && messages('de') === texts[1] }))
+      rt.close()`)
+    const { status, built, same } = JSON.parse(out)
+    expect(status).toBe(200)
+    // The 54 functions of the two catalogues are made at that read, not before (0 on the old code).
+    expect(built).toBeGreaterThanOrEqual(50)
+    expect(same).toBe(true)
+  })
+
   test("neither createApp nor a route's first request computes the app's every model", () => {
     const out = inFreshProcess(`
       import { TModule } from '@sinclair/typebox'

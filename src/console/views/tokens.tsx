@@ -1,7 +1,7 @@
 import { PERMISSIONS } from '../../auth/roles'
 import type { PublicToken } from '../../modules/tokens/service'
 import { DAY_MS } from '../../modules/tokens/validation'
-import { messages, type Messages } from '../i18n'
+import type { Messages } from '../i18n'
 import type { SignedIn } from '../session'
 import type { PublicCliSession } from '../../modules/cli-auth/service'
 import { CliSessionsSection } from './cli'
@@ -232,6 +232,3 @@ curl -H "Authorization: Bearer $TEAMDAY_TOKEN" \\
     </Layout>
   )
 }
-
-/** The warning of TeamDay's docs in the revoke dialog (English; German in the catalogue). */
-export const REVOKE_WARNING: string = messages('en').revokeWarning
