@@ -255,17 +255,8 @@ describe("a run's teamday_api calls: the intersection of the starter's scopes an
   test('an async run queued behind a full house keeps the limit when it is claimed later', async () => {
     const w = await world({ maxConcurrentExecutions: 1 })
     plans.set('work', () => work(w))
-    plans.set('hold', () => [])
-    const holder = await agent(w.t, w.member, { name: 'Holder', systemPrompt: 'PLAN hold' })
-    let open!: () => void
-    gate = new Promise<void>((resolve) => (open = resolve))
-    const held = await exec(w.t, w.member, holder.id, { message: 'wait', async: true })
-    expect(held.status).toBe(202)
-    await until(async () => (await row(w.t, held.body.executionId)).status === 'running')
     const ci = await makeToken(w.t, w.member, { name: 'ci', scopes: ['agents:execute'] })
-    const queued = await w.t.req('POST', `/api/v1/agents/${w.worker.id}/execute`, { token: ci.token, body: { message: 'go', spaceId: w.spaceId, async: true } })
-    expect(queued.status).toBe(202)
-    const id = queued.body.executionId as string
+    const { id, open } = await queuedBehindHolder(w, ci)
     expect((await row(w.t, id)).status).toBe('pending')
     expect((await row(w.t, id)).scopeLimit).toEqual(['agents:execute'])
     open()
@@ -278,11 +269,10 @@ describe("a run's teamday_api calls: the intersection of the starter's scopes an
   })
 
   /**
-   * A run queued behind a full house whose row is then written as a build before scope_limit
-   * (migration sqlite 0020 / pg 0008) wrote it: the column NULL; `keepToken` false also without
-   * token_id (a run from the console, or older than sqlite 0018 / pg 0006). Its turn then comes.
+   * An async run of the worker by `starter`, queued behind a holder's run that keeps the one slot
+   * (`maxConcurrentExecutions: 1`) until `open` is called.
    */
-  async function queuedWithoutLimit(w: World, starter: { token: string }, keepToken: boolean): Promise<string> {
+  async function queuedBehindHolder(w: World, starter: { token: string }): Promise<{ id: string; open: () => void }> {
     plans.set('hold', () => [])
     const holder = await agent(w.t, w.member, { name: 'Holder', systemPrompt: 'PLAN hold' })
     let open!: () => void
@@ -292,7 +282,16 @@ describe("a run's teamday_api calls: the intersection of the starter's scopes an
     await until(async () => (await row(w.t, held.body.executionId)).status === 'running')
     const queued = await w.t.req('POST', `/api/v1/agents/${w.worker.id}/execute`, { token: starter.token, body: { message: 'go', spaceId: w.spaceId, async: true } })
     expect(queued.status).toBe(202)
-    const id = queued.body.executionId as string
+    return { id: queued.body.executionId as string, open }
+  }
+
+  /**
+   * A run queued behind a full house whose row is then written as a build before scope_limit
+   * (migration sqlite 0020 / pg 0008) wrote it: the column NULL; `keepToken` false also without
+   * token_id (a run from the console, or older than sqlite 0018 / pg 0006). Its turn then comes.
+   */
+  async function queuedWithoutLimit(w: World, starter: { token: string }, keepToken: boolean): Promise<string> {
+    const { id, open } = await queuedBehindHolder(w, starter)
     await w.t.db.update(executions).set({ scopeLimit: null, ...(keepToken ? {} : { tokenId: null }) }).where(eq(executions.id, id)).run()
     expect((await row(w.t, id)).scopeLimit).toBeNull()
     open()
