@@ -36,7 +36,7 @@ export const readinessApiModels = { ...readyModels, UriTooLong: sharedModels.Uri
 
 /**
  * Readiness: the runtime's one database check (`rt.checkDatabase`), 200 or a 503 envelope. The
- * cause goes to the log, never to the caller.
+ * driver's message goes to the log, never to the caller, who gets a fixed text of what is known.
  */
 export function readinessRoute(rt: Pick<Runtime, 'checkDatabase' | 'log'> & { drain?: Runtime['drain'] }) {
   return new Elysia({ name: 'teamday-ready' }).model(readinessApiModels).get(
