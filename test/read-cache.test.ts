@@ -250,7 +250,7 @@ describe.skipIf(READ_CACHE_SQLITE_ONLY)("a token's GET: one shared row while not
     const row = t.db.select().from(personalAccessTokens).where(eq(personalAccessTokens.id, member.tokenId)).get()!
     // A rotation's grace period: revoked an hour from now, so it stops then, not at its expiry.
     const graceEnd = t.clock.ms + 3_600_000
-    writeFromAnotherProcess(file, `UPDATE personal_access_tokens SET revoked_at = ${graceEnd} WHERE id = '${member.tokenId}'`)
+    writeFromAnotherProcess(file, `UPDATE personal_access_tokens SET revoked_at = ${graceEnd}, revoked_reason = 'rotated' WHERE id = '${member.tokenId}'`)
     await nextTurn()
     // A moment before its end (the admin's own use is recorded at the new time: a commit).
     t.clock.ms = graceEnd - 1
