@@ -2,7 +2,8 @@
 // column by column as the database holds it, whatever the row leaves out (a default value, an
 // SQL default, a nullable column) or gives (dates, JSON, booleans, nulls), on this suite's backend.
 import { beforeAll, describe, expect, test } from 'bun:test'
-import { eq } from 'drizzle-orm'
+import { eq, sql } from 'drizzle-orm'
+import { stillMemberSql } from '../src/auth/current-role'
 import { insertStatements } from '../src/db/prepared'
 import { agents, auditEvents, tasks } from '../src/db/schema'
 import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
@@ -66,6 +67,29 @@ describe('insertStatements', () => {
     expect(await insertStatements(t.rt.db, auditEvents).run(e('evt_ours'))).toBeUndefined()
     await db.insert(auditEvents).values(e('evt_theirs')).run()
     expect(await stored(auditEvents, 'evt_ours')).toEqual(await stored(auditEvents, 'evt_theirs'))
+  })
+
+  test('onlyIf: the same row stored while its condition holds (each value cast to its column on PostgreSQL), none and undefined when not', async () => {
+    const db = t.rt.db as any
+    const member = { name: 'member', where: () => stillMemberSql(sql.placeholder('organizationId'), sql.placeholder('createdBy')) }
+    const full = { description: 'd', priority: 'urgent', assignedTo: 'someone', dueDate: new Date('2027-01-02T03:04:05.006Z'), metadata: { a: [1, { b: null }] } }
+    for (const [n, more] of [['1', {}], ['2', full]] as const) {
+      const ours = await insertStatements(t.rt.db, tasks, member).get(task(`task_only${n}`, more))
+      await db.insert(tasks).values(task(`task_plain${n}`, more)).run()
+      expect(await stored(tasks, `task_only${n}`)).toEqual(await stored(tasks, `task_plain${n}`))
+      expect(ours).toEqual(await db.select().from(tasks).where(eq(tasks.id, `task_only${n}`)).get())
+    }
+    const stranger = await makeActor(t, { role: 'member', org: 'elsewhere' })
+    expect(await insertStatements(t.rt.db, tasks, member).get(task('task_refused', { createdBy: stranger.userId }))).toBeUndefined()
+    expect(await db.select().from(tasks).where(eq(tasks.id, 'task_refused')).get()).toBeUndefined()
+    // Booleans, JSON lists, integers.
+    const always = { name: 'always', where: () => sql`1 = 1` }
+    const agentFull = { tags: ['x'], allowedTools: ['Read'], archived: true, archivedAt: now, maxTurns: 7, visibility: 'organization', systemPrompt: 'p' }
+    for (const [n, more] of [['1', {}], ['2', agentFull]] as const) {
+      await insertStatements(t.rt.db, agents, always).get(agent(`char_only${n}`, more))
+      await db.insert(agents).values(agent(`char_plain${n}`, more)).run()
+      expect(await stored(agents, `char_only${n}`)).toEqual(await stored(agents, `char_plain${n}`))
+    }
   })
 
   test('null where a NOT NULL column has an SQL default is refused before the database', async () => {

@@ -102,6 +102,54 @@ describe('an execute in flight when its token is revoked', () => {
   })
 })
 
+describe('a task write in flight when its user is removed from the organization', () => {
+  // A create or update naming no space or assignee is one statement outside any transaction (the
+  // lock that serializes every transaction on PostgreSQL): it wrote the task after a removal
+  // that committed while it was in flight (201, 200). Its statement now writes only while its
+  // user is a member: 401 membership_revoked, nothing written.
+  for (const write of ['a create', 'a status change'] as const) {
+    test(`${write} (no space, no assignee) meanwhile: 401 membership_revoked, nothing written`, async () => {
+      const store = new PausingStore()
+      const t = await makeTestApp({ rateLimitStore: store })
+      const admin = await makeActor(t, { role: 'admin' })
+      const m = await makeActor(t, { role: 'member' })
+      const mine = (await t.req('POST', '/api/v1/tasks', { token: m.token, body: { title: 'before' } })).body as { id: string; status: string }
+      expect(mine.status).toBe('pending')
+      // Authenticated, then held; the removal commits; then it goes on.
+      const gate = store.pauseNext(m.tokenId)
+      const request =
+        write === 'a create'
+          ? t.req('POST', '/api/v1/tasks', { token: m.token, body: { title: 'after the removal' } })
+          : t.req('PATCH', `/api/v1/tasks/${mine.id}`, { token: m.token, body: { status: 'completed' } })
+      await gate.reached
+      expect((await t.req('DELETE', `/api/v1/organizations/${m.organizationId}/members/${m.userId}`, { token: admin.token })).status).toBe(200)
+      gate.release()
+      const r = await request
+      expect(r.status).toBe(401)
+      expect(r.body.code).toBe('membership_revoked')
+      expect(r.headers.get('www-authenticate')).toContain('invalid_token')
+      const list = (await t.req('GET', '/api/v1/tasks', { token: admin.token })).body as { id: string; status: string }[]
+      expect(list.map((x) => [x.id, x.status])).toEqual([[mine.id, 'pending']])
+      await t.rt.close()
+    })
+  }
+
+  test('a status change of a task deleted meanwhile by a member still there: 404, as before', async () => {
+    const store = new PausingStore()
+    const t = await makeTestApp({ rateLimitStore: store })
+    const admin = await makeActor(t, { role: 'admin' })
+    const m = await makeActor(t, { role: 'member' })
+    const mine = (await t.req('POST', '/api/v1/tasks', { token: m.token, body: { title: 'soon gone' } })).body as { id: string }
+    const gate = store.pauseNext(m.tokenId)
+    const request = t.req('PATCH', `/api/v1/tasks/${mine.id}`, { token: m.token, body: { status: 'completed' } })
+    await gate.reached
+    expect((await t.req('DELETE', `/api/v1/tasks/${mine.id}`, { token: admin.token })).status).toBe(200)
+    gate.release()
+    expect((await request).status).toBe(404)
+    await t.rt.close()
+  })
+})
+
 describe('a rotation in flight when its own token is revoked', () => {
   // It made no successor either way; it answered 409 invalid_state "rotated or revoked by a
   // concurrent request; list your tokens and retry", which is for a rotation racing another

@@ -1,7 +1,7 @@
-import { and, eq } from 'drizzle-orm'
+import { and, eq, sql, type SQL, type SQLWrapper } from 'drizzle-orm'
 import type { Actor } from '../actor'
 import type { Db } from '../db/connection'
-import { memberships, type Role } from '../db/schema'
+import { dialect, memberships, type Role } from '../db/schema'
 import { AppError } from '../errors'
 
 /** The role `userId` holds now in `organizationId`; undefined when they are no member there. */
@@ -34,4 +34,18 @@ export function noLongerMemberMeanwhile(): AppError {
     // bearerChallenge's answer (src/auth/authenticate.ts, which this cannot import: it needs the context).
     headers: { 'www-authenticate': 'Bearer realm="teamday", error="invalid_token", error_description="User no longer a member of the organization"' },
   })
+}
+
+/**
+ * A condition of a single write outside any transaction (a task's create or update naming no
+ * space or assignee: src/modules/tasks/service.ts): that `userId` is still a member of
+ * `organizationId`, in the write's own statement, as withCurrentRole asks inside a transaction.
+ * PostgreSQL: the membership is read `FOR KEY SHARE` (a removal's DELETE conflicts with it): a
+ * removal under way is waited for and its outcome seen (READ COMMITTED re-reads the row after
+ * the wait: gone, the write writes nothing); a removal after it waits for the write's commit.
+ * SQLite: nothing to add, its one writer runs the statement whole.
+ */
+export function stillMemberSql(organizationId: SQLWrapper, userId: SQLWrapper): SQL {
+  const m = memberships
+  return sql`exists (select 1 from ${m} where ${m.organizationId} = ${organizationId} and ${m.userId} = ${userId}${sql.raw(dialect === 'pg' ? ' for key share' : '')})`
 }

@@ -89,16 +89,30 @@ type InsertableTable = SQLiteTable & { $inferInsert: Record<string, unknown>; $i
  * $defaultFn or $onUpdateFn, else null (generated columns are never written); a nullable column
  * whose default is SQL must be given (it throws otherwise).
  * Values are encoded as drizzle encodes them (the column's mapToDriverValue; null stays null).
+ *
+ * `onlyIf`: the row is inserted only where this condition holds, in the same statement
+ * (`INSERT … SELECT <values> WHERE <condition>`): `get` then gives undefined when it did not. Its
+ * placeholders are the row's own keys (`sql.placeholder('organizationId')`); `name` keys the
+ * prepared statement. PostgreSQL types a SELECT list's parameters as text: each value is cast to
+ * its column's type there.
  */
-export function insertStatements<T extends InsertableTable>(db: Db, table: T): { get(row: T['$inferInsert']): Promise<T['$inferSelect']>; run(row: T['$inferInsert']): Promise<void> } {
+export function insertStatements<T extends InsertableTable>(db: Db, table: T): { get(row: T['$inferInsert']): Promise<T['$inferSelect']>; run(row: T['$inferInsert']): Promise<void> }
+export function insertStatements<T extends InsertableTable>(db: Db, table: T, onlyIf: { name: string; where: () => SQL }): { get(row: T['$inferInsert']): Promise<T['$inferSelect'] | undefined>; run(row: T['$inferInsert']): Promise<void> }
+export function insertStatements<T extends InsertableTable>(db: Db, table: T, onlyIf?: { name: string; where: () => SQL }): { get(row: T['$inferInsert']): Promise<T['$inferSelect'] | undefined>; run(row: T['$inferInsert']): Promise<void> } {
   // Each insertable column with whether its default is SQL (asked once here, not per row).
   const columns = (Object.entries(getTableColumns(table)) as [string, Column][])
     .filter(([, c]) => !(c as unknown as { shouldDisableInsert(): boolean }).shouldDisableInsert())
     .map(([k, c]) => [k, c, sqlDefault(c)] as const)
-  const q = prepared(db, `insert.${getTableName(table)}`, () => {
+  const q = prepared(db, onlyIf ? `insert.${getTableName(table)}.${onlyIf.name}` : `insert.${getTableName(table)}`, () => {
+    const pg = connectionOf(db).dialect === 'pg'
+    const bind = (k: string, c: Column) => (onlyIf && pg ? sql`cast(${sql.placeholder(k)} as ${sql.raw(c.getSQLType())})` : sql`${sql.placeholder(k)}`)
     // A column whose default is SQL (a JSON list's '[]') gets it in the statement, for a row that leaves it out.
-    const value = (k: string, c: Column, inSql: boolean) => (inSql ? sql`coalesce(${sql.placeholder(k)}, ${c.default as SQL})` : sql`${sql.placeholder(k)}`)
-    const values = () => db.insert(table).values(Object.fromEntries(columns.map(([k, c, inSql]) => [k, value(k, c, inSql)])) as T['$inferInsert'])
+    const value = (k: string, c: Column, inSql: boolean) => (inSql ? sql`coalesce(${bind(k, c)}, ${c.default as SQL})` : bind(k, c))
+    const values = () =>
+      onlyIf
+        ? // The columns in the order drizzle lists them for an INSERT … SELECT (its insertable ones, as `columns`).
+          db.insert(table).select(sql`select ${sql.join(columns.map(([k, c, inSql]) => value(k, c, inSql)), sql`, `)} where ${onlyIf.where()}`)
+        : db.insert(table).values(Object.fromEntries(columns.map(([k, c, inSql]) => [k, value(k, c, inSql)])) as T['$inferInsert'])
     return { returning: values().returning().prepare(), plain: values().prepare() }
   })
   const bound = (row: Record<string, unknown>) => {
@@ -112,7 +126,7 @@ export function insertStatements<T extends InsertableTable>(db: Db, table: T): {
     return out
   }
   return {
-    get: async (row) => (await q.returning.get(bound(row))) as T['$inferSelect'],
+    get: async (row) => (await q.returning.get(bound(row))) as T['$inferSelect'] | undefined,
     run: async (row) => {
       await q.plain.run(bound(row))
     },

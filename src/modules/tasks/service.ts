@@ -1,5 +1,5 @@
 import { and, eq, ne, sql } from 'drizzle-orm'
-import { roleIn } from '../../auth/current-role'
+import { noLongerMemberMeanwhile, roleIn, stillMemberSql } from '../../auth/current-role'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, withTx, type Ctx, audited } from '../../context'
@@ -195,7 +195,10 @@ async function columns(ctx: Ctx, p: Caller, input: TaskInput, current?: Task): P
  * and assignee (read with forShare, src/db/locks.ts): a space archived, or an agent archived, at
  * the same moment either waits for the write or fails its check, never lets a task into an
  * archived space (a probe got 37 of them with the checks before and outside the insert). One
- * naming neither stays a single statement, outside the transaction lock (README, several instances).
+ * naming neither stays a single statement, outside the transaction lock (README, several instances),
+ * whose own condition is that its caller is still a member (stillMemberSql): a removal that
+ * commits while it is in flight leaves it writing nothing (401 membership_revoked), as withTx's
+ * re-check does (wrapping these in withTx too cost 8-12 ms a write under PostgreSQL's lock, 16 at once).
  */
 function writeTx<T>(ctx: Ctx, input: TaskInput, fn: (ctx: Ctx) => Promise<T>): Promise<T> {
   const assignee = input.assignedTo !== undefined ? input.assignedTo : input.assignTo
@@ -209,7 +212,7 @@ export async function createTask(ctx: Ctx, input: TaskInput & { title: string })
     const fields = await columns(ctx, p, { ...input, status: undefined })
     await assertAssigneeSees(ctx, p.organizationId, { assignedTo: fields.assignedTo ?? null, assigneeType: fields.assigneeType ?? null, spaceId: fields.spaceId ?? null })
     const now = new Date(ctx.clock.now())
-    const row = await insertStatements(ctx.db, tasks).get({
+    const row = await insertStatements(ctx.db, tasks, GUARDED).get({
       ...fields,
       id: newId('task'),
       organizationId: p.organizationId,
@@ -220,9 +223,14 @@ export async function createTask(ctx: Ctx, input: TaskInput & { title: string })
       createdAt: now,
       updatedAt: now,
     })
+    // Its one condition: the membership of its creator, absent when the insert ran.
+    if (!row) throw noLongerMemberMeanwhile()
     return toPublicTask(row)
   })
 }
+
+/** A task inserted only while its creator is a member of its organization. */
+const GUARDED = { name: 'member', where: () => stillMemberSql(sql.placeholder('organizationId'), sql.placeholder('createdBy')) }
 
 /** Which filters are set: one prepared statement per combination, each on its own index. */
 type TaskFilters = Pick<ListTasksOptions, 'status' | 'priority' | 'assignedTo' | 'spaceId'> & {
@@ -361,10 +369,14 @@ async function updateTaskNow(ctx: Ctx, id: string, input: TaskInput): Promise<Pu
   const row = await ctx.db
     .update(tasks)
     .set({ ...changed, updatedAt: now })
-    .where(and(eq(tasks.id, id), eq(tasks.organizationId, p.organizationId)))
+    .where(and(eq(tasks.id, id), eq(tasks.organizationId, p.organizationId), stillMemberSql(sql`${p.organizationId}`, sql`${p.userId}`)))
     .returning()
     .get()
-  if (!row) throw new AppError('not_found', `Task ${id} not found`)
+  if (!row) {
+    // Gone meanwhile: the task (404), or the caller's membership (401, nothing changed).
+    if ((await roleIn(ctx.db, p.organizationId, p.userId)) === undefined) throw noLongerMemberMeanwhile()
+    throw new AppError('not_found', `Task ${id} not found`)
+  }
   return shownOne(ctx.db, p, row)
 }
 
