@@ -94,6 +94,8 @@ describe.skipIf(!HAVE_PG)('authentication in one statement on PostgreSQL', () =>
       // came from an instance whose clock runs ahead, and is in force (src/auth/revoked.ts).
       ['rotated, its grace period ending in a millisecond', true, (a) => pat(a, { revokedAt: at(1), revokedReason: 'rotated' })],
       ['rotated, its grace period ended now', false, (a) => pat(a, { revokedAt: at(0), revokedReason: 'rotated' })],
+      // A rotation without grace period ('rotated_now'), made through an instance a minute ahead: in force.
+      ['rotated without a grace period by an instance whose clock runs a minute ahead', false, (a) => pat(a, { revokedAt: at(MIN), revokedReason: 'rotated_now' })],
       ['revoked by an instance whose clock runs a millisecond ahead', false, (a) => pat(a, { revokedAt: at(1), revokedReason: 'manual' })],
       ['expiring now', false, (a) => pat(a, { expiresAt: at(0) })],
       ['expiring in a millisecond', true, (a) => pat(a, { expiresAt: at(1) })],

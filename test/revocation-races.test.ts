@@ -257,6 +257,37 @@ describe('a revocation made through an instance whose clock runs ahead', () => {
     await here.rt.close()
   })
 
+  test('a rotation without grace period made through an instance 10 min ahead: in force here at once; its retry is still no reuse, a later one is', async () => {
+    // Written as 'rotated' with revoked_at the rotation's time (10 min ahead by this clock), it
+    // read as a grace period here: the old token kept working, listed as active, for 10 min.
+    const { here, ahead } = await instances()
+    ahead.clock.advance(10 * 60_000 - SKEW_MS)
+    const a = await makeActor(here, { role: 'admin' })
+    const rotated = await makeToken(here, a)
+    const self = (token: string) => here.req('GET', '/api/v1/tokens/self', { token })
+    expect((await self(rotated.token)).status).toBe(200)
+    const expiry = ((await here.req('GET', `/api/v1/tokens/${rotated.id}`, { token: a.token })).body.token as { expiresAt: string }).expiresAt
+    const successor = await ahead.req('POST', `/api/v1/tokens/${rotated.id}/rotate`, { token: rotated.token, body: {} })
+    expect(successor.status).toBe(201)
+    expect(Date.parse(successor.body.previousTokenRevokedAt)).toBe(ahead.clock.now())
+    const old = await here.req('GET', '/api/v1/tokens/self', { token: rotated.token })
+    expect([old.status, old.body.code]).toEqual([401, 'token_revoked'])
+    const shown = (await here.req('GET', `/api/v1/tokens/${rotated.id}`, { token: a.token })).body.token as { status: string; expiresAt: string }
+    expect([shown.status, shown.expiresAt]).toEqual(['revoked', expiry])
+    // A retry of that rotation with another of the owner's tokens, within the minute: 409 naming
+    // the successor, which keeps working; a minute after the rotation (by the clock that made it), reuse.
+    const retry = await here.req('POST', `/api/v1/tokens/${rotated.id}/rotate`, { token: a.token, body: {} })
+    expect([retry.status, retry.body.code]).toEqual([409, 'invalid_state'])
+    expect(retry.body.message).toContain(successor.body.id)
+    expect((await self(successor.body.token)).status).toBe(200)
+    here.clock.advance(10 * 60_000 + 60_000)
+    const reuse = await here.req('POST', `/api/v1/tokens/${rotated.id}/rotate`, { token: a.token, body: {} })
+    expect([reuse.status, reuse.body.code]).toEqual([409, 'token_reuse_detected'])
+    expect((await self(successor.body.token)).status).toBe(401)
+    await ahead.rt.close()
+    await here.rt.close()
+  })
+
   test('a stream open on the other instance ends with its error event', async () => {
     const { here, ahead } = await instances()
     const a = await makeActor(here, { role: 'admin' })

@@ -33,7 +33,7 @@ describe('POST /tokens/:id/rotate', () => {
     const row = (await findTokenById(t.ctx, b.id))!
     expect(row.familyId).toBe(old.id)
     expect(row.rotatedFromId).toBe(old.id)
-    expect((await findTokenById(t.ctx, old.id))!.revokedReason).toBe('rotated')
+    expect((await findTokenById(t.ctx, old.id))!.revokedReason).toBe('rotated_now')
 
     expect((await t.req('GET', '/api/v1/tokens/self', { token: old.token })).body.code).toBe('token_revoked')
     const self = await t.req('GET', '/api/v1/tokens/self', { token: b.token })

@@ -93,6 +93,9 @@ export class PgCountedLookup {
     // `within`: how many of the batch's hits are within the first budget (the second counts those).
     const rows = await this.conn.bounded(sql`
       WITH auth AS (${auth}),
+      -- Not revoked, or in a rotation's grace period ('rotated'): revocationInForce, the one rule
+      -- (src/auth/revoked.ts), written out here as this statement is not drizzle's; 'rotated_now'
+      -- (a rotation without grace) and every other reason are in force once committed.
       valid AS (
         SELECT id, user_id FROM auth
         WHERE role IS NOT NULL AND expires_at > ${nowIso}::timestamptz AND (revoked_at IS NULL OR (revoked_reason = 'rotated' AND revoked_at > ${nowIso}::timestamptz))

@@ -6,18 +6,39 @@ import { AppError } from '../errors'
 import { noLongerMemberMeanwhile, roleIn } from './current-role'
 
 /**
+ * `revoked_reason` of a rotation with a grace period: `revoked_at` is when that period ends, and
+ * the clock decides when the token stops (the only revocation made ahead of time).
+ */
+export const ROTATED_GRACE = 'rotated'
+/**
+ * `revoked_reason` of a rotation without a grace period (`gracePeriodSeconds` 0): in force from
+ * its commit, as any revocation but a grace period's. Written as 'rotated' with `revoked_at` the
+ * rotation's time, it was judged by the clock: a token rotated through an instance 10 min ahead
+ * kept working on the others for those 10 min. Rows older builds wrote that way are still read as
+ * grace periods, ended by their time.
+ */
+export const ROTATED_NOW = 'rotated_now'
+
+/** Whether a token was revoked by a rotation (its own grace period or none): it has a successor. */
+export function wasRotated(reason: string | null): boolean {
+  return reason === ROTATED_GRACE || reason === ROTATED_NOW
+}
+
+/**
  * When a revocation is in force: the one rule for a personal access token and a CLI sign-in,
  * wherever a credential is judged (authentication, the watch over requests still open, a token
  * list's status, the per-user cap, the checks inside a write's transaction).
  *
- * Only a rotation's grace period revokes ahead of time (`revoked_reason` 'rotated', `revoked_at`
- * the end of the grace). Any other revocation is in force once it has committed, whatever its
- * time says: the time is the clock of the instance that made it, and another machine's clock may
- * run ahead of this one's. Read as "revoked at or before now", a revocation made through an
- * instance whose clock was 5 s ahead let the token in on every other instance for those 5 s.
+ * Only a rotation's grace period revokes ahead of time (`revoked_reason` 'rotated', ROTATED_GRACE,
+ * `revoked_at` the end of the grace). Any other revocation (a rotation without grace, 'rotated_now',
+ * included) is in force once it has committed, whatever its time says: the time is the clock of
+ * the instance that made it, and another machine's clock may run ahead of this one's. Read as
+ * "revoked at or before now", a revocation made through an instance whose clock was 5 s ahead let
+ * the token in on every other instance for those 5 s. The same rule, as SQL: notRevokedSql,
+ * revokedSql, and the raw copy in PgAuthLookup's statement (src/auth/pg-lookup.ts).
  */
 export function revocationInForce<R extends { revokedAt: Date | null; revokedReason: string | null }>(row: R, now: number): row is R & { revokedAt: Date } {
-  return row.revokedAt !== null && (row.revokedReason !== 'rotated' || row.revokedAt.getTime() <= now)
+  return row.revokedAt !== null && (row.revokedReason !== ROTATED_GRACE || row.revokedAt.getTime() <= now)
 }
 
 /**
@@ -28,12 +49,12 @@ export function revocationInForce<R extends { revokedAt: Date | null; revokedRea
  * the token a second time). `now` may be a prepared statement's placeholder.
  */
 export function notRevokedSql(t: { revokedAt: Column; revokedReason: Column }, now: Date | Placeholder): SQL {
-  return or(isNull(t.revokedAt), and(eq(t.revokedReason, 'rotated'), gt(t.revokedAt, now)))!
+  return or(isNull(t.revokedAt), and(eq(t.revokedReason, ROTATED_GRACE), gt(t.revokedAt, now)))!
 }
 
 /** The rows whose revocation is in force at `now` (revocationInForce, as a condition). */
 export function revokedSql(t: { revokedAt: Column; revokedReason: Column }, now: Date | Placeholder): SQL {
-  return and(isNotNull(t.revokedAt), or(isNull(t.revokedReason), ne(t.revokedReason, 'rotated'), lte(t.revokedAt, now)))!
+  return and(isNotNull(t.revokedAt), or(isNull(t.revokedReason), ne(t.revokedReason, ROTATED_GRACE), lte(t.revokedAt, now)))!
 }
 
 /**

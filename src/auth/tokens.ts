@@ -208,6 +208,8 @@ export { ISSUED_SECRET, redactTokens } from './redact'
  * `expiresAt` and the Teamday-Token-Expiration header say, so a script warned ahead of time is
  * warned of the real end. Any other revocation is in force once committed, whatever its time
  * (src/auth/revoked.ts): one stamped ahead of this clock by another instance is no end to come.
+ * 'rotated' is revoked.ts's ROTATED_GRACE, spelt out (the logger and the client import this file,
+ * not the database's): a rotation without grace ('rotated_now') is in force, no end to come either.
  */
 export function stopsAt(row: { expiresAt: Date; revokedAt: Date | null; revokedReason: string | null }, now: number): Date {
   const r = row.revokedAt

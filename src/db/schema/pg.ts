@@ -64,7 +64,7 @@ export const personalAccessTokens = pgTable('personal_access_tokens', {
   /** When the token stops working. In the future while a rotation's grace period runs. */
   revokedAt: timestamp('revoked_at'),
   revokedBy: text('revoked_by'),
-  /** Why: manual | rotated | leak_report | family_reuse | admin_cli | creator_revoked | membership_removed */
+  /** Why: manual | rotated (a grace period, ending at revoked_at) | rotated_now (a rotation without grace) | leak_report | family_reuse | admin_cli | creator_revoked | membership_removed */
   revokedReason: text('revoked_reason'),
   /** Rotation family: the id of the first token of the chain (its own id when never rotated). */
   familyId: text('family_id'),

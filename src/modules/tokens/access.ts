@@ -1,7 +1,7 @@
 import { and, count, eq, gt } from 'drizzle-orm'
 import { recordAuditOnce } from '../../audit/log'
 import { bearerChallenge } from '../../auth/authenticate'
-import { notRevokedSql } from '../../auth/revoked'
+import { notRevokedSql, wasRotated } from '../../auth/revoked'
 import { scopesCover, uncoveredScopes } from '../../auth/roles'
 import { callerOf, type Ctx } from '../../context'
 import type { Db } from '../../db/connection'
@@ -89,7 +89,7 @@ export async function assertNotSuperseded(
 ): Promise<void> {
   const t = personalAccessTokens
   const row = state ?? (await db.select({ revokedAt: t.revokedAt, reason: t.revokedReason }).from(t).where(eq(t.id, tokenId)).get())
-  if (!row?.revokedAt || row.reason !== 'rotated') return
+  if (!row?.revokedAt || !wasRotated(row.reason)) return
   const successor = (await db.select({ id: t.id }).from(t).where(eq(t.rotatedFromId, tokenId)).get())?.id
   const what = action === 'create' ? 'create a token' : `${action} another token`
   throw new AppError(

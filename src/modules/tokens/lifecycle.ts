@@ -7,10 +7,10 @@ import { prepared } from '../../db/prepared'
 import { AppError } from '../../errors'
 import { assertMayEndItself, assertMayManage, scopesForNewToken } from './access'
 import { revokeCreatedBy } from './created-by'
-import { assertCredentialUnrevoked, revocationInForce } from '../../auth/revoked'
+import { assertCredentialUnrevoked, revocationInForce, ROTATED_GRACE, ROTATED_NOW, wasRotated } from '../../auth/revoked'
 import { cancelRunsOfLeakedTokens } from '../executions/leaked'
 import { revokeCliSessionById } from '../cli-auth/service'
-import { createToken, findTokenById, findVisible, revocable, revokeById, toPublicToken, type CreateTokenInput, type PublicToken } from './service'
+import { createToken, findTokenById, findVisible, revocable, revokeById, toPublicToken, type CreateTokenInput, type PublicToken, type RevokeReason } from './service'
 import { DAY_MS, MAX_EXPIRY_DAYS, MIN_EXPIRY_DAYS, resolveExpiry } from './validation'
 
 export const MAX_GRACE_SECONDS = 86_400
@@ -73,7 +73,7 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
     // Nor is a rotation that finds it rotated a moment ago, with another of the owner's tokens: a
     // retry of the same rotation (a double submit, a retry without an Idempotency-Key) would
     // otherwise revoke the successor its first attempt has just handed out.
-    if (old.revokedReason === 'rotated' && now - old.revokedAt.getTime() < RETRY_WINDOW_MS) throw await concurrentlyRevoked(ctx, old)
+    if (wasRotated(old.revokedReason) && now - old.revokedAt.getTime() < RETRY_WINDOW_MS) throw await concurrentlyRevoked(ctx, old)
     // The family, what its members created, their runs and the event: one transaction (audited).
     const { revoked, cascaded } = await audited(
       ctx,
@@ -116,13 +116,16 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
   const lifetime = Math.min(MAX_EXPIRY_DAYS * DAY_MS, Math.max(MIN_EXPIRY_DAYS * DAY_MS, old.expiresAt.getTime() - old.createdAt.getTime()))
   const expiresAt = input.expiresInDays !== undefined ? resolveExpiry({ expiresInDays: input.expiresInDays }, now) : new Date(now + lifetime)
   const revokeAt = new Date(now + grace * 1000)
+  // Without a grace period the old token is revoked from this commit on, on every instance,
+  // whatever their clocks (ROTATED_NOW); a grace period ends by the clock at `revokeAt`.
+  const reason: RevokeReason = grace > 0 ? ROTATED_GRACE : ROTATED_NOW
   const t = personalAccessTokens
   // The claim on the old token, its successor and the `token.rotated` event commit together, or none does.
   const lost = new Error('rotated or revoked by a concurrent request')
   const created = await audited(ctx, async (tx) => {
     const claimed = await tx.db
       .update(t)
-      .set({ revokedAt: revokeAt, revokedBy: principal.userId, revokedReason: 'rotated' })
+      .set({ revokedAt: revokeAt, revokedBy: principal.userId, revokedReason: reason })
       .where(and(eq(t.id, old.id), isNull(t.revokedAt)))
       .returning({ id: t.id })
       .get()
@@ -141,7 +144,7 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
     // the 409 names its successor, as the retry of a finished rotation does (it named none).
     throw e === lost ? await concurrentlyRevoked(ctx, old) : e
   })
-  return { ...created, email: found.email, previous: { ...old, revokedAt: revokeAt, revokedBy: principal.userId, revokedReason: 'rotated' } }
+  return { ...created, email: found.email, previous: { ...old, revokedAt: revokeAt, revokedBy: principal.userId, revokedReason: reason } }
 }
 
 async function successorOf(ctx: Ctx, id: string): Promise<string | undefined> {
@@ -159,7 +162,7 @@ async function concurrentlyRevoked(ctx: Ctx, old: PersonalAccessToken): Promise<
   // membership_revoked; a 409 "retry" sent whoever held it back to try again.
   if (callerOf(ctx).tokenId === old.id) {
     const now = await findTokenById(ctx, old.id)
-    if (now?.revokedReason !== 'rotated') await assertCredentialUnrevoked(ctx.db, ctx.actor, ctx.clock.now())
+    if (!wasRotated(now?.revokedReason ?? null)) await assertCredentialUnrevoked(ctx.db, ctx.actor, ctx.clock.now())
   }
   const successor = await successorOf(ctx, old.id)
   return new AppError(

@@ -328,7 +328,7 @@ export async function revokeToken(ctx: Ctx, id: string): Promise<PublicToken> {
   return toPublicToken(ctx, row ?? (await findTokenById(ctx, id)) ?? found.token, found.email)
 }
 
-export type RevokeReason = 'manual' | 'rotated' | 'leak_report' | 'family_reuse' | 'admin_cli' | 'creator_revoked' | 'membership_removed'
+export type RevokeReason = 'manual' | 'rotated' | 'rotated_now' | 'leak_report' | 'family_reuse' | 'admin_cli' | 'creator_revoked' | 'membership_removed'
 
 /**
  * A token a revocation still changes: one whose revocation is not in force (src/auth/revoked.ts):
