@@ -189,3 +189,31 @@ describe("a run of this instance failed by another instance's lease sweep", () =
     }
   })
 })
+
+/**
+ * The sweep's instance writes the end of the runs it fails by its own clock, which may run behind
+ * the clock of the instance that started them (another machine): a completedAt before startedAt,
+ * a negative duration. Never earlier than the start; a pending run (no start) ends at its time.
+ */
+describe("a run failed by the lease sweep of an instance whose clock runs behind", () => {
+  test('its completedAt is never before its startedAt; a pending one ends at the sweep\'s time', async () => {
+    const t = await app()
+    const a = await makeActor(t)
+    const ag = await agent(t, a)
+    const now = t.clock.now()
+    const insert = async (startedAt: Date | null) => {
+      const id = `exec_skew${Math.random().toString(36).slice(2, 12)}`
+      const at = new Date(now - 60_000)
+      await t.db.insert(executions).values({ id, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: ag.name, agentVisibility: 'organization', chatId: 'c', sessionId: 'c', status: startedAt ? 'running' : 'pending', message: 'm', instanceId: 'inst_ahead', leaseExpiresAt: leaseTime(now, -1) as unknown as Date, startedAt, createdAt: at, updatedAt: at }).run()
+      return id
+    }
+    const ahead = await insert(new Date(now + 10 * 60_000))
+    const before = await insert(new Date(now - 1_000))
+    const pending = await insert(null)
+    expect(await failLapsed(t.rt.db, now, 'inst_behind', undefined, [], [ahead, before, pending])).toBe(3)
+    const ended = async (id: string) => (await t.db.select({ status: executions.status, startedAt: executions.startedAt, completedAt: executions.completedAt }).from(executions).where(eq(executions.id, id)).get())!
+    expect(await ended(ahead)).toEqual({ status: 'failed', startedAt: new Date(now + 10 * 60_000), completedAt: new Date(now + 10 * 60_000) })
+    expect(await ended(before)).toEqual({ status: 'failed', startedAt: new Date(now - 1_000), completedAt: new Date(now) })
+    expect(await ended(pending)).toEqual({ status: 'failed', startedAt: null, completedAt: new Date(now) })
+  })
+})

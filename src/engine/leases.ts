@@ -109,9 +109,14 @@ export async function failLapsed(
   const at = new Date(now)
   // Without `held`, none of self's rows; with it, self's but those.
   const spared = self === null || held?.length === 0 ? undefined : held === undefined ? or(isNull(executions.instanceId), ne(executions.instanceId, self)) : or(isNull(executions.instanceId), ne(executions.instanceId, self), notInArray(executions.id, [...held]))
+  // Its end by this clock, but never before its start: the run was started by the instance that
+  // held it, whose clock may run ahead of this one's (another machine), and a completedAt before
+  // startedAt gave it a negative duration. A pending run (no startedAt) ends at `at`. A CASE, as
+  // PostgreSQL's GREATEST and SQLite's max() treat a NULL start differently.
+  const end = sql`(CASE WHEN ${executions.startedAt} > ${dbTime(now)} THEN ${executions.startedAt} ELSE ${dbTime(now)} END)`
   const rows = await db
     .update(executions)
-    .set({ status: 'failed', error: reason, errorCode: 'service_unavailable', completedAt: at, updatedAt: at })
+    .set({ status: 'failed', error: reason, errorCode: 'service_unavailable', completedAt: end as unknown as Date, updatedAt: at })
     .where(and(inArray(executions.status, ACTIVE), or(isNull(executions.leaseExpiresAt), lt(executions.leaseExpiresAt, leaseTime(now))), spared, only === undefined ? undefined : inArray(executions.id, [...only])))
     .returning({ id: executions.id })
     .all()
