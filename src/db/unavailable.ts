@@ -49,6 +49,11 @@ export function databaseUnavailable(error: unknown): string | null {
 /** Codes that will not pass by waiting: the pool was shut down, the file was moved away, a privilege was revoked. */
 const FOR_GOOD = new Set(['CONNECTION_ENDED', 'SQLITE_READONLY_DBMOVED', '42501'])
 
+/** Whether `error` (or a cause) says the database will not take writes again by waiting (FOR_GOOD). */
+export function unavailableForGood(error: unknown): boolean {
+  return errorCodes(error).some((c) => FOR_GOOD.has(c))
+}
+
 /** Codes of a database that did not answer in time: a statement timeout, a connection not made, no answer by the deadline. */
 const TIMED_OUT = new Set(['57014', 'CONNECT_TIMEOUT', 'ETIMEDOUT'])
 
@@ -84,7 +89,7 @@ export async function retryWhileUnavailable<T>(write: () => Promise<T>, windowMs
       return await write()
     } catch (e) {
       const pause = Math.min(50 * 2 ** (attempt - 1), 1000)
-      const transient = databaseUnavailable(e) !== null && !errorCodes(e).some((c) => FOR_GOOD.has(c))
+      const transient = databaseUnavailable(e) !== null && !unavailableForGood(e)
       if (!transient || performance.now() - start + pause > windowMs) throw e
       onRetry?.(e, attempt)
       await new Promise((resolve) => setTimeout(resolve, pause))

@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia'
 import type { Principal } from '../auth/principal'
-import { IdempotencyKeys, requestHash, sameRequestAs, type KeyStoreDeps, type WithheldKind } from '../idempotency/service'
+import { databaseUnavailable, unavailableForGood } from '../db/unavailable'
+import { IN_PROGRESS_STALE_MS, IdempotencyKeys, requestHash, sameRequestAs, type KeyStoreDeps, type WithheldKind } from '../idempotency/service'
 import type { Logger } from '../logger'
 import { errorMessage } from '../errors'
 import { loggedTarget } from './observe'
@@ -55,6 +56,7 @@ export function idempotency(deps: KeyStoreDeps & { log: Logger }, callerOf: (req
         path: loggedTarget(request.url),
         hash: requestHash(deps.box, request.method, target, body),
         sameAs: (stored) => sameRequestAs(deps.box, stored, request.method, target, body),
+        settle: recordNow,
       })
       if (r.kind === 'new') {
         states.set(request, { id: r.id })
@@ -88,7 +90,7 @@ export function idempotency(deps: KeyStoreDeps & { log: Logger }, callerOf: (req
           // connection lost at that moment left it "in progress" for good, so the retry the 503
           // asked for was 409 idempotency_in_progress, then idempotency_interrupted: never run.
           // Meanwhile a retry with the key is 409 idempotency_in_progress ("retry after it finishes").
-          void recordLater(record, {
+          void recordLater(s.id, record, {
             requestId: set.headers['x-request-id'] === undefined ? null : String(set.headers['x-request-id']),
             method: request.method,
             path: loggedTarget(request.url),
@@ -112,47 +114,128 @@ export function idempotency(deps: KeyStoreDeps & { log: Logger }, callerOf: (req
     return () => keys.complete(id, status, responseValue, headers)
   }
 
-  /** Tries `record` again after 0.5, 1, 2, 4 and 8 s (or at once, when the server stops: recordPendingKeys); logs the outcome. */
-  async function recordLater(record: () => Promise<void>, about: Record<string, unknown>): Promise<void> {
+  /**
+   * Tries `record` again after 0.5, 1, 2, 4 and 8 s; then, while the database is out of reach
+   * (databaseUnavailable: a lock held by another process, PostgreSQL lost), every 5 s with the
+   * other keys waiting (awaitDatabase) until the key would be stale anyway (IN_PROGRESS_STALE_MS).
+   * At once when a retry with the key finds it in progress (recordNow: the database answered that
+   * retry), or when the server stops (recordPendingKeys). Logs the outcome.
+   */
+  async function recordLater(id: string, record: () => Promise<void>, about: Record<string, unknown>): Promise<void> {
     deps.log.warn('idempotency_record_retrying', about)
-    const entry: PendingRecord = { record, about, done: false, log: deps.log }
-    pending.add(entry)
+    const entry: PendingRecord = { id, record, about, done: false, unavailable: false, log: deps.log, since: performance.now() }
+    pending.set(entry.id, entry)
     try {
       for (const delay of RECORD_RETRIES_MS) {
         await new Promise((resolve) => setTimeout(resolve, delay))
         if (entry.done) return
         if (await attempt(entry)) return
       }
+      // An outage longer than these: the key of a request answered 503 ("retry") stayed "in
+      // progress" for 10 minutes, and the retry its Retry-After asked for was 409. What is
+      // recorded was decided when the answer was (settlement): a 2xx's key gets its answer, and
+      // only a failure's is freed; the key's row is not in the request's transaction, but a
+      // request answered 503 for its database wrote nothing (its transaction was rolled back whole).
+      // Waiting longer changes when, never what.
+      if (entry.unavailable && !entry.done && (await awaitDatabase(entry))) return
+      if (entry.done) return
       entry.done = true
       // The key stays "in progress": a retry with it is 409 idempotency_in_progress, then
       // idempotency_interrupted: never run again (the work may have been done).
       deps.log.error('idempotency_not_recorded', entry.about)
     } finally {
-      pending.delete(entry)
+      pending.delete(entry.id)
     }
   }
 }
 
+/**
+ * Records now the key `id` when this process is waiting to record it (recordLater), as a retry
+ * with that key finds it in progress: the database has just answered that retry. True when it went
+ * (the key is freed, or holds its answer): the retry then runs, or is replayed.
+ */
+async function recordNow(id: string): Promise<boolean> {
+  const entry = pending.get(id)
+  if (entry === undefined || entry.done) return false
+  return attempt(entry)
+}
+
 interface PendingRecord {
+  /** The key's record id. */
+  id: string
   record: () => Promise<void>
   about: Record<string, unknown>
   done: boolean
+  /** Whether the last attempt failed because the database was out of reach (a passing state, not a fault of the write). */
+  unavailable: boolean
   log: Logger
+  /** performance.now() when the record first failed. */
+  since: number
 }
 
-/** Keys whose record is being tried again (recordLater), in every app of the process. */
-const pending = new Set<PendingRecord>()
+/** Keys whose record is being tried again (recordLater), in every app of the process, by record id. */
+const pending = new Map<string, PendingRecord>()
 
 async function attempt(entry: PendingRecord): Promise<boolean> {
   try {
     await entry.record()
+    // Another attempt (a retry's recordNow, the background one) may have gone first: logged once.
+    if (entry.done) return true
     entry.done = true
     entry.log.info('idempotency_recorded_late', { ...entry.about, error: undefined })
     return true
   } catch (e) {
     entry.about = { ...entry.about, error: errorMessage(e) }
+    entry.unavailable = passing(e)
     return false
   }
+}
+
+/** Whether `e` says the database cannot be reached now, for a while (not for good: a pool shut down, a file moved away). */
+function passing(e: unknown): boolean {
+  return databaseUnavailable(e) !== null && !unavailableForGood(e)
+}
+
+/** Keys waiting for the database to answer again (awaitDatabase), oldest first, and the timer of their next round. */
+const waiting = new Set<{ entry: PendingRecord; settled: (ok: boolean) => void }>()
+let waitTimer: ReturnType<typeof setTimeout> | null = null
+
+/**
+ * Waits for the key's record to go through, tried every WAIT_ROUND_MS with every other waiting
+ * key: the oldest first, the rest only once it went (one attempt per round while the database is
+ * out: on SQLite each blocks the event loop for the busy timeout). False once the key would be
+ * stale (IN_PROGRESS_STALE_MS after its record first failed), or its error is no longer a passing one.
+ */
+function awaitDatabase(entry: PendingRecord): Promise<boolean> {
+  return new Promise((settled) => {
+    waiting.add({ entry, settled })
+    if (waitTimer === null) waitTimer = nextRound()
+  })
+}
+
+async function waitRound(): Promise<void> {
+  for (const w of [...waiting]) {
+    if (w.entry.done || performance.now() - w.entry.since >= IN_PROGRESS_STALE_MS) {
+      waiting.delete(w)
+      w.settled(w.entry.done)
+      continue
+    }
+    const ok = await attempt(w.entry)
+    if (ok || !w.entry.unavailable) {
+      waiting.delete(w)
+      w.settled(ok)
+    }
+    // Still out of reach: the others wait for the next round.
+    if (!ok && w.entry.unavailable) break
+  }
+  waitTimer = waiting.size > 0 ? nextRound() : null
+}
+
+/** The next round, which does not keep a stopping process alive (a graceful stop records the keys itself: recordPendingKeys). */
+function nextRound(): ReturnType<typeof setTimeout> {
+  const timer = setTimeout(waitRound, WAIT_ROUND_MS)
+  timer.unref?.()
+  return timer
 }
 
 /**
@@ -161,7 +244,7 @@ async function attempt(entry: PendingRecord): Promise<boolean> {
  * asked for then never runs); what still fails is logged as not recorded.
  */
 export async function recordPendingKeys(): Promise<void> {
-  for (const entry of [...pending]) {
+  for (const entry of [...pending.values()]) {
     if (entry.done) continue
     if (await attempt(entry)) continue
     entry.done = true
@@ -171,3 +254,5 @@ export async function recordPendingKeys(): Promise<void> {
 
 /** When a key whose record failed is recorded again (src/http/idempotency.ts). */
 const RECORD_RETRIES_MS = [500, 1000, 2000, 4000, 8000]
+/** Then, while the database is out of reach, every this often (awaitDatabase). */
+const WAIT_ROUND_MS = 5000

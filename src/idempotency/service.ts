@@ -42,6 +42,12 @@ export interface IdempotentRequest {
   hash: string
   /** Whether a stored hash that is not `hash` is this request's all the same (sameRequestAs). */
   sameAs?: (stored: string) => boolean
+  /**
+   * Records at once the key `id` found in progress, when this process holds its outcome and is
+   * waiting to record it (the database was out of reach when the request answered); true when it
+   * went: the key is then freed (a failed request) or holds its answer.
+   */
+  settle?: (id: string) => Promise<boolean>
 }
 
 export type BeginResult =
@@ -172,7 +178,7 @@ export class IdempotencyKeys {
     const now = deps.clock.now()
     const t = idempotencyKeys
     const keyHash = keyDigest(req.key)
-    for (let attempt = 0; attempt < 2; attempt++) {
+    for (let attempt = 0; attempt < 3; attempt++) {
       const id = newId('idem')
       const inserted = await deps.db
         .insert(t)
@@ -211,6 +217,10 @@ export class IdempotencyKeys {
           `Idempotency-Key conflict: this key was already used with a different request (${existing.method} ${existing.path} or another body). Use a new key for a new request.`,
         )
       }
+      // Its request answered while the database was out of reach, so its key could not be freed
+      // (a 503 saying "retry") or given its answer: done now, as this retry shows the database
+      // answers again; it was 409 idempotency_in_progress until the key went stale.
+      if (existing.state === 'in_progress' && (await req.settle?.(existing.id))) continue
       if (interrupted) {
         throw new AppError(
           'idempotency_interrupted',

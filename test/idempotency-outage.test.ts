@@ -1,0 +1,140 @@
+/**
+ * An Idempotency-Key whose request answered while the database was out of reach (found reading
+ * src/http/idempotency.ts, 2026-12-06): its key could be neither freed (a 503, "retry") nor given
+ * its answer (a 2xx), so it stayed "in progress", and a retry after the outage, sent as the 503's
+ * Retry-After said, was 409 idempotency_in_progress for 10 minutes when the outage outlasted the
+ * five quick retries of its record (15 s), or came before the next of them.
+ *
+ * The outage is a real one on either backend: on SQLite another connection holds the file's
+ * write lock (an admin command, a rekey: SQLITE_BUSY after the busy timeout, shortened here); on
+ * PostgreSQL the app reaches the database through a relay this test cuts.
+ */
+import { afterAll, describe, expect, test } from 'bun:test'
+import { Database } from 'bun:sqlite'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { eq } from 'drizzle-orm'
+import { Elysia } from 'elysia'
+import { authPlugin } from '../src/auth/plugin'
+import { databaseUnavailable } from '../src/db/unavailable'
+import { AppError } from '../src/errors'
+import { idempotencyKeys } from '../src/db/schema'
+import { idempotency } from '../src/http/idempotency'
+import { authorizerOf, makeActor, makeTestApp, type TestApp } from './helpers/app'
+import { freshPgSchema, ON_PG } from './helpers/pg'
+import { startRelay } from './helpers/relay'
+import { until } from './helpers/scripted-provider'
+
+const RELAY_PORT = Number(process.env.TEAMDAY_TEST_PORT_BASE ?? 0)
+
+const dirs: string[] = []
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+})
+
+/** An app on a database this test can take away (`down`) and give back (`up`). */
+async function appWithOutage(): Promise<{ t: TestApp; down: () => void; up: () => void; stop: () => void }> {
+  if (ON_PG) {
+    const pg = await freshPgSchema()
+    const u = new URL(pg.url)
+    const relay = startRelay(u.hostname, Number(u.port || 5432), RELAY_PORT)
+    u.port = String(relay.port)
+    const t = await makeTestApp({ pg: { url: u.toString(), schema: pg.schema } })
+    return { t, down: () => relay.cut(), up: () => relay.restore(), stop: () => relay.stop() }
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'teamday-idem-outage-'))
+  dirs.push(dir)
+  const file = join(dir, 'teamday.db')
+  const t = await makeTestApp({ dbPath: file })
+  // SQLITE_BUSY after 0.2 s rather than 5 s: the same failure, sooner (each blocks the event loop).
+  t.db.$client.exec('PRAGMA busy_timeout = 200')
+  let other: Database | null = null
+  const down = () => {
+    other = new Database(file)
+    other.exec('BEGIN IMMEDIATE')
+  }
+  const up = () => {
+    other?.exec('ROLLBACK')
+    other?.close()
+    other = null
+  }
+  return { t, down, up, stop: up }
+}
+
+describe('an Idempotency-Key whose request answered while the database was out of reach', () => {
+  test('a retry after the outage runs (its request was answered 503) or is replayed (it committed): not 409 idempotency_in_progress', async () => {
+    const { t, down, up, stop } = await appWithOutage()
+    try {
+      const a = await makeActor(t)
+      const authorizer = authorizerOf(t)
+      let runs = 0
+      let commits = 0
+      // A write the outage fails (its 503 says nothing was changed), and one done before it.
+      const probe = () => t.db.update(idempotencyKeys).set({ method: 'POST' }).where(eq(idempotencyKeys.id, 'idem_none')).run()
+      const app = new Elysia()
+        .onError(({ error, set }) => {
+          if (error instanceof AppError) {
+            set.status = error.status
+            return { code: error.code }
+          }
+          set.status = databaseUnavailable(error) !== null ? 503 : 500
+          return { code: set.status === 503 ? 'service_unavailable' : 'internal_error' }
+        })
+        .use(idempotency(t.rt, (request, set) => authorizer.principal(request, set, 'agents:write')).plugin)
+        .use(authPlugin(authorizer))
+        .post(
+          '/fails',
+          async () => {
+            runs++
+            if (runs === 1) down()
+            await probe()
+            return { runs }
+          },
+          { auth: 'agents:write' },
+        )
+        .post(
+          '/commits',
+          async () => {
+            await probe()
+            commits++
+            // The database goes once the request's work is done: its answer cannot be recorded.
+            down()
+            return { commits }
+          },
+          { auth: 'agents:write' },
+        )
+      const send = async (path: string, key: string) => {
+        const r = await app.handle(new Request(`http://localhost${path}`, { method: 'POST', headers: { authorization: `Bearer ${a.token}`, 'idempotency-key': key } }))
+        return { status: r.status, replayed: r.headers.get('idempotency-status'), body: (await r.json()) as any }
+      }
+      const logged = (event: string) => t.logs.filter((l) => l.includes(`"${event}"`)).length
+
+      // 503: its key could not be freed. The retry the 503 asks for, once the database is back,
+      // runs at once (before the next background attempt to free it).
+      const failed = await send('/fails', 'k-503')
+      expect([failed.status, failed.body.code]).toEqual([503, 'service_unavailable'])
+      expect(logged('idempotency_record_retrying')).toBe(1)
+      up()
+      const retried = await send('/fails', 'k-503')
+      expect([retried.status, retried.replayed, retried.body]).toEqual([200, null, { runs: 2 }])
+      expect((await send('/fails', 'k-503')).replayed).toBe('replayed')
+      expect(runs).toBe(2)
+
+      // 200 whose answer could not be recorded, in an outage longer than the quick retries
+      // (0.5 + 1 + 2 + 4 + 8 s): recorded once the database is back, without a retry to ask.
+      const done = await send('/commits', 'k-200')
+      expect([done.status, done.body]).toEqual([200, { commits: 1 }])
+      await until(() => logged('idempotency_record_retrying') === 2)
+      await Bun.sleep(17_000)
+      up()
+      await until(() => logged('idempotency_recorded_late') === 2, 30_000)
+      expect(logged('idempotency_not_recorded')).toBe(0)
+      const replayed = await send('/commits', 'k-200')
+      expect([replayed.status, replayed.replayed, replayed.body]).toEqual([200, 'replayed', { commits: 1 }])
+      expect(commits).toBe(1)
+    } finally {
+      stop()
+    }
+  }, 90_000)
+})
