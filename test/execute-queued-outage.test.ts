@@ -10,16 +10,11 @@
  * held meanwhile); on PostgreSQL the app reaches the database through a relay this test cuts.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { Database } from 'bun:sqlite'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
 import { executions } from '../src/db/schema'
-import { makeActor, makeTestApp, type TestApp } from './helpers/app'
-import { freshPgSchema, ON_PG } from './helpers/pg'
+import { makeActor } from './helpers/app'
+import { appWithOutage as outageApp, cleanUpOutages, type Outage } from './helpers/outage'
 import { parseSse, startProviderDouble, type ProviderDouble } from './helpers/providers'
-import { startRelay } from './helpers/relay'
 import { until } from './helpers/scripted-provider'
 
 // The relay's and the model double's ports: TEAMDAY_TEST_PORT_BASE and the next (a machine that
@@ -29,41 +24,17 @@ const RELAY_PORT = PORT_BASE
 const DOUBLE_PORT = PORT_BASE === 0 ? 0 : PORT_BASE + 1
 
 let double: ProviderDouble
-const dirs: string[] = []
 beforeAll(() => {
   double = startProviderDouble(DOUBLE_PORT)
 })
 afterAll(() => {
   double.stop()
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  cleanUpOutages()
 })
 
 /** An app on a database this test can take away (`down`) and give back (`up`). */
-async function appWithOutage(config: object): Promise<{ t: TestApp; down: () => void; up: () => void; stop: () => void }> {
-  const common = { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', maxConcurrentExecutions: 1, ...config }
-  if (ON_PG) {
-    const pg = await freshPgSchema()
-    const u = new URL(pg.url)
-    const relay = startRelay(u.hostname, Number(u.port || 5432), RELAY_PORT)
-    u.port = String(relay.port)
-    const t = await makeTestApp({ pg: { url: u.toString(), schema: pg.schema }, config: common })
-    return { t, down: () => relay.cut(), up: () => relay.restore(), stop: () => relay.stop() }
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'teamday-queued-outage-'))
-  dirs.push(dir)
-  const file = join(dir, 'teamday.db')
-  const t = await makeTestApp({ dbPath: file, config: common })
-  let other: Database | null = null
-  const down = () => {
-    other = new Database(file)
-    other.exec('BEGIN IMMEDIATE')
-  }
-  const up = () => {
-    other?.exec('ROLLBACK')
-    other?.close()
-    other = null
-  }
-  return { t, down, up, stop: up }
+function appWithOutage(config: object): Promise<Outage> {
+  return outageApp({ relayPort: RELAY_PORT, name: 'queued-outage', config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', maxConcurrentExecutions: 1, ...config } })
 }
 
 describe('a synchronous execute queued while the database is out of reach', () => {

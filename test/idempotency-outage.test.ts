@@ -10,10 +10,6 @@
  * PostgreSQL the app reaches the database through a relay this test cuts.
  */
 import { afterAll, describe, expect, test } from 'bun:test'
-import { Database } from 'bun:sqlite'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { eq } from 'drizzle-orm'
 import { Elysia } from 'elysia'
 import { authPlugin } from '../src/auth/plugin'
@@ -21,45 +17,21 @@ import { databaseUnavailable } from '../src/db/unavailable'
 import { AppError } from '../src/errors'
 import { idempotencyKeys } from '../src/db/schema'
 import { idempotency } from '../src/http/idempotency'
-import { authorizerOf, makeActor, makeTestApp, type TestApp } from './helpers/app'
-import { freshPgSchema, ON_PG } from './helpers/pg'
-import { startRelay } from './helpers/relay'
+import { authorizerOf, makeActor } from './helpers/app'
+import { ON_PG } from './helpers/pg'
+import { appWithOutage as outageApp, cleanUpOutages, type Outage } from './helpers/outage'
 import { until } from './helpers/scripted-provider'
 
 const RELAY_PORT = Number(process.env.TEAMDAY_TEST_PORT_BASE ?? 0)
 
-const dirs: string[] = []
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true })
-})
+afterAll(() => cleanUpOutages())
 
 /** An app on a database this test can take away (`down`) and give back (`up`). */
-async function appWithOutage(): Promise<{ t: TestApp; down: () => void; up: () => void; stop: () => void }> {
-  if (ON_PG) {
-    const pg = await freshPgSchema()
-    const u = new URL(pg.url)
-    const relay = startRelay(u.hostname, Number(u.port || 5432), RELAY_PORT)
-    u.port = String(relay.port)
-    const t = await makeTestApp({ pg: { url: u.toString(), schema: pg.schema } })
-    return { t, down: () => relay.cut(), up: () => relay.restore(), stop: () => relay.stop() }
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'teamday-idem-outage-'))
-  dirs.push(dir)
-  const file = join(dir, 'teamday.db')
-  const t = await makeTestApp({ dbPath: file })
+async function appWithOutage(): Promise<Outage> {
+  const outage = await outageApp({ relayPort: RELAY_PORT, name: 'idem-outage' })
   // SQLITE_BUSY after 0.2 s rather than 5 s: the same failure, sooner (each blocks the event loop).
-  t.db.$client.exec('PRAGMA busy_timeout = 200')
-  let other: Database | null = null
-  const down = () => {
-    other = new Database(file)
-    other.exec('BEGIN IMMEDIATE')
-  }
-  const up = () => {
-    other?.exec('ROLLBACK')
-    other?.close()
-    other = null
-  }
-  return { t, down, up, stop: up }
+  if (!ON_PG) outage.t.db.$client.exec('PRAGMA busy_timeout = 200')
+  return outage
 }
 
 describe('an Idempotency-Key whose request answered while the database was out of reach', () => {
