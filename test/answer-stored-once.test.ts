@@ -7,9 +7,9 @@
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
-import { agents, executions } from '../src/db/schema'
+import { executions } from '../src/db/schema'
 import { newId } from '../src/ids'
-import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { insertWriter, makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { proseOf, startProviderDouble, type ProviderDouble } from './helpers/providers'
 
 /** A session's earlier turns are sent while they fit in this many characters. */
@@ -23,9 +23,7 @@ beforeAll(async () => {
   double = startProviderDouble()
   t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', maxHistoryChars: MAX_HISTORY_CHARS } })
   a = await makeActor(t)
-  const now = new Date(t.clock.now())
-  agentId = newId('char')
-  await t.db.insert(agents).values({ id: agentId, organizationId: a.organizationId, userId: a.userId, name: 'Writer', slug: 'writer', visibility: 'organization', createdAt: now, updatedAt: now })
+  agentId = await insertWriter(t, a)
 }, 30_000)
 afterAll(() => double.stop())
 

@@ -1,9 +1,9 @@
 import { beforeAll, expect, test } from 'bun:test'
 import { watchEventLoop } from './helpers/event-loop'
-import { agents, executions } from '../src/db/schema'
+import { executions } from '../src/db/schema'
 import { OFF_LOOP_FROM_BYTES } from '../src/http/compression'
 import { newId } from '../src/ids'
-import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { insertWriter, makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 
 /**
  * A large JSON answer (an execution holding a model's 1.9 MB answer, read back: about 4 MB of
@@ -20,9 +20,8 @@ const answer = Array.from({ length: 1900 }, () => Buffer.from(crypto.getRandomVa
 beforeAll(async () => {
   t = await makeTestApp()
   a = await makeActor(t)
-  const agentId = newId('char')
+  const agentId = await insertWriter(t, a)
   const now = new Date(t.clock.now())
-  await t.db.insert(agents).values({ id: agentId, organizationId: a.organizationId, userId: a.userId, name: 'Writer', slug: 'writer', visibility: 'organization', createdAt: now, updatedAt: now })
   id = newId('exec')
   const chat = newId('exec')
   await t.db.insert(executions).values({

@@ -1,11 +1,11 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
 import { watchEventLoop } from './helpers/event-loop'
 import { eq } from 'drizzle-orm'
-import { agents, executions } from '../src/db/schema'
+import { executions } from '../src/db/schema'
 import { STREAMED_PAGE_BYTES } from '../src/db/paging'
 import { TREE_MAX_BYTES, TREE_MAX_NODES } from '../src/modules/executions/service'
 import { newId } from '../src/ids'
-import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { insertWriter, makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { expectCompressedLike } from './helpers/codings'
 
 /**
@@ -53,9 +53,7 @@ function execution(i: number, answer: string) {
 beforeAll(async () => {
   t = await makeTestApp()
   a = await makeActor(t)
-  agentId = newId('char')
-  const now = new Date(t.clock.now())
-  await t.db.insert(agents).values({ id: agentId, organizationId: a.organizationId, userId: a.userId, name: 'Writer', slug: 'writer', systemPrompt: 'You write.', visibility: 'organization', createdAt: now, updatedAt: now })
+  agentId = await insertWriter(t, a, { systemPrompt: 'You write.' })
   // Oldest first: SMALL small ones, then BIG large ones (each answer differs: "…chapter i…").
   const rows = []
   for (let i = 0; i < SMALL; i++) rows.push(execution(i, `Chapter ${i}, short.`))

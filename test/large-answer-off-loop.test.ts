@@ -16,10 +16,9 @@
 import { threadCpuMs, watchEventLoop } from './helpers/event-loop'
 import { beforeAll, afterAll, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
-import { agents, executions } from '../src/db/schema'
+import { executions } from '../src/db/schema'
 import { DEFAULT_OUTPUT_LIMITS } from '../src/engine/output-limits'
-import { newId } from '../src/ids'
-import { makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { insertWriter, makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
 import { parseSse, proseOf, startProviderDouble, type ProviderDouble } from './helpers/providers'
 
 const LARGE_KIB = 4096
@@ -35,9 +34,7 @@ beforeAll(async () => {
   // is raised so that the answer's size is all that differs.
   t = await makeTestApp({ config: { openaiBaseUrl: double.openaiBaseUrl, defaultModel: 'test-model', outputLimits: { ...DEFAULT_OUTPUT_LIMITS, answerChars: 2 * LARGE_KIB * 1024 } } })
   a = await makeActor(t)
-  const now = new Date(t.clock.now())
-  agentId = newId('char')
-  await t.db.insert(agents).values({ id: agentId, organizationId: a.organizationId, userId: a.userId, name: 'Writer', slug: 'writer', visibility: 'organization', createdAt: now, updatedAt: now })
+  agentId = await insertWriter(t, a)
 }, 30_000)
 afterAll(() => double.stop())
 

@@ -5,7 +5,7 @@ import { loadConfig, type Config } from '../../src/config'
 import { operatorContext, type Ctx } from '../../src/context'
 import { SecretBox } from '../../src/crypto/secretbox'
 import type { SyncDb } from '../../src/db/connection'
-import { useDialect, type Role } from '../../src/db/schema'
+import { agents, useDialect, type Role } from '../../src/db/schema'
 import type { ModelProviders } from '../../src/engine/providers'
 import type { PasswordHashing } from '../../src/modules/users/password-hashing'
 import { createLogger } from '../../src/logger'
@@ -13,6 +13,7 @@ import type { RateLimitStore } from '../../src/ratelimit/store'
 import { createRuntime, type Runtime } from '../../src/runtime'
 import { createToken, type CreateTokenInput } from '../../src/modules/tokens/service'
 import { createUser } from '../../src/modules/users/service'
+import { newId } from '../../src/ids'
 import { closeAtEnd, freshPgSchema, ON_PG } from './pg'
 
 /** A clock tests move by hand. */
@@ -162,6 +163,17 @@ export async function makeActor(t: TestApp, o: { role?: Role; org?: string; emai
 export async function makeToken(t: TestApp, actor: Actor, input: Partial<CreateTokenInput> = {}): Promise<{ token: string; id: string }> {
   const { token, row } = await createToken(t.ctx, { userId: actor.userId, organizationId: actor.organizationId }, { name: `extra ${++seq}`, ...input })
   return { token, id: row.id }
+}
+
+/**
+ * Factory: an agent "Writer" (slug `writer`, visible to the organization) owned by `actor`, written
+ * straight to the database (no route, no audit event), with `fields` over those. Returns its id.
+ */
+export async function insertWriter(t: TestApp, actor: Actor, fields: Partial<typeof agents.$inferInsert> = {}): Promise<string> {
+  const id = newId('char')
+  const now = new Date(t.clock.now())
+  await t.db.insert(agents).values({ id, organizationId: actor.organizationId, userId: actor.userId, name: 'Writer', slug: 'writer', visibility: 'organization', createdAt: now, updatedAt: now, ...fields })
+  return id
 }
 
 /** The real authorizer on a test app's runtime (no rate limits), for tiny apps that test one plugin. */
