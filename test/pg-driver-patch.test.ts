@@ -54,12 +54,9 @@ describe.skipIf(!HAVE_PG)('a transaction whose connection is terminated while it
     process.on('uncaughtException', onUncaught)
     try {
       await sql`CREATE TABLE rows_written (v text)`
-      let release!: () => void
-      const gate = new Promise<void>((r) => (release = r))
-      let started!: (pid: number) => void
-      const pid = new Promise<number>((r) => (started = r))
-      let said!: (what: string) => void
-      const second = new Promise<string>((r) => (said = r))
+      const { promise: gate, resolve: release } = Promise.withResolvers<void>()
+      const { promise: pid, resolve: started } = Promise.withResolvers<number>()
+      const { promise: second, resolve: said } = Promise.withResolvers<string>()
       const tx = sql.begin(async (t) => {
         const [row] = await t`SELECT pg_backend_pid() AS pid`
         await t`INSERT INTO rows_written VALUES ('first')`
@@ -89,12 +86,9 @@ describe.skipIf(!HAVE_PG)('a transaction whose connection is terminated while it
       // no socket (which threw, uncaught).
       const lone = postgres(url, { max: 1, onnotice: () => {}, fetch_types: false })
       try {
-        let go!: () => void
-        const wait = new Promise<void>((r) => (go = r))
-        let lonePid!: (pid: number) => void
-        const known = new Promise<number>((r) => (lonePid = r))
-        let answered!: (what: string) => void
-        const late = new Promise<string>((r) => (answered = r))
+        const { promise: wait, resolve: go } = Promise.withResolvers<void>()
+        const { promise: known, resolve: lonePid } = Promise.withResolvers<number>()
+        const { promise: late, resolve: answered } = Promise.withResolvers<string>()
         const lost = lone
           .begin(async (t) => {
             lonePid((await t`SELECT pg_backend_pid() AS pid`)[0]!.pid)

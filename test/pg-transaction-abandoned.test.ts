@@ -58,12 +58,9 @@ describe.skipIf(!HAVE_PG)('a transaction given up before it ended', () => {
     const { client, conn } = await setUp(20_000)
     const admin = postgres(PG_ADMIN_URL, { max: 1, onnotice: () => {} })
     try {
-      let release!: () => void
-      const gate = new Promise<void>((r) => (release = r))
-      let started!: (pid: number) => void
-      const pid = new Promise<number>((r) => (started = r))
-      let said!: (what: unknown) => void
-      const later = new Promise<unknown>((r) => (said = r))
+      const { promise: gate, resolve: release } = Promise.withResolvers<void>()
+      const { promise: pid, resolve: started } = Promise.withResolvers<number>()
+      const { promise: later, resolve: said } = Promise.withResolvers<unknown>()
       const outcome = conn
         .transaction(async (tx) => {
           const rows = (await (tx as unknown as { execute: (q: unknown) => Promise<{ pid: number }[]> }).execute(sql`SELECT pg_backend_pid() AS pid`)) as { pid: number }[]
