@@ -54,6 +54,11 @@ export function unavailableForGood(error: unknown): boolean {
   return errorCodes(error).some((c) => FOR_GOOD.has(c))
 }
 
+/** Whether `error` says the database cannot take the write now but may by waiting (not FOR_GOOD): worth trying again. */
+export function unavailableForNow(error: unknown): boolean {
+  return databaseUnavailable(error) !== null && !unavailableForGood(error)
+}
+
 /** Codes of a database that did not answer in time: a statement timeout, a connection not made, no answer by the deadline. */
 const TIMED_OUT = new Set(['57014', 'CONNECT_TIMEOUT', 'ETIMEDOUT'])
 
@@ -89,8 +94,7 @@ export async function retryWhileUnavailable<T>(write: () => Promise<T>, windowMs
       return await write()
     } catch (e) {
       const pause = Math.min(50 * 2 ** (attempt - 1), 1000)
-      const transient = databaseUnavailable(e) !== null && !unavailableForGood(e)
-      if (!transient || performance.now() - start + pause > windowMs) throw e
+      if (!unavailableForNow(e) || performance.now() - start + pause > windowMs) throw e
       onRetry?.(e, attempt)
       await new Promise((resolve) => setTimeout(resolve, pause))
     }

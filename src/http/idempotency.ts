@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import type { Principal } from '../auth/principal'
-import { databaseUnavailable, unavailableForGood } from '../db/unavailable'
+import { unavailableForNow } from '../db/unavailable'
 import { IN_PROGRESS_STALE_MS, IdempotencyKeys, requestHash, sameRequestAs, type KeyStoreDeps, type WithheldKind } from '../idempotency/service'
 import type { Logger } from '../logger'
 import { errorMessage } from '../errors'
@@ -116,7 +116,7 @@ export function idempotency(deps: KeyStoreDeps & { log: Logger }, callerOf: (req
 
   /**
    * Tries `record` again after 0.5, 1, 2, 4 and 8 s; then, while the database is out of reach
-   * (databaseUnavailable: a lock held by another process, PostgreSQL lost), every 5 s with the
+   * (unavailableForNow: a lock held by another process, PostgreSQL lost), every 5 s with the
    * other keys waiting (awaitDatabase) until the key would be stale anyway (IN_PROGRESS_STALE_MS).
    * At once when a retry with the key finds it in progress (recordNow: the database answered that
    * retry), or when the server stops (recordPendingKeys). Logs the outcome.
@@ -186,14 +186,9 @@ async function attempt(entry: PendingRecord): Promise<boolean> {
     return true
   } catch (e) {
     entry.about = { ...entry.about, error: errorMessage(e) }
-    entry.unavailable = passing(e)
+    entry.unavailable = unavailableForNow(e)
     return false
   }
-}
-
-/** Whether `e` says the database cannot be reached now, for a while (not for good: a pool shut down, a file moved away). */
-function passing(e: unknown): boolean {
-  return databaseUnavailable(e) !== null && !unavailableForGood(e)
 }
 
 /** Keys waiting for the database to answer again (awaitDatabase), oldest first, and the timer of their next round. */
