@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../src/config'
 
@@ -82,5 +83,27 @@ describe('deploy/: the README\'s compose file, nginx config and systemd unit, as
     // Longer than the graceful stop, or systemd kills it midway.
     expect(Number(values('TimeoutStopSec')[0]) * 1000).toBeGreaterThan(gracefulStopMs)
     expect(Number(values('LimitNOFILE')[0])).toBeGreaterThanOrEqual(65536)
+  })
+})
+
+describe("README, cron: the token file's one-liner", () => {
+  test('works for a user with no ~/.config/teamday yet: the file is made, mode 600', () => {
+    // It was `install -m 600 /dev/null ~/.config/teamday/token && …`: install makes no directory
+    // without -D ("No such file or directory"), and cron's user usually has no ~/.config/teamday.
+    const line = [...blocks('bash')].flatMap((b) => b.split('\n')).find((l) => l.includes('~/.config/teamday/token') && l.startsWith('install '))
+    expect(line).toBeDefined()
+    const home = mkdtempSync(join(tmpdir(), 'teamday-home-'))
+    try {
+      // An editor that writes what the user would paste; the line's own ${EDITOR:-vi} is what runs.
+      const editor = join(home, 'editor.sh')
+      Bun.spawnSync(['sh', '-c', `printf '#!/bin/sh\\nprintf td_x > "$1"\\n' > ${editor} && chmod 700 ${editor}`])
+      const run = Bun.spawnSync(['bash', '-c', line!], { env: { PATH: process.env.PATH!, HOME: home, EDITOR: editor } })
+      expect({ status: run.exitCode, error: run.stderr.toString() }).toEqual({ status: 0, error: '' })
+      const file = join(home, '.config', 'teamday', 'token')
+      expect(statSync(file).mode & 0o777).toBe(0o600)
+      expect(readFileSync(file, 'utf8')).toBe('td_x')
+    } finally {
+      rmSync(home, { recursive: true, force: true })
+    }
   })
 })
