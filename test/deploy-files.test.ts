@@ -107,3 +107,36 @@ describe("README, cron: the token file's one-liner", () => {
     }
   })
 })
+
+describe("README, backups: the one-time folder, then the nightly cron line", () => {
+  test('the cron line writes its backup into the folder the README makes first (backup makes none)', () => {
+    // The cron line alone failed every night on a new host: /var/backups/teamday did not exist.
+    const setup = blocks('bash').flatMap((b) => b.split('\n')).find((l) => l.startsWith('install -d ') && l.includes('/var/backups/teamday'))
+    const cron = blocks('cron').flatMap((b) => b.split('\n')).find((l) => l.includes(' backup ') && !l.startsWith('#'))
+    expect(setup).toBeDefined()
+    expect(cron).toBeDefined()
+    const root = mkdtempSync(join(tmpdir(), 'teamday-backups-'))
+    try {
+      // Under a temporary root, with this checkout's teamday; the service user's ownership is left
+      // out (no such user here). Cron's own escaping: \% is %.
+      const local = (line: string) =>
+        line
+          .replaceAll(' -o teamday -g teamday', '')
+          .replaceAll('/var/', `${root}/var/`)
+          .replaceAll('/usr/local/bin/teamday', `${process.execPath} ${join(import.meta.dir, '..', 'src', 'main.ts')}`)
+          .replaceAll('\\%', '%')
+      const db = `${root}/var/lib/teamday/teamday.db`
+      const env = { PATH: process.env.PATH!, HOME: root, TEAMDAY_LOG_LEVEL: 'warn', TZ: 'UTC' }
+      expect(Bun.spawnSync([process.execPath, join(import.meta.dir, '..', 'src', 'main.ts'), 'migrate', '--db', db], { env }).exitCode).toBe(0)
+      const command = cron!.trim().split(/\s+/).slice(5).join(' ')
+      const run = Bun.spawnSync(['sh', '-c', `${local(setup!)} && ${local(command)}`], { env })
+      expect({ status: run.exitCode, error: run.exitCode === 0 ? '' : run.stderr.toString() }).toEqual({ status: 0, error: '' })
+      const today = new Date().toISOString().slice(0, 10)
+      const folder = `${root}/var/backups/teamday`
+      expect(statSync(folder).mode & 0o777).toBe(0o700)
+      expect(statSync(`${folder}/teamday-${today}.db`).mode & 0o777).toBe(0o600)
+    } finally {
+      rmSync(root, { recursive: true, force: true })
+    }
+  }, 60_000)
+})
