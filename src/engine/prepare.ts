@@ -194,23 +194,33 @@ export async function createJob(
     rootExecutionId: input.rootExecutionId ?? null,
     delegationDepth: input.delegationDepth ?? 0,
     delegated: input.delegated ?? false,
-    // Owned by this instance from the start (queued runs too), its lease on the lease clock: see src/engine/leases.ts.
+    // Owned by this instance from the start (queued runs too).
     instanceId: deps.instanceId,
-    leaseExpiresAt: leaseUntil(now.getTime(), deps.config.executionLeaseMs) as unknown as Date,
     createdAt: now,
     updatedAt: now,
   }
+  // Its lease on the lease clock (src/engine/leases.ts), counted from when the row is written: in
+  // its transaction, once the write lock is held. On PostgreSQL the statement reads the database's
+  // clock as it runs (leaseUntil); on SQLite the clock is read here, after BEGIN IMMEDIATE has
+  // waited for the file's write lock (another `--reuse-port` process's long transaction, up to the
+  // busy timeout) and this process's own transactions have gone before it. Counted from `now`, read
+  // before all that, a run queued behind such a lock was recorded with a lease that much shorter,
+  // and another process's lease sweep could fail it right after.
+  const leased = () => ({ ...row, leaseExpiresAt: leaseUntil(deps.clock.now(), deps.config.executionLeaseMs) as unknown as Date })
   const checks = [input.bound, selected ? input.admit : undefined].filter((c) => c !== undefined)
   const { recorded } = input
+  const conn = connectionOf(deps.db)
+  // A lone insert takes no transaction on PostgreSQL (clock_timestamp() is read as it runs); on
+  // SQLite it takes one, so that the clock is read once the lock is held.
   const execution =
-    checks.length > 0 || recorded
-      ? await connectionOf(deps.db).transaction(async (tx) => {
+    checks.length > 0 || recorded || conn.dialect === 'sqlite'
+      ? await conn.transaction(async (tx) => {
           for (const check of checks) await check(tx)
-          const inserted = await insertExecution(tx, row)
+          const inserted = await insertExecution(tx, leased())
           if (recorded) await recorded(tx, inserted)
           return inserted
         })
-      : await insertExecution(deps.db, row)
+      : await insertExecution(deps.db, leased())
   if (!selected) return { execution, selected: null }
   return { execution, agent: input.agent, system: systemPrompt(input.agent, input.space), selected, ...(input.tree && { tree: input.tree }) }
 }
