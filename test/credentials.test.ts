@@ -127,7 +127,7 @@ describe('a token created while its creator is revoked elsewhere', () => {
   // 5 of 177 children). A clock that moves while the create waits plays that wait here.
   const waiting = (t: Awaited<ReturnType<typeof makeTestApp>>, ms: number) => {
     let calls = 0
-    return { ...t.ctx, clock: { now: () => t.clock.now() + (calls++ === 0 ? 0 : ms) } }
+    return { ...t.ctx, clock: { now: () => t.clock.now() + (calls++ === 0 ? 0 : ms), monotonic: t.clock.monotonic } }
   }
   const creator = async (t: Awaited<ReturnType<typeof makeTestApp>>) => {
     const a = await makeActor(t)

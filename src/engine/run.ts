@@ -309,6 +309,10 @@ export async function runJob(
   const keys = [config.openaiApiKey, config.anthropicApiKey]
   // A queued run was marked running by its claim (src/engine/queue.ts); a delegated child starts now.
   const startedAt = job.execution.startedAt?.getTime() ?? clock.now()
+  // Its duration (`executionTime`) on the monotonic clock: the start and end instants are the wall
+  // clock's, but a step of it while the run ran (NTP, an operator) made their difference negative
+  // (recorded 0) or inflated by the step.
+  const startedMono = clock.monotonic()
   // A top-level run may have waited for its slot: decided again now, for its user with their
   // current role (a delegated child was checked by its delegation a moment ago). The visibility
   // it records is the agent's as of now (an owner's run of an agent made private is private).
@@ -515,7 +519,7 @@ export async function runJob(
   const base = {
     completedAt: new Date(now),
     updatedAt: new Date(now),
-    executionTime: Math.max(0, now - startedAt),
+    executionTime: Math.max(0, Math.round(clock.monotonic() - startedMono)),
     tokensInput: inputTokens,
     tokensOutput: outputTokens,
     toolCalls,

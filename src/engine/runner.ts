@@ -777,6 +777,8 @@ export class Engine {
         error: 'Cancelled by request',
         completedAt: new Date(now),
         updatedAt: new Date(now),
+        // By the wall clock, the only one instances share; a run that runs (here or on another
+        // instance) writes its own, on its monotonic clock, as it ends (runJob's cancelled()).
         executionTime: startedAt !== undefined ? Math.max(0, now - startedAt) : null,
       })
     }

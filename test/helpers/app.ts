@@ -16,11 +16,19 @@ import { createUser } from '../../src/modules/users/service'
 import { newId } from '../../src/ids'
 import { closeAtEnd, freshPgSchema, ON_PG } from './pg'
 
-/** A clock tests move by hand. */
+/** A clock tests move by hand: time passing (`advance`), or the wall clock stepped (`step`, as NTP does). */
 export class TestClock {
+  /** The monotonic clock's reading (src/clock.ts): time passing moves it, a step of the wall clock does not. */
+  mono = 0
   constructor(public ms = Date.parse('2026-06-01T12:00:00.000Z')) {}
   now = () => this.ms
+  monotonic = () => this.mono
   advance(ms: number) {
+    this.ms += ms
+    this.mono += ms
+  }
+  /** The wall clock set `ms` on (back, when negative), no time passing. */
+  step(ms: number) {
     this.ms += ms
   }
 }
