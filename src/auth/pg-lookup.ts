@@ -1,9 +1,11 @@
+import { Placeholder, sql as drizzleSql } from 'drizzle-orm'
 import type { Config, RatePolicy } from '../config'
 import type { PgConnection } from '../db/pg'
 import { agentsVersionScope, versionKey } from '../db/versions'
 import { addingHits, hitOfPlace, hitsWithin, StatementBatches, type PgRateLimitStore } from '../ratelimit/pg-store'
 import type { Hit } from '../ratelimit/store'
 import type { AuthRow } from './lookup'
+import { notRevokedSql } from './revoked'
 
 /** The hits counted for one authenticated request, at the time they were counted. */
 export interface CountedHits {
@@ -50,6 +52,12 @@ export class PgCountedLookup {
   private readonly batches = new StatementBatches<{ kind: Kind; hash: string }, CountedLookup>((arg, k, now) => this.send(arg.kind, arg.hash, k, now))
   /** The budgets counted in the statement, in order: the token's (if on), then the user's (if on). */
   private readonly budgets: { policy: RatePolicy; key: 'id' | 'user_id' }[]
+  /**
+   * The revocation rule (notRevokedSql, src/auth/revoked.ts: its one source) on the `auth` rows'
+   * columns, rendered once for this statement, which is not drizzle's: its text cut at its
+   * parameters, and those (the placeholder `now` is the statement's time).
+   */
+  private readonly notRevoked: { strings: string[]; params: unknown[] }
 
   constructor(
     private readonly conn: PgConnection,
@@ -60,6 +68,10 @@ export class PgCountedLookup {
       ...(config.rateLimit ? [{ policy: config.rateLimit, key: 'id' as const }] : []),
       ...(config.userRateLimit ? [{ policy: config.userRateLimit, key: 'user_id' as const }] : []),
     ]
+    // drizzle's pg-core only here: this class exists only in a process on PostgreSQL.
+    const { PgDialect } = require('drizzle-orm/pg-core') as typeof import('drizzle-orm/pg-core')
+    const rule = new PgDialect().sqlToQuery(notRevokedSql({ revokedAt: drizzleSql.raw('revoked_at'), revokedReason: drizzleSql.raw('revoked_reason') }, drizzleSql.placeholder('now')))
+    this.notRevoked = { strings: rule.sql.split(/\$\d+/), params: rule.params }
   }
 
   /** Looks up a token (`pat`, or a CLI access token) by its hash and counts the request when it is valid. */
@@ -90,15 +102,17 @@ export class PgCountedLookup {
           (SELECT u.email FROM users u WHERE u.id = s.user_id) AS email,
           (SELECT m.role FROM memberships m WHERE m.organization_id = s.organization_id AND m.user_id = s.user_id) AS role
         FROM cli_access_tokens a JOIN cli_sessions s ON s.id = a.session_id WHERE a.token_hash = ${hash}`
+    // Not revoked, or in a rotation's grace period still running at `now`: notRevokedSql, the one
+    // rule (src/auth/revoked.ts), as rendered in the constructor.
+    const { strings, params } = this.notRevoked
+    const values = params.map((p) => (p instanceof Placeholder ? nowIso : p))
+    const notRevoked = sql(Object.assign([...strings], { raw: strings }) as unknown as TemplateStringsArray, ...(values as never[]))
     // `within`: how many of the batch's hits are within the first budget (the second counts those).
     const rows = await this.conn.bounded(sql`
       WITH auth AS (${auth}),
-      -- Not revoked, or in a rotation's grace period ('rotated'): revocationInForce, the one rule
-      -- (src/auth/revoked.ts), written out here as this statement is not drizzle's; 'rotated_now'
-      -- (a rotation without grace) and every other reason are in force once committed.
       valid AS (
         SELECT id, user_id FROM auth
-        WHERE role IS NOT NULL AND expires_at > ${nowIso}::timestamptz AND (revoked_at IS NULL OR (revoked_reason = 'rotated' AND revoked_at > ${nowIso}::timestamptz))
+        WHERE role IS NOT NULL AND expires_at > ${nowIso}::timestamptz AND ${notRevoked}
       ),
       async_commit AS (SELECT set_config('synchronous_commit', 'off', true) FROM valid)
       ${b1 ? sql`, first AS (${upsert(b1, sql`${k}::int`, sql`valid, async_commit`)})` : sql``}

@@ -1,4 +1,4 @@
-import { and, eq, gt, isNotNull, isNull, lte, ne, or, type Column, type Placeholder, type SQL } from 'drizzle-orm'
+import { and, eq, gt, isNotNull, isNull, lte, ne, or, type Placeholder, type SQL, type SQLWrapper } from 'drizzle-orm'
 import type { Actor } from '../actor'
 import type { Db } from '../db/connection'
 import { cliSessions, personalAccessTokens } from '../db/schema'
@@ -35,11 +35,17 @@ export function wasRotated(reason: string | null): boolean {
  * the instance that made it, and another machine's clock may run ahead of this one's. Read as
  * "revoked at or before now", a revocation made through an instance whose clock was 5 s ahead let
  * the token in on every other instance for those 5 s. The same rule, as SQL: notRevokedSql,
- * revokedSql, and the raw copy in PgAuthLookup's statement (src/auth/pg-lookup.ts).
+ * revokedSql (which PgCountedLookup's statement of raw SQL renders too: src/auth/pg-lookup.ts).
  */
 export function revocationInForce<R extends { revokedAt: Date | null; revokedReason: string | null }>(row: R, now: number): row is R & { revokedAt: Date } {
   return row.revokedAt !== null && (row.revokedReason !== ROTATED_GRACE || row.revokedAt.getTime() <= now)
 }
+
+/**
+ * A credential's revocation columns: a table's, or (src/auth/pg-lookup.ts) the names in a statement
+ * of raw SQL, which take a placeholder for `now` (drizzle maps a Date through a column's type only).
+ */
+type RevocationColumns = { revokedAt: SQLWrapper; revokedReason: SQLWrapper }
 
 /**
  * The rows whose revocation is not in force at `now` (revocationInForce, as a condition): not
@@ -48,12 +54,12 @@ export function revocationInForce<R extends { revokedAt: Date | null; revokedRea
  * whose `now` was a millisecond earlier found the other's revocation "in the future" and revoked
  * the token a second time). `now` may be a prepared statement's placeholder.
  */
-export function notRevokedSql(t: { revokedAt: Column; revokedReason: Column }, now: Date | Placeholder): SQL {
+export function notRevokedSql(t: RevocationColumns, now: Date | Placeholder): SQL {
   return or(isNull(t.revokedAt), and(eq(t.revokedReason, ROTATED_GRACE), gt(t.revokedAt, now)))!
 }
 
 /** The rows whose revocation is in force at `now` (revocationInForce, as a condition). */
-export function revokedSql(t: { revokedAt: Column; revokedReason: Column }, now: Date | Placeholder): SQL {
+export function revokedSql(t: RevocationColumns, now: Date | Placeholder): SQL {
   return and(isNotNull(t.revokedAt), or(isNull(t.revokedReason), ne(t.revokedReason, ROTATED_GRACE), lte(t.revokedAt, now)))!
 }
 
