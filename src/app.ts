@@ -116,7 +116,8 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
   const webConsole = createConsole(rt, clientAddress, httpsResolver(rt.config, peer))
   // Per route (`METHOD path`): the permission it needs and how it takes a body; filled below.
   const routes = new RouteTable()
-  const contexts = requestContexts(rt, clientAddress)
+  // A request's context carries its Idempotency-Key's record, which its transactions mark (src/context.ts withTx).
+  const contexts = requestContexts(rt, clientAddress, (request) => idempotent.keyOf(request))
   const limits = rateLimits(rt.limiter, rt.config, clientAddress)
   // Public routes per client address (authenticated ones per token and user, by the authorizer).
   const ipLimit = limits.perIp((method, route) => routes.authenticates(method, route))

@@ -13,6 +13,7 @@ import { afterAll, describe, expect, test } from 'bun:test'
 import { eq } from 'drizzle-orm'
 import { Elysia } from 'elysia'
 import { authPlugin } from '../src/auth/plugin'
+import { contextOf, withTx } from '../src/context'
 import { databaseUnavailable } from '../src/db/unavailable'
 import { AppError } from '../src/errors'
 import { idempotencyKeys } from '../src/db/schema'
@@ -109,4 +110,55 @@ describe('an Idempotency-Key whose request answered while the database was out o
       stop()
     }
   }, 90_000)
+
+  test('a request whose transaction committed before the outage failed it: its key is kept, and the retry is not run again', async () => {
+    const { t, down, up, stop } = await appWithOutage()
+    try {
+      const a = await makeActor(t)
+      const authorizer = authorizerOf(t)
+      let runs = 0
+      const probe = (db = t.rt.db) => db.update(idempotencyKeys).set({ method: 'POST' }).where(eq(idempotencyKeys.id, 'idem_none')).run()
+      const keys = idempotency(t.rt, (request, set) => authorizer.principal(request, set, 'agents:write'))
+      const app = new Elysia()
+        .onError(({ error, set }) => {
+          if (error instanceof AppError) {
+            set.status = error.status
+            return { code: error.code, details: error.details }
+          }
+          set.status = databaseUnavailable(error) !== null ? 503 : 500
+          return { code: set.status === 503 ? 'service_unavailable' : 'internal_error' }
+        })
+        .use(keys.plugin)
+        .use(authPlugin(authorizer))
+        .post(
+          '/two-writes',
+          async ({ request }) => {
+            runs++
+            // Its work commits (a transaction of the request's context, as a service's withTx)...
+            // (keyOf is what the app's request contexts carry: src/app.ts.)
+            await withTx(contextOf(t.rt, { kind: 'system' }, { idempotencyKeyId: keys.keyOf(request) }), (tx) => probe(tx.db))
+            // ...then the database goes before its next write: a 503 for a request that did write.
+            down()
+            await probe()
+            return { runs }
+          },
+          { auth: 'agents:write' },
+        )
+      const send = async () => {
+        const r = await app.handle(new Request('http://localhost/two-writes', { method: 'POST', headers: { authorization: `Bearer ${a.token}`, 'idempotency-key': 'k-two' } }))
+        return { status: r.status, body: (await r.json()) as any }
+      }
+      const failed = await send()
+      expect([failed.status, failed.body.code]).toEqual([503, 'service_unavailable'])
+      up()
+      // Freed, the key let this retry run the work a second time.
+      const retried = await send()
+      expect(runs).toBe(1)
+      expect([retried.status, retried.body.code, retried.body.details?.committed]).toEqual([409, 'idempotency_interrupted', true])
+      const [row] = await t.db.select().from(idempotencyKeys).all()
+      expect(row?.state).toBe('answer_lost')
+    } finally {
+      stop()
+    }
+  }, 60_000)
 })

@@ -28,7 +28,12 @@ export interface DbConnection {
   readonly dialect: 'sqlite' | 'pg'
   /** Statements outside any transaction. */
   readonly db: Db
-  transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T>
+  /**
+   * Runs `fn` in a transaction. `alone`: one that only writes, with no read it relies on (a single
+   * statement and its Idempotency-Key's mark), which need not wait for the other transactions:
+   * PostgreSQL's skips the transaction lock every other takes (SQLite has one writer anyway).
+   */
+  transaction<T>(fn: (tx: Db) => Promise<T>, opts?: { alone?: boolean }): Promise<T>
   /** Whether `db` is a transaction's handle. */
   isTransaction(db: Db): boolean
 }

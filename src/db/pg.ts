@@ -101,7 +101,9 @@ export class PgConnection implements DbConnection {
    * `teamday rekey`) took the whole pool, and reads and readiness stalled for as long. A turn not
    * come within the statement timeout fails as the lock wait would have (a 503).
    */
-  async transaction<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: Db) => Promise<T>, opts: { alone?: boolean } = {}): Promise<T> {
+    // A write with no read it relies on (DbConnection.transaction): neither the lock nor the turn.
+    if (opts.alone) return this.transactionNow(fn, false)
     const before = this.txTail
     let done!: () => void
     const mine = new Promise<void>((resolve) => (done = resolve))
@@ -111,13 +113,13 @@ export class PgConnection implements DbConnection {
       const turn = await Promise.race([before.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.txWaitMs)))])
       clearTimeout(timer)
       if (!turn) throw Object.assign(new Error(`canceling statement due to statement timeout: waited ${this.txWaitMs} ms for this instance's earlier transactions`), { code: '57014' })
-      return await this.transactionNow(fn)
+      return await this.transactionNow(fn, true)
     } finally {
       done()
     }
   }
 
-  private transactionNow<T>(fn: (tx: Db) => Promise<T>): Promise<T> {
+  private transactionNow<T>(fn: (tx: Db) => Promise<T>, locked: boolean): Promise<T> {
     const state = { open: true }
     // A statement of the transaction past its deadline (or a BEGIN that never returns) ends the
     // transaction's promise at once: the driver's ROLLBACK would wait on the same silent
@@ -137,7 +139,7 @@ export class PgConnection implements DbConnection {
       const session = (tx as any).session
       session.client = this.guard(session.client, () => (state.open ? undefined : 'A transaction handle was used outside its transaction.'), abort)
       // Per schema: one deployment's instances share it; separate schemas (tests) do not.
-      await session.client.unsafe(`SELECT pg_advisory_xact_lock(${TX_LOCK}, hashtext(current_schema()))`)
+      if (locked) await session.client.unsafe(`SELECT pg_advisory_xact_lock(${TX_LOCK}, hashtext(current_schema()))`)
       const handle = tx as unknown as Db
       attachConnection(handle, this)
       this.txs.add(handle)

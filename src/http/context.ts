@@ -36,12 +36,12 @@ export function userAgentOf(request: Request): string | null {
 
 /**
  * The service context of an HTTP request: the runtime's services, the request id (set by the
- * request guards in app.ts) and where it came from. Route handlers build one from their
+ * request guards in app.ts), where it came from, and its Idempotency-Key's record (`idempotencyKeyOf`). Route handlers build one from their
  * principal and hand it to the service; services never see Elysia's context.
  */
-export function requestContexts(services: Services, clientAddress: (request: Request) => string | null) {
+export function requestContexts(services: Services, clientAddress: (request: Request) => string | null, idempotencyKeyOf: (request: Request) => string | null = () => null) {
   const of = (actor: Actor, request: Request, set: Set): Ctx =>
-    contextOf(services, actor, { requestId: String(set.headers['x-request-id'] ?? '') || null, origin: new RequestOrigin(request, clientAddress) })
+    contextOf(services, actor, { requestId: String(set.headers['x-request-id'] ?? '') || null, origin: new RequestOrigin(request, clientAddress), idempotencyKeyId: idempotencyKeyOf(request) })
   return {
     of,
     /** The context of an authenticated request, acting for its principal. */

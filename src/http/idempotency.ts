@@ -101,14 +101,22 @@ export function idempotency(deps: KeyStoreDeps & { log: Logger }, callerOf: (req
       return responseValue as Response
     })
 
-  return { plugin, withhold }
+  /** The record id of the key `request` claimed and still holds (null: none, or replayed). */
+  const keyOf = (request: Request): string | null => {
+    const s = states.get(request)
+    return s === undefined || s === 'replayed' ? null : s.id
+  }
+
+  return { plugin, withhold, keyOf }
 
   /** What stores or frees a key once its request's response is known (decided now; done, and maybe done again, by the function returned). */
   function settlement(id: string, request: Request, set: { status?: number | string; headers: Record<string, string | number> }, responseValue: unknown): () => Promise<void> {
     const status = responseValue instanceof Response ? responseValue.status : typeof set.status === 'number' ? set.status : 200
     const created = withheld.get(request)
     if (created !== undefined && status < 300) return () => keys.complete(id, status, null, {}, created)
-    if (status >= 300 || responseValue instanceof Response) return () => keys.release(id)
+    // A 500, or a 503 for the database (a connection lost, maybe as its COMMIT went): what the
+    // request wrote is not known, and its key is freed only if its work did not commit (release).
+    if (status >= 300 || responseValue instanceof Response) return () => keys.release(id, outcomeUnknown(status, responseValue))
     const headers: Record<string, string> = {}
     for (const h of KEPT_HEADERS) if (set.headers[h] !== undefined) headers[h] = String(set.headers[h])
     return () => keys.complete(id, status, responseValue, headers)
@@ -147,6 +155,18 @@ export function idempotency(deps: KeyStoreDeps & { log: Logger }, callerOf: (req
       pending.delete(entry.id)
     }
   }
+}
+
+/**
+ * Whether a failed answer leaves unknown what its request wrote: an internal error, or the
+ * database unavailable (src/http/errors.ts), that says nothing of its outcome. One that names it
+ * in `details` is the route's own answer (a synchronous execute whose run failed: the failed
+ * execution, whose key is freed for a new run, as any failure's).
+ */
+function outcomeUnknown(status: number, body: unknown): boolean {
+  if (typeof body !== 'object' || body === null) return status === 500 || status === 503
+  const { code, details } = body as { code?: unknown; details?: unknown }
+  return details === undefined && ((status === 500 && code === 'internal_error') || (status === 503 && code === 'service_unavailable'))
 }
 
 /**

@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm'
+import { and, eq, inArray, sql } from 'drizzle-orm'
 import { holdsSecret } from '../auth/tokens'
 import type { Clock } from '../clock'
 import type { SecretBox } from '../crypto/secretbox'
@@ -24,6 +24,16 @@ const PURGE_BATCH = 1000
 const KEY_SHAPE = /^[\x20-\x7e]{1,255}$/
 /** A response body this long or longer (its JSON) is serialized, sealed and stored in event-loop turns of their own (complete). */
 const LARGE_BODY_CHARS = 256 * 1024
+
+/**
+ * A key's states besides 'in_progress' (claimed, nothing of its work committed) and 'completed'
+ * (its answer stored): COMMITTED, its request's work committed (set in that work's own
+ * transaction: markWorkCommitted in src/context.ts), its answer not known yet; ANSWER_LOST, its
+ * work committed but its request was answered with an error saying nothing of it (a COMMIT
+ * whose answer was lost with the connection): never run again (409 idempotency_interrupted).
+ */
+export const COMMITTED = 'committed'
+const ANSWER_LOST = 'answer_lost'
 
 /** Marks a completed key whose response was not stored (see completeIdempotent), and why. */
 const WITHHELD = 'x-teamday-withheld-id'
@@ -148,6 +158,17 @@ export async function deleteExpiredIdempotencyKeys(db: Db, now: number, limit: n
   return deleteBatch(db, idempotencyKeys, idempotencyKeys.id, sql`${idempotencyKeys.expiresAt} < ${dbTime(now)}`, limit)
 }
 
+/**
+ * Marks the key `id` as its request's work committed, from inside that work's transaction (`db`:
+ * its handle), so that the mark and the work commit together or not at all: a failure whose
+ * outcome is unknown (a COMMIT whose answer was lost with the connection) then frees the key only
+ * when the work did not commit (IdempotencyKeys.release). One UPDATE of the key's own row (no
+ * other request writes it), the same for every transaction of the request.
+ */
+export async function markWorkCommitted(db: Db, id: string): Promise<void> {
+  await db.update(idempotencyKeys).set({ state: COMMITTED }).where(and(eq(idempotencyKeys.id, id), eq(idempotencyKeys.state, 'in_progress'))).run()
+}
+
 /** The Idempotency-Key store of one app: stored responses, and when expired keys were last purged. */
 export class IdempotencyKeys {
   private lastPurge = 0
@@ -220,8 +241,15 @@ export class IdempotencyKeys {
       // Its request answered while the database was out of reach, so its key could not be freed
       // (a 503 saying "retry") or given its answer: done now, as this retry shows the database
       // answers again; it was 409 idempotency_in_progress until the key went stale.
-      if (existing.state === 'in_progress' && (await req.settle?.(existing.id))) continue
-      if (interrupted) {
+      if ((existing.state === 'in_progress' || existing.state === COMMITTED) && (await req.settle?.(existing.id))) continue
+      if (existing.state === ANSWER_LOST) {
+        throw new AppError(
+          'idempotency_interrupted',
+          `Idempotency-Key of a request whose answer was lost: the request first sent with this key (${existing.method} ${existing.path}) took effect (its changes were committed) but the database connection was lost as they were, so it was answered with an error; it is not run again. Look at what it did (e.g. list what it created), rather than sending it again.`,
+          { details: { since: existing.createdAt.toISOString(), committed: true } },
+        )
+      }
+      if (interrupted || (existing.state === COMMITTED && existing.createdAt.getTime() < now - IN_PROGRESS_STALE_MS)) {
         throw new AppError(
           'idempotency_interrupted',
           `Idempotency-Key of an interrupted request: the request first sent with this key (${existing.method} ${existing.path}) started ${Math.round((now - existing.createdAt.getTime()) / 60_000)} minutes ago and has not answered (its server stopped, or it is still running: a long synchronous execute), so it may or may not take effect; it is not run again. Check whether it did (e.g. list what it would have created), then send it with a new key if needed.`,
@@ -275,8 +303,21 @@ export class IdempotencyKeys {
       .run()
   }
 
-  /** Frees a key whose request failed, so the client may retry with it. */
-  async release(id: string): Promise<void> {
-    await this.deps.db.delete(idempotencyKeys).where(and(eq(idempotencyKeys.id, id), eq(idempotencyKeys.state, 'in_progress'))).run()
+  /**
+   * Frees a key whose request failed, so the client may retry with it. `outcomeUnknown`: the
+   * failure does not say what was written (the database connection lost, a COMMIT whose answer
+   * never came; an internal error): the key is freed only when its request's work did not commit
+   * (markWorkCommitted, written in the work's own transaction: the DELETE waits for a transaction
+   * still holding the row, and sees its outcome); one whose work committed is kept, as ANSWER_LOST,
+   * never to run again. Any other failure is a deliberate answer of the route and frees the key.
+   */
+  async release(id: string, outcomeUnknown = false): Promise<void> {
+    const t = idempotencyKeys
+    if (!outcomeUnknown) {
+      await this.deps.db.delete(t).where(and(eq(t.id, id), inArray(t.state, ['in_progress', COMMITTED]))).run()
+      return
+    }
+    await this.deps.db.delete(t).where(and(eq(t.id, id), eq(t.state, 'in_progress'))).run()
+    await this.deps.db.update(t).set({ state: ANSWER_LOST }).where(and(eq(t.id, id), eq(t.state, COMMITTED))).run()
   }
 }

@@ -292,7 +292,7 @@ export const idempotencyKeys = pgTable('idempotency_keys', {
   method: text('method').notNull(),
   path: text('path').notNull(),
   requestHash: text('request_hash').notNull(),
-  /** in_progress | completed */
+  /** in_progress | committed | answer_lost | completed (src/idempotency/service.ts) */
   state: text('state').notNull(),
   responseStatus: integer('response_status'),
   responseBody: text('response_body'),

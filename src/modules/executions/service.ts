@@ -21,6 +21,7 @@ import { filterInstant } from '../../instants'
 import type { Viewer } from '../viewer'
 import { assistantAgent } from '../../engine/assistant'
 import { recordAudit } from '../../audit/log'
+import { markWorkCommitted } from '../../idempotency/service'
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null)
 
@@ -238,8 +239,13 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string |
         if (agentId !== null && !(await usableAgentForWrite(tx, p, agent.id))) throw agentNotFound(agentId)
         if (space && !(await usableSpaceForWrite(tx, p, space.id))) throw spaceNotFound(input.spaceId!)
       },
-      // In the transaction that records the run: no run without its event, nor the reverse.
-      recorded: (tx, e) => auditCreated({ ...ctx, db: tx }, e, from?.id),
+      // In the transaction that records the run: no run without its event, nor the reverse; and
+      // the request's Idempotency-Key marked as its work committed (as withTx marks it), so a
+      // connection lost as the run's row commits never frees the key for a second run.
+      recorded: async (tx, e) => {
+        await auditCreated({ ...ctx, db: tx }, e, from?.id)
+        if (ctx.idempotencyKeyId !== null) await markWorkCommitted(tx, ctx.idempotencyKeyId)
+      },
     },
     opts,
   )

@@ -2,7 +2,7 @@ import { and, eq, ne, sql } from 'drizzle-orm'
 import { noLongerMemberMeanwhile, roleIn, stillMemberSql } from '../../auth/current-role'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
-import { callerOf, withTx, type Ctx, audited } from '../../context'
+import { callerOf, withKeyMarked, withTx, type Ctx, audited } from '../../context'
 import type { Db } from '../../db/connection'
 import { budgetedPages, cappedCount, countedPages, listPage, type ListPage, mapBatches, readPage, sizesOf, sizeStatements, statementReads, listedColumns, storedBytes } from '../../db/paging'
 import { insertStatements, prepared } from '../../db/prepared'
@@ -202,7 +202,9 @@ async function columns(ctx: Ctx, p: Caller, input: TaskInput, current?: Task): P
  */
 function writeTx<T>(ctx: Ctx, input: TaskInput, fn: (ctx: Ctx) => Promise<T>): Promise<T> {
   const assignee = input.assignedTo !== undefined ? input.assignedTo : input.assignTo
-  return typeof input.spaceId === 'string' || typeof assignee === 'string' ? withTx(ctx, fn) : fn(ctx)
+  // With an Idempotency-Key, the single statement and the key's mark commit together (withKeyMarked),
+  // so a connection lost as it commits never frees a key whose task was made (a retry made a second).
+  return typeof input.spaceId === 'string' || typeof assignee === 'string' ? withTx(ctx, fn) : withKeyMarked(ctx, fn)
 }
 
 /** Creates a task; its status starts `pending` whatever the client sends. */

@@ -1,0 +1,65 @@
+/**
+ * An Idempotency-Key whose request's COMMIT reached PostgreSQL while its connection was lost
+ * (found 2026-12-06): the work committed, the request was answered 503 ("nothing was changed,
+ * retry"), its key was freed, and the retry the 503 asked for ran the work a second time (two
+ * tasks for one key), which the key exists to prevent. The key is now marked in the work's own
+ * transaction, so after such a loss it is freed only if the work did not commit; one whose work
+ * committed is never run again (409 idempotency_interrupted, details.committed).
+ *
+ * The relay in front of PostgreSQL (test/helpers/relay.ts loseAnswerOf) lets the statement that
+ * commits the task reach the server and drops its answer, then closes that connection.
+ */
+import { describe, expect, test } from 'bun:test'
+import { tasks } from '../src/db/schema'
+import { makeActor, makeTestApp } from './helpers/app'
+import { freshPgSchema, needPostgres } from './helpers/pg'
+import { startRelay } from './helpers/relay'
+
+const HAVE_PG = await needPostgres('test/pg-idempotency-lost-commit.test.ts')
+
+/** An app on a fresh PostgreSQL schema, reached through a relay (any free port). */
+async function appBehindRelay() {
+  const pg = await freshPgSchema()
+  const u = new URL(pg.url)
+  const relay = startRelay(u.hostname, Number(u.port || 5432))
+  u.port = String(relay.port)
+  const t = await makeTestApp({ pg: { url: u.toString(), schema: pg.schema } })
+  return { t, relay }
+}
+
+/** The statement that makes a task durable: a COMMIT, or an INSERT of a task outside any transaction (it commits by itself). */
+const commitsTheTask = (sql: string, inTransaction: boolean) => /^\s*commit\s*$/i.test(sql) || (!inTransaction && /^\s*insert into "tasks"/i.test(sql))
+
+describe.skipIf(!HAVE_PG)('an Idempotency-Key whose request lost its connection as its work committed', () => {
+  for (const [name, body] of [
+    ['a task in a space (written in a transaction)', (spaceId: string) => ({ title: 'Deploy', spaceId })],
+    ['a task in no space (a single statement unless it has a key)', (_: string) => ({ title: 'Deploy' })],
+  ] as const) {
+    test(`${name}: the retry is not run a second time`, async () => {
+      const { t, relay } = await appBehindRelay()
+      try {
+        const a = await makeActor(t)
+        const space = await t.req('POST', '/api/v1/spaces', { token: a.token, body: { name: 'Ops' } })
+        expect(space.status).toBe(201)
+        const send = () => t.req('POST', '/api/v1/tasks', { token: a.token, body: body(space.body.id), headers: { 'idempotency-key': 'k-lost' } })
+
+        const lost = relay.loseAnswerOf(commitsTheTask)
+        const first = await send()
+        await lost
+        // The commit landed, its answer did not: the request cannot know, and says "unavailable".
+        expect([first.status, first.body.code]).toEqual([503, 'service_unavailable'])
+        expect(await t.db.select().from(tasks).all()).toHaveLength(1)
+
+        // The retry the 503 invites (the database answers again: the relay takes new connections).
+        const retried = await send()
+        expect(await t.db.select().from(tasks).all()).toHaveLength(1)
+        expect([retried.status, retried.body.code, retried.body.details?.committed]).toEqual([409, 'idempotency_interrupted', true])
+        expect(await send()).toMatchObject({ status: 409 })
+        expect(await t.db.select().from(tasks).all()).toHaveLength(1)
+        expect(t.logs.filter((l) => l.includes('"idempotency_not_recorded"'))).toEqual([])
+      } finally {
+        relay.stop()
+      }
+    }, 60_000)
+  }
+})
