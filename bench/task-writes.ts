@@ -4,6 +4,9 @@
 // CPU time per write (process.cpuUsage: the server's and the driver's work, not PostgreSQL's) and
 // the wall time per write, median and minimum of the rounds, as JSON.
 //
+// BENCH_KEYED=1 sends every write with an Idempotency-Key of its own (a key claimed, marked with
+// the work in its transaction, and its answer stored).
+//
 // BENCH_OTHER=<another tree> (a checkout with its own src/, e.g. `git archive` of an older commit)
 // runs that tree's server in the same process too, on its own database, the two alternating
 // round by round: the same JIT, the same moments of a shared machine.
@@ -18,6 +21,7 @@ import { benchDatabase } from './common'
 const WRITES = Number(process.env.BENCH_WRITES ?? 600)
 const AT_ONCE = Number(process.env.BENCH_AT_ONCE ?? 16)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9)
+const KEYED = process.env.BENCH_KEYED === '1'
 const onPg = process.argv[2] === 'pg'
 const server = process.argv[3] ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const trees = { this: resolve(import.meta.dir, '..'), ...(process.env.BENCH_OTHER ? { other: resolve(process.env.BENCH_OTHER) } : {}) }
@@ -41,7 +45,7 @@ async function serverOf(name: string, root: string) {
   const { token } = await createToken(operatorContext(rt), { userId: user.id, organizationId: organization.id }, { name: 'bench' })
   const app = createApp(rt, { peerAddress: () => '127.0.0.1' })
   const send = async (method: string, path: string, body: unknown) => {
-    const res = await app.handle(new Request(`http://localhost${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) }))
+    const res = await app.handle(new Request(`http://localhost${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(KEYED && { 'idempotency-key': crypto.randomUUID() }) }, body: JSON.stringify(body) }))
     if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`)
     return (await res.json()) as { id: string }
   }
@@ -79,7 +83,7 @@ try {
   }
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
   const sum = (xs: { cpu: number; wall: number }[]) => ({ cpuMs: +med(xs.map((x) => x.cpu)).toFixed(3), cpuMinMs: +Math.min(...xs.map((x) => x.cpu)).toFixed(3), wallMs: +med(xs.map((x) => x.wall)).toFixed(3), wallMinMs: +Math.min(...xs.map((x) => x.wall)).toFixed(3) })
-  for (const [name, r] of results) console.log(JSON.stringify({ db: onPg ? 'pg' : 'sqlite', tree: name, create: sum(r.create), update: sum(r.update) }))
+  for (const [name, r] of results) console.log(JSON.stringify({ db: onPg ? 'pg' : 'sqlite', keyed: KEYED, tree: name, create: sum(r.create), update: sum(r.update) }))
   for (const s of servers) await s.rt.close()
 } finally {
   for (const d of dbs) await d.drop()
