@@ -10,20 +10,20 @@
  * commits the task reach the server and drops its answer, then closes that connection.
  */
 import { describe, expect, test } from 'bun:test'
-import { tasks } from '../src/db/schema'
-import { makeActor, makeTestApp } from './helpers/app'
+import { executions, tasks } from '../src/db/schema'
+import { insertWriter, makeActor, makeTestApp } from './helpers/app'
 import { freshPgSchema, needPostgres } from './helpers/pg'
 import { startRelay } from './helpers/relay'
 
 const HAVE_PG = await needPostgres('test/pg-idempotency-lost-commit.test.ts')
 
 /** An app on a fresh PostgreSQL schema, reached through a relay (any free port). */
-async function appBehindRelay() {
+async function appBehindRelay(config?: object) {
   const pg = await freshPgSchema()
   const u = new URL(pg.url)
   const relay = startRelay(u.hostname, Number(u.port || 5432))
   u.port = String(relay.port)
-  const t = await makeTestApp({ pg: { url: u.toString(), schema: pg.schema } })
+  const t = await makeTestApp({ pg: { url: u.toString(), schema: pg.schema }, config })
   return { t, relay }
 }
 
@@ -62,4 +62,23 @@ describe.skipIf(!HAVE_PG)('an Idempotency-Key whose request lost its connection 
       }
     }, 60_000)
   }
+
+  test('an execute (its run recorded in its own transaction): the retry starts no second run', async () => {
+    // A provider nobody answers at: the run fails in the background, after the request's answer.
+    const { t, relay } = await appBehindRelay({ openaiBaseUrl: 'http://127.0.0.1:9/v1', defaultModel: 'test-model' })
+    try {
+      const a = await makeActor(t)
+      const agent = await insertWriter(t, a)
+      const send = () => t.req('POST', `/api/v1/agents/${agent}/execute`, { token: a.token, body: { message: 'hello', async: true }, headers: { 'idempotency-key': 'k-run' } })
+      const lost = relay.loseAnswerOf((sql) => /^\s*commit\s*$/i.test(sql))
+      const first = await send()
+      await lost
+      expect([first.status, first.body.code]).toEqual([503, 'service_unavailable'])
+      const retried = await send()
+      expect(await t.db.select().from(executions).all()).toHaveLength(1)
+      expect([retried.status, retried.body.code, retried.body.details?.committed]).toEqual([409, 'idempotency_interrupted', true])
+    } finally {
+      relay.stop()
+    }
+  }, 60_000)
 })
