@@ -63,8 +63,8 @@ ol.chat .text{white-space:pre-wrap;overflow-wrap:anywhere;margin:.25rem 0 0}
 /**
  * Local dates, copy buttons (a copy is announced; a refused one is said, and the text selected for a copy by hand), <dialog> confirms for forms marked data-confirm, and links marked
  * data-back that go back in the browser's history (to a refused form, with what was typed in it),
- * date fields that tick their choice (data-choose), and the focus on a form's error. Pages work
- * without it.
+ * date fields that tick their choice (data-choose), the focus on a form's error, and a page
+ * restored by Back from the back/forward cache asked from the server again. Pages work without it.
  */
 export const JS = `
 document.querySelectorAll('time[datetime]').forEach(function (t) {
@@ -136,6 +136,23 @@ document.querySelectorAll('input[data-choose]').forEach(function (d) {
     if (r.name !== own.name || r === own) return;
     r.addEventListener('change', function () { if (r.checked) d.value = ''; });
   });
+});
+// Chromium keeps pages in its back/forward cache even with Cache-Control: no-store: Back after
+// "Sign out" showed Settings → Profile as it was left (the e-mail, the sessions' addresses, the
+// tokens) to whoever used the browser next. Hidden as it is left; shown again from that cache only
+// once the server still answers its address with the page. Sent elsewhere instead (the sign-in
+// page: its session ended), it is reloaded, and the browser shows what the server says now. A page
+// still signed in keeps what was typed into it (links marked data-back rely on that).
+addEventListener('pagehide', function (e) {
+  if (e.persisted) document.documentElement.style.visibility = 'hidden';
+});
+addEventListener('pageshow', function (e) {
+  if (!e.persisted) return;
+  var show = function () { document.documentElement.style.visibility = ''; };
+  fetch(location.pathname + location.search, { redirect: 'manual', cache: 'no-store', credentials: 'same-origin' }).then(function (r) {
+    if (r.type === 'opaqueredirect' || r.status === 401 || r.status === 403) location.reload();
+    else show();
+  }, show);
 });
 document.querySelectorAll('form[data-confirm]').forEach(function (f) {
   f.addEventListener('submit', function (e) {
