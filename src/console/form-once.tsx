@@ -2,7 +2,7 @@ import type { Ctx } from '../context'
 import { AppError } from '../errors'
 import { IdempotencyKeys, requestHash } from '../idempotency/service'
 import { field } from './form'
-import type { SignedIn } from './session'
+import { SESSION_MAX_MS, type SignedIn } from './session'
 
 /**
  * Forms that show a secret once (a new token, a rotation) are sent at most once each. Their
@@ -40,7 +40,11 @@ export async function onceForm(ctx: Ctx, who: SignedIn, request: Request, body: 
   const { [FORM_KEY]: _, ...rest } = (body ?? {}) as Record<string, unknown>
   let begun
   try {
-    begun = await store.begin({ tokenId: `console:${who.sessionId}`, key, method: 'POST', path, hash: requestHash(ctx.box, 'POST', path, rest) })
+    // Kept as long as the session may last (its key is the session's): with the API's 24 hours, the
+    // page left open in a tab and re-sent days later (a reload, a restored tab) made a second token,
+    // or rotated the rotated token again, which counts as reuse of a leaked secret and revoked the
+    // new token just copied.
+    begun = await store.begin({ tokenId: `console:${who.sessionId}`, key, method: 'POST', path, hash: requestHash(ctx.box, 'POST', path, rest), ttlMs: SESSION_MAX_MS })
   } catch (e) {
     if (!(e instanceof AppError)) throw e
     if (e.code === 'idempotency_secret_withheld') return used({ kind: 'made', id: String((e.details as { createdId?: unknown } | undefined)?.createdId ?? '') })

@@ -58,6 +58,8 @@ export interface IdempotentRequest {
    * went: the key is then freed (a failed request) or holds its answer.
    */
   settle?: (id: string) => Promise<boolean>
+  /** How long the key is kept (IDEMPOTENCY_TTL_MS unless said): a console form's, as long as its session may last. */
+  ttlMs?: number
 }
 
 export type BeginResult =
@@ -215,7 +217,7 @@ export class IdempotencyKeys {
           responseBody: null,
           responseHeaders: null,
           createdAt: new Date(now),
-          expiresAt: new Date(now + IDEMPOTENCY_TTL_MS),
+          expiresAt: new Date(now + (req.ttlMs ?? IDEMPOTENCY_TTL_MS)),
         })
         .onConflictDoNothing()
         .returning({ id: t.id })
