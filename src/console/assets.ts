@@ -109,9 +109,10 @@ document.querySelectorAll('button[data-copy]').forEach(function (b) {
     }
   });
 });
-// A form's error takes the focus (its autofocus is not applied when the URL names a section, #…).
+// A form's error takes the focus (its autofocus is not applied when the URL names a section, #…);
+// where there is none, what the form did (a notice: a token revoked, the new token's warning).
 // After the load: going to the section's fragment (#…) takes the focus away again.
-var formError = document.querySelector('p.error[role=alert][tabindex]');
+var formError = document.querySelector('p.error[role=alert][tabindex]') || document.querySelector('p.notice[role=status][tabindex]');
 if (formError) addEventListener('load', function () {
   setTimeout(function () {
     if (!document.activeElement || document.activeElement === document.body) formError.focus();

@@ -233,10 +233,16 @@ export function ErrorBox(props: { message?: ErrorText; id?: string; focus?: 'box
   )
 }
 
+/**
+ * What a form did (a token revoked, a profile saved), on the page it leads to: focused when the
+ * page loads (console.js, where no form's error is), as ErrorBox, so that a keyboard or
+ * screen-reader user hears it and goes on from there (it stayed on the page's body: a status
+ * present when a page loads is not announced, and the fragment's scroll moves no focus).
+ */
 export function Notice(props: { message?: string | null }) {
   if (!props.message) return ''
   return (
-    <p class="notice" role="status" safe>
+    <p class="notice" role="status" tabindex="-1" safe>
       {props.message}
     </p>
   )

@@ -188,7 +188,8 @@ export function TokenCreatedPage(props: { nav: Nav; token: string; name: string;
   const { t } = props.nav
   return (
     <Layout title={props.rotatedFrom ? t.tokenRotatedTitle : t.tokenCreatedTitle} nav={props.nav}>
-      <p class="notice warning" role="status">
+      {/* Focused when the page loads (console.js): read first, and the next Tab is Copy. */}
+      <p class="notice warning" role="status" tabindex="-1">
         <strong>{t.copyNow}</strong> {t.hashOnly}
       </p>
       <p>
