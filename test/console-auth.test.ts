@@ -158,12 +158,38 @@ describe('sign-in', () => {
     p.rt.close()
   })
 
+  test('through a proxy on this machine not declared as trusted (X-Forwarded-* from loopback): no session, the page says to use HTTPS and names the setting', async () => {
+    const p = await makeTestApp()
+    const a = await makeActor(p)
+    await givePassword(p, a.userId)
+    // nginx on the same host in front, TEAMDAY_TRUSTED_PROXIES unset: every request comes from 127.0.0.1.
+    const proxied: Record<string, string>[] = [{ 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https' }, { 'x-forwarded-for': '203.0.113.9' }, { forwarded: 'for=203.0.113.9;proto=http' }, { 'x-forwarded-proto': 'https' }]
+    for (const headers of proxied) {
+      const c = consoleClient(p, { ip: '127.0.0.1', headers })
+      const refused = await c.signIn(a.email)
+      expect([JSON.stringify(headers), refused.status, refused.headers.get('set-cookie')]).toEqual([JSON.stringify(headers), 400, null])
+      expect(refused.text).toContain('only offered over HTTPS')
+      expect(refused.text).toContain('TEAMDAY_TRUSTED_PROXIES')
+      expect((await c.get('/login')).status).toBe(400)
+    }
+    // Declared as trusted, its X-Forwarded-Proto: https counts: a Secure __Host- cookie.
+    const q = await makeTestApp({ config: { trustedProxies: ['loopback'] } })
+    const b = await makeActor(q)
+    await givePassword(q, b.userId)
+    const viaProxy = consoleClient(q, { ip: '127.0.0.1', headers: { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'https' } })
+    const res = await viaProxy.signIn(b.email)
+    expect(res.status).toBe(303)
+    expect(res.headers.get('set-cookie')).toMatch(/^__Host-teamday_session=[0-9A-Za-z]{43}; .*; Secure$/)
+    p.rt.close()
+    q.rt.close()
+  })
+
   test('at an https TEAMDAY_PUBLIC_URL behind a proxy not declared as trusted: the cookie is still __Host- and Secure, and links and curl lines use the public URL, not the Host header', async () => {
     const p = await makeTestApp({ config: { publicUrl: 'https://teamday.example.com' } })
     const admin = await makeActor(p, { role: 'admin' })
     await givePassword(p, admin.userId)
     // The proxy on this host forwards in clear text with its own Host.
-    const c = consoleClient(p, { headers: { host: 'backend.internal:3000' } })
+    const c = consoleClient(p, { headers: { host: 'backend.internal:3000', 'x-forwarded-for': '203.0.113.9' } })
     const res = await c.signIn(admin.email)
     expect(res.status).toBe(303)
     expect(res.headers.get('set-cookie')).toMatch(/^__Host-teamday_session=[0-9A-Za-z]{43}; Path=\/; Max-Age=604800; HttpOnly; SameSite=Lax; Secure$/)

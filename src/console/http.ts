@@ -46,6 +46,9 @@ function readCookie(request: Request, name: string): string | null {
   return null
 }
 
+/** Headers a proxy adds to what it forwards (RFC 7239's and the de-facto ones). */
+const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']
+
 /** The CLI sign-in's approval page (src/console/routes/cli.tsx): its path is its login code. */
 const CLI_APPROVAL_PAGE = /^\/cli\/authorize\/tdc_[A-Za-z0-9]{43}$/
 
@@ -129,11 +132,18 @@ export function consoleKit(deps: ConsoleDeps) {
     },
 
     /**
-     * Sessions only over HTTPS, or from this machine (loopback) over HTTP: elsewhere the password
-     * and the cookie would cross the network in clear text (and browsers drop Secure cookies there).
+     * Sessions only over HTTPS, or from this machine (loopback, not through a proxy) over HTTP:
+     * elsewhere the password and the cookie would cross the network in clear text (and browsers
+     * drop Secure cookies there).
      */
     mayStartSession(request: Request): boolean {
-      return isHttps(request) || isLoopback(clientAddress(request))
+      if (isHttps(request)) return true
+      if (!isLoopback(clientAddress(request))) return false
+      // From this machine, but forwarded by a proxy not declared in TEAMDAY_TRUSTED_PROXIES (nginx
+      // on the same host, the usual set-up): the browser is anywhere. Taken for a local one, it was
+      // given a session over whatever the proxy serves, its cookie without Secure even behind TLS.
+      // At an https TEAMDAY_PUBLIC_URL the browser's side is HTTPS (and the cookie Secure) all the same.
+      return publicHttps || !FORWARDING_HEADERS.some((h) => request.headers.has(h))
     },
 
     /** Set-Cookie for a new session: HttpOnly, SameSite=Lax, Path=/; Secure and __Host- over HTTPS (or at an https public URL). */
