@@ -7,6 +7,7 @@ import { migrate } from 'drizzle-orm/bun-sqlite/migrator'
 import { renderMigrationsModule } from '../scripts/gen-migrations'
 import { openDatabase, WAL_SIZE_LIMIT_BYTES } from '../src/db/client'
 import { embeddedMigrations, runMigrations, SchemaError } from '../src/db/migrate'
+import { errorCodes } from '../src/db/unavailable'
 import { pgMigrations, sqliteMigrations } from '../src/db/migrations.gen'
 import { keyDigest } from '../src/idempotency/service'
 import { insertExecution } from '../src/engine/store'
@@ -14,6 +15,7 @@ import postgres from 'postgres'
 import type { Io } from '../src/cli/common'
 import { run } from '../src/main'
 import { createTestDatabase, needPostgres, sqliteOnly, urlFor } from './helpers/pg'
+import { smallDisk, smallDiskUnavailable, type SmallDisk } from './helpers/small-disk'
 
 const root = join(import.meta.dir, '..')
 const dir = mkdtempSync(join(tmpdir(), 'teamday-migrate-'))
@@ -52,6 +54,35 @@ describe('embedded migrations', () => {
     expect(runMigrations(db)).toEqual({ applied: 0, total: embeddedMigrations().length, names: [] })
     expect(schemaOf(db)).toEqual(before)
     expect((db.client.query('PRAGMA foreign_keys').get() as any).foreign_keys).toBe(1)
+    db.client.close()
+  })
+})
+
+describe('a migration that meets a full disk', () => {
+  afterAll(() => {
+    const disk = smallDisk()
+    if (typeof disk !== 'string') disk.close()
+  })
+
+  // Found starting the binary on a nearly full disk (2026-12-06): "error: cannot rollback - no
+  // transaction is active". On ENOSPC SQLite rolls the transaction back by itself, and the
+  // ROLLBACK after it failed, hiding the full disk (SQLite's page limit does not do that).
+  test.skipIf(sqliteOnly('SQLite on a full tmpfs') || smallDiskUnavailable())("fails with SQLite's SQLITE_FULL (what a start explains), not a ROLLBACK's \"no transaction is active\"; the next start with space migrates it", () => {
+    const disk = smallDisk() as SmallDisk
+    const path = join(disk.dir, 'data', 'teamday.db')
+    disk.leave(100)
+    const db = openDatabase(path)
+    let thrown: unknown
+    try {
+      runMigrations(db)
+    } catch (e) {
+      thrown = e
+    }
+    expect(String((thrown as Error)?.message)).not.toContain('no transaction is active')
+    expect(errorCodes(thrown)).toContain('SQLITE_FULL')
+    expect(db.client.inTransaction).toBe(false)
+    disk.free()
+    expect(runMigrations(db).applied).toBe(embeddedMigrations().length)
     db.client.close()
   })
 })

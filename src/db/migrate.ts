@@ -181,7 +181,10 @@ export function runMigrations(conn: SqliteConnection, opts: MigrationOptions = {
       const names = applied > 0 ? sqliteMigrations.journal.entries.slice(-applied).map((e: { tag: string }) => e.tag) : []
       return { applied, total: migrations.length, names }
     } catch (e) {
-      sqlite.exec('ROLLBACK')
+      // SQLite has rolled back by itself after some failures (a full disk, an I/O error): a
+      // ROLLBACK then fails with "cannot rollback - no transaction is active", which hid why
+      // the migration failed (a first start on a nearly full disk said only that).
+      if (sqlite.inTransaction) sqlite.exec('ROLLBACK')
       throw e
     }
   } finally {
