@@ -504,6 +504,27 @@ describe('a database that cannot take the request now → 503 with Retry-After, 
     expect((await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'after' } })).status).toBe(201)
   })
 
+  // Found on a full tmpfs under the binary (2026-12-06): 545 refused writes, 545 error lines.
+  test.skipIf(sqliteOnly("SQLite's page limit stands in for a full disk"))('a full disk refusing write after write is logged once a minute, with how many it refused meanwhile, not once per request', async () => {
+    const t = await makeTestApp()
+    const a = await makeActor(t, { role: 'admin' })
+    const c = t.db.$client
+    const pages = (c.query('PRAGMA page_count').get() as { page_count: number }).page_count
+    c.exec(`PRAGMA max_page_count = ${pages}`)
+    const write = () => t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'big', description: 'y'.repeat(20_000) } })
+    const outageLines = () => t.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'database_unavailable')
+    for (let i = 0; i < 5; i++) expect((await write()).status).toBe(503)
+    expect(outageLines().map((l) => [l.code, l.repeated])).toEqual([['SQLITE_FULL', undefined]])
+    t.clock.advance(60_000)
+    expect((await write()).status).toBe(503)
+    expect(outageLines().map((l) => [l.code, l.repeated])).toEqual([
+      ['SQLITE_FULL', undefined],
+      ['SQLITE_FULL', 4],
+    ])
+    c.exec('PRAGMA max_page_count = 1073741823')
+    expect((await write()).status).toBe(201)
+  })
+
   test("PostgreSQL: teamday's role loses its privileges while the server runs (a REVOKE): 503 saying so, one log line with SQLSTATE 42501 and no SQL; served again once granted", async () => {
     if (!ON_PG) return
     // The app connects as a role of its own (a superuser is never refused anything).
@@ -531,10 +552,8 @@ describe('a database that cannot take the request now → 503 with Retry-After, 
         const ready = await t.req('GET', '/api/health/ready')
         expect([ready.status, ready.body.message]).toEqual([503, expect.stringContaining('permission denied')])
         const logged = t.logs.map((l) => JSON.parse(l)).filter((l) => l.level === 'error' && l.msg !== 'request' && l.msg !== 'not_ready')
-        expect(logged.map((l) => [l.msg, l.code])).toEqual([
-          ['database_unavailable', '42501'],
-          ['database_unavailable', '42501'],
-        ])
+        // The second refusal within the minute is counted, not logged again (RepeatedLines).
+        expect(logged.map((l) => [l.msg, l.code])).toEqual([['database_unavailable', '42501']])
         expect(logged[0].error).toContain('permission denied for table')
         expect(JSON.stringify(logged)).not.toMatch(/select|insert|params/i)
         await owner.unsafe(grant)

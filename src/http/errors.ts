@@ -4,6 +4,7 @@ import { databaseUnavailable, errorCodes } from '../db/unavailable'
 import { AppError, errorBody, errorMessage } from '../errors'
 import { newId } from '../ids'
 import type { Logger } from '../logger'
+import type { Clock } from '../clock'
 import { loggedPath, loggedTarget } from './observe'
 import { PERCENT_ENCODING_RULE } from '../modules/shared-models'
 import { GET_WITHOUT_HEAD } from './routes'
@@ -75,6 +76,34 @@ export function routeMatcher(path: string): RegExp {
   return new RegExp(`^${body}/?$`)
 }
 
+/** How long the same database failure is counted instead of logged again (RepeatedLines). */
+export const REPEAT_LOG_INTERVAL_MS = 60_000
+
+/**
+ * One log line per kind of database failure (its driver code) a minute: a full disk or a lost
+ * PostgreSQL answered every request 503 and wrote a `database_unavailable` error line for each
+ * (545 lines for 545 refused writes, probed on a full tmpfs), burying what happened in the
+ * log, on the very disk that was full. `due` says whether to write this one, and how many
+ * of its kind went unwritten since the last (null: count it, write nothing).
+ */
+class RepeatedLines {
+  private readonly kinds = new Map<string, { loggedAt: number; unlogged: number }>()
+
+  constructor(private readonly clock: Clock) {}
+
+  due(kind: string): number | null {
+    const now = this.clock.now()
+    const seen = this.kinds.get(kind)
+    if (seen !== undefined && now - seen.loggedAt >= 0 && now - seen.loggedAt < REPEAT_LOG_INTERVAL_MS) {
+      seen.unlogged++
+      return null
+    }
+    // A handful of kinds at most (the driver codes of src/db/unavailable.ts): kept, not pruned.
+    this.kinds.set(kind, { loggedAt: now, unlogged: 0 })
+    return seen?.unlogged ?? 0
+  }
+}
+
 const INTERNAL = 'Internal server error. The request was not completed; quote the requestId when reporting this.'
 
 /** An error as it leaves, for a renderer that answers it in another form than the JSON envelope. */
@@ -103,12 +132,14 @@ export type ErrorRenderer = (e: ErrorAnswer) => Response | null | Promise<Respon
  */
 export function errorsPlugin(
   log: Logger,
+  clock: Clock,
   routes: () => readonly { method: string; path: string }[],
   clientAddress: (request: Request) => string | null,
   onAuthFailure: (code: string) => void = () => {},
   render?: ErrorRenderer,
 ) {
   let matchers: { method: string; path: string; re: RegExp }[] | undefined
+  const outage = new RepeatedLines(clock)
   return new Elysia({ name: 'teamday-errors' }).onError({ as: 'global' }, ({ code, error: thrown, set, request, path }) => {
     const requestId = String(set.headers['x-request-id'] ?? newId('req'))
     try {
@@ -174,7 +205,11 @@ export function errorsPlugin(
           message = `${busy} Nothing was changed by this request; retry in a moment.`
           headers = { 'retry-after': '1' }
           // The driver's code (a SQLSTATE such as 42501, or ECONNRESET) and message, never the SQL.
-          log.error('database_unavailable', { requestId, method: request.method, path: loggedTarget(request.url), code: errorCodes(error).at(-1), error: error instanceof Error ? `${error.name}: ${errorMessage(error)}` : String(error) })
+          const driverCode = errorCodes(error).at(-1)
+          const repeated = outage.due(driverCode ?? '')
+          if (repeated !== null) {
+            log.error('database_unavailable', { requestId, method: request.method, path: loggedTarget(request.url), code: driverCode, error: error instanceof Error ? `${error.name}: ${errorMessage(error)}` : String(error), ...(repeated > 0 ? { repeated } : {}) })
+          }
         }
       }
       if (status === 500) {
