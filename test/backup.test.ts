@@ -1,6 +1,6 @@
 import { Database } from 'bun:sqlite'
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test'
-import { existsSync, linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, linkSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Io } from '../src/cli/common'
@@ -8,6 +8,7 @@ import { loadConfig } from '../src/config'
 import { createApp } from '../src/app'
 import { refuseAnotherDatabase } from '../src/cli/admin/port-holder'
 import { TABLE_NAMES } from '../src/db/schema'
+import { inspect, vacuumInto } from '../src/db/backup'
 import { DATABASE_ID_SETTING, liveProbeStore } from '../src/db/settings'
 import { run } from '../src/main'
 import { createRuntime, sqliteConnection } from '../src/runtime'
@@ -172,6 +173,31 @@ describe('a backup killed half-way', () => {
     expect(again.out).toContain(`backup written: ${out}`)
     expect(existsSync(`${out}-journal`)).toBe(false)
   }, 60_000)
+})
+
+describe('a backup into a folder without hard links (a vfat USB disk, some network shares)', () => {
+  // Found backing up onto a FAT file system (2026-12-06): "cannot write the backup …: EPERM:
+  // operation not permitted, link" every time, the part removed again.
+  test('is written (renamed from its part once whole), checked, and still never overwrites a file', () => {
+    const noLinks = (code: string) => ({
+      linkSync: () => {
+        throw Object.assign(new Error(`${code}: operation not permitted, link`), { code })
+      },
+      renameSync,
+    })
+    for (const [i, code] of ['EPERM', 'ENOTSUP', 'ENOSYS'].entries()) {
+      const out = join(dir, `usb-${i}.db`)
+      vacuumInto(db, out, noLinks(code))
+      expect(inspect(out).integrity).toEqual(['ok'])
+      expect(readdirSync(dir).filter((f) => f.includes('.partial-'))).toEqual([])
+      expect(() => vacuumInto(db, out, noLinks(code))).toThrow(`${out} already exists: a backup never overwrites a file`)
+      expect(inspect(out).integrity).toEqual(['ok'])
+    }
+    // A refusal that is not about links is said as it was, nothing left behind.
+    const out = join(dir, 'refused.db')
+    expect(() => vacuumInto(db, out, { ...noLinks('EIO'), renameSync })).toThrow(`cannot write the backup ${out}: EIO`)
+    expect(readdirSync(dir).filter((f) => f.startsWith('refused.db'))).toEqual([])
+  })
 })
 
 describe('restore', () => {

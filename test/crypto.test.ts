@@ -154,6 +154,11 @@ describe('server key loading', () => {
     const cases = [
       { what: 'writeSync', error: Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }), says: 'no space left on its disk' },
       { what: 'linkSync', error: Object.assign(new Error('EROFS: read-only file system, link'), { code: 'EROFS' }), says: 'its folder is on a read-only file system' },
+      // A FAT folder (found 2026-12-06): no chmod (ENOSYS under FUSE), no hard links (EPERM).
+      { what: 'chmodSync', error: Object.assign(new Error('ENOSYS: function not implemented, chmod'), { code: 'ENOSYS' }), says: 'its file system keeps no file modes or hard links (vfat, exFAT, some network shares), so it cannot hold a key file only its owner may read (ENOSYS)' },
+      { what: 'linkSync', error: Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' }), says: 'its file system keeps no file modes or hard links (vfat, exFAT, some network shares), so it cannot hold a key file only its owner may read (EPERM)' },
+      // The folder refuses the file itself: a permission.
+      { what: 'openSync', error: Object.assign(new Error('EACCES: permission denied, open'), { code: 'EACCES' }), says: 'permission denied (its folder must be writable by the user teamday runs as)' },
     ]
     for (const { what, error, says } of cases) {
       const fs = {

@@ -154,7 +154,7 @@ function createKeyFile(path: string, text: string, fs: KeyFileSystem): boolean {
     syncFolder(dirname(path), fs)
     return true
   } catch (e) {
-    throw new Error(cannotWriteKey(path, e))
+    throw new Error(cannotWriteKey(path, e, made))
   } finally {
     if (fd !== undefined) {
       try {
@@ -186,17 +186,25 @@ function syncFolder(dir: string, fs: KeyFileSystem): void {
   }
 }
 
-/** Why a new key file could not be written, for an operator. */
-function cannotWriteKey(path: string, e: unknown): string {
+/**
+ * Why a new key file could not be written, for an operator. `made`: the temporary file was
+ * created, so the folder is writable, and a chmod or link refused after that (EPERM, ENOSYS,
+ * ENOTSUP) is the file system's: vfat, exFAT and some network shares keep no file modes or hard
+ * links. That said "permission denied (its folder must be writable …)", or "ENOSYS: function not
+ * implemented, chmod '…tmp'" (found on a FAT folder, 2026-12-06).
+ */
+function cannotWriteKey(path: string, e: unknown, made: boolean): string {
   const code = (e as NodeJS.ErrnoException).code
   const why =
     code === 'ENOSPC' || code === 'EDQUOT'
       ? 'no space left on its disk'
       : code === 'EROFS'
         ? 'its folder is on a read-only file system'
-        : code === 'EACCES' || code === 'EPERM'
-          ? 'permission denied (its folder must be writable by the user teamday runs as)'
-          : errorText(e)
+        : made && (code === 'EPERM' || code === 'ENOSYS' || code === 'ENOTSUP' || code === 'EOPNOTSUPP')
+          ? `its file system keeps no file modes or hard links (vfat, exFAT, some network shares), so it cannot hold a key file only its owner may read (${code})`
+          : code === 'EACCES' || code === 'EPERM'
+            ? 'permission denied (its folder must be writable by the user teamday runs as)'
+            : errorText(e)
   return `cannot write the new encryption key file ${path}: ${why}; nothing was written there. Fix that and start again, or give the key yourself: TEAMDAY_ENCRYPTION_KEY, or TEAMDAY_KEY_FILE naming a file that holds it`
 }
 

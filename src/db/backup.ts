@@ -1,5 +1,5 @@
 import { Database } from 'bun:sqlite'
-import { existsSync, linkSync, mkdirSync, rmSync, statSync } from 'node:fs'
+import { existsSync, linkSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseOpenError, isNotADatabase } from './client'
 import { newerThanThisBuild, sqliteSchemaState } from './migrate'
@@ -57,7 +57,22 @@ function privately<T>(fn: () => T): T {
  * original's port passed for the same database, and the kernel split the clients between two
  * sets of data.
  */
-export function vacuumInto(from: string, out: string): void {
+/** How a finished backup's part takes its name (node:fs; a test gives a folder without hard links). */
+export interface BackupFiles {
+  linkSync(existing: string, path: string): void
+  renameSync(from: string, to: string): void
+}
+
+const nodeFiles: BackupFiles = { linkSync, renameSync }
+
+/**
+ * The codes of a link(2) refused because the folder's file system has no hard links (vfat and
+ * exFAT: EPERM, a FUSE or network share: ENOTSUP, ENOSYS): the part was just written there by
+ * this process, so it is not a permission this user lacks.
+ */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'])
+
+export function vacuumInto(from: string, out: string, files: BackupFiles = nodeFiles): void {
   if (existsSync(out)) throw new Error(`${out} already exists: a backup never overwrites a file; choose a new name`)
   // Written under another name and given its own once complete: a backup killed half-way left a
   // file by the backup's name (and its hot journal: opened, it rolled back to an empty database),
@@ -86,10 +101,24 @@ export function vacuumInto(from: string, out: string): void {
   }
   try {
     // A link, not a rename: it fails on a file made by that name meanwhile instead of replacing it.
-    linkSync(part, out)
+    files.linkSync(part, out)
   } catch (e) {
+    const code = (e as { code?: string }).code ?? ''
+    if (NO_HARD_LINKS.has(code) && !existsSync(out)) {
+      // A USB disk or a share without hard links: "EPERM: operation not permitted, link" failed
+      // every backup to it (found on a vfat folder, 2026-12-06). A rename still gives the name
+      // only to a whole backup; what it cannot do is refuse a file made by that name in the
+      // instant since the check above.
+      try {
+        files.renameSync(part, out)
+        return
+      } catch (renameError) {
+        removePart(part)
+        throw new Error(`cannot write the backup ${out}: ${(renameError as Error).message}`)
+      }
+    }
     removePart(part)
-    if ((e as { code?: string }).code === 'EEXIST') throw new Error(`${out} already exists: a backup never overwrites a file; choose a new name`)
+    if (code === 'EEXIST' || NO_HARD_LINKS.has(code)) throw new Error(`${out} already exists: a backup never overwrites a file; choose a new name`)
     throw new Error(`cannot write the backup ${out}: ${(e as Error).message}`)
   }
   rmSync(part, { force: true })
