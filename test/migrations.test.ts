@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readMigrationFiles } from 'drizzle-orm/migrator'
@@ -85,9 +85,32 @@ describe('a migration that meets a full disk', () => {
     expect(runMigrations(db).applied).toBe(embeddedMigrations().length)
     db.client.close()
   })
+
+  // The same probe, no space at all: SQLite cannot even open the new file. It said "database or
+  // disk is full", without what to do (a file of another user: "check that the folder exists").
+  test.skipIf(sqliteOnly('SQLite on a full tmpfs') || smallDiskUnavailable())('a new database on a disk with no space left: the open says the disk is full and what to do', () => {
+    const disk = smallDisk() as SmallDisk
+    const path = join(disk.dir, 'empty', 'teamday.db')
+    disk.leave(0)
+    try {
+      expect(() => openDatabase(path)).toThrow(`cannot open the database ${path}: the disk holding it is full; free some space and start again (SQLite: database or disk is full)`)
+    } finally {
+      disk.free()
+    }
+  })
 })
 
 describe('database file', () => {
+  // Found from outside (2026-12-06): "error: ENOTDIR: not a directory, mkdir '…'" (EACCES the same),
+  // naming neither the database nor what to do.
+  test('a folder that cannot be made for a new database: the error names it, the database and why', () => {
+    const blocker = join(dir, 'a-file')
+    writeFileSync(blocker, '')
+    const path = join(blocker, 'data', 'teamday.db')
+    expect(() => openDatabase(path)).toThrow(`cannot create the folder ${join(blocker, 'data')} for the database ${path}: a file is in the way on that path (a part of it is not a folder): check --db (or TEAMDAY_DB)`)
+    expect(readFileSync(blocker, 'utf8')).toBe('')
+  })
+
   test('directory 0700, file 0600, WAL mode, pragmas', () => {
     const path = join(dir, 'nested', 'data', 'teamday.db')
     const db = openDatabase(path)

@@ -31,7 +31,7 @@ export function openDatabase(path: string, opts: { rowCache?: boolean; create?: 
     const dir = dirname(file)
     const create = opts.create !== false
     // The first folder this call creates (mkdir -p), to remove again if the open fails.
-    const madeDir = create && !existsSync(dir) ? mkdirSync(dir, { recursive: true, mode: 0o700 }) : undefined
+    const madeDir = create && !existsSync(dir) ? makeFolder(dir, file) : undefined
     // The umask, not a chmod afterwards: the file is created with the right mode or not at all.
     const umask = process.umask(0o077)
     // An empty file made beforehand (`touch`, a volume's mount point) becomes the database: it
@@ -73,6 +73,30 @@ export function openDatabase(path: string, opts: { rowCache?: boolean; create?: 
   return new SqliteConnection(sqlite, syncDrizzle({ client: sqlite }) as unknown as SyncDb)
 }
 
+/**
+ * The database's folder (mkdir -p, 0700): the first folder made, or a refusal naming the
+ * database and why. It said only "EACCES: permission denied, mkdir '/srv/teamday'" (or ENOTDIR
+ * for a path through a file), without which database or what to do.
+ */
+function makeFolder(dir: string, file: string): string | undefined {
+  try {
+    return mkdirSync(dir, { recursive: true, mode: 0o700 })
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    const why =
+      code === 'EACCES' || code === 'EPERM'
+        ? `this user (${nodeProbe.user()}) may not create it: create it for that user (mkdir, chown), or choose another path`
+        : code === 'ENOTDIR' || code === 'EEXIST'
+          ? 'a file is in the way on that path (a part of it is not a folder): check --db (or TEAMDAY_DB)'
+          : code === 'EROFS'
+            ? 'it is on a read-only file system'
+            : code === 'ENOSPC'
+              ? 'the disk is full'
+              : (e as Error).message
+    throw new DatabaseUnusableError(`cannot create the folder ${dir} for the database ${file}: ${why}`)
+  }
+}
+
 /** An existing empty file: mode 0600 (group and others lose access); anything else is left as it is. */
 function ownerOnlyIfEmpty(file: string): void {
   try {
@@ -109,9 +133,23 @@ export class DatabaseOpenError extends Error {
           ? `cannot open the database ${path}: it is a folder, not a database file. Pass ${given} with a file's path${option ? '' : `, e.g. ${join(path, 'teamday.db')}`}`
           : isNotADatabase(cause)
             ? `${path} is not a SQLite database (nor a teamday one); nothing was changed. Check ${option ?? '--db (or TEAMDAY_DB)'}`
-            : `cannot open the database ${path}: ${why}${/unable to open/i.test(why) ? ' (check that the folder exists and is writable by this user)' : ''}`,
+            : cannotOpen(path, cause, why),
     )
   }
+}
+
+/**
+ * Why SQLite could not open `path`, as sqliteStartError tells it where it can (a full disk, a
+ * file this user may not write, a read-only mount): a first start on a full disk said "database
+ * or disk is full" without what to do, and a file owned by another user "unable to open database
+ * file (check that the folder exists and is writable by this user)" of a folder that was both.
+ */
+function cannotOpen(path: string, cause: unknown, why: string): string {
+  const code = errorCodes(cause).find((c) => /^SQLITE_(READONLY|CANTOPEN|IOERR|FULL|PERM)/.test(c))
+  const diagnosis = code === undefined ? undefined : diagnose(resolve(path), code, cause, nodeProbe)
+  // diagnose's last resort (the general text of the code) says no more than SQLite's own words.
+  if (diagnosis !== undefined && diagnosis !== (databaseUnavailable(cause) ?? code)) return `cannot open the database ${path}: ${diagnosis} (SQLite: ${why})`
+  return `cannot open the database ${path}: ${why}${/unable to open/i.test(why) ? ' (check that the folder exists and is writable by this user)' : ''}`
 }
 
 /**
