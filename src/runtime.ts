@@ -122,6 +122,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     // A database that has a key already is checked against the configured key before it is
     // migrated: a start refused for a missing or wrong key had upgraded it first, so the older
     // binary it came from refused it from then on ("migrated by a newer teamday"), and nothing said so.
+    if (connection.dialect === 'pg') await connection.firstContact(name)
     const before = await settingsBeforeMigrating(connection.db)
     let key = before.keyCheck === undefined ? null : keyOf(false)
     if (key) openKeyCheck(key.box, before.keyCheck!)

@@ -135,3 +135,36 @@ describe.skipIf(!HAVE_PG)('a journal with migrations this build does not know (a
     await pg.end({ timeout: 1 })
   }, 60_000)
 })
+
+// Found pointing --db at a wrong port (2026-12-06): something that answers other bytes and closes
+// (an HTTP server, a proxy refusing) made the driver reconnect at once for ever without failing
+// the query; serve and every admin command hung with a core a quarter busy. Needs no PostgreSQL.
+describe('a postgres:// URL whose port answers as something else (an HTTP server)', () => {
+  test('the command fails within seconds, saying nothing answered as PostgreSQL there', async () => {
+    const http = Bun.listen({
+      hostname: '127.0.0.1',
+      port: 0,
+      socket: {
+        data(s) {
+          s.write('HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+          s.end()
+        },
+      },
+    })
+    try {
+      const out: string[] = []
+      const err: string[] = []
+      // A 1 s statement timeout: 1 s connection attempts, 3 s for the first answer.
+      const io: Io = { out: (s) => out.push(s), err: (s) => err.push(s), env: { ...env, TEAMDAY_DB_STATEMENT_TIMEOUT_MS: '1000' } }
+      const started = performance.now()
+      const code = await run(['users', 'list', '--org', 'acme', '--db', `postgres://teamday@127.0.0.1:${http.port}/teamday`], io)
+      expect(code).toBe(1)
+      expect(err.join('\n')).toContain(`nothing answered as PostgreSQL at postgres://teamday@127.0.0.1:${http.port}/teamday within 3 s`)
+      expect(out).toEqual([])
+      // 3 s and the pool's close (up to 5 s): an order of magnitude below "for ever".
+      expect(performance.now() - started).toBeLessThan(25_000)
+    } finally {
+      http.stop(true)
+    }
+  }, 40_000)
+})

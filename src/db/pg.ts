@@ -214,6 +214,24 @@ export class PgConnection implements DbConnection {
    * when no answer has come within the deadline of its first `then`; the query itself is asked
    * to cancel. Patched in place like timed(): drizzle calls `.values()` on the query object.
    */
+  /**
+   * The first statement of a start or an admin command, before any other: a server that answers
+   * at all within two connection timeouts and a second (11 s by default), or an error saying that
+   * nothing at that address answered as PostgreSQL. A port where something else listens (an HTTP
+   * server, a proxy that refuses) answers and closes: the driver then reconnects at once, for
+   * ever, without failing the query; `teamday serve` and every admin command on such a URL hung
+   * with a core 25 % busy (found pointing --db at a wrong port, 2026-12-06).
+   */
+  async firstContact(where: string): Promise<void> {
+    const ms = 2 * connectTimeoutS(this.txWaitMs) * 1000 + 1000
+    try {
+      await this.deadlined(this.client`SELECT 1`, undefined, ms)
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 'ETIMEDOUT' || !(e as Error).message.startsWith('the database did not answer')) throw e
+      throw Object.assign(new Error(`nothing answered as PostgreSQL at ${where} within ${ms / 1000} s (a wrong host or port, another service listening there, a proxy or firewall refusing, or a server that is not answering)`), { code: 'ETIMEDOUT' })
+    }
+  }
+
   /** A statement written with the raw client (the token look-up's, the counters'), bounded by the same deadline as drizzle's. */
   bounded<Q extends PromiseLike<unknown>>(query: Q): Q {
     return this.deadlined(query)
@@ -296,6 +314,11 @@ export function guardLateSocketErrors(warn: (msg: string, fields: Record<string,
   process.on('unhandledRejection', guard)
 }
 
+/** How long one connection attempt may take, in seconds: the statement timeout, 1 to 5 s. */
+function connectTimeoutS(statementTimeoutMs: number): number {
+  return Math.max(1, Math.min(5, Math.ceil(statementTimeoutMs / 1000)))
+}
+
 /** Opens a pool on a postgres:// URL (nothing connects until the first query). */
 export function openPostgres(url: string, opts: PgOptions): PgConnection {
   const client = postgres(url, {
@@ -310,7 +333,7 @@ export function openPostgres(url: string, opts: PgOptions): PgConnection {
     // attempt (30 s by default), then fails (a 503), instead of hanging requests past the load
     // balancer's patience; and reconnection attempts come back at least every second (the
     // default backed off to 20 s), so service resumes about as soon as the database does.
-    connect_timeout: Math.max(1, Math.min(5, Math.ceil(opts.statementTimeoutMs / 1000))),
+    connect_timeout: connectTimeoutS(opts.statementTimeoutMs),
     backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
     ...(opts.idleTimeoutS !== undefined ? { idle_timeout: opts.idleTimeoutS } : {}),
     connection: {
