@@ -15,7 +15,7 @@ import postgres from 'postgres'
 import type { Io } from '../src/cli/common'
 import { run } from '../src/main'
 import { createTestDatabase, needPostgres, sqliteOnly, urlFor } from './helpers/pg'
-import { smallDisk, smallDiskUnavailable, type SmallDisk } from './helpers/small-disk'
+import { closeSmallDisk, smallDisk, smallDiskUnavailable, type SmallDisk } from './helpers/small-disk'
 
 const root = join(import.meta.dir, '..')
 const dir = mkdtempSync(join(tmpdir(), 'teamday-migrate-'))
@@ -59,10 +59,7 @@ describe('embedded migrations', () => {
 })
 
 describe('a migration that meets a full disk', () => {
-  afterAll(() => {
-    const disk = smallDisk()
-    if (typeof disk !== 'string') disk.close()
-  })
+  afterAll(closeSmallDisk)
 
   // Found starting the binary on a nearly full disk (2026-12-06): "error: cannot rollback - no
   // transaction is active". On ENOSPC SQLite rolls the transaction back by itself, and the

@@ -56,6 +56,12 @@ export function smallDisk(): SmallDisk | string {
   return made
 }
 
+/** Unmounts the small disk, when this test file mounted one. */
+export function closeSmallDisk(): void {
+  if (made !== undefined && typeof made !== 'string') made.close()
+  made = undefined
+}
+
 /** Whether no small disk can be mounted here (saying why on stderr): for `test.skipIf`. */
 export function smallDiskUnavailable(): boolean {
   const d = smallDisk()
