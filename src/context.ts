@@ -1,6 +1,7 @@
 import type { Actor, Origin } from './actor'
 import { recordAudit, type AuditInput, type AuditLog } from './audit/log'
 import { withCurrentRole } from './auth/current-role'
+import { assertCredentialUnrevoked } from './auth/revoked'
 import type { Caller } from './auth/principal'
 import type { Clock } from './clock'
 import type { Config } from './config'
@@ -73,7 +74,10 @@ export function callerOf(ctx: Ctx): Caller {
  * transaction already, `fn` joins it. Use only the context `fn` is given: a statement through
  * the outer one fails (src/db/connection.ts). A request's actor comes with the role its user
  * holds at the start of the transaction (src/auth/current-role.ts): decisions by role belong
- * inside it.
+ * inside it. A request authenticated by a token (or a CLI sign-in) whose revocation has come into
+ * force since is refused there, 401 token_revoked and nothing written (src/auth/revoked.ts): a
+ * request is let in before its body is read, and a body still uploading when its token was
+ * revoked (a stolen token's PATCH making its accomplice admin) wrote after the revocation.
  */
 export async function withTx<T>(ctx: Ctx, fn: (tx: Ctx) => Promise<T>): Promise<T> {
   const conn = connectionOf(ctx.db)
@@ -82,7 +86,9 @@ export async function withTx<T>(ctx: Ctx, fn: (tx: Ctx) => Promise<T>): Promise<
   const result = await conn.transaction(async (db) => {
     committedHooks.set(db, later)
     try {
-      const result = await fn({ ...ctx, db, actor: await withCurrentRole(db, ctx.actor) })
+      const actor = await withCurrentRole(db, ctx.actor)
+      await assertCredentialUnrevoked(db, actor, ctx.clock.now())
+      const result = await fn({ ...ctx, db, actor })
       // With the work, in its transaction: a COMMIT whose answer is lost leaves the key's state
       // telling whether it landed (a key is never freed while its work may have committed).
       if (ctx.idempotencyKeyId !== null) await markWorkCommitted(db, ctx.idempotencyKeyId)

@@ -150,6 +150,71 @@ describe('a task write in flight when its user is removed from the organization'
   })
 })
 
+describe('a write in flight when its token is revoked', () => {
+  // A request is let in before its body is read: a body still uploading when its token was
+  // revoked was written after the revocation (a stolen admin token's PATCH, its body trickled,
+  // made its holder's accomplice an admin 2 s after the token was revoked: 200). Every write
+  // transaction now asks again whether its token is unrevoked: 401 token_revoked, nothing written.
+  const writes: { what: string; send: (t: TestApp, a: Actor, m: Actor, spaceId: string) => Promise<unknown>; state: (t: TestApp, a: Actor, m: Actor, spaceId: string) => Promise<unknown> }[] = [
+    {
+      what: 'a member made admin',
+      send: (t, a, m) => t.req('PATCH', `/api/v1/organizations/${a.organizationId}/members/${m.userId}`, { token: a.token, body: { role: 'admin' } }),
+      state: async (t, a, m) => ((await t.req('GET', `/api/v1/organizations/${a.organizationId}/members`, { token: a.token })).body.members as { userId: string; role: string }[]).find((x) => x.userId === m.userId)?.role,
+    },
+    {
+      what: 'a space secret set',
+      send: (t, a, _m, spaceId) => t.req('POST', `/api/v1/spaces/${spaceId}/secrets`, { token: a.token, body: { secrets: { LATE_KEY: 'v' } } }),
+      state: async (t, a, _m, spaceId) => (await t.req('GET', `/api/v1/spaces/${spaceId}/secrets`, { token: a.token })).body,
+    },
+    {
+      what: 'a task created (one statement, no transaction)',
+      send: (t, a) => t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'late' } }),
+      state: async (t, a) => (await t.req('GET', '/api/v1/tasks', { token: a.token })).body.length,
+    },
+    {
+      what: 'an agent created',
+      send: (t, a) => t.req('POST', '/api/v1/agents', { token: a.token, body: { name: 'Late', role: 'r', systemPrompt: 'p' } }),
+      state: async (t, a) => (await t.req('GET', '/api/v1/agents', { token: a.token })).body.total,
+    },
+  ]
+  for (const w of writes) {
+    test(`${w.what}: 401 token_revoked after a DELETE or a leak report meanwhile, nothing written; a grace period still writes`, async () => {
+      const store = new PausingStore()
+      const t = await makeTestApp({ rateLimitStore: store })
+      const owner = await makeActor(t, { role: 'admin' })
+      const m = await makeActor(t, { role: 'member' })
+      const space = (await t.req('POST', '/api/v1/spaces', { token: owner.token, body: { name: 'Ops', visibility: 'organization' } })).body.space as { id: string }
+      const before = await w.state(t, owner, m, space.id)
+      const changes: [string, (x: { token: string; id: string }) => Promise<unknown>][] = [
+        ['DELETE', (x) => t.req('DELETE', `/api/v1/tokens/${x.id}`, { token: owner.token })],
+        ['leak report', (x) => report(t, x.token)],
+      ]
+      for (const [how, change] of changes) {
+        const x = await makeToken(t, owner)
+        const gate = store.pauseNext(x.id)
+        const request = w.send(t, { ...owner, token: x.token, tokenId: x.id }, m, space.id)
+        await gate.reached
+        await change(x)
+        gate.release()
+        const r = (await request) as Awaited<ReturnType<TestApp['req']>>
+        expect([how, r.status, r.body.code]).toEqual([how, 401, 'token_revoked'])
+        expect(r.headers.get('www-authenticate')).toContain('invalid_token')
+        expect([how, await w.state(t, owner, m, space.id)]).toEqual([how, before])
+      }
+      // Rotated with a grace period meanwhile: the old token still works until the grace ends.
+      const x = await makeToken(t, owner)
+      const gate = store.pauseNext(x.id)
+      const request = w.send(t, { ...owner, token: x.token, tokenId: x.id }, m, space.id)
+      await gate.reached
+      expect((await t.req('POST', `/api/v1/tokens/${x.id}/rotate`, { token: owner.token, body: { gracePeriodSeconds: 3600 } })).status).toBe(201)
+      gate.release()
+      expect(((await request) as Awaited<ReturnType<TestApp['req']>>).status).toBeLessThan(300)
+      expect(await w.state(t, owner, m, space.id)).not.toEqual(before)
+      await t.rt.close()
+    })
+  }
+})
+
 describe('a rotation in flight when its own token is revoked', () => {
   // It made no successor either way; it answered 409 invalid_state "rotated or revoked by a
   // concurrent request; list your tokens and retry", which is for a rotation racing another

@@ -1,5 +1,6 @@
 import { and, eq, ne, sql } from 'drizzle-orm'
 import { noLongerMemberMeanwhile, roleIn, stillMemberSql } from '../../auth/current-role'
+import { assertCredentialUnrevoked } from '../../auth/revoked'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, withKeyMarked, withTx, type Ctx, audited } from '../../context'
@@ -198,13 +199,17 @@ async function columns(ctx: Ctx, p: Caller, input: TaskInput, current?: Task): P
  * naming neither stays a single statement, outside the transaction lock (README, several instances),
  * whose own condition is that its caller is still a member (stillMemberSql): a removal that
  * commits while it is in flight leaves it writing nothing (401 membership_revoked), as withTx's
- * re-check does (wrapping these in withTx too cost 8-12 ms a write under PostgreSQL's lock, 16 at once).
+ * re-check does (wrapping these in withTx too cost 8-12 ms a write under PostgreSQL's lock, 16 at once);
+ * its token is asked about before it, as withTx asks (assertCredentialUnrevoked).
  */
 function writeTx<T>(ctx: Ctx, input: TaskInput, fn: (ctx: Ctx) => Promise<T>): Promise<T> {
   const assignee = input.assignedTo !== undefined ? input.assignedTo : input.assignTo
+  if (typeof input.spaceId === 'string' || typeof assignee === 'string') return withTx(ctx, fn)
+  // Its token unrevoked still, as withTx asks (one look-up by key, outside the lock): a body
+  // that was still uploading when the token was revoked writes nothing (401 token_revoked).
   // With an Idempotency-Key, the single statement and the key's mark commit together (withKeyMarked),
   // so a connection lost as it commits never frees a key whose task was made (a retry made a second).
-  return typeof input.spaceId === 'string' || typeof assignee === 'string' ? withTx(ctx, fn) : withKeyMarked(ctx, fn)
+  return assertCredentialUnrevoked(ctx.db, ctx.actor, ctx.clock.now()).then(() => withKeyMarked(ctx, fn))
 }
 
 /** Creates a task; its status starts `pending` whatever the client sends. */

@@ -141,8 +141,12 @@ export async function rotateToken(ctx: Ctx, id: string, input: RotateInput): Pro
     details: { newTokenId: made.row.id, gracePeriodSeconds: grace, previousRevokedAt: revokeAt.toISOString() },
   })).catch(async (e) => {
     // Once this transaction is over the other request's rotation is committed (it held the row):
-    // the 409 names its successor, as the retry of a finished rotation does (it named none).
-    throw e === lost ? await concurrentlyRevoked(ctx, old) : e
+    // the 409 names its successor, as the retry of a finished rotation does (it named none). The
+    // same when that rotation of the calling token itself committed before this transaction
+    // began, which refuses a revoked caller (withTx: 401 token_revoked): concurrentlyRevoked
+    // tells a rotation (409) from any other revocation (401 again).
+    const selfRevoked = e instanceof AppError && e.code === 'token_revoked' && principal.tokenId === old.id
+    throw e === lost || selfRevoked ? await concurrentlyRevoked(ctx, old) : e
   })
   return { ...created, email: found.email, previous: { ...old, revokedAt: revokeAt, revokedBy: principal.userId, revokedReason: reason } }
 }
