@@ -138,7 +138,7 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     const need = routes.get(request.method, route)?.auth
     return need ? authorizer.principal(request, set, need) : null
   })
-  const api: RouteKit = { auth: authPlugin(authorizer), ctx: contexts.caller, withholdFromReplay: idempotent.withhold }
+  const api: RouteKit = { auth: authPlugin(authorizer), ctx: contexts.caller, withholdFromReplay: idempotent.withhold, watchToken: (p) => (onRevoked) => rt.revocations.watch(p, onRevoked) }
   const guards = requestGuards(rt.config, rt.drain)
   let registered: readonly { method: string; path: string }[] = []
 

@@ -5,7 +5,7 @@ import { executions } from '../src/db/schema'
 import { STREAMED_PAGE_BYTES } from '../src/db/paging'
 import { TREE_MAX_BYTES, TREE_MAX_NODES } from '../src/modules/executions/service'
 import { newId } from '../src/ids'
-import { insertWriter, makeActor, makeTestApp, type Actor, type TestApp } from './helpers/app'
+import { insertWriter, makeActor, makeTestApp, makeToken, type Actor, type TestApp } from './helpers/app'
 import { expectCompressedLike } from './helpers/codings'
 
 /**
@@ -159,6 +159,26 @@ describe('rows deleted while a large page is sent', () => {
     // The next page starts after the 20th row, as its cursor said.
     const next = await list(`limit=3&cursor=${res.headers.get('x-next-cursor')}`)
     expect((JSON.parse(await next.text()) as { id: string }[]).map((e) => e.id)).toEqual(ids.slice(20, 23))
+  })
+})
+
+describe('a token revoked while a large page is sent', () => {
+  test('ends the body at the next batch: nothing read after the revocation is sent', async () => {
+    const x = await makeToken(t, a, { name: 'slow reader' })
+    const res = await t.app.handle(new Request(`http://localhost/api/v1/executions?agentId=${agentId}&limit=30`, { headers: { authorization: `Bearer ${x.token}` } }))
+    const reader = res.body!.getReader()
+    const first = await reader.read()
+    expect(first.value!.length).toBeLessThan(BIG * ANSWER)
+    expect((await t.req('DELETE', `/api/v1/tokens/${x.id}`, { token: a.token })).status).toBe(200)
+    // The watch over open requests, asked at once rather than on its 1 s timer.
+    await t.rt.revocations.check()
+    let bytes = first.value!.length
+    const rest = (async () => {
+      for (let r = await reader.read(); !r.done; r = await reader.read()) bytes += r.value.length
+    })()
+    await expect(rest).rejects.toBeDefined()
+    expect(bytes).toBeLessThan(BIG * ANSWER)
+    expect(t.rt.revocations.size).toBe(0)
   })
 })
 

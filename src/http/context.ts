@@ -4,6 +4,7 @@ import type { AuthPlugin } from '../auth/plugin'
 import type { Principal } from '../auth/principal'
 import { contextOf, type Ctx, type Services } from '../context'
 import type { WithholdFromReplay } from './idempotency'
+import type { WatchToken } from './streamed-json'
 
 type Set = { headers: Record<string, string | number> }
 
@@ -58,9 +59,11 @@ export type RequestContexts = ReturnType<typeof requestContexts>
  */
 export const API_V1 = '/api/v1'
 
-/** What a resource's routes are given by app.ts: the auth macro, the context of a caller, and idempotency's withhold. */
+/** What a resource's routes are given by app.ts: the auth macro, the context of a caller, idempotency's withhold, and the watch over a token while an answer is sent. */
 export interface RouteKit {
   auth: AuthPlugin
   ctx: RequestContexts['caller']
   withholdFromReplay: WithholdFromReplay
+  /** A large list page's body ends once its token is revoked (streamedJson's `watch`). */
+  watchToken: (principal: Principal) => WatchToken
 }

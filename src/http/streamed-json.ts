@@ -11,6 +11,12 @@ export class StreamedArray<T = unknown> {
 }
 
 /**
+ * Watches the token of a request while its answer is sent (RevocationWatch.watch for the
+ * request's principal): `onRevoked` when it is revoked; the function returned stops watching.
+ */
+export type WatchToken = (onRevoked: () => void) => () => void
+
+/**
  * JSON sent as it is produced: `value` is a StreamedArray, or an object some of whose fields are
  * (the other fields are written as JSON.stringify writes them). Each batch of an array is read
  * and written when the body is pulled, after a turn of the event loop, and the body is pulled
@@ -22,13 +28,24 @@ export class StreamedArray<T = unknown> {
  * (src/http/listen.ts). The bytes are those JSON.stringify writes for the whole value, with the
  * arrays' items in place. Compressed as it goes when `compression` is on and the request
  * accepts a coding (compressor); without Content-Length (chunked). A failure midway ends the
- * body early: the client sees invalid JSON, and the server's log the error.
+ * body early: the client sees invalid JSON, and the server's log the error. With `watch`, so does
+ * a revocation of the request's token meanwhile (seen within about a second: src/auth/revocation-watch.ts):
+ * nothing read after it is sent.
  */
-export async function streamedJson(request: Request, value: StreamedArray | Record<string, unknown>, compression: boolean): Promise<Response> {
+export async function streamedJson(request: Request, value: StreamedArray | Record<string, unknown>, compression: boolean, watch?: WatchToken): Promise<Response> {
   const encoder = new TextEncoder()
   const text = jsonText(value instanceof StreamedArray ? [value] : objectParts(value))
   // The access log's bytes: the JSON's, before compression, as for every JSON answer.
   const meter = bodyMeter(request)
+  // Its token revoked while the body is sent (a slow reader takes minutes for a page of tens of
+  // MB): no batch is read for it after that; the body ends early, as on a failure midway.
+  let revoked = false
+  let unwatch = watch?.(() => (revoked = true)) ?? (() => {})
+  const end = () => {
+    meter.end()
+    unwatch()
+    unwatch = () => {}
+  }
   const json = new ReadableStream<Uint8Array>(
     {
       async pull(out) {
@@ -36,14 +53,18 @@ export async function streamedJson(request: Request, value: StreamedArray | Reco
         await new Promise((resolve) => setImmediate(resolve))
         let next: IteratorResult<string>
         try {
+          if (revoked) {
+            await text.return(undefined)
+            throw new Error('the token of this request was revoked while its answer was sent')
+          }
           next = await text.next()
         } catch (e) {
-          meter.end()
+          end()
           throw e
         }
         if (next.done) {
           out.close()
-          meter.end()
+          end()
           return
         }
         const bytes = encoder.encode(next.value)
@@ -51,7 +72,7 @@ export async function streamedJson(request: Request, value: StreamedArray | Reco
         meter.sent(bytes.byteLength)
       },
       async cancel() {
-        meter.end()
+        end()
         await text.return(undefined)
       },
     },
