@@ -12,6 +12,9 @@ import { PausingStore } from './helpers/pause'
 import { ON_PG } from './helpers/pg'
 import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 import { cliLogin } from './helpers/world'
+import { signedInPerson } from './helpers/console'
+import { eq } from 'drizzle-orm'
+import { personalAccessTokens, sessions } from '../src/db/schema'
 import { agent, until } from './helpers/scripted-provider'
 
 let double: ProviderDouble
@@ -213,6 +216,32 @@ describe('a write in flight when its token is revoked', () => {
       await t.rt.close()
     })
   }
+})
+
+describe('a console form in flight when its session ends', () => {
+  // The console's sessions are the same kind of credential: a form let in before its session was
+  // ended ("sign out everywhere" after a stolen cookie) and written after it created a token and
+  // showed its secret to whoever held the cookie (201). Now its transaction asks whether the
+  // session is still open: 401, nothing written; a session still open writes.
+  test('a token created from Settings: 401 once the session was ended meanwhile, no token; 201 while it is open', async () => {
+    const store = new PausingStore()
+    const t = await makeTestApp({ rateLimitStore: store })
+    const { a, c } = await signedInPerson(t, { role: 'admin' })
+    const mine = async () => (await t.db.select({ id: personalAccessTokens.id }).from(personalAccessTokens).where(eq(personalAccessTokens.userId, a.userId)).all()).length
+    const before = await mine()
+    for (const end of [false, true]) {
+      const gate = store.pauseKey(`console:${a.userId}`)
+      const request = c.post('/settings/tokens', { name: `CI ${end}`, expires: '90', scope: '*' })
+      await gate.reached
+      if (end) await t.db.delete(sessions).where(eq(sessions.userId, a.userId)).run()
+      gate.release()
+      const r = await request
+      expect([end, r.status]).toEqual([end, end ? 401 : 201])
+      expect(/td_[A-Za-z0-9_-]{43}/.test(r.text)).toBe(!end)
+    }
+    expect(await mine()).toBe(before + 1)
+    await t.rt.close()
+  })
 })
 
 describe('a rotation in flight when its own token is revoked', () => {

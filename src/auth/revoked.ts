@@ -1,7 +1,7 @@
 import { and, eq, gt, isNotNull, isNull, lte, ne, or, type Placeholder, type SQL, type SQLWrapper } from 'drizzle-orm'
 import type { Actor } from '../actor'
 import type { Db } from '../db/connection'
-import { cliSessions, personalAccessTokens } from '../db/schema'
+import { cliSessions, personalAccessTokens, sessions } from '../db/schema'
 import { AppError } from '../errors'
 import { noLongerMemberMeanwhile, roleIn } from './current-role'
 
@@ -71,9 +71,11 @@ export function revokedSql(t: RevocationColumns, now: Date | Placeholder): SQL {
  * under way cancels the runs the token started and revokes the tokens it made: a run recorded
  * after that sweep escaped it and ran on for whoever held the leaked secret. Refused as the
  * request's next one would be: 401 token_revoked (membership_revoked once its user left), nothing
- * written. Console sessions and the server's own actors have no such credential.
+ * written. A console session likewise must still be open (assertSessionOpen); the server's own
+ * actors have no such credential.
  */
 export async function assertCredentialUnrevoked(db: Db, actor: Actor, now: number): Promise<void> {
+  if (actor.kind === 'session') return assertSessionOpen(db, actor.sessionId)
   if (actor.kind !== 'token') return
   const p = actor.principal
   const t = p.credential === 'cli' ? cliSessions : personalAccessTokens
@@ -84,4 +86,16 @@ export async function assertCredentialUnrevoked(db: Db, actor: Actor, now: numbe
     // bearerChallenge's answer (src/auth/authenticate.ts, which this cannot import: it needs the context).
     headers: { 'www-authenticate': 'Bearer realm="teamday", error="invalid_token", error_description="Token revoked"' },
   })
+}
+
+/**
+ * A console session still open: a form let in before its session ended (signed out, "sign out
+ * everywhere", ended from another browser) and written after it (a stolen cookie's form still
+ * uploading, a token created and shown to it) changes nothing: 401, as its next page would send
+ * it to sign in. Ended sessions are deleted; an expiry meanwhile does not end a request let in
+ * while the session was valid.
+ */
+async function assertSessionOpen(db: Db, sessionId: string): Promise<void> {
+  if (await db.select({ id: sessions.id }).from(sessions).where(eq(sessions.id, sessionId)).get()) return
+  throw new AppError('invalid_token', 'Your console session ended (signed out) while this request ran: nothing was changed. Sign in again.')
 }

@@ -18,11 +18,16 @@ export class PausingStore implements RateLimitStore {
    * once its token is known good. `reached` resolves when it is held; `release` lets it go on.
    */
   pauseNext(tokenId: string): { reached: Promise<void>; release: () => void } {
+    return this.pauseKey(`tok:${tokenId}`)
+  }
+
+  /** The same for the next hit of any counter (`console:<user id>`: a signed-in console request, before its body is read). */
+  pauseKey(key: string): { reached: Promise<void>; release: () => void } {
     let reached!: () => void
     let release!: () => void
     const whenReached = new Promise<void>((r) => (reached = r))
     const released = new Promise<void>((r) => (release = r))
-    this.held.set(`tok:${tokenId}`, { reached, released })
+    this.held.set(key, { reached, released })
     return { reached: whenReached, release }
   }
 
