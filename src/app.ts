@@ -161,7 +161,6 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
     .use(cors(rt.config, observer.answeredEarly))
     .onRequest(guards.limits)
     .onRequest(observer.noteRequestId)
-    .onRequest(guards.undeclaredBody)
     // The one body parser (src/http/body.ts): a route that needs a token authorizes first, so
     // an unauthenticated request never has its body read, parsed or validated.
     .onParse(async ({ request, route, set }) => {
@@ -183,6 +182,10 @@ export function createApp(rt: Runtime, opts: AppOptions = {}) {
       // (test/elysia-inference.test.ts).
       const received = receiving(made?.server, request)
       try {
+        // A body without a Content-Length (chunked) is counted only now, after authentication:
+        // counted before it, an unauthenticated client made the server take in and hold up to
+        // 1 MiB per connection, for as long as it kept sending, before its 401.
+        await guards.undeclaredBody({ request })
         return await readBody(request, rule?.body ?? 'required', rule)
       } finally {
         received()

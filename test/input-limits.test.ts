@@ -264,11 +264,10 @@ describe('authentication comes before the body', () => {
     return { body, seen, length: String(bytes.length) }
   }
 
-  async function send(path: string, text: string, headers: Record<string, string> = {}) {
+  async function send(path: string, text: string, headers: Record<string, string> = {}, framing: 'length' | 'chunked' = 'length') {
     const w = watchedBody(text)
-    const res = await t.app.handle(
-      new Request(`http://localhost${path}`, { method: 'POST', body: w.body, headers: { ...JSON_TYPE, 'content-length': w.length, ...headers } }),
-    )
+    const length: Record<string, string> = framing === 'length' ? { 'content-length': w.length } : {}
+    const res = await t.app.handle(new Request(`http://localhost${path}`, { method: 'POST', body: w.body, headers: { ...JSON_TYPE, ...length, ...headers } }))
     return { res, read: w.seen.read, body: (await res.json()) as any }
   }
 
@@ -286,6 +285,21 @@ describe('authentication comes before the body', () => {
     const { res, read, body } = await send('/api/v1/tasks', '{"title": not json', headers)
     expect({ status: res.status, code: body.code, read }).toEqual({ status, code, read: false })
     expect(res.headers.get('www-authenticate')).toStartWith('Bearer realm="teamday"')
+  })
+
+  // A body without a Content-Length (chunked) was counted for the 1 MiB limit before
+  // authentication: an unauthenticated client's body was read in (up to 1 MiB per connection,
+  // held while it kept sending: 300 connections, 330 MB) before its 401.
+  test.each([
+    ['no token', {}, 401, 'missing_token'],
+    ['an unknown token', { authorization: `Bearer ${'td_' + 'A'.repeat(43)}` }, 401, 'invalid_token_checksum'],
+    ['a role that may not write', 'viewer', 403, 'forbidden'],
+  ] as const)('a body without a Content-Length (chunked), %s: refused before the body is read', async (_label, how, status, code) => {
+    const headers = how === 'viewer' ? { authorization: `Bearer ${viewer.token}` } : how
+    const { res, read, body } = await send('/api/v1/tasks', '{"title": not json', headers, 'chunked')
+    expect({ status: res.status, code: body.code, read }).toEqual({ status, code, read: false })
+    const ok = await send('/api/v1/tasks', '{"title":"chunked"}', { authorization: `Bearer ${admin.token}` }, 'chunked')
+    expect({ status: ok.res.status, read: ok.read }).toEqual({ status: 201, read: true })
   })
 
   test('a revoked token: 401 token_revoked, the body is never read', async () => {

@@ -49,8 +49,10 @@ export function requestGuards(config: Pick<Config, 'maxBodyBytes'>, drain: { clo
      * A body that declares no Content-Length (chunked, or a Request built in-process) is counted
      * on a copy, stopping at the limit, so it is rejected before anything parses it. Bun.serve's
      * maxRequestBodySize guards the socket as well; this keeps app.handle() to the same rule.
+     * Called by the body parser once the request is authenticated (app.ts), never before: an
+     * unauthenticated request's body is never read.
      */
-    async undeclaredBody({ request }: Context): Promise<void> {
+    async undeclaredBody({ request }: Pick<Context, 'request'>): Promise<void> {
       if (!BODY_METHODS.has(request.method) || request.headers.has('content-length') || request.body === null) return
       if (await bodyExceeds(request, config.maxBodyBytes)) throw tooLarge()
     },
