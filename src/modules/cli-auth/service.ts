@@ -405,17 +405,23 @@ export async function revokeCliSessionsOfUser(ctx: Ctx, userId: string, reason: 
 }
 
 /**
+ * The CLI session of a well-formed access or refresh token (`tdo_`, `tdr_`), revoked or not; none
+ * for anything else, without a query when the string is not of that form (prefix, length, checksum).
+ */
+export async function findLeakedCliSession(ctx: Ctx, candidate: string): Promise<CliSession | undefined> {
+  if (checkTokenFormat(candidate, REFRESH_TOKEN_PREFIX) === null) return findSessionByRefresh(ctx, candidate)
+  if (checkTokenFormat(candidate, ACCESS_TOKEN_PREFIX) !== null) return undefined
+  const a = await ctx.db.select({ sessionId: cliAccessTokens.sessionId }).from(cliAccessTokens).where(eq(cliAccessTokens.tokenHash, hashToken(candidate))).get()
+  return a ? findCliSession(ctx, a.sessionId) : undefined
+}
+
+/**
  * A reported leak of a CLI access or refresh token (POST /api/v1/credentials/revoke): its session
  * is revoked, audited with reason `leak_report`. Returns the session when the string was one of
  * ours, for the caller to revoke the tokens made through it (src/modules/credentials/service.ts).
  */
 export async function revokeLeakedCliToken(ctx: Ctx, candidate: string): Promise<CliSession | undefined> {
-  let session: CliSession | undefined
-  if (checkTokenFormat(candidate, REFRESH_TOKEN_PREFIX) === null) session = await findSessionByRefresh(ctx, candidate)
-  else if (checkTokenFormat(candidate, ACCESS_TOKEN_PREFIX) === null) {
-    const a = await ctx.db.select({ sessionId: cliAccessTokens.sessionId }).from(cliAccessTokens).where(eq(cliAccessTokens.tokenHash, hashToken(candidate))).get()
-    session = a ? await findCliSession(ctx, a.sessionId) : undefined
-  }
+  const session = await findLeakedCliSession(ctx, candidate)
   if (!session) return undefined
   await revokeCliSessionById(ctx, session, { userId: null, reason: 'leak_report' })
   return session
