@@ -4,6 +4,7 @@ import type { Config } from '../config'
 import { AppError } from '../errors'
 import { resolveAlias } from './model-aliases'
 import { anthropicSdk, openaiCompatibleSdk } from './sdk'
+import { boundedProviderFetch, eventBytesFor } from './provider-fetch'
 
 export type ProviderName = 'openai' | 'anthropic'
 
@@ -73,9 +74,11 @@ export function configProviders(config: Config): ModelProviders {
   const anthropicKey = config.anthropicApiKey
   let openai: ReturnType<OpenAICompatible['createOpenAICompatible']> | undefined
   let anthropic: ReturnType<Anthropic['createAnthropic']> | undefined
+  // What a provider sends is read no further than a run can use (src/engine/provider-fetch.ts).
+  const fetch = boundedProviderFetch(eventBytesFor(config.outputLimits.answerChars))
   const openaiClient = () =>
-    (openai ??= openaiCompatibleSdk().createOpenAICompatible({ name: 'openai', baseURL: trimEndChar(openaiUrl!, '/'), apiKey: config.openaiApiKey, includeUsage: true }))
-  const anthropicClient = () => (anthropic ??= anthropicSdk().createAnthropic({ apiKey: anthropicKey, baseURL: anthropicBaseUrl(config.anthropicBaseUrl) }))
+    (openai ??= openaiCompatibleSdk().createOpenAICompatible({ name: 'openai', baseURL: trimEndChar(openaiUrl!, '/'), apiKey: config.openaiApiKey, includeUsage: true, fetch }))
+  const anthropicClient = () => (anthropic ??= anthropicSdk().createAnthropic({ apiKey: anthropicKey, baseURL: anthropicBaseUrl(config.anthropicBaseUrl), fetch }))
   const configured = [openaiUrl && ('openai' as const), anthropicKey && ('anthropic' as const)].filter((n): n is ProviderName => !!n)
   const aliases = config.modelAliases ?? []
   return {
