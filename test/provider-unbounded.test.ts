@@ -154,3 +154,36 @@ describe('answers within the bound are untouched', () => {
     await o.t.rt.close()
   })
 })
+
+describe('a provider that redirects', () => {
+  test("elsewhere: not followed (Anthropic's key went along in x-api-key); the run fails naming the origin", async () => {
+    const seen: Record<string, string>[] = []
+    const other = Bun.serve({ port: 0, fetch: (req) => (seen.push(Object.fromEntries(req.headers)), new Response('{}')) })
+    try {
+      const o = await setup()
+      p.handler = () => new Response(null, { status: 307, headers: { location: `http://localhost:${other.port}/v1/messages` } })
+      const r = await exec(o.t, o.a, o.claude.id, { message: 'hi' })
+      expect(seen).toEqual([])
+      expect(r.status).toBe(502)
+      expect(r.body.message).toContain(`redirected (HTTP 307) to http://localhost:${other.port}: not followed`)
+      expect(r.body.message).not.toContain(KEY)
+      const row = await getExec(o.t, o.a, r.body.details.executionId)
+      expect(row).toMatchObject({ status: 'failed', errorCode: 'bad_gateway' })
+      await o.t.rt.close()
+    } finally {
+      other.stop(true)
+    }
+  })
+
+  test('within its own origin: followed, the same request again', async () => {
+    const o = await setup()
+    p.handler = (req) => (new URL(req.url).pathname.startsWith('/v1/') ? new Response(null, { status: 308, headers: { location: '/moved/chat/completions' } }) : rawStream(oaiFull('moved')))
+    const r = await exec(o.t, o.a, o.ag.id, { message: 'hi' })
+    expect(r.status).toBe(200)
+    expect(r.body.result).toBe('moved')
+    expect(p.requests.at(-1)!.path).toBe('/moved/chat/completions')
+    expect(p.requests.at(-1)!.headers.authorization).toBe(`Bearer ${KEY}`)
+    expect(p.requests.at(-1)!.body.messages.at(-1).content).toBe('hi')
+    await o.t.rt.close()
+  })
+})

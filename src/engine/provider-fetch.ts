@@ -20,21 +20,24 @@ export const ERROR_BODY_BYTES = 64 * 1024
 export const eventBytesFor = (answerChars: number): number => answerChars * 6 + 64 * 1024
 
 /**
- * The failure of a stream that passed `limit` bytes without ending an event. The AI SDK passes it
- * on as the cause of its own error ("Failed to process successful response"); the run's error
- * says this one (providerMessage, src/engine/run.ts).
+ * An answer of the provider's that the server will not read on: the run fails with this message
+ * (providerMessage, src/engine/run.ts, finds it in the cause chain of the AI SDK's own error,
+ * "Failed to process successful response" or "Cannot connect to API").
  */
-export class ProviderEventTooLong extends Error {
-  constructor(limit: number) {
-    super(`the provider sent more than ${limit.toLocaleString('en-US')} bytes without ending a stream event, more than any answer this server keeps; its answer was abandoned`)
-  }
-}
+export class ProviderAnswerRefused extends Error {}
 
-/** `e`, or an error in its `cause` chain, that is a ProviderEventTooLong. */
-export function eventTooLongIn(e: unknown): ProviderEventTooLong | undefined {
-  for (let c = e, depth = 0; c && depth < 8; c = (c as { cause?: unknown }).cause, depth++) if (c instanceof ProviderEventTooLong) return c
+/** The failure of a stream that passed `limit` bytes without ending an event. */
+export const eventTooLong = (limit: number) =>
+  new ProviderAnswerRefused(`the provider sent more than ${limit.toLocaleString('en-US')} bytes without ending a stream event, more than any answer this server keeps; its answer was abandoned`)
+
+/** `e`, or an error in its `cause` chain, that is a ProviderAnswerRefused. */
+export function answerRefusedIn(e: unknown): ProviderAnswerRefused | undefined {
+  for (let c = e, depth = 0; c && depth < 8; c = (c as { cause?: unknown }).cause, depth++) if (c instanceof ProviderAnswerRefused) return c
   return undefined
 }
+
+/** Redirects followed within the provider's own origin, at most. */
+const MAX_REDIRECTS = 5
 
 /**
  * Bytes since the last blank line (the end of an SSE event: a line ending `\n`, `\r\n` or `\r`
@@ -63,7 +66,7 @@ function eventBound(limit: number): TransformStream<Uint8Array, Uint8Array> {
           afterCR = false
           lineLen++
           if (++eventLen > limit) {
-            controller.error(new ProviderEventTooLong(limit))
+            controller.error(eventTooLong(limit))
             return
           }
         }
@@ -93,10 +96,27 @@ function firstBytes(limit: number): TransformStream<Uint8Array, Uint8Array> {
 /**
  * `base` with each answer's body bounded: a successful one (a stream) fails once an event passes
  * `eventBytes`; an error status's is cut at ERROR_BODY_BYTES, so its error is read at once.
+ *
+ * Redirects are followed only within the origin asked (the same request again): fetch follows
+ * one to anywhere, and Bun's drops only `Authorization` on the way, so Anthropic's key (its
+ * `x-api-key` header) went to whatever host a redirect named. One elsewhere fails the run,
+ * naming the origin to configure instead.
  */
 export function boundedProviderFetch(eventBytes: number, base: typeof fetch = fetch): typeof fetch {
   const bounded = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]): Promise<Response> => {
-    const res = await base(input, init)
+    // The AI SDK asks with a URL string and `init` (its headers and body), never a Request.
+    let url = new URL(input instanceof Request ? input.url : String(input))
+    let res = await base(url, { ...init, redirect: 'manual' })
+    for (let hops = 0; res.status >= 300 && res.status < 400 && res.headers.has('location'); hops++) {
+      const to = URL.canParse(res.headers.get('location')!, url.href) ? new URL(res.headers.get('location')!, url) : undefined
+      await res.body?.cancel()
+      if (!to || to.origin !== url.origin || hops >= MAX_REDIRECTS) {
+        const where = to ? (to.origin === url.origin ? `${hops + 1} times` : `to ${to.origin}`) : 'to an address that is not a URL'
+        throw new ProviderAnswerRefused(`the provider at ${url.origin} redirected (HTTP ${res.status}) ${where}: not followed, so that its API key goes nowhere else; configure the address it redirects to (OPENAI_BASE_URL or ANTHROPIC_BASE_URL)`)
+      }
+      url = to
+      res = await base(url, { ...init, redirect: 'manual' })
+    }
     if (!res.body) return res
     const headers = new Headers(res.headers)
     headers.delete('content-length')

@@ -19,7 +19,7 @@ import { refusalMessage, runnableNow, type RunRefusal } from '../modules/executi
 import { roleIn } from '../auth/current-role'
 import { agentsUnseenBy } from '../modules/agents/access'
 import { starterScopes } from './starter-scopes'
-import { eventTooLongIn } from './provider-fetch'
+import { answerRefusedIn } from './provider-fetch'
 
 export const DEFAULT_MAX_TURNS = 10
 
@@ -242,8 +242,8 @@ const CUT = 'the connection to the provider closed before its answer was complet
 /** What a failed run says of a provider's error `e`: scrubbed (scrubProviderMessage), plainly worded, at most 1000 characters. */
 export function providerMessage(e: unknown, keys: readonly (string | undefined)[] = []): string {
   const err = e as { message?: string; statusCode?: number; responseBody?: string; cause?: unknown }
-  const tooLong = eventTooLongIn(e)
-  if (tooLong) return tooLong.message
+  const refused = answerRefusedIn(e)
+  if (refused) return refused.message
   const raw = withoutFetchHint(scrubProviderMessage(err?.message || String(e), keys))
   // "Cannot connect to API: ECONNRESET" was said of a stream cut mid-answer too, and "Failed to
   // process successful response (HTTP 200)" of another: said plainly, the same either way.
