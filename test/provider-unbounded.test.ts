@@ -14,13 +14,13 @@ import { DEFAULT_OUTPUT_LIMITS } from '../src/engine/output-limits'
 import { ERROR_BODY_BYTES, eventBytesFor } from '../src/engine/provider-fetch'
 import { makeActor } from './helpers/app'
 import { parseSse } from './helpers/providers'
-import { agent, antEv, exec, getExec, makeTestApp, oaiFull, oaiText, oaiStop, oaiUsage, oaiDone, rawStream, startScripted, type Scripted } from './helpers/scripted-provider'
+import { agent, antEv, exec, getExec, makeTestApp, oaiFull, oaiText, oaiStop, oaiUsage, oaiDone, rawStream, startScripted, until, type Scripted } from './helpers/scripted-provider'
 
 const KEY = 'my-provider-secret-5e4d3c2b1a'
 const LIMITS = { ...DEFAULT_OUTPUT_LIMITS, answerChars: 1000 }
 const EVENT_BYTES = eventBytesFor(LIMITS.answerChars)
 /** Long enough that a run ended by it (the old behaviour) fails these tests' expectations. */
-const TIMEOUT_MS = 8_000
+const TIMEOUT_MS = 15_000
 
 let p: Scripted
 beforeAll(() => {
@@ -101,9 +101,10 @@ describe('a provider answer that never ends', () => {
     let res: ReturnType<typeof endless> | undefined
     let n = 0
     p.handler = () => (n++ === 0 ? (res = endless(`{"error":{"message":"quota gone for ${KEY}","padding":"`, ' ', 500)) : rawStream(oaiFull('fine')))
+    const before = p.requests.length
     const first = exec(o.t, o.a, o.ag.id, { message: 'one' })
-    // Queued behind it (one slot): starts once the first has failed.
-    await Bun.sleep(50)
+    // Queued behind it (one slot, taken once the provider is asked): starts once the first has failed.
+    await until(() => p.requests.length > before)
     const second = exec(o.t, o.a, o.ag.id, { message: 'two' })
     const r = await first
     expect(r.status).toBe(502)
