@@ -139,7 +139,7 @@ document.querySelectorAll('input[data-choose]').forEach(function (d) {
   });
 });
 // Chromium keeps pages in its back/forward cache even with Cache-Control: no-store: Back after
-// "Sign out" showed Settings → Profile as it was left (the e-mail, the sessions' addresses, the
+// signing out showed Settings → Profile as it was left (the e-mail, the sessions' addresses, the
 // tokens) to whoever used the browser next. Hidden as it is left; shown again from that cache only
 // once the server still answers its address with the page. Sent elsewhere instead (the sign-in
 // page: its session ended), it is reloaded, and the browser shows what the server says now. A page
