@@ -41,7 +41,9 @@ const MAX_REDIRECTS = 5
 
 /**
  * Bytes since the last blank line (the end of an SSE event: a line ending `\n`, `\r\n` or `\r`
- * right after another), failing the stream past `limit`.
+ * right after another), failing the stream past `limit`. The line ends are found with the native
+ * indexOf and the bytes between them counted at once: a loop over every byte in JavaScript held
+ * the event loop 60-70 ms for a 4 MiB answer's chunk (test/large-answer-off-loop.test.ts).
  */
 function eventBound(limit: number): TransformStream<Uint8Array, Uint8Array> {
   let eventLen = 0
@@ -49,27 +51,34 @@ function eventBound(limit: number): TransformStream<Uint8Array, Uint8Array> {
   let afterCR = false
   return new TransformStream({
     transform(chunk, controller) {
-      for (let i = 0; i < chunk.length; i++) {
-        const b = chunk[i]!
-        if (b === 10 || b === 13) {
-          if (b === 10 && afterCR) {
-            afterCR = false
-            continue
+      const n = chunk.length
+      // The next LF and CR at or after i, each searched again only once i has passed it.
+      let lf = chunk.indexOf(10)
+      let cr = chunk.indexOf(13)
+      for (let i = 0; i < n; ) {
+        if (lf !== -1 && lf < i) lf = chunk.indexOf(10, i)
+        if (cr !== -1 && cr < i) cr = chunk.indexOf(13, i)
+        const end = lf === -1 ? (cr === -1 ? n : cr) : cr === -1 ? lf : Math.min(lf, cr)
+        if (end > i) {
+          afterCR = false
+          lineLen += end - i
+          eventLen += end - i
+          if (eventLen > limit) {
+            controller.error(eventTooLong(limit))
+            return
           }
-          afterCR = b === 13
+        }
+        if (end === n) break
+        if (chunk[end] === 10 && afterCR) afterCR = false
+        else {
+          afterCR = chunk[end] === 13
           if (lineLen === 0) eventLen = 0
           else {
             lineLen = 0
             eventLen++
           }
-        } else {
-          afterCR = false
-          lineLen++
-          if (++eventLen > limit) {
-            controller.error(eventTooLong(limit))
-            return
-          }
         }
+        i = end + 1
       }
       controller.enqueue(chunk)
     },
