@@ -5,6 +5,7 @@ import { PgDatabase, PgDeleteBase, PgInsertBase, PgSelectBase, PgUpdateBase } fr
 import { drizzle, PostgresJsPreparedQuery } from 'drizzle-orm/postgres-js'
 import { attachConnection, type Db, type DbConnection } from './connection'
 import { compiledRowMapper } from './row-mapper'
+import { markCommitInDoubt } from './unavailable'
 
 export interface PgOptions {
   /** Connections in the pool (TEAMDAY_DB_POOL). */
@@ -129,6 +130,9 @@ export class PgConnection implements DbConnection {
     // Why the caller was answered before the transaction ended (the deadline passed, the driver
     // gave it up): from then on nothing of it may be written, the caller having been told nothing was.
     let gaveUp: { why: unknown } | undefined
+    // Set once `fn` has returned: what remains is the driver's COMMIT, whose failure by a lost
+    // connection leaves unknown whether it landed (markCommitInDoubt).
+    let committing = false
     const aborted = new Promise<never>((_, reject) => (abort = reject))
     const beginTimer = setTimeout(() => abort(noAnswer(this.deadlineMs)), this.deadlineMs)
     const run = (this.db as unknown as PgDatabase<any, any>).transaction(async (tx) => {
@@ -144,7 +148,9 @@ export class PgConnection implements DbConnection {
       attachConnection(handle, this)
       this.txs.add(handle)
       try {
-        return await this.scope.run(state, () => fn(handle))
+        const result = await this.scope.run(state, () => fn(handle))
+        committing = true
+        return result
       } finally {
         state.open = false
       }
@@ -152,7 +158,7 @@ export class PgConnection implements DbConnection {
     run.catch(() => {}).finally(() => clearTimeout(beginTimer))
     return Promise.race([run, aborted]).catch((e: unknown) => {
       gaveUp = { why: e }
-      throw e
+      throw committing ? markCommitInDoubt(e) : e
     })
   }
 

@@ -46,6 +46,37 @@ export function databaseUnavailable(error: unknown): string | null {
   return null
 }
 
+/**
+ * Codes of a connection lost with a statement in flight (reset, closed, or no answer by the
+ * deadline): the server may have run it. Not ECONNREFUSED nor CONNECT_TIMEOUT (no connection, so
+ * nothing was sent), nor CONNECTION_ENDED (the pool was shut down before the statement went).
+ */
+const LOST_IN_FLIGHT = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'CONNECTION_CLOSED', 'CONNECTION_DESTROYED'])
+
+/** Errors of a COMMIT whose answer was lost (markCommitInDoubt): whether it landed is not known. */
+const commitsInDoubt = new WeakSet<object>()
+
+/**
+ * Marks `error`, the failure of a transaction whose COMMIT was in flight, when it is a connection
+ * lost (LOST_IN_FLIGHT): the COMMIT may have landed on the server, so "nothing was changed" is not
+ * known (src/http/errors.ts answers it so). A COMMIT the server answered with an error (a
+ * serialization failure, a full disk) did not commit: not marked. Returns `error`.
+ */
+export function markCommitInDoubt(error: unknown): unknown {
+  if (error !== null && typeof error === 'object' && errorCodes(error).some((c) => LOST_IN_FLIGHT.has(c))) commitsInDoubt.add(error)
+  return error
+}
+
+/** Whether `error` (or one of its causes) is a transaction's failure whose COMMIT may have landed (markCommitInDoubt). */
+export function commitInDoubt(error: unknown): boolean {
+  let e: unknown = error
+  for (let depth = 0; depth < 5 && e !== null && typeof e === 'object'; depth++) {
+    if (commitsInDoubt.has(e)) return true
+    e = (e as { cause?: unknown }).cause
+  }
+  return false
+}
+
 /** Codes that will not pass by waiting: the pool was shut down, the file was moved away, a privilege was revoked. */
 const FOR_GOOD = new Set(['CONNECTION_ENDED', 'SQLITE_READONLY_DBMOVED', '42501'])
 

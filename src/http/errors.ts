@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import { redactTokens } from '../auth/tokens'
-import { databaseUnavailable, errorCodes } from '../db/unavailable'
+import { commitInDoubt, databaseUnavailable, errorCodes } from '../db/unavailable'
 import { AppError, errorBody, errorMessage } from '../errors'
 import { newId } from '../ids'
 import type { Logger } from '../logger'
@@ -104,6 +104,10 @@ class RepeatedLines {
   }
 }
 
+/** The rest of a 503's message when the connection was lost as the request's changes were being committed. */
+export const COMMIT_IN_DOUBT =
+  "The connection was lost while this request's changes were being committed, so whether they were is not known. With an Idempotency-Key, retry with the same key: it runs the request if nothing was committed, and answers 409 idempotency_interrupted (details.committed: true) if it was. Without one, check whether it took effect (e.g. list what it would have created) before sending it again."
+
 const INTERNAL = 'Internal server error. The request was not completed; quote the requestId when reporting this.'
 
 /** An error as it leaves, for a renderer that answers it in another form than the JSON envelope. */
@@ -202,7 +206,10 @@ export function errorsPlugin(
         if (busy !== null) {
           status = 503
           errCode = 'service_unavailable'
-          message = `${busy} Nothing was changed by this request; retry in a moment.`
+          // A connection lost while the request's COMMIT was in flight (PostgreSQL): it may have
+          // landed, and "nothing was changed" may be false. The key, when there is one, knows
+          // (src/idempotency/service.ts, marked in the same transaction): the retry tells.
+          message = commitInDoubt(error) ? `${busy} ${COMMIT_IN_DOUBT}` : `${busy} Nothing was changed by this request; retry in a moment.`
           headers = { 'retry-after': '1' }
           // The driver's code (a SQLSTATE such as 42501, or ECONNRESET) and message, never the SQL.
           const driverCode = errorCodes(error).at(-1)

@@ -35,6 +35,9 @@ const LARGE_BODY_CHARS = 256 * 1024
 export const COMMITTED = 'committed'
 const ANSWER_LOST = 'answer_lost'
 
+/** The execution a key's request recorded (markWorkCommitted), kept while the key is not completed. */
+const STARTED_EXECUTION = 'x-teamday-started-execution'
+
 /** Marks a completed key whose response was not stored (see completeIdempotent), and why. */
 const WITHHELD = 'x-teamday-withheld-id'
 const WITHHELD_KIND = 'x-teamday-withheld-kind'
@@ -167,8 +170,15 @@ export async function deleteExpiredIdempotencyKeys(db: Db, now: number, limit: n
  * when the work did not commit (IdempotencyKeys.release). One UPDATE of the key's own row (no
  * other request writes it), the same for every transaction of the request.
  */
-export async function markWorkCommitted(db: Db, id: string): Promise<void> {
-  await db.update(idempotencyKeys).set({ state: COMMITTED }).where(and(eq(idempotencyKeys.id, id), eq(idempotencyKeys.state, 'in_progress'))).run()
+export async function markWorkCommitted(db: Db, id: string, executionId?: string): Promise<void> {
+  const t = idempotencyKeys
+  if (executionId === undefined) {
+    await db.update(t).set({ state: COMMITTED }).where(and(eq(t.id, id), eq(t.state, 'in_progress'))).run()
+    return
+  }
+  // An execute's run, recorded in this transaction: the key names it, so that a retry after its
+  // answer was lost (ANSWER_LOST) tells which execution it was, as idempotency_stream_started does.
+  await db.update(t).set({ state: COMMITTED, responseHeaders: { [STARTED_EXECUTION]: executionId } }).where(and(eq(t.id, id), inArray(t.state, ['in_progress', COMMITTED]))).run()
 }
 
 /** The Idempotency-Key store of one app: stored responses, and when expired keys were last purged. */
@@ -244,6 +254,14 @@ export class IdempotencyKeys {
       // (a 503 saying "retry") or given its answer: done now, as this retry shows the database
       // answers again; it was 409 idempotency_in_progress until the key went stale.
       if ((existing.state === 'in_progress' || existing.state === COMMITTED) && (await req.settle?.(existing.id))) continue
+      const started = existing.state === COMMITTED || existing.state === ANSWER_LOST ? existing.responseHeaders?.[STARTED_EXECUTION] : undefined
+      if (existing.state === ANSWER_LOST && started !== undefined) {
+        throw new AppError(
+          'idempotency_interrupted',
+          `Idempotency-Key of a request whose answer was lost: the request first sent with this key (${existing.method} ${existing.path}) recorded execution ${started}, but the database connection was lost as it was, so it was answered with an error; it is not run again. Read it with GET /api/v1/executions/${started}: one failed as "not started" never ran (start it again with a new key); otherwise follow it there.`,
+          { details: { since: existing.createdAt.toISOString(), committed: true, executionId: started } },
+        )
+      }
       if (existing.state === ANSWER_LOST) {
         throw new AppError(
           'idempotency_interrupted',
@@ -255,7 +273,7 @@ export class IdempotencyKeys {
         throw new AppError(
           'idempotency_interrupted',
           `Idempotency-Key of an interrupted request: the request first sent with this key (${existing.method} ${existing.path}) started ${Math.round((now - existing.createdAt.getTime()) / 60_000)} minutes ago and has not answered (its server stopped, or it is still running: a long synchronous execute), so it may or may not take effect; it is not run again. Check whether it did (e.g. list what it would have created), then send it with a new key if needed.`,
-          { details: { since: existing.createdAt.toISOString() } },
+          { details: { since: existing.createdAt.toISOString(), ...(started !== undefined ? { executionId: started } : {}) } },
         )
       }
       if (existing.state !== 'completed') {

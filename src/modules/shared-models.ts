@@ -93,7 +93,7 @@ const bodyErrorSchemas = {
 
 /** What an Idempotency-Key can add to an authenticated POST or PATCH (README, Idempotency keys). */
 export const IDEMPOTENCY_409 =
-  'With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered, its server stopped: it may have taken effect and is not run again (`idempotency_interrupted`, after 10 minutes); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`).'
+  'With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered, its server stopped: it may have taken effect and is not run again (`idempotency_interrupted`, after 10 minutes), or it did take effect but its answer was lost (`idempotency_interrupted` with `details.committed: true`: a database connection lost as its changes were committed, answered 503): look the resource up (e.g. list what it created) and do not send the request again with a new key; an execute\'s names the execution it recorded (`details.executionId`; one failed as "not started" never ran: start it again with a new key); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`).'
 export const IDEMPOTENCY_400 = 'The Idempotency-Key header is not 1-255 printable ASCII characters, or it was sent more than once (two headers arrive joined by ", "), or it holds a token (`invalid_idempotency_key`).'
 export const IDEMPOTENCY_CONFLICT = 'IdempotencyConflict'
 export const INVALID_IDEMPOTENCY_KEY = 'InvalidIdempotencyKey'
@@ -104,7 +104,7 @@ export const UNSUPPORTED_CONTENT_ENCODING_415 =
   'The body has a Content-Encoding other than identity (gzip, br, …): request bodies are read as sent, never decompressed (`unsupported_media_type`; `Accept-Encoding: identity` is set). Send it uncompressed.'
 export const DATABASE_UNAVAILABLE = 'DatabaseUnavailable'
 export const DATABASE_UNAVAILABLE_503 =
-  'The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. Nothing was changed; retry.'
+  'The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. Nothing was changed; retry. But for a PostgreSQL connection lost while the request\'s COMMIT was in flight: the message says whether its changes were committed is not known; with an Idempotency-Key a retry with the same key is safe and tells which (it runs, or answers 409 `idempotency_interrupted` with `details.committed: true`); without one, check whether it took effect before sending it again.'
 export const INVALID_PATH_PARAMETER = 'InvalidPathParameter'
 export const INVALID_PATH_PARAMETER_422 = 'A path parameter is not valid percent-encoding (`%ZZ`, or a cut UTF-8 sequence such as `%E0%A4`): `validation_failed`, `details` names it.'
 export const NUL_IN_QUERY = 'NulInQuery'

@@ -1452,7 +1452,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. Nothing was changed; retry.
+         * @description The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. Nothing was changed; retry. But for a PostgreSQL connection lost while the request's COMMIT was in flight: the message says whether its changes were committed is not known; with an Idempotency-Key a retry with the same key is safe and tells which (it runs, or answers 409 `idempotency_interrupted` with `details.committed: true`); without one, check whether it took effect before sending it again.
          * @example {
          *       "error": true,
          *       "statusCode": 503,
@@ -1615,7 +1615,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered, its server stopped: it may have taken effect and is not run again (`idempotency_interrupted`, after 10 minutes); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`).
+         * @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered, its server stopped: it may have taken effect and is not run again (`idempotency_interrupted`, after 10 minutes), or it did take effect but its answer was lost (`idempotency_interrupted` with `details.committed: true`: a database connection lost as its changes were committed, answered 503): look the resource up (e.g. list what it created) and do not send the request again with a new key; an execute's names the execution it recorded (`details.executionId`; one failed as "not started" never ran: start it again with a new key); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`).
          * @example {
          *       "error": true,
          *       "statusCode": 409,
@@ -3820,7 +3820,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered (`idempotency_interrupted`: it is not run again).
+         * @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered (`idempotency_interrupted`: it is not run again), or recorded its execution but lost its answer (`idempotency_interrupted`, `details.committed: true` and `details.executionId`: read it; one failed as "not started" never ran).
          * @example {
          *       "error": true,
          *       "statusCode": 409,
@@ -6870,7 +6870,7 @@ export interface components {
                 "application/json": components["schemas"]["NulInQuery"];
             };
         };
-        /** @description The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. Nothing was changed; retry. */
+        /** @description The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. Nothing was changed; retry. But for a PostgreSQL connection lost while the request's COMMIT was in flight: the message says whether its changes were committed is not known; with an Idempotency-Key a retry with the same key is safe and tells which (it runs, or answers 409 `idempotency_interrupted` with `details.committed: true`); without one, check whether it took effect before sending it again. */
         DatabaseUnavailable: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -6881,7 +6881,7 @@ export interface components {
                 "application/json": components["schemas"]["DatabaseUnavailable"];
             };
         };
-        /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered, its server stopped: it may have taken effect and is not run again (`idempotency_interrupted`, after 10 minutes); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
+        /** @description With an Idempotency-Key: the key was used with another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered, its server stopped: it may have taken effect and is not run again (`idempotency_interrupted`, after 10 minutes), or it did take effect but its answer was lost (`idempotency_interrupted` with `details.committed: true`: a database connection lost as its changes were committed, answered 503): look the resource up (e.g. list what it created) and do not send the request again with a new key; an execute's names the execution it recorded (`details.executionId`; one failed as "not started" never ran: start it again with a new key); on a route whose answer holds a new secret, the key already created it (`idempotency_secret_withheld`, `details.createdId`); on a streamed execute, it started that execution (`idempotency_stream_started`, `details.executionId`). */
         IdempotencyConflict: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8578,7 +8578,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecuteSpaceNotFound"];
                 };
             };
-            /** @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered (`idempotency_interrupted`: it is not run again). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered (`idempotency_interrupted`: it is not run again), or recorded its execution but lost its answer (`idempotency_interrupted`, `details.committed: true` and `details.executionId`: read it; one failed as "not started" never ran). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -8808,7 +8808,7 @@ export interface operations {
                     "application/json": components["schemas"]["ExecuteTargetNotFound"];
                 };
             };
-            /** @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered (`idempotency_interrupted`: it is not run again). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
+            /** @description The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered (`idempotency_interrupted`: it is not run again), or recorded its execution but lost its answer (`idempotency_interrupted`, `details.committed: true` and `details.executionId`: read it; one failed as "not started" never ran). Or, with an Idempotency-Key, `idempotency_conflict`, `idempotency_in_progress`, `idempotency_interrupted`, `idempotency_secret_withheld` or `idempotency_stream_started` (see IdempotencyConflict). */
             409: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];

@@ -32,7 +32,7 @@ const executeErrorSchemas = {
   409: errorResponse(
     409,
     'invalid_state',
-    'The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered (`idempotency_interrupted`: it is not run again).',
+    'The execution was cancelled before it completed (`invalid_state`); or the Idempotency-Key was already used by a streamed execute (`idempotency_stream_started`, `details.executionId` names the execution it started; it is not run again), or by another request (`idempotency_conflict`), or that request is still running (`idempotency_in_progress`) or never answered (`idempotency_interrupted`: it is not run again), or recorded its execution but lost its answer (`idempotency_interrupted`, `details.committed: true` and `details.executionId`: read it; one failed as "not started" never ran).',
     'Execution exec_8Kq2LmX9vB3nR8kT1wYz was cancelled before it completed.',
   ),
   422: errorResponse(

@@ -244,7 +244,7 @@ export async function startExecution(ctx: Ctx, engine: Engine, agentId: string |
       // connection lost as the run's row commits never frees the key for a second run.
       recorded: async (tx, e) => {
         await auditCreated({ ...ctx, db: tx }, e, from?.id)
-        if (ctx.idempotencyKeyId !== null) await markWorkCommitted(tx, ctx.idempotencyKeyId)
+        if (ctx.idempotencyKeyId !== null) await markWorkCommitted(tx, ctx.idempotencyKeyId, e.id)
       },
     },
     opts,
