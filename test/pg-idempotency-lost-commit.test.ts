@@ -66,6 +66,23 @@ describe.skipIf(!HAVE_PG)('an Idempotency-Key whose request lost its connection 
     }, 60_000)
   }
 
+  test('without a key, a task written by one statement that commits by itself: its 503 says the outcome is not known', async () => {
+    const { t, relay } = await appBehindRelay()
+    try {
+      const a = await makeActor(t)
+      const lost = relay.loseAnswerOf(commitsTheTask)
+      const first = await t.req('POST', '/api/v1/tasks', { token: a.token, body: { title: 'Deploy' } })
+      await lost
+      expect([first.status, first.body.code]).toEqual([503, 'service_unavailable'])
+      expect(await t.db.select().from(tasks).all()).toHaveLength(1)
+      expect(first.body.message).toContain('whether they were is not known')
+      expect(first.body.message).toContain('Without one, check whether it took effect')
+      expect(first.body.message).not.toContain('Nothing was changed')
+    } finally {
+      relay.stop()
+    }
+  }, 60_000)
+
   test('a statement of the transaction before its COMMIT lost: the 503 says nothing was changed, and the retry runs', async () => {
     const { t, relay } = await appBehindRelay()
     try {

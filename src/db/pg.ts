@@ -55,7 +55,7 @@ export class PgConnection implements DbConnection {
   ) {
     this.deadlineMs = txWaitMs + 1000
     installSqliteStyleTerminals()
-    const pgdb = drizzle({ client: this.guard(client, () => this.escaping()) })
+    const pgdb = drizzle({ client: this.guard(client, () => this.escaping(), undefined, true) })
     this.db = pgdb as unknown as Db
     attachConnection(this.db, this)
   }
@@ -171,9 +171,14 @@ export class PgConnection implements DbConnection {
   /**
    * The client with `unsafe` (drizzle's one way in) refusing statements when `refuse` says why,
    * each statement timed and bounded by the deadline (`onLate` hears a statement that passed it).
+   * `autoCommits`: the client outside transactions, where a write commits by itself, so its
+   * connection lost as it went leaves unknown whether it landed (inDoubtOnLoss).
    */
-  private guard<C extends postgres.Sql | postgres.TransactionSql>(client: C, refuse: () => string | undefined, onLate?: (e: unknown) => void): C {
-    const timed = (q: PromiseLike<unknown>) => this.deadlined(this.timed(q), onLate)
+  private guard<C extends postgres.Sql | postgres.TransactionSql>(client: C, refuse: () => string | undefined, onLate?: (e: unknown) => void, autoCommits = false): C {
+    const timed = (q: PromiseLike<unknown>, sql: unknown) => {
+      const bounded = this.deadlined(this.timed(q), onLate)
+      return autoCommits && typeof sql === 'string' && WRITE.test(sql) ? inDoubtOnLoss(bounded) : bounded
+    }
     return new Proxy(client, {
       get(target, prop, receiver) {
         const v = Reflect.get(target, prop, receiver)
@@ -181,7 +186,7 @@ export class PgConnection implements DbConnection {
         return (...args: unknown[]) => {
           const why = refuse()
           if (why) throw new Error(why)
-          return timed((v as Function).apply(target, args))
+          return timed((v as Function).apply(target, args), args[0])
         }
       },
     }) as C
@@ -432,4 +437,24 @@ function executeMapped(q: PgPrepared, values: Record<string, unknown> | undefine
     .unsafe(q.queryString, fillPlaceholders(q.params, values ?? {}) as postgres.ParameterOrJSON<never>[], { prepare: q.prepare })
     .values()
     .then((rows) => rows.map((r) => rowOf(r as unknown[])))
+}
+
+/** A statement that writes (drizzle's INSERT, UPDATE and DELETE), which outside a transaction commits by itself. */
+const WRITE = /^\s*(?:insert|update|delete)\b/i
+
+/**
+ * `query` (a write that commits by itself), its failure by a lost connection marked as a commit
+ * in doubt (markCommitInDoubt): the statement may have reached the server and committed, and
+ * the request's 503 must not say that nothing was changed. Patched in place like timed().
+ */
+function inDoubtOnLoss<Q extends PromiseLike<unknown>>(query: Q): Q {
+  const then = query.then
+  ;(query as { then: unknown }).then = function (this: Q, ok?: (v: unknown) => unknown, fail?: (e: unknown) => unknown) {
+    return then.call(this, ok, (e: unknown) => {
+      markCommitInDoubt(e)
+      if (fail) return fail(e)
+      throw e
+    })
+  }
+  return query
 }

@@ -1452,7 +1452,7 @@ export interface components {
             details?: unknown;
         };
         /**
-         * @description The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. Nothing was changed; retry. But for a PostgreSQL connection lost while the request's COMMIT was in flight: the message says whether its changes were committed is not known; with an Idempotency-Key a retry with the same key is safe and tells which (it runs, or answers 409 `idempotency_interrupted` with `details.committed: true`); without one, check whether it took effect before sending it again.
+         * @description The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. Nothing was changed; retry. But for a PostgreSQL connection lost while the request's COMMIT (or a write that commits by itself) was in flight: the message says whether its changes were committed is not known; with an Idempotency-Key a retry with the same key is safe and tells which (it runs, or answers 409 `idempotency_interrupted` with `details.committed: true`); without one, check whether it took effect before sending it again.
          * @example {
          *       "error": true,
          *       "statusCode": 503,
@@ -6870,7 +6870,7 @@ export interface components {
                 "application/json": components["schemas"]["NulInQuery"];
             };
         };
-        /** @description The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. Nothing was changed; retry. But for a PostgreSQL connection lost while the request's COMMIT was in flight: the message says whether its changes were committed is not known; with an Idempotency-Key a retry with the same key is safe and tells which (it runs, or answers 409 `idempotency_interrupted` with `details.committed: true`); without one, check whether it took effect before sending it again. */
+        /** @description The database cannot take this request now (`service_unavailable`, with `Retry-After`): another process holds its write lock (an admin command, a rekey, a restore), or PostgreSQL is busy past the statement timeout, restarting, read-only or out of reach. Nothing was changed; retry. But for a PostgreSQL connection lost while the request's COMMIT (or a write that commits by itself) was in flight: the message says whether its changes were committed is not known; with an Idempotency-Key a retry with the same key is safe and tells which (it runs, or answers 409 `idempotency_interrupted` with `details.committed: true`); without one, check whether it took effect before sending it again. */
         DatabaseUnavailable: {
             headers: {
                 "X-Request-Id": components["headers"]["X-Request-Id"];
