@@ -1,7 +1,6 @@
 import type { Actor, Origin } from './actor'
 import { recordAudit, type AuditInput, type AuditLog } from './audit/log'
-import { withCurrentRole } from './auth/current-role'
-import { assertCredentialUnrevoked } from './auth/revoked'
+import { currentActor } from './auth/revoked'
 import type { Caller } from './auth/principal'
 import type { Clock } from './clock'
 import type { Config } from './config'
@@ -77,7 +76,9 @@ export function callerOf(ctx: Ctx): Caller {
  * inside it. A request authenticated by a token (or a CLI sign-in) whose revocation has come into
  * force since is refused there, 401 token_revoked and nothing written (src/auth/revoked.ts): a
  * request is let in before its body is read, and a body still uploading when its token was
- * revoked (a stolen token's PATCH making its accomplice admin) wrote after the revocation.
+ * revoked (a stolen token's PATCH making its accomplice admin) wrote after the revocation. Both
+ * are one statement (currentActor), which on PostgreSQL holds the credential's row for the rest of
+ * the transaction: a revocation committing meanwhile waits for this one's commit.
  */
 export async function withTx<T>(ctx: Ctx, fn: (tx: Ctx) => Promise<T>): Promise<T> {
   const conn = connectionOf(ctx.db)
@@ -86,8 +87,7 @@ export async function withTx<T>(ctx: Ctx, fn: (tx: Ctx) => Promise<T>): Promise<
   const result = await conn.transaction(async (db) => {
     committedHooks.set(db, later)
     try {
-      const actor = await withCurrentRole(db, ctx.actor)
-      await assertCredentialUnrevoked(db, actor, ctx.clock.now())
+      const actor = await currentActor(db, ctx.actor, ctx.clock.now())
       const result = await fn({ ...ctx, db, actor })
       // With the work, in its transaction: a COMMIT whose answer is lost leaves the key's state
       // telling whether it landed (a key is never freed while its work may have committed).

@@ -14,6 +14,8 @@ import { startProviderDouble, type ProviderDouble } from './helpers/providers'
 import { cliLogin } from './helpers/world'
 import { signedInPerson } from './helpers/console'
 import { eq } from 'drizzle-orm'
+import postgres from 'postgres'
+import type { PgConnection } from '../src/db/pg'
 import { personalAccessTokens, sessions } from '../src/db/schema'
 import { agent, until } from './helpers/scripted-provider'
 
@@ -242,6 +244,76 @@ describe('a console form in flight when its session ends', () => {
     expect(await mine()).toBe(before + 1)
     await t.rt.close()
   })
+})
+
+describe.skipIf(!ON_PG)('PostgreSQL: a task statement and a revocation at the same moment', () => {
+  // A task create or update naming no space or assignee is one statement outside the lock every
+  // transaction takes. Its token was asked about in a look-up of its own just before it: a
+  // revocation committing between the two let the task be written after it (201). The statement
+  // now carries the condition and reads the token FOR SHARE: a revocation at the same moment
+  // either waits for the write's commit, or the write sees it (401 token_revoked, nothing written).
+  // The statement is held by another session's lock on its user's membership (which it reads FOR
+  // KEY SHARE) while the token is revoked; whether the revocation waited is seen in pg_stat_activity.
+  for (const write of ['a create', 'a status change'] as const) {
+    test(`${write}: the revocation waits for it, or it writes nothing (401 token_revoked)`, async () => {
+      const t = await makeTestApp()
+      const owner = await makeActor(t, { role: 'admin' })
+      const x = await makeToken(t, owner)
+      const mine = (await t.req('POST', '/api/v1/tasks', { token: x.token, body: { title: 'before' } })).body as { id: string }
+      const client = (t.rt.connection as PgConnection).client
+      // Backends of this database waiting on a row lock (not the advisory lock of every transaction).
+      const lockWaits = async () => (await client.unsafe(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event <> 'advisory'`))[0]!.n as number
+      /** Polls until `settled()` or `n` backends wait on a row lock: whether they waited. */
+      const waitsOrSettles = async (n: number, settled: () => boolean) => {
+        for (const end = Date.now() + 20_000; ; await Bun.sleep(10)) {
+          if (settled()) return false
+          if ((await lockWaits()) >= n) return true
+          if (Date.now() > end) throw new Error(`neither answered nor waited within 20 s (${n})`)
+        }
+      }
+      const holder = postgres(t.pg!.url, { max: 1, onnotice: () => {}, connection: { search_path: t.pg!.schema } })
+      let held!: () => void
+      let release!: () => void
+      const isHeld = new Promise<void>((r) => (held = r))
+      const released = new Promise<void>((r) => (release = r))
+      const tx = holder
+        .begin(async (sql) => {
+          await sql`SELECT 1 FROM memberships WHERE user_id = ${owner.userId} FOR UPDATE`
+          held()
+          await released
+          throw new Error('rolled back')
+        })
+        .catch(() => {})
+      await isHeld
+      let wrote = false
+      const request = (
+        write === 'a create'
+          ? t.req('POST', '/api/v1/tasks', { token: x.token, body: { title: 'after the revocation' } })
+          : t.req('PATCH', `/api/v1/tasks/${mine.id}`, { token: x.token, body: { status: 'completed' } })
+      ).finally(() => (wrote = true))
+      // The write's statement waits for the membership's lock (the token already asked about, before).
+      expect(await waitsOrSettles(1, () => wrote)).toBe(true)
+      let revoked = false
+      const revocation = t.req('DELETE', `/api/v1/tokens/${x.id}`, { token: owner.token }).finally(() => (revoked = true))
+      const revocationWaited = await waitsOrSettles(2, () => revoked)
+      release()
+      await tx
+      await holder.end({ timeout: 1 })
+      const [r, d] = await Promise.all([request, revocation])
+      expect(d.status).toBe(200)
+      const tasks = ((await t.req('GET', '/api/v1/tasks', { token: owner.token })).body as { id: string; title: string; status: string }[]).map((k) => [k.title, k.status])
+      if (revocationWaited) {
+        // The write held the token: it committed first, the revocation after it.
+        expect(r.status).toBeLessThan(300)
+      } else {
+        // The revocation committed while the write's statement was in flight: the write saw it.
+        expect([r.status, r.body.code]).toEqual([401, 'token_revoked'])
+        expect(r.headers.get('www-authenticate')).toContain('invalid_token')
+        expect(tasks).toEqual([['before', 'pending']])
+      }
+      await t.rt.close()
+    })
+  }
 })
 
 describe('a rotation in flight when its own token is revoked', () => {

@@ -1,7 +1,7 @@
-import { and, eq, gt, isNotNull, isNull, lte, ne, or, type Placeholder, type SQL, type SQLWrapper } from 'drizzle-orm'
+import { and, eq, gt, isNotNull, isNull, lte, ne, or, sql, type Placeholder, type SQL, type SQLWrapper } from 'drizzle-orm'
 import type { Actor } from '../actor'
 import type { Db } from '../db/connection'
-import { cliSessions, personalAccessTokens, sessions } from '../db/schema'
+import { cliSessions, dialect, memberships, personalAccessTokens, sessions } from '../db/schema'
 import { AppError } from '../errors'
 import { noLongerMemberMeanwhile, roleIn } from './current-role'
 
@@ -61,6 +61,82 @@ export function notRevokedSql(t: RevocationColumns, now: Date | Placeholder): SQ
 /** The rows whose revocation is in force at `now` (revocationInForce, as a condition). */
 export function revokedSql(t: RevocationColumns, now: Date | Placeholder): SQL {
   return and(isNotNull(t.revokedAt), or(isNull(t.revokedReason), ne(t.revokedReason, ROTATED_GRACE), lte(t.revokedAt, now)))!
+}
+
+/** Which credential a request authenticated with, as credentialInForceSql asks about it. */
+export type CredentialKind = 'pat' | 'cli' | 'session'
+
+/** The credential of a request's actor (its kind and the row's id); null for the server's own actors. */
+export function credentialOf(actor: Actor): { kind: CredentialKind; id: string } | null {
+  if (actor.kind === 'session') return { kind: 'session', id: actor.sessionId }
+  if (actor.kind !== 'token') return null
+  return { kind: actor.principal.credential === 'cli' ? 'cli' : 'pat', id: actor.principal.tokenId }
+}
+
+/**
+ * A condition, for a write's own statement, that the credential `id` of `kind` is still in force
+ * at `now` (notRevokedSql; a console session: still there): what assertCredentialUnrevoked asks,
+ * without a statement of its own (withCurrentRole reads it with the role; a task's single-statement
+ * write has it in its WHERE).
+ *
+ * PostgreSQL: the row is locked for the rest of the write's transaction (a single statement's:
+ * until it commits). A token or a CLI sign-in is read `FOR SHARE`: a revocation is an UPDATE of
+ * columns that are no key (it takes `FOR NO KEY UPDATE`), which `FOR SHARE` blocks and
+ * `FOR KEY SHARE` would let through. A revocation under way is then waited for and its outcome
+ * seen (READ COMMITTED reads the row's latest version after the wait: revoked, the condition is
+ * false); one after it waits for the write's commit. Read as a separate look-up, a revocation
+ * committing between the look-up and the write's commit slipped through. A console session is
+ * ended by a DELETE, which `FOR KEY SHARE` blocks; its once-a-minute `last_seen_at` update is not
+ * held up by writes in flight. SQLite: nothing to add, its one writer runs the write whole.
+ */
+export function credentialInForceSql(kind: CredentialKind, id: SQLWrapper, now: Date | Placeholder): SQL {
+  const pg = dialect === 'pg'
+  if (kind === 'session') return sql`exists (select 1 from ${sessions} where ${sessions.id} = ${id}${sql.raw(pg ? ' for key share' : '')})`
+  const t = kind === 'cli' ? cliSessions : personalAccessTokens
+  return sql`exists (select 1 from ${t} where ${t.id} = ${id} and ${notRevokedSql(t, now)}${sql.raw(pg ? ' for share' : '')})`
+}
+
+/**
+ * The actor with the role its user holds now and its credential still in force, read through `db`
+ * (a transaction's handle) in one statement (withCurrentRole, src/auth/current-role.ts, and
+ * assertCredentialUnrevoked's question, with the credential's row lock: credentialInForceSql). No
+ * longer a member: 401 membership_revoked; its credential revoked (or its console session ended)
+ * since it was let in: as assertCredentialUnrevoked answers. The server's own actors as they are.
+ */
+export async function currentActor(db: Db, actor: Actor, now: number): Promise<Actor> {
+  const credential = credentialOf(actor)
+  if (credential === null || (actor.kind !== 'token' && actor.kind !== 'session')) return actor
+  const p = actor.principal
+  const m = memberships
+  const row = await db
+    .select({ role: m.role, inForce: credentialInForceSql(credential.kind, sql`${credential.id}`, new Date(now)) })
+    .from(m)
+    .where(and(eq(m.organizationId, p.organizationId), eq(m.userId, p.userId)))
+    .get()
+  if (!row) throw noLongerMemberMeanwhile()
+  // A boolean on PostgreSQL, 0 or 1 on SQLite.
+  if (!row.inForce) await assertCredentialUnrevoked(db, actor, now)
+  if (row.role === p.role) return actor
+  return { ...actor, principal: { ...actor.principal, role: row.role } } as Actor
+}
+
+/**
+ * Why a write whose statement carries stillMemberSql and credentialInForceSql wrote nothing, asked
+ * only then (a task's single statement: src/modules/tasks/service.ts): its user no longer a member
+ * (401 membership_revoked), its credential revoked (401 token_revoked; a console session ended:
+ * invalid_token), as withCurrentRole and assertCredentialUnrevoked answer in that order; else
+ * undefined (the row it was to change is gone).
+ */
+export async function whyNotWritten(db: Db, actor: Actor, now: number): Promise<AppError | undefined> {
+  if (actor.kind !== 'token' && actor.kind !== 'session') return undefined
+  if ((await roleIn(db, actor.principal.organizationId, actor.principal.userId)) === undefined) return noLongerMemberMeanwhile()
+  try {
+    await assertCredentialUnrevoked(db, actor, now)
+  } catch (e) {
+    if (e instanceof AppError) return e
+    throw e
+  }
+  return undefined
 }
 
 /**

@@ -92,13 +92,14 @@ type InsertableTable = SQLiteTable & { $inferInsert: Record<string, unknown>; $i
  *
  * `onlyIf`: the row is inserted only where this condition holds, in the same statement
  * (`INSERT … SELECT <values> WHERE <condition>`): `get` then gives undefined when it did not. Its
- * placeholders are the row's own keys (`sql.placeholder('organizationId')`); `name` keys the
+ * placeholders are the row's own keys (`sql.placeholder('organizationId')`) and those of the
+ * `params` given with the row (values as the driver takes them); `name` keys the
  * prepared statement. PostgreSQL types a SELECT list's parameters as text: each value is cast to
  * its column's type there.
  */
 export function insertStatements<T extends InsertableTable>(db: Db, table: T): { get(row: T['$inferInsert']): Promise<T['$inferSelect']>; run(row: T['$inferInsert']): Promise<void> }
-export function insertStatements<T extends InsertableTable>(db: Db, table: T, onlyIf: { name: string; where: () => SQL }): { get(row: T['$inferInsert']): Promise<T['$inferSelect'] | undefined>; run(row: T['$inferInsert']): Promise<void> }
-export function insertStatements<T extends InsertableTable>(db: Db, table: T, onlyIf?: { name: string; where: () => SQL }): { get(row: T['$inferInsert']): Promise<T['$inferSelect'] | undefined>; run(row: T['$inferInsert']): Promise<void> } {
+export function insertStatements<T extends InsertableTable>(db: Db, table: T, onlyIf: { name: string; where: () => SQL }): { get(row: T['$inferInsert'], params?: Record<string, unknown>): Promise<T['$inferSelect'] | undefined>; run(row: T['$inferInsert'], params?: Record<string, unknown>): Promise<void> }
+export function insertStatements<T extends InsertableTable>(db: Db, table: T, onlyIf?: { name: string; where: () => SQL }): { get(row: T['$inferInsert'], params?: Record<string, unknown>): Promise<T['$inferSelect'] | undefined>; run(row: T['$inferInsert'], params?: Record<string, unknown>): Promise<void> } {
   // Each insertable column with whether its default is SQL (asked once here, not per row).
   const columns = (Object.entries(getTableColumns(table)) as [string, Column][])
     .filter(([, c]) => !(c as unknown as { shouldDisableInsert(): boolean }).shouldDisableInsert())
@@ -115,8 +116,9 @@ export function insertStatements<T extends InsertableTable>(db: Db, table: T, on
         : db.insert(table).values(Object.fromEntries(columns.map(([k, c, inSql]) => [k, value(k, c, inSql)])) as T['$inferInsert'])
     return { returning: values().returning().prepare(), plain: values().prepare() }
   })
-  const bound = (row: Record<string, unknown>) => {
-    const out: Record<string, unknown> = {}
+  // `params`: the values of placeholders of `onlyIf`'s condition that are no column of the row.
+  const bound = (row: Record<string, unknown>, params?: Record<string, unknown>) => {
+    const out: Record<string, unknown> = { ...params }
     for (const [k, c, inSql] of columns) {
       let v = row[k]
       if (v === null && inSql) throw new Error(`insertStatements: ${getTableName(table)}.${k} cannot be null`)
@@ -126,9 +128,9 @@ export function insertStatements<T extends InsertableTable>(db: Db, table: T, on
     return out
   }
   return {
-    get: async (row) => (await q.returning.get(bound(row))) as T['$inferSelect'] | undefined,
-    run: async (row) => {
-      await q.plain.run(bound(row))
+    get: async (row, params) => (await q.returning.get(bound(row, params))) as T['$inferSelect'] | undefined,
+    run: async (row, params) => {
+      await q.plain.run(bound(row, params))
     },
   }
 }

@@ -1,6 +1,6 @@
-import { and, eq, ne, sql } from 'drizzle-orm'
+import { and, eq, ne, sql, type SQL } from 'drizzle-orm'
 import { noLongerMemberMeanwhile, roleIn, stillMemberSql } from '../../auth/current-role'
-import { assertCredentialUnrevoked } from '../../auth/revoked'
+import { credentialInForceSql, credentialOf, whyNotWritten, type CredentialKind } from '../../auth/revoked'
 import type { Caller } from '../../auth/principal'
 import { isOrgAdmin } from '../../auth/roles'
 import { callerOf, withKeyMarked, withTx, type Ctx, audited } from '../../context'
@@ -200,16 +200,17 @@ async function columns(ctx: Ctx, p: Caller, input: TaskInput, current?: Task): P
  * whose own condition is that its caller is still a member (stillMemberSql): a removal that
  * commits while it is in flight leaves it writing nothing (401 membership_revoked), as withTx's
  * re-check does (wrapping these in withTx too cost 8-12 ms a write under PostgreSQL's lock, 16 at once);
- * its token is asked about before it, as withTx asks (assertCredentialUnrevoked).
+ * and that its credential is still in force (credentialInForceSql: on PostgreSQL its row read
+ * `FOR SHARE`, so a revocation at the same moment either waits for the write or is seen by it).
+ * Asked before the statement, as a look-up of its own, it cost a round trip and a revocation
+ * committing between the two slipped through. Which 401 a write that wrote nothing gets is asked
+ * only then (whyNotWritten).
  */
 function writeTx<T>(ctx: Ctx, input: TaskInput, fn: (ctx: Ctx) => Promise<T>): Promise<T> {
   const assignee = input.assignedTo !== undefined ? input.assignedTo : input.assignTo
-  if (typeof input.spaceId === 'string' || typeof assignee === 'string') return withTx(ctx, fn)
-  // Its token unrevoked still, as withTx asks (one look-up by key, outside the lock): a body
-  // that was still uploading when the token was revoked writes nothing (401 token_revoked).
   // With an Idempotency-Key, the single statement and the key's mark commit together (withKeyMarked),
   // so a connection lost as it commits never frees a key whose task was made (a retry made a second).
-  return assertCredentialUnrevoked(ctx.db, ctx.actor, ctx.clock.now()).then(() => withKeyMarked(ctx, fn))
+  return typeof input.spaceId === 'string' || typeof assignee === 'string' ? withTx(ctx, fn) : withKeyMarked(ctx, fn)
 }
 
 /** Creates a task; its status starts `pending` whatever the client sends. */
@@ -219,7 +220,8 @@ export async function createTask(ctx: Ctx, input: TaskInput & { title: string })
     const fields = await columns(ctx, p, { ...input, status: undefined })
     await assertAssigneeSees(ctx, p.organizationId, { assignedTo: fields.assignedTo ?? null, assigneeType: fields.assigneeType ?? null, spaceId: fields.spaceId ?? null })
     const now = new Date(ctx.clock.now())
-    const row = await insertStatements(ctx.db, tasks, GUARDED).get({
+    const credential = credentialOf(ctx.actor)!
+    const row = await insertStatements(ctx.db, tasks, GUARDED[credential.kind]).get({
       ...fields,
       id: newId('task'),
       organizationId: p.organizationId,
@@ -229,15 +231,27 @@ export async function createTask(ctx: Ctx, input: TaskInput & { title: string })
       completedAt: null,
       createdAt: now,
       updatedAt: now,
-    })
-    // Its one condition: the membership of its creator, absent when the insert ran.
-    if (!row) throw noLongerMemberMeanwhile()
+    }, { credentialId: credential.id })
+    // Its conditions: the membership of its creator, its credential in force; one failed.
+    if (!row) throw (await whyNotWritten(ctx.db, ctx.actor, ctx.clock.now())) ?? noLongerMemberMeanwhile()
     return toPublicTask(row)
   })
 }
 
-/** A task inserted only while its creator is a member of its organization. */
-const GUARDED = { name: 'member', where: () => stillMemberSql(sql.placeholder('organizationId'), sql.placeholder('createdBy')) }
+/**
+ * A task inserted only while its creator is a member of its organization and the credential of the
+ * request is in force at the task's time (`createdAt`, the request's now): one statement per kind of
+ * credential.
+ */
+const GUARDED = Object.fromEntries(
+  (['pat', 'cli', 'session'] as const).map((kind) => [
+    kind,
+    {
+      name: `member.${kind}`,
+      where: () => and(stillMemberSql(sql.placeholder('organizationId'), sql.placeholder('createdBy')), credentialInForceSql(kind, sql.placeholder('credentialId'), sql.placeholder('createdAt')))!,
+    },
+  ]),
+) as Record<CredentialKind, { name: string; where: () => SQL }>
 
 /** Which filters are set: one prepared statement per combination, each on its own index. */
 type TaskFilters = Pick<ListTasksOptions, 'status' | 'priority' | 'assignedTo' | 'spaceId'> & {
@@ -365,6 +379,7 @@ async function updateTaskNow(ctx: Ctx, id: string, input: TaskInput): Promise<Pu
     })
   }
   const now = new Date(ctx.clock.now())
+  const credential = credentialOf(ctx.actor)!
   if (input.status !== undefined) {
     if (!(TASK_STATUSES as readonly string[]).includes(input.status)) throw invalidField('status', 'Invalid status. Must be: pending, in_progress, completed, cancelled')
     fields.status = input.status
@@ -376,13 +391,19 @@ async function updateTaskNow(ctx: Ctx, id: string, input: TaskInput): Promise<Pu
   const row = await ctx.db
     .update(tasks)
     .set({ ...changed, updatedAt: now })
-    .where(and(eq(tasks.id, id), eq(tasks.organizationId, p.organizationId), stillMemberSql(sql`${p.organizationId}`, sql`${p.userId}`)))
+    .where(
+      and(
+        eq(tasks.id, id),
+        eq(tasks.organizationId, p.organizationId),
+        stillMemberSql(sql`${p.organizationId}`, sql`${p.userId}`),
+        credentialInForceSql(credential.kind, sql`${credential.id}`, now),
+      ),
+    )
     .returning()
     .get()
   if (!row) {
-    // Gone meanwhile: the task (404), or the caller's membership (401, nothing changed).
-    if ((await roleIn(ctx.db, p.organizationId, p.userId)) === undefined) throw noLongerMemberMeanwhile()
-    throw new AppError('not_found', `Task ${id} not found`)
+    // Gone meanwhile: the caller's membership or credential (401, nothing changed), or the task (404).
+    throw (await whyNotWritten(ctx.db, ctx.actor, ctx.clock.now())) ?? new AppError('not_found', `Task ${id} not found`)
   }
   return shownOne(ctx.db, p, row)
 }
