@@ -1,6 +1,6 @@
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs'
 import { userInfo } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { basename, dirname, join, resolve } from 'node:path'
 import { databaseUnavailable, errorCodes } from './unavailable'
 import { drizzle as syncDrizzle } from 'drizzle-orm/bun-sqlite'
 import { SqliteConnection, type SyncDb } from './connection'
@@ -229,14 +229,25 @@ function diagnose(file: string, code: string, e: unknown, probe: PathProbe): str
   if (code.startsWith('SQLITE_FULL')) return 'the disk holding it is full; free some space and start again'
   const dir = dirname(file)
   if (probe.notWritable(dir) === 'EROFS') return `it is on a read-only file system; teamday writes the database and its -wal and -shm files beside it: mount ${dir} read-write`
+  // Every one of the three that this user may not write, named at once: SQLite gives the -wal and
+  // -shm it creates the database's mode, so a database started once as 0400 left a 0400 -shm
+  // beside it, and after `chmod 600` of the database (what the message asked) the next start was
+  // refused again, naming the -shm only then.
+  const denied: string[] = []
   for (const p of [file, `${file}-wal`, `${file}-shm`]) {
     const kind = probe.kind(p)
     if (kind !== null && kind !== 'file') return `${p} is a ${kind === 'folder' ? 'folder' : 'special file'}, not a file: remove it (SQLite makes its own) and start again`
-    if (kind === 'file' && probe.notWritable(p) === 'EACCES') {
+    if (kind === 'file' && probe.notWritable(p) === 'EACCES') denied.push(p)
+  }
+  if (denied.length > 0) {
+    const modes = denied.map((p) => {
       const o = probe.owner(p)
-      const how = o ? ` (mode ${o.mode.toString(8).padStart(4, '0')}, owner uid ${o.uid})` : ''
-      return `${p} is not writable by the user teamday runs as (${probe.user()})${how}: give that user write access to it (chmod u+w, chown), or run teamday as its owner`
-    }
+      return o ? `mode ${o.mode.toString(8).padStart(4, '0')}, owner uid ${o.uid}` : 'mode unknown'
+    })
+    const one = denied.length === 1
+    const how = modes.every((m) => m === modes[0]) ? ` (${modes[0]})` : ` (${denied.map((p, i) => `${basename(p)}: ${modes[i]}`).join('; ')})`
+    const names = one ? denied[0] : `${denied.slice(0, -1).join(', ')} and ${denied.at(-1)}`
+    return `${names} ${one ? 'is' : 'are'} not writable by the user teamday runs as (${probe.user()})${how}: give that user write access to ${one ? 'it' : 'all of them'} (chmod u+w ${denied.join(' ')}; chown if another user owns ${one ? 'it' : 'them'}), or run teamday as ${one ? 'its' : 'their'} owner`
   }
   if (probe.notWritable(dir) === 'EACCES') return `its folder ${dir} is not writable by the user teamday runs as (${probe.user()}): SQLite creates the -wal and -shm files beside the database there`
   if (code.startsWith('SQLITE_IOERR')) return 'its disk reported an I/O error: check the disk (dmesg), then the file (PRAGMA integrity_check)'
