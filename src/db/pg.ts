@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
+import { Socket } from 'node:net'
 import postgres from 'postgres'
 import { fillPlaceholders, type SQL } from 'drizzle-orm'
 import { PgDatabase, PgDeleteBase, PgInsertBase, PgSelectBase, PgUpdateBase } from 'drizzle-orm/pg-core'
@@ -330,9 +331,115 @@ function connectTimeoutS(statementTimeoutMs: number): number {
   return Math.max(1, Math.min(5, Math.ceil(statementTimeoutMs / 1000)))
 }
 
+/**
+ * Spaces out a pool's connection attempts while its database's address lets none through:
+ * nothing listening there, or something else answering (an HTTP server, a proxy that accepts and
+ * closes at once). postgres-js connects again at once when a connection made for a waiting query
+ * closes without an error, and goes on while that query waits: a server whose database address
+ * answered HTTP spun a quarter of a core on it until the database was back (measured on the
+ * binary, 2026-12-06). An attempt now starts no sooner than `wait()` after the last one that
+ * failed: at once while the database takes connections, then 100 ms, doubling up to 1 s (the wait
+ * postgres-js's own backoff already spent counts). Once any connection of the pool is accepted
+ * (the server's first ParameterStatus, after authentication) attempts start at once again.
+ */
+export class ConnectPacer {
+  /** Attempts that failed since a connection was last accepted. */
+  private failures = 0
+  private lastFailure = 0
+  /** How many connections were accepted: an attempt is counted failed if none was while it lasted. */
+  private acceptedCount = 0
+
+  constructor(
+    readonly firstMs = 100,
+    readonly maxMs = 1000,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** Milliseconds to wait before the next attempt starts. */
+  wait(): number {
+    if (this.failures === 0) return 0
+    const step = Math.min(this.maxMs, this.firstMs * 2 ** (this.failures - 1))
+    return Math.max(0, this.lastFailure + step - this.now())
+  }
+
+  /** An attempt starts: what to hand `ended` when its socket closes. */
+  started(): number {
+    return this.acceptedCount
+  }
+
+  /** The attempt `started` returned `token` for has ended: failed unless a connection was accepted meanwhile. */
+  ended(token: number): void {
+    if (token !== this.acceptedCount) return
+    this.failures = Math.min(this.failures + 1, 30)
+    this.lastFailure = this.now()
+  }
+
+  /** A connection was accepted (authenticated): attempts start at once again. */
+  accepted(): void {
+    this.acceptedCount++
+    this.failures = 0
+  }
+
+  /** Attempts failed since a connection was last accepted (for tests). */
+  get failing(): number {
+    return this.failures
+  }
+}
+
+/** The first bytes of a cancel request (length 16, code 80877102): a connection that is never accepted. */
+function isCancelRequest(chunk: unknown): boolean {
+  return chunk instanceof Uint8Array && chunk.length === 16 && chunk[4] === 0x04 && chunk[5] === 0xd2 && chunk[6] === 0x16 && chunk[7] === 0x2e
+}
+
+/**
+ * postgres-js's `socket` option: a TCP (or Unix) socket to the pool's next host, opened after the
+ * pacer's wait, still connecting when handed over (postgres-js writes its first message at once;
+ * the socket sends it once connected, and TLS is negotiated over it as over its own). Its end is
+ * reported to the pacer (seen through `emit`: postgres-js removes every listener of a socket it
+ * upgrades to TLS); a cancel request's is not, as such a connection is never accepted.
+ */
+function pacedSocket(pacer: ConnectPacer): (o: { host: string[]; port: number[]; path?: string | false }) => Promise<Socket> {
+  let next = 0
+  return async (o) => {
+    const wait = pacer.wait()
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+    const token = pacer.started()
+    const s = new Socket() as Socket & { host?: string; port?: number }
+    let cancel: boolean | undefined
+    const write = s.write
+    s.write = function (this: Socket, ...args: unknown[]) {
+      cancel ??= isCancelRequest(args[0])
+      return (write as (...a: unknown[]) => boolean).apply(this, args)
+    } as Socket['write']
+    let reported = false
+    const emit = s.emit
+    s.emit = function (this: Socket, event: string | symbol, ...args: unknown[]) {
+      if (event === 'close' && !reported) {
+        reported = true
+        if (!cancel) pacer.ended(token)
+      }
+      return emit.call(this, event, ...args)
+    } as Socket['emit']
+    if (o.path) {
+      s.connect(o.path)
+    } else {
+      const i = next++ % o.host.length
+      // As postgres-js's own sockets: TLS names the server from these, errors name the address.
+      s.host = o.host[i]!
+      s.port = o.port[i] ?? o.port[0]!
+      s.connect(s.port, s.host)
+    }
+    return s
+  }
+}
+
 /** Opens a pool on a postgres:// URL (nothing connects until the first query). */
 export function openPostgres(url: string, opts: PgOptions): PgConnection {
+  const pacer = new ConnectPacer()
   const client = postgres(url, {
+    // A documented option of postgres-js that its types leave out.
+    ...({ socket: pacedSocket(pacer) } as {}),
+    onparameter: () => pacer.accepted(),
     max: opts.pool,
     onnotice: () => {},
     prepare: true,
@@ -343,7 +450,9 @@ export function openPostgres(url: string, opts: PgOptions): PgConnection {
     // While the database is out of reach, a query waits for a connection: at most this long per
     // attempt (30 s by default), then fails (a 503), instead of hanging requests past the load
     // balancer's patience; and reconnection attempts come back at least every second (the
-    // default backed off to 20 s), so service resumes about as soon as the database does.
+    // default backed off to 20 s), so service resumes about as soon as the database does. This
+    // backoff only spaces out connections that closed with an error; ConnectPacer spaces out
+    // every attempt while none gets through.
     connect_timeout: connectTimeoutS(opts.statementTimeoutMs),
     backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
     ...(opts.idleTimeoutS !== undefined ? { idle_timeout: opts.idleTimeoutS } : {}),

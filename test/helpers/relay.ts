@@ -7,7 +7,8 @@
  * loseAnswerOf(match) waits for the next statement whose SQL text matches (told whether its
  * connection is inside a BEGIN … COMMIT), lets it reach the
  * server, drops its answer and every later byte back, and closes that connection a moment later
- * (a COMMIT that lands on the server while its connection is lost). It listens on
+ * (a COMMIT that lands on the server while its connection is lost). impersonate() answers as
+ * something else on that address would (HTTP bytes, then the end) until genuine(). It listens on
  * 127.0.0.1:`listenPort` (0: any free port), the same port again after a cut.
  */
 export function startRelay(upHost: string, upPort: number, listenPort = 0) {
@@ -17,6 +18,10 @@ export function startRelay(upHost: string, upPort: number, listenPort = 0) {
   let frozen = false
   const held: [() => void][] = []
   const send = (write: () => void) => (frozen ? held.push([write]) : write())
+  /** What every new connection is answered with instead of the database (impersonate). */
+  let impostor: Uint8Array | null = null
+  /** Connections accepted so far. */
+  let accepted = 0
   let armed: { match: (sql: string, inTransaction: boolean) => boolean; lost: () => void } | null = null
   /** Reads the client's messages (PostgreSQL's frontend protocol) for the statement loseAnswerOf waits for. */
   const watch = (pair: any, b: Uint8Array) => {
@@ -73,11 +78,19 @@ export function startRelay(upHost: string, upPort: number, listenPort = 0) {
     w.buf = joined.slice(at)
   }
   const open = () => {
-    const l = Bun.listen<{ pair: { client: any; server: any; pending: Uint8Array[] } }>({
+    const l = Bun.listen<{ pair: { client: any; server: any; pending: Uint8Array[]; impostor?: Uint8Array; answered?: boolean } }>({
       hostname: '127.0.0.1',
       port,
       socket: {
         open(client) {
+          accepted++
+          if (impostor) {
+            // Something else answers on the database's address: nothing (a proxy that closes at
+            // once), or its bytes once it has read what came (an HTTP server's 400), then the end.
+            client.data = { pair: { client, server: null, pending: [], impostor } }
+            if (impostor.length === 0) client.end()
+            return
+          }
           const pair: any = { client, server: null, pending: [] }
           client.data = { pair }
           pairs.add(pair)
@@ -107,6 +120,12 @@ export function startRelay(upHost: string, upPort: number, listenPort = 0) {
         },
         data(client, d) {
           const pair = client.data.pair
+          if (pair.impostor) {
+            if (!pair.answered) client.write(pair.impostor)
+            pair.answered = true
+            client.end()
+            return
+          }
           const b = new Uint8Array(d)
           watch(pair, b)
           if (pair.server) send(() => pair.server.write(b))
@@ -126,6 +145,10 @@ export function startRelay(upHost: string, upPort: number, listenPort = 0) {
     get port() {
       return port
     },
+    /** How many connections it has accepted (relayed or not). */
+    get accepted() {
+      return accepted
+    },
     cut() {
       listener?.stop(true)
       listener = null
@@ -137,6 +160,24 @@ export function startRelay(upHost: string, upPort: number, listenPort = 0) {
     },
     restore() {
       open()
+    },
+    /**
+     * Something else starts answering on the address: every relayed connection is closed, and
+     * each new one is answered with `bytes` once the client has sent something (an HTTP server's
+     * 400 by default), or closed at once when `bytes` is empty (a proxy that accepts and closes),
+     * until genuine().
+     */
+    impersonate(bytes: string | Uint8Array = 'HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n') {
+      impostor = typeof bytes === 'string' ? new TextEncoder().encode(bytes) : bytes
+      for (const p of pairs) {
+        p.client.terminate?.() ?? p.client.end()
+        p.server?.terminate?.() ?? p.server?.end()
+      }
+      pairs.clear()
+    },
+    /** The database answers on the address again (after impersonate). */
+    genuine() {
+      impostor = null
     },
     freeze() {
       frozen = true
