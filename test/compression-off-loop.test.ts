@@ -61,7 +61,11 @@ for (const coding of ['gzip', 'zstd'] as const) {
       for (let i = 0; i < 3; i++) blocks.push(await longestBlock(async () => (await read(c)).arrayBuffer()))
       return Math.min(...blocks)
     }
+    // The bound: 12 ms, or half the uncompressed read's own block where that is longer (a slower
+    // machine: on 2026-12-06's the read alone blocked 68 ms and gzip off the loop 17 ms more). gzip
+    // on the loop added more than the whole read does (18-55 against 12-35 ms), so it stays above.
     const [identity, gzip] = [await best(), await best(coding)]
-    expect(gzip - identity, `longest block ${gzip.toFixed(1)} ms with gzip, ${identity.toFixed(1)} ms without`).toBeLessThan(12)
+    const bound = Math.max(12, identity / 2)
+    expect(gzip - identity, `longest block ${gzip.toFixed(1)} ms with gzip, ${identity.toFixed(1)} ms without (bound ${bound.toFixed(1)})`).toBeLessThan(bound)
   })
 }
