@@ -2,7 +2,7 @@ import { BunAdapter } from 'elysia/adapter/bun'
 import { eachWeighted } from './accept'
 import { asItCameFrom, noteSentBytes } from './listen'
 import { noteJsonBytes, plainJson } from './observe'
-import { jsonText } from '../json-text'
+import { jsonBody } from '../json-text'
 
 /**
  * Response compression: a JSON body of at least MIN_COMPRESSED_BYTES goes out compressed when
@@ -45,7 +45,7 @@ export function acceptedCoding(header: string | null | undefined): Coding | null
 }
 
 /** The body compressed (fast settings: CPU matters more than the last few percent of size). */
-export function compress(text: string, coding: Coding): Uint8Array {
+export function compress(text: string | Uint8Array<ArrayBuffer>, coding: Coding): Uint8Array {
   return coding === 'zstd' ? Bun.zstdCompressSync(text, { level: 1 }) : Bun.gzipSync(text, { level: 1 })
 }
 
@@ -123,15 +123,15 @@ export function negotiate(request: Request | undefined, size: number, headers: R
  */
 export const OFF_LOOP_FROM_BYTES = 256 * 1024
 
-/** `text` compressed with `coding` (the same settings as compress) off the event loop. */
-export async function compressOffLoop(text: string, coding: Coding): Promise<Uint8Array> {
+/** `text` (or its UTF-8 bytes) compressed with `coding` (the same settings as compress) off the event loop. */
+export async function compressOffLoop(text: string | Uint8Array<ArrayBuffer>, coding: Coding): Promise<Uint8Array> {
   if (coding === 'zstd') return Bun.zstdCompress(text, { level: 1 })
   const { gzip } = await import('node:zlib')
   return new Promise<Uint8Array>((ok, fail) => gzip(text, { level: 1 }, (e, out) => (e ? fail(e) : ok(out))))
 }
 
 /** `text` compressed with `coding`, and Content-Encoding set to say so. */
-export function packed(text: string, coding: Coding, headers: Record<string, unknown>): Uint8Array {
+export function packed(text: string | Uint8Array<ArrayBuffer>, coding: Coding, headers: Record<string, unknown>): Uint8Array {
   const bytes = compress(text, coding)
   headers['content-encoding'] = coding
   return bytes
@@ -194,19 +194,20 @@ export function compressingAdapter(enabled: boolean): typeof BunAdapter {
     if (headers['content-type'] === undefined) headers['content-type'] = JSON_TYPE
     // An answer that holds a long string twice (an execution's answer: its result and its last
     // message) has it escaped once (src/json-text.ts).
-    const text = jsonText(response)
-    const textBytes = Buffer.byteLength(text)
+    // Such an answer comes as its UTF-8 bytes, a smaller one as its text (jsonBody).
+    const json = jsonBody(response)
+    const textBytes = typeof json === 'string' ? Buffer.byteLength(json) : json.byteLength
     if (request) noteJsonBytes(request, textBytes)
     const coding = enabled ? negotiate(request, textBytes, headers) : null
     if (coding !== null && textBytes >= OFF_LOOP_FROM_BYTES) {
       // Elysia awaits a Promise from here (its mapResponse maps what it resolves to).
-      return compressOffLoop(text, coding).then((bytes) => {
+      return compressOffLoop(json, coding).then((bytes) => {
         headers['content-encoding'] = coding
         const res = base.mapResponse(bytes, set, context)
         return res instanceof Response ? noteSentBytes(res, bytes.byteLength) : res
       }) as unknown as Response
     }
-    const body = coding === null ? text : packed(text, coding, headers)
+    const body = coding === null ? json : packed(json, coding, headers)
     const sentBytes = coding === null ? textBytes : (body as Uint8Array).byteLength
     // A string of JSON or compressed bytes: Elysia sends either with `set` (status, headers).
     const res = base.mapResponse(body, set, context)

@@ -5,7 +5,7 @@ import { bodyMeter } from '../../http/observe'
 import { closeWhenSilent } from '../../http/listen'
 import type { OutputLimits } from '../../engine/output-limits'
 import { executeResult } from '../../execute-result'
-import { jsonParts } from '../../json-text'
+import { jsonParts, utf8Parts } from '../../json-text'
 
 export const HEARTBEAT_MS = 15_000
 
@@ -110,14 +110,7 @@ export function executionStream(shown: (e: EngineEvent) => Promise<EngineEvent>,
            * encoded at once for a 4 MiB answer held the event loop for 40-100 ms.
            */
           const largeEvent = (name: string, data: unknown) => {
-            // By identity: a repeated part is the same string each time (a Map would hash MiBs).
-            const encoded: [string, Uint8Array][] = []
-            const bytesOf = (part: string) => {
-              let bytes = encoded.find(([p]) => p === part)?.[1]
-              if (bytes === undefined) encoded.push([part, (bytes = enc.encode(part))])
-              return bytes
-            }
-            sendBytes(enc.encode(`event: ${name}\ndata: `), ...jsonParts(data).map(bytesOf), enc.encode('\n\n'))
+            sendBytes(enc.encode(`event: ${name}\ndata: `), ...utf8Parts(jsonParts(data)), enc.encode('\n\n'))
           }
           /** The reader stopped reading: what waits for it is dropped with the connection, closed within seconds; the run goes on. */
           const dropStuck = () => {
