@@ -431,7 +431,7 @@ describe('operations', () => {
     await t.db.insert(executions).values({ id, organizationId: a.organizationId, userId: a.userId, agentId: ag.id, agentName: 'A', agentVisibility: 'organization', chatId: 'c', sessionId: 'c', message: 'm', status: 'running', instanceId: 'inst_a', leaseExpiresAt: leaseTime(now, 60_000), createdAt: new Date(now), updatedAt: new Date(now) } as any).run()
     const lease = async () => (await t.db.select({ lease: executions.leaseExpiresAt }).from(executions).where(eq(executions.id, id)).get())!.lease!.getTime()
     const before = await lease()
-    await renewLeases(t.rt.db, [id], 'inst_a', now, 1000)
+    await renewLeases(t.rt.db, [id], 'inst_a', () => now, 1000)
     expect(await lease()).toBe(before)
   })
 

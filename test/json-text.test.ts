@@ -2,7 +2,7 @@
 // answer, in a synchronous execute's answer and a stream's `result` event) is JSON.stringify's,
 // byte for byte, with that string escaped once.
 import { expect, test } from 'bun:test'
-import { jsonParts, jsonText, jsonTextKept, SHARED_FROM_CHARS } from '../src/json-text'
+import { jsonBody, jsonParts, jsonText, jsonTextKept, SHARED_FROM_CHARS } from '../src/json-text'
 
 /** A long string with everything JSON escapes or keeps: quotes, backslashes, controls, a pair, a lone surrogate, non-ASCII. */
 const long = (seed: string) => `${seed} "quoted" back\\slash\nline\ttab \u0001 😀 \ud800 é ${'w'.repeat(SHARED_FROM_CHARS)}`
@@ -45,12 +45,27 @@ test('a value looked into past a bound is serialized as JSON.stringify does, wit
   expect(jsonParts(v)).toEqual([JSON.stringify(v)])
 })
 
-test('jsonTextKept: the next jsonText of the same value is the text kept, once', () => {
+test('jsonTextKept: the next jsonBody of the same value is the text kept, once', () => {
   const v = { result: long('a') }
   const text = jsonTextKept(v)
   expect(text).toBe(JSON.stringify(v))
   v.result = 'changed'
-  expect(jsonText(v)).toBe(text)
+  expect(jsonBody(v)).toBe(text)
   // Kept once only: the value as it is now.
-  expect(jsonText(v)).toBe(JSON.stringify(v))
+  expect(jsonBody(v)).toBe(JSON.stringify(v))
+})
+
+test('jsonBody: the UTF-8 of JSON.stringify, as bytes when a long string repeats (each encoded once), else as the text', () => {
+  const a = long('a')
+  const b = long('b')
+  const repeated: unknown[] = [
+    { result: a, messages: [{ role: 'assistant', content: a }], execution: { result: a, messages: [{ content: a }] } },
+    [a, b, b, 'é', a],
+  ]
+  for (const v of repeated) {
+    const body = jsonBody(v)
+    expect(body).toBeInstanceOf(Uint8Array)
+    expect(Buffer.from(body as Uint8Array).equals(Buffer.from(JSON.stringify(v), 'utf8'))).toBe(true)
+  }
+  for (const v of [{ result: a, other: b }, { small: 'x' }, [1, 2]]) expect(jsonBody(v)).toBe(JSON.stringify(v))
 })

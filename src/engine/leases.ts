@@ -1,6 +1,6 @@
 import { and, eq, getTableColumns, inArray, isNull, lt, ne, notInArray, or, sql, type SQL } from 'drizzle-orm'
 import type { Clock } from '../clock'
-import type { Db } from '../db/connection'
+import { connectionOf, type Db } from '../db/connection'
 import { dbNow, dbTime, dialect, executions, type Execution } from '../db/schema'
 import { errorMessage } from '../errors'
 import type { Logger } from '../logger'
@@ -72,17 +72,29 @@ export async function rowAndLease(db: Db, id: string, now: number): Promise<{ ro
   return { row: row as Execution, lapsed: lapsed === 1 }
 }
 
-/** Renews the leases of the executions this instance queues or runs. */
-export async function renewLeases(db: Db, ids: readonly string[], instanceId: string, now: number, leaseMs: number): Promise<void> {
+/**
+ * Renews the leases of the executions this instance queues or runs, a lease from when the
+ * renewal is written (`now` is the clock, read then). On PostgreSQL the statement reads the
+ * database's clock as it runs (leaseUntil); on SQLite it runs in a transaction and reads the
+ * clock once that holds the file's write lock: read before, behind another `--reuse-port`
+ * process's long write (up to the busy timeout), each renewal was that much short of a lease, as
+ * a run's first lease was (createJob, src/engine/prepare.ts).
+ */
+export async function renewLeases(db: Db, ids: readonly string[], instanceId: string, now: () => number, leaseMs: number): Promise<void> {
   if (ids.length === 0) return
-  const until = leaseUntil(now, leaseMs)
-  // A renewal never shortens a lease: one that read the clock earlier and lands later (two
-  // renewals in flight at once) left the later one's lease overwritten by its own, shorter.
-  await db
-    .update(executions)
-    .set({ instanceId, leaseExpiresAt: sql`CASE WHEN ${executions.leaseExpiresAt} > ${until} THEN ${executions.leaseExpiresAt} ELSE ${until} END` as unknown as Date })
-    .where(and(inArray(executions.id, [...ids]), inArray(executions.status, ACTIVE)))
-    .run()
+  const renew = (d: Db) => {
+    const until = leaseUntil(now(), leaseMs)
+    // A renewal never shortens a lease: one that read the clock earlier and lands later (two
+    // renewals in flight at once) left the later one's lease overwritten by its own, shorter.
+    return d
+      .update(executions)
+      .set({ instanceId, leaseExpiresAt: sql`CASE WHEN ${executions.leaseExpiresAt} > ${until} THEN ${executions.leaseExpiresAt} ELSE ${until} END` as unknown as Date })
+      .where(and(inArray(executions.id, [...ids]), inArray(executions.status, ACTIVE)))
+      .run()
+  }
+  const conn = connectionOf(db)
+  if (conn.dialect === 'sqlite') await conn.transaction(async (tx) => void (await renew(tx)))
+  else await renew(db)
 }
 
 /** The error of an execution failed for its lapsed lease (failLapsed). */

@@ -685,7 +685,7 @@ export class Engine {
     const start = (this.renewedAt = performance.now())
     const ids = [...this.running.keys(), ...this.queue.keys()]
     try {
-      await renewLeases(this.deps.db, ids, this.deps.instanceId, this.deps.clock.now(), this.deps.config.executionLeaseMs)
+      await renewLeases(this.deps.db, ids, this.deps.instanceId, () => this.deps.clock.now(), this.deps.config.executionLeaseMs)
     } finally {
       this.renewalTook = performance.now() - start
     }
